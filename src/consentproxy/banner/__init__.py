@@ -1,0 +1,131 @@
+"""The banner markup injected into pages, and its static assets.
+
+The markup is a plain HTML form, so choices work without JavaScript; banner.js
+enhances it (no reload, activation in place). The DOM contract users' own tests
+rely on: controls carry data-consent-action, checkboxes data-consent-category.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from html import escape
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from consentproxy.config import Config
+from consentproxy.consent import ConsentState
+
+ASSET_DIR = Path(__file__).parent
+ASSETS = {"banner.js": "text/javascript; charset=utf-8", "banner.css": "text/css; charset=utf-8"}
+
+TEXTS = {
+    "en": {
+        "title": "Your privacy choices",
+        "body": "We and our partners use cookies to measure audience and to show videos "
+                "and social content. Accept or refuse, or choose by category. You can "
+                "change your mind at any time with “Manage cookies”.",
+        "customize": "Customise", "categories": "Categories", "save": "Save my choices",
+        "accept-all": "Accept all", "reject-all": "Reject all", "manage": "Manage cookies",
+    },
+    "fr": {
+        "title": "Vos choix en matière de cookies",
+        "body": "Nous et nos partenaires utilisons des cookies pour mesurer l'audience et "
+                "afficher des vidéos et contenus sociaux. Acceptez, refusez ou choisissez "
+                "par catégorie. Vous pouvez changer d'avis à tout moment avec « Gérer les "
+                "cookies ».",
+        "customize": "Personnaliser", "categories": "Catégories",
+        "save": "Enregistrer mes choix", "accept-all": "Tout accepter",
+        "reject-all": "Tout refuser", "manage": "Gérer les cookies",
+    },
+}
+
+
+@cache
+def package_version() -> str:
+    try:
+        return version("consentproxy")
+    except PackageNotFoundError:  # running from a source tree
+        return "dev"
+
+
+@cache
+def asset(name: str) -> bytes:
+    return (ASSET_DIR / name).read_bytes()
+
+
+def pick_language(accept_language: str | None, languages: tuple[str, ...]) -> str:
+    """The first of the visitor's languages the config offers, else the config's first."""
+    ranked = []
+    for i, part in enumerate((accept_language or "").split(",")):
+        tag, _, params = part.partition(";")
+        q = 1.0
+        if params.strip().startswith("q="):
+            try:
+                q = float(params.strip()[2:])
+            except ValueError:
+                q = 0.0
+        ranked.append((-q, i, tag.strip().lower().split("-")[0]))
+    for _, _, lang in sorted(ranked):
+        if lang in languages:
+            return lang
+    return languages[0]
+
+
+class Banner:
+    """Renders the banner for one visitor's state and language."""
+
+    def __init__(self, config: Config):
+        self.config = config
+        self.prefix = config.prefix
+        self.version = package_version()
+        self._catalog = {lang: self._catalog_json(lang) for lang in config.languages}
+
+    def _title(self, texts: dict[str, str], lang: str) -> str:
+        return texts.get(lang) or texts.get("en") or next(iter(texts.values()), "")
+
+    def _catalog_json(self, lang: str) -> str:
+        cfg = self.config
+        return json.dumps({
+            "categories": [{"name": c.name, "required": c.required,
+                            "title": self._title(c.title, lang)} for c in cfg.categories],
+            "services": [{"name": s.name, "category": s.category, "title": s.title or s.name}
+                         for s in cfg.services],
+        }, ensure_ascii=False, separators=(",", ":"))
+
+    def render(self, state: ConsentState, lang: str, return_path: str) -> bytes:
+        t = TEXTS.get(lang, TEXTS["en"])
+        p, v = escape(self.prefix), self.version
+        state_json = json.dumps({"decided": state.decided, "categories": sorted(state.categories),
+                                 "services": sorted(state.services)}, separators=(",", ":"))
+        boxes = []
+        for c in self.config.categories:
+            on = " checked disabled" if c.required else (
+                " checked" if c.name in state.categories else "")
+            boxes.append(
+                f'<label><input type="checkbox" name="category" value="{c.name}" '
+                f'data-consent-category="{c.name}"{on}> '
+                f'{escape(self._title(c.title, lang))}</label>')
+        hidden = " hidden" if state.decided else ""
+        return (
+            f'<div id="consentproxy" data-consentproxy-prefix="{p}" '
+            f"data-consentproxy-state='{escape(state_json)}' "
+            f"data-consentproxy-catalog='{escape(self._catalog[lang])}' lang=\"{lang}\">"
+            f'<link rel="stylesheet" href="{p}banner.css?v={v}">'
+            f'<form class="cp-banner" method="post" action="{p}choice" role="dialog" '
+            f'aria-labelledby="cp-title" aria-describedby="cp-body"{hidden}>'
+            f'<input type="hidden" name="return" value="{escape(return_path)}">'
+            f'<h2 id="cp-title">{escape(t["title"])}</h2><p id="cp-body">{escape(t["body"])}</p>'
+            f'<details class="cp-details"><summary data-consent-action="customize">'
+            f'{escape(t["customize"])}</summary><fieldset class="cp-categories"><legend>'
+            f'{escape(t["categories"])}</legend>{"".join(boxes)}</fieldset>'
+            f'<button type="submit" name="action" value="save" data-consent-action="save">'
+            f'{escape(t["save"])}</button></details><div class="cp-buttons">'
+            f'<button type="submit" name="action" value="accept-all" '
+            f'data-consent-action="accept-all">{escape(t["accept-all"])}</button>'
+            f'<button type="submit" name="action" value="reject-all" '
+            f'data-consent-action="reject-all">{escape(t["reject-all"])}</button></div></form>'
+            f'<button type="button" class="cp-manage" data-consent-action="open" '
+            f'aria-label="{escape(t["manage"])}">{escape(t["manage"])}</button></div>'
+            f'<script src="{p}banner.js?v={v}" defer></script>'
+        ).encode("ascii", "xmlcharrefreplace")  # safe in any page charset (latin-1 too)

@@ -1,0 +1,141 @@
+"""Command line: serve, demo, check-config."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import secrets
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from consentproxy.config import Config, ConfigError, load_config
+from consentproxy.consent import keys_from_env
+from consentproxy.engine import Engine
+
+MIN_KEY_LEN = 16
+DEMO_DIR = Path(__file__).parent / "demo"
+
+
+class UsageError(Exception):
+    """Something the operator must fix before the proxy can start."""
+
+
+def secret_keys(config: Config) -> list[bytes]:
+    var = config.consent.secret_env
+    keys = keys_from_env(var)
+    if not keys:
+        raise UsageError(f"set {var} to a random secret of at least 32 characters, e.g. "
+                         f"export {var}=$(openssl rand -hex 32); it signs consent cookies "
+                         "(several, comma-separated, to rotate keys)")
+    short = [k for k in keys if len(k) < MIN_KEY_LEN]
+    if short:
+        raise UsageError(f"{var} holds a key shorter than {MIN_KEY_LEN} characters; "
+                         "use a long random secret")
+    return keys
+
+
+async def _serve_forever(engine: Engine, host: str, port: int, banner: str) -> None:
+    from consentproxy import server
+
+    running = await server.start(engine, host, port)
+    print(banner.format(port=running.port), flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await running.stop()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    config = load_config(args.config).with_overrides(args.upstream, args.listen)
+    engine = Engine(config, secret_keys(config))
+    asyncio.run(_serve_forever(
+        engine, config.listen_host, config.listen_port,
+        f"consentproxy: http://{config.listen_host}:{{port}}/ -> {config.upstream}"))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    asyncio.run(_demo(args.port))
+    return 0
+
+
+async def _demo(port: int) -> None:
+    from aiohttp import web
+
+    from consentproxy.demo.origin import make_origin_app
+
+    runner = web.AppRunner(make_origin_app(DEMO_DIR / "pages"))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    origin_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    config = load_config(DEMO_DIR / "config.yaml").with_overrides(
+        upstream=f"http://127.0.0.1:{origin_port}", listen=f"127.0.0.1:{port}")
+    key = os.environ.get(config.consent.secret_env) or secrets.token_hex(32)
+    engine = Engine(config, [key.encode()])
+    try:
+        await _serve_forever(
+            engine, config.listen_host, config.listen_port,
+            f"consentproxy demo: the legacy site is at http://127.0.0.1:{origin_port}/ "
+            "(unprotected)\nOpen http://127.0.0.1:{port}/ to see it through consentproxy. "
+            "Ctrl-C stops.")
+    finally:
+        await runner.cleanup()
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    config = load_config(args.file)
+    print(f"{args.file}: OK")
+    print(f"  upstream {config.upstream}, listening on {config.listen_host}:"
+          f"{config.listen_port}, endpoints under {config.prefix}")
+    print(f"  consent cookie {config.consent.cookie_name!r}, valid "
+          f"{config.consent.max_age_days} days, revision {config.consent.revision}, "
+          f"signed with ${config.consent.secret_env}"
+          + ("" if keys_from_env(config.consent.secret_env) else " (not set in this shell)"))
+    print(f"  CSP {config.csp}; cookies no service names: {config.unknown_cookies}")
+    for cat in config.categories:
+        services = [s.name for s in config.services if s.category == cat.name]
+        print(f"  category {cat.name}{' (always on)' if cat.required else ''}: "
+              + (", ".join(services) if services else "no services"))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="consentproxy", description="Cookie-consent enforcing "
+                                "reverse proxy for sites whose code you cannot change.")
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("serve", help="run the proxy in front of a site")
+    s.add_argument("--config", required=True, help="YAML config file")
+    s.add_argument("--upstream", help="URL of the site to protect (overrides the file)")
+    s.add_argument("--listen", help="HOST:PORT to listen on (overrides the file)")
+    s.set_defaults(func=cmd_serve)
+    d = sub.add_parser("demo", help="run the bundled legacy demo site behind the proxy")
+    d.add_argument("--port", type=int, default=8000, help="proxy port (default 8000)")
+    d.set_defaults(func=cmd_demo)
+    c = sub.add_parser("check-config", help="validate a config file and explain it")
+    c.add_argument("file")
+    c.set_defaults(func=cmd_check_config)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        return int(args.func(args))
+    except (ConfigError, UsageError) as e:
+        print(f"consentproxy: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # e.g. the listen port is taken
+        print(f"consentproxy: {e.strerror or e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,370 @@
+"""YAML configuration -> frozen values.
+
+Every mistake a user can make is reported as a ConfigError naming the file, the
+line and what to do, so a bad config never starts a half-working proxy.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+CSP_MODES = ("off", "report-only", "enforce")
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+MAX_CONSENT_DAYS = 395  # 13 months: the longest a choice may ever be kept
+
+
+class ConfigError(Exception):
+    """A mistake in the configuration the user can fix; the message says how."""
+
+    def __init__(self, source: str, line: int | None, message: str):
+        where = f"{source}:{line}" if line else source
+        super().__init__(f"{where}: {message}")
+        self.source, self.line = source, line
+
+
+@dataclass(frozen=True)
+class Category:
+    name: str
+    required: bool = False
+    title: dict[str, str] = field(default_factory=dict)
+    description: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    category: str
+    title: str = ""
+    vendor: str = ""
+    hosts: tuple[str, ...] = ()
+    cookies: tuple[str, ...] = ()
+    inline: tuple[str, ...] = ()
+    privacy_url: str = ""
+
+
+@dataclass(frozen=True)
+class ConsentSettings:
+    cookie_name: str = "consent"
+    max_age_days: int = 182
+    revision: int = 1
+    secret_env: str = "CONSENTPROXY_SECRET"
+    cookie_domain: str | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    source: str
+    upstream: str
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 8000
+    prefix: str = "/.consent/"
+    consent: ConsentSettings = ConsentSettings()
+    csp: str = "report-only"
+    csp_allow: tuple[str, ...] = ()
+    unknown_cookies: str = "block"
+    necessary_cookies: tuple[str, ...] = ()
+    categories: tuple[Category, ...] = ()
+    services: tuple[Service, ...] = ()
+    languages: tuple[str, ...] = ("en", "fr")
+
+    def category(self, name: str) -> Category | None:
+        return next((c for c in self.categories if c.name == name), None)
+
+    def with_overrides(self, upstream: str | None = None, listen: str | None = None) -> Config:
+        """Apply command-line flags, validated like the file."""
+        cfg = self
+        if upstream:
+            cfg = replace(cfg, upstream=_upstream(upstream, self.source, None))
+        if listen:
+            host, port = _listen(listen, self.source, None)
+            cfg = replace(cfg, listen_host=host, listen_port=port)
+        return cfg
+
+
+# --- loading -----------------------------------------------------------------------------
+
+TOP_KEYS = {
+    "upstream", "listen", "prefix", "consent", "csp", "csp_allow", "unknown_cookies",
+    "necessary_cookies", "categories", "services", "languages",
+}
+CONSENT_KEYS = {"cookie_name", "max_age_days", "revision", "secret_env", "cookie_domain"}
+CATEGORY_KEYS = {"required", "title", "description"}
+SERVICE_KEYS = {"use", "name", "category", "title", "vendor", "hosts", "cookies", "inline",
+                "privacy_url"}
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a YAML config file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(str(path), None, f"cannot read the file ({e.strerror}); "
+                          "check the path given to --config") from None
+    return parse_config(text, str(path))
+
+
+def parse_config(text: str, source: str = "<config>") -> Config:
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        raise ConfigError(source, mark.line + 1 if mark else None,
+                          f"not valid YAML: {getattr(e, 'problem', e)}; fix the syntax") from None
+    if root is None:
+        raise ConfigError(source, None, "the file is empty; start from config/demo.yaml")
+    return _Reader(source).config(root)
+
+
+class _Reader:
+    """Walks the YAML node tree so every error can point at its line."""
+
+    def __init__(self, source: str):
+        self.source = source
+        self.loader = yaml.SafeLoader("")
+
+    def fail(self, node: yaml.Node | None, message: str) -> ConfigError:
+        return ConfigError(self.source, node.start_mark.line + 1 if node else None, message)
+
+    def mapping(self, node: yaml.Node, what: str, allowed: set[str]) -> dict[str, yaml.Node]:
+        if not isinstance(node, yaml.MappingNode):
+            raise self.fail(node, f"{what} must be a mapping (key: value lines)")
+        out: dict[str, yaml.Node] = {}
+        for k, v in node.value:
+            key = str(k.value)
+            if key not in allowed:
+                raise self.fail(k, f"unknown key {key!r} in {what}; allowed: "
+                                f"{', '.join(sorted(allowed))}")
+            if key in out:
+                raise self.fail(k, f"key {key!r} appears twice in {what}; keep one")
+            out[key] = v
+        return out
+
+    def scalar(self, node: yaml.Node) -> Any:
+        if not isinstance(node, yaml.ScalarNode):
+            raise self.fail(node, "expected a single value here, not a list or mapping")
+        return self.loader.construct_object(node)
+
+    def string(self, node: yaml.Node, what: str) -> str:
+        value = self.scalar(node)
+        if not isinstance(value, str) or not value:
+            raise self.fail(node, f"{what} must be a non-empty string")
+        if any(c in value for c in "\r\n\x00"):
+            raise self.fail(node, f"{what} must not contain line breaks")
+        return value
+
+    def integer(self, node: yaml.Node, what: str, low: int, high: int) -> int:
+        value = self.scalar(node)
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise self.fail(node, f"{what} must be a whole number from {low} to {high}")
+        return value
+
+    def strings(self, node: yaml.Node, what: str) -> tuple[str, ...]:
+        if isinstance(node, yaml.ScalarNode) and node.value == "" and node.tag.endswith("null"):
+            return ()
+        if not isinstance(node, yaml.SequenceNode):
+            raise self.fail(node, f"{what} must be a list, e.g. [a, b]")
+        return tuple(self.string(n, f"each entry of {what}") for n in node.value)
+
+    def texts(self, node: yaml.Node, what: str) -> dict[str, str]:
+        """A translatable text: a plain string (English) or {en: ..., fr: ...}."""
+        if isinstance(node, yaml.ScalarNode):
+            return {"en": self.string(node, what)}
+        items = self.mapping(node, what, set(_keys(node)))
+        return {lang: self.string(v, f"{what}.{lang}") for lang, v in items.items()}
+
+    def name(self, node: yaml.Node, what: str) -> str:
+        value = self.string(node, what)
+        if not NAME_RE.match(value):
+            raise self.fail(node, f"{what} {value!r} must be lower-case letters, digits, "
+                            "'-' or '_' (at most 40)")
+        return value
+
+    def config(self, root: yaml.Node) -> Config:
+        top = self.mapping(root, "the config", TOP_KEYS)
+        if "upstream" not in top:
+            raise self.fail(root, "missing 'upstream': the URL of the site to protect, "
+                            "e.g. upstream: http://127.0.0.1:8080")
+        upstream = _upstream(self.string(top["upstream"], "upstream"), self.source,
+                             top["upstream"].start_mark.line + 1)
+        host, port = "127.0.0.1", 8000
+        if "listen" in top:
+            host, port = _listen(str(self.scalar(top["listen"])), self.source,
+                                 top["listen"].start_mark.line + 1)
+        prefix = "/.consent/"
+        if "prefix" in top:
+            prefix = self.string(top["prefix"], "prefix")
+            if not re.fullmatch(r"/[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*/", prefix):
+                raise self.fail(top["prefix"], "prefix must be a path that starts and ends "
+                                "with '/', e.g. /.consent/")
+        csp = "report-only"
+        if "csp" in top:
+            csp = str(self.scalar(top["csp"]))
+            if csp not in CSP_MODES:
+                raise self.fail(top["csp"], f"csp must be one of {', '.join(CSP_MODES)}")
+        categories = self.categories(top.get("categories"), root)
+        names = {c.name for c in categories}
+        unknown = "block"
+        if "unknown_cookies" in top:
+            unknown = self.string(top["unknown_cookies"], "unknown_cookies")
+            if unknown not in ("block", "allow") and unknown not in names:
+                raise self.fail(top["unknown_cookies"], "unknown_cookies must be block, allow "
+                                f"or a category name ({', '.join(sorted(names))})")
+        services = self.services(top.get("services"), names)
+        languages = ("en", "fr")
+        if "languages" in top:
+            languages = self.strings(top["languages"], "languages")
+            if not languages:
+                raise self.fail(top["languages"], "languages must list at least one language")
+        return Config(
+            source=self.source, upstream=upstream, listen_host=host, listen_port=port,
+            prefix=prefix, consent=self.consent(top.get("consent")), csp=csp,
+            csp_allow=self.strings(top["csp_allow"], "csp_allow") if "csp_allow" in top else (),
+            unknown_cookies=unknown,
+            necessary_cookies=(self.strings(top["necessary_cookies"], "necessary_cookies")
+                               if "necessary_cookies" in top else ()),
+            categories=categories, services=services, languages=languages,
+        )
+
+    def consent(self, node: yaml.Node | None) -> ConsentSettings:
+        if node is None:
+            return ConsentSettings()
+        items = self.mapping(node, "consent", CONSENT_KEYS)
+        s = ConsentSettings()
+        if "cookie_name" in items:
+            name = self.string(items["cookie_name"], "consent.cookie_name")
+            if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+                raise self.fail(items["cookie_name"], "consent.cookie_name may hold only "
+                                "letters, digits, '_', '.' and '-'")
+            s = replace(s, cookie_name=name)
+        if "max_age_days" in items:
+            s = replace(s, max_age_days=self.integer(
+                items["max_age_days"], "consent.max_age_days (at most 13 months)", 1,
+                MAX_CONSENT_DAYS))
+        if "revision" in items:
+            s = replace(s, revision=self.integer(items["revision"], "consent.revision", 0,
+                                                 1_000_000))
+        if "secret_env" in items:
+            s = replace(s, secret_env=self.string(items["secret_env"], "consent.secret_env"))
+        if "cookie_domain" in items and self.scalar(items["cookie_domain"]) is not None:
+            domain = self.string(items["cookie_domain"], "consent.cookie_domain").lower()
+            if not re.fullmatch(r"\.?[a-z0-9-]+(\.[a-z0-9-]+)+", domain):
+                raise self.fail(items["cookie_domain"], "consent.cookie_domain must be a "
+                                "domain such as .example.com (or null)")
+            s = replace(s, cookie_domain=domain)
+        return s
+
+    def categories(self, node: yaml.Node | None, root: yaml.Node) -> tuple[Category, ...]:
+        if node is None:
+            raise self.fail(root, "missing 'categories': list at least "
+                            "'necessary: {required: true}' and one optional category")
+        self.mapping(node, "categories", set(_keys(node)))  # a mapping, no duplicates
+        out = []
+        for key_node, value in node.value:
+            name = self.name(key_node, "category name")
+            fields = self.mapping(value, f"category {name}", CATEGORY_KEYS) \
+                if not (isinstance(value, yaml.ScalarNode) and value.value == "") else {}
+            required = False
+            if "required" in fields:
+                required = self.scalar(fields["required"])
+                if not isinstance(required, bool):
+                    raise self.fail(fields["required"], "required must be true or false")
+            out.append(Category(
+                name=name, required=required,
+                title=self.texts(fields["title"], f"categories.{name}.title")
+                if "title" in fields else {"en": name.capitalize()},
+                description=self.texts(fields["description"], f"categories.{name}.description")
+                if "description" in fields else {},
+            ))
+        if not any(c.required for c in out):
+            raise self.fail(node, "one category must have required: true (the strictly "
+                            "necessary cookies, e.g. necessary: {required: true})")
+        if all(c.required for c in out):
+            raise self.fail(node, "add at least one optional category (required: false): "
+                            "otherwise there is nothing to consent to")
+        return tuple(out)
+
+    def services(self, node: yaml.Node | None, categories: set[str]) -> tuple[Service, ...]:
+        if node is None:
+            return ()
+        if not isinstance(node, yaml.SequenceNode):
+            raise self.fail(node, "services must be a list of '- use: NAME' or "
+                            "'- name: ...' entries")
+        out: dict[str, Service] = {}
+        for item in node.value:
+            fields = self.mapping(item, "a service", SERVICE_KEYS)
+            if "use" in fields:
+                wanted = self.string(fields["use"], "use")
+                from consentproxy.catalog import builtin_services
+
+                base = builtin_services().get(wanted)
+                if base is None:
+                    raise self.fail(fields["use"], f"no built-in service {wanted!r}; "
+                                    "run `consentproxy catalog list` or describe it with "
+                                    "name/category/hosts")
+            elif "name" in fields:
+                base = Service(name=self.name(fields["name"], "service name"), category="")
+            else:
+                raise self.fail(item, "a service needs 'use: BUILTIN' or 'name: ...'")
+            svc = replace(
+                base,
+                **{k: self.string(fields[k], k) for k in ("title", "vendor", "privacy_url")
+                   if k in fields},
+                **{k: self.strings(fields[k], k) for k in ("hosts", "cookies", "inline")
+                   if k in fields},
+            )
+            if "name" in fields and "use" in fields:
+                svc = replace(svc, name=self.name(fields["name"], "service name"))
+            if "category" in fields:
+                svc = replace(svc, category=self.name(fields["category"], "category"))
+            where = fields.get("category") or fields.get("use") or fields.get("name")
+            if svc.category not in categories:
+                raise self.fail(where, f"service {svc.name!r} is in category "
+                                f"{svc.category or '(none)'!r}, which is not defined; use one "
+                                f"of {', '.join(sorted(categories))} or add it under categories")
+            if not svc.hosts and not svc.cookies and not svc.inline:
+                raise self.fail(item, f"service {svc.name!r} names no hosts, cookies or "
+                                "inline markers, so it can never match anything")
+            for h in svc.hosts:
+                if not re.fullmatch(r"(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)+", h):
+                    raise self.fail(fields.get("hosts", item), f"host {h!r} of {svc.name!r} "
+                                    "must be lower-case like cdn.example.com or "
+                                    "*.example.com")
+            if svc.name in out:
+                raise self.fail(item, f"service {svc.name!r} is listed twice; keep one")
+            out[svc.name] = svc
+        return tuple(out.values())
+
+
+def read_services(text: str, source: str, categories: frozenset[str]) -> tuple[Service, ...]:
+    """Read a file holding only a `services:` list (the built-in catalog)."""
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    reader = _Reader(source)
+    return reader.services(reader.mapping(root, "the catalog", {"services"})["services"],
+                           set(categories))
+
+
+def _keys(node: yaml.Node) -> list[str]:
+    return [str(k.value) for k, _ in node.value] if isinstance(node, yaml.MappingNode) else []
+
+
+def _upstream(value: str, source: str, line: int | None) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(source, line, f"upstream {value!r} must be an http:// or https:// "
+                          "URL such as http://127.0.0.1:8080")
+    return value.rstrip("/")
+
+
+def _listen(value: str, source: str, line: int | None) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(source, line, f"listen {value!r} must be HOST:PORT, "
+                          "e.g. 127.0.0.1:8000")
+    return host.strip("[]") or "0.0.0.0", int(port)

@@ -1,0 +1,109 @@
+"""The visitor's consent: a signed cookie, so any number of proxies share no state.
+
+Cookie value: ``1.ID.REVISION.DECIDED_AT.CATEGORIES.SERVICES.SIGNATURE`` where the lists
+are joined by ``+`` (``-`` when empty) and the signature is HMAC-SHA256 over the rest.
+Anything expired, of another policy revision, tampered or unreadable is "no decision".
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import re
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+FORMAT_VERSION = "1"
+MAX_COOKIE_LEN = 1024
+_FIELD_RE = re.compile(r"[a-z0-9_-]+")
+_ID_RE = re.compile(r"[A-Za-z0-9_-]{8,32}")
+CLOCK_SKEW = 300  # a decision "from the future" beyond this is forged or a broken clock
+
+
+@dataclass(frozen=True)
+class ConsentState:
+    """What the visitor decided; `decided=False` means: ask, and allow only the necessary."""
+
+    decided: bool = False
+    categories: frozenset[str] = frozenset()
+    services: frozenset[str] = frozenset()
+    consent_id: str = ""
+    decided_at: int = 0
+    revision: int = 0
+
+    def allows(self, category: str, service: str | None = None) -> bool:
+        """Whether a non-required category (or one service of it) may run."""
+        return self.decided and (category in self.categories or service in self.services)
+
+
+NO_DECISION = ConsentState()
+
+
+class Signer:
+    """Signs and verifies consent cookies; the first key signs, every key verifies."""
+
+    def __init__(self, keys: Sequence[bytes], max_age_days: int, revision: int):
+        if not keys:
+            raise ValueError("at least one key is needed")
+        self.keys = list(keys)
+        self.max_age = max_age_days * 86400
+        self.revision = revision
+
+    def _sign(self, key: bytes, payload: str) -> str:
+        digest = hmac.new(key, payload.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+    def encode(self, state: ConsentState) -> str:
+        payload = ".".join((
+            FORMAT_VERSION, state.consent_id, str(state.revision), str(state.decided_at),
+            "+".join(sorted(state.categories)) or "-", "+".join(sorted(state.services)) or "-",
+        ))
+        return f"{payload}.{self._sign(self.keys[0], payload)}"
+
+    def decode(self, value: str | None, now: float) -> ConsentState:
+        """The state a cookie value proves, or NO_DECISION if it proves nothing."""
+        if not value or len(value) > MAX_COOKIE_LEN:
+            return NO_DECISION
+        payload, _, signature = value.rpartition(".")
+        if not any(hmac.compare_digest(self._sign(k, payload), signature) for k in self.keys):
+            return NO_DECISION
+        parts = payload.split(".")
+        if len(parts) != 6 or parts[0] != FORMAT_VERSION:
+            return NO_DECISION
+        _, cid, rev, ts, cats, svcs = parts
+        if not (_ID_RE.fullmatch(cid) and rev.isdigit() and ts.isdigit()):
+            return NO_DECISION
+        decided_at = int(ts)
+        if int(rev) != self.revision or not now - self.max_age <= decided_at <= now + CLOCK_SKEW:
+            return NO_DECISION
+        categories, services = _names(cats), _names(svcs)
+        if categories is None or services is None:
+            return NO_DECISION
+        return ConsentState(True, categories, services, cid, decided_at, int(rev))
+
+    def decide(self, categories: Iterable[str], services: Iterable[str], now: float,
+               previous: ConsentState = NO_DECISION) -> ConsentState:
+        """A new decision; the visitor keeps their pseudonymous id across changes of mind."""
+        return ConsentState(True, frozenset(categories), frozenset(services),
+                            previous.consent_id or new_consent_id(), int(now), self.revision)
+
+
+def _names(field: str) -> frozenset[str] | None:
+    if field == "-":
+        return frozenset()
+    names = field.split("+")
+    return frozenset(names) if all(_FIELD_RE.fullmatch(n) for n in names) else None
+
+
+def new_consent_id() -> str:
+    return secrets.token_urlsafe(12)
+
+
+def keys_from_env(var: str, environ: dict[str, str] | None = None) -> list[bytes]:
+    """HMAC keys from an environment variable: several, separated by commas or spaces,
+    the first one signing (rotation: put the new key first, keep the old one after it)."""
+    raw = (environ if environ is not None else os.environ).get(var, "")
+    return [k.encode() for k in re.split(r"[,\s]+", raw) if k]

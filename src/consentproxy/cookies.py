@@ -1,0 +1,91 @@
+"""Cookie headers: which ones pass, and how to delete what consent no longer covers.
+
+Only cookie *names* decide, so parsing is deliberately minimal and tolerant: a
+Set-Cookie's name is what precedes the first '=' of its first ';'-separated part
+(RFC 6265bis 5.6), whatever the attributes, their case or an `Expires` with commas.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+EXPIRED = "Expires=Thu, 01 Jan 1970 00:00:00 GMT"
+
+
+def set_cookie_name(header_value: str) -> str:
+    """The cookie name a Set-Cookie value sets ('' for a nameless cookie)."""
+    pair = header_value.split(";", 1)[0]
+    name, eq, _ = pair.partition("=")
+    return name.strip(" \t") if eq else ""
+
+
+def cookie_pairs(header_value: str) -> list[tuple[str, str]]:
+    """(name, value) pairs of a request Cookie header, in order."""
+    out = []
+    for part in header_value.split(";"):
+        name, eq, value = part.partition("=")
+        name = name.strip(" \t")
+        if name or eq:
+            out.append((name if eq else "", (value if eq else name).strip(" \t")))
+    return out
+
+
+@dataclass(frozen=True)
+class CookieFilter:
+    """Split cookies into kept and dropped with a predicate on the name."""
+
+    allowed: Callable[[str], bool]
+
+    def request_header(self, header_value: str) -> tuple[str | None, list[str]]:
+        """The Cookie header to forward upstream (None: send none) and the dropped names."""
+        kept, dropped = [], []
+        for name, value in cookie_pairs(header_value):
+            if self.allowed(name):
+                kept.append(f"{name}={value}" if name else value)
+            else:
+                dropped.append(name)
+        return ("; ".join(kept) if kept else None), dropped
+
+    def set_cookies(self, values: Iterable[str]) -> tuple[list[str], list[str]]:
+        """Set-Cookie values to keep, and the names of those dropped."""
+        kept, dropped = [], []
+        for value in values:
+            name = set_cookie_name(value)
+            if self.allowed(name):
+                kept.append(value)
+            else:
+                dropped.append(name)
+        return kept, dropped
+
+
+def deletion_headers(names: Iterable[str], host: str, cookie_domain: str | None,
+                     secure: bool) -> list[str]:
+    """Set-Cookie values deleting each cookie for the host and every parent domain.
+
+    A cookie may have been set by JavaScript on `.example.com` while we serve
+    `www.example.com`; browsers refuse a Domain that is a public suffix, so trying
+    every parent is harmless and reaches every variant.
+    """
+    domains = _parent_domains(host)
+    if cookie_domain:
+        d = cookie_domain.lstrip(".")
+        if d not in domains:
+            domains.append(d)
+    out = []
+    for name in dict.fromkeys(n for n in names if n):
+        prefixed = name.startswith(("__Secure-", "__Host-"))
+        flags = "; Secure" if secure or prefixed else ""
+        out.append(f"{name}=; Max-Age=0; {EXPIRED}; Path=/{flags}")
+        if not name.startswith("__Host-"):
+            out.extend(f"{name}=; Max-Age=0; {EXPIRED}; Path=/; Domain={d}{flags}"
+                       for d in domains)
+    return out
+
+
+def _parent_domains(host: str) -> list[str]:
+    host = host.split(":")[0].lower().rstrip(".")
+    if not host or host.replace(".", "").isdigit() or host.startswith("[") or "." not in host:
+        return []  # IP addresses and single-label hosts take no Domain attribute
+    labels = host.split(".")
+    return [".".join(labels[i:]) for i in range(len(labels) - 1)]

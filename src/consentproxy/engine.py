@@ -1,0 +1,245 @@
+"""One request/response exchange, sans I/O: the single entry point of every adapter.
+
+An adapter (aiohttp server, mitmproxy addon) turns what it received into a Request,
+asks `Engine.begin` what to do, and applies the answer: a local response for the
+reserved prefix, or headers to send upstream and, for the response, new headers and
+an optional body transform. Both adapters behave the same because only this decides.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from consentproxy import csp
+from consentproxy.banner import Banner, pick_language
+from consentproxy.config import Config
+from consentproxy.consent import NO_DECISION, ConsentState, Signer
+from consentproxy.cookies import CookieFilter, cookie_pairs, deletion_headers
+from consentproxy.endpoints import Endpoints, LocalResponse
+from consentproxy.httpheaders import Headers, end_to_end, header, without
+from consentproxy.policy import Policy
+from consentproxy.rewrite import encoding
+from consentproxy.rewrite.neutralise import Neutraliser
+from consentproxy.rewrite.scanner import HtmlRewriter
+
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+NO_BODY_STATUSES = frozenset({204, 206, 304})
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    target: str          # path and query, as the visitor sent them
+    headers: Headers
+    scheme: str = "http"  # of the visitor's connection (X-Forwarded-Proto wins)
+    client_ip: str = ""
+
+
+@dataclass
+class Report:
+    """What was done to one exchange (for logs, mitmproxy notes, QA reports)."""
+
+    request_cookies_dropped: list[str] = field(default_factory=list)
+    set_cookies_dropped: list[str] = field(default_factory=list)
+    cookies_deleted: list[str] = field(default_factory=list)
+    neutralised: list[tuple[str, str]] = field(default_factory=list)
+    banner: bool = False
+    rewritten: bool = False
+
+
+class BodyTransform:
+    """Decode -> rewrite HTML -> re-encode, chunk by chunk."""
+
+    def __init__(self, rewriter: HtmlRewriter, decode: encoding.Codec,
+                 encode: encoding.Codec, report: Report):
+        self.rewriter, self.decode, self.encode, self.report = rewriter, decode, encode, report
+
+    def feed(self, data: bytes) -> bytes:
+        return self.encode.process(self.rewriter.feed(self.decode.process(data)))
+
+    def close(self) -> bytes:
+        tail = self.rewriter.feed(self.decode.finish()) + self.rewriter.close()
+        self.report.banner = self.rewriter.injected
+        self.report.neutralised = self.rewriter.neutraliser.blocked
+        return self.encode.process(tail) + self.encode.finish()
+
+
+@dataclass
+class ResponsePlan:
+    headers: Headers
+    body: BodyTransform | None  # None: pass the body through byte for byte
+
+
+class Exchange:
+    """The proxy's view of one request, kept until its response is planned."""
+
+    def __init__(self, engine: Engine, req: Request, state: ConsentState):
+        self.engine, self.req, self.state = engine, req, state
+        self.report = Report()
+        self.scheme = (header(req.headers, "x-forwarded-proto") or req.scheme).split(",")[0]
+        self.host = header(req.headers, "host") or ""
+        self.is_local = req.target.split("?")[0].startswith(engine.config.prefix)
+        self._dropped: list[str] = []
+
+    def local_response(self, body: bytes) -> LocalResponse:
+        """Answer a request under the reserved prefix (body: the request body)."""
+        resp = self.engine.endpoints.handle(self, body)
+        if resp.new_state is not None:
+            old = self._not_covered(resp.new_state)
+            resp.headers.extend(self._deletions(old))
+        return resp
+
+    def upstream_headers(self) -> Headers:
+        """The request headers to send to the origin: tracking cookies removed, only
+        codings we can decode asked for, X-Forwarded-* added."""
+        req = self.req
+        headers: Headers = []
+        for k, v in end_to_end(req.headers):
+            lk = k.lower()
+            if lk == "cookie":
+                kept, dropped = self.engine.cookie_filter(self.state).request_header(v)
+                self._dropped += dropped
+                if kept is not None:
+                    headers.append((k, kept))
+            elif lk == "accept-encoding":
+                codings = [e for e in encoding.accepted(v) if e in encoding.DECODABLE
+                           and e != "identity"]
+                if codings:
+                    headers.append((k, ", ".join(sorted(codings))))
+            elif lk not in ("x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"):
+                headers.append((k, v))
+        prior = header(req.headers, "x-forwarded-for")
+        if req.client_ip:
+            headers.append(("X-Forwarded-For", f"{prior}, {req.client_ip}" if prior
+                            else req.client_ip))
+        headers.append(("X-Forwarded-Proto", self.scheme))
+        if self.host:
+            headers.append(("X-Forwarded-Host", header(req.headers, "x-forwarded-host")
+                            or self.host))
+        self.report.request_cookies_dropped = self._dropped
+        return headers
+
+    def _not_covered(self, state: ConsentState) -> list[str]:
+        allowed = self.engine.cookie_filter(state).allowed
+        return [n for n, _ in cookie_pairs(header(self.req.headers, "cookie") or "")
+                if n and not allowed(n)]
+
+    def _deletions(self, names: list[str]) -> Headers:
+        cfg = self.engine.config.consent
+        self.report.cookies_deleted = list(dict.fromkeys(names))
+        values = deletion_headers(names, self.host, cfg.cookie_domain, self.scheme == "https")
+        return [("Set-Cookie", v) for v in values]
+
+    def response(self, status: int, headers: Headers) -> ResponsePlan:
+        """Plan the response to the visitor from the origin's status and headers."""
+        engine, req = self.engine, self.req
+        filt = engine.cookie_filter(self.state)
+        out: Headers = []
+        upstream = engine.config.upstream
+        for k, v in end_to_end(headers):
+            lk = k.lower()
+            if lk == "set-cookie":
+                kept, dropped = filt.set_cookies([v])
+                self.report.set_cookies_dropped += dropped
+                out += [(k, c) for c in kept]
+            elif lk in ("location", "content-location") and v.startswith(upstream) and self.host:
+                out.append((k, f"{self.scheme}://{self.host}{v[len(upstream):]}"))
+            else:
+                out.append((k, v))
+        deleted = self._not_covered(self.state)
+        out += self._deletions(deleted)
+        ctype = (header(headers, "content-type") or "").split(";")[0].strip().lower()
+        coding = encoding.normalise(header(headers, "content-encoding"))
+        if (ctype not in HTML_TYPES or req.method == "HEAD" or status in NO_BODY_STATUSES
+                or status < 200 or not encoding.can_decode(coding)):
+            return ResponsePlan(out, None)
+        return ResponsePlan(*self._rewrite_plan(out, coding))
+
+    def _rewrite_plan(self, out: Headers, coding: str) -> tuple[Headers, BodyTransform]:
+        engine, req = self.engine, self.req
+        dest = header(req.headers, "sec-fetch-dest")
+        inject = None if dest is None else dest == "document"
+        lang = pick_language(header(req.headers, "accept-language"), engine.config.languages)
+        banner = engine.banner.render(self.state, lang, req.target)
+        rewriter = HtmlRewriter(Neutraliser(engine.policy, self.state), banner, inject)
+        out_coding = encoding.output_encoding(
+            coding, encoding.accepted(header(req.headers, "accept-encoding")))
+        etag = header(out, "etag")
+        vary = header(out, "vary")
+        cache = header(out, "cache-control")
+        out = without(out, "content-length", "content-encoding", "etag", "vary",
+                      "cache-control", "accept-ranges", "content-md5", "digest")
+        if out_coding != "identity":
+            out.append(("Content-Encoding", out_coding))
+        if etag:
+            out.append(("ETag", etag if etag.startswith("W/") else f"W/{etag}"))
+        out.append(("Vary", f"{vary}, Cookie" if vary and "cookie" not in vary.lower()
+                    else vary or "Cookie"))
+        out.append(("Cache-Control", _private(cache)))
+        policy = csp.header(engine.config.csp, engine.policy.allowed_hosts(self.state),
+                            engine.config.csp_allow)
+        if policy:
+            out.append(policy)
+        self.report.rewritten = True
+        transform = BodyTransform(rewriter, encoding.decoder(coding),
+                                  encoding.encoder(out_coding), self.report)
+        return out, transform
+
+
+def _private(cache_control: str | None) -> str:
+    """Rewritten pages depend on the visitor's consent: never in a shared cache."""
+    if not cache_control:
+        return "private"
+    parts = [p.strip() for p in cache_control.split(",") if p.strip()]
+    parts = [p for p in parts if p.lower() not in ("public",) and
+             not p.lower().startswith("s-maxage")]
+    if not any(p.lower() in ("private", "no-store") for p in parts):
+        parts.insert(0, "private")
+    return ", ".join(parts)
+
+
+class Engine:
+    """The compiled config plus keys: everything both adapters need to decide."""
+
+    def __init__(self, config: Config, keys: Sequence[bytes],
+                 clock: Callable[[], float] = time.time, forced: ConsentState | None = None):
+        self.config = config
+        self.policy = Policy(config)
+        self.signer = Signer(keys, config.consent.max_age_days, config.consent.revision)
+        self.banner = Banner(config)
+        self.endpoints = Endpoints(self)
+        self.clock = clock
+        self.forced = forced
+        self._filters: dict[tuple[bool, frozenset[str], frozenset[str]], CookieFilter] = {}
+
+    def cookie_filter(self, state: ConsentState) -> CookieFilter:
+        """A cookie filter per distinct choice (few exist), built once."""
+        key = (state.decided, state.categories, state.services)
+        f = self._filters.get(key)
+        if f is None:
+            if len(self._filters) > 256:
+                self._filters.clear()
+            policy = self.policy
+            f = self._filters[key] = CookieFilter(lambda n: policy.cookie_allowed(n, state))
+        return f
+
+    def consent_of(self, headers: Headers) -> ConsentState:
+        """The visitor's state from their Cookie header (the first valid consent cookie)."""
+        if self.forced is not None:
+            return self.forced
+        name = self.config.consent.cookie_name
+        now = self.clock()
+        for k, v in headers:
+            if k.lower() != "cookie":
+                continue
+            for n, value in cookie_pairs(v):
+                if n == name:
+                    state = self.signer.decode(value, now)
+                    if state.decided:
+                        return state
+        return NO_DECISION
+
+    def begin(self, req: Request) -> Exchange:
+        return Exchange(self, req, self.consent_of(req.headers))

@@ -1,0 +1,28 @@
+"""Header lists as adapters hand them over: ordered (name, value) pairs, names any case."""
+
+from __future__ import annotations
+
+Headers = list[tuple[str, str]]
+
+HOP_BY_HOP = frozenset({
+    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+    "trailers", "transfer-encoding", "upgrade", "proxy-connection",
+})
+
+
+def header(headers: Headers, name: str) -> str | None:
+    """The first value of a header, or None."""
+    name = name.lower()
+    return next((v for k, v in headers if k.lower() == name), None)
+
+
+def without(headers: Headers, *names: str) -> Headers:
+    drop = {n.lower() for n in names}
+    return [(k, v) for k, v in headers if k.lower() not in drop]
+
+
+def end_to_end(headers: Headers) -> Headers:
+    """Headers minus hop-by-hop ones, including those a Connection header lists."""
+    listed = {t.strip().lower() for k, v in headers if k.lower() == "connection"
+              for t in v.split(",")}
+    return [(k, v) for k, v in headers if k.lower() not in HOP_BY_HOP and k.lower() not in listed]

@@ -1,0 +1,144 @@
+"""What is allowed: services recognised by host, cookie name or inline marker.
+
+Matching uses one combined structure per kind (dicts and one compiled regex), so the
+cost stays near-flat as the number of configured services grows.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from consentproxy.config import Config, Service
+from consentproxy.consent import ConsentState
+
+# Scripts that load or send to a URL: a tracker host in such a script is a load, not data.
+_LOADER_RE = re.compile(
+    rb"document\.write|createElement|\.src\s*=|appendChild|insertBefore|new\s+Image|"
+    rb"sendBeacon|fetch\s*\(|XMLHttpRequest|\.open\s*\(|importScripts|location\s*=",
+    re.IGNORECASE,
+)
+# A host inside a URL in text: //host, \/\/host (JSON-escaped) or \\host.
+_URL_HOST_RE = re.compile(rb"(?:/|\\/|\\)(?:/|\\/|\\)([a-z0-9.-]+\.[a-z]{2,})", re.IGNORECASE)
+
+
+class Policy:
+    """The compiled view of a config: classify hosts, cookies and inline scripts."""
+
+    def __init__(self, config: Config):
+        self.config = config
+        self.required = frozenset(c.name for c in config.categories if c.required)
+        self.optional = tuple(c.name for c in config.categories if not c.required)
+        self.services = {s.name: s for s in config.services}
+        self._exact_hosts: dict[str, Service] = {}
+        self._wild_hosts: dict[str, Service] = {}
+        self._cookie_names: dict[str, str] = {}
+        patterns: list[str] = []
+        self._pattern_category: list[str] = []
+        markers: list[bytes] = []
+        self._marker_service: dict[bytes, Service] = {}
+        for svc in config.services:
+            for h in svc.hosts:
+                table = self._wild_hosts if h.startswith("*.") else self._exact_hosts
+                table.setdefault(h.removeprefix("*."), svc)
+            for c in svc.cookies:
+                if "*" in c:
+                    patterns.append(".*".join(re.escape(p) for p in c.split("*")))
+                    self._pattern_category.append(svc.category)
+                else:
+                    self._cookie_names.setdefault(c, svc.category)
+            for m in svc.inline:
+                key = m.encode()
+                if key not in self._marker_service:
+                    self._marker_service[key] = svc
+                    markers.append(key)
+        for name in config.necessary_cookies:
+            if "*" in name:
+                patterns.append(".*".join(re.escape(p) for p in name.split("*")))
+                self._pattern_category.append(self._necessary)
+            else:
+                self._cookie_names[name] = self._necessary
+        self._cookie_names[config.consent.cookie_name] = self._necessary
+        self._cookie_re = (re.compile("|".join(f"(?P<p{i}>{p})" for i, p in enumerate(patterns)))
+                           if patterns else None)
+        markers.sort(key=len, reverse=True)
+        self._marker_re = (re.compile(b"|".join(re.escape(m) for m in markers))
+                           if markers else None)
+
+    @property
+    def _necessary(self) -> str:
+        return next(c.name for c in self.config.categories if c.required)
+
+    # --- services by host --------------------------------------------------------------
+
+    def service_for_host(self, host: str) -> Service | None:
+        """The service a host belongs to: exact entries first, then the closest wildcard."""
+        host = host.lower().rstrip(".")
+        svc = self._exact_hosts.get(host)
+        if svc is not None:
+            return svc
+        dot = host.find(".")
+        while dot != -1:
+            svc = self._wild_hosts.get(host[dot + 1:])
+            if svc is not None:
+                return svc
+            dot = host.find(".", dot + 1)
+        return None
+
+    def blocked_host(self, host: str, state: ConsentState) -> Service | None:
+        """The service to block for a request to `host`, or None if it may load."""
+        svc = self.service_for_host(host)
+        return svc if svc is not None and not self.allows(svc, state) else None
+
+    def allows(self, svc: Service, state: ConsentState) -> bool:
+        return svc.category in self.required or state.allows(svc.category, svc.name)
+
+    # --- cookies -----------------------------------------------------------------------
+
+    def cookie_category(self, name: str) -> str | None:
+        """The category of a cookie by name; None when nothing names it."""
+        cat = self._cookie_names.get(name)
+        if cat is None and self._cookie_re is not None:
+            m = self._cookie_re.fullmatch(name)
+            if m is not None and m.lastgroup is not None:
+                cat = self._pattern_category[int(m.lastgroup[1:])]
+        return cat
+
+    def cookie_allowed(self, name: str, state: ConsentState) -> bool:
+        cat = self.cookie_category(name)
+        if cat is None:
+            unknown = self.config.unknown_cookies
+            if unknown == "allow":
+                return True
+            if unknown == "block":
+                return False
+            cat = unknown
+        return cat in self.required or state.allows(cat)
+
+    # --- inline scripts ----------------------------------------------------------------
+
+    def inline_services(self, text: bytes, markup: bool = False) -> Iterable[Service]:
+        """Services an inline script belongs to: by marker, or by loading a tracker URL.
+        In markup (an iframe's srcdoc) every tracker URL is a load."""
+        found: dict[str, Service] = {}
+        if self._marker_re is not None:
+            for m in self._marker_re.finditer(text):
+                svc = self._marker_service[m.group()]
+                found.setdefault(svc.name, svc)
+        if markup or _LOADER_RE.search(text):
+            for m in _URL_HOST_RE.finditer(text):
+                svc = self.service_for_host(m.group(1).decode("ascii"))
+                if svc is not None:
+                    found.setdefault(svc.name, svc)
+        return found.values()
+
+    def blocked_inline(self, text: bytes, state: ConsentState,
+                       markup: bool = False) -> Service | None:
+        """The first service of an inline script (or markup) that consent does not cover."""
+        return next((s for s in self.inline_services(text, markup)
+                     if not self.allows(s, state)), None)
+
+    # --- hosts the page may reach (CSP) ------------------------------------------------
+
+    def allowed_hosts(self, state: ConsentState) -> list[str]:
+        return sorted({h for s in self.config.services if self.allows(s, state) for h in s.hosts})

@@ -1,0 +1,189 @@
+"""Tag-level decisions: which start tags load a non-consented service, and the edit.
+
+Neutralising is reversible and minimal: every attribute that would make the browser
+fetch a blocked host is renamed to ``data-consent-NAME`` (all duplicates too, since
+the browser takes the first), scripts get ``type="text/plain"``, and two markers say
+which service and category to wait for. The banner's script restores them in place.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from urllib.parse import unquote
+
+from consentproxy.config import Service
+from consentproxy.consent import ConsentState
+from consentproxy.policy import Policy
+
+# One attribute of a start tag, as the HTML tokenizer splits them (name, value kinds).
+ATTR_RE = re.compile(
+    rb"([^\t\n\f\r />][^\t\n\f\r /=>]*)"
+    rb"(?:[\t\n\f\r ]*=[\t\n\f\r ]*(?:\"([^\"]*)\"|'([^']*)'|([^\t\n\f\r >]*)))?"
+)
+TAG_NAME_END_RE = re.compile(rb"[\t\n\f\r />]")
+
+# Attributes through which each element fetches something.
+URL_ATTRS: dict[bytes, tuple[bytes, ...]] = {
+    b"script": (b"src", b"href", b"xlink:href"),
+    b"iframe": (b"src",),
+    b"frame": (b"src",),
+    b"img": (b"src", b"srcset", b"lowsrc", b"dynsrc"),
+    b"image": (b"src", b"srcset", b"href", b"xlink:href"),
+    b"link": (b"href", b"imagesrcset"),
+    b"object": (b"data", b"codebase"),
+    b"embed": (b"src",),
+    b"source": (b"src", b"srcset"),
+    b"video": (b"src", b"poster"),
+    b"audio": (b"src",),
+    b"track": (b"src",),
+    b"input": (b"src",),
+    b"applet": (b"code", b"codebase", b"archive"),
+}
+JS_TYPES = frozenset({
+    "", "module", "text/javascript", "application/javascript", "application/ecmascript",
+    "application/x-ecmascript", "application/x-javascript", "text/ecmascript",
+    "text/javascript1.0", "text/javascript1.1", "text/javascript1.2", "text/javascript1.3",
+    "text/javascript1.4", "text/javascript1.5", "text/jscript", "text/livescript",
+    "text/x-ecmascript", "text/x-javascript",
+})
+_SPECIAL_URL_RE = re.compile(r"(?:(?P<scheme>[a-z][a-z0-9+.-]*):)?(?P<slashes>[/\\]*)(?P<rest>.*)",
+                             re.DOTALL)
+_SPECIAL_SCHEMES = frozenset({"http", "https", "ws", "wss", "ftp"})
+_URL_STRIP = str.maketrans("", "", "\t\n\r")
+
+
+def url_host(value: str) -> str | None:
+    """The host a URL attribute value points to, or None for a same-origin/relative URL.
+
+    Follows what browsers do, not what is tidy: tabs and newlines are removed,
+    backslashes count as slashes, userinfo and port are dropped, %-escapes decoded.
+    """
+    s = value.strip(" \t\n\f\r").translate(_URL_STRIP)
+    m = _SPECIAL_URL_RE.match(s)
+    assert m is not None
+    scheme = (m["scheme"] or "").lower()
+    if scheme and scheme not in _SPECIAL_SCHEMES:
+        return None
+    if not scheme and len(m["slashes"]) < 2:
+        return None
+    authority = re.split(r"[/\\?#]", m["rest"], maxsplit=1)[0].rpartition("@")[2]
+    host = unquote(authority).lower()
+    host = host[1:].partition("]")[0] if host.startswith("[") else host.partition(":")[0]
+    return host.rstrip(".") or None
+
+
+def srcset_hosts(value: str) -> list[str]:
+    hosts = []
+    for candidate in value.split(","):
+        parts = candidate.split()
+        if parts and (h := url_host(parts[0])):
+            hosts.append(h)
+    return hosts
+
+
+class Attributes:
+    """The attributes of one start tag with their spans, first occurrence winning."""
+
+    __slots__ = ("items", "tag")
+
+    def __init__(self, tag: bytes, name_end: int):
+        self.tag = tag
+        self.items = list(ATTR_RE.finditer(tag, name_end, len(tag) - 1))
+
+    def get(self, name: bytes) -> str | None:
+        for m in self.items:
+            if m.group(1).lower() == name:
+                raw = m.group(2)
+                if raw is None:
+                    raw = m.group(3)
+                if raw is None:
+                    raw = m.group(4) or b""
+                return html.unescape(raw.decode("latin-1"))
+        return None
+
+    def spans(self, name: bytes) -> list[tuple[int, int]]:
+        return [m.span(1) for m in self.items if m.group(1).lower() == name]
+
+
+class Neutraliser:
+    """Decides, for one response's consent state, what each start tag becomes."""
+
+    def __init__(self, policy: Policy, state: ConsentState):
+        self.policy = policy
+        self.state = state
+        self.blocked: list[tuple[str, str]] = []  # (service, element) for reports
+
+    def _blocked_host(self, host: str | None) -> Service | None:
+        return self.policy.blocked_host(host, self.state) if host else None
+
+    def start_tag(self, name: bytes, tag: bytes) -> bytes:
+        """The tag to emit for a (non-script) start tag that may fetch something."""
+        attrs = Attributes(tag, len(name) + 1)
+        svc: Service | None = None
+        renames: list[bytes] = []
+        for attr in URL_ATTRS.get(name, ()):
+            value = attrs.get(attr)
+            if value is None:
+                continue
+            hosts = srcset_hosts(value) if attr.endswith(b"srcset") else [url_host(value)]
+            hit = next((s for s in map(self._blocked_host, hosts) if s), None)
+            if hit:
+                svc = svc or hit
+                renames.append(attr)
+        if name in (b"iframe", b"frame") and (srcdoc := attrs.get(b"srcdoc")):
+            hit = self.policy.blocked_inline(srcdoc.encode("utf-8", "replace"), self.state,
+                                             markup=True)
+            if hit:
+                svc = svc or hit
+                renames.append(b"srcdoc")
+        if svc is None:
+            return tag
+        return self._edit(name, attrs, renames, svc, b"")
+
+    def script_is_inline_js(self, tag: bytes) -> bool:
+        attrs = Attributes(tag, len(b"script") + 1)
+        return attrs.get(b"src") is None and _is_js(attrs)
+
+    def script_tag(self, tag: bytes) -> bytes:
+        """A <script src> start tag: neutralised when its host is blocked."""
+        attrs = Attributes(tag, len(b"script") + 1)
+        if not _is_js(attrs):
+            return tag
+        for attr in URL_ATTRS[b"script"]:
+            svc = self._blocked_host(url_host(v)) if (v := attrs.get(attr)) else None
+            if svc:
+                return self._edit(b"script", attrs, [attr, b"type"], svc,
+                                  b' type="text/plain"')
+        return tag
+
+    def inline_script(self, tag: bytes, content: bytes) -> bytes:
+        """An inline script's start tag, neutralised when its text belongs to a blocked
+        service (by marker, or by loading a tracker URL)."""
+        svc = self.policy.blocked_inline(content, self.state)
+        if svc is None:
+            return tag
+        attrs = Attributes(tag, len(b"script") + 1)
+        return self._edit(b"script", attrs, [b"type"], svc, b' type="text/plain"')
+
+    def _edit(self, name: bytes, attrs: Attributes, renames: list[bytes], svc: Service,
+              extra: bytes) -> bytes:
+        self.blocked.append((svc.name, name.decode("latin-1")))
+        tag = attrs.tag
+        spans = sorted(s for attr in renames for s in attrs.spans(attr))
+        out = [tag[:len(name) + 1], extra,
+               b' data-consent-blocked="%s" data-consent-blocked-category="%s"'
+               % (svc.name.encode(), svc.category.encode())]
+        pos = len(name) + 1
+        for start, end in spans:
+            out += (tag[pos:start], b"data-consent-", tag[start:end].lower())
+            pos = end
+        out.append(tag[pos:])
+        return b"".join(out)
+
+
+def _is_js(attrs: Attributes) -> bool:
+    t = attrs.get(b"type")
+    if t is None:
+        return True
+    return t.strip(" \t\n\f\r").lower() in JS_TYPES

@@ -1,0 +1,173 @@
+"""aiohttp adapter: the standalone reverse proxy.
+
+Translates between sockets and the sans-IO engine: streams bodies both ways, passes
+WebSockets through, and turns upstream failures into a plain 502/504.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import aiohttp
+from aiohttp import web
+
+from consentproxy.endpoints import MAX_BODY
+from consentproxy.engine import BodyTransform, Engine, Request
+from consentproxy.httpheaders import Headers, without
+from consentproxy.rewrite.encoding import BodyError
+
+log = logging.getLogger("consentproxy")
+
+CONNECT_TIMEOUT = 10
+READ_TIMEOUT = 60
+
+
+class ProxyServer:
+    """Owns the upstream client session; `handle` serves one visitor request."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.upstream = engine.config.upstream
+        self.session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        self.session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
+            auto_decompress=False,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT,
+                                          sock_read=READ_TIMEOUT),
+            skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
+        )
+
+    async def close(self) -> None:
+        if self.session is not None:
+            await self.session.close()
+
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        headers: Headers = [(k.decode("latin-1"), v.decode("latin-1"))
+                            for k, v in request.raw_headers]
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        ex = self.engine.begin(Request(
+            method=request.method, target=request.raw_path, headers=headers,
+            scheme=request.scheme, client_ip=peer[0] if peer else ""))
+        if ex.is_local:
+            body = await request.content.read(MAX_BODY + 1)
+            local = ex.local_response(body)
+            resp = web.Response(status=local.status, body=local.body)
+            for k, v in local.headers:
+                resp.headers.add(k, v)
+            return resp
+        up_headers = without(ex.upstream_headers(), "host")
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            return await self._websocket(request, up_headers)
+        assert self.session is not None
+        body = request.content if request.body_exists else None
+        try:
+            upstream = await self.session.request(
+                request.method, self.upstream + request.raw_path, headers=up_headers,
+                data=body, allow_redirects=False, compress=None, chunked=None)
+        except TimeoutError:
+            return _error(504, "The site behind this proxy did not answer in time.")
+        except (aiohttp.ClientError, OSError) as e:
+            log.warning("upstream %s failed: %s", self.upstream, e)
+            return _error(502, "The site behind this proxy cannot be reached.")
+        async with upstream:
+            origin_headers = [(k.decode("latin-1"), v.decode("latin-1"))
+                              for k, v in upstream.raw_headers]
+            plan = ex.response(upstream.status, origin_headers)
+            resp = web.StreamResponse(status=upstream.status, reason=upstream.reason)
+            for k, v in plan.headers:
+                resp.headers.add(k, v)
+            if request.method == "HEAD" or upstream.status in (204, 304):
+                await resp.prepare(request)
+                return resp
+            await resp.prepare(request)
+            try:
+                await self._pump(upstream, resp, plan.body)
+            except (BodyError, aiohttp.ClientPayloadError, TimeoutError) as e:
+                log.warning("%s %s: body failed mid-stream: %s", request.method,
+                            request.raw_path, e)
+                if request.transport is not None:
+                    request.transport.close()  # the visitor must see a broken response
+                return resp
+            await resp.write_eof()
+            return resp
+
+    async def _pump(self, upstream: aiohttp.ClientResponse, resp: web.StreamResponse,
+                    transform: BodyTransform | None) -> None:
+        if transform is None:
+            async for chunk in upstream.content.iter_any():
+                await resp.write(chunk)
+            return
+        async for chunk in upstream.content.iter_any():
+            out = transform.feed(chunk)
+            if out:
+                await resp.write(out)
+        out = transform.close()
+        if out:
+            await resp.write(out)
+
+    async def _websocket(self, request: web.BaseRequest, headers: Headers) -> web.StreamResponse:
+        assert self.session is not None
+        target = urlsplit(self.upstream + request.raw_path)
+        url = target._replace(scheme="wss" if target.scheme == "https" else "ws").geturl()
+        skip = {"sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions",
+                "sec-websocket-protocol"}
+        protocols = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "")
+                     .split(",") if p.strip()]
+        try:
+            upstream = await self.session.ws_connect(
+                url, headers=[(k, v) for k, v in headers if k.lower() not in skip],
+                protocols=protocols)
+        except (aiohttp.ClientError, OSError):
+            return _error(502, "The site behind this proxy refused the WebSocket.")
+        ws = web.WebSocketResponse(protocols=protocols)
+        await ws.prepare(request)
+
+        async def pump(src: aiohttp.ClientWebSocketResponse | web.WebSocketResponse,
+                       dst: aiohttp.ClientWebSocketResponse | web.WebSocketResponse) -> None:
+            async for msg in src:
+                if msg.type == aiohttp.WSMsgType.TEXT:
+                    await dst.send_str(msg.data)
+                elif msg.type == aiohttp.WSMsgType.BINARY:
+                    await dst.send_bytes(msg.data)
+            await dst.close()
+
+        await asyncio.gather(pump(ws, upstream), pump(upstream, ws), return_exceptions=True)
+        return ws
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.Response(status=status, text=message + "\n",
+                        headers={"Cache-Control": "no-store"})
+
+
+@dataclass
+class Running:
+    """A started proxy: where it listens, and how to stop it."""
+
+    runner: web.BaseRunner
+    proxy: ProxyServer
+    port: int
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
+        await self.proxy.close()
+
+
+async def start(engine: Engine, host: str, port: int) -> Running:
+    """Start serving on host:port (port 0: any free port)."""
+    proxy = ProxyServer(engine)
+    await proxy.start()
+    server = web.Server(proxy.handle, max_line_size=8190, max_field_size=8190)
+    runner = web.ServerRunner(server, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, reuse_address=True)
+    await site.start()
+    sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
+    bound = sockets[0].getsockname()[1] if sockets else port
+    return Running(runner, proxy, bound)

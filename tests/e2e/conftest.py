@@ -1,0 +1,264 @@
+"""Real-browser harness: Debian's Chromium driven by Playwright (async API), the legacy corpus
+served by the demo origin, and a recorder that answers — never forwards — every third-party
+request, so a test can see what a page *tried* to load without anything reaching the internet.
+
+Everything here runs in one session-wide event loop: the browser and the servers are started once,
+and pytest-asyncio 1.x needs every test and fixture that touches them to share their loop (see
+``pytest_collection_modifyitems``). A fixture that starts a server for these tests (e.g. the
+proxy) must therefore be declared ``@pytest_asyncio.fixture(scope="session", loop_scope="session")``.
+
+Typical test::
+
+    @pytest.mark.e2e
+    @pytest.mark.corpus(third_party=True)          # parametrise over matching corpus pages
+    @pytest.mark.parametrize("base_url", ["origin", "proxy"], indirect=True)
+    async def test_x(tab, corpus_page):
+        await tab.open(corpus_page.path)
+        assert not tab.recorder.requests
+"""
+
+from __future__ import annotations
+
+import pathlib
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import pytest_asyncio
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    Page,
+    Response,
+    Route,
+    async_playwright,
+)
+
+from consentproxy.demo.origin import PageSpec, load_manifest, make_origin_app, serve_app
+
+E2E_DIR = pathlib.Path(__file__).parent
+CORPUS_DIR = E2E_DIR.parent / "corpus"
+CORPUS = load_manifest(CORPUS_DIR)
+
+FIRST_PARTY_HOST = "legacy.test"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    # legacy.test is our loopback servers; every other name fails to resolve, so even a request
+    # the recorder somehow missed cannot leave the machine.
+    f"--host-resolver-rules=MAP {FIRST_PARTY_HOST} 127.0.0.1, MAP * ~NOTFOUND",
+]
+
+# `expect` keys a corpus page has when pages.yaml leaves them out.
+EXPECT_DEFAULTS: dict[str, Any] = {"document": True, "third_party": False, "direct": True}
+
+# What the fake third-party scripts write into document.cookie, as the real ones would.
+FAKE_SCRIPT_COOKIES = {
+    "google-analytics.com": "_ga",
+    "googletagmanager.com": "_ga",
+    "facebook.net": "_fbp",
+}
+GIF_1X1 = (
+    b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00"
+    b",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "corpus(**expect): parametrise `corpus_page` over corpus pages whose expect matches",
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run every async test under tests/e2e in the session loop the browser lives in."""
+    session_loop = pytest.mark.asyncio(loop_scope="session")
+    for item in items:
+        if pytest_asyncio.is_async_test(item) and E2E_DIR in item.path.parents:
+            item.add_marker(session_loop, append=False)
+
+
+def expectation(page: PageSpec, key: str) -> Any:
+    return page.expect.get(key, EXPECT_DEFAULTS.get(key))
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """``corpus_page`` is parametrised over the corpus, filtered by ``@pytest.mark.corpus(...)``."""
+    if "corpus_page" not in metafunc.fixturenames:
+        return
+    marker = metafunc.definition.get_closest_marker("corpus")
+    wanted = marker.kwargs if marker else {}
+    pages = [p for p in CORPUS.values()
+             if all(expectation(p, key) == value for key, value in wanted.items())]
+    metafunc.parametrize("corpus_page", pages, ids=[p.path for p in pages])
+
+
+# --- third-party recorder -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    url: str
+    host: str
+    resource_type: str  # Playwright's: script, image, document (iframes too), fetch, other…
+    method: str
+
+
+def host_ident(host: str) -> str:
+    """``www.google-analytics.com`` -> ``www_google_analytics_com`` (for globals and cookies)."""
+    return re.sub(r"[^A-Za-z0-9]", "_", host)
+
+
+def fake_script_cookie(host: str) -> str:
+    for suffix, name in FAKE_SCRIPT_COOKIES.items():
+        if host == suffix or host.endswith("." + suffix):
+            return name
+    return f"_tp_{host_ident(host)}"
+
+
+def fake_response(host: str, resource_type: str) -> dict[str, Any]:
+    """Arguments for ``route.fulfill``: just enough for the page to believe the load worked.
+
+    A fake script marks itself loaded (``window.__loaded_<host ident>``) and sets its tracking
+    cookie with the value ``tp.<host>``, so tests can tell it apart from a Set-Cookie."""
+    headers = {"Access-Control-Allow-Origin": "*"}
+    if resource_type == "script":
+        body = (f'window["__loaded_{host_ident(host)}"] = 1;'
+                f'document.cookie = "{fake_script_cookie(host)}=tp.{host}; path=/";')
+        return {"body": body, "content_type": "application/javascript", "headers": headers}
+    if resource_type == "image":
+        return {"body": GIF_1X1, "content_type": "image/gif", "headers": headers}
+    if resource_type in {"document", "other"}:  # iframes, <object>/<embed>, beacons
+        body = f"<!DOCTYPE html><html><body><p>fake third party {host}</p></body></html>"
+        return {"body": body, "content_type": "text/html", "headers": headers}
+    return {"status": 204, "headers": headers}
+
+
+@dataclass
+class ThirdPartyRecorder:
+    """Routes a whole browser context: first-party requests go through, all others are recorded
+    and answered with a fake body. Nothing third-party is ever ``continue_()``-d."""
+
+    first_party: frozenset[str] = frozenset({FIRST_PARTY_HOST})
+    requests: list[RecordedRequest] = field(default_factory=list)
+
+    async def install(self, context: BrowserContext) -> None:
+        await context.route("**/*", self._handle)
+
+    async def _handle(self, route: Route) -> None:
+        request = route.request
+        host = urlsplit(request.url).hostname or ""
+        if host in self.first_party:
+            await route.continue_()
+            return
+        self.requests.append(
+            RecordedRequest(request.url, host, request.resource_type, request.method))
+        await route.fulfill(**fake_response(host, request.resource_type))
+
+    @property
+    def hosts(self) -> set[str]:
+        return {r.host for r in self.requests}
+
+    def to(self, domain: str) -> list[RecordedRequest]:
+        """Requests to ``domain`` or any of its subdomains."""
+        return [r for r in self.requests if r.host == domain or r.host.endswith("." + domain)]
+
+    def clear(self) -> None:
+        self.requests.clear()
+
+
+# --- a browser tab on the site under test ----------------------------------------------------
+
+
+@dataclass
+class Tab:
+    """One page of a fresh browser context on ``base_url``, with its recorder and JS errors."""
+
+    base_url: str
+    context: BrowserContext
+    page: Page
+    recorder: ThirdPartyRecorder
+    errors: list[str] = field(default_factory=list)
+
+    async def open(self, path: str, *, settle: bool = True) -> Response | None:
+        """Navigate to ``path`` (relative to base_url). ``settle`` waits for the network to go
+        quiet, so late loads (async scripts, fetch()-inserted fragments) are recorded too."""
+        response = await self.page.goto(path)
+        if settle:
+            await self.page.wait_for_load_state("networkidle")
+        return response
+
+    async def text(self) -> str:
+        """The visible text, as a user would read (and copy) it."""
+        return await self.page.evaluate("document.body ? document.body.innerText : ''")
+
+    async def cookies(self) -> dict[str, str]:
+        """Cookies of the site under test in the jar (HttpOnly ones included), name -> value."""
+        return {c["name"]: c["value"] for c in await self.context.cookies(self.base_url)}
+
+    async def fetch(self, path: str) -> Any:
+        """``fetch()`` from inside the page (so with its cookies); JSON or text."""
+        return await self.page.evaluate(
+            """async (path) => {
+                const r = await fetch(path);
+                const type = r.headers.get('content-type') || '';
+                return type.includes('json') ? await r.json() : await r.text();
+            }""",
+            path,
+        )
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        await browser.close()
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def origin() -> AsyncIterator[str]:
+    """The legacy corpus served by the real origin app; yields ``http://legacy.test:PORT``."""
+    async with serve_app(make_origin_app(CORPUS_DIR)) as port:
+        yield f"http://{FIRST_PARTY_HOST}:{port}"
+
+
+@pytest.fixture
+def base_url(request: pytest.FixtureRequest) -> str:
+    """The site under test: the ``origin`` fixture unless indirectly parametrised with the name
+    of another fixture yielding a base URL (e.g. ``"proxy"``)."""
+    return request.getfixturevalue(getattr(request, "param", "origin"))
+
+
+@pytest.fixture
+def recorder() -> ThirdPartyRecorder:
+    return ThirdPartyRecorder()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def context(browser: Browser, base_url: str,
+                  recorder: ThirdPartyRecorder) -> AsyncIterator[BrowserContext]:
+    """A fresh context (empty cookie jar) on base_url; service workers are blocked so every
+    request goes through the recorder."""
+    context = await browser.new_context(base_url=base_url, service_workers="block")
+    await recorder.install(context)
+    yield context
+    await context.close()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def tab(context: BrowserContext, base_url: str, recorder: ThirdPartyRecorder) -> Tab:
+    page = await context.new_page()
+    tab = Tab(base_url, context, page, recorder)
+    page.on("pageerror", lambda error: tab.errors.append(str(error)))
+    return tab
