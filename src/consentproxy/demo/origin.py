@@ -177,10 +177,13 @@ async def _serve_page(request: web.Request) -> web.StreamResponse:
         response.headers.add(name, value)
     response.enable_chunked_encoding()
     await response.prepare(request)
-    for start in range(0, len(page.body), spec.chunk_size):
-        await response.write(page.body[start:start + spec.chunk_size])
-        await asyncio.sleep(spec.chunk_delay_ms / 1000)
-    await response.write_eof()
+    try:
+        for start in range(0, len(page.body), spec.chunk_size):
+            await response.write(page.body[start:start + spec.chunk_size])
+            await asyncio.sleep(spec.chunk_delay_ms / 1000)
+        await response.write_eof()
+    except ConnectionResetError:
+        pass  # the client (or a proxy) hung up mid-trickle: normal, not an origin error
     return response
 
 

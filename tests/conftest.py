@@ -1,0 +1,24 @@
+"""Shared fixtures: the example config and a compiled policy over it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from consentproxy.config import Config, load_config
+from consentproxy.policy import Policy
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO_CONFIG = ROOT / "src" / "consentproxy" / "demo" / "config.yaml"
+CORPUS = Path(__file__).resolve().parent / "corpus"
+
+
+@pytest.fixture(scope="session")
+def config() -> Config:
+    return load_config(DEMO_CONFIG)
+
+
+@pytest.fixture(scope="session")
+def policy(config: Config) -> Policy:
+    return Policy(config)

@@ -1,0 +1,77 @@
+import pytest
+
+from consentproxy.consent import NO_DECISION, ConsentState
+from consentproxy.rewrite.neutralise import Neutraliser, srcset_hosts, url_host
+
+
+@pytest.mark.parametrize(("value", "host"), [
+    ("https://www.youtube.com/embed/x", "www.youtube.com"),
+    ("//WWW.YouTube.com/embed/x", "www.youtube.com"),
+    ("https:\\\\www.youtube.com\\embed", "www.youtube.com"),
+    ("  https://user:pw@www.youtube.com:443/x ", "www.youtube.com"),
+    ("https://site.example@www.youtube.com/x", "www.youtube.com"),
+    ("ht\ttps://www.you\ntube.com/x", "www.youtube.com"),
+    ("https://%77ww.youtube.com/", "www.youtube.com"),
+    ("http:www.google-analytics.com/x", "www.google-analytics.com"),
+    ("/local/path", None),
+    ("relative.js", None),
+    ("javascript:void(0)", None),
+    ("data:image/gif;base64,xx", None),
+    ("https://[::1]:8080/", "::1"),
+])
+def test_url_host_follows_browsers(value, host):
+    assert url_host(value) == host
+
+
+def test_srcset_hosts_lists_every_candidate():
+    assert srcset_hosts("/a.png 1x, https://px.ads.linkedin.com/p.gif 2x") == [
+        "px.ads.linkedin.com"]
+
+
+@pytest.fixture
+def blocked(policy) -> Neutraliser:
+    return Neutraliser(policy, NO_DECISION)
+
+
+def test_iframe_src_moves_to_data_attribute(blocked):
+    out = blocked.start_tag(b"iframe", b'<iframe width=5 src="https://www.youtube.com/embed/a">')
+    assert out == (b'<iframe data-consent-blocked="youtube" data-consent-blocked-category='
+                   b'"social" width=5 data-consent-src="https://www.youtube.com/embed/a">')
+    assert blocked.blocked == [("youtube", "iframe")]
+
+
+def test_duplicate_src_attributes_are_all_renamed(blocked):
+    out = blocked.start_tag(b"img", b"<img src=https://www.facebook.com/tr SRC=/x.png>")
+    assert b" src=" not in out.lower().replace(b"data-consent-src", b"")
+
+
+def test_entity_encoded_host_is_recognised(blocked):
+    out = blocked.start_tag(b"img", b'<img src="https:&#x2F;&#x2F;www.facebook.com/tr">')
+    assert b"data-consent-src" in out
+
+
+def test_srcdoc_holding_a_tracker_is_neutralised(blocked):
+    tag = b'<iframe srcdoc="&lt;script src=https://connect.facebook.net/x.js&gt;&lt;/script&gt;">'
+    assert b"data-consent-srcdoc" in blocked.start_tag(b"iframe", tag)
+
+
+def test_first_party_and_consented_tags_are_untouched(policy, blocked):
+    tag = b'<img src="/logo.png" alt="https://www.youtube.com">'
+    assert blocked.start_tag(b"img", tag) is tag
+    social = Neutraliser(policy, ConsentState(True, frozenset({"social"})))
+    tag = b"<iframe src=//www.youtube.com/embed/a>"
+    assert social.start_tag(b"iframe", tag) is tag
+
+
+def test_script_src_gets_text_plain_and_keeps_its_type(blocked):
+    out = blocked.script_tag(b'<script type="text/javascript" '
+                             b'src="https://www.googletagmanager.com/gtag/js?id=G">')
+    assert out.startswith(b'<script type="text/plain" data-consent-blocked="google-tag-manager"')
+    assert b'data-consent-type="text/javascript"' in out and b"data-consent-src=" in out
+
+
+def test_non_javascript_scripts_are_never_touched(blocked):
+    tag = b'<script type="application/ld+json" src="https://www.youtube.com/x">'
+    assert blocked.script_tag(tag) is tag
+    assert not blocked.script_is_inline_js(b'<script type="text/template">')
+    assert blocked.script_is_inline_js(b"<script type=module>")

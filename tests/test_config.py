@@ -1,0 +1,77 @@
+from pathlib import Path
+
+import pytest
+
+from consentproxy.config import ConfigError, load_config, parse_config
+
+MINIMAL = """\
+upstream: http://127.0.0.1:8080
+categories:
+  necessary: {required: true}
+  analytics: {title: {en: Audience, fr: Audience}}
+services:
+  - use: google-analytics
+"""
+
+
+def error_of(text: str) -> ConfigError:
+    with pytest.raises(ConfigError) as e:
+        parse_config(text, "site.yaml")
+    return e.value
+
+
+def test_minimal_config_gets_sane_defaults():
+    c = parse_config(MINIMAL)
+    assert (c.listen_host, c.listen_port, c.prefix, c.csp) == (
+        "127.0.0.1", 8000, "/.consent/", "report-only")
+    assert c.consent.max_age_days == 182 and c.consent.cookie_name == "consent"
+    assert [s.name for s in c.services] == ["google-analytics"]
+
+
+def test_builtin_service_category_can_be_overridden():
+    c = parse_config(MINIMAL.replace("- use: google-analytics",
+                                     "- {use: youtube, category: analytics}"))
+    assert c.services[0].name == "youtube" and c.services[0].category == "analytics"
+
+
+def test_custom_service_is_described_in_full():
+    c = parse_config(MINIMAL + """\
+  - name: legacy-tracker
+    category: analytics
+    hosts: [tracker.example.net, "*.tracker.example.net"]
+    cookies: [trk_uid, "trk_*"]
+    inline: ["trkPush("]
+""")
+    svc = c.services[1]
+    assert svc.hosts == ("tracker.example.net", "*.tracker.example.net")
+    assert svc.inline == ("trkPush(",)
+
+
+@pytest.mark.parametrize(("text", "line", "hint"), [
+    (MINIMAL.replace("upstream: http://127.0.0.1:8080", "upstream: ftp://x"), 1, "http://"),
+    (MINIMAL + "csp: maybe\n", 7, "csp must be one of"),
+    (MINIMAL + "bogus: 1\n", 7, "unknown key 'bogus'"),
+    (MINIMAL.replace("use: google-analytics", "use: google-analytix"), 6, "catalog list"),
+    (MINIMAL.replace("use: google-analytics", "{use: youtube}"), 6, "not defined"),
+    (MINIMAL + "consent: {max_age_days: 400}\n", 7, "at most 13 months"),
+    (MINIMAL + "listen: localhost\n", 7, "HOST:PORT"),
+    (MINIMAL + "services: []\n", 7, "appears twice"),
+    ("upstream: [\n", 2, "not valid YAML"),
+    (MINIMAL.replace("necessary: {required: true}", "necessary: {}"), 3, "required: true"),
+])
+def test_config_errors_name_file_line_and_fix(text, line, hint):
+    err = error_of(text)
+    assert str(err).startswith(f"site.yaml:{line}: "), str(err)
+    assert hint in str(err)
+
+
+def test_missing_file_says_what_to_check(tmp_path: Path):
+    with pytest.raises(ConfigError, match="check the path"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_flags_override_the_file_and_are_validated():
+    c = parse_config(MINIMAL).with_overrides("http://10.0.0.1:9000/", "0.0.0.0:9999")
+    assert c.upstream == "http://10.0.0.1:9000" and c.listen_port == 9999
+    with pytest.raises(ConfigError, match="HOST:PORT"):
+        parse_config(MINIMAL).with_overrides(listen="nope")

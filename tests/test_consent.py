@@ -1,0 +1,71 @@
+import pytest
+
+from consentproxy.consent import NO_DECISION, Signer, keys_from_env
+
+NOW = 1_800_000_000.0
+
+
+@pytest.fixture
+def signer() -> Signer:
+    return Signer([b"k" * 32], max_age_days=182, revision=3)
+
+
+def test_cookie_round_trips(signer):
+    state = signer.decide({"analytics"}, {"youtube"}, NOW)
+    back = signer.decode(signer.encode(state), NOW + 60)
+    assert back == state and back.decided and back.revision == 3
+
+
+def test_refusal_is_a_decision_too(signer):
+    state = signer.decide(set(), set(), NOW)
+    back = signer.decode(signer.encode(state), NOW)
+    assert back.decided and not back.categories
+    assert not back.allows("analytics")
+
+
+def test_expired_consent_is_no_decision(signer):
+    value = signer.encode(signer.decide({"analytics"}, set(), NOW))
+    assert signer.decode(value, NOW + 182 * 86400 - 1).decided
+    assert signer.decode(value, NOW + 182 * 86400 + 1) == NO_DECISION
+
+
+def test_other_revision_is_no_decision(signer):
+    value = signer.encode(signer.decide({"analytics"}, set(), NOW))
+    assert Signer([b"k" * 32], 182, revision=4).decode(value, NOW) == NO_DECISION
+
+
+@pytest.mark.parametrize("mangle", [
+    lambda v: v.replace("analytics", "social"),
+    lambda v: v[:-1] + ("A" if v[-1] != "A" else "B"),
+    lambda v: v[: len(v) // 2],
+    lambda v: "",
+    lambda v: v + "x" * 2000,
+    lambda v: "garbage",
+])
+def test_tampered_or_unreadable_cookie_is_no_decision(signer, mangle):
+    value = signer.encode(signer.decide({"analytics"}, set(), NOW))
+    assert signer.decode(mangle(value), NOW) == NO_DECISION
+
+
+def test_decision_from_the_future_is_forged(signer):
+    value = signer.encode(signer.decide({"analytics"}, set(), NOW + 86400))
+    assert signer.decode(value, NOW) == NO_DECISION
+
+
+def test_key_rotation_accepts_the_previous_key(signer):
+    value = signer.encode(signer.decide({"analytics"}, set(), NOW))
+    rotated = Signer([b"n" * 32, b"k" * 32], 182, 3)
+    assert rotated.decode(value, NOW).decided
+    assert Signer([b"n" * 32], 182, 3).decode(value, NOW) == NO_DECISION
+
+
+def test_changing_ones_mind_keeps_the_pseudonymous_id(signer):
+    first = signer.decide({"analytics"}, set(), NOW)
+    second = signer.decide(set(), set(), NOW + 5, previous=first)
+    assert second.consent_id == first.consent_id
+    assert signer.decide(set(), set(), NOW).consent_id != first.consent_id
+
+
+def test_keys_come_from_the_environment():
+    assert keys_from_env("S", {"S": "new-key, old-key"}) == [b"new-key", b"old-key"]
+    assert keys_from_env("S", {}) == []

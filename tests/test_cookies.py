@@ -1,0 +1,42 @@
+from consentproxy.cookies import CookieFilter, cookie_pairs, deletion_headers, set_cookie_name
+
+
+def test_set_cookie_name_is_robust():
+    assert set_cookie_name("_ga=GA1.2.3; Expires=Wed, 21 Oct 2037 07:28:00 GMT; Path=/") == "_ga"
+    assert set_cookie_name("  _fbp = x ;PATH=/;secure") == "_fbp"
+    assert set_cookie_name("novalue") == ""
+    assert set_cookie_name("a=b=c; Domain=.x.com") == "a"
+
+
+def test_cookie_pairs_keep_order_and_values():
+    assert cookie_pairs("a=1; b=2;c=x=y; ;flag") == [("a", "1"), ("b", "2"), ("c", "x=y"),
+                                                    ("", "flag")]
+
+
+def test_request_header_drops_what_is_not_allowed():
+    f = CookieFilter(lambda n: n in ("PHPSESSID", "lang"))
+    assert f.request_header("_ga=1; PHPSESSID=abc; _fbp=2; lang=fr") == (
+        "PHPSESSID=abc; lang=fr", ["_ga", "_fbp"])
+    assert f.request_header("_ga=1") == (None, ["_ga"])
+
+
+def test_set_cookies_split_kept_and_dropped():
+    f = CookieFilter(lambda n: n == "PHPSESSID")
+    kept, dropped = f.set_cookies(["PHPSESSID=1; HttpOnly", "_ga=2; Max-Age=9", "=odd"])
+    assert kept == ["PHPSESSID=1; HttpOnly"] and dropped == ["_ga", ""]
+
+
+def test_deletion_reaches_host_parents_and_configured_domain():
+    values = deletion_headers(["_ga"], "www.shop.example.com:8443", ".example.com", False)
+    assert "_ga=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=/" in values
+    domains = [v.split("Domain=")[1] for v in values if "Domain=" in v]
+    assert domains == ["www.shop.example.com", "shop.example.com", "example.com"]
+    assert all("Max-Age=0" in v for v in values)
+
+
+def test_deletion_on_ip_hosts_has_no_domain_and_secure_prefixes_stay_secure():
+    assert deletion_headers(["a"], "127.0.0.1:8000", None, False) == [
+        "a=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=/"]
+    values = deletion_headers(["__Host-id", "__Secure-x"], "example.com", None, False)
+    assert all(v.endswith("; Secure") for v in values)
+    assert not any("__Host-id" in v and "Domain" in v for v in values)

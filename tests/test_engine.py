@@ -1,0 +1,125 @@
+import gzip
+import json
+
+import pytest
+
+from consentproxy.engine import Engine, Request
+from consentproxy.httpheaders import header
+
+NOW = 1_800_000_000.0
+HTML = [("Content-Type", "text/html; charset=utf-8")]
+
+
+@pytest.fixture
+def engine(config) -> Engine:
+    return Engine(config.with_overrides(upstream="http://127.0.0.1:9"), [b"k" * 32],
+                  clock=lambda: NOW)
+
+
+def get(engine, target="/", cookie=None, **extra):
+    headers = [("Host", "shop.example.com")] + ([("Cookie", cookie)] if cookie else [])
+    headers += [(k.replace("_", "-"), v) for k, v in extra.items()]
+    return engine.begin(Request("GET", target, headers))
+
+
+def choose(engine, action, categories=(), cookie=None):
+    ex = engine.begin(Request("POST", "/.consent/choice", [
+        ("Host", "shop.example.com"), ("Origin", "http://shop.example.com"),
+        ("Content-Type", "application/json")] + ([("Cookie", cookie)] if cookie else [])))
+    resp = ex.local_response(json.dumps({"action": action,
+                                         "categories": list(categories)}).encode())
+    consent = next(v for k, v in resp.headers if k == "Set-Cookie" and v.startswith("consent="))
+    return resp, consent.split(";")[0]
+
+
+def test_no_decision_strips_tracking_cookies_both_ways(engine):
+    ex = get(engine, cookie="_ga=1; PHPSESSID=s; _fbp=2")
+    assert header(ex.upstream_headers(), "cookie") == "PHPSESSID=s"
+    plan = ex.response(200, [("Set-Cookie", "_gid=1; Path=/"), ("Set-Cookie", "lang=fr")])
+    cookies = [v for k, v in plan.headers if k == "Set-Cookie"]
+    assert "lang=fr" in cookies and not any(c.startswith("_gid=1") for c in cookies)
+    assert any(c.startswith("_ga=; Max-Age=0") for c in cookies)
+    assert any(c.startswith("_fbp=; Max-Age=0; ") and "Domain=example.com" in c
+               for c in cookies)
+
+
+def test_accepting_lets_the_category_through_and_nothing_else(engine):
+    _, consent = choose(engine, "save", ["analytics"])
+    ex = get(engine, cookie=f"{consent}; _ga=1; _fbp=2")
+    assert header(ex.upstream_headers(), "cookie") == f"{consent}; _ga=1"
+    assert ex.state.categories == {"analytics"}
+
+
+def test_withdrawal_deletes_what_the_new_choice_no_longer_covers(engine):
+    _, consent = choose(engine, "accept-all")
+    resp, _ = choose(engine, "reject-all", cookie=f"{consent}; _ga=1; PHPSESSID=s")
+    deleted = {v.split("=")[0] for k, v in resp.headers
+               if k == "Set-Cookie" and "Max-Age=0" in v}
+    assert deleted == {"_ga"}
+
+
+def test_choice_from_another_site_is_refused(engine):
+    ex = engine.begin(Request("POST", "/.consent/choice", [
+        ("Host", "shop.example.com"), ("Origin", "https://evil.example")]))
+    assert ex.local_response(b'{"action":"accept-all"}').status == 403
+
+
+def test_html_is_rewritten_with_private_caching_and_csp(engine):
+    plan = get(engine).response(200, HTML + [("ETag", '"abc"'), ("Content-Length", "10"),
+                                             ("Cache-Control", "public, max-age=60")])
+    assert plan.body is not None
+    assert header(plan.headers, "content-length") is None
+    assert header(plan.headers, "etag") == 'W/"abc"'
+    assert header(plan.headers, "vary") == "Cookie"
+    assert header(plan.headers, "cache-control") == "private, max-age=60"
+    assert "default-src 'self'" in header(plan.headers, "content-security-policy-report-only")
+
+
+def test_gzip_html_is_decoded_rewritten_and_reencoded(engine):
+    ex = get(engine, Accept_Encoding="gzip")
+    plan = ex.response(200, HTML + [("Content-Encoding", "gzip")])
+    page = b"<html><body><iframe src=https://www.youtube.com/embed/x></iframe></body></html>"
+    out = plan.body.feed(gzip.compress(page)) + plan.body.close()
+    assert header(plan.headers, "content-encoding") == "gzip"
+    html = gzip.decompress(out)
+    assert b"data-consent-src=" in html and b'id="consentproxy"' in html
+    assert ex.report.neutralised == [("youtube", "iframe")] and ex.report.banner
+
+
+@pytest.mark.parametrize(("method", "status", "ctype"), [
+    ("HEAD", 200, "text/html"), ("GET", 304, "text/html"), ("GET", 206, "text/html"),
+    ("GET", 204, "text/html"), ("GET", 200, "application/json"), ("GET", 200, "image/png"),
+])
+def test_bodies_that_must_not_be_rewritten_pass_through(engine, method, status, ctype):
+    ex = engine.begin(Request(method, "/", [("Host", "h")]))
+    assert ex.response(status, [("Content-Type", ctype)]).body is None
+
+
+def test_unknown_content_encoding_passes_through(engine):
+    plan = get(engine).response(200, HTML + [("Content-Encoding", "compress")])
+    assert plan.body is None
+
+
+def test_origin_redirects_are_made_relative_to_the_visitor(engine):
+    plan = get(engine).response(302, [("Location", "http://127.0.0.1:9/next?a=1")])
+    assert header(plan.headers, "location") == "http://shop.example.com/next?a=1"
+
+
+def test_xhr_fragments_are_neutralised_without_banner(engine):
+    ex = get(engine, Sec_Fetch_Dest="empty")
+    plan = ex.response(200, HTML)
+    out = plan.body.feed(b"<iframe src=//www.youtube.com/embed/x></iframe>") + plan.body.close()
+    assert b"data-consent-src" in out and b"consentproxy" not in out
+
+
+def test_upstream_gets_forwarding_headers_and_no_hop_by_hop(engine):
+    ex = engine.begin(Request("GET", "/", [
+        ("Host", "h.example"), ("Connection", "keep-alive, X-Secret"), ("X-Secret", "1"),
+        ("Accept-Encoding", "gzip, sdch, br"), ("X-Forwarded-For", "1.2.3.4")],
+        client_ip="10.0.0.1"))
+    headers = ex.upstream_headers()
+    names = {k.lower() for k, _ in headers}
+    assert "connection" not in names and "x-secret" not in names
+    assert header(headers, "accept-encoding") == "br, gzip"
+    assert header(headers, "x-forwarded-for") == "1.2.3.4, 10.0.0.1"
+    assert header(headers, "x-forwarded-host") == "h.example"

@@ -1,0 +1,62 @@
+from consentproxy.config import parse_config
+from consentproxy.consent import NO_DECISION, ConsentState
+from consentproxy.policy import Policy
+
+ANALYTICS = ConsentState(decided=True, categories=frozenset({"analytics"}))
+
+
+def test_hosts_match_exactly_then_by_closest_wildcard(policy):
+    assert policy.service_for_host("www.google-analytics.com").name == "google-analytics"
+    assert policy.service_for_host("WWW.Google-Analytics.COM.").name == "google-analytics"
+    assert policy.service_for_host("i.ytimg.com").name == "youtube"
+    assert policy.service_for_host("stats.g.doubleclick.net").name == "google-analytics"
+    assert policy.service_for_host("ad.doubleclick.net").name == "google-ads"
+    assert policy.service_for_host("example.com") is None
+    assert policy.service_for_host("notgoogle-analytics.com") is None
+
+
+def test_consent_unblocks_only_its_category(policy):
+    assert policy.blocked_host("www.google-analytics.com", NO_DECISION) is not None
+    assert policy.blocked_host("www.google-analytics.com", ANALYTICS) is None
+    assert policy.blocked_host("www.youtube.com", ANALYTICS) is not None
+
+
+def test_per_service_consent(policy):
+    yt = ConsentState(decided=True, services=frozenset({"youtube"}))
+    assert policy.blocked_host("www.youtube.com", yt) is None
+    assert policy.blocked_host("player.vimeo.com", yt) is not None
+
+
+def test_cookie_classification(policy):
+    assert policy.cookie_category("_ga") == "analytics"
+    assert policy.cookie_category("_ga_ABC123") == "analytics"
+    assert policy.cookie_category("_fbp") == "advertising"
+    assert policy.cookie_category("PHPSESSID") == "necessary"
+    assert policy.cookie_category("consent") == "necessary"
+    assert policy.cookie_category("whatever") is None
+
+
+def test_unknown_cookies_follow_the_config(policy):
+    assert not policy.cookie_allowed("whatever", ANALYTICS)
+    base = "upstream: http://a.b\ncategories: {necessary: {required: true}, x: {}}\n"
+    assert Policy(parse_config(base + "unknown_cookies: allow\n")).cookie_allowed("w", NO_DECISION)
+    p = Policy(parse_config(base + "unknown_cookies: x\n"))
+    assert not p.cookie_allowed("w", NO_DECISION)
+    assert p.cookie_allowed("w", ConsentState(True, frozenset({"x"})))
+
+
+def test_inline_scripts_are_recognised_by_marker_or_loading(policy):
+    names = lambda js: {s.name for s in policy.inline_services(js)}  # noqa: E731
+    assert names(b"fbq('init', '1');") == {"facebook-pixel"}
+    assert names(b"window._linkedin_partner_id = 1;") == {"linkedin-insight"}
+    assert names(b"var s=document.createElement('script');"
+                 b"s.src='https://static.hotjar.com/c/x.js'") == {"hotjar"}
+    assert names(b'var links = {"yt": "https://www.youtube.com/mychannel"};') == set()
+    assert names(b'var s = "</body><script src=\'https://www.google-analytics.com/a.js\'>";') \
+        == set()
+
+
+def test_csp_hosts_are_the_consented_services(policy):
+    hosts = policy.allowed_hosts(ANALYTICS)
+    assert "www.google-analytics.com" in hosts and "www.youtube.com" not in hosts
+    assert policy.allowed_hosts(NO_DECISION) == []
