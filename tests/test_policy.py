@@ -15,6 +15,14 @@ def test_hosts_match_exactly_then_by_closest_wildcard(policy):
     assert policy.service_for_host("notgoogle-analytics.com") is None
 
 
+def test_shared_hosts_match_by_path_prefix(policy):
+    assert policy.service_for_host("www.google.com", "/maps/embed").name == "google-maps"
+    assert policy.service_for_host("www.google.com", "/search") is None
+    assert policy.service_for_host("www.facebook.com", "/tr").name == "facebook-pixel"
+    assert policy.service_for_host("www.facebook.com", "/plugins/like.php").name == \
+        "facebook-social"
+
+
 def test_consent_unblocks_only_its_category(policy):
     assert policy.blocked_host("www.google-analytics.com", NO_DECISION) is not None
     assert policy.blocked_host("www.google-analytics.com", ANALYTICS) is None
@@ -46,7 +54,7 @@ def test_unknown_cookies_follow_the_config(policy):
 
 
 def test_inline_scripts_are_recognised_by_marker_or_loading(policy):
-    names = lambda js: {s.name for s in policy.inline_services(js)}  # noqa: E731
+    names = lambda js: {s.name for s in policy.inline_services(js)}
     assert names(b"fbq('init', '1');") == {"facebook-pixel"}
     assert names(b"window._linkedin_partner_id = 1;") == {"linkedin-insight"}
     assert names(b"var s=document.createElement('script');"

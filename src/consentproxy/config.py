@@ -16,6 +16,7 @@ import yaml
 
 CSP_MODES = ("off", "report-only", "enforce")
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+HOST_RE = re.compile(r"(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)+(/[\x21-\x7e]*)?")
 MAX_CONSENT_DAYS = 395  # 13 months: the longest a choice may ever be kept
 
 
@@ -332,10 +333,10 @@ class _Reader:
                 raise self.fail(item, f"service {svc.name!r} names no hosts, cookies or "
                                 "inline markers, so it can never match anything")
             for h in svc.hosts:
-                if not re.fullmatch(r"(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)+", h):
+                if not HOST_RE.fullmatch(h):
                     raise self.fail(fields.get("hosts", item), f"host {h!r} of {svc.name!r} "
-                                    "must be lower-case like cdn.example.com or "
-                                    "*.example.com")
+                                    "must be lower-case like cdn.example.com, "
+                                    "*.example.com or www.example.com/path")
             if svc.name in out:
                 raise self.fail(item, f"service {svc.name!r} is listed twice; keep one")
             out[svc.name] = svc

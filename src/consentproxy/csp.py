@@ -17,7 +17,10 @@ def header(mode: str, allowed_hosts: Iterable[str], extra_hosts: Iterable[str]) 
     """The (name, value) header for a rewritten page, or None when CSP is off."""
     if mode == "off":
         return None
-    sources = " ".join(["'self'", "data:", "blob:", *sorted(set(allowed_hosts) | set(extra_hosts))])
+    hosts = set(allowed_hosts) | set(extra_hosts)
+    # "host/path" is a prefix for us; in CSP a path is a prefix only when it ends with '/'.
+    hosts |= {f"{h}/" for h in hosts if "/" in h and not h.endswith("/")}
+    sources = " ".join(["'self'", "data:", "blob:", *sorted(hosts)])
     value = f"default-src {sources} 'unsafe-inline' 'unsafe-eval'"
     name = "Content-Security-Policy" if mode == "enforce" else "Content-Security-Policy-Report-Only"
     return name, value

@@ -18,8 +18,10 @@ _LOADER_RE = re.compile(
     rb"sendBeacon|fetch\s*\(|XMLHttpRequest|\.open\s*\(|importScripts|location\s*=",
     re.IGNORECASE,
 )
-# A host inside a URL in text: //host, \/\/host (JSON-escaped) or \\host.
-_URL_HOST_RE = re.compile(rb"(?:/|\\/|\\)(?:/|\\/|\\)([a-z0-9.-]+\.[a-z]{2,})", re.IGNORECASE)
+# A host and path inside a URL in text: //host, \/\/host (JSON-escaped) or \\host.
+_URL_HOST_RE = re.compile(
+    rb"(?:/|\\/|\\)(?:/|\\/|\\)([a-z0-9.-]+\.[a-z]{2,})((?:/|\\/)[^\s\"'<>?#]*)?",
+    re.IGNORECASE)
 
 
 class Policy:
@@ -32,6 +34,7 @@ class Policy:
         self.services = {s.name: s for s in config.services}
         self._exact_hosts: dict[str, Service] = {}
         self._wild_hosts: dict[str, Service] = {}
+        self._paths: dict[str, list[tuple[str, Service]]] = {}  # host -> (path prefix, service)
         self._cookie_names: dict[str, str] = {}
         patterns: list[str] = []
         self._pattern_category: list[str] = []
@@ -39,8 +42,12 @@ class Policy:
         self._marker_service: dict[bytes, Service] = {}
         for svc in config.services:
             for h in svc.hosts:
-                table = self._wild_hosts if h.startswith("*.") else self._exact_hosts
-                table.setdefault(h.removeprefix("*."), svc)
+                host, slash, path = h.partition("/")
+                if slash:
+                    self._paths.setdefault(host, []).append(("/" + path, svc))
+                    continue
+                table = self._wild_hosts if host.startswith("*.") else self._exact_hosts
+                table.setdefault(host.removeprefix("*."), svc)
             for c in svc.cookies:
                 if "*" in c:
                     patterns.append(".*".join(re.escape(p) for p in c.split("*")))
@@ -71,9 +78,14 @@ class Policy:
 
     # --- services by host --------------------------------------------------------------
 
-    def service_for_host(self, host: str) -> Service | None:
-        """The service a host belongs to: exact entries first, then the closest wildcard."""
+    def service_for_host(self, host: str, path: str = "") -> Service | None:
+        """The service a URL belongs to: host and path prefix entries (www.google.com/maps)
+        first, then exact hosts, then the closest wildcard."""
         host = host.lower().rstrip(".")
+        if path and host in self._paths:
+            for prefix, svc in self._paths[host]:
+                if path.startswith(prefix):
+                    return svc
         svc = self._exact_hosts.get(host)
         if svc is not None:
             return svc
@@ -85,9 +97,9 @@ class Policy:
             dot = host.find(".", dot + 1)
         return None
 
-    def blocked_host(self, host: str, state: ConsentState) -> Service | None:
-        """The service to block for a request to `host`, or None if it may load."""
-        svc = self.service_for_host(host)
+    def blocked_host(self, host: str, state: ConsentState, path: str = "") -> Service | None:
+        """The service to block for a request to host+path, or None if it may load."""
+        svc = self.service_for_host(host, path)
         return svc if svc is not None and not self.allows(svc, state) else None
 
     def allows(self, svc: Service, state: ConsentState) -> bool:
@@ -127,7 +139,8 @@ class Policy:
                 found.setdefault(svc.name, svc)
         if markup or _LOADER_RE.search(text):
             for m in _URL_HOST_RE.finditer(text):
-                svc = self.service_for_host(m.group(1).decode("ascii"))
+                path = (m.group(2) or b"").replace(b"\\/", b"/").decode("latin-1")
+                svc = self.service_for_host(m.group(1).decode("ascii"), path)
                 if svc is not None:
                     found.setdefault(svc.name, svc)
         return found.values()

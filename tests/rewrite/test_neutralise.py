@@ -1,10 +1,11 @@
 import pytest
 
 from consentproxy.consent import NO_DECISION, ConsentState
-from consentproxy.rewrite.neutralise import Neutraliser, srcset_hosts, url_host
+from consentproxy.rewrite.neutralise import Neutraliser, srcset_targets, url_target
 
 
 @pytest.mark.parametrize(("value", "host"), [
+    ("HTTPS://WWW.YOUTUBE.COM/x", "www.youtube.com"),
     ("https://www.youtube.com/embed/x", "www.youtube.com"),
     ("//WWW.YouTube.com/embed/x", "www.youtube.com"),
     ("https:\\\\www.youtube.com\\embed", "www.youtube.com"),
@@ -20,12 +21,19 @@ from consentproxy.rewrite.neutralise import Neutraliser, srcset_hosts, url_host
     ("https://[::1]:8080/", "::1"),
 ])
 def test_url_host_follows_browsers(value, host):
-    assert url_host(value) == host
+    target = url_target(value)
+    assert (target[0] if target else None) == host
 
 
-def test_srcset_hosts_lists_every_candidate():
-    assert srcset_hosts("/a.png 1x, https://px.ads.linkedin.com/p.gif 2x") == [
-        "px.ads.linkedin.com"]
+def test_url_path_is_kept_for_path_rules():
+    assert url_target("https://www.google.com\\maps/embed?pb=1#x") == ("www.google.com",
+                                                                     "/maps/embed")
+    assert url_target("//www.facebook.com?tr") == ("www.facebook.com", "")
+
+
+def test_srcset_lists_every_candidate():
+    assert srcset_targets("/a.png 1x, https://px.ads.linkedin.com/p.gif 2x") == [
+        None, ("px.ads.linkedin.com", "/p.gif")]
 
 
 @pytest.fixture

@@ -48,13 +48,14 @@ JS_TYPES = frozenset({
     "text/x-ecmascript", "text/x-javascript",
 })
 _SPECIAL_URL_RE = re.compile(r"(?:(?P<scheme>[a-z][a-z0-9+.-]*):)?(?P<slashes>[/\\]*)(?P<rest>.*)",
-                             re.DOTALL)
+                             re.DOTALL | re.IGNORECASE)
 _SPECIAL_SCHEMES = frozenset({"http", "https", "ws", "wss", "ftp"})
 _URL_STRIP = str.maketrans("", "", "\t\n\r")
+_AUTHORITY_END_RE = re.compile(r"[/\\?#]")
 
 
-def url_host(value: str) -> str | None:
-    """The host a URL attribute value points to, or None for a same-origin/relative URL.
+def url_target(value: str) -> tuple[str, str] | None:
+    """(host, path) a URL attribute value points to, or None for a same-origin/relative URL.
 
     Follows what browsers do, not what is tidy: tabs and newlines are removed,
     backslashes count as slashes, userinfo and port are dropped, %-escapes decoded.
@@ -67,19 +68,24 @@ def url_host(value: str) -> str | None:
         return None
     if not scheme and len(m["slashes"]) < 2:
         return None
-    authority = re.split(r"[/\\?#]", m["rest"], maxsplit=1)[0].rpartition("@")[2]
-    host = unquote(authority).lower()
+    authority, path = _split_authority(m["rest"])
+    host = unquote(authority.rpartition("@")[2]).lower()
     host = host[1:].partition("]")[0] if host.startswith("[") else host.partition(":")[0]
-    return host.rstrip(".") or None
+    host = host.rstrip(".")
+    return (host, path) if host else None
 
 
-def srcset_hosts(value: str) -> list[str]:
-    hosts = []
-    for candidate in value.split(","):
-        parts = candidate.split()
-        if parts and (h := url_host(parts[0])):
-            hosts.append(h)
-    return hosts
+def _split_authority(rest: str) -> tuple[str, str]:
+    """'host:port/path?q' -> ('host:port', '/path'); backslashes count as slashes."""
+    m = _AUTHORITY_END_RE.search(rest)
+    if m is None:
+        return rest, ""
+    tail = rest[m.start():].replace("\\", "/")
+    return rest[:m.start()], tail.split("?")[0].split("#")[0] if tail[0] == "/" else ""
+
+
+def srcset_targets(value: str) -> list[tuple[str, str] | None]:
+    return [url_target(parts[0]) for c in value.split(",") if (parts := c.split())]
 
 
 class Attributes:
@@ -114,8 +120,8 @@ class Neutraliser:
         self.state = state
         self.blocked: list[tuple[str, str]] = []  # (service, element) for reports
 
-    def _blocked_host(self, host: str | None) -> Service | None:
-        return self.policy.blocked_host(host, self.state) if host else None
+    def _blocked(self, target: tuple[str, str] | None) -> Service | None:
+        return self.policy.blocked_host(target[0], self.state, target[1]) if target else None
 
     def start_tag(self, name: bytes, tag: bytes) -> bytes:
         """The tag to emit for a (non-script) start tag that may fetch something."""
@@ -126,8 +132,8 @@ class Neutraliser:
             value = attrs.get(attr)
             if value is None:
                 continue
-            hosts = srcset_hosts(value) if attr.endswith(b"srcset") else [url_host(value)]
-            hit = next((s for s in map(self._blocked_host, hosts) if s), None)
+            targets = srcset_targets(value) if attr.endswith(b"srcset") else [url_target(value)]
+            hit = next((s for s in map(self._blocked, targets) if s), None)
             if hit:
                 svc = svc or hit
                 renames.append(attr)
@@ -151,7 +157,7 @@ class Neutraliser:
         if not _is_js(attrs):
             return tag
         for attr in URL_ATTRS[b"script"]:
-            svc = self._blocked_host(url_host(v)) if (v := attrs.get(attr)) else None
+            svc = self._blocked(url_target(v)) if (v := attrs.get(attr)) else None
             if svc:
                 return self._edit(b"script", attrs, [attr, b"type"], svc,
                                   b' type="text/plain"')

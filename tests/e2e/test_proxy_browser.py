@@ -1,0 +1,160 @@
+"""The promise of the product, in a real Chromium through `consentproxy serve`'s code:
+before a choice nothing third-party loads and no tracking cookie is set; accepting
+activates in place; refusing is remembered; withdrawing deletes; one category is one.
+
+Every corpus page is also loaded straight from the origin by test_origin_baseline.py,
+which shows the same pages do leak without the proxy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+import pytest_asyncio
+from playwright.async_api import Browser
+
+from consentproxy import server
+from consentproxy.config import load_config
+from consentproxy.engine import Engine
+from tests.conftest import DEMO_CONFIG
+from tests.e2e.conftest import FIRST_PARTY_HOST, ThirdPartyRecorder, expectation
+
+pytestmark = pytest.mark.e2e
+
+NECESSARY = {"PHPSESSID", "lang", "consent"}
+ANALYTICS_HOSTS = {"www.google-analytics.com", "www.googletagmanager.com", "static.hotjar.com"}
+# In-page: the page's text without what the proxy adds (banner, placeholders).
+SITE_TEXT = """() => {
+    for (const el of document.querySelectorAll('#consentproxy, .cp-placeholder')) el.remove();
+    return document.body ? document.body.innerText : '';
+}"""
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def proxy(origin: str) -> AsyncIterator[str]:
+    """consentproxy in front of the corpus origin (CSP enforced), as http://legacy.test:PORT."""
+    port = origin.rsplit(":", 1)[1]
+    config = load_config(DEMO_CONFIG).with_overrides(upstream=f"http://127.0.0.1:{port}")
+    running = await server.start(Engine(config, [b"e2e-secret-key-0123456789"]), "127.0.0.1", 0)
+    yield f"http://{FIRST_PARTY_HOST}:{running.port}"
+    await running.stop()
+
+
+@pytest.fixture
+def base_url(proxy: str) -> str:
+    return proxy
+
+
+async def origin_text(browser: Browser, origin: str, path: str) -> str:
+    context = await browser.new_context(base_url=origin)
+    await ThirdPartyRecorder().install(context)
+    page = await context.new_page()
+    await page.goto(path)
+    await page.wait_for_load_state("networkidle")
+    text = await page.evaluate(SITE_TEXT)
+    await context.close()
+    return text
+
+
+async def tracking_cookies(tab) -> set[str]:
+    return set(await tab.cookies()) - NECESSARY
+
+
+async def banner_visible(tab) -> bool:
+    return await tab.page.locator("form.cp-banner").is_visible()
+
+
+@pytest.mark.corpus(document=True)
+async def test_before_a_choice_nothing_third_party_and_one_banner(tab, corpus_page, browser,
+                                                                   origin):
+    response = await tab.open(corpus_page.path)
+    assert response is not None and response.status == corpus_page.status
+    assert tab.recorder.requests == []
+    assert await tracking_cookies(tab) == set()
+    assert await tab.page.locator("#consentproxy").count() == 1
+    assert await banner_visible(tab)
+    text = await tab.page.evaluate(SITE_TEXT)
+    assert expectation(corpus_page, "text") in text
+    if expectation(corpus_page, "direct"):
+        assert text == await origin_text(browser, origin, corpus_page.path)
+
+
+async def test_fragments_get_no_banner_and_stay_neutralised(tab):
+    await tab.open("/xhr")
+    assert await tab.page.locator("#consentproxy").count() == 1
+    assert await tab.page.locator("[data-consent-blocked]").count() >= 1
+    assert tab.recorder.requests == []
+
+
+async def test_tracking_cookies_do_not_reach_the_origin(tab):
+    await tab.context.add_cookies([{"name": "_ga", "value": "old", "url": tab.base_url}])
+    await tab.open("/ga-classic")
+    echoed = await tab.fetch("/api/echo-cookies")
+    assert "_ga" not in echoed["cookies"] and "PHPSESSID" in echoed["cookies"]
+    assert "_ga" not in await tab.cookies()  # and the stale one was deleted
+
+
+@pytest.mark.corpus(third_party=True, direct=True, document=True)
+async def test_accept_all_activates_everything_without_reload(tab, corpus_page):
+    await tab.open(corpus_page.path)
+    await tab.page.evaluate("window.__same_page = 1")
+    await tab.page.click("[data-consent-action=accept-all]")
+    await tab.page.wait_for_load_state("networkidle")
+    await tab.page.wait_for_timeout(300)
+    assert set(corpus_page.expect["hosts"]) <= tab.recorder.hosts
+    assert await tab.page.evaluate("window.__same_page") == 1
+    assert not await banner_visible(tab)
+
+
+async def test_reject_all_is_remembered(tab):
+    await tab.open("/embeds")
+    await tab.page.click("[data-consent-action=reject-all]")
+    await tab.page.wait_for_timeout(300)
+    assert not await banner_visible(tab)
+    await tab.open("/embeds")
+    await tab.open("/gtm")
+    assert tab.recorder.requests == []
+    assert not await banner_visible(tab)
+    assert await tracking_cookies(tab) == set() and "consent" in await tab.cookies()
+
+
+async def test_accept_then_withdraw_removes_trackers_and_their_cookies(tab):
+    await tab.open("/facebook")
+    await tab.page.click("[data-consent-action=accept-all]")
+    await tab.page.wait_for_load_state("networkidle")
+    assert "_fbp" in await tab.cookies()  # set by the (fake) pixel once allowed
+    await tab.page.click("[data-consent-action=open]")
+    async with tab.page.expect_navigation():  # withdrawal reloads: running code must stop
+        await tab.page.click("[data-consent-action=reject-all]")
+    await tab.page.wait_for_load_state("networkidle")
+    tab.recorder.clear()
+    await tab.open("/facebook")
+    assert tab.recorder.requests == []
+    assert await tracking_cookies(tab) == set()
+
+
+async def test_one_category_lets_only_that_category_through(tab):
+    await tab.open("/ga-classic")
+    await tab.page.click("[data-consent-action=customize]")
+    await tab.page.check("[data-consent-category=analytics]")
+    await tab.page.click("[data-consent-action=save]")
+    await tab.page.wait_for_load_state("networkidle")
+    for path in ("/embeds", "/gtag", "/facebook", "/social", "/hotjar"):
+        await tab.open(path)
+    assert tab.recorder.hosts and tab.recorder.hosts <= ANALYTICS_HOSTS
+    assert "_ga" in await tab.cookies() and "_fbp" not in await tab.cookies()
+
+
+async def test_choices_work_without_javascript(browser, proxy):
+    context = await browser.new_context(base_url=proxy, java_script_enabled=False)
+    recorder = ThirdPartyRecorder()
+    await recorder.install(context)
+    page = await context.new_page()
+    await page.goto("/embeds")
+    async with page.expect_navigation():
+        await page.click("[data-consent-action=accept-all]")
+    assert page.url.endswith("/embeds")
+    assert await page.locator("form.cp-banner").is_hidden()
+    assert {"www.youtube.com", "player.vimeo.com"} <= recorder.hosts
+    await context.close()

@@ -1,0 +1,638 @@
+"""HTTP behaviour of the real proxy (aiohttp adapter) in front of a real aiohttp origin.
+
+Everything runs in this process on 127.0.0.1 random ports: the origin is the
+`web.Application` below, the proxy is `server.start`, the client a plain
+`aiohttp.ClientSession` that decodes nothing, keeps no cookies and follows no redirect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import gzip
+import hashlib
+import json
+import os
+import resource
+import socket
+import time
+import zlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import aiohttp
+import brotli
+import pytest
+import zstandard
+from aiohttp import web
+
+from consentproxy import server
+from consentproxy.banner import asset, package_version
+from consentproxy.config import parse_config
+from consentproxy.engine import Engine
+
+pytestmark = pytest.mark.timeout(30)
+
+CONFIG = """
+upstream: {upstream}
+necessary_cookies: [PHPSESSID]
+categories:
+  necessary: {{required: true}}
+  analytics: {{}}
+  advertising: {{}}
+services:
+  - use: google-analytics
+  - use: facebook-pixel
+"""
+KEYS = [b"k" * 32]
+
+GA = b"https://www.google-analytics.com/analytics.js"
+PAGE = (b"<!doctype html><html><head><title>t</title>"
+        b"<script async src=" + GA + b"></script>"
+        b"</head><body><p>hello</p></body></html>")
+BANNER = b'id="consentproxy"'
+BLOB = os.urandom(256 * 1024)
+JSON_BODY = json.dumps({"items": list(range(500)), "name": "caf\u00e9"}).encode()
+BIG_CHUNK = os.urandom(1 << 20)
+BIG_CHUNKS = 64  # 64 MiB
+SLOW_PARTS = (b"<!doctype html><html><body><p>first</p>",
+              b"<p>second</p>" + b"<script src=" + GA + b"></script>",
+              b"<p>third</p></body></html>")
+SLOW_PAUSE = 0.4
+TRACKING_SET_COOKIES = (
+    "_ga=GA1.1.42.1700000000; EXPIRES=Wed, 21 Oct 2037 07:28:00 GMT; pAtH=/; sAmEsItE=lax",
+    "_fbp=fb.1.1700000000.42; max-AGE=7776000; PATH=/",
+    "PHPSESSID=abc123; path=/; HttpONLY",
+)
+HOP_HEADERS = ("keep-alive", "te", "upgrade", "proxy-connection", "x-hop-secret",
+               "http2-settings")
+COMPRESS: dict[str, Callable[[bytes], bytes]] = {
+    "gzip": gzip.compress, "deflate": zlib.compress,
+    "br": brotli.compress, "zstd": zstandard.compress,
+}
+
+
+# --- the origin ---------------------------------------------------------------------------
+
+async def fixed(body: bytes, content_type: str, request: web.Request) -> web.Response:
+    return web.Response(body=body, headers={"Content-Type": content_type})
+
+
+async def echo(request: web.Request) -> web.Response:
+    """What the origin received, as JSON; answers with hop-by-hop headers of its own."""
+    seen = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers]
+    resp = web.json_response({"headers": seen})
+    resp.headers.update({
+        "Connection": "keep-alive, X-Hop-Secret", "X-Hop-Secret": "origin",
+        "Keep-Alive": "timeout=5", "Upgrade": "foo/1", "Proxy-Connection": "keep-alive",
+        "X-End-To-End": "origin",
+    })
+    return resp
+
+
+async def upload(request: web.Request) -> web.Response:
+    digest, size = hashlib.sha256(), 0
+    async for chunk in request.content.iter_any():
+        digest.update(chunk)
+        size += len(chunk)
+    return web.json_response({"size": size, "sha256": digest.hexdigest()})
+
+
+async def big(request: web.Request) -> web.StreamResponse:
+    resp = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+    resp.content_length = len(BIG_CHUNK) * BIG_CHUNKS
+    await resp.prepare(request)
+    for _ in range(BIG_CHUNKS):
+        await resp.write(BIG_CHUNK)
+    return resp
+
+
+async def page(request: web.Request) -> web.Response:
+    return web.Response(body=PAGE, content_type="text/html", headers={
+        "ETag": '"v1"', "Cache-Control": "public, max-age=60", "Vary": "Accept-Encoding"})
+
+
+async def no_content(request: web.Request) -> web.Response:
+    return web.Response(status=204, headers={"X-Kept": "yes", "ETag": '"v1"'})
+
+
+async def not_modified(request: web.Request) -> web.Response:
+    return web.Response(status=304, headers={
+        "X-Kept": "yes", "ETag": '"v1"', "Cache-Control": "public, max-age=60"})
+
+
+async def partial(request: web.Request) -> web.Response:
+    return web.Response(status=206, body=PAGE, content_type="text/html", headers={
+        "Content-Range": f"bytes 0-{len(PAGE) - 1}/{len(PAGE) + 100}", "ETag": '"v1"'})
+
+
+async def cookies(request: web.Request) -> web.Response:
+    status = int(request.match_info["status"])
+    resp = web.Response(status=status, body=PAGE, content_type="text/html")
+    if status == 302:
+        resp.headers["Location"] = "/next"
+    for value in TRACKING_SET_COOKIES:
+        resp.headers.add("Set-Cookie", value)
+    return resp
+
+
+async def encoded(request: web.Request) -> web.Response:
+    coding = request.match_info["coding"]
+    return web.Response(body=COMPRESS[coding](PAGE), content_type="text/html",
+                        headers={"Content-Encoding": coding})
+
+
+async def json_gz(request: web.Request) -> web.Response:
+    return web.Response(body=gzip.compress(JSON_BODY), content_type="application/json",
+                        headers={"Content-Encoding": "gzip"})
+
+
+async def slow(request: web.Request) -> web.StreamResponse:
+    resp = web.StreamResponse(headers={"Content-Type": "text/html"})
+    await resp.prepare(request)
+    for i, part in enumerate(SLOW_PARTS):
+        if i:
+            await asyncio.sleep(SLOW_PAUSE)
+        await resp.write(part)
+    return resp
+
+
+async def ws_echo(request: web.Request) -> web.WebSocketResponse:
+    ws = web.WebSocketResponse(protocols=("v2",))
+    await ws.prepare(request)
+    async for msg in ws:
+        if msg.type == aiohttp.WSMsgType.TEXT:
+            await ws.send_str(msg.data)
+        elif msg.type == aiohttp.WSMsgType.BINARY:
+            await ws.send_bytes(msg.data)
+    return ws
+
+
+async def redirect(request: web.Request) -> web.Response:
+    port = request.transport.get_extra_info("sockname")[1]  # type: ignore[union-attr]
+    return web.Response(status=302, headers={"Location": f"http://127.0.0.1:{port}/next"})
+
+
+def origin_app() -> web.Application:
+    app = web.Application()
+    app.router.add_get("/blob", functools.partial(fixed, BLOB, "application/octet-stream"))
+    app.router.add_get("/json", functools.partial(fixed, JSON_BODY, "application/json"))
+    app.router.add_get("/echo", echo)
+    app.router.add_post("/upload", upload)
+    app.router.add_get("/big", big)
+    app.router.add_get("/page", page)
+    app.router.add_get("/empty", no_content)
+    app.router.add_get("/notmodified", not_modified)
+    app.router.add_get("/partial", partial)
+    app.router.add_get("/cookies/{status}", cookies)
+    app.router.add_get("/encoded/{coding}", encoded)
+    app.router.add_get("/data.json.gz", json_gz)
+    app.router.add_get("/slow", slow)
+    app.router.add_get("/ws", ws_echo)
+    app.router.add_get("/redirect", redirect)
+    return app
+
+
+# --- fixtures -----------------------------------------------------------------------------
+
+@pytest.fixture
+async def origin() -> AsyncIterator[str]:
+    runner = web.AppRunner(origin_app(), shutdown_timeout=1)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def start_proxy() -> AsyncIterator[Callable[[str], Awaitable[str]]]:
+    """Start a proxy in front of any upstream URL; returns the proxy's base URL."""
+    running: list[server.Running] = []
+
+    async def start(upstream: str) -> str:
+        engine = Engine(parse_config(CONFIG.format(upstream=upstream)), KEYS)
+        running.append(await server.start(engine, "127.0.0.1", 0))
+        return f"http://127.0.0.1:{running[-1].port}"
+
+    yield start
+    for r in running:
+        await r.stop()
+
+
+@pytest.fixture
+async def proxy(origin: str, start_proxy: Callable[[str], Awaitable[str]]) -> str:
+    return await start_proxy(origin)
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(
+            auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar(),
+            skip_auto_headers=("Accept-Encoding",),
+            timeout=aiohttp.ClientTimeout(total=20)) as session:
+        yield session
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+async def origin_saw(client: aiohttp.ClientSession, url: str,
+                     headers: dict[str, str] | None = None) -> dict[str, list[str]]:
+    """The request headers /echo received through the proxy, by lower-case name."""
+    async with client.get(url + "/echo", headers=headers) as resp:
+        assert resp.status == 200
+        seen: dict[str, list[str]] = {}
+        for k, v in (await resp.json())["headers"]:
+            seen.setdefault(k.lower(), []).append(v)
+        return seen
+
+
+def assert_neutralised(body: bytes) -> None:
+    assert b"data-consent-src=" + GA in body
+    assert b'type="text/plain"' in body
+    assert b" src=" + GA not in body
+
+
+def assert_banner_once(body: bytes) -> None:
+    assert body.count(BANNER) == 1
+    assert body.index(BANNER) < body.rindex(b"</body>")
+
+
+def set_cookie_names(resp: aiohttp.ClientResponse) -> list[str]:
+    return [v.split("=", 1)[0] for v in resp.headers.getall("Set-Cookie", [])]
+
+
+def cookie_value(resp: aiohttp.ClientResponse, name: str) -> str:
+    for v in resp.headers.getall("Set-Cookie", []):
+        pair = v.split(";", 1)[0]
+        if pair.startswith(name + "="):
+            return pair[len(name) + 1:]
+    raise AssertionError(f"no Set-Cookie for {name}")
+
+
+def unused_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --- 1-3: bodies ------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("path", "body", "ctype"), [
+    ("/blob", BLOB, "application/octet-stream"),
+    ("/json", JSON_BODY, "application/json"),
+])
+async def test_non_html_body_is_byte_identical_with_content_length(
+        proxy: str, client: aiohttp.ClientSession, path: str, body: bytes, ctype: str) -> None:
+    async with client.get(proxy + path) as resp:
+        assert resp.status == 200
+        assert await resp.read() == body
+        assert resp.headers["Content-Length"] == str(len(body))
+        assert resp.headers["Content-Type"] == ctype
+        assert "Transfer-Encoding" not in resp.headers
+
+
+async def test_large_download_streams_with_bounded_memory(
+        proxy: str, client: aiohttp.ClientSession) -> None:
+    expected = hashlib.sha256()
+    for _ in range(BIG_CHUNKS):
+        expected.update(BIG_CHUNK)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    digest, size = hashlib.sha256(), 0
+    async with asyncio.timeout(20), client.get(proxy + "/big") as resp:
+        assert resp.status == 200
+        assert resp.headers["Content-Length"] == str(len(BIG_CHUNK) * BIG_CHUNKS)
+        async for chunk in resp.content.iter_chunked(1 << 16):
+            digest.update(chunk)
+            size += len(chunk)
+    growth_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert size == len(BIG_CHUNK) * BIG_CHUNKS
+    assert digest.hexdigest() == expected.hexdigest()
+    assert growth_mib < 48, f"peak RSS grew by {growth_mib:.0f} MiB for a 64 MiB download"
+
+
+async def _chunks(data: bytes) -> AsyncIterator[bytes]:
+    for i in range(0, len(data), 256 * 1024):
+        yield data[i:i + 256 * 1024]
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+async def test_request_body_streams_upstream_intact(
+        proxy: str, client: aiohttp.ClientSession, chunked: bool) -> None:
+    data = os.urandom(4 << 20)
+    async with client.post(proxy + "/upload", data=_chunks(data) if chunked else data,
+                           headers={"Content-Type": "application/octet-stream"}) as resp:
+        assert resp.status == 200
+        got = await resp.json()
+    assert got == {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+async def test_upload_with_expect_100_continue_is_not_stalled(
+        proxy: str, client: aiohttp.ClientSession) -> None:
+    data = os.urandom(2 << 20)
+    async with asyncio.timeout(5), client.post(proxy + "/upload", data=data,
+                                               expect100=True) as resp:
+        assert resp.status == 200
+        got = await resp.json()
+    assert got == {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+# --- 4-5: headers -----------------------------------------------------------------------
+
+async def test_hop_by_hop_request_headers_are_not_forwarded(
+        proxy: str, client: aiohttp.ClientSession) -> None:
+    seen = await origin_saw(client, proxy, {
+        "Connection": "Upgrade, HTTP2-Settings, X-Hop-Secret", "X-Hop-Secret": "client",
+        "Upgrade": "h2c", "HTTP2-Settings": "AAMAAABkAARAAAAAAAIAAAAA",
+        "Keep-Alive": "timeout=5", "TE": "trailers",
+        "Proxy-Connection": "keep-alive", "X-End-To-End": "client",
+    })
+    for name in HOP_HEADERS:
+        assert name not in seen, name
+    assert "x-hop-secret" not in ",".join(seen.get("connection", [])).lower()
+    assert seen["x-end-to-end"] == ["client"]
+
+
+async def test_hop_by_hop_response_headers_are_not_forwarded(
+        proxy: str, client: aiohttp.ClientSession) -> None:
+    async with client.get(proxy + "/echo") as resp:
+        assert resp.status == 200
+        for name in HOP_HEADERS:
+            assert name not in resp.headers, name
+        assert "x-hop-secret" not in resp.headers.get("Connection", "").lower()
+        assert resp.headers["X-End-To-End"] == "origin"
+
+
+async def test_x_forwarded_headers_reach_origin(
+        proxy: str, client: aiohttp.ClientSession) -> None:
+    seen = await origin_saw(client, proxy)
+    assert seen["x-forwarded-for"] == ["127.0.0.1"]
+    assert seen["x-forwarded-proto"] == ["http"]
+    assert seen["x-forwarded-host"] == [proxy.removeprefix("http://")]
+
+
+async def test_existing_x_forwarded_for_is_appended_to(
+        proxy: str, client: aiohttp.ClientSession) -> None:
+    seen = await origin_saw(client, proxy, {"X-Forwarded-For": "203.0.113.7"})
+    assert seen["x-forwarded-for"] == ["203.0.113.7, 127.0.0.1"]
+
+
+# --- 6: responses that must not be rewritten --------------------------------------------
+
+async def test_head_is_passed_through_untouched(
+        proxy: str, client: aiohttp.ClientSession) -> None:
+    async with client.head(proxy + "/page", headers={"Sec-Fetch-Dest": "document"}) as resp:
+        assert resp.status == 200
+        assert await resp.read() == b""
+        assert resp.headers["Content-Length"] == str(len(PAGE))
+        assert resp.headers["ETag"] == '"v1"'
+        assert resp.headers["Cache-Control"] == "public, max-age=60"
+
+
+@pytest.mark.parametrize("path", ["/empty", "/notmodified"])
+async def test_bodiless_status_is_passed_through_untouched(
+        proxy: str, client: aiohttp.ClientSession, path: str) -> None:
+    async with client.get(proxy + path, headers={"Sec-Fetch-Dest": "document"}) as resp:
+        assert resp.status == (204 if path == "/empty" else 304)
+        assert await resp.read() == b""
+        assert resp.headers["X-Kept"] == "yes"
+        assert resp.headers["ETag"] == '"v1"'
+
+
+async def test_partial_html_206_is_passed_through_untouched(
+        proxy: str, client: aiohttp.ClientSession) -> None:
+    async with client.get(proxy + "/partial", headers={"Sec-Fetch-Dest": "document",
+                                                       "Range": "bytes=0-"}) as resp:
+        assert resp.status == 206
+        assert await resp.read() == PAGE
+        assert resp.headers["Content-Length"] == str(len(PAGE))
+        assert resp.headers["Content-Range"] == f"bytes 0-{len(PAGE) - 1}/{len(PAGE) + 100}"
+        assert resp.headers["ETag"] == '"v1"'
+
+
+# --- 7: cookies -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("status", [200, 302, 500])
+async def test_tracking_set_cookies_are_dropped(
+        proxy: str, client: aiohttp.ClientSession, status: int) -> None:
+    async with client.get(f"{proxy}/cookies/{status}", allow_redirects=False) as resp:
+        assert resp.status == status
+        await resp.read()
+        assert resp.headers.getall("Set-Cookie") == [TRACKING_SET_COOKIES[-1]]
+
+
+async def test_tracking_request_cookies_are_stripped_and_deleted(
+        proxy: str, client: aiohttp.ClientSession) -> None:
+    headers = {"Cookie": "_ga=1; PHPSESSID=x; _fbp=2"}
+    seen = await origin_saw(client, proxy, headers)
+    assert seen["cookie"] == ["PHPSESSID=x"]
+    async with client.get(proxy + "/echo", headers=headers) as resp:
+        deletions = {v.split("=", 1)[0]: v for v in resp.headers.getall("Set-Cookie")}
+    assert set(deletions) == {"_ga", "_fbp"}
+    for value in deletions.values():
+        assert "Max-Age=0" in value
+
+
+# --- 8-9: HTML rewriting ----------------------------------------------------------------
+
+async def test_html_page_is_neutralised_with_banner_and_private_caching(
+        proxy: str, client: aiohttp.ClientSession) -> None:
+    async with client.get(proxy + "/page", headers={"Sec-Fetch-Dest": "document"}) as resp:
+        body = await resp.read()
+        assert resp.status == 200
+        assert "Content-Length" not in resp.headers
+        assert "cookie" in resp.headers["Vary"].lower()
+        assert "accept-encoding" in resp.headers["Vary"].lower()
+        assert "private" in resp.headers["Cache-Control"]
+        assert "public" not in resp.headers["Cache-Control"]
+        assert resp.headers["ETag"] == 'W/"v1"'
+    assert_neutralised(body)
+    assert_banner_once(body)
+
+
+@pytest.mark.parametrize("dest", ["empty", "iframe"])
+async def test_html_for_xhr_or_iframe_gets_no_banner(
+        proxy: str, client: aiohttp.ClientSession, dest: str) -> None:
+    async with client.get(proxy + "/page", headers={"Sec-Fetch-Dest": dest}) as resp:
+        body = await resp.read()
+    assert_neutralised(body)
+    assert BANNER not in body
+
+
+@pytest.mark.parametrize("coding", list(COMPRESS))
+@pytest.mark.parametrize(("accept", "expected"), [("gzip", "gzip"), (None, "identity")],
+                         ids=["client-gzip", "client-identity"])
+async def test_compressed_html_is_decoded_rewritten_and_reencoded(
+        proxy: str, client: aiohttp.ClientSession, coding: str, accept: str | None,
+        expected: str) -> None:
+    headers = {"Sec-Fetch-Dest": "document"} | ({"Accept-Encoding": accept} if accept else {})
+    async with client.get(f"{proxy}/encoded/{coding}", headers=headers) as resp:
+        assert resp.status == 200
+        raw = await resp.read()
+        assert resp.headers.get("Content-Encoding", "identity") == expected
+    body = gzip.decompress(raw) if expected == "gzip" else raw
+    assert_neutralised(body)
+    assert_banner_once(body)
+
+
+async def test_compressed_non_html_passes_untouched(
+        proxy: str, client: aiohttp.ClientSession) -> None:
+    async with client.get(proxy + "/data.json.gz") as resp:
+        raw = await resp.read()
+        assert resp.headers["Content-Encoding"] == "gzip"
+        assert resp.headers["Content-Length"] == str(len(raw))
+    assert gzip.decompress(raw) == JSON_BODY
+
+
+async def test_reencoded_html_varies_on_accept_encoding(
+        proxy: str, client: aiohttp.ClientSession) -> None:
+    async with client.get(proxy + "/encoded/br", headers={"Accept-Encoding": "gzip"}) as resp:
+        await resp.read()
+        assert resp.headers["Content-Encoding"] == "gzip"
+        vary = {v.strip().lower() for v in resp.headers["Vary"].split(",")}
+    assert {"cookie", "accept-encoding"} <= vary
+
+
+# --- 10-11: failures and streaming --------------------------------------------------------
+
+async def test_origin_down_gives_502(
+        start_proxy: Callable[[str], Awaitable[str]], client: aiohttp.ClientSession) -> None:
+    proxy = await start_proxy(f"http://127.0.0.1:{unused_port()}")
+    async with client.get(proxy + "/page") as resp:
+        assert resp.status == 502
+        assert resp.headers["Content-Type"].startswith("text/plain")
+        assert "cannot be reached" in await resp.text()
+
+
+async def test_origin_that_never_answers_gives_504(
+        start_proxy: Callable[[str], Awaitable[str]], client: aiohttp.ClientSession,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(server, "READ_TIMEOUT", 0.5)
+    writers: list[asyncio.StreamWriter] = []
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.append(writer)  # accept, read the request, never answer
+
+    mute = await asyncio.start_server(silent, "127.0.0.1", 0)
+    try:
+        proxy = await start_proxy(f"http://127.0.0.1:{mute.sockets[0].getsockname()[1]}")
+        started = time.monotonic()
+        async with client.get(proxy + "/page") as resp:
+            assert resp.status == 504
+            assert resp.headers["Content-Type"].startswith("text/plain")
+            assert "did not answer" in await resp.text()
+        assert time.monotonic() - started < 5
+    finally:
+        for w in writers:
+            w.close()
+        mute.close()
+        await mute.wait_closed()
+
+
+async def test_slow_html_origin_streams_first_bytes_early(
+        proxy: str, client: aiohttp.ClientSession) -> None:
+    started = time.monotonic()
+    async with client.get(proxy + "/slow", headers={"Sec-Fetch-Dest": "document"}) as resp:
+        first = await resp.content.readany()
+        first_at = time.monotonic() - started
+        body = first + await resp.read()
+    total = time.monotonic() - started
+    assert total >= SLOW_PAUSE * (len(SLOW_PARTS) - 1)
+    assert first_at < SLOW_PAUSE, f"first byte after {first_at:.2f}s of {total:.2f}s"
+    assert b"<p>first</p>" in first
+    assert_neutralised(body)
+    assert_banner_once(body)
+
+
+# --- 12: WebSocket --------------------------------------------------------------------------
+
+async def test_websocket_echo_through_proxy(proxy: str, client: aiohttp.ClientSession) -> None:
+    async with client.ws_connect(proxy + "/ws") as ws:
+        await ws.send_str("hello")
+        assert await ws.receive_str(timeout=5) == "hello"
+        await ws.send_bytes(b"\x00\x01binary")
+        assert await ws.receive_bytes(timeout=5) == b"\x00\x01binary"
+
+
+async def test_websocket_subprotocol_is_the_one_the_origin_chose(
+        proxy: str, client: aiohttp.ClientSession) -> None:
+    async with client.ws_connect(proxy + "/ws", protocols=("v1", "v2")) as ws:
+        assert ws.protocol == "v2"  # the origin speaks only v2
+        await ws.send_str("hello")
+        assert await ws.receive_str(timeout=5) == "hello"
+
+
+# --- 13: the proxy's own endpoints ------------------------------------------------------
+
+async def test_consent_choice_json_sets_cookie_that_lets_tracking_through(
+        proxy: str, client: aiohttp.ClientSession) -> None:
+    async with client.post(proxy + "/.consent/choice", json={"action": "accept-all"},
+                           headers={"Origin": proxy}) as resp:
+        assert resp.status == 200
+        state = await resp.json()
+        cookie = next(v for v in resp.headers.getall("Set-Cookie") if v.startswith("consent="))
+        consent = cookie_value(resp, "consent")
+    assert state["decided"] is True
+    assert {"analytics", "advertising"} <= set(state["categories"])
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    async with client.get(proxy + "/cookies/200",
+                          headers={"Cookie": f"consent={consent}"}) as resp:
+        await resp.read()
+        assert {"_ga", "_fbp", "PHPSESSID"} <= set(set_cookie_names(resp))
+
+
+async def test_consent_choice_from_another_site_is_refused(
+        proxy: str, client: aiohttp.ClientSession) -> None:
+    async with client.post(proxy + "/.consent/choice", json={"action": "accept-all"},
+                           headers={"Origin": "http://evil.example"}) as resp:
+        assert resp.status == 403
+        assert "Set-Cookie" not in resp.headers
+
+
+@pytest.mark.parametrize(("back", "location"), [("/page", "/page"),
+                                                 ("//evil.example/", "/")])
+async def test_consent_choice_form_redirects_to_safe_return_path(
+        proxy: str, client: aiohttp.ClientSession, back: str, location: str) -> None:
+    async with client.post(proxy + "/.consent/choice",
+                           data={"action": "reject-all", "return": back},
+                           allow_redirects=False) as resp:
+        assert resp.status == 303
+        assert resp.headers["Location"] == location
+        assert cookie_value(resp, "consent")
+
+
+async def test_consent_choice_body_in_several_packets_is_read_whole(
+        proxy: str, client: aiohttp.ClientSession) -> None:
+    async def slow_json() -> AsyncIterator[bytes]:
+        yield b'{"action": '
+        await asyncio.sleep(0.2)
+        yield b'"accept-all"}'
+
+    async with client.post(proxy + "/.consent/choice", data=slow_json(), headers={
+            "Origin": proxy, "Content-Type": "application/json"}) as resp:
+        assert resp.status == 200, await resp.text()
+
+
+async def test_consent_state_endpoint(proxy: str, client: aiohttp.ClientSession) -> None:
+    async with client.get(proxy + "/.consent/state") as resp:
+        assert resp.status == 200
+        assert resp.headers["Content-Type"] == "application/json"
+        assert (await resp.json())["decided"] is False
+
+
+async def test_banner_script_is_served_versioned(
+        proxy: str, client: aiohttp.ClientSession) -> None:
+    async with client.get(f"{proxy}/.consent/banner.js?v={package_version()}") as resp:
+        assert resp.status == 200
+        assert resp.headers["Content-Type"].startswith("text/javascript")
+        assert "immutable" in resp.headers["Cache-Control"]
+        assert await resp.read() == asset("banner.js")
+
+
+# --- 14: redirects ------------------------------------------------------------------------
+
+async def test_location_to_origin_is_rewritten_to_proxy(
+        proxy: str, client: aiohttp.ClientSession) -> None:
+    async with client.get(proxy + "/redirect", allow_redirects=False) as resp:
+        assert resp.status == 302
+        assert resp.headers["Location"] == proxy + "/next"
+
