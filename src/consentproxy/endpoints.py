@@ -79,10 +79,15 @@ class Endpoints:
         return _plain(404, "not found")
 
     def _asset(self, name: str, target: str) -> LocalResponse:
-        versioned = target.endswith(f"?v={self.engine.banner.version}")
+        banner = self.engine.banner
+        if name == "guard.js":
+            body, version = banner.guard_js, banner.guard_version
+        else:
+            body, version = asset(name), banner.version
+        versioned = target.endswith(f"?v={version}")
         cache = "public, max-age=31536000, immutable" if versioned else "no-cache"
         return LocalResponse(200, [("Content-Type", ASSETS[name]), ("Cache-Control", cache)],
-                             asset(name))
+                             body)
 
     def _choice(self, ex: Exchange, body: bytes) -> LocalResponse:
         headers = ex.req.headers

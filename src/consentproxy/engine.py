@@ -144,7 +144,7 @@ class Exchange:
                 kept, dropped = filt.set_cookies([v])
                 self.report.set_cookies_dropped += dropped
                 out += [(k, c) for c in kept]
-            elif lk in ("location", "content-location") and v.startswith(upstream) and self.host:
+            elif lk in ("location", "content-location") and self.host and _under(v, upstream):
                 out.append((k, f"{self.scheme}://{self.host}{v[len(upstream):]}"))
             else:
                 out.append((k, v))
@@ -163,7 +163,8 @@ class Exchange:
         inject = None if dest is None else dest == "document"
         lang = pick_language(header(req.headers, "accept-language"), engine.config.languages)
         banner = engine.banner.render(self.state, lang, req.target)
-        rewriter = HtmlRewriter(Neutraliser(engine.policy, self.state), banner, inject)
+        rewriter = HtmlRewriter(Neutraliser(engine.policy, self.state), banner, inject,
+                                head=engine.banner.guard_tag(self.state))
         out_coding = encoding.output_encoding(
             coding, encoding.accepted(header(req.headers, "accept-encoding")))
         etag = header(out, "etag")
@@ -175,8 +176,10 @@ class Exchange:
             out.append(("Content-Encoding", out_coding))
         if etag:
             out.append(("ETag", etag if etag.startswith("W/") else f"W/{etag}"))
-        out.append(("Vary", f"{vary}, Cookie" if vary and "cookie" not in vary.lower()
-                    else vary or "Cookie"))
+        varies = ["Cookie"] + (["Accept-Encoding"] if coding != "identity" else [])
+        have = {v.strip().lower() for v in (vary or "").split(",")}
+        missing = [v for v in varies if v.lower() not in have and "*" not in have]
+        out.append(("Vary", ", ".join(([vary] if vary else []) + missing)))
         out.append(("Cache-Control", _private(cache)))
         policy = csp.header(engine.config.csp, engine.policy.allowed_hosts(self.state),
                             engine.config.csp_allow)
@@ -186,6 +189,12 @@ class Exchange:
         transform = BodyTransform(rewriter, encoding.decoder(coding),
                                   encoding.encoder(out_coding), self.report)
         return out, transform
+
+
+def _under(url: str, base: str) -> bool:
+    """Whether url is on the upstream origin (not merely sharing its text as a prefix)."""
+    return url.lower().startswith(base.lower()) and url[len(base):len(base) + 1] in ("", "/",
+                                                                                      "?", "#")
 
 
 def _private(cache_control: str | None) -> str:
@@ -208,7 +217,7 @@ class Engine:
         self.config = config
         self.policy = Policy(config)
         self.signer = Signer(keys, config.consent.max_age_days, config.consent.revision)
-        self.banner = Banner(config)
+        self.banner = Banner(config, self.policy)
         self.endpoints = Endpoints(self)
         self.clock = clock
         self.forced = forced

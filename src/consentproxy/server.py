@@ -54,14 +54,18 @@ class ProxyServer:
         ex = self.engine.begin(Request(
             method=request.method, target=request.raw_path, headers=headers,
             scheme=request.scheme, client_ip=peer[0] if peer else ""))
+        if request.headers.get("Expect", "").lower() == "100-continue" and request.body_exists:
+            # we read the body ourselves: tell the visitor to send it (as aiohttp's router does)
+            await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            request.writer.output_size = 0
         if ex.is_local:
-            body = await request.content.read(MAX_BODY + 1)
+            body = await _read_at_most(request.content, MAX_BODY + 1)
             local = ex.local_response(body)
             resp = web.Response(status=local.status, body=local.body)
             for k, v in local.headers:
                 resp.headers.add(k, v)
             return resp
-        up_headers = without(ex.upstream_headers(), "host")
+        up_headers = without(ex.upstream_headers(), "host", "expect")
         if request.headers.get("Upgrade", "").lower() == "websocket":
             return await self._websocket(request, up_headers)
         assert self.session is not None
@@ -125,7 +129,7 @@ class ProxyServer:
                 protocols=protocols)
         except (aiohttp.ClientError, OSError):
             return _error(502, "The site behind this proxy refused the WebSocket.")
-        ws = web.WebSocketResponse(protocols=protocols)
+        ws = web.WebSocketResponse(protocols=[upstream.protocol] if upstream.protocol else ())
         await ws.prepare(request)
 
         async def pump(src: aiohttp.ClientWebSocketResponse | web.WebSocketResponse,
@@ -139,6 +143,19 @@ class ProxyServer:
 
         await asyncio.gather(pump(ws, upstream), pump(upstream, ws), return_exceptions=True)
         return ws
+
+
+async def _read_at_most(stream: aiohttp.StreamReader, limit: int) -> bytes:
+    """Up to `limit` bytes of a body: StreamReader.read(n) returns what has arrived so far."""
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = await stream.read(limit - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def _error(status: int, message: str) -> web.Response:

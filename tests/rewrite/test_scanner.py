@@ -117,3 +117,26 @@ def test_latin1_bytes_are_preserved(policy):
     page = "<p>Caf\xe9 cr\xe8me</p><iframe src=https://www.youtube.com/embed/x></iframe>"
     out = rewrite(policy, page.encode("latin-1"), inject=False)
     assert out.startswith("<p>Caf\xe9 cr\xe8me</p>".encode("latin-1"))
+
+
+def head_rewrite(policy, page: bytes, chunks=None) -> bytes:
+    rw = HtmlRewriter(Neutraliser(policy, NO_DECISION), BANNER, True, head=b"<GUARD>")
+    sizes = chunks or [len(page)]
+    out = [rw.feed(page[i:i + sizes[0]]) for i in range(0, len(page), sizes[0])]
+    return b"".join(out) + rw.close()
+
+
+def test_guard_goes_right_after_head_before_any_script(policy):
+    page = b"<!DOCTYPE html><html><HEAD lang=x><script>a()</script></head><body></body>"
+    out = head_rewrite(policy, page, [3])
+    assert out.startswith(b"<!DOCTYPE html><html><HEAD lang=x><GUARD><script>a()</script>")
+    assert out.count(b"<GUARD>") == 1
+
+
+def test_guard_goes_before_the_first_loading_tag_without_head(policy):
+    out = head_rewrite(policy, b"<p>x</p><img src=/a.png><script>b()</script>")
+    assert out.startswith(b"<p>x</p><GUARD><img src=/a.png>")
+
+
+def test_guard_comes_with_the_banner_when_nothing_loads(policy):
+    assert head_rewrite(policy, b"<p>plain</p>") == b"<p>plain</p><GUARD>" + BANNER

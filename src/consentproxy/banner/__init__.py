@@ -7,7 +7,9 @@ rely on: controls carry data-consent-action, checkboxes data-consent-category.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from functools import cache
 from html import escape
 from importlib.metadata import PackageNotFoundError, version
@@ -15,9 +17,11 @@ from pathlib import Path
 
 from consentproxy.config import Config
 from consentproxy.consent import ConsentState
+from consentproxy.policy import Policy
 
 ASSET_DIR = Path(__file__).parent
-ASSETS = {"banner.js": "text/javascript; charset=utf-8", "banner.css": "text/css; charset=utf-8"}
+ASSETS = {"banner.js": "text/javascript; charset=utf-8", "banner.css": "text/css; charset=utf-8",
+          "guard.js": "text/javascript; charset=utf-8"}
 
 TEXTS = {
     "en": {
@@ -72,14 +76,58 @@ def pick_language(accept_language: str | None, languages: tuple[str, ...]) -> st
     return languages[0]
 
 
-class Banner:
-    """Renders the banner for one visitor's state and language."""
+def client_config(policy: Policy) -> dict[str, object]:
+    """What guard.js needs to classify URLs and cookies like the proxy does."""
+    cfg = policy.config
+    services = list(cfg.services)
+    index = {s.name: i for i, s in enumerate(services)}
+    hosts: dict[str, int] = {}
+    wild: dict[str, int] = {}
+    paths: list[list[object]] = []
+    cookies: dict[str, str] = {}
+    patterns: list[list[str]] = []
+    for s in services:
+        for h in s.hosts:
+            host, slash, path = h.partition("/")
+            if slash:
+                paths.append([host, "/" + path, index[s.name]])
+            elif host.startswith("*."):
+                wild.setdefault(host[2:], index[s.name])
+            else:
+                hosts.setdefault(host, index[s.name])
+    necessary = next(c.name for c in cfg.categories if c.required)
+    named = [(c, s.category) for s in services for c in s.cookies]
+    named += [(c, necessary) for c in cfg.necessary_cookies]
+    for name, cat in named:
+        if "*" in name:
+            patterns.append([".*".join(re.escape(p) for p in name.split("*")), cat])
+        else:
+            cookies.setdefault(name, cat)
+    return {"services": [[s.name, s.category] for s in services], "hosts": hosts,
+            "wild": wild, "paths": paths, "cookies": cookies, "patterns": patterns,
+            "required": sorted(policy.required), "unknown": cfg.unknown_cookies}
 
-    def __init__(self, config: Config):
+
+class Banner:
+    """Renders the banner (before </body>) and the guard tag (early in <head>) for one
+    visitor's state and language; serves guard.js with the config filled in."""
+
+    def __init__(self, config: Config, policy: Policy):
         self.config = config
         self.prefix = config.prefix
         self.version = package_version()
         self._catalog = {lang: self._catalog_json(lang) for lang in config.languages}
+        guard_config = json.dumps(client_config(policy), separators=(",", ":"), sort_keys=True)
+        self.guard_js = asset("guard.js").replace(b"__CONSENTPROXY_CONFIG__",
+                                                  guard_config.encode())
+        digest = hashlib.sha256(self.guard_js).hexdigest()[:12]
+        self.guard_version = f"{self.version}-{digest}"
+
+    def guard_tag(self, state: ConsentState) -> bytes:
+        """A synchronous script, so it runs before any of the site's own scripts."""
+        state_json = _state_json(state)
+        return (f'<script src="{escape(self.prefix)}guard.js?v={self.guard_version}" '
+                f"data-consentproxy-state='{escape(state_json)}'></script>").encode("ascii")
 
     def _title(self, texts: dict[str, str], lang: str) -> str:
         return texts.get(lang) or texts.get("en") or next(iter(texts.values()), "")
@@ -96,8 +144,7 @@ class Banner:
     def render(self, state: ConsentState, lang: str, return_path: str) -> bytes:
         t = TEXTS.get(lang, TEXTS["en"])
         p, v = escape(self.prefix), self.version
-        state_json = json.dumps({"decided": state.decided, "categories": sorted(state.categories),
-                                 "services": sorted(state.services)}, separators=(",", ":"))
+        state_json = _state_json(state)
         boxes = []
         for c in self.config.categories:
             on = " checked disabled" if c.required else (
@@ -129,3 +176,8 @@ class Banner:
             f'aria-label="{escape(t["manage"])}">{escape(t["manage"])}</button></div>'
             f'<script src="{p}banner.js?v={v}" defer></script>'
         ).encode("ascii", "xmlcharrefreplace")  # safe in any page charset (latin-1 too)
+
+
+def _state_json(state: ConsentState) -> str:
+    return json.dumps({"decided": state.decided, "categories": sorted(state.categories),
+                       "services": sorted(state.services)}, separators=(",", ":"))

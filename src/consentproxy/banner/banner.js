@@ -153,6 +153,8 @@
         });
       state = next;
       root.setAttribute('data-consentproxy-state', JSON.stringify(next));
+      // The guard (guard.js) holds run-time loads back by the same state: update it first.
+      if (window.consentproxy && window.consentproxy.setState) window.consentproxy.setState(next);
       // Running trackers cannot be stopped; the server already deleted their cookies.
       if (withdrawn) return location.reload();
       hide();

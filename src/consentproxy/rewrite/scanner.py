@@ -23,7 +23,7 @@ _TAG_REST = rb"[^\t\n\f\r />]*+" + _ATTRS + rb">"
 
 RAWTEXT = (b"style", b"xmp", b"iframe", b"noembed", b"noframes")
 RCDATA = (b"textarea", b"title")
-INTERESTING = tuple(URL_ATTRS) + RAWTEXT + RCDATA + (b"plaintext",)
+INTERESTING = tuple(URL_ATTRS) + RAWTEXT + RCDATA + (b"plaintext", b"head")
 _INTERESTING_RE = b"|".join(sorted(INTERESTING, key=len, reverse=True))
 
 # Everything that cannot matter, as one possessive match (no backtracking).
@@ -63,13 +63,18 @@ class HtmlRewriter:
 
     inject: True (a top-level document), False (fragment, iframe), or None to decide
     from the first bytes (a document starts with a doctype, <html>, <head>...).
+    head: markup that must run before the page's own code (the guard script), placed
+    right after <head>, or before the first tag that can load anything.
     """
 
-    def __init__(self, neutraliser: Neutraliser, banner: bytes, inject: bool | None):
+    def __init__(self, neutraliser: Neutraliser, banner: bytes, inject: bool | None,
+                 head: bytes = b""):
         self.neutraliser = neutraliser
         self.banner = banner
         self.inject = inject
         self.injected = False
+        self.head = head
+        self.head_done = not head
         self.pending = b""
         self.state = DATA
         self.text_end: re.Pattern[bytes] | None = None  # for TEXT: the closing tag's regex
@@ -138,6 +143,8 @@ class HtmlRewriter:
         if self.hold is not None:
             self._release_hold(inject=True)
         elif self.inject and not self.injected and self.state != PLAINTEXT:
+            if not self.head_done:
+                self.out.append(self.head)
             self.out.append(self.banner)
             self.injected = True
         return self._take()
@@ -223,6 +230,13 @@ class HtmlRewriter:
         return m.end()
 
     def _start_tag(self, name: bytes, tag: bytes) -> None:
+        if not self.head_done and self.inject:
+            self.head_done = True
+            if name == b"head":
+                self._emit(tag)
+                self._emit(self.head)
+                return
+            self._emit(self.head)
         neutraliser = self.neutraliser
         if name == b"script":
             self.state, self.script_sub = SCRIPT, S_PLAIN
