@@ -98,6 +98,8 @@ class ProxyServer:
                 if request.transport is not None:
                     request.transport.close()  # the visitor must see a broken response
                 return resp
+            except ConnectionResetError:  # the visitor left mid-body: nothing to answer
+                return resp
             await resp.write_eof()
             return resp
 

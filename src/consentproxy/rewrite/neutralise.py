@@ -52,6 +52,9 @@ _SPECIAL_URL_RE = re.compile(r"(?:(?P<scheme>[a-z][a-z0-9+.-]*):)?(?P<slashes>[/
 _SPECIAL_SCHEMES = frozenset({"http", "https", "ws", "wss", "ftp"})
 _URL_STRIP = str.maketrans("", "", "\t\n\r")
 _AUTHORITY_END_RE = re.compile(r"[/\\?#]")
+# Without any of these, no attribute of a tag can point to another host (a relative or
+# same-origin path): such tags skip attribute parsing. Tabs/newlines inside '//' count.
+_MAY_BE_REMOTE_RE = re.compile(rb"[/\\][\t\n\r]*[/\\]|[&:]")
 
 
 def url_target(value: str) -> tuple[str, str] | None:
@@ -125,6 +128,8 @@ class Neutraliser:
 
     def start_tag(self, name: bytes, tag: bytes) -> bytes:
         """The tag to emit for a (non-script) start tag that may fetch something."""
+        if not _MAY_BE_REMOTE_RE.search(tag):
+            return tag
         attrs = Attributes(tag, len(name) + 1)
         svc: Service | None = None
         renames: list[bytes] = []
@@ -153,6 +158,8 @@ class Neutraliser:
 
     def script_tag(self, tag: bytes) -> bytes:
         """A <script src> start tag: neutralised when its host is blocked."""
+        if not _MAY_BE_REMOTE_RE.search(tag):
+            return tag
         attrs = Attributes(tag, len(b"script") + 1)
         if not _is_js(attrs):
             return tag

@@ -24,17 +24,40 @@ _TAG_REST = rb"[^\t\n\f\r />]*+" + _ATTRS + rb">"
 RAWTEXT = (b"style", b"xmp", b"iframe", b"noembed", b"noframes")
 RCDATA = (b"textarea", b"title")
 INTERESTING = tuple(URL_ATTRS) + RAWTEXT + RCDATA + (b"plaintext", b"head")
-_INTERESTING_RE = b"|".join(sorted(INTERESTING, key=len, reverse=True))
+_DELIM = rb"[\t\n\f\r />]"
 
-# Everything that cannot matter, as one possessive match (no backtracking).
+
+def _trie(words: list[bytes]) -> bytes:
+    """A case-insensitive regex matching any of words, as a trie: re does not factor
+    alternations itself, and this lookahead runs at every tag of the page."""
+    node: dict[int, dict] = {}  # type: ignore[type-arg]
+    for w in words:
+        n = node
+        for ch in w:
+            n = n.setdefault(ch, {})
+        n[-1] = {}
+
+    def emit(n: dict[int, dict]) -> bytes:  # type: ignore[type-arg]
+        alts = [(b"[%c%c]" % (c, c - 32) if 97 <= c <= 122 else re.escape(bytes([c])))
+                + emit(sub) for c, sub in sorted(n.items()) if c != -1]
+        if not alts:
+            return b""
+        body = b"(?:" + b"|".join(alts) + b")"
+        return body + b"?" if -1 in n else body
+
+    return emit(node)
+
+
+# Everything that cannot matter, as one possessive match (no backtracking); the most
+# frequent alternatives first.
 SKIP_RE = re.compile(
     rb"(?:[^<]++"
+    rb"|<(?!" + _trie(list(INTERESTING)) + _DELIM + rb")[A-Za-z]" + _TAG_REST +
+    rb"|</(?![bB][oO][dD][yY]" + _DELIM + rb")[A-Za-z]" + _TAG_REST +
     rb"|<!--(?:-?>|(?s:.*?)--!?>)"                      # comments, incl. <!--> and <!--->
     rb"|<[!?](?!--)[^>]*+>"                             # doctype, bogus comments
     rb"|</(?![A-Za-z])[^>]*+>"                          # </> and bogus end tags
     rb"|<(?=[^A-Za-z!/?])"                              # a lone '<' is text
-    rb"|<(?!(?i:" + _INTERESTING_RE + rb")[\t\n\f\r />])[A-Za-z]" + _TAG_REST +
-    rb"|</(?!(?i:body)[\t\n\f\r />])[A-Za-z]" + _TAG_REST +
     rb")*+"
 )
 TAG_RE = re.compile(rb"</?[A-Za-z]" + _TAG_REST)
