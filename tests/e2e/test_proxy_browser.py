@@ -9,6 +9,7 @@ which shows the same pages do leak without the proxy.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import pytest
 import pytest_asyncio
@@ -31,12 +32,25 @@ SITE_TEXT = """() => {
 }"""
 
 
+async def start_proxy(origin: str, csp: str) -> server.Running:
+    port = origin.rsplit(":", 1)[1]
+    config = replace(load_config(DEMO_CONFIG).with_overrides(
+        upstream=f"http://127.0.0.1:{port}"), csp=csp)
+    return await server.start(Engine(config, [b"e2e-secret-key-0123456789"]), "127.0.0.1", 0)
+
+
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def proxy(origin: str) -> AsyncIterator[str]:
-    """consentproxy in front of the corpus origin (CSP enforced), as http://legacy.test:PORT."""
-    port = origin.rsplit(":", 1)[1]
-    config = load_config(DEMO_CONFIG).with_overrides(upstream=f"http://127.0.0.1:{port}")
-    running = await server.start(Engine(config, [b"e2e-secret-key-0123456789"]), "127.0.0.1", 0)
+    """consentproxy in front of the corpus origin (CSP report-only, the default), as
+    http://legacy.test:PORT."""
+    running = await start_proxy(origin, "report-only")
+    yield f"http://{FIRST_PARTY_HOST}:{running.port}"
+    await running.stop()
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def enforcing_proxy(origin: str) -> AsyncIterator[str]:
+    running = await start_proxy(origin, "enforce")
     yield f"http://{FIRST_PARTY_HOST}:{running.port}"
     await running.stop()
 
@@ -184,4 +198,20 @@ async def test_choices_work_without_javascript(browser, proxy):
     assert page.url.endswith("/embeds")
     assert await page.locator("form.cp-banner").is_hidden()
     assert {"www.youtube.com", "player.vimeo.com"} <= recorder.hosts
+    await context.close()
+
+
+async def test_enforced_csp_blocks_dynamic_loads_and_accepting_reloads(browser, enforcing_proxy):
+    context = await browser.new_context(base_url=enforcing_proxy)
+    recorder = ThirdPartyRecorder()
+    await recorder.install(context)
+    page = await context.new_page()
+    await page.goto("/loader")
+    await page.wait_for_load_state("networkidle")
+    assert recorder.requests == []
+    # The page's CSP was written for "no decision": accepting must load a new page.
+    async with page.expect_navigation():
+        await page.click("[data-consent-action=accept-all]")
+    await page.wait_for_load_state("networkidle")
+    assert "connect.facebook.net" in recorder.hosts
     await context.close()

@@ -156,6 +156,7 @@ class Banner:
         hidden = " hidden" if state.decided else ""
         return (
             f'<div id="consentproxy" data-consentproxy-prefix="{p}" '
+            f'data-consentproxy-csp="{self.config.csp}" '
             f"data-consentproxy-state='{escape(state_json)}' "
             f"data-consentproxy-catalog='{escape(self._catalog[lang])}' lang=\"{lang}\">"
             f'<link rel="stylesheet" href="{p}banner.css?v={v}">'

@@ -151,12 +151,17 @@
           var svc = (catalog.services || []).filter(function (i) { return i.name === s; })[0];
           return !has(next.services, s) && !(svc && has(next.categories, svc.category));
         });
+      var old = state;
       state = next;
       root.setAttribute('data-consentproxy-state', JSON.stringify(next));
       // The guard (guard.js) holds run-time loads back by the same state: update it first.
       if (window.consentproxy && window.consentproxy.setState) window.consentproxy.setState(next);
       // Running trackers cannot be stopped; the server already deleted their cookies.
       if (withdrawn) return location.reload();
+      // An enforced CSP was written for the old choice: newly allowed hosts need a new page.
+      var granted = (next.categories || []).some(function (c) { return !has(old.categories, c); }) ||
+        (next.services || []).some(function (s) { return !has(old.services, s); });
+      if (granted && attr('csp') === 'enforce') return location.reload();
       hide();
       boxes().forEach(function (c) { c.checked = c.disabled || has(next.categories, c.value); });
       scan(document);
