@@ -96,8 +96,8 @@ def test_text_that_only_looks_like_trackers_is_untouched(policy, markup):
     b"<object data='https://www.youtube.com/v/x'></object><embed src=https://www.youtube.com/v/y>",
     b"<link rel=dns-prefetch href=//www.googletagmanager.com>",
     b"<script>!function(f,b,e,v,n,t,s){}(window);fbq('init','1')</script>",
-    b"<script><!-- document.write('<script src=//www.google-analytics.com/ga.js></script>')"
-    b" --></script>",
+    (b"<script><!-- document.write('<script src=//www.google-analytics.com/ga.js></script>')"
+     b" --></script>"),
     b"<img\nsrc\n=\nhttps://px.ads.linkedin.com/collect>",
 ])
 def test_trackers_are_neutralised(policy, markup):
