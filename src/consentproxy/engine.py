@@ -181,8 +181,7 @@ class Exchange:
         missing = [v for v in varies if v.lower() not in have and "*" not in have]
         out.append(("Vary", ", ".join(([vary] if vary else []) + missing)))
         out.append(("Cache-Control", _private(cache)))
-        policy = csp.header(engine.config.csp, engine.policy.allowed_hosts(self.state),
-                            engine.config.csp_allow)
+        policy = engine.csp_header(self.state)
         if policy:
             out.append(policy)
         self.report.rewritten = True
@@ -221,18 +220,27 @@ class Engine:
         self.endpoints = Endpoints(self)
         self.clock = clock
         self.forced = forced
-        self._filters: dict[tuple[bool, frozenset[str], frozenset[str]], CookieFilter] = {}
+        self._per_choice: dict[tuple[bool, frozenset[str], frozenset[str]],
+                               tuple[CookieFilter, tuple[str, str] | None]] = {}
+
+    def _choice(self, state: ConsentState) -> tuple[CookieFilter, tuple[str, str] | None]:
+        """What depends only on the choice (few distinct ones exist): built once."""
+        key = (state.decided, state.categories, state.services)
+        found = self._per_choice.get(key)
+        if found is None:
+            if len(self._per_choice) > 256:
+                self._per_choice.clear()
+            policy = self.policy
+            found = self._per_choice[key] = (
+                CookieFilter(lambda n: policy.cookie_allowed(n, state)),
+                csp.header(self.config.csp, policy.allowed_hosts(state), self.config.csp_allow))
+        return found
 
     def cookie_filter(self, state: ConsentState) -> CookieFilter:
-        """A cookie filter per distinct choice (few exist), built once."""
-        key = (state.decided, state.categories, state.services)
-        f = self._filters.get(key)
-        if f is None:
-            if len(self._filters) > 256:
-                self._filters.clear()
-            policy = self.policy
-            f = self._filters[key] = CookieFilter(lambda n: policy.cookie_allowed(n, state))
-        return f
+        return self._choice(state)[0]
+
+    def csp_header(self, state: ConsentState) -> tuple[str, str] | None:
+        return self._choice(state)[1]
 
     def consent_of(self, headers: Headers) -> ConsentState:
         """The visitor's state from their Cookie header (the first valid consent cookie)."""

@@ -23,6 +23,7 @@ ASSET_DIR = Path(__file__).parent
 ASSETS = {"banner.js": "text/javascript; charset=utf-8", "banner.css": "text/css; charset=utf-8",
           "guard.js": "text/javascript; charset=utf-8"}
 
+_RETURN = b"\x00return\x00"  # where the per-request return path goes in a cached banner
 TEXTS = {
     "en": {
         "title": "Your privacy choices",
@@ -117,6 +118,7 @@ class Banner:
         self.prefix = config.prefix
         self.version = package_version()
         self._catalog = {lang: self._catalog_json(lang) for lang in config.languages}
+        self._rendered: dict[tuple[object, ...], list[bytes]] = {}
         guard_config = json.dumps(client_config(policy), separators=(",", ":"), sort_keys=True)
         self.guard_js = asset("guard.js").replace(b"__CONSENTPROXY_CONFIG__",
                                                   guard_config.encode())
@@ -142,6 +144,18 @@ class Banner:
         }, ensure_ascii=False, separators=(",", ":"))
 
     def render(self, state: ConsentState, lang: str, return_path: str) -> bytes:
+        """The banner for a choice and language (built once per distinct pair, since only
+        the return path differs between requests)."""
+        key = (state.decided, state.categories, state.services, lang)
+        parts = self._rendered.get(key)
+        if parts is None:
+            if len(self._rendered) > 256:
+                self._rendered.clear()
+            parts = self._rendered[key] = self._render(state, lang).split(_RETURN, 1)
+        path = escape(return_path).encode("ascii", "xmlcharrefreplace")
+        return parts[0] + path + parts[1]
+
+    def _render(self, state: ConsentState, lang: str) -> bytes:
         t = TEXTS.get(lang, TEXTS["en"])
         p, v = escape(self.prefix), self.version
         state_json = _state_json(state)
@@ -162,7 +176,7 @@ class Banner:
             f'<link rel="stylesheet" href="{p}banner.css?v={v}">'
             f'<form class="cp-banner" method="post" action="{p}choice" role="dialog" '
             f'aria-labelledby="cp-title" aria-describedby="cp-body"{hidden}>'
-            f'<input type="hidden" name="return" value="{escape(return_path)}">'
+            f'<input type="hidden" name="return" value="{_RETURN.decode()}">'
             f'<h2 id="cp-title">{escape(t["title"])}</h2><p id="cp-body">{escape(t["body"])}</p>'
             f'<details class="cp-details"><summary data-consent-action="customize">'
             f'{escape(t["customize"])}</summary><fieldset class="cp-categories"><legend>'
