@@ -32,49 +32,46 @@ class Policy:
         self.required = frozenset(c.name for c in config.categories if c.required)
         self.optional = tuple(c.name for c in config.categories if not c.required)
         self.services = {s.name: s for s in config.services}
-        self._exact_hosts: dict[str, Service] = {}
-        self._wild_hosts: dict[str, Service] = {}
-        self._paths: dict[str, list[tuple[str, Service]]] = {}  # host -> (path prefix, service)
-        self._cookie_names: dict[str, str] = {}
-        patterns: list[str] = []
-        self._pattern_category: list[str] = []
+        # The classification tables (guard.js gets the same ones, see banner.client_config).
+        self.exact_hosts: dict[str, Service] = {}
+        self.wild_hosts: dict[str, Service] = {}   # "*.example.com" -> key "example.com"
+        self.path_hosts: dict[str, list[tuple[str, Service]]] = {}  # host -> (prefix, service)
+        self.cookie_names: dict[str, str] = {}     # cookie name -> category
+        self.cookie_patterns: list[tuple[str, str]] = []  # (regex, category), from "name_*"
         markers: list[bytes] = []
         self._marker_service: dict[bytes, Service] = {}
+        necessary = next(c.name for c in config.categories if c.required)
+        named = [(c, svc.category) for svc in config.services for c in svc.cookies]
         for svc in config.services:
             for h in svc.hosts:
                 host, slash, path = h.partition("/")
                 if slash:
-                    self._paths.setdefault(host, []).append(("/" + path, svc))
+                    self.path_hosts.setdefault(host, []).append(("/" + path, svc))
                     continue
-                table = self._wild_hosts if host.startswith("*.") else self._exact_hosts
+                table = self.wild_hosts if host.startswith("*.") else self.exact_hosts
                 table.setdefault(host.removeprefix("*."), svc)
-            for c in svc.cookies:
-                if "*" in c:
-                    patterns.append(".*".join(re.escape(p) for p in c.split("*")))
-                    self._pattern_category.append(svc.category)
-                else:
-                    self._cookie_names.setdefault(c, svc.category)
             for m in svc.inline:
                 key = m.encode()
                 if key not in self._marker_service:
                     self._marker_service[key] = svc
                     markers.append(key)
-        for name in config.necessary_cookies:
-            if "*" in name:
-                patterns.append(".*".join(re.escape(p) for p in name.split("*")))
-                self._pattern_category.append(self._necessary)
-            else:
-                self._cookie_names[name] = self._necessary
-        self._cookie_names[config.consent.cookie_name] = self._necessary
-        self._cookie_re = (re.compile("|".join(f"(?P<p{i}>{p})" for i, p in enumerate(patterns)))
-                           if patterns else None)
+        for name, category in named:
+            if "*" not in name:
+                self.cookie_names.setdefault(name, category)
+        # Necessary names win over a service's, and the consent cookie is always necessary.
+        for name in (*config.necessary_cookies, config.consent.cookie_name):
+            if "*" not in name:
+                self.cookie_names[name] = necessary
+        self.cookie_patterns = [
+            (".*".join(re.escape(p) for p in name.split("*")), category)
+            for name, category in named + [(n, necessary) for n in config.necessary_cookies]
+            if "*" in name]
+        self._cookie_re = (re.compile("|".join(f"(?P<p{i}>{p})" for i, (p, _) in
+                                               enumerate(self.cookie_patterns)))
+                           if self.cookie_patterns else None)
         markers.sort(key=len, reverse=True)
         self._marker_re = (re.compile(b"|".join(re.escape(m) for m in markers))
                            if markers else None)
-
-    @property
-    def _necessary(self) -> str:
-        return next(c.name for c in self.config.categories if c.required)
 
     # --- services by host --------------------------------------------------------------
 
@@ -82,16 +79,16 @@ class Policy:
         """The service a URL belongs to: host and path prefix entries (www.google.com/maps)
         first, then exact hosts, then the closest wildcard."""
         host = host.lower().rstrip(".")
-        if path and host in self._paths:
-            for prefix, svc in self._paths[host]:
+        if path and host in self.path_hosts:
+            for prefix, svc in self.path_hosts[host]:
                 if path.startswith(prefix):
                     return svc
-        svc = self._exact_hosts.get(host)
+        svc = self.exact_hosts.get(host)
         if svc is not None:
             return svc
         dot = host.find(".")
         while dot != -1:
-            svc = self._wild_hosts.get(host[dot + 1:])
+            svc = self.wild_hosts.get(host[dot + 1:])
             if svc is not None:
                 return svc
             dot = host.find(".", dot + 1)
@@ -109,11 +106,11 @@ class Policy:
 
     def cookie_category(self, name: str) -> str | None:
         """The category of a cookie by name; None when nothing names it."""
-        cat = self._cookie_names.get(name)
+        cat = self.cookie_names.get(name)
         if cat is None and self._cookie_re is not None:
             m = self._cookie_re.fullmatch(name)
             if m is not None and m.lastgroup is not None:
-                cat = self._pattern_category[int(m.lastgroup[1:])]
+                cat = self.cookie_patterns[int(m.lastgroup[1:])][1]
         return cat
 
     def cookie_allowed(self, name: str, state: ConsentState) -> bool:

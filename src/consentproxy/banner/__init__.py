@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from functools import cache
 from html import escape
 from importlib.metadata import PackageNotFoundError, version
@@ -78,35 +77,21 @@ def pick_language(accept_language: str | None, languages: tuple[str, ...]) -> st
 
 
 def client_config(policy: Policy) -> dict[str, object]:
-    """What guard.js needs to classify URLs and cookies like the proxy does."""
-    cfg = policy.config
-    services = list(cfg.services)
+    """What guard.js needs to classify URLs and cookies: the policy's own tables, with
+    services as indexes into one list."""
+    services = list(policy.config.services)
     index = {s.name: i for i, s in enumerate(services)}
-    hosts: dict[str, int] = {}
-    wild: dict[str, int] = {}
-    paths: list[list[object]] = []
-    cookies: dict[str, str] = {}
-    patterns: list[list[str]] = []
-    for s in services:
-        for h in s.hosts:
-            host, slash, path = h.partition("/")
-            if slash:
-                paths.append([host, "/" + path, index[s.name]])
-            elif host.startswith("*."):
-                wild.setdefault(host[2:], index[s.name])
-            else:
-                hosts.setdefault(host, index[s.name])
-    necessary = next(c.name for c in cfg.categories if c.required)
-    named = [(c, s.category) for s in services for c in s.cookies]
-    named += [(c, necessary) for c in cfg.necessary_cookies]
-    for name, cat in named:
-        if "*" in name:
-            patterns.append([".*".join(re.escape(p) for p in name.split("*")), cat])
-        else:
-            cookies.setdefault(name, cat)
-    return {"services": [[s.name, s.category] for s in services], "hosts": hosts,
-            "wild": wild, "paths": paths, "cookies": cookies, "patterns": patterns,
-            "required": sorted(policy.required), "unknown": cfg.unknown_cookies}
+    return {
+        "services": [[s.name, s.category] for s in services],
+        "hosts": {h: index[s.name] for h, s in policy.exact_hosts.items()},
+        "wild": {h: index[s.name] for h, s in policy.wild_hosts.items()},
+        "paths": [[h, prefix, index[s.name]] for h, rules in policy.path_hosts.items()
+                  for prefix, s in rules],
+        "cookies": policy.cookie_names,
+        "patterns": [list(p) for p in policy.cookie_patterns],
+        "required": sorted(policy.required),
+        "unknown": policy.config.unknown_cookies,
+    }
 
 
 class Banner:

@@ -21,7 +21,6 @@ ATTR_RE = re.compile(
     rb"([^\t\n\f\r />][^\t\n\f\r /=>]*)"
     rb"(?:[\t\n\f\r ]*=[\t\n\f\r ]*(?:\"([^\"]*)\"|'([^']*)'|([^\t\n\f\r >]*)))?"
 )
-TAG_NAME_END_RE = re.compile(rb"[\t\n\f\r />]")
 
 # Attributes through which each element fetches something.
 URL_ATTRS: dict[bytes, tuple[bytes, ...]] = {

@@ -10,11 +10,9 @@ inline script being classified), never the page.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 
 from consentproxy.rewrite.neutralise import URL_ATTRS, Neutraliser
 
-_WS = rb"\t\n\f\r "
 _ATTRS = (
     rb"(?:[\t\n\f\r /]++|[^\t\n\f\r />][^\t\n\f\r /=>]*+"
     rb"(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:\"[^\"]*+\"|'[^']*+'|[^\t\n\f\r >]*+))?+)*+"
@@ -343,5 +341,3 @@ def _may_be_tag(buf: bytes, pos: int) -> bool:
         return True
     return bool(re.match(rb"</?[A-Za-z]", buf[pos:pos + 3]))
 
-
-RewriteFactory = Callable[[], HtmlRewriter]
