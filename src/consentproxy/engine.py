@@ -81,7 +81,6 @@ class Exchange:
         self.scheme = (header(req.headers, "x-forwarded-proto") or req.scheme).split(",")[0]
         self.host = header(req.headers, "host") or ""
         self.is_local = req.target.split("?")[0].startswith(engine.config.prefix)
-        self._dropped: list[str] = []
 
     def local_response(self, body: bytes) -> LocalResponse:
         """Answer a request under the reserved prefix (body: the request body)."""
@@ -100,7 +99,7 @@ class Exchange:
             lk = k.lower()
             if lk == "cookie":
                 kept, dropped = self.engine.cookie_filter(self.state).request_header(v)
-                self._dropped += dropped
+                self.report.request_cookies_dropped += dropped
                 if kept is not None:
                     headers.append((k, kept))
             elif lk == "accept-encoding":
@@ -118,13 +117,12 @@ class Exchange:
         if self.host:
             headers.append(("X-Forwarded-Host", header(req.headers, "x-forwarded-host")
                             or self.host))
-        self.report.request_cookies_dropped = self._dropped
         return headers
 
     def _not_covered(self, state: ConsentState) -> list[str]:
         allowed = self.engine.cookie_filter(state).allowed
-        return [n for n, _ in cookie_pairs(header(self.req.headers, "cookie") or "")
-                if n and not allowed(n)]
+        return [n for k, v in self.req.headers if k.lower() == "cookie"
+                for n, _ in cookie_pairs(v) if n and not allowed(n)]
 
     def _deletions(self, names: list[str]) -> Headers:
         cfg = self.engine.config.consent
