@@ -66,27 +66,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 async def _demo(port: int) -> None:
-    from aiohttp import web
+    from consentproxy.demo.origin import make_origin_app, serve_app
 
-    from consentproxy.demo.origin import make_origin_app
-
-    runner = web.AppRunner(make_origin_app(DEMO_DIR / "pages"))
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    origin_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    config = load_config(DEMO_DIR / "config.yaml").with_overrides(
-        upstream=f"http://127.0.0.1:{origin_port}", listen=f"127.0.0.1:{port}")
-    key = os.environ.get(config.consent.secret_env) or secrets.token_hex(32)
-    engine = Engine(config, [key.encode()])
-    try:
+    async with serve_app(make_origin_app(DEMO_DIR / "pages")) as origin_port:
+        config = load_config(DEMO_DIR / "config.yaml").with_overrides(
+            upstream=f"http://127.0.0.1:{origin_port}", listen=f"127.0.0.1:{port}")
+        key = os.environ.get(config.consent.secret_env) or secrets.token_hex(32)
         await _serve_forever(
-            engine, config.listen_host, config.listen_port,
+            Engine(config, [key.encode()]), config.listen_host, config.listen_port,
             f"consentproxy demo: the legacy site is at http://127.0.0.1:{origin_port}/ "
             "(unprotected)\nOpen http://127.0.0.1:{port}/ to see it through consentproxy. "
             "Ctrl-C stops.")
-    finally:
-        await runner.cleanup()
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:

@@ -187,6 +187,4 @@ async def start(engine: Engine, host: str, port: int) -> Running:
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True)
     await site.start()
-    sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
-    bound = sockets[0].getsockname()[1] if sockets else port
-    return Running(runner, proxy, bound)
+    return Running(runner, proxy, runner.addresses[0][1])
