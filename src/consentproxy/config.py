@@ -47,6 +47,10 @@ class Service:
     cookies: tuple[str, ...] = ()
     inline: tuple[str, ...] = ()
     privacy_url: str = ""
+    purpose: str = ""  # what it does for the site, shown in the preferences
+    retention: str = ""  # typical cookie lifetime, as text ("13 months")
+    embed: str = ""  # script | iframe | pixel: what a blocked element of it looks like
+    placeholder: str = ""  # shown in place of a blocked embed of this service
 
 
 @dataclass(frozen=True)
@@ -96,8 +100,9 @@ TOP_KEYS = {
 }
 CONSENT_KEYS = {"cookie_name", "max_age_days", "revision", "secret_env", "cookie_domain"}
 CATEGORY_KEYS = {"required", "title", "description"}
-SERVICE_KEYS = {"use", "name", "category", "title", "vendor", "hosts", "cookies", "inline",
-                "privacy_url"}
+SERVICE_TEXT_KEYS = ("title", "vendor", "privacy_url", "purpose", "retention", "embed",
+                     "placeholder")
+SERVICE_KEYS = {"use", "name", "category", "hosts", "cookies", "inline", *SERVICE_TEXT_KEYS}
 
 
 def load_config(path: str | Path) -> Config:
@@ -315,8 +320,7 @@ class _Reader:
                 raise self.fail(item, "a service needs 'use: BUILTIN' or 'name: ...'")
             svc = replace(
                 base,
-                **{k: self.string(fields[k], k) for k in ("title", "vendor", "privacy_url")
-                   if k in fields},
+                **{k: self.string(fields[k], k) for k in SERVICE_TEXT_KEYS if k in fields},
                 **{k: self.strings(fields[k], k) for k in ("hosts", "cookies", "inline")
                    if k in fields},
             )
