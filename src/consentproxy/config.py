@@ -14,6 +14,9 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from consentproxy.banner.texts import TEXT_KEYS, TEXTS
+from consentproxy.banner.theme import DEFAULT_COLORS, HEX_RE, contrast_problems
+
 CSP_MODES = ("off", "report-only", "enforce")
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 HOST_RE = re.compile(r"(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)+(/[\x21-\x7e]*)?")
@@ -63,6 +66,20 @@ class ConsentSettings:
 
 
 @dataclass(frozen=True)
+class BannerSettings:
+    position: str = "bar"  # bar (full width, bottom) | box (a card in the corner)
+    colors: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_COLORS))
+    logo: str = ""  # URL or same-site path of an image shown in the banner
+    css: str = ""  # the operator's extra CSS (the file's content), scoped to the banner
+    privacy_url: str = ""  # the site's privacy or cookie policy
+    texts: dict[str, dict[str, str]] = field(default_factory=dict)  # lang -> key -> text
+
+    def text(self, lang: str) -> dict[str, str]:
+        """Every string for a language: the built-in ones with the operator's on top."""
+        return {**TEXTS.get(lang, TEXTS["en"]), **self.texts.get(lang, {})}
+
+
+@dataclass(frozen=True)
 class Config:
     source: str
     upstream: str
@@ -77,6 +94,7 @@ class Config:
     categories: tuple[Category, ...] = ()
     services: tuple[Service, ...] = ()
     languages: tuple[str, ...] = ("en", "fr")
+    banner: BannerSettings = BannerSettings()
 
     def category(self, name: str) -> Category | None:
         return next((c for c in self.categories if c.name == name), None)
@@ -96,8 +114,10 @@ class Config:
 
 TOP_KEYS = {
     "upstream", "listen", "prefix", "consent", "csp", "csp_allow", "unknown_cookies",
-    "necessary_cookies", "categories", "services", "languages",
+    "necessary_cookies", "categories", "services", "languages", "banner",
 }
+BANNER_KEYS = {"position", "colors", "logo", "css", "privacy_url", "texts"}
+MAX_CSS = 32 * 1024
 CONSENT_KEYS = {"cookie_name", "max_age_days", "revision", "secret_env", "cookie_domain"}
 CATEGORY_KEYS = {"required", "title", "description"}
 SERVICE_TEXT_KEYS = ("title", "vendor", "privacy_url", "purpose", "retention", "embed",
@@ -228,6 +248,13 @@ class _Reader:
             languages = self.strings(top["languages"], "languages")
             if not languages:
                 raise self.fail(top["languages"], "languages must list at least one language")
+        banner = self.banner(top.get("banner"))
+        for lang in languages:
+            missing = TEXT_KEYS - banner.texts.get(lang, {}).keys()
+            if lang not in TEXTS and missing:
+                raise self.fail(top.get("languages") or root, f"language {lang!r} has no "
+                                "built-in banner texts (en, fr have); give them all under "
+                                f"banner.texts.{lang}: missing {', '.join(sorted(missing))}")
         return Config(
             source=self.source, upstream=upstream, listen_host=host, listen_port=port,
             prefix=prefix, consent=self.consent(top.get("consent")), csp=csp,
@@ -235,8 +262,65 @@ class _Reader:
             unknown_cookies=unknown,
             necessary_cookies=(self.strings(top["necessary_cookies"], "necessary_cookies")
                                if "necessary_cookies" in top else ()),
-            categories=categories, services=services, languages=languages,
+            categories=categories, services=services, languages=languages, banner=banner,
         )
+
+    def banner(self, node: yaml.Node | None) -> BannerSettings:
+        if node is None:
+            return BannerSettings()
+        items = self.mapping(node, "banner", BANNER_KEYS)
+        out = BannerSettings()
+        if "position" in items:
+            position = self.string(items["position"], "banner.position")
+            if position not in ("bar", "box"):
+                raise self.fail(items["position"], "banner.position must be bar or box")
+            out = replace(out, position=position)
+        if "colors" in items:
+            given = self.mapping(items["colors"], "banner.colors", set(DEFAULT_COLORS))
+            colors = dict(DEFAULT_COLORS)
+            for key, value in given.items():
+                colors[key] = self.string(value, f"banner.colors.{key}")
+                if not HEX_RE.fullmatch(colors[key]):
+                    raise self.fail(value, f"banner.colors.{key} must be a #rgb or #rrggbb "
+                                    "colour")
+            problems = contrast_problems(colors)
+            if problems:
+                raise self.fail(items["colors"], "; ".join(problems) + "; pick darker or "
+                                "lighter colours")
+            out = replace(out, colors=colors)
+        for key in ("logo", "privacy_url"):
+            if key in items:
+                url = self.string(items[key], f"banner.{key}")
+                if not re.match(r"(https?://|/(?!/)|data:image/)", url) or '"' in url:
+                    raise self.fail(items[key], f"banner.{key} must be an http(s) URL or a "
+                                    "path starting with /")
+                out = replace(out, **{key: url})
+        if "css" in items:
+            out = replace(out, css=self.css_file(items["css"]))
+        if "texts" in items:
+            texts: dict[str, dict[str, str]] = {}
+            for lang, node_ in self.mapping(items["texts"], "banner.texts",
+                                            set(_keys(items["texts"]))).items():
+                given = self.mapping(node_, f"banner.texts.{lang}", set(TEXT_KEYS))
+                texts[lang] = {k: self.string(v, f"banner.texts.{lang}.{k}")
+                               for k, v in given.items()}
+            out = replace(out, texts=texts)
+        return out
+
+    def css_file(self, node: yaml.Node) -> str:
+        """The operator's CSS, read now so a missing file fails at start, not per page."""
+        path = Path(self.string(node, "banner.css"))
+        if not path.is_absolute():
+            path = Path(self.source).parent / path
+        try:
+            css = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise self.fail(node, f"cannot read the CSS file {path} ({e}); give a path "
+                            "relative to this config file") from None
+        if len(css) > MAX_CSS or "<" in css:
+            raise self.fail(node, f"{path} must be plain CSS under {MAX_CSS // 1024} KB "
+                            "without '<' (it is inlined in the page)")
+        return css
 
     def consent(self, node: yaml.Node | None) -> ConsentSettings:
         if node is None:

@@ -8,12 +8,13 @@ an optional body transform. Both adapters behave the same because only this deci
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from consentproxy import csp
-from consentproxy.banner import Banner, pick_language
+from consentproxy.banner.render import Banner, pick_language
 from consentproxy.config import Config
 from consentproxy.consent import NO_DECISION, ConsentState, Signer
 from consentproxy.cookies import CookieFilter, cookie_pairs, deletion_headers
@@ -26,6 +27,7 @@ from consentproxy.rewrite.scanner import HtmlRewriter
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 NO_BODY_STATUSES = frozenset({204, 206, 304})
+CSP_HEADERS = ("content-security-policy", "content-security-policy-report-only")
 
 
 @dataclass(frozen=True)
@@ -160,9 +162,16 @@ class Exchange:
         dest = header(req.headers, "sec-fetch-dest")
         inject = None if dest is None else dest == "document"
         lang = pick_language(header(req.headers, "accept-language"), engine.config.languages)
-        banner = engine.banner.render(self.state, lang, req.target)
+        # The origin's own CSP stays; it only learns to let in what the proxy injects.
+        origin_csp = [(k, v) for k, v in out if k.lower() in CSP_HEADERS]
+        nonce = secrets.token_urlsafe(18) if origin_csp else ""
+        if origin_csp:
+            own = f"{self.scheme}://{self.host}{engine.config.prefix}" if self.host else "'self'"
+            out = without(out, *CSP_HEADERS) + [(k, csp.admit_injected(v, nonce, own))
+                                                 for k, v in origin_csp]
+        banner = engine.banner.render(self.state, lang, req.target, nonce)
         rewriter = HtmlRewriter(Neutraliser(engine.policy, self.state), banner, inject,
-                                head=engine.banner.guard_tag(self.state))
+                                head=engine.banner.script_tag(self.state, nonce))
         out_coding = encoding.output_encoding(
             coding, encoding.accepted(header(req.headers, "accept-encoding")))
         etag = header(out, "etag")
