@@ -262,3 +262,22 @@ async def tab(context: BrowserContext, base_url: str, recorder: ThirdPartyRecord
     tab = Tab(base_url, context, page, recorder)
     page.on("pageerror", lambda error: tab.errors.append(str(error)))
     return tab
+
+
+AXE_JS = E2E_DIR / "node_modules" / "axe-core" / "axe.min.js"
+WCAG_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+
+
+async def axe_violations(page: Page, include: list[str]) -> list[dict[str, Any]]:
+    """axe-core's WCAG 2.2 A/AA violations inside the given elements (shadow roots
+    included), as {id, help, targets}; [] means none. Needs `make e2e` (npm ci)."""
+    if not await page.evaluate("typeof window.axe === 'object'"):
+        await page.evaluate(AXE_JS.read_text())
+    result = await page.evaluate(
+        """async ([include, tags]) => {
+            const r = await axe.run({include: include.map(s => [s])},
+                                    {runOnly: {type: 'tag', values: tags}});
+            return r.violations.map(v => ({id: v.id, help: v.help,
+                                            targets: v.nodes.map(n => n.target)}));
+        }""", [include, WCAG_AA])
+    return list(result)

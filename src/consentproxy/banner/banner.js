@@ -331,6 +331,15 @@
     });
     shadow.addEventListener('keydown', function (e) {
       if (/^Esc(ape)?$/.test(e.key) && dialog.open && !dialog.matches(':modal')) dismiss();
+      if (e.key !== 'Tab' || !dialog.matches(':modal')) return;
+      // Tab wraps around inside the modal preferences instead of leaving the page.
+      var stops = list(dialog.querySelectorAll('button, input:not([disabled]), summary, a[href]'))
+        .filter(function (el) { return el.getClientRects().length; });
+      var edge = e.shiftKey ? stops[0] : stops[stops.length - 1];
+      if (edge && shadow.activeElement === edge) {
+        e.preventDefault();
+        (e.shiftKey ? stops[stops.length - 1] : stops[0]).focus();
+      }
     });
 
     if (dialog.open && !state.decided) {

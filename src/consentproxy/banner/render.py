@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from functools import cache
 from html import escape
 from importlib.metadata import PackageNotFoundError, version
@@ -97,8 +98,8 @@ class Banner:
         self.config = config
         self.prefix = config.prefix
         settings = config.banner
-        self.css = (asset("banner.css").decode() + css_variables(settings.colors)
-                    + settings.css).encode()
+        self.css = _compact(asset("banner.css").decode() + css_variables(settings.colors)
+                            + settings.css)
         self._rendered: dict[tuple[object, ...], bytes] = {}
         tables = json.dumps(client_config(policy), separators=(",", ":"), sort_keys=True)
         self.script = (asset("guard.js").replace(b"__CONSENTPROXY_CONFIG__", tables.encode())
@@ -161,7 +162,7 @@ class Banner:
             f"data-consentproxy-state='{_attr(_state_json(state))}' "
             f"data-consentproxy-catalog='{_attr(self._client_catalog(lang, t))}' "
             f'lang="{lang}"><template shadowrootmode="open">'
-            f"<style{NONCE}>{self.css.decode()}</style>"
+            f"<style{NONCE}>{self.css}</style>"
             f'<dialog class="cp-banner cp-{position}" aria-labelledby="cp-title" '
             f'aria-describedby="cp-body"{OPEN * shown}>'
             f'<form method="post" action="{p}choice">'
@@ -228,6 +229,12 @@ class Banner:
                          for s in cfg.services},
             "texts": {k: t[k] for k in CLIENT_TEXTS},
         }, ensure_ascii=False, separators=(",", ":"))
+
+
+def _compact(css: str) -> str:
+    """CSS without comments and runs of blanks: it travels inline in every page."""
+    css = re.sub(r"/\*.*?\*/", "", css, flags=re.DOTALL)
+    return re.sub(r"\s*([{};,>])\s*", r"\1", re.sub(r"\s+", " ", css)).strip()
 
 
 def _state_json(state: ConsentState) -> str:
