@@ -27,7 +27,7 @@ NECESSARY = {"PHPSESSID", "lang", "consent"}
 ANALYTICS_HOSTS = {"www.google-analytics.com", "www.googletagmanager.com", "static.hotjar.com"}
 # In-page: the page's text without what the proxy adds (banner, placeholders).
 SITE_TEXT = """() => {
-    for (const el of document.querySelectorAll('#consentproxy, .cp-placeholder')) el.remove();
+    for (const el of document.querySelectorAll('#consentproxy, [data-consent-placeholder]')) el.remove();
     return document.body ? document.body.innerText : '';
 }"""
 
@@ -80,8 +80,11 @@ async def tracking_cookies(tab) -> set[str]:
     return set(await tab.cookies()) - NECESSARY
 
 
+BANNER_CLOSED = "!document.getElementById('consentproxy').shadowRoot.querySelector('dialog').open"
+
+
 async def banner_visible(tab) -> bool:
-    return await tab.page.locator("form.cp-banner").is_visible()
+    return await tab.page.locator("dialog.cp-banner").is_visible()
 
 
 @pytest.mark.corpus(document=True)
@@ -127,7 +130,7 @@ async def test_accept_all_activates_everything_without_reload(tab, corpus_page):
     await tab.open(corpus_page.path)
     await tab.page.evaluate("window.__same_page = 1")
     await tab.page.click("[data-consent-action=accept-all]")
-    await tab.page.wait_for_function("document.querySelector('form.cp-banner').hidden")
+    await tab.page.wait_for_function(BANNER_CLOSED)
     # A beacon fired before consent (new Image() in /loader) is dropped, not replayed.
     expected = set(corpus_page.expect["hosts"]) - set(corpus_page.expect.get("beacons", []))
     await wait_for_hosts(tab, expected)
@@ -179,7 +182,7 @@ async def test_one_category_lets_only_that_category_through(tab):
     await tab.page.click("[data-consent-action=customize]")
     await tab.page.check("[data-consent-category=analytics]")
     await tab.page.click("[data-consent-action=save]")
-    await tab.page.wait_for_function("document.querySelector('form.cp-banner').hidden")
+    await tab.page.wait_for_function(BANNER_CLOSED)
     await wait_for_hosts(tab, {"www.google-analytics.com"})
     for path in ("/embeds", "/gtag", "/facebook", "/social", "/hotjar"):
         await tab.open(path)
@@ -196,7 +199,7 @@ async def test_choices_work_without_javascript(browser, proxy):
     async with page.expect_navigation():
         await page.click("[data-consent-action=accept-all]")
     assert page.url.endswith("/embeds")
-    assert await page.locator("form.cp-banner").is_hidden()
+    assert await page.locator("dialog.cp-banner").is_hidden()
     assert {"www.youtube.com", "player.vimeo.com"} <= recorder.hosts
     await context.close()
 
