@@ -134,9 +134,15 @@ class Endpoints:
             cats, svcs = set(), set()
         else:
             cats = {c for c in wanted if c in policy.optional}
-            # A service whose whole category is granted needs no consent of its own.
-            svcs = {s for s in services if s in policy.services
-                    and policy.services[s].category not in cats}
+            svcs = {s for s in services if s in policy.services}
+            by_category: dict[str, set[str]] = {}
+            for name, svc in policy.services.items():
+                by_category.setdefault(svc.category, set()).add(name)
+            # A service whose whole category is granted needs no consent of its own; a
+            # category left unticked with all its services ticked was just unticked (a
+            # form without JavaScript cannot untick them along with it).
+            svcs = {s for s in svcs if policy.services[s].category not in cats
+                    and not by_category[policy.services[s].category] <= svcs}
         engine = self.engine
         state = engine.signer.decide(cats, svcs, engine.clock(), ex.state)
         cfg = engine.config.consent

@@ -8,18 +8,10 @@ which shows the same pages do leak without the proxy.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import replace
-
 import pytest
-import pytest_asyncio
 from playwright.async_api import Browser
 
-from consentproxy import server
-from consentproxy.config import load_config
-from consentproxy.engine import Engine
-from tests.conftest import DEMO_CONFIG
-from tests.e2e.conftest import FIRST_PARTY_HOST, ThirdPartyRecorder, expectation
+from tests.e2e.conftest import ThirdPartyRecorder, expectation
 
 pytestmark = pytest.mark.e2e
 
@@ -30,29 +22,6 @@ SITE_TEXT = """() => {
     for (const el of document.querySelectorAll('#consentproxy, [data-consent-placeholder]')) el.remove();
     return document.body ? document.body.innerText : '';
 }"""
-
-
-async def start_proxy(origin: str, csp: str) -> server.Running:
-    port = origin.rsplit(":", 1)[1]
-    config = replace(load_config(DEMO_CONFIG).with_overrides(
-        upstream=f"http://127.0.0.1:{port}"), csp=csp)
-    return await server.start(Engine(config, [b"e2e-secret-key-0123456789"]), "127.0.0.1", 0)
-
-
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def proxy(origin: str) -> AsyncIterator[str]:
-    """consentproxy in front of the corpus origin (CSP report-only, the default), as
-    http://legacy.test:PORT."""
-    running = await start_proxy(origin, "report-only")
-    yield f"http://{FIRST_PARTY_HOST}:{running.port}"
-    await running.stop()
-
-
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def enforcing_proxy(origin: str) -> AsyncIterator[str]:
-    running = await start_proxy(origin, "enforce")
-    yield f"http://{FIRST_PARTY_HOST}:{running.port}"
-    await running.stop()
 
 
 @pytest.fixture
