@@ -99,9 +99,12 @@ async def test_load_once_does_not_outlive_the_page(browser, proxy, contexts):
     await page.locator("[data-consent-placeholder=vimeo]").get_by_role(
         "button", name="Load this once").click()
     await page.wait_for_selector("iframe[src*='vimeo']", state="attached")
+    assert "player.vimeo.com" in recorder.hosts
+    recorder.clear()
     await page.reload()
     await page.wait_for_load_state("networkidle")
     assert await page.locator("[data-consent-placeholder=vimeo]").count() == 1
+    assert recorder.requests == []
 
 
 async def test_without_javascript_manage_cookies_leads_to_the_preferences(
