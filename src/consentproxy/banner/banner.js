@@ -161,7 +161,7 @@
       var always = make('button', { type: 'button', 'data-consent-action': 'allow-service',
         'data-consent-service': name }, [fmt(T['always-allow'], { service: title })]);
       var text = svc[2] || fmt(T.blocked, { service: title, category: cat });
-      var kids = [make('p', {}, [make('strong', {}, [title])]), make('p', {}, [text]), make('div', {}, [once, always])];
+      var kids = [make('p', {}, [make('strong', {}, [title]), ' \u2014 ', text]), make('div', {}, [once, always])];
       if (svc[3]) kids.push(make('a', { href: svc[3], target: '_blank', rel: 'noopener' }, [T.privacy]));
       sr.append(make('div', { class: 'cp-ph', role: 'group', 'aria-label': title, lang: lang }, kids));
       once.addEventListener('click', function () { activate(el); });

@@ -199,7 +199,7 @@ class Banner:
                    f"({len(services)})</summary><ul>{rows}</ul></details>" if services else "")
         return (f'<div class="cp-category"><label class="cp-toggle"><input type="checkbox" '
                 f'name="category" value="{cat.name}" data-consent-category="{cat.name}"'
-                f"{flags}{described}/> <span>{escape(_text(cat.title, lang))}</span>{always}"
+                f"{flags}{described}/> <span>{escape(_text(cat.title, lang))}{always}</span>"
                 f"</label>"
                 + (f'<p class="cp-desc" id="cp-d-{cat.name}">{escape(desc)}</p>' if desc else "")
                 + listing + "</div>")
