@@ -50,7 +50,7 @@ screenshots: install chromium
 	$(PY) scripts/screenshots.py docs/screenshots
 
 lint: install
-	$(VENV)/bin/ruff check src tests addons bench
+	$(VENV)/bin/ruff check src tests addons bench scripts
 
 clean:
 	rm -rf $(VENV) tests/e2e/node_modules .pytest_cache build *.egg-info src/*.egg-info

@@ -568,9 +568,9 @@ async def test_placeholder_has_the_embed_size_and_says_why(site: Site) -> None:
 async def test_load_once_activates_only_that_embed_and_records_nothing(site: Site) -> None:
     body = TRACKERS + TRACKERS.replace("embed/abc", "embed/second")
     await site.open(page_html(NONE, body=body))
-    await site.page.locator("[data-consent-placeholder]").first.get_by_role(
-        "button", name="Load this once").click()
-    await site.page.wait_for_selector("iframe[src]", state="attached")
+    async with site.page.expect_request("https://www.youtube.com/embed/abc"):
+        await site.page.locator("[data-consent-placeholder]").first.get_by_role(
+            "button", name="Load this once").click()
     await site.page.wait_for_load_state("networkidle")
     assert [u for u in site.third_party if "youtube" in u] == ["https://www.youtube.com/embed/abc"]
     assert site.choices == []
