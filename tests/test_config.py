@@ -57,6 +57,8 @@ def test_custom_service_is_described_in_full():
     (MINIMAL + "listen: localhost\n", 7, "HOST:PORT"),
     (MINIMAL + "services: []\n", 7, "appears twice"),
     ("upstream: [\n", 2, "not valid YAML"),
+    (MINIMAL.replace("- use: google-analytics", "- {use: google-analytics, embed: video}"), 6,
+     "must be one of script, iframe, pixel"),
     (MINIMAL.replace("necessary: {required: true}", "necessary: {}"), 3, "required: true"),
 ])
 def test_config_errors_name_file_line_and_fix(text, line, hint):

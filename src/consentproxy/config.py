@@ -18,6 +18,7 @@ CSP_MODES = ("off", "report-only", "enforce")
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 HOST_RE = re.compile(r"(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)+(/[\x21-\x7e]*)?")
 MAX_CONSENT_DAYS = 395  # 13 months: the longest a choice may ever be kept
+EMBED_KINDS = ("script", "iframe", "pixel")
 
 
 class ConfigError(Exception):
@@ -336,6 +337,9 @@ class _Reader:
             if not svc.hosts and not svc.cookies and not svc.inline:
                 raise self.fail(item, f"service {svc.name!r} names no hosts, cookies or "
                                 "inline markers, so it can never match anything")
+            if svc.embed and svc.embed not in EMBED_KINDS:
+                raise self.fail(fields.get("embed", item), f"embed {svc.embed!r} of "
+                                f"{svc.name!r} must be one of {', '.join(EMBED_KINDS)}")
             for h in svc.hosts:
                 if not HOST_RE.fullmatch(h):
                     raise self.fail(fields.get("hosts", item), f"host {h!r} of {svc.name!r} "
