@@ -2,8 +2,8 @@ import re
 
 import pytest
 
-from consentproxy.catalog import CATALOG_CATEGORIES, builtin_services
-from consentproxy.config import EMBED_KINDS, parse_config
+from consentproxy.catalog import CATALOG_CATEGORIES, builtin_services, catalog_config
+from consentproxy.config import EMBED_KINDS
 from consentproxy.policy import Policy
 from consentproxy.rewrite.neutralise import url_target
 from tests.conftest import CORPUS
@@ -31,12 +31,7 @@ SHARED = {"google.com", "gstatic.com", "googleapis.com", "microsoft.com", "bing.
 
 @pytest.fixture(scope="module")
 def all_services() -> Policy:
-    """A policy using every built-in service, in the catalog's own categories."""
-    cats = "".join(f"  {c}: {{required: {str(c == 'necessary').lower()}}}\n"
-                   for c in sorted(CATALOG_CATEGORIES))
-    uses = "".join(f"  - use: {name}\n" for name in builtin_services())
-    return Policy(parse_config(f"upstream: http://127.0.0.1:1\ncategories:\n{cats}"
-                               f"services:\n{uses}"))
+    return Policy(catalog_config())
 
 
 def test_catalog_has_the_services_legacy_sites_load():
@@ -118,7 +113,7 @@ def test_catalog_paths_keep_shared_hosts_first_party(all_services: Policy):
 
 def test_catalog_cookie_names_avoid_framework_names(all_services: Policy):
     for name in ("csrftoken", "sessionid", "__cf_bm", "lang", "fr", "ts", "mc", "JSESSIONID"):
-        assert all_services.cookie_category(name) is None, name
+        assert all_services.named_cookie_category(name) is None, name
     assert all_services.cookie_category("_pk_id.1.abcd") == "analytics"
     assert all_services.cookie_category("mp_0123abc_mixpanel") == "analytics"
     assert all_services.cookie_category("intercom-session-abc") == "functional"

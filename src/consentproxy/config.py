@@ -78,6 +78,10 @@ class Config:
     categories: tuple[Category, ...] = ()
     services: tuple[Service, ...] = ()
     languages: tuple[str, ...] = ("en", "fr")
+    # Classify cookies no service names with the Open Cookie Database (catalog/ocd.py);
+    # its categories -> this config's, where the names differ (analytics -> audience).
+    cookie_database: bool = True
+    cookie_database_categories: dict[str, str] = field(default_factory=dict)
 
     def category(self, name: str) -> Category | None:
         return next((c for c in self.categories if c.name == name), None)
@@ -97,8 +101,11 @@ class Config:
 
 TOP_KEYS = {
     "upstream", "listen", "prefix", "consent", "csp", "csp_allow", "unknown_cookies",
-    "necessary_cookies", "categories", "services", "languages",
+    "necessary_cookies", "categories", "services", "languages", "cookie_database",
 }
+# The Open Cookie Database's categories, once mapped (necessary always maps to the
+# config's required category).
+DATABASE_CATEGORIES = ("functional", "analytics", "advertising", "social")
 CONSENT_KEYS = {"cookie_name", "max_age_days", "revision", "secret_env", "cookie_domain"}
 CATEGORY_KEYS = {"required", "title", "description"}
 SERVICE_TEXT_KEYS = ("title", "vendor", "privacy_url", "purpose", "retention", "embed",
@@ -229,6 +236,7 @@ class _Reader:
             languages = self.strings(top["languages"], "languages")
             if not languages:
                 raise self.fail(top["languages"], "languages must list at least one language")
+        use_database, database_map = self.cookie_database(top.get("cookie_database"), names)
         return Config(
             source=self.source, upstream=upstream, listen_host=host, listen_port=port,
             prefix=prefix, consent=self.consent(top.get("consent")), csp=csp,
@@ -237,7 +245,29 @@ class _Reader:
             necessary_cookies=(self.strings(top["necessary_cookies"], "necessary_cookies")
                                if "necessary_cookies" in top else ()),
             categories=categories, services=services, languages=languages,
+            cookie_database=use_database, cookie_database_categories=database_map,
         )
+
+    def cookie_database(self, node: yaml.Node | None,
+                        categories: set[str]) -> tuple[bool, dict[str, str]]:
+        """`cookie_database: true | false | {analytics: audience, ...}`."""
+        if node is None:
+            return True, {}
+        if isinstance(node, yaml.ScalarNode):
+            value = self.scalar(node)
+            if not isinstance(value, bool):
+                raise self.fail(node, "cookie_database must be true, false or a mapping of "
+                                "its categories to yours, e.g. {analytics: audience}")
+            return value, {}
+        items = self.mapping(node, "cookie_database", set(DATABASE_CATEGORIES))
+        out = {}
+        for key, value in items.items():
+            target = self.name(value, f"cookie_database.{key}")
+            if target not in categories:
+                raise self.fail(value, f"cookie_database.{key}: category {target!r} is not "
+                                f"defined; use one of {', '.join(sorted(categories))}")
+            out[key] = target
+        return True, out
 
     def consent(self, node: yaml.Node | None) -> ConsentSettings:
         if node is None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from consentproxy.config import Config, Service
+from consentproxy.catalog.ocd import CookieDatabase, CookieRecord, cookie_database
+from consentproxy.config import DATABASE_CATEGORIES, Config, Service
 from consentproxy.consent import ConsentState
 
 # Scripts that load or send to a URL: a tracker host in such a script is a load, not data.
@@ -27,7 +28,9 @@ _URL_HOST_RE = re.compile(
 class Policy:
     """The compiled view of a config: classify hosts, cookies and inline scripts."""
 
-    def __init__(self, config: Config):
+    def __init__(self, config: Config, database: CookieDatabase | None = None):
+        """database: the Open Cookie Database to use (default: the packaged snapshot),
+        unless the config turns it off."""
         self.config = config
         self.required = frozenset(c.name for c in config.categories if c.required)
         self.optional = tuple(c.name for c in config.categories if not c.required)
@@ -69,6 +72,9 @@ class Policy:
         self._cookie_re = (re.compile("|".join(f"(?P<p{i}>{p})" for i, (p, _) in
                                                enumerate(self.cookie_patterns)))
                            if self.cookie_patterns else None)
+        self.database = ((database if database is not None else cookie_database())
+                         if config.cookie_database else None)
+        self._database_category = _database_categories(config, necessary)
         markers.sort(key=len, reverse=True)
         self._marker_re = (re.compile(b"|".join(re.escape(m) for m in markers))
                            if markers else None)
@@ -105,7 +111,22 @@ class Policy:
     # --- cookies -----------------------------------------------------------------------
 
     def cookie_category(self, name: str) -> str | None:
-        """The category of a cookie by name; None when nothing names it."""
+        """The category of a cookie by name: the config's services and necessary names
+        first, then the Open Cookie Database; None when nothing names it."""
+        cat = self.named_cookie_category(name)
+        if cat is None and (record := self.database_record(name)) is not None:
+            cat = self._database_category[record.category]
+        return cat
+
+    def database_categories(self) -> dict[str, str | None]:
+        """The Open Cookie Database's mapped categories -> this config's (None: unknown)."""
+        return dict(self._database_category)
+
+    def database_record(self, name: str) -> CookieRecord | None:
+        return self.database.lookup(name) if self.database is not None else None
+
+    def named_cookie_category(self, name: str) -> str | None:
+        """The category the config itself gives a cookie (a service or necessary_cookies)."""
         cat = self.cookie_names.get(name)
         if cat is None and self._cookie_re is not None:
             m = self._cookie_re.fullmatch(name)
@@ -152,3 +173,22 @@ class Policy:
 
     def allowed_hosts(self, state: ConsentState) -> list[str]:
         return sorted({h for s in self.config.services if self.allows(s, state) for h in s.hosts})
+
+
+# A database category the config lacks falls back to its nearest neighbour, else the
+# cookie counts as unknown (unknown_cookies decides).
+_FALLBACK = {"social": "advertising", "advertising": "social"}
+
+
+def _database_categories(config: Config, necessary: str) -> dict[str, str | None]:
+    """The Open Cookie Database's (mapped) categories -> this config's."""
+    names = {c.name for c in config.categories}
+    out: dict[str, str | None] = {"necessary": necessary}
+    for cat in DATABASE_CATEGORIES:
+        chosen = config.cookie_database_categories.get(cat)
+        if chosen is None and cat in names:
+            chosen = cat
+        if chosen is None and _FALLBACK.get(cat) in names:
+            chosen = _FALLBACK[cat]
+        out[cat] = chosen
+    return out
