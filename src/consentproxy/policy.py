@@ -185,10 +185,7 @@ def _database_categories(config: Config, necessary: str) -> dict[str, str | None
     names = {c.name for c in config.categories}
     out: dict[str, str | None] = {"necessary": necessary}
     for cat in DATABASE_CATEGORIES:
-        chosen = config.cookie_database_categories.get(cat)
-        if chosen is None and cat in names:
-            chosen = cat
-        if chosen is None and _FALLBACK.get(cat) in names:
-            chosen = _FALLBACK[cat]
-        out[cat] = chosen
+        out[cat] = config.cookie_database_categories.get(cat) or (cat if cat in names else None)
+    for cat, neighbour in _FALLBACK.items():
+        out[cat] = out[cat] or out[neighbour]
     return out
