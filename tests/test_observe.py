@@ -65,13 +65,13 @@ unknown_cookies: allow
 necessary_cookies: [_gid, __insp_uid]
 services:
   - use: google-analytics
-  - {name: cookie-only, category: analytics, cookies: [co_id]}
+  - {name: inline-only, category: analytics, inline: ["track("]}
   - {name: twin, category: analytics, hosts: [www.google-analytics.com]}
 """)))
     text = "\n".join(warnings)
-    assert "service 'cookie-only' names no hosts" in text
+    assert "service 'inline-only' names only inline markers" in text
     assert "host 'www.google-analytics.com' is listed by 'google-analytics' and 'twin'" in text
-    assert "necessary_cookies lists '_gid', which service 'google-analytics' names too" in text
+    assert "necessary_cookies lists '_gid', which the optional service 'google-analytics' names too" in text
     assert "necessary_cookies lists '__insp_uid', which the Open Cookie Database gives to " \
         "Inspectlet (Analytics)" in text
     assert "unknown_cookies: allow lets every cookie" in text

@@ -67,9 +67,10 @@ def config_warnings(policy: Policy) -> list[str]:
     config, out = policy.config, []
     required = policy.required
     for svc in config.services:
-        if not svc.hosts and svc.category not in required:
-            out.append(f"service {svc.name!r} names no hosts: its scripts and embeds load "
-                       "before consent, only its cookies are stripped; add its hosts")
+        if not svc.hosts and not svc.cookies:
+            out.append(f"service {svc.name!r} names only inline markers: the scripts it "
+                       "loads and the cookies it sets are not recognised; add its hosts and "
+                       "cookies")
     owner: dict[str, str] = {}
     for svc in config.services:
         for host in svc.hosts:
@@ -77,12 +78,13 @@ def config_warnings(policy: Policy) -> list[str]:
                 out.append(f"host {host!r} is listed by {owner[host]!r} and {svc.name!r}; "
                            f"only {owner[host]!r} matches it, remove one")
             owner.setdefault(host, svc.name)
-    named = {c: s.name for s in config.services for c in s.cookies}
+    named = {c: s.name for s in config.services for c in s.cookies
+             if s.category not in required}
     for name in config.necessary_cookies:
         record = policy.database_record(name)
         if name in named:
-            out.append(f"necessary_cookies lists {name!r}, which service {named[name]!r} "
-                       "names too: it is sent without consent; remove one")
+            out.append(f"necessary_cookies lists {name!r}, which the optional service "
+                       f"{named[name]!r} names too: it is sent without consent; remove one")
         elif record is not None and record.category != "necessary":
             out.append(f"necessary_cookies lists {name!r}, which the Open Cookie Database "
                        f"gives to {record.platform} ({record.source_category}): it is sent "
