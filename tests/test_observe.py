@@ -29,13 +29,15 @@ def visit(engine, cookie="", set_cookies=()):
 
 def test_observe_reports_each_unnamed_cookie_and_host_once_with_counts(config):
     engine, lines = observed(config)
-    visit(engine, "_ga=1; mystery=2; PHPSESSID=s", ["__insp_uid=3"])
+    visit(engine, "_ga=1; mystery=2; PHPSESSID=s", ["__insp_uid=3", "_pk_id.1.ab=4"])
     visit(engine, "mystery=2")
     cookie_lines = [line for line in lines if "cookie" in line]
-    assert len(cookie_lines) == 2  # mystery, __insp_uid; _ga and PHPSESSID are named
+    assert len(cookie_lines) == 3  # mystery, __insp_uid, _pk_id; _ga and PHPSESSID are named
     assert "'mystery' is named by no service; treated as unknown (unknown_cookies: block)" \
         in cookie_lines[0]
     assert "Inspectlet (Analytics), so it counts as analytics" in cookie_lines[1]
+    assert "built-in service 'matomo-cloud' names it, so it counts as analytics; add " \
+        "`- use: matomo-cloud`" in cookie_lines[2]
     hosts = [line for line in lines if "host" in line]
     assert len(hosts) == 1 and hosts[0].startswith(
         "observe: third-party host 'cdn.unknown-tracker.example' is named by no service")
@@ -62,7 +64,7 @@ categories:
 def test_check_config_warns_about_what_looks_wrong():
     warnings = config_warnings(Policy(parse_config(BASE + """\
 unknown_cookies: allow
-necessary_cookies: [_gid, __insp_uid]
+necessary_cookies: [_gid, __insp_uid, _fbp]
 services:
   - use: google-analytics
   - {name: inline-only, category: analytics, inline: ["track("]}
@@ -74,6 +76,8 @@ services:
     assert "necessary_cookies lists '_gid', which the optional service 'google-analytics' names too" in text
     assert "necessary_cookies lists '__insp_uid', which the Open Cookie Database gives to " \
         "Inspectlet (Analytics)" in text
+    assert "necessary_cookies lists '_fbp', which the built-in service 'facebook-pixel' " \
+        "sets for advertising" in text
     assert "unknown_cookies: allow lets every cookie" in text
     assert "Open Cookie Database advertising cookies have no category here" in text
 

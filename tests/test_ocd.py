@@ -71,6 +71,8 @@ def test_a_file_that_is_not_the_database_is_refused_with_the_fix():
 
 def test_the_packaged_snapshot_is_the_real_database():
     db = cookie_database()
+    rows = DATABASE_FILE.read_text().splitlines()
+    assert len(rows) == 1 + 1308 and sum(r.endswith(",1") for r in rows) == 171
     assert DATABASE_FILE.with_name("open-cookie-database.NOTICE.txt").read_text().count(
         "Apache License, Version 2.0") == 1
     assert db.lookup("_ga").platform == "Google Analytics"
@@ -113,9 +115,21 @@ cookie_database: {advertising: networks, functional: technical}
     assert policy.cookie_category("fbx_test") == "networks"  # social falls back to advertising
 
 
+def test_builtin_services_the_config_does_not_use_win_over_the_database():
+    """Hotjar's session cookies are "Functional" in the Open Cookie Database; the catalog
+    says analytics, and the catalog wins even when the config does not use hotjar."""
+    policy = Policy(parse_config(BASE))
+    assert policy.database_record("_hjSession_123").category == "necessary"
+    assert policy.catalog_service("_hjSession_123").name == "hotjar"
+    assert policy.cookie_category("_hjSession_123") == "analytics"
+    assert policy.cookie_category("mp_abc_mixpanel") == "analytics"  # a catalog pattern
+    assert policy.named_cookie_category("_hjSession_123") is None
+
+
 def test_database_can_be_turned_off(database):
     policy = Policy(parse_config(BASE + "cookie_database: false\n"), database)
     assert policy.cookie_category("acme_uid") is None and policy.database is None
+    assert policy.cookie_category("_hjSession_123") is None  # nor the unused catalog
 
 
 def test_cookie_database_key_errors_name_line_and_fix():

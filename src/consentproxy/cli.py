@@ -104,7 +104,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
               + (", ".join(services) if services else "no services"))
     policy = Policy(config)
     print("  cookies no service names: " + (
-        f"classified by the Open Cookie Database ({len(policy.database)} names), else "
+        f"classified by the built-in catalog, then the Open Cookie Database "
+        f"({len(policy.database)} names), else "
         f"{config.unknown_cookies}" if policy.database is not None else config.unknown_cookies))
     for warning in config_warnings(policy):
         print(f"  warning: {warning}")

@@ -49,6 +49,10 @@ class Observer:
                 + [f"host {h!r}: {c} times" for h, c in self.hosts.most_common()])
 
     def _cookie_guess(self, name: str) -> str:
+        svc = self.policy.catalog_service(name)
+        if svc is not None:
+            return (f"the built-in service {svc.name!r} names it, so it counts as "
+                    f"{self.policy.cookie_category(name) or 'unknown'}; add `- use: {svc.name}`")
         record = self.policy.database_record(name)
         if record is None:
             return f"treated as unknown (unknown_cookies: {self.policy.config.unknown_cookies})"
@@ -82,10 +86,15 @@ def config_warnings(policy: Policy) -> list[str]:
              if s.category not in required}
     for name in config.necessary_cookies:
         record = policy.database_record(name)
+        svc = policy.catalog_service(name)
         if name in named:
             out.append(f"necessary_cookies lists {name!r}, which the optional service "
                        f"{named[name]!r} names too: it is sent without consent; remove one")
-        elif record is not None and record.category != "necessary":
+        elif svc is not None and svc.category != "necessary":
+            out.append(f"necessary_cookies lists {name!r}, which the built-in service "
+                       f"{svc.name!r} sets for {svc.category}: it is sent without consent; "
+                       "keep it only if the site cannot work without it")
+        elif svc is None and record is not None and record.category != "necessary":
             out.append(f"necessary_cookies lists {name!r}, which the Open Cookie Database "
                        f"gives to {record.platform} ({record.source_category}): it is sent "
                        "without consent; keep it only if the site cannot work without it")
