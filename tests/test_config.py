@@ -57,6 +57,8 @@ def test_custom_service_is_described_in_full():
     (MINIMAL + "listen: localhost\n", 7, "HOST:PORT"),
     (MINIMAL + "services: []\n", 7, "appears twice"),
     ("upstream: [\n", 2, "not valid YAML"),
+    (MINIMAL.replace("- use: google-analytics", "- {use: google-analytics, embed: video}"), 6,
+     "must be one of script, iframe, pixel"),
     (MINIMAL.replace("necessary: {required: true}", "necessary: {}"), 3, "required: true"),
     (MINIMAL + "banner:\n  position: top\n", 8, "bar or box"),
     (MINIMAL + "banner:\n  colors: {accent: blue}\n", 8, "#rgb or #rrggbb"),

@@ -21,6 +21,7 @@ CSP_MODES = ("off", "report-only", "enforce")
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 HOST_RE = re.compile(r"(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)+(/[\x21-\x7e]*)?")
 MAX_CONSENT_DAYS = 395  # 13 months: the longest a choice may ever be kept
+EMBED_KINDS = ("script", "iframe", "pixel")
 
 
 class ConfigError(Exception):
@@ -50,10 +51,13 @@ class Service:
     cookies: tuple[str, ...] = ()
     inline: tuple[str, ...] = ()
     privacy_url: str = ""
-    purpose: str = ""  # what it does for the site, shown in the preferences
+    # What it does for the site, shown in the preferences; per language, like titles.
+    purpose: dict[str, str] = field(default_factory=dict)
     retention: str = ""  # typical cookie lifetime, as text ("13 months")
     embed: str = ""  # script | iframe | pixel: what a blocked element of it looks like
-    placeholder: str = ""  # shown in place of a blocked embed of this service
+    # Shown in place of a blocked embed of this service, per language (a page in another
+    # language gets the banner's generic, translated text instead).
+    placeholder: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,10 @@ class Config:
     services: tuple[Service, ...] = ()
     languages: tuple[str, ...] = ("en", "fr")
     banner: BannerSettings = BannerSettings()
+    # Classify cookies no service names with the Open Cookie Database (catalog/ocd.py);
+    # its categories -> this config's, where the names differ (analytics -> audience).
+    cookie_database: bool = True
+    cookie_database_categories: dict[str, str] = field(default_factory=dict)
 
     def category(self, name: str) -> Category | None:
         return next((c for c in self.categories if c.name == name), None)
@@ -114,15 +122,19 @@ class Config:
 
 TOP_KEYS = {
     "upstream", "listen", "prefix", "consent", "csp", "csp_allow", "unknown_cookies",
-    "necessary_cookies", "categories", "services", "languages", "banner",
+    "necessary_cookies", "categories", "services", "languages", "banner", "cookie_database",
 }
 BANNER_KEYS = {"position", "colors", "logo", "css", "privacy_url", "texts"}
 MAX_CSS = 32 * 1024
+# The Open Cookie Database's categories, once mapped (necessary always maps to the
+# config's required category).
+DATABASE_CATEGORIES = ("functional", "analytics", "advertising", "social")
 CONSENT_KEYS = {"cookie_name", "max_age_days", "revision", "secret_env", "cookie_domain"}
 CATEGORY_KEYS = {"required", "title", "description"}
-SERVICE_TEXT_KEYS = ("title", "vendor", "privacy_url", "purpose", "retention", "embed",
-                     "placeholder")
-SERVICE_KEYS = {"use", "name", "category", "hosts", "cookies", "inline", *SERVICE_TEXT_KEYS}
+SERVICE_TEXT_KEYS = ("title", "vendor", "privacy_url", "retention", "embed")
+SERVICE_TRANSLATED_KEYS = ("purpose", "placeholder")
+SERVICE_KEYS = {"use", "name", "category", "hosts", "cookies", "inline", *SERVICE_TEXT_KEYS,
+                *SERVICE_TRANSLATED_KEYS}
 
 
 def load_config(path: str | Path) -> Config:
@@ -255,6 +267,7 @@ class _Reader:
                 raise self.fail(top.get("languages") or root, f"language {lang!r} has no "
                                 "built-in banner texts (en, fr have); give them all under "
                                 f"banner.texts.{lang}: missing {', '.join(sorted(missing))}")
+        use_database, database_map = self.cookie_database(top.get("cookie_database"), names)
         return Config(
             source=self.source, upstream=upstream, listen_host=host, listen_port=port,
             prefix=prefix, consent=self.consent(top.get("consent")), csp=csp,
@@ -263,6 +276,7 @@ class _Reader:
             necessary_cookies=(self.strings(top["necessary_cookies"], "necessary_cookies")
                                if "necessary_cookies" in top else ()),
             categories=categories, services=services, languages=languages, banner=banner,
+            cookie_database=use_database, cookie_database_categories=database_map,
         )
 
     def banner(self, node: yaml.Node | None) -> BannerSettings:
@@ -321,6 +335,27 @@ class _Reader:
             raise self.fail(node, f"{path} must be plain CSS under {MAX_CSS // 1024} KB "
                             "without '<' (it is inlined in the page)")
         return css
+
+    def cookie_database(self, node: yaml.Node | None,
+                        categories: set[str]) -> tuple[bool, dict[str, str]]:
+        """`cookie_database: true | false | {analytics: audience, ...}`."""
+        if node is None:
+            return True, {}
+        if isinstance(node, yaml.ScalarNode):
+            value = self.scalar(node)
+            if not isinstance(value, bool):
+                raise self.fail(node, "cookie_database must be true, false or a mapping of "
+                                "its categories to yours, e.g. {analytics: audience}")
+            return value, {}
+        items = self.mapping(node, "cookie_database", set(DATABASE_CATEGORIES))
+        out = {}
+        for key, value in items.items():
+            target = self.name(value, f"cookie_database.{key}")
+            if target not in categories:
+                raise self.fail(value, f"cookie_database.{key}: category {target!r} is not "
+                                f"defined; use one of {', '.join(sorted(categories))}")
+            out[key] = target
+        return True, out
 
     def consent(self, node: yaml.Node | None) -> ConsentSettings:
         if node is None:
@@ -405,6 +440,7 @@ class _Reader:
             svc = replace(
                 base,
                 **{k: self.string(fields[k], k) for k in SERVICE_TEXT_KEYS if k in fields},
+                **{k: self.texts(fields[k], k) for k in SERVICE_TRANSLATED_KEYS if k in fields},
                 **{k: self.strings(fields[k], k) for k in ("hosts", "cookies", "inline")
                    if k in fields},
             )
@@ -420,6 +456,9 @@ class _Reader:
             if not svc.hosts and not svc.cookies and not svc.inline:
                 raise self.fail(item, f"service {svc.name!r} names no hosts, cookies or "
                                 "inline markers, so it can never match anything")
+            if svc.embed and svc.embed not in EMBED_KINDS:
+                raise self.fail(fields.get("embed", item), f"embed {svc.embed!r} of "
+                                f"{svc.name!r} must be one of {', '.join(EMBED_KINDS)}")
             for h in svc.hosts:
                 if not HOST_RE.fullmatch(h):
                     raise self.fail(fields.get("hosts", item), f"host {h!r} of {svc.name!r} "

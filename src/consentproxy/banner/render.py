@@ -194,7 +194,7 @@ class Banner:
         desc = _text(cat.description, lang)
         described = f' aria-describedby="cp-d-{cat.name}"' if desc else ""
         always = f' <span class="cp-on">({escape(t["always-on"])})</span>' if cat.required else ""
-        rows = "".join(self._service(s, state, cat, t) for s in services)
+        rows = "".join(self._service(s, state, cat, lang, t) for s in services)
         listing = (f'<details class="cp-services"><summary>{escape(t["services"])} '
                    f"({len(services)})</summary><ul>{rows}</ul></details>" if services else "")
         return (f'<div class="cp-category"><label class="cp-toggle"><input type="checkbox" '
@@ -204,11 +204,11 @@ class Banner:
                 + (f'<p class="cp-desc" id="cp-d-{cat.name}">{escape(desc)}</p>' if desc else "")
                 + listing + "</div>")
 
-    def _service(self, svc: Service, state: ConsentState, cat: Category,
+    def _service(self, svc: Service, state: ConsentState, cat: Category, lang: str,
                  t: dict[str, str]) -> str:
         on = cat.required or svc.name in state.services or cat.name in state.categories
         flags = ' checked="checked"' * on + ' disabled="disabled"' * cat.required
-        facts = [(t["vendor"], svc.vendor), ("", svc.purpose),
+        facts = [(t["vendor"], svc.vendor), ("", _text(svc.purpose, lang)),
                  (t["cookies"], ", ".join(svc.cookies)), (t["retention"], svc.retention)]
         details = "".join(f"<li>{escape(k)}{': ' if k else ''}{escape(v)}</li>"
                           for k, v in facts if v)
@@ -225,7 +225,8 @@ class Banner:
         cfg = self.config
         return json.dumps({
             "categories": {c.name: _text(c.title, lang) for c in cfg.categories},
-            "services": {s.name: [s.title or s.name, s.category, s.placeholder, s.privacy_url]
+            "services": {s.name: [s.title or s.name, s.category, s.placeholder.get(lang, ""),
+                                  s.privacy_url]
                          for s in cfg.services},
             "texts": {k: t[k] for k in CLIENT_TEXTS},
         }, ensure_ascii=False, separators=(",", ":"))
