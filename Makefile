@@ -11,12 +11,14 @@ AXE       := tests/e2e/node_modules/axe-core/axe.min.js
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml scripts/find-python
+$(STAMP): pyproject.toml setup.py scripts/find-python src/consentproxy/rewrite/_skip.c
 	@PYBIN=$$(scripts/find-python) || exit 1; \
 	  echo "using $$PYBIN"; \
 	  [ -x $(PY) ] || $$PYBIN -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev,mitmproxy]'
+	@$(PY) -c 'import consentproxy.rewrite._skip' || { \
+	  echo "the C scanner did not build (gcc and the Python headers are needed)"; exit 1; }
 	@touch $@
 
 # Debian's chromium, never a browser downloaded by Playwright.
