@@ -13,18 +13,30 @@
 #include <string.h>
 
 #define MAX_NAME 16
+#define MAX_NAMES 64
+
+/* Tag names, lowercase, with a bit per length present to reject most names at once. */
+typedef struct {
+    Py_ssize_t count;
+    unsigned int lengths;
+    unsigned char len[MAX_NAMES];
+    char name[MAX_NAMES][MAX_NAME];
+} Names;
 
 typedef struct {
     PyObject_HEAD
-    PyObject *interesting; /* tuple of lowercase tag names that stop the skip */
-    PyObject *quiet;       /* the subset that may be stepped over when quiet_ok */
+    Names interesting; /* tag names that stop the skip */
+    Names quiet;       /* the subset that may be stepped over when quiet_ok */
 } Skipper;
 
-static int is_ws(unsigned char c) {
-    return c == '\t' || c == '\n' || c == '\f' || c == '\r' || c == ' ';
-}
+/* Byte classes, as the tokenizer sees them. */
+enum { WS = 1, SLASH = 2, GT = 4, EQ = 8 };
+#define DELIM (WS | SLASH | GT)
+static unsigned char cls[256];
 
-static int is_delim(unsigned char c) { return is_ws(c) || c == '/' || c == '>'; }
+static int is_ws(unsigned char c) { return cls[c] & WS; }
+
+static int is_delim(unsigned char c) { return cls[c] & DELIM; }
 
 static int is_alpha(unsigned char c) { return (c | 0x20) >= 'a' && (c | 0x20) <= 'z'; }
 
@@ -43,7 +55,7 @@ static Py_ssize_t tag_rest(const unsigned char *b, Py_ssize_t q, Py_ssize_t n) {
             continue;
         }
         q++; /* an attribute name: its first byte may be anything else, even '=' */
-        while (q < n && !is_delim(b[q]) && b[q] != '=')
+        while (q < n && !(cls[b[q]] & (DELIM | EQ)))
             q++;
         Py_ssize_t r = q;
         while (r < n && is_ws(b[r]))
@@ -60,7 +72,7 @@ static Py_ssize_t tag_rest(const unsigned char *b, Py_ssize_t q, Py_ssize_t n) {
                 continue;
             }
         }
-        while (r < n && !is_ws(b[r]) && b[r] != '>')
+        while (r < n && !(cls[b[r]] & (WS | GT)))
             r++;
         q = r;
     }
@@ -69,22 +81,18 @@ static Py_ssize_t tag_rest(const unsigned char *b, Py_ssize_t q, Py_ssize_t n) {
 
 /* Whether the tag name at b[p..] (up to a delimiter, which must be in buf) is one of
  * names, compared in ASCII lowercase. */
-static int name_in(const unsigned char *b, Py_ssize_t p, Py_ssize_t n, PyObject *names) {
-    char low[MAX_NAME];
+static int name_in(const unsigned char *b, Py_ssize_t p, Py_ssize_t n, const Names *names) {
     Py_ssize_t len = 0;
-    while (p + len < n && !is_delim(b[p + len])) {
-        if (len == MAX_NAME)
-            return 0;
-        unsigned char c = b[p + len];
-        low[len++] = (char)(c >= 'A' && c <= 'Z' ? c | 0x20 : c);
-    }
-    if (p + len >= n)
-        return 0; /* the name may go on in the next chunk */
-    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(names); i++) {
-        PyObject *name = PyTuple_GET_ITEM(names, i);
-        if (PyBytes_GET_SIZE(name) == len && memcmp(PyBytes_AS_STRING(name), low, len) == 0)
+    while (p + len < n && !is_delim(b[p + len]))
+        len++;
+    if (p + len >= n || len >= MAX_NAME || !(names->lengths & (1u << len)))
+        return 0; /* at the end of buf the name may go on in the next chunk */
+    char low[MAX_NAME];
+    for (Py_ssize_t i = 0; i < len; i++)
+        low[i] = (char)(b[p + i] >= 'A' && b[p + i] <= 'Z' ? b[p + i] | 0x20 : b[p + i]);
+    for (Py_ssize_t i = 0; i < names->count; i++)
+        if (names->len[i] == len && memcmp(names->name[i], low, (size_t)len) == 0)
             return 1;
-    }
     return 0;
 }
 
@@ -131,9 +139,9 @@ static Py_ssize_t markup(Skipper *self, const unsigned char *b, Py_ssize_t p, Py
         return -1;
     unsigned char c = b[p + 1];
     if (is_alpha(c)) { /* a start tag */
-        if (!name_in(b, p + 1, n, self->interesting))
+        if (!name_in(b, p + 1, n, &self->interesting))
             return tag_rest(b, p + 2, n);
-        if (!quiet_ok || !name_in(b, p + 1, n, self->quiet))
+        if (!quiet_ok || !name_in(b, p + 1, n, &self->quiet))
             return -1;
         Py_ssize_t end = tag_rest(b, p + 2, n);
         return end < 0 || may_be_remote(b, p, end) ? -1 : end;
@@ -197,17 +205,23 @@ static PyObject *Skipper_skip(Skipper *self, PyObject *const *args, Py_ssize_t n
     return PyLong_FromSsize_t(pos > n ? n : pos);
 }
 
-static int check_names(PyObject *names) {
-    if (!PyTuple_Check(names)) {
-        PyErr_SetString(PyExc_TypeError, "names must be a tuple of bytes");
+/* Copy a tuple of lowercase bytes names into a Names table. */
+static int set_names(Names *names, PyObject *tuple) {
+    if (!PyTuple_Check(tuple) || PyTuple_GET_SIZE(tuple) > MAX_NAMES) {
+        PyErr_SetString(PyExc_TypeError, "names must be a tuple of at most 64 bytes");
         return -1;
     }
-    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(names); i++) {
-        PyObject *name = PyTuple_GET_ITEM(names, i);
-        if (!PyBytes_Check(name) || PyBytes_GET_SIZE(name) > MAX_NAME) {
-            PyErr_SetString(PyExc_ValueError, "names must be bytes of at most 16 bytes");
+    names->count = PyTuple_GET_SIZE(tuple);
+    names->lengths = 0;
+    for (Py_ssize_t i = 0; i < names->count; i++) {
+        PyObject *name = PyTuple_GET_ITEM(tuple, i);
+        if (!PyBytes_Check(name) || PyBytes_GET_SIZE(name) >= MAX_NAME) {
+            PyErr_SetString(PyExc_ValueError, "each name must be bytes shorter than 16");
             return -1;
         }
+        names->len[i] = (unsigned char)PyBytes_GET_SIZE(name);
+        memcpy(names->name[i], PyBytes_AS_STRING(name), names->len[i]);
+        names->lengths |= 1u << names->len[i];
     }
     return 0;
 }
@@ -217,32 +231,8 @@ static int Skipper_init(Skipper *self, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"interesting", "quiet", NULL};
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO", kwlist, &interesting, &quiet))
         return -1;
-    if (check_names(interesting) < 0 || check_names(quiet) < 0)
-        return -1;
-    Py_INCREF(interesting);
-    Py_INCREF(quiet);
-    Py_XSETREF(self->interesting, interesting);
-    Py_XSETREF(self->quiet, quiet);
-    return 0;
-}
-
-static void Skipper_dealloc(Skipper *self) {
-    Py_XDECREF(self->interesting);
-    Py_XDECREF(self->quiet);
-    Py_TYPE(self)->tp_free((PyObject *)self);
-}
-
-static PyObject *Skipper_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
-    Skipper *self = (Skipper *)type->tp_alloc(type, 0);
-    if (self != NULL) {
-        self->interesting = PyTuple_New(0);
-        self->quiet = PyTuple_New(0);
-        if (self->interesting == NULL || self->quiet == NULL) {
-            Py_DECREF(self);
-            return NULL;
-        }
-    }
-    return (PyObject *)self;
+    return set_names(&self->interesting, interesting) < 0 ? -1
+                                                         : set_names(&self->quiet, quiet);
 }
 
 static PyMethodDef Skipper_methods[] = {
@@ -257,9 +247,8 @@ static PyTypeObject SkipperType = {
     .tp_basicsize = sizeof(Skipper),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "Skipper(interesting, quiet): the rewriter's skip loop, in C.",
-    .tp_new = Skipper_new,
+    .tp_new = PyType_GenericNew,
     .tp_init = (initproc)Skipper_init,
-    .tp_dealloc = (destructor)Skipper_dealloc,
     .tp_methods = Skipper_methods,
 };
 
@@ -268,6 +257,10 @@ static struct PyModuleDef module = {
 };
 
 PyMODINIT_FUNC PyInit__skip(void) {
+    cls['\t'] = cls['\n'] = cls['\f'] = cls['\r'] = cls[' '] = WS;
+    cls['/'] = SLASH;
+    cls['>'] = GT;
+    cls['='] = EQ;
     if (PyType_Ready(&SkipperType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&module);
