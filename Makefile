@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml setup.py scripts/find-python src/consentproxy/rewrite/_
 	  echo "using $$PYBIN"; \
 	  [ -x $(PY) ] || $$PYBIN -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev,mitmproxy]'
+	$(PY) -m pip install -q -e '.[dev,mitmproxy,uvloop]'
 	@$(PY) -c 'import consentproxy.rewrite._skip' || { \
 	  echo "the C scanner did not build (gcc and the Python headers are needed)"; exit 1; }
 	@touch $@

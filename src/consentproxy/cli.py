@@ -9,7 +9,7 @@ import os
 import secrets
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
 
 from consentproxy.catalog import builtin_services, catalog_config
@@ -43,11 +43,13 @@ def secret_keys(config: Config) -> list[bytes]:
     return keys
 
 
-async def _serve_forever(engine: Engine, host: str, port: int, banner: str) -> None:
+async def _serve_forever(engine: Engine, host: str, port: int, banner: str,
+                         reuse_port: bool = False) -> None:
     from consentproxy import server
 
-    running = await server.start(engine, host, port)
-    print(banner.format(port=running.port), flush=True)
+    running = await server.start(engine, host, port, reuse_port)
+    if banner:
+        print(banner.format(port=running.port), flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -56,13 +58,54 @@ async def _serve_forever(engine: Engine, host: str, port: int, banner: str) -> N
     await running.stop()
 
 
+def run_loop(main: Coroutine[object, object, None]) -> None:
+    """asyncio.run, on uvloop when it is installed (the `uvloop` extra): a faster loop."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+    else:
+        asyncio.run(main, loop_factory=uvloop.new_event_loop)
+
+
+def serve_workers(engine: Engine, host: str, port: int, workers: int, banner: str) -> None:
+    """`serve --workers N`: N forked processes, one event loop each, accepting on the
+    same port (SO_REUSEPORT: the kernel spreads connections). Consent lives in the
+    visitor's cookie, so the workers share nothing. Stops when a signal stops them."""
+    pids = []
+    for _ in range(workers):
+        pid = os.fork()
+        if pid == 0:  # a worker: serve until SIGINT/SIGTERM
+            code = 1
+            try:
+                run_loop(_serve_forever(engine, host, port, "", reuse_port=True))
+                code = 0
+            finally:
+                os._exit(code)
+        pids.append(pid)
+    print(banner.format(port=port) + f" ({workers} workers)", flush=True)
+
+    def forward(sig: int, _frame: object) -> None:
+        for pid in pids:
+            os.kill(pid, sig)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, forward)
+    for pid in pids:
+        os.waitpid(pid, 0)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     config = load_config(args.config).with_overrides(args.upstream, args.listen)
     log = logging.getLogger("consentproxy")
     engine = Engine(config, secret_keys(config), observe=log.info if args.observe else None)
-    asyncio.run(_serve_forever(
-        engine, config.listen_host, config.listen_port,
-        f"consentproxy: http://{config.listen_host}:{{port}}/ -> {config.upstream}"))
+    banner = f"consentproxy: http://{config.listen_host}:{{port}}/ -> {config.upstream}"
+    if args.workers > 1:
+        if not config.listen_port:
+            raise UsageError("--workers needs a fixed listen port, not 0")
+        serve_workers(engine, config.listen_host, config.listen_port, args.workers, banner)
+        return 0
+    run_loop(_serve_forever(engine, config.listen_host, config.listen_port, banner))
     if engine.observer is not None:
         print("consentproxy: seen, named by no service:", *engine.observer.summary(),
               sep="\n  ")
@@ -198,6 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--listen", help="HOST:PORT to listen on (overrides the file)")
     s.add_argument("--observe", action="store_true", help="also log each cookie and "
                    "third-party host no service names (once per name; counts at exit)")
+    s.add_argument("--workers", type=int, default=1, help="processes accepting on the "
+                   "same port, one event loop each (default 1; use the number of cores)")
     s.set_defaults(func=cmd_serve)
     d = sub.add_parser("demo", help="run the bundled legacy demo site behind the proxy")
     d.add_argument("--port", type=int, default=8000, help="proxy port (default 8000)")

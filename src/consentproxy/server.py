@@ -178,13 +178,14 @@ class Running:
         await self.proxy.close()
 
 
-async def start(engine: Engine, host: str, port: int) -> Running:
-    """Start serving on host:port (port 0: any free port)."""
+async def start(engine: Engine, host: str, port: int, reuse_port: bool = False) -> Running:
+    """Start serving on host:port (port 0: any free port); reuse_port lets several
+    worker processes accept on the same port (see cli.serve_workers)."""
     proxy = ProxyServer(engine)
     await proxy.start()
     server = web.Server(proxy.handle, max_line_size=8190, max_field_size=8190)
     runner = web.ServerRunner(server, handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, reuse_address=True)
+    site = web.TCPSite(runner, host, port, reuse_address=True, reuse_port=reuse_port or None)
     await site.start()
     return Running(runner, proxy, runner.addresses[0][1])
