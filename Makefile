@@ -6,7 +6,7 @@ CHROMIUM  := /usr/bin/chromium
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
-.PHONY: demo test unit e2e bench lint install chromium screenshots clean
+.PHONY: demo test unit e2e bench bench-tools lint install chromium screenshots clean
 AXE       := tests/e2e/node_modules/axe-core/axe.min.js
 
 install: $(STAMP)
@@ -43,7 +43,12 @@ unit: install
 e2e: install chromium $(AXE)
 	$(PY) -m pytest -q -m e2e $(PYTEST_ARGS)
 
-bench: install
+# wrk (load generator) and nginx-light (the reference proxy) from Debian, like chromium.
+bench-tools:
+	@[ -x /usr/bin/wrk ] && [ -x /usr/sbin/nginx ] || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wrk nginx-light; }
+
+bench: install bench-tools
 	$(PY) bench/run.py
 
 # Banner screenshots for the README (first and second layer, placeholders, en/fr,

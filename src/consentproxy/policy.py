@@ -13,6 +13,7 @@ from consentproxy.catalog import builtin_services
 from consentproxy.catalog.ocd import CookieDatabase, CookieRecord, cookie_database
 from consentproxy.config import DATABASE_CATEGORIES, Config, Service
 from consentproxy.consent import ConsentState
+from consentproxy.wordtrie import trie_pattern
 
 # Scripts that load or send to a URL: a tracker host in such a script is a load, not data.
 _LOADER_RE = re.compile(
@@ -85,9 +86,7 @@ class Policy:
                          if config.cookie_database else None)
         self._database_category = _database_categories(config, necessary)
         self._inline_cache: dict[tuple[bytes, bool], tuple[Service, ...]] = {}
-        markers.sort(key=len, reverse=True)
-        self._marker_re = (re.compile(b"|".join(re.escape(m) for m in markers))
-                           if markers else None)
+        self._marker_re = re.compile(trie_pattern(markers)) if markers else None
 
     # --- services by host --------------------------------------------------------------
 

@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable
 
 from consentproxy.rewrite.neutralise import URL_ATTRS, Neutraliser
+from consentproxy.wordtrie import trie_pattern
 
 _ATTRS = (
     rb"(?:[\t\n\f\r /]++|[^\t\n\f\r />][^\t\n\f\r /=>]*+"
@@ -28,32 +29,11 @@ INTERESTING = tuple(URL_ATTRS) + RAWTEXT + RCDATA + (b"plaintext", b"head")
 _DELIM = rb"[\t\n\f\r />]"
 
 
-def _trie(words: list[bytes]) -> bytes:
-    """A case-insensitive regex matching any of words, as a trie: re does not factor
-    alternations itself, and this lookahead runs at every tag of the page."""
-    node: dict[int, dict] = {}  # type: ignore[type-arg]
-    for w in words:
-        n = node
-        for ch in w:
-            n = n.setdefault(ch, {})
-        n[-1] = {}
-
-    def emit(n: dict[int, dict]) -> bytes:  # type: ignore[type-arg]
-        alts = [(b"[%c%c]" % (c, c - 32) if 97 <= c <= 122 else re.escape(bytes([c])))
-                + emit(sub) for c, sub in sorted(n.items()) if c != -1]
-        if not alts:
-            return b""
-        body = b"(?:" + b"|".join(alts) + b")"
-        return body + b"?" if -1 in n else body
-
-    return emit(node)
-
-
 # Everything that cannot matter, as one possessive match (no backtracking); the most
 # frequent alternatives first.
 SKIP_RE = re.compile(
     rb"(?:[^<]++"
-    rb"|<(?!" + _trie(list(INTERESTING)) + _DELIM + rb")[A-Za-z]" + _TAG_REST +
+    rb"|<(?!" + trie_pattern(list(INTERESTING), ignore_case=True) + _DELIM + rb")[A-Za-z]" + _TAG_REST +
     rb"|</(?![bB][oO][dD][yY]" + _DELIM + rb")[A-Za-z]" + _TAG_REST +
     rb"|<!--(?:-?>|(?s:.*?)--!?>)"                      # comments, incl. <!--> and <!--->
     rb"|<[!?](?!--)[^>]*+>"                             # doctype, bogus comments
