@@ -40,6 +40,7 @@ end
 """
 
 BROWSER = {"Accept": "text/html", "Sec-Fetch-Dest": "document"}
+GZIP = {"Accept-Encoding": "gzip"}
 PROXIES = ("passthrough", "consentproxy", "consentproxy --workers 2", "mitmdump+addon", "nginx")
 
 
@@ -224,6 +225,7 @@ def throughput(servers: Servers, seconds: float, rounds: int, lua: Path, cookie:
     cases = {
         "HTML 100KB, no consent": ("/page.html", BROWSER),
         "HTML 100KB, all consent": ("/page.html", dict(BROWSER, Cookie=cookie)),
+        "HTML 100KB gzip, no consent": ("/page-gz.html", dict(BROWSER, **GZIP)),
         "JSON 1MB": ("/data.json", {"Accept": "application/json"}),
     }
     check(servers, cases)
@@ -322,7 +324,7 @@ def first_byte_table(rows: list[dict]) -> str:
 
 
 def goals(rows: list[dict], dl: list[dict], fb: list[dict], big_mib: int) -> list[str]:
-    html, js = rows[0], rows[2]
+    html, js = rows[0], rows[-1]
     cp, pt = html["consentproxy"], html["passthrough"]
     json_ratio = js["consentproxy"]["rps"] / js["passthrough"]["rps"]
     out = [(f"HTML 100KB, no consent: consentproxy = {cp['rps'] / pt['rps']:.2f}x passthrough "

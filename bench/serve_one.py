@@ -4,7 +4,8 @@
     serve_one.py passthrough --upstream http://127.0.0.1:N [--port N]
     serve_one.py consentproxy --upstream http://127.0.0.1:N [--port N]   (CONSENTPROXY_SECRET)
 
-The origin serves /page.html (the ~100 KB typical page with trackers), /data.json (1 MB),
+The origin serves /page.html (the ~100 KB typical page with trackers; gzipped as
+/page-gz.html), /data.json (1 MB),
 /big.bin (64 MiB unless --big-mib, streamed) and /slow.html (a page sent in SLOW_PIECES pieces, SLOW_GAP apart,
 chunked: time to first byte through a proxy must be shorter than the origin's last byte).
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gzip
 import logging
 import os
 import signal
@@ -35,8 +37,14 @@ async def start_origin(port: int, big_mib: int) -> tuple[int, Stop]:
     html, data = common.typical_page(), common.json_body()
     block = bytes(range(256)) * 1024  # 256 KiB
 
+    html_gz = gzip.compress(html, 6)
+
     async def page(_: web.Request) -> web.Response:
         return web.Response(body=html, content_type="text/html", charset="utf-8")
+
+    async def page_gz(_: web.Request) -> web.Response:
+        return web.Response(body=html_gz, content_type="text/html", charset="utf-8",
+                            headers={"Content-Encoding": "gzip"})
 
     async def json(_: web.Request) -> web.Response:
         return web.Response(body=data, content_type="application/json")
@@ -61,6 +69,7 @@ async def start_origin(port: int, big_mib: int) -> tuple[int, Stop]:
 
     app = web.Application()
     app.router.add_get("/page.html", page)
+    app.router.add_get("/page-gz.html", page_gz)
     app.router.add_get("/data.json", json)
     app.router.add_get("/big.bin", big)
     app.router.add_get("/slow.html", slow)
