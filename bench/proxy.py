@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gzip
 import http.client
 import os
 import re
@@ -40,6 +41,7 @@ end
 """
 
 BROWSER = {"Accept": "text/html", "Sec-Fetch-Dest": "document"}
+SERVER_OF: dict[str, str] = {}  # "127.0.0.1:port" -> server name, for warnings
 GZIP = {"Accept-Encoding": "gzip"}
 PROXIES = ("passthrough", "consentproxy", "consentproxy --workers 2", "mitmdump+addon", "nginx")
 
@@ -78,6 +80,7 @@ class Servers:
         self.procs[name] = proc
         wait_port(port, proc, name)
         self.ports[name] = port
+        SERVER_OF[f"127.0.0.1:{port}"] = name
 
     def start(self, name: str) -> None:
         port = free_port()
@@ -132,6 +135,7 @@ error_log {tmp}/nginx-error.log;
 events {{ worker_connections 1024; }}
 http {{
   access_log off;
+  keepalive_requests 1000000;
   client_body_temp_path {tmp}; proxy_temp_path {tmp}; fastcgi_temp_path {tmp};
   uwsgi_temp_path {tmp}; scgi_temp_path {tmp};
   upstream origin {{ server {up}; keepalive 32; }}
@@ -149,6 +153,7 @@ http {{
 # --- load ---------------------------------------------------------------------------------
 
 def run_wrk(url: str, headers: dict[str, str], seconds: float, lua: Path) -> dict[str, float]:
+    """One wrk run; socket errors or non-2xx answers are reported with the URL."""
     args = [WRK, "-t1", f"-c{CONNECTIONS}", f"-d{seconds:g}s", "--timeout", "5s", "-s", str(lua)]
     for k, v in headers.items():
         args += ["-H", f"{k}: {v}"]
@@ -160,7 +165,8 @@ def run_wrk(url: str, headers: dict[str, str], seconds: float, lua: Path) -> dic
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: (.*)", out)
     if bad or errors:
-        print(f"  warning, {url}: {bad and bad.group(0)} {errors and errors.group(0)}")
+        print(f"  warning, {SERVER_OF.get(url.split('/')[2], url)} {url}: "
+              f"{bad and bad.group(0)} {errors and errors.group(0)}")
     p50, p99, p999 = (int(x) / 1000 for x in lat.groups())
     return {"rps": rps, "p50": p50, "p99": p99, "p999": p999}
 
@@ -216,9 +222,12 @@ def check(servers: Servers, cases: dict) -> None:
         for name, body in bodies.items():
             rewrites = name.startswith(("consentproxy", "mitmdump")) and path.endswith(".html")
             assert (body != bodies["origin"]) == rewrites, (name, case)
+        rewritten = bodies["consentproxy"]
+        if "Accept-Encoding" in headers:
+            rewritten = gzip.decompress(rewritten)
         print(f"  check {case}: origin {len(bodies['origin'])} B, consentproxy "
               f"{len(bodies['consentproxy'])} B, tags neutralised "
-              f"{bodies['consentproxy'].count(b'data-consent-blocked=')}", flush=True)
+              f"{rewritten.count(b'data-consent-blocked=')}", flush=True)
 
 
 def throughput(servers: Servers, seconds: float, rounds: int, lua: Path, cookie: str) -> list:
@@ -352,7 +361,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=ROUNDS)
     ap.add_argument("--big-mib", type=int, default=64)
     ap.add_argument("--servers", default=",".join(PROXIES),
-                    help="comma-separated, from: " + ", ".join(PROXIES))
+                    help="comma-separated, from: " + ", ".join(PROXIES)
+                    + " (origin, passthrough and consentproxy always run)")
     args = ap.parse_args()
     t0 = time.perf_counter()
     secret = secrets.token_hex(32)
@@ -363,7 +373,8 @@ def main() -> None:
         lua = Path(tmp) / "latency.lua"
         lua.write_text(WRK_LUA)
         try:
-            for name in ("origin", *args.servers.split(",")):
+            for name in dict.fromkeys(("origin", "passthrough", "consentproxy",
+                                       *args.servers.split(","))):
                 if servers.available(name):
                     servers.start(name)
                 else:
