@@ -1,3 +1,12 @@
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
 from consentproxy.cli import main
 
 GOOD = """\
@@ -81,3 +90,42 @@ def test_check_config_prints_warnings(tmp_path, capsys):
     f.write_text(GOOD + "unknown_cookies: allow\n")
     assert main(["check-config", str(f)]) == 0
     assert "warning: unknown_cookies: allow" in capsys.readouterr().out
+
+
+def test_workers_need_a_fixed_port(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("CONSENTPROXY_SECRET", "x" * 32)
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD)
+    assert main(["serve", "--config", str(f), "--listen", "127.0.0.1:0", "--workers", "2"]) == 2
+    assert "--workers needs a fixed listen port" in capsys.readouterr().err
+
+
+def test_workers_share_one_port_and_stop_together(tmp_path):
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "consentproxy.cli", "serve", "--config", str(f), "--listen",
+         f"127.0.0.1:{port}", "--workers", "2"],
+        stdout=subprocess.PIPE, text=True, env=dict(os.environ, CONSENTPROXY_SECRET="x" * 32))
+    try:
+        assert "(2 workers)" in proc.stdout.readline()
+        workers = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        assert len(workers) == 2
+        for _ in range(20):  # until both have bound the port
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/.consent/state",
+                                            timeout=5) as r:
+                    assert r.status == 200
+                break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            raise AssertionError("no worker answered")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+        assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
+    finally:
+        proc.kill()
