@@ -147,3 +147,9 @@ def page_with_tag(size: int, tag_size: int) -> bytes:
     tag = b'<img src="/a.png" alt="' + b"x" * tag_size + b'">'
     body = b'<body class="home">\n'
     return page(size - len(tag)).replace(body, body + tag, 1)
+
+
+def markdown_table(head: list[str], rows: list[list[str]]) -> str:
+    """RESULTS.md's tables."""
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])

@@ -304,32 +304,30 @@ def first_byte(servers: Servers) -> list[dict]:
 def throughput_table(rows: list[dict]) -> str:
     head = ["case", "server", "req/s", "÷ passthrough", "p50 ms", "p99 ms", "p99.9 ms",
             "p99 − passthrough's"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    cells = []
     for r in rows:
         pt = r["passthrough"]
-        for name in r:
+        for name, x in r.items():
             if name == "case":
                 continue
-            x = r[name]
-            lines.append("| " + " | ".join([
+            cells.append([
                 r["case"], name, f"{x['rps']:.0f}", f"{x['rps'] / pt['rps']:.2f}x",
                 f"{x['p50']:.1f}", f"{x['p99']:.1f}", f"{x['p999']:.1f}",
-                "" if name in ("origin", "passthrough") else f"{x['p99'] - pt['p99']:+.1f} ms",
-            ]) + " |")
-    return "\n".join(lines)
+                "" if name in ("origin", "passthrough") else f"{x['p99'] - pt['p99']:+.1f} ms"])
+    return common.markdown_table(head, cells)
 
 
 def download_table(rows: list[dict]) -> str:
-    lines = ["| server | MiB/s | RSS before, MiB | peak RSS, MiB |", "|---|---|---|---|"]
-    lines += [f"| {r['server']} | {r['mibs']:.0f} | {r['rss_before']:.0f} | "
-              f"{r['rss_peak']:.0f} |" for r in rows]
-    return "\n".join(lines)
+    return common.markdown_table(
+        ["server", "MiB/s", "RSS before, MiB", "peak RSS, MiB"],
+        [[r["server"], f"{r['mibs']:.0f}", f"{r['rss_before']:.0f}", f"{r['rss_peak']:.0f}"]
+         for r in rows])
 
 
 def first_byte_table(rows: list[dict]) -> str:
-    lines = ["| server | first body byte, ms | last byte, ms |", "|---|---|---|"]
-    lines += [f"| {r['server']} | {r['first']:.0f} | {r['last']:.0f} |" for r in rows]
-    return "\n".join(lines)
+    return common.markdown_table(
+        ["server", "first body byte, ms", "last byte, ms"],
+        [[r["server"], f"{r['first']:.0f}", f"{r['last']:.0f}"] for r in rows])
 
 
 def goals(rows: list[dict], dl: list[dict], fb: list[dict], big_mib: int) -> list[str]:

@@ -195,27 +195,23 @@ def _cell(v: float | None) -> str:
 
 def throughput_table(rows: list[dict]) -> str:
     cols = [c for c in rows[0] if c not in ("page", "bytes")]
-    lines = ["| page | bytes | " + " | ".join(cols) + " | none/whole ÷ find |",
-             "|" + "---|" * (len(cols) + 3)]
-    for r in rows:
-        lines.append(f"| {r['page']} | {r['bytes']} | "
-                     + " | ".join(_cell(r[c]) for c in cols)
-                     + f" | {r['none/whole'] / r['find(<)']:.2f} |")
-    return "\n".join(lines)
+    return common.markdown_table(
+        ["page", "bytes", *cols, "none/whole ÷ find"],
+        [[r["page"], str(r["bytes"]), *(_cell(r[c]) for c in cols),
+          f"{r['none/whole'] / r['find(<)']:.2f}"] for r in rows])
 
 
 def size_table(rows: list[dict]) -> str:
-    lines = ["| page | bytes | ms (16 KB chunks) | MB/s | peak traced memory, KiB |",
-             "|---|---|---|---|---|"]
-    lines += [f"| {r['page']} | {r['bytes']} | {r['ms']:.2f} | {r['mbs']:.0f} | "
-              f"{r['peak'] / 1024:.0f} |" for r in rows]
-    return "\n".join(lines)
+    return common.markdown_table(
+        ["page", "bytes", "ms (16 KB chunks)", "MB/s", "peak traced memory, KiB"],
+        [[r["page"], str(r["bytes"]), f"{r['ms']:.2f}", f"{r['mbs']:.0f}",
+          f"{r['peak'] / 1024:.0f}"] for r in rows])
 
 
 def services_table(rows: list[dict]) -> str:
-    lines = ["| services (hosts, markers) | warm MB/s | cold MB/s |", "|---|---|---|"]
-    lines += [f"| {r['services']} | {r['warm']:.0f} | {r['cold']:.0f} |" for r in rows]
-    return "\n".join(lines)
+    return common.markdown_table(
+        ["services (hosts, markers)", "warm MB/s", "cold MB/s"],
+        [[str(r["services"]), f"{r['warm']:.0f}", f"{r['cold']:.0f}"] for r in rows])
 
 
 def main() -> None:
