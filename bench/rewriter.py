@@ -30,7 +30,7 @@ from consentproxy.rewrite.neutralise import Neutraliser
 from consentproxy.rewrite.scanner import DEFAULT_SKIP, SKIPS, HtmlRewriter, Skip
 
 CHUNKINGS = {"whole": 0, "16K": 16 * 1024, "1K": 1024}
-REPEATS = 5
+REPEATS = 7
 MIN_SAMPLE = 0.02  # seconds per timing sample (small pages run many times per sample)
 SECRET = "bench-secret-0123456789abcdef0123"
 
