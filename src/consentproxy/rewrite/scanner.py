@@ -68,7 +68,7 @@ def python_skip(buf: bytes, pos: int, quiet_ok: bool) -> int:
 
 try:
     from consentproxy.rewrite._skip import Skipper
-except ImportError:  # built without a compiler: same bytes, about 4x slower
+except ImportError:  # built without a compiler: same bytes, ~7x slower (bench/RESULTS.md)
     SKIPS: dict[str, Skip] = {"python": python_skip}
 else:
     SKIPS = {"c": Skipper(INTERESTING, QUIET).skip, "python": python_skip}
