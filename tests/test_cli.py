@@ -40,3 +40,37 @@ def test_serve_refuses_a_short_secret(tmp_path, capsys, monkeypatch):
     f.write_text(GOOD)
     assert main(["serve", "--config", str(f)]) == 2
     assert "shorter than" in capsys.readouterr().err
+
+
+def test_serve_refuses_an_unknown_forced_state_naming_the_valid_ones(tmp_path, capsys,
+                                                                     monkeypatch):
+    monkeypatch.setenv("CONSENTPROXY_SECRET", "s" * 32)
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD)
+    assert main(["serve", "--config", str(f), "--state", "analytics,ads"]) == 2
+    err = capsys.readouterr().err
+    assert "--state: 'ads' in 'analytics,ads' is no category or service" in err
+    assert "(analytics)" in err and "google-analytics" in err
+
+
+def test_serve_without_upstream_says_how_to_give_one(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("CONSENTPROXY_SECRET", "s" * 32)
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD.replace("upstream: http://127.0.0.1:8080", "sites: [www.example.com]"))
+    assert main(["serve", "--config", str(f)]) == 2
+    assert "pass --upstream URL" in capsys.readouterr().err
+
+
+def test_check_config_warns_loudly_when_the_state_header_is_on(tmp_path, capsys):
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD + "testing: {state_header: true}\n")
+    assert main(["check-config", str(f)]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("WARNING:") and "X-Consent-State" in err and "production" in err
+
+
+def test_check_config_is_quiet_about_testing_by_default(tmp_path, capsys):
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD)
+    assert main(["check-config", str(f)]) == 0
+    assert capsys.readouterr().err == ""

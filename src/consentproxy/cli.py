@@ -1,4 +1,4 @@
-"""Command line: serve, demo, check-config."""
+"""Command line: serve, demo, check-config, scan."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from consentproxy.config import Config, ConfigError, load_config
-from consentproxy.consent import keys_from_env
-from consentproxy.engine import Engine
+from consentproxy.consent import keys_from_env, parse_state
+from consentproxy.engine import STATE_HEADER, Engine
 
+log = logging.getLogger("consentproxy")
 MIN_KEY_LEN = 16
 DEMO_DIR = Path(__file__).parent / "demo"
 
@@ -53,7 +54,14 @@ async def _serve_forever(engine: Engine, host: str, port: int, banner: str) -> N
 
 def cmd_serve(args: argparse.Namespace) -> int:
     config = load_config(args.config).with_overrides(args.upstream, args.listen)
-    engine = Engine(config, secret_keys(config))
+    if config.upstream is None:
+        raise UsageError(f"{args.config} names no upstream (its sites are for mitmproxy's "
+                         "forward mode); add 'upstream: URL' or pass --upstream URL")
+    forced = parse_state(args.state, config, "--state")
+    engine = Engine(config, secret_keys(config), forced=forced)
+    if forced is not None:
+        log.warning("every visitor gets the forced consent state %r (--state): for testing "
+                    "and staging only", args.state)
     asyncio.run(_serve_forever(
         engine, config.listen_host, config.listen_port,
         f"consentproxy: http://{config.listen_host}:{{port}}/ -> {config.upstream}"))
@@ -82,17 +90,23 @@ async def _demo(port: int) -> None:
 def cmd_check_config(args: argparse.Namespace) -> int:
     config = load_config(args.file)
     print(f"{args.file}: OK")
-    print(f"  upstream {config.upstream}, listening on {config.listen_host}:"
+    print(f"  upstream {config.upstream or 'none (sites only)'}, listening on {config.listen_host}:"
           f"{config.listen_port}, endpoints under {config.prefix}")
     print(f"  consent cookie {config.consent.cookie_name!r}, valid "
           f"{config.consent.max_age_days} days, revision {config.consent.revision}, "
           f"signed with ${config.consent.secret_env}"
           + ("" if keys_from_env(config.consent.secret_env) else " (not set in this shell)"))
     print(f"  CSP {config.csp}; cookies no service names: {config.unknown_cookies}")
+    if config.sites:
+        print(f"  sites (mitmproxy forward mode): {', '.join(config.sites)}")
     for cat in config.categories:
         services = [s.name for s in config.services if s.category == cat.name]
         print(f"  category {cat.name}{' (always on)' if cat.required else ''}: "
               + (", ".join(services) if services else "no services"))
+    if config.testing.state_header:
+        print(f"WARNING: {args.file}: testing.state_header is on: anyone can choose the consent "
+              f"state with an {STATE_HEADER} header. Never use this config in production.",
+              file=sys.stderr)
     return 0
 
 
@@ -104,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--config", required=True, help="YAML config file")
     s.add_argument("--upstream", help="URL of the site to protect (overrides the file)")
     s.add_argument("--listen", help="HOST:PORT to listen on (overrides the file)")
+    s.add_argument("--state", default="", metavar="STATE",
+                   help="force the consent state for every visitor (staging/QA): none, all, "
+                   "reject, CAT1,CAT2 or service:NAME,...; default: follow the cookie")
     s.set_defaults(func=cmd_serve)
     d = sub.add_parser("demo", help="run the bundled legacy demo site behind the proxy")
     d.add_argument("--port", type=int, default=8000, help="proxy port (default 8000)")

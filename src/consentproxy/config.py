@@ -63,9 +63,16 @@ class ConsentSettings:
 
 
 @dataclass(frozen=True)
+class ForTesting:
+    """Switches for test environments only; `check-config` warns when one is on."""
+
+    state_header: bool = False  # honour X-Consent-State: <state> on each request
+
+
+@dataclass(frozen=True)
 class Config:
     source: str
-    upstream: str
+    upstream: str | None  # None: only `sites` (mitmproxy forward mode), no fixed origin
     listen_host: str = "127.0.0.1"
     listen_port: int = 8000
     prefix: str = "/.consent/"
@@ -77,9 +84,17 @@ class Config:
     categories: tuple[Category, ...] = ()
     services: tuple[Service, ...] = ()
     languages: tuple[str, ...] = ("en", "fr")
+    sites: tuple[str, ...] = ()  # hosts handled in mitmproxy's forward mode (*.x.com too)
+    testing: ForTesting = ForTesting()
 
     def category(self, name: str) -> Category | None:
         return next((c for c in self.categories if c.name == name), None)
+
+    def is_site(self, host: str) -> bool:
+        """Whether a host is one of `sites` (mitmproxy's forward mode enforces only those)."""
+        host = host.lower().rstrip(".")
+        return any(host == s or (s.startswith("*.") and host.endswith(s[1:]))
+                   for s in self.sites)
 
     def with_overrides(self, upstream: str | None = None, listen: str | None = None) -> Config:
         """Apply command-line flags, validated like the file."""
@@ -96,8 +111,10 @@ class Config:
 
 TOP_KEYS = {
     "upstream", "listen", "prefix", "consent", "csp", "csp_allow", "unknown_cookies",
-    "necessary_cookies", "categories", "services", "languages",
+    "necessary_cookies", "categories", "services", "languages", "sites", "testing",
 }
+TESTING_KEYS = {"state_header"}
+SITE_RE = re.compile(r"(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)*")
 CONSENT_KEYS = {"cookie_name", "max_age_days", "revision", "secret_env", "cookie_domain"}
 CATEGORY_KEYS = {"required", "title", "description"}
 SERVICE_TEXT_KEYS = ("title", "vendor", "privacy_url", "purpose", "retention", "embed",
@@ -171,6 +188,12 @@ class _Reader:
             raise self.fail(node, f"{what} must be a whole number from {low} to {high}")
         return value
 
+    def boolean(self, node: yaml.Node, what: str) -> bool:
+        value = self.scalar(node)
+        if not isinstance(value, bool):
+            raise self.fail(node, f"{what} must be true or false")
+        return value
+
     def strings(self, node: yaml.Node, what: str) -> tuple[str, ...]:
         if isinstance(node, yaml.ScalarNode) and node.value == "" and node.tag.endswith("null"):
             return ()
@@ -194,11 +217,13 @@ class _Reader:
 
     def config(self, root: yaml.Node) -> Config:
         top = self.mapping(root, "the config", TOP_KEYS)
-        if "upstream" not in top:
+        sites = self.sites(top["sites"]) if "sites" in top else ()
+        if "upstream" not in top and not sites:
             raise self.fail(root, "missing 'upstream': the URL of the site to protect, "
-                            "e.g. upstream: http://127.0.0.1:8080")
+                            "e.g. upstream: http://127.0.0.1:8080 (or, for mitmproxy's "
+                            "forward mode only, 'sites: [www.example.com]')")
         upstream = _upstream(self.string(top["upstream"], "upstream"), self.source,
-                             top["upstream"].start_mark.line + 1)
+                             top["upstream"].start_mark.line + 1) if "upstream" in top else None
         host, port = "127.0.0.1", 8000
         if "listen" in top:
             host, port = _listen(str(self.scalar(top["listen"])), self.source,
@@ -235,8 +260,23 @@ class _Reader:
             unknown_cookies=unknown,
             necessary_cookies=(self.strings(top["necessary_cookies"], "necessary_cookies")
                                if "necessary_cookies" in top else ()),
-            categories=categories, services=services, languages=languages,
+            categories=categories, services=services, languages=languages, sites=sites,
+            testing=self.testing(top["testing"]) if "testing" in top else ForTesting(),
         )
+
+    def sites(self, node: yaml.Node) -> tuple[str, ...]:
+        sites = self.strings(node, "sites")
+        for site in sites:
+            if not SITE_RE.fullmatch(site):
+                raise self.fail(node, f"site {site!r} must be a lower-case host name like "
+                                "www.example.com or *.example.com (no scheme, port or path)")
+        return sites
+
+    def testing(self, node: yaml.Node) -> ForTesting:
+        items = self.mapping(node, "testing", TESTING_KEYS)
+        if "state_header" not in items:
+            return ForTesting()
+        return ForTesting(state_header=self.boolean(items["state_header"], "testing.state_header"))
 
     def consent(self, node: yaml.Node | None) -> ConsentSettings:
         if node is None:
@@ -276,11 +316,8 @@ class _Reader:
             name = self.name(key_node, "category name")
             fields = self.mapping(value, f"category {name}", CATEGORY_KEYS) \
                 if not (isinstance(value, yaml.ScalarNode) and value.value == "") else {}
-            required = False
-            if "required" in fields:
-                required = self.scalar(fields["required"])
-                if not isinstance(required, bool):
-                    raise self.fail(fields["required"], "required must be true or false")
+            required = self.boolean(fields["required"], "required") \
+                if "required" in fields else False
             out.append(Category(
                 name=name, required=required,
                 title=self.texts(fields["title"], f"categories.{name}.title")
