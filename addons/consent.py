@@ -90,8 +90,10 @@ class ConsentAddon:
                         config.source)
         self.engine = Engine(config, keys, forced=forced)
         # The engine needs the Host the visitor used (CSRF check, cookie domains, redirects);
-        # we send the origin its own Host ourselves, as `consentproxy serve` does.
-        ctx.options.update(keep_host_header=True)
+        # we send the origin its own Host ourselves, as `consentproxy serve` does. Lazy
+        # connections: the consent endpoints answer and a dead origin is a 502, as in `serve`.
+        if "keep_host_header" in ctx.options:  # absent only in bare test contexts
+            ctx.options.update(keep_host_header=True, connection_strategy="lazy")
 
     def _enforced(self, flow: http.HTTPFlow) -> bool:
         """Reverse mode fronts one site: all of it. Forward mode: the config's sites only."""
@@ -99,7 +101,9 @@ class ConsentAddon:
             isinstance(flow.client_conn.proxy_mode, ReverseMode)
             or self.engine.config.is_site(flow.request.host))
 
-    def request(self, flow: http.HTTPFlow) -> None:
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        """Begin with the headers as the visitor sent them (before mitmproxy's own addons
+        edit them, e.g. dropping a Connection header that lists hop-by-hop names)."""
         if self.engine is None or not self._enforced(flow):
             return
         req = flow.request
@@ -115,14 +119,22 @@ class ConsentAddon:
             client_ip=peer[0] if peer else "",
             upstream=f"{req.scheme}://{_authority(req)}"))
         self.exchanges[flow.id] = ex
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        ex = self.exchanges.get(flow.id)
+        if ex is None:
+            return
+        req = flow.request
         if ex.is_local:
             local = ex.local_response(req.get_content(strict=False) or b"")
             flow.response = http.Response.make(local.status, local.body, _headers(local.headers))
             return
-        websocket = _is_websocket(req.headers)
-        req.headers = _headers([(k, v) for k, v in ex.upstream_headers() if k.lower() != "host"]
-                               + ([("Connection", "Upgrade"), ("Upgrade", "websocket")]
-                                  if websocket else []))
+        # Framing and upgrades are mitmproxy's: keep what it needs to send the request on.
+        framing = [(k, v) for k, v in ex.req.headers if k.lower() == "transfer-encoding"]
+        if _is_websocket(req.headers):
+            framing += [("Connection", "Upgrade"), ("Upgrade", "websocket")]
+        req.headers = _headers([(k, v) for k, v in ex.upstream_headers()
+                                if k.lower() not in ("host", "expect")] + framing)
         req.headers["Host"] = _authority(req)
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:

@@ -52,7 +52,9 @@ def flow(host=SITE, path="/", cookie=None, mode="regular", **headers):
 
 
 def serve(addon, f, status=200, headers=(("Content-Type", "text/html"),), body=HTML):
-    """What mitmproxy does with the origin's answer: headers hook, streamed body, response."""
+    """What mitmproxy does with a flow: request hooks, then the origin's answer (headers
+    hook, body streamed through), then the response hook."""
+    addon.requestheaders(f)
     addon.request(f)
     if f.response is None:
         f.response = http.Response.make(status, b"", http.Headers(
