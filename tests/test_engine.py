@@ -183,3 +183,13 @@ def test_redirects_to_a_per_request_upstream_are_made_relative_to_the_visitor(en
                               upstream="http://www.example.com:8080"))
     plan = ex.response(302, [("Location", "http://www.example.com:8080/next")])
     assert header(plan.headers, "location") == "http://www.example.com/next"
+
+
+def test_cookies_that_pass_live_at_most_13_months(engine):
+    _, consent = choose(engine, "accept-all")
+    ex = get(engine, cookie=consent)
+    plan = ex.response(200, [("Set-Cookie", "_ga=GA1; Max-Age=63072000; Path=/"),
+                             ("Set-Cookie", "lang=fr; Max-Age=86400")])
+    assert [v for k, v in plan.headers if k == "Set-Cookie"] == [
+        "_ga=GA1; Path=/; Max-Age=34128000", "lang=fr; Max-Age=86400"]
+    assert "lifetime capped to 13 months: _ga" in ex.report.summary()

@@ -15,9 +15,15 @@ from typing import Any
 
 from consentproxy import csp
 from consentproxy.banner import Banner, pick_language
-from consentproxy.config import Config, ConfigError
+from consentproxy.config import MAX_CONSENT_DAYS, Config, ConfigError
 from consentproxy.consent import NO_DECISION, ConsentState, Signer, describe_state, parse_state
-from consentproxy.cookies import CookieFilter, cookie_pairs, deletion_headers
+from consentproxy.cookies import (
+    CookieFilter,
+    capped,
+    cookie_pairs,
+    deletion_headers,
+    set_cookie_name,
+)
 from consentproxy.endpoints import Endpoints, LocalResponse
 from consentproxy.httpheaders import Headers, end_to_end, header, without
 from consentproxy.policy import Policy
@@ -27,6 +33,7 @@ from consentproxy.rewrite.scanner import HtmlRewriter
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 NO_BODY_STATUSES = frozenset({204, 206, 304})
+MAX_COOKIE_SECONDS = MAX_CONSENT_DAYS * 86400  # 13 months: no cookie the proxy passes lives longer
 STATE_HEADER = "X-Consent-State"  # honoured only with `testing: {state_header: true}`
 
 
@@ -50,6 +57,7 @@ class Report:
     request_cookies_dropped: list[str] = field(default_factory=list)
     set_cookies_dropped: list[str] = field(default_factory=list)
     cookies_deleted: list[str] = field(default_factory=list)
+    cookies_capped: list[str] = field(default_factory=list)  # lifetime cut to 13 months
     neutralised: list[tuple[str, str]] = field(default_factory=list)
     banner: bool = False
     rewritten: bool = False
@@ -64,7 +72,8 @@ class Report:
             parts.append("answered by consentproxy")
         for what, names in (("request cookies stripped", self.request_cookies_dropped),
                             ("Set-Cookie dropped", self.set_cookies_dropped),
-                            ("cookies deleted", self.cookies_deleted)):
+                            ("cookies deleted", self.cookies_deleted),
+                            ("lifetime capped to 13 months", self.cookies_capped)):
             if names:
                 parts.append(f"{what}: {', '.join(dict.fromkeys(names))}")
         if self.neutralised:
@@ -176,7 +185,7 @@ class Exchange:
             if lk == "set-cookie":
                 kept, dropped = filt.set_cookies([v])
                 self.report.set_cookies_dropped += dropped
-                out += [(k, c) for c in kept]
+                out += [(k, self._capped(c)) for c in kept]
             elif (lk in ("location", "content-location") and self.host and upstream
                   and _under(v, upstream)):
                 out.append((k, f"{self.scheme}://{self.host}{v[len(upstream):]}"))
@@ -190,6 +199,12 @@ class Exchange:
                 or status < 200 or not encoding.can_decode(coding)):
             return ResponsePlan(out, None)
         return ResponsePlan(*self._rewrite_plan(out, coding))
+
+    def _capped(self, set_cookie: str) -> str:
+        out = capped(set_cookie, MAX_COOKIE_SECONDS, self.engine.clock())
+        if out != set_cookie:
+            self.report.cookies_capped.append(set_cookie_name(set_cookie))
+        return out
 
     def _rewrite_plan(self, out: Headers, coding: str) -> tuple[Headers, BodyTransform]:
         engine, req = self.engine, self.req
