@@ -110,6 +110,26 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_scan(args: argparse.Namespace) -> int:
+    from consentproxy.scan import Scanner, ScanOptions, default_states
+
+    config = load_config(args.config)
+    states = (tuple(s for s in args.states.split(";") if s.strip()) if args.states
+              else default_states(config))
+    scanner = Scanner(ScanOptions(
+        url=args.url, config=config, states=states, out=Path(args.out), direct=args.direct,
+        online=args.online, paths=tuple(p for p in (args.paths or "").split(",") if p),
+        crawl=args.crawl, chromium=args.chromium))
+    report = asyncio.run(scanner.run())
+    for state in report["states"]:
+        print(f"  {state['state']:<24} {len(state['pages'])} page(s), "
+              f"{state['third_party_requests']} third-party request(s), "
+              f"{state['violations']} violation(s)")
+    print(f"consentproxy scan: {report['violations']} violation(s); "
+          f"report in {Path(args.out) / 'report.html'}")
+    return 1 if report["violations"] else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="consentproxy", description="Cookie-consent enforcing "
                                 "reverse proxy for sites whose code you cannot change.")
@@ -128,6 +148,25 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("check-config", help="validate a config file and explain it")
     c.add_argument("file")
     c.set_defaults(func=cmd_check_config)
+    sc = sub.add_parser("scan", help="visit a site in each consent state with Chromium and "
+                        "report what got through (exit 1 on violations)")
+    sc.add_argument("url", help="the site to scan, e.g. http://127.0.0.1:8080/")
+    sc.add_argument("--config", required=True, help="YAML config: categories and services "
+                    "(and the proxy's settings unless --direct)")
+    sc.add_argument("--states", help="states to scan, separated by ';' (a state may hold "
+                    "commas: analytics,social); default: none;reject;all and each optional "
+                    "category alone")
+    sc.add_argument("--direct", action="store_true",
+                    help="scan the site as it is, without the proxy (the 'before' report)")
+    sc.add_argument("--paths", help="comma-separated paths to visit (default: the URL's)")
+    sc.add_argument("--crawl", type=int, default=0, metavar="N",
+                    help="also visit up to N same-site links of the first page")
+    sc.add_argument("--online", action="store_true", help="let third-party requests reach "
+                    "the internet (default: answered by the scanner and counted, never sent)")
+    sc.add_argument("--out", default="scan-report", help="directory for report.json, "
+                    "report.html and screenshots (default: scan-report)")
+    sc.add_argument("--chromium", default="/usr/bin/chromium", help="Chromium binary")
+    sc.set_defaults(func=cmd_scan)
     return p
 
 
