@@ -113,6 +113,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 def cmd_scan(args: argparse.Namespace) -> int:
     from consentproxy.scan import Scanner, ScanOptions, default_states
 
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)  # the report says it all
     config = load_config(args.config)
     states = (tuple(s for s in args.states.split(";") if s.strip()) if args.states
               else default_states(config))

@@ -14,7 +14,7 @@ body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:
 h1{font-size:1.5em}h2{margin-top:2em;border-bottom:2px solid #ccc}h3{margin-top:1.5em}
 table{border-collapse:collapse;width:100%;margin:.5em 0 1em}
 th,td{border:1px solid #ddd;padding:3px 6px;text-align:left;vertical-align:top;
-word-break:break-all}th{background:#f3f3f3}
+overflow-wrap:anywhere}th{background:#f3f3f3}
 .ok{color:#176117;font-weight:600}.bad{color:#a31515;font-weight:600}
 tr.bad td{background:#fdecec}img{max-width:420px;border:1px solid #ccc}
 .meta{color:#555}

@@ -1,6 +1,7 @@
-"""The promise of the product, in a real Chromium through `consentproxy serve`'s code:
-before a choice nothing third-party loads and no tracking cookie is set; accepting
-activates in place; refusing is remembered; withdrawing deletes; one category is one.
+"""The promise of the product, in a real Chromium through both adapters (`consentproxy
+serve`'s code, and a real mitmdump with addons/consent.py in reverse mode): before a choice
+nothing third-party loads and no tracking cookie is set; accepting activates in place;
+refusing is remembered; withdrawing deletes; one category is one.
 
 Every corpus page is also loaded straight from the origin by test_origin_baseline.py,
 which shows the same pages do leak without the proxy.
@@ -8,7 +9,7 @@ which shows the same pages do leak without the proxy.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 
 import pytest
@@ -18,6 +19,7 @@ from playwright.async_api import Browser
 from consentproxy import server
 from consentproxy.config import load_config
 from consentproxy.engine import Engine
+from tests.adapters import ADAPTERS, mitmdump
 from tests.conftest import DEMO_CONFIG
 from tests.e2e.conftest import FIRST_PARTY_HOST, ThirdPartyRecorder, expectation
 
@@ -40,12 +42,28 @@ async def start_proxy(origin: str, csp: str) -> server.Running:
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def proxy(origin: str) -> AsyncIterator[str]:
+async def serve_proxy(origin: str) -> AsyncIterator[str]:
     """consentproxy in front of the corpus origin (CSP report-only, the default), as
     http://legacy.test:PORT."""
     running = await start_proxy(origin, "report-only")
     yield f"http://{FIRST_PARTY_HOST}:{running.port}"
     await running.stop()
+
+
+@pytest.fixture(scope="session")
+def mitm_proxy(origin: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """mitmdump in reverse mode with the addon and the demo config, same origin."""
+    upstream = f"http://127.0.0.1:{origin.rsplit(':', 1)[1]}"
+    home = tmp_path_factory.mktemp("mitm-e2e")
+    with mitmdump(DEMO_CONFIG, f"reverse:{upstream}", home, "e2e-secret-key-0123456789") as m:
+        yield f"http://{FIRST_PARTY_HOST}:{m.port}"
+
+
+@pytest.fixture(scope="session", params=ADAPTERS)
+def proxy(request: pytest.FixtureRequest) -> str:
+    """The site through one adapter or the other: every test here runs through both."""
+    return str(request.getfixturevalue("serve_proxy" if request.param == "aiohttp"
+                                       else "mitm_proxy"))
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
