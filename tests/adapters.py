@@ -51,16 +51,17 @@ class Started:
 
 
 @contextmanager
-def mitmdump(config: Path, mode: str, home: Path, secret: str, *options: str
-             ) -> Iterator[Started]:
-    """mitmdump with the addon, `mode` without its listen address (``regular``,
-    ``reverse:http://127.0.0.1:8080``), extra ``--set`` options; yields where it runs."""
+def mitmdump(config: Path, mode: str, home: Path, secret: str, *options: str,
+             scripts: tuple[Path, ...] = ()) -> Iterator[Started]:
+    """mitmdump with the addon (and other `scripts`), `mode` without its listen address
+    (``regular``, ``reverse:http://127.0.0.1:8080``), extra ``--set`` options; yields where
+    it runs."""
     port = free_port()
     sets = [a for o in (f"consent_config={config}", f"confdir={home}", *options)
             for a in ("--set", o)]
+    loads = [a for s in (ROOT / "addons" / "consent.py", *scripts) for a in ("-s", str(s))]
     proc = subprocess.Popen(
-        [str(MITMDUMP), "--mode", f"{mode}@127.0.0.1:{port}", "-s",
-         str(ROOT / "addons" / "consent.py"), *sets, "-q"],
+        [str(MITMDUMP), "--mode", f"{mode}@127.0.0.1:{port}", *loads, *sets, "-q"],
         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home),
              "CONSENTPROXY_SECRET": secret, "PYTHONPATH": str(ROOT / "src")},
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
