@@ -208,12 +208,15 @@ class _Reader:
         items = self.mapping(node, what, set(_keys(node)))
         return {lang: self.string(v, f"{what}.{lang}") for lang, v in items.items()}
 
-    def name(self, node: yaml.Node, what: str) -> str:
+    def matching(self, node: yaml.Node, what: str, pattern: re.Pattern[str], rule: str) -> str:
         value = self.string(node, what)
-        if not NAME_RE.match(value):
-            raise self.fail(node, f"{what} {value!r} must be lower-case letters, digits, "
-                            "'-' or '_' (at most 40)")
+        if not pattern.fullmatch(value):
+            raise self.fail(node, f"{what} {value!r} must be {rule}")
         return value
+
+    def name(self, node: yaml.Node, what: str) -> str:
+        return self.matching(node, what, NAME_RE, "lower-case letters, digits, '-' or '_' "
+                             "(at most 40)")
 
     def config(self, root: yaml.Node) -> Config:
         top = self.mapping(root, "the config", TOP_KEYS)
@@ -265,12 +268,11 @@ class _Reader:
         )
 
     def sites(self, node: yaml.Node) -> tuple[str, ...]:
-        sites = self.strings(node, "sites")
-        for site in sites:
-            if not SITE_RE.fullmatch(site):
-                raise self.fail(node, f"site {site!r} must be a lower-case host name like "
-                                "www.example.com or *.example.com (no scheme, port or path)")
-        return sites
+        if not isinstance(node, yaml.SequenceNode):
+            raise self.fail(node, "sites must be a list, e.g. [www.example.com]")
+        return tuple(self.matching(n, "site", SITE_RE, "a lower-case host name like "
+                                   "www.example.com or *.example.com (no scheme, port or path)")
+                     for n in node.value)
 
     def testing(self, node: yaml.Node) -> ForTesting:
         items = self.mapping(node, "testing", TESTING_KEYS)

@@ -17,12 +17,12 @@ import json
 import re
 import secrets
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from consentproxy import scan_report
+from consentproxy import scan_report, server
 from consentproxy.config import MAX_CONSENT_DAYS, Config, ConfigError
 from consentproxy.consent import ConsentState, parse_state
 from consentproxy.cookies import lifetime, set_cookie_name
@@ -195,8 +195,6 @@ class Scanner:
         return [f"--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE {host}"]
 
     async def _state(self, browser: Any, spec: str, state: ConsentState) -> dict[str, Any]:
-        from consentproxy import server
-
         running = None
         base = self.origin
         if not self.o.direct:
@@ -255,7 +253,7 @@ class Scanner:
                               for c in await context.cookies()]
             record.console_errors = list(errors)
             record.violations = judge.violations(record)
-            out.append(record.__dict__)
+            out.append(asdict(record))
             if len(done) == 1 and self.o.crawl:
                 todo += [p for p in await _links(page, base) if p not in done][:self.o.crawl]
         await page.close()
