@@ -96,8 +96,9 @@ class ConsentAddon:
             ctx.options.update(keep_host_header=True, connection_strategy="lazy")
 
     def _enforced(self, flow: http.HTTPFlow) -> bool:
-        """Reverse mode fronts one site: all of it. Forward mode: the config's sites only."""
-        return self.engine is not None and (
+        """Reverse mode fronts one site: all of it. Forward mode: the config's sites only
+        (the requests inside a CONNECT tunnel, not the CONNECT itself)."""
+        return self.engine is not None and flow.request.method != "CONNECT" and (
             isinstance(flow.client_conn.proxy_mode, ReverseMode)
             or self.engine.config.is_site(flow.request.host))
 

@@ -1,4 +1,14 @@
+import json
+import os
+import re
+import subprocess
+import sys
+import urllib.request
+
 from consentproxy.cli import main
+from consentproxy.demo.origin import make_origin_app
+from tests.adapters import app_in_thread
+from tests.conftest import DEMO_CONFIG
 
 GOOD = """\
 upstream: http://127.0.0.1:8080
@@ -74,3 +84,23 @@ def test_check_config_is_quiet_about_testing_by_default(tmp_path, capsys):
     f.write_text(GOOD)
     assert main(["check-config", str(f)]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_serve_state_forces_the_state_for_every_visitor(tmp_path):
+    with app_in_thread(make_origin_app(DEMO_CONFIG.parent / "pages")) as origin_port:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "consentproxy.cli", "serve", "--config", str(DEMO_CONFIG),
+             "--upstream", f"http://127.0.0.1:{origin_port}", "--listen", "127.0.0.1:0",
+             "--state", "analytics"],
+            env={**os.environ, "CONSENTPROXY_SECRET": "s" * 32},
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        try:
+            m = re.search(r"http://127\.0\.0\.1:\d+/", proc.stdout.readline())
+            assert m, "serve did not print its URL"
+            request = urllib.request.Request(m.group() + "api/echo-cookies",
+                                             headers={"Cookie": "_ga=1; _fbp=2; PHPSESSID=s"})
+            with urllib.request.urlopen(request, timeout=10) as resp:
+                assert json.loads(resp.read())["cookies"] == {"_ga": "1", "PHPSESSID": "s"}
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
