@@ -208,9 +208,10 @@ def adapter(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-def mitmdump_in_front_of(stack: ExitStack, upstream: str, home: Path) -> Started:
+def mitmdump_in_front_of(stack: ExitStack, upstream: str, home: Path,
+                         extra: str = "") -> Started:
     config = home / "site.yaml"
-    config.write_text(CONFIG.format(upstream=upstream))
+    config.write_text(CONFIG.format(upstream=upstream) + extra)
     return stack.enter_context(mitmdump(config, f"reverse:{upstream}", home, KEYS[0].decode()))
 
 
@@ -224,15 +225,17 @@ def mitm_proxy(origin: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 @pytest.fixture
 async def start_proxy(adapter: str, tmp_path_factory: pytest.TempPathFactory
-                      ) -> AsyncIterator[Callable[[str], Awaitable[str]]]:
-    """Start a proxy of this adapter in front of any upstream URL; returns its base URL."""
+                      ) -> AsyncIterator[Callable[..., Awaitable[str]]]:
+    """Start a proxy of this adapter in front of any upstream URL (`extra`: more config
+    lines); returns its base URL."""
     running: list[server.Running] = []
     with ExitStack() as stack:
-        async def start(upstream: str) -> str:
+        async def start(upstream: str, extra: str = "") -> str:
             if adapter == "mitmdump":
-                started = mitmdump_in_front_of(stack, upstream, tmp_path_factory.mktemp("mitm"))
+                started = mitmdump_in_front_of(stack, upstream, tmp_path_factory.mktemp("mitm"),
+                                               extra)
                 return f"http://127.0.0.1:{started.port}"
-            engine = Engine(parse_config(CONFIG.format(upstream=upstream)), KEYS)
+            engine = Engine(parse_config(CONFIG.format(upstream=upstream) + extra), KEYS)
             running.append(await server.start(engine, "127.0.0.1", 0))
             return f"http://127.0.0.1:{running[-1].port}"
 
@@ -668,3 +671,23 @@ async def test_location_to_origin_is_rewritten_to_proxy(
         assert resp.status == 302
         assert resp.headers["Location"] == proxy + "/next"
 
+
+
+# --- 15: QA states --------------------------------------------------------------------------
+
+async def test_state_header_is_honoured_in_test_configs_and_never_sent_upstream(
+        origin: str, start_proxy: Callable[..., Awaitable[str]],
+        client: aiohttp.ClientSession) -> None:
+    proxy = await start_proxy(origin, "testing: {state_header: true}\n")
+    seen = await origin_saw(client, proxy, {"Cookie": "_ga=1; _fbp=2",
+                                            "X-Consent-State": "analytics"})
+    assert seen["cookie"] == ["_ga=1"] and "x-consent-state" not in seen
+    async with client.get(proxy + "/echo", headers={"X-Consent-State": "analytcs"}) as resp:
+        assert resp.status == 400
+        assert "'analytcs'" in await resp.text()
+
+
+async def test_state_header_is_ignored_by_default(
+        proxy: str, client: aiohttp.ClientSession) -> None:
+    seen = await origin_saw(client, proxy, {"Cookie": "_ga=1", "X-Consent-State": "all"})
+    assert "cookie" not in seen and "x-consent-state" not in seen
