@@ -6,7 +6,8 @@ CHROMIUM  := /usr/bin/chromium
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
-.PHONY: demo test unit e2e bench lint install chromium clean
+.PHONY: demo test unit e2e bench lint install chromium screenshots clean
+AXE       := tests/e2e/node_modules/axe-core/axe.min.js
 
 install: $(STAMP)
 
@@ -23,23 +24,33 @@ chromium:
 	@[ -x $(CHROMIUM) ] || { $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
 
+# axe-core (npm, pinned by tests/e2e/package-lock.json) checks the banner's accessibility.
+$(AXE): tests/e2e/package.json tests/e2e/package-lock.json
+	npm ci --prefix tests/e2e --no-audit --no-fund --loglevel=error
+	@touch $@
+
 demo: install
 	$(VENV)/bin/consentproxy demo
 
-test: install chromium
+test: install chromium $(AXE)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 unit: install
 	$(PY) -m pytest -q -m "not e2e" $(PYTEST_ARGS)
 
-e2e: install chromium
+e2e: install chromium $(AXE)
 	$(PY) -m pytest -q -m e2e $(PYTEST_ARGS)
 
 bench: install
 	$(PY) bench/run.py
 
+# Banner screenshots for the README (first and second layer, placeholders, en/fr,
+# desktop and mobile), taken through the real proxy in front of the demo site.
+screenshots: install chromium
+	$(PY) scripts/screenshots.py docs/screenshots
+
 lint: install
-	$(VENV)/bin/ruff check src tests addons bench
+	$(VENV)/bin/ruff check src tests addons bench scripts
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info src/*.egg-info
+	rm -rf $(VENV) tests/e2e/node_modules .pytest_cache build *.egg-info src/*.egg-info

@@ -104,3 +104,44 @@ def test_serve_state_forces_the_state_for_every_visitor(tmp_path):
         finally:
             proc.terminate()
             proc.wait(timeout=10)
+
+
+def test_catalog_list_and_show_describe_the_builtin_services(capsys):
+    assert main(["catalog", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "youtube" in out and "Open Cookie Database" in out
+    assert main(["catalog", "show", "matomo-cloud"]) == 0
+    out = capsys.readouterr().out
+    assert "retention:" in out and "_pk_id.*" in out and "embed:       script" in out
+    assert main(["catalog", "show", "nope"]) == 2
+    assert "catalog list" in capsys.readouterr().err
+
+
+def test_catalog_classify_answers_catalog_first_then_the_database(capsys):
+    assert main(["catalog", "classify", "_ga_XYZ"]) == 0
+    assert "service google-analytics (analytics)" in capsys.readouterr().out
+    assert main(["catalog", "classify", "__insp_uid"]) == 0
+    assert "Open Cookie Database: Inspectlet, Analytics -> analytics" in capsys.readouterr().out
+    assert main(["catalog", "classify", "www.google.com/maps/embed?x"]) == 0
+    assert "service google-maps (social)" in capsys.readouterr().out
+    assert main(["catalog", "classify", "certainly_unknown_42"]) == 1
+
+
+def test_catalog_update_writes_a_snapshot_from_the_upstream_csv(tmp_path, capsys):
+    from tests.test_ocd import UPSTREAM
+
+    src, dst = tmp_path / "open-cookie-database.csv", tmp_path / "snapshot.csv"
+    src.write_text(UPSTREAM)
+    assert main(["catalog", "update", str(src), "--into", str(dst)]) == 0
+    assert "5 cookie names" in capsys.readouterr().out
+    assert dst.read_text().startswith("Platform,Category,Cookie / Data Key name,")
+    src.write_text("a,b\n1,2\n")
+    assert main(["catalog", "update", str(src), "--into", str(dst)]) == 2
+    assert "not an Open Cookie Database CSV" in capsys.readouterr().err
+
+
+def test_check_config_prints_warnings(tmp_path, capsys):
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD + "unknown_cookies: allow\n")
+    assert main(["check-config", str(f)]) == 0
+    assert "warning: unknown_cookies: allow" in capsys.readouterr().out

@@ -57,12 +57,37 @@ def test_custom_service_is_described_in_full():
     (MINIMAL + "listen: localhost\n", 7, "HOST:PORT"),
     (MINIMAL + "services: []\n", 7, "appears twice"),
     ("upstream: [\n", 2, "not valid YAML"),
+    (MINIMAL.replace("- use: google-analytics", "- {use: google-analytics, embed: video}"), 6,
+     "must be one of script, iframe, pixel"),
     (MINIMAL.replace("necessary: {required: true}", "necessary: {}"), 3, "required: true"),
+    (MINIMAL + "banner:\n  position: top\n", 8, "bar or box"),
+    (MINIMAL + "banner:\n  colors: {accent: blue}\n", 8, "#rgb or #rrggbb"),
+    (MINIMAL + "banner:\n  colors:\n    accent: '#9ab'\n", 9, "below the 4.5:1"),
+    (MINIMAL + "banner:\n  texts: {en: {titel: Hi}}\n", 8, "unknown key 'titel'"),
+    (MINIMAL + "banner:\n  css: missing.css\n", 8, "cannot read the CSS file"),
+    (MINIMAL + "banner:\n  logo: javascript:alert(1)\n", 8, "http(s) URL"),
+    (MINIMAL + "languages: [en, de]\n", 7, "banner.texts.de"),
 ])
 def test_config_errors_name_file_line_and_fix(text, line, hint):
     err = error_of(text)
     assert str(err).startswith(f"site.yaml:{line}: "), str(err)
     assert hint in str(err)
+
+
+def test_css_that_could_break_out_of_its_style_element_is_refused(tmp_path: Path):
+    (tmp_path / "x.css").write_text("a{}</style><script>alert(1)</script>")
+    (tmp_path / "c.yaml").write_text(MINIMAL + "banner: {css: x.css}\n")
+    with pytest.raises(ConfigError, match="without '<'"):
+        load_config(tmp_path / "c.yaml")
+
+
+def test_a_new_language_with_all_its_texts_is_accepted():
+    from consentproxy.banner.texts import TEXTS
+    german = {k: f"de {k}" for k in TEXTS["en"]}
+    lines = "".join(f"      {k}: '{v}'\n" for k, v in german.items())
+    c = parse_config(MINIMAL + "languages: [de, en]\nbanner:\n  texts:\n    de:\n" + lines)
+    assert c.banner.text("de")["accept-all"] == "de accept-all"
+    assert c.banner.text("en")["accept-all"] == "Accept all"
 
 
 def test_missing_file_says_what_to_check(tmp_path: Path):

@@ -193,3 +193,44 @@ def test_cookies_that_pass_live_at_most_13_months(engine):
     assert [v for k, v in plan.headers if k == "Set-Cookie"] == [
         "_ga=GA1; Path=/; Max-Age=34128000", "lang=fr; Max-Age=86400"]
     assert "lifetime capped to 13 months: _ga" in ex.report.summary()
+
+
+def test_origin_csp_is_kept_and_learns_only_our_nonce(engine):
+    site_csp = "script-src 'nonce-site' 'strict-dynamic'; style-src 'self'"
+    plan = get(engine, Sec_Fetch_Dest="document").response(
+        200, HTML + [("Content-Security-Policy", site_csp)])
+    value = header(plan.headers, "content-security-policy")
+    nonce = value.split("'nonce-")[2].split("'")[0]
+    assert value == (f"script-src 'nonce-site' 'strict-dynamic' 'nonce-{nonce}'; "
+                     f"style-src 'self' 'nonce-{nonce}'")
+    html = plan.body.feed(b"<!DOCTYPE html><html><head></head><body>x</body></html>")
+    html += plan.body.close()
+    assert html.count(f'nonce="{nonce}"'.encode()) == 2  # consent.js and the banner's style
+    other = get(engine, Sec_Fetch_Dest="document").response(
+        200, HTML + [("Content-Security-Policy", site_csp)])
+    assert nonce not in header(other.headers, "content-security-policy")  # one per response
+
+
+def test_without_origin_csp_nothing_gets_a_nonce(engine):
+    plan = get(engine, Sec_Fetch_Dest="document").response(200, HTML)
+    html = plan.body.feed(b"<html><head></head><body>x</body></html>") + plan.body.close()
+    assert b"nonce" not in html
+
+
+def test_preferences_page_works_without_javascript(engine):
+    resp = get(engine, "/.consent/preferences?return=/shop").local_response(b"")
+    assert resp.status == 200 and b'name="return" value="/shop"' in resp.body
+    assert header(resp.headers, "cache-control") == "no-store"
+    evil = get(engine, "/.consent/preferences?return=//evil.example").local_response(b"")
+    assert b'name="return" value="/"' in evil.body
+
+
+def test_form_choice_keeps_services_outside_granted_categories(engine):
+    ex = engine.begin(Request("POST", "/.consent/choice", [
+        ("Host", "shop.example.com"), ("Origin", "http://shop.example.com"),
+        ("Content-Type", "application/x-www-form-urlencoded")]))
+    resp = ex.local_response(b"action=save&category=analytics&service=google-analytics"
+                             b"&service=youtube&service=nope&return=/x")
+    assert resp.status == 303 and header(resp.headers, "location") == "/x"
+    assert resp.new_state.categories == frozenset({"analytics"})
+    assert resp.new_state.services == frozenset({"youtube"})

@@ -15,6 +15,7 @@ import gzip
 import hashlib
 import json
 import os
+import re
 import time
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -28,7 +29,6 @@ import zstandard
 from aiohttp import web
 
 from consentproxy import server
-from consentproxy.banner import asset, package_version
 from consentproxy.config import parse_config
 from consentproxy.engine import Engine
 from tests.adapters import ADAPTERS, Started, app_in_thread, free_port, mitmdump, peak_rss_kib
@@ -654,13 +654,19 @@ async def test_consent_state_endpoint(proxy: str, client: aiohttp.ClientSession)
         assert (await resp.json())["decided"] is False
 
 
-async def test_banner_script_is_served_versioned(
+async def test_the_one_script_is_served_versioned_and_cached(
         proxy: str, client: aiohttp.ClientSession) -> None:
-    async with client.get(f"{proxy}/.consent/banner.js?v={package_version()}") as resp:
+    async with client.get(proxy + "/page", headers={"Sec-Fetch-Dest": "document"}) as resp:
+        src = re.search(rb'<script src="(/\.consent/consent\.js\?v=[^"]+)"', await resp.read())
+    assert src, "the page names the script"
+    async with client.get(proxy + src[1].decode()) as resp:
         assert resp.status == 200
         assert resp.headers["Content-Type"].startswith("text/javascript")
         assert "immutable" in resp.headers["Cache-Control"]
-        assert await resp.read() == asset("banner.js")
+        body = await resp.read()
+    assert b"consentproxy guard" in body and b"consentproxy banner" in body
+    async with client.get(proxy + "/.consent/consent.js?v=stale") as resp:
+        assert resp.headers["Cache-Control"] == "no-cache"
 
 
 # --- 14: redirects ------------------------------------------------------------------------

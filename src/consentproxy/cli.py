@@ -1,4 +1,4 @@
-"""Command line: serve, demo, check-config, scan."""
+"""Command line: serve, demo, check-config, catalog, scan."""
 
 from __future__ import annotations
 
@@ -12,9 +12,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from consentproxy.catalog import builtin_services, catalog_config
+from consentproxy.catalog.ocd import DATABASE_FILE, CookieDatabase, parse_database, snapshot_text
 from consentproxy.config import Config, ConfigError, load_config
 from consentproxy.consent import keys_from_env, parse_state
 from consentproxy.engine import STATE_HEADER, Engine
+from consentproxy.observe import config_warnings
+from consentproxy.policy import Policy
+from consentproxy.rewrite.neutralise import url_target
 
 log = logging.getLogger("consentproxy")
 MIN_KEY_LEN = 16
@@ -58,13 +63,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.config} names no upstream (its sites are for mitmproxy's "
                          "forward mode); add 'upstream: URL' or pass --upstream URL")
     forced = parse_state(args.state, config, "--state")
-    engine = Engine(config, secret_keys(config), forced=forced)
+    engine = Engine(config, secret_keys(config), forced=forced,
+                    observe=log.info if args.observe else None)
     if forced is not None:
         log.warning("every visitor gets the forced consent state %r (--state): for testing "
                     "and staging only", args.state)
     asyncio.run(_serve_forever(
         engine, config.listen_host, config.listen_port,
         f"consentproxy: http://{config.listen_host}:{{port}}/ -> {config.upstream}"))
+    if engine.observer is not None:
+        print("consentproxy: seen, named by no service:", *engine.observer.summary(),
+              sep="\n  ")
     return 0
 
 
@@ -96,17 +105,100 @@ def cmd_check_config(args: argparse.Namespace) -> int:
           f"{config.consent.max_age_days} days, revision {config.consent.revision}, "
           f"signed with ${config.consent.secret_env}"
           + ("" if keys_from_env(config.consent.secret_env) else " (not set in this shell)"))
-    print(f"  CSP {config.csp}; cookies no service names: {config.unknown_cookies}")
+    print(f"  CSP {config.csp}")
     if config.sites:
         print(f"  sites (mitmproxy forward mode): {', '.join(config.sites)}")
     for cat in config.categories:
         services = [s.name for s in config.services if s.category == cat.name]
         print(f"  category {cat.name}{' (always on)' if cat.required else ''}: "
               + (", ".join(services) if services else "no services"))
+    policy = Policy(config)
+    print("  cookies no service names: " + (
+        f"classified by the built-in catalog, then the Open Cookie Database "
+        f"({len(policy.database)} names), else "
+        f"{config.unknown_cookies}" if policy.database is not None else config.unknown_cookies))
+    for warning in config_warnings(policy):
+        print(f"  warning: {warning}")
     if config.testing.state_header:
         print(f"WARNING: {args.file}: testing.state_header is on: anyone can choose the consent "
               f"state with an {STATE_HEADER} header. Never use this config in production.",
               file=sys.stderr)
+    return 0
+
+
+def cmd_catalog_list(args: argparse.Namespace) -> int:
+    services = builtin_services()
+    width = max(map(len, services))
+    for svc in services.values():
+        print(f"{svc.name:<{width}}  {svc.category:<11}  {svc.title} ({svc.vendor})")
+    print(f"{len(services)} services; cookies they do not name: Open Cookie Database "
+          f"snapshot ({DATABASE_FILE.name})")
+    return 0
+
+
+def cmd_catalog_show(args: argparse.Namespace) -> int:
+    svc = builtin_services().get(args.name)
+    if svc is None:
+        raise UsageError(f"no built-in service {args.name!r}; "
+                         "`consentproxy catalog list` shows them")
+    for key in ("name", "title", "vendor", "category", "purpose", "retention", "embed",
+                "placeholder", "privacy_url", "hosts", "cookies", "inline"):
+        value = getattr(svc, key)
+        if isinstance(value, dict):  # translated: one line per language
+            value = "; ".join(f"({lang}) {text}" for lang, text in value.items())
+        if value:
+            print(f"{key + ':':<13}{', '.join(value) if isinstance(value, tuple) else value}")
+    return 0
+
+
+def cmd_catalog_classify(args: argparse.Namespace) -> int:
+    """What the catalog (first) and the Open Cookie Database say of a cookie or host."""
+    policy = Policy(catalog_config())
+    what = args.what
+    found = False
+    target = url_target(what if "//" in what else "//" + what)
+    if target is not None and "." in target[0]:
+        svc = policy.service_for_host(*target)
+        if svc is not None:
+            found = True
+            print(f"host {target[0]}{target[1]}: service {svc.name} ({svc.category}), "
+                  f"{svc.title}")
+    category = policy.named_cookie_category(what)
+    owners = [s.name for s in builtin_services().values()
+              if category is not None and _names(s.cookies, what)]
+    if category is not None:
+        found = True
+        print(f"cookie {what}: service {', '.join(owners) or '?'} ({category})")
+    elif (record := policy.database_record(what)) is not None:
+        found = True
+        print(f"cookie {what}: Open Cookie Database: {record.platform}, "
+              f"{record.source_category} -> {record.category}"
+              + (f", kept {record.retention}" if record.retention else "")
+              + (" (wildcard row)" if record.wildcard else ""))
+    if not found:
+        print(f"{what}: neither the catalog nor the Open Cookie Database knows it "
+              "(unknown_cookies decides for a cookie; a host loads freely)")
+    return 0 if found else 1
+
+
+def _names(patterns: tuple[str, ...], name: str) -> bool:
+    from fnmatch import fnmatchcase
+
+    return any(fnmatchcase(name, p) for p in patterns)
+
+
+def cmd_catalog_update(args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise UsageError(f"cannot read {path} ({e.strerror}); download "
+                         "open-cookie-database.csv first") from None
+    records = parse_database(text, str(path))
+    target = Path(args.into) if args.into else DATABASE_FILE
+    target.write_text(snapshot_text(records), encoding="utf-8")
+    print(f"consentproxy: {len(CookieDatabase(records))} cookie names from {path} written to "
+          f"{target}; note the upstream commit in {DATABASE_FILE.stem}.NOTICE.txt")
     return 0
 
 
@@ -142,6 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--state", default="", metavar="STATE",
                    help="force the consent state for every visitor (staging/QA): none, all, "
                    "reject, CAT1,CAT2 or service:NAME,...; default: follow the cookie")
+    s.add_argument("--observe", action="store_true", help="also log each cookie and "
+                   "third-party host no service names (once per name; counts at exit)")
     s.set_defaults(func=cmd_serve)
     d = sub.add_parser("demo", help="run the bundled legacy demo site behind the proxy")
     d.add_argument("--port", type=int, default=8000, help="proxy port (default 8000)")
@@ -149,6 +243,21 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("check-config", help="validate a config file and explain it")
     c.add_argument("file")
     c.set_defaults(func=cmd_check_config)
+    cat = sub.add_parser("catalog", help="the built-in services and the Open Cookie Database")
+    csub = cat.add_subparsers(dest="catalog_command", required=True)
+    csub.add_parser("list", help="list the built-in services").set_defaults(
+        func=cmd_catalog_list)
+    show = csub.add_parser("show", help="everything about one built-in service")
+    show.add_argument("name")
+    show.set_defaults(func=cmd_catalog_show)
+    cl = csub.add_parser("classify", help="which service or category a cookie or host is")
+    cl.add_argument("what", metavar="COOKIE_OR_HOST")
+    cl.set_defaults(func=cmd_catalog_classify)
+    up = csub.add_parser("update", help="refresh the Open Cookie Database snapshot from "
+                         "its upstream CSV")
+    up.add_argument("file", help="open-cookie-database.csv from jkwakman/Open-Cookie-Database")
+    up.add_argument("--into", help=f"where to write (default: {DATABASE_FILE})")
+    up.set_defaults(func=cmd_catalog_update)
     sc = sub.add_parser("scan", help="visit a site in each consent state with Chromium and "
                         "report what got through (exit 1 on violations)")
     sc.add_argument("url", help="the site to scan, e.g. http://127.0.0.1:8080/")

@@ -14,10 +14,14 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from consentproxy.banner.texts import TEXT_KEYS, TEXTS
+from consentproxy.banner.theme import DEFAULT_COLORS, HEX_RE, contrast_problems
+
 CSP_MODES = ("off", "report-only", "enforce")
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 HOST_RE = re.compile(r"(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)+(/[\x21-\x7e]*)?")
 MAX_CONSENT_DAYS = 395  # 13 months: the longest a choice may ever be kept
+EMBED_KINDS = ("script", "iframe", "pixel")
 
 
 class ConfigError(Exception):
@@ -47,10 +51,13 @@ class Service:
     cookies: tuple[str, ...] = ()
     inline: tuple[str, ...] = ()
     privacy_url: str = ""
-    purpose: str = ""  # what it does for the site, shown in the preferences
+    # What it does for the site, shown in the preferences; per language, like titles.
+    purpose: dict[str, str] = field(default_factory=dict)
     retention: str = ""  # typical cookie lifetime, as text ("13 months")
     embed: str = ""  # script | iframe | pixel: what a blocked element of it looks like
-    placeholder: str = ""  # shown in place of a blocked embed of this service
+    # Shown in place of a blocked embed of this service, per language (a page in another
+    # language gets the banner's generic, translated text instead).
+    placeholder: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,20 @@ class ForTesting:
 
 
 @dataclass(frozen=True)
+class BannerSettings:
+    position: str = "bar"  # bar (full width, bottom) | box (a card in the corner)
+    colors: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_COLORS))
+    logo: str = ""  # URL or same-site path of an image shown in the banner
+    css: str = ""  # the operator's extra CSS (the file's content), scoped to the banner
+    privacy_url: str = ""  # the site's privacy or cookie policy
+    texts: dict[str, dict[str, str]] = field(default_factory=dict)  # lang -> key -> text
+
+    def text(self, lang: str) -> dict[str, str]:
+        """Every string for a language: the built-in ones with the operator's on top."""
+        return {**TEXTS.get(lang, TEXTS["en"]), **self.texts.get(lang, {})}
+
+
+@dataclass(frozen=True)
 class Config:
     source: str
     upstream: str | None  # None: only `sites` (mitmproxy forward mode), no fixed origin
@@ -86,6 +107,11 @@ class Config:
     languages: tuple[str, ...] = ("en", "fr")
     sites: tuple[str, ...] = ()  # hosts handled in mitmproxy's forward mode (*.x.com too)
     testing: ForTesting = ForTesting()
+    banner: BannerSettings = BannerSettings()
+    # Classify cookies no service names with the Open Cookie Database (catalog/ocd.py);
+    # its categories -> this config's, where the names differ (analytics -> audience).
+    cookie_database: bool = True
+    cookie_database_categories: dict[str, str] = field(default_factory=dict)
 
     def category(self, name: str) -> Category | None:
         return next((c for c in self.categories if c.name == name), None)
@@ -111,15 +137,22 @@ class Config:
 
 TOP_KEYS = {
     "upstream", "listen", "prefix", "consent", "csp", "csp_allow", "unknown_cookies",
-    "necessary_cookies", "categories", "services", "languages", "sites", "testing",
+    "necessary_cookies", "categories", "services", "languages", "banner", "cookie_database",
+    "sites", "testing",
 }
 TESTING_KEYS = {"state_header"}
 SITE_RE = re.compile(r"(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)*")
+BANNER_KEYS = {"position", "colors", "logo", "css", "privacy_url", "texts"}
+MAX_CSS = 32 * 1024
+# The Open Cookie Database's categories, once mapped (necessary always maps to the
+# config's required category).
+DATABASE_CATEGORIES = ("functional", "analytics", "advertising", "social")
 CONSENT_KEYS = {"cookie_name", "max_age_days", "revision", "secret_env", "cookie_domain"}
 CATEGORY_KEYS = {"required", "title", "description"}
-SERVICE_TEXT_KEYS = ("title", "vendor", "privacy_url", "purpose", "retention", "embed",
-                     "placeholder")
-SERVICE_KEYS = {"use", "name", "category", "hosts", "cookies", "inline", *SERVICE_TEXT_KEYS}
+SERVICE_TEXT_KEYS = ("title", "vendor", "privacy_url", "retention", "embed")
+SERVICE_TRANSLATED_KEYS = ("purpose", "placeholder")
+SERVICE_KEYS = {"use", "name", "category", "hosts", "cookies", "inline", *SERVICE_TEXT_KEYS,
+                *SERVICE_TRANSLATED_KEYS}
 
 
 def load_config(path: str | Path) -> Config:
@@ -256,6 +289,14 @@ class _Reader:
             languages = self.strings(top["languages"], "languages")
             if not languages:
                 raise self.fail(top["languages"], "languages must list at least one language")
+        banner = self.banner(top.get("banner"))
+        for lang in languages:
+            missing = TEXT_KEYS - banner.texts.get(lang, {}).keys()
+            if lang not in TEXTS and missing:
+                raise self.fail(top.get("languages") or root, f"language {lang!r} has no "
+                                "built-in banner texts (en, fr have); give them all under "
+                                f"banner.texts.{lang}: missing {', '.join(sorted(missing))}")
+        use_database, database_map = self.cookie_database(top.get("cookie_database"), names)
         return Config(
             source=self.source, upstream=upstream, listen_host=host, listen_port=port,
             prefix=prefix, consent=self.consent(top.get("consent")), csp=csp,
@@ -263,7 +304,9 @@ class _Reader:
             unknown_cookies=unknown,
             necessary_cookies=(self.strings(top["necessary_cookies"], "necessary_cookies")
                                if "necessary_cookies" in top else ()),
-            categories=categories, services=services, languages=languages, sites=sites,
+            categories=categories, services=services, languages=languages, banner=banner,
+            cookie_database=use_database, cookie_database_categories=database_map,
+            sites=sites,
             testing=self.testing(top["testing"]) if "testing" in top else ForTesting(),
         )
 
@@ -279,6 +322,84 @@ class _Reader:
         if "state_header" not in items:
             return ForTesting()
         return ForTesting(state_header=self.boolean(items["state_header"], "testing.state_header"))
+
+    def banner(self, node: yaml.Node | None) -> BannerSettings:
+        if node is None:
+            return BannerSettings()
+        items = self.mapping(node, "banner", BANNER_KEYS)
+        out = BannerSettings()
+        if "position" in items:
+            position = self.string(items["position"], "banner.position")
+            if position not in ("bar", "box"):
+                raise self.fail(items["position"], "banner.position must be bar or box")
+            out = replace(out, position=position)
+        if "colors" in items:
+            given = self.mapping(items["colors"], "banner.colors", set(DEFAULT_COLORS))
+            colors = dict(DEFAULT_COLORS)
+            for key, value in given.items():
+                colors[key] = self.string(value, f"banner.colors.{key}")
+                if not HEX_RE.fullmatch(colors[key]):
+                    raise self.fail(value, f"banner.colors.{key} must be a #rgb or #rrggbb "
+                                    "colour")
+            problems = contrast_problems(colors)
+            if problems:
+                raise self.fail(items["colors"], "; ".join(problems) + "; pick darker or "
+                                "lighter colours")
+            out = replace(out, colors=colors)
+        for key in ("logo", "privacy_url"):
+            if key in items:
+                url = self.string(items[key], f"banner.{key}")
+                if not re.match(r"(https?://|/(?!/)|data:image/)", url) or '"' in url:
+                    raise self.fail(items[key], f"banner.{key} must be an http(s) URL or a "
+                                    "path starting with /")
+                out = replace(out, **{key: url})
+        if "css" in items:
+            out = replace(out, css=self.css_file(items["css"]))
+        if "texts" in items:
+            texts: dict[str, dict[str, str]] = {}
+            for lang, node_ in self.mapping(items["texts"], "banner.texts",
+                                            set(_keys(items["texts"]))).items():
+                given = self.mapping(node_, f"banner.texts.{lang}", set(TEXT_KEYS))
+                texts[lang] = {k: self.string(v, f"banner.texts.{lang}.{k}")
+                               for k, v in given.items()}
+            out = replace(out, texts=texts)
+        return out
+
+    def css_file(self, node: yaml.Node) -> str:
+        """The operator's CSS, read now so a missing file fails at start, not per page."""
+        path = Path(self.string(node, "banner.css"))
+        if not path.is_absolute():
+            path = Path(self.source).parent / path
+        try:
+            css = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise self.fail(node, f"cannot read the CSS file {path} ({e}); give a path "
+                            "relative to this config file") from None
+        if len(css) > MAX_CSS or "<" in css:
+            raise self.fail(node, f"{path} must be plain CSS under {MAX_CSS // 1024} KB "
+                            "without '<' (it is inlined in the page)")
+        return css
+
+    def cookie_database(self, node: yaml.Node | None,
+                        categories: set[str]) -> tuple[bool, dict[str, str]]:
+        """`cookie_database: true | false | {analytics: audience, ...}`."""
+        if node is None:
+            return True, {}
+        if isinstance(node, yaml.ScalarNode):
+            value = self.scalar(node)
+            if not isinstance(value, bool):
+                raise self.fail(node, "cookie_database must be true, false or a mapping of "
+                                "its categories to yours, e.g. {analytics: audience}")
+            return value, {}
+        items = self.mapping(node, "cookie_database", set(DATABASE_CATEGORIES))
+        out = {}
+        for key, value in items.items():
+            target = self.name(value, f"cookie_database.{key}")
+            if target not in categories:
+                raise self.fail(value, f"cookie_database.{key}: category {target!r} is not "
+                                f"defined; use one of {', '.join(sorted(categories))}")
+            out[key] = target
+        return True, out
 
     def consent(self, node: yaml.Node | None) -> ConsentSettings:
         if node is None:
@@ -360,6 +481,7 @@ class _Reader:
             svc = replace(
                 base,
                 **{k: self.string(fields[k], k) for k in SERVICE_TEXT_KEYS if k in fields},
+                **{k: self.texts(fields[k], k) for k in SERVICE_TRANSLATED_KEYS if k in fields},
                 **{k: self.strings(fields[k], k) for k in ("hosts", "cookies", "inline")
                    if k in fields},
             )
@@ -375,6 +497,9 @@ class _Reader:
             if not svc.hosts and not svc.cookies and not svc.inline:
                 raise self.fail(item, f"service {svc.name!r} names no hosts, cookies or "
                                 "inline markers, so it can never match anything")
+            if svc.embed and svc.embed not in EMBED_KINDS:
+                raise self.fail(fields.get("embed", item), f"embed {svc.embed!r} of "
+                                f"{svc.name!r} must be one of {', '.join(EMBED_KINDS)}")
             for h in svc.hosts:
                 if not HOST_RE.fullmatch(h):
                     raise self.fail(fields.get("hosts", item), f"host {h!r} of {svc.name!r} "

@@ -24,3 +24,47 @@ def header(mode: str, allowed_hosts: Iterable[str], extra_hosts: Iterable[str]) 
     value = f"default-src {sources} 'unsafe-inline' 'unsafe-eval'"
     name = "Content-Security-Policy" if mode == "enforce" else "Content-Security-Policy-Report-Only"
     return name, value
+
+
+# What the proxy injects, by the directive that governs it (the first one present wins,
+# as browsers fall back: script-src-elem -> script-src -> default-src).
+_FALLBACKS = {
+    "script": ("script-src-elem", "script-src", "default-src"),
+    "style": ("style-src-elem", "style-src", "default-src"),
+    "connect": ("connect-src", "default-src"),
+    "form": ("form-action",),
+}
+
+
+def _allows_inline(tokens: list[str]) -> bool:
+    """'unsafe-inline' counts only when no nonce, hash or 'strict-dynamic' cancels it."""
+    lowered = [t.lower() for t in tokens]
+    return "'unsafe-inline'" in lowered and not any(
+        t.startswith(("'nonce-", "'sha256-", "'sha384-", "'sha512-")) or t == "'strict-dynamic'"
+        for t in lowered)
+
+
+def admit_injected(value: str, nonce: str, own: str) -> str:
+    """The origin's CSP header value, changed only so that what the proxy injects runs:
+    its script and style by nonce (or by URL where adding a nonce would switch off the
+    site's own 'unsafe-inline'), its endpoints (own: "scheme://host/prefix/") for fetch
+    and form posts. Every other source and directive is the origin's, untouched."""
+    policies = []
+    for policy in value.split(","):
+        directives = [d.strip().split() for d in policy.split(";") if d.strip()]
+        names = [d[0].lower() for d in directives]
+        for kind, chain in _FALLBACKS.items():
+            name = next((n for n in chain if n in names), None)
+            if name is None:
+                continue
+            tokens = directives[names.index(name)]
+            sources = [t for t in tokens[1:] if t.lower() != "'none'"]
+            if kind in ("script", "style") and not _allows_inline(sources):
+                add = f"'nonce-{nonce}'"
+            elif kind == "style":
+                continue  # its 'unsafe-inline' already lets the inline <style> in
+            else:
+                add = own
+            tokens[1:] = sources + ([add] if add not in sources else [])
+        policies.append("; ".join(" ".join(d) for d in directives))
+    return ", ".join(policies)

@@ -2,7 +2,8 @@
 
 POST {prefix}choice takes JSON (the banner's script) or a plain form (no JavaScript),
 refuses cross-site requests, and answers with the new state or a same-site redirect.
-GET {prefix}state tells the state; the banner's assets are served versioned.
+GET {prefix}state tells the state; GET {prefix}preferences is the preferences page for
+visitors without JavaScript; the one script, consent.js, is served versioned.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlsplit
 
-from consentproxy.banner import ASSETS, asset
+from consentproxy.banner.render import SCRIPT, SCRIPT_TYPE, pick_language
 from consentproxy.consent import ConsentState
 from consentproxy.httpheaders import header
 
@@ -64,30 +65,34 @@ class Endpoints:
     def handle(self, ex: Exchange, body: bytes) -> LocalResponse:
         path = ex.req.target.split("?")[0][len(self.engine.config.prefix):]
         method = ex.req.method
-        if path in ASSETS:
-            if method not in ("GET", "HEAD"):
-                return _plain(405, "use GET")
-            return self._asset(path, ex.req.target)
+        if path in (SCRIPT, "state", "preferences") and method not in ("GET", "HEAD"):
+            return _plain(405, "use GET")
+        if path == SCRIPT:
+            return self._script(ex.req.target)
         if path == "state":
-            if method not in ("GET", "HEAD"):
-                return _plain(405, "use GET")
             return _json(200, state_json(ex.state, self.engine.config.consent.revision))
+        if path == "preferences":
+            query = dict(parse_qsl(urlsplit(ex.req.target).query))
+            lang = pick_language(header(ex.req.headers, "accept-language"),
+                                 self.engine.config.languages)
+            page = self.engine.banner.preferences_page(ex.state, lang,
+                                                       safe_return(query.get("return")))
+            return LocalResponse(200, [("Content-Type", "text/html; charset=utf-8"),
+                                       ("Cache-Control", "no-store")], page)
         if path == "choice":
             if method != "POST":
                 return _plain(405, "use POST with action=accept-all|reject-all|save")
             return self._choice(ex, body)
         return _plain(404, "not found")
 
-    def _asset(self, name: str, target: str) -> LocalResponse:
+    def _script(self, target: str) -> LocalResponse:
+        """Cached for a year under its versioned URL (the version changes with the release
+        and the config's tables), revalidated under any other."""
         banner = self.engine.banner
-        if name == "guard.js":
-            body, version = banner.guard_js, banner.guard_version
-        else:
-            body, version = asset(name), banner.version
-        versioned = target.endswith(f"?v={version}")
+        versioned = target.endswith(f"?v={banner.version}")
         cache = "public, max-age=31536000, immutable" if versioned else "no-cache"
-        return LocalResponse(200, [("Content-Type", ASSETS[name]), ("Cache-Control", cache)],
-                             body)
+        return LocalResponse(200, [("Content-Type", SCRIPT_TYPE), ("Cache-Control", cache)],
+                             banner.script)
 
     def _choice(self, ex: Exchange, body: bytes) -> LocalResponse:
         headers = ex.req.headers
@@ -130,6 +135,14 @@ class Endpoints:
         else:
             cats = {c for c in wanted if c in policy.optional}
             svcs = {s for s in services if s in policy.services}
+            by_category: dict[str, set[str]] = {}
+            for name, svc in policy.services.items():
+                by_category.setdefault(svc.category, set()).add(name)
+            # A service whose whole category is granted needs no consent of its own; a
+            # category left unticked with all its services ticked was just unticked (a
+            # form without JavaScript cannot untick them along with it).
+            svcs = {s for s in svcs if policy.services[s].category not in cats
+                    and not by_category[policy.services[s].category] <= svcs}
         engine = self.engine
         state = engine.signer.decide(cats, svcs, engine.clock(), ex.state)
         cfg = engine.config.consent

@@ -8,13 +8,14 @@ an optional body transform. Both adapters behave the same because only this deci
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from consentproxy import csp
-from consentproxy.banner import Banner, pick_language
+from consentproxy.banner.render import Banner, pick_language
 from consentproxy.config import MAX_CONSENT_DAYS, Config, ConfigError
 from consentproxy.consent import NO_DECISION, ConsentState, Signer, describe_state, parse_state
 from consentproxy.cookies import (
@@ -26,6 +27,7 @@ from consentproxy.cookies import (
 )
 from consentproxy.endpoints import Endpoints, LocalResponse
 from consentproxy.httpheaders import Headers, end_to_end, header, without
+from consentproxy.observe import Observer
 from consentproxy.policy import Policy
 from consentproxy.rewrite import encoding
 from consentproxy.rewrite.neutralise import Neutraliser
@@ -35,6 +37,7 @@ HTML_TYPES = ("text/html", "application/xhtml+xml")
 NO_BODY_STATUSES = frozenset({204, 206, 304})
 MAX_COOKIE_SECONDS = MAX_CONSENT_DAYS * 86400  # 13 months: no cookie the proxy passes lives longer
 STATE_HEADER = "X-Consent-State"  # honoured only with `testing: {state_header: true}`
+CSP_HEADERS = ("content-security-policy", "content-security-policy-report-only")
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,10 @@ class Report:
     neutralised: list[tuple[str, str]] = field(default_factory=list)
     banner: bool = False
     rewritten: bool = False
+    # Filled only when observing (Engine(observe=...)): every cookie name sent or set, and
+    # the hosts the page loads from that no service names.
+    cookies_seen: list[str] = field(default_factory=list)
+    hosts_seen: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -88,8 +95,10 @@ class BodyTransform:
     """Decode -> rewrite HTML -> re-encode, chunk by chunk."""
 
     def __init__(self, rewriter: HtmlRewriter, decode: encoding.Codec,
-                 encode: encoding.Codec, report: Report):
+                 encode: encoding.Codec, report: Report,
+                 on_close: Callable[[Report], None] | None = None):
         self.rewriter, self.decode, self.encode, self.report = rewriter, decode, encode, report
+        self.on_close = on_close
 
     def feed(self, data: bytes) -> bytes:
         return self.encode.process(self.rewriter.feed(self.decode.process(data)))
@@ -98,6 +107,9 @@ class BodyTransform:
         tail = self.rewriter.feed(self.decode.finish()) + self.rewriter.close()
         self.report.banner = self.rewriter.injected
         self.report.neutralised = self.rewriter.neutraliser.blocked
+        if self.on_close is not None:
+            self.report.hosts_seen = sorted(self.rewriter.neutraliser.unknown_hosts)
+            self.on_close(self.report)
         return self.encode.process(tail) + self.encode.finish()
 
 
@@ -141,6 +153,8 @@ class Exchange:
         for k, v in end_to_end(req.headers):
             lk = k.lower()
             if lk == "cookie":
+                if self.engine.observer is not None:
+                    self.report.cookies_seen += [n for n, _ in cookie_pairs(v)]
                 kept, dropped = self.engine.cookie_filter(self.state).request_header(v)
                 self.report.request_cookies_dropped += dropped
                 if kept is not None:
@@ -183,6 +197,8 @@ class Exchange:
         for k, v in end_to_end(headers):
             lk = k.lower()
             if lk == "set-cookie":
+                if engine.observer is not None:
+                    self.report.cookies_seen.append(set_cookie_name(v))
                 kept, dropped = filt.set_cookies([v])
                 self.report.set_cookies_dropped += dropped
                 out += [(k, self._capped(c)) for c in kept]
@@ -193,6 +209,8 @@ class Exchange:
                 out.append((k, v))
         deleted = self._not_covered(self.state)
         out += self._deletions(deleted)
+        if engine.observer is not None:
+            engine.observer.cookies_seen(self.report.cookies_seen)
         ctype = (header(headers, "content-type") or "").split(";")[0].strip().lower()
         coding = encoding.normalise(header(headers, "content-encoding"))
         if (ctype not in HTML_TYPES or req.method == "HEAD" or status in NO_BODY_STATUSES
@@ -211,9 +229,16 @@ class Exchange:
         dest = header(req.headers, "sec-fetch-dest")
         inject = None if dest is None else dest == "document"
         lang = pick_language(header(req.headers, "accept-language"), engine.config.languages)
-        banner = engine.banner.render(self.state, lang, req.target)
+        # The origin's own CSP stays; it only learns to let in what the proxy injects.
+        origin_csp = [(k, v) for k, v in out if k.lower() in CSP_HEADERS]
+        nonce = secrets.token_urlsafe(18) if origin_csp else ""
+        if origin_csp:
+            own = f"{self.scheme}://{self.host}{engine.config.prefix}" if self.host else "'self'"
+            out = without(out, *CSP_HEADERS) + [(k, csp.admit_injected(v, nonce, own))
+                                                 for k, v in origin_csp]
+        banner = engine.banner.render(self.state, lang, req.target, nonce)
         rewriter = HtmlRewriter(Neutraliser(engine.policy, self.state), banner, inject,
-                                head=engine.banner.guard_tag(self.state))
+                                head=engine.banner.script_tag(self.state, nonce))
         out_coding = encoding.output_encoding(
             coding, encoding.accepted(header(req.headers, "accept-encoding")))
         etag = header(out, "etag")
@@ -234,8 +259,10 @@ class Exchange:
         if policy:
             out.append(policy)
         self.report.rewritten = True
-        transform = BodyTransform(rewriter, encoding.decoder(coding),
-                                  encoding.encoder(out_coding), self.report)
+        observer = engine.observer
+        transform = BodyTransform(
+            rewriter, encoding.decoder(coding), encoding.encoder(out_coding), self.report,
+            None if observer is None else lambda r: observer.hosts_seen(r.hosts_seen, self.host))
         return out, transform
 
 
@@ -261,9 +288,13 @@ class Engine:
     """The compiled config plus keys: everything both adapters need to decide."""
 
     def __init__(self, config: Config, keys: Sequence[bytes],
-                 clock: Callable[[], float] = time.time, forced: ConsentState | None = None):
+                 clock: Callable[[], float] = time.time, forced: ConsentState | None = None,
+                 observe: Callable[[str], None] | None = None):
+        """observe: report mode, called with one line per cookie or third-party host
+        that no service names (see observe.Observer)."""
         self.config = config
         self.policy = Policy(config)
+        self.observer = Observer(self.policy, observe) if observe is not None else None
         self.signer = Signer(keys, config.consent.max_age_days, config.consent.revision)
         self.banner = Banner(config, self.policy)
         self.endpoints = Endpoints(self)

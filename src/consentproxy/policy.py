@@ -7,9 +7,11 @@ cost stays near-flat as the number of configured services grows.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
-from consentproxy.config import Config, Service
+from consentproxy.catalog import builtin_services
+from consentproxy.catalog.ocd import CookieDatabase, CookieRecord, cookie_database
+from consentproxy.config import DATABASE_CATEGORIES, Config, Service
 from consentproxy.consent import ConsentState
 
 # Scripts that load or send to a URL: a tracker host in such a script is a load, not data.
@@ -27,7 +29,9 @@ _URL_HOST_RE = re.compile(
 class Policy:
     """The compiled view of a config: classify hosts, cookies and inline scripts."""
 
-    def __init__(self, config: Config):
+    def __init__(self, config: Config, database: CookieDatabase | None = None):
+        """database: the Open Cookie Database to use (default: the packaged snapshot),
+        unless the config turns it off."""
         self.config = config
         self.required = frozenset(c.name for c in config.categories if c.required)
         self.optional = tuple(c.name for c in config.categories if not c.required)
@@ -62,13 +66,20 @@ class Policy:
         for name in (*config.necessary_cookies, config.consent.cookie_name):
             if "*" not in name:
                 self.cookie_names[name] = necessary
-        self.cookie_patterns = [
-            (".*".join(re.escape(p) for p in name.split("*")), category)
-            for name, category in named + [(n, necessary) for n in config.necessary_cookies]
-            if "*" in name]
-        self._cookie_re = (re.compile("|".join(f"(?P<p{i}>{p})" for i, (p, _) in
-                                               enumerate(self.cookie_patterns)))
-                           if self.cookie_patterns else None)
+        self.cookie_patterns = _patterns(
+            named + [(n, necessary) for n in config.necessary_cookies])
+        self._cookie_re = _combined(self.cookie_patterns)
+        # Cookies the config does not name: the built-in services it does not use, then
+        # the Open Cookie Database (unless `cookie_database: false`).
+        unused = [(c, svc) for svc in builtin_services().values()
+                  if svc.name not in self.services and config.cookie_database
+                  for c in svc.cookies]
+        self._catalog_names = {n: svc for n, svc in reversed(unused) if "*" not in n}
+        self._catalog_patterns = _patterns(unused)
+        self._catalog_re = _combined(self._catalog_patterns)
+        self.database = ((database if database is not None else cookie_database())
+                         if config.cookie_database else None)
+        self._database_category = _database_categories(config, necessary)
         markers.sort(key=len, reverse=True)
         self._marker_re = (re.compile(b"|".join(re.escape(m) for m in markers))
                            if markers else None)
@@ -105,13 +116,32 @@ class Policy:
     # --- cookies -----------------------------------------------------------------------
 
     def cookie_category(self, name: str) -> str | None:
-        """The category of a cookie by name; None when nothing names it."""
-        cat = self.cookie_names.get(name)
-        if cat is None and self._cookie_re is not None:
-            m = self._cookie_re.fullmatch(name)
-            if m is not None and m.lastgroup is not None:
-                cat = self.cookie_patterns[int(m.lastgroup[1:])][1]
+        """The category of a cookie by name: the config's services and necessary names
+        first, then the Open Cookie Database; None when nothing names it."""
+        cat = self.named_cookie_category(name)
+        if cat is None:
+            svc = self.catalog_service(name)
+            record = self.database_record(name) if svc is None else None
+            if svc is not None or record is not None:
+                cat = self._database_category[svc.category if svc else record.category]
         return cat
+
+    def catalog_service(self, name: str) -> Service | None:
+        """The built-in service (one the config does not use) that names this cookie."""
+        return self._catalog_names.get(name) or _match(self._catalog_re,
+                                                       self._catalog_patterns, name)
+
+    def database_categories(self) -> dict[str, str | None]:
+        """The Open Cookie Database's mapped categories -> this config's (None: unknown)."""
+        return dict(self._database_category)
+
+    def database_record(self, name: str) -> CookieRecord | None:
+        return self.database.lookup(name) if self.database is not None else None
+
+    def named_cookie_category(self, name: str) -> str | None:
+        """The category the config itself gives a cookie (a service or necessary_cookies)."""
+        cat = self.cookie_names.get(name)
+        return cat if cat is not None else _match(self._cookie_re, self.cookie_patterns, name)
 
     def cookie_allowed(self, name: str, state: ConsentState) -> bool:
         cat = self.cookie_category(name)
@@ -152,3 +182,37 @@ class Policy:
 
     def allowed_hosts(self, state: ConsentState) -> list[str]:
         return sorted({h for s in self.config.services if self.allows(s, state) for h in s.hosts})
+
+
+def _patterns[T](pairs: Iterable[tuple[str, T]]) -> list[tuple[str, T]]:
+    """Cookie names with "*" as (regex source, value)."""
+    return [(".*".join(re.escape(p) for p in name.split("*")), value)
+            for name, value in pairs if "*" in name]
+
+
+def _combined(patterns: Sequence[tuple[str, object]]) -> re.Pattern[str] | None:
+    """One regex for all patterns; the matching group's number is the pattern's index."""
+    return (re.compile("|".join(f"(?P<p{i}>{p})" for i, (p, _) in enumerate(patterns)))
+            if patterns else None)
+
+
+def _match[T](regex: re.Pattern[str] | None, patterns: list[tuple[str, T]],
+              name: str) -> T | None:
+    m = regex.fullmatch(name) if regex is not None else None
+    return patterns[int(m.lastgroup[1:])][1] if m is not None and m.lastgroup else None
+
+
+# A database category the config lacks falls back to its nearest neighbour, else the
+# cookie counts as unknown (unknown_cookies decides).
+_FALLBACK = {"social": "advertising", "advertising": "social"}
+
+
+def _database_categories(config: Config, necessary: str) -> dict[str, str | None]:
+    """The Open Cookie Database's (mapped) categories -> this config's."""
+    names = {c.name for c in config.categories}
+    out: dict[str, str | None] = {"necessary": necessary}
+    for cat in DATABASE_CATEGORIES:
+        out[cat] = config.cookie_database_categories.get(cat) or (cat if cat in names else None)
+    for cat, neighbour in _FALLBACK.items():
+        out[cat] = out[cat] or out[neighbour]
+    return out

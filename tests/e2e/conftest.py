@@ -22,7 +22,7 @@ from __future__ import annotations
 import pathlib
 import re
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -37,9 +37,14 @@ from playwright.async_api import (
     async_playwright,
 )
 
+from consentproxy import server
+from consentproxy.config import load_config
 from consentproxy.demo.origin import PageSpec, load_manifest, make_origin_app, serve_app
+from consentproxy.engine import Engine
+from tests.conftest import DEMO_CONFIG
 
 E2E_DIR = pathlib.Path(__file__).parent
+DEMO_PAGES = DEMO_CONFIG.parent / "pages"
 CORPUS_DIR = E2E_DIR.parent / "corpus"
 CORPUS = load_manifest(CORPUS_DIR)
 
@@ -233,6 +238,39 @@ async def origin() -> AsyncIterator[str]:
         yield f"http://{FIRST_PARTY_HOST}:{port}"
 
 
+async def start_proxy(origin: str, csp: str = "report-only") -> server.Running:
+    """consentproxy (the aiohttp adapter) with the demo config in front of an origin."""
+    port = origin.rsplit(":", 1)[1]
+    config = replace(load_config(DEMO_CONFIG).with_overrides(
+        upstream=f"http://127.0.0.1:{port}"), csp=csp)
+    return await server.start(Engine(config, [b"e2e-secret-key-0123456789"]), "127.0.0.1", 0)
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def proxy(origin: str) -> AsyncIterator[str]:
+    """consentproxy in front of the corpus origin (CSP report-only, the default), as
+    http://legacy.test:PORT."""
+    running = await start_proxy(origin)
+    yield f"http://{FIRST_PARTY_HOST}:{running.port}"
+    await running.stop()
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def enforcing_proxy(origin: str) -> AsyncIterator[str]:
+    running = await start_proxy(origin, "enforce")
+    yield f"http://{FIRST_PARTY_HOST}:{running.port}"
+    await running.stop()
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def demo_site() -> AsyncIterator[str]:
+    """The bundled demo legacy site behind consentproxy, as `consentproxy demo` runs it."""
+    async with serve_app(make_origin_app(DEMO_PAGES)) as port:
+        running = await start_proxy(f"http://127.0.0.1:{port}")
+        yield f"http://{FIRST_PARTY_HOST}:{running.port}"
+        await running.stop()
+
+
 @pytest.fixture
 def base_url(request: pytest.FixtureRequest) -> str:
     """The site under test: the ``origin`` fixture unless indirectly parametrised with the name
@@ -262,3 +300,22 @@ async def tab(context: BrowserContext, base_url: str, recorder: ThirdPartyRecord
     tab = Tab(base_url, context, page, recorder)
     page.on("pageerror", lambda error: tab.errors.append(str(error)))
     return tab
+
+
+AXE_JS = E2E_DIR / "node_modules" / "axe-core" / "axe.min.js"
+WCAG_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+
+
+async def axe_violations(page: Page, include: list[str]) -> list[dict[str, Any]]:
+    """axe-core's WCAG 2.2 A/AA violations inside the given elements (shadow roots
+    included), as {id, help, targets}; [] means none. Needs `make e2e` (npm ci)."""
+    if not await page.evaluate("typeof window.axe === 'object'"):
+        await page.evaluate(AXE_JS.read_text())
+    result = await page.evaluate(
+        """async ([include, tags]) => {
+            const r = await axe.run({include: include.map(s => [s])},
+                                    {runOnly: {type: 'tag', values: tags}});
+            return r.violations.map(v => ({id: v.id, help: v.help,
+                                            targets: v.nodes.map(n => n.target)}));
+        }""", [include, WCAG_AA])
+    return list(result)

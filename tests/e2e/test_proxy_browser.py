@@ -9,16 +9,11 @@ which shows the same pages do leak without the proxy.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import replace
+from collections.abc import Iterator
 
 import pytest
-import pytest_asyncio
 from playwright.async_api import Browser
 
-from consentproxy import server
-from consentproxy.config import load_config
-from consentproxy.engine import Engine
 from tests.adapters import ADAPTERS, mitmdump
 from tests.conftest import DEMO_CONFIG
 from tests.e2e.conftest import FIRST_PARTY_HOST, ThirdPartyRecorder, expectation
@@ -29,25 +24,9 @@ NECESSARY = {"PHPSESSID", "lang", "consent"}
 ANALYTICS_HOSTS = {"www.google-analytics.com", "www.googletagmanager.com", "static.hotjar.com"}
 # In-page: the page's text without what the proxy adds (banner, placeholders).
 SITE_TEXT = """() => {
-    for (const el of document.querySelectorAll('#consentproxy, .cp-placeholder')) el.remove();
+    for (const el of document.querySelectorAll('#consentproxy, [data-consent-placeholder]')) el.remove();
     return document.body ? document.body.innerText : '';
 }"""
-
-
-async def start_proxy(origin: str, csp: str) -> server.Running:
-    port = origin.rsplit(":", 1)[1]
-    config = replace(load_config(DEMO_CONFIG).with_overrides(
-        upstream=f"http://127.0.0.1:{port}"), csp=csp)
-    return await server.start(Engine(config, [b"e2e-secret-key-0123456789"]), "127.0.0.1", 0)
-
-
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def serve_proxy(origin: str) -> AsyncIterator[str]:
-    """consentproxy in front of the corpus origin (CSP report-only, the default), as
-    http://legacy.test:PORT."""
-    running = await start_proxy(origin, "report-only")
-    yield f"http://{FIRST_PARTY_HOST}:{running.port}"
-    await running.stop()
 
 
 @pytest.fixture(scope="session")
@@ -60,17 +39,10 @@ def mitm_proxy(origin: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 
 @pytest.fixture(scope="session", params=ADAPTERS)
-def proxy(request: pytest.FixtureRequest) -> str:
-    """The site through one adapter or the other: every test here runs through both."""
-    return str(request.getfixturevalue("serve_proxy" if request.param == "aiohttp"
-                                       else "mitm_proxy"))
-
-
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def enforcing_proxy(origin: str) -> AsyncIterator[str]:
-    running = await start_proxy(origin, "enforce")
-    yield f"http://{FIRST_PARTY_HOST}:{running.port}"
-    await running.stop()
+def proxy(request: pytest.FixtureRequest, proxy: str) -> str:
+    """The site through one adapter or the other (conftest's `proxy` is `consentproxy
+    serve`'s): every test here runs through both."""
+    return proxy if request.param == "aiohttp" else str(request.getfixturevalue("mitm_proxy"))
 
 
 @pytest.fixture
@@ -99,7 +71,13 @@ async def tracking_cookies(tab) -> set[str]:
 
 
 async def banner_visible(tab) -> bool:
-    return await tab.page.locator("form.cp-banner").is_visible()
+    return await tab.page.locator("dialog.cp-banner").is_visible()
+
+
+async def banner_closed(tab) -> None:
+    """Wait for the banner to close. A locator, not wait_for_function: polling a string
+    predicate needs eval, which a page's own CSP may forbid (/csp-inline, /strict-csp)."""
+    await tab.page.locator("dialog.cp-banner").wait_for(state="hidden")
 
 
 @pytest.mark.corpus(document=True)
@@ -145,7 +123,7 @@ async def test_accept_all_activates_everything_without_reload(tab, corpus_page):
     await tab.open(corpus_page.path)
     await tab.page.evaluate("window.__same_page = 1")
     await tab.page.click("[data-consent-action=accept-all]")
-    await tab.page.wait_for_function("document.querySelector('form.cp-banner').hidden")
+    await banner_closed(tab)
     # A beacon fired before consent (new Image() in /loader) is dropped, not replayed.
     expected = set(corpus_page.expect["hosts"]) - set(corpus_page.expect.get("beacons", []))
     await wait_for_hosts(tab, expected)
@@ -197,7 +175,7 @@ async def test_one_category_lets_only_that_category_through(tab):
     await tab.page.click("[data-consent-action=customize]")
     await tab.page.check("[data-consent-category=analytics]")
     await tab.page.click("[data-consent-action=save]")
-    await tab.page.wait_for_function("document.querySelector('form.cp-banner').hidden")
+    await banner_closed(tab)
     await wait_for_hosts(tab, {"www.google-analytics.com"})
     for path in ("/embeds", "/gtag", "/facebook", "/social", "/hotjar"):
         await tab.open(path)
@@ -214,7 +192,7 @@ async def test_choices_work_without_javascript(browser, proxy):
     async with page.expect_navigation():
         await page.click("[data-consent-action=accept-all]")
     assert page.url.endswith("/embeds")
-    assert await page.locator("form.cp-banner").is_hidden()
+    assert await page.locator("dialog.cp-banner").is_hidden()
     assert {"www.youtube.com", "player.vimeo.com"} <= recorder.hosts
     await context.close()
 

@@ -23,7 +23,7 @@ DEMO_PATHS = {"/", "/occasions", "/atelier", "/contact"}
 
 
 @pytest.fixture(scope="module")
-def demo_site() -> Iterator[str]:
+def demo_origin() -> Iterator[str]:
     with app_in_thread(make_origin_app(DEMO_PAGES)) as port:
         yield f"http://127.0.0.1:{port}/"
 
@@ -37,8 +37,8 @@ def kinds(state: dict) -> set[str]:
     return {v["kind"] for page in state["pages"] for v in page["violations"]}
 
 
-def test_demo_site_as_it_is_violates_in_every_state(demo_site, tmp_path):
-    code, report = scan(demo_site, tmp_path, "--direct")
+def test_demo_site_as_it_is_violates_in_every_state(demo_origin, tmp_path):
+    code, report = scan(demo_origin, tmp_path, "--direct")
     assert code == 1 and report["mode"] == "direct" and report["offline"] is True
     by_state = {s["state"]: s for s in report["states"]}
     assert list(by_state) == STATES
@@ -51,8 +51,8 @@ def test_demo_site_as_it_is_violates_in_every_state(demo_site, tmp_path):
     assert all(s["violations"] for s in report["states"])
 
 
-def test_demo_site_through_the_proxy_has_no_violation_in_any_state(demo_site, tmp_path):
-    code, report = scan(demo_site, tmp_path, "--crawl", "3")
+def test_demo_site_through_the_proxy_has_no_violation_in_any_state(demo_origin, tmp_path):
+    code, report = scan(demo_origin, tmp_path, "--crawl", "3")
     problems = [(s["state"], p["path"], v) for s in report["states"] for p in s["pages"]
                 for v in p["violations"]]
     assert code == 0 and problems == [] and report["violations"] == 0
@@ -77,8 +77,8 @@ def test_demo_site_through_the_proxy_has_no_violation_in_any_state(demo_site, tm
     assert "Summary per state" in html and "data:image/png;base64," in html
 
 
-def test_a_bad_state_stops_the_scan_naming_the_valid_ones(demo_site, tmp_path, capsys):
-    code = main(["scan", demo_site, "--config", str(DEMO_CONFIG), "--out", str(tmp_path),
+def test_a_bad_state_stops_the_scan_naming_the_valid_ones(demo_origin, tmp_path, capsys):
+    code = main(["scan", demo_origin, "--config", str(DEMO_CONFIG), "--out", str(tmp_path),
                  "--states", "none;analytcs"])
     assert code == 2
     assert "--states: 'analytcs' in 'analytcs' is no category or service" in (

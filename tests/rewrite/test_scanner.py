@@ -76,6 +76,12 @@ def test_no_banner_for_fragments_when_sniffing(policy):
     assert rewrite(policy, doc, inject=None).count(BANNER) == 1
 
 
+def test_an_xml_prolog_still_starts_a_document(policy):
+    doc = b'<?xml version="1.0" encoding="utf-8"?>\n<html xmlns="http://www.w3.org/1999/xhtml">' \
+          b"<body><p>x</p></body></html>"
+    assert rewrite(policy, doc, inject=None).count(BANNER) == 1
+
+
 @pytest.mark.parametrize("markup", [
     b"<!-- <script src=https://connect.facebook.net/x.js></script> -->",
     b"<textarea><iframe src=https://www.youtube.com/embed/x></iframe></textarea>",

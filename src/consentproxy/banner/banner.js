@@ -1,54 +1,97 @@
-/* consentproxy banner: enhances the server-rendered form (which also works without JS),
- * posts choices as JSON and restores the neutralised elements the new state allows. */
+/* consentproxy banner: enhances the server-rendered form (which works without JS too):
+ * posts choices as JSON, manages focus and Esc, shows click-to-load placeholders, and
+ * brings neutralised elements back in place when the new state allows them. Runs after
+ * guard.js in the same file and uses its window.consentproxy. */
 (function () {
   'use strict';
-  var TEXTS = {
-    en: { blocked: 'This content from {s} is blocked until you accept {c}.', allow: 'Allow {c}',
-      error: 'Your choice could not be saved. Please try again.' },
-    fr: { blocked: 'Ce contenu de {s} est bloqué tant que vous n\u2019acceptez pas\u00a0: {c}.',
-      allow: 'Autoriser\u00a0: {c}', error: 'Votre choix n\u2019a pas pu être enregistré. Réessayez.' }
-  };
+  var G = window.consentproxy;
+  if (!G || G.banner) return;
+  G.banner = true;
   var MARK = 'data-consent-blocked', CAT = MARK + '-category', PRE = 'data-consent-';
   // Restore only what the proxy renames, on the tags it neutralises: injected markup
   // (e.g. sanitised content keeping data-*) must not turn data-consent-onerror into onerror.
   var TAGS = /^(script|i?frame|img|image|link|object|embed|source|video|audio|track|input|applet)$/;
   var ATTRS = /^(src|srcset|href|xlink:href|data|srcdoc|poster|lowsrc|dynsrc|codebase|archive|code|imagesrcset)$/;
+  var EMBEDS = /^(iframe|object|embed)$/;
+  // The host element must stay visible whatever the site's CSS says about divs.
+  var PIN = { display: 'block', visibility: 'visible', opacity: '1', transform: 'none',
+    filter: 'none', position: 'static', contain: 'none', 'clip-path': 'none' };
 
   function list(x) { return Array.prototype.slice.call(x || []); }
   function has(a, x) { return (a || []).indexOf(x) >= 0; }
   function json(v) { try { return JSON.parse(v) || {}; } catch (e) { return {}; } }
-  function fmt(s, o) { return s.replace(/\{(\w)\}/g, function (m, k) { return o[k]; }); }
+  function fmt(s, o) { return s.replace(/\{(\w+)\}/g, function (m, k) { return o[k]; }); }
   function tag(el) { return (el.localName || '').toLowerCase(); }
   function px(v) { return /^\d+$/.test(v) ? v + 'px' : v; }
+  function pin(el) { Object.keys(PIN).forEach(function (k) { el.style.setProperty(k, PIN[k], 'important'); }); }
+  function make(name, props, kids) {
+    var el = document.createElement(name);
+    Object.keys(props || {}).forEach(function (k) { el.setAttribute(k, props[k]); });
+    (kids || []).forEach(function (k) { el.append(k); });
+    return el;
+  }
 
   function init() {
     var root = document.getElementById('consentproxy');
-    var form = root && root.querySelector('form');
-    if (!form || root.__cp) return;
+    if (!root || root.__cp) return;
+    var shadow = root.shadowRoot, tpl = root.querySelector('template');
+    if (!shadow && tpl) { // no declarative shadow DOM (XHTML, old browsers): attach it now
+      shadow = root.attachShadow({ mode: 'open' });
+      shadow.append(tpl.content.childNodes.length ? tpl.content : list(tpl.childNodes));
+    }
+    if (tpl) tpl.remove();
+    var dialog = shadow && shadow.querySelector('dialog'), form = dialog && dialog.querySelector('form');
+    if (!form) return;
     root.__cp = 1;
+    pin(root);
     var attr = function (n) { return root.getAttribute('data-consentproxy-' + n); };
     var prefix = attr('prefix') || '/.consent/', state = json(attr('state')), catalog = json(attr('catalog'));
-    var lang = (root.lang || 'en').slice(0, 2).toLowerCase(), T = TEXTS[lang] || TEXTS.en;
-    var details = root.querySelector('details'), heading = root.querySelector('#cp-title');
+    var T = catalog.texts || {}, lang = root.lang || 'en';
+    var details = form.querySelector('.cp-details'), heading = shadow.getElementById('cp-title');
+    var style = shadow.querySelector('style'), sheet = null;
     var holders = new WeakMap(), queue = Promise.resolve(), opener = null, busy = false;
 
-    function title(kind, name) {
-      var x = (catalog[kind] || []).filter(function (i) { return i.name === name; })[0];
-      return (x && x.title) || name;
+    function service(name) { return (catalog.services || {})[name] || [name, '', '', '']; }
+    function boxes(kind) { return list(form.querySelectorAll('input[data-consent-' + kind + ']')); }
+    function chosen() {
+      var cats = boxes('category').filter(function (c) { return c.checked && !c.disabled; })
+        .map(function (c) { return c.value; });
+      var svcs = boxes('service').filter(function (s) {
+        return s.checked && !s.disabled && !has(cats, s.getAttribute('data-consent-service-category'));
+      }).map(function (s) { return s.value; });
+      return [cats, svcs];
     }
-    function boxes() { return list(form.querySelectorAll('input[type=checkbox][data-consent-category]')); }
-    function checked() {
-      return boxes().filter(function (c) { return c.checked && !c.disabled; }).map(function (c) { return c.value; });
+    function sync(next) {
+      boxes('category').forEach(function (c) { c.checked = c.disabled || has(next.categories, c.value); });
+      boxes('service').forEach(function (s) {
+        s.checked = s.disabled || has(next.services, s.value) ||
+          has(next.categories, s.getAttribute('data-consent-service-category'));
+      });
     }
+    // A category switch sets its services; a category is on when all its services are.
+    form.addEventListener('change', function (e) {
+      var box = e.target, cat = box.getAttribute('data-consent-category');
+      var svcCat = box.getAttribute('data-consent-service-category');
+      if (cat) {
+        boxes('service').forEach(function (s) {
+          if (s.getAttribute('data-consent-service-category') === cat) s.checked = box.checked;
+        });
+      } else if (svcCat) {
+        var all = boxes('service').filter(function (s) { return s.getAttribute('data-consent-service-category') === svcCat; });
+        var catBox = form.querySelector('input[data-consent-category="' + svcCat + '"]');
+        if (catBox) catBox.checked = all.every(function (s) { return s.checked; });
+      }
+    });
 
     // Copy each data-consent-X the proxy made back to X (on `to`), dropping it from `from`.
+    // The guard's own setter: this element is allowed (or loaded once on purpose).
     function restore(from, to) {
       list(from.attributes).forEach(function (a) {
         var n = a.name, x = n.slice(PRE.length);
         if (n.indexOf(PRE) || n === MARK || n === CAT) return;
         if (to === from) from.removeAttribute(n);
         if (!ATTRS.test(x) && !(x === 'type' && tag(to) === 'script')) return;
-        if (x.indexOf('xlink:')) to.setAttribute(x, a.value);
+        if (x.indexOf('xlink:')) G.setAttribute(to, x, a.value);
         else to.setAttributeNS('http://www.w3.org/1999/xlink', x, a.value);
       });
     }
@@ -58,7 +101,7 @@
     function runScript(old) {
       var s = document.createElement('script');
       list(old.attributes).forEach(function (a) {
-        if (a.name !== 'type' && a.name.indexOf(PRE)) s.setAttribute(a.name, a.value);
+        if (a.name !== 'type' && a.name.indexOf(PRE)) G.setAttribute(s, a.name, a.value);
       });
       restore(old, s);
       if (old.nonce) s.nonce = old.nonce;
@@ -72,75 +115,118 @@
       return wait;
     }
 
-    function activate(el) {
+    function activate(el, later) {
       var name = tag(el), p = el.parentNode, ph = holders.get(el);
-      if (ph) { ph.remove(); holders.delete(el); }
+      if (ph) {
+        ph.remove();
+        holders.delete(el);
+        el.style.removeProperty('display');
+      }
       if (!TAGS.test(name)) return;
       el.removeAttribute(MARK); // claimed: never queued twice
-      if (name === 'script') { queue = queue.then(function () { return runScript(el); }); return; }
+      if (name === 'script') {
+        if (later && el.hasAttribute('defer')) later.push(el);
+        else queue = queue.then(function () { return runScript(el); });
+        return;
+      }
       restore(el, el);
       el.removeAttribute(CAT);
       if (/^(source|track)$/.test(name) && p && /^(video|audio)$/.test(tag(p))) p.load();
     }
 
+    function styles() {
+      if (!sheet && style && window.CSSStyleSheet && 'adoptedStyleSheets' in Document.prototype) {
+        sheet = new CSSStyleSheet();
+        sheet.replaceSync(style.textContent);
+      }
+      return sheet;
+    }
+
+    // A click-to-load panel the size of the blocked embed, in a shadow root of its own.
     function placeholder(el) {
-      var w = el.getAttribute('width'), h = el.getAttribute('height'), cat = el.getAttribute(CAT);
-      if (holders.has(el) || !/^(iframe|object|embed)$/.test(tag(el)) || !el.parentNode || el.hidden ||
+      var w = el.getAttribute('width'), h = el.getAttribute('height'), name = el.getAttribute(MARK);
+      if (holders.has(el) || !EMBEDS.test(tag(el)) || !el.parentNode || el.hidden ||
           parseFloat(w) < 10 || parseFloat(h) < 10) return; // beacons get none
-      var ph = document.createElement('div'), p = document.createElement('p'), b = document.createElement('button');
-      ph.className = 'cp-placeholder';
-      ph.lang = lang;
-      if (w) ph.style.width = px(w);
-      if (h) ph.style.height = px(h);
-      p.textContent = fmt(T.blocked, { s: title('services', el.getAttribute(MARK)), c: title('categories', cat) });
-      b.type = 'button';
-      b.setAttribute('data-consent-action', 'allow-category');
-      b.setAttribute('data-consent-allow', cat);
-      b.textContent = fmt(T.allow, { c: title('categories', cat) });
-      ph.appendChild(p);
-      ph.appendChild(b);
-      el.parentNode.insertBefore(ph, el);
-      holders.set(el, ph);
+      var svc = service(name), title = svc[0], cat = (catalog.categories || {})[svc[1]] || svc[1];
+      var rect = el.getBoundingClientRect();
+      var host = make('div', { 'data-consent-placeholder': name });
+      host.style.setProperty('display', 'block', 'important');
+      host.style.width = rect.width ? rect.width + 'px' : px(w || '100%');
+      host.style.height = rect.height ? rect.height + 'px' : px(h || '150px');
+      host.style.maxWidth = '100%';
+      var sr = host.attachShadow({ mode: 'open' });
+      if (styles()) sr.adoptedStyleSheets = [sheet];
+      else if (style) sr.append(style.cloneNode(true));
+      var once = make('button', { type: 'button', 'data-consent-action': 'load-once' }, [T['load-once']]);
+      var always = make('button', { type: 'button', 'data-consent-action': 'allow-service',
+        'data-consent-service': name }, [fmt(T['always-allow'], { service: title })]);
+      var text = svc[2] || fmt(T.blocked, { service: title, category: cat });
+      var kids = [make('p', {}, [make('strong', {}, [title]), ' \u2014 ', text]), make('div', {}, [once, always])];
+      if (svc[3]) kids.push(make('a', { href: svc[3], target: '_blank', rel: 'noopener' }, [T.privacy]));
+      sr.append(make('div', { class: 'cp-ph', role: 'group', 'aria-label': title, lang: lang }, kids));
+      once.addEventListener('click', function () { activate(el); });
+      el.parentNode.insertBefore(host, el);
+      el.style.setProperty('display', 'none', 'important');
+      holders.set(el, host);
+    }
+
+    function allowed(el) {
+      return has(state.categories, el.getAttribute(CAT)) || has(state.services, el.getAttribute(MARK));
     }
 
     function scan(node) {
-      var els = list(node.querySelectorAll('[' + MARK + ']'));
+      var els = list(node.querySelectorAll('[' + MARK + ']')), later = [];
       if (node.matches && node.matches('[' + MARK + ']')) els.unshift(node);
-      els.forEach(function (el) {
-        if (has(state.categories, el.getAttribute(CAT)) || has(state.services, el.getAttribute(MARK))) activate(el);
-        else placeholder(el);
-      });
+      els.forEach(function (el) { if (allowed(el)) activate(el, later); else placeholder(el); });
+      later.forEach(function (el) { queue = queue.then(function () { return runScript(el); }); });
     }
 
     function message(text) {
       var m = form.querySelector('.cp-error');
       if (!m) {
-        m = form.appendChild(document.createElement('p'));
-        m.className = 'cp-error';
-        m.setAttribute('role', 'alert');
+        m = form.appendChild(make('p', { class: 'cp-error', role: 'alert' }));
       }
       m.textContent = text;
       m.hidden = !text;
     }
 
+    function focused() {
+      var a = document.activeElement;
+      while (a && a.shadowRoot && a.shadowRoot.activeElement) a = a.shadowRoot.activeElement;
+      return a;
+    }
+
+    // The preferences: a modal dialog (focus kept inside, Esc handled, page inert).
     function show() {
-      if (!form.contains(document.activeElement)) opener = document.activeElement;
-      form.hidden = false;
+      var a = focused();
+      if (!a || !shadow.contains(a)) opener = a;
+      if (dialog.open) dialog.close();
+      dialog.classList.add('cp-modal');
+      dialog.setAttribute('aria-modal', 'true');
+      dialog.showModal();
       if (details) details.open = true;
-      var first = boxes().filter(function (c) { return !c.disabled; })[0];
-      if (!first && heading) heading.tabIndex = -1;
-      (first || heading || form).focus();
+      var first = boxes('category').filter(function (c) { return !c.disabled; })[0];
+      (first || heading).focus();
     }
 
     function hide() {
-      var inside = form.contains(document.activeElement);
-      form.hidden = true;
+      var inside = shadow.contains(focused());
+      dialog.close();
+      dialog.classList.remove('cp-modal');
+      dialog.removeAttribute('aria-modal');
+      if (details) details.open = false;
       message('');
       if (inside) {
-        var back = opener && opener !== document.body && document.contains(opener) ? opener : root.querySelector('.cp-manage');
+        var back = opener && opener !== document.body && opener.isConnected ? opener : shadow.querySelector('.cp-manage');
         if (back) back.focus();
       }
       opener = null;
+    }
+
+    // Esc and the close control: refusing while no choice is made, else just closing.
+    function dismiss() {
+      if (state.decided) hide();
+      else choose('reject-all', [], null);
     }
 
     function apply(next) {
@@ -148,35 +234,49 @@
       // by its category any more (accept-all answers services: [] but covers them all).
       var withdrawn = (state.categories || []).some(function (c) { return !has(next.categories, c); }) ||
         (state.services || []).some(function (s) {
-          var svc = (catalog.services || []).filter(function (i) { return i.name === s; })[0];
-          return !has(next.services, s) && !(svc && has(next.categories, svc.category));
+          return !has(next.services, s) && !has(next.categories, service(s)[1]);
         });
       var old = state;
       state = next;
       root.setAttribute('data-consentproxy-state', JSON.stringify(next));
-      // The guard (guard.js) holds run-time loads back by the same state: update it first.
-      if (window.consentproxy && window.consentproxy.setState) window.consentproxy.setState(next);
-      // Running trackers cannot be stopped; the server already deleted their cookies.
-      if (withdrawn) return location.reload();
+      // The guard holds run-time loads back by the same state: update it first.
+      G.setState(next);
+      if (withdrawn) {
+        // Running trackers cannot be stopped: clear what they left and start afresh.
+        G.deleteCookies();
+        return location.reload();
+      }
       // An enforced CSP was written for the old choice: newly allowed hosts need a new page.
       var granted = (next.categories || []).some(function (c) { return !has(old.categories, c); }) ||
         (next.services || []).some(function (s) { return !has(old.services, s); });
       if (granted && attr('csp') === 'enforce') return location.reload();
       hide();
-      boxes().forEach(function (c) { c.checked = c.disabled || has(next.categories, c.value); });
+      sync(next);
+      swapClose();
       scan(document);
+    }
+
+    // Once a choice exists, the close control no longer means "refuse".
+    function swapClose() {
+      var close = form.querySelector('.cp-close');
+      if (close && close.type === 'submit') {
+        close.type = 'button';
+        close.removeAttribute('name');
+        close.removeAttribute('value');
+      }
     }
 
     function choose(action, categories, services) {
       if (busy) return;
       busy = true;
       form.setAttribute('aria-busy', 'true');
+      var body = { action: action, categories: categories };
+      if (services) body.services = services;
       fetch(prefix + 'choice', {
         method: 'POST',
         headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
         credentials: 'same-origin',
-        body: JSON.stringify(services ? { action: action, categories: categories, services: services }
-          : { action: action, categories: categories })
+        body: JSON.stringify(body)
       }).then(function (r) {
         if (!r.ok) throw new Error(r.status);
         return r.json();
@@ -184,7 +284,7 @@
         if (!next || !Array.isArray(next.categories)) throw new Error('state');
         apply(next);
       }).catch(function () {
-        form.hidden = false;
+        if (!dialog.open) dialog.show();
         message(T.error);
       }).then(function () {
         busy = false;
@@ -192,34 +292,70 @@
       });
     }
 
-    document.addEventListener('click', function (e) {
-      var el = e.target.closest && e.target.closest('[data-consent-action]');
-      var action = el && el.getAttribute('data-consent-action');
-      if (/^(accept-all|reject-all|save)$/.test(action) && form.contains(el)) {
+    function onAction(el, e) {
+      var action = el.getAttribute('data-consent-action');
+      if (/^(accept-all|reject-all|save)$/.test(action) && shadow.contains(el)) {
         e.preventDefault();
-        choose(action, checked());
+        var picked = chosen();
+        choose(action, picked[0], action === 'save' ? picked[1] : null);
       } else if (action === 'open') {
         e.preventDefault();
         show();
-      } else if (action === 'allow-category') {
-        var cats = (state.categories || []).slice(), cat = el.getAttribute('data-consent-allow');
-        if (cat && !has(cats, cat)) cats.push(cat);
-        choose('save', cats, state.services && state.services.length ? state.services : null);
+      } else if (action === 'customize' && shadow.contains(el)) {
+        e.preventDefault();
+        show();
+      } else if (action === 'close' && shadow.contains(el)) {
+        e.preventDefault();
+        dismiss();
+      } else if (action === 'allow-service') {
+        var svc = el.getAttribute('data-consent-service');
+        choose('save', (state.categories || []).slice(), (state.services || []).concat([svc]));
+      }
+    }
+
+    document.addEventListener('click', function (e) {
+      var path = e.composedPath ? e.composedPath() : [e.target];
+      for (var i = 0; i < path.length; i++) {
+        if (path[i].getAttribute && path[i].hasAttribute('data-consent-action')) return onAction(path[i], e);
       }
     });
-    // Implicit submission (Enter in a field) that did not go through a button click.
+    // Implicit submission (Enter in a field) that did not go through a button.
     form.addEventListener('submit', function (e) {
       e.preventDefault();
-      choose((e.submitter && e.submitter.value) || 'save', checked());
+      var action = (e.submitter && e.submitter.value) || 'save', picked = chosen();
+      choose(action, picked[0], action === 'save' ? picked[1] : null);
     });
-    document.addEventListener('keydown', function (e) {
-      if (/^Esc(ape)?$/.test(e.key) && !form.hidden && state.decided) hide();
+    dialog.addEventListener('cancel', function (e) { // Esc on the modal preferences
+      e.preventDefault();
+      dismiss();
+    });
+    shadow.addEventListener('keydown', function (e) {
+      if (/^Esc(ape)?$/.test(e.key) && dialog.open && !dialog.matches(':modal')) dismiss();
+      if (e.key !== 'Tab' || !dialog.matches(':modal')) return;
+      // Tab wraps around inside the modal preferences instead of leaving the page.
+      var stops = list(dialog.querySelectorAll('button, input:not([disabled]), summary, a[href]'))
+        .filter(function (el) { return el.getClientRects().length; });
+      var edge = e.shiftKey ? stops[0] : stops[stops.length - 1];
+      if (edge && shadow.activeElement === edge) {
+        e.preventDefault();
+        (e.shiftKey ? stops[stops.length - 1] : stops[0]).focus();
+      }
     });
 
+    if (dialog.open && !state.decided) {
+      // Not modal (the site stays usable) but first in line for keyboard users.
+      var active = document.activeElement;
+      if (!active || active === document.body) heading.focus({ preventScroll: true });
+    } else if (dialog.open) {
+      dialog.close(); // the preferences page: open as a modal like everywhere else
+      show();
+    }
     scan(document);
     new MutationObserver(function (records) {
+      // A single-page app that replaces the body must not take the banner with it.
+      if (!root.isConnected) (document.body || document.documentElement).appendChild(root);
       records.forEach(function (r) {
-        list(r.addedNodes).forEach(function (n) { if (n.nodeType === 1) scan(n); });
+        list(r.addedNodes).forEach(function (n) { if (n.nodeType === 1 && n !== root) scan(n); });
       });
     }).observe(document.documentElement, { childList: true, subtree: true });
   }

@@ -159,10 +159,37 @@
     });
   }
 
+  /* On withdrawal: expire every cookie the page can reach that the new state does not
+     allow, under every path and domain a tracker may have set it with (the proxy
+     deletes the rest, HttpOnly ones included, on the next response). */
+  function deleteCookies() {
+    if (!cookie || !cookie.set) return;
+    var host = location.hostname, paths = ["/"], domains = [""], parts = host.split(".");
+    location.pathname.split("/").reduce(function (acc, seg) {
+      if (!seg) return acc;
+      acc += "/" + seg;
+      paths.push(acc, acc + "/");
+      return acc;
+    }, "");
+    for (var i = 0; i < parts.length - 1; i++) domains.push("; domain=" + parts.slice(i).join("."));
+    String(cookie.get.call(document)).split(";").forEach(function (pair) {
+      var name = pair.split("=")[0].trim();
+      if (!name || cookieAllowed(name + "=")) return;
+      paths.forEach(function (path) {
+        domains.forEach(function (domain) {
+          cookie.set.call(document, name + "=; expires=Thu, 01 Jan 1970 00:00:00 GMT; path=" +
+            path + domain);
+        });
+      });
+    });
+  }
+
   window.consentproxy = {
     get state() { return state; },
     setState: function (next) { state = next; },
     serviceOf: serviceOf,
-    allowsService: allowsService
+    allowsService: allowsService,
+    deleteCookies: deleteCookies,
+    setAttribute: function (el, name, value) { nativeSetAttribute.call(el, name, value); }
   };
 })();

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from consentproxy.config import Service
+    from consentproxy.config import Config, Service
 
 CATALOG_FILE = Path(__file__).with_name("services.yaml")
 CATALOG_CATEGORIES = frozenset({"necessary", "functional", "analytics", "advertising", "social"})
@@ -21,3 +21,15 @@ def builtin_services() -> dict[str, Service]:
     services = read_services(CATALOG_FILE.read_text(encoding="utf-8"), str(CATALOG_FILE),
                              CATALOG_CATEGORIES)
     return {s.name: s for s in services}
+
+
+def catalog_config() -> Config:
+    """A config using every built-in service in its default category (for `catalog` CLI
+    commands and tests)."""
+    from consentproxy.config import Category, Config
+
+    return Config(
+        source=str(CATALOG_FILE), upstream="http://catalog.invalid",
+        categories=tuple(Category(c, required=c == "necessary")
+                         for c in sorted(CATALOG_CATEGORIES)),
+        services=tuple(builtin_services().values()))

@@ -57,7 +57,7 @@ NOT_FOUND_HTML = (
 
 _KNOWN_KEYS = {
     "file", "content_type", "status", "encoding", "chunk_size", "chunk_delay_ms",
-    "set_cookies", "expect",
+    "set_cookies", "headers", "expect",
 }
 
 
@@ -73,6 +73,7 @@ class PageSpec:
     chunk_size: int | None = None
     chunk_delay_ms: int = 0
     set_cookies: tuple[str, ...] = ()
+    headers: Mapping[str, str] = field(default_factory=dict)  # e.g. the site's own CSP
     expect: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -113,6 +114,7 @@ def _parse_entry(path: str, raw: Any) -> PageSpec:
         chunk_size=raw.get("chunk_size"),
         chunk_delay_ms=int(raw.get("chunk_delay_ms", 0)),
         set_cookies=tuple(raw.get("set_cookies") or ()),
+        headers={str(k): str(v) for k, v in (raw.get("headers") or {}).items()},
         expect=raw.get("expect") or {},
     )
 
@@ -164,6 +166,7 @@ async def _serve_page(request: web.Request) -> web.StreamResponse:
     if spec.encoding:
         headers.append(("Content-Encoding", spec.encoding))
     headers += [("Set-Cookie", cookie) for cookie in spec.set_cookies]
+    headers += list(spec.headers.items())
 
     if not spec.chunk_size:
         response = web.Response(status=spec.status, body=page.body)

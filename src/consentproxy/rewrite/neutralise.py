@@ -121,9 +121,16 @@ class Neutraliser:
         self.policy = policy
         self.state = state
         self.blocked: list[tuple[str, str]] = []  # (service, element) for reports
+        self.unknown_hosts: set[str] = set()  # hosts fetched that no service names (observe)
 
     def _blocked(self, target: tuple[str, str] | None) -> Service | None:
-        return self.policy.blocked_host(target[0], self.state, target[1]) if target else None
+        if target is None:
+            return None
+        svc = self.policy.service_for_host(target[0], target[1])
+        if svc is None:
+            self.unknown_hosts.add(target[0])
+            return None
+        return None if self.policy.allows(svc, self.state) else svc
 
     def start_tag(self, name: bytes, tag: bytes) -> bytes:
         """The tag to emit for a (non-script) start tag that may fetch something."""

@@ -64,7 +64,8 @@ COMMENT_END_RE = re.compile(rb"--!?>")
 SCRIPT_TOKEN_RE = re.compile(rb"<!--|-->|<(/?)(?i:script)(?=[\t\n\f\r />])")
 END_TAG_RE = {n: re.compile(rb"</(?i:" + n + rb")(?=[\t\n\f\r />])") for n in RAWTEXT + RCDATA}
 DOCUMENT_START_RE = re.compile(
-    rb"(?:\xef\xbb\xbf)?(?:[\t\n\f\r ]++|<!--(?s:.*?)-->)*+<(?i:!doctype|html|head|body|title|meta)"
+    rb"(?:\xef\xbb\xbf)?(?:[\t\n\f\r ]++|<!--(?s:.*?)-->|<\?xml[^>]*+>)*+"
+    rb"<(?i:!doctype|html|head|body|title|meta)"
 )
 
 MAX_TAG = 1 << 20          # a start tag longer than this is passed through untouched

@@ -1,0 +1,243 @@
+"""The banner markup injected into pages, and the one script that goes with it.
+
+The banner is server-rendered into a declarative shadow root: it shows and its buttons
+post a plain form with no JavaScript at all, and neither the site's CSS nor its scripts'
+DOM walks reach inside. consent.js (guard.js, then banner.js) is the one asset: the guard
+runs first in <head>, the banner part enhances the form once the page is parsed.
+The DOM contract users' tests rely on: controls carry data-consent-action, category
+checkboxes data-consent-category, service checkboxes data-consent-service.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from functools import cache
+from html import escape
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from consentproxy.banner.theme import css_variables
+from consentproxy.config import Category, Config, Service
+from consentproxy.consent import ConsentState
+from consentproxy.policy import Policy
+
+ASSET_DIR = Path(__file__).parent
+SCRIPT = "consent.js"
+SCRIPT_TYPE = "text/javascript; charset=utf-8"
+# Per-request values spliced into a banner rendered once per choice and language.
+RETURN = "\x00return\x00"
+NONCE = "\x00nonce\x00"
+OPEN = ' open=""'  # boolean attributes in XML-safe form: pages may be XHTML
+CLIENT_TEXTS = ("blocked", "load-once", "always-allow", "error", "privacy")
+
+
+@cache
+def package_version() -> str:
+    try:
+        return version("consentproxy")
+    except PackageNotFoundError:  # running from a source tree
+        return "dev"
+
+
+@cache
+def asset(name: str) -> bytes:
+    return (ASSET_DIR / name).read_bytes()
+
+
+def pick_language(accept_language: str | None, languages: tuple[str, ...]) -> str:
+    """The first of the visitor's languages the config offers, else the config's first."""
+    ranked = []
+    for i, part in enumerate((accept_language or "").split(",")):
+        tag, _, params = part.partition(";")
+        q = 1.0
+        if params.strip().startswith("q="):
+            try:
+                q = float(params.strip()[2:])
+            except ValueError:
+                q = 0.0
+        ranked.append((-q, i, tag.strip().lower().split("-")[0]))
+    for _, _, lang in sorted(ranked):
+        if lang in languages:
+            return lang
+    return languages[0]
+
+
+def client_config(policy: Policy) -> dict[str, object]:
+    """What guard.js needs to classify URLs and cookies: the policy's own tables, with
+    services as indexes into one list."""
+    services = list(policy.config.services)
+    index = {s.name: i for i, s in enumerate(services)}
+    return {
+        "services": [[s.name, s.category] for s in services],
+        "hosts": {h: index[s.name] for h, s in policy.exact_hosts.items()},
+        "wild": {h: index[s.name] for h, s in policy.wild_hosts.items()},
+        "paths": [[h, prefix, index[s.name]] for h, rules in policy.path_hosts.items()
+                  for prefix, s in rules],
+        "cookies": policy.cookie_names,
+        "patterns": [list(p) for p in policy.cookie_patterns],
+        "required": sorted(policy.required),
+        "unknown": policy.config.unknown_cookies,
+    }
+
+
+def _text(texts: dict[str, str], lang: str) -> str:
+    return texts.get(lang) or texts.get("en") or next(iter(texts.values()), "")
+
+
+def _attr(value: str) -> str:
+    return escape(value, quote=True)
+
+
+class Banner:
+    """Renders the banner (before </body>) and the script tag (early in <head>) for one
+    visitor's state and language, and builds consent.js with the policy's tables."""
+
+    def __init__(self, config: Config, policy: Policy):
+        self.config = config
+        self.prefix = config.prefix
+        settings = config.banner
+        self.css = _compact(asset("banner.css").decode() + css_variables(settings.colors)
+                            + settings.css)
+        self._rendered: dict[tuple[object, ...], bytes] = {}
+        tables = json.dumps(client_config(policy), separators=(",", ":"), sort_keys=True)
+        self.script = (asset("guard.js").replace(b"__CONSENTPROXY_CONFIG__", tables.encode())
+                       + b"\n" + asset("banner.js"))
+        digest = hashlib.sha256(self.script).hexdigest()[:12]
+        self.version = f"{package_version()}-{digest}"
+
+    def script_tag(self, state: ConsentState, nonce: str = "") -> bytes:
+        """A synchronous script, so the guard runs before any of the site's own scripts."""
+        n = f' nonce="{nonce}"' if nonce else ""
+        return (f'<script src="{_attr(self.prefix)}{SCRIPT}?v={self.version}"{n} '
+                f"data-consentproxy-state='{_attr(_state_json(state))}'></script>"
+                ).encode("ascii")
+
+    def render(self, state: ConsentState, lang: str, return_path: str, nonce: str = "",
+               open_preferences: bool = False) -> bytes:
+        """The banner for a choice and language; built once per distinct choice, since
+        only the return path and the nonce differ between requests."""
+        key = (state.decided, state.categories, state.services, lang, open_preferences)
+        markup = self._rendered.get(key)
+        if markup is None:
+            if len(self._rendered) > 256:
+                self._rendered.clear()
+            markup = self._rendered[key] = self._render(state, lang, open_preferences)
+        path = escape(return_path).encode("ascii", "xmlcharrefreplace")
+        return markup.replace(RETURN.encode(), path).replace(
+            NONCE.encode(), f' nonce="{nonce}"'.encode() if nonce else b"")
+
+    def preferences_page(self, state: ConsentState, lang: str, return_path: str) -> bytes:
+        """A page of its own for the preferences: how visitors without JavaScript reach
+        them again ("Manage cookies" links here)."""
+        t = self.config.banner.text(lang)
+        return (f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">'
+                '<meta name="viewport" content="width=device-width, initial-scale=1">'
+                f'<title>{escape(t["manage"])}</title>').encode() + self.script_tag(state) + (
+                b"</head><body>" + self.render(state, lang, return_path, "", True)
+                + b"</body></html>")
+
+    def _render(self, state: ConsentState, lang: str, open_preferences: bool) -> bytes:
+        cfg, settings = self.config, self.config.banner
+        t = settings.text(lang)
+        p = _attr(self.prefix)
+        shown = open_preferences or not state.decided
+        position = "box" if settings.position == "box" or open_preferences else "bar"
+        logo = (f'<img class="cp-logo" src="{_attr(settings.logo)}" alt=""/>'
+                if settings.logo else "")
+        privacy = (f' <a href="{_attr(settings.privacy_url)}">{escape(t["privacy"])}</a>'
+                   if settings.privacy_url else "")
+        if state.decided:  # closing changes nothing
+            close = (f'<button type="button" class="cp-close" data-consent-action="close" '
+                     f'aria-label="{_attr(t["close-decided"])}">&#215;</button>')
+        else:  # closing is refusing, with or without JavaScript
+            close = (f'<button type="submit" name="action" value="reject-all" '
+                     f'class="cp-close" data-consent-action="close" '
+                     f'aria-label="{_attr(t["close"])}">&#215;</button>')
+        categories = "".join(self._category(c, state, lang, t) for c in cfg.categories)
+        return (
+            f'<div id="consentproxy" data-consentproxy-prefix="{p}" '
+            f'data-consentproxy-csp="{cfg.csp}" '
+            f"data-consentproxy-state='{_attr(_state_json(state))}' "
+            f"data-consentproxy-catalog='{_attr(self._client_catalog(lang, t))}' "
+            f'lang="{lang}"><template shadowrootmode="open">'
+            f"<style{NONCE}>{self.css}</style>"
+            f'<dialog class="cp-banner cp-{position}" aria-labelledby="cp-title" '
+            f'aria-describedby="cp-body"{OPEN * shown}>'
+            f'<form method="post" action="{p}choice">'
+            f'<input type="hidden" name="return" value="{RETURN}"/>'
+            f'<div class="cp-head">{logo}<h2 id="cp-title" tabindex="-1">'
+            f'{escape(t["title"])}</h2>{close}</div>'
+            f'<p id="cp-body">{escape(t["body"])}{privacy}</p>'
+            f'<details class="cp-details"{OPEN * open_preferences}>'
+            f'<summary data-consent-action="customize">{escape(t["customize"])}</summary>'
+            f'<fieldset><legend>{escape(t["categories"])}</legend>{categories}</fieldset>'
+            f'<button type="submit" name="action" value="save" class="cp-save" '
+            f'data-consent-action="save">{escape(t["save"])}</button></details>'
+            f'<div class="cp-buttons">'
+            f'<button type="submit" name="action" value="accept-all" '
+            f'data-consent-action="accept-all">{escape(t["accept-all"])}</button>'
+            f'<button type="submit" name="action" value="reject-all" '
+            f'data-consent-action="reject-all">{escape(t["reject-all"])}</button></div>'
+            f"</form></dialog>"
+            f'<a class="cp-manage" href="{p}preferences?return={RETURN}" '
+            f'data-consent-action="open">{escape(t["manage"])}</a>'
+            f"</template></div>"
+        ).encode("ascii", "xmlcharrefreplace")  # safe in any page charset (latin-1 too)
+
+    def _category(self, cat: Category, state: ConsentState, lang: str,
+                  t: dict[str, str]) -> str:
+        on = cat.required or cat.name in state.categories
+        flags = ' checked="checked"' * on + ' disabled="disabled"' * cat.required
+        services = [s for s in self.config.services if s.category == cat.name]
+        desc = _text(cat.description, lang)
+        described = f' aria-describedby="cp-d-{cat.name}"' if desc else ""
+        always = f' <span class="cp-on">({escape(t["always-on"])})</span>' if cat.required else ""
+        rows = "".join(self._service(s, state, cat, lang, t) for s in services)
+        listing = (f'<details class="cp-services"><summary>{escape(t["services"])} '
+                   f"({len(services)})</summary><ul>{rows}</ul></details>" if services else "")
+        return (f'<div class="cp-category"><label class="cp-toggle"><input type="checkbox" '
+                f'name="category" value="{cat.name}" data-consent-category="{cat.name}"'
+                f"{flags}{described}/> <span>{escape(_text(cat.title, lang))}{always}</span>"
+                f"</label>"
+                + (f'<p class="cp-desc" id="cp-d-{cat.name}">{escape(desc)}</p>' if desc else "")
+                + listing + "</div>")
+
+    def _service(self, svc: Service, state: ConsentState, cat: Category, lang: str,
+                 t: dict[str, str]) -> str:
+        on = cat.required or svc.name in state.services or cat.name in state.categories
+        flags = ' checked="checked"' * on + ' disabled="disabled"' * cat.required
+        facts = [(t["vendor"], svc.vendor), ("", _text(svc.purpose, lang)),
+                 (t["cookies"], ", ".join(svc.cookies)), (t["retention"], svc.retention)]
+        details = "".join(f"<li>{escape(k)}{': ' if k else ''}{escape(v)}</li>"
+                          for k, v in facts if v)
+        link = (f'<li><a href="{_attr(svc.privacy_url)}">{escape(t["privacy"])}</a></li>'
+                if svc.privacy_url else "")
+        return (f'<li><label><input type="checkbox" name="service" value="{svc.name}" '
+                f'data-consent-service="{svc.name}" data-consent-service-category='
+                f'"{cat.name}"{flags}/> {escape(svc.title or svc.name)}</label>'
+                + (f'<ul class="cp-facts">{details}{link}</ul>' if details or link else "")
+                + "</li>")
+
+    def _client_catalog(self, lang: str, t: dict[str, str]) -> str:
+        """What the script needs for placeholders: titles, categories, texts."""
+        cfg = self.config
+        return json.dumps({
+            "categories": {c.name: _text(c.title, lang) for c in cfg.categories},
+            "services": {s.name: [s.title or s.name, s.category, s.placeholder.get(lang, ""),
+                                  s.privacy_url]
+                         for s in cfg.services},
+            "texts": {k: t[k] for k in CLIENT_TEXTS},
+        }, ensure_ascii=False, separators=(",", ":"))
+
+
+def _compact(css: str) -> str:
+    """CSS without comments and runs of blanks: it travels inline in every page."""
+    css = re.sub(r"/\*.*?\*/", "", css, flags=re.DOTALL)
+    return re.sub(r"\s*([{};,>])\s*", r"\1", re.sub(r"\s+", " ", css)).strip()
+
+
+def _state_json(state: ConsentState) -> str:
+    return json.dumps({"decided": state.decided, "categories": sorted(state.categories),
+                       "services": sorted(state.services)}, separators=(",", ":"))

@@ -1,0 +1,110 @@
+"""Observe mode: which cookies and third-party hosts a site uses that no service names.
+
+Fed by the engine with each exchange's Report (so both adapters observe alike); it
+counts every name and emits one line the first time it meets one, so the operator
+can complete the config while the proxy runs.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable
+
+from consentproxy.policy import Policy
+
+
+class Observer:
+    """Aggregates what no configured service names; `emit` gets one line per new name."""
+
+    def __init__(self, policy: Policy, emit: Callable[[str], None]):
+        self.policy = policy
+        self.emit = emit
+        self.cookies: Counter[str] = Counter()
+        self.hosts: Counter[str] = Counter()
+
+    def cookies_seen(self, names: Iterable[str]) -> None:
+        for name in names:
+            if not name or self.policy.named_cookie_category(name) is not None:
+                continue
+            self.cookies[name] += 1
+            if self.cookies[name] == 1:
+                self.emit(f"observe: cookie {name!r} is named by no service; "
+                          f"{self._cookie_guess(name)}")
+
+    def hosts_seen(self, hosts: Iterable[str], site_host: str) -> None:
+        site = _site_domain(site_host)
+        for host in hosts:
+            if host == site or host.endswith("." + site):
+                continue
+            self.hosts[host] += 1
+            if self.hosts[host] == 1:
+                self.emit(f"observe: third-party host {host!r} is named by no service; "
+                          "add it to the hosts of a service (or csp_allow if it is the "
+                          "site's own CDN)")
+
+    def summary(self) -> list[str]:
+        """Everything seen, most frequent first (printed when the proxy stops)."""
+        return ([f"cookie {n!r}: {c} times; {self._cookie_guess(n)}"
+                 for n, c in self.cookies.most_common()]
+                + [f"host {h!r}: {c} times" for h, c in self.hosts.most_common()])
+
+    def _cookie_guess(self, name: str) -> str:
+        svc = self.policy.catalog_service(name)
+        if svc is not None:
+            return (f"the built-in service {svc.name!r} names it, so it counts as "
+                    f"{self.policy.cookie_category(name) or 'unknown'}; add `- use: {svc.name}`")
+        record = self.policy.database_record(name)
+        if record is None:
+            return f"treated as unknown (unknown_cookies: {self.policy.config.unknown_cookies})"
+        return (f"the Open Cookie Database says {record.platform} ({record.source_category}), "
+                f"so it counts as {self.policy.cookie_category(name) or 'unknown'}")
+
+
+def _site_domain(host: str) -> str:
+    """The site's host without port and leading www. (its subdomains count as its own)."""
+    host = host.lower().rsplit(":", 1)[0] if not host.startswith("[") else host.lower()
+    return host.removeprefix("www.")
+
+
+def config_warnings(policy: Policy) -> list[str]:
+    """Things in a valid config that look wrong (check-config prints them)."""
+    config, out = policy.config, []
+    required = policy.required
+    for svc in config.services:
+        if not svc.hosts and not svc.cookies:
+            out.append(f"service {svc.name!r} names only inline markers: the scripts it "
+                       "loads and the cookies it sets are not recognised; add its hosts and "
+                       "cookies")
+    owner: dict[str, str] = {}
+    for svc in config.services:
+        for host in svc.hosts:
+            if host in owner:
+                out.append(f"host {host!r} is listed by {owner[host]!r} and {svc.name!r}; "
+                           f"only {owner[host]!r} matches it, remove one")
+            owner.setdefault(host, svc.name)
+    named = {c: s.name for s in config.services for c in s.cookies
+             if s.category not in required}
+    for name in config.necessary_cookies:
+        record = policy.database_record(name)
+        svc = policy.catalog_service(name)
+        if name in named:
+            out.append(f"necessary_cookies lists {name!r}, which the optional service "
+                       f"{named[name]!r} names too: it is sent without consent; remove one")
+        elif svc is not None and svc.category != "necessary":
+            out.append(f"necessary_cookies lists {name!r}, which the built-in service "
+                       f"{svc.name!r} sets for {svc.category}: it is sent without consent; "
+                       "keep it only if the site cannot work without it")
+        elif svc is None and record is not None and record.category != "necessary":
+            out.append(f"necessary_cookies lists {name!r}, which the Open Cookie Database "
+                       f"gives to {record.platform} ({record.source_category}): it is sent "
+                       "without consent; keep it only if the site cannot work without it")
+    if config.unknown_cookies == "allow":
+        out.append("unknown_cookies: allow lets every cookie no service names through "
+                   "without consent; prefer block and run `serve --observe` to list them")
+    if policy.database is not None and config.unknown_cookies != "block":
+        for ours, theirs in policy.database_categories().items():
+            if theirs is None:  # blocked would be safe; allowed or another category is not
+                out.append(f"Open Cookie Database {ours} cookies have no category here and "
+                           f"count as unknown ({config.unknown_cookies}); map them with "
+                           f"cookie_database: {{{ours}: CATEGORY}}")
+    return out

@@ -1,0 +1,129 @@
+import gzip
+import re
+import xml.dom.minidom
+from dataclasses import replace
+
+import pytest
+
+from consentproxy.banner.render import Banner, pick_language
+from consentproxy.config import BannerSettings, parse_config
+from consentproxy.consent import NO_DECISION, ConsentState
+from consentproxy.policy import Policy
+
+DECIDED = ConsentState(True, frozenset({"analytics"}), frozenset({"youtube"}))
+
+
+@pytest.fixture(scope="module")
+def banner(config):
+    return Banner(config, Policy(config))
+
+
+def test_markup_is_well_formed_xml_so_xhtml_pages_survive(banner):
+    for state in (NO_DECISION, DECIDED):
+        markup = banner.render(state, "fr", "/a?b=1&c=<2>", "n0nce")
+        xml.dom.minidom.parseString(b'<body xmlns="http://www.w3.org/1999/xhtml">' + markup
+                                    + b"</body>")
+    xml.dom.minidom.parseString(banner.script_tag(DECIDED, "n0nce"))
+
+
+def test_nothing_optional_is_pre_ticked_and_necessary_is_locked(banner):
+    markup = banner.render(NO_DECISION, "en", "/").decode()
+    ticked = re.findall(r'<input [^>]*checked="checked"[^>]*>', markup)
+    assert ticked and all('disabled="disabled"' in t for t in ticked)
+    assert all('value="necessary"' in t or 'data-consent-service-category="necessary"' in t
+               for t in ticked)
+
+
+def test_a_choice_ticks_its_categories_and_services(banner):
+    markup = banner.render(DECIDED, "en", "/").decode()
+    assert re.search(r'data-consent-category="analytics" checked="checked"', markup)
+    assert re.search(r'data-consent-service="youtube" data-consent-service-category="social"'
+                     r' checked="checked"', markup)
+    assert not re.search(r'data-consent-category="social" checked', markup)
+
+
+def test_undecided_banner_is_open_and_closing_it_refuses(banner):
+    markup = banner.render(NO_DECISION, "en", "/").decode()
+    assert '<dialog class="cp-banner cp-bar" aria-labelledby="cp-title" ' in markup
+    assert 'open=""' in markup.split("<form")[0]
+    assert re.search(r'value="reject-all" class="cp-close" data-consent-action="close"', markup)
+    decided = banner.render(DECIDED, "en", "/").decode()
+    assert 'open=""' not in decided.split("<form")[0]
+    assert 'type="button" class="cp-close"' in decided
+
+
+def test_per_request_values_are_escaped_and_the_nonce_is_spliced(banner):
+    markup = banner.render(NO_DECISION, "en", '/p?q="><script>', "abc").decode()
+    assert "<script>" not in markup and 'value="/p?q=&quot;&gt;&lt;script&gt;"' in markup
+    assert '<style nonce="abc">' in markup
+    assert "<style>" in banner.render(NO_DECISION, "en", "/").decode()
+
+
+def test_texts_follow_the_language_and_the_operator_overrides(config):
+    custom = replace(config, banner=BannerSettings(
+        texts={"fr": {"accept-all": "J'accepte"}}, privacy_url="/confidentialite"))
+    markup = Banner(custom, Policy(custom)).render(NO_DECISION, "fr", "/").decode()
+    assert "J&#x27;accepte" in markup and "Tout refuser" in markup
+    assert 'href="/confidentialite">Politique de confidentialit&#233;</a>' in markup
+
+
+def test_services_show_what_the_config_and_catalog_say(config):
+    custom = parse_config("""
+upstream: http://127.0.0.1:9
+categories: {necessary: {required: true}, social: {title: Social}}
+services:
+  - use: youtube
+    purpose: Shows our videos.
+    retention: 6 months
+""")
+    markup = Banner(custom, Policy(custom)).render(NO_DECISION, "en", "/").decode()
+    assert "YouTube" in markup and "Provider: Google" in markup
+    assert "Shows our videos." in markup and "Kept for: 6 months" in markup
+    assert "Cookies: " in markup
+
+
+def test_theme_colours_and_custom_css_go_into_the_shadow_style(tmp_path):
+    (tmp_path / "extra.css").write_text(".cp-logo { max-height: 60px; }")
+    (tmp_path / "c.yaml").write_text("""
+upstream: http://127.0.0.1:9
+categories: {necessary: {required: true}, social: {title: Social}}
+banner:
+  position: box
+  colors: {accent: "#7a1f00"}
+  logo: /img/logo.png
+  css: extra.css
+""")
+    from consentproxy.config import load_config
+    cfg = load_config(tmp_path / "c.yaml")
+    markup = Banner(cfg, Policy(cfg)).render(NO_DECISION, "en", "/").decode()
+    assert "--cp-accent:#7a1f00;" in markup and ".cp-logo{max-height: 60px;}" in markup
+    assert 'class="cp-banner cp-box"' in markup and 'src="/img/logo.png"' in markup
+
+
+def test_banner_and_script_stay_under_15_kb_compressed(banner):
+    """The issue's budget: injected markup + everything it needs, gzip-compressed."""
+    markup = banner.render(NO_DECISION, "en", "/") + banner.script_tag(NO_DECISION)
+    total = len(gzip.compress(markup, 9)) + len(gzip.compress(banner.script, 9))
+    assert total < 15 * 1024, total
+
+
+def test_script_version_changes_with_the_tables(config):
+    a = Banner(config, Policy(config))
+    fewer = replace(config, services=config.services[:2])
+    b = Banner(fewer, Policy(fewer))
+    assert a.version != b.version and a.script != b.script
+
+
+def test_preferences_page_opens_the_preferences(banner):
+    page = banner.preferences_page(DECIDED, "en", "/shop").decode()
+    assert page.startswith("<!DOCTYPE html>") and 'class="cp-banner cp-box"' in page
+    assert '<details class="cp-details" open="">' in page
+    assert 'name="return" value="/shop"' in page
+
+
+@pytest.mark.parametrize("header,expected", [
+    ("fr-FR,fr;q=0.9,en;q=0.8", "fr"), ("de-DE,en;q=0.5", "en"), ("", "en"),
+    ("en;q=0.1, fr;q=0.9", "fr"), ("garbage;q=x", "en"),
+])
+def test_language_comes_from_accept_language(header, expected):
+    assert pick_language(header, ("en", "fr")) == expected

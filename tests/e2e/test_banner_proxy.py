@@ -1,0 +1,163 @@
+"""The banner as visitors get it: through the real proxy, on the corpus and the demo site —
+origins with their own strict CSP, no JavaScript, placeholders that record a service,
+keyboard only, and axe-core on every layer in both languages."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+import pytest_asyncio
+from playwright.async_api import Browser, Page
+
+from tests.e2e.conftest import ThirdPartyRecorder, axe_violations
+
+pytestmark = pytest.mark.e2e
+# Functions, not expressions: a string expression is eval()-ed, which strict CSPs refuse.
+CLOSED = "() => !document.getElementById('consentproxy').shadowRoot.querySelector('dialog').open"
+ACCENT = "rgb(29, 78, 216)"  # the default theme's accent: the banner's CSS applied
+
+
+@pytest.fixture
+def base_url(proxy: str) -> str:
+    return proxy
+
+
+async def visit(browser: Browser, base_url: str, path: str, **context_args: object
+                ) -> tuple[Page, ThirdPartyRecorder, list[str]]:
+    """A fresh context on a page; console messages collected (CSP refusals show there)."""
+    context = await browser.new_context(base_url=base_url, **context_args)  # type: ignore[arg-type]
+    recorder = ThirdPartyRecorder()
+    await recorder.install(context)
+    page = await context.new_page()
+    console: list[str] = []
+    page.on("console", lambda m: console.append(m.text))
+    page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
+    await page.goto(path)
+    await page.wait_for_load_state("networkidle")
+    return page, recorder, console
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def contexts(browser: Browser) -> AsyncIterator[list]:
+    """Closes every context a test opened with visit()."""
+    before = set(browser.contexts)
+    yield []
+    for context in set(browser.contexts) - before:
+        await context.close()
+
+
+async def test_strict_nonce_csp_of_the_origin_keeps_holding_and_the_banner_works(
+        browser, proxy, contexts):
+    page, recorder, console = await visit(browser, proxy, "/strict-csp")
+    assert recorder.requests == []
+    accept = page.locator("[data-consent-action=accept-all]")
+    assert await accept.is_visible()
+    assert await accept.evaluate("b => getComputedStyle(b).backgroundColor") == ACCENT
+    assert await page.evaluate("window.__site_nonce_ran") == 1
+    assert not [m for m in console if "Refused" in m or "pageerror" in m], console
+    # The site's own policy still holds for anything else: its stray script without the
+    # nonce stays blocked, as it is straight from the origin.
+    assert await page.evaluate("window.__sneaky") is None
+    await accept.click()
+    await page.wait_for_function(CLOSED)
+    await page.wait_for_function("() => window.__loaded_www_google_analytics_com === 1")
+    assert {"www.google-analytics.com", "www.youtube.com"} <= recorder.hosts
+
+
+async def test_unsafe_inline_csp_of_the_origin_is_not_switched_off(browser, proxy, contexts):
+    page, recorder, console = await visit(browser, proxy, "/csp-inline")
+    assert await page.evaluate("window.__site_inline_ran") == 1
+    assert recorder.requests == []
+    # connect-src 'none' in the site's policy: the proxy's own endpoint is let in.
+    await page.click("[data-consent-action=accept-all]")
+    await page.wait_for_function(CLOSED)
+    await page.wait_for_function("() => window.__loaded_www_google_analytics_com === 1")
+    assert not [m for m in console if "Refused" in m or "pageerror" in m], console
+
+
+async def test_always_allow_a_service_is_remembered_by_the_proxy(browser, proxy, contexts):
+    page, recorder, _ = await visit(browser, proxy, "/embeds")
+    await page.click("[data-consent-action=reject-all]")
+    await page.wait_for_function(CLOSED)
+    await page.locator("[data-consent-placeholder=youtube]").first.get_by_role(
+        "button", name="Always allow YouTube").click()
+    await page.wait_for_selector("iframe[src*='youtube.com']", state="attached")
+    await page.reload()
+    await page.wait_for_load_state("networkidle")
+    # Served as is now: the proxy honours the service, and only that service.
+    assert await page.locator("iframe[src^='https://www.youtube.com/embed/']").count() == 1
+    assert await page.locator("[data-consent-placeholder=vimeo]").count() == 1
+    assert "player.vimeo.com" not in recorder.hosts
+    assert "www.youtube.com" in recorder.hosts
+
+
+async def test_load_once_does_not_outlive_the_page(browser, proxy, contexts):
+    page, recorder, _ = await visit(browser, proxy, "/embeds")
+    await page.click("[data-consent-action=reject-all]")
+    await page.wait_for_function(CLOSED)
+    await page.locator("[data-consent-placeholder=vimeo]").get_by_role(
+        "button", name="Load this once").click()
+    await page.wait_for_selector("iframe[src*='vimeo']", state="attached")
+    assert "player.vimeo.com" in recorder.hosts
+    recorder.clear()
+    await page.reload()
+    await page.wait_for_load_state("networkidle")
+    assert await page.locator("[data-consent-placeholder=vimeo]").count() == 1
+    assert recorder.requests == []
+
+
+async def test_without_javascript_manage_cookies_leads_to_the_preferences(
+        browser, proxy, contexts):
+    page, recorder, _ = await visit(browser, proxy, "/embeds", java_script_enabled=False)
+    async with page.expect_navigation():
+        await page.click("[data-consent-action=accept-all]")
+    assert page.url.endswith("/embeds") and "www.youtube.com" in recorder.hosts
+    async with page.expect_navigation():
+        await page.click("[data-consent-action=open]")
+    assert "/.consent/preferences" in page.url
+    assert await page.locator("input[data-consent-category=social]").is_checked()
+    await page.uncheck("input[data-consent-category=social]")
+    async with page.expect_navigation():
+        await page.click("[data-consent-action=save]")
+    assert page.url.endswith("/embeds")
+    recorder.clear()
+    await page.reload()
+    assert "www.youtube.com" not in recorder.hosts
+    assert "www.google-analytics.com" not in recorder.hosts
+
+
+@pytest.mark.parametrize("locale", ["en-GB", "fr-FR"])
+async def test_demo_site_has_no_axe_violations_on_any_layer(browser, demo_site, contexts,
+                                                            locale):
+    page, _, console = await visit(browser, demo_site, "/", locale=locale)
+    assert await axe_violations(page, ["#consentproxy"]) == []
+    await page.click("[data-consent-action=customize]")
+    for summary in await page.locator(".cp-services summary").all():
+        await summary.click()
+    assert await axe_violations(page, ["#consentproxy"]) == []
+    await page.click("[data-consent-action=reject-all]")
+    await page.wait_for_function(CLOSED)
+    assert await axe_violations(page, ["#consentproxy", "[data-consent-placeholder]"]) == []
+    assert not [m for m in console if "pageerror" in m], console
+
+
+async def test_demo_site_keyboard_only_at_200_percent_zoom(browser, demo_site, contexts):
+    # 200 % zoom of a 1280 px window is a 640 px wide layout with everything twice as big.
+    page, recorder, _ = await visit(browser, demo_site, "/", viewport={"width": 640,
+                                                                     "height": 400},
+                                    device_scale_factor=2)
+    for _ in range(6):
+        await page.keyboard.press("Tab")
+        active = await page.evaluate("""(() => { let a = document.activeElement;
+            while (a.shadowRoot && a.shadowRoot.activeElement) a = a.shadowRoot.activeElement;
+            return a.getAttribute('data-consent-action'); })()""")
+        if active == "reject-all":
+            break
+    else:
+        pytest.fail("Reject all is not reachable with Tab")
+    box = await page.locator("dialog.cp-banner").bounding_box()
+    assert box and box["x"] >= 0 and box["x"] + box["width"] <= 640
+    await page.keyboard.press("Enter")
+    await page.wait_for_function(CLOSED)
+    assert recorder.requests == []

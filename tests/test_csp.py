@@ -1,0 +1,38 @@
+from consentproxy.csp import admit_injected, header
+
+OWN = "https://shop.example/.consent/"
+
+
+def test_nonce_policy_gets_our_nonce_and_endpoints_nothing_else():
+    value = "script-src 'nonce-site' 'strict-dynamic'; style-src 'self'; object-src 'none'"
+    assert admit_injected(value, "N", OWN) == (
+        "script-src 'nonce-site' 'strict-dynamic' 'nonce-N'; style-src 'self' 'nonce-N'; "
+        "object-src 'none'")
+
+
+def test_unsafe_inline_is_never_switched_off_by_a_nonce():
+    value = "script-src 'self' 'unsafe-inline'; style-src 'unsafe-inline'"
+    assert admit_injected(value, "N", OWN) == (
+        f"script-src 'self' 'unsafe-inline' {OWN}; style-src 'unsafe-inline'")
+
+
+def test_default_src_stands_in_for_missing_directives():
+    assert admit_injected("default-src 'none'", "N", OWN) == f"default-src 'nonce-N' {OWN}"
+
+
+def test_fetch_and_form_posts_to_our_endpoints_are_allowed():
+    value = "connect-src 'none'; form-action 'self'"
+    assert admit_injected(value, "N", OWN) == f"connect-src {OWN}; form-action 'self' {OWN}"
+
+
+def test_policies_without_relevant_directives_are_untouched():
+    assert admit_injected("frame-ancestors 'none'", "N", OWN) == "frame-ancestors 'none'"
+    assert admit_injected("img-src *, script-src 'none'", "N", OWN) == (
+        "img-src *, script-src 'nonce-N'")
+
+
+def test_own_policy_lists_consented_hosts_as_prefixes():
+    name, value = header("enforce", ["www.youtube.com", "www.google.com/maps"], [])
+    assert name == "Content-Security-Policy"
+    assert "www.google.com/maps/" in value and "www.youtube.com" in value
+    assert header("off", [], []) is None

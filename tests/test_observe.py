@@ -1,0 +1,86 @@
+"""Observe mode and check-config warnings: what the operator should add to the config."""
+
+from consentproxy.config import parse_config
+from consentproxy.engine import Engine, Request
+from consentproxy.observe import config_warnings
+from consentproxy.policy import Policy
+
+HTML = [("Content-Type", "text/html")]
+PAGE = (b'<html><head><script src="https://cdn.unknown-tracker.example/t.js"></script>'
+        b'<script src="https://www.google-analytics.com/analytics.js"></script>'
+        b'<img src="https://static.shop.example.com/logo.png"></head><body></body></html>')
+
+
+def observed(config):
+    lines: list[str] = []
+    engine = Engine(config, [b"k" * 32], observe=lines.append)
+    return engine, lines
+
+
+def visit(engine, cookie="", set_cookies=()):
+    ex = engine.begin(Request("GET", "/", [("Host", "www.shop.example.com")]
+                              + ([("Cookie", cookie)] if cookie else [])))
+    ex.upstream_headers()
+    plan = ex.response(200, HTML + [("Set-Cookie", c) for c in set_cookies])
+    assert plan.body is not None
+    plan.body.feed(PAGE)
+    plan.body.close()
+
+
+def test_observe_reports_each_unnamed_cookie_and_host_once_with_counts(config):
+    engine, lines = observed(config)
+    visit(engine, "_ga=1; mystery=2; PHPSESSID=s", ["__insp_uid=3", "_pk_id.1.ab=4"])
+    visit(engine, "mystery=2")
+    cookie_lines = [line for line in lines if "cookie" in line]
+    assert len(cookie_lines) == 3  # mystery, __insp_uid, _pk_id; _ga and PHPSESSID are named
+    assert "'mystery' is named by no service; treated as unknown (unknown_cookies: block)" \
+        in cookie_lines[0]
+    assert "Inspectlet (Analytics), so it counts as analytics" in cookie_lines[1]
+    assert "built-in service 'matomo-cloud' names it, so it counts as analytics; add " \
+        "`- use: matomo-cloud`" in cookie_lines[2]
+    hosts = [line for line in lines if "host" in line]
+    assert len(hosts) == 1 and hosts[0].startswith(
+        "observe: third-party host 'cdn.unknown-tracker.example' is named by no service")
+    assert engine.observer.cookies["mystery"] == 2
+    assert engine.observer.summary()[0].startswith("cookie 'mystery': 2 times")
+
+
+def test_observing_is_off_unless_asked(config):
+    engine = Engine(config, [b"k" * 32])
+    assert engine.observer is None
+    ex = engine.begin(Request("GET", "/", [("Host", "a.example"), ("Cookie", "mystery=1")]))
+    ex.upstream_headers()
+    assert ex.report.cookies_seen == []
+
+
+BASE = """\
+upstream: http://127.0.0.1:9
+categories:
+  necessary: {required: true}
+  analytics: {}
+"""
+
+
+def test_check_config_warns_about_what_looks_wrong():
+    warnings = config_warnings(Policy(parse_config(BASE + """\
+unknown_cookies: allow
+necessary_cookies: [_gid, __insp_uid, _fbp]
+services:
+  - use: google-analytics
+  - {name: inline-only, category: analytics, inline: ["track("]}
+  - {name: twin, category: analytics, hosts: [www.google-analytics.com]}
+""")))
+    text = "\n".join(warnings)
+    assert "service 'inline-only' names only inline markers" in text
+    assert "host 'www.google-analytics.com' is listed by 'google-analytics' and 'twin'" in text
+    assert "necessary_cookies lists '_gid', which the optional service 'google-analytics' names too" in text
+    assert "necessary_cookies lists '__insp_uid', which the Open Cookie Database gives to " \
+        "Inspectlet (Analytics)" in text
+    assert "necessary_cookies lists '_fbp', which the built-in service 'facebook-pixel' " \
+        "sets for advertising" in text
+    assert "unknown_cookies: allow lets every cookie" in text
+    assert "Open Cookie Database advertising cookies have no category here" in text
+
+
+def test_a_sound_config_has_no_warnings(config):
+    assert config_warnings(Policy(config)) == []
