@@ -21,11 +21,12 @@ NOW = 1_800_000_000
 
 
 def record(consent_id: str = "abc", at: int = NOW, **changes: object) -> ConsentRecord:
-    base = dict(consent_id=consent_id, decided_at=at, revision=1, config_digest="d1",
-                action="save", method="preferences", granted_categories=("analytics",),
-                refused_categories=("social",), granted_services=("youtube",),
-                refused_services=("vimeo",), withdrawal=False, gpc=False,
-                user_agent="Firefox 133")
+    base: dict[str, object] = {
+        "consent_id": consent_id, "decided_at": at, "revision": 1, "config_digest": "d1",
+        "action": "save", "method": "preferences", "granted_categories": ("analytics",),
+        "refused_categories": ("social",), "granted_services": ("youtube",),
+        "refused_services": ("vimeo",), "withdrawal": False, "gpc": False,
+        "user_agent": "Firefox 133"}
     base.update(changes)
     return ConsentRecord(**base)  # type: ignore[arg-type]
 

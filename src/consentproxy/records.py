@@ -22,7 +22,7 @@ from typing import Any, Protocol
 log = logging.getLogger("consentproxy.records")
 
 METHODS = ("banner", "preferences", "placeholder", "form", "gpc", "erase")
-UA_FAMILIES = (("bot", re.compile(r"bot|crawl|spider|slurp|headless", re.I)),
+UA_FAMILIES = (("bot", re.compile(r"bot|crawl|spider|slurp|headless", re.IGNORECASE)),
                ("Edge", re.compile(r"Edg/(\d+)")), ("Opera", re.compile(r"OPR/(\d+)")),
                ("Firefox", re.compile(r"Firefox/(\d+)")),
                ("Chrome", re.compile(r"Chrom(?:e|ium)/(\d+)")),
@@ -325,7 +325,7 @@ class RecordWriter:
                 await self.store.write(batch)
                 self.written += len(batch)
                 return
-            except Exception as e:  # the store is down or refusing: keep the batch, retry
+            except Exception as e:  # noqa: BLE001 - any driver error: keep the batch, retry
                 if self._closing and delay > 2:
                     self.dropped += len(batch)
                     log.error("records: store unavailable at shutdown, %d decisions not "
@@ -339,7 +339,7 @@ class RecordWriter:
     async def _guarded(self, action: Any) -> None:
         try:
             await action()
-        except Exception as e:  # periodic housekeeping must not stop the writer
+        except Exception as e:  # noqa: BLE001 - housekeeping must not stop the writer
             log.warning("records: %s failed: %s", getattr(action, "__name__", action), e)
 
     async def close(self, timeout: float = 10.0) -> None:
