@@ -100,3 +100,14 @@ def test_flags_override_the_file_and_are_validated():
     assert c.upstream == "http://10.0.0.1:9000" and c.listen_port == 9999
     with pytest.raises(ConfigError, match="HOST:PORT"):
         parse_config(MINIMAL).with_overrides(listen="nope")
+
+
+def test_consent_mode_is_on_with_google_services_and_maps_existing_categories():
+    c = parse_config(MINIMAL)  # google-analytics: a Google service
+    assert c.consent_mode["analytics_storage"] == ("analytics",)
+    assert c.consent_mode["ad_storage"] == ()  # no advertising category: stays denied
+    assert c.consent_mode["security_storage"] == ("necessary",)
+    assert parse_config(MINIMAL + "consent_mode: false\n").consent_mode == {}
+    custom = parse_config(MINIMAL + "consent_mode: {ad_storage: [analytics]}\n")
+    assert custom.consent_mode["ad_storage"] == ("analytics",)
+    assert "is not a category" in str(error_of(MINIMAL + "consent_mode: {ad_storage: [ads]}\n"))
