@@ -6,7 +6,7 @@ CHROMIUM  := /usr/bin/chromium
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
-.PHONY: demo test unit e2e bench lint install chromium screenshots clean
+.PHONY: demo test unit e2e bench lint install chromium postgres screenshots clean
 AXE       := tests/e2e/node_modules/axe-core/axe.min.js
 
 install: $(STAMP)
@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml scripts/find-python
 	  echo "using $$PYBIN"; \
 	  [ -x $(PY) ] || $$PYBIN -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev,mitmproxy]'
+	$(PY) -m pip install -q -e '.[dev,mitmproxy,postgres]'
 	@touch $@
 
 # Debian's chromium, never a browser downloaded by Playwright.
@@ -29,13 +29,19 @@ $(AXE): tests/e2e/package.json tests/e2e/package-lock.json
 	npm ci --prefix tests/e2e --no-audit --no-fund --loglevel=error
 	@touch $@
 
+# Debian's PostgreSQL server binaries: the records tests start their own throw-away
+# cluster on a loopback port (never the system's service).
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql; }
+
 demo: install
 	$(VENV)/bin/consentproxy demo
 
-test: install chromium $(AXE)
+test: install chromium postgres $(AXE)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
-unit: install
+unit: install postgres
 	$(PY) -m pytest -q -m "not e2e" $(PYTEST_ARGS)
 
 e2e: install chromium $(AXE)

@@ -125,3 +125,14 @@ def test_state_header_is_off_unless_a_test_config_turns_it_on():
     assert parse_config(MINIMAL + "testing: {state_header: true}\n").testing.state_header
     e = error_of(MINIMAL + "testing: {state_header: yes please}\n")
     assert "testing.state_header must be true or false" in str(e)
+
+
+def test_consent_mode_is_on_with_google_services_and_maps_existing_categories():
+    c = parse_config(MINIMAL)  # google-analytics: a Google service
+    assert c.consent_mode["analytics_storage"] == ("analytics",)
+    assert c.consent_mode["ad_storage"] == ()  # no advertising category: stays denied
+    assert c.consent_mode["security_storage"] == ("necessary",)
+    assert parse_config(MINIMAL + "consent_mode: false\n").consent_mode == {}
+    custom = parse_config(MINIMAL + "consent_mode: {ad_storage: [analytics]}\n")
+    assert custom.consent_mode["ad_storage"] == ("analytics",)
+    assert "is not a category" in str(error_of(MINIMAL + "consent_mode: {ad_storage: [ads]}\n"))

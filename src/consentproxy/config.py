@@ -112,6 +112,8 @@ class Config:
     # its categories -> this config's, where the names differ (analytics -> audience).
     cookie_database: bool = True
     cookie_database_categories: dict[str, str] = field(default_factory=dict)
+    # Google Consent Mode v2: signal -> the categories that grant it; empty when off.
+    consent_mode: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def category(self, name: str) -> Category | None:
         return next((c for c in self.categories if c.name == name), None)
@@ -138,7 +140,14 @@ class Config:
 TOP_KEYS = {
     "upstream", "listen", "prefix", "consent", "csp", "csp_allow", "unknown_cookies",
     "necessary_cookies", "categories", "services", "languages", "banner", "cookie_database",
-    "sites", "testing",
+    "sites", "testing", "consent_mode",
+}
+# Consent Mode v2 signals and the categories (by usual name) that grant them by default.
+CONSENT_MODE_DEFAULTS = {
+    "ad_storage": ("advertising",), "ad_user_data": ("advertising",),
+    "ad_personalization": ("advertising",), "analytics_storage": ("analytics",),
+    "functionality_storage": (), "personalization_storage": ("functional",),
+    "security_storage": (),
 }
 TESTING_KEYS = {"state_header"}
 SITE_RE = re.compile(r"(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)*")
@@ -297,6 +306,7 @@ class _Reader:
                                 "built-in banner texts (en, fr have); give them all under "
                                 f"banner.texts.{lang}: missing {', '.join(sorted(missing))}")
         use_database, database_map = self.cookie_database(top.get("cookie_database"), names)
+        consent_mode = self.consent_mode(top.get("consent_mode"), categories, services)
         return Config(
             source=self.source, upstream=upstream, listen_host=host, listen_port=port,
             prefix=prefix, consent=self.consent(top.get("consent")), csp=csp,
@@ -308,6 +318,7 @@ class _Reader:
             cookie_database=use_database, cookie_database_categories=database_map,
             sites=sites,
             testing=self.testing(top["testing"]) if "testing" in top else ForTesting(),
+            consent_mode=consent_mode,
         )
 
     def sites(self, node: yaml.Node) -> tuple[str, ...]:
@@ -322,6 +333,36 @@ class _Reader:
         if "state_header" not in items:
             return ForTesting()
         return ForTesting(state_header=self.boolean(items["state_header"], "testing.state_header"))
+
+    def consent_mode(self, node: yaml.Node | None, categories: tuple[Category, ...],
+                     services: tuple[Service, ...]) -> dict[str, tuple[str, ...]]:
+        """`consent_mode: true | false | {signal: [category, ...]}`; on by default when a
+        Google service is configured. Required categories grant the functionality and
+        security signals; a signal whose categories are not in the config stays denied."""
+        names = {c.name for c in categories}
+        required = tuple(c.name for c in categories if c.required)
+        defaults = {signal: tuple(c for c in cats if c in names) or
+                    (required if signal in ("functionality_storage", "security_storage")
+                     else ()) for signal, cats in CONSENT_MODE_DEFAULTS.items()}
+        if node is None:
+            google = any(s.vendor == "Google" for s in services)
+            return defaults if google else {}
+        if isinstance(node, yaml.ScalarNode):
+            value = self.scalar(node)
+            if not isinstance(value, bool):
+                raise self.fail(node, "consent_mode must be true, false or a mapping of "
+                                "signals to categories, e.g. {analytics_storage: [analytics]}")
+            return defaults if value else {}
+        out = dict(defaults)
+        for signal, cats in self.mapping(node, "consent_mode",
+                                         set(CONSENT_MODE_DEFAULTS)).items():
+            listed = self.strings(cats, f"consent_mode.{signal}")
+            unknown = [c for c in listed if c not in names]
+            if unknown:
+                raise self.fail(cats, f"consent_mode.{signal}: {', '.join(unknown)} is not a "
+                                f"category; use {', '.join(sorted(names))}")
+            out[signal] = listed
+        return out
 
     def banner(self, node: yaml.Node | None) -> BannerSettings:
         if node is None:

@@ -549,6 +549,46 @@ async def test_a_single_page_app_replacing_the_body_keeps_the_banner(site: Site)
     assert not await site.banner_hidden()
 
 
+async def test_consent_mode_default_comes_first_then_updates_follow_the_choice(
+        site: Site) -> None:
+    await site.open(page_html(body="<p>x</p>"))
+    consent = "() => window.dataLayer.filter(a => a[0] === 'consent').map(a => [a[1], a[2]])"
+    first = await site.page.evaluate(consent)
+    assert first[0][0] == "default" and len(first) == 1
+    default = first[0][1]
+    assert default.pop("wait_for_update") == 500
+    assert default.pop("security_storage") == default.pop("functionality_storage") == "granted"
+    assert set(default.values()) == {"denied"}
+    site.next_state = {"decided": True, "categories": ["analytics"], "services": []}
+    await site.page.click("text=Customise")
+    await site.page.check("input[data-consent-category=analytics]")
+    await site.page.click("text=Save my choices")
+    await site.wait_hidden()
+    update = (await site.page.evaluate(consent))[-1]
+    assert update[0] == "update"
+    assert update[1]["analytics_storage"] == "granted"
+    assert update[1]["ad_storage"] == update[1]["ad_user_data"] == "denied"
+
+
+async def test_the_page_api_and_event_tell_site_code_about_changes(site: Site) -> None:
+    await site.open(page_html(body="<p>x</p>"))
+    await site.page.evaluate("""() => {
+        window.__events = []; window.__calls = [];
+        document.addEventListener('consent:change', e => __events.push(e.detail));
+        window.__off = window.consentproxy.onChange(s => __calls.push(s.categories));
+    }""")
+    assert await site.page.evaluate("window.consentproxy.get()") == UNDECIDED
+    site.next_state = {"decided": True, "categories": ALL, "services": []}
+    await site.page.click("text=Accept all")
+    await site.page.wait_for_function("window.__events.length === 1")
+    assert await site.page.evaluate("window.__events[0]") == site.next_state
+    assert await site.page.evaluate("window.__calls") == [ALL]
+    assert (await site.page.evaluate("window.consentproxy.get()"))["categories"] == ALL
+    await site.page.evaluate("window.consentproxy.open()")
+    assert not await site.banner_hidden()
+    assert await site.page.get_by_role("dialog").get_attribute("aria-modal") == "true"
+
+
 # --- placeholders --------------------------------------------------------------------------
 
 async def test_placeholder_has_the_embed_size_and_says_why(site: Site) -> None:

@@ -342,7 +342,9 @@
       }
     });
 
-    if (dialog.open && !state.decided) {
+    G.open = show;
+    if (G.pendingOpen) show();
+    else if (dialog.open && !state.decided) {
       // Not modal (the site stays usable) but first in line for keyboard users.
       var active = document.activeElement;
       if (!active || active === document.body) heading.focus({ preventScroll: true });

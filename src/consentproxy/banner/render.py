@@ -79,6 +79,7 @@ def client_config(policy: Policy) -> dict[str, object]:
         "patterns": [list(p) for p in policy.cookie_patterns],
         "required": sorted(policy.required),
         "unknown": policy.config.unknown_cookies,
+        "consentMode": {k: list(v) for k, v in policy.config.consent_mode.items()} or None,
     }
 
 
