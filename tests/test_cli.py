@@ -1,4 +1,14 @@
+import json
+import os
+import re
+import subprocess
+import sys
+import urllib.request
+
 from consentproxy.cli import main
+from consentproxy.demo.origin import make_origin_app
+from tests.adapters import app_in_thread
+from tests.conftest import DEMO_CONFIG
 
 GOOD = """\
 upstream: http://127.0.0.1:8080
@@ -40,6 +50,60 @@ def test_serve_refuses_a_short_secret(tmp_path, capsys, monkeypatch):
     f.write_text(GOOD)
     assert main(["serve", "--config", str(f)]) == 2
     assert "shorter than" in capsys.readouterr().err
+
+
+def test_serve_refuses_an_unknown_forced_state_naming_the_valid_ones(tmp_path, capsys,
+                                                                     monkeypatch):
+    monkeypatch.setenv("CONSENTPROXY_SECRET", "s" * 32)
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD)
+    assert main(["serve", "--config", str(f), "--state", "analytics,ads"]) == 2
+    err = capsys.readouterr().err
+    assert "--state: 'ads' in 'analytics,ads' is no category or service" in err
+    assert "(analytics)" in err and "google-analytics" in err
+
+
+def test_serve_without_upstream_says_how_to_give_one(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("CONSENTPROXY_SECRET", "s" * 32)
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD.replace("upstream: http://127.0.0.1:8080", "sites: [www.example.com]"))
+    assert main(["serve", "--config", str(f)]) == 2
+    assert "pass --upstream URL" in capsys.readouterr().err
+
+
+def test_check_config_warns_loudly_when_the_state_header_is_on(tmp_path, capsys):
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD + "testing: {state_header: true}\n")
+    assert main(["check-config", str(f)]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("WARNING:") and "X-Consent-State" in err and "production" in err
+
+
+def test_check_config_is_quiet_about_testing_by_default(tmp_path, capsys):
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD)
+    assert main(["check-config", str(f)]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_serve_state_forces_the_state_for_every_visitor(tmp_path):
+    with app_in_thread(make_origin_app(DEMO_CONFIG.parent / "pages")) as origin_port:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "consentproxy.cli", "serve", "--config", str(DEMO_CONFIG),
+             "--upstream", f"http://127.0.0.1:{origin_port}", "--listen", "127.0.0.1:0",
+             "--state", "analytics"],
+            env={**os.environ, "CONSENTPROXY_SECRET": "s" * 32},
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        try:
+            m = re.search(r"http://127\.0\.0\.1:\d+/", proc.stdout.readline())
+            assert m, "serve did not print its URL"
+            request = urllib.request.Request(m.group() + "api/echo-cookies",
+                                             headers={"Cookie": "_ga=1; _fbp=2; PHPSESSID=s"})
+            with urllib.request.urlopen(request, timeout=10) as resp:
+                assert json.loads(resp.read())["cookies"] == {"_ga": "1", "PHPSESSID": "s"}
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
 
 
 def test_catalog_list_and_show_describe_the_builtin_services(capsys):

@@ -1,6 +1,7 @@
 import pytest
 
-from consentproxy.consent import NO_DECISION, Signer, keys_from_env
+from consentproxy.config import ConfigError
+from consentproxy.consent import NO_DECISION, Signer, describe_state, keys_from_env, parse_state
 
 NOW = 1_800_000_000.0
 
@@ -69,3 +70,39 @@ def test_changing_ones_mind_keeps_the_pseudonymous_id(signer):
 def test_keys_come_from_the_environment():
     assert keys_from_env("S", {"S": "new-key, old-key"}) == [b"new-key", b"old-key"]
     assert keys_from_env("S", {}) == []
+
+
+@pytest.mark.parametrize(("spec", "decided", "categories", "services"), [
+    ("none", False, set(), set()),
+    ("reject", True, set(), set()),
+    ("all", True, {"analytics", "advertising", "social"}, set()),
+    ("analytics", True, {"analytics"}, set()),
+    ("analytics, social", True, {"analytics", "social"}, set()),
+    ("service:youtube,service:hotjar", True, set(), {"youtube", "hotjar"}),
+    ("necessary,service:youtube", True, set(), {"youtube"}),
+])
+def test_forced_states_are_parsed_against_the_config(config, spec, decided, categories,
+                                                      services):
+    state = parse_state(spec, config)
+    assert (state.decided, state.categories, state.services) == (decided, categories, services)
+
+
+@pytest.mark.parametrize("spec", ["", "cookie"])
+def test_an_empty_or_cookie_state_follows_the_cookie(config, spec):
+    assert parse_state(spec, config) is None
+
+
+@pytest.mark.parametrize(("spec", "bad"), [
+    ("analytcs", "'analytcs'"), ("analytics,service:youtub", "'service:youtub'"),
+    ("vendor:youtube", "'vendor:youtube'")])
+def test_a_bad_state_names_the_item_and_the_valid_ones(config, spec, bad):
+    with pytest.raises(ConfigError) as e:
+        parse_state(spec, config, "--state")
+    message = str(e.value)
+    assert message.startswith(f"--state: {bad} in {spec!r} is no category or service")
+    assert "analytics, advertising, social" in message and "youtube" in message
+
+
+@pytest.mark.parametrize("spec", ["none", "reject", "analytics,social,service:youtube"])
+def test_describe_state_is_the_inverse_of_parse_state(config, spec):
+    assert describe_state(parse_state(spec, config)) == spec

@@ -1,8 +1,11 @@
 import gzip
 import json
+from dataclasses import replace
 
 import pytest
 
+from consentproxy.config import ForTesting
+from consentproxy.consent import parse_state
 from consentproxy.engine import Engine, Request
 from consentproxy.httpheaders import header
 
@@ -123,6 +126,73 @@ def test_upstream_gets_forwarding_headers_and_no_hop_by_hop(engine):
     assert header(headers, "accept-encoding") == "br, gzip"
     assert header(headers, "x-forwarded-for") == "1.2.3.4, 10.0.0.1"
     assert header(headers, "x-forwarded-host") == "h.example"
+
+
+@pytest.fixture
+def testing_engine(config) -> Engine:
+    cfg = replace(config.with_overrides(upstream="http://127.0.0.1:9"),
+                  testing=ForTesting(state_header=True))
+    return Engine(cfg, [b"k" * 32], clock=lambda: NOW)
+
+
+def test_forced_state_wins_over_the_cookie(config):
+    forced = Engine(config, [b"k" * 32], clock=lambda: NOW,
+                    forced=parse_state("reject", config))
+    _, consent = choose(forced, "accept-all")
+    ex = get(forced, cookie=f"{consent}; _ga=1")
+    assert ex.state.decided and not ex.state.categories
+    assert header(ex.upstream_headers(), "cookie") == consent
+    assert (ex.report.state, ex.report.state_from) == ("reject", "forced")
+
+
+def test_state_header_is_ignored_unless_the_config_enables_it(engine):
+    ex = get(engine, cookie="_ga=1", X_Consent_State="all")
+    assert not ex.state.decided and ex.report.state_from == "cookie"
+    assert header(ex.upstream_headers(), "x-consent-state") is None
+
+
+def test_state_header_sets_the_state_and_is_not_sent_upstream(testing_engine):
+    ex = get(testing_engine, cookie="_ga=1; _fbp=2", X_Consent_State="analytics")
+    assert ex.state.categories == {"analytics"} and ex.report.state_from == "header"
+    sent = ex.upstream_headers()
+    assert header(sent, "cookie") == "_ga=1" and header(sent, "x-consent-state") is None
+
+
+def test_a_bad_state_header_is_answered_400_naming_the_item(testing_engine):
+    ex = get(testing_engine, X_Consent_State="analytcs")
+    assert ex.is_local
+    resp = ex.local_response(b"")
+    assert resp.status == 400 and b"'analytcs'" in resp.body and b"analytics" in resp.body
+
+
+def test_report_says_what_was_done_in_one_line(engine):
+    ex = get(engine, cookie="_ga=1; PHPSESSID=s", Sec_Fetch_Dest="document")
+    ex.upstream_headers()
+    plan = ex.response(200, HTML + [("Set-Cookie", "_fbp=x; Path=/")])
+    plan.body.feed(b"<html><body><script src=https://connect.facebook.net/x.js></script>")
+    plan.body.close()
+    assert ex.report.summary() == (
+        "consent none (cookie); request cookies stripped: _ga; Set-Cookie dropped: _fbp; "
+        "cookies deleted: _ga; neutralised: facebook-pixel <script>; banner injected")
+    assert json.loads(json.dumps(ex.report.as_dict()))["neutralised"] == [
+        ["facebook-pixel", "script"]]
+
+
+def test_redirects_to_a_per_request_upstream_are_made_relative_to_the_visitor(engine):
+    ex = engine.begin(Request("GET", "/", [("Host", "www.example.com")],
+                              upstream="http://www.example.com:8080"))
+    plan = ex.response(302, [("Location", "http://www.example.com:8080/next")])
+    assert header(plan.headers, "location") == "http://www.example.com/next"
+
+
+def test_cookies_that_pass_live_at_most_13_months(engine):
+    _, consent = choose(engine, "accept-all")
+    ex = get(engine, cookie=consent)
+    plan = ex.response(200, [("Set-Cookie", "_ga=GA1; Max-Age=63072000; Path=/"),
+                             ("Set-Cookie", "lang=fr; Max-Age=86400")])
+    assert [v for k, v in plan.headers if k == "Set-Cookie"] == [
+        "_ga=GA1; Path=/; Max-Age=34128000", "lang=fr; Max-Age=86400"]
+    assert "lifetime capped to 13 months: _ga" in ex.report.summary()
 
 
 def test_origin_csp_is_kept_and_learns_only_our_nonce(engine):

@@ -1,4 +1,4 @@
-"""Command line: serve, demo, check-config, catalog."""
+"""Command line: serve, demo, check-config, catalog, scan."""
 
 from __future__ import annotations
 
@@ -15,12 +15,13 @@ from pathlib import Path
 from consentproxy.catalog import builtin_services, catalog_config
 from consentproxy.catalog.ocd import DATABASE_FILE, CookieDatabase, parse_database, snapshot_text
 from consentproxy.config import Config, ConfigError, load_config
-from consentproxy.consent import keys_from_env
-from consentproxy.engine import Engine
+from consentproxy.consent import keys_from_env, parse_state
+from consentproxy.engine import STATE_HEADER, Engine
 from consentproxy.observe import config_warnings
 from consentproxy.policy import Policy
 from consentproxy.rewrite.neutralise import url_target
 
+log = logging.getLogger("consentproxy")
 MIN_KEY_LEN = 16
 DEMO_DIR = Path(__file__).parent / "demo"
 
@@ -58,8 +59,15 @@ async def _serve_forever(engine: Engine, host: str, port: int, banner: str) -> N
 
 def cmd_serve(args: argparse.Namespace) -> int:
     config = load_config(args.config).with_overrides(args.upstream, args.listen)
-    log = logging.getLogger("consentproxy")
-    engine = Engine(config, secret_keys(config), observe=log.info if args.observe else None)
+    if config.upstream is None:
+        raise UsageError(f"{args.config} names no upstream (its sites are for mitmproxy's "
+                         "forward mode); add 'upstream: URL' or pass --upstream URL")
+    forced = parse_state(args.state, config, "--state")
+    engine = Engine(config, secret_keys(config), forced=forced,
+                    observe=log.info if args.observe else None)
+    if forced is not None:
+        log.warning("every visitor gets the forced consent state %r (--state): for testing "
+                    "and staging only", args.state)
     asyncio.run(_serve_forever(
         engine, config.listen_host, config.listen_port,
         f"consentproxy: http://{config.listen_host}:{{port}}/ -> {config.upstream}"))
@@ -91,13 +99,15 @@ async def _demo(port: int) -> None:
 def cmd_check_config(args: argparse.Namespace) -> int:
     config = load_config(args.file)
     print(f"{args.file}: OK")
-    print(f"  upstream {config.upstream}, listening on {config.listen_host}:"
+    print(f"  upstream {config.upstream or 'none (sites only)'}, listening on {config.listen_host}:"
           f"{config.listen_port}, endpoints under {config.prefix}")
     print(f"  consent cookie {config.consent.cookie_name!r}, valid "
           f"{config.consent.max_age_days} days, revision {config.consent.revision}, "
           f"signed with ${config.consent.secret_env}"
           + ("" if keys_from_env(config.consent.secret_env) else " (not set in this shell)"))
     print(f"  CSP {config.csp}")
+    if config.sites:
+        print(f"  sites (mitmproxy forward mode): {', '.join(config.sites)}")
     for cat in config.categories:
         services = [s.name for s in config.services if s.category == cat.name]
         print(f"  category {cat.name}{' (always on)' if cat.required else ''}: "
@@ -109,6 +119,10 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         f"{config.unknown_cookies}" if policy.database is not None else config.unknown_cookies))
     for warning in config_warnings(policy):
         print(f"  warning: {warning}")
+    if config.testing.state_header:
+        print(f"WARNING: {args.file}: testing.state_header is on: anyone can choose the consent "
+              f"state with an {STATE_HEADER} header. Never use this config in production.",
+              file=sys.stderr)
     return 0
 
 
@@ -188,6 +202,27 @@ def cmd_catalog_update(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_scan(args: argparse.Namespace) -> int:
+    from consentproxy.scan import Scanner, ScanOptions, default_states
+
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)  # the report says it all
+    config = load_config(args.config)
+    states = (tuple(s for s in args.states.split(";") if s.strip()) if args.states
+              else default_states(config))
+    scanner = Scanner(ScanOptions(
+        url=args.url, config=config, states=states, out=Path(args.out), direct=args.direct,
+        online=args.online, paths=tuple(p for p in (args.paths or "").split(",") if p),
+        crawl=args.crawl, chromium=args.chromium))
+    report = asyncio.run(scanner.run())
+    for state in report["states"]:
+        print(f"  {state['state']:<24} {len(state['pages'])} page(s), "
+              f"{state['third_party_requests']} third-party request(s), "
+              f"{state['violations']} violation(s)")
+    print(f"consentproxy scan: {report['violations']} violation(s); "
+          f"report in {Path(args.out) / 'report.html'}")
+    return 1 if report["violations"] else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="consentproxy", description="Cookie-consent enforcing "
                                 "reverse proxy for sites whose code you cannot change.")
@@ -196,6 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--config", required=True, help="YAML config file")
     s.add_argument("--upstream", help="URL of the site to protect (overrides the file)")
     s.add_argument("--listen", help="HOST:PORT to listen on (overrides the file)")
+    s.add_argument("--state", default="", metavar="STATE",
+                   help="force the consent state for every visitor (staging/QA): none, all, "
+                   "reject, CAT1,CAT2 or service:NAME,...; default: follow the cookie")
     s.add_argument("--observe", action="store_true", help="also log each cookie and "
                    "third-party host no service names (once per name; counts at exit)")
     s.set_defaults(func=cmd_serve)
@@ -220,6 +258,25 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("file", help="open-cookie-database.csv from jkwakman/Open-Cookie-Database")
     up.add_argument("--into", help=f"where to write (default: {DATABASE_FILE})")
     up.set_defaults(func=cmd_catalog_update)
+    sc = sub.add_parser("scan", help="visit a site in each consent state with Chromium and "
+                        "report what got through (exit 1 on violations)")
+    sc.add_argument("url", help="the site to scan, e.g. http://127.0.0.1:8080/")
+    sc.add_argument("--config", required=True, help="YAML config: categories and services "
+                    "(and the proxy's settings unless --direct)")
+    sc.add_argument("--states", help="states to scan, separated by ';' (a state may hold "
+                    "commas: analytics,social); default: none;reject;all and each optional "
+                    "category alone")
+    sc.add_argument("--direct", action="store_true",
+                    help="scan the site as it is, without the proxy (the 'before' report)")
+    sc.add_argument("--paths", help="comma-separated paths to visit (default: the URL's)")
+    sc.add_argument("--crawl", type=int, default=0, metavar="N",
+                    help="also visit up to N same-site links of the first page")
+    sc.add_argument("--online", action="store_true", help="let third-party requests reach "
+                    "the internet (default: answered by the scanner and counted, never sent)")
+    sc.add_argument("--out", default="scan-report", help="directory for report.json, "
+                    "report.html and screenshots (default: scan-report)")
+    sc.add_argument("--chromium", default="/usr/bin/chromium", help="Chromium binary")
+    sc.set_defaults(func=cmd_scan)
     return p
 
 

@@ -70,6 +70,13 @@ class ConsentSettings:
 
 
 @dataclass(frozen=True)
+class ForTesting:
+    """Switches for test environments only; `check-config` warns when one is on."""
+
+    state_header: bool = False  # honour X-Consent-State: <state> on each request
+
+
+@dataclass(frozen=True)
 class BannerSettings:
     position: str = "bar"  # bar (full width, bottom) | box (a card in the corner)
     colors: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_COLORS))
@@ -86,7 +93,7 @@ class BannerSettings:
 @dataclass(frozen=True)
 class Config:
     source: str
-    upstream: str
+    upstream: str | None  # None: only `sites` (mitmproxy forward mode), no fixed origin
     listen_host: str = "127.0.0.1"
     listen_port: int = 8000
     prefix: str = "/.consent/"
@@ -98,6 +105,8 @@ class Config:
     categories: tuple[Category, ...] = ()
     services: tuple[Service, ...] = ()
     languages: tuple[str, ...] = ("en", "fr")
+    sites: tuple[str, ...] = ()  # hosts handled in mitmproxy's forward mode (*.x.com too)
+    testing: ForTesting = ForTesting()
     banner: BannerSettings = BannerSettings()
     # Classify cookies no service names with the Open Cookie Database (catalog/ocd.py);
     # its categories -> this config's, where the names differ (analytics -> audience).
@@ -108,6 +117,12 @@ class Config:
 
     def category(self, name: str) -> Category | None:
         return next((c for c in self.categories if c.name == name), None)
+
+    def is_site(self, host: str) -> bool:
+        """Whether a host is one of `sites` (mitmproxy's forward mode enforces only those)."""
+        host = host.lower().rstrip(".")
+        return any(host == s or (s.startswith("*.") and host.endswith(s[1:]))
+                   for s in self.sites)
 
     def with_overrides(self, upstream: str | None = None, listen: str | None = None) -> Config:
         """Apply command-line flags, validated like the file."""
@@ -125,7 +140,7 @@ class Config:
 TOP_KEYS = {
     "upstream", "listen", "prefix", "consent", "csp", "csp_allow", "unknown_cookies",
     "necessary_cookies", "categories", "services", "languages", "banner", "cookie_database",
-    "consent_mode",
+    "sites", "testing", "consent_mode",
 }
 # Consent Mode v2 signals and the categories (by usual name) that grant them by default.
 CONSENT_MODE_DEFAULTS = {
@@ -134,6 +149,8 @@ CONSENT_MODE_DEFAULTS = {
     "functionality_storage": (), "personalization_storage": ("functional",),
     "security_storage": (),
 }
+TESTING_KEYS = {"state_header"}
+SITE_RE = re.compile(r"(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)*")
 BANNER_KEYS = {"position", "colors", "logo", "css", "privacy_url", "texts"}
 MAX_CSS = 32 * 1024
 # The Open Cookie Database's categories, once mapped (necessary always maps to the
@@ -213,6 +230,12 @@ class _Reader:
             raise self.fail(node, f"{what} must be a whole number from {low} to {high}")
         return value
 
+    def boolean(self, node: yaml.Node, what: str) -> bool:
+        value = self.scalar(node)
+        if not isinstance(value, bool):
+            raise self.fail(node, f"{what} must be true or false")
+        return value
+
     def strings(self, node: yaml.Node, what: str) -> tuple[str, ...]:
         if isinstance(node, yaml.ScalarNode) and node.value == "" and node.tag.endswith("null"):
             return ()
@@ -227,20 +250,25 @@ class _Reader:
         items = self.mapping(node, what, set(_keys(node)))
         return {lang: self.string(v, f"{what}.{lang}") for lang, v in items.items()}
 
-    def name(self, node: yaml.Node, what: str) -> str:
+    def matching(self, node: yaml.Node, what: str, pattern: re.Pattern[str], rule: str) -> str:
         value = self.string(node, what)
-        if not NAME_RE.match(value):
-            raise self.fail(node, f"{what} {value!r} must be lower-case letters, digits, "
-                            "'-' or '_' (at most 40)")
+        if not pattern.fullmatch(value):
+            raise self.fail(node, f"{what} {value!r} must be {rule}")
         return value
+
+    def name(self, node: yaml.Node, what: str) -> str:
+        return self.matching(node, what, NAME_RE, "lower-case letters, digits, '-' or '_' "
+                             "(at most 40)")
 
     def config(self, root: yaml.Node) -> Config:
         top = self.mapping(root, "the config", TOP_KEYS)
-        if "upstream" not in top:
+        sites = self.sites(top["sites"]) if "sites" in top else ()
+        if "upstream" not in top and not sites:
             raise self.fail(root, "missing 'upstream': the URL of the site to protect, "
-                            "e.g. upstream: http://127.0.0.1:8080")
+                            "e.g. upstream: http://127.0.0.1:8080 (or, for mitmproxy's "
+                            "forward mode only, 'sites: [www.example.com]')")
         upstream = _upstream(self.string(top["upstream"], "upstream"), self.source,
-                             top["upstream"].start_mark.line + 1)
+                             top["upstream"].start_mark.line + 1) if "upstream" in top else None
         host, port = "127.0.0.1", 8000
         if "listen" in top:
             host, port = _listen(str(self.scalar(top["listen"])), self.source,
@@ -288,8 +316,23 @@ class _Reader:
                                if "necessary_cookies" in top else ()),
             categories=categories, services=services, languages=languages, banner=banner,
             cookie_database=use_database, cookie_database_categories=database_map,
+            sites=sites,
+            testing=self.testing(top["testing"]) if "testing" in top else ForTesting(),
             consent_mode=consent_mode,
         )
+
+    def sites(self, node: yaml.Node) -> tuple[str, ...]:
+        if not isinstance(node, yaml.SequenceNode):
+            raise self.fail(node, "sites must be a list, e.g. [www.example.com]")
+        return tuple(self.matching(n, "site", SITE_RE, "a lower-case host name like "
+                                   "www.example.com or *.example.com (no scheme, port or path)")
+                     for n in node.value)
+
+    def testing(self, node: yaml.Node) -> ForTesting:
+        items = self.mapping(node, "testing", TESTING_KEYS)
+        if "state_header" not in items:
+            return ForTesting()
+        return ForTesting(state_header=self.boolean(items["state_header"], "testing.state_header"))
 
     def consent_mode(self, node: yaml.Node | None, categories: tuple[Category, ...],
                      services: tuple[Service, ...]) -> dict[str, tuple[str, ...]]:
@@ -437,11 +480,8 @@ class _Reader:
             name = self.name(key_node, "category name")
             fields = self.mapping(value, f"category {name}", CATEGORY_KEYS) \
                 if not (isinstance(value, yaml.ScalarNode) and value.value == "") else {}
-            required = False
-            if "required" in fields:
-                required = self.scalar(fields["required"])
-                if not isinstance(required, bool):
-                    raise self.fail(fields["required"], "required must be true or false")
+            required = self.boolean(fields["required"], "required") \
+                if "required" in fields else False
             out.append(Category(
                 name=name, required=required,
                 title=self.texts(fields["title"], f"categories.{name}.title")

@@ -16,6 +16,8 @@ import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from consentproxy.config import Config, ConfigError
+
 FORMAT_VERSION = "1"
 MAX_COOKIE_LEN = 1024
 _FIELD_RE = re.compile(r"[a-z0-9_-]+")
@@ -96,6 +98,47 @@ def _names(field: str) -> frozenset[str] | None:
         return frozenset()
     names = field.split("+")
     return frozenset(names) if all(_FIELD_RE.fullmatch(n) for n in names) else None
+
+
+def parse_state(spec: str, config: Config, source: str = "consent state"
+                ) -> ConsentState | None:
+    """A state forced for QA: ``none`` (no decision yet), ``all``, ``reject``, categories and
+    ``service:NAME`` items (``analytics,service:youtube``). ``''`` or ``cookie``: None, follow
+    the visitor's cookie. Every item is checked against the config, so a typo never passes."""
+    spec = spec.strip()
+    if spec in ("", "cookie"):
+        return None
+    if spec == "none":
+        return NO_DECISION
+    optional = [c.name for c in config.categories if not c.required]
+    if spec == "all":
+        return ConsentState(True, frozenset(optional))
+    if spec == "reject":
+        return ConsentState(True)
+    required = {c.name for c in config.categories if c.required}
+    services = [s.name for s in config.services]
+    categories: set[str] = set()
+    named: set[str] = set()
+    for item in (i.strip() for i in spec.split(",")):
+        kind, colon, name = item.partition(":")
+        if colon and kind == "service" and name in services:
+            named.add(name)
+        elif not colon and item in optional:
+            categories.add(item)
+        elif colon or item not in required:
+            raise ConfigError(source, None, f"{item!r} in {spec!r} is no category or service; "
+                              "use none, all, reject, cookie, or a comma-separated list of "
+                              f"categories ({', '.join(optional)}) and service:NAME items "
+                              f"(NAME one of {', '.join(services) or 'no service configured'})")
+    return ConsentState(True, frozenset(categories), frozenset(named))
+
+
+def describe_state(state: ConsentState) -> str:
+    """The state in parse_state's syntax (for reports): none, reject or the items."""
+    if not state.decided:
+        return "none"
+    items = sorted(state.categories) + [f"service:{s}" for s in sorted(state.services)]
+    return ",".join(items) or "reject"
 
 
 def new_consent_id() -> str:

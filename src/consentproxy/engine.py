@@ -11,13 +11,20 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from consentproxy import csp
 from consentproxy.banner.render import Banner, pick_language
-from consentproxy.config import Config
-from consentproxy.consent import NO_DECISION, ConsentState, Signer
-from consentproxy.cookies import CookieFilter, cookie_pairs, deletion_headers, set_cookie_name
+from consentproxy.config import MAX_CONSENT_DAYS, Config, ConfigError
+from consentproxy.consent import NO_DECISION, ConsentState, Signer, describe_state, parse_state
+from consentproxy.cookies import (
+    CookieFilter,
+    capped,
+    cookie_pairs,
+    deletion_headers,
+    set_cookie_name,
+)
 from consentproxy.endpoints import Endpoints, LocalResponse
 from consentproxy.httpheaders import Headers, end_to_end, header, without
 from consentproxy.observe import Observer
@@ -28,6 +35,8 @@ from consentproxy.rewrite.scanner import HtmlRewriter
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 NO_BODY_STATUSES = frozenset({204, 206, 304})
+MAX_COOKIE_SECONDS = MAX_CONSENT_DAYS * 86400  # 13 months: no cookie the proxy passes lives longer
+STATE_HEADER = "X-Consent-State"  # honoured only with `testing: {state_header: true}`
 CSP_HEADERS = ("content-security-policy", "content-security-policy-report-only")
 
 
@@ -38,15 +47,20 @@ class Request:
     headers: Headers
     scheme: str = "http"  # of the visitor's connection (X-Forwarded-Proto wins)
     client_ip: str = ""
+    upstream: str | None = None  # scheme://host[:port] of the origin, if not config.upstream
 
 
 @dataclass
 class Report:
     """What was done to one exchange (for logs, mitmproxy notes, QA reports)."""
 
+    state: str = "none"  # the consent enforced, in parse_state's syntax
+    state_from: str = "cookie"  # cookie | forced (--state) | header (X-Consent-State)
+    local: bool = False  # answered by the proxy itself (the reserved prefix)
     request_cookies_dropped: list[str] = field(default_factory=list)
     set_cookies_dropped: list[str] = field(default_factory=list)
     cookies_deleted: list[str] = field(default_factory=list)
+    cookies_capped: list[str] = field(default_factory=list)  # lifetime cut to 13 months
     neutralised: list[tuple[str, str]] = field(default_factory=list)
     banner: bool = False
     rewritten: bool = False
@@ -54,6 +68,27 @@ class Report:
     # the hosts the page loads from that no service names.
     cookies_seen: list[str] = field(default_factory=list)
     hosts_seen: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def summary(self) -> str:
+        """One line for people (mitmweb's flow comment, logs)."""
+        parts = [f"consent {self.state} ({self.state_from})"]
+        if self.local:
+            parts.append("answered by consentproxy")
+        for what, names in (("request cookies stripped", self.request_cookies_dropped),
+                            ("Set-Cookie dropped", self.set_cookies_dropped),
+                            ("cookies deleted", self.cookies_deleted),
+                            ("lifetime capped to 13 months", self.cookies_capped)):
+            if names:
+                parts.append(f"{what}: {', '.join(dict.fromkeys(names))}")
+        if self.neutralised:
+            parts.append("neutralised: " + ", ".join(f"{svc} <{tag}>"
+                                                     for svc, tag in self.neutralised))
+        if self.banner:
+            parts.append("banner injected")
+        return "; ".join(parts)
 
 
 class BodyTransform:
@@ -87,15 +122,23 @@ class ResponsePlan:
 class Exchange:
     """The proxy's view of one request, kept until its response is planned."""
 
-    def __init__(self, engine: Engine, req: Request, state: ConsentState):
+    def __init__(self, engine: Engine, req: Request, state: ConsentState,
+                 state_from: str = "cookie", error: str | None = None):
         self.engine, self.req, self.state = engine, req, state
-        self.report = Report()
+        self.report = Report(describe_state(state), state_from)
         self.scheme = (header(req.headers, "x-forwarded-proto") or req.scheme).split(",")[0]
         self.host = header(req.headers, "host") or ""
-        self.is_local = req.target.split("?")[0].startswith(engine.config.prefix)
+        self.upstream = req.upstream or engine.config.upstream
+        self.error = error  # a request the proxy refuses (a bad X-Consent-State)
+        self.is_local = (error is not None
+                         or req.target.split("?")[0].startswith(engine.config.prefix))
+        self.report.local = self.is_local
 
     def local_response(self, body: bytes) -> LocalResponse:
         """Answer a request under the reserved prefix (body: the request body)."""
+        if self.error is not None:
+            return LocalResponse(400, [("Content-Type", "text/plain; charset=utf-8"),
+                                       ("Cache-Control", "no-store")], self.error.encode())
         resp = self.engine.endpoints.handle(self, body)
         if resp.new_state is not None:
             old = self._not_covered(resp.new_state)
@@ -121,7 +164,8 @@ class Exchange:
                            and e != "identity"]
                 if codings:
                     headers.append((k, ", ".join(sorted(codings))))
-            elif lk not in ("x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"):
+            elif lk not in ("x-forwarded-for", "x-forwarded-proto", "x-forwarded-host",
+                            STATE_HEADER.lower()):
                 headers.append((k, v))
         prior = header(req.headers, "x-forwarded-for")
         if req.client_ip:
@@ -149,7 +193,7 @@ class Exchange:
         engine, req = self.engine, self.req
         filt = engine.cookie_filter(self.state)
         out: Headers = []
-        upstream = engine.config.upstream
+        upstream = self.upstream
         for k, v in end_to_end(headers):
             lk = k.lower()
             if lk == "set-cookie":
@@ -157,8 +201,9 @@ class Exchange:
                     self.report.cookies_seen.append(set_cookie_name(v))
                 kept, dropped = filt.set_cookies([v])
                 self.report.set_cookies_dropped += dropped
-                out += [(k, c) for c in kept]
-            elif lk in ("location", "content-location") and self.host and _under(v, upstream):
+                out += [(k, self._capped(c)) for c in kept]
+            elif (lk in ("location", "content-location") and self.host and upstream
+                  and _under(v, upstream)):
                 out.append((k, f"{self.scheme}://{self.host}{v[len(upstream):]}"))
             else:
                 out.append((k, v))
@@ -172,6 +217,12 @@ class Exchange:
                 or status < 200 or not encoding.can_decode(coding)):
             return ResponsePlan(out, None)
         return ResponsePlan(*self._rewrite_plan(out, coding))
+
+    def _capped(self, set_cookie: str) -> str:
+        out = capped(set_cookie, MAX_COOKIE_SECONDS, self.engine.clock())
+        if out != set_cookie:
+            self.report.cookies_capped.append(set_cookie_name(set_cookie))
+        return out
 
     def _rewrite_plan(self, out: Headers, coding: str) -> tuple[Headers, BodyTransform]:
         engine, req = self.engine, self.req
@@ -273,8 +324,6 @@ class Engine:
 
     def consent_of(self, headers: Headers) -> ConsentState:
         """The visitor's state from their Cookie header (the first valid consent cookie)."""
-        if self.forced is not None:
-            return self.forced
         name = self.config.consent.cookie_name
         now = self.clock()
         for k, v in headers:
@@ -288,4 +337,16 @@ class Engine:
         return NO_DECISION
 
     def begin(self, req: Request) -> Exchange:
+        """The state to enforce comes from X-Consent-State (test configs only), else the
+        forced state (--state), else the visitor's cookie."""
+        spec = header(req.headers, STATE_HEADER) if self.config.testing.state_header else None
+        if spec is not None:
+            try:
+                state = parse_state(spec, self.config, STATE_HEADER)
+            except ConfigError as e:
+                return Exchange(self, req, NO_DECISION, "header", error=f"{e}\n")
+            if state is not None:
+                return Exchange(self, req, state, "header")
+        if self.forced is not None:
+            return Exchange(self, req, self.forced, "forced")
         return Exchange(self, req, self.consent_of(req.headers))

@@ -29,6 +29,7 @@ class ProxyServer:
     """Owns the upstream client session; `handle` serves one visitor request."""
 
     def __init__(self, engine: Engine):
+        assert engine.config.upstream, "the aiohttp proxy needs a fixed upstream"
         self.engine = engine
         self.upstream = engine.config.upstream
         self.session: aiohttp.ClientSession | None = None
