@@ -12,6 +12,7 @@ cookie) and erase them; what needs the store is finished by the adapter (`comple
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
@@ -25,6 +26,7 @@ from consentproxy.records import ConsentRecord, RecordStore, user_agent_family
 if TYPE_CHECKING:
     from consentproxy.engine import Engine, Exchange
 
+log = logging.getLogger("consentproxy")
 MAX_BODY = 16 * 1024
 ACTIONS = ("accept-all", "reject-all", "save")
 VIA = ("banner", "preferences", "placeholder")  # where the banner's script says it came from
@@ -106,20 +108,22 @@ class Endpoints:
 
     def _store(self) -> RecordStore | None:
         writer = self.engine.records
-        return writer.store if writer is not None else None
+        return writer.store if writer is not None and writer.ready else None
 
     def _me(self, ex: Exchange) -> LocalResponse:
         """The visitor's own records: what the operator keeps about them."""
         store, cid = self._store(), ex.state.consent_id
-        if store is None:
+        if self.engine.records is None:
             return _plain(404, "this site keeps no consent records")
+        if store is None:
+            return _plain(503, "consent records are unavailable right now; try again later")
         resp = _json(200, {})
 
         async def complete() -> tuple[int, bytes]:
             records = await store.by_id(cid) if cid else []
             return 200, json.dumps({"consent_id": cid or None,
                                     "records": [asdict(r) for r in records]}).encode()
-        resp.complete = complete
+        resp.complete = _unavailable_as_503(complete)
         return resp
 
     def _erase(self, ex: Exchange) -> LocalResponse:
@@ -135,7 +139,7 @@ class Endpoints:
         async def complete() -> tuple[int, bytes]:
             erased = await store.erase(cid) if store and cid else 0
             return 200, json.dumps({"erased": erased}).encode()
-        resp.complete = complete
+        resp.complete = _unavailable_as_503(complete)
         return resp
 
     def _script(self, target: str) -> LocalResponse:
@@ -234,6 +238,18 @@ class Endpoints:
             refused_services=tuple(sorted(set(policy.services) - allowed)),
             withdrawal=withdrawn, gpc=ex.state.gpc,
             user_agent=user_agent_family(header(ex.req.headers, "user-agent")))
+
+
+def _unavailable_as_503(work: Callable[[], Awaitable[tuple[int, bytes]]]
+                        ) -> Callable[[], Awaitable[tuple[int, bytes]]]:
+    """A store that fails mid-request is the visitor's 503, never a traceback."""
+    async def guarded() -> tuple[int, bytes]:
+        try:
+            return await work()
+        except Exception as e:  # noqa: BLE001 - any driver error
+            log.error("records: %s", e)
+            return 503, b'{"error": "consent records are unavailable right now"}'
+    return guarded
 
 
 def _cross_site(ex: Exchange) -> LocalResponse | None:
