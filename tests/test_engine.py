@@ -292,3 +292,17 @@ def test_a_choice_becomes_a_record_of_what_was_granted_and_refused(engine):
     assert rec.granted_categories == ("analytics",) and "social" in rec.refused_categories
     assert "youtube" in rec.granted_services and "vimeo" in rec.refused_services
     assert rec.config_digest == engine.config_digest and not rec.withdrawal
+
+
+def test_after_max_age_days_the_choice_is_gone_and_the_banner_asks_again(engine):
+    _, cookie = choose(engine, "accept-all")
+    day = 86400
+    later = Engine(engine.config, [b"k" * 32], clock=lambda: NOW + 182 * day - 60)
+    assert get(later, cookie=cookie).state.decided
+    expired = Engine(engine.config, [b"k" * 32], clock=lambda: NOW + 182 * day + 60)
+    ex = get(expired, cookie=cookie, Sec_Fetch_Dest="document")
+    assert not ex.state.decided
+    plan = ex.response(200, HTML)
+    page = plan.body.feed(b"<html><body><script src='https://www.google-analytics.com/ga.js'>"
+                          b"</script></body></html>") + plan.body.close()
+    assert b'type="text/plain"' in page and b'open=""' in page.split(b"<form")[0]
