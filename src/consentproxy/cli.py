@@ -8,6 +8,7 @@ import csv
 import json
 import logging
 import os
+import re
 import secrets
 import signal
 import sys
@@ -103,6 +104,11 @@ async def _demo(port: int) -> None:
             "Ctrl-C stops.")
 
 
+def _redacted(target: str) -> str:
+    """A DSN without its password, for printing."""
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", target)
+
+
 def cmd_check_config(args: argparse.Namespace) -> int:
     config = load_config(args.file)
     print(f"{args.file}: OK")
@@ -113,6 +119,13 @@ def cmd_check_config(args: argparse.Namespace) -> int:
           f"signed with ${config.consent.secret_env}"
           + ("" if keys_from_env(config.consent.secret_env) else " (not set in this shell)"))
     print(f"  CSP {config.csp}")
+    records = config.records
+    print(f"  proof of consent: kept in {_redacted(records.target)} for {records.retention_days} "
+          "days" if records.target else "  proof of consent: not kept (add records: {path: "
+          "FILE} to keep each decision)")
+    if config.gpc:
+        print(f"  Global Privacy Control{' and Do-Not-Track' if config.dnt else ''} refuse: "
+              f"{', '.join(config.gpc)}")
     if config.sites:
         print(f"  sites (mitmproxy forward mode): {', '.join(config.sites)}")
     for cat in config.categories:
