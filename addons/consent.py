@@ -23,6 +23,7 @@ from consentproxy.config import ConfigError, load_config
 from consentproxy.consent import keys_from_env, parse_state
 from consentproxy.engine import BodyTransform, Engine, Exchange, Request
 from consentproxy.httpheaders import Headers, header
+from consentproxy.records import keep_records
 
 log = logging.getLogger("consentproxy")
 NOTE = "consentproxy"  # flow.metadata key of the report
@@ -95,6 +96,11 @@ class ConsentAddon:
         if "keep_host_header" in ctx.options:  # absent only in bare test contexts
             ctx.options.update(keep_host_header=True, connection_strategy="lazy")
 
+    async def done(self) -> None:
+        """mitmproxy is shutting down: flush the records still queued."""
+        if self.engine is not None and self.engine.records is not None:
+            await self.engine.records.close()
+
     def _enforced(self, flow: http.HTTPFlow) -> bool:
         """Reverse mode fronts one site: all of it. Forward mode: the config's sites only
         (the requests inside a CONNECT tunnel, not the CONNECT itself)."""
@@ -121,13 +127,18 @@ class ConsentAddon:
             upstream=f"{req.scheme}://{_authority(req)}"))
         self.exchanges[flow.id] = ex
 
-    def request(self, flow: http.HTTPFlow) -> None:
+    async def request(self, flow: http.HTTPFlow) -> None:
         ex = self.exchanges.get(flow.id)
         if ex is None:
             return
         req = flow.request
         if ex.is_local:
+            engine = ex.engine
+            if engine.records is None and engine.config.records.target:
+                engine.records = await keep_records(engine.config.records)  # on first use
             local = ex.local_response(req.get_content(strict=False) or b"")
+            if local.complete is not None:
+                local.status, local.body = await local.complete()
             flow.response = http.Response.make(local.status, local.body, _headers(local.headers))
             return
         # Framing and upgrades are mitmproxy's: keep what it needs to send the request on.

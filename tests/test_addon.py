@@ -51,11 +51,11 @@ def flow(host=SITE, path="/", cookie=None, mode="regular", **headers):
     return f
 
 
-def serve(addon, f, status=200, headers=(("Content-Type", "text/html"),), body=HTML):
+async def serve(addon, f, status=200, headers=(("Content-Type", "text/html"),), body=HTML):
     """What mitmproxy does with a flow: request hooks, then the origin's answer (headers
     hook, body streamed through), then the response hook."""
     addon.requestheaders(f)
-    addon.request(f)
+    await addon.request(f)
     if f.response is None:
         f.response = http.Response.make(status, b"", http.Headers(
             [(k.encode(), v.encode()) for k, v in headers]))
@@ -73,10 +73,10 @@ def test_options_are_declared_with_help(addon):
             assert len(tctx.options._options[name].help) > 40
 
 
-def test_forward_mode_enforces_the_listed_sites(addon, site_config):
+async def test_forward_mode_enforces_the_listed_sites(addon, site_config):
     with taddons.context(addon) as tctx:
         tctx.configure(addon, consent_config=str(site_config))
-        f = serve(addon, flow(cookie="_ga=1; PHPSESSID=s", Sec_Fetch_Dest="document"))
+        f = await serve(addon, flow(cookie="_ga=1; PHPSESSID=s", Sec_Fetch_Dest="document"))
     assert f.request.headers["Cookie"] == "PHPSESSID=s"
     page = f.response.content
     assert b'data-consent-blocked="youtube"' in page and b'id="consentproxy"' in page
@@ -85,28 +85,28 @@ def test_forward_mode_enforces_the_listed_sites(addon, site_config):
     assert f.metadata["consentproxy"]["neutralised"] == [("youtube", "iframe")]
 
 
-def test_forward_mode_leaves_other_hosts_untouched(addon, site_config):
+async def test_forward_mode_leaves_other_hosts_untouched(addon, site_config):
     with taddons.context(addon) as tctx:
         tctx.configure(addon, consent_config=str(site_config))
-        f = serve(addon, flow(host="other.example.org", cookie="_ga=1"))
+        f = await serve(addon, flow(host="other.example.org", cookie="_ga=1"))
     assert f.request.headers["Cookie"] == "_ga=1"
     assert f.response.content == HTML and f.response.stream is False
     assert f.comment == "" and "consentproxy" not in f.metadata
 
 
-def test_reverse_mode_enforces_every_host(addon):
+async def test_reverse_mode_enforces_every_host(addon):
     with taddons.context(addon) as tctx:
         tctx.configure(addon, consent_config=str(DEMO_CONFIG))
-        f = serve(addon, flow(host="127.0.0.1", cookie="_fbp=1",
+        f = await serve(addon, flow(host="127.0.0.1", cookie="_fbp=1",
                               mode="reverse:http://127.0.0.1:8080"))
     assert "Cookie" not in f.request.headers
     assert "request cookies stripped: _fbp" in f.comment
 
 
-def test_consent_state_option_forces_the_state(addon, site_config):
+async def test_consent_state_option_forces_the_state(addon, site_config):
     with taddons.context(addon) as tctx:
         tctx.configure(addon, consent_config=str(site_config), consent_state="analytics")
-        f = serve(addon, flow(cookie="_ga=1; _fbp=2"), headers=[
+        f = await serve(addon, flow(cookie="_ga=1; _fbp=2"), headers=[
             ("Content-Type", "text/html"), ("Set-Cookie", "_gid=3"), ("Set-Cookie", "_fbp=4")])
     assert f.request.headers["Cookie"] == "_ga=1"
     assert f.response.headers.get_all("Set-Cookie")[0] == "_gid=3"
@@ -120,21 +120,21 @@ def test_a_bad_consent_state_is_refused_naming_the_valid_ones(addon, site_config
     assert "analytics, advertising, social" in str(e.value)
 
 
-def test_the_proxy_endpoints_answer_in_forward_mode_too(addon, site_config):
+async def test_the_proxy_endpoints_answer_in_forward_mode_too(addon, site_config):
     with taddons.context(addon) as tctx:
         tctx.configure(addon, consent_config=str(site_config))
-        f = serve(addon, flow(path="/.consent/state"))
+        f = await serve(addon, flow(path="/.consent/state"))
     assert f.response.status_code == 200 and json.loads(f.response.content)["decided"] is False
     assert f.comment == "consent none (cookie); answered by consentproxy"
 
 
-def test_every_enforced_flow_is_appended_to_the_report(addon, site_config, tmp_path):
+async def test_every_enforced_flow_is_appended_to_the_report(addon, site_config, tmp_path):
     report = tmp_path / "flows.jsonl"
     with taddons.context(addon) as tctx:
         tctx.configure(addon, consent_config=str(site_config), consent_report=str(report))
-        serve(addon, flow(path="/a?x=1", cookie="_ga=1"))
-        serve(addon, flow(host="other.example.org"))
-        serve(addon, flow(path="/b"), status=404)
+        await serve(addon, flow(path="/a?x=1", cookie="_ga=1"))
+        await serve(addon, flow(host="other.example.org"))
+        await serve(addon, flow(path="/b"), status=404)
     lines = [json.loads(line) for line in report.read_text().splitlines()]
     assert [(r["url"], r["status"]) for r in lines] == [
         (f"http://{SITE}/a?x=1", 200), (f"http://{SITE}/b", 404)]

@@ -145,3 +145,34 @@ def test_check_config_prints_warnings(tmp_path, capsys):
     f.write_text(GOOD + "unknown_cookies: allow\n")
     assert main(["check-config", str(f)]) == 0
     assert "warning: unknown_cookies: allow" in capsys.readouterr().out
+
+
+def test_records_export_show_and_purge(tmp_path, capsys):
+    import asyncio
+
+    from consentproxy.records import SqliteStore
+    from tests.test_records import NOW, record
+
+    async def fill() -> None:
+        store = SqliteStore(tmp_path / "r.sqlite3")
+        await store.open()
+        await store.write([record("old", 1_000_000_000), record("abc", NOW)])
+        await store.close()
+    asyncio.run(fill())
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD + "records: {path: r.sqlite3}\n")
+    assert main(["records", "export", "--config", str(f)]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [r["consent_id"] for r in lines] == ["old", "abc"]
+    assert main(["records", "export", "--config", str(f), "--format", "csv",
+                 "--since", "2020-01-01"]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert rows[0].startswith("consent_id,decided_at") and len(rows) == 2
+    assert main(["records", "show", "abc", "--config", str(f)]) == 0
+    assert json.loads(capsys.readouterr().out)["granted_services"] == ["youtube"]
+    assert main(["records", "purge", "--config", str(f)]) == 0
+    assert "purged 1 records" in capsys.readouterr().out
+    assert main(["records", "show", "old", "--config", str(f)]) == 1
+    f.write_text(GOOD)
+    assert main(["records", "export", "--config", str(f)]) == 2
+    assert "keeps no records" in capsys.readouterr().err

@@ -30,9 +30,38 @@ def test_expired_consent_is_no_decision(signer):
     assert signer.decode(value, NOW + 182 * 86400 + 1) == NO_DECISION
 
 
-def test_other_revision_is_no_decision(signer):
+def test_a_newer_revision_asks_again_keeping_the_old_choice_meanwhile(signer):
+    value = signer.encode(signer.decide({"analytics"}, {"youtube"}, NOW))
+    later = Signer([b"k" * 32], 182, revision=4).decode(value, NOW)
+    assert later.decided and later.reask
+    assert later.categories == {"analytics"} and later.services == {"youtube"}
+    assert not signer.decode(value, NOW).reask
+
+
+def test_a_cookie_from_a_future_revision_is_no_decision(signer):
     value = signer.encode(signer.decide({"analytics"}, set(), NOW))
-    assert Signer([b"k" * 32], 182, revision=4).decode(value, NOW) == NO_DECISION
+    assert Signer([b"k" * 32], 182, revision=2).decode(value, NOW) == NO_DECISION
+
+
+def test_a_category_whose_services_changed_is_asked_again_and_not_applied():
+    before = Signer([b"k" * 32], 182, 1, {"analytics": "aaaaaa", "social": "bbbbbb"})
+    value = before.encode(before.decide({"analytics", "social"}, set(), NOW))
+    after = Signer([b"k" * 32], 182, 1, {"analytics": "aaaaaa", "social": "cccccc"})
+    state = after.decode(value, NOW)
+    assert state.decided and state.reask and state.categories == {"analytics"}
+
+
+def test_category_digests_follow_the_services_of_each_category(config):
+    from dataclasses import replace
+
+    from consentproxy.consent import category_digests
+
+    digests = category_digests(config)
+    fewer = replace(config, services=tuple(s for s in config.services if s.name != "youtube"))
+    changed = category_digests(fewer)
+    youtube = next(s for s in config.services if s.name == "youtube")
+    assert changed[youtube.category] != digests[youtube.category]
+    assert all(changed[c] == digests[c] for c in digests if c != youtube.category)
 
 
 @pytest.mark.parametrize("mangle", [

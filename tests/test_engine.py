@@ -234,3 +234,75 @@ def test_form_choice_keeps_services_outside_granted_categories(engine):
     assert resp.status == 303 and header(resp.headers, "location") == "/x"
     assert resp.new_state.categories == frozenset({"analytics"})
     assert resp.new_state.services == frozenset({"youtube"})
+
+
+def test_gpc_refuses_its_categories_whatever_the_cookie_says(engine):
+    _, cookie = choose(engine, "accept-all")
+    ex = get(engine, cookie=cookie, Sec_GPC="1", Sec_Fetch_Dest="document")
+    assert ex.state.gpc and "advertising" not in ex.state.categories
+    assert "analytics" in ex.state.categories
+    plan = ex.response(200, HTML)
+    page = plan.body.feed(b"<html><body><img src='https://www.facebook.com/tr?id=1'>"
+                          b"</body></html>") + plan.body.close()
+    assert b'data-consent-blocked="facebook-pixel"' in page
+    assert b'id="cp-gpc"' in page and b"Global Privacy Control" in page  # the banner says so
+    assert not get(engine, cookie=cookie).state.gpc  # ...and only when the browser asks
+
+
+def test_dnt_counts_only_when_the_config_says_so(engine):
+    from dataclasses import replace
+
+    _, cookie = choose(engine, "accept-all")
+    assert not get(engine, cookie=cookie, DNT="1").state.gpc
+    dnt = Engine(replace(engine.config, dnt=True), [b"k" * 32], clock=lambda: NOW)
+    assert get(dnt, cookie=cookie, DNT="1").state.gpc
+
+
+def test_a_new_service_in_an_accepted_category_asks_again(engine, config):
+    from dataclasses import replace
+
+    _, cookie = choose(engine, "save", ["analytics", "social"])
+    fewer = replace(engine.config, services=tuple(
+        s for s in engine.config.services if s.name != "vimeo"))
+    changed = Engine(fewer, [b"k" * 32], clock=lambda: NOW)
+    state = get(changed, cookie=cookie).state
+    assert state.reask and state.categories == {"analytics"}
+    plan = get(changed, cookie=cookie, Sec_Fetch_Dest="document").response(200, HTML)
+    page = plan.body.feed(b"<html><body>x</body></html>") + plan.body.close()
+    assert b'id="cp-reask"' in page
+
+
+def test_origin_cookies_are_capped_to_the_configured_lifetime(engine):
+    from dataclasses import replace
+
+    short = Engine(replace(engine.config, cap_cookie_lifetime_days=30), [b"k" * 32],
+                   clock=lambda: NOW)
+    plan = get(short).response(200, [("Set-Cookie", "PHPSESSID=1; Max-Age=99999999")])
+    assert header(plan.headers, "set-cookie") == "PHPSESSID=1; Max-Age=2592000"
+
+
+def test_a_choice_becomes_a_record_of_what_was_granted_and_refused(engine):
+    ex = engine.begin(Request("POST", "/.consent/choice", [
+        ("Host", "shop.example.com"), ("Origin", "http://shop.example.com"),
+        ("Content-Type", "application/json"), ("User-Agent", "Mozilla/5.0 Chrome/131.0 x")]))
+    resp = ex.local_response(b'{"action":"save","categories":["analytics"],'
+                             b'"services":["youtube"],"via":"placeholder"}')
+    rec = resp.record
+    assert rec.method == "placeholder" and rec.user_agent == "Chrome 131"
+    assert rec.granted_categories == ("analytics",) and "social" in rec.refused_categories
+    assert "youtube" in rec.granted_services and "vimeo" in rec.refused_services
+    assert rec.config_digest == engine.config_digest and not rec.withdrawal
+
+
+def test_after_max_age_days_the_choice_is_gone_and_the_banner_asks_again(engine):
+    _, cookie = choose(engine, "accept-all")
+    day = 86400
+    later = Engine(engine.config, [b"k" * 32], clock=lambda: NOW + 182 * day - 60)
+    assert get(later, cookie=cookie).state.decided
+    expired = Engine(engine.config, [b"k" * 32], clock=lambda: NOW + 182 * day + 60)
+    ex = get(expired, cookie=cookie, Sec_Fetch_Dest="document")
+    assert not ex.state.decided
+    plan = ex.response(200, HTML)
+    page = plan.body.feed(b"<html><body><script src='https://www.google-analytics.com/ga.js'>"
+                          b"</script></body></html>") + plan.body.close()
+    assert b'type="text/plain"' in page and b'open=""' in page.split(b"<form")[0]

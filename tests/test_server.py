@@ -21,6 +21,7 @@ import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import brotli
@@ -697,3 +698,79 @@ async def test_state_header_is_ignored_by_default(
         proxy: str, client: aiohttp.ClientSession) -> None:
     seen = await origin_saw(client, proxy, {"Cookie": "_ga=1", "X-Consent-State": "all"})
     assert "cookie" not in seen and "x-consent-state" not in seen
+
+
+# --- 16: proof of consent, visitor rights, Global Privacy Control -------------------------
+
+FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
+
+
+async def my_records(client: aiohttp.ClientSession, proxy: str, cookie: str,
+                     want: int) -> dict[str, Any]:
+    """GET {prefix}me until `want` records are there (they are written in the background)."""
+    for _ in range(100):
+        async with client.get(proxy + "/.consent/me", headers={"Cookie": cookie}) as resp:
+            assert resp.status in (200, 503), await resp.text()  # 503: the store is opening
+            data = await resp.json() if resp.status == 200 else {"records": []}
+        if resp.status == 200 and len(data["records"]) >= want:
+            return data
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{want} records never appeared: {data}")
+
+
+async def test_choices_are_recorded_and_visitors_can_read_and_erase_theirs(
+        start_proxy, origin: str, client: aiohttp.ClientSession, tmp_path: Path) -> None:
+    proxy = await start_proxy(origin, f"records: {{path: {tmp_path / 'records.sqlite3'}}}\n")
+    async with client.post(proxy + "/.consent/choice", json={"action": "accept-all"},
+                           headers={"Origin": proxy, "User-Agent": FIREFOX}) as resp:
+        assert resp.status == 200
+        cookie = resp.headers["Set-Cookie"].split(";")[0]
+    async with client.post(proxy + "/.consent/choice", headers={
+            "Origin": proxy, "Cookie": cookie, "User-Agent": FIREFOX},
+            json={"action": "reject-all", "via": "preferences"}) as resp:
+        cookie = resp.headers["Set-Cookie"].split(";")[0]
+    data = await my_records(client, proxy, cookie, 2)
+    first, second = data["records"]
+    assert first["consent_id"] == second["consent_id"] == data["consent_id"]
+    assert first["action"] == "accept-all" and first["method"] == "banner"
+    assert first["granted_categories"] == ["advertising", "analytics"]
+    assert second["method"] == "preferences" and second["withdrawal"] is True
+    assert second["refused_categories"] == ["advertising", "analytics"]
+    assert first["user_agent"] == "Firefox 133" and "127.0.0.1" not in json.dumps(data)
+
+    async with client.post(proxy + "/.consent/me/erase", headers={
+            "Origin": "https://evil.example", "Cookie": cookie}) as resp:
+        assert resp.status == 403
+    async with client.post(proxy + "/.consent/me/erase", headers={
+            "Origin": proxy, "Cookie": cookie}) as resp:
+        assert resp.status == 200 and (await resp.json()) == {"erased": 2}
+        assert "consent=; Max-Age=0" in resp.headers.getall("Set-Cookie")[0]
+    assert (await my_records(client, proxy, cookie, 0))["records"] == []
+
+
+async def test_a_store_that_is_down_never_stops_the_choice(
+        start_proxy, origin: str, client: aiohttp.ClientSession) -> None:
+    dead = f"postgresql://consent@127.0.0.1:{free_port()}/nowhere"
+    proxy = await start_proxy(origin, f"records: {{dsn: '{dead}'}}\n")
+    async with client.post(proxy + "/.consent/choice", json={"action": "accept-all"},
+                           headers={"Origin": proxy}) as resp:
+        assert resp.status == 200 and (await resp.json())["categories"]
+        cookie = resp.headers["Set-Cookie"].split(";")[0]
+    async with client.get(proxy + "/page", headers={"Cookie": cookie}) as resp:
+        assert resp.status == 200  # and the site itself keeps answering
+    async with client.get(proxy + "/.consent/me", headers={"Cookie": cookie}) as resp:
+        assert resp.status == 503
+
+
+async def test_without_records_me_says_so(proxy: str, client: aiohttp.ClientSession) -> None:
+    async with client.get(proxy + "/.consent/me") as resp:
+        assert resp.status == 404 and "keeps no consent records" in await resp.text()
+
+
+async def test_gpc_refuses_advertising_even_on_accept_all(
+        proxy: str, client: aiohttp.ClientSession) -> None:
+    async with client.get(proxy + "/.well-known/gpc.json") as resp:
+        assert resp.status == 200 and await resp.json() == {"gpc": True}
+    async with client.post(proxy + "/.consent/choice", json={"action": "accept-all"},
+                           headers={"Origin": proxy, "Sec-GPC": "1"}) as resp:
+        assert "advertising" not in (await resp.json())["categories"]

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
+import json
 import logging
 import os
+import re
 import secrets
 import signal
 import sys
+import time
 from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from consentproxy.catalog import builtin_services, catalog_config
 from consentproxy.catalog.ocd import DATABASE_FILE, CookieDatabase, parse_database, snapshot_text
@@ -19,6 +26,7 @@ from consentproxy.consent import keys_from_env, parse_state
 from consentproxy.engine import STATE_HEADER, Engine
 from consentproxy.observe import config_warnings
 from consentproxy.policy import Policy
+from consentproxy.records import COLUMNS, ConsentRecord, RecordStore, open_store
 from consentproxy.rewrite.neutralise import url_target
 
 log = logging.getLogger("consentproxy")
@@ -96,6 +104,11 @@ async def _demo(port: int) -> None:
             "Ctrl-C stops.")
 
 
+def _redacted(target: str) -> str:
+    """A DSN without its password, for printing."""
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", target)
+
+
 def cmd_check_config(args: argparse.Namespace) -> int:
     config = load_config(args.file)
     print(f"{args.file}: OK")
@@ -106,6 +119,13 @@ def cmd_check_config(args: argparse.Namespace) -> int:
           f"signed with ${config.consent.secret_env}"
           + ("" if keys_from_env(config.consent.secret_env) else " (not set in this shell)"))
     print(f"  CSP {config.csp}")
+    records = config.records
+    print(f"  proof of consent: kept in {_redacted(records.target)} for {records.retention_days} "
+          "days" if records.target else "  proof of consent: not kept (add records: {path: "
+          "FILE} to keep each decision)")
+    if config.gpc:
+        print(f"  Global Privacy Control{' and Do-Not-Track' if config.dnt else ''} refuse: "
+              f"{', '.join(config.gpc)}")
     if config.sites:
         print(f"  sites (mitmproxy forward mode): {', '.join(config.sites)}")
     for cat in config.categories:
@@ -223,6 +243,64 @@ def cmd_scan(args: argparse.Namespace) -> int:
     return 1 if report["violations"] else 0
 
 
+def _records(args: argparse.Namespace) -> tuple[RecordStore, int]:
+    config = load_config(args.config)
+    if not config.records.target:
+        raise UsageError(f"{args.config} keeps no records; add records: {{path: FILE}} or "
+                         "records: {dsn: postgresql://...}")
+    return open_store(config.records.target), config.records.retention_days
+
+
+async def _with_store(args: argparse.Namespace, work: Any) -> Any:
+    store, days = _records(args)
+    await store.open()
+    try:
+        return await work(store, days)
+    finally:
+        await store.close()
+
+
+def _print_records(records: list[ConsentRecord], fmt: str) -> None:
+    if fmt == "csv":
+        out = csv.writer(sys.stdout)
+        out.writerow(COLUMNS)
+        for r in records:
+            out.writerow([" ".join(v) if isinstance(v, tuple) else v
+                          for v in asdict(r).values()])
+    else:
+        for r in records:
+            print(json.dumps(asdict(r), ensure_ascii=False))
+
+
+def cmd_records_export(args: argparse.Namespace) -> int:
+    since = 0
+    if args.since:
+        try:
+            since = int(datetime.strptime(args.since, "%Y-%m-%d").replace(
+                tzinfo=UTC).timestamp())
+        except ValueError:
+            raise UsageError(f"--since {args.since!r}: use a date like 2026-05-01") from None
+    records = asyncio.run(_with_store(args, lambda store, _: store.since(since)))
+    _print_records(records, args.format)
+    return 0
+
+
+def cmd_records_purge(args: argparse.Namespace) -> int:
+    removed = asyncio.run(_with_store(args, lambda store, days: store.purge(
+        int(time.time()) - days * 86400)))
+    print(f"purged {removed} records older than the retention")
+    return 0
+
+
+def cmd_records_show(args: argparse.Namespace) -> int:
+    records = asyncio.run(_with_store(args, lambda store, _: store.by_id(args.consent_id)))
+    if not records:
+        print(f"no records for {args.consent_id}", file=sys.stderr)
+        return 1
+    _print_records(records, "json")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="consentproxy", description="Cookie-consent enforcing "
                                 "reverse proxy for sites whose code you cannot change.")
@@ -277,6 +355,20 @@ def build_parser() -> argparse.ArgumentParser:
                     "report.html and screenshots (default: scan-report)")
     sc.add_argument("--chromium", default="/usr/bin/chromium", help="Chromium binary")
     sc.set_defaults(func=cmd_scan)
+    rec = sub.add_parser("records", help="the proof-of-consent records a config keeps")
+    rsub = rec.add_subparsers(dest="records_command", required=True)
+    ex = rsub.add_parser("export", help="records as JSON lines or CSV on stdout")
+    ex.add_argument("--since", help="from this date (YYYY-MM-DD, UTC) on")
+    ex.add_argument("--format", choices=("json", "csv"), default="json")
+    ex.set_defaults(func=cmd_records_export)
+    pu = rsub.add_parser("purge", help="delete records older than records.retention_days "
+                         "(the server also does it daily)")
+    pu.set_defaults(func=cmd_records_purge)
+    sh = rsub.add_parser("show", help="the records of one consent id (the cookie's)")
+    sh.add_argument("consent_id")
+    sh.set_defaults(func=cmd_records_show)
+    for parser in (ex, pu, sh):
+        parser.add_argument("--config", required=True, help="YAML config with records:")
     return p
 
 

@@ -91,6 +91,14 @@ class BannerSettings:
 
 
 @dataclass(frozen=True)
+class RecordsSettings:
+    """Where proof of consent is kept: a SQLite file (path) or PostgreSQL (dsn)."""
+
+    target: str = ""  # "" = not kept
+    retention_days: int = 395
+
+
+@dataclass(frozen=True)
 class Config:
     source: str
     upstream: str | None  # None: only `sites` (mitmproxy forward mode), no fixed origin
@@ -114,6 +122,11 @@ class Config:
     cookie_database_categories: dict[str, str] = field(default_factory=dict)
     # Google Consent Mode v2: signal -> the categories that grant it; empty when off.
     consent_mode: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Global Privacy Control (and Do-Not-Track if dnt): refusal of these categories.
+    gpc: tuple[str, ...] = ()
+    dnt: bool = False
+    records: RecordsSettings = RecordsSettings()
+    cap_cookie_lifetime_days: int = MAX_CONSENT_DAYS  # longer origin cookies are cut
 
     def category(self, name: str) -> Category | None:
         return next((c for c in self.categories if c.name == name), None)
@@ -140,7 +153,7 @@ class Config:
 TOP_KEYS = {
     "upstream", "listen", "prefix", "consent", "csp", "csp_allow", "unknown_cookies",
     "necessary_cookies", "categories", "services", "languages", "banner", "cookie_database",
-    "sites", "testing", "consent_mode",
+    "sites", "testing", "consent_mode", "gpc", "dnt", "records", "cap_cookie_lifetime_days",
 }
 # Consent Mode v2 signals and the categories (by usual name) that grant them by default.
 CONSENT_MODE_DEFAULTS = {
@@ -307,6 +320,15 @@ class _Reader:
                                 f"banner.texts.{lang}: missing {', '.join(sorted(missing))}")
         use_database, database_map = self.cookie_database(top.get("cookie_database"), names)
         consent_mode = self.consent_mode(top.get("consent_mode"), categories, services)
+        gpc = tuple(c for c in ("advertising",) if c in names)
+        required_names = {c.name for c in categories if c.required}
+        if "gpc" in top:
+            gpc = self.strings(top["gpc"], "gpc")
+            unknown_gpc = [c for c in gpc if c not in names or c in required_names]
+            if unknown_gpc:
+                optional = ", ".join(sorted(names - required_names))
+                raise self.fail(top["gpc"], f"gpc: {', '.join(unknown_gpc)} is not an optional "
+                                f"category; use some of {optional} or [] to ignore the signal")
         return Config(
             source=self.source, upstream=upstream, listen_host=host, listen_port=port,
             prefix=prefix, consent=self.consent(top.get("consent")), csp=csp,
@@ -318,8 +340,32 @@ class _Reader:
             cookie_database=use_database, cookie_database_categories=database_map,
             sites=sites,
             testing=self.testing(top["testing"]) if "testing" in top else ForTesting(),
-            consent_mode=consent_mode,
+            consent_mode=consent_mode, gpc=gpc,
+            dnt=self.boolean(top["dnt"], "dnt") if "dnt" in top else False,
+            records=self.records(top["records"]) if "records" in top else RecordsSettings(),
+            cap_cookie_lifetime_days=(
+                self.integer(top["cap_cookie_lifetime_days"], "cap_cookie_lifetime_days", 1,
+                             MAX_CONSENT_DAYS)
+                if "cap_cookie_lifetime_days" in top else MAX_CONSENT_DAYS),
         )
+
+    def records(self, node: yaml.Node) -> RecordsSettings:
+        """`records: {path: FILE}` (SQLite, relative to this file) or `{dsn: postgresql://}`."""
+        items = self.mapping(node, "records", {"path", "dsn", "retention_days"})
+        if ("path" in items) == ("dsn" in items):
+            raise self.fail(node, "records needs one of path (a SQLite file) or dsn "
+                            "(postgresql://user@host/db)")
+        if "dsn" in items:
+            target = self.string(items["dsn"], "records.dsn")
+            if not target.startswith(("postgresql://", "postgres://")):
+                raise self.fail(items["dsn"], "records.dsn must start with postgresql://")
+        else:
+            target = self.string(items["path"], "records.path")
+            if target != ":memory:" and not Path(target).is_absolute():
+                target = str(Path(self.source).parent / target)
+        days = (self.integer(items["retention_days"], "records.retention_days", 1,
+                             MAX_CONSENT_DAYS) if "retention_days" in items else 395)
+        return RecordsSettings(target, days)
 
     def sites(self, node: yaml.Node) -> tuple[str, ...]:
         if not isinstance(node, yaml.SequenceNode):

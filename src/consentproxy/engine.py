@@ -8,16 +8,25 @@ an optional body transform. Both adapters behave the same because only this deci
 
 from __future__ import annotations
 
+import hashlib
+import json
 import secrets
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from consentproxy import csp
 from consentproxy.banner.render import Banner, pick_language
-from consentproxy.config import MAX_CONSENT_DAYS, Config, ConfigError
-from consentproxy.consent import NO_DECISION, ConsentState, Signer, describe_state, parse_state
+from consentproxy.config import Config, ConfigError
+from consentproxy.consent import (
+    NO_DECISION,
+    ConsentState,
+    Signer,
+    category_digests,
+    describe_state,
+    parse_state,
+)
 from consentproxy.cookies import (
     CookieFilter,
     capped,
@@ -25,17 +34,17 @@ from consentproxy.cookies import (
     deletion_headers,
     set_cookie_name,
 )
-from consentproxy.endpoints import Endpoints, LocalResponse
+from consentproxy.endpoints import GPC_PATH, Endpoints, LocalResponse
 from consentproxy.httpheaders import Headers, end_to_end, header, without
 from consentproxy.observe import Observer
 from consentproxy.policy import Policy
+from consentproxy.records import RecordWriter
 from consentproxy.rewrite import encoding
 from consentproxy.rewrite.neutralise import Neutraliser
 from consentproxy.rewrite.scanner import HtmlRewriter
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 NO_BODY_STATUSES = frozenset({204, 206, 304})
-MAX_COOKIE_SECONDS = MAX_CONSENT_DAYS * 86400  # 13 months: no cookie the proxy passes lives longer
 STATE_HEADER = "X-Consent-State"  # honoured only with `testing: {state_header: true}`
 CSP_HEADERS = ("content-security-policy", "content-security-policy-report-only")
 
@@ -130,7 +139,8 @@ class Exchange:
         self.host = header(req.headers, "host") or ""
         self.upstream = req.upstream or engine.config.upstream
         self.error = error  # a request the proxy refuses (a bad X-Consent-State)
-        self.is_local = (error is not None
+        self.is_local = (error is not None or (bool(engine.config.gpc) and
+                                               req.target.split("?")[0] == GPC_PATH)
                          or req.target.split("?")[0].startswith(engine.config.prefix))
         self.report.local = self.is_local
 
@@ -140,6 +150,8 @@ class Exchange:
             return LocalResponse(400, [("Content-Type", "text/plain; charset=utf-8"),
                                        ("Cache-Control", "no-store")], self.error.encode())
         resp = self.engine.endpoints.handle(self, body)
+        if resp.record is not None and self.engine.records is not None:
+            self.engine.records.submit(resp.record)
         if resp.new_state is not None:
             old = self._not_covered(resp.new_state)
             resp.headers.extend(self._deletions(old))
@@ -219,7 +231,8 @@ class Exchange:
         return ResponsePlan(*self._rewrite_plan(out, coding))
 
     def _capped(self, set_cookie: str) -> str:
-        out = capped(set_cookie, MAX_COOKIE_SECONDS, self.engine.clock())
+        limit = self.engine.config.cap_cookie_lifetime_days * 86400
+        out = capped(set_cookie, limit, self.engine.clock())
         if out != set_cookie:
             self.report.cookies_capped.append(set_cookie_name(set_cookie))
         return out
@@ -295,11 +308,17 @@ class Engine:
         self.config = config
         self.policy = Policy(config)
         self.observer = Observer(self.policy, observe) if observe is not None else None
-        self.signer = Signer(keys, config.consent.max_age_days, config.consent.revision)
+        self.signer = Signer(keys, config.consent.max_age_days, config.consent.revision,
+                             category_digests(config))
         self.banner = Banner(config, self.policy)
         self.endpoints = Endpoints(self)
         self.clock = clock
         self.forced = forced
+        # Proof of consent: the adapter starts a RecordWriter when the config keeps records.
+        self.records: RecordWriter | None = None
+        self.config_digest = hashlib.sha256(json.dumps(
+            [config.consent.revision, sorted(self.signer.digests.items())]).encode()
+        ).hexdigest()[:12]
         self._per_choice: dict[tuple[bool, frozenset[str], frozenset[str]],
                                tuple[CookieFilter, tuple[str, str] | None]] = {}
 
@@ -338,15 +357,28 @@ class Engine:
 
     def begin(self, req: Request) -> Exchange:
         """The state to enforce comes from X-Consent-State (test configs only), else the
-        forced state (--state), else the visitor's cookie."""
+        forced state (--state), else the visitor's cookie; then the browser's signals."""
         spec = header(req.headers, STATE_HEADER) if self.config.testing.state_header else None
+        state, source = None, "cookie"
         if spec is not None:
             try:
-                state = parse_state(spec, self.config, STATE_HEADER)
+                state, source = parse_state(spec, self.config, STATE_HEADER), "header"
             except ConfigError as e:
                 return Exchange(self, req, NO_DECISION, "header", error=f"{e}\n")
-            if state is not None:
-                return Exchange(self, req, state, "header")
-        if self.forced is not None:
-            return Exchange(self, req, self.forced, "forced")
-        return Exchange(self, req, self.consent_of(req.headers))
+        if state is None and self.forced is not None:
+            state, source = self.forced, "forced"
+        if state is None:
+            state, source = self.consent_of(req.headers), "cookie"
+        return Exchange(self, req, self._signals(state, req.headers), source)
+
+    def _signals(self, state: ConsentState, headers: Headers) -> ConsentState:
+        """Global Privacy Control (and Do-Not-Track when the config says so) refuse the
+        config's gpc categories, whatever the cookie says."""
+        refused = frozenset(self.config.gpc)
+        if not refused or not (header(headers, "sec-gpc") == "1" or (
+                self.config.dnt and header(headers, "dnt") == "1")):
+            return state
+        kept = frozenset(s for s in state.services
+                         if s in self.policy.services
+                         and self.policy.services[s].category not in refused)
+        return replace(state, categories=state.categories - refused, services=kept, gpc=True)

@@ -17,7 +17,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from consentproxy.config import RecordsSettings
 
 log = logging.getLogger("consentproxy.records")
 
@@ -278,13 +281,42 @@ class RecordWriter:
         self.dropped = self.written = 0
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self.ready = False  # the store is open
+        self._stop = asyncio.Event()
 
     async def start(self) -> None:
-        if not await self.store.open():
+        """Returns at once: the store is opened (and retried while down) in the background,
+        so a database that is down never stops the proxy from serving."""
+        self._task = asyncio.create_task(self._run())
+
+    async def _open(self) -> bool:
+        delay = 0.5
+        while True:
+            try:
+                clean = await self.store.open()
+                break
+            except Exception as e:  # noqa: BLE001 - any driver error: serve, retry later
+                if self._closing:
+                    log.error("records: the store never opened (%s); %d decisions were not "
+                              "recorded", e, self.queue.qsize())
+                    return False
+                log.error("records: cannot open the store (%s); decisions are queued and "
+                          "the cookie still holds them; retrying in %.0fs", e, delay)
+                await self._pause(delay)
+                delay = min(delay * 2, 30.0)
+        self.ready = True
+        if not clean:
             log.warning("records: the previous run did not shut down cleanly; the decisions "
                         "it had queued (at most one batch of %d) may be missing", self.batch)
-        await self.purge()
-        self._task = asyncio.create_task(self._run())
+        await self._guarded(self.purge)
+        return True
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep, but wake up at once when close() is called."""
+        try:
+            await asyncio.wait_for(self._stop.wait(), seconds)
+        except TimeoutError:
+            pass
 
     def submit(self, record: ConsentRecord) -> None:
         if self.queue.qsize() >= self.limit:
@@ -303,6 +335,8 @@ class RecordWriter:
         return removed
 
     async def _run(self) -> None:
+        if not await self._open():
+            return
         last_purge = self.clock()
         while not (self._closing and self.queue.empty()):
             try:
@@ -333,7 +367,7 @@ class RecordWriter:
                     return
                 log.warning("records: cannot write %d decisions (%s); retrying in %.1fs",
                             len(batch), e, delay)
-                await asyncio.sleep(delay)
+                await self._pause(delay)
                 delay = min(delay * 2, 5.0)
 
     async def _guarded(self, action: Any) -> None:
@@ -345,11 +379,21 @@ class RecordWriter:
     async def close(self, timeout: float = 10.0) -> None:
         """Flush what is queued (bounded by timeout), then close the store."""
         self._closing = True
+        self._stop.set()
         if self._task is not None:
             try:
                 await asyncio.wait_for(self._task, timeout)
             except TimeoutError:
                 log.error("records: %d decisions still queued at shutdown were not recorded",
                           self.queue.qsize())
-                self._task.cancel()
-        await self.store.close()
+        if self.ready:
+            await self.store.close()
+
+
+async def keep_records(settings: RecordsSettings) -> RecordWriter | None:
+    """The writer an adapter starts with the proxy (None when the config keeps none)."""
+    if not settings.target:
+        return None
+    writer = RecordWriter(open_store(settings.target), retention_days=settings.retention_days)
+    await writer.start()
+    return writer

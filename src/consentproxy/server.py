@@ -17,6 +17,7 @@ from aiohttp import web
 from consentproxy.endpoints import MAX_BODY
 from consentproxy.engine import BodyTransform, Engine, Request
 from consentproxy.httpheaders import Headers, without
+from consentproxy.records import keep_records
 from consentproxy.rewrite.encoding import BodyError
 
 log = logging.getLogger("consentproxy")
@@ -44,9 +45,13 @@ class ProxyServer:
             skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
         )
 
+        self.engine.records = await keep_records(self.engine.config.records)
+
     async def close(self) -> None:
         if self.session is not None:
             await self.session.close()
+        if self.engine.records is not None:  # flush what is queued
+            await self.engine.records.close()
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         headers: Headers = [(k.decode("latin-1"), v.decode("latin-1"))
@@ -62,6 +67,8 @@ class ProxyServer:
         if ex.is_local:
             body = await _read_at_most(request.content, MAX_BODY + 1)
             local = ex.local_response(body)
+            if local.complete is not None:
+                local.status, local.body = await local.complete()
             resp = web.Response(status=local.status, body=local.body)
             for k, v in local.headers:
                 resp.headers.add(k, v)

@@ -119,6 +119,7 @@ class Site:
     next_state: dict[str, Any] = field(default_factory=lambda: dict(UNDECIDED))
     fail_choice: bool = False
     choices: list[dict[str, Any]] = field(default_factory=list)
+    vias: list[str | None] = field(default_factory=list)
     third_party: list[str] = field(default_factory=list)
     loads: int = 0
     errors: list[str] = field(default_factory=list)
@@ -141,7 +142,10 @@ class Site:
             await route.fulfill(body=BANNER.script, content_type="text/javascript")
         elif url.path == "/.consent/choice":
             form = "json" not in (req.headers.get("content-type") or "")
-            self.choices.append(req.post_data if form else json.loads(req.post_data or "null"))
+            choice = req.post_data if form else json.loads(req.post_data or "null")
+            if isinstance(choice, dict):  # where it was given is checked on its own
+                self.vias.append(choice.pop("via", None))
+            self.choices.append(choice)
             if self.fail_choice:
                 await route.abort("connectionrefused")
             else:
@@ -568,6 +572,34 @@ async def test_consent_mode_default_comes_first_then_updates_follow_the_choice(
     assert update[0] == "update"
     assert update[1]["analytics_storage"] == "granted"
     assert update[1]["ad_storage"] == update[1]["ad_user_data"] == "denied"
+
+
+async def test_each_choice_says_where_it_was_given(site: Site) -> None:
+    await site.open(page_html(NONE))
+    site.next_state = dict(NONE)
+    await site.page.click(".cp-manage")
+    await site.page.click("text=Save my choices")
+    await site.wait_hidden()
+    await site.page.get_by_role("button", name="Always allow YouTube").click()
+    await site.page.wait_for_function("document.querySelector('[data-consent-placeholder]')")
+    await site.open(page_html())
+    await site.page.click("text=Reject all")
+    assert site.vias == ["preferences", "placeholder", "banner"]
+
+
+async def test_a_changed_policy_asks_again_and_closing_keeps_what_holds(site: Site) -> None:
+    state = {"decided": True, "categories": ["analytics"], "services": ["youtube"]}
+    s = ConsentState(True, frozenset(["analytics"]), frozenset(["youtube"]), reask=True)
+    html = page_html(state).replace(BANNER.render(consent(state), "en", "/").decode(),
+                                    BANNER.render(s, "en", "/").decode())
+    await site.open(html)
+    assert not await site.banner_hidden()
+    assert "policy has changed" in await site.page.locator("#cp-reask").inner_text()
+    site.next_state = state
+    await site.page.keyboard.press("Escape")
+    await site.wait_hidden()
+    assert site.choices == [{"action": "save", "categories": ["analytics"],
+                             "services": ["youtube"]}]
 
 
 async def test_the_page_api_and_event_tell_site_code_about_changes(site: Site) -> None:
