@@ -80,7 +80,7 @@ async def until_up(url: str) -> None:
 def counter(scrape: str, name: str, **labels: str) -> float:
     wanted = ",".join(f'{k}="{v}"' for k, v in labels.items())
     m = re.search(rf"^{name}_total{{{re.escape(wanted)}}} (\S+)$" if labels
-                  else rf"^{name}_total (\S+)$", scrape, re.M)
+                  else rf"^{name}_total (\S+)$", scrape, re.MULTILINE)
     return float(m.group(1)) if m else 0.0
 
 
