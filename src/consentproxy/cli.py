@@ -169,8 +169,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    _run(_demo(args.port))
+    _run(_demo_origin(args.origin) if args.origin else _demo(args.port))
     return 0
+
+
+async def _demo_origin(listen: str) -> None:
+    """Only the legacy site, unprotected (the compose file puts proxies in front of it)."""
+    from consentproxy.config import parse_listen
+    from consentproxy.demo.origin import make_origin_app, serve_app
+
+    host, port = parse_listen(listen, "--origin", None)
+    async with serve_app(make_origin_app(DEMO_DIR / "pages"), host, port) as bound:
+        print(f"consentproxy demo origin: http://{host}:{bound}/ (unprotected)", flush=True)
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+        await stop.wait()
 
 
 async def _demo(port: int) -> None:
@@ -402,6 +416,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_serve)
     d = sub.add_parser("demo", help="run the bundled legacy demo site behind the proxy")
     d.add_argument("--port", type=int, default=8000, help="proxy port (default 8000)")
+    d.add_argument("--origin", metavar="HOST:PORT",
+                   help="serve only the legacy site, unprotected, on HOST:PORT")
     d.set_defaults(func=cmd_demo)
     c = sub.add_parser("check-config", help="validate a config file and explain it")
     c.add_argument("file")

@@ -145,7 +145,7 @@ class Config:
         if upstream:
             cfg = replace(cfg, upstream=_upstream(upstream, self.source, None))
         if listen:
-            host, port = _listen(listen, self.source, None)
+            host, port = parse_listen(listen, self.source, None)
             cfg = replace(cfg, listen_host=host, listen_port=port)
         return cfg
 
@@ -287,7 +287,7 @@ class _Reader:
                              top["upstream"].start_mark.line + 1) if "upstream" in top else None
         host, port = "127.0.0.1", 8000
         if "listen" in top:
-            host, port = _listen(str(self.scalar(top["listen"])), self.source,
+            host, port = parse_listen(str(self.scalar(top["listen"])), self.source,
                                  top["listen"].start_mark.line + 1)
         prefix = "/.consent/"
         if "prefix" in top:
@@ -360,7 +360,7 @@ class _Reader:
         items = self.mapping(node, "metrics", {"listen"})
         if "listen" not in items:
             raise self.fail(node, "metrics needs listen: HOST:PORT, e.g. 127.0.0.1:9100")
-        return _listen(str(self.scalar(items["listen"])), self.source,
+        return parse_listen(str(self.scalar(items["listen"])), self.source,
                        items["listen"].start_mark.line + 1)
 
     def records(self, node: yaml.Node) -> RecordsSettings:
@@ -632,7 +632,7 @@ def _upstream(value: str, source: str, line: int | None) -> str:
     return value.rstrip("/")
 
 
-def _listen(value: str, source: str, line: int | None) -> tuple[str, int]:
+def parse_listen(value: str, source: str, line: int | None) -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise ConfigError(source, line, f"listen {value!r} must be HOST:PORT, "
