@@ -44,13 +44,13 @@ def test_compose_builds_the_dockerfile_and_mounts_files_that_exist():
 
 def test_dockerfile_copies_what_exists_and_checks_the_health_endpoint():
     text = (DOCKER / "Dockerfile").read_text()
-    for line in re.findall(r"^COPY (?!--from)(.+)$", text, re.M):
+    for line in re.findall(r"^COPY (?!--from)(.+)$", text, re.MULTILINE):
         for source in line.split()[:-1]:
             assert (ROOT / source).exists(), source
     prefix = load_config(DOCKER / "proxy.yaml").prefix
     assert f"127.0.0.1:8000{prefix}healthz" in re.search(r"HEALTHCHECK[^\n]*\n[^\n]*", text)[0]
-    assert re.search(r"^USER (?!root)", text, re.M)
-    cmd = yaml.safe_load(re.search(r"^CMD (.+)$", text, re.M)[1])
+    assert re.search(r"^USER (?!root)", text, re.MULTILINE)
+    cmd = yaml.safe_load(re.search(r"^CMD (.+)$", text, re.MULTILINE)[1])
     build_parser().parse_args(cmd)
     assert 'consentproxy = "consentproxy.cli:main"' in (ROOT / "pyproject.toml").read_text()
 
