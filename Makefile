@@ -6,7 +6,7 @@ CHROMIUM  := /usr/bin/chromium
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
-.PHONY: demo test unit e2e bench bench-tools lint install chromium screenshots clean
+.PHONY: demo test unit e2e bench bench-tools lint install chromium services screenshots clean
 AXE       := tests/e2e/node_modules/axe-core/axe.min.js
 
 install: $(STAMP)
@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml setup.py scripts/find-python src/consentproxy/rewrite/_
 	  echo "using $$PYBIN"; \
 	  [ -x $(PY) ] || $$PYBIN -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev,mitmproxy,uvloop]'
+	$(PY) -m pip install -q -e '.[dev,mitmproxy,postgres,uvloop]'
 	@$(PY) -c 'import consentproxy.rewrite._skip' || { \
 	  echo "the C scanner did not build (gcc and the Python headers are needed)"; exit 1; }
 	@touch $@
@@ -31,13 +31,20 @@ $(AXE): tests/e2e/package.json tests/e2e/package-lock.json
 	npm ci --prefix tests/e2e --no-audit --no-fund --loglevel=error
 	@touch $@
 
+# Debian's PostgreSQL server binaries and nginx: the tests start their own throw-away
+# PostgreSQL cluster and nginx load balancer on loopback ports (never system services).
+services:
+	@{ ls /usr/lib/postgresql/*/bin/initdb && [ -x /usr/sbin/nginx ]; } >/dev/null 2>&1 || { \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  $(SUDO) apt-get install -y -qq postgresql nginx-light; }
+
 demo: install
 	$(VENV)/bin/consentproxy demo
 
-test: install chromium $(AXE)
+test: install chromium services $(AXE)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
-unit: install
+unit: install services
 	$(PY) -m pytest -q -m "not e2e" $(PYTEST_ARGS)
 
 e2e: install chromium $(AXE)

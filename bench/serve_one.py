@@ -25,7 +25,7 @@ import passthrough
 from aiohttp import web
 
 from consentproxy import server
-from consentproxy.cli import run_loop
+from consentproxy.cli import _run as run_loop  # the loop `serve` runs on
 
 Stop = Callable[[], Awaitable[None]]
 

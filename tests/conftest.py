@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,3 +23,15 @@ def config() -> Config:
 @pytest.fixture(scope="session")
 def policy(config: Config) -> Policy:
     return Policy(config)
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn() -> Iterator[str]:
+    """A real PostgreSQL server for the whole session (started on first use)."""
+    import tempfile
+
+    from tests.pgserver import postgres_cluster
+
+    # Not under pytest's tmp dir: the server's user must be able to reach it.
+    with postgres_cluster(Path(tempfile.mkdtemp(prefix="consentproxy-pg-"))) as dsn:
+        yield dsn

@@ -1,13 +1,14 @@
+import json
 import os
-import signal
-import socket
+import re
 import subprocess
 import sys
-import time
 import urllib.request
-from pathlib import Path
 
 from consentproxy.cli import main
+from consentproxy.demo.origin import make_origin_app
+from tests.adapters import app_in_thread
+from tests.conftest import DEMO_CONFIG
 
 GOOD = """\
 upstream: http://127.0.0.1:8080
@@ -51,6 +52,60 @@ def test_serve_refuses_a_short_secret(tmp_path, capsys, monkeypatch):
     assert "shorter than" in capsys.readouterr().err
 
 
+def test_serve_refuses_an_unknown_forced_state_naming_the_valid_ones(tmp_path, capsys,
+                                                                     monkeypatch):
+    monkeypatch.setenv("CONSENTPROXY_SECRET", "s" * 32)
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD)
+    assert main(["serve", "--config", str(f), "--state", "analytics,ads"]) == 2
+    err = capsys.readouterr().err
+    assert "--state: 'ads' in 'analytics,ads' is no category or service" in err
+    assert "(analytics)" in err and "google-analytics" in err
+
+
+def test_serve_without_upstream_says_how_to_give_one(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("CONSENTPROXY_SECRET", "s" * 32)
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD.replace("upstream: http://127.0.0.1:8080", "sites: [www.example.com]"))
+    assert main(["serve", "--config", str(f)]) == 2
+    assert "pass --upstream URL" in capsys.readouterr().err
+
+
+def test_check_config_warns_loudly_when_the_state_header_is_on(tmp_path, capsys):
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD + "testing: {state_header: true}\n")
+    assert main(["check-config", str(f)]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("WARNING:") and "X-Consent-State" in err and "production" in err
+
+
+def test_check_config_is_quiet_about_testing_by_default(tmp_path, capsys):
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD)
+    assert main(["check-config", str(f)]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_serve_state_forces_the_state_for_every_visitor(tmp_path):
+    with app_in_thread(make_origin_app(DEMO_CONFIG.parent / "pages")) as origin_port:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "consentproxy.cli", "serve", "--config", str(DEMO_CONFIG),
+             "--upstream", f"http://127.0.0.1:{origin_port}", "--listen", "127.0.0.1:0",
+             "--state", "analytics"],
+            env={**os.environ, "CONSENTPROXY_SECRET": "s" * 32},
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        try:
+            m = re.search(r"http://127\.0\.0\.1:\d+/", proc.stdout.readline())
+            assert m, "serve did not print its URL"
+            request = urllib.request.Request(m.group() + "api/echo-cookies",
+                                             headers={"Cookie": "_ga=1; _fbp=2; PHPSESSID=s"})
+            with urllib.request.urlopen(request, timeout=10) as resp:
+                assert json.loads(resp.read())["cookies"] == {"_ga": "1", "PHPSESSID": "s"}
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
 def test_catalog_list_and_show_describe_the_builtin_services(capsys):
     assert main(["catalog", "list"]) == 0
     out = capsys.readouterr().out
@@ -92,40 +147,32 @@ def test_check_config_prints_warnings(tmp_path, capsys):
     assert "warning: unknown_cookies: allow" in capsys.readouterr().out
 
 
-def test_workers_need_a_fixed_port(tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv("CONSENTPROXY_SECRET", "x" * 32)
-    f = tmp_path / "site.yaml"
-    f.write_text(GOOD)
-    assert main(["serve", "--config", str(f), "--listen", "127.0.0.1:0", "--workers", "2"]) == 2
-    assert "--workers needs a fixed listen port" in capsys.readouterr().err
+def test_records_export_show_and_purge(tmp_path, capsys):
+    import asyncio
 
+    from consentproxy.records import SqliteStore
+    from tests.test_records import NOW, record
 
-def test_workers_share_one_port_and_stop_together(tmp_path):
+    async def fill() -> None:
+        store = SqliteStore(tmp_path / "r.sqlite3")
+        await store.open()
+        await store.write([record("old", 1_000_000_000), record("abc", NOW)])
+        await store.close()
+    asyncio.run(fill())
     f = tmp_path / "site.yaml"
+    f.write_text(GOOD + "records: {path: r.sqlite3}\n")
+    assert main(["records", "export", "--config", str(f)]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [r["consent_id"] for r in lines] == ["old", "abc"]
+    assert main(["records", "export", "--config", str(f), "--format", "csv",
+                 "--since", "2020-01-01"]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert rows[0].startswith("consent_id,decided_at") and len(rows) == 2
+    assert main(["records", "show", "abc", "--config", str(f)]) == 0
+    assert json.loads(capsys.readouterr().out)["granted_services"] == ["youtube"]
+    assert main(["records", "purge", "--config", str(f)]) == 0
+    assert "purged 1 records" in capsys.readouterr().out
+    assert main(["records", "show", "old", "--config", str(f)]) == 1
     f.write_text(GOOD)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "consentproxy.cli", "serve", "--config", str(f), "--listen",
-         f"127.0.0.1:{port}", "--workers", "2"],
-        stdout=subprocess.PIPE, text=True, env=dict(os.environ, CONSENTPROXY_SECRET="x" * 32))
-    try:
-        assert "(2 workers)" in proc.stdout.readline()
-        workers = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
-        assert len(workers) == 2
-        for _ in range(20):  # until both have bound the port
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/.consent/state",
-                                            timeout=5) as r:
-                    assert r.status == 200
-                break
-            except OSError:
-                time.sleep(0.2)
-        else:
-            raise AssertionError("no worker answered")
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=15) == 0
-        assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
-    finally:
-        proc.kill()
+    assert main(["records", "export", "--config", str(f)]) == 2
+    assert "keeps no records" in capsys.readouterr().err

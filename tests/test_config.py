@@ -100,3 +100,39 @@ def test_flags_override_the_file_and_are_validated():
     assert c.upstream == "http://10.0.0.1:9000" and c.listen_port == 9999
     with pytest.raises(ConfigError, match="HOST:PORT"):
         parse_config(MINIMAL).with_overrides(listen="nope")
+
+
+def test_sites_replace_the_upstream_for_forward_mode():
+    c = parse_config(MINIMAL.replace("upstream: http://127.0.0.1:8080",
+                                     "sites: [www.example.com, '*.shop.example']"))
+    assert c.upstream is None and c.sites == ("www.example.com", "*.shop.example")
+    assert c.is_site("WWW.example.com") and c.is_site("a.shop.example")
+    assert not c.is_site("example.com") and not c.is_site("shop.example")
+
+
+def test_a_site_with_a_scheme_is_refused_with_its_line():
+    e = error_of(MINIMAL + "sites: [https://www.example.com]\n")
+    assert e.line == 7 and "must be a lower-case host name" in str(e)
+
+
+def test_without_upstream_or_sites_the_error_says_what_to_add():
+    e = error_of(MINIMAL.replace("upstream: http://127.0.0.1:8080\n", ""))
+    assert "missing 'upstream'" in str(e) and "sites:" in str(e)
+
+
+def test_state_header_is_off_unless_a_test_config_turns_it_on():
+    assert parse_config(MINIMAL).testing.state_header is False
+    assert parse_config(MINIMAL + "testing: {state_header: true}\n").testing.state_header
+    e = error_of(MINIMAL + "testing: {state_header: yes please}\n")
+    assert "testing.state_header must be true or false" in str(e)
+
+
+def test_consent_mode_is_on_with_google_services_and_maps_existing_categories():
+    c = parse_config(MINIMAL)  # google-analytics: a Google service
+    assert c.consent_mode["analytics_storage"] == ("analytics",)
+    assert c.consent_mode["ad_storage"] == ()  # no advertising category: stays denied
+    assert c.consent_mode["security_storage"] == ("necessary",)
+    assert parse_config(MINIMAL + "consent_mode: false\n").consent_mode == {}
+    custom = parse_config(MINIMAL + "consent_mode: {ad_storage: [analytics]}\n")
+    assert custom.consent_mode["ad_storage"] == ("analytics",)
+    assert "is not a category" in str(error_of(MINIMAL + "consent_mode: {ad_storage: [ads]}\n"))

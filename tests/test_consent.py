@@ -1,6 +1,7 @@
 import pytest
 
-from consentproxy.consent import NO_DECISION, Signer, keys_from_env
+from consentproxy.config import ConfigError
+from consentproxy.consent import NO_DECISION, Signer, describe_state, keys_from_env, parse_state
 
 NOW = 1_800_000_000.0
 
@@ -29,9 +30,38 @@ def test_expired_consent_is_no_decision(signer):
     assert signer.decode(value, NOW + 182 * 86400 + 1) == NO_DECISION
 
 
-def test_other_revision_is_no_decision(signer):
+def test_a_newer_revision_asks_again_keeping_the_old_choice_meanwhile(signer):
+    value = signer.encode(signer.decide({"analytics"}, {"youtube"}, NOW))
+    later = Signer([b"k" * 32], 182, revision=4).decode(value, NOW)
+    assert later.decided and later.reask
+    assert later.categories == {"analytics"} and later.services == {"youtube"}
+    assert not signer.decode(value, NOW).reask
+
+
+def test_a_cookie_from_a_future_revision_is_no_decision(signer):
     value = signer.encode(signer.decide({"analytics"}, set(), NOW))
-    assert Signer([b"k" * 32], 182, revision=4).decode(value, NOW) == NO_DECISION
+    assert Signer([b"k" * 32], 182, revision=2).decode(value, NOW) == NO_DECISION
+
+
+def test_a_category_whose_services_changed_is_asked_again_and_not_applied():
+    before = Signer([b"k" * 32], 182, 1, {"analytics": "aaaaaa", "social": "bbbbbb"})
+    value = before.encode(before.decide({"analytics", "social"}, set(), NOW))
+    after = Signer([b"k" * 32], 182, 1, {"analytics": "aaaaaa", "social": "cccccc"})
+    state = after.decode(value, NOW)
+    assert state.decided and state.reask and state.categories == {"analytics"}
+
+
+def test_category_digests_follow_the_services_of_each_category(config):
+    from dataclasses import replace
+
+    from consentproxy.consent import category_digests
+
+    digests = category_digests(config)
+    fewer = replace(config, services=tuple(s for s in config.services if s.name != "youtube"))
+    changed = category_digests(fewer)
+    youtube = next(s for s in config.services if s.name == "youtube")
+    assert changed[youtube.category] != digests[youtube.category]
+    assert all(changed[c] == digests[c] for c in digests if c != youtube.category)
 
 
 @pytest.mark.parametrize("mangle", [
@@ -69,3 +99,39 @@ def test_changing_ones_mind_keeps_the_pseudonymous_id(signer):
 def test_keys_come_from_the_environment():
     assert keys_from_env("S", {"S": "new-key, old-key"}) == [b"new-key", b"old-key"]
     assert keys_from_env("S", {}) == []
+
+
+@pytest.mark.parametrize(("spec", "decided", "categories", "services"), [
+    ("none", False, set(), set()),
+    ("reject", True, set(), set()),
+    ("all", True, {"analytics", "advertising", "social"}, set()),
+    ("analytics", True, {"analytics"}, set()),
+    ("analytics, social", True, {"analytics", "social"}, set()),
+    ("service:youtube,service:hotjar", True, set(), {"youtube", "hotjar"}),
+    ("necessary,service:youtube", True, set(), {"youtube"}),
+])
+def test_forced_states_are_parsed_against_the_config(config, spec, decided, categories,
+                                                      services):
+    state = parse_state(spec, config)
+    assert (state.decided, state.categories, state.services) == (decided, categories, services)
+
+
+@pytest.mark.parametrize("spec", ["", "cookie"])
+def test_an_empty_or_cookie_state_follows_the_cookie(config, spec):
+    assert parse_state(spec, config) is None
+
+
+@pytest.mark.parametrize(("spec", "bad"), [
+    ("analytcs", "'analytcs'"), ("analytics,service:youtub", "'service:youtub'"),
+    ("vendor:youtube", "'vendor:youtube'")])
+def test_a_bad_state_names_the_item_and_the_valid_ones(config, spec, bad):
+    with pytest.raises(ConfigError) as e:
+        parse_state(spec, config, "--state")
+    message = str(e.value)
+    assert message.startswith(f"--state: {bad} in {spec!r} is no category or service")
+    assert "analytics, advertising, social" in message and "youtube" in message
+
+
+@pytest.mark.parametrize("spec", ["none", "reject", "analytics,social,service:youtube"])
+def test_describe_state_is_the_inverse_of_parse_state(config, spec):
+    assert describe_state(parse_state(spec, config)) == spec

@@ -1,4 +1,11 @@
-from consentproxy.cookies import CookieFilter, cookie_pairs, deletion_headers, set_cookie_name
+from consentproxy.cookies import (
+    CookieFilter,
+    capped,
+    cookie_pairs,
+    deletion_headers,
+    lifetime,
+    set_cookie_name,
+)
 
 
 def test_set_cookie_name_is_robust():
@@ -40,3 +47,20 @@ def test_deletion_on_ip_hosts_has_no_domain_and_secure_prefixes_stay_secure():
     values = deletion_headers(["__Host-id", "__Secure-x"], "example.com", None, False)
     assert all(v.endswith("; Secure") for v in values)
     assert not any("__Host-id" in v and "Domain" in v for v in values)
+
+
+NOW = 1_800_000_000.0
+
+
+def test_lifetime_reads_max_age_before_expires_and_none_for_session_cookies():
+    assert lifetime("a=1; Expires=Thu, 01 Jan 2037 00:00:00 GMT; max-age=60", NOW) == 60
+    assert lifetime("a=1; Expires=Fri, 15 Jan 2027 08:00:00 GMT", NOW) == 1_800_000_000 - NOW
+    assert lifetime("a=1; Path=/", NOW) is None
+    assert lifetime("a=1; Max-Age=soon", NOW) is None
+
+
+def test_capped_cuts_long_lifetimes_and_keeps_the_rest():
+    long = "_ga=GA1.2; Path=/; EXPIRES=Wed, 21 Oct 2037 07:28:00 GMT; Max-Age=63072000; Secure"
+    assert capped(long, 86400, NOW) == "_ga=GA1.2; Path=/; Secure; Max-Age=86400"
+    assert capped("lang=fr; Max-Age=3600", 86400, NOW) == "lang=fr; Max-Age=3600"
+    assert capped("sid=1; HttpOnly", 86400, NOW) == "sid=1; HttpOnly"

@@ -1,8 +1,11 @@
 import gzip
 import json
+from dataclasses import replace
 
 import pytest
 
+from consentproxy.config import ForTesting
+from consentproxy.consent import parse_state
 from consentproxy.engine import Engine, Request
 from consentproxy.httpheaders import header
 
@@ -125,6 +128,73 @@ def test_upstream_gets_forwarding_headers_and_no_hop_by_hop(engine):
     assert header(headers, "x-forwarded-host") == "h.example"
 
 
+@pytest.fixture
+def testing_engine(config) -> Engine:
+    cfg = replace(config.with_overrides(upstream="http://127.0.0.1:9"),
+                  testing=ForTesting(state_header=True))
+    return Engine(cfg, [b"k" * 32], clock=lambda: NOW)
+
+
+def test_forced_state_wins_over_the_cookie(config):
+    forced = Engine(config, [b"k" * 32], clock=lambda: NOW,
+                    forced=parse_state("reject", config))
+    _, consent = choose(forced, "accept-all")
+    ex = get(forced, cookie=f"{consent}; _ga=1")
+    assert ex.state.decided and not ex.state.categories
+    assert header(ex.upstream_headers(), "cookie") == consent
+    assert (ex.report.state, ex.report.state_from) == ("reject", "forced")
+
+
+def test_state_header_is_ignored_unless_the_config_enables_it(engine):
+    ex = get(engine, cookie="_ga=1", X_Consent_State="all")
+    assert not ex.state.decided and ex.report.state_from == "cookie"
+    assert header(ex.upstream_headers(), "x-consent-state") is None
+
+
+def test_state_header_sets_the_state_and_is_not_sent_upstream(testing_engine):
+    ex = get(testing_engine, cookie="_ga=1; _fbp=2", X_Consent_State="analytics")
+    assert ex.state.categories == {"analytics"} and ex.report.state_from == "header"
+    sent = ex.upstream_headers()
+    assert header(sent, "cookie") == "_ga=1" and header(sent, "x-consent-state") is None
+
+
+def test_a_bad_state_header_is_answered_400_naming_the_item(testing_engine):
+    ex = get(testing_engine, X_Consent_State="analytcs")
+    assert ex.is_local
+    resp = ex.local_response(b"")
+    assert resp.status == 400 and b"'analytcs'" in resp.body and b"analytics" in resp.body
+
+
+def test_report_says_what_was_done_in_one_line(engine):
+    ex = get(engine, cookie="_ga=1; PHPSESSID=s", Sec_Fetch_Dest="document")
+    ex.upstream_headers()
+    plan = ex.response(200, HTML + [("Set-Cookie", "_fbp=x; Path=/")])
+    plan.body.feed(b"<html><body><script src=https://connect.facebook.net/x.js></script>")
+    plan.body.close()
+    assert ex.report.summary() == (
+        "consent none (cookie); request cookies stripped: _ga; Set-Cookie dropped: _fbp; "
+        "cookies deleted: _ga; neutralised: facebook-pixel <script>; banner injected")
+    assert json.loads(json.dumps(ex.report.as_dict()))["neutralised"] == [
+        ["facebook-pixel", "script"]]
+
+
+def test_redirects_to_a_per_request_upstream_are_made_relative_to_the_visitor(engine):
+    ex = engine.begin(Request("GET", "/", [("Host", "www.example.com")],
+                              upstream="http://www.example.com:8080"))
+    plan = ex.response(302, [("Location", "http://www.example.com:8080/next")])
+    assert header(plan.headers, "location") == "http://www.example.com/next"
+
+
+def test_cookies_that_pass_live_at_most_13_months(engine):
+    _, consent = choose(engine, "accept-all")
+    ex = get(engine, cookie=consent)
+    plan = ex.response(200, [("Set-Cookie", "_ga=GA1; Max-Age=63072000; Path=/"),
+                             ("Set-Cookie", "lang=fr; Max-Age=86400")])
+    assert [v for k, v in plan.headers if k == "Set-Cookie"] == [
+        "_ga=GA1; Path=/; Max-Age=34128000", "lang=fr; Max-Age=86400"]
+    assert "lifetime capped to 13 months: _ga" in ex.report.summary()
+
+
 def test_origin_csp_is_kept_and_learns_only_our_nonce(engine):
     site_csp = "script-src 'nonce-site' 'strict-dynamic'; style-src 'self'"
     plan = get(engine, Sec_Fetch_Dest="document").response(
@@ -164,3 +234,75 @@ def test_form_choice_keeps_services_outside_granted_categories(engine):
     assert resp.status == 303 and header(resp.headers, "location") == "/x"
     assert resp.new_state.categories == frozenset({"analytics"})
     assert resp.new_state.services == frozenset({"youtube"})
+
+
+def test_gpc_refuses_its_categories_whatever_the_cookie_says(engine):
+    _, cookie = choose(engine, "accept-all")
+    ex = get(engine, cookie=cookie, Sec_GPC="1", Sec_Fetch_Dest="document")
+    assert ex.state.gpc and "advertising" not in ex.state.categories
+    assert "analytics" in ex.state.categories
+    plan = ex.response(200, HTML)
+    page = plan.body.feed(b"<html><body><img src='https://www.facebook.com/tr?id=1'>"
+                          b"</body></html>") + plan.body.close()
+    assert b'data-consent-blocked="facebook-pixel"' in page
+    assert b'id="cp-gpc"' in page and b"Global Privacy Control" in page  # the banner says so
+    assert not get(engine, cookie=cookie).state.gpc  # ...and only when the browser asks
+
+
+def test_dnt_counts_only_when_the_config_says_so(engine):
+    from dataclasses import replace
+
+    _, cookie = choose(engine, "accept-all")
+    assert not get(engine, cookie=cookie, DNT="1").state.gpc
+    dnt = Engine(replace(engine.config, dnt=True), [b"k" * 32], clock=lambda: NOW)
+    assert get(dnt, cookie=cookie, DNT="1").state.gpc
+
+
+def test_a_new_service_in_an_accepted_category_asks_again(engine, config):
+    from dataclasses import replace
+
+    _, cookie = choose(engine, "save", ["analytics", "social"])
+    fewer = replace(engine.config, services=tuple(
+        s for s in engine.config.services if s.name != "vimeo"))
+    changed = Engine(fewer, [b"k" * 32], clock=lambda: NOW)
+    state = get(changed, cookie=cookie).state
+    assert state.reask and state.categories == {"analytics"}
+    plan = get(changed, cookie=cookie, Sec_Fetch_Dest="document").response(200, HTML)
+    page = plan.body.feed(b"<html><body>x</body></html>") + plan.body.close()
+    assert b'id="cp-reask"' in page
+
+
+def test_origin_cookies_are_capped_to_the_configured_lifetime(engine):
+    from dataclasses import replace
+
+    short = Engine(replace(engine.config, cap_cookie_lifetime_days=30), [b"k" * 32],
+                   clock=lambda: NOW)
+    plan = get(short).response(200, [("Set-Cookie", "PHPSESSID=1; Max-Age=99999999")])
+    assert header(plan.headers, "set-cookie") == "PHPSESSID=1; Max-Age=2592000"
+
+
+def test_a_choice_becomes_a_record_of_what_was_granted_and_refused(engine):
+    ex = engine.begin(Request("POST", "/.consent/choice", [
+        ("Host", "shop.example.com"), ("Origin", "http://shop.example.com"),
+        ("Content-Type", "application/json"), ("User-Agent", "Mozilla/5.0 Chrome/131.0 x")]))
+    resp = ex.local_response(b'{"action":"save","categories":["analytics"],'
+                             b'"services":["youtube"],"via":"placeholder"}')
+    rec = resp.record
+    assert rec.method == "placeholder" and rec.user_agent == "Chrome 131"
+    assert rec.granted_categories == ("analytics",) and "social" in rec.refused_categories
+    assert "youtube" in rec.granted_services and "vimeo" in rec.refused_services
+    assert rec.config_digest == engine.config_digest and not rec.withdrawal
+
+
+def test_after_max_age_days_the_choice_is_gone_and_the_banner_asks_again(engine):
+    _, cookie = choose(engine, "accept-all")
+    day = 86400
+    later = Engine(engine.config, [b"k" * 32], clock=lambda: NOW + 182 * day - 60)
+    assert get(later, cookie=cookie).state.decided
+    expired = Engine(engine.config, [b"k" * 32], clock=lambda: NOW + 182 * day + 60)
+    ex = get(expired, cookie=cookie, Sec_Fetch_Dest="document")
+    assert not ex.state.decided
+    plan = ex.response(200, HTML)
+    page = plan.body.feed(b"<html><body><script src='https://www.google-analytics.com/ga.js'>"
+                          b"</script></body></html>") + plan.body.close()
+    assert b'type="text/plain"' in page and b'open=""' in page.split(b"<form")[0]

@@ -1,8 +1,10 @@
-"""HTTP behaviour of the real proxy (aiohttp adapter) in front of a real aiohttp origin.
+"""HTTP behaviour of the real proxy in front of a real aiohttp origin, run against BOTH
+adapters: `consentproxy.server` (aiohttp, in-process) and a real mitmdump process running
+addons/consent.py in reverse mode. Same tests, same expectations: the engine decides.
 
-Everything runs in this process on 127.0.0.1 random ports: the origin is the
-`web.Application` below, the proxy is `server.start`, the client a plain
-`aiohttp.ClientSession` that decodes nothing, keeps no cookies and follows no redirect.
+Everything runs on 127.0.0.1 random ports: the origin is the `web.Application` below (on a
+thread of its own, shared by the session), the client a plain `aiohttp.ClientSession` that
+decodes nothing, keeps no cookies and follows no redirect.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ import hashlib
 import json
 import os
 import re
-import resource
-import socket
 import time
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
 
 import aiohttp
 import brotli
@@ -29,6 +32,7 @@ from aiohttp import web
 from consentproxy import server
 from consentproxy.config import parse_config
 from consentproxy.engine import Engine
+from tests.adapters import ADAPTERS, Started, app_in_thread, free_port, mitmdump, peak_rss_kib
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -194,34 +198,65 @@ def origin_app() -> web.Application:
 
 # --- fixtures -----------------------------------------------------------------------------
 
-@pytest.fixture
-async def origin() -> AsyncIterator[str]:
-    runner = web.AppRunner(origin_app(), shutdown_timeout=1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    await runner.cleanup()
+@pytest.fixture(scope="session")
+def origin() -> Iterator[str]:
+    with app_in_thread(origin_app()) as port:
+        yield f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(params=ADAPTERS)
+def adapter(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def mitmdump_in_front_of(stack: ExitStack, upstream: str, home: Path,
+                         extra: str = "") -> Started:
+    config = home / "site.yaml"
+    config.write_text(CONFIG.format(upstream=upstream) + extra)
+    return stack.enter_context(mitmdump(config, f"reverse:{upstream}", home, KEYS[0].decode()))
+
+
+@pytest.fixture(scope="session")
+def mitm_proxy(origin: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Started]:
+    """One mitmdump for the whole session in front of the shared origin (starting one takes
+    a second or two)."""
+    with ExitStack() as stack:
+        yield mitmdump_in_front_of(stack, origin, tmp_path_factory.mktemp("mitm"))
 
 
 @pytest.fixture
-async def start_proxy() -> AsyncIterator[Callable[[str], Awaitable[str]]]:
-    """Start a proxy in front of any upstream URL; returns the proxy's base URL."""
+async def start_proxy(adapter: str, tmp_path_factory: pytest.TempPathFactory
+                      ) -> AsyncIterator[Callable[..., Awaitable[str]]]:
+    """Start a proxy of this adapter in front of any upstream URL (`extra`: more config
+    lines); returns its base URL."""
     running: list[server.Running] = []
+    with ExitStack() as stack:
+        async def start(upstream: str, extra: str = "") -> str:
+            if adapter == "mitmdump":
+                started = mitmdump_in_front_of(stack, upstream, tmp_path_factory.mktemp("mitm"),
+                                               extra)
+                return f"http://127.0.0.1:{started.port}"
+            engine = Engine(parse_config(CONFIG.format(upstream=upstream) + extra), KEYS)
+            running.append(await server.start(engine, "127.0.0.1", 0))
+            return f"http://127.0.0.1:{running[-1].port}"
 
-    async def start(upstream: str) -> str:
-        engine = Engine(parse_config(CONFIG.format(upstream=upstream)), KEYS)
-        running.append(await server.start(engine, "127.0.0.1", 0))
-        return f"http://127.0.0.1:{running[-1].port}"
-
-    yield start
-    for r in running:
-        await r.stop()
+        yield start
+        for r in running:
+            await r.stop()
 
 
 @pytest.fixture
-async def proxy(origin: str, start_proxy: Callable[[str], Awaitable[str]]) -> str:
+async def proxy(adapter: str, origin: str, start_proxy: Callable[[str], Awaitable[str]],
+                request: pytest.FixtureRequest) -> str:
+    if adapter == "mitmdump":
+        return f"http://127.0.0.1:{request.getfixturevalue('mitm_proxy').port}"
     return await start_proxy(origin)
+
+
+@pytest.fixture
+def proxy_pid(adapter: str, request: pytest.FixtureRequest) -> int:
+    """The process the proxy runs in (for memory checks)."""
+    return request.getfixturevalue("mitm_proxy").pid if adapter == "mitmdump" else os.getpid()
 
 
 @pytest.fixture
@@ -269,12 +304,6 @@ def cookie_value(resp: aiohttp.ClientResponse, name: str) -> str:
     raise AssertionError(f"no Set-Cookie for {name}")
 
 
-def unused_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 # --- 1-3: bodies ------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("path", "body", "ctype"), [
@@ -292,11 +321,11 @@ async def test_non_html_body_is_byte_identical_with_content_length(
 
 
 async def test_large_download_streams_with_bounded_memory(
-        proxy: str, client: aiohttp.ClientSession) -> None:
+        proxy: str, proxy_pid: int, client: aiohttp.ClientSession) -> None:
     expected = hashlib.sha256()
     for _ in range(BIG_CHUNKS):
         expected.update(BIG_CHUNK)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    before = peak_rss_kib(proxy_pid)
     digest, size = hashlib.sha256(), 0
     async with asyncio.timeout(20), client.get(proxy + "/big") as resp:
         assert resp.status == 200
@@ -304,7 +333,7 @@ async def test_large_download_streams_with_bounded_memory(
         async for chunk in resp.content.iter_chunked(1 << 16):
             digest.update(chunk)
             size += len(chunk)
-    growth_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    growth_mib = (peak_rss_kib(proxy_pid) - before) / 1024
     assert size == len(BIG_CHUNK) * BIG_CHUNKS
     assert digest.hexdigest() == expected.hexdigest()
     assert growth_mib < 48, f"peak RSS grew by {growth_mib:.0f} MiB for a 64 MiB download"
@@ -494,15 +523,22 @@ async def test_reencoded_html_varies_on_accept_encoding(
 
 # --- 10-11: failures and streaming --------------------------------------------------------
 
+DOWN_MESSAGE = {"aiohttp": ("text/plain", "cannot be reached"),
+                "mitmdump": ("text/html", "Connect call failed")}  # mitmproxy's own page
+
+
 async def test_origin_down_gives_502(
-        start_proxy: Callable[[str], Awaitable[str]], client: aiohttp.ClientSession) -> None:
-    proxy = await start_proxy(f"http://127.0.0.1:{unused_port()}")
+        adapter: str, start_proxy: Callable[[str], Awaitable[str]],
+        client: aiohttp.ClientSession) -> None:
+    proxy = await start_proxy(f"http://127.0.0.1:{free_port()}")
+    content_type, message = DOWN_MESSAGE[adapter]
     async with client.get(proxy + "/page") as resp:
         assert resp.status == 502
-        assert resp.headers["Content-Type"].startswith("text/plain")
-        assert "cannot be reached" in await resp.text()
+        assert resp.headers["Content-Type"].startswith(content_type)
+        assert message in await resp.text()
 
 
+@pytest.mark.parametrize("adapter", ["aiohttp"])  # mitmproxy has no upstream read timeout
 async def test_origin_that_never_answers_gives_504(
         start_proxy: Callable[[str], Awaitable[str]], client: aiohttp.ClientSession,
         monkeypatch: pytest.MonkeyPatch) -> None:
@@ -642,3 +678,99 @@ async def test_location_to_origin_is_rewritten_to_proxy(
         assert resp.status == 302
         assert resp.headers["Location"] == proxy + "/next"
 
+
+
+# --- 15: QA states --------------------------------------------------------------------------
+
+async def test_state_header_is_honoured_in_test_configs_and_never_sent_upstream(
+        origin: str, start_proxy: Callable[..., Awaitable[str]],
+        client: aiohttp.ClientSession) -> None:
+    proxy = await start_proxy(origin, "testing: {state_header: true}\n")
+    seen = await origin_saw(client, proxy, {"Cookie": "_ga=1; _fbp=2",
+                                            "X-Consent-State": "analytics"})
+    assert seen["cookie"] == ["_ga=1"] and "x-consent-state" not in seen
+    async with client.get(proxy + "/echo", headers={"X-Consent-State": "analytcs"}) as resp:
+        assert resp.status == 400
+        assert "'analytcs'" in await resp.text()
+
+
+async def test_state_header_is_ignored_by_default(
+        proxy: str, client: aiohttp.ClientSession) -> None:
+    seen = await origin_saw(client, proxy, {"Cookie": "_ga=1", "X-Consent-State": "all"})
+    assert "cookie" not in seen and "x-consent-state" not in seen
+
+
+# --- 16: proof of consent, visitor rights, Global Privacy Control -------------------------
+
+FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
+
+
+async def my_records(client: aiohttp.ClientSession, proxy: str, cookie: str,
+                     want: int) -> dict[str, Any]:
+    """GET {prefix}me until `want` records are there (they are written in the background)."""
+    for _ in range(100):
+        async with client.get(proxy + "/.consent/me", headers={"Cookie": cookie}) as resp:
+            assert resp.status in (200, 503), await resp.text()  # 503: the store is opening
+            data = await resp.json() if resp.status == 200 else {"records": []}
+        if resp.status == 200 and len(data["records"]) >= want:
+            return data
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{want} records never appeared: {data}")
+
+
+async def test_choices_are_recorded_and_visitors_can_read_and_erase_theirs(
+        start_proxy, origin: str, client: aiohttp.ClientSession, tmp_path: Path) -> None:
+    proxy = await start_proxy(origin, f"records: {{path: {tmp_path / 'records.sqlite3'}}}\n")
+    async with client.post(proxy + "/.consent/choice", json={"action": "accept-all"},
+                           headers={"Origin": proxy, "User-Agent": FIREFOX}) as resp:
+        assert resp.status == 200
+        cookie = resp.headers["Set-Cookie"].split(";")[0]
+    async with client.post(proxy + "/.consent/choice", headers={
+            "Origin": proxy, "Cookie": cookie, "User-Agent": FIREFOX},
+            json={"action": "reject-all", "via": "preferences"}) as resp:
+        cookie = resp.headers["Set-Cookie"].split(";")[0]
+    data = await my_records(client, proxy, cookie, 2)
+    first, second = data["records"]
+    assert first["consent_id"] == second["consent_id"] == data["consent_id"]
+    assert first["action"] == "accept-all" and first["method"] == "banner"
+    assert first["granted_categories"] == ["advertising", "analytics"]
+    assert second["method"] == "preferences" and second["withdrawal"] is True
+    assert second["refused_categories"] == ["advertising", "analytics"]
+    assert first["user_agent"] == "Firefox 133" and "127.0.0.1" not in json.dumps(data)
+
+    async with client.post(proxy + "/.consent/me/erase", headers={
+            "Origin": "https://evil.example", "Cookie": cookie}) as resp:
+        assert resp.status == 403
+    async with client.post(proxy + "/.consent/me/erase", headers={
+            "Origin": proxy, "Cookie": cookie}) as resp:
+        assert resp.status == 200 and (await resp.json()) == {"erased": 2}
+        assert "consent=; Max-Age=0" in resp.headers.getall("Set-Cookie")[0]
+    assert (await my_records(client, proxy, cookie, 0))["records"] == []
+
+
+async def test_a_store_that_is_down_never_stops_the_choice(
+        start_proxy, origin: str, client: aiohttp.ClientSession) -> None:
+    dead = f"postgresql://consent@127.0.0.1:{free_port()}/nowhere"
+    proxy = await start_proxy(origin, f"records: {{dsn: '{dead}'}}\n")
+    async with client.post(proxy + "/.consent/choice", json={"action": "accept-all"},
+                           headers={"Origin": proxy}) as resp:
+        assert resp.status == 200 and (await resp.json())["categories"]
+        cookie = resp.headers["Set-Cookie"].split(";")[0]
+    async with client.get(proxy + "/page", headers={"Cookie": cookie}) as resp:
+        assert resp.status == 200  # and the site itself keeps answering
+    async with client.get(proxy + "/.consent/me", headers={"Cookie": cookie}) as resp:
+        assert resp.status == 503
+
+
+async def test_without_records_me_says_so(proxy: str, client: aiohttp.ClientSession) -> None:
+    async with client.get(proxy + "/.consent/me") as resp:
+        assert resp.status == 404 and "keeps no consent records" in await resp.text()
+
+
+async def test_gpc_refuses_advertising_even_on_accept_all(
+        proxy: str, client: aiohttp.ClientSession) -> None:
+    async with client.get(proxy + "/.well-known/gpc.json") as resp:
+        assert resp.status == 200 and await resp.json() == {"gpc": True}
+    async with client.post(proxy + "/.consent/choice", json={"action": "accept-all"},
+                           headers={"Origin": proxy, "Sec-GPC": "1"}) as resp:
+        assert "advertising" not in (await resp.json())["categories"]

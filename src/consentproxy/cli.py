@@ -1,26 +1,36 @@
-"""Command line: serve, demo, check-config, catalog."""
+"""Command line: serve, demo, check-config, catalog, scan."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import csv
+import json
 import logging
 import os
+import re
 import secrets
 import signal
 import sys
-from collections.abc import Coroutine, Sequence
+import time
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from consentproxy.catalog import builtin_services, catalog_config
 from consentproxy.catalog.ocd import DATABASE_FILE, CookieDatabase, parse_database, snapshot_text
 from consentproxy.config import Config, ConfigError, load_config
-from consentproxy.consent import keys_from_env
-from consentproxy.engine import Engine
+from consentproxy.consent import keys_from_env, parse_state
+from consentproxy.engine import STATE_HEADER, Engine
 from consentproxy.observe import config_warnings
 from consentproxy.policy import Policy
+from consentproxy.records import COLUMNS, ConsentRecord, RecordStore, open_store
 from consentproxy.rewrite.neutralise import url_target
 
+log = logging.getLogger("consentproxy")
 MIN_KEY_LEN = 16
 DEMO_DIR = Path(__file__).parent / "demo"
 
@@ -43,69 +53,115 @@ def secret_keys(config: Config) -> list[bytes]:
     return keys
 
 
-async def _serve_forever(engine: Engine, host: str, port: int, banner: str,
-                         reuse_port: bool = False) -> None:
-    from consentproxy import server
+def _run(main: Coroutine[Any, Any, Any]) -> Any:
+    """asyncio.run, on uvloop when it is installed (faster sockets, same behaviour)."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)
 
-    running = await server.start(engine, host, port, reuse_port)
-    if banner:
+
+async def _serve_forever(make_engine: Callable[[], Engine], banner: str, *,
+                         reuse_port: bool = False, worker: int = 0) -> Engine:
+    """Serve until SIGINT/SIGTERM (requests in flight finish, records are flushed);
+    SIGHUP builds a new engine from the config file, or keeps the running one if the
+    new config is refused. Returns the engine in use at the end."""
+    from consentproxy import server
+    from consentproxy.telemetry import Telemetry
+
+    engine = make_engine()
+    config = engine.config
+    running = await server.start(engine, config.listen_host, config.listen_port, reuse_port)
+    telemetry = Telemetry(lambda: running.proxy.engine, log_requests=config.access_log)
+    running.proxy.on_done = telemetry.request_done
+    metrics = None
+    if config.metrics_listen:
+        host, port = config.metrics_listen
+        metrics = await server.start_metrics(telemetry.scrape, host, port + worker)
+    if worker == 0:
         print(banner.format(port=running.port), flush=True)
+
+    def reload() -> None:
+        try:
+            running.proxy.reload(make_engine())
+        except (ConfigError, UsageError) as e:
+            log.error("reload refused, the running config stays: %s", e)
+            return
+        log.info("reloaded %s", config.source)
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, reload)
     await stop.wait()
     await running.stop()
+    if metrics is not None:
+        await metrics.cleanup()
+    return running.proxy.engine
 
 
-def run_loop(main: Coroutine[object, object, None]) -> None:
-    """asyncio.run, on uvloop when it is installed (the `uvloop` extra): a faster loop."""
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(main)
-    else:
-        asyncio.run(main, loop_factory=uvloop.new_event_loop)
-
-
-def serve_workers(engine: Engine, host: str, port: int, workers: int, banner: str) -> None:
-    """`serve --workers N`: N forked processes, one event loop each, accepting on the
-    same port (SO_REUSEPORT: the kernel spreads connections). Consent lives in the
-    visitor's cookie, so the workers share nothing. Stops when a signal stops them."""
-    pids = []
-    for _ in range(workers):
+def _workers(count: int, serve: Callable[[int], None]) -> int:
+    """`serve --workers N`: N processes, one event loop each, sharing the port through
+    SO_REUSEPORT. The parent only passes signals on (TERM/INT: stop, HUP: reload) and
+    waits; a worker that dies takes the others down with it, so a supervisor restarts
+    the whole, never a half."""
+    children = []
+    for worker in range(count):
         pid = os.fork()
-        if pid == 0:  # a worker: serve until SIGINT/SIGTERM
-            code = 1
+        if pid == 0:  # the child: serve, and never return into the parent's code
+            code = 0
             try:
-                run_loop(_serve_forever(engine, host, port, "", reuse_port=True))
-                code = 0
-            finally:
-                os._exit(code)
-        pids.append(pid)
-    print(banner.format(port=port) + f" ({workers} workers)", flush=True)
+                serve(worker)
+            except BaseException:
+                log.exception("worker %d failed", worker)
+                code = 1
+            os._exit(code)
+        children.append(pid)
 
-    def forward(sig: int, _frame: object) -> None:
-        for pid in pids:
-            os.kill(pid, sig)
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    def forward(sig: int, _: object) -> None:
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, forward)
-    for pid in pids:
-        os.waitpid(pid, 0)
+    status = 0
+    while children:
+        pid, code = os.wait()
+        children.remove(pid)
+        if code and not status:
+            status = 1
+            forward(signal.SIGTERM, None)
+    return status
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    config = load_config(args.config).with_overrides(args.upstream, args.listen)
-    log = logging.getLogger("consentproxy")
-    engine = Engine(config, secret_keys(config), observe=log.info if args.observe else None)
+    keys: list[bytes] = []
+
+    def make_engine() -> Engine:
+        config = load_config(args.config).with_overrides(args.upstream, args.listen)
+        if config.upstream is None:
+            raise UsageError(f"{args.config} names no upstream (its sites are for mitmproxy's "
+                             "forward mode); add 'upstream: URL' or pass --upstream URL")
+        keys[:] = keys or secret_keys(config)
+        return Engine(config, keys, forced=parse_state(args.state, config, "--state"),
+                      observe=log.info if args.observe else None)
+
+    engine = make_engine()  # every mistake shows before anything starts
+    config = engine.config
+    if engine.forced is not None:
+        log.warning("every visitor gets the forced consent state %r (--state): for testing "
+                    "and staging only", args.state)
     banner = f"consentproxy: http://{config.listen_host}:{{port}}/ -> {config.upstream}"
     if args.workers > 1:
-        if not config.listen_port:
-            raise UsageError("--workers needs a fixed listen port, not 0")
-        serve_workers(engine, config.listen_host, config.listen_port, args.workers, banner)
-        return 0
-    run_loop(_serve_forever(engine, config.listen_host, config.listen_port, banner))
+        if config.listen_port == 0:
+            raise UsageError("--workers needs a fixed port to share (listen: HOST:PORT)")
+        print(f"consentproxy: {args.workers} workers", flush=True)
+        return _workers(args.workers, lambda worker: _run(_serve_forever(
+            make_engine, banner, reuse_port=True, worker=worker)))
+    engine = _run(_serve_forever(make_engine, banner))
     if engine.observer is not None:
         print("consentproxy: seen, named by no service:", *engine.observer.summary(),
               sep="\n  ")
@@ -113,8 +169,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    asyncio.run(_demo(args.port))
+    _run(_demo_origin(args.origin) if args.origin else _demo(args.port))
     return 0
+
+
+async def _demo_origin(listen: str) -> None:
+    """Only the legacy site, unprotected (the compose file puts proxies in front of it)."""
+    from consentproxy.config import parse_listen
+    from consentproxy.demo.origin import make_origin_app, serve_app
+
+    host, port = parse_listen(listen, "--origin", None)
+    async with serve_app(make_origin_app(DEMO_DIR / "pages"), host, port) as bound:
+        print(f"consentproxy demo origin: http://{host}:{bound}/ (unprotected)", flush=True)
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+        await stop.wait()
 
 
 async def _demo(port: int) -> None:
@@ -125,22 +195,36 @@ async def _demo(port: int) -> None:
             upstream=f"http://127.0.0.1:{origin_port}", listen=f"127.0.0.1:{port}")
         key = os.environ.get(config.consent.secret_env) or secrets.token_hex(32)
         await _serve_forever(
-            Engine(config, [key.encode()]), config.listen_host, config.listen_port,
+            lambda: Engine(config, [key.encode()]),
             f"consentproxy demo: the legacy site is at http://127.0.0.1:{origin_port}/ "
             "(unprotected)\nOpen http://127.0.0.1:{port}/ to see it through consentproxy. "
             "Ctrl-C stops.")
 
 
+def _redacted(target: str) -> str:
+    """A DSN without its password, for printing."""
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", target)
+
+
 def cmd_check_config(args: argparse.Namespace) -> int:
     config = load_config(args.file)
     print(f"{args.file}: OK")
-    print(f"  upstream {config.upstream}, listening on {config.listen_host}:"
+    print(f"  upstream {config.upstream or 'none (sites only)'}, listening on {config.listen_host}:"
           f"{config.listen_port}, endpoints under {config.prefix}")
     print(f"  consent cookie {config.consent.cookie_name!r}, valid "
           f"{config.consent.max_age_days} days, revision {config.consent.revision}, "
           f"signed with ${config.consent.secret_env}"
           + ("" if keys_from_env(config.consent.secret_env) else " (not set in this shell)"))
     print(f"  CSP {config.csp}")
+    records = config.records
+    print(f"  proof of consent: kept in {_redacted(records.target)} for {records.retention_days} "
+          "days" if records.target else "  proof of consent: not kept (add records: {path: "
+          "FILE} to keep each decision)")
+    if config.gpc:
+        print(f"  Global Privacy Control{' and Do-Not-Track' if config.dnt else ''} refuse: "
+              f"{', '.join(config.gpc)}")
+    if config.sites:
+        print(f"  sites (mitmproxy forward mode): {', '.join(config.sites)}")
     for cat in config.categories:
         services = [s.name for s in config.services if s.category == cat.name]
         print(f"  category {cat.name}{' (always on)' if cat.required else ''}: "
@@ -152,6 +236,10 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         f"{config.unknown_cookies}" if policy.database is not None else config.unknown_cookies))
     for warning in config_warnings(policy):
         print(f"  warning: {warning}")
+    if config.testing.state_header:
+        print(f"WARNING: {args.file}: testing.state_header is on: anyone can choose the consent "
+              f"state with an {STATE_HEADER} header. Never use this config in production.",
+              file=sys.stderr)
     return 0
 
 
@@ -231,6 +319,85 @@ def cmd_catalog_update(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_scan(args: argparse.Namespace) -> int:
+    from consentproxy.scan import Scanner, ScanOptions, default_states
+
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)  # the report says it all
+    config = load_config(args.config)
+    states = (tuple(s for s in args.states.split(";") if s.strip()) if args.states
+              else default_states(config))
+    scanner = Scanner(ScanOptions(
+        url=args.url, config=config, states=states, out=Path(args.out), direct=args.direct,
+        online=args.online, paths=tuple(p for p in (args.paths or "").split(",") if p),
+        crawl=args.crawl, chromium=args.chromium))
+    report = asyncio.run(scanner.run())
+    for state in report["states"]:
+        print(f"  {state['state']:<24} {len(state['pages'])} page(s), "
+              f"{state['third_party_requests']} third-party request(s), "
+              f"{state['violations']} violation(s)")
+    print(f"consentproxy scan: {report['violations']} violation(s); "
+          f"report in {Path(args.out) / 'report.html'}")
+    return 1 if report["violations"] else 0
+
+
+def _records(args: argparse.Namespace) -> tuple[RecordStore, int]:
+    config = load_config(args.config)
+    if not config.records.target:
+        raise UsageError(f"{args.config} keeps no records; add records: {{path: FILE}} or "
+                         "records: {dsn: postgresql://...}")
+    return open_store(config.records.target), config.records.retention_days
+
+
+async def _with_store(args: argparse.Namespace, work: Any) -> Any:
+    store, days = _records(args)
+    await store.open()
+    try:
+        return await work(store, days)
+    finally:
+        await store.close()
+
+
+def _print_records(records: list[ConsentRecord], fmt: str) -> None:
+    if fmt == "csv":
+        out = csv.writer(sys.stdout)
+        out.writerow(COLUMNS)
+        for r in records:
+            out.writerow([" ".join(v) if isinstance(v, tuple) else v
+                          for v in asdict(r).values()])
+    else:
+        for r in records:
+            print(json.dumps(asdict(r), ensure_ascii=False))
+
+
+def cmd_records_export(args: argparse.Namespace) -> int:
+    since = 0
+    if args.since:
+        try:
+            since = int(datetime.strptime(args.since, "%Y-%m-%d").replace(
+                tzinfo=UTC).timestamp())
+        except ValueError:
+            raise UsageError(f"--since {args.since!r}: use a date like 2026-05-01") from None
+    records = asyncio.run(_with_store(args, lambda store, _: store.since(since)))
+    _print_records(records, args.format)
+    return 0
+
+
+def cmd_records_purge(args: argparse.Namespace) -> int:
+    removed = asyncio.run(_with_store(args, lambda store, days: store.purge(
+        int(time.time()) - days * 86400)))
+    print(f"purged {removed} records older than the retention")
+    return 0
+
+
+def cmd_records_show(args: argparse.Namespace) -> int:
+    records = asyncio.run(_with_store(args, lambda store, _: store.by_id(args.consent_id)))
+    if not records:
+        print(f"no records for {args.consent_id}", file=sys.stderr)
+        return 1
+    _print_records(records, "json")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="consentproxy", description="Cookie-consent enforcing "
                                 "reverse proxy for sites whose code you cannot change.")
@@ -239,13 +406,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--config", required=True, help="YAML config file")
     s.add_argument("--upstream", help="URL of the site to protect (overrides the file)")
     s.add_argument("--listen", help="HOST:PORT to listen on (overrides the file)")
+    s.add_argument("--state", default="", metavar="STATE",
+                   help="force the consent state for every visitor (staging/QA): none, all, "
+                   "reject, CAT1,CAT2 or service:NAME,...; default: follow the cookie")
     s.add_argument("--observe", action="store_true", help="also log each cookie and "
                    "third-party host no service names (once per name; counts at exit)")
-    s.add_argument("--workers", type=int, default=1, help="processes accepting on the "
-                   "same port, one event loop each (default 1; use the number of cores)")
+    s.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="serve with N processes sharing the port (SO_REUSEPORT); default 1")
     s.set_defaults(func=cmd_serve)
     d = sub.add_parser("demo", help="run the bundled legacy demo site behind the proxy")
     d.add_argument("--port", type=int, default=8000, help="proxy port (default 8000)")
+    d.add_argument("--origin", metavar="HOST:PORT",
+                   help="serve only the legacy site, unprotected, on HOST:PORT")
     d.set_defaults(func=cmd_demo)
     c = sub.add_parser("check-config", help="validate a config file and explain it")
     c.add_argument("file")
@@ -265,6 +437,39 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("file", help="open-cookie-database.csv from jkwakman/Open-Cookie-Database")
     up.add_argument("--into", help=f"where to write (default: {DATABASE_FILE})")
     up.set_defaults(func=cmd_catalog_update)
+    sc = sub.add_parser("scan", help="visit a site in each consent state with Chromium and "
+                        "report what got through (exit 1 on violations)")
+    sc.add_argument("url", help="the site to scan, e.g. http://127.0.0.1:8080/")
+    sc.add_argument("--config", required=True, help="YAML config: categories and services "
+                    "(and the proxy's settings unless --direct)")
+    sc.add_argument("--states", help="states to scan, separated by ';' (a state may hold "
+                    "commas: analytics,social); default: none;reject;all and each optional "
+                    "category alone")
+    sc.add_argument("--direct", action="store_true",
+                    help="scan the site as it is, without the proxy (the 'before' report)")
+    sc.add_argument("--paths", help="comma-separated paths to visit (default: the URL's)")
+    sc.add_argument("--crawl", type=int, default=0, metavar="N",
+                    help="also visit up to N same-site links of the first page")
+    sc.add_argument("--online", action="store_true", help="let third-party requests reach "
+                    "the internet (default: answered by the scanner and counted, never sent)")
+    sc.add_argument("--out", default="scan-report", help="directory for report.json, "
+                    "report.html and screenshots (default: scan-report)")
+    sc.add_argument("--chromium", default="/usr/bin/chromium", help="Chromium binary")
+    sc.set_defaults(func=cmd_scan)
+    rec = sub.add_parser("records", help="the proof-of-consent records a config keeps")
+    rsub = rec.add_subparsers(dest="records_command", required=True)
+    ex = rsub.add_parser("export", help="records as JSON lines or CSV on stdout")
+    ex.add_argument("--since", help="from this date (YYYY-MM-DD, UTC) on")
+    ex.add_argument("--format", choices=("json", "csv"), default="json")
+    ex.set_defaults(func=cmd_records_export)
+    pu = rsub.add_parser("purge", help="delete records older than records.retention_days "
+                         "(the server also does it daily)")
+    pu.set_defaults(func=cmd_records_purge)
+    sh = rsub.add_parser("show", help="the records of one consent id (the cookie's)")
+    sh.add_argument("consent_id")
+    sh.set_defaults(func=cmd_records_show)
+    for parser in (ex, pu, sh):
+        parser.add_argument("--config", required=True, help="YAML config with records:")
     return p
 
 

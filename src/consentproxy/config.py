@@ -70,6 +70,13 @@ class ConsentSettings:
 
 
 @dataclass(frozen=True)
+class ForTesting:
+    """Switches for test environments only; `check-config` warns when one is on."""
+
+    state_header: bool = False  # honour X-Consent-State: <state> on each request
+
+
+@dataclass(frozen=True)
 class BannerSettings:
     position: str = "bar"  # bar (full width, bottom) | box (a card in the corner)
     colors: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_COLORS))
@@ -84,9 +91,17 @@ class BannerSettings:
 
 
 @dataclass(frozen=True)
+class RecordsSettings:
+    """Where proof of consent is kept: a SQLite file (path) or PostgreSQL (dsn)."""
+
+    target: str = ""  # "" = not kept
+    retention_days: int = 395
+
+
+@dataclass(frozen=True)
 class Config:
     source: str
-    upstream: str
+    upstream: str | None  # None: only `sites` (mitmproxy forward mode), no fixed origin
     listen_host: str = "127.0.0.1"
     listen_port: int = 8000
     prefix: str = "/.consent/"
@@ -98,14 +113,31 @@ class Config:
     categories: tuple[Category, ...] = ()
     services: tuple[Service, ...] = ()
     languages: tuple[str, ...] = ("en", "fr")
+    sites: tuple[str, ...] = ()  # hosts handled in mitmproxy's forward mode (*.x.com too)
+    testing: ForTesting = ForTesting()
     banner: BannerSettings = BannerSettings()
     # Classify cookies no service names with the Open Cookie Database (catalog/ocd.py);
     # its categories -> this config's, where the names differ (analytics -> audience).
     cookie_database: bool = True
     cookie_database_categories: dict[str, str] = field(default_factory=dict)
+    # Google Consent Mode v2: signal -> the categories that grant it; empty when off.
+    consent_mode: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Global Privacy Control (and Do-Not-Track if dnt): refusal of these categories.
+    gpc: tuple[str, ...] = ()
+    dnt: bool = False
+    records: RecordsSettings = RecordsSettings()
+    cap_cookie_lifetime_days: int = MAX_CONSENT_DAYS  # longer origin cookies are cut
+    metrics_listen: tuple[str, int] | None = None  # Prometheus /metrics, never the public port
+    access_log: bool = True  # one JSON line per request (no IP, no query string)
 
     def category(self, name: str) -> Category | None:
         return next((c for c in self.categories if c.name == name), None)
+
+    def is_site(self, host: str) -> bool:
+        """Whether a host is one of `sites` (mitmproxy's forward mode enforces only those)."""
+        host = host.lower().rstrip(".")
+        return any(host == s or (s.startswith("*.") and host.endswith(s[1:]))
+                   for s in self.sites)
 
     def with_overrides(self, upstream: str | None = None, listen: str | None = None) -> Config:
         """Apply command-line flags, validated like the file."""
@@ -113,7 +145,7 @@ class Config:
         if upstream:
             cfg = replace(cfg, upstream=_upstream(upstream, self.source, None))
         if listen:
-            host, port = _listen(listen, self.source, None)
+            host, port = parse_listen(listen, self.source, None)
             cfg = replace(cfg, listen_host=host, listen_port=port)
         return cfg
 
@@ -123,7 +155,18 @@ class Config:
 TOP_KEYS = {
     "upstream", "listen", "prefix", "consent", "csp", "csp_allow", "unknown_cookies",
     "necessary_cookies", "categories", "services", "languages", "banner", "cookie_database",
+    "sites", "testing", "consent_mode", "gpc", "dnt", "records", "cap_cookie_lifetime_days",
+    "metrics", "access_log",
 }
+# Consent Mode v2 signals and the categories (by usual name) that grant them by default.
+CONSENT_MODE_DEFAULTS = {
+    "ad_storage": ("advertising",), "ad_user_data": ("advertising",),
+    "ad_personalization": ("advertising",), "analytics_storage": ("analytics",),
+    "functionality_storage": (), "personalization_storage": ("functional",),
+    "security_storage": (),
+}
+TESTING_KEYS = {"state_header"}
+SITE_RE = re.compile(r"(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)*")
 BANNER_KEYS = {"position", "colors", "logo", "css", "privacy_url", "texts"}
 MAX_CSS = 32 * 1024
 # The Open Cookie Database's categories, once mapped (necessary always maps to the
@@ -203,6 +246,12 @@ class _Reader:
             raise self.fail(node, f"{what} must be a whole number from {low} to {high}")
         return value
 
+    def boolean(self, node: yaml.Node, what: str) -> bool:
+        value = self.scalar(node)
+        if not isinstance(value, bool):
+            raise self.fail(node, f"{what} must be true or false")
+        return value
+
     def strings(self, node: yaml.Node, what: str) -> tuple[str, ...]:
         if isinstance(node, yaml.ScalarNode) and node.value == "" and node.tag.endswith("null"):
             return ()
@@ -217,23 +266,28 @@ class _Reader:
         items = self.mapping(node, what, set(_keys(node)))
         return {lang: self.string(v, f"{what}.{lang}") for lang, v in items.items()}
 
-    def name(self, node: yaml.Node, what: str) -> str:
+    def matching(self, node: yaml.Node, what: str, pattern: re.Pattern[str], rule: str) -> str:
         value = self.string(node, what)
-        if not NAME_RE.match(value):
-            raise self.fail(node, f"{what} {value!r} must be lower-case letters, digits, "
-                            "'-' or '_' (at most 40)")
+        if not pattern.fullmatch(value):
+            raise self.fail(node, f"{what} {value!r} must be {rule}")
         return value
+
+    def name(self, node: yaml.Node, what: str) -> str:
+        return self.matching(node, what, NAME_RE, "lower-case letters, digits, '-' or '_' "
+                             "(at most 40)")
 
     def config(self, root: yaml.Node) -> Config:
         top = self.mapping(root, "the config", TOP_KEYS)
-        if "upstream" not in top:
+        sites = self.sites(top["sites"]) if "sites" in top else ()
+        if "upstream" not in top and not sites:
             raise self.fail(root, "missing 'upstream': the URL of the site to protect, "
-                            "e.g. upstream: http://127.0.0.1:8080")
+                            "e.g. upstream: http://127.0.0.1:8080 (or, for mitmproxy's "
+                            "forward mode only, 'sites: [www.example.com]')")
         upstream = _upstream(self.string(top["upstream"], "upstream"), self.source,
-                             top["upstream"].start_mark.line + 1)
+                             top["upstream"].start_mark.line + 1) if "upstream" in top else None
         host, port = "127.0.0.1", 8000
         if "listen" in top:
-            host, port = _listen(str(self.scalar(top["listen"])), self.source,
+            host, port = parse_listen(str(self.scalar(top["listen"])), self.source,
                                  top["listen"].start_mark.line + 1)
         prefix = "/.consent/"
         if "prefix" in top:
@@ -268,6 +322,16 @@ class _Reader:
                                 "built-in banner texts (en, fr have); give them all under "
                                 f"banner.texts.{lang}: missing {', '.join(sorted(missing))}")
         use_database, database_map = self.cookie_database(top.get("cookie_database"), names)
+        consent_mode = self.consent_mode(top.get("consent_mode"), categories, services)
+        gpc = tuple(c for c in ("advertising",) if c in names)
+        required_names = {c.name for c in categories if c.required}
+        if "gpc" in top:
+            gpc = self.strings(top["gpc"], "gpc")
+            unknown_gpc = [c for c in gpc if c not in names or c in required_names]
+            if unknown_gpc:
+                optional = ", ".join(sorted(names - required_names))
+                raise self.fail(top["gpc"], f"gpc: {', '.join(unknown_gpc)} is not an optional "
+                                f"category; use some of {optional} or [] to ignore the signal")
         return Config(
             source=self.source, upstream=upstream, listen_host=host, listen_port=port,
             prefix=prefix, consent=self.consent(top.get("consent")), csp=csp,
@@ -277,7 +341,88 @@ class _Reader:
                                if "necessary_cookies" in top else ()),
             categories=categories, services=services, languages=languages, banner=banner,
             cookie_database=use_database, cookie_database_categories=database_map,
+            sites=sites,
+            testing=self.testing(top["testing"]) if "testing" in top else ForTesting(),
+            consent_mode=consent_mode, gpc=gpc,
+            dnt=self.boolean(top["dnt"], "dnt") if "dnt" in top else False,
+            records=self.records(top["records"]) if "records" in top else RecordsSettings(),
+            metrics_listen=self.metrics(top["metrics"]) if "metrics" in top else None,
+            access_log=(self.boolean(top["access_log"], "access_log")
+                        if "access_log" in top else True),
+            cap_cookie_lifetime_days=(
+                self.integer(top["cap_cookie_lifetime_days"], "cap_cookie_lifetime_days", 1,
+                             MAX_CONSENT_DAYS)
+                if "cap_cookie_lifetime_days" in top else MAX_CONSENT_DAYS),
         )
+
+    def metrics(self, node: yaml.Node) -> tuple[str, int]:
+        """`metrics: {listen: 127.0.0.1:9100}`: where Prometheus scrapes /metrics."""
+        items = self.mapping(node, "metrics", {"listen"})
+        if "listen" not in items:
+            raise self.fail(node, "metrics needs listen: HOST:PORT, e.g. 127.0.0.1:9100")
+        return parse_listen(str(self.scalar(items["listen"])), self.source,
+                       items["listen"].start_mark.line + 1)
+
+    def records(self, node: yaml.Node) -> RecordsSettings:
+        """`records: {path: FILE}` (SQLite, relative to this file) or `{dsn: postgresql://}`."""
+        items = self.mapping(node, "records", {"path", "dsn", "retention_days"})
+        if ("path" in items) == ("dsn" in items):
+            raise self.fail(node, "records needs one of path (a SQLite file) or dsn "
+                            "(postgresql://user@host/db)")
+        if "dsn" in items:
+            target = self.string(items["dsn"], "records.dsn")
+            if not target.startswith(("postgresql://", "postgres://")):
+                raise self.fail(items["dsn"], "records.dsn must start with postgresql://")
+        else:
+            target = self.string(items["path"], "records.path")
+            if target != ":memory:" and not Path(target).is_absolute():
+                target = str(Path(self.source).parent / target)
+        days = (self.integer(items["retention_days"], "records.retention_days", 1,
+                             MAX_CONSENT_DAYS) if "retention_days" in items else 395)
+        return RecordsSettings(target, days)
+
+    def sites(self, node: yaml.Node) -> tuple[str, ...]:
+        if not isinstance(node, yaml.SequenceNode):
+            raise self.fail(node, "sites must be a list, e.g. [www.example.com]")
+        return tuple(self.matching(n, "site", SITE_RE, "a lower-case host name like "
+                                   "www.example.com or *.example.com (no scheme, port or path)")
+                     for n in node.value)
+
+    def testing(self, node: yaml.Node) -> ForTesting:
+        items = self.mapping(node, "testing", TESTING_KEYS)
+        if "state_header" not in items:
+            return ForTesting()
+        return ForTesting(state_header=self.boolean(items["state_header"], "testing.state_header"))
+
+    def consent_mode(self, node: yaml.Node | None, categories: tuple[Category, ...],
+                     services: tuple[Service, ...]) -> dict[str, tuple[str, ...]]:
+        """`consent_mode: true | false | {signal: [category, ...]}`; on by default when a
+        Google service is configured. Required categories grant the functionality and
+        security signals; a signal whose categories are not in the config stays denied."""
+        names = {c.name for c in categories}
+        required = tuple(c.name for c in categories if c.required)
+        defaults = {signal: tuple(c for c in cats if c in names) or
+                    (required if signal in ("functionality_storage", "security_storage")
+                     else ()) for signal, cats in CONSENT_MODE_DEFAULTS.items()}
+        if node is None:
+            google = any(s.vendor == "Google" for s in services)
+            return defaults if google else {}
+        if isinstance(node, yaml.ScalarNode):
+            value = self.scalar(node)
+            if not isinstance(value, bool):
+                raise self.fail(node, "consent_mode must be true, false or a mapping of "
+                                "signals to categories, e.g. {analytics_storage: [analytics]}")
+            return defaults if value else {}
+        out = dict(defaults)
+        for signal, cats in self.mapping(node, "consent_mode",
+                                         set(CONSENT_MODE_DEFAULTS)).items():
+            listed = self.strings(cats, f"consent_mode.{signal}")
+            unknown = [c for c in listed if c not in names]
+            if unknown:
+                raise self.fail(cats, f"consent_mode.{signal}: {', '.join(unknown)} is not a "
+                                f"category; use {', '.join(sorted(names))}")
+            out[signal] = listed
+        return out
 
     def banner(self, node: yaml.Node | None) -> BannerSettings:
         if node is None:
@@ -395,11 +540,8 @@ class _Reader:
             name = self.name(key_node, "category name")
             fields = self.mapping(value, f"category {name}", CATEGORY_KEYS) \
                 if not (isinstance(value, yaml.ScalarNode) and value.value == "") else {}
-            required = False
-            if "required" in fields:
-                required = self.scalar(fields["required"])
-                if not isinstance(required, bool):
-                    raise self.fail(fields["required"], "required must be true or false")
+            required = self.boolean(fields["required"], "required") \
+                if "required" in fields else False
             out.append(Category(
                 name=name, required=required,
                 title=self.texts(fields["title"], f"categories.{name}.title")
@@ -490,7 +632,7 @@ def _upstream(value: str, source: str, line: int | None) -> str:
     return value.rstrip("/")
 
 
-def _listen(value: str, source: str, line: int | None) -> tuple[str, int]:
+def parse_listen(value: str, source: str, line: int | None) -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise ConfigError(source, line, f"listen {value!r} must be HOST:PORT, "

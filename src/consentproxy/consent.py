@@ -1,8 +1,11 @@
 """The visitor's consent: a signed cookie, so any number of proxies share no state.
 
-Cookie value: ``1.ID.REVISION.DECIDED_AT.CATEGORIES.SERVICES.SIGNATURE`` where the lists
-are joined by ``+`` (``-`` when empty) and the signature is HMAC-SHA256 over the rest.
-Anything expired, of another policy revision, tampered or unreadable is "no decision".
+Cookie value: ``2.ID.REVISION.DECIDED_AT.CATEGORIES.SERVICES.SIGNATURE`` where the lists
+are joined by ``+`` (``-`` when empty), each category as ``NAME~DIGEST`` (a short digest of
+the services it held when the visitor accepted it), and the signature is HMAC-SHA256 over
+the rest. Expired, from a newer revision, tampered or unreadable is "no decision". From
+an older revision, or for a category whose services changed since, the visitor is asked
+again; meanwhile the old choice applies to what did not change, never more.
 """
 
 from __future__ import annotations
@@ -13,12 +16,15 @@ import hmac
 import os
 import re
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-FORMAT_VERSION = "1"
+from consentproxy.config import Config, ConfigError
+
+FORMAT_VERSION = "2"
 MAX_COOKIE_LEN = 1024
 _FIELD_RE = re.compile(r"[a-z0-9_-]+")
+_DIGESTED_RE = re.compile(r"[a-z0-9_-]+~[0-9a-f]{0,6}")
 _ID_RE = re.compile(r"[A-Za-z0-9_-]{8,32}")
 CLOCK_SKEW = 300  # a decision "from the future" beyond this is forged or a broken clock
 
@@ -33,6 +39,8 @@ class ConsentState:
     consent_id: str = ""
     decided_at: int = 0
     revision: int = 0
+    reask: bool = False  # decided, but on an older policy: the banner asks again
+    gpc: bool = False  # the browser's Global Privacy Control signal took categories away
 
     def allows(self, category: str, service: str | None = None) -> bool:
         """Whether a non-required category (or one service of it) may run."""
@@ -45,12 +53,14 @@ NO_DECISION = ConsentState()
 class Signer:
     """Signs and verifies consent cookies; the first key signs, every key verifies."""
 
-    def __init__(self, keys: Sequence[bytes], max_age_days: int, revision: int):
+    def __init__(self, keys: Sequence[bytes], max_age_days: int, revision: int,
+                 digests: Mapping[str, str] | None = None):
         if not keys:
             raise ValueError("at least one key is needed")
         self.keys = list(keys)
         self.max_age = max_age_days * 86400
         self.revision = revision
+        self.digests = dict(digests or {})  # category -> digest of its services now
 
     def _sign(self, key: bytes, payload: str) -> str:
         digest = hmac.new(key, payload.encode(), hashlib.sha256).digest()
@@ -59,7 +69,8 @@ class Signer:
     def encode(self, state: ConsentState) -> str:
         payload = ".".join((
             FORMAT_VERSION, state.consent_id, str(state.revision), str(state.decided_at),
-            "+".join(sorted(state.categories)) or "-", "+".join(sorted(state.services)) or "-",
+            "+".join(f"{c}~{self.digests.get(c, '')}" for c in sorted(state.categories)) or "-",
+            "+".join(sorted(state.services)) or "-",
         ))
         return f"{payload}.{self._sign(self.keys[0], payload)}"
 
@@ -77,12 +88,17 @@ class Signer:
         if not (_ID_RE.fullmatch(cid) and rev.isdigit() and ts.isdigit()):
             return NO_DECISION
         decided_at = int(ts)
-        if int(rev) != self.revision or not now - self.max_age <= decided_at <= now + CLOCK_SKEW:
+        if int(rev) > self.revision or not now - self.max_age <= decided_at <= now + CLOCK_SKEW:
             return NO_DECISION
-        categories, services = _names(cats), _names(svcs)
-        if categories is None or services is None:
+        accepted, services = _names(cats, True), _names(svcs)
+        if accepted is None or services is None:
             return NO_DECISION
-        return ConsentState(True, categories, services, cid, decided_at, int(rev))
+        # Only categories whose services are those the visitor saw still count.
+        pairs = [c.split("~") for c in accepted]
+        categories = frozenset(name for name, digest in pairs
+                               if digest == self.digests.get(name, ""))
+        reask = int(rev) < self.revision or len(categories) < len(accepted)
+        return ConsentState(True, categories, services, cid, decided_at, int(rev), reask)
 
     def decide(self, categories: Iterable[str], services: Iterable[str], now: float,
                previous: ConsentState = NO_DECISION) -> ConsentState:
@@ -91,11 +107,63 @@ class Signer:
                             previous.consent_id or new_consent_id(), int(now), self.revision)
 
 
-def _names(field: str) -> frozenset[str] | None:
+def _names(field: str, digested: bool = False) -> frozenset[str] | None:
     if field == "-":
         return frozenset()
     names = field.split("+")
-    return frozenset(names) if all(_FIELD_RE.fullmatch(n) for n in names) else None
+    pattern = _DIGESTED_RE if digested else _FIELD_RE
+    return frozenset(names) if all(pattern.fullmatch(n) for n in names) else None
+
+
+def category_digests(config: Config) -> dict[str, str]:
+    """Per category, a short digest of the services in it: accepting a category is
+    accepting those services, so a new one means asking again."""
+    out = {}
+    for cat in config.categories:
+        names = ",".join(sorted(s.name for s in config.services if s.category == cat.name))
+        out[cat.name] = hashlib.sha256(names.encode()).hexdigest()[:6]
+    return out
+
+
+def parse_state(spec: str, config: Config, source: str = "consent state"
+                ) -> ConsentState | None:
+    """A state forced for QA: ``none`` (no decision yet), ``all``, ``reject``, categories and
+    ``service:NAME`` items (``analytics,service:youtube``). ``''`` or ``cookie``: None, follow
+    the visitor's cookie. Every item is checked against the config, so a typo never passes."""
+    spec = spec.strip()
+    if spec in ("", "cookie"):
+        return None
+    if spec == "none":
+        return NO_DECISION
+    optional = [c.name for c in config.categories if not c.required]
+    if spec == "all":
+        return ConsentState(True, frozenset(optional))
+    if spec == "reject":
+        return ConsentState(True)
+    required = {c.name for c in config.categories if c.required}
+    services = [s.name for s in config.services]
+    categories: set[str] = set()
+    named: set[str] = set()
+    for item in (i.strip() for i in spec.split(",")):
+        kind, colon, name = item.partition(":")
+        if colon and kind == "service" and name in services:
+            named.add(name)
+        elif not colon and item in optional:
+            categories.add(item)
+        elif colon or item not in required:
+            raise ConfigError(source, None, f"{item!r} in {spec!r} is no category or service; "
+                              "use none, all, reject, cookie, or a comma-separated list of "
+                              f"categories ({', '.join(optional)}) and service:NAME items "
+                              f"(NAME one of {', '.join(services) or 'no service configured'})")
+    return ConsentState(True, frozenset(categories), frozenset(named))
+
+
+def describe_state(state: ConsentState) -> str:
+    """The state in parse_state's syntax (for reports): none, reject or the items."""
+    if not state.decided:
+        return "none"
+    items = sorted(state.categories) + [f"service:{s}" for s in sorted(state.services)]
+    return ",".join(items) or "reject"
 
 
 def new_consent_id() -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 
 EXPIRED = "Expires=Thu, 01 Jan 1970 00:00:00 GMT"
 
@@ -29,6 +30,33 @@ def cookie_pairs(header_value: str) -> list[tuple[str, str]]:
         if name or eq:
             out.append((name if eq else "", (value if eq else name).strip(" \t")))
     return out
+
+
+def lifetime(header_value: str, now: float) -> float | None:
+    """Seconds a Set-Cookie asks to live (Max-Age wins over Expires); None: a session cookie."""
+    max_age = expires = None
+    for attr in header_value.split(";")[1:]:
+        key, _, value = attr.partition("=")
+        key, value = key.strip(" \t").lower(), value.strip(" \t")
+        try:
+            if key == "max-age":
+                max_age = float(int(value))
+            elif key == "expires":
+                expires = parsedate_to_datetime(value).timestamp() - now
+        except (ValueError, TypeError, OverflowError):
+            continue  # browsers ignore an unreadable attribute
+    return max_age if max_age is not None else expires
+
+
+def capped(header_value: str, max_seconds: int, now: float) -> str:
+    """The Set-Cookie unchanged, or with its lifetime cut to max_seconds (Max-Age only)."""
+    life = lifetime(header_value, now)
+    if life is None or life <= max_seconds:
+        return header_value
+    pair, *attrs = header_value.split(";")
+    kept = [a for a in attrs if a.partition("=")[0].strip(" \t").lower()
+            not in ("max-age", "expires")]
+    return ";".join([pair, *kept, f" Max-Age={max_seconds}"])
 
 
 @dataclass(frozen=True)

@@ -3,25 +3,34 @@
 POST {prefix}choice takes JSON (the banner's script) or a plain form (no JavaScript),
 refuses cross-site requests, and answers with the new state or a same-site redirect.
 GET {prefix}state tells the state; GET {prefix}preferences is the preferences page for
-visitors without JavaScript; the one script, consent.js, is served versioned.
+visitors without JavaScript; the one script, consent.js, is served versioned. GET
+{prefix}me and POST {prefix}me/erase give visitors their own records (by the id in their
+cookie) and erase them; what needs the store is finished by the adapter (`complete`).
+/.well-known/gpc.json says the site honours Global Privacy Control.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlsplit
 
 from consentproxy.banner.render import SCRIPT, SCRIPT_TYPE, pick_language
-from consentproxy.consent import ConsentState
+from consentproxy.consent import NO_DECISION, ConsentState
 from consentproxy.httpheaders import header
+from consentproxy.records import ConsentRecord, RecordStore, user_agent_family
 
 if TYPE_CHECKING:
     from consentproxy.engine import Engine, Exchange
 
+log = logging.getLogger("consentproxy")
 MAX_BODY = 16 * 1024
 ACTIONS = ("accept-all", "reject-all", "save")
+VIA = ("banner", "preferences", "placeholder")  # where the banner's script says it came from
+GPC_PATH = "/.well-known/gpc.json"
 
 
 @dataclass
@@ -30,6 +39,9 @@ class LocalResponse:
     headers: list[tuple[str, str]] = field(default_factory=list)
     body: bytes = b""
     new_state: ConsentState | None = None
+    record: ConsentRecord | None = None  # a decision to keep as proof
+    # Work on the records store, which the adapter awaits for (status, body).
+    complete: Callable[[], Awaitable[tuple[int, bytes]]] | None = None
 
 
 def _plain(status: int, message: str) -> LocalResponse:
@@ -63,9 +75,12 @@ class Endpoints:
         self.engine = engine
 
     def handle(self, ex: Exchange, body: bytes) -> LocalResponse:
-        path = ex.req.target.split("?")[0][len(self.engine.config.prefix):]
+        full = ex.req.target.split("?")[0]
         method = ex.req.method
-        if path in (SCRIPT, "state", "preferences") and method not in ("GET", "HEAD"):
+        if full == GPC_PATH:  # https://privacycg.github.io/gpc-spec/#gpc-support-resource
+            return _json(200, {"gpc": True})
+        path = full[len(self.engine.config.prefix):]
+        if path in (SCRIPT, "state", "preferences", "me") and method not in ("GET", "HEAD"):
             return _plain(405, "use GET")
         if path == SCRIPT:
             return self._script(ex.req.target)
@@ -82,8 +97,71 @@ class Endpoints:
         if path == "choice":
             if method != "POST":
                 return _plain(405, "use POST with action=accept-all|reject-all|save")
-            return self._choice(ex, body)
+            return _cross_site(ex) or self._choice(ex, body)
+        if path == "healthz":  # liveness: the process answers
+            return _plain(200, "ok")
+        if path == "readyz":
+            return self._ready()
+        if path == "me":
+            return self._me(ex)
+        if path == "me/erase":
+            if method != "POST":
+                return _plain(405, "use POST")
+            return _cross_site(ex) or self._erase(ex)
         return _plain(404, "not found")
+
+    def _ready(self) -> LocalResponse:
+        """Readiness: every probe the adapter registered (upstream reachable, records store
+        writable) must pass; 503 with which failed otherwise."""
+        probes = dict(self.engine.probes)
+        writer = self.engine.records
+        resp = _json(200, {})
+
+        async def complete() -> tuple[int, bytes]:
+            results = {name: "ok" if await probe() else "failing"
+                       for name, probe in probes.items()}
+            if writer is not None:
+                results["records"] = "ok" if await writer.writable() else "failing"
+            ok = all(v == "ok" for v in results.values())
+            return (200 if ok else 503), json.dumps(results).encode()
+        resp.complete = complete
+        return resp
+
+    def _store(self) -> RecordStore | None:
+        writer = self.engine.records
+        return writer.store if writer is not None and writer.ready else None
+
+    def _me(self, ex: Exchange) -> LocalResponse:
+        """The visitor's own records: what the operator keeps about them."""
+        store, cid = self._store(), ex.state.consent_id
+        if self.engine.records is None:
+            return _plain(404, "this site keeps no consent records")
+        if store is None:
+            return _plain(503, "consent records are unavailable right now; try again later")
+        resp = _json(200, {})
+
+        async def complete() -> tuple[int, bytes]:
+            records = await store.by_id(cid) if cid else []
+            return 200, json.dumps({"consent_id": cid or None,
+                                    "records": [asdict(r) for r in records]}).encode()
+        resp.complete = _unavailable_as_503(complete)
+        return resp
+
+    def _erase(self, ex: Exchange) -> LocalResponse:
+        """Erase the visitor's records and their consent cookie: back to no decision."""
+        store, cid = self._store(), ex.state.consent_id
+        cfg = self.engine.config.consent
+        resp = _json(200, {})
+        resp.headers.append(("Set-Cookie", f"{cfg.cookie_name}=; Max-Age=0; Path=/"
+                             + (f"; Domain={cfg.cookie_domain.lstrip('.')}"
+                                if cfg.cookie_domain else "")))
+        resp.new_state = NO_DECISION
+
+        async def complete() -> tuple[int, bytes]:
+            erased = await store.erase(cid) if store and cid else 0
+            return 200, json.dumps({"erased": erased}).encode()
+        resp.complete = _unavailable_as_503(complete)
+        return resp
 
     def _script(self, target: str) -> LocalResponse:
         """Cached for a year under its versioned URL (the version changes with the release
@@ -96,12 +174,6 @@ class Endpoints:
 
     def _choice(self, ex: Exchange, body: bytes) -> LocalResponse:
         headers = ex.req.headers
-        origin = header(headers, "origin")
-        site = header(headers, "sec-fetch-site")
-        if origin is not None and urlsplit(origin).netloc.lower() != ex.host.lower():
-            return _plain(403, "cross-site consent requests are refused")
-        if origin is None and site not in (None, "same-origin", "none"):
-            return _plain(403, "cross-site consent requests are refused")
         if len(body) > MAX_BODY:
             return _plain(413, "request body too large")
         ctype = (header(headers, "content-type") or "").split(";")[0].strip().lower()
@@ -114,6 +186,7 @@ class Endpoints:
                 action = data.get("action")
                 wanted = data.get("categories") or []
                 services = data.get("services") or []
+                via = data.get("via") if data.get("via") in VIA else "banner"
                 back = None
             else:
                 form = parse_qsl(body.decode("utf-8"), keep_blank_values=True)
@@ -121,6 +194,7 @@ class Endpoints:
                 wanted = [v for k, v in form if k == "category"]
                 services = [v for k, v in form if k == "service"]
                 back = next((v for k, v in form if k == "return"), None)
+                via = "form"
         except (ValueError, UnicodeDecodeError) as e:
             return _plain(400, f"unreadable choice: {e}")
         if action not in ACTIONS or not isinstance(wanted, list) or not isinstance(services, list):
@@ -143,6 +217,10 @@ class Endpoints:
             # form without JavaScript cannot untick them along with it).
             svcs = {s for s in svcs if policy.services[s].category not in cats
                     and not by_category[policy.services[s].category] <= svcs}
+        if ex.state.gpc:  # the browser's signal wins over "accept all"
+            refused = set(self.engine.config.gpc)
+            cats -= refused
+            svcs = {s for s in svcs if policy.services[s].category not in refused}
         engine = self.engine
         state = engine.signer.decide(cats, svcs, engine.clock(), ex.state)
         cfg = engine.config.consent
@@ -159,7 +237,51 @@ class Endpoints:
             resp.headers.append(("Location", safe_return(back or _referer_path(ex))))
         resp.headers.append(("Set-Cookie", cookie))
         resp.new_state = state
+        resp.record = self._record(ex, state, action, via)
         return resp
+
+    def _record(self, ex: Exchange, state: ConsentState, action: str,
+                via: str) -> ConsentRecord:
+        policy, engine = self.engine.policy, self.engine
+        allowed = {s for s in policy.services
+                   if policy.allows(policy.services[s], state)}
+        was = ex.state if ex.state.decided else NO_DECISION
+        withdrawn = any(policy.allows(svc, was) and not policy.allows(svc, state)
+                        for svc in policy.services.values()) or bool(was.categories
+                                                                     - state.categories)
+        return ConsentRecord(
+            consent_id=state.consent_id, decided_at=state.decided_at,
+            revision=state.revision, config_digest=engine.config_digest, action=action,
+            method=via,
+            granted_categories=tuple(sorted(state.categories)),
+            refused_categories=tuple(sorted(set(policy.optional) - state.categories)),
+            granted_services=tuple(sorted(allowed)),
+            refused_services=tuple(sorted(set(policy.services) - allowed)),
+            withdrawal=withdrawn, gpc=ex.state.gpc,
+            user_agent=user_agent_family(header(ex.req.headers, "user-agent")))
+
+
+def _unavailable_as_503(work: Callable[[], Awaitable[tuple[int, bytes]]]
+                        ) -> Callable[[], Awaitable[tuple[int, bytes]]]:
+    """A store that fails mid-request is the visitor's 503, never a traceback."""
+    async def guarded() -> tuple[int, bytes]:
+        try:
+            return await work()
+        except Exception as e:  # noqa: BLE001 - any driver error
+            log.error("records: %s", e)
+            return 503, b'{"error": "consent records are unavailable right now"}'
+    return guarded
+
+
+def _cross_site(ex: Exchange) -> LocalResponse | None:
+    """State-changing endpoints answer only the site's own pages (CSRF)."""
+    origin = header(ex.req.headers, "origin")
+    site = header(ex.req.headers, "sec-fetch-site")
+    if origin is not None and urlsplit(origin).netloc.lower() != ex.host.lower():
+        return _plain(403, "cross-site consent requests are refused")
+    if origin is None and site not in (None, "same-origin", "none"):
+        return _plain(403, "cross-site consent requests are refused")
+    return None
 
 
 def _referer_path(ex: Exchange) -> str | None:

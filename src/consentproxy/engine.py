@@ -8,26 +8,44 @@ an optional body transform. Both adapters behave the same because only this deci
 
 from __future__ import annotations
 
+import hashlib
+import json
 import secrets
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
 
 from consentproxy import csp
 from consentproxy.banner.render import Banner, pick_language
-from consentproxy.config import Config
-from consentproxy.consent import NO_DECISION, ConsentState, Signer
-from consentproxy.cookies import CookieFilter, cookie_pairs, deletion_headers, set_cookie_name
-from consentproxy.endpoints import Endpoints, LocalResponse
+from consentproxy.config import Config, ConfigError
+from consentproxy.consent import (
+    NO_DECISION,
+    ConsentState,
+    Signer,
+    category_digests,
+    describe_state,
+    parse_state,
+)
+from consentproxy.cookies import (
+    CookieFilter,
+    capped,
+    cookie_pairs,
+    deletion_headers,
+    set_cookie_name,
+)
+from consentproxy.endpoints import GPC_PATH, Endpoints, LocalResponse
 from consentproxy.httpheaders import Headers, end_to_end, header, without
 from consentproxy.observe import Observer
 from consentproxy.policy import Policy
+from consentproxy.records import RecordWriter
 from consentproxy.rewrite import encoding
 from consentproxy.rewrite.neutralise import Neutraliser
 from consentproxy.rewrite.scanner import HtmlRewriter
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 NO_BODY_STATUSES = frozenset({204, 206, 304})
+STATE_HEADER = "X-Consent-State"  # honoured only with `testing: {state_header: true}`
 CSP_HEADERS = ("content-security-policy", "content-security-policy-report-only")
 
 
@@ -38,15 +56,20 @@ class Request:
     headers: Headers
     scheme: str = "http"  # of the visitor's connection (X-Forwarded-Proto wins)
     client_ip: str = ""
+    upstream: str | None = None  # scheme://host[:port] of the origin, if not config.upstream
 
 
 @dataclass
 class Report:
     """What was done to one exchange (for logs, mitmproxy notes, QA reports)."""
 
+    state: str = "none"  # the consent enforced, in parse_state's syntax
+    state_from: str = "cookie"  # cookie | forced (--state) | header (X-Consent-State)
+    local: bool = False  # answered by the proxy itself (the reserved prefix)
     request_cookies_dropped: list[str] = field(default_factory=list)
     set_cookies_dropped: list[str] = field(default_factory=list)
     cookies_deleted: list[str] = field(default_factory=list)
+    cookies_capped: list[str] = field(default_factory=list)  # lifetime cut to 13 months
     neutralised: list[tuple[str, str]] = field(default_factory=list)
     banner: bool = False
     rewritten: bool = False
@@ -54,6 +77,31 @@ class Report:
     # the hosts the page loads from that no service names.
     cookies_seen: list[str] = field(default_factory=list)
     hosts_seen: list[str] = field(default_factory=list)
+    decision: str = ""  # the action of a consent choice answered here
+    upstream_seconds: float = 0.0  # until the origin's response headers
+    rewrite_bytes: int = 0
+    rewrite_seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def summary(self) -> str:
+        """One line for people (mitmweb's flow comment, logs)."""
+        parts = [f"consent {self.state} ({self.state_from})"]
+        if self.local:
+            parts.append("answered by consentproxy")
+        for what, names in (("request cookies stripped", self.request_cookies_dropped),
+                            ("Set-Cookie dropped", self.set_cookies_dropped),
+                            ("cookies deleted", self.cookies_deleted),
+                            ("lifetime capped to 13 months", self.cookies_capped)):
+            if names:
+                parts.append(f"{what}: {', '.join(dict.fromkeys(names))}")
+        if self.neutralised:
+            parts.append("neutralised: " + ", ".join(f"{svc} <{tag}>"
+                                                     for svc, tag in self.neutralised))
+        if self.banner:
+            parts.append("banner injected")
+        return "; ".join(parts)
 
 
 class BodyTransform:
@@ -66,7 +114,11 @@ class BodyTransform:
         self.on_close = on_close
 
     def feed(self, data: bytes) -> bytes:
-        return self.encode.process(self.rewriter.feed(self.decode.process(data)))
+        started = time.perf_counter()
+        out = self.encode.process(self.rewriter.feed(self.decode.process(data)))
+        self.report.rewrite_seconds += time.perf_counter() - started
+        self.report.rewrite_bytes += len(data)
+        return out
 
     def close(self) -> bytes:
         tail = self.rewriter.feed(self.decode.finish()) + self.rewriter.close()
@@ -87,16 +139,29 @@ class ResponsePlan:
 class Exchange:
     """The proxy's view of one request, kept until its response is planned."""
 
-    def __init__(self, engine: Engine, req: Request, state: ConsentState):
+    def __init__(self, engine: Engine, req: Request, state: ConsentState,
+                 state_from: str = "cookie", error: str | None = None):
         self.engine, self.req, self.state = engine, req, state
-        self.report = Report()
+        self.report = Report(describe_state(state), state_from)
         self.scheme = (header(req.headers, "x-forwarded-proto") or req.scheme).split(",")[0]
         self.host = header(req.headers, "host") or ""
-        self.is_local = req.target.split("?")[0].startswith(engine.config.prefix)
+        self.upstream = req.upstream or engine.config.upstream
+        self.error = error  # a request the proxy refuses (a bad X-Consent-State)
+        self.is_local = (error is not None or (bool(engine.config.gpc) and
+                                               req.target.split("?")[0] == GPC_PATH)
+                         or req.target.split("?")[0].startswith(engine.config.prefix))
+        self.report.local = self.is_local
 
     def local_response(self, body: bytes) -> LocalResponse:
         """Answer a request under the reserved prefix (body: the request body)."""
+        if self.error is not None:
+            return LocalResponse(400, [("Content-Type", "text/plain; charset=utf-8"),
+                                       ("Cache-Control", "no-store")], self.error.encode())
         resp = self.engine.endpoints.handle(self, body)
+        if resp.record is not None:
+            self.report.decision = resp.record.action
+            if self.engine.records is not None:
+                self.engine.records.submit(resp.record)
         if resp.new_state is not None:
             old = self._not_covered(resp.new_state)
             resp.headers.extend(self._deletions(old))
@@ -121,7 +186,8 @@ class Exchange:
                            and e != "identity"]
                 if codings:
                     headers.append((k, ", ".join(sorted(codings))))
-            elif lk not in ("x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"):
+            elif lk not in ("x-forwarded-for", "x-forwarded-proto", "x-forwarded-host",
+                            STATE_HEADER.lower()):
                 headers.append((k, v))
         prior = header(req.headers, "x-forwarded-for")
         if req.client_ip:
@@ -149,7 +215,7 @@ class Exchange:
         engine, req = self.engine, self.req
         filt = engine.cookie_filter(self.state)
         out: Headers = []
-        upstream = engine.config.upstream
+        upstream = self.upstream
         for k, v in end_to_end(headers):
             lk = k.lower()
             if lk == "set-cookie":
@@ -157,8 +223,9 @@ class Exchange:
                     self.report.cookies_seen.append(set_cookie_name(v))
                 kept, dropped = filt.set_cookies([v])
                 self.report.set_cookies_dropped += dropped
-                out += [(k, c) for c in kept]
-            elif lk in ("location", "content-location") and self.host and _under(v, upstream):
+                out += [(k, self._capped(c)) for c in kept]
+            elif (lk in ("location", "content-location") and self.host and upstream
+                  and _under(v, upstream)):
                 out.append((k, f"{self.scheme}://{self.host}{v[len(upstream):]}"))
             else:
                 out.append((k, v))
@@ -172,6 +239,13 @@ class Exchange:
                 or status < 200 or not encoding.can_decode(coding)):
             return ResponsePlan(out, None)
         return ResponsePlan(*self._rewrite_plan(out, coding))
+
+    def _capped(self, set_cookie: str) -> str:
+        limit = self.engine.config.cap_cookie_lifetime_days * 86400
+        out = capped(set_cookie, limit, self.engine.clock())
+        if out != set_cookie:
+            self.report.cookies_capped.append(set_cookie_name(set_cookie))
+        return out
 
     def _rewrite_plan(self, out: Headers, coding: str) -> tuple[Headers, BodyTransform]:
         engine, req = self.engine, self.req
@@ -244,11 +318,19 @@ class Engine:
         self.config = config
         self.policy = Policy(config)
         self.observer = Observer(self.policy, observe) if observe is not None else None
-        self.signer = Signer(keys, config.consent.max_age_days, config.consent.revision)
+        self.signer = Signer(keys, config.consent.max_age_days, config.consent.revision,
+                             category_digests(config))
         self.banner = Banner(config, self.policy)
         self.endpoints = Endpoints(self)
         self.clock = clock
         self.forced = forced
+        # Proof of consent: the adapter starts a RecordWriter when the config keeps records.
+        self.records: RecordWriter | None = None
+        # Readiness checks the adapter provides ({prefix}readyz): name -> "is it fine?".
+        self.probes: dict[str, Callable[[], Awaitable[bool]]] = {}
+        self.config_digest = hashlib.sha256(json.dumps(
+            [config.consent.revision, sorted(self.signer.digests.items())]).encode()
+        ).hexdigest()[:12]
         self._per_choice: dict[tuple[bool, frozenset[str], frozenset[str]],
                                tuple[CookieFilter, tuple[str, str] | None]] = {}
 
@@ -273,8 +355,6 @@ class Engine:
 
     def consent_of(self, headers: Headers) -> ConsentState:
         """The visitor's state from their Cookie header (the first valid consent cookie)."""
-        if self.forced is not None:
-            return self.forced
         name = self.config.consent.cookie_name
         now = self.clock()
         for k, v in headers:
@@ -288,4 +368,29 @@ class Engine:
         return NO_DECISION
 
     def begin(self, req: Request) -> Exchange:
-        return Exchange(self, req, self.consent_of(req.headers))
+        """The state to enforce comes from X-Consent-State (test configs only), else the
+        forced state (--state), else the visitor's cookie; then the browser's signals."""
+        spec = header(req.headers, STATE_HEADER) if self.config.testing.state_header else None
+        state, source = None, "cookie"
+        if spec is not None:
+            try:
+                state, source = parse_state(spec, self.config, STATE_HEADER), "header"
+            except ConfigError as e:
+                return Exchange(self, req, NO_DECISION, "header", error=f"{e}\n")
+        if state is None and self.forced is not None:
+            state, source = self.forced, "forced"
+        if state is None:
+            state, source = self.consent_of(req.headers), "cookie"
+        return Exchange(self, req, self._signals(state, req.headers), source)
+
+    def _signals(self, state: ConsentState, headers: Headers) -> ConsentState:
+        """Global Privacy Control (and Do-Not-Track when the config says so) refuse the
+        config's gpc categories, whatever the cookie says."""
+        refused = frozenset(self.config.gpc)
+        if not refused or not (header(headers, "sec-gpc") == "1" or (
+                self.config.dnt and header(headers, "dnt") == "1")):
+            return state
+        kept = frozenset(s for s in state.services
+                         if s in self.policy.services
+                         and self.policy.services[s].category not in refused)
+        return replace(state, categories=state.categories - refused, services=kept, gpc=True)

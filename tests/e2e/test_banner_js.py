@@ -119,6 +119,7 @@ class Site:
     next_state: dict[str, Any] = field(default_factory=lambda: dict(UNDECIDED))
     fail_choice: bool = False
     choices: list[dict[str, Any]] = field(default_factory=list)
+    vias: list[str | None] = field(default_factory=list)
     third_party: list[str] = field(default_factory=list)
     loads: int = 0
     errors: list[str] = field(default_factory=list)
@@ -141,7 +142,10 @@ class Site:
             await route.fulfill(body=BANNER.script, content_type="text/javascript")
         elif url.path == "/.consent/choice":
             form = "json" not in (req.headers.get("content-type") or "")
-            self.choices.append(req.post_data if form else json.loads(req.post_data or "null"))
+            choice = req.post_data if form else json.loads(req.post_data or "null")
+            if isinstance(choice, dict):  # where it was given is checked on its own
+                self.vias.append(choice.pop("via", None))
+            self.choices.append(choice)
             if self.fail_choice:
                 await route.abort("connectionrefused")
             else:
@@ -547,6 +551,74 @@ async def test_a_single_page_app_replacing_the_body_keeps_the_banner(site: Site)
     await site.page.wait_for_function("document.getElementById('consentproxy') !== null")
     await site.page.click(".cp-manage")
     assert not await site.banner_hidden()
+
+
+async def test_consent_mode_default_comes_first_then_updates_follow_the_choice(
+        site: Site) -> None:
+    await site.open(page_html(body="<p>x</p>"))
+    consent = "() => window.dataLayer.filter(a => a[0] === 'consent').map(a => [a[1], a[2]])"
+    first = await site.page.evaluate(consent)
+    assert first[0][0] == "default" and len(first) == 1
+    default = first[0][1]
+    assert default.pop("wait_for_update") == 500
+    assert default.pop("security_storage") == default.pop("functionality_storage") == "granted"
+    assert set(default.values()) == {"denied"}
+    site.next_state = {"decided": True, "categories": ["analytics"], "services": []}
+    await site.page.click("text=Customise")
+    await site.page.check("input[data-consent-category=analytics]")
+    await site.page.click("text=Save my choices")
+    await site.wait_hidden()
+    update = (await site.page.evaluate(consent))[-1]
+    assert update[0] == "update"
+    assert update[1]["analytics_storage"] == "granted"
+    assert update[1]["ad_storage"] == update[1]["ad_user_data"] == "denied"
+
+
+async def test_each_choice_says_where_it_was_given(site: Site) -> None:
+    await site.open(page_html(NONE))
+    site.next_state = dict(NONE)
+    await site.page.click(".cp-manage")
+    await site.page.click("text=Save my choices")
+    await site.wait_hidden()
+    await site.page.get_by_role("button", name="Always allow YouTube").click()
+    await site.page.wait_for_function("document.querySelector('[data-consent-placeholder]')")
+    await site.open(page_html())
+    await site.page.click("text=Reject all")
+    assert site.vias == ["preferences", "placeholder", "banner"]
+
+
+async def test_a_changed_policy_asks_again_and_closing_keeps_what_holds(site: Site) -> None:
+    state = {"decided": True, "categories": ["analytics"], "services": ["youtube"]}
+    s = ConsentState(True, frozenset(["analytics"]), frozenset(["youtube"]), reask=True)
+    html = page_html(state).replace(BANNER.render(consent(state), "en", "/").decode(),
+                                    BANNER.render(s, "en", "/").decode())
+    await site.open(html)
+    assert not await site.banner_hidden()
+    assert "policy has changed" in await site.page.locator("#cp-reask").inner_text()
+    site.next_state = state
+    await site.page.keyboard.press("Escape")
+    await site.wait_hidden()
+    assert site.choices == [{"action": "save", "categories": ["analytics"],
+                             "services": ["youtube"]}]
+
+
+async def test_the_page_api_and_event_tell_site_code_about_changes(site: Site) -> None:
+    await site.open(page_html(body="<p>x</p>"))
+    await site.page.evaluate("""() => {
+        window.__events = []; window.__calls = [];
+        document.addEventListener('consent:change', e => __events.push(e.detail));
+        window.__off = window.consentproxy.onChange(s => __calls.push(s.categories));
+    }""")
+    assert await site.page.evaluate("window.consentproxy.get()") == UNDECIDED
+    site.next_state = {"decided": True, "categories": ALL, "services": []}
+    await site.page.click("text=Accept all")
+    await site.page.wait_for_function("window.__events.length === 1")
+    assert await site.page.evaluate("window.__events[0]") == site.next_state
+    assert await site.page.evaluate("window.__calls") == [ALL]
+    assert (await site.page.evaluate("window.consentproxy.get()"))["categories"] == ALL
+    await site.page.evaluate("window.consentproxy.open()")
+    assert not await site.banner_hidden()
+    assert await site.page.get_by_role("dialog").get_attribute("aria-modal") == "true"
 
 
 # --- placeholders --------------------------------------------------------------------------

@@ -161,3 +161,17 @@ async def test_demo_site_keyboard_only_at_200_percent_zoom(browser, demo_site, c
     await page.keyboard.press("Enter")
     await page.wait_for_function(CLOSED)
     assert recorder.requests == []
+
+
+async def test_global_privacy_control_is_honoured_and_said(browser, proxy, contexts):
+    page, recorder, _ = await visit(browser, proxy, "/facebook",
+                                    extra_http_headers={"Sec-GPC": "1"})
+    assert "Global Privacy Control" in await page.locator("#cp-gpc").inner_text()
+    await page.click("[data-consent-action=customize]")
+    assert await page.locator("input[data-consent-category=advertising]").is_disabled()
+    await page.click("[data-consent-action=accept-all]")
+    await page.wait_for_function(CLOSED)
+    await page.reload()
+    await page.wait_for_load_state("networkidle")
+    assert "advertising" not in (await page.evaluate("window.consentproxy.get()"))["categories"]
+    assert not recorder.to("facebook.net") and not recorder.to("facebook.com")

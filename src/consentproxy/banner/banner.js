@@ -224,8 +224,10 @@
     }
 
     // Esc and the close control: refusing while no choice is made, else just closing.
+    // After a policy change (reask), closing keeps what still holds, which answers it.
     function dismiss() {
-      if (state.decided) hide();
+      if (state.reask) choose('save', state.categories || [], state.services || []);
+      else if (state.decided) hide();
       else choose('reject-all', [], null);
     }
 
@@ -266,11 +268,12 @@
       }
     }
 
-    function choose(action, categories, services) {
+    function choose(action, categories, services, via) {
       if (busy) return;
       busy = true;
       form.setAttribute('aria-busy', 'true');
-      var body = { action: action, categories: categories };
+      var body = { action: action, categories: categories, via: via ||
+        (dialog.matches(':modal') ? 'preferences' : 'banner') };
       if (services) body.services = services;
       fetch(prefix + 'choice', {
         method: 'POST',
@@ -309,7 +312,8 @@
         dismiss();
       } else if (action === 'allow-service') {
         var svc = el.getAttribute('data-consent-service');
-        choose('save', (state.categories || []).slice(), (state.services || []).concat([svc]));
+        choose('save', (state.categories || []).slice(), (state.services || []).concat([svc]),
+          'placeholder');
       }
     }
 
@@ -342,7 +346,9 @@
       }
     });
 
-    if (dialog.open && !state.decided) {
+    G.open = show;
+    if (G.pendingOpen) show();
+    else if (dialog.open && (!state.decided || state.reask)) {
       // Not modal (the site stays usable) but first in line for keyboard users.
       var active = document.activeElement;
       if (!active || active === document.body) heading.focus({ preventScroll: true });

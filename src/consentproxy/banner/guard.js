@@ -184,9 +184,47 @@
     });
   }
 
+  /* Google Consent Mode v2: the default (denied but for the required categories' signals)
+     goes into the dataLayer before any Google tag can read it, then an update from the
+     visitor's choice, now and on every change. */
+  function consentMode(kind) {
+    if (!CONFIG.consentMode) return;
+    var signals = {};
+    Object.keys(CONFIG.consentMode).forEach(function (signal) {
+      var granted = CONFIG.consentMode[signal].some(allowsCategory); /* required: always */
+      signals[signal] = granted ? "granted" : "denied";
+    });
+    if (kind === "default") signals.wait_for_update = 500;
+    window.dataLayer = window.dataLayer || [];
+    (function () { window.dataLayer.push(arguments); })("consent", kind, signals);
+  }
+  consentMode("default");
+  if (state.decided) consentMode("update");
+
+  var listeners = [];
+  function copy(s) {
+    return { decided: !!s.decided, categories: (s.categories || []).slice(),
+             services: (s.services || []).slice() };
+  }
+
+  /* The page's API (documented in the README): get(), open(), onChange(cb), and a
+     consent:change event on document. */
   window.consentproxy = {
-    get state() { return state; },
-    setState: function (next) { state = next; },
+    get: function () { return copy(state); },
+    onChange: function (cb) {
+      listeners.push(cb);
+      return function () { listeners = listeners.filter(function (l) { return l !== cb; }); };
+    },
+    open: function () { window.consentproxy.pendingOpen = true; }, /* until the banner is up */
+    setState: function (next) {
+      state = next;
+      consentMode("update");
+      var detail = copy(next);
+      listeners.forEach(function (cb) {
+        try { cb(detail); } catch (e) { setTimeout(function () { throw e; }); }
+      });
+      document.dispatchEvent(new CustomEvent("consent:change", { detail: detail }));
+    },
     serviceOf: serviceOf,
     allowsService: allowsService,
     deleteCookies: deleteCookies,

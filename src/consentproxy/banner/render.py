@@ -79,6 +79,7 @@ def client_config(policy: Policy) -> dict[str, object]:
         "patterns": [list(p) for p in policy.cookie_patterns],
         "required": sorted(policy.required),
         "unknown": policy.config.unknown_cookies,
+        "consentMode": {k: list(v) for k, v in policy.config.consent_mode.items()} or None,
     }
 
 
@@ -118,7 +119,8 @@ class Banner:
                open_preferences: bool = False) -> bytes:
         """The banner for a choice and language; built once per distinct choice, since
         only the return path and the nonce differ between requests."""
-        key = (state.decided, state.categories, state.services, lang, open_preferences)
+        key = (state.decided, state.categories, state.services, state.reask, state.gpc, lang,
+               open_preferences)
         markup = self._rendered.get(key)
         if markup is None:
             if len(self._rendered) > 256:
@@ -142,13 +144,21 @@ class Banner:
         cfg, settings = self.config, self.config.banner
         t = settings.text(lang)
         p = _attr(self.prefix)
-        shown = open_preferences or not state.decided
+        shown = open_preferences or not state.decided or state.reask
         position = "box" if settings.position == "box" or open_preferences else "bar"
         logo = (f'<img class="cp-logo" src="{_attr(settings.logo)}" alt=""/>'
                 if settings.logo else "")
         privacy = (f' <a href="{_attr(settings.privacy_url)}">{escape(t["privacy"])}</a>'
                    if settings.privacy_url else "")
-        if state.decided:  # closing changes nothing
+        notes = "".join(f'<p class="cp-note" id="cp-{k}">{escape(text)}</p>' for k, text in (
+            ("gpc", t["gpc"].format(categories=", ".join(
+                _text(c.title, lang) for c in cfg.categories if c.name in cfg.gpc))),
+            ("reask", t["reask"])) if getattr(state, k))
+        if state.reask:  # closing keeps what still holds, which answers the question
+            close = (f'<button type="submit" name="action" value="save" '
+                     f'class="cp-close" data-consent-action="close" '
+                     f'aria-label="{_attr(t["close-decided"])}">&#215;</button>')
+        elif state.decided:  # closing changes nothing
             close = (f'<button type="button" class="cp-close" data-consent-action="close" '
                      f'aria-label="{_attr(t["close-decided"])}">&#215;</button>')
         else:  # closing is refusing, with or without JavaScript
@@ -169,7 +179,7 @@ class Banner:
             f'<input type="hidden" name="return" value="{RETURN}"/>'
             f'<div class="cp-head">{logo}<h2 id="cp-title" tabindex="-1">'
             f'{escape(t["title"])}</h2>{close}</div>'
-            f'<p id="cp-body">{escape(t["body"])}{privacy}</p>'
+            f'<p id="cp-body">{escape(t["body"])}{privacy}</p>{notes}'
             f'<details class="cp-details"{OPEN * open_preferences}>'
             f'<summary data-consent-action="customize">{escape(t["customize"])}</summary>'
             f'<fieldset><legend>{escape(t["categories"])}</legend>{categories}</fieldset>'
@@ -189,7 +199,8 @@ class Banner:
     def _category(self, cat: Category, state: ConsentState, lang: str,
                   t: dict[str, str]) -> str:
         on = cat.required or cat.name in state.categories
-        flags = ' checked="checked"' * on + ' disabled="disabled"' * cat.required
+        locked = cat.required or (state.gpc and cat.name in self.config.gpc)
+        flags = ' checked="checked"' * on + ' disabled="disabled"' * locked
         services = [s for s in self.config.services if s.category == cat.name]
         desc = _text(cat.description, lang)
         described = f' aria-describedby="cp-d-{cat.name}"' if desc else ""
@@ -207,7 +218,8 @@ class Banner:
     def _service(self, svc: Service, state: ConsentState, cat: Category, lang: str,
                  t: dict[str, str]) -> str:
         on = cat.required or svc.name in state.services or cat.name in state.categories
-        flags = ' checked="checked"' * on + ' disabled="disabled"' * cat.required
+        locked = cat.required or (state.gpc and cat.name in self.config.gpc)
+        flags = ' checked="checked"' * on + ' disabled="disabled"' * locked
         facts = [(t["vendor"], svc.vendor), ("", _text(svc.purpose, lang)),
                  (t["cookies"], ", ".join(svc.cookies)), (t["retention"], svc.retention)]
         details = "".join(f"<li>{escape(k)}{': ' if k else ''}{escape(v)}</li>"
@@ -240,4 +252,5 @@ def _compact(css: str) -> str:
 
 def _state_json(state: ConsentState) -> str:
     return json.dumps({"decided": state.decided, "categories": sorted(state.categories),
-                       "services": sorted(state.services)}, separators=(",", ":"))
+                       "services": sorted(state.services), "reask": state.reask,
+                       "gpc": state.gpc}, separators=(",", ":"))

@@ -31,6 +31,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "load-once": "Load this once",
         "always-allow": "Always allow {service}",
         "error": "Your choice could not be saved. Please try again.",
+        "gpc": "Your browser sent a Global Privacy Control signal. We honour it: {categories} "
+               "stay off.",
+        "reask": "Our cookie policy has changed since your last choice: please choose again.",
     },
     "fr": {
         "title": "Vos choix en matière de cookies",
@@ -57,6 +60,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "load-once": "Charger cette fois",
         "always-allow": "Toujours autoriser {service}",
         "error": "Votre choix n'a pas pu être enregistré. Veuillez réessayer.",
+        "gpc": "Votre navigateur a envoyé un signal Global Privacy Control. Nous le respectons : "
+               "{categories} restent désactivés.",
+        "reask": "Notre politique de cookies a changé depuis votre dernier choix : merci de "
+                 "choisir à nouveau.",
     },
 }
 TEXT_KEYS = frozenset(TEXTS["en"])

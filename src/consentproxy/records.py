@@ -1,0 +1,433 @@
+"""Proof of consent: every decision a visitor makes, kept so the operator can show it.
+
+A record holds the pseudonymous consent id of the cookie, never the person: no IP, no
+full user agent. Writing must never slow or fail a visitor's response, so decisions
+go into a bounded queue that a background task writes in batches (one transaction
+each); the cookie stays the source of truth when the store is slow or down. The same
+schema lives in SQLite (aiosqlite, one file, the default) or PostgreSQL (asyncpg).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from consentproxy.config import RecordsSettings
+
+log = logging.getLogger("consentproxy.records")
+
+METHODS = ("banner", "preferences", "placeholder", "form", "gpc", "erase")
+UA_FAMILIES = (("bot", re.compile(r"bot|crawl|spider|slurp|headless", re.IGNORECASE)),
+               ("Edge", re.compile(r"Edg/(\d+)")), ("Opera", re.compile(r"OPR/(\d+)")),
+               ("Firefox", re.compile(r"Firefox/(\d+)")),
+               ("Chrome", re.compile(r"Chrom(?:e|ium)/(\d+)")),
+               ("Safari", re.compile(r"Version/(\d+).*Safari/")))
+
+
+def user_agent_family(user_agent: str | None) -> str:
+    """"Firefox 133", "bot", "other": enough to understand a record, too little to
+    single anyone out."""
+    for family, pattern in UA_FAMILIES:
+        m = pattern.search(user_agent or "")
+        if m:
+            return family if family == "bot" else f"{family} {m.group(1)}"
+    return "other"
+
+
+@dataclass(frozen=True)
+class ConsentRecord:
+    consent_id: str
+    decided_at: int  # unix seconds, from the same clock that signed the cookie
+    revision: int  # consent.revision of the config
+    config_digest: str  # which categories/services the visitor was shown
+    action: str  # accept-all | reject-all | save | erase
+    method: str  # one of METHODS: where the visitor gave it
+    granted_categories: tuple[str, ...]
+    refused_categories: tuple[str, ...]
+    granted_services: tuple[str, ...]
+    refused_services: tuple[str, ...]
+    withdrawal: bool  # something granted before is no longer
+    gpc: bool  # the browser sent Sec-GPC: 1
+    user_agent: str  # family and major version only
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+LISTS = ("granted_categories", "refused_categories", "granted_services", "refused_services")
+COLUMNS = tuple(f.name for f in fields(ConsentRecord))
+
+
+def _row(record: ConsentRecord) -> tuple[Any, ...]:
+    return tuple(json.dumps(list(v)) if k in LISTS else v
+                 for k, v in zip(COLUMNS, (getattr(record, c) for c in COLUMNS), strict=True))
+
+
+def _record(row: Sequence[Any]) -> ConsentRecord:
+    values = {k: tuple(json.loads(v)) if k in LISTS else v
+              for k, v in zip(COLUMNS, row, strict=True)}
+    values["withdrawal"], values["gpc"] = bool(values["withdrawal"]), bool(values["gpc"])
+    return ConsentRecord(**values)
+
+
+# Migrations, in order; the store records how many it has applied. {id} and {bool} are
+# the dialects' only differences.
+MIGRATIONS = (
+    """CREATE TABLE consent_records (
+        id {id}, consent_id TEXT NOT NULL, decided_at BIGINT NOT NULL,
+        revision INTEGER NOT NULL, config_digest TEXT NOT NULL, action TEXT NOT NULL,
+        method TEXT NOT NULL, granted_categories TEXT NOT NULL,
+        refused_categories TEXT NOT NULL, granted_services TEXT NOT NULL,
+        refused_services TEXT NOT NULL, withdrawal {bool} NOT NULL, gpc {bool} NOT NULL,
+        user_agent TEXT NOT NULL)""",
+    "CREATE INDEX consent_records_by_id ON consent_records (consent_id)",
+    "CREATE INDEX consent_records_by_time ON consent_records (decided_at)",
+    # clean = 0 while a proxy is running: found at start, the last one crashed.
+    "CREATE TABLE store_state (clean INTEGER NOT NULL)",
+    "INSERT INTO store_state (clean) VALUES (1)",
+)
+
+
+class RecordStore(Protocol):
+    async def open(self) -> bool:
+        """Create or migrate the schema; False when the previous run did not close."""
+
+    async def close(self) -> None: ...
+
+    async def write(self, batch: Sequence[ConsentRecord]) -> None: ...
+
+    async def by_id(self, consent_id: str) -> list[ConsentRecord]: ...
+
+    async def since(self, since: int) -> list[ConsentRecord]: ...
+
+    async def erase(self, consent_id: str) -> int: ...
+
+    async def purge(self, before: int) -> int: ...
+
+    async def ping(self) -> None: ...
+
+
+class _SqlStore:
+    """What both dialects share: the SQL, with a dialect's placeholders and types."""
+
+    ID = ""
+    BOOL = ""
+
+    def _ph(self, n: int) -> str:
+        raise NotImplementedError
+
+    async def _execute(self, sql: str, *args: Any) -> int:
+        raise NotImplementedError
+
+    async def _fetch(self, sql: str, *args: Any) -> list[Sequence[Any]]:
+        raise NotImplementedError
+
+    async def _script(self, statements: Sequence[str]) -> None:
+        raise NotImplementedError
+
+    async def _migrate(self) -> bool:
+        await self._execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER)")
+        rows = await self._fetch("SELECT version FROM schema_version")
+        done = rows[0][0] if rows else 0
+        if not rows:
+            await self._execute("INSERT INTO schema_version (version) VALUES (0)")
+        todo = [m.format(id=self.ID, bool=self.BOOL) for m in MIGRATIONS[done:]]
+        if todo:
+            await self._script([*todo, f"UPDATE schema_version SET version = {len(MIGRATIONS)}"])
+        clean = (await self._fetch("SELECT clean FROM store_state"))[0][0]
+        await self._execute("UPDATE store_state SET clean = 0")
+        return bool(clean)
+
+    async def close(self) -> None:
+        """Mark a clean shutdown (best effort: the store may be gone), then disconnect."""
+        if not self._connected():
+            return
+        try:
+            await self._execute("UPDATE store_state SET clean = 1")
+        except Exception as e:  # noqa: BLE001 - any driver error: still disconnect
+            log.warning("records: could not mark the shutdown as clean: %s", e)
+        await self._disconnect()
+
+    def _connected(self) -> bool:
+        raise NotImplementedError
+
+    async def _disconnect(self) -> None:
+        raise NotImplementedError
+
+    def _insert(self) -> str:
+        marks = ", ".join(self._ph(i + 1) for i in range(len(COLUMNS)))
+        return f"INSERT INTO consent_records ({', '.join(COLUMNS)}) VALUES ({marks})"
+
+    def _select(self, where: str) -> str:
+        return (f"SELECT {', '.join(COLUMNS)} FROM consent_records WHERE {where} "
+                "ORDER BY decided_at, id")
+
+    async def by_id(self, consent_id: str) -> list[ConsentRecord]:
+        rows = await self._fetch(self._select(f"consent_id = {self._ph(1)}"), consent_id)
+        return [_record(r) for r in rows]
+
+    async def since(self, since: int) -> list[ConsentRecord]:
+        rows = await self._fetch(self._select(f"decided_at >= {self._ph(1)}"), since)
+        return [_record(r) for r in rows]
+
+    async def erase(self, consent_id: str) -> int:
+        return await self._execute(
+            f"DELETE FROM consent_records WHERE consent_id = {self._ph(1)}", consent_id)
+
+    async def ping(self) -> None:
+        await self._fetch("SELECT 1")
+
+    async def purge(self, before: int) -> int:
+        return await self._execute(
+            f"DELETE FROM consent_records WHERE decided_at < {self._ph(1)}", before)
+
+
+class SqliteStore(_SqlStore):
+    ID = "INTEGER PRIMARY KEY AUTOINCREMENT"
+    BOOL = "INTEGER"
+
+    def __init__(self, path: str | Path):
+        self.path = str(path)
+        self.db: Any = None
+
+    def _ph(self, n: int) -> str:
+        return "?"
+
+    async def open(self) -> bool:
+        import aiosqlite
+
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self.db = await aiosqlite.connect(self.path)
+        await self.db.execute("PRAGMA journal_mode=WAL")
+        await self.db.execute("PRAGMA synchronous=NORMAL")
+        return await self._migrate()
+
+    def _connected(self) -> bool:
+        return self.db is not None
+
+    async def _disconnect(self) -> None:
+        await self.db.close()
+        self.db = None
+
+    async def _execute(self, sql: str, *args: Any) -> int:
+        cursor = await self.db.execute(sql, args)
+        await self.db.commit()
+        return int(cursor.rowcount)
+
+    async def _fetch(self, sql: str, *args: Any) -> list[Sequence[Any]]:
+        async with self.db.execute(sql, args) as cursor:
+            return list(await cursor.fetchall())
+
+    async def _script(self, statements: Sequence[str]) -> None:
+        for sql in statements:
+            await self.db.execute(sql)
+        await self.db.commit()
+
+    async def write(self, batch: Sequence[ConsentRecord]) -> None:
+        await self.db.executemany(self._insert(), [_row(r) for r in batch])
+        await self.db.commit()
+
+
+class PostgresStore(_SqlStore):
+    ID = "BIGSERIAL PRIMARY KEY"
+    BOOL = "BOOLEAN"
+
+    def __init__(self, dsn: str):
+        self.dsn = dsn
+        self.pool: Any = None
+
+    def _ph(self, n: int) -> str:
+        return f"${n}"
+
+    async def open(self) -> bool:
+        import asyncpg
+
+        self.pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=4)
+        return await self._migrate()
+
+    def _connected(self) -> bool:
+        return self.pool is not None
+
+    async def _disconnect(self) -> None:
+        self.pool.terminate()  # a dead server never answers a polite close
+        self.pool = None
+
+    async def _execute(self, sql: str, *args: Any) -> int:
+        status = await self.pool.execute(sql, *args)
+        tail = status.rsplit(" ", 1)[-1]
+        return int(tail) if tail.isdigit() else 0
+
+    async def _fetch(self, sql: str, *args: Any) -> list[Sequence[Any]]:
+        return list(await self.pool.fetch(sql, *args))
+
+    async def _script(self, statements: Sequence[str]) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            for sql in statements:
+                await conn.execute(sql)
+
+    async def write(self, batch: Sequence[ConsentRecord]) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.executemany(self._insert(), [_row(r) for r in batch])
+
+
+def open_store(target: str) -> RecordStore:
+    """A postgresql:// DSN or a SQLite file path (":memory:" for throw-away records)."""
+    if target.startswith(("postgresql://", "postgres://")):
+        return PostgresStore(target)
+    return SqliteStore(target)
+
+
+class RecordWriter:
+    """The bounded queue between visitors and the store. submit() never waits; a
+    background task writes batches, retries while the store is down, and flushes on
+    close. A crash loses what is queued, at most one batch in normal load."""
+
+    def __init__(self, store: RecordStore, *, batch: int = 100, interval: float = 0.2,
+                 limit: int = 10_000, retention_days: int = 395,
+                 clock: Any = time.time):
+        self.store, self.batch, self.interval, self.limit = store, batch, interval, limit
+        self.retention = retention_days * 86400
+        self.clock = clock
+        self.queue: asyncio.Queue[ConsentRecord] = asyncio.Queue()
+        self.dropped = self.written = 0
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self.ready = False  # the store is open
+        self.healthy = True  # the last write went through
+        self._stop = asyncio.Event()
+
+    async def start(self) -> None:
+        """Returns at once: the store is opened (and retried while down) in the background,
+        so a database that is down never stops the proxy from serving."""
+        self._task = asyncio.create_task(self._run())
+
+    async def _open(self) -> bool:
+        delay = 0.5
+        while True:
+            try:
+                clean = await self.store.open()
+                break
+            except Exception as e:  # noqa: BLE001 - any driver error: serve, retry later
+                if self._closing:
+                    log.error("records: the store never opened (%s); %d decisions were not "
+                              "recorded", e, self.queue.qsize())
+                    return False
+                log.error("records: cannot open the store (%s); decisions are queued and "
+                          "the cookie still holds them; retrying in %.0fs", e, delay)
+                await self._pause(delay)
+                delay = min(delay * 2, 30.0)
+        self.ready = True
+        if not clean:
+            log.warning("records: the previous run did not shut down cleanly; the decisions "
+                        "it had queued (at most one batch of %d) may be missing", self.batch)
+        await self._guarded(self.purge)
+        return True
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep, but wake up at once when close() is called."""
+        try:
+            await asyncio.wait_for(self._stop.wait(), seconds)
+        except TimeoutError:
+            pass
+
+    def submit(self, record: ConsentRecord) -> None:
+        if self.queue.qsize() >= self.limit:
+            self.dropped += 1
+            log.error("records: queue full (%d), a decision was not recorded (the visitor's "
+                      "cookie still holds it); is the store down?", self.limit)
+            return
+        self.queue.put_nowait(record)
+
+    async def writable(self) -> bool:
+        """For readiness checks: the store is open, the last write went through and it
+        answers now."""
+        if not (self.ready and self.healthy):
+            return False
+        try:
+            await asyncio.wait_for(self.store.ping(), 2)
+            return True
+        except Exception:  # noqa: BLE001 - any driver error means "not now"
+            return False
+
+    async def purge(self) -> int:
+        """Delete records older than the retention (13 months by default)."""
+        removed = await self.store.purge(int(self.clock()) - self.retention)
+        if removed:
+            log.info("records: purged %d records older than %d days", removed,
+                     self.retention // 86400)
+        return removed
+
+    async def _run(self) -> None:
+        if not await self._open():
+            return
+        last_purge = self.clock()
+        while not (self._closing and self.queue.empty()):
+            try:
+                first = await asyncio.wait_for(self.queue.get(), self.interval)
+            except TimeoutError:
+                first = None
+            batch = [first] if first else []
+            while batch and len(batch) < self.batch and not self.queue.empty():
+                batch.append(self.queue.get_nowait())
+            if batch:
+                await self._write(batch)
+            if self.clock() - last_purge > 86400:
+                last_purge = self.clock()
+                await self._guarded(self.purge)
+
+    async def _write(self, batch: list[ConsentRecord]) -> None:
+        delay = 0.1
+        while True:
+            try:
+                await self.store.write(batch)
+                self.written += len(batch)
+                self.healthy = True
+                return
+            except Exception as e:  # noqa: BLE001 - any driver error: keep the batch, retry
+                self.healthy = False
+                if self._closing and delay > 2:
+                    self.dropped += len(batch)
+                    log.error("records: store unavailable at shutdown, %d decisions not "
+                              "recorded: %s", len(batch), e)
+                    return
+                log.warning("records: cannot write %d decisions (%s); retrying in %.1fs",
+                            len(batch), e, delay)
+                await self._pause(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _guarded(self, action: Any) -> None:
+        try:
+            await action()
+        except Exception as e:  # noqa: BLE001 - housekeeping must not stop the writer
+            log.warning("records: %s failed: %s", getattr(action, "__name__", action), e)
+
+    async def close(self, timeout: float = 10.0) -> None:
+        """Flush what is queued (bounded by timeout), then close the store."""
+        self._closing = True
+        self._stop.set()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(self._task, timeout)
+            except TimeoutError:
+                log.error("records: %d decisions still queued at shutdown were not recorded",
+                          self.queue.qsize())
+        if self.ready:
+            await self.store.close()
+
+
+async def keep_records(settings: RecordsSettings) -> RecordWriter | None:
+    """The writer an adapter starts with the proxy (None when the config keeps none)."""
+    if not settings.target:
+        return None
+    writer = RecordWriter(open_store(settings.target), retention_days=settings.retention_days)
+    await writer.start()
+    return writer

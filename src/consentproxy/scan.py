@@ -1,0 +1,332 @@
+"""`consentproxy scan URL`: what a visitor in each consent state gets, as evidence.
+
+For every state, a fresh headless Chromium (Debian's) visits the pages through the proxy
+started in-process with that state forced (or, with `direct`, the site as it is) and records
+third-party requests, cookies (jar and Set-Cookie), localStorage, the banner and console
+errors, with a screenshot. Anything the state does not allow is a violation.
+
+Offline by default: third-party requests are answered by the scanner (and counted), never
+sent, so a scan reaches nothing but the site itself. Playwright is imported only here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import secrets
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from consentproxy import scan_report, server
+from consentproxy.config import MAX_CONSENT_DAYS, Config, ConfigError
+from consentproxy.consent import ConsentState, parse_state
+from consentproxy.cookies import lifetime, set_cookie_name
+from consentproxy.engine import Engine
+from consentproxy.policy import Policy
+
+if TYPE_CHECKING:
+    from playwright.async_api import BrowserContext, Page, Request, Response
+
+SCHEMA = "consentproxy-scan/1"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+DAY = 86400
+SETTLE_MS = 5000  # at most this long for the network to go quiet after load
+REJECT = '[data-consent-action="reject-all"]'
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    url: str
+    config: Config
+    states: tuple[str, ...]
+    out: Path
+    direct: bool = False
+    online: bool = False  # let third-party requests reach the internet
+    paths: tuple[str, ...] = ()  # default: the URL's own path
+    crawl: int = 0  # also visit up to N same-site links of the first page
+    chromium: str = CHROMIUM
+
+
+def default_states(config: Config) -> tuple[str, ...]:
+    """No decision, refusal, acceptance, and each optional category alone."""
+    return ("none", "reject", "all",
+            *(c.name for c in config.categories if not c.required))
+
+
+def check_states(states: tuple[str, ...], config: Config) -> dict[str, ConsentState]:
+    """Each state parsed against the config (a typo stops the scan before it starts)."""
+    out: dict[str, ConsentState] = {}
+    for spec in states:
+        state = parse_state(spec, config, "--states")
+        if state is None:
+            raise ConfigError("--states", None, f"{spec!r} follows the cookie, which a "
+                              "scan has not got; name a state (none, reject, all, ...)")
+        out[spec] = state
+    return out
+
+
+@dataclass
+class PageRecord:
+    """What one page showed in one state (the JSON report's `pages` entries)."""
+
+    path: str
+    url: str
+    status: int | None = None
+    screenshot: str = ""
+    banner: dict[str, bool] = field(default_factory=dict)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    cookies: list[dict[str, Any]] = field(default_factory=list)
+    set_cookies: list[dict[str, Any]] = field(default_factory=list)
+    local_storage: list[str] = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)
+    violations: list[dict[str, str]] = field(default_factory=list)
+
+
+class Judge:
+    """Classifies what a page did under one state and names the violations."""
+
+    def __init__(self, config: Config, state: ConsentState):
+        self.config, self.state = config, state
+        self.policy = Policy(config)
+
+    def request(self, url: str, resource_type: str, initiator: str) -> dict[str, Any]:
+        parts = urlsplit(url)
+        svc = self.policy.service_for_host(parts.hostname or "", parts.path)
+        return {"url": url, "host": parts.hostname or "", "service": svc.name if svc else None,
+                "category": svc.category if svc else None, "resource_type": resource_type,
+                "initiator": initiator,
+                "allowed": svc is None or self.policy.allows(svc, self.state)}
+
+    def cookie(self, name: str, domain: str, life: float | None) -> dict[str, Any]:
+        return {"name": name, "domain": domain,
+                "category": self.policy.cookie_category(name) or "unknown",
+                "lifetime_days": None if life is None else round(life / DAY, 1),
+                "allowed": self.policy.cookie_allowed(name, self.state)}
+
+    def violations(self, page: PageRecord) -> list[dict[str, str]]:
+        found: list[dict[str, str]] = []
+        consent = self.config.consent
+        for r in page.requests:
+            if not r["allowed"]:
+                found.append({"kind": "request", "detail": f"{r['service']} "
+                              f"({r['category']}) loaded {r['url']}"})
+        seen: set[tuple[str, str]] = set()
+        for c in page.cookies + page.set_cookies:
+            name, days = c["name"], c["lifetime_days"]
+            if not c["allowed"] and ("cookie", name) not in seen:
+                seen.add(("cookie", name))
+                found.append({"kind": "cookie", "detail": f"{name} ({c['category']}) set "
+                              "without consent"})
+            if name == consent.cookie_name:
+                if days is not None and days > consent.max_age_days + 1 \
+                        and ("consent", name) not in seen:
+                    seen.add(("consent", name))
+                    found.append({"kind": "consent-lifetime", "detail": f"the consent "
+                                  f"cookie lives {days} days, more than max_age_days "
+                                  f"({consent.max_age_days})"})
+            elif days is not None and days > MAX_CONSENT_DAYS and ("life", name) not in seen:
+                seen.add(("life", name))
+                found.append({"kind": "cookie-lifetime", "detail": f"{name} lives {days} "
+                              "days, more than 13 months"})
+        if not self.state.decided and not page.banner.get("shown"):
+            found.append({"kind": "banner-missing", "detail": "no consent banner before "
+                          "a choice"})
+        elif page.banner.get("shown") and not page.banner.get("reject_first_layer"):
+            found.append({"kind": "reject-not-first-layer", "detail": "the banner has no "
+                          "visible reject-all on its first layer"})
+        return found
+
+
+def _slug(path: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", path).strip("-") or "index"
+
+
+def _state_file(spec: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "_", spec)
+
+
+class Scanner:
+    def __init__(self, options: ScanOptions):
+        self.o = options
+        target = urlsplit(options.url)
+        if target.scheme not in ("http", "https") or not target.hostname:
+            raise ConfigError("scan", None, f"{options.url!r} must be an http:// or https:// "
+                              "URL such as http://127.0.0.1:8080/")
+        self.origin = f"{target.scheme}://{target.netloc}"
+        self.paths = options.paths or ((target.path or "/")
+                                       + (f"?{target.query}" if target.query else ""),)
+        self.states = check_states(options.states, options.config)
+
+    async def run(self) -> dict[str, Any]:
+        from playwright.async_api import async_playwright
+
+        self.o.out.mkdir(parents=True, exist_ok=True)
+        report: dict[str, Any] = {
+            "schema": SCHEMA, "url": self.o.url, "mode": "direct" if self.o.direct else "proxy",
+            "offline": not self.o.online, "config": self.o.config.source,
+            "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "states": []}
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=self.o.chromium,
+                                               args=CHROMIUM_ARGS + self._resolver_rules())
+            try:
+                for spec, state in self.states.items():
+                    report["states"].append(await self._state(browser, spec, state))
+            finally:
+                await browser.close()
+        report["violations"] = sum(s["violations"] for s in report["states"])
+        (self.o.out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+        (self.o.out / "report.html").write_text(scan_report.render(report, self.o.out),
+                                                encoding="utf-8")
+        return report
+
+    def _resolver_rules(self) -> list[str]:
+        """Offline, no name but the site's resolves: even a request the route missed fails."""
+        if self.o.online:
+            return []
+        host = urlsplit(self.o.url).hostname
+        return [f"--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE {host}"]
+
+    async def _state(self, browser: Any, spec: str, state: ConsentState) -> dict[str, Any]:
+        running = None
+        base = self.origin
+        if not self.o.direct:
+            config = replace(self.o.config, upstream=self.origin)
+            engine = Engine(config, [secrets.token_hex(32).encode()], forced=state)
+            running = await server.start(engine, "127.0.0.1", 0)
+            base = f"http://127.0.0.1:{running.port}"
+        try:
+            context = await browser.new_context(base_url=base, service_workers="block")
+            try:
+                pages = await self._pages(context, base, spec, state)
+            finally:
+                await context.close()
+        finally:
+            if running is not None:
+                await running.stop()
+        return {"state": spec, "pages": pages,
+                "third_party_requests": sum(len(p["requests"]) for p in pages),
+                "violations": sum(len(p["violations"]) for p in pages)}
+
+    async def _pages(self, context: BrowserContext, base: str, spec: str,
+                     state: ConsentState) -> list[dict[str, Any]]:
+        site = urlsplit(base).hostname
+        judge = Judge(self.o.config, state)
+        requests: list[Request] = []
+        responses: list[Response] = []
+        context.on("request", lambda r: requests.append(r)
+                   if urlsplit(r.url).hostname != site else None)
+        context.on("response", lambda r: responses.append(r))
+        if not self.o.online:
+            await context.route("**/*", lambda route: route.continue_()
+                                if urlsplit(route.request.url).hostname == site
+                                else route.fulfill(status=200, body=b"",
+                                                   headers={"Access-Control-Allow-Origin": "*"}))
+        page = await context.new_page()
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        out, todo, done = [], list(self.paths), set()
+        while todo:
+            path = todo.pop(0)
+            if path in done:
+                continue
+            done.add(path)
+            requests.clear()
+            responses.clear()
+            errors.clear()
+            record = await self._visit(page, judge, path, spec, not self.o.direct and
+                                       not state.decided)
+            record.requests = [judge.request(r.url, r.resource_type, _initiator(r))
+                               for r in requests]
+            record.set_cookies = await _set_cookies(judge, responses)
+            record.cookies = [judge.cookie(c["name"], c["domain"],
+                                           None if c["expires"] < 0
+                                           else c["expires"] - time.time())
+                              for c in await context.cookies()]
+            record.console_errors = list(errors)
+            record.violations = judge.violations(record)
+            out.append(asdict(record))
+            if len(done) == 1 and self.o.crawl:
+                todo += [p for p in await _links(page, base) if p not in done][:self.o.crawl]
+        await page.close()
+        return out
+
+    async def _visit(self, page: Page, judge: Judge, path: str, spec: str,
+                     reject_after: bool) -> PageRecord:
+        record = PageRecord(path, path)
+        response = await page.goto(path)
+        record.url = page.url
+        record.status = response.status if response else None
+        from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+        with contextlib.suppress(PlaywrightTimeout):  # a chatty page is still scanned
+            await page.wait_for_load_state("networkidle", timeout=SETTLE_MS)
+        reject = page.locator(REJECT).first
+        shown = await reject.count() > 0 and await reject.is_visible()
+        accept = page.locator('[data-consent-action="accept-all"]').first
+        record.banner = {
+            "present": await page.locator("#consentproxy").count() > 0,
+            "shown": shown or (await accept.count() > 0 and await accept.is_visible()),
+            "reject_first_layer": shown}
+        record.local_storage = await page.evaluate("Object.keys(window.localStorage)")
+        shot = f"{_state_file(spec)}-{_slug(path)}.png"
+        await page.screenshot(path=str(self.o.out / shot), full_page=True)
+        record.screenshot = shot
+        if reject_after and shown:  # refusing sets the consent cookie: check its lifetime
+            async with page.expect_response(lambda r: r.url.endswith("/choice")):
+                await reject.click()
+        return record
+
+
+def _initiator(request: Request) -> str:
+    from playwright.async_api import Error as PlaywrightError
+
+    try:
+        return f"{request.frame.url} ({request.resource_type})"
+    except PlaywrightError:  # a request of no frame (service worker, preload)
+        return request.resource_type
+
+
+async def _set_cookies(judge: Judge, responses: list[Response]) -> list[dict[str, Any]]:
+    from playwright.async_api import Error as PlaywrightError
+
+    now = time.time()
+    out = []
+    for r in responses:
+        values: list[str] = []
+        with contextlib.suppress(PlaywrightError):  # the response went away with its page
+            values = await r.header_values("set-cookie")
+        for v in values:
+            domain = next((a.split("=", 1)[1].strip() for a in v.split(";")[1:]
+                           if a.strip().lower().startswith("domain=")),
+                          urlsplit(r.url).hostname or "")
+            life = lifetime(v, now)
+            if life is None or life > 0:  # not a deletion
+                out.append(judge.cookie(set_cookie_name(v), domain, life) | {"url": r.url})
+    return out
+
+
+async def _links(page: Page, base: str) -> list[str]:
+    """Same-site paths the page links to, in document order."""
+    hrefs = await page.eval_on_selector_all("a[href]", "els => els.map(e => e.href)")
+    site = urlsplit(base).netloc
+    paths = []
+    for href in hrefs:
+        parts = urlsplit(href)
+        if parts.netloc == site and parts.scheme in ("http", "https"):
+            path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            if path not in paths:
+                paths.append(path)
+    return paths
+
+
+def scan(options: ScanOptions) -> dict[str, Any]:
+    return asyncio.run(Scanner(options).run())

@@ -1,0 +1,104 @@
+"""The two adapters as tests start them: `consentproxy.server` in-process, and a real mitmdump
+process running addons/consent.py (reverse or regular mode), both on 127.0.0.1 only."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from tests.conftest import ROOT
+
+MITMDUMP = Path(sys.executable).parent / "mitmdump"
+ADAPTERS = ("aiohttp", "mitmdump")
+START_SECONDS = 30
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + START_SECONDS
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if proc.poll() is not None:
+                err = proc.stderr.read().decode() if proc.stderr else ""
+                raise AssertionError(f"mitmdump exited: {err}") from None
+            time.sleep(0.1)
+    raise AssertionError(f"mitmdump did not listen on {port} within {START_SECONDS}s")
+
+
+@dataclass(frozen=True)
+class Started:
+    port: int
+    pid: int
+
+
+@contextmanager
+def mitmdump(config: Path, mode: str, home: Path, secret: str, *options: str,
+             scripts: tuple[Path, ...] = ()) -> Iterator[Started]:
+    """mitmdump with the addon (and other `scripts`), `mode` without its listen address
+    (``regular``, ``reverse:http://127.0.0.1:8080``), extra ``--set`` options; yields where
+    it runs."""
+    port = free_port()
+    sets = [a for o in (f"consent_config={config}", f"confdir={home}", *options)
+            for a in ("--set", o)]
+    loads = [a for s in (ROOT / "addons" / "consent.py", *scripts) for a in ("-s", str(s))]
+    proc = subprocess.Popen(
+        [str(MITMDUMP), "--mode", f"{mode}@127.0.0.1:{port}", *loads, *sets, "-q"],
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home),
+             "CONSENTPROXY_SECRET": secret, "PYTHONPATH": str(ROOT / "src")},
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_for_port(port, proc)
+        yield Started(port, proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def peak_rss_kib(pid: int) -> int:
+    """The high-water mark of a process's resident memory (VmHWM)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no VmHWM for {pid}")
+
+
+@contextmanager
+def app_in_thread(app: web.Application) -> Iterator[int]:
+    """An aiohttp app on its own event loop and thread, so it outlives any test's loop
+    (a session-wide origin both adapters share); yields its port."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    runner = web.AppRunner(app, shutdown_timeout=1)
+
+    async def start() -> int:
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        return runner.addresses[0][1]
+
+    try:
+        yield asyncio.run_coroutine_threadsafe(start(), loop).result(10)
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()

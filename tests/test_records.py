@@ -1,0 +1,157 @@
+"""Proof-of-consent records in SQLite and in a real PostgreSQL server: same schema,
+same behaviour; the writer never blocks, batches, retries and flushes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from consentproxy.records import (
+    ConsentRecord,
+    PostgresStore,
+    RecordWriter,
+    SqliteStore,
+    open_store,
+    user_agent_family,
+)
+
+NOW = 1_800_000_000
+
+
+def record(consent_id: str = "abc", at: int = NOW, **changes: object) -> ConsentRecord:
+    base: dict[str, object] = {
+        "consent_id": consent_id, "decided_at": at, "revision": 1, "config_digest": "d1",
+        "action": "save", "method": "preferences", "granted_categories": ("analytics",),
+        "refused_categories": ("social",), "granted_services": ("youtube",),
+        "refused_services": ("vimeo",), "withdrawal": False, "gpc": False,
+        "user_agent": "Firefox 133"}
+    base.update(changes)
+    return ConsentRecord(**base)  # type: ignore[arg-type]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_target(request, tmp_path) -> str:
+    if request.param == "sqlite":
+        return str(tmp_path / "records.sqlite3")
+    dsn = request.getfixturevalue("postgres_dsn")
+    return dsn
+
+
+@pytest.fixture
+async def store(store_target):
+    store = open_store(store_target)
+    await store.open()
+    if isinstance(store, PostgresStore):  # one server for the session: start empty
+        await store._execute("DELETE FROM consent_records")
+    yield store
+    await store.close()
+
+
+async def test_records_round_trip_and_are_found_by_consent_id(store):
+    await store.write([record("a"), record("b", withdrawal=True, gpc=True), record("a", NOW + 5)])
+    mine = await store.by_id("a")
+    assert [r.decided_at for r in mine] == [NOW, NOW + 5]
+    assert mine[0] == record("a")
+    assert (await store.by_id("b"))[0].withdrawal is True
+
+
+async def test_erase_removes_only_that_visitor(store):
+    await store.write([record("a"), record("b")])
+    assert await store.erase("a") == 1
+    assert await store.by_id("a") == [] and len(await store.by_id("b")) == 1
+
+
+async def test_purge_keeps_what_is_younger_than_the_retention(store):
+    await store.write([record("old", NOW - 400 * 86400), record("new", NOW)])
+    assert await store.purge(NOW - 395 * 86400) == 1
+    assert [r.consent_id for r in await store.since(0)] == ["new"]
+
+
+async def test_reopening_migrates_nothing_twice_and_keeps_data(store_target):
+    first = open_store(store_target)
+    await first.open()
+    await first.write([record("keep")])
+    await first.close()
+    again = open_store(store_target)
+    assert await again.open() is True  # closed cleanly
+    assert [r.consent_id for r in await again.by_id("keep")][-1] == "keep"
+    await again.close()
+
+
+async def test_an_unclean_stop_is_noticed_at_the_next_start(tmp_path, caplog):
+    path = tmp_path / "r.sqlite3"
+    crashed = SqliteStore(path)
+    await crashed.open()
+    await crashed.db.close()  # gone without close(): as after kill -9
+    writer = RecordWriter(SqliteStore(path))
+    with caplog.at_level(logging.WARNING, "consentproxy.records"):
+        await writer.start()
+    await writer.close()
+    assert "did not shut down cleanly" in caplog.text
+
+
+async def test_writer_batches_and_flushes_on_close(tmp_path):
+    store = SqliteStore(tmp_path / "r.sqlite3")
+    writer = RecordWriter(store, batch=10, interval=0.05)
+    await writer.start()
+    for i in range(25):
+        writer.submit(record(f"v{i}"))
+    await writer.close()
+    check = SqliteStore(tmp_path / "r.sqlite3")
+    await check.open()
+    assert len(await check.since(0)) == 25
+    await check.close()
+
+
+class FlakyStore(SqliteStore):
+    """Down for the first writes, like a database restarting."""
+
+    def __init__(self, path, failures: int):
+        super().__init__(path)
+        self.failures = failures
+
+    async def write(self, batch):
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("store is down")
+        await super().write(batch)
+
+
+async def test_a_store_that_is_down_is_retried_and_never_blocks_submit(tmp_path):
+    store = FlakyStore(tmp_path / "r.sqlite3", failures=3)
+    writer = RecordWriter(store, batch=5, interval=0.01)
+    await writer.start()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    for i in range(12):
+        writer.submit(record(f"v{i}"))
+    assert loop.time() - started < 0.01  # submitting never waits for the store
+    for _ in range(100):
+        if writer.written == 12:
+            break
+        await asyncio.sleep(0.05)
+    assert writer.written == 12 and writer.dropped == 0
+    await writer.close()
+
+
+async def test_a_full_queue_drops_and_says_so(tmp_path, caplog):
+    writer = RecordWriter(FlakyStore(tmp_path / "r.sqlite3", failures=10**6), limit=3)
+    with caplog.at_level(logging.ERROR, "consentproxy.records"):
+        for i in range(5):
+            writer.submit(record(f"v{i}"))
+    assert writer.dropped == 2 and "queue full" in caplog.text
+
+
+@pytest.mark.parametrize(("ua", "family"), [
+    ("Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0", "Firefox 133"),
+    ("Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+     "Chrome 131"),
+    ("Mozilla/5.0 Chrome/131.0.0.0 Safari/537.36 Edg/131.0.2903.86", "Edge 131"),
+    ("Mozilla/5.0 (Macintosh) AppleWebKit/605.1.15 Version/17.1 Safari/605.1.15", "Safari 17"),
+    ("Googlebot/2.1 (+http://www.google.com/bot.html)", "bot"),
+    ("", "other"), (None, "other"),
+])
+def test_only_the_browser_family_is_kept(ua, family):
+    assert user_agent_family(ua) == family
