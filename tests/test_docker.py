@@ -18,7 +18,7 @@ import yaml
 
 from consentproxy.cli import build_parser
 from consentproxy.config import load_config
-from tests.adapters import free_port
+from tests.adapters import free_port, until_up
 from tests.conftest import ROOT
 
 DOCKER = ROOT / "docker"
@@ -69,15 +69,6 @@ async def start(*args: str) -> asyncio.subprocess.Process:
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
 
 
-async def until_up(url: str) -> None:
-    async with aiohttp.ClientSession() as client:
-        for _ in range(400):
-            try:
-                async with client.get(url):
-                    return
-            except aiohttp.ClientError:
-                await asyncio.sleep(0.05)
-    raise AssertionError(f"{url} never answered")
 
 
 @pytest.fixture

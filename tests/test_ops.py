@@ -23,7 +23,7 @@ from consentproxy import server
 from consentproxy.config import parse_config
 from consentproxy.engine import Engine
 from consentproxy.telemetry import Telemetry
-from tests.adapters import free_port
+from tests.adapters import free_port, until_up
 from tests.pgserver import postgres_cluster
 
 CONFIG = """
@@ -66,15 +66,6 @@ async def start_serve(config: Path, *args: str) -> asyncio.subprocess.Process:
         env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
 
 
-async def until_up(url: str) -> None:
-    async with aiohttp.ClientSession() as client:
-        for _ in range(400):
-            try:
-                async with client.get(url):
-                    return
-            except aiohttp.ClientError:
-                await asyncio.sleep(0.05)
-    raise AssertionError(f"{url} never answered")
 
 
 def counter(scrape: str, name: str, **labels: str) -> float:
