@@ -6,17 +6,19 @@ CHROMIUM  := /usr/bin/chromium
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
-.PHONY: demo test unit e2e bench lint install chromium services screenshots clean
+.PHONY: demo test unit e2e bench bench-tools lint install chromium services screenshots clean
 AXE       := tests/e2e/node_modules/axe-core/axe.min.js
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml scripts/find-python
+$(STAMP): pyproject.toml setup.py scripts/find-python src/consentproxy/rewrite/_skip.c
 	@PYBIN=$$(scripts/find-python) || exit 1; \
 	  echo "using $$PYBIN"; \
 	  [ -x $(PY) ] || $$PYBIN -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev,mitmproxy,postgres]'
+	$(PY) -m pip install -q -e '.[dev,mitmproxy,postgres,uvloop]'
+	@$(PY) -c 'import consentproxy.rewrite._skip' || { \
+	  echo "the C scanner did not build (gcc and the Python headers are needed)"; exit 1; }
 	@touch $@
 
 # Debian's chromium, never a browser downloaded by Playwright.
@@ -48,7 +50,12 @@ unit: install services
 e2e: install chromium $(AXE)
 	$(PY) -m pytest -q -m e2e $(PYTEST_ARGS)
 
-bench: install
+# wrk (load generator) and nginx-light (the reference proxy) from Debian, like chromium.
+bench-tools:
+	@[ -x /usr/bin/wrk ] && [ -x /usr/sbin/nginx ] || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wrk nginx-light; }
+
+bench: install bench-tools
 	$(PY) bench/run.py
 
 # Banner screenshots for the README (first and second layer, placeholders, en/fr,

@@ -120,3 +120,36 @@ def json_body(size: int = 1_000_000) -> bytes:
                                 "tags": ["a", "b", "c"], "url": f"https://example.com/{i}"}))
         n += len(rows[-1]) + 1
     return ("[" + ",".join(rows) + "]").encode()
+
+
+def clean_page(size: int = 100_000) -> bytes:
+    """Ordinary markup only: no tag the rewriter must look at (pure scanning)."""
+    blocks, n, i = [], 0, 0
+    while n < size:
+        blocks.append(_ordinary_block(i))
+        n, i = n + len(blocks[-1]), i + 1
+    return (b'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n</head>\n'
+            b'<body>\n' + b"".join(blocks) + b"</body>\n</html>\n")
+
+
+def dense_page(size: int = 100_000) -> bytes:
+    """Tracker tags back to back: the worst case, every tag reaches the neutraliser."""
+    snippets = _tracker_snippets()
+    parts, n = [], 0
+    while n < size:
+        parts.append(snippets[len(parts) % len(snippets)])
+        n += len(parts[-1])
+    return b"<!DOCTYPE html><html><head></head><body>" + b"".join(parts) + b"</body></html>"
+
+
+def page_with_tag(size: int, tag_size: int) -> bytes:
+    """A page of about `size` bytes holding one start tag of `tag_size` bytes."""
+    tag = b'<img src="/a.png" alt="' + b"x" * tag_size + b'">'
+    body = b'<body class="home">\n'
+    return page(size - len(tag)).replace(body, body + tag, 1)
+
+
+def markdown_table(head: list[str], rows: list[list[str]]) -> str:
+    """RESULTS.md's tables."""
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])

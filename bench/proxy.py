@@ -1,76 +1,174 @@
-"""End-to-end throughput: origin direct, a bare aiohttp passthrough proxy, consentproxy.
+"""End to end, on 127.0.0.1: the origin direct, a bare aiohttp passthrough proxy,
+`consentproxy serve` (1 worker and --workers 2), mitmdump with the addon, nginx proxy_pass.
 
-Each server is its own process (bench/serve_one.py) on 127.0.0.1; the load generator is
-wrk (`-t1 -c16 --latency`) if /usr/bin/wrk exists, else a bounded aiohttp client loop.
-Passthrough and consentproxy runs alternate, ROUNDS times, and the best round of each is
-kept, so both see the same machine noise; the ratio is consentproxy / passthrough.
+Every server is its own process. The load generator is wrk (`-t1 -c16`, a Lua hook for
+p99.9) if /usr/bin/wrk exists (and --seconds is whole), else a bounded aiohttp client loop. The servers take turns,
+ROUNDS times, and the best round of each is kept, so all see the same machine noise; every
+ratio is against the passthrough measured in this run. Then: a 64 MiB download through each
+(throughput, peak RSS) and a slowly sent page (time to first byte).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gzip
+import http.client
 import os
 import re
 import secrets
 import shutil
+import socket
 import subprocess
 import sys
+import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import common
 
 HERE = Path(__file__).resolve().parent
 WRK = "/usr/bin/wrk"
+NGINX = "/usr/sbin/nginx"
+MITMDUMP = Path(sys.executable).parent / "mitmdump"
 CONNECTIONS = 16
 ROUNDS = 2
+# wrk prints p50/p99 only: this hook adds p99.9 (microseconds).
+WRK_LUA = """done = function(summary, latency, requests)
+  io.write(string.format("LAT %d %d %d\\n", latency:percentile(50), latency:percentile(99),
+                         latency:percentile(99.9)))
+end
+"""
 
 BROWSER = {"Accept": "text/html", "Sec-Fetch-Dest": "document"}
+SERVER_OF: dict[str, str] = {}  # "127.0.0.1:port" -> server name, for warnings
+GZIP = {"Accept-Encoding": "gzip"}
+PROXIES = ("passthrough", "consentproxy", "consentproxy --workers 2", "mitmdump+addon", "nginx")
 
 
-def spawn(kind: str, env: dict[str, str], upstream: str = "") -> tuple[subprocess.Popen, int]:
-    args = [sys.executable, str(HERE / "serve_one.py"), kind]
-    if upstream:
-        args += ["--upstream", upstream]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, env=env)
-    assert proc.stdout is not None
-    line = proc.stdout.readline()  # "PORT n", printed once listening
-    if not line.startswith("PORT "):
-        proc.kill()
-        raise RuntimeError(f"{kind} did not start: {line!r}")
-    return proc, int(line.split()[1])
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
-def fetch(url: str, headers: dict[str, str]) -> tuple[int, bytes]:
-    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as r:
-        return r.status, r.read()
+def wait_port(port: int, proc: subprocess.Popen, what: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"{what} did not listen on {port}")
 
 
-_UNIT = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+class Servers:
+    """Starts the servers, one process (tree) each, and stops them all."""
+
+    def __init__(self, env: dict[str, str], tmp: Path, big_mib: int):
+        self.env, self.tmp, self.big_mib = env, tmp, big_mib
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.ports: dict[str, int] = {}
+
+    def _popen(self, name: str, args: list[str], port: int) -> None:
+        with open(self.tmp / f"{name.split()[0]}.log", "ab") as log:
+            proc = subprocess.Popen(args, env=self.env, stdout=subprocess.DEVNULL, stderr=log)
+        self.procs[name] = proc
+        wait_port(port, proc, name)
+        self.ports[name] = port
+        SERVER_OF[f"127.0.0.1:{port}"] = name
+
+    def start(self, name: str) -> None:
+        port = free_port()
+        up = f"http://127.0.0.1:{self.ports.get('origin', 0)}"
+        if name in ("origin", "passthrough"):
+            args = [sys.executable, str(HERE / "serve_one.py"), name, "--port", str(port)]
+            args += ["--big-mib", str(self.big_mib)] if name == "origin" else ["--upstream", up]
+        elif name.startswith("consentproxy"):
+            workers = name.split()[-1] if "--workers" in name else "1"
+            args = [sys.executable, "-m", "consentproxy.cli", "serve", "--config",
+                    str(common.DEMO_CONFIG), "--upstream", up, "--listen",
+                    f"127.0.0.1:{port}", "--workers", workers]
+        elif name == "mitmdump+addon":
+            args = [str(MITMDUMP), "-q", "--mode", f"reverse:{up}", "--listen-host",
+                    "127.0.0.1", "-p", str(port), "-s", str(common.ROOT / "addons" / "consent.py"),
+                    "--set", f"consent_config={common.DEMO_CONFIG}", "--set",
+                    "stream_large_bodies=1m"]
+        else:
+            conf = self.tmp / "nginx.conf"
+            conf.write_text(NGINX_CONF.format(tmp=self.tmp, port=port, up=up.split("//")[1]))
+            args = [NGINX, "-p", str(self.tmp), "-c", str(conf)]
+        self._popen(name, args, port)
+
+    def available(self, name: str) -> bool:
+        if name == "mitmdump+addon":
+            return MITMDUMP.exists()
+        return name != "nginx" or Path(NGINX).exists()
+
+    def pids(self, name: str) -> list[int]:
+        """The server's process and its children (workers)."""
+        pid = self.procs[name].pid
+        try:
+            kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            kids = []
+        return [pid, *map(int, kids)]
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            proc.terminate()
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
 
-def _ms(text: str) -> float:
-    m = re.fullmatch(r"([\d.]+)(us|ms|s)", text)
-    assert m, text
-    return float(m.group(1)) * _UNIT[m.group(2)]
+NGINX_CONF = """worker_processes 1;
+daemon off;
+pid {tmp}/nginx.pid;
+error_log {tmp}/nginx-error.log;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  keepalive_requests 1000000;
+  client_body_temp_path {tmp}; proxy_temp_path {tmp}; fastcgi_temp_path {tmp};
+  uwsgi_temp_path {tmp}; scgi_temp_path {tmp};
+  upstream origin {{ server {up}; keepalive 32; }}
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{
+      proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection "";
+      proxy_buffering off;
+    }}
+  }}
+}}
+"""
 
 
-def run_wrk(url: str, headers: dict[str, str], seconds: float) -> dict[str, float]:
-    args = [WRK, "-t1", f"-c{CONNECTIONS}", f"-d{seconds:g}s", "--latency", "--timeout", "5s"]
+# --- load ---------------------------------------------------------------------------------
+
+def run_wrk(url: str, headers: dict[str, str], seconds: float, lua: Path) -> dict[str, float]:
+    """One wrk run; socket errors or non-2xx answers are reported with the URL."""
+    args = [WRK, "-t1", f"-c{CONNECTIONS}", f"-d{seconds:g}s", "--timeout", "5s", "-s", str(lua)]
     for k, v in headers.items():
         args += ["-H", f"{k}: {v}"]
     out = subprocess.run(args + [url], capture_output=True, text=True, check=True,
                          timeout=seconds + 30).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    p50 = _ms(re.search(r"\s50%\s+(\S+)", out).group(1))
-    p99 = _ms(re.search(r"\s99%\s+(\S+)", out).group(1))
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    lat = re.search(r"LAT (\d+) (\d+) (\d+)", out)
+    assert lat, out
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: (.*)", out)
     if bad or errors:
-        print(f"  warning, {url}: {bad and bad.group(0)} {errors and errors.group(0)}")
-    return {"rps": rps, "p50": p50, "p99": p99}
+        print(f"  warning, {SERVER_OF.get(url.split('/')[2], url)} {url}: "
+              f"{bad and bad.group(0)} {errors and errors.group(0)}")
+    p50, p99, p999 = (int(x) / 1000 for x in lat.groups())
+    return {"rps": rps, "p50": p50, "p99": p99, "p999": p999}
 
 
 async def _client_loop(url: str, headers: dict[str, str], seconds: float) -> dict[str, float]:
@@ -90,103 +188,212 @@ async def _client_loop(url: str, headers: dict[str, str], seconds: float) -> dic
         await asyncio.gather(*(worker() for _ in range(CONNECTIONS)))
         elapsed = time.perf_counter() - t0
     lat.sort()
-    return {"rps": len(lat) / elapsed, "p50": lat[len(lat) // 2],
-            "p99": lat[min(len(lat) - 1, int(len(lat) * 0.99))]}
+
+    def pct(p: float) -> float:
+        return lat[min(len(lat) - 1, int(len(lat) * p))]
+
+    return {"rps": len(lat) / elapsed, "p50": pct(0.5), "p99": pct(0.99), "p999": pct(0.999)}
 
 
-def load(url: str, headers: dict[str, str], seconds: float) -> dict[str, float]:
-    if shutil.which(WRK):
-        return run_wrk(url, headers, seconds)
+def use_wrk(seconds: float) -> bool:
+    """wrk when installed, for runs of whole seconds (its shortest)."""
+    return bool(shutil.which(WRK)) and seconds >= 1 and seconds == int(seconds)
+
+
+def load(url: str, headers: dict[str, str], seconds: float, lua: Path) -> dict[str, float]:
+    if use_wrk(seconds):
+        return run_wrk(url, headers, seconds, lua)
     return asyncio.run(_client_loop(url, headers, seconds))
 
 
-def bench(seconds: float, rounds: int) -> list[dict]:
-    secret = secrets.token_hex(32)
-    env = dict(os.environ, **{common.SECRET_ENV: secret})
-    cookie = common.consent_cookie(common.engine(secret))
+def fetch(url: str, headers: dict[str, str]) -> tuple[int, bytes]:
+    import urllib.request
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=30) as r:
+        return r.status, r.read()
+
+
+def check(servers: Servers, cases: dict) -> None:
+    """Each server answers 200; only consentproxy and the addon rewrite, and only HTML."""
+    for case, (path, headers) in cases.items():
+        bodies = {}
+        for name, port in servers.ports.items():
+            status, bodies[name] = fetch(f"http://127.0.0.1:{port}{path}", headers)
+            assert status == 200, (name, case, status)
+        for name, body in bodies.items():
+            rewrites = name.startswith(("consentproxy", "mitmdump")) and path.endswith(".html")
+            assert (body != bodies["origin"]) == rewrites, (name, case)
+        rewritten = bodies["consentproxy"]
+        if "Accept-Encoding" in headers:
+            rewritten = gzip.decompress(rewritten)
+        print(f"  check {case}: origin {len(bodies['origin'])} B, consentproxy "
+              f"{len(bodies['consentproxy'])} B, tags neutralised "
+              f"{rewritten.count(b'data-consent-blocked=')}", flush=True)
+
+
+def throughput(servers: Servers, seconds: float, rounds: int, lua: Path, cookie: str) -> list:
     cases = {
         "HTML 100KB, no consent": ("/page.html", BROWSER),
         "HTML 100KB, all consent": ("/page.html", dict(BROWSER, Cookie=cookie)),
+        "HTML 100KB gzip, no consent": ("/page-gz.html", dict(BROWSER, **GZIP)),
         "JSON 1MB": ("/data.json", {"Accept": "application/json"}),
     }
-    procs = []
-    try:
-        origin, oport = spawn("origin", env)
-        procs.append(origin)
-        upstream = f"http://127.0.0.1:{oport}"
-        ports = {"origin": oport}
-        for kind in ("passthrough", "consentproxy"):
-            proc, ports[kind] = spawn(kind, env, upstream)
-            procs.append(proc)
-        check(ports, cases)
-        rows = []
-        for case, (path, headers) in cases.items():
-            row: dict = {"case": case}
-            for kind, port in ports.items():
-                load(f"http://127.0.0.1:{port}{path}", headers, 1)  # warm-up
-            for _ in range(rounds):
-                for kind, port in ports.items():
-                    if kind == "origin" and kind in row:
-                        continue  # the origin is a reference only: one round
-                    r = load(f"http://127.0.0.1:{port}{path}", headers, seconds)
-                    if kind not in row or r["rps"] > row[kind]["rps"]:
-                        row[kind] = r
-            rows.append(row)
-        return rows
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-
-
-def check(ports: dict[str, int], cases: dict) -> None:
-    """Each server answers 200 and consentproxy really rewrites (or not) as expected."""
+    check(servers, cases)
+    rows = []
     for case, (path, headers) in cases.items():
-        bodies = {}
-        for kind, port in ports.items():
-            status, bodies[kind] = fetch(f"http://127.0.0.1:{port}{path}", headers)
-            assert status == 200, (kind, case, status)
-        assert bodies["passthrough"] == bodies["origin"], case
-        rewritten = bodies["consentproxy"] != bodies["origin"]
-        assert rewritten == path.endswith(".html"), case
-        print(f"  check {case}: origin {len(bodies['origin'])} B, consentproxy "
-              f"{len(bodies['consentproxy'])} B, "
-              f"tags neutralised {bodies['consentproxy'].count(b'data-consent-blocked=')}")
+        row: dict = {"case": case}
+        for name, port in servers.ports.items():
+            load(f"http://127.0.0.1:{port}{path}", headers, min(1, seconds), lua)  # warm-up
+        for _ in range(rounds):
+            for name, port in servers.ports.items():
+                r = load(f"http://127.0.0.1:{port}{path}", headers, seconds, lua)
+                if name not in row or r["rps"] > row[name]["rps"]:
+                    row[name] = r
+        rows.append(row)
+    return rows
 
 
-def table(rows: list[dict]) -> str:
-    head = ["case", "origin req/s", "passthrough req/s", "consentproxy req/s",
-            "cp/pt ratio", "pt p50/p99 ms", "cp p50/p99 ms"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+# --- download and slow origin ---------------------------------------------------------------
+
+def rss_kib(pid: int, field: str) -> int:
+    m = re.search(rf"{field}:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text())
+    return int(m.group(1)) if m else 0
+
+
+def download(servers: Servers) -> list[dict]:
+    """One GET of /big.bin through each server: MiB/s, and the peak RSS of its processes
+    (before any other load, so the peak is the download's)."""
+    rows = []
+    for name, port in servers.ports.items():
+        pids = servers.pids(name)
+        before = max(rss_kib(p, "VmRSS") for p in pids)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        t0 = time.perf_counter()
+        conn.request("GET", "/big.bin")
+        resp, size = conn.getresponse(), 0
+        while chunk := resp.read(1 << 20):
+            size += len(chunk)
+        dt = time.perf_counter() - t0
+        conn.close()
+        assert size == servers.big_mib << 20, (name, size)
+        peak = max(rss_kib(p, "VmHWM") for p in servers.pids(name))
+        rows.append({"server": name, "mibs": size / (1 << 20) / dt,
+                     "rss_before": before / 1024, "rss_peak": peak / 1024})
+    return rows
+
+
+def first_byte(servers: Servers) -> list[dict]:
+    """/slow.html (sent in pieces, 0.2 s apart): when the first and last body bytes arrive."""
+    rows = []
+    for name, port in servers.ports.items():
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        t0 = time.perf_counter()
+        conn.request("GET", "/slow.html", headers=BROWSER)
+        resp = conn.getresponse()
+        first = resp.read1(65536)
+        t_first = time.perf_counter() - t0
+        rest = resp.read()
+        t_last = time.perf_counter() - t0
+        conn.close()
+        assert first and len(first) + len(rest) > 50_000, name
+        rows.append({"server": name, "first": t_first * 1e3, "last": t_last * 1e3})
+    return rows
+
+
+# --- report -------------------------------------------------------------------------------
+
+def throughput_table(rows: list[dict]) -> str:
+    head = ["case", "server", "req/s", "÷ passthrough", "p50 ms", "p99 ms", "p99.9 ms",
+            "p99 − passthrough's"]
+    cells = []
     for r in rows:
-        o, p, c = r["origin"], r["passthrough"], r["consentproxy"]
-        lines.append("| " + " | ".join([
-            r["case"], f"{o['rps']:.0f}", f"{p['rps']:.0f}", f"{c['rps']:.0f}",
-            f"{c['rps'] / p['rps']:.2f}x", f"{p['p50']:.1f} / {p['p99']:.1f}",
-            f"{c['p50']:.1f} / {c['p99']:.1f}"]) + " |")
-    return "\n".join(lines)
+        pt = r["passthrough"]
+        for name, x in r.items():
+            if name == "case":
+                continue
+            cells.append([
+                r["case"], name, f"{x['rps']:.0f}", f"{x['rps'] / pt['rps']:.2f}x",
+                f"{x['p50']:.1f}", f"{x['p99']:.1f}", f"{x['p999']:.1f}",
+                "" if name in ("origin", "passthrough") else f"{x['p99'] - pt['p99']:+.1f} ms"])
+    return common.markdown_table(head, cells)
+
+
+def download_table(rows: list[dict]) -> str:
+    return common.markdown_table(
+        ["server", "MiB/s", "RSS before, MiB", "peak RSS, MiB"],
+        [[r["server"], f"{r['mibs']:.0f}", f"{r['rss_before']:.0f}", f"{r['rss_peak']:.0f}"]
+         for r in rows])
+
+
+def first_byte_table(rows: list[dict]) -> str:
+    return common.markdown_table(
+        ["server", "first body byte, ms", "last byte, ms"],
+        [[r["server"], f"{r['first']:.0f}", f"{r['last']:.0f}"] for r in rows])
+
+
+def goals(rows: list[dict], dl: list[dict], fb: list[dict], big_mib: int) -> list[str]:
+    html, js = rows[0], rows[-1]
+    cp, pt = html["consentproxy"], html["passthrough"]
+    json_ratio = js["consentproxy"]["rps"] / js["passthrough"]["rps"]
+    out = [(f"HTML 100KB, no consent: consentproxy = {cp['rps'] / pt['rps']:.2f}x passthrough "
+            f"req/s (goal >= 0.8x), p99 {cp['p99'] - pt['p99']:+.1f} ms (goal <= +2 ms)"),
+           f"JSON 1MB: consentproxy = {json_ratio:.2f}x passthrough (goal >= 0.95x)"]
+    if "consentproxy --workers 2" in html:
+        out.append(f"--workers 2 = {html['consentproxy --workers 2']['rps'] / cp['rps']:.2f}x "
+                   "one worker on the HTML page (goal >= 1.7x)")
+    if "mitmdump+addon" in html:
+        out.append(f"consentproxy = {cp['rps'] / html['mitmdump+addon']['rps']:.1f}x "
+                   "mitmdump+addon on the HTML page (goal >= 3x)")
+    slow = {r["server"]: r for r in fb}
+    out.append(f"slow page: consentproxy's first byte at {slow['consentproxy']['first']:.0f} ms, "
+               f"the origin's last at {slow['origin']['last']:.0f} ms")
+    big = {r["server"]: r for r in dl}
+    out.append(f"{big_mib} MiB download: consentproxy {big['consentproxy']['mibs']:.0f} MiB/s = "
+               f"{big['consentproxy']['mibs'] / big['passthrough']['mibs']:.2f}x passthrough, "
+               f"peak RSS {big['consentproxy']['rss_peak']:.0f} MiB")
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=5)
     ap.add_argument("--rounds", type=int, default=ROUNDS)
+    ap.add_argument("--big-mib", type=int, default=64)
+    ap.add_argument("--servers", default=",".join(PROXIES),
+                    help="comma-separated, from: " + ", ".join(PROXIES)
+                    + " (origin, passthrough and consentproxy always run)")
     args = ap.parse_args()
     t0 = time.perf_counter()
-    gen = f"wrk -t1 -c{CONNECTIONS} -d{args.seconds:g}s" if shutil.which(WRK) else "aiohttp loop"
-    rows = bench(args.seconds, args.rounds)
+    secret = secrets.token_hex(32)
+    env = dict(os.environ, **{common.SECRET_ENV: secret})
+    cookie = common.consent_cookie(common.engine(secret))
+    with tempfile.TemporaryDirectory(prefix="consentproxy-bench-") as tmp:
+        servers = Servers(env, Path(tmp), args.big_mib)
+        lua = Path(tmp) / "latency.lua"
+        lua.write_text(WRK_LUA)
+        try:
+            for name in dict.fromkeys(("origin", "passthrough", "consentproxy",
+                                       *args.servers.split(","))):
+                if servers.available(name):
+                    servers.start(name)
+                else:
+                    print(f"  {name}: not installed, left out")
+            dl = download(servers)
+            fb = first_byte(servers)
+            rows = throughput(servers, args.seconds, args.rounds, lua, cookie)
+        finally:
+            servers.stop()
+    gen = (f"wrk -t1 -c{CONNECTIONS} -d{args.seconds:g}s" if use_wrk(args.seconds)
+           else f"aiohttp client loop, {CONNECTIONS} connections, {args.seconds:g} s")
     print(f"\n## Proxy throughput ({gen}; best of {args.rounds} alternating rounds; "
           f"nproc {os.cpu_count()})\n")
-    print(table(rows))
-    html = rows[0]
-    ratio = html["consentproxy"]["rps"] / html["passthrough"]["rps"]
-    print(f"\nHTML 100KB, no consent: consentproxy = {ratio:.2f}x passthrough req/s "
-          f"(goal >= 0.8x)")
-    print(f"(proxy bench took {time.perf_counter() - t0:.1f} s)")
+    print(throughput_table(rows))
+    print(f"\n## {args.big_mib} MiB download (one GET, streamed)\n")
+    print(download_table(dl))
+    print("\n## Slow origin (the 100 KB page in 5 pieces, 0.2 s apart)\n")
+    print(first_byte_table(fb))
+    print("\n## Goals\n")
+    print("\n".join(f"- {line}" for line in goals(rows, dl, fb, args.big_mib)))
+    print(f"\n(proxy bench took {time.perf_counter() - t0:.1f} s)")
 
 
 if __name__ == "__main__":

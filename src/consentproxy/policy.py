@@ -13,6 +13,7 @@ from consentproxy.catalog import builtin_services
 from consentproxy.catalog.ocd import CookieDatabase, CookieRecord, cookie_database
 from consentproxy.config import DATABASE_CATEGORIES, Config, Service
 from consentproxy.consent import ConsentState
+from consentproxy.wordtrie import trie_pattern
 
 # Scripts that load or send to a URL: a tracker host in such a script is a load, not data.
 _LOADER_RE = re.compile(
@@ -20,6 +21,10 @@ _LOADER_RE = re.compile(
     rb"sendBeacon|fetch\s*\(|XMLHttpRequest|\.open\s*\(|importScripts|location\s*=",
     re.IGNORECASE,
 )
+# Inline scripts up to this size are classified once per distinct text, for at most this
+# many texts (then the cache starts over): a bound of 4 MB.
+INLINE_CACHE_TEXT = 4096
+INLINE_CACHE_ENTRIES = 1024
 # A host and path inside a URL in text: //host, \/\/host (JSON-escaped) or \\host.
 _URL_HOST_RE = re.compile(
     rb"(?:/|\\/|\\)(?:/|\\/|\\)([a-z0-9.-]+\.[a-z]{2,})((?:/|\\/)[^\s\"'<>?#]*)?",
@@ -80,9 +85,8 @@ class Policy:
         self.database = ((database if database is not None else cookie_database())
                          if config.cookie_database else None)
         self._database_category = _database_categories(config, necessary)
-        markers.sort(key=len, reverse=True)
-        self._marker_re = (re.compile(b"|".join(re.escape(m) for m in markers))
-                           if markers else None)
+        self._inline_cache: dict[tuple[bytes, bool], tuple[Service, ...]] = {}
+        self._marker_re = re.compile(trie_pattern(markers)) if markers else None
 
     # --- services by host --------------------------------------------------------------
 
@@ -156,9 +160,21 @@ class Policy:
 
     # --- inline scripts ----------------------------------------------------------------
 
-    def inline_services(self, text: bytes, markup: bool = False) -> Iterable[Service]:
+    def inline_services(self, text: bytes, markup: bool = False) -> tuple[Service, ...]:
         """Services an inline script belongs to: by marker, or by loading a tracker URL.
-        In markup (an iframe's srcdoc) every tracker URL is a load."""
+        In markup (an iframe's srcdoc) every tracker URL is a load. Short scripts (the
+        analytics snippets) recur on every page of a site: their answer is remembered."""
+        if len(text) > INLINE_CACHE_TEXT:
+            return self._inline_services(text, markup)
+        key = (text, markup)
+        found = self._inline_cache.get(key)
+        if found is None:
+            if len(self._inline_cache) >= INLINE_CACHE_ENTRIES:
+                self._inline_cache.clear()
+            found = self._inline_cache[key] = self._inline_services(text, markup)
+        return found
+
+    def _inline_services(self, text: bytes, markup: bool) -> tuple[Service, ...]:
         found: dict[str, Service] = {}
         if self._marker_re is not None:
             for m in self._marker_re.finditer(text):
@@ -170,7 +186,7 @@ class Policy:
                 svc = self.service_for_host(m.group(1).decode("ascii"), path)
                 if svc is not None:
                     found.setdefault(svc.name, svc)
-        return found.values()
+        return tuple(found.values())
 
     def blocked_inline(self, text: bytes, state: ConsentState,
                        markup: bool = False) -> Service | None:

@@ -137,7 +137,7 @@ class ProxyServer:
                 return resp
             await resp.prepare(request)
             try:
-                await self._pump(upstream, resp, plan.body)
+                await resp.write_eof(await self._pump(upstream, resp, plan.body))
             except (BodyError, aiohttp.ClientPayloadError, TimeoutError) as e:
                 log.warning("%s %s: body failed mid-stream: %s", request.method,
                             request.raw_path, e)
@@ -146,22 +146,21 @@ class ProxyServer:
                 return resp
             except ConnectionResetError:  # the visitor left mid-body: nothing to answer
                 return resp
-            await resp.write_eof()
             return resp
 
     async def _pump(self, upstream: aiohttp.ClientResponse, resp: web.StreamResponse,
-                    transform: BodyTransform | None) -> None:
+                    transform: BodyTransform | None) -> bytes:
+        """Stream the body; returns its last bytes, to go out with the end of the response
+        in one write."""
         if transform is None:
             async for chunk in upstream.content.iter_any():
                 await resp.write(chunk)
-            return
+            return b""
         async for chunk in upstream.content.iter_any():
             out = transform.feed(chunk)
             if out:
                 await resp.write(out)
-        out = transform.close()
-        if out:
-            await resp.write(out)
+        return transform.close()
 
     async def _websocket(self, request: web.BaseRequest, headers: Headers) -> web.StreamResponse:
         assert self.session is not None

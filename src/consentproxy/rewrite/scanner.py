@@ -1,17 +1,21 @@
 """Streaming, byte-faithful HTML rewriting.
 
-The page is never parsed into a tree: one compiled regex skips, in C, every run of
-text, comment and start/end tag that cannot matter; only the few tags that can load
-something (or change how what follows is tokenized) reach Python. State survives
-chunk boundaries; what is held between chunks is at most the current tag (or an
-inline script being classified), never the page.
+The page is never parsed into a tree: a skip loop steps over every run of text,
+comment and start/end tag that cannot matter; only the few tags that can load
+something (or change how what follows is tokenized) reach Python. The skip loop is
+the C extension `_skip` when it was built, else the regex SKIP_RE: both give the same
+bytes (tests/rewrite run both). State survives chunk boundaries; what is held between
+chunks is at most the current tag (or an inline script being classified), never the
+page.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from consentproxy.rewrite.neutralise import URL_ATTRS, Neutraliser
+from consentproxy.wordtrie import trie_pattern
 
 _ATTRS = (
     rb"(?:[\t\n\f\r /]++|[^\t\n\f\r />][^\t\n\f\r /=>]*+"
@@ -25,32 +29,11 @@ INTERESTING = tuple(URL_ATTRS) + RAWTEXT + RCDATA + (b"plaintext", b"head")
 _DELIM = rb"[\t\n\f\r />]"
 
 
-def _trie(words: list[bytes]) -> bytes:
-    """A case-insensitive regex matching any of words, as a trie: re does not factor
-    alternations itself, and this lookahead runs at every tag of the page."""
-    node: dict[int, dict] = {}  # type: ignore[type-arg]
-    for w in words:
-        n = node
-        for ch in w:
-            n = n.setdefault(ch, {})
-        n[-1] = {}
-
-    def emit(n: dict[int, dict]) -> bytes:  # type: ignore[type-arg]
-        alts = [(b"[%c%c]" % (c, c - 32) if 97 <= c <= 122 else re.escape(bytes([c])))
-                + emit(sub) for c, sub in sorted(n.items()) if c != -1]
-        if not alts:
-            return b""
-        body = b"(?:" + b"|".join(alts) + b")"
-        return body + b"?" if -1 in n else body
-
-    return emit(node)
-
-
 # Everything that cannot matter, as one possessive match (no backtracking); the most
 # frequent alternatives first.
 SKIP_RE = re.compile(
     rb"(?:[^<]++"
-    rb"|<(?!" + _trie(list(INTERESTING)) + _DELIM + rb")[A-Za-z]" + _TAG_REST +
+    rb"|<(?!" + trie_pattern(list(INTERESTING), ignore_case=True) + _DELIM + rb")[A-Za-z]" + _TAG_REST +
     rb"|</(?![bB][oO][dD][yY]" + _DELIM + rb")[A-Za-z]" + _TAG_REST +
     rb"|<!--(?:-?>|(?s:.*?)--!?>)"                      # comments, incl. <!--> and <!--->
     rb"|<[!?](?!--)[^>]*+>"                             # doctype, bogus comments
@@ -67,6 +50,29 @@ DOCUMENT_START_RE = re.compile(
     rb"(?:\xef\xbb\xbf)?(?:[\t\n\f\r ]++|<!--(?s:.*?)-->|<\?xml[^>]*+>)*+"
     rb"<(?i:!doctype|html|head|body|title|meta)"
 )
+
+# Interesting start tags that the neutraliser returns unchanged when they cannot point to
+# another host, and that change no tokenizer state: the C skip loop steps over those
+# (once the guard script is placed) instead of returning them to Python.
+QUIET = tuple(n for n in (*URL_ATTRS, b"head")
+              if n not in (b"script", b"plaintext", *RAWTEXT, *RCDATA))
+
+# skip(buf, pos, quiet_ok) -> end of what, from pos, passes through untouched.
+Skip = Callable[[bytes, int, bool], int]
+
+
+def python_skip(buf: bytes, pos: int, quiet_ok: bool) -> int:
+    """The pure-Python skip loop: SKIP_RE alone (it steps over no interesting tag)."""
+    return SKIP_RE.match(buf, pos).end()  # type: ignore[union-attr]
+
+
+try:
+    from consentproxy.rewrite._skip import Skipper
+except ImportError:  # built without a compiler: same bytes, ~7x slower (bench/RESULTS.md)
+    SKIPS: dict[str, Skip] = {"python": python_skip}
+else:
+    SKIPS = {"c": Skipper(INTERESTING, QUIET).skip, "python": python_skip}
+DEFAULT_SKIP = next(iter(SKIPS.values()))
 
 MAX_TAG = 1 << 20          # a start tag longer than this is passed through untouched
 MAX_INLINE_SCRIPT = 1 << 20  # classify an inline script on at most this much of its text
@@ -87,11 +93,13 @@ class HtmlRewriter:
     from the first bytes (a document starts with a doctype, <html>, <head>...).
     head: markup that must run before the page's own code (the guard script), placed
     right after <head>, or before the first tag that can load anything.
+    skip: the skip loop (one of SKIPS; tests run each).
     """
 
     def __init__(self, neutraliser: Neutraliser, banner: bytes, inject: bool | None,
-                 head: bytes = b""):
+                 head: bytes = b"", skip: Skip = DEFAULT_SKIP):
         self.neutraliser = neutraliser
+        self.skip = skip
         self.banner = banner
         self.inject = inject
         self.injected = False
@@ -174,11 +182,11 @@ class HtmlRewriter:
     def _scan(self, buf: bytes, final: bool) -> int:
         """Process buf as far as possible; return where unprocessed bytes start."""
         pos, n = 0, len(buf)
-        emit = self._emit
+        emit, skip = self._emit, self.skip
         while pos < n:
             state = self.state
             if state == DATA:
-                end = SKIP_RE.match(buf, pos).end()  # type: ignore[union-attr]
+                end = skip(buf, pos, self.head_done or not self.inject)
                 if end > pos:
                     emit(buf[pos:end])
                     pos = end
