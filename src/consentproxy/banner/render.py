@@ -29,6 +29,7 @@ SCRIPT_TYPE = "text/javascript; charset=utf-8"
 # Per-request values spliced into a banner rendered once per choice and language.
 RETURN = "\x00return\x00"
 NONCE = "\x00nonce\x00"
+_SLOTS = re.compile(b"(" + RETURN.encode() + b"|" + NONCE.encode() + b")")
 OPEN = ' open=""'  # boolean attributes in XML-safe form: pages may be XHTML
 CLIENT_TEXTS = ("blocked", "load-once", "always-allow", "error", "privacy")
 
@@ -101,7 +102,7 @@ class Banner:
         settings = config.banner
         self.css = _compact(asset("banner.css").decode() + css_variables(settings.colors)
                             + settings.css)
-        self._rendered: dict[tuple[object, ...], bytes] = {}
+        self._rendered: dict[tuple[object, ...], list[bytes]] = {}
         tables = json.dumps(client_config(policy), separators=(",", ":"), sort_keys=True)
         self.script = (asset("guard.js").replace(b"__CONSENTPROXY_CONFIG__", tables.encode())
                        + b"\n" + asset("banner.js"))
@@ -121,14 +122,16 @@ class Banner:
         only the return path and the nonce differ between requests."""
         key = (state.decided, state.categories, state.services, state.reask, state.gpc, lang,
                open_preferences)
-        markup = self._rendered.get(key)
-        if markup is None:
+        pieces = self._rendered.get(key)
+        if pieces is None:
             if len(self._rendered) > 256:
                 self._rendered.clear()
-            markup = self._rendered[key] = self._render(state, lang, open_preferences)
-        path = escape(return_path).encode("ascii", "xmlcharrefreplace")
-        return markup.replace(RETURN.encode(), path).replace(
-            NONCE.encode(), f' nonce="{nonce}"'.encode() if nonce else b"")
+            # Split once at the placeholders: each request only joins a few pieces.
+            pieces = self._rendered[key] = _SLOTS.split(
+                self._render(state, lang, open_preferences))
+        fill = {RETURN.encode(): escape(return_path).encode("ascii", "xmlcharrefreplace"),
+                NONCE.encode(): f' nonce="{nonce}"'.encode() if nonce else b""}
+        return b"".join(fill[p] if i % 2 else p for i, p in enumerate(pieces))
 
     def preferences_page(self, state: ConsentState, lang: str, return_path: str) -> bytes:
         """A page of its own for the preferences: how visitors without JavaScript reach
