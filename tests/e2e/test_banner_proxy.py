@@ -96,9 +96,10 @@ async def test_load_once_does_not_outlive_the_page(browser, proxy, contexts):
     page, recorder, _ = await visit(browser, proxy, "/embeds")
     await page.click("[data-consent-action=reject-all]")
     await page.wait_for_function(CLOSED)
-    await page.locator("[data-consent-placeholder=vimeo]").get_by_role(
-        "button", name="Load this once").click()
-    await page.wait_for_selector("iframe[src*='vimeo']", state="attached")
+    async with page.expect_request("https://player.vimeo.com/**"):
+        await page.locator("[data-consent-placeholder=vimeo]").get_by_role(
+            "button", name="Load this once").click()
+    await page.wait_for_load_state("networkidle")
     assert "player.vimeo.com" in recorder.hosts
     recorder.clear()
     await page.reload()
