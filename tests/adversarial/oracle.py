@@ -9,6 +9,7 @@ between the scanner and the standard shows up as a failure rather than agreeing 
 from __future__ import annotations
 
 import base64
+import re
 import unicodedata
 from collections.abc import Iterator
 from typing import Any
@@ -31,6 +32,7 @@ FETCHING = frozenset({"src", "href", "srcset", "imagesrcset", "poster", "data", 
                       "lowsrc", "dynsrc", "codebase", "archive", "code", "srcdoc"})
 NOT_LOADS = frozenset({"a", "area", "form"})  # navigate on a click only
 JS_TYPES = ("", "text/javascript", "module", "application/javascript")
+LOADS = re.compile(r"createElement|new Image|document\.write|fetch\(|sendBeacon")  # in JS
 BANNER = b"<div id=consentproxy></div>"
 POLICY = Policy(load_config(DEMO_CONFIG))
 
@@ -84,8 +86,9 @@ def live_trackers(markup: bytes) -> list[str]:
                 and attrs.get("http-equiv", "").lower() in ("refresh", "set-cookie"))
             if fetches and _tracker_in(value):
                 found.append(f"{tag} {name}={value}")
+        text = el.text or ""
         if tag == "script" and not any(a in attrs for a in ("src", "href")) and _tracker_in(
-                el.text or ""):
+                text) and LOADS.search(text):
             found.append(f"inline script {el.text[:60]!r}")
     return found
 

@@ -146,3 +146,22 @@ def test_tracker_text_that_is_no_tag_is_left_alone(page):
     data = page.encode()
     assert live_trackers(data) == []
     assert rewrite(data) == data
+
+
+# Inside <svg>/<math> (foreign content) <xmp>, <style>, <title>, <noembed>... are not raw
+# text and an SVG <script> holds markup (an <img> there breaks out and loads). The scanner
+# does not follow the tree builder into foreign content, so these get past the rewrite:
+# not guaranteed there; CSP enforce mode is what stops them (README, "What is guaranteed").
+FOREIGN = {
+    "svg_xmp_is_not_raw_text": f"<svg><xmp><script href='{GA}'></script></xmp></svg>",
+    "svg_style_holds_markup": f"<svg><style><script href='{GA}'></script></style></svg>",
+    "svg_script_text_is_markup": f"<svg><script><img src='{PIXEL}'></script></svg>",
+}
+
+
+@pytest.mark.xfail(strict=True, reason="foreign-content tokenizing is not followed: CSP enforce")
+@pytest.mark.parametrize("page", FOREIGN.values(), ids=FOREIGN.keys())
+def test_foreign_content_differential(page):
+    data = page.encode()
+    assert live_trackers(data)
+    assert live_trackers(rewrite(data)) == []
