@@ -215,3 +215,7 @@ services:
     out = plan.body.feed(b"<html><body></body></html>") + plan.body.close()
     assert b"&lt;script&gt;alert(1)" in out
     assert b"<script>alert(1)" not in out and b"<img src=x onerror" not in out
+
+
+def test_non_ascii_cookie_is_no_decision_not_a_crash(engine):
+    assert not state_of(engine, accepted_cookie(engine)[:-1] + "\x80").decided
