@@ -24,6 +24,8 @@ log = logging.getLogger("consentproxy")
 
 CONNECT_TIMEOUT = 10
 READ_TIMEOUT = 60
+# An idle connection, or one still sending its request head (slowloris), is closed after this.
+KEEPALIVE_TIMEOUT = 60
 
 
 class ProxyServer:
@@ -190,7 +192,8 @@ async def start(engine: Engine, host: str, port: int) -> Running:
     """Start serving on host:port (port 0: any free port)."""
     proxy = ProxyServer(engine)
     await proxy.start()
-    server = web.Server(proxy.handle, max_line_size=8190, max_field_size=8190)
+    server = web.Server(proxy.handle, max_line_size=8190, max_field_size=8190,
+                        keepalive_timeout=KEEPALIVE_TIMEOUT)
     runner = web.ServerRunner(server, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True)

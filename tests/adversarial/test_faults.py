@@ -46,6 +46,14 @@ async def raw_origin(reader: asyncio.StreamReader, writer: asyncio.StreamWriter)
         path = request.split(b" ")[1]
         if path == b"/hang":
             await asyncio.sleep(30)
+        if path == b"/slow-body":
+            writer.write(HEAD + b"Content-Length: %d\r\n\r\n" % len(HTML) + HTML[:10])
+            await writer.drain()
+            await asyncio.sleep(2)
+            writer.write(HTML[10:])
+            await writer.drain()
+            writer.close()
+            return
         writer.write(ANSWERS.get(path, HEAD + b"Content-Length: %d\r\n\r\n" % len(HTML) + HTML))
         await writer.drain()
         if path == b"/reset":
@@ -70,7 +78,7 @@ async def exchange(url: str, raw: bytes, wait: float = 10) -> bytes:
     writer.write(raw)
     await writer.drain()
     try:
-        return await asyncio.wait_for(reader.read(1 << 20), wait)
+        return await asyncio.wait_for(reader.read(), wait)
     finally:
         writer.close()
 
@@ -251,6 +259,46 @@ async def test_client_leaving_mid_stream_leaks_no_task(proxy_for, origin):
     await asyncio.sleep(0.5)
     gc.collect()
     assert len(asyncio.all_tasks()) <= before + 1
+
+
+async def test_slowloris_is_closed_and_holds_no_task(proxy_for, monkeypatch):
+    monkeypatch.setattr(server, "KEEPALIVE_TIMEOUT", 1)
+    url = await proxy_for()
+    host, port = url.removeprefix("http://").split(":")
+    await asyncio.sleep(0.2)
+    tasks = len(asyncio.all_tasks())
+
+    async def trickle() -> float:
+        """One byte of a request head every 50 ms; how long until the proxy hangs up."""
+        reader, writer = await asyncio.open_connection(host, int(port))
+        start = time.monotonic()
+        try:
+            for byte in b"GET / HTTP/1.1\r\nHost: shop.example.com\r\nX-Slow: " + b"a" * 200:
+                writer.write(bytes([byte]))
+                await writer.drain()
+                try:
+                    if await asyncio.wait_for(reader.read(1), 0.05) == b"":
+                        break
+                except TimeoutError:
+                    continue
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+        return time.monotonic() - start
+
+    slow = [asyncio.ensure_future(trickle()) for _ in range(50)]
+    await asyncio.sleep(0.5)
+    assert len(asyncio.all_tasks()) >= tasks + 50
+    assert max(await asyncio.gather(*slow)) < 4  # not the 12+ s the trickle would last
+    await asyncio.sleep(0.3)
+    assert len(asyncio.all_tasks()) <= tasks + 1
+
+
+async def test_slow_origin_body_outlasts_the_idle_timeout(proxy_for, monkeypatch):
+    monkeypatch.setattr(server, "KEEPALIVE_TIMEOUT", 1)
+    data, took = await get(await proxy_for(), "/slow-body")
+    assert took >= 2 and data.startswith(b"HTTP/1.1 200") and data.endswith(b"</html>\r\n0\r\n\r\n")
 
 
 def _fds() -> int:
