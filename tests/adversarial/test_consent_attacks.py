@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 import pytest
 
-from consentproxy.config import load_config, parse_config
+from consentproxy.config import ConfigError, load_config, parse_config
 from consentproxy.consent import Signer
 from consentproxy.engine import Engine, Request
 from tests.conftest import DEMO_CONFIG
@@ -219,3 +219,40 @@ services:
 
 def test_non_ascii_cookie_is_no_decision_not_a_crash(engine):
     assert not state_of(engine, accepted_cookie(engine)[:-1] + "\x80").decided
+
+
+# --- header injection through config and request headers --------------------------------
+
+BASE = """upstream: http://127.0.0.1:9
+categories:
+  necessary: {required: true}
+  analytics: {}
+"""
+
+
+@pytest.mark.parametrize("extra", [
+    'consent: {cookie_domain: "a.com\\r\\nX-Injected: 1"}',
+    'consent: {cookie_name: "c\\r\\nX-Injected: 1"}',
+    'consent: {cookie_name: "c; Domain=evil.example"}',
+    'consent: {cookie_domain: "a.com; SameSite=None"}',
+    'csp_allow: ["cdn.example\\r\\nX-Injected: 1"]',
+    'csp_allow: ["cdn.example; script-src *"]',
+    'csp_allow: ["cdn.example, default-src *"]',
+    'csp_allow: ["cdn.example *"]',
+    'prefix: "/.c\\r\\nX-Injected: 1/"',
+    'services:\n  - {name: x, category: analytics, hosts: ["a.example; script-src *"]}',
+], ids=["cookie_domain_crlf", "cookie_name_crlf", "cookie_name_attribute",
+        "cookie_domain_attribute", "csp_allow_crlf", "csp_allow_directive", "csp_allow_policy",
+        "csp_allow_wildcard_source", "prefix_crlf", "service_host_directive"])
+def test_config_values_cannot_inject_headers_or_directives(extra):
+    with pytest.raises(ConfigError):
+        parse_config(BASE + extra)
+
+
+def test_connection_header_cannot_strip_the_proxys_forwarding_headers(engine):
+    ex = engine.begin(Request("GET", "/", [
+        ("Host", HOST), ("Connection", "X-Forwarded-For, X-Forwarded-Proto, Cookie"),
+        ("X-Forwarded-For", "6.6.6.6"), ("Cookie", "_ga=1; PHPSESSID=s")], client_ip="10.0.0.1"))
+    sent = dict(ex.upstream_headers())
+    assert sent["X-Forwarded-For"].endswith("10.0.0.1") and sent["X-Forwarded-Proto"] == "http"
+    assert "Cookie" not in sent and "Connection" not in sent
