@@ -40,10 +40,32 @@ ANSWERS = {
 }
 
 
+ENDLESS: set[asyncio.StreamWriter] = set()  # /endless responses still being written
+
+
+async def endless(writer: asyncio.StreamWriter) -> None:
+    """An HTML page that never ends, until the proxy hangs up."""
+    ENDLESS.add(writer)
+    try:
+        writer.write(HEAD.replace(b"Connection: close\r\n", b"")
+                     + b"Transfer-Encoding: chunked\r\n\r\n")
+        while True:
+            writer.write(b"1000\r\n" + b"<p>" + b"x" * 4089 + b"</p>\r\n")
+            await writer.drain()
+            await asyncio.sleep(0.01)
+    except ConnectionError:
+        pass
+    finally:
+        ENDLESS.discard(writer)
+        writer.close()
+
+
 async def raw_origin(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     try:
         request = await reader.readuntil(b"\r\n\r\n")
         path = request.split(b" ")[1]
+        if path == b"/endless":
+            return await endless(writer)
         if path == b"/hang":
             await asyncio.sleep(30)
         if path == b"/slow-body":
@@ -240,24 +262,33 @@ async def test_oversized_request_is_refused(proxy_for, raw):
     assert data.split(b" ", 2)[1] in (b"400", b"431")
 
 
-async def test_client_leaving_mid_stream_leaks_no_task(proxy_for, origin):
-    url = await proxy_for()
+async def test_client_leaving_mid_stream_leaks_no_task_and_frees_the_origin(
+        adapter, start_proxy, origin):
+    """Visitors who leave while an endless page streams: the proxy must drop the upstream
+    connection too (the origin sees every stream end) and, in-process, keep no task."""
+    url = await start_proxy(origin)
     host, port = url.removeprefix("http://").split(":")
 
     async def leave() -> None:
         reader, writer = await asyncio.open_connection(host, int(port))
-        writer.write(b"GET /reset HTTP/1.1\r\nHost: a\r\n\r\n")
+        writer.write(b"GET /endless HTTP/1.1\r\nHost: shop.example.com\r\n\r\n")
         await writer.drain()
-        await reader.read(10)
+        got = b""
+        while b"<p>" not in got:  # the page is streaming
+            got += await reader.read(4096)
         writer.transport.abort()
 
     await leave()  # warm up (sessions, connectors)
-    await asyncio.sleep(0.2)
-    before = len(asyncio.all_tasks())
-    for _ in range(50):
-        await leave()
     await asyncio.sleep(0.5)
+    before = len(asyncio.all_tasks())
+    for _ in range(30):
+        await leave()
+    for _ in range(50):
+        if not ENDLESS:
+            break
+        await asyncio.sleep(0.1)
     gc.collect()
+    assert ENDLESS == set(), f"{len(ENDLESS)} upstream streams left open"
     assert len(asyncio.all_tasks()) <= before + 1
 
 
