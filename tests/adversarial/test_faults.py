@@ -232,13 +232,14 @@ async def proxy_for(origin) -> AsyncIterator[Callable[..., Awaitable[str]]]:
         await r.stop()
 
 
+# Requests two parsers could frame differently (request smuggling): refused by both adapters
+# (aiohttp's llhttp answers 400, mitmproxy 400 or hangs up), never forwarded.
 SMUGGLING = {
     "content_length_and_transfer_encoding":
         b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n"
         b"0\r\n\r\nGET /admin HTTP/1.1\r\nHost: a\r\n\r\n",
     "two_different_content_lengths":
         b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nContent-Length: 40\r\n\r\nabcd",
-    "obs_fold_header": b"GET / HTTP/1.1\r\nHost: a\r\nX-A: b\r\n c\r\n\r\n",
     "transfer_encoding_obfuscated":
         b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n",
     "space_before_colon": b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length : 5\r\n\r\nabcde",
@@ -248,16 +249,23 @@ SMUGGLING = {
 
 
 @pytest.mark.parametrize("raw", SMUGGLING.values(), ids=SMUGGLING.keys())
-async def test_request_smuggling_is_refused_with_400(proxy_for, raw):
-    data = await exchange(await proxy_for(), raw)
-    assert data.startswith((b"HTTP/1.0 400 ", b"HTTP/1.1 400 ")) and b"/admin" not in data
+async def test_request_smuggling_is_refused(adapter, start_proxy, origin, raw):
+    data = await exchange(await start_proxy(origin), raw)
+    assert data == b"" or data.startswith((b"HTTP/1.0 400 ", b"HTTP/1.1 400 "))
+    assert b"<p>hello</p>" not in data  # nothing reached the origin and came back
 
 
-@pytest.mark.parametrize("raw", [
-    b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: a\r\n\r\n",
-    b"GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + b"b" * 9000 + b"\r\n\r\n",
-], ids=["oversized_request_line", "oversized_header"])
-async def test_oversized_request_is_refused(proxy_for, raw):
+# What the aiohttp adapter's own HTTP server refuses; mitmproxy has limits of its own (it
+# unfolds obs-fold and re-serialises the request, so no desync either).
+STRICT = {
+    "obs_fold_header": b"GET / HTTP/1.1\r\nHost: a\r\nX-A: b\r\n c\r\n\r\n",
+    "oversized_request_line": b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: a\r\n\r\n",
+    "oversized_header": b"GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + b"b" * 9000 + b"\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("raw", STRICT.values(), ids=STRICT.keys())
+async def test_malformed_or_oversized_request_is_refused(proxy_for, raw):
     data = await exchange(await proxy_for(), raw)
     assert data.split(b" ", 2)[1] in (b"400", b"431")
 
