@@ -1,5 +1,6 @@
 """What the rewrite does not guarantee (README, "What is guaranteed and what is not"), in
-Chromium: trackers in CSS or hidden in SVG foreign content pass the rewrite, and only
+Chromium: trackers in CSS, in a table cell's background or hidden in SVG foreign content
+pass the rewrite, and only
 `csp: enforce` stops them; a javascript: link that adds a tracker on click is held by the
 guard script whatever the CSP mode."""
 
@@ -23,6 +24,7 @@ PAGES = {
     "/css-url": f"<style>body {{ background: url({PIXEL}&css) }}</style>",
     "/css-import": "<style>@import url(https://www.google-analytics.com/a.css);</style>",
     "/style-attribute": f"<div style='height:9px;background-image:url({PIXEL}&attr)'>x</div>",
+    "/table-cell-background": f"<table><tr><td background='{PIXEL}&td'>x</td></tr></table>",
     "/svg-foreign-content": f"<svg><style><script href='{GA}'></script></style></svg>",
 }
 JS_LINK = {
