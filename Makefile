@@ -6,7 +6,7 @@ CHROMIUM  := /usr/bin/chromium
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
-.PHONY: demo test unit e2e bench lint install chromium postgres screenshots clean fuzz soak
+.PHONY: demo test unit e2e bench lint install chromium services screenshots clean fuzz soak
 AXE       := tests/e2e/node_modules/axe-core/axe.min.js
 
 install: $(STAMP)
@@ -29,19 +29,20 @@ $(AXE): tests/e2e/package.json tests/e2e/package-lock.json
 	npm ci --prefix tests/e2e --no-audit --no-fund --loglevel=error
 	@touch $@
 
-# Debian's PostgreSQL server binaries: the records tests start their own throw-away
-# cluster on a loopback port (never the system's service).
-postgres:
-	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql; }
+# Debian's PostgreSQL server binaries and nginx: the tests start their own throw-away
+# PostgreSQL cluster and nginx load balancer on loopback ports (never system services).
+services:
+	@{ ls /usr/lib/postgresql/*/bin/initdb && [ -x /usr/sbin/nginx ]; } >/dev/null 2>&1 || { \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  $(SUDO) apt-get install -y -qq postgresql nginx-light; }
 
 demo: install
 	$(VENV)/bin/consentproxy demo
 
-test: install chromium postgres $(AXE)
+test: install chromium services $(AXE)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
-unit: install postgres
+unit: install services
 	$(PY) -m pytest -q -m "not e2e" $(PYTEST_ARGS)
 
 e2e: install chromium $(AXE)

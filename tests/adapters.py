@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiohttp
 from aiohttp import web
 
 from tests.conftest import ROOT
@@ -102,3 +103,15 @@ def app_in_thread(app: web.Application) -> Iterator[int]:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         loop.close()
+
+
+async def until_up(url: str) -> None:
+    """Poll a URL until it answers at all (any status): a server we started is up."""
+    async with aiohttp.ClientSession() as client:
+        for _ in range(400):
+            try:
+                async with client.get(url):
+                    return
+            except aiohttp.ClientError:
+                await asyncio.sleep(0.05)
+    raise AssertionError(f"{url} never answered")

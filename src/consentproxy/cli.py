@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import csv
 import json
 import logging
@@ -13,7 +14,7 @@ import secrets
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,33 +53,115 @@ def secret_keys(config: Config) -> list[bytes]:
     return keys
 
 
-async def _serve_forever(engine: Engine, host: str, port: int, banner: str) -> None:
-    from consentproxy import server
+def _run(main: Coroutine[Any, Any, Any]) -> Any:
+    """asyncio.run, on uvloop when it is installed (faster sockets, same behaviour)."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)
 
-    running = await server.start(engine, host, port)
-    print(banner.format(port=running.port), flush=True)
+
+async def _serve_forever(make_engine: Callable[[], Engine], banner: str, *,
+                         reuse_port: bool = False, worker: int = 0) -> Engine:
+    """Serve until SIGINT/SIGTERM (requests in flight finish, records are flushed);
+    SIGHUP builds a new engine from the config file, or keeps the running one if the
+    new config is refused. Returns the engine in use at the end."""
+    from consentproxy import server
+    from consentproxy.telemetry import Telemetry
+
+    engine = make_engine()
+    config = engine.config
+    running = await server.start(engine, config.listen_host, config.listen_port, reuse_port)
+    telemetry = Telemetry(lambda: running.proxy.engine, log_requests=config.access_log)
+    running.proxy.on_done = telemetry.request_done
+    metrics = None
+    if config.metrics_listen:
+        host, port = config.metrics_listen
+        metrics = await server.start_metrics(telemetry.scrape, host, port + worker)
+    if worker == 0:
+        print(banner.format(port=running.port), flush=True)
+
+    def reload() -> None:
+        try:
+            running.proxy.reload(make_engine())
+        except (ConfigError, UsageError) as e:
+            log.error("reload refused, the running config stays: %s", e)
+            return
+        log.info("reloaded %s", config.source)
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, reload)
     await stop.wait()
     await running.stop()
+    if metrics is not None:
+        await metrics.cleanup()
+    return running.proxy.engine
+
+
+def _workers(count: int, serve: Callable[[int], None]) -> int:
+    """`serve --workers N`: N processes, one event loop each, sharing the port through
+    SO_REUSEPORT. The parent only passes signals on (TERM/INT: stop, HUP: reload) and
+    waits; a worker that dies takes the others down with it, so a supervisor restarts
+    the whole, never a half."""
+    children = []
+    for worker in range(count):
+        pid = os.fork()
+        if pid == 0:  # the child: serve, and never return into the parent's code
+            code = 0
+            try:
+                serve(worker)
+            except BaseException:
+                log.exception("worker %d failed", worker)
+                code = 1
+            os._exit(code)
+        children.append(pid)
+
+    def forward(sig: int, _: object) -> None:
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, forward)
+    status = 0
+    while children:
+        pid, code = os.wait()
+        children.remove(pid)
+        if code and not status:
+            status = 1
+            forward(signal.SIGTERM, None)
+    return status
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    config = load_config(args.config).with_overrides(args.upstream, args.listen)
-    if config.upstream is None:
-        raise UsageError(f"{args.config} names no upstream (its sites are for mitmproxy's "
-                         "forward mode); add 'upstream: URL' or pass --upstream URL")
-    forced = parse_state(args.state, config, "--state")
-    engine = Engine(config, secret_keys(config), forced=forced,
-                    observe=log.info if args.observe else None)
-    if forced is not None:
+    keys: list[bytes] = []
+
+    def make_engine() -> Engine:
+        config = load_config(args.config).with_overrides(args.upstream, args.listen)
+        if config.upstream is None:
+            raise UsageError(f"{args.config} names no upstream (its sites are for mitmproxy's "
+                             "forward mode); add 'upstream: URL' or pass --upstream URL")
+        keys[:] = keys or secret_keys(config)
+        return Engine(config, keys, forced=parse_state(args.state, config, "--state"),
+                      observe=log.info if args.observe else None)
+
+    engine = make_engine()  # every mistake shows before anything starts
+    config = engine.config
+    if engine.forced is not None:
         log.warning("every visitor gets the forced consent state %r (--state): for testing "
                     "and staging only", args.state)
-    asyncio.run(_serve_forever(
-        engine, config.listen_host, config.listen_port,
-        f"consentproxy: http://{config.listen_host}:{{port}}/ -> {config.upstream}"))
+    banner = f"consentproxy: http://{config.listen_host}:{{port}}/ -> {config.upstream}"
+    if args.workers > 1:
+        if config.listen_port == 0:
+            raise UsageError("--workers needs a fixed port to share (listen: HOST:PORT)")
+        print(f"consentproxy: {args.workers} workers", flush=True)
+        return _workers(args.workers, lambda worker: _run(_serve_forever(
+            make_engine, banner, reuse_port=True, worker=worker)))
+    engine = _run(_serve_forever(make_engine, banner))
     if engine.observer is not None:
         print("consentproxy: seen, named by no service:", *engine.observer.summary(),
               sep="\n  ")
@@ -86,8 +169,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    asyncio.run(_demo(args.port))
+    _run(_demo_origin(args.origin) if args.origin else _demo(args.port))
     return 0
+
+
+async def _demo_origin(listen: str) -> None:
+    """Only the legacy site, unprotected (the compose file puts proxies in front of it)."""
+    from consentproxy.config import parse_listen
+    from consentproxy.demo.origin import make_origin_app, serve_app
+
+    host, port = parse_listen(listen, "--origin", None)
+    async with serve_app(make_origin_app(DEMO_DIR / "pages"), host, port) as bound:
+        print(f"consentproxy demo origin: http://{host}:{bound}/ (unprotected)", flush=True)
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+        await stop.wait()
 
 
 async def _demo(port: int) -> None:
@@ -98,7 +195,7 @@ async def _demo(port: int) -> None:
             upstream=f"http://127.0.0.1:{origin_port}", listen=f"127.0.0.1:{port}")
         key = os.environ.get(config.consent.secret_env) or secrets.token_hex(32)
         await _serve_forever(
-            Engine(config, [key.encode()]), config.listen_host, config.listen_port,
+            lambda: Engine(config, [key.encode()]),
             f"consentproxy demo: the legacy site is at http://127.0.0.1:{origin_port}/ "
             "(unprotected)\nOpen http://127.0.0.1:{port}/ to see it through consentproxy. "
             "Ctrl-C stops.")
@@ -314,9 +411,13 @@ def build_parser() -> argparse.ArgumentParser:
                    "reject, CAT1,CAT2 or service:NAME,...; default: follow the cookie")
     s.add_argument("--observe", action="store_true", help="also log each cookie and "
                    "third-party host no service names (once per name; counts at exit)")
+    s.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="serve with N processes sharing the port (SO_REUSEPORT); default 1")
     s.set_defaults(func=cmd_serve)
     d = sub.add_parser("demo", help="run the bundled legacy demo site behind the proxy")
     d.add_argument("--port", type=int, default=8000, help="proxy port (default 8000)")
+    d.add_argument("--origin", metavar="HOST:PORT",
+                   help="serve only the legacy site, unprotected, on HOST:PORT")
     d.set_defaults(func=cmd_demo)
     c = sub.add_parser("check-config", help="validate a config file and explain it")
     c.add_argument("file")

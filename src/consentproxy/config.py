@@ -127,6 +127,8 @@ class Config:
     dnt: bool = False
     records: RecordsSettings = RecordsSettings()
     cap_cookie_lifetime_days: int = MAX_CONSENT_DAYS  # longer origin cookies are cut
+    metrics_listen: tuple[str, int] | None = None  # Prometheus /metrics, never the public port
+    access_log: bool = True  # one JSON line per request (no IP, no query string)
 
     def category(self, name: str) -> Category | None:
         return next((c for c in self.categories if c.name == name), None)
@@ -143,7 +145,7 @@ class Config:
         if upstream:
             cfg = replace(cfg, upstream=_upstream(upstream, self.source, None))
         if listen:
-            host, port = _listen(listen, self.source, None)
+            host, port = parse_listen(listen, self.source, None)
             cfg = replace(cfg, listen_host=host, listen_port=port)
         return cfg
 
@@ -154,6 +156,7 @@ TOP_KEYS = {
     "upstream", "listen", "prefix", "consent", "csp", "csp_allow", "unknown_cookies",
     "necessary_cookies", "categories", "services", "languages", "banner", "cookie_database",
     "sites", "testing", "consent_mode", "gpc", "dnt", "records", "cap_cookie_lifetime_days",
+    "metrics", "access_log",
 }
 # Consent Mode v2 signals and the categories (by usual name) that grant them by default.
 CONSENT_MODE_DEFAULTS = {
@@ -294,7 +297,7 @@ class _Reader:
                              top["upstream"].start_mark.line + 1) if "upstream" in top else None
         host, port = "127.0.0.1", 8000
         if "listen" in top:
-            host, port = _listen(str(self.scalar(top["listen"])), self.source,
+            host, port = parse_listen(str(self.scalar(top["listen"])), self.source,
                                  top["listen"].start_mark.line + 1)
         prefix = "/.consent/"
         if "prefix" in top:
@@ -353,11 +356,22 @@ class _Reader:
             consent_mode=consent_mode, gpc=gpc,
             dnt=self.boolean(top["dnt"], "dnt") if "dnt" in top else False,
             records=self.records(top["records"]) if "records" in top else RecordsSettings(),
+            metrics_listen=self.metrics(top["metrics"]) if "metrics" in top else None,
+            access_log=(self.boolean(top["access_log"], "access_log")
+                        if "access_log" in top else True),
             cap_cookie_lifetime_days=(
                 self.integer(top["cap_cookie_lifetime_days"], "cap_cookie_lifetime_days", 1,
                              MAX_CONSENT_DAYS)
                 if "cap_cookie_lifetime_days" in top else MAX_CONSENT_DAYS),
         )
+
+    def metrics(self, node: yaml.Node) -> tuple[str, int]:
+        """`metrics: {listen: 127.0.0.1:9100}`: where Prometheus scrapes /metrics."""
+        items = self.mapping(node, "metrics", {"listen"})
+        if "listen" not in items:
+            raise self.fail(node, "metrics needs listen: HOST:PORT, e.g. 127.0.0.1:9100")
+        return parse_listen(str(self.scalar(items["listen"])), self.source,
+                       items["listen"].start_mark.line + 1)
 
     def records(self, node: yaml.Node) -> RecordsSettings:
         """`records: {path: FILE}` (SQLite, relative to this file) or `{dsn: postgresql://}`."""
@@ -628,7 +642,7 @@ def _upstream(value: str, source: str, line: int | None) -> str:
     return value.rstrip("/")
 
 
-def _listen(value: str, source: str, line: int | None) -> tuple[str, int]:
+def parse_listen(value: str, source: str, line: int | None) -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise ConfigError(source, line, f"listen {value!r} must be HOST:PORT, "

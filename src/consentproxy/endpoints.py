@@ -98,6 +98,10 @@ class Endpoints:
             if method != "POST":
                 return _plain(405, "use POST with action=accept-all|reject-all|save")
             return _cross_site(ex) or self._choice(ex, body)
+        if path == "healthz":  # liveness: the process answers
+            return _plain(200, "ok")
+        if path == "readyz":
+            return self._ready()
         if path == "me":
             return self._me(ex)
         if path == "me/erase":
@@ -105,6 +109,23 @@ class Endpoints:
                 return _plain(405, "use POST")
             return _cross_site(ex) or self._erase(ex)
         return _plain(404, "not found")
+
+    def _ready(self) -> LocalResponse:
+        """Readiness: every probe the adapter registered (upstream reachable, records store
+        writable) must pass; 503 with which failed otherwise."""
+        probes = dict(self.engine.probes)
+        writer = self.engine.records
+        resp = _json(200, {})
+
+        async def complete() -> tuple[int, bytes]:
+            results = {name: "ok" if await probe() else "failing"
+                       for name, probe in probes.items()}
+            if writer is not None:
+                results["records"] = "ok" if await writer.writable() else "failing"
+            ok = all(v == "ok" for v in results.values())
+            return (200 if ok else 503), json.dumps(results).encode()
+        resp.complete = complete
+        return resp
 
     def _store(self) -> RecordStore | None:
         writer = self.engine.records

@@ -12,7 +12,7 @@ import hashlib
 import json
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -77,6 +77,10 @@ class Report:
     # the hosts the page loads from that no service names.
     cookies_seen: list[str] = field(default_factory=list)
     hosts_seen: list[str] = field(default_factory=list)
+    decision: str = ""  # the action of a consent choice answered here
+    upstream_seconds: float = 0.0  # until the origin's response headers
+    rewrite_bytes: int = 0
+    rewrite_seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -110,7 +114,11 @@ class BodyTransform:
         self.on_close = on_close
 
     def feed(self, data: bytes) -> bytes:
-        return self.encode.process(self.rewriter.feed(self.decode.process(data)))
+        started = time.perf_counter()
+        out = self.encode.process(self.rewriter.feed(self.decode.process(data)))
+        self.report.rewrite_seconds += time.perf_counter() - started
+        self.report.rewrite_bytes += len(data)
+        return out
 
     def close(self) -> bytes:
         tail = self.rewriter.feed(self.decode.finish()) + self.rewriter.close()
@@ -150,8 +158,10 @@ class Exchange:
             return LocalResponse(400, [("Content-Type", "text/plain; charset=utf-8"),
                                        ("Cache-Control", "no-store")], self.error.encode())
         resp = self.engine.endpoints.handle(self, body)
-        if resp.record is not None and self.engine.records is not None:
-            self.engine.records.submit(resp.record)
+        if resp.record is not None:
+            self.report.decision = resp.record.action
+            if self.engine.records is not None:
+                self.engine.records.submit(resp.record)
         if resp.new_state is not None:
             old = self._not_covered(resp.new_state)
             resp.headers.extend(self._deletions(old))
@@ -316,6 +326,8 @@ class Engine:
         self.forced = forced
         # Proof of consent: the adapter starts a RecordWriter when the config keeps records.
         self.records: RecordWriter | None = None
+        # Readiness checks the adapter provides ({prefix}readyz): name -> "is it fine?".
+        self.probes: dict[str, Callable[[], Awaitable[bool]]] = {}
         self.config_digest = hashlib.sha256(json.dumps(
             [config.consent.revision, sorted(self.signer.digests.items())]).encode()
         ).hexdigest()[:12]

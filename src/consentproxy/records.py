@@ -112,6 +112,8 @@ class RecordStore(Protocol):
 
     async def purge(self, before: int) -> int: ...
 
+    async def ping(self) -> None: ...
+
 
 class _SqlStore:
     """What both dialects share: the SQL, with a dialect's placeholders and types."""
@@ -144,8 +146,21 @@ class _SqlStore:
         await self._execute("UPDATE store_state SET clean = 0")
         return bool(clean)
 
-    async def _mark_clean(self) -> None:
-        await self._execute("UPDATE store_state SET clean = 1")
+    async def close(self) -> None:
+        """Mark a clean shutdown (best effort: the store may be gone), then disconnect."""
+        if not self._connected():
+            return
+        try:
+            await self._execute("UPDATE store_state SET clean = 1")
+        except Exception as e:  # noqa: BLE001 - any driver error: still disconnect
+            log.warning("records: could not mark the shutdown as clean: %s", e)
+        await self._disconnect()
+
+    def _connected(self) -> bool:
+        raise NotImplementedError
+
+    async def _disconnect(self) -> None:
+        raise NotImplementedError
 
     def _insert(self) -> str:
         marks = ", ".join(self._ph(i + 1) for i in range(len(COLUMNS)))
@@ -166,6 +181,9 @@ class _SqlStore:
     async def erase(self, consent_id: str) -> int:
         return await self._execute(
             f"DELETE FROM consent_records WHERE consent_id = {self._ph(1)}", consent_id)
+
+    async def ping(self) -> None:
+        await self._fetch("SELECT 1")
 
     async def purge(self, before: int) -> int:
         return await self._execute(
@@ -193,11 +211,12 @@ class SqliteStore(_SqlStore):
         await self.db.execute("PRAGMA synchronous=NORMAL")
         return await self._migrate()
 
-    async def close(self) -> None:
-        if self.db is not None:
-            await self._mark_clean()
-            await self.db.close()
-            self.db = None
+    def _connected(self) -> bool:
+        return self.db is not None
+
+    async def _disconnect(self) -> None:
+        await self.db.close()
+        self.db = None
 
     async def _execute(self, sql: str, *args: Any) -> int:
         cursor = await self.db.execute(sql, args)
@@ -235,11 +254,12 @@ class PostgresStore(_SqlStore):
         self.pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=4)
         return await self._migrate()
 
-    async def close(self) -> None:
-        if self.pool is not None:
-            await self._mark_clean()
-            await self.pool.close()
-            self.pool = None
+    def _connected(self) -> bool:
+        return self.pool is not None
+
+    async def _disconnect(self) -> None:
+        self.pool.terminate()  # a dead server never answers a polite close
+        self.pool = None
 
     async def _execute(self, sql: str, *args: Any) -> int:
         status = await self.pool.execute(sql, *args)
@@ -282,6 +302,7 @@ class RecordWriter:
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self.ready = False  # the store is open
+        self.healthy = True  # the last write went through
         self._stop = asyncio.Event()
 
     async def start(self) -> None:
@@ -326,6 +347,17 @@ class RecordWriter:
             return
         self.queue.put_nowait(record)
 
+    async def writable(self) -> bool:
+        """For readiness checks: the store is open, the last write went through and it
+        answers now."""
+        if not (self.ready and self.healthy):
+            return False
+        try:
+            await asyncio.wait_for(self.store.ping(), 2)
+            return True
+        except Exception:  # noqa: BLE001 - any driver error means "not now"
+            return False
+
     async def purge(self) -> int:
         """Delete records older than the retention (13 months by default)."""
         removed = await self.store.purge(int(self.clock()) - self.retention)
@@ -358,8 +390,10 @@ class RecordWriter:
             try:
                 await self.store.write(batch)
                 self.written += len(batch)
+                self.healthy = True
                 return
             except Exception as e:  # noqa: BLE001 - any driver error: keep the batch, retry
+                self.healthy = False
                 if self._closing and delay > 2:
                     self.dropped += len(batch)
                     log.error("records: store unavailable at shutdown, %d decisions not "

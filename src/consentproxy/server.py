@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -15,7 +17,7 @@ import aiohttp
 from aiohttp import web
 
 from consentproxy.endpoints import MAX_BODY
-from consentproxy.engine import BodyTransform, Engine, Request
+from consentproxy.engine import BodyTransform, Engine, Exchange, Report, Request
 from consentproxy.httpheaders import Headers, without
 from consentproxy.records import keep_records
 from consentproxy.rewrite.encoding import BodyError
@@ -24,8 +26,10 @@ log = logging.getLogger("consentproxy")
 
 CONNECT_TIMEOUT = 10
 READ_TIMEOUT = 60
+SHUTDOWN_SECONDS = 10
 # An idle connection, or one still sending its request head (slowloris), is closed after this.
 KEEPALIVE_TIMEOUT = 60
+EXCHANGE = web.RequestKey("consentproxy-exchange", Exchange)
 
 
 class ProxyServer:
@@ -33,9 +37,30 @@ class ProxyServer:
 
     def __init__(self, engine: Engine):
         assert engine.config.upstream, "the aiohttp proxy needs a fixed upstream"
-        self.engine = engine
-        self.upstream = engine.config.upstream
+        self.engine = engine  # swapped whole by reload(); in-flight requests keep theirs
         self.session: aiohttp.ClientSession | None = None
+        self.on_done: Callable[[str, str, int, float, int, Report], None] | None = None
+
+    @property
+    def upstream(self) -> str:
+        return self.engine.config.upstream or ""
+
+    def reload(self, engine: Engine) -> None:
+        """Serve new requests with a new engine (a new config); the records writer and the
+        probes carry over, so no decision and no readiness check is lost."""
+        engine.records = engine.records or self.engine.records
+        engine.probes = self.engine.probes
+        self.engine = engine
+
+    async def upstream_reachable(self) -> bool:
+        """Readiness: the origin answers HTTP at all (any status), within 2 s."""
+        assert self.session is not None
+        try:
+            async with self.session.head(self.upstream + "/", allow_redirects=False,
+                                         timeout=aiohttp.ClientTimeout(total=2)):
+                return True
+        except (aiohttp.ClientError, OSError, TimeoutError):
+            return False
 
     async def start(self) -> None:
         self.session = aiohttp.ClientSession(
@@ -48,6 +73,7 @@ class ProxyServer:
         )
 
         self.engine.records = await keep_records(self.engine.config.records)
+        self.engine.probes["upstream"] = self.upstream_reachable
 
     async def close(self) -> None:
         if self.session is not None:
@@ -56,12 +82,22 @@ class ProxyServer:
             await self.engine.records.close()
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        started = time.perf_counter()
+        resp = await self._handle(request)
+        ex = request.get(EXCHANGE)
+        if self.on_done is not None and ex is not None:
+            self.on_done(request.method, request.raw_path, resp.status,
+                         time.perf_counter() - started, resp.body_length, ex.report)
+        return resp
+
+    async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
         headers: Headers = [(k.decode("latin-1"), v.decode("latin-1"))
                             for k, v in request.raw_headers]
         peer = request.transport.get_extra_info("peername") if request.transport else None
         ex = self.engine.begin(Request(
             method=request.method, target=request.raw_path, headers=headers,
             scheme=request.scheme, client_ip=peer[0] if peer else ""))
+        request[EXCHANGE] = ex
         if request.headers.get("Expect", "").lower() == "100-continue" and request.body_exists:
             # we read the body ourselves: tell the visitor to send it (as aiohttp's router does)
             await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -80,10 +116,12 @@ class ProxyServer:
             return await self._websocket(request, up_headers)
         assert self.session is not None
         body = request.content if request.body_exists else None
+        asked = time.perf_counter()
         try:
             upstream = await self.session.request(
                 request.method, self.upstream + request.raw_path, headers=up_headers,
                 data=body, allow_redirects=False, compress=None, chunked=None)
+            ex.report.upstream_seconds = time.perf_counter() - asked
         except TimeoutError:
             return _error(504, "The site behind this proxy did not answer in time.")
         except (aiohttp.ClientError, OSError) as e:
@@ -188,14 +226,29 @@ class Running:
         await self.proxy.close()
 
 
-async def start(engine: Engine, host: str, port: int) -> Running:
-    """Start serving on host:port (port 0: any free port)."""
+async def start(engine: Engine, host: str, port: int, reuse_port: bool = False) -> Running:
+    """Start serving on host:port (port 0: any free port). reuse_port: several worker
+    processes share the port (SO_REUSEPORT; the kernel spreads connections)."""
     proxy = ProxyServer(engine)
     await proxy.start()
     server = web.Server(proxy.handle, max_line_size=8190, max_field_size=8190,
                         keepalive_timeout=KEEPALIVE_TIMEOUT)
-    runner = web.ServerRunner(server, handle_signals=False)
+    # On stop, requests in flight get SHUTDOWN_SECONDS to finish.
+    runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=SHUTDOWN_SECONDS)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, reuse_address=True)
+    site = web.TCPSite(runner, host, port, reuse_address=True, reuse_port=reuse_port or None)
     await site.start()
     return Running(runner, proxy, runner.addresses[0][1])
+
+
+async def start_metrics(scrape: Callable[[], bytes], host: str, port: int) -> web.AppRunner:
+    """Prometheus' /metrics on an address of its own (never on the public port)."""
+    async def metrics(_: web.Request) -> web.Response:
+        return web.Response(body=scrape(), content_type="text/plain", charset="utf-8",
+                            headers={"Cache-Control": "no-store"})
+    app = web.Application()
+    app.router.add_get("/metrics", metrics)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner

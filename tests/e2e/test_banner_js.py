@@ -168,6 +168,14 @@ class Site:
         return await self.page.evaluate(
             "!document.getElementById('consentproxy').shadowRoot.querySelector('dialog').open")
 
+    async def choice_count(self, n: int) -> None:
+        """Until the page has posted n choices (the route records them as they come)."""
+        for _ in range(100):
+            if len(self.choices) >= n:
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"{len(self.choices)} choices posted, not {n}")
+
     async def wait_hidden(self) -> None:
         await self.page.wait_for_function(
             "!document.getElementById('consentproxy').shadowRoot.querySelector('dialog').open")
@@ -581,9 +589,10 @@ async def test_each_choice_says_where_it_was_given(site: Site) -> None:
     await site.page.click("text=Save my choices")
     await site.wait_hidden()
     await site.page.get_by_role("button", name="Always allow YouTube").click()
-    await site.page.wait_for_function("document.querySelector('[data-consent-placeholder]')")
+    await site.choice_count(2)
     await site.open(page_html())
     await site.page.click("text=Reject all")
+    await site.choice_count(3)
     assert site.vias == ["preferences", "placeholder", "banner"]
 
 

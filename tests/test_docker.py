@@ -1,0 +1,141 @@
+"""The Docker files, checked without Docker: everything they reference exists, and the
+compose topology (demo origin, two proxy replicas, nginx round-robin, PostgreSQL) runs
+as the same processes with the same commands and config files on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+import yaml
+
+from consentproxy.cli import build_parser
+from consentproxy.config import load_config
+from tests.adapters import free_port, until_up
+from tests.conftest import ROOT
+
+DOCKER = ROOT / "docker"
+COMPOSE = yaml.safe_load((DOCKER / "compose.yaml").read_text())
+SERVICES = COMPOSE["services"]
+BUILT = {name: s for name, s in SERVICES.items() if "build" in s}
+SECRET = "compose-demo-secret-change-me-0123456789"
+
+
+def test_compose_builds_the_dockerfile_and_mounts_files_that_exist():
+    for name, service in BUILT.items():
+        context = DOCKER / service["build"]["context"]
+        assert (context / service["build"]["dockerfile"]).is_file(), name
+        build_parser().parse_args(service["command"])  # a command and options that exist
+    for name, service in SERVICES.items():
+        for volume in service.get("volumes", []):
+            source, target = volume.split(":")[:2]
+            assert (DOCKER / source).is_file(), (name, source)
+            if target == "/etc/consentproxy/config.yaml":
+                assert load_config(DOCKER / source).upstream  # a config that loads
+    assert SECRET in SERVICES["proxy1"]["environment"]["CONSENTPROXY_SECRET"]
+
+
+def test_dockerfile_copies_what_exists_and_checks_the_health_endpoint():
+    text = (DOCKER / "Dockerfile").read_text()
+    for line in re.findall(r"^COPY (?!--from)(.+)$", text, re.MULTILINE):
+        for source in line.split()[:-1]:
+            assert (ROOT / source).exists(), source
+    prefix = load_config(DOCKER / "proxy.yaml").prefix
+    assert f"127.0.0.1:8000{prefix}healthz" in re.search(r"HEALTHCHECK[^\n]*\n[^\n]*", text)[0]
+    assert re.search(r"^USER (?!root)", text, re.MULTILINE)
+    cmd = yaml.safe_load(re.search(r"^CMD (.+)$", text, re.MULTILINE)[1])
+    build_parser().parse_args(cmd)
+    assert 'consentproxy = "consentproxy.cli:main"' in (ROOT / "pyproject.toml").read_text()
+
+
+def test_the_load_balancer_points_at_the_proxy_replicas():
+    conf = (DOCKER / "nginx-lb.conf").read_text()
+    port = load_config(DOCKER / "proxy.yaml").listen_port
+    replicas = [n for n, s in BUILT.items() if s["command"][0] == "serve"]
+    assert sorted(re.findall(r"server (\S+):(\d+);", conf)) == [(r, str(port)) for r in
+                                                                  sorted(replicas)]
+
+
+async def start(*args: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        *args, env={**os.environ, "CONSENTPROXY_SECRET": SECRET},
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+
+
+
+
+@pytest.fixture
+async def topology(postgres_dsn: str, tmp_path: Path) -> AsyncIterator[dict[str, str]]:
+    """origin, proxy1, proxy2 and lb as compose runs them, each on a loopback port."""
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not Path(nginx).exists():
+        pytest.fail("nginx is missing: run `make services`")
+    ports = {name: free_port() for name in ("origin", "proxy1", "proxy2", "lb")}
+    cli = [sys.executable, "-m", "consentproxy.cli"]
+    origin_cmd = [a.replace("0.0.0.0:8080", f"127.0.0.1:{ports['origin']}")
+                  for a in SERVICES["origin"]["command"]]
+    procs = [await start(*cli, *origin_cmd)]
+    for name in ("proxy1", "proxy2"):
+        config = (DOCKER / "proxy.yaml").read_text()
+        config = (config.replace("http://origin:8080", f"http://127.0.0.1:{ports['origin']}")
+                  .replace("postgresql://consent:consent@db/consent", postgres_dsn)
+                  .replace("0.0.0.0:8000", f"127.0.0.1:{ports[name]}")
+                  .replace("0.0.0.0:9100", f"127.0.0.1:{free_port()}"))
+        (tmp_path / f"{name}.yaml").write_text(config)
+        command = [a.replace("/etc/consentproxy/config.yaml", str(tmp_path / f"{name}.yaml"))
+                   for a in SERVICES[name]["command"]]
+        procs.append(await start(*cli, *command))
+    lb = (DOCKER / "nginx-lb.conf").read_text().replace("listen 80;",
+                                                       f"listen 127.0.0.1:{ports['lb']};")
+    for name in ("proxy1", "proxy2"):
+        lb = lb.replace(f"{name}:8000", f"127.0.0.1:{ports[name]}")
+    (tmp_path / "default.conf").write_text(lb)
+    temp = " ".join(f"{k}_temp_path {tmp_path}/{k};" for k in
+                    ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    (tmp_path / "nginx.conf").write_text(
+        f"pid {tmp_path}/nginx.pid; error_log {tmp_path}/error.log; events {{}} "
+        f"http {{ access_log off; {temp} include {tmp_path}/default.conf; }}")
+    procs.append(await start(nginx, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"),
+                             "-g", "daemon off;"))
+    try:
+        for name in ("proxy1", "proxy2"):
+            await until_up(f"http://127.0.0.1:{ports[name]}/.consent/healthz")
+        await until_up(f"http://127.0.0.1:{ports['lb']}/.consent/healthz")
+        yield {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    finally:
+        for proc in procs:
+            if proc.returncode is None:
+                proc.terminate()
+            await asyncio.wait_for(proc.wait(), 20)
+
+
+async def test_compose_topology_two_replicas_behave_as_one(topology: dict[str, str]) -> None:
+    lb = topology["lb"]
+    async with aiohttp.ClientSession() as client:
+        async with client.get(lb + "/") as resp:
+            page = await resp.text()
+        assert resp.status == 200 and 'id="consentproxy"' in page and "Garage Dupont" in page
+        async with client.post(lb + "/.consent/choice", json={"action": "reject-all"},
+                               headers={"Origin": lb}) as resp:
+            assert resp.status == 200
+            cookie = resp.headers["Set-Cookie"].split(";")[0]
+        # Either replica honours the cookie the other signed, and reads the shared records.
+        for name in ("proxy1", "proxy2"):
+            for _ in range(100):
+                async with client.get(topology[name] + "/.consent/me",
+                                      headers={"Cookie": cookie}) as resp:
+                    body = await resp.json() if resp.status == 200 else {"records": []}
+                if body["records"]:
+                    break
+                await asyncio.sleep(0.05)
+            assert [r["action"] for r in body["records"]] == ["reject-all"], name
+            async with client.get(topology[name] + "/.consent/state",
+                                  headers={"Cookie": cookie}) as resp:
+                assert (await resp.json())["decided"] is True

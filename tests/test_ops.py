@@ -1,0 +1,223 @@
+"""Operating the proxy: several workers on one port, SIGHUP reload under load, health and
+readiness probes, Prometheus metrics, JSON access log, graceful shutdown. Real processes
+and sockets on 127.0.0.1, bounded in count and time."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import re
+import signal
+import sys
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from consentproxy import server
+from consentproxy.config import parse_config
+from consentproxy.engine import Engine
+from consentproxy.telemetry import Telemetry
+from tests.adapters import free_port, until_up
+from tests.pgserver import postgres_cluster
+
+CONFIG = """
+upstream: {upstream}
+listen: 127.0.0.1:{port}
+categories: {{necessary: {{required: true}}, analytics: {{}}, advertising: {{}}}}
+services: [{{use: google-analytics}}, {{use: facebook-pixel}}]
+metrics: {{listen: 127.0.0.1:{metrics}}}
+banner: {{texts: {{en: {{title: {title}}}}}}}
+"""
+PAGE = (b"<!doctype html><html><head></head><body><p>hello</p>"
+        b"<script src='https://www.google-analytics.com/analytics.js'></script></body></html>")
+
+
+async def origin_app(slow: float = 0.0) -> web.Application:
+    async def page(request: web.Request) -> web.Response:
+        await asyncio.sleep(slow if request.path == "/slow" else 0)
+        resp = web.Response(body=PAGE, content_type="text/html")
+        resp.set_cookie("_ga", "1")
+        return resp
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", page)
+    return app
+
+
+@pytest.fixture
+async def origin() -> AsyncIterator[str]:
+    runner = web.AppRunner(await origin_app(slow=1.0))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    await runner.cleanup()
+
+
+async def start_serve(config: Path, *args: str) -> asyncio.subprocess.Process:
+    env = {**os.environ, "CONSENTPROXY_SECRET": "s" * 32}
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "consentproxy.cli", "serve", "--config", str(config), *args,
+        env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+
+
+
+
+def counter(scrape: str, name: str, **labels: str) -> float:
+    wanted = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    m = re.search(rf"^{name}_total{{{re.escape(wanted)}}} (\S+)$" if labels
+                  else rf"^{name}_total (\S+)$", scrape, re.MULTILINE)
+    return float(m.group(1)) if m else 0.0
+
+
+async def stop(proc: asyncio.subprocess.Process) -> str:
+    if proc.returncode is None:
+        proc.send_signal(signal.SIGTERM)
+    _, err = await asyncio.wait_for(proc.communicate(), 20)
+    return err.decode()
+
+
+async def test_two_workers_share_one_port_and_both_answer(origin: str, tmp_path: Path) -> None:
+    port, metrics = free_port(), free_port()
+    config = tmp_path / "site.yaml"
+    config.write_text(CONFIG.format(upstream=origin, port=port, metrics=metrics, title="One"))
+    proc = await start_serve(config, "--workers", "2")
+    try:
+        await until_up(f"http://127.0.0.1:{port}/.consent/healthz")
+        await until_up(f"http://127.0.0.1:{metrics + 1}/metrics")
+        # New connections each time: the kernel spreads them over the workers.
+        for _ in range(60):
+            async with aiohttp.ClientSession() as client, client.get(
+                    f"http://127.0.0.1:{port}/.consent/healthz") as resp:
+                assert resp.status == 200
+        per_worker = []
+        async with aiohttp.ClientSession() as client:
+            for m in (metrics, metrics + 1):  # each worker scrapes on its own port
+                async with client.get(f"http://127.0.0.1:{m}/metrics") as resp:
+                    per_worker.append(counter(await resp.text(), "consentproxy_requests",
+                                              status="200"))
+        assert sum(per_worker) >= 60 and all(n > 0 for n in per_worker), per_worker
+        children = [p for p in Path("/proc").iterdir() if p.name.isdigit()
+                    and f"PPid:\t{proc.pid}\n" in (p / "status").read_text()]
+        assert len(children) == 2
+    finally:
+        await stop(proc)
+
+
+async def test_sighup_reloads_under_load_without_losing_a_request(origin: str,
+                                                                   tmp_path: Path) -> None:
+    port, metrics = free_port(), free_port()
+    config = tmp_path / "site.yaml"
+    config.write_text(CONFIG.format(upstream=origin, port=port, metrics=metrics, title="Before"))
+    proc = await start_serve(config)
+    statuses: list[int] = []
+    titles: list[str] = []
+    try:
+        await until_up(f"http://127.0.0.1:{port}/.consent/healthz")
+        async with aiohttp.ClientSession() as client:
+            async def hit() -> None:
+                async with client.get(f"http://127.0.0.1:{port}/page",
+                                      headers={"Sec-Fetch-Dest": "document"}) as resp:
+                    statuses.append(resp.status)
+                    titles.append(re.search(r'id="cp-title"[^>]*>([^<]+)<',
+                                            await resp.text())[1])
+            for round_ in range(30):  # 30 rounds of 10 concurrent requests
+                if round_ == 10:
+                    config.write_text(CONFIG.format(upstream=origin, port=port,
+                                                    metrics=metrics, title="After"))
+                    proc.send_signal(signal.SIGHUP)
+                if round_ == 20:  # a broken config is refused, the running one stays
+                    config.write_text("upstream: [\n")
+                    proc.send_signal(signal.SIGHUP)
+                await asyncio.gather(*(hit() for _ in range(10)))
+    finally:
+        log = await stop(proc)
+    assert statuses == [200] * 300
+    assert titles[0] == "Before" and titles[-1] == "After"
+    assert "reloaded" in log and "reload refused, the running config stays" in log
+    assert "not valid YAML" in log
+
+
+async def test_probes_flip_when_the_upstream_or_the_store_goes_away(tmp_path: Path) -> None:
+    runner = web.AppRunner(await origin_app())
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    upstream = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    pg = postgres_cluster(Path(tempfile.mkdtemp(prefix="consentproxy-pg-")))
+    dsn = pg.__enter__()
+    config = parse_config(CONFIG.format(upstream=upstream, port=0, metrics=0, title="T")
+                          + f"records: {{dsn: '{dsn}'}}\n")
+    running = await server.start(Engine(config, [b"k" * 32]), "127.0.0.1", 0)
+    base = f"http://127.0.0.1:{running.port}/.consent/"
+    try:
+        async with aiohttp.ClientSession() as client:
+            async def ready() -> tuple[int, dict[str, str]]:
+                async with client.get(base + "readyz") as resp:
+                    return resp.status, await resp.json()
+            for _ in range(100):  # the store opens in the background
+                status, body = await ready()
+                if status == 200:
+                    break
+                await asyncio.sleep(0.05)
+            assert (status, body) == (200, {"upstream": "ok", "records": "ok"})
+            await runner.cleanup()  # the origin goes away
+            assert await ready() == (503, {"upstream": "failing", "records": "ok"})
+            pg.__exit__(None, None, None)  # and the database
+            assert (await ready())[1]["records"] == "failing"
+            async with client.get(base + "healthz") as resp:
+                assert resp.status == 200  # alive all the same
+    finally:
+        await running.stop()
+        pg.__exit__(None, None, None)
+
+
+async def test_metrics_and_access_log_follow_what_the_proxy_does(origin: str, caplog) -> None:
+    config = parse_config(CONFIG.format(upstream=origin, port=0, metrics=0, title="T"))
+    running = await server.start(Engine(config, [b"k" * 32]), "127.0.0.1", 0)
+    telemetry = Telemetry(lambda: running.proxy.engine)
+    running.proxy.on_done = telemetry.request_done
+    base = f"http://127.0.0.1:{running.port}"
+    try:
+        with caplog.at_level(logging.INFO, "consentproxy.access"):
+            async with aiohttp.ClientSession() as client:
+                async with client.get(base + "/page?email=someone@example.com",
+                                      headers={"Sec-Fetch-Dest": "document",
+                                               "Cookie": "_ga=old"}) as resp:
+                    await resp.read()
+                async with client.post(base + "/.consent/choice", headers={"Origin": base},
+                                       json={"action": "reject-all"}) as resp:
+                    assert resp.status == 200
+        scrape = telemetry.scrape().decode()
+    finally:
+        await running.stop()
+    assert counter(scrape, "consentproxy_requests", status="200") == 2
+    assert counter(scrape, "consentproxy_neutralised_elements", service="google-analytics") == 1
+    assert counter(scrape, "consentproxy_set_cookies_stripped", category="analytics") == 1
+    assert counter(scrape, "consentproxy_consent_decisions", action="reject-all") == 1
+    assert counter(scrape, "consentproxy_rewrite_bytes") == len(PAGE)
+    assert "consentproxy_upstream_seconds_count 1.0" in scrape
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "consentproxy.access"]
+    page = lines[0]
+    assert page["path"] == "/page" and page["status"] == 200  # no query string: no email
+    assert page["neutralised"] == ["google-analytics"] and page["banner"] is True
+    assert page["request_cookies_stripped"] == ["_ga"] and "someone" not in json.dumps(lines)
+    assert lines[1]["decision"] == "reject-all"
+
+
+async def test_stopping_lets_requests_in_flight_finish(origin: str) -> None:
+    config = parse_config(CONFIG.format(upstream=origin, port=0, metrics=0, title="T"))
+    running = await server.start(Engine(config, [b"k" * 32]), "127.0.0.1", 0)
+    async with aiohttp.ClientSession() as client:
+        async def slow() -> int:
+            async with client.get(f"http://127.0.0.1:{running.port}/slow") as resp:
+                await resp.read()
+                return resp.status
+        request = asyncio.create_task(slow())
+        await asyncio.sleep(0.3)  # the origin is taking its 1 s
+        await running.stop()
+        assert await request == 200
