@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 import pytest
 
+from consentproxy import consent
 from consentproxy.config import ConfigError, load_config, parse_config
 from consentproxy.consent import Signer
 from consentproxy.engine import Engine, Request
@@ -100,8 +101,12 @@ def test_replayed_cookie_from_an_older_revision_asks_again_and_grants_nothing_ne
     assert state.reask and state.categories == {"analytics"}
 
 
-def test_oversized_cookie_is_no_decision(engine):
-    assert not state_of(engine, accepted_cookie(engine) + "A" * 2000).decided
+def test_oversized_cookie_is_no_decision_even_when_signed(engine, monkeypatch):
+    signer = engine.signer
+    value = signer.encode(signer.decide([], [f"service-{i:04d}" for i in range(200)], NOW))
+    assert not state_of(engine, value).decided
+    monkeypatch.setattr(consent, "MAX_COOKIE_LEN", 1 << 20)
+    assert state_of(engine, value).decided  # its size alone refused it
 
 
 # --- CSRF ---------------------------------------------------------------------------------
