@@ -30,7 +30,11 @@ TRACKERS = ("google-analytics.com", "googletagmanager.com", "facebook.com", "fac
 # Attributes through which an element makes the browser fetch or run something.
 FETCHING = frozenset({"src", "href", "srcset", "imagesrcset", "poster", "data", "background",
                       "lowsrc", "dynsrc", "codebase", "archive", "code", "srcdoc"})
-NOT_LOADS = frozenset({"a", "area", "form"})  # navigate on a click only
+# Elements that fetch through those attributes (an unknown element such as `x<script`,
+# which `<x<script src=...>` makes, fetches nothing).
+LOADERS = frozenset({"script", "img", "image", "iframe", "frame", "link", "object", "embed",
+                     "source", "video", "audio", "track", "input", "applet", "feimage", "base",
+                     "body", "table", "td", "th", "meta"})
 JS_TYPES = ("", "text/javascript", "module", "application/javascript")
 LOADS = re.compile(r"createElement|new Image|document\.write|fetch\(|sendBeacon")  # in JS
 BANNER = b"<div id=consentproxy></div>"
@@ -76,7 +80,7 @@ def live_trackers(markup: bytes) -> list[str]:
             continue  # comments
         tag = _local(el.tag)
         attrs = {_local(k): v for k, v in el.attrib.items()}  # xlink:href counts as href
-        if tag in NOT_LOADS:
+        if tag not in LOADERS:
             continue
         if tag == "script" and attrs.get("type", "").strip().lower() not in JS_TYPES:
             continue

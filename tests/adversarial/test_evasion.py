@@ -138,6 +138,7 @@ HARMLESS = {
     "unterminated_tag_at_end_of_file": f"<p>x</p><script src={GA}",
     "unterminated_attribute_value_at_end_of_file": f"<img src='{PIXEL}",
     "link_to_tracker_is_not_a_load": f"<a href='{PIXEL}'>facebook</a>",
+    "lt_inside_tag_name": f"<x<script src={GA}></script>",  # one element named `x<script`
 }
 
 
