@@ -57,7 +57,7 @@ fuzz: install
 
 SOAK_SECONDS ?= 600
 soak: install
-	SOAK_SECONDS=$(SOAK_SECONDS) $(PY) -m pytest -q tests/adversarial/test_faults.py -k soak
+	SOAK_SECONDS=$(SOAK_SECONDS) $(PY) -m pytest -q -s tests/adversarial/test_faults.py -k soak
 
 bench: install
 	$(PY) bench/run.py
