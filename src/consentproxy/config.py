@@ -259,6 +259,16 @@ class _Reader:
             raise self.fail(node, f"{what} must be a list, e.g. [a, b]")
         return tuple(self.string(n, f"each entry of {what}") for n in node.value)
 
+    def csp_sources(self, node: yaml.Node) -> tuple[str, ...]:
+        """csp_allow: one CSP source per entry; a space, ';' or ',' would smuggle in more
+        sources, directives or a whole policy."""
+        values = self.strings(node, "csp_allow")
+        for item, value in zip(node.value, values, strict=True):
+            if re.search(r"[\s;,]", value):
+                raise self.fail(item, f"csp_allow entry {value!r} must be one source such as "
+                                "cdn.example.com, with no space, ';' or ','")
+        return values
+
     def texts(self, node: yaml.Node, what: str) -> dict[str, str]:
         """A translatable text: a plain string (English) or {en: ..., fr: ...}."""
         if isinstance(node, yaml.ScalarNode):
@@ -335,7 +345,7 @@ class _Reader:
         return Config(
             source=self.source, upstream=upstream, listen_host=host, listen_port=port,
             prefix=prefix, consent=self.consent(top.get("consent")), csp=csp,
-            csp_allow=self.strings(top["csp_allow"], "csp_allow") if "csp_allow" in top else (),
+            csp_allow=self.csp_sources(top["csp_allow"]) if "csp_allow" in top else (),
             unknown_cookies=unknown,
             necessary_cookies=(self.strings(top["necessary_cookies"], "necessary_cookies")
                                if "necessary_cookies" in top else ()),

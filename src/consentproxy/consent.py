@@ -76,8 +76,8 @@ class Signer:
 
     def decode(self, value: str | None, now: float) -> ConsentState:
         """The state a cookie value proves, or NO_DECISION if it proves nothing."""
-        if not value or len(value) > MAX_COOKIE_LEN:
-            return NO_DECISION
+        if not value or len(value) > MAX_COOKIE_LEN or not value.isascii():
+            return NO_DECISION  # (compare_digest raises on non-ASCII text)
         payload, _, signature = value.rpartition(".")
         if not any(hmac.compare_digest(self._sign(k, payload), signature) for k in self.keys):
             return NO_DECISION

@@ -197,7 +197,7 @@ class Endpoints:
                 via = "form"
         except (ValueError, UnicodeDecodeError) as e:
             return _plain(400, f"unreadable choice: {e}")
-        if action not in ACTIONS or not isinstance(wanted, list) or not isinstance(services, list):
+        if action not in ACTIONS or not _strings(wanted) or not _strings(services):
             return _plain(400, "action must be accept-all, reject-all or save; "
                           "categories and services must be lists")
         policy = self.engine.policy
@@ -271,6 +271,11 @@ def _unavailable_as_503(work: Callable[[], Awaitable[tuple[int, bytes]]]
             log.error("records: %s", e)
             return 503, b'{"error": "consent records are unavailable right now"}'
     return guarded
+
+
+def _strings(value: object) -> bool:
+    """A list of names: anything else in a JSON choice is refused, never hashed."""
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
 def _cross_site(ex: Exchange) -> LocalResponse | None:

@@ -27,6 +27,8 @@ log = logging.getLogger("consentproxy")
 CONNECT_TIMEOUT = 10
 READ_TIMEOUT = 60
 SHUTDOWN_SECONDS = 10
+# An idle connection, or one still sending its request head (slowloris), is closed after this.
+KEEPALIVE_TIMEOUT = 60
 EXCHANGE = web.RequestKey("consentproxy-exchange", Exchange)
 
 
@@ -228,7 +230,8 @@ async def start(engine: Engine, host: str, port: int, reuse_port: bool = False) 
     processes share the port (SO_REUSEPORT; the kernel spreads connections)."""
     proxy = ProxyServer(engine)
     await proxy.start()
-    server = web.Server(proxy.handle, max_line_size=8190, max_field_size=8190)
+    server = web.Server(proxy.handle, max_line_size=8190, max_field_size=8190,
+                        keepalive_timeout=KEEPALIVE_TIMEOUT)
     # On stop, requests in flight get SHUTDOWN_SECONDS to finish.
     runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=SHUTDOWN_SECONDS)
     await runner.setup()

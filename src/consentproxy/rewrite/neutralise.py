@@ -8,13 +8,17 @@ which service and category to wait for. The banner's script restores them in pla
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
 import html
 import re
+import unicodedata
 from urllib.parse import unquote
 
 from consentproxy.config import Service
 from consentproxy.consent import ConsentState
+from consentproxy.cookies import set_cookie_name
 from consentproxy.policy import Policy
 
 # One attribute of a start tag, as the HTML tokenizer splits them (name, value kinds).
@@ -39,7 +43,14 @@ URL_ATTRS: dict[bytes, tuple[bytes, ...]] = {
     b"track": (b"src",),
     b"input": (b"src",),
     b"applet": (b"code", b"codebase", b"archive"),
+    b"feimage": (b"href", b"xlink:href"),
+    b"base": (b"href",),  # every relative URL after it would go to that host
+    b"body": (b"background",),  # (not <td>/<th>: a stop at every cell costs too much; CSP)
+    b"table": (b"background",),
+    b"meta": (),  # http-equiv refresh and Set-Cookie: see Neutraliser.meta_tag
 }
+# Elements whose URL makes a document: a data: or javascript: URL there is markup that runs.
+_DOCUMENT_TAGS = frozenset({b"iframe", b"frame", b"object", b"embed"})
 JS_TYPES = frozenset({
     "", "module", "text/javascript", "application/javascript", "application/ecmascript",
     "application/x-ecmascript", "application/x-javascript", "text/ecmascript",
@@ -55,6 +66,9 @@ _AUTHORITY_END_RE = re.compile(r"[/\\?#]")
 # Without any of these, no attribute of a tag can point to another host (a relative or
 # same-origin path): such tags skip attribute parsing. Tabs/newlines inside '//' count.
 _MAY_BE_REMOTE_RE = re.compile(rb"[/\\][\t\n\r]*[/\\]|[&:]")
+# A host's non-ASCII dots (fullwidth, ideographic) that the URL parser maps to '.'.
+_IDNA_DOTS = str.maketrans("\u3002\uff0e\uff61", "...")
+_REFRESH_URL_RE = re.compile(r"^[\s\d.]*[;,]?\s*(?:url\s*=\s*)?['\"]?([^'\"]*)", re.IGNORECASE)
 
 
 def url_target(value: str) -> tuple[str, str] | None:
@@ -77,13 +91,41 @@ def _url_target(value: str) -> tuple[str, str] | None:
     if not scheme and len(m["slashes"]) < 2:
         return None
     authority, path = _split_authority(m["rest"])
-    host = unquote(authority.rpartition("@")[2]).lower()
+    host = _idna_map(unquote(authority.rpartition("@")[2]))
     host = host[1:].partition("]")[0] if host.startswith("[") else host.partition(":")[0]
     host = host.rstrip(".")
     return (host, path) if host else None
 
 
 _cached_url_target = functools.lru_cache(maxsize=4096)(_url_target)
+
+
+def _idna_map(host: str) -> str:
+    """The host as the URL parser maps it: fullwidth letters and dots become ASCII (the
+    page's bytes were read as latin-1, so UTF-8 is tried first)."""
+    if host.isascii():
+        return host.lower()
+    try:
+        host = host.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        pass
+    return unicodedata.normalize("NFKC", host).translate(_IDNA_DOTS).lower()
+
+
+def _document_text(value: str) -> bytes | None:
+    """The markup or code a data: or javascript: URL makes a frame run, else None."""
+    s = value.strip(" \t\n\f\r").translate(_URL_STRIP)
+    scheme, colon, rest = s.partition(":")
+    if not colon or scheme.lower() not in ("data", "javascript"):
+        return None
+    if scheme.lower() == "data":
+        meta, _, rest = rest.partition(",")
+        if meta.lower().endswith(";base64"):
+            try:
+                return base64.b64decode(unquote(rest), validate=False)
+            except (binascii.Error, ValueError):
+                return None
+    return unquote(rest).encode("utf-8", "replace")
 
 
 def _split_authority(rest: str) -> tuple[str, str]:
@@ -143,6 +185,8 @@ class Neutraliser:
 
     def start_tag(self, name: bytes, tag: bytes) -> bytes:
         """The tag to emit for a (non-script) start tag that may fetch something."""
+        if name == b"meta":
+            return self.meta_tag(tag)
         if not _MAY_BE_REMOTE_RE.search(tag):
             return tag
         attrs = Attributes(tag, len(name) + 1)
@@ -154,6 +198,8 @@ class Neutraliser:
                 continue
             targets = srcset_targets(value) if attr.endswith(b"srcset") else [url_target(value)]
             hit = next((s for s in map(self._blocked, targets) if s), None)
+            if hit is None and name in _DOCUMENT_TAGS and (text := _document_text(value)):
+                hit = self.policy.blocked_inline(text, self.state, markup=True)
             if hit:
                 svc = svc or hit
                 renames.append(attr)
@@ -165,11 +211,32 @@ class Neutraliser:
                 renames.append(b"srcdoc")
         if svc is None:
             return tag
-        return self._edit(name, attrs, renames, svc, b"")
+        return self._edit(name, attrs, renames, svc.name, svc.category, b"")
+
+    def meta_tag(self, tag: bytes) -> bytes:
+        """<meta http-equiv=refresh> to a blocked host navigates to it, and
+        <meta http-equiv=Set-Cookie> (older browsers) sets a cookie: their content goes."""
+        attrs = Attributes(tag, len(b"meta") + 1)
+        equiv = (attrs.get(b"http-equiv") or "").strip().lower()
+        content = attrs.get(b"content")
+        if content is None or equiv not in ("refresh", "set-cookie"):
+            return tag
+        if equiv == "refresh":
+            m = _REFRESH_URL_RE.match(content)
+            svc = self._blocked(url_target(m.group(1))) if m else None
+            if svc is None:
+                return tag
+            return self._edit(b"meta", attrs, [b"content"], svc.name, svc.category, b"")
+        cookie = set_cookie_name(content)
+        if self.policy.cookie_allowed(cookie, self.state):
+            return tag
+        category = self.policy.cookie_category(cookie) or self.policy.config.unknown_cookies
+        return self._edit(b"meta", attrs, [b"content"], f"cookie:{cookie}", category, b"")
 
     def script_is_inline_js(self, tag: bytes) -> bool:
+        """No src, nor an SVG script's href/xlink:href: the script's text is its code."""
         attrs = Attributes(tag, len(b"script") + 1)
-        return attrs.get(b"src") is None and _is_js(attrs)
+        return all(attrs.get(a) is None for a in URL_ATTRS[b"script"]) and _is_js(attrs)
 
     def script_tag(self, tag: bytes) -> bytes:
         """A <script src> start tag: neutralised when its host is blocked."""
@@ -181,7 +248,7 @@ class Neutraliser:
         for attr in URL_ATTRS[b"script"]:
             svc = self._blocked(url_target(v)) if (v := attrs.get(attr)) else None
             if svc:
-                return self._edit(b"script", attrs, [attr, b"type"], svc,
+                return self._edit(b"script", attrs, [attr, b"type"], svc.name, svc.category,
                                   b' type="text/plain"')
         return tag
 
@@ -192,16 +259,19 @@ class Neutraliser:
         if svc is None:
             return tag
         attrs = Attributes(tag, len(b"script") + 1)
-        return self._edit(b"script", attrs, [b"type"], svc, b' type="text/plain"')
+        return self._edit(b"script", attrs, [b"type"], svc.name, svc.category,
+                          b' type="text/plain"')
 
-    def _edit(self, name: bytes, attrs: Attributes, renames: list[bytes], svc: Service,
-              extra: bytes) -> bytes:
-        self.blocked.append((svc.name, name.decode("latin-1")))
+    def _edit(self, name: bytes, attrs: Attributes, renames: list[bytes], blocked: str,
+              category: str, extra: bytes) -> bytes:
+        """blocked: the service waited for (or cookie:NAME), category: its category."""
+        self.blocked.append((blocked, name.decode("latin-1")))
         tag = attrs.tag
         spans = sorted(s for attr in renames for s in attrs.spans(attr))
         out = [tag[:len(name) + 1], extra,
                b' data-consent-blocked="%s" data-consent-blocked-category="%s"'
-               % (svc.name.encode(), svc.category.encode())]
+               % (html.escape(blocked).encode("latin-1", "xmlcharrefreplace"),
+                  category.encode())]
         pos = len(name) + 1
         for start, end in spans:
             out += (tag[pos:start], b"data-consent-", tag[start:end].lower())

@@ -54,8 +54,8 @@ DOCUMENT_START_RE = re.compile(
 # Interesting start tags that the neutraliser returns unchanged when they cannot point to
 # another host, and that change no tokenizer state: the C skip loop steps over those
 # (once the guard script is placed) instead of returning them to Python.
-QUIET = tuple(n for n in (*URL_ATTRS, b"head")
-              if n not in (b"script", b"plaintext", *RAWTEXT, *RCDATA))
+QUIET = tuple(n for n in (*URL_ATTRS, b"head")  # <meta http-equiv=Set-Cookie> names no host
+              if n not in (b"script", b"plaintext", b"meta", *RAWTEXT, *RCDATA))
 
 # skip(buf, pos, quiet_ok) -> end of what, from pos, passes through untouched.
 Skip = Callable[[bytes, int, bool], int]

@@ -1,0 +1,120 @@
+"""An independent judge of rewritten pages: html5lib, which implements the HTML standard's
+tokenizer and tree builder (and passes html5lib-tests), parses the output as a browser would,
+and we look for anything that still fetches from a tracker.
+
+Nothing here reuses the rewriter's own URL or attribute parsing, so a parser differential
+between the scanner and the standard shows up as a failure rather than agreeing with itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import unicodedata
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import unquote
+
+import html5lib
+
+from consentproxy.config import load_config
+from consentproxy.consent import NO_DECISION, ConsentState
+from consentproxy.policy import Policy
+from consentproxy.rewrite.neutralise import Neutraliser
+from consentproxy.rewrite.scanner import HtmlRewriter
+from tests.conftest import DEMO_CONFIG
+
+# Hosts of services the demo config knows (blocked without consent).
+TRACKERS = ("google-analytics.com", "googletagmanager.com", "facebook.com", "facebook.net",
+            "youtube.com", "doubleclick.net", "hotjar.com", "linkedin.com")
+# Attributes through which an element makes the browser fetch or run something.
+FETCHING = frozenset({"src", "href", "srcset", "imagesrcset", "poster", "data", "background",
+                      "lowsrc", "dynsrc", "codebase", "archive", "code", "srcdoc"})
+# Elements that fetch through those attributes (an unknown element such as `x<script`,
+# which `<x<script src=...>` makes, fetches nothing).
+LOADERS = frozenset({"script", "img", "image", "iframe", "frame", "link", "object", "embed",
+                     "source", "video", "audio", "track", "input", "applet", "feimage", "base",
+                     "body", "table", "td", "th", "meta"})
+JS_TYPES = ("", "text/javascript", "module", "application/javascript")
+LOADS = re.compile(r"createElement|new Image|document\.write|fetch\(|sendBeacon")  # in JS
+BANNER = b"<div id=consentproxy></div>"
+POLICY = Policy(load_config(DEMO_CONFIG))
+
+
+def rewrite(page: bytes, chunk: int = 0, state: ConsentState = NO_DECISION,
+            inject: bool = False) -> bytes:
+    """The real rewriter over page, fed in chunks of `chunk` bytes (0: all at once)."""
+    rw = HtmlRewriter(Neutraliser(POLICY, state), BANNER, inject)
+    size = chunk or max(1, len(page))
+    return b"".join(rw.feed(page[i:i + size]) for i in range(0, len(page), size)) + rw.close()
+
+
+def _tree(markup: bytes) -> Any:
+    return html5lib.parse(markup.decode("utf-8", "replace"), treebuilder="etree",
+                          namespaceHTMLElements=False)
+
+
+def _local(name: str) -> str:
+    return name.rpartition("}")[2].lower()
+
+
+def _attr_name(name: str) -> str:
+    """html5lib's namespaced attribute names back to how markup spells them."""
+    ns, _, local = name.rpartition("}")
+    return f"xlink:{local}" if ns.endswith("xlink") else local.lower()
+
+
+def _tracker_in(value: str) -> str | None:
+    if value.lower().startswith("data:") and ";base64," in value[:100].lower():
+        value = base64.b64decode(value.partition(",")[2] + "==").decode("latin-1")
+    v = unicodedata.normalize("NFKC", unquote(value)).lower()
+    v = "".join(c for c in v if c not in "\t\n\r").replace("\u3002", ".")
+    return next((t for t in TRACKERS if t in v), None)
+
+
+def live_trackers(markup: bytes) -> list[str]:
+    """Every element of the parsed page that still loads a tracker, as 'tag attr=value'."""
+    found = []
+    for el in _tree(markup).iter():
+        if not isinstance(el.tag, str):
+            continue  # comments
+        tag = _local(el.tag)
+        attrs = {_local(k): v for k, v in el.attrib.items()}  # xlink:href counts as href
+        if tag not in LOADERS:
+            continue
+        if tag == "script" and attrs.get("type", "").strip().lower() not in JS_TYPES:
+            continue
+        for name, value in attrs.items():
+            fetches = name in FETCHING or (
+                name == "content" and tag == "meta"
+                and attrs.get("http-equiv", "").lower() in ("refresh", "set-cookie"))
+            if fetches and _tracker_in(value):
+                found.append(f"{tag} {name}={value}")
+        text = el.text or ""
+        if tag == "script" and not any(a in attrs for a in ("src", "href")) and _tracker_in(
+                text) and LOADS.search(text):
+            found.append(f"inline script {el.text[:60]!r}")
+    return found
+
+
+def _unneutralised(attrs: dict[str, str]) -> dict[str, str]:
+    """A start tag's attributes as they were before the rewriter edited them."""
+    if "data-consent-blocked" not in attrs:
+        return attrs
+    out = {k: v for k, v in attrs.items() if not k.startswith("data-consent-blocked")}
+    if "data-consent-type" in out or out.get("type") == "text/plain":
+        out.pop("type", None)
+    return {k.removeprefix("data-consent-"): v for k, v in out.items()}
+
+
+def events(markup: bytes) -> Iterator[tuple[str, ...]]:
+    """The parsed page as a flat list: elements (name, attributes), texts and comments, with
+    the rewriter's renames undone; equal for input and output when the scanner found the
+    same tags as the standard and changed nothing else."""
+    for el in _tree(markup).iter():
+        if isinstance(el.tag, str):
+            attrs = _unneutralised({_attr_name(k): v for k, v in el.attrib.items()})
+            yield ("element", _local(el.tag), repr(sorted(attrs.items())))
+        else:
+            yield ("comment", el.text or "")
+        yield ("text", el.text or "", el.tail or "")

@@ -1,0 +1,168 @@
+"""Tracker evasion through parser differentials: each page hides a tracker from a naive
+scanner; the standard's parser (html5lib, see oracle.py) must find it live in the page and
+dead in the proxy's output, with every other element, text and comment unchanged."""
+
+from __future__ import annotations
+
+import pytest
+
+from consentproxy.consent import NO_DECISION, ConsentState
+from consentproxy.rewrite.neutralise import Neutraliser
+from consentproxy.rewrite.scanner import HtmlRewriter
+from tests.adversarial.oracle import BANNER, POLICY, events, live_trackers, rewrite
+
+GA = "https://www.google-analytics.com/analytics.js"
+PIXEL = "https://www.facebook.com/tr?id=1&ev=PageView"
+ALL = ConsentState(True, frozenset({"analytics", "advertising", "social", "marketing"}))
+
+# Attack name -> a page that loads a tracker in a browser unless the proxy neutralises it.
+ATTACKS = {
+    "uppercase_tag_name": f"<ScRiPt SrC={GA}></sCrIpT>",
+    "unquoted_src": f"<script src={GA}></script>",
+    "slash_as_attribute_separator": f"<script/src={GA}></script>",
+    "newline_and_tab_separators": f"<script\n\tsrc\n=\n{GA}\n></script>",
+    "formfeed_separator": f"<script\x0csrc={GA}></script>",
+    "duplicate_src_tracker_first": f"<script src={GA} src=/local.js></script>",
+    "duplicate_src_uppercase_first": f"<img SRC={PIXEL} src=/x.png>",
+    "entity_encoded_slashes": "<script src=https:&#x2F;&#x2F;www.google-analytics.com/a.js></script>",
+    "named_entity_slashes": "<script src='https:&sol;&sol;www.google-analytics.com/a.js'></script>",
+    "decimal_entities_without_semicolon": "<img src=https:&#47&#47www.facebook.com/tr>",
+    "entity_encoded_host": "<img src='https://www&period;facebook&#46;com/tr'>",
+    "backslashes_for_slashes": r"<script src='https:\\www.google-analytics.com\a.js'></script>",
+    "scheme_without_slashes": "<script src='http:www.google-analytics.com/a.js'></script>",
+    "protocol_relative": "<script src=//www.google-analytics.com/a.js></script>",
+    "uppercase_host": "<script src=//WWW.GOOGLE-ANALYTICS.COM/a.js></script>",
+    "userinfo_looks_first_party": "<script src='https://shop.example@www.google-analytics.com/a.js'>"
+                                  "</script>",
+    "port_and_trailing_dot": "<script src='https://www.google-analytics.com.:443/a.js'></script>",
+    "percent_encoded_host": "<script src='https://www%2Egoogle-analytics%2ecom/a.js'></script>",
+    "tab_inside_host": "<script src='https://www.google-ana\tlytics.com/a.js'></script>",
+    "fullwidth_dot_in_host": "<script src='https://www\uff0egoogle-analytics\u3002com/a.js'></script>",
+    "leading_whitespace_in_url": f"<script src='  \n{GA}'></script>",
+    "script_type_module": f"<script type=module src={GA}></script>",
+    "script_type_with_spaces": f"<script type=' Text/JavaScript ' src={GA}></script>",
+    "svg_script_href": f"<svg><script href='{GA}'></script></svg>",
+    "svg_script_xlink_href": f"<svg><script xlink:href='{GA}'></script></svg>",
+    "svg_image_pixel": f"<svg><image href='{PIXEL}'/></svg>",
+    "svg_feimage_pixel": f"<svg><filter><feImage href='{PIXEL}'/></filter></svg>",
+    "math_script": f"<math><mi><script src={GA}></script></mi></math>",
+    "noscript_pixel": f"<noscript><img height=1 width=1 src='{PIXEL}'></noscript>",
+    "script_after_abrupt_comment": f"<!--><script src={GA}></script>",
+    "script_after_three_dash_comment": f"<!---><script src={GA}></script>",
+    "script_after_bang_comment_end": f"<!-- x --!><script src={GA}></script>",
+    "script_after_cdata_in_html": f"<![CDATA[ ]]><script src={GA}></script>",
+    "script_after_cdata_with_gt": f"<![CDATA[ a>b ]]><script src={GA}></script>",
+    "script_after_xmp": f"<xmp><script src=/x.js></xmp><script src={GA}></script>",
+    "script_after_textarea_end_with_space": f"<textarea></textarea ><script src={GA}></script>",
+    "script_after_comment_lookalike_in_script":
+        f"<script>var a='<!--';</script><script src={GA}></script>",
+    "script_after_escaped_script_in_script":
+        f"<script><!--<script></script>--></script><script src={GA}></script>",
+    "iframe_srcdoc_entity_encoded": "<iframe srcdoc='&lt;script src=&quot;https://www.google-"
+                                    "analytics.com/a.js&quot;&gt;&lt;/script&gt;'></iframe>",
+    "iframe_data_url": f"<iframe src='data:text/html,<script src={GA}></script>'></iframe>",
+    "iframe_data_url_base64": "<iframe src='data:text/html;base64,PHNjcmlwdCBzcmM9Ly93d3cuZ29vZ2"
+                              "xlLWFuYWx5dGljcy5jb20vYS5qcz48L3NjcmlwdD4='></iframe>",
+    "iframe_javascript_url": f"<iframe src=\"javascript:'<script src={GA}></script>'\"></iframe>",
+    "meta_refresh_to_tracker": f"<meta http-equiv=refresh content='0; url={PIXEL}'>",
+    "meta_refresh_quoted_url": f"<meta http-equiv=Refresh content=\"5;URL='{PIXEL}'\">",
+    "meta_set_cookie_tracking_cookie":
+        "<meta http-equiv=Set-Cookie content='_fbp=fb.1.2.3; Path=/; Domain=facebook.com'>",
+    "base_href_to_tracker": "<base href='https://www.google-analytics.com/'>"
+                            "<script src=analytics.js></script>",
+    "link_rel_import": "<link rel=import href='https://www.google-analytics.com/a.html'>",
+    "link_rel_modulepreload": f"<link rel=modulepreload href={GA}>",
+    "link_rel_preload_imagesrcset": f"<link rel=preload as=image imagesrcset='{PIXEL} 2x'>",
+    "img_srcset_second_candidate": f"<img srcset='/a.png 1x, {PIXEL} 2x'>",
+    "picture_source_srcset": f"<picture><source srcset='{PIXEL}'><img src=/a.png></picture>",
+    "video_poster": f"<video poster='{PIXEL}'></video>",
+    "video_source_src": "<video><source src='https://www.youtube.com/v.mp4'></video>",
+    "input_type_image": f"<input type=image src='{PIXEL}'>",
+    "img_lowsrc": f"<img lowsrc='{PIXEL}'>",
+    "object_data": "<object data='https://www.youtube.com/v/x'></object>",
+    "embed_src": "<embed src='https://www.youtube.com/v/x'>",
+    "frameset_frame": "<frameset><frame src='https://www.youtube.com/embed/x'></frameset>",
+    "body_background": f"<body background='{PIXEL}'>",
+    "table_background": f"<table background='{PIXEL}'><tr><td>x</td></tr></table>",
+    "inline_loader_script": "<script>var s=document.createElement('script');"
+                            "s.src='//www.google-analytics.com/a.js';</script>",
+    "inline_script_json_escaped_url": "<script>new Image().src='https:\\/\\/www.facebook.com"
+                                      "\\/tr?id=1';</script>",
+}
+
+
+@pytest.mark.parametrize("page", ATTACKS.values(), ids=ATTACKS.keys())
+def test_attack_is_neutralised(page):
+    data = page.encode()
+    assert live_trackers(data), "the page must load a tracker without the proxy"
+    out = rewrite(data)
+    assert live_trackers(out) == []
+    assert list(events(out)) == list(events(data)), "only the tracker tags may change"
+
+
+@pytest.mark.parametrize("page", ATTACKS.values(), ids=ATTACKS.keys())
+def test_attack_with_consent_passes_untouched(page):
+    data = page.encode()
+    assert rewrite(data, state=ALL) == data
+
+
+@pytest.mark.parametrize("name", ["uppercase_tag_name", "duplicate_src_tracker_first",
+                                  "script_after_bang_comment_end", "svg_script_xlink_href",
+                                  "iframe_srcdoc_entity_encoded", "meta_refresh_to_tracker",
+                                  "script_after_escaped_script_in_script"])
+def test_tag_split_across_chunks_at_every_offset(name):
+    data = ("<p>before</p>" + ATTACKS[name] + "<p>after</p>").encode()
+    whole = rewrite(data)
+    assert whole != data
+    for cut in range(1, len(data)):
+        rw = HtmlRewriter(Neutraliser(POLICY, NO_DECISION), BANNER, False)
+        assert rw.feed(data[:cut]) + rw.feed(data[cut:]) + rw.close() == whole, f"cut at {cut}"
+
+
+# Attack name -> a page where the tracker only looks like a tag: the standard's parser makes
+# it text, a comment or a dropped token, so it cannot load and the page must pass unchanged.
+HARMLESS = {
+    "script_inside_comment": f"<!-- <script src={GA}></script> -->",
+    "script_inside_unterminated_comment": f"<!-- <script src={GA}></script>",
+    "script_inside_nested_comment_opener": f"<!-- <!-- --> <p>x</p> <!-- <img src={PIXEL}> -->",
+    "script_inside_bogus_comment": f"<?php <script src={GA}></script> ?>",
+    "script_inside_xmp": f"<xmp><script src={GA}></script></xmp>",
+    "script_inside_plaintext": f"<plaintext><script src={GA}></script></plaintext><p>",
+    "script_inside_title": f"<title><script src={GA}></script></title>",
+    "script_inside_textarea": f"<textarea><img src={PIXEL}></textarea>",
+    "script_inside_noembed": f"<noembed><script src={GA}></script></noembed>",
+    "script_inside_style": f"<style>/* <script src={GA}></script> */</style>",
+    "tracker_url_in_json_ld": "<script type=application/ld+json>{\"sameAs\": "
+                              "\"https://www.facebook.com/shop\"}</script>",
+    "tag_inside_iframe_rawtext": f"<iframe><img src={PIXEL}></iframe>",
+    "unterminated_tag_at_end_of_file": f"<p>x</p><script src={GA}",
+    "unterminated_attribute_value_at_end_of_file": f"<img src='{PIXEL}",
+    "link_to_tracker_is_not_a_load": f"<a href='{PIXEL}'>facebook</a>",
+    "lt_inside_tag_name": f"<x<script src={GA}></script>",  # one element named `x<script`
+}
+
+
+@pytest.mark.parametrize("page", HARMLESS.values(), ids=HARMLESS.keys())
+def test_tracker_text_that_is_no_tag_is_left_alone(page):
+    data = page.encode()
+    assert live_trackers(data) == []
+    assert rewrite(data) == data
+
+
+# Inside <svg>/<math> (foreign content) <xmp>, <style>, <title>, <noembed>... are not raw
+# text and an SVG <script> holds markup (an <img> there breaks out and loads). The scanner
+# does not follow the tree builder into foreign content, so these get past the rewrite:
+# not guaranteed there; CSP enforce mode is what stops them (README, "What is guaranteed").
+FOREIGN = {
+    "svg_xmp_is_not_raw_text": f"<svg><xmp><script href='{GA}'></script></xmp></svg>",
+    "svg_style_holds_markup": f"<svg><style><script href='{GA}'></script></style></svg>",
+    "svg_script_text_is_markup": f"<svg><script><img src='{PIXEL}'></script></svg>",
+}
+
+
+@pytest.mark.xfail(strict=True, reason="foreign-content tokenizing is not followed: CSP enforce")
+@pytest.mark.parametrize("page", FOREIGN.values(), ids=FOREIGN.keys())
+def test_foreign_content_differential(page):
+    data = page.encode()
+    assert live_trackers(data)
+    assert live_trackers(rewrite(data)) == []
