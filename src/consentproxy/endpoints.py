@@ -208,19 +208,15 @@ class Endpoints:
             cats, svcs = set(), set()
         else:
             cats = {c for c in wanted if c in policy.optional}
-            svcs = {s for s in services if s in policy.services}
-            by_category: dict[str, set[str]] = {}
-            for name, svc in policy.services.items():
-                by_category.setdefault(svc.category, set()).add(name)
+            ticked = {s for s in services if s in policy.services}
             # A service whose whole category is granted needs no consent of its own; a
             # category left unticked with all its services ticked was just unticked (a
             # form without JavaScript cannot untick them along with it).
-            svcs = {s for s in svcs if policy.services[s].category not in cats
-                    and not by_category[policy.services[s].category] <= svcs}
+            whole = [c for c, names in policy.services_in.items() if names and names <= ticked]
+            svcs = set(policy.outside(ticked, [*cats, *whole]))
         if ex.state.gpc:  # the browser's signal wins over "accept all"
-            refused = set(self.engine.config.gpc)
-            cats -= refused
-            svcs = {s for s in svcs if policy.services[s].category not in refused}
+            cats -= set(self.engine.config.gpc)
+            svcs = set(policy.outside(svcs, self.engine.config.gpc))
         engine = self.engine
         state = engine.signer.decide(cats, svcs, engine.clock(), ex.state)
         cfg = engine.config.consent

@@ -390,7 +390,5 @@ class Engine:
         if not refused or not (header(headers, "sec-gpc") == "1" or (
                 self.config.dnt and header(headers, "dnt") == "1")):
             return state
-        kept = frozenset(s for s in state.services
-                         if s in self.policy.services
-                         and self.policy.services[s].category not in refused)
-        return replace(state, categories=state.categories - refused, services=kept, gpc=True)
+        return replace(state, categories=state.categories - refused,
+                       services=self.policy.outside(state.services, refused), gpc=True)

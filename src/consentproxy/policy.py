@@ -41,6 +41,9 @@ class Policy:
         self.required = frozenset(c.name for c in config.categories if c.required)
         self.optional = tuple(c.name for c in config.categories if not c.required)
         self.services = {s.name: s for s in config.services}
+        self.services_in: dict[str, frozenset[str]] = {  # category -> its service names
+            c.name: frozenset(s.name for s in config.services if s.category == c.name)
+            for c in config.categories}
         # The classification tables (guard.js gets the same ones, see banner.client_config).
         self.exact_hosts: dict[str, Service] = {}
         self.wild_hosts: dict[str, Service] = {}   # "*.example.com" -> key "example.com"
@@ -116,6 +119,12 @@ class Policy:
 
     def allows(self, svc: Service, state: ConsentState) -> bool:
         return svc.category in self.required or state.allows(svc.category, svc.name)
+
+    def outside(self, services: Iterable[str], categories: Iterable[str]) -> frozenset[str]:
+        """The known services among `services` that belong to none of `categories`."""
+        refused = frozenset(categories)
+        return frozenset(s for s in services
+                         if s in self.services and self.services[s].category not in refused)
 
     # --- cookies -----------------------------------------------------------------------
 
