@@ -150,11 +150,8 @@ class Endpoints:
     def _erase(self, ex: Exchange) -> LocalResponse:
         """Erase the visitor's records and their consent cookie: back to no decision."""
         store, cid = self._store(), ex.state.consent_id
-        cfg = self.engine.config.consent
         resp = _json(200, {})
-        resp.headers.append(("Set-Cookie", f"{cfg.cookie_name}=; Max-Age=0; Path=/"
-                             + (f"; Domain={cfg.cookie_domain.lstrip('.')}"
-                                if cfg.cookie_domain else "")))
+        resp.headers.append(("Set-Cookie", self._consent_cookie(ex, "", 0)))
         resp.new_state = NO_DECISION
 
         async def complete() -> tuple[int, bytes]:
@@ -162,6 +159,14 @@ class Endpoints:
             return 200, json.dumps({"erased": erased}).encode()
         resp.complete = _unavailable_as_503(complete)
         return resp
+
+    def _consent_cookie(self, ex: Exchange, value: str, max_age: int) -> str:
+        """The Set-Cookie of the consent cookie: one shape to set it and to erase it."""
+        cfg = self.engine.config.consent
+        cookie = f"{cfg.cookie_name}={value}; Max-Age={max_age}; Path=/; SameSite=Lax; HttpOnly"
+        if cfg.cookie_domain:
+            cookie += f"; Domain={cfg.cookie_domain.lstrip('.')}"
+        return cookie + ("; Secure" if ex.scheme == "https" else "")
 
     def _script(self, target: str) -> LocalResponse:
         """Cached for a year under its versioned URL (the version changes with the release
@@ -220,12 +225,7 @@ class Endpoints:
         engine = self.engine
         state = engine.signer.decide(cats, svcs, engine.clock(), ex.state)
         cfg = engine.config.consent
-        cookie = (f"{cfg.cookie_name}={engine.signer.encode(state)}; "
-                  f"Max-Age={cfg.max_age_days * 86400}; Path=/; SameSite=Lax; HttpOnly")
-        if cfg.cookie_domain:
-            cookie += f"; Domain={cfg.cookie_domain.lstrip('.')}"
-        if ex.scheme == "https":
-            cookie += "; Secure"
+        cookie = self._consent_cookie(ex, engine.signer.encode(state), cfg.max_age_days * 86400)
         if is_json:
             resp = _json(200, state_json(state, cfg.revision))
         else:
