@@ -760,6 +760,9 @@ async def test_a_store_that_is_down_never_stops_the_choice(
         assert resp.status == 200  # and the site itself keeps answering
     async with client.get(proxy + "/.consent/me", headers={"Cookie": cookie}) as resp:
         assert resp.status == 503
+    async with client.post(proxy + "/.consent/me/erase", headers={  # never a false "erased"
+            "Origin": proxy, "Cookie": cookie}) as resp:
+        assert resp.status == 503 and "Set-Cookie" not in resp.headers
 
 
 async def test_without_records_me_says_so(proxy: str, client: aiohttp.ClientSession) -> None:

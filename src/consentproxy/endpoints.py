@@ -127,17 +127,23 @@ class Endpoints:
         resp.complete = complete
         return resp
 
-    def _store(self) -> RecordStore | None:
+    def _store(self) -> RecordStore | LocalResponse | None:
+        """The open records store; None when the site keeps no records; a 503 to answer
+        while the store is not open (visitors retry rather than get a wrong answer)."""
         writer = self.engine.records
-        return writer.store if writer is not None and writer.ready else None
+        if writer is None:
+            return None
+        if not writer.ready:
+            return _plain(503, "consent records are unavailable right now; try again later")
+        return writer.store
 
     def _me(self, ex: Exchange) -> LocalResponse:
         """The visitor's own records: what the operator keeps about them."""
         store, cid = self._store(), ex.state.consent_id
-        if self.engine.records is None:
-            return _plain(404, "this site keeps no consent records")
         if store is None:
-            return _plain(503, "consent records are unavailable right now; try again later")
+            return _plain(404, "this site keeps no consent records")
+        if isinstance(store, LocalResponse):
+            return store
         resp = _json(200, {})
 
         async def complete() -> tuple[int, bytes]:
@@ -150,6 +156,8 @@ class Endpoints:
     def _erase(self, ex: Exchange) -> LocalResponse:
         """Erase the visitor's records and their consent cookie: back to no decision."""
         store, cid = self._store(), ex.state.consent_id
+        if isinstance(store, LocalResponse):
+            return store
         resp = _json(200, {})
         resp.headers.append(("Set-Cookie", self._consent_cookie(ex, "", 0)))
         resp.new_state = NO_DECISION
