@@ -63,6 +63,14 @@ def _run(main: Coroutine[Any, Any, Any]) -> Any:
         return runner.run(main)
 
 
+async def _until_stopped() -> None:
+    """Returns on SIGINT or SIGTERM."""
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
 async def _serve_forever(make_engine: Callable[[], Engine], banner: str, *,
                          reuse_port: bool = False, worker: int = 0) -> Engine:
     """Serve until SIGINT/SIGTERM (requests in flight finish, records are flushed);
@@ -91,12 +99,8 @@ async def _serve_forever(make_engine: Callable[[], Engine], banner: str, *,
             return
         log.info("reloaded %s", config.source)
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, reload)
-    await stop.wait()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
+    await _until_stopped()
     await running.stop()
     if metrics is not None:
         await metrics.cleanup()
@@ -181,10 +185,7 @@ async def _demo_origin(listen: str) -> None:
     host, port = parse_listen(listen, "--origin", None)
     async with serve_app(make_origin_app(DEMO_DIR / "pages"), host, port) as bound:
         print(f"consentproxy demo origin: http://{host}:{bound}/ (unprotected)", flush=True)
-        stop = asyncio.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-        await stop.wait()
+        await _until_stopped()
 
 
 async def _demo(port: int) -> None:

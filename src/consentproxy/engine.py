@@ -147,9 +147,9 @@ class Exchange:
         self.host = header(req.headers, "host") or ""
         self.upstream = req.upstream or engine.config.upstream
         self.error = error  # a request the proxy refuses (a bad X-Consent-State)
-        self.is_local = (error is not None or (bool(engine.config.gpc) and
-                                               req.target.split("?")[0] == GPC_PATH)
-                         or req.target.split("?")[0].startswith(engine.config.prefix))
+        path = req.target.split("?")[0]
+        self.is_local = (error is not None or path.startswith(engine.config.prefix)
+                         or (bool(engine.config.gpc) and path == GPC_PATH))
         self.report.local = self.is_local
 
     def local_response(self, body: bytes) -> LocalResponse:
@@ -371,7 +371,7 @@ class Engine:
         """The state to enforce comes from X-Consent-State (test configs only), else the
         forced state (--state), else the visitor's cookie; then the browser's signals."""
         spec = header(req.headers, STATE_HEADER) if self.config.testing.state_header else None
-        state, source = None, "cookie"
+        state, source = None, ""
         if spec is not None:
             try:
                 state, source = parse_state(spec, self.config, STATE_HEADER), "header"

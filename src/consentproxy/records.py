@@ -15,7 +15,7 @@ import logging
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -57,9 +57,6 @@ class ConsentRecord:
     withdrawal: bool  # something granted before is no longer
     gpc: bool  # the browser sent Sec-GPC: 1
     user_agent: str  # family and major version only
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 LISTS = ("granted_categories", "refused_categories", "granted_services", "refused_services")
@@ -329,7 +326,7 @@ class RecordWriter:
         if not clean:
             log.warning("records: the previous run did not shut down cleanly; the decisions "
                         "it had queued (at most one batch of %d) may be missing", self.batch)
-        await self._guarded(self.purge)
+        await self._purge_quietly()
         return True
 
     async def _pause(self, seconds: float) -> None:
@@ -382,7 +379,7 @@ class RecordWriter:
                 await self._write(batch)
             if self.clock() - last_purge > 86400:
                 last_purge = self.clock()
-                await self._guarded(self.purge)
+                await self._purge_quietly()
 
     async def _write(self, batch: list[ConsentRecord]) -> None:
         delay = 0.1
@@ -404,11 +401,11 @@ class RecordWriter:
                 await self._pause(delay)
                 delay = min(delay * 2, 5.0)
 
-    async def _guarded(self, action: Any) -> None:
+    async def _purge_quietly(self) -> None:
         try:
-            await action()
+            await self.purge()
         except Exception as e:  # noqa: BLE001 - housekeeping must not stop the writer
-            log.warning("records: %s failed: %s", getattr(action, "__name__", action), e)
+            log.warning("records: purge failed: %s", e)
 
     async def close(self, timeout: float = 10.0) -> None:
         """Flush what is queued (bounded by timeout), then close the store."""

@@ -199,11 +199,15 @@ class Banner:
             f"</template></div>"
         ).encode("ascii", "xmlcharrefreplace")  # safe in any page charset (latin-1 too)
 
+    def _flags(self, cat: Category, state: ConsentState, chosen: bool) -> str:
+        """A box of this category: ticked when required or chosen; locked when required
+        or refused by the browser's privacy signal."""
+        locked = cat.required or (state.gpc and cat.name in self.config.gpc)
+        return ' checked="checked"' * (cat.required or chosen) + ' disabled="disabled"' * locked
+
     def _category(self, cat: Category, state: ConsentState, lang: str,
                   t: dict[str, str]) -> str:
-        on = cat.required or cat.name in state.categories
-        locked = cat.required or (state.gpc and cat.name in self.config.gpc)
-        flags = ' checked="checked"' * on + ' disabled="disabled"' * locked
+        flags = self._flags(cat, state, cat.name in state.categories)
         services = [s for s in self.config.services if s.category == cat.name]
         desc = _text(cat.description, lang)
         described = f' aria-describedby="cp-d-{cat.name}"' if desc else ""
@@ -220,9 +224,8 @@ class Banner:
 
     def _service(self, svc: Service, state: ConsentState, cat: Category, lang: str,
                  t: dict[str, str]) -> str:
-        on = cat.required or svc.name in state.services or cat.name in state.categories
-        locked = cat.required or (state.gpc and cat.name in self.config.gpc)
-        flags = ' checked="checked"' * on + ' disabled="disabled"' * locked
+        flags = self._flags(cat, state, svc.name in state.services
+                            or cat.name in state.categories)
         facts = [(t["vendor"], svc.vendor), ("", _text(svc.purpose, lang)),
                  (t["cookies"], ", ".join(svc.cookies)), (t["retention"], svc.retention)]
         details = "".join(f"<li>{escape(k)}{': ' if k else ''}{escape(v)}</li>"
