@@ -115,14 +115,11 @@ def _names(field: str, digested: bool = False) -> frozenset[str] | None:
     return frozenset(names) if all(pattern.fullmatch(n) for n in names) else None
 
 
-def category_digests(config: Config) -> dict[str, str]:
-    """Per category, a short digest of the services in it: accepting a category is
-    accepting those services, so a new one means asking again."""
-    out = {}
-    for cat in config.categories:
-        names = ",".join(sorted(s.name for s in config.services if s.category == cat.name))
-        out[cat.name] = hashlib.sha256(names.encode()).hexdigest()[:6]
-    return out
+def category_digests(services_in: Mapping[str, Iterable[str]]) -> dict[str, str]:
+    """Per category (Policy.services_in), a short digest of the services in it: accepting
+    a category is accepting those services, so a new one means asking again."""
+    return {cat: hashlib.sha256(",".join(sorted(names)).encode()).hexdigest()[:6]
+            for cat, names in services_in.items()}
 
 
 def parse_state(spec: str, config: Config, source: str = "consent state"

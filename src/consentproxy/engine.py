@@ -319,7 +319,7 @@ class Engine:
         self.policy = Policy(config)
         self.observer = Observer(self.policy, observe) if observe is not None else None
         self.signer = Signer(keys, config.consent.max_age_days, config.consent.revision,
-                             category_digests(config))
+                             category_digests(self.policy.services_in))
         self.banner = Banner(config, self.policy)
         self.endpoints = Endpoints(self)
         self.clock = clock
