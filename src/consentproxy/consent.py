@@ -46,6 +46,11 @@ class ConsentState:
         """Whether a non-required category (or one service of it) may run."""
         return self.decided and (category in self.categories or service in self.services)
 
+    @property
+    def choice(self) -> tuple[bool, frozenset[str], frozenset[str]]:
+        """All that allows() reads: visitors with the same choice are treated alike."""
+        return self.decided, self.categories, self.services
+
 
 NO_DECISION = ConsentState()
 

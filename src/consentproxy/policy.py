@@ -89,6 +89,9 @@ class Policy:
                          if config.cookie_database else None)
         self._database_category = _database_categories(config, necessary)
         self._inline_cache: dict[tuple[bytes, bool], tuple[Service, ...]] = {}
+        # What each start tag became, per consent choice (rewrite.neutralise's): kept as
+        # long as this policy, so a reload starts afresh.
+        self.tag_memo: dict[tuple[object, bytes], object] = {}
         self._marker_re = re.compile(trie_pattern(markers)) if markers else None
 
     # --- services by host --------------------------------------------------------------

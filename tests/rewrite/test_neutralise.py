@@ -83,3 +83,41 @@ def test_non_javascript_scripts_are_never_touched(blocked):
     assert blocked.script_tag(tag) is tag
     assert not blocked.script_is_inline_js(b'<script type="text/template">')
     assert blocked.script_is_inline_js(b"<script type=module>")
+
+
+def test_a_remembered_tag_still_counts_in_each_response(policy):
+    """The second page with the same tags is answered from the memo, reports included."""
+    tag = b'<iframe src="https://www.youtube.com/embed/a">'
+    unknown = b'<img src="https://cdn.unknown.example/p.gif">'
+    first, second = Neutraliser(policy, NO_DECISION), Neutraliser(policy, NO_DECISION)
+    outs = [(n.start_tag(b"iframe", tag), n.start_tag(b"img", unknown)) for n in (first, second)]
+    assert outs[0] == outs[1] and b"data-consent-src" in outs[0][0]
+    assert outs[1][1] is unknown  # unchanged tags come back as the very bytes given
+    for n in (first, second):
+        assert n.blocked == [("youtube", "iframe")]
+        assert n.unknown_hosts == {"cdn.unknown.example"}
+
+
+def test_the_memo_keeps_consent_choices_apart(policy):
+    tag = b'<iframe src="https://www.youtube.com/embed/a">'
+    social = ConsentState(decided=True, categories=frozenset({"social"}))
+    assert b"data-consent-src" in Neutraliser(policy, NO_DECISION).start_tag(b"iframe", tag)
+    allowed = Neutraliser(policy, social)
+    assert allowed.start_tag(b"iframe", tag) is tag
+    assert allowed.blocked == []
+    # visitors with the same choice share entries, whoever they are
+    other = ConsentState(decided=True, categories=frozenset({"social"}), consent_id="b")
+    assert other.choice == social.choice
+
+
+def test_the_memo_is_bounded(policy, monkeypatch):
+    from consentproxy.rewrite import neutralise
+    monkeypatch.setattr(neutralise, "MEMO_ENTRIES", 8)
+    n = Neutraliser(policy, NO_DECISION)
+    for i in range(50):
+        n.start_tag(b"img", b'<img src="https://www.facebook.com/tr?id=%d">' % i)
+    assert len(policy.tag_memo) <= 8
+    assert len(n.blocked) == 50
+    huge = b'<img src="https://www.facebook.com/tr" alt="' + b"x" * 5000 + b'">'
+    assert b"data-consent-src" in n.start_tag(b"img", huge)
+    assert all(len(key[1]) <= neutralise.MEMO_TAG_BYTES for key in policy.tag_memo)

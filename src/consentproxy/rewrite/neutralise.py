@@ -68,6 +68,10 @@ _AUTHORITY_END_RE = re.compile(r"[/\\?#]")
 _MAY_BE_REMOTE_RE = re.compile(rb"[/\\][\t\n\r]*[/\\]|[&:]")
 # A host's non-ASCII dots (fullwidth, ideographic) that the URL parser maps to '.'.
 _IDNA_DOTS = str.maketrans("\u3002\uff0e\uff61", "...")
+# A site's pages repeat the same tags: what a tag becomes is remembered per consent choice
+# (at most MEMO_ENTRIES of them, tags up to MEMO_TAG_BYTES long).
+MEMO_ENTRIES = 4096
+MEMO_TAG_BYTES = 4096
 _REFRESH_URL_RE = re.compile(r"^[\s\d.]*[;,]?\s*(?:url\s*=\s*)?['\"]?([^'\"]*)", re.IGNORECASE)
 
 
@@ -173,6 +177,8 @@ class Neutraliser:
         self.state = state
         self.blocked: list[tuple[str, str]] = []  # (service, element) for reports
         self.unknown_hosts: set[str] = set()  # hosts fetched that no service names (observe)
+        self._memo = policy.tag_memo
+        self._choice = state.choice
 
     def _blocked(self, target: tuple[str, str] | None) -> Service | None:
         if target is None:
@@ -184,7 +190,38 @@ class Neutraliser:
         return None if self.policy.allows(svc, self.state) else svc
 
     def start_tag(self, name: bytes, tag: bytes) -> bytes:
-        """The tag to emit for a (non-script) start tag that may fetch something."""
+        """The tag to emit for a start tag that may fetch something (a script with a src
+        too). Worked out once per consent choice, with what it adds to the reports."""
+        if len(tag) > MEMO_TAG_BYTES:
+            return self._start_tag(name, tag)
+        key = (self._choice, tag)
+        known = self._memo.get(key)
+        if known is None:
+            known = self._work_out(name, tag)
+            if len(self._memo) >= MEMO_ENTRIES:
+                self._memo.clear()
+            self._memo[key] = known
+        out, blocked, hosts = known  # type: ignore[misc]
+        if blocked:
+            self.blocked += blocked
+        if hosts:
+            self.unknown_hosts.update(hosts)
+        return tag if out is None else out
+
+    def _work_out(self, name: bytes, tag: bytes
+                  ) -> tuple[bytes | None, tuple[tuple[str, str], ...], tuple[str, ...]]:
+        """(the new tag or None if unchanged, what it blocks, the unknown hosts it names)."""
+        count, seen = len(self.blocked), self.unknown_hosts
+        self.unknown_hosts = set()
+        out = self._start_tag(name, tag)
+        blocked, hosts = tuple(self.blocked[count:]), tuple(self.unknown_hosts)
+        del self.blocked[count:]
+        self.unknown_hosts = seen
+        return None if out is tag else out, blocked, hosts
+
+    def _start_tag(self, name: bytes, tag: bytes) -> bytes:
+        if name == b"script":
+            return self.script_tag(tag)
         if name == b"meta":
             return self.meta_tag(tag)
         if not _MAY_BE_REMOTE_RE.search(tag):
@@ -235,8 +272,7 @@ class Neutraliser:
 
     def script_is_inline_js(self, tag: bytes) -> bool:
         """No src, nor an SVG script's href/xlink:href: the script's text is its code."""
-        attrs = Attributes(tag, len(b"script") + 1)
-        return all(attrs.get(a) is None for a in URL_ATTRS[b"script"]) and _is_js(attrs)
+        return (_cached_inline_js if len(tag) <= MEMO_TAG_BYTES else _inline_js)(tag)
 
     def script_tag(self, tag: bytes) -> bytes:
         """A <script src> start tag: neutralised when its host is blocked."""
@@ -278,6 +314,14 @@ class Neutraliser:
             pos = end
         out.append(tag[pos:])
         return b"".join(out)
+
+
+def _inline_js(tag: bytes) -> bool:
+    attrs = Attributes(tag, len(b"script") + 1)
+    return all(attrs.get(a) is None for a in URL_ATTRS[b"script"]) and _is_js(attrs)
+
+
+_cached_inline_js = functools.lru_cache(maxsize=MEMO_ENTRIES)(_inline_js)
 
 
 def _is_js(attrs: Attributes) -> bool:

@@ -273,7 +273,7 @@ class HtmlRewriter:
             if neutraliser.script_is_inline_js(tag):
                 self.script_tag, self.script_body, self.script_len = tag, [], 0
             else:
-                self._emit(neutraliser.script_tag(tag))
+                self._emit(neutraliser.start_tag(name, tag))
             return
         if name in URL_ATTRS:
             tag = neutraliser.start_tag(name, tag)
