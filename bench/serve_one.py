@@ -42,6 +42,9 @@ async def start_origin(port: int, big_mib: int) -> tuple[int, Stop]:
     async def page(_: web.Request) -> web.Response:
         return web.Response(body=html, content_type="text/html", charset="utf-8")
 
+    async def page_text(_: web.Request) -> web.Response:
+        return web.Response(body=html, content_type="text/plain", charset="utf-8")
+
     async def page_gz(_: web.Request) -> web.Response:
         return web.Response(body=html_gz, content_type="text/html", charset="utf-8",
                             headers={"Content-Encoding": "gzip"})
@@ -70,6 +73,7 @@ async def start_origin(port: int, big_mib: int) -> tuple[int, Stop]:
     app = web.Application()
     app.router.add_get("/page.html", page)
     app.router.add_get("/page-gz.html", page_gz)
+    app.router.add_get("/page.txt", page_text)
     app.router.add_get("/data.json", json)
     app.router.add_get("/big.bin", big)
     app.router.add_get("/slow.html", slow)
