@@ -29,12 +29,12 @@ TRACKERS = ("google-analytics.com", "googletagmanager.com", "facebook.com", "fac
             "youtube.com", "doubleclick.net", "hotjar.com", "linkedin.com")
 # Attributes through which an element makes the browser fetch or run something.
 FETCHING = frozenset({"src", "href", "srcset", "imagesrcset", "poster", "data", "background",
-                      "lowsrc", "dynsrc", "codebase", "archive", "code", "srcdoc"})
+                      "lowsrc", "dynsrc", "codebase", "archive", "code", "srcdoc", "ping"})
 # Elements that fetch through those attributes (an unknown element such as `x<script`,
 # which `<x<script src=...>` makes, fetches nothing).
 LOADERS = frozenset({"script", "img", "image", "iframe", "frame", "link", "object", "embed",
                      "source", "video", "audio", "track", "input", "applet", "feimage", "base",
-                     "body", "table", "td", "th", "meta"})
+                     "body", "table", "td", "th", "meta", "a", "area"})
 JS_TYPES = ("", "text/javascript", "module", "application/javascript")
 LOADS = re.compile(r"createElement|new Image|document\.write|fetch\(|sendBeacon")  # in JS
 BANNER = b"<div id=consentproxy></div>"
@@ -85,7 +85,7 @@ def live_trackers(markup: bytes) -> list[str]:
         if tag == "script" and attrs.get("type", "").strip().lower() not in JS_TYPES:
             continue
         for name, value in attrs.items():
-            fetches = name in FETCHING or (
+            fetches = (name == "ping" if tag in ("a", "area") else name in FETCHING) or (
                 name == "content" and tag == "meta"
                 and attrs.get("http-equiv", "").lower() in ("refresh", "set-cookie"))
             if fetches and _tracker_in(value):

@@ -84,6 +84,10 @@ ATTACKS = {
     "frameset_frame": "<frameset><frame src='https://www.youtube.com/embed/x'></frameset>",
     "body_background": f"<body background='{PIXEL}'>",
     "table_background": f"<table background='{PIXEL}'><tr><td>x</td></tr></table>",
+    "table_cell_background": f"<table><tr><td background='{PIXEL}'>x</td></tr></table>",
+    "table_header_cell_background": f"<table><tr><TH BACKGROUND={PIXEL}>x</th></tr></table>",
+    "a_ping_hyperlink_auditing": f"<a href=/next ping='/local {PIXEL}'>next</a>",
+    "area_ping": f"<map name=m><area href=/x ping={PIXEL}></map>",
     "inline_loader_script": "<script>var s=document.createElement('script');"
                             "s.src='//www.google-analytics.com/a.js';</script>",
     "inline_script_json_escaped_url": "<script>new Image().src='https:\\/\\/www.facebook.com"

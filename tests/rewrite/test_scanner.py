@@ -176,6 +176,12 @@ PIECES = [
     b"<a href=\"/x\">", b"\"", b"'", b"<", b">", b"/", b"=", b" ", b"text", b"fbq('init')",
     b"<plaintext>", b"<img", b"<frame src=/f>", b"<video poster=//x.doubleclick.net/p>",
     b"<img src=https:www.facebook.com/tr>", b"<img src=&#x2F;&#x2F;www.facebook.com/tr>",
+    b"<div style='color:red'>", b"<div STYLE=\"background:url(//www.facebook.com/tr)\">",
+    b"<p style=x>", b"<span style>", b"<b style=\\75rl(x)>", b"<img style='a:url(/x)' src=/a>",
+    b"<a href=https://x.example/>", b"<a href=/n ping=https://www.facebook.com/tr>",
+    b"<td class=c>", b"<TD background=//www.facebook.com/tr>", b"<meta name=d content=e>",
+    b"<meta http-equiv=Set-Cookie content='_fbp=1'>", b"<style>a{color:red}", b"a{b:url(//x)}",
+    b"@import 'x';", b"</STYLE >", b"<title>x", b"</title/>", b"<xmp>", b"</xmp>",
 ]
 SOUP = st.lists(st.sampled_from(PIECES), max_size=40).map(b"".join)
 
@@ -199,7 +205,8 @@ def test_c_and_python_skip_loops_give_the_same_bytes(policy, page, chunks, state
 
 # The tokenizer's alphabet, finer than PIECES: every branch of the skip loop.
 TOKENS = [b"<", b"</", b"<!", b"<?", b"-", b"--", b"!", b">", b"/", b"\"", b"'", b"=", b" ",
-          b"\n", b"a", b"bod", b"body", b"Body", b"script", b"img", b"head", b"x:", b"&", b"//"]
+          b"\n", b"a", b"bod", b"body", b"Body", b"script", b"img", b"head", b"x:", b"&", b"//",
+          b"style", b"Style"]
 
 
 @settings(max_examples=1000, deadline=None)
@@ -226,3 +233,23 @@ def test_the_c_loop_steps_over_local_tags_only_once_quiet_is_allowed():
     assert c_skip()(local, 0, True) == len(local)
     assert c_skip()(local, 0, False) == 0
     assert c_skip()(remote, 0, True) == 0
+
+
+@pytest.mark.parametrize("markup", [
+    b"<title>a <img src=//www.facebook.com/tr> b</title>", b"<TEXTAREA>x</textarea\n>",
+    b"<style>a { color: red }</style>", b"<meta name=d content='https://x.example/'>",
+    b"<a href=https://x.example/ class=link>", b"<td class=c>",
+    b"<div style='color: red'>", b"<iframe src=/local></iframe>",
+])
+def test_the_c_loop_steps_over_what_cannot_load(markup):
+    assert c_skip()(markup, 0, True) == len(markup)
+
+
+@pytest.mark.parametrize("markup", [
+    b"<title>no end tag yet", b"<style>a { background: url(/x.png) }</style>",
+    b"<style>@import 'x.css';</style>", b"<meta http-equiv=refresh content=5>",
+    b"<a href=/x PING=/p>", b"<td background=/x.png>", b"<div style='background:URL(/x)'>",
+    b"<div style=\\75rl(x)>", b"<div style='&#117;rl(x)'>", b"<p style='image-set(\"x\" 1x)'>",
+])
+def test_the_c_loop_stops_where_the_neutraliser_must_look(markup):
+    assert c_skip()(markup, 0, True) == 0

@@ -1,24 +1,33 @@
 /* The rewriter's hot loop in C: how far a run of HTML passes through untouched.
  *
- * Skipper(interesting, quiet).skip(buf, pos, quiet_ok) returns the end of the longest
- * run of buf from pos that scanner.SKIP_RE matches (text, comments, doctypes and the
- * start/end tags that cannot matter), written out as the state machine the regex
- * describes. With quiet_ok it also steps over start tags named in `quiet` that cannot
- * point to another host (no "//" and no '&' or ':'), which the Python neutraliser
- * would return unchanged. Everything skipped is emitted as is, so the output is the
- * pure-Python rewriter's byte for byte (tests/rewrite run both).
+ * Skipper(interesting, quiet, keys, text).skip(buf, pos, quiet_ok) returns the end of
+ * the longest run of buf from pos that scanner.SKIP_RE matches (text, comments, doctypes
+ * and the start/end tags that cannot matter, a tag with a style attribute excepted),
+ * written out as the state machine the regex describes. With quiet_ok it also steps over
+ * what the Python neutraliser would return unchanged:
+ *  - a start tag named in `quiet` unless it has its key attribute (keys[i], such as
+ *    http-equiv or ping) or, for a name without a key, unless it may point to another
+ *    host (a "//" or a '&' or ':');
+ *  - a style attribute whose value cannot load anything (css.STYLE_MAY_LOAD);
+ *  - for a quiet name in `text` (title, textarea, style), its raw text up to the end
+ *    tag, when the end tag is in buf (and, for <style>, the text cannot load anything).
+ * Everything skipped is emitted as is, so the output is the pure-Python rewriter's byte
+ * for byte (tests/rewrite run both).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stdint.h>
 #include <string.h>
 
 #define MAX_NAME 16
 #define MAX_NAMES 64
 
-/* Tag names, lowercase, with a bit per length present to reject most names at once. */
+/* Tag names, lowercase, with the set of names (one bit each) of every length and of every
+ * first letter, so most tags are told apart by two loads and an AND. */
 typedef struct {
     Py_ssize_t count;
-    unsigned int lengths;
+    uint64_t by_len[MAX_NAME];
+    uint64_t by_first[256];
     unsigned char len[MAX_NAMES];
     char name[MAX_NAMES][MAX_NAME];
 } Names;
@@ -26,8 +35,21 @@ typedef struct {
 typedef struct {
     PyObject_HEAD
     Names interesting; /* tag names that stop the skip */
-    Names quiet;       /* the subset that may be stepped over when quiet_ok */
+    /* by index in interesting: */
+    char quiet[MAX_NAMES];  /* may be stepped over when quiet_ok */
+    Names keys;             /* keys.name[i]: the key attribute, or "" */
+    char text[MAX_NAMES];   /* its raw text is stepped over too */
 } Skipper;
+
+/* What tag_rest saw of the tag's attributes. */
+enum { HAS_STYLE = 1, STYLE_MAY_LOAD = 2, HAS_KEY = 4 };
+
+/* The key attribute tag_rest looks for (len 0: none). */
+typedef struct {
+    const char *name;
+    Py_ssize_t len;
+} Key;
+static const Key NO_KEY = {"", 0};
 
 /* Byte classes, as the tokenizer sees them. */
 enum { WS = 1, SLASH = 2, GT = 4, EQ = 8 };
@@ -40,10 +62,44 @@ static int is_delim(unsigned char c) { return cls[c] & DELIM; }
 
 static int is_alpha(unsigned char c) { return (c | 0x20) >= 'a' && (c | 0x20) <= 'z'; }
 
+static int lower(unsigned char c) { return c >= 'A' && c <= 'Z' ? c | 0x20 : c; }
+
+/* Whether b[p..end) holds the lowercase ASCII word w, in any case. */
+static int contains_ci(const unsigned char *b, Py_ssize_t p, Py_ssize_t end, const char *w,
+                       Py_ssize_t len) {
+    for (; p + len <= end; p++) {
+        Py_ssize_t i = 0;
+        while (i < len && lower(b[p + i]) == (unsigned char)w[i])
+            i++;
+        if (i == len)
+            return 1;
+    }
+    return 0;
+}
+
+/* css.STYLE_MAY_LOAD: whether CSS in b[p..end) can name a URL at all. */
+static int css_may_load(const unsigned char *b, Py_ssize_t p, Py_ssize_t end) {
+    if (memchr(b + p, '\\', (size_t)(end - p)) || memchr(b + p, '&', (size_t)(end - p)))
+        return 1;
+    return contains_ci(b, p, end, "url(", 4) || contains_ci(b, p, end, "image-set", 9)
+           || contains_ci(b, p, end, "@import", 7);
+}
+
+/* The flags for an attribute b[a..q) with value b[v..w) (v < 0: no value). */
+static int attr_flags(const unsigned char *b, Py_ssize_t a, Py_ssize_t q, Py_ssize_t v,
+                      Py_ssize_t w, Key key) {
+    if (key.len && q - a == key.len && contains_ci(b, a, q, key.name, key.len))
+        return HAS_KEY;
+    if (q - a != 5 || !contains_ci(b, a, q, "style", 5))
+        return 0;
+    return HAS_STYLE | (v >= 0 && css_may_load(b, v, w) ? STYLE_MAY_LOAD : 0);
+}
+
 /* _TAG_REST after the first letter of the name: the end of the tag ('>' + 1), or -1
  * if buf ends first. Quoted values may hold '>'; one with no closing quote in buf is
- * an unquoted value, as in the regex's alternation. */
-static Py_ssize_t tag_rest(const unsigned char *b, Py_ssize_t q, Py_ssize_t n) {
+ * an unquoted value, as in the regex's alternation. *flags gets what the attributes hold. */
+static Py_ssize_t tag_rest(const unsigned char *b, Py_ssize_t q, Py_ssize_t n, Key key,
+                           int *flags) {
     while (q < n && !is_delim(b[q]))
         q++;
     while (q < n) {
@@ -54,46 +110,76 @@ static Py_ssize_t tag_rest(const unsigned char *b, Py_ssize_t q, Py_ssize_t n) {
             q++;
             continue;
         }
-        q++; /* an attribute name: its first byte may be anything else, even '=' */
+        Py_ssize_t a = q++; /* an attribute name: its first byte may be anything, even '=' */
         while (q < n && !(cls[b[q]] & (DELIM | EQ)))
             q++;
         Py_ssize_t r = q;
         while (r < n && is_ws(b[r]))
             r++;
-        if (r >= n || b[r] != '=')
+        if (r >= n || b[r] != '=') {
+            *flags |= attr_flags(b, a, q, -1, -1, key);
             continue; /* no value: the spaces are taken by the loop */
+        }
         r++;
         while (r < n && is_ws(b[r]))
             r++;
         if (r < n && (b[r] == '"' || b[r] == '\'')) {
             const unsigned char *close = memchr(b + r + 1, b[r], (size_t)(n - r - 1));
             if (close != NULL) {
+                *flags |= attr_flags(b, a, q, r + 1, close - b, key);
                 q = close - b + 1;
                 continue;
             }
         }
+        Py_ssize_t v = r;
         while (r < n && !(cls[b[r]] & (WS | GT)))
             r++;
+        *flags |= attr_flags(b, a, q, v, r, key);
         q = r;
     }
     return -1;
 }
 
-/* Whether the tag name at b[p..] (up to a delimiter, which must be in buf) is one of
- * names, compared in ASCII lowercase. */
-static int name_in(const unsigned char *b, Py_ssize_t p, Py_ssize_t n, const Names *names) {
+/* The index in names of the tag name at b[p..] (up to a delimiter, which must be in
+ * buf), compared in ASCII lowercase; -1 if it is none of them. */
+static Py_ssize_t name_index(const unsigned char *b, Py_ssize_t p, Py_ssize_t n,
+                             const Names *names) {
     Py_ssize_t len = 0;
     while (p + len < n && !is_delim(b[p + len]))
         len++;
-    if (p + len >= n || len >= MAX_NAME || !(names->lengths & (1u << len)))
-        return 0; /* at the end of buf the name may go on in the next chunk */
-    char low[MAX_NAME];
-    for (Py_ssize_t i = 0; i < len; i++)
-        low[i] = (char)(b[p + i] >= 'A' && b[p + i] <= 'Z' ? b[p + i] | 0x20 : b[p + i]);
-    for (Py_ssize_t i = 0; i < names->count; i++)
-        if (names->len[i] == len && memcmp(names->name[i], low, (size_t)len) == 0)
-            return 1;
-    return 0;
+    if (p + len >= n || len >= MAX_NAME)
+        return -1; /* at the end of buf the name may go on in the next chunk */
+    uint64_t maybe = names->by_len[len] & names->by_first[lower(b[p])];
+    while (maybe) {
+        int i = __builtin_ctzll(maybe);
+        Py_ssize_t k = 1;
+        while (k < len && lower(b[p + k]) == (unsigned char)names->name[i][k])
+            k++;
+        if (k == len)
+            return i;
+        maybe &= maybe - 1;
+    }
+    return -1;
+}
+
+/* The start of the end tag "</name" + delimiter (scanner.END_TAG_RE) at or after q, or -1
+ * if it is not in buf. */
+static Py_ssize_t end_tag(const unsigned char *b, Py_ssize_t q, Py_ssize_t n,
+                          const char *name, Py_ssize_t len) {
+    for (; q + len + 2 < n; q++) {
+        const unsigned char *lt = memchr(b + q, '<', (size_t)(n - q));
+        if (lt == NULL)
+            return -1;
+        q = lt - b;
+        if (q + len + 2 < n && b[q + 1] == '/' && is_delim(b[q + len + 2])) {
+            Py_ssize_t i = 0;
+            while (i < len && lower(b[q + 2 + i]) == (unsigned char)name[i])
+                i++;
+            if (i == len)
+                return q;
+        }
+    }
+    return -1;
 }
 
 /* neutralise._MAY_BE_REMOTE_RE: [/\\][\t\n\r]*[/\\]|[&:] somewhere in b[p..end). */
@@ -139,12 +225,26 @@ static Py_ssize_t markup(Skipper *self, const unsigned char *b, Py_ssize_t p, Py
         return -1;
     unsigned char c = b[p + 1];
     if (is_alpha(c)) { /* a start tag */
-        if (!name_in(b, p + 1, n, &self->interesting))
-            return tag_rest(b, p + 2, n);
-        if (!quiet_ok || !name_in(b, p + 1, n, &self->quiet))
+        int flags = 0;
+        Py_ssize_t i = name_index(b, p + 1, n, &self->interesting);
+        if (i < 0) {
+            Py_ssize_t end = tag_rest(b, p + 2, n, NO_KEY, &flags);
+            return flags & (quiet_ok ? STYLE_MAY_LOAD : HAS_STYLE) ? -1 : end;
+        }
+        if (!quiet_ok || !self->quiet[i])
             return -1;
-        Py_ssize_t end = tag_rest(b, p + 2, n);
-        return end < 0 || may_be_remote(b, p, end) ? -1 : end;
+        Key key = {self->keys.name[i], self->keys.len[i]};
+        Py_ssize_t end = tag_rest(b, p + 2, n, key, &flags);
+        if (end < 0 || flags & (STYLE_MAY_LOAD | HAS_KEY) || (!key.len && may_be_remote(b, p, end)))
+            return -1;
+        if (!self->text[i])
+            return end;
+        const char *name = self->interesting.name[i];
+        Py_ssize_t len = self->interesting.len[i];
+        Py_ssize_t close = end_tag(b, end, n, name, len);
+        if (close < 0 || (len == 5 && memcmp(name, "style", 5) == 0 && css_may_load(b, end, close)))
+            return -1;
+        return close; /* the end tag itself is stepped over next */
     }
     if (c == '/') { /* an end tag: all but </body>; or a bogus one */
         if (p + 2 < n && is_alpha(b[p + 2])) {
@@ -152,7 +252,8 @@ static Py_ssize_t markup(Skipper *self, const unsigned char *b, Py_ssize_t p, Py
                     && (b[p + 3] | 0x20) == 'o' && (b[p + 4] | 0x20) == 'd'
                     && (b[p + 5] | 0x20) == 'y')
                 return -1;
-            return tag_rest(b, p + 3, n);
+            int ignored = 0; /* an end tag's attributes do nothing */
+            return tag_rest(b, p + 3, n, NO_KEY, &ignored);
         }
         const unsigned char *gt = memchr(b + p + 2, '>', (size_t)(n - p - 2));
         return gt == NULL ? -1 : gt - b + 1;
@@ -211,8 +312,8 @@ static int set_names(Names *names, PyObject *tuple) {
         PyErr_SetString(PyExc_TypeError, "names must be a tuple of at most 64 bytes");
         return -1;
     }
+    memset(names, 0, sizeof(Names));
     names->count = PyTuple_GET_SIZE(tuple);
-    names->lengths = 0;
     for (Py_ssize_t i = 0; i < names->count; i++) {
         PyObject *name = PyTuple_GET_ITEM(tuple, i);
         if (!PyBytes_Check(name) || PyBytes_GET_SIZE(name) >= MAX_NAME) {
@@ -221,18 +322,54 @@ static int set_names(Names *names, PyObject *tuple) {
         }
         names->len[i] = (unsigned char)PyBytes_GET_SIZE(name);
         memcpy(names->name[i], PyBytes_AS_STRING(name), names->len[i]);
-        names->lengths |= 1u << names->len[i];
+        names->by_len[names->len[i]] |= (uint64_t)1 << i;
+        names->by_first[(unsigned char)names->name[i][0]] |= (uint64_t)1 << i;
+    }
+    return 0;
+}
+
+/* Which of the interesting names are in `subset`: flags[i] = 1 (and, with keys, the key
+ * of each goes to keyed->name[i]). */
+static int flag_names(Skipper *self, PyObject *subset, char *flags, PyObject *keys) {
+    Names names, given;
+    if (set_names(&names, subset) < 0 || (keys != NULL && set_names(&given, keys) < 0))
+        return -1;
+    if (keys != NULL && given.count != names.count) {
+        PyErr_SetString(PyExc_ValueError, "one key (or b\"\") per quiet name");
+        return -1;
+    }
+    for (Py_ssize_t j = 0; j < names.count; j++) {
+        Py_ssize_t i = 0;
+        while (i < self->interesting.count && !(self->interesting.len[i] == names.len[j]
+               && memcmp(self->interesting.name[i], names.name[j], names.len[j]) == 0))
+            i++;
+        if (i == self->interesting.count) {
+            PyErr_SetString(PyExc_ValueError, "quiet and text names must be interesting");
+            return -1;
+        }
+        flags[i] = 1;
+        if (keys != NULL) {
+            self->keys.len[i] = given.len[j];
+            memcpy(self->keys.name[i], given.name[j], given.len[j]);
+        }
     }
     return 0;
 }
 
 static int Skipper_init(Skipper *self, PyObject *args, PyObject *kwds) {
-    PyObject *interesting, *quiet;
-    static char *kwlist[] = {"interesting", "quiet", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO", kwlist, &interesting, &quiet))
+    PyObject *interesting, *quiet, *keys, *text;
+    static char *kwlist[] = {"interesting", "quiet", "keys", "text", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOO", kwlist, &interesting, &quiet, &keys,
+                                     &text))
         return -1;
-    return set_names(&self->interesting, interesting) < 0 ? -1
-                                                         : set_names(&self->quiet, quiet);
+    memset(self->quiet, 0, sizeof self->quiet);
+    memset(self->text, 0, sizeof self->text);
+    memset(&self->keys, 0, sizeof self->keys);
+    if (set_names(&self->interesting, interesting) < 0
+            || flag_names(self, quiet, self->quiet, keys) < 0
+            || flag_names(self, text, self->text, NULL) < 0)
+        return -1;
+    return 0;
 }
 
 static PyMethodDef Skipper_methods[] = {
@@ -246,7 +383,7 @@ static PyTypeObject SkipperType = {
     .tp_name = "consentproxy.rewrite._skip.Skipper",
     .tp_basicsize = sizeof(Skipper),
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Skipper(interesting, quiet): the rewriter's skip loop, in C.",
+    .tp_doc = "Skipper(interesting, quiet, keys, text): the rewriter's skip loop, in C.",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)Skipper_init,
     .tp_methods = Skipper_methods,

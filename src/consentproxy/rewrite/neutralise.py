@@ -45,8 +45,12 @@ URL_ATTRS: dict[bytes, tuple[bytes, ...]] = {
     b"applet": (b"code", b"codebase", b"archive"),
     b"feimage": (b"href", b"xlink:href"),
     b"base": (b"href",),  # every relative URL after it would go to that host
-    b"body": (b"background",),  # (not <td>/<th>: a stop at every cell costs too much; CSP)
+    b"body": (b"background",),
     b"table": (b"background",),
+    b"td": (b"background",),
+    b"th": (b"background",),
+    b"a": (b"ping",),  # a click POSTs to each URL listed (hyperlink auditing)
+    b"area": (b"ping",),
     b"meta": (),  # http-equiv refresh and Set-Cookie: see Neutraliser.meta_tag
 }
 # Elements whose URL makes a document: a data: or javascript: URL there is markup that runs.
@@ -233,7 +237,9 @@ class Neutraliser:
             value = attrs.get(attr)
             if value is None:
                 continue
-            targets = srcset_targets(value) if attr.endswith(b"srcset") else [url_target(value)]
+            targets = (srcset_targets(value) if attr.endswith(b"srcset")
+                       else [url_target(u) for u in value.split()] if attr == b"ping"
+                       else [url_target(value)])
             hit = next((s for s in map(self._blocked, targets) if s), None)
             if hit is None and name in _DOCUMENT_TAGS and (text := _document_text(value)):
                 hit = self.policy.blocked_inline(text, self.state, markup=True)

@@ -22,6 +22,9 @@ _ATTRS = (
     rb"(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:\"[^\"]*+\"|'[^']*+'|[^\t\n\f\r >]*+))?+)*+"
 )
 _TAG_REST = rb"[^\t\n\f\r />]*+" + _ATTRS + rb">"
+# The same, for a tag without a style attribute (CSS in one may load something).
+_UNSTYLED_TAG_REST = _TAG_REST.replace(
+    rb"|[^\t\n\f\r />]", rb"|(?![sS][tT][yY][lL][eE][\t\n\f\r /=>])[^\t\n\f\r />]", 1)
 
 RAWTEXT = (b"style", b"xmp", b"iframe", b"noembed", b"noframes")
 RCDATA = (b"textarea", b"title")
@@ -33,7 +36,8 @@ _DELIM = rb"[\t\n\f\r />]"
 # frequent alternatives first.
 SKIP_RE = re.compile(
     rb"(?:[^<]++"
-    rb"|<(?!" + trie_pattern(list(INTERESTING), ignore_case=True) + _DELIM + rb")[A-Za-z]" + _TAG_REST +
+    rb"|<(?!" + trie_pattern(list(INTERESTING), ignore_case=True) + _DELIM + rb")[A-Za-z]"
+    + _UNSTYLED_TAG_REST +
     rb"|</(?![bB][oO][dD][yY]" + _DELIM + rb")[A-Za-z]" + _TAG_REST +
     rb"|<!--(?:-?>|(?s:.*?)--!?>)"                      # comments, incl. <!--> and <!--->
     rb"|<[!?](?!--)[^>]*+>"                             # doctype, bogus comments
@@ -51,11 +55,14 @@ DOCUMENT_START_RE = re.compile(
     rb"<(?i:!doctype|html|head|body|title|meta)"
 )
 
-# Interesting start tags that the neutraliser returns unchanged when they cannot point to
-# another host, and that change no tokenizer state: the C skip loop steps over those
-# (once the guard script is placed) instead of returning them to Python.
-QUIET = tuple(n for n in (*URL_ATTRS, b"head")  # <meta http-equiv=Set-Cookie> names no host
-              if n not in (b"script", b"plaintext", b"meta", *RAWTEXT, *RCDATA))
+# Interesting start tags that the C skip loop steps over (once the guard script is placed)
+# when the neutraliser would return them unchanged: a tag with a key attribute unless it
+# holds that attribute (<meta http-equiv=Set-Cookie> names no host), any other unless it
+# may name another host; for raw-text elements, up to their end tag.
+KEYS = {b"meta": b"http-equiv", b"a": b"ping", b"area": b"ping", b"body": b"background",
+        b"table": b"background", b"td": b"background", b"th": b"background"}
+QUIET = tuple(dict.fromkeys(n for n in (*URL_ATTRS, *RAWTEXT, *RCDATA, b"head")
+                            if n != b"script"))
 
 # skip(buf, pos, quiet_ok) -> end of what, from pos, passes through untouched.
 Skip = Callable[[bytes, int, bool], int]
@@ -71,7 +78,9 @@ try:
 except ImportError:  # built without a compiler: same bytes, ~7x slower (bench/RESULTS.md)
     SKIPS: dict[str, Skip] = {"python": python_skip}
 else:
-    SKIPS = {"c": Skipper(INTERESTING, QUIET).skip, "python": python_skip}
+    SKIPS = {"c": Skipper(INTERESTING, QUIET, tuple(KEYS.get(n, b"") for n in QUIET),
+                         RAWTEXT + RCDATA).skip,
+             "python": python_skip}
 DEFAULT_SKIP = next(iter(SKIPS.values()))
 
 MAX_TAG = 1 << 20          # a start tag longer than this is passed through untouched
@@ -260,6 +269,9 @@ class HtmlRewriter:
         return m.end()
 
     def _start_tag(self, name: bytes, tag: bytes) -> None:
+        if name not in _INTERESTING:  # here for its style attribute only
+            self._emit(self.neutraliser.start_tag(name, tag))
+            return
         if not self.head_done and self.inject:
             self.head_done = True
             if name == b"head":
@@ -340,6 +352,7 @@ class HtmlRewriter:
         self.script_tag, self.script_body, self.script_len = None, [], 0
 
 
+_INTERESTING = frozenset(INTERESTING)
 _GT_RE = re.compile(rb">")
 _MAYBE_TAG_RE = re.compile(rb"<(?:[A-Za-z]|/[A-Za-z]?|!-?|\?)?\Z")
 
