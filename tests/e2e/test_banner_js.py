@@ -80,6 +80,10 @@ TRACKERS = """
   height="1" width="1" data-consent-src="https://www.facebook.com/tr?id=1"/>
 """
 # A gadget a sanitiser keeping data-* attributes would let through: must not become onerror.
+AUDITED_LINK = """
+<a id="audited" href="#top" data-consent-blocked="google-analytics"
+  data-consent-blocked-category="analytics" data-consent-ping="https://www.google-analytics.com/p">x</a>
+"""
 GADGET = """
 <img id="gadget" data-consent-blocked="google-analytics" data-consent-blocked-category="analytics"
   data-consent-src="https://evil.example/x.gif" data-consent-onerror="window.__xss = 1">
@@ -280,7 +284,7 @@ async def test_no_box_is_pre_ticked_and_necessary_is_on_and_locked(site: Site) -
 
 
 async def test_accept_all_activates_everything_in_document_order(site: Site) -> None:
-    await site.open(page_html(body=TRACKERS + GADGET))
+    await site.open(page_html(body=TRACKERS + GADGET + AUDITED_LINK))
     site.next_state = {"decided": True, "categories": ALL, "services": []}
     await site.page.click("text=Accept all")
     await site.page.wait_for_function("window.__ran === 1 && (window.__order || []).length === 3")
@@ -301,6 +305,7 @@ async def test_accept_all_activates_everything_in_document_order(site: Site) -> 
     assert await site.page.locator("script[type='text/javascript'][src*=analytics]").count() == 1
     # Only the attributes the proxy renames are restored, never event handlers.
     assert await site.page.get_attribute("#gadget", "onerror") is None
+    assert await site.page.get_attribute("#audited", "ping") == "https://www.google-analytics.com/p"
     assert await site.page.evaluate("window.__xss") is None
     assert await site.page.locator("input[data-consent-category]:checked").count() == 4
     assert site.loads == 1

@@ -10,8 +10,8 @@
   var MARK = 'data-consent-blocked', CAT = MARK + '-category', PRE = 'data-consent-';
   // Restore only what the proxy renames, on the tags it neutralises: injected markup
   // (e.g. sanitised content keeping data-*) must not turn data-consent-onerror into onerror.
-  var TAGS = /^(script|i?frame|img|image|link|object|embed|source|video|audio|track|input|applet)$/;
-  var ATTRS = /^(src|srcset|href|xlink:href|data|srcdoc|poster|lowsrc|dynsrc|codebase|archive|code|imagesrcset)$/;
+  var TAGS = /^(script|i?frame|img|image|link|object|embed|source|video|audio|track|input|applet|a|area)$/;
+  var ATTRS = /^(src|srcset|href|xlink:href|data|srcdoc|poster|lowsrc|dynsrc|codebase|archive|code|imagesrcset|ping)$/;
   var EMBEDS = /^(iframe|object|embed)$/;
   // The host element must stay visible whatever the site's CSS says about divs.
   var PIN = { display: 'block', visibility: 'visible', opacity: '1', transform: 'none',
