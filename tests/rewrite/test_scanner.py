@@ -153,6 +153,14 @@ def test_guard_goes_right_after_head_before_any_script(policy, skip):
     assert out.count(b"<GUARD>") == 1
 
 
+def test_a_styled_root_element_does_not_move_the_guard(policy, skip):
+    """<html style> reaches Python for its style; the guard still waits for <head> (in
+    XHTML anything before the root element would break the document)."""
+    page = b"<html style='background:url(/bg.png)'><head><title>x</title></head><body></body>"
+    assert head_rewrite(policy, page, skip=skip).startswith(
+        b"<html style='background:url(/bg.png)'><head><GUARD><title>")
+
+
 def test_guard_goes_before_the_first_loading_tag_without_head(policy, skip):
     out = head_rewrite(policy, b"<p>x</p><img src=/a.png><script>b()</script>", skip=skip)
     assert out.startswith(b"<p>x</p><GUARD><img src=/a.png>")
