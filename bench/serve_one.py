@@ -3,6 +3,7 @@
     serve_one.py origin [--port N]
     serve_one.py passthrough --upstream http://127.0.0.1:N [--port N]
     serve_one.py consentproxy --upstream http://127.0.0.1:N [--port N]   (CONSENTPROXY_SECRET)
+    serve_one.py copy-rewriter --upstream ...   consentproxy with HTML copied, not rewritten
 
 The origin serves /page.html (the ~100 KB typical page with trackers; gzipped as
 /page-gz.html), /data.json (1 MB),
@@ -24,7 +25,7 @@ import common
 import passthrough
 from aiohttp import web
 
-from consentproxy import server
+from consentproxy import engine, server
 from consentproxy.cli import _run as run_loop  # the loop `serve` runs on
 
 Stop = Callable[[], Awaitable[None]]
@@ -83,6 +84,22 @@ async def start_origin(port: int, big_mib: int) -> tuple[int, Stop]:
     return runner.addresses[0][1], runner.cleanup
 
 
+class CopyRewriter:
+    """An instrument, not a product: the rewriter's interface, copying HTML unchanged. Through
+    it, consentproxy's HTML path costs everything but the rewrite (the engine, the chunked
+    response, the report), which is the ceiling any rewriter can approach."""
+
+    def __init__(self, neutraliser: object, banner: bytes, inject: bool | None,
+                 head: bytes = b""):
+        self.neutraliser, self.injected = neutraliser, False
+
+    def feed(self, data: bytes) -> bytes:
+        return data
+
+    def close(self) -> bytes:
+        return b""
+
+
 async def start_consentproxy(upstream: str, port: int) -> tuple[int, Stop]:
     running = await server.start(common.engine(os.environ[common.SECRET_ENV], upstream),
                                  "127.0.0.1", port)
@@ -91,7 +108,7 @@ async def start_consentproxy(upstream: str, port: int) -> tuple[int, Stop]:
 
 async def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("kind", choices=("origin", "passthrough", "consentproxy"))
+    ap.add_argument("kind", choices=("origin", "passthrough", "consentproxy", "copy-rewriter"))
     ap.add_argument("--upstream", default="")
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--big-mib", type=int, default=64, help="size of the origin's /big.bin")
@@ -103,6 +120,8 @@ async def main() -> None:
     elif args.kind == "passthrough":
         port, stop = await passthrough.start(args.upstream, "127.0.0.1", args.port)
     else:
+        if args.kind == "copy-rewriter":
+            engine.HtmlRewriter = CopyRewriter  # type: ignore[misc,assignment]
         port, stop = await start_consentproxy(args.upstream, args.port)
     done = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -26,9 +26,10 @@ def test_the_rewriter_benchmark_runs_and_reports_every_table():
 
 def test_the_proxy_benchmark_runs_against_the_real_proxy():
     out = run("proxy.py", "--seconds", "0.2", "--rounds", "1", "--big-mib", "2",
-              "--servers", "passthrough,consentproxy")
+              "--servers", "passthrough,consentproxy,copy-rewriter")
     assert "| HTML 100KB, no consent | consentproxy |" in out
     assert "| consentproxy |" in out.split("## 2 MiB download")[1]
     assert "slow page: consentproxy's first byte at" in out
     assert "| text 100KB (the page as text/plain) | consentproxy |" in out
     assert "| consentproxy |" in out.split("## Added latency, one connection")[1]
+    assert "| HTML 100KB, no consent | copy-rewriter |" in out
