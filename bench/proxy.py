@@ -373,6 +373,9 @@ def goals(rows: list[dict], one: dict[str, dict], dl: list[dict], fb: list[dict]
     out = [(f"HTML 100KB, no consent: consentproxy = {cp['rps'] / pt['rps']:.2f}x passthrough "
             f"req/s (goal >= 0.8x), p99 {cp['p99'] - pt['p99']:+.1f} ms at {CONNECTIONS} "
             f"connections, {quiet:+.2f} ms at 1 (goal <= +2 ms)")]
+    if "copy-rewriter" in html:
+        out.append(f"ceiling: consentproxy copying HTML instead of rewriting = "
+                   f"{html['copy-rewriter']['rps'] / pt['rps']:.2f}x passthrough")
     for r in rows:
         if not r["case"].startswith("HTML"):
             out.append(f"{r['case']}: consentproxy = "
