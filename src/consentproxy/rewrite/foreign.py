@@ -33,12 +33,26 @@ NOT_PUSHED = frozenset(
     b"area base basefont bgsound br col embed frame hr image img input keygen link meta "
     b"param source track wbr caption colgroup head tbody td tfoot th thead tr html body "
     b"frameset".split())
+# HTML elements that end tags of other names do not close, scope boundaries among them,
+# and the start tags that close an open <p> first.
+SPECIAL = frozenset(
+    b"address applet area article aside base basefont bgsound blockquote body br button "
+    b"caption center col colgroup dd details dir div dl dt embed fieldset figcaption figure "
+    b"footer form frame frameset h1 h2 h3 h4 h5 h6 head header hgroup hr html iframe img "
+    b"input keygen li link listing main marquee menu meta nav noembed noframes noscript "
+    b"object ol p param plaintext pre script search section select source style summary "
+    b"table tbody td template textarea tfoot th thead title tr track ul wbr xmp".split())
+SCOPE = frozenset(b"applet caption html table td th marquee object template".split())
+CLOSES_P = frozenset(
+    b"address article aside blockquote center details dialog dir div dl fieldset "
+    b"figcaption figure footer form h1 h2 h3 h4 h5 h6 header hgroup hr listing main menu "
+    b"nav ol p plaintext pre search section summary ul xmp".split())
 HTML_INTEGRATION = {SVG: frozenset({b"foreignobject", b"desc", b"title"})}
 MATHML_TEXT = frozenset({b"mi", b"mo", b"mn", b"ms", b"mtext"})
 _HTML_ENCODINGS = ("text/html", "application/xhtml+xml")
 
-# What an open element is to the tree builder.
-PLAIN, HTML_POINT, TEXT_POINT, BOUNDARY = range(4)  # BOUNDARY: annotation-xml, not HTML
+# What an open element is to the tree builder; from BOUNDARY on, a scope boundary.
+PLAIN, SPECIAL_KIND, BOUNDARY, HTML_POINT, TEXT_POINT = range(5)
 
 
 class ForeignContent:
@@ -67,15 +81,34 @@ class ForeignContent:
                 if not _self_closing(tag, name):
                     stack.append((name, ns, _kind(name, ns, tag)))
                 return False
-            while stack and stack[-1][1] != HTML and stack[-1][2] not in (HTML_POINT,
-                                                                          TEXT_POINT):
-                stack.pop()
+            self._pop_to_html()
         if name in (b"svg", b"math"):
             if not _self_closing(tag, name):
                 stack.append((name, SVG if name == b"svg" else MATHML, PLAIN))
-        elif stack and name not in NOT_PUSHED:
-            stack.append((name, HTML, PLAIN))
+            return True
+        if stack and name in CLOSES_P:
+            self._close_p()
+        if stack and name not in NOT_PUSHED:
+            kind = BOUNDARY if name in SCOPE else SPECIAL_KIND if name in SPECIAL else PLAIN
+            stack.append((name, HTML, kind))
         return True
+
+    def _pop_to_html(self) -> None:
+        """A breakout: pop foreign elements down to HTML or an integration point."""
+        stack = self.stack
+        while stack and stack[-1][1] != HTML and stack[-1][2] < HTML_POINT:
+            stack.pop()
+
+    def _close_p(self) -> None:
+        """"close a p element" if one is in button scope."""
+        stack = self.stack
+        for i in range(len(stack) - 1, -1, -1):
+            el_name, ns, kind = stack[i]
+            if ns == HTML and el_name == b"p":
+                del stack[i:]
+                return
+            if kind >= BOUNDARY or ns == HTML and el_name == b"button":
+                return
 
     def _html_start(self, name: bytes) -> bool:
         """The tree construction dispatcher, for a start tag: HTML rules apply."""
@@ -92,9 +125,7 @@ class ForeignContent:
             self._html_end(name)
             return
         if name in (b"p", b"br"):
-            while stack and stack[-1][1] != HTML and stack[-1][2] not in (HTML_POINT,
-                                                                          TEXT_POINT):
-                stack.pop()
+            self._pop_to_html()
             self._html_end(name)
             return
         for i in range(len(stack) - 1, -1, -1):
@@ -107,14 +138,15 @@ class ForeignContent:
 
     def _html_end(self, name: bytes) -> None:
         """An end tag in HTML rules: it closes the nearest open HTML element of its name,
-        unless an integration point (a scope boundary) comes first."""
+        unless a scope boundary (an integration point...) comes first, or, for a name
+        that is not special, any special element."""
         stack = self.stack
         for i in range(len(stack) - 1, -1, -1):
             el_name, ns, kind = stack[i]
             if ns == HTML and el_name == name:
                 del stack[i:]
                 return
-            if kind != PLAIN:
+            if kind >= BOUNDARY or kind == SPECIAL_KIND and name not in SPECIAL:
                 return
 
 
@@ -128,7 +160,7 @@ def _kind(name: bytes, ns: int, tag: bytes) -> int:
     if name != b"annotation-xml":
         return PLAIN
     encoding = Attributes(tag, len(name) + 1).get(b"encoding") or ""
-    return HTML_POINT if encoding.lower() in _HTML_ENCODINGS else BOUNDARY
+    return HTML_POINT if encoding.lower() in _HTML_ENCODINGS else BOUNDARY  # still special
 
 
 def _has_any(tag: bytes, name: bytes, attr_names: tuple[bytes, ...]) -> bool:
