@@ -38,8 +38,8 @@ FRAGMENTS = [
     "<svg>", "</svg>", "<math>", "</math>", "<svg/>", "<math/>", "<foreignObject>",
     "</foreignObject>", "<desc>", "</desc>", "<mi>", "</mi>", "<mtext>", "<mglyph>",
     "<annotation-xml encoding=text/html>", "<annotation-xml>", "</annotation-xml>", "<g>",
-    "</g>", "<g/>", "<g a=b/>", "<b>", "</b>", "<font color=red>", "<font>", "</p>", "</br>",
-    "<p>", "<div>", "</div>",
+    "</g>", "<g/>", "<g a=b/>", "<path d='M0'/>", "<path></path>", "<b>", "</b>",
+    "<font color=red>", "<font>", "</p>", "</br>", "<p>", "<div>", "</div>",
     # text
     "x", " ", "\n", "&amp;", "&lt;", "'", '"', "=", "/", ">", "<",
     # trackers

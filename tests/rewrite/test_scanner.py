@@ -199,7 +199,7 @@ PIECES = [
     b"<plaintext>", b"<img", b"<frame src=/f>", b"<video poster=//x.doubleclick.net/p>",
     b"<img src=https:www.facebook.com/tr>", b"<img src=&#x2F;&#x2F;www.facebook.com/tr>",
     b"<svg>", b"</svg>", b"<svg/>", b"<math>", b"<mi>", b"<foreignObject>", b"</foreignObject>",
-    b"<![CDATA[", b"]]>", b"<b>", b"</p>", b"<g>", b"</g>",
+    b"<![CDATA[", b"]]>", b"<b>", b"</p>", b"<g>", b"</g>", b"<path d=1/>", b"<g></g>",
 ]
 SOUP = st.lists(st.sampled_from(PIECES), max_size=40).map(b"".join)
 

@@ -64,8 +64,11 @@ class ForeignContent:
     def __init__(self) -> None:
         self.stack: list[tuple[bytes, int, int]] = []
 
-    def __bool__(self) -> bool:
-        return bool(self.stack)
+    def in_foreign_element(self) -> bool:
+        """The current node is SVG/MathML, no integration point: start tags are foreign
+        unless they break out."""
+        stack = self.stack
+        return bool(stack) and stack[-1][1] != HTML and stack[-1][2] < HTML_POINT
 
     def cdata_allowed(self) -> bool:
         """<![CDATA[ opens a CDATA section (else a bogus comment): current node foreign."""
@@ -95,9 +98,8 @@ class ForeignContent:
 
     def _pop_to_html(self) -> None:
         """A breakout: pop foreign elements down to HTML or an integration point."""
-        stack = self.stack
-        while stack and stack[-1][1] != HTML and stack[-1][2] < HTML_POINT:
-            stack.pop()
+        while self.in_foreign_element():
+            self.stack.pop()
 
     def _close_p(self) -> None:
         """"close a p element" if one is in button scope."""

@@ -14,19 +14,19 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from consentproxy.rewrite.foreign import ForeignContent
+from consentproxy.rewrite.foreign import BREAKOUT, ForeignContent
 from consentproxy.rewrite.neutralise import URL_ATTRS, Neutraliser
 from consentproxy.wordtrie import trie_pattern
 
-_ATTRS = (
-    rb"(?:[\t\n\f\r /]++|[^\t\n\f\r />][^\t\n\f\r /=>]*+"
-    rb"(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:\"[^\"]*+\"|'[^']*+'|[^\t\n\f\r >]*+))?+)*+"
-)
+_ATTR = (rb"[^\t\n\f\r />][^\t\n\f\r /=>]*+"
+         rb"(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:\"[^\"]*+\"|'[^']*+'|[^\t\n\f\r >]*+))?+")
+_ATTRS = rb"(?:[\t\n\f\r /]++|" + _ATTR + rb")*+"
 _TAG_REST = rb"[^\t\n\f\r />]*+" + _ATTRS + rb">"
 
 RAWTEXT = (b"style", b"xmp", b"iframe", b"noembed", b"noframes")
 RCDATA = (b"textarea", b"title")
-INTERESTING = tuple(URL_ATTRS) + RAWTEXT + RCDATA + (b"plaintext", b"head", b"svg", b"math")
+ROOTS = (b"svg", b"math")  # open foreign content
+INTERESTING = tuple(URL_ATTRS) + RAWTEXT + RCDATA + ROOTS + (b"plaintext", b"head")
 _DELIM = rb"[\t\n\f\r />]"
 
 
@@ -43,12 +43,19 @@ SKIP_RE = re.compile(
     rb")*+"
 )
 # In foreign content (rewrite/foreign.py) every tag and <![CDATA[ counts: skip the rest.
-FOREIGN_SKIP_RE = re.compile(
-    rb"(?:[^<]++"
-    rb"|<!--(?:-?>|(?s:.*?)--!?>)"
-    rb"|<[!?](?!--|\[CDATA\[)[^>]*+>"
-    rb"|</(?![A-Za-z])[^>]*+>"
-    rb"|<(?=[^A-Za-z!/?])"
+_FOREIGN_TEXT = (rb"[^<]++|<!--(?:-?>|(?s:.*?)--!?>)|<[!?](?!--|\[CDATA\[)[^>]*+>"
+                 rb"|</(?![A-Za-z])[^>]*+>|<(?=[^A-Za-z!/?])")
+FOREIGN_SKIP_RE = re.compile(rb"(?:" + _FOREIGN_TEXT + rb")*+")
+# Where the current node is an SVG/MathML element (no integration point), a start tag that
+# neither breaks out nor loads leaves the stack as it was if it closes itself ('/>' outside
+# any value) or is closed at once (<path ...></path>): icons pass without a stop.
+_INERT = (rb"<(?!" + trie_pattern(sorted({*BREAKOUT, b"font", *URL_ATTRS}), ignore_case=True)
+          + _DELIM + rb")")
+_NAME_ATTRS = rb"[A-Za-z][^\t\n\f\r />]*+)(?:[\t\n\f\r /]*+" + _ATTR + rb")*+"
+INERT_SKIP_RE = re.compile(
+    rb"(?:" + _FOREIGN_TEXT +
+    rb"|" + _INERT + rb"(?:" + _NAME_ATTRS + rb"(?:[\t\n\f\r ]|/(?!>))*+/>"
+    rb"|" + _INERT + rb"(" + _NAME_ATTRS + rb"[\t\n\f\r /]*+(?<!/)></\1>"
     rb")*+"
 )
 TAG_RE = re.compile(rb"</?[A-Za-z]" + _TAG_REST)
@@ -75,11 +82,6 @@ Skip = Callable[[bytes, int, bool], int]
 def python_skip(buf: bytes, pos: int, quiet_ok: bool) -> int:
     """The pure-Python skip loop: SKIP_RE alone (it steps over no interesting tag)."""
     return SKIP_RE.match(buf, pos).end()  # type: ignore[union-attr]
-
-
-def foreign_skip(buf: bytes, pos: int, quiet_ok: bool) -> int:
-    """The skip loop inside <svg>/<math>, whichever loop HTML content uses."""
-    return FOREIGN_SKIP_RE.match(buf, pos).end()  # type: ignore[union-attr]
 
 
 try:
@@ -206,12 +208,15 @@ class HtmlRewriter:
     def _scan(self, buf: bytes, final: bool) -> int:
         """Process buf as far as possible; return where unprocessed bytes start."""
         pos, n = 0, len(buf)
-        emit = self._emit
+        emit, foreign = self._emit, self.foreign
         while pos < n:
             state = self.state
             if state == DATA:
-                skip = foreign_skip if self.foreign else self.skip
-                end = skip(buf, pos, self.head_done or not self.inject)
+                if foreign.stack:  # (both skip loops: the same regex there)
+                    rx = INERT_SKIP_RE if foreign.in_foreign_element() else FOREIGN_SKIP_RE
+                    end = rx.match(buf, pos).end()  # type: ignore[union-attr]
+                else:
+                    end = self.skip(buf, pos, self.head_done or not self.inject)
                 if end > pos:
                     emit(buf[pos:end])
                     pos = end
@@ -307,9 +312,11 @@ class HtmlRewriter:
                 return
             self._emit(self.head)
         neutraliser = self.neutraliser
-        depth = len(self.foreign.stack)
-        html = self.foreign.start_tag(name, tag)
-        self._end_svg_script()  # a breakout may have closed it
+        depth, html, stack = 0, True, self.foreign.stack
+        if stack or name in ROOTS:  # (HTML content: only <svg>/<math> change anything)
+            depth = len(stack)
+            html = self.foreign.start_tag(name, tag)
+            self._end_svg_script()  # a breakout may have closed it
         if name == b"script":
             if html:
                 self.state, self.script_sub = SCRIPT, S_PLAIN
