@@ -130,6 +130,7 @@ class HtmlRewriter:
         self.script_tag: bytes | None = None  # an inline script's start tag, while held
         self.script_body: list[bytes] = []
         self.script_len = 0
+        self.script_inner: list[int] = []  # script_body indexes of inline scripts inside it
         self.foreign = ForeignContent()
         self.svg_script_depth = 0  # held SVG script: classify once the stack is shallower
         self.out: list[bytes] = []
@@ -320,13 +321,17 @@ class HtmlRewriter:
         if name == b"script":
             if html:
                 self.state, self.script_sub = SCRIPT, S_PLAIN
-            if self.script_tag is None and neutraliser.script_is_inline_js(tag):
+            if not neutraliser.script_is_inline_js(tag):
+                self._emit(neutraliser.script_tag(tag))
+            elif self.script_tag is not None:  # inside a held SVG script: its text is the
+                self._emit(tag)                # outer one's too, and so is the verdict
+                if self.script_tag is not None:
+                    self.script_inner.append(len(self.script_body) - 1)
+            else:
                 self.script_tag, self.script_body, self.script_len = tag, [], 0
                 if not html:  # an SVG script: its text is markup, held until it closes
                     self.svg_script_depth = depth + 1
                     self._end_svg_script()  # self-closing: nothing to wait for
-            else:
-                self._emit(neutraliser.script_tag(tag))
             return
         if name in URL_ATTRS:
             tag = neutraliser.start_tag(name, tag)
@@ -374,7 +379,7 @@ class HtmlRewriter:
             pos = m.end()
 
     def _end_script(self) -> None:
-        if self.script_tag is not None:
+        if self.script_tag is not None and not self.svg_script_depth:
             self._finish_inline_script()
         self.state = DATA
 
@@ -384,11 +389,17 @@ class HtmlRewriter:
             self._finish_inline_script()
 
     def _finish_inline_script(self) -> None:
-        tag, body = self.script_tag, b"".join(self.script_body)
+        tag, chunks, body = self.script_tag, self.script_body, b"".join(self.script_body)
         assert tag is not None
         self.script_tag, self.script_body, self.script_len = None, [], 0
         self.svg_script_depth = 0
-        self._emit(self.neutraliser.inline_script(tag, body))
+        edited = self.neutraliser.inline_script(tag, body)
+        if edited != tag:
+            for i in self.script_inner:
+                chunks[i] = self.neutraliser.inline_script(chunks[i], body)
+            body = b"".join(chunks)
+        self.script_inner = []
+        self._emit(edited)
         self._emit(body)
 
 
