@@ -7,12 +7,16 @@ loads. The tokenizer does not know any of this: the tree builder decides from it
 of open elements. So does this model, from the first <svg>/<math> to the end tag or
 breakout that closes it; outside it, everything is HTML (the scanner's fast path).
 
-Simplified, on the side of assuming foreign content (where the scanner sees every tag):
-HTML elements opened inside an integration point (<foreignObject>, <desc>, <mi>...) are
-pushed and popped by name, without the insertion modes' implied end tags, table
-foster-parenting or formatting-element reconstruction; and an end tag is assumed not to
-match an HTML element that was open around the outermost <svg>/<math> (in `<a><svg></a>`
-the </a> closes the <svg> too; the model keeps it open).
+Simplified: HTML elements opened inside an integration point (<foreignObject>, <desc>,
+<mi>...) follow the "in body" insertion mode's general rules only (pushed unless void,
+block start tags close a <p>, end tags stop at scope boundaries and special elements):
+no implied end tags, table modes and foster-parenting, or adoption agency. Where that
+differs, the model mostly keeps foreign content open longer, where the scanner sees
+every tag. Not known at all: the HTML elements open around the outermost <svg>/<math>,
+so an end tag is assumed not to close one (`<a><svg></a>` closes the <svg> with the
+<a>; the model keeps it open until </svg> or a tag that breaks out). A comment or CDATA
+section that the browser does not see as one can then hide a tag: CSP enforce is the
+layer for that (README, "What is guaranteed").
 """
 
 from __future__ import annotations
