@@ -51,8 +51,9 @@ def rewrite(page: bytes, chunk: int = 0, state: ConsentState = NO_DECISION,
 
 
 def _foreign_end_tag_breaks_out() -> None:
-    """html5lib 1.1 predates the standard's rule (whatwg/html, 2023, what browsers do) that
-    </p> and </br> in foreign content pop back to HTML like <p> and <br>: add it."""
+    """html5lib 1.1 predates the standard's rule that </p> and </br> in foreign content pop
+    back to HTML like <p> and <br> (Chromium does: `<svg></p><style>` opens an HTML
+    <style>, raw text): add it."""
     phase = html5parser.getPhases(False)["inForeignContent"]
     end_tag = phase.processEndTag
 
