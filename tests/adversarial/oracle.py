@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import unquote
 
 import html5lib
+from html5lib import html5parser
 
 from consentproxy.config import load_config
 from consentproxy.consent import NO_DECISION, ConsentState
@@ -47,6 +48,29 @@ def rewrite(page: bytes, chunk: int = 0, state: ConsentState = NO_DECISION,
     rw = HtmlRewriter(Neutraliser(POLICY, state), BANNER, inject)
     size = chunk or max(1, len(page))
     return b"".join(rw.feed(page[i:i + size]) for i in range(0, len(page), size)) + rw.close()
+
+
+def _foreign_end_tag_breaks_out() -> None:
+    """html5lib 1.1 predates the standard's rule that </p> and </br> in foreign content pop
+    back to HTML like <p> and <br> (Chromium does: `<svg></p><style>` opens an HTML
+    <style>, raw text): add it."""
+    phase = html5parser.getPhases(False)["inForeignContent"]
+    end_tag = phase.processEndTag
+
+    def process_end_tag(self: Any, token: dict[str, Any]) -> Any:
+        if token["name"] not in ("p", "br"):
+            return end_tag(self, token)
+        parser, stack = self.parser, self.tree.openElements
+        while (stack[-1].namespace != self.tree.defaultNamespace
+               and not parser.isHTMLIntegrationPoint(stack[-1])
+               and not parser.isMathMLTextIntegrationPoint(stack[-1])):
+            stack.pop()
+        return parser.phase.processEndTag(token)
+
+    phase.processEndTag = process_end_tag
+
+
+_foreign_end_tag_breaks_out()
 
 
 def _tree(markup: bytes) -> Any:

@@ -153,20 +153,81 @@ def test_tracker_text_that_is_no_tag_is_left_alone(page):
     assert rewrite(data) == data
 
 
-# Inside <svg>/<math> (foreign content) <xmp>, <style>, <title>, <noembed>... are not raw
-# text and an SVG <script> holds markup (an <img> there breaks out and loads). The scanner
-# does not follow the tree builder into foreign content, so these get past the rewrite:
-# not guaranteed there; CSP enforce mode is what stops them (README, "What is guaranteed").
+# Inside <svg>/<math> (foreign content) the tree builder, not the tokenizer, decides:
+# <xmp>, <style>, <title>, <noembed>... hold markup, an SVG <script> holds markup, and
+# <![CDATA[ is a CDATA section; an HTML tag (<img>, <font color>, </p>...) breaks out
+# and loads. The scanner follows it (rewrite/foreign.py).
 FOREIGN = {
     "svg_xmp_is_not_raw_text": f"<svg><xmp><script href='{GA}'></script></xmp></svg>",
     "svg_style_holds_markup": f"<svg><style><script href='{GA}'></script></style></svg>",
+    "svg_title_holds_markup": f"<svg><title></title><textarea><img src='{PIXEL}'></svg>",
     "svg_script_text_is_markup": f"<svg><script><img src='{PIXEL}'></script></svg>",
+    "svg_inline_script_loader": "<svg><script>new Image().src='https://www.facebook.com/tr"
+                                "?id=1'</script></svg>",
+    "html_script_inside_svg_script": "<svg><script><foreignObject><script>new Image().src="
+                                     "'https://www.facebook.com/tr?id=1'</script></svg>",
+    "math_style_holds_markup": f"<math><style><img src='{PIXEL}'></style></math>",
+    "cdata_gt_hides_no_img": f"<svg><![CDATA[ > <!-- ]]><img src='{PIXEL}'> -->",
+    "breakout_img_inside_svg_style": f"<svg><style><b></b><img src='{PIXEL}'></style>",
+    "breakout_font_color": f"<svg><noembed><font color=red><img src='{PIXEL}'></noembed>",
+    "breakout_end_p_then_style": f"<svg></p><style><!--</style><img src='{PIXEL}'>-->",
+    "self_closing_svg_then_html_style_end": f"<svg/><style></style><img src='{PIXEL}'>",
+    "svg_end_tag_closes": f"<svg><g></svg><xmp></xmp><img src='{PIXEL}'>",
+    "foreign_object_closed_then_svg_style": f"<svg><foreignObject></foreignObject><style>"
+                                            f"<img src='{PIXEL}'></style></svg>",
+    "nested_svg_in_foreign_object": f"<svg><foreignObject><svg><style><img src='{PIXEL}'>"
+                                    "</style></svg></foreignObject></svg>",
+    "math_mglyph_is_foreign": f"<math><mi><mglyph><style><img src='{PIXEL}'></style>",
+    "annotation_xml_without_html_encoding": f"<math><annotation-xml><style><img src='{PIXEL}'>",
+    "annotation_xml_svg_is_foreign": f"<math><annotation-xml><svg><xmp><img src='{PIXEL}'>",
+    "cdata_in_svg_nested_in_desc": f"<svg><desc><svg><g><![CDATA[ <!-- ]]>"
+                                   f"<style><img src='{PIXEL}'></style>",
 }
 
 
-@pytest.mark.xfail(strict=True, reason="foreign-content tokenizing is not followed: CSP enforce")
 @pytest.mark.parametrize("page", FOREIGN.values(), ids=FOREIGN.keys())
-def test_foreign_content_differential(page):
+def test_foreign_content_is_followed(page):
     data = page.encode()
-    assert live_trackers(data)
-    assert live_trackers(rewrite(data)) == []
+    assert live_trackers(data), "the page must load a tracker without the proxy"
+    out = rewrite(data)
+    assert live_trackers(out) == []
+    assert list(events(out)) == list(events(data)), "only the tracker tags may change"
+
+
+# Integration points (<foreignObject>, <desc>, <title> in SVG; <mi>, <mtext>... and
+# <annotation-xml encoding=text/html> in MathML) are HTML again: raw text and CDATA-like
+# markup there hide a tracker-looking tag as they do in HTML, and it must be left alone.
+FOREIGN_HARMLESS = {
+    "foreign_object_style": f"<svg><foreignObject><style><img src='{PIXEL}'></style>",
+    "desc_xmp": f"<svg><desc><xmp><script src='{GA}'></script></xmp></desc></svg>",
+    "svg_title_textarea": f"<svg><title><textarea><img src='{PIXEL}'></textarea></title>",
+    "math_mi_style": f"<math><mi><style><img src='{PIXEL}'></style></mi></math>",
+    "math_mtext_title": f"<math><mtext><title><img src='{PIXEL}'></title></mtext></math>",
+    "annotation_xml_html": f"<math><annotation-xml encoding=Text/HTML><noembed>"
+                           f"<img src='{PIXEL}'></noembed>",
+    "svg_cdata_holds_tag": f"<svg><![CDATA[ <img src='{PIXEL}'> ]]></svg>",
+    "cdata_after_html_in_foreign_object_is_bogus_comment":
+        f"<svg><foreignObject><p><![CDATA[ <img src='{PIXEL}' ]]></svg>",
+    "svg_comment": f"<svg><!-- <img src='{PIXEL}'> --></svg>",
+    "breakout_end_p_makes_iframe_raw_text": f"<svg></p><iframe><img src='{PIXEL}'></iframe>",
+    "svg_script_in_desc_is_script_data": f"<svg><desc><script>'<img src=\"{PIXEL}\">'</script>",
+}
+
+
+@pytest.mark.parametrize("page", FOREIGN_HARMLESS.values(), ids=FOREIGN_HARMLESS.keys())
+def test_integration_points_are_html_again(page):
+    data = page.encode()
+    assert live_trackers(data) == []
+    assert rewrite(data) == data
+
+
+@pytest.mark.parametrize("name", ["svg_style_holds_markup", "cdata_gt_hides_no_img",
+                                  "svg_inline_script_loader", "nested_svg_in_foreign_object",
+                                  "breakout_end_p_then_style"])
+def test_foreign_content_split_across_chunks_at_every_offset(name):
+    data = ("<p>before</p>" + FOREIGN[name] + "<p>after</p>").encode()
+    whole = rewrite(data)
+    assert live_trackers(whole) == []
+    for cut in range(1, len(data)):
+        rw = HtmlRewriter(Neutraliser(POLICY, NO_DECISION), BANNER, False)
+        assert rw.feed(data[:cut]) + rw.feed(data[cut:]) + rw.close() == whole, f"cut at {cut}"

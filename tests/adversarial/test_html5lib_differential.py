@@ -4,7 +4,7 @@ The html5lib-tests tokenizer data is not copied here (its repository's content s
 this one); instead its tokenizer edge cases (test1-4.test, escapeFlag.test,
 contentModelFlags.test, cdataSection.test: abrupt and nested comments, `--!>`, bogus
 comments, `</>`, `<>`, attributes with odd separators and quotes, RCDATA/RAWTEXT/script
-escapes, CDATA outside foreign content, EOF inside a tag) are written below as fragments,
+escapes, CDATA in and outside foreign content, EOF inside a tag) are written below as fragments,
 and html5lib, whose tokenizer passes that suite, is the judge: any mix of fragments,
 chunked anyhow, must leave no live tracker and change nothing but the tracker tags.
 """
@@ -33,6 +33,13 @@ FRAGMENTS = [
     "</iframe>", "<script>", "</script>", "<script><!--", "<script><!--<script>", "</script >",
     "</script/>", "</scripts>", "<noscript>",
     "</noscript>", "<plaintext>",
+    # foreign content (tests/adversarial/test_evasion.py FOREIGN): breakouts, integration
+    # points, CDATA sections, self-closing and end tags
+    "<svg>", "</svg>", "<math>", "</math>", "<svg/>", "<math/>", "<foreignObject>",
+    "</foreignObject>", "<desc>", "</desc>", "<mi>", "</mi>", "<mtext>", "<mglyph>",
+    "<annotation-xml encoding=text/html>", "<annotation-xml>", "</annotation-xml>", "<g>",
+    "</g>", "<g/>", "<g a=b/>", "<path d='M0'/>", "<path></path>", "<b>", "</b>",
+    "<font color=red>", "<font>", "</p>", "</br>", "<p>", "<div>", "</div>",
     # text
     "x", " ", "\n", "&amp;", "&lt;", "'", '"', "=", "/", ">", "<",
     # trackers

@@ -125,6 +125,28 @@ def test_trackers_are_neutralised(policy, skip, markup):
     assert out != markup and b"data-consent-blocked=" in out
 
 
+@pytest.mark.parametrize("markup", [
+    b"<svg><style><img src=https://www.facebook.com/tr></style></svg>",
+    b"<math><mtext></mtext><title><img src=https://www.facebook.com/tr></title></math>",
+    b"<svg><script><iframe src=//www.youtube.com/embed/x></iframe></script></svg>",
+    b"<svg><![CDATA[ > ]]><img src=https://www.facebook.com/tr></svg>",
+    b"<svg><script>fbq('init','1')</script></svg>",
+])
+def test_trackers_in_foreign_content_are_neutralised(policy, skip, markup):
+    out = rewrite(policy, markup, inject=False, skip=skip)
+    assert b"data-consent-blocked=" in out
+
+
+@pytest.mark.parametrize("markup", [
+    b"<svg><foreignObject><style><img src=https://www.facebook.com/tr></style>",
+    b"<svg><![CDATA[<img src=https://www.facebook.com/tr>]]></svg>",
+    b"<svg/><textarea><img src=https://www.facebook.com/tr></textarea>",
+    b"<svg></svg><title><img src=https://www.facebook.com/tr></title>",
+])
+def test_text_in_and_after_foreign_content_is_untouched(policy, skip, markup):
+    assert rewrite(policy, markup, inject=False, skip=skip) == markup
+
+
 def test_script_end_inside_escaped_comment_does_not_end_the_script(policy, skip):
     page = (b"<script><!-- document.write('<script></script>'); --></script>"
             b"<iframe src=https://www.youtube.com/embed/x></iframe>")
@@ -190,6 +212,9 @@ PIECES = [
     b"<td class=c>", b"<TD background=//www.facebook.com/tr>", b"<meta name=d content=e>",
     b"<meta http-equiv=Set-Cookie content='_fbp=1'>", b"<style>a{color:red}", b"a{b:url(//x)}",
     b"@import 'x';", b"</STYLE >", b"<title>x", b"</title/>", b"<xmp>", b"</xmp>",
+    b"<svg>", b"</svg>", b"<svg/>", b"<math>", b"<mi>", b"<foreignObject>", b"</foreignObject>",
+    b"<![CDATA[", b"]]>", b"<b>", b"</p>", b"<g>", b"</g>", b"<path d=1/>", b"<g></g>",
+    b"<rect style='fill:url(//www.facebook.com/tr)'/>",
 ]
 SOUP = st.lists(st.sampled_from(PIECES), max_size=40).map(b"".join)
 
@@ -214,7 +239,7 @@ def test_c_and_python_skip_loops_give_the_same_bytes(policy, page, chunks, state
 # The tokenizer's alphabet, finer than PIECES: every branch of the skip loop.
 TOKENS = [b"<", b"</", b"<!", b"<?", b"-", b"--", b"!", b">", b"/", b"\"", b"'", b"=", b" ",
           b"\n", b"a", b"bod", b"body", b"Body", b"script", b"img", b"head", b"x:", b"&", b"//",
-          b"style", b"Style"]
+          b"style", b"Style", b"svg", b"MATH"]
 
 
 @settings(max_examples=1000, deadline=None)

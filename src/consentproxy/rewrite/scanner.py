@@ -14,21 +14,22 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from consentproxy.rewrite.foreign import BREAKOUT, ForeignContent
 from consentproxy.rewrite.neutralise import URL_ATTRS, Neutraliser
 from consentproxy.wordtrie import trie_pattern
 
-_ATTRS = (
-    rb"(?:[\t\n\f\r /]++|[^\t\n\f\r />][^\t\n\f\r /=>]*+"
-    rb"(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:\"[^\"]*+\"|'[^']*+'|[^\t\n\f\r >]*+))?+)*+"
-)
+_ATTR = (rb"[^\t\n\f\r />][^\t\n\f\r /=>]*+"
+         rb"(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:\"[^\"]*+\"|'[^']*+'|[^\t\n\f\r >]*+))?+")
+_ATTRS = rb"(?:[\t\n\f\r /]++|" + _ATTR + rb")*+"
 _TAG_REST = rb"[^\t\n\f\r />]*+" + _ATTRS + rb">"
-# The same, for a tag without a style attribute (CSS in one may load something).
-_UNSTYLED_TAG_REST = _TAG_REST.replace(
-    rb"|[^\t\n\f\r />]", rb"|(?![sS][tT][yY][lL][eE][\t\n\f\r /=>])[^\t\n\f\r />]", 1)
+# An attribute other than style (CSS in one may load something: the tag must reach Python).
+_UNSTYLED_ATTR = rb"(?![sS][tT][yY][lL][eE][\t\n\f\r /=>])" + _ATTR
+_UNSTYLED_TAG_REST = rb"[^\t\n\f\r />]*+(?:[\t\n\f\r /]++|" + _UNSTYLED_ATTR + rb")*+>"
 
 RAWTEXT = (b"style", b"xmp", b"iframe", b"noembed", b"noframes")
 RCDATA = (b"textarea", b"title")
-INTERESTING = tuple(URL_ATTRS) + RAWTEXT + RCDATA + (b"plaintext", b"head")
+ROOTS = (b"svg", b"math")  # open foreign content
+INTERESTING = tuple(URL_ATTRS) + RAWTEXT + RCDATA + ROOTS + (b"plaintext", b"head")
 _DELIM = rb"[\t\n\f\r />]"
 
 
@@ -45,9 +46,26 @@ SKIP_RE = re.compile(
     rb"|<(?=[^A-Za-z!/?])"                              # a lone '<' is text
     rb")*+"
 )
+# In foreign content (rewrite/foreign.py) every tag and <![CDATA[ counts: skip the rest.
+_FOREIGN_TEXT = (rb"[^<]++|<!--(?:-?>|(?s:.*?)--!?>)|<[!?](?!--|\[CDATA\[)[^>]*+>"
+                 rb"|</(?![A-Za-z])[^>]*+>|<(?=[^A-Za-z!/?])")
+FOREIGN_SKIP_RE = re.compile(rb"(?:" + _FOREIGN_TEXT + rb")*+")
+# Where the current node is an SVG/MathML element (no integration point), a start tag that
+# neither breaks out nor loads leaves the stack as it was if it closes itself ('/>' outside
+# any value) or is closed at once (<path ...></path>): icons pass without a stop.
+_INERT = (rb"<(?!" + trie_pattern(sorted({*BREAKOUT, b"font", *URL_ATTRS}), ignore_case=True)
+          + _DELIM + rb")")
+_NAME_ATTRS = rb"[A-Za-z][^\t\n\f\r />]*+)(?:[\t\n\f\r /]*+" + _UNSTYLED_ATTR + rb")*+"
+INERT_SKIP_RE = re.compile(
+    rb"(?:" + _FOREIGN_TEXT +
+    rb"|" + _INERT + rb"(?:" + _NAME_ATTRS + rb"(?:[\t\n\f\r ]|/(?!>))*+/>"
+    rb"|" + _INERT + rb"(" + _NAME_ATTRS + rb"[\t\n\f\r /]*+(?<!/)></\1>"
+    rb")*+"
+)
 TAG_RE = re.compile(rb"</?[A-Za-z]" + _TAG_REST)
 TAG_NAME_RE = re.compile(rb"</?([A-Za-z][^\t\n\f\r />]*)")
 COMMENT_END_RE = re.compile(rb"--!?>")
+CDATA_OPEN = b"<![CDATA["
 SCRIPT_TOKEN_RE = re.compile(rb"<!--|-->|<(/?)(?i:script)(?=[\t\n\f\r />])")
 END_TAG_RE = {n: re.compile(rb"</(?i:" + n + rb")(?=[\t\n\f\r />])") for n in RAWTEXT + RCDATA}
 DOCUMENT_START_RE = re.compile(
@@ -89,7 +107,7 @@ MAX_HOLD = 1 << 18         # bytes held after </body> waiting to know if it is t
 SNIFF_BYTES = 1024
 
 # Scanner states.
-DATA, COMMENT, BOGUS, TEXT, SCRIPT, PLAINTEXT = range(6)
+DATA, COMMENT, BOGUS, CDATA, TEXT, SCRIPT, PLAINTEXT = range(7)
 # Script data sub-states (HTML spec 13.2.5.4 ff.): plain, escaped, double-escaped.
 S_PLAIN, S_ESCAPED, S_DOUBLE = range(3)
 
@@ -121,6 +139,9 @@ class HtmlRewriter:
         self.script_tag: bytes | None = None  # an inline script's start tag, while held
         self.script_body: list[bytes] = []
         self.script_len = 0
+        self.script_inner: list[int] = []  # script_body indexes of inline scripts inside it
+        self.foreign = ForeignContent()
+        self.svg_script_depth = 0  # held SVG script: classify once the stack is shallower
         self.out: list[bytes] = []
         self.hold: list[bytes] | None = None  # after a </body>: waiting for a later one
         self.hold_len = 0
@@ -129,6 +150,12 @@ class HtmlRewriter:
 
     def _emit(self, data: bytes) -> None:
         if not data:
+            return
+        if self.script_tag is not None:  # an inline script's text, held to classify it
+            self.script_body.append(data)
+            self.script_len += len(data)
+            if self.script_len > MAX_INLINE_SCRIPT:
+                self._finish_inline_script()
             return
         if self.hold is None:
             self.out.append(data)
@@ -146,7 +173,7 @@ class HtmlRewriter:
         self.out.extend(hold)
 
     def _body_end_tag(self, tag: bytes) -> None:
-        if self.inject and not self.injected:
+        if self.inject and not self.injected and self.script_tag is None:
             self._release_hold(inject=False)
             self.hold = [tag]
             self.hold_len = len(tag)
@@ -191,11 +218,15 @@ class HtmlRewriter:
     def _scan(self, buf: bytes, final: bool) -> int:
         """Process buf as far as possible; return where unprocessed bytes start."""
         pos, n = 0, len(buf)
-        emit, skip = self._emit, self.skip
+        emit, foreign = self._emit, self.foreign
         while pos < n:
             state = self.state
             if state == DATA:
-                end = skip(buf, pos, self.head_done or not self.inject)
+                if foreign.stack:  # (both skip loops: the same regex there)
+                    rx = INERT_SKIP_RE if foreign.in_foreign_element() else FOREIGN_SKIP_RE
+                    end = rx.match(buf, pos).end()  # type: ignore[union-attr]
+                else:
+                    end = self.skip(buf, pos, self.head_done or not self.inject)
                 if end > pos:
                     emit(buf[pos:end])
                     pos = end
@@ -205,10 +236,11 @@ class HtmlRewriter:
                 if step < 0:
                     return pos  # incomplete: wait for more
                 pos = step
-            elif state == COMMENT or state == BOGUS:
-                m = (COMMENT_END_RE if state == COMMENT else _GT_RE).search(buf, pos)
+            elif state in _CLOSERS:
+                closer, keep = _CLOSERS[state]
+                m = closer.search(buf, pos)
                 if m is None:
-                    keep = 0 if final else (3 if state == COMMENT else 0)
+                    keep = 0 if final else keep
                     emit(buf[pos:max(pos, n - keep)])
                     return max(pos, n - keep)
                 emit(buf[pos:m.end()])
@@ -248,6 +280,14 @@ class HtmlRewriter:
                 self.state = DATA
                 return pos + 4 + abrupt.end()
             return pos + 4
+        if buf.startswith(b"<![", pos) and self.foreign.cdata_allowed():
+            if not final and CDATA_OPEN.startswith(buf[pos:pos + len(CDATA_OPEN)]) and (
+                    n - pos < len(CDATA_OPEN)):
+                return -1
+            if buf.startswith(CDATA_OPEN, pos):
+                self.state = CDATA
+                self._emit(CDATA_OPEN)
+                return pos + len(CDATA_OPEN)
         m = TAG_RE.match(buf, pos)
         if m is None:
             if not final and n - pos < MAX_TAG and _may_be_tag(buf, pos):
@@ -262,14 +302,19 @@ class HtmlRewriter:
         name_m = TAG_NAME_RE.match(tag)
         assert name_m is not None
         name = name_m.group(1).lower()
-        if tag[1] == 0x2F:  # '/': the only end tag that reaches here is </body>
-            self._body_end_tag(tag)
+        if tag[1] == 0x2F:  # '/': </body>, or any end tag in foreign content
+            self.foreign.end_tag(name)
+            self._end_svg_script()
+            if name == b"body":
+                self._body_end_tag(tag)
+            else:
+                self._emit(tag)
             return m.end()
         self._start_tag(name, tag)
         return m.end()
 
     def _start_tag(self, name: bytes, tag: bytes) -> None:
-        if name not in _INTERESTING:  # here for its style attribute only
+        if name not in _INTERESTING and not self.foreign.stack:  # here for its style only
             self._emit(self.neutraliser.start_tag(name, tag))
             return
         if not self.head_done and self.inject:
@@ -280,16 +325,29 @@ class HtmlRewriter:
                 return
             self._emit(self.head)
         neutraliser = self.neutraliser
+        depth, html, stack = 0, True, self.foreign.stack
+        if stack or name in ROOTS:  # (HTML content: only <svg>/<math> change anything)
+            depth = len(stack)
+            html = self.foreign.start_tag(name, tag)
+            self._end_svg_script()  # a breakout may have closed it
         if name == b"script":
-            self.state, self.script_sub = SCRIPT, S_PLAIN
-            if neutraliser.script_is_inline_js(tag):
-                self.script_tag, self.script_body, self.script_len = tag, [], 0
-            else:
+            if html:
+                self.state, self.script_sub = SCRIPT, S_PLAIN
+            if not neutraliser.script_is_inline_js(tag):
                 self._emit(neutraliser.start_tag(name, tag))
+            elif self.script_tag is not None:  # inside a held SVG script: its text is the
+                self._emit(tag)                # outer one's too, and so is the verdict
+                if self.script_tag is not None:
+                    self.script_inner.append(len(self.script_body) - 1)
+            else:
+                self.script_tag, self.script_body, self.script_len = tag, [], 0
+                if not html:  # an SVG script: its text is markup, held until it closes
+                    self.svg_script_depth = depth + 1
+                    self._end_svg_script()  # self-closing: nothing to wait for
             return
-        if name in URL_ATTRS:
-            tag = neutraliser.start_tag(name, tag)
-        self._emit(tag)
+        self._emit(neutraliser.start_tag(name, tag))  # (any tag may have a style attribute)
+        if not html:
+            return
         if name in END_TAG_RE:
             self.state, self.text_end = TEXT, END_TAG_RE[name]
         elif name == b"plaintext":
@@ -306,13 +364,13 @@ class HtmlRewriter:
             m = search(buf, pos)
             if m is None:
                 cut = n if final else max(pos, n - 9)
-                self._script_text(buf[pos:cut])
+                self._emit(buf[pos:cut])
                 return cut
             tok, sub = m.group(), self.script_sub
             if tok == b"<!--":
                 if sub == S_PLAIN:
                     self.script_sub = S_ESCAPED
-                self._script_text(buf[pos:m.start() + 2])
+                self._emit(buf[pos:m.start() + 2])
                 pos = m.start() + 2  # '<!-->' closes at once: let '-->' be seen
                 continue
             if tok == b"-->":
@@ -322,38 +380,42 @@ class HtmlRewriter:
                 if sub == S_DOUBLE:
                     self.script_sub = S_ESCAPED
                 else:
-                    self._script_text(buf[pos:m.start()])
+                    self._emit(buf[pos:m.start()])
                     self._end_script()
                     return m.start()
             elif sub == S_ESCAPED:  # <script inside an escaped section
                 self.script_sub = S_DOUBLE
-            self._script_text(buf[pos:m.end()])
+            self._emit(buf[pos:m.end()])
             pos = m.end()
 
-    def _script_text(self, data: bytes) -> None:
-        if self.script_tag is None:
-            self._emit(data)
-            return
-        self.script_body.append(data)
-        self.script_len += len(data)
-        if self.script_len > MAX_INLINE_SCRIPT:
-            self._finish_inline_script()
-
     def _end_script(self) -> None:
-        if self.script_tag is not None:
+        if self.script_tag is not None and not self.svg_script_depth:
             self._finish_inline_script()
         self.state = DATA
 
+    def _end_svg_script(self) -> None:
+        """Classify a held SVG script once the tree builder has closed it."""
+        if self.svg_script_depth and len(self.foreign.stack) < self.svg_script_depth:
+            self._finish_inline_script()
+
     def _finish_inline_script(self) -> None:
-        assert self.script_tag is not None
-        body = b"".join(self.script_body)
-        self._emit(self.neutraliser.inline_script(self.script_tag, body))
-        self._emit(body)
+        tag, chunks, body = self.script_tag, self.script_body, b"".join(self.script_body)
+        assert tag is not None
         self.script_tag, self.script_body, self.script_len = None, [], 0
+        self.svg_script_depth = 0
+        edited = self.neutraliser.inline_script(tag, body)
+        if edited != tag:
+            for i in self.script_inner:
+                chunks[i] = self.neutraliser.inline_script(chunks[i], body)
+            body = b"".join(chunks)
+        self.script_inner = []
+        self._emit(edited)
+        self._emit(body)
 
 
 _INTERESTING = frozenset(INTERESTING)
-_GT_RE = re.compile(rb">")
+_CLOSERS = {COMMENT: (COMMENT_END_RE, 3), BOGUS: (re.compile(rb">"), 0),
+            CDATA: (re.compile(rb"]]>"), 2)}  # state: (its end, bytes kept for a split end)
 _MAYBE_TAG_RE = re.compile(rb"<(?:[A-Za-z]|/[A-Za-z]?|!-?|\?)?\Z")
 
 
