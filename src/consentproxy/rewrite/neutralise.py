@@ -20,6 +20,7 @@ from consentproxy.config import Service
 from consentproxy.consent import ConsentState
 from consentproxy.cookies import set_cookie_name
 from consentproxy.policy import Policy
+from consentproxy.rewrite.css import STYLE_MAY_LOAD_RE, neutralise_css
 
 # One attribute of a start tag, as the HTML tokenizer splits them (name, value kinds).
 ATTR_RE = re.compile(
@@ -168,6 +169,16 @@ class Attributes:
     def spans(self, name: bytes) -> list[tuple[int, int]]:
         return [m.span(1) for m in self.items if m.group(1).lower() == name]
 
+    def value_span(self, name: bytes) -> tuple[int, int] | None:
+        """Where the first `name` attribute's value is, quotes included (None: no value)."""
+        for m in self.items:
+            if m.group(1).lower() == name:
+                quoted = 2 if m.group(2) is not None else 3 if m.group(3) is not None else 0
+                if quoted:
+                    return m.start(quoted) - 1, m.end(quoted) + 1
+                return m.span(4) if m.group(4) else None
+        return None
+
 
 class Neutraliser:
     """Decides, for one response's consent state, what each start tag becomes."""
@@ -297,6 +308,40 @@ class Neutraliser:
         attrs = Attributes(tag, len(b"script") + 1)
         return self._edit(b"script", attrs, [b"type"], svc.name, svc.category,
                           b' type="text/plain"')
+
+    def style_attribute(self, name: bytes, tag: bytes) -> bytes:
+        """Any start tag whose style attribute loads a blocked service: its value rewritten
+        (double-quoted, `&` and `"` escaped) with those URLs made inert. The same tag
+        object when nothing is blocked. name: the tag's name, lowercase."""
+        if not STYLE_MAY_LOAD_RE.search(tag):
+            return tag
+        attrs = Attributes(tag, len(name) + 1)
+        css = attrs.get(b"style")
+        span = attrs.value_span(b"style")
+        if css is None or span is None:
+            return tag
+        css, svc = neutralise_css(css, self._blocked_url)
+        if svc is None:
+            return tag
+        value = css.replace("&", "&amp;").replace('"', "&quot;")
+        tag = b'%s"%s"%s' % (tag[:span[0]], value.encode("latin-1", "xmlcharrefreplace"),
+                             tag[span[1]:])
+        return self._edit(name, Attributes(tag, len(name) + 1), [], svc.name, svc.category, b"")
+
+    def style_element(self, tag: bytes, text: bytes) -> tuple[bytes, bytes]:
+        """A <style> start tag and its text, the URLs of blocked services made inert. The
+        page's next view has them back once consent is given: nothing to restore here."""
+        if not STYLE_MAY_LOAD_RE.search(text):
+            return tag, text
+        css, svc = neutralise_css(text.decode("latin-1"), self._blocked_url)
+        if svc is None:
+            return tag, text
+        attrs = Attributes(tag, len(b"style") + 1)
+        return (self._edit(b"style", attrs, [], svc.name, svc.category, b""),
+                css.encode("latin-1"))
+
+    def _blocked_url(self, url: str) -> Service | None:
+        return self._blocked(url_target(url))
 
     def _edit(self, name: bytes, attrs: Attributes, renames: list[bytes], blocked: str,
               category: str, extra: bytes) -> bytes:

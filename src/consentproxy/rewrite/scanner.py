@@ -5,8 +5,8 @@ comment and start/end tag that cannot matter; only the few tags that can load
 something (or change how what follows is tokenized) reach Python. The skip loop is
 the C extension `_skip` when it was built, else the regex SKIP_RE: both give the same
 bytes (tests/rewrite run both). State survives chunk boundaries; what is held between
-chunks is at most the current tag (or an inline script being classified), never the
-page.
+chunks is at most the current tag (or an inline script or <style> being classified),
+never the page.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ else:
 DEFAULT_SKIP = next(iter(SKIPS.values()))
 
 MAX_TAG = 1 << 20          # a start tag longer than this is passed through untouched
-MAX_INLINE_SCRIPT = 1 << 20  # classify an inline script on at most this much of its text
+MAX_HELD_TEXT = 1 << 20    # classify an inline script or a <style> on at most this much text
 MAX_HOLD = 1 << 18         # bytes held after </body> waiting to know if it is the last
 SNIFF_BYTES = 1024
 
@@ -109,9 +109,12 @@ class HtmlRewriter:
         self.state = DATA
         self.text_end: re.Pattern[bytes] | None = None  # for TEXT: the closing tag's regex
         self.script_sub = S_PLAIN
-        self.script_tag: bytes | None = None  # an inline script's start tag, while held
-        self.script_body: list[bytes] = []
-        self.script_len = 0
+        # An inline script or a <style>: its start tag while its text is held, and what
+        # they become, worked out once the text is complete (or MAX_HELD_TEXT long).
+        self.held_tag: bytes | None = None
+        self.held_text: list[bytes] = []
+        self.held_len = 0
+        self.held_rewrite: Callable[[bytes, bytes], tuple[bytes, bytes]] = self._inline_script
         self.out: list[bytes] = []
         self.hold: list[bytes] | None = None  # after a </body>: waiting for a later one
         self.hold_len = 0
@@ -168,8 +171,8 @@ class HtmlRewriter:
         self.pending = b""
         end = self._scan(buf, final=True)
         self._emit(buf[end:])
-        if self.script_tag is not None:  # unterminated inline script: classify what came
-            self._finish_inline_script()
+        if self.held_tag is not None:  # unterminated script or style: classify what came
+            self._finish_held()
         if self.hold is not None:
             self._release_hold(inject=True)
         elif self.inject and not self.injected and self.state != PLAINTEXT:
@@ -210,11 +213,11 @@ class HtmlRewriter:
                 m = self.text_end.search(buf, pos)
                 if m is None:
                     cut = n if final else max(pos, n - 11)
-                    emit(buf[pos:cut])
+                    self._text(buf[pos:cut])
                     return cut
-                emit(buf[pos:m.start()])
+                self._text(buf[pos:m.start()])
                 pos = m.start()
-                self.state = DATA
+                self._end_text()
             elif state == SCRIPT:
                 pos = self._script(buf, pos, final)
                 if self.state == SCRIPT:
@@ -271,13 +274,16 @@ class HtmlRewriter:
         if name == b"script":
             self.state, self.script_sub = SCRIPT, S_PLAIN
             if neutraliser.script_is_inline_js(tag):
-                self.script_tag, self.script_body, self.script_len = tag, [], 0
+                self._hold(tag, self._inline_script)
             else:
                 self._emit(neutraliser.start_tag(name, tag))
             return
         if name in URL_ATTRS:
             tag = neutraliser.start_tag(name, tag)
-        self._emit(tag)
+        if name == b"style":
+            self._hold(tag, neutraliser.style_element)
+        else:
+            self._emit(tag)
         if name in END_TAG_RE:
             self.state, self.text_end = TEXT, END_TAG_RE[name]
         elif name == b"plaintext":
@@ -294,13 +300,13 @@ class HtmlRewriter:
             m = search(buf, pos)
             if m is None:
                 cut = n if final else max(pos, n - 9)
-                self._script_text(buf[pos:cut])
+                self._text(buf[pos:cut])
                 return cut
             tok, sub = m.group(), self.script_sub
             if tok == b"<!--":
                 if sub == S_PLAIN:
                     self.script_sub = S_ESCAPED
-                self._script_text(buf[pos:m.start() + 2])
+                self._text(buf[pos:m.start() + 2])
                 pos = m.start() + 2  # '<!-->' closes at once: let '-->' be seen
                 continue
             if tok == b"-->":
@@ -310,34 +316,44 @@ class HtmlRewriter:
                 if sub == S_DOUBLE:
                     self.script_sub = S_ESCAPED
                 else:
-                    self._script_text(buf[pos:m.start()])
-                    self._end_script()
+                    self._text(buf[pos:m.start()])
+                    self._end_text()
                     return m.start()
             elif sub == S_ESCAPED:  # <script inside an escaped section
                 self.script_sub = S_DOUBLE
-            self._script_text(buf[pos:m.end()])
+            self._text(buf[pos:m.end()])
             pos = m.end()
 
-    def _script_text(self, data: bytes) -> None:
-        if self.script_tag is None:
+    # --- held elements: inline scripts and <style> -----------------------------------
+
+    def _hold(self, tag: bytes, rewrite: Callable[[bytes, bytes], tuple[bytes, bytes]]) -> None:
+        self.held_tag, self.held_text, self.held_len = tag, [], 0
+        self.held_rewrite = rewrite
+
+    def _inline_script(self, tag: bytes, text: bytes) -> tuple[bytes, bytes]:
+        return self.neutraliser.inline_script(tag, text), text
+
+    def _text(self, data: bytes) -> None:
+        """Script or raw text: held while its element is, else passed on."""
+        if self.held_tag is None:
             self._emit(data)
             return
-        self.script_body.append(data)
-        self.script_len += len(data)
-        if self.script_len > MAX_INLINE_SCRIPT:
-            self._finish_inline_script()
+        self.held_text.append(data)
+        self.held_len += len(data)
+        if self.held_len > MAX_HELD_TEXT:
+            self._finish_held()
 
-    def _end_script(self) -> None:
-        if self.script_tag is not None:
-            self._finish_inline_script()
+    def _end_text(self) -> None:
+        if self.held_tag is not None:
+            self._finish_held()
         self.state = DATA
 
-    def _finish_inline_script(self) -> None:
-        assert self.script_tag is not None
-        body = b"".join(self.script_body)
-        self._emit(self.neutraliser.inline_script(self.script_tag, body))
-        self._emit(body)
-        self.script_tag, self.script_body, self.script_len = None, [], 0
+    def _finish_held(self) -> None:
+        assert self.held_tag is not None
+        tag, text = self.held_rewrite(self.held_tag, b"".join(self.held_text))
+        self._emit(tag)
+        self._emit(text)
+        self.held_tag, self.held_text, self.held_len = None, [], 0
 
 
 _GT_RE = re.compile(rb">")
