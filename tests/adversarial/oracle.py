@@ -37,6 +37,13 @@ LOADERS = frozenset({"script", "img", "image", "iframe", "frame", "link", "objec
                      "body", "table", "td", "th", "meta"})
 JS_TYPES = ("", "text/javascript", "module", "application/javascript")
 LOADS = re.compile(r"createElement|new Image|document\.write|fetch\(|sendBeacon")  # in JS
+# CSS, judged simply and on the safe side: comments become a space, escapes are decoded,
+# and a tracker anywhere between a URL-taking function (or @import) and the next `)` or `;`
+# is a load.
+CSS_COMMENT = re.compile(r"/\*.*?(?:\*/|\Z)", re.DOTALL)
+CSS_ESCAPE = re.compile(r"\\(?:([0-9a-fA-F]{1,6})\s?|(.))", re.DOTALL)
+CSS_LOADS = re.compile(r"(?<![\w-])(?:url\(|(?:-webkit-)?image(?:-set)?\(|src\(|@import)([^);]*)")
+CSS_STRING_OR_URL = re.compile(r"\"[^\"]*\"?|'[^']*'?|url\([^)]*\)?")
 BANNER = b"<div id=consentproxy></div>"
 POLICY = Policy(load_config(DEMO_CONFIG))
 
@@ -72,6 +79,21 @@ def _tracker_in(value: str) -> str | None:
     return next((t for t in TRACKERS if t in v), None)
 
 
+def _css(css: str) -> str:
+    def decoded(m: re.Match[str]) -> str:
+        return chr(min(int(m[1], 16), 0x10FFFF) or 0xFFFD) if m[1] else m[2]
+    return CSS_ESCAPE.sub(decoded, CSS_COMMENT.sub(" ", css)).lower()
+
+
+def _css_trackers(css: str) -> list[str]:
+    return [m.group() for m in CSS_LOADS.finditer(_css(css)) if _tracker_in(m[1])]
+
+
+def _css_shape(css: str) -> str:
+    """CSS with its strings and URLs blanked: equal before and after neutralising."""
+    return CSS_STRING_OR_URL.sub("''", _css(css))
+
+
 def live_trackers(markup: bytes) -> list[str]:
     """Every element of the parsed page that still loads a tracker, as 'tag attr=value'."""
     found = []
@@ -80,6 +102,9 @@ def live_trackers(markup: bytes) -> list[str]:
             continue  # comments
         tag = _local(el.tag)
         attrs = {_local(k): v for k, v in el.attrib.items()}  # xlink:href counts as href
+        found += (f"{tag} style: {url}" for url in _css_trackers(attrs.get("style", "")))
+        if tag == "style":
+            found += (f"style element: {url}" for url in _css_trackers(el.text or ""))
         if tag not in LOADERS:
             continue
         if tag == "script" and attrs.get("type", "").strip().lower() not in JS_TYPES:
@@ -98,7 +123,10 @@ def live_trackers(markup: bytes) -> list[str]:
 
 
 def _unneutralised(attrs: dict[str, str]) -> dict[str, str]:
-    """A start tag's attributes as they were before the rewriter edited them."""
+    """A start tag's attributes as they were before the rewriter edited them (a style
+    attribute's URLs blanked)."""
+    if "style" in attrs:
+        attrs = {**attrs, "style": _css_shape(attrs["style"])}
     if "data-consent-blocked" not in attrs:
         return attrs
     out = {k: v for k, v in attrs.items() if not k.startswith("data-consent-blocked")}
@@ -109,7 +137,7 @@ def _unneutralised(attrs: dict[str, str]) -> dict[str, str]:
 
 def events(markup: bytes) -> Iterator[tuple[str, ...]]:
     """The parsed page as a flat list: elements (name, attributes), texts and comments, with
-    the rewriter's renames undone; equal for input and output when the scanner found the
+    the rewriter's renames undone and the URLs in CSS blanked; equal for input and output when the scanner found the
     same tags as the standard and changed nothing else."""
     for el in _tree(markup).iter():
         if isinstance(el.tag, str):
@@ -117,4 +145,5 @@ def events(markup: bytes) -> Iterator[tuple[str, ...]]:
             yield ("element", _local(el.tag), repr(sorted(attrs.items())))
         else:
             yield ("comment", el.text or "")
-        yield ("text", el.text or "", el.tail or "")
+        text = _css_shape(el.text or "") if _local(el.tag) == "style" else el.text or ""
+        yield ("text", text, el.tail or "")
