@@ -37,13 +37,15 @@ LOADERS = frozenset({"script", "img", "image", "iframe", "frame", "link", "objec
                      "body", "table", "td", "th", "meta"})
 JS_TYPES = ("", "text/javascript", "module", "application/javascript")
 LOADS = re.compile(r"createElement|new Image|document\.write|fetch\(|sendBeacon")  # in JS
-# CSS, judged simply and on the safe side: comments become a space, escapes are decoded,
-# and a tracker anywhere between a URL-taking function (or @import) and the next `)` or `;`
-# is a load.
-CSS_COMMENT = re.compile(r"/\*.*?(?:\*/|\Z)", re.DOTALL)
+# CSS, judged simply and on the safe side: the text is cut into comments, strings and the
+# rest; escapes are decoded; a tracker in url(...) or in a string
+# after an open url(, image-set(, image(, src( or @import is a load.
+CSS_PIECES = re.compile(r"/\*.*?(?:\*/|\Z)|\"(?:[^\"\\\n\r\f]|\\.)*\"?|'(?:[^'\\\n\r\f]|\\.)*'?"
+                        r"|[^\"'/]+|/", re.DOTALL)
 CSS_ESCAPE = re.compile(r"\\(?:([0-9a-fA-F]{1,6})\s?|(.))", re.DOTALL)
-CSS_LOADS = re.compile(r"(?<![\w-])(?:url\(|(?:-webkit-)?image(?:-set)?\(|src\(|@import)([^);]*)")
-CSS_STRING_OR_URL = re.compile(r"\"[^\"]*\"?|'[^']*'?|url\([^)]*\)?")
+CSS_URL = re.compile(r"(?<![\w-])url\(([^)]*)\)")
+CSS_OPEN_LOAD = re.compile(r"(?<![\w-])(?:url|image-set|-webkit-image-set|image|src)\([^)]*\Z"
+                           r"|@import")
 BANNER = b"<div id=consentproxy></div>"
 POLICY = Policy(load_config(DEMO_CONFIG))
 
@@ -79,19 +81,43 @@ def _tracker_in(value: str) -> str | None:
     return next((t for t in TRACKERS if t in v), None)
 
 
-def _css(css: str) -> str:
+def _unescape(css: str) -> str:
     def decoded(m: re.Match[str]) -> str:
         return chr(min(int(m[1], 16), 0x10FFFF) or 0xFFFD) if m[1] else m[2]
-    return CSS_ESCAPE.sub(decoded, CSS_COMMENT.sub(" ", css)).lower()
+    return CSS_ESCAPE.sub(decoded, css)
+
+
+def _css_pieces(css: str) -> Iterator[tuple[str, str]]:
+    """('string', decoded value) and ('text', decoded text between strings) in order; the
+    end of the CSS closes an open url( as `)` does."""
+    text = []
+    for m in CSS_PIECES.finditer(css):
+        piece = m.group()
+        if piece[0] in "\"'":
+            yield "text", _unescape("".join(text)).lower()
+            text = []
+            yield "string", _unescape(piece[1:].removesuffix(piece[0]).replace("\\\n", ""))
+        else:
+            text.append(" " if piece.startswith("/*") else piece)
+    yield "text", _unescape("".join(text)).lower() + ")"
 
 
 def _css_trackers(css: str) -> list[str]:
-    return [m.group() for m in CSS_LOADS.finditer(_css(css)) if _tracker_in(m[1])]
+    found, before = [], ""
+    for kind, value in _css_pieces(css):
+        if kind == "text":
+            found += (m.group() for m in CSS_URL.finditer(value) if _tracker_in(m[1]))
+            before = re.split(r"[;{}]", before + value)[-1]  # the declaration or prelude
+        else:
+            if CSS_OPEN_LOAD.search(before) and _tracker_in(value):
+                found.append(repr(value))
+            before += "''"
+    return found
 
 
 def _css_shape(css: str) -> str:
-    """CSS with its strings and URLs blanked: equal before and after neutralising."""
-    return CSS_STRING_OR_URL.sub("''", _css(css))
+    """CSS with its strings and url(...) blanked: equal before and after neutralising."""
+    return "".join(CSS_URL.sub("url()", v) if k == "text" else "''" for k, v in _css_pieces(css))
 
 
 def live_trackers(markup: bytes) -> list[str]:

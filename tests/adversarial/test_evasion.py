@@ -194,7 +194,7 @@ FOREIGN = {
 STYLE_ATTRIBUTES = {
     "style_attribute_url": "<div style='background-image:url(//www.facebook.com/tr)'>x</div>",
     "style_attribute_entity_encoded": f"<p style='background:&#117;rl({PIXEL})'>x</p>",
-    "style_attribute_escaped_unquoted": f"<span style=background:\\75 rl({PIXEL})>x</span>",
+    "style_attribute_escaped_unquoted": f"<span style=background:\\75rl({PIXEL})>x</span>",
 }
 
 
