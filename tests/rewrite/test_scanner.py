@@ -63,11 +63,11 @@ def test_any_chunking_gives_the_same_output(policy, skip, page, chunks):
 # CSS comment does not hide </style>: what follows it is text.
 CSS_PAGES = [
     ((b"<!DOCTYPE html><html><head><style media=screen>@import url(//www.google-analytics.com/"
-     b"x.css);\nbody{background:url('https://www.facebook.com/tr?id=1')}</style></head><body>"
-     b"<p>x</p><STYLE>p{cursor:\\75 rl(//www.facebook.com/tr),auto}</STYLE ></body></html>"), 2),
+      b"x.css);\nbody{background:url('https://www.facebook.com/tr?id=1')}</style></head><body>"
+      b"<p>x</p><STYLE>p{cursor:\\75 rl(//www.facebook.com/tr),auto}</STYLE ></body></html>"), 2),
     ((b"<html><body><style>/* </style> */p{background:image-set('//www.facebook.com/tr' 1x)}"
-     b"</style><p>after</p><style>p{color:red}q{x:image-set('//www.facebook.com/tr' 1x)}"
-     b"</style></body></html>"), 1),
+      b"</style><p>after</p><style>p{color:red}q{x:image-set('//www.facebook.com/tr' 1x)}"
+      b"</style></body></html>"), 1),
 ]
 
 

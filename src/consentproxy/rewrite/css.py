@@ -35,10 +35,13 @@ _ESCAPE = r"\\(?:[0-9a-fA-F]{1,6}(?:\r\n|[ \t\n\r\f])?|[^\n\r\f]|\Z)"
 _NAME_CHAR = r"(?:[A-Za-z0-9_\-]|[^\x01-\x7f]|" + _ESCAPE + ")"
 _IDENT = r"(?:-?(?:[A-Za-z_]|[^\x01-\x7f]|" + _ESCAPE + r")|--)" + _NAME_CHAR + "*"
 # One token at a time; the groups name the kinds that matter, the rest is one code point.
+# First, in one step, a run of whitespace, delimiters and ASCII names or numbers that are
+# not a function's name nor go on with an escape: none can start a URL.
 _TOKEN_RE = re.compile(
-    r"(?P<comment>/\*(?s:.*?)(?:\*/|\Z))"
-    r"|(?P<string>(?P<quote>[\"'])(?P<body>(?:[^\"'\\\n\r\f]|(?!(?P=quote))[\"']"
-    r"|\\(?:\r\n|[\s\S]|\Z))*)(?P<close>(?P=quote)|(?=[\n\r\f])|\Z))"
+    r"(?:[ \t\n\r\f,:.!>+~*=|^$?&%]++|[A-Za-z0-9_-]++(?![(\\]))++"
+    r"|(?P<comment>/\*(?s:.*?)(?:\*/|\Z))"
+    r"|(?P<string>(?P<quote>[\"'])(?P<body>(?:[^\"'\\\n\r\f]++|(?!(?P=quote))[\"']"
+    r"|\\(?:\r\n|[\s\S]|\Z))*+)(?P<close>(?P=quote)|(?=[\n\r\f])|\Z))"
     r"|<!--|-->"  # CDO and CDC: `<!--url(x)` is a url
     r"|(?P<number>[+-]?(?:\d*\.\d+|\d+)(?:[eE][+-]?\d+)?(?:" + _IDENT + "|%)?)"
     r"|(?P<at>@" + _IDENT + ")"
