@@ -100,6 +100,8 @@ ATTACKS = {
     "style_url_escaped_slashes": "<style>p{background:url(https:\\2f\\2fwww.facebook.com/tr)}</style>",
     "style_url_escaped_host_in_string": "<style>p{background:url('//www.f\\61 cebook.com/tr')}"
                                         "</style>",
+    "style_hex_escape_eats_newline_in_string": "<style>@import '//www.google-analytics.com/"
+                                               "\\61\n.css';</style>",
     "style_url_protocol_relative": "<style>p{background:url(//www.facebook.com/tr)}</style>",
     "style_url_backslashes": "<style>p{background:url('https:\\\\\\\\www.facebook.com/tr')}</style>",
     "style_url_after_comments": f"<style>/* a */p/**/{{/*b*/background:/**/url({PIXEL})}}</style>",

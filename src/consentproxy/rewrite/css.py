@@ -41,7 +41,7 @@ _TOKEN_RE = re.compile(
     r"(?:[ \t\n\r\f,:.!>+~*=|^$?&%]++|[A-Za-z0-9_-]++(?![(\\]))++"
     r"|(?P<comment>/\*(?s:.*?)(?:\*/|\Z))"
     r"|(?P<string>(?P<quote>[\"'])(?P<body>(?:[^\"'\\\n\r\f]++|(?!(?P=quote))[\"']"
-    r"|\\(?:\r\n|[\s\S]|\Z))*+)(?P<close>(?P=quote)|(?=[\n\r\f])|\Z))"
+    r"|" + _ESCAPE + r"|\\(?:\r\n|[\n\r\f]))*+)(?P<close>(?P=quote)|(?=[\n\r\f])|\Z))"
     r"|<!--|-->"  # CDO and CDC: `<!--url(x)` is a url
     r"|(?P<number>[+-]?(?:\d*\.\d+|\d+)(?:[eE][+-]?\d+)?(?:" + _IDENT + "|%)?)"
     r"|(?P<at>@" + _IDENT + ")"
@@ -113,9 +113,8 @@ def url_spans(css: str) -> list[tuple[int, int, str]]:
                 rest = _BAD_URL_REST_RE.match(css, u.end())
                 assert rest is not None
                 pos = rest.end()
-        elif kind == "at":
-            if unescape(m.group("at")[1:]).lower() == "import":
-                at_import = len(stack)
+        elif kind == "at":  # another at-rule in an @import prelude makes it invalid
+            at_import = len(stack) if unescape(m.group("at")[1:]).lower() == "import" else -1
         elif kind == "open":
             stack.append(m.group())
             if m.group() == "{" and at_import == len(stack) - 1:
