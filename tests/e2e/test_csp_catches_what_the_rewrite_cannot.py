@@ -1,8 +1,8 @@
 """What the rewrite does not guarantee (README, "What is guaranteed and what is not"), in
-Chromium: trackers in CSS, in a table cell's background or hidden in SVG foreign content
-pass the rewrite, and only
-`csp: enforce` stops them; a javascript: link that adds a tracker on click is held by the
-guard script whatever the CSP mode."""
+Chromium: trackers in a style attribute, in a table cell's background or hidden in SVG
+foreign content pass the rewrite, and only `csp: enforce` stops them; a javascript: link
+that adds a tracker on click is held by the guard script whatever the CSP mode. And CSS in
+<style>, which the rewrite does stop: its inert URL loads nothing in a real browser."""
 
 from __future__ import annotations
 
@@ -20,9 +20,13 @@ pytestmark = pytest.mark.e2e
 
 PIXEL = "https://www.facebook.com/tr?id=1"
 GA = "https://www.google-analytics.com/analytics.js"
-PAGES = {
+STYLE_ELEMENTS = {
     "/css-url": f"<style>body {{ background: url({PIXEL}&css) }}</style>",
     "/css-import": "<style>@import url(https://www.google-analytics.com/a.css);</style>",
+    "/css-import-string": "<style>@import 'https://www.google-analytics.com/b.css';</style>",
+    "/css-image-set": f"<style>body {{ background: image-set('{PIXEL}&set' 1x) }}</style>",
+}
+PAGES = {
     "/style-attribute": f"<div style='height:9px;background-image:url({PIXEL}&attr)'>x</div>",
     "/table-cell-background": f"<table><tr><td background='{PIXEL}&td'>x</td></tr></table>",
     "/svg-foreign-content": f"<svg><style><script href='{GA}'></script></style></svg>",
@@ -33,7 +37,7 @@ JS_LINK = {
 }
 
 
-ALL = PAGES | JS_LINK
+ALL = STYLE_ELEMENTS | PAGES | JS_LINK
 
 
 def page(request: web.Request) -> web.Response:
@@ -85,4 +89,10 @@ async def test_enforced_csp_stops_what_the_rewrite_leaves(browser, tricky_origin
 @pytest.mark.parametrize("path", JS_LINK)
 async def test_guard_holds_a_tracker_a_javascript_link_adds(browser, tricky_origin, path):
     assert await third_party_hosts(browser, tricky_origin, path) == {"www.facebook.com"}
+    assert await through_proxy(browser, tricky_origin, "report-only", path) == set()
+
+
+@pytest.mark.parametrize("path", STYLE_ELEMENTS)
+async def test_rewrite_stops_css_in_style_elements(browser, tricky_origin, path):
+    assert await third_party_hosts(browser, tricky_origin, path), "loads without the proxy"
     assert await through_proxy(browser, tricky_origin, "report-only", path) == set()
