@@ -30,8 +30,8 @@ INERT_URL = "about:invalid"
 # Decides for one decoded URL: the blocked service it belongs to, or None.
 Blocked = Callable[[str], Service | None]
 
-_WS = "[ \\t\\n\\r\\f]"
-_ESCAPE = r"\\(?:[0-9a-fA-F]{1,6}(?:\r\n|[ \t\n\r\f])?|[^\n\r\f]|\Z)"
+_WS = r"[ \t\n\r\f]"
+_ESCAPE = r"\\(?:[0-9a-fA-F]{1,6}(?:\r\n|" + _WS + r")?|[^\n\r\f]|\Z)"
 _NAME_CHAR = r"(?:[A-Za-z0-9_\-]|[^\x01-\x7f]|" + _ESCAPE + ")"
 _IDENT = r"(?:-?(?:[A-Za-z_]|[^\x01-\x7f]|" + _ESCAPE + r")|--)" + _NAME_CHAR + "*"
 # One token at a time; the groups name the kinds that matter, the rest is one code point.
@@ -56,9 +56,8 @@ _URL_TOKEN_RE = re.compile(
     r"(?(quoted)|(?P<value>(?:[^\"'()\\ \t\n\r\f\x01-\x08\x0b\x0e-\x1f\x7f]|" + _ESCAPE + ")*)"
     + _WS + r"*(?P<done>\)|\Z)?)"
 )
-_BAD_URL_REST_RE = re.compile(r"(?:[^)\\]|\\(?:[0-9a-fA-F]{1,6}(?:\r\n|[ \t\n\r\f])?|[\s\S])"
-                              r"|\\\Z)*\)?")
-_DECODE_RE = re.compile(r"\\(?:([0-9a-fA-F]{1,6})(?:\r\n|[ \t\n\r\f])?|(\r\n|[\s\S])|\Z)")
+_BAD_URL_REST_RE = re.compile(r"(?:[^)\\]++|" + _ESCAPE + r"|\\[\n\r\f])*+\)?")
+_DECODE_RE = re.compile(r"\\(?:([0-9a-fA-F]{1,6})(?:\r\n|" + _WS + r")?|(\r\n|[\s\S])|\Z)")
 _URL_FUNCTIONS = frozenset({"url", "src", "image-set", "-webkit-image-set", "image",
                             "-webkit-image"})
 _CLOSES = {")": "(", "]": "[", "}": "{"}
