@@ -202,3 +202,11 @@ def test_style_attribute_without_a_blocked_load_is_the_same_object(blocking, tag
 def test_style_attribute_consented_is_the_same_object(policy):
     tag = f"<div style='background:url({PIXEL})'>".encode()
     assert Neutraliser(policy, ALL).style_attribute(b"div", tag) is tag
+
+
+def test_style_attribute_of_a_tag_start_tag_neutralised_keeps_one_set_of_marks(blocking):
+    tag = blocking.start_tag(b"img", f"<img src='{PIXEL}' style='background:url({GA})'>".encode())
+    out = blocking.style_attribute(b"img", tag)
+    assert out.count(b"data-consent-blocked=") == 1
+    assert out.endswith(b' style="background:url(about:invalid)">')
+    assert blocking.blocked == [("facebook-pixel", "img"), ("google-analytics", "img")]

@@ -326,6 +326,9 @@ class Neutraliser:
         value = css.replace("&", "&amp;").replace('"', "&quot;")
         tag = b'%s"%s"%s' % (tag[:span[0]], value.encode("latin-1", "xmlcharrefreplace"),
                              tag[span[1]:])
+        if attrs.get(b"data-consent-blocked") is not None:  # start_tag marked it: report only
+            self.blocked.append((svc.name, name.decode("latin-1")))
+            return tag
         return self._edit(name, Attributes(tag, len(name) + 1), [], svc.name, svc.category, b"")
 
     def style_element(self, tag: bytes, text: bytes) -> tuple[bytes, bytes]:
