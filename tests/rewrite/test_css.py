@@ -5,6 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from consentproxy.consent import NO_DECISION, ConsentState
+from consentproxy.rewrite import neutralise
 from consentproxy.rewrite.css import INERT_URL, STYLE_MAY_LOAD_RE, neutralise_css, url_spans
 from consentproxy.rewrite.neutralise import Neutraliser
 
@@ -210,3 +211,14 @@ def test_style_attribute_of_a_tag_start_tag_neutralised_keeps_one_set_of_marks(b
     assert out.count(b"data-consent-blocked=") == 1
     assert out.endswith(b' style="background:url(about:invalid)">')
     assert blocking.blocked == [("facebook-pixel", "img"), ("google-analytics", "img")]
+
+
+def test_style_texts_seen_again_reuse_their_url_spans(blocking, monkeypatch):
+    monkeypatch.setattr(neutralise, "MEMO_ENTRIES", 4)
+    monkeypatch.setattr(neutralise, "_STYLE_URLS", {})
+    for i in range(10):
+        text = f"p{{x:url(/{i}.png)}}q{{y:url({PIXEL})}}".encode()
+        first = blocking.style_element(b"<style>", text)
+        assert blocking.style_element(b"<style>", text) == first
+        assert len(neutralise._STYLE_URLS) <= 4
+    assert len(blocking.blocked) == 20

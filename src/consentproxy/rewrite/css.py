@@ -130,13 +130,15 @@ def url_spans(css: str) -> list[tuple[int, int, str]]:
     return found
 
 
-def neutralise_css(css: str, blocked: Blocked) -> tuple[str, Service | None]:
+def neutralise_css(css: str, blocked: Blocked,
+                   spans: list[tuple[int, int, str]] | None = None) -> tuple[str, Service | None]:
     """The CSS with every URL of a blocked service replaced by INERT_URL, everything else
-    kept as it was; and the first service blocked (None: the CSS is returned as is)."""
+    kept as it was; and the first service blocked (None: the CSS is returned as is).
+    spans: url_spans(css) when already known."""
     out: list[str] = []
     first: Service | None = None
     pos = 0
-    for start, end, url in url_spans(css):
+    for start, end, url in url_spans(css) if spans is None else spans:
         svc = blocked(url)
         if svc is None:
             continue

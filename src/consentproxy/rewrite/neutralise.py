@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import hashlib
 import html
 import re
 import unicodedata
@@ -20,7 +21,7 @@ from consentproxy.config import Service
 from consentproxy.consent import ConsentState
 from consentproxy.cookies import set_cookie_name
 from consentproxy.policy import Policy
-from consentproxy.rewrite.css import STYLE_MAY_LOAD_RE, neutralise_css
+from consentproxy.rewrite.css import STYLE_MAY_LOAD_RE, neutralise_css, url_spans
 
 # One attribute of a start tag, as the HTML tokenizer splits them (name, value kinds).
 ATTR_RE = re.compile(
@@ -73,6 +74,9 @@ _IDNA_DOTS = str.maketrans("\u3002\uff0e\uff61", "...")
 # (at most MEMO_ENTRIES of them, tags up to MEMO_TAG_BYTES long).
 MEMO_ENTRIES = 4096
 MEMO_TAG_BYTES = 4096
+# A site's pages repeat the same <style> texts: where their URLs are is remembered by the
+# text's digest (at most MEMO_ENTRIES of them), whatever the consent choice.
+_STYLE_URLS: dict[bytes, list[tuple[int, int, str]]] = {}
 _REFRESH_URL_RE = re.compile(r"^[\s\d.]*[;,]?\s*(?:url\s*=\s*)?['\"]?([^'\"]*)", re.IGNORECASE)
 
 
@@ -336,7 +340,14 @@ class Neutraliser:
         page's next view has them back once consent is given: nothing to restore here."""
         if not STYLE_MAY_LOAD_RE.search(text):
             return tag, text
-        css, svc = neutralise_css(text.decode("latin-1"), self._blocked_url)
+        css = text.decode("latin-1")
+        key = hashlib.blake2b(text, digest_size=16).digest()
+        spans = _STYLE_URLS.get(key)
+        if spans is None:
+            if len(_STYLE_URLS) >= MEMO_ENTRIES:
+                _STYLE_URLS.clear()
+            spans = _STYLE_URLS[key] = url_spans(css)
+        css, svc = neutralise_css(css, self._blocked_url, spans)
         if svc is None:
             return tag, text
         attrs = Attributes(tag, len(b"style") + 1)
