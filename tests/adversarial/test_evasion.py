@@ -208,6 +208,17 @@ def test_style_attribute_is_neutralised(page):
     assert live_trackers(rewrite(data)) == []
 
 
+@pytest.mark.parametrize("page", STYLE_ATTRIBUTES.values(), ids=STYLE_ATTRIBUTES.keys())
+def test_style_attribute_method_leaves_no_live_tracker(page):
+    data = page.encode()
+    tag = data[:data.index(b">") + 1]
+    name = tag[1:].split(b" ")[0]
+    out = Neutraliser(POLICY, NO_DECISION).style_attribute(name, tag) + data[len(tag):]
+    assert live_trackers(data)
+    assert live_trackers(out) == []
+    assert list(events(out)) == list(events(data))
+
+
 @pytest.mark.xfail(strict=True, reason="foreign-content tokenizing is not followed: CSP enforce")
 @pytest.mark.parametrize("page", FOREIGN.values(), ids=FOREIGN.keys())
 def test_foreign_content_differential(page):
