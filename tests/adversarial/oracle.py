@@ -49,7 +49,7 @@ CSS_TOKENS = re.compile(
     r"|(?P<function>[\w-]+)\(|(?P<open>[(\[{])|(?P<close>[)\]}])|(?P<end>;)|@import|[\w-]+|.",
     re.DOTALL)
 CSS_LOADING_FUNCTIONS = ("url", "src", "image-set", "-webkit-image-set", "image")
-CSS_REMOTE = re.compile(r"\s*(?:https?:|[/\\]{2})")  # a relative URL stays on the site
+CSS_REMOTE = re.compile(r"[\x00-\x20]*(?:https?:|[/\\]{2})")  # a relative URL stays on the site
 BANNER = b"<div id=consentproxy></div>"
 POLICY = Policy(load_config(DEMO_CONFIG))
 

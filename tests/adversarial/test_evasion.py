@@ -102,6 +102,7 @@ ATTACKS = {
                                         "</style>",
     "style_hex_escape_eats_newline_in_string": "<style>@import '//www.google-analytics.com/"
                                                "\\61\n.css';</style>",
+    "style_url_behind_escaped_control_character": f"<style>p{{x:url('\\1 {PIXEL}')}}</style>",
     "style_url_protocol_relative": "<style>p{background:url(//www.facebook.com/tr)}</style>",
     "style_url_backslashes": "<style>p{background:url('https:\\\\\\\\www.facebook.com/tr')}</style>",
     "style_url_after_comments": f"<style>/* a */p/**/{{/*b*/background:/**/url({PIXEL})}}</style>",

@@ -60,6 +60,7 @@ CASES = {
     "cdo_right_before": (f"<!--url({PIXEL})", [PIXEL]),
     "unterminated_url_at_end": (f"p{{background:url({PIXEL}", [PIXEL]),
     "unterminated_string_at_end": (f"@import '{GA}", [GA]),
+    "control_before_url_in_string": (f"p{{x:url('\\1 {PIXEL}')}}", [f"\x01{PIXEL}"]),
     "nul_in_url": ("p{background:url(//www.facebook.com/\x00)}", ["//www.facebook.com/\ufffd"]),
     "several": (f"a{{b:url(/a.png),url({PIXEL})}} c{{d:url({GA})}}", ["/a.png", PIXEL, GA]),
     # What only looks like a URL load.
@@ -97,6 +98,11 @@ def test_only_the_blocked_urls_change_byte_for_byte():
     out, svc = neutralise_css(css, facebook)
     assert svc == "fb"
     assert out == f"a{{b:url( '{INERT_URL}' )}}c{{d:url(/local.png)}}/*x*/e{{f:\\75 rl({INERT_URL} )}}"
+
+
+def test_a_url_behind_an_escaped_control_character_is_blocked(blocking):
+    _, text = blocking.style_element(b"<style>", f"p{{x:url('\\1 {PIXEL}')}}".encode())
+    assert text == b"p{x:url('about:invalid')}"
 
 
 def test_nothing_blocked_gives_the_same_text():

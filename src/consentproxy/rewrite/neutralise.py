@@ -64,6 +64,7 @@ _SPECIAL_URL_RE = re.compile(r"(?:(?P<scheme>[a-z][a-z0-9+.-]*):)?(?P<slashes>[/
                              re.DOTALL | re.IGNORECASE)
 _SPECIAL_SCHEMES = frozenset({"http", "https", "ws", "wss", "ftp"})
 _URL_STRIP = str.maketrans("", "", "\t\n\r")
+_C0_AND_SPACE = "".join(map(chr, range(0x21)))  # stripped from both ends of a URL
 _AUTHORITY_END_RE = re.compile(r"[/\\?#]")
 # Without any of these, no attribute of a tag can point to another host (a relative or
 # same-origin path): such tags skip attribute parsing. Tabs/newlines inside '//' count.
@@ -91,7 +92,7 @@ def url_target(value: str) -> tuple[str, str] | None:
 
 
 def _url_target(value: str) -> tuple[str, str] | None:
-    s = value.strip(" \t\n\f\r").translate(_URL_STRIP)
+    s = value.strip(_C0_AND_SPACE).translate(_URL_STRIP)
     m = _SPECIAL_URL_RE.match(s)
     assert m is not None
     scheme = (m["scheme"] or "").lower()
