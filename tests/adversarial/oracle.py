@@ -39,7 +39,8 @@ JS_TYPES = ("", "text/javascript", "module", "application/javascript")
 LOADS = re.compile(r"createElement|new Image|document\.write|fetch\(|sendBeacon")  # in JS
 # CSS, judged simply: escapes decoded first, then comments, strings, url(...), function
 # names and the rest; a tracker in a url(...) or in a string argument of url(, src(,
-# image-set( or image( or of @import is live. (Decoding before tokenizing is looser than
+# image-set( or image(, of @import or of a custom property (var() takes it to image-set) is
+# live. (Decoding before tokenizing is looser than
 # CSS, never stricter on anything the FRAGMENTS of the differential test hold.)
 CSS_ESCAPE = re.compile(r"\\(?:([0-9a-fA-F]{1,6})\s?|(.))", re.DOTALL)
 CSS_TOKENS = re.compile(
@@ -92,17 +93,19 @@ def _css_tokens(css: str) -> Iterator[re.Match[str]]:
 
 
 def _css_trackers(css: str) -> list[str]:
-    found, stack, importing = [], [""], False
+    found, stack, strings_load, word = [], [""], False, ""
     for m in _css_tokens(css):
         url = m["url"] or m["string"] and m["string"][1:].rstrip(m["string"][0])
-        loads = m["url"] or m["string"] and (importing or stack[-1] in CSS_LOADING_FUNCTIONS)
+        loads = m["url"] or m["string"] and (strings_load or stack[-1] in CSS_LOADING_FUNCTIONS)
         if loads and CSS_REMOTE.match(url) and _tracker_in(url):
             found.append(m.group())
         if m["function"] or m["open"]:
             stack.append(m["function"] or "")
         elif m["close"] and len(stack) > 1:
             stack.pop()
-        importing = m.group() == "@import" or importing and not (m["end"] or m["open"])
+        strings_load = (m.group() == "@import" or m.group() == ":" and word.startswith("--")
+                        or strings_load and not (m["end"] or m["open"] or m["close"]))
+        word = m.group() if m.group().strip() else word
     return found
 
 

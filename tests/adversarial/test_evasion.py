@@ -110,6 +110,8 @@ ATTACKS = {
     "style_url_uppercase_host": "<style>p{background:url(HTTPS://WWW.FACEBOOK.COM/tr)}</style>",
     "style_image_set": f"<style>p{{background:image-set('{PIXEL}' 1x, '/a.png' 2x)}}</style>",
     "style_webkit_image_set": f"<style>p{{background:-webkit-image-set(url({PIXEL}) 1x)}}</style>",
+    "style_custom_property_into_image_set": f"<style>:root{{--bg:'{PIXEL}'}}"
+                                            "p{background:image-set(var(--bg) 1x)}</style>",
     "style_font_face_src": "<style>@font-face{font-family:x;src:url(https://www.youtube.com/f.woff)"
                            "}</style>",
     "style_second_url_of_two": f"<style>p{{background:url(/a.png),url({PIXEL})}}</style>",

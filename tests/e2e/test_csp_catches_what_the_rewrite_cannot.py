@@ -25,6 +25,8 @@ STYLE_ELEMENTS = {
     "/css-import": "<style>@import url(https://www.google-analytics.com/a.css);</style>",
     "/css-import-string": "<style>@import 'https://www.google-analytics.com/b.css';</style>",
     "/css-image-set": f"<style>body {{ background: image-set('{PIXEL}&set' 1x) }}</style>",
+    "/css-custom-property": f"<style>body {{ --bg: '{PIXEL}&var'; "
+                            "background: image-set(var(--bg) 1x) }</style>",
 }
 PAGES = {
     "/style-attribute": f"<div style='height:9px;background-image:url({PIXEL}&attr)'>x</div>",

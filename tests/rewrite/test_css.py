@@ -62,6 +62,12 @@ CASES = {
     "unterminated_string_at_end": (f"@import '{GA}", [GA]),
     "control_before_url_in_string": (f"p{{x:url('\\1 {PIXEL}')}}", [f"\x01{PIXEL}"]),
     "nul_in_url": ("p{background:url(//www.facebook.com/\x00)}", ["//www.facebook.com/\ufffd"]),
+    "custom_property_string": (f":root{{--bg:'{PIXEL}'}}p{{background:image-set(var(--bg) 1x)}}",
+                               [PIXEL]),
+    "custom_property_spaces_and_list": (f"p{{--a : '/a.png' , '{PIXEL}'; b:'x'}}",
+                                        ["/a.png", PIXEL]),
+    "custom_property_escaped_name": (f"p{{-\\-bg:'{PIXEL}'}}", [PIXEL]),
+    "custom_property_in_attribute": (f"--bg:'{PIXEL}'", [PIXEL]),
     "several": (f"a{{b:url(/a.png),url({PIXEL})}} c{{d:url({GA})}}", ["/a.png", PIXEL, GA]),
     # What only looks like a URL load.
     "comment_splits_the_name": (f"p{{background:ur/**/l({PIXEL})}}", []),
@@ -80,6 +86,8 @@ CASES = {
     "escaped_paren_is_no_function": (f"p{{background:url\\28 {PIXEL})}}", []),
     "string_in_other_function": (f"p{{background:image-set(type('{PIXEL}'))}}", []),
     "string_in_supports_of_import": (f"@import '/a.css' supports(x:'{PIXEL}');", ["/a.css"]),
+    "string_after_custom_property_ended": (f"p{{--a:1; b:'{PIXEL}'}} q{{c:'{PIXEL}'}}", []),
+    "name_with_dashes_inside": (f"p{{x--y:'{PIXEL}'}}", []),
     "string_after_import_ended": (f"@import '/a.css'; p{{x:'{PIXEL}'}}", ["/a.css"]),
 }
 

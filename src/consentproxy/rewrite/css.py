@@ -5,8 +5,9 @@ URL here is what counts in a browser: comments separate tokens (`ur/**/l(` is no
 escapes are decoded in names and URLs (`\\75 rl(` and `u\\rl(` are `url(`), names are
 case-insensitive. A URL is the value of a url token (`url(x)`), or a string that is the
 argument of a URL-taking function (`url("x")`, `src("x")`, `image-set("x" 1x)`,
-`-webkit-image-set`, `image("x")`) or of an `@import` rule. Bad url and bad string tokens
-load nothing and are left alone.
+`-webkit-image-set`, `image("x")`), of an `@import` rule, or in a custom property's value
+(`--x: "x"` loads through `image-set(var(--x) 1x)`). Bad url and bad string tokens load
+nothing and are left alone.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from consentproxy.config import Service
 # Raw bytes (a <style> text, or a style attribute before its entities are decoded) can only
 # hold a URL if they contain one of these: every way to spell one of the names above
 # without an escape (a backslash) or an HTML character reference (`&`) contains `url(`,
-# `image(`, `image-set(`, `src(` or `@import`, in any case. The C skip loop mirrors it.
-STYLE_MAY_LOAD_RE = re.compile(rb"(?i:url\(|image(?:-set)?\(|src\(|@import)|[\\&]")
+# `image(`, `image-set(`, `src(`, `@import` (in any case) or a custom property's `--`.
+# The C skip loop mirrors it.
+STYLE_MAY_LOAD_RE = re.compile(rb"(?i:url\(|image(?:-set)?\(|src\(|@import)|--|[\\&]")
 
 # What a neutralised URL becomes. CSS Values 4 (section 4.5.1) names `about:invalid` as
 # the URL that resolves to no resource; it holds no quote, parenthesis, space or
@@ -36,9 +38,9 @@ _NAME_CHAR = r"(?:[A-Za-z0-9_\-]|[^\x01-\x7f]|" + _ESCAPE + ")"
 _IDENT = r"(?:-?(?:[A-Za-z_]|[^\x01-\x7f]|" + _ESCAPE + r")|--)" + _NAME_CHAR + "*"
 # One token at a time; the groups name the kinds that matter, the rest is one code point.
 # First, in one step, a run of whitespace, delimiters and ASCII names or numbers that are
-# not a function's name nor go on with an escape: none can start a URL.
+# not a function's or custom property's name nor go on with an escape: none starts a URL.
 _TOKEN_RE = re.compile(
-    r"(?:[ \t\n\r\f,:.!>+~*=|^$?&%]++|[A-Za-z0-9_-]++(?![(\\]))++"
+    r"(?:[ \t\n\r\f,:.!>+~*=|^$?&%]++|(?!--)[A-Za-z0-9_-]++(?![(\\]))++"
     r"|(?P<comment>/\*(?s:.*?)(?:\*/|\Z))"
     r"|(?P<string>(?P<quote>[\"'])(?P<body>(?:[^\"'\\\n\r\f]++|(?!(?P=quote))[\"']"
     r"|" + _ESCAPE + r"|\\(?:\r\n|[\n\r\f]))*+)(?P<close>(?P=quote)|(?=[\n\r\f])|\Z))"
@@ -61,6 +63,7 @@ _DECODE_RE = re.compile(r"\\(?:([0-9a-fA-F]{1,6})(?:\r\n|" + _WS + r")?|(\r\n|[\
 _URL_FUNCTIONS = frozenset({"url", "src", "image-set", "-webkit-image-set", "image",
                             "-webkit-image"})
 _CLOSES = {")": "(", "]": "[", "}": "{"}
+_COLON_RE = re.compile(_WS + "*:")
 
 
 def unescape(text: str) -> str:
@@ -83,7 +86,9 @@ def url_spans(css: str) -> list[tuple[int, int, str]]:
     found: list[tuple[int, int, str]] = []
     # Open blocks and functions, innermost last: '(', '[', '{' or a function's name.
     stack: list[str] = []
-    at_import = -1  # the stack depth of an @import prelude, or -1
+    # At this stack depth, strings are URLs (an @import prelude or a custom property's
+    # value), until its ';' or block; -1: nowhere.
+    strings_load = -1
     pos, n = 0, len(css)
     while pos < n:
         m = _TOKEN_RE.match(css, pos)
@@ -93,7 +98,7 @@ def url_spans(css: str) -> list[tuple[int, int, str]]:
         if kind == "string":
             if m.group("close") or pos == n:
                 top = stack[-1] if stack else ""
-                if top in _URL_FUNCTIONS or at_import == len(stack):
+                if top in _URL_FUNCTIONS or strings_load == len(stack):
                     found.append((m.start("body"), m.end("body"), unescape(m.group("body"))))
         elif kind == "call":
             name = unescape(m.group("ident")).lower()
@@ -112,21 +117,24 @@ def url_spans(css: str) -> list[tuple[int, int, str]]:
                 rest = _BAD_URL_REST_RE.match(css, u.end())
                 assert rest is not None
                 pos = rest.end()
+        elif kind == "ident":
+            if unescape(m.group()).startswith("--") and _COLON_RE.match(css, pos):
+                strings_load = len(stack)
         elif kind == "at":  # another at-rule in an @import prelude makes it invalid
-            at_import = len(stack) if unescape(m.group("at")[1:]).lower() == "import" else -1
+            strings_load = len(stack) if unescape(m.group("at")[1:]).lower() == "import" else -1
         elif kind == "open":
             stack.append(m.group())
-            if m.group() == "{" and at_import == len(stack) - 1:
-                at_import = -1
+            if m.group() == "{" and strings_load == len(stack) - 1:
+                strings_load = -1
         elif kind == "close_block":
             opener = _CLOSES[m.group()]
             top = stack[-1] if stack else None
             if top == opener or (opener == "(" and top not in (None, "[", "{")):
                 stack.pop()
-                if at_import > len(stack):
-                    at_import = -1
-        elif kind == "end" and at_import == len(stack):
-            at_import = -1
+                if strings_load > len(stack):
+                    strings_load = -1
+        elif kind == "end" and strings_load == len(stack):
+            strings_load = -1
     return found
 
 
