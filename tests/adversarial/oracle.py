@@ -38,6 +38,20 @@ LOADERS = frozenset({"script", "img", "image", "iframe", "frame", "link", "objec
                      "body", "table", "td", "th", "meta", "a", "area"})
 JS_TYPES = ("", "text/javascript", "module", "application/javascript")
 LOADS = re.compile(r"createElement|new Image|document\.write|fetch\(|sendBeacon")  # in JS
+# CSS, judged simply: escapes decoded first, then comments, strings, url(...), function
+# names and the rest; a tracker in a url(...) or in a string argument of url(, src(,
+# image-set( or image(, of @import or of a custom property (var() takes it to image-set) is
+# live. (Decoding before tokenizing is looser than
+# CSS, never stricter on anything the FRAGMENTS of the differential test hold.)
+CSS_ESCAPE = re.compile(r"\\(?:([0-9a-fA-F]{1,6})\s?|(.))", re.DOTALL)
+CSS_TOKENS = re.compile(
+    r"/\*.*?(?:\*/|\Z)|<!--|-->"
+    r"|(?P<string>\"[^\"\n\r\f]*\"?|'[^'\n\r\f]*'?)"
+    r"|(?:(?<![\w-])|(?<=<!--))url\((?!\s*[\"'])\s*(?:(?P<url>[^)\s'\"(]*)\s*(?:\)|\Z)|[^)]*\)?)"
+    r"|(?P<function>[\w-]+)\(|(?P<open>[(\[{])|(?P<close>[)\]}])|(?P<end>;)|@import|[\w-]+|.",
+    re.DOTALL)
+CSS_LOADING_FUNCTIONS = ("url", "src", "image-set", "-webkit-image-set", "image")
+CSS_REMOTE = re.compile(r"[\x00-\x20]*(?:https?:|[/\\]{2})")  # a relative URL stays on the site
 BANNER = b"<div id=consentproxy></div>"
 POLICY = Policy(load_config(DEMO_CONFIG))
 
@@ -96,6 +110,35 @@ def _tracker_in(value: str) -> str | None:
     return next((t for t in TRACKERS if t in v), None)
 
 
+def _css_tokens(css: str) -> Iterator[re.Match[str]]:
+    def decoded(m: re.Match[str]) -> str:
+        return chr(min(int(m[1], 16), 0x10FFFF) or 0xFFFD) if m[1] else m[2]
+    return CSS_TOKENS.finditer(CSS_ESCAPE.sub(decoded, css).lower())
+
+
+def _css_trackers(css: str) -> list[str]:
+    found, stack, strings_load, word = [], [""], False, ""
+    for m in _css_tokens(css):
+        url = m["url"] or m["string"] and m["string"][1:].rstrip(m["string"][0])
+        loads = m["url"] or m["string"] and (strings_load or stack[-1] in CSS_LOADING_FUNCTIONS)
+        if loads and CSS_REMOTE.match(url) and _tracker_in(url):
+            found.append(m.group())
+        if m["function"] or m["open"]:
+            stack.append(m["function"] or "")
+        elif m["close"] and len(stack) > 1:
+            stack.pop()
+        strings_load = (m.group() == "@import" or m.group() == ":" and word.startswith("--")
+                        or strings_load and not (m["end"] or m["open"] or m["close"]))
+        word = m.group() if m.group().strip() else word
+    return found
+
+
+def _css_shape(css: str) -> str:
+    """CSS with its strings and url(...) blanked: equal before and after neutralising."""
+    return "".join("''" if m["string"] or m.group().startswith("url(") else m.group()
+                   for m in _css_tokens(css))
+
+
 def live_trackers(markup: bytes) -> list[str]:
     """Every element of the parsed page that still loads a tracker, as 'tag attr=value'."""
     found = []
@@ -104,6 +147,9 @@ def live_trackers(markup: bytes) -> list[str]:
             continue  # comments
         tag = _local(el.tag)
         attrs = {_local(k): v for k, v in el.attrib.items()}  # xlink:href counts as href
+        found += (f"{tag} style: {url}" for url in _css_trackers(attrs.get("style", "")))
+        if tag == "style":
+            found += (f"style element: {url}" for url in _css_trackers(el.text or ""))
         if tag not in LOADERS:
             continue
         if tag == "script" and attrs.get("type", "").strip().lower() not in JS_TYPES:
@@ -122,7 +168,10 @@ def live_trackers(markup: bytes) -> list[str]:
 
 
 def _unneutralised(attrs: dict[str, str]) -> dict[str, str]:
-    """A start tag's attributes as they were before the rewriter edited them."""
+    """A start tag's attributes as they were before the rewriter edited them (a style
+    attribute's URLs blanked)."""
+    if "style" in attrs:
+        attrs = {**attrs, "style": _css_shape(attrs["style"])}
     if "data-consent-blocked" not in attrs:
         return attrs
     out = {k: v for k, v in attrs.items() if not k.startswith("data-consent-blocked")}
@@ -133,12 +182,14 @@ def _unneutralised(attrs: dict[str, str]) -> dict[str, str]:
 
 def events(markup: bytes) -> Iterator[tuple[str, ...]]:
     """The parsed page as a flat list: elements (name, attributes), texts and comments, with
-    the rewriter's renames undone; equal for input and output when the scanner found the
-    same tags as the standard and changed nothing else."""
+    the rewriter's renames undone and the URLs in CSS blanked; equal for input and output
+    when the scanner found the same tags as the standard and changed nothing else."""
     for el in _tree(markup).iter():
+        text = el.text or ""
         if isinstance(el.tag, str):
             attrs = _unneutralised({_attr_name(k): v for k, v in el.attrib.items()})
             yield ("element", _local(el.tag), repr(sorted(attrs.items())))
+            text = _css_shape(text) if _local(el.tag) == "style" else text
         else:
-            yield ("comment", el.text or "")
-        yield ("text", el.text or "", el.tail or "")
+            yield ("comment", text)
+        yield ("text", text, el.tail or "")

@@ -92,6 +92,35 @@ ATTACKS = {
                             "s.src='//www.google-analytics.com/a.js';</script>",
     "inline_script_json_escaped_url": "<script>new Image().src='https:\\/\\/www.facebook.com"
                                       "\\/tr?id=1';</script>",
+    # CSS in <style>: every way CSS Syntax spells a URL load
+    "style_import_url": "<style>@import url(https://www.google-analytics.com/x.css);</style>",
+    "style_import_string": "<style>@import 'https://www.google-analytics.com/x.css';</style>",
+    "style_import_uppercase": "<style>@IMPORT URL(//www.google-analytics.com/x.css)</style>",
+    "style_import_escaped_keyword": "<style>@\\69mport '//www.google-analytics.com/x.css'</style>",
+    "style_background_url": f"<style>body{{background:url({PIXEL})}}</style>",
+    "style_url_double_quoted_with_spaces": f'<style>p{{background:url(  "{PIXEL}"  )}}</style>',
+    "style_url_hex_escaped_name": f"<style>p{{background:\\75 rl({PIXEL})}}</style>",
+    "style_url_letter_escaped_name": f"<style>p{{background:u\\rl({PIXEL})}}</style>",
+    "style_url_escaped_slashes": "<style>p{background:url(https:\\2f\\2fwww.facebook.com/tr)}</style>",
+    "style_url_escaped_host_in_string": "<style>p{background:url('//www.f\\61 cebook.com/tr')}"
+                                        "</style>",
+    "style_hex_escape_eats_newline_in_string": "<style>@import '//www.google-analytics.com/"
+                                               "\\61\n.css';</style>",
+    "style_url_behind_escaped_control_character": f"<style>p{{x:url('\\1 {PIXEL}')}}</style>",
+    "style_url_protocol_relative": "<style>p{background:url(//www.facebook.com/tr)}</style>",
+    "style_url_backslashes": "<style>p{background:url('https:\\\\\\\\www.facebook.com/tr')}</style>",
+    "style_url_after_comments": f"<style>/* a */p/**/{{/*b*/background:/**/url({PIXEL})}}</style>",
+    "style_url_after_cdo": f"<style><!-- p{{background:url({PIXEL})}} --></style>",
+    "style_url_uppercase_host": "<style>p{background:url(HTTPS://WWW.FACEBOOK.COM/tr)}</style>",
+    "style_image_set": f"<style>p{{background:image-set('{PIXEL}' 1x, '/a.png' 2x)}}</style>",
+    "style_webkit_image_set": f"<style>p{{background:-webkit-image-set(url({PIXEL}) 1x)}}</style>",
+    "style_custom_property_into_image_set": f"<style>:root{{--bg:'{PIXEL}'}}"
+                                            "p{background:image-set(var(--bg) 1x)}</style>",
+    "style_font_face_src": "<style>@font-face{font-family:x;src:url(https://www.youtube.com/f.woff)"
+                           "}</style>",
+    "style_second_url_of_two": f"<style>p{{background:url(/a.png),url({PIXEL})}}</style>",
+    "style_unterminated_at_end_of_file": f"<style>p{{background:url({PIXEL}",
+    "style_in_body_after_text": f"<p>x</p><style>p{{cursor:url({PIXEL}),auto}}</style><p>y</p>",
 }
 
 
@@ -113,7 +142,8 @@ def test_attack_with_consent_passes_untouched(page):
 @pytest.mark.parametrize("name", ["uppercase_tag_name", "duplicate_src_tracker_first",
                                   "script_after_bang_comment_end", "svg_script_xlink_href",
                                   "iframe_srcdoc_entity_encoded", "meta_refresh_to_tracker",
-                                  "script_after_escaped_script_in_script"])
+                                  "script_after_escaped_script_in_script", "style_import_string",
+                                  "style_url_hex_escaped_name"])
 def test_tag_split_across_chunks_at_every_offset(name):
     data = ("<p>before</p>" + ATTACKS[name] + "<p>after</p>").encode()
     whole = rewrite(data)
@@ -143,6 +173,10 @@ HARMLESS = {
     "unterminated_attribute_value_at_end_of_file": f"<img src='{PIXEL}",
     "link_to_tracker_is_not_a_load": f"<a href='{PIXEL}'>facebook</a>",
     "lt_inside_tag_name": f"<x<script src={GA}></script>",  # one element named `x<script`
+    "css_comment_splits_url": f"<style>p{{background:ur/**/l({PIXEL})}}</style>",
+    "css_tracker_in_content_string": f"<style>p::after{{content:'{PIXEL}'}}</style>",
+    "css_url_is_part_of_a_longer_name": f"<style>p{{background:-url({PIXEL})}}</style>",
+    "css_url_inside_a_comment": f"<style>/* p{{background:url({PIXEL})}} */</style>",
 }
 
 
@@ -183,6 +217,31 @@ FOREIGN = {
     "cdata_in_svg_nested_in_desc": f"<svg><desc><svg><g><![CDATA[ <!-- ]]>"
                                    f"<style><img src='{PIXEL}'></style>",
 }
+
+
+# CSS in style attributes: the skip loop hands a tag over when its style may load something
+# (css.STYLE_MAY_LOAD_RE), and Neutraliser.style_attribute rewrites it.
+STYLE_ATTRIBUTES = {
+    "style_attribute_url": "<div style='background-image:url(//www.facebook.com/tr)'>x</div>",
+    "style_attribute_entity_encoded": f"<p style='background:&#117;rl({PIXEL})'>x</p>",
+    "style_attribute_escaped_unquoted": f"<span style=background:\\75rl({PIXEL})>x</span>",
+    "style_attribute_on_a_loading_tag": f"<img src=/a.png style='background:url({PIXEL})'>",
+    "style_and_background_both_blocked":
+        f"<table><tr><td background={PIXEL} style='background:url({PIXEL})'>x</table>",
+    "style_attribute_second_copy_ignored_first_loads":
+        f"<div style='background:url({PIXEL})' style='color:red'>x</div>",
+    "style_attribute_on_an_svg_element": f"<svg><rect style='fill:url({PIXEL}#g)'/></svg>",
+    "style_attribute_uppercase_url": f"<b STYLE='background:URL( \"{PIXEL}\" )'>x</b>",
+}
+
+
+@pytest.mark.parametrize("page", STYLE_ATTRIBUTES.values(), ids=STYLE_ATTRIBUTES.keys())
+def test_style_attribute_is_neutralised(page):
+    data = page.encode()
+    assert live_trackers(data)
+    out = rewrite(data)
+    assert live_trackers(out) == []
+    assert list(events(out)) == list(events(data))
 
 
 @pytest.mark.parametrize("page", FOREIGN.values(), ids=FOREIGN.keys())

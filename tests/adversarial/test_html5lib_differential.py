@@ -46,6 +46,12 @@ FRAGMENTS = [
     f"<script src={GA}></script>", f"<SCRIPT\nSRC='{GA}'>", f"<img src={GA}>",
     f"<iframe src='{GA}'></iframe>", f"<svg><script href={GA}></script></svg>",
     f"<link rel=preload href={GA}>",
+    # CSS inside <style> (and outside it, as text): loads, escapes, comments, strings
+    f"@import url({GA});", f"@import '{GA}';", f"p{{background:url({GA})}}",
+    f"p{{background:URL(  \"{GA}\" )}}", f"\\75 rl({GA})", f"u\\rl({GA})",
+    "url(https:\\2f\\2fwww.google-analytics.com/x)", f"image-set('{GA}' 1x)",
+    f"-webkit-image-set(url({GA}) 1x)", f"ur/**/l({GA})", "url(/local.png)", "/*", "*/",
+    "p{", "}", ";", "\n", "<!--url(", "x)",
 ]
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "300"))
 

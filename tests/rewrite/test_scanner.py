@@ -6,6 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from consentproxy.consent import NO_DECISION, ConsentState
+from consentproxy.rewrite.css import STYLE_MAY_LOAD_RE
 from consentproxy.rewrite.neutralise import Neutraliser
 from consentproxy.rewrite.scanner import MAX_HOLD, SKIPS, HtmlRewriter
 
@@ -57,6 +58,27 @@ def test_everything_consented_changes_nothing_but_the_banner(policy, skip, page)
 def test_any_chunking_gives_the_same_output(policy, skip, page, chunks):
     data = page.read_bytes()
     assert rewrite(policy, data, chunks, skip=skip) == rewrite(policy, data, skip=skip)
+
+
+# Pages whose <style> elements load trackers: (page, how many styles are neutralised). A
+# CSS comment does not hide </style>: what follows it is text.
+CSS_PAGES = [
+    ((b"<!DOCTYPE html><html><head><style media=screen>@import url(//www.google-analytics.com/"
+      b"x.css);\nbody{background:url('https://www.facebook.com/tr?id=1')}</style></head><body>"
+      b"<p>x</p><STYLE>p{cursor:\\75 rl(//www.facebook.com/tr),auto}</STYLE ></body></html>"), 2),
+    ((b"<html><body><style>/* </style> */p{background:image-set('//www.facebook.com/tr' 1x)}"
+      b"</style><p>after</p><style>p{color:red}q{x:image-set('//www.facebook.com/tr' 1x)}"
+      b"</style></body></html>"), 1),
+]
+
+
+@pytest.mark.parametrize(("page", "blocked"), CSS_PAGES)
+def test_style_pages_give_the_same_output_at_every_split(policy, skip, page, blocked):
+    whole = rewrite(policy, page, skip=skip)
+    assert whole.count(b"data-consent-blocked=") == blocked
+    for cut in range(1, len(page)):
+        assert rewrite(policy, page, [cut, len(page)], skip=skip) == whole, f"cut at {cut}"
+    assert rewrite(policy, page, [1], skip=skip) == whole
 
 
 @settings(max_examples=200, deadline=None)
@@ -215,6 +237,8 @@ PIECES = [
     b"<svg>", b"</svg>", b"<svg/>", b"<math>", b"<mi>", b"<foreignObject>", b"</foreignObject>",
     b"<![CDATA[", b"]]>", b"<b>", b"</p>", b"<g>", b"</g>", b"<path d=1/>", b"<g></g>",
     b"<rect style='fill:url(//www.facebook.com/tr)'/>",
+    b"p{background:url(//www.facebook.com/tr)}", b"@import '//www.google-analytics.com/a.css';",
+    b"<p style='--x:\"//www.facebook.com/tr\"'>", b"<p style='image(\"//x\")'>",
 ]
 SOUP = st.lists(st.sampled_from(PIECES), max_size=40).map(b"".join)
 
@@ -286,3 +310,17 @@ def test_the_c_loop_steps_over_what_cannot_load(markup):
 ])
 def test_the_c_loop_stops_where_the_neutraliser_must_look(markup):
     assert c_skip()(markup, 0, True) == 0
+
+
+CSS_TOKENS = [b"url(", b"URL(", b"ur", b"l(", b"image(", b"image-set(", b"src(", b"@import",
+              b"@IMPORT", b"-", b"--", b"\\", b"&", b"(", b")", b" ", b":", b"x", b"\"", b">"]
+
+
+@settings(max_examples=500, deadline=None)
+@given(value=st.lists(st.sampled_from(CSS_TOKENS), max_size=8).map(b"".join))
+def test_the_c_loop_hands_over_exactly_the_style_attributes_css_may_load_from(value):
+    """The C loop's rule for a style attribute is css.STYLE_MAY_LOAD_RE (its superset
+    property is tested in tests/rewrite/test_css.py), on a plain tag and a quiet one."""
+    for tag in (b"<p style='" + value + b"'>", b"<a href=/x style='" + value + b"'>"):
+        stops = c_skip()(tag, 0, True) == 0
+        assert stops == bool(STYLE_MAY_LOAD_RE.search(value)), tag

@@ -8,7 +8,7 @@
  *  - a start tag named in `quiet` unless it has its key attribute (keys[i], such as
  *    http-equiv or ping) or, for a name without a key, unless it may point to another
  *    host (a "//" or a '&' or ':');
- *  - a style attribute whose value cannot load anything (css.STYLE_MAY_LOAD);
+ *  - a style attribute whose value cannot load anything (css.STYLE_MAY_LOAD_RE);
  *  - for a quiet name in `text` (title, textarea, style), its raw text up to the end
  *    tag, when the end tag is in buf (and, for <style>, the text cannot load anything).
  * Everything skipped is emitted as is, so the output is the pure-Python rewriter's byte
@@ -77,11 +77,15 @@ static int contains_ci(const unsigned char *b, Py_ssize_t p, Py_ssize_t end, con
     return 0;
 }
 
-/* css.STYLE_MAY_LOAD: whether CSS in b[p..end) can name a URL at all. */
+/* css.STYLE_MAY_LOAD_RE: whether CSS in b[p..end) can name a URL at all. */
 static int css_may_load(const unsigned char *b, Py_ssize_t p, Py_ssize_t end) {
     if (memchr(b + p, '\\', (size_t)(end - p)) || memchr(b + p, '&', (size_t)(end - p)))
         return 1;
-    return contains_ci(b, p, end, "url(", 4) || contains_ci(b, p, end, "image-set", 9)
+    for (Py_ssize_t q = p; q + 1 < end; q++)
+        if (b[q] == '-' && b[q + 1] == '-')
+            return 1;
+    return contains_ci(b, p, end, "url(", 4) || contains_ci(b, p, end, "image(", 6)
+           || contains_ci(b, p, end, "image-set(", 10) || contains_ci(b, p, end, "src(", 4)
            || contains_ci(b, p, end, "@import", 7);
 }
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import hashlib
 import html
 import re
 import unicodedata
@@ -20,6 +21,7 @@ from consentproxy.config import Service
 from consentproxy.consent import ConsentState
 from consentproxy.cookies import set_cookie_name
 from consentproxy.policy import Policy
+from consentproxy.rewrite.css import STYLE_MAY_LOAD_RE, neutralise_css, url_spans
 
 # One attribute of a start tag, as the HTML tokenizer splits them (name, value kinds).
 ATTR_RE = re.compile(
@@ -66,6 +68,7 @@ _SPECIAL_URL_RE = re.compile(r"(?:(?P<scheme>[a-z][a-z0-9+.-]*):)?(?P<slashes>[/
                              re.DOTALL | re.IGNORECASE)
 _SPECIAL_SCHEMES = frozenset({"http", "https", "ws", "wss", "ftp"})
 _URL_STRIP = str.maketrans("", "", "\t\n\r")
+_C0_AND_SPACE = "".join(map(chr, range(0x21)))  # stripped from both ends of a URL
 _AUTHORITY_END_RE = re.compile(r"[/\\?#]")
 # Without any of these, no attribute of a tag can point to another host (a relative or
 # same-origin path): such tags skip attribute parsing. Tabs/newlines inside '//' count.
@@ -76,6 +79,9 @@ _IDNA_DOTS = str.maketrans("\u3002\uff0e\uff61", "...")
 # (at most MEMO_ENTRIES of them, tags up to MEMO_TAG_BYTES long).
 MEMO_ENTRIES = 4096
 MEMO_TAG_BYTES = 4096
+# A site's pages repeat the same <style> texts: where their URLs are is remembered by the
+# text's digest (at most MEMO_ENTRIES of them), whatever the consent choice.
+_STYLE_URLS: dict[bytes, list[tuple[int, int, str]]] = {}
 _REFRESH_URL_RE = re.compile(r"^[\s\d.]*[;,]?\s*(?:url\s*=\s*)?['\"]?([^'\"]*)", re.IGNORECASE)
 
 
@@ -90,7 +96,7 @@ def url_target(value: str) -> tuple[str, str] | None:
 
 
 def _url_target(value: str) -> tuple[str, str] | None:
-    s = value.strip(" \t\n\f\r").translate(_URL_STRIP)
+    s = value.strip(_C0_AND_SPACE).translate(_URL_STRIP)
     m = _SPECIAL_URL_RE.match(s)
     assert m is not None
     scheme = (m["scheme"] or "").lower()
@@ -172,6 +178,16 @@ class Attributes:
     def spans(self, name: bytes) -> list[tuple[int, int]]:
         return [m.span(1) for m in self.items if m.group(1).lower() == name]
 
+    def value_span(self, name: bytes) -> tuple[int, int] | None:
+        """Where the first `name` attribute's value is, quotes included (None: no value)."""
+        for m in self.items:
+            if m.group(1).lower() == name:
+                quoted = 2 if m.group(2) is not None else 3 if m.group(3) is not None else 0
+                if quoted:
+                    return m.start(quoted) - 1, m.end(quoted) + 1
+                return m.span(4) if m.group(4) else None
+        return None
+
 
 class Neutraliser:
     """Decides, for one response's consent state, what each start tag becomes."""
@@ -195,7 +211,8 @@ class Neutraliser:
 
     def start_tag(self, name: bytes, tag: bytes) -> bytes:
         """The tag to emit for a start tag that may fetch something (a script with a src
-        too). Worked out once per consent choice, with what it adds to the reports."""
+        too), or that has a style attribute. Worked out once per consent choice, with what
+        it adds to the reports."""
         if len(tag) > MEMO_TAG_BYTES:
             return self._start_tag(name, tag)
         key = (self._choice, tag)
@@ -224,6 +241,9 @@ class Neutraliser:
         return None if out is tag else out, blocked, hosts
 
     def _start_tag(self, name: bytes, tag: bytes) -> bytes:
+        return self.style_attribute(name, self._url_attributes(name, tag))
+
+    def _url_attributes(self, name: bytes, tag: bytes) -> bytes:
         if name == b"script":
             return self.script_tag(tag)
         if name == b"meta":
@@ -303,6 +323,50 @@ class Neutraliser:
         attrs = Attributes(tag, len(b"script") + 1)
         return self._edit(b"script", attrs, [b"type"], svc.name, svc.category,
                           b' type="text/plain"')
+
+    def style_attribute(self, name: bytes, tag: bytes) -> bytes:
+        """Any start tag whose style attribute loads a blocked service: its value rewritten
+        (double-quoted, `&` and `"` escaped) with those URLs made inert. The same tag
+        object when nothing is blocked. name: the tag's name, lowercase."""
+        if not STYLE_MAY_LOAD_RE.search(tag):
+            return tag
+        attrs = Attributes(tag, len(name) + 1)
+        css = attrs.get(b"style")
+        span = attrs.value_span(b"style")
+        if css is None or span is None:
+            return tag
+        css, svc = neutralise_css(css, self._blocked_url)
+        if svc is None:
+            return tag
+        value = css.replace("&", "&amp;").replace('"', "&quot;")
+        tag = b'%s"%s"%s' % (tag[:span[0]], value.encode("latin-1", "xmlcharrefreplace"),
+                             tag[span[1]:])
+        if attrs.get(b"data-consent-blocked") is not None:  # start_tag marked it: report only
+            self.blocked.append((svc.name, name.decode("latin-1")))
+            return tag
+        return self._edit(name, Attributes(tag, len(name) + 1), [], svc.name, svc.category, b"")
+
+    def style_element(self, tag: bytes, text: bytes) -> tuple[bytes, bytes]:
+        """A <style> start tag and its text, the URLs of blocked services made inert. The
+        page's next view has them back once consent is given: nothing to restore here."""
+        if not STYLE_MAY_LOAD_RE.search(text):
+            return tag, text
+        css = text.decode("latin-1")
+        key = hashlib.blake2b(text, digest_size=16).digest()
+        spans = _STYLE_URLS.get(key)
+        if spans is None:
+            if len(_STYLE_URLS) >= MEMO_ENTRIES:
+                _STYLE_URLS.clear()
+            spans = _STYLE_URLS[key] = url_spans(css)
+        css, svc = neutralise_css(css, self._blocked_url, spans)
+        if svc is None:
+            return tag, text
+        attrs = Attributes(tag, len(b"style") + 1)
+        return (self._edit(b"style", attrs, [], svc.name, svc.category, b""),
+                css.encode("latin-1"))
+
+    def _blocked_url(self, url: str) -> Service | None:
+        return self._blocked(url_target(url))
 
     def _edit(self, name: bytes, attrs: Attributes, renames: list[bytes], blocked: str,
               category: str, extra: bytes) -> bytes:

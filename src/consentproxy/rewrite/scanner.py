@@ -5,8 +5,8 @@ comment and start/end tag that cannot matter; only the few tags that can load
 something (or change how what follows is tokenized) reach Python. The skip loop is
 the C extension `_skip` when it was built, else the regex SKIP_RE: both give the same
 bytes (tests/rewrite run both). State survives chunk boundaries; what is held between
-chunks is at most the current tag (or an inline script being classified), never the
-page.
+chunks is at most the current tag (or an inline script or <style> being classified),
+never the page.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ else:
 DEFAULT_SKIP = next(iter(SKIPS.values()))
 
 MAX_TAG = 1 << 20          # a start tag longer than this is passed through untouched
-MAX_INLINE_SCRIPT = 1 << 20  # classify an inline script on at most this much of its text
+MAX_HELD_TEXT = 1 << 20    # classify an inline script or a <style> on at most this much text
 MAX_HOLD = 1 << 18         # bytes held after </body> waiting to know if it is the last
 SNIFF_BYTES = 1024
 
@@ -136,10 +136,13 @@ class HtmlRewriter:
         self.state = DATA
         self.text_end: re.Pattern[bytes] | None = None  # for TEXT: the closing tag's regex
         self.script_sub = S_PLAIN
-        self.script_tag: bytes | None = None  # an inline script's start tag, while held
-        self.script_body: list[bytes] = []
-        self.script_len = 0
-        self.script_inner: list[int] = []  # script_body indexes of inline scripts inside it
+        # An inline script or a <style>: its start tag while its text is held, and what
+        # they become, worked out once the text is complete (or MAX_HELD_TEXT long).
+        self.held_tag: bytes | None = None
+        self.held_text: list[bytes] = []
+        self.held_len = 0
+        self.held_rewrite: Callable[[bytes, bytes], tuple[bytes, bytes]] = self._inline_script
+        self.held_inner: list[int] = []  # held_text indexes of inline scripts inside it
         self.foreign = ForeignContent()
         self.svg_script_depth = 0  # held SVG script: classify once the stack is shallower
         self.out: list[bytes] = []
@@ -151,11 +154,11 @@ class HtmlRewriter:
     def _emit(self, data: bytes) -> None:
         if not data:
             return
-        if self.script_tag is not None:  # an inline script's text, held to classify it
-            self.script_body.append(data)
-            self.script_len += len(data)
-            if self.script_len > MAX_INLINE_SCRIPT:
-                self._finish_inline_script()
+        if self.held_tag is not None:  # a script's or style's text, held to classify it
+            self.held_text.append(data)
+            self.held_len += len(data)
+            if self.held_len > MAX_HELD_TEXT:
+                self._finish_held()
             return
         if self.hold is None:
             self.out.append(data)
@@ -173,7 +176,7 @@ class HtmlRewriter:
         self.out.extend(hold)
 
     def _body_end_tag(self, tag: bytes) -> None:
-        if self.inject and not self.injected and self.script_tag is None:
+        if self.inject and not self.injected and self.held_tag is None:
             self._release_hold(inject=False)
             self.hold = [tag]
             self.hold_len = len(tag)
@@ -204,8 +207,8 @@ class HtmlRewriter:
         self.pending = b""
         end = self._scan(buf, final=True)
         self._emit(buf[end:])
-        if self.script_tag is not None:  # unterminated inline script: classify what came
-            self._finish_inline_script()
+        if self.held_tag is not None:  # unterminated script or style: classify what came
+            self._finish_held()
         if self.hold is not None:
             self._release_hold(inject=True)
         elif self.inject and not self.injected and self.state != PLAINTEXT:
@@ -255,7 +258,7 @@ class HtmlRewriter:
                     return cut
                 emit(buf[pos:m.start()])
                 pos = m.start()
-                self.state = DATA
+                self._end_text()
             elif state == SCRIPT:
                 pos = self._script(buf, pos, final)
                 if self.state == SCRIPT:
@@ -335,17 +338,21 @@ class HtmlRewriter:
                 self.state, self.script_sub = SCRIPT, S_PLAIN
             if not neutraliser.script_is_inline_js(tag):
                 self._emit(neutraliser.start_tag(name, tag))
-            elif self.script_tag is not None:  # inside a held SVG script: its text is the
-                self._emit(tag)                # outer one's too, and so is the verdict
-                if self.script_tag is not None:
-                    self.script_inner.append(len(self.script_body) - 1)
+            elif self.held_tag is not None:  # inside a held SVG script: its text is the
+                self._emit(tag)              # outer one's too, and so is the verdict
+                if self.held_tag is not None:
+                    self.held_inner.append(len(self.held_text) - 1)
             else:
-                self.script_tag, self.script_body, self.script_len = tag, [], 0
+                self._hold(tag, self._inline_script)
                 if not html:  # an SVG script: its text is markup, held until it closes
                     self.svg_script_depth = depth + 1
                     self._end_svg_script()  # self-closing: nothing to wait for
             return
-        self._emit(neutraliser.start_tag(name, tag))  # (any tag may have a style attribute)
+        tag = neutraliser.start_tag(name, tag)  # (any tag may have a style attribute)
+        if html and name == b"style":
+            self._hold(tag, neutraliser.style_element)
+        else:
+            self._emit(tag)
         if not html:
             return
         if name in END_TAG_RE:
@@ -381,36 +388,46 @@ class HtmlRewriter:
                     self.script_sub = S_ESCAPED
                 else:
                     self._emit(buf[pos:m.start()])
-                    self._end_script()
+                    self._end_text()
                     return m.start()
             elif sub == S_ESCAPED:  # <script inside an escaped section
                 self.script_sub = S_DOUBLE
             self._emit(buf[pos:m.end()])
             pos = m.end()
 
-    def _end_script(self) -> None:
-        if self.script_tag is not None and not self.svg_script_depth:
-            self._finish_inline_script()
+    # --- held elements: inline scripts and <style> -----------------------------------
+
+    def _hold(self, tag: bytes, rewrite: Callable[[bytes, bytes], tuple[bytes, bytes]]) -> None:
+        self.held_tag, self.held_text, self.held_len = tag, [], 0
+        self.held_rewrite = rewrite
+
+    def _inline_script(self, tag: bytes, text: bytes) -> tuple[bytes, bytes]:
+        return self.neutraliser.inline_script(tag, text), text
+
+    def _end_text(self) -> None:
+        """The end of script data or raw text (an HTML element's: an SVG script held
+        around it ends with the tree builder's element, see _end_svg_script)."""
+        if self.held_tag is not None and not self.svg_script_depth:
+            self._finish_held()
         self.state = DATA
 
     def _end_svg_script(self) -> None:
         """Classify a held SVG script once the tree builder has closed it."""
         if self.svg_script_depth and len(self.foreign.stack) < self.svg_script_depth:
-            self._finish_inline_script()
+            self._finish_held()
 
-    def _finish_inline_script(self) -> None:
-        tag, chunks, body = self.script_tag, self.script_body, b"".join(self.script_body)
+    def _finish_held(self) -> None:
+        tag, chunks, inner = self.held_tag, self.held_text, self.held_inner
         assert tag is not None
-        self.script_tag, self.script_body, self.script_len = None, [], 0
+        self.held_tag, self.held_text, self.held_len, self.held_inner = None, [], 0, []
         self.svg_script_depth = 0
-        edited = self.neutraliser.inline_script(tag, body)
-        if edited != tag:
-            for i in self.script_inner:
-                chunks[i] = self.neutraliser.inline_script(chunks[i], body)
-            body = b"".join(chunks)
-        self.script_inner = []
+        edited, text = self.held_rewrite(tag, b"".join(chunks))
+        if inner and edited != tag:  # the inline scripts inside an SVG one share its verdict
+            for i in inner:
+                chunks[i] = self._inline_script(chunks[i], text)[0]
+            text = b"".join(chunks)
         self._emit(edited)
-        self._emit(body)
+        self._emit(text)
 
 
 _INTERESTING = frozenset(INTERESTING)
