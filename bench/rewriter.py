@@ -69,6 +69,7 @@ def forget(eng: Engine) -> None:
     eng.policy.tag_memo.clear()
     neutralise._cached_url_target.cache_clear()
     neutralise._cached_inline_js.cache_clear()
+    neutralise._STYLE_URLS.clear()
 
 
 def rewrite_fn(eng: Engine, state: ConsentState, data: bytes, chunk: int, cold: bool = False,
