@@ -5,8 +5,8 @@ and sockets on 127.0.0.1, bounded in count and time."""
 from __future__ import annotations
 
 import asyncio
+import io
 import json
-import logging
 import os
 import re
 import signal
@@ -22,7 +22,7 @@ from aiohttp import web
 from consentproxy import server
 from consentproxy.config import parse_config
 from consentproxy.engine import Engine
-from consentproxy.telemetry import Telemetry
+from consentproxy.telemetry import AccessLog, Telemetry
 from tests.adapters import free_port, until_up
 from tests.pgserver import postgres_cluster
 
@@ -141,6 +141,9 @@ async def test_sighup_reloads_under_load_without_losing_a_request(origin: str,
     assert titles[0] == "Before" and titles[-1] == "After"
     assert "reloaded" in log and "reload refused, the running config stays" in log
     assert "not valid YAML" in log
+    # The access log, written in batches, has every request once the process has stopped.
+    access = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    assert [a["status"] for a in access if a["path"] == "/page"] == [200] * 300
 
 
 async def test_probes_flip_when_the_upstream_or_the_store_goes_away(tmp_path: Path) -> None:
@@ -176,32 +179,35 @@ async def test_probes_flip_when_the_upstream_or_the_store_goes_away(tmp_path: Pa
         pg.__exit__(None, None, None)
 
 
-async def test_metrics_and_access_log_follow_what_the_proxy_does(origin: str, caplog) -> None:
+async def test_metrics_and_access_log_follow_what_the_proxy_does(origin: str) -> None:
     config = parse_config(CONFIG.format(upstream=origin, port=0, metrics=0, title="T"))
     running = await server.start(Engine(config, [b"k" * 32]), "127.0.0.1", 0)
-    telemetry = Telemetry(lambda: running.proxy.engine)
+    log = io.StringIO()
+    access_log = AccessLog(log)
+    telemetry = Telemetry(lambda: running.proxy.engine, access_log)
     running.proxy.on_done = telemetry.request_done
     base = f"http://127.0.0.1:{running.port}"
     try:
-        with caplog.at_level(logging.INFO, "consentproxy.access"):
-            async with aiohttp.ClientSession() as client:
-                async with client.get(base + "/page?email=someone@example.com",
-                                      headers={"Sec-Fetch-Dest": "document",
-                                               "Cookie": "_ga=old"}) as resp:
-                    await resp.read()
-                async with client.post(base + "/.consent/choice", headers={"Origin": base},
-                                       json={"action": "reject-all"}) as resp:
-                    assert resp.status == 200
+        async with aiohttp.ClientSession() as client:
+            async with client.get(base + "/page?email=someone@example.com",
+                                  headers={"Sec-Fetch-Dest": "document",
+                                           "Cookie": "_ga=old"}) as resp:
+                await resp.read()
+            async with client.post(base + "/.consent/choice", headers={"Origin": base},
+                                   json={"action": "reject-all"}) as resp:
+                assert resp.status == 200
         scrape = telemetry.scrape().decode()
     finally:
         await running.stop()
+    assert log.getvalue() == ""  # batched until a flush
+    access_log.flush()
     assert counter(scrape, "consentproxy_requests", status="200") == 2
     assert counter(scrape, "consentproxy_neutralised_elements", service="google-analytics") == 1
     assert counter(scrape, "consentproxy_set_cookies_stripped", category="analytics") == 1
     assert counter(scrape, "consentproxy_consent_decisions", action="reject-all") == 1
     assert counter(scrape, "consentproxy_rewrite_bytes") == len(PAGE)
     assert "consentproxy_upstream_seconds_count 1.0" in scrape
-    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "consentproxy.access"]
+    lines = [json.loads(line) for line in log.getvalue().splitlines()]
     page = lines[0]
     assert page["path"] == "/page" and page["status"] == 200  # no query string: no email
     assert page["neutralised"] == ["google-analytics"] and page["banner"] is True

@@ -77,12 +77,13 @@ async def _serve_forever(make_engine: Callable[[], Engine], banner: str, *,
     SIGHUP builds a new engine from the config file, or keeps the running one if the
     new config is refused. Returns the engine in use at the end."""
     from consentproxy import server
-    from consentproxy.telemetry import Telemetry
+    from consentproxy.telemetry import FLUSH_SECONDS, AccessLog, Telemetry
 
     engine = make_engine()
     config = engine.config
     running = await server.start(engine, config.listen_host, config.listen_port, reuse_port)
-    telemetry = Telemetry(lambda: running.proxy.engine, log_requests=config.access_log)
+    access_log = AccessLog(sys.stderr) if config.access_log else None
+    telemetry = Telemetry(lambda: running.proxy.engine, access_log)
     running.proxy.on_done = telemetry.request_done
     metrics = None
     if config.metrics_listen:
@@ -99,9 +100,18 @@ async def _serve_forever(make_engine: Callable[[], Engine], banner: str, *,
             return
         log.info("reloaded %s", config.source)
 
+    async def flush_access_log() -> None:
+        while access_log is not None:
+            await asyncio.sleep(FLUSH_SECONDS)
+            access_log.flush()
+
     asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
+    flusher = asyncio.create_task(flush_access_log())
     await _until_stopped()
     await running.stop()
+    flusher.cancel()
+    if access_log is not None:
+        access_log.flush()
     if metrics is not None:
         await metrics.cleanup()
     return running.proxy.engine
