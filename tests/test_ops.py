@@ -144,6 +144,7 @@ async def test_sighup_reloads_under_load_without_losing_a_request(origin: str,
     # The access log, written in batches, has every request once the process has stopped.
     access = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
     assert [a["status"] for a in access if a["path"] == "/page"] == [200] * 300
+    assert '"GET /page HTTP/1.1"' not in log  # and aiohttp's own access log is off
 
 
 async def test_probes_flip_when_the_upstream_or_the_store_goes_away(tmp_path: Path) -> None:

@@ -230,8 +230,10 @@ async def start(engine: Engine, host: str, port: int, reuse_port: bool = False) 
     processes share the port (SO_REUSEPORT; the kernel spreads connections)."""
     proxy = ProxyServer(engine)
     await proxy.start()
+    # access_log=None: telemetry's JSON line is the access log (aiohttp's own would format
+    # and write a second line per request, a tenth of a small request's cost).
     server = web.Server(proxy.handle, max_line_size=8190, max_field_size=8190,
-                        keepalive_timeout=KEEPALIVE_TIMEOUT)
+                        keepalive_timeout=KEEPALIVE_TIMEOUT, access_log=None)
     # On stop, requests in flight get SHUTDOWN_SECONDS to finish.
     runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=SHUTDOWN_SECONDS)
     await runner.setup()
