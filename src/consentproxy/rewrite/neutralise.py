@@ -78,7 +78,7 @@ _IDNA_DOTS = str.maketrans("\u3002\uff0e\uff61", "...")
 # A site's pages repeat the same tags: what a tag becomes is remembered per consent choice
 # (at most MEMO_ENTRIES of them, tags up to MEMO_TAG_BYTES long).
 MEMO_ENTRIES = 4096
-MEMO_TAG_BYTES = 4096
+MEMO_TAG_BYTES = 1024  # so the memo stays under ~10 MB
 # A site's pages repeat the same <style> texts: where their URLs are is remembered by the
 # text's digest (at most MEMO_ENTRIES of them), whatever the consent choice.
 _STYLE_URLS: dict[bytes, list[tuple[int, int, str]]] = {}
