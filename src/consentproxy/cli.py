@@ -100,16 +100,17 @@ async def _serve_forever(make_engine: Callable[[], Engine], banner: str, *,
             return
         log.info("reloaded %s", config.source)
 
-    async def flush_access_log() -> None:
-        while access_log is not None:
+    async def flush_every_second(log: AccessLog) -> None:
+        while True:
             await asyncio.sleep(FLUSH_SECONDS)
-            access_log.flush()
+            log.flush()
 
     asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
-    flusher = asyncio.create_task(flush_access_log())
+    flusher = asyncio.create_task(flush_every_second(access_log)) if access_log else None
     await _until_stopped()
     await running.stop()
-    flusher.cancel()
+    if flusher is not None:
+        flusher.cancel()
     if access_log is not None:
         access_log.flush()
     if metrics is not None:
