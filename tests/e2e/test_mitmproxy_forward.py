@@ -34,6 +34,17 @@ def forward_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[in
         yield m.port, report
 
 
+@pytest.fixture(scope="module")
+def forced_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """The same, forced to no decision (`--set consent_state=none`, a QA run)."""
+    home = tmp_path_factory.mktemp("mitm-forced")
+    config = home / "site.yaml"
+    config.write_text(DEMO_CONFIG.read_text() + f"sites: [{FIRST_PARTY_HOST}]\n")
+    with mitmdump(config, "regular", home, "e2e-secret-key-0123456789", "consent_state=none",
+                  scripts=(RESOLVE,)) as m:
+        yield m.port
+
+
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def browser(forward_proxy: tuple[int, Path]) -> AsyncIterator[Browser]:
     """Chromium whose every request goes through mitmdump, loopback ones too. Chromium then
@@ -84,3 +95,28 @@ async def test_other_hosts_pass_untouched_and_only_the_site_is_reported(
     assert not any(u.startswith("http://127.0.0.1") for u in urls)
     page_flow = next(f for f in flows if f["url"] == f"{origin}/ga-classic")
     assert page_flow["banner"] and page_flow["neutralised"]
+
+
+async def test_accept_all_loads_no_tracker_when_the_state_is_forced_to_none(
+        browser, origin, forced_proxy):
+    context = await browser.new_context(base_url=origin, proxy={
+        "server": f"http://127.0.0.1:{forced_proxy}", "bypass": "<-loopback>"})
+    try:
+        recorder = ThirdPartyRecorder()
+        await recorder.install(context)
+        page = await context.new_page()
+        await page.goto("/uppercase")
+        await page.wait_for_load_state("networkidle")
+        async with page.expect_response(lambda r: r.url.endswith("/.consent/choice")) as answer:
+            await page.click("[data-consent-action=accept-all]")
+        assert (await (await answer.value).json())["forced"] is True
+        await page.locator("dialog.cp-banner").wait_for(state="hidden")
+        await page.wait_for_timeout(500)  # what accepting would have loaded, given time
+        assert recorder.requests == []
+        assert await page.locator("[data-consent-blocked]").count() >= 3
+        assert {c["name"] for c in await context.cookies(origin)} <= {"PHPSESSID", "lang"}
+        await page.reload()
+        await page.wait_for_load_state("networkidle")
+        assert recorder.requests == [] and await page.locator("#consentproxy").count() == 1
+    finally:
+        await context.close()
