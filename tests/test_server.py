@@ -13,6 +13,7 @@ import asyncio
 import functools
 import gzip
 import hashlib
+import http.client
 import json
 import os
 import re
@@ -480,6 +481,38 @@ async def test_html_page_is_neutralised_with_banner_and_private_caching(
         assert resp.headers["ETag"] == 'W/"v1"'
     assert_neutralised(body)
     assert_banner_once(body)
+
+
+@pytest.mark.parametrize(("path", "framing"), [("/page", "chunked"), ("/slow", "chunked"),
+                                              ("/blob", "length")])
+async def test_two_requests_share_one_connection_whatever_the_framing(
+        proxy: str, path: str, framing: str) -> None:
+    """A rewritten page has no Content-Length: chunked framing keeps the connection alive
+    for HTTP/1.1 clients (a body ended by closing the connection would not)."""
+    def two_on_one() -> tuple[list[tuple[int, str | None, str | None, bytes]], bool]:
+        host, port = proxy.removeprefix("http://").split(":")
+        conn = http.client.HTTPConnection(host, int(port), timeout=10)
+        try:
+            answers, sockets = [], []
+            for _ in range(2):
+                conn.request("GET", path, headers={"Sec-Fetch-Dest": "document"})
+                resp = conn.getresponse()
+                answers.append((resp.status, resp.getheader("Transfer-Encoding"),
+                                resp.getheader("Content-Length"), resp.read()))
+                sockets.append(conn.sock)
+            return answers, sockets[0] is sockets[1] is not None
+        finally:
+            conn.close()
+
+    answers, same_connection = await asyncio.to_thread(two_on_one)
+    assert same_connection
+    for status, chunked, length, body in answers:
+        assert status == 200 and body == answers[0][3]
+        if framing == "chunked":
+            assert (chunked, length) == ("chunked", None)
+            assert_banner_once(body)
+        else:
+            assert (chunked, length) == (None, str(len(BLOB)))
 
 
 @pytest.mark.parametrize("dest", ["empty", "iframe"])

@@ -13,13 +13,14 @@ import pytest_asyncio
 from playwright.async_api import Browser, async_playwright
 
 from tests.adapters import mitmdump
-from tests.conftest import DEMO_CONFIG
+from tests.conftest import DEMO_CONFIG, ROOT
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, FIRST_PARTY_HOST, ThirdPartyRecorder
 from tests.e2e.test_proxy_browser import banner_visible, tracking_cookies, wait_for_hosts
 
 pytestmark = pytest.mark.e2e
 
-RESOLVE = Path(__file__).parent / "resolve_legacy_test.py"
+RESOLVE = ROOT / "addons" / "resolve.py"  # legacy.test is 127.0.0.1 for mitmdump too
+RESOLVE_SET = f"resolve={FIRST_PARTY_HOST}=127.0.0.1"
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +31,7 @@ def forward_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[in
     config.write_text(DEMO_CONFIG.read_text() + f"sites: [{FIRST_PARTY_HOST}]\n")
     report = home / "flows.jsonl"
     with mitmdump(config, "regular", home, "e2e-secret-key-0123456789",
-                  f"consent_report={report}", scripts=(RESOLVE,)) as m:
+                  f"consent_report={report}", RESOLVE_SET, scripts=(RESOLVE,)) as m:
         yield m.port, report
 
 
@@ -41,7 +42,7 @@ def forced_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     config = home / "site.yaml"
     config.write_text(DEMO_CONFIG.read_text() + f"sites: [{FIRST_PARTY_HOST}]\n")
     with mitmdump(config, "regular", home, "e2e-secret-key-0123456789", "consent_state=none",
-                  scripts=(RESOLVE,)) as m:
+                  RESOLVE_SET, scripts=(RESOLVE,)) as m:
         yield m.port
 
 
