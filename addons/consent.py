@@ -2,7 +2,8 @@
 
     mitmdump --mode reverse:http://127.0.0.1:8080@8000 -s addons/consent.py \
              --set consent_config=config/demo.yaml          # one site, like `consentproxy serve`
-    mitmdump -p 8090 -s addons/consent.py --set consent_config=site.yaml   # forward: `sites`
+    mitmdump -p 8090 -s addons/consent.py --set consent_config=site.yaml \
+             --set consent_resolve=myapp.test=127.0.0.1      # forward: the config's `sites`
 
 A translator only: every decision (and every word of the per-flow note) is the sans-IO
 engine's, as in `consentproxy serve`. The config file is watched: an edit is in force within
@@ -22,6 +23,7 @@ from typing import TextIO
 
 from mitmproxy import ctx, exceptions, http
 from mitmproxy.proxy.mode_specs import ProxyMode, ReverseMode
+from mitmproxy.proxy.server_hooks import ServerConnectionHookData
 from mitmproxy.utils.human import parse_size
 
 from consentproxy.config import ConfigError, load_config
@@ -119,6 +121,25 @@ def _keep_for_view() -> int:
     return KEEP_FOR_VIEW if limit is None else limit
 
 
+def _resolve_table(value: str) -> dict[str, str]:
+    table = {}
+    for item in filter(None, (i.strip() for i in value.split(","))):
+        name, equals, address = (p.strip() for p in item.partition("="))
+        if not equals or not name or not address:
+            raise exceptions.OptionsError(f"consent_resolve: {item!r} is not NAME=ADDRESS, "
+                                          "e.g. myapp.test=127.0.0.1")
+        table[name.lower()] = address
+    return table
+
+
+def _resolved(table: dict[str, str], host: str) -> str | None:
+    """The address for a host: its own entry, else that of the nearest *.suffix."""
+    parts = host.split(".")
+    return table.get(host) or next((table[w] for w in ("*." + ".".join(parts[i:])
+                                                        for i in range(1, len(parts)))
+                                    if w in table), None)
+
+
 def _stamp(path: str) -> tuple[int, int] | None:
     """What tells that a file changed: its mtime and size (None: unreadable now)."""
     try:
@@ -140,6 +161,7 @@ class ConsentAddon:
         self.watcher: asyncio.Task[None] | None = None
         self.closing: set[asyncio.Task[None]] = set()  # records writers of replaced engines
         self.observing = False  # consent_observe: log what no service names
+        self.resolve: dict[str, str] = {}  # consent_resolve: host name or *.suffix -> address
 
     def load(self, loader: object) -> None:
         add = loader.add_option  # type: ignore[attr-defined]
@@ -153,11 +175,16 @@ class ConsentAddon:
             "the consent state, cookies stripped, elements neutralised, banner injected.")
         add("consent_observe", bool, False, "Log each cookie and third-party host that no "
             "service names, once per name, and a summary at exit (like `serve --observe`).")
+        add("consent_resolve", str, "", "Connect to these host names at these addresses, as "
+            "/etc/hosts would (through a proxy, mitmproxy resolves names, not the browser): "
+            "NAME=ADDRESS,... (*.myapp.test=ADDRESS: every subdomain).")
 
     def configure(self, updates: set[str]) -> None:
         """At startup a bad option is logged as one line (mitmdump then exits, as for any
         error logged while starting); later it is refused, so mitmproxy keeps the old value."""
         try:
+            if "consent_resolve" in updates:
+                self.resolve = _resolve_table(ctx.options.consent_resolve)
             if "consent_report" in updates:
                 self._open_report()
             if ENGINE_OPTIONS & updates:
@@ -294,6 +321,16 @@ class ConsentAddon:
         if engine is not None and engine.observer is not None and self.observing:
             log.info("consentproxy: seen, named by no service:%s",
                      "".join(f"\n  {line}" for line in engine.observer.summary()))
+
+    def server_connect(self, data: ServerConnectionHookData) -> None:
+        """consent_resolve: only where mitmproxy connects changes; the Host header, TLS's SNI
+        and the certificate checked stay the name's."""
+        if data.server.address is None or not self.resolve:
+            return
+        host, port = data.server.address
+        address = _resolved(self.resolve, host.lower().rstrip("."))
+        if address is not None:
+            data.server.address = (address, port)
 
     def _enforced(self, flow: http.HTTPFlow) -> bool:
         """Reverse mode fronts one site: all of it. Other modes: the config's sites only

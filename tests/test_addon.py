@@ -17,7 +17,9 @@ import urllib.request
 import pytest
 from aiohttp import web
 from mitmproxy import exceptions, http
+from mitmproxy.connection import Client, Server
 from mitmproxy.proxy.mode_specs import ProxyMode
+from mitmproxy.proxy.server_hooks import ServerConnectionHookData
 from mitmproxy.test import taddons, tflow, tutils
 
 from consentproxy.engine import Report
@@ -31,8 +33,8 @@ REPORT_LINE_FIELDS = {"time", "method", "url", "status",
                       *(f.name for f in dataclasses.fields(Report))}
 
 
-def load_addon_module(name="consent"):
-    spec = importlib.util.spec_from_file_location(f"{name}_addon", ROOT / "addons" / f"{name}.py")
+def load_addon_module():
+    spec = importlib.util.spec_from_file_location("consent_addon", ROOT / "addons" / "consent.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -375,13 +377,20 @@ async def _records(path):
         await store.close()
 
 
-def test_resolve_connects_to_the_address_given_for_a_name_or_its_subdomains():
-    resolve = load_addon_module("resolve").Resolve()
-    with taddons.context(resolve) as tctx:
-        tctx.configure(resolve, resolve="myapp.test=127.0.0.1, *.myapp.test=127.0.0.2")
-        assert [resolve.lookup(h) for h in ("myapp.test", "a.b.myapp.test", "xmyapp.test",
-                                            "example.org")] == [
-            "127.0.0.1", "127.0.0.2", None, None]
-        resolve.running()
-        with pytest.raises(exceptions.OptionsError, match="'myapp.test' is not NAME=ADDRESS"):
-            tctx.configure(resolve, resolve="myapp.test")
+async def test_consent_resolve_connects_to_the_address_given_for_a_name_or_its_subdomains(
+        addon):
+    def connect(host):
+        data = ServerConnectionHookData(
+            server=Server(address=(host, 443)), client=Client(peername=("127.0.0.1", 1),
+                                                              sockname=("127.0.0.1", 2)))
+        addon.server_connect(data)
+        return data.server.address
+
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, consent_resolve="myapp.test=127.0.0.1, *.myapp.test=127.0.0.2")
+        assert [connect(h) for h in ("myapp.test", "a.b.myapp.test", "xmyapp.test")] == [
+            ("127.0.0.1", 443), ("127.0.0.2", 443), ("xmyapp.test", 443)]
+        addon.running()
+        with pytest.raises(exceptions.OptionsError,
+                           match="consent_resolve: 'myapp.test' is not NAME=ADDRESS"):
+            tctx.configure(addon, consent_resolve="myapp.test")

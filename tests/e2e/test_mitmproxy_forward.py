@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -13,37 +14,39 @@ import pytest_asyncio
 from playwright.async_api import Browser, async_playwright
 
 from tests.adapters import mitmdump
-from tests.conftest import DEMO_CONFIG, ROOT
+from tests.conftest import DEMO_CONFIG
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, FIRST_PARTY_HOST, ThirdPartyRecorder
 from tests.e2e.test_proxy_browser import banner_visible, tracking_cookies, wait_for_hosts
 
 pytestmark = pytest.mark.e2e
 
-RESOLVE = ROOT / "addons" / "resolve.py"  # legacy.test is 127.0.0.1 for mitmdump too
-RESOLVE_SET = f"resolve={FIRST_PARTY_HOST}=127.0.0.1"
+RESOLVE = f"consent_resolve={FIRST_PARTY_HOST}=127.0.0.1"  # for mitmdump, as for Chromium
+
+
+@contextmanager
+def forward_mitmdump(home: Path, *options: str) -> Iterator[int]:
+    """mitmdump in regular mode enforcing legacy.test; yields its port."""
+    config = home / "site.yaml"
+    config.write_text(DEMO_CONFIG.read_text() + f"sites: [{FIRST_PARTY_HOST}]\n")
+    with mitmdump(config, "regular", home, "e2e-secret-key-0123456789", RESOLVE,
+                  *options) as m:
+        yield m.port
 
 
 @pytest.fixture(scope="module")
 def forward_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path]]:
-    """mitmdump in regular mode enforcing legacy.test; yields its port and JSON report."""
+    """The forward proxy the browser uses; yields its port and JSON report."""
     home = tmp_path_factory.mktemp("mitm-forward")
-    config = home / "site.yaml"
-    config.write_text(DEMO_CONFIG.read_text() + f"sites: [{FIRST_PARTY_HOST}]\n")
     report = home / "flows.jsonl"
-    with mitmdump(config, "regular", home, "e2e-secret-key-0123456789",
-                  f"consent_report={report}", RESOLVE_SET, scripts=(RESOLVE,)) as m:
-        yield m.port, report
+    with forward_mitmdump(home, f"consent_report={report}") as port:
+        yield port, report
 
 
 @pytest.fixture(scope="module")
 def forced_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """The same, forced to no decision (`--set consent_state=none`, a QA run)."""
-    home = tmp_path_factory.mktemp("mitm-forced")
-    config = home / "site.yaml"
-    config.write_text(DEMO_CONFIG.read_text() + f"sites: [{FIRST_PARTY_HOST}]\n")
-    with mitmdump(config, "regular", home, "e2e-secret-key-0123456789", "consent_state=none",
-                  RESOLVE_SET, scripts=(RESOLVE,)) as m:
-        yield m.port
+    with forward_mitmdump(tmp_path_factory.mktemp("mitm-forced"), "consent_state=none") as port:
+        yield port
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
