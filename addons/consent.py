@@ -93,6 +93,11 @@ def _is_websocket(headers: http.Headers) -> bool:
     return headers.get("upgrade", "").lower() == "websocket"
 
 
+def _asks_to_close(headers: Headers) -> bool:
+    tokens = (header(headers, "connection") or "").lower().split(",")
+    return "close" in (t.strip() for t in tokens)
+
+
 def _unframed(flow: http.HTTPFlow, headers: Headers) -> bool:
     """A response to an HTTP/1.1 client with a body of unknown length: without chunked
     framing mitmproxy would end it by closing the connection (keep-alive lost)."""
@@ -372,10 +377,13 @@ class ConsentAddon:
                 local.status, local.body = await local.complete()
             flow.response = http.Response.make(local.status, local.body, _headers(local.headers))
             return
-        # Framing and upgrades are mitmproxy's: keep what it needs to send the request on.
+        # Framing, upgrades and the connection's end are mitmproxy's: keep what it needs to
+        # send the request on and to close the visitor's connection when they asked for it.
         framing = [(k, v) for k, v in ex.req.headers if k.lower() == "transfer-encoding"]
         if _is_websocket(req.headers):
             framing += [("Connection", "Upgrade"), ("Upgrade", "websocket")]
+        elif _asks_to_close(ex.req.headers):
+            framing.append(("Connection", "close"))
         req.headers = _headers([(k, v) for k, v in ex.upstream_headers()
                                 if k.lower() not in ("host", "expect")] + framing)
         req.headers["Host"] = _authority(req)
