@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -97,9 +98,10 @@ def peak_rss_kib(pid: int) -> int:
 
 
 @contextmanager
-def app_in_thread(app: web.Application) -> Iterator[int]:
+def app_in_thread(app: web.Application, ssl_context: ssl.SSLContext | None = None
+                  ) -> Iterator[int]:
     """An aiohttp app on its own event loop and thread, so it outlives any test's loop
-    (a session-wide origin both adapters share); yields its port."""
+    (a session-wide origin both adapters share); yields its port. ssl_context: over HTTPS."""
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
@@ -107,7 +109,7 @@ def app_in_thread(app: web.Application) -> Iterator[int]:
 
     async def start() -> int:
         await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        await web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context).start()
         return runner.addresses[0][1]
 
     try:

@@ -6,16 +6,23 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime
 import importlib.util
 import json
 import logging
 import re
+import ssl
 import subprocess
 import time
+import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 from aiohttp import web
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from mitmproxy import exceptions, http
 from mitmproxy.connection import Client, Server
 from mitmproxy.proxy.mode_specs import ProxyMode
@@ -394,3 +401,57 @@ async def test_consent_resolve_connects_to_the_address_given_for_a_name_or_its_s
         with pytest.raises(exceptions.OptionsError,
                            match="consent_resolve: 'myapp.test' is not NAME=ADDRESS"):
             tctx.configure(addon, consent_resolve="myapp.test")
+
+
+def self_signed(name: str, where: Path) -> tuple[Path, Path]:
+    """A developer's self-signed certificate for `name`: (certificate, key) PEM files."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+            .sign(key, hashes.SHA256()))
+    pem, key_pem = where / f"{name}.pem", where / f"{name}.key"
+    pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_pem.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                          serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+    return pem, key_pem
+
+
+def test_the_forward_recipe_works_over_https_with_a_self_signed_dev_site(tmp_path):
+    """The README's recipe: sites, consent_resolve, ssl_verify_upstream_trusted_ca."""
+    pem, key = self_signed("myapp.test", tmp_path)
+    served = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    served.load_cert_chain(pem, key)
+    app = web.Application()
+    app.router.add_get("/page", _page)
+    config = tmp_path / "site.yaml"
+    config.write_text(DEMO_CONFIG.read_text().replace(
+        "upstream: http://127.0.0.1:8080", "sites: [myapp.test]"))
+    with app_in_thread(app, served) as port:
+        def fetch(proxy_port: int) -> tuple[int, bytes]:
+            trust = ssl.create_default_context(cafile=tmp_path / "mitmproxy-ca-cert.pem")
+            opener = urllib.request.build_opener(
+                urllib.request.ProxyHandler({"https": f"http://127.0.0.1:{proxy_port}"}),
+                urllib.request.HTTPSHandler(context=trust))
+            req = urllib.request.Request(f"https://myapp.test:{port}/page",
+                                         headers={"Sec-Fetch-Dest": "document"})
+            try:
+                with opener.open(req, timeout=10) as r:
+                    return r.status, r.read()
+            except urllib.error.HTTPError as e:
+                return e.code, e.read()
+
+        resolve = "consent_resolve=myapp.test=127.0.0.1"
+        with mitmdump(config, "regular", tmp_path, SECRET, resolve) as m:
+            status, body = fetch(m.port)
+        assert status == 502 and b"Certificate verify failed" in body
+        with mitmdump(config, "regular", tmp_path, SECRET, resolve,
+                      f"ssl_verify_upstream_trusted_ca={pem}") as m:
+            status, body = fetch(m.port)
+    assert status == 200 and b'id="consentproxy"' in body
+    assert b'data-consent-blocked="google-analytics"' in body
