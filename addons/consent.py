@@ -240,15 +240,14 @@ class ConsentAddon:
             raise exceptions.OptionsError(str(e)) from None
         keys = keys_from_env(config.consent.secret_env)
         if not keys:
-            log.warning("consentproxy: %s is not set: consent cookies are signed with a throw-away key, so "
-                        "every choice is forgotten when mitmproxy restarts",
+            log.warning("consentproxy: %s is not set: consent cookies are signed with a "
+                        "throw-away key, so every choice is forgotten when mitmproxy restarts",
                         config.consent.secret_env)
             keys = [self.throwaway_key]
         forward = [m for m in self._modes() if not isinstance(m, ReverseMode)]
         if forward and not config.sites:
             log.warning("consentproxy: %s lists no sites: flows of the %s pass untouched",
-                        config.source,
-                        " and ".join(m.description for m in forward))
+                        config.source, " and ".join(m.description for m in forward))
         if forward and config.loopback_warning():
             log.warning("consentproxy: %s", config.loopback_warning())
         self.observing = ctx.options.consent_observe
