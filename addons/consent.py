@@ -2,22 +2,29 @@
 
     mitmdump --mode reverse:http://127.0.0.1:8080@8000 -s addons/consent.py \
              --set consent_config=config/demo.yaml          # one site, like `consentproxy serve`
-    mitmdump -s addons/consent.py --set consent_config=site.yaml   # forward: the config's `sites`
+    mitmdump -p 8090 -s addons/consent.py --set consent_config=site.yaml \
+             --set consent_resolve=myapp.test=127.0.0.1      # forward: the config's `sites`
 
 A translator only: every decision (and every word of the per-flow note) is the sans-IO
-engine's, as in `consentproxy serve`.
+engine's, as in `consentproxy serve`. The config file is watched: an edit is in force within
+a second (a config the engine refuses leaves the running one in place).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import os
 import secrets
 import time
 from collections.abc import Callable
+from typing import TextIO
 
 from mitmproxy import ctx, exceptions, http
-from mitmproxy.proxy.mode_specs import ReverseMode
+from mitmproxy.proxy.mode_specs import ProxyMode, ReverseMode
+from mitmproxy.proxy.server_hooks import ServerConnectionHookData
+from mitmproxy.utils.human import parse_size
 
 from consentproxy.config import ConfigError, load_config
 from consentproxy.consent import keys_from_env, parse_state
@@ -29,6 +36,12 @@ from consentproxy.rewrite.encoding import BodyError
 log = logging.getLogger("consentproxy")
 NOTE = "consentproxy"  # flow.metadata key of the report
 DEFAULT_PORTS = {"http": 80, "https": 443}
+ENGINE_OPTIONS = frozenset({"consent_config", "consent_state", "consent_observe",
+                            "consent_report"})
+WATCH_SECONDS = 1.0  # how often the config file's mtime is looked at
+# Bodies the addon streams are kept for mitmproxy's view of the flow (mitmweb, mitmdump's
+# size) up to this size, or mitmproxy's stream_large_bodies when it is set.
+KEEP_FOR_VIEW = 1 << 20
 
 
 def _pairs(headers: http.Headers) -> Headers:
@@ -39,23 +52,36 @@ def _headers(pairs: Headers) -> http.Headers:
     return http.Headers([(k.encode("latin-1"), v.encode("latin-1")) for k, v in pairs])
 
 
-def _stream(body: BodyTransform, flow: http.HTTPFlow) -> Callable[[bytes], bytes]:
-    """mitmproxy calls a stream modifier per chunk and once with b'' at the end. A body
-    that cannot be decoded kills the flow (the visitor sees a cut response, as with the
-    aiohttp adapter): raising here would leave the visitor's connection hanging."""
+def _stream(body: BodyTransform | None, flow: http.HTTPFlow,
+            keep: int) -> Callable[[bytes], list[bytes]]:
+    """mitmproxy calls a stream modifier per chunk and once with b'' at the end; it answers
+    the chunks to send, never an empty one (in chunked framing that would end the body).
+    What was sent becomes the flow's content for mitmproxy's view, up to `keep` bytes.
+    A body that cannot be decoded kills the flow (the visitor sees a cut response, as with
+    the aiohttp adapter): raising here would leave the visitor's connection hanging."""
     failed = False
+    sent: list[bytes] | None = []
+    size = 0
 
-    def modify(data: bytes) -> bytes:
-        nonlocal failed
+    def modify(data: bytes) -> list[bytes]:
+        nonlocal failed, sent, size
         if failed:
-            return b""
+            return []
         try:
-            return body.feed(data) if data else body.close()
+            out = data if body is None else body.feed(data) if data else body.close()
         except BodyError as e:
             log.warning("%s: body failed mid-stream: %s", flow.request.path, e)
             failed = True
             flow.kill()
-            return b""
+            return []
+        size += len(out)
+        if sent is not None and size > keep:
+            sent = None
+        elif sent is not None:
+            sent.append(out)
+        if not data and sent is not None and flow.response is not None:
+            flow.response.raw_content = b"".join(sent)
+        return [out] if out else []
     return modify
 
 
@@ -67,56 +93,251 @@ def _is_websocket(headers: http.Headers) -> bool:
     return headers.get("upgrade", "").lower() == "websocket"
 
 
+def _asks_to_close(headers: Headers) -> bool:
+    tokens = (header(headers, "connection") or "").lower().split(",")
+    return "close" in (t.strip() for t in tokens)
+
+
+def _unframed(flow: http.HTTPFlow, headers: Headers) -> bool:
+    """A response to an HTTP/1.1 client with a body of unknown length: without chunked
+    framing mitmproxy would end it by closing the connection (keep-alive lost)."""
+    assert flow.response is not None
+    status = flow.response.status_code
+    return (flow.request.http_version == "HTTP/1.1" and flow.request.method != "HEAD"
+            and status >= 200 and status not in (204, 304)
+            and header(headers, "content-length") is None)
+
+
+def _observing() -> Callable[[str], None] | None:
+    """Observing fills the report's cookies_seen and hosts_seen; only consent_observe also
+    logs each new name."""
+    if ctx.options.consent_observe:
+        return log.info
+    return _ignore if ctx.options.consent_report else None
+
+
+def _ignore(_: str) -> None:
+    pass
+
+
+def _keep_for_view() -> int:
+    limit = (parse_size(ctx.options.stream_large_bodies)
+             if "stream_large_bodies" in ctx.options else None)
+    return KEEP_FOR_VIEW if limit is None else limit
+
+
+def _resolve_table(value: str) -> dict[str, str]:
+    table = {}
+    for item in filter(None, (i.strip() for i in value.split(","))):
+        name, equals, address = (p.strip() for p in item.partition("="))
+        if not equals or not name or not address:
+            raise exceptions.OptionsError(f"consent_resolve: {item!r} is not NAME=ADDRESS, "
+                                          "e.g. myapp.test=127.0.0.1")
+        table[name.lower()] = address
+    return table
+
+
+def _resolved(table: dict[str, str], host: str) -> str | None:
+    """The address for a host: its own entry, else that of the nearest *.suffix."""
+    parts = host.split(".")
+    return table.get(host) or next((table[w] for w in ("*." + ".".join(parts[i:])
+                                                        for i in range(1, len(parts)))
+                                    if w in table), None)
+
+
+def _stamp(path: str) -> tuple[int, int] | None:
+    """What tells that a file changed: its mtime and size (None: unreadable now)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
 class ConsentAddon:
     def __init__(self) -> None:
         self.engine: Engine | None = None
         self.exchanges: dict[str, Exchange] = {}  # flow id -> its exchange, until answered
         self.throwaway_key = secrets.token_hex(32).encode()
+        self.report: TextIO | None = None  # consent_report, open for appending
+        self.started = False  # mitmproxy runs: a bad option is refused (and rolled back)
+        self.said_idle = False
+        self.stamp: tuple[int, int] | None = None  # of the config file the engine was built from
+        self.watcher: asyncio.Task[None] | None = None
+        self.closing: set[asyncio.Task[None]] = set()  # records writers of replaced engines
+        self.observing = False  # consent_observe: log what no service names
+        self.resolve: dict[str, str] = {}  # consent_resolve: host name or *.suffix -> address
 
     def load(self, loader: object) -> None:
         add = loader.add_option  # type: ignore[attr-defined]
         add("consent_config", str, "", "consentproxy YAML config file (required). In reverse "
-            "mode every flow is enforced; in regular mode only the hosts of its `sites`.")
+            "mode every flow is enforced; in other modes only the hosts of its `sites`. Edits "
+            "to the file are in force within a second.")
         add("consent_state", str, "", "Force the consent state of every request, for QA: none, "
-            "all, reject, CAT1,CAT2 or service:NAME,... (mixable). Empty: follow the cookie.")
+            "all, reject, CAT1,CAT2 or service:NAME,... (mixable). Empty: follow the cookie. "
+            "Choices then change nothing (the choice endpoint answers the forced state).")
         add("consent_report", str, "", "Append one JSON line per enforced flow to this file: "
             "the consent state, cookies stripped, elements neutralised, banner injected.")
+        add("consent_observe", bool, False, "Log each cookie and third-party host that no "
+            "service names, once per name, and a summary at exit (like `serve --observe`).")
+        add("consent_resolve", str, "", "Connect to these host names at these addresses, as "
+            "/etc/hosts would (through a proxy, mitmproxy resolves names, not the browser): "
+            "NAME=ADDRESS,... (*.myapp.test=ADDRESS: every subdomain).")
 
     def configure(self, updates: set[str]) -> None:
-        if not {"consent_config", "consent_state"} & updates:
-            return
-        if not ctx.options.consent_config:
+        """At startup a bad option is logged as one line (mitmdump then exits, as for any
+        error logged while starting); later it is refused, so mitmproxy keeps the old value."""
+        try:
+            if "consent_resolve" in updates:
+                self.resolve = _resolve_table(ctx.options.consent_resolve)
+            if "consent_report" in updates:
+                self._open_report()
+            if ENGINE_OPTIONS & updates:
+                self._configure_engine()
+        except exceptions.OptionsError as e:
+            if self.started:
+                raise
+            log.error("%s", e)
+
+    def running(self) -> None:
+        self.started = True
+        self.watcher = asyncio.get_running_loop().create_task(self._watch())
+
+    def _open_report(self) -> None:
+        if self.report is not None:
+            self.report.close()
+            self.report = None
+        path = ctx.options.consent_report
+        if path:
+            try:
+                self.report = open(path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+            except OSError as e:
+                raise exceptions.OptionsError(
+                    f"consent_report: cannot write {path} ({e.strerror}); give a file in a "
+                    "writable directory") from None
+
+    def _configure_engine(self) -> None:
+        path = ctx.options.consent_config
+        if not path:
             if ctx.options.consent_state:
                 raise exceptions.OptionsError("consent_state needs consent_config")
-            self.engine = None
+            self._use(None)
+            if not self.said_idle:
+                log.warning("consentproxy: consent_config is not set, so this addon does "
+                            "nothing; add --set consent_config=FILE")
+                self.said_idle = True
             return
+        stamp = _stamp(path)  # before reading: an edit while it is read is seen next time
+        engine = self._build(path)
+        self.stamp = stamp
+        self._use(engine)
+
+    def _build(self, path: str) -> Engine:
         try:
-            config = load_config(ctx.options.consent_config)
+            config = load_config(path, "consent_config")
             forced = parse_state(ctx.options.consent_state, config, "consent_state")
         except ConfigError as e:
             raise exceptions.OptionsError(str(e)) from None
         keys = keys_from_env(config.consent.secret_env)
         if not keys:
-            log.warning("%s is not set: consent cookies are signed with a throw-away key",
+            log.warning("consentproxy: %s is not set: consent cookies are signed with a "
+                        "throw-away key, so every choice is forgotten when mitmproxy restarts",
                         config.consent.secret_env)
             keys = [self.throwaway_key]
-        if not config.sites and any(not m.startswith("reverse:") for m in ctx.options.mode):
-            log.warning("%s lists no sites: flows of the regular (forward) mode pass untouched",
-                        config.source)
-        self.engine = Engine(config, keys, forced=forced)
+        forward = [m for m in self._modes() if not isinstance(m, ReverseMode)]
+        if forward and not config.sites:
+            log.warning("consentproxy: %s lists no sites: flows of the %s pass untouched",
+                        config.source, " and ".join(m.description for m in forward))
+        if forward and config.loopback_warning():
+            log.warning("consentproxy: %s", config.loopback_warning())
+        self.observing = ctx.options.consent_observe
+        return Engine(config, keys, forced=forced, observe=_observing())
+
+    def _modes(self) -> list[ProxyMode]:
+        return [ProxyMode.parse(m) for m in ctx.options.mode] if "mode" in ctx.options else []
+
+    def _use(self, engine: Engine | None) -> None:
+        """Serve new flows with `engine` (flows in flight keep theirs). The records writer
+        carries over while the records settings stay; otherwise the old one is closed (what
+        it has queued is written first) and the new engine opens its own on first use."""
+        old = self.engine
+        self.engine = engine
+        if old is not None and old.records is not None:
+            if engine is not None and engine.config.records == old.config.records:
+                engine.records = old.records
+            else:
+                task = asyncio.get_running_loop().create_task(old.records.close())
+                self.closing.add(task)
+                task.add_done_callback(self.closing.discard)
+        if engine is None:
+            return
         # The engine needs the Host the visitor used (CSRF check, cookie domains, redirects);
         # we send the origin its own Host ourselves, as `consentproxy serve` does. Lazy
         # connections: the consent endpoints answer and a dead origin is a 502, as in `serve`.
         if "keep_host_header" in ctx.options:  # absent only in bare test contexts
             ctx.options.update(keep_host_header=True, connection_strategy="lazy")
+        log.info("consentproxy: %s", self._describe(engine))
+
+    def _describe(self, engine: Engine) -> str:
+        """One line: what is enforced where."""
+        config = engine.config
+        where = [f"{m.description}: every flow" if isinstance(m, ReverseMode)
+                 else f"{m.description}: sites {', '.join(config.sites)}" if config.sites
+                 else f"{m.description}: no site"
+                 for m in self._modes()]
+        forced = ctx.options.consent_state
+        return "; ".join([
+            f"enforcing {config.source}", *where, f"CSP {config.csp}",
+            f"consent state forced to {forced} (consent_state)" if forced
+            else "consent from the visitor's cookie",
+            *([f"report to {ctx.options.consent_report}"] if ctx.options.consent_report else [])])
+
+    async def _watch(self) -> None:
+        """Reload the engine when the config file changes (its mtime or size)."""
+        while True:
+            await asyncio.sleep(WATCH_SECONDS)
+            path = ctx.options.consent_config
+            stamp = _stamp(path) if path and self.engine is not None else None
+            if stamp is None or stamp == self.stamp:
+                continue
+            self.stamp = stamp
+            try:
+                engine = self._build(path)
+            except exceptions.OptionsError as e:
+                log.error("consentproxy: %s changed but is refused, the running config stays: "
+                          "%s", path, e)
+                continue
+            log.info("consentproxy: reloaded %s", path)
+            self._use(engine)
 
     async def done(self) -> None:
-        """mitmproxy is shutting down: flush the records still queued."""
-        if self.engine is not None and self.engine.records is not None:
-            await self.engine.records.close()
+        """mitmproxy is shutting down (or reloading this script): stop watching, flush the
+        records still queued, close the report."""
+        if self.watcher is not None:
+            self.watcher.cancel()
+        engine = self.engine
+        if engine is not None and engine.records is not None:
+            await engine.records.close()
+        await asyncio.gather(*self.closing)
+        if self.report is not None:
+            self.report.close()
+            self.report = None
+        if engine is not None and engine.observer is not None and self.observing:
+            log.info("consentproxy: seen, named by no service:%s",
+                     "".join(f"\n  {line}" for line in engine.observer.summary()))
+
+    def server_connect(self, data: ServerConnectionHookData) -> None:
+        """consent_resolve: only where mitmproxy connects changes; the Host header, TLS's SNI
+        and the certificate checked stay the name's."""
+        if data.server.address is None or not self.resolve:
+            return
+        host, port = data.server.address
+        address = _resolved(self.resolve, host.lower().rstrip("."))
+        if address is not None:
+            data.server.address = (address, port)
 
     def _enforced(self, flow: http.HTTPFlow) -> bool:
-        """Reverse mode fronts one site: all of it. Forward mode: the config's sites only
+        """Reverse mode fronts one site: all of it. Other modes: the config's sites only
         (the requests inside a CONNECT tunnel, not the CONNECT itself)."""
         return self.engine is not None and flow.request.method != "CONNECT" and (
             isinstance(flow.client_conn.proxy_mode, ReverseMode)
@@ -155,10 +376,13 @@ class ConsentAddon:
                 local.status, local.body = await local.complete()
             flow.response = http.Response.make(local.status, local.body, _headers(local.headers))
             return
-        # Framing and upgrades are mitmproxy's: keep what it needs to send the request on.
+        # Framing, upgrades and the connection's end are mitmproxy's: keep what it needs to
+        # send the request on and to close the visitor's connection when they asked for it.
         framing = [(k, v) for k, v in ex.req.headers if k.lower() == "transfer-encoding"]
         if _is_websocket(req.headers):
             framing += [("Connection", "Upgrade"), ("Upgrade", "websocket")]
+        elif _asks_to_close(ex.req.headers):
+            framing.append(("Connection", "close"))
         req.headers = _headers([(k, v) for k, v in ex.upstream_headers()
                                 if k.lower() not in ("host", "expect")] + framing)
         req.headers["Host"] = _authority(req)
@@ -169,9 +393,14 @@ class ConsentAddon:
             return
         if flow.response.status_code == 101:  # a WebSocket handshake: mitmproxy's to do
             return
+        asked = flow.request.timestamp_end or flow.request.timestamp_start
+        ex.report.upstream_seconds = max(0.0, flow.response.timestamp_start - asked)
         plan = ex.response(flow.response.status_code, _pairs(flow.response.headers))
-        flow.response.headers = _headers(plan.headers)
-        flow.response.stream = _stream(plan.body, flow) if plan.body is not None else True
+        headers = plan.headers
+        if _unframed(flow, headers):
+            headers = [*headers, ("Transfer-Encoding", "chunked")]
+        flow.response.headers = _headers(headers)
+        flow.response.stream = _stream(plan.body, flow, _keep_for_view())
 
     def response(self, flow: http.HTTPFlow) -> None:
         """Called once the body has streamed through: the report is complete."""
@@ -189,14 +418,13 @@ class ConsentAddon:
         report = ex.report
         flow.comment = report.summary()
         flow.metadata[NOTE] = report.as_dict()
-        if not ctx.options.consent_report:
+        if self.report is None:
             return
         line = {"time": round(time.time(), 3), "method": ex.req.method,
                 "url": f"{ex.scheme}://{ex.host}{ex.req.target}",
                 "status": flow.response.status_code if flow.response else None,
                 **report.as_dict()}
-        with open(ctx.options.consent_report, "a", encoding="utf-8") as f:
-            f.write(json.dumps(line, separators=(",", ":")) + "\n")
+        self.report.write(json.dumps(line, separators=(",", ":")) + "\n")
 
 
 addons = [ConsentAddon()]

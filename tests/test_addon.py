@@ -4,18 +4,40 @@ is the shared suite in test_server.py, run against both adapters."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import datetime
 import importlib.util
 import json
+import logging
+import re
+import ssl
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
 
 import pytest
+from aiohttp import web
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from mitmproxy import exceptions, http
+from mitmproxy.connection import Client, Server
 from mitmproxy.proxy.mode_specs import ProxyMode
+from mitmproxy.proxy.server_hooks import ServerConnectionHookData
 from mitmproxy.test import taddons, tflow, tutils
 
+from consentproxy.engine import Report
+from consentproxy.records import open_store
+from tests.adapters import START_SECONDS, app_in_thread, mitmdump, mitmdump_command
 from tests.conftest import DEMO_CONFIG, ROOT
 
 SITE = "www.example.com"
 HTML = b'<html><body><iframe src="https://www.youtube.com/embed/x"></iframe></body></html>'
+REPORT_LINE_FIELDS = {"time", "method", "url", "status",
+                      *(f.name for f in dataclasses.fields(Report))}
 
 
 def load_addon_module():
@@ -35,9 +57,11 @@ def site_config(tmp_path):
 
 
 @pytest.fixture
-def addon(monkeypatch):
+async def addon(monkeypatch):
     monkeypatch.setenv("CONSENTPROXY_SECRET", "addon-unit-secret-0123456789")
-    return load_addon_module().ConsentAddon()
+    addon = load_addon_module().ConsentAddon()
+    yield addon
+    await addon.done()
 
 
 def flow(host=SITE, path="/", cookie=None, mode="regular", **headers):
@@ -51,6 +75,14 @@ def flow(host=SITE, path="/", cookie=None, mode="regular", **headers):
     return f
 
 
+def choice(action="accept-all"):
+    """The banner's POST of a choice."""
+    f = flow(path="/.consent/choice", Origin=f"http://{SITE}", Content_Type="application/json")
+    f.request.method = "POST"
+    f.request.content = json.dumps({"action": action}).encode()
+    return f
+
+
 async def serve(addon, f, status=200, headers=(("Content-Type", "text/html"),), body=HTML):
     """What mitmproxy does with a flow: request hooks, then the origin's answer (headers
     hook, body streamed through), then the response hook."""
@@ -61,8 +93,10 @@ async def serve(addon, f, status=200, headers=(("Content-Type", "text/html"),), 
             [(k.encode(), v.encode()) for k, v in headers]))
         addon.responseheaders(f)
         stream = f.response.stream
-        out = stream(body) + stream(b"") if callable(stream) else body
-        f.response.content = out
+        if callable(stream):  # the addon keeps what it sent as the flow's content
+            assert b"" not in [*stream(body), *stream(b"")]
+        else:
+            f.response.content = body
     addon.response(f)
     return f
 
@@ -113,11 +147,53 @@ async def test_consent_state_option_forces_the_state(addon, site_config):
     assert f.comment.startswith("consent analytics (forced)")
 
 
-def test_a_bad_consent_state_is_refused_naming_the_valid_ones(addon, site_config):
-    with taddons.context(addon) as tctx, pytest.raises(exceptions.OptionsError) as e:
+def test_a_bad_consent_state_at_startup_is_one_error_line_naming_the_valid_ones(
+        addon, site_config, caplog):
+    """mitmdump exits on an error logged while it starts: one line, not a traceback."""
+    with taddons.context(addon) as tctx:
         tctx.configure(addon, consent_config=str(site_config), consent_state="analytic")
-    assert "consent_state: 'analytic' in 'analytic' is no category or service" in str(e.value)
-    assert "analytics, advertising, social" in str(e.value)
+    [error] = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert error.getMessage().startswith(
+        "consent_state: 'analytic' in 'analytic' is no category or service")
+    assert "analytics, advertising, social" in error.getMessage() and error.exc_info is None
+    assert addon.engine is None
+
+
+async def test_a_bad_option_once_running_is_refused_and_the_running_engine_stays(
+        addon, site_config):
+    """mitmweb's option editor: mitmproxy puts the old value back."""
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, consent_config=str(site_config))
+        addon.running()
+        with pytest.raises(exceptions.OptionsError, match="check the path given to "
+                           "consent_config"):
+            tctx.configure(addon, consent_config=str(site_config) + ".missing")
+        with pytest.raises(exceptions.OptionsError, match="consent_report: cannot write"):
+            tctx.configure(addon, consent_report=str(site_config.parent / "no" / "r.jsonl"))
+        assert addon.engine.config.source == str(site_config) and addon.report is None
+
+
+async def test_a_new_config_keeping_records_elsewhere_closes_the_old_writer_after_flushing(
+        addon, site_config, tmp_path):
+    first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    first.write_text(site_config.read_text() + f"records: {{path: {tmp_path / 'a.db'}}}\n")
+    second.write_text(site_config.read_text() + f"records: {{path: {tmp_path / 'b.db'}}}\n")
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, consent_config=str(first))
+        await serve(addon, choice())
+        writer = addon.engine.records
+        tctx.configure(addon, consent_config=str(first), consent_state="")  # same records
+        assert addon.engine.records is writer
+        tctx.configure(addon, consent_config=str(second))
+        assert addon.engine.records is None
+        await asyncio.gather(*addon.closing)
+    assert writer.written == 1 and writer.queue.empty()
+    store = open_store(str(tmp_path / "a.db"))
+    await store.open()
+    try:
+        assert [r.action for r in await store.since(0)] == ["accept-all"]
+    finally:
+        await store.close()
 
 
 async def test_the_proxy_endpoints_answer_in_forward_mode_too(addon, site_config):
@@ -139,3 +215,243 @@ async def test_every_enforced_flow_is_appended_to_the_report(addon, site_config,
     assert [(r["url"], r["status"]) for r in lines] == [
         (f"http://{SITE}/a?x=1", 200), (f"http://{SITE}/b", 404)]
     assert lines[0]["request_cookies_dropped"] == ["_ga"] and lines[0]["banner"] is True
+
+
+# --- through a real mitmdump ---------------------------------------------------------------
+
+ORIGIN_PAGE = (b'<!doctype html><html><head><script src="https://cdn.unknown.example/a.js">'
+               b'</script><script src="https://www.google-analytics.com/analytics.js"></script>'
+               b"</head><body><p>hello</p></body></html>")
+ORIGIN_DELAY = 0.05
+SECRET = "addon-mitmdump-secret-0123456789"
+
+
+async def _page(request: web.Request) -> web.Response:
+    await asyncio.sleep(ORIGIN_DELAY)
+    resp = web.Response(body=ORIGIN_PAGE, content_type="text/html")
+    resp.headers.add("Set-Cookie", "PHPSESSID=s1; Path=/")
+    resp.headers.add("Set-Cookie", "_ga=GA1.1.1; Path=/")
+    return resp
+
+
+@pytest.fixture(scope="module")
+def origin():
+    app = web.Application()
+    app.router.add_get("/page", _page)
+    with app_in_thread(app) as port:
+        yield f"http://127.0.0.1:{port}"
+
+
+def reverse_config(tmp_path, origin, extra=""):
+    config = tmp_path / "site.yaml"
+    config.write_text(DEMO_CONFIG.read_text().replace(
+        "upstream: http://127.0.0.1:8080", f"upstream: {origin}") + extra)
+    return config
+
+
+def get(url, **headers):
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as r:
+        return r.status, r.headers, r.read()
+
+
+def start_failure(tmp_path, config, *options):
+    """mitmdump that must refuse to start: its exit code and everything it printed."""
+    args, env = mitmdump_command(config, "regular", tmp_path, SECRET, *options, quiet=False)
+    done = subprocess.run(args, env=env, capture_output=True, timeout=START_SECONDS,
+                          check=False)
+    return done.returncode, (done.stdout + done.stderr).decode()
+
+
+def test_a_config_path_that_cannot_be_read_stops_mitmdump_naming_the_option(tmp_path):
+    code, out = start_failure(tmp_path, tmp_path / "missing.yaml")
+    assert code == 1
+    assert (f"{tmp_path / 'missing.yaml'}: cannot read the file (No such file or directory); "
+            "check the path given to consent_config") in out
+    assert "Traceback" not in out and "--config" not in out
+
+
+def test_a_report_path_that_cannot_be_written_stops_mitmdump(tmp_path, site_config):
+    code, out = start_failure(tmp_path, site_config, f"consent_report={tmp_path}/no/r.jsonl")
+    assert code == 1
+    assert f"consent_report: cannot write {tmp_path}/no/r.jsonl (No such file" in out
+    assert "Traceback" not in out
+
+
+def test_without_a_config_the_addon_says_once_that_it_does_nothing(tmp_path):
+    log = tmp_path / "mitmdump.log"
+    with mitmdump(None, "regular", tmp_path, SECRET, "consent_report=", output=log):
+        pass
+    out = log.read_text()
+    assert out.count("consent_config is not set, so this addon does nothing") == 1
+    assert "enforcing" not in out
+
+
+def test_startup_says_in_one_line_what_is_enforced_where(tmp_path, origin):
+    config = tmp_path / "site.yaml"
+    config.write_text(DEMO_CONFIG.read_text().replace(
+        "upstream: http://127.0.0.1:8080", "sites: [localhost, myapp.test]"))
+    log = tmp_path / "mitmdump.log"
+    with mitmdump(config, "regular", tmp_path, SECRET, "consent_state=none", output=log):
+        pass
+    out = log.read_text()
+    assert (f"consentproxy: enforcing {config}; HTTP(S) proxy: sites localhost, myapp.test; "
+            "CSP report-only; consent state forced to none (consent_state)\n") in out
+    assert out.count("enforcing") == 1
+    assert ("consentproxy: sites lists localhost: browsers send loopback requests straight to "
+            "the site, never through a proxy") in out
+    with mitmdump(reverse_config(tmp_path, origin), f"reverse:{origin}", tmp_path, SECRET,
+                  output=log):
+        pass
+    assert (f"enforcing {tmp_path / 'site.yaml'}; reverse proxy to {origin}: every flow; CSP "
+            "report-only; consent from the visitor's cookie\n") in log.read_text()
+    assert "loopback" not in log.read_text()
+
+
+def test_every_report_field_is_filled_under_mitmdump(tmp_path, origin):
+    report = tmp_path / "flows.jsonl"
+    with mitmdump(reverse_config(tmp_path, origin), f"reverse:{origin}", tmp_path, SECRET,
+                  f"consent_report={report}") as m:
+        get(f"http://127.0.0.1:{m.port}/page", Cookie="_ga=1; mystery=2",
+            Sec_Fetch_Dest="document")
+    [line] = [json.loads(x) for x in report.read_text().splitlines()]
+    assert set(line) == REPORT_LINE_FIELDS
+    assert line["upstream_seconds"] >= ORIGIN_DELAY
+    assert line["rewrite_bytes"] == len(ORIGIN_PAGE) and line["rewrite_seconds"] > 0
+    assert line["cookies_seen"] == ["_ga", "mystery", "PHPSESSID", "_ga"]
+    assert line["hosts_seen"] == ["cdn.unknown.example"]
+    assert line["neutralised"] == [["google-analytics", "script"]] and line["banner"]
+
+
+def test_the_readme_documents_every_report_field():
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## mitmproxy"):readme.index("## QA")]
+    assert [f for f in sorted(REPORT_LINE_FIELDS) if f"`{f}`" not in section] == []
+
+
+def test_a_rewritten_page_shows_its_size_in_mitmdump_not_content_missing(tmp_path, origin):
+    log = tmp_path / "mitmdump.log"
+    with mitmdump(reverse_config(tmp_path, origin), f"reverse:{origin}", tmp_path, SECRET,
+                  output=log) as m:
+        _, _, body = get(f"http://127.0.0.1:{m.port}/page", Sec_Fetch_Dest="document")
+    out = log.read_text()
+    assert "content missing" not in out
+    assert re.search(r"<< 200 OK \d+(\.\d+)?k", out), out
+    assert len(body) > 1024
+
+
+def test_an_edited_config_is_in_force_within_seconds_and_a_broken_edit_changes_nothing(
+        tmp_path, origin):
+    config = reverse_config(tmp_path, origin, f"records: {{path: {tmp_path / 'r.db'}}}\n")
+    log = tmp_path / "mitmdump.log"
+    with mitmdump(config, f"reverse:{origin}", tmp_path, SECRET, output=log) as m:
+        page = f"http://127.0.0.1:{m.port}/page"
+        choose(m.port)
+        assert "Content-Security-Policy-Report-Only" in get(page)[1]
+        config.write_text(config.read_text().replace("csp: report-only", "csp: enforce"))
+        until(lambda: "Content-Security-Policy" in get(page)[1])
+        config.write_text(config.read_text() + "categories: [\n")
+        until(lambda: "changed but is refused" in log.read_text())
+        assert "Content-Security-Policy" in get(page)[1]
+        choose(m.port)
+    out = log.read_text()
+    assert out.count("consentproxy: reloaded") == 1 and "Traceback" not in out
+    assert f"{config}:" in out[out.index("changed but is refused"):]
+    records = asyncio.run(_records(tmp_path / "r.db"))
+    assert [r.action for r in records] == ["accept-all", "accept-all"]  # one writer, flushed
+
+
+def choose(port: int) -> None:
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}/.consent/choice", data=b'{"action": "accept-all"}',
+        headers={"Content-Type": "application/json", "Origin": f"http://127.0.0.1:{port}"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        assert r.status == 200
+
+
+def until(condition, seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "not within the time"
+        time.sleep(0.2)
+
+
+async def _records(path):
+    store = open_store(str(path))
+    await store.open()
+    try:
+        return await store.since(0)
+    finally:
+        await store.close()
+
+
+async def test_consent_resolve_connects_to_the_address_given_for_a_name_or_its_subdomains(
+        addon):
+    def connect(host):
+        data = ServerConnectionHookData(
+            server=Server(address=(host, 443)), client=Client(peername=("127.0.0.1", 1),
+                                                              sockname=("127.0.0.1", 2)))
+        addon.server_connect(data)
+        return data.server.address
+
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, consent_resolve="myapp.test=127.0.0.1, *.myapp.test=127.0.0.2")
+        assert [connect(h) for h in ("myapp.test", "a.b.myapp.test", "xmyapp.test")] == [
+            ("127.0.0.1", 443), ("127.0.0.2", 443), ("xmyapp.test", 443)]
+        addon.running()
+        with pytest.raises(exceptions.OptionsError,
+                           match="consent_resolve: 'myapp.test' is not NAME=ADDRESS"):
+            tctx.configure(addon, consent_resolve="myapp.test")
+
+
+def self_signed(name: str, where: Path) -> tuple[Path, Path]:
+    """A developer's self-signed certificate for `name`: (certificate, key) PEM files."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+            .sign(key, hashes.SHA256()))
+    pem, key_pem = where / f"{name}.pem", where / f"{name}.key"
+    pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_pem.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                          serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+    return pem, key_pem
+
+
+def test_the_forward_recipe_works_over_https_with_a_self_signed_dev_site(tmp_path):
+    """The README's recipe: sites, consent_resolve, ssl_verify_upstream_trusted_ca."""
+    pem, key = self_signed("myapp.test", tmp_path)
+    served = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    served.load_cert_chain(pem, key)
+    app = web.Application()
+    app.router.add_get("/page", _page)
+    config = tmp_path / "site.yaml"
+    config.write_text(DEMO_CONFIG.read_text().replace(
+        "upstream: http://127.0.0.1:8080", "sites: [myapp.test]"))
+    with app_in_thread(app, served) as port:
+        def fetch(proxy_port: int) -> tuple[int, bytes]:
+            trust = ssl.create_default_context(cafile=tmp_path / "mitmproxy-ca-cert.pem")
+            opener = urllib.request.build_opener(
+                urllib.request.ProxyHandler({"https": f"http://127.0.0.1:{proxy_port}"}),
+                urllib.request.HTTPSHandler(context=trust))
+            req = urllib.request.Request(f"https://myapp.test:{port}/page",
+                                         headers={"Sec-Fetch-Dest": "document"})
+            try:
+                with opener.open(req, timeout=10) as r:
+                    return r.status, r.read()
+            except urllib.error.HTTPError as e:
+                return e.code, e.read()
+
+        resolve = "consent_resolve=myapp.test=127.0.0.1"
+        with mitmdump(config, "regular", tmp_path, SECRET, resolve) as m:
+            status, body = fetch(m.port)
+        assert status == 502 and b"Certificate verify failed" in body
+        with mitmdump(config, "regular", tmp_path, SECRET, resolve,
+                      f"ssl_verify_upstream_trusted_ca={pem}") as m:
+            status, body = fetch(m.port)
+    assert status == 200 and b'id="consentproxy"' in body
+    assert b'data-consent-blocked="google-analytics"' in body

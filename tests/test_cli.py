@@ -28,6 +28,26 @@ def test_check_config_explains_a_good_config(tmp_path, capsys):
     assert "OK" in out and "category analytics: google-analytics" in out
 
 
+def test_check_config_of_a_sites_only_config_names_no_listen_address(tmp_path, capsys):
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD.replace("upstream: http://127.0.0.1:8080", "sites: [myapp.test]"))
+    assert main(["check-config", str(f)]) == 0
+    out = capsys.readouterr().out
+    assert "no upstream (sites only, for mitmproxy's forward mode)" in out
+    assert "listening" not in out and "warning" not in out
+
+
+def test_check_config_warns_that_browsers_bypass_proxies_for_loopback_sites(tmp_path, capsys):
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD.replace("upstream: http://127.0.0.1:8080",
+                              "sites: [localhost, app.localhost, 127.0.0.1, myapp.test]"))
+    assert main(["check-config", str(f)]) == 0
+    out = capsys.readouterr().out
+    assert ("warning: sites lists localhost, app.localhost, 127.0.0.1: browsers send loopback "
+            "requests straight to the site, never through a proxy") in out
+    assert "--proxy-bypass-list='<-loopback>'" in out
+
+
 def test_check_config_error_names_file_line_and_fix(tmp_path, capsys):
     f = tmp_path / "site.yaml"
     f.write_text(GOOD.replace("use: google-analytics", "use: youtube"))

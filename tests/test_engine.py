@@ -135,10 +135,10 @@ def testing_engine(config) -> Engine:
     return Engine(cfg, [b"k" * 32], clock=lambda: NOW)
 
 
-def test_forced_state_wins_over_the_cookie(config):
+def test_forced_state_wins_over_the_cookie(config, engine):
     forced = Engine(config, [b"k" * 32], clock=lambda: NOW,
                     forced=parse_state("reject", config))
-    _, consent = choose(forced, "accept-all")
+    _, consent = choose(engine, "accept-all")  # the same key: a valid cookie
     ex = get(forced, cookie=f"{consent}; _ga=1")
     assert ex.state.decided and not ex.state.categories
     assert header(ex.upstream_headers(), "cookie") == consent

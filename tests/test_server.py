@@ -13,6 +13,7 @@ import asyncio
 import functools
 import gzip
 import hashlib
+import http.client
 import json
 import os
 import re
@@ -31,6 +32,7 @@ from aiohttp import web
 
 from consentproxy import server
 from consentproxy.config import parse_config
+from consentproxy.consent import parse_state
 from consentproxy.engine import Engine
 from tests.adapters import ADAPTERS, Started, app_in_thread, free_port, mitmdump, peak_rss_kib
 
@@ -210,10 +212,11 @@ def adapter(request: pytest.FixtureRequest) -> str:
 
 
 def mitmdump_in_front_of(stack: ExitStack, upstream: str, home: Path,
-                         extra: str = "") -> Started:
+                         extra: str = "", *options: str) -> Started:
     config = home / "site.yaml"
     config.write_text(CONFIG.format(upstream=upstream) + extra)
-    return stack.enter_context(mitmdump(config, f"reverse:{upstream}", home, KEYS[0].decode()))
+    return stack.enter_context(mitmdump(config, f"reverse:{upstream}", home, KEYS[0].decode(),
+                                        *options))
 
 
 @pytest.fixture(scope="session")
@@ -228,15 +231,17 @@ def mitm_proxy(origin: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 async def start_proxy(adapter: str, tmp_path_factory: pytest.TempPathFactory
                       ) -> AsyncIterator[Callable[..., Awaitable[str]]]:
     """Start a proxy of this adapter in front of any upstream URL (`extra`: more config
-    lines); returns its base URL."""
+    lines; `state`: the state forced, `serve --state` or `consent_state`); returns its base
+    URL."""
     running: list[server.Running] = []
     with ExitStack() as stack:
-        async def start(upstream: str, extra: str = "") -> str:
+        async def start(upstream: str, extra: str = "", state: str = "") -> str:
             if adapter == "mitmdump":
                 started = mitmdump_in_front_of(stack, upstream, tmp_path_factory.mktemp("mitm"),
-                                               extra)
+                                               extra, f"consent_state={state}")
                 return f"http://127.0.0.1:{started.port}"
-            engine = Engine(parse_config(CONFIG.format(upstream=upstream) + extra), KEYS)
+            config = parse_config(CONFIG.format(upstream=upstream) + extra)
+            engine = Engine(config, KEYS, forced=parse_state(state, config))
             running.append(await server.start(engine, "127.0.0.1", 0))
             return f"http://127.0.0.1:{running[-1].port}"
 
@@ -478,6 +483,38 @@ async def test_html_page_is_neutralised_with_banner_and_private_caching(
     assert_banner_once(body)
 
 
+@pytest.mark.parametrize(("path", "framing"), [("/page", "chunked"), ("/slow", "chunked"),
+                                              ("/blob", "length")])
+async def test_two_requests_share_one_connection_whatever_the_framing(
+        proxy: str, path: str, framing: str) -> None:
+    """A rewritten page has no Content-Length: chunked framing keeps the connection alive
+    for HTTP/1.1 clients (a body ended by closing the connection would not)."""
+    def two_on_one() -> tuple[list[tuple[int, str | None, str | None, bytes]], bool]:
+        host, port = proxy.removeprefix("http://").split(":")
+        conn = http.client.HTTPConnection(host, int(port), timeout=10)
+        try:
+            answers, sockets = [], []
+            for _ in range(2):
+                conn.request("GET", path, headers={"Sec-Fetch-Dest": "document"})
+                resp = conn.getresponse()
+                answers.append((resp.status, resp.getheader("Transfer-Encoding"),
+                                resp.getheader("Content-Length"), resp.read()))
+                sockets.append(conn.sock)
+            return answers, sockets[0] is sockets[1] is not None
+        finally:
+            conn.close()
+
+    answers, same_connection = await asyncio.to_thread(two_on_one)
+    assert same_connection
+    for status, chunked, length, body in answers:
+        assert status == 200 and body == answers[0][3]
+        if framing == "chunked":
+            assert (chunked, length) == ("chunked", None)
+            assert_banner_once(body)
+        else:
+            assert (chunked, length) == (None, str(len(BLOB)))
+
+
 @pytest.mark.parametrize("dest", ["empty", "iframe"])
 async def test_html_for_xhr_or_iframe_gets_no_banner(
         proxy: str, client: aiohttp.ClientSession, dest: str) -> None:
@@ -607,13 +644,44 @@ async def test_consent_choice_json_sets_cookie_that_lets_tracking_through(
         state = await resp.json()
         cookie = next(v for v in resp.headers.getall("Set-Cookie") if v.startswith("consent="))
         consent = cookie_value(resp, "consent")
-    assert state["decided"] is True
+    assert state["decided"] is True and state["forced"] is False
     assert {"analytics", "advertising"} <= set(state["categories"])
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
     async with client.get(proxy + "/cookies/200",
                           headers={"Cookie": f"consent={consent}"}) as resp:
         await resp.read()
         assert {"_ga", "_fbp", "PHPSESSID"} <= set(set_cookie_names(resp))
+
+
+@pytest.mark.parametrize("forced_by", ["state", "header"])
+async def test_a_choice_under_a_forced_state_answers_the_forced_state_and_sets_no_cookie(
+        origin: str, start_proxy: Callable[..., Awaitable[str]],
+        client: aiohttp.ClientSession, forced_by: str) -> None:
+    """A QA run forced to `none` (serve --state, consent_state, X-Consent-State) stays in it
+    whatever is clicked: the banner's script activates only what the answer allows."""
+    if forced_by == "state":
+        proxy, headers = await start_proxy(origin, state="none"), {}
+    else:
+        proxy = await start_proxy(origin, "testing: {state_header: true}\n")
+        headers = {"X-Consent-State": "none"}
+    async with client.post(proxy + "/.consent/choice", json={"action": "accept-all"},
+                           headers={"Origin": proxy, **headers}) as resp:
+        assert resp.status == 200
+        assert "Set-Cookie" not in resp.headers
+        state = await resp.json()
+    assert state | {"revision": None} == {"decided": False, "categories": [], "services": [],
+                                          "revision": None, "decided_at": None, "forced": True}
+    async with client.post(proxy + "/.consent/choice", headers=headers, allow_redirects=False,
+                           data={"action": "accept-all", "return": "/page"}) as resp:
+        assert (resp.status, resp.headers["Location"]) == (303, "/page")
+        assert "Set-Cookie" not in resp.headers
+    async with client.get(proxy + "/.consent/state", headers=headers) as resp:
+        assert (await resp.json())["forced"] is True
+    async with client.get(proxy + "/page", headers={"Sec-Fetch-Dest": "document",
+                                                    **headers}) as resp:
+        body = await resp.read()
+    assert_neutralised(body)
+    assert_banner_once(body)
 
 
 async def test_consent_choice_from_another_site_is_refused(

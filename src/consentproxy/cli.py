@@ -221,8 +221,10 @@ def _redacted(target: str) -> str:
 def cmd_check_config(args: argparse.Namespace) -> int:
     config = load_config(args.file)
     print(f"{args.file}: OK")
-    print(f"  upstream {config.upstream or 'none (sites only)'}, listening on {config.listen_host}:"
-          f"{config.listen_port}, endpoints under {config.prefix}")
+    where = (f"upstream {config.upstream}, listening on {config.listen_host}:"
+             f"{config.listen_port}" if config.upstream
+             else "no upstream (sites only, for mitmproxy's forward mode)")
+    print(f"  {where}, endpoints under {config.prefix}")
     print(f"  consent cookie {config.consent.cookie_name!r}, valid "
           f"{config.consent.max_age_days} days, revision {config.consent.revision}, "
           f"signed with ${config.consent.secret_env}"
@@ -237,6 +239,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
               f"{', '.join(config.gpc)}")
     if config.sites:
         print(f"  sites (mitmproxy forward mode): {', '.join(config.sites)}")
+        if config.loopback_warning():
+            print(f"  warning: {config.loopback_warning()}")
     for cat in config.categories:
         services = [s.name for s in config.services if s.category == cat.name]
         print(f"  category {cat.name}{' (always on)' if cat.required else ''}: "

@@ -6,6 +6,7 @@ line and what to do, so a bad config never starts a half-working proxy.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -139,6 +140,18 @@ class Config:
         return any(host == s or (s.startswith("*.") and host.endswith(s[1:]))
                    for s in self.sites)
 
+    def loopback_warning(self) -> str | None:
+        """Browsers send requests to loopback hosts directly, never through a proxy: such
+        `sites` are enforced only if the browser is told otherwise."""
+        loopback = [s for s in self.sites if _is_loopback(s)]
+        if not loopback:
+            return None
+        return (f"sites lists {', '.join(loopback)}: browsers send loopback requests straight "
+                "to the site, never through a proxy, so these are not enforced unless the "
+                "browser is told to (Chromium: --proxy-bypass-list='<-loopback>'; Firefox: "
+                "network.proxy.allow_hijacking_localhost) or the site gets a name like "
+                "myapp.test")
+
     def with_overrides(self, upstream: str | None = None, listen: str | None = None) -> Config:
         """Apply command-line flags, validated like the file."""
         cfg = self
@@ -180,14 +193,23 @@ SERVICE_KEYS = {"use", "name", "category", "hosts", "cookies", "inline", *SERVIC
                 *SERVICE_TRANSLATED_KEYS}
 
 
-def load_config(path: str | Path) -> Config:
-    """Read and validate a YAML config file."""
+def _is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def load_config(path: str | Path, option: str = "--config") -> Config:
+    """Read and validate a YAML config file (`option`: where its path was given)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise ConfigError(str(path), None, f"cannot read the file ({e.strerror}); "
-                          "check the path given to --config") from None
+                          f"check the path given to {option}") from None
     return parse_config(text, str(path))
 
 

@@ -55,10 +55,12 @@ def _json(status: int, data: object) -> LocalResponse:
                          json.dumps(data, separators=(",", ":")).encode())
 
 
-def state_json(state: ConsentState, revision: int) -> dict[str, object]:
+def state_json(state: ConsentState, revision: int, forced: bool = False) -> dict[str, object]:
+    """forced: the state is the proxy's (--state, consent_state, X-Consent-State), not the
+    visitor's cookie, and no choice changes it."""
     return {"decided": state.decided, "categories": sorted(state.categories),
             "services": sorted(state.services), "revision": revision,
-            "decided_at": state.decided_at or None}
+            "decided_at": state.decided_at or None, "forced": forced}
 
 
 def safe_return(target: str | None) -> str:
@@ -85,7 +87,8 @@ class Endpoints:
         if path == SCRIPT:
             return self._script(ex.req.target)
         if path == "state":
-            return _json(200, state_json(ex.state, self.engine.config.consent.revision))
+            return _json(200, state_json(ex.state, self.engine.config.consent.revision,
+                                         _forced(ex)))
         if path == "preferences":
             query = dict(parse_qsl(urlsplit(ex.req.target).query))
             lang = pick_language(header(ex.req.headers, "accept-language"),
@@ -213,6 +216,9 @@ class Endpoints:
         if action not in ACTIONS or not _strings(wanted) or not _strings(services):
             return _plain(400, "action must be accept-all, reject-all or save; "
                           "categories and services must be lists")
+        if _forced(ex):  # a QA run forced to a state stays in it: no cookie, no record
+            return _answer(ex, is_json, back, ex.state, self.engine.config.consent.revision,
+                           "the consent state is forced by the proxy; nothing was saved")
         policy = self.engine.policy
         if action == "accept-all":
             cats: set[str] = set(policy.optional)
@@ -234,11 +240,7 @@ class Endpoints:
         state = engine.signer.decide(cats, svcs, engine.clock(), ex.state)
         cfg = engine.config.consent
         cookie = self._consent_cookie(ex, engine.signer.encode(state), cfg.max_age_days * 86400)
-        if is_json:
-            resp = _json(200, state_json(state, cfg.revision))
-        else:
-            resp = _plain(303, "your choice is saved")
-            resp.headers.append(("Location", safe_return(back or _referer_path(ex))))
+        resp = _answer(ex, is_json, back, state, cfg.revision, "your choice is saved")
         resp.headers.append(("Set-Cookie", cookie))
         resp.new_state = state
         resp.record = self._record(ex, state, action, via)
@@ -280,6 +282,22 @@ def _unavailable_as_503(work: Callable[[], Awaitable[tuple[int, bytes]]]
 def _strings(value: object) -> bool:
     """A list of names: anything else in a JSON choice is refused, never hashed."""
     return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _answer(ex: Exchange, is_json: bool, back: str | None, state: ConsentState, revision: int,
+            saying: str) -> LocalResponse:
+    """A choice's answer: the state as JSON, or (a form post) back to the page."""
+    if is_json:
+        return _json(200, state_json(state, revision, _forced(ex)))
+    resp = _plain(303, saying)
+    resp.headers.append(("Location", safe_return(back or _referer_path(ex))))
+    return resp
+
+
+def _forced(ex: Exchange) -> bool:
+    """Whether the proxy forces this request's state (--state, consent_state, the
+    X-Consent-State header) rather than the visitor's cookie."""
+    return ex.report.state_from != "cookie"
 
 
 def _cross_site(ex: Exchange) -> LocalResponse | None:

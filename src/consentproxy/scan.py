@@ -199,7 +199,11 @@ class Scanner:
         base = self.origin
         if not self.o.direct:
             config = replace(self.o.config, upstream=self.origin)
-            engine = Engine(config, [secrets.token_hex(32).encode()], forced=state)
+            # Undecided is a fresh browser's own state: not forced, so that the reject click
+            # of _visit sets a real consent cookie (a forced state sets none; the cookie is
+            # cleared after each page).
+            engine = Engine(config, [secrets.token_hex(32).encode()],
+                            forced=state if state.decided else None)
             running = await server.start(engine, "127.0.0.1", 0)
             base = f"http://127.0.0.1:{running.port}"
         try:
@@ -251,6 +255,8 @@ class Scanner:
                                            None if c["expires"] < 0
                                            else c["expires"] - time.time())
                               for c in await context.cookies()]
+            if not state.decided:  # undecided again for the next page (see _state)
+                await context.clear_cookies(name=self.o.config.consent.cookie_name)
             record.console_errors = list(errors)
             record.violations = judge.violations(record)
             out.append(asdict(record))

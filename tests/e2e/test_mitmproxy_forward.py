@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -19,19 +20,33 @@ from tests.e2e.test_proxy_browser import banner_visible, tracking_cookies, wait_
 
 pytestmark = pytest.mark.e2e
 
-RESOLVE = Path(__file__).parent / "resolve_legacy_test.py"
+RESOLVE = f"consent_resolve={FIRST_PARTY_HOST}=127.0.0.1"  # for mitmdump, as for Chromium
+
+
+@contextmanager
+def forward_mitmdump(home: Path, *options: str) -> Iterator[int]:
+    """mitmdump in regular mode enforcing legacy.test; yields its port."""
+    config = home / "site.yaml"
+    config.write_text(DEMO_CONFIG.read_text() + f"sites: [{FIRST_PARTY_HOST}]\n")
+    with mitmdump(config, "regular", home, "e2e-secret-key-0123456789", RESOLVE,
+                  *options) as m:
+        yield m.port
 
 
 @pytest.fixture(scope="module")
 def forward_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path]]:
-    """mitmdump in regular mode enforcing legacy.test; yields its port and JSON report."""
+    """The forward proxy the browser uses; yields its port and JSON report."""
     home = tmp_path_factory.mktemp("mitm-forward")
-    config = home / "site.yaml"
-    config.write_text(DEMO_CONFIG.read_text() + f"sites: [{FIRST_PARTY_HOST}]\n")
     report = home / "flows.jsonl"
-    with mitmdump(config, "regular", home, "e2e-secret-key-0123456789",
-                  f"consent_report={report}", scripts=(RESOLVE,)) as m:
-        yield m.port, report
+    with forward_mitmdump(home, f"consent_report={report}") as port:
+        yield port, report
+
+
+@pytest.fixture(scope="module")
+def forced_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """The same, forced to no decision (`--set consent_state=none`, a QA run)."""
+    with forward_mitmdump(tmp_path_factory.mktemp("mitm-forced"), "consent_state=none") as port:
+        yield port
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -84,3 +99,28 @@ async def test_other_hosts_pass_untouched_and_only_the_site_is_reported(
     assert not any(u.startswith("http://127.0.0.1") for u in urls)
     page_flow = next(f for f in flows if f["url"] == f"{origin}/ga-classic")
     assert page_flow["banner"] and page_flow["neutralised"]
+
+
+async def test_accept_all_loads_no_tracker_when_the_state_is_forced_to_none(
+        browser, origin, forced_proxy):
+    context = await browser.new_context(base_url=origin, proxy={
+        "server": f"http://127.0.0.1:{forced_proxy}", "bypass": "<-loopback>"})
+    try:
+        recorder = ThirdPartyRecorder()
+        await recorder.install(context)
+        page = await context.new_page()
+        await page.goto("/uppercase")
+        await page.wait_for_load_state("networkidle")
+        async with page.expect_response(lambda r: r.url.endswith("/.consent/choice")) as answer:
+            await page.click("[data-consent-action=accept-all]")
+        assert (await (await answer.value).json())["forced"] is True
+        await page.locator("dialog.cp-banner").wait_for(state="hidden")
+        await page.wait_for_timeout(500)  # what accepting would have loaded, given time
+        assert recorder.requests == []
+        assert await page.locator("[data-consent-blocked]").count() >= 3
+        assert {c["name"] for c in await context.cookies(origin)} <= {"PHPSESSID", "lang"}
+        await page.reload()
+        await page.wait_for_load_state("networkidle")
+        assert recorder.requests == [] and await page.locator("#consentproxy").count() == 1
+    finally:
+        await context.close()
