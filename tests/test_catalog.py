@@ -4,6 +4,7 @@ import pytest
 
 from consentproxy.catalog import CATALOG_CATEGORIES, builtin_services, catalog_config
 from consentproxy.config import EMBED_KINDS
+from consentproxy.domains import is_public_suffix, registrable
 from consentproxy.policy import Policy
 from consentproxy.rewrite.neutralise import url_target
 from tests.conftest import CORPUS
@@ -41,7 +42,7 @@ def test_catalog_has_the_services_legacy_sites_load():
 
 def test_every_builtin_service_is_described_for_visitors():
     for svc in builtin_services().values():
-        assert svc.hosts or svc.cookies or svc.inline, svc.name
+        assert svc.hosts or svc.domains or svc.cookies or svc.inline, svc.name
         assert svc.title and svc.vendor and svc.privacy_url.startswith("https://"), svc.name
         assert svc.purpose["en"].endswith(".") and svc.retention and svc.placeholder["en"], svc.name
         assert svc.embed in EMBED_KINDS, svc.name
@@ -51,29 +52,45 @@ def test_every_builtin_service_is_described_for_visitors():
 def test_no_host_or_cookie_is_claimed_by_two_services():
     seen: dict[str, str] = {}
     for svc in builtin_services().values():
-        for key in (*svc.hosts, *(f"cookie:{c}" for c in svc.cookies)):
+        for key in (*svc.hosts, *svc.domains, *(f"cookie:{c}" for c in svc.cookies)):
             assert key not in seen, f"{key} in {seen.get(key)} and {svc.name}"
             seen[key] = svc.name
 
 
-def test_no_wildcard_covers_a_shared_first_party_domain():
+def test_no_wildcard_or_vendor_domain_covers_a_shared_first_party_domain():
     for svc in builtin_services().values():
         for host in svc.hosts:
             base = host.partition("/")[0].removeprefix("*.")
             if host.startswith("*."):
                 assert base not in SHARED, (svc.name, host)
+        assert not SHARED & set(svc.domains), svc.name
+
+
+def test_vendor_domains_are_registrable_domains():
+    for svc in builtin_services().values():
+        for domain in svc.domains:
+            assert registrable(domain) == domain and not is_public_suffix(domain), domain
 
 
 def test_inline_markers_are_identifiers_not_urls():
     for svc in builtin_services().values():
         for marker in svc.inline:
             assert "//" not in marker and not any(
-                h.partition("/")[0].removeprefix("*.") in marker for h in svc.hosts), marker
+                h.partition("/")[0].removeprefix("*.") in marker
+                for h in (*svc.hosts, *svc.domains)), marker
 
 
-def test_youtube_covers_nocookie_and_ytimg():
-    hosts = builtin_services()["youtube"].hosts
-    assert "www.youtube-nocookie.com" in hosts and "*.ytimg.com" in hosts
+def test_a_vendor_domain_covers_every_subdomain(all_services: Policy):
+    """The subdomains the issue saw leak past exact host lists."""
+    for host, name in (("www.youtube-nocookie.com", "youtube"), ("i.ytimg.com", "youtube"),
+                       ("img.youtube.com", "youtube"), ("graph.facebook.com", "facebook-social"),
+                       ("platform.instagram.com", "instagram"),
+                       ("partner.googleadservices.com", "google-ads"),
+                       ("www.googletagservices.com", "google-ads"),
+                       ("ad.doubleclick.net", "google-ads"), ("twitter.com", "twitter")):
+        assert all_services.service_for_host(host).name == name, host
+    assert all_services.service_for_host("www.facebook.com", "/tr").name == "facebook-pixel"
+    assert all_services.service_for_host("notyoutube.com") is None
 
 
 def test_catalog_hosts_catch_every_tracker_the_corpus_loads(all_services: Policy):

@@ -68,11 +68,11 @@ necessary_cookies: [_gid, __insp_uid, _fbp]
 services:
   - use: google-analytics
   - {name: inline-only, category: analytics, inline: ["track("]}
-  - {name: twin, category: analytics, hosts: [www.google-analytics.com]}
+  - {name: twin, category: analytics, domains: [google-analytics.com]}
 """)))
     text = "\n".join(warnings)
     assert "service 'inline-only' names only inline markers" in text
-    assert "host 'www.google-analytics.com' is listed by 'google-analytics' and 'twin'" in text
+    assert "host 'google-analytics.com' is listed by 'google-analytics' and 'twin'" in text
     assert "necessary_cookies lists '_gid', which the optional service 'google-analytics' names too" in text
     assert "necessary_cookies lists '__insp_uid', which the Open Cookie Database gives to " \
         "Inspectlet (Analytics)" in text

@@ -17,6 +17,7 @@ import yaml
 
 from consentproxy.banner.texts import TEXT_KEYS, TEXTS
 from consentproxy.banner.theme import DEFAULT_COLORS, HEX_RE, contrast_problems
+from consentproxy.domains import is_public_suffix, registrable
 
 CSP_MODES = ("off", "report-only", "enforce")
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
@@ -49,6 +50,8 @@ class Service:
     title: str = ""
     vendor: str = ""
     hosts: tuple[str, ...] = ()
+    # Registrable domains the vendor owns outright: the domain and every subdomain match.
+    domains: tuple[str, ...] = ()
     cookies: tuple[str, ...] = ()
     inline: tuple[str, ...] = ()
     privacy_url: str = ""
@@ -130,6 +133,13 @@ class Config:
     cap_cookie_lifetime_days: int = MAX_CONSENT_DAYS  # longer origin cookies are cut
     metrics_listen: tuple[str, int] | None = None  # Prometheus /metrics, never the public port
     access_log: bool = True  # one JSON line per request (no IP, no query string)
+    # Trackers the knowledge base knows (catalog/knowledge.py) but no service names: held
+    # until their category is accepted (hold) or left alone (allow).
+    known_trackers: str = "hold"
+    # Third-party hosts nothing knows: allow | block | a category that must be accepted.
+    unknown_third_parties: str = "allow"
+    # The operator's imported tracker lists (`catalog import`), over the built-in ones.
+    tracker_lists: tuple[str, ...] = ()
 
     def category(self, name: str) -> Category | None:
         return next((c for c in self.categories if c.name == name), None)
@@ -169,7 +179,7 @@ TOP_KEYS = {
     "upstream", "listen", "prefix", "consent", "csp", "csp_allow", "unknown_cookies",
     "necessary_cookies", "categories", "services", "languages", "banner", "cookie_database",
     "sites", "testing", "consent_mode", "gpc", "dnt", "records", "cap_cookie_lifetime_days",
-    "metrics", "access_log",
+    "metrics", "access_log", "known_trackers", "unknown_third_parties", "tracker_lists",
 }
 # Consent Mode v2 signals and the categories (by usual name) that grant them by default.
 CONSENT_MODE_DEFAULTS = {
@@ -189,7 +199,8 @@ CONSENT_KEYS = {"cookie_name", "max_age_days", "revision", "secret_env", "cookie
 CATEGORY_KEYS = {"required", "title", "description"}
 SERVICE_TEXT_KEYS = ("title", "vendor", "privacy_url", "retention", "embed")
 SERVICE_TRANSLATED_KEYS = ("purpose", "placeholder")
-SERVICE_KEYS = {"use", "name", "category", "hosts", "cookies", "inline", *SERVICE_TEXT_KEYS,
+SERVICE_KEYS = {"use", "name", "category", "hosts", "domains", "cookies", "inline",
+                *SERVICE_TEXT_KEYS,
                 *SERVICE_TRANSLATED_KEYS}
 
 
@@ -385,6 +396,7 @@ class _Reader:
                 self.integer(top["cap_cookie_lifetime_days"], "cap_cookie_lifetime_days", 1,
                              MAX_CONSENT_DAYS)
                 if "cap_cookie_lifetime_days" in top else MAX_CONSENT_DAYS),
+            **self.tracker_keys(top, names),
         )
 
     def metrics(self, node: yaml.Node) -> tuple[str, int]:
@@ -534,6 +546,52 @@ class _Reader:
             out[key] = target
         return True, out
 
+    def vendor_domain(self, node: yaml.Node, domain: str, service: str) -> None:
+        """A `domains` entry: a registrable domain (every subdomain matches), never a public
+        suffix shared by unrelated owners."""
+        if not HOST_RE.fullmatch(domain) or "/" in domain or domain.startswith("*."):
+            raise self.fail(node, f"domain {domain!r} of {service!r} must be lower-case like "
+                            "example.com (a path or *. belongs under hosts)")
+        if is_public_suffix(domain):
+            raise self.fail(node, f"domain {domain!r} of {service!r} is a public suffix shared "
+                            "by many owners; list the vendor's own hosts under hosts")
+        if registrable(domain) != domain:
+            raise self.fail(node, f"domain {domain!r} of {service!r} is not a registrable "
+                            f"domain (that is {registrable(domain)!r}); list {domain} under "
+                            f"hosts, or {registrable(domain)} here if the vendor owns all of it")
+
+    def tracker_keys(self, top: dict[str, yaml.Node], names: set[str]) -> dict[str, Any]:
+        """known_trackers, unknown_third_parties and tracker_lists (files relative to this
+        config, each read now so a missing or bad one fails at start)."""
+        out: dict[str, Any] = {}
+        if "known_trackers" in top:
+            out["known_trackers"] = self.string(top["known_trackers"], "known_trackers")
+            if out["known_trackers"] not in ("hold", "allow"):
+                raise self.fail(top["known_trackers"], "known_trackers must be hold (the "
+                                "default) or allow")
+        if "unknown_third_parties" in top:
+            value = self.string(top["unknown_third_parties"], "unknown_third_parties")
+            if value not in ("allow", "block") and value not in names:
+                raise self.fail(top["unknown_third_parties"], "unknown_third_parties must be "
+                                f"allow, block or a category name ({', '.join(sorted(names))})")
+            out["unknown_third_parties"] = value
+        if "tracker_lists" in top:
+            paths = []
+            for item, value in zip(top["tracker_lists"].value,
+                                   self.strings(top["tracker_lists"], "tracker_lists"),
+                                   strict=True):
+                path = Path(value) if Path(value).is_absolute() else \
+                    Path(self.source).parent / value
+                from consentproxy.catalog.knowledge import read_layer
+
+                try:
+                    read_layer(path)
+                except ConfigError as e:
+                    raise self.fail(item, f"tracker_lists: {e}") from None
+                paths.append(str(path))
+            out["tracker_lists"] = tuple(paths)
+        return out
+
     def consent(self, node: yaml.Node | None) -> ConsentSettings:
         if node is None:
             return ConsentSettings()
@@ -615,8 +673,8 @@ class _Reader:
                 base,
                 **{k: self.string(fields[k], k) for k in SERVICE_TEXT_KEYS if k in fields},
                 **{k: self.texts(fields[k], k) for k in SERVICE_TRANSLATED_KEYS if k in fields},
-                **{k: self.strings(fields[k], k) for k in ("hosts", "cookies", "inline")
-                   if k in fields},
+                **{k: self.strings(fields[k], k)
+                   for k in ("hosts", "domains", "cookies", "inline") if k in fields},
             )
             if "name" in fields and "use" in fields:
                 svc = replace(svc, name=self.name(fields["name"], "service name"))
@@ -627,9 +685,9 @@ class _Reader:
                 raise self.fail(where, f"service {svc.name!r} is in category "
                                 f"{svc.category or '(none)'!r}, which is not defined; use one "
                                 f"of {', '.join(sorted(categories))} or add it under categories")
-            if not svc.hosts and not svc.cookies and not svc.inline:
-                raise self.fail(item, f"service {svc.name!r} names no hosts, cookies or "
-                                "inline markers, so it can never match anything")
+            if not (svc.hosts or svc.domains or svc.cookies or svc.inline):
+                raise self.fail(item, f"service {svc.name!r} names no hosts, domains, cookies "
+                                "or inline markers, so it can never match anything")
             if svc.embed and svc.embed not in EMBED_KINDS:
                 raise self.fail(fields.get("embed", item), f"embed {svc.embed!r} of "
                                 f"{svc.name!r} must be one of {', '.join(EMBED_KINDS)}")
@@ -638,6 +696,8 @@ class _Reader:
                     raise self.fail(fields.get("hosts", item), f"host {h!r} of {svc.name!r} "
                                     "must be lower-case like cdn.example.com, "
                                     "*.example.com or www.example.com/path")
+            for d in svc.domains:
+                self.vendor_domain(fields.get("domains", item), d, svc.name)
             if svc.name in out:
                 raise self.fail(item, f"service {svc.name!r} is listed twice; keep one")
             out[svc.name] = svc

@@ -15,6 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
+from urllib.parse import urlsplit
 
 from consentproxy import csp
 from consentproxy.banner.render import Banner, pick_language
@@ -34,6 +35,7 @@ from consentproxy.cookies import (
     deletion_headers,
     set_cookie_name,
 )
+from consentproxy.domains import site_of
 from consentproxy.endpoints import GPC_PATH, Endpoints, LocalResponse
 from consentproxy.httpheaders import Headers, end_to_end, header, without
 from consentproxy.observe import Observer
@@ -260,7 +262,8 @@ class Exchange:
             out = without(out, *CSP_HEADERS) + [(k, csp.admit_injected(v, nonce, own))
                                                  for k, v in origin_csp]
         banner = engine.banner.render(self.state, lang, req.target, nonce)
-        rewriter = HtmlRewriter(Neutraliser(engine.policy, self.state), banner, inject,
+        site = site_of(self.host or urlsplit(self.upstream or "").netloc)
+        rewriter = HtmlRewriter(Neutraliser(engine.policy, self.state, site), banner, inject,
                                 head=engine.banner.script_tag(self.state, nonce))
         out_coding = encoding.output_encoding(
             coding, encoding.accepted(header(req.headers, "accept-encoding")))

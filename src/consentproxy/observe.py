@@ -71,13 +71,13 @@ def config_warnings(policy: Policy) -> list[str]:
     config, out = policy.config, []
     required = policy.required
     for svc in config.services:
-        if not svc.hosts and not svc.cookies:
+        if not svc.hosts and not svc.domains and not svc.cookies:
             out.append(f"service {svc.name!r} names only inline markers: the scripts it "
                        "loads and the cookies it sets are not recognised; add its hosts and "
                        "cookies")
     owner: dict[str, str] = {}
     for svc in config.services:
-        for host in svc.hosts:
+        for host in (*svc.hosts, *svc.domains):
             if host in owner:
                 out.append(f"host {host!r} is listed by {owner[host]!r} and {svc.name!r}; "
                            f"only {owner[host]!r} matches it, remove one")

@@ -1,18 +1,24 @@
 """What is allowed: services recognised by host, cookie name or inline marker.
 
+Hosts are judged in layers: the config's services first (whatever the host), then, off the
+site's own registrable domain, the tracker knowledge base (catalog/knowledge.py: the
+built-in base and the operator's imported lists), then `unknown_third_parties`.
 Matching uses one combined structure per kind (dicts and one compiled regex), so the
-cost stays near-flat as the number of configured services grows.
+cost stays near-flat as the number of services and known domains grows.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 
 from consentproxy.catalog import builtin_services
+from consentproxy.catalog.knowledge import CATALOG_SOURCE, Knowledge, KnownTracker, read_layer
 from consentproxy.catalog.ocd import CookieDatabase, CookieRecord, cookie_database
 from consentproxy.config import DATABASE_CATEGORIES, Config, Service
 from consentproxy.consent import ConsentState
+from consentproxy.domains import registrable, same_site
 from consentproxy.wordtrie import trie_pattern
 
 # Scripts that load or send to a URL: a tracker host in such a script is a load, not data.
@@ -29,14 +35,23 @@ INLINE_CACHE_ENTRIES = 1024
 _URL_HOST_RE = re.compile(
     rb"(?:/|\\/|\\)(?:/|\\/|\\)([a-z0-9.-]+\.[a-z]{2,})((?:/|\\/)[^\s\"'<>?#]*)?",
     re.IGNORECASE)
+# The category of what may never load (unknown_third_parties: block, or a known tracker
+# whose category the config lacks): no category is called that (NAME_RE).
+NEVER = "-"
+# Known trackers held on the site are remembered (the banner lists them, the CSP allows
+# the consented ones), up to this many.
+MAX_SEEN = 512
 
 
 class Policy:
     """The compiled view of a config: classify hosts, cookies and inline scripts."""
 
-    def __init__(self, config: Config, database: CookieDatabase | None = None):
+    def __init__(self, config: Config, database: CookieDatabase | None = None,
+                 knowledge: Knowledge | None = None):
         """database: the Open Cookie Database to use (default: the packaged snapshot),
-        unless the config turns it off."""
+        unless the config turns it off; knowledge: the tracker layers below the config
+        (default: the built-in ones, the services the config does not use, and the
+        config's tracker_lists)."""
         self.config = config
         self.required = frozenset(c.name for c in config.categories if c.required)
         self.optional = tuple(c.name for c in config.categories if not c.required)
@@ -62,6 +77,9 @@ class Policy:
                     continue
                 table = self.wild_hosts if host.startswith("*.") else self.exact_hosts
                 table.setdefault(host.removeprefix("*."), svc)
+            for domain in svc.domains:
+                self.exact_hosts.setdefault(domain, svc)
+                self.wild_hosts.setdefault(domain, svc)
             for m in svc.inline:
                 key = m.encode()
                 if key not in self._marker_service:
@@ -88,7 +106,13 @@ class Policy:
         self.database = ((database if database is not None else cookie_database())
                          if config.cookie_database else None)
         self._database_category = _database_categories(config, necessary)
-        self._inline_cache: dict[tuple[bytes, bool], tuple[Service, ...]] = {}
+        self.knowledge = knowledge if knowledge is not None else Knowledge(
+            [s for s in builtin_services().values() if s.name not in self.services],
+            [read_layer(p) for p in config.tracker_lists])
+        self._csp_allow = frozenset(config.csp_allow)
+        self._held: dict[tuple[str, str], Service] = {}  # (tracker, its category) -> Service
+        self.seen: dict[str, Service] = {}  # known trackers met on the site, by name
+        self._inline_cache: dict[tuple[bytes, bool, str], tuple[Service, ...]] = {}
         # What each start tag became, per consent choice (rewrite.neutralise's): kept as
         # long as this policy, so a reload starts afresh.
         self.tag_memo: dict[tuple[object, bytes], object] = {}
@@ -115,9 +139,63 @@ class Policy:
             dot = host.find(".", dot + 1)
         return None
 
-    def blocked_host(self, host: str, state: ConsentState, path: str = "") -> Service | None:
-        """The service to block for a request to host+path, or None if it may load."""
+    def holder(self, host: str, path: str = "", site: str = "",
+               unknown: bool = True) -> Service | None:
+        """The service a load from host+path waits for on a page of `site` (a registrable
+        domain): a configured service; else, off the site's own domain, a known tracker
+        (known_trackers: hold) or, with unknown=True, an unknown third party as
+        unknown_third_parties says. None: it may always load."""
+        host = host.lower().rstrip(".")
         svc = self.service_for_host(host, path)
+        if svc is not None or (site and same_site(host, site)):
+            return svc
+        entry = self.knowledge.lookup(host, path)
+        if entry is not None:
+            if not entry.held or self.config.known_trackers == "allow":
+                return None
+            return self.known_service(entry)
+        policy = self.config.unknown_third_parties
+        if not unknown or policy == "allow" or not site or self._csp_allowed(host):
+            return None
+        name = registrable(host)
+        return Service(name=name, category=NEVER if policy == "block" else policy,
+                       title=name)
+
+    def known_service(self, entry: KnownTracker) -> Service:
+        """A known tracker as a service of this config: its category mapped like the Open
+        Cookie Database's (NEVER when the config has no such category)."""
+        key = (entry.name, entry.category)
+        svc = self._held.get(key)
+        if svc is None:
+            category = self._database_category.get(entry.category) or NEVER
+            builtin = builtin_services().get(entry.name)
+            svc = self._held[key] = (
+                replace(builtin, category=category) if entry.source == CATALOG_SOURCE
+                and builtin is not None else Service(
+                    name=entry.name, category=category, title=entry.label,
+                    vendor=entry.vendor, domains=entry.domains))
+        if svc.name not in self.seen and len(self.seen) < MAX_SEEN:
+            self.seen[svc.name] = svc
+        return svc
+
+    def _csp_allowed(self, host: str) -> bool:
+        """The operator's csp_allow names the host (its own CDN): not an unknown party."""
+        allow = self._csp_allow
+        if not allow:
+            return False
+        if host in allow:
+            return True
+        dot = host.find(".")
+        while dot != -1:
+            if "*" + host[dot:] in allow:
+                return True
+            dot = host.find(".", dot + 1)
+        return False
+
+    def blocked_host(self, host: str, state: ConsentState, path: str = "",
+                     site: str = "") -> Service | None:
+        """The service to block for a request to host+path, or None if it may load."""
+        svc = self.holder(host, path, site)
         return svc if svc is not None and not self.allows(svc, state) else None
 
     def allows(self, svc: Service, state: ConsentState) -> bool:
@@ -172,21 +250,24 @@ class Policy:
 
     # --- inline scripts ----------------------------------------------------------------
 
-    def inline_services(self, text: bytes, markup: bool = False) -> tuple[Service, ...]:
-        """Services an inline script belongs to: by marker, or by loading a tracker URL.
-        In markup (an iframe's srcdoc) every tracker URL is a load. Short scripts (the
-        analytics snippets) recur on every page of a site: their answer is remembered."""
+    def inline_services(self, text: bytes, markup: bool = False,
+                        site: str = "") -> tuple[Service, ...]:
+        """Services an inline script belongs to: by marker, or by loading a tracker URL
+        (a configured or known one: a host nothing knows is no reason to hold the site's
+        code). In markup (an iframe's srcdoc) every tracker URL is a load. Short scripts
+        (the analytics snippets) recur on every page of a site: their answer is
+        remembered."""
         if len(text) > INLINE_CACHE_TEXT:
-            return self._inline_services(text, markup)
-        key = (text, markup)
+            return self._inline_services(text, markup, site)
+        key = (text, markup, site)
         found = self._inline_cache.get(key)
         if found is None:
             if len(self._inline_cache) >= INLINE_CACHE_ENTRIES:
                 self._inline_cache.clear()
-            found = self._inline_cache[key] = self._inline_services(text, markup)
+            found = self._inline_cache[key] = self._inline_services(text, markup, site)
         return found
 
-    def _inline_services(self, text: bytes, markup: bool) -> tuple[Service, ...]:
+    def _inline_services(self, text: bytes, markup: bool, site: str) -> tuple[Service, ...]:
         found: dict[str, Service] = {}
         if self._marker_re is not None:
             for m in self._marker_re.finditer(text):
@@ -195,21 +276,25 @@ class Policy:
         if markup or _LOADER_RE.search(text):
             for m in _URL_HOST_RE.finditer(text):
                 path = (m.group(2) or b"").replace(b"\\/", b"/").decode("latin-1")
-                svc = self.service_for_host(m.group(1).decode("ascii"), path)
+                svc = self.holder(m.group(1).decode("ascii"), path, site, unknown=False)
                 if svc is not None:
                     found.setdefault(svc.name, svc)
         return tuple(found.values())
 
-    def blocked_inline(self, text: bytes, state: ConsentState,
-                       markup: bool = False) -> Service | None:
+    def blocked_inline(self, text: bytes, state: ConsentState, markup: bool = False,
+                       site: str = "") -> Service | None:
         """The first service of an inline script (or markup) that consent does not cover."""
-        return next((s for s in self.inline_services(text, markup)
+        return next((s for s in self.inline_services(text, markup, site)
                      if not self.allows(s, state)), None)
 
     # --- hosts the page may reach (CSP) ------------------------------------------------
 
     def allowed_hosts(self, state: ConsentState) -> list[str]:
-        return sorted({h for s in self.config.services if self.allows(s, state) for h in s.hosts})
+        """The consented services' hosts, and those of the known trackers met on the site
+        so far whose category is accepted."""
+        return sorted({h for s in (*self.config.services, *self.seen.values())
+                       if self.allows(s, state)
+                       for h in (*s.hosts, *s.domains, *(f"*.{d}" for d in s.domains))})
 
 
 def _patterns[T](pairs: Iterable[tuple[str, T]]) -> list[tuple[str, T]]:

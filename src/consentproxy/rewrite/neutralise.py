@@ -192,22 +192,23 @@ class Attributes:
 class Neutraliser:
     """Decides, for one response's consent state, what each start tag becomes."""
 
-    def __init__(self, policy: Policy, state: ConsentState):
+    def __init__(self, policy: Policy, state: ConsentState, site: str = ""):
+        """site: the page's registrable domain (its own hosts are never held as trackers)."""
         self.policy = policy
         self.state = state
+        self.site = site
         self.blocked: list[tuple[str, str]] = []  # (service, element) for reports
-        self.unknown_hosts: set[str] = set()  # hosts fetched that no service names (observe)
+        self.unknown_hosts: set[str] = set()  # hosts fetched no configured service names
         self._memo = policy.tag_memo
-        self._choice = state.choice
+        self._choice = (state.choice, site)
 
     def _blocked(self, target: tuple[str, str] | None) -> Service | None:
         if target is None:
             return None
-        svc = self.policy.service_for_host(target[0], target[1])
-        if svc is None:
+        svc = self.policy.holder(target[0], target[1], self.site)
+        if svc is None or svc.name not in self.policy.services:
             self.unknown_hosts.add(target[0])
-            return None
-        return None if self.policy.allows(svc, self.state) else svc
+        return None if svc is None or self.policy.allows(svc, self.state) else svc
 
     def start_tag(self, name: bytes, tag: bytes) -> bytes:
         """The tag to emit for a start tag that may fetch something (a script with a src
@@ -262,13 +263,13 @@ class Neutraliser:
                        else [url_target(value)])
             hit = next((s for s in map(self._blocked, targets) if s), None)
             if hit is None and name in _DOCUMENT_TAGS and (text := _document_text(value)):
-                hit = self.policy.blocked_inline(text, self.state, markup=True)
+                hit = self.policy.blocked_inline(text, self.state, True, self.site)
             if hit:
                 svc = svc or hit
                 renames.append(attr)
         if name in (b"iframe", b"frame") and (srcdoc := attrs.get(b"srcdoc")):
             hit = self.policy.blocked_inline(srcdoc.encode("utf-8", "replace"), self.state,
-                                             markup=True)
+                                             True, self.site)
             if hit:
                 svc = svc or hit
                 renames.append(b"srcdoc")
@@ -317,7 +318,7 @@ class Neutraliser:
     def inline_script(self, tag: bytes, content: bytes) -> bytes:
         """An inline script's start tag, neutralised when its text belongs to a blocked
         service (by marker, or by loading a tracker URL)."""
-        svc = self.policy.blocked_inline(content, self.state)
+        svc = self.policy.blocked_inline(content, self.state, site=self.site)
         if svc is None:
             return tag
         attrs = Attributes(tag, len(b"script") + 1)

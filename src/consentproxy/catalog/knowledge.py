@@ -1,0 +1,169 @@
+"""The tracker knowledge base: which third-party domains belong to which tracker, in layers.
+
+Layers, lowest first: the built-in base (the WhoTracks.me data in trackers.tsv, then the
+built-in services a config does not use), the operator's imported lists (`tracker_lists`),
+and above all the config's own services (in policy.py). A domain matches itself and every
+subdomain; the most specific listed domain wins, and on the same domain the higher layer.
+Lookups walk the host's labels in a dict: the cost does not grow with the number of domains.
+
+Layer files are tab-separated, one tracker a line (the same format for the shipped data and
+for what `consentproxy catalog import` writes):
+    name  category  kind  title  vendor  domains (space-separated)
+category is one of the catalog's, or "-" for a third party that is known but not a tracker
+(a CDN, hosting...), kind says what the source called it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from consentproxy.catalog import CATALOG_CATEGORIES
+from consentproxy.domains import is_public_suffix
+
+if TYPE_CHECKING:
+    from consentproxy.config import Service
+
+BUILTIN_FILE = Path(__file__).with_name("trackers.tsv")
+LAYER_HEADER = "# consentproxy tracker list: name\tcategory\tkind\ttitle\tvendor\tdomains"
+NOT_A_TRACKER = "-"
+CATALOG_SOURCE = "built-in catalog"
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_-.")
+_DOMAIN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-.")
+
+
+@dataclass(frozen=True)
+class KnownTracker:
+    """One tracker (or known non-tracker) of a layer: the domains that are its own."""
+
+    name: str
+    category: str  # a catalog category, or "-": known, not a tracker
+    kind: str = ""  # what the source calls it (site_analytics, cdn, hosts file...)
+    title: str = ""
+    vendor: str = ""
+    domains: tuple[str, ...] = ()
+    source: str = ""  # the layer it comes from (for people: observe, scan, cli)
+
+    @property
+    def held(self) -> bool:
+        return self.category != NOT_A_TRACKER
+
+    @property
+    def label(self) -> str:
+        """How people know it: title and vendor, once each."""
+        title = self.title or self.name
+        return title if not self.vendor or self.vendor in title else f"{title} ({self.vendor})"
+
+
+def format_layer(entries: Iterable[KnownTracker]) -> str:
+    return "".join("\t".join((e.name, e.category, e.kind, e.title, e.vendor, " ".join(e.domains)))
+                   + "\n" for e in entries)
+
+
+def parse_layer(text: str, source: str) -> tuple[KnownTracker, ...]:
+    """A layer file's trackers; a bad line is a ConfigError naming it and the fix."""
+    from consentproxy.config import ConfigError
+
+    out = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        fields = line.split("\t")
+        if len(fields) != 6:
+            raise ConfigError(source, number, "expected 6 tab-separated fields (name, category, "
+                              "kind, title, vendor, domains); write it with `consentproxy "
+                              "catalog import`")
+        name, category, kind, title, vendor, domains = fields
+        if category not in CATALOG_CATEGORIES and category != NOT_A_TRACKER:
+            raise ConfigError(source, number, f"category {category!r} must be one of "
+                              f"{', '.join(sorted(CATALOG_CATEGORIES))} or -")
+        listed = tuple(domains.split())
+        bad = next((d for d in listed if not set(d) <= _DOMAIN_CHARS or "." not in d
+                    or is_public_suffix(d)), None)
+        if bad is not None or not listed or not name or not set(name) <= _NAME_CHARS:
+            raise ConfigError(source, number, f"{bad or name!r} is not a lower-case domain "
+                              "or name (public suffixes such as co.uk are nobody's)")
+        out.append(KnownTracker(name, category, kind, title, vendor, listed, source))
+    return tuple(out)
+
+
+def read_layer(path: str | Path) -> tuple[KnownTracker, ...]:
+    from consentproxy.config import ConfigError
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(str(path), None, f"cannot read the tracker list ({e}); make it "
+                          "with `consentproxy catalog import`") from None
+    return parse_layer(text, Path(path).name)
+
+
+@cache
+def builtin_trackers() -> tuple[KnownTracker, ...]:
+    """The shipped base layer (read once)."""
+    return parse_layer(BUILTIN_FILE.read_text(encoding="utf-8"), "WhoTracks.me")
+
+
+@cache
+def _builtin_domains() -> dict[str, KnownTracker]:
+    return {d: e for e in builtin_trackers() for d in e.domains}
+
+
+def catalog_entry(svc: Service) -> KnownTracker:
+    """A built-in service the config does not use, as a tracker of the base layer."""
+    return KnownTracker(svc.name, svc.category, "built-in service", svc.title, svc.vendor,
+                        svc.domains, CATALOG_SOURCE)
+
+
+class Knowledge:
+    """The layers merged into three tables: exact hosts, host+path prefixes, and domains
+    (each matching itself and its subdomains)."""
+
+    def __init__(self, services: Sequence[Service] = (),
+                 layers: Sequence[Sequence[KnownTracker]] = (), builtin: bool = True):
+        """services: built-in services the config does not use (over the shipped data);
+        layers: imported lists, lowest first."""
+        self.domains: dict[str, KnownTracker] = dict(_builtin_domains()) if builtin else {}
+        self.hosts: dict[str, KnownTracker] = {}
+        self.paths: dict[str, list[tuple[str, KnownTracker]]] = {}
+        for svc in services:
+            entry = catalog_entry(svc)
+            for h in svc.hosts:
+                host, slash, path = h.partition("/")
+                if slash:
+                    self.paths.setdefault(host, []).append(("/" + path, entry))
+                elif host.startswith("*."):
+                    self.domains[host[2:]] = entry
+                else:
+                    self.hosts[host] = entry
+            for d in svc.domains:
+                self.domains[d] = entry
+        for layer in layers:
+            for entry in layer:
+                for d in entry.domains:
+                    self.domains[d] = entry
+                    self.hosts.pop(d, None)  # the higher layer wins on the same name
+
+    def lookup(self, host: str, path: str = "") -> KnownTracker | None:
+        """What the layers know of a host (lower-case, no trailing dot) and path."""
+        if path and host in self.paths:
+            for prefix, entry in self.paths[host]:
+                if path.startswith(prefix):
+                    return entry
+        entry = self.hosts.get(host)
+        if entry is not None:
+            return entry
+        domains, dot = self.domains, -1
+        while True:
+            entry = domains.get(host[dot + 1:])
+            if entry is not None:
+                return entry
+            dot = host.find(".", dot + 1)
+            if dot == -1:
+                return None
+
+    def __len__(self) -> int:
+        return len(self.domains) + len(self.hosts) + len(self.paths)
