@@ -264,7 +264,7 @@ class Exchange:
         banner = engine.banner.render(self.state, lang, req.target, nonce)
         site = site_of(self.host or urlsplit(self.upstream or "").netloc)
         rewriter = HtmlRewriter(Neutraliser(engine.policy, self.state, site), banner, inject,
-                                head=engine.banner.script_tag(self.state, nonce))
+                                head=engine.banner.script_tag(self.state, nonce, site))
         out_coding = encoding.output_encoding(
             coding, encoding.accepted(header(req.headers, "accept-encoding")))
         etag = header(out, "etag")

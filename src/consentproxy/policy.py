@@ -167,7 +167,7 @@ class Policy:
         key = (entry.name, entry.category)
         svc = self._held.get(key)
         if svc is None:
-            category = self._database_category.get(entry.category) or NEVER
+            category = self.mapped_category(entry.category)
             builtin = builtin_services().get(entry.name)
             svc = self._held[key] = (
                 replace(builtin, category=category) if entry.source == CATALOG_SOURCE
@@ -177,6 +177,27 @@ class Policy:
         if svc.name not in self.seen and len(self.seen) < MAX_SEEN:
             self.seen[svc.name] = svc
         return svc
+
+    def mapped_category(self, category: str) -> str:
+        """A catalog category as this config's (like the Open Cookie Database's), NEVER
+        when the config has none for it."""
+        return self._database_category.get(category) or NEVER
+
+    def known_domains(self, all_known: bool = True) -> dict[str, list[str]]:
+        """The knowledge layers' domains by the category a load from them waits for, for
+        guard.js; "" holds those never held: all of them, or (all_known=False) only those
+        under a held domain, where the most specific name must win."""
+        hold = self.config.known_trackers == "hold"
+        held: dict[str, str] = {}
+        for domain, entry in self.knowledge.domains.items():
+            key = self.mapped_category(entry.category) if hold and entry.held else ""
+            held[domain] = "" if key in self.required else key
+        out: dict[str, list[str]] = {}
+        for domain, key in held.items():
+            if key or all_known or any(held.get(domain[i + 1:]) for i, c in
+                                       enumerate(domain) if c == "."):
+                out.setdefault(key, []).append(domain)
+        return out
 
     def _csp_allowed(self, host: str) -> bool:
         """The operator's csp_allow names the host (its own CDN): not an unknown party."""

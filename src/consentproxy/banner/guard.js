@@ -28,6 +28,41 @@
     return allowsCategory(svc[1]) || (state.decided && has(state.services, svc[0]));
   }
 
+  /* The knowledge base's domains by category: Golomb-coded sets (banner/domainset.py),
+     decoded once into Sets of 32-bit FNV-1a hashes modulo each set's span. */
+  function fnv(text) {
+    var h = 0x811c9dc5;
+    for (var i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+    return h >>> 0;
+  }
+  var known = Object.keys(CONFIG.known).map(function (cat) {
+    var span = CONFIG.known[cat][0], code = CONFIG.known[cat][1], cut = code.lastIndexOf("~");
+    var raw = atob(code.slice(0, cut)), n = +code.slice(cut + 1), pos = 0, last = 0;
+    var values = new Set();
+    function bit() { var b = (raw.charCodeAt(pos >> 3) >> (7 - (pos & 7))) & 1; pos++; return b; }
+    for (var k = 0; k < n; k++) {
+      var q = 0, r = 0, j;
+      while (bit()) q++;
+      for (j = 0; j < 16; j++) r = r * 2 + bit();
+      last += q * 65536 + r;
+      values.add(last);
+    }
+    return [cat, span, values];
+  });
+  var site = me.getAttribute("data-consentproxy-site") || "";
+  function own(host, domain) {
+    return host === domain || host.slice(-domain.length - 1) === "." + domain;
+  }
+  function knownOf(host) {  /* [host, category], false (known, never held) or null */
+    /* every listed domain has a dot: the top-level label alone is never looked up */
+    for (var name = host; name.indexOf(".") !== -1; name = name.slice(name.indexOf(".") + 1)) {
+      var h = fnv(name);
+      for (var k = 0; k < known.length; k++) {
+        if (known[k][2].has(h % known[k][1])) return known[k][0] ? [host, known[k][0]] : false;
+      }
+    }
+    return null;
+  }
   function serviceOf(url) {
     var u;
     try { u = new URL(url, document.baseURI); } catch (e) { return null; }
@@ -46,7 +81,14 @@
         return CONFIG.services[CONFIG.wild[suffix]];
       }
     }
-    return null;
+    /* Off the site's own domain: a known tracker, else an unknown third party. */
+    if (site && own(host, site)) return null;
+    var hit = knownOf(host), third = CONFIG.thirdParties;
+    if (hit !== null) return hit || null;
+    if (!third || !site || third[1].some(function (a) {
+      return a === host || (a.indexOf("*.") === 0 && own(host, a.slice(2)));
+    })) return null;
+    return [host, third[0]];
   }
   function blockedService(attr, value) {
     var urls = /srcset$/.test(attr)

@@ -18,10 +18,11 @@ from html import escape
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from consentproxy.banner import domainset
 from consentproxy.banner.theme import css_variables
 from consentproxy.config import Category, Config, Service
 from consentproxy.consent import ConsentState
-from consentproxy.policy import Policy
+from consentproxy.policy import NEVER, Policy
 
 ASSET_DIR = Path(__file__).parent
 SCRIPT = "consent.js"
@@ -67,15 +68,30 @@ def pick_language(accept_language: str | None, languages: tuple[str, ...]) -> st
 
 def client_config(policy: Policy) -> dict[str, object]:
     """What guard.js needs to classify URLs and cookies: the policy's own tables, with
-    services as indexes into one list."""
-    services = list(policy.config.services)
-    index = {s.name: i for i, s in enumerate(services)}
+    services as indexes into one list, and the knowledge base's domains as compact sets
+    by category (see domainset)."""
+    services = [[s.name, s.category] for s in policy.config.services]
+    index = {s[0]: i for i, s in enumerate(services)}
+    hold = policy.config.known_trackers == "hold"
+    known_paths = []  # the shared hosts' paths of built-in services the config does not use
+    for h, rules in policy.knowledge.paths.items():
+        for prefix, entry in rules:
+            if hold and entry.held:
+                index.setdefault(entry.name, len(services))
+                if index[entry.name] == len(services):
+                    services.append([entry.name, policy.mapped_category(entry.category)])
+                known_paths.append([h, prefix, index[entry.name]])
+    third = policy.config.unknown_third_parties
     return {
-        "services": [[s.name, s.category] for s in services],
+        "services": services,
         "hosts": {h: index[s.name] for h, s in policy.exact_hosts.items()},
         "wild": {h: index[s.name] for h, s in policy.wild_hosts.items()},
         "paths": [[h, prefix, index[s.name]] for h, rules in policy.path_hosts.items()
-                  for prefix, s in rules],
+                  for prefix, s in rules] + known_paths,
+        "known": {cat: domainset.encode(domains) for cat, domains
+                  in sorted(policy.known_domains(all_known=third != "allow").items())},
+        "thirdParties": None if third == "allow" else [NEVER if third == "block" else third,
+                                                       sorted(policy.config.csp_allow)],
         "cookies": policy.cookie_names,
         "patterns": [list(p) for p in policy.cookie_patterns],
         "required": sorted(policy.required),
@@ -109,10 +125,12 @@ class Banner:
         digest = hashlib.sha256(self.script).hexdigest()[:12]
         self.version = f"{package_version()}-{digest}"
 
-    def script_tag(self, state: ConsentState, nonce: str = "") -> bytes:
-        """A synchronous script, so the guard runs before any of the site's own scripts."""
+    def script_tag(self, state: ConsentState, nonce: str = "", site: str = "") -> bytes:
+        """A synchronous script, so the guard runs before any of the site's own scripts.
+        site: the page's registrable domain (the guard never holds its hosts as trackers)."""
         n = f' nonce="{nonce}"' if nonce else ""
-        return (f'<script src="{_attr(self.prefix)}{SCRIPT}?v={self.version}"{n} '
+        s = f' data-consentproxy-site="{_attr(site)}"' if site else ""
+        return (f'<script src="{_attr(self.prefix)}{SCRIPT}?v={self.version}"{n}{s} '
                 f"data-consentproxy-state='{_attr(_state_json(state))}'></script>"
                 ).encode("ascii")
 

@@ -119,15 +119,14 @@ def catalog_entry(svc: Service) -> KnownTracker:
 
 
 class Knowledge:
-    """The layers merged into three tables: exact hosts, host+path prefixes, and domains
-    (each matching itself and its subdomains)."""
+    """The layers merged into two tables: host+path prefixes, and domains (each matching
+    itself and its subdomains: a built-in service's exact hosts and wildcards too)."""
 
     def __init__(self, services: Sequence[Service] = (),
                  layers: Sequence[Sequence[KnownTracker]] = (), builtin: bool = True):
         """services: built-in services the config does not use (over the shipped data);
         layers: imported lists, lowest first."""
         self.domains: dict[str, KnownTracker] = dict(_builtin_domains()) if builtin else {}
-        self.hosts: dict[str, KnownTracker] = {}
         self.paths: dict[str, list[tuple[str, KnownTracker]]] = {}
         for svc in services:
             entry = catalog_entry(svc)
@@ -135,17 +134,14 @@ class Knowledge:
                 host, slash, path = h.partition("/")
                 if slash:
                     self.paths.setdefault(host, []).append(("/" + path, entry))
-                elif host.startswith("*."):
-                    self.domains[host[2:]] = entry
                 else:
-                    self.hosts[host] = entry
+                    self.domains[host.removeprefix("*.")] = entry
             for d in svc.domains:
                 self.domains[d] = entry
         for layer in layers:
             for entry in layer:
                 for d in entry.domains:
                     self.domains[d] = entry
-                    self.hosts.pop(d, None)  # the higher layer wins on the same name
 
     def lookup(self, host: str, path: str = "") -> KnownTracker | None:
         """What the layers know of a host (lower-case, no trailing dot) and path."""
@@ -153,9 +149,6 @@ class Knowledge:
             for prefix, entry in self.paths[host]:
                 if path.startswith(prefix):
                     return entry
-        entry = self.hosts.get(host)
-        if entry is not None:
-            return entry
         domains, dot = self.domains, -1
         while True:
             entry = domains.get(host[dot + 1:])
@@ -166,4 +159,4 @@ class Knowledge:
                 return None
 
     def __len__(self) -> int:
-        return len(self.domains) + len(self.hosts) + len(self.paths)
+        return len(self.domains) + len(self.paths)

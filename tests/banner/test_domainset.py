@@ -1,0 +1,32 @@
+import random
+
+from consentproxy.banner import domainset
+
+
+def test_every_encoded_name_is_found_after_decoding():
+    names = {f"tracker{i}.example{i % 7}.com" for i in range(3000)}
+    span, code = domainset.encode(names)
+    values = domainset.decode(span, code)
+    assert all(domainset.contains(values, span, n) for n in names)
+
+
+def test_names_not_encoded_are_rarely_found():
+    names = [f"tracker{i}.example.com" for i in range(3000)]
+    span, code = domainset.encode(names)
+    values = domainset.decode(span, code)
+    rng = random.Random(16)
+    others = [f"other{rng.random()}.example.org" for _ in range(50_000)]
+    false = sum(domainset.contains(values, span, n) for n in others)
+    assert false <= 3 * len(others) / 2 ** domainset.BITS + 3, false
+
+
+def test_the_code_costs_about_bits_plus_two_per_name():
+    names = [f"t{i}.example.net" for i in range(4000)]
+    _, code = domainset.encode(names)
+    raw_bits = len(code.partition("~")[0]) * 6
+    assert raw_bits / len(names) <= domainset.BITS + 2.5
+
+
+def test_an_empty_set_finds_nothing():
+    span, code = domainset.encode([])
+    assert not domainset.contains(domainset.decode(span, code), span, "a.example")

@@ -1,0 +1,119 @@
+"""The guard knows what the server knows: every knowledge-base domain, decoded in Chromium
+from the compact sets consent.js carries, gets the category the server gives it; the site's
+own hosts and known CDNs pass; a tracker a page script adds waits for its category.
+
+Every request is answered by ``context.route`` (the page on legacy.test, stubs for the
+rest), never sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
+
+import pytest
+import pytest_asyncio
+from playwright.async_api import Page, Route, async_playwright
+
+from consentproxy.banner import domainset
+from consentproxy.banner.render import Banner
+from consentproxy.config import parse_config
+from consentproxy.consent import NO_DECISION
+from consentproxy.policy import NEVER, Policy
+from tests.e2e.conftest import CHROMIUM
+
+pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
+
+HOST = "legacy.test"
+CONFIG = parse_config("""
+upstream: http://127.0.0.1:9
+categories:
+  necessary: {required: true}
+  analytics: {}
+  advertising: {}
+  social: {}
+""", "test-guard-knowledge.yaml")
+POLICY = Policy(CONFIG)
+BANNER = Banner(CONFIG, POLICY)
+BANNER_SETS = POLICY.known_domains(all_known=False)
+CATEGORIES = """hosts => Object.fromEntries(hosts.map(h => {
+    const s = window.consentproxy.serviceOf('https://' + h + '/x.js');
+    return [h, s ? s[1] : null]; }))"""
+ADD_SCRIPT = """url => { const s = document.createElement('script'); s.src = url;
+                         document.head.append(s); return s.getAttribute('type'); }"""
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def page() -> AsyncIterator[tuple[Page, list[str]]]:
+    requested: list[str] = []
+    html = ("<!DOCTYPE html><html><head>" + BANNER.script_tag(NO_DECISION, "", HOST).decode()
+            + "</head><body><p>Legacy</p></body></html>")
+
+    async def handle(route: Route) -> None:
+        url = urlsplit(route.request.url)
+        if url.hostname != HOST:
+            requested.append(url.hostname or "")
+            await route.fulfill(body="", content_type="application/javascript")
+        elif url.path.endswith("consent.js"):
+            await route.fulfill(body=BANNER.script, content_type="text/javascript")
+        else:
+            await route.fulfill(body=html, content_type="text/html")
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--host-resolver-rules=MAP * ~NOTFOUND"])
+        try:
+            context = await browser.new_context()
+            await context.route("**/*", handle)
+            p = await context.new_page()
+            await p.goto(f"http://{HOST}/")
+            yield p, requested
+        finally:
+            await browser.close()
+
+
+async def test_guard_holds_every_domain_the_server_holds_and_rarely_more(page) -> None:
+    """No false negative: every known tracker domain (and a subdomain of it) is held, in the
+    category the server gives it. False positives, the price of the compact sets, stay
+    within their bound (a lookup in 2**16 per set and label) on hosts nobody lists."""
+    p, _ = page
+    known = POLICY.knowledge.domains
+    hosts = sorted({*known, *(f"www.{d}" for d in known)})
+    expected = {}
+    for host in hosts:
+        svc = POLICY.holder(host, "/", HOST)
+        held = svc is not None and svc.category not in POLICY.required
+        expected[host] = svc.category if held else None
+    got = await p.evaluate(CATEGORIES, hosts)
+    missed = [h for h in hosts if expected[h] and not got[h]]
+    assert not missed, missed[:10]
+    # A false positive at a more specific label can only change the category it waits for.
+    other = [h for h in hosts if got[h] != expected[h]]
+    assert len(other) <= 3 * len(hosts) * 3 * len(BANNER_SETS) / 2 ** domainset.BITS, other
+    assert expected["www.chartbeat.com"] == "analytics"
+    assert NEVER in expected.values()  # functional trackers: no category here, held for good
+    nobody = [f"cdn{i}.unlisted-{i}.example" for i in range(5_000)]
+    held = [h for h, cat in (await p.evaluate(CATEGORIES, nobody)).items() if cat]
+    lookups = len(nobody) * 3 * len(BANNER_SETS)
+    assert len(held) <= 3 * lookups / 2 ** domainset.BITS + 5, held
+
+
+async def test_guard_lets_the_site_cdns_and_unknown_hosts_through(page) -> None:
+    p, _ = page
+    for url in (f"https://static.{HOST}/app.js", "https://cdn.jsdelivr.net/npm/x.js",
+                "https://fonts.example-unknown.org/f.css", "/relative.js"):
+        assert await p.evaluate("u => window.consentproxy.serviceOf(u)", url) is None, url
+
+
+async def test_a_tracker_a_page_script_adds_waits_for_its_category(page) -> None:
+    p, requested = page
+    assert await p.evaluate(ADD_SCRIPT, "https://static.chartbeat.com/js/chartbeat.js") \
+        == "text/plain"
+    await p.evaluate(ADD_SCRIPT, "https://cdn.jsdelivr.net/npm/lib.js")
+    await p.wait_for_timeout(200)
+    assert "static.chartbeat.com" not in requested and "cdn.jsdelivr.net" in requested
+    await p.evaluate("window.consentproxy.setState({decided: true, categories: ['analytics'],"
+                     " services: []})")
+    assert await p.evaluate(ADD_SCRIPT, "https://static.chartbeat.com/js/chartbeat.js") is None
+    await p.wait_for_timeout(200)
+    assert "static.chartbeat.com" in requested
