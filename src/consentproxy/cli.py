@@ -19,13 +19,16 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from consentproxy.catalog import builtin_services, catalog_config
+from consentproxy.catalog import CATALOG_CATEGORIES, builtin_services, catalog_config, imports
+from consentproxy.catalog.knowledge import LAYER_HEADER, format_layer, read_layer
 from consentproxy.catalog.ocd import DATABASE_FILE, CookieDatabase, parse_database, snapshot_text
 from consentproxy.config import Config, ConfigError, load_config
 from consentproxy.consent import keys_from_env, parse_state
+from consentproxy.domains import site_of
 from consentproxy.engine import STATE_HEADER, Engine
-from consentproxy.observe import config_warnings
+from consentproxy.observe import config_warnings, suggest
 from consentproxy.policy import Policy
 from consentproxy.records import COLUMNS, ConsentRecord, RecordStore, open_store
 from consentproxy.rewrite.neutralise import url_target
@@ -335,6 +338,48 @@ def cmd_catalog_update(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_catalog_import(args: argparse.Namespace) -> int:
+    """Lists the operator may use, into a layer file its config names (tracker_lists)."""
+    target = Path(args.into)
+    layer = list(read_layer(target)) if target.exists() else []
+    for name in args.files:
+        try:
+            text = Path(name).read_text(encoding="utf-8", errors="replace")
+        except OSError as e:
+            raise UsageError(f"cannot read {name} ({e.strerror})") from None
+        found = imports.read_list(text, Path(name).name, args.format, args.category)
+        layer = imports.merged(layer, found)
+        print(f"consentproxy: {sum(len(e.domains) for e in found)} domains of "
+              f"{len(found)} trackers from {name}")
+    target.write_text(f"{LAYER_HEADER}\n# Imported with `consentproxy catalog import`; "
+                      "use only lists you are licensed to use.\n" + format_layer(layer),
+                      encoding="utf-8")
+    print(f"consentproxy: {target} holds {sum(len(e.domains) for e in layer)} domains; "
+          f"name it in your config: tracker_lists: [{target}]")
+    return 0
+
+
+def cmd_suggest(args: argparse.Namespace) -> int:
+    """Config lines for the third-party hosts a scan report or an observe log saw."""
+    policy = Policy(load_config(args.config))
+    hosts: list[str] = []
+    site = ""
+    for name in args.files:
+        try:
+            text = Path(name).read_text(encoding="utf-8", errors="replace")
+        except OSError as e:
+            raise UsageError(f"cannot read {name} ({e.strerror})") from None
+        if text.lstrip().startswith("{"):  # a scan's report.json
+            report = json.loads(text)
+            site = site_of(urlsplit(report.get("url", "")).netloc)
+            hosts += [r["host"] for s in report.get("states", []) for p in s.get("pages", [])
+                      for r in p.get("requests", [])]
+        else:  # serve --observe's log, or one host a line
+            hosts += re.findall(r"third-party host '([^']+)'", text) or text.split()
+    print("\n".join(suggest(policy, hosts, site)))
+    return 0
+
+
 def cmd_scan(args: argparse.Namespace) -> int:
     from consentproxy.scan import Scanner, ScanOptions, default_states
 
@@ -453,6 +498,21 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("file", help="open-cookie-database.csv from jkwakman/Open-Cookie-Database")
     up.add_argument("--into", help=f"where to write (default: {DATABASE_FILE})")
     up.set_defaults(func=cmd_catalog_update)
+    im = csub.add_parser("import", help="read tracker lists you are licensed to use (hosts "
+                         "files, Disconnect's services.json, ||domain^ rules) into a layer file "
+                         "a config names under tracker_lists")
+    im.add_argument("files", nargs="+", metavar="FILE")
+    im.add_argument("--into", default="tracker-list.tsv",
+                    help="the layer file to write or add to (default: tracker-list.tsv)")
+    im.add_argument("--format", choices=imports.FORMATS, default="auto")
+    im.add_argument("--category", choices=sorted(CATALOG_CATEGORIES), default="advertising",
+                    help="for lists that name none (hosts, rules); default: advertising")
+    im.set_defaults(func=cmd_catalog_import)
+    sg = sub.add_parser("suggest", help="print the config lines that would cover the "
+                        "third-party hosts a scan report.json or a serve --observe log saw")
+    sg.add_argument("files", nargs="+", metavar="REPORT_OR_LOG")
+    sg.add_argument("--config", required=True, help="the YAML config to complete")
+    sg.set_defaults(func=cmd_suggest)
     sc = sub.add_parser("scan", help="visit a site in each consent state with Chromium and "
                         "report what got through (exit 1 on violations)")
     sc.add_argument("url", help="the site to scan, e.g. http://127.0.0.1:8080/")

@@ -288,7 +288,8 @@ class Exchange:
         observer = engine.observer
         transform = BodyTransform(
             rewriter, encoding.decoder(coding), encoding.encoder(out_coding), self.report,
-            None if observer is None else lambda r: observer.hosts_seen(r.hosts_seen, self.host))
+            None if observer is None else lambda r: observer.hosts_seen(
+                r.hosts_seen, self.host, req.target.split("?")[0]))
         return out, transform
 
 

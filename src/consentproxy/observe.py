@@ -7,10 +7,13 @@ can complete the config while the proxy runs.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Callable, Iterable
 
-from consentproxy.policy import Policy
+from consentproxy.catalog.knowledge import CATALOG_SOURCE, KnownTracker
+from consentproxy.domains import same_site, site_of
+from consentproxy.policy import NEVER, Policy
 
 
 class Observer:
@@ -21,6 +24,7 @@ class Observer:
         self.emit = emit
         self.cookies: Counter[str] = Counter()
         self.hosts: Counter[str] = Counter()
+        self.sites: dict[str, str] = {}  # host -> the site it was seen on
 
     def cookies_seen(self, names: Iterable[str]) -> None:
         for name in names:
@@ -31,22 +35,28 @@ class Observer:
                 self.emit(f"observe: cookie {name!r} is named by no service; "
                           f"{self._cookie_guess(name)}")
 
-    def hosts_seen(self, hosts: Iterable[str], site_host: str) -> None:
-        site = _site_domain(site_host)
+    def hosts_seen(self, hosts: Iterable[str], site_host: str, page: str = "") -> None:
+        """The third-party hosts a page loads that no configured service names, each with
+        the knowledge base's verdict (once a host, with the page it was first seen on)."""
+        site = site_of(site_host)
         for host in hosts:
-            if host == site or host.endswith("." + site):
+            if same_site(host, site):
                 continue
             self.hosts[host] += 1
             if self.hosts[host] == 1:
-                self.emit(f"observe: third-party host {host!r} is named by no service; "
-                          "add it to the hosts of a service (or csp_allow if it is the "
-                          "site's own CDN)")
+                self.sites[host] = site
+                self.emit(f"observe: third-party host {host!r}"
+                          + (f" on {page}" if page else "")
+                          + f" is named by no service: {self.policy.verdict(host, '', site)}")
 
     def summary(self) -> list[str]:
-        """Everything seen, most frequent first (printed when the proxy stops)."""
+        """Everything seen, most frequent first (printed when the proxy stops), then the
+        config lines that would cover the hosts (`suggest`)."""
         return ([f"cookie {n!r}: {c} times; {self._cookie_guess(n)}"
                  for n, c in self.cookies.most_common()]
-                + [f"host {h!r}: {c} times" for h, c in self.hosts.most_common()])
+                + [f"host {h!r}: {c} times; {self.policy.verdict(h, '', self.sites[h])}"
+                   for h, c in self.hosts.most_common()]
+                + suggest(self.policy, self.hosts, next(iter(self.sites.values()), "")))
 
     def _cookie_guess(self, name: str) -> str:
         svc = self.policy.catalog_service(name)
@@ -60,10 +70,47 @@ class Observer:
                 f"so it counts as {self.policy.cookie_category(name) or 'unknown'}")
 
 
-def _site_domain(host: str) -> str:
-    """The site's host without port and leading www. (its subdomains count as its own)."""
-    host = host.lower().rsplit(":", 1)[0] if not host.startswith("[") else host.lower()
-    return host.removeprefix("www.")
+def _category_line(policy: Policy, category: str) -> str:
+    mapped = policy.mapped_category(category)
+    return mapped if mapped != NEVER else f"{category}  # not a category here: pick one"
+
+
+def suggest(policy: Policy, hosts: Iterable[str], site: str = "") -> list[str]:
+    """Config lines (YAML) that would name what was seen: built-in services to use, known
+    trackers as services of their own, known non-trackers for csp_allow (enforce mode)."""
+    use: dict[str, None] = {}
+    services: dict[str, KnownTracker] = {}
+    allow: dict[str, None] = {}
+    unknown: dict[str, None] = {}
+    for host in sorted(set(hosts)):
+        host = host.lower().rstrip(".")
+        if policy.service_for_host(host) is not None or (site and same_site(host, site)):
+            continue
+        entry = policy.knowledge.lookup(host)
+        if entry is None:
+            unknown[host] = None
+        elif not entry.held:
+            allow[host] = None
+        elif entry.source == CATALOG_SOURCE:
+            use[entry.name] = None
+        else:
+            services[entry.name] = entry
+    lines = ["# config lines covering what was seen (consentproxy suggest):"]
+    if use or services:
+        lines.append("services:")
+    lines += [f"  - use: {name}" for name in use]
+    for e in services.values():
+        lines += [f"  - name: {e.name.replace('.', '-')[:40]}",
+                  f"    title: {json.dumps(e.title or e.name)}",
+                  f"    vendor: {json.dumps(e.vendor or e.title or e.name)}",
+                  f"    category: {_category_line(policy, e.category)}",
+                  f"    domains: [{', '.join(e.domains)}]"]
+    if allow:
+        lines.append(f"csp_allow: [{', '.join(allow)}]  # known, not trackers (for csp: "
+                     "enforce)")
+    lines += [f"# unknown: {h} (a service's hosts if it tracks; csp_allow if it is the "
+              "site's own)" for h in unknown]
+    return lines
 
 
 def config_warnings(policy: Policy) -> list[str]:

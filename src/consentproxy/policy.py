@@ -31,9 +31,11 @@ _LOADER_RE = re.compile(
 # many texts (then the cache starts over): a bound of 4 MB.
 INLINE_CACHE_TEXT = 4096
 INLINE_CACHE_ENTRIES = 1024
-# A host and path inside a URL in text: //host, \/\/host (JSON-escaped) or \\host.
+# A host and path inside a URL in text: //host, \/\/host (JSON-escaped) or \\host; or a
+# string that starts with host/path (its scheme concatenated: "apps.example.com/x.js").
 _URL_HOST_RE = re.compile(
-    rb"(?:/|\\/|\\)(?:/|\\/|\\)([a-z0-9.-]+\.[a-z]{2,})((?:/|\\/)[^\s\"'<>?#]*)?",
+    rb"(?:/|\\/|\\)(?:/|\\/|\\)([a-z0-9.-]+\.[a-z]{2,})((?:/|\\/)[^\s\"'<>?#]*)?"
+    rb"|[\"']([a-z0-9.-]+\.[a-z]{2,})((?:/|\\/)[^\s\"'<>?#]*)",
     re.IGNORECASE)
 # The category of what may never load (unknown_third_parties: block, or a known tracker
 # whose category the config lacks): no category is called that (NAME_RE).
@@ -160,6 +162,30 @@ class Policy:
         name = registrable(host)
         return Service(name=name, category=NEVER if policy == "block" else policy,
                        title=name)
+
+    def verdict(self, host: str, path: str = "", site: str = "") -> str:
+        """What the layers say of a load, for people (observe, scan, catalog classify)."""
+        host = host.lower().rstrip(".")
+        svc = self.service_for_host(host, path)
+        if svc is not None:
+            return f"service {svc.name} ({svc.category}) of the config"
+        if site and same_site(host, site):
+            return "the site's own host"
+        entry = self.knowledge.lookup(host, path)
+        if entry is not None and not entry.held:
+            return f"known, not a tracker: {entry.label} ({entry.kind}, {entry.source})"
+        if entry is not None:
+            what = f"known tracker {entry.label} ({entry.source})"
+            if self.config.known_trackers == "allow":
+                return f"{what}: loads (known_trackers: allow)"
+            category = self.mapped_category(entry.category)
+            return f"{what}: " + (f"held until {category} is accepted" if category != NEVER
+                                  else f"held for good ({entry.category} has no category "
+                                  "here; map it under cookie_database)")
+        policy = self.config.unknown_third_parties
+        return "unknown to the knowledge base: " + (
+            "loads" if policy == "allow" else "held for good" if policy == "block"
+            else f"held until {policy} is accepted") + f" (unknown_third_parties: {policy})"
 
     def known_service(self, entry: KnownTracker) -> Service:
         """A known tracker as a service of this config: its category mapped like the Open
@@ -296,8 +322,9 @@ class Policy:
                 found.setdefault(svc.name, svc)
         if markup or _LOADER_RE.search(text):
             for m in _URL_HOST_RE.finditer(text):
-                path = (m.group(2) or b"").replace(b"\\/", b"/").decode("latin-1")
-                svc = self.holder(m.group(1).decode("ascii"), path, site, unknown=False)
+                host, path_ = (m.group(1, 2) if m.group(1) else m.group(3, 4))
+                path = (path_ or b"").replace(b"\\/", b"/").decode("latin-1")
+                svc = self.holder(host.decode("ascii"), path, site, unknown=False)
                 if svc is not None:
                     found.setdefault(svc.name, svc)
         return tuple(found.values())

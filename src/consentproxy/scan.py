@@ -26,6 +26,7 @@ from consentproxy import scan_report, server
 from consentproxy.config import MAX_CONSENT_DAYS, Config, ConfigError
 from consentproxy.consent import ConsentState, parse_state
 from consentproxy.cookies import lifetime, set_cookie_name
+from consentproxy.domains import site_of
 from consentproxy.engine import Engine
 from consentproxy.policy import Policy
 
@@ -93,16 +94,20 @@ class PageRecord:
 class Judge:
     """Classifies what a page did under one state and names the violations."""
 
-    def __init__(self, config: Config, state: ConsentState):
-        self.config, self.state = config, state
+    def __init__(self, config: Config, state: ConsentState, site: str = ""):
+        """site: the scanned site's registrable domain (its hosts are never trackers)."""
+        self.config, self.state, self.site = config, state, site
         self.policy = Policy(config)
 
     def request(self, url: str, resource_type: str, initiator: str) -> dict[str, Any]:
+        """A third-party request, judged by every layer (config, knowledge base)."""
         parts = urlsplit(url)
-        svc = self.policy.service_for_host(parts.hostname or "", parts.path)
-        return {"url": url, "host": parts.hostname or "", "service": svc.name if svc else None,
+        host = parts.hostname or ""
+        svc = self.policy.holder(host, parts.path, self.site)
+        return {"url": url, "host": host, "service": svc.name if svc else None,
                 "category": svc.category if svc else None, "resource_type": resource_type,
                 "initiator": initiator,
+                "verdict": self.policy.verdict(host, parts.path, self.site),
                 "allowed": svc is None or self.policy.allows(svc, self.state)}
 
     def cookie(self, name: str, domain: str, life: float | None) -> dict[str, Any]:
@@ -222,7 +227,7 @@ class Scanner:
     async def _pages(self, context: BrowserContext, base: str, spec: str,
                      state: ConsentState) -> list[dict[str, Any]]:
         site = urlsplit(base).hostname
-        judge = Judge(self.o.config, state)
+        judge = Judge(self.o.config, state, site_of(urlsplit(self.o.url).netloc))
         requests: list[Request] = []
         responses: list[Response] = []
         context.on("request", lambda r: requests.append(r)

@@ -54,9 +54,10 @@ def _page(page: dict[str, Any], out: Path) -> str:
         _table(["kind", "detail"], (((v["kind"], v["detail"]), True)
                                     for v in page["violations"])),
         "<h4>Third-party requests</h4>",
-        _table(["host", "service", "category", "type", "initiator", "url"],
-               (((r["host"], r["service"], r["category"], r["resource_type"], r["initiator"],
-                  r["url"]), not r["allowed"]) for r in page["requests"])),
+        _table(["host", "service", "category", "verdict", "type", "initiator", "url"],
+               (((r["host"], r["service"], r["category"], r.get("verdict", ""),
+                  r["resource_type"], r["initiator"], r["url"]), not r["allowed"])
+                for r in page["requests"])),
         "<h4>Cookies in the browser</h4>",
         _table(["name", "domain", "category", "lifetime (days)"],
                (((c["name"], c["domain"], c["category"], c["lifetime_days"]),

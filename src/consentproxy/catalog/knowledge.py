@@ -59,8 +59,9 @@ class KnownTracker:
 
 
 def format_layer(entries: Iterable[KnownTracker]) -> str:
-    return "".join("\t".join((e.name, e.category, e.kind, e.title, e.vendor, " ".join(e.domains)))
-                   + "\n" for e in entries)
+    """The layer file's lines (tabs and line breaks in texts become spaces)."""
+    return "".join("\t".join((e.name, e.category, *(" ".join(t.split()) for t in (
+        e.kind, e.title, e.vendor)), " ".join(e.domains))) + "\n" for e in entries)
 
 
 def parse_layer(text: str, source: str) -> tuple[KnownTracker, ...]:

@@ -1,0 +1,191 @@
+"""109 real pages (../shared/realworld, outside the repo: nothing here is tuned to them)
+through `serve` with every built-in service configured and the default CSP (report-only).
+
+Each page is visited three times in a real Chromium, every third-party request answered
+by a stub and counted, never sent: at the origin directly, through the proxy before any
+choice, and through the proxy after accept-all. Each page is served under its own site's
+name (adac.de.kindersitze.html as http://adac.de:PORT/), so its own hosts are first-party
+to the proxy as they would be in production. Before consent no request may reach a tracker
+the knowledge base knows; every other third-party host is printed with its reason; the page
+text must be the origin's; accept-all must bring back >= 95% of the origin's tracker loads.
+Run with -s to see the report (the README records its figures).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import pytest_asyncio
+from aiohttp import web
+from playwright.async_api import Browser, Route, async_playwright
+from playwright.async_api import Error as PlaywrightError
+
+from consentproxy import server
+from consentproxy.catalog import catalog_config
+from consentproxy.consent import NO_DECISION
+from consentproxy.demo.origin import serve_app
+from consentproxy.domains import _psl, registrable
+from consentproxy.engine import Engine
+from consentproxy.policy import Policy
+from tests.conftest import ROOT
+from tests.e2e.conftest import CHROMIUM, fake_response
+
+pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session"),
+              pytest.mark.timeout(600)]
+
+REALWORLD = Path(os.environ.get("CONSENTPROXY_REALWORLD", ROOT.parent / "shared" / "realworld"))
+PAGES = sorted((REALWORLD / "pages").glob("*.html"))
+TABS = 8  # pages visited at once
+SETTLE_MS = 1500  # at most this long for the network to go quiet
+AFTER_ACCEPT_MS = 1000
+
+
+def site_of_file(name: str) -> str:
+    """adac.de.kindersitze.html -> adac.de: the shortest label prefix ending in a real
+    public suffix, as its registrable domain (else NAME.test)."""
+    labels = name.removesuffix(".html").split(".")
+    for k in range(2, len(labels) + 1):
+        candidate = ".".join(labels[:k])
+        if _psl().privatesuffix(candidate, accept_unknown=False):
+            return registrable(candidate)
+    return f"{labels[0]}.test"
+
+
+@dataclass
+class Visit:
+    text: str = ""
+    requests: list[tuple[str, str]] = field(default_factory=list)  # (host, path)
+    errors: list[str] = field(default_factory=list)
+
+
+async def visit(browser: Browser, url: str, accept: bool = False) -> tuple[Visit, Visit]:
+    """The page at url (before, and after clicking accept-all when accept)."""
+    netloc = urlsplit(url).netloc
+    context = await browser.new_context(service_workers="block")
+    before, after = Visit(), Visit()
+    current = before
+
+    async def handle(route: Route) -> None:
+        request = route.request
+        parts = urlsplit(request.url)
+        if parts.netloc == netloc and parts.scheme == "http":
+            await route.continue_()
+            return
+        if parts.scheme in ("http", "https"):
+            current.requests.append((parts.hostname or "", parts.path))
+        await route.fulfill(**fake_response(parts.hostname or "", request.resource_type))
+
+    try:
+        await context.route("**/*", handle)
+        page = await context.new_page()
+        page.on("pageerror", lambda e: current.errors.append(str(e)))
+        try:
+            await page.goto(url, wait_until="load", timeout=20_000)
+            await page.wait_for_load_state("networkidle", timeout=SETTLE_MS)
+        except PlaywrightError:
+            pass  # a chatty page is still measured
+        for _ in range(3):  # a page may navigate itself (refresh, script): read the last
+            try:
+                before.text = await page.evaluate(
+                    "document.body ? document.body.innerText : ''")
+                break
+            except PlaywrightError:
+                await page.wait_for_timeout(500)
+        if accept:
+            current = after
+            try:
+                await page.locator('[data-consent-action="accept-all"]').first.click(
+                    timeout=5000)
+            except PlaywrightError as e:
+                after.errors.append(f"accept-all: {e.message.splitlines()[0]} at {page.url}")
+            await page.wait_for_timeout(AFTER_ACCEPT_MS)
+    finally:
+        await context.close()
+    return before, after
+
+
+def origin_app() -> web.Application:
+    async def page(request: web.Request) -> web.Response:
+        path = REALWORLD / "pages" / request.match_info["name"]
+        if path.parent != REALWORLD / "pages" or not path.is_file():
+            return web.Response(status=404)
+        return web.Response(body=path.read_bytes(), content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/{name}", page)
+    return app
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def setup() -> AsyncIterator[tuple[Browser, int, int, Policy]]:
+    if not PAGES:
+        pytest.skip(f"no real-world pages at {REALWORLD}: put the shared corpus at "
+                    "../shared/realworld from the repo root or set CONSENTPROXY_REALWORLD")
+    sites = sorted({site_of_file(p.name) for p in PAGES})
+    rules = ", ".join(f"MAP {s} 127.0.0.1" for s in sites) + ", MAP * ~NOTFOUND"
+    async with serve_app(origin_app()) as origin_port:
+        config = replace(catalog_config(), upstream=f"http://127.0.0.1:{origin_port}",
+                         csp="report-only")
+        engine = Engine(config, [secrets.token_bytes(32)])
+        running = await server.start(engine, "127.0.0.1", 0)
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=[
+                "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", f"--host-resolver-rules={rules}"])
+            try:
+                yield browser, origin_port, running.port, Policy(config)
+            finally:
+                await browser.close()
+                await running.stop()
+
+
+async def test_real_pages_hold_every_known_tracker_and_keep_their_text(setup) -> None:
+    browser, origin_port, proxy_port, policy = setup
+    gate = asyncio.Semaphore(TABS)
+
+    async def one(path: Path) -> tuple[str, str, Visit, Visit, Visit]:
+        site = site_of_file(path.name)
+        async with gate:
+            direct, _ = await visit(browser, f"http://{site}:{origin_port}/{path.name}")
+            held, accepted = await visit(browser, f"http://{site}:{proxy_port}/{path.name}",
+                                         accept=True)
+        return path.name, site, direct, held, accepted
+
+    results = await asyncio.gather(*(one(p) for p in PAGES))
+    leaks, others, text_diffs, no_accept = [], Counter[str](), [], []
+    origin_loads = back = 0
+    for name, site, direct, held, accepted in results:
+        def tracker(host: str, path: str, site: str = site) -> bool:
+            svc = policy.holder(host, path, site)
+            return svc is not None and not policy.allows(svc, NO_DECISION)
+
+        leaks += [(name, h, p) for h, p in held.requests if tracker(h, p)]
+        for h, p in held.requests:
+            if not tracker(h, p):
+                others[f"{h}: {policy.verdict(h, p, site)}"] += 1
+        if held.text != direct.text:
+            text_diffs.append(name)
+        no_accept += [(name, e) for e in accepted.errors if e.startswith("accept-all")]
+        wanted = {(h, p) for h, p in direct.requests if tracker(h, p)}
+        came = set(held.requests) | set(accepted.requests)
+        origin_loads += len(wanted)
+        back += len(wanted & came)
+    print(f"\nreal-world pages: {len(results)}; tracker loads at the origin: {origin_loads}; "
+          f"known-tracker requests before consent: {len(leaks)}; after accept-all back: "
+          f"{back}/{origin_loads} ({back / max(1, origin_loads):.1%}); text differs on "
+          f"{len(text_diffs)} pages; other third-party hosts before consent: "
+          f"{len({o.split(':')[0] for o in others})}")
+    for line, count in sorted(others.items()):
+        print(f"  {count:4} x {line}")
+    assert not leaks, leaks[:20]
+    assert not no_accept, no_accept
+    assert not text_diffs, text_diffs
+    assert back >= 0.95 * origin_loads, (back, origin_loads)

@@ -1,0 +1,205 @@
+"""The tracker knowledge base: layers, the site's own hosts, config keys, imports."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from consentproxy.catalog import imports
+from consentproxy.catalog.knowledge import Knowledge, KnownTracker, builtin_trackers, read_layer
+from consentproxy.config import ConfigError, parse_config
+from consentproxy.consent import NO_DECISION, ConsentState
+from consentproxy.observe import suggest
+from consentproxy.policy import NEVER, Policy
+
+BASE = """\
+upstream: http://127.0.0.1:9
+categories:
+  necessary: {required: true}
+  analytics: {}
+  advertising: {}
+  social: {}
+"""
+ANALYTICS = ConsentState(True, frozenset({"analytics"}))
+
+
+def policy(extra: str = "", knowledge: Knowledge | None = None) -> Policy:
+    return Policy(parse_config(BASE + extra), knowledge=knowledge)
+
+
+def test_the_shipped_base_holds_thousands_of_domains_with_vendor_and_category():
+    entries = builtin_trackers()
+    held = [d for e in entries if e.held for d in e.domains]
+    assert len(held) >= 3000
+    assert all(e.title and e.vendor for e in entries)
+    assert {e.category for e in entries} >= {"advertising", "analytics", "social", "-"}
+
+
+def test_a_known_tracker_no_service_names_waits_for_its_category():
+    p = policy()
+    svc = p.holder("static.chartbeat.com", "/js/chartbeat.js", "news.example")
+    assert svc is not None and svc.category == "analytics" and "ChartBeat" in svc.title
+    assert p.blocked_host("static.chartbeat.com", NO_DECISION, site="news.example") is svc
+    assert p.blocked_host("static.chartbeat.com", ANALYTICS, site="news.example") is None
+
+
+def test_known_trackers_allow_lets_them_load():
+    p = policy("known_trackers: allow\n")
+    assert p.holder("static.chartbeat.com", "/", "news.example") is None
+
+
+def test_the_sites_own_hosts_are_never_held_as_trackers():
+    p = policy()
+    assert p.holder("www.chartbeat.com", "/x.js", "chartbeat.com") is None
+    assert p.holder("static.chartbeat.com", "/x.js", "chartbeat.com") is None
+    assert p.holder("static.chartbeat.com", "/x.js", "chartbeat.net") is not None
+
+
+def test_the_config_wins_even_on_the_sites_own_domain():
+    p = policy("services:\n  - {name: own-stats, category: analytics, "
+               "hosts: [stats.news.example]}\n")
+    assert p.holder("stats.news.example", "/m.js", "news.example").name == "own-stats"
+
+
+def test_cdns_and_shared_platforms_are_known_but_never_held():
+    p = policy()
+    for host in ("cdn.jsdelivr.net", "cdnjs.cloudflare.com", "s0.wp.com", "www.google.com",
+                 "www.gstatic.com"):
+        assert p.holder(host, "/x.js", "news.example") is None, host
+        assert p.knowledge.lookup(host) is not None, host
+    assert p.holder("stats.wp.com", "/e.js", "news.example").category == "analytics"
+
+
+def test_a_built_in_service_the_config_does_not_use_is_held_in_its_category():
+    p = policy()  # no services at all
+    assert p.holder("www.googletagmanager.com", "/gtm.js", "news.example").name == \
+        "google-tag-manager"
+    assert p.holder("www.google.com", "/recaptcha/api.js", "news.example") is not None
+    assert p.blocked_host("www.google.com", NO_DECISION, "/recaptcha/api.js",
+                          "news.example") is None  # necessary
+
+
+def test_a_category_the_config_lacks_holds_for_good_unless_mapped():
+    p = policy()  # no functional category
+    assert p.holder("cdn.livechatinc.com", "/x.js", "news.example").category == NEVER
+    mapped = policy("cookie_database: {functional: social}\n")
+    assert mapped.holder("cdn.livechatinc.com", "/x.js", "news.example").category == "social"
+
+
+def test_unknown_third_parties_follow_the_config():
+    assert policy().holder("cdn.nobody-knows.example", "/a.js", "news.example") is None
+    blocked = policy("unknown_third_parties: block\ncsp_allow: [\"*.mycdn.example\"]\n")
+    assert blocked.holder("cdn.nobody-knows.example", "/a.js", "news.example").category \
+        == NEVER
+    assert blocked.holder("a.mycdn.example", "/a.js", "news.example") is None
+    assert blocked.holder("cdn.jsdelivr.net", "/a.js", "news.example") is None  # known
+    assert blocked.holder("img.news.example", "/a.png", "news.example") is None
+    held = policy("unknown_third_parties: analytics\n")
+    svc = held.holder("cdn.nobody-knows.example", "/a.js", "news.example")
+    assert svc.category == "analytics" and svc.name == "nobody-knows.example"
+
+
+def test_config_errors_name_the_line_and_the_fix(tmp_path):
+    cases = {
+        "known_trackers: maybe\n": "known_trackers must be hold",
+        "unknown_third_parties: nope\n": "unknown_third_parties must be allow, block or",
+        "services:\n  - {name: x, category: analytics, domains: [www.example.com]}\n":
+            "not a registrable domain (that is 'example.com')",
+        "services:\n  - {name: x, category: analytics, domains: [co.uk]}\n":
+            "is a public suffix",
+        f"tracker_lists: [{tmp_path / 'missing.tsv'}]\n": "cannot read the tracker list",
+    }
+    for text, message in cases.items():
+        with pytest.raises(ConfigError, match=re.escape(message)) as e:
+            parse_config(BASE + text, "c.yaml")
+        assert str(e.value).startswith("c.yaml:7:") or str(e.value).startswith("c.yaml:8:")
+
+
+def test_an_imported_layer_sits_over_the_built_in_base(tmp_path):
+    (tmp_path / "hosts.txt").write_text("0.0.0.0 px.tracker-one.example\n"
+                                        "0.0.0.0 static.chartbeat.com\n")
+    layer = imports.read_list((tmp_path / "hosts.txt").read_text(), "hosts.txt",
+                              category="social")
+    (tmp_path / "layer.tsv").write_text(
+        "# test\n" + "".join(f"{e.name}\t{e.category}\t{e.kind}\t{e.title}\t\t"
+                             f"{' '.join(e.domains)}\n" for e in layer))
+    cfg = parse_config(BASE + "tracker_lists: [layer.tsv]\n", str(tmp_path / "c.yaml"))
+    p = Policy(cfg)
+    assert p.holder("px.tracker-one.example", "/", "news.example").category == "social"
+    assert p.holder("static.chartbeat.com", "/", "news.example").category == "social"
+    assert p.holder("www.chartbeat.com", "/", "news.example").category == "analytics"
+
+
+def test_a_bad_layer_line_is_named():
+    with pytest.raises(ConfigError, match=r"bad.tsv:2: .*6 tab-separated"):
+        from consentproxy.catalog.knowledge import parse_layer
+
+        parse_layer("# ok\nname\tanalytics\n", "bad.tsv")
+
+
+def test_imports_read_hosts_files_rules_and_disconnect():
+    hosts = imports.read_list("# c\n0.0.0.0 ads.one.example\n127.0.0.1 localhost\n"
+                              "two.example\n0.0.0.0 co.uk\n", "h")
+    assert {d for e in hosts for d in e.domains} == {"ads.one.example", "two.example"}
+    rules = imports.read_list("[Adblock Plus 2.0]\n||stats.three.example^\n"
+                              "||four.example^$third-party\n||five.example/path^\n"
+                              "@@||six.example^\n||seven.example^$domain=a.example\n", "r",
+                              category="analytics")
+    assert {d for e in rules for d in e.domains} == {"stats.three.example", "four.example"}
+    assert {e.category for e in rules} == {"analytics"}
+    disconnect = imports.read_list(
+        '{"categories": {"Analytics": [{"Tracky": {"https://t.example/": ["t.example", '
+        '"t-cdn.example"]}}], "Email": [{"M": {"https://m.example": ["m.example"]}}], '
+        '"Content": [{"Vid": {"https://v.example": ["v.example"], "dnt": "eff"}}]}}', "d")
+    assert {(e.title, e.category, e.domains) for e in disconnect} == {
+        ("Tracky", "analytics", ("t-cdn.example", "t.example")),
+        ("Vid", "functional", ("v.example",))}
+    with pytest.raises(ConfigError, match="not a Disconnect services.json"):
+        imports.read_list('{"nope": 1}', "x.json")
+
+
+def test_catalog_import_writes_a_layer_a_config_can_name(tmp_path, capsys):
+    from consentproxy.cli import main
+
+    (tmp_path / "h.txt").write_text("0.0.0.0 ads.one.example\n")
+    into = tmp_path / "layer.tsv"
+    assert main(["catalog", "import", str(tmp_path / "h.txt"), "--into", str(into)]) == 0
+    assert f"tracker_lists: [{into}]" in capsys.readouterr().out
+    assert [e.domains for e in read_layer(into)] == [("ads.one.example",)]
+
+
+def test_inline_scripts_writing_a_tracker_url_with_its_scheme_apart_are_held():
+    p = policy()
+    js = (b'var p = (("https:" == document.location.protocol) ? "https://" : "http://");'
+          b'document.write(unescape("%3Cscript src=\'" + p + "static.chartbeat.com/js/c.js\''
+          b' %3E%3C/script%3E"));')
+    assert [s.name for s in p.inline_services(js, site="news.example")] == ["chartbeat"]
+    assert p.inline_services(b'document.write("cdn.nobody-knows.example/x.js")',
+                             site="news.example") == ()
+
+
+def test_verdicts_and_suggested_config_lines():
+    p = policy("services:\n  - use: youtube\n")
+    assert p.verdict("www.youtube.com") == "service youtube (social) of the config"
+    assert "known tracker ChartBeat" in p.verdict("static.chartbeat.com", "", "n.example")
+    assert "held until analytics is accepted" in p.verdict("static.chartbeat.com")
+    assert p.verdict("cdn.jsdelivr.net").startswith("known, not a tracker: jsDelivr")
+    assert p.verdict("img.n.example", "", "n.example") == "the site's own host"
+    lines = "\n".join(suggest(p, ["static.chartbeat.com", "cdn.jsdelivr.net",
+                                  "www.youtube.com", "x.nobody.example",
+                                  "www.googletagmanager.com"], "n.example"))
+    assert "  - use: google-tag-manager" in lines
+    assert "  - name: chartbeat" in lines and "domains: [chartbeat.com, chartbeat.net]" in lines
+    assert "csp_allow: [cdn.jsdelivr.net]" in lines and "# unknown: x.nobody.example" in lines
+    assert "youtube" not in lines
+
+
+def test_lookups_walk_labels_not_the_list():
+    """O(labels): a knowledge base of 10,000 domains answers like one of 10."""
+    small = Knowledge(builtin=False, layers=[[KnownTracker(
+        f"t{i}", "analytics", domains=(f"t{i}.example",)) for i in range(10)]])
+    big = Knowledge(builtin=False, layers=[[KnownTracker(
+        f"t{i}", "analytics", domains=(f"t{i}.example",)) for i in range(10_000)]])
+    assert small.lookup("a.b.t3.example").name == big.lookup("a.b.t3.example").name == "t3"
+    assert big.lookup("t3.example.org") is None and len(big) == 10_000
