@@ -203,3 +203,26 @@ def test_lookups_walk_labels_not_the_list():
         f"t{i}", "analytics", domains=(f"t{i}.example",)) for i in range(10_000)]])
     assert small.lookup("a.b.t3.example").name == big.lookup("a.b.t3.example").name == "t3"
     assert big.lookup("t3.example.org") is None and len(big) == 10_000
+
+
+def test_known_trackers_met_are_listed_by_vendor_and_allowed_by_the_csp_once_consented():
+    from consentproxy.banner.render import Banner
+    from consentproxy.engine import Engine, Request
+
+    engine = Engine(parse_config(BASE + "csp: enforce\n"), [b"k" * 32])
+    banner = Banner(engine.config, engine.policy)
+    assert "ChartBeat" not in banner.render(NO_DECISION, "en", "/").decode()
+    ex = engine.begin(Request("GET", "/", [("Host", "news.example")]))
+    plan = ex.response(200, [("Content-Type", "text/html")])
+    assert plan.body is not None
+    out = plan.body.feed(b'<html><head><script src="https://static.chartbeat.com/c.js">'
+                         b"</script></head><body><p>x</p></body></html>") + plan.body.close()
+    assert b'data-consent-blocked="chartbeat"' in out
+    markup = banner.render(NO_DECISION, "en", "/").decode()
+    analytics = markup.split('data-consent-category="analytics"')[1].split("cp-category")[0]
+    assert '<li class="cp-known">ChartBeat<ul class="cp-facts"><li>Provider: ChartBeat' \
+        in analytics
+    assert "chartbeat.com" not in (engine.csp_header(NO_DECISION) or ("", ""))[1]
+    policy_value = engine.csp_header(ANALYTICS)[1]
+    assert " chartbeat.com " in policy_value and " *.chartbeat.com " in policy_value
+    assert "scorecardresearch" not in policy_value  # never met on this site

@@ -335,12 +335,13 @@ class Engine:
         self.config_digest = hashlib.sha256(json.dumps(
             [config.consent.revision, sorted(self.signer.digests.items())]).encode()
         ).hexdigest()[:12]
-        self._per_choice: dict[tuple[bool, frozenset[str], frozenset[str]],
+        self._per_choice: dict[tuple[bool, frozenset[str], frozenset[str], int],
                                tuple[CookieFilter, tuple[str, str] | None]] = {}
 
     def _choice(self, state: ConsentState) -> tuple[CookieFilter, tuple[str, str] | None]:
         """What depends only on the choice (few distinct ones exist): built once."""
-        key = (state.decided, state.categories, state.services)
+        # The CSP allows the consented known trackers met so far: it grows with them.
+        key = (state.decided, state.categories, state.services, len(self.policy.seen))
         found = self._per_choice.get(key)
         if found is None:
             if len(self._per_choice) > 256:

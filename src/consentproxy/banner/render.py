@@ -114,6 +114,7 @@ class Banner:
 
     def __init__(self, config: Config, policy: Policy):
         self.config = config
+        self.policy = policy
         self.prefix = config.prefix
         settings = config.banner
         self.css = _compact(asset("banner.css").decode() + css_variables(settings.colors)
@@ -139,7 +140,7 @@ class Banner:
         """The banner for a choice and language; built once per distinct choice, since
         only the return path and the nonce differ between requests."""
         key = (state.decided, state.categories, state.services, state.reask, state.gpc, lang,
-               open_preferences)
+               open_preferences, len(self.policy.seen))  # known trackers met so far
         pieces = self._rendered.get(key)
         if pieces is None:
             if len(self._rendered) > 256:
@@ -227,12 +228,18 @@ class Banner:
                   t: dict[str, str]) -> str:
         flags = self._flags(cat, state, cat.name in state.categories)
         services = [s for s in self.config.services if s.category == cat.name]
+        # Known trackers no service names, met on this site: held in this category too.
+        known = [s for s in self.policy.seen.values() if s.category == cat.name]
         desc = _text(cat.description, lang)
         described = f' aria-describedby="cp-d-{cat.name}"' if desc else ""
         always = f' <span class="cp-on">({escape(t["always-on"])})</span>' if cat.required else ""
-        rows = "".join(self._service(s, state, cat, lang, t) for s in services)
+        rows = "".join(self._service(s, state, cat, lang, t) for s in services) + "".join(
+            f'<li class="cp-known">{escape(s.title or s.name)}'
+            + (f'<ul class="cp-facts"><li>{escape(t["vendor"])}: {escape(s.vendor)}</li></ul>'
+               if s.vendor else "") + "</li>" for s in known)
         listing = (f'<details class="cp-services"><summary>{escape(t["services"])} '
-                   f"({len(services)})</summary><ul>{rows}</ul></details>" if services else "")
+                   f"({len(services) + len(known)})</summary><ul>{rows}</ul></details>"
+                   if rows else "")
         return (f'<div class="cp-category"><label class="cp-toggle"><input type="checkbox" '
                 f'name="category" value="{cat.name}" data-consent-category="{cat.name}"'
                 f"{flags}{described}/> <span>{escape(_text(cat.title, lang))}{always}</span>"
