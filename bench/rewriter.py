@@ -8,7 +8,8 @@ Baselines on the same bytes in the same run: a bare `bytes.find(b"<")` loop and,
 installed, selectolax (lexbor) parsing the page. Best of REPEATS timings.
 
 Growth: time and peak traced memory (fed in 16 KB chunks, output dropped) as the page
-grows from 10 KB to 10 MB, with one large tag, and as the configured services grow.
+grows from 10 KB to 10 MB, with one large tag, as the configured services grow, and as
+the tracker knowledge base grows (10 to 10,000 domains, and the built-in one).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from collections.abc import Callable
 
 import common
 
+from consentproxy.catalog.knowledge import Knowledge, KnownTracker
 from consentproxy.config import Service
 from consentproxy.consent import ConsentState
 from consentproxy.engine import Engine
@@ -33,6 +35,7 @@ CHUNKINGS = {"whole": 0, "16K": 16 * 1024, "1K": 1024}
 REPEATS = 7
 MIN_SAMPLE = 0.02  # seconds per timing sample (small pages run many times per sample)
 SECRET = "bench-secret-0123456789abcdef0123"
+SITE = "legacy.example"  # the page's own registrable domain, as the engine passes it
 
 
 def find_scan(data: bytes) -> int:
@@ -81,7 +84,8 @@ def rewrite_fn(eng: Engine, state: ConsentState, data: bytes, chunk: int, cold: 
     def run() -> bytes:
         if cold:
             forget(eng)
-        rw = HtmlRewriter(Neutraliser(eng.policy, state), banner, True, head=head, skip=skip)
+        rw = HtmlRewriter(Neutraliser(eng.policy, state, SITE), banner, True, head=head,
+                          skip=skip)
         out = [rw.feed(c) for c in chunks]
         out.append(rw.close())
         return b"".join(out)
@@ -137,7 +141,7 @@ def throughput(eng: Engine, repeats: int, small: bool) -> list[dict]:
 def peak_memory(eng: Engine, data: bytes, chunk: int = 16 * 1024) -> int:
     """Peak traced bytes while rewriting data in chunks, output dropped as it comes."""
     state = common.STATES["none"](eng)
-    rw = HtmlRewriter(Neutraliser(eng.policy, state), eng.banner.render(state, "en", "/"),
+    rw = HtmlRewriter(Neutraliser(eng.policy, state, SITE), eng.banner.render(state, "en", "/"),
                       True, head=eng.banner.script_tag(state))
     tracemalloc.start()
     tracemalloc.reset_peak()
@@ -190,6 +194,29 @@ def growth_by_services(repeats: int, small: bool) -> list[dict]:
     return rows
 
 
+def growth_by_knowledge(repeats: int, small: bool) -> list[dict]:
+    """The typical page's URLs looked up in knowledge bases of growing size (synthetic
+    domains, none on the page, so every lookup walks all its labels), and the built-in."""
+    def word(i: int) -> str:
+        return hashlib.sha256(str(i).encode()).hexdigest()[:12]
+
+    data = common.page(3000) if small else common.typical_page()
+    rows = []
+    for n in (10, 1000, 10_000, None):
+        eng = common.engine(SECRET)
+        if n is not None:
+            eng.policy.knowledge = Knowledge(builtin=False, layers=[[
+                KnownTracker(f"t{i}", "advertising", domains=(f"{word(i)}.example",))
+                for i in range(n)]])
+        none = common.STATES["none"](eng)
+        mb = len(data) / 1e6
+        rows.append({"domains": len(eng.policy.knowledge) if n is None else n,
+                     "label": "built-in" if n is None else "synthetic",
+                     "warm": mb / best_seconds(rewrite_fn(eng, none, data, 0), repeats),
+                     "cold": mb / best_seconds(rewrite_fn(eng, none, data, 0, True), repeats)})
+    return rows
+
+
 # --- report -------------------------------------------------------------------------------
 
 def _cell(v: float | None) -> str:
@@ -217,6 +244,13 @@ def services_table(rows: list[dict]) -> str:
         [[str(r["services"]), f"{r['warm']:.0f}", f"{r['cold']:.0f}"] for r in rows])
 
 
+def knowledge_table(rows: list[dict]) -> str:
+    return common.markdown_table(
+        ["known domains", "", "warm MB/s", "cold MB/s"],
+        [[f"{r['domains']:,}", r["label"], f"{r['warm']:.0f}", f"{r['cold']:.0f}"]
+         for r in rows])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=REPEATS)
@@ -232,6 +266,8 @@ def main() -> None:
     print(size_table(growth_by_size(eng, args.repeats, args.small)))
     print("\n## Cost growth with configured services (typical page, whole, no consent)\n")
     print(services_table(growth_by_services(args.repeats, args.small)))
+    print("\n## Cost growth with the tracker knowledge base (typical page, whole, no consent)\n")
+    print(knowledge_table(growth_by_knowledge(args.repeats, args.small)))
     by = {r["page"]: r for r in rows}
     typ, clean = by["typical 100KB"], by["clean 100KB"]
     print(f"\ntypical 100KB page, whole body, no consent: {typ['none/whole']:.0f} MB/s warm, "

@@ -288,7 +288,8 @@ def cmd_catalog_show(args: argparse.Namespace) -> int:
 
 
 def cmd_catalog_classify(args: argparse.Namespace) -> int:
-    """What the catalog (first) and the Open Cookie Database say of a cookie or host."""
+    """What the catalog (first), the tracker knowledge base (hosts) and the Open Cookie
+    Database (cookies) say of a cookie or host."""
     policy = Policy(catalog_config())
     what = args.what
     found = False
@@ -299,6 +300,9 @@ def cmd_catalog_classify(args: argparse.Namespace) -> int:
             found = True
             print(f"host {target[0]}{target[1]}: service {svc.name} ({svc.category}), "
                   f"{svc.title}")
+        elif policy.knowledge.lookup(*target) is not None:
+            found = True
+            print(f"host {target[0]}{target[1]}: {policy.verdict(*target)}")
     category = policy.named_cookie_category(what)
     owners = [s.name for s in builtin_services().values()
               if category is not None and _names(s.cookies, what)]
