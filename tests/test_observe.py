@@ -39,10 +39,29 @@ def test_observe_reports_each_unnamed_cookie_and_host_once_with_counts(config):
     assert "built-in service 'matomo-cloud' names it, so it counts as analytics; add " \
         "`- use: matomo-cloud`" in cookie_lines[2]
     hosts = [line for line in lines if "host" in line]
-    assert len(hosts) == 1 and hosts[0].startswith(
-        "observe: third-party host 'cdn.unknown-tracker.example' is named by no service")
+    assert hosts == [("observe: third-party host 'cdn.unknown-tracker.example' on / is named by "
+                     "no service: unknown to the knowledge base: loads "
+                     "(unknown_third_parties: allow)")]
     assert engine.observer.cookies["mystery"] == 2
     assert engine.observer.summary()[0].startswith("cookie 'mystery': 2 times")
+
+
+def test_observe_gives_each_third_party_the_knowledge_bases_verdict(config):
+    engine, lines = observed(config)
+    ex = engine.begin(Request("GET", "/news/1?x=2", [("Host", "www.shop.example.com")]))
+    plan = ex.response(200, HTML)
+    plan.body.feed(b'<script src="https://static.chartbeat.com/c.js"></script>'
+                   b'<script src="https://cdn.jsdelivr.net/npm/x.js"></script>'
+                   b'<img src="https://img.shop.example.com/a.png">')
+    plan.body.close()
+    assert sorted(lines) == [
+        ("observe: third-party host 'cdn.jsdelivr.net' on /news/1 is named by no service: "
+        "known, not a tracker: jsDelivr (cdn, WhoTracks.me)"),
+        ("observe: third-party host 'static.chartbeat.com' on /news/1 is named by no service: "
+        "known tracker ChartBeat (WhoTracks.me): held until analytics is accepted")]
+    summary = engine.observer.summary()
+    assert "  - name: chartbeat" in summary and "csp_allow: [cdn.jsdelivr.net]  # known, not " \
+        "trackers (for csp: enforce)" in summary
 
 
 def test_observing_is_off_unless_asked(config):

@@ -29,7 +29,7 @@ from consentproxy.consent import keys_from_env, parse_state
 from consentproxy.domains import site_of
 from consentproxy.engine import STATE_HEADER, Engine
 from consentproxy.observe import config_warnings, suggest
-from consentproxy.policy import Policy
+from consentproxy.policy import NEVER, Policy
 from consentproxy.records import COLUMNS, ConsentRecord, RecordStore, open_store
 from consentproxy.rewrite.neutralise import url_target
 
@@ -253,6 +253,14 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         f"classified by the built-in catalog, then the Open Cookie Database "
         f"({len(policy.database)} names), else "
         f"{config.unknown_cookies}" if policy.database is not None else config.unknown_cookies))
+    held = policy.known_domains(all_known=False)
+    lists = f" and {', '.join(config.tracker_lists)}" if config.tracker_lists else ""
+    print("  third-party hosts no service names: off the site's own domain, "
+          + (f"known trackers (built-in{lists}) wait for their category: "
+             + ", ".join(f"{len(v)} domains for {k if k != NEVER else 'never (no category)'}"
+                         for k, v in sorted(held.items()) if k)
+             if config.known_trackers == "hold" else "known trackers load (known_trackers: "
+             "allow)") + f"; unknown ones: {config.unknown_third_parties}")
     for warning in config_warnings(policy):
         print(f"  warning: {warning}")
     if config.testing.state_header:
