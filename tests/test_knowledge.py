@@ -170,6 +170,7 @@ def test_catalog_import_writes_a_layer_a_config_can_name(tmp_path, capsys):
 
 
 def test_inline_scripts_writing_a_tracker_url_with_its_scheme_apart_are_held():
+    """document.write(... proto + "host/path" ...): the guard never sees it."""
     p = policy()
     js = (b'var p = (("https:" == document.location.protocol) ? "https://" : "http://");'
           b'document.write(unescape("%3Cscript src=\'" + p + "static.chartbeat.com/js/c.js\''
@@ -226,3 +227,11 @@ def test_known_trackers_met_are_listed_by_vendor_and_allowed_by_the_csp_once_con
     policy_value = engine.csp_header(ANALYTICS)[1]
     assert " chartbeat.com " in policy_value and " *.chartbeat.com " in policy_value
     assert "scorecardresearch" not in policy_value  # never met on this site
+
+
+def test_a_tracker_url_without_its_scheme_is_a_load_only_where_markup_is_written():
+    """The guard sees what scripts create, not what document.write parses."""
+    p = policy()
+    js = b'var s = document.createElement("script"); s.src = "https://" + e.agent; ' \
+         b'var e = {agent: "js-agent.newrelic.com/nr-1123.min.js"};'
+    assert p.inline_services(js, site="news.example") == ()

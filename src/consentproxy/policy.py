@@ -31,12 +31,15 @@ _LOADER_RE = re.compile(
 # many texts (then the cache starts over): a bound of 4 MB.
 INLINE_CACHE_TEXT = 4096
 INLINE_CACHE_ENTRIES = 1024
-# A host and path inside a URL in text: //host, \/\/host (JSON-escaped) or \\host; or a
-# string that starts with host/path (its scheme concatenated: "apps.example.com/x.js").
+# A host and path inside a URL in text: //host, \/\/host (JSON-escaped) or \\host.
 _URL_HOST_RE = re.compile(
-    rb"(?:/|\\/|\\)(?:/|\\/|\\)([a-z0-9.-]+\.[a-z]{2,})((?:/|\\/)[^\s\"'<>?#]*)?"
-    rb"|[\"']([a-z0-9.-]+\.[a-z]{2,})((?:/|\\/)[^\s\"'<>?#]*)",
+    rb"(?:/|\\/|\\)(?:/|\\/|\\)([a-z0-9.-]+\.[a-z]{2,})((?:/|\\/)[^\s\"'<>?#]*)?",
     re.IGNORECASE)
+# In a script that writes markup (which the guard cannot see), also a string that starts
+# with host/path, its scheme concatenated before it: "apps.example.com/x.js".
+_WRITE_RE = re.compile(rb"document\.write", re.IGNORECASE)
+_BARE_URL_RE = re.compile(rb"[\"']([a-z0-9.-]+\.[a-z]{2,})((?:/|\\/)[^\s\"'<>?#]*)",
+                          re.IGNORECASE)
 # The category of what may never load (unknown_third_parties: block, or a known tracker
 # whose category the config lacks): no category is called that (NAME_RE).
 NEVER = "-"
@@ -321,10 +324,12 @@ class Policy:
                 svc = self._marker_service[m.group()]
                 found.setdefault(svc.name, svc)
         if markup or _LOADER_RE.search(text):
-            for m in _URL_HOST_RE.finditer(text):
-                host, path_ = (m.group(1, 2) if m.group(1) else m.group(3, 4))
-                path = (path_ or b"").replace(b"\\/", b"/").decode("latin-1")
-                svc = self.holder(host.decode("ascii"), path, site, unknown=False)
+            urls = [_URL_HOST_RE.finditer(text)]
+            if _WRITE_RE.search(text):
+                urls.append(_BARE_URL_RE.finditer(text))
+            for m in (m for found_urls in urls for m in found_urls):
+                path = (m.group(2) or b"").replace(b"\\/", b"/").decode("latin-1")
+                svc = self.holder(m.group(1).decode("ascii"), path, site, unknown=False)
                 if svc is not None:
                     found.setdefault(svc.name, svc)
         return tuple(found.values())

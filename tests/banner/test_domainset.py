@@ -30,3 +30,11 @@ def test_the_code_costs_about_bits_plus_two_per_name():
 def test_an_empty_set_finds_nothing():
     span, code = domainset.encode([])
     assert not domainset.contains(domainset.decode(span, code), span, "a.example")
+
+
+def test_the_guards_decoder_reads_as_many_bits_as_the_encoder_writes():
+    from consentproxy.banner.render import asset
+
+    guard = asset("guard.js").decode()
+    assert f"j < {domainset.BITS}; j++) r = r * 2 + bit()" in guard
+    assert f"last += q * {2 ** domainset.BITS} + r" in guard
