@@ -53,6 +53,13 @@ SETTLE_MS = 1500  # at most this long for the network to go quiet
 AFTER_ACCEPT_MS = 1000  # a quiet spell this long ends the wait after accept-all
 
 
+# The page's own randomness (rotating teasers, A/B texts) the same on every visit.
+SAME_RANDOM = """(() => { let a = 16;
+  Math.random = () => { a = (a + 0x6D2B79F5) | 0; let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t; return ((t ^ (t >>> 14)) >>> 0) / 4294967296; };
+})();"""
+
+
 def site_of_file(name: str) -> str:
     """adac.de.kindersitze.html -> adac.de: the shortest label prefix ending in a real
     public suffix, as its registrable domain (else NAME.test)."""
@@ -91,6 +98,7 @@ async def visit(browser: Browser, url: str, accept: bool = False) -> tuple[Visit
 
     try:
         await context.route("**/*", handle)
+        await context.add_init_script(SAME_RANDOM)
         page = await context.new_page()
         page.on("pageerror", lambda e: current.errors.append(str(e)))
         try:
@@ -196,6 +204,7 @@ async def test_real_pages_hold_every_known_tracker_and_keep_their_text(setup) ->
     leaks, others, text_diffs, no_accept = [], Counter[str](), [], []
     renamed = clicked_through_js = 0
     written_by_held: list[tuple[str, str]] = []
+    missing: list[str] = []
     origin_loads = back = 0
     for name, site, served_as, direct, held, accepted in results:
         def tracker(host: str, path: str, served_as: str = served_as) -> bool:
@@ -220,6 +229,9 @@ async def test_real_pages_hold_every_known_tracker_and_keep_their_text(setup) ->
         came = set(held.requests) | set(accepted.requests)
         origin_loads += len(wanted)
         back += len(wanted & came)
+        if wanted - came:
+            missing.append(f"{name}: {len(wanted & came)}/{len(wanted)} back; not: "
+                           + ", ".join(f"{h}{p[:30]}" for h, p in sorted(wanted - came)[:4]))
     print(f"\nreal-world pages: {len(results)}; tracker loads at the origin: {origin_loads}; "
           f"known-tracker requests before consent: {len(leaks)}; after accept-all back: "
           f"{back}/{origin_loads} ({back / max(1, origin_loads):.1%}); text differs on "
@@ -227,6 +239,8 @@ async def test_real_pages_hold_every_known_tracker_and_keep_their_text(setup) ->
           f"{len({o.split(':')[0] for o in others})}; served as NAME.test (HSTS-preloaded "
           f"sites): {renamed}; accept-all clicked through JS (the page's own overlay on top): "
           f"{clicked_through_js}")
+    for line in missing:
+        print(f"  after accept-all, {line}")
     for name, line in written_by_held:
         print(f"  text only a held tracker script writes, on {name}: {line!r}")
     if text_diffs:
