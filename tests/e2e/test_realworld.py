@@ -111,9 +111,11 @@ async def visit(browser: Browser, url: str,
         if parts.netloc == netloc:  # the site (a page that moves itself to https too)
             if parts.scheme == "http":
                 await route.continue_()
-            else:
-                http = request.url.replace(f"{parts.scheme}://", "http://", 1)
-                await route.fulfill(response=await route.fetch(url=http))
+            else:  # fetched by Playwright, which resolves names itself: by address
+                local = f"http://127.0.0.1:{parts.port}{parts.path or '/'}" + (
+                    f"?{parts.query}" if parts.query else "")
+                await route.fulfill(response=await route.fetch(
+                    url=local, headers={**request.headers, "host": netloc}))
             return
         if parts.scheme in ("http", "https"):
             current.requests.append((parts.hostname or "", parts.path))
