@@ -9,7 +9,9 @@ an optional body transform. Both adapters behave the same because only this deci
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
+import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -47,6 +49,20 @@ HTML_TYPES = ("text/html", "application/xhtml+xml")
 NO_BODY_STATUSES = frozenset({204, 206, 304})
 STATE_HEADER = "X-Consent-State"  # honoured only with `testing: {state_header: true}`
 CSP_HEADERS = ("content-security-policy", "content-security-policy-report-only")
+# A Host header: a name (labels, at most 253 bytes) or an IPv4 or [IPv6] address, and a port.
+HOST_RE = re.compile(r"(?:(?P<name>[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.?)"
+                     r"|\[(?P<ip6>[0-9A-Fa-f:.]{2,45})\])(?::[0-9]{1,5})?")
+MAX_HOST_NAME = 253
+# Destinations whose responses a browser never renders as a document: their cached copies
+# may be revalidated with the origin's own validators (anything else's may be a page
+# rewritten for another consent state, or never rewritten at all).
+SUBRESOURCE_DESTS = frozenset({
+    "audio", "audioworklet", "font", "image", "manifest", "paintworklet", "report", "script",
+    "serviceworker", "sharedworker", "style", "track", "video", "worker", "xslt"})
+# Our validator on rewritten HTML: the origin's opaque tag, whether it was weak, and the
+# digest of what the rewrite depended on (the choice, the config, the language...).
+PAGE_ETAG_RE = re.compile(r'W/"(?P<tag>[^"]*)\.cp(?P<weak>[ws])(?P<digest>[0-9a-f]{16})"')
+ETAG_RE = re.compile(r'(?:W/)?"[^"]*"')
 
 
 @dataclass(frozen=True)
@@ -140,23 +156,44 @@ class Exchange:
     """The proxy's view of one request, kept until its response is planned."""
 
     def __init__(self, engine: Engine, req: Request, state: ConsentState,
-                 state_from: str = "cookie", error: str | None = None):
+                 state_from: str = "cookie", error: tuple[int, str] | None = None):
         self.engine, self.req, self.state = engine, req, state
         self.report = Report(describe_state(state), state_from)
-        self.scheme = (header(req.headers, "x-forwarded-proto") or req.scheme).split(",")[0]
+        # X-Forwarded-* count only from the configured front proxies.
+        self.trusted = engine.trusts(req.client_ip)
+        proto = header(req.headers, "x-forwarded-proto") if self.trusted else None
+        proto = (proto or "").split(",")[0].strip().lower()
+        self.scheme = proto if proto in ("http", "https") else req.scheme
         self.host = header(req.headers, "host") or ""
         self.upstream = req.upstream or engine.config.upstream
-        self.error = error  # a request the proxy refuses (a bad X-Consent-State)
+        self.error = error  # a request the proxy refuses: (status, why)
         path = req.target.split("?")[0]
         self.is_local = (error is not None or path.startswith(engine.config.prefix)
                          or (bool(engine.config.gpc) and path == GPC_PATH))
         self.report.local = self.is_local
+        dest = header(req.headers, "sec-fetch-dest")
+        self.inject = None if dest is None else dest == "document"
+        # The origin's validators go upstream only where no rewritten page can be cached.
+        self.keeps_validators = dest in SUBRESOURCE_DESTS
+        self.revalidating = False  # an If-None-Match of ours went upstream as the origin's
+
+    @property
+    def lang(self) -> str:
+        return pick_language(header(self.req.headers, "accept-language"),
+                             self.engine.config.languages)
+
+    @property
+    def page_digest(self) -> str:
+        """What a rewritten page depends on, in its ETag: a cached page revalidates only
+        for the same choice, config, language and kind of document."""
+        return self.engine.page_digest(self.state, self.lang, self.inject)
 
     def local_response(self, body: bytes) -> LocalResponse:
         """Answer a request under the reserved prefix (body: the request body)."""
         if self.error is not None:
-            return LocalResponse(400, [("Content-Type", "text/plain; charset=utf-8"),
-                                       ("Cache-Control", "no-store")], self.error.encode())
+            status, why = self.error
+            return LocalResponse(status, [("Content-Type", "text/plain; charset=utf-8"),
+                                          ("Cache-Control", "no-store")], why.encode())
         resp = self.engine.endpoints.handle(self, body)
         if resp.record is not None:
             self.report.decision = resp.record.action
@@ -186,18 +223,47 @@ class Exchange:
                            and e != "identity"]
                 if codings:
                     headers.append((k, ", ".join(sorted(codings))))
+            elif lk == "if-none-match":
+                tags = self._origin_etags(v)
+                if tags:
+                    headers.append((k, tags))
+            elif lk == "if-modified-since":
+                if self.keeps_validators:  # a page's date cannot tell the consent state
+                    headers.append((k, v))
             elif lk not in ("x-forwarded-for", "x-forwarded-proto", "x-forwarded-host",
                             STATE_HEADER.lower()):
                 headers.append((k, v))
-        prior = header(req.headers, "x-forwarded-for")
+        prior = header(req.headers, "x-forwarded-for") if self.trusted else None
         if req.client_ip:
             headers.append(("X-Forwarded-For", f"{prior}, {req.client_ip}" if prior
                             else req.client_ip))
         headers.append(("X-Forwarded-Proto", self.scheme))
-        if self.host:
-            headers.append(("X-Forwarded-Host", header(req.headers, "x-forwarded-host")
-                            or self.host))
+        forwarded_host = header(req.headers, "x-forwarded-host") if self.trusted else None
+        if forwarded_host and valid_host(forwarded_host):
+            headers.append(("X-Forwarded-Host", forwarded_host))
+        elif self.host:
+            headers.append(("X-Forwarded-Host", self.host))
         return headers
+
+    def _origin_etags(self, if_none_match: str) -> str:
+        """If-None-Match for the origin: our page tags made for this very state go back to
+        the origin's tag; tags of other states, and (unless the request is for a kind of
+        resource never rendered as a page) tags we never made, are dropped."""
+        if if_none_match.strip() == "*":
+            return if_none_match
+        kept = []
+        digest = None
+        for tag in ETAG_RE.findall(if_none_match):
+            m = PAGE_ETAG_RE.fullmatch(tag)
+            if m is None:
+                if self.keeps_validators:
+                    kept.append(tag)
+                continue
+            digest = digest or self.page_digest
+            if m["digest"] == digest:
+                kept.append(f'{"W/" if m["weak"] == "w" else ""}"{m["tag"]}"')
+                self.revalidating = True
+        return ", ".join(kept)
 
     def _not_covered(self, state: ConsentState) -> list[str]:
         allowed = self.engine.cookie_filter(state).allowed
@@ -233,12 +299,39 @@ class Exchange:
         out += self._deletions(deleted)
         if engine.observer is not None:
             engine.observer.cookies_seen(self.report.cookies_seen)
+        if status == 304 and self.revalidating:  # the page cached for this very state
+            return ResponsePlan(self._page_cache_headers(
+                without(out, *CSP_HEADERS), header(out, "etag"), False), None)
         ctype = (header(headers, "content-type") or "").split(";")[0].strip().lower()
         coding = encoding.normalise(header(headers, "content-encoding"))
         if (ctype not in HTML_TYPES or req.method == "HEAD" or status in NO_BODY_STATUSES
                 or status < 200 or not encoding.can_decode(coding)):
             return ResponsePlan(out, None)
         return ResponsePlan(*self._rewrite_plan(out, coding))
+
+    def _page_cache_headers(self, out: Headers, etag: str | None, encoded: bool) -> Headers:
+        """Caching of a rewritten page: private, varying with the cookie, and validated
+        only by a tag of this consent state (no date: it could not tell the state)."""
+        vary = header(out, "vary")
+        cache = header(out, "cache-control")
+        out = without(out, "etag", "last-modified", "vary", "cache-control")
+        if etag:
+            out.append(("ETag", self._page_etag(etag)))
+        varies = ["Cookie"] + (["Accept-Encoding"] if encoded else [])
+        have = {v.strip().lower() for v in (vary or "").split(",")}
+        missing = [v for v in varies if v.lower() not in have and "*" not in have]
+        out.append(("Vary", ", ".join(([vary] if vary else []) + missing)))
+        out.append(("Cache-Control", _private(cache)))
+        return out
+
+    def _page_etag(self, etag: str) -> str:
+        """W/"<the origin's tag>.cp<w|s><digest of the state>" (weak: the bytes change with
+        each nonce and re-encoding, and a weak tag is never used to resume a range)."""
+        weak = etag.startswith("W/")
+        opaque = etag[2:] if weak else etag
+        if len(opaque) >= 2 and opaque[0] == opaque[-1] == '"':
+            opaque = opaque[1:-1]
+        return f'W/"{opaque}.cp{"w" if weak else "s"}{self.page_digest}"'
 
     def _capped(self, set_cookie: str) -> str:
         limit = self.engine.config.cap_cookie_lifetime_days * 86400
@@ -249,9 +342,7 @@ class Exchange:
 
     def _rewrite_plan(self, out: Headers, coding: str) -> tuple[Headers, BodyTransform]:
         engine, req = self.engine, self.req
-        dest = header(req.headers, "sec-fetch-dest")
-        inject = None if dest is None else dest == "document"
-        lang = pick_language(header(req.headers, "accept-language"), engine.config.languages)
+        inject, lang = self.inject, self.lang
         # The origin's own CSP stays; it only learns to let in what the proxy injects.
         origin_csp = [(k, v) for k, v in out if k.lower() in CSP_HEADERS]
         nonce = secrets.token_urlsafe(18) if origin_csp else ""
@@ -264,20 +355,13 @@ class Exchange:
                                 head=engine.banner.script_tag(self.state, nonce))
         out_coding = encoding.output_encoding(
             coding, encoding.accepted(header(req.headers, "accept-encoding")))
-        etag = header(out, "etag")
-        vary = header(out, "vary")
-        cache = header(out, "cache-control")
-        out = without(out, "content-length", "content-encoding", "etag", "vary",
-                      "cache-control", "accept-ranges", "content-md5", "digest")
+        # A page with a nonce gets no validator: a 304 would bring back the old nonce.
+        etag = None if nonce else header(out, "etag")
+        out = self._page_cache_headers(
+            without(out, "content-length", "content-encoding", "accept-ranges",
+                    "content-md5", "digest"), etag, coding != "identity")
         if out_coding != "identity":
             out.append(("Content-Encoding", out_coding))
-        if etag:
-            out.append(("ETag", etag if etag.startswith("W/") else f"W/{etag}"))
-        varies = ["Cookie"] + (["Accept-Encoding"] if coding != "identity" else [])
-        have = {v.strip().lower() for v in (vary or "").split(",")}
-        missing = [v for v in varies if v.lower() not in have and "*" not in have]
-        out.append(("Vary", ", ".join(([vary] if vary else []) + missing)))
-        out.append(("Cache-Control", _private(cache)))
         policy = engine.csp_header(self.state)
         if policy:
             out.append(policy)
@@ -287,6 +371,21 @@ class Exchange:
             rewriter, encoding.decoder(coding), encoding.encoder(out_coding), self.report,
             None if observer is None else lambda r: observer.hosts_seen(r.hosts_seen, self.host))
         return out, transform
+
+
+def valid_host(host: str) -> bool:
+    """A Host (or X-Forwarded-Host) value: a host name or IP address and an optional port;
+    anything else (userinfo, paths, controls, 2,000 labels) is refused."""
+    m = HOST_RE.fullmatch(host)
+    if m is None:
+        return False
+    if m["ip6"] is not None:
+        try:
+            ipaddress.IPv6Address(m["ip6"])
+        except ValueError:
+            return False
+        return True
+    return len(m["name"]) <= MAX_HOST_NAME
 
 
 def _under(url: str, base: str) -> bool:
@@ -333,6 +432,54 @@ class Engine:
         ).hexdigest()[:12]
         self._per_choice: dict[tuple[bool, frozenset[str], frozenset[str]],
                                tuple[CookieFilter, tuple[str, str] | None]] = {}
+        # Everything of this config and release a rewritten page can depend on.
+        self.page_version = hashlib.sha256(
+            f"{replace(config, source='')!r}|{self.banner.version}".encode()).hexdigest()
+        self._page_digests: dict[tuple[object, ...], str] = {}
+
+    def trusts(self, client_ip: str) -> bool:
+        """Whether the peer is one of `trusted_proxies` (its X-Forwarded-* are believed)."""
+        networks = self.config.trusted_proxies
+        if not networks or not client_ip:
+            return False
+        try:
+            ip = ipaddress.ip_address(client_ip.split("%")[0])
+        except ValueError:
+            return False
+        return any(ip in net for net in networks)
+
+    def page_digest(self, state: ConsentState, lang: str, inject: bool | None) -> str:
+        key = (state.decided, state.categories, state.services, state.reask, state.gpc,
+               lang, inject)
+        found = self._page_digests.get(key)
+        if found is None:
+            if len(self._page_digests) > 256:
+                self._page_digests.clear()
+            found = self._page_digests[key] = hashlib.blake2b(
+                repr((self.page_version, state.decided, sorted(state.categories),
+                      sorted(state.services), state.reask, state.gpc, lang, inject)).encode(),
+                digest_size=8).hexdigest()
+        return found
+
+    def refusal(self, req: Request) -> tuple[int, str] | None:
+        """What no request may be, whichever adapter parsed it: a target that is not a
+        path (CONNECT, absolute or authority form, '@' tricks), a bad or doubled Host,
+        a head larger than the limits."""
+        limits = self.config.limits
+        if len(req.target) > limits.header_line_bytes:
+            return 414, "request target too long\n"
+        size = len(req.method) + len(req.target) + 12
+        for k, v in req.headers:
+            line = len(k) + len(v) + 4
+            size += line
+            if line > limits.header_line_bytes or size > limits.request_head_bytes:
+                return 431, "request header fields too large\n"
+        if req.method == "CONNECT" or not req.target.startswith("/"):
+            return 400, "the request target must be a path: this is no forward proxy\n"
+        hosts = [v for k, v in req.headers if k.lower() == "host"]
+        if len(hosts) > 1 or (hosts and not valid_host(hosts[0])):
+            return 400, "invalid Host header\n"
+        return None
 
     def _choice(self, state: ConsentState) -> tuple[CookieFilter, tuple[str, str] | None]:
         """What depends only on the choice (few distinct ones exist): built once."""
@@ -370,13 +517,16 @@ class Engine:
     def begin(self, req: Request) -> Exchange:
         """The state to enforce comes from X-Consent-State (test configs only), else the
         forced state (--state), else the visitor's cookie; then the browser's signals."""
+        refused = self.refusal(req)
+        if refused is not None:
+            return Exchange(self, req, NO_DECISION, "cookie", error=refused)
         spec = header(req.headers, STATE_HEADER) if self.config.testing.state_header else None
         state, source = None, ""
         if spec is not None:
             try:
                 state, source = parse_state(spec, self.config, STATE_HEADER), "header"
             except ConfigError as e:
-                return Exchange(self, req, NO_DECISION, "header", error=f"{e}\n")
+                return Exchange(self, req, NO_DECISION, "header", error=(400, f"{e}\n"))
         if state is None and self.forced is not None:
             state, source = self.forced, "forced"
         if state is None:

@@ -1,0 +1,92 @@
+"""A hostile visitor's request, through both adapters: request targets that would make the
+proxy reach another host or port, Host headers that would make one request cost megabytes,
+forged X-Forwarded-*, heads over the limits. Each test is named for the attack."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+
+import pytest
+from aiohttp import web
+
+from tests.adapters import app_in_thread
+
+pytestmark = pytest.mark.timeout(60)
+
+
+async def echo(request: web.Request) -> web.Response:
+    return web.json_response({"path": request.raw_path, "host": request.host})
+
+
+@pytest.fixture(scope="module")
+def origin() -> Iterator[str]:
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", echo)
+    with app_in_thread(app) as port:
+        yield f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+async def bystander() -> AsyncIterator[tuple[int, list[bytes]]]:
+    """Another service on this machine: (its port, what each connection to it sent)."""
+    seen: list[bytes] = []
+
+    async def record(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen.append(await reader.read(4096))
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecret")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(record, "127.0.0.1", 0)
+    yield server.sockets[0].getsockname()[1], seen
+    server.close()
+    await server.wait_closed()
+
+
+async def exchange(url: str, raw: bytes, wait: float = 10) -> bytes:
+    """Send raw bytes to the proxy, return its answer (the head, and the body if it has a
+    Content-Length)."""
+    host, port = url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(raw)
+        await writer.drain()
+        async with asyncio.timeout(wait):
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
+            return head + (await reader.readexactly(int(length[1])) if length else b"")
+    finally:
+        writer.close()
+
+
+def status(answer: bytes) -> int:
+    return int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/") else 0
+
+
+@pytest.mark.parametrize("target", [
+    "CONNECT @127.0.0.1:{port}", "CONNECT 127.0.0.1:{port}", "GET @127.0.0.1:{port}/",
+    "GET http://127.0.0.1:{port}/", "POST http://user@127.0.0.1:{port}/x",
+])
+async def test_request_target_tricks_never_reach_another_port(
+        start_proxy: Callable[..., Awaitable[str]], origin: str,
+        bystander: tuple[int, list[bytes]], target: str) -> None:
+    port, seen = bystander
+    proxy = await start_proxy(origin)
+    answer = await exchange(proxy, f"{target.format(port=port)} HTTP/1.1\r\n"
+                            f"Host: shop.example.com\r\nContent-Length: 4\r\n"
+                            f"Connection: close\r\n\r\nbody".encode())
+    assert b"secret" not in answer
+    assert 400 <= status(answer) < 500, answer[:200]
+    await asyncio.sleep(0.2)
+    assert seen == []
+
+
+async def test_host_with_two_thousand_labels_is_refused_not_answered_with_megabytes(
+        start_proxy: Callable[..., Awaitable[str]], origin: str) -> None:
+    proxy = await start_proxy(origin)
+    cookies = "; ".join(f"c{i}=1" for i in range(20))
+    answer = await exchange(proxy, f"GET / HTTP/1.1\r\nHost: {'a.' * 2000}com\r\n"
+                            f"Cookie: {cookies}\r\nConnection: close\r\n\r\n".encode())
+    assert status(answer) in (400, 431) and len(answer) < 4096
