@@ -16,11 +16,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 from consentproxy.banner.render import SCRIPT, SCRIPT_TYPE, pick_language
 from consentproxy.consent import NO_DECISION, ConsentState
-from consentproxy.httpheaders import header
+from consentproxy.httpheaders import header, sendable
 from consentproxy.records import ConsentRecord, RecordStore, user_agent_family
 
 if TYPE_CHECKING:
@@ -31,6 +31,7 @@ MAX_BODY = 16 * 1024
 ACTIONS = ("accept-all", "reject-all", "save")
 VIA = ("banner", "preferences", "placeholder")  # where the banner's script says it came from
 GPC_PATH = "/.well-known/gpc.json"
+_PRINTABLE_ASCII = "".join(map(chr, range(0x21, 0x7f)))
 
 
 @dataclass
@@ -64,12 +65,13 @@ def state_json(state: ConsentState, revision: int, forced: bool = False) -> dict
 
 
 def safe_return(target: str | None) -> str:
-    """A same-site path to go back to after a form post; anything else becomes '/'."""
+    """A same-site path to go back to after a form post; anything else becomes '/'.
+    Letters beyond ASCII are %-escaped (a Location header carries bytes, as browsers send)."""
     if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
         return "/"
-    if any(c in target for c in "\r\n\t\\") or urlsplit(target).netloc:
+    if "\\" in target or not sendable(target) or "\t" in target or urlsplit(target).netloc:
         return "/"
-    return target
+    return quote(target, safe=_PRINTABLE_ASCII)
 
 
 class Endpoints:
@@ -213,6 +215,8 @@ class Endpoints:
                 via = "form"
         except (ValueError, UnicodeDecodeError) as e:
             return _plain(400, f"unreadable choice: {e}")
+        except RecursionError:  # JSON nested thousands deep
+            return _plain(400, "unreadable choice: nested too deep")
         if action not in ACTIONS or not _strings(wanted) or not _strings(services):
             return _plain(400, "action must be accept-all, reject-all or save; "
                           "categories and services must be lists")

@@ -37,7 +37,7 @@ from consentproxy.cookies import (
     set_cookie_name,
 )
 from consentproxy.endpoints import GPC_PATH, Endpoints, LocalResponse
-from consentproxy.httpheaders import Headers, end_to_end, header, without
+from consentproxy.httpheaders import Headers, end_to_end, header, sendable, without
 from consentproxy.observe import Observer
 from consentproxy.policy import Policy
 from consentproxy.records import RecordWriter
@@ -284,6 +284,8 @@ class Exchange:
         upstream = self.upstream
         for k, v in end_to_end(headers):
             lk = k.lower()
+            if not sendable(v):  # an origin's header with a control character: dropped
+                continue
             if lk == "set-cookie":
                 if engine.observer is not None:
                     self.report.cookies_seen.append(set_cookie_name(v))

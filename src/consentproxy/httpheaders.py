@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import re
+
 Headers = list[tuple[str, str]]
 
 HOP_BY_HOP = frozenset({
     "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
     "trailers", "transfer-encoding", "upgrade", "proxy-connection",
 })
+
+
+# What no header value may hold: a control character other than HTAB (browsers ignore a
+# Set-Cookie with one; HTTP servers refuse to send one).
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def sendable(value: str) -> bool:
+    return _CONTROL_RE.search(value) is None
 
 
 def header(headers: Headers, name: str) -> str | None:

@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
+from aiohttp.web_protocol import RequestHandler
 
 from consentproxy.endpoints import MAX_BODY
 from consentproxy.engine import BodyTransform, Engine, Exchange, Report, Request
@@ -91,8 +93,7 @@ class ProxyServer:
         return resp
 
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
-        headers: Headers = [(k.decode("latin-1"), v.decode("latin-1"))
-                            for k, v in request.raw_headers]
+        headers = _decoded(request.raw_headers)
         peer = request.transport.get_extra_info("peername") if request.transport else None
         ex = self.engine.begin(Request(
             method=request.method, target=request.raw_path, headers=headers,
@@ -110,6 +111,8 @@ class ProxyServer:
             resp = web.Response(status=local.status, body=local.body)
             for k, v in local.headers:
                 resp.headers.add(k, v)
+            if ex.error is not None:  # a request refused outright: no more on this connection
+                resp.force_close()
             return resp
         up_headers = without(ex.upstream_headers(), "host", "expect")
         if request.headers.get("Upgrade", "").lower() == "websocket":
@@ -128,8 +131,7 @@ class ProxyServer:
             log.warning("upstream %s failed: %s", self.upstream, e)
             return _error(502, "The site behind this proxy cannot be reached.")
         async with upstream:
-            origin_headers = [(k.decode("latin-1"), v.decode("latin-1"))
-                              for k, v in upstream.raw_headers]
+            origin_headers = _decoded(upstream.raw_headers)
             plan = ex.response(upstream.status, origin_headers)
             resp = web.StreamResponse(status=upstream.status, reason=upstream.reason)
             for k, v in plan.headers:
@@ -207,9 +209,49 @@ async def _read_at_most(stream: aiohttp.StreamReader, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def _decoded(raw: tuple[tuple[bytes, bytes], ...]) -> Headers:
+    """Header bytes as text that aiohttp writes back unchanged: it encodes as UTF-8, so
+    valid UTF-8 is read as such (latin-1 would double-encode é), anything else as latin-1."""
+    out = []
+    for k, v in raw:
+        try:
+            value = v.decode()
+        except UnicodeDecodeError:
+            value = v.decode("latin-1")
+        out.append((k.decode("latin-1"), value))
+    return out
+
+
 def _error(status: int, message: str) -> web.Response:
     return web.Response(status=status, text=message + "\n",
                         headers={"Cache-Control": "no-store"})
+
+
+class _Handler(RequestHandler):
+    """aiohttp's connection handler, answering what it cannot parse as nginx would: a head
+    over the limits is a 431, and a malformed request is one log line, not a traceback."""
+
+    def handle_error(self, request: web.BaseRequest, status: int = 500,
+                     exc: BaseException | None = None,
+                     message: str | None = None) -> web.StreamResponse:
+        if isinstance(exc, LineTooLong) or (isinstance(exc, HttpProcessingError)
+                                            and "Too many headers" in str(exc)):
+            status, message = 431, "request header fields too large\n"
+        elif isinstance(exc, HttpProcessingError):
+            message = "bad request\n"
+        return super().handle_error(request, status, exc, message)
+
+    def log_exception(self, *args: object, **kw: object) -> None:
+        exc = kw.get("exc_info")
+        if isinstance(exc, HttpProcessingError):  # the visitor's mistake, not ours
+            log.info("malformed request refused: %s", ascii(exc.message)[:200])
+        else:
+            super().log_exception(*args, **kw)
+
+
+class _Server(web.Server):
+    def __call__(self) -> RequestHandler:
+        return _Handler(self, loop=self._loop, **self._kwargs)
 
 
 @dataclass
@@ -232,8 +274,10 @@ async def start(engine: Engine, host: str, port: int, reuse_port: bool = False) 
     await proxy.start()
     # access_log=None: telemetry's JSON line is the access log (aiohttp's own would format
     # and write a second line per request, a tenth of a small request's cost).
-    server = web.Server(proxy.handle, max_line_size=8190, max_field_size=8190,
-                        keepalive_timeout=KEEPALIVE_TIMEOUT, access_log=None)
+    limits = engine.config.limits
+    server = _Server(proxy.handle, max_line_size=limits.header_line_bytes,
+                     max_field_size=limits.header_line_bytes,
+                     keepalive_timeout=KEEPALIVE_TIMEOUT, access_log=None)
     # On stop, requests in flight get SHUTDOWN_SECONDS to finish.
     runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=SHUTDOWN_SECONDS)
     await runner.setup()

@@ -141,7 +141,7 @@ def test_same_site_form_without_javascript_still_works(engine):
 @pytest.mark.parametrize("target", [
     "//evil.example/", "/\\evil.example/", "https://evil.example/", "/\t/evil.example",
     "\\evil.example", "/%0d%0aSet-Cookie:%20x=1", "javascript:alert(1)", "//%2fevil.example",
-    " //evil.example",
+    " //evil.example", "/\x0b", "/\x0c", "/\x00", "/\x7f", "/a\x1fb",
 ])
 def test_form_return_cannot_leave_the_site(engine, target):
     body = b"action=reject-all&return=" + quote(target.replace("\\t", "\t")).encode()
@@ -150,6 +150,14 @@ def test_form_return_cannot_leave_the_site(engine, target):
     location = dict(resp.headers)["Location"]
     assert location.startswith("/") and not location.startswith(("//", "/\\"))
     assert "\r" not in location and "\n" not in location
+    assert location.isascii() and location.isprintable()
+
+
+def test_form_return_beyond_ascii_is_escaped(engine):
+    body = b"action=reject-all&return=" + quote("/caf\u00e9?q=\u20ac").encode()
+    resp = post(engine, "choice", body, "application/x-www-form-urlencoded",
+                Origin=f"http://{HOST}")
+    assert dict(resp.headers)["Location"] == "/caf%C3%A9?q=%E2%82%AC"
 
 
 def test_referer_from_another_site_is_no_return_target(engine):
@@ -162,12 +170,13 @@ def test_referer_from_another_site_is_no_return_target(engine):
 
 @pytest.mark.parametrize("body", [
     b"[" * 8000 + b"]" * 8000,
+    b"[" * 16000,
     b'{"action": "save", "services": [{"a": 1}], "categories": [["x"]]}',
     b'{"action": ["accept-all"]}',
     b'{"action": "save", "categories": "analytics"}',
     b"\xff\xfe{}",
     b'{"action": "accept-all", "action": "reject-all"',
-], ids=["deeply_nested_array", "unhashable_names", "action_as_list",
+], ids=["deeply_nested_array", "nested_16000_deep", "unhashable_names", "action_as_list",
         "categories_as_string", "not_utf8", "truncated_json"])
 def test_hostile_json_is_a_400_never_a_crash(engine, body):
     resp = post(engine, "choice", body, Origin=f"http://{HOST}")

@@ -37,6 +37,9 @@ ANSWERS = {
     b"/short-body": HEAD + b"Content-Length: 1000\r\n\r\n" + HTML,
     b"/long-body": HEAD + b"Content-Length: 10\r\n\r\n" + HTML,
     b"/reset": HEAD + b"Transfer-Encoding: chunked\r\n\r\n5\r\n<html\r\n",
+    b"/control-set-cookie": HEAD + b"Set-Cookie: PHPSESSID=a\x01b; Path=/\r\n"
+                            b"Set-Cookie: PHPSESSID=ok; Path=/\r\nX-Odd: a\x7fb\r\n"
+                            b"Content-Length: %d\r\n\r\n" % len(HTML) + HTML,
 }
 
 
@@ -122,6 +125,15 @@ async def test_broken_coding_from_origin_is_502_or_a_cut_response_never_a_hang(
     assert status in (b"502", b"200") and b"Traceback" not in data
     if status == b"200":  # headers went out before the body failed: the body is cut short
         assert not data.endswith(b"0\r\n\r\n")
+
+
+async def test_origin_header_with_a_control_character_is_dropped_not_a_500(
+        start_proxy, origin):
+    data, _ = await get(await start_proxy(origin), "/control-set-cookie")
+    head = data.split(b"\r\n\r\n")[0]
+    assert data.startswith(b"HTTP/1.1 200 ") and b"<p>hello</p>" in data
+    assert b"Set-Cookie: PHPSESSID=ok" in head
+    assert b"\x01" not in head and b"\x7f" not in head
 
 
 async def test_origin_shorter_than_its_content_length_is_cut_not_completed(start_proxy, origin):

@@ -5,6 +5,7 @@ forged X-Forwarded-*, heads over the limits. Each test is named for the attack."
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
@@ -90,3 +91,33 @@ async def test_host_with_two_thousand_labels_is_refused_not_answered_with_megaby
     answer = await exchange(proxy, f"GET / HTTP/1.1\r\nHost: {'a.' * 2000}com\r\n"
                             f"Cookie: {cookies}\r\nConnection: close\r\n\r\n".encode())
     assert status(answer) in (400, 431) and len(answer) < 4096
+
+
+HUGE_HEAD = "".join(f"X-Filler-{i}: {'a' * 8000}\r\n" for i in range(8))  # 64 KB, 8 KB lines
+
+
+async def test_request_head_over_32_kb_is_refused_with_431(
+        start_proxy: Callable[..., Awaitable[str]], origin: str) -> None:
+    proxy = await start_proxy(origin)
+    answer = await exchange(proxy, f"GET / HTTP/1.1\r\nHost: shop.example.com\r\n{HUGE_HEAD}"
+                            "Connection: close\r\n\r\n".encode())
+    assert status(answer) == 431 and b'"path"' not in answer
+
+
+@pytest.mark.parametrize("raw", [
+    b"GARBAGE\r\n\r\n", b"GET / HTTP/1.1\r\nHost: a\x01b\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: x\r\nX: " + b"a" * 9000 + b"\r\n\r\n",
+])
+@pytest.mark.parametrize("adapter", ["aiohttp"])  # mitmdump logs in its own process
+async def test_malformed_request_is_one_log_line_not_a_traceback(
+        start_proxy: Callable[..., Awaitable[str]], origin: str,
+        caplog: pytest.LogCaptureFixture, raw: bytes) -> None:
+    proxy = await start_proxy(origin)
+    with caplog.at_level(logging.INFO):  # serve's level
+        answer = await exchange(proxy, raw)
+        await asyncio.sleep(0.1)
+    assert status(answer) in (400, 431)
+    assert [r for r in caplog.records if r.exc_info] == []
+    lines = [r.getMessage() for r in caplog.records if r.name == "consentproxy"]
+    # (aiohttp itself logs a first request that is not HTTP at all at debug level only)
+    assert len(lines) <= 1 and all("\n" not in line for line in lines)
