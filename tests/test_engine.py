@@ -173,9 +173,64 @@ def test_bodies_that_must_not_be_rewritten_pass_through(engine, method, status, 
     assert ex.response(status, [("Content-Type", ctype)]).body is None
 
 
-def test_unknown_content_encoding_passes_through(engine):
-    plan = get(engine).response(200, HTML + [("Content-Encoding", "compress")])
+@pytest.mark.parametrize("coding", ["UTF-8", "none", "compress", "gzip, foo"])
+def test_html_with_a_coding_browsers_ignore_is_rewritten_as_it_comes(engine, coding):
+    plan = get(engine).response(200, HTML + [("Content-Encoding", coding)])
+    out = plan.body.feed(b"<iframe src=//www.youtube.com/embed/x></iframe>") + plan.body.close()
+    assert b"data-consent-src" in out and b" src=//www.youtube" not in out
+    assert header(plan.headers, "content-encoding") is None
+
+
+@pytest.mark.parametrize("types", [
+    [("Content-Type", "text/plain"), ("Content-Type", "text/html; charset=utf-8")],
+    [("Content-Type", "text/plain, text/html")],
+    [("Content-Type", "text/html"), ("Content-Type", "text/plain")],
+])
+def test_html_in_any_content_type_is_rewritten_and_sent_as_the_only_type(engine, types):
+    plan = get(engine).response(200, types)
+    assert plan.body is not None
+    assert [v for k, v in plan.headers if k.lower() == "content-type"] == [
+        next(t.strip() for _, v in types for t in v.split(",") if "html" in t)]
+    assert header(plan.headers, "x-content-type-options") == "nosniff"
+
+
+@pytest.mark.parametrize("ctype", ["text/xml", "application/xml", "image/svg+xml",
+                                   "application/rss+xml; charset=utf-8",
+                                   "text/plain, image/svg+xml"])
+def test_xml_and_svg_documents_get_the_csp_and_nosniff(engine, ctype):
+    plan = get(engine).response(200, [("Content-Type", ctype)])
     assert plan.body is None
+    assert "default-src 'self'" in header(plan.headers, "content-security-policy-report-only")
+    assert header(plan.headers, "x-content-type-options") == "nosniff"
+
+
+def test_a_body_without_a_type_gets_the_csp_but_may_still_be_a_script(engine):
+    plan = get(engine).response(200, [])
+    assert header(plan.headers, "content-security-policy-report-only")
+    assert header(plan.headers, "x-content-type-options") is None
+
+
+@pytest.mark.parametrize("ctype", ["image/png", "text/javascript", "text/css", "text/plain",
+                                   "application/json"])
+def test_subresources_get_no_csp_and_no_nosniff(engine, ctype):
+    plan = get(engine).response(200, [("Content-Type", ctype)])
+    names = {k.lower() for k, _ in plan.headers}
+    assert not names & {"content-security-policy-report-only", "x-content-type-options"}
+
+
+LINKS = ("<https://www.google-analytics.com/analytics.js>; rel=preload; as=script, "
+         '</style.css>; rel=preload; as=style; title="a, b", '
+         "<https://www.facebook.com>; rel=preconnect")
+
+
+def test_preload_links_to_services_not_consented_are_removed(engine):
+    pixel = "<//connect.facebook.net/x.js>; rel=preload"
+    plan = get(engine).response(200, HTML + [("Link", LINKS), ("Link", pixel)])
+    assert [v for k, v in plan.headers if k == "Link"] == [
+        '</style.css>; rel=preload; as=style; title="a, b"']
+    _, accepted = choose(engine, "accept-all")
+    plan = get(engine, cookie=accepted).response(200, [("Link", LINKS)])
+    assert header(plan.headers, "link") == LINKS
 
 
 def test_origin_redirects_are_made_relative_to_the_visitor(engine):

@@ -57,6 +57,8 @@ PAGE = (b"<!doctype html><html><head><title>t</title>"
         b"</head><body><p>hello</p></body></html>")
 BANNER = b'id="consentproxy"'
 BLOB = os.urandom(256 * 1024)
+SVG = (b"<svg xmlns='http://www.w3.org/2000/svg'><image href='https://www.facebook.com/tr'/>"
+       b"</svg>")
 JSON_BODY = json.dumps({"items": list(range(500)), "name": "caf\u00e9"}).encode()
 BIG_CHUNK = os.urandom(1 << 20)
 BIG_CHUNKS = 64  # 64 MiB
@@ -195,6 +197,7 @@ def origin_app() -> web.Application:
     app = web.Application()
     app.router.add_get("/blob", functools.partial(fixed, BLOB, "application/octet-stream"))
     app.router.add_get("/json", functools.partial(fixed, JSON_BODY, "application/json"))
+    app.router.add_get("/drawing.svg", functools.partial(fixed, SVG, "image/svg+xml"))
     app.router.add_get("/echo", echo)
     app.router.add_post("/upload", upload)
     app.router.add_get("/big", big)
@@ -337,6 +340,15 @@ async def test_non_html_body_is_byte_identical_with_content_length(
         assert resp.headers["Content-Length"] == str(len(body))
         assert resp.headers["Content-Type"] == ctype
         assert "Transfer-Encoding" not in resp.headers
+
+
+async def test_svg_document_gets_the_csp_and_nosniff_and_its_bytes(
+        proxy: str, client: aiohttp.ClientSession) -> None:
+    async with client.get(proxy + "/drawing.svg") as resp:
+        assert await resp.read() == SVG
+        assert "default-src 'self'" in resp.headers["Content-Security-Policy-Report-Only"]
+        assert "facebook" not in resp.headers["Content-Security-Policy-Report-Only"]
+        assert resp.headers["X-Content-Type-Options"] == "nosniff"
 
 
 async def test_large_download_streams_with_bounded_memory(

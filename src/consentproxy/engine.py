@@ -42,7 +42,7 @@ from consentproxy.observe import Observer
 from consentproxy.policy import Policy
 from consentproxy.records import RecordWriter
 from consentproxy.rewrite import encoding
-from consentproxy.rewrite.neutralise import Neutraliser
+from consentproxy.rewrite.neutralise import Neutraliser, url_target
 from consentproxy.rewrite.scanner import HtmlRewriter
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -63,6 +63,9 @@ SUBRESOURCE_DESTS = frozenset({
 # digest of what the rewrite depended on (the choice, the config, the language...).
 PAGE_ETAG_RE = re.compile(r'W/"(?P<tag>[^"]*)\.cp(?P<weak>[ws])(?P<digest>[0-9a-f]{16})"')
 ETAG_RE = re.compile(r'(?:W/)?"[^"]*"')
+LINK_RE = re.compile(r'<[^>]*>(?:[^,"]|"[^"]*")*')  # one link-value of a Link header
+XML_TYPES = ("text/xml", "application/xml")  # and every +xml type
+SNIFFED_TYPES = ("", "unknown/unknown", "application/unknown", "*/*")  # browsers sniff these
 
 
 @dataclass(frozen=True)
@@ -292,6 +295,10 @@ class Exchange:
                 kept, dropped = filt.set_cookies([v])
                 self.report.set_cookies_dropped += dropped
                 out += [(k, self._capped(c)) for c in kept]
+            elif lk == "link":  # preload/preconnect of a service not consented: dropped
+                kept_links = self._links(v)
+                if kept_links:
+                    out.append((k, kept_links))
             elif (lk in ("location", "content-location") and self.host and upstream
                   and _under(v, upstream)):
                 out.append((k, f"{self.scheme}://{self.host}{v[len(upstream):]}"))
@@ -304,12 +311,40 @@ class Exchange:
         if status == 304 and self.revalidating:  # the page cached for this very state
             return ResponsePlan(self._page_cache_headers(
                 without(out, *CSP_HEADERS), header(out, "etag"), False), None)
-        ctype = (header(headers, "content-type") or "").split(";")[0].strip().lower()
-        coding = encoding.normalise(header(headers, "content-encoding"))
-        if (ctype not in HTML_TYPES or req.method == "HEAD" or status in NO_BODY_STATUSES
-                or status < 200 or not encoding.can_decode(coding)):
+        # Every Content-Type, each possibly a list: HTML in any of them is HTML (the most
+        # dangerous reading; browsers take the last), sent on as the only type.
+        types = [(t.split(";")[0].strip().lower(), t.strip()) for k, v in out
+                 if k.lower() == "content-type" for t in v.split(",")]
+        html = next((t for essence, t in types if essence in HTML_TYPES), None)
+        if html is not None and len(types) > 1:
+            out = without(out, "content-type") + [("Content-Type", html)]
+        if html is None or req.method == "HEAD" or status in NO_BODY_STATUSES or status < 200:
+            if status >= 200 and status not in NO_BODY_STATUSES:
+                out = self._document_headers(out, [essence for essence, _ in types])
             return ResponsePlan(out, None)
-        return ResponsePlan(*self._rewrite_plan(out, coding))
+        codings = encoding.codings([v for k, v in out if k.lower() == "content-encoding"])
+        return ResponsePlan(*self._rewrite_plan(out, codings))
+
+    def _links(self, value: str) -> str:
+        """A Link header without the links (preload, preconnect, prefetch...) to services
+        the visitor did not consent to."""
+        policy, kept = self.engine.policy, []
+        for link in LINK_RE.findall(value):
+            target = url_target(link[1:link.index(">")].strip())
+            if target is None or policy.blocked_host(target[0], self.state, target[1]) is None:
+                kept.append(link.strip())
+        return ", ".join(kept)
+
+    def _document_headers(self, out: Headers, essences: list[str]) -> Headers:
+        """What the proxy does not rewrite but a browser may render as a document with
+        scripts gets the CSP of the mode: XML (XHTML as text/xml, SVG, XSLT), also with
+        nosniff, and bodies with no type at all, which browsers sniff."""
+        xml = any(e in XML_TYPES or e.endswith("+xml") for e in essences)
+        if not xml and any(e not in SNIFFED_TYPES for e in essences):
+            return out
+        policy = self.engine.csp_header(self.state)
+        return out + ([policy] if policy else []) + (
+            [("X-Content-Type-Options", "nosniff")] if xml else [])
 
     def _page_cache_headers(self, out: Headers, etag: str | None, encoded: bool) -> Headers:
         """Caching of a rewritten page: private, varying with the cookie, and validated
@@ -342,7 +377,7 @@ class Exchange:
             self.report.cookies_capped.append(set_cookie_name(set_cookie))
         return out
 
-    def _rewrite_plan(self, out: Headers, coding: str) -> tuple[Headers, BodyTransform]:
+    def _rewrite_plan(self, out: Headers, codings: list[str]) -> tuple[Headers, BodyTransform]:
         engine, req = self.engine, self.req
         inject, lang = self.inject, self.lang
         # The origin's own CSP stays; it only learns to let in what the proxy injects.
@@ -355,22 +390,25 @@ class Exchange:
         banner = engine.banner.render(self.state, lang, req.target, nonce)
         rewriter = HtmlRewriter(Neutraliser(engine.policy, self.state), banner, inject,
                                 head=engine.banner.script_tag(self.state, nonce))
+        coding = codings[0] if len(codings) == 1 else "identity"  # a stack goes out plain
         out_coding = encoding.output_encoding(
             coding, encoding.accepted(header(req.headers, "accept-encoding")))
         # A page with a nonce gets no validator: a 304 would bring back the old nonce.
         etag = None if nonce else header(out, "etag")
         out = self._page_cache_headers(
             without(out, "content-length", "content-encoding", "accept-ranges",
-                    "content-md5", "digest"), etag, coding != "identity")
+                    "content-md5", "digest", "x-content-type-options"), etag, bool(codings))
         if out_coding != "identity":
             out.append(("Content-Encoding", out_coding))
+        out.append(("X-Content-Type-Options", "nosniff"))
         policy = engine.csp_header(self.state)
         if policy:
             out.append(policy)
         self.report.rewritten = True
         observer = engine.observer
         transform = BodyTransform(
-            rewriter, encoding.decoder(coding), encoding.encoder(out_coding), self.report,
+            rewriter, encoding.decoder(codings, engine.config.limits.html_bytes),
+            encoding.encoder(out_coding), self.report,
             None if observer is None else lambda r: observer.hosts_seen(r.hosts_seen, self.host))
         return out, transform
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -18,6 +18,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 from aiohttp.web_protocol import RequestHandler
 
+from consentproxy.config import Limits
 from consentproxy.endpoints import MAX_BODY
 from consentproxy.engine import BodyTransform, Engine, Exchange, Report, Request
 from consentproxy.httpheaders import Headers, without
@@ -103,8 +104,12 @@ class ProxyServer:
             # we read the body ourselves: tell the visitor to send it (as aiohttp's router does)
             await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             request.writer.output_size = 0
+        body_reader = _TimedBody(request.content, self.engine.config.limits)
         if ex.is_local:
-            body = await _read_at_most(request.content, MAX_BODY + 1)
+            try:
+                body = await body_reader.read_at_most(MAX_BODY + 1)
+            except BodyTimeout:
+                return _too_slow()
             local = ex.local_response(body)
             if local.complete is not None:
                 local.status, local.body = await local.complete()
@@ -118,9 +123,10 @@ class ProxyServer:
         if request.headers.get("Upgrade", "").lower() == "websocket":
             return await self._websocket(request, up_headers)
         assert self.session is not None
-        body = request.content if request.body_exists else None
+        body = body_reader.chunks() if request.body_exists else None
         asked = time.perf_counter()
         try:
+            # The engine refused any target that is not a path: this stays on the origin.
             upstream = await self.session.request(
                 request.method, self.upstream + request.raw_path, headers=up_headers,
                 data=body, allow_redirects=False, compress=None, chunked=None)
@@ -128,6 +134,8 @@ class ProxyServer:
         except TimeoutError:
             return _error(504, "The site behind this proxy did not answer in time.")
         except (aiohttp.ClientError, OSError) as e:
+            if body_reader.timed_out:  # aiohttp dropped the origin's connection with it
+                return _too_slow()
             log.warning("upstream %s failed: %s", self.upstream, e)
             return _error(502, "The site behind this proxy cannot be reached.")
         async with upstream:
@@ -139,8 +147,18 @@ class ProxyServer:
             if request.method == "HEAD" or upstream.status in (204, 304):
                 await resp.prepare(request)
                 return resp
+            first = b""
+            if plan.body is not None:  # a page that fails at once is a plain 502
+                try:
+                    first = plan.body.feed(await upstream.content.readany())
+                except (BodyError, aiohttp.ClientPayloadError) as e:
+                    log.warning("%s %s: %s", request.method, request.raw_path, e)
+                    return _error(502, "The site behind this proxy sent a page this proxy "
+                                  f"cannot rewrite: {e}.")
             await resp.prepare(request)
             try:
+                if first:
+                    await resp.write(first)
                 await resp.write_eof(await self._pump(upstream, resp, plan.body))
             except (BodyError, aiohttp.ClientPayloadError, TimeoutError) as e:
                 log.warning("%s %s: body failed mid-stream: %s", request.method,
@@ -196,17 +214,53 @@ class ProxyServer:
         return ws
 
 
-async def _read_at_most(stream: aiohttp.StreamReader, limit: int) -> bytes:
-    """Up to `limit` bytes of a body: StreamReader.read(n) returns what has arrived so far."""
-    chunks: list[bytes] = []
-    size = 0
-    while size < limit:
-        chunk = await stream.read(limit - size)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks)
+class BodyTimeout(Exception):
+    """The visitor's request body paused too long or came too slowly."""
+
+
+class _TimedBody:
+    """A visitor's request body, read with limits.body_idle_seconds as the longest pause
+    and limits.body_min_rate as the lowest average rate after it (one byte every few
+    seconds would otherwise hold an origin connection for ever)."""
+
+    def __init__(self, stream: aiohttp.StreamReader, limits: Limits):
+        self.stream, self.limits = stream, limits
+        self.timed_out = False
+        self.started = self.received = 0.0
+
+    async def _read(self, n: int) -> bytes:
+        now = time.monotonic()
+        if not self.started:
+            self.started = now
+        idle = self.limits.body_idle_seconds
+        deadline = self.started + idle + self.received / self.limits.body_min_rate
+        try:
+            async with asyncio.timeout(min(idle, max(deadline - now, 0))):
+                chunk = await self.stream.read(n)
+        except TimeoutError:
+            self.timed_out = True
+            raise BodyTimeout from None
+        self.received += len(chunk)
+        return chunk
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        while chunk := await self._read(1 << 16):
+            yield chunk
+
+    async def read_at_most(self, limit: int) -> bytes:
+        """Up to `limit` bytes (StreamReader.read(n) returns what has arrived so far)."""
+        chunks: list[bytes] = []
+        size = 0
+        while size < limit and (chunk := await self._read(limit - size)):
+            chunks.append(chunk)
+            size += len(chunk)
+        return b"".join(chunks)
+
+
+def _too_slow() -> web.Response:
+    resp = _error(408, "The request body came too slowly.")
+    resp.force_close()
+    return resp
 
 
 def _decoded(raw: tuple[tuple[bytes, bytes], ...]) -> Headers:

@@ -121,3 +121,59 @@ async def test_malformed_request_is_one_log_line_not_a_traceback(
     lines = [r.getMessage() for r in caplog.records if r.name == "consentproxy"]
     # (aiohttp itself logs a first request that is not HTTP at all at debug level only)
     assert len(lines) <= 1 and all("\n" not in line for line in lines)
+
+
+@pytest.fixture
+async def counting_origin() -> AsyncIterator[tuple[str, set[asyncio.StreamWriter]]]:
+    """An origin that reads whatever comes and answers nothing: (its URL, its connections
+    still open)."""
+    open_: set[asyncio.StreamWriter] = set()
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        open_.add(writer)
+        try:
+            while await reader.read(4096):
+                pass
+        except ConnectionError:
+            pass
+        finally:
+            open_.discard(writer)
+            writer.close()
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", open_
+    server.close()
+
+
+async def test_slow_request_body_is_cut_and_frees_the_origin_connection(
+        adapter: str, start_proxy: Callable[..., Awaitable[str]],
+        counting_origin: tuple[str, set[asyncio.StreamWriter]]) -> None:
+    """One byte every 0.2 s. serve answers 408 once the body averages under body_min_rate
+    after body_idle_seconds; mitmproxy reads the whole body before it connects upstream, so
+    the origin never sees the slow visitor (and the visitor only holds mitmproxy's side)."""
+    upstream, open_ = counting_origin
+    proxy = await start_proxy(upstream, "limits: {body_idle_seconds: 1, body_min_rate: 1000}\n")
+    host, port = proxy.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    answer = b""
+    try:
+        writer.write(b"POST /upload HTTP/1.1\r\nHost: shop.example.com\r\n"
+                     b"Content-Length: 100000\r\n\r\n")
+        for _ in range(20):  # 4 s
+            writer.write(b"x")
+            await writer.drain()
+            try:
+                answer += await asyncio.wait_for(reader.read(4096), 0.2)
+            except TimeoutError:
+                continue
+            if answer == b"" or b"\r\n\r\n" in answer:
+                break
+        for _ in range(20):  # the proxy may still be closing it
+            if not open_:
+                break
+            await asyncio.sleep(0.05)
+        assert not open_, f"the slow visitor still holds a connection to the origin {answer}"
+        if adapter == "aiohttp":
+            assert status(answer) == 408
+    finally:
+        writer.close()
