@@ -29,7 +29,7 @@ log = logging.getLogger("consentproxy")
 
 CONNECT_TIMEOUT = 10
 READ_TIMEOUT = 60
-SHUTDOWN_SECONDS = 10
+SHUTDOWN_SECONDS = 10  # the grace of requests in flight when stopping
 # An idle connection, or one still sending its request head (slowloris), is closed after this.
 KEEPALIVE_TIMEOUT = 60
 EXCHANGE = web.RequestKey("consentproxy-exchange", Exchange)
@@ -43,6 +43,19 @@ class ProxyServer:
         self.engine = engine  # swapped whole by reload(); in-flight requests keep theirs
         self.session: aiohttp.ClientSession | None = None
         self.on_done: Callable[[str, str, int, float, int, Report], None] | None = None
+        self.in_flight: set[asyncio.Task[object]] = set()  # requests being answered
+
+    async def drain(self, grace: float) -> None:
+        """Requests in flight get `grace` seconds to finish; the rest (endless streams,
+        WebSockets, a silent origin) are cancelled, so stopping never hangs."""
+        if self.in_flight:
+            await asyncio.wait(set(self.in_flight), timeout=grace)
+        self.hurry()
+
+    def hurry(self) -> None:
+        """Cancel every request in flight now (a second SIGTERM)."""
+        for task in self.in_flight:
+            task.cancel()
 
     @property
     def upstream(self) -> str:
@@ -86,7 +99,13 @@ class ProxyServer:
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         started = time.perf_counter()
-        resp = await self._handle(request)
+        task = asyncio.current_task()
+        assert task is not None
+        self.in_flight.add(task)
+        try:
+            resp = await self._handle(request)
+        finally:
+            self.in_flight.discard(task)
         ex = request.get(EXCHANGE)
         if self.on_done is not None and ex is not None:
             self.on_done(request.method, request.raw_path, resp.status,
@@ -317,6 +336,11 @@ class Running:
     port: int
 
     async def stop(self) -> None:
+        """Stop accepting, let requests in flight finish within SHUTDOWN_SECONDS (cancel
+        what is left), then close (records flushed): bounded, whatever the visitors do."""
+        for site in self.runner.sites:
+            await site.stop()
+        await self.proxy.drain(SHUTDOWN_SECONDS)
         await self.runner.cleanup()
         await self.proxy.close()
 
