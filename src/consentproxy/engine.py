@@ -36,8 +36,15 @@ from consentproxy.cookies import (
     deletion_headers,
     set_cookie_name,
 )
-from consentproxy.endpoints import GPC_PATH, Endpoints, LocalResponse
-from consentproxy.httpheaders import Headers, end_to_end, header, sendable, without
+from consentproxy.endpoints import CSP_REPORT, GPC_PATH, Endpoints, LocalResponse
+from consentproxy.httpheaders import (
+    Headers,
+    end_to_end,
+    header,
+    sendable,
+    valid_host,
+    without,
+)
 from consentproxy.observe import Observer
 from consentproxy.policy import Policy
 from consentproxy.records import RecordWriter
@@ -49,10 +56,6 @@ HTML_TYPES = ("text/html", "application/xhtml+xml")
 NO_BODY_STATUSES = frozenset({204, 206, 304})
 STATE_HEADER = "X-Consent-State"  # honoured only with `testing: {state_header: true}`
 CSP_HEADERS = ("content-security-policy", "content-security-policy-report-only")
-# A Host header: a name (labels, at most 253 bytes) or an IPv4 or [IPv6] address, and a port.
-HOST_RE = re.compile(r"(?:(?P<name>[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.?)"
-                     r"|\[(?P<ip6>[0-9A-Fa-f:.]{2,45})\])(?::[0-9]{1,5})?")
-MAX_HOST_NAME = 253
 # Destinations whose responses a browser never renders as a document: their cached copies
 # may be revalidated with the origin's own validators (anything else's may be a page
 # rewritten for another consent state, or never rewritten at all).
@@ -97,6 +100,7 @@ class Report:
     cookies_seen: list[str] = field(default_factory=list)
     hosts_seen: list[str] = field(default_factory=list)
     decision: str = ""  # the action of a consent choice answered here
+    csp_violations: list[tuple[str, str]] = field(default_factory=list)  # (directive, host)
     upstream_seconds: float = 0.0  # until the origin's response headers
     rewrite_bytes: int = 0
     rewrite_seconds: float = 0.0
@@ -413,21 +417,6 @@ class Exchange:
         return out, transform
 
 
-def valid_host(host: str) -> bool:
-    """A Host (or X-Forwarded-Host) value: a host name or IP address and an optional port;
-    anything else (userinfo, paths, controls, 2,000 labels) is refused."""
-    m = HOST_RE.fullmatch(host)
-    if m is None:
-        return False
-    if m["ip6"] is not None:
-        try:
-            ipaddress.IPv6Address(m["ip6"])
-        except ValueError:
-            return False
-        return True
-    return len(m["name"]) <= MAX_HOST_NAME
-
-
 def _under(url: str, base: str) -> bool:
     """Whether url is on the upstream origin (not merely sharing its text as a prefix)."""
     return url.lower().startswith(base.lower()) and url[len(base):len(base) + 1] in ("", "/",
@@ -531,7 +520,8 @@ class Engine:
             policy = self.policy
             found = self._per_choice[key] = (
                 CookieFilter(lambda n: policy.cookie_allowed(n, state)),
-                csp.header(self.config.csp, policy.allowed_hosts(state), self.config.csp_allow))
+                csp.header(self.config.csp, policy.allowed_hosts(state), self.config.csp_allow,
+                           f"{self.config.prefix}{CSP_REPORT}"))
         return found
 
     def cookie_filter(self, state: ConsentState) -> CookieFilter:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 
 Headers = list[tuple[str, str]]
@@ -37,3 +38,24 @@ def end_to_end(headers: Headers) -> Headers:
     listed = {t.strip().lower() for k, v in headers if k.lower() == "connection"
               for t in v.split(",")}
     return [(k, v) for k, v in headers if k.lower() not in HOP_BY_HOP and k.lower() not in listed]
+
+
+# A Host header: a name (labels, at most 253 bytes) or an IPv4 or [IPv6] address, and a port.
+HOST_RE = re.compile(r"(?:(?P<name>[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.?)"
+                     r"|\[(?P<ip6>[0-9A-Fa-f:.]{2,45})\])(?::[0-9]{1,5})?")
+MAX_HOST_NAME = 253
+
+
+def valid_host(host: str) -> bool:
+    """A Host (or X-Forwarded-Host) value: a host name or IP address and an optional port;
+    anything else (userinfo, paths, controls, 2,000 labels) is refused."""
+    m = HOST_RE.fullmatch(host)
+    if m is None:
+        return False
+    if m["ip6"] is not None:
+        try:
+            ipaddress.IPv6Address(m["ip6"])
+        except ValueError:
+            return False
+        return True
+    return len(m["name"]) <= MAX_HOST_NAME

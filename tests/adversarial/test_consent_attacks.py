@@ -270,3 +270,53 @@ def test_connection_header_cannot_strip_the_proxys_forwarding_headers(engine):
     sent = dict(ex.upstream_headers())
     assert sent["X-Forwarded-For"].endswith("10.0.0.1") and sent["X-Forwarded-Proto"] == "http"
     assert "Cookie" not in sent and "Connection" not in sent
+
+
+# --- CSP violation reports -------------------------------------------------------------------
+
+REPORT_URI_BODY = json.dumps({"csp-report": {
+    "document-uri": f"http://{HOST}/", "effective-directive": "script-src-elem",
+    "violated-directive": "script-src-elem", "blocked-uri": "https://tracker.example/t.js"}})
+REPORTING_API_BODY = json.dumps([{"type": "csp-violation", "body": {
+    "effectiveDirective": "img-src", "blockedURL": "https://pixel.example/p.gif?x=1"}}])
+
+
+def report(engine, body, ctype="application/csp-report"):
+    ex = engine.begin(Request("POST", "/.consent/csp-report", [
+        ("Host", HOST), ("Content-Type", ctype)]))
+    return ex, ex.local_response(body.encode() if isinstance(body, str) else body)
+
+
+def test_csp_reports_are_counted_by_directive_and_host(engine):
+    ex, resp = report(engine, REPORT_URI_BODY)
+    assert resp.status == 204 and ex.report.csp_violations == [
+        ("script-src-elem", "tracker.example")]
+    ex, resp = report(engine, REPORTING_API_BODY, "application/reports+json")
+    assert ex.report.csp_violations == [("img-src", "pixel.example")]
+
+
+@pytest.mark.parametrize("body", [
+    json.dumps({"csp-report": {"effective-directive": "x" * 100 + "; evil",
+                               "blocked-uri": "javascript:alert(1)"}}),
+    json.dumps({"csp-report": {"effective-directive": ["img-src"], "blocked-uri": 5}}),
+])
+def test_hostile_csp_reports_become_bounded_labels(engine, body):
+    ex, resp = report(engine, body)
+    assert resp.status == 204 and ex.report.csp_violations == [("other", "other")]
+
+
+def test_csp_reports_past_the_host_cap_count_as_other(engine):
+    fresh = Engine(engine.config, [KEY], clock=lambda: NOW)
+    fresh.endpoints.reports.rate = 1e9
+    for i in range(600):
+        ex, _ = report(fresh, REPORT_URI_BODY.replace("tracker.example", f"t{i}.example"))
+    assert ex.report.csp_violations == [("script-src-elem", "other")]
+    assert len(fresh.endpoints.hosts_seen) == 500
+
+
+def test_csp_report_flood_is_rate_limited_and_bodies_bounded(engine):
+    fresh = Engine(engine.config, [KEY], clock=lambda: NOW)
+    statuses = [report(fresh, REPORT_URI_BODY)[1].status for _ in range(300)]
+    assert statuses.count(204) < 150 and statuses[-1] == 429
+    assert report(engine, "[" + "{}," * 10000 + "{}]")[1].status == 413
+    assert report(engine, "[" * 16000)[1].status in (400, 429)
