@@ -9,8 +9,8 @@ import os
 import re
 import shutil
 import sys
-from ipaddress import ip_address, ip_network
 from collections.abc import AsyncIterator
+from ipaddress import ip_address, ip_network
 from pathlib import Path
 
 import aiohttp

@@ -16,6 +16,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 from consentproxy import csp
@@ -184,12 +185,12 @@ class Exchange:
         self.keeps_validators = dest in SUBRESOURCE_DESTS
         self.revalidating = False  # an If-None-Match of ours went upstream as the origin's
 
-    @property
+    @cached_property
     def lang(self) -> str:
         return pick_language(header(self.req.headers, "accept-language"),
                              self.engine.config.languages)
 
-    @property
+    @cached_property
     def page_digest(self) -> str:
         """What a rewritten page depends on, in its ETag: a cached page revalidates only
         for the same choice, config, language and kind of document."""
@@ -259,15 +260,13 @@ class Exchange:
         if if_none_match.strip() == "*":
             return if_none_match
         kept = []
-        digest = None
         for tag in ETAG_RE.findall(if_none_match):
             m = PAGE_ETAG_RE.fullmatch(tag)
             if m is None:
                 if self.keeps_validators:
                     kept.append(tag)
                 continue
-            digest = digest or self.page_digest
-            if m["digest"] == digest:
+            if m["digest"] == self.page_digest:
                 kept.append(f'{"W/" if m["weak"] == "w" else ""}"{m["tag"]}"')
                 self.revalidating = True
         return ", ".join(kept)
