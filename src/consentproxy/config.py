@@ -104,7 +104,7 @@ class Limits:
     """What one request may cost, whatever the visitor or the origin sends
     (docs/SECURITY.md lists every limit)."""
 
-    html_bytes: int = 32 * 1024 * 1024  # decoded HTML rewritten per response (bombs)
+    html_bytes: int = 32 * 1024 * 1024  # HTML decoded from a compressed response (bombs)
     request_head_bytes: int = 32 * 1024  # the whole request head, as nginx's 4 x 8k buffers
     header_line_bytes: int = 8 * 1024  # one request line or header line
     body_idle_seconds: int = 30  # longest pause inside a visitor's request body

@@ -7,6 +7,7 @@ know counts as none, as it does for them (see `codings`). Decoders stop at a siz
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from typing import Protocol
 
 import brotli
@@ -46,14 +47,6 @@ class _Limited:
         if self.left < 0:
             raise BodyError("the decoded page is over limits.html_bytes")
         return out
-
-
-class IdentityDecoder(_Limited):
-    def process(self, data: bytes) -> bytes:
-        return self._take(data)
-
-    def finish(self) -> bytes:
-        return b""
 
 
 class ZlibDecoder(_Limited):
@@ -191,22 +184,19 @@ class ZstdEncoder:
 
 
 def decoder(codings: list[str], limit: int) -> Codec:
-    """What undoes `codings` (in the order they were applied) and stops at `limit` bytes."""
-    chain = [_decoder(c, limit) for c in reversed(codings)]
-    return chain[0] if len(chain) == 1 else Chain(chain) if chain else IdentityDecoder(limit)
+    """What undoes `codings` (in the order they were applied) and stops at `limit` bytes
+    (an uncompressed body streams unlimited: it costs the origin what it costs us)."""
+    chain = [_DECODERS[c](limit) for c in reversed(codings)]
+    return chain[0] if len(chain) == 1 else Chain(chain) if chain else Identity()
 
 
-def _decoder(coding: str, limit: int) -> Codec:
-    match coding:
-        case "gzip" | "x-gzip":
-            return ZlibDecoder(gzip=True, limit=limit)
-        case "deflate":
-            return ZlibDecoder(gzip=False, limit=limit)
-        case "br":
-            return BrotliDecoder(limit)
-        case "zstd":
-            return ZstdDecoder(limit)
-    return IdentityDecoder(limit)
+_DECODERS: dict[str, Callable[[int], Codec]] = {
+    "gzip": lambda limit: ZlibDecoder(gzip=True, limit=limit),
+    "x-gzip": lambda limit: ZlibDecoder(gzip=True, limit=limit),
+    "deflate": lambda limit: ZlibDecoder(gzip=False, limit=limit),
+    "br": BrotliDecoder,
+    "zstd": ZstdDecoder,
+}
 
 
 def encoder(encoding: str) -> Codec:
