@@ -354,8 +354,10 @@ class ConsentAddon:
             headers.append(("Host", req.host_header))
         reverse = isinstance(flow.client_conn.proxy_mode, ReverseMode)
         peer = flow.client_conn.peername
+        # An HTTP/1 absolute-form target in reverse mode is no path: the engine refuses it.
+        absolute = reverse and req.authority and req.http_version.startswith("HTTP/1")
         ex = self.engine.begin(Request(
-            method=req.method, target=req.path, headers=headers,
+            method=req.method, target=req.url if absolute else req.path, headers=headers,
             scheme=("https" if flow.client_conn.tls_established else "http") if reverse
             else req.scheme,
             client_ip=peer[0] if peer else "",

@@ -136,3 +136,20 @@ def test_consent_mode_is_on_with_google_services_and_maps_existing_categories():
     custom = parse_config(MINIMAL + "consent_mode: {ad_storage: [analytics]}\n")
     assert custom.consent_mode["ad_storage"] == ("analytics",)
     assert "is not a category" in str(error_of(MINIMAL + "consent_mode: {ad_storage: [ads]}\n"))
+
+
+def test_trusted_proxies_are_addresses_or_networks():
+    c = parse_config(MINIMAL + "trusted_proxies: [127.0.0.1, 10.0.0.0/8, '::1']\n")
+    assert [str(n) for n in c.trusted_proxies] == ["127.0.0.1/32", "10.0.0.0/8", "::1/128"]
+    assert parse_config(MINIMAL).trusted_proxies == ()
+    e = error_of(MINIMAL + "trusted_proxies: [proxy.example.com]\n")
+    assert "site.yaml:7" in str(e) and "CIDR" in str(e)
+
+
+def test_limits_have_defaults_and_ranges():
+    c = parse_config(MINIMAL + "limits: {html_bytes: 1048576, body_idle_seconds: 5}\n")
+    assert c.limits.html_bytes == 1 << 20 and c.limits.body_idle_seconds == 5
+    assert c.limits.request_head_bytes == parse_config(MINIMAL).limits.request_head_bytes
+    assert "limits.html_bytes must be a whole number" in str(
+        error_of(MINIMAL + "limits: {html_bytes: 10}\n"))
+    assert "unknown key 'html_size'" in str(error_of(MINIMAL + "limits: {html_size: 1}\n"))

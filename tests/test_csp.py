@@ -36,3 +36,9 @@ def test_own_policy_lists_consented_hosts_as_prefixes():
     assert name == "Content-Security-Policy"
     assert "www.google.com/maps/" in value and "www.youtube.com" in value
     assert header("off", [], []) is None
+
+
+def test_own_policy_reports_violations_to_the_proxy():
+    _, value = header("report-only", ["www.youtube.com"], [], "/.consent/csp-report")
+    assert value.endswith("; report-uri /.consent/csp-report")
+    assert "report-uri" not in header("enforce", [], [])[1]

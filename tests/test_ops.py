@@ -39,12 +39,20 @@ PAGE = (b"<!doctype html><html><head></head><body><p>hello</p>"
 
 
 async def origin_app(slow: float = 0.0) -> web.Application:
+    async def endless(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "text/html"})
+        await resp.prepare(request)
+        while True:
+            await resp.write(b"<p>more</p>" * 100)
+            await asyncio.sleep(0.05)
+
     async def page(request: web.Request) -> web.Response:
         await asyncio.sleep(slow if request.path == "/slow" else 0)
         resp = web.Response(body=PAGE, content_type="text/html")
         resp.set_cookie("_ga", "1")
         return resp
     app = web.Application()
+    app.router.add_get("/endless", endless)
     app.router.add_route("*", "/{tail:.*}", page)
     return app
 
@@ -228,3 +236,43 @@ async def test_stopping_lets_requests_in_flight_finish(origin: str) -> None:
         await asyncio.sleep(0.3)  # the origin is taking its 1 s
         await running.stop()
         assert await request == 200
+
+
+async def test_stopping_cancels_what_outlasts_the_grace(
+        origin: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An endless page: stop() takes the grace, then cancels it (aiohttp alone waited
+    twice the grace, 22 s in all with the default, past systemd's TimeoutStopSec)."""
+    monkeypatch.setattr(server, "SHUTDOWN_SECONDS", 2)
+    config = parse_config(CONFIG.format(upstream=origin, port=0, metrics=0, title="T"))
+    running = await server.start(Engine(config, [b"k" * 32]), "127.0.0.1", 0)
+    async with aiohttp.ClientSession() as client:
+        resp = await client.get(f"http://127.0.0.1:{running.port}/endless")
+        await resp.content.read(1000)
+        started = asyncio.get_running_loop().time()
+        await running.stop()
+        took = asyncio.get_running_loop().time() - started
+        resp.close()
+    assert 2 <= took < 3.5, f"stop took {took:.1f}s for a 2 s grace"
+    assert running.proxy.in_flight == set()
+
+
+async def test_a_second_sigterm_stops_serve_at_once(origin: str, tmp_path: Path) -> None:
+    port = free_port()
+    config = tmp_path / "site.yaml"
+    config.write_text(CONFIG.format(upstream=origin, port=port, metrics=free_port(), title="T"))
+    proc = await start_serve(config)
+    try:
+        await until_up(f"http://127.0.0.1:{port}/.consent/healthz")
+        async with aiohttp.ClientSession() as client:
+            resp = await client.get(f"http://127.0.0.1:{port}/endless")
+            await resp.content.read(1000)
+            proc.send_signal(signal.SIGTERM)
+            await asyncio.sleep(0.5)
+            started = asyncio.get_running_loop().time()
+            proc.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(proc.wait(), 5)
+            resp.close()
+        assert asyncio.get_running_loop().time() - started < 3
+        assert proc.returncode == 0
+    finally:
+        await stop(proc)

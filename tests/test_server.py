@@ -57,6 +57,8 @@ PAGE = (b"<!doctype html><html><head><title>t</title>"
         b"</head><body><p>hello</p></body></html>")
 BANNER = b'id="consentproxy"'
 BLOB = os.urandom(256 * 1024)
+SVG = (b"<svg xmlns='http://www.w3.org/2000/svg'><image href='https://www.facebook.com/tr'/>"
+       b"</svg>")
 JSON_BODY = json.dumps({"items": list(range(500)), "name": "caf\u00e9"}).encode()
 BIG_CHUNK = os.urandom(1 << 20)
 BIG_CHUNKS = 64  # 64 MiB
@@ -115,6 +117,19 @@ async def big(request: web.Request) -> web.StreamResponse:
 async def page(request: web.Request) -> web.Response:
     return web.Response(body=PAGE, content_type="text/html", headers={
         "ETag": '"v1"', "Cache-Control": "public, max-age=60", "Vary": "Accept-Encoding"})
+
+
+LAST_MODIFIED = "Wed, 21 Oct 2015 07:28:00 GMT"
+
+
+async def cached(request: web.Request) -> web.Response:
+    """A page with validators, answering conditional requests as origins do."""
+    validators = {"ETag": '"v1"', "Last-Modified": LAST_MODIFIED,
+                  "Cache-Control": "max-age=0"}
+    if (request.headers.get("If-None-Match") == '"v1"'
+            or request.headers.get("If-Modified-Since") == LAST_MODIFIED):
+        return web.Response(status=304, headers=validators)
+    return web.Response(body=PAGE, content_type="text/html", headers=validators)
 
 
 async def no_content(request: web.Request) -> web.Response:
@@ -182,10 +197,12 @@ def origin_app() -> web.Application:
     app = web.Application()
     app.router.add_get("/blob", functools.partial(fixed, BLOB, "application/octet-stream"))
     app.router.add_get("/json", functools.partial(fixed, JSON_BODY, "application/json"))
+    app.router.add_get("/drawing.svg", functools.partial(fixed, SVG, "image/svg+xml"))
     app.router.add_get("/echo", echo)
     app.router.add_post("/upload", upload)
     app.router.add_get("/big", big)
     app.router.add_get("/page", page)
+    app.router.add_get("/cached", cached)
     app.router.add_get("/empty", no_content)
     app.router.add_get("/notmodified", not_modified)
     app.router.add_get("/partial", partial)
@@ -325,6 +342,15 @@ async def test_non_html_body_is_byte_identical_with_content_length(
         assert "Transfer-Encoding" not in resp.headers
 
 
+async def test_svg_document_gets_the_csp_and_nosniff_and_its_bytes(
+        proxy: str, client: aiohttp.ClientSession) -> None:
+    async with client.get(proxy + "/drawing.svg") as resp:
+        assert await resp.read() == SVG
+        assert "default-src 'self'" in resp.headers["Content-Security-Policy-Report-Only"]
+        assert "facebook" not in resp.headers["Content-Security-Policy-Report-Only"]
+        assert resp.headers["X-Content-Type-Options"] == "nosniff"
+
+
 async def test_large_download_streams_with_bounded_memory(
         proxy: str, proxy_pid: int, client: aiohttp.ClientSession) -> None:
     expected = hashlib.sha256()
@@ -404,10 +430,26 @@ async def test_x_forwarded_headers_reach_origin(
     assert seen["x-forwarded-host"] == [proxy.removeprefix("http://")]
 
 
-async def test_existing_x_forwarded_for_is_appended_to(
-        proxy: str, client: aiohttp.ClientSession) -> None:
-    seen = await origin_saw(client, proxy, {"X-Forwarded-For": "203.0.113.7"})
+FORWARDED = {"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https",
+             "X-Forwarded-Host": "www.example.com"}
+
+
+async def test_x_forwarded_headers_of_a_trusted_proxy_are_kept(
+        origin: str, start_proxy: Callable[..., Awaitable[str]],
+        client: aiohttp.ClientSession) -> None:
+    proxy = await start_proxy(origin, "trusted_proxies: [127.0.0.1/32]\n")
+    seen = await origin_saw(client, proxy, FORWARDED)
     assert seen["x-forwarded-for"] == ["203.0.113.7, 127.0.0.1"]
+    assert seen["x-forwarded-proto"] == ["https"]
+    assert seen["x-forwarded-host"] == ["www.example.com"]
+
+
+async def test_x_forwarded_headers_of_anyone_else_are_replaced(
+        proxy: str, client: aiohttp.ClientSession) -> None:
+    seen = await origin_saw(client, proxy, FORWARDED)
+    assert seen["x-forwarded-for"] == ["127.0.0.1"]
+    assert seen["x-forwarded-proto"] == ["http"]
+    assert seen["x-forwarded-host"] == [proxy.removeprefix("http://")]
 
 
 # --- 6: responses that must not be rewritten --------------------------------------------
@@ -478,7 +520,7 @@ async def test_html_page_is_neutralised_with_banner_and_private_caching(
         assert "accept-encoding" in resp.headers["Vary"].lower()
         assert "private" in resp.headers["Cache-Control"]
         assert "public" not in resp.headers["Cache-Control"]
-        assert resp.headers["ETag"] == 'W/"v1"'
+        assert resp.headers["ETag"].startswith('W/"v1.cps')
     assert_neutralised(body)
     assert_banner_once(body)
 
@@ -513,6 +555,33 @@ async def test_two_requests_share_one_connection_whatever_the_framing(
             assert_banner_once(body)
         else:
             assert (chunked, length) == (None, str(len(BLOB)))
+
+
+async def choice_cookie(client: aiohttp.ClientSession, proxy: str, action: str) -> str:
+    async with client.post(proxy + "/.consent/choice", json={"action": action},
+                           headers={"Origin": proxy}) as resp:
+        return f"consent={cookie_value(resp, 'consent')}"
+
+
+async def test_page_revalidates_only_in_the_consent_state_it_was_rewritten_for(
+        proxy: str, client: aiohttp.ClientSession) -> None:
+    accepted = await choice_cookie(client, proxy, "accept-all")
+    rejected = await choice_cookie(client, proxy, "reject-all")
+    doc = {"Sec-Fetch-Dest": "document"}
+    async with client.get(proxy + "/cached", headers={**doc, "Cookie": accepted}) as resp:
+        assert resp.status == 200 and "Last-Modified" not in resp.headers
+        tag = resp.headers["ETag"]
+        assert b" src=" + GA in await resp.read()
+    async with client.get(proxy + "/cached", headers={
+            **doc, "Cookie": accepted, "If-None-Match": tag,
+            "If-Modified-Since": LAST_MODIFIED}) as resp:
+        assert resp.status == 304 and resp.headers["ETag"] == tag
+        assert "private" in resp.headers["Cache-Control"]
+    async with client.get(proxy + "/cached", headers={  # withdrawn: the whole page again
+            **doc, "Cookie": rejected, "If-None-Match": tag,
+            "If-Modified-Since": LAST_MODIFIED}) as resp:
+        assert resp.status == 200 and resp.headers["ETag"] != tag
+        assert_neutralised(await resp.read())
 
 
 @pytest.mark.parametrize("dest", ["empty", "iframe"])

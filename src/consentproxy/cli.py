@@ -108,6 +108,8 @@ async def _serve_forever(make_engine: Callable[[], Engine], banner: str, *,
     asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
     flusher = asyncio.create_task(flush_every_second(access_log)) if access_log else None
     await _until_stopped()
+    for sig in (signal.SIGINT, signal.SIGTERM):  # a second one: no grace for anyone
+        asyncio.get_running_loop().add_signal_handler(sig, running.proxy.hurry)
     await running.stop()
     if flusher is not None:
         flusher.cancel()

@@ -100,6 +100,21 @@ class RecordsSettings:
 
 
 @dataclass(frozen=True)
+class Limits:
+    """What one request may cost, whatever the visitor or the origin sends
+    (docs/SECURITY.md lists every limit)."""
+
+    html_bytes: int = 32 * 1024 * 1024  # HTML decoded from a compressed response (bombs)
+    request_head_bytes: int = 32 * 1024  # the whole request head, as nginx's 4 x 8k buffers
+    header_line_bytes: int = 8 * 1024  # one request line or header line
+    body_idle_seconds: int = 30  # longest pause inside a visitor's request body
+    body_min_rate: int = 1024  # bytes a second a request body must average after that
+
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
 class Config:
     source: str
     upstream: str | None  # None: only `sites` (mitmproxy forward mode), no fixed origin
@@ -130,6 +145,9 @@ class Config:
     cap_cookie_lifetime_days: int = MAX_CONSENT_DAYS  # longer origin cookies are cut
     metrics_listen: tuple[str, int] | None = None  # Prometheus /metrics, never the public port
     access_log: bool = True  # one JSON line per request (no IP, no query string)
+    # Peers whose X-Forwarded-For/-Proto/-Host are believed (the front proxies); none else's.
+    trusted_proxies: tuple[IPNetwork, ...] = ()
+    limits: Limits = Limits()
 
     def category(self, name: str) -> Category | None:
         return next((c for c in self.categories if c.name == name), None)
@@ -169,7 +187,7 @@ TOP_KEYS = {
     "upstream", "listen", "prefix", "consent", "csp", "csp_allow", "unknown_cookies",
     "necessary_cookies", "categories", "services", "languages", "banner", "cookie_database",
     "sites", "testing", "consent_mode", "gpc", "dnt", "records", "cap_cookie_lifetime_days",
-    "metrics", "access_log",
+    "metrics", "access_log", "trusted_proxies", "limits",
 }
 # Consent Mode v2 signals and the categories (by usual name) that grant them by default.
 CONSENT_MODE_DEFAULTS = {
@@ -179,6 +197,11 @@ CONSENT_MODE_DEFAULTS = {
     "security_storage": (),
 }
 TESTING_KEYS = {"state_header"}
+LIMIT_RANGES = {  # key -> (lowest, highest) accepted
+    "html_bytes": (64 * 1024, 1 << 34), "request_head_bytes": (4096, 1 << 20),
+    "header_line_bytes": (1024, 1 << 16), "body_idle_seconds": (1, 3600),
+    "body_min_rate": (1, 1 << 30),
+}
 SITE_RE = re.compile(r"(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)*")
 BANNER_KEYS = {"position", "colors", "logo", "css", "privacy_url", "texts"}
 MAX_CSS = 32 * 1024
@@ -385,7 +408,27 @@ class _Reader:
                 self.integer(top["cap_cookie_lifetime_days"], "cap_cookie_lifetime_days", 1,
                              MAX_CONSENT_DAYS)
                 if "cap_cookie_lifetime_days" in top else MAX_CONSENT_DAYS),
+            trusted_proxies=(self.networks(top["trusted_proxies"])
+                             if "trusted_proxies" in top else ()),
+            limits=self.limits(top["limits"]) if "limits" in top else Limits(),
         )
+
+    def networks(self, node: yaml.Node) -> tuple[IPNetwork, ...]:
+        """`trusted_proxies: [127.0.0.1, 10.0.0.0/8, ::1]`: addresses or CIDR blocks."""
+        out = []
+        for item, value in zip(node.value if isinstance(node, yaml.SequenceNode) else (),
+                               self.strings(node, "trusted_proxies"), strict=False):
+            try:
+                out.append(ipaddress.ip_network(value, strict=False))
+            except ValueError:
+                raise self.fail(item, f"trusted_proxies entry {value!r} must be an IP address "
+                                "or a CIDR block such as 10.0.0.0/8 (no host names)") from None
+        return tuple(out)
+
+    def limits(self, node: yaml.Node) -> Limits:
+        items = self.mapping(node, "limits", set(LIMIT_RANGES))
+        return Limits(**{key: self.integer(value, f"limits.{key}", *LIMIT_RANGES[key])
+                         for key, value in items.items()})
 
     def metrics(self, node: yaml.Node) -> tuple[str, int]:
         """`metrics: {listen: 127.0.0.1:9100}`: where Prometheus scrapes /metrics."""

@@ -12,9 +12,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 
-def header(mode: str, allowed_hosts: Iterable[str], extra_hosts: Iterable[str]) -> (
-        tuple[str, str] | None):
-    """The (name, value) header for a rewritten page, or None when CSP is off."""
+def header(mode: str, allowed_hosts: Iterable[str], extra_hosts: Iterable[str],
+           report_uri: str = "") -> tuple[str, str] | None:
+    """The (name, value) header for a rewritten page, or None when CSP is off; violations
+    are reported to report_uri (report-uri: sent at once and over http too, where the
+    Reporting API's report-to needs https and batches reports)."""
     if mode == "off":
         return None
     hosts = set(allowed_hosts) | set(extra_hosts)
@@ -22,6 +24,8 @@ def header(mode: str, allowed_hosts: Iterable[str], extra_hosts: Iterable[str]) 
     hosts |= {f"{h}/" for h in hosts if "/" in h and not h.endswith("/")}
     sources = " ".join(["'self'", "data:", "blob:", *sorted(hosts)])
     value = f"default-src {sources} 'unsafe-inline' 'unsafe-eval'"
+    if report_uri:
+        value += f"; report-uri {report_uri}"
     name = "Content-Security-Policy" if mode == "enforce" else "Content-Security-Policy-Report-Only"
     return name, value
 

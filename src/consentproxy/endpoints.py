@@ -13,15 +13,18 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 from consentproxy.banner.render import SCRIPT, SCRIPT_TYPE, pick_language
 from consentproxy.consent import NO_DECISION, ConsentState
-from consentproxy.httpheaders import header
+from consentproxy.httpheaders import header, sendable, valid_host
 from consentproxy.records import ConsentRecord, RecordStore, user_agent_family
+from consentproxy.rewrite.neutralise import url_target
 
 if TYPE_CHECKING:
     from consentproxy.engine import Engine, Exchange
@@ -31,6 +34,12 @@ MAX_BODY = 16 * 1024
 ACTIONS = ("accept-all", "reject-all", "save")
 VIA = ("banner", "preferences", "placeholder")  # where the banner's script says it came from
 GPC_PATH = "/.well-known/gpc.json"
+CSP_REPORT = "csp-report"  # under the prefix
+CSP_REPORTS_PER_SECOND, CSP_REPORTS_BURST = 20, 100  # per process
+MAX_REPORTS = 20  # in one body (the Reporting API sends lists)
+MAX_REPORTED_HOSTS = 500  # distinct blocked hosts counted by name; the rest are "other"
+DIRECTIVE_RE = re.compile(r"[a-z][a-z-]{0,31}")
+_PRINTABLE_ASCII = "".join(map(chr, range(0x21, 0x7f)))
 
 
 @dataclass
@@ -64,17 +73,37 @@ def state_json(state: ConsentState, revision: int, forced: bool = False) -> dict
 
 
 def safe_return(target: str | None) -> str:
-    """A same-site path to go back to after a form post; anything else becomes '/'."""
+    """A same-site path to go back to after a form post; anything else becomes '/'.
+    Letters beyond ASCII are %-escaped (a Location header carries bytes, as browsers send)."""
     if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
         return "/"
-    if any(c in target for c in "\r\n\t\\") or urlsplit(target).netloc:
+    if "\\" in target or not sendable(target) or "\t" in target or urlsplit(target).netloc:
         return "/"
-    return target
+    return quote(target, safe=_PRINTABLE_ASCII)
+
+
+class RateLimit:
+    """A token bucket: `rate` a second on average, bursts of `burst`."""
+
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic):
+        self.rate, self.burst, self.clock = rate, burst, clock
+        self.tokens, self.at = float(burst), clock()
+
+    def take(self) -> bool:
+        now = self.clock()
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
 
 
 class Endpoints:
     def __init__(self, engine: Engine):
         self.engine = engine
+        self.reports = RateLimit(CSP_REPORTS_PER_SECOND, CSP_REPORTS_BURST)
+        self.hosts_seen: set[str] = set()  # in CSP reports, up to MAX_REPORTED_HOSTS
 
     def handle(self, ex: Exchange, body: bytes) -> LocalResponse:
         full = ex.req.target.split("?")[0]
@@ -101,6 +130,10 @@ class Endpoints:
             if method != "POST":
                 return _plain(405, "use POST with action=accept-all|reject-all|save")
             return _cross_site(ex) or self._choice(ex, body)
+        if path == CSP_REPORT:
+            if method != "POST":
+                return _plain(405, "use POST")
+            return self._csp_report(ex, body)
         if path == "healthz":  # liveness: the process answers
             return _plain(200, "ok")
         if path == "readyz":
@@ -112,6 +145,46 @@ class Endpoints:
                 return _plain(405, "use POST")
             return _cross_site(ex) or self._erase(ex)
         return _plain(404, "not found")
+
+    def _csp_report(self, ex: Exchange, body: bytes) -> LocalResponse:
+        """A browser's CSP violation reports (report-uri's one, or the Reporting API's
+        list): counted by directive and blocked host, so report-only shows what enforce
+        would block. Anyone can post here: bounded in size, rate and distinct hosts."""
+        if len(body) > MAX_BODY:
+            return _plain(413, "report too large")
+        if not self.reports.take():
+            return _plain(429, "too many reports")
+        try:
+            data = json.loads(body)
+        except (ValueError, RecursionError):
+            return _plain(400, "unreadable report")
+        items = data if isinstance(data, list) else [data]
+        for item in items[:MAX_REPORTS]:
+            report = item.get("csp-report") or item.get("body") if isinstance(item, dict) else None
+            if not isinstance(report, dict):
+                continue
+            directive = report.get("effective-directive") or report.get("effectiveDirective") \
+                or report.get("violated-directive") or ""
+            blocked = report.get("blocked-uri") or report.get("blockedURL") or ""
+            ex.report.csp_violations.append(self._violation(directive, blocked))
+        observer = self.engine.observer
+        if observer is not None:
+            observer.csp_violations(ex.report.csp_violations)
+        return LocalResponse(204, [("Cache-Control", "no-store")])
+
+    def _violation(self, directive: object, blocked: object) -> tuple[str, str]:
+        """(directive, host) as metric labels: known shapes only, and a bounded number of
+        distinct hosts (past it, 'other')."""
+        name = str(directive).split(" ")[0].lower()
+        name = name if DIRECTIVE_RE.fullmatch(name) else "other"
+        target = url_target(blocked) if isinstance(blocked, str) else None
+        host = target[0].lower() if target else (
+            blocked if blocked in ("inline", "eval", "data", "blob", "self") else "other")
+        if host not in self.hosts_seen:
+            if len(self.hosts_seen) >= MAX_REPORTED_HOSTS or not valid_host(host):
+                return name, "other"
+            self.hosts_seen.add(host)
+        return name, host
 
     def _ready(self) -> LocalResponse:
         """Readiness: every probe the adapter registered (upstream reachable, records store
@@ -213,6 +286,8 @@ class Endpoints:
                 via = "form"
         except (ValueError, UnicodeDecodeError) as e:
             return _plain(400, f"unreadable choice: {e}")
+        except RecursionError:  # JSON nested thousands deep
+            return _plain(400, "unreadable choice: nested too deep")
         if action not in ACTIONS or not _strings(wanted) or not _strings(services):
             return _plain(400, "action must be accept-all, reject-all or save; "
                           "categories and services must be lists")

@@ -21,6 +21,7 @@ class Observer:
         self.emit = emit
         self.cookies: Counter[str] = Counter()
         self.hosts: Counter[str] = Counter()
+        self.blocked: Counter[tuple[str, str]] = Counter()  # CSP reports: (directive, host)
 
     def cookies_seen(self, names: Iterable[str]) -> None:
         for name in names:
@@ -42,11 +43,22 @@ class Observer:
                           "add it to the hosts of a service (or csp_allow if it is the "
                           "site's own CDN)")
 
+    def csp_violations(self, violations: Iterable[tuple[str, str]]) -> None:
+        """What the browsers' CSP reports say the policy blocks (or, in report-only mode,
+        would block)."""
+        for directive, host in violations:
+            self.blocked[directive, host] += 1
+            if self.blocked[directive, host] == 1:
+                self.emit(f"observe: CSP {directive} blocks {host!r} on the site's pages; if "
+                          "the site needs it, add it to a service's hosts (or csp_allow)")
+
     def summary(self) -> list[str]:
         """Everything seen, most frequent first (printed when the proxy stops)."""
         return ([f"cookie {n!r}: {c} times; {self._cookie_guess(n)}"
                  for n, c in self.cookies.most_common()]
-                + [f"host {h!r}: {c} times" for h, c in self.hosts.most_common()])
+                + [f"host {h!r}: {c} times" for h, c in self.hosts.most_common()]
+                + [f"CSP {d} blocked {h!r}: {c} times"
+                   for (d, h), c in self.blocked.most_common()])
 
     def _cookie_guess(self, name: str) -> str:
         svc = self.policy.catalog_service(name)

@@ -78,6 +78,10 @@ class Telemetry:
                                 registry=r)
         self.decisions = Counter("consentproxy_consent_decisions",
                                  "Consent choices, by action", ["action"], registry=r)
+        self.csp_violations = Counter(
+            "consentproxy_csp_violations", "CSP violations browsers reported, by directive "
+            "and blocked host (in report-only mode: what enforce would block)",
+            ["directive", "host"], registry=r)
         self.by_status, self.by_service, self.by_category, self.by_action = (
             _Children(m) for m in (self.requests, self.neutralised, self.stripped,
                                    self.decisions))
@@ -108,6 +112,8 @@ class Telemetry:
             self.by_category[policy.cookie_category(name) or "unknown"].inc()
         if report.decision:
             self.by_action[report.decision].inc()
+        for directive, host in report.csp_violations:  # labels bounded by the endpoint
+            self.csp_violations.labels(directive, host).inc()
         if self.access_log is not None:
             self.access_log.add({
                 "time": round(time.time(), 3), "method": method,

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import pathlib
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
@@ -238,12 +238,15 @@ async def origin() -> AsyncIterator[str]:
         yield f"http://{FIRST_PARTY_HOST}:{port}"
 
 
-async def start_proxy(origin: str, csp: str = "report-only") -> server.Running:
-    """consentproxy (the aiohttp adapter) with the demo config in front of an origin."""
+async def start_proxy(origin: str, csp: str = "report-only",
+                      observe: Callable[[str], None] | None = None) -> server.Running:
+    """consentproxy (the aiohttp adapter) with the demo config in front of an origin
+    (observe: serve --observe's lines go there)."""
     port = origin.rsplit(":", 1)[1]
     config = replace(load_config(DEMO_CONFIG).with_overrides(
         upstream=f"http://127.0.0.1:{port}"), csp=csp)
-    return await server.start(Engine(config, [b"e2e-secret-key-0123456789"]), "127.0.0.1", 0)
+    return await server.start(Engine(config, [b"e2e-secret-key-0123456789"], observe=observe),
+                              "127.0.0.1", 0)
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
