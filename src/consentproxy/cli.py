@@ -252,7 +252,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         f"classified by the built-in catalog, then the Open Cookie Database "
         f"({len(policy.database)} names), else "
         f"{config.unknown_cookies}" if policy.database is not None else config.unknown_cookies))
-    for warning in config_warnings(policy):
+    for warning in [*config_warnings(policy), *config.translation_warnings()]:
         print(f"  warning: {warning}")
     if config.testing.state_header:
         print(f"WARNING: {args.file}: testing.state_header is on: anyone can choose the consent "
@@ -265,7 +265,7 @@ def cmd_catalog_list(args: argparse.Namespace) -> int:
     services = builtin_services()
     width = max(map(len, services))
     for svc in services.values():
-        print(f"{svc.name:<{width}}  {svc.category:<11}  {svc.title} ({svc.vendor})")
+        print(f"{svc.name:<{width}}  {svc.category:<11}  {svc.display_title()} ({svc.vendor})")
     print(f"{len(services)} services; cookies they do not name: Open Cookie Database "
           f"snapshot ({DATABASE_FILE.name})")
     return 0
@@ -297,7 +297,7 @@ def cmd_catalog_classify(args: argparse.Namespace) -> int:
         if svc is not None:
             found = True
             print(f"host {target[0]}{target[1]}: service {svc.name} ({svc.category}), "
-                  f"{svc.title}")
+                  f"{svc.display_title()}")
     category = policy.named_cookie_category(what)
     owners = [s.name for s in builtin_services().values()
               if category is not None and _names(s.cookies, what)]

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from consentproxy.banner.texts import TEXT_KEYS, TEXTS
+from consentproxy.banner.texts import CATEGORY_TEXTS, LANGUAGES, TEXT_KEYS, TEXTS
 from consentproxy.banner.theme import DEFAULT_COLORS, HEX_RE, contrast_problems
 
 CSP_MODES = ("off", "report-only", "enforce")
@@ -46,7 +46,7 @@ class Category:
 class Service:
     name: str
     category: str
-    title: str = ""
+    title: dict[str, str] = field(default_factory=dict)  # per language; a brand needs only en
     vendor: str = ""
     hosts: tuple[str, ...] = ()
     cookies: tuple[str, ...] = ()
@@ -59,6 +59,9 @@ class Service:
     # Shown in place of a blocked embed of this service, per language (a page in another
     # language gets the banner's generic, translated text instead).
     placeholder: dict[str, str] = field(default_factory=dict)
+
+    def display_title(self, lang: str = "en") -> str:
+        return translated(self.title, lang) or self.name
 
 
 @dataclass(frozen=True)
@@ -152,6 +155,22 @@ class Config:
     def category(self, name: str) -> Category | None:
         return next((c for c in self.categories if c.name == name), None)
 
+    def translation_warnings(self) -> list[str]:
+        """Words the operator gave in some languages only: visitors reading another of
+        `languages` see them in English (or the first language given)."""
+        out = []
+        named = [(f"categories.{c.name}.{k}", getattr(c, k)) for c in self.categories
+                 for k in ("title", "description")]
+        # A title in one language only is a brand name ("Google Analytics").
+        named += [(f"service {s.name}: {k}", getattr(s, k)) for s in self.services
+                  for k in ("title", "purpose") if k == "purpose" or len(s.title) > 1]
+        for what, texts in named:
+            missing = [lang for lang in self.languages if texts and lang not in texts]
+            if missing:
+                out.append(f"{what} has no {', '.join(missing)} text; visitors reading it "
+                           f"see {translated(texts, 'en')!r}")
+        return out
+
     def is_site(self, host: str) -> bool:
         """Whether a host is one of `sites` (mitmproxy's forward mode enforces only those)."""
         host = host.lower().rstrip(".")
@@ -210,10 +229,15 @@ MAX_CSS = 32 * 1024
 DATABASE_CATEGORIES = ("functional", "analytics", "advertising", "social")
 CONSENT_KEYS = {"cookie_name", "max_age_days", "revision", "secret_env", "cookie_domain"}
 CATEGORY_KEYS = {"required", "title", "description"}
-SERVICE_TEXT_KEYS = ("title", "vendor", "privacy_url", "retention", "embed")
-SERVICE_TRANSLATED_KEYS = ("purpose", "placeholder")
+SERVICE_TEXT_KEYS = ("vendor", "privacy_url", "retention", "embed")
+SERVICE_TRANSLATED_KEYS = ("title", "purpose", "placeholder")
 SERVICE_KEYS = {"use", "name", "category", "hosts", "cookies", "inline", *SERVICE_TEXT_KEYS,
                 *SERVICE_TRANSLATED_KEYS}
+
+
+def translated(texts: dict[str, str], lang: str) -> str:
+    """A text in the language, else in English, else in the first language given."""
+    return texts.get(lang) or texts.get("en") or next(iter(texts.values()), "")
 
 
 def _is_loopback(host: str) -> bool:
@@ -374,8 +398,9 @@ class _Reader:
             missing = TEXT_KEYS - banner.texts.get(lang, {}).keys()
             if lang not in TEXTS and missing:
                 raise self.fail(top.get("languages") or root, f"language {lang!r} has no "
-                                "built-in banner texts (en, fr have); give them all under "
-                                f"banner.texts.{lang}: missing {', '.join(sorted(missing))}")
+                                f"built-in banner texts ({', '.join(LANGUAGES)} have); give "
+                                f"them all under banner.texts.{lang}: missing "
+                                f"{', '.join(sorted(missing))}")
         use_database, database_map = self.cookie_database(top.get("cookie_database"), names)
         consent_mode = self.consent_mode(top.get("consent_mode"), categories, services)
         gpc = tuple(c for c in ("advertising",) if c in names)
@@ -617,12 +642,14 @@ class _Reader:
                 if not (isinstance(value, yaml.ScalarNode) and value.value == "") else {}
             required = self.boolean(fields["required"], "required") \
                 if "required" in fields else False
+            builtin = CATEGORY_TEXTS.get(name, {})  # the usual names have words of their own
             out.append(Category(
                 name=name, required=required,
                 title=self.texts(fields["title"], f"categories.{name}.title")
-                if "title" in fields else {"en": name.capitalize()},
+                if "title" in fields else ({lang: t for lang, (t, _) in builtin.items()}
+                                           or {"en": name.capitalize()}),
                 description=self.texts(fields["description"], f"categories.{name}.description")
-                if "description" in fields else {},
+                if "description" in fields else {lang: d for lang, (_, d) in builtin.items()},
             ))
         if not any(c.required for c in out):
             raise self.fail(node, "one category must have required: true (the strictly "

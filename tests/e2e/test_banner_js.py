@@ -20,6 +20,7 @@ import pytest_asyncio
 from playwright.async_api import Browser, Page, Route, async_playwright
 
 from consentproxy.banner.render import Banner
+from consentproxy.banner.texts import LANGUAGES
 from consentproxy.config import parse_config
 from consentproxy.consent import ConsentState
 from consentproxy.policy import Policy
@@ -681,8 +682,8 @@ async def test_always_allow_records_the_service(site: Site) -> None:
 async def test_placeholder_texts_follow_lang(site: Site) -> None:
     await site.open(page_html(lang="fr"))
     text = await site.page.locator("[data-consent-placeholder] .cp-ph").inner_text()
-    # No French words for it in the catalog: the banner's generic text, in French.
-    assert "YouTube est bloqué" in text and "Réseaux sociaux" in text
+    # The catalog's own words for the service, in French.
+    assert "Cette vidéo YouTube est masquée" in text and "Always" not in text
     assert "Toujours autoriser YouTube" in text
     assert await site.page.locator("[data-consent-action=reject-all]").inner_text() == (
         "Tout refuser")
@@ -773,3 +774,16 @@ async def test_axe_finds_no_violations(site: Site, narrow_site: Site) -> None:
     assert await axe_violations(site.page, ["#consentproxy", "[data-consent-placeholder]"]) == []
     await narrow_site.open(page_html(lang="fr"))
     assert await axe_violations(narrow_site.page, ["#consentproxy"]) == []
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+async def test_axe_finds_no_violations_in_every_language(site: Site, lang: str) -> None:
+    await site.open(page_html(lang=lang))
+    assert await site.page.locator("#consentproxy").get_attribute("lang") == lang
+    assert await axe_violations(site.page, ["#consentproxy"]) == []
+    await site.page.click("[data-consent-action=customize]")
+    await open_services(site, "social")
+    assert await axe_violations(site.page, ["#consentproxy"]) == []
+    await site.open(page_html(NONE, lang=lang))
+    await site.page.locator("[data-consent-placeholder]").wait_for()
+    assert await axe_violations(site.page, ["#consentproxy", "[data-consent-placeholder]"]) == []

@@ -18,8 +18,9 @@ from html import escape
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from consentproxy.banner.texts import localise_retention
 from consentproxy.banner.theme import css_variables
-from consentproxy.config import Category, Config, Service
+from consentproxy.config import Category, Config, Service, translated
 from consentproxy.consent import ConsentState
 from consentproxy.policy import Policy
 
@@ -82,10 +83,6 @@ def client_config(policy: Policy) -> dict[str, object]:
         "unknown": policy.config.unknown_cookies,
         "consentMode": {k: list(v) for k, v in policy.config.consent_mode.items()} or None,
     }
-
-
-def _text(texts: dict[str, str], lang: str) -> str:
-    return texts.get(lang) or texts.get("en") or next(iter(texts.values()), "")
 
 
 def _attr(value: str) -> str:
@@ -155,7 +152,7 @@ class Banner:
                    if settings.privacy_url else "")
         notes = "".join(f'<p class="cp-note" id="cp-{k}">{escape(text)}</p>' for k, text in (
             ("gpc", t["gpc"].format(categories=", ".join(
-                _text(c.title, lang) for c in cfg.categories if c.name in cfg.gpc))),
+                translated(c.title, lang) for c in cfg.categories if c.name in cfg.gpc))),
             ("reask", t["reask"])) if getattr(state, k))
         if state.reask:  # closing keeps what still holds, which answers the question
             close = (f'<button type="submit" name="action" value="save" '
@@ -209,7 +206,7 @@ class Banner:
                   t: dict[str, str]) -> str:
         flags = self._flags(cat, state, cat.name in state.categories)
         services = [s for s in self.config.services if s.category == cat.name]
-        desc = _text(cat.description, lang)
+        desc = translated(cat.description, lang)
         described = f' aria-describedby="cp-d-{cat.name}"' if desc else ""
         always = f' <span class="cp-on">({escape(t["always-on"])})</span>' if cat.required else ""
         rows = "".join(self._service(s, state, cat, lang, t) for s in services)
@@ -217,7 +214,7 @@ class Banner:
                    f"({len(services)})</summary><ul>{rows}</ul></details>" if services else "")
         return (f'<div class="cp-category"><label class="cp-toggle"><input type="checkbox" '
                 f'name="category" value="{cat.name}" data-consent-category="{cat.name}"'
-                f"{flags}{described}/> <span>{escape(_text(cat.title, lang))}{always}</span>"
+                f"{flags}{described}/> <span>{escape(translated(cat.title, lang))}{always}</span>"
                 f"</label>"
                 + (f'<p class="cp-desc" id="cp-d-{cat.name}">{escape(desc)}</p>' if desc else "")
                 + listing + "</div>")
@@ -226,15 +223,16 @@ class Banner:
                  t: dict[str, str]) -> str:
         flags = self._flags(cat, state, svc.name in state.services
                             or cat.name in state.categories)
-        facts = [(t["vendor"], svc.vendor), ("", _text(svc.purpose, lang)),
-                 (t["cookies"], ", ".join(svc.cookies)), (t["retention"], svc.retention)]
+        facts = [(t["vendor"], svc.vendor), ("", translated(svc.purpose, lang)),
+                 (t["cookies"], ", ".join(svc.cookies)),
+                 (t["retention"], localise_retention(svc.retention, lang) or svc.retention)]
         details = "".join(f"<li>{escape(k)}{': ' if k else ''}{escape(v)}</li>"
                           for k, v in facts if v)
         link = (f'<li><a href="{_attr(svc.privacy_url)}">{escape(t["privacy"])}</a></li>'
                 if svc.privacy_url else "")
         return (f'<li><label><input type="checkbox" name="service" value="{svc.name}" '
                 f'data-consent-service="{svc.name}" data-consent-service-category='
-                f'"{cat.name}"{flags}/> {escape(svc.title or svc.name)}</label>'
+                f'"{cat.name}"{flags}/> {escape(svc.display_title(lang))}</label>'
                 + (f'<ul class="cp-facts">{details}{link}</ul>' if details or link else "")
                 + "</li>")
 
@@ -242,8 +240,8 @@ class Banner:
         """What the script needs for placeholders: titles, categories, texts."""
         cfg = self.config
         return json.dumps({
-            "categories": {c.name: _text(c.title, lang) for c in cfg.categories},
-            "services": {s.name: [s.title or s.name, s.category, s.placeholder.get(lang, ""),
+            "categories": {c.name: translated(c.title, lang) for c in cfg.categories},
+            "services": {s.name: [s.display_title(lang), s.category, s.placeholder.get(lang, ""),
                                   s.privacy_url]
                          for s in cfg.services},
             "texts": {k: t[k] for k in CLIENT_TEXTS},
