@@ -174,3 +174,12 @@ services:
     ]
     # Usual category names and the catalog's services speak every built-in language.
     assert c.category("social").title["de"] == "Soziale Netzwerke und Videos"
+
+
+def test_records_may_be_kept_five_years_while_choices_last_thirteen_months_at_most():
+    c = parse_config(MINIMAL + "records: {path: r.sqlite3, retention_days: 1826}\n")
+    assert c.records.retention_days == 1826 and c.consent.max_age_days <= 395
+    with pytest.raises(ConfigError, match="at most 5 years"):
+        parse_config(MINIMAL + "records: {path: r.sqlite3, retention_days: 1827}\n")
+    with pytest.raises(ConfigError, match="13 months"):
+        parse_config(MINIMAL + "consent: {max_age_days: 396}\n")

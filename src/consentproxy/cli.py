@@ -27,6 +27,7 @@ from consentproxy.consent import keys_from_env, parse_state
 from consentproxy.engine import STATE_HEADER, Engine
 from consentproxy.observe import config_warnings
 from consentproxy.policy import Policy
+from consentproxy.proof import shown_page
 from consentproxy.records import COLUMNS, ConsentRecord, RecordStore, open_store
 from consentproxy.rewrite.neutralise import url_target
 
@@ -408,11 +409,32 @@ def cmd_records_purge(args: argparse.Namespace) -> int:
 
 
 def cmd_records_show(args: argparse.Namespace) -> int:
-    records = asyncio.run(_with_store(args, lambda store, _: store.by_id(args.consent_id)))
+    async def work(store: RecordStore, _: int) -> tuple[list[ConsentRecord], dict[str, str]]:
+        records = await store.by_id(args.consent_id)
+        versions = {}
+        for digest in {r.shown_digest for r in records if r.shown_digest}:
+            content = await store.shown(digest)
+            if content is not None:
+                versions[digest] = content
+        return records, versions
+
+    records, versions = asyncio.run(_with_store(args, work))
     if not records:
         print(f"no records for {args.consent_id}", file=sys.stderr)
         return 1
     _print_records(records, "json")
+    if args.html:
+        out = Path(args.html)
+        out.mkdir(parents=True, exist_ok=True)
+        for digest, lang in sorted({(r.shown_digest, r.language) for r in records}):
+            if digest not in versions:
+                print(f"version {digest[:12] or '(none: a record older than the archive)'} "
+                      "of what was shown is not in the archive", file=sys.stderr)
+                continue
+            page = out / f"shown-{digest[:12]}-{lang or 'default'}.html"
+            page.write_bytes(shown_page(versions[digest], digest, lang))
+            print(f"the banner as shown ({lang or 'default language'}): {page}",
+                  file=sys.stderr)
     return 0
 
 
@@ -485,6 +507,8 @@ def build_parser() -> argparse.ArgumentParser:
     pu.set_defaults(func=cmd_records_purge)
     sh = rsub.add_parser("show", help="the records of one consent id (the cookie's)")
     sh.add_argument("consent_id")
+    sh.add_argument("--html", metavar="DIR", help="also write the banner each decision was "
+                    "made on, rebuilt from the archived version, as DIR/shown-VERSION-LANG.html")
     sh.set_defaults(func=cmd_records_show)
     for parser in (ex, pu, sh):
         parser.add_argument("--config", required=True, help="YAML config with records:")

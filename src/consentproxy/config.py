@@ -22,6 +22,7 @@ CSP_MODES = ("off", "report-only", "enforce")
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 HOST_RE = re.compile(r"(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)+(/[\x21-\x7e]*)?")
 MAX_CONSENT_DAYS = 395  # 13 months: the longest a choice may ever be kept
+MAX_RECORDS_DAYS = 1826  # 5 years: proof of a choice may outlive the choice itself
 EMBED_KINDS = ("script", "iframe", "pixel")
 
 
@@ -477,8 +478,9 @@ class _Reader:
             target = self.string(items["path"], "records.path")
             if target != ":memory:" and not Path(target).is_absolute():
                 target = str(Path(self.source).parent / target)
-        days = (self.integer(items["retention_days"], "records.retention_days", 1,
-                             MAX_CONSENT_DAYS) if "retention_days" in items else 395)
+        days = (self.integer(items["retention_days"], "records.retention_days (at most "
+                             "5 years, the usual limitation period)", 1, MAX_RECORDS_DAYS)
+                if "retention_days" in items else 395)
         return RecordsSettings(target, days)
 
     def sites(self, node: yaml.Node) -> tuple[str, ...]:

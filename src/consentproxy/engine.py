@@ -48,6 +48,7 @@ from consentproxy.httpheaders import (
 )
 from consentproxy.observe import Observer
 from consentproxy.policy import Policy
+from consentproxy.proof import archived
 from consentproxy.records import RecordWriter
 from consentproxy.rewrite import encoding
 from consentproxy.rewrite.neutralise import Neutraliser, url_target
@@ -206,7 +207,7 @@ class Exchange:
         if resp.record is not None:
             self.report.decision = resp.record.action
             if self.engine.records is not None:
-                self.engine.records.submit(resp.record)
+                self.engine.records.submit(resp.record, self.engine.shown)
         if resp.new_state is not None:
             old = self._not_covered(resp.new_state)
             resp.headers.extend(self._deletions(old))
@@ -458,6 +459,7 @@ class Engine:
         self.config_digest = hashlib.sha256(json.dumps(
             [config.consent.revision, sorted(self.signer.digests.items())]).encode()
         ).hexdigest()[:12]
+        self.shown = archived(config)  # (digest, content) of every text the banner shows
         self._per_choice: dict[tuple[bool, frozenset[str], frozenset[str]],
                                tuple[CookieFilter, tuple[str, str] | None]] = {}
         # Everything of this config and release a rewritten page can depend on.

@@ -24,14 +24,15 @@ from consentproxy.banner.texts import (
     localise_retention,
 )
 from consentproxy.catalog import I18N_DIR, builtin_services, catalog_config
-from consentproxy.config import Config, load_config
+from consentproxy.config import Config, RecordsSettings, load_config
 from consentproxy.consent import NO_DECISION, ConsentState
 from consentproxy.policy import Policy
 from tests.conftest import ROOT
 
 OTHERS = [lang for lang in LANGUAGES if lang != "en"]
 CONFIGS = sorted((ROOT / "config").glob("*.yaml"))
-CATALOG = replace(catalog_config(), languages=LANGUAGES)
+# Every built-in service, and records kept (the preferences then link to them).
+CATALOG = replace(catalog_config(), languages=LANGUAGES, records=RecordsSettings(":memory:"))
 
 
 def fields(text: str) -> set[str]:

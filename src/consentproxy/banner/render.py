@@ -166,6 +166,14 @@ class Banner:
                      f'class="cp-close" data-consent-action="close" '
                      f'aria-label="{_attr(t["close"])}">&#215;</button>')
         categories = "".join(self._category(c, state, lang, t) for c in cfg.categories)
+        # The visitor's own records and their erasure, where the site keeps them (a form of
+        # its own, so the banner's script leaves it alone).
+        records = erase = ""
+        if cfg.records.target:
+            records = (f'<p class="cp-records"><a href="{p}me">{escape(t["my-records"])}</a> '
+                       f'<button type="submit" form="cp-erase">{escape(t["erase"])}</button></p>')
+            erase = (f'<form id="cp-erase" method="post" action="{p}me/erase">'
+                     f'<input type="hidden" name="return" value="{RETURN}"/></form>')
         return (
             f'<div id="consentproxy" data-consentproxy-prefix="{p}" '
             f'data-consentproxy-csp="{cfg.csp}" '
@@ -177,6 +185,7 @@ class Banner:
             f'aria-describedby="cp-body"{OPEN * shown}>'
             f'<form method="post" action="{p}choice">'
             f'<input type="hidden" name="return" value="{RETURN}"/>'
+            f'<input type="hidden" name="lang" value="{lang}"/>'
             f'<div class="cp-head">{logo}<h2 id="cp-title" tabindex="-1">'
             f'{escape(t["title"])}</h2>{close}</div>'
             f'<p id="cp-body">{escape(t["body"])}{privacy}</p>{notes}'
@@ -184,13 +193,13 @@ class Banner:
             f'<summary data-consent-action="customize">{escape(t["customize"])}</summary>'
             f'<fieldset><legend>{escape(t["categories"])}</legend>{categories}</fieldset>'
             f'<button type="submit" name="action" value="save" class="cp-save" '
-            f'data-consent-action="save">{escape(t["save"])}</button></details>'
+            f'data-consent-action="save">{escape(t["save"])}</button>{records}</details>'
             f'<div class="cp-buttons">'
             f'<button type="submit" name="action" value="accept-all" '
             f'data-consent-action="accept-all">{escape(t["accept-all"])}</button>'
             f'<button type="submit" name="action" value="reject-all" '
             f'data-consent-action="reject-all">{escape(t["reject-all"])}</button></div>'
-            f"</form></dialog>"
+            f"</form>{erase}</dialog>"
             f'<a class="cp-manage" href="{p}preferences?return={RETURN}" '
             f'data-consent-action="open">{escape(t["manage"])}</a>'
             f"</template></div>"

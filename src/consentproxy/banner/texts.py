@@ -42,6 +42,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "gpc": "Your browser sent a Global Privacy Control signal. We honour it: {categories} "
                "stay off.",
         "reask": "Our cookie policy has changed since your last choice: please choose again.",
+        "my-records": "My consent records",
+        "erase": "Erase my records and my choice",
     },
     "fr": {
         "title": "Vos choix en matière de cookies",
@@ -72,6 +74,8 @@ TEXTS: dict[str, dict[str, str]] = {
                "{categories} restent désactivés.",
         "reask": "Notre politique de cookies a changé depuis votre dernier choix : merci de "
                  "choisir à nouveau.",
+        "my-records": "Mes enregistrements de consentement",
+        "erase": "Effacer mes enregistrements et mon choix",
     },
     "de": {
         "title": "Ihre Datenschutzeinstellungen",
@@ -102,6 +106,8 @@ TEXTS: dict[str, dict[str, str]] = {
                "es: Cookies für {categories} bleiben deaktiviert.",
         "reask": "Unsere Cookie-Richtlinie hat sich seit Ihrer letzten Entscheidung geändert. "
                  "Bitte treffen Sie Ihre Auswahl erneut.",
+        "my-records": "Meine Einwilligungsnachweise",
+        "erase": "Meine Nachweise und meine Auswahl löschen",
     },
     "es": {
         "title": "Sus opciones de privacidad",
@@ -132,6 +138,8 @@ TEXTS: dict[str, dict[str, str]] = {
                "cookies de {categories} permanecen desactivadas.",
         "reask": "Nuestra política de cookies ha cambiado desde su última elección. Le rogamos "
                  "que vuelva a elegir.",
+        "my-records": "Mis registros de consentimiento",
+        "erase": "Borrar mis registros y mi elección",
     },
     "it": {
         "title": "Le sue scelte sulla privacy",
@@ -162,6 +170,8 @@ TEXTS: dict[str, dict[str, str]] = {
                "i cookie di {categories} restano disattivati.",
         "reask": "La nostra informativa sui cookie è cambiata dalla sua ultima scelta. La "
                  "preghiamo di scegliere di nuovo.",
+        "my-records": "I miei registri del consenso",
+        "erase": "Cancella i miei registri e la mia scelta",
     },
     "nl": {
         "title": "Uw privacykeuzes",
@@ -191,6 +201,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "gpc": "Uw browser heeft een Global Privacy Control-signaal verzonden. Wij respecteren "
                "dat: cookies voor {categories} blijven uitgeschakeld.",
         "reask": "Ons cookiebeleid is gewijzigd sinds uw laatste keuze. Wilt u opnieuw kiezen?",
+        "my-records": "Mijn toestemmingsgegevens",
+        "erase": "Mijn gegevens en mijn keuze wissen",
     },
     "pt": {
         "title": "As suas escolhas de privacidade",
@@ -220,6 +232,8 @@ TEXTS: dict[str, dict[str, str]] = {
                "cookies de {categories} permanecem desativados.",
         "reask": "A nossa política de cookies mudou desde a sua última escolha. Escolha "
                  "novamente, por favor.",
+        "my-records": "Os meus registos de consentimento",
+        "erase": "Apagar os meus registos e a minha escolha",
     },
     "pl": {
         "title": "Ustawienia prywatności",
@@ -250,6 +264,8 @@ TEXTS: dict[str, dict[str, str]] = {
                "cookie z kategorii {categories} pozostają wyłączone.",
         "reask": "Nasza polityka plików cookie zmieniła się od ostatniego wyboru. Prosimy "
                  "wybrać ponownie.",
+        "my-records": "Moje zapisy zgód",
+        "erase": "Usuń moje zapisy i mój wybór",
     },
 }
 TEXT_KEYS = frozenset(TEXTS["en"])
