@@ -19,6 +19,7 @@ from consentproxy.banner.texts import CATEGORY_TEXTS, LANGUAGES, TEXT_KEYS, TEXT
 from consentproxy.banner.theme import DEFAULT_COLORS, HEX_RE, contrast_problems
 
 CSP_MODES = ("off", "report-only", "enforce")
+LANGUAGE_SOURCES = ("html-lang", "path", "cookie", "accept-language")  # language.py
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 HOST_RE = re.compile(r"(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)+(/[\x21-\x7e]*)?")
 MAX_CONSENT_DAYS = 395  # 13 months: the longest a choice may ever be kept
@@ -133,6 +134,10 @@ class Config:
     categories: tuple[Category, ...] = ()
     services: tuple[Service, ...] = ()
     languages: tuple[str, ...] = ("en", "fr")
+    # Where the banner's language comes from, in order (language.SOURCES), and the name of
+    # the site's own language cookie.
+    language_from: tuple[str, ...] = ("html-lang", "path", "cookie", "accept-language")
+    language_cookie: str = "lang"
     sites: tuple[str, ...] = ()  # hosts handled in mitmproxy's forward mode (*.x.com too)
     testing: ForTesting = ForTesting()
     banner: BannerSettings = BannerSettings()
@@ -207,7 +212,7 @@ TOP_KEYS = {
     "upstream", "listen", "prefix", "consent", "csp", "csp_allow", "unknown_cookies",
     "necessary_cookies", "categories", "services", "languages", "banner", "cookie_database",
     "sites", "testing", "consent_mode", "gpc", "dnt", "records", "cap_cookie_lifetime_days",
-    "metrics", "access_log", "trusted_proxies", "limits",
+    "metrics", "access_log", "language_from", "language_cookie", "trusted_proxies", "limits",
 }
 # Consent Mode v2 signals and the categories (by usual name) that grant them by default.
 CONSENT_MODE_DEFAULTS = {
@@ -395,6 +400,14 @@ class _Reader:
             if not languages:
                 raise self.fail(top["languages"], "languages must list at least one language")
         banner = self.banner(top.get("banner"))
+        language_from = Config.language_from
+        if "language_from" in top:
+            language_from = self.strings(top["language_from"], "language_from")
+            wrong = [s for s in language_from if s not in LANGUAGE_SOURCES]
+            if wrong or len(set(language_from)) != len(language_from) or not language_from:
+                raise self.fail(top["language_from"], "language_from must list some of "
+                                f"{', '.join(LANGUAGE_SOURCES)}, each once, in the order to "
+                                "try them" + (f" ({', '.join(wrong)} is none)" if wrong else ""))
         for lang in languages:
             missing = TEXT_KEYS - banner.texts.get(lang, {}).keys()
             if lang not in TEXTS and missing:
@@ -421,6 +434,11 @@ class _Reader:
             necessary_cookies=(self.strings(top["necessary_cookies"], "necessary_cookies")
                                if "necessary_cookies" in top else ()),
             categories=categories, services=services, languages=languages, banner=banner,
+            language_from=language_from,
+            language_cookie=(self.matching(top["language_cookie"], "language_cookie",
+                                           re.compile(r"[!#-+\-.0-9A-Z^-z|~]+"),
+                                           "a cookie name") if "language_cookie" in top
+                             else Config.language_cookie),
             cookie_database=use_database, cookie_database_categories=database_map,
             sites=sites,
             testing=self.testing(top["testing"]) if "testing" in top else ForTesting(),

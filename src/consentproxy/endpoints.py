@@ -20,9 +20,10 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, quote, urlsplit
 
-from consentproxy.banner.render import SCRIPT, SCRIPT_TYPE, pick_language
+from consentproxy.banner.render import SCRIPT, SCRIPT_TYPE
 from consentproxy.consent import NO_DECISION, ConsentState
 from consentproxy.httpheaders import header, sendable, valid_host
+from consentproxy.language import request_language
 from consentproxy.records import ConsentRecord, RecordStore, user_agent_family
 from consentproxy.rewrite.neutralise import url_target
 
@@ -120,10 +121,11 @@ class Endpoints:
                                          _forced(ex)))
         if path == "preferences":
             query = dict(parse_qsl(urlsplit(ex.req.target).query))
-            lang = pick_language(header(ex.req.headers, "accept-language"),
-                                 self.engine.config.languages)
-            page = self.engine.banner.preferences_page(ex.state, lang,
-                                                       safe_return(query.get("return")))
+            back = safe_return(query.get("return"))
+            cfg = self.engine.config  # the page it came from, as far as its path says
+            lang = next(filter(None, request_language(cfg.language_from, cfg.languages, back,
+                                                      ex.req.headers, cfg.language_cookie)))
+            page = self.engine.banner.preferences_page(ex.state, lang, back)
             return LocalResponse(200, [("Content-Type", "text/html; charset=utf-8"),
                                        ("Cache-Control", "no-store")], page)
         if path == "choice":
@@ -328,8 +330,7 @@ class Endpoints:
         resp.headers.append(("Set-Cookie", cookie))
         resp.new_state = state
         if lang not in self.engine.config.languages:  # an old page's banner, or none
-            lang = pick_language(header(ex.req.headers, "accept-language"),
-                                 self.engine.config.languages)
+            lang = ex.lang
         resp.record = self._record(ex, state, action, via, lang)
         return resp
 

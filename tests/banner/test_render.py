@@ -4,7 +4,7 @@ from dataclasses import replace
 
 import pytest
 
-from consentproxy.banner.render import Banner, pick_language
+from consentproxy.banner.render import Banner
 from consentproxy.config import BannerSettings, parse_config
 from consentproxy.consent import NO_DECISION, ConsentState
 from consentproxy.policy import Policy
@@ -111,11 +111,3 @@ def test_preferences_page_opens_the_preferences(banner):
     assert page.startswith("<!DOCTYPE html>") and 'class="cp-banner cp-box"' in page
     assert '<details class="cp-details" open="">' in page
     assert 'name="return" value="/shop"' in page
-
-
-@pytest.mark.parametrize("header,expected", [
-    ("fr-FR,fr;q=0.9,en;q=0.8", "fr"), ("de-DE,en;q=0.5", "en"), ("", "en"),
-    ("en;q=0.1, fr;q=0.9", "fr"), ("garbage;q=x", "en"),
-])
-def test_language_comes_from_accept_language(header, expected):
-    assert pick_language(header, ("en", "fr")) == expected

@@ -48,24 +48,6 @@ def asset(name: str) -> bytes:
     return (ASSET_DIR / name).read_bytes()
 
 
-def pick_language(accept_language: str | None, languages: tuple[str, ...]) -> str:
-    """The first of the visitor's languages the config offers, else the config's first."""
-    ranked = []
-    for i, part in enumerate((accept_language or "").split(",")):
-        tag, _, params = part.partition(";")
-        q = 1.0
-        if params.strip().startswith("q="):
-            try:
-                q = float(params.strip()[2:])
-            except ValueError:
-                q = 0.0
-        ranked.append((-q, i, tag.strip().lower().split("-")[0]))
-    for _, _, lang in sorted(ranked):
-        if lang in languages:
-            return lang
-    return languages[0]
-
-
 def client_config(policy: Policy) -> dict[str, object]:
     """What guard.js needs to classify URLs and cookies: the policy's own tables, with
     services as indexes into one list."""
