@@ -196,3 +196,39 @@ def test_records_export_show_and_purge(tmp_path, capsys):
     f.write_text(GOOD)
     assert main(["records", "export", "--config", str(f)]) == 2
     assert "keeps no records" in capsys.readouterr().err
+
+
+def test_records_show_rebuilds_the_banner_each_visitor_was_shown(tmp_path, capsys):
+    """The archived version, not today's config: the banner says what it said then."""
+    import asyncio
+
+    from consentproxy.config import load_config
+    from consentproxy.proof import archived
+    from consentproxy.records import SqliteStore
+    from tests.test_records import NOW, record
+
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD + "records: {path: r.sqlite3}\nlanguages: [en, de]\n"
+                 "banner: {texts: {de: {title: Damals gezeigt}}}\n")
+    digest, content = archived(load_config(f))
+
+    async def fill() -> None:
+        store = SqliteStore(tmp_path / "r.sqlite3")
+        await store.open()
+        await store.write([record("v", NOW, language="de", shown_digest=digest),
+                           record("v", NOW + 1, language="de", shown_digest="gone")],
+                          {digest: content})
+        await store.close()
+    asyncio.run(fill())
+    f.write_text(GOOD + "records: {path: r.sqlite3}\nlanguages: [en, de]\n"
+                 "banner: {texts: {de: {title: Heute anders}}}\n")
+    assert main(["records", "show", "v", "--config", str(f), "--html",
+                 str(tmp_path / "shown")]) == 0
+    out = capsys.readouterr()
+    assert [json.loads(x)["language"] for x in out.out.splitlines()] == ["de", "de"]
+    assert "version gone of what was shown is not in the archive" in out.err
+    [page] = (tmp_path / "shown").iterdir()
+    html = page.read_text()
+    assert page.name == f"shown-{digest[:12]}-de.html" and '<html lang="de">' in html
+    assert "Damals gezeigt" in html and "Heute anders" not in html
+    assert "Alle ablehnen" in html and "Reject all" not in html

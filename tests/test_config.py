@@ -66,7 +66,7 @@ def test_custom_service_is_described_in_full():
     (MINIMAL + "banner:\n  texts: {en: {titel: Hi}}\n", 8, "unknown key 'titel'"),
     (MINIMAL + "banner:\n  css: missing.css\n", 8, "cannot read the CSS file"),
     (MINIMAL + "banner:\n  logo: javascript:alert(1)\n", 8, "http(s) URL"),
-    (MINIMAL + "languages: [en, de]\n", 7, "banner.texts.de"),
+    (MINIMAL + "languages: [en, sv]\n", 7, "banner.texts.sv"),
 ])
 def test_config_errors_name_file_line_and_fix(text, line, hint):
     err = error_of(text)
@@ -83,10 +83,10 @@ def test_css_that_could_break_out_of_its_style_element_is_refused(tmp_path: Path
 
 def test_a_new_language_with_all_its_texts_is_accepted():
     from consentproxy.banner.texts import TEXTS
-    german = {k: f"de {k}" for k in TEXTS["en"]}
-    lines = "".join(f"      {k}: '{v}'\n" for k, v in german.items())
-    c = parse_config(MINIMAL + "languages: [de, en]\nbanner:\n  texts:\n    de:\n" + lines)
-    assert c.banner.text("de")["accept-all"] == "de accept-all"
+    swedish = {k: f"sv {k}" for k in TEXTS["en"]}
+    lines = "".join(f"      {k}: '{v}'\n" for k, v in swedish.items())
+    c = parse_config(MINIMAL + "languages: [sv, en]\nbanner:\n  texts:\n    sv:\n" + lines)
+    assert c.banner.text("sv")["accept-all"] == "sv accept-all"
     assert c.banner.text("en")["accept-all"] == "Accept all"
 
 
@@ -153,3 +153,33 @@ def test_limits_have_defaults_and_ranges():
     assert "limits.html_bytes must be a whole number" in str(
         error_of(MINIMAL + "limits: {html_bytes: 10}\n"))
     assert "unknown key 'html_size'" in str(error_of(MINIMAL + "limits: {html_size: 1}\n"))
+
+
+def test_texts_missing_a_language_of_the_config_are_warned_about():
+    c = parse_config("""
+upstream: http://127.0.0.1:8080
+languages: [en, de]
+categories:
+  necessary: {required: true}
+  analytics: {title: Audience}
+  social: {}
+services:
+  - {use: youtube, purpose: Plays our videos.}
+  - {name: counter, category: analytics, cookies: [cnt], title: {en: Counter, fr: Compteur}}
+""")
+    assert c.translation_warnings() == [
+        "categories.analytics.title has no de text; visitors reading it see 'Audience'",
+        "service youtube: purpose has no de text; visitors reading it see 'Plays our videos.'",
+        "service counter: title has no de text; visitors reading it see 'Counter'",
+    ]
+    # Usual category names and the catalog's services speak every built-in language.
+    assert c.category("social").title["de"] == "Soziale Netzwerke und Videos"
+
+
+def test_records_may_be_kept_five_years_while_choices_last_thirteen_months_at_most():
+    c = parse_config(MINIMAL + "records: {path: r.sqlite3, retention_days: 1826}\n")
+    assert c.records.retention_days == 1826 and c.consent.max_age_days <= 395
+    with pytest.raises(ConfigError, match="at most 5 years"):
+        parse_config(MINIMAL + "records: {path: r.sqlite3, retention_days: 1827}\n")
+    with pytest.raises(ConfigError, match="13 months"):
+        parse_config(MINIMAL + "consent: {max_age_days: 396}\n")

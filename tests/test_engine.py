@@ -5,10 +5,12 @@ from ipaddress import ip_network
 
 import pytest
 
+from consentproxy.banner.render import Banner
 from consentproxy.config import ForTesting
-from consentproxy.consent import parse_state
+from consentproxy.consent import NO_DECISION, parse_state
 from consentproxy.engine import Engine, Request
 from consentproxy.httpheaders import header
+from consentproxy.policy import Policy
 
 NOW = 1_800_000_000.0
 HTML = [("Content-Type", "text/html; charset=utf-8")]
@@ -448,6 +450,29 @@ def test_a_choice_becomes_a_record_of_what_was_granted_and_refused(engine):
     assert rec.granted_categories == ("analytics",) and "social" in rec.refused_categories
     assert "youtube" in rec.granted_services and "vimeo" in rec.refused_services
     assert rec.config_digest == engine.config_digest and not rec.withdrawal
+
+
+def test_a_record_names_the_language_and_the_version_the_visitor_was_shown(engine):
+    from consentproxy.proof import archived, config_from
+
+    def decide(body: bytes, ctype: str, **headers: str):
+        ex = engine.begin(Request("POST", "/.consent/choice", [
+            ("Host", "shop.example.com"), ("Origin", "http://shop.example.com"),
+            ("Content-Type", ctype), *((k.replace("_", "-"), v) for k, v in headers.items())]))
+        return ex.local_response(body).record
+
+    assert decide(b'{"action":"reject-all","lang":"pl"}', "application/json").language == "pl"
+    form = decide(b"action=reject-all&lang=de&return=/", "application/x-www-form-urlencoded")
+    assert form.language == "de"
+    # A language the config does not offer (a forged or stale form): the browser's.
+    assert decide(b'{"action":"reject-all","lang":"xx"}', "application/json",
+                  Accept_Language="it-IT,it").language == "it"
+    digest, content = engine.shown
+    assert form.shown_digest == digest == archived(engine.config)[0]
+    # The archive renders the same banner the live config does.
+    again = config_from(content, digest)
+    assert Banner(again, Policy(again)).render(NO_DECISION, "de", "/") == engine.banner.render(
+        NO_DECISION, "de", "/")
 
 
 def test_after_max_age_days_the_choice_is_gone_and_the_banner_asks_again(engine):

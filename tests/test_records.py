@@ -45,6 +45,7 @@ async def store(store_target):
     await store.open()
     if isinstance(store, PostgresStore):  # one server for the session: start empty
         await store._execute("DELETE FROM consent_records")
+        await store._execute("DELETE FROM shown_versions")
     yield store
     await store.close()
 
@@ -67,6 +68,64 @@ async def test_purge_keeps_what_is_younger_than_the_retention(store):
     await store.write([record("old", NOW - 400 * 86400), record("new", NOW)])
     assert await store.purge(NOW - 395 * 86400) == 1
     assert [r.consent_id for r in await store.since(0)] == ["new"]
+
+
+async def test_a_record_keeps_the_language_and_the_version_shown_archived_once(store):
+    await store.write([record("a", language="de", shown_digest="v1")], {"v1": '{"x":1}'})
+    await store.write([record("b", language="fr", shown_digest="v1")], {"v1": '{"x":1}'})
+    assert [(r.language, r.shown_digest) for r in await store.by_id("a")] == [("de", "v1")]
+    assert await store.shown("v1") == '{"x":1}' and await store.shown("v2") is None
+
+
+async def test_purge_drops_versions_no_record_names_any_more(store):
+    await store.write([record("old", NOW - 100, shown_digest="v1"),
+                       record("new", NOW, shown_digest="v2")], {"v1": "one", "v2": "two"})
+    assert await store.purge(NOW - 50) == 1
+    assert await store.shown("v1") is None and await store.shown("v2") == "two"
+
+
+async def test_records_of_the_first_schema_are_migrated_and_still_read(tmp_path):
+    """A store written before records kept the language: its rows read with "" for it."""
+    import aiosqlite
+
+    from consentproxy.records import MIGRATIONS
+    path = tmp_path / "old.sqlite3"
+    async with aiosqlite.connect(path) as db:
+        await db.execute("CREATE TABLE schema_version (version INTEGER)")
+        for sql in MIGRATIONS[:5]:
+            await db.execute(sql.format(id="INTEGER PRIMARY KEY AUTOINCREMENT", bool="INTEGER"))
+        await db.execute("INSERT INTO schema_version (version) VALUES (5)")
+        await db.execute(
+            "INSERT INTO consent_records (consent_id, decided_at, revision, config_digest, "
+            "action, method, granted_categories, refused_categories, granted_services, "
+            "refused_services, withdrawal, gpc, user_agent) VALUES ('old', 1, 1, 'd', 'save', "
+            "'form', '[]', '[]', '[]', '[]', 0, 0, 'other')")
+        await db.commit()
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        [old] = await store.by_id("old")
+        assert (old.language, old.shown_digest) == ("", "")
+        await store.write([record("new", language="pl", shown_digest="v")], {"v": "{}"})
+        assert (await store.by_id("new"))[0].language == "pl"
+    finally:
+        await store.close()
+
+
+async def test_the_writer_archives_each_version_with_the_first_record_naming_it(tmp_path):
+    store = SqliteStore(tmp_path / "r.sqlite3")
+    writer = RecordWriter(store, interval=0.01)
+    await writer.start()
+    try:
+        for i in range(3):
+            writer.submit(record(f"v{i}", shown_digest="d1"), ("d1", "content one"))
+        for _ in range(100):
+            if writer.written == 3:
+                break
+            await asyncio.sleep(0.02)
+        assert await store.shown("d1") == "content one" and writer._versions == {}
+    finally:
+        await writer.close()
 
 
 async def test_reopening_migrates_nothing_twice_and_keeps_data(store_target):
@@ -112,11 +171,11 @@ class FlakyStore(SqliteStore):
         super().__init__(path)
         self.failures = failures
 
-    async def write(self, batch):
+    async def write(self, batch, versions=None):
         if self.failures:
             self.failures -= 1
             raise ConnectionError("store is down")
-        await super().write(batch)
+        await super().write(batch, versions)
 
 
 async def test_a_store_that_is_down_is_retried_and_never_blocks_submit(tmp_path):

@@ -885,6 +885,30 @@ async def test_choices_are_recorded_and_visitors_can_read_and_erase_theirs(
     assert (await my_records(client, proxy, cookie, 0))["records"] == []
 
 
+async def test_records_say_what_was_shown_and_the_preferences_erase_them_without_js(
+        start_proxy, origin: str, client: aiohttp.ClientSession, tmp_path: Path) -> None:
+    proxy = await start_proxy(origin, f"records: {{path: {tmp_path / 'records.sqlite3'}}}\n")
+    async with client.post(proxy + "/.consent/choice", data="action=reject-all&lang=fr&return=/p",
+                           allow_redirects=False, headers={
+                               "Origin": proxy, "Content-Type": "application/x-www-form-urlencoded"}
+                           ) as resp:
+        assert resp.status == 303
+        cookie = resp.headers["Set-Cookie"].split(";")[0]
+    [rec] = (await my_records(client, proxy, cookie, 1))["records"]
+    assert rec["language"] == "fr" and re.fullmatch(r"[0-9a-f]{64}", rec["shown_digest"])
+    async with client.get(proxy + "/.consent/preferences?return=/p",
+                          headers={"Cookie": cookie, "Accept-Language": "fr"}) as resp:
+        page = await resp.text()
+    assert 'href="/.consent/me"' in page and 'action="/.consent/me/erase"' in page
+    assert "Effacer mes enregistrements et mon choix" in page
+    async with client.post(proxy + "/.consent/me/erase", data="return=/p", allow_redirects=False,
+                           headers={"Origin": proxy, "Cookie": cookie,
+                                    "Content-Type": "application/x-www-form-urlencoded"}) as resp:
+        assert resp.status == 303 and resp.headers["Location"] == "/p"
+        assert "consent=; Max-Age=0" in resp.headers.getall("Set-Cookie")[0]
+    assert (await my_records(client, proxy, cookie, 0))["records"] == []
+
+
 async def test_a_store_that_is_down_never_stops_the_choice(
         start_proxy, origin: str, client: aiohttp.ClientSession) -> None:
     dead = f"postgresql://consent@127.0.0.1:{free_port()}/nowhere"

@@ -27,6 +27,7 @@ from consentproxy.consent import keys_from_env, parse_state
 from consentproxy.engine import STATE_HEADER, Engine
 from consentproxy.observe import config_warnings
 from consentproxy.policy import Policy
+from consentproxy.proof import shown_page
 from consentproxy.records import COLUMNS, ConsentRecord, RecordStore, open_store
 from consentproxy.rewrite.neutralise import url_target
 
@@ -252,7 +253,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         f"classified by the built-in catalog, then the Open Cookie Database "
         f"({len(policy.database)} names), else "
         f"{config.unknown_cookies}" if policy.database is not None else config.unknown_cookies))
-    for warning in config_warnings(policy):
+    for warning in [*config_warnings(policy), *config.translation_warnings()]:
         print(f"  warning: {warning}")
     if config.testing.state_header:
         print(f"WARNING: {args.file}: testing.state_header is on: anyone can choose the consent "
@@ -265,7 +266,7 @@ def cmd_catalog_list(args: argparse.Namespace) -> int:
     services = builtin_services()
     width = max(map(len, services))
     for svc in services.values():
-        print(f"{svc.name:<{width}}  {svc.category:<11}  {svc.title} ({svc.vendor})")
+        print(f"{svc.name:<{width}}  {svc.category:<11}  {svc.display_title()} ({svc.vendor})")
     print(f"{len(services)} services; cookies they do not name: Open Cookie Database "
           f"snapshot ({DATABASE_FILE.name})")
     return 0
@@ -297,7 +298,7 @@ def cmd_catalog_classify(args: argparse.Namespace) -> int:
         if svc is not None:
             found = True
             print(f"host {target[0]}{target[1]}: service {svc.name} ({svc.category}), "
-                  f"{svc.title}")
+                  f"{svc.display_title()}")
     category = policy.named_cookie_category(what)
     owners = [s.name for s in builtin_services().values()
               if category is not None and _names(s.cookies, what)]
@@ -408,11 +409,32 @@ def cmd_records_purge(args: argparse.Namespace) -> int:
 
 
 def cmd_records_show(args: argparse.Namespace) -> int:
-    records = asyncio.run(_with_store(args, lambda store, _: store.by_id(args.consent_id)))
+    async def work(store: RecordStore, _: int) -> tuple[list[ConsentRecord], dict[str, str]]:
+        records = await store.by_id(args.consent_id)
+        versions = {}
+        for digest in {r.shown_digest for r in records if r.shown_digest}:
+            content = await store.shown(digest)
+            if content is not None:
+                versions[digest] = content
+        return records, versions
+
+    records, versions = asyncio.run(_with_store(args, work))
     if not records:
         print(f"no records for {args.consent_id}", file=sys.stderr)
         return 1
     _print_records(records, "json")
+    if args.html:
+        out = Path(args.html)
+        out.mkdir(parents=True, exist_ok=True)
+        for digest, lang in sorted({(r.shown_digest, r.language) for r in records}):
+            if digest not in versions:
+                print(f"version {digest[:12] or '(none: a record older than the archive)'} "
+                      "of what was shown is not in the archive", file=sys.stderr)
+                continue
+            page = out / f"shown-{digest[:12]}-{lang or 'default'}.html"
+            page.write_bytes(shown_page(versions[digest], digest, lang))
+            print(f"the banner as shown ({lang or 'default language'}): {page}",
+                  file=sys.stderr)
     return 0
 
 
@@ -485,6 +507,8 @@ def build_parser() -> argparse.ArgumentParser:
     pu.set_defaults(func=cmd_records_purge)
     sh = rsub.add_parser("show", help="the records of one consent id (the cookie's)")
     sh.add_argument("consent_id")
+    sh.add_argument("--html", metavar="DIR", help="also write the banner each decision was "
+                    "made on, rebuilt from the archived version, as DIR/shown-VERSION-LANG.html")
     sh.set_defaults(func=cmd_records_show)
     for parser in (ex, pu, sh):
         parser.add_argument("--config", required=True, help="YAML config with records:")

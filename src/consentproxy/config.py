@@ -15,13 +15,15 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from consentproxy.banner.texts import TEXT_KEYS, TEXTS
+from consentproxy.banner.texts import CATEGORY_TEXTS, LANGUAGES, TEXT_KEYS, TEXTS
 from consentproxy.banner.theme import DEFAULT_COLORS, HEX_RE, contrast_problems
 
 CSP_MODES = ("off", "report-only", "enforce")
+LANGUAGE_SOURCES = ("html-lang", "path", "cookie", "accept-language")  # language.py
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 HOST_RE = re.compile(r"(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)+(/[\x21-\x7e]*)?")
 MAX_CONSENT_DAYS = 395  # 13 months: the longest a choice may ever be kept
+MAX_RECORDS_DAYS = 1826  # 5 years: proof of a choice may outlive the choice itself
 EMBED_KINDS = ("script", "iframe", "pixel")
 
 
@@ -46,7 +48,7 @@ class Category:
 class Service:
     name: str
     category: str
-    title: str = ""
+    title: dict[str, str] = field(default_factory=dict)  # per language; a brand needs only en
     vendor: str = ""
     hosts: tuple[str, ...] = ()
     cookies: tuple[str, ...] = ()
@@ -59,6 +61,9 @@ class Service:
     # Shown in place of a blocked embed of this service, per language (a page in another
     # language gets the banner's generic, translated text instead).
     placeholder: dict[str, str] = field(default_factory=dict)
+
+    def display_title(self, lang: str = "en") -> str:
+        return translated(self.title, lang) or self.name
 
 
 @dataclass(frozen=True)
@@ -129,6 +134,10 @@ class Config:
     categories: tuple[Category, ...] = ()
     services: tuple[Service, ...] = ()
     languages: tuple[str, ...] = ("en", "fr")
+    # Where the banner's language comes from, in order (language.SOURCES), and the name of
+    # the site's own language cookie.
+    language_from: tuple[str, ...] = ("html-lang", "path", "cookie", "accept-language")
+    language_cookie: str = "lang"
     sites: tuple[str, ...] = ()  # hosts handled in mitmproxy's forward mode (*.x.com too)
     testing: ForTesting = ForTesting()
     banner: BannerSettings = BannerSettings()
@@ -151,6 +160,22 @@ class Config:
 
     def category(self, name: str) -> Category | None:
         return next((c for c in self.categories if c.name == name), None)
+
+    def translation_warnings(self) -> list[str]:
+        """Words the operator gave in some languages only: visitors reading another of
+        `languages` see them in English (or the first language given)."""
+        out = []
+        named = [(f"categories.{c.name}.{k}", getattr(c, k)) for c in self.categories
+                 for k in ("title", "description")]
+        # A title in one language only is a brand name ("Google Analytics").
+        named += [(f"service {s.name}: {k}", getattr(s, k)) for s in self.services
+                  for k in ("title", "purpose") if k == "purpose" or len(s.title) > 1]
+        for what, texts in named:
+            missing = [lang for lang in self.languages if texts and lang not in texts]
+            if missing:
+                out.append(f"{what} has no {', '.join(missing)} text; visitors reading it "
+                           f"see {translated(texts, 'en')!r}")
+        return out
 
     def is_site(self, host: str) -> bool:
         """Whether a host is one of `sites` (mitmproxy's forward mode enforces only those)."""
@@ -187,7 +212,7 @@ TOP_KEYS = {
     "upstream", "listen", "prefix", "consent", "csp", "csp_allow", "unknown_cookies",
     "necessary_cookies", "categories", "services", "languages", "banner", "cookie_database",
     "sites", "testing", "consent_mode", "gpc", "dnt", "records", "cap_cookie_lifetime_days",
-    "metrics", "access_log", "trusted_proxies", "limits",
+    "metrics", "access_log", "language_from", "language_cookie", "trusted_proxies", "limits",
 }
 # Consent Mode v2 signals and the categories (by usual name) that grant them by default.
 CONSENT_MODE_DEFAULTS = {
@@ -210,10 +235,15 @@ MAX_CSS = 32 * 1024
 DATABASE_CATEGORIES = ("functional", "analytics", "advertising", "social")
 CONSENT_KEYS = {"cookie_name", "max_age_days", "revision", "secret_env", "cookie_domain"}
 CATEGORY_KEYS = {"required", "title", "description"}
-SERVICE_TEXT_KEYS = ("title", "vendor", "privacy_url", "retention", "embed")
-SERVICE_TRANSLATED_KEYS = ("purpose", "placeholder")
+SERVICE_TEXT_KEYS = ("vendor", "privacy_url", "retention", "embed")
+SERVICE_TRANSLATED_KEYS = ("title", "purpose", "placeholder")
 SERVICE_KEYS = {"use", "name", "category", "hosts", "cookies", "inline", *SERVICE_TEXT_KEYS,
                 *SERVICE_TRANSLATED_KEYS}
+
+
+def translated(texts: dict[str, str], lang: str) -> str:
+    """A text in the language, else in English, else in the first language given."""
+    return texts.get(lang) or texts.get("en") or next(iter(texts.values()), "")
 
 
 def _is_loopback(host: str) -> bool:
@@ -370,12 +400,21 @@ class _Reader:
             if not languages:
                 raise self.fail(top["languages"], "languages must list at least one language")
         banner = self.banner(top.get("banner"))
+        language_from = Config.language_from
+        if "language_from" in top:
+            language_from = self.strings(top["language_from"], "language_from")
+            wrong = [s for s in language_from if s not in LANGUAGE_SOURCES]
+            if wrong or len(set(language_from)) != len(language_from) or not language_from:
+                raise self.fail(top["language_from"], "language_from must list some of "
+                                f"{', '.join(LANGUAGE_SOURCES)}, each once, in the order to "
+                                "try them" + (f" ({', '.join(wrong)} is none)" if wrong else ""))
         for lang in languages:
             missing = TEXT_KEYS - banner.texts.get(lang, {}).keys()
             if lang not in TEXTS and missing:
                 raise self.fail(top.get("languages") or root, f"language {lang!r} has no "
-                                "built-in banner texts (en, fr have); give them all under "
-                                f"banner.texts.{lang}: missing {', '.join(sorted(missing))}")
+                                f"built-in banner texts ({', '.join(LANGUAGES)} have); give "
+                                f"them all under banner.texts.{lang}: missing "
+                                f"{', '.join(sorted(missing))}")
         use_database, database_map = self.cookie_database(top.get("cookie_database"), names)
         consent_mode = self.consent_mode(top.get("consent_mode"), categories, services)
         gpc = tuple(c for c in ("advertising",) if c in names)
@@ -395,6 +434,11 @@ class _Reader:
             necessary_cookies=(self.strings(top["necessary_cookies"], "necessary_cookies")
                                if "necessary_cookies" in top else ()),
             categories=categories, services=services, languages=languages, banner=banner,
+            language_from=language_from,
+            language_cookie=(self.matching(top["language_cookie"], "language_cookie",
+                                           re.compile(r"[!#-+\-.0-9A-Z^-z|~]+"),
+                                           "a cookie name") if "language_cookie" in top
+                             else Config.language_cookie),
             cookie_database=use_database, cookie_database_categories=database_map,
             sites=sites,
             testing=self.testing(top["testing"]) if "testing" in top else ForTesting(),
@@ -452,8 +496,9 @@ class _Reader:
             target = self.string(items["path"], "records.path")
             if target != ":memory:" and not Path(target).is_absolute():
                 target = str(Path(self.source).parent / target)
-        days = (self.integer(items["retention_days"], "records.retention_days", 1,
-                             MAX_CONSENT_DAYS) if "retention_days" in items else 395)
+        days = (self.integer(items["retention_days"], "records.retention_days (at most "
+                             "5 years, the usual limitation period)", 1, MAX_RECORDS_DAYS)
+                if "retention_days" in items else 395)
         return RecordsSettings(target, days)
 
     def sites(self, node: yaml.Node) -> tuple[str, ...]:
@@ -617,12 +662,14 @@ class _Reader:
                 if not (isinstance(value, yaml.ScalarNode) and value.value == "") else {}
             required = self.boolean(fields["required"], "required") \
                 if "required" in fields else False
+            builtin = CATEGORY_TEXTS.get(name, {})  # the usual names have words of their own
             out.append(Category(
                 name=name, required=required,
                 title=self.texts(fields["title"], f"categories.{name}.title")
-                if "title" in fields else {"en": name.capitalize()},
+                if "title" in fields else ({lang: t for lang, (t, _) in builtin.items()}
+                                           or {"en": name.capitalize()}),
                 description=self.texts(fields["description"], f"categories.{name}.description")
-                if "description" in fields else {},
+                if "description" in fields else {lang: d for lang, (_, d) in builtin.items()},
             ))
         if not any(c.required for c in out):
             raise self.fail(node, "one category must have required: true (the strictly "

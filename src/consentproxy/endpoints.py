@@ -20,9 +20,10 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, quote, urlsplit
 
-from consentproxy.banner.render import SCRIPT, SCRIPT_TYPE, pick_language
+from consentproxy.banner.render import SCRIPT, SCRIPT_TYPE
 from consentproxy.consent import NO_DECISION, ConsentState
 from consentproxy.httpheaders import header, sendable, valid_host
+from consentproxy.language import request_language
 from consentproxy.records import ConsentRecord, RecordStore, user_agent_family
 from consentproxy.rewrite.neutralise import url_target
 
@@ -120,10 +121,11 @@ class Endpoints:
                                          _forced(ex)))
         if path == "preferences":
             query = dict(parse_qsl(urlsplit(ex.req.target).query))
-            lang = pick_language(header(ex.req.headers, "accept-language"),
-                                 self.engine.config.languages)
-            page = self.engine.banner.preferences_page(ex.state, lang,
-                                                       safe_return(query.get("return")))
+            back = safe_return(query.get("return"))
+            cfg = self.engine.config  # the page it came from, as far as its path says
+            lang = next(filter(None, request_language(cfg.language_from, cfg.languages, back,
+                                                      ex.req.headers, cfg.language_cookie)))
+            page = self.engine.banner.preferences_page(ex.state, lang, back)
             return LocalResponse(200, [("Content-Type", "text/html; charset=utf-8"),
                                        ("Cache-Control", "no-store")], page)
         if path == "choice":
@@ -143,7 +145,7 @@ class Endpoints:
         if path == "me/erase":
             if method != "POST":
                 return _plain(405, "use POST")
-            return _cross_site(ex) or self._erase(ex)
+            return _cross_site(ex) or self._erase(ex, body)
         return _plain(404, "not found")
 
     def _csp_report(self, ex: Exchange, body: bytes) -> LocalResponse:
@@ -229,18 +231,25 @@ class Endpoints:
         resp.complete = _unavailable_as_503(complete)
         return resp
 
-    def _erase(self, ex: Exchange) -> LocalResponse:
-        """Erase the visitor's records and their consent cookie: back to no decision."""
+    def _erase(self, ex: Exchange, body: bytes) -> LocalResponse:
+        """Erase the visitor's records and their consent cookie: back to no decision. A
+        form post (the preferences' button) goes back to the page."""
         store, cid = self._store(), ex.state.consent_id
         if isinstance(store, LocalResponse):
             return store
+        ctype = (header(ex.req.headers, "content-type") or "").split(";")[0].strip().lower()
+        back = None
+        if ctype == "application/x-www-form-urlencoded":
+            back = dict(parse_qsl(body.decode("utf-8", "replace"))).get("return") or "/"
         resp = _json(200, {})
+        if back is not None:
+            resp.headers.append(("Location", safe_return(back)))
         resp.headers.append(("Set-Cookie", self._consent_cookie(ex, "", 0)))
         resp.new_state = NO_DECISION
 
         async def complete() -> tuple[int, bytes]:
             erased = await store.erase(cid) if store and cid else 0
-            return 200, json.dumps({"erased": erased}).encode()
+            return (200 if back is None else 303), json.dumps({"erased": erased}).encode()
         resp.complete = _unavailable_as_503(complete)
         return resp
 
@@ -276,6 +285,7 @@ class Endpoints:
                 wanted = data.get("categories") or []
                 services = data.get("services") or []
                 via = data.get("via") if data.get("via") in VIA else "banner"
+                lang = data.get("lang")
                 back = None
             else:
                 form = parse_qsl(body.decode("utf-8"), keep_blank_values=True)
@@ -283,6 +293,7 @@ class Endpoints:
                 wanted = [v for k, v in form if k == "category"]
                 services = [v for k, v in form if k == "service"]
                 back = next((v for k, v in form if k == "return"), None)
+                lang = next((v for k, v in form if k == "lang"), None)
                 via = "form"
         except (ValueError, UnicodeDecodeError) as e:
             return _plain(400, f"unreadable choice: {e}")
@@ -318,11 +329,13 @@ class Endpoints:
         resp = _answer(ex, is_json, back, state, cfg.revision, "your choice is saved")
         resp.headers.append(("Set-Cookie", cookie))
         resp.new_state = state
-        resp.record = self._record(ex, state, action, via)
+        if lang not in self.engine.config.languages:  # an old page's banner, or none
+            lang = ex.lang
+        resp.record = self._record(ex, state, action, via, lang)
         return resp
 
-    def _record(self, ex: Exchange, state: ConsentState, action: str,
-                via: str) -> ConsentRecord:
+    def _record(self, ex: Exchange, state: ConsentState, action: str, via: str,
+                lang: str) -> ConsentRecord:
         policy, engine = self.engine.policy, self.engine
         allowed = {s for s in policy.services
                    if policy.allows(policy.services[s], state)}
@@ -339,7 +352,8 @@ class Endpoints:
             granted_services=tuple(sorted(allowed)),
             refused_services=tuple(sorted(set(policy.services) - allowed)),
             withdrawal=withdrawn, gpc=ex.state.gpc,
-            user_agent=user_agent_family(header(ex.req.headers, "user-agent")))
+            user_agent=user_agent_family(header(ex.req.headers, "user-agent")),
+            language=lang, shown_digest=engine.shown[0])
 
 
 def _unavailable_as_503(work: Callable[[], Awaitable[tuple[int, bytes]]]

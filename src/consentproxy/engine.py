@@ -20,7 +20,7 @@ from functools import cached_property
 from typing import Any
 
 from consentproxy import csp
-from consentproxy.banner.render import Banner, pick_language
+from consentproxy.banner.render import Banner
 from consentproxy.config import Config, ConfigError
 from consentproxy.consent import (
     NO_DECISION,
@@ -46,8 +46,10 @@ from consentproxy.httpheaders import (
     valid_host,
     without,
 )
+from consentproxy.language import PageLanguage, request_language
 from consentproxy.observe import Observer
 from consentproxy.policy import Policy
+from consentproxy.proof import archived
 from consentproxy.records import RecordWriter
 from consentproxy.rewrite import encoding
 from consentproxy.rewrite.neutralise import Neutraliser, url_target
@@ -133,19 +135,33 @@ class BodyTransform:
 
     def __init__(self, rewriter: HtmlRewriter, decode: encoding.Codec,
                  encode: encoding.Codec, report: Report,
-                 on_close: Callable[[Report], None] | None = None):
+                 on_close: Callable[[Report], None] | None = None,
+                 page_language: tuple[PageLanguage, Callable[[str], bytes]] | None = None):
+        """page_language: the page's <html lang> decides the banner's language (rendered
+        by the callable), seen long before the banner goes in near </body>."""
         self.rewriter, self.decode, self.encode, self.report = rewriter, decode, encode, report
         self.on_close = on_close
+        self.page_language = page_language
+
+    def _html(self, data: bytes, final: bool = False) -> bytes:
+        if self.page_language is not None:
+            sniffer, render = self.page_language
+            lang = sniffer.close() if final else sniffer.feed(data)
+            if lang is not None:
+                self.rewriter.banner = render(lang)
+                self.page_language = None
+        return data
 
     def feed(self, data: bytes) -> bytes:
         started = time.perf_counter()
-        out = self.encode.process(self.rewriter.feed(self.decode.process(data)))
+        out = self.encode.process(self.rewriter.feed(self._html(self.decode.process(data))))
         self.report.rewrite_seconds += time.perf_counter() - started
         self.report.rewrite_bytes += len(data)
         return out
 
     def close(self) -> bytes:
-        tail = self.rewriter.feed(self.decode.finish()) + self.rewriter.close()
+        tail = self.rewriter.feed(self._html(self.decode.finish(), final=True))
+        tail += self.rewriter.close()
         self.report.banner = self.rewriter.injected
         self.report.neutralised = self.rewriter.neutraliser.blocked
         if self.on_close is not None:
@@ -186,9 +202,16 @@ class Exchange:
         self.revalidating = False  # an If-None-Match of ours went upstream as the origin's
 
     @cached_property
+    def language(self) -> tuple[str | None, str]:
+        """(decided by the request, else None: the page's <html lang>; the fallback)."""
+        cfg = self.engine.config
+        return request_language(cfg.language_from, cfg.languages, self.req.target,
+                                self.req.headers, cfg.language_cookie)
+
+    @cached_property
     def lang(self) -> str:
-        return pick_language(header(self.req.headers, "accept-language"),
-                             self.engine.config.languages)
+        """The language known from the request (the page may still name its own)."""
+        return self.language[0] or self.language[1]
 
     @cached_property
     def page_digest(self) -> str:
@@ -206,7 +229,7 @@ class Exchange:
         if resp.record is not None:
             self.report.decision = resp.record.action
             if self.engine.records is not None:
-                self.engine.records.submit(resp.record)
+                self.engine.records.submit(resp.record, self.engine.shown)
         if resp.new_state is not None:
             old = self._not_covered(resp.new_state)
             resp.headers.extend(self._deletions(old))
@@ -409,10 +432,13 @@ class Exchange:
             out.append(policy)
         self.report.rewritten = True
         observer = engine.observer
+        decided, fallback = self.language
         transform = BodyTransform(
             rewriter, encoding.decoder(codings, engine.config.limits.html_bytes),
             encoding.encoder(out_coding), self.report,
-            None if observer is None else lambda r: observer.hosts_seen(r.hosts_seen, self.host))
+            None if observer is None else lambda r: observer.hosts_seen(r.hosts_seen, self.host),
+            None if decided else (PageLanguage(engine.config.languages, fallback), lambda lang:
+                                  engine.banner.render(self.state, lang, req.target, nonce)))
         return out, transform
 
 
@@ -458,6 +484,7 @@ class Engine:
         self.config_digest = hashlib.sha256(json.dumps(
             [config.consent.revision, sorted(self.signer.digests.items())]).encode()
         ).hexdigest()[:12]
+        self.shown = archived(config)  # (digest, content) of every text the banner shows
         self._per_choice: dict[tuple[bool, frozenset[str], frozenset[str]],
                                tuple[CookieFilter, tuple[str, str] | None]] = {}
         # Everything of this config and release a rewritten page can depend on.

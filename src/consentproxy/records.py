@@ -57,6 +57,8 @@ class ConsentRecord:
     withdrawal: bool  # something granted before is no longer
     gpc: bool  # the browser sent Sec-GPC: 1
     user_agent: str  # family and major version only
+    language: str = ""  # the banner's language ("" in records older than it)
+    shown_digest: str = ""  # the archived version of every text and choice shown (proof.py)
 
 
 LISTS = ("granted_categories", "refused_categories", "granted_services", "refused_services")
@@ -90,6 +92,11 @@ MIGRATIONS = (
     # clean = 0 while a proxy is running: found at start, the last one crashed.
     "CREATE TABLE store_state (clean INTEGER NOT NULL)",
     "INSERT INTO store_state (clean) VALUES (1)",
+    # What the visitor was shown: the language, and the version of the texts and config.
+    "ALTER TABLE consent_records ADD COLUMN language TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE consent_records ADD COLUMN shown_digest TEXT NOT NULL DEFAULT ''",
+    """CREATE TABLE shown_versions (digest TEXT PRIMARY KEY, archived_at BIGINT NOT NULL,
+        content TEXT NOT NULL)""",
 )
 
 
@@ -99,7 +106,12 @@ class RecordStore(Protocol):
 
     async def close(self) -> None: ...
 
-    async def write(self, batch: Sequence[ConsentRecord]) -> None: ...
+    async def write(self, batch: Sequence[ConsentRecord],
+                    versions: dict[str, str] | None = None) -> None:
+        """Records, with the versions of what was shown (digest -> content) they name."""
+
+    async def shown(self, digest: str) -> str | None:
+        """An archived version of what was shown, by digest."""
 
     async def by_id(self, consent_id: str) -> list[ConsentRecord]: ...
 
@@ -163,6 +175,16 @@ class _SqlStore:
         marks = ", ".join(self._ph(i + 1) for i in range(len(COLUMNS)))
         return f"INSERT INTO consent_records ({', '.join(COLUMNS)}) VALUES ({marks})"
 
+    def _archive(self) -> str:
+        """A version is archived once: the same digest is the same content."""
+        return ("INSERT INTO shown_versions (digest, archived_at, content) VALUES "
+                f"({self._ph(1)}, {self._ph(2)}, {self._ph(3)}) ON CONFLICT (digest) DO NOTHING")
+
+    async def shown(self, digest: str) -> str | None:
+        rows = await self._fetch(
+            f"SELECT content FROM shown_versions WHERE digest = {self._ph(1)}", digest)
+        return str(rows[0][0]) if rows else None
+
     def _select(self, where: str) -> str:
         return (f"SELECT {', '.join(COLUMNS)} FROM consent_records WHERE {where} "
                 "ORDER BY decided_at, id")
@@ -183,8 +205,12 @@ class _SqlStore:
         await self._fetch("SELECT 1")
 
     async def purge(self, before: int) -> int:
-        return await self._execute(
+        removed = await self._execute(
             f"DELETE FROM consent_records WHERE decided_at < {self._ph(1)}", before)
+        # Versions no record names any more prove nothing.
+        await self._execute("DELETE FROM shown_versions WHERE digest NOT IN "
+                            "(SELECT shown_digest FROM consent_records)")
+        return removed
 
 
 class SqliteStore(_SqlStore):
@@ -229,7 +255,11 @@ class SqliteStore(_SqlStore):
             await self.db.execute(sql)
         await self.db.commit()
 
-    async def write(self, batch: Sequence[ConsentRecord]) -> None:
+    async def write(self, batch: Sequence[ConsentRecord],
+                    versions: dict[str, str] | None = None) -> None:
+        now = int(time.time())
+        await self.db.executemany(self._archive(), [(d, now, c) for d, c in
+                                                    (versions or {}).items()])
         await self.db.executemany(self._insert(), [_row(r) for r in batch])
         await self.db.commit()
 
@@ -271,8 +301,13 @@ class PostgresStore(_SqlStore):
             for sql in statements:
                 await conn.execute(sql)
 
-    async def write(self, batch: Sequence[ConsentRecord]) -> None:
+    async def write(self, batch: Sequence[ConsentRecord],
+                    versions: dict[str, str] | None = None) -> None:
+        now = int(time.time())
         async with self.pool.acquire() as conn, conn.transaction():
+            if versions:
+                await conn.executemany(self._archive(), [(d, now, c) for d, c in
+                                                         versions.items()])
             await conn.executemany(self._insert(), [_row(r) for r in batch])
 
 
@@ -295,6 +330,9 @@ class RecordWriter:
         self.retention = retention_days * 86400
         self.clock = clock
         self.queue: asyncio.Queue[ConsentRecord] = asyncio.Queue()
+        # Versions of what was shown, written with the first batch naming them.
+        self._versions: dict[str, str] = {}
+        self._archived: set[str] = set()
         self.dropped = self.written = 0
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -336,7 +374,10 @@ class RecordWriter:
         except TimeoutError:
             pass
 
-    def submit(self, record: ConsentRecord) -> None:
+    def submit(self, record: ConsentRecord, shown: tuple[str, str] | None = None) -> None:
+        """shown: (digest, content) of the version the record's shown_digest names."""
+        if shown is not None and shown[0] not in self._archived:
+            self._versions[shown[0]] = shown[1]
         if self.queue.qsize() >= self.limit:
             self.dropped += 1
             log.error("records: queue full (%d), a decision was not recorded (the visitor's "
@@ -384,8 +425,13 @@ class RecordWriter:
     async def _write(self, batch: list[ConsentRecord]) -> None:
         delay = 0.1
         while True:
+            versions = {r.shown_digest: self._versions[r.shown_digest] for r in batch
+                        if r.shown_digest in self._versions}
             try:
-                await self.store.write(batch)
+                await self.store.write(batch, versions)
+                self._archived.update(versions)
+                for digest in versions:
+                    self._versions.pop(digest, None)
                 self.written += len(batch)
                 self.healthy = True
                 return

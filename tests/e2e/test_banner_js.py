@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,7 +20,8 @@ import pytest_asyncio
 from playwright.async_api import Browser, Page, Route, async_playwright
 
 from consentproxy.banner.render import Banner
-from consentproxy.config import parse_config
+from consentproxy.banner.texts import LANGUAGES
+from consentproxy.config import RecordsSettings, parse_config
 from consentproxy.consent import ConsentState
 from consentproxy.policy import Policy
 from tests.e2e.conftest import CHROMIUM, GIF_1X1, axe_violations
@@ -55,9 +56,12 @@ banner:
   privacy_url: /privacy
 """, "test-banner.yaml")
 BANNER = Banner(CONFIG, Policy(CONFIG))
+_KEEPING = replace(CONFIG, records=RecordsSettings(":memory:"))
+KEEPING_RECORDS = Banner(_KEEPING, Policy(_KEEPING))
 ALL = ["analytics", "social", "advertising"]
 UNDECIDED: dict[str, Any] = {"decided": False, "categories": [], "services": []}
 NONE = {"decided": True, "categories": [], "services": []}
+DECIDED_ANALYTICS = {"decided": True, "categories": ["analytics"], "services": []}
 
 # What the proxy leaves in a page: every tracker neutralised, in this order.
 TRACKERS = """
@@ -104,14 +108,15 @@ def consent(state: dict[str, Any]) -> ConsentState:
 
 
 def page_html(state: dict[str, Any] = UNDECIDED, body: str = TRACKERS, *, lang: str = "en",
-              banner: bool = True, doctype: str = "<!DOCTYPE html>", css: str = SITE_CSS) -> str:
+              banner: bool = True, doctype: str = "<!DOCTYPE html>", css: str = SITE_CSS,
+              using: Banner = BANNER) -> str:
     s = consent(state)
     return (
         f"{doctype}<html lang=en><head><meta charset=utf-8><title>Legacy</title>"
-        + BANNER.script_tag(s).decode() + f"<style>{css}</style></head><body>"
+        + using.script_tag(s).decode() + f"<style>{css}</style></head><body>"
         '<h1>Legacy site</h1><a href="#" id="site-open" data-consent-action="open">Cookies</a>'
         f'<div id="content">{body}</div>'
-        + (BANNER.render(s, lang, "/").decode() if banner else "") + "</body></html>"
+        + (using.render(s, lang, "/").decode() if banner else "") + "</body></html>"
     )
 
 
@@ -124,6 +129,8 @@ class Site:
     fail_choice: bool = False
     choices: list[dict[str, Any]] = field(default_factory=list)
     vias: list[str | None] = field(default_factory=list)
+    langs: list[str | None] = field(default_factory=list)
+    erased: list[str | None] = field(default_factory=list)
     third_party: list[str] = field(default_factory=list)
     loads: int = 0
     errors: list[str] = field(default_factory=list)
@@ -147,13 +154,17 @@ class Site:
         elif url.path == "/.consent/choice":
             form = "json" not in (req.headers.get("content-type") or "")
             choice = req.post_data if form else json.loads(req.post_data or "null")
-            if isinstance(choice, dict):  # where it was given is checked on its own
+            if isinstance(choice, dict):  # where and in which language: checked on their own
                 self.vias.append(choice.pop("via", None))
+                self.langs.append(choice.pop("lang", None))
             self.choices.append(choice)
             if self.fail_choice:
                 await route.abort("connectionrefused")
             else:
                 await route.fulfill(json=self.next_state)
+        elif url.path == "/.consent/me/erase":
+            self.erased.append(req.post_data)
+            await route.fulfill(body="erased", content_type="text/plain")
         elif url.path == "/":
             self.loads += 1
             await route.fulfill(body=self.html, content_type=self.content_type)
@@ -635,6 +646,22 @@ async def test_the_page_api_and_event_tell_site_code_about_changes(site: Site) -
     assert await site.page.get_by_role("dialog").get_attribute("aria-modal") == "true"
 
 
+async def test_a_choice_says_the_banners_language(site: Site) -> None:
+    await site.open(page_html(lang="de"))
+    await site.page.click("[data-consent-action=reject-all]")
+    await site.choice_count(1)
+    assert site.langs == ["de"]
+
+
+async def test_the_preferences_erase_button_posts_its_own_form_not_a_choice(site: Site) -> None:
+    await site.open(page_html(DECIDED_ANALYTICS, using=KEEPING_RECORDS))
+    await site.page.click("#site-open")
+    assert await site.page.locator(".cp-records a").get_attribute("href") == "/.consent/me"
+    async with site.page.expect_navigation():
+        await site.page.get_by_role("button", name="Erase my records and my choice").click()
+    assert site.erased == ["return=%2F"] and site.choices == []
+
+
 # --- placeholders --------------------------------------------------------------------------
 
 async def test_placeholder_has_the_embed_size_and_says_why(site: Site) -> None:
@@ -681,8 +708,8 @@ async def test_always_allow_records_the_service(site: Site) -> None:
 async def test_placeholder_texts_follow_lang(site: Site) -> None:
     await site.open(page_html(lang="fr"))
     text = await site.page.locator("[data-consent-placeholder] .cp-ph").inner_text()
-    # No French words for it in the catalog: the banner's generic text, in French.
-    assert "YouTube est bloqué" in text and "Réseaux sociaux" in text
+    # The catalog's own words for the service, in French.
+    assert "Cette vidéo YouTube est masquée" in text and "Always" not in text
     assert "Toujours autoriser YouTube" in text
     assert await site.page.locator("[data-consent-action=reject-all]").inner_text() == (
         "Tout refuser")
@@ -756,7 +783,7 @@ async def test_without_javascript_the_banner_shows_and_posts_a_form(
     await site.page.click("text=Customise")
     assert await site.page.locator("input[data-consent-category=analytics]").is_visible()
     await site.page.click("text=Reject all")
-    assert site.choices == ["return=%2F&action=reject-all"]
+    assert site.choices == ["return=%2F&lang=en&action=reject-all"]  # the language read
 
 
 async def test_axe_finds_no_violations(site: Site, narrow_site: Site) -> None:
@@ -773,3 +800,16 @@ async def test_axe_finds_no_violations(site: Site, narrow_site: Site) -> None:
     assert await axe_violations(site.page, ["#consentproxy", "[data-consent-placeholder]"]) == []
     await narrow_site.open(page_html(lang="fr"))
     assert await axe_violations(narrow_site.page, ["#consentproxy"]) == []
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+async def test_axe_finds_no_violations_in_every_language(site: Site, lang: str) -> None:
+    await site.open(page_html(lang=lang))
+    assert await site.page.locator("#consentproxy").get_attribute("lang") == lang
+    assert await axe_violations(site.page, ["#consentproxy"]) == []
+    await site.page.click("[data-consent-action=customize]")
+    await open_services(site, "social")
+    assert await axe_violations(site.page, ["#consentproxy"]) == []
+    await site.open(page_html(NONE, lang=lang))
+    await site.page.locator("[data-consent-placeholder]").wait_for()
+    assert await axe_violations(site.page, ["#consentproxy", "[data-consent-placeholder]"]) == []

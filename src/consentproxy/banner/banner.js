@@ -272,7 +272,7 @@
       if (busy) return;
       busy = true;
       form.setAttribute('aria-busy', 'true');
-      var body = { action: action, categories: categories, via: via ||
+      var body = { action: action, categories: categories, lang: lang, via: via ||
         (dialog.matches(':modal') ? 'preferences' : 'banner') };
       if (services) body.services = services;
       fetch(prefix + 'choice', {

@@ -18,8 +18,9 @@ from html import escape
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from consentproxy.banner.texts import localise_retention
 from consentproxy.banner.theme import css_variables
-from consentproxy.config import Category, Config, Service
+from consentproxy.config import Category, Config, Service, translated
 from consentproxy.consent import ConsentState
 from consentproxy.policy import Policy
 
@@ -47,24 +48,6 @@ def asset(name: str) -> bytes:
     return (ASSET_DIR / name).read_bytes()
 
 
-def pick_language(accept_language: str | None, languages: tuple[str, ...]) -> str:
-    """The first of the visitor's languages the config offers, else the config's first."""
-    ranked = []
-    for i, part in enumerate((accept_language or "").split(",")):
-        tag, _, params = part.partition(";")
-        q = 1.0
-        if params.strip().startswith("q="):
-            try:
-                q = float(params.strip()[2:])
-            except ValueError:
-                q = 0.0
-        ranked.append((-q, i, tag.strip().lower().split("-")[0]))
-    for _, _, lang in sorted(ranked):
-        if lang in languages:
-            return lang
-    return languages[0]
-
-
 def client_config(policy: Policy) -> dict[str, object]:
     """What guard.js needs to classify URLs and cookies: the policy's own tables, with
     services as indexes into one list."""
@@ -82,10 +65,6 @@ def client_config(policy: Policy) -> dict[str, object]:
         "unknown": policy.config.unknown_cookies,
         "consentMode": {k: list(v) for k, v in policy.config.consent_mode.items()} or None,
     }
-
-
-def _text(texts: dict[str, str], lang: str) -> str:
-    return texts.get(lang) or texts.get("en") or next(iter(texts.values()), "")
 
 
 def _attr(value: str) -> str:
@@ -155,7 +134,7 @@ class Banner:
                    if settings.privacy_url else "")
         notes = "".join(f'<p class="cp-note" id="cp-{k}">{escape(text)}</p>' for k, text in (
             ("gpc", t["gpc"].format(categories=", ".join(
-                _text(c.title, lang) for c in cfg.categories if c.name in cfg.gpc))),
+                translated(c.title, lang) for c in cfg.categories if c.name in cfg.gpc))),
             ("reask", t["reask"])) if getattr(state, k))
         if state.reask:  # closing keeps what still holds, which answers the question
             close = (f'<button type="submit" name="action" value="save" '
@@ -169,6 +148,14 @@ class Banner:
                      f'class="cp-close" data-consent-action="close" '
                      f'aria-label="{_attr(t["close"])}">&#215;</button>')
         categories = "".join(self._category(c, state, lang, t) for c in cfg.categories)
+        # The visitor's own records and their erasure, where the site keeps them (a form of
+        # its own, so the banner's script leaves it alone).
+        records = erase = ""
+        if cfg.records.target:
+            records = (f'<p class="cp-records"><a href="{p}me">{escape(t["my-records"])}</a> '
+                       f'<button type="submit" form="cp-erase">{escape(t["erase"])}</button></p>')
+            erase = (f'<form id="cp-erase" method="post" action="{p}me/erase">'
+                     f'<input type="hidden" name="return" value="{RETURN}"/></form>')
         return (
             f'<div id="consentproxy" data-consentproxy-prefix="{p}" '
             f'data-consentproxy-csp="{cfg.csp}" '
@@ -180,6 +167,7 @@ class Banner:
             f'aria-describedby="cp-body"{OPEN * shown}>'
             f'<form method="post" action="{p}choice">'
             f'<input type="hidden" name="return" value="{RETURN}"/>'
+            f'<input type="hidden" name="lang" value="{lang}"/>'
             f'<div class="cp-head">{logo}<h2 id="cp-title" tabindex="-1">'
             f'{escape(t["title"])}</h2>{close}</div>'
             f'<p id="cp-body">{escape(t["body"])}{privacy}</p>{notes}'
@@ -187,13 +175,13 @@ class Banner:
             f'<summary data-consent-action="customize">{escape(t["customize"])}</summary>'
             f'<fieldset><legend>{escape(t["categories"])}</legend>{categories}</fieldset>'
             f'<button type="submit" name="action" value="save" class="cp-save" '
-            f'data-consent-action="save">{escape(t["save"])}</button></details>'
+            f'data-consent-action="save">{escape(t["save"])}</button>{records}</details>'
             f'<div class="cp-buttons">'
             f'<button type="submit" name="action" value="accept-all" '
             f'data-consent-action="accept-all">{escape(t["accept-all"])}</button>'
             f'<button type="submit" name="action" value="reject-all" '
             f'data-consent-action="reject-all">{escape(t["reject-all"])}</button></div>'
-            f"</form></dialog>"
+            f"</form>{erase}</dialog>"
             f'<a class="cp-manage" href="{p}preferences?return={RETURN}" '
             f'data-consent-action="open">{escape(t["manage"])}</a>'
             f"</template></div>"
@@ -209,7 +197,7 @@ class Banner:
                   t: dict[str, str]) -> str:
         flags = self._flags(cat, state, cat.name in state.categories)
         services = [s for s in self.config.services if s.category == cat.name]
-        desc = _text(cat.description, lang)
+        desc = translated(cat.description, lang)
         described = f' aria-describedby="cp-d-{cat.name}"' if desc else ""
         always = f' <span class="cp-on">({escape(t["always-on"])})</span>' if cat.required else ""
         rows = "".join(self._service(s, state, cat, lang, t) for s in services)
@@ -217,7 +205,7 @@ class Banner:
                    f"({len(services)})</summary><ul>{rows}</ul></details>" if services else "")
         return (f'<div class="cp-category"><label class="cp-toggle"><input type="checkbox" '
                 f'name="category" value="{cat.name}" data-consent-category="{cat.name}"'
-                f"{flags}{described}/> <span>{escape(_text(cat.title, lang))}{always}</span>"
+                f"{flags}{described}/> <span>{escape(translated(cat.title, lang))}{always}</span>"
                 f"</label>"
                 + (f'<p class="cp-desc" id="cp-d-{cat.name}">{escape(desc)}</p>' if desc else "")
                 + listing + "</div>")
@@ -226,15 +214,16 @@ class Banner:
                  t: dict[str, str]) -> str:
         flags = self._flags(cat, state, svc.name in state.services
                             or cat.name in state.categories)
-        facts = [(t["vendor"], svc.vendor), ("", _text(svc.purpose, lang)),
-                 (t["cookies"], ", ".join(svc.cookies)), (t["retention"], svc.retention)]
+        facts = [(t["vendor"], svc.vendor), ("", translated(svc.purpose, lang)),
+                 (t["cookies"], ", ".join(svc.cookies)),
+                 (t["retention"], localise_retention(svc.retention, lang) or svc.retention)]
         details = "".join(f"<li>{escape(k)}{': ' if k else ''}{escape(v)}</li>"
                           for k, v in facts if v)
         link = (f'<li><a href="{_attr(svc.privacy_url)}">{escape(t["privacy"])}</a></li>'
                 if svc.privacy_url else "")
         return (f'<li><label><input type="checkbox" name="service" value="{svc.name}" '
                 f'data-consent-service="{svc.name}" data-consent-service-category='
-                f'"{cat.name}"{flags}/> {escape(svc.title or svc.name)}</label>'
+                f'"{cat.name}"{flags}/> {escape(svc.display_title(lang))}</label>'
                 + (f'<ul class="cp-facts">{details}{link}</ul>' if details or link else "")
                 + "</li>")
 
@@ -242,8 +231,8 @@ class Banner:
         """What the script needs for placeholders: titles, categories, texts."""
         cfg = self.config
         return json.dumps({
-            "categories": {c.name: _text(c.title, lang) for c in cfg.categories},
-            "services": {s.name: [s.title or s.name, s.category, s.placeholder.get(lang, ""),
+            "categories": {c.name: translated(c.title, lang) for c in cfg.categories},
+            "services": {s.name: [s.display_title(lang), s.category, s.placeholder.get(lang, ""),
                                   s.privacy_url]
                          for s in cfg.services},
             "texts": {k: t[k] for k in CLIENT_TEXTS},
