@@ -53,13 +53,14 @@ CSS_TOKENS = re.compile(
 CSS_LOADING_FUNCTIONS = ("url", "src", "image-set", "-webkit-image-set", "image")
 CSS_REMOTE = re.compile(r"[\x00-\x20]*(?:https?:|[/\\]{2})")  # a relative URL stays on the site
 BANNER = b"<div id=consentproxy></div>"
+MARK = "test-mark"  # the response's secret, fixed so that two rewrites can be compared
 POLICY = Policy(load_config(DEMO_CONFIG))
 
 
 def rewrite(page: bytes, chunk: int = 0, state: ConsentState = NO_DECISION,
             inject: bool = False) -> bytes:
     """The real rewriter over page, fed in chunks of `chunk` bytes (0: all at once)."""
-    rw = HtmlRewriter(Neutraliser(POLICY, state), BANNER, inject)
+    rw = HtmlRewriter(Neutraliser(POLICY, state, MARK), BANNER, inject)
     size = chunk or max(1, len(page))
     return b"".join(rw.feed(page[i:i + size]) for i in range(0, len(page), size)) + rw.close()
 
@@ -174,10 +175,12 @@ def _unneutralised(attrs: dict[str, str]) -> dict[str, str]:
         attrs = {**attrs, "style": _css_shape(attrs["style"])}
     if "data-consent-blocked" not in attrs:
         return attrs
-    out = {k: v for k, v in attrs.items() if not k.startswith("data-consent-blocked")}
+    out = {k: v for k, v in attrs.items()
+           if not k.startswith("data-consent-blocked") and k != "data-consent-mark"}
     if "data-consent-type" in out or out.get("type") == "text/plain":
         out.pop("type", None)
-    return {k.removeprefix("data-consent-"): v for k, v in out.items()}
+    return {k.replace("data-site-consent-", "data-consent-", 1) if k.startswith("data-site-")
+            else k.removeprefix("data-consent-"): v for k, v in out.items()}
 
 
 def events(markup: bytes) -> Iterator[tuple[str, ...]]:

@@ -9,7 +9,7 @@ import pytest
 from consentproxy.consent import NO_DECISION, ConsentState
 from consentproxy.rewrite.neutralise import Neutraliser
 from consentproxy.rewrite.scanner import HtmlRewriter
-from tests.adversarial.oracle import BANNER, POLICY, events, live_trackers, rewrite
+from tests.adversarial.oracle import BANNER, MARK, POLICY, events, live_trackers, rewrite
 
 GA = "https://www.google-analytics.com/analytics.js"
 PIXEL = "https://www.facebook.com/tr?id=1&ev=PageView"
@@ -149,7 +149,7 @@ def test_tag_split_across_chunks_at_every_offset(name):
     whole = rewrite(data)
     assert whole != data
     for cut in range(1, len(data)):
-        rw = HtmlRewriter(Neutraliser(POLICY, NO_DECISION), BANNER, False)
+        rw = HtmlRewriter(Neutraliser(POLICY, NO_DECISION, MARK), BANNER, False)
         assert rw.feed(data[:cut]) + rw.feed(data[cut:]) + rw.close() == whole, f"cut at {cut}"
 
 
@@ -282,5 +282,5 @@ def test_foreign_content_split_across_chunks_at_every_offset(name):
     whole = rewrite(data)
     assert live_trackers(whole) == []
     for cut in range(1, len(data)):
-        rw = HtmlRewriter(Neutraliser(POLICY, NO_DECISION), BANNER, False)
+        rw = HtmlRewriter(Neutraliser(POLICY, NO_DECISION, MARK), BANNER, False)
         assert rw.feed(data[:cut]) + rw.feed(data[cut:]) + rw.close() == whole, f"cut at {cut}"
