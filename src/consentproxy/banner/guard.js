@@ -389,7 +389,7 @@
     inserting(win.Range.prototype, ["insertNode", "surroundContents"]);
 
     /* CSS: inline styles (through a proxy: their properties are no accessors), rules. */
-    var styles = new WeakMap(), URLISH = /image|^(-webkit-)?mask$|^webkitMask$|^(background|borderImage|border-image|content|cursor|listStyle|list-style|shapeOutside|shape-outside|filter|cssText)$/;
+    var styles = new WeakMap(), URLISH = /image|^(-webkit-)?mask$|^webkitMask$|^(background|borderImage|border-image|content|cursor|listStyle|list-style|shapeOutside|shape-outside|filter|cssText)$/i;
     var SD = win.CSSStyleDeclaration.prototype;
     accessor(SD, "cssText", function (set) { return function (v) { set.call(this, css(v)); }; });
     wrap(SD, "setProperty", function (native) {
