@@ -305,6 +305,8 @@ class Exchange:
             elif (lk in ("location", "content-location") and self.host and upstream
                   and _under(v, upstream)):
                 out.append((k, f"{self.scheme}://{self.host}{v[len(upstream):]}"))
+            elif lk == MARK_HEADER.lower():  # only the proxy vouches for marks
+                continue
             else:
                 out.append((k, v))
         deleted = self._not_covered(self.state)
