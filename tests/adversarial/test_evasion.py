@@ -142,6 +142,8 @@ ATTACKS = {
     # inline scripts that are lists of URLs to fetch
     "importmap_to_tracker": "<script type=importmap>{\"imports\": {\"a\": \"https://www.google-"
                             "analytics.com/a.js\"}}</script><script type=module>import 'a'</script>",
+    "importmap_type_entity_encoded": "<script type='&#105;mportmap'>{\"imports\": {\"a\": "
+                                     "\"https://www.google-analytics.com/a.js\"}}</script>",
     "speculation_rules_prefetch": "<script type=speculationrules>{\"prefetch\": [{\"urls\": "
                                   "[\"https://www.facebook.com/tr?id=1\"]}]}</script>",
 }

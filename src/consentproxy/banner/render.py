@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import secrets
 from functools import cache
 from html import escape
 from importlib.metadata import PackageNotFoundError, version
@@ -25,6 +24,7 @@ from consentproxy.banner.theme import css_variables
 from consentproxy.config import Category, Config, Service
 from consentproxy.consent import ConsentState
 from consentproxy.policy import Policy
+from consentproxy.rewrite.neutralise import new_mark
 
 ASSET_DIR = Path(__file__).parent
 SCRIPT = "consent.js"
@@ -149,7 +149,7 @@ class Banner:
     def preferences_page(self, state: ConsentState, lang: str, return_path: str) -> bytes:
         """A page of its own for the preferences: how visitors without JavaScript reach
         them again ("Manage cookies" links here)."""
-        t, mark = self.config.banner.text(lang), secrets.token_urlsafe(12)
+        t, mark = self.config.banner.text(lang), new_mark()
         return (f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">'
                 '<meta name="viewport" content="width=device-width, initial-scale=1">'
                 f'<title>{escape(t["manage"])}</title>').encode() + (

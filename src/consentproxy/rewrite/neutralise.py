@@ -13,6 +13,7 @@ import binascii
 import functools
 import hashlib
 import html
+import os
 import re
 import secrets
 import unicodedata
@@ -85,6 +86,7 @@ _UNRESERVED_ESCAPE_RE = re.compile(r"%(2[dDeE]|3[0-9]|[46][1-9a-fA-F]|[57][0-9aA
 # activates only elements carrying its response's mark. Written as this slot (memoised
 # tags are shared between responses) and stamped with the response's mark on the way out.
 MARK_ATTR = b"data-consent-mark"
+MARK_BYTES = 12  # 96 random bits
 _MARK_SLOT = b' data-consent-mark="\x00"'
 # The site's own data-consent-* attributes on an element the proxy neutralises are renamed
 # so that none can pass for the proxy's (data-consent-action, the site's "open" link, stays).
@@ -92,6 +94,7 @@ _OWN_PREFIX = b"data-consent-"
 SITE_PREFIX = b"data-site-consent-"
 # Inline scripts that are no code but declare loads: every tracker URL in them is one.
 _URL_LIST_TYPES = frozenset({"importmap", "speculationrules"})
+_URL_LIST_RE = re.compile(rb"(?i)importmap|speculationrules|&")  # (or an entity)
 # A srcdoc or data: document inside a srcdoc or data: document...: rewritten to this depth,
 # then judged by the URLs in its text alone.
 MAX_NESTED_DOCUMENTS = 4
@@ -260,7 +263,7 @@ class Neutraliser:
         deep in srcdoc/data: documents this one classifies."""
         self.policy = policy
         self.state = state
-        self.mark = mark or secrets.token_urlsafe(12)
+        self.mark = mark or new_mark()
         self._mark_attr = b' %s="%s"' % (MARK_ATTR, self.mark.encode("ascii"))
         self.depth = depth
         self.blocked: list[tuple[str, str]] = []  # (service, element) for reports
@@ -429,11 +432,12 @@ class Neutraliser:
     def inline_script(self, tag: bytes, content: bytes) -> bytes:
         """An inline script's start tag, neutralised when its text belongs to a blocked
         service (by marker, or by loading a tracker URL)."""
-        attrs = Attributes(tag, len(b"script") + 1)
-        url_list = (attrs.get(b"type") or "").strip(" \t\n\f\r").lower() in _URL_LIST_TYPES
+        url_list = bool(_URL_LIST_RE.search(tag)) and (Attributes(tag, len(b"script") + 1).get(
+            b"type") or "").strip(" \t\n\f\r").lower() in _URL_LIST_TYPES
         svc = self.policy.blocked_inline(content, self.state, markup=url_list)
         if svc is None:
             return tag
+        attrs = Attributes(tag, len(b"script") + 1)
         return self._stamp(self._edit(b"script", attrs, [b"type"], svc.name, svc.category,
                                       b' type="text/plain"'))
 
@@ -501,6 +505,25 @@ class Neutraliser:
             pos = end
         out.append(tag[pos:])
         return b"".join(out)
+
+
+class _RandomMarks:
+    """Response marks from the system's random bytes, fetched for 256 responses at a time: a
+    system call per response costs more than the rewrite of a small page. A forked worker
+    starts with a pool of its own."""
+
+    def __init__(self) -> None:
+        self.pool, self.pos = b"", 0
+        os.register_at_fork(after_in_child=self.__init__)
+
+    def __call__(self) -> str:
+        if self.pos >= len(self.pool):
+            self.pool, self.pos = secrets.token_bytes(MARK_BYTES * 256), 0
+        self.pos += MARK_BYTES
+        return self.pool[self.pos - MARK_BYTES:self.pos].hex()
+
+
+new_mark = _RandomMarks()
 
 
 def _site_consent_attribute(name: bytes) -> bool:

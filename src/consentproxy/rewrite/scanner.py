@@ -143,6 +143,7 @@ class HtmlRewriter:
         self.injected = False
         self.head = head
         self.head_done = not head
+        self.base_free = True  # no <base> on another host (then every URL may name it)
         self.pending = b""
         self.state = DATA
         self.text_end: re.Pattern[bytes] | None = None  # for TEXT: the closing tag's regex
@@ -268,9 +269,9 @@ class HtmlRewriter:
                 if foreign.stack:  # (both skip loops: the same regex there)
                     rx = INERT_SKIP_RE if foreign.in_foreign_element() else FOREIGN_SKIP_RE
                     end = rx.match(buf, pos).end()  # type: ignore[union-attr]
-                else:  # (a <base> on another host: every URL may name it)
+                else:
                     end = self.skip(buf, pos, (self.head_done or not self.inject)
-                                    and self.neutraliser.base is None)
+                                    and self.base_free)
                 if end > pos:
                     emit(buf[pos:end])
                     pos = end
@@ -390,6 +391,8 @@ class HtmlRewriter:
                     self._end_svg_script()  # self-closing: nothing to wait for
             return
         tag = neutraliser.start_tag(name, tag)  # (any tag may have a style attribute)
+        if name == b"base":
+            self.base_free = neutraliser.base is None
         if html and name == b"style":
             self._hold(tag, neutraliser.style_element)
         else:
