@@ -10,15 +10,14 @@ from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
-from aiohttp import web
 from playwright.async_api import Browser, Page, async_playwright
 
-from consentproxy.demo.origin import serve_app
 from tests.e2e.conftest import (
     CHROMIUM,
     CHROMIUM_ARGS,
     FIRST_PARTY_HOST,
-    ThirdPartyRecorder,
+    pages_origin,
+    recorded,
     start_proxy,
 )
 
@@ -143,18 +142,10 @@ STORED_XSS = (
 ALL = GUARD | ENFORCE_ONLY | {"/stored-xss": STORED_XSS}
 
 
-def page(request: web.Request) -> web.Response:
-    body = f"<!doctype html><html><head><title>x</title></head><body>{ALL[request.path]}</body></html>"
-    return web.Response(text=body, content_type="text/html")
-
-
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def attack_origin() -> AsyncIterator[str]:
-    app = web.Application()
-    for path in ALL:
-        app.router.add_get(path, page)
-    async with serve_app(app) as port:
-        yield f"http://{FIRST_PARTY_HOST}:{port}"
+    async with pages_origin(ALL) as url:
+        yield url
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
@@ -173,18 +164,12 @@ async def enforcing_proxy_for_attacks(attack_origin: str) -> AsyncIterator[str]:
 
 async def tracker_hosts(browser: Browser, base_url: str, path: str) -> set[str]:
     """Third-party hosts the page tried to reach: requests (recorded, answered) and sockets."""
-    context = await browser.new_context(base_url=base_url)
-    try:
-        recorder = ThirdPartyRecorder()
-        await recorder.install(context)
-        tab = await context.new_page()
+    async with recorded(browser, base_url) as (tab, recorder):
         sockets: list[str] = []
         tab.on("websocket", lambda ws: sockets.append(ws.url.split("/")[2]))
         await tab.goto(path)
         await settle(tab)
         return recorder.hosts | set(sockets)
-    finally:
-        await context.close()
 
 
 async def settle(tab: Page) -> None:
@@ -210,28 +195,18 @@ async def test_what_no_script_can_hook_is_stopped_by_enforce(
 
 async def test_guarded_loads_come_back_after_consent(browser, proxy_without_csp):
     """The harness sees what the guard lets through: with consent, the same code loads."""
-    context = await browser.new_context(base_url=proxy_without_csp)
-    try:
-        recorder = ThirdPartyRecorder()
-        await recorder.install(context)
-        tab = await context.new_page()
+    async with recorded(browser, proxy_without_csp) as (tab, recorder):
         await tab.goto("/inner-html")
         await tab.click("[data-consent-action=accept-all]")
         await tab.wait_for_selector("#box img[src]", state="attached")
         await tab.goto("/about-blank-frame-fetch")
         await settle(tab)
         assert {"www.facebook.com"} <= recorder.hosts
-    finally:
-        await context.close()
 
 
 async def test_stored_markup_posing_as_marks_never_runs_after_accept_all(
         browser, attack_origin, proxy_without_csp):
-    context = await browser.new_context(base_url=proxy_without_csp)
-    try:
-        recorder = ThirdPartyRecorder()
-        await recorder.install(context)
-        tab = await context.new_page()
+    async with recorded(browser, proxy_without_csp) as (tab, recorder):
         choices: list[str] = []
         tab.on("request", lambda r: choices.append(r.post_data or "")
                if r.url.endswith("/.consent/choice") else None)
@@ -253,8 +228,6 @@ async def test_stored_markup_posing_as_marks_never_runs_after_accept_all(
         assert recorder.hosts == {"www.youtube.com", "www.google-analytics.com"}
         assert await tab.get_attribute("#real", "src") == "https://www.youtube.com/embed/real"
         assert len(choices) == 1
-    finally:
-        await context.close()
 
 
 COOKIE_STORE = ("cookieStore.set('_fbp', 'fb.1.2.3').then(() => cookieStore.set({name: '_ga', "

@@ -73,6 +73,7 @@
   /* The text a data: or javascript: URL makes a frame show. */
   function frameText(v) {
     var m = /^[\s\x00-\x20]*(?:data:([^,]*),|javascript:)([\s\S]*)/i.exec(v), t = m && m[2];
+    if (!m) return null;
     try { t = decodeURIComponent(t); } catch (e) { /* as it is */ }
     try { if (/base64$/i.test(m[1])) t = atob(t); } catch (e) { /* as it is */ }
     return t;
