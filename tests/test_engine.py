@@ -546,3 +546,22 @@ def test_request_heads_over_the_limits_get_431(engine, headers, status):
 def test_request_target_over_the_line_limit_gets_414(engine):
     ex = engine.begin(Request("GET", "/" + "a" * 9000, [("Host", "h.example")]))
     assert ex.local_response(b"").status == 414
+
+
+def test_each_rewritten_response_carries_its_own_mark_and_the_origins_is_dropped(engine):
+    """banner.js activates only elements with the mark of a response the proxy rewrote: the
+    page's (on the guard's tag) or a fetched fragment's (in X-Consent-Mark)."""
+    marks = []
+    for _ in range(2):
+        ex = get(engine, sec_fetch_dest="empty")
+        plan = ex.response(200, HTML + [("X-Consent-Mark", "forged")])
+        body = plan.body.feed(b"<iframe src=https://www.youtube.com/embed/x></iframe>")
+        body += plan.body.close()
+        mark = header(plan.headers, "x-consent-mark")
+        assert [v for k, v in plan.headers if k.lower() == "x-consent-mark"] == [mark]
+        assert mark != "forged" and b'data-consent-mark="%s"' % mark.encode() in body
+        marks.append(mark)
+    assert marks[0] != marks[1]
+    json_plan = get(engine).response(200, [("Content-Type", "application/json"),
+                                           ("X-Consent-Mark", "forged")])
+    assert header(json_plan.headers, "x-consent-mark") is None

@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import pytest
 
+from consentproxy.banner.render import MARK_HEADER
 from consentproxy.config import ConfigError, load_config, parse_config
 from consentproxy.engine import Engine, Request
 from consentproxy.language import PageLanguage, pick_language, request_language
@@ -99,6 +100,10 @@ def banner_lang(engine: Engine, target: str, page: bytes, chunk: int = 7, **head
     out += plan.body.close()
     m = re.search(rb'<div id="consentproxy"[^>]*lang="(\w+)"', out)
     assert m is not None and out.count(b'id="consentproxy"') == 1
+    # the banner, whichever language chose it, carries this response's mark (banner.js
+    # ignores a root without it)
+    mark = dict(plan.headers)[MARK_HEADER]
+    assert f'<div id="consentproxy" data-consent-mark="{mark}"'.encode() in out
     return m.group(1).decode()
 
 

@@ -539,8 +539,10 @@ async def test_two_requests_share_one_connection_whatever_the_framing(
             for _ in range(2):
                 conn.request("GET", path, headers={"Sec-Fetch-Dest": "document"})
                 resp = conn.getresponse()
+                mark = (resp.getheader("X-Consent-Mark") or "").encode()
                 answers.append((resp.status, resp.getheader("Transfer-Encoding"),
-                                resp.getheader("Content-Length"), resp.read()))
+                                resp.getheader("Content-Length"),
+                                resp.read().replace(mark, b"MARK") if mark else resp.read()))
                 sockets.append(conn.sock)
             return answers, sockets[0] is sockets[1] is not None
         finally:
@@ -582,6 +584,19 @@ async def test_page_revalidates_only_in_the_consent_state_it_was_rewritten_for(
             "If-Modified-Since": LAST_MODIFIED}) as resp:
         assert resp.status == 200 and resp.headers["ETag"] != tag
         assert_neutralised(await resp.read())
+
+
+async def test_neutralised_elements_banner_and_guard_share_the_responses_own_mark(
+        proxy: str, client: aiohttp.ClientSession) -> None:
+    marks = []
+    for _ in range(2):
+        async with client.get(proxy + "/page", headers={"Sec-Fetch-Dest": "document"}) as resp:
+            body, mark = await resp.read(), resp.headers["X-Consent-Mark"]
+        assert re.fullmatch(r"[\w-]{16,}", mark)
+        assert b'data-consentproxy-mark="%s"' % mark.encode() in body  # the guard's tag
+        assert body.count(b'data-consent-mark="%s"' % mark.encode()) == 2  # element, banner
+        marks.append(mark)
+    assert marks[0] != marks[1]
 
 
 @pytest.mark.parametrize("dest", ["empty", "iframe"])
@@ -802,7 +817,8 @@ async def test_the_one_script_is_served_versioned_and_cached(
         assert resp.headers["Content-Type"].startswith("text/javascript")
         assert "immutable" in resp.headers["Cache-Control"]
         body = await resp.read()
-    assert b"consentproxy guard" in body and b"consentproxy banner" in body
+    # (minified: the guard's API and the banner's claim on it, not their comments)
+    assert b'defineProperty(window,"consentproxy"' in body and b"G.banner=true" in body
     async with client.get(proxy + "/.consent/consent.js?v=stale") as resp:
         assert resp.headers["Cache-Control"] == "no-cache"
 

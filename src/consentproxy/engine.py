@@ -20,7 +20,7 @@ from functools import cached_property
 from typing import Any
 
 from consentproxy import csp
-from consentproxy.banner.render import Banner
+from consentproxy.banner.render import MARK_HEADER, Banner
 from consentproxy.config import Config, ConfigError
 from consentproxy.consent import (
     NO_DECISION,
@@ -328,6 +328,8 @@ class Exchange:
             elif (lk in ("location", "content-location") and self.host and upstream
                   and _under(v, upstream)):
                 out.append((k, f"{self.scheme}://{self.host}{v[len(upstream):]}"))
+            elif lk == MARK_HEADER.lower():  # only the proxy vouches for marks
+                continue
             else:
                 out.append((k, v))
         deleted = self._not_covered(self.state)
@@ -413,9 +415,13 @@ class Exchange:
             own = f"{self.scheme}://{self.host}{engine.config.prefix}" if self.host else "'self'"
             out = without(out, *CSP_HEADERS) + [(k, csp.admit_injected(v, nonce, own))
                                                  for k, v in origin_csp]
-        banner = engine.banner.render(self.state, lang, req.target, nonce)
-        rewriter = HtmlRewriter(Neutraliser(engine.policy, self.state), banner, inject,
-                                head=engine.banner.script_tag(self.state, nonce))
+        # The neutraliser's mark binds what it neutralises to this response (banner.js
+        # activates nothing else); fetch()ed fragments hand theirs over in MARK_HEADER.
+        neutraliser = Neutraliser(engine.policy, self.state)
+        banner = engine.banner.render(self.state, lang, req.target, nonce, neutraliser.mark)
+        rewriter = HtmlRewriter(neutraliser, banner, inject, content_type=header(out, "content-type"),
+                                head=engine.banner.script_tag(self.state, nonce, neutraliser.mark))
+        out.append((MARK_HEADER, neutraliser.mark))
         coding = codings[0] if len(codings) == 1 else "identity"  # a stack goes out plain
         out_coding = encoding.output_encoding(
             coding, encoding.accepted(header(req.headers, "accept-encoding")))
@@ -438,7 +444,8 @@ class Exchange:
             encoding.encoder(out_coding), self.report,
             None if observer is None else lambda r: observer.hosts_seen(r.hosts_seen, self.host),
             None if decided else (PageLanguage(engine.config.languages, fallback), lambda lang:
-                                  engine.banner.render(self.state, lang, req.target, nonce)))
+                                  engine.banner.render(self.state, lang, req.target, nonce,
+                                                       neutraliser.mark)))
         return out, transform
 
 

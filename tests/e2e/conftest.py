@@ -22,12 +22,14 @@ from __future__ import annotations
 import pathlib
 import re
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 import pytest_asyncio
+from aiohttp import web
 from playwright.async_api import (
     Browser,
     BrowserContext,
@@ -236,6 +238,33 @@ async def origin() -> AsyncIterator[str]:
     """The legacy corpus served by the real origin app; yields ``http://legacy.test:PORT``."""
     async with serve_app(make_origin_app(CORPUS_DIR)) as port:
         yield f"http://{FIRST_PARTY_HOST}:{port}"
+
+
+@asynccontextmanager
+async def pages_origin(bodies: dict[str, str]) -> AsyncIterator[str]:
+    """An origin serving each body at its path inside a bare HTML document; yields
+    ``http://legacy.test:PORT``."""
+    async def page(request: web.Request) -> web.Response:
+        return web.Response(text="<!doctype html><html><head><title>x</title></head><body>"
+                            f"{bodies[request.path]}</body></html>", content_type="text/html")
+
+    app = web.Application()
+    for path in bodies:
+        app.router.add_get(path, page)
+    async with serve_app(app) as port:
+        yield f"http://{FIRST_PARTY_HOST}:{port}"
+
+
+@asynccontextmanager
+async def recorded(browser: Browser, base_url: str) -> AsyncIterator[tuple[Page, ThirdPartyRecorder]]:
+    """A tab in a fresh context on base_url, with its third-party recorder."""
+    context = await browser.new_context(base_url=base_url)
+    try:
+        recorder = ThirdPartyRecorder()
+        await recorder.install(context)
+        yield await context.new_page(), recorder
+    finally:
+        await context.close()
 
 
 async def start_proxy(origin: str, csp: str = "report-only",

@@ -7,12 +7,23 @@
   var G = window.consentproxy;
   if (!G || G.banner) return;
   G.banner = true;
+  // Taken now, with the guard's state, before any of the page's code has run: whether the
+  // proxy (or the guard) marked an element in this response. The site's markup may carry
+  // data-consent-* attributes of its own (user content keeping data-*): never activated.
+  var ours = G.ours;
   var MARK = 'data-consent-blocked', CAT = MARK + '-category', PRE = 'data-consent-';
-  // Restore only what the proxy renames, on the tags it neutralises: injected markup
-  // (e.g. sanitised content keeping data-*) must not turn data-consent-onerror into onerror.
-  var TAGS = /^(script|i?frame|img|image|link|object|embed|source|video|audio|track|input|applet|a|area)$/;
+  // Restore only what the proxy renames, on the tags it neutralises.
+  var TAGS = /^(script|i?frame|img|image|feimage|link|object|embed|source|video|audio|track|input|applet|a|area|base)$/;
   var ATTRS = /^(src|srcset|href|xlink:href|data|srcdoc|poster|lowsrc|dynsrc|codebase|archive|code|imagesrcset|ping)$/;
   var EMBEDS = /^(iframe|object|embed)$/;
+  // Never activated, whoever marked them: script URLs, and data: documents and scripts.
+  function runs(el, x, v) {
+    if (/srcset|srcdoc/.test(x)) return false;
+    try {
+      var p = new URL(v, document.baseURI).protocol;
+      return /^(javascript|vbscript):$/.test(p) || p === 'data:' && /^(script|i?frame|object|embed)$/.test(tag(el));
+    } catch (e) { return false; }
+  }
   // The host element must stay visible whatever the site's CSS says about divs.
   var PIN = { display: 'block', visibility: 'visible', opacity: '1', transform: 'none',
     filter: 'none', position: 'static', contain: 'none', 'clip-path': 'none' };
@@ -32,7 +43,8 @@
   }
 
   function init() {
-    var root = document.getElementById('consentproxy');
+    // The proxy's banner carries the response's mark: markup posing as it does not.
+    var root = list(document.querySelectorAll('[id=consentproxy]')).filter(ours)[0];
     if (!root || root.__cp) return;
     var shadow = root.shadowRoot, tpl = root.querySelector('template');
     if (!shadow && tpl) { // no declarative shadow DOM (XHTML, old browsers): attach it now
@@ -49,7 +61,7 @@
     var T = catalog.texts || {}, lang = root.lang || 'en';
     var details = form.querySelector('.cp-details'), heading = shadow.getElementById('cp-title');
     var style = shadow.querySelector('style'), sheet = null;
-    var holders = new WeakMap(), queue = Promise.resolve(), opener = null, busy = false;
+    var holders = new WeakMap(), mine = new WeakSet(), queue = Promise.resolve(), opener = null, busy = false;
 
     function service(name) { return (catalog.services || {})[name] || [name, '', '', '']; }
     function boxes(kind) { return list(form.querySelectorAll('input[data-consent-' + kind + ']')); }
@@ -90,7 +102,7 @@
         var n = a.name, x = n.slice(PRE.length);
         if (n.indexOf(PRE) || n === MARK || n === CAT) return;
         if (to === from) from.removeAttribute(n);
-        if (!ATTRS.test(x) && !(x === 'type' && tag(to) === 'script')) return;
+        if (!ATTRS.test(x) && !(x === 'type' && tag(to) === 'script') || runs(to, x, a.value)) return;
         if (x.indexOf('xlink:')) G.setAttribute(to, x, a.value);
         else to.setAttributeNS('http://www.w3.org/1999/xlink', x, a.value);
       });
@@ -160,6 +172,7 @@
       var once = make('button', { type: 'button', 'data-consent-action': 'load-once' }, [T['load-once']]);
       var always = make('button', { type: 'button', 'data-consent-action': 'allow-service',
         'data-consent-service': name }, [fmt(T['always-allow'], { service: title })]);
+      mine.add(always);
       var text = svc[2] || fmt(T.blocked, { service: title, category: cat });
       var kids = [make('p', {}, [make('strong', {}, [title]), ' \u2014 ', text]), make('div', {}, [once, always])];
       if (svc[3]) kids.push(make('a', { href: svc[3], target: '_blank', rel: 'noopener' }, [T.privacy]));
@@ -177,7 +190,7 @@
     function scan(node) {
       var els = list(node.querySelectorAll('[' + MARK + ']')), later = [];
       if (node.matches && node.matches('[' + MARK + ']')) els.unshift(node);
-      els.forEach(function (el) { if (allowed(el)) activate(el, later); else placeholder(el); });
+      els.filter(ours).forEach(function (el) { if (allowed(el)) activate(el, later); else placeholder(el); });
       later.forEach(function (el) { queue = queue.then(function () { return runScript(el); }); });
     }
 
@@ -310,7 +323,7 @@
       } else if (action === 'close' && shadow.contains(el)) {
         e.preventDefault();
         dismiss();
-      } else if (action === 'allow-service') {
+      } else if (action === 'allow-service' && mine.has(el)) { // a placeholder's, not the site's
         var svc = el.getAttribute('data-consent-service');
         choose('save', (state.categories || []).slice(), (state.services || []).concat([svc]),
           'placeholder');

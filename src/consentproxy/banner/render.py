@@ -18,11 +18,14 @@ from html import escape
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+import rjsmin
+
 from consentproxy.banner.texts import localise_retention
 from consentproxy.banner.theme import css_variables
 from consentproxy.config import Category, Config, Service, translated
 from consentproxy.consent import ConsentState
 from consentproxy.policy import Policy
+from consentproxy.rewrite.neutralise import new_mark
 
 ASSET_DIR = Path(__file__).parent
 SCRIPT = "consent.js"
@@ -30,7 +33,11 @@ SCRIPT_TYPE = "text/javascript; charset=utf-8"
 # Per-request values spliced into a banner rendered once per choice and language.
 RETURN = "\x00return\x00"
 NONCE = "\x00nonce\x00"
-_SLOTS = re.compile(b"(" + RETURN.encode() + b"|" + NONCE.encode() + b")")
+MARK = "\x00mark\x00"
+_SLOTS = re.compile(b"(" + b"|".join(s.encode() for s in (RETURN, NONCE, MARK)) + b")")
+# The response's mark (rewrite.neutralise.MARK_ATTR) on rewritten HTML, for guard.js to
+# learn the marks of the fragments the page fetches.
+MARK_HEADER = "X-Consent-Mark"
 OPEN = ' open=""'  # boolean attributes in XML-safe form: pages may be XHTML
 CLIENT_TEXTS = ("blocked", "load-once", "always-allow", "error", "privacy")
 
@@ -83,22 +90,27 @@ class Banner:
                             + settings.css)
         self._rendered: dict[tuple[object, ...], list[bytes]] = {}
         tables = json.dumps(client_config(policy), separators=(",", ":"), sort_keys=True)
-        self.script = (asset("guard.js").replace(b"__CONSENTPROXY_CONFIG__", tables.encode())
-                       + b"\n" + asset("banner.js"))
+        # Minified: what the page must download before its own scripts run is kept small.
+        self.script = rjsmin.jsmin(
+            asset("guard.js").replace(b"__CONSENTPROXY_CONFIG__", tables.encode())
+            + b"\n" + asset("banner.js"))
         digest = hashlib.sha256(self.script).hexdigest()[:12]
         self.version = f"{package_version()}-{digest}"
 
-    def script_tag(self, state: ConsentState, nonce: str = "") -> bytes:
-        """A synchronous script, so the guard runs before any of the site's own scripts."""
+    def script_tag(self, state: ConsentState, nonce: str = "", mark: str = "") -> bytes:
+        """A synchronous script, so the guard runs before any of the site's own scripts:
+        it reads the state and the response's mark from its own tag before any of the
+        page's markup or code can stand in for them."""
         n = f' nonce="{nonce}"' if nonce else ""
         return (f'<script src="{_attr(self.prefix)}{SCRIPT}?v={self.version}"{n} '
-                f"data-consentproxy-state='{_attr(_state_json(state))}'></script>"
-                ).encode("ascii")
+                f"data-consentproxy-state='{_attr(_state_json(state))}' "
+                f'data-consentproxy-mark="{_attr(mark)}"></script>').encode("ascii")
 
     def render(self, state: ConsentState, lang: str, return_path: str, nonce: str = "",
-               open_preferences: bool = False) -> bytes:
+               mark: str = "", open_preferences: bool = False) -> bytes:
         """The banner for a choice and language; built once per distinct choice, since
-        only the return path and the nonce differ between requests."""
+        only the return path, the nonce and the response's mark (which tells the real
+        banner from markup posing as it) differ between requests."""
         key = (state.decided, state.categories, state.services, state.reask, state.gpc, lang,
                open_preferences)
         pieces = self._rendered.get(key)
@@ -109,17 +121,19 @@ class Banner:
             pieces = self._rendered[key] = _SLOTS.split(
                 self._render(state, lang, open_preferences))
         fill = {RETURN.encode(): escape(return_path).encode("ascii", "xmlcharrefreplace"),
-                NONCE.encode(): f' nonce="{nonce}"'.encode() if nonce else b""}
+                NONCE.encode(): f' nonce="{nonce}"'.encode() if nonce else b"",
+                MARK.encode(): _attr(mark).encode("ascii", "xmlcharrefreplace")}
         return b"".join(fill[p] if i % 2 else p for i, p in enumerate(pieces))
 
     def preferences_page(self, state: ConsentState, lang: str, return_path: str) -> bytes:
         """A page of its own for the preferences: how visitors without JavaScript reach
         them again ("Manage cookies" links here)."""
-        t = self.config.banner.text(lang)
+        t, mark = self.config.banner.text(lang), new_mark()
         return (f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">'
                 '<meta name="viewport" content="width=device-width, initial-scale=1">'
-                f'<title>{escape(t["manage"])}</title>').encode() + self.script_tag(state) + (
-                b"</head><body>" + self.render(state, lang, return_path, "", True)
+                f'<title>{escape(t["manage"])}</title>').encode() + (
+                self.script_tag(state, mark=mark) + b"</head><body>"
+                + self.render(state, lang, return_path, mark=mark, open_preferences=True)
                 + b"</body></html>")
 
     def _render(self, state: ConsentState, lang: str, open_preferences: bool) -> bytes:
@@ -157,7 +171,7 @@ class Banner:
             erase = (f'<form id="cp-erase" method="post" action="{p}me/erase">'
                      f'<input type="hidden" name="return" value="{RETURN}"/></form>')
         return (
-            f'<div id="consentproxy" data-consentproxy-prefix="{p}" '
+            f'<div id="consentproxy" data-consent-mark="{MARK}" data-consentproxy-prefix="{p}" '
             f'data-consentproxy-csp="{cfg.csp}" '
             f"data-consentproxy-state='{_attr(_state_json(state))}' "
             f"data-consentproxy-catalog='{_attr(self._client_catalog(lang, t))}' "
