@@ -97,7 +97,8 @@ async def test_two_workers_share_one_port_and_both_answer(origin: str, tmp_path:
     proc = await start_serve(config, "--workers", "2")
     try:
         await until_up(f"http://127.0.0.1:{port}/.consent/healthz")
-        await until_up(f"http://127.0.0.1:{metrics + 1}/metrics")
+        for m in (metrics, metrics + 1):  # both workers up, not just the first to answer
+            await until_up(f"http://127.0.0.1:{m}/metrics")
         # New connections each time: the kernel spreads them over the workers.
         for _ in range(60):
             async with aiohttp.ClientSession() as client, client.get(

@@ -2,7 +2,7 @@ import itertools
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from consentproxy.consent import NO_DECISION, ConsentState
@@ -86,6 +86,9 @@ def test_style_pages_give_the_same_output_at_every_split(policy, skip, page, blo
 @given(st.binary(max_size=300) | st.text("<>!-/ascriptbodyframe=\"'\n", max_size=200).map(
     str.encode))
 def test_any_bytes_pass_through_when_nothing_is_blocked(policy, skip, data):
+    """Byte-faithful, except a page that opens with a UTF-16 byte order mark: that one is
+    read as UTF-16 and comes out as UTF-8 (tests/adversarial/test_evasion.py)."""
+    assume(data[:2] not in (b"\xff\xfe", b"\xfe\xff"))
     out = rewrite(policy, data, chunks=[7], state=ALL, inject=False, skip=skip)
     assert out == data
 
