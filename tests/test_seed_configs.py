@@ -124,3 +124,11 @@ def test_seed_configs_speak_in_their_own_words(ampere, saas):
             assert config.banner.text(lang)["title"] != TEXTS[lang]["title"]
         assert config.banner.privacy_url
     assert ampere.config.banner.text("fr")["manage"] == "Gérer mes cookies"
+
+
+@pytest.mark.parametrize("cookie", ["PREF", "LOGIN_INFO", "GPS", "VISITOR_PRIVACY_METADATA"])
+def test_ampere_youtube_cookies_beyond_the_table_are_social_not_technical(ampere, cookie):
+    """The config's YouTube names extend the built-in ones: none falls to the Open Cookie
+    Database (which calls PREF and LOGIN_INFO functional, so technical here)."""
+    assert ampere.cookie_category(cookie) == "social"
+    assert not ampere.cookie_allowed(cookie, NO_DECISION)

@@ -25,6 +25,9 @@ HOST_RE = re.compile(r"(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)+(/[\x21-\x7e]*)?")
 MAX_CONSENT_DAYS = 395  # 13 months: the longest a choice may ever be kept
 MAX_RECORDS_DAYS = 1826  # 5 years: proof of a choice may outlive the choice itself
 EMBED_KINDS = ("script", "iframe", "pixel")
+# YAML 1.1's boolean words, for a boolean given quoted ("off").
+YAML_WORDS = {**dict.fromkeys(("true", "yes", "on"), True),
+              **dict.fromkeys(("false", "no", "off"), False)}
 
 
 class ConfigError(Exception):
@@ -89,6 +92,8 @@ class BannerSettings:
     logo: str = ""  # URL or same-site path of an image shown in the banner
     css: str = ""  # the operator's extra CSS (the file's content), scoped to the banner
     privacy_url: str = ""  # the site's privacy or cookie policy
+    # The site's own "manage cookies" elements, by simple CSS selectors (rewrite/selectors.py)
+    open_selectors: tuple[str, ...] = ()
     texts: dict[str, dict[str, str]] = field(default_factory=dict)  # lang -> key -> text
 
     def text(self, lang: str) -> dict[str, str]:
@@ -228,7 +233,7 @@ LIMIT_RANGES = {  # key -> (lowest, highest) accepted
     "body_min_rate": (1, 1 << 30),
 }
 SITE_RE = re.compile(r"(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)*")
-BANNER_KEYS = {"position", "colors", "logo", "css", "privacy_url", "texts"}
+BANNER_KEYS = {"position", "colors", "logo", "css", "privacy_url", "texts", "open_selectors"}
 MAX_CSS = 32 * 1024
 # The Open Cookie Database's categories, once mapped (necessary always maps to the
 # config's required category).
@@ -237,7 +242,8 @@ CONSENT_KEYS = {"cookie_name", "max_age_days", "revision", "secret_env", "cookie
 CATEGORY_KEYS = {"required", "title", "description"}
 SERVICE_TEXT_KEYS = ("vendor", "privacy_url", "retention", "embed")
 SERVICE_TRANSLATED_KEYS = ("title", "purpose", "placeholder")
-SERVICE_KEYS = {"use", "name", "category", "hosts", "cookies", "inline", *SERVICE_TEXT_KEYS,
+SERVICE_LISTS = ("hosts", "cookies", "inline")
+SERVICE_KEYS = {"use", "name", "category", *SERVICE_LISTS, "replace", *SERVICE_TEXT_KEYS,
                 *SERVICE_TRANSLATED_KEYS}
 
 
@@ -309,6 +315,10 @@ class _Reader:
 
     def string(self, node: yaml.Node, what: str) -> str:
         value = self.scalar(node)
+        if isinstance(value, bool | int | float) and node.style is None:
+            # A word or number YAML typed (a language `no`, a cookie `on`, a title `2024`):
+            # where text is meant, the text as written is meant.
+            value = node.value
         if not isinstance(value, str) or not value:
             raise self.fail(node, f"{what} must be a non-empty string")
         if any(c in value for c in "\r\n\x00"):
@@ -322,10 +332,26 @@ class _Reader:
         return value
 
     def boolean(self, node: yaml.Node, what: str) -> bool:
-        value = self.scalar(node)
+        value = _flag(self.scalar(node))
         if not isinstance(value, bool):
             raise self.fail(node, f"{what} must be true or false")
         return value
+
+    def word(self, node: yaml.Node, what: str, words: tuple[str, ...],
+             others: str = "") -> str:
+        """One of `words` (or, with `others`, any text: the caller checks it). YAML reads
+        an unquoted off/no/false as false: that means "off" where "off" is a word, and
+        the error names the pitfall where it is not."""
+        value = self.scalar(node)
+        if value is False and "off" in words:
+            return "off"
+        text = self.string(node, what) if not isinstance(value, bool) else node.value
+        if text in words or (others and not isinstance(value, bool)):
+            return text
+        pitfall = (f" (YAML reads an unquoted {text} as {str(value).lower()}: write one of "
+                   "the words, quoted if need be)" if isinstance(value, bool) else "")
+        raise self.fail(node, f"{what} must be one of {', '.join(words)}"
+                        f"{' or ' + others if others else ''}{pitfall}")
 
     def strings(self, node: yaml.Node, what: str) -> tuple[str, ...]:
         if isinstance(node, yaml.ScalarNode) and node.value == "" and node.tag.endswith("null"):
@@ -380,19 +406,17 @@ class _Reader:
             if not re.fullmatch(r"/[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*/", prefix):
                 raise self.fail(top["prefix"], "prefix must be a path that starts and ends "
                                 "with '/', e.g. /.consent/")
-        csp = "report-only"
-        if "csp" in top:
-            csp = str(self.scalar(top["csp"]))
-            if csp not in CSP_MODES:
-                raise self.fail(top["csp"], f"csp must be one of {', '.join(CSP_MODES)}")
+        csp = self.word(top["csp"], "csp", CSP_MODES) if "csp" in top else "report-only"
         categories = self.categories(top.get("categories"), root)
         names = {c.name for c in categories}
         unknown = "block"
         if "unknown_cookies" in top:
-            unknown = self.string(top["unknown_cookies"], "unknown_cookies")
+            others = f"a category name ({', '.join(sorted(names))})"
+            unknown = self.word(top["unknown_cookies"], "unknown_cookies", ("block", "allow"),
+                                others)
             if unknown not in ("block", "allow") and unknown not in names:
-                raise self.fail(top["unknown_cookies"], "unknown_cookies must be block, allow "
-                                f"or a category name ({', '.join(sorted(names))})")
+                raise self.fail(top["unknown_cookies"], "unknown_cookies must be one of block, "
+                                f"allow or {others}")
         services = self.services(top.get("services"), names)
         languages = ("en", "fr")
         if "languages" in top:
@@ -528,7 +552,7 @@ class _Reader:
             google = any(s.vendor == "Google" for s in services)
             return defaults if google else {}
         if isinstance(node, yaml.ScalarNode):
-            value = self.scalar(node)
+            value = _flag(self.scalar(node))
             if not isinstance(value, bool):
                 raise self.fail(node, "consent_mode must be true, false or a mapping of "
                                 "signals to categories, e.g. {analytics_storage: [analytics]}")
@@ -550,10 +574,8 @@ class _Reader:
         items = self.mapping(node, "banner", BANNER_KEYS)
         out = BannerSettings()
         if "position" in items:
-            position = self.string(items["position"], "banner.position")
-            if position not in ("bar", "box"):
-                raise self.fail(items["position"], "banner.position must be bar or box")
-            out = replace(out, position=position)
+            out = replace(out, position=self.word(items["position"], "banner.position",
+                                                  ("bar", "box")))
         if "colors" in items:
             given = self.mapping(items["colors"], "banner.colors", set(DEFAULT_COLORS))
             colors = dict(DEFAULT_COLORS)
@@ -576,6 +598,17 @@ class _Reader:
                 out = replace(out, **{key: url})
         if "css" in items:
             out = replace(out, css=self.css_file(items["css"]))
+        if "open_selectors" in items:
+            from consentproxy.rewrite.selectors import SelectorError, parse_selectors
+
+            node = items["open_selectors"]
+            selectors = self.strings(node, "banner.open_selectors")
+            for item, selector in zip(node.value, selectors, strict=True):
+                try:
+                    parse_selectors(selector)
+                except SelectorError as e:
+                    raise self.fail(item, f"banner.open_selectors: {e}") from None
+            out = replace(out, open_selectors=selectors)
         if "texts" in items:
             texts: dict[str, dict[str, str]] = {}
             for lang, node_ in self.mapping(items["texts"], "banner.texts",
@@ -607,7 +640,7 @@ class _Reader:
         if node is None:
             return True, {}
         if isinstance(node, yaml.ScalarNode):
-            value = self.scalar(node)
+            value = _flag(self.scalar(node))
             if not isinstance(value, bool):
                 raise self.fail(node, "cookie_database must be true, false or a mapping of "
                                 "its categories to yours, e.g. {analytics: audience}")
@@ -701,12 +734,15 @@ class _Reader:
                 base = Service(name=self.name(fields["name"], "service name"), category="")
             else:
                 raise self.fail(item, "a service needs 'use: BUILTIN' or 'name: ...'")
+            replaced = self.replaced(fields, item)
+            # A built-in's lists grow with what the entry adds, unless it says `replace:`.
             svc = replace(
                 base,
                 **{k: self.string(fields[k], k) for k in SERVICE_TEXT_KEYS if k in fields},
                 **{k: self.texts(fields[k], k) for k in SERVICE_TRANSLATED_KEYS if k in fields},
-                **{k: self.strings(fields[k], k) for k in ("hosts", "cookies", "inline")
-                   if k in fields},
+                **{k: tuple(dict.fromkeys(
+                    (() if k in replaced else getattr(base, k)) + self.strings(fields[k], k)))
+                   for k in SERVICE_LISTS if k in fields},
             )
             if "name" in fields and "use" in fields:
                 svc = replace(svc, name=self.name(fields["name"], "service name"))
@@ -734,12 +770,37 @@ class _Reader:
         return tuple(out.values())
 
 
+    def replaced(self, fields: dict[str, yaml.Node], item: yaml.Node) -> tuple[str, ...]:
+        """`replace: [cookies]`: which of a built-in's lists the entry replaces rather than
+        extends (each must be given, and only on a `use:` entry)."""
+        if "replace" not in fields:
+            return ()
+        node = fields["replace"]
+        names = self.strings(node, "replace")
+        for name in names:
+            if name not in SERVICE_LISTS:
+                raise self.fail(node, f"replace: {name!r} is not a list of a service; use "
+                                f"some of {', '.join(SERVICE_LISTS)}")
+            if "use" not in fields:
+                raise self.fail(node, "replace: only a built-in service (use: NAME) has lists "
+                                "to replace; describe yours with hosts/cookies/inline")
+            if name not in fields:
+                raise self.fail(node, f"replace: [{name}] needs the {name} list that replaces "
+                                "the built-in one")
+        return names
+
+
 def read_services(text: str, source: str, categories: frozenset[str]) -> tuple[Service, ...]:
     """Read a file holding only a `services:` list (the built-in catalog)."""
     root = yaml.compose(text, Loader=yaml.SafeLoader)
     reader = _Reader(source)
     return reader.services(reader.mapping(root, "the catalog", {"services"})["services"],
                            set(categories))
+
+
+def _flag(value: object) -> object:
+    """A boolean given as a quoted word ("off", 'yes') is that boolean."""
+    return YAML_WORDS.get(value.lower(), value) if isinstance(value, str) else value
 
 
 def _keys(node: yaml.Node) -> list[str]:
