@@ -54,6 +54,7 @@ from consentproxy.records import RecordWriter
 from consentproxy.rewrite import encoding
 from consentproxy.rewrite.neutralise import Neutraliser, url_target
 from consentproxy.rewrite.scanner import HtmlRewriter
+from consentproxy.rewrite.selectors import OpenMarker, parse_selectors
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 NO_BODY_STATUSES = frozenset({204, 206, 304})
@@ -420,7 +421,8 @@ class Exchange:
         neutraliser = Neutraliser(engine.policy, self.state)
         banner = engine.banner.render(self.state, lang, req.target, nonce, neutraliser.mark)
         rewriter = HtmlRewriter(neutraliser, banner, inject, content_type=header(out, "content-type"),
-                                head=engine.banner.script_tag(self.state, nonce, neutraliser.mark))
+                                head=engine.banner.script_tag(self.state, nonce, neutraliser.mark),
+                                opener=engine.opener)
         out.append((MARK_HEADER, neutraliser.mark))
         coding = codings[0] if len(codings) == 1 else "identity"  # a stack goes out plain
         out_coding = encoding.output_encoding(
@@ -481,6 +483,9 @@ class Engine:
         self.signer = Signer(keys, config.consent.max_age_days, config.consent.revision,
                              category_digests(self.policy.services_in))
         self.banner = Banner(config, self.policy)
+        selectors = tuple(s for text in config.banner.open_selectors
+                          for s in parse_selectors(text))
+        self.opener = OpenMarker(selectors) if selectors else None
         self.endpoints = Endpoints(self)
         self.clock = clock
         self.forced = forced
