@@ -232,3 +232,14 @@ def test_records_show_rebuilds_the_banner_each_visitor_was_shown(tmp_path, capsy
     assert page.name == f"shown-{digest[:12]}-de.html" and '<html lang="de">' in html
     assert "Damals gezeigt" in html and "Heute anders" not in html
     assert "Alle ablehnen" in html and "Reject all" not in html
+
+
+def test_check_config_names_the_sites_own_elements_that_open_the_preferences(tmp_path, capsys):
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD + "banner: {open_selectors: [.ot-sdk-show-settings, '#cookies']}\n")
+    assert main(["check-config", str(f)]) == 0
+    assert ("the site's own elements that open the preferences: .ot-sdk-show-settings, "
+            "#cookies") in capsys.readouterr().out
+    f.write_text(GOOD + "banner: {open_selectors: ['footer a']}\n")
+    assert main(["check-config", str(f)]) == 2
+    assert "site.yaml:7: banner.open_selectors: 'footer a': only a tag" in capsys.readouterr().err

@@ -233,6 +233,9 @@ def cmd_check_config(args: argparse.Namespace) -> int:
           f"signed with ${config.consent.secret_env}"
           + ("" if keys_from_env(config.consent.secret_env) else " (not set in this shell)"))
     print(f"  CSP {config.csp}")
+    if config.banner.open_selectors:
+        print("  the site's own elements that open the preferences: "
+              + ", ".join(config.banner.open_selectors))
     records = config.records
     print(f"  proof of consent: kept in {_redacted(records.target)} for {records.retention_days} "
           "days" if records.target else "  proof of consent: not kept (add records: {path: "
