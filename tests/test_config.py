@@ -262,3 +262,14 @@ def test_replace_says_which_builtin_lists_are_replaced():
 def test_replace_mistakes_are_explained(entry, hint):
     err = error_of(MINIMAL.replace("- use: google-analytics", f"- {entry}"))
     assert err.line == 6 and hint in str(err)
+
+
+@pytest.mark.parametrize(("text", "hint"), [
+    ("banner: {dpo: {email: not-an-address}}\n", "must be an address"),
+    ("banner: {dpo: {phone: '0100'}}\n", "unknown key 'phone'"),
+    ("banner: {dpo: {}}\n", "needs email, address or url"),
+    ("banner: {cookie_policy_url: 'javascript:x'}\n", "http(s) URL"),
+])
+def test_dpo_and_policy_page_mistakes_are_explained(text, hint):
+    err = error_of(MINIMAL + text)
+    assert err.line == 7 and hint in str(err)

@@ -1,6 +1,7 @@
 """The seeds' cookie policies as configs (config/): each loads cleanly, and classifies the
 seed's cookies as the seed says."""
 
+import html
 from pathlib import Path
 
 import pytest
@@ -132,3 +133,25 @@ def test_ampere_youtube_cookies_beyond_the_table_are_social_not_technical(ampere
     Database (which calls PREF and LOGIN_INFO functional, so technical here)."""
     assert ampere.cookie_category(cookie) == "social"
     assert not ampere.cookie_allowed(cookie, NO_DECISION)
+
+
+@pytest.mark.parametrize("name", ["ampere.yaml", "saas.yaml"])
+def test_seed_configs_keep_proof_of_consent_in_sqlite(name):
+    """Seed 000: "we will keep a record of your preferences"; both for 13 months."""
+    records = load_config(CONFIG_DIR / name).records
+    assert records.target == str(CONFIG_DIR / name.replace(".yaml", "-records.sqlite3"))
+    assert records.retention_days == 395
+
+
+def test_ampere_links_the_seeds_policy_pages_and_names_its_dpo(ampere):
+    from consentproxy.banner.render import Banner
+    banner = ampere.config.banner
+    assert banner.privacy_url == "https://www.ampere.cars/en/privacy-policy/"  # seed 001
+    assert banner.cookie_policy_url == "https://www.ampere.cars/en/cookie-policy/"
+    assert banner.dpo["email"] == "dpo@ampere.cars"
+    assert "122-122 bis avenue du Général Leclerc" in banner.dpo["address"]
+    page = html.unescape(
+        Banner(ampere.config, ampere).preferences_page(NO_DECISION, "fr", "/").decode())
+    assert '<a href="https://www.ampere.cars/en/cookie-policy/">Politique cookies</a>' in page
+    assert ('<p class="cp-dpo">Délégué à la protection des données: '
+            '<a href="mailto:dpo@ampere.cars">dpo@ampere.cars</a> · AMPERE SAS') in page

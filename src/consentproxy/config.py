@@ -91,7 +91,10 @@ class BannerSettings:
     colors: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_COLORS))
     logo: str = ""  # URL or same-site path of an image shown in the banner
     css: str = ""  # the operator's extra CSS (the file's content), scoped to the banner
-    privacy_url: str = ""  # the site's privacy or cookie policy
+    privacy_url: str = ""  # the site's privacy policy
+    cookie_policy_url: str = ""  # its cookie policy, when it is a page of its own
+    # The data protection officer's contact, shown in the preferences: email, address, url.
+    dpo: dict[str, str] = field(default_factory=dict)
     # The site's own "manage cookies" elements, by simple CSS selectors (rewrite/selectors.py)
     open_selectors: tuple[str, ...] = ()
     texts: dict[str, dict[str, str]] = field(default_factory=dict)  # lang -> key -> text
@@ -233,7 +236,9 @@ LIMIT_RANGES = {  # key -> (lowest, highest) accepted
     "body_min_rate": (1, 1 << 30),
 }
 SITE_RE = re.compile(r"(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)*")
-BANNER_KEYS = {"position", "colors", "logo", "css", "privacy_url", "texts", "open_selectors"}
+BANNER_KEYS = {"position", "colors", "logo", "css", "privacy_url", "cookie_policy_url", "dpo",
+               "texts", "open_selectors"}
+DPO_KEYS = ("email", "address", "url")
 MAX_CSS = 32 * 1024
 # The Open Cookie Database's categories, once mapped (necessary always maps to the
 # config's required category).
@@ -589,13 +594,11 @@ class _Reader:
                 raise self.fail(items["colors"], "; ".join(problems) + "; pick darker or "
                                 "lighter colours")
             out = replace(out, colors=colors)
-        for key in ("logo", "privacy_url"):
+        for key in ("logo", "privacy_url", "cookie_policy_url"):
             if key in items:
-                url = self.string(items[key], f"banner.{key}")
-                if not re.match(r"(https?://|/(?!/)|data:image/)", url) or '"' in url:
-                    raise self.fail(items[key], f"banner.{key} must be an http(s) URL or a "
-                                    "path starting with /")
-                out = replace(out, **{key: url})
+                out = replace(out, **{key: self.url(items[key], f"banner.{key}")})
+        if "dpo" in items:
+            out = replace(out, dpo=self.dpo(items["dpo"]))
         if "css" in items:
             out = replace(out, css=self.css_file(items["css"]))
         if "open_selectors" in items:
@@ -617,6 +620,29 @@ class _Reader:
                 texts[lang] = {k: self.string(v, f"banner.texts.{lang}.{k}")
                                for k, v in given.items()}
             out = replace(out, texts=texts)
+        return out
+
+    def url(self, node: yaml.Node, what: str) -> str:
+        url = self.string(node, what)
+        if not re.match(r"(https?://|/(?!/)|data:image/)", url) or '"' in url:
+            raise self.fail(node, f"{what} must be an http(s) URL or a path starting with /")
+        return url
+
+    def dpo(self, node: yaml.Node) -> dict[str, str]:
+        """`dpo: {email: dpo@example.com, address: ..., url: ...}` (at least one)."""
+        items = self.mapping(node, "banner.dpo", set(DPO_KEYS))
+        if not items:
+            raise self.fail(node, "banner.dpo needs email, address or url")
+        out = {}
+        for key, value in items.items():
+            if key == "url":
+                out[key] = self.url(value, "banner.dpo.url")
+                continue
+            out[key] = self.string(value, f"banner.dpo.{key}")
+            if key == "email" and not re.fullmatch(r"[^@\s\"<>]+@[^@\s\"<>]+\.[^@\s\"<>]+",
+                                                   out[key]):
+                raise self.fail(value, f"banner.dpo.email {out[key]!r} must be an address "
+                                "such as dpo@example.com")
         return out
 
     def css_file(self, node: yaml.Node) -> str:

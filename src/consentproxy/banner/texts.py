@@ -22,6 +22,8 @@ TEXTS: dict[str, dict[str, str]] = {
                 "videos and social content. Accept or refuse them, or choose by category. "
                 "You can change your mind at any time with “Manage cookies”.",
         "privacy": "Privacy policy",
+        "cookie-policy": "Cookie policy",
+        "dpo": "Data protection officer",
         "accept-all": "Accept all",
         "reject-all": "Reject all",
         "customize": "Customise",
@@ -52,6 +54,8 @@ TEXTS: dict[str, dict[str, str]] = {
                 "choisissez par catégorie. Vous pouvez changer d'avis à tout moment avec "
                 "« Gérer les cookies ».",
         "privacy": "Politique de confidentialité",
+        "cookie-policy": "Politique cookies",
+        "dpo": "Délégué à la protection des données",
         "accept-all": "Tout accepter",
         "reject-all": "Tout refuser",
         "customize": "Personnaliser",
