@@ -243,3 +243,12 @@ def test_check_config_names_the_sites_own_elements_that_open_the_preferences(tmp
     f.write_text(GOOD + "banner: {open_selectors: ['footer a']}\n")
     assert main(["check-config", str(f)]) == 2
     assert "site.yaml:7: banner.open_selectors: 'footer a': only a tag" in capsys.readouterr().err
+
+
+def test_check_config_says_what_happens_to_the_former_consent_tool(tmp_path, capsys):
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD + "former_cmp: {tool: cookiebot, import: {statistics: analytics}}\n")
+    assert main(["check-config", str(f)]) == 0
+    assert ("former consent tool cookiebot: its scripts, loaders and cookies neutralised; a "
+            "returning visitor's choice imported once (statistics -> analytics)"
+            ) in capsys.readouterr().out

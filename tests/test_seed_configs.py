@@ -39,8 +39,6 @@ AMPERE_TABLE = {
     "yt-remote-connected-devices": "social",        # YouTube, video quality
     "yt-remote-device-id": "social",                # YouTube, player preferences
     "_ga": "audience", "_ga_XYZ123": "audience", "_gid": "audience",  # Google, audience
-    "OptanonConsent": "technical",                  # OneTrust, the consent tool
-    "OptanonAlertBoxClosed": "technical",
 }
 
 
@@ -155,3 +153,16 @@ def test_ampere_links_the_seeds_policy_pages_and_names_its_dpo(ampere):
     assert '<a href="https://www.ampere.cars/en/cookie-policy/">Politique cookies</a>' in page
     assert ('<p class="cp-dpo">Délégué à la protection des données: '
             '<a href="mailto:dpo@ampere.cars">dpo@ampere.cars</a> · AMPERE SAS') in page
+
+
+def test_ampere_retires_its_former_onetrust_banner_and_imports_its_choices(ampere):
+    """The seed's table lists OneTrust, technical: the tool consentproxy replaces. Its
+    scripts never run again, its cookies go once read, its choices carry over."""
+    from consentproxy.config import FORMER_CMP
+    former = ampere.config.former_cmp
+    assert former is not None and former.tool == "onetrust" and former.neutralise
+    assert former.imports == {"C0002": "audience", "C0004": "social", "C0005": "social"}
+    everything = accepted("audience", "social")
+    assert ampere.blocked_host("cdn.cookielaw.org", everything) is not None
+    assert ampere.cookie_category("OptanonConsent") == FORMER_CMP
+    assert not ampere.cookie_allowed("OptanonAlertBoxClosed", everything)

@@ -233,6 +233,15 @@ def cmd_check_config(args: argparse.Namespace) -> int:
           f"signed with ${config.consent.secret_env}"
           + ("" if keys_from_env(config.consent.secret_env) else " (not set in this shell)"))
     print(f"  CSP {config.csp}")
+    former = config.former_cmp
+    if former is not None:
+        print(f"  former consent tool {former.tool}: "
+              + ("its scripts, loaders and cookies neutralised" if former.neutralise
+                 else "left running")
+              + ("; a returning visitor's choice imported once (" + ", ".join(
+                  f"{g} -> {c}" for g, c in former.imports.items()) + ")"
+                 if former.imports else "; choices not imported (add import: {GROUP: "
+                 "category})"))
     if config.banner.open_selectors:
         print("  the site's own elements that open the preferences: "
               + ", ".join(config.banner.open_selectors))

@@ -70,6 +70,16 @@ class Service:
 
 
 @dataclass(frozen=True)
+class FormerCmp:
+    """The consent tool the site used before (formercmp.py): its scripts held for good, and
+    its stored choice imported once, mapped to this config's categories."""
+
+    tool: str  # onetrust | cookiebot
+    neutralise: bool = True
+    imports: dict[str, str] = field(default_factory=dict)  # its group -> our category
+
+
+@dataclass(frozen=True)
 class ConsentSettings:
     cookie_name: str = "consent"
     max_age_days: int = 182
@@ -165,6 +175,7 @@ class Config:
     # Peers whose X-Forwarded-For/-Proto/-Host are believed (the front proxies); none else's.
     trusted_proxies: tuple[IPNetwork, ...] = ()
     limits: Limits = Limits()
+    former_cmp: FormerCmp | None = None
 
     def category(self, name: str) -> Category | None:
         return next((c for c in self.categories if c.name == name), None)
@@ -221,7 +232,10 @@ TOP_KEYS = {
     "necessary_cookies", "categories", "services", "languages", "banner", "cookie_database",
     "sites", "testing", "consent_mode", "gpc", "dnt", "records", "cap_cookie_lifetime_days",
     "metrics", "access_log", "language_from", "language_cookie", "trusted_proxies", "limits",
+    "former_cmp",
 }
+# The category of a neutralised former consent tool: no choice ever allows it.
+FORMER_CMP = "former-cmp"
 # Consent Mode v2 signals and the categories (by usual name) that grant them by default.
 CONSENT_MODE_DEFAULTS = {
     "ad_storage": ("advertising",), "ad_user_data": ("advertising",),
@@ -423,6 +437,9 @@ class _Reader:
                 raise self.fail(top["unknown_cookies"], "unknown_cookies must be one of block, "
                                 f"allow or {others}")
         services = self.services(top.get("services"), names)
+        former = self.former_cmp(top["former_cmp"], categories) if "former_cmp" in top else None
+        if former is not None and former.neutralise:
+            services = _neutralised(services, former.tool)
         languages = ("en", "fr")
         if "languages" in top:
             languages = self.strings(top["languages"], "languages")
@@ -484,7 +501,37 @@ class _Reader:
             trusted_proxies=(self.networks(top["trusted_proxies"])
                              if "trusted_proxies" in top else ()),
             limits=self.limits(top["limits"]) if "limits" in top else Limits(),
+            former_cmp=former,
         )
+
+    def former_cmp(self, node: yaml.Node, categories: tuple[Category, ...]) -> FormerCmp:
+        """`former_cmp: {tool: onetrust, neutralise: true, import: {C0002: analytics}}`."""
+        from consentproxy.formercmp import COOKIEBOT_GROUPS, TOOLS
+
+        items = self.mapping(node, "former_cmp", {"tool", "neutralise", "import"})
+        if "tool" not in items:
+            raise self.fail(node, f"former_cmp needs tool: one of {', '.join(TOOLS)}")
+        tool = self.word(items["tool"], "former_cmp.tool", TOOLS)
+        if any(c.name == FORMER_CMP for c in categories):
+            raise self.fail(node, f"with former_cmp, no category may be named {FORMER_CMP!r} "
+                            "(the neutralised tool's own); rename it")
+        optional = {c.name for c in categories if not c.required}
+        imports = {}
+        if "import" in items:
+            table = items["import"]
+            for group, value in self.mapping(table, "former_cmp.import", set(_keys(table))).items():
+                if tool == "cookiebot" and group not in COOKIEBOT_GROUPS:
+                    raise self.fail(value, f"former_cmp.import: Cookiebot has no group "
+                                    f"{group!r}; its groups are {', '.join(COOKIEBOT_GROUPS)}")
+                category = self.string(value, f"former_cmp.import.{group}")
+                if category not in optional:
+                    raise self.fail(value, f"former_cmp.import.{group}: {category!r} is not an "
+                                    f"optional category; use one of {', '.join(sorted(optional))}"
+                                    " (leave out the tool's strictly necessary group)")
+                imports[group] = category
+        neutralise = (self.boolean(items["neutralise"], "former_cmp.neutralise")
+                      if "neutralise" in items else True)
+        return FormerCmp(tool, neutralise, imports)
 
     def networks(self, node: yaml.Node) -> tuple[IPNetwork, ...]:
         """`trusted_proxies: [127.0.0.1, 10.0.0.0/8, ::1]`: addresses or CIDR blocks."""
@@ -822,6 +869,15 @@ def read_services(text: str, source: str, categories: frozenset[str]) -> tuple[S
     reader = _Reader(source)
     return reader.services(reader.mapping(root, "the catalog", {"services"})["services"],
                            set(categories))
+
+
+def _neutralised(services: tuple[Service, ...], tool: str) -> tuple[Service, ...]:
+    """The services with the former consent tool (the config's entry for it, else the
+    built-in) in the category nothing allows: its scripts, loaders and cookies never pass."""
+    from consentproxy.catalog import builtin_services
+
+    given = next((s for s in services if s.name == tool), builtin_services()[tool])
+    return (*(s for s in services if s.name != tool), replace(given, category=FORMER_CMP))
 
 
 def _flag(value: object) -> object:

@@ -244,7 +244,7 @@ class Endpoints:
         resp = _json(200, {})
         if back is not None:
             resp.headers.append(("Location", safe_return(back)))
-        resp.headers.append(("Set-Cookie", self._consent_cookie(ex, "", 0)))
+        resp.headers.append(("Set-Cookie", self.consent_cookie(ex, "", 0)))
         resp.new_state = NO_DECISION
 
         async def complete() -> tuple[int, bytes]:
@@ -253,7 +253,7 @@ class Endpoints:
         resp.complete = _unavailable_as_503(complete)
         return resp
 
-    def _consent_cookie(self, ex: Exchange, value: str, max_age: int) -> str:
+    def consent_cookie(self, ex: Exchange, value: str, max_age: int) -> str:
         """The Set-Cookie of the consent cookie: one shape to set it and to erase it."""
         cfg = self.engine.config.consent
         cookie = f"{cfg.cookie_name}={value}; Max-Age={max_age}; Path=/; SameSite=Lax; HttpOnly"
@@ -313,7 +313,8 @@ class Endpoints:
             cats, svcs = set(), set()
         else:
             cats = {c for c in wanted if c in policy.optional}
-            ticked = {s for s in services if s in policy.services}
+            ticked = {s for s in services if s in policy.services
+                      and policy.services[s].category in policy.optional}
             # A service whose whole category is granted needs no consent of its own; a
             # category left unticked with all its services ticked was just unticked (a
             # form without JavaScript cannot untick them along with it).
@@ -325,16 +326,16 @@ class Endpoints:
         engine = self.engine
         state = engine.signer.decide(cats, svcs, engine.clock(), ex.state)
         cfg = engine.config.consent
-        cookie = self._consent_cookie(ex, engine.signer.encode(state), cfg.max_age_days * 86400)
+        cookie = self.consent_cookie(ex, engine.signer.encode(state), cfg.max_age_days * 86400)
         resp = _answer(ex, is_json, back, state, cfg.revision, "your choice is saved")
         resp.headers.append(("Set-Cookie", cookie))
         resp.new_state = state
         if lang not in self.engine.config.languages:  # an old page's banner, or none
             lang = ex.lang
-        resp.record = self._record(ex, state, action, via, lang)
+        resp.record = self.record(ex, state, action, via, lang)
         return resp
 
-    def _record(self, ex: Exchange, state: ConsentState, action: str, via: str,
+    def record(self, ex: Exchange, state: ConsentState, action: str, via: str,
                 lang: str) -> ConsentRecord:
         policy, engine = self.engine.policy, self.engine
         allowed = {s for s in policy.services
