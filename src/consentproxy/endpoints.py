@@ -51,7 +51,7 @@ GRANT_SECONDS = 120  # how long a grant may take to be used (the frame's navigat
 MAX_FRAME_URL = 4096
 # What the frame document lets the embed do, within what the page's <iframe allow> gives.
 FRAME_ALLOW = ("accelerometer; autoplay; clipboard-write; encrypted-media; fullscreen; "
-               "gyroscope; picture-in-picture; web-share")
+               "gyroscope; picture-in-picture")
 
 
 @dataclass
@@ -218,8 +218,8 @@ class Endpoints:
         page = (f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">'
                 f"<title>{title}</title><style>html,body{{margin:0;height:100%;overflow:hidden}}"
                 "iframe{display:block;border:0;width:100%;height:100%}</style></head><body>"
-                f'<iframe src="{escape(url)}" title="{title}" allow="{FRAME_ALLOW}" '
-                "allowfullscreen></iframe></body></html>")
+                f'<iframe src="{escape(url)}" title="{title}" allow="{FRAME_ALLOW}">'
+                "</iframe></body></html>")
         return LocalResponse(200, [
             ("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store"),
             ("Content-Security-Policy", csp.frame_header(svc.hosts)),
