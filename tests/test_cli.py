@@ -260,32 +260,32 @@ AMPERE = "config/ampere.yaml"
 
 
 @pytest.mark.parametrize(("what", "config", "line"), [
-    ("_ga", AMPERE, "cookie _ga: audience (needs consent), by service google-analytics of "
-                    "config/ampere.yaml"),  # not the catalog's analytics
-    ("PREF", AMPERE, "cookie PREF: social (needs consent), by service youtube of "
-                     "config/ampere.yaml"),
+    ("_ga", AMPERE, ("cookie _ga: audience (needs consent), by service google-analytics of "
+                     "config/ampere.yaml")),  # not the catalog's analytics
+    ("PREF", AMPERE, "cookie PREF: social (needs consent), by service youtube of config/ampere"),
     ("lang", AMPERE, "cookie lang: technical (always allowed), by service site-language"),
     ("consent", AMPERE, "cookie consent: technical (always allowed), by consent.cookie_name"),
-    ("PHPSESSID", "config/demo.yaml", "cookie PHPSESSID: necessary (always allowed), by "
-                                      "necessary_cookies"),
-    ("IDE", AMPERE, "cookie IDE: social (needs consent), by the catalog: built-in service "
-                    "google-ads (advertising), not used by the config -> social in this config"),
-    ("__insp_uid", AMPERE, "cookie __insp_uid: audience (needs consent), by the Open Cookie "
-                           "Database: Inspectlet, Analytics -> analytics -> audience"),
-    ("IDE", "config/saas.yaml", "cookie IDE: unknown, blocked whatever is accepted, by the "
-                                "catalog: built-in service google-ads (advertising), not used "
-                                "by the config, a category config/saas.yaml lacks: "
-                                "unknown_cookies (block)"),
-    ("zz_custom", AMPERE, "cookie zz_custom: unknown, blocked whatever is accepted, by "
-                          "unknown_cookies (block): nothing names it"),
-    ("OptanonConsent", AMPERE, "cookie OptanonConsent: former-cmp (the former consent tool: "
-                               "never allowed), by former_cmp"),
-    ("https://www.youtube.com/embed/x?a=1", AMPERE, "host www.youtube.com/embed/x: social "
-                                                    "(needs consent), by service youtube"),
-    ("www.google.com/maps/embed", "config/demo.yaml", "host www.google.com/maps/embed: social "
-                                                      "(needs consent), by service google-maps"),
-    ("cdn.cookielaw.org", AMPERE, "host cdn.cookielaw.org: former-cmp (the former consent "
-                                  "tool: never allowed), by former_cmp"),
+    ("PHPSESSID", "config/demo.yaml",
+     "cookie PHPSESSID: necessary (always allowed), by necessary_cookies"),
+    ("IDE", AMPERE, ("cookie IDE: social (needs consent), by the catalog: built-in service "
+                     "google-ads (advertising), not used by the config -> social in this "
+                     "config")),
+    ("__insp_uid", AMPERE, ("cookie __insp_uid: audience (needs consent), by the Open Cookie "
+                            "Database: Inspectlet, Analytics -> analytics -> audience")),
+    ("IDE", "config/saas.yaml", ("cookie IDE: unknown, blocked whatever is accepted, by the "
+                                 "catalog: built-in service google-ads (advertising), not used "
+                                 "by the config, a category config/saas.yaml lacks: "
+                                 "unknown_cookies (block)")),
+    ("zz_custom", AMPERE, ("cookie zz_custom: unknown, blocked whatever is accepted, by "
+                           "unknown_cookies (block): nothing names it")),
+    ("OptanonConsent", AMPERE, ("cookie OptanonConsent: former-cmp (the former consent tool: "
+                                "never allowed), by former_cmp")),
+    ("https://www.youtube.com/embed/x?a=1", AMPERE,
+     "host www.youtube.com/embed/x: social (needs consent), by service youtube"),
+    ("www.google.com/maps/embed", "config/demo.yaml",
+     "host www.google.com/maps/embed: social (needs consent), by service google-maps"),
+    ("cdn.cookielaw.org", AMPERE, ("host cdn.cookielaw.org: former-cmp (the former consent "
+                                   "tool: never allowed), by former_cmp")),
 ])
 def test_catalog_classify_with_a_config_says_its_category_and_the_rule(what, config, line,
                                                                       capsys, monkeypatch):
