@@ -985,3 +985,31 @@ async def test_a_former_onetrust_choice_is_imported_once_and_kept_as_proof(
     async with client.get(proxy + "/page", headers={"Cookie": f"{cookie}; {onetrust}"}) as resp:
         assert not any(c.startswith("consent=") for c in resp.headers.getall("Set-Cookie", []))
     assert len((await my_records(client, proxy, cookie, 1))["records"]) == 1
+
+
+# --- 18: configs that say what the operator means; enforce without broken buttons -------
+
+async def test_the_sites_own_manage_cookies_element_is_marked_by_selector(
+        start_proxy, origin: str, client: aiohttp.ClientSession) -> None:
+    proxy = await start_proxy(origin, "banner: {open_selectors: ['p']}\n")
+    async with client.get(proxy + "/page", headers={"Sec-Fetch-Dest": "document"}) as resp:
+        body = await resp.read()
+    assert b'<p data-consent-action="open">hello</p>' in body
+    assert_neutralised(body)
+
+
+async def test_a_grant_frames_one_embed_through_the_proxys_frame_document(
+        start_proxy, origin: str, client: aiohttp.ClientSession) -> None:
+    proxy = await start_proxy(origin, "csp: enforce\n")
+    pixel = "https://www.facebook.com/tr?id=1"
+    async with client.post(proxy + "/.consent/grant", headers={"Origin": proxy},
+                           json={"service": "facebook-pixel", "url": pixel}) as resp:
+        assert resp.status == 200 and "Set-Cookie" not in resp.headers
+        target = (await resp.json())["url"]
+    async with client.get(proxy + target) as resp:
+        assert resp.status == 200
+        assert "frame-src" in resp.headers["Content-Security-Policy"]
+        assert "www.facebook.com" in resp.headers["Content-Security-Policy"]
+        assert b'<iframe src="https://www.facebook.com/tr?id=1"' in await resp.read()
+    async with client.get(proxy + target.replace("&g=", "&g=x")) as resp:
+        assert resp.status == 403
