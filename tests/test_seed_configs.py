@@ -150,7 +150,7 @@ def test_ampere_links_the_seeds_policy_pages_and_names_its_dpo(ampere):
     assert "122-122 bis avenue du Général Leclerc" in banner.dpo["address"]
     page = html.unescape(
         Banner(ampere.config, ampere).preferences_page(NO_DECISION, "fr", "/").decode())
-    assert '<a href="https://www.ampere.cars/en/cookie-policy/">Politique cookies</a>' in page
+    assert '<a href="https://www.ampere.cars/en/cookie-policy/">Politique de cookies</a>' in page
     assert ('<p class="cp-dpo">Délégué à la protection des données: '
             '<a href="mailto:dpo@ampere.cars">dpo@ampere.cars</a> · AMPERE SAS') in page
 

@@ -54,7 +54,7 @@ TEXTS: dict[str, dict[str, str]] = {
                 "choisissez par catégorie. Vous pouvez changer d'avis à tout moment avec "
                 "« Gérer les cookies ».",
         "privacy": "Politique de confidentialité",
-        "cookie-policy": "Politique cookies",
+        "cookie-policy": "Politique de cookies",
         "dpo": "Délégué à la protection des données",
         "accept-all": "Tout accepter",
         "reject-all": "Tout refuser",
