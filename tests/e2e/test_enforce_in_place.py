@@ -131,3 +131,22 @@ async def test_enforce_accept_all_on_a_page_of_embeds_needs_no_reload(browser, e
         assert not [m for m in console if any(r in m for r in REFUSED)], console
     finally:
         await page.context.close()
+
+
+async def test_enforce_offers_no_load_once_an_object_could_not_honour(browser, enforcing_proxy):
+    """An <object>/<embed> cannot be framed by the proxy: its placeholder offers Always
+    allow only (which brings a new page), never a button that would do nothing."""
+    page, recorder, _ = await visit(browser, enforcing_proxy, "/objects")
+    try:
+        holders = page.locator("[data-consent-placeholder=youtube]:visible")
+        assert await holders.count() >= 2
+        for i in range(await holders.count()):
+            holder = holders.nth(i)
+            assert await holder.get_by_role("button", name="Load this once").count() == 0
+            assert await holder.get_by_role("button", name="Always allow YouTube").count() == 1
+        async with page.expect_navigation():
+            await holders.first.get_by_role("button", name="Always allow YouTube").click()
+        await page.wait_for_load_state("networkidle")
+        assert "www.youtube.com" in recorder.hosts and "px.ads.linkedin.com" not in recorder.hosts
+    finally:
+        await page.context.close()
