@@ -369,10 +369,11 @@ class ConsentAddon:
         if ex is None:
             return
         req = flow.request
+        engine = ex.engine  # records are opened on first use: a choice, or one imported
+        if (ex.is_local or ex.imported) and engine.records is None and (
+                engine.config.records.target):
+            engine.records = await keep_records(engine.config.records)
         if ex.is_local:
-            engine = ex.engine
-            if engine.records is None and engine.config.records.target:
-                engine.records = await keep_records(engine.config.records)  # on first use
             local = ex.local_response(req.get_content(strict=False) or b"")
             if local.complete is not None:
                 local.status, local.body = await local.complete()

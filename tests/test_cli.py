@@ -5,6 +5,8 @@ import subprocess
 import sys
 import urllib.request
 
+import pytest
+
 from consentproxy.cli import main
 from consentproxy.demo.origin import make_origin_app
 from tests.adapters import app_in_thread
@@ -232,3 +234,63 @@ def test_records_show_rebuilds_the_banner_each_visitor_was_shown(tmp_path, capsy
     assert page.name == f"shown-{digest[:12]}-de.html" and '<html lang="de">' in html
     assert "Damals gezeigt" in html and "Heute anders" not in html
     assert "Alle ablehnen" in html and "Reject all" not in html
+
+
+def test_check_config_names_the_sites_own_elements_that_open_the_preferences(tmp_path, capsys):
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD + "banner: {open_selectors: [.ot-sdk-show-settings, '#cookies']}\n")
+    assert main(["check-config", str(f)]) == 0
+    assert ("the site's own elements that open the preferences: .ot-sdk-show-settings, "
+            "#cookies") in capsys.readouterr().out
+    f.write_text(GOOD + "banner: {open_selectors: ['footer a']}\n")
+    assert main(["check-config", str(f)]) == 2
+    assert "site.yaml:7: banner.open_selectors: 'footer a': only a tag" in capsys.readouterr().err
+
+
+def test_check_config_says_what_happens_to_the_former_consent_tool(tmp_path, capsys):
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD + "former_cmp: {tool: cookiebot, import: {statistics: analytics}}\n")
+    assert main(["check-config", str(f)]) == 0
+    assert ("former consent tool cookiebot: its scripts, loaders and cookies neutralised; a "
+            "returning visitor's choice imported once (statistics -> analytics)"
+            ) in capsys.readouterr().out
+
+
+AMPERE = "config/ampere.yaml"
+
+
+@pytest.mark.parametrize(("what", "config", "line"), [
+    ("_ga", AMPERE, ("cookie _ga: audience (needs consent), by service google-analytics of "
+                     "config/ampere.yaml")),  # not the catalog's analytics
+    ("PREF", AMPERE, "cookie PREF: social (needs consent), by service youtube of config/ampere"),
+    ("lang", AMPERE, "cookie lang: technical (always allowed), by service site-language"),
+    ("consent", AMPERE, "cookie consent: technical (always allowed), by consent.cookie_name"),
+    ("PHPSESSID", "config/demo.yaml",
+     "cookie PHPSESSID: necessary (always allowed), by necessary_cookies"),
+    ("IDE", AMPERE, ("cookie IDE: social (needs consent), by the catalog: built-in service "
+                     "google-ads (advertising), not used by the config -> social in this "
+                     "config")),
+    ("__insp_uid", AMPERE, ("cookie __insp_uid: audience (needs consent), by the Open Cookie "
+                            "Database: Inspectlet, Analytics -> analytics -> audience")),
+    ("IDE", "config/saas.yaml", ("cookie IDE: unknown, blocked whatever is accepted, by the "
+                                 "catalog: built-in service google-ads (advertising), not used "
+                                 "by the config, a category config/saas.yaml lacks: "
+                                 "unknown_cookies (block)")),
+    ("zz_custom", AMPERE, ("cookie zz_custom: unknown, blocked whatever is accepted, by "
+                           "unknown_cookies (block): nothing names it")),
+    ("OptanonConsent", AMPERE, ("cookie OptanonConsent: former-cmp (the former consent tool: "
+                                "never allowed), by former_cmp")),
+    ("https://www.youtube.com/embed/x?a=1", AMPERE,
+     "host www.youtube.com/embed/x: social (needs consent), by service youtube"),
+    ("www.google.com/maps/embed", "config/demo.yaml",
+     "host www.google.com/maps/embed: social (needs consent), by service google-maps"),
+    ("cdn.cookielaw.org", AMPERE, ("host cdn.cookielaw.org: former-cmp (the former consent "
+                                   "tool: never allowed), by former_cmp")),
+])
+def test_catalog_classify_with_a_config_says_its_category_and_the_rule(what, config, line,
+                                                                      capsys, monkeypatch):
+    monkeypatch.chdir(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert main(["catalog", "classify", what, "--config", config]) == 0
+    out = capsys.readouterr().out
+    assert line in out, out
+    assert ("cookie " in out) == line.startswith("cookie ")  # a URL or host is no cookie

@@ -60,7 +60,7 @@ def test_custom_service_is_described_in_full():
     (MINIMAL.replace("- use: google-analytics", "- {use: google-analytics, embed: video}"), 6,
      "must be one of script, iframe, pixel"),
     (MINIMAL.replace("necessary: {required: true}", "necessary: {}"), 3, "required: true"),
-    (MINIMAL + "banner:\n  position: top\n", 8, "bar or box"),
+    (MINIMAL + "banner:\n  position: top\n", 8, "one of bar, box"),
     (MINIMAL + "banner:\n  colors: {accent: blue}\n", 8, "#rgb or #rrggbb"),
     (MINIMAL + "banner:\n  colors:\n    accent: '#9ab'\n", 9, "below the 4.5:1"),
     (MINIMAL + "banner:\n  texts: {en: {titel: Hi}}\n", 8, "unknown key 'titel'"),
@@ -183,3 +183,93 @@ def test_records_may_be_kept_five_years_while_choices_last_thirteen_months_at_mo
         parse_config(MINIMAL + "records: {path: r.sqlite3, retention_days: 1827}\n")
     with pytest.raises(ConfigError, match="13 months"):
         parse_config(MINIMAL + "consent: {max_age_days: 396}\n")
+
+
+# --- YAML's booleans where a word is meant ---------------------------------------------
+
+@pytest.mark.parametrize("written", ["off", "Off", "no", "false", "'off'"])
+def test_csp_off_unquoted_is_off_not_a_yaml_boolean(written):
+    assert parse_config(MINIMAL + f"csp: {written}\n").csp == "off"
+
+
+def test_csp_true_names_the_yaml_pitfall_and_the_words():
+    err = str(error_of(MINIMAL + "csp: on\n"))
+    assert err.startswith("site.yaml:7: ")
+    assert "csp must be one of off, report-only, enforce" in err
+    assert "YAML reads an unquoted on as true" in err
+
+
+@pytest.mark.parametrize(("text", "hint"), [
+    ("unknown_cookies: no\n", "YAML reads an unquoted no as false"),
+    ("banner: {position: yes}\n", "YAML reads an unquoted yes as true"),
+])
+def test_words_that_yaml_reads_as_booleans_are_explained(text, hint):
+    assert hint in str(error_of(MINIMAL + text))
+
+
+def test_a_language_named_no_is_norwegian_not_false():
+    texts = "".join(f"      {k}: 'nb {k}'\n" for k in __import__(
+        "consentproxy.banner.texts", fromlist=["TEXTS"]).TEXTS["en"])
+    c = parse_config(MINIMAL + "languages: [no, en]\nbanner:\n  texts:\n    no:\n" + texts)
+    assert c.languages == ("no", "en") and c.banner.text("no")["title"] == "nb title"
+
+
+def test_cookie_and_category_names_yaml_would_type_stay_text():
+    c = parse_config(MINIMAL.replace("analytics: {title", "on: {title")
+                     .replace("- use: google-analytics", "- {use: google-analytics, category: on}")
+                     + "necessary_cookies: [yes, 2024]\n")
+    assert [cat.name for cat in c.categories] == ["necessary", "on"]
+    assert c.services[0].category == "on" and c.necessary_cookies == ("yes", "2024")
+
+
+@pytest.mark.parametrize("written", ['"off"', "'no'", "'False'"])
+def test_a_quoted_boolean_word_is_that_boolean(written):
+    c = parse_config(MINIMAL + f"dnt: {written}\ncookie_database: {written}\n"
+                     f"consent_mode: {written}\n")
+    assert (c.dnt, c.cookie_database, c.consent_mode) == (False, False, {})
+
+
+# --- a built-in's lists grow with what a config adds ----------------------------------
+
+def test_cookies_added_to_a_builtin_service_extend_its_list():
+    c = parse_config(MINIMAL.replace("- use: google-analytics",
+                                     "- {use: google-analytics, cookies: [_ga_custom, ga_uid]}"))
+    cookies = c.services[0].cookies
+    assert cookies[:3] == ("_ga", "_ga_*", "_gid") and cookies[-2:] == ("_ga_custom", "ga_uid")
+
+
+def test_a_name_the_builtin_has_is_not_listed_twice():
+    c = parse_config(MINIMAL.replace("- use: google-analytics",
+                                     "- {use: google-analytics, cookies: [_gid, x_id]}"))
+    assert c.services[0].cookies.count("_gid") == 1 and "x_id" in c.services[0].cookies
+
+
+def test_replace_says_which_builtin_lists_are_replaced():
+    c = parse_config(MINIMAL.replace(
+        "- use: google-analytics",
+        "- {use: google-analytics, cookies: [_ga], inline: ['gaX('], replace: [cookies]}"))
+    svc = c.services[0]
+    assert svc.cookies == ("_ga",)
+    assert "gtag(" in svc.inline and "gaX(" in svc.inline  # not replaced: extended
+
+
+@pytest.mark.parametrize(("entry", "hint"), [
+    ("{use: google-analytics, replace: [cookies]}", "needs the cookies list"),
+    ("{use: google-analytics, cookies: [a], replace: [coookies]}", "is not a list of a service"),
+    ("{name: mine, category: analytics, cookies: [a], replace: [cookies]}",
+     "only a built-in service"),
+])
+def test_replace_mistakes_are_explained(entry, hint):
+    err = error_of(MINIMAL.replace("- use: google-analytics", f"- {entry}"))
+    assert err.line == 6 and hint in str(err)
+
+
+@pytest.mark.parametrize(("text", "hint"), [
+    ("banner: {dpo: {email: not-an-address}}\n", "must be an address"),
+    ("banner: {dpo: {phone: '0100'}}\n", "unknown key 'phone'"),
+    ("banner: {dpo: {}}\n", "needs email, address or url"),
+    ("banner: {cookie_policy_url: 'javascript:x'}\n", "http(s) URL"),
+])
+def test_dpo_and_policy_page_mistakes_are_explained(text, hint):
+    err = error_of(MINIMAL + text)
+    assert err.line == 7 and hint in str(err)

@@ -954,3 +954,62 @@ async def test_gpc_refuses_advertising_even_on_accept_all(
     async with client.post(proxy + "/.consent/choice", json={"action": "accept-all"},
                            headers={"Origin": proxy, "Sec-GPC": "1"}) as resp:
         assert "advertising" not in (await resp.json())["categories"]
+
+
+async def test_a_former_onetrust_choice_is_imported_once_and_kept_as_proof(
+        start_proxy, origin: str, client: aiohttp.ClientSession, tmp_path: Path) -> None:
+    """A returning visitor of a site that ran OneTrust is not asked again: their stored
+    choice becomes the proxy's consent cookie on the first request, with its date."""
+    proxy = await start_proxy(origin, (
+        f"records: {{path: {tmp_path / 'records.sqlite3'}}}\n"
+        "former_cmp: {tool: onetrust, import: {C0002: analytics, C0004: advertising}}\n"))
+    closed = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(time.time() - 30 * 86400))
+    onetrust = ("OptanonConsent=isGpcEnabled=0&datestamp=x&version=202501.1.0&consentId=d52f49ab"
+                "&interactionCount=1&landingPath=NotLandingPage&groups=C0001%3A1%2CC0002%3A1"
+                f"%2CC0004%3A0&AwaitingReconsent=false; OptanonAlertBoxClosed={closed}")
+    async with client.get(proxy + "/page", headers={"Cookie": onetrust,
+                                                   "Sec-Fetch-Dest": "document"}) as resp:
+        body = await resp.read()
+        set_cookies = resp.headers.getall("Set-Cookie")
+    assert b"<script async src=" + GA in body  # analytics accepted back then: runs now
+    ours = [c for c in set_cookies if c.startswith("consent=")]
+    assert len(ours) == 1
+    max_age = int(re.search(r"Max-Age=(\d+)", ours[0]).group(1))
+    assert 151 * 86400 < max_age <= 152 * 86400  # six months from the choice, not from now
+    assert any(c.startswith("OptanonConsent=; Max-Age=0") for c in set_cookies)  # retired
+    cookie = ours[0].split(";")[0]
+    record = (await my_records(client, proxy, cookie, 1))["records"][0]
+    assert record["method"] == "import:onetrust"
+    assert record["granted_categories"] == ["analytics"]
+    assert record["refused_categories"] == ["advertising"]
+    async with client.get(proxy + "/page", headers={"Cookie": f"{cookie}; {onetrust}"}) as resp:
+        assert not any(c.startswith("consent=") for c in resp.headers.getall("Set-Cookie", []))
+    assert len((await my_records(client, proxy, cookie, 1))["records"]) == 1
+
+
+# --- 18: configs that say what the operator means; enforce without broken buttons -------
+
+async def test_the_sites_own_manage_cookies_element_is_marked_by_selector(
+        start_proxy, origin: str, client: aiohttp.ClientSession) -> None:
+    proxy = await start_proxy(origin, "banner: {open_selectors: ['p']}\n")
+    async with client.get(proxy + "/page", headers={"Sec-Fetch-Dest": "document"}) as resp:
+        body = await resp.read()
+    assert b'<p data-consent-action="open">hello</p>' in body
+    assert_neutralised(body)
+
+
+async def test_a_grant_frames_one_embed_through_the_proxys_frame_document(
+        start_proxy, origin: str, client: aiohttp.ClientSession) -> None:
+    proxy = await start_proxy(origin, "csp: enforce\n")
+    pixel = "https://www.facebook.com/tr?id=1"
+    async with client.post(proxy + "/.consent/grant", headers={"Origin": proxy},
+                           json={"service": "facebook-pixel", "url": pixel}) as resp:
+        assert resp.status == 200 and "Set-Cookie" not in resp.headers
+        target = (await resp.json())["url"]
+    async with client.get(proxy + target) as resp:
+        assert resp.status == 200
+        assert "frame-src" in resp.headers["Content-Security-Policy"]
+        assert "www.facebook.com" in resp.headers["Content-Security-Policy"]
+        assert b'<iframe src="https://www.facebook.com/tr?id=1"' in await resp.read()
+    async with client.get(proxy + target.replace("&g=", "&g=x")) as resp:
+        assert resp.status == 403

@@ -22,7 +22,7 @@ from typing import Any
 
 from consentproxy.catalog import builtin_services, catalog_config
 from consentproxy.catalog.ocd import DATABASE_FILE, CookieDatabase, parse_database, snapshot_text
-from consentproxy.config import Config, ConfigError, load_config
+from consentproxy.config import FORMER_CMP, Config, ConfigError, load_config
 from consentproxy.consent import keys_from_env, parse_state
 from consentproxy.engine import STATE_HEADER, Engine
 from consentproxy.observe import config_warnings
@@ -233,6 +233,18 @@ def cmd_check_config(args: argparse.Namespace) -> int:
           f"signed with ${config.consent.secret_env}"
           + ("" if keys_from_env(config.consent.secret_env) else " (not set in this shell)"))
     print(f"  CSP {config.csp}")
+    former = config.former_cmp
+    if former is not None:
+        print(f"  former consent tool {former.tool}: "
+              + ("its scripts, loaders and cookies neutralised" if former.neutralise
+                 else "left running")
+              + ("; a returning visitor's choice imported once (" + ", ".join(
+                  f"{g} -> {c}" for g, c in former.imports.items()) + ")"
+                 if former.imports else "; choices not imported (add import: {GROUP: "
+                 "category})"))
+    if config.banner.open_selectors:
+        print("  the site's own elements that open the preferences: "
+              + ", ".join(config.banner.open_selectors))
     records = config.records
     print(f"  proof of consent: kept in {_redacted(records.target)} for {records.retention_days} "
           "days" if records.target else "  proof of consent: not kept (add records: {path: "
@@ -288,7 +300,10 @@ def cmd_catalog_show(args: argparse.Namespace) -> int:
 
 
 def cmd_catalog_classify(args: argparse.Namespace) -> int:
-    """What the catalog (first) and the Open Cookie Database say of a cookie or host."""
+    """What the catalog (first) and the Open Cookie Database say of a cookie or host; with
+    --config, what that config decides and which rule did."""
+    if args.config:
+        return _classify_under(load_config(args.config), args.what)
     policy = Policy(catalog_config())
     what = args.what
     found = False
@@ -315,6 +330,78 @@ def cmd_catalog_classify(args: argparse.Namespace) -> int:
         print(f"{what}: neither the catalog nor the Open Cookie Database knows it "
               "(unknown_cookies decides for a cookie; a host loads freely)")
     return 0 if found else 1
+
+
+def _classify_under(config: Config, what: str) -> int:
+    """A cookie name, host or URL as `config` classifies it: its category, what that means
+    for the visitor, and the rule that decided."""
+    policy = Policy(config)
+    target = url_target(what if "//" in what else "//" + what)
+    is_host = target is not None and "." in target[0]
+    if target is not None and is_host:
+        host, path = target
+        svc = policy.service_for_host(host, path)
+        if svc is None:
+            print(f"host {host}{path}: no service of {config.source} names it: it loads "
+                  "(csp: enforce blocks it unless csp_allow names it)")
+        else:
+            print(f"host {host}{path}: {_meaning(policy, svc.category)}, by "
+                  f"{_service_rule(config, svc.name)}")
+    if "/" in what or ":" in what:  # a URL: no cookie name
+        return 0
+    category, rule = _cookie_rule(policy, what)
+    if rule is None and not is_host:
+        rule = f"unknown_cookies ({config.unknown_cookies}): nothing names it"
+    if rule is not None:
+        print(f"cookie {what}: {_meaning(policy, category)}, by {rule}")
+    return 0
+
+
+def _meaning(policy: Policy, category: str | None) -> str:
+    """A category as what it means for the visitor."""
+    if category is None:
+        unknown = policy.config.unknown_cookies
+        return {"allow": "unknown, allowed", "block": "unknown, blocked whatever is accepted"}.get(
+            unknown, f"unknown, so {unknown} (needs consent)")
+    if category == FORMER_CMP:
+        return f"{category} (the former consent tool: never allowed)"
+    return f"{category} ({'always allowed' if category in policy.required else 'needs consent'})"
+
+
+def _service_rule(config: Config, name: str) -> str:
+    former = config.former_cmp
+    if former is not None and former.neutralise and name == former.tool:
+        return f"former_cmp (the built-in service {name}, neutralised)"
+    return f"service {name} of {config.source}"
+
+
+def _cookie_rule(policy: Policy, name: str) -> tuple[str | None, str | None]:
+    """(the category, the rule that gave it) in the order Policy.cookie_category follows;
+    (None, None) when nothing names the cookie."""
+    config = policy.config
+    required = next(c.name for c in config.categories if c.required)
+    if name == config.consent.cookie_name:
+        return required, "consent.cookie_name: the consent cookie itself"
+    if _names(config.necessary_cookies, name):
+        return required, "necessary_cookies"
+    owners = [s.name for s in config.services if _names(s.cookies, name)]
+    if owners:
+        return policy.named_cookie_category(name), _service_rule(config, owners[0])
+    svc = policy.catalog_service(name)
+    record = policy.database_record(name) if svc is None else None
+    category = policy.cookie_category(name)
+    if svc is not None:
+        rule = f"the catalog: built-in service {svc.name} ({svc.category}), not used by the config"
+    elif record is not None:
+        rule = (f"the Open Cookie Database: {record.platform}, {record.source_category} -> "
+                f"{record.category}" + (" (wildcard row)" if record.wildcard else ""))
+    else:
+        return None, None
+    if category is None:
+        rule += f", a category {config.source} lacks: unknown_cookies ({config.unknown_cookies})"
+    elif category != (svc.category if svc else record.category):  # type: ignore[union-attr]
+        rule += f" -> {category} in this config"
+    return category, rule
 
 
 def _names(patterns: tuple[str, ...], name: str) -> bool:
@@ -471,6 +558,8 @@ def build_parser() -> argparse.ArgumentParser:
     show.set_defaults(func=cmd_catalog_show)
     cl = csub.add_parser("classify", help="which service or category a cookie or host is")
     cl.add_argument("what", metavar="COOKIE_OR_HOST")
+    cl.add_argument("--config", help="classify as this config does: its category and the "
+                    "rule that decided")
     cl.set_defaults(func=cmd_catalog_classify)
     up = csub.add_parser("update", help="refresh the Open Cookie Database snapshot from "
                          "its upstream CSV")

@@ -6,6 +6,8 @@ GET {prefix}state tells the state; GET {prefix}preferences is the preferences pa
 visitors without JavaScript; the one script, consent.js, is served versioned. GET
 {prefix}me and POST {prefix}me/erase give visitors their own records (by the id in their
 cookie) and erase them; what needs the store is finished by the adapter (`complete`).
+POST {prefix}grant and GET {prefix}frame load one embed in place under an enforced CSP (a
+short-lived signed grant for that service and URL, or consent for the service).
 /.well-known/gpc.json says the site honours Global Privacy Control.
 """
 
@@ -17,10 +19,13 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
+from html import escape
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qsl, quote, urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
+from consentproxy import csp
 from consentproxy.banner.render import SCRIPT, SCRIPT_TYPE
+from consentproxy.config import Service
 from consentproxy.consent import NO_DECISION, ConsentState
 from consentproxy.httpheaders import header, sendable, valid_host
 from consentproxy.language import request_language
@@ -41,6 +46,12 @@ MAX_REPORTS = 20  # in one body (the Reporting API sends lists)
 MAX_REPORTED_HOSTS = 500  # distinct blocked hosts counted by name; the rest are "other"
 DIRECTIVE_RE = re.compile(r"[a-z][a-z-]{0,31}")
 _PRINTABLE_ASCII = "".join(map(chr, range(0x21, 0x7f)))
+GRANT, FRAME = "grant", "frame"  # under the prefix
+GRANT_SECONDS = 120  # how long a grant may take to be used (the frame's navigation)
+MAX_FRAME_URL = 4096
+# What the frame document lets the embed do, within what the page's <iframe allow> gives.
+FRAME_ALLOW = ("accelerometer; autoplay; clipboard-write; encrypted-media; fullscreen; "
+               "gyroscope; picture-in-picture")
 
 
 @dataclass
@@ -136,6 +147,14 @@ class Endpoints:
             if method != "POST":
                 return _plain(405, "use POST")
             return self._csp_report(ex, body)
+        if path == GRANT:
+            if method != "POST":
+                return _plain(405, "use POST with {\"service\": NAME, \"url\": URL}")
+            return _cross_site(ex) or self._grant(ex, body)
+        if path == FRAME:
+            if method not in ("GET", "HEAD"):
+                return _plain(405, "use GET")
+            return self._frame(ex)
         if path == "healthz":  # liveness: the process answers
             return _plain(200, "ok")
         if path == "readyz":
@@ -147,6 +166,65 @@ class Endpoints:
                 return _plain(405, "use POST")
             return _cross_site(ex) or self._erase(ex, body)
         return _plain(404, "not found")
+
+    def _framed(self, name: object, url: object) -> Service | None:
+        """The service an embed URL belongs to, if it is `name`'s (an absolute http(s) URL
+        of a configured service the choice can allow), else None."""
+        if not isinstance(name, str) or not isinstance(url, str) or len(url) > MAX_FRAME_URL:
+            return None
+        policy = self.engine.policy
+        svc = policy.services.get(name)
+        target = url_target(url) if url.lower().startswith(("https://", "http://")) else None
+        if svc is None or svc.category not in policy.optional or target is None:
+            return None
+        return svc if policy.service_for_host(*target) is svc and sendable(url) else None
+
+    def _grant_payload(self, name: str, url: str, expires: str) -> str:
+        return f"{FRAME}\n{name}\n{url}\n{expires}"
+
+    def _grant(self, ex: Exchange, body: bytes) -> LocalResponse:
+        """A grant for one embed: the URL of a frame document that loads it, valid for
+        GRANT_SECONDS. Nothing is recorded and no cookie changes ("load this once")."""
+        if len(body) > MAX_BODY:
+            return _plain(413, "request body too large")
+        try:
+            data = json.loads(body or b"{}")
+        except (ValueError, RecursionError):
+            return _plain(400, "unreadable grant request")
+        name, url = (data.get("service"), data.get("url")) if isinstance(data, dict) else ("", "")
+        if self._framed(name, url) is None:
+            return _plain(400, "service must be a configured service and url an absolute URL "
+                          "of one of its hosts")
+        expires = str(int(self.engine.clock()) + GRANT_SECONDS)
+        query = urlencode({"s": name, "u": url, "e": expires, "g": self.engine.signer.sign(
+            self._grant_payload(str(name), str(url), expires))})
+        return _json(200, {"url": f"{self.engine.config.prefix}{FRAME}?{query}"})
+
+    def _frame(self, ex: Exchange) -> LocalResponse:
+        """The frame document of a granted (or consented) embed: a page of the site's own
+        origin, so the page's CSP lets it in, whose own CSP frames that service only."""
+        query = dict(parse_qsl(urlsplit(ex.req.target).query))
+        name, url, expires = query.get("s", ""), query.get("u", ""), query.get("e", "")
+        svc = self._framed(name, url)
+        if svc is None:
+            return _plain(400, "not an embed of a configured service")
+        now = self.engine.clock()
+        granted = expires.isdigit() and now <= int(expires) <= now + GRANT_SECONDS + 5 and (
+            self.engine.signer.verify(self._grant_payload(name, url, expires), query.get("g", "")))
+        if not granted and not self.engine.policy.allows(svc, ex.state):
+            return _plain(403, "this embed needs your consent or a fresh grant")
+        lang = ex.lang
+        title = escape(svc.display_title(lang))
+        page = (f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">'
+                f"<title>{title}</title><style>html,body{{margin:0;height:100%;overflow:hidden}}"
+                "iframe{display:block;border:0;width:100%;height:100%}</style></head><body>"
+                f'<iframe src="{escape(url)}" title="{title}" allow="{FRAME_ALLOW}">'
+                "</iframe></body></html>")
+        return LocalResponse(200, [
+            ("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store"),
+            ("Content-Security-Policy", csp.frame_header(svc.hosts)),
+            ("Referrer-Policy", "strict-origin-when-cross-origin"),
+            ("X-Content-Type-Options", "nosniff")], page.encode("utf-8"))
 
     def _csp_report(self, ex: Exchange, body: bytes) -> LocalResponse:
         """A browser's CSP violation reports (report-uri's one, or the Reporting API's
@@ -244,7 +322,7 @@ class Endpoints:
         resp = _json(200, {})
         if back is not None:
             resp.headers.append(("Location", safe_return(back)))
-        resp.headers.append(("Set-Cookie", self._consent_cookie(ex, "", 0)))
+        resp.headers.append(("Set-Cookie", self.consent_cookie(ex, "", 0)))
         resp.new_state = NO_DECISION
 
         async def complete() -> tuple[int, bytes]:
@@ -253,7 +331,7 @@ class Endpoints:
         resp.complete = _unavailable_as_503(complete)
         return resp
 
-    def _consent_cookie(self, ex: Exchange, value: str, max_age: int) -> str:
+    def consent_cookie(self, ex: Exchange, value: str, max_age: int) -> str:
         """The Set-Cookie of the consent cookie: one shape to set it and to erase it."""
         cfg = self.engine.config.consent
         cookie = f"{cfg.cookie_name}={value}; Max-Age={max_age}; Path=/; SameSite=Lax; HttpOnly"
@@ -313,7 +391,8 @@ class Endpoints:
             cats, svcs = set(), set()
         else:
             cats = {c for c in wanted if c in policy.optional}
-            ticked = {s for s in services if s in policy.services}
+            ticked = {s for s in services if s in policy.services
+                      and policy.services[s].category in policy.optional}
             # A service whose whole category is granted needs no consent of its own; a
             # category left unticked with all its services ticked was just unticked (a
             # form without JavaScript cannot untick them along with it).
@@ -325,16 +404,16 @@ class Endpoints:
         engine = self.engine
         state = engine.signer.decide(cats, svcs, engine.clock(), ex.state)
         cfg = engine.config.consent
-        cookie = self._consent_cookie(ex, engine.signer.encode(state), cfg.max_age_days * 86400)
+        cookie = self.consent_cookie(ex, engine.signer.encode(state), cfg.max_age_days * 86400)
         resp = _answer(ex, is_json, back, state, cfg.revision, "your choice is saved")
         resp.headers.append(("Set-Cookie", cookie))
         resp.new_state = state
         if lang not in self.engine.config.languages:  # an old page's banner, or none
             lang = ex.lang
-        resp.record = self._record(ex, state, action, via, lang)
+        resp.record = self.record(ex, state, action, via, lang)
         return resp
 
-    def _record(self, ex: Exchange, state: ConsentState, action: str, via: str,
+    def record(self, ex: Exchange, state: ConsentState, action: str, via: str,
                 lang: str) -> ConsentRecord:
         policy, engine = self.engine.policy, self.engine
         allowed = {s for s in policy.services

@@ -38,6 +38,8 @@ from consentproxy.cookies import (
     set_cookie_name,
 )
 from consentproxy.endpoints import CSP_REPORT, GPC_PATH, Endpoints, LocalResponse
+from consentproxy.formercmp import categories as former_categories
+from consentproxy.formercmp import read_choice
 from consentproxy.httpheaders import (
     Headers,
     end_to_end,
@@ -54,6 +56,7 @@ from consentproxy.records import RecordWriter
 from consentproxy.rewrite import encoding
 from consentproxy.rewrite.neutralise import Neutraliser, url_target
 from consentproxy.rewrite.scanner import HtmlRewriter
+from consentproxy.rewrite.selectors import OpenMarker, parse_selectors
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 NO_BODY_STATUSES = frozenset({204, 206, 304})
@@ -180,8 +183,12 @@ class Exchange:
     """The proxy's view of one request, kept until its response is planned."""
 
     def __init__(self, engine: Engine, req: Request, state: ConsentState,
-                 state_from: str = "cookie", error: tuple[int, str] | None = None):
+                 state_from: str = "cookie", error: tuple[int, str] | None = None,
+                 imported: bool = False):
+        """imported: the state is the choice the visitor made with the site's former
+        consent tool, to be set as our consent cookie and kept as proof (once)."""
         self.engine, self.req, self.state = engine, req, state
+        self.imported = imported
         self.report = Report(describe_state(state), state_from)
         # X-Forwarded-* count only from the configured front proxies.
         self.trusted = engine.trusts(req.client_ip)
@@ -233,7 +240,25 @@ class Exchange:
         if resp.new_state is not None:
             old = self._not_covered(resp.new_state)
             resp.headers.extend(self._deletions(old))
+        else:
+            resp.headers.extend(self._import())
         return resp
+
+    def _import(self) -> Headers:
+        """Our consent cookie for a choice imported from the former consent tool (its
+        remaining lifetime: the choice keeps its date), recorded as proof with its origin."""
+        if not self.imported:
+            return []
+        self.imported = False
+        engine, state = self.engine, self.state
+        tool = engine.config.former_cmp.tool  # type: ignore[union-attr]
+        self.report.decision = f"import:{tool}"
+        if engine.records is not None:
+            engine.records.submit(engine.endpoints.record(self, state, "save",
+                                                          f"import:{tool}", self.lang))
+        left = engine.config.consent.max_age_days * 86400 - int(engine.clock()) + state.decided_at
+        return [("Set-Cookie", engine.endpoints.consent_cookie(
+            self, engine.signer.encode(state), max(left, 0)))]
 
     def upstream_headers(self) -> Headers:
         """The request headers to send to the origin: tracking cookies removed, only
@@ -333,7 +358,7 @@ class Exchange:
             else:
                 out.append((k, v))
         deleted = self._not_covered(self.state)
-        out += self._deletions(deleted)
+        out += self._deletions(deleted) + self._import()
         if engine.observer is not None:
             engine.observer.cookies_seen(self.report.cookies_seen)
         if status == 304 and self.revalidating:  # the page cached for this very state
@@ -420,7 +445,8 @@ class Exchange:
         neutraliser = Neutraliser(engine.policy, self.state)
         banner = engine.banner.render(self.state, lang, req.target, nonce, neutraliser.mark)
         rewriter = HtmlRewriter(neutraliser, banner, inject, content_type=header(out, "content-type"),
-                                head=engine.banner.script_tag(self.state, nonce, neutraliser.mark))
+                                head=engine.banner.script_tag(self.state, nonce, neutraliser.mark),
+                                opener=engine.opener)
         out.append((MARK_HEADER, neutraliser.mark))
         coding = codings[0] if len(codings) == 1 else "identity"  # a stack goes out plain
         out_coding = encoding.output_encoding(
@@ -481,6 +507,9 @@ class Engine:
         self.signer = Signer(keys, config.consent.max_age_days, config.consent.revision,
                              category_digests(self.policy.services_in))
         self.banner = Banner(config, self.policy)
+        selectors = tuple(s for text in config.banner.open_selectors
+                          for s in parse_selectors(text))
+        self.opener = OpenMarker(selectors) if selectors else None
         self.endpoints = Endpoints(self)
         self.clock = clock
         self.forced = forced
@@ -592,9 +621,27 @@ class Engine:
                 return Exchange(self, req, NO_DECISION, "header", error=(400, f"{e}\n"))
         if state is None and self.forced is not None:
             state, source = self.forced, "forced"
+        imported = None
         if state is None:
             state, source = self.consent_of(req.headers), "cookie"
-        return Exchange(self, req, self._signals(state, req.headers), source)
+            if not state.decided:
+                imported = self.former_choice(req.headers)
+        return Exchange(self, req, self._signals(imported or state, req.headers), source,
+                        imported=imported is not None)
+
+    def former_choice(self, headers: Headers) -> ConsentState | None:
+        """The visitor's choice with the site's former consent tool, in our categories, when
+        the config imports it and it is still young enough to hold (it keeps its date)."""
+        former = self.config.former_cmp
+        if former is None or not former.imports:
+            return None
+        cookies = {n: v for k, v in headers if k.lower() == "cookie" for n, v in cookie_pairs(v)}
+        choice = read_choice(former.tool, cookies)
+        now = self.clock()
+        if choice is None or choice.decided_at <= now - self.signer.max_age:
+            return None
+        return self.signer.decide(former_categories(choice, former.imports), (),
+                                  min(choice.decided_at, now))
 
     def _signals(self, state: ConsentState, headers: Headers) -> ConsentState:
         """Global Privacy Control (and Do-Not-Track when the config says so) refuse the

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 
 from consentproxy.catalog import builtin_services
 from consentproxy.catalog.ocd import CookieDatabase, CookieRecord, cookie_database
-from consentproxy.config import DATABASE_CATEGORIES, Config, Service
+from consentproxy.config import DATABASE_CATEGORIES, FORMER_CMP, Config, Service
 from consentproxy.consent import ConsentState
 from consentproxy.wordtrie import trie_pattern
 
@@ -121,7 +121,8 @@ class Policy:
         return svc if svc is not None and not self.allows(svc, state) else None
 
     def allows(self, svc: Service, state: ConsentState) -> bool:
-        return svc.category in self.required or state.allows(svc.category, svc.name)
+        return svc.category in self.required or (
+            state.allows(svc.category, svc.name) and svc.category != FORMER_CMP)
 
     def outside(self, services: Iterable[str], categories: Iterable[str]) -> frozenset[str]:
         """The known services among `services` that belong to none of `categories`."""

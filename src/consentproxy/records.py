@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("consentproxy.records")
 
-METHODS = ("banner", "preferences", "placeholder", "form", "gpc", "erase")
+METHODS = ("banner", "preferences", "placeholder", "form", "gpc", "erase", "import:onetrust",
+           "import:cookiebot")  # import: the choice made with the site's former consent tool
 UA_FAMILIES = (("bot", re.compile(r"bot|crawl|spider|slurp|headless", re.IGNORECASE)),
                ("Edge", re.compile(r"Edg/(\d+)")), ("Opera", re.compile(r"OPR/(\d+)")),
                ("Firefox", re.compile(r"Firefox/(\d+)")),

@@ -152,7 +152,7 @@ def shown(config: Config, lang: str) -> set[str]:
 def own_words(config: Config, lang: str) -> set[str]:
     """Words that belong to the language (its texts, the operator's texts in it) or to no
     language (brands, providers, cookie names)."""
-    texts = [*config.banner.text(lang).values(),
+    texts = [*config.banner.text(lang).values(), *config.banner.dpo.values(),  # contacts
              *(t for c in config.categories for t in (c.title.get(lang, ""),
                                                       c.description.get(lang, "")))]
     for svc in config.services:

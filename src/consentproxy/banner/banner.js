@@ -24,6 +24,9 @@
       return /^(javascript|vbscript):$/.test(p) || p === 'data:' && /^(script|i?frame|object|embed)$/.test(tag(el));
     } catch (e) { return false; }
   }
+  // Under an enforced CSP these load in place, in a frame document of the proxy's (below);
+  // hints and pings of a newly allowed service need no new page, anything else does.
+  var FRAMES = /^i?frame$/, NO_PAGE = /^(i?frame|a|area)$/, HINTS = /^(preconnect|dns-prefetch|prefetch|prerender)$/i;
   // The host element must stay visible whatever the site's CSS says about divs.
   var PIN = { display: 'block', visibility: 'visible', opacity: '1', transform: 'none',
     filter: 'none', position: 'static', contain: 'none', 'clip-path': 'none' };
@@ -62,6 +65,7 @@
     var details = form.querySelector('.cp-details'), heading = shadow.getElementById('cp-title');
     var style = shadow.querySelector('style'), sheet = null;
     var holders = new WeakMap(), mine = new WeakSet(), queue = Promise.resolve(), opener = null, busy = false;
+    var enforce = attr('csp') === 'enforce';
 
     function service(name) { return (catalog.services || {})[name] || [name, '', '', '']; }
     function boxes(kind) { return list(form.querySelectorAll('input[data-consent-' + kind + ']')); }
@@ -135,15 +139,39 @@
         el.style.removeProperty('display');
       }
       if (!TAGS.test(name)) return;
+      var svc = el.getAttribute(MARK);
       el.removeAttribute(MARK); // claimed: never queued twice
       if (name === 'script') {
         if (later && el.hasAttribute('defer')) later.push(el);
         else queue = queue.then(function () { return runScript(el); });
         return;
       }
+      if (enforce && FRAMES.test(name) && el.hasAttribute(PRE + 'src')) return framed(el, svc);
       restore(el, el);
       el.removeAttribute(CAT);
       if (/^(source|track)$/.test(name) && p && /^(video|audio)$/.test(tag(p))) p.load();
+    }
+
+    // The page's enforced CSP cannot let a new host in: the frame goes to a document of the
+    // site's own origin that frames the embed under a CSP of its own, for a grant the proxy
+    // signs for this service and URL (docs/SECURITY.md: consent given on the page).
+    function framed(el, name) {
+      var url;
+      try { url = new URL(el.getAttribute(PRE + 'src'), document.baseURI).href; } catch (e) { return; }
+      list(el.attributes).forEach(function (a) { if (!a.name.indexOf(PRE)) el.removeAttribute(a.name); });
+      fetch(prefix + 'grant', {
+        method: 'POST', credentials: 'same-origin',
+        headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+        body: JSON.stringify({ service: name, url: url })
+      }).then(function (r) { return r.ok ? r.json() : {}; }).then(function (g) {
+        if (g.url) G.setAttribute(el, 'src', g.url);
+      }, function () {});
+    }
+
+    // Whether an element allowed now needs a page whose CSP lets its host in.
+    function needsPage(el) {
+      var name = tag(el);
+      return !NO_PAGE.test(name) && !(name === 'link' && HINTS.test(el.getAttribute('rel') || ''));
     }
 
     function styles() {
@@ -169,15 +197,18 @@
       var sr = host.attachShadow({ mode: 'open' });
       if (styles()) sr.adoptedStyleSheets = [sheet];
       else if (style) sr.append(style.cloneNode(true));
-      var once = make('button', { type: 'button', 'data-consent-action': 'load-once' }, [T['load-once']]);
+      // Under an enforced CSP an <object>/<embed> can only come with a new page: no "once".
+      var once = (!enforce || FRAMES.test(tag(el))) &&
+        make('button', { type: 'button', 'data-consent-action': 'load-once' }, [T['load-once']]);
       var always = make('button', { type: 'button', 'data-consent-action': 'allow-service',
         'data-consent-service': name }, [fmt(T['always-allow'], { service: title })]);
       mine.add(always);
       var text = svc[2] || fmt(T.blocked, { service: title, category: cat });
-      var kids = [make('p', {}, [make('strong', {}, [title]), ' \u2014 ', text]), make('div', {}, [once, always])];
+      var kids = [make('p', {}, [make('strong', {}, [title]), ' \u2014 ', text]),
+        make('div', {}, once ? [once, always] : [always])];
       if (svc[3]) kids.push(make('a', { href: svc[3], target: '_blank', rel: 'noopener' }, [T.privacy]));
       sr.append(make('div', { class: 'cp-ph', role: 'group', 'aria-label': title, lang: lang }, kids));
-      once.addEventListener('click', function () { activate(el); });
+      if (once) once.addEventListener('click', function () { activate(el); });
       el.parentNode.insertBefore(host, el);
       el.style.setProperty('display', 'none', 'important');
       holders.set(el, host);
@@ -261,10 +292,12 @@
         G.deleteCookies();
         return location.reload();
       }
-      // An enforced CSP was written for the old choice: newly allowed hosts need a new page.
+      // An enforced CSP was written for the old choice: newly allowed hosts need a new page,
+      // unless all they bring here are embeds (they load in place, see framed()).
       var granted = (next.categories || []).some(function (c) { return !has(old.categories, c); }) ||
         (next.services || []).some(function (s) { return !has(old.services, s); });
-      if (granted && attr('csp') === 'enforce') return location.reload();
+      if (granted && enforce && list(document.querySelectorAll('[' + MARK + ']')).filter(ours)
+        .some(function (el) { return allowed(el) && needsPage(el); })) return location.reload();
       hide();
       sync(next);
       swapClose();

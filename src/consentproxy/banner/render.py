@@ -144,8 +144,9 @@ class Banner:
         position = "box" if settings.position == "box" or open_preferences else "bar"
         logo = (f'<img class="cp-logo" src="{_attr(settings.logo)}" alt=""/>'
                 if settings.logo else "")
-        privacy = (f' <a href="{_attr(settings.privacy_url)}">{escape(t["privacy"])}</a>'
-                   if settings.privacy_url else "")
+        privacy = "".join(f' <a href="{_attr(url)}">{escape(t[key])}</a>' for key, url in (
+            ("privacy", settings.privacy_url), ("cookie-policy", settings.cookie_policy_url))
+            if url)
         notes = "".join(f'<p class="cp-note" id="cp-{k}">{escape(text)}</p>' for k, text in (
             ("gpc", t["gpc"].format(categories=", ".join(
                 translated(c.title, lang) for c in cfg.categories if c.name in cfg.gpc))),
@@ -188,6 +189,7 @@ class Banner:
             f'<details class="cp-details"{OPEN * open_preferences}>'
             f'<summary data-consent-action="customize">{escape(t["customize"])}</summary>'
             f'<fieldset><legend>{escape(t["categories"])}</legend>{categories}</fieldset>'
+            f"{self._dpo(t)}"
             f'<button type="submit" name="action" value="save" class="cp-save" '
             f'data-consent-action="save">{escape(t["save"])}</button>{records}</details>'
             f'<div class="cp-buttons">'
@@ -200,6 +202,20 @@ class Banner:
             f'data-consent-action="open">{escape(t["manage"])}</a>'
             f"</template></div>"
         ).encode("ascii", "xmlcharrefreplace")  # safe in any page charset (latin-1 too)
+
+    def _dpo(self, t: dict[str, str]) -> str:
+        """Whom to ask about one's data (the policy's data protection officer)."""
+        dpo = self.config.banner.dpo
+        if not dpo:
+            return ""
+        parts = []
+        if "email" in dpo:
+            parts.append(f'<a href="mailto:{_attr(dpo["email"])}">{escape(dpo["email"])}</a>')
+        if "url" in dpo:
+            parts.append(f'<a href="{_attr(dpo["url"])}">{escape(dpo["url"])}</a>')
+        if "address" in dpo:
+            parts.append(escape(dpo["address"]))
+        return f'<p class="cp-dpo">{escape(t["dpo"])}: {" &#183; ".join(parts)}</p>'
 
     def _flags(self, cat: Category, state: ConsentState, chosen: bool) -> str:
         """A box of this category: ticked when required or chosen; locked when required

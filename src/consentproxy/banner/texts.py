@@ -22,6 +22,8 @@ TEXTS: dict[str, dict[str, str]] = {
                 "videos and social content. Accept or refuse them, or choose by category. "
                 "You can change your mind at any time with “Manage cookies”.",
         "privacy": "Privacy policy",
+        "cookie-policy": "Cookie policy",
+        "dpo": "Data protection officer",
         "accept-all": "Accept all",
         "reject-all": "Reject all",
         "customize": "Customise",
@@ -52,6 +54,8 @@ TEXTS: dict[str, dict[str, str]] = {
                 "choisissez par catégorie. Vous pouvez changer d'avis à tout moment avec "
                 "« Gérer les cookies ».",
         "privacy": "Politique de confidentialité",
+        "cookie-policy": "Politique de cookies",
+        "dpo": "Délégué à la protection des données",
         "accept-all": "Tout accepter",
         "reject-all": "Tout refuser",
         "customize": "Personnaliser",
@@ -84,6 +88,8 @@ TEXTS: dict[str, dict[str, str]] = {
                 "alle akzeptieren, alle ablehnen oder nach Kategorien wählen. Ihre Entscheidung "
                 "können Sie jederzeit über „Cookies verwalten“ ändern.",
         "privacy": "Datenschutzerklärung",
+        "cookie-policy": "Cookie-Richtlinie",
+        "dpo": "Datenschutzbeauftragter",
         "accept-all": "Alle akzeptieren",
         "reject-all": "Alle ablehnen",
         "customize": "Anpassen",
@@ -116,6 +122,8 @@ TEXTS: dict[str, dict[str, str]] = {
                 "o elegir por categoría, y cambiar de opinión en cualquier momento desde "
                 "«Gestionar cookies».",
         "privacy": "Política de privacidad",
+        "cookie-policy": "Política de cookies",
+        "dpo": "Delegado de protección de datos",
         "accept-all": "Aceptar todas",
         "reject-all": "Rechazar todas",
         "customize": "Personalizar",
@@ -148,6 +156,8 @@ TEXTS: dict[str, dict[str, str]] = {
                 "scegliere per categoria, e cambiare idea in qualsiasi momento con "
                 "«Gestisci i cookie».",
         "privacy": "Informativa sulla privacy",
+        "cookie-policy": "Informativa sui cookie",
+        "dpo": "Responsabile della protezione dei dati",
         "accept-all": "Accetta tutti",
         "reject-all": "Rifiuta tutti",
         "customize": "Personalizza",
@@ -180,6 +190,8 @@ TEXTS: dict[str, dict[str, str]] = {
                 "accepteren, weigeren of per categorie kiezen, en uw keuze altijd wijzigen via "
                 "‘Cookies beheren’.",
         "privacy": "Privacyverklaring",
+        "cookie-policy": "Cookiebeleid",
+        "dpo": "Functionaris voor gegevensbescherming",
         "accept-all": "Alles accepteren",
         "reject-all": "Alles weigeren",
         "customize": "Aanpassen",
@@ -211,6 +223,8 @@ TEXTS: dict[str, dict[str, str]] = {
                 "ou escolher por categoria, e mudar de ideias a qualquer momento em "
                 "«Gerir cookies».",
         "privacy": "Política de privacidade",
+        "cookie-policy": "Política de cookies",
+        "dpo": "Encarregado da proteção de dados",
         "accept-all": "Aceitar todos",
         "reject-all": "Recusar todos",
         "customize": "Personalizar",
@@ -242,6 +256,8 @@ TEXTS: dict[str, dict[str, str]] = {
                 "zaakceptować, odrzucić lub wybrać według kategorii, a decyzję zmienić w "
                 "dowolnym momencie w „Ustawieniach plików cookie”.",
         "privacy": "Polityka prywatności",
+        "cookie-policy": "Polityka plików cookie",
+        "dpo": "Inspektor ochrony danych",
         "accept-all": "Zaakceptuj wszystkie",
         "reject-all": "Odrzuć wszystkie",
         "customize": "Dostosuj",

@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 from consentproxy.rewrite.foreign import BREAKOUT, ForeignContent
 from consentproxy.rewrite.neutralise import URL_ATTRS, Neutraliser
+from consentproxy.rewrite.selectors import OpenMarker
 from consentproxy.wordtrie import trie_pattern
 
 _ATTR = (rb"[^\t\n\f\r />][^\t\n\f\r /=>]*+"
@@ -61,6 +62,16 @@ INERT_SKIP_RE = re.compile(
     rb"(?:" + _FOREIGN_TEXT +
     rb"|" + _INERT + rb"(?:" + _NAME_ATTRS + rb"(?:[\t\n\f\r ]|/(?!>))*+/>"
     rb"|" + _INERT + rb"(" + _NAME_ATTRS + rb"[\t\n\f\r /]*+(?<!/)></\1>"
+    rb")*+"
+)
+# SKIP_RE but for start tags: what lies between two start tags (banner.open_selectors).
+BETWEEN_TAGS_RE = re.compile(
+    rb"(?:[^<]++"
+    rb"|</(?![bB][oO][dD][yY]" + _DELIM + rb")[A-Za-z]" + _TAG_REST +
+    rb"|<!--(?:-?>|(?s:.*?)--!?>)"
+    rb"|<[!?](?!--)[^>]*+>"
+    rb"|</(?![A-Za-z])[^>]*+>"
+    rb"|<(?=[^A-Za-z!/?])"
     rb")*+"
 )
 TAG_RE = re.compile(rb"</?[A-Za-z]" + _TAG_REST)
@@ -132,12 +143,15 @@ class HtmlRewriter:
     right after <head>, or before the first tag that can load anything.
     skip: the skip loop (one of SKIPS; tests run each).
     content_type: the response's Content-Type (its charset may say UTF-16).
+    opener: marks the site's own "manage cookies" elements (banner.open_selectors).
     """
 
     def __init__(self, neutraliser: Neutraliser, banner: bytes, inject: bool | None,
-                 head: bytes = b"", skip: Skip = DEFAULT_SKIP, content_type: str | None = None):
+                 head: bytes = b"", skip: Skip = DEFAULT_SKIP, content_type: str | None = None,
+                 opener: OpenMarker | None = None):
         self.neutraliser = neutraliser
         self.skip = skip
+        self.opener = opener
         self.banner = banner
         self.inject = inject
         self.injected = False
@@ -272,6 +286,8 @@ class HtmlRewriter:
                 else:
                     end = self.skip(buf, pos, (self.head_done or not self.inject)
                                     and self.base_free)
+                    if self.opener is not None and end > pos:
+                        end = self._open_candidate(buf, pos, end)
                 if end > pos:
                     emit(buf[pos:end])
                     pos = end
@@ -358,7 +374,33 @@ class HtmlRewriter:
         self._start_tag(name, tag)
         return m.end()
 
+    def _open_candidate(self, buf: bytes, pos: int, end: int) -> int:
+        """Where, in the run [pos, end) the skip loop steps over, the first start tag holding
+        a needle of banner.open_selectors is (else end): stepped to tag by tag from the
+        needle's run, raw text and RCDATA jumped over as the tokenizer does."""
+        assert self.opener is not None
+        needles = self.opener.needles
+        found = needles.search(buf, pos, end)
+        while found is not None:
+            q = BETWEEN_TAGS_RE.match(buf, pos, end).end()  # type: ignore[union-attr]
+            if q > found.start():  # the needle was in text or a comment
+                pos = q
+            else:
+                tag = TAG_RE.match(buf, q, end)
+                if tag is None or tag.end() > found.start():
+                    return q
+                pos = tag.end()
+                name = TAG_NAME_RE.match(tag.group()).group(1).lower()  # type: ignore[union-attr]
+                if name in END_TAG_RE:
+                    closing = END_TAG_RE[name].search(buf, pos, end)
+                    pos = closing.start() if closing else end
+            if found.start() < pos:
+                found = needles.search(buf, pos, end)
+        return end
+
     def _start_tag(self, name: bytes, tag: bytes) -> None:
+        if self.opener is not None:
+            tag = self.opener.mark(name, tag)
         if name not in _INTERESTING and not self.foreign.stack:  # here for its style only
             self._emit(self.neutraliser.start_tag(name, tag))
             return
