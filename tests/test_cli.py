@@ -232,3 +232,21 @@ def test_records_show_rebuilds_the_banner_each_visitor_was_shown(tmp_path, capsy
     assert page.name == f"shown-{digest[:12]}-de.html" and '<html lang="de">' in html
     assert "Damals gezeigt" in html and "Heute anders" not in html
     assert "Alle ablehnen" in html and "Reject all" not in html
+
+
+def test_declaration_prints_the_cookie_declaration_in_each_format_and_language(
+        tmp_path, capsys):
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD + "languages: [en, fr]\n")
+    assert main(["declaration", "--config", str(f)]) == 0
+    md = capsys.readouterr().out
+    assert md.startswith("## Strictly necessary (Always on)")
+    assert "| Google Analytics ([Privacy policy](https://policies.google.com/privacy)) |" in md
+    assert main(["declaration", "--config", str(f), "--format", "html", "--lang", "fr"]) == 0
+    html = capsys.readouterr().out
+    assert html.startswith('<section class="consent-declaration" lang="fr"')
+    assert "Mesure d&#x27;audience" in html and "preferences" not in html
+    assert main(["declaration", "--config", str(f), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["categories"][1]["name"] == "analytics"
+    assert main(["declaration", "--config", str(f), "--lang", "de"]) == 2
+    assert f"--lang 'de': {f} offers en, fr" in capsys.readouterr().err

@@ -262,6 +262,25 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_declaration(args: argparse.Namespace) -> int:
+    """The cookie declaration, for a policy page the proxy does not serve."""
+    from consentproxy.declaration import Declaration
+
+    config = load_config(args.config)
+    lang = args.lang or config.languages[0]
+    if lang not in config.languages:
+        raise UsageError(f"--lang {lang!r}: {args.config} offers "
+                         f"{', '.join(config.languages)}")
+    declaration = Declaration(config)
+    if args.format == "markdown":
+        sys.stdout.write(declaration.markdown(lang))
+    elif args.format == "html":
+        sys.stdout.write(declaration.html(lang, manage=False).decode("ascii") + "\n")
+    else:
+        sys.stdout.write(declaration.json(lang).decode() + "\n")
+    return 0
+
+
 def cmd_catalog_list(args: argparse.Namespace) -> int:
     services = builtin_services()
     width = max(map(len, services))
@@ -462,6 +481,12 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("check-config", help="validate a config file and explain it")
     c.add_argument("file")
     c.set_defaults(func=cmd_check_config)
+    dc = sub.add_parser("declaration", help="the cookie declaration (categories, services, "
+                        "cookies) for a policy page, on stdout")
+    dc.add_argument("--config", required=True, help="YAML config file")
+    dc.add_argument("--format", choices=("markdown", "html", "json"), default="markdown")
+    dc.add_argument("--lang", help="one of the config's languages (default: its first)")
+    dc.set_defaults(func=cmd_declaration)
     cat = sub.add_parser("catalog", help="the built-in services and the Open Cookie Database")
     csub = cat.add_subparsers(dest="catalog_command", required=True)
     csub.add_parser("list", help="list the built-in services").set_defaults(

@@ -112,7 +112,8 @@ class Endpoints:
         if full == GPC_PATH:  # https://privacycg.github.io/gpc-spec/#gpc-support-resource
             return _json(200, {"gpc": True})
         path = full[len(self.engine.config.prefix):]
-        if path in (SCRIPT, "state", "preferences", "me") and method not in ("GET", "HEAD"):
+        if path in (SCRIPT, "state", "preferences", "me", "declaration") and method not in (
+                "GET", "HEAD"):
             return _plain(405, "use GET")
         if path == SCRIPT:
             return self._script(ex.req.target)
@@ -128,6 +129,8 @@ class Endpoints:
             page = self.engine.banner.preferences_page(ex.state, lang, back)
             return LocalResponse(200, [("Content-Type", "text/html; charset=utf-8"),
                                        ("Cache-Control", "no-store")], page)
+        if path == "declaration":
+            return self._declaration(ex)
         if path == "choice":
             if method != "POST":
                 return _plain(405, "use POST with action=accept-all|reject-all|save")
@@ -147,6 +150,23 @@ class Endpoints:
                 return _plain(405, "use POST")
             return _cross_site(ex) or self._erase(ex, body)
         return _plain(404, "not found")
+
+    def _declaration(self, ex: Exchange) -> LocalResponse:
+        """The cookie declaration: an HTML fragment, or JSON (?format=json, or asked for
+        by Accept), in ?lang= or the visitor's language."""
+        query = dict(parse_qsl(urlsplit(ex.req.target).query))
+        cfg, declaration = self.engine.config, self.engine.declaration
+        lang = query.get("lang") if query.get("lang") in cfg.languages else ex.lang
+        accept = header(ex.req.headers, "accept") or ""
+        fmt = query.get("format") or ("json" if "application/json" in accept
+                                      and "text/html" not in accept else "html")
+        if fmt not in ("html", "json"):
+            return _plain(400, "format must be html or json")
+        body, ctype = ((declaration.json(lang), "application/json") if fmt == "json"
+                       else (declaration.html(lang), "text/html; charset=utf-8"))
+        return LocalResponse(200, [("Content-Type", ctype), ("Content-Language", lang),
+                                   ("Cache-Control", "no-cache"),
+                                   ("Vary", "Accept, Accept-Language, Cookie")], body)
 
     def _csp_report(self, ex: Exchange, body: bytes) -> LocalResponse:
         """A browser's CSP violation reports (report-uri's one, or the Reporting API's

@@ -37,6 +37,7 @@ from consentproxy.cookies import (
     deletion_headers,
     set_cookie_name,
 )
+from consentproxy.declaration import Declaration
 from consentproxy.endpoints import CSP_REPORT, GPC_PATH, Endpoints, LocalResponse
 from consentproxy.httpheaders import (
     Headers,
@@ -481,6 +482,7 @@ class Engine:
         self.signer = Signer(keys, config.consent.max_age_days, config.consent.revision,
                              category_digests(self.policy.services_in))
         self.banner = Banner(config, self.policy)
+        self.declaration = Declaration(config)
         self.endpoints = Endpoints(self)
         self.clock = clock
         self.forced = forced
