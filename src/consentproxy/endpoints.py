@@ -33,7 +33,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("consentproxy")
 MAX_BODY = 16 * 1024
 ACTIONS = ("accept-all", "reject-all", "save")
-VIA = ("banner", "preferences", "placeholder")  # where the banner's script says it came from
+# Where the banner's script says a choice came from ("close": the first layer's close
+# control or Esc; recorded as given on the banner).
+VIA = ("banner", "preferences", "placeholder", "close")
 GPC_PATH = "/.well-known/gpc.json"
 CSP_REPORT = "csp-report"  # under the prefix
 CSP_REPORTS_PER_SECOND, CSP_REPORTS_BURST = 20, 100  # per process
@@ -314,7 +316,9 @@ class Endpoints:
                 services = [v for k, v in form if k == "service"]
                 back = next((v for k, v in form if k == "return"), None)
                 lang = next((v for k, v in form if k == "lang"), None)
-                via = "form"
+                # The no-JS close button posts to choice?via=close.
+                closed = dict(parse_qsl(urlsplit(ex.req.target).query)).get("via") == "close"
+                via = "form-close" if closed else "form"
         except (ValueError, UnicodeDecodeError) as e:
             return _plain(400, f"unreadable choice: {e}")
         except RecursionError:  # JSON nested thousands deep
@@ -356,6 +360,7 @@ class Endpoints:
 
     def _record(self, ex: Exchange, state: ConsentState, action: str, via: str,
                 lang: str) -> ConsentRecord:
+        """via: VIA, or form / form-close (the no-JS form)."""
         policy, engine = self.engine.policy, self.engine
         allowed = {s for s in policy.services
                    if policy.allows(policy.services[s], state)}
@@ -366,14 +371,24 @@ class Endpoints:
         return ConsentRecord(
             consent_id=state.consent_id, decided_at=state.decided_at,
             revision=state.revision, config_digest=engine.config_digest, action=action,
-            method=via,
+            method={"close": "banner", "form-close": "form"}.get(via, via),
             granted_categories=tuple(sorted(state.categories)),
             refused_categories=tuple(sorted(set(policy.optional) - state.categories)),
             granted_services=tuple(sorted(allowed)),
             refused_services=tuple(sorted(set(policy.services) - allowed)),
             withdrawal=withdrawn, gpc=ex.state.gpc,
             user_agent=user_agent_family(header(ex.req.headers, "user-agent")),
-            language=lang, shown_digest=engine.shown[0])
+            language=lang, shown_digest=engine.shown[0], outcome=_outcome(ex, action, via))
+
+
+def _outcome(ex: Exchange, action: str, via: str) -> str:
+    """What a visitor shown the first layer (no choice yet, or asked again) did with it:
+    records.OUTCOMES; "" for a change of mind or an answer to a placeholder."""
+    if ex.state.decided and not ex.state.reask or via == "placeholder":
+        return ""
+    if via in ("close", "form-close"):
+        return "close"
+    return "customise" if via == "preferences" or action == "save" else action
 
 
 def _unavailable_as_503(work: Callable[[], Awaitable[tuple[int, bytes]]]
