@@ -294,3 +294,56 @@ def test_catalog_classify_with_a_config_says_its_category_and_the_rule(what, con
     out = capsys.readouterr().out
     assert line in out, out
     assert ("cookie " in out) == line.startswith("cookie ")  # a URL or host is no cookie
+
+def test_declaration_prints_the_cookie_declaration_in_each_format_and_language(
+        tmp_path, capsys):
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD + "languages: [en, fr]\n")
+    assert main(["declaration", "--config", str(f)]) == 0
+    md = capsys.readouterr().out
+    assert md.startswith("## Strictly necessary (Always on)")
+    assert "| Google Analytics ([Privacy policy](https://policies.google.com/privacy)) |" in md
+    assert main(["declaration", "--config", str(f), "--format", "html", "--lang", "fr"]) == 0
+    html = capsys.readouterr().out
+    assert html.startswith('<section class="consent-declaration" lang="fr"')
+    assert "Mesure d&#x27;audience" in html and "preferences" not in html
+    assert main(["declaration", "--config", str(f), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["categories"][1]["name"] == "analytics"
+    assert main(["declaration", "--config", str(f), "--lang", "de"]) == 2
+    assert f"--lang 'de': {f} offers en, fr" in capsys.readouterr().err
+
+
+def test_records_stats_prints_each_days_numbers_and_opt_in_rates(tmp_path, capsys):
+    import asyncio
+
+    from consentproxy.records import SqliteStore
+    from tests.test_records import NOW, record
+
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD + "records: {path: r.sqlite3}\n")
+
+    async def fill() -> None:
+        store = SqliteStore(tmp_path / "r.sqlite3")
+        await store.open()
+        await store.write([
+            record("a", NOW, action="accept-all", outcome="accept-all",
+                   granted_categories=("analytics",), refused_categories=()),
+            record("b", NOW, action="reject-all", outcome="close", granted_categories=(),
+                   refused_categories=("analytics",)),
+            record("c", NOW, action="reject-all", outcome="reject-all",
+                   granted_categories=(), refused_categories=("analytics",))],
+            impressions={"2027-01-15": 8})
+        await store.close()
+    asyncio.run(fill())
+    assert main(["records", "stats", "--config", str(f)]) == 0
+    out = capsys.readouterr()
+    lines = out.out.splitlines()
+    assert lines[0].split() == ["day", "impressions", "decisions", "accept-all", "reject-all",
+                                "customise", "close", "ignored", "analytics", "opt-in"]
+    assert lines[1].split() == ["2027-01-15", "8", "3", "1", "1", "0", "1", "5", "33.3%"]
+    assert lines[2].split()[0] == "total" and "ignored: page views" in out.err
+    assert main(["records", "stats", "--config", str(f), "--format", "json",
+                 "--since", "2027-01-16"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+    assert main(["records", "stats", "--config", str(f), "--format", "csv"]) == 0
+    assert capsys.readouterr().out.splitlines()[1].startswith("2027-01-15,8,3,1,1,0,1,5,33.3%")

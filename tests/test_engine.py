@@ -565,3 +565,47 @@ def test_each_rewritten_response_carries_its_own_mark_and_the_origins_is_dropped
     json_plan = get(engine).response(200, [("Content-Type", "application/json"),
                                            ("X-Consent-Mark", "forged")])
     assert header(json_plan.headers, "x-consent-mark") is None
+
+
+def answered(engine, body: bytes, form: bool = False, target="/.consent/choice",
+             cookie=None):
+    ex = engine.begin(Request("POST", target, [
+        ("Host", "shop.example.com"), ("Origin", "http://shop.example.com"),
+        ("Content-Type", "application/x-www-form-urlencoded" if form else "application/json")]
+        + ([("Cookie", cookie)] if cookie else [])))
+    record = ex.local_response(body).record
+    return record.outcome, record.method
+
+
+@pytest.mark.parametrize(("body", "form", "target", "expected"), [
+    (b'{"action":"accept-all","via":"banner"}', False, "", ("accept-all", "banner")),
+    (b'{"action":"reject-all","via":"banner"}', False, "", ("reject-all", "banner")),
+    (b'{"action":"reject-all","via":"close"}', False, "", ("close", "banner")),
+    (b'{"action":"accept-all","via":"preferences"}', False, "", ("customise", "preferences")),
+    (b'{"action":"save","via":"placeholder"}', False, "", ("", "placeholder")),
+    (b"action=reject-all", True, "?via=close", ("close", "form")),
+    (b"action=save&category=analytics", True, "", ("customise", "form")),
+    (b"action=accept-all", True, "", ("accept-all", "form")),
+])
+def test_each_answer_to_the_first_layer_is_recorded_with_its_outcome(
+        engine, body, form, target, expected):
+    assert answered(engine, body, form, "/.consent/choice" + target) == expected
+
+
+def test_a_visitor_who_had_chosen_gives_no_first_layer_outcome(engine):
+    _, cookie = choose(engine, "accept-all")
+    assert answered(engine, b'{"action":"reject-all","via":"preferences"}',
+                    cookie=cookie) == ("", "preferences")
+
+
+def test_an_impression_is_a_page_showing_the_first_layer_to_be_answered(engine):
+    def impression(cookie=None, **extra):
+        ex = get(engine, "/", cookie, Sec_Fetch_Dest="document", **extra)
+        transform = ex.response(200, HTML).body
+        transform.feed(b"<!doctype html><html><body><p>x</p></body></html>")
+        transform.close()
+        return ex.report.impression
+    _, cookie = choose(engine, "reject-all")
+    assert impression() is True
+    assert impression(cookie) is False
+    assert impression(Sec_Purpose="prefetch") is False

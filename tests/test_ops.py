@@ -225,6 +225,54 @@ async def test_metrics_and_access_log_follow_what_the_proxy_does(origin: str) ->
     assert lines[1]["decision"] == "reject-all"
 
 
+async def test_metrics_count_impressions_first_layer_answers_and_category_answers(
+        origin: str) -> None:
+    """An impression is a page whose banner opens on its first layer (not a prefetch, not
+    a visitor who has chosen); an answer to it is counted by outcome; every decision gives
+    each optional category's answer."""
+    config = parse_config(CONFIG.format(upstream=origin, port=0, metrics=0, title="T"))
+    running = await server.start(Engine(config, [b"k" * 32]), "127.0.0.1", 0)
+    telemetry = Telemetry(lambda: running.proxy.engine)
+    running.proxy.on_done = telemetry.request_done
+    base = f"http://127.0.0.1:{running.port}"
+    doc = {"Sec-Fetch-Dest": "document"}
+    try:
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as client:
+            async def page(**headers: str) -> None:
+                async with client.get(base + "/page", headers={**doc, **headers}) as resp:
+                    assert b'id="consentproxy"' in await resp.read()
+
+            async def choose(via: str, cookie: str = "", **body: object) -> str:
+                async with client.post(base + "/.consent/choice", json={**body, "via": via},
+                                       headers={"Origin": base, "Cookie": cookie}) as resp:
+                    assert resp.status == 200
+                    return resp.headers["Set-Cookie"].split(";")[0]
+            await page()
+            await page()
+            await page(**{"Sec-Purpose": "prefetch;prerender"})
+            cookie = await choose("close", action="reject-all")
+            await page(Cookie=cookie)  # decided: the banner is there, closed
+            await choose("preferences", cookie, action="save", categories=["analytics"])
+            await choose("banner", action="accept-all")
+            await choose("preferences", action="reject-all")
+        scrape = telemetry.scrape().decode()
+    finally:
+        await running.stop()
+    assert counter(scrape, "consentproxy_banner_impressions") == 2
+    assert counter(scrape, "consentproxy_banner_outcomes", outcome="close") == 1
+    assert counter(scrape, "consentproxy_banner_outcomes", outcome="accept-all") == 1
+    assert counter(scrape, "consentproxy_banner_outcomes", outcome="customise") == 1
+    assert counter(scrape, "consentproxy_banner_outcomes", outcome="reject-all") == 0
+    assert counter(scrape, "consentproxy_consent_decisions", action="save") == 1  # (changed)
+    assert counter(scrape, "consentproxy_category_answers", answer="granted",
+                   category="analytics") == 2
+    assert counter(scrape, "consentproxy_category_answers", answer="refused",
+                   category="analytics") == 2
+    assert counter(scrape, "consentproxy_category_answers", answer="refused",
+                   category="advertising") == 3
+    assert 'category="necessary"' not in scrape
+
+
 async def test_stopping_lets_requests_in_flight_finish(origin: str) -> None:
     config = parse_config(CONFIG.format(upstream=origin, port=0, metrics=0, title="T"))
     running = await server.start(Engine(config, [b"k" * 32]), "127.0.0.1", 0)
@@ -277,3 +325,59 @@ async def test_a_second_sigterm_stops_serve_at_once(origin: str, tmp_path: Path)
         assert proc.returncode == 0
     finally:
         await stop(proc)
+
+
+DASHBOARD = Path(__file__).resolve().parent.parent / "deploy" / "grafana-dashboard.json"
+PROMQL_WORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and",
+                "or", "unless", "offset"}
+
+
+def exported() -> dict[str, set[str]]:
+    """Every sample name the exporter exposes, with its label names, once each metric has
+    been fed (a labelled metric shows no sample before)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from consentproxy.engine import Report
+    config = parse_config(CONFIG.format(upstream="http://127.0.0.1:1", port=0, metrics=0,
+                                        title="T"))
+    engine = Engine(config, [b"k" * 32])
+    telemetry = Telemetry(lambda: engine)
+    telemetry.request_done("GET", "/", 200, 0.1, 10, Report(
+        neutralised=[("google-analytics", "script")], set_cookies_dropped=["_ga"],
+        decision="accept-all", outcome="accept-all", categories_granted=["analytics"],
+        categories_refused=["advertising"], impression=True, upstream_seconds=0.1,
+        rewrite_bytes=10, rewrite_seconds=0.01, csp_violations=[("script-src", "x.test")]))
+    names: dict[str, set[str]] = {}
+    for family in text_string_to_metric_families(telemetry.scrape().decode()):
+        for sample in family.samples:
+            names.setdefault(sample.name, set()).update(sample.labels)
+    return names
+
+
+def test_the_grafana_dashboard_queries_only_metrics_and_labels_the_proxy_exports():
+    metrics = exported()
+    assert {"consentproxy_banner_impressions_total", "consentproxy_banner_outcomes_total",
+            "consentproxy_category_answers_total"} <= metrics.keys()
+    dashboard = json.loads(DASHBOARD.read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    assert len(exprs) >= 10
+    used = set()
+    for expr in exprs:
+        plain = re.sub(r'"[^"]*"', "", expr)
+        plain = re.sub(r"\[[^\]]*\]", "", plain)  # ranges
+        groups = re.findall(r"\b(?:by|without)\s*\(([^)]*)\)", plain)
+        selectors = re.findall(r"([a-zA-Z_:][\w:]*)\{([^}]*)\}", plain)
+        plain = re.sub(r"\b(?:by|without)\s*\([^)]*\)", "", re.sub(r"\{[^}]*\}", "", plain))
+        names = {w for w in re.findall(r"(?<![\w.])([a-zA-Z_:][\w:]*)\b(?!\s*\()", plain)
+                 if w not in PROMQL_WORDS}
+        unknown = names - metrics.keys()
+        assert not unknown, f"{expr}: {sorted(unknown)} is not exported"
+        labels = set().union(*(metrics[n] for n in names))
+        for group in groups:
+            wanted = {g.strip() for g in group.split(",") if g.strip()}
+            assert wanted <= labels, f"{expr}: no label {sorted(wanted - labels)}"
+        for name, matchers in selectors:
+            wanted = set(re.findall(r"(\w+)\s*!?=~?", matchers))
+            assert wanted <= metrics[name], f"{expr}: {name} has no label {wanted}"
+        used |= names
+    assert any(n.startswith("consentproxy_banner_outcomes") for n in used)

@@ -13,7 +13,9 @@ from consentproxy.records import (
     PostgresStore,
     RecordWriter,
     SqliteStore,
+    Stats,
     open_store,
+    summarise,
     user_agent_family,
 )
 
@@ -46,6 +48,7 @@ async def store(store_target):
     if isinstance(store, PostgresStore):  # one server for the session: start empty
         await store._execute("DELETE FROM consent_records")
         await store._execute("DELETE FROM shown_versions")
+        await store._execute("DELETE FROM banner_impressions")
     yield store
     await store.close()
 
@@ -75,6 +78,73 @@ async def test_a_record_keeps_the_language_and_the_version_shown_archived_once(s
     await store.write([record("b", language="fr", shown_digest="v1")], {"v1": '{"x":1}'})
     assert [(r.language, r.shown_digest) for r in await store.by_id("a")] == [("de", "v1")]
     assert await store.shown("v1") == '{"x":1}' and await store.shown("v2") is None
+
+
+DAY = 86400  # NOW is 2027-01-15 08:00 UTC
+
+
+async def test_stats_give_each_days_impressions_outcomes_and_category_answers(store):
+    """Grouped in the store (a few rows whatever the traffic); impressions counted by
+    several instances add up."""
+    a, r = ("analytics",), ("social",)
+    await store.write([
+        record("1", NOW, action="accept-all", outcome="accept-all",
+               granted_categories=a + r, refused_categories=()),
+        record("2", NOW + 60, action="reject-all", outcome="reject-all",
+               granted_categories=(), refused_categories=a + r),
+        record("3", NOW + 120, outcome="customise"),
+        record("4", NOW + 180, action="reject-all", outcome="close",
+               granted_categories=(), refused_categories=a + r),
+        record("3", NOW + 240, outcome=""),  # a change of mind: no first-layer answer
+        record("5", NOW + DAY, action="accept-all", outcome="accept-all",
+               granted_categories=a + r, refused_categories=()),
+        record("old", NOW - 30 * DAY, outcome="close"),
+    ], impressions={"2027-01-15": 7})
+    await store.write([], impressions={"2027-01-15": 3, "2027-01-16": 1})
+    days = summarise(await store.stats(NOW - DAY), ["analytics", "social"])
+    assert [d["day"] for d in days] == ["2027-01-15", "2027-01-16", "total"]
+    first = days[0]
+    assert (first["impressions"], first["decisions"], first["accept-all"], first["reject-all"],
+            first["customise"], first["close"], first["ignored"]) == (10, 5, 1, 1, 1, 1, 6)
+    assert first["categories"]["analytics"] == {"granted": 3, "refused": 2, "rate": 0.6}
+    assert first["categories"]["social"] == {"granted": 1, "refused": 4, "rate": 0.2}
+    total = days[-1]
+    assert (total["impressions"], total["decisions"], total["ignored"]) == (11, 6, 6)
+    assert total["categories"]["social"]["rate"] == round(2 / 6, 4)
+
+
+def test_ignored_never_goes_below_zero_and_rates_need_decisions():
+    """More answers than counted impressions (records kept before impressions were): 0."""
+    days = summarise(Stats([("2027-01-15", "accept-all", (), (), 4)], {"2027-01-15": 1}),
+                     ["analytics"])
+    assert days[0]["ignored"] == 0
+    assert days[0]["categories"]["analytics"] == {"granted": 0, "refused": 0, "rate": None}
+
+
+async def test_purge_drops_impressions_older_than_the_retention(store):
+    await store.write([], impressions={"2026-01-01": 5, "2027-01-15": 2})
+    await store.purge(NOW - 10 * DAY)
+    assert (await store.stats(0)).impressions == {"2027-01-15": 2}
+
+
+async def test_the_writer_counts_impressions_by_day_and_writes_them_with_the_batches(tmp_path):
+    clock = [NOW]
+    store = FlakyStore(tmp_path / "r.sqlite3", failures=1)
+    writer = RecordWriter(store, interval=0.01, clock=lambda: clock[0])
+    await writer.start()
+    try:
+        writer.impression()
+        writer.impression()
+        clock[0] += DAY
+        writer.impression()
+        want = {"2027-01-15": 2, "2027-01-16": 1}  # after a failed write, retried
+        for _ in range(100):
+            if writer.ready and (await store.stats(0)).impressions == want:
+                break
+            await asyncio.sleep(0.05)
+        assert (await store.stats(0)).impressions == want and store.failures == 0
+    finally:
+        await writer.close()
 
 
 async def test_purge_drops_versions_no_record_names_any_more(store):
@@ -171,11 +241,11 @@ class FlakyStore(SqliteStore):
         super().__init__(path)
         self.failures = failures
 
-    async def write(self, batch, versions=None):
+    async def write(self, batch, versions=None, impressions=None):
         if self.failures:
             self.failures -= 1
             raise ConnectionError("store is down")
-        await super().write(batch, versions)
+        await super().write(batch, versions, impressions)
 
 
 async def test_a_store_that_is_down_is_retried_and_never_blocks_submit(tmp_path):

@@ -807,6 +807,25 @@ async def test_consent_state_endpoint(proxy: str, client: aiohttp.ClientSession)
         assert (await resp.json())["decided"] is False
 
 
+async def test_cookie_declaration_endpoint_in_html_and_json_in_the_visitors_language(
+        proxy: str, client: aiohttp.ClientSession) -> None:
+    async with client.get(proxy + "/.consent/declaration",
+                          headers={"Accept-Language": "fr"}) as resp:
+        assert resp.status == 200 and resp.headers["Content-Language"] == "fr"
+        assert resp.headers["Content-Type"] == "text/html; charset=utf-8"
+        html = await resp.text()
+    assert html.startswith('<section class="consent-declaration" lang="fr"')
+    assert "Google Analytics" in html and "Finalit&#233;" in html and "_fbp" in html
+    async with client.get(proxy + "/.consent/declaration?lang=en",
+                          headers={"Accept": "application/json"}) as resp:
+        assert resp.headers["Content-Type"] == "application/json"
+        data = await resp.json()
+    assert data["language"] == "en"
+    assert [c["name"] for c in data["categories"]] == ["necessary", "analytics", "advertising"]
+    async with client.get(proxy + "/.consent/declaration?format=xml") as resp:
+        assert resp.status == 400
+
+
 async def test_the_one_script_is_served_versioned_and_cached(
         proxy: str, client: aiohttp.ClientSession) -> None:
     async with client.get(proxy + "/page", headers={"Sec-Fetch-Dest": "document"}) as resp:

@@ -28,7 +28,14 @@ from consentproxy.engine import STATE_HEADER, Engine
 from consentproxy.observe import config_warnings
 from consentproxy.policy import Policy
 from consentproxy.proof import shown_page
-from consentproxy.records import COLUMNS, ConsentRecord, RecordStore, open_store
+from consentproxy.records import (
+    COLUMNS,
+    OUTCOMES,
+    ConsentRecord,
+    RecordStore,
+    open_store,
+    summarise,
+)
 from consentproxy.rewrite.neutralise import url_target
 
 log = logging.getLogger("consentproxy")
@@ -274,6 +281,25 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_declaration(args: argparse.Namespace) -> int:
+    """The cookie declaration, for a policy page the proxy does not serve."""
+    from consentproxy.declaration import Declaration
+
+    config = load_config(args.config)
+    lang = args.lang or config.languages[0]
+    if lang not in config.languages:
+        raise UsageError(f"--lang {lang!r}: {args.config} offers "
+                         f"{', '.join(config.languages)}")
+    declaration = Declaration(config)
+    if args.format == "markdown":
+        sys.stdout.write(declaration.markdown(lang))
+    elif args.format == "html":
+        sys.stdout.write(declaration.html(lang, manage=False).decode("ascii") + "\n")
+    else:
+        sys.stdout.write(declaration.json(lang).decode() + "\n")
+    return 0
+
+
 def cmd_catalog_list(args: argparse.Namespace) -> int:
     services = builtin_services()
     width = max(map(len, services))
@@ -475,16 +501,47 @@ def _print_records(records: list[ConsentRecord], fmt: str) -> None:
             print(json.dumps(asdict(r), ensure_ascii=False))
 
 
+def _since(args: argparse.Namespace) -> int:
+    if not args.since:
+        return 0
+    try:
+        return int(datetime.strptime(args.since, "%Y-%m-%d").replace(tzinfo=UTC).timestamp())
+    except ValueError:
+        raise UsageError(f"--since {args.since!r}: use a date like 2026-05-01") from None
+
+
 def cmd_records_export(args: argparse.Namespace) -> int:
-    since = 0
-    if args.since:
-        try:
-            since = int(datetime.strptime(args.since, "%Y-%m-%d").replace(
-                tzinfo=UTC).timestamp())
-        except ValueError:
-            raise UsageError(f"--since {args.since!r}: use a date like 2026-05-01") from None
+    since = _since(args)
     records = asyncio.run(_with_store(args, lambda store, _: store.since(since)))
     _print_records(records, args.format)
+    return 0
+
+
+def cmd_records_stats(args: argparse.Namespace) -> int:
+    """The operator's numbers per day and category, from the store."""
+    since = _since(args)
+    categories = [c.name for c in load_config(args.config).categories if not c.required]
+    days = summarise(asyncio.run(_with_store(args, lambda store, _: store.stats(since))),
+                     categories)
+    if args.format == "json":
+        print(json.dumps(days, indent=1))
+        return 0
+    counts = ("impressions", "decisions", *OUTCOMES, "ignored")
+    head = [*counts, *(f"{c} opt-in" for c in categories)]
+    rows = [[d["day"], *(str(d[k]) for k in counts),
+             *("-" if d["categories"][c]["rate"] is None
+               else f'{d["categories"][c]["rate"]:.1%}' for c in categories)] for d in days]
+    if args.format == "csv":
+        out = csv.writer(sys.stdout)
+        out.writerows([["day", *head], *rows])
+        return 0
+    widths = [max(len(x), 10) for x in ["day", *head]]
+    for line in (["day", *head], *rows):
+        print("  ".join(v.rjust(w) if i else v.ljust(w)
+                        for i, (v, w) in enumerate(zip(line, widths, strict=True))).rstrip())
+    print("ignored: page views that showed the first layer and got no answer from it "
+          "(impressions minus first-layer answers); opt-in: the share of decisions granting "
+          "the category", file=sys.stderr)
     return 0
 
 
@@ -549,6 +606,12 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("check-config", help="validate a config file and explain it")
     c.add_argument("file")
     c.set_defaults(func=cmd_check_config)
+    dc = sub.add_parser("declaration", help="the cookie declaration (categories, services, "
+                        "cookies) for a policy page, on stdout")
+    dc.add_argument("--config", required=True, help="YAML config file")
+    dc.add_argument("--format", choices=("markdown", "html", "json"), default="markdown")
+    dc.add_argument("--lang", help="one of the config's languages (default: its first)")
+    dc.set_defaults(func=cmd_declaration)
     cat = sub.add_parser("catalog", help="the built-in services and the Open Cookie Database")
     csub = cat.add_subparsers(dest="catalog_command", required=True)
     csub.add_parser("list", help="list the built-in services").set_defaults(
@@ -591,6 +654,12 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--since", help="from this date (YYYY-MM-DD, UTC) on")
     ex.add_argument("--format", choices=("json", "csv"), default="json")
     ex.set_defaults(func=cmd_records_export)
+    st = rsub.add_parser("stats", help="per day: banner impressions, first-layer answers "
+                         "(accept all, reject all, customise, close, ignored) and each "
+                         "category's opt-in rate")
+    st.add_argument("--since", help="from this date (YYYY-MM-DD, UTC) on")
+    st.add_argument("--format", choices=("text", "json", "csv"), default="text")
+    st.set_defaults(func=cmd_records_stats)
     pu = rsub.add_parser("purge", help="delete records older than records.retention_days "
                          "(the server also does it daily)")
     pu.set_defaults(func=cmd_records_purge)
@@ -599,7 +668,7 @@ def build_parser() -> argparse.ArgumentParser:
     sh.add_argument("--html", metavar="DIR", help="also write the banner each decision was "
                     "made on, rebuilt from the archived version, as DIR/shown-VERSION-LANG.html")
     sh.set_defaults(func=cmd_records_show)
-    for parser in (ex, pu, sh):
+    for parser in (ex, st, pu, sh):
         parser.add_argument("--config", required=True, help="YAML config with records:")
     return p
 

@@ -38,7 +38,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("consentproxy")
 MAX_BODY = 16 * 1024
 ACTIONS = ("accept-all", "reject-all", "save")
-VIA = ("banner", "preferences", "placeholder")  # where the banner's script says it came from
+# Where the banner's script says a choice came from ("close": the first layer's close
+# control or Esc; recorded as given on the banner).
+VIA = ("banner", "preferences", "placeholder", "close")
 GPC_PATH = "/.well-known/gpc.json"
 CSP_REPORT = "csp-report"  # under the prefix
 CSP_REPORTS_PER_SECOND, CSP_REPORTS_BURST = 20, 100  # per process
@@ -123,7 +125,8 @@ class Endpoints:
         if full == GPC_PATH:  # https://privacycg.github.io/gpc-spec/#gpc-support-resource
             return _json(200, {"gpc": True})
         path = full[len(self.engine.config.prefix):]
-        if path in (SCRIPT, "state", "preferences", "me") and method not in ("GET", "HEAD"):
+        if path in (SCRIPT, "state", "preferences", "me", "declaration") and method not in (
+                "GET", "HEAD"):
             return _plain(405, "use GET")
         if path == SCRIPT:
             return self._script(ex.req.target)
@@ -139,6 +142,8 @@ class Endpoints:
             page = self.engine.banner.preferences_page(ex.state, lang, back)
             return LocalResponse(200, [("Content-Type", "text/html; charset=utf-8"),
                                        ("Cache-Control", "no-store")], page)
+        if path == "declaration":
+            return self._declaration(ex)
         if path == "choice":
             if method != "POST":
                 return _plain(405, "use POST with action=accept-all|reject-all|save")
@@ -225,6 +230,23 @@ class Endpoints:
             ("Content-Security-Policy", csp.frame_header(svc.hosts)),
             ("Referrer-Policy", "strict-origin-when-cross-origin"),
             ("X-Content-Type-Options", "nosniff")], page.encode("utf-8"))
+
+    def _declaration(self, ex: Exchange) -> LocalResponse:
+        """The cookie declaration: an HTML fragment, or JSON (?format=json, or asked for
+        by Accept), in ?lang= or the visitor's language."""
+        query = dict(parse_qsl(urlsplit(ex.req.target).query))
+        cfg, declaration = self.engine.config, self.engine.declaration
+        lang = query.get("lang") if query.get("lang") in cfg.languages else ex.lang
+        accept = header(ex.req.headers, "accept") or ""
+        fmt = query.get("format") or ("json" if "application/json" in accept
+                                      and "text/html" not in accept else "html")
+        if fmt not in ("html", "json"):
+            return _plain(400, "format must be html or json")
+        body, ctype = ((declaration.json(lang), "application/json") if fmt == "json"
+                       else (declaration.html(lang), "text/html; charset=utf-8"))
+        return LocalResponse(200, [("Content-Type", ctype), ("Content-Language", lang),
+                                   ("Cache-Control", "no-cache"),
+                                   ("Vary", "Accept, Accept-Language, Cookie")], body)
 
     def _csp_report(self, ex: Exchange, body: bytes) -> LocalResponse:
         """A browser's CSP violation reports (report-uri's one, or the Reporting API's
@@ -372,7 +394,9 @@ class Endpoints:
                 services = [v for k, v in form if k == "service"]
                 back = next((v for k, v in form if k == "return"), None)
                 lang = next((v for k, v in form if k == "lang"), None)
-                via = "form"
+                # The no-JS close button posts to choice?via=close.
+                closed = dict(parse_qsl(urlsplit(ex.req.target).query)).get("via") == "close"
+                via = "form-close" if closed else "form"
         except (ValueError, UnicodeDecodeError) as e:
             return _plain(400, f"unreadable choice: {e}")
         except RecursionError:  # JSON nested thousands deep
@@ -415,6 +439,7 @@ class Endpoints:
 
     def record(self, ex: Exchange, state: ConsentState, action: str, via: str,
                 lang: str) -> ConsentRecord:
+        """via: VIA, or form / form-close (the no-JS form)."""
         policy, engine = self.engine.policy, self.engine
         allowed = {s for s in policy.services
                    if policy.allows(policy.services[s], state)}
@@ -425,14 +450,24 @@ class Endpoints:
         return ConsentRecord(
             consent_id=state.consent_id, decided_at=state.decided_at,
             revision=state.revision, config_digest=engine.config_digest, action=action,
-            method=via,
+            method={"close": "banner", "form-close": "form"}.get(via, via),
             granted_categories=tuple(sorted(state.categories)),
             refused_categories=tuple(sorted(set(policy.optional) - state.categories)),
             granted_services=tuple(sorted(allowed)),
             refused_services=tuple(sorted(set(policy.services) - allowed)),
             withdrawal=withdrawn, gpc=ex.state.gpc,
             user_agent=user_agent_family(header(ex.req.headers, "user-agent")),
-            language=lang, shown_digest=engine.shown[0])
+            language=lang, shown_digest=engine.shown[0], outcome=_outcome(ex, action, via))
+
+
+def _outcome(ex: Exchange, action: str, via: str) -> str:
+    """What a visitor shown the first layer (no choice yet, or asked again) did with it:
+    records.OUTCOMES; "" for a change of mind or an answer to a placeholder."""
+    if ex.state.decided and not ex.state.reask or via == "placeholder":
+        return ""
+    if via in ("close", "form-close"):
+        return "close"
+    return "customise" if via == "preferences" or action == "save" else action
 
 
 def _unavailable_as_503(work: Callable[[], Awaitable[tuple[int, bytes]]]

@@ -37,6 +37,7 @@ from consentproxy.cookies import (
     deletion_headers,
     set_cookie_name,
 )
+from consentproxy.declaration import Declaration
 from consentproxy.endpoints import CSP_REPORT, GPC_PATH, Endpoints, LocalResponse
 from consentproxy.formercmp import categories as former_categories
 from consentproxy.formercmp import read_choice
@@ -74,6 +75,7 @@ PAGE_ETAG_RE = re.compile(r'W/"(?P<tag>[^"]*)\.cp(?P<weak>[ws])(?P<digest>[0-9a-
 ETAG_RE = re.compile(r'(?:W/)?"[^"]*"')
 LINK_RE = re.compile(r'<[^>]*>(?:[^,"]|"[^"]*")*')  # one link-value of a Link header
 XML_TYPES = ("text/xml", "application/xml")  # and every +xml type
+PREFETCH_HEADERS = ("sec-purpose", "purpose", "x-moz")  # "prefetch": not seen (yet)
 SNIFFED_TYPES = ("", "unknown/unknown", "application/unknown", "*/*")  # browsers sniff these
 
 
@@ -106,6 +108,12 @@ class Report:
     cookies_seen: list[str] = field(default_factory=list)
     hosts_seen: list[str] = field(default_factory=list)
     decision: str = ""  # the action of a consent choice answered here
+    # ...its first-layer outcome (records.OUTCOMES, "" for none), the categories it grants
+    # and refuses; and whether a page showed the banner's first layer (an impression).
+    outcome: str = ""
+    categories_granted: list[str] = field(default_factory=list)
+    categories_refused: list[str] = field(default_factory=list)
+    impression: bool = False
     csp_violations: list[tuple[str, str]] = field(default_factory=list)  # (directive, host)
     upstream_seconds: float = 0.0  # until the origin's response headers
     rewrite_bytes: int = 0
@@ -138,7 +146,7 @@ class BodyTransform:
 
     def __init__(self, rewriter: HtmlRewriter, decode: encoding.Codec,
                  encode: encoding.Codec, report: Report,
-                 on_close: Callable[[Report], None] | None = None,
+                 on_close: Callable[[Report, set[str]], None] | None = None,
                  page_language: tuple[PageLanguage, Callable[[str], bytes]] | None = None):
         """page_language: the page's <html lang> decides the banner's language (rendered
         by the callable), seen long before the banner goes in near </body>."""
@@ -168,8 +176,7 @@ class BodyTransform:
         self.report.banner = self.rewriter.injected
         self.report.neutralised = self.rewriter.neutraliser.blocked
         if self.on_close is not None:
-            self.report.hosts_seen = sorted(self.rewriter.neutraliser.unknown_hosts)
-            self.on_close(self.report)
+            self.on_close(self.report, self.rewriter.neutraliser.unknown_hosts)
         return self.encode.process(tail) + self.encode.finish()
 
 
@@ -234,7 +241,10 @@ class Exchange:
                                           ("Cache-Control", "no-store")], why.encode())
         resp = self.engine.endpoints.handle(self, body)
         if resp.record is not None:
-            self.report.decision = resp.record.action
+            record = resp.record
+            self.report.decision, self.report.outcome = record.action, record.outcome
+            self.report.categories_granted = list(record.granted_categories)
+            self.report.categories_refused = list(record.refused_categories)
             if self.engine.records is not None:
                 self.engine.records.submit(resp.record, self.engine.shown)
         if resp.new_state is not None:
@@ -463,16 +473,29 @@ class Exchange:
         if policy:
             out.append(policy)
         self.report.rewritten = True
-        observer = engine.observer
         decided, fallback = self.language
         transform = BodyTransform(
             rewriter, encoding.decoder(codings, engine.config.limits.html_bytes),
             encoding.encoder(out_coding), self.report,
-            None if observer is None else lambda r: observer.hosts_seen(r.hosts_seen, self.host),
+            self._page_done,
             None if decided else (PageLanguage(engine.config.languages, fallback), lambda lang:
                                   engine.banner.render(self.state, lang, req.target, nonce,
                                                        neutraliser.mark)))
         return out, transform
+
+
+    def _page_done(self, report: Report, unknown_hosts: set[str]) -> None:
+        """A rewritten page has gone out: count an impression of the banner's first layer
+        (not in forced states, not for a prefetch the visitor may never see); observe."""
+        engine, state = self.engine, self.state
+        report.impression = report.banner and (not state.decided or state.reask) and (
+            report.state_from == "cookie") and not any(
+            "prefetch" in (header(self.req.headers, h) or "") for h in PREFETCH_HEADERS)
+        if report.impression and engine.records is not None:
+            engine.records.impression()
+        if engine.observer is not None:
+            report.hosts_seen = sorted(unknown_hosts)
+            engine.observer.hosts_seen(report.hosts_seen, self.host)
 
 
 def _under(url: str, base: str) -> bool:
@@ -510,6 +533,7 @@ class Engine:
         selectors = tuple(s for text in config.banner.open_selectors
                           for s in parse_selectors(text))
         self.opener = OpenMarker(selectors) if selectors else None
+        self.declaration = Declaration(config)
         self.endpoints = Endpoints(self)
         self.clock = clock
         self.forced = forced

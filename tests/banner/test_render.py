@@ -45,7 +45,8 @@ def test_undecided_banner_is_open_and_closing_it_refuses(banner):
     markup = banner.render(NO_DECISION, "en", "/").decode()
     assert '<dialog class="cp-banner cp-bar" aria-labelledby="cp-title" ' in markup
     assert 'open=""' in markup.split("<form")[0]
-    assert re.search(r'value="reject-all" class="cp-close" data-consent-action="close"', markup)
+    assert re.search(r'value="reject-all" formaction="/\.consent/choice\?via=close" '
+                     r'class="cp-close" data-consent-action="close"', markup)
     decided = banner.render(DECIDED, "en", "/").decode()
     assert 'open=""' not in decided.split("<form")[0]
     assert 'type="button" class="cp-close"' in decided

@@ -26,6 +26,7 @@ from consentproxy.banner.texts import (
 from consentproxy.catalog import I18N_DIR, builtin_services, catalog_config
 from consentproxy.config import Config, RecordsSettings, load_config
 from consentproxy.consent import NO_DECISION, ConsentState
+from consentproxy.declaration import Declaration
 from consentproxy.policy import Policy
 from tests.conftest import ROOT
 
@@ -154,7 +155,8 @@ def own_words(config: Config, lang: str) -> set[str]:
     language (brands, providers, cookie names)."""
     texts = [*config.banner.text(lang).values(), *config.banner.dpo.values(),  # contacts
              *(t for c in config.categories for t in (c.title.get(lang, ""),
-                                                      c.description.get(lang, "")))]
+                                                      c.description.get(lang, ""))),
+             config.consent.cookie_name, *config.necessary_cookies]
     for svc in config.services:
         texts += [svc.title.get(lang, ""), svc.purpose.get(lang, ""),
                   svc.placeholder.get(lang, ""), svc.vendor, *svc.cookies]
@@ -174,6 +176,22 @@ def test_no_english_shows_in_another_languages_banner(config, lang):
     assert english, "the check must have English words to look for"
     leaked = shown(config, lang) & english
     assert not leaked, f"English words in the {lang} banner: {sorted(leaked)}"
+
+
+@pytest.mark.parametrize(("config", "lang"), [
+    *((load_config(p), lang) for p in CONFIGS for lang in load_config(p).languages
+      if lang != "en"),
+    *((CATALOG, lang) for lang in OTHERS),
+], ids=lambda v: v if isinstance(v, str) else Path(v.source).name)
+def test_no_english_shows_in_another_languages_cookie_declaration(config, lang):
+    def declared(lang: str) -> set[str]:
+        parser = _Visible()
+        parser.feed(Declaration(config).html(lang).decode())
+        return words(parser.strings)
+    english = declared("en") - own_words(config, lang)
+    assert english, "the check must have English words to look for"
+    leaked = declared(lang) & english
+    assert not leaked, f"English words in the {lang} declaration: {sorted(leaked)}"
 
 
 def test_the_english_check_catches_an_untranslated_purpose():

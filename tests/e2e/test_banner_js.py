@@ -360,6 +360,7 @@ async def test_escape_or_the_close_control_refuses_an_open_question(site: Site) 
     await site.page.click("[data-consent-action=close]")
     await site.wait_hidden()
     assert site.choices[-1] == {"action": "reject-all", "categories": []}
+    assert site.vias == ["close", "close"]  # counted apart from "Reject all" (outcome close)
 
 
 # --- second layer ------------------------------------------------------------------------

@@ -270,9 +270,9 @@
     // Esc and the close control: refusing while no choice is made, else just closing.
     // After a policy change (reask), closing keeps what still holds, which answers it.
     function dismiss() {
-      if (state.reask) choose('save', state.categories || [], state.services || []);
+      if (state.reask) choose('save', state.categories || [], state.services || [], 'close');
       else if (state.decided) hide();
-      else choose('reject-all', [], null);
+      else choose('reject-all', [], null, 'close');
     }
 
     function apply(next) {

@@ -151,15 +151,16 @@ class Banner:
             ("gpc", t["gpc"].format(categories=", ".join(
                 translated(c.title, lang) for c in cfg.categories if c.name in cfg.gpc))),
             ("reask", t["reask"])) if getattr(state, k))
+        closing = f'formaction="{p}choice?via=close" '  # counted apart (records stats)
         if state.reask:  # closing keeps what still holds, which answers the question
-            close = (f'<button type="submit" name="action" value="save" '
+            close = (f'<button type="submit" name="action" value="save" {closing}'
                      f'class="cp-close" data-consent-action="close" '
                      f'aria-label="{_attr(t["close-decided"])}">&#215;</button>')
         elif state.decided:  # closing changes nothing
             close = (f'<button type="button" class="cp-close" data-consent-action="close" '
                      f'aria-label="{_attr(t["close-decided"])}">&#215;</button>')
         else:  # closing is refusing, with or without JavaScript
-            close = (f'<button type="submit" name="action" value="reject-all" '
+            close = (f'<button type="submit" name="action" value="reject-all" {closing}'
                      f'class="cp-close" data-consent-action="close" '
                      f'aria-label="{_attr(t["close"])}">&#215;</button>')
         categories = "".join(self._category(c, state, lang, t) for c in cfg.categories)
