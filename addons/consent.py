@@ -354,8 +354,10 @@ class ConsentAddon:
             headers.append(("Host", req.host_header))
         reverse = isinstance(flow.client_conn.proxy_mode, ReverseMode)
         peer = flow.client_conn.peername
+        # An HTTP/1 absolute-form target in reverse mode is no path: the engine refuses it.
+        absolute = reverse and req.authority and req.http_version.startswith("HTTP/1")
         ex = self.engine.begin(Request(
-            method=req.method, target=req.path, headers=headers,
+            method=req.method, target=req.url if absolute else req.path, headers=headers,
             scheme=("https" if flow.client_conn.tls_established else "http") if reverse
             else req.scheme,
             client_ip=peer[0] if peer else "",
@@ -367,10 +369,11 @@ class ConsentAddon:
         if ex is None:
             return
         req = flow.request
+        engine = ex.engine  # records are opened on first use: a choice, or one imported
+        if (ex.is_local or ex.imported) and engine.records is None and (
+                engine.config.records.target):
+            engine.records = await keep_records(engine.config.records)
         if ex.is_local:
-            engine = ex.engine
-            if engine.records is None and engine.config.records.target:
-                engine.records = await keep_records(engine.config.records)  # on first use
             local = ex.local_response(req.get_content(strict=False) or b"")
             if local.complete is not None:
                 local.status, local.body = await local.complete()

@@ -84,7 +84,7 @@ def rewrite_fn(eng: Engine, state: ConsentState, data: bytes, chunk: int, cold: 
     def run() -> bytes:
         if cold:
             forget(eng)
-        rw = HtmlRewriter(Neutraliser(eng.policy, state, SITE), banner, True, head=head,
+        rw = HtmlRewriter(Neutraliser(eng.policy, state, site=SITE), banner, True, head=head,
                           skip=skip)
         out = [rw.feed(c) for c in chunks]
         out.append(rw.close())
@@ -141,7 +141,7 @@ def throughput(eng: Engine, repeats: int, small: bool) -> list[dict]:
 def peak_memory(eng: Engine, data: bytes, chunk: int = 16 * 1024) -> int:
     """Peak traced bytes while rewriting data in chunks, output dropped as it comes."""
     state = common.STATES["none"](eng)
-    rw = HtmlRewriter(Neutraliser(eng.policy, state, SITE), eng.banner.render(state, "en", "/"),
+    rw = HtmlRewriter(Neutraliser(eng.policy, state, site=SITE), eng.banner.render(state, "en", "/"),
                       True, head=eng.banner.script_tag(state))
     tracemalloc.start()
     tracemalloc.reset_peak()

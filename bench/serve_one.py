@@ -90,7 +90,8 @@ class CopyRewriter:
     response, the report), which is the ceiling any rewriter can approach."""
 
     def __init__(self, neutraliser: object, banner: bytes, inject: bool | None,
-                 head: bytes = b""):
+                 head: bytes = b"", content_type: str | None = None,
+                 opener: object = None):
         self.neutraliser, self.injected = neutraliser, False
 
     def feed(self, data: bytes) -> bytes:

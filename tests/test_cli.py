@@ -5,6 +5,8 @@ import subprocess
 import sys
 import urllib.request
 
+import pytest
+
 from consentproxy.cli import main
 from consentproxy.demo.origin import make_origin_app
 from tests.adapters import app_in_thread
@@ -196,3 +198,152 @@ def test_records_export_show_and_purge(tmp_path, capsys):
     f.write_text(GOOD)
     assert main(["records", "export", "--config", str(f)]) == 2
     assert "keeps no records" in capsys.readouterr().err
+
+
+def test_records_show_rebuilds_the_banner_each_visitor_was_shown(tmp_path, capsys):
+    """The archived version, not today's config: the banner says what it said then."""
+    import asyncio
+
+    from consentproxy.config import load_config
+    from consentproxy.proof import archived
+    from consentproxy.records import SqliteStore
+    from tests.test_records import NOW, record
+
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD + "records: {path: r.sqlite3}\nlanguages: [en, de]\n"
+                 "banner: {texts: {de: {title: Damals gezeigt}}}\n")
+    digest, content = archived(load_config(f))
+
+    async def fill() -> None:
+        store = SqliteStore(tmp_path / "r.sqlite3")
+        await store.open()
+        await store.write([record("v", NOW, language="de", shown_digest=digest),
+                           record("v", NOW + 1, language="de", shown_digest="gone")],
+                          {digest: content})
+        await store.close()
+    asyncio.run(fill())
+    f.write_text(GOOD + "records: {path: r.sqlite3}\nlanguages: [en, de]\n"
+                 "banner: {texts: {de: {title: Heute anders}}}\n")
+    assert main(["records", "show", "v", "--config", str(f), "--html",
+                 str(tmp_path / "shown")]) == 0
+    out = capsys.readouterr()
+    assert [json.loads(x)["language"] for x in out.out.splitlines()] == ["de", "de"]
+    assert "version gone of what was shown is not in the archive" in out.err
+    [page] = (tmp_path / "shown").iterdir()
+    html = page.read_text()
+    assert page.name == f"shown-{digest[:12]}-de.html" and '<html lang="de">' in html
+    assert "Damals gezeigt" in html and "Heute anders" not in html
+    assert "Alle ablehnen" in html and "Reject all" not in html
+
+
+def test_check_config_names_the_sites_own_elements_that_open_the_preferences(tmp_path, capsys):
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD + "banner: {open_selectors: [.ot-sdk-show-settings, '#cookies']}\n")
+    assert main(["check-config", str(f)]) == 0
+    assert ("the site's own elements that open the preferences: .ot-sdk-show-settings, "
+            "#cookies") in capsys.readouterr().out
+    f.write_text(GOOD + "banner: {open_selectors: ['footer a']}\n")
+    assert main(["check-config", str(f)]) == 2
+    assert "site.yaml:7: banner.open_selectors: 'footer a': only a tag" in capsys.readouterr().err
+
+
+def test_check_config_says_what_happens_to_the_former_consent_tool(tmp_path, capsys):
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD + "former_cmp: {tool: cookiebot, import: {statistics: analytics}}\n")
+    assert main(["check-config", str(f)]) == 0
+    assert ("former consent tool cookiebot: its scripts, loaders and cookies neutralised; a "
+            "returning visitor's choice imported once (statistics -> analytics)"
+            ) in capsys.readouterr().out
+
+
+AMPERE = "config/ampere.yaml"
+
+
+@pytest.mark.parametrize(("what", "config", "line"), [
+    ("_ga", AMPERE, ("cookie _ga: audience (needs consent), by service google-analytics of "
+                     "config/ampere.yaml")),  # not the catalog's analytics
+    ("PREF", AMPERE, "cookie PREF: social (needs consent), by service youtube of config/ampere"),
+    ("lang", AMPERE, "cookie lang: technical (always allowed), by service site-language"),
+    ("consent", AMPERE, "cookie consent: technical (always allowed), by consent.cookie_name"),
+    ("PHPSESSID", "config/demo.yaml",
+     "cookie PHPSESSID: necessary (always allowed), by necessary_cookies"),
+    ("IDE", AMPERE, ("cookie IDE: social (needs consent), by the catalog: built-in service "
+                     "google-ads (advertising), not used by the config -> social in this "
+                     "config")),
+    ("__insp_uid", AMPERE, ("cookie __insp_uid: audience (needs consent), by the Open Cookie "
+                            "Database: Inspectlet, Analytics -> analytics -> audience")),
+    ("IDE", "config/saas.yaml", ("cookie IDE: unknown, blocked whatever is accepted, by the "
+                                 "catalog: built-in service google-ads (advertising), not used "
+                                 "by the config, a category config/saas.yaml lacks: "
+                                 "unknown_cookies (block)")),
+    ("zz_custom", AMPERE, ("cookie zz_custom: unknown, blocked whatever is accepted, by "
+                           "unknown_cookies (block): nothing names it")),
+    ("OptanonConsent", AMPERE, ("cookie OptanonConsent: former-cmp (the former consent tool: "
+                                "never allowed), by former_cmp")),
+    ("https://www.youtube.com/embed/x?a=1", AMPERE,
+     "host www.youtube.com/embed/x: social (needs consent), by service youtube"),
+    ("www.google.com/maps/embed", "config/demo.yaml",
+     "host www.google.com/maps/embed: social (needs consent), by service google-maps"),
+    ("cdn.cookielaw.org", AMPERE, ("host cdn.cookielaw.org: former-cmp (the former consent "
+                                   "tool: never allowed), by former_cmp")),
+])
+def test_catalog_classify_with_a_config_says_its_category_and_the_rule(what, config, line,
+                                                                      capsys, monkeypatch):
+    monkeypatch.chdir(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert main(["catalog", "classify", what, "--config", config]) == 0
+    out = capsys.readouterr().out
+    assert line in out, out
+    assert ("cookie " in out) == line.startswith("cookie ")  # a URL or host is no cookie
+
+def test_declaration_prints_the_cookie_declaration_in_each_format_and_language(
+        tmp_path, capsys):
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD + "languages: [en, fr]\n")
+    assert main(["declaration", "--config", str(f)]) == 0
+    md = capsys.readouterr().out
+    assert md.startswith("## Strictly necessary (Always on)")
+    assert "| Google Analytics ([Privacy policy](https://policies.google.com/privacy)) |" in md
+    assert main(["declaration", "--config", str(f), "--format", "html", "--lang", "fr"]) == 0
+    html = capsys.readouterr().out
+    assert html.startswith('<section class="consent-declaration" lang="fr"')
+    assert "Mesure d&#x27;audience" in html and "preferences" not in html
+    assert main(["declaration", "--config", str(f), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["categories"][1]["name"] == "analytics"
+    assert main(["declaration", "--config", str(f), "--lang", "de"]) == 2
+    assert f"--lang 'de': {f} offers en, fr" in capsys.readouterr().err
+
+
+def test_records_stats_prints_each_days_numbers_and_opt_in_rates(tmp_path, capsys):
+    import asyncio
+
+    from consentproxy.records import SqliteStore
+    from tests.test_records import NOW, record
+
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD + "records: {path: r.sqlite3}\n")
+
+    async def fill() -> None:
+        store = SqliteStore(tmp_path / "r.sqlite3")
+        await store.open()
+        await store.write([
+            record("a", NOW, action="accept-all", outcome="accept-all",
+                   granted_categories=("analytics",), refused_categories=()),
+            record("b", NOW, action="reject-all", outcome="close", granted_categories=(),
+                   refused_categories=("analytics",)),
+            record("c", NOW, action="reject-all", outcome="reject-all",
+                   granted_categories=(), refused_categories=("analytics",))],
+            impressions={"2027-01-15": 8})
+        await store.close()
+    asyncio.run(fill())
+    assert main(["records", "stats", "--config", str(f)]) == 0
+    out = capsys.readouterr()
+    lines = out.out.splitlines()
+    assert lines[0].split() == ["day", "impressions", "decisions", "accept-all", "reject-all",
+                                "customise", "close", "ignored", "analytics", "opt-in"]
+    assert lines[1].split() == ["2027-01-15", "8", "3", "1", "1", "0", "1", "5", "33.3%"]
+    assert lines[2].split()[0] == "total" and "ignored: page views" in out.err
+    assert main(["records", "stats", "--config", str(f), "--format", "json",
+                 "--since", "2027-01-16"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+    assert main(["records", "stats", "--config", str(f), "--format", "csv"]) == 0
+    assert capsys.readouterr().out.splitlines()[1].startswith("2027-01-15,8,3,1,1,0,1,5,33.3%")

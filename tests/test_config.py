@@ -60,13 +60,13 @@ def test_custom_service_is_described_in_full():
     (MINIMAL.replace("- use: google-analytics", "- {use: google-analytics, embed: video}"), 6,
      "must be one of script, iframe, pixel"),
     (MINIMAL.replace("necessary: {required: true}", "necessary: {}"), 3, "required: true"),
-    (MINIMAL + "banner:\n  position: top\n", 8, "bar or box"),
+    (MINIMAL + "banner:\n  position: top\n", 8, "one of bar, box"),
     (MINIMAL + "banner:\n  colors: {accent: blue}\n", 8, "#rgb or #rrggbb"),
     (MINIMAL + "banner:\n  colors:\n    accent: '#9ab'\n", 9, "below the 4.5:1"),
     (MINIMAL + "banner:\n  texts: {en: {titel: Hi}}\n", 8, "unknown key 'titel'"),
     (MINIMAL + "banner:\n  css: missing.css\n", 8, "cannot read the CSS file"),
     (MINIMAL + "banner:\n  logo: javascript:alert(1)\n", 8, "http(s) URL"),
-    (MINIMAL + "languages: [en, de]\n", 7, "banner.texts.de"),
+    (MINIMAL + "languages: [en, sv]\n", 7, "banner.texts.sv"),
 ])
 def test_config_errors_name_file_line_and_fix(text, line, hint):
     err = error_of(text)
@@ -83,10 +83,10 @@ def test_css_that_could_break_out_of_its_style_element_is_refused(tmp_path: Path
 
 def test_a_new_language_with_all_its_texts_is_accepted():
     from consentproxy.banner.texts import TEXTS
-    german = {k: f"de {k}" for k in TEXTS["en"]}
-    lines = "".join(f"      {k}: '{v}'\n" for k, v in german.items())
-    c = parse_config(MINIMAL + "languages: [de, en]\nbanner:\n  texts:\n    de:\n" + lines)
-    assert c.banner.text("de")["accept-all"] == "de accept-all"
+    swedish = {k: f"sv {k}" for k in TEXTS["en"]}
+    lines = "".join(f"      {k}: '{v}'\n" for k, v in swedish.items())
+    c = parse_config(MINIMAL + "languages: [sv, en]\nbanner:\n  texts:\n    sv:\n" + lines)
+    assert c.banner.text("sv")["accept-all"] == "sv accept-all"
     assert c.banner.text("en")["accept-all"] == "Accept all"
 
 
@@ -136,3 +136,140 @@ def test_consent_mode_is_on_with_google_services_and_maps_existing_categories():
     custom = parse_config(MINIMAL + "consent_mode: {ad_storage: [analytics]}\n")
     assert custom.consent_mode["ad_storage"] == ("analytics",)
     assert "is not a category" in str(error_of(MINIMAL + "consent_mode: {ad_storage: [ads]}\n"))
+
+
+def test_trusted_proxies_are_addresses_or_networks():
+    c = parse_config(MINIMAL + "trusted_proxies: [127.0.0.1, 10.0.0.0/8, '::1']\n")
+    assert [str(n) for n in c.trusted_proxies] == ["127.0.0.1/32", "10.0.0.0/8", "::1/128"]
+    assert parse_config(MINIMAL).trusted_proxies == ()
+    e = error_of(MINIMAL + "trusted_proxies: [proxy.example.com]\n")
+    assert "site.yaml:7" in str(e) and "CIDR" in str(e)
+
+
+def test_limits_have_defaults_and_ranges():
+    c = parse_config(MINIMAL + "limits: {html_bytes: 1048576, body_idle_seconds: 5}\n")
+    assert c.limits.html_bytes == 1 << 20 and c.limits.body_idle_seconds == 5
+    assert c.limits.request_head_bytes == parse_config(MINIMAL).limits.request_head_bytes
+    assert "limits.html_bytes must be a whole number" in str(
+        error_of(MINIMAL + "limits: {html_bytes: 10}\n"))
+    assert "unknown key 'html_size'" in str(error_of(MINIMAL + "limits: {html_size: 1}\n"))
+
+
+def test_texts_missing_a_language_of_the_config_are_warned_about():
+    c = parse_config("""
+upstream: http://127.0.0.1:8080
+languages: [en, de]
+categories:
+  necessary: {required: true}
+  analytics: {title: Audience}
+  social: {}
+services:
+  - {use: youtube, purpose: Plays our videos.}
+  - {name: counter, category: analytics, cookies: [cnt], title: {en: Counter, fr: Compteur}}
+""")
+    assert c.translation_warnings() == [
+        "categories.analytics.title has no de text; visitors reading it see 'Audience'",
+        "service youtube: purpose has no de text; visitors reading it see 'Plays our videos.'",
+        "service counter: title has no de text; visitors reading it see 'Counter'",
+    ]
+    # Usual category names and the catalog's services speak every built-in language.
+    assert c.category("social").title["de"] == "Soziale Netzwerke und Videos"
+
+
+def test_records_may_be_kept_five_years_while_choices_last_thirteen_months_at_most():
+    c = parse_config(MINIMAL + "records: {path: r.sqlite3, retention_days: 1826}\n")
+    assert c.records.retention_days == 1826 and c.consent.max_age_days <= 395
+    with pytest.raises(ConfigError, match="at most 5 years"):
+        parse_config(MINIMAL + "records: {path: r.sqlite3, retention_days: 1827}\n")
+    with pytest.raises(ConfigError, match="13 months"):
+        parse_config(MINIMAL + "consent: {max_age_days: 396}\n")
+
+
+# --- YAML's booleans where a word is meant ---------------------------------------------
+
+@pytest.mark.parametrize("written", ["off", "Off", "no", "false", "'off'"])
+def test_csp_off_unquoted_is_off_not_a_yaml_boolean(written):
+    assert parse_config(MINIMAL + f"csp: {written}\n").csp == "off"
+
+
+def test_csp_true_names_the_yaml_pitfall_and_the_words():
+    err = str(error_of(MINIMAL + "csp: on\n"))
+    assert err.startswith("site.yaml:7: ")
+    assert "csp must be one of off, report-only, enforce" in err
+    assert "YAML reads an unquoted on as true" in err
+
+
+@pytest.mark.parametrize(("text", "hint"), [
+    ("unknown_cookies: no\n", "YAML reads an unquoted no as false"),
+    ("banner: {position: yes}\n", "YAML reads an unquoted yes as true"),
+])
+def test_words_that_yaml_reads_as_booleans_are_explained(text, hint):
+    assert hint in str(error_of(MINIMAL + text))
+
+
+def test_a_language_named_no_is_norwegian_not_false():
+    texts = "".join(f"      {k}: 'nb {k}'\n" for k in __import__(
+        "consentproxy.banner.texts", fromlist=["TEXTS"]).TEXTS["en"])
+    c = parse_config(MINIMAL + "languages: [no, en]\nbanner:\n  texts:\n    no:\n" + texts)
+    assert c.languages == ("no", "en") and c.banner.text("no")["title"] == "nb title"
+
+
+def test_cookie_and_category_names_yaml_would_type_stay_text():
+    c = parse_config(MINIMAL.replace("analytics: {title", "on: {title")
+                     .replace("- use: google-analytics", "- {use: google-analytics, category: on}")
+                     + "necessary_cookies: [yes, 2024]\n")
+    assert [cat.name for cat in c.categories] == ["necessary", "on"]
+    assert c.services[0].category == "on" and c.necessary_cookies == ("yes", "2024")
+
+
+@pytest.mark.parametrize("written", ['"off"', "'no'", "'False'"])
+def test_a_quoted_boolean_word_is_that_boolean(written):
+    c = parse_config(MINIMAL + f"dnt: {written}\ncookie_database: {written}\n"
+                     f"consent_mode: {written}\n")
+    assert (c.dnt, c.cookie_database, c.consent_mode) == (False, False, {})
+
+
+# --- a built-in's lists grow with what a config adds ----------------------------------
+
+def test_cookies_added_to_a_builtin_service_extend_its_list():
+    c = parse_config(MINIMAL.replace("- use: google-analytics",
+                                     "- {use: google-analytics, cookies: [_ga_custom, ga_uid]}"))
+    cookies = c.services[0].cookies
+    assert cookies[:3] == ("_ga", "_ga_*", "_gid") and cookies[-2:] == ("_ga_custom", "ga_uid")
+
+
+def test_a_name_the_builtin_has_is_not_listed_twice():
+    c = parse_config(MINIMAL.replace("- use: google-analytics",
+                                     "- {use: google-analytics, cookies: [_gid, x_id]}"))
+    assert c.services[0].cookies.count("_gid") == 1 and "x_id" in c.services[0].cookies
+
+
+def test_replace_says_which_builtin_lists_are_replaced():
+    c = parse_config(MINIMAL.replace(
+        "- use: google-analytics",
+        "- {use: google-analytics, cookies: [_ga], inline: ['gaX('], replace: [cookies]}"))
+    svc = c.services[0]
+    assert svc.cookies == ("_ga",)
+    assert "gtag(" in svc.inline and "gaX(" in svc.inline  # not replaced: extended
+
+
+@pytest.mark.parametrize(("entry", "hint"), [
+    ("{use: google-analytics, replace: [cookies]}", "needs the cookies list"),
+    ("{use: google-analytics, cookies: [a], replace: [coookies]}", "is not a list of a service"),
+    ("{name: mine, category: analytics, cookies: [a], replace: [cookies]}",
+     "only a built-in service"),
+])
+def test_replace_mistakes_are_explained(entry, hint):
+    err = error_of(MINIMAL.replace("- use: google-analytics", f"- {entry}"))
+    assert err.line == 6 and hint in str(err)
+
+
+@pytest.mark.parametrize(("text", "hint"), [
+    ("banner: {dpo: {email: not-an-address}}\n", "must be an address"),
+    ("banner: {dpo: {phone: '0100'}}\n", "unknown key 'phone'"),
+    ("banner: {dpo: {}}\n", "needs email, address or url"),
+    ("banner: {cookie_policy_url: 'javascript:x'}\n", "http(s) URL"),
+])
+def test_dpo_and_policy_page_mistakes_are_explained(text, hint):
+    err = error_of(MINIMAL + text)
+    assert err.line == 7 and hint in str(err)

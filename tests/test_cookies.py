@@ -2,6 +2,7 @@ from consentproxy.cookies import (
     CookieFilter,
     capped,
     cookie_pairs,
+    deletion_domains,
     deletion_headers,
     lifetime,
     set_cookie_name,
@@ -64,3 +65,24 @@ def test_capped_cuts_long_lifetimes_and_keeps_the_rest():
     assert capped(long, 86400, NOW) == "_ga=GA1.2; Path=/; Secure; Max-Age=86400"
     assert capped("lang=fr; Max-Age=3600", 86400, NOW) == "lang=fr; Max-Age=3600"
     assert capped("sid=1; HttpOnly", 86400, NOW) == "sid=1; HttpOnly"
+
+
+def test_deletion_domains_stop_at_the_cookie_domain():
+    assert deletion_domains("a.b.www.example.com", ".example.com") == [
+        "a.b.www.example.com", "b.www.example.com", "www.example.com", "example.com"]
+    assert deletion_domains("other.test", ".example.com") == ["other.test", "example.com"]
+
+
+def test_deletion_domains_of_a_deep_host_are_the_host_and_those_nearest_the_root():
+    deep = "x." * 100 + "shop.example.co.uk"
+    domains = deletion_domains(deep, None)
+    assert domains[0] == deep and len(domains) == 8
+    assert domains[-1] == "co.uk" and "example.co.uk" in domains
+
+
+def test_deletions_are_deduplicated_capped_and_skip_unsendable_names():
+    names = ["_ga", "_ga", "bad\x01name", "caf\xe9", *(f"c{i}" for i in range(100))]
+    values = deletion_headers(names, "example.com", None, False)
+    deleted = list(dict.fromkeys(v.split("=")[0] for v in values))
+    assert deleted[0] == "_ga" and len(deleted) == 32
+    assert not any("\x01" in v or "\xe9" in v for v in values)

@@ -36,3 +36,24 @@ def test_own_policy_lists_consented_hosts_as_prefixes():
     assert name == "Content-Security-Policy"
     assert "www.google.com/maps/" in value and "www.youtube.com" in value
     assert header("off", [], []) is None
+
+
+def test_own_policy_reports_violations_to_the_proxy():
+    _, value = header("report-only", ["www.youtube.com"], [], "/.consent/csp-report")
+    assert value.endswith("; report-uri /.consent/csp-report")
+    assert "report-uri" not in header("enforce", [], [])[1]
+
+
+def test_the_origins_frame_src_lets_in_only_the_proxys_frame_documents():
+    assert admit_injected("frame-src https://www.youtube.com", "N", OWN) == (
+        f"frame-src https://www.youtube.com {OWN}")
+    assert admit_injected("child-src 'none'", "N", OWN) == f"child-src {OWN}"
+
+
+def test_the_frame_document_frames_its_service_and_nothing_else():
+    from consentproxy.csp import frame_header
+    value = frame_header(["www.youtube.com", "*.ytimg.com", "www.google.com/maps"])
+    assert value.startswith("default-src 'none'; frame-src *.ytimg.com www.google.com/maps "
+                            "www.google.com/maps/ www.youtube.com;")
+    assert "frame-ancestors 'self'" in value and "script-src" not in value
+    assert "'self'" not in value.split("frame-ancestors")[0]  # frames nothing of the site

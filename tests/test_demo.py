@@ -27,3 +27,21 @@ def test_demo_prints_the_url_and_serves_the_protected_site():
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_the_demo_pages_hold_nothing_written_for_the_proxy_and_the_config_wires_them():
+    """A legacy site: its "Gérer mes cookies" links are plain links, marked by the rewriter
+    through banner.open_selectors in the demo config."""
+    from consentproxy.cli import DEMO_DIR
+    from consentproxy.config import load_config
+    from consentproxy.engine import Engine, Request
+
+    pages = sorted((DEMO_DIR / "pages").glob("*.html"))
+    assert pages and not any(b"data-consent" in p.read_bytes() for p in pages)
+    config = load_config(DEMO_DIR / "config.yaml")
+    assert config.banner.open_selectors == ("a.lien-cookies",)
+    engine = Engine(config, [b"k" * 32])
+    ex = engine.begin(Request("GET", "/", [("Host", "garage.test"), ("Sec-Fetch-Dest", "document")]))
+    plan = ex.response(200, [("Content-Type", "text/html; charset=utf-8")])
+    page = plan.body.feed((DEMO_DIR / "pages" / "index.html").read_bytes()) + plan.body.close()
+    assert page.count(b'<a data-consent-action="open" href="#cookies" class="lien-cookies"') == 1

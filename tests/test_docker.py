@@ -10,6 +10,7 @@ import re
 import shutil
 import sys
 from collections.abc import AsyncIterator
+from ipaddress import ip_address, ip_network
 from pathlib import Path
 
 import aiohttp
@@ -26,6 +27,7 @@ COMPOSE = yaml.safe_load((DOCKER / "compose.yaml").read_text())
 SERVICES = COMPOSE["services"]
 BUILT = {name: s for name, s in SERVICES.items() if "build" in s}
 SECRET = "compose-demo-secret-change-me-0123456789"
+LB_ADDRESS = SERVICES["lb"]["networks"]["default"]["ipv4_address"]
 
 
 def test_compose_builds_the_dockerfile_and_mounts_files_that_exist():
@@ -53,6 +55,13 @@ def test_dockerfile_copies_what_exists_and_checks_the_health_endpoint():
     cmd = yaml.safe_load(re.search(r"^CMD (.+)$", text, re.MULTILINE)[1])
     build_parser().parse_args(cmd)
     assert 'consentproxy = "consentproxy.cli:main"' in (ROOT / "pyproject.toml").read_text()
+
+
+def test_the_replicas_trust_the_load_balancer_and_nothing_else():
+    subnet = ip_network(COMPOSE["networks"]["default"]["ipam"]["config"][0]["subnet"])
+    assert ip_address(LB_ADDRESS) in subnet
+    trusted = load_config(DOCKER / "proxy.yaml").trusted_proxies
+    assert [str(n) for n in trusted] == [f"{LB_ADDRESS}/32"]
 
 
 def test_the_load_balancer_points_at_the_proxy_replicas():
@@ -87,7 +96,8 @@ async def topology(postgres_dsn: str, tmp_path: Path) -> AsyncIterator[dict[str,
         config = (config.replace("http://origin:8080", f"http://127.0.0.1:{ports['origin']}")
                   .replace("postgresql://consent:consent@db/consent", postgres_dsn)
                   .replace("0.0.0.0:8000", f"127.0.0.1:{ports[name]}")
-                  .replace("0.0.0.0:9100", f"127.0.0.1:{free_port()}"))
+                  .replace("0.0.0.0:9100", f"127.0.0.1:{free_port()}")
+                  .replace(LB_ADDRESS, "127.0.0.1"))
         (tmp_path / f"{name}.yaml").write_text(config)
         command = [a.replace("/etc/consentproxy/config.yaml", str(tmp_path / f"{name}.yaml"))
                    for a in SERVICES[name]["command"]]

@@ -1,13 +1,16 @@
 import gzip
 import json
 from dataclasses import replace
+from ipaddress import ip_network
 
 import pytest
 
+from consentproxy.banner.render import Banner
 from consentproxy.config import ForTesting
-from consentproxy.consent import parse_state
+from consentproxy.consent import NO_DECISION, parse_state
 from consentproxy.engine import Engine, Request
 from consentproxy.httpheaders import header
+from consentproxy.policy import Policy
 
 NOW = 1_800_000_000.0
 HTML = [("Content-Type", "text/html; charset=utf-8")]
@@ -72,10 +75,84 @@ def test_html_is_rewritten_with_private_caching_and_csp(engine):
                                              ("Cache-Control", "public, max-age=60")])
     assert plan.body is not None
     assert header(plan.headers, "content-length") is None
-    assert header(plan.headers, "etag") == 'W/"abc"'
+    assert header(plan.headers, "etag").startswith('W/"abc.cps')
     assert header(plan.headers, "vary") == "Cookie"
     assert header(plan.headers, "cache-control") == "private, max-age=60"
     assert "default-src 'self'" in header(plan.headers, "content-security-policy-report-only")
+
+
+ORIGIN_PAGE = HTML + [("ETag", '"v1"'), ("Last-Modified", "Wed, 21 Oct 2015 07:28:00 GMT")]
+
+
+def page_etag(engine, cookie=None, **extra):
+    return header(get(engine, cookie=cookie, **extra).response(200, ORIGIN_PAGE).headers,
+                  "etag")
+
+
+def test_rewritten_page_has_no_date_and_a_tag_of_its_consent_state(engine):
+    plan = get(engine).response(200, ORIGIN_PAGE)
+    assert header(plan.headers, "last-modified") is None
+    _, accepted = choose(engine, "accept-all")
+    _, rejected = choose(engine, "reject-all")
+    tags = {page_etag(engine), page_etag(engine, accepted), page_etag(engine, rejected),
+            page_etag(engine, Sec_Fetch_Dest="document"), page_etag(engine, Accept_Language="fr")}
+    assert len(tags) == 5 and all(t.startswith('W/"v1.cps') for t in tags)
+    assert page_etag(engine, accepted) == page_etag(engine, choose(engine, "accept-all")[1])
+    other = Engine(replace(engine.config, csp="enforce"), [b"k" * 32], clock=lambda: NOW)
+    assert page_etag(other) != page_etag(engine)  # another config: another tag
+
+
+def test_withdrawal_is_not_undone_by_revalidating_the_accepted_page(engine):
+    _, accepted = choose(engine, "accept-all")
+    _, rejected = choose(engine, "reject-all")
+    cached = page_etag(engine, accepted, Sec_Fetch_Dest="document")
+    ex = get(engine, cookie=rejected, Sec_Fetch_Dest="document", If_None_Match=cached,
+             If_Modified_Since="Wed, 21 Oct 2015 07:28:00 GMT")
+    up = ex.upstream_headers()
+    assert header(up, "if-none-match") is None and header(up, "if-modified-since") is None
+
+
+def test_a_page_cached_before_the_proxy_is_not_revalidated(engine):
+    ex = get(engine, Sec_Fetch_Dest="document", If_None_Match='"v1"')
+    assert header(ex.upstream_headers(), "if-none-match") is None
+
+
+def test_page_of_the_same_state_revalidates_with_the_origins_tag(engine):
+    _, accepted = choose(engine, "accept-all")
+    cached = page_etag(engine, accepted)
+    ex = get(engine, cookie=accepted, If_None_Match=f'"other", {cached}')
+    assert header(ex.upstream_headers(), "if-none-match") == '"v1"'
+    plan = ex.response(304, [("ETag", '"v1"'), ("Cache-Control", "public, max-age=60"),
+                             ("Last-Modified", "Wed, 21 Oct 2015 07:28:00 GMT"),
+                             ("Content-Security-Policy", "default-src 'self'")])
+    assert plan.body is None
+    assert header(plan.headers, "etag") == cached
+    assert header(plan.headers, "cache-control") == "private, max-age=60"
+    assert header(plan.headers, "vary") == "Cookie"
+    assert header(plan.headers, "last-modified") is None
+    assert header(plan.headers, "content-security-policy") is None
+
+
+def test_weak_origin_tags_go_back_weak(engine):
+    plan = get(engine).response(200, HTML + [("ETag", 'W/"x,y"')])
+    ours = header(plan.headers, "etag")
+    assert ours.startswith('W/"x,y.cpw')
+    assert header(get(engine, If_None_Match=ours).upstream_headers(),
+                  "if-none-match") == 'W/"x,y"'
+
+
+def test_subresources_keep_the_origins_validators(engine):
+    ex = get(engine, Sec_Fetch_Dest="image", If_None_Match='"img1"',
+             If_Modified_Since="Wed, 21 Oct 2015 07:28:00 GMT")
+    up = ex.upstream_headers()
+    assert header(up, "if-none-match") == '"img1"'
+    assert header(up, "if-modified-since") == "Wed, 21 Oct 2015 07:28:00 GMT"
+
+
+def test_page_with_a_nonce_has_no_validator(engine):
+    plan = get(engine).response(200, ORIGIN_PAGE + [("Content-Security-Policy",
+                                                     "script-src 'self'")])
+    assert header(plan.headers, "etag") is None
 
 
 def test_gzip_html_is_decoded_rewritten_and_reencoded(engine):
@@ -98,9 +175,64 @@ def test_bodies_that_must_not_be_rewritten_pass_through(engine, method, status, 
     assert ex.response(status, [("Content-Type", ctype)]).body is None
 
 
-def test_unknown_content_encoding_passes_through(engine):
-    plan = get(engine).response(200, HTML + [("Content-Encoding", "compress")])
+@pytest.mark.parametrize("coding", ["UTF-8", "none", "compress", "gzip, foo"])
+def test_html_with_a_coding_browsers_ignore_is_rewritten_as_it_comes(engine, coding):
+    plan = get(engine).response(200, HTML + [("Content-Encoding", coding)])
+    out = plan.body.feed(b"<iframe src=//www.youtube.com/embed/x></iframe>") + plan.body.close()
+    assert b"data-consent-src" in out and b" src=//www.youtube" not in out
+    assert header(plan.headers, "content-encoding") is None
+
+
+@pytest.mark.parametrize("types", [
+    [("Content-Type", "text/plain"), ("Content-Type", "text/html; charset=utf-8")],
+    [("Content-Type", "text/plain, text/html")],
+    [("Content-Type", "text/html"), ("Content-Type", "text/plain")],
+])
+def test_html_in_any_content_type_is_rewritten_and_sent_as_the_only_type(engine, types):
+    plan = get(engine).response(200, types)
+    assert plan.body is not None
+    assert [v for k, v in plan.headers if k.lower() == "content-type"] == [
+        next(t.strip() for _, v in types for t in v.split(",") if "html" in t)]
+    assert header(plan.headers, "x-content-type-options") == "nosniff"
+
+
+@pytest.mark.parametrize("ctype", ["text/xml", "application/xml", "image/svg+xml",
+                                   "application/rss+xml; charset=utf-8",
+                                   "text/plain, image/svg+xml"])
+def test_xml_and_svg_documents_get_the_csp_and_nosniff(engine, ctype):
+    plan = get(engine).response(200, [("Content-Type", ctype)])
     assert plan.body is None
+    assert "default-src 'self'" in header(plan.headers, "content-security-policy-report-only")
+    assert header(plan.headers, "x-content-type-options") == "nosniff"
+
+
+def test_a_body_without_a_type_gets_the_csp_but_may_still_be_a_script(engine):
+    plan = get(engine).response(200, [])
+    assert header(plan.headers, "content-security-policy-report-only")
+    assert header(plan.headers, "x-content-type-options") is None
+
+
+@pytest.mark.parametrize("ctype", ["image/png", "text/javascript", "text/css", "text/plain",
+                                   "application/json"])
+def test_subresources_get_no_csp_and_no_nosniff(engine, ctype):
+    plan = get(engine).response(200, [("Content-Type", ctype)])
+    names = {k.lower() for k, _ in plan.headers}
+    assert not names & {"content-security-policy-report-only", "x-content-type-options"}
+
+
+LINKS = ("<https://www.google-analytics.com/analytics.js>; rel=preload; as=script, "
+         '</style.css>; rel=preload; as=style; title="a, b", '
+         "<https://www.facebook.com>; rel=preconnect")
+
+
+def test_preload_links_to_services_not_consented_are_removed(engine):
+    pixel = "<//connect.facebook.net/x.js>; rel=preload"
+    plan = get(engine).response(200, HTML + [("Link", LINKS), ("Link", pixel)])
+    assert [v for k, v in plan.headers if k == "Link"] == [
+        '</style.css>; rel=preload; as=style; title="a, b"']
+    _, accepted = choose(engine, "accept-all")
+    plan = get(engine, cookie=accepted).response(200, [("Link", LINKS)])
+    assert header(plan.headers, "link") == LINKS
 
 
 def test_origin_redirects_are_made_relative_to_the_visitor(engine):
@@ -115,17 +247,43 @@ def test_xhr_fragments_are_neutralised_without_banner(engine):
     assert b"data-consent-src" in out and b"consentproxy" not in out
 
 
-def test_upstream_gets_forwarding_headers_and_no_hop_by_hop(engine):
-    ex = engine.begin(Request("GET", "/", [
+def forwarded(engine, proto="https", client_ip="10.0.0.1"):
+    return engine.begin(Request("GET", "/", [
         ("Host", "h.example"), ("Connection", "keep-alive, X-Secret"), ("X-Secret", "1"),
-        ("Accept-Encoding", "gzip, sdch, br"), ("X-Forwarded-For", "1.2.3.4")],
-        client_ip="10.0.0.1"))
+        ("Accept-Encoding", "gzip, sdch, br"), ("X-Forwarded-For", "1.2.3.4"),
+        ("X-Forwarded-Proto", proto), ("X-Forwarded-Host", "www.example.com")],
+        client_ip=client_ip))
+
+
+def test_upstream_gets_forwarding_headers_and_no_hop_by_hop(engine):
+    ex = forwarded(engine)
     headers = ex.upstream_headers()
     names = {k.lower() for k, _ in headers}
     assert "connection" not in names and "x-secret" not in names
     assert header(headers, "accept-encoding") == "br, gzip"
-    assert header(headers, "x-forwarded-for") == "1.2.3.4, 10.0.0.1"
+    assert header(headers, "x-forwarded-for") == "10.0.0.1"  # nobody vouches for 1.2.3.4
+    assert header(headers, "x-forwarded-proto") == "http"
     assert header(headers, "x-forwarded-host") == "h.example"
+
+
+def test_forwarding_headers_of_a_trusted_proxy_are_believed(engine):
+    trusting = Engine(replace(engine.config, trusted_proxies=(ip_network("10.0.0.0/8"),)),
+                      [b"k" * 32], clock=lambda: NOW)
+    ex = forwarded(trusting)
+    headers = ex.upstream_headers()
+    assert ex.scheme == "https"
+    assert header(headers, "x-forwarded-for") == "1.2.3.4, 10.0.0.1"
+    assert header(headers, "x-forwarded-host") == "www.example.com"
+    assert not trusting.trusts("11.0.0.1") and not trusting.trusts("")
+    assert forwarded(trusting, client_ip="11.0.0.1").scheme == "http"
+
+
+@pytest.mark.parametrize("proto", ["https://evil.example/#", "javascript", "", "ftp"])
+def test_forged_forwarded_proto_cannot_redirect_off_site(engine, proto):
+    trusting = Engine(replace(engine.config, trusted_proxies=(ip_network("10.0.0.1"),)),
+                      [b"k" * 32], clock=lambda: NOW)
+    plan = forwarded(trusting, proto).response(302, [("Location", "http://127.0.0.1:9/next")])
+    assert header(plan.headers, "location") == "http://h.example/next"
 
 
 @pytest.fixture
@@ -294,6 +452,29 @@ def test_a_choice_becomes_a_record_of_what_was_granted_and_refused(engine):
     assert rec.config_digest == engine.config_digest and not rec.withdrawal
 
 
+def test_a_record_names_the_language_and_the_version_the_visitor_was_shown(engine):
+    from consentproxy.proof import archived, config_from
+
+    def decide(body: bytes, ctype: str, **headers: str):
+        ex = engine.begin(Request("POST", "/.consent/choice", [
+            ("Host", "shop.example.com"), ("Origin", "http://shop.example.com"),
+            ("Content-Type", ctype), *((k.replace("_", "-"), v) for k, v in headers.items())]))
+        return ex.local_response(body).record
+
+    assert decide(b'{"action":"reject-all","lang":"pl"}', "application/json").language == "pl"
+    form = decide(b"action=reject-all&lang=de&return=/", "application/x-www-form-urlencoded")
+    assert form.language == "de"
+    # A language the config does not offer (a forged or stale form): the browser's.
+    assert decide(b'{"action":"reject-all","lang":"xx"}', "application/json",
+                  Accept_Language="it-IT,it").language == "it"
+    digest, content = engine.shown
+    assert form.shown_digest == digest == archived(engine.config)[0]
+    # The archive renders the same banner the live config does.
+    again = config_from(content, digest)
+    assert Banner(again, Policy(again)).render(NO_DECISION, "de", "/") == engine.banner.render(
+        NO_DECISION, "de", "/")
+
+
 def test_after_max_age_days_the_choice_is_gone_and_the_banner_asks_again(engine):
     _, cookie = choose(engine, "accept-all")
     day = 86400
@@ -306,3 +487,125 @@ def test_after_max_age_days_the_choice_is_gone_and_the_banner_asks_again(engine)
     page = plan.body.feed(b"<html><body><script src='https://www.google-analytics.com/ga.js'>"
                           b"</script></body></html>") + plan.body.close()
     assert b'type="text/plain"' in page and b'open=""' in page.split(b"<form")[0]
+
+
+@pytest.mark.parametrize("target", ["@127.0.0.1:9", "127.0.0.1:9", "http://evil.example/x",
+                                    "*", "", "evil.example:443"])
+def test_a_target_that_is_not_a_path_is_refused(engine, target):
+    ex = engine.begin(Request("GET", target, [("Host", "h.example")]))
+    assert ex.is_local and ex.local_response(b"").status == 400
+
+
+def test_connect_is_refused(engine):
+    ex = engine.begin(Request("CONNECT", "/", [("Host", "h.example")]))
+    assert ex.local_response(b"").status == 400
+
+
+@pytest.mark.parametrize("host", ["a." * 200 + "com", "evil.example@h.example", "h.example/x",
+                                  "h.example:80:80", "[::1", "[zz::1]", "h example", "h\x0bx",
+                                  "h.example:123456"])
+def test_a_host_that_is_no_host_name_or_address_is_refused(engine, host):
+    assert get_with_host(engine, host).local_response(b"").status == 400
+
+
+@pytest.mark.parametrize("host", ["h.example", "h.example.", "H.Example:8443", "127.0.0.1:80",
+                                  "[::1]:8000", "[2001:db8::1]", "a_b.example"])
+def test_host_names_and_addresses_are_accepted(engine, host):
+    assert not get_with_host(engine, host).is_local
+
+
+def get_with_host(engine, host):
+    return engine.begin(Request("GET", "/", [("Host", host)]))
+
+
+def test_two_host_headers_are_refused(engine):
+    ex = engine.begin(Request("GET", "/", [("Host", "a.example"), ("Host", "b.example")]))
+    assert ex.local_response(b"").status == 400
+
+
+def test_deep_host_and_many_cookies_cost_a_bounded_response(engine):
+    cookies = "; ".join(f"_ga_{i}=1" for i in range(500))
+    deep = "a." * 120 + "example.com"  # 251 bytes: a valid host
+    plan = engine.begin(Request("GET", "/", [("Host", deep), ("Cookie", cookies)])).response(
+        200, [])
+    deletions = [v for k, v in plan.headers if k == "Set-Cookie"]
+    assert len(deletions) <= 32 * 9 and sum(map(len, deletions)) < 64 * 1024
+    domains = {v.rsplit("Domain=", 1)[1] for v in deletions if "Domain=" in v}
+    assert "example.com" in domains and deep in domains and len(domains) <= 8
+
+
+@pytest.mark.parametrize(("headers", "status"), [
+    ([("X-Big", "a" * 9000)], 431),
+    ([(f"X-{i}", "a" * 4000) for i in range(9)], 431),
+])
+def test_request_heads_over_the_limits_get_431(engine, headers, status):
+    ex = engine.begin(Request("GET", "/", [("Host", "h.example"), *headers]))
+    assert ex.local_response(b"").status == status
+
+
+def test_request_target_over_the_line_limit_gets_414(engine):
+    ex = engine.begin(Request("GET", "/" + "a" * 9000, [("Host", "h.example")]))
+    assert ex.local_response(b"").status == 414
+
+
+def test_each_rewritten_response_carries_its_own_mark_and_the_origins_is_dropped(engine):
+    """banner.js activates only elements with the mark of a response the proxy rewrote: the
+    page's (on the guard's tag) or a fetched fragment's (in X-Consent-Mark)."""
+    marks = []
+    for _ in range(2):
+        ex = get(engine, sec_fetch_dest="empty")
+        plan = ex.response(200, HTML + [("X-Consent-Mark", "forged")])
+        body = plan.body.feed(b"<iframe src=https://www.youtube.com/embed/x></iframe>")
+        body += plan.body.close()
+        mark = header(plan.headers, "x-consent-mark")
+        assert [v for k, v in plan.headers if k.lower() == "x-consent-mark"] == [mark]
+        assert mark != "forged" and b'data-consent-mark="%s"' % mark.encode() in body
+        marks.append(mark)
+    assert marks[0] != marks[1]
+    json_plan = get(engine).response(200, [("Content-Type", "application/json"),
+                                           ("X-Consent-Mark", "forged")])
+    assert header(json_plan.headers, "x-consent-mark") is None
+
+
+def answered(engine, body: bytes, form: bool = False, target="/.consent/choice",
+             cookie=None):
+    ex = engine.begin(Request("POST", target, [
+        ("Host", "shop.example.com"), ("Origin", "http://shop.example.com"),
+        ("Content-Type", "application/x-www-form-urlencoded" if form else "application/json")]
+        + ([("Cookie", cookie)] if cookie else [])))
+    record = ex.local_response(body).record
+    return record.outcome, record.method
+
+
+@pytest.mark.parametrize(("body", "form", "target", "expected"), [
+    (b'{"action":"accept-all","via":"banner"}', False, "", ("accept-all", "banner")),
+    (b'{"action":"reject-all","via":"banner"}', False, "", ("reject-all", "banner")),
+    (b'{"action":"reject-all","via":"close"}', False, "", ("close", "banner")),
+    (b'{"action":"accept-all","via":"preferences"}', False, "", ("customise", "preferences")),
+    (b'{"action":"save","via":"placeholder"}', False, "", ("", "placeholder")),
+    (b"action=reject-all", True, "?via=close", ("close", "form")),
+    (b"action=save&category=analytics", True, "", ("customise", "form")),
+    (b"action=accept-all", True, "", ("accept-all", "form")),
+])
+def test_each_answer_to_the_first_layer_is_recorded_with_its_outcome(
+        engine, body, form, target, expected):
+    assert answered(engine, body, form, "/.consent/choice" + target) == expected
+
+
+def test_a_visitor_who_had_chosen_gives_no_first_layer_outcome(engine):
+    _, cookie = choose(engine, "accept-all")
+    assert answered(engine, b'{"action":"reject-all","via":"preferences"}',
+                    cookie=cookie) == ("", "preferences")
+
+
+def test_an_impression_is_a_page_showing_the_first_layer_to_be_answered(engine):
+    def impression(cookie=None, **extra):
+        ex = get(engine, "/", cookie, Sec_Fetch_Dest="document", **extra)
+        transform = ex.response(200, HTML).body
+        transform.feed(b"<!doctype html><html><body><p>x</p></body></html>")
+        transform.close()
+        return ex.report.impression
+    _, cookie = choose(engine, "reject-all")
+    assert impression() is True
+    assert impression(cookie) is False
+    assert impression(Sec_Purpose="prefetch") is False

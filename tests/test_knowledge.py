@@ -102,7 +102,7 @@ def test_unknown_third_parties_follow_the_config():
 
 def test_config_errors_name_the_line_and_the_fix(tmp_path):
     cases = {
-        "known_trackers: maybe\n": "known_trackers must be hold",
+        "known_trackers: maybe\n": "known_trackers must be one of hold, allow",
         "unknown_third_parties: nope\n": "unknown_third_parties must be allow, block or",
         "services:\n  - {name: x, category: analytics, domains: [www.example.com]}\n":
             "not a registrable domain (that is 'example.com')",

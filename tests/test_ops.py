@@ -39,12 +39,20 @@ PAGE = (b"<!doctype html><html><head></head><body><p>hello</p>"
 
 
 async def origin_app(slow: float = 0.0) -> web.Application:
+    async def endless(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "text/html"})
+        await resp.prepare(request)
+        while True:
+            await resp.write(b"<p>more</p>" * 100)
+            await asyncio.sleep(0.05)
+
     async def page(request: web.Request) -> web.Response:
         await asyncio.sleep(slow if request.path == "/slow" else 0)
         resp = web.Response(body=PAGE, content_type="text/html")
         resp.set_cookie("_ga", "1")
         return resp
     app = web.Application()
+    app.router.add_get("/endless", endless)
     app.router.add_route("*", "/{tail:.*}", page)
     return app
 
@@ -89,7 +97,8 @@ async def test_two_workers_share_one_port_and_both_answer(origin: str, tmp_path:
     proc = await start_serve(config, "--workers", "2")
     try:
         await until_up(f"http://127.0.0.1:{port}/.consent/healthz")
-        await until_up(f"http://127.0.0.1:{metrics + 1}/metrics")
+        for m in (metrics, metrics + 1):  # both workers up, not just the first to answer
+            await until_up(f"http://127.0.0.1:{m}/metrics")
         # New connections each time: the kernel spreads them over the workers.
         for _ in range(60):
             async with aiohttp.ClientSession() as client, client.get(
@@ -216,6 +225,54 @@ async def test_metrics_and_access_log_follow_what_the_proxy_does(origin: str) ->
     assert lines[1]["decision"] == "reject-all"
 
 
+async def test_metrics_count_impressions_first_layer_answers_and_category_answers(
+        origin: str) -> None:
+    """An impression is a page whose banner opens on its first layer (not a prefetch, not
+    a visitor who has chosen); an answer to it is counted by outcome; every decision gives
+    each optional category's answer."""
+    config = parse_config(CONFIG.format(upstream=origin, port=0, metrics=0, title="T"))
+    running = await server.start(Engine(config, [b"k" * 32]), "127.0.0.1", 0)
+    telemetry = Telemetry(lambda: running.proxy.engine)
+    running.proxy.on_done = telemetry.request_done
+    base = f"http://127.0.0.1:{running.port}"
+    doc = {"Sec-Fetch-Dest": "document"}
+    try:
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as client:
+            async def page(**headers: str) -> None:
+                async with client.get(base + "/page", headers={**doc, **headers}) as resp:
+                    assert b'id="consentproxy"' in await resp.read()
+
+            async def choose(via: str, cookie: str = "", **body: object) -> str:
+                async with client.post(base + "/.consent/choice", json={**body, "via": via},
+                                       headers={"Origin": base, "Cookie": cookie}) as resp:
+                    assert resp.status == 200
+                    return resp.headers["Set-Cookie"].split(";")[0]
+            await page()
+            await page()
+            await page(**{"Sec-Purpose": "prefetch;prerender"})
+            cookie = await choose("close", action="reject-all")
+            await page(Cookie=cookie)  # decided: the banner is there, closed
+            await choose("preferences", cookie, action="save", categories=["analytics"])
+            await choose("banner", action="accept-all")
+            await choose("preferences", action="reject-all")
+        scrape = telemetry.scrape().decode()
+    finally:
+        await running.stop()
+    assert counter(scrape, "consentproxy_banner_impressions") == 2
+    assert counter(scrape, "consentproxy_banner_outcomes", outcome="close") == 1
+    assert counter(scrape, "consentproxy_banner_outcomes", outcome="accept-all") == 1
+    assert counter(scrape, "consentproxy_banner_outcomes", outcome="customise") == 1
+    assert counter(scrape, "consentproxy_banner_outcomes", outcome="reject-all") == 0
+    assert counter(scrape, "consentproxy_consent_decisions", action="save") == 1  # (changed)
+    assert counter(scrape, "consentproxy_category_answers", answer="granted",
+                   category="analytics") == 2
+    assert counter(scrape, "consentproxy_category_answers", answer="refused",
+                   category="analytics") == 2
+    assert counter(scrape, "consentproxy_category_answers", answer="refused",
+                   category="advertising") == 3
+    assert 'category="necessary"' not in scrape
+
+
 async def test_stopping_lets_requests_in_flight_finish(origin: str) -> None:
     config = parse_config(CONFIG.format(upstream=origin, port=0, metrics=0, title="T"))
     running = await server.start(Engine(config, [b"k" * 32]), "127.0.0.1", 0)
@@ -228,3 +285,99 @@ async def test_stopping_lets_requests_in_flight_finish(origin: str) -> None:
         await asyncio.sleep(0.3)  # the origin is taking its 1 s
         await running.stop()
         assert await request == 200
+
+
+async def test_stopping_cancels_what_outlasts_the_grace(
+        origin: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An endless page: stop() takes the grace, then cancels it (aiohttp alone waited
+    twice the grace, 22 s in all with the default, past systemd's TimeoutStopSec)."""
+    monkeypatch.setattr(server, "SHUTDOWN_SECONDS", 2)
+    config = parse_config(CONFIG.format(upstream=origin, port=0, metrics=0, title="T"))
+    running = await server.start(Engine(config, [b"k" * 32]), "127.0.0.1", 0)
+    async with aiohttp.ClientSession() as client:
+        resp = await client.get(f"http://127.0.0.1:{running.port}/endless")
+        await resp.content.read(1000)
+        started = asyncio.get_running_loop().time()
+        await running.stop()
+        took = asyncio.get_running_loop().time() - started
+        resp.close()
+    assert 2 <= took < 3.5, f"stop took {took:.1f}s for a 2 s grace"
+    assert running.proxy.in_flight == set()
+
+
+async def test_a_second_sigterm_stops_serve_at_once(origin: str, tmp_path: Path) -> None:
+    port = free_port()
+    config = tmp_path / "site.yaml"
+    config.write_text(CONFIG.format(upstream=origin, port=port, metrics=free_port(), title="T"))
+    proc = await start_serve(config)
+    try:
+        await until_up(f"http://127.0.0.1:{port}/.consent/healthz")
+        async with aiohttp.ClientSession() as client:
+            resp = await client.get(f"http://127.0.0.1:{port}/endless")
+            await resp.content.read(1000)
+            proc.send_signal(signal.SIGTERM)
+            await asyncio.sleep(0.5)
+            started = asyncio.get_running_loop().time()
+            proc.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(proc.wait(), 5)
+            resp.close()
+        assert asyncio.get_running_loop().time() - started < 3
+        assert proc.returncode == 0
+    finally:
+        await stop(proc)
+
+
+DASHBOARD = Path(__file__).resolve().parent.parent / "deploy" / "grafana-dashboard.json"
+PROMQL_WORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and",
+                "or", "unless", "offset"}
+
+
+def exported() -> dict[str, set[str]]:
+    """Every sample name the exporter exposes, with its label names, once each metric has
+    been fed (a labelled metric shows no sample before)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from consentproxy.engine import Report
+    config = parse_config(CONFIG.format(upstream="http://127.0.0.1:1", port=0, metrics=0,
+                                        title="T"))
+    engine = Engine(config, [b"k" * 32])
+    telemetry = Telemetry(lambda: engine)
+    telemetry.request_done("GET", "/", 200, 0.1, 10, Report(
+        neutralised=[("google-analytics", "script")], set_cookies_dropped=["_ga"],
+        decision="accept-all", outcome="accept-all", categories_granted=["analytics"],
+        categories_refused=["advertising"], impression=True, upstream_seconds=0.1,
+        rewrite_bytes=10, rewrite_seconds=0.01, csp_violations=[("script-src", "x.test")]))
+    names: dict[str, set[str]] = {}
+    for family in text_string_to_metric_families(telemetry.scrape().decode()):
+        for sample in family.samples:
+            names.setdefault(sample.name, set()).update(sample.labels)
+    return names
+
+
+def test_the_grafana_dashboard_queries_only_metrics_and_labels_the_proxy_exports():
+    metrics = exported()
+    assert {"consentproxy_banner_impressions_total", "consentproxy_banner_outcomes_total",
+            "consentproxy_category_answers_total"} <= metrics.keys()
+    dashboard = json.loads(DASHBOARD.read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    assert len(exprs) >= 10
+    used = set()
+    for expr in exprs:
+        plain = re.sub(r'"[^"]*"', "", expr)
+        plain = re.sub(r"\[[^\]]*\]", "", plain)  # ranges
+        groups = re.findall(r"\b(?:by|without)\s*\(([^)]*)\)", plain)
+        selectors = re.findall(r"([a-zA-Z_:][\w:]*)\{([^}]*)\}", plain)
+        plain = re.sub(r"\b(?:by|without)\s*\([^)]*\)", "", re.sub(r"\{[^}]*\}", "", plain))
+        names = {w for w in re.findall(r"(?<![\w.])([a-zA-Z_:][\w:]*)\b(?!\s*\()", plain)
+                 if w not in PROMQL_WORDS}
+        unknown = names - metrics.keys()
+        assert not unknown, f"{expr}: {sorted(unknown)} is not exported"
+        labels = set().union(*(metrics[n] for n in names))
+        for group in groups:
+            wanted = {g.strip() for g in group.split(",") if g.strip()}
+            assert wanted <= labels, f"{expr}: no label {sorted(wanted - labels)}"
+        for name, matchers in selectors:
+            wanted = set(re.findall(r"(\w+)\s*!?=~?", matchers))
+            assert wanted <= metrics[name], f"{expr}: {name} has no label {wanted}"
+        used |= names
+    assert any(n.startswith("consentproxy_banner_outcomes") for n in used)

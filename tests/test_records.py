@@ -13,7 +13,9 @@ from consentproxy.records import (
     PostgresStore,
     RecordWriter,
     SqliteStore,
+    Stats,
     open_store,
+    summarise,
     user_agent_family,
 )
 
@@ -45,6 +47,8 @@ async def store(store_target):
     await store.open()
     if isinstance(store, PostgresStore):  # one server for the session: start empty
         await store._execute("DELETE FROM consent_records")
+        await store._execute("DELETE FROM shown_versions")
+        await store._execute("DELETE FROM banner_impressions")
     yield store
     await store.close()
 
@@ -67,6 +71,131 @@ async def test_purge_keeps_what_is_younger_than_the_retention(store):
     await store.write([record("old", NOW - 400 * 86400), record("new", NOW)])
     assert await store.purge(NOW - 395 * 86400) == 1
     assert [r.consent_id for r in await store.since(0)] == ["new"]
+
+
+async def test_a_record_keeps_the_language_and_the_version_shown_archived_once(store):
+    await store.write([record("a", language="de", shown_digest="v1")], {"v1": '{"x":1}'})
+    await store.write([record("b", language="fr", shown_digest="v1")], {"v1": '{"x":1}'})
+    assert [(r.language, r.shown_digest) for r in await store.by_id("a")] == [("de", "v1")]
+    assert await store.shown("v1") == '{"x":1}' and await store.shown("v2") is None
+
+
+DAY = 86400  # NOW is 2027-01-15 08:00 UTC
+
+
+async def test_stats_give_each_days_impressions_outcomes_and_category_answers(store):
+    """Grouped in the store (a few rows whatever the traffic); impressions counted by
+    several instances add up."""
+    a, r = ("analytics",), ("social",)
+    await store.write([
+        record("1", NOW, action="accept-all", outcome="accept-all",
+               granted_categories=a + r, refused_categories=()),
+        record("2", NOW + 60, action="reject-all", outcome="reject-all",
+               granted_categories=(), refused_categories=a + r),
+        record("3", NOW + 120, outcome="customise"),
+        record("4", NOW + 180, action="reject-all", outcome="close",
+               granted_categories=(), refused_categories=a + r),
+        record("3", NOW + 240, outcome=""),  # a change of mind: no first-layer answer
+        record("5", NOW + DAY, action="accept-all", outcome="accept-all",
+               granted_categories=a + r, refused_categories=()),
+        record("old", NOW - 30 * DAY, outcome="close"),
+    ], impressions={"2027-01-15": 7})
+    await store.write([], impressions={"2027-01-15": 3, "2027-01-16": 1})
+    days = summarise(await store.stats(NOW - DAY), ["analytics", "social"])
+    assert [d["day"] for d in days] == ["2027-01-15", "2027-01-16", "total"]
+    first = days[0]
+    assert (first["impressions"], first["decisions"], first["accept-all"], first["reject-all"],
+            first["customise"], first["close"], first["ignored"]) == (10, 5, 1, 1, 1, 1, 6)
+    assert first["categories"]["analytics"] == {"granted": 3, "refused": 2, "rate": 0.6}
+    assert first["categories"]["social"] == {"granted": 1, "refused": 4, "rate": 0.2}
+    total = days[-1]
+    assert (total["impressions"], total["decisions"], total["ignored"]) == (11, 6, 6)
+    assert total["categories"]["social"]["rate"] == round(2 / 6, 4)
+
+
+def test_ignored_never_goes_below_zero_and_rates_need_decisions():
+    """More answers than counted impressions (records kept before impressions were): 0."""
+    days = summarise(Stats([("2027-01-15", "accept-all", (), (), 4)], {"2027-01-15": 1}),
+                     ["analytics"])
+    assert days[0]["ignored"] == 0
+    assert days[0]["categories"]["analytics"] == {"granted": 0, "refused": 0, "rate": None}
+
+
+async def test_purge_drops_impressions_older_than_the_retention(store):
+    await store.write([], impressions={"2026-01-01": 5, "2027-01-15": 2})
+    await store.purge(NOW - 10 * DAY)
+    assert (await store.stats(0)).impressions == {"2027-01-15": 2}
+
+
+async def test_the_writer_counts_impressions_by_day_and_writes_them_with_the_batches(tmp_path):
+    clock = [NOW]
+    store = FlakyStore(tmp_path / "r.sqlite3", failures=1)
+    writer = RecordWriter(store, interval=0.01, clock=lambda: clock[0])
+    await writer.start()
+    try:
+        writer.impression()
+        writer.impression()
+        clock[0] += DAY
+        writer.impression()
+        want = {"2027-01-15": 2, "2027-01-16": 1}  # after a failed write, retried
+        for _ in range(100):
+            if writer.ready and (await store.stats(0)).impressions == want:
+                break
+            await asyncio.sleep(0.05)
+        assert (await store.stats(0)).impressions == want and store.failures == 0
+    finally:
+        await writer.close()
+
+
+async def test_purge_drops_versions_no_record_names_any_more(store):
+    await store.write([record("old", NOW - 100, shown_digest="v1"),
+                       record("new", NOW, shown_digest="v2")], {"v1": "one", "v2": "two"})
+    assert await store.purge(NOW - 50) == 1
+    assert await store.shown("v1") is None and await store.shown("v2") == "two"
+
+
+async def test_records_of_the_first_schema_are_migrated_and_still_read(tmp_path):
+    """A store written before records kept the language: its rows read with "" for it."""
+    import aiosqlite
+
+    from consentproxy.records import MIGRATIONS
+    path = tmp_path / "old.sqlite3"
+    async with aiosqlite.connect(path) as db:
+        await db.execute("CREATE TABLE schema_version (version INTEGER)")
+        for sql in MIGRATIONS[:5]:
+            await db.execute(sql.format(id="INTEGER PRIMARY KEY AUTOINCREMENT", bool="INTEGER"))
+        await db.execute("INSERT INTO schema_version (version) VALUES (5)")
+        await db.execute(
+            "INSERT INTO consent_records (consent_id, decided_at, revision, config_digest, "
+            "action, method, granted_categories, refused_categories, granted_services, "
+            "refused_services, withdrawal, gpc, user_agent) VALUES ('old', 1, 1, 'd', 'save', "
+            "'form', '[]', '[]', '[]', '[]', 0, 0, 'other')")
+        await db.commit()
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        [old] = await store.by_id("old")
+        assert (old.language, old.shown_digest) == ("", "")
+        await store.write([record("new", language="pl", shown_digest="v")], {"v": "{}"})
+        assert (await store.by_id("new"))[0].language == "pl"
+    finally:
+        await store.close()
+
+
+async def test_the_writer_archives_each_version_with_the_first_record_naming_it(tmp_path):
+    store = SqliteStore(tmp_path / "r.sqlite3")
+    writer = RecordWriter(store, interval=0.01)
+    await writer.start()
+    try:
+        for i in range(3):
+            writer.submit(record(f"v{i}", shown_digest="d1"), ("d1", "content one"))
+        for _ in range(100):
+            if writer.written == 3:
+                break
+            await asyncio.sleep(0.02)
+        assert await store.shown("d1") == "content one" and writer._versions == {}
+    finally:
+        await writer.close()
 
 
 async def test_reopening_migrates_nothing_twice_and_keeps_data(store_target):
@@ -112,11 +241,11 @@ class FlakyStore(SqliteStore):
         super().__init__(path)
         self.failures = failures
 
-    async def write(self, batch):
+    async def write(self, batch, versions=None, impressions=None):
         if self.failures:
             self.failures -= 1
             raise ConnectionError("store is down")
-        await super().write(batch)
+        await super().write(batch, versions, impressions)
 
 
 async def test_a_store_that_is_down_is_retried_and_never_blocks_submit(tmp_path):

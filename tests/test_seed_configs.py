@@ -1,6 +1,7 @@
 """The seeds' cookie policies as configs (config/): each loads cleanly, and classifies the
 seed's cookies as the seed says."""
 
+import html
 from pathlib import Path
 
 import pytest
@@ -38,8 +39,6 @@ AMPERE_TABLE = {
     "yt-remote-connected-devices": "social",        # YouTube, video quality
     "yt-remote-device-id": "social",                # YouTube, player preferences
     "_ga": "audience", "_ga_XYZ123": "audience", "_gid": "audience",  # Google, audience
-    "OptanonConsent": "technical",                  # OneTrust, the consent tool
-    "OptanonAlertBoxClosed": "technical",
 }
 
 
@@ -124,3 +123,46 @@ def test_seed_configs_speak_in_their_own_words(ampere, saas):
             assert config.banner.text(lang)["title"] != TEXTS[lang]["title"]
         assert config.banner.privacy_url
     assert ampere.config.banner.text("fr")["manage"] == "Gérer mes cookies"
+
+
+@pytest.mark.parametrize("cookie", ["PREF", "LOGIN_INFO", "GPS", "VISITOR_PRIVACY_METADATA"])
+def test_ampere_youtube_cookies_beyond_the_table_are_social_not_technical(ampere, cookie):
+    """The config's YouTube names extend the built-in ones: none falls to the Open Cookie
+    Database (which calls PREF and LOGIN_INFO functional, so technical here)."""
+    assert ampere.cookie_category(cookie) == "social"
+    assert not ampere.cookie_allowed(cookie, NO_DECISION)
+
+
+@pytest.mark.parametrize("name", ["ampere.yaml", "saas.yaml"])
+def test_seed_configs_keep_proof_of_consent_in_sqlite(name):
+    """Seed 000: "we will keep a record of your preferences"; both for 13 months."""
+    records = load_config(CONFIG_DIR / name).records
+    assert records.target == str(CONFIG_DIR / name.replace(".yaml", "-records.sqlite3"))
+    assert records.retention_days == 395
+
+
+def test_ampere_links_the_seeds_policy_pages_and_names_its_dpo(ampere):
+    from consentproxy.banner.render import Banner
+    banner = ampere.config.banner
+    assert banner.privacy_url == "https://www.ampere.cars/en/privacy-policy/"  # seed 001
+    assert banner.cookie_policy_url == "https://www.ampere.cars/en/cookie-policy/"
+    assert banner.dpo["email"] == "dpo@ampere.cars"
+    assert "122-122 bis avenue du Général Leclerc" in banner.dpo["address"]
+    page = html.unescape(
+        Banner(ampere.config, ampere).preferences_page(NO_DECISION, "fr", "/").decode())
+    assert '<a href="https://www.ampere.cars/en/cookie-policy/">Politique de cookies</a>' in page
+    assert ('<p class="cp-dpo">Délégué à la protection des données: '
+            '<a href="mailto:dpo@ampere.cars">dpo@ampere.cars</a> · AMPERE SAS') in page
+
+
+def test_ampere_retires_its_former_onetrust_banner_and_imports_its_choices(ampere):
+    """The seed's table lists OneTrust, technical: the tool consentproxy replaces. Its
+    scripts never run again, its cookies go once read, its choices carry over."""
+    from consentproxy.config import FORMER_CMP
+    former = ampere.config.former_cmp
+    assert former is not None and former.tool == "onetrust" and former.neutralise
+    assert former.imports == {"C0002": "audience", "C0004": "social", "C0005": "social"}
+    everything = accepted("audience", "social")
+    assert ampere.blocked_host("cdn.cookielaw.org", everything) is not None
+    assert ampere.cookie_category("OptanonConsent") == FORMER_CMP
+    assert not ampere.cookie_allowed("OptanonAlertBoxClosed", everything)

@@ -57,6 +57,8 @@ PAGE = (b"<!doctype html><html><head><title>t</title>"
         b"</head><body><p>hello</p></body></html>")
 BANNER = b'id="consentproxy"'
 BLOB = os.urandom(256 * 1024)
+SVG = (b"<svg xmlns='http://www.w3.org/2000/svg'><image href='https://www.facebook.com/tr'/>"
+       b"</svg>")
 JSON_BODY = json.dumps({"items": list(range(500)), "name": "caf\u00e9"}).encode()
 BIG_CHUNK = os.urandom(1 << 20)
 BIG_CHUNKS = 64  # 64 MiB
@@ -115,6 +117,19 @@ async def big(request: web.Request) -> web.StreamResponse:
 async def page(request: web.Request) -> web.Response:
     return web.Response(body=PAGE, content_type="text/html", headers={
         "ETag": '"v1"', "Cache-Control": "public, max-age=60", "Vary": "Accept-Encoding"})
+
+
+LAST_MODIFIED = "Wed, 21 Oct 2015 07:28:00 GMT"
+
+
+async def cached(request: web.Request) -> web.Response:
+    """A page with validators, answering conditional requests as origins do."""
+    validators = {"ETag": '"v1"', "Last-Modified": LAST_MODIFIED,
+                  "Cache-Control": "max-age=0"}
+    if (request.headers.get("If-None-Match") == '"v1"'
+            or request.headers.get("If-Modified-Since") == LAST_MODIFIED):
+        return web.Response(status=304, headers=validators)
+    return web.Response(body=PAGE, content_type="text/html", headers=validators)
 
 
 async def no_content(request: web.Request) -> web.Response:
@@ -182,10 +197,12 @@ def origin_app() -> web.Application:
     app = web.Application()
     app.router.add_get("/blob", functools.partial(fixed, BLOB, "application/octet-stream"))
     app.router.add_get("/json", functools.partial(fixed, JSON_BODY, "application/json"))
+    app.router.add_get("/drawing.svg", functools.partial(fixed, SVG, "image/svg+xml"))
     app.router.add_get("/echo", echo)
     app.router.add_post("/upload", upload)
     app.router.add_get("/big", big)
     app.router.add_get("/page", page)
+    app.router.add_get("/cached", cached)
     app.router.add_get("/empty", no_content)
     app.router.add_get("/notmodified", not_modified)
     app.router.add_get("/partial", partial)
@@ -325,6 +342,15 @@ async def test_non_html_body_is_byte_identical_with_content_length(
         assert "Transfer-Encoding" not in resp.headers
 
 
+async def test_svg_document_gets_the_csp_and_nosniff_and_its_bytes(
+        proxy: str, client: aiohttp.ClientSession) -> None:
+    async with client.get(proxy + "/drawing.svg") as resp:
+        assert await resp.read() == SVG
+        assert "default-src 'self'" in resp.headers["Content-Security-Policy-Report-Only"]
+        assert "facebook" not in resp.headers["Content-Security-Policy-Report-Only"]
+        assert resp.headers["X-Content-Type-Options"] == "nosniff"
+
+
 async def test_large_download_streams_with_bounded_memory(
         proxy: str, proxy_pid: int, client: aiohttp.ClientSession) -> None:
     expected = hashlib.sha256()
@@ -404,10 +430,26 @@ async def test_x_forwarded_headers_reach_origin(
     assert seen["x-forwarded-host"] == [proxy.removeprefix("http://")]
 
 
-async def test_existing_x_forwarded_for_is_appended_to(
-        proxy: str, client: aiohttp.ClientSession) -> None:
-    seen = await origin_saw(client, proxy, {"X-Forwarded-For": "203.0.113.7"})
+FORWARDED = {"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https",
+             "X-Forwarded-Host": "www.example.com"}
+
+
+async def test_x_forwarded_headers_of_a_trusted_proxy_are_kept(
+        origin: str, start_proxy: Callable[..., Awaitable[str]],
+        client: aiohttp.ClientSession) -> None:
+    proxy = await start_proxy(origin, "trusted_proxies: [127.0.0.1/32]\n")
+    seen = await origin_saw(client, proxy, FORWARDED)
     assert seen["x-forwarded-for"] == ["203.0.113.7, 127.0.0.1"]
+    assert seen["x-forwarded-proto"] == ["https"]
+    assert seen["x-forwarded-host"] == ["www.example.com"]
+
+
+async def test_x_forwarded_headers_of_anyone_else_are_replaced(
+        proxy: str, client: aiohttp.ClientSession) -> None:
+    seen = await origin_saw(client, proxy, FORWARDED)
+    assert seen["x-forwarded-for"] == ["127.0.0.1"]
+    assert seen["x-forwarded-proto"] == ["http"]
+    assert seen["x-forwarded-host"] == [proxy.removeprefix("http://")]
 
 
 # --- 6: responses that must not be rewritten --------------------------------------------
@@ -478,7 +520,7 @@ async def test_html_page_is_neutralised_with_banner_and_private_caching(
         assert "accept-encoding" in resp.headers["Vary"].lower()
         assert "private" in resp.headers["Cache-Control"]
         assert "public" not in resp.headers["Cache-Control"]
-        assert resp.headers["ETag"] == 'W/"v1"'
+        assert resp.headers["ETag"].startswith('W/"v1.cps')
     assert_neutralised(body)
     assert_banner_once(body)
 
@@ -497,8 +539,10 @@ async def test_two_requests_share_one_connection_whatever_the_framing(
             for _ in range(2):
                 conn.request("GET", path, headers={"Sec-Fetch-Dest": "document"})
                 resp = conn.getresponse()
+                mark = (resp.getheader("X-Consent-Mark") or "").encode()
                 answers.append((resp.status, resp.getheader("Transfer-Encoding"),
-                                resp.getheader("Content-Length"), resp.read()))
+                                resp.getheader("Content-Length"),
+                                resp.read().replace(mark, b"MARK") if mark else resp.read()))
                 sockets.append(conn.sock)
             return answers, sockets[0] is sockets[1] is not None
         finally:
@@ -513,6 +557,46 @@ async def test_two_requests_share_one_connection_whatever_the_framing(
             assert_banner_once(body)
         else:
             assert (chunked, length) == (None, str(len(BLOB)))
+
+
+async def choice_cookie(client: aiohttp.ClientSession, proxy: str, action: str) -> str:
+    async with client.post(proxy + "/.consent/choice", json={"action": action},
+                           headers={"Origin": proxy}) as resp:
+        return f"consent={cookie_value(resp, 'consent')}"
+
+
+async def test_page_revalidates_only_in_the_consent_state_it_was_rewritten_for(
+        proxy: str, client: aiohttp.ClientSession) -> None:
+    accepted = await choice_cookie(client, proxy, "accept-all")
+    rejected = await choice_cookie(client, proxy, "reject-all")
+    doc = {"Sec-Fetch-Dest": "document"}
+    async with client.get(proxy + "/cached", headers={**doc, "Cookie": accepted}) as resp:
+        assert resp.status == 200 and "Last-Modified" not in resp.headers
+        tag = resp.headers["ETag"]
+        assert b" src=" + GA in await resp.read()
+    async with client.get(proxy + "/cached", headers={
+            **doc, "Cookie": accepted, "If-None-Match": tag,
+            "If-Modified-Since": LAST_MODIFIED}) as resp:
+        assert resp.status == 304 and resp.headers["ETag"] == tag
+        assert "private" in resp.headers["Cache-Control"]
+    async with client.get(proxy + "/cached", headers={  # withdrawn: the whole page again
+            **doc, "Cookie": rejected, "If-None-Match": tag,
+            "If-Modified-Since": LAST_MODIFIED}) as resp:
+        assert resp.status == 200 and resp.headers["ETag"] != tag
+        assert_neutralised(await resp.read())
+
+
+async def test_neutralised_elements_banner_and_guard_share_the_responses_own_mark(
+        proxy: str, client: aiohttp.ClientSession) -> None:
+    marks = []
+    for _ in range(2):
+        async with client.get(proxy + "/page", headers={"Sec-Fetch-Dest": "document"}) as resp:
+            body, mark = await resp.read(), resp.headers["X-Consent-Mark"]
+        assert re.fullmatch(r"[\w-]{16,}", mark)
+        assert b'data-consentproxy-mark="%s"' % mark.encode() in body  # the guard's tag
+        assert body.count(b'data-consent-mark="%s"' % mark.encode()) == 2  # element, banner
+        marks.append(mark)
+    assert marks[0] != marks[1]
 
 
 @pytest.mark.parametrize("dest", ["empty", "iframe"])
@@ -723,6 +807,25 @@ async def test_consent_state_endpoint(proxy: str, client: aiohttp.ClientSession)
         assert (await resp.json())["decided"] is False
 
 
+async def test_cookie_declaration_endpoint_in_html_and_json_in_the_visitors_language(
+        proxy: str, client: aiohttp.ClientSession) -> None:
+    async with client.get(proxy + "/.consent/declaration",
+                          headers={"Accept-Language": "fr"}) as resp:
+        assert resp.status == 200 and resp.headers["Content-Language"] == "fr"
+        assert resp.headers["Content-Type"] == "text/html; charset=utf-8"
+        html = await resp.text()
+    assert html.startswith('<section class="consent-declaration" lang="fr"')
+    assert "Google Analytics" in html and "Finalit&#233;" in html and "_fbp" in html
+    async with client.get(proxy + "/.consent/declaration?lang=en",
+                          headers={"Accept": "application/json"}) as resp:
+        assert resp.headers["Content-Type"] == "application/json"
+        data = await resp.json()
+    assert data["language"] == "en"
+    assert [c["name"] for c in data["categories"]] == ["necessary", "analytics", "advertising"]
+    async with client.get(proxy + "/.consent/declaration?format=xml") as resp:
+        assert resp.status == 400
+
+
 async def test_the_one_script_is_served_versioned_and_cached(
         proxy: str, client: aiohttp.ClientSession) -> None:
     async with client.get(proxy + "/page", headers={"Sec-Fetch-Dest": "document"}) as resp:
@@ -733,7 +836,8 @@ async def test_the_one_script_is_served_versioned_and_cached(
         assert resp.headers["Content-Type"].startswith("text/javascript")
         assert "immutable" in resp.headers["Cache-Control"]
         body = await resp.read()
-    assert b"consentproxy guard" in body and b"consentproxy banner" in body
+    # (minified: the guard's API and the banner's claim on it, not their comments)
+    assert b'defineProperty(window,"consentproxy"' in body and b"G.banner=true" in body
     async with client.get(proxy + "/.consent/consent.js?v=stale") as resp:
         assert resp.headers["Cache-Control"] == "no-cache"
 
@@ -816,6 +920,30 @@ async def test_choices_are_recorded_and_visitors_can_read_and_erase_theirs(
     assert (await my_records(client, proxy, cookie, 0))["records"] == []
 
 
+async def test_records_say_what_was_shown_and_the_preferences_erase_them_without_js(
+        start_proxy, origin: str, client: aiohttp.ClientSession, tmp_path: Path) -> None:
+    proxy = await start_proxy(origin, f"records: {{path: {tmp_path / 'records.sqlite3'}}}\n")
+    async with client.post(proxy + "/.consent/choice", data="action=reject-all&lang=fr&return=/p",
+                           allow_redirects=False, headers={
+                               "Origin": proxy, "Content-Type": "application/x-www-form-urlencoded"}
+                           ) as resp:
+        assert resp.status == 303
+        cookie = resp.headers["Set-Cookie"].split(";")[0]
+    [rec] = (await my_records(client, proxy, cookie, 1))["records"]
+    assert rec["language"] == "fr" and re.fullmatch(r"[0-9a-f]{64}", rec["shown_digest"])
+    async with client.get(proxy + "/.consent/preferences?return=/p",
+                          headers={"Cookie": cookie, "Accept-Language": "fr"}) as resp:
+        page = await resp.text()
+    assert 'href="/.consent/me"' in page and 'action="/.consent/me/erase"' in page
+    assert "Effacer mes enregistrements et mon choix" in page
+    async with client.post(proxy + "/.consent/me/erase", data="return=/p", allow_redirects=False,
+                           headers={"Origin": proxy, "Cookie": cookie,
+                                    "Content-Type": "application/x-www-form-urlencoded"}) as resp:
+        assert resp.status == 303 and resp.headers["Location"] == "/p"
+        assert "consent=; Max-Age=0" in resp.headers.getall("Set-Cookie")[0]
+    assert (await my_records(client, proxy, cookie, 0))["records"] == []
+
+
 async def test_a_store_that_is_down_never_stops_the_choice(
         start_proxy, origin: str, client: aiohttp.ClientSession) -> None:
     dead = f"postgresql://consent@127.0.0.1:{free_port()}/nowhere"
@@ -845,3 +973,62 @@ async def test_gpc_refuses_advertising_even_on_accept_all(
     async with client.post(proxy + "/.consent/choice", json={"action": "accept-all"},
                            headers={"Origin": proxy, "Sec-GPC": "1"}) as resp:
         assert "advertising" not in (await resp.json())["categories"]
+
+
+async def test_a_former_onetrust_choice_is_imported_once_and_kept_as_proof(
+        start_proxy, origin: str, client: aiohttp.ClientSession, tmp_path: Path) -> None:
+    """A returning visitor of a site that ran OneTrust is not asked again: their stored
+    choice becomes the proxy's consent cookie on the first request, with its date."""
+    proxy = await start_proxy(origin, (
+        f"records: {{path: {tmp_path / 'records.sqlite3'}}}\n"
+        "former_cmp: {tool: onetrust, import: {C0002: analytics, C0004: advertising}}\n"))
+    closed = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(time.time() - 30 * 86400))
+    onetrust = ("OptanonConsent=isGpcEnabled=0&datestamp=x&version=202501.1.0&consentId=d52f49ab"
+                "&interactionCount=1&landingPath=NotLandingPage&groups=C0001%3A1%2CC0002%3A1"
+                f"%2CC0004%3A0&AwaitingReconsent=false; OptanonAlertBoxClosed={closed}")
+    async with client.get(proxy + "/page", headers={"Cookie": onetrust,
+                                                   "Sec-Fetch-Dest": "document"}) as resp:
+        body = await resp.read()
+        set_cookies = resp.headers.getall("Set-Cookie")
+    assert b"<script async src=" + GA in body  # analytics accepted back then: runs now
+    ours = [c for c in set_cookies if c.startswith("consent=")]
+    assert len(ours) == 1
+    max_age = int(re.search(r"Max-Age=(\d+)", ours[0]).group(1))
+    assert 151 * 86400 < max_age <= 152 * 86400  # six months from the choice, not from now
+    assert any(c.startswith("OptanonConsent=; Max-Age=0") for c in set_cookies)  # retired
+    cookie = ours[0].split(";")[0]
+    record = (await my_records(client, proxy, cookie, 1))["records"][0]
+    assert record["method"] == "import:onetrust"
+    assert record["granted_categories"] == ["analytics"]
+    assert record["refused_categories"] == ["advertising"]
+    async with client.get(proxy + "/page", headers={"Cookie": f"{cookie}; {onetrust}"}) as resp:
+        assert not any(c.startswith("consent=") for c in resp.headers.getall("Set-Cookie", []))
+    assert len((await my_records(client, proxy, cookie, 1))["records"]) == 1
+
+
+# --- 18: configs that say what the operator means; enforce without broken buttons -------
+
+async def test_the_sites_own_manage_cookies_element_is_marked_by_selector(
+        start_proxy, origin: str, client: aiohttp.ClientSession) -> None:
+    proxy = await start_proxy(origin, "banner: {open_selectors: ['p']}\n")
+    async with client.get(proxy + "/page", headers={"Sec-Fetch-Dest": "document"}) as resp:
+        body = await resp.read()
+    assert b'<p data-consent-action="open">hello</p>' in body
+    assert_neutralised(body)
+
+
+async def test_a_grant_frames_one_embed_through_the_proxys_frame_document(
+        start_proxy, origin: str, client: aiohttp.ClientSession) -> None:
+    proxy = await start_proxy(origin, "csp: enforce\n")
+    pixel = "https://www.facebook.com/tr?id=1"
+    async with client.post(proxy + "/.consent/grant", headers={"Origin": proxy},
+                           json={"service": "facebook-pixel", "url": pixel}) as resp:
+        assert resp.status == 200 and "Set-Cookie" not in resp.headers
+        target = (await resp.json())["url"]
+    async with client.get(proxy + target) as resp:
+        assert resp.status == 200
+        assert "frame-src" in resp.headers["Content-Security-Policy"]
+        assert "www.facebook.com" in resp.headers["Content-Security-Policy"]
+        assert b'<iframe src="https://www.facebook.com/tr?id=1"' in await resp.read()
+    async with client.get(proxy + target.replace("&g=", "&g=x")) as resp:
+        assert resp.status == 403

@@ -24,13 +24,21 @@ from urllib.parse import urlsplit
 from consentproxy.catalog import CATALOG_CATEGORIES, builtin_services, catalog_config, imports
 from consentproxy.catalog.knowledge import LAYER_HEADER, format_layer, read_layer
 from consentproxy.catalog.ocd import DATABASE_FILE, CookieDatabase, parse_database, snapshot_text
-from consentproxy.config import Config, ConfigError, load_config
+from consentproxy.config import FORMER_CMP, Config, ConfigError, load_config
 from consentproxy.consent import keys_from_env, parse_state
 from consentproxy.domains import site_of
 from consentproxy.engine import STATE_HEADER, Engine
 from consentproxy.observe import config_warnings, suggest
 from consentproxy.policy import NEVER, Policy
-from consentproxy.records import COLUMNS, ConsentRecord, RecordStore, open_store
+from consentproxy.proof import shown_page
+from consentproxy.records import (
+    COLUMNS,
+    OUTCOMES,
+    ConsentRecord,
+    RecordStore,
+    open_store,
+    summarise,
+)
 from consentproxy.rewrite.neutralise import url_target
 
 log = logging.getLogger("consentproxy")
@@ -111,6 +119,8 @@ async def _serve_forever(make_engine: Callable[[], Engine], banner: str, *,
     asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
     flusher = asyncio.create_task(flush_every_second(access_log)) if access_log else None
     await _until_stopped()
+    for sig in (signal.SIGINT, signal.SIGTERM):  # a second one: no grace for anyone
+        asyncio.get_running_loop().add_signal_handler(sig, running.proxy.hurry)
     await running.stop()
     if flusher is not None:
         flusher.cancel()
@@ -233,6 +243,18 @@ def cmd_check_config(args: argparse.Namespace) -> int:
           f"signed with ${config.consent.secret_env}"
           + ("" if keys_from_env(config.consent.secret_env) else " (not set in this shell)"))
     print(f"  CSP {config.csp}")
+    former = config.former_cmp
+    if former is not None:
+        print(f"  former consent tool {former.tool}: "
+              + ("its scripts, loaders and cookies neutralised" if former.neutralise
+                 else "left running")
+              + ("; a returning visitor's choice imported once (" + ", ".join(
+                  f"{g} -> {c}" for g, c in former.imports.items()) + ")"
+                 if former.imports else "; choices not imported (add import: {GROUP: "
+                 "category})"))
+    if config.banner.open_selectors:
+        print("  the site's own elements that open the preferences: "
+              + ", ".join(config.banner.open_selectors))
     records = config.records
     print(f"  proof of consent: kept in {_redacted(records.target)} for {records.retention_days} "
           "days" if records.target else "  proof of consent: not kept (add records: {path: "
@@ -261,7 +283,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
                          for k, v in sorted(held.items()) if k)
              if config.known_trackers == "hold" else "known trackers load (known_trackers: "
              "allow)") + f"; unknown ones: {config.unknown_third_parties}")
-    for warning in config_warnings(policy):
+    for warning in [*config_warnings(policy), *config.translation_warnings()]:
         print(f"  warning: {warning}")
     if config.testing.state_header:
         print(f"WARNING: {args.file}: testing.state_header is on: anyone can choose the consent "
@@ -270,11 +292,30 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_declaration(args: argparse.Namespace) -> int:
+    """The cookie declaration, for a policy page the proxy does not serve."""
+    from consentproxy.declaration import Declaration
+
+    config = load_config(args.config)
+    lang = args.lang or config.languages[0]
+    if lang not in config.languages:
+        raise UsageError(f"--lang {lang!r}: {args.config} offers "
+                         f"{', '.join(config.languages)}")
+    declaration = Declaration(config)
+    if args.format == "markdown":
+        sys.stdout.write(declaration.markdown(lang))
+    elif args.format == "html":
+        sys.stdout.write(declaration.html(lang, manage=False).decode("ascii") + "\n")
+    else:
+        sys.stdout.write(declaration.json(lang).decode() + "\n")
+    return 0
+
+
 def cmd_catalog_list(args: argparse.Namespace) -> int:
     services = builtin_services()
     width = max(map(len, services))
     for svc in services.values():
-        print(f"{svc.name:<{width}}  {svc.category:<11}  {svc.title} ({svc.vendor})")
+        print(f"{svc.name:<{width}}  {svc.category:<11}  {svc.display_title()} ({svc.vendor})")
     print(f"{len(services)} services; cookies they do not name: Open Cookie Database "
           f"snapshot ({DATABASE_FILE.name})")
     return 0
@@ -297,7 +338,10 @@ def cmd_catalog_show(args: argparse.Namespace) -> int:
 
 def cmd_catalog_classify(args: argparse.Namespace) -> int:
     """What the catalog (first), the tracker knowledge base (hosts) and the Open Cookie
-    Database (cookies) say of a cookie or host."""
+    Database (cookies) say of a cookie or host; with --config, what that config decides
+    and which rule did."""
+    if args.config:
+        return _classify_under(load_config(args.config), args.what)
     policy = Policy(catalog_config())
     what = args.what
     found = False
@@ -307,7 +351,7 @@ def cmd_catalog_classify(args: argparse.Namespace) -> int:
         if svc is not None:
             found = True
             print(f"host {target[0]}{target[1]}: service {svc.name} ({svc.category}), "
-                  f"{svc.title}")
+                  f"{svc.display_title()}")
         elif policy.knowledge.lookup(*target) is not None:
             found = True
             print(f"host {target[0]}{target[1]}: {policy.verdict(*target)}")
@@ -327,6 +371,78 @@ def cmd_catalog_classify(args: argparse.Namespace) -> int:
         print(f"{what}: neither the catalog nor the Open Cookie Database knows it "
               "(unknown_cookies decides for a cookie; a host loads freely)")
     return 0 if found else 1
+
+
+def _classify_under(config: Config, what: str) -> int:
+    """A cookie name, host or URL as `config` classifies it: its category, what that means
+    for the visitor, and the rule that decided."""
+    policy = Policy(config)
+    target = url_target(what if "//" in what else "//" + what)
+    is_host = target is not None and "." in target[0]
+    if target is not None and is_host:
+        host, path = target
+        svc = policy.service_for_host(host, path)
+        if svc is None:
+            print(f"host {host}{path}: no service of {config.source} names it; "
+                  f"{policy.verdict(host, path)}")
+        else:
+            print(f"host {host}{path}: {_meaning(policy, svc.category)}, by "
+                  f"{_service_rule(config, svc.name)}")
+    if "/" in what or ":" in what:  # a URL: no cookie name
+        return 0
+    category, rule = _cookie_rule(policy, what)
+    if rule is None and not is_host:
+        rule = f"unknown_cookies ({config.unknown_cookies}): nothing names it"
+    if rule is not None:
+        print(f"cookie {what}: {_meaning(policy, category)}, by {rule}")
+    return 0
+
+
+def _meaning(policy: Policy, category: str | None) -> str:
+    """A category as what it means for the visitor."""
+    if category is None:
+        unknown = policy.config.unknown_cookies
+        return {"allow": "unknown, allowed", "block": "unknown, blocked whatever is accepted"}.get(
+            unknown, f"unknown, so {unknown} (needs consent)")
+    if category == FORMER_CMP:
+        return f"{category} (the former consent tool: never allowed)"
+    return f"{category} ({'always allowed' if category in policy.required else 'needs consent'})"
+
+
+def _service_rule(config: Config, name: str) -> str:
+    former = config.former_cmp
+    if former is not None and former.neutralise and name == former.tool:
+        return f"former_cmp (the built-in service {name}, neutralised)"
+    return f"service {name} of {config.source}"
+
+
+def _cookie_rule(policy: Policy, name: str) -> tuple[str | None, str | None]:
+    """(the category, the rule that gave it) in the order Policy.cookie_category follows;
+    (None, None) when nothing names the cookie."""
+    config = policy.config
+    required = next(c.name for c in config.categories if c.required)
+    if name == config.consent.cookie_name:
+        return required, "consent.cookie_name: the consent cookie itself"
+    if _names(config.necessary_cookies, name):
+        return required, "necessary_cookies"
+    owners = [s.name for s in config.services if _names(s.cookies, name)]
+    if owners:
+        return policy.named_cookie_category(name), _service_rule(config, owners[0])
+    svc = policy.catalog_service(name)
+    record = policy.database_record(name) if svc is None else None
+    category = policy.cookie_category(name)
+    if svc is not None:
+        rule = f"the catalog: built-in service {svc.name} ({svc.category}), not used by the config"
+    elif record is not None:
+        rule = (f"the Open Cookie Database: {record.platform}, {record.source_category} -> "
+                f"{record.category}" + (" (wildcard row)" if record.wildcard else ""))
+    else:
+        return None, None
+    if category is None:
+        rule += f", a category {config.source} lacks: unknown_cookies ({config.unknown_cookies})"
+    elif category != (svc.category if svc else record.category):  # type: ignore[union-attr]
+        rule += f" -> {category} in this config"
+    return category, rule
 
 
 def _names(patterns: tuple[str, ...], name: str) -> bool:
@@ -442,16 +558,47 @@ def _print_records(records: list[ConsentRecord], fmt: str) -> None:
             print(json.dumps(asdict(r), ensure_ascii=False))
 
 
+def _since(args: argparse.Namespace) -> int:
+    if not args.since:
+        return 0
+    try:
+        return int(datetime.strptime(args.since, "%Y-%m-%d").replace(tzinfo=UTC).timestamp())
+    except ValueError:
+        raise UsageError(f"--since {args.since!r}: use a date like 2026-05-01") from None
+
+
 def cmd_records_export(args: argparse.Namespace) -> int:
-    since = 0
-    if args.since:
-        try:
-            since = int(datetime.strptime(args.since, "%Y-%m-%d").replace(
-                tzinfo=UTC).timestamp())
-        except ValueError:
-            raise UsageError(f"--since {args.since!r}: use a date like 2026-05-01") from None
+    since = _since(args)
     records = asyncio.run(_with_store(args, lambda store, _: store.since(since)))
     _print_records(records, args.format)
+    return 0
+
+
+def cmd_records_stats(args: argparse.Namespace) -> int:
+    """The operator's numbers per day and category, from the store."""
+    since = _since(args)
+    categories = [c.name for c in load_config(args.config).categories if not c.required]
+    days = summarise(asyncio.run(_with_store(args, lambda store, _: store.stats(since))),
+                     categories)
+    if args.format == "json":
+        print(json.dumps(days, indent=1))
+        return 0
+    counts = ("impressions", "decisions", *OUTCOMES, "ignored")
+    head = [*counts, *(f"{c} opt-in" for c in categories)]
+    rows = [[d["day"], *(str(d[k]) for k in counts),
+             *("-" if d["categories"][c]["rate"] is None
+               else f'{d["categories"][c]["rate"]:.1%}' for c in categories)] for d in days]
+    if args.format == "csv":
+        out = csv.writer(sys.stdout)
+        out.writerows([["day", *head], *rows])
+        return 0
+    widths = [max(len(x), 10) for x in ["day", *head]]
+    for line in (["day", *head], *rows):
+        print("  ".join(v.rjust(w) if i else v.ljust(w)
+                        for i, (v, w) in enumerate(zip(line, widths, strict=True))).rstrip())
+    print("ignored: page views that showed the first layer and got no answer from it "
+          "(impressions minus first-layer answers); opt-in: the share of decisions granting "
+          "the category", file=sys.stderr)
     return 0
 
 
@@ -463,11 +610,32 @@ def cmd_records_purge(args: argparse.Namespace) -> int:
 
 
 def cmd_records_show(args: argparse.Namespace) -> int:
-    records = asyncio.run(_with_store(args, lambda store, _: store.by_id(args.consent_id)))
+    async def work(store: RecordStore, _: int) -> tuple[list[ConsentRecord], dict[str, str]]:
+        records = await store.by_id(args.consent_id)
+        versions = {}
+        for digest in {r.shown_digest for r in records if r.shown_digest}:
+            content = await store.shown(digest)
+            if content is not None:
+                versions[digest] = content
+        return records, versions
+
+    records, versions = asyncio.run(_with_store(args, work))
     if not records:
         print(f"no records for {args.consent_id}", file=sys.stderr)
         return 1
     _print_records(records, "json")
+    if args.html:
+        out = Path(args.html)
+        out.mkdir(parents=True, exist_ok=True)
+        for digest, lang in sorted({(r.shown_digest, r.language) for r in records}):
+            if digest not in versions:
+                print(f"version {digest[:12] or '(none: a record older than the archive)'} "
+                      "of what was shown is not in the archive", file=sys.stderr)
+                continue
+            page = out / f"shown-{digest[:12]}-{lang or 'default'}.html"
+            page.write_bytes(shown_page(versions[digest], digest, lang))
+            print(f"the banner as shown ({lang or 'default language'}): {page}",
+                  file=sys.stderr)
     return 0
 
 
@@ -495,6 +663,12 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("check-config", help="validate a config file and explain it")
     c.add_argument("file")
     c.set_defaults(func=cmd_check_config)
+    dc = sub.add_parser("declaration", help="the cookie declaration (categories, services, "
+                        "cookies) for a policy page, on stdout")
+    dc.add_argument("--config", required=True, help="YAML config file")
+    dc.add_argument("--format", choices=("markdown", "html", "json"), default="markdown")
+    dc.add_argument("--lang", help="one of the config's languages (default: its first)")
+    dc.set_defaults(func=cmd_declaration)
     cat = sub.add_parser("catalog", help="the built-in services and the Open Cookie Database")
     csub = cat.add_subparsers(dest="catalog_command", required=True)
     csub.add_parser("list", help="list the built-in services").set_defaults(
@@ -504,6 +678,8 @@ def build_parser() -> argparse.ArgumentParser:
     show.set_defaults(func=cmd_catalog_show)
     cl = csub.add_parser("classify", help="which service or category a cookie or host is")
     cl.add_argument("what", metavar="COOKIE_OR_HOST")
+    cl.add_argument("--config", help="classify as this config does: its category and the "
+                    "rule that decided")
     cl.set_defaults(func=cmd_catalog_classify)
     up = csub.add_parser("update", help="refresh the Open Cookie Database snapshot from "
                          "its upstream CSV")
@@ -550,13 +726,21 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--since", help="from this date (YYYY-MM-DD, UTC) on")
     ex.add_argument("--format", choices=("json", "csv"), default="json")
     ex.set_defaults(func=cmd_records_export)
+    st = rsub.add_parser("stats", help="per day: banner impressions, first-layer answers "
+                         "(accept all, reject all, customise, close, ignored) and each "
+                         "category's opt-in rate")
+    st.add_argument("--since", help="from this date (YYYY-MM-DD, UTC) on")
+    st.add_argument("--format", choices=("text", "json", "csv"), default="text")
+    st.set_defaults(func=cmd_records_stats)
     pu = rsub.add_parser("purge", help="delete records older than records.retention_days "
                          "(the server also does it daily)")
     pu.set_defaults(func=cmd_records_purge)
     sh = rsub.add_parser("show", help="the records of one consent id (the cookie's)")
     sh.add_argument("consent_id")
+    sh.add_argument("--html", metavar="DIR", help="also write the banner each decision was "
+                    "made on, rebuilt from the archived version, as DIR/shown-VERSION-LANG.html")
     sh.set_defaults(func=cmd_records_show)
-    for parser in (ex, pu, sh):
+    for parser in (ex, st, pu, sh):
         parser.add_argument("--config", required=True, help="YAML config with records:")
     return p
 

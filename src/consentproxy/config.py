@@ -15,15 +15,20 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from consentproxy.banner.texts import TEXT_KEYS, TEXTS
+from consentproxy.banner.texts import CATEGORY_TEXTS, LANGUAGES, TEXT_KEYS, TEXTS
 from consentproxy.banner.theme import DEFAULT_COLORS, HEX_RE, contrast_problems
 from consentproxy.domains import is_public_suffix, registrable
 
 CSP_MODES = ("off", "report-only", "enforce")
+LANGUAGE_SOURCES = ("html-lang", "path", "cookie", "accept-language")  # language.py
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 HOST_RE = re.compile(r"(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)+(/[\x21-\x7e]*)?")
 MAX_CONSENT_DAYS = 395  # 13 months: the longest a choice may ever be kept
+MAX_RECORDS_DAYS = 1826  # 5 years: proof of a choice may outlive the choice itself
 EMBED_KINDS = ("script", "iframe", "pixel")
+# YAML 1.1's boolean words, for a boolean given quoted ("off").
+YAML_WORDS = {**dict.fromkeys(("true", "yes", "on"), True),
+              **dict.fromkeys(("false", "no", "off"), False)}
 
 
 class ConfigError(Exception):
@@ -47,7 +52,7 @@ class Category:
 class Service:
     name: str
     category: str
-    title: str = ""
+    title: dict[str, str] = field(default_factory=dict)  # per language; a brand needs only en
     vendor: str = ""
     hosts: tuple[str, ...] = ()
     # Registrable domains the vendor owns outright: the domain and every subdomain match.
@@ -62,6 +67,19 @@ class Service:
     # Shown in place of a blocked embed of this service, per language (a page in another
     # language gets the banner's generic, translated text instead).
     placeholder: dict[str, str] = field(default_factory=dict)
+
+    def display_title(self, lang: str = "en") -> str:
+        return translated(self.title, lang) or self.name
+
+
+@dataclass(frozen=True)
+class FormerCmp:
+    """The consent tool the site used before (formercmp.py): its scripts held for good, and
+    its stored choice imported once, mapped to this config's categories."""
+
+    tool: str  # onetrust | cookiebot
+    neutralise: bool = True
+    imports: dict[str, str] = field(default_factory=dict)  # its group -> our category
 
 
 @dataclass(frozen=True)
@@ -86,7 +104,12 @@ class BannerSettings:
     colors: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_COLORS))
     logo: str = ""  # URL or same-site path of an image shown in the banner
     css: str = ""  # the operator's extra CSS (the file's content), scoped to the banner
-    privacy_url: str = ""  # the site's privacy or cookie policy
+    privacy_url: str = ""  # the site's privacy policy
+    cookie_policy_url: str = ""  # its cookie policy, when it is a page of its own
+    # The data protection officer's contact, shown in the preferences: email, address, url.
+    dpo: dict[str, str] = field(default_factory=dict)
+    # The site's own "manage cookies" elements, by simple CSS selectors (rewrite/selectors.py)
+    open_selectors: tuple[str, ...] = ()
     texts: dict[str, dict[str, str]] = field(default_factory=dict)  # lang -> key -> text
 
     def text(self, lang: str) -> dict[str, str]:
@@ -100,6 +123,21 @@ class RecordsSettings:
 
     target: str = ""  # "" = not kept
     retention_days: int = 395
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request may cost, whatever the visitor or the origin sends
+    (docs/SECURITY.md lists every limit)."""
+
+    html_bytes: int = 32 * 1024 * 1024  # HTML decoded from a compressed response (bombs)
+    request_head_bytes: int = 32 * 1024  # the whole request head, as nginx's 4 x 8k buffers
+    header_line_bytes: int = 8 * 1024  # one request line or header line
+    body_idle_seconds: int = 30  # longest pause inside a visitor's request body
+    body_min_rate: int = 1024  # bytes a second a request body must average after that
+
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass(frozen=True)
@@ -117,6 +155,10 @@ class Config:
     categories: tuple[Category, ...] = ()
     services: tuple[Service, ...] = ()
     languages: tuple[str, ...] = ("en", "fr")
+    # Where the banner's language comes from, in order (language.SOURCES), and the name of
+    # the site's own language cookie.
+    language_from: tuple[str, ...] = ("html-lang", "path", "cookie", "accept-language")
+    language_cookie: str = "lang"
     sites: tuple[str, ...] = ()  # hosts handled in mitmproxy's forward mode (*.x.com too)
     testing: ForTesting = ForTesting()
     banner: BannerSettings = BannerSettings()
@@ -140,9 +182,29 @@ class Config:
     unknown_third_parties: str = "allow"
     # The operator's imported tracker lists (`catalog import`), over the built-in ones.
     tracker_lists: tuple[str, ...] = ()
+    # Peers whose X-Forwarded-For/-Proto/-Host are believed (the front proxies); none else's.
+    trusted_proxies: tuple[IPNetwork, ...] = ()
+    limits: Limits = Limits()
+    former_cmp: FormerCmp | None = None
 
     def category(self, name: str) -> Category | None:
         return next((c for c in self.categories if c.name == name), None)
+
+    def translation_warnings(self) -> list[str]:
+        """Words the operator gave in some languages only: visitors reading another of
+        `languages` see them in English (or the first language given)."""
+        out = []
+        named = [(f"categories.{c.name}.{k}", getattr(c, k)) for c in self.categories
+                 for k in ("title", "description")]
+        # A title in one language only is a brand name ("Google Analytics").
+        named += [(f"service {s.name}: {k}", getattr(s, k)) for s in self.services
+                  for k in ("title", "purpose") if k == "purpose" or len(s.title) > 1]
+        for what, texts in named:
+            missing = [lang for lang in self.languages if texts and lang not in texts]
+            if missing:
+                out.append(f"{what} has no {', '.join(missing)} text; visitors reading it "
+                           f"see {translated(texts, 'en')!r}")
+        return out
 
     def is_site(self, host: str) -> bool:
         """Whether a host is one of `sites` (mitmproxy's forward mode enforces only those)."""
@@ -179,8 +241,12 @@ TOP_KEYS = {
     "upstream", "listen", "prefix", "consent", "csp", "csp_allow", "unknown_cookies",
     "necessary_cookies", "categories", "services", "languages", "banner", "cookie_database",
     "sites", "testing", "consent_mode", "gpc", "dnt", "records", "cap_cookie_lifetime_days",
-    "metrics", "access_log", "known_trackers", "unknown_third_parties", "tracker_lists",
+    "metrics", "access_log", "language_from", "language_cookie", "trusted_proxies", "limits",
+    "former_cmp", "known_trackers", "unknown_third_parties",
+    "tracker_lists",
 }
+# The category of a neutralised former consent tool: no choice ever allows it.
+FORMER_CMP = "former-cmp"
 # Consent Mode v2 signals and the categories (by usual name) that grant them by default.
 CONSENT_MODE_DEFAULTS = {
     "ad_storage": ("advertising",), "ad_user_data": ("advertising",),
@@ -189,19 +255,31 @@ CONSENT_MODE_DEFAULTS = {
     "security_storage": (),
 }
 TESTING_KEYS = {"state_header"}
+LIMIT_RANGES = {  # key -> (lowest, highest) accepted
+    "html_bytes": (64 * 1024, 1 << 34), "request_head_bytes": (4096, 1 << 20),
+    "header_line_bytes": (1024, 1 << 16), "body_idle_seconds": (1, 3600),
+    "body_min_rate": (1, 1 << 30),
+}
 SITE_RE = re.compile(r"(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)*")
-BANNER_KEYS = {"position", "colors", "logo", "css", "privacy_url", "texts"}
+BANNER_KEYS = {"position", "colors", "logo", "css", "privacy_url", "cookie_policy_url", "dpo",
+               "texts", "open_selectors"}
+DPO_KEYS = ("email", "address", "url")
 MAX_CSS = 32 * 1024
 # The Open Cookie Database's categories, once mapped (necessary always maps to the
 # config's required category).
 DATABASE_CATEGORIES = ("functional", "analytics", "advertising", "social")
 CONSENT_KEYS = {"cookie_name", "max_age_days", "revision", "secret_env", "cookie_domain"}
 CATEGORY_KEYS = {"required", "title", "description"}
-SERVICE_TEXT_KEYS = ("title", "vendor", "privacy_url", "retention", "embed")
-SERVICE_TRANSLATED_KEYS = ("purpose", "placeholder")
-SERVICE_KEYS = {"use", "name", "category", "hosts", "domains", "cookies", "inline",
-                *SERVICE_TEXT_KEYS,
+SERVICE_TEXT_KEYS = ("vendor", "privacy_url", "retention", "embed")
+SERVICE_TRANSLATED_KEYS = ("title", "purpose", "placeholder")
+SERVICE_LISTS = ("hosts", "domains", "cookies", "inline")
+SERVICE_KEYS = {"use", "name", "category", *SERVICE_LISTS, "replace", *SERVICE_TEXT_KEYS,
                 *SERVICE_TRANSLATED_KEYS}
+
+
+def translated(texts: dict[str, str], lang: str) -> str:
+    """A text in the language, else in English, else in the first language given."""
+    return texts.get(lang) or texts.get("en") or next(iter(texts.values()), "")
 
 
 def _is_loopback(host: str) -> bool:
@@ -267,6 +345,10 @@ class _Reader:
 
     def string(self, node: yaml.Node, what: str) -> str:
         value = self.scalar(node)
+        if isinstance(value, bool | int | float) and node.style is None:
+            # A word or number YAML typed (a language `no`, a cookie `on`, a title `2024`):
+            # where text is meant, the text as written is meant.
+            value = node.value
         if not isinstance(value, str) or not value:
             raise self.fail(node, f"{what} must be a non-empty string")
         if any(c in value for c in "\r\n\x00"):
@@ -280,10 +362,26 @@ class _Reader:
         return value
 
     def boolean(self, node: yaml.Node, what: str) -> bool:
-        value = self.scalar(node)
+        value = _flag(self.scalar(node))
         if not isinstance(value, bool):
             raise self.fail(node, f"{what} must be true or false")
         return value
+
+    def word(self, node: yaml.Node, what: str, words: tuple[str, ...],
+             others: str = "") -> str:
+        """One of `words` (or, with `others`, any text: the caller checks it). YAML reads
+        an unquoted off/no/false as false: that means "off" where "off" is a word, and
+        the error names the pitfall where it is not."""
+        value = self.scalar(node)
+        if value is False and "off" in words:
+            return "off"
+        text = self.string(node, what) if not isinstance(value, bool) else node.value
+        if text in words or (others and not isinstance(value, bool)):
+            return text
+        pitfall = (f" (YAML reads an unquoted {text} as {str(value).lower()}: write one of "
+                   "the words, quoted if need be)" if isinstance(value, bool) else "")
+        raise self.fail(node, f"{what} must be one of {', '.join(words)}"
+                        f"{' or ' + others if others else ''}{pitfall}")
 
     def strings(self, node: yaml.Node, what: str) -> tuple[str, ...]:
         if isinstance(node, yaml.ScalarNode) and node.value == "" and node.tag.endswith("null"):
@@ -338,32 +436,42 @@ class _Reader:
             if not re.fullmatch(r"/[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*/", prefix):
                 raise self.fail(top["prefix"], "prefix must be a path that starts and ends "
                                 "with '/', e.g. /.consent/")
-        csp = "report-only"
-        if "csp" in top:
-            csp = str(self.scalar(top["csp"]))
-            if csp not in CSP_MODES:
-                raise self.fail(top["csp"], f"csp must be one of {', '.join(CSP_MODES)}")
+        csp = self.word(top["csp"], "csp", CSP_MODES) if "csp" in top else "report-only"
         categories = self.categories(top.get("categories"), root)
         names = {c.name for c in categories}
         unknown = "block"
         if "unknown_cookies" in top:
-            unknown = self.string(top["unknown_cookies"], "unknown_cookies")
+            others = f"a category name ({', '.join(sorted(names))})"
+            unknown = self.word(top["unknown_cookies"], "unknown_cookies", ("block", "allow"),
+                                others)
             if unknown not in ("block", "allow") and unknown not in names:
-                raise self.fail(top["unknown_cookies"], "unknown_cookies must be block, allow "
-                                f"or a category name ({', '.join(sorted(names))})")
+                raise self.fail(top["unknown_cookies"], "unknown_cookies must be one of block, "
+                                f"allow or {others}")
         services = self.services(top.get("services"), names)
+        former = self.former_cmp(top["former_cmp"], categories) if "former_cmp" in top else None
+        if former is not None and former.neutralise:
+            services = _neutralised(services, former.tool)
         languages = ("en", "fr")
         if "languages" in top:
             languages = self.strings(top["languages"], "languages")
             if not languages:
                 raise self.fail(top["languages"], "languages must list at least one language")
         banner = self.banner(top.get("banner"))
+        language_from = Config.language_from
+        if "language_from" in top:
+            language_from = self.strings(top["language_from"], "language_from")
+            wrong = [s for s in language_from if s not in LANGUAGE_SOURCES]
+            if wrong or len(set(language_from)) != len(language_from) or not language_from:
+                raise self.fail(top["language_from"], "language_from must list some of "
+                                f"{', '.join(LANGUAGE_SOURCES)}, each once, in the order to "
+                                "try them" + (f" ({', '.join(wrong)} is none)" if wrong else ""))
         for lang in languages:
             missing = TEXT_KEYS - banner.texts.get(lang, {}).keys()
             if lang not in TEXTS and missing:
                 raise self.fail(top.get("languages") or root, f"language {lang!r} has no "
-                                "built-in banner texts (en, fr have); give them all under "
-                                f"banner.texts.{lang}: missing {', '.join(sorted(missing))}")
+                                f"built-in banner texts ({', '.join(LANGUAGES)} have); give "
+                                f"them all under banner.texts.{lang}: missing "
+                                f"{', '.join(sorted(missing))}")
         use_database, database_map = self.cookie_database(top.get("cookie_database"), names)
         consent_mode = self.consent_mode(top.get("consent_mode"), categories, services)
         gpc = tuple(c for c in ("advertising",) if c in names)
@@ -383,6 +491,11 @@ class _Reader:
             necessary_cookies=(self.strings(top["necessary_cookies"], "necessary_cookies")
                                if "necessary_cookies" in top else ()),
             categories=categories, services=services, languages=languages, banner=banner,
+            language_from=language_from,
+            language_cookie=(self.matching(top["language_cookie"], "language_cookie",
+                                           re.compile(r"[!#-+\-.0-9A-Z^-z|~]+"),
+                                           "a cookie name") if "language_cookie" in top
+                             else Config.language_cookie),
             cookie_database=use_database, cookie_database_categories=database_map,
             sites=sites,
             testing=self.testing(top["testing"]) if "testing" in top else ForTesting(),
@@ -397,7 +510,57 @@ class _Reader:
                              MAX_CONSENT_DAYS)
                 if "cap_cookie_lifetime_days" in top else MAX_CONSENT_DAYS),
             **self.tracker_keys(top, names),
+            trusted_proxies=(self.networks(top["trusted_proxies"])
+                             if "trusted_proxies" in top else ()),
+            limits=self.limits(top["limits"]) if "limits" in top else Limits(),
+            former_cmp=former,
         )
+
+    def former_cmp(self, node: yaml.Node, categories: tuple[Category, ...]) -> FormerCmp:
+        """`former_cmp: {tool: onetrust, neutralise: true, import: {C0002: analytics}}`."""
+        from consentproxy.formercmp import COOKIEBOT_GROUPS, TOOLS
+
+        items = self.mapping(node, "former_cmp", {"tool", "neutralise", "import"})
+        if "tool" not in items:
+            raise self.fail(node, f"former_cmp needs tool: one of {', '.join(TOOLS)}")
+        tool = self.word(items["tool"], "former_cmp.tool", TOOLS)
+        if any(c.name == FORMER_CMP for c in categories):
+            raise self.fail(node, f"with former_cmp, no category may be named {FORMER_CMP!r} "
+                            "(the neutralised tool's own); rename it")
+        optional = {c.name for c in categories if not c.required}
+        imports = {}
+        if "import" in items:
+            table = items["import"]
+            for group, value in self.mapping(table, "former_cmp.import", set(_keys(table))).items():
+                if tool == "cookiebot" and group not in COOKIEBOT_GROUPS:
+                    raise self.fail(value, f"former_cmp.import: Cookiebot has no group "
+                                    f"{group!r}; its groups are {', '.join(COOKIEBOT_GROUPS)}")
+                category = self.string(value, f"former_cmp.import.{group}")
+                if category not in optional:
+                    raise self.fail(value, f"former_cmp.import.{group}: {category!r} is not an "
+                                    f"optional category; use one of {', '.join(sorted(optional))}"
+                                    " (leave out the tool's strictly necessary group)")
+                imports[group] = category
+        neutralise = (self.boolean(items["neutralise"], "former_cmp.neutralise")
+                      if "neutralise" in items else True)
+        return FormerCmp(tool, neutralise, imports)
+
+    def networks(self, node: yaml.Node) -> tuple[IPNetwork, ...]:
+        """`trusted_proxies: [127.0.0.1, 10.0.0.0/8, ::1]`: addresses or CIDR blocks."""
+        out = []
+        for item, value in zip(node.value if isinstance(node, yaml.SequenceNode) else (),
+                               self.strings(node, "trusted_proxies"), strict=False):
+            try:
+                out.append(ipaddress.ip_network(value, strict=False))
+            except ValueError:
+                raise self.fail(item, f"trusted_proxies entry {value!r} must be an IP address "
+                                "or a CIDR block such as 10.0.0.0/8 (no host names)") from None
+        return tuple(out)
+
+    def limits(self, node: yaml.Node) -> Limits:
+        items = self.mapping(node, "limits", set(LIMIT_RANGES))
+        return Limits(**{key: self.integer(value, f"limits.{key}", *LIMIT_RANGES[key])
+                         for key, value in items.items()})
 
     def metrics(self, node: yaml.Node) -> tuple[str, int]:
         """`metrics: {listen: 127.0.0.1:9100}`: where Prometheus scrapes /metrics."""
@@ -421,8 +584,9 @@ class _Reader:
             target = self.string(items["path"], "records.path")
             if target != ":memory:" and not Path(target).is_absolute():
                 target = str(Path(self.source).parent / target)
-        days = (self.integer(items["retention_days"], "records.retention_days", 1,
-                             MAX_CONSENT_DAYS) if "retention_days" in items else 395)
+        days = (self.integer(items["retention_days"], "records.retention_days (at most "
+                             "5 years, the usual limitation period)", 1, MAX_RECORDS_DAYS)
+                if "retention_days" in items else 395)
         return RecordsSettings(target, days)
 
     def sites(self, node: yaml.Node) -> tuple[str, ...]:
@@ -452,7 +616,7 @@ class _Reader:
             google = any(s.vendor == "Google" for s in services)
             return defaults if google else {}
         if isinstance(node, yaml.ScalarNode):
-            value = self.scalar(node)
+            value = _flag(self.scalar(node))
             if not isinstance(value, bool):
                 raise self.fail(node, "consent_mode must be true, false or a mapping of "
                                 "signals to categories, e.g. {analytics_storage: [analytics]}")
@@ -474,10 +638,8 @@ class _Reader:
         items = self.mapping(node, "banner", BANNER_KEYS)
         out = BannerSettings()
         if "position" in items:
-            position = self.string(items["position"], "banner.position")
-            if position not in ("bar", "box"):
-                raise self.fail(items["position"], "banner.position must be bar or box")
-            out = replace(out, position=position)
+            out = replace(out, position=self.word(items["position"], "banner.position",
+                                                  ("bar", "box")))
         if "colors" in items:
             given = self.mapping(items["colors"], "banner.colors", set(DEFAULT_COLORS))
             colors = dict(DEFAULT_COLORS)
@@ -491,15 +653,24 @@ class _Reader:
                 raise self.fail(items["colors"], "; ".join(problems) + "; pick darker or "
                                 "lighter colours")
             out = replace(out, colors=colors)
-        for key in ("logo", "privacy_url"):
+        for key in ("logo", "privacy_url", "cookie_policy_url"):
             if key in items:
-                url = self.string(items[key], f"banner.{key}")
-                if not re.match(r"(https?://|/(?!/)|data:image/)", url) or '"' in url:
-                    raise self.fail(items[key], f"banner.{key} must be an http(s) URL or a "
-                                    "path starting with /")
-                out = replace(out, **{key: url})
+                out = replace(out, **{key: self.url(items[key], f"banner.{key}")})
+        if "dpo" in items:
+            out = replace(out, dpo=self.dpo(items["dpo"]))
         if "css" in items:
             out = replace(out, css=self.css_file(items["css"]))
+        if "open_selectors" in items:
+            from consentproxy.rewrite.selectors import SelectorError, parse_selectors
+
+            node = items["open_selectors"]
+            selectors = self.strings(node, "banner.open_selectors")
+            for item, selector in zip(node.value, selectors, strict=True):
+                try:
+                    parse_selectors(selector)
+                except SelectorError as e:
+                    raise self.fail(item, f"banner.open_selectors: {e}") from None
+            out = replace(out, open_selectors=selectors)
         if "texts" in items:
             texts: dict[str, dict[str, str]] = {}
             for lang, node_ in self.mapping(items["texts"], "banner.texts",
@@ -508,6 +679,29 @@ class _Reader:
                 texts[lang] = {k: self.string(v, f"banner.texts.{lang}.{k}")
                                for k, v in given.items()}
             out = replace(out, texts=texts)
+        return out
+
+    def url(self, node: yaml.Node, what: str) -> str:
+        url = self.string(node, what)
+        if not re.match(r"(https?://|/(?!/)|data:image/)", url) or '"' in url:
+            raise self.fail(node, f"{what} must be an http(s) URL or a path starting with /")
+        return url
+
+    def dpo(self, node: yaml.Node) -> dict[str, str]:
+        """`dpo: {email: dpo@example.com, address: ..., url: ...}` (at least one)."""
+        items = self.mapping(node, "banner.dpo", set(DPO_KEYS))
+        if not items:
+            raise self.fail(node, "banner.dpo needs email, address or url")
+        out = {}
+        for key, value in items.items():
+            if key == "url":
+                out[key] = self.url(value, "banner.dpo.url")
+                continue
+            out[key] = self.string(value, f"banner.dpo.{key}")
+            if key == "email" and not re.fullmatch(r"[^@\s\"<>]+@[^@\s\"<>]+\.[^@\s\"<>]+",
+                                                   out[key]):
+                raise self.fail(value, f"banner.dpo.email {out[key]!r} must be an address "
+                                "such as dpo@example.com")
         return out
 
     def css_file(self, node: yaml.Node) -> str:
@@ -531,7 +725,7 @@ class _Reader:
         if node is None:
             return True, {}
         if isinstance(node, yaml.ScalarNode):
-            value = self.scalar(node)
+            value = _flag(self.scalar(node))
             if not isinstance(value, bool):
                 raise self.fail(node, "cookie_database must be true, false or a mapping of "
                                 "its categories to yours, e.g. {analytics: audience}")
@@ -565,12 +759,11 @@ class _Reader:
         config, each read now so a missing or bad one fails at start)."""
         out: dict[str, Any] = {}
         if "known_trackers" in top:
-            out["known_trackers"] = self.string(top["known_trackers"], "known_trackers")
-            if out["known_trackers"] not in ("hold", "allow"):
-                raise self.fail(top["known_trackers"], "known_trackers must be hold (the "
-                                "default) or allow")
+            out["known_trackers"] = self.word(top["known_trackers"], "known_trackers",
+                                              ("hold", "allow"))
         if "unknown_third_parties" in top:
-            value = self.string(top["unknown_third_parties"], "unknown_third_parties")
+            value = self.word(top["unknown_third_parties"], "unknown_third_parties",
+                              ("allow", "block"), "a category name")
             if value not in ("allow", "block") and value not in names:
                 raise self.fail(top["unknown_third_parties"], "unknown_third_parties must be "
                                 f"allow, block or a category name ({', '.join(sorted(names))})")
@@ -632,12 +825,14 @@ class _Reader:
                 if not (isinstance(value, yaml.ScalarNode) and value.value == "") else {}
             required = self.boolean(fields["required"], "required") \
                 if "required" in fields else False
+            builtin = CATEGORY_TEXTS.get(name, {})  # the usual names have words of their own
             out.append(Category(
                 name=name, required=required,
                 title=self.texts(fields["title"], f"categories.{name}.title")
-                if "title" in fields else {"en": name.capitalize()},
+                if "title" in fields else ({lang: t for lang, (t, _) in builtin.items()}
+                                           or {"en": name.capitalize()}),
                 description=self.texts(fields["description"], f"categories.{name}.description")
-                if "description" in fields else {},
+                if "description" in fields else {lang: d for lang, (_, d) in builtin.items()},
             ))
         if not any(c.required for c in out):
             raise self.fail(node, "one category must have required: true (the strictly "
@@ -669,12 +864,15 @@ class _Reader:
                 base = Service(name=self.name(fields["name"], "service name"), category="")
             else:
                 raise self.fail(item, "a service needs 'use: BUILTIN' or 'name: ...'")
+            replaced = self.replaced(fields, item)
+            # A built-in's lists grow with what the entry adds, unless it says `replace:`.
             svc = replace(
                 base,
                 **{k: self.string(fields[k], k) for k in SERVICE_TEXT_KEYS if k in fields},
                 **{k: self.texts(fields[k], k) for k in SERVICE_TRANSLATED_KEYS if k in fields},
-                **{k: self.strings(fields[k], k)
-                   for k in ("hosts", "domains", "cookies", "inline") if k in fields},
+                **{k: tuple(dict.fromkeys(
+                    (() if k in replaced else getattr(base, k)) + self.strings(fields[k], k)))
+                   for k in SERVICE_LISTS if k in fields},
             )
             if "name" in fields and "use" in fields:
                 svc = replace(svc, name=self.name(fields["name"], "service name"))
@@ -704,12 +902,46 @@ class _Reader:
         return tuple(out.values())
 
 
+    def replaced(self, fields: dict[str, yaml.Node], item: yaml.Node) -> tuple[str, ...]:
+        """`replace: [cookies]`: which of a built-in's lists the entry replaces rather than
+        extends (each must be given, and only on a `use:` entry)."""
+        if "replace" not in fields:
+            return ()
+        node = fields["replace"]
+        names = self.strings(node, "replace")
+        for name in names:
+            if name not in SERVICE_LISTS:
+                raise self.fail(node, f"replace: {name!r} is not a list of a service; use "
+                                f"some of {', '.join(SERVICE_LISTS)}")
+            if "use" not in fields:
+                raise self.fail(node, "replace: only a built-in service (use: NAME) has lists "
+                                "to replace; describe yours with hosts/cookies/inline")
+            if name not in fields:
+                raise self.fail(node, f"replace: [{name}] needs the {name} list that replaces "
+                                "the built-in one")
+        return names
+
+
 def read_services(text: str, source: str, categories: frozenset[str]) -> tuple[Service, ...]:
     """Read a file holding only a `services:` list (the built-in catalog)."""
     root = yaml.compose(text, Loader=yaml.SafeLoader)
     reader = _Reader(source)
     return reader.services(reader.mapping(root, "the catalog", {"services"})["services"],
                            set(categories))
+
+
+def _neutralised(services: tuple[Service, ...], tool: str) -> tuple[Service, ...]:
+    """The services with the former consent tool (the config's entry for it, else the
+    built-in) in the category nothing allows: its scripts, loaders and cookies never pass."""
+    from consentproxy.catalog import builtin_services
+
+    given = next((s for s in services if s.name == tool), builtin_services()[tool])
+    return (*(s for s in services if s.name != tool), replace(given, category=FORMER_CMP))
+
+
+def _flag(value: object) -> object:
+    """A boolean given as a quoted word ("off", 'yes') is that boolean."""
+    return YAML_WORDS.get(value.lower(), value) if isinstance(value, str) else value
 
 
 def _keys(node: yaml.Node) -> list[str]:

@@ -7,6 +7,7 @@ Set-Cookie's name is what precedes the first '=' of its first ';'-separated part
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -87,21 +88,24 @@ class CookieFilter:
         return kept, dropped
 
 
+# A request's cookies are the visitor's to choose: what their deletion costs is bounded.
+MAX_DELETED_NAMES = 32  # per response; the rest go with the next response
+MAX_DELETION_DOMAINS = 8  # the host and its parents nearest the root
+_NAME_RE = re.compile(r"[\x21-\x7e]+")  # printable ASCII (no control, space or 8-bit)
+
+
 def deletion_headers(names: Iterable[str], host: str, cookie_domain: str | None,
                      secure: bool) -> list[str]:
-    """Set-Cookie values deleting each cookie for the host and every parent domain.
+    """Set-Cookie values deleting each cookie for the host and its parent domains.
 
     A cookie may have been set by JavaScript on `.example.com` while we serve
     `www.example.com`; browsers refuse a Domain that is a public suffix, so trying
-    every parent is harmless and reaches every variant.
+    parents is harmless and reaches every variant. With cookie_domain, parents stop there.
     """
-    domains = _parent_domains(host)
-    if cookie_domain:
-        d = cookie_domain.lstrip(".")
-        if d not in domains:
-            domains.append(d)
+    domains = deletion_domains(host, cookie_domain)
     out = []
-    for name in dict.fromkeys(n for n in names if n):
+    valid = (n for n in names if _NAME_RE.fullmatch(n) and ";" not in n and "=" not in n)
+    for name in list(dict.fromkeys(valid))[:MAX_DELETED_NAMES]:
         prefixed = name.startswith(("__Secure-", "__Host-"))
         flags = "; Secure" if secure or prefixed else ""
         out.append(f"{name}=; Max-Age=0; {EXPIRED}; Path=/{flags}")
@@ -111,9 +115,20 @@ def deletion_headers(names: Iterable[str], host: str, cookie_domain: str | None,
     return out
 
 
-def _parent_domains(host: str) -> list[str]:
+def deletion_domains(host: str, cookie_domain: str | None) -> list[str]:
+    """The Domain attributes to delete with: the host, its parents down to cookie_domain
+    (or the MAX_DELETION_DOMAINS nearest the root, whatever the host's depth), and
+    cookie_domain."""
     host = host.split(":")[0].lower().rstrip(".")
-    if not host or host.replace(".", "").isdigit() or host.startswith("[") or "." not in host:
-        return []  # IP addresses and single-label hosts take no Domain attribute
-    labels = host.split(".")
-    return [".".join(labels[i:]) for i in range(len(labels) - 1)]
+    base = cookie_domain.lstrip(".") if cookie_domain else None
+    out: list[str] = []
+    if host and not host.replace(".", "").isdigit() and not host.startswith("[") \
+            and "." in host:  # IP addresses and single-label hosts take no Domain attribute
+        labels = host.split(".")
+        parents = [".".join(labels[i:]) for i in range(1, len(labels) - 1)]
+        if base is not None and (host == base or host.endswith("." + base)):
+            parents = parents[:parents.index(base) + 1] if base in parents else []
+        out = [host, *parents[-(MAX_DELETION_DOMAINS - 1):]]
+    if base and base not in out:
+        out.append(base)
+    return out

@@ -12,18 +12,36 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 
-def header(mode: str, allowed_hosts: Iterable[str], extra_hosts: Iterable[str]) -> (
-        tuple[str, str] | None):
-    """The (name, value) header for a rewritten page, or None when CSP is off."""
+def header(mode: str, allowed_hosts: Iterable[str], extra_hosts: Iterable[str],
+           report_uri: str = "") -> tuple[str, str] | None:
+    """The (name, value) header for a rewritten page, or None when CSP is off; violations
+    are reported to report_uri (report-uri: sent at once and over http too, where the
+    Reporting API's report-to needs https and batches reports)."""
     if mode == "off":
         return None
-    hosts = set(allowed_hosts) | set(extra_hosts)
-    # "host/path" is a prefix for us; in CSP a path is a prefix only when it ends with '/'.
-    hosts |= {f"{h}/" for h in hosts if "/" in h and not h.endswith("/")}
-    sources = " ".join(["'self'", "data:", "blob:", *sorted(hosts)])
+    sources = " ".join(["'self'", "data:", "blob:", *host_sources([*allowed_hosts,
+                                                                 *extra_hosts])])
     value = f"default-src {sources} 'unsafe-inline' 'unsafe-eval'"
+    if report_uri:
+        value += f"; report-uri {report_uri}"
     name = "Content-Security-Policy" if mode == "enforce" else "Content-Security-Policy-Report-Only"
     return name, value
+
+
+def host_sources(hosts: Iterable[str]) -> list[str]:
+    """Our host entries as CSP host-sources: "host/path" is a prefix for us; in CSP a path
+    is a prefix only when it ends with '/'."""
+    out = set(hosts)
+    out |= {f"{h}/" for h in out if "/" in h and not h.endswith("/")}
+    return sorted(out)
+
+
+def frame_header(hosts: Iterable[str]) -> str:
+    """The policy of the proxy's frame document (endpoints.frame_page): it may frame the
+    granted service's hosts and nothing else, runs no script, and only the site frames it."""
+    return (f"default-src 'none'; frame-src {' '.join(host_sources(hosts))}; "
+            "style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; "
+            "frame-ancestors 'self'")
 
 
 # What the proxy injects, by the directive that governs it (the first one present wins,
@@ -32,6 +50,7 @@ _FALLBACKS = {
     "script": ("script-src-elem", "script-src", "default-src"),
     "style": ("style-src-elem", "style-src", "default-src"),
     "connect": ("connect-src", "default-src"),
+    "frame": ("frame-src", "child-src", "default-src"),  # the frame document of an embed
     "form": ("form-action",),
 }
 

@@ -6,6 +6,8 @@ GET {prefix}state tells the state; GET {prefix}preferences is the preferences pa
 visitors without JavaScript; the one script, consent.js, is served versioned. GET
 {prefix}me and POST {prefix}me/erase give visitors their own records (by the id in their
 cookie) and erase them; what needs the store is finished by the adapter (`complete`).
+POST {prefix}grant and GET {prefix}frame load one embed in place under an enforced CSP (a
+short-lived signed grant for that service and URL, or consent for the service).
 /.well-known/gpc.json says the site honours Global Privacy Control.
 """
 
@@ -13,15 +15,22 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
+from html import escape
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
-from consentproxy.banner.render import SCRIPT, SCRIPT_TYPE, pick_language
+from consentproxy import csp
+from consentproxy.banner.render import SCRIPT, SCRIPT_TYPE
+from consentproxy.config import Service
 from consentproxy.consent import NO_DECISION, ConsentState
-from consentproxy.httpheaders import header
+from consentproxy.httpheaders import header, sendable, valid_host
+from consentproxy.language import request_language
 from consentproxy.records import ConsentRecord, RecordStore, user_agent_family
+from consentproxy.rewrite.neutralise import url_target
 
 if TYPE_CHECKING:
     from consentproxy.engine import Engine, Exchange
@@ -29,8 +38,22 @@ if TYPE_CHECKING:
 log = logging.getLogger("consentproxy")
 MAX_BODY = 16 * 1024
 ACTIONS = ("accept-all", "reject-all", "save")
-VIA = ("banner", "preferences", "placeholder")  # where the banner's script says it came from
+# Where the banner's script says a choice came from ("close": the first layer's close
+# control or Esc; recorded as given on the banner).
+VIA = ("banner", "preferences", "placeholder", "close")
 GPC_PATH = "/.well-known/gpc.json"
+CSP_REPORT = "csp-report"  # under the prefix
+CSP_REPORTS_PER_SECOND, CSP_REPORTS_BURST = 20, 100  # per process
+MAX_REPORTS = 20  # in one body (the Reporting API sends lists)
+MAX_REPORTED_HOSTS = 500  # distinct blocked hosts counted by name; the rest are "other"
+DIRECTIVE_RE = re.compile(r"[a-z][a-z-]{0,31}")
+_PRINTABLE_ASCII = "".join(map(chr, range(0x21, 0x7f)))
+GRANT, FRAME = "grant", "frame"  # under the prefix
+GRANT_SECONDS = 120  # how long a grant may take to be used (the frame's navigation)
+MAX_FRAME_URL = 4096
+# What the frame document lets the embed do, within what the page's <iframe allow> gives.
+FRAME_ALLOW = ("accelerometer; autoplay; clipboard-write; encrypted-media; fullscreen; "
+               "gyroscope; picture-in-picture")
 
 
 @dataclass
@@ -64,17 +87,37 @@ def state_json(state: ConsentState, revision: int, forced: bool = False) -> dict
 
 
 def safe_return(target: str | None) -> str:
-    """A same-site path to go back to after a form post; anything else becomes '/'."""
+    """A same-site path to go back to after a form post; anything else becomes '/'.
+    Letters beyond ASCII are %-escaped (a Location header carries bytes, as browsers send)."""
     if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
         return "/"
-    if any(c in target for c in "\r\n\t\\") or urlsplit(target).netloc:
+    if "\\" in target or not sendable(target) or "\t" in target or urlsplit(target).netloc:
         return "/"
-    return target
+    return quote(target, safe=_PRINTABLE_ASCII)
+
+
+class RateLimit:
+    """A token bucket: `rate` a second on average, bursts of `burst`."""
+
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic):
+        self.rate, self.burst, self.clock = rate, burst, clock
+        self.tokens, self.at = float(burst), clock()
+
+    def take(self) -> bool:
+        now = self.clock()
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
 
 
 class Endpoints:
     def __init__(self, engine: Engine):
         self.engine = engine
+        self.reports = RateLimit(CSP_REPORTS_PER_SECOND, CSP_REPORTS_BURST)
+        self.hosts_seen: set[str] = set()  # in CSP reports, up to MAX_REPORTED_HOSTS
 
     def handle(self, ex: Exchange, body: bytes) -> LocalResponse:
         full = ex.req.target.split("?")[0]
@@ -82,7 +125,8 @@ class Endpoints:
         if full == GPC_PATH:  # https://privacycg.github.io/gpc-spec/#gpc-support-resource
             return _json(200, {"gpc": True})
         path = full[len(self.engine.config.prefix):]
-        if path in (SCRIPT, "state", "preferences", "me") and method not in ("GET", "HEAD"):
+        if path in (SCRIPT, "state", "preferences", "me", "declaration") and method not in (
+                "GET", "HEAD"):
             return _plain(405, "use GET")
         if path == SCRIPT:
             return self._script(ex.req.target)
@@ -91,16 +135,31 @@ class Endpoints:
                                          _forced(ex)))
         if path == "preferences":
             query = dict(parse_qsl(urlsplit(ex.req.target).query))
-            lang = pick_language(header(ex.req.headers, "accept-language"),
-                                 self.engine.config.languages)
-            page = self.engine.banner.preferences_page(ex.state, lang,
-                                                       safe_return(query.get("return")))
+            back = safe_return(query.get("return"))
+            cfg = self.engine.config  # the page it came from, as far as its path says
+            lang = next(filter(None, request_language(cfg.language_from, cfg.languages, back,
+                                                      ex.req.headers, cfg.language_cookie)))
+            page = self.engine.banner.preferences_page(ex.state, lang, back)
             return LocalResponse(200, [("Content-Type", "text/html; charset=utf-8"),
                                        ("Cache-Control", "no-store")], page)
+        if path == "declaration":
+            return self._declaration(ex)
         if path == "choice":
             if method != "POST":
                 return _plain(405, "use POST with action=accept-all|reject-all|save")
             return _cross_site(ex) or self._choice(ex, body)
+        if path == CSP_REPORT:
+            if method != "POST":
+                return _plain(405, "use POST")
+            return self._csp_report(ex, body)
+        if path == GRANT:
+            if method != "POST":
+                return _plain(405, "use POST with {\"service\": NAME, \"url\": URL}")
+            return _cross_site(ex) or self._grant(ex, body)
+        if path == FRAME:
+            if method not in ("GET", "HEAD"):
+                return _plain(405, "use GET")
+            return self._frame(ex)
         if path == "healthz":  # liveness: the process answers
             return _plain(200, "ok")
         if path == "readyz":
@@ -110,8 +169,124 @@ class Endpoints:
         if path == "me/erase":
             if method != "POST":
                 return _plain(405, "use POST")
-            return _cross_site(ex) or self._erase(ex)
+            return _cross_site(ex) or self._erase(ex, body)
         return _plain(404, "not found")
+
+    def _framed(self, name: object, url: object) -> Service | None:
+        """The service an embed URL belongs to, if it is `name`'s (an absolute http(s) URL
+        of a configured service the choice can allow), else None."""
+        if not isinstance(name, str) or not isinstance(url, str) or len(url) > MAX_FRAME_URL:
+            return None
+        policy = self.engine.policy
+        svc = policy.services.get(name)
+        target = url_target(url) if url.lower().startswith(("https://", "http://")) else None
+        if svc is None or svc.category not in policy.optional or target is None:
+            return None
+        return svc if policy.service_for_host(*target) is svc and sendable(url) else None
+
+    def _grant_payload(self, name: str, url: str, expires: str) -> str:
+        return f"{FRAME}\n{name}\n{url}\n{expires}"
+
+    def _grant(self, ex: Exchange, body: bytes) -> LocalResponse:
+        """A grant for one embed: the URL of a frame document that loads it, valid for
+        GRANT_SECONDS. Nothing is recorded and no cookie changes ("load this once")."""
+        if len(body) > MAX_BODY:
+            return _plain(413, "request body too large")
+        try:
+            data = json.loads(body or b"{}")
+        except (ValueError, RecursionError):
+            return _plain(400, "unreadable grant request")
+        name, url = (data.get("service"), data.get("url")) if isinstance(data, dict) else ("", "")
+        if self._framed(name, url) is None:
+            return _plain(400, "service must be a configured service and url an absolute URL "
+                          "of one of its hosts")
+        expires = str(int(self.engine.clock()) + GRANT_SECONDS)
+        query = urlencode({"s": name, "u": url, "e": expires, "g": self.engine.signer.sign(
+            self._grant_payload(str(name), str(url), expires))})
+        return _json(200, {"url": f"{self.engine.config.prefix}{FRAME}?{query}"})
+
+    def _frame(self, ex: Exchange) -> LocalResponse:
+        """The frame document of a granted (or consented) embed: a page of the site's own
+        origin, so the page's CSP lets it in, whose own CSP frames that service only."""
+        query = dict(parse_qsl(urlsplit(ex.req.target).query))
+        name, url, expires = query.get("s", ""), query.get("u", ""), query.get("e", "")
+        svc = self._framed(name, url)
+        if svc is None:
+            return _plain(400, "not an embed of a configured service")
+        now = self.engine.clock()
+        granted = expires.isdigit() and now <= int(expires) <= now + GRANT_SECONDS + 5 and (
+            self.engine.signer.verify(self._grant_payload(name, url, expires), query.get("g", "")))
+        if not granted and not self.engine.policy.allows(svc, ex.state):
+            return _plain(403, "this embed needs your consent or a fresh grant")
+        lang = ex.lang
+        title = escape(svc.display_title(lang))
+        page = (f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">'
+                f"<title>{title}</title><style>html,body{{margin:0;height:100%;overflow:hidden}}"
+                "iframe{display:block;border:0;width:100%;height:100%}</style></head><body>"
+                f'<iframe src="{escape(url)}" title="{title}" allow="{FRAME_ALLOW}">'
+                "</iframe></body></html>")
+        return LocalResponse(200, [
+            ("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store"),
+            ("Content-Security-Policy", csp.frame_header(svc.hosts)),
+            ("Referrer-Policy", "strict-origin-when-cross-origin"),
+            ("X-Content-Type-Options", "nosniff")], page.encode("utf-8"))
+
+    def _declaration(self, ex: Exchange) -> LocalResponse:
+        """The cookie declaration: an HTML fragment, or JSON (?format=json, or asked for
+        by Accept), in ?lang= or the visitor's language."""
+        query = dict(parse_qsl(urlsplit(ex.req.target).query))
+        cfg, declaration = self.engine.config, self.engine.declaration
+        lang = query.get("lang") if query.get("lang") in cfg.languages else ex.lang
+        accept = header(ex.req.headers, "accept") or ""
+        fmt = query.get("format") or ("json" if "application/json" in accept
+                                      and "text/html" not in accept else "html")
+        if fmt not in ("html", "json"):
+            return _plain(400, "format must be html or json")
+        body, ctype = ((declaration.json(lang), "application/json") if fmt == "json"
+                       else (declaration.html(lang), "text/html; charset=utf-8"))
+        return LocalResponse(200, [("Content-Type", ctype), ("Content-Language", lang),
+                                   ("Cache-Control", "no-cache"),
+                                   ("Vary", "Accept, Accept-Language, Cookie")], body)
+
+    def _csp_report(self, ex: Exchange, body: bytes) -> LocalResponse:
+        """A browser's CSP violation reports (report-uri's one, or the Reporting API's
+        list): counted by directive and blocked host, so report-only shows what enforce
+        would block. Anyone can post here: bounded in size, rate and distinct hosts."""
+        if len(body) > MAX_BODY:
+            return _plain(413, "report too large")
+        if not self.reports.take():
+            return _plain(429, "too many reports")
+        try:
+            data = json.loads(body)
+        except (ValueError, RecursionError):
+            return _plain(400, "unreadable report")
+        items = data if isinstance(data, list) else [data]
+        for item in items[:MAX_REPORTS]:
+            report = item.get("csp-report") or item.get("body") if isinstance(item, dict) else None
+            if not isinstance(report, dict):
+                continue
+            directive = report.get("effective-directive") or report.get("effectiveDirective") \
+                or report.get("violated-directive") or ""
+            blocked = report.get("blocked-uri") or report.get("blockedURL") or ""
+            ex.report.csp_violations.append(self._violation(directive, blocked))
+        observer = self.engine.observer
+        if observer is not None:
+            observer.csp_violations(ex.report.csp_violations)
+        return LocalResponse(204, [("Cache-Control", "no-store")])
+
+    def _violation(self, directive: object, blocked: object) -> tuple[str, str]:
+        """(directive, host) as metric labels: known shapes only, and a bounded number of
+        distinct hosts (past it, 'other')."""
+        name = str(directive).split(" ")[0].lower()
+        name = name if DIRECTIVE_RE.fullmatch(name) else "other"
+        target = url_target(blocked) if isinstance(blocked, str) else None
+        host = target[0].lower() if target else (
+            blocked if blocked in ("inline", "eval", "data", "blob", "self") else "other")
+        if host not in self.hosts_seen:
+            if len(self.hosts_seen) >= MAX_REPORTED_HOSTS or not valid_host(host):
+                return name, "other"
+            self.hosts_seen.add(host)
+        return name, host
 
     def _ready(self) -> LocalResponse:
         """Readiness: every probe the adapter registered (upstream reachable, records store
@@ -156,22 +331,29 @@ class Endpoints:
         resp.complete = _unavailable_as_503(complete)
         return resp
 
-    def _erase(self, ex: Exchange) -> LocalResponse:
-        """Erase the visitor's records and their consent cookie: back to no decision."""
+    def _erase(self, ex: Exchange, body: bytes) -> LocalResponse:
+        """Erase the visitor's records and their consent cookie: back to no decision. A
+        form post (the preferences' button) goes back to the page."""
         store, cid = self._store(), ex.state.consent_id
         if isinstance(store, LocalResponse):
             return store
+        ctype = (header(ex.req.headers, "content-type") or "").split(";")[0].strip().lower()
+        back = None
+        if ctype == "application/x-www-form-urlencoded":
+            back = dict(parse_qsl(body.decode("utf-8", "replace"))).get("return") or "/"
         resp = _json(200, {})
-        resp.headers.append(("Set-Cookie", self._consent_cookie(ex, "", 0)))
+        if back is not None:
+            resp.headers.append(("Location", safe_return(back)))
+        resp.headers.append(("Set-Cookie", self.consent_cookie(ex, "", 0)))
         resp.new_state = NO_DECISION
 
         async def complete() -> tuple[int, bytes]:
             erased = await store.erase(cid) if store and cid else 0
-            return 200, json.dumps({"erased": erased}).encode()
+            return (200 if back is None else 303), json.dumps({"erased": erased}).encode()
         resp.complete = _unavailable_as_503(complete)
         return resp
 
-    def _consent_cookie(self, ex: Exchange, value: str, max_age: int) -> str:
+    def consent_cookie(self, ex: Exchange, value: str, max_age: int) -> str:
         """The Set-Cookie of the consent cookie: one shape to set it and to erase it."""
         cfg = self.engine.config.consent
         cookie = f"{cfg.cookie_name}={value}; Max-Age={max_age}; Path=/; SameSite=Lax; HttpOnly"
@@ -203,6 +385,7 @@ class Endpoints:
                 wanted = data.get("categories") or []
                 services = data.get("services") or []
                 via = data.get("via") if data.get("via") in VIA else "banner"
+                lang = data.get("lang")
                 back = None
             else:
                 form = parse_qsl(body.decode("utf-8"), keep_blank_values=True)
@@ -210,9 +393,14 @@ class Endpoints:
                 wanted = [v for k, v in form if k == "category"]
                 services = [v for k, v in form if k == "service"]
                 back = next((v for k, v in form if k == "return"), None)
-                via = "form"
+                lang = next((v for k, v in form if k == "lang"), None)
+                # The no-JS close button posts to choice?via=close.
+                closed = dict(parse_qsl(urlsplit(ex.req.target).query)).get("via") == "close"
+                via = "form-close" if closed else "form"
         except (ValueError, UnicodeDecodeError) as e:
             return _plain(400, f"unreadable choice: {e}")
+        except RecursionError:  # JSON nested thousands deep
+            return _plain(400, "unreadable choice: nested too deep")
         if action not in ACTIONS or not _strings(wanted) or not _strings(services):
             return _plain(400, "action must be accept-all, reject-all or save; "
                           "categories and services must be lists")
@@ -227,7 +415,8 @@ class Endpoints:
             cats, svcs = set(), set()
         else:
             cats = {c for c in wanted if c in policy.optional}
-            ticked = {s for s in services if s in policy.services}
+            ticked = {s for s in services if s in policy.services
+                      and policy.services[s].category in policy.optional}
             # A service whose whole category is granted needs no consent of its own; a
             # category left unticked with all its services ticked was just unticked (a
             # form without JavaScript cannot untick them along with it).
@@ -239,15 +428,18 @@ class Endpoints:
         engine = self.engine
         state = engine.signer.decide(cats, svcs, engine.clock(), ex.state)
         cfg = engine.config.consent
-        cookie = self._consent_cookie(ex, engine.signer.encode(state), cfg.max_age_days * 86400)
+        cookie = self.consent_cookie(ex, engine.signer.encode(state), cfg.max_age_days * 86400)
         resp = _answer(ex, is_json, back, state, cfg.revision, "your choice is saved")
         resp.headers.append(("Set-Cookie", cookie))
         resp.new_state = state
-        resp.record = self._record(ex, state, action, via)
+        if lang not in self.engine.config.languages:  # an old page's banner, or none
+            lang = ex.lang
+        resp.record = self.record(ex, state, action, via, lang)
         return resp
 
-    def _record(self, ex: Exchange, state: ConsentState, action: str,
-                via: str) -> ConsentRecord:
+    def record(self, ex: Exchange, state: ConsentState, action: str, via: str,
+                lang: str) -> ConsentRecord:
+        """via: VIA, or form / form-close (the no-JS form)."""
         policy, engine = self.engine.policy, self.engine
         allowed = {s for s in policy.services
                    if policy.allows(policy.services[s], state)}
@@ -258,13 +450,24 @@ class Endpoints:
         return ConsentRecord(
             consent_id=state.consent_id, decided_at=state.decided_at,
             revision=state.revision, config_digest=engine.config_digest, action=action,
-            method=via,
+            method={"close": "banner", "form-close": "form"}.get(via, via),
             granted_categories=tuple(sorted(state.categories)),
             refused_categories=tuple(sorted(set(policy.optional) - state.categories)),
             granted_services=tuple(sorted(allowed)),
             refused_services=tuple(sorted(set(policy.services) - allowed)),
             withdrawal=withdrawn, gpc=ex.state.gpc,
-            user_agent=user_agent_family(header(ex.req.headers, "user-agent")))
+            user_agent=user_agent_family(header(ex.req.headers, "user-agent")),
+            language=lang, shown_digest=engine.shown[0], outcome=_outcome(ex, action, via))
+
+
+def _outcome(ex: Exchange, action: str, via: str) -> str:
+    """What a visitor shown the first layer (no choice yet, or asked again) did with it:
+    records.OUTCOMES; "" for a change of mind or an answer to a placeholder."""
+    if ex.state.decided and not ex.state.reask or via == "placeholder":
+        return ""
+    if via in ("close", "form-close"):
+        return "close"
+    return "customise" if via == "preferences" or action == "save" else action
 
 
 def _unavailable_as_503(work: Callable[[], Awaitable[tuple[int, bytes]]]

@@ -9,16 +9,19 @@ an optional body transform. Both adapters behave the same because only this deci
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
+import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
 
 from consentproxy import csp
-from consentproxy.banner.render import Banner, pick_language
+from consentproxy.banner.render import MARK_HEADER, Banner
 from consentproxy.config import Config, ConfigError
 from consentproxy.consent import (
     NO_DECISION,
@@ -35,20 +38,47 @@ from consentproxy.cookies import (
     deletion_headers,
     set_cookie_name,
 )
+from consentproxy.declaration import Declaration
 from consentproxy.domains import site_of
-from consentproxy.endpoints import GPC_PATH, Endpoints, LocalResponse
-from consentproxy.httpheaders import Headers, end_to_end, header, without
+from consentproxy.endpoints import CSP_REPORT, GPC_PATH, Endpoints, LocalResponse
+from consentproxy.formercmp import categories as former_categories
+from consentproxy.formercmp import read_choice
+from consentproxy.httpheaders import (
+    Headers,
+    end_to_end,
+    header,
+    sendable,
+    valid_host,
+    without,
+)
+from consentproxy.language import PageLanguage, request_language
 from consentproxy.observe import Observer
 from consentproxy.policy import Policy
+from consentproxy.proof import archived
 from consentproxy.records import RecordWriter
 from consentproxy.rewrite import encoding
-from consentproxy.rewrite.neutralise import Neutraliser
+from consentproxy.rewrite.neutralise import Neutraliser, url_target
 from consentproxy.rewrite.scanner import HtmlRewriter
+from consentproxy.rewrite.selectors import OpenMarker, parse_selectors
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 NO_BODY_STATUSES = frozenset({204, 206, 304})
 STATE_HEADER = "X-Consent-State"  # honoured only with `testing: {state_header: true}`
 CSP_HEADERS = ("content-security-policy", "content-security-policy-report-only")
+# Destinations whose responses a browser never renders as a document: their cached copies
+# may be revalidated with the origin's own validators (anything else's may be a page
+# rewritten for another consent state, or never rewritten at all).
+SUBRESOURCE_DESTS = frozenset({
+    "audio", "audioworklet", "font", "image", "manifest", "paintworklet", "report", "script",
+    "serviceworker", "sharedworker", "style", "track", "video", "worker", "xslt"})
+# Our validator on rewritten HTML: the origin's opaque tag, whether it was weak, and the
+# digest of what the rewrite depended on (the choice, the config, the language...).
+PAGE_ETAG_RE = re.compile(r'W/"(?P<tag>[^"]*)\.cp(?P<weak>[ws])(?P<digest>[0-9a-f]{16})"')
+ETAG_RE = re.compile(r'(?:W/)?"[^"]*"')
+LINK_RE = re.compile(r'<[^>]*>(?:[^,"]|"[^"]*")*')  # one link-value of a Link header
+XML_TYPES = ("text/xml", "application/xml")  # and every +xml type
+PREFETCH_HEADERS = ("sec-purpose", "purpose", "x-moz")  # "prefetch": not seen (yet)
+SNIFFED_TYPES = ("", "unknown/unknown", "application/unknown", "*/*")  # browsers sniff these
 
 
 @dataclass(frozen=True)
@@ -80,6 +110,13 @@ class Report:
     cookies_seen: list[str] = field(default_factory=list)
     hosts_seen: list[str] = field(default_factory=list)
     decision: str = ""  # the action of a consent choice answered here
+    # ...its first-layer outcome (records.OUTCOMES, "" for none), the categories it grants
+    # and refuses; and whether a page showed the banner's first layer (an impression).
+    outcome: str = ""
+    categories_granted: list[str] = field(default_factory=list)
+    categories_refused: list[str] = field(default_factory=list)
+    impression: bool = False
+    csp_violations: list[tuple[str, str]] = field(default_factory=list)  # (directive, host)
     upstream_seconds: float = 0.0  # until the origin's response headers
     rewrite_bytes: int = 0
     rewrite_seconds: float = 0.0
@@ -111,24 +148,37 @@ class BodyTransform:
 
     def __init__(self, rewriter: HtmlRewriter, decode: encoding.Codec,
                  encode: encoding.Codec, report: Report,
-                 on_close: Callable[[Report], None] | None = None):
+                 on_close: Callable[[Report, set[str]], None] | None = None,
+                 page_language: tuple[PageLanguage, Callable[[str], bytes]] | None = None):
+        """page_language: the page's <html lang> decides the banner's language (rendered
+        by the callable), seen long before the banner goes in near </body>."""
         self.rewriter, self.decode, self.encode, self.report = rewriter, decode, encode, report
         self.on_close = on_close
+        self.page_language = page_language
+
+    def _html(self, data: bytes, final: bool = False) -> bytes:
+        if self.page_language is not None:
+            sniffer, render = self.page_language
+            lang = sniffer.close() if final else sniffer.feed(data)
+            if lang is not None:
+                self.rewriter.banner = render(lang)
+                self.page_language = None
+        return data
 
     def feed(self, data: bytes) -> bytes:
         started = time.perf_counter()
-        out = self.encode.process(self.rewriter.feed(self.decode.process(data)))
+        out = self.encode.process(self.rewriter.feed(self._html(self.decode.process(data))))
         self.report.rewrite_seconds += time.perf_counter() - started
         self.report.rewrite_bytes += len(data)
         return out
 
     def close(self) -> bytes:
-        tail = self.rewriter.feed(self.decode.finish()) + self.rewriter.close()
+        tail = self.rewriter.feed(self._html(self.decode.finish(), final=True))
+        tail += self.rewriter.close()
         self.report.banner = self.rewriter.injected
         self.report.neutralised = self.rewriter.neutraliser.blocked
         if self.on_close is not None:
-            self.report.hosts_seen = sorted(self.rewriter.neutraliser.unknown_hosts)
-            self.on_close(self.report)
+            self.on_close(self.report, self.rewriter.neutraliser.unknown_hosts)
         return self.encode.process(tail) + self.encode.finish()
 
 
@@ -142,32 +192,85 @@ class Exchange:
     """The proxy's view of one request, kept until its response is planned."""
 
     def __init__(self, engine: Engine, req: Request, state: ConsentState,
-                 state_from: str = "cookie", error: str | None = None):
+                 state_from: str = "cookie", error: tuple[int, str] | None = None,
+                 imported: bool = False):
+        """imported: the state is the choice the visitor made with the site's former
+        consent tool, to be set as our consent cookie and kept as proof (once)."""
         self.engine, self.req, self.state = engine, req, state
+        self.imported = imported
         self.report = Report(describe_state(state), state_from)
-        self.scheme = (header(req.headers, "x-forwarded-proto") or req.scheme).split(",")[0]
+        # X-Forwarded-* count only from the configured front proxies.
+        self.trusted = engine.trusts(req.client_ip)
+        proto = header(req.headers, "x-forwarded-proto") if self.trusted else None
+        proto = (proto or "").split(",")[0].strip().lower()
+        self.scheme = proto if proto in ("http", "https") else req.scheme
         self.host = header(req.headers, "host") or ""
         self.upstream = req.upstream or engine.config.upstream
-        self.error = error  # a request the proxy refuses (a bad X-Consent-State)
+        self.error = error  # a request the proxy refuses: (status, why)
         path = req.target.split("?")[0]
         self.is_local = (error is not None or path.startswith(engine.config.prefix)
                          or (bool(engine.config.gpc) and path == GPC_PATH))
         self.report.local = self.is_local
+        dest = header(req.headers, "sec-fetch-dest")
+        self.inject = None if dest is None else dest == "document"
+        # The origin's validators go upstream only where no rewritten page can be cached.
+        self.keeps_validators = dest in SUBRESOURCE_DESTS
+        self.revalidating = False  # an If-None-Match of ours went upstream as the origin's
+
+    @cached_property
+    def language(self) -> tuple[str | None, str]:
+        """(decided by the request, else None: the page's <html lang>; the fallback)."""
+        cfg = self.engine.config
+        return request_language(cfg.language_from, cfg.languages, self.req.target,
+                                self.req.headers, cfg.language_cookie)
+
+    @cached_property
+    def lang(self) -> str:
+        """The language known from the request (the page may still name its own)."""
+        return self.language[0] or self.language[1]
+
+    @cached_property
+    def page_digest(self) -> str:
+        """What a rewritten page depends on, in its ETag: a cached page revalidates only
+        for the same choice, config, language and kind of document."""
+        return self.engine.page_digest(self.state, self.lang, self.inject)
 
     def local_response(self, body: bytes) -> LocalResponse:
         """Answer a request under the reserved prefix (body: the request body)."""
         if self.error is not None:
-            return LocalResponse(400, [("Content-Type", "text/plain; charset=utf-8"),
-                                       ("Cache-Control", "no-store")], self.error.encode())
+            status, why = self.error
+            return LocalResponse(status, [("Content-Type", "text/plain; charset=utf-8"),
+                                          ("Cache-Control", "no-store")], why.encode())
         resp = self.engine.endpoints.handle(self, body)
         if resp.record is not None:
-            self.report.decision = resp.record.action
+            record = resp.record
+            self.report.decision, self.report.outcome = record.action, record.outcome
+            self.report.categories_granted = list(record.granted_categories)
+            self.report.categories_refused = list(record.refused_categories)
             if self.engine.records is not None:
-                self.engine.records.submit(resp.record)
+                self.engine.records.submit(resp.record, self.engine.shown)
         if resp.new_state is not None:
             old = self._not_covered(resp.new_state)
             resp.headers.extend(self._deletions(old))
+        else:
+            resp.headers.extend(self._import())
         return resp
+
+    def _import(self) -> Headers:
+        """Our consent cookie for a choice imported from the former consent tool (its
+        remaining lifetime: the choice keeps its date), recorded as proof with its origin."""
+        if not self.imported:
+            return []
+        self.imported = False
+        engine, state = self.engine, self.state
+        tool = engine.config.former_cmp.tool  # type: ignore[union-attr]
+        self.report.decision = f"import:{tool}"
+        if engine.records is not None:
+            engine.records.submit(engine.endpoints.record(self, state, "save",
+                                                          f"import:{tool}", self.lang))
+        left = engine.config.consent.max_age_days * 86400 - int(engine.clock()) + state.decided_at
+        return [("Set-Cookie", engine.endpoints.consent_cookie(
+            self, engine.signer.encode(state), max(left, 0)))]
 
     def upstream_headers(self) -> Headers:
         """The request headers to send to the origin: tracking cookies removed, only
@@ -188,18 +291,45 @@ class Exchange:
                            and e != "identity"]
                 if codings:
                     headers.append((k, ", ".join(sorted(codings))))
+            elif lk == "if-none-match":
+                tags = self._origin_etags(v)
+                if tags:
+                    headers.append((k, tags))
+            elif lk == "if-modified-since":
+                if self.keeps_validators:  # a page's date cannot tell the consent state
+                    headers.append((k, v))
             elif lk not in ("x-forwarded-for", "x-forwarded-proto", "x-forwarded-host",
                             STATE_HEADER.lower()):
                 headers.append((k, v))
-        prior = header(req.headers, "x-forwarded-for")
+        prior = header(req.headers, "x-forwarded-for") if self.trusted else None
         if req.client_ip:
             headers.append(("X-Forwarded-For", f"{prior}, {req.client_ip}" if prior
                             else req.client_ip))
         headers.append(("X-Forwarded-Proto", self.scheme))
-        if self.host:
-            headers.append(("X-Forwarded-Host", header(req.headers, "x-forwarded-host")
-                            or self.host))
+        forwarded_host = header(req.headers, "x-forwarded-host") if self.trusted else None
+        if forwarded_host and valid_host(forwarded_host):
+            headers.append(("X-Forwarded-Host", forwarded_host))
+        elif self.host:
+            headers.append(("X-Forwarded-Host", self.host))
         return headers
+
+    def _origin_etags(self, if_none_match: str) -> str:
+        """If-None-Match for the origin: our page tags made for this very state go back to
+        the origin's tag; tags of other states, and (unless the request is for a kind of
+        resource never rendered as a page) tags we never made, are dropped."""
+        if if_none_match.strip() == "*":
+            return if_none_match
+        kept = []
+        for tag in ETAG_RE.findall(if_none_match):
+            m = PAGE_ETAG_RE.fullmatch(tag)
+            if m is None:
+                if self.keeps_validators:
+                    kept.append(tag)
+                continue
+            if m["digest"] == self.page_digest:
+                kept.append(f'{"W/" if m["weak"] == "w" else ""}"{m["tag"]}"')
+                self.revalidating = True
+        return ", ".join(kept)
 
     def _not_covered(self, state: ConsentState) -> list[str]:
         allowed = self.engine.cookie_filter(state).allowed
@@ -220,27 +350,90 @@ class Exchange:
         upstream = self.upstream
         for k, v in end_to_end(headers):
             lk = k.lower()
+            if not sendable(v):  # an origin's header with a control character: dropped
+                continue
             if lk == "set-cookie":
                 if engine.observer is not None:
                     self.report.cookies_seen.append(set_cookie_name(v))
                 kept, dropped = filt.set_cookies([v])
                 self.report.set_cookies_dropped += dropped
                 out += [(k, self._capped(c)) for c in kept]
+            elif lk == "link":  # preload/preconnect of a service not consented: dropped
+                kept_links = self._links(v)
+                if kept_links:
+                    out.append((k, kept_links))
             elif (lk in ("location", "content-location") and self.host and upstream
                   and _under(v, upstream)):
                 out.append((k, f"{self.scheme}://{self.host}{v[len(upstream):]}"))
+            elif lk == MARK_HEADER.lower():  # only the proxy vouches for marks
+                continue
             else:
                 out.append((k, v))
         deleted = self._not_covered(self.state)
-        out += self._deletions(deleted)
+        out += self._deletions(deleted) + self._import()
         if engine.observer is not None:
             engine.observer.cookies_seen(self.report.cookies_seen)
-        ctype = (header(headers, "content-type") or "").split(";")[0].strip().lower()
-        coding = encoding.normalise(header(headers, "content-encoding"))
-        if (ctype not in HTML_TYPES or req.method == "HEAD" or status in NO_BODY_STATUSES
-                or status < 200 or not encoding.can_decode(coding)):
+        if status == 304 and self.revalidating:  # the page cached for this very state
+            return ResponsePlan(self._page_cache_headers(
+                without(out, *CSP_HEADERS), header(out, "etag"), False), None)
+        # Every Content-Type, each possibly a list: HTML in any of them is HTML (the most
+        # dangerous reading; browsers take the last), sent on as the only type.
+        types = [(t.split(";")[0].strip().lower(), t.strip()) for k, v in out
+                 if k.lower() == "content-type" for t in v.split(",")]
+        html = next((t for essence, t in types if essence in HTML_TYPES), None)
+        if html is not None and len(types) > 1:
+            out = without(out, "content-type") + [("Content-Type", html)]
+        if html is None or req.method == "HEAD" or status in NO_BODY_STATUSES or status < 200:
+            if status >= 200 and status not in NO_BODY_STATUSES:
+                out = self._document_headers(out, [essence for essence, _ in types])
             return ResponsePlan(out, None)
-        return ResponsePlan(*self._rewrite_plan(out, coding))
+        codings = encoding.codings([v for k, v in out if k.lower() == "content-encoding"])
+        return ResponsePlan(*self._rewrite_plan(out, codings))
+
+    def _links(self, value: str) -> str:
+        """A Link header without the links (preload, preconnect, prefetch...) to services
+        the visitor did not consent to."""
+        policy, kept = self.engine.policy, []
+        for link in LINK_RE.findall(value):
+            target = url_target(link[1:link.index(">")].strip())
+            if target is None or policy.blocked_host(target[0], self.state, target[1]) is None:
+                kept.append(link.strip())
+        return ", ".join(kept)
+
+    def _document_headers(self, out: Headers, essences: list[str]) -> Headers:
+        """What the proxy does not rewrite but a browser may render as a document with
+        scripts gets the CSP of the mode: XML (XHTML as text/xml, SVG, XSLT), also with
+        nosniff, and bodies with no type at all, which browsers sniff."""
+        xml = any(e in XML_TYPES or e.endswith("+xml") for e in essences)
+        if not xml and any(e not in SNIFFED_TYPES for e in essences):
+            return out
+        policy = self.engine.csp_header(self.state)
+        return out + ([policy] if policy else []) + (
+            [("X-Content-Type-Options", "nosniff")] if xml else [])
+
+    def _page_cache_headers(self, out: Headers, etag: str | None, encoded: bool) -> Headers:
+        """Caching of a rewritten page: private, varying with the cookie, and validated
+        only by a tag of this consent state (no date: it could not tell the state)."""
+        vary = header(out, "vary")
+        cache = header(out, "cache-control")
+        out = without(out, "etag", "last-modified", "vary", "cache-control")
+        if etag:
+            out.append(("ETag", self._page_etag(etag)))
+        varies = ["Cookie"] + (["Accept-Encoding"] if encoded else [])
+        have = {v.strip().lower() for v in (vary or "").split(",")}
+        missing = [v for v in varies if v.lower() not in have and "*" not in have]
+        out.append(("Vary", ", ".join(([vary] if vary else []) + missing)))
+        out.append(("Cache-Control", _private(cache)))
+        return out
+
+    def _page_etag(self, etag: str) -> str:
+        """W/"<the origin's tag>.cp<w|s><digest of the state>" (weak: the bytes change with
+        each nonce and re-encoding, and a weak tag is never used to resume a range)."""
+        weak = etag.startswith("W/")
+        opaque = etag[2:] if weak else etag
+        if len(opaque) >= 2 and opaque[0] == opaque[-1] == '"':
+            opaque = opaque[1:-1]
+        return f'W/"{opaque}.cp{"w" if weak else "s"}{self.page_digest}"'
 
     def _capped(self, set_cookie: str) -> str:
         limit = self.engine.config.cap_cookie_lifetime_days * 86400
@@ -249,11 +442,9 @@ class Exchange:
             self.report.cookies_capped.append(set_cookie_name(set_cookie))
         return out
 
-    def _rewrite_plan(self, out: Headers, coding: str) -> tuple[Headers, BodyTransform]:
+    def _rewrite_plan(self, out: Headers, codings: list[str]) -> tuple[Headers, BodyTransform]:
         engine, req = self.engine, self.req
-        dest = header(req.headers, "sec-fetch-dest")
-        inject = None if dest is None else dest == "document"
-        lang = pick_language(header(req.headers, "accept-language"), engine.config.languages)
+        inject, lang = self.inject, self.lang
         # The origin's own CSP stays; it only learns to let in what the proxy injects.
         origin_csp = [(k, v) for k, v in out if k.lower() in CSP_HEADERS]
         nonce = secrets.token_urlsafe(18) if origin_csp else ""
@@ -261,36 +452,55 @@ class Exchange:
             own = f"{self.scheme}://{self.host}{engine.config.prefix}" if self.host else "'self'"
             out = without(out, *CSP_HEADERS) + [(k, csp.admit_injected(v, nonce, own))
                                                  for k, v in origin_csp]
-        banner = engine.banner.render(self.state, lang, req.target, nonce)
+        # The neutraliser's mark binds what it neutralises to this response (banner.js
+        # activates nothing else); fetch()ed fragments hand theirs over in MARK_HEADER.
         site = site_of(self.host or urlsplit(self.upstream or "").netloc)
-        rewriter = HtmlRewriter(Neutraliser(engine.policy, self.state, site), banner, inject,
-                                head=engine.banner.script_tag(self.state, nonce, site))
+        neutraliser = Neutraliser(engine.policy, self.state, site=site)
+        banner = engine.banner.render(self.state, lang, req.target, nonce, neutraliser.mark)
+        rewriter = HtmlRewriter(neutraliser, banner, inject, content_type=header(out, "content-type"),
+                                head=engine.banner.script_tag(self.state, nonce, neutraliser.mark,
+                                                                site),
+                                opener=engine.opener)
+        out.append((MARK_HEADER, neutraliser.mark))
+        coding = codings[0] if len(codings) == 1 else "identity"  # a stack goes out plain
         out_coding = encoding.output_encoding(
             coding, encoding.accepted(header(req.headers, "accept-encoding")))
-        etag = header(out, "etag")
-        vary = header(out, "vary")
-        cache = header(out, "cache-control")
-        out = without(out, "content-length", "content-encoding", "etag", "vary",
-                      "cache-control", "accept-ranges", "content-md5", "digest")
+        # A page with a nonce gets no validator: a 304 would bring back the old nonce.
+        etag = None if nonce else header(out, "etag")
+        out = self._page_cache_headers(
+            without(out, "content-length", "content-encoding", "accept-ranges",
+                    "content-md5", "digest", "x-content-type-options"), etag, bool(codings))
         if out_coding != "identity":
             out.append(("Content-Encoding", out_coding))
-        if etag:
-            out.append(("ETag", etag if etag.startswith("W/") else f"W/{etag}"))
-        varies = ["Cookie"] + (["Accept-Encoding"] if coding != "identity" else [])
-        have = {v.strip().lower() for v in (vary or "").split(",")}
-        missing = [v for v in varies if v.lower() not in have and "*" not in have]
-        out.append(("Vary", ", ".join(([vary] if vary else []) + missing)))
-        out.append(("Cache-Control", _private(cache)))
+        out.append(("X-Content-Type-Options", "nosniff"))
         policy = engine.csp_header(self.state)
         if policy:
             out.append(policy)
         self.report.rewritten = True
-        observer = engine.observer
+        decided, fallback = self.language
         transform = BodyTransform(
-            rewriter, encoding.decoder(coding), encoding.encoder(out_coding), self.report,
-            None if observer is None else lambda r: observer.hosts_seen(
-                r.hosts_seen, self.host, req.target.split("?")[0]))
+            rewriter, encoding.decoder(codings, engine.config.limits.html_bytes),
+            encoding.encoder(out_coding), self.report,
+            self._page_done,
+            None if decided else (PageLanguage(engine.config.languages, fallback), lambda lang:
+                                  engine.banner.render(self.state, lang, req.target, nonce,
+                                                       neutraliser.mark)))
         return out, transform
+
+
+    def _page_done(self, report: Report, unknown_hosts: set[str]) -> None:
+        """A rewritten page has gone out: count an impression of the banner's first layer
+        (not in forced states, not for a prefetch the visitor may never see); observe."""
+        engine, state = self.engine, self.state
+        report.impression = report.banner and (not state.decided or state.reask) and (
+            report.state_from == "cookie") and not any(
+            "prefetch" in (header(self.req.headers, h) or "") for h in PREFETCH_HEADERS)
+        if report.impression and engine.records is not None:
+            engine.records.impression()
+        if engine.observer is not None:
+            report.hosts_seen = sorted(unknown_hosts)
+            engine.observer.hosts_seen(report.hosts_seen, self.host,
+                                       self.req.target.split("?")[0])
 
 
 def _under(url: str, base: str) -> bool:
@@ -325,6 +535,10 @@ class Engine:
         self.signer = Signer(keys, config.consent.max_age_days, config.consent.revision,
                              category_digests(self.policy.services_in))
         self.banner = Banner(config, self.policy)
+        selectors = tuple(s for text in config.banner.open_selectors
+                          for s in parse_selectors(text))
+        self.opener = OpenMarker(selectors) if selectors else None
+        self.declaration = Declaration(config)
         self.endpoints = Endpoints(self)
         self.clock = clock
         self.forced = forced
@@ -335,8 +549,57 @@ class Engine:
         self.config_digest = hashlib.sha256(json.dumps(
             [config.consent.revision, sorted(self.signer.digests.items())]).encode()
         ).hexdigest()[:12]
+        self.shown = archived(config)  # (digest, content) of every text the banner shows
         self._per_choice: dict[tuple[bool, frozenset[str], frozenset[str], int],
                                tuple[CookieFilter, tuple[str, str] | None]] = {}
+        # Everything of this config and release a rewritten page can depend on.
+        self.page_version = hashlib.sha256(
+            f"{replace(config, source='')!r}|{self.banner.version}".encode()).hexdigest()
+        self._page_digests: dict[tuple[object, ...], str] = {}
+
+    def trusts(self, client_ip: str) -> bool:
+        """Whether the peer is one of `trusted_proxies` (its X-Forwarded-* are believed)."""
+        networks = self.config.trusted_proxies
+        if not networks or not client_ip:
+            return False
+        try:
+            ip = ipaddress.ip_address(client_ip.split("%")[0])
+        except ValueError:
+            return False
+        return any(ip in net for net in networks)
+
+    def page_digest(self, state: ConsentState, lang: str, inject: bool | None) -> str:
+        key = (state.decided, state.categories, state.services, state.reask, state.gpc,
+               lang, inject, len(self.policy.seen))  # the known trackers the banner lists
+        found = self._page_digests.get(key)
+        if found is None:
+            if len(self._page_digests) > 256:
+                self._page_digests.clear()
+            found = self._page_digests[key] = hashlib.blake2b(
+                repr((self.page_version, *key[:1], sorted(state.categories),
+                      sorted(state.services), *key[3:])).encode(),
+                digest_size=8).hexdigest()
+        return found
+
+    def refusal(self, req: Request) -> tuple[int, str] | None:
+        """What no request may be, whichever adapter parsed it: a target that is not a
+        path (CONNECT, absolute or authority form, '@' tricks), a bad or doubled Host,
+        a head larger than the limits."""
+        limits = self.config.limits
+        if len(req.target) > limits.header_line_bytes:
+            return 414, "request target too long\n"
+        size = len(req.method) + len(req.target) + 12
+        for k, v in req.headers:
+            line = len(k) + len(v) + 4
+            size += line
+            if line > limits.header_line_bytes or size > limits.request_head_bytes:
+                return 431, "request header fields too large\n"
+        if req.method == "CONNECT" or not req.target.startswith("/"):
+            return 400, "the request target must be a path: this is no forward proxy\n"
+        hosts = [v for k, v in req.headers if k.lower() == "host"]
+        if len(hosts) > 1 or (hosts and not valid_host(hosts[0])):
+            return 400, "invalid Host header\n"
+        return None
 
     def _choice(self, state: ConsentState) -> tuple[CookieFilter, tuple[str, str] | None]:
         """What depends only on the choice (few distinct ones exist): built once."""
@@ -349,7 +612,8 @@ class Engine:
             policy = self.policy
             found = self._per_choice[key] = (
                 CookieFilter(lambda n: policy.cookie_allowed(n, state)),
-                csp.header(self.config.csp, policy.allowed_hosts(state), self.config.csp_allow))
+                csp.header(self.config.csp, policy.allowed_hosts(state), self.config.csp_allow,
+                           f"{self.config.prefix}{CSP_REPORT}"))
         return found
 
     def cookie_filter(self, state: ConsentState) -> CookieFilter:
@@ -375,18 +639,39 @@ class Engine:
     def begin(self, req: Request) -> Exchange:
         """The state to enforce comes from X-Consent-State (test configs only), else the
         forced state (--state), else the visitor's cookie; then the browser's signals."""
+        refused = self.refusal(req)
+        if refused is not None:
+            return Exchange(self, req, NO_DECISION, "cookie", error=refused)
         spec = header(req.headers, STATE_HEADER) if self.config.testing.state_header else None
         state, source = None, ""
         if spec is not None:
             try:
                 state, source = parse_state(spec, self.config, STATE_HEADER), "header"
             except ConfigError as e:
-                return Exchange(self, req, NO_DECISION, "header", error=f"{e}\n")
+                return Exchange(self, req, NO_DECISION, "header", error=(400, f"{e}\n"))
         if state is None and self.forced is not None:
             state, source = self.forced, "forced"
+        imported = None
         if state is None:
             state, source = self.consent_of(req.headers), "cookie"
-        return Exchange(self, req, self._signals(state, req.headers), source)
+            if not state.decided:
+                imported = self.former_choice(req.headers)
+        return Exchange(self, req, self._signals(imported or state, req.headers), source,
+                        imported=imported is not None)
+
+    def former_choice(self, headers: Headers) -> ConsentState | None:
+        """The visitor's choice with the site's former consent tool, in our categories, when
+        the config imports it and it is still young enough to hold (it keeps its date)."""
+        former = self.config.former_cmp
+        if former is None or not former.imports:
+            return None
+        cookies = {n: v for k, v in headers if k.lower() == "cookie" for n, v in cookie_pairs(v)}
+        choice = read_choice(former.tool, cookies)
+        now = self.clock()
+        if choice is None or choice.decided_at <= now - self.signer.max_age:
+            return None
+        return self.signer.decide(former_categories(choice, former.imports), (),
+                                  min(choice.decided_at, now))
 
     def _signals(self, state: ConsentState, headers: Headers) -> ConsentState:
         """Global Privacy Control (and Do-Not-Track when the config says so) refuse the

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
+
 Headers = list[tuple[str, str]]
 
 HOP_BY_HOP = frozenset({
     "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
     "trailers", "transfer-encoding", "upgrade", "proxy-connection",
 })
+
+
+# What no header value may hold: a control character other than HTAB (browsers ignore a
+# Set-Cookie with one; HTTP servers refuse to send one).
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def sendable(value: str) -> bool:
+    return _CONTROL_RE.search(value) is None
 
 
 def header(headers: Headers, name: str) -> str | None:
@@ -26,3 +38,24 @@ def end_to_end(headers: Headers) -> Headers:
     listed = {t.strip().lower() for k, v in headers if k.lower() == "connection"
               for t in v.split(",")}
     return [(k, v) for k, v in headers if k.lower() not in HOP_BY_HOP and k.lower() not in listed]
+
+
+# A Host header: a name (labels, at most 253 bytes) or an IPv4 or [IPv6] address, and a port.
+HOST_RE = re.compile(r"(?:(?P<name>[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.?)"
+                     r"|\[(?P<ip6>[0-9A-Fa-f:.]{2,45})\])(?::[0-9]{1,5})?")
+MAX_HOST_NAME = 253
+
+
+def valid_host(host: str) -> bool:
+    """A Host (or X-Forwarded-Host) value: a host name or IP address and an optional port;
+    anything else (userinfo, paths, controls, 2,000 labels) is refused."""
+    m = HOST_RE.fullmatch(host)
+    if m is None:
+        return False
+    if m["ip6"] is not None:
+        try:
+            ipaddress.IPv6Address(m["ip6"])
+        except ValueError:
+            return False
+        return True
+    return len(m["name"]) <= MAX_HOST_NAME

@@ -25,6 +25,7 @@ class Observer:
         self.cookies: Counter[str] = Counter()
         self.hosts: Counter[str] = Counter()
         self.sites: dict[str, str] = {}  # host -> the site it was seen on
+        self.blocked: Counter[tuple[str, str]] = Counter()  # CSP reports: (directive, host)
 
     def cookies_seen(self, names: Iterable[str]) -> None:
         for name in names:
@@ -49,6 +50,15 @@ class Observer:
                           + (f" on {page}" if page else "")
                           + f" is named by no service: {self.policy.verdict(host, '', site)}")
 
+    def csp_violations(self, violations: Iterable[tuple[str, str]]) -> None:
+        """What the browsers' CSP reports say the policy blocks (or, in report-only mode,
+        would block)."""
+        for directive, host in violations:
+            self.blocked[directive, host] += 1
+            if self.blocked[directive, host] == 1:
+                self.emit(f"observe: CSP {directive} blocks {host!r} on the site's pages; if "
+                          "the site needs it, add it to a service's hosts (or csp_allow)")
+
     def summary(self) -> list[str]:
         """Everything seen, most frequent first (printed when the proxy stops), then the
         config lines that would cover the hosts (`suggest`)."""
@@ -56,6 +66,8 @@ class Observer:
                  for n, c in self.cookies.most_common()]
                 + [f"host {h!r}: {c} times; {self.policy.verdict(h, '', self.sites[h])}"
                    for h, c in self.hosts.most_common()]
+                + [f"CSP {d} blocked {h!r}: {c} times"
+                   for (d, h), c in self.blocked.most_common()]
                 + suggest(self.policy, self.hosts, next(iter(self.sites.values()), "")))
 
     def _cookie_guess(self, name: str) -> str:

@@ -16,7 +16,7 @@ from dataclasses import replace
 from consentproxy.catalog import builtin_services
 from consentproxy.catalog.knowledge import CATALOG_SOURCE, Knowledge, KnownTracker, read_layer
 from consentproxy.catalog.ocd import CookieDatabase, CookieRecord, cookie_database
-from consentproxy.config import DATABASE_CATEGORIES, Config, Service
+from consentproxy.config import DATABASE_CATEGORIES, FORMER_CMP, Config, Service
 from consentproxy.consent import ConsentState
 from consentproxy.domains import registrable, same_site
 from consentproxy.wordtrie import trie_pattern
@@ -164,7 +164,7 @@ class Policy:
             return None
         name = registrable(host)
         return Service(name=name, category=NEVER if policy == "block" else policy,
-                       title=name)
+                       title={"en": name})
 
     def verdict(self, host: str, path: str = "", site: str = "") -> str:
         """What the layers say of a load, for people (observe, scan, catalog classify)."""
@@ -201,7 +201,7 @@ class Policy:
             svc = self._held[key] = (
                 replace(builtin, category=category) if entry.source == CATALOG_SOURCE
                 and builtin is not None else Service(
-                    name=entry.name, category=category, title=entry.label,
+                    name=entry.name, category=category, title={"en": entry.label},
                     vendor=entry.vendor, domains=entry.domains))
         if svc.name not in self.seen and len(self.seen) < MAX_SEEN:
             self.seen[svc.name] = svc
@@ -249,7 +249,8 @@ class Policy:
         return svc if svc is not None and not self.allows(svc, state) else None
 
     def allows(self, svc: Service, state: ConsentState) -> bool:
-        return svc.category in self.required or state.allows(svc.category, svc.name)
+        return svc.category in self.required or (
+            state.allows(svc.category, svc.name) and svc.category != FORMER_CMP)
 
     def outside(self, services: Iterable[str], categories: Iterable[str]) -> frozenset[str]:
         """The known services among `services` that belong to none of `categories`."""

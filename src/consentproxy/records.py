@@ -24,7 +24,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("consentproxy.records")
 
-METHODS = ("banner", "preferences", "placeholder", "form", "gpc", "erase")
+METHODS = ("banner", "preferences", "placeholder", "form", "gpc", "erase", "import:onetrust",
+           "import:cookiebot")  # import: the choice made with the site's former consent tool
+# What a visitor shown the first layer (no choice yet, or asked again) did with it.
+OUTCOMES = ("accept-all", "reject-all", "customise", "close")
 UA_FAMILIES = (("bot", re.compile(r"bot|crawl|spider|slurp|headless", re.IGNORECASE)),
                ("Edge", re.compile(r"Edg/(\d+)")), ("Opera", re.compile(r"OPR/(\d+)")),
                ("Firefox", re.compile(r"Firefox/(\d+)")),
@@ -57,6 +60,57 @@ class ConsentRecord:
     withdrawal: bool  # something granted before is no longer
     gpc: bool  # the browser sent Sec-GPC: 1
     user_agent: str  # family and major version only
+    language: str = ""  # the banner's language ("" in records older than it)
+    shown_digest: str = ""  # the archived version of every text and choice shown (proof.py)
+    outcome: str = ""  # one of OUTCOMES for an answer to the first layer, else ""
+
+
+@dataclass(frozen=True)
+class Stats:
+    """What `records stats` reads from a store: decisions grouped by day, first-layer outcome
+    and the categories granted and refused (few distinct groups), impressions by day."""
+
+    decisions: list[tuple[str, str, tuple[str, ...], tuple[str, ...], int]]
+    impressions: dict[str, int]
+
+
+def utc_day(unix: float) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(unix))
+
+
+def summarise(stats: Stats, categories: Sequence[str]) -> list[dict[str, Any]]:
+    """Per day, then "total": banner impressions, decisions, each first-layer outcome,
+    `ignored` (impressions no first-layer answer followed: page views that showed the
+    banner and got no answer, never below 0), and per category how many decisions granted
+    and refused it and the opt-in rate (granted / both; None without decisions)."""
+    days: dict[str, dict[str, Any]] = {}
+
+    def row(day: str) -> dict[str, Any]:
+        if day not in days:
+            days[day] = {"day": day, "impressions": 0, "decisions": 0,
+                         **dict.fromkeys(OUTCOMES, 0), "ignored": 0,
+                         "categories": {c: {"granted": 0, "refused": 0, "rate": None}
+                                        for c in categories}}
+        return days[day]
+    for day, outcome, granted, refused, count in stats.decisions:
+        for key in (day, "total"):
+            r = row(key)
+            r["decisions"] += count
+            if outcome in OUTCOMES:
+                r[outcome] += count
+            for answer, names in (("granted", granted), ("refused", refused)):
+                for name in names:
+                    if name in r["categories"]:
+                        r["categories"][name][answer] += count
+    for day, count in stats.impressions.items():
+        row(day)["impressions"] += count
+        row("total")["impressions"] += count
+    for r in days.values():
+        r["ignored"] = max(0, r["impressions"] - sum(r[o] for o in OUTCOMES))
+        for c in r["categories"].values():
+            asked = c["granted"] + c["refused"]
+            c["rate"] = round(c["granted"] / asked, 4) if asked else None
+    return sorted(days.values(), key=lambda r: (r["day"] == "total", r["day"]))
 
 
 LISTS = ("granted_categories", "refused_categories", "granted_services", "refused_services")
@@ -90,6 +144,14 @@ MIGRATIONS = (
     # clean = 0 while a proxy is running: found at start, the last one crashed.
     "CREATE TABLE store_state (clean INTEGER NOT NULL)",
     "INSERT INTO store_state (clean) VALUES (1)",
+    # What the visitor was shown: the language, and the version of the texts and config.
+    "ALTER TABLE consent_records ADD COLUMN language TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE consent_records ADD COLUMN shown_digest TEXT NOT NULL DEFAULT ''",
+    """CREATE TABLE shown_versions (digest TEXT PRIMARY KEY, archived_at BIGINT NOT NULL,
+        content TEXT NOT NULL)""",
+    # The operator's numbers: first-layer answers, and the pages that showed it per day.
+    "ALTER TABLE consent_records ADD COLUMN outcome TEXT NOT NULL DEFAULT ''",
+    "CREATE TABLE banner_impressions (day TEXT PRIMARY KEY, count BIGINT NOT NULL)",
 )
 
 
@@ -99,7 +161,18 @@ class RecordStore(Protocol):
 
     async def close(self) -> None: ...
 
-    async def write(self, batch: Sequence[ConsentRecord]) -> None: ...
+    async def write(self, batch: Sequence[ConsentRecord],
+                    versions: dict[str, str] | None = None,
+                    impressions: dict[str, int] | None = None) -> None:
+        """Records, with the versions of what was shown (digest -> content) they name, and
+        banner impressions to add (UTC day -> count), in one transaction."""
+
+    async def stats(self, since: int) -> Stats:
+        """Decisions and impressions per day from `since` on (records_stats turns them
+        into the operator's numbers)."""
+
+    async def shown(self, digest: str) -> str | None:
+        """An archived version of what was shown, by digest."""
 
     async def by_id(self, consent_id: str) -> list[ConsentRecord]: ...
 
@@ -117,6 +190,7 @@ class _SqlStore:
 
     ID = ""
     BOOL = ""
+    DAY = ""  # decided_at's UTC day as YYYY-MM-DD
 
     def _ph(self, n: int) -> str:
         raise NotImplementedError
@@ -163,6 +237,32 @@ class _SqlStore:
         marks = ", ".join(self._ph(i + 1) for i in range(len(COLUMNS)))
         return f"INSERT INTO consent_records ({', '.join(COLUMNS)}) VALUES ({marks})"
 
+    def _archive(self) -> str:
+        """A version is archived once: the same digest is the same content."""
+        return ("INSERT INTO shown_versions (digest, archived_at, content) VALUES "
+                f"({self._ph(1)}, {self._ph(2)}, {self._ph(3)}) ON CONFLICT (digest) DO NOTHING")
+
+    def _count_impressions(self) -> str:
+        """Instances sharing a store add their counts up."""
+        return ("INSERT INTO banner_impressions (day, count) VALUES "
+                f"({self._ph(1)}, {self._ph(2)}) ON CONFLICT (day) DO UPDATE SET "
+                "count = banner_impressions.count + excluded.count")
+
+    async def stats(self, since: int) -> Stats:
+        rows = await self._fetch(
+            f"SELECT {self.DAY}, outcome, granted_categories, refused_categories, COUNT(*) "
+            f"FROM consent_records WHERE decided_at >= {self._ph(1)} GROUP BY 1, 2, 3, 4",
+            since)
+        shown = await self._fetch("SELECT day, count FROM banner_impressions WHERE day >= "
+                                  f"{self._ph(1)}", utc_day(since))
+        return Stats([(str(d), str(o), tuple(json.loads(g)), tuple(json.loads(r)), int(n))
+                      for d, o, g, r, n in rows], {str(d): int(n) for d, n in shown})
+
+    async def shown(self, digest: str) -> str | None:
+        rows = await self._fetch(
+            f"SELECT content FROM shown_versions WHERE digest = {self._ph(1)}", digest)
+        return str(rows[0][0]) if rows else None
+
     def _select(self, where: str) -> str:
         return (f"SELECT {', '.join(COLUMNS)} FROM consent_records WHERE {where} "
                 "ORDER BY decided_at, id")
@@ -183,13 +283,20 @@ class _SqlStore:
         await self._fetch("SELECT 1")
 
     async def purge(self, before: int) -> int:
-        return await self._execute(
+        removed = await self._execute(
             f"DELETE FROM consent_records WHERE decided_at < {self._ph(1)}", before)
+        # Versions no record names any more prove nothing.
+        await self._execute("DELETE FROM shown_versions WHERE digest NOT IN "
+                            "(SELECT shown_digest FROM consent_records)")
+        await self._execute(f"DELETE FROM banner_impressions WHERE day < {self._ph(1)}",
+                            utc_day(before))
+        return removed
 
 
 class SqliteStore(_SqlStore):
     ID = "INTEGER PRIMARY KEY AUTOINCREMENT"
     BOOL = "INTEGER"
+    DAY = "strftime('%Y-%m-%d', decided_at, 'unixepoch')"
 
     def __init__(self, path: str | Path):
         self.path = str(path)
@@ -229,14 +336,21 @@ class SqliteStore(_SqlStore):
             await self.db.execute(sql)
         await self.db.commit()
 
-    async def write(self, batch: Sequence[ConsentRecord]) -> None:
+    async def write(self, batch: Sequence[ConsentRecord],
+                    versions: dict[str, str] | None = None,
+                    impressions: dict[str, int] | None = None) -> None:
+        now = int(time.time())
+        await self.db.executemany(self._archive(), [(d, now, c) for d, c in
+                                                    (versions or {}).items()])
         await self.db.executemany(self._insert(), [_row(r) for r in batch])
+        await self.db.executemany(self._count_impressions(), list((impressions or {}).items()))
         await self.db.commit()
 
 
 class PostgresStore(_SqlStore):
     ID = "BIGSERIAL PRIMARY KEY"
     BOOL = "BOOLEAN"
+    DAY = "to_char(to_timestamp(decided_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
 
     def __init__(self, dsn: str):
         self.dsn = dsn
@@ -271,9 +385,17 @@ class PostgresStore(_SqlStore):
             for sql in statements:
                 await conn.execute(sql)
 
-    async def write(self, batch: Sequence[ConsentRecord]) -> None:
+    async def write(self, batch: Sequence[ConsentRecord],
+                    versions: dict[str, str] | None = None,
+                    impressions: dict[str, int] | None = None) -> None:
+        now = int(time.time())
         async with self.pool.acquire() as conn, conn.transaction():
+            if versions:
+                await conn.executemany(self._archive(), [(d, now, c) for d, c in
+                                                         versions.items()])
             await conn.executemany(self._insert(), [_row(r) for r in batch])
+            if impressions:
+                await conn.executemany(self._count_impressions(), list(impressions.items()))
 
 
 def open_store(target: str) -> RecordStore:
@@ -295,6 +417,10 @@ class RecordWriter:
         self.retention = retention_days * 86400
         self.clock = clock
         self.queue: asyncio.Queue[ConsentRecord] = asyncio.Queue()
+        # Versions of what was shown, written with the first batch naming them.
+        self._versions: dict[str, str] = {}
+        self._archived: set[str] = set()
+        self.impressions: dict[str, int] = {}  # counted since the last write, by UTC day
         self.dropped = self.written = 0
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -336,13 +462,21 @@ class RecordWriter:
         except TimeoutError:
             pass
 
-    def submit(self, record: ConsentRecord) -> None:
+    def submit(self, record: ConsentRecord, shown: tuple[str, str] | None = None) -> None:
+        """shown: (digest, content) of the version the record's shown_digest names."""
+        if shown is not None and shown[0] not in self._archived:
+            self._versions[shown[0]] = shown[1]
         if self.queue.qsize() >= self.limit:
             self.dropped += 1
             log.error("records: queue full (%d), a decision was not recorded (the visitor's "
                       "cookie still holds it); is the store down?", self.limit)
             return
         self.queue.put_nowait(record)
+
+    def impression(self) -> None:
+        """A page showed the banner's first layer (written with the next batch)."""
+        day = utc_day(self.clock())
+        self.impressions[day] = self.impressions.get(day, 0) + 1
 
     async def writable(self) -> bool:
         """For readiness checks: the store is open, the last write went through and it
@@ -375,7 +509,7 @@ class RecordWriter:
             batch = [first] if first else []
             while batch and len(batch) < self.batch and not self.queue.empty():
                 batch.append(self.queue.get_nowait())
-            if batch:
+            if batch or self.impressions:
                 await self._write(batch)
             if self.clock() - last_purge > 86400:
                 last_purge = self.clock()
@@ -384,12 +518,20 @@ class RecordWriter:
     async def _write(self, batch: list[ConsentRecord]) -> None:
         delay = 0.1
         while True:
+            versions = {r.shown_digest: self._versions[r.shown_digest] for r in batch
+                        if r.shown_digest in self._versions}
+            counts, self.impressions = self.impressions, {}
             try:
-                await self.store.write(batch)
+                await self.store.write(batch, versions, counts)
+                self._archived.update(versions)
+                for digest in versions:
+                    self._versions.pop(digest, None)
                 self.written += len(batch)
                 self.healthy = True
                 return
             except Exception as e:  # noqa: BLE001 - any driver error: keep the batch, retry
+                for day, count in counts.items():  # (and the counts, with those since)
+                    self.impressions[day] = self.impressions.get(day, 0) + count
                 self.healthy = False
                 if self._closing and delay > 2:
                     self.dropped += len(batch)

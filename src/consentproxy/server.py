@@ -9,13 +9,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
+from aiohttp.web_protocol import RequestHandler
 
+from consentproxy.config import Limits
 from consentproxy.endpoints import MAX_BODY
 from consentproxy.engine import BodyTransform, Engine, Exchange, Report, Request
 from consentproxy.httpheaders import Headers, without
@@ -26,7 +29,7 @@ log = logging.getLogger("consentproxy")
 
 CONNECT_TIMEOUT = 10
 READ_TIMEOUT = 60
-SHUTDOWN_SECONDS = 10
+SHUTDOWN_SECONDS = 10  # the grace of requests in flight when stopping
 # An idle connection, or one still sending its request head (slowloris), is closed after this.
 KEEPALIVE_TIMEOUT = 60
 EXCHANGE = web.RequestKey("consentproxy-exchange", Exchange)
@@ -40,6 +43,19 @@ class ProxyServer:
         self.engine = engine  # swapped whole by reload(); in-flight requests keep theirs
         self.session: aiohttp.ClientSession | None = None
         self.on_done: Callable[[str, str, int, float, int, Report], None] | None = None
+        self.in_flight: set[asyncio.Task[object]] = set()  # requests being answered
+
+    async def drain(self, grace: float) -> None:
+        """Requests in flight get `grace` seconds to finish; the rest (endless streams,
+        WebSockets, a silent origin) are cancelled, so stopping never hangs."""
+        if self.in_flight:
+            await asyncio.wait(set(self.in_flight), timeout=grace)
+        self.hurry()
+
+    def hurry(self) -> None:
+        """Cancel every request in flight now (a second SIGTERM)."""
+        for task in self.in_flight:
+            task.cancel()
 
     @property
     def upstream(self) -> str:
@@ -83,7 +99,13 @@ class ProxyServer:
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         started = time.perf_counter()
-        resp = await self._handle(request)
+        task = asyncio.current_task()
+        assert task is not None
+        self.in_flight.add(task)
+        try:
+            resp = await self._handle(request)
+        finally:
+            self.in_flight.discard(task)
         ex = request.get(EXCHANGE)
         if self.on_done is not None and ex is not None:
             self.on_done(request.method, request.raw_path, resp.status,
@@ -91,8 +113,7 @@ class ProxyServer:
         return resp
 
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
-        headers: Headers = [(k.decode("latin-1"), v.decode("latin-1"))
-                            for k, v in request.raw_headers]
+        headers = _decoded(request.raw_headers)
         peer = request.transport.get_extra_info("peername") if request.transport else None
         ex = self.engine.begin(Request(
             method=request.method, target=request.raw_path, headers=headers,
@@ -102,22 +123,29 @@ class ProxyServer:
             # we read the body ourselves: tell the visitor to send it (as aiohttp's router does)
             await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             request.writer.output_size = 0
+        body_reader = _TimedBody(request.content, self.engine.config.limits)
         if ex.is_local:
-            body = await _read_at_most(request.content, MAX_BODY + 1)
+            try:
+                body = await body_reader.read_at_most(MAX_BODY + 1)
+            except BodyTimeout:
+                return _too_slow()
             local = ex.local_response(body)
             if local.complete is not None:
                 local.status, local.body = await local.complete()
             resp = web.Response(status=local.status, body=local.body)
             for k, v in local.headers:
                 resp.headers.add(k, v)
+            if ex.error is not None:  # a request refused outright: no more on this connection
+                resp.force_close()
             return resp
         up_headers = without(ex.upstream_headers(), "host", "expect")
         if request.headers.get("Upgrade", "").lower() == "websocket":
             return await self._websocket(request, up_headers)
         assert self.session is not None
-        body = request.content if request.body_exists else None
+        body = body_reader.chunks() if request.body_exists else None
         asked = time.perf_counter()
         try:
+            # The engine refused any target that is not a path: this stays on the origin.
             upstream = await self.session.request(
                 request.method, self.upstream + request.raw_path, headers=up_headers,
                 data=body, allow_redirects=False, compress=None, chunked=None)
@@ -125,11 +153,12 @@ class ProxyServer:
         except TimeoutError:
             return _error(504, "The site behind this proxy did not answer in time.")
         except (aiohttp.ClientError, OSError) as e:
+            if body_reader.timed_out:  # aiohttp dropped the origin's connection with it
+                return _too_slow()
             log.warning("upstream %s failed: %s", self.upstream, e)
             return _error(502, "The site behind this proxy cannot be reached.")
         async with upstream:
-            origin_headers = [(k.decode("latin-1"), v.decode("latin-1"))
-                              for k, v in upstream.raw_headers]
+            origin_headers = _decoded(upstream.raw_headers)
             plan = ex.response(upstream.status, origin_headers)
             resp = web.StreamResponse(status=upstream.status, reason=upstream.reason)
             for k, v in plan.headers:
@@ -137,8 +166,18 @@ class ProxyServer:
             if request.method == "HEAD" or upstream.status in (204, 304):
                 await resp.prepare(request)
                 return resp
+            first = b""
+            if plan.body is not None:  # a page that fails at once is a plain 502
+                try:
+                    first = plan.body.feed(await upstream.content.readany())
+                except (BodyError, aiohttp.ClientPayloadError) as e:
+                    log.warning("%s %s: %s", request.method, request.raw_path, e)
+                    return _error(502, "The site behind this proxy sent a page this proxy "
+                                  f"cannot rewrite: {e}.")
             await resp.prepare(request)
             try:
+                if first:
+                    await resp.write(first)
                 await resp.write_eof(await self._pump(upstream, resp, plan.body))
             except (BodyError, aiohttp.ClientPayloadError, TimeoutError) as e:
                 log.warning("%s %s: body failed mid-stream: %s", request.method,
@@ -194,22 +233,98 @@ class ProxyServer:
         return ws
 
 
-async def _read_at_most(stream: aiohttp.StreamReader, limit: int) -> bytes:
-    """Up to `limit` bytes of a body: StreamReader.read(n) returns what has arrived so far."""
-    chunks: list[bytes] = []
-    size = 0
-    while size < limit:
-        chunk = await stream.read(limit - size)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks)
+class BodyTimeout(Exception):
+    """The visitor's request body paused too long or came too slowly."""
+
+
+class _TimedBody:
+    """A visitor's request body, read with limits.body_idle_seconds as the longest pause
+    and limits.body_min_rate as the lowest average rate after it (one byte every few
+    seconds would otherwise hold an origin connection for ever)."""
+
+    def __init__(self, stream: aiohttp.StreamReader, limits: Limits):
+        self.stream, self.limits = stream, limits
+        self.timed_out = False
+        self.started = self.received = 0.0
+
+    async def _read(self, n: int) -> bytes:
+        now = time.monotonic()
+        if not self.started:
+            self.started = now
+        idle = self.limits.body_idle_seconds
+        deadline = self.started + idle + self.received / self.limits.body_min_rate
+        try:
+            async with asyncio.timeout(min(idle, max(deadline - now, 0))):
+                chunk = await self.stream.read(n)
+        except TimeoutError:
+            self.timed_out = True
+            raise BodyTimeout from None
+        self.received += len(chunk)
+        return chunk
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        while chunk := await self._read(1 << 16):
+            yield chunk
+
+    async def read_at_most(self, limit: int) -> bytes:
+        """Up to `limit` bytes (StreamReader.read(n) returns what has arrived so far)."""
+        chunks: list[bytes] = []
+        size = 0
+        while size < limit and (chunk := await self._read(limit - size)):
+            chunks.append(chunk)
+            size += len(chunk)
+        return b"".join(chunks)
+
+
+def _too_slow() -> web.Response:
+    resp = _error(408, "The request body came too slowly.")
+    resp.force_close()
+    return resp
+
+
+def _decoded(raw: tuple[tuple[bytes, bytes], ...]) -> Headers:
+    """Header bytes as text that aiohttp writes back unchanged: it encodes as UTF-8, so
+    valid UTF-8 is read as such (latin-1 would double-encode é), anything else as latin-1."""
+    out = []
+    for k, v in raw:
+        try:
+            value = v.decode()
+        except UnicodeDecodeError:
+            value = v.decode("latin-1")
+        out.append((k.decode("latin-1"), value))
+    return out
 
 
 def _error(status: int, message: str) -> web.Response:
     return web.Response(status=status, text=message + "\n",
                         headers={"Cache-Control": "no-store"})
+
+
+class _Handler(RequestHandler):
+    """aiohttp's connection handler, answering what it cannot parse as nginx would: a head
+    over the limits is a 431, and a malformed request is one log line, not a traceback."""
+
+    def handle_error(self, request: web.BaseRequest, status: int = 500,
+                     exc: BaseException | None = None,
+                     message: str | None = None) -> web.StreamResponse:
+        if isinstance(exc, LineTooLong) or (isinstance(exc, HttpProcessingError)
+                                            and "Too many headers" in str(exc)):
+            status, message = 431, "request header fields too large\n"
+        elif isinstance(exc, HttpProcessingError):
+            message = "bad request\n"
+        return super().handle_error(request, status, exc, message)
+
+    def log_exception(self, *args: object, **kw: object) -> None:
+        exc = kw.get("exc_info")
+        if isinstance(exc, HttpProcessingError):  # the visitor's mistake, not ours
+            log.info("malformed request refused: %s", ascii(exc.message)[:200])
+        else:
+            super().log_exception(*args, **kw)
+
+
+class _Server(web.Server):
+    def __call__(self) -> RequestHandler:
+        return _Handler(self, loop=self._loop, **self._kwargs)
 
 
 @dataclass
@@ -221,6 +336,11 @@ class Running:
     port: int
 
     async def stop(self) -> None:
+        """Stop accepting, let requests in flight finish within SHUTDOWN_SECONDS (cancel
+        what is left), then close (records flushed): bounded, whatever the visitors do."""
+        for site in self.runner.sites:
+            await site.stop()
+        await self.proxy.drain(SHUTDOWN_SECONDS)
         await self.runner.cleanup()
         await self.proxy.close()
 
@@ -232,8 +352,10 @@ async def start(engine: Engine, host: str, port: int, reuse_port: bool = False) 
     await proxy.start()
     # access_log=None: telemetry's JSON line is the access log (aiohttp's own would format
     # and write a second line per request, a tenth of a small request's cost).
-    server = web.Server(proxy.handle, max_line_size=8190, max_field_size=8190,
-                        keepalive_timeout=KEEPALIVE_TIMEOUT, access_log=None)
+    limits = engine.config.limits
+    server = _Server(proxy.handle, max_line_size=limits.header_line_bytes,
+                     max_field_size=limits.header_line_bytes,
+                     keepalive_timeout=KEEPALIVE_TIMEOUT, access_log=None)
     # On stop, requests in flight get SHUTDOWN_SECONDS to finish.
     runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=SHUTDOWN_SECONDS)
     await runner.setup()

@@ -78,9 +78,24 @@ class Telemetry:
                                 registry=r)
         self.decisions = Counter("consentproxy_consent_decisions",
                                  "Consent choices, by action", ["action"], registry=r)
-        self.by_status, self.by_service, self.by_category, self.by_action = (
+        self.csp_violations = Counter(
+            "consentproxy_csp_violations", "CSP violations browsers reported, by directive "
+            "and blocked host (in report-only mode: what enforce would block)",
+            ["directive", "host"], registry=r)
+        self.impressions = Counter(
+            "consentproxy_banner_impressions", "Pages that showed the banner's first layer "
+            "(no choice yet, or asked again; not prefetches, not forced states)", registry=r)
+        self.outcomes = Counter(
+            "consentproxy_banner_outcomes", "Answers to the first layer: accept-all, "
+            "reject-all, customise (a choice made in the preferences), close", ["outcome"],
+            registry=r)
+        self.answers = Counter(
+            "consentproxy_category_answers", "Each decision's answer for each optional "
+            "category: granted or refused (opt-in rate: granted / both)",
+            ["category", "answer"], registry=r)
+        self.by_status, self.by_service, self.by_category, self.by_action, self.by_outcome = (
             _Children(m) for m in (self.requests, self.neutralised, self.stripped,
-                                   self.decisions))
+                                   self.decisions, self.outcomes))
         Gauge("consentproxy_records_queue_depth", "Decisions waiting to be recorded",
               registry=r).set_function(lambda: self._writer_value("queue"))
         Gauge("consentproxy_records_dropped", "Decisions that could not be recorded",
@@ -108,6 +123,16 @@ class Telemetry:
             self.by_category[policy.cookie_category(name) or "unknown"].inc()
         if report.decision:
             self.by_action[report.decision].inc()
+            if report.outcome:
+                self.by_outcome[report.outcome].inc()
+            for answer, names in (("granted", report.categories_granted),
+                                  ("refused", report.categories_refused)):
+                for name in names:  # the config's categories: bounded
+                    self.answers.labels(name, answer).inc()
+        if report.impression:
+            self.impressions.inc()
+        for directive, host in report.csp_violations:  # labels bounded by the endpoint
+            self.csp_violations.labels(directive, host).inc()
         if self.access_log is not None:
             self.access_log.add({
                 "time": round(time.time(), 3), "method": method,

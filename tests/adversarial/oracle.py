@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import unquote
 
 import html5lib
+import idna
 from html5lib import html5parser
 
 from consentproxy.config import load_config
@@ -37,6 +38,8 @@ LOADERS = frozenset({"script", "img", "image", "iframe", "frame", "link", "objec
                      "source", "video", "audio", "track", "input", "applet", "feimage", "base",
                      "body", "table", "td", "th", "meta", "a", "area"})
 JS_TYPES = ("", "text/javascript", "module", "application/javascript")
+# Scripts that are lists of URLs the browser fetches (import maps, speculation rules).
+URL_LIST_TYPES = ("importmap", "speculationrules")
 LOADS = re.compile(r"createElement|new Image|document\.write|fetch\(|sendBeacon")  # in JS
 # CSS, judged simply: escapes decoded first, then comments, strings, url(...), function
 # names and the rest; a tracker in a url(...) or in a string argument of url(, src(,
@@ -53,13 +56,14 @@ CSS_TOKENS = re.compile(
 CSS_LOADING_FUNCTIONS = ("url", "src", "image-set", "-webkit-image-set", "image")
 CSS_REMOTE = re.compile(r"[\x00-\x20]*(?:https?:|[/\\]{2})")  # a relative URL stays on the site
 BANNER = b"<div id=consentproxy></div>"
+MARK = "test-mark"  # the response's secret, fixed so that two rewrites can be compared
 POLICY = Policy(load_config(DEMO_CONFIG))
 
 
 def rewrite(page: bytes, chunk: int = 0, state: ConsentState = NO_DECISION,
             inject: bool = False) -> bytes:
     """The real rewriter over page, fed in chunks of `chunk` bytes (0: all at once)."""
-    rw = HtmlRewriter(Neutraliser(POLICY, state), BANNER, inject)
+    rw = HtmlRewriter(Neutraliser(POLICY, state, MARK), BANNER, inject)
     size = chunk or max(1, len(page))
     return b"".join(rw.feed(page[i:i + size]) for i in range(0, len(page), size)) + rw.close()
 
@@ -106,8 +110,19 @@ def _tracker_in(value: str) -> str | None:
     if value.lower().startswith("data:") and ";base64," in value[:100].lower():
         value = base64.b64decode(value.partition(",")[2] + "==").decode("latin-1")
     v = unicodedata.normalize("NFKC", unquote(value)).lower()
-    v = "".join(c for c in v if c not in "\t\n\r").replace("\u3002", ".")
+    v = "".join(c for c in v if c not in "\t\n\r" and not _ignored(c)).replace("\u3002", ".")
     return next((t for t in TRACKERS if t in v), None)
+
+
+def _ignored(c: str) -> bool:
+    """A character the URL parser drops from a host (UTS #46 'ignored': soft hyphen,
+    zero-width space...)."""
+    if c.isascii():
+        return False
+    try:
+        return idna.uts46_remap(c, std3_rules=False, transitional=False) == ""
+    except idna.IDNAError:
+        return False
 
 
 def _css_tokens(css: str) -> Iterator[re.Match[str]]:
@@ -152,7 +167,10 @@ def live_trackers(markup: bytes) -> list[str]:
             found += (f"style element: {url}" for url in _css_trackers(el.text or ""))
         if tag not in LOADERS:
             continue
-        if tag == "script" and attrs.get("type", "").strip().lower() not in JS_TYPES:
+        script_type = attrs.get("type", "").strip().lower()
+        if tag == "script" and script_type in URL_LIST_TYPES and _tracker_in(el.text or ""):
+            found.append(f"{script_type} {el.text[:60]!r}")
+        if tag == "script" and script_type not in JS_TYPES:
             continue
         for name, value in attrs.items():
             fetches = (name == "ping" if tag in ("a", "area") else name in FETCHING) or (
@@ -174,10 +192,12 @@ def _unneutralised(attrs: dict[str, str]) -> dict[str, str]:
         attrs = {**attrs, "style": _css_shape(attrs["style"])}
     if "data-consent-blocked" not in attrs:
         return attrs
-    out = {k: v for k, v in attrs.items() if not k.startswith("data-consent-blocked")}
+    out = {k: v for k, v in attrs.items()
+           if not k.startswith("data-consent-blocked") and k != "data-consent-mark"}
     if "data-consent-type" in out or out.get("type") == "text/plain":
         out.pop("type", None)
-    return {k.removeprefix("data-consent-"): v for k, v in out.items()}
+    return {k.replace("data-site-consent-", "data-consent-", 1) if k.startswith("data-site-")
+            else k.removeprefix("data-consent-"): v for k, v in out.items()}
 
 
 def events(markup: bytes) -> Iterator[tuple[str, ...]]:

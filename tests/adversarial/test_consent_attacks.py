@@ -141,7 +141,7 @@ def test_same_site_form_without_javascript_still_works(engine):
 @pytest.mark.parametrize("target", [
     "//evil.example/", "/\\evil.example/", "https://evil.example/", "/\t/evil.example",
     "\\evil.example", "/%0d%0aSet-Cookie:%20x=1", "javascript:alert(1)", "//%2fevil.example",
-    " //evil.example",
+    " //evil.example", "/\x0b", "/\x0c", "/\x00", "/\x7f", "/a\x1fb",
 ])
 def test_form_return_cannot_leave_the_site(engine, target):
     body = b"action=reject-all&return=" + quote(target.replace("\\t", "\t")).encode()
@@ -150,6 +150,14 @@ def test_form_return_cannot_leave_the_site(engine, target):
     location = dict(resp.headers)["Location"]
     assert location.startswith("/") and not location.startswith(("//", "/\\"))
     assert "\r" not in location and "\n" not in location
+    assert location.isascii() and location.isprintable()
+
+
+def test_form_return_beyond_ascii_is_escaped(engine):
+    body = b"action=reject-all&return=" + quote("/caf\u00e9?q=\u20ac").encode()
+    resp = post(engine, "choice", body, "application/x-www-form-urlencoded",
+                Origin=f"http://{HOST}")
+    assert dict(resp.headers)["Location"] == "/caf%C3%A9?q=%E2%82%AC"
 
 
 def test_referer_from_another_site_is_no_return_target(engine):
@@ -162,12 +170,13 @@ def test_referer_from_another_site_is_no_return_target(engine):
 
 @pytest.mark.parametrize("body", [
     b"[" * 8000 + b"]" * 8000,
+    b"[" * 16000,
     b'{"action": "save", "services": [{"a": 1}], "categories": [["x"]]}',
     b'{"action": ["accept-all"]}',
     b'{"action": "save", "categories": "analytics"}',
     b"\xff\xfe{}",
     b'{"action": "accept-all", "action": "reject-all"',
-], ids=["deeply_nested_array", "unhashable_names", "action_as_list",
+], ids=["deeply_nested_array", "nested_16000_deep", "unhashable_names", "action_as_list",
         "categories_as_string", "not_utf8", "truncated_json"])
 def test_hostile_json_is_a_400_never_a_crash(engine, body):
     resp = post(engine, "choice", body, Origin=f"http://{HOST}")
@@ -261,3 +270,53 @@ def test_connection_header_cannot_strip_the_proxys_forwarding_headers(engine):
     sent = dict(ex.upstream_headers())
     assert sent["X-Forwarded-For"].endswith("10.0.0.1") and sent["X-Forwarded-Proto"] == "http"
     assert "Cookie" not in sent and "Connection" not in sent
+
+
+# --- CSP violation reports -------------------------------------------------------------------
+
+REPORT_URI_BODY = json.dumps({"csp-report": {
+    "document-uri": f"http://{HOST}/", "effective-directive": "script-src-elem",
+    "violated-directive": "script-src-elem", "blocked-uri": "https://tracker.example/t.js"}})
+REPORTING_API_BODY = json.dumps([{"type": "csp-violation", "body": {
+    "effectiveDirective": "img-src", "blockedURL": "https://pixel.example/p.gif?x=1"}}])
+
+
+def report(engine, body, ctype="application/csp-report"):
+    ex = engine.begin(Request("POST", "/.consent/csp-report", [
+        ("Host", HOST), ("Content-Type", ctype)]))
+    return ex, ex.local_response(body.encode() if isinstance(body, str) else body)
+
+
+def test_csp_reports_are_counted_by_directive_and_host(engine):
+    ex, resp = report(engine, REPORT_URI_BODY)
+    assert resp.status == 204 and ex.report.csp_violations == [
+        ("script-src-elem", "tracker.example")]
+    ex, resp = report(engine, REPORTING_API_BODY, "application/reports+json")
+    assert ex.report.csp_violations == [("img-src", "pixel.example")]
+
+
+@pytest.mark.parametrize("body", [
+    json.dumps({"csp-report": {"effective-directive": "x" * 100 + "; evil",
+                               "blocked-uri": "javascript:alert(1)"}}),
+    json.dumps({"csp-report": {"effective-directive": ["img-src"], "blocked-uri": 5}}),
+])
+def test_hostile_csp_reports_become_bounded_labels(engine, body):
+    ex, resp = report(engine, body)
+    assert resp.status == 204 and ex.report.csp_violations == [("other", "other")]
+
+
+def test_csp_reports_past_the_host_cap_count_as_other(engine):
+    fresh = Engine(engine.config, [KEY], clock=lambda: NOW)
+    fresh.endpoints.reports.rate = 1e9
+    for i in range(600):
+        ex, _ = report(fresh, REPORT_URI_BODY.replace("tracker.example", f"t{i}.example"))
+    assert ex.report.csp_violations == [("script-src-elem", "other")]
+    assert len(fresh.endpoints.hosts_seen) == 500
+
+
+def test_csp_report_flood_is_rate_limited_and_bodies_bounded(engine):
+    fresh = Engine(engine.config, [KEY], clock=lambda: NOW)
+    statuses = [report(fresh, REPORT_URI_BODY)[1].status for _ in range(300)]
+    assert statuses.count(204) < 150 and statuses[-1] == 429
+    assert report(engine, "[" + "{}," * 10000 + "{}]")[1].status == 413
+    assert report(engine, "[" * 16000)[1].status in (400, 429)

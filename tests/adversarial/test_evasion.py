@@ -8,8 +8,8 @@ import pytest
 
 from consentproxy.consent import NO_DECISION, ConsentState
 from consentproxy.rewrite.neutralise import Neutraliser
-from consentproxy.rewrite.scanner import HtmlRewriter
-from tests.adversarial.oracle import BANNER, POLICY, events, live_trackers, rewrite
+from consentproxy.rewrite.scanner import SKIPS, HtmlRewriter
+from tests.adversarial.oracle import BANNER, MARK, POLICY, events, live_trackers, rewrite
 
 GA = "https://www.google-analytics.com/analytics.js"
 PIXEL = "https://www.facebook.com/tr?id=1&ev=PageView"
@@ -121,6 +121,31 @@ ATTACKS = {
     "style_second_url_of_two": f"<style>p{{background:url(/a.png),url({PIXEL})}}</style>",
     "style_unterminated_at_end_of_file": f"<style>p{{background:url({PIXEL}",
     "style_in_body_after_text": f"<p>x</p><style>p{{cursor:url({PIXEL}),auto}}</style><p>y</p>",
+    # characters the URL parser drops from a host (UTS #46 maps them to nothing)
+    "soft_hyphen_entity_in_host": "<script src='https://www.google-ana&shy;lytics.com/a.js'>"
+                                  "</script>",
+    "zero_width_space_entity_in_host": "<img src='https://www.face&#x200B;book.com/tr?id=1'>",
+    "percent_encoded_soft_hyphen_in_host": "<script src='https://www.google-ana%C2%ADlytics.com"
+                                           "/a.js'></script>",
+    "raw_soft_hyphen_in_host": "<script src='https://www.google-ana\u00adlytics.com/a.js'>"
+                               "</script>",
+    # documents in attributes: judged by rewriting them as pages are
+    "srcdoc_double_encoded_entities": "<iframe srcdoc='<script src=https:&amp;#x2F;&amp;#x2F;"
+                                      "www.google-analytics.com/a.js></script>'></iframe>",
+    "srcdoc_nested_srcdoc": "<iframe srcdoc=\"<iframe srcdoc='&amp;lt;img src=https:&amp;amp;"
+                            "#x2F;&amp;amp;#x2F;www.facebook.com/tr&amp;gt;'></iframe>\"></iframe>",
+    "srcdoc_style_attribute": "<iframe srcdoc=\"<p style='background:url(https:&amp;#x2F;"
+                              "&amp;#x2F;www.facebook.com/tr)'>x</p>\"></iframe>",
+    "data_iframe_with_entity_encoded_url": "<iframe src='data:text/html,%3Cimg%20src%3D%22https"
+                                           "%3A%26%23x2F%3B%26%23x2F%3Bwww.facebook.com%2Ftr%22"
+                                           "%3E'></iframe>",
+    # inline scripts that are lists of URLs to fetch
+    "importmap_to_tracker": "<script type=importmap>{\"imports\": {\"a\": \"https://www.google-"
+                            "analytics.com/a.js\"}}</script><script type=module>import 'a'</script>",
+    "importmap_type_entity_encoded": "<script type='&#105;mportmap'>{\"imports\": {\"a\": "
+                                     "\"https://www.google-analytics.com/a.js\"}}</script>",
+    "speculation_rules_prefetch": "<script type=speculationrules>{\"prefetch\": [{\"urls\": "
+                                  "[\"https://www.facebook.com/tr?id=1\"]}]}</script>",
 }
 
 
@@ -149,7 +174,7 @@ def test_tag_split_across_chunks_at_every_offset(name):
     whole = rewrite(data)
     assert whole != data
     for cut in range(1, len(data)):
-        rw = HtmlRewriter(Neutraliser(POLICY, NO_DECISION), BANNER, False)
+        rw = HtmlRewriter(Neutraliser(POLICY, NO_DECISION, MARK), BANNER, False)
         assert rw.feed(data[:cut]) + rw.feed(data[cut:]) + rw.close() == whole, f"cut at {cut}"
 
 
@@ -282,5 +307,118 @@ def test_foreign_content_split_across_chunks_at_every_offset(name):
     whole = rewrite(data)
     assert live_trackers(whole) == []
     for cut in range(1, len(data)):
-        rw = HtmlRewriter(Neutraliser(POLICY, NO_DECISION), BANNER, False)
+        rw = HtmlRewriter(Neutraliser(POLICY, NO_DECISION, MARK), BANNER, False)
         assert rw.feed(data[:cut]) + rw.feed(data[cut:]) + rw.close() == whole, f"cut at {cut}"
+
+
+# A visitor who allowed social media (Facebook's plugins: www.facebook.com) but not advertising
+# (its pixel: www.facebook.com/tr). The pixel's path, spelled as the URL parser or the server
+# reads it the same, must still be the pixel's.
+SOCIAL = ConsentState(True, frozenset({"social"}))
+PIXEL_PATHS = {
+    "dot_segment": "https://www.facebook.com/./tr?id=1",
+    "double_dot_segment": "https://www.facebook.com/x/../tr?id=1",
+    "percent_encoded_dot_segments": "https://www.facebook.com/a/%2e%2E/%2E/tr?id=1",
+    "backslashes_and_dot_segment": "https:\\\\www.facebook.com\\.\\tr?id=1",
+    "escaped_unreserved_characters": "https://www.facebook.com/%74%72?id=1",
+}
+
+
+@pytest.mark.parametrize("url", PIXEL_PATHS.values(), ids=PIXEL_PATHS.keys())
+def test_path_prefix_service_matches_the_path_the_server_reads(url):
+    data = f"<img src='{url}'>".encode()
+    assert live_trackers(data)
+    out = rewrite(data, state=SOCIAL)
+    assert live_trackers(out) == [] and b"data-consent-blocked=\"facebook-pixel\"" in out
+    plugin = b"<iframe src='https://www.facebook.com/plugins/./page.php'></iframe>"
+    assert rewrite(plugin, state=SOCIAL) == plugin  # social allowed: the plugin loads
+
+
+# A <base> on a tracker's host (not blocked itself: www.facebook.com/ is no pixel) sends every
+# relative URL after it there. No parser oracle here: html5lib does not resolve URLs.
+BASE = "<base href='https://www.facebook.com/x/y'>"
+RELATIVE = {
+    "relative_path": "<img src='../tr?id=1'>",
+    "path_absolute": "<img src=/tr?id=1>",
+    "dot_segments": "<img src='./.././../tr?id=1'>",
+    "srcset": "<img srcset='/tr?id=1 1x'>",
+    "script": "<script src=/tr></script>",
+    "style_attribute": "<div style='background:url(/tr)'>x</div>",
+    "style_element": "<style>p{background:url(/tr)}</style>",
+}
+
+
+@pytest.mark.parametrize("skip", SKIPS.values(), ids=SKIPS.keys())
+@pytest.mark.parametrize("page", RELATIVE.values(), ids=RELATIVE.keys())
+def test_relative_urls_resolve_against_a_base_on_a_tracker_host(page, skip):
+    data = (BASE + page).encode()
+    rw = HtmlRewriter(Neutraliser(POLICY, SOCIAL, MARK), BANNER, False, skip=skip)
+    out = rw.feed(data) + rw.close()
+    assert out.startswith(BASE.encode())  # the base itself names no pixel
+    assert b'data-consent-blocked="facebook-pixel"' in out
+    assert b" src=" not in out and b" srcset=" not in out and b"url(/tr)" not in out
+    first_party = b"<base href='/static/'>" + page.encode()
+    assert rewrite(first_party, state=SOCIAL) == first_party
+
+
+def test_only_the_first_base_with_an_href_counts_and_a_blocked_one_does_not():
+    data = (b"<base target=_top><base href='https://www.google-analytics.com/'>"
+            b"<base href='https://www.facebook.com/'><img src=tr>")
+    out = rewrite(data, state=SOCIAL)
+    assert b"data-consent-href" in out  # the analytics base is neutralised: the next counts
+    assert b'<img data-consent-blocked="facebook-pixel"' in out
+    data = b"<base href='https://cdn.example/'><base href='https://www.facebook.com/'><img src=tr>"
+    assert rewrite(data, state=SOCIAL) == data  # the first base wins
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+@pytest.mark.parametrize("declared", [False, True], ids=["bom", "charset"])
+def test_utf16_page_is_rewritten_as_utf8(codec, declared):
+    """A UTF-16 page hides every tag from a byte scanner: it is read as UTF-16 (byte order
+    mark, or the Content-Type's charset) and comes out as UTF-8 with a UTF-8 BOM, which the
+    browser honours before any declared charset."""
+    page = f"<!DOCTYPE html><p>caf\u00e9 \u4e2d</p><script src={GA}></script>"
+    data = ("" if declared else "\ufeff").encode() + page.encode(codec)
+    if not declared:
+        data = page.join(["\ufeff", ""]).encode(codec)
+    assert live_trackers(page.encode())
+    ctype = "text/html; charset=UTF-16" + ("BE" if codec.endswith("be") else "")
+    for chunk in (1, 7, len(data)):
+        rw = HtmlRewriter(Neutraliser(POLICY, NO_DECISION, MARK), BANNER, False,
+                          content_type=ctype if declared else "text/html; charset=iso-8859-1")
+        out = b"".join(rw.feed(data[i:i + chunk]) for i in range(0, len(data), chunk))
+        out += rw.close()
+        assert out.startswith(b"\xef\xbb\xbf") and out.count(b"\xef\xbb\xbf") == 1
+        assert live_trackers(out[3:]) == []
+        assert list(events(out[3:])) == list(events(page.encode()))
+
+
+# The proxy's marks: what banner.js activates. The site's own data-consent-* attributes (user
+# content keeping data-*) must never pass for them.
+def test_site_data_consent_attributes_on_a_neutralised_element_are_renamed():
+    data = (b"<iframe data-consent-srcdoc='<script>alert(1)</script>' src=https://www.youtube.com/"
+            b"embed/x DATA-CONSENT-MARK=guess data-consent-action=open data-consent-blocked=x>")
+    out = rewrite(data)
+    assert out.count(b"data-consent-mark=") == 1
+    assert b'data-consent-mark="%s"' % MARK.encode() in out
+    assert b"data-site-consent-srcdoc='<script>" in out and b"data-site-consent-MARK=guess" in out
+    assert b" data-consent-srcdoc" not in out and b"data-site-consent-blocked=x" in out
+    assert b"data-consent-action=open" in out  # the site's own "open" link keeps working
+
+
+def test_site_data_consent_attributes_elsewhere_get_no_mark():
+    data = (b"<img data-consent-blocked=google-analytics data-consent-src='javascript:alert(1)'>"
+            b"<a data-consent-href='javascript:alert(1)' data-consent-blocked=x>x</a>")
+    assert rewrite(data) == data and rewrite(data, state=ALL) == data
+
+
+def test_each_response_has_its_own_mark():
+    tag = f"<script src={GA}></script>".encode()
+    marks = set()
+    for _ in range(3):
+        n = Neutraliser(POLICY, NO_DECISION)
+        rw = HtmlRewriter(n, BANNER, False)
+        out = rw.feed(tag) + rw.close()
+        assert b'data-consent-mark="%s"' % n.mark.encode() in out and len(n.mark) >= 16
+        marks.add(n.mark)
+    assert len(marks) == 3

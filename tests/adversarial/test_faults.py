@@ -37,7 +37,23 @@ ANSWERS = {
     b"/short-body": HEAD + b"Content-Length: 1000\r\n\r\n" + HTML,
     b"/long-body": HEAD + b"Content-Length: 10\r\n\r\n" + HTML,
     b"/reset": HEAD + b"Transfer-Encoding: chunked\r\n\r\n5\r\n<html\r\n",
+    b"/control-set-cookie": HEAD + b"Set-Cookie: PHPSESSID=a\x01b; Path=/\r\n"
+                            b"Set-Cookie: PHPSESSID=ok; Path=/\r\nX-Odd: a\x7fb\r\n"
+                            b"Content-Length: %d\r\n\r\n" % len(HTML) + HTML,
 }
+
+
+TRACKER = b"<script src=https://www.google-analytics.com/analytics.js></script>"
+BOMB = gzip.compress(b"\0" * (64 << 20), 1)  # 64 MiB of zeros in 64 KB
+ANSWERS.update({
+    b"/gzip-bomb": HEAD + b"Content-Encoding: gzip\r\nContent-Length: %d\r\n\r\n" % len(BOMB)
+                   + BOMB,
+    b"/coding-utf8": HEAD + b"Content-Encoding: UTF-8\r\nContent-Length: %d\r\n\r\n"
+                     % len(TRACKER) + TRACKER,
+    b"/plain-then-html": HEAD.replace(b"Content-Type: text/html", b"Content-Type: text/plain\r\n"
+                                      b"Content-Type: text/html")
+                         + b"Content-Length: %d\r\n\r\n" % len(TRACKER) + TRACKER,
+})
 
 
 ENDLESS: set[asyncio.StreamWriter] = set()  # /endless responses still being written
@@ -122,6 +138,40 @@ async def test_broken_coding_from_origin_is_502_or_a_cut_response_never_a_hang(
     assert status in (b"502", b"200") and b"Traceback" not in data
     if status == b"200":  # headers went out before the body failed: the body is cut short
         assert not data.endswith(b"0\r\n\r\n")
+
+
+async def test_origin_header_with_a_control_character_is_dropped_not_a_500(
+        start_proxy, origin):
+    data, _ = await get(await start_proxy(origin), "/control-set-cookie")
+    head = data.split(b"\r\n\r\n")[0]
+    assert data.startswith(b"HTTP/1.1 200 ") and b"<p>hello</p>" in data
+    assert b"Set-Cookie: PHPSESSID=ok" in head
+    assert b"\x01" not in head and b"\x7f" not in head
+
+
+async def test_gzip_bomb_from_the_origin_is_a_clear_error_in_bounded_memory(
+        adapter, start_proxy, origin):
+    url = await start_proxy(origin, "limits: {html_bytes: 1048576}\n")
+    pid = _listening_mitmdump(url) if adapter == "mitmdump" else os.getpid()
+    before = peak_rss_kib(pid)
+    data, took = await get(url, "/gzip-bomb")
+    assert took < 10
+    assert b"\0" * 1024 not in data and BOMB[:64] not in data  # never the page unrewritten
+    if adapter == "aiohttp":  # the first chunk already fails: a page that says so
+        assert data.startswith(b"HTTP/1.1 502 ") and b"cannot rewrite" in data
+    else:  # mitmproxy has sent the head already: the response is cut
+        assert not data.endswith(b"0\r\n\r\n")
+    assert (peak_rss_kib(pid) - before) / 1024 < 48
+
+
+@pytest.mark.parametrize("path", ["/coding-utf8", "/plain-then-html"])
+async def test_html_the_browser_renders_despite_odd_headers_is_rewritten(
+        start_proxy, origin, path):
+    data, _ = await get(await start_proxy(origin), path)
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert b"data-consent-src=https://www.google-analytics.com" in body
+    assert b"Content-Encoding" not in head and b"text/plain" not in head
+    assert b"X-Content-Type-Options: nosniff" in head
 
 
 async def test_origin_shorter_than_its_content_length_is_cut_not_completed(start_proxy, origin):

@@ -21,13 +21,15 @@ from __future__ import annotations
 
 import pathlib
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 import pytest_asyncio
+from aiohttp import web
 from playwright.async_api import (
     Browser,
     BrowserContext,
@@ -238,12 +240,42 @@ async def origin() -> AsyncIterator[str]:
         yield f"http://{FIRST_PARTY_HOST}:{port}"
 
 
-async def start_proxy(origin: str, csp: str = "report-only") -> server.Running:
-    """consentproxy (the aiohttp adapter) with the demo config in front of an origin."""
+@asynccontextmanager
+async def pages_origin(bodies: dict[str, str]) -> AsyncIterator[str]:
+    """An origin serving each body at its path inside a bare HTML document; yields
+    ``http://legacy.test:PORT``."""
+    async def page(request: web.Request) -> web.Response:
+        return web.Response(text="<!doctype html><html><head><title>x</title></head><body>"
+                            f"{bodies[request.path]}</body></html>", content_type="text/html")
+
+    app = web.Application()
+    for path in bodies:
+        app.router.add_get(path, page)
+    async with serve_app(app) as port:
+        yield f"http://{FIRST_PARTY_HOST}:{port}"
+
+
+@asynccontextmanager
+async def recorded(browser: Browser, base_url: str) -> AsyncIterator[tuple[Page, ThirdPartyRecorder]]:
+    """A tab in a fresh context on base_url, with its third-party recorder."""
+    context = await browser.new_context(base_url=base_url)
+    try:
+        recorder = ThirdPartyRecorder()
+        await recorder.install(context)
+        yield await context.new_page(), recorder
+    finally:
+        await context.close()
+
+
+async def start_proxy(origin: str, csp: str = "report-only",
+                      observe: Callable[[str], None] | None = None) -> server.Running:
+    """consentproxy (the aiohttp adapter) with the demo config in front of an origin
+    (observe: serve --observe's lines go there)."""
     port = origin.rsplit(":", 1)[1]
     config = replace(load_config(DEMO_CONFIG).with_overrides(
         upstream=f"http://127.0.0.1:{port}"), csp=csp)
-    return await server.start(Engine(config, [b"e2e-secret-key-0123456789"]), "127.0.0.1", 0)
+    return await server.start(Engine(config, [b"e2e-secret-key-0123456789"], observe=observe),
+                              "127.0.0.1", 0)
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")

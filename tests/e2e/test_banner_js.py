@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,7 +20,8 @@ import pytest_asyncio
 from playwright.async_api import Browser, Page, Route, async_playwright
 
 from consentproxy.banner.render import Banner
-from consentproxy.config import parse_config
+from consentproxy.banner.texts import LANGUAGES
+from consentproxy.config import RecordsSettings, parse_config
 from consentproxy.consent import ConsentState
 from consentproxy.policy import Policy
 from tests.e2e.conftest import CHROMIUM, GIF_1X1, axe_violations
@@ -55,37 +56,45 @@ banner:
   privacy_url: /privacy
 """, "test-banner.yaml")
 BANNER = Banner(CONFIG, Policy(CONFIG))
+_KEEPING = replace(CONFIG, records=RecordsSettings(":memory:"))
+KEEPING_RECORDS = Banner(_KEEPING, Policy(_KEEPING))
 ALL = ["analytics", "social", "advertising"]
+# The response's mark, as the proxy writes it on the elements it neutralises, the banner
+# and the guard's tag (see rewrite.neutralise.MARK_ATTR); a fragment fetched later has its
+# own, sent in a header.
+MARK = "page-mark-0123"
+FRAGMENT_MARK = "fragment-mark-0123"
 UNDECIDED: dict[str, Any] = {"decided": False, "categories": [], "services": []}
 NONE = {"decided": True, "categories": [], "services": []}
+DECIDED_ANALYTICS = {"decided": True, "categories": ["analytics"], "services": []}
 
 # What the proxy leaves in a page: every tracker neutralised, in this order.
 TRACKERS = """
-<link data-consent-blocked="google-analytics" data-consent-blocked-category="analytics"
+<link data-consent-mark="page-mark-0123" data-consent-blocked="google-analytics" data-consent-blocked-category="analytics"
   rel=preconnect data-consent-href="https://www.google-analytics.com">
-<script type="text/plain" data-consent-blocked="google-tag-manager"
+<script type="text/plain" data-consent-mark="page-mark-0123" data-consent-blocked="google-tag-manager"
   data-consent-blocked-category="analytics"
   data-consent-src="https://www.googletagmanager.com/gtag/js?id=G-1"></script>
-<script type="text/plain" data-consent-blocked="google-analytics"
+<script type="text/plain" data-consent-mark="page-mark-0123" data-consent-blocked="google-analytics"
   data-consent-blocked-category="analytics" class="site-inline">
   window.__ran = 1; (window.__order = window.__order || []).push('inline');
 </script>
-<script type="text/plain" data-consent-blocked="google-analytics"
+<script type="text/plain" data-consent-mark="page-mark-0123" data-consent-blocked="google-analytics"
   data-consent-blocked-category="analytics" data-consent-type="text/javascript"
   data-consent-src="https://www.google-analytics.com/analytics.js"></script>
-<iframe data-consent-blocked="youtube" data-consent-blocked-category="social"
+<iframe data-consent-mark="page-mark-0123" data-consent-blocked="youtube" data-consent-blocked-category="social"
   data-consent-src="https://www.youtube.com/embed/abc" width=500 height=300
   allowfullscreen></iframe>
-<img data-consent-blocked="facebook-pixel" data-consent-blocked-category="advertising"
+<img data-consent-mark="page-mark-0123" data-consent-blocked="facebook-pixel" data-consent-blocked-category="advertising"
   height="1" width="1" data-consent-src="https://www.facebook.com/tr?id=1"/>
 """
-# A gadget a sanitiser keeping data-* attributes would let through: must not become onerror.
+# Only the attributes the proxy renames come back, even on an element it marked.
 AUDITED_LINK = """
-<a id="audited" href="#top" data-consent-blocked="google-analytics"
+<a id="audited" href="#top" data-consent-mark="page-mark-0123" data-consent-blocked="google-analytics"
   data-consent-blocked-category="analytics" data-consent-ping="https://www.google-analytics.com/p">x</a>
 """
 GADGET = """
-<img id="gadget" data-consent-blocked="google-analytics" data-consent-blocked-category="analytics"
+<img id="gadget" data-consent-mark="page-mark-0123" data-consent-blocked="google-analytics" data-consent-blocked-category="analytics"
   data-consent-src="https://evil.example/x.gif" data-consent-onerror="window.__xss = 1">
 """
 # Third-party script bodies, so a test can see that (and in which order) they ran.
@@ -104,14 +113,15 @@ def consent(state: dict[str, Any]) -> ConsentState:
 
 
 def page_html(state: dict[str, Any] = UNDECIDED, body: str = TRACKERS, *, lang: str = "en",
-              banner: bool = True, doctype: str = "<!DOCTYPE html>", css: str = SITE_CSS) -> str:
+              banner: bool = True, doctype: str = "<!DOCTYPE html>", css: str = SITE_CSS,
+              using: Banner = BANNER) -> str:
     s = consent(state)
     return (
         f"{doctype}<html lang=en><head><meta charset=utf-8><title>Legacy</title>"
-        + BANNER.script_tag(s).decode() + f"<style>{css}</style></head><body>"
+        + using.script_tag(s, mark=MARK).decode() + f"<style>{css}</style></head><body>"
         '<h1>Legacy site</h1><a href="#" id="site-open" data-consent-action="open">Cookies</a>'
         f'<div id="content">{body}</div>'
-        + (BANNER.render(s, lang, "/").decode() if banner else "") + "</body></html>"
+        + (using.render(s, lang, "/", mark=MARK).decode() if banner else "") + "</body></html>"
     )
 
 
@@ -120,10 +130,13 @@ class Site:
     page: Page
     html: str = ""
     content_type: str = "text/html; charset=utf-8"
+    fragment: str = ""
     next_state: dict[str, Any] = field(default_factory=lambda: dict(UNDECIDED))
     fail_choice: bool = False
     choices: list[dict[str, Any]] = field(default_factory=list)
     vias: list[str | None] = field(default_factory=list)
+    langs: list[str | None] = field(default_factory=list)
+    erased: list[str | None] = field(default_factory=list)
     third_party: list[str] = field(default_factory=list)
     loads: int = 0
     errors: list[str] = field(default_factory=list)
@@ -147,13 +160,20 @@ class Site:
         elif url.path == "/.consent/choice":
             form = "json" not in (req.headers.get("content-type") or "")
             choice = req.post_data if form else json.loads(req.post_data or "null")
-            if isinstance(choice, dict):  # where it was given is checked on its own
+            if isinstance(choice, dict):  # where and in which language: checked on their own
                 self.vias.append(choice.pop("via", None))
+                self.langs.append(choice.pop("lang", None))
             self.choices.append(choice)
             if self.fail_choice:
                 await route.abort("connectionrefused")
             else:
                 await route.fulfill(json=self.next_state)
+        elif url.path == "/.consent/me/erase":
+            self.erased.append(req.post_data)
+            await route.fulfill(body="erased", content_type="text/plain")
+        elif url.path == "/fragment":
+            await route.fulfill(body=self.fragment, content_type=self.content_type,
+                                headers={"X-Consent-Mark": FRAGMENT_MARK})
         elif url.path == "/":
             self.loads += 1
             await route.fulfill(body=self.html, content_type=self.content_type)
@@ -340,6 +360,7 @@ async def test_escape_or_the_close_control_refuses_an_open_question(site: Site) 
     await site.page.click("[data-consent-action=close]")
     await site.wait_hidden()
     assert site.choices[-1] == {"action": "reject-all", "categories": []}
+    assert site.vias == ["close", "close"]  # counted apart from "Reject all" (outcome close)
 
 
 # --- second layer ------------------------------------------------------------------------
@@ -511,11 +532,11 @@ async def test_accept_all_does_not_reload_for_services_it_covers(site: Site) -> 
 
 
 ORDERED = """
-<script type="text/plain" data-consent-blocked="google-analytics" data-consent-blocked-category="analytics"
+<script type="text/plain" data-consent-mark="page-mark-0123" data-consent-blocked="google-analytics" data-consent-blocked-category="analytics"
   defer data-consent-src="https://www.google-analytics.com/deferred.js"></script>
-<script type="text/plain" data-consent-blocked="google-tag-manager" data-consent-blocked-category="analytics"
+<script type="text/plain" data-consent-mark="page-mark-0123" data-consent-blocked="google-tag-manager" data-consent-blocked-category="analytics"
   data-consent-src="https://www.googletagmanager.com/gtm.js"></script>
-<object data-consent-blocked="youtube" data-consent-blocked-category="social"
+<object data-consent-mark="page-mark-0123" data-consent-blocked="youtube" data-consent-blocked-category="social"
   data-consent-data="https://www.youtube.com/v/abc" width=400 height=200></object>
 <noscript><img src="https://www.facebook.com/tr?id=noscript"></noscript>
 """
@@ -533,25 +554,32 @@ async def test_defer_runs_after_classic_scripts_objects_load_noscript_stays_iner
     assert not any("noscript" in u for u in site.third_party)
 
 
+LATER = ('<div><iframe data-consent-mark="{mark}" data-consent-blocked="youtube"'
+         ' data-consent-blocked-category="social" data-consent-src="https://www.youtube.com/embed/late">'
+         '</iframe><img data-consent-mark="{mark}" data-consent-blocked="facebook-pixel"'
+         ' data-consent-blocked-category="advertising" data-consent-src="https://www.facebook.com/tr?id=2">'
+         '</div>')
+
+
 async def test_elements_inserted_later_are_activated_when_allowed(site: Site) -> None:
     await site.open(page_html({"decided": True, "categories": ["social"], "services": []},
                               body="<p>no trackers yet</p>"))
     assert site.third_party == []
-    await site.page.evaluate("""() => {
-      document.getElementById('content').innerHTML += '<div><iframe data-consent-blocked="youtube"'
-        + ' data-consent-blocked-category="social" data-consent-src="https://www.youtube.com/embed/late">'
-        + '</iframe><img data-consent-blocked="facebook-pixel" data-consent-blocked-category="advertising"'
-        + ' data-consent-src="https://www.facebook.com/tr?id=2"></div>';
-    }""")
+    # A fragment the page fetches (the proxy rewrote it and sent its mark in a header).
+    site.fragment = LATER.format(mark=FRAGMENT_MARK)
+    await site.page.evaluate("""() => fetch('/fragment').then(r => r.text()).then(html => {
+      document.getElementById('content').innerHTML += html; })""")
     await site.page.wait_for_selector("iframe[src='https://www.youtube.com/embed/late']",
                                       state="attached")
     await site.page.wait_for_load_state("networkidle")
     assert await site.hosts() == {"www.youtube.com"}
     assert await site.page.locator("img[data-consent-blocked]").count() == 1
     # Likewise a blocked embed inserted later gets its placeholder.
-    await site.page.evaluate("""() => document.body.insertAdjacentHTML('beforeend',
-      '<embed data-consent-blocked="facebook-pixel" data-consent-blocked-category="advertising"'
-      + ' data-consent-src="https://www.facebook.com/plugin" width="200" height="100">')""")
+    site.fragment = ('<embed data-consent-mark="fragment-mark-0123" data-consent-blocked="facebook-pixel"'
+                     ' data-consent-blocked-category="advertising"'
+                     ' data-consent-src="https://www.facebook.com/plugin" width="200" height="100">')
+    await site.page.evaluate("""() => fetch('/fragment').then(r => r.text()).then(html => {
+      document.body.insertAdjacentHTML('beforeend', html); })""")
     await site.page.wait_for_selector("[data-consent-placeholder=facebook-pixel]")
 
 
@@ -604,8 +632,8 @@ async def test_each_choice_says_where_it_was_given(site: Site) -> None:
 async def test_a_changed_policy_asks_again_and_closing_keeps_what_holds(site: Site) -> None:
     state = {"decided": True, "categories": ["analytics"], "services": ["youtube"]}
     s = ConsentState(True, frozenset(["analytics"]), frozenset(["youtube"]), reask=True)
-    html = page_html(state).replace(BANNER.render(consent(state), "en", "/").decode(),
-                                    BANNER.render(s, "en", "/").decode())
+    html = page_html(state).replace(BANNER.render(consent(state), "en", "/", mark=MARK).decode(),
+                                    BANNER.render(s, "en", "/", mark=MARK).decode())
     await site.open(html)
     assert not await site.banner_hidden()
     assert "policy has changed" in await site.page.locator("#cp-reask").inner_text()
@@ -633,6 +661,22 @@ async def test_the_page_api_and_event_tell_site_code_about_changes(site: Site) -
     await site.page.evaluate("window.consentproxy.open()")
     assert not await site.banner_hidden()
     assert await site.page.get_by_role("dialog").get_attribute("aria-modal") == "true"
+
+
+async def test_a_choice_says_the_banners_language(site: Site) -> None:
+    await site.open(page_html(lang="de"))
+    await site.page.click("[data-consent-action=reject-all]")
+    await site.choice_count(1)
+    assert site.langs == ["de"]
+
+
+async def test_the_preferences_erase_button_posts_its_own_form_not_a_choice(site: Site) -> None:
+    await site.open(page_html(DECIDED_ANALYTICS, using=KEEPING_RECORDS))
+    await site.page.click("#site-open")
+    assert await site.page.locator(".cp-records a").get_attribute("href") == "/.consent/me"
+    async with site.page.expect_navigation():
+        await site.page.get_by_role("button", name="Erase my records and my choice").click()
+    assert site.erased == ["return=%2F"] and site.choices == []
 
 
 # --- placeholders --------------------------------------------------------------------------
@@ -681,8 +725,8 @@ async def test_always_allow_records_the_service(site: Site) -> None:
 async def test_placeholder_texts_follow_lang(site: Site) -> None:
     await site.open(page_html(lang="fr"))
     text = await site.page.locator("[data-consent-placeholder] .cp-ph").inner_text()
-    # No French words for it in the catalog: the banner's generic text, in French.
-    assert "YouTube est bloqué" in text and "Réseaux sociaux" in text
+    # The catalog's own words for the service, in French.
+    assert "Cette vidéo YouTube est masquée" in text and "Always" not in text
     assert "Toujours autoriser YouTube" in text
     assert await site.page.locator("[data-consent-action=reject-all]").inner_text() == (
         "Tout refuser")
@@ -738,8 +782,8 @@ async def test_works_in_real_xhtml_without_declarative_shadow_dom(site: Site) ->
         '<?xml version="1.0" encoding="utf-8"?>\n<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 '
         'Strict//EN" "http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd">\n'
         '<html xmlns="http://www.w3.org/1999/xhtml" lang="en"><head><title>Old</title>'
-        + BANNER.script_tag(s).decode() + "</head><body><p>XHTML</p>"
-        + BANNER.render(s, "en", "/").decode() + "</body></html>")
+        + BANNER.script_tag(s, mark=MARK).decode() + "</head><body><p>XHTML</p>"
+        + BANNER.render(s, "en", "/", mark=MARK).decode() + "</body></html>")
     assert await site.page.evaluate("document.contentType") == "application/xhtml+xml"
     assert await site.page.locator("[data-consent-action=reject-all]").is_visible()
     site.next_state = dict(NONE)
@@ -756,7 +800,7 @@ async def test_without_javascript_the_banner_shows_and_posts_a_form(
     await site.page.click("text=Customise")
     assert await site.page.locator("input[data-consent-category=analytics]").is_visible()
     await site.page.click("text=Reject all")
-    assert site.choices == ["return=%2F&action=reject-all"]
+    assert site.choices == ["return=%2F&lang=en&action=reject-all"]  # the language read
 
 
 async def test_axe_finds_no_violations(site: Site, narrow_site: Site) -> None:
@@ -773,3 +817,16 @@ async def test_axe_finds_no_violations(site: Site, narrow_site: Site) -> None:
     assert await axe_violations(site.page, ["#consentproxy", "[data-consent-placeholder]"]) == []
     await narrow_site.open(page_html(lang="fr"))
     assert await axe_violations(narrow_site.page, ["#consentproxy"]) == []
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+async def test_axe_finds_no_violations_in_every_language(site: Site, lang: str) -> None:
+    await site.open(page_html(lang=lang))
+    assert await site.page.locator("#consentproxy").get_attribute("lang") == lang
+    assert await axe_violations(site.page, ["#consentproxy"]) == []
+    await site.page.click("[data-consent-action=customize]")
+    await open_services(site, "social")
+    assert await axe_violations(site.page, ["#consentproxy"]) == []
+    await site.open(page_html(NONE, lang=lang))
+    await site.page.locator("[data-consent-placeholder]").wait_for()
+    assert await axe_violations(site.page, ["#consentproxy", "[data-consent-placeholder]"]) == []

@@ -176,3 +176,19 @@ async def test_global_privacy_control_is_honoured_and_said(browser, proxy, conte
     await page.wait_for_load_state("networkidle")
     assert "advertising" not in (await page.evaluate("window.consentproxy.get()"))["categories"]
     assert not recorder.to("facebook.net") and not recorder.to("facebook.com")
+
+
+async def test_the_demo_sites_own_manage_cookies_link_opens_the_preferences(
+        browser, demo_site, contexts):
+    """The demo pages carry nothing for the proxy: their footer link is wired by
+    banner.open_selectors in the demo config."""
+    page, _, _ = await visit(browser, demo_site, "/", locale="fr-FR")
+    await page.click("[data-consent-action=reject-all]")
+    await page.wait_for_function(CLOSED)
+    link = page.locator("a.lien-cookies")
+    assert await link.get_attribute("data-consent-action") == "open"
+    await link.click()
+    await page.wait_for_function(
+        "() => document.getElementById('consentproxy').shadowRoot.querySelector('dialog')"
+        ".matches(':modal')")
+    assert page.url.endswith("/")  # the link's #cookies was not followed

@@ -11,11 +11,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
-from aiohttp import web
 from playwright.async_api import Browser
 
-from consentproxy.demo.origin import serve_app
-from tests.e2e.conftest import FIRST_PARTY_HOST, ThirdPartyRecorder, start_proxy
+from tests.e2e.conftest import FIRST_PARTY_HOST, pages_origin, recorded, start_proxy
 
 pytestmark = pytest.mark.e2e
 
@@ -47,34 +45,20 @@ JS_LINK = {
 ALL = PAGES | REWRITTEN | JS_LINK
 
 
-def page(request: web.Request) -> web.Response:
-    body = f"<!doctype html><html><head></head><body>{ALL[request.path]}</body></html>"
-    return web.Response(text=body, content_type="text/html")
-
-
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def tricky_origin() -> AsyncIterator[str]:
-    app = web.Application()
-    for path in ALL:
-        app.router.add_get(path, page)
-    async with serve_app(app) as port:
-        yield f"http://{FIRST_PARTY_HOST}:{port}"
+    async with pages_origin(ALL) as url:
+        yield url
 
 
 async def third_party_hosts(browser: Browser, base_url: str, path: str) -> set[str]:
-    context = await browser.new_context(base_url=base_url)
-    try:
-        recorder = ThirdPartyRecorder()
-        await recorder.install(context)
-        tab = await context.new_page()
+    async with recorded(browser, base_url) as (tab, recorder):
         await tab.goto(path)
         if path in JS_LINK:
             await tab.click("#go")
         await tab.wait_for_load_state("networkidle")
         await tab.wait_for_timeout(300)
         return recorder.hosts
-    finally:
-        await context.close()
 
 
 async def through_proxy(browser: Browser, origin: str, csp: str, path: str) -> set[str]:

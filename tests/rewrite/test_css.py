@@ -159,14 +159,14 @@ def test_neutralised_css_loads_no_blocked_url_and_keeps_the_rest(css):
 
 @pytest.fixture
 def blocking(policy):
-    return Neutraliser(policy, NO_DECISION)
+    return Neutraliser(policy, NO_DECISION, mark="M")
 
 
 def test_style_element_is_marked_and_its_urls_made_inert(blocking):
     tag, text = blocking.style_element(b"<style media=screen>",
                                        f"@import url({GA});p{{x:url(/a.png)}}".encode())
     assert tag == (b'<style data-consent-blocked="google-analytics" '
-                   b'data-consent-blocked-category="analytics" media=screen>')
+                   b'data-consent-blocked-category="analytics" data-consent-mark="M" media=screen>')
     assert text == b"@import url(about:invalid);p{x:url(/a.png)}"
     assert blocking.blocked == [("google-analytics", "style")]
 
@@ -199,8 +199,9 @@ def test_style_element_left_alone_with_consent_or_locally(policy, blocking):
 ])
 def test_style_attribute_is_rewritten_double_quoted(blocking, tag, expected):
     name = tag[1:].split(" ")[0].encode()
-    marks = 'data-consent-blocked="facebook-pixel" data-consent-blocked-category="advertising"'
-    assert blocking.style_attribute(name, tag.encode()) == expected.format(marks=marks).encode()
+    marks = ('data-consent-blocked="facebook-pixel" data-consent-blocked-category="advertising" '
+             'data-consent-mark="M"')
+    assert blocking.start_tag(name, tag.encode()) == expected.format(marks=marks).encode()
 
 
 @pytest.mark.parametrize("tag", [

@@ -5,9 +5,17 @@ import brotli
 import pytest
 import zstandard
 
-from consentproxy.rewrite.encoding import BodyError, accepted, decoder, encoder, output_encoding
+from consentproxy.rewrite.encoding import (
+    BodyError,
+    accepted,
+    codings,
+    decoder,
+    encoder,
+    output_encoding,
+)
 
 PAGE = b"<html><body>" + b"hello " * 5000 + b"</body></html>"
+LIMIT = 1 << 20
 COMPRESS = {
     "gzip": gzip.compress,
     "deflate": zlib.compress,
@@ -25,7 +33,7 @@ DECOMPRESS = {
 @pytest.mark.parametrize("coding", list(COMPRESS))
 def test_streaming_decode_and_encode_round_trip(coding):
     body = COMPRESS[coding](PAGE)
-    dec = decoder(coding)
+    dec = decoder([coding], LIMIT)
     plain = b"".join(dec.process(body[i:i + 100]) for i in range(0, len(body), 100))
     assert plain + dec.finish() == PAGE
     enc = encoder(coding)
@@ -36,7 +44,7 @@ def test_streaming_decode_and_encode_round_trip(coding):
 def test_raw_deflate_from_legacy_servers_is_decoded():
     obj = zlib.compressobj(wbits=-15)
     raw = obj.compress(PAGE) + obj.flush()
-    dec = decoder("deflate")
+    dec = decoder(["deflate"], LIMIT)
     assert dec.process(raw) + dec.finish() == PAGE
 
 
@@ -44,11 +52,11 @@ def test_raw_deflate_from_legacy_servers_is_decoded():
 def test_corrupt_or_truncated_bodies_raise(coding):
     body = COMPRESS[coding](PAGE)
     with pytest.raises(BodyError):
-        dec = decoder(coding)
+        dec = decoder([coding], LIMIT)
         dec.process(body[: len(body) // 2])
         dec.finish()
     with pytest.raises(BodyError):
-        decoder(coding).process(b"\x00garbage" * 20)
+        decoder([coding], LIMIT).process(b"\x00garbage" * 20)
 
 
 def test_accept_encoding_parsing():
@@ -61,3 +69,42 @@ def test_output_keeps_origin_coding_when_accepted():
     assert output_encoding("br", {"identity", "br", "gzip"}) == "br"
     assert output_encoding("br", {"identity", "gzip"}) == "gzip"
     assert output_encoding("gzip", {"identity"}) == "identity"
+
+
+FAST = {
+    "gzip": lambda b: gzip.compress(b, 1), "deflate": lambda b: zlib.compress(b, 1),
+    "br": lambda b: brotli.compress(b, quality=1),
+    "zstd": lambda b: zstandard.ZstdCompressor(level=1).compress(b),
+}
+
+
+@pytest.mark.parametrize("coding", list(COMPRESS))
+def test_a_decompression_bomb_stops_at_the_limit(coding):
+    bomb = FAST[coding](b"\0" * (32 << 20))  # 32 MiB of zeros in a few KB
+    assert len(bomb) < 200_000
+    dec = decoder([coding], LIMIT)
+    with pytest.raises(BodyError, match="html_bytes"):
+        for i in range(0, len(bomb), 4096):
+            assert len(dec.process(bomb[i:i + 4096])) <= LIMIT + 1
+        dec.finish()
+
+
+def test_uncompressed_bodies_stream_past_the_limit():
+    dec = decoder([], 10)
+    assert dec.process(b"0123456789") + dec.process(b"x") == b"0123456789x"
+
+
+def test_stacked_codings_are_undone_last_first():
+    body = brotli.compress(gzip.compress(PAGE))
+    dec = decoder(codings(["gzip, br"]), LIMIT)
+    out = b"".join(dec.process(body[i:i + 50]) for i in range(0, len(body), 50))
+    assert out + dec.finish() == PAGE
+
+
+@pytest.mark.parametrize(("values", "expected"), [
+    (["gzip"], ["gzip"]), (["gzip", "br"], ["gzip", "br"]), (["identity"], []), ([], []),
+    (["UTF-8"], []), (["none"], []), (["gzip, foo"], []), (["compress"], []),
+    ([" BR "], ["br"]),
+])
+def test_codings_browsers_do_not_know_count_as_none(values, expected):
+    assert codings(values) == expected

@@ -1,7 +1,7 @@
 import pytest
 
 from consentproxy.consent import NO_DECISION, ConsentState
-from consentproxy.rewrite.neutralise import Neutraliser, srcset_targets, url_target
+from consentproxy.rewrite.neutralise import Neutraliser, srcset_urls, url_target
 
 
 @pytest.mark.parametrize(("value", "host"), [
@@ -32,19 +32,20 @@ def test_url_path_is_kept_for_path_rules():
 
 
 def test_srcset_lists_every_candidate():
-    assert srcset_targets("/a.png 1x, https://px.ads.linkedin.com/p.gif 2x") == [
-        None, ("px.ads.linkedin.com", "/p.gif")]
+    assert list(map(url_target, srcset_urls("/a.png 1x, https://px.ads.linkedin.com/p.gif 2x"))
+                ) == [None, ("px.ads.linkedin.com", "/p.gif")]
 
 
 @pytest.fixture
 def blocked(policy) -> Neutraliser:
-    return Neutraliser(policy, NO_DECISION)
+    return Neutraliser(policy, NO_DECISION, mark="M")
 
 
 def test_iframe_src_moves_to_data_attribute(blocked):
     out = blocked.start_tag(b"iframe", b'<iframe width=5 src="https://www.youtube.com/embed/a">')
     assert out == (b'<iframe data-consent-blocked="youtube" data-consent-blocked-category='
-                   b'"social" width=5 data-consent-src="https://www.youtube.com/embed/a">')
+                   b'"social" data-consent-mark="M" width=5 '
+                   b'data-consent-src="https://www.youtube.com/embed/a">')
     assert blocked.blocked == [("youtube", "iframe")]
 
 
@@ -91,7 +92,12 @@ def test_a_remembered_tag_still_counts_in_each_response(policy):
     unknown = b'<img src="https://cdn.unknown.example/p.gif">'
     first, second = Neutraliser(policy, NO_DECISION), Neutraliser(policy, NO_DECISION)
     outs = [(n.start_tag(b"iframe", tag), n.start_tag(b"img", unknown)) for n in (first, second)]
-    assert outs[0] == outs[1] and b"data-consent-src" in outs[0][0]
+    # Each response has its own mark, never one remembered from another response.
+    assert first.mark != second.mark
+    for n, out in zip((first, second), outs, strict=True):
+        assert out[0] == outs[0][0].replace(first.mark.encode(), n.mark.encode())
+        assert b'data-consent-mark="%s"' % n.mark.encode() in out[0]
+    assert b"data-consent-src" in outs[0][0]
     assert outs[1][1] is unknown  # unchanged tags come back as the very bytes given
     for n in (first, second):
         assert n.blocked == [("youtube", "iframe")]

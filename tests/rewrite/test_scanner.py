@@ -2,7 +2,7 @@ import itertools
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from consentproxy.consent import NO_DECISION, ConsentState
@@ -13,6 +13,7 @@ from consentproxy.rewrite.scanner import MAX_HOLD, SKIPS, HtmlRewriter
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 PAGES = sorted(CORPUS.glob("*.html"))
 BANNER = b"<div id=consentproxy></div>"
+MARK = "test-mark"  # the response's secret, fixed so that two rewrites can be compared
 ALL = ConsentState(True, frozenset({"analytics", "advertising", "social"}))
 
 
@@ -30,7 +31,7 @@ def skip(request):
 
 
 def rewrite(policy, page: bytes, chunks=None, state=NO_DECISION, inject=True, *, skip) -> bytes:
-    rw = HtmlRewriter(Neutraliser(policy, state), BANNER, inject, skip=skip)
+    rw = HtmlRewriter(Neutraliser(policy, state, MARK), BANNER, inject, skip=skip)
     sizes = chunks or [len(page) or 1]
     out, pos, i = [], 0, 0
     while pos < len(page):
@@ -85,6 +86,9 @@ def test_style_pages_give_the_same_output_at_every_split(policy, skip, page, blo
 @given(st.binary(max_size=300) | st.text("<>!-/ascriptbodyframe=\"'\n", max_size=200).map(
     str.encode))
 def test_any_bytes_pass_through_when_nothing_is_blocked(policy, skip, data):
+    """Byte-faithful, except a page that opens with a UTF-16 byte order mark: that one is
+    read as UTF-16 and comes out as UTF-8 (tests/adversarial/test_evasion.py)."""
+    assume(data[:2] not in (b"\xff\xfe", b"\xfe\xff"))
     out = rewrite(policy, data, chunks=[7], state=ALL, inject=False, skip=skip)
     assert out == data
 
@@ -175,7 +179,8 @@ def test_latin1_bytes_are_preserved(policy, skip):
 
 
 def head_rewrite(policy, page: bytes, chunks=None, *, skip) -> bytes:
-    rw = HtmlRewriter(Neutraliser(policy, NO_DECISION), BANNER, True, head=b"<GUARD>", skip=skip)
+    rw = HtmlRewriter(Neutraliser(policy, NO_DECISION, MARK), BANNER, True, head=b"<GUARD>",
+                      skip=skip)
     sizes = chunks or [len(page)]
     out = [rw.feed(page[i:i + sizes[0]]) for i in range(0, len(page), sizes[0])]
     return b"".join(out) + rw.close()
@@ -238,7 +243,7 @@ SOUP = st.lists(st.sampled_from(PIECES), max_size=40).map(b"".join)
 @given(page=SOUP, chunks=st.lists(st.integers(1, 64), min_size=1, max_size=6),
        state=st.sampled_from([NO_DECISION, ALL]), inject=st.sampled_from([True, False, None]))
 def test_c_and_python_skip_loops_give_the_same_bytes(policy, page, chunks, state, inject):
-    rewriters = [HtmlRewriter(Neutraliser(policy, state), BANNER, inject, head=b"<GUARD>",
+    rewriters = [HtmlRewriter(Neutraliser(policy, state, MARK), BANNER, inject, head=b"<GUARD>",
                               skip=skip) for skip in (c_skip(), SKIPS["python"])]
     outs = []
     for rw, sizes in zip(rewriters, (chunks, [len(page) or 1]), strict=True):

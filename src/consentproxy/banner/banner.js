@@ -7,12 +7,26 @@
   var G = window.consentproxy;
   if (!G || G.banner) return;
   G.banner = true;
+  // Taken now, with the guard's state, before any of the page's code has run: whether the
+  // proxy (or the guard) marked an element in this response. The site's markup may carry
+  // data-consent-* attributes of its own (user content keeping data-*): never activated.
+  var ours = G.ours;
   var MARK = 'data-consent-blocked', CAT = MARK + '-category', PRE = 'data-consent-';
-  // Restore only what the proxy renames, on the tags it neutralises: injected markup
-  // (e.g. sanitised content keeping data-*) must not turn data-consent-onerror into onerror.
-  var TAGS = /^(script|i?frame|img|image|link|object|embed|source|video|audio|track|input|applet|a|area)$/;
+  // Restore only what the proxy renames, on the tags it neutralises.
+  var TAGS = /^(script|i?frame|img|image|feimage|link|object|embed|source|video|audio|track|input|applet|a|area|base)$/;
   var ATTRS = /^(src|srcset|href|xlink:href|data|srcdoc|poster|lowsrc|dynsrc|codebase|archive|code|imagesrcset|ping)$/;
   var EMBEDS = /^(iframe|object|embed)$/;
+  // Never activated, whoever marked them: script URLs, and data: documents and scripts.
+  function runs(el, x, v) {
+    if (/srcset|srcdoc/.test(x)) return false;
+    try {
+      var p = new URL(v, document.baseURI).protocol;
+      return /^(javascript|vbscript):$/.test(p) || p === 'data:' && /^(script|i?frame|object|embed)$/.test(tag(el));
+    } catch (e) { return false; }
+  }
+  // Under an enforced CSP these load in place, in a frame document of the proxy's (below);
+  // hints and pings of a newly allowed service need no new page, anything else does.
+  var FRAMES = /^i?frame$/, NO_PAGE = /^(i?frame|a|area)$/, HINTS = /^(preconnect|dns-prefetch|prefetch|prerender)$/i;
   // The host element must stay visible whatever the site's CSS says about divs.
   var PIN = { display: 'block', visibility: 'visible', opacity: '1', transform: 'none',
     filter: 'none', position: 'static', contain: 'none', 'clip-path': 'none' };
@@ -32,7 +46,8 @@
   }
 
   function init() {
-    var root = document.getElementById('consentproxy');
+    // The proxy's banner carries the response's mark: markup posing as it does not.
+    var root = list(document.querySelectorAll('[id=consentproxy]')).filter(ours)[0];
     if (!root || root.__cp) return;
     var shadow = root.shadowRoot, tpl = root.querySelector('template');
     if (!shadow && tpl) { // no declarative shadow DOM (XHTML, old browsers): attach it now
@@ -49,7 +64,8 @@
     var T = catalog.texts || {}, lang = root.lang || 'en';
     var details = form.querySelector('.cp-details'), heading = shadow.getElementById('cp-title');
     var style = shadow.querySelector('style'), sheet = null;
-    var holders = new WeakMap(), queue = Promise.resolve(), opener = null, busy = false;
+    var holders = new WeakMap(), mine = new WeakSet(), queue = Promise.resolve(), opener = null, busy = false;
+    var enforce = attr('csp') === 'enforce';
 
     function service(name) { return (catalog.services || {})[name] || [name, '', '', '']; }
     function boxes(kind) { return list(form.querySelectorAll('input[data-consent-' + kind + ']')); }
@@ -90,7 +106,7 @@
         var n = a.name, x = n.slice(PRE.length);
         if (n.indexOf(PRE) || n === MARK || n === CAT) return;
         if (to === from) from.removeAttribute(n);
-        if (!ATTRS.test(x) && !(x === 'type' && tag(to) === 'script')) return;
+        if (!ATTRS.test(x) && !(x === 'type' && tag(to) === 'script') || runs(to, x, a.value)) return;
         if (x.indexOf('xlink:')) G.setAttribute(to, x, a.value);
         else to.setAttributeNS('http://www.w3.org/1999/xlink', x, a.value);
       });
@@ -123,15 +139,39 @@
         el.style.removeProperty('display');
       }
       if (!TAGS.test(name)) return;
+      var svc = el.getAttribute(MARK);
       el.removeAttribute(MARK); // claimed: never queued twice
       if (name === 'script') {
         if (later && el.hasAttribute('defer')) later.push(el);
         else queue = queue.then(function () { return runScript(el); });
         return;
       }
+      if (enforce && FRAMES.test(name) && el.hasAttribute(PRE + 'src')) return framed(el, svc);
       restore(el, el);
       el.removeAttribute(CAT);
       if (/^(source|track)$/.test(name) && p && /^(video|audio)$/.test(tag(p))) p.load();
+    }
+
+    // The page's enforced CSP cannot let a new host in: the frame goes to a document of the
+    // site's own origin that frames the embed under a CSP of its own, for a grant the proxy
+    // signs for this service and URL (docs/SECURITY.md: consent given on the page).
+    function framed(el, name) {
+      var url;
+      try { url = new URL(el.getAttribute(PRE + 'src'), document.baseURI).href; } catch (e) { return; }
+      list(el.attributes).forEach(function (a) { if (!a.name.indexOf(PRE)) el.removeAttribute(a.name); });
+      fetch(prefix + 'grant', {
+        method: 'POST', credentials: 'same-origin',
+        headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+        body: JSON.stringify({ service: name, url: url })
+      }).then(function (r) { return r.ok ? r.json() : {}; }).then(function (g) {
+        if (g.url) G.setAttribute(el, 'src', g.url);
+      }, function () {});
+    }
+
+    // Whether an element allowed now needs a page whose CSP lets its host in.
+    function needsPage(el) {
+      var name = tag(el);
+      return !NO_PAGE.test(name) && !(name === 'link' && HINTS.test(el.getAttribute('rel') || ''));
     }
 
     function styles() {
@@ -157,14 +197,18 @@
       var sr = host.attachShadow({ mode: 'open' });
       if (styles()) sr.adoptedStyleSheets = [sheet];
       else if (style) sr.append(style.cloneNode(true));
-      var once = make('button', { type: 'button', 'data-consent-action': 'load-once' }, [T['load-once']]);
+      // Under an enforced CSP an <object>/<embed> can only come with a new page: no "once".
+      var once = (!enforce || FRAMES.test(tag(el))) &&
+        make('button', { type: 'button', 'data-consent-action': 'load-once' }, [T['load-once']]);
       var always = make('button', { type: 'button', 'data-consent-action': 'allow-service',
         'data-consent-service': name }, [fmt(T['always-allow'], { service: title })]);
+      mine.add(always);
       var text = svc[2] || fmt(T.blocked, { service: title, category: cat });
-      var kids = [make('p', {}, [make('strong', {}, [title]), ' \u2014 ', text]), make('div', {}, [once, always])];
+      var kids = [make('p', {}, [make('strong', {}, [title]), ' \u2014 ', text]),
+        make('div', {}, once ? [once, always] : [always])];
       if (svc[3]) kids.push(make('a', { href: svc[3], target: '_blank', rel: 'noopener' }, [T.privacy]));
       sr.append(make('div', { class: 'cp-ph', role: 'group', 'aria-label': title, lang: lang }, kids));
-      once.addEventListener('click', function () { activate(el); });
+      if (once) once.addEventListener('click', function () { activate(el); });
       el.parentNode.insertBefore(host, el);
       el.style.setProperty('display', 'none', 'important');
       holders.set(el, host);
@@ -177,7 +221,7 @@
     function scan(node) {
       var els = list(node.querySelectorAll('[' + MARK + ']')), later = [];
       if (node.matches && node.matches('[' + MARK + ']')) els.unshift(node);
-      els.forEach(function (el) { if (allowed(el)) activate(el, later); else placeholder(el); });
+      els.filter(ours).forEach(function (el) { if (allowed(el)) activate(el, later); else placeholder(el); });
       later.forEach(function (el) { queue = queue.then(function () { return runScript(el); }); });
     }
 
@@ -226,9 +270,9 @@
     // Esc and the close control: refusing while no choice is made, else just closing.
     // After a policy change (reask), closing keeps what still holds, which answers it.
     function dismiss() {
-      if (state.reask) choose('save', state.categories || [], state.services || []);
+      if (state.reask) choose('save', state.categories || [], state.services || [], 'close');
       else if (state.decided) hide();
-      else choose('reject-all', [], null);
+      else choose('reject-all', [], null, 'close');
     }
 
     function apply(next) {
@@ -248,10 +292,12 @@
         G.deleteCookies();
         return location.reload();
       }
-      // An enforced CSP was written for the old choice: newly allowed hosts need a new page.
+      // An enforced CSP was written for the old choice: newly allowed hosts need a new page,
+      // unless all they bring here are embeds (they load in place, see framed()).
       var granted = (next.categories || []).some(function (c) { return !has(old.categories, c); }) ||
         (next.services || []).some(function (s) { return !has(old.services, s); });
-      if (granted && attr('csp') === 'enforce') return location.reload();
+      if (granted && enforce && list(document.querySelectorAll('[' + MARK + ']')).filter(ours)
+        .some(function (el) { return allowed(el) && needsPage(el); })) return location.reload();
       hide();
       sync(next);
       swapClose();
@@ -272,7 +318,7 @@
       if (busy) return;
       busy = true;
       form.setAttribute('aria-busy', 'true');
-      var body = { action: action, categories: categories, via: via ||
+      var body = { action: action, categories: categories, lang: lang, via: via ||
         (dialog.matches(':modal') ? 'preferences' : 'banner') };
       if (services) body.services = services;
       fetch(prefix + 'choice', {
@@ -310,7 +356,7 @@
       } else if (action === 'close' && shadow.contains(el)) {
         e.preventDefault();
         dismiss();
-      } else if (action === 'allow-service') {
+      } else if (action === 'allow-service' && mine.has(el)) { // a placeholder's, not the site's
         var svc = el.getAttribute('data-consent-service');
         choose('save', (state.categories || []).slice(), (state.services || []).concat([svc]),
           'placeholder');

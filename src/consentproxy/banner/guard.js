@@ -1,26 +1,44 @@
 /* consentproxy guard: loaded before the site's own scripts, it holds back what
    first-party code loads at run time for services the visitor has not consented to
-   (scripts, images, iframes, beacons, fetch/XHR) and the cookies of those services.
-   Held elements are marked exactly like the proxy marks markup, so the banner
-   activates both the same way. The proxy serves this file with CONFIG filled in. */
+   (elements and their URLs however they are set, markup however it is written, CSS,
+   fetch/XHR, beacons, sockets, workers, same-origin frames' own windows) and the cookies
+   of those services. Held elements are marked exactly like the proxy marks markup, with
+   the response's mark, so the banner activates both the same way and nothing else.
+   What no script can hook is listed in docs/SECURITY.md: `csp: enforce` is the guarantee.
+   The proxy serves this file with CONFIG filled in. */
 (function () {
   "use strict";
+  /* One guard a window: another copy (the site's markup may carry one, with a state and
+     a mark of its own making) does nothing. */
+  if (Object.prototype.hasOwnProperty.call(window, "consentproxy")) return;
   var CONFIG = __CONSENTPROXY_CONFIG__;
   var me = document.currentScript;
   var state = { decided: false, categories: [], services: [] };
   try {
     state = JSON.parse(me.getAttribute("data-consentproxy-state")) || state;
   } catch (e) { /* keep "no decision" */ }
+  /* The response's mark, on each element the proxy neutralised in it: read from this
+     script's own tag before any of the page's markup exists. The guard's holds carry it
+     too; fragments fetched later hand theirs over in a response header. */
+  var PRE = "data-consent-", HEADER = "x-consent-mark";
+  var MARK = me && me.getAttribute("data-consentproxy-mark") ||
+    crypto.getRandomValues(new Uint32Array(3)).join("-");
+  var marks = {};
+  marks[MARK] = 1;
+  var HELD = {}, DONE = Symbol("consentproxy");
 
   var URL_ATTRS = {
-    script: ["src"], iframe: ["src"], frame: ["src"], img: ["src", "srcset"],
-    link: ["href"], embed: ["src"], object: ["data"], source: ["src", "srcset"],
-    video: ["src", "poster"], audio: ["src"], track: ["src"], input: ["src"]
+    script: ["src", "href"], iframe: ["src", "srcdoc"], frame: ["src"], img: ["src", "srcset"],
+    image: ["href", "src"], feimage: ["href"], link: ["href", "imagesrcset"], embed: ["src"],
+    object: ["data"], source: ["src", "srcset"], video: ["src", "poster"], audio: ["src"],
+    track: ["src"], input: ["src"], base: ["href"], a: ["ping"], area: ["ping"]
   };
+  var DOCUMENTS = /^(i?frame|object|embed)$/;
   var nativeSetAttribute = Element.prototype.setAttribute;
   var nativeGetAttribute = Element.prototype.getAttribute;
 
   function has(list, x) { return list.indexOf(x) !== -1; }
+  function own(o, k) { return Object.prototype.hasOwnProperty.call(o, k); }
   function allowsCategory(cat) {
     return has(CONFIG.required, cat) || (state.decided && has(state.categories, cat));
   }
@@ -49,8 +67,8 @@
     }
     return [cat, span, values];
   });
-  var site = me.getAttribute("data-consentproxy-site") || "";
-  function own(host, domain) {
+  var site = me && me.getAttribute("data-consentproxy-site") || "";
+  function under(host, domain) {
     return host === domain || host.slice(-domain.length - 1) === "." + domain;
   }
   function knownOf(host) {  /* [host, category], false (known, never held) or null */
@@ -63,115 +81,471 @@
     }
     return null;
   }
-  function serviceOf(url) {
+  /* [service, category] a URL belongs to, as the proxy's policy decides; path prefixes
+     compare the path a server reads (dot segments are resolved by URL already). */
+  function serviceOf(url, base) {
     var u;
-    try { u = new URL(url, document.baseURI); } catch (e) { return null; }
+    try { u = new URL(url, base || document.baseURI); } catch (e) { return null; }
     if (!/^(https?|wss?):$/.test(u.protocol)) return null;
     var host = u.hostname.replace(/\.$/, "").toLowerCase(), i;
+    var path = u.pathname.replace(/%(2[de]|3\d|[46][1-9a-f]|[57][\da]|5f|7e)/gi,
+      function (m, h) { return String.fromCharCode(parseInt(h, 16)); });
     for (i = 0; i < CONFIG.paths.length; i++) {
       var p = CONFIG.paths[i];
-      if (p[0] === host && u.pathname.indexOf(p[1]) === 0) return CONFIG.services[p[2]];
+      if (p[0] === host && path.indexOf(p[1]) === 0) return CONFIG.services[p[2]];
     }
-    if (Object.prototype.hasOwnProperty.call(CONFIG.hosts, host)) {
-      return CONFIG.services[CONFIG.hosts[host]];
-    }
+    if (own(CONFIG.hosts, host)) return CONFIG.services[CONFIG.hosts[host]];
     for (i = host.indexOf("."); i !== -1; i = host.indexOf(".", i + 1)) {
       var suffix = host.slice(i + 1);
-      if (Object.prototype.hasOwnProperty.call(CONFIG.wild, suffix)) {
-        return CONFIG.services[CONFIG.wild[suffix]];
-      }
+      if (own(CONFIG.wild, suffix)) return CONFIG.services[CONFIG.wild[suffix]];
     }
     /* Off the site's own domain: a known tracker, else an unknown third party. */
-    if (site && own(host, site)) return null;
+    if (site && under(host, site)) return null;
     var hit = knownOf(host), third = CONFIG.thirdParties;
     if (hit !== null) return hit || null;
     if (!third || !site || third[1].some(function (a) {
-      return a === host || (a.indexOf("*.") === 0 && own(host, a.slice(2)));
+      return a === host || (a.indexOf("*.") === 0 && under(host, a.slice(2)));
     })) return null;
     return [host, third[0]];
   }
-  function blockedService(attr, value) {
-    var urls = /srcset$/.test(attr)
-      ? String(value).split(",").map(function (c) { return c.trim().split(/\s+/)[0]; })
-      : [String(value)];
-    for (var i = 0; i < urls.length; i++) {
-      var svc = urls[i] && serviceOf(urls[i]);
-      if (svc && !allowsService(svc)) return svc;
-    }
-    return null;
+  function blockedUrl(url, base) {
+    var svc = url && serviceOf(String(url), base);
+    return svc && !allowsService(svc) ? svc : null;
   }
-
-  function hold(el, attr, value, svc) {
-    nativeSetAttribute.call(el, "data-consent-" + attr, value);
-    nativeSetAttribute.call(el, "data-consent-blocked", svc[0]);
-    nativeSetAttribute.call(el, "data-consent-blocked-category", svc[1]);
-    if (el.localName === "script" && nativeGetAttribute.call(el, "type") !== "text/plain") {
-      var type = nativeGetAttribute.call(el, "type");
-      if (type !== null) nativeSetAttribute.call(el, "data-consent-type", type);
-      nativeSetAttribute.call(el, "type", "text/plain");
-    }
+  /* The text a data: or javascript: URL makes a frame show. */
+  function frameText(v) {
+    var m = /^[\s\x00-\x20]*(?:data:([^,]*),|javascript:)([\s\S]*)/i.exec(v), t = m && m[2];
+    if (!m) return null;
+    try { t = decodeURIComponent(t); } catch (e) { /* as it is */ }
+    try { if (/base64$/i.test(m[1])) t = atob(t); } catch (e) { /* as it is */ }
+    return t;
+  }
+  /* The blocked service setting attr to value on el loads, if any. */
+  function blocked(el, attr, value, depth) {
+    var v = String(value), doc = el.ownerDocument, base = doc.baseURI, i, svc;
+    if (attr === "srcdoc") return markupService(v, doc, depth);
+    var urls = /srcset$/.test(attr) ? v.split(",").map(function (c) { return c.trim().split(/\s+/)[0]; })
+      : attr === "ping" ? v.trim().split(/\s+/) : [v];
+    for (i = 0; i < urls.length; i++) if ((svc = blockedUrl(urls[i], base))) return svc;
+    var text = DOCUMENTS.test(el.localName) && frameText(v);
+    return text ? markupService(text, doc, depth) : null;
   }
   function guarded(el, attr) {
-    var attrs = URL_ATTRS[el.localName];
+    var attrs = el.localName && URL_ATTRS[el.localName.toLowerCase()];
     return attrs && has(attrs, attr);
   }
 
-  Element.prototype.setAttribute = function (name, value) {
-    var attr = String(name).toLowerCase(), svc;
-    if (guarded(this, attr) && (svc = blockedService(attr, value))) {
-      return hold(this, attr, String(value), svc);
+  /* Mark el as held for svc: the site's own data-consent-* renamed (as the proxy does),
+     the response's mark, and a script made inert. */
+  function mark(el, svc) {
+    var set = function (n, v) { nativeSetAttribute.call(el, n, v); }, a = el.attributes, i, n;
+    if (nativeGetAttribute.call(el, PRE + "mark") !== MARK) {
+      for (i = a.length - 1; i >= 0; i--) {
+        n = a[i].name;
+        if (!n.indexOf(PRE) && n !== PRE + "action") {
+          set("data-site-consent-" + n.slice(PRE.length), a[i].value);
+          el.removeAttribute(n);
+        }
+      }
+      set(PRE + "mark", MARK);
     }
-    return nativeSetAttribute.call(this, name, value);
-  };
+    set(PRE + "blocked", svc[0]);
+    set(PRE + "blocked-category", svc[1]);
+    var type = nativeGetAttribute.call(el, "type");
+    if (el.localName === "script" && type !== "text/plain") {
+      if (type !== null) set(PRE + "type", type);
+      set("type", "text/plain");
+    }
+    return HELD;
+  }
+  function hold(el, attr, value, svc) {
+    mark(el, svc);
+    nativeSetAttribute.call(el, PRE + attr, value);
+    return HELD;
+  }
+  /* What setting attribute name to value on el comes to: HELD, or the value to set. */
+  function attribute(el, name, value) {
+    var a = String(name).toLowerCase(), svc;
+    if (a === "style") return css(value);
+    if (guarded(el, a) && (svc = blocked(el, a, value, 0))) return hold(el, a, String(value), svc);
+    return value;
+  }
 
-  [[window.HTMLScriptElement, "src"], [window.HTMLIFrameElement, "src"],
-   [window.HTMLFrameElement, "src"], [window.HTMLImageElement, "src"],
-   [window.HTMLImageElement, "srcset"], [window.HTMLLinkElement, "href"],
-   [window.HTMLEmbedElement, "src"], [window.HTMLObjectElement, "data"],
-   [window.HTMLSourceElement, "src"], [window.HTMLSourceElement, "srcset"],
-   [window.HTMLMediaElement, "src"], [window.HTMLVideoElement, "poster"],
-   [window.HTMLTrackElement, "src"], [window.HTMLInputElement, "src"]
-  ].forEach(function (pair) {
-    var proto = pair[0] && pair[0].prototype, attr = pair[1];
-    var d = proto && Object.getOwnPropertyDescriptor(proto, attr);
-    if (!d || !d.set) return;
-    Object.defineProperty(proto, attr, {
-      configurable: true, enumerable: d.enumerable, get: d.get,
-      set: function (value) {
-        var svc = blockedService(attr, value);
-        if (svc) hold(this, attr, String(value), svc); else d.set.call(this, value);
+  /* CSS with the URLs of services not consented to made inert, as the proxy does. */
+  function css(text) {
+    if (text === null || text === undefined || !/\/\//.test(text)) return text;
+    return String(text).replace(/(url\(\s*|["'])([^"')]+)/gi, function (all, before, url) {
+      return blockedUrl(url.trim()) ? before + "about:invalid" : all;
+    });
+  }
+  /* An inline script whose text declares or imports a blocked URL (an import map,
+     speculation rules, a module's import): the service, if any. */
+  function scriptService(el) {
+    var type = (nativeGetAttribute.call(el, "type") || "").trim().toLowerCase();
+    var text = el.textContent;
+    return !el.hasAttribute("src") && (/^(importmap|speculationrules|module)$/.test(type) ||
+      /\bimport\b/.test(text)) ? textService(text) : null;
+  }
+  /* The first blocked service of the URLs in a text. */
+  function textService(text, base) {
+    var re = /(?:https?:|wss?:)?\/\/[^\s"'`<>()\\]+/gi, m, svc;
+    while ((m = re.exec(text))) if ((svc = blockedUrl(m[0], base))) return svc;
+    return null;
+  }
+  /* Hold what a tree of markup parsed away from the page would load; the first service. */
+  function sweep(root, doc, depth) {
+    var first = null, els = [].slice.call(root.querySelectorAll ? root.querySelectorAll("*") : []);
+    if (root.nodeType === 1) els.unshift(root);
+    els.forEach(function (el) {
+      var name = (el.localName || "").toLowerCase(), svc;
+      (URL_ATTRS[name] || []).forEach(function (a) {
+        var v = nativeGetAttribute.call(el, a);
+        if (v !== null && (svc = blocked(el, a, v, depth))) {
+          el.removeAttribute(a);
+          first = first || svc;
+          hold(el, a, v, svc);
+        }
+      });
+      var style = nativeGetAttribute.call(el, "style"), clean = css(style);
+      if (clean !== style) nativeSetAttribute.call(el, "style", clean);
+      var text = el.textContent, clean2 = name === "style" ? css(text) : text;
+      if (clean2 !== text) el.textContent = clean2;
+      if (name === "script" && (svc = scriptService(el))) {
+        first = first || svc;
+        mark(el, svc);
       }
     });
-  });
-
-  var nativeFetch = window.fetch;
-  if (nativeFetch) {
-    window.fetch = function (input) {
-      var url = input && typeof input === "object" && "url" in input ? input.url : input;
-      if (blockedService("src", url)) {
-        return Promise.reject(new TypeError("consentproxy: no consent for " + url));
-      }
-      return nativeFetch.apply(this, arguments);
-    };
+    return first;
   }
-  var nativeOpen = XMLHttpRequest.prototype.open;
-  var nativeSend = XMLHttpRequest.prototype.send;
-  XMLHttpRequest.prototype.open = function (method, url) {
-    this.__consentHeld = !!blockedService("src", url);
-    return nativeOpen.apply(this, arguments);
-  };
-  XMLHttpRequest.prototype.send = function () {
-    if (!this.__consentHeld) return nativeSend.apply(this, arguments);
-  };
-  if (navigator.sendBeacon) {
-    var nativeBeacon = navigator.sendBeacon.bind(navigator);
-    navigator.sendBeacon = function (url, data) {
-      return blockedService("src", url) ? false : nativeBeacon(url, data);
-    };
+  /* Whether markup may load a blocked service: any URL of one in its text, or entities,
+     escapes or a base on another host that a parser may turn into one. */
+  function suspect(text, doc) {
+    return /[&%\\]/.test(text) || doc.baseURI.indexOf(location.origin + "/") !== 0 ||
+      !!textService(text, doc.baseURI);
+  }
+  /* The first blocked service a document (srcdoc, data: or javascript: frame) loads. */
+  function markupService(text, doc, depth) {
+    if (!suspect(text, doc)) return null;
+    return textService(text, doc.baseURI) ||
+      (depth < 4 ? sweep(parse(text, doc).content, doc, depth + 1) : null);
+  }
+  var templates = {};
+  function parse(html, doc) {
+    var t = doc.createElement("template");
+    templates.set.call(t, html);
+    return t;
+  }
+  /* Markup (innerHTML, document.write...) with what it would load held: the same value
+     when nothing is. */
+  function markup(value, doc) {
+    var html = String(value), t;
+    if (html.indexOf("<") === -1 || !suspect(html, doc)) return value;
+    t = parse(html, doc);
+    return sweep(t.content, doc, 0) ? templates.get.call(t) : value;
+  }
+
+  /* ---- hooks, in this window and in each same-origin child window ---- */
+
+  function wrap(obj, name, make) {
+    var native = obj && obj[name];
+    if (typeof native === "function") obj[name] = make(native);
+  }
+  function accessor(proto, name, make, getter) {
+    var d = proto && Object.getOwnPropertyDescriptor(proto, name);
+    if (!d || !(getter ? d.get : d.set)) return;
+    Object.defineProperty(proto, name, {
+      configurable: true, enumerable: d.enumerable,
+      get: getter ? make(d.get) : d.get, set: getter ? d.set : make(d.set)
+    });
+  }
+  /* The guard in a same-origin window (an about:blank or srcdoc frame's own window,
+     a popup), once per realm. */
+  function child(win) {
+    try {
+      if (win && !win[DONE] && win.document) install(win);
+    } catch (e) { /* another origin: its own business, and CSP's */ }
+    return win;
+  }
+  function frames(node) {
+    if (!node || node.nodeType !== 1 && node.nodeType !== 11) return;
+    if (/^i?frame$/.test(node.localName)) child(node.contentWindow);
+    else if (node.firstElementChild) [].forEach.call(node.querySelectorAll("iframe,frame"), frames);
+  }
+  function learn(mark, url) {
+    try {
+      if (mark && /^[\w-]{8,64}$/.test(mark) && new URL(url, location.href).origin === location.origin) {
+        marks[mark] = 1;
+      }
+    } catch (e) { /* not ours */ }
+  }
+
+  function install(win) {
+    win[DONE] = true;
+    var doc = win.document, E = win.Element.prototype, N = win.Node.prototype;
+    var D = win.Document.prototype, S = win.ShadowRoot && win.ShadowRoot.prototype;
+    if (!templates.set) {
+      var inner = Object.getOwnPropertyDescriptor(E, "innerHTML");
+      templates = { set: inner.set, get: inner.get };
+    }
+
+    wrap(E, "setAttribute", function (native) {
+      return function (name, value) {
+        var v = attribute(this, name, value);
+        if (v !== HELD) return native.call(this, name, v);
+      };
+    });
+    wrap(E, "setAttributeNS", function (native) {
+      return function (ns, name, value) {
+        var v = attribute(this, String(name).split(":").pop(), value);
+        if (v !== HELD) return native.call(this, ns, name, v);
+      };
+    });
+    function node(native) {
+      return function (a) {
+        var el = this.ownerElement || this, v = a && attribute(el, a.localName, a.value);
+        if (v === HELD) return null;
+        if (a && v !== a.value) a.value = v;
+        return native.apply(this, arguments);
+      };
+    }
+    ["setAttributeNode", "setAttributeNodeNS"].forEach(function (n) { wrap(E, n, node); });
+    function value(set) {
+      return function (v) {
+        if (this.nodeType === 2 && this.ownerElement) {
+          v = attribute(this.ownerElement, this.localName, v);
+          if (v === HELD) return;
+        } else if (this.localName === "style") v = css(v);
+        set.call(this, v);
+      };
+    }
+    accessor(win.Attr.prototype, "value", value);
+    accessor(N, "nodeValue", value);
+    accessor(N, "textContent", value);
+
+    [[win.HTMLScriptElement, "src"], [win.HTMLIFrameElement, "src"],
+     [win.HTMLIFrameElement, "srcdoc"], [win.HTMLFrameElement, "src"],
+     [win.HTMLImageElement, "src"], [win.HTMLImageElement, "srcset"],
+     [win.HTMLLinkElement, "href"], [win.HTMLLinkElement, "imageSrcset"],
+     [win.HTMLEmbedElement, "src"], [win.HTMLObjectElement, "data"],
+     [win.HTMLSourceElement, "src"], [win.HTMLSourceElement, "srcset"],
+     [win.HTMLMediaElement, "src"], [win.HTMLVideoElement, "poster"],
+     [win.HTMLTrackElement, "src"], [win.HTMLInputElement, "src"], [win.HTMLBaseElement, "href"],
+     [win.HTMLAnchorElement, "ping"], [win.HTMLAreaElement, "ping"]
+    ].forEach(function (pair) {
+      var attr = pair[1].toLowerCase();
+      accessor(pair[0] && pair[0].prototype, pair[1], function (set) {
+        return function (v) {
+          var r = attribute(this, attr, v);
+          if (r !== HELD) set.call(this, r);
+        };
+      });
+    });
+    /* SVG: el.href.baseVal = url. Each href's animated string is known by its element. */
+    var owners = new WeakMap();
+    ["SVGImageElement", "SVGScriptElement", "SVGFEImageElement"].forEach(function (n) {
+      accessor(win[n] && win[n].prototype, "href", function (get) {
+        return function () { var o = get.call(this); owners.set(o, this); return o; };
+      }, true);
+    });
+    accessor(win.SVGAnimatedString && win.SVGAnimatedString.prototype, "baseVal", function (set) {
+      return function (v) {
+        var el = owners.get(this);
+        if (!el || attribute(el, "href", v) !== HELD) set.call(this, v);
+      };
+    });
+
+    /* Markup from strings. */
+    [E, S].forEach(function (p) {
+      accessor(p, "innerHTML", function (set) {
+        return function (v) {
+          set.call(this, this.localName === "style" ? css(v) : markup(v, doc));
+          frames(this);
+        };
+      });
+      wrap(p, "setHTMLUnsafe", function (native) {
+        return function (v) { native.call(this, markup(v, doc)); frames(this); };
+      });
+    });
+    accessor(E, "outerHTML", function (set) {
+      return function (v) { var p = this.parentNode; set.call(this, markup(v, doc)); frames(p); };
+    });
+    accessor(win.HTMLElement.prototype, "innerText", function (set) {
+      return function (v) { set.call(this, this.localName === "style" ? css(v) : v); };
+    });
+    wrap(E, "insertAdjacentHTML", function (native) {
+      return function (where, v) { native.call(this, where, markup(v, doc)); frames(this.parentNode || this); };
+    });
+    wrap(win.Range && win.Range.prototype, "createContextualFragment", function (native) {
+      return function (v) { return native.call(this, markup(v, doc)); };
+    });
+    wrap(win.DOMParser && win.DOMParser.prototype, "parseFromString", function (native) {
+      return function (v, type) { return native.call(this, /html/.test(type) ? markup(v, doc) : v, type); };
+    });
+    wrap(win.Document, "parseHTMLUnsafe", function (native) {
+      return function (v) { return native.call(this, markup(v, doc)); };
+    });
+    /* document.write: the markup of a call (and of the calls before it, while a tag is
+       still open at their end, as when a URL is split across writes) as a whole. */
+    var pending = "", write = D.write;
+    ["write", "writeln"].forEach(function (n, ln) {
+      wrap(D, n, function () {
+        return function () {
+          var text = pending + [].join.call(arguments, "") + (ln ? "\n" : "");
+          pending = /<[a-z!\/][^>]*$/i.test(text) ? text : "";
+          if (pending) return;
+          write.call(this, markup(text, this));
+          if (/<i?frame/i.test(text)) frames(this.documentElement);
+        };
+      });
+    });
+    /* Nodes joining the document: from another document (a template, DOMParser), they are
+       swept; scripts and styles are judged by their text; frames get the guard. */
+    function arrive(parent, args) {
+      for (var i = 0; i < args.length; i++) {
+        var n = args[i];
+        if (typeof n === "string" && parent && parent.localName === "style") args[i] = css(n);
+        else if (!n || typeof n !== "object") continue;
+        else if (n.nodeType === 3 && parent && parent.localName === "style") n.data = css(n.data);
+        else if (n.nodeType === 1 || n.nodeType === 11) {
+          if (n.ownerDocument !== doc) sweep(n, doc, 0);
+          else if (/^(script|style)$/.test(n.localName)) sweep(n, doc, 0);
+        }
+      }
+    }
+    function inserting(proto, names) {
+      names.forEach(function (name) {
+        wrap(proto, name, function (native) {
+          return function () {
+            arrive(this, arguments);
+            var r = native.apply(this, arguments);
+            for (var i = 0; i < arguments.length; i++) frames(arguments[i]);
+            return r;
+          };
+        });
+      });
+    }
+    inserting(N, ["appendChild", "insertBefore", "replaceChild"]);
+    inserting(E, ["append", "prepend", "before", "after", "replaceWith", "replaceChildren",
+                  "insertAdjacentElement"]);
+    inserting(win.DocumentFragment.prototype, ["append", "prepend", "replaceChildren"]);
+    inserting(D, ["append", "prepend", "replaceChildren", "importNode", "adoptNode"]);
+    inserting(win.Range.prototype, ["insertNode", "surroundContents"]);
+
+    /* CSS: inline styles (through a proxy: their properties are no accessors), rules. */
+    var styles = new WeakMap(), URLISH = /image|^(-webkit-)?mask$|^webkitMask$|^(background|borderImage|border-image|content|cursor|listStyle|list-style|shapeOutside|shape-outside|filter|cssText)$/i;
+    var SD = win.CSSStyleDeclaration.prototype;
+    accessor(SD, "cssText", function (set) { return function (v) { set.call(this, css(v)); }; });
+    wrap(SD, "setProperty", function (native) {
+      return function (p, v, prio) { return native.call(this, p, css(v), prio); };
+    });
+    function proxied(get) {
+      return function () {
+        var t = get.call(this), p = styles.get(t);
+        if (!p) {
+          p = new Proxy(t, {
+            get: function (t, k) { var v = t[k]; return typeof v === "function" ? v.bind(t) : v; },
+            set: function (t, k, v) { t[k] = typeof k === "string" && URLISH.test(k) ? css(v) : v; return true; }
+          });
+          styles.set(t, p);
+        }
+        return p;
+      };
+    }
+    [win.HTMLElement, win.SVGElement, win.MathMLElement, win.CSSStyleRule].forEach(function (c) {
+      var p = c && c.prototype;
+      accessor(p, "style", proxied, true);
+      accessor(p, "style", function (set) { return function (v) { set.call(this, css(v)); }; });
+    });
+    [win.CSSStyleSheet, win.CSSGroupingRule].forEach(function (c) {
+      ["insertRule", "replace", "replaceSync", "addRule"].forEach(function (n) {
+        wrap(c && c.prototype, n, function (native) {
+          return function (rule) {
+            var args = [].slice.call(arguments);
+            args[n === "addRule" ? 1 : 0] = css(args[n === "addRule" ? 1 : 0]);
+            return native.apply(this, args);
+          };
+        });
+      });
+    });
+
+    /* Requests. */
+    wrap(win, "fetch", function (native) {
+      return function (input) {
+        var url = input && typeof input === "object" && "url" in input ? input.url : input;
+        if (blockedUrl(url, doc.baseURI)) {
+          return win.Promise.reject(new win.TypeError("consentproxy: no consent for " + url));
+        }
+        return native.apply(this, arguments).then(function (r) {
+          learn(r.headers.get(HEADER), r.url);
+          return r;
+        });
+      };
+    });
+    var X = win.XMLHttpRequest.prototype;
+    wrap(X, "open", function (native) {
+      return function (method, url) {
+        this.__consentHeld = !!blockedUrl(url, doc.baseURI);
+        return native.apply(this, arguments);
+      };
+    });
+    wrap(X, "send", function (native) {
+      return function () {
+        if (this.__consentHeld) return;
+        this.addEventListener("readystatechange", function () {
+          if (this.readyState === 2) learn(this.getResponseHeader(HEADER), this.responseURL);
+        });
+        return native.apply(this, arguments);
+      };
+    });
+    wrap(win.navigator, "sendBeacon", function (native) {
+      return function (url) { return blockedUrl(url, doc.baseURI) ? false : native.apply(this, arguments); };
+    });
+    wrap(win, "open", function (native) {
+      return function (url) { return blockedUrl(url, doc.baseURI) ? null : child(native.apply(this, arguments)); };
+    });
+    ["Worker", "SharedWorker", "EventSource", "WebSocket", "WebSocketStream", "WebTransport",
+     "Audio"].forEach(function (name) {
+      var C = win[name];
+      if (typeof C !== "function") return;
+      win[name] = new Proxy(C, {
+        construct: function (t, args, nt) {
+          if (args.length && blockedUrl(args[0], doc.baseURI)) {
+            throw new win.DOMException("consentproxy: no consent for " + args[0], "SecurityError");
+          }
+          return Reflect.construct(t, args, nt);
+        }
+      });
+    });
+
+    /* Cookies: document.cookie and the Cookie Store API. */
+    accessor(D, "cookie", function (set) {
+      return function (v) { if (cookieAllowed(String(v))) set.call(this, v); };
+    });
+    wrap(win.CookieStore && win.CookieStore.prototype, "set", function (native) {
+      return function (a) {
+        var name = a && typeof a === "object" ? a.name : a;
+        return cookieAllowed(name + "=") ? native.apply(this, arguments) : win.Promise.resolve();
+      };
+    });
+
+    /* Same-origin frames: their own windows get the guard when reached or loaded. */
+    [win.HTMLIFrameElement, win.HTMLFrameElement, win.HTMLObjectElement].forEach(function (c) {
+      var p = c && c.prototype;
+      accessor(p, "contentWindow", function (get) {
+        return function () { return child(get.call(this)); };
+      }, true);
+      accessor(p, "contentDocument", function (get) {
+        return function () { var d = get.call(this); if (d) child(d.defaultView); return d; };
+      }, true);
+    });
+    doc.addEventListener("load", function (e) { frames(e.target); }, true);
+    new win.MutationObserver(function (records) {
+      records.forEach(function (r) { [].forEach.call(r.addedNodes, frames); });
+    }).observe(doc, { childList: true, subtree: true });
   }
 
   function cookieCategory(name) {
-    if (Object.prototype.hasOwnProperty.call(CONFIG.cookies, name)) return CONFIG.cookies[name];
+    if (own(CONFIG.cookies, name)) return CONFIG.cookies[name];
     for (var i = 0; i < CONFIG.patterns.length; i++) {
       if (new RegExp("^(?:" + CONFIG.patterns[i][0] + ")$").test(name)) {
         return CONFIG.patterns[i][1];
@@ -193,19 +567,12 @@
     return allowsCategory(cat);
   }
   var cookie = Object.getOwnPropertyDescriptor(Document.prototype, "cookie");
-  if (cookie && cookie.set) {
-    Object.defineProperty(document, "cookie", {
-      configurable: true,
-      get: function () { return cookie.get.call(document); },
-      set: function (value) { if (cookieAllowed(String(value))) cookie.set.call(document, value); }
-    });
-  }
+  install(window);
 
   /* On withdrawal: expire every cookie the page can reach that the new state does not
      allow, under every path and domain a tracker may have set it with (the proxy
      deletes the rest, HttpOnly ones included, on the next response). */
   function deleteCookies() {
-    if (!cookie || !cookie.set) return;
     var host = location.hostname, paths = ["/"], domains = [""], parts = host.split(".");
     location.pathname.split("/").reduce(function (acc, seg) {
       if (!seg) return acc;
@@ -250,8 +617,9 @@
   }
 
   /* The page's API (documented in the README): get(), open(), onChange(cb), and a
-     consent:change event on document. */
-  window.consentproxy = {
+     consent:change event on document. ours(el): el was neutralised by the proxy in this
+     response (or a fragment it fetched) or held by this guard. */
+  Object.defineProperty(window, "consentproxy", { enumerable: true, value: {
     get: function () { return copy(state); },
     onChange: function (cb) {
       listeners.push(cb);
@@ -267,9 +635,10 @@
       });
       document.dispatchEvent(new CustomEvent("consent:change", { detail: detail }));
     },
+    ours: function (el) { return own(marks, nativeGetAttribute.call(el, PRE + "mark")); },
     serviceOf: serviceOf,
     allowsService: allowsService,
     deleteCookies: deleteCookies,
     setAttribute: function (el, name, value) { nativeSetAttribute.call(el, name, value); }
-  };
+  } });
 })();

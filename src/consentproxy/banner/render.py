@@ -18,11 +18,15 @@ from html import escape
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+import rjsmin
+
 from consentproxy.banner import domainset
+from consentproxy.banner.texts import localise_retention
 from consentproxy.banner.theme import css_variables
-from consentproxy.config import Category, Config, Service
+from consentproxy.config import Category, Config, Service, translated
 from consentproxy.consent import ConsentState
 from consentproxy.policy import NEVER, Policy
+from consentproxy.rewrite.neutralise import new_mark
 
 ASSET_DIR = Path(__file__).parent
 SCRIPT = "consent.js"
@@ -30,7 +34,11 @@ SCRIPT_TYPE = "text/javascript; charset=utf-8"
 # Per-request values spliced into a banner rendered once per choice and language.
 RETURN = "\x00return\x00"
 NONCE = "\x00nonce\x00"
-_SLOTS = re.compile(b"(" + RETURN.encode() + b"|" + NONCE.encode() + b")")
+MARK = "\x00mark\x00"
+_SLOTS = re.compile(b"(" + b"|".join(s.encode() for s in (RETURN, NONCE, MARK)) + b")")
+# The response's mark (rewrite.neutralise.MARK_ATTR) on rewritten HTML, for guard.js to
+# learn the marks of the fragments the page fetches.
+MARK_HEADER = "X-Consent-Mark"
 OPEN = ' open=""'  # boolean attributes in XML-safe form: pages may be XHTML
 CLIENT_TEXTS = ("blocked", "load-once", "always-allow", "error", "privacy")
 
@@ -46,24 +54,6 @@ def package_version() -> str:
 @cache
 def asset(name: str) -> bytes:
     return (ASSET_DIR / name).read_bytes()
-
-
-def pick_language(accept_language: str | None, languages: tuple[str, ...]) -> str:
-    """The first of the visitor's languages the config offers, else the config's first."""
-    ranked = []
-    for i, part in enumerate((accept_language or "").split(",")):
-        tag, _, params = part.partition(";")
-        q = 1.0
-        if params.strip().startswith("q="):
-            try:
-                q = float(params.strip()[2:])
-            except ValueError:
-                q = 0.0
-        ranked.append((-q, i, tag.strip().lower().split("-")[0]))
-    for _, _, lang in sorted(ranked):
-        if lang in languages:
-            return lang
-    return languages[0]
 
 
 def client_config(policy: Policy) -> dict[str, object]:
@@ -100,10 +90,6 @@ def client_config(policy: Policy) -> dict[str, object]:
     }
 
 
-def _text(texts: dict[str, str], lang: str) -> str:
-    return texts.get(lang) or texts.get("en") or next(iter(texts.values()), "")
-
-
 def _attr(value: str) -> str:
     return escape(value, quote=True)
 
@@ -121,24 +107,30 @@ class Banner:
                             + settings.css)
         self._rendered: dict[tuple[object, ...], list[bytes]] = {}
         tables = json.dumps(client_config(policy), separators=(",", ":"), sort_keys=True)
-        self.script = (asset("guard.js").replace(b"__CONSENTPROXY_CONFIG__", tables.encode())
-                       + b"\n" + asset("banner.js"))
+        # Minified: what the page must download before its own scripts run is kept small.
+        self.script = rjsmin.jsmin(
+            asset("guard.js").replace(b"__CONSENTPROXY_CONFIG__", tables.encode())
+            + b"\n" + asset("banner.js"))
         digest = hashlib.sha256(self.script).hexdigest()[:12]
         self.version = f"{package_version()}-{digest}"
 
-    def script_tag(self, state: ConsentState, nonce: str = "", site: str = "") -> bytes:
-        """A synchronous script, so the guard runs before any of the site's own scripts.
-        site: the page's registrable domain (the guard never holds its hosts as trackers)."""
+    def script_tag(self, state: ConsentState, nonce: str = "", mark: str = "",
+                   site: str = "") -> bytes:
+        """A synchronous script, so the guard runs before any of the site's own scripts:
+        it reads the state and the response's mark from its own tag before any of the
+        page's markup or code can stand in for them. site: the page's registrable domain
+        (the guard never holds its hosts as trackers)."""
         n = f' nonce="{nonce}"' if nonce else ""
         s = f' data-consentproxy-site="{_attr(site)}"' if site else ""
         return (f'<script src="{_attr(self.prefix)}{SCRIPT}?v={self.version}"{n}{s} '
-                f"data-consentproxy-state='{_attr(_state_json(state))}'></script>"
-                ).encode("ascii")
+                f"data-consentproxy-state='{_attr(_state_json(state))}' "
+                f'data-consentproxy-mark="{_attr(mark)}"></script>').encode("ascii")
 
     def render(self, state: ConsentState, lang: str, return_path: str, nonce: str = "",
-               open_preferences: bool = False) -> bytes:
+               mark: str = "", open_preferences: bool = False) -> bytes:
         """The banner for a choice and language; built once per distinct choice, since
-        only the return path and the nonce differ between requests."""
+        only the return path, the nonce and the response's mark (which tells the real
+        banner from markup posing as it) differ between requests."""
         key = (state.decided, state.categories, state.services, state.reask, state.gpc, lang,
                open_preferences, len(self.policy.seen))  # known trackers met so far
         pieces = self._rendered.get(key)
@@ -149,17 +141,19 @@ class Banner:
             pieces = self._rendered[key] = _SLOTS.split(
                 self._render(state, lang, open_preferences))
         fill = {RETURN.encode(): escape(return_path).encode("ascii", "xmlcharrefreplace"),
-                NONCE.encode(): f' nonce="{nonce}"'.encode() if nonce else b""}
+                NONCE.encode(): f' nonce="{nonce}"'.encode() if nonce else b"",
+                MARK.encode(): _attr(mark).encode("ascii", "xmlcharrefreplace")}
         return b"".join(fill[p] if i % 2 else p for i, p in enumerate(pieces))
 
     def preferences_page(self, state: ConsentState, lang: str, return_path: str) -> bytes:
         """A page of its own for the preferences: how visitors without JavaScript reach
         them again ("Manage cookies" links here)."""
-        t = self.config.banner.text(lang)
+        t, mark = self.config.banner.text(lang), new_mark()
         return (f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">'
                 '<meta name="viewport" content="width=device-width, initial-scale=1">'
-                f'<title>{escape(t["manage"])}</title>').encode() + self.script_tag(state) + (
-                b"</head><body>" + self.render(state, lang, return_path, "", True)
+                f'<title>{escape(t["manage"])}</title>').encode() + (
+                self.script_tag(state, mark=mark) + b"</head><body>"
+                + self.render(state, lang, return_path, mark=mark, open_preferences=True)
                 + b"</body></html>")
 
     def _render(self, state: ConsentState, lang: str, open_preferences: bool) -> bytes:
@@ -170,26 +164,36 @@ class Banner:
         position = "box" if settings.position == "box" or open_preferences else "bar"
         logo = (f'<img class="cp-logo" src="{_attr(settings.logo)}" alt=""/>'
                 if settings.logo else "")
-        privacy = (f' <a href="{_attr(settings.privacy_url)}">{escape(t["privacy"])}</a>'
-                   if settings.privacy_url else "")
+        privacy = "".join(f' <a href="{_attr(url)}">{escape(t[key])}</a>' for key, url in (
+            ("privacy", settings.privacy_url), ("cookie-policy", settings.cookie_policy_url))
+            if url)
         notes = "".join(f'<p class="cp-note" id="cp-{k}">{escape(text)}</p>' for k, text in (
             ("gpc", t["gpc"].format(categories=", ".join(
-                _text(c.title, lang) for c in cfg.categories if c.name in cfg.gpc))),
+                translated(c.title, lang) for c in cfg.categories if c.name in cfg.gpc))),
             ("reask", t["reask"])) if getattr(state, k))
+        closing = f'formaction="{p}choice?via=close" '  # counted apart (records stats)
         if state.reask:  # closing keeps what still holds, which answers the question
-            close = (f'<button type="submit" name="action" value="save" '
+            close = (f'<button type="submit" name="action" value="save" {closing}'
                      f'class="cp-close" data-consent-action="close" '
                      f'aria-label="{_attr(t["close-decided"])}">&#215;</button>')
         elif state.decided:  # closing changes nothing
             close = (f'<button type="button" class="cp-close" data-consent-action="close" '
                      f'aria-label="{_attr(t["close-decided"])}">&#215;</button>')
         else:  # closing is refusing, with or without JavaScript
-            close = (f'<button type="submit" name="action" value="reject-all" '
+            close = (f'<button type="submit" name="action" value="reject-all" {closing}'
                      f'class="cp-close" data-consent-action="close" '
                      f'aria-label="{_attr(t["close"])}">&#215;</button>')
         categories = "".join(self._category(c, state, lang, t) for c in cfg.categories)
+        # The visitor's own records and their erasure, where the site keeps them (a form of
+        # its own, so the banner's script leaves it alone).
+        records = erase = ""
+        if cfg.records.target:
+            records = (f'<p class="cp-records"><a href="{p}me">{escape(t["my-records"])}</a> '
+                       f'<button type="submit" form="cp-erase">{escape(t["erase"])}</button></p>')
+            erase = (f'<form id="cp-erase" method="post" action="{p}me/erase">'
+                     f'<input type="hidden" name="return" value="{RETURN}"/></form>')
         return (
-            f'<div id="consentproxy" data-consentproxy-prefix="{p}" '
+            f'<div id="consentproxy" data-consent-mark="{MARK}" data-consentproxy-prefix="{p}" '
             f'data-consentproxy-csp="{cfg.csp}" '
             f"data-consentproxy-state='{_attr(_state_json(state))}' "
             f"data-consentproxy-catalog='{_attr(self._client_catalog(lang, t))}' "
@@ -199,24 +203,40 @@ class Banner:
             f'aria-describedby="cp-body"{OPEN * shown}>'
             f'<form method="post" action="{p}choice">'
             f'<input type="hidden" name="return" value="{RETURN}"/>'
+            f'<input type="hidden" name="lang" value="{lang}"/>'
             f'<div class="cp-head">{logo}<h2 id="cp-title" tabindex="-1">'
             f'{escape(t["title"])}</h2>{close}</div>'
             f'<p id="cp-body">{escape(t["body"])}{privacy}</p>{notes}'
             f'<details class="cp-details"{OPEN * open_preferences}>'
             f'<summary data-consent-action="customize">{escape(t["customize"])}</summary>'
             f'<fieldset><legend>{escape(t["categories"])}</legend>{categories}</fieldset>'
+            f"{self._dpo(t)}"
             f'<button type="submit" name="action" value="save" class="cp-save" '
-            f'data-consent-action="save">{escape(t["save"])}</button></details>'
+            f'data-consent-action="save">{escape(t["save"])}</button>{records}</details>'
             f'<div class="cp-buttons">'
             f'<button type="submit" name="action" value="accept-all" '
             f'data-consent-action="accept-all">{escape(t["accept-all"])}</button>'
             f'<button type="submit" name="action" value="reject-all" '
             f'data-consent-action="reject-all">{escape(t["reject-all"])}</button></div>'
-            f"</form></dialog>"
+            f"</form>{erase}</dialog>"
             f'<a class="cp-manage" href="{p}preferences?return={RETURN}" '
             f'data-consent-action="open">{escape(t["manage"])}</a>'
             f"</template></div>"
         ).encode("ascii", "xmlcharrefreplace")  # safe in any page charset (latin-1 too)
+
+    def _dpo(self, t: dict[str, str]) -> str:
+        """Whom to ask about one's data (the policy's data protection officer)."""
+        dpo = self.config.banner.dpo
+        if not dpo:
+            return ""
+        parts = []
+        if "email" in dpo:
+            parts.append(f'<a href="mailto:{_attr(dpo["email"])}">{escape(dpo["email"])}</a>')
+        if "url" in dpo:
+            parts.append(f'<a href="{_attr(dpo["url"])}">{escape(dpo["url"])}</a>')
+        if "address" in dpo:
+            parts.append(escape(dpo["address"]))
+        return f'<p class="cp-dpo">{escape(t["dpo"])}: {" &#183; ".join(parts)}</p>'
 
     def _flags(self, cat: Category, state: ConsentState, chosen: bool) -> str:
         """A box of this category: ticked when required or chosen; locked when required
@@ -230,11 +250,11 @@ class Banner:
         services = [s for s in self.config.services if s.category == cat.name]
         # Known trackers no service names, met on this site: held in this category too.
         known = [s for s in self.policy.seen.values() if s.category == cat.name]
-        desc = _text(cat.description, lang)
+        desc = translated(cat.description, lang)
         described = f' aria-describedby="cp-d-{cat.name}"' if desc else ""
         always = f' <span class="cp-on">({escape(t["always-on"])})</span>' if cat.required else ""
         rows = "".join(self._service(s, state, cat, lang, t) for s in services) + "".join(
-            f'<li class="cp-known">{escape(s.title or s.name)}'
+            f'<li class="cp-known">{escape(s.display_title(lang))}'
             + (f'<ul class="cp-facts"><li>{escape(t["vendor"])}: {escape(s.vendor)}</li></ul>'
                if s.vendor else "") + "</li>" for s in known)
         listing = (f'<details class="cp-services"><summary>{escape(t["services"])} '
@@ -242,7 +262,7 @@ class Banner:
                    if rows else "")
         return (f'<div class="cp-category"><label class="cp-toggle"><input type="checkbox" '
                 f'name="category" value="{cat.name}" data-consent-category="{cat.name}"'
-                f"{flags}{described}/> <span>{escape(_text(cat.title, lang))}{always}</span>"
+                f"{flags}{described}/> <span>{escape(translated(cat.title, lang))}{always}</span>"
                 f"</label>"
                 + (f'<p class="cp-desc" id="cp-d-{cat.name}">{escape(desc)}</p>' if desc else "")
                 + listing + "</div>")
@@ -251,15 +271,16 @@ class Banner:
                  t: dict[str, str]) -> str:
         flags = self._flags(cat, state, svc.name in state.services
                             or cat.name in state.categories)
-        facts = [(t["vendor"], svc.vendor), ("", _text(svc.purpose, lang)),
-                 (t["cookies"], ", ".join(svc.cookies)), (t["retention"], svc.retention)]
+        facts = [(t["vendor"], svc.vendor), ("", translated(svc.purpose, lang)),
+                 (t["cookies"], ", ".join(svc.cookies)),
+                 (t["retention"], localise_retention(svc.retention, lang) or svc.retention)]
         details = "".join(f"<li>{escape(k)}{': ' if k else ''}{escape(v)}</li>"
                           for k, v in facts if v)
         link = (f'<li><a href="{_attr(svc.privacy_url)}">{escape(t["privacy"])}</a></li>'
                 if svc.privacy_url else "")
         return (f'<li><label><input type="checkbox" name="service" value="{svc.name}" '
                 f'data-consent-service="{svc.name}" data-consent-service-category='
-                f'"{cat.name}"{flags}/> {escape(svc.title or svc.name)}</label>'
+                f'"{cat.name}"{flags}/> {escape(svc.display_title(lang))}</label>'
                 + (f'<ul class="cp-facts">{details}{link}</ul>' if details or link else "")
                 + "</li>")
 
@@ -267,8 +288,8 @@ class Banner:
         """What the script needs for placeholders: titles, categories, texts."""
         cfg = self.config
         return json.dumps({
-            "categories": {c.name: _text(c.title, lang) for c in cfg.categories},
-            "services": {s.name: [s.title or s.name, s.category, s.placeholder.get(lang, ""),
+            "categories": {c.name: translated(c.title, lang) for c in cfg.categories},
+            "services": {s.name: [s.display_title(lang), s.category, s.placeholder.get(lang, ""),
                                   s.privacy_url]
                          for s in cfg.services},
             "texts": {k: t[k] for k in CLIENT_TEXTS},

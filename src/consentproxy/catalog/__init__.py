@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import yaml
 
 if TYPE_CHECKING:
     from consentproxy.config import Config, Service
 
 CATALOG_FILE = Path(__file__).with_name("services.yaml")
+I18N_DIR = Path(__file__).with_name("i18n")
 CATALOG_CATEGORIES = frozenset({"necessary", "functional", "analytics", "advertising", "social"})
 
 
@@ -20,7 +24,22 @@ def builtin_services() -> dict[str, Service]:
 
     services = read_services(CATALOG_FILE.read_text(encoding="utf-8"), str(CATALOG_FILE),
                              CATALOG_CATEGORIES)
-    return {s.name: s for s in services}
+    return _translated({s.name: s for s in services})
+
+
+def _translated(services: dict[str, Service]) -> dict[str, Service]:
+    """The catalog's visitor-facing words in every language of i18n/LANG.yaml (title where
+    it is not a brand, purpose, placeholder); services.yaml holds the English."""
+    out = dict(services)
+    for path in sorted(I18N_DIR.glob("*.yaml")):
+        lang = path.stem
+        for name, fields in yaml.safe_load(path.read_text(encoding="utf-8")).items():
+            if name not in out:
+                continue  # a translation of a service no longer in the catalog
+            svc = out[name]
+            out[name] = replace(svc, **{k: {**getattr(svc, k), lang: v}
+                                        for k, v in fields.items()})
+    return out
 
 
 def catalog_config() -> Config:

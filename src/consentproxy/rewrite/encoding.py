@@ -1,19 +1,20 @@
 """Content-Encoding: decode a page only to rewrite it, re-encode it for the client.
 
-Streaming codecs for gzip, deflate, br and zstd; anything else is passed through
-unrewritten by the caller (see `can_decode`).
+Streaming codecs for gzip, deflate, br and zstd, stacked or not; a coding browsers do not
+know counts as none, as it does for them (see `codings`). Decoders stop at a size limit.
 """
 
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from typing import Protocol
 
 import brotli
 import zstandard
 from isal import isal_zlib
 
-DECODABLE = ("identity", "gzip", "x-gzip", "deflate", "br", "zstd")
+DECODABLE = ("identity", "gzip", "x-gzip", "deflate", "br", "zstd")  # what browsers undo
 PREFERRED_OUTPUT = ("br", "zstd", "gzip", "deflate")  # when the origin's is not accepted
 
 
@@ -34,44 +35,63 @@ class Identity:
         return b""
 
 
-class ZlibDecoder:
+class _Limited:
+    """A decoder that refuses to produce more than `limit` bytes in all (a 490-byte gzip
+    bomb would otherwise inflate to hundreds of MB in one call)."""
+
+    def __init__(self, limit: int):
+        self.left = limit
+
+    def _take(self, out: bytes) -> bytes:
+        self.left -= len(out)
+        if self.left < 0:
+            raise BodyError("the decoded page is over limits.html_bytes")
+        return out
+
+
+class ZlibDecoder(_Limited):
     """gzip or deflate; 'deflate' in the wild is zlib-wrapped or raw, so try both."""
 
-    def __init__(self, gzip: bool):
+    def __init__(self, gzip: bool, limit: int):
+        super().__init__(limit)
         self.gzip = gzip
         self.obj = zlib.decompressobj(wbits=31 if gzip else 15)
         self.started = False
 
     def process(self, data: bytes) -> bytes:
         try:
-            out = self.obj.decompress(data)
+            out = self._inflate(data)
         except zlib.error as e:
             if self.gzip or self.started:
                 raise BodyError(f"bad {'gzip' if self.gzip else 'deflate'} body: {e}") from None
             self.obj = zlib.decompressobj(wbits=-15)  # raw deflate
-            out = self._raw(data)
+            try:
+                out = self._inflate(data)
+            except zlib.error as e:
+                raise BodyError(f"bad deflate body: {e}") from None
         self.started = self.started or bool(data)
         return out
 
-    def _raw(self, data: bytes) -> bytes:
-        try:
-            return self.obj.decompress(data)
-        except zlib.error as e:
-            raise BodyError(f"bad deflate body: {e}") from None
+    def _inflate(self, data: bytes) -> bytes:
+        out = self.obj.decompress(data, max(self.left, 0) + 1)
+        if self.obj.unconsumed_tail:  # more to come than the limit allows
+            self.left = -1
+        return self._take(out)
 
     def finish(self) -> bytes:
         if self.started and not self.obj.eof:
             raise BodyError("truncated compressed body")
-        return self.obj.flush()
+        return self._take(self.obj.flush())
 
 
-class BrotliDecoder:
-    def __init__(self) -> None:
+class BrotliDecoder(_Limited):
+    def __init__(self, limit: int) -> None:
+        super().__init__(limit)
         self.obj = brotli.Decompressor()
 
     def process(self, data: bytes) -> bytes:
         try:
-            return self.obj.process(data)
+            return self._take(self.obj.process(data, output_buffer_limit=max(self.left, 0) + 1))
         except brotli.error as e:
             raise BodyError(f"bad br body: {e}") from None
 
@@ -81,18 +101,47 @@ class BrotliDecoder:
         return b""
 
 
-class ZstdDecoder:
-    def __init__(self) -> None:
-        self.obj = zstandard.ZstdDecompressor().decompressobj()
+class ZstdDecoder(_Limited):
+    """Written to a sink that counts, so decoding stops at the limit, not after it."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(limit)
+        self.out: list[bytes] = []
+        self.obj = zstandard.ZstdDecompressor().stream_writer(self, write_size=1 << 16,
+                                                              closefd=False)
+
+    def write(self, data: bytes) -> int:
+        self.out.append(self._take(data))
+        return len(data)
 
     def process(self, data: bytes) -> bytes:
         try:
-            return self.obj.decompress(data)
+            self.obj.write(data)
         except zstandard.ZstdError as e:
             raise BodyError(f"bad zstd body: {e}") from None
+        out, self.out = b"".join(self.out), []
+        return out
 
     def finish(self) -> bytes:
         return b""
+
+
+class Chain:
+    """Stacked codings (Content-Encoding: gzip, br): undone last first, as browsers do."""
+
+    def __init__(self, decoders: list[Codec]):
+        self.decoders = decoders
+
+    def process(self, data: bytes) -> bytes:
+        for d in self.decoders:
+            data = d.process(data)
+        return data
+
+    def finish(self) -> bytes:
+        out = b""
+        for d in self.decoders:
+            out = d.process(out) + d.finish() if out else d.finish()
+        return out
 
 
 class ZlibEncoder:
@@ -134,17 +183,20 @@ class ZstdEncoder:
         return self.obj.flush()
 
 
-def decoder(encoding: str) -> Codec:
-    match encoding:
-        case "gzip" | "x-gzip":
-            return ZlibDecoder(gzip=True)
-        case "deflate":
-            return ZlibDecoder(gzip=False)
-        case "br":
-            return BrotliDecoder()
-        case "zstd":
-            return ZstdDecoder()
-    return Identity()
+def decoder(codings: list[str], limit: int) -> Codec:
+    """What undoes `codings` (in the order they were applied) and stops at `limit` bytes
+    (an uncompressed body streams unlimited: it costs the origin what it costs us)."""
+    chain = [_DECODERS[c](limit) for c in reversed(codings)]
+    return chain[0] if len(chain) == 1 else Chain(chain) if chain else Identity()
+
+
+_DECODERS: dict[str, Callable[[int], Codec]] = {
+    "gzip": lambda limit: ZlibDecoder(gzip=True, limit=limit),
+    "x-gzip": lambda limit: ZlibDecoder(gzip=True, limit=limit),
+    "deflate": lambda limit: ZlibDecoder(gzip=False, limit=limit),
+    "br": BrotliDecoder,
+    "zstd": ZstdDecoder,
+}
 
 
 def encoder(encoding: str) -> Codec:
@@ -160,12 +212,13 @@ def encoder(encoding: str) -> Codec:
     return Identity()
 
 
-def normalise(content_encoding: str | None) -> str:
-    return (content_encoding or "identity").strip().lower() or "identity"
-
-
-def can_decode(content_encoding: str | None) -> bool:
-    return normalise(content_encoding) in DECODABLE
+def codings(values: list[str]) -> list[str]:
+    """The codings of a body, in the order applied (every Content-Encoding header, each a
+    list); [] for none. With a coding browsers do not know ('UTF-8', 'none', 'compress')
+    anywhere, they render the bytes as they come (Chromium), so it is identity to us too."""
+    out = [c.strip().lower() for v in values for c in v.split(",") if c.strip()]
+    out = [c for c in out if c != "identity"]
+    return [] if any(c not in DECODABLE for c in out) else out
 
 
 def accepted(accept_encoding: str | None) -> set[str]:

@@ -13,9 +13,13 @@ import binascii
 import functools
 import hashlib
 import html
+import os
 import re
+import secrets
 import unicodedata
 from urllib.parse import unquote
+
+import idna
 
 from consentproxy.config import Service
 from consentproxy.consent import ConsentState
@@ -73,8 +77,27 @@ _AUTHORITY_END_RE = re.compile(r"[/\\?#]")
 # Without any of these, no attribute of a tag can point to another host (a relative or
 # same-origin path): such tags skip attribute parsing. Tabs/newlines inside '//' count.
 _MAY_BE_REMOTE_RE = re.compile(rb"[/\\][\t\n\r]*[/\\]|[&:]")
-# A host's non-ASCII dots (fullwidth, ideographic) that the URL parser maps to '.'.
-_IDNA_DOTS = str.maketrans("\u3002\uff0e\uff61", "...")
+# Path segments the URL parser drops ('.') or pops with the one before ('..').
+_DOT_SEGMENTS = frozenset({".", "%2e"})
+_DOUBLE_DOT_SEGMENTS = frozenset({"..", ".%2e", "%2e.", "%2e%2e"})
+# Percent-escapes of unreserved characters: servers read /%74r as /tr (RFC 3986 6.2.2.2).
+_UNRESERVED_ESCAPE_RE = re.compile(r"%(2[dDeE]|3[0-9]|[46][1-9a-fA-F]|[57][0-9aA]|5[fF]|7[eE])")
+# What the proxy writes on each element it neutralises, bound to the response: the banner
+# activates only elements carrying its response's mark. Written as this slot (memoised
+# tags are shared between responses) and stamped with the response's mark on the way out.
+MARK_ATTR = b"data-consent-mark"
+MARK_BYTES = 12  # 96 random bits
+_MARK_SLOT = b' data-consent-mark="\x00"'
+# The site's own data-consent-* attributes on an element the proxy neutralises are renamed
+# so that none can pass for the proxy's (data-consent-action, the site's "open" link, stays).
+_OWN_PREFIX = b"data-consent-"
+SITE_PREFIX = b"data-site-consent-"
+# Inline scripts that are no code but declare loads: every tracker URL in them is one.
+_URL_LIST_TYPES = frozenset({"importmap", "speculationrules"})
+_URL_LIST_RE = re.compile(rb"(?i)importmap|speculationrules|&")  # (or an entity)
+# A srcdoc or data: document inside a srcdoc or data: document...: rewritten to this depth,
+# then judged by the URLs in its text alone.
+MAX_NESTED_DOCUMENTS = 4
 # A site's pages repeat the same tags: what a tag becomes is remembered per consent choice
 # (at most MEMO_ENTRIES of them, tags up to MEMO_TAG_BYTES long).
 MEMO_ENTRIES = 4096
@@ -108,14 +131,15 @@ def _url_target(value: str) -> tuple[str, str] | None:
     host = _idna_map(unquote(authority.rpartition("@")[2]))
     host = host[1:].partition("]")[0] if host.startswith("[") else host.partition(":")[0]
     host = host.rstrip(".")
-    return (host, path) if host else None
+    return (host, normal_path(path)) if host else None
 
 
 _cached_url_target = functools.lru_cache(maxsize=4096)(_url_target)
 
 
 def _idna_map(host: str) -> str:
-    """The host as the URL parser maps it: fullwidth letters and dots become ASCII (the
+    """The host as the URL parser maps it (UTS #46, as the URL standard's domain to ASCII):
+    fullwidth letters and dots become ASCII, soft hyphens and zero-width spaces vanish (the
     page's bytes were read as latin-1, so UTF-8 is tried first)."""
     if host.isascii():
         return host.lower()
@@ -123,7 +147,48 @@ def _idna_map(host: str) -> str:
         host = host.encode("latin-1").decode("utf-8")
     except (UnicodeEncodeError, UnicodeDecodeError):
         pass
-    return unicodedata.normalize("NFKC", host).translate(_IDNA_DOTS).lower()
+    try:
+        return idna.uts46_remap(host, std3_rules=False, transitional=False)
+    except idna.IDNAError:  # a code point no URL parser takes: the URL fails to load
+        return unicodedata.normalize("NFKC", host).lower()
+
+
+def normal_path(path: str) -> str:
+    """A URL path as the server reads it: dot segments resolved as the URL parser does
+    ('/./tr', '/x/../tr', '/%2e/tr' are '/tr'), unreserved characters unescaped."""
+    if "." in path or "%" in path:
+        segments = path.split("/")[1:]
+        out: list[str] = []
+        for i, seg in enumerate(segments):
+            low = seg.lower()
+            if low in _DOUBLE_DOT_SEGMENTS:
+                if out:
+                    out.pop()
+            elif low not in _DOT_SEGMENTS:
+                out.append(seg)
+                continue
+            if i == len(segments) - 1:  # '/x/..' is '/': a trailing slash stays
+                out.append("")
+        path = _UNRESERVED_ESCAPE_RE.sub(lambda m: chr(int(m.group(1), 16)), "/" + "/".join(out))
+    return path
+
+
+def relative_target(value: str, base: tuple[str, str]) -> tuple[str, str] | None:
+    """(host, path) of a relative URL resolved against a base on another host, or None
+    for an absolute one (url_target's business) or an empty one (loads nothing)."""
+    s = value.strip(_C0_AND_SPACE).translate(_URL_STRIP)
+    m = _SPECIAL_URL_RE.match(s)
+    assert m is not None
+    if not s or m["scheme"] or len(m["slashes"]) >= 2:
+        return None
+    host, base_path = base
+    rest = s.replace("\\", "/").split("#")[0]
+    if not rest or rest.startswith("?"):
+        return host, base_path
+    rest = rest.split("?")[0]
+    if not rest.startswith("/"):
+        rest = base_path[:base_path.rfind("/") + 1] + rest
+    return host, normal_path(rest if rest.startswith("/") else "/" + rest)
 
 
 def _document_text(value: str) -> bytes | None:
@@ -151,8 +216,8 @@ def _split_authority(rest: str) -> tuple[str, str]:
     return rest[:m.start()], tail.split("?")[0].split("#")[0] if tail[0] == "/" else ""
 
 
-def srcset_targets(value: str) -> list[tuple[str, str] | None]:
-    return [url_target(parts[0]) for c in value.split(",") if (parts := c.split())]
+def srcset_urls(value: str) -> list[str]:
+    return [parts[0] for c in value.split(",") if (parts := c.split())]
 
 
 class Attributes:
@@ -192,15 +257,36 @@ class Attributes:
 class Neutraliser:
     """Decides, for one response's consent state, what each start tag becomes."""
 
-    def __init__(self, policy: Policy, state: ConsentState, site: str = ""):
-        """site: the page's registrable domain (its own hosts are never held as trackers)."""
+    def __init__(self, policy: Policy, state: ConsentState, mark: str | None = None,
+                 depth: int = 0, site: str = ""):
+        """mark: this response's secret (default: a fresh one), see MARK_ATTR; depth: how
+        deep in srcdoc/data: documents this one classifies; site: the page's registrable
+        domain (its own hosts are never held as trackers)."""
         self.policy = policy
         self.state = state
+        self.mark = mark or new_mark()
+        self._mark_attr = b' %s="%s"' % (MARK_ATTR, self.mark.encode("ascii"))
+        self.depth = depth
         self.site = site
         self.blocked: list[tuple[str, str]] = []  # (service, element) for reports
-        self.unknown_hosts: set[str] = set()  # hosts fetched no configured service names
+        self.unknown_hosts: set[str] = set()  # hosts fetched that no service names (observe)
+        # The document's base URL when the page's first <base href> points to another host
+        # (relative URLs after it go there), else None; base_seen: that <base> was seen.
+        self.base: tuple[str, str] | None = None
+        self.base_seen = False
         self._memo = policy.tag_memo
         self._choice = (state.choice, site)
+
+    def _stamp(self, tag: bytes) -> bytes:
+        """The tag with this response's mark in the slot _edit left for it."""
+        return tag.replace(_MARK_SLOT, self._mark_attr, 1)
+
+    def _target(self, value: str) -> tuple[str, str] | None:
+        """(host, path) a URL attribute value fetches from, the document's base included."""
+        target = url_target(value)
+        if target is None and self.base is not None:
+            return relative_target(value, self.base)
+        return target
 
     def _blocked(self, target: tuple[str, str] | None) -> Service | None:
         if target is None:
@@ -215,20 +301,32 @@ class Neutraliser:
         too), or that has a style attribute. Worked out once per consent choice, with what
         it adds to the reports."""
         if len(tag) > MEMO_TAG_BYTES:
-            return self._start_tag(name, tag)
-        key = (self._choice, tag)
-        known = self._memo.get(key)
-        if known is None:
-            known = self._work_out(name, tag)
-            if len(self._memo) >= MEMO_ENTRIES:
-                self._memo.clear()
-            self._memo[key] = known
-        out, blocked, hosts = known  # type: ignore[misc]
-        if blocked:
-            self.blocked += blocked
-        if hosts:
-            self.unknown_hosts.update(hosts)
-        return tag if out is None else out
+            out = self._start_tag(name, tag)
+        else:
+            key = (self._choice, tag) if self.base is None else (self._choice, self.base, tag)
+            known = self._memo.get(key)
+            if known is None:
+                known = self._work_out(name, tag)
+                if len(self._memo) >= MEMO_ENTRIES:
+                    self._memo.clear()
+                self._memo[key] = known
+            edited, blocked, hosts = known  # type: ignore[misc]
+            if blocked:
+                self.blocked += blocked
+            if hosts:
+                self.unknown_hosts.update(hosts)
+            out = tag if edited is None else edited
+        if name == b"base" and not self.base_seen:
+            self._note_base(out)
+        return tag if out is tag else self._stamp(out)
+
+    def _note_base(self, tag: bytes) -> None:
+        """The first <base> with an href sets the document's base URL (when one is
+        neutralised, the browser takes the next)."""
+        href = Attributes(tag, len(b"base") + 1).get(b"href")
+        if href is not None:
+            self.base_seen = True
+            self.base = url_target(href)
 
     def _work_out(self, name: bytes, tag: bytes
                   ) -> tuple[bytes | None, tuple[tuple[str, str], ...], tuple[str, ...]]:
@@ -249,7 +347,7 @@ class Neutraliser:
             return self.script_tag(tag)
         if name == b"meta":
             return self.meta_tag(tag)
-        if not _MAY_BE_REMOTE_RE.search(tag):
+        if self.base is None and not _MAY_BE_REMOTE_RE.search(tag):
             return tag
         attrs = Attributes(tag, len(name) + 1)
         svc: Service | None = None
@@ -258,24 +356,41 @@ class Neutraliser:
             value = attrs.get(attr)
             if value is None:
                 continue
-            targets = (srcset_targets(value) if attr.endswith(b"srcset")
-                       else [url_target(u) for u in value.split()] if attr == b"ping"
-                       else [url_target(value)])
-            hit = next((s for s in map(self._blocked, targets) if s), None)
+            urls = (srcset_urls(value) if attr.endswith(b"srcset")
+                    else value.split() if attr == b"ping" else [value])
+            hit = next((s for s in map(self._blocked, map(self._target, urls)) if s), None)
             if hit is None and name in _DOCUMENT_TAGS and (text := _document_text(value)):
-                hit = self.policy.blocked_inline(text, self.state, True, self.site)
+                hit = self._document_blocked(text)
             if hit:
                 svc = svc or hit
                 renames.append(attr)
         if name in (b"iframe", b"frame") and (srcdoc := attrs.get(b"srcdoc")):
-            hit = self.policy.blocked_inline(srcdoc.encode("utf-8", "replace"), self.state,
-                                             True, self.site)
+            hit = self._document_blocked(srcdoc.encode("utf-8", "replace"))
             if hit:
                 svc = svc or hit
                 renames.append(b"srcdoc")
         if svc is None:
             return tag
         return self._edit(name, attrs, renames, svc.name, svc.category, b"")
+
+    def _document_blocked(self, text: bytes) -> Service | None:
+        """The first blocked service a document loads (a srcdoc, a data: or javascript:
+        frame): judged by rewriting it as the page is, so its entities, <base>, styles
+        and nested documents count as they would in the browser."""
+        svc = self.policy.blocked_inline(text, self.state, markup=True, site=self.site)
+        if svc is not None or self.depth >= MAX_NESTED_DOCUMENTS:
+            return svc
+        from consentproxy.rewrite.scanner import HtmlRewriter  # (the scanner imports us)
+        inner = Neutraliser(self.policy, self.state, self.mark, self.depth + 1, self.site)
+        rewriter = HtmlRewriter(inner, b"", False)
+        rewriter.feed(text)
+        rewriter.close()
+        for blocked, _ in inner.blocked:
+            if blocked in self.policy.services:
+                return self.policy.services[blocked]
+            category = self.policy.cookie_category(blocked.removeprefix("cookie:"))
+            return Service(blocked, category or self.policy.config.unknown_cookies)
+        return None
 
     def meta_tag(self, tag: bytes) -> bytes:
         """<meta http-equiv=refresh> to a blocked host navigates to it, and
@@ -287,7 +402,7 @@ class Neutraliser:
             return tag
         if equiv == "refresh":
             m = _REFRESH_URL_RE.match(content)
-            svc = self._blocked(url_target(m.group(1))) if m else None
+            svc = self._blocked(self._target(m.group(1))) if m else None
             if svc is None:
                 return tag
             return self._edit(b"meta", attrs, [b"content"], svc.name, svc.category, b"")
@@ -303,13 +418,13 @@ class Neutraliser:
 
     def script_tag(self, tag: bytes) -> bytes:
         """A <script src> start tag: neutralised when its host is blocked."""
-        if not _MAY_BE_REMOTE_RE.search(tag):
+        if self.base is None and not _MAY_BE_REMOTE_RE.search(tag):
             return tag
         attrs = Attributes(tag, len(b"script") + 1)
         if not _is_js(attrs):
             return tag
         for attr in URL_ATTRS[b"script"]:
-            svc = self._blocked(url_target(v)) if (v := attrs.get(attr)) else None
+            svc = self._blocked(self._target(v)) if (v := attrs.get(attr)) else None
             if svc:
                 return self._edit(b"script", attrs, [attr, b"type"], svc.name, svc.category,
                                   b' type="text/plain"')
@@ -318,12 +433,15 @@ class Neutraliser:
     def inline_script(self, tag: bytes, content: bytes) -> bytes:
         """An inline script's start tag, neutralised when its text belongs to a blocked
         service (by marker, or by loading a tracker URL)."""
-        svc = self.policy.blocked_inline(content, self.state, site=self.site)
+        url_list = bool(_URL_LIST_RE.search(tag)) and (Attributes(tag, len(b"script") + 1).get(
+            b"type") or "").strip(" \t\n\f\r").lower() in _URL_LIST_TYPES
+        svc = self.policy.blocked_inline(content, self.state, markup=url_list,
+                                         site=self.site)
         if svc is None:
             return tag
         attrs = Attributes(tag, len(b"script") + 1)
-        return self._edit(b"script", attrs, [b"type"], svc.name, svc.category,
-                          b' type="text/plain"')
+        return self._stamp(self._edit(b"script", attrs, [b"type"], svc.name, svc.category,
+                                      b' type="text/plain"'))
 
     def style_attribute(self, name: bytes, tag: bytes) -> bytes:
         """Any start tag whose style attribute loads a blocked service: its value rewritten
@@ -342,7 +460,7 @@ class Neutraliser:
         value = css.replace("&", "&amp;").replace('"', "&quot;")
         tag = b'%s"%s"%s' % (tag[:span[0]], value.encode("latin-1", "xmlcharrefreplace"),
                              tag[span[1]:])
-        if attrs.get(b"data-consent-blocked") is not None:  # start_tag marked it: report only
+        if _MARK_SLOT in tag:  # start_tag marked it: report only
             self.blocked.append((svc.name, name.decode("latin-1")))
             return tag
         return self._edit(name, Attributes(tag, len(name) + 1), [], svc.name, svc.category, b"")
@@ -363,33 +481,64 @@ class Neutraliser:
         if svc is None:
             return tag, text
         attrs = Attributes(tag, len(b"style") + 1)
-        return (self._edit(b"style", attrs, [], svc.name, svc.category, b""),
+        return (self._stamp(self._edit(b"style", attrs, [], svc.name, svc.category, b"")),
                 css.encode("latin-1"))
 
     def _blocked_url(self, url: str) -> Service | None:
-        return self._blocked(url_target(url))
+        return self._blocked(self._target(url))
 
     def _edit(self, name: bytes, attrs: Attributes, renames: list[bytes], blocked: str,
               category: str, extra: bytes) -> bytes:
-        """blocked: the service waited for (or cookie:NAME), category: its category."""
+        """blocked: the service waited for (or cookie:NAME), category: its category.
+        The tag comes back with the mark's slot (see _stamp)."""
         self.blocked.append((blocked, name.decode("latin-1")))
         tag = attrs.tag
-        spans = sorted(s for attr in renames for s in attrs.spans(attr))
+        spans = sorted([(s, e, b"data-consent-" + tag[s:e].lower())
+                        for attr in renames for s, e in attrs.spans(attr)]
+                       + [(m.start(1), m.start(1) + len(_OWN_PREFIX), SITE_PREFIX)
+                          for m in attrs.items if _site_consent_attribute(m.group(1))])
         out = [tag[:len(name) + 1], extra,
                b' data-consent-blocked="%s" data-consent-blocked-category="%s"'
                % (html.escape(blocked).encode("latin-1", "xmlcharrefreplace"),
-                  category.encode())]
+                  category.encode()), _MARK_SLOT]
         pos = len(name) + 1
-        for start, end in spans:
-            out += (tag[pos:start], b"data-consent-", tag[start:end].lower())
+        for start, end, new in spans:
+            out += (tag[pos:start], new)
             pos = end
         out.append(tag[pos:])
         return b"".join(out)
 
 
+class _RandomMarks:
+    """Response marks from the system's random bytes, fetched for 256 responses at a time: a
+    system call per response costs more than the rewrite of a small page. A forked worker
+    starts with a pool of its own."""
+
+    def __init__(self) -> None:
+        self.pool, self.pos = b"", 0
+        os.register_at_fork(after_in_child=self.__init__)
+
+    def __call__(self) -> str:
+        if self.pos >= len(self.pool):
+            self.pool, self.pos = secrets.token_bytes(MARK_BYTES * 256), 0
+        self.pos += MARK_BYTES
+        return self.pool[self.pos - MARK_BYTES:self.pos].hex()
+
+
+new_mark = _RandomMarks()
+
+
+def _site_consent_attribute(name: bytes) -> bool:
+    """One of the site's own data-consent-* attributes (but its data-consent-action)."""
+    low = name.lower()
+    return low.startswith(_OWN_PREFIX) and low != b"data-consent-action"
+
+
 def _inline_js(tag: bytes) -> bool:
     attrs = Attributes(tag, len(b"script") + 1)
-    return all(attrs.get(a) is None for a in URL_ATTRS[b"script"]) and _is_js(attrs)
+    return all(attrs.get(a) is None for a in URL_ATTRS[b"script"]) and (
+        _is_js(attrs) or (attrs.get(b"type") or "").strip(" \t\n\f\r").lower()
+        in _URL_LIST_TYPES)
 
 
 _cached_inline_js = functools.lru_cache(maxsize=MEMO_ENTRIES)(_inline_js)

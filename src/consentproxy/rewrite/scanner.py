@@ -11,11 +11,13 @@ never the page.
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections.abc import Callable
 
 from consentproxy.rewrite.foreign import BREAKOUT, ForeignContent
 from consentproxy.rewrite.neutralise import URL_ATTRS, Neutraliser
+from consentproxy.rewrite.selectors import OpenMarker
 from consentproxy.wordtrie import trie_pattern
 
 _ATTR = (rb"[^\t\n\f\r />][^\t\n\f\r /=>]*+"
@@ -62,6 +64,16 @@ INERT_SKIP_RE = re.compile(
     rb"|" + _INERT + rb"(" + _NAME_ATTRS + rb"[\t\n\f\r /]*+(?<!/)></\1>"
     rb")*+"
 )
+# SKIP_RE but for start tags: what lies between two start tags (banner.open_selectors).
+BETWEEN_TAGS_RE = re.compile(
+    rb"(?:[^<]++"
+    rb"|</(?![bB][oO][dD][yY]" + _DELIM + rb")[A-Za-z]" + _TAG_REST +
+    rb"|<!--(?:-?>|(?s:.*?)--!?>)"
+    rb"|<[!?](?!--)[^>]*+>"
+    rb"|</(?![A-Za-z])[^>]*+>"
+    rb"|<(?=[^A-Za-z!/?])"
+    rb")*+"
+)
 TAG_RE = re.compile(rb"</?[A-Za-z]" + _TAG_REST)
 TAG_NAME_RE = re.compile(rb"</?([A-Za-z][^\t\n\f\r />]*)")
 COMMENT_END_RE = re.compile(rb"--!?>")
@@ -105,6 +117,15 @@ MAX_TAG = 1 << 20          # a start tag longer than this is passed through unto
 MAX_HELD_TEXT = 1 << 20    # classify an inline script or a <style> on at most this much text
 MAX_HOLD = 1 << 18         # bytes held after </body> waiting to know if it is the last
 SNIFF_BYTES = 1024
+UTF8_BOM = b"\xef\xbb\xbf"
+# UTF-16 pages (a byte order mark, or the charset of the Content-Type) are no ASCII the
+# scanner can read: they are rewritten as UTF-8, with a UTF-8 BOM, which browsers honour
+# before any charset the headers or a <meta> give. The WHATWG labels of UTF-16.
+_UTF16_BOMS = {b"\xff\xfe": "utf-16-le", b"\xfe\xff": "utf-16-be"}
+_UTF16_LABELS = {"utf-16be": "utf-16-be", "unicodefffe": "utf-16-be", **dict.fromkeys(
+    ("csunicode", "iso-10646-ucs-2", "ucs-2", "unicode", "unicodefeff", "utf-16",
+     "utf-16le"), "utf-16-le")}
+_CHARSET_RE = re.compile(r";\s*charset\s*=\s*[\"']?([^\s;\"']+)", re.IGNORECASE)
 
 # Scanner states.
 DATA, COMMENT, BOGUS, CDATA, TEXT, SCRIPT, PLAINTEXT = range(7)
@@ -121,17 +142,22 @@ class HtmlRewriter:
     head: markup that must run before the page's own code (the guard script), placed
     right after <head>, or before the first tag that can load anything.
     skip: the skip loop (one of SKIPS; tests run each).
+    content_type: the response's Content-Type (its charset may say UTF-16).
+    opener: marks the site's own "manage cookies" elements (banner.open_selectors).
     """
 
     def __init__(self, neutraliser: Neutraliser, banner: bytes, inject: bool | None,
-                 head: bytes = b"", skip: Skip = DEFAULT_SKIP):
+                 head: bytes = b"", skip: Skip = DEFAULT_SKIP, content_type: str | None = None,
+                 opener: OpenMarker | None = None):
         self.neutraliser = neutraliser
         self.skip = skip
+        self.opener = opener
         self.banner = banner
         self.inject = inject
         self.injected = False
         self.head = head
         self.head_done = not head
+        self.base_free = True  # no <base> on another host (then every URL may name it)
         self.pending = b""
         self.state = DATA
         self.text_end: re.Pattern[bytes] | None = None  # for TEXT: the closing tag's regex
@@ -148,6 +174,12 @@ class HtmlRewriter:
         self.out: list[bytes] = []
         self.hold: list[bytes] | None = None  # after a </body>: waiting for a later one
         self.hold_len = 0
+        # The first bytes until the encoding is known (a BOM needs two), then the UTF-16
+        # decoder if the page is UTF-16, else None.
+        m = _CHARSET_RE.search(content_type or "")
+        self.utf16 = _UTF16_LABELS.get(m.group(1).lower()) if m else None
+        self.start: bytes | None = b""
+        self.decoder: codecs.IncrementalDecoder | None = None
 
     # --- output ------------------------------------------------------------------------
 
@@ -190,7 +222,28 @@ class HtmlRewriter:
 
     # --- input -------------------------------------------------------------------------
 
+    def _decode(self, data: bytes, final: bool) -> bytes:
+        """The page's bytes as the scanner reads them: UTF-16 becomes UTF-8."""
+        if self.start is not None:
+            data = self.start + data if self.start else data
+            if len(data) < 3 and not final:
+                self.start = data
+                return b""
+            self.start = None
+            codec = (None if data.startswith(UTF8_BOM)
+                     else _UTF16_BOMS.get(data[:2]) or self.utf16)
+            if codec is None:
+                return data
+            self.decoder = codecs.getincrementaldecoder(codec)("replace")
+            if data[:2] in _UTF16_BOMS:
+                data = data[2:]
+            self.out.append(UTF8_BOM)
+        assert self.decoder is not None
+        return self.decoder.decode(data, final).encode("utf-8")
+
     def feed(self, data: bytes) -> bytes:
+        if self.start is not None or self.decoder is not None:
+            data = self._decode(data, False)
         buf = self.pending + data if self.pending else data
         if self.inject is None:
             if len(buf) < SNIFF_BYTES:
@@ -202,6 +255,8 @@ class HtmlRewriter:
 
     def close(self) -> bytes:
         buf = self.pending
+        if self.start is not None or self.decoder is not None:
+            buf += self._decode(b"", True)
         if self.inject is None:
             self.inject = bool(DOCUMENT_START_RE.match(buf))
         self.pending = b""
@@ -229,7 +284,10 @@ class HtmlRewriter:
                     rx = INERT_SKIP_RE if foreign.in_foreign_element() else FOREIGN_SKIP_RE
                     end = rx.match(buf, pos).end()  # type: ignore[union-attr]
                 else:
-                    end = self.skip(buf, pos, self.head_done or not self.inject)
+                    end = self.skip(buf, pos, (self.head_done or not self.inject)
+                                    and self.base_free)
+                    if self.opener is not None and end > pos:
+                        end = self._open_candidate(buf, pos, end)
                 if end > pos:
                     emit(buf[pos:end])
                     pos = end
@@ -316,7 +374,33 @@ class HtmlRewriter:
         self._start_tag(name, tag)
         return m.end()
 
+    def _open_candidate(self, buf: bytes, pos: int, end: int) -> int:
+        """Where, in the run [pos, end) the skip loop steps over, the first start tag holding
+        a needle of banner.open_selectors is (else end): stepped to tag by tag from the
+        needle's run, raw text and RCDATA jumped over as the tokenizer does."""
+        assert self.opener is not None
+        needles = self.opener.needles
+        found = needles.search(buf, pos, end)
+        while found is not None:
+            q = BETWEEN_TAGS_RE.match(buf, pos, end).end()  # type: ignore[union-attr]
+            if q > found.start():  # the needle was in text or a comment
+                pos = q
+            else:
+                tag = TAG_RE.match(buf, q, end)
+                if tag is None or tag.end() > found.start():
+                    return q
+                pos = tag.end()
+                name = TAG_NAME_RE.match(tag.group()).group(1).lower()  # type: ignore[union-attr]
+                if name in END_TAG_RE:
+                    closing = END_TAG_RE[name].search(buf, pos, end)
+                    pos = closing.start() if closing else end
+            if found.start() < pos:
+                found = needles.search(buf, pos, end)
+        return end
+
     def _start_tag(self, name: bytes, tag: bytes) -> None:
+        if self.opener is not None:
+            tag = self.opener.mark(name, tag)
         if name not in _INTERESTING and not self.foreign.stack:  # here for its style only
             self._emit(self.neutraliser.start_tag(name, tag))
             return
@@ -349,6 +433,8 @@ class HtmlRewriter:
                     self._end_svg_script()  # self-closing: nothing to wait for
             return
         tag = neutraliser.start_tag(name, tag)  # (any tag may have a style attribute)
+        if name == b"base":
+            self.base_free = neutraliser.base is None
         if html and name == b"style":
             self._hold(tag, neutraliser.style_element)
         else:

@@ -1,0 +1,90 @@
+"""A site's former consent tool: what its stored choice said, so returning visitors are not
+asked again when consentproxy takes over (`former_cmp: {tool, import}` in the config).
+
+Only a choice the visitor made counts: OneTrust's OptanonConsent with the banner closed
+(OptanonAlertBoxClosed, the time of the choice) and no reconsent pending; Cookiebot's
+CookieConsent given explicitly (`method:'explicit'`) with its time (`utc`). Defaults that
+were never answered, implied consent and regions where the tool asked nothing are no choice.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import parse_qsl, unquote
+
+TOOLS = ("onetrust", "cookiebot")
+# The groups each tool stores, as its documentation names them (OneTrust's ids are the
+# site's own: C0002, 2, or any the site created).
+COOKIEBOT_GROUPS = ("preferences", "statistics", "marketing")
+_OPTANON_GROUP_RE = re.compile(r"([^:,]+):([01])")
+_COOKIEBOT_FIELD_RE = re.compile(r"(\w+):(true|false|'[^']*'|-?\d+)")
+
+
+@dataclass(frozen=True)
+class FormerChoice:
+    tool: str
+    granted: frozenset[str]  # the tool's groups the visitor accepted
+    refused: frozenset[str]
+    decided_at: int  # unix seconds, when the visitor chose
+
+
+def read_choice(tool: str, cookies: Mapping[str, str]) -> FormerChoice | None:
+    """The choice a visitor made with the former tool, from their cookies (raw values)."""
+    if tool == "onetrust":
+        return _onetrust(cookies.get("OptanonConsent"), cookies.get("OptanonAlertBoxClosed"))
+    return _cookiebot(cookies.get("CookieConsent"))
+
+
+def _onetrust(consent: str | None, closed: str | None) -> FormerChoice | None:
+    """OptanonConsent=isGpcEnabled=0&datestamp=...&groups=C0001%3A1%2CC0002%3A0&...;
+    OptanonAlertBoxClosed=2024-07-29T03:03:35.027Z (set when the visitor chose)."""
+    if not consent or not closed:
+        return None
+    fields = dict(parse_qsl(consent, keep_blank_values=True))
+    if fields.get("AwaitingReconsent", "").lower() == "true":
+        return None
+    try:
+        decided = datetime.fromisoformat(unquote(closed))  # Python 3.11+: "Z" too
+    except ValueError:
+        return None
+    if decided.tzinfo is None:
+        return None
+    groups = dict(_OPTANON_GROUP_RE.findall(fields.get("groups", "")))
+    if not groups:
+        return None
+    return FormerChoice("onetrust", frozenset(g for g, v in groups.items() if v == "1"),
+                        frozenset(g for g, v in groups.items() if v == "0"),
+                        int(decided.timestamp()))
+
+
+def _cookiebot(consent: str | None) -> FormerChoice | None:
+    """CookieConsent={stamp:%27...%27%2Cnecessary:true%2Cpreferences:false%2C
+    statistics:true%2Cmarketing:false%2Cmethod:%27explicit%27%2Cver:1%2Cutc:1616914016722
+    %2Cregion:%27fr%27} (a JavaScript object, URL-encoded)."""
+    if not consent:
+        return None
+    fields = dict(_COOKIEBOT_FIELD_RE.findall(unquote(consent.replace("+", " "))))
+    stamp = fields.get("stamp", "").strip("'")
+    if fields.get("method") != "'explicit'" or stamp in ("", "-1", "0"):
+        return None
+    if not fields.get("utc", "").isdigit():
+        return None
+    states = {g: fields.get(g) for g in COOKIEBOT_GROUPS}
+    if not all(v in ("true", "false") for v in states.values()):
+        return None
+    return FormerChoice("cookiebot", frozenset(g for g, v in states.items() if v == "true"),
+                        frozenset(g for g, v in states.items() if v == "false"),
+                        int(fields["utc"]) // 1000)
+
+
+def categories(choice: FormerChoice, table: Mapping[str, str]) -> frozenset[str]:
+    """Our categories the former choice grants: a category is granted when every group the
+    table maps to it was accepted (and the choice names them all); the rest is refused."""
+    wanted: dict[str, list[str]] = {}
+    for group, category in table.items():
+        wanted.setdefault(category, []).append(group)
+    return frozenset(c for c, groups in wanted.items()
+                     if all(g in choice.granted for g in groups))

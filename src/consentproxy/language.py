@@ -1,0 +1,114 @@
+"""Which language the banner speaks: the page's own, in the order the config gives.
+
+Sources (`language_from`): `html-lang` (the page's <html lang>, seen in its first bytes,
+long before the banner is injected near </body>), `path` (a first path segment such as
+/en/ or /pt-br/), `cookie` (the site's language cookie, `language_cookie`) and
+`accept-language` (the browser's). The first source naming one of the config's languages
+wins; none does: the config's first language.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from urllib.parse import urlsplit
+
+from consentproxy.cookies import cookie_pairs
+from consentproxy.httpheaders import Headers, header
+
+SNIFF_BYTES = 4096  # <html> comes after the doctype and comments of a page's first bytes
+_HTML_TAG_RE = re.compile(
+    rb"(?:\xef\xbb\xbf)?(?:[\t\n\f\r ]++|<!--.*?-->|<\?xml[^>]*+>|<!doctype[^>]*+>)*+"
+    rb"<html((?:[\t\n\f\r /][^>]*+)?)>", re.IGNORECASE | re.DOTALL)
+_LANG_ATTR_RE = re.compile(
+    rb"(?:^|[\t\n\f\r /])(?:xml:)?lang[\t\n\f\r ]*=[\t\n\f\r ]*"
+    rb"(?:\"([^\"]*)\"|'([^']*)'|([^\t\n\f\r >]+))", re.IGNORECASE)
+
+
+def offered(tag: str | None, languages: Sequence[str]) -> str | None:
+    """The config's language a tag names ("fr-CA", "pt_BR" -> fr, pt), if any."""
+    primary = re.split(r"[-_]", (tag or "").strip().lower(), maxsplit=1)[0]
+    return primary if primary in languages else None
+
+
+def pick_language(accept_language: str | None, languages: Sequence[str]) -> str | None:
+    """The first of the browser's languages (by q) the config offers."""
+    ranked = []
+    for i, part in enumerate((accept_language or "").split(",")):
+        tag, _, params = part.partition(";")
+        q = 1.0
+        if params.strip().startswith("q="):
+            try:
+                q = float(params.strip()[2:])
+            except ValueError:
+                q = 0.0
+        ranked.append((-q, i, tag))
+    for _, _, tag in sorted(ranked):
+        found = offered(tag, languages)
+        if found:
+            return found
+    return None
+
+
+def request_language(order: Sequence[str], languages: Sequence[str], target: str,
+                     headers: Headers, cookie_name: str) -> tuple[str | None, str]:
+    """(decided, fallback): decided is what a source before `html-lang` gives (None: the
+    page's <html lang> decides); fallback is what the sources after it give, else the
+    config's first language. target: the request's path (and query)."""
+    decided: str | None = None
+    waiting = False  # html-lang came first: the page decides, the rest is the fallback
+    for source in order:
+        if source == "html-lang":
+            waiting = True
+            continue
+        found = _from_request(source, languages, target, headers, cookie_name)
+        if found:
+            if waiting:
+                return None, found
+            decided = found
+            break
+    if waiting and decided is None:
+        return None, languages[0]
+    return decided or languages[0], decided or languages[0]
+
+
+def _from_request(source: str, languages: Sequence[str], target: str, headers: Headers,
+                  cookie_name: str) -> str | None:
+    if source == "path":
+        first = urlsplit(target).path.lstrip("/").split("/", 1)[0]
+        return offered(first, languages) if 2 <= len(first) <= 8 else None
+    if source == "cookie":
+        for k, v in headers:
+            if k.lower() == "cookie":
+                for name, value in cookie_pairs(v):
+                    if name == cookie_name:
+                        return offered(value, languages)
+        return None
+    return pick_language(header(headers, "accept-language"), languages)
+
+
+class PageLanguage:
+    """Finds <html lang> in the first bytes of a page (bounded), fed as they stream."""
+
+    def __init__(self, languages: Sequence[str], fallback: str):
+        self.languages, self.fallback = languages, fallback
+        self.head = b""
+        self.lang: str | None = None  # set once decided
+
+    def feed(self, data: bytes) -> str | None:
+        """The language once decided (then every later call returns it), else None."""
+        if self.lang is None:
+            self.head += data[:SNIFF_BYTES - len(self.head)]
+            m = _HTML_TAG_RE.match(self.head)
+            if m is not None:
+                attr = _LANG_ATTR_RE.search(m.group(1))
+                tag = next((g for g in attr.groups() if g is not None), b"") if attr else b""
+                self.lang = offered(tag.decode("latin-1"), self.languages) or self.fallback
+            elif len(self.head) >= SNIFF_BYTES:
+                self.lang = self.fallback
+        return self.lang
+
+    def close(self) -> str:
+        if self.lang is None:
+            self.lang = self.fallback
+        return self.lang

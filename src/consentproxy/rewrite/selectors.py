@@ -1,0 +1,106 @@
+"""`banner.open_selectors`: simple CSS selectors naming the site's own "manage my cookies"
+links, which the rewriter marks `data-consent-action="open"` so nobody edits the markup.
+
+Only what a start tag alone can decide: a tag name, `#id`, `.class`, `[attr]`,
+`[attr=value]`, compounded (`a.ot-sdk-show-settings`), in a list (`#a, .b`). Each
+selector has a needle (its most telling word) that a tag must contain to be looked at,
+so pages pay one search per run the skip loop steps over, not a parse per tag.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+
+from consentproxy.rewrite.neutralise import Attributes
+
+_IDENT = r"-?[A-Za-z_\u00a0-\uffff][\w\u00a0-\uffff-]*"
+_PART_RE = re.compile(
+    rf"#(?P<id>{_IDENT})|\.(?P<cls>{_IDENT})"
+    rf"|\[\s*(?P<attr>{_IDENT})\s*(?:=\s*(?:\"(?P<dq>[^\"]*)\"|'(?P<sq>[^']*)'|(?P<bare>{_IDENT}))\s*)?\]")
+_TAG_RE = re.compile(r"[A-Za-z][A-Za-z0-9-]*")
+_WS = " \t\n\f\r"
+OPEN_ATTR = b' data-consent-action="open"'
+
+
+class SelectorError(ValueError):
+    """A selector this rewriter cannot match on a start tag alone; the message says why."""
+
+
+@dataclass(frozen=True)
+class Selector:
+    tag: str = ""  # lower-case; "" for any
+    ids: tuple[str, ...] = ()
+    classes: tuple[str, ...] = ()
+    attrs: tuple[tuple[str, str | None], ...] = ()  # (lower-case name, value or None)
+
+    def needle(self) -> bytes:
+        """A word every matching tag contains (matched case-insensitively)."""
+        word = next(iter(self.ids + self.classes), None) or (
+            self.attrs[0][1] or self.attrs[0][0] if self.attrs else "<" + self.tag)
+        return word.encode("utf-8")
+
+    def matches(self, name: str, attrs: dict[str, str]) -> bool:
+        if self.tag and name != self.tag:
+            return False
+        if any(attrs.get("id") != i for i in self.ids):
+            return False
+        classes = (attrs.get("class") or "").split()
+        return all(c in classes for c in self.classes) and all(
+            a in attrs and (v is None or attrs[a] == v) for a, v in self.attrs)
+
+
+def parse_selectors(text: str) -> tuple[Selector, ...]:
+    """`a.manage, #cookies` -> selectors; SelectorError says what is not supported."""
+    out = []
+    for part in text.split(","):
+        part = part.strip(_WS)
+        if not part:
+            raise SelectorError(f"{text!r} has an empty selector")
+        m = _TAG_RE.match(part)
+        tag, pos = (m.group().lower(), m.end()) if m else ("", 0)
+        ids, classes, attrs = [], [], []
+        while pos < len(part):
+            p = _PART_RE.match(part, pos)
+            if p is None:
+                raise SelectorError(
+                    f"{part!r}: only a tag, #id, .class, [attr] and [attr=value] are "
+                    f"supported, together without spaces (not {part[pos:]!r}: no descendant, "
+                    "child or pseudo-class selectors)")
+            if p["id"]:
+                ids.append(p["id"])
+            elif p["cls"]:
+                classes.append(p["cls"])
+            else:
+                value = next((v for v in (p["dq"], p["sq"], p["bare"]) if v is not None), None)
+                attrs.append((p["attr"].lower(), value))
+            pos = p.end()
+        out.append(Selector(tag, tuple(ids), tuple(classes), tuple(attrs)))
+    return tuple(out)
+
+
+class OpenMarker:
+    """Marks the start tags that match the operator's selectors."""
+
+    def __init__(self, selectors: tuple[Selector, ...]):
+        self.selectors = selectors
+        self.needles = re.compile(b"|".join(sorted({re.escape(s.needle()) for s in selectors})),
+                                  re.IGNORECASE)
+
+    def mark(self, name: bytes, tag: bytes) -> bytes:
+        """The tag with data-consent-action="open" after its name when a selector matches
+        it (and it has no data-consent-action of its own)."""
+        if self.needles.search(tag) is None:
+            return tag
+        attrs: dict[str, str] = {}
+        for m in Attributes(tag, len(name) + 1).items:
+            raw = next((v for v in m.group(2, 3, 4) if v is not None), b"")
+            attrs.setdefault(m.group(1).decode("latin-1").lower(),
+                             html.unescape(raw.decode("utf-8", "replace")))
+        if "data-consent-action" in attrs:
+            return tag
+        lname = name.decode("latin-1")
+        if not any(s.matches(lname, attrs) for s in self.selectors):
+            return tag
+        return tag[:len(name) + 1] + OPEN_ATTR + tag[len(name) + 1:]

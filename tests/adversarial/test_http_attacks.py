@@ -1,0 +1,179 @@
+"""A hostile visitor's request, through both adapters: request targets that would make the
+proxy reach another host or port, Host headers that would make one request cost megabytes,
+forged X-Forwarded-*, heads over the limits. Each test is named for the attack."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+
+import pytest
+from aiohttp import web
+
+from tests.adapters import app_in_thread
+
+pytestmark = pytest.mark.timeout(60)
+
+
+async def echo(request: web.Request) -> web.Response:
+    return web.json_response({"path": request.raw_path, "host": request.host})
+
+
+@pytest.fixture(scope="module")
+def origin() -> Iterator[str]:
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", echo)
+    with app_in_thread(app) as port:
+        yield f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+async def bystander() -> AsyncIterator[tuple[int, list[bytes]]]:
+    """Another service on this machine: (its port, what each connection to it sent)."""
+    seen: list[bytes] = []
+
+    async def record(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen.append(await reader.read(4096))
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecret")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(record, "127.0.0.1", 0)
+    yield server.sockets[0].getsockname()[1], seen
+    server.close()
+    await server.wait_closed()
+
+
+async def exchange(url: str, raw: bytes, wait: float = 10) -> bytes:
+    """Send raw bytes to the proxy, return its answer (the head, and the body if it has a
+    Content-Length)."""
+    host, port = url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(raw)
+        await writer.drain()
+        async with asyncio.timeout(wait):
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
+            return head + (await reader.readexactly(int(length[1])) if length else b"")
+    finally:
+        writer.close()
+
+
+def status(answer: bytes) -> int:
+    return int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/") else 0
+
+
+@pytest.mark.parametrize("target", [
+    "CONNECT @127.0.0.1:{port}", "CONNECT 127.0.0.1:{port}", "GET @127.0.0.1:{port}/",
+    "GET http://127.0.0.1:{port}/", "POST http://user@127.0.0.1:{port}/x",
+])
+async def test_request_target_tricks_never_reach_another_port(
+        start_proxy: Callable[..., Awaitable[str]], origin: str,
+        bystander: tuple[int, list[bytes]], target: str) -> None:
+    port, seen = bystander
+    proxy = await start_proxy(origin)
+    answer = await exchange(proxy, f"{target.format(port=port)} HTTP/1.1\r\n"
+                            f"Host: shop.example.com\r\nContent-Length: 4\r\n"
+                            f"Connection: close\r\n\r\nbody".encode())
+    assert b"secret" not in answer
+    assert 400 <= status(answer) < 500, answer[:200]
+    await asyncio.sleep(0.2)
+    assert seen == []
+
+
+async def test_host_with_two_thousand_labels_is_refused_not_answered_with_megabytes(
+        start_proxy: Callable[..., Awaitable[str]], origin: str) -> None:
+    proxy = await start_proxy(origin)
+    cookies = "; ".join(f"c{i}=1" for i in range(20))
+    answer = await exchange(proxy, f"GET / HTTP/1.1\r\nHost: {'a.' * 2000}com\r\n"
+                            f"Cookie: {cookies}\r\nConnection: close\r\n\r\n".encode())
+    assert status(answer) in (400, 431) and len(answer) < 4096
+
+
+HUGE_HEAD = "".join(f"X-Filler-{i}: {'a' * 8000}\r\n" for i in range(8))  # 64 KB, 8 KB lines
+
+
+async def test_request_head_over_32_kb_is_refused_with_431(
+        start_proxy: Callable[..., Awaitable[str]], origin: str) -> None:
+    proxy = await start_proxy(origin)
+    answer = await exchange(proxy, f"GET / HTTP/1.1\r\nHost: shop.example.com\r\n{HUGE_HEAD}"
+                            "Connection: close\r\n\r\n".encode())
+    assert status(answer) == 431 and b'"path"' not in answer
+
+
+@pytest.mark.parametrize("raw", [
+    b"GARBAGE\r\n\r\n", b"GET / HTTP/1.1\r\nHost: a\x01b\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: x\r\nX: " + b"a" * 9000 + b"\r\n\r\n",
+])
+@pytest.mark.parametrize("adapter", ["aiohttp"])  # mitmdump logs in its own process
+async def test_malformed_request_is_one_log_line_not_a_traceback(
+        start_proxy: Callable[..., Awaitable[str]], origin: str,
+        caplog: pytest.LogCaptureFixture, raw: bytes) -> None:
+    proxy = await start_proxy(origin)
+    with caplog.at_level(logging.INFO):  # serve's level
+        answer = await exchange(proxy, raw)
+        await asyncio.sleep(0.1)
+    assert status(answer) in (400, 431)
+    assert [r for r in caplog.records if r.exc_info] == []
+    lines = [r.getMessage() for r in caplog.records if r.name == "consentproxy"]
+    # (aiohttp itself logs a first request that is not HTTP at all at debug level only)
+    assert len(lines) <= 1 and all("\n" not in line for line in lines)
+
+
+@pytest.fixture
+async def counting_origin() -> AsyncIterator[tuple[str, set[asyncio.StreamWriter]]]:
+    """An origin that reads whatever comes and answers nothing: (its URL, its connections
+    still open)."""
+    open_: set[asyncio.StreamWriter] = set()
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        open_.add(writer)
+        try:
+            while await reader.read(4096):
+                pass
+        except ConnectionError:
+            pass
+        finally:
+            open_.discard(writer)
+            writer.close()
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", open_
+    server.close()
+
+
+async def test_slow_request_body_is_cut_and_frees_the_origin_connection(
+        adapter: str, start_proxy: Callable[..., Awaitable[str]],
+        counting_origin: tuple[str, set[asyncio.StreamWriter]]) -> None:
+    """One byte every 0.2 s. serve answers 408 once the body averages under body_min_rate
+    after body_idle_seconds; mitmproxy reads the whole body before it connects upstream, so
+    the origin never sees the slow visitor (and the visitor only holds mitmproxy's side)."""
+    upstream, open_ = counting_origin
+    proxy = await start_proxy(upstream, "limits: {body_idle_seconds: 1, body_min_rate: 1000}\n")
+    host, port = proxy.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    answer = b""
+    try:
+        writer.write(b"POST /upload HTTP/1.1\r\nHost: shop.example.com\r\n"
+                     b"Content-Length: 100000\r\n\r\n")
+        for _ in range(20):  # 4 s
+            writer.write(b"x")
+            await writer.drain()
+            try:
+                answer += await asyncio.wait_for(reader.read(4096), 0.2)
+            except TimeoutError:
+                continue
+            if answer == b"" or b"\r\n\r\n" in answer:
+                break
+        for _ in range(20):  # the proxy may still be closing it
+            if not open_:
+                break
+            await asyncio.sleep(0.05)
+        assert not open_, f"the slow visitor still holds a connection to the origin {answer}"
+        if adapter == "aiohttp":
+            assert status(answer) == 408
+    finally:
+        writer.close()

@@ -1,0 +1,220 @@
+"""Every language has every string, and a banner in one language shows no other's words."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import string
+from dataclasses import replace
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+import yaml
+
+from consentproxy.banner.render import Banner
+from consentproxy.banner.texts import (
+    _RETENTION_WORDS,
+    _UNIT_FORMS,
+    CATEGORY_TEXTS,
+    LANGUAGES,
+    TEXT_KEYS,
+    TEXTS,
+    localise_retention,
+)
+from consentproxy.catalog import I18N_DIR, builtin_services, catalog_config
+from consentproxy.config import Config, RecordsSettings, load_config
+from consentproxy.consent import NO_DECISION, ConsentState
+from consentproxy.declaration import Declaration
+from consentproxy.policy import Policy
+from tests.conftest import ROOT
+
+OTHERS = [lang for lang in LANGUAGES if lang != "en"]
+CONFIGS = sorted((ROOT / "config").glob("*.yaml"))
+# Every built-in service, and records kept (the preferences then link to them).
+CATALOG = replace(catalog_config(), languages=LANGUAGES, records=RecordsSettings(":memory:"))
+
+
+def fields(text: str) -> set[str]:
+    return {f for _, f, _, _ in string.Formatter().parse(text) if f}
+
+
+def test_eight_languages_are_built_in():
+    assert set(LANGUAGES) == {"en", "fr", "de", "es", "it", "nl", "pt", "pl"}
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_every_language_has_every_banner_string_with_the_same_slots(lang):
+    assert TEXTS[lang].keys() == TEXT_KEYS
+    for key, text in TEXTS[lang].items():
+        assert text.strip() and fields(text) == fields(TEXTS["en"][key]), key
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_every_usual_category_has_a_title_and_description_in_every_language(lang):
+    for name, texts in CATEGORY_TEXTS.items():
+        title, description = texts[lang]
+        assert title and description, name
+
+
+@pytest.mark.parametrize("lang", OTHERS)
+def test_every_catalog_service_speaks_every_language(lang):
+    """Purpose and placeholder in each language; a title wherever English has words
+    rather than a brand (the same services in every language)."""
+    given = yaml.safe_load((I18N_DIR / f"{lang}.yaml").read_text(encoding="utf-8"))
+    french = yaml.safe_load((I18N_DIR / "fr.yaml").read_text(encoding="utf-8"))
+    services = builtin_services()
+    assert given.keys() == services.keys()
+    for name, svc in services.items():
+        assert set(given[name]) <= {"title", "purpose", "placeholder"}, name
+        assert svc.purpose[lang] and svc.placeholder[lang], name
+        assert ("title" in given[name]) == ("title" in french[name]), name
+
+
+@pytest.mark.parametrize("lang", OTHERS)
+def test_every_catalog_lifetime_reads_in_every_language(lang):
+    for svc in builtin_services().values():
+        assert localise_retention(svc.retention, lang) is not None, svc.retention
+
+
+@pytest.mark.parametrize(("text", "lang", "expected"), [
+    ("2 years (_ga), 24 hours (_gid)", "de", "2 Jahre (_ga), 24 Stunden (_gid)"),
+    ("up to 13 months (Google's own cookies)", "de",
+     "bis zu 13 Monaten (eigene Cookies von Google)"),
+    ("up to 1 year", "pl", "do 1 roku"), ("up to 2 years", "pl", "do 2 lat"),
+    ("1 year (_clck), 1 day (_clsk)", "pl", "1 rok (_clck), 1 dzień (_clsk)"),
+    ("3 months", "pl", "3 miesiące"), ("13 months", "pl", "13 miesięcy"),
+    ("22 hours", "pl", "22 godziny"), ("12 hours", "pl", "12 godzin"),
+    ("session (YSC) to 179 days (VISITOR_INFO1_LIVE)", "es",
+     "sesión (YSC) – 179 días (VISITOR_INFO1_LIVE)"),
+    ("3 months (uuid2, on adnxs.com)", "nl", "3 maanden (uuid2, op adnxs.com)"),
+    ("no cookies of its own", "it", "nessun cookie proprio"),
+    ("1 month", "pt", "1 mês"), ("6 months", "fr", "6 mois"),
+    ("until you log out", "de", None), ("persistent", "fr", None),
+])
+def test_lifetimes_are_said_in_the_language_or_left_as_written(text, lang, expected):
+    assert localise_retention(text, lang) == expected
+
+
+def test_the_lifetime_grammar_covers_every_language():
+    assert _UNIT_FORMS.keys() == _RETENTION_WORDS.keys() == set(OTHERS)
+
+
+# --- no English in another language's banner --------------------------------------------
+
+class _Visible(HTMLParser):
+    """The strings a visitor reads or hears: text (not CSS), labels, and the script's own
+    texts and names (placeholders), with their {slots} taken out."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.strings: list[str] = []
+        self._in_style = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._in_style = tag == "style"
+        values = dict(attrs)
+        for name in ("aria-label", "alt", "title"):
+            if values.get(name):
+                self.strings.append(values[name] or "")
+        catalog = values.get("data-consentproxy-catalog")
+        if catalog:
+            data = json.loads(catalog)
+            self.strings += [*data["texts"].values(), *data["categories"].values()]
+            self.strings += [s for title, _, placeholder, _ in data["services"].values()
+                             for s in (title, placeholder)]
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_style = False
+
+    def handle_data(self, data: str) -> None:
+        if not self._in_style:
+            self.strings.append(data)
+
+
+def words(texts: list[str]) -> set[str]:
+    return {w.lower() for t in texts for w in re.findall(r"[^\W\d_]+", re.sub(r"\{\w+\}", "", t))}
+
+
+def shown(config: Config, lang: str) -> set[str]:
+    """Every word of the banner (undecided, then decided with notes) and preferences page."""
+    banner = Banner(config, Policy(config))
+    optional = frozenset(c.name for c in config.categories if not c.required)
+    noted = ConsentState(True, optional, reask=True, gpc=True)
+    pages = [banner.render(NO_DECISION, lang, "/"), banner.render(noted, lang, "/"),
+             banner.preferences_page(noted, lang, "/")]
+    parser = _Visible()
+    for page in pages:
+        parser.feed(page.decode())
+    return words(parser.strings)
+
+
+def own_words(config: Config, lang: str) -> set[str]:
+    """Words that belong to the language (its texts, the operator's texts in it) or to no
+    language (brands, providers, cookie names)."""
+    texts = [*config.banner.text(lang).values(), *config.banner.dpo.values(),  # contacts
+             *(t for c in config.categories for t in (c.title.get(lang, ""),
+                                                      c.description.get(lang, ""))),
+             config.consent.cookie_name, *config.necessary_cookies]
+    for svc in config.services:
+        texts += [svc.title.get(lang, ""), svc.purpose.get(lang, ""),
+                  svc.placeholder.get(lang, ""), svc.vendor, *svc.cookies]
+        texts += [localise_retention(svc.retention, lang) or ""]
+        if len(svc.title) == 1:  # a brand
+            texts.append(svc.display_title())
+    return words(texts)
+
+
+@pytest.mark.parametrize(("config", "lang"), [
+    *((load_config(p), lang) for p in CONFIGS for lang in load_config(p).languages
+      if lang != "en"),
+    *((CATALOG, lang) for lang in OTHERS),
+], ids=lambda v: v if isinstance(v, str) else Path(v.source).name)
+def test_no_english_shows_in_another_languages_banner(config, lang):
+    english = shown(config, "en") - own_words(config, lang)
+    assert english, "the check must have English words to look for"
+    leaked = shown(config, lang) & english
+    assert not leaked, f"English words in the {lang} banner: {sorted(leaked)}"
+
+
+@pytest.mark.parametrize(("config", "lang"), [
+    *((load_config(p), lang) for p in CONFIGS for lang in load_config(p).languages
+      if lang != "en"),
+    *((CATALOG, lang) for lang in OTHERS),
+], ids=lambda v: v if isinstance(v, str) else Path(v.source).name)
+def test_no_english_shows_in_another_languages_cookie_declaration(config, lang):
+    def declared(lang: str) -> set[str]:
+        parser = _Visible()
+        parser.feed(Declaration(config).html(lang).decode())
+        return words(parser.strings)
+    english = declared("en") - own_words(config, lang)
+    assert english, "the check must have English words to look for"
+    leaked = declared(lang) & english
+    assert not leaked, f"English words in the {lang} declaration: {sorted(leaked)}"
+
+
+def test_the_english_check_catches_an_untranslated_purpose():
+    """The check checks: one English purpose in the German banner is found."""
+    config = replace(CATALOG, services=tuple(
+        replace(s, purpose={"en": s.purpose["en"]}) if s.name == "hotjar" else s
+        for s in CATALOG.services))
+    english = shown(config, "en") - own_words(config, "de")
+    assert {"records", "visitors", "surveys"} <= shown(config, "de") & english
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_banner_markup_stays_under_6_kb_compressed_in_every_language(config, lang):
+    """What each page carries: the banner (its CSS inline) and the script tag."""
+    banner = Banner(config, Policy(config))
+    markup = banner.render(NO_DECISION, lang, "/") + banner.script_tag(NO_DECISION)
+    assert len(gzip.compress(markup, 9)) < 6 * 1024
+
+
+def test_the_script_stays_under_25_kb_compressed(config):
+    """Issue 16's budget for what the page loads once and caches (versioned, immutable):
+    the guard, the banner's code and the tables they classify with, the knowledge base's
+    tracker domains by category included."""
+    script = Banner(config, Policy(config)).script
+    assert b'"known":{"":' in script and b'"advertising":[' in script
+    assert len(gzip.compress(script, 9)) <= 25 * 1024

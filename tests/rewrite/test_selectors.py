@@ -1,0 +1,80 @@
+"""banner.open_selectors: the site's own "manage cookies" elements marked by the rewriter,
+byte for byte otherwise, with both skip loops and any chunking."""
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from consentproxy.consent import NO_DECISION
+from consentproxy.rewrite.neutralise import Neutraliser
+from consentproxy.rewrite.scanner import SKIPS, HtmlRewriter
+from consentproxy.rewrite.selectors import OpenMarker, SelectorError, parse_selectors
+from tests.rewrite.test_scanner import c_skip
+
+OPEN = b' data-consent-action="open"'
+
+
+@pytest.fixture(scope="module", params=["c", "python"])
+def skip(request):
+    return c_skip() if request.param == "c" else SKIPS["python"]
+
+
+def marked(policy, page: bytes, *selectors: str, skip, chunk: int = 0) -> bytes:
+    opener = OpenMarker(tuple(s for text in selectors for s in parse_selectors(text)))
+    rw = HtmlRewriter(Neutraliser(policy, NO_DECISION), b"", False, skip=skip, opener=opener)
+    size = chunk or len(page)
+    out = [rw.feed(page[i:i + size]) for i in range(0, len(page), size)]
+    return b"".join(out) + rw.close()
+
+
+LEGACY = (b'<html><head><title>ot-sdk-show-settings</title></head><body>'
+          b'<!-- <a class="ot-sdk-show-settings">in a comment</a> -->'
+          b'<p class="intro">Text about ot-sdk-show-settings.</p>'
+          b'<textarea><b class="ot-sdk-show-settings">typed</b></textarea>'
+          b'<div><span>x</span><button class="btn ot-sdk-show-settings" type=button>'
+          b'Cookie settings</button></div>'
+          b'<script>var c = "<a class=\'ot-sdk-show-settings\'>";</script>'
+          b'<footer><a href="#" id="manage">Manage</a> <a href="#" id="manager">No</a>'
+          b'<a href="/cookies" data-cookies=prefs>Prefs</a> <a data-cookies=other>x</a>'
+          b'</footer></body></html>')
+
+
+def test_onetrusts_settings_link_class_is_marked_and_nothing_else_changes(policy, skip):
+    out = marked(policy, LEGACY, ".ot-sdk-show-settings", skip=skip)
+    assert out.count(OPEN) == 1
+    assert b'<button' + OPEN + b' class="btn ot-sdk-show-settings" type=button>' in out
+    assert out.replace(OPEN, b"", 1) == LEGACY  # comment, title, textarea, script untouched
+
+
+def test_id_and_attribute_value_selectors_mark_exactly_their_elements(policy, skip):
+    out = marked(policy, LEGACY, "#manage", "a[data-cookies=prefs]", skip=skip)
+    assert b'<a' + OPEN + b' href="#" id="manage">' in out
+    assert b'<a' + OPEN + b' href="/cookies" data-cookies=prefs>' in out
+    assert out.count(OPEN) == 2  # not #manager, not data-cookies=other
+
+
+def test_a_tag_selector_and_a_list_in_one_entry(policy, skip):
+    out = marked(policy, LEGACY, "footer, button[type]", skip=skip)
+    assert b"<footer" + OPEN + b">" in out and b"<button" + OPEN in out
+    assert out.count(OPEN) == 2
+
+
+def test_an_element_with_its_own_consent_action_keeps_it(policy, skip):
+    page = b'<a class="manage" data-consent-action="accept-all">x</a>'
+    assert marked(policy, page, ".manage", skip=skip) == page
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(chunk=st.integers(1, 64))
+def test_any_chunking_marks_the_same(policy, skip, chunk):
+    whole = marked(policy, LEGACY, ".ot-sdk-show-settings", "#manage", skip=skip)
+    assert marked(policy, LEGACY, ".ot-sdk-show-settings", "#manage", skip=skip,
+                  chunk=chunk) == whole
+
+
+@pytest.mark.parametrize("selector", ["footer a", "a > b", "a:hover", "a::before", "*",
+                                      "[href^=x]", "a,", ""])
+def test_selectors_a_start_tag_cannot_decide_are_refused(selector):
+    with pytest.raises(SelectorError):
+        parse_selectors(selector)

@@ -1,0 +1,113 @@
+"""Loading one embed in place under `csp: enforce`: POST {prefix}grant signs a short-lived
+grant for one service's URL (nothing recorded), GET {prefix}frame serves a frame document
+of the site's own origin whose CSP frames that service and nothing else."""
+
+import json
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+import pytest
+
+from consentproxy.config import parse_config
+from consentproxy.engine import Engine, Request
+from consentproxy.httpheaders import header
+
+NOW = 1_800_000_000
+CONFIG = """\
+upstream: http://127.0.0.1:9
+csp: enforce
+categories:
+  necessary: {required: true}
+  analytics: {}
+  social: {}
+services:
+  - use: google-analytics
+  - use: youtube
+  - use: google-maps
+  - {use: google-recaptcha, category: necessary}
+"""
+VIDEO = "https://www.youtube-nocookie.com/embed/xyz?rel=0&a=<b>"
+SITE = [("Host", "site.example"), ("Origin", "http://site.example"),
+        ("Content-Type", "application/json")]
+
+
+@pytest.fixture
+def clock():
+    return [float(NOW)]
+
+
+@pytest.fixture
+def engine(clock) -> Engine:
+    return Engine(parse_config(CONFIG), [b"k" * 32], clock=lambda: clock[0])
+
+
+def grant(engine, service, url, headers=SITE):
+    ex = engine.begin(Request("POST", "/.consent/grant", headers))
+    return ex.local_response(json.dumps({"service": service, "url": url}).encode())
+
+
+def frame(engine, target, cookie=None):
+    headers = [("Host", "site.example")] + ([("Cookie", cookie)] if cookie else [])
+    return engine.begin(Request("GET", target, headers)).local_response(b"")
+
+
+def test_a_grant_frames_that_embed_once_and_records_nothing(engine):
+    resp = grant(engine, "youtube", VIDEO)
+    assert resp.status == 200 and resp.record is None and resp.new_state is None
+    assert not any(k == "Set-Cookie" for k, _ in resp.headers)
+    target = json.loads(resp.body)["url"]
+    assert target.startswith("/.consent/frame?")
+    page = frame(engine, target)
+    assert page.status == 200
+    assert b'<iframe src="https://www.youtube-nocookie.com/embed/xyz?rel=0&amp;a=&lt;b&gt;"' \
+        in page.body
+    policy = header(page.headers, "content-security-policy")
+    assert "frame-src" in policy and "www.youtube-nocookie.com" in policy
+    assert "google-analytics" not in policy and "maps.google.com" not in policy
+    assert "frame-ancestors 'self'" in policy and "script-src" not in policy
+    assert header(page.headers, "cache-control") == "no-store"
+    assert not any(k == "Set-Cookie" for k, _ in page.headers)
+
+
+def test_an_expired_grant_frames_nothing(engine, clock):
+    target = json.loads(grant(engine, "youtube", VIDEO).body)["url"]
+    clock[0] += 121
+    assert frame(engine, target).status == 403
+
+
+@pytest.mark.parametrize("change", [
+    {"u": "https://www.youtube.com/embed/other"},          # another URL of the service
+    {"s": "google-maps", "u": "https://maps.google.com/x"},  # another service
+    {"g": "forged"},
+    {"e": str(NOW + 3600)},                                  # a later expiry
+])
+def test_a_grant_covers_its_service_url_and_time_only(engine, change):
+    target = json.loads(grant(engine, "youtube", VIDEO).body)["url"]
+    query = dict(parse_qsl(urlsplit(target).query)) | change
+    assert frame(engine, "/.consent/frame?" + urlencode(query)).status == 403
+
+
+@pytest.mark.parametrize(("service", "url"), [
+    ("youtube", "https://evil.example/embed/x"),        # not a host of the service
+    ("youtube", "javascript:alert(1)"),
+    ("youtube", "//www.youtube.com/embed/x"),           # not absolute
+    ("google-recaptcha", "https://www.google.com/recaptcha/api2/anchor"),  # needs no consent
+    ("nope", VIDEO),
+    (["youtube"], VIDEO),
+])
+def test_grants_are_only_for_embeds_of_services_a_choice_can_allow(engine, service, url):
+    assert grant(engine, service, url).status == 400
+
+
+def test_grants_are_refused_to_other_sites(engine):
+    headers = [("Host", "site.example"), ("Origin", "https://evil.example"),
+               ("Content-Type", "application/json")]
+    assert grant(engine, "youtube", VIDEO, headers).status == 403
+
+
+def test_consent_for_the_service_frames_it_without_a_grant(engine):
+    target = "/.consent/frame?" + urlencode({"s": "youtube", "u": VIDEO})
+    assert frame(engine, target).status == 403
+    ex = engine.begin(Request("POST", "/.consent/choice", SITE))
+    choice = ex.local_response(json.dumps({"action": "save", "categories": ["social"]}).encode())
+    cookie = next(v for k, v in choice.headers if k == "Set-Cookie").split(";")[0]
+    assert frame(engine, target, cookie).status == 200
