@@ -26,10 +26,20 @@ ADAPTERS = ("aiohttp", "mitmdump")
 START_SECONDS = 30
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_port(span: int = 1) -> int:
+    """A port free now, with the span - 1 ports after it free too (workers each take the
+    next one: metrics ports)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        try:
+            for i in range(1, span):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", port + i))
+        except OSError:
+            continue
+        return port
 
 
 def wait_for_port(port: int, proc: subprocess.Popen[bytes], output: Path | None = None) -> None:

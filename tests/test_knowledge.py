@@ -39,7 +39,7 @@ def test_the_shipped_base_holds_thousands_of_domains_with_vendor_and_category():
 def test_a_known_tracker_no_service_names_waits_for_its_category():
     p = policy()
     svc = p.holder("static.chartbeat.com", "/js/chartbeat.js", "news.example")
-    assert svc is not None and svc.category == "analytics" and "ChartBeat" in svc.title
+    assert svc is not None and svc.category == "analytics" and "ChartBeat" in svc.display_title()
     assert p.blocked_host("static.chartbeat.com", NO_DECISION, site="news.example") is svc
     assert p.blocked_host("static.chartbeat.com", ANALYTICS, site="news.example") is None
 

@@ -91,7 +91,7 @@ async def stop(proc: asyncio.subprocess.Process) -> str:
 
 
 async def test_two_workers_share_one_port_and_both_answer(origin: str, tmp_path: Path) -> None:
-    port, metrics = free_port(), free_port()
+    port, metrics = free_port(), free_port(span=2)
     config = tmp_path / "site.yaml"
     config.write_text(CONFIG.format(upstream=origin, port=port, metrics=metrics, title="One"))
     proc = await start_serve(config, "--workers", "2")

@@ -71,6 +71,12 @@ class Service:
     def display_title(self, lang: str = "en") -> str:
         return translated(self.title, lang) or self.name
 
+    @property
+    def source_hosts(self) -> tuple[str, ...]:
+        """Its hosts and domains as host sources (CSP, listings): a domain with its
+        subdomains."""
+        return (*self.hosts, *(h for d in self.domains for h in (d, f"*.{d}")))
+
 
 @dataclass(frozen=True)
 class FormerCmp:

@@ -41,7 +41,7 @@ class Declaration:
                 "name": s.name, "title": s.display_title(lang), "provider": s.vendor,
                 "purpose": translated(s.purpose, lang), "cookies": list(s.cookies),
                 "retention": _lifetime(s.retention, lang), "privacy_url": s.privacy_url,
-                "hosts": list(s.hosts)} for s in cfg.services if s.category == cat.name]
+                "hosts": list(s.source_hosts)} for s in cfg.services if s.category == cat.name]
             categories.append({
                 "name": cat.name, "title": translated(cat.title, lang),
                 "description": translated(cat.description, lang), "required": cat.required,

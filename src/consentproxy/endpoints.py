@@ -227,7 +227,7 @@ class Endpoints:
                 "</iframe></body></html>")
         return LocalResponse(200, [
             ("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store"),
-            ("Content-Security-Policy", csp.frame_header(svc.hosts)),
+            ("Content-Security-Policy", csp.frame_header(svc.source_hosts)),
             ("Referrer-Policy", "strict-origin-when-cross-origin"),
             ("X-Content-Type-Options", "nosniff")], page.encode("utf-8"))
 

@@ -348,7 +348,7 @@ class Policy:
         so far whose category is accepted."""
         return sorted({h for s in (*self.config.services, *self.seen.values())
                        if self.allows(s, state)
-                       for h in (*s.hosts, *s.domains, *(f"*.{d}" for d in s.domains))})
+                       for h in s.source_hosts})
 
 
 def _patterns[T](pairs: Iterable[tuple[str, T]]) -> list[tuple[str, T]]:
