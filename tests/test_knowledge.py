@@ -12,15 +12,8 @@ from consentproxy.config import ConfigError, parse_config
 from consentproxy.consent import NO_DECISION, ConsentState
 from consentproxy.observe import suggest
 from consentproxy.policy import NEVER, Policy
+from tests.configs import FOUR_CATEGORIES as BASE
 
-BASE = """\
-upstream: http://127.0.0.1:9
-categories:
-  necessary: {required: true}
-  analytics: {}
-  advertising: {}
-  social: {}
-"""
 ANALYTICS = ConsentState(True, frozenset({"analytics"}))
 
 

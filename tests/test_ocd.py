@@ -13,6 +13,7 @@ from consentproxy.config import ConfigError, parse_config
 from consentproxy.consent import NO_DECISION, ConsentState
 from consentproxy.engine import Engine, Request
 from consentproxy.policy import Policy
+from tests.configs import FOUR_CATEGORIES as BASE
 
 # The upstream CSV's layout (all its columns), three rows in the upstream's own shape.
 UPSTREAM = """\
@@ -23,14 +24,6 @@ Data Controller,User Privacy & GDPR Rights Portals,Wildcard match
 3,Facebook,Marketing,fbx_test,,Social,90 days,Meta,,0
 4,Shop,Functional,shop_cart,,Basket,session,Shop,,0
 5,Shop,Personalization,shop_theme,,Theme,1 year,Shop,,0
-"""
-BASE = """\
-upstream: http://127.0.0.1:9
-categories:
-  necessary: {required: true}
-  analytics: {}
-  advertising: {}
-  social: {}
 """
 ANALYTICS = ConsentState(decided=True, categories=frozenset({"analytics"}))
 

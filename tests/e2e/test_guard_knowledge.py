@@ -20,19 +20,13 @@ from consentproxy.banner.render import Banner
 from consentproxy.config import parse_config
 from consentproxy.consent import NO_DECISION
 from consentproxy.policy import NEVER, Policy
+from tests.configs import FOUR_CATEGORIES
 from tests.e2e.conftest import CHROMIUM
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
 
 HOST = "legacy.test"
-CONFIG = parse_config("""
-upstream: http://127.0.0.1:9
-categories:
-  necessary: {required: true}
-  analytics: {}
-  advertising: {}
-  social: {}
-""", "test-guard-knowledge.yaml")
+CONFIG = parse_config(FOUR_CATEGORIES, "test-guard-knowledge.yaml")
 POLICY = Policy(CONFIG)
 BANNER = Banner(CONFIG, POLICY)
 BANNER_SETS = POLICY.known_domains(all_known=False)
