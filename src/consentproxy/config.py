@@ -147,6 +147,18 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass(frozen=True)
+class Regions:
+    """Jurisdictions, from the country the CDN or load balancer names in a request header
+    (believed from trusted_proxies only): the places listed in opt_out allow the optional
+    categories until the visitor opts out; everywhere else, an unknown or missing country
+    too, nothing optional runs before consent (the strictest rule)."""
+
+    header: str  # ISO 3166-1 alpha-2 country (CF-IPCountry, CloudFront-Viewer-Country...)
+    subdivision_header: str = ""  # its subdivision (CA, or US-CA), for rules like US-CA
+    opt_out: frozenset[str] = frozenset()  # US, US-CA...
+
+
+@dataclass(frozen=True)
 class Config:
     source: str
     upstream: str | None  # None: only `sites` (mitmproxy forward mode), no fixed origin
@@ -192,6 +204,7 @@ class Config:
     trusted_proxies: tuple[IPNetwork, ...] = ()
     limits: Limits = Limits()
     former_cmp: FormerCmp | None = None
+    regions: Regions | None = None
 
     def category(self, name: str) -> Category | None:
         return next((c for c in self.categories if c.name == name), None)
@@ -249,10 +262,13 @@ TOP_KEYS = {
     "sites", "testing", "consent_mode", "gpc", "dnt", "records", "cap_cookie_lifetime_days",
     "metrics", "access_log", "language_from", "language_cookie", "trusted_proxies", "limits",
     "former_cmp", "known_trackers", "unknown_third_parties",
-    "tracker_lists",
+    "tracker_lists", "regions",
 }
 # The category of a neutralised former consent tool: no choice ever allows it.
 FORMER_CMP = "former-cmp"
+REGIONS_KEYS = {"header", "subdivision_header", "opt_out"}
+PLACE_RE = re.compile(r"[A-Z]{2}(-[A-Z0-9]{1,3})?")
+HEADER_NAME_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # Consent Mode v2 signals and the categories (by usual name) that grant them by default.
 CONSENT_MODE_DEFAULTS = {
     "ad_storage": ("advertising",), "ad_user_data": ("advertising",),
@@ -520,6 +536,8 @@ class _Reader:
                              if "trusted_proxies" in top else ()),
             limits=self.limits(top["limits"]) if "limits" in top else Limits(),
             former_cmp=former,
+            regions=self.regions(top["regions"], "trusted_proxies" in top)
+            if "regions" in top else None,
         )
 
     def former_cmp(self, node: yaml.Node, categories: tuple[Category, ...]) -> FormerCmp:
@@ -550,6 +568,29 @@ class _Reader:
         neutralise = (self.boolean(items["neutralise"], "former_cmp.neutralise")
                       if "neutralise" in items else True)
         return FormerCmp(tool, neutralise, imports)
+
+    def regions(self, node: yaml.Node, trusted: bool) -> Regions:
+        """`regions: {header: CF-IPCountry, opt_out: [US-CA, US-CO]}`."""
+        items = self.mapping(node, "regions", REGIONS_KEYS)
+        if "header" not in items:
+            raise self.fail(node, "regions needs header: the request header in which the CDN "
+                            "or load balancer names the visitor's country, e.g. CF-IPCountry")
+        if not trusted:
+            raise self.fail(node, "regions needs trusted_proxies: the country header is "
+                            "believed only from them (anyone else could pick their regime)")
+        names = {k: self.matching(items[k], f"regions.{k}", HEADER_NAME_RE, "a header name")
+                 for k in ("header", "subdivision_header") if k in items}
+        places = self.strings(items["opt_out"], "regions.opt_out") if "opt_out" in items else ()
+        wrong = [p for p in places if not PLACE_RE.fullmatch(p)]
+        if wrong:
+            raise self.fail(items["opt_out"], f"regions.opt_out: {', '.join(wrong)} must be "
+                            "an upper-case ISO 3166 code: a country (US) or a country and "
+                            "subdivision (US-CA)")
+        if any("-" in p for p in places) and "subdivision_header" not in names:
+            raise self.fail(items["opt_out"], "regions.opt_out names subdivisions (US-CA): "
+                            "give subdivision_header, the header that names them (e.g. "
+                            "CF-Region-Code)")
+        return Regions(names["header"], names.get("subdivision_header", ""), frozenset(places))
 
     def networks(self, node: yaml.Node) -> tuple[IPNetwork, ...]:
         """`trusted_proxies: [127.0.0.1, 10.0.0.0/8, ::1]`: addresses or CIDR blocks."""

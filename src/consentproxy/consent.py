@@ -41,15 +41,25 @@ class ConsentState:
     revision: int = 0
     reask: bool = False  # decided, but on an older policy: the banner asks again
     gpc: bool = False  # the browser's Global Privacy Control signal took categories away
+    # The visitor is in an opt-out region (config `regions`): with no choice yet, the
+    # categories hold what the regime allows until they opt out.
+    opt_out: bool = False
 
     def allows(self, category: str, service: str | None = None) -> bool:
         """Whether a non-required category (or one service of it) may run."""
-        return self.decided and (category in self.categories or service in self.services)
+        return (self.decided or self.opt_out) and (category in self.categories
+                                                   or service in self.services)
 
     @property
-    def choice(self) -> tuple[bool, frozenset[str], frozenset[str]]:
+    def asks(self) -> bool:
+        """Whether the banner's first layer asks: no choice yet where consent comes first,
+        or a choice made on an older policy."""
+        return not (self.decided or self.opt_out) or self.reask
+
+    @property
+    def choice(self) -> tuple[bool, frozenset[str], frozenset[str], bool]:
         """All that allows() reads: visitors with the same choice are treated alike."""
-        return self.decided, self.categories, self.services
+        return self.decided, self.categories, self.services, self.opt_out
 
 
 NO_DECISION = ConsentState()
@@ -172,7 +182,7 @@ def parse_state(spec: str, config: Config, source: str = "consent state"
 
 def describe_state(state: ConsentState) -> str:
     """The state in parse_state's syntax (for reports): none, reject or the items."""
-    if not state.decided:
+    if not (state.decided or state.opt_out):
         return "none"
     items = sorted(state.categories) + [f"service:{s}" for s in sorted(state.services)]
     return ",".join(items) or "reject"

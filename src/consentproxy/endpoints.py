@@ -40,7 +40,7 @@ MAX_BODY = 16 * 1024
 ACTIONS = ("accept-all", "reject-all", "save")
 # Where the banner's script says a choice came from ("close": the first layer's close
 # control or Esc; recorded as given on the banner).
-VIA = ("banner", "preferences", "placeholder", "close")
+VIA = ("banner", "preferences", "placeholder", "close", "do-not-sell")
 GPC_PATH = "/.well-known/gpc.json"
 CSP_REPORT = "csp-report"  # under the prefix
 CSP_REPORTS_PER_SECOND, CSP_REPORTS_BURST = 20, 100  # per process
@@ -83,7 +83,8 @@ def state_json(state: ConsentState, revision: int, forced: bool = False) -> dict
     visitor's cookie, and no choice changes it."""
     return {"decided": state.decided, "categories": sorted(state.categories),
             "services": sorted(state.services), "revision": revision,
-            "decided_at": state.decided_at or None, "forced": forced}
+            "decided_at": state.decided_at or None, "forced": forced,
+            "opt_out": state.opt_out}
 
 
 def safe_return(target: str | None) -> str:
@@ -394,9 +395,10 @@ class Endpoints:
                 services = [v for k, v in form if k == "service"]
                 back = next((v for k, v in form if k == "return"), None)
                 lang = next((v for k, v in form if k == "lang"), None)
-                # The no-JS close button posts to choice?via=close.
-                closed = dict(parse_qsl(urlsplit(ex.req.target).query)).get("via") == "close"
-                via = "form-close" if closed else "form"
+                # The no-JS close button posts to choice?via=close, the opt-out to
+                # choice?via=do-not-sell.
+                via = {"close": "form-close", "do-not-sell": "do-not-sell"}.get(
+                    dict(parse_qsl(urlsplit(ex.req.target).query)).get("via", ""), "form")
         except (ValueError, UnicodeDecodeError) as e:
             return _plain(400, f"unreadable choice: {e}")
         except RecursionError:  # JSON nested thousands deep
@@ -443,7 +445,7 @@ class Endpoints:
         policy, engine = self.engine.policy, self.engine
         allowed = {s for s in policy.services
                    if policy.allows(policy.services[s], state)}
-        was = ex.state if ex.state.decided else NO_DECISION
+        was = ex.state if ex.state.decided or ex.state.opt_out else NO_DECISION
         withdrawn = any(policy.allows(svc, was) and not policy.allows(svc, state)
                         for svc in policy.services.values()) or bool(was.categories
                                                                      - state.categories)
@@ -463,7 +465,7 @@ class Endpoints:
 def _outcome(ex: Exchange, action: str, via: str) -> str:
     """What a visitor shown the first layer (no choice yet, or asked again) did with it:
     records.OUTCOMES; "" for a change of mind or an answer to a placeholder."""
-    if ex.state.decided and not ex.state.reask or via == "placeholder":
+    if not ex.state.asks or via == "placeholder":
         return ""
     if via in ("close", "form-close"):
         return "close"

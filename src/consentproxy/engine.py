@@ -419,7 +419,9 @@ class Exchange:
         out = without(out, "etag", "last-modified", "vary", "cache-control")
         if etag:
             out.append(("ETag", self._page_etag(etag)))
-        varies = ["Cookie"] + (["Accept-Encoding"] if encoded else [])
+        regions = self.engine.config.regions  # the regime depends on the country too
+        varies = ["Cookie"] + ([h for h in (regions.header, regions.subdivision_header) if h]
+                               if regions else []) + (["Accept-Encoding"] if encoded else [])
         have = {v.strip().lower() for v in (vary or "").split(",")}
         missing = [v for v in varies if v.lower() not in have and "*" not in have]
         out.append(("Vary", ", ".join(([vary] if vary else []) + missing)))
@@ -492,7 +494,7 @@ class Exchange:
         """A rewritten page has gone out: count an impression of the banner's first layer
         (not in forced states, not for a prefetch the visitor may never see); observe."""
         engine, state = self.engine, self.state
-        report.impression = report.banner and (not state.decided or state.reask) and (
+        report.impression = report.banner and state.asks and (
             report.state_from == "cookie") and not any(
             "prefetch" in (header(self.req.headers, h) or "") for h in PREFETCH_HEADERS)
         if report.impression and engine.records is not None:
@@ -550,7 +552,7 @@ class Engine:
             [config.consent.revision, sorted(self.signer.digests.items())]).encode()
         ).hexdigest()[:12]
         self.shown = archived(config)  # (digest, content) of every text the banner shows
-        self._per_choice: dict[tuple[bool, frozenset[str], frozenset[str], int],
+        self._per_choice: dict[tuple[object, ...],
                                tuple[CookieFilter, tuple[str, str] | None]] = {}
         # Everything of this config and release a rewritten page can depend on.
         self.page_version = hashlib.sha256(
@@ -569,15 +571,15 @@ class Engine:
         return any(ip in net for net in networks)
 
     def page_digest(self, state: ConsentState, lang: str, inject: bool | None) -> str:
-        key = (state.decided, state.categories, state.services, state.reask, state.gpc,
-               lang, inject, len(self.policy.seen))  # the known trackers the banner lists
+        key = (state.choice, state.reask, state.gpc, lang, inject,
+               len(self.policy.seen))  # the known trackers the banner lists
         found = self._page_digests.get(key)
         if found is None:
             if len(self._page_digests) > 256:
                 self._page_digests.clear()
             found = self._page_digests[key] = hashlib.blake2b(
-                repr((self.page_version, *key[:1], sorted(state.categories),
-                      sorted(state.services), *key[3:])).encode(),
+                repr((self.page_version, state.decided, sorted(state.categories),
+                      sorted(state.services), state.opt_out, *key[1:])).encode(),
                 digest_size=8).hexdigest()
         return found
 
@@ -604,7 +606,7 @@ class Engine:
     def _choice(self, state: ConsentState) -> tuple[CookieFilter, tuple[str, str] | None]:
         """What depends only on the choice (few distinct ones exist): built once."""
         # The CSP allows the consented known trackers met so far: it grows with them.
-        key = (state.decided, state.categories, state.services, len(self.policy.seen))
+        key = (state.choice, len(self.policy.seen))
         found = self._per_choice.get(key)
         if found is None:
             if len(self._per_choice) > 256:
@@ -656,7 +658,8 @@ class Engine:
             state, source = self.consent_of(req.headers), "cookie"
             if not state.decided:
                 imported = self.former_choice(req.headers)
-        return Exchange(self, req, self._signals(imported or state, req.headers), source,
+        state = self._region(imported or state, req)
+        return Exchange(self, req, self._signals(state, req.headers), source,
                         imported=imported is not None)
 
     def former_choice(self, headers: Headers) -> ConsentState | None:
@@ -673,12 +676,36 @@ class Engine:
         return self.signer.decide(former_categories(choice, former.imports), (),
                                   min(choice.decided_at, now))
 
+    def _region(self, state: ConsentState, req: Request) -> ConsentState:
+        """In an opt-out region (the country a trusted proxy names; config `regions`), the
+        optional categories run until the visitor chooses, unless their browser's privacy
+        signal already opted out; anywhere else, an unknown or missing country too, consent
+        comes first."""
+        regions = self.config.regions
+        if regions is None or not self.trusts(req.client_ip):
+            return state
+        country = (header(req.headers, regions.header) or "").strip().upper()
+        sub = (header(req.headers, regions.subdivision_header) or "").strip().upper() \
+            if regions.subdivision_header else ""
+        places = {country, f"{country}-{sub.removeprefix(country + '-')}"} if sub else {country}
+        if not country or not places & regions.opt_out:
+            return state
+        if state.decided:
+            return replace(state, opt_out=True)
+        if self._signalled(req.headers):  # counted as the visitor's opt-out
+            return replace(state, opt_out=True, gpc=True)
+        return replace(state, opt_out=True, categories=frozenset(self.policy.optional))
+
+    def _signalled(self, headers: Headers) -> bool:
+        """Global Privacy Control (or Do-Not-Track, when the config counts it) is on."""
+        return header(headers, "sec-gpc") == "1" or (
+            self.config.dnt and header(headers, "dnt") == "1")
+
     def _signals(self, state: ConsentState, headers: Headers) -> ConsentState:
         """Global Privacy Control (and Do-Not-Track when the config says so) refuse the
         config's gpc categories, whatever the cookie says."""
         refused = frozenset(self.config.gpc)
-        if not refused or not (header(headers, "sec-gpc") == "1" or (
-                self.config.dnt and header(headers, "dnt") == "1")):
+        if not refused or not self._signalled(headers):
             return state
         return replace(state, categories=state.categories - refused,
                        services=self.policy.outside(state.services, refused), gpc=True)

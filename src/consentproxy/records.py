@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("consentproxy.records")
 
 METHODS = ("banner", "preferences", "placeholder", "form", "gpc", "erase", "import:onetrust",
-           "import:cookiebot")  # import: the choice made with the site's former consent tool
+           "import:cookiebot",  # import: the choice made with the site's former consent tool
+           "do-not-sell")  # the opt-out control of an opt-out region (config regions)
 # What a visitor shown the first layer (no choice yet, or asked again) did with it.
 OUTCOMES = ("accept-all", "reject-all", "customise", "close")
 UA_FAMILIES = (("bot", re.compile(r"bot|crawl|spider|slurp|headless", re.IGNORECASE)),

@@ -347,6 +347,9 @@
         e.preventDefault();
         var picked = chosen();
         choose(action, picked[0], action === 'save' ? picked[1] : null);
+      } else if (action === 'do-not-sell' && shadow.contains(el)) {
+        e.preventDefault();
+        choose('reject-all', [], null, 'do-not-sell');
       } else if (action === 'open') {
         e.preventDefault();
         show();

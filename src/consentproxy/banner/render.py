@@ -102,6 +102,7 @@ class Banner:
         self.config = config
         self.policy = policy
         self.prefix = config.prefix
+        self.optional = policy.optional
         settings = config.banner
         self.css = _compact(asset("banner.css").decode() + css_variables(settings.colors)
                             + settings.css)
@@ -131,8 +132,8 @@ class Banner:
         """The banner for a choice and language; built once per distinct choice, since
         only the return path, the nonce and the response's mark (which tells the real
         banner from markup posing as it) differ between requests."""
-        key = (state.decided, state.categories, state.services, state.reask, state.gpc, lang,
-               open_preferences, len(self.policy.seen))  # known trackers met so far
+        key = (state.choice, state.reask, state.gpc, lang, open_preferences,
+               len(self.policy.seen))  # known trackers met so far
         pieces = self._rendered.get(key)
         if pieces is None:
             if len(self._rendered) > 256:
@@ -160,23 +161,28 @@ class Banner:
         cfg, settings = self.config, self.config.banner
         t = settings.text(lang)
         p = _attr(self.prefix)
-        shown = open_preferences or not state.decided or state.reask
+        shown = open_preferences or state.asks
         position = "box" if settings.position == "box" or open_preferences else "bar"
         logo = (f'<img class="cp-logo" src="{_attr(settings.logo)}" alt=""/>'
                 if settings.logo else "")
         privacy = "".join(f' <a href="{_attr(url)}">{escape(t[key])}</a>' for key, url in (
             ("privacy", settings.privacy_url), ("cookie-policy", settings.cookie_policy_url))
             if url)
-        notes = "".join(f'<p class="cp-note" id="cp-{k}">{escape(text)}</p>' for k, text in (
+        # In an opt-out region, before any choice, the browser's signal refused them all.
+        refused = cfg.gpc if state.decided or not state.opt_out else self.optional
+        regime = state.opt_out and not state.decided  # optional cookies on until refused
+        notes = "".join(f'<p class="cp-note" id="cp-{k}">{escape(text)}</p>' for k, text, on in (
             ("gpc", t["gpc"].format(categories=", ".join(
-                translated(c.title, lang) for c in cfg.categories if c.name in cfg.gpc))),
-            ("reask", t["reask"])) if getattr(state, k))
+                translated(c.title, lang) for c in cfg.categories if c.name in refused)),
+             state.gpc),
+            ("reask", t["reask"], state.reask),
+            ("opt-out", t["opt-out"], regime and not state.gpc)) if on)
         closing = f'formaction="{p}choice?via=close" '  # counted apart (records stats)
         if state.reask:  # closing keeps what still holds, which answers the question
             close = (f'<button type="submit" name="action" value="save" {closing}'
                      f'class="cp-close" data-consent-action="close" '
                      f'aria-label="{_attr(t["close-decided"])}">&#215;</button>')
-        elif state.decided:  # closing changes nothing
+        elif state.decided or state.opt_out:  # closing changes nothing
             close = (f'<button type="button" class="cp-close" data-consent-action="close" '
                      f'aria-label="{_attr(t["close-decided"])}">&#215;</button>')
         else:  # closing is refusing, with or without JavaScript
@@ -221,8 +227,20 @@ class Banner:
             f"</form>{erase}</dialog>"
             f'<a class="cp-manage" href="{p}preferences?return={RETURN}" '
             f'data-consent-action="open">{escape(t["manage"])}</a>'
-            f"</template></div>"
+            f"{self._do_not_sell(state, lang, t)}</template></div>"
         ).encode("ascii", "xmlcharrefreplace")  # safe in any page charset (latin-1 too)
+
+    def _do_not_sell(self, state: ConsentState, lang: str, t: dict[str, str]) -> str:
+        """In an opt-out region, while anything optional runs: the one-click opt-out (a
+        form, so it works without JavaScript), refusing every optional category."""
+        if not state.opt_out or not (state.categories or state.services):
+            return ""
+        return (f'<form method="post" action="{_attr(self.prefix)}choice?via=do-not-sell">'
+                f'<input type="hidden" name="return" value="{RETURN}"/>'
+                f'<input type="hidden" name="lang" value="{lang}"/>'
+                f'<button type="submit" name="action" value="reject-all" class="cp-manage '
+                f'cp-dns" data-consent-action="do-not-sell">{escape(t["do-not-sell"])}'
+                f"</button></form>")
 
     def _dpo(self, t: dict[str, str]) -> str:
         """Whom to ask about one's data (the policy's data protection officer)."""
@@ -303,6 +321,9 @@ def _compact(css: str) -> str:
 
 
 def _state_json(state: ConsentState) -> str:
-    return json.dumps({"decided": state.decided, "categories": sorted(state.categories),
+    """For the page's scripts "decided" says a state applies: the visitor's choice, or in
+    an opt-out region the regime's until they choose."""
+    return json.dumps({"decided": state.decided or state.opt_out,
+                       "categories": sorted(state.categories),
                        "services": sorted(state.services), "reask": state.reask,
                        "gpc": state.gpc}, separators=(",", ":"))

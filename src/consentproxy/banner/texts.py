@@ -46,6 +46,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "reask": "Our cookie policy has changed since your last choice: please choose again.",
         "my-records": "My consent records",
         "erase": "Erase my records and my choice",
+        "do-not-sell": "Do Not Sell or Share My Personal Information",
+        "opt-out": ("Optional cookies are on until you opt out: choose “Reject all”, or "
+                    "untick what you refuse and save. Your browser's Global Privacy "
+                    "Control signal counts as an opt-out."),
         "declaration": "Cookies and services on this site",
         "service": "Service",
         "purpose": "Purpose",
@@ -87,6 +91,11 @@ TEXTS: dict[str, dict[str, str]] = {
                  "choisir à nouveau.",
         "my-records": "Mes enregistrements de consentement",
         "erase": "Effacer mes enregistrements et mon choix",
+        "do-not-sell": "Ne pas vendre ni partager mes informations personnelles",
+        "opt-out": ("Les cookies facultatifs sont actifs tant que vous ne vous y "
+                    "opposez pas : choisissez « Tout refuser », ou décochez ce que vous "
+                    "refusez et enregistrez. Le signal Global Privacy Control de votre "
+                    "navigateur vaut opposition."),
         "declaration": "Cookies et services utilisés sur ce site",
         "service": "Service",
         "purpose": "Finalité",
@@ -129,6 +138,11 @@ TEXTS: dict[str, dict[str, str]] = {
                  "Bitte treffen Sie Ihre Auswahl erneut.",
         "my-records": "Meine Einwilligungsnachweise",
         "erase": "Meine Nachweise und meine Auswahl löschen",
+        "do-not-sell": "Meine personenbezogenen Daten nicht verkaufen oder weitergeben",
+        "opt-out": ("Optionale Cookies sind aktiv, bis Sie widersprechen: Wählen Sie "
+                    "„Alle ablehnen“ oder entfernen Sie die Häkchen bei allem, was Sie "
+                    "ablehnen, und speichern Sie. Das Global-Privacy-Control-Signal "
+                    "Ihres Browsers gilt als Widerspruch."),
         "declaration": "Cookies und Dienste auf dieser Website",
         "service": "Dienst",
         "purpose": "Zweck",
@@ -170,6 +184,11 @@ TEXTS: dict[str, dict[str, str]] = {
                  "que vuelva a elegir.",
         "my-records": "Mis registros de consentimiento",
         "erase": "Borrar mis registros y mi elección",
+        "do-not-sell": "No vender ni compartir mi información personal",
+        "opt-out": ("Las cookies opcionales están activas hasta que usted se oponga: "
+                    "elija «Rechazar todas» o desmarque lo que rechaza y guarde. La "
+                    "señal Global Privacy Control de su navegador cuenta como "
+                    "oposición."),
         "declaration": "Cookies y servicios utilizados en este sitio",
         "service": "Servicio",
         "purpose": "Finalidad",
@@ -211,6 +230,11 @@ TEXTS: dict[str, dict[str, str]] = {
                  "preghiamo di scegliere di nuovo.",
         "my-records": "I miei registri del consenso",
         "erase": "Cancella i miei registri e la mia scelta",
+        "do-not-sell": "Non vendere né condividere le mie informazioni personali",
+        "opt-out": ("I cookie facoltativi restano attivi finché lei non si oppone: "
+                    "scelga «Rifiuta tutti» oppure tolga la spunta a ciò che rifiuta e "
+                    "salvi. Il segnale Global Privacy Control del suo browser vale come "
+                    "opposizione."),
         "declaration": "Cookie e servizi utilizzati su questo sito",
         "service": "Servizio",
         "purpose": "Finalità",
@@ -251,6 +275,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "reask": "Ons cookiebeleid is gewijzigd sinds uw laatste keuze. Wilt u opnieuw kiezen?",
         "my-records": "Mijn toestemmingsgegevens",
         "erase": "Mijn gegevens en mijn keuze wissen",
+        "do-not-sell": "Mijn persoonsgegevens niet verkopen of delen",
+        "opt-out": ("Optionele cookies staan aan totdat u bezwaar maakt: kies ‘Alles "
+                    "weigeren’ of vink uit wat u weigert en sla op. Het Global Privacy "
+                    "Control-signaal van uw browser geldt als bezwaar."),
         "declaration": "Cookies en diensten op deze website",
         "service": "Dienst",
         "purpose": "Doel",
@@ -291,6 +319,10 @@ TEXTS: dict[str, dict[str, str]] = {
                  "novamente, por favor.",
         "my-records": "Os meus registos de consentimento",
         "erase": "Apagar os meus registos e a minha escolha",
+        "do-not-sell": "Não vender nem partilhar as minhas informações pessoais",
+        "opt-out": ("Os cookies opcionais estão ativos até que se oponha: escolha "
+                    "«Recusar todos» ou desmarque o que recusa e guarde. O sinal Global "
+                    "Privacy Control do seu navegador conta como oposição."),
         "declaration": "Cookies e serviços utilizados neste site",
         "service": "Serviço",
         "purpose": "Finalidade",
@@ -333,6 +365,11 @@ TEXTS: dict[str, dict[str, str]] = {
                  "wybrać ponownie.",
         "my-records": "Moje zapisy zgód",
         "erase": "Usuń moje zapisy i mój wybór",
+        "do-not-sell": "Nie sprzedawaj ani nie udostępniaj moich danych osobowych",
+        "opt-out": ("Opcjonalne pliki cookie pozostają włączone do momentu zgłoszenia "
+                    "sprzeciwu: wystarczy wybrać „Odrzuć wszystkie” albo odznaczyć "
+                    "niechciane kategorie i zapisać. Sygnał Global Privacy Control "
+                    "wysłany przez przeglądarkę jest traktowany jako sprzeciw."),
         "declaration": "Pliki cookie i usługi używane w tym serwisie",
         "service": "Usługa",
         "purpose": "Cel",
