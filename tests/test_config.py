@@ -273,3 +273,27 @@ def test_replace_mistakes_are_explained(entry, hint):
 def test_dpo_and_policy_page_mistakes_are_explained(text, hint):
     err = error_of(MINIMAL + text)
     assert err.line == 7 and hint in str(err)
+
+
+def test_regions_name_the_country_header_and_the_opt_out_places():
+    c = parse_config(MINIMAL + "trusted_proxies: [10.0.0.0/8]\nregions:\n  header: CF-IPCountry\n"
+                     "  subdivision_header: CF-Region-Code\n  opt_out: [US-CA, US-CO, CA]\n")
+    assert c.regions is not None and c.regions.header == "CF-IPCountry"
+    assert c.regions.subdivision_header == "CF-Region-Code"
+    assert c.regions.opt_out == {"US-CA", "US-CO", "CA"}
+    assert parse_config(MINIMAL).regions is None
+
+
+@pytest.mark.parametrize(("text", "line", "says"), [
+    ("regions: {header: CF-IPCountry, opt_out: [US]}\n", 7, "needs trusted_proxies"),
+    ("trusted_proxies: [10.0.0.1]\nregions: {opt_out: [US]}\n", 8, "needs header"),
+    ("trusted_proxies: [10.0.0.1]\nregions: {header: 'CF IPCountry'}\n", 8, "a header name"),
+    ("trusted_proxies: [10.0.0.1]\nregions:\n  header: CF-IPCountry\n  opt_out: [us, USA]\n",
+     10, "us, USA must be an upper-case ISO 3166 code"),
+    ("trusted_proxies: [10.0.0.1]\nregions:\n  header: CF-IPCountry\n  opt_out: [US-CA]\n",
+     10, "give subdivision_header"),
+    ("trusted_proxies: [10.0.0.1]\nregions: {header: X-Country, opt_in: [FR]}\n", 8, "opt_in"),
+])
+def test_regions_errors_name_the_line_and_the_fix(text, line, says):
+    e = error_of(MINIMAL + text)
+    assert f"site.yaml:{line}" in str(e) and says in str(e)

@@ -6,7 +6,7 @@ from ipaddress import ip_network
 import pytest
 
 from consentproxy.banner.render import Banner
-from consentproxy.config import ForTesting
+from consentproxy.config import ForTesting, Regions
 from consentproxy.consent import NO_DECISION, parse_state
 from consentproxy.engine import Engine, Request
 from consentproxy.httpheaders import header
@@ -609,3 +609,69 @@ def test_an_impression_is_a_page_showing_the_first_layer_to_be_answered(engine):
     assert impression() is True
     assert impression(cookie) is False
     assert impression(Sec_Purpose="prefetch") is False
+
+
+# --- jurisdictions (config regions) ---------------------------------------------------------
+
+@pytest.fixture
+def regional(engine) -> Engine:
+    return Engine(replace(engine.config, trusted_proxies=(ip_network("10.0.0.0/8"),),
+                          regions=Regions("CF-IPCountry", "CF-Region-Code",
+                                          frozenset({"US-CA", "CA"}))),
+                  [b"k" * 32], clock=lambda: NOW)
+
+
+def located(engine, cookie=None, client_ip="10.0.0.1", **place):
+    headers = [("Host", "shop.example.com")] + ([("Cookie", cookie)] if cookie else [])
+    headers += [(k.replace("_", "-"), v) for k, v in place.items()]
+    return engine.begin(Request("GET", "/", headers, client_ip=client_ip))
+
+
+@pytest.mark.parametrize("place", [{"CF_IPCountry": "US", "CF_Region_Code": "CA"},
+                                   {"CF_IPCountry": "us", "CF_Region_Code": "US-CA"},
+                                   {"CF_IPCountry": "CA"},
+                                   {"CF_IPCountry": "CA", "CF_Region_Code": "QC"}])
+def test_an_opt_out_place_allows_every_optional_category_before_a_choice(regional, place):
+    ex = located(regional, cookie="_ga=1; _fbp=2", **place)
+    assert ex.state.opt_out and not ex.state.decided and not ex.state.asks
+    assert ex.state.categories == {"analytics", "advertising", "social"}
+    assert header(ex.upstream_headers(), "cookie") == "_ga=1; _fbp=2"
+
+
+@pytest.mark.parametrize("place", [{"CF_IPCountry": "US"}, {"CF_IPCountry": "US",
+                                                           "CF_Region_Code": "NY"},
+                                   {"CF_IPCountry": "FR"}, {"CF_Region_Code": "CA"}, {}])
+def test_other_and_unknown_places_ask_first(regional, place):
+    ex = located(regional, cookie="_ga=1; _fbp=2", **place)
+    assert not ex.state.opt_out and ex.state.asks and not ex.state.categories
+    assert header(ex.upstream_headers(), "cookie") is None
+
+
+def test_the_country_of_an_untrusted_peer_is_not_believed(regional):
+    ex = located(regional, client_ip="192.0.2.1", CF_IPCountry="CA")
+    assert not ex.state.opt_out and ex.state.asks
+
+
+def test_in_an_opt_out_place_the_visitors_choice_wins_over_the_regime(regional):
+    _, consent = choose(regional, "reject-all")
+    ex = located(regional, cookie=f"{consent}; _ga=1", CF_IPCountry="CA")
+    assert ex.state.opt_out and ex.state.decided and not ex.state.categories
+    assert header(ex.upstream_headers(), "cookie") == consent
+
+
+def test_global_privacy_control_opts_out_of_every_category_in_an_opt_out_place(regional):
+    ex = located(regional, cookie="_ga=1", CF_IPCountry="CA", Sec_GPC="1")
+    assert ex.state.opt_out and ex.state.gpc and not ex.state.categories
+    assert not ex.state.asks  # opted out already: nothing to ask
+    assert header(ex.upstream_headers(), "cookie") is None
+
+
+def test_the_do_not_sell_control_is_recorded_as_the_visitors_opt_out(regional):
+    ex = regional.begin(Request("POST", "/.consent/choice?via=do-not-sell", [
+        ("Host", "shop.example.com"), ("Origin", "http://shop.example.com"),
+        ("Content-Type", "application/x-www-form-urlencoded"), ("CF-IPCountry", "CA")],
+        client_ip="10.0.0.1"))
+    resp = ex.local_response(b"action=reject-all&return=/")
+    assert resp.record.method == "do-not-sell" and resp.record.withdrawal
+    assert resp.record.outcome == ""  # no first layer was shown: no banner outcome
+    assert resp.new_state.decided and not resp.new_state.categories

@@ -1032,3 +1032,75 @@ async def test_a_grant_frames_one_embed_through_the_proxys_frame_document(
         assert b'<iframe src="https://www.facebook.com/tr?id=1"' in await resp.read()
     async with client.get(proxy + target.replace("&g=", "&g=x")) as resp:
         assert resp.status == 403
+
+
+# --- 19: jurisdictions ------------------------------------------------------------------
+
+REGIONS = ("trusted_proxies: [127.0.0.1/32]\n"
+           "regions: {header: CF-IPCountry, subdivision_header: CF-Region-Code, "
+           "opt_out: [US-CA]}\n")
+CALIFORNIA = {"CF-IPCountry": "US", "CF-Region-Code": "CA"}
+DNS_BUTTON = b'data-consent-action="do-not-sell"'
+
+
+async def test_an_opt_out_region_runs_trackers_until_the_do_not_sell_control_opts_out(
+        start_proxy, origin: str, client: aiohttp.ClientSession) -> None:
+    proxy = await start_proxy(origin, REGIONS)
+    async with client.get(proxy + "/cookies/200", headers={
+            "Sec-Fetch-Dest": "document", **CALIFORNIA}) as resp:
+        body = await resp.read()
+        assert set_cookie_names(resp) == ["_ga", "_fbp", "PHPSESSID"]
+        assert "CF-IPCountry" in resp.headers["Vary"]
+        assert "CF-Region-Code" in resp.headers["Vary"]
+    assert b"<script async src=" + GA in body and b'type="text/plain"' not in body
+    assert DNS_BUTTON in body and b'action="/.consent/choice?via=do-not-sell"' in body
+    assert b"<dialog" in body and b'<dialog class="cp-banner cp-bar" aria-labelledby' \
+        b'="cp-title" aria-describedby="cp-body">' in body  # not open: nothing to ask
+    # The no-JavaScript opt-out: the control's form.
+    async with client.post(proxy + "/.consent/choice?via=do-not-sell", headers={
+            "Origin": proxy, **CALIFORNIA},
+            data={"action": "reject-all", "return": "/cookies/200"},
+            allow_redirects=False) as resp:
+        assert resp.status == 303
+        cookie = cookie_value(resp, "consent")
+    async with client.get(proxy + "/cookies/200", headers={
+            "Sec-Fetch-Dest": "document", "Cookie": f"consent={cookie}", **CALIFORNIA}) as resp:
+        body = await resp.read()
+        assert resp.headers.getall("Set-Cookie") == [TRACKING_SET_COOKIES[-1]]
+    assert_neutralised(body)
+    assert DNS_BUTTON not in body  # nothing optional runs any more
+
+
+@pytest.mark.parametrize("place", [{"CF-IPCountry": "FR"}, {"CF-IPCountry": "US"}, {},
+                                   {"CF-IPCountry": "XX", "CF-Region-Code": "CA"},
+                                   {"CF-IPCountry": "", "CF-Region-Code": "CA"}])
+async def test_any_other_or_unknown_place_gets_consent_first(
+        start_proxy, origin: str, client: aiohttp.ClientSession, place: dict[str, str]) -> None:
+    proxy = await start_proxy(origin, REGIONS)
+    async with client.get(proxy + "/cookies/200", headers={
+            "Sec-Fetch-Dest": "document", **place}) as resp:
+        body = await resp.read()
+        assert resp.headers.getall("Set-Cookie") == [TRACKING_SET_COOKIES[-1]]
+    assert_neutralised(body)
+    assert DNS_BUTTON not in body
+
+
+async def test_a_country_header_sent_by_anyone_but_a_trusted_proxy_is_ignored(
+        start_proxy, origin: str, client: aiohttp.ClientSession) -> None:
+    proxy = await start_proxy(origin, REGIONS.replace("127.0.0.1/32", "10.0.0.0/8"))
+    async with client.get(proxy + "/cookies/200", headers={
+            "Sec-Fetch-Dest": "document", **CALIFORNIA}) as resp:
+        body = await resp.read()
+        assert resp.headers.getall("Set-Cookie") == [TRACKING_SET_COOKIES[-1]]
+    assert_neutralised(body)
+
+
+async def test_global_privacy_control_is_the_opt_out_in_an_opt_out_region(
+        start_proxy, origin: str, client: aiohttp.ClientSession) -> None:
+    proxy = await start_proxy(origin, REGIONS)
+    async with client.get(proxy + "/cookies/200", headers={
+            "Sec-Fetch-Dest": "document", "Sec-GPC": "1", **CALIFORNIA}) as resp:
+        body = await resp.read()
+        assert resp.headers.getall("Set-Cookie") == [TRACKING_SET_COOKIES[-1]]
+    assert_neutralised(body)  # analytics too, not only gpc's advertising
+    assert DNS_BUTTON not in body and b'id="cp-gpc"' in body

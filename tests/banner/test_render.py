@@ -112,3 +112,57 @@ def test_preferences_page_opens_the_preferences(banner):
     assert page.startswith("<!DOCTYPE html>") and 'class="cp-banner cp-box"' in page
     assert '<details class="cp-details" open="">' in page
     assert 'name="return" value="/shop"' in page
+
+
+OPTIONAL = frozenset({"analytics", "advertising", "social"})
+REGIME = ConsentState(categories=OPTIONAL, opt_out=True)  # an opt-out region, no choice yet
+DNS = 'data-consent-action="do-not-sell"'
+
+
+def test_an_opt_out_region_asks_nothing_and_offers_the_do_not_sell_control(banner):
+    markup = banner.render(REGIME, "en", "/here").decode()
+    assert 'open=""' not in markup.split("<form")[0]
+    assert ('<form method="post" action="/.consent/choice?via=do-not-sell"><input '
+            'type="hidden" name="return" value="/here"/>') in markup
+    assert ('<button type="submit" name="action" value="reject-all" class="cp-manage cp-dns" '
+            'data-consent-action="do-not-sell">Do Not Sell or Share My Personal Information'
+            '</button>') in markup
+    assert 'id="cp-opt-out"' in markup and "Manage cookies</a>" in markup
+    # Closing the preferences changes nothing: the regime is no refusal to confirm.
+    assert re.search(r'<button type="button" class="cp-close"', markup)
+    assert all(f'data-consent-category="{c}" checked="checked"' in markup for c in OPTIONAL)
+    xml.dom.minidom.parseString(b'<body xmlns="http://www.w3.org/1999/xhtml">'
+                                + markup.encode() + b"</body>")
+
+
+def test_once_opted_out_or_decided_the_opt_out_note_and_control_go(banner):
+    opted_out = banner.render(replace(REGIME, decided=True, categories=frozenset()),
+                              "en", "/").decode()
+    assert DNS not in opted_out and 'id="cp-opt-out"' not in opted_out
+    kept = banner.render(replace(REGIME, decided=True, categories=frozenset({"analytics"})),
+                         "en", "/").decode()
+    assert DNS in kept and 'id="cp-opt-out"' not in kept
+
+
+def test_the_privacy_signal_in_an_opt_out_region_refused_every_optional_category(banner):
+    markup = banner.render(replace(REGIME, categories=frozenset(), gpc=True), "en", "/").decode()
+    assert DNS not in markup and 'id="cp-opt-out"' not in markup
+    note = re.search(r'<p class="cp-note" id="cp-gpc">([^<]*)</p>', markup)
+    assert note and all(c in note.group(1) for c in ("Audience measurement", "Advertising",
+                                                   "Social networks"))
+
+
+@pytest.mark.parametrize("lang", ["en", "fr", "de", "es", "it", "nl", "pt", "pl"])
+def test_the_do_not_sell_control_speaks_every_language(banner, lang):
+    from consentproxy.banner.texts import TEXTS
+
+    markup = banner.render(REGIME, lang, "/").decode()
+    dns = re.search(r'data-consent-action="do-not-sell">([^<]*)</button>', markup)
+    assert dns and dns.group(1) == xml_text(TEXTS[lang]["do-not-sell"])
+    assert xml_text(TEXTS[lang]["opt-out"]) in markup
+
+
+def xml_text(text: str) -> str:
+    from html import escape
+
+    return escape(text).encode("ascii", "xmlcharrefreplace").decode()
