@@ -256,6 +256,19 @@ def test_check_config_says_what_happens_to_the_former_consent_tool(tmp_path, cap
             ) in capsys.readouterr().out
 
 
+def test_check_config_says_which_places_are_opt_out(tmp_path, capsys):
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD + "trusted_proxies: [10.0.0.1]\nregions: {header: CF-IPCountry, "
+                 "subdivision_header: CF-Region-Code, opt_out: [US-CA, US-CO]}\n")
+    assert main(["check-config", str(f)]) == 0
+    assert ("regions: from CF-IPCountry and CF-Region-Code (believed from trusted_proxies "
+            "only): opt-out in US-CA, US-CO; opt-in (consent first) everywhere else and where "
+            "the place is unknown") in capsys.readouterr().out
+    f.write_text(GOOD + "regions: {header: CF-IPCountry, opt_out: [US]}\n")
+    assert main(["check-config", str(f)]) == 2
+    assert "site.yaml:7: regions needs trusted_proxies" in capsys.readouterr().err
+
+
 AMPERE = "config/ampere.yaml"
 
 

@@ -259,6 +259,14 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     print(f"  proof of consent: kept in {_redacted(records.target)} for {records.retention_days} "
           "days" if records.target else "  proof of consent: not kept (add records: {path: "
           "FILE} to keep each decision)")
+    if config.regions is not None:
+        regions = config.regions
+        where = regions.header + (f" and {regions.subdivision_header}"
+                                  if regions.subdivision_header else "")
+        print(f"  regions: from {where} (believed from trusted_proxies only): "
+              + (f"opt-out in {', '.join(sorted(regions.opt_out))}; " if regions.opt_out
+                 else "")
+              + "opt-in (consent first) everywhere else and where the place is unknown")
     if config.gpc:
         print(f"  Global Privacy Control{' and Do-Not-Track' if config.dnt else ''} refuse: "
               f"{', '.join(config.gpc)}")
