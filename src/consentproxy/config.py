@@ -67,6 +67,9 @@ class Service:
     # Shown in place of a blocked embed of this service, per language (a page in another
     # language gets the banner's generic, translated text instead).
     placeholder: dict[str, str] = field(default_factory=dict)
+    # Google Consent Mode: basic holds its tags until consent; advanced (an explicit opt-in,
+    # legally contested in the EU) loads them before, with every signal denied.
+    consent_mode: str = "basic"
 
     def display_title(self, lang: str = "en") -> str:
         return translated(self.title, lang) or self.name
@@ -296,7 +299,8 @@ SERVICE_TEXT_KEYS = ("vendor", "privacy_url", "retention", "embed")
 SERVICE_TRANSLATED_KEYS = ("title", "purpose", "placeholder")
 SERVICE_LISTS = ("hosts", "domains", "cookies", "inline")
 SERVICE_KEYS = {"use", "name", "category", *SERVICE_LISTS, "replace", *SERVICE_TEXT_KEYS,
-                *SERVICE_TRANSLATED_KEYS}
+                *SERVICE_TRANSLATED_KEYS, "consent_mode"}
+SERVICE_CONSENT_MODES = ("basic", "advanced")
 
 
 def translated(texts: dict[str, str], lang: str) -> str:
@@ -667,6 +671,12 @@ class _Reader:
             if not isinstance(value, bool):
                 raise self.fail(node, "consent_mode must be true, false or a mapping of "
                                 "signals to categories, e.g. {analytics_storage: [analytics]}")
+            advanced = [s.name for s in services if s.consent_mode == "advanced"]
+            if not value and advanced:
+                raise self.fail(node, f"consent_mode: false, but {', '.join(advanced)} "
+                                "loads before consent in Consent Mode's advanced mode, which "
+                                "needs the denied signals; turn Consent Mode on or the "
+                                "service's consent_mode: advanced off")
             return defaults if value else {}
         out = dict(defaults)
         for signal, cats in self.mapping(node, "consent_mode",
@@ -925,6 +935,15 @@ class _Reader:
                 svc = replace(svc, name=self.name(fields["name"], "service name"))
             if "category" in fields:
                 svc = replace(svc, category=self.name(fields["category"], "category"))
+            if "consent_mode" in fields:
+                svc = replace(svc, consent_mode=self.word(
+                    fields["consent_mode"], f"consent_mode of {svc.name!r}",
+                    SERVICE_CONSENT_MODES))
+                if svc.consent_mode == "advanced" and svc.vendor != "Google":
+                    raise self.fail(fields["consent_mode"], f"consent_mode: advanced is for "
+                                    f"Google tags, which read Consent Mode's signals; "
+                                    f"{svc.name!r} is not one (give vendor: Google if it is, "
+                                    "e.g. your server-side tagging host)")
             where = fields.get("category") or fields.get("use") or fields.get("name")
             if svc.category not in categories:
                 raise self.fail(where, f"service {svc.name!r} is in category "

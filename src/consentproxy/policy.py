@@ -246,11 +246,16 @@ class Policy:
                      site: str = "") -> Service | None:
         """The service to block for a request to host+path, or None if it may load."""
         svc = self.holder(host, path, site)
-        return svc if svc is not None and not self.allows(svc, state) else None
+        return svc if svc is not None and not self.loads(svc, state) else None
 
     def allows(self, svc: Service, state: ConsentState) -> bool:
         return svc.category in self.required or (
             state.allows(svc.category, svc.name) and svc.category != FORMER_CMP)
+
+    def loads(self, svc: Service, state: ConsentState) -> bool:
+        """Whether its scripts and requests may run: with consent, or before it for a Google
+        tag in Consent Mode's advanced mode (its cookies wait for consent all the same)."""
+        return svc.consent_mode == "advanced" or self.allows(svc, state)
 
     def outside(self, services: Iterable[str], categories: Iterable[str]) -> frozenset[str]:
         """The known services among `services` that belong to none of `categories`."""
@@ -339,7 +344,7 @@ class Policy:
                        site: str = "") -> Service | None:
         """The first service of an inline script (or markup) that consent does not cover."""
         return next((s for s in self.inline_services(text, markup, site)
-                     if not self.allows(s, state)), None)
+                     if not self.loads(s, state)), None)
 
     # --- hosts the page may reach (CSP) ------------------------------------------------
 
@@ -347,7 +352,7 @@ class Policy:
         """The consented services' hosts, and those of the known trackers met on the site
         so far whose category is accepted."""
         return sorted({h for s in (*self.config.services, *self.seen.values())
-                       if self.allows(s, state)
+                       if self.loads(s, state)
                        for h in s.source_hosts})
 
 

@@ -108,7 +108,7 @@ class Judge:
                 "category": svc.category if svc else None, "resource_type": resource_type,
                 "initiator": initiator,
                 "verdict": self.policy.verdict(host, parts.path, self.site),
-                "allowed": svc is None or self.policy.allows(svc, self.state)}
+                "allowed": svc is None or self.policy.loads(svc, self.state)}
 
     def cookie(self, name: str, domain: str, life: float | None) -> dict[str, Any]:
         return {"name": name, "domain": domain,

@@ -108,9 +108,11 @@
     })) return null;
     return [host, third[0]];
   }
+  /* svc[2]: a Google tag in Consent Mode's advanced mode loads before consent (its
+     cookies still wait, see the cookie guard). */
   function blockedUrl(url, base) {
     var svc = url && serviceOf(String(url), base);
-    return svc && !allowsService(svc) ? svc : null;
+    return svc && !svc[2] && !allowsService(svc) ? svc : null;
   }
   /* The text a data: or javascript: URL makes a frame show. */
   function frameText(v) {

@@ -60,7 +60,9 @@ def client_config(policy: Policy) -> dict[str, object]:
     """What guard.js needs to classify URLs and cookies: the policy's own tables, with
     services as indexes into one list, and the knowledge base's domains as compact sets
     by category (see domainset)."""
-    services = [[s.name, s.category] for s in policy.config.services]
+    # [name, category] or, loading before consent (Consent Mode advanced), [.., 1]
+    services = [[s.name, s.category] + [1] * (s.consent_mode == "advanced")
+                for s in policy.config.services]
     index = {s[0]: i for i, s in enumerate(services)}
     hold = policy.config.known_trackers == "hold"
     known_paths = []  # the shared hosts' paths of built-in services the config does not use

@@ -294,7 +294,7 @@ class Neutraliser:
         svc = self.policy.holder(target[0], target[1], self.site)
         if svc is None or svc.name not in self.policy.services:
             self.unknown_hosts.add(target[0])
-        return None if svc is None or self.policy.allows(svc, self.state) else svc
+        return None if svc is None or self.policy.loads(svc, self.state) else svc
 
     def start_tag(self, name: bytes, tag: bytes) -> bytes:
         """The tag to emit for a start tag that may fetch something (a script with a src
