@@ -1,0 +1,94 @@
+"""Google Consent Mode v2 advanced mode (`consent_mode: advanced` on a Google tag), in
+Chromium through the proxy: the tag loads before consent, after the guard has pushed the
+denied default; its Set-Cookie is stripped until consent; accepting updates the signals to
+granted; a tag left in basic mode (the default) stays held."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+import pytest
+import pytest_asyncio
+from aiohttp import web
+from playwright.async_api import Browser, Route
+
+from consentproxy import server
+from consentproxy.config import load_config
+from consentproxy.demo.origin import serve_app
+from consentproxy.engine import Engine
+from tests.conftest import DEMO_CONFIG
+from tests.e2e.conftest import FIRST_PARTY_HOST, recorded
+
+pytestmark = pytest.mark.e2e
+GTAG = "https://www.googletagmanager.com/gtag/js?id=G-1"
+PAGE = ("<!doctype html><html><head><title>shop</title>"
+        f'<script async src="{GTAG}"></script>'
+        "<script>window.dataLayer = window.dataLayer || [];"
+        "function gtag(){dataLayer.push(arguments);}"
+        "gtag('js', new Date()); gtag('config', 'G-1');</script>"
+        '<script async src="https://connect.facebook.net/en_US/fbevents.js"></script>'
+        "</head><body><p>shop</p></body></html>")
+# The stand-in for gtag.js: what Consent Mode said when it ran, and a cookie it tries to set.
+TAG = ("window.__tag_saw = (window.dataLayer || []).filter(function (e) {"
+       "  return e[0] === 'consent'; }).map(function (e) { return [e[1], e[2]]; });"
+       "document.cookie = '_ga=GA1.1.from-tag; path=/';")
+SIGNALS = ("ad_storage", "analytics_storage", "ad_user_data", "ad_personalization")
+OPEN = "() => document.getElementById('consentproxy').shadowRoot.querySelector('dialog').open"
+
+
+async def page(request: web.Request) -> web.Response:
+    resp = web.Response(text=PAGE, content_type="text/html")
+    resp.headers.add("Set-Cookie", "_ga=GA1.1.from-origin; Path=/; Max-Age=3600")
+    return resp
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def advanced_proxy() -> AsyncIterator[str]:
+    """The demo config with Google Analytics and gtag.js's host (Google Tag Manager) in
+    advanced mode; the Facebook pixel stays basic."""
+    app = web.Application()
+    app.router.add_get("/", page)
+    async with serve_app(app) as port:
+        config = load_config(DEMO_CONFIG).with_overrides(upstream=f"http://127.0.0.1:{port}")
+        config = replace(config, services=tuple(
+            replace(s, consent_mode="advanced")
+            if s.name in ("google-analytics", "google-tag-manager") else s
+            for s in config.services))
+        running = await server.start(Engine(config, [b"e2e-secret-key-0123456789"]),
+                                     "127.0.0.1", 0)
+        yield f"http://{FIRST_PARTY_HOST}:{running.port}"
+        await running.stop()
+
+
+async def test_advanced_tag_loads_before_consent_with_denied_signals_and_no_cookies(
+        browser: Browser, advanced_proxy: str) -> None:
+    async with recorded(browser, advanced_proxy) as (tab, recorder):
+        async def tag(route: Route) -> None:
+            await route.fulfill(body=TAG, content_type="application/javascript")
+
+        await tab.route("https://www.googletagmanager.com/gtag/js*", tag)
+        loaded = tab.wait_for_function("() => window.__tag_saw !== undefined")
+        await tab.goto("/")
+        await loaded
+        await tab.wait_for_load_state("networkidle")
+        assert await tab.evaluate(OPEN)  # no choice yet: the banner asks
+        saw = await tab.evaluate("window.__tag_saw")
+        assert saw and saw[0][0] == "default", saw  # the default came before the tag ran
+        assert all(saw[0][1][s] == "denied" for s in SIGNALS), saw
+        assert not [k for k, _ in saw if k == "update"]
+        assert "_ga" not in {c["name"] for c in await tab.context.cookies()}  # both refused
+        assert not recorder.to("facebook.net")  # basic mode: held
+
+        await tab.click("[data-consent-action=accept-all]")
+        await tab.wait_for_function("() => window.dataLayer.some(function (e) {"
+                                    " return e[0] === 'consent' && e[1] === 'update'; })")
+        update = json.loads(await tab.evaluate(
+            "JSON.stringify(window.dataLayer.filter(function (e) {"
+            " return e[0] === 'consent' && e[1] === 'update'; }).pop()[2])"))
+        assert all(update[s] == "granted" for s in SIGNALS), update
+        await tab.reload()
+        await tab.wait_for_load_state("networkidle")
+        assert "_ga" in {c["name"] for c in await tab.context.cookies()}
+        assert recorder.to("facebook.net")
