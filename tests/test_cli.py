@@ -269,6 +269,23 @@ def test_check_config_says_which_places_are_opt_out(tmp_path, capsys):
     assert "site.yaml:7: regions needs trusted_proxies" in capsys.readouterr().err
 
 
+def test_check_config_says_which_google_tags_load_before_consent(tmp_path, capsys):
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD)
+    assert main(["check-config", str(f)]) == 0
+    assert "Google Consent Mode v2: basic (Google tags held until consent)" in (
+        capsys.readouterr().out)
+    f.write_text(GOOD.replace("- use: google-analytics",
+                              "- {use: google-analytics, consent_mode: advanced}\n"
+                              "  - use: google-tag-manager"))
+    assert main(["check-config", str(f)]) == 0
+    out = capsys.readouterr().out
+    assert ("Google Consent Mode v2: advanced for google-analytics (loaded before consent, "
+            "signals denied, cookies held; contested in the EU)") in out
+    assert ("warning: google-analytics is in Consent Mode's advanced mode, but gtag.js "
+            "(www.googletagmanager.com) is 'google-tag-manager', held until consent") in out
+
+
 AMPERE = "config/ampere.yaml"
 
 

@@ -267,6 +267,12 @@ def cmd_check_config(args: argparse.Namespace) -> int:
               + (f"opt-out in {', '.join(sorted(regions.opt_out))}; " if regions.opt_out
                  else "")
               + "opt-in (consent first) everywhere else and where the place is unknown")
+    if config.consent_mode:
+        advanced = [s.name for s in config.services if s.consent_mode == "advanced"]
+        print("  Google Consent Mode v2: " + (
+            f"advanced for {', '.join(advanced)} (loaded before consent, signals denied, "
+            "cookies held; contested in the EU), basic (held until consent) for the rest"
+            if advanced else "basic (Google tags held until consent)"))
     if config.gpc:
         print(f"  Global Privacy Control{' and Do-Not-Track' if config.dnt else ''} refuse: "
               f"{', '.join(config.gpc)}")
