@@ -16,7 +16,7 @@ from consentproxy import server
 from consentproxy.config import Regions, load_config
 from consentproxy.engine import Engine
 from tests.conftest import DEMO_CONFIG
-from tests.e2e.conftest import FIRST_PARTY_HOST, recorded
+from tests.e2e.conftest import FIRST_PARTY_HOST, axe_violations, recorded
 
 pytestmark = pytest.mark.e2e
 CALIFORNIA = {"CF-IPCountry": "US", "CF-Region-Code": "CA"}
@@ -49,6 +49,7 @@ async def test_opt_out_region_trackers_run_until_do_not_sell_and_gpc_holds_them(
         assert not await page.evaluate(OPEN)  # nothing to ask first
         assert (await page.evaluate("window.consentproxy.get()"))["categories"] == [
             "advertising", "analytics", "social"]
+        assert await axe_violations(page, ["#consentproxy"]) == []
 
         recorder.clear()
         async with page.expect_navigation():  # what ran cannot be stopped: a new page
