@@ -754,7 +754,8 @@ async def test_a_choice_under_a_forced_state_answers_the_forced_state_and_sets_n
         assert "Set-Cookie" not in resp.headers
         state = await resp.json()
     assert state | {"revision": None} == {"decided": False, "categories": [], "services": [],
-                                          "revision": None, "decided_at": None, "forced": True}
+                                          "revision": None, "decided_at": None, "forced": True,
+                                          "opt_out": False}
     async with client.post(proxy + "/.consent/choice", headers=headers, allow_redirects=False,
                            data={"action": "accept-all", "return": "/page"}) as resp:
         assert (resp.status, resp.headers["Location"]) == (303, "/page")
