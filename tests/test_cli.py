@@ -275,15 +275,22 @@ def test_check_config_says_which_google_tags_load_before_consent(tmp_path, capsy
     assert main(["check-config", str(f)]) == 0
     assert "Google Consent Mode v2: basic (Google tags held until consent)" in (
         capsys.readouterr().out)
+    for listed in ("\n  - use: google-tag-manager", ""):  # configured, or a known tracker
+        f.write_text(GOOD.replace("- use: google-analytics",
+                                  "- {use: google-analytics, consent_mode: advanced}" + listed))
+        assert main(["check-config", str(f)]) == 0
+        out = capsys.readouterr().out
+        assert ("Google Consent Mode v2: advanced for google-analytics (loaded before consent, "
+                "signals denied, cookies held; contested in the EU)") in out
+        assert ("warning: google-analytics is in Consent Mode's advanced mode, but gtag.js "
+                "(www.googletagmanager.com) is 'google-tag-manager', held until consent; give "
+                "it consent_mode: advanced too (- {use: google-tag-manager, consent_mode: "
+                "advanced})") in out
     f.write_text(GOOD.replace("- use: google-analytics",
                               "- {use: google-analytics, consent_mode: advanced}\n"
-                              "  - use: google-tag-manager"))
+                              "  - {use: google-tag-manager, consent_mode: advanced}"))
     assert main(["check-config", str(f)]) == 0
-    out = capsys.readouterr().out
-    assert ("Google Consent Mode v2: advanced for google-analytics (loaded before consent, "
-            "signals denied, cookies held; contested in the EU)") in out
-    assert ("warning: google-analytics is in Consent Mode's advanced mode, but gtag.js "
-            "(www.googletagmanager.com) is 'google-tag-manager', held until consent") in out
+    assert "warning: google-analytics" not in capsys.readouterr().out
 
 
 AMPERE = "config/ampere.yaml"

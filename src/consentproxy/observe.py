@@ -166,10 +166,11 @@ def config_warnings(policy: Policy) -> list[str]:
                 out.append(f"Open Cookie Database {ours} cookies have no category here and "
                            f"count as unknown ({config.unknown_cookies}); map them with "
                            f"cookie_database: {{{ours}: CATEGORY}}")
-    loader = policy.service_for_host("www.googletagmanager.com", "/gtag/js")
+    loader = policy.holder("www.googletagmanager.com", "/gtag/js", unknown=False)
     advanced = [s.name for s in config.services if s.consent_mode == "advanced"]
     if advanced and loader is not None and loader.consent_mode != "advanced":
         out.append(f"{', '.join(advanced)} {'is' if len(advanced) == 1 else 'are'} in Consent "
                    f"Mode's advanced mode, but gtag.js (www.googletagmanager.com) is "
-                   f"{loader.name!r}, held until consent; give it consent_mode: advanced too")
+                   f"{loader.name!r}, held until consent; give it consent_mode: advanced too "
+                   f"(- {{use: {loader.name}, consent_mode: advanced}})")
     return out
