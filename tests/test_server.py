@@ -62,6 +62,8 @@ SVG = (b"<svg xmlns='http://www.w3.org/2000/svg'><image href='https://www.facebo
 JSON_BODY = json.dumps({"items": list(range(500)), "name": "caf\u00e9"}).encode()
 BIG_CHUNK = os.urandom(1 << 20)
 BIG_CHUNKS = 64  # 64 MiB
+GTAG = b'<script async src="https://www.googletagmanager.com/gtag/js?id=G-1"></script>'
+GTAG_PAGE = b"<!doctype html><html><head>" + GTAG + b"</head><body><p>shop</p></body></html>"
 SLOW_PARTS = (b"<!doctype html><html><body><p>first</p>",
               b"<p>second</p>" + b"<script src=" + GA + b"></script>",
               b"<p>third</p></body></html>")
@@ -156,6 +158,12 @@ async def cookies(request: web.Request) -> web.Response:
     return resp
 
 
+async def gtag_page(request: web.Request) -> web.Response:
+    resp = web.Response(body=GTAG_PAGE, content_type="text/html")
+    resp.headers.add("Set-Cookie", TRACKING_SET_COOKIES[0])
+    return resp
+
+
 async def encoded(request: web.Request) -> web.Response:
     coding = request.match_info["coding"]
     return web.Response(body=COMPRESS[coding](PAGE), content_type="text/html",
@@ -207,6 +215,7 @@ def origin_app() -> web.Application:
     app.router.add_get("/notmodified", not_modified)
     app.router.add_get("/partial", partial)
     app.router.add_get("/cookies/{status}", cookies)
+    app.router.add_get("/gtag", gtag_page)
     app.router.add_get("/encoded/{coding}", encoded)
     app.router.add_get("/data.json.gz", json_gz)
     app.router.add_get("/slow", slow)
@@ -1105,3 +1114,16 @@ async def test_global_privacy_control_is_the_opt_out_in_an_opt_out_region(
         assert resp.headers.getall("Set-Cookie") == [TRACKING_SET_COOKIES[-1]]
     assert_neutralised(body)  # analytics too, not only gpc's advertising
     assert DNS_BUTTON not in body and b'id="cp-gpc"' in body
+
+
+async def test_an_advanced_consent_mode_tag_loads_before_consent_but_its_cookies_do_not(
+        start_proxy, origin: str, client: aiohttp.ClientSession) -> None:
+    proxy = await start_proxy(origin, "  - {use: google-tag-manager, consent_mode: advanced}\n")
+    async with client.get(proxy + "/gtag", headers={"Sec-Fetch-Dest": "document",
+                                                    "Cookie": "_ga=GA1.1.1.1"}) as resp:
+        body = await resp.read()
+        assert set_cookie_names(resp) == ["_ga"]  # its deletion, not the origin's value
+        assert "Max-Age=0" in resp.headers["Set-Cookie"]
+    assert GTAG in body and b'type="text/plain"' not in body
+    seen = await origin_saw(client, proxy, {"Cookie": "_ga=GA1.1.1.1; PHPSESSID=x"})
+    assert seen["cookie"] == ["PHPSESSID=x"]
