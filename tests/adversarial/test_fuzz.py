@@ -8,12 +8,13 @@ from __future__ import annotations
 import os
 import re
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from consentproxy.consent import NO_DECISION, Signer
 from consentproxy.cookies import capped, cookie_pairs, lifetime, set_cookie_name
 from tests.adversarial.oracle import rewrite
+from tests.rewrite.test_scanner import UTF16_BOMS
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "200"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None,
@@ -34,6 +35,7 @@ pages = st.lists(st.sampled_from(TOKENS) | st.binary(max_size=4), max_size=60).m
 @FUZZ
 @given(page=pages, chunk=st.integers(0, 17))
 def test_rewriter_loses_no_byte_outside_neutralised_tags(page, chunk):
+    assume(page[:2] not in UTF16_BOMS)  # (read as UTF-16, written as UTF-8)
     out = rewrite(page, chunk)
     assert ADDED.sub(b"", out).lower() == ADDED.sub(b"", page).lower()
     assert out == rewrite(page)
