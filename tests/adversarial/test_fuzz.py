@@ -25,10 +25,11 @@ TOKENS = [b"<", b">", b"/", b"!", b"-", b"=", b"'", b'"', b" ", b"\n", b"\t", b"
           b"src", b"href", b"srcdoc", b"http-equiv=refresh", b"content=", b"url=",
           b"//www.google-analytics.com/a.js", b"https://www.facebook.com/tr", b"gtag(",
           b"document.write(", b"\xc3\xa9", b"\xff"]
-# What neutralising adds to a tag; removing it (and lower-casing, since renamed attributes
-# are written in lower case) must give back the input.
+# What neutralising adds to a tag (the response's mark too); removing it (and lower-casing,
+# since renamed attributes are written in lower case) must give back the input.
 ADDED = re.compile(rb'(?: type="text/plain")? data-consent-blocked="[^"]*" '
-                   rb'data-consent-blocked-category="[^"]*"|data-consent-', re.IGNORECASE)
+                   rb'data-consent-blocked-category="[^"]*"(?: data-consent-mark="[^"]*")?'
+                   rb'|data-(?:site-)?consent-', re.IGNORECASE)
 pages = st.lists(st.sampled_from(TOKENS) | st.binary(max_size=4), max_size=60).map(b"".join)
 
 
