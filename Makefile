@@ -75,8 +75,12 @@ bench: install bench-tools
 screenshots: install chromium
 	$(PY) scripts/screenshots.py docs/screenshots
 
+# ruff; mypy, strict on src/ (pyproject's [tool.mypy]); the import contracts of the
+# sans-IO core and its adapters (pyproject's [tool.importlinter]).
 lint: install
 	$(VENV)/bin/ruff check src tests addons bench scripts
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 
 clean:
 	rm -rf $(VENV) tests/e2e/node_modules .pytest_cache build *.egg-info src/*.egg-info

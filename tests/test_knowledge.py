@@ -228,3 +228,10 @@ def test_a_tracker_url_without_its_scheme_is_a_load_only_where_markup_is_written
     js = b'var s = document.createElement("script"); s.src = "https://" + e.agent; ' \
          b'var e = {agent: "js-agent.newrelic.com/nr-1123.min.js"};'
     assert p.inline_services(js, site="news.example") == ()
+
+
+def test_a_built_in_service_the_config_does_not_use_is_named_by_its_title_for_people():
+    """Its title is per language; the knowledge base's label is one text (no dict shown)."""
+    verdict = policy().verdict("connect.facebook.net", "/", "news.example")
+    assert verdict.startswith("known tracker Meta (Facebook) Pixel (built-in catalog)")
+    assert "{" not in verdict and "'en'" not in verdict

@@ -8,16 +8,8 @@ import logging
 
 import pytest
 
-from consentproxy.records import (
-    ConsentRecord,
-    PostgresStore,
-    RecordWriter,
-    SqliteStore,
-    Stats,
-    open_store,
-    summarise,
-    user_agent_family,
-)
+from consentproxy.record import ConsentRecord, Stats, summarise, user_agent_family
+from consentproxy.records import PostgresStore, RecordWriter, SqliteStore, open_store
 
 NOW = 1_800_000_000
 

@@ -31,14 +31,8 @@ from consentproxy.engine import STATE_HEADER, Engine
 from consentproxy.observe import config_warnings, suggest
 from consentproxy.policy import NEVER, Policy
 from consentproxy.proof import shown_page
-from consentproxy.records import (
-    COLUMNS,
-    OUTCOMES,
-    ConsentRecord,
-    RecordStore,
-    open_store,
-    summarise,
-)
+from consentproxy.record import COLUMNS, OUTCOMES, ConsentRecord, summarise
+from consentproxy.records import RecordStore, open_store
 from consentproxy.rewrite.neutralise import url_target
 
 log = logging.getLogger("consentproxy")

@@ -350,7 +350,7 @@ class _Reader:
     def fail(self, node: yaml.Node | None, message: str) -> ConfigError:
         return ConfigError(self.source, node.start_mark.line + 1 if node else None, message)
 
-    def mapping(self, node: yaml.Node, what: str, allowed: set[str]) -> dict[str, yaml.Node]:
+    def mapping(self, node: yaml.Node | None, what: str, allowed: set[str]) -> dict[str, yaml.Node]:
         if not isinstance(node, yaml.MappingNode):
             raise self.fail(node, f"{what} must be a mapping (key: value lines)")
         out: dict[str, yaml.Node] = {}
@@ -371,7 +371,8 @@ class _Reader:
 
     def string(self, node: yaml.Node, what: str) -> str:
         value = self.scalar(node)
-        if isinstance(value, bool | int | float) and node.style is None:
+        if isinstance(value, bool | int | float) and isinstance(node, yaml.ScalarNode) and (
+                node.style is None):
             # A word or number YAML typed (a language `no`, a cookie `on`, a title `2024`):
             # where text is meant, the text as written is meant.
             value = node.value
@@ -477,7 +478,7 @@ class _Reader:
         former = self.former_cmp(top["former_cmp"], categories) if "former_cmp" in top else None
         if former is not None and former.neutralise:
             services = _neutralised(services, former.tool)
-        languages = ("en", "fr")
+        languages: tuple[str, ...] = ("en", "fr")
         if "languages" in top:
             languages = self.strings(top["languages"], "languages")
             if not languages:
@@ -710,9 +711,9 @@ class _Reader:
                 raise self.fail(items["colors"], "; ".join(problems) + "; pick darker or "
                                 "lighter colours")
             out = replace(out, colors=colors)
-        for key in ("logo", "privacy_url", "cookie_policy_url"):
-            if key in items:
-                out = replace(out, **{key: self.url(items[key], f"banner.{key}")})
+        urls: dict[str, Any] = {key: self.url(items[key], f"banner.{key}") for key in (
+            "logo", "privacy_url", "cookie_policy_url") if key in items}
+        out = replace(out, **urls)
         if "dpo" in items:
             out = replace(out, dpo=self.dpo(items["dpo"]))
         if "css" in items:
@@ -923,14 +924,13 @@ class _Reader:
                 raise self.fail(item, "a service needs 'use: BUILTIN' or 'name: ...'")
             replaced = self.replaced(fields, item)
             # A built-in's lists grow with what the entry adds, unless it says `replace:`.
-            svc = replace(
-                base,
+            changes: dict[str, Any] = {
                 **{k: self.string(fields[k], k) for k in SERVICE_TEXT_KEYS if k in fields},
                 **{k: self.texts(fields[k], k) for k in SERVICE_TRANSLATED_KEYS if k in fields},
                 **{k: tuple(dict.fromkeys(
                     (() if k in replaced else getattr(base, k)) + self.strings(fields[k], k)))
-                   for k in SERVICE_LISTS if k in fields},
-            )
+                   for k in SERVICE_LISTS if k in fields}}
+            svc = replace(base, **changes)
             if "name" in fields and "use" in fields:
                 svc = replace(svc, name=self.name(fields["name"], "service name"))
             if "category" in fields:

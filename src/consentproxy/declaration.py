@@ -35,7 +35,7 @@ class Declaration:
                 "cookies": [consent.cookie_name, *cfg.necessary_cookies],
                 "retention": _lifetime(f"{consent.max_age_days} days ({consent.cookie_name})",
                                        lang)}
-        categories = []
+        categories: list[dict[str, Any]] = []
         for cat in cfg.categories:
             services = [{
                 "name": s.name, "title": s.display_title(lang), "provider": s.vendor,

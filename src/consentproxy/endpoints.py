@@ -29,7 +29,7 @@ from consentproxy.config import Service
 from consentproxy.consent import NO_DECISION, ConsentState
 from consentproxy.httpheaders import header, sendable, valid_host
 from consentproxy.language import request_language
-from consentproxy.records import ConsentRecord, RecordStore, user_agent_family
+from consentproxy.record import ConsentRecord, Records, user_agent_family
 from consentproxy.rewrite.neutralise import url_target
 
 if TYPE_CHECKING:
@@ -237,7 +237,8 @@ class Endpoints:
         by Accept), in ?lang= or the visitor's language."""
         query = dict(parse_qsl(urlsplit(ex.req.target).query))
         cfg, declaration = self.engine.config, self.engine.declaration
-        lang = query.get("lang") if query.get("lang") in cfg.languages else ex.lang
+        asked = query.get("lang", "")
+        lang = asked if asked in cfg.languages else ex.lang
         accept = header(ex.req.headers, "accept") or ""
         fmt = query.get("format") or ("json" if "application/json" in accept
                                       and "text/html" not in accept else "html")
@@ -306,15 +307,15 @@ class Endpoints:
         resp.complete = complete
         return resp
 
-    def _store(self) -> RecordStore | LocalResponse | None:
+    def _store(self) -> Records | LocalResponse | None:
         """The open records store; None when the site keeps no records; a 503 to answer
         while the store is not open (visitors retry rather than get a wrong answer)."""
-        writer = self.engine.records
-        if writer is None:
+        records = self.engine.records
+        if records is None:
             return None
-        if not writer.ready:
+        if not records.ready:
             return _plain(503, "consent records are unavailable right now; try again later")
-        return writer.store
+        return records
 
     def _me(self, ex: Exchange) -> LocalResponse:
         """The visitor's own records: what the operator keeps about them."""
@@ -385,7 +386,7 @@ class Endpoints:
                 action = data.get("action")
                 wanted = data.get("categories") or []
                 services = data.get("services") or []
-                via = data.get("via") if data.get("via") in VIA else "banner"
+                via = str(data["via"]) if data.get("via") in VIA else "banner"
                 lang = data.get("lang")
                 back = None
             else:
@@ -434,7 +435,8 @@ class Endpoints:
         resp = _answer(ex, is_json, back, state, cfg.revision, "your choice is saved")
         resp.headers.append(("Set-Cookie", cookie))
         resp.new_state = state
-        if lang not in self.engine.config.languages:  # an old page's banner, or none
+        if not isinstance(lang, str) or lang not in self.engine.config.languages:
+            # an old page's banner, or none
             lang = ex.lang
         resp.record = self.record(ex, state, action, via, lang)
         return resp
@@ -464,7 +466,7 @@ class Endpoints:
 
 def _outcome(ex: Exchange, action: str, via: str) -> str:
     """What a visitor shown the first layer (no choice yet, or asked again) did with it:
-    records.OUTCOMES; "" for a change of mind or an answer to a placeholder."""
+    record.OUTCOMES; "" for a change of mind or an answer to a placeholder."""
     if not ex.state.asks or via == "placeholder":
         return ""
     if via in ("close", "form-close"):

@@ -55,7 +55,7 @@ from consentproxy.language import PageLanguage, request_language
 from consentproxy.observe import Observer
 from consentproxy.policy import Policy
 from consentproxy.proof import archived
-from consentproxy.records import RecordWriter
+from consentproxy.record import Records
 from consentproxy.rewrite import encoding
 from consentproxy.rewrite.neutralise import Neutraliser, url_target
 from consentproxy.rewrite.scanner import HtmlRewriter
@@ -110,7 +110,7 @@ class Report:
     cookies_seen: list[str] = field(default_factory=list)
     hosts_seen: list[str] = field(default_factory=list)
     decision: str = ""  # the action of a consent choice answered here
-    # ...its first-layer outcome (records.OUTCOMES, "" for none), the categories it grants
+    # ...its first-layer outcome (record.OUTCOMES, "" for none), the categories it grants
     # and refuses; and whether a page showed the banner's first layer (an impression).
     outcome: str = ""
     categories_granted: list[str] = field(default_factory=list)
@@ -545,7 +545,7 @@ class Engine:
         self.clock = clock
         self.forced = forced
         # Proof of consent: the adapter starts a RecordWriter when the config keeps records.
-        self.records: RecordWriter | None = None
+        self.records: Records | None = None
         # Readiness checks the adapter provides ({prefix}readyz): name -> "is it fine?".
         self.probes: dict[str, Callable[[], Awaitable[bool]]] = {}
         self.config_digest = hashlib.sha256(json.dumps(

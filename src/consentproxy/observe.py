@@ -145,15 +145,15 @@ def config_warnings(policy: Policy) -> list[str]:
              if s.category not in required}
     for name in config.necessary_cookies:
         record = policy.database_record(name)
-        svc = policy.catalog_service(name)
+        builtin = policy.catalog_service(name)
         if name in named:
             out.append(f"necessary_cookies lists {name!r}, which the optional service "
                        f"{named[name]!r} names too: it is sent without consent; remove one")
-        elif svc is not None and svc.category != "necessary":
+        elif builtin is not None and builtin.category != "necessary":
             out.append(f"necessary_cookies lists {name!r}, which the built-in service "
-                       f"{svc.name!r} sets for {svc.category}: it is sent without consent; "
+                       f"{builtin.name!r} sets for {builtin.category}: it is sent without consent; "
                        "keep it only if the site cannot work without it")
-        elif svc is None and record is not None and record.category != "necessary":
+        elif builtin is None and record is not None and record.category != "necessary":
             out.append(f"necessary_cookies lists {name!r}, which the Open Cookie Database "
                        f"gives to {record.platform} ({record.source_category}): it is sent "
                        "without consent; keep it only if the site cannot work without it")

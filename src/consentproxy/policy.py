@@ -46,6 +46,9 @@ NEVER = "-"
 # Known trackers held on the site are remembered (the banner lists them, the CSP allows
 # the consented ones), up to this many.
 MAX_SEEN = 512
+# What rewrite.neutralise worked out for one start tag, memoised per consent choice: the
+# new tag (None: unchanged), what it blocks as (service, tag), the unknown hosts it names.
+TagOutcome = tuple[bytes | None, tuple[tuple[str, str], ...], tuple[str, ...]]
 
 
 class Policy:
@@ -120,7 +123,7 @@ class Policy:
         self._inline_cache: dict[tuple[bytes, bool, str], tuple[Service, ...]] = {}
         # What each start tag became, per consent choice (rewrite.neutralise's): kept as
         # long as this policy, so a reload starts afresh.
-        self.tag_memo: dict[tuple[object, bytes], object] = {}
+        self.tag_memo: dict[tuple[object, ...], TagOutcome] = {}
         self._marker_re = re.compile(trie_pattern(markers)) if markers else None
 
     # --- services by host --------------------------------------------------------------
@@ -130,9 +133,9 @@ class Policy:
         first, then exact hosts, then the closest wildcard."""
         host = host.lower().rstrip(".")
         if path and host in self.path_hosts:
-            for prefix, svc in self.path_hosts[host]:
+            for prefix, on_path in self.path_hosts[host]:
                 if path.startswith(prefix):
-                    return svc
+                    return on_path
         svc = self.exact_hosts.get(host)
         if svc is not None:
             return svc
@@ -272,8 +275,10 @@ class Policy:
         if cat is None:
             svc = self.catalog_service(name)
             record = self.database_record(name) if svc is None else None
-            if svc is not None or record is not None:
-                cat = self._database_category[svc.category if svc else record.category]
+            if svc is not None:
+                cat = self._database_category[svc.category]
+            elif record is not None:
+                cat = self._database_category[record.category]
         return cat
 
     def catalog_service(self, name: str) -> Service | None:
@@ -325,6 +330,7 @@ class Policy:
 
     def _inline_services(self, text: bytes, markup: bool, site: str) -> tuple[Service, ...]:
         found: dict[str, Service] = {}
+        svc: Service | None
         if self._marker_re is not None:
             for m in self._marker_re.finditer(text):
                 svc = self._marker_service[m.group()]

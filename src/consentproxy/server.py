@@ -132,23 +132,23 @@ class ProxyServer:
             local = ex.local_response(body)
             if local.complete is not None:
                 local.status, local.body = await local.complete()
-            resp = web.Response(status=local.status, body=local.body)
+            answer = web.Response(status=local.status, body=local.body)
             for k, v in local.headers:
-                resp.headers.add(k, v)
+                answer.headers.add(k, v)
             if ex.error is not None:  # a request refused outright: no more on this connection
-                resp.force_close()
-            return resp
+                answer.force_close()
+            return answer
         up_headers = without(ex.upstream_headers(), "host", "expect")
         if request.headers.get("Upgrade", "").lower() == "websocket":
             return await self._websocket(request, up_headers)
         assert self.session is not None
-        body = body_reader.chunks() if request.body_exists else None
+        upload = body_reader.chunks() if request.body_exists else None
         asked = time.perf_counter()
         try:
             # The engine refused any target that is not a path: this stays on the origin.
             upstream = await self.session.request(
                 request.method, self.upstream + request.raw_path, headers=up_headers,
-                data=body, allow_redirects=False, compress=None, chunked=None)
+                data=upload, allow_redirects=False, compress=None, chunked=None)
             ex.report.upstream_seconds = time.perf_counter() - asked
         except TimeoutError:
             return _error(504, "The site behind this proxy did not answer in time.")

@@ -105,7 +105,7 @@ class Telemetry:
         writer = self.engine().records
         if writer is None:
             return 0.0
-        return float(writer.queue.qsize() if what == "queue" else writer.dropped)
+        return float(writer.queued() if what == "queue" else writer.dropped)
 
     def request_done(self, method: str, path: str, status: int, seconds: float,
                      sent: int, report: Report) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -37,8 +37,8 @@ def _translated(services: dict[str, Service]) -> dict[str, Service]:
             if name not in out:
                 continue  # a translation of a service no longer in the catalog
             svc = out[name]
-            out[name] = replace(svc, **{k: {**getattr(svc, k), lang: v}
-                                        for k, v in fields.items()})
+            texts: dict[str, Any] = {k: {**getattr(svc, k), lang: v} for k, v in fields.items()}
+            out[name] = replace(svc, **texts)
     return out
 
 

@@ -115,8 +115,8 @@ def _builtin_domains() -> dict[str, KnownTracker]:
 
 def catalog_entry(svc: Service) -> KnownTracker:
     """A built-in service the config does not use, as a tracker of the base layer."""
-    return KnownTracker(svc.name, svc.category, "built-in service", svc.title, svc.vendor,
-                        svc.domains, CATALOG_SOURCE)
+    return KnownTracker(svc.name, svc.category, "built-in service", svc.display_title(),
+                        svc.vendor, svc.domains, CATALOG_SOURCE)
 
 
 class Knowledge:
@@ -147,9 +147,9 @@ class Knowledge:
     def lookup(self, host: str, path: str = "") -> KnownTracker | None:
         """What the layers know of a host (lower-case, no trailing dot) and path."""
         if path and host in self.paths:
-            for prefix, entry in self.paths[host]:
+            for prefix, on_path in self.paths[host]:
                 if path.startswith(prefix):
-                    return entry
+                    return on_path
         domains, dot = self.domains, -1
         while True:
             entry = domains.get(host[dot + 1:])

@@ -169,10 +169,10 @@ async def _serve_page(request: web.Request) -> web.StreamResponse:
     headers += list(spec.headers.items())
 
     if not spec.chunk_size:
-        response = web.Response(status=spec.status, body=page.body)
+        whole = web.Response(status=spec.status, body=page.body)
         for name, value in headers:
-            response.headers.add(name, value)
-        return response
+            whole.headers.add(name, value)
+        return whole
 
     # Chunked and trickled: no Content-Length, so the proxy has to stream (or visibly stall).
     response = web.StreamResponse(status=spec.status)

@@ -86,6 +86,7 @@ def url_spans(css: str) -> list[tuple[int, int, str]]:
     found: list[tuple[int, int, str]] = []
     # Open blocks and functions, innermost last: '(', '[', '{' or a function's name.
     stack: list[str] = []
+    top: str | None
     # At this stack depth, strings are URLs (an @import prelude or a custom property's
     # value), until its ';' or block; -1: nowhere.
     strings_load = -1

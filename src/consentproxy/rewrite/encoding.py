@@ -107,8 +107,8 @@ class ZstdDecoder(_Limited):
     def __init__(self, limit: int) -> None:
         super().__init__(limit)
         self.out: list[bytes] = []
-        self.obj = zstandard.ZstdDecompressor().stream_writer(self, write_size=1 << 16,
-                                                              closefd=False)
+        self.obj = zstandard.ZstdDecompressor().stream_writer(
+            self, write_size=1 << 16, closefd=False)  # type: ignore[arg-type]  # write() is all
 
     def write(self, data: bytes) -> int:
         self.out.append(self._take(data))
@@ -167,7 +167,7 @@ class BrotliEncoder:
         return self.obj.process(data) + self.obj.flush() if data else b""
 
     def finish(self) -> bytes:
-        return self.obj.finish()
+        return self.obj.finish()  # type: ignore[no-any-return]  # brotli has no stubs
 
 
 class ZstdEncoder:

@@ -24,7 +24,7 @@ import idna
 from consentproxy.config import Service
 from consentproxy.consent import ConsentState
 from consentproxy.cookies import set_cookie_name
-from consentproxy.policy import Policy
+from consentproxy.policy import Policy, TagOutcome
 from consentproxy.rewrite.css import STYLE_MAY_LOAD_RE, neutralise_css, url_spans
 
 # One attribute of a start tag, as the HTML tokenizer splits them (name, value kinds).
@@ -310,7 +310,7 @@ class Neutraliser:
                 if len(self._memo) >= MEMO_ENTRIES:
                     self._memo.clear()
                 self._memo[key] = known
-            edited, blocked, hosts = known  # type: ignore[misc]
+            edited, blocked, hosts = known
             if blocked:
                 self.blocked += blocked
             if hosts:
@@ -328,8 +328,7 @@ class Neutraliser:
             self.base_seen = True
             self.base = url_target(href)
 
-    def _work_out(self, name: bytes, tag: bytes
-                  ) -> tuple[bytes | None, tuple[tuple[str, str], ...], tuple[str, ...]]:
+    def _work_out(self, name: bytes, tag: bytes) -> TagOutcome:
         """(the new tag or None if unchanged, what it blocks, the unknown hosts it names)."""
         count, seen = len(self.blocked), self.unknown_hosts
         self.unknown_hosts = set()
@@ -516,7 +515,7 @@ class _RandomMarks:
 
     def __init__(self) -> None:
         self.pool, self.pos = b"", 0
-        os.register_at_fork(after_in_child=self.__init__)
+        os.register_at_fork(after_in_child=self.__init__)  # type: ignore[misc]
 
     def __call__(self) -> str:
         if self.pos >= len(self.pool):
