@@ -26,7 +26,7 @@ import passthrough
 from aiohttp import web
 
 from consentproxy import engine, server
-from consentproxy.cli import _run as run_loop  # the loop `serve` runs on
+from consentproxy.runtime import run as run_loop  # the loop `serve` runs on
 
 Stop = Callable[[], Awaitable[None]]
 

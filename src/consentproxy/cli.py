@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import csv
 import json
 import logging
 import os
 import re
 import secrets
-import signal
 import sys
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,10 +22,11 @@ from urllib.parse import urlsplit
 from consentproxy.catalog import CATALOG_CATEGORIES, builtin_services, catalog_config, imports
 from consentproxy.catalog.knowledge import LAYER_HEADER, format_layer, read_layer
 from consentproxy.catalog.ocd import DATABASE_FILE, CookieDatabase, parse_database, snapshot_text
-from consentproxy.config import FORMER_CMP, Config, ConfigError, load_config
+from consentproxy.config import FORMER_CMP, Config, load_config
 from consentproxy.consent import keys_from_env, parse_state
 from consentproxy.domains import site_of
 from consentproxy.engine import STATE_HEADER, Engine
+from consentproxy.errors import UsageError, UserError
 from consentproxy.observe import config_warnings, suggest
 from consentproxy.policy import NEVER, Policy
 from consentproxy.proof import shown_page
@@ -38,10 +37,6 @@ from consentproxy.rewrite.neutralise import url_target
 log = logging.getLogger("consentproxy")
 MIN_KEY_LEN = 16
 DEMO_DIR = Path(__file__).parent / "demo"
-
-
-class UsageError(Exception):
-    """Something the operator must fix before the proxy can start."""
 
 
 def secret_keys(config: Config) -> list[bytes]:
@@ -58,108 +53,9 @@ def secret_keys(config: Config) -> list[bytes]:
     return keys
 
 
-def _run(main: Coroutine[Any, Any, Any]) -> Any:
-    """asyncio.run, on uvloop when it is installed (faster sockets, same behaviour)."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(main)
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(main)
-
-
-async def _until_stopped() -> None:
-    """Returns on SIGINT or SIGTERM."""
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-    await stop.wait()
-
-
-async def _serve_forever(make_engine: Callable[[], Engine], banner: str, *,
-                         reuse_port: bool = False, worker: int = 0) -> Engine:
-    """Serve until SIGINT/SIGTERM (requests in flight finish, records are flushed);
-    SIGHUP builds a new engine from the config file, or keeps the running one if the
-    new config is refused. Returns the engine in use at the end."""
-    from consentproxy import server
-    from consentproxy.telemetry import FLUSH_SECONDS, AccessLog, Telemetry
-
-    engine = make_engine()
-    config = engine.config
-    running = await server.start(engine, config.listen_host, config.listen_port, reuse_port)
-    access_log = AccessLog(sys.stderr) if config.access_log else None
-    telemetry = Telemetry(lambda: running.proxy.engine, access_log)
-    running.proxy.on_done = telemetry.request_done
-    metrics = None
-    if config.metrics_listen:
-        host, port = config.metrics_listen
-        metrics = await server.start_metrics(telemetry.scrape, host, port + worker)
-    if worker == 0:
-        print(banner.format(port=running.port), flush=True)
-
-    def reload() -> None:
-        try:
-            running.proxy.reload(make_engine())
-        except (ConfigError, UsageError) as e:
-            log.error("reload refused, the running config stays: %s", e)
-            return
-        log.info("reloaded %s", config.source)
-
-    async def flush_every_second(log: AccessLog) -> None:
-        while True:
-            await asyncio.sleep(FLUSH_SECONDS)
-            log.flush()
-
-    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
-    flusher = asyncio.create_task(flush_every_second(access_log)) if access_log else None
-    await _until_stopped()
-    for sig in (signal.SIGINT, signal.SIGTERM):  # a second one: no grace for anyone
-        asyncio.get_running_loop().add_signal_handler(sig, running.proxy.hurry)
-    await running.stop()
-    if flusher is not None:
-        flusher.cancel()
-    if access_log is not None:
-        access_log.flush()
-    if metrics is not None:
-        await metrics.cleanup()
-    return running.proxy.engine
-
-
-def _workers(count: int, serve: Callable[[int], None]) -> int:
-    """`serve --workers N`: N processes, one event loop each, sharing the port through
-    SO_REUSEPORT. The parent only passes signals on (TERM/INT: stop, HUP: reload) and
-    waits; a worker that dies takes the others down with it, so a supervisor restarts
-    the whole, never a half."""
-    children = []
-    for worker in range(count):
-        pid = os.fork()
-        if pid == 0:  # the child: serve, and never return into the parent's code
-            code = 0
-            try:
-                serve(worker)
-            except BaseException:
-                log.exception("worker %d failed", worker)
-                code = 1
-            os._exit(code)
-        children.append(pid)
-
-    def forward(sig: int, _: object) -> None:
-        for pid in children:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, forward)
-    status = 0
-    while children:
-        pid, code = os.wait()
-        children.remove(pid)
-        if code and not status:
-            status = 1
-            forward(signal.SIGTERM, None)
-    return status
-
-
 def cmd_serve(args: argparse.Namespace) -> int:
+    from consentproxy import runtime  # aiohttp and the rest: only to serve
+
     keys: list[bytes] = []
 
     def make_engine() -> Engine:
@@ -181,9 +77,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if config.listen_port == 0:
             raise UsageError("--workers needs a fixed port to share (listen: HOST:PORT)")
         print(f"consentproxy: {args.workers} workers", flush=True)
-        return _workers(args.workers, lambda worker: _run(_serve_forever(
+        return runtime.workers(args.workers, lambda worker: runtime.run(runtime.serve_forever(
             make_engine, banner, reuse_port=True, worker=worker)))
-    engine = _run(_serve_forever(make_engine, banner))
+    engine = runtime.run(runtime.serve_forever(make_engine, banner))
     if engine.observer is not None:
         print("consentproxy: seen, named by no service:", *engine.observer.summary(),
               sep="\n  ")
@@ -191,29 +87,33 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    _run(_demo_origin(args.origin) if args.origin else _demo(args.port))
+    from consentproxy import runtime
+
+    runtime.run(_demo_origin(args.origin) if args.origin else _demo(args.port))
     return 0
 
 
 async def _demo_origin(listen: str) -> None:
     """Only the legacy site, unprotected (the compose file puts proxies in front of it)."""
+    from consentproxy import runtime
     from consentproxy.config import parse_listen
     from consentproxy.demo.origin import make_origin_app, serve_app
 
     host, port = parse_listen(listen, "--origin", None)
     async with serve_app(make_origin_app(DEMO_DIR / "pages"), host, port) as bound:
         print(f"consentproxy demo origin: http://{host}:{bound}/ (unprotected)", flush=True)
-        await _until_stopped()
+        await runtime.until_stopped()
 
 
 async def _demo(port: int) -> None:
+    from consentproxy import runtime
     from consentproxy.demo.origin import make_origin_app, serve_app
 
     async with serve_app(make_origin_app(DEMO_DIR / "pages")) as origin_port:
         config = load_config(DEMO_DIR / "config.yaml").with_overrides(
             upstream=f"http://127.0.0.1:{origin_port}", listen=f"127.0.0.1:{port}")
         key = os.environ.get(config.consent.secret_env) or secrets.token_hex(32)
-        await _serve_forever(
+        await runtime.serve_forever(
             lambda: Engine(config, [key.encode()]),
             f"consentproxy demo: the legacy site is at http://127.0.0.1:{origin_port}/ "
             "(unprotected)\nOpen http://127.0.0.1:{port}/ to see it through consentproxy. "
@@ -758,7 +658,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
         return int(args.func(args))
-    except (ConfigError, UsageError) as e:
+    except UserError as e:
         print(f"consentproxy: {e}", file=sys.stderr)
         return 2
     except OSError as e:  # e.g. the listen port is taken

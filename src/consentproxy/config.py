@@ -18,6 +18,7 @@ import yaml
 from consentproxy.banner.texts import CATEGORY_TEXTS, LANGUAGES, TEXT_KEYS, TEXTS
 from consentproxy.banner.theme import DEFAULT_COLORS, HEX_RE, contrast_problems
 from consentproxy.domains import is_public_suffix, registrable
+from consentproxy.errors import UserError
 
 CSP_MODES = ("off", "report-only", "enforce")
 LANGUAGE_SOURCES = ("html-lang", "path", "cookie", "accept-language")  # language.py
@@ -31,8 +32,8 @@ YAML_WORDS = {**dict.fromkeys(("true", "yes", "on"), True),
               **dict.fromkeys(("false", "no", "off"), False)}
 
 
-class ConfigError(Exception):
-    """A mistake in the configuration the user can fix; the message says how."""
+class ConfigError(UserError):
+    """A value the user wrote is wrong (errors.py); the message names where and the fix."""
 
     def __init__(self, source: str, line: int | None, message: str):
         where = f"{source}:{line}" if line else source

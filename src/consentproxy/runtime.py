@@ -1,0 +1,120 @@
+"""The `serve` runtime: the event loop (uvloop when installed), signals (TERM/INT stop,
+HUP reloads the config), worker processes sharing a port, the metrics server and the
+access log's flusher, around the aiohttp adapter (server.py). The command line (cli.py)
+only parses arguments and builds the engine."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from consentproxy import server
+from consentproxy.engine import Engine
+from consentproxy.errors import UserError
+from consentproxy.telemetry import FLUSH_SECONDS, AccessLog, Telemetry
+
+log = logging.getLogger("consentproxy")
+
+
+def run(main: Coroutine[Any, Any, Any]) -> Any:
+    """asyncio.run, on uvloop when it is installed (faster sockets, same behaviour)."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)
+
+
+async def until_stopped() -> None:
+    """Returns on SIGINT or SIGTERM."""
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+async def serve_forever(make_engine: Callable[[], Engine], banner: str, *,
+                        reuse_port: bool = False, worker: int = 0) -> Engine:
+    """Serve until SIGINT/SIGTERM (requests in flight finish, records are flushed);
+    SIGHUP builds a new engine from the config file, or keeps the running one if the
+    new config is refused. Returns the engine in use at the end."""
+    engine = make_engine()
+    config = engine.config
+    running = await server.start(engine, config.listen_host, config.listen_port, reuse_port)
+    access_log = AccessLog(sys.stderr) if config.access_log else None
+    telemetry = Telemetry(lambda: running.proxy.engine, access_log)
+    running.proxy.on_done = telemetry.request_done
+    metrics = None
+    if config.metrics_listen:
+        host, port = config.metrics_listen
+        metrics = await server.start_metrics(telemetry.scrape, host, port + worker)
+    if worker == 0:
+        print(banner.format(port=running.port), flush=True)
+
+    def reload() -> None:
+        try:
+            running.proxy.reload(make_engine())
+        except UserError as e:
+            log.error("reload refused, the running config stays: %s", e)
+            return
+        log.info("reloaded %s", config.source)
+
+    async def flush_every_second(log: AccessLog) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_SECONDS)
+            log.flush()
+
+    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
+    flusher = asyncio.create_task(flush_every_second(access_log)) if access_log else None
+    await until_stopped()
+    for sig in (signal.SIGINT, signal.SIGTERM):  # a second one: no grace for anyone
+        asyncio.get_running_loop().add_signal_handler(sig, running.proxy.hurry)
+    await running.stop()
+    if flusher is not None:
+        flusher.cancel()
+    if access_log is not None:
+        access_log.flush()
+    if metrics is not None:
+        await metrics.cleanup()
+    return running.proxy.engine
+
+
+def workers(count: int, serve: Callable[[int], None]) -> int:
+    """`serve --workers N`: N processes, one event loop each, sharing the port through
+    SO_REUSEPORT. The parent only passes signals on (TERM/INT: stop, HUP: reload) and
+    waits; a worker that dies takes the others down with it, so a supervisor restarts
+    the whole, never a half."""
+    children = []
+    for worker in range(count):
+        pid = os.fork()
+        if pid == 0:  # the child: serve, and never return into the parent's code
+            code = 0
+            try:
+                serve(worker)
+            except BaseException:
+                log.exception("worker %d failed", worker)
+                code = 1
+            os._exit(code)
+        children.append(pid)
+
+    def forward(sig: int, _: object) -> None:
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, forward)
+    status = 0
+    while children:
+        pid, code = os.wait()
+        children.remove(pid)
+        if code and not status:
+            status = 1
+            forward(signal.SIGTERM, None)
+    return status
