@@ -159,7 +159,7 @@ class ConsentAddon:
         self.engine: Engine | None = None
         self.exchanges: dict[str, Exchange] = {}  # flow id -> its exchange, until answered
         self.throwaway_key = secrets.token_hex(32).encode()
-        self.report: TextIO | None = None  # consent_report, open for appending
+        self.report_file: TextIO | None = None  # consent_report, open for appending
         self.started = False  # mitmproxy runs: a bad option is refused (and rolled back)
         self.said_idle = False
         self.stamp: tuple[int, int] | None = None  # of the config file the engine was built from
@@ -204,13 +204,13 @@ class ConsentAddon:
         self.watcher = asyncio.get_running_loop().create_task(self._watch())
 
     def _open_report(self) -> None:
-        if self.report is not None:
-            self.report.close()
-            self.report = None
+        if self.report_file is not None:
+            self.report_file.close()
+            self.report_file = None
         path = ctx.options.consent_report
         if path:
             try:
-                self.report = open(path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+                self.report_file = open(path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
             except OSError as e:
                 raise exceptions.OptionsError(
                     f"consent_report: cannot write {path} ({e.strerror}); give a file in a "
@@ -319,9 +319,9 @@ class ConsentAddon:
         if engine is not None and engine.records is not None:
             await engine.records.close()
         await asyncio.gather(*self.closing)
-        if self.report is not None:
-            self.report.close()
-            self.report = None
+        if self.report_file is not None:
+            self.report_file.close()
+            self.report_file = None
         if engine is not None and engine.observer is not None and self.observing:
             log.info("consentproxy: seen, named by no service:%s",
                      "".join(f"\n  {line}" for line in engine.observer.summary()))
@@ -421,13 +421,13 @@ class ConsentAddon:
         report = ex.report
         flow.comment = report.summary()
         flow.metadata[NOTE] = report.as_dict()
-        if self.report is None:
+        if self.report_file is None:
             return
         line = {"time": round(time.time(), 3), "method": ex.req.method,
                 "url": f"{ex.scheme}://{ex.host}{ex.req.target}",
                 "status": flow.response.status_code if flow.response else None,
                 **report.as_dict()}
-        self.report.write(json.dumps(line, separators=(",", ":")) + "\n")
+        self.report_file.write(json.dumps(line, separators=(",", ":")) + "\n")
 
 
 addons = [ConsentAddon()]

@@ -170,7 +170,7 @@ async def test_a_bad_option_once_running_is_refused_and_the_running_engine_stays
             tctx.configure(addon, consent_config=str(site_config) + ".missing")
         with pytest.raises(exceptions.OptionsError, match="consent_report: cannot write"):
             tctx.configure(addon, consent_report=str(site_config.parent / "no" / "r.jsonl"))
-        assert addon.engine.config.source == str(site_config) and addon.report is None
+        assert addon.engine.config.source == str(site_config) and addon.report_file is None
 
 
 async def test_a_new_config_keeping_records_elsewhere_closes_the_old_writer_after_flushing(

@@ -425,9 +425,8 @@ class Endpoints:
             # form without JavaScript cannot untick them along with it).
             whole = [c for c, names in policy.services_in.items() if names and names <= ticked]
             svcs = set(policy.outside(ticked, [*cats, *whole]))
-        if ex.state.gpc:  # the browser's signal wins over "accept all"
-            cats -= set(self.engine.config.gpc)
-            svcs = set(policy.outside(svcs, self.engine.config.gpc))
+        if ex.state.gpc:
+            cats, svcs = map(set, policy.under_gpc(cats, svcs))
         engine = self.engine
         state = engine.signer.decide(cats, svcs, engine.clock(), ex.state)
         cfg = engine.config.consent

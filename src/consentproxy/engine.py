@@ -704,8 +704,7 @@ class Engine:
     def _signals(self, state: ConsentState, headers: Headers) -> ConsentState:
         """Global Privacy Control (and Do-Not-Track when the config says so) refuse the
         config's gpc categories, whatever the cookie says."""
-        refused = frozenset(self.config.gpc)
-        if not refused or not self._signalled(headers):
+        if not self.config.gpc or not self._signalled(headers):
             return state
-        return replace(state, categories=state.categories - refused,
-                       services=self.policy.outside(state.services, refused), gpc=True)
+        categories, services = self.policy.under_gpc(state.categories, state.services)
+        return replace(state, categories=categories, services=services, gpc=True)

@@ -266,6 +266,14 @@ class Policy:
         return frozenset(s for s in services
                          if s in self.services and self.services[s].category not in refused)
 
+    def under_gpc(self, categories: Iterable[str], services: Iterable[str]
+                  ) -> tuple[frozenset[str], frozenset[str]]:
+        """What Global Privacy Control leaves of a choice: the config's `gpc` categories
+        refused, their services with them (the browser's signal wins over the cookie and
+        over "accept all")."""
+        refused = frozenset(self.config.gpc)
+        return frozenset(categories) - refused, self.outside(services, refused)
+
     # --- cookies -----------------------------------------------------------------------
 
     def cookie_category(self, name: str) -> str | None:

@@ -28,6 +28,7 @@ from consentproxy.consent import ConsentState, parse_state
 from consentproxy.cookies import lifetime, set_cookie_name
 from consentproxy.domains import site_of
 from consentproxy.engine import Engine
+from consentproxy.errors import UsageError
 from consentproxy.policy import Policy
 
 if TYPE_CHECKING:
@@ -163,8 +164,8 @@ class Scanner:
         self.o = options
         target = urlsplit(options.url)
         if target.scheme not in ("http", "https") or not target.hostname:
-            raise ConfigError("scan", None, f"{options.url!r} must be an http:// or https:// "
-                              "URL such as http://127.0.0.1:8080/")
+            raise UsageError(f"scan: {options.url!r} must be an http:// or https:// URL such "
+                             "as http://127.0.0.1:8080/")
         self.origin = f"{target.scheme}://{target.netloc}"
         self.paths = options.paths or ((target.path or "/")
                                        + (f"?{target.query}" if target.query else ""),)
