@@ -16,7 +16,6 @@ import asyncio
 import json
 import logging
 import os
-import secrets
 import time
 from collections.abc import Callable
 from typing import TextIO
@@ -26,12 +25,22 @@ from mitmproxy.proxy.mode_specs import ProxyMode, ReverseMode
 from mitmproxy.proxy.server_hooks import ServerConnectionHookData
 from mitmproxy.utils.human import parse_size
 
-from consentproxy.config import ConfigError, load_config
-from consentproxy.consent import keys_from_env, parse_state
-from consentproxy.engine import BodyTransform, Engine, Exchange, Request
-from consentproxy.httpheaders import Headers, header
-from consentproxy.records import keep_records
-from consentproxy.rewrite.encoding import BodyError
+from consentproxy.adapter import (
+    BodyError,
+    BodyTransform,
+    Engine,
+    Exchange,
+    Headers,
+    Request,
+    ResponsePlan,
+    UserError,
+    build_engine,
+    header,
+    is_websocket,
+    keep_records,
+    load_config,
+    parse_state,
+)
 
 log = logging.getLogger("consentproxy")
 NOTE = "consentproxy"  # flow.metadata key of the report
@@ -89,23 +98,16 @@ def _authority(req: http.Request) -> str:
     return req.host if req.port == DEFAULT_PORTS.get(req.scheme) else f"{req.host}:{req.port}"
 
 
-def _is_websocket(headers: http.Headers) -> bool:
-    return headers.get("upgrade", "").lower() == "websocket"
-
-
 def _asks_to_close(headers: Headers) -> bool:
     tokens = (header(headers, "connection") or "").lower().split(",")
     return "close" in (t.strip() for t in tokens)
 
 
-def _unframed(flow: http.HTTPFlow, headers: Headers) -> bool:
+def _unframed(flow: http.HTTPFlow, plan: ResponsePlan) -> bool:
     """A response to an HTTP/1.1 client with a body of unknown length: without chunked
     framing mitmproxy would end it by closing the connection (keep-alive lost)."""
-    assert flow.response is not None
-    status = flow.response.status_code
-    return (flow.request.http_version == "HTTP/1.1" and flow.request.method != "HEAD"
-            and status >= 200 and status not in (204, 304)
-            and header(headers, "content-length") is None)
+    return (flow.request.http_version == "HTTP/1.1" and plan.has_body
+            and header(plan.headers, "content-length") is None)
 
 
 def _observing() -> Callable[[str], None] | None:
@@ -158,7 +160,6 @@ class ConsentAddon:
     def __init__(self) -> None:
         self.engine: Engine | None = None
         self.exchanges: dict[str, Exchange] = {}  # flow id -> its exchange, until answered
-        self.throwaway_key = secrets.token_hex(32).encode()
         self.report_file: TextIO | None = None  # consent_report, open for appending
         self.started = False  # mitmproxy runs: a bad option is refused (and rolled back)
         self.said_idle = False
@@ -233,17 +234,12 @@ class ConsentAddon:
         self._use(engine)
 
     def _build(self, path: str) -> Engine:
-        try:
+        try:  # a config the engine refuses, a bad state, no secret: as in `serve`
             config = load_config(path, "consent_config")
             forced = parse_state(ctx.options.consent_state, config, "consent_state")
-        except ConfigError as e:
+            engine = build_engine(config, forced=forced, observe=_observing())
+        except UserError as e:
             raise exceptions.OptionsError(str(e)) from None
-        keys = keys_from_env(config.consent.secret_env)
-        if not keys:
-            log.warning("consentproxy: %s is not set: consent cookies are signed with a "
-                        "throw-away key, so every choice is forgotten when mitmproxy restarts",
-                        config.consent.secret_env)
-            keys = [self.throwaway_key]
         forward = [m for m in self._modes() if not isinstance(m, ReverseMode)]
         if forward and not config.sites:
             log.warning("consentproxy: %s lists no sites: flows of the %s pass untouched",
@@ -251,7 +247,7 @@ class ConsentAddon:
         if forward and config.loopback_warning():
             log.warning("consentproxy: %s", config.loopback_warning())
         self.observing = ctx.options.consent_observe
-        return Engine(config, keys, forced=forced, observe=_observing())
+        return engine
 
     def _modes(self) -> list[ProxyMode]:
         return [ProxyMode.parse(m) for m in ctx.options.mode] if "mode" in ctx.options else []
@@ -382,12 +378,11 @@ class ConsentAddon:
         # Framing, upgrades and the connection's end are mitmproxy's: keep what it needs to
         # send the request on and to close the visitor's connection when they asked for it.
         framing = [(k, v) for k, v in ex.req.headers if k.lower() == "transfer-encoding"]
-        if _is_websocket(req.headers):
+        if is_websocket(ex.req):
             framing += [("Connection", "Upgrade"), ("Upgrade", "websocket")]
         elif _asks_to_close(ex.req.headers):
             framing.append(("Connection", "close"))
-        req.headers = _headers([(k, v) for k, v in ex.upstream_headers()
-                                if k.lower() not in ("host", "expect")] + framing)
+        req.headers = _headers(ex.upstream_headers() + framing)
         req.headers["Host"] = _authority(req)
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
@@ -400,7 +395,7 @@ class ConsentAddon:
         ex.report.upstream_seconds = max(0.0, flow.response.timestamp_start - asked)
         plan = ex.response(flow.response.status_code, _pairs(flow.response.headers))
         headers = plan.headers
-        if _unframed(flow, headers):
+        if _unframed(flow, plan):
             headers = [*headers, ("Transfer-Encoding", "chunked")]
         flow.response.headers = _headers(headers)
         flow.response.stream = _stream(plan.body, flow, _keep_for_view())

@@ -4,6 +4,7 @@ is the shared suite in test_server.py, run against both adapters."""
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import dataclasses
 import datetime
@@ -46,6 +47,17 @@ def load_addon_module():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def test_the_addon_reaches_the_core_through_the_adapter_module_only():
+    """The adapter contract (pyproject's import-linter contracts check server.py's, which
+    cannot see a file outside the package)."""
+    tree = ast.parse((ROOT / "addons" / "consent.py").read_text())
+    ours = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
+            and (n.module or "").startswith("consentproxy")}
+    ours |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names
+             if a.name.startswith("consentproxy")}
+    assert ours == {"consentproxy.adapter"}
 
 
 @pytest.fixture
@@ -171,6 +183,22 @@ async def test_a_bad_option_once_running_is_refused_and_the_running_engine_stays
         with pytest.raises(exceptions.OptionsError, match="consent_report: cannot write"):
             tctx.configure(addon, consent_report=str(site_config.parent / "no" / "r.jsonl"))
         assert addon.engine.config.source == str(site_config) and addon.report_file is None
+
+
+@pytest.mark.parametrize("secret", [None, "short"])
+def test_without_a_long_secret_the_addon_refuses_its_config_as_serve_does(
+        addon, site_config, caplog, monkeypatch, secret):
+    """One rule for both adapters: no throw-away key that forgets every choice at restart."""
+    if secret is None:
+        monkeypatch.delenv("CONSENTPROXY_SECRET")
+    else:
+        monkeypatch.setenv("CONSENTPROXY_SECRET", secret)
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, consent_config=str(site_config))
+    [error] = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert ("set CONSENTPROXY_SECRET to a random secret" if secret is None
+            else "CONSENTPROXY_SECRET holds a key shorter than 16") in error.getMessage()
+    assert error.exc_info is None and addon.engine is None
 
 
 async def test_a_new_config_keeping_records_elsewhere_closes_the_old_writer_after_flushing(

@@ -19,13 +19,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from consentproxy.adapter import Engine, build_engine, secret_keys
 from consentproxy.catalog import CATALOG_CATEGORIES, builtin_services, catalog_config, imports
 from consentproxy.catalog.knowledge import LAYER_HEADER, format_layer, read_layer
 from consentproxy.catalog.ocd import DATABASE_FILE, CookieDatabase, parse_database, snapshot_text
 from consentproxy.config import FORMER_CMP, Config, load_config
 from consentproxy.consent import keys_from_env, parse_state
 from consentproxy.domains import site_of
-from consentproxy.engine import STATE_HEADER, Engine
+from consentproxy.engine import STATE_HEADER
 from consentproxy.errors import UsageError, UserError
 from consentproxy.observe import config_warnings, suggest
 from consentproxy.policy import NEVER, Policy
@@ -35,22 +36,7 @@ from consentproxy.records import RecordStore, open_store
 from consentproxy.rewrite.neutralise import url_target
 
 log = logging.getLogger("consentproxy")
-MIN_KEY_LEN = 16
 DEMO_DIR = Path(__file__).parent / "demo"
-
-
-def secret_keys(config: Config) -> list[bytes]:
-    var = config.consent.secret_env
-    keys = keys_from_env(var)
-    if not keys:
-        raise UsageError(f"set {var} to a random secret of at least 32 characters, e.g. "
-                         f"export {var}=$(openssl rand -hex 32); it signs consent cookies "
-                         "(several, comma-separated, to rotate keys)")
-    short = [k for k in keys if len(k) < MIN_KEY_LEN]
-    if short:
-        raise UsageError(f"{var} holds a key shorter than {MIN_KEY_LEN} characters; "
-                         "use a long random secret")
-    return keys
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -63,8 +49,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if config.upstream is None:
             raise UsageError(f"{args.config} names no upstream (its sites are for mitmproxy's "
                              "forward mode); add 'upstream: URL' or pass --upstream URL")
-        keys[:] = keys or secret_keys(config)
-        return Engine(config, keys, forced=parse_state(args.state, config, "--state"),
+        keys[:] = keys or secret_keys(config)  # read once: a reload keeps them
+        return build_engine(config, keys, forced=parse_state(args.state, config, "--state"),
                       observe=log.info if args.observe else None)
 
     engine = make_engine()  # every mistake shows before anything starts
@@ -114,7 +100,7 @@ async def _demo(port: int) -> None:
             upstream=f"http://127.0.0.1:{origin_port}", listen=f"127.0.0.1:{port}")
         key = os.environ.get(config.consent.secret_env) or secrets.token_hex(32)
         await runtime.serve_forever(
-            lambda: Engine(config, [key.encode()]),
+            lambda: build_engine(config, [key.encode()]),
             f"consentproxy demo: the legacy site is at http://127.0.0.1:{origin_port}/ "
             "(unprotected)\nOpen http://127.0.0.1:{port}/ to see it through consentproxy. "
             "Ctrl-C stops.")

@@ -186,6 +186,7 @@ class BodyTransform:
 class ResponsePlan:
     headers: Headers
     body: BodyTransform | None  # None: pass the body through byte for byte
+    has_body: bool = True  # False (HEAD, 1xx, 204, 304): the adapter sends the headers only
 
 
 class Exchange:
@@ -274,7 +275,8 @@ class Exchange:
 
     def upstream_headers(self) -> Headers:
         """The request headers to send to the origin: tracking cookies removed, only
-        codings we can decode asked for, X-Forwarded-* added."""
+        codings we can decode asked for, X-Forwarded-* added; no Host (the adapter sends
+        the origin's own) and no Expect (the adapter reads the body itself)."""
         req = self.req
         headers: Headers = []
         for k, v in end_to_end(req.headers):
@@ -299,7 +301,7 @@ class Exchange:
                 if self.keeps_validators:  # a page's date cannot tell the consent state
                     headers.append((k, v))
             elif lk not in ("x-forwarded-for", "x-forwarded-proto", "x-forwarded-host",
-                            STATE_HEADER.lower()):
+                            "host", "expect", STATE_HEADER.lower()):
                 headers.append((k, v))
         prior = header(req.headers, "x-forwarded-for") if self.trusted else None
         if req.client_ip:
@@ -345,6 +347,7 @@ class Exchange:
     def response(self, status: int, headers: Headers) -> ResponsePlan:
         """Plan the response to the visitor from the origin's status and headers."""
         engine, req = self.engine, self.req
+        has_body = req.method != "HEAD" and status >= 200 and status not in (204, 304)
         filt = engine.cookie_filter(self.state)
         out: Headers = []
         upstream = self.upstream
@@ -375,7 +378,7 @@ class Exchange:
             engine.observer.cookies_seen(self.report.cookies_seen)
         if status == 304 and self.revalidating:  # the page cached for this very state
             return ResponsePlan(self._page_cache_headers(
-                without(out, *CSP_HEADERS), header(out, "etag"), False), None)
+                without(out, *CSP_HEADERS), header(out, "etag"), False), None, has_body)
         # Every Content-Type, each possibly a list: HTML in any of them is HTML (the most
         # dangerous reading; browsers take the last), sent on as the only type.
         types = [(t.split(";")[0].strip().lower(), t.strip()) for k, v in out
@@ -386,9 +389,9 @@ class Exchange:
         if html is None or req.method == "HEAD" or status in NO_BODY_STATUSES or status < 200:
             if status >= 200 and status not in NO_BODY_STATUSES:
                 out = self._document_headers(out, [essence for essence, _ in types])
-            return ResponsePlan(out, None)
+            return ResponsePlan(out, None, has_body)
         codings = encoding.codings([v for k, v in out if k.lower() == "content-encoding"])
-        return ResponsePlan(*self._rewrite_plan(out, codings))
+        return ResponsePlan(*self._rewrite_plan(out, codings), has_body)
 
     def _links(self, value: str) -> str:
         """A Link header without the links (preload, preconnect, prefetch...) to services

@@ -15,8 +15,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from consentproxy import server
-from consentproxy.engine import Engine
-from consentproxy.errors import UserError
+from consentproxy.adapter import Engine, UserError
 from consentproxy.telemetry import FLUSH_SECONDS, AccessLog, Telemetry
 
 log = logging.getLogger("consentproxy")

@@ -18,12 +18,20 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 from aiohttp.web_protocol import RequestHandler
 
-from consentproxy.config import Limits
-from consentproxy.endpoints import MAX_BODY
-from consentproxy.engine import BodyTransform, Engine, Exchange, Report, Request
-from consentproxy.httpheaders import Headers, without
-from consentproxy.records import keep_records
-from consentproxy.rewrite.encoding import BodyError
+from consentproxy.adapter import (
+    MAX_BODY,
+    BodyError,
+    BodyTransform,
+    Engine,
+    Exchange,
+    Headers,
+    Limits,
+    Records,
+    Report,
+    Request,
+    is_websocket,
+    keep_records,
+)
 
 log = logging.getLogger("consentproxy")
 
@@ -44,6 +52,7 @@ class ProxyServer:
         self.session: aiohttp.ClientSession | None = None
         self.on_done: Callable[[str, str, int, float, int, Report], None] | None = None
         self.in_flight: set[asyncio.Task[object]] = set()  # requests being answered
+        self.records: Records | None = None  # opened by start(), closed by close()
 
     async def drain(self, grace: float) -> None:
         """Requests in flight get `grace` seconds to finish; the rest (endless streams,
@@ -64,7 +73,7 @@ class ProxyServer:
     def reload(self, engine: Engine) -> None:
         """Serve new requests with a new engine (a new config); the records writer and the
         probes carry over, so no decision and no readiness check is lost."""
-        engine.records = engine.records or self.engine.records
+        engine.records = self.records
         engine.probes = self.engine.probes
         self.engine = engine
 
@@ -88,14 +97,14 @@ class ProxyServer:
             skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
         )
 
-        self.engine.records = await keep_records(self.engine.config.records)
+        self.records = self.engine.records = await keep_records(self.engine.config.records)
         self.engine.probes["upstream"] = self.upstream_reachable
 
     async def close(self) -> None:
         if self.session is not None:
             await self.session.close()
-        if self.engine.records is not None:  # flush what is queued
-            await self.engine.records.close()
+        if self.records is not None:  # flush what is queued
+            await self.records.close()
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         started = time.perf_counter()
@@ -138,8 +147,8 @@ class ProxyServer:
             if ex.error is not None:  # a request refused outright: no more on this connection
                 answer.force_close()
             return answer
-        up_headers = without(ex.upstream_headers(), "host", "expect")
-        if request.headers.get("Upgrade", "").lower() == "websocket":
+        up_headers = ex.upstream_headers()
+        if is_websocket(ex.req):
             return await self._websocket(request, up_headers)
         assert self.session is not None
         upload = body_reader.chunks() if request.body_exists else None
@@ -163,7 +172,7 @@ class ProxyServer:
             resp = web.StreamResponse(status=upstream.status, reason=upstream.reason)
             for k, v in plan.headers:
                 resp.headers.add(k, v)
-            if request.method == "HEAD" or upstream.status in (204, 304):
+            if not plan.has_body:
                 await resp.prepare(request)
                 return resp
             first = b""

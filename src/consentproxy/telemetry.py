@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import collections
 import json
-import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from consentproxy.engine import Engine, Report
+from consentproxy.adapter import Engine, Report, access_line
 
 ACCESS_LOG_BATCH = 256  # lines; the adapter also flushes every FLUSH_SECONDS
 FLUSH_SECONDS = 1.0
@@ -134,16 +133,7 @@ class Telemetry:
         for directive, host in report.csp_violations:  # labels bounded by the endpoint
             self.csp_violations.labels(directive, host).inc()
         if self.access_log is not None:
-            self.access_log.add({
-                "time": round(time.time(), 3), "method": method,
-                "path": path.split("?")[0], "status": status,
-                "ms": round(seconds * 1000, 1),
-                "upstream_ms": round(report.upstream_seconds * 1000, 1), "bytes": sent,
-                "consent": report.state, "neutralised": sorted(services),
-                "set_cookies_stripped": report.set_cookies_dropped,
-                "request_cookies_stripped": report.request_cookies_dropped,
-                "banner": report.banner, "decision": report.decision or None,
-            })
+            self.access_log.add(access_line(method, path, status, seconds, sent, report))
 
     def scrape(self) -> bytes:
         return generate_latest(self.registry)

@@ -1,0 +1,78 @@
+"""The core as adapters see it: the one module `server.py` (aiohttp), `runtime.py` and
+`addons/consent.py` (mitmproxy) import from consentproxy (docs/ARCHITECTURE.md).
+
+An adapter builds the engine with `build_engine` (the secret's rule is here, the same for
+both), opens the proof-of-consent records with `keep_records`, hands them to its engines
+(`engine.records`) and closes them (what is queued is written first), then per
+request: `engine.begin(Request(...))`; a local exchange is answered with
+`ex.local_response(body)` (its `complete`, if any, awaited); otherwise
+`ex.upstream_headers()` go to the origin as they are, `ex.response(status, headers)` plans
+the answer (`has_body`, and a `body` transform to feed chunk by chunk; a BodyError cuts the
+visitor's connection), and `access_line` is the one JSON line it logs per request.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from consentproxy.config import Config, Limits, load_config
+from consentproxy.consent import ConsentState, keys_from_env, parse_state
+from consentproxy.endpoints import MAX_BODY
+from consentproxy.engine import BodyTransform, Engine, Exchange, Report, Request, ResponsePlan
+from consentproxy.errors import UsageError, UserError
+from consentproxy.httpheaders import Headers, header
+from consentproxy.record import Records
+from consentproxy.records import keep_records
+from consentproxy.rewrite.encoding import BodyError
+
+__all__ = ["MAX_BODY", "BodyError", "BodyTransform", "Config", "Engine", "Exchange", "Headers",
+           "Limits", "Records", "Report", "Request", "ResponsePlan", "UserError", "access_line",
+           "build_engine", "header", "is_websocket", "keep_records", "load_config",
+           "parse_state", "secret_keys"]
+
+MIN_KEY_LEN = 16
+
+
+def secret_keys(config: Config) -> list[bytes]:
+    """The keys that sign consent cookies, from the environment variable the config names.
+    Both adapters refuse to run without one (a throw-away key would forget every choice
+    at each restart, and differ between processes): the operator must set it."""
+    var = config.consent.secret_env
+    keys = keys_from_env(var)
+    if not keys:
+        raise UsageError(f"set {var} to a random secret of at least 32 characters, e.g. "
+                         f"export {var}=$(openssl rand -hex 32); it signs consent cookies "
+                         "(several, comma-separated, to rotate keys)")
+    short = [k for k in keys if len(k) < MIN_KEY_LEN]
+    if short:
+        raise UsageError(f"{var} holds a key shorter than {MIN_KEY_LEN} characters; "
+                         "use a long random secret")
+    return keys
+
+
+def build_engine(config: Config, keys: list[bytes] | None = None, *,
+                 forced: ConsentState | None = None,
+                 observe: Callable[[str], None] | None = None) -> Engine:
+    """The engine for a config; keys: the secret's (secret_keys(config) when not given)."""
+    return Engine(config, keys or secret_keys(config), forced=forced, observe=observe)
+
+
+def is_websocket(req: Request) -> bool:
+    """A WebSocket handshake: the adapter passes it through (never rewritten)."""
+    return (header(req.headers, "upgrade") or "").lower() == "websocket"
+
+
+def access_line(method: str, path: str, status: int | None, seconds: float, sent: int,
+                report: Report) -> dict[str, object]:
+    """The one access-log line of a request (no IP, no query string), for `serve`'s
+    access_log and the addon's consent_report alike."""
+    return {
+        "time": round(time.time(), 3), "method": method, "path": path.split("?")[0],
+        "status": status, "ms": round(seconds * 1000, 1),
+        "upstream_ms": round(report.upstream_seconds * 1000, 1), "bytes": sent,
+        "consent": report.state, "neutralised": sorted({s for s, _ in report.neutralised}),
+        "set_cookies_stripped": report.set_cookies_dropped,
+        "request_cookies_stripped": report.request_cookies_dropped,
+        "banner": report.banner, "decision": report.decision or None,
+    }
