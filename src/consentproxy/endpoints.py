@@ -17,23 +17,52 @@ import json
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from html import escape
-from typing import TYPE_CHECKING
+from typing import Protocol
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from consentproxy import csp
-from consentproxy.banner.render import SCRIPT, SCRIPT_TYPE
-from consentproxy.config import Service
-from consentproxy.consent import NO_DECISION, ConsentState
-from consentproxy.httpheaders import header, sendable, valid_host
+from consentproxy.banner.render import SCRIPT, SCRIPT_TYPE, Banner
+from consentproxy.config import Config, Service
+from consentproxy.consent import NO_DECISION, ConsentState, Signer
+from consentproxy.declaration import Declaration
+from consentproxy.httpheaders import Headers, header, sendable, valid_host
 from consentproxy.language import request_language
+from consentproxy.policy import Policy
 from consentproxy.record import ConsentRecord, Records, user_agent_family
 from consentproxy.rewrite.neutralise import url_target
 
-if TYPE_CHECKING:
-    from consentproxy.engine import Engine, Exchange
+
+class Asked(Protocol):
+    """The request line and headers (engine.Request)."""
+
+    @property
+    def method(self) -> str: ...
+    @property
+    def target(self) -> str: ...
+    @property
+    def headers(self) -> Headers: ...
+
+
+class Visit(Protocol):
+    """What the endpoints read of one exchange (engine.Exchange): the request, the consent
+    state enforced and whether the proxy forces it, the visitor's language, Host, scheme."""
+
+    @property
+    def req(self) -> Asked: ...
+    @property
+    def state(self) -> ConsentState: ...
+    @property
+    def forced(self) -> bool: ...
+    @property
+    def lang(self) -> str: ...
+    @property
+    def host(self) -> str: ...
+    @property
+    def scheme(self) -> str: ...
+
 
 log = logging.getLogger("consentproxy")
 MAX_BODY = 16 * 1024
@@ -63,6 +92,7 @@ class LocalResponse:
     body: bytes = b""
     new_state: ConsentState | None = None
     record: ConsentRecord | None = None  # a decision to keep as proof
+    csp_violations: list[tuple[str, str]] = field(default_factory=list)  # (directive, host)
     # Work on the records store, which the adapter awaits for (status, body).
     complete: Callable[[], Awaitable[tuple[int, bytes]]] | None = None
 
@@ -115,32 +145,44 @@ class RateLimit:
 
 
 class Endpoints:
-    def __init__(self, engine: Engine):
-        self.engine = engine
+    """The reserved prefix, built from what it depends on (engine.Engine builds it)."""
+
+    def __init__(self, config: Config, policy: Policy, signer: Signer, banner: Banner,
+                 declaration: Declaration, clock: Callable[[], float], *,
+                 shown: tuple[str, str], config_digest: str):
+        """shown: (digest, content) of what the banner shows (proof.archived), named by
+        each record with the config_digest."""
+        self.config, self.policy, self.signer, self.banner = config, policy, signer, banner
+        self.declaration, self.clock = declaration, clock
+        self.shown, self.config_digest = shown, config_digest
         self.reports = RateLimit(CSP_REPORTS_PER_SECOND, CSP_REPORTS_BURST)
         self.hosts_seen: set[str] = set()  # in CSP reports, up to MAX_REPORTED_HOSTS
 
-    def handle(self, ex: Exchange, body: bytes) -> LocalResponse:
+    def handle(self, ex: Visit, body: bytes, records: Records | None = None,
+               probes: Mapping[str, Callable[[], Awaitable[bool]]] | None = None
+               ) -> LocalResponse:
+        """body: the request's (up to MAX_BODY + 1 bytes); records: the proof-of-consent
+        store, if the config keeps one; probes: the adapter's readiness checks."""
         full = ex.req.target.split("?")[0]
         method = ex.req.method
         if full == GPC_PATH:  # https://privacycg.github.io/gpc-spec/#gpc-support-resource
             return _json(200, {"gpc": True})
-        path = full[len(self.engine.config.prefix):]
+        path = full[len(self.config.prefix):]
         if path in (SCRIPT, "state", "preferences", "me", "declaration") and method not in (
                 "GET", "HEAD"):
             return _plain(405, "use GET")
         if path == SCRIPT:
             return self._script(ex.req.target)
         if path == "state":
-            return _json(200, state_json(ex.state, self.engine.config.consent.revision,
-                                         _forced(ex)))
+            return _json(200, state_json(ex.state, self.config.consent.revision,
+                                         ex.forced))
         if path == "preferences":
             query = dict(parse_qsl(urlsplit(ex.req.target).query))
             back = safe_return(query.get("return"))
-            cfg = self.engine.config  # the page it came from, as far as its path says
+            cfg = self.config  # the page it came from, as far as its path says
             lang = next(filter(None, request_language(cfg.language_from, cfg.languages, back,
                                                       ex.req.headers, cfg.language_cookie)))
-            page = self.engine.banner.preferences_page(ex.state, lang, back)
+            page = self.banner.preferences_page(ex.state, lang, back)
             return LocalResponse(200, [("Content-Type", "text/html; charset=utf-8"),
                                        ("Cache-Control", "no-store")], page)
         if path == "declaration":
@@ -164,13 +206,13 @@ class Endpoints:
         if path == "healthz":  # liveness: the process answers
             return _plain(200, "ok")
         if path == "readyz":
-            return self._ready()
+            return _ready(records, probes or {})
         if path == "me":
-            return self._me(ex)
+            return _me(ex, records)
         if path == "me/erase":
             if method != "POST":
                 return _plain(405, "use POST")
-            return _cross_site(ex) or self._erase(ex, body)
+            return _cross_site(ex) or self._erase(ex, body, records)
         return _plain(404, "not found")
 
     def _framed(self, name: object, url: object) -> Service | None:
@@ -178,7 +220,7 @@ class Endpoints:
         of a configured service the choice can allow), else None."""
         if not isinstance(name, str) or not isinstance(url, str) or len(url) > MAX_FRAME_URL:
             return None
-        policy = self.engine.policy
+        policy = self.policy
         svc = policy.services.get(name)
         target = url_target(url) if url.lower().startswith(("https://", "http://")) else None
         if svc is None or svc.category not in policy.optional or target is None:
@@ -188,7 +230,7 @@ class Endpoints:
     def _grant_payload(self, name: str, url: str, expires: str) -> str:
         return f"{FRAME}\n{name}\n{url}\n{expires}"
 
-    def _grant(self, ex: Exchange, body: bytes) -> LocalResponse:
+    def _grant(self, ex: Visit, body: bytes) -> LocalResponse:
         """A grant for one embed: the URL of a frame document that loads it, valid for
         GRANT_SECONDS. Nothing is recorded and no cookie changes ("load this once")."""
         if len(body) > MAX_BODY:
@@ -201,12 +243,12 @@ class Endpoints:
         if self._framed(name, url) is None:
             return _plain(400, "service must be a configured service and url an absolute URL "
                           "of one of its hosts")
-        expires = str(int(self.engine.clock()) + GRANT_SECONDS)
-        query = urlencode({"s": name, "u": url, "e": expires, "g": self.engine.signer.sign(
+        expires = str(int(self.clock()) + GRANT_SECONDS)
+        query = urlencode({"s": name, "u": url, "e": expires, "g": self.signer.sign(
             self._grant_payload(str(name), str(url), expires))})
-        return _json(200, {"url": f"{self.engine.config.prefix}{FRAME}?{query}"})
+        return _json(200, {"url": f"{self.config.prefix}{FRAME}?{query}"})
 
-    def _frame(self, ex: Exchange) -> LocalResponse:
+    def _frame(self, ex: Visit) -> LocalResponse:
         """The frame document of a granted (or consented) embed: a page of the site's own
         origin, so the page's CSP lets it in, whose own CSP frames that service only."""
         query = dict(parse_qsl(urlsplit(ex.req.target).query))
@@ -214,10 +256,10 @@ class Endpoints:
         svc = self._framed(name, url)
         if svc is None:
             return _plain(400, "not an embed of a configured service")
-        now = self.engine.clock()
+        now = self.clock()
         granted = expires.isdigit() and now <= int(expires) <= now + GRANT_SECONDS + 5 and (
-            self.engine.signer.verify(self._grant_payload(name, url, expires), query.get("g", "")))
-        if not granted and not self.engine.policy.allows(svc, ex.state):
+            self.signer.verify(self._grant_payload(name, url, expires), query.get("g", "")))
+        if not granted and not self.policy.allows(svc, ex.state):
             return _plain(403, "this embed needs your consent or a fresh grant")
         lang = ex.lang
         title = escape(svc.display_title(lang))
@@ -232,11 +274,11 @@ class Endpoints:
             ("Referrer-Policy", "strict-origin-when-cross-origin"),
             ("X-Content-Type-Options", "nosniff")], page.encode("utf-8"))
 
-    def _declaration(self, ex: Exchange) -> LocalResponse:
+    def _declaration(self, ex: Visit) -> LocalResponse:
         """The cookie declaration: an HTML fragment, or JSON (?format=json, or asked for
         by Accept), in ?lang= or the visitor's language."""
         query = dict(parse_qsl(urlsplit(ex.req.target).query))
-        cfg, declaration = self.engine.config, self.engine.declaration
+        cfg, declaration = self.config, self.declaration
         asked = query.get("lang", "")
         lang = asked if asked in cfg.languages else ex.lang
         accept = header(ex.req.headers, "accept") or ""
@@ -250,7 +292,7 @@ class Endpoints:
                                    ("Cache-Control", "no-cache"),
                                    ("Vary", "Accept, Accept-Language, Cookie")], body)
 
-    def _csp_report(self, ex: Exchange, body: bytes) -> LocalResponse:
+    def _csp_report(self, ex: Visit, body: bytes) -> LocalResponse:
         """A browser's CSP violation reports (report-uri's one, or the Reporting API's
         list): counted by directive and blocked host, so report-only shows what enforce
         would block. Anyone can post here: bounded in size, rate and distinct hosts."""
@@ -263,6 +305,7 @@ class Endpoints:
         except (ValueError, RecursionError):
             return _plain(400, "unreadable report")
         items = data if isinstance(data, list) else [data]
+        violations: list[tuple[str, str]] = []
         for item in items[:MAX_REPORTS]:
             report = item.get("csp-report") or item.get("body") if isinstance(item, dict) else None
             if not isinstance(report, dict):
@@ -270,11 +313,8 @@ class Endpoints:
             directive = report.get("effective-directive") or report.get("effectiveDirective") \
                 or report.get("violated-directive") or ""
             blocked = report.get("blocked-uri") or report.get("blockedURL") or ""
-            ex.report.csp_violations.append(self._violation(directive, blocked))
-        observer = self.engine.observer
-        if observer is not None:
-            observer.csp_violations(ex.report.csp_violations)
-        return LocalResponse(204, [("Cache-Control", "no-store")])
+            violations.append(self._violation(directive, blocked))
+        return LocalResponse(204, [("Cache-Control", "no-store")], csp_violations=violations)
 
     def _violation(self, directive: object, blocked: object) -> tuple[str, str]:
         """(directive, host) as metric labels: known shapes only, and a bounded number of
@@ -290,55 +330,12 @@ class Endpoints:
             self.hosts_seen.add(host)
         return name, host
 
-    def _ready(self) -> LocalResponse:
-        """Readiness: every probe the adapter registered (upstream reachable, records store
-        writable) must pass; 503 with which failed otherwise."""
-        probes = dict(self.engine.probes)
-        writer = self.engine.records
-        resp = _json(200, {})
-
-        async def complete() -> tuple[int, bytes]:
-            results = {name: "ok" if await probe() else "failing"
-                       for name, probe in probes.items()}
-            if writer is not None:
-                results["records"] = "ok" if await writer.writable() else "failing"
-            ok = all(v == "ok" for v in results.values())
-            return (200 if ok else 503), json.dumps(results).encode()
-        resp.complete = complete
-        return resp
-
-    def _store(self) -> Records | LocalResponse | None:
-        """The open records store; None when the site keeps no records; a 503 to answer
-        while the store is not open (visitors retry rather than get a wrong answer)."""
-        records = self.engine.records
-        if records is None:
-            return None
-        if not records.ready:
-            return _plain(503, "consent records are unavailable right now; try again later")
-        return records
-
-    def _me(self, ex: Exchange) -> LocalResponse:
-        """The visitor's own records: what the operator keeps about them."""
-        store, cid = self._store(), ex.state.consent_id
-        if store is None:
-            return _plain(404, "this site keeps no consent records")
-        if isinstance(store, LocalResponse):
-            return store
-        resp = _json(200, {})
-
-        async def complete() -> tuple[int, bytes]:
-            records = await store.by_id(cid) if cid else []
-            return 200, json.dumps({"consent_id": cid or None,
-                                    "records": [asdict(r) for r in records]}).encode()
-        resp.complete = _unavailable_as_503(complete)
-        return resp
-
-    def _erase(self, ex: Exchange, body: bytes) -> LocalResponse:
+    def _erase(self, ex: Visit, body: bytes, records: Records | None) -> LocalResponse:
         """Erase the visitor's records and their consent cookie: back to no decision. A
         form post (the preferences' button) goes back to the page."""
-        store, cid = self._store(), ex.state.consent_id
-        if isinstance(store, LocalResponse):
-            return store
+        cid = ex.state.consent_id
+        if records is not None and not records.ready:
+            return _unavailable()
         ctype = (header(ex.req.headers, "content-type") or "").split(";")[0].strip().lower()
         back = None
         if ctype == "application/x-www-form-urlencoded":
@@ -350,14 +347,14 @@ class Endpoints:
         resp.new_state = NO_DECISION
 
         async def complete() -> tuple[int, bytes]:
-            erased = await store.erase(cid) if store and cid else 0
+            erased = await records.erase(cid) if records is not None and cid else 0
             return (200 if back is None else 303), json.dumps({"erased": erased}).encode()
         resp.complete = _unavailable_as_503(complete)
         return resp
 
-    def consent_cookie(self, ex: Exchange, value: str, max_age: int) -> str:
+    def consent_cookie(self, ex: Visit, value: str, max_age: int) -> str:
         """The Set-Cookie of the consent cookie: one shape to set it and to erase it."""
-        cfg = self.engine.config.consent
+        cfg = self.config.consent
         cookie = f"{cfg.cookie_name}={value}; Max-Age={max_age}; Path=/; SameSite=Lax; HttpOnly"
         if cfg.cookie_domain:
             cookie += f"; Domain={cfg.cookie_domain.lstrip('.')}"
@@ -366,13 +363,13 @@ class Endpoints:
     def _script(self, target: str) -> LocalResponse:
         """Cached for a year under its versioned URL (the version changes with the release
         and the config's tables), revalidated under any other."""
-        banner = self.engine.banner
+        banner = self.banner
         versioned = target.endswith(f"?v={banner.version}")
         cache = "public, max-age=31536000, immutable" if versioned else "no-cache"
         return LocalResponse(200, [("Content-Type", SCRIPT_TYPE), ("Cache-Control", cache)],
                              banner.script)
 
-    def _choice(self, ex: Exchange, body: bytes) -> LocalResponse:
+    def _choice(self, ex: Visit, body: bytes) -> LocalResponse:
         headers = ex.req.headers
         if len(body) > MAX_BODY:
             return _plain(413, "request body too large")
@@ -407,10 +404,10 @@ class Endpoints:
         if action not in ACTIONS or not _strings(wanted) or not _strings(services):
             return _plain(400, "action must be accept-all, reject-all or save; "
                           "categories and services must be lists")
-        if _forced(ex):  # a QA run forced to a state stays in it: no cookie, no record
-            return _answer(ex, is_json, back, ex.state, self.engine.config.consent.revision,
+        if ex.forced:  # a QA run forced to a state stays in it: no cookie, no record
+            return _answer(ex, is_json, back, ex.state, self.config.consent.revision,
                            "the consent state is forced by the proxy; nothing was saved")
-        policy = self.engine.policy
+        policy = self.policy
         if action == "accept-all":
             cats: set[str] = set(policy.optional)
             svcs: set[str] = set()
@@ -427,23 +424,22 @@ class Endpoints:
             svcs = set(policy.outside(ticked, [*cats, *whole]))
         if ex.state.gpc:
             cats, svcs = map(set, policy.under_gpc(cats, svcs))
-        engine = self.engine
-        state = engine.signer.decide(cats, svcs, engine.clock(), ex.state)
-        cfg = engine.config.consent
-        cookie = self.consent_cookie(ex, engine.signer.encode(state), cfg.max_age_days * 86400)
+        state = self.signer.decide(cats, svcs, self.clock(), ex.state)
+        cfg = self.config.consent
+        cookie = self.consent_cookie(ex, self.signer.encode(state), cfg.max_age_days * 86400)
         resp = _answer(ex, is_json, back, state, cfg.revision, "your choice is saved")
         resp.headers.append(("Set-Cookie", cookie))
         resp.new_state = state
-        if not isinstance(lang, str) or lang not in self.engine.config.languages:
+        if not isinstance(lang, str) or lang not in self.config.languages:
             # an old page's banner, or none
             lang = ex.lang
         resp.record = self.record(ex, state, action, via, lang)
         return resp
 
-    def record(self, ex: Exchange, state: ConsentState, action: str, via: str,
+    def record(self, ex: Visit, state: ConsentState, action: str, via: str,
                 lang: str) -> ConsentRecord:
         """via: VIA, or form / form-close (the no-JS form)."""
-        policy, engine = self.engine.policy, self.engine
+        policy = self.policy
         allowed = {s for s in policy.services
                    if policy.allows(policy.services[s], state)}
         was = ex.state if ex.state.decided or ex.state.opt_out else NO_DECISION
@@ -452,7 +448,7 @@ class Endpoints:
                                                                      - state.categories)
         return ConsentRecord(
             consent_id=state.consent_id, decided_at=state.decided_at,
-            revision=state.revision, config_digest=engine.config_digest, action=action,
+            revision=state.revision, config_digest=self.config_digest, action=action,
             method={"close": "banner", "form-close": "form"}.get(via, via),
             granted_categories=tuple(sorted(state.categories)),
             refused_categories=tuple(sorted(set(policy.optional) - state.categories)),
@@ -460,10 +456,50 @@ class Endpoints:
             refused_services=tuple(sorted(set(policy.services) - allowed)),
             withdrawal=withdrawn, gpc=ex.state.gpc,
             user_agent=user_agent_family(header(ex.req.headers, "user-agent")),
-            language=lang, shown_digest=engine.shown[0], outcome=_outcome(ex, action, via))
+            language=lang, shown_digest=self.shown[0], outcome=_outcome(ex, action, via))
 
 
-def _outcome(ex: Exchange, action: str, via: str) -> str:
+def _ready(records: Records | None,
+           probes: Mapping[str, Callable[[], Awaitable[bool]]]) -> LocalResponse:
+    """Readiness: every probe the adapter registered (upstream reachable) and the records
+    store (writable) must pass; 503 with which failed otherwise."""
+    checks = dict(probes)
+    resp = _json(200, {})
+
+    async def complete() -> tuple[int, bytes]:
+        results = {name: "ok" if await probe() else "failing"
+                   for name, probe in checks.items()}
+        if records is not None:
+            results["records"] = "ok" if await records.writable() else "failing"
+        ok = all(v == "ok" for v in results.values())
+        return (200 if ok else 503), json.dumps(results).encode()
+    resp.complete = complete
+    return resp
+
+
+def _unavailable() -> LocalResponse:
+    """While the records store is not open: visitors retry rather than get a wrong answer."""
+    return _plain(503, "consent records are unavailable right now; try again later")
+
+
+def _me(ex: Visit, records: Records | None) -> LocalResponse:
+    """The visitor's own records: what the operator keeps about them."""
+    cid = ex.state.consent_id
+    if records is None:
+        return _plain(404, "this site keeps no consent records")
+    if not records.ready:
+        return _unavailable()
+    resp = _json(200, {})
+
+    async def complete() -> tuple[int, bytes]:
+        found = await records.by_id(cid) if cid else []
+        return 200, json.dumps({"consent_id": cid or None,
+                                "records": [asdict(r) for r in found]}).encode()
+    resp.complete = _unavailable_as_503(complete)
+    return resp
+
+
+def _outcome(ex: Visit, action: str, via: str) -> str:
     """What a visitor shown the first layer (no choice yet, or asked again) did with it:
     record.OUTCOMES; "" for a change of mind or an answer to a placeholder."""
     if not ex.state.asks or via == "placeholder":
@@ -490,23 +526,17 @@ def _strings(value: object) -> bool:
     return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
-def _answer(ex: Exchange, is_json: bool, back: str | None, state: ConsentState, revision: int,
+def _answer(ex: Visit, is_json: bool, back: str | None, state: ConsentState, revision: int,
             saying: str) -> LocalResponse:
     """A choice's answer: the state as JSON, or (a form post) back to the page."""
     if is_json:
-        return _json(200, state_json(state, revision, _forced(ex)))
+        return _json(200, state_json(state, revision, ex.forced))
     resp = _plain(303, saying)
     resp.headers.append(("Location", safe_return(back or _referer_path(ex))))
     return resp
 
 
-def _forced(ex: Exchange) -> bool:
-    """Whether the proxy forces this request's state (--state, consent_state, the
-    X-Consent-State header) rather than the visitor's cookie."""
-    return ex.report.state_from != "cookie"
-
-
-def _cross_site(ex: Exchange) -> LocalResponse | None:
+def _cross_site(ex: Visit) -> LocalResponse | None:
     """State-changing endpoints answer only the site's own pages (CSRF)."""
     origin = header(ex.req.headers, "origin")
     site = header(ex.req.headers, "sec-fetch-site")
@@ -517,7 +547,7 @@ def _cross_site(ex: Exchange) -> LocalResponse | None:
     return None
 
 
-def _referer_path(ex: Exchange) -> str | None:
+def _referer_path(ex: Visit) -> str | None:
     ref = header(ex.req.headers, "referer")
     if not ref:
         return None

@@ -218,6 +218,12 @@ class Exchange:
         self.keeps_validators = dest in SUBRESOURCE_DESTS
         self.revalidating = False  # an If-None-Match of ours went upstream as the origin's
 
+    @property
+    def forced(self) -> bool:
+        """Whether the proxy forces this request's state (--state, consent_state, the
+        X-Consent-State header) rather than the visitor's cookie."""
+        return self.report.state_from != "cookie"
+
     @cached_property
     def language(self) -> tuple[str | None, str]:
         """(decided by the request, else None: the page's <html lang>; the fallback)."""
@@ -242,7 +248,12 @@ class Exchange:
             status, why = self.error
             return LocalResponse(status, [("Content-Type", "text/plain; charset=utf-8"),
                                           ("Cache-Control", "no-store")], why.encode())
-        resp = self.engine.endpoints.handle(self, body)
+        engine = self.engine
+        resp = engine.endpoints.handle(self, body, engine.records, engine.probes)
+        if resp.csp_violations:
+            self.report.csp_violations = resp.csp_violations
+            if engine.observer is not None:
+                engine.observer.csp_violations(resp.csp_violations)
         if resp.record is not None:
             record = resp.record
             self.report.decision, self.report.outcome = record.action, record.outcome
@@ -544,7 +555,6 @@ class Engine:
                           for s in parse_selectors(text))
         self.opener = OpenMarker(selectors) if selectors else None
         self.declaration = Declaration(config)
-        self.endpoints = Endpoints(self)
         self.clock = clock
         self.forced = forced
         # Proof of consent: the adapter starts a RecordWriter when the config keeps records.
@@ -555,6 +565,9 @@ class Engine:
             [config.consent.revision, sorted(self.signer.digests.items())]).encode()
         ).hexdigest()[:12]
         self.shown = archived(config)  # (digest, content) of every text the banner shows
+        self.endpoints = Endpoints(config, self.policy, self.signer, self.banner,
+                                   self.declaration, clock, shown=self.shown,
+                                   config_digest=self.config_digest)
         self._per_choice: dict[tuple[object, ...],
                                tuple[CookieFilter, tuple[str, str] | None]] = {}
         # Everything of this config and release a rewritten page can depend on.
