@@ -18,7 +18,7 @@ import yaml
 from consentproxy.banner.texts import CATEGORY_TEXTS, LANGUAGES, TEXT_KEYS, TEXTS
 from consentproxy.banner.theme import DEFAULT_COLORS, HEX_RE, contrast_problems
 from consentproxy.domains import is_public_suffix, registrable
-from consentproxy.errors import UserError
+from consentproxy.errors import ConfigError
 
 CSP_MODES = ("off", "report-only", "enforce")
 LANGUAGE_SOURCES = ("html-lang", "path", "cookie", "accept-language")  # language.py
@@ -30,15 +30,6 @@ EMBED_KINDS = ("script", "iframe", "pixel")
 # YAML 1.1's boolean words, for a boolean given quoted ("off").
 YAML_WORDS = {**dict.fromkeys(("true", "yes", "on"), True),
               **dict.fromkeys(("false", "no", "off"), False)}
-
-
-class ConfigError(UserError):
-    """A value the user wrote is wrong (errors.py); the message names where and the fix."""
-
-    def __init__(self, source: str, line: int | None, message: str):
-        where = f"{source}:{line}" if line else source
-        super().__init__(f"{where}: {message}")
-        self.source, self.line = source, line
 
 
 @dataclass(frozen=True)

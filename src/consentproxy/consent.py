@@ -19,7 +19,8 @@ import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from consentproxy.config import Config, ConfigError
+from consentproxy.config import Config
+from consentproxy.errors import ConfigError
 
 FORMAT_VERSION = "2"
 MAX_COOKIE_LEN = 1024

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from consentproxy import csp
 from consentproxy.banner.render import MARK_HEADER, Banner
-from consentproxy.config import Config, ConfigError
+from consentproxy.config import Config
 from consentproxy.consent import (
     NO_DECISION,
     ConsentState,
@@ -41,6 +41,7 @@ from consentproxy.cookies import (
 from consentproxy.declaration import Declaration
 from consentproxy.domains import site_of
 from consentproxy.endpoints import CSP_REPORT, GPC_PATH, Endpoints, LocalResponse
+from consentproxy.errors import ConfigError
 from consentproxy.formercmp import categories as former_categories
 from consentproxy.formercmp import read_choice
 from consentproxy.httpheaders import (

@@ -2,7 +2,7 @@
 command line prints it as one line and exits 2, the mitmproxy addon refuses the option
 with it. Anything else is a bug and should be loud.
 
-- ConfigError (config.py): a value the user wrote is wrong, in a config file, a file it
+- ConfigError: a value the user wrote is wrong, in a config file, a file it
   names (tracker lists, the cookie database) or an option's value (--state, consent_state,
   the X-Consent-State header); the message starts with where: FILE:LINE, or the option.
 - UsageError: the command cannot run as asked: something it needs is missing (the signing
@@ -18,3 +18,12 @@ class UserError(Exception):
 
 class UsageError(UserError):
     """Something the operator must fix before the command can run."""
+
+
+class ConfigError(UserError):
+    """A value the user wrote is wrong; the message names where (FILE:LINE) and the fix."""
+
+    def __init__(self, source: str, line: int | None, message: str):
+        where = f"{source}:{line}" if line else source
+        super().__init__(f"{where}: {message}")
+        self.source, self.line = source, line

@@ -13,8 +13,8 @@ import re
 from collections.abc import Iterable
 
 from consentproxy.catalog.knowledge import NOT_A_TRACKER, KnownTracker
-from consentproxy.config import ConfigError
 from consentproxy.domains import is_public_suffix, registrable
+from consentproxy.errors import ConfigError
 
 FORMATS = ("auto", "hosts", "disconnect", "rules")
 # Disconnect's categories -> the catalog's ("-": known, not a tracker; None: skipped).

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from consentproxy.catalog import CATALOG_CATEGORIES
 from consentproxy.domains import is_public_suffix
+from consentproxy.errors import ConfigError
 
 if TYPE_CHECKING:
     from consentproxy.config import Service
@@ -66,8 +67,6 @@ def format_layer(entries: Iterable[KnownTracker]) -> str:
 
 def parse_layer(text: str, source: str) -> tuple[KnownTracker, ...]:
     """A layer file's trackers; a bad line is a ConfigError naming it and the fix."""
-    from consentproxy.config import ConfigError
-
     out = []
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.startswith("#"):
@@ -92,8 +91,6 @@ def parse_layer(text: str, source: str) -> tuple[KnownTracker, ...]:
 
 
 def read_layer(path: str | Path) -> tuple[KnownTracker, ...]:
-    from consentproxy.config import ConfigError
-
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:

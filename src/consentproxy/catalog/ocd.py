@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from consentproxy.config import ConfigError
+from consentproxy.errors import ConfigError
 
 DATABASE_FILE = Path(__file__).with_name("open-cookie-database.csv")
 UPSTREAM = "https://github.com/jkwakman/Open-Cookie-Database"
