@@ -1,4 +1,4 @@
-"""YAML configuration -> frozen values.
+"""YAML configuration -> frozen values (the model: settings.py).
 
 Every mistake a user can make is reported as a ConfigError naming the file, the
 line and what to do, so a bad config never starts a half-working proxy.
@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import yaml
 
@@ -19,234 +18,32 @@ from consentproxy.banner.texts import CATEGORY_TEXTS, LANGUAGES, TEXT_KEYS, TEXT
 from consentproxy.banner.theme import DEFAULT_COLORS, HEX_RE, contrast_problems
 from consentproxy.domains import is_public_suffix, registrable
 from consentproxy.errors import ConfigError
+from consentproxy.settings import (
+    MAX_CONSENT_DAYS,
+    BannerSettings,
+    Category,
+    Config,
+    ConsentSettings,
+    FormerCmp,
+    ForTesting,
+    IPNetwork,
+    Limits,
+    RecordsSettings,
+    Regions,
+    Service,
+    _upstream,
+    parse_listen,
+)
 
 CSP_MODES = ("off", "report-only", "enforce")
 LANGUAGE_SOURCES = ("html-lang", "path", "cookie", "accept-language")  # language.py
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 HOST_RE = re.compile(r"(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)+(/[\x21-\x7e]*)?")
-MAX_CONSENT_DAYS = 395  # 13 months: the longest a choice may ever be kept
 MAX_RECORDS_DAYS = 1826  # 5 years: proof of a choice may outlive the choice itself
 EMBED_KINDS = ("script", "iframe", "pixel")
 # YAML 1.1's boolean words, for a boolean given quoted ("off").
 YAML_WORDS = {**dict.fromkeys(("true", "yes", "on"), True),
               **dict.fromkeys(("false", "no", "off"), False)}
-
-
-@dataclass(frozen=True)
-class Category:
-    name: str
-    required: bool = False
-    title: dict[str, str] = field(default_factory=dict)
-    description: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Service:
-    name: str
-    category: str
-    title: dict[str, str] = field(default_factory=dict)  # per language; a brand needs only en
-    vendor: str = ""
-    hosts: tuple[str, ...] = ()
-    # Registrable domains the vendor owns outright: the domain and every subdomain match.
-    domains: tuple[str, ...] = ()
-    cookies: tuple[str, ...] = ()
-    inline: tuple[str, ...] = ()
-    privacy_url: str = ""
-    # What it does for the site, shown in the preferences; per language, like titles.
-    purpose: dict[str, str] = field(default_factory=dict)
-    retention: str = ""  # typical cookie lifetime, as text ("13 months")
-    embed: str = ""  # script | iframe | pixel: what a blocked element of it looks like
-    # Shown in place of a blocked embed of this service, per language (a page in another
-    # language gets the banner's generic, translated text instead).
-    placeholder: dict[str, str] = field(default_factory=dict)
-    # Google Consent Mode: basic holds its tags until consent; advanced (an explicit opt-in,
-    # legally contested in the EU) loads them before, with every signal denied.
-    consent_mode: str = "basic"
-
-    def display_title(self, lang: str = "en") -> str:
-        return translated(self.title, lang) or self.name
-
-    @property
-    def source_hosts(self) -> tuple[str, ...]:
-        """Its hosts and domains as host sources (CSP, listings): a domain with its
-        subdomains."""
-        return (*self.hosts, *(h for d in self.domains for h in (d, f"*.{d}")))
-
-
-@dataclass(frozen=True)
-class FormerCmp:
-    """The consent tool the site used before (formercmp.py): its scripts held for good, and
-    its stored choice imported once, mapped to this config's categories."""
-
-    tool: str  # onetrust | cookiebot
-    neutralise: bool = True
-    imports: dict[str, str] = field(default_factory=dict)  # its group -> our category
-
-
-@dataclass(frozen=True)
-class ConsentSettings:
-    cookie_name: str = "consent"
-    max_age_days: int = 182
-    revision: int = 1
-    secret_env: str = "CONSENTPROXY_SECRET"
-    cookie_domain: str | None = None
-
-
-@dataclass(frozen=True)
-class ForTesting:
-    """Switches for test environments only; `check-config` warns when one is on."""
-
-    state_header: bool = False  # honour X-Consent-State: <state> on each request
-
-
-@dataclass(frozen=True)
-class BannerSettings:
-    position: str = "bar"  # bar (full width, bottom) | box (a card in the corner)
-    colors: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_COLORS))
-    logo: str = ""  # URL or same-site path of an image shown in the banner
-    css: str = ""  # the operator's extra CSS (the file's content), scoped to the banner
-    privacy_url: str = ""  # the site's privacy policy
-    cookie_policy_url: str = ""  # its cookie policy, when it is a page of its own
-    # The data protection officer's contact, shown in the preferences: email, address, url.
-    dpo: dict[str, str] = field(default_factory=dict)
-    # The site's own "manage cookies" elements, by simple CSS selectors (rewrite/selectors.py)
-    open_selectors: tuple[str, ...] = ()
-    texts: dict[str, dict[str, str]] = field(default_factory=dict)  # lang -> key -> text
-
-    def text(self, lang: str) -> dict[str, str]:
-        """Every string for a language: the built-in ones with the operator's on top."""
-        return {**TEXTS.get(lang, TEXTS["en"]), **self.texts.get(lang, {})}
-
-
-@dataclass(frozen=True)
-class RecordsSettings:
-    """Where proof of consent is kept: a SQLite file (path) or PostgreSQL (dsn)."""
-
-    target: str = ""  # "" = not kept
-    retention_days: int = 395
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What one request may cost, whatever the visitor or the origin sends
-    (docs/SECURITY.md lists every limit)."""
-
-    html_bytes: int = 32 * 1024 * 1024  # HTML decoded from a compressed response (bombs)
-    request_head_bytes: int = 32 * 1024  # the whole request head, as nginx's 4 x 8k buffers
-    header_line_bytes: int = 8 * 1024  # one request line or header line
-    body_idle_seconds: int = 30  # longest pause inside a visitor's request body
-    body_min_rate: int = 1024  # bytes a second a request body must average after that
-
-
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-@dataclass(frozen=True)
-class Regions:
-    """Jurisdictions, from the country the CDN or load balancer names in a request header
-    (believed from trusted_proxies only): the places listed in opt_out allow the optional
-    categories until the visitor opts out; everywhere else, an unknown or missing country
-    too, nothing optional runs before consent (the strictest rule)."""
-
-    header: str  # ISO 3166-1 alpha-2 country (CF-IPCountry, CloudFront-Viewer-Country...)
-    subdivision_header: str = ""  # its subdivision (CA, or US-CA), for rules like US-CA
-    opt_out: frozenset[str] = frozenset()  # US, US-CA...
-
-
-@dataclass(frozen=True)
-class Config:
-    source: str
-    upstream: str | None  # None: only `sites` (mitmproxy forward mode), no fixed origin
-    listen_host: str = "127.0.0.1"
-    listen_port: int = 8000
-    prefix: str = "/.consent/"
-    consent: ConsentSettings = ConsentSettings()
-    csp: str = "report-only"
-    csp_allow: tuple[str, ...] = ()
-    unknown_cookies: str = "block"
-    necessary_cookies: tuple[str, ...] = ()
-    categories: tuple[Category, ...] = ()
-    services: tuple[Service, ...] = ()
-    languages: tuple[str, ...] = ("en", "fr")
-    # Where the banner's language comes from, in order (language.SOURCES), and the name of
-    # the site's own language cookie.
-    language_from: tuple[str, ...] = ("html-lang", "path", "cookie", "accept-language")
-    language_cookie: str = "lang"
-    sites: tuple[str, ...] = ()  # hosts handled in mitmproxy's forward mode (*.x.com too)
-    testing: ForTesting = ForTesting()
-    banner: BannerSettings = BannerSettings()
-    # Classify cookies no service names with the Open Cookie Database (catalog/ocd.py);
-    # its categories -> this config's, where the names differ (analytics -> audience).
-    cookie_database: bool = True
-    cookie_database_categories: dict[str, str] = field(default_factory=dict)
-    # Google Consent Mode v2: signal -> the categories that grant it; empty when off.
-    consent_mode: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    # Global Privacy Control (and Do-Not-Track if dnt): refusal of these categories.
-    gpc: tuple[str, ...] = ()
-    dnt: bool = False
-    records: RecordsSettings = RecordsSettings()
-    cap_cookie_lifetime_days: int = MAX_CONSENT_DAYS  # longer origin cookies are cut
-    metrics_listen: tuple[str, int] | None = None  # Prometheus /metrics, never the public port
-    access_log: bool = True  # one JSON line per request (no IP, no query string)
-    # Trackers the knowledge base knows (catalog/knowledge.py) but no service names: held
-    # until their category is accepted (hold) or left alone (allow).
-    known_trackers: str = "hold"
-    # Third-party hosts nothing knows: allow | block | a category that must be accepted.
-    unknown_third_parties: str = "allow"
-    # The operator's imported tracker lists (`catalog import`), over the built-in ones.
-    tracker_lists: tuple[str, ...] = ()
-    # Peers whose X-Forwarded-For/-Proto/-Host are believed (the front proxies); none else's.
-    trusted_proxies: tuple[IPNetwork, ...] = ()
-    limits: Limits = Limits()
-    former_cmp: FormerCmp | None = None
-    regions: Regions | None = None
-
-    def category(self, name: str) -> Category | None:
-        return next((c for c in self.categories if c.name == name), None)
-
-    def translation_warnings(self) -> list[str]:
-        """Words the operator gave in some languages only: visitors reading another of
-        `languages` see them in English (or the first language given)."""
-        out = []
-        named = [(f"categories.{c.name}.{k}", getattr(c, k)) for c in self.categories
-                 for k in ("title", "description")]
-        # A title in one language only is a brand name ("Google Analytics").
-        named += [(f"service {s.name}: {k}", getattr(s, k)) for s in self.services
-                  for k in ("title", "purpose") if k == "purpose" or len(s.title) > 1]
-        for what, texts in named:
-            missing = [lang for lang in self.languages if texts and lang not in texts]
-            if missing:
-                out.append(f"{what} has no {', '.join(missing)} text; visitors reading it "
-                           f"see {translated(texts, 'en')!r}")
-        return out
-
-    def is_site(self, host: str) -> bool:
-        """Whether a host is one of `sites` (mitmproxy's forward mode enforces only those)."""
-        host = host.lower().rstrip(".")
-        return any(host == s or (s.startswith("*.") and host.endswith(s[1:]))
-                   for s in self.sites)
-
-    def loopback_warning(self) -> str | None:
-        """Browsers send requests to loopback hosts directly, never through a proxy: such
-        `sites` are enforced only if the browser is told otherwise."""
-        loopback = [s for s in self.sites if _is_loopback(s)]
-        if not loopback:
-            return None
-        return (f"sites lists {', '.join(loopback)}: browsers send loopback requests straight "
-                "to the site, never through a proxy, so these are not enforced unless the "
-                "browser is told to (Chromium: --proxy-bypass-list='<-loopback>'; Firefox: "
-                "network.proxy.allow_hijacking_localhost) or the site gets a name like "
-                "myapp.test")
-
-    def with_overrides(self, upstream: str | None = None, listen: str | None = None) -> Config:
-        """Apply command-line flags, validated like the file."""
-        cfg = self
-        if upstream:
-            cfg = replace(cfg, upstream=_upstream(upstream, self.source, None))
-        if listen:
-            host, port = parse_listen(listen, self.source, None)
-            cfg = replace(cfg, listen_host=host, listen_port=port)
-        return cfg
 
 
 # --- loading -----------------------------------------------------------------------------
@@ -293,20 +90,6 @@ SERVICE_LISTS = ("hosts", "domains", "cookies", "inline")
 SERVICE_KEYS = {"use", "name", "category", *SERVICE_LISTS, "replace", *SERVICE_TEXT_KEYS,
                 *SERVICE_TRANSLATED_KEYS, "consent_mode"}
 SERVICE_CONSENT_MODES = ("basic", "advanced")
-
-
-def translated(texts: dict[str, str], lang: str) -> str:
-    """A text in the language, else in English, else in the first language given."""
-    return texts.get(lang) or texts.get("en") or next(iter(texts.values()), "")
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def load_config(path: str | Path, option: str = "--config") -> Config:
@@ -1004,19 +787,3 @@ def _flag(value: object) -> object:
 
 def _keys(node: yaml.Node) -> list[str]:
     return [str(k.value) for k, _ in node.value] if isinstance(node, yaml.MappingNode) else []
-
-
-def _upstream(value: str, source: str, line: int | None) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(source, line, f"upstream {value!r} must be an http:// or https:// "
-                          "URL such as http://127.0.0.1:8080")
-    return value.rstrip("/")
-
-
-def parse_listen(value: str, source: str, line: int | None) -> tuple[str, int]:
-    host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ConfigError(source, line, f"listen {value!r} must be HOST:PORT, "
-                          "e.g. 127.0.0.1:8000")
-    return host.strip("[]") or "0.0.0.0", int(port)

@@ -15,7 +15,7 @@ from html import escape
 from typing import Any
 
 from consentproxy.banner.texts import localise_retention
-from consentproxy.config import Config, translated
+from consentproxy.settings import Config, translated
 
 SCHEMA = "consentproxy-declaration/1"
 COLUMNS = ("service", "vendor", "purpose", "cookies", "lifetime")  # banner text keys

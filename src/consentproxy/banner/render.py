@@ -23,10 +23,10 @@ import rjsmin
 from consentproxy.banner import domainset
 from consentproxy.banner.texts import localise_retention
 from consentproxy.banner.theme import css_variables
-from consentproxy.config import Category, Config, Service, translated
 from consentproxy.consent import ConsentState
 from consentproxy.policy import NEVER, Policy
 from consentproxy.rewrite.neutralise import new_mark
+from consentproxy.settings import Category, Config, Service, translated
 
 ASSET_DIR = Path(__file__).parent
 SCRIPT = "consent.js"

@@ -5,12 +5,11 @@ from __future__ import annotations
 from dataclasses import replace
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
-if TYPE_CHECKING:
-    from consentproxy.config import Config, Service
+from consentproxy.settings import Category, Config, Service
 
 CATALOG_FILE = Path(__file__).with_name("services.yaml")
 I18N_DIR = Path(__file__).with_name("i18n")
@@ -45,8 +44,6 @@ def _translated(services: dict[str, Service]) -> dict[str, Service]:
 def catalog_config() -> Config:
     """A config using every built-in service in its default category (for `catalog` CLI
     commands and tests)."""
-    from consentproxy.config import Category, Config
-
     return Config(
         source=str(CATALOG_FILE), upstream="http://catalog.invalid",
         categories=tuple(Category(c, required=c == "necessary")

@@ -19,14 +19,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from consentproxy.catalog import CATALOG_CATEGORIES
 from consentproxy.domains import is_public_suffix
 from consentproxy.errors import ConfigError
-
-if TYPE_CHECKING:
-    from consentproxy.config import Service
+from consentproxy.settings import Service
 
 BUILTIN_FILE = Path(__file__).with_name("trackers.tsv")
 LAYER_HEADER = "# consentproxy tracker list: name\tcategory\tkind\ttitle\tvendor\tdomains"
