@@ -558,7 +558,7 @@ class Engine:
         self.declaration = Declaration(config)
         self.clock = clock
         self.forced = forced
-        # Proof of consent: the adapter starts a RecordWriter when the config keeps records.
+        # Proof of consent: the adapter opens them (adapter.keep_records) and closes them.
         self.records: Records | None = None
         # Readiness checks the adapter provides ({prefix}readyz): name -> "is it fine?".
         self.probes: dict[str, Callable[[], Awaitable[bool]]] = {}
