@@ -69,6 +69,7 @@ def best_seconds(fn: Callable[[], object], repeats: int) -> float:
 def forget(eng: Engine) -> None:
     """Cold: drop what the policy and the URL parser remember from earlier pages."""
     eng.policy._inline_cache.clear()
+    eng.policy._url_hosts.clear()
     eng.policy.tag_memo.clear()
     neutralise._cached_url_target.cache_clear()
     neutralise._cached_inline_js.cache_clear()

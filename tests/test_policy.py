@@ -1,6 +1,10 @@
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from consentproxy.config import parse_config
 from consentproxy.consent import NO_DECISION, ConsentState
-from consentproxy.policy import Policy
+from consentproxy.policy import _URL_HOST_RE, Policy, url_host_matches
 
 ANALYTICS = ConsentState(decided=True, categories=frozenset({"analytics"}))
 
@@ -69,3 +73,42 @@ def test_csp_hosts_are_the_consented_services(policy):
     assert "google-analytics.com" in hosts and "*.google-analytics.com" in hosts
     assert not any("youtube" in h for h in hosts)
     assert policy.allowed_hosts(NO_DECISION) == []
+
+
+URL_TEXT = st.lists(st.sampled_from(
+    ["/", "\\", "\\/", "//", "a", "Z", "x.co", ".", "-", "com", "9", " ", "\"", "'", "?", "#",
+     "<", "\t", "é"]), max_size=30).map(lambda parts: "".join(parts).encode())
+
+
+@given(URL_TEXT)
+@settings(max_examples=2000)
+def test_url_hosts_are_found_as_the_regex_finds_them(text):
+    """url_host_matches skips the bytes where no URL can start: it finds what the regex
+    would, at any byte."""
+    want = [(m.span(), m.groups()) for m in _URL_HOST_RE.finditer(text)]
+    assert [(m.span(), m.groups()) for m in url_host_matches(text)] == want
+
+
+def test_markers_match_leftmost_longest():
+    """A marker inside a longer one at the same place counts once, as the longer one's."""
+    config = parse_config("""
+upstream: http://127.0.0.1:9
+categories: {necessary: {required: true}, analytics: {}, marketing: {}}
+services:
+  - {name: short, category: analytics, inline: ["track("], title: {en: Short}}
+  - {name: long, category: marketing, inline: ["track(\\"ad"], title: {en: Long}}
+""")
+    policy = Policy(config)
+    assert [s.name for s in policy.inline_services(b'x; track("ad1")')] == ["long"]
+    assert [s.name for s in policy.inline_services(b'track(1); track("ad")')] == ["short",
+                                                                                  "long"]
+
+
+@pytest.mark.parametrize("call", [
+    b"document.WRITE('<x>')", b"d.createElement('img')", b"i.SRC =u", b"b.appendChild(n)",
+    b"b.insertBefore(n, f)", b"new\n Image()", b"navigator.sendBeacon(u)", b"FETCH (u)",
+    b"new XMLHttpRequest()", b"x.open\t(u)", b"importScripts(u)", b"top.location= u"])
+def test_a_tracker_url_in_a_script_that_loads_in_any_spelling_holds_it(policy, call):
+    js = b'var u = "https://static.hotjar.com/c/x.js"; ' + call
+    assert [s.name for s in policy.inline_services(js)] == ["hotjar"]
+    assert policy.inline_services(js.replace(call, b"console.log(u)")) == ()
