@@ -6,7 +6,13 @@ from hypothesis import strategies as st
 
 from consentproxy.consent import NO_DECISION, ConsentState
 from consentproxy.rewrite import neutralise
-from consentproxy.rewrite.css import INERT_URL, STYLE_MAY_LOAD_RE, neutralise_css, url_spans
+from consentproxy.rewrite.css import (
+    INERT_URL,
+    STYLE_MAY_LOAD_RE,
+    neutralise_css,
+    style_may_load,
+    url_spans,
+)
 from consentproxy.rewrite.neutralise import Neutraliser
 
 PIXEL = "https://www.facebook.com/tr?id=1"
@@ -136,6 +142,13 @@ CSS = st.lists(st.sampled_from(PIECES), max_size=24).map("".join)
 def test_style_may_load_is_a_superset_of_what_loads(css):
     if url_spans(css):
         assert STYLE_MAY_LOAD_RE.search(css.encode("utf-8"))
+
+
+@settings(max_examples=2000, deadline=None)
+@given(css=CSS, upper=st.booleans())
+def test_the_fast_may_load_check_says_what_the_regex_says(css, upper):
+    raw = (css.upper() if upper else css).encode("utf-8")
+    assert style_may_load(raw) == bool(STYLE_MAY_LOAD_RE.search(raw))
 
 
 @settings(max_examples=2000, deadline=None)

@@ -127,3 +127,20 @@ def test_the_memo_is_bounded(policy, monkeypatch):
     huge = b'<img src="https://www.facebook.com/tr" alt="' + b"x" * 5000 + b'">'
     assert b"data-consent-src" in n.start_tag(b"img", huge)
     assert all(len(key[1]) <= neutralise.MEMO_TAG_BYTES for key in policy.tag_memo)
+
+
+def test_a_long_tag_is_remembered_by_digest_only_while_unchanged(policy):
+    """A long unchanged tag (a big srcset) is worked out once, its reports replayed; a long
+    neutralised one is worked out each time (the memo keeps no long edits)."""
+    srcset = b", ".join(b"https://cdn.unknown.example/p%d.jpg %dw" % (i, i) for i in range(80))
+    long_tag = b'<img srcset="' + srcset + b'">'
+    blocked = b'<img src="https://www.facebook.com/tr" alt="' + b"x" * 5000 + b'">'
+    policy.tag_memo.clear()
+    for _ in range(2):
+        n = Neutraliser(policy, NO_DECISION)
+        assert n.start_tag(b"img", long_tag) is long_tag
+        assert b"data-consent-src" in n.start_tag(b"img", blocked)
+        assert n.unknown_hosts == {"cdn.unknown.example"}
+        assert n.blocked == [("facebook-pixel", "img")]
+    assert len(policy.tag_memo) == 1
+    assert all(len(key[-1]) <= 16 for key in policy.tag_memo)

@@ -8,7 +8,13 @@ from hypothesis import strategies as st
 from consentproxy.consent import NO_DECISION, ConsentState
 from consentproxy.rewrite.css import STYLE_MAY_LOAD_RE
 from consentproxy.rewrite.neutralise import Neutraliser
-from consentproxy.rewrite.scanner import MAX_HOLD, SKIPS, HtmlRewriter
+from consentproxy.rewrite.scanner import (
+    MAX_HOLD,
+    SCRIPT_TOKEN_RE,
+    SKIPS,
+    HtmlRewriter,
+    _script_token,
+)
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 PAGES = sorted(CORPUS.glob("*.html"))
@@ -324,3 +330,17 @@ def test_the_c_loop_hands_over_exactly_the_style_attributes_css_may_load_from(va
     for tag in (b"<p style='" + value + b"'>", b"<a href=/x style='" + value + b"'>"):
         stops = c_skip()(tag, 0, True) == 0
         assert stops == bool(STYLE_MAY_LOAD_RE.search(value)), tag
+
+
+SCRIPT_PIECES = [b"<", b"<!--", b"-->", b"--", b"-", b">", b"<script", b"</script", b"<SCRIPT",
+                 b"</scripts", b" ", b"/", b"x", b"a<b", b"\n"]
+
+
+@settings(max_examples=1000, deadline=None)
+@given(buf=st.lists(st.sampled_from(SCRIPT_PIECES), max_size=20).map(b"".join),
+       start=st.integers(0, 8))
+def test_script_tokens_are_found_where_the_regex_finds_them(buf, start):
+    """The script data scan tries SCRIPT_TOKEN_RE only at '<' and '-->': the same tokens."""
+    want = SCRIPT_TOKEN_RE.search(buf, start)
+    got = _script_token(buf, start)
+    assert (got and (got.span(), got.groups())) == (want and (want.span(), want.groups()))

@@ -23,6 +23,13 @@ from consentproxy.config import Service
 # `image(`, `image-set(`, `src(`, `@import` (in any case) or a custom property's `--`.
 # The C skip loop mirrors it.
 STYLE_MAY_LOAD_RE = re.compile(rb"(?i:url\(|image(?:-set)?\(|src\(|@import)|--|[\\&]")
+_MAY_LOAD_WORDS = (b"--", b"\\", b"&", b"url(", b"image(", b"image-set(", b"src(", b"@import")
+
+
+def style_may_load(css: bytes) -> bool:
+    """STYLE_MAY_LOAD_RE.search(css), at memory speed (the regex does ~10 MB/s on CSS)."""
+    low = css.lower()
+    return any(word in low for word in _MAY_LOAD_WORDS)
 
 # What a neutralised URL becomes. CSS Values 4 (section 4.5.1) names `about:invalid` as
 # the URL that resolves to no resource; it holds no quote, parenthesis, space or

@@ -25,7 +25,7 @@ from consentproxy.config import Service
 from consentproxy.consent import ConsentState
 from consentproxy.cookies import set_cookie_name
 from consentproxy.policy import Policy, TagOutcome
-from consentproxy.rewrite.css import STYLE_MAY_LOAD_RE, neutralise_css, url_spans
+from consentproxy.rewrite.css import neutralise_css, style_may_load, url_spans
 
 # One attribute of a start tag, as the HTML tokenizer splits them (name, value kinds).
 ATTR_RE = re.compile(
@@ -99,7 +99,7 @@ _URL_LIST_RE = re.compile(rb"(?i)importmap|speculationrules|&")  # (or an entity
 # then judged by the URLs in its text alone.
 MAX_NESTED_DOCUMENTS = 4
 # A site's pages repeat the same tags: what a tag becomes is remembered per consent choice
-# (at most MEMO_ENTRIES of them, tags up to MEMO_TAG_BYTES long).
+# (at most MEMO_ENTRIES of them; a tag over MEMO_TAG_BYTES by its digest, if unchanged).
 MEMO_ENTRIES = 4096
 MEMO_TAG_BYTES = 1024  # so the memo stays under ~10 MB
 # A site's pages repeat the same <style> texts: where their URLs are is remembered by the
@@ -299,23 +299,25 @@ class Neutraliser:
     def start_tag(self, name: bytes, tag: bytes) -> bytes:
         """The tag to emit for a start tag that may fetch something (a script with a src
         too), or that has a style attribute. Worked out once per consent choice, with what
-        it adds to the reports."""
-        if len(tag) > MEMO_TAG_BYTES:
-            out = self._start_tag(name, tag)
-        else:
-            key = (self._choice, tag) if self.base is None else (self._choice, self.base, tag)
-            known = self._memo.get(key)
-            if known is None:
-                known = self._work_out(name, tag)
+        it adds to the reports. A long tag (an <img> with a long srcset, a data: URL) is
+        remembered by its digest, and only when it stays as it is."""
+        long = len(tag) > MEMO_TAG_BYTES
+        memo_tag = hashlib.blake2b(tag, digest_size=16).digest() if long else tag
+        key = ((self._choice, memo_tag) if self.base is None
+               else (self._choice, self.base, memo_tag))
+        known = self._memo.get(key)
+        if known is None:
+            known = self._work_out(name, tag)
+            if not long or known[0] is None:
                 if len(self._memo) >= MEMO_ENTRIES:
                     self._memo.clear()
                 self._memo[key] = known
-            edited, blocked, hosts = known
-            if blocked:
-                self.blocked += blocked
-            if hosts:
-                self.unknown_hosts.update(hosts)
-            out = tag if edited is None else edited
+        edited, blocked, hosts = known
+        if blocked:
+            self.blocked += blocked
+        if hosts:
+            self.unknown_hosts.update(hosts)
+        out = tag if edited is None else edited
         if name == b"base" and not self.base_seen:
             self._note_base(out)
         return tag if out is tag else self._stamp(out)
@@ -446,7 +448,7 @@ class Neutraliser:
         """Any start tag whose style attribute loads a blocked service: its value rewritten
         (double-quoted, `&` and `"` escaped) with those URLs made inert. The same tag
         object when nothing is blocked. name: the tag's name, lowercase."""
-        if not STYLE_MAY_LOAD_RE.search(tag):
+        if not style_may_load(tag):
             return tag
         attrs = Attributes(tag, len(name) + 1)
         css = attrs.get(b"style")
@@ -467,7 +469,7 @@ class Neutraliser:
     def style_element(self, tag: bytes, text: bytes) -> tuple[bytes, bytes]:
         """A <style> start tag and its text, the URLs of blocked services made inert. The
         page's next view has them back once consent is given: nothing to restore here."""
-        if not STYLE_MAY_LOAD_RE.search(text):
+        if not style_may_load(text):
             return tag, text
         css = text.decode("latin-1")
         key = hashlib.blake2b(text, digest_size=16).digest()

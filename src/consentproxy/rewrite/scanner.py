@@ -452,9 +452,8 @@ class HtmlRewriter:
         """Consume script text up to its real end tag, following the spec's escape
         states so '<!-- <script> </script> -->' inside a script does not end it."""
         n = len(buf)
-        search = SCRIPT_TOKEN_RE.search
         while True:
-            m = search(buf, pos)
+            m = _script_token(buf, pos)
             if m is None:
                 cut = n if final else max(pos, n - 9)
                 self._emit(buf[pos:cut])
@@ -520,6 +519,19 @@ _INTERESTING = frozenset(INTERESTING)
 _CLOSERS = {COMMENT: (COMMENT_END_RE, 3), BOGUS: (re.compile(rb">"), 0),
             CDATA: (re.compile(rb"]]>"), 2)}  # state: (its end, bytes kept for a split end)
 _MAYBE_TAG_RE = re.compile(rb"<(?:[A-Za-z]|/[A-Za-z]?|!-?|\?)?\Z")
+
+
+def _script_token(buf: bytes, pos: int) -> re.Match[bytes] | None:
+    """SCRIPT_TOKEN_RE.search(buf, pos), tried only at a '<' or a '-->' (bytes.find runs
+    at memory speed, the regex's search at ~100 MB/s over script text)."""
+    dashes = buf.find(b"-->", pos)
+    lt = buf.find(b"<", pos)
+    while lt != -1 and (lt < dashes or dashes == -1):
+        m = SCRIPT_TOKEN_RE.match(buf, lt)
+        if m is not None:
+            return m
+        lt = buf.find(b"<", lt + 1)
+    return SCRIPT_TOKEN_RE.match(buf, dashes) if dashes != -1 else None
 
 
 def _may_be_tag(buf: bytes, pos: int) -> bool:
