@@ -7,9 +7,9 @@ from hypothesis import strategies as st
 
 from consentproxy.consent import NO_DECISION, ConsentState
 from consentproxy.rewrite.css import STYLE_MAY_LOAD_RE
+from consentproxy.rewrite.injector import MAX_HOLD
 from consentproxy.rewrite.neutralise import Neutraliser
 from consentproxy.rewrite.scanner import (
-    MAX_HOLD,
     SCRIPT_TOKEN_RE,
     SKIPS,
     HtmlRewriter,

@@ -1,12 +1,13 @@
-"""Streaming, byte-faithful HTML rewriting.
+"""Streaming, byte-faithful HTML rewriting: the tokenizer.
 
 The page is never parsed into a tree: a skip loop steps over every run of text,
 comment and start/end tag that cannot matter; only the few tags that can load
 something (or change how what follows is tokenized) reach Python. The skip loop is
 the C extension `_skip` when it was built, else the regex SKIP_RE: both give the same
 bytes (tests/rewrite run both). State survives chunk boundaries; what is held between
-chunks is at most the current tag (or an inline script or <style> being classified),
-never the page.
+chunks is at most the current tag (or an inline script or <style> being classified,
+rewrite/held.py), never the page. Start tags go to the neutraliser; the output, with
+the guard and the banner placed, is the injector's (rewrite/injector.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import re
 from collections.abc import Callable
 
 from consentproxy.rewrite.foreign import BREAKOUT, ForeignContent
+from consentproxy.rewrite.held import HeldElement, Rewrite
+from consentproxy.rewrite.injector import Injector
 from consentproxy.rewrite.neutralise import URL_ATTRS, Neutraliser
 from consentproxy.rewrite.selectors import OpenMarker
 from consentproxy.wordtrie import trie_pattern
@@ -74,8 +77,7 @@ BETWEEN_TAGS_RE = re.compile(
     rb"|<(?=[^A-Za-z!/?])"
     rb")*+"
 )
-TAG_RE = re.compile(rb"</?[A-Za-z]" + _TAG_REST)
-TAG_NAME_RE = re.compile(rb"</?([A-Za-z][^\t\n\f\r />]*)")
+TAG_RE = re.compile(rb"</?([A-Za-z][^\t\n\f\r />]*+)" + _ATTRS + rb">")  # (group 1: its name)
 COMMENT_END_RE = re.compile(rb"--!?>")
 CDATA_OPEN = b"<![CDATA["
 SCRIPT_TOKEN_RE = re.compile(rb"<!--|-->|<(/?)(?i:script)(?=[\t\n\f\r />])")
@@ -114,8 +116,6 @@ else:
 DEFAULT_SKIP = next(iter(SKIPS.values()))
 
 MAX_TAG = 1 << 20          # a start tag longer than this is passed through untouched
-MAX_HELD_TEXT = 1 << 20    # classify an inline script or a <style> on at most this much text
-MAX_HOLD = 1 << 18         # bytes held after </body> waiting to know if it is the last
 SNIFF_BYTES = 1024
 UTF8_BOM = b"\xef\xbb\xbf"
 # UTF-16 pages (a byte order mark, or the charset of the Content-Type) are no ASCII the
@@ -152,28 +152,15 @@ class HtmlRewriter:
         self.neutraliser = neutraliser
         self.skip = skip
         self.opener = opener
-        self.banner = banner
-        self.inject = inject
-        self.injected = False
-        self.head = head
-        self.head_done = not head
+        self.injector = Injector(banner, inject, head)
         self.base_free = True  # no <base> on another host (then every URL may name it)
         self.pending = b""
         self.state = DATA
         self.text_end: re.Pattern[bytes] | None = None  # for TEXT: the closing tag's regex
         self.script_sub = S_PLAIN
-        # An inline script or a <style>: its start tag while its text is held, and what
-        # they become, worked out once the text is complete (or MAX_HELD_TEXT long).
-        self.held_tag: bytes | None = None
-        self.held_text: list[bytes] = []
-        self.held_len = 0
-        self.held_rewrite: Callable[[bytes, bytes], tuple[bytes, bytes]] = self._inline_script
-        self.held_inner: list[int] = []  # held_text indexes of inline scripts inside it
+        # An inline script or a <style> whose text is held to work out what they become.
+        self.held: HeldElement | None = None
         self.foreign = ForeignContent()
-        self.svg_script_depth = 0  # held SVG script: classify once the stack is shallower
-        self.out: list[bytes] = []
-        self.hold: list[bytes] | None = None  # after a </body>: waiting for a later one
-        self.hold_len = 0
         # The first bytes until the encoding is known (a BOM needs two), then the UTF-16
         # decoder if the page is UTF-16, else None.
         m = _CHARSET_RE.search(content_type or "")
@@ -183,42 +170,37 @@ class HtmlRewriter:
 
     # --- output ------------------------------------------------------------------------
 
+    @property
+    def banner(self) -> bytes:
+        return self.injector.banner
+
+    @banner.setter
+    def banner(self, banner: bytes) -> None:  # (the page's language decides it late)
+        self.injector.banner = banner
+
+    @property
+    def injected(self) -> bool:
+        return self.injector.injected
+
     def _emit(self, data: bytes) -> None:
         if not data:
             return
-        if self.held_tag is not None:  # a script's or style's text, held to classify it
-            self.held_text.append(data)
-            self.held_len += len(data)
-            if self.held_len > MAX_HELD_TEXT:
+        held = self.held
+        if held is not None:  # a script's or style's text, held to classify it
+            if held.add(data):
                 self._finish_held()
             return
-        if self.hold is None:
-            self.out.append(data)
-            return
-        self.hold.append(data)
-        self.hold_len += len(data)
-        if self.hold_len > MAX_HOLD:  # long tail after </body>: inject before it now
-            self._release_hold(inject=True)
-
-    def _release_hold(self, inject: bool) -> None:
-        hold, self.hold, self.hold_len = self.hold or [], None, 0
-        if inject and not self.injected:
-            self.out.append(self.banner)
-            self.injected = True
-        self.out.extend(hold)
+        injector = self.injector
+        if injector.hold is None:
+            injector.out.append(data)
+        else:
+            injector.emit(data)
 
     def _body_end_tag(self, tag: bytes) -> None:
-        if self.inject and not self.injected and self.held_tag is None:
-            self._release_hold(inject=False)
-            self.hold = [tag]
-            self.hold_len = len(tag)
+        if self.held is None and self.injector.waits_at_body_end():
+            self.injector.hold_from(tag)
         else:
             self._emit(tag)
-
-    def _take(self) -> bytes:
-        data = b"".join(self.out)
-        self.out = []
-        return data
 
     # --- input -------------------------------------------------------------------------
 
@@ -237,7 +219,7 @@ class HtmlRewriter:
             self.decoder = codecs.getincrementaldecoder(codec)("replace")
             if data[:2] in _UTF16_BOMS:
                 data = data[2:]
-            self.out.append(UTF8_BOM)
+            self.injector.out.append(UTF8_BOM)
         assert self.decoder is not None
         return self.decoder.decode(data, final).encode("utf-8")
 
@@ -245,38 +227,32 @@ class HtmlRewriter:
         if self.start is not None or self.decoder is not None:
             data = self._decode(data, False)
         buf = self.pending + data if self.pending else data
-        if self.inject is None:
+        if self.injector.inject is None:
             if len(buf) < SNIFF_BYTES:
                 self.pending = buf
                 return b""
-            self.inject = bool(DOCUMENT_START_RE.match(buf))
+            self.injector.inject = bool(DOCUMENT_START_RE.match(buf))
         self.pending = buf[self._scan(buf, final=False):]
-        return self._take()
+        return self.injector.take()
 
     def close(self) -> bytes:
         buf = self.pending
         if self.start is not None or self.decoder is not None:
             buf += self._decode(b"", True)
-        if self.inject is None:
-            self.inject = bool(DOCUMENT_START_RE.match(buf))
+        if self.injector.inject is None:
+            self.injector.inject = bool(DOCUMENT_START_RE.match(buf))
         self.pending = b""
         end = self._scan(buf, final=True)
         self._emit(buf[end:])
-        if self.held_tag is not None:  # unterminated script or style: classify what came
+        if self.held is not None:  # unterminated script or style: classify what came
             self._finish_held()
-        if self.hold is not None:
-            self._release_hold(inject=True)
-        elif self.inject and not self.injected and self.state != PLAINTEXT:
-            if not self.head_done:
-                self.out.append(self.head)
-            self.out.append(self.banner)
-            self.injected = True
-        return self._take()
+        self.injector.close(markup_ended=self.state == PLAINTEXT)
+        return self.injector.take()
 
     def _scan(self, buf: bytes, final: bool) -> int:
         """Process buf as far as possible; return where unprocessed bytes start."""
         pos, n = 0, len(buf)
-        emit, foreign = self._emit, self.foreign
+        emit, foreign, injector = self._emit, self.foreign, self.injector
         while pos < n:
             state = self.state
             if state == DATA:
@@ -284,7 +260,7 @@ class HtmlRewriter:
                     rx = INERT_SKIP_RE if foreign.in_foreign_element() else FOREIGN_SKIP_RE
                     end = rx.match(buf, pos).end()  # type: ignore[union-attr]
                 else:
-                    end = self.skip(buf, pos, (self.head_done or not self.inject)
+                    end = self.skip(buf, pos, (injector.head_done or not injector.inject)
                                     and self.base_free)
                     if self.opener is not None and end > pos:
                         end = self._open_candidate(buf, pos, end)
@@ -360,9 +336,7 @@ class HtmlRewriter:
             self._emit(buf[pos:pos + 1])
             return pos + 1
         tag = m.group()
-        name_m = TAG_NAME_RE.match(tag)
-        assert name_m is not None
-        name = name_m.group(1).lower()
+        name = m.group(1).lower()
         if tag[1] == 0x2F:  # '/': </body>, or any end tag in foreign content
             self.foreign.end_tag(name)
             self._end_svg_script()
@@ -390,7 +364,7 @@ class HtmlRewriter:
                 if tag is None or tag.end() > found.start():
                     return q
                 pos = tag.end()
-                name = TAG_NAME_RE.match(tag.group()).group(1).lower()  # type: ignore[union-attr]
+                name = tag.group(1).lower()
                 if name in END_TAG_RE:
                     closing = END_TAG_RE[name].search(buf, pos, end)
                     pos = closing.start() if closing else end
@@ -404,13 +378,14 @@ class HtmlRewriter:
         if name not in _INTERESTING and not self.foreign.stack:  # here for its style only
             self._emit(self.neutraliser.start_tag(name, tag))
             return
-        if not self.head_done and self.inject:
-            self.head_done = True
+        injector = self.injector
+        if not injector.head_done and injector.inject:
+            injector.head_done = True
             if name == b"head":
                 self._emit(tag)
-                self._emit(self.head)
+                self._emit(injector.head)
                 return
-            self._emit(self.head)
+            self._emit(injector.head)
         neutraliser = self.neutraliser
         depth, html, stack = 0, True, self.foreign.stack
         if stack or name in ROOTS:  # (HTML content: only <svg>/<math> change anything)
@@ -422,14 +397,14 @@ class HtmlRewriter:
                 self.state, self.script_sub = SCRIPT, S_PLAIN
             if not neutraliser.script_is_inline_js(tag):
                 self._emit(neutraliser.start_tag(name, tag))
-            elif self.held_tag is not None:  # inside a held SVG script: its text is the
-                self._emit(tag)              # outer one's too, and so is the verdict
-                if self.held_tag is not None:
-                    self.held_inner.append(len(self.held_text) - 1)
+            elif self.held is not None:  # inside a held SVG script: its text is the
+                self._emit(tag)          # outer one's too, and so is the verdict
+                if self.held is not None:
+                    self.held.mark_inner()
             else:
-                self._hold(tag, self._inline_script)
+                held = self._hold(tag, self._inline_script)
                 if not html:  # an SVG script: its text is markup, held until it closes
-                    self.svg_script_depth = depth + 1
+                    held.svg_depth = depth + 1
                     self._end_svg_script()  # self-closing: nothing to wait for
             return
         tag = neutraliser.start_tag(name, tag)  # (any tag may have a style attribute)
@@ -482,9 +457,9 @@ class HtmlRewriter:
 
     # --- held elements: inline scripts and <style> -----------------------------------
 
-    def _hold(self, tag: bytes, rewrite: Callable[[bytes, bytes], tuple[bytes, bytes]]) -> None:
-        self.held_tag, self.held_text, self.held_len = tag, [], 0
-        self.held_rewrite = rewrite
+    def _hold(self, tag: bytes, rewrite: Rewrite) -> HeldElement:
+        self.held = HeldElement(tag, rewrite)
+        return self.held
 
     def _inline_script(self, tag: bytes, text: bytes) -> tuple[bytes, bytes]:
         return self.neutraliser.inline_script(tag, text), text
@@ -492,25 +467,21 @@ class HtmlRewriter:
     def _end_text(self) -> None:
         """The end of script data or raw text (an HTML element's: an SVG script held
         around it ends with the tree builder's element, see _end_svg_script)."""
-        if self.held_tag is not None and not self.svg_script_depth:
+        if self.held is not None and not self.held.svg_depth:
             self._finish_held()
         self.state = DATA
 
     def _end_svg_script(self) -> None:
         """Classify a held SVG script once the tree builder has closed it."""
-        if self.svg_script_depth and len(self.foreign.stack) < self.svg_script_depth:
+        held = self.held
+        if held is not None and held.svg_depth and len(self.foreign.stack) < held.svg_depth:
             self._finish_held()
 
     def _finish_held(self) -> None:
-        tag, chunks, inner = self.held_tag, self.held_text, self.held_inner
-        assert tag is not None
-        self.held_tag, self.held_text, self.held_len, self.held_inner = None, [], 0, []
-        self.svg_script_depth = 0
-        edited, text = self.held_rewrite(tag, b"".join(chunks))
-        if inner and edited != tag:  # the inline scripts inside an SVG one share its verdict
-            for i in inner:
-                chunks[i] = self._inline_script(chunks[i], text)[0]
-            text = b"".join(chunks)
+        held = self.held
+        assert held is not None
+        self.held = None
+        edited, text = held.finish(self._inline_script)
         self._emit(edited)
         self._emit(text)
 

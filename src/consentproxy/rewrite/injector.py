@@ -1,0 +1,66 @@
+"""Where the rewriter's output goes: the page's bytes, with the head markup (the guard
+script) before the first tag that can load anything and the banner before the last real
+</body>. Bytes after a </body> are held until a later one, or the end of the page, shows
+whether it was the last (at most MAX_HOLD of them: past that, the banner goes in there).
+"""
+
+from __future__ import annotations
+
+MAX_HOLD = 1 << 18  # bytes held after </body> waiting to know if it is the last
+
+
+class Injector:
+    """The output of one response. inject: True (a top-level document), False (fragment,
+    iframe), or None until the scanner has decided from the first bytes."""
+
+    def __init__(self, banner: bytes, inject: bool | None, head: bytes):
+        self.banner = banner
+        self.inject = inject
+        self.injected = False
+        self.head = head
+        self.head_done = not head
+        self.out: list[bytes] = []
+        self.hold: list[bytes] | None = None  # after a </body>: waiting for a later one
+        self.hold_len = 0
+
+    def emit(self, data: bytes) -> None:
+        if self.hold is None:
+            self.out.append(data)
+            return
+        self.hold.append(data)
+        self.hold_len += len(data)
+        if self.hold_len > MAX_HOLD:  # long tail after </body>: inject before it now
+            self.release_hold(inject=True)
+
+    def release_hold(self, inject: bool) -> None:
+        hold, self.hold, self.hold_len = self.hold or [], None, 0
+        if inject and not self.injected:
+            self.out.append(self.banner)
+            self.injected = True
+        self.out.extend(hold)
+
+    def waits_at_body_end(self) -> bool:
+        """Whether a </body> starts a hold (the banner is still to place)."""
+        return bool(self.inject) and not self.injected
+
+    def hold_from(self, tag: bytes) -> None:
+        """A </body>: what came before goes out, the tag and what follows wait."""
+        self.release_hold(inject=False)
+        self.hold = [tag]
+        self.hold_len = len(tag)
+
+    def close(self, markup_ended: bool) -> None:
+        """The end of the page: the banner goes before the last </body>, else at the end
+        (with the head markup if no tag placed it), unless markup ended (<plaintext>)."""
+        if self.hold is not None:
+            self.release_hold(inject=True)
+        elif self.inject and not self.injected and not markup_ended:
+            if not self.head_done:
+                self.out.append(self.head)
+            self.out.append(self.banner)
+            self.injected = True
+
+    def take(self) -> bytes:
+        data = b"".join(self.out)
+        self.out = []
+        return data
