@@ -21,7 +21,7 @@ layer for that (README, "What is guaranteed").
 
 from __future__ import annotations
 
-from consentproxy.rewrite.neutralise import Attributes
+from consentproxy.rewrite.tag import Attributes
 
 HTML, SVG, MATHML = range(3)
 

@@ -26,12 +26,7 @@ from consentproxy.consent import ConsentState
 from consentproxy.cookies import set_cookie_name
 from consentproxy.policy import Policy, TagOutcome
 from consentproxy.rewrite.css import neutralise_css, style_may_load, url_spans
-
-# One attribute of a start tag, as the HTML tokenizer splits them (name, value kinds).
-ATTR_RE = re.compile(
-    rb"([^\t\n\f\r />][^\t\n\f\r /=>]*)"
-    rb"(?:[\t\n\f\r ]*=[\t\n\f\r ]*(?:\"([^\"]*)\"|'([^']*)'|([^\t\n\f\r >]*)))?"
-)
+from consentproxy.rewrite.tag import Attributes, StartTag
 
 # Attributes through which each element fetches something.
 URL_ATTRS: dict[bytes, tuple[bytes, ...]] = {
@@ -220,40 +215,6 @@ def srcset_urls(value: str) -> list[str]:
     return [parts[0] for c in value.split(",") if (parts := c.split())]
 
 
-class Attributes:
-    """The attributes of one start tag with their spans, first occurrence winning."""
-
-    __slots__ = ("items", "tag")
-
-    def __init__(self, tag: bytes, name_end: int):
-        self.tag = tag
-        self.items = list(ATTR_RE.finditer(tag, name_end, len(tag) - 1))
-
-    def get(self, name: bytes) -> str | None:
-        for m in self.items:
-            if m.group(1).lower() == name:
-                raw = m.group(2)
-                if raw is None:
-                    raw = m.group(3)
-                if raw is None:
-                    raw = m.group(4) or b""
-                return html.unescape(raw.decode("latin-1"))
-        return None
-
-    def spans(self, name: bytes) -> list[tuple[int, int]]:
-        return [m.span(1) for m in self.items if m.group(1).lower() == name]
-
-    def value_span(self, name: bytes) -> tuple[int, int] | None:
-        """Where the first `name` attribute's value is, quotes included (None: no value)."""
-        for m in self.items:
-            if m.group(1).lower() == name:
-                quoted = 2 if m.group(2) is not None else 3 if m.group(3) is not None else 0
-                if quoted:
-                    return m.start(quoted) - 1, m.end(quoted) + 1
-                return m.span(4) if m.group(4) else None
-        return None
-
-
 class Neutraliser:
     """Decides, for one response's consent state, what each start tag becomes."""
 
@@ -341,16 +302,19 @@ class Neutraliser:
         return None if out is tag else out, blocked, hosts
 
     def _start_tag(self, name: bytes, tag: bytes) -> bytes:
-        return self.style_attribute(name, self._url_attributes(name, tag))
+        start = StartTag(name, tag)  # parsed once, for both steps (unless the first edits)
+        out = self._url_attributes(start)
+        return self._style_attribute(start if out is tag else StartTag(name, out))
 
-    def _url_attributes(self, name: bytes, tag: bytes) -> bytes:
+    def _url_attributes(self, start: StartTag) -> bytes:
+        name, tag = start.name, start.raw
         if name == b"script":
-            return self.script_tag(tag)
+            return self._script_tag(start)
         if name == b"meta":
-            return self.meta_tag(tag)
+            return self._meta_tag(start)
         if self.base is None and not _MAY_BE_REMOTE_RE.search(tag):
             return tag
-        attrs = Attributes(tag, len(name) + 1)
+        attrs = start.attrs
         svc: Service | None = None
         renames: list[bytes] = []
         for attr in URL_ATTRS.get(name, ()):
@@ -396,7 +360,10 @@ class Neutraliser:
     def meta_tag(self, tag: bytes) -> bytes:
         """<meta http-equiv=refresh> to a blocked host navigates to it, and
         <meta http-equiv=Set-Cookie> (older browsers) sets a cookie: their content goes."""
-        attrs = Attributes(tag, len(b"meta") + 1)
+        return self._meta_tag(StartTag(b"meta", tag))
+
+    def _meta_tag(self, start: StartTag) -> bytes:
+        tag, attrs = start.raw, start.attrs
         equiv = (attrs.get(b"http-equiv") or "").strip().lower()
         content = attrs.get(b"content")
         if content is None or equiv not in ("refresh", "set-cookie"):
@@ -419,9 +386,13 @@ class Neutraliser:
 
     def script_tag(self, tag: bytes) -> bytes:
         """A <script src> start tag: neutralised when its host is blocked."""
+        return self._script_tag(StartTag(b"script", tag))
+
+    def _script_tag(self, start: StartTag) -> bytes:
+        tag = start.raw
         if self.base is None and not _MAY_BE_REMOTE_RE.search(tag):
             return tag
-        attrs = Attributes(tag, len(b"script") + 1)
+        attrs = start.attrs
         if not _is_js(attrs):
             return tag
         for attr in URL_ATTRS[b"script"]:
@@ -434,23 +405,27 @@ class Neutraliser:
     def inline_script(self, tag: bytes, content: bytes) -> bytes:
         """An inline script's start tag, neutralised when its text belongs to a blocked
         service (by marker, or by loading a tracker URL)."""
-        url_list = bool(_URL_LIST_RE.search(tag)) and (Attributes(tag, len(b"script") + 1).get(
+        start = StartTag(b"script", tag)
+        url_list = bool(_URL_LIST_RE.search(tag)) and (start.attrs.get(
             b"type") or "").strip(" \t\n\f\r").lower() in _URL_LIST_TYPES
         svc = self.policy.blocked_inline(content, self.state, markup=url_list,
                                          site=self.site)
         if svc is None:
             return tag
-        attrs = Attributes(tag, len(b"script") + 1)
-        return self._stamp(self._edit(b"script", attrs, [b"type"], svc.name, svc.category,
-                                      b' type="text/plain"'))
+        return self._stamp(self._edit(b"script", start.attrs, [b"type"], svc.name,
+                                      svc.category, b' type="text/plain"'))
 
     def style_attribute(self, name: bytes, tag: bytes) -> bytes:
         """Any start tag whose style attribute loads a blocked service: its value rewritten
         (double-quoted, `&` and `"` escaped) with those URLs made inert. The same tag
         object when nothing is blocked. name: the tag's name, lowercase."""
+        return self._style_attribute(StartTag(name, tag))
+
+    def _style_attribute(self, start: StartTag) -> bytes:
+        name, tag = start.name, start.raw
         if not style_may_load(tag):
             return tag
-        attrs = Attributes(tag, len(name) + 1)
+        attrs = start.attrs
         css = attrs.get(b"style")
         span = attrs.value_span(b"style")
         if css is None or span is None:

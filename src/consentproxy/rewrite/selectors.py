@@ -13,7 +13,7 @@ import html
 import re
 from dataclasses import dataclass
 
-from consentproxy.rewrite.neutralise import Attributes
+from consentproxy.rewrite.tag import Attributes
 
 _IDENT = r"-?[A-Za-z_\u00a0-\uffff][\w\u00a0-\uffff-]*"
 _PART_RE = re.compile(
