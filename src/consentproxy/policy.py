@@ -362,7 +362,7 @@ class Policy:
                 svc = self._marker_services[index]
                 found.setdefault(svc.name, svc)
         # The URLs of a configured or known tracker, found before asking whether the
-        # script loads anything (most name none: _LOADER_RE need not run over them).
+        # script loads anything (most name none: _loads need not read them).
         urls = [m for m in url_host_matches(text) if self._url_holds(m, site)]
         low = text.lower()
         if b"document.write" in low:
