@@ -6,8 +6,11 @@ import json
 import xml.dom.minidom
 from dataclasses import replace
 
-from consentproxy.config import parse_config
+import pytest
+
+from consentproxy.config import ConfigError, parse_config
 from consentproxy.declaration import Declaration
+from consentproxy.engine import Engine, Request
 
 CONFIG = """
 upstream: http://127.0.0.1:8080
@@ -107,3 +110,33 @@ def test_operator_texts_replace_the_built_in_column_names():
     config = parse_config(CONFIG)
     config = replace(config, banner=replace(config.banner, texts={"en": {"purpose": "Why"}}))
     assert "<th scope=\"col\">Why</th>" in Declaration(config).html("en").decode()
+
+
+def test_the_proxy_fills_the_declaration_into_the_element_the_page_or_config_marks():
+    """In the page's language (its <html lang>), into `[data-consent-declaration]` (the
+    default) and the elements banner.declaration_selectors names."""
+    config = parse_config(CONFIG + "banner: {declaration_selectors: ['[data-consent-"
+                          "declaration]', '#cookie-list']}\n")
+    engine = Engine(config, [b"k" * 32])
+    plan = engine.begin(Request("GET", "/cookies", [("Host", "shop.example"), (
+        "Accept-Language", "en")])).response(200, [("Content-Type", "text/html")])
+    page = (b'<!DOCTYPE html><html lang="de"><body><h1>Cookies</h1><div id="cookie-list">'
+            b"</div><p data-consent-declaration>old table</p></body></html>")
+    assert plan.body is not None
+    out = plan.body.feed(page) + plan.body.close()
+    german = Declaration(config).html("de")
+    assert out.count(german) == 2
+    assert b'<div id="cookie-list">' + german + b"</div>" in out
+    assert german + b"old table</p>" in out
+    # Without a selector that matches, the page is left as it is.
+    plan = engine.begin(Request("GET", "/", [("Host", "shop.example")])).response(
+        200, [("Content-Type", "text/html")])
+    assert plan.body is not None
+    other = b"<!DOCTYPE html><html><body><div id=cookies></div></body></html>"
+    assert b"consent-declaration" not in plan.body.feed(other) + plan.body.close()
+
+
+def test_a_declaration_selector_the_rewriter_cannot_match_is_refused_with_its_line():
+    with pytest.raises(ConfigError, match=r"site.yaml:\d+: banner.declaration_selectors: "
+                                          r"'main div': only a tag"):
+        parse_config(CONFIG + "banner: {declaration_selectors: ['main div']}\n", "site.yaml")

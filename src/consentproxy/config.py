@@ -76,7 +76,7 @@ LIMIT_RANGES = {  # key -> (lowest, highest) accepted
 }
 SITE_RE = re.compile(r"(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)*")
 BANNER_KEYS = {"position", "colors", "logo", "css", "privacy_url", "cookie_policy_url", "dpo",
-               "texts", "open_selectors"}
+               "texts", "open_selectors", "declaration_selectors"}
 DPO_KEYS = ("email", "address", "url")
 MAX_CSS = 32 * 1024
 # The Open Cookie Database's categories, once mapped (necessary always maps to the
@@ -493,17 +493,9 @@ class _Reader:
             out = replace(out, dpo=self.dpo(items["dpo"]))
         if "css" in items:
             out = replace(out, css=self.css_file(items["css"]))
-        if "open_selectors" in items:
-            from consentproxy.rewrite.selectors import SelectorError, parse_selectors
-
-            node = items["open_selectors"]
-            selectors = self.strings(node, "banner.open_selectors")
-            for item, selector in zip(node.value, selectors, strict=True):
-                try:
-                    parse_selectors(selector)
-                except SelectorError as e:
-                    raise self.fail(item, f"banner.open_selectors: {e}") from None
-            out = replace(out, open_selectors=selectors)
+        for key in ("open_selectors", "declaration_selectors"):
+            if key in items:
+                out = replace(out, **{key: self.selectors(items[key], f"banner.{key}")})
         if "texts" in items:
             texts: dict[str, dict[str, str]] = {}
             for lang, node_ in self.mapping(items["texts"], "banner.texts",
@@ -519,6 +511,18 @@ class _Reader:
         if not re.match(r"(https?://|/(?!/)|data:image/)", url) or '"' in url:
             raise self.fail(node, f"{what} must be an http(s) URL or a path starting with /")
         return url
+
+    def selectors(self, node: yaml.Node, what: str) -> tuple[str, ...]:
+        """Simple CSS selectors (rewrite/selectors.py), each checked now."""
+        from consentproxy.rewrite.selectors import SelectorError, parse_selectors
+
+        selectors = self.strings(node, what)
+        for item, selector in zip(node.value, selectors, strict=True):
+            try:
+                parse_selectors(selector)
+            except SelectorError as e:
+                raise self.fail(item, f"{what}: {e}") from None
+        return selectors
 
     def dpo(self, node: yaml.Node) -> dict[str, str]:
         """`dpo: {email: dpo@example.com, address: ..., url: ...}` (at least one)."""

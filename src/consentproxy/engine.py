@@ -150,9 +150,10 @@ class BodyTransform:
     def __init__(self, rewriter: HtmlRewriter, decode: encoding.Codec,
                  encode: encoding.Codec, report: Report,
                  on_close: Callable[[Report, set[str]], None] | None = None,
-                 page_language: tuple[PageLanguage, Callable[[str], bytes]] | None = None):
-        """page_language: the page's <html lang> decides the banner's language (rendered
-        by the callable), seen long before the banner goes in near </body>."""
+                 page_language: tuple[PageLanguage, Callable[[str], tuple[bytes, bytes]]]
+                 | None = None):
+        """page_language: the page's <html lang> decides the language of the banner and
+        the declaration (rendered by the callable), seen long before either goes in."""
         self.rewriter, self.decode, self.encode, self.report = rewriter, decode, encode, report
         self.on_close = on_close
         self.page_language = page_language
@@ -162,7 +163,7 @@ class BodyTransform:
             sniffer, render = self.page_language
             lang = sniffer.close() if final else sniffer.feed(data)
             if lang is not None:
-                self.rewriter.banner = render(lang)
+                self.rewriter.banner, self.rewriter.declaration = render(lang)
                 self.page_language = None
         return data
 
@@ -477,7 +478,7 @@ class Exchange:
         rewriter = HtmlRewriter(neutraliser, banner, inject, content_type=header(out, "content-type"),
                                 head=engine.banner.script_tag(self.state, nonce, neutraliser.mark,
                                                                 site),
-                                opener=engine.opener)
+                                opener=engine.opener, declaration=engine.declaration.html(lang))
         out.append((MARK_HEADER, neutraliser.mark))
         coding = codings[0] if len(codings) == 1 else "identity"  # a stack goes out plain
         out_coding = encoding.output_encoding(
@@ -499,9 +500,9 @@ class Exchange:
             rewriter, encoding.decoder(codings, engine.config.limits.html_bytes),
             encoding.encoder(out_coding), self.report,
             self._page_done,
-            None if decided else (PageLanguage(engine.config.languages, fallback), lambda lang:
-                                  engine.banner.render(self.state, lang, req.target, nonce,
-                                                       neutraliser.mark)))
+            None if decided else (PageLanguage(engine.config.languages, fallback), lambda lang: (
+                engine.banner.render(self.state, lang, req.target, nonce, neutraliser.mark),
+                engine.declaration.html(lang))))
         return out, transform
 
 
@@ -552,9 +553,9 @@ class Engine:
         self.signer = Signer(keys, config.consent.max_age_days, config.consent.revision,
                              category_digests(self.policy.services_in))
         self.banner = Banner(config, self.policy)
-        selectors = tuple(s for text in config.banner.open_selectors
-                          for s in parse_selectors(text))
-        self.opener = OpenMarker(selectors) if selectors else None
+        opens, fills = (tuple(s for text in texts for s in parse_selectors(text)) for texts in
+                        (config.banner.open_selectors, config.banner.declaration_selectors))
+        self.opener = OpenMarker(opens, fills) if opens or fills else None
         self.declaration = Declaration(config)
         self.clock = clock
         self.forced = forced

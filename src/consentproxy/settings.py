@@ -93,6 +93,8 @@ class BannerSettings:
     dpo: dict[str, str] = field(default_factory=dict)
     # The site's own "manage cookies" elements, by simple CSS selectors (rewrite/selectors.py)
     open_selectors: tuple[str, ...] = ()
+    # The elements the cookie declaration is filled into (declaration.py).
+    declaration_selectors: tuple[str, ...] = ("[data-consent-declaration]",)
     texts: dict[str, dict[str, str]] = field(default_factory=dict)  # lang -> key -> text
 
     def text(self, lang: str) -> dict[str, str]:

@@ -78,3 +78,36 @@ def test_any_chunking_marks_the_same(policy, skip, chunk):
 def test_selectors_a_start_tag_cannot_decide_are_refused(selector):
     with pytest.raises(SelectorError):
         parse_selectors(selector)
+
+
+DECLARATION = b"<section>the declaration</section>"
+POLICY_PAGE = (b'<html lang="fr"><body><h1>Cookies</h1>'
+               b'<!-- <div data-consent-declaration></div> -->'
+               b'<textarea data-consent-declaration>typed</textarea><br data-consent-declaration>'
+               b'<div class="legal" DATA-Consent-Declaration>Loading...</div>'
+               b'<p id="cookie-table"></p></body></html>')
+
+
+def filled(policy, page: bytes, *selectors: str, skip, chunk: int = 0) -> bytes:
+    opener = OpenMarker((), tuple(s for text in selectors for s in parse_selectors(text)))
+    rw = HtmlRewriter(Neutraliser(policy, NO_DECISION), b"", False, skip=skip, opener=opener,
+                      declaration=DECLARATION)
+    size = chunk or len(page)
+    out = [rw.feed(page[i:i + size]) for i in range(0, len(page), size)]
+    return b"".join(out) + rw.close()
+
+
+@pytest.mark.parametrize("chunk", [0, 1, 7])
+def test_the_declaration_goes_first_in_each_marked_element_that_holds_content(policy, skip,
+                                                                               chunk):
+    out = filled(policy, POLICY_PAGE, "[data-consent-declaration]", "#cookie-table",
+                 skip=skip, chunk=chunk)
+    assert out.count(DECLARATION) == 2  # not in the comment, the textarea or the <br>
+    assert b"Declaration>" + DECLARATION + b"Loading..." in out
+    assert b'<p id="cookie-table">' + DECLARATION + b"</p>" in out
+    assert b"<!-- <div data-consent-declaration></div> -->" in out
+    assert b">typed</textarea><br" in out
+
+
+def test_no_declaration_selector_fills_nothing(policy, skip):
+    assert filled(policy, POLICY_PAGE, "#elsewhere", skip=skip).count(DECLARATION) == 0

@@ -143,15 +143,18 @@ class HtmlRewriter:
     right after <head>, or before the first tag that can load anything.
     skip: the skip loop (one of SKIPS; tests run each).
     content_type: the response's Content-Type (its charset may say UTF-16).
-    opener: marks the site's own "manage cookies" elements (banner.open_selectors).
+    opener: marks the site's own "manage cookies" elements (banner.open_selectors) and
+    finds those the cookie declaration fills (banner.declaration_selectors), with
+    declaration: goes first in each of those (an element with text content, not void).
     """
 
     def __init__(self, neutraliser: Neutraliser, banner: bytes, inject: bool | None,
                  head: bytes = b"", skip: Skip = DEFAULT_SKIP, content_type: str | None = None,
-                 opener: OpenMarker | None = None):
+                 opener: OpenMarker | None = None, declaration: bytes = b""):
         self.neutraliser = neutraliser
         self.skip = skip
         self.opener = opener
+        self.declaration = declaration
         self.injector = Injector(banner, inject, head)
         self.base_free = True  # no <base> on another host (then every URL may name it)
         self.pending = b""
@@ -373,10 +376,13 @@ class HtmlRewriter:
         return end
 
     def _start_tag(self, name: bytes, tag: bytes) -> None:
+        fill = False
         if self.opener is not None:
-            tag = self.opener.mark(name, tag)
+            tag, fill = self.opener.mark(name, tag)
         if name not in _INTERESTING and not self.foreign.stack:  # here for its style only
             self._emit(self.neutraliser.start_tag(name, tag))
+            if fill and name not in END_TAG_RE and name not in VOID_ELEMENTS:
+                self._emit(self.declaration)
             return
         injector = self.injector
         if not injector.head_done and injector.inject:
@@ -487,6 +493,9 @@ class HtmlRewriter:
 
 
 _INTERESTING = frozenset(INTERESTING)
+# Elements without content: nothing can be filled into them.
+VOID_ELEMENTS = frozenset((b"area", b"base", b"br", b"col", b"embed", b"hr", b"img", b"input",
+                           b"keygen", b"link", b"meta", b"param", b"source", b"track", b"wbr"))
 _CLOSERS = {COMMENT: (COMMENT_END_RE, 3), BOGUS: (re.compile(rb">"), 0),
             CDATA: (re.compile(rb"]]>"), 2)}  # state: (its end, bytes kept for a split end)
 _MAYBE_TAG_RE = re.compile(rb"<(?:[A-Za-z]|/[A-Za-z]?|!-?|\?)?\Z")

@@ -1,5 +1,6 @@
 """`banner.open_selectors`: simple CSS selectors naming the site's own "manage my cookies"
-links, which the rewriter marks `data-consent-action="open"` so nobody edits the markup.
+links, which the rewriter marks `data-consent-action="open"` so nobody edits the markup;
+`banner.declaration_selectors`: the elements the cookie declaration is filled into.
 
 Only what a start tag alone can decide: a tag name, `#id`, `.class`, `[attr]`,
 `[attr=value]`, compounded (`a.ot-sdk-show-settings`), in a list (`#a, .b`). Each
@@ -81,26 +82,30 @@ def parse_selectors(text: str) -> tuple[Selector, ...]:
 
 
 class OpenMarker:
-    """Marks the start tags that match the operator's selectors."""
+    """Finds the start tags that match the operator's selectors: those that open the
+    preferences (marked) and those the cookie declaration fills."""
 
-    def __init__(self, selectors: tuple[Selector, ...]):
+    def __init__(self, selectors: tuple[Selector, ...], fill: tuple[Selector, ...] = ()):
         self.selectors = selectors
-        self.needles = re.compile(b"|".join(sorted({re.escape(s.needle()) for s in selectors})),
-                                  re.IGNORECASE)
+        self.fill = fill
+        self.needles = re.compile(
+            b"|".join(sorted({re.escape(s.needle()) for s in (*selectors, *fill)})),
+            re.IGNORECASE)
 
-    def mark(self, name: bytes, tag: bytes) -> bytes:
-        """The tag with data-consent-action="open" after its name when a selector matches
-        it (and it has no data-consent-action of its own)."""
+    def mark(self, name: bytes, tag: bytes) -> tuple[bytes, bool]:
+        """(the tag with data-consent-action="open" after its name when an open selector
+        matches it and it has no data-consent-action of its own, whether the declaration
+        goes in this element)."""
         if self.needles.search(tag) is None:
-            return tag
+            return tag, False
         attrs: dict[str, str] = {}
         for m in Attributes(tag, len(name) + 1).items:
             raw = next((v for v in m.group(2, 3, 4) if v is not None), b"")
             attrs.setdefault(m.group(1).decode("latin-1").lower(),
                              html.unescape(raw.decode("utf-8", "replace")))
-        if "data-consent-action" in attrs:
-            return tag
         lname = name.decode("latin-1")
-        if not any(s.matches(lname, attrs) for s in self.selectors):
-            return tag
-        return tag[:len(name) + 1] + OPEN_ATTR + tag[len(name) + 1:]
+        fill = any(s.matches(lname, attrs) for s in self.fill)
+        if "data-consent-action" in attrs or not any(
+                s.matches(lname, attrs) for s in self.selectors):
+            return tag, fill
+        return tag[:len(name) + 1] + OPEN_ATTR + tag[len(name) + 1:], fill
