@@ -93,8 +93,9 @@ class BannerSettings:
     dpo: dict[str, str] = field(default_factory=dict)
     # The site's own "manage cookies" elements, by simple CSS selectors (rewrite/selectors.py)
     open_selectors: tuple[str, ...] = ()
-    # The elements the cookie declaration is filled into (declaration.py).
-    declaration_selectors: tuple[str, ...] = ("[data-consent-declaration]",)
+    # The elements the cookie declaration is filled into (declaration.py). None by default:
+    # looking for them costs every page a search.
+    declaration_selectors: tuple[str, ...] = ()
     texts: dict[str, dict[str, str]] = field(default_factory=dict)  # lang -> key -> text
 
     def text(self, lang: str) -> dict[str, str]:

@@ -155,6 +155,9 @@ class HtmlRewriter:
         self.skip = skip
         self.opener = opener
         self.declaration = declaration
+        # The buffer the opener searches, lower-cased, and where its next needle is.
+        self._lowered = self._lowered_from = b""
+        self._needle_at = -1
         self.injector = Injector(banner, inject, head)
         self.base_free = True  # no <base> on another host (then every URL may name it)
         self.pending = b""
@@ -356,23 +359,29 @@ class HtmlRewriter:
         a needle of banner.open_selectors is (else end): stepped to tag by tag from the
         needle's run, raw text and RCDATA jumped over as the tokenizer does."""
         assert self.opener is not None
-        needles = self.opener.needles
-        found = needles.search(buf, pos, end)
-        while found is not None:
+        if self._lowered_from is not buf:  # (one lower-cased copy per buffer scanned)
+            self._lowered, self._lowered_from, self._needle_at = buf.lower(), buf, -1
+        find, lowered = self.opener.find, self._lowered
+        if self._needle_at < pos:  # the next needle in the buffer: most runs end before it
+            self._needle_at = find(lowered, pos, len(buf)) % (len(buf) + 1)  # none: len
+        if self._needle_at >= end:
+            return end
+        found = find(lowered, pos, end)
+        while found != -1:
             q = BETWEEN_TAGS_RE.match(buf, pos, end).end()  # type: ignore[union-attr]
-            if q > found.start():  # the needle was in text or a comment
+            if q > found:  # the needle was in text or a comment
                 pos = q
             else:
                 tag = TAG_RE.match(buf, q, end)
-                if tag is None or tag.end() > found.start():
+                if tag is None or tag.end() > found:
                     return q
                 pos = tag.end()
                 name = tag.group(1).lower()
                 if name in END_TAG_RE:
                     closing = END_TAG_RE[name].search(buf, pos, end)
                     pos = closing.start() if closing else end
-            if found.start() < pos:
-                found = needles.search(buf, pos, end)
+            if found < pos:
+                found = find(lowered, pos, end)
         return end
 
     def _start_tag(self, name: bytes, tag: bytes) -> None:

@@ -88,15 +88,21 @@ class OpenMarker:
     def __init__(self, selectors: tuple[Selector, ...], fill: tuple[Selector, ...] = ()):
         self.selectors = selectors
         self.fill = fill
-        self.needles = re.compile(
-            b"|".join(sorted({re.escape(s.needle()) for s in (*selectors, *fill)})),
-            re.IGNORECASE)
+        # Lower-case needles, looked for with bytes.find in the lower-cased page: a regex
+        # that ignores case reads every byte in Python's engine, five times slower.
+        self.needles = tuple(sorted({s.needle().lower() for s in (*selectors, *fill)}))
+
+    def find(self, lowered: bytes, pos: int, end: int) -> int:
+        """Where the first needle is in lowered[pos:end] (the page lower-cased), else -1."""
+        hits = [i for n in self.needles if (i := lowered.find(n, pos, end)) != -1]
+        return min(hits) if hits else -1
 
     def mark(self, name: bytes, tag: bytes) -> tuple[bytes, bool]:
         """(the tag with data-consent-action="open" after its name when an open selector
         matches it and it has no data-consent-action of its own, whether the declaration
         goes in this element)."""
-        if self.needles.search(tag) is None:
+        lowered = tag.lower()
+        if all(n not in lowered for n in self.needles):
             return tag, False
         attrs: dict[str, str] = {}
         for m in Attributes(tag, len(name) + 1).items:
