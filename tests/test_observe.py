@@ -31,16 +31,17 @@ def test_observe_reports_each_unnamed_cookie_and_host_once_with_counts(config):
     engine, lines = observed(config)
     visit(engine, "_ga=1; mystery=2; PHPSESSID=s", ["__insp_uid=3", "_pk_id.1.ab=4"])
     visit(engine, "mystery=2")
-    cookie_lines = [line for line in lines if "cookie" in line]
+    cookie_lines = [line for line in lines if line.startswith("observe: cookie")]
     assert len(cookie_lines) == 3  # mystery, __insp_uid, _pk_id; _ga and PHPSESSID are named
-    assert "'mystery' is named by no service; treated as unknown (unknown_cookies: block)" \
-        in cookie_lines[0]
+    assert ("'mystery' is named by no service (nor in the cookie declaration); treated as "
+            "unknown (unknown_cookies: block)") in cookie_lines[0]
     assert "Inspectlet (Analytics), so it counts as analytics" in cookie_lines[1]
     assert "built-in service 'matomo-cloud' names it, so it counts as analytics; add " \
         "`- use: matomo-cloud`" in cookie_lines[2]
     hosts = [line for line in lines if "host" in line]
     assert hosts == [("observe: third-party host 'cdn.unknown-tracker.example' on / is named by "
-                     "no service: unknown to the knowledge base: loads "
+                     "no service (nor in the cookie declaration): unknown to the "
+                     "knowledge base: loads "
                      "(unknown_third_parties: allow)")]
     assert engine.observer.cookies["mystery"] == 2
     assert engine.observer.summary()[0].startswith("cookie 'mystery': 2 times")
@@ -55,10 +56,10 @@ def test_observe_gives_each_third_party_the_knowledge_bases_verdict(config):
                    b'<img src="https://img.shop.example.com/a.png">')
     plan.body.close()
     assert sorted(lines) == [
-        ("observe: third-party host 'cdn.jsdelivr.net' on /news/1 is named by no service: "
-        "known, not a tracker: jsDelivr (cdn, WhoTracks.me)"),
-        ("observe: third-party host 'static.chartbeat.com' on /news/1 is named by no service: "
-        "known tracker ChartBeat (WhoTracks.me): held until analytics is accepted")]
+        ("observe: third-party host 'cdn.jsdelivr.net' on /news/1 is named by no service (nor "
+         "in the cookie declaration): known, not a tracker: jsDelivr (cdn, WhoTracks.me)"),
+        ("observe: third-party host 'static.chartbeat.com' on /news/1 is named by no service "
+         "(nor in the cookie declaration): known tracker ChartBeat (WhoTracks.me): held until analytics is accepted")]
     summary = engine.observer.summary()
     assert "  - name: chartbeat" in summary and "csp_allow: [cdn.jsdelivr.net]  # known, not " \
         "trackers (for csp: enforce)" in summary

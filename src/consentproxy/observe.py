@@ -33,8 +33,8 @@ class Observer:
                 continue
             self.cookies[name] += 1
             if self.cookies[name] == 1:
-                self.emit(f"observe: cookie {name!r} is named by no service; "
-                          f"{self._cookie_guess(name)}")
+                self.emit(f"observe: cookie {name!r} is named by no service (nor in the "
+                          f"cookie declaration); {self._cookie_guess(name)}")
 
     def hosts_seen(self, hosts: Iterable[str], site_host: str, page: str = "") -> None:
         """The third-party hosts a page loads that no configured service names, each with
@@ -48,7 +48,8 @@ class Observer:
                 self.sites[host] = site
                 self.emit(f"observe: third-party host {host!r}"
                           + (f" on {page}" if page else "")
-                          + f" is named by no service: {self.policy.verdict(host, '', site)}")
+                          + " is named by no service (nor in the cookie declaration): "
+                          + self.policy.verdict(host, "", site))
 
     def csp_violations(self, violations: Iterable[tuple[str, str]]) -> None:
         """What the browsers' CSP reports say the policy blocks (or, in report-only mode,

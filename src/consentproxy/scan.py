@@ -26,7 +26,7 @@ from consentproxy import scan_report, server
 from consentproxy.config import MAX_CONSENT_DAYS, Config
 from consentproxy.consent import ConsentState, parse_state
 from consentproxy.cookies import lifetime, set_cookie_name
-from consentproxy.domains import site_of
+from consentproxy.domains import same_site, site_of
 from consentproxy.engine import Engine
 from consentproxy.errors import ConfigError, UsageError
 from consentproxy.policy import Policy
@@ -90,6 +90,8 @@ class PageRecord:
     local_storage: list[str] = field(default_factory=list)
     console_errors: list[str] = field(default_factory=list)
     violations: list[dict[str, str]] = field(default_factory=list)
+    # The cookies and third parties seen that the cookie declaration does not list.
+    undeclared: list[str] = field(default_factory=list)
 
 
 class Judge:
@@ -109,13 +111,26 @@ class Judge:
                 "category": svc.category if svc else None, "resource_type": resource_type,
                 "initiator": initiator,
                 "verdict": self.policy.verdict(host, parts.path, self.site),
-                "allowed": svc is None or self.policy.loads(svc, self.state)}
+                "allowed": svc is None or self.policy.loads(svc, self.state),
+                # a configured service's (the declaration lists it) or the site's own
+                "declared": self.policy.service_for_host(host, parts.path) is not None
+                or bool(self.site) and same_site(host, self.site)}
 
     def cookie(self, name: str, domain: str, life: float | None) -> dict[str, Any]:
         return {"name": name, "domain": domain,
                 "category": self.policy.cookie_category(name) or "unknown",
                 "lifetime_days": None if life is None else round(life / DAY, 1),
-                "allowed": self.policy.cookie_allowed(name, self.state)}
+                "allowed": self.policy.cookie_allowed(name, self.state),
+                "declared": name == self.config.consent.cookie_name
+                or self.policy.named_cookie_category(name) is not None}
+
+    def undeclared(self, page: PageRecord) -> list[str]:
+        """What the page used that the cookie declaration does not list (add a service,
+        or the name to necessary_cookies, and it will)."""
+        return sorted({f"cookie {c['name']}" for c in page.cookies + page.set_cookies
+                       if not c["declared"]}
+                      | {f"third party {r['host']}" for r in page.requests
+                         if not r["declared"]})
 
     def violations(self, page: PageRecord) -> list[dict[str, str]]:
         found: list[dict[str, str]] = []
@@ -265,6 +280,7 @@ class Scanner:
                 await context.clear_cookies(name=self.o.config.consent.cookie_name)
             record.console_errors = list(errors)
             record.violations = judge.violations(record)
+            record.undeclared = judge.undeclared(record)
             out.append(asdict(record))
             if len(done) == 1 and self.o.crawl:
                 todo += [p for p in await _links(page, base) if p not in done][:self.o.crawl]

@@ -66,6 +66,8 @@ def _page(page: dict[str, Any], out: Path) -> str:
         _table(["name", "domain", "category", "lifetime (days)", "from"],
                (((c["name"], c["domain"], c["category"], c["lifetime_days"], c["url"]),
                  not c["allowed"]) for c in page["set_cookies"])),
+        (f"<p>Not in the cookie declaration: "
+         f"{escape(', '.join(page.get('undeclared', [])) or 'nothing')}.</p>"),
         (f"<p>localStorage keys: {escape(', '.join(page['local_storage']) or 'none')}. "
         f"Console errors: {len(page['console_errors'])}.</p>"),
         _table(["console error"], (((e,), False) for e in page["console_errors"])),

@@ -1,0 +1,29 @@
+"""scan's judge: what a page did under a state, and what the cookie declaration misses."""
+
+from consentproxy.config import parse_config
+from consentproxy.consent import NO_DECISION
+from consentproxy.scan import Judge, PageRecord
+
+CONFIG = parse_config("""
+upstream: http://127.0.0.1:9
+necessary_cookies: [PHPSESSID]
+categories:
+  necessary: {required: true}
+  analytics: {}
+services:
+  - use: google-analytics
+""")
+
+
+def test_cookies_and_third_parties_the_declaration_does_not_list_are_flagged():
+    judge = Judge(CONFIG, NO_DECISION, "shop.example")
+    page = PageRecord("/", "/")
+    page.cookies = [judge.cookie(n, "shop.example", None)
+                    for n in ("consent", "PHPSESSID", "_ga", "mystery")]
+    page.requests = [judge.request(u, "script", "parser") for u in (
+        "https://www.google-analytics.com/analytics.js", "https://cdn.shop.example/app.js",
+        "https://static.chartbeat.com/js/chartbeat.js", "https://cdn.jsdelivr.net/x.js")]
+    assert [c["declared"] for c in page.cookies] == [True, True, True, False]
+    assert [r["declared"] for r in page.requests] == [True, True, False, False]
+    assert judge.undeclared(page) == ["cookie mystery", "third party cdn.jsdelivr.net",
+                                      "third party static.chartbeat.com"]
