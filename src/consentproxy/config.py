@@ -493,9 +493,12 @@ class _Reader:
             out = replace(out, dpo=self.dpo(items["dpo"]))
         if "css" in items:
             out = replace(out, css=self.css_file(items["css"]))
-        for key in ("open_selectors", "declaration_selectors"):
-            if key in items:
-                out = replace(out, **{key: self.selectors(items[key], f"banner.{key}")})
+        if "open_selectors" in items:
+            out = replace(out, open_selectors=self.selectors(items["open_selectors"],
+                                                             "banner.open_selectors"))
+        if "declaration_selectors" in items:
+            out = replace(out, declaration_selectors=self.selectors(
+                items["declaration_selectors"], "banner.declaration_selectors"))
         if "texts" in items:
             texts: dict[str, dict[str, str]] = {}
             for lang, node_ in self.mapping(items["texts"], "banner.texts",
