@@ -30,6 +30,7 @@ from consentproxy.engine import Engine
 from consentproxy.rewrite import neutralise
 from consentproxy.rewrite.neutralise import Neutraliser
 from consentproxy.rewrite.scanner import DEFAULT_SKIP, SKIPS, HtmlRewriter, Skip
+from consentproxy.rewrite.selectors import OpenMarker, parse_selectors
 
 CHUNKINGS = {"whole": 0, "16K": 16 * 1024, "1K": 1024}
 REPEATS = 7
@@ -82,7 +83,8 @@ def forget(eng: Engine) -> None:
 
 
 def rewrite_fn(eng: Engine, state: ConsentState, data: bytes, chunk: int, cold: bool = False,
-               skip: Skip = DEFAULT_SKIP) -> Callable[[], bytes]:
+               skip: Skip = DEFAULT_SKIP, opener: OpenMarker | None = None
+               ) -> Callable[[], bytes]:
     chunks = [data] if not chunk else [data[i:i + chunk] for i in range(0, len(data), chunk)]
     banner = eng.banner.render(state, "en", "/")
     head = eng.banner.script_tag(state)
@@ -91,7 +93,7 @@ def rewrite_fn(eng: Engine, state: ConsentState, data: bytes, chunk: int, cold: 
         if cold:
             forget(eng)
         rw = HtmlRewriter(Neutraliser(eng.policy, state, site=SITE), banner, True, head=head,
-                          skip=skip)
+                          skip=skip, opener=opener, declaration=b"<p>declaration</p>")
         out = [rw.feed(c) for c in chunks]
         out.append(rw.close())
         return b"".join(out)
@@ -223,6 +225,24 @@ def growth_by_knowledge(repeats: int, small: bool) -> list[dict]:
     return rows
 
 
+def selector_cost(repeats: int, small: bool) -> list[dict]:
+    """What looking for the operator's elements (banner.open_selectors, as the demo config
+    names them, and banner.declaration_selectors) costs pages that hold none of them."""
+    eng = common.engine(SECRET)
+    none = common.STATES["none"](eng)
+    opener = OpenMarker(*(tuple(s for text in texts for s in parse_selectors(text)) for texts in
+                          ((".lien-cookies", "#manage-cookies"), ("#cookie-table",))))
+    rows = []
+    for name, data in pages(small).items():
+        if name not in ("typical 100KB", "clean 100KB"):
+            continue
+        mb = len(data) / 1e6
+        rows.append({"page": name, **{label: mb / best_seconds(rewrite_fn(
+            eng, none, data, 16384, opener=op), repeats) for label, op in
+            (("without", None), ("with", opener))}})
+    return rows
+
+
 # --- report -------------------------------------------------------------------------------
 
 def _cell(v: float | None) -> str:
@@ -279,6 +299,11 @@ def main() -> None:
     print(services_table(growth_by_services(args.repeats, args.small)))
     print("\n## Cost growth with the tracker knowledge base (typical page, whole, no consent)\n")
     print(knowledge_table(growth_by_knowledge(args.repeats, args.small)))
+    print("\n## Looking for the operator's elements (open and declaration selectors; "
+          "16 KB chunks, no consent)\n")
+    print(common.markdown_table(["page", "without selectors MB/s", "with MB/s"], [
+        [r["page"], f"{r['without']:.0f}", f"{r['with']:.0f}"]
+        for r in selector_cost(args.repeats, args.small)]))
     by = {r["page"]: r for r in rows}
     typ, clean = by["typical 100KB"], by["clean 100KB"]
     print(f"\ntypical 100KB page, whole body, no consent: {typ['none/whole']:.0f} MB/s warm, "
