@@ -232,6 +232,10 @@ FOREIGN = {
     "math_mglyph_is_foreign": f"<math><mi><mglyph><style><img src='{PIXEL}'></style>",
     "annotation_xml_without_html_encoding": f"<math><annotation-xml><style><img src='{PIXEL}'>",
     "annotation_xml_svg_is_foreign": f"<math><annotation-xml><svg><xmp><img src='{PIXEL}'>",
+    "svg_style_import": f"<svg><style>@import url({GA});</style></svg>",
+    "svg_style_import_unterminated": f"<svg><style>@import url({GA});",
+    "svg_style_import_by_character_reference": f"<svg><style>@import u&#114;l({GA});</style>",
+    "svg_style_import_in_cdata": f"<svg><style><![CDATA[@import url({GA});]]></style></svg>",
     "cdata_in_svg_nested_in_desc": f"<svg><desc><svg><g><![CDATA[ <!-- ]]>"
                                    f"<style><img src='{PIXEL}'></style>",
 }
@@ -301,7 +305,8 @@ def test_tracker_text_that_is_no_tag_is_left_alone(page):
 
 @pytest.mark.parametrize("name", ["svg_style_holds_markup", "cdata_gt_hides_no_img",
                                   "svg_inline_script_loader", "nested_svg_in_foreign_object",
-                                  "breakout_end_p_then_style"])
+                                  "breakout_end_p_then_style", "svg_style_import",
+                                  "svg_style_import_in_cdata"])
 def test_foreign_content_split_across_chunks_at_every_offset(name):
     data = ("<p>before</p>" + FOREIGN[name] + "<p>after</p>").encode()
     whole = rewrite(data)

@@ -344,3 +344,70 @@ def test_script_tokens_are_found_where_the_regex_finds_them(buf, start):
     want = SCRIPT_TOKEN_RE.search(buf, start)
     got = _script_token(buf, start)
     assert (got and (got.span(), got.groups())) == (want and (want.span(), want.groups()))
+
+
+# An SVG/MathML <style> holds markup (character references, CDATA sections, comments, child
+# elements) whose child text is a stylesheet the browser applies: it is held until the tree
+# builder closes it, and its stylesheet judged as a <style>'s.
+GA_IMPORT = b"@import url(https://www.google-analytics.com/a.js);"
+SVG_STYLE_ATTACKS = {
+    "svg_style_import": b"<svg><style>" + GA_IMPORT + b"</style></svg>",
+    "svg_style_import_unterminated_at_eof": b"<svg><style>" + GA_IMPORT,
+    "svg_style_import_closed_by_breakout": b"<svg><style>" + GA_IMPORT + b"<p>after</p>",
+    "math_style_import": b"<math><style>" + GA_IMPORT + b"</style></math>",
+    "svg_style_url_by_character_reference":
+        b"<svg><style>@import u&#114;l(https:&sol;&sol;www.google-analytics.com/a.js);</style>",
+    "svg_style_url_split_by_cdata":
+        b"<svg><style>@import ur<![CDATA[l(https://www.google-]]>analytics.com/a.js);</style>",
+    "svg_style_url_split_by_comment":
+        b"<svg><style>@import ur<!-- x -->l(https://www.google-analytics.com/a.js);</style>",
+    "svg_style_url_split_by_child_element":
+        b"<svg><style>@import url(<g>x</g>https://www.google-analytics.com/a.js);</style>",
+}
+
+
+@pytest.mark.parametrize("page", SVG_STYLE_ATTACKS.values(), ids=SVG_STYLE_ATTACKS.keys())
+def test_svg_style_loading_a_tracker_is_neutralised_at_every_chunking(policy, skip, page):
+    whole = rewrite(policy, page, inject=False, skip=skip)
+    assert b"<style data-consent-blocked=\"google-analytics\"" in whole
+    assert b"google-analytics.com" not in whole  # its text is the stylesheet, made inert
+    assert b"@import url(about:invalid);" in whole
+    for sizes in ([1], [2], [3], [5, 1], [7]):
+        assert rewrite(policy, page, sizes, inject=False, skip=skip) == whole, sizes
+
+
+def test_svg_style_inside_svg_style_loading_a_tracker_leaves_the_outer_stylesheet(policy, skip):
+    page = b"<svg><style>p{}<g><style>" + GA_IMPORT + b"</style></g></style></svg>"
+    for sizes in (None, [1], [3]):
+        assert rewrite(policy, page, sizes, inject=False, skip=skip) == (
+            b'<svg><style data-consent-blocked="google-analytics" data-consent-blocked-category='
+            b'"analytics" data-consent-mark="test-mark">p{}</style></svg>'), sizes
+
+
+def test_svg_style_text_rewritten_stays_text(policy, skip):
+    page = b"<svg><style>p::after{content:'&lt;/style>&amp;'}" + GA_IMPORT + b"</style>x</svg>"
+    out = rewrite(policy, page, inject=False, skip=skip)
+    assert out.endswith(b">p::after{content:'&lt;/style>&amp;'}@import url(about:invalid);"
+                        b"</style>x</svg>")
+
+
+@pytest.mark.parametrize("page", [
+    b"<svg><style>circle{fill:url(#g)} a&amp;b <![CDATA[ a<b ]]></style></svg>",
+    b"<svg><style>@import url(/own.css);<g>https://www.google-analytics.com/a.js</g></style>",
+    b"<svg><style><!-- @import url(https://www.google-analytics.com/a.js); --></style></svg>",
+    b"<svg><style>p{}<p>@import url(https://www.google-analytics.com/a.js);</p>",
+    b"<svg><style/>" + GA_IMPORT + b"</svg>",
+    b"<svg><style>&#64;import url(//example.org/a.css);",
+])
+def test_svg_style_loading_nothing_blocked_passes_unchanged(policy, skip, page):
+    for sizes in (None, [1], [2], [3], [7]):
+        assert rewrite(policy, page, sizes, inject=False, skip=skip) == page, sizes
+
+
+def test_inline_script_inside_svg_style_is_judged_on_its_own(policy, skip):
+    page = (b"<svg><style>p{}<script>new Image().src='https://www.facebook.com/tr?id=1'"
+            b"</script></style></svg>")
+    for sizes in (None, [1], [3]):
+        out = rewrite(policy, page, sizes, inject=False, skip=skip)
+        assert out.startswith(b"<svg><style>p{}<script type=\"text/plain\" "
+                              b"data-consent-blocked=\"facebook-pixel\""), sizes

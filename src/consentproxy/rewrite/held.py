@@ -14,19 +14,23 @@ Rewrite = Callable[[bytes, bytes], tuple[bytes, bytes]]
 
 
 class HeldElement:
-    """One held element. svg_depth: for an SVG script (its text is markup, see
+    """One held element. svg_depth: for an SVG script or style (its text is markup, see
     rewrite/foreign.py), the depth of the tree builder's stack it ends below; inner: the
-    chunks that are start tags of inline scripts inside it (they share its verdict)."""
+    chunks that are start tags of inline scripts inside it (inside a script they share its
+    verdict; inside a style that passes, each is judged on the style's whole text, which
+    holds its own, and inside one that is rewritten they are gone). script: whether the
+    element is a script."""
 
-    __slots__ = ("chunks", "inner", "rewrite", "size", "svg_depth", "tag")
+    __slots__ = ("chunks", "inner", "rewrite", "script", "size", "svg_depth", "tag")
 
-    def __init__(self, tag: bytes, rewrite: Rewrite):
+    def __init__(self, tag: bytes, rewrite: Rewrite, script: bool = True):
         self.tag = tag
         self.rewrite = rewrite
         self.chunks: list[bytes] = []
         self.size = 0
         self.inner: list[int] = []
         self.svg_depth = 0
+        self.script = script
 
     def add(self, data: bytes) -> bool:
         """Hold more of the text; True once it is too long to wait for the rest."""
@@ -42,7 +46,7 @@ class HeldElement:
         """The start tag and text to emit; inner_rewrite: for the inline scripts inside."""
         chunks = self.chunks
         edited, text = self.rewrite(self.tag, b"".join(chunks))
-        if self.inner and edited != self.tag:  # the inline scripts inside share its verdict
+        if self.inner and (edited != self.tag) == self.script:
             for i in self.inner:
                 chunks[i] = inner_rewrite(chunks[i], text)[0]
             text = b"".join(chunks)

@@ -446,8 +446,13 @@ class Neutraliser:
         page's next view has them back once consent is given: nothing to restore here."""
         if not style_may_load(text):
             return tag, text
-        css = text.decode("latin-1")
-        key = hashlib.blake2b(text, digest_size=16).digest()
+        out = self.style_sheet(tag, text.decode("latin-1"))
+        return (tag, text) if out is None else (out[0], out[1].encode("latin-1"))
+
+    def style_sheet(self, tag: bytes, css: str) -> tuple[bytes, str] | None:
+        """A style element's start tag and stylesheet (the page's bytes read as latin-1),
+        the URLs of blocked services made inert; None when it loads none."""
+        key = hashlib.blake2b(css.encode("latin-1"), digest_size=16).digest()
         spans = _STYLE_URLS.get(key)
         if spans is None:
             if len(_STYLE_URLS) >= MEMO_ENTRIES:
@@ -455,10 +460,9 @@ class Neutraliser:
             spans = _STYLE_URLS[key] = url_spans(css)
         css, svc = neutralise_css(css, self._blocked_url, spans)
         if svc is None:
-            return tag, text
+            return None
         attrs = Attributes(tag, len(b"style") + 1)
-        return (self._stamp(self._edit(b"style", attrs, [], svc.name, svc.category, b"")),
-                css.encode("latin-1"))
+        return self._stamp(self._edit(b"style", attrs, [], svc.name, svc.category, b"")), css
 
     def _blocked_url(self, url: str) -> Service | None:
         return self._blocked(self._target(url))

@@ -13,9 +13,11 @@ the guard and the banner placed, is the injector's (rewrite/injector.py).
 from __future__ import annotations
 
 import codecs
+import html
 import re
 from collections.abc import Callable
 
+from consentproxy.rewrite.css import style_may_load
 from consentproxy.rewrite.foreign import BREAKOUT, ForeignContent
 from consentproxy.rewrite.held import HeldElement, Rewrite
 from consentproxy.rewrite.injector import Injector
@@ -425,8 +427,13 @@ class HtmlRewriter:
         tag = neutraliser.start_tag(name, tag)  # (any tag may have a style attribute)
         if name == b"base":
             self.base_free = neutraliser.base is None
-        if html and name == b"style":
-            self._hold(tag, neutraliser.style_element)
+        if name == b"style" and self.held is None:
+            if html:
+                self._hold(tag, neutraliser.style_element, script=False)
+            else:  # an SVG/MathML style: its text is markup too, held until it closes
+                stack = list(self.foreign.stack)
+                self._hold(tag, self._foreign_style(stack), script=False).svg_depth = depth + 1
+                self._end_svg_script()  # self-closing: nothing to wait for
         else:
             self._emit(tag)
         if not html:
@@ -472,12 +479,27 @@ class HtmlRewriter:
 
     # --- held elements: inline scripts and <style> -----------------------------------
 
-    def _hold(self, tag: bytes, rewrite: Rewrite) -> HeldElement:
-        self.held = HeldElement(tag, rewrite)
+    def _hold(self, tag: bytes, rewrite: Rewrite, script: bool = True) -> HeldElement:
+        self.held = HeldElement(tag, rewrite, script)
         return self.held
 
     def _inline_script(self, tag: bytes, text: bytes) -> tuple[bytes, bytes]:
         return self.neutraliser.inline_script(tag, text), text
+
+    def _foreign_style(self, stack: list[tuple[bytes, int, int]]) -> Rewrite:
+        """The rewrite of an SVG/MathML <style> opened with this stack of open elements: if
+        its stylesheet, or that of a style element inside it, loads a blocked service, its
+        content becomes its own stylesheet with those URLs made inert, as markup."""
+        def rewrite(tag: bytes, content: bytes) -> tuple[bytes, bytes]:
+            sheets = foreign_style_sheets(content, stack)
+            found = [out for css in sheets if style_may_load(css.encode("latin-1"))
+                     and (out := self.neutraliser.style_sheet(tag, css)) is not None]
+            if not found:
+                return tag, content
+            own = self.neutraliser.style_sheet(tag, sheets[0])
+            css = sheets[0] if own is None else own[1]
+            return found[0][0], css.replace("&", "&amp;").replace("<", "&lt;").encode("latin-1")
+        return rewrite
 
     def _end_text(self) -> None:
         """The end of script data or raw text (an HTML element's: an SVG script held
@@ -505,6 +527,54 @@ _INTERESTING = frozenset(INTERESTING)
 # Elements without content: nothing can be filled into them.
 VOID_ELEMENTS = frozenset((b"area", b"base", b"br", b"col", b"embed", b"hr", b"img", b"input",
                            b"keygen", b"link", b"meta", b"param", b"source", b"track", b"wbr"))
+# The content of a foreign <style>, one token at a time: a comment, a CDATA section
+# (group 1), a tag, a bogus comment, text.
+_FOREIGN_TOKEN_RE = re.compile(
+    rb"<!--(?:-?>|(?s:.*?)(?:--!?>|\Z))|<!\[CDATA\[((?s:.*?))(?:]]>|\Z)|" + TAG_RE.pattern
+    + rb"|<[!?/][^>]*+>?|[^<]++|<")
+_CHAR_REF_RE = re.compile(r"&(?:#[xX][0-9a-fA-F]*|#[0-9]*|[A-Za-z0-9]+);?")
+
+
+def foreign_style_sheets(content: bytes, stack: list[tuple[bytes, int, int]]) -> list[str]:
+    """The stylesheets of a foreign <style> whose content is this markup, and of the style
+    elements inside it: each the text of its element's child text nodes (character
+    references decoded, CDATA sections' text as is, comments and other elements' text
+    left out), read as latin-1 with the decoded references in UTF-8. stack: the stack of
+    open elements, this <style> on top."""
+    foreign = ForeignContent()
+    foreign.stack = list(stack)
+    depth, pos, n = len(stack), 0, len(content)
+    sheets: list[list[str]] = [[]]
+    # The open style elements' entries in the stack (by identity: kept alive here).
+    styles = {id(stack[-1]): (stack[-1], sheets[0])}
+    while pos < n:
+        m = _FOREIGN_TOKEN_RE.match(content, pos)
+        assert m is not None
+        token, pos = m.group(), m.end()
+        if m.group(1) is not None and not foreign.cdata_allowed():  # a bogus comment
+            pos = content.find(b">", m.start()) + 1 or n
+        elif m.group(2) is not None:  # a tag
+            name = m.group(2).lower()
+            if token[1] == 0x2F:
+                foreign.end_tag(name)
+            else:
+                top = foreign.stack[-1]
+                foreign.start_tag(name, token)
+                if name == b"style" and foreign.stack and foreign.stack[-1] is not top:
+                    sheets.append([])
+                    styles[id(foreign.stack[-1])] = (foreign.stack[-1], sheets[-1])
+            if len(foreign.stack) < depth:
+                break  # the <style> is closed: the scanner ends the hold here
+        elif foreign.stack and (open_ := styles.get(id(foreign.stack[-1]))) is not None:
+            if m.group(1) is not None:
+                open_[1].append(m.group(1).decode("latin-1"))
+            elif token[0] != 0x3C or token == b"<":
+                open_[1].append(_CHAR_REF_RE.sub(_char_ref, token.decode("latin-1")))
+    return ["".join(sheet) for sheet in sheets]
+
+
+def _char_ref(m: re.Match[str]) -> str:
+    return html.unescape(m.group()).encode("utf-8").decode("latin-1")
 _CLOSERS = {COMMENT: (COMMENT_END_RE, 3), BOGUS: (re.compile(rb">"), 0),
             CDATA: (re.compile(rb"]]>"), 2)}  # state: (its end, bytes kept for a split end)
 _MAYBE_TAG_RE = re.compile(rb"<(?:[A-Za-z]|/[A-Za-z]?|!-?|\?)?\Z")
