@@ -509,7 +509,7 @@ class HtmlRewriter:
         self.state = DATA
 
     def _end_svg_script(self) -> None:
-        """Classify a held SVG script once the tree builder has closed it."""
+        """Classify a held SVG script or style once the tree builder has closed it."""
         held = self.held
         if held is not None and held.svg_depth and len(self.foreign.stack) < held.svg_depth:
             self._finish_held()
