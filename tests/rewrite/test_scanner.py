@@ -376,12 +376,18 @@ def test_svg_style_loading_a_tracker_is_neutralised_at_every_chunking(policy, sk
         assert rewrite(policy, page, sizes, inject=False, skip=skip) == whole, sizes
 
 
-def test_svg_style_inside_svg_style_loading_a_tracker_leaves_the_outer_stylesheet(policy, skip):
-    page = b"<svg><style>p{}<g><style>" + GA_IMPORT + b"</style></g></style></svg>"
-    for sizes in (None, [1], [3]):
-        assert rewrite(policy, page, sizes, inject=False, skip=skip) == (
-            b'<svg><style data-consent-blocked="google-analytics" data-consent-blocked-category='
-            b'"analytics" data-consent-mark="test-mark">p{}</style></svg>'), sizes
+@pytest.mark.parametrize("page", [
+    b"<svg><style>p{}<g><style>" + GA_IMPORT + b"</style></g></style></svg>",
+    b"<svg><script>f()<style>" + GA_IMPORT + b"</style></script></svg>",
+    b"<svg><script>f()<foreignObject><style>" + GA_IMPORT + b"</style></script></svg>",
+])
+def test_style_inside_a_held_svg_element_is_judged_on_its_own(policy, skip, page):
+    whole = rewrite(policy, page, inject=False, skip=skip)
+    assert whole.count(b"data-consent-blocked=") == 1
+    assert b"google-analytics.com" not in whole
+    assert whole.startswith(page[:page.index(b"<style>")])  # the outer element passes
+    for sizes in ([1], [3], [5, 2]):
+        assert rewrite(policy, page, sizes, inject=False, skip=skip) == whole, sizes
 
 
 def test_svg_style_text_rewritten_stays_text(policy, skip):

@@ -16,10 +16,8 @@ Rewrite = Callable[[bytes, bytes], tuple[bytes, bytes]]
 class HeldElement:
     """One held element. svg_depth: for an SVG script or style (its text is markup, see
     rewrite/foreign.py), the depth of the tree builder's stack it ends below; inner: the
-    chunks that are start tags of inline scripts inside it (inside a script they share its
-    verdict; inside a style that passes, each is judged on the style's whole text, which
-    holds its own, and inside one that is rewritten they are gone). script: whether the
-    element is a script."""
+    chunks that are start tags of inline scripts inside it (they share its verdict); script:
+    whether it is a script (inside a style, an inline script is held on its own)."""
 
     __slots__ = ("chunks", "inner", "rewrite", "script", "size", "svg_depth", "tag")
 
@@ -46,7 +44,7 @@ class HeldElement:
         """The start tag and text to emit; inner_rewrite: for the inline scripts inside."""
         chunks = self.chunks
         edited, text = self.rewrite(self.tag, b"".join(chunks))
-        if self.inner and (edited != self.tag) == self.script:
+        if self.inner and edited != self.tag:  # the inline scripts inside share its verdict
             for i in self.inner:
                 chunks[i] = inner_rewrite(chunks[i], text)[0]
             text = b"".join(chunks)

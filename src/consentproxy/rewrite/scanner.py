@@ -166,8 +166,10 @@ class HtmlRewriter:
         self.state = DATA
         self.text_end: re.Pattern[bytes] | None = None  # for TEXT: the closing tag's regex
         self.script_sub = S_PLAIN
-        # An inline script or a <style> whose text is held to work out what they become.
+        # An inline script or a <style> whose text is held to work out what they become;
+        # outer: those it is inside (an SVG script or style holds markup, a <style> too).
         self.held: HeldElement | None = None
+        self.outer: list[HeldElement] = []
         self.foreign = ForeignContent()
         # The first bytes until the encoding is known (a BOM needs two), then the UTF-16
         # decoder if the page is UTF-16, else None.
@@ -252,7 +254,7 @@ class HtmlRewriter:
         self.pending = b""
         end = self._scan(buf, final=True)
         self._emit(buf[end:])
-        if self.held is not None:  # unterminated script or style: classify what came
+        while self.held is not None:  # unterminated script or style: classify what came
             self._finish_held()
         self.injector.close(markup_ended=self.state == PLAINTEXT)
         return self.injector.take()
@@ -414,8 +416,8 @@ class HtmlRewriter:
                 self.state, self.script_sub = SCRIPT, S_PLAIN
             if not neutraliser.script_is_inline_js(tag):
                 self._emit(neutraliser.start_tag(name, tag))
-            elif self.held is not None:  # inside a held SVG script: its text is the
-                self._emit(tag)          # outer one's too, and so is the verdict
+            elif self.held is not None and self.held.script:  # inside a held SVG script:
+                self._emit(tag)  # its text is the outer one's too, and so is the verdict
                 if self.held is not None:
                     self.held.mark_inner()
             else:
@@ -427,7 +429,7 @@ class HtmlRewriter:
         tag = neutraliser.start_tag(name, tag)  # (any tag may have a style attribute)
         if name == b"base":
             self.base_free = neutraliser.base is None
-        if name == b"style" and self.held is None:
+        if name == b"style":
             if html:
                 self._hold(tag, neutraliser.style_element, script=False)
             else:  # an SVG/MathML style: its text is markup too, held until it closes
@@ -480,6 +482,8 @@ class HtmlRewriter:
     # --- held elements: inline scripts and <style> -----------------------------------
 
     def _hold(self, tag: bytes, rewrite: Rewrite, script: bool = True) -> HeldElement:
+        if self.held is not None:
+            self.outer.append(self.held)
         self.held = HeldElement(tag, rewrite, script)
         return self.held
 
@@ -488,17 +492,15 @@ class HtmlRewriter:
 
     def _foreign_style(self, stack: list[tuple[bytes, int, int]]) -> Rewrite:
         """The rewrite of an SVG/MathML <style> opened with this stack of open elements: if
-        its stylesheet, or that of a style element inside it, loads a blocked service, its
-        content becomes its own stylesheet with those URLs made inert, as markup."""
+        its stylesheet loads a blocked service, its content becomes that stylesheet with
+        those URLs made inert, as markup."""
         def rewrite(tag: bytes, content: bytes) -> tuple[bytes, bytes]:
-            sheets = foreign_style_sheets(content, stack)
-            found = [out for css in sheets if style_may_load(css.encode("latin-1"))
-                     and (out := self.neutraliser.style_sheet(tag, css)) is not None]
-            if not found:
+            css = foreign_style_sheet(content, stack)
+            out = (self.neutraliser.style_sheet(tag, css)
+                   if style_may_load(css.encode("latin-1")) else None)
+            if out is None:
                 return tag, content
-            own = self.neutraliser.style_sheet(tag, sheets[0])
-            css = sheets[0] if own is None else own[1]
-            return found[0][0], css.replace("&", "&amp;").replace("<", "&lt;").encode("latin-1")
+            return out[0], out[1].replace("&", "&amp;").replace("<", "&lt;").encode("latin-1")
         return rewrite
 
     def _end_text(self) -> None:
@@ -511,13 +513,14 @@ class HtmlRewriter:
     def _end_svg_script(self) -> None:
         """Classify a held SVG script or style once the tree builder has closed it."""
         held = self.held
-        if held is not None and held.svg_depth and len(self.foreign.stack) < held.svg_depth:
+        while held is not None and held.svg_depth and len(self.foreign.stack) < held.svg_depth:
             self._finish_held()
+            held = self.held
 
     def _finish_held(self) -> None:
         held = self.held
         assert held is not None
-        self.held = None
+        self.held = self.outer.pop() if self.outer else None
         edited, text = held.finish(self._inline_script)
         self._emit(edited)
         self._emit(text)
@@ -535,18 +538,15 @@ _FOREIGN_TOKEN_RE = re.compile(
 _CHAR_REF_RE = re.compile(r"&(?:#[xX][0-9a-fA-F]*|#[0-9]*|[A-Za-z0-9]+);?")
 
 
-def foreign_style_sheets(content: bytes, stack: list[tuple[bytes, int, int]]) -> list[str]:
-    """The stylesheets of a foreign <style> whose content is this markup, and of the style
-    elements inside it: each the text of its element's child text nodes (character
-    references decoded, CDATA sections' text as is, comments and other elements' text
-    left out), read as latin-1 with the decoded references in UTF-8. stack: the stack of
-    open elements, this <style> on top."""
+def foreign_style_sheet(content: bytes, stack: list[tuple[bytes, int, int]]) -> str:
+    """The stylesheet of a foreign <style> whose content is this markup: the text of its
+    child text nodes (character references decoded, CDATA sections' text as is, comments
+    and child elements left out), read as latin-1 with the decoded references in UTF-8.
+    stack: the stack of open elements, this <style> on top."""
     foreign = ForeignContent()
     foreign.stack = list(stack)
-    depth, pos, n = len(stack), 0, len(content)
-    sheets: list[list[str]] = [[]]
-    # The open style elements' entries in the stack (by identity: kept alive here).
-    styles = {id(stack[-1]): (stack[-1], sheets[0])}
+    style, pos, n = stack[-1], 0, len(content)
+    sheet: list[str] = []
     while pos < n:
         m = _FOREIGN_TOKEN_RE.match(content, pos)
         assert m is not None
@@ -554,23 +554,18 @@ def foreign_style_sheets(content: bytes, stack: list[tuple[bytes, int, int]]) ->
         if m.group(1) is not None and not foreign.cdata_allowed():  # a bogus comment
             pos = content.find(b">", m.start()) + 1 or n
         elif m.group(2) is not None:  # a tag
-            name = m.group(2).lower()
             if token[1] == 0x2F:
-                foreign.end_tag(name)
+                foreign.end_tag(m.group(2).lower())
             else:
-                top = foreign.stack[-1]
-                foreign.start_tag(name, token)
-                if name == b"style" and foreign.stack and foreign.stack[-1] is not top:
-                    sheets.append([])
-                    styles[id(foreign.stack[-1])] = (foreign.stack[-1], sheets[-1])
-            if len(foreign.stack) < depth:
+                foreign.start_tag(m.group(2).lower(), token)
+            if not any(open_ is style for open_ in foreign.stack):
                 break  # the <style> is closed: the scanner ends the hold here
-        elif foreign.stack and (open_ := styles.get(id(foreign.stack[-1]))) is not None:
+        elif foreign.stack[-1] is style:
             if m.group(1) is not None:
-                open_[1].append(m.group(1).decode("latin-1"))
+                sheet.append(m.group(1).decode("latin-1"))
             elif token[0] != 0x3C or token == b"<":
-                open_[1].append(_CHAR_REF_RE.sub(_char_ref, token.decode("latin-1")))
-    return ["".join(sheet) for sheet in sheets]
+                sheet.append(_CHAR_REF_RE.sub(_char_ref, token.decode("latin-1")))
+    return "".join(sheet)
 
 
 def _char_ref(m: re.Match[str]) -> str:
