@@ -163,8 +163,10 @@ def live_trackers(markup: bytes) -> list[str]:
         tag = _local(el.tag)
         attrs = {_local(k): v for k, v in el.attrib.items()}  # xlink:href counts as href
         found += (f"{tag} style: {url}" for url in _css_trackers(attrs.get("style", "")))
-        if tag == "style":
-            found += (f"style element: {url}" for url in _css_trackers(el.text or ""))
+        if tag == "style":  # (whatever its type: Chromium's preload scanner fetches its
+            # @imports; its sheet is its child text: text before and after its children)
+            found += (f"style element: {url}" for url in _css_trackers(
+                (el.text or "") + "".join(c.tail or "" for c in el)))
         if tag not in LOADERS:
             continue
         script_type = attrs.get("type", "").strip().lower()
@@ -203,13 +205,20 @@ def _unneutralised(attrs: dict[str, str]) -> dict[str, str]:
 def events(markup: bytes) -> Iterator[tuple[str, ...]]:
     """The parsed page as a flat list: elements (name, attributes), texts and comments, with
     the rewriter's renames undone and the URLs in CSS blanked; equal for input and output
-    when the scanner found the same tags as the standard and changed nothing else."""
+    when the scanner found the same tags as the standard and changed nothing else. A style
+    element is its stylesheet (its child text, URLs blanked), not its children: a foreign
+    <style> that loads a blocked service gets its stylesheet back as text alone."""
+    inside: set[object] = set()  # a style element's descendants
     for el in _tree(markup).iter():
+        if el in inside:
+            continue
         text = el.text or ""
         if isinstance(el.tag, str):
             attrs = _unneutralised({_attr_name(k): v for k, v in el.attrib.items()})
             yield ("element", _local(el.tag), repr(sorted(attrs.items())))
-            text = _css_shape(text) if _local(el.tag) == "style" else text
+            if _local(el.tag) == "style":
+                inside.update(d for d in el.iter() if d is not el)
+                text = _css_shape(text + "".join(c.tail or "" for c in el))
         else:
             yield ("comment", text)
         yield ("text", text, el.tail or "")
