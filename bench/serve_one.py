@@ -91,7 +91,7 @@ class CopyRewriter:
 
     def __init__(self, neutraliser: object, banner: bytes, inject: bool | None,
                  head: bytes = b"", content_type: str | None = None,
-                 opener: object = None):
+                 opener: object = None, declaration: bytes = b""):
         self.neutraliser, self.injected = neutraliser, False
 
     def feed(self, data: bytes) -> bytes:
