@@ -79,6 +79,7 @@ screenshots: install chromium
 # sans-IO core and its adapters (pyproject's [tool.importlinter]).
 lint: install
 	$(VENV)/bin/ruff check src tests addons bench scripts
+	$(VENV)/bin/ruff format --check src tests addons bench scripts
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports --no-cache
 

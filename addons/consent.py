@@ -45,8 +45,7 @@ from consentproxy.adapter import (
 log = logging.getLogger("consentproxy")
 NOTE = "consentproxy"  # flow.metadata key of the report
 DEFAULT_PORTS = {"http": 80, "https": 443}
-ENGINE_OPTIONS = frozenset({"consent_config", "consent_state", "consent_observe",
-                            "consent_report"})
+ENGINE_OPTIONS = frozenset({"consent_config", "consent_state", "consent_observe", "consent_report"})
 WATCH_SECONDS = 1.0  # how often the config file's mtime is looked at
 # Bodies the addon streams are kept for mitmproxy's view of the flow (mitmweb, mitmdump's
 # size) up to this size, or mitmproxy's stream_large_bodies when it is set.
@@ -61,8 +60,9 @@ def _headers(pairs: Headers) -> http.Headers:
     return http.Headers([(k.encode("latin-1"), v.encode("latin-1")) for k, v in pairs])
 
 
-def _stream(body: BodyTransform | None, flow: http.HTTPFlow,
-            keep: int) -> Callable[[bytes], list[bytes]]:
+def _stream(
+    body: BodyTransform | None, flow: http.HTTPFlow, keep: int
+) -> Callable[[bytes], list[bytes]]:
     """mitmproxy calls a stream modifier per chunk and once with b'' at the end; it answers
     the chunks to send, never an empty one (in chunked framing that would end the body).
     What was sent becomes the flow's content for mitmproxy's view, up to `keep` bytes.
@@ -91,6 +91,7 @@ def _stream(body: BodyTransform | None, flow: http.HTTPFlow,
         if not data and sent is not None and flow.response is not None:
             flow.response.raw_content = b"".join(sent)
         return [out] if out else []
+
     return modify
 
 
@@ -106,8 +107,11 @@ def _asks_to_close(headers: Headers) -> bool:
 def _unframed(flow: http.HTTPFlow, plan: ResponsePlan) -> bool:
     """A response to an HTTP/1.1 client with a body of unknown length: without chunked
     framing mitmproxy would end it by closing the connection (keep-alive lost)."""
-    return (flow.request.http_version == "HTTP/1.1" and plan.has_body
-            and header(plan.headers, "content-length") is None)
+    return (
+        flow.request.http_version == "HTTP/1.1"
+        and plan.has_body
+        and header(plan.headers, "content-length") is None
+    )
 
 
 def _observing() -> Callable[[str], None] | None:
@@ -123,8 +127,11 @@ def _ignore(_: str) -> None:
 
 
 def _keep_for_view() -> int:
-    limit = (parse_size(ctx.options.stream_large_bodies)
-             if "stream_large_bodies" in ctx.options else None)
+    limit = (
+        parse_size(ctx.options.stream_large_bodies)
+        if "stream_large_bodies" in ctx.options
+        else None
+    )
     return KEEP_FOR_VIEW if limit is None else limit
 
 
@@ -133,8 +140,9 @@ def _resolve_table(value: str) -> dict[str, str]:
     for item in filter(None, (i.strip() for i in value.split(","))):
         name, equals, address = (p.strip() for p in item.partition("="))
         if not equals or not name or not address:
-            raise exceptions.OptionsError(f"consent_resolve: {item!r} is not NAME=ADDRESS, "
-                                          "e.g. myapp.test=127.0.0.1")
+            raise exceptions.OptionsError(
+                f"consent_resolve: {item!r} is not NAME=ADDRESS, e.g. myapp.test=127.0.0.1"
+            )
         table[name.lower()] = address
     return table
 
@@ -142,9 +150,14 @@ def _resolve_table(value: str) -> dict[str, str]:
 def _resolved(table: dict[str, str], host: str) -> str | None:
     """The address for a host: its own entry, else that of the nearest *.suffix."""
     parts = host.split(".")
-    return table.get(host) or next((table[w] for w in ("*." + ".".join(parts[i:])
-                                                        for i in range(1, len(parts)))
-                                    if w in table), None)
+    return table.get(host) or next(
+        (
+            table[w]
+            for w in ("*." + ".".join(parts[i:]) for i in range(1, len(parts)))
+            if w in table
+        ),
+        None,
+    )
 
 
 def _stamp(path: str) -> tuple[int, int] | None:
@@ -171,19 +184,44 @@ class ConsentAddon:
 
     def load(self, loader: object) -> None:
         add = loader.add_option  # type: ignore[attr-defined]
-        add("consent_config", str, "", "consentproxy YAML config file (required). In reverse "
+        add(
+            "consent_config",
+            str,
+            "",
+            "consentproxy YAML config file (required). In reverse "
             "mode every flow is enforced; in other modes only the hosts of its `sites`. Edits "
-            "to the file are in force within a second.")
-        add("consent_state", str, "", "Force the consent state of every request, for QA: none, "
+            "to the file are in force within a second.",
+        )
+        add(
+            "consent_state",
+            str,
+            "",
+            "Force the consent state of every request, for QA: none, "
             "all, reject, CAT1,CAT2 or service:NAME,... (mixable). Empty: follow the cookie. "
-            "Choices then change nothing (the choice endpoint answers the forced state).")
-        add("consent_report", str, "", "Append one JSON line per enforced flow to this file: "
-            "the consent state, cookies stripped, elements neutralised, banner injected.")
-        add("consent_observe", bool, False, "Log each cookie and third-party host that no "
-            "service names, once per name, and a summary at exit (like `serve --observe`).")
-        add("consent_resolve", str, "", "Connect to these host names at these addresses, as "
+            "Choices then change nothing (the choice endpoint answers the forced state).",
+        )
+        add(
+            "consent_report",
+            str,
+            "",
+            "Append one JSON line per enforced flow to this file: "
+            "the consent state, cookies stripped, elements neutralised, banner injected.",
+        )
+        add(
+            "consent_observe",
+            bool,
+            False,
+            "Log each cookie and third-party host that no "
+            "service names, once per name, and a summary at exit (like `serve --observe`).",
+        )
+        add(
+            "consent_resolve",
+            str,
+            "",
+            "Connect to these host names at these addresses, as "
             "/etc/hosts would (through a proxy, mitmproxy resolves names, not the browser): "
-            "NAME=ADDRESS,... (*.myapp.test=ADDRESS: every subdomain).")
+            "NAME=ADDRESS,... (*.myapp.test=ADDRESS: every subdomain).",
+        )
 
     def configure(self, updates: set[str]) -> None:
         """At startup a bad option is logged as one line (mitmdump then exits, as for any
@@ -215,7 +253,8 @@ class ConsentAddon:
             except OSError as e:
                 raise exceptions.OptionsError(
                     f"consent_report: cannot write {path} ({e.strerror}); give a file in a "
-                    "writable directory") from None
+                    "writable directory"
+                ) from None
 
     def _configure_engine(self) -> None:
         path = ctx.options.consent_config
@@ -224,8 +263,10 @@ class ConsentAddon:
                 raise exceptions.OptionsError("consent_state needs consent_config")
             self._use(None)
             if not self.said_idle:
-                log.warning("consentproxy: consent_config is not set, so this addon does "
-                            "nothing; add --set consent_config=FILE")
+                log.warning(
+                    "consentproxy: consent_config is not set, so this addon does "
+                    "nothing; add --set consent_config=FILE"
+                )
                 self.said_idle = True
             return
         stamp = _stamp(path)  # before reading: an edit while it is read is seen next time
@@ -242,8 +283,11 @@ class ConsentAddon:
             raise exceptions.OptionsError(str(e)) from None
         forward = [m for m in self._modes() if not isinstance(m, ReverseMode)]
         if forward and not config.sites:
-            log.warning("consentproxy: %s lists no sites: flows of the %s pass untouched",
-                        config.source, " and ".join(m.description for m in forward))
+            log.warning(
+                "consentproxy: %s lists no sites: flows of the %s pass untouched",
+                config.source,
+                " and ".join(m.description for m in forward),
+            )
         if forward and config.loopback_warning():
             log.warning("consentproxy: %s", config.loopback_warning())
         self.observing = ctx.options.consent_observe
@@ -277,16 +321,30 @@ class ConsentAddon:
     def _describe(self, engine: Engine) -> str:
         """One line: what is enforced where."""
         config = engine.config
-        where = [f"{m.description}: every flow" if isinstance(m, ReverseMode)
-                 else f"{m.description}: sites {', '.join(config.sites)}" if config.sites
-                 else f"{m.description}: no site"
-                 for m in self._modes()]
+        where = [
+            f"{m.description}: every flow"
+            if isinstance(m, ReverseMode)
+            else f"{m.description}: sites {', '.join(config.sites)}"
+            if config.sites
+            else f"{m.description}: no site"
+            for m in self._modes()
+        ]
         forced = ctx.options.consent_state
-        return "; ".join([
-            f"enforcing {config.source}", *where, f"CSP {config.csp}",
-            f"consent state forced to {forced} (consent_state)" if forced
-            else "consent from the visitor's cookie",
-            *([f"report to {ctx.options.consent_report}"] if ctx.options.consent_report else [])])
+        return "; ".join(
+            [
+                f"enforcing {config.source}",
+                *where,
+                f"CSP {config.csp}",
+                f"consent state forced to {forced} (consent_state)"
+                if forced
+                else "consent from the visitor's cookie",
+                *(
+                    [f"report to {ctx.options.consent_report}"]
+                    if ctx.options.consent_report
+                    else []
+                ),
+            ]
+        )
 
     async def _watch(self) -> None:
         """Reload the engine when the config file changes (its mtime or size)."""
@@ -300,8 +358,9 @@ class ConsentAddon:
             try:
                 engine = self._build(path)
             except exceptions.OptionsError as e:
-                log.error("consentproxy: %s changed but is refused, the running config stays: "
-                          "%s", path, e)
+                log.error(
+                    "consentproxy: %s changed but is refused, the running config stays: %s", path, e
+                )
                 continue
             log.info("consentproxy: reloaded %s", path)
             self._use(engine)
@@ -319,8 +378,10 @@ class ConsentAddon:
             self.report_file.close()
             self.report_file = None
         if engine is not None and engine.observer is not None and self.observing:
-            log.info("consentproxy: seen, named by no service:%s",
-                     "".join(f"\n  {line}" for line in engine.observer.summary()))
+            log.info(
+                "consentproxy: seen, named by no service:%s",
+                "".join(f"\n  {line}" for line in engine.observer.summary()),
+            )
 
     def server_connect(self, data: ServerConnectionHookData) -> None:
         """consent_resolve: only where mitmproxy connects changes; the Host header, TLS's SNI
@@ -335,9 +396,14 @@ class ConsentAddon:
     def _enforced(self, flow: http.HTTPFlow) -> bool:
         """Reverse mode fronts one site: all of it. Other modes: the config's sites only
         (the requests inside a CONNECT tunnel, not the CONNECT itself)."""
-        return self.engine is not None and flow.request.method != "CONNECT" and (
-            isinstance(flow.client_conn.proxy_mode, ReverseMode)
-            or self.engine.config.is_site(flow.request.host))
+        return (
+            self.engine is not None
+            and flow.request.method != "CONNECT"
+            and (
+                isinstance(flow.client_conn.proxy_mode, ReverseMode)
+                or self.engine.config.is_site(flow.request.host)
+            )
+        )
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         """Begin with the headers as the visitor sent them (before mitmproxy's own addons
@@ -352,12 +418,18 @@ class ConsentAddon:
         peer = flow.client_conn.peername
         # An HTTP/1 absolute-form target in reverse mode is no path: the engine refuses it.
         absolute = reverse and req.authority and req.http_version.startswith("HTTP/1")
-        ex = self.engine.begin(Request(
-            method=req.method, target=req.url if absolute else req.path, headers=headers,
-            scheme=("https" if flow.client_conn.tls_established else "http") if reverse
-            else req.scheme,
-            client_ip=peer[0] if peer else "",
-            upstream=f"{req.scheme}://{_authority(req)}"))
+        ex = self.engine.begin(
+            Request(
+                method=req.method,
+                target=req.url if absolute else req.path,
+                headers=headers,
+                scheme=("https" if flow.client_conn.tls_established else "http")
+                if reverse
+                else req.scheme,
+                client_ip=peer[0] if peer else "",
+                upstream=f"{req.scheme}://{_authority(req)}",
+            )
+        )
         self.exchanges[flow.id] = ex
 
     async def request(self, flow: http.HTTPFlow) -> None:
@@ -366,8 +438,11 @@ class ConsentAddon:
             return
         req = flow.request
         engine = ex.engine  # records are opened on first use: a choice, or one imported
-        if (ex.is_local or ex.imported) and engine.records is None and (
-                engine.config.records.target):
+        if (
+            (ex.is_local or ex.imported)
+            and engine.records is None
+            and (engine.config.records.target)
+        ):
             engine.records = await keep_records(engine.config.records)
         if ex.is_local:
             local = ex.local_response(req.get_content(strict=False) or b"")
@@ -418,10 +493,13 @@ class ConsentAddon:
         flow.metadata[NOTE] = report.as_dict()
         if self.report_file is None:
             return
-        line = {"time": round(time.time(), 3), "method": ex.req.method,
-                "url": f"{ex.scheme}://{ex.host}{ex.req.target}",
-                "status": flow.response.status_code if flow.response else None,
-                **report.as_dict()}
+        line = {
+            "time": round(time.time(), 3),
+            "method": ex.req.method,
+            "url": f"{ex.scheme}://{ex.host}{ex.req.target}",
+            "status": flow.response.status_code if flow.response else None,
+            **report.as_dict(),
+        }
         self.report_file.write(json.dumps(line, separators=(",", ":")) + "\n")
 
 

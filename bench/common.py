@@ -17,7 +17,9 @@ DEMO_CONFIG = ROOT / "src" / "consentproxy" / "demo" / "config.yaml"
 SECRET_ENV = "CONSENTPROXY_SECRET"
 
 _HEAD_RE = re.compile(rb"<head>(.*?)</head>", re.DOTALL | re.IGNORECASE)
-_BODY_RE = re.compile(rb"<body[^>]*>(.*)</body>", re.DOTALL | re.IGNORECASE)  # greedy: the last </body>
+_BODY_RE = re.compile(
+    rb"<body[^>]*>(.*)</body>", re.DOTALL | re.IGNORECASE
+)  # greedy: the last </body>
 
 
 def config(upstream: str = "http://127.0.0.1:9") -> Config:
@@ -50,18 +52,20 @@ def _ordinary_block(i: int) -> bytes:
     """Markup with no tracker: what most of a real page is (nav, cards, links, images)."""
     items = "".join(
         f'<li class="nav-item"><a class="nav-link" href="/section/{i}/{j}" '
-        f'title="Section {j}">Section {j}</a></li>' for j in range(6))
+        f'title="Section {j}">Section {j}</a></li>'
+        for j in range(6)
+    )
     return (
         f'<div class="card" id="card-{i}"><ul class="nav">{items}</ul>'
         f'<h2 class="card-title"><a href="/news/{i}">Local news item number {i}</a></h2>'
         f'<img src="/img/{i}.jpg" srcset="/img/{i}@2x.jpg 2x" alt="Photo {i}" width="320" '
         f'height="200" loading="lazy"><p class="lead">The market opens at eight on '
-        f'<strong>Saturday</strong>; stalls sell <em>bread</em>, cheese &amp; vegetables '
+        f"<strong>Saturday</strong>; stalls sell <em>bread</em>, cheese &amp; vegetables "
         f'from the valley. <a href="/market#{i}">Read more</a></p>'
         f'<form action="/search" method="get"><input type="text" name="q" value="">'
         f'<button type="submit">Search</button></form>'
         f'<table class="hours"><tr><td>Mon</td><td>8-12</td></tr>'
-        f'<tr><td>Sat</td><td>7-13</td></tr></table>'
+        f"<tr><td>Sat</td><td>7-13</td></tr></table>"
         f'<link rel="stylesheet" href="/css/widget-{i}.css"></div>\n'
     ).encode()
 
@@ -94,12 +98,17 @@ def _body(size: int) -> bytes:
 
 def page(size: int) -> bytes:
     """A document of about `size` bytes: many ordinary tags, trackers every few blocks."""
-    head = (b'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-            b'<title>Town hall - News</title>\n<link rel="stylesheet" href="/css/site.css">\n'
-            b'<script src="/js/jquery.min.js"></script>\n' + _tracker_snippets()[0] +
-            b'\n</head>\n<body class="home">\n')
-    tail = (b'<footer><p>&copy; Town hall</p><script src="/js/site.js"></script></footer>\n'
-            b'</body>\n</html>\n')
+    head = (
+        b'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        b'<title>Town hall - News</title>\n<link rel="stylesheet" href="/css/site.css">\n'
+        b'<script src="/js/jquery.min.js"></script>\n'
+        + _tracker_snippets()[0]
+        + b'\n</head>\n<body class="home">\n'
+    )
+    tail = (
+        b'<footer><p>&copy; Town hall</p><script src="/js/site.js"></script></footer>\n'
+        b"</body>\n</html>\n"
+    )
     return head + _body(size - len(head) - len(tail)) + tail
 
 
@@ -116,8 +125,17 @@ def json_body(size: int = 1_000_000) -> bytes:
     n = 0
     while n < size:
         i = len(rows)
-        rows.append(json.dumps({"id": i, "name": f"item {i}", "price": i * 1.25,
-                                "tags": ["a", "b", "c"], "url": f"https://example.com/{i}"}))
+        rows.append(
+            json.dumps(
+                {
+                    "id": i,
+                    "name": f"item {i}",
+                    "price": i * 1.25,
+                    "tags": ["a", "b", "c"],
+                    "url": f"https://example.com/{i}",
+                }
+            )
+        )
         n += len(rows[-1]) + 1
     return ("[" + ",".join(rows) + "]").encode()
 
@@ -128,8 +146,10 @@ def clean_page(size: int = 100_000) -> bytes:
     while n < size:
         blocks.append(_ordinary_block(i))
         n, i = n + len(blocks[-1]), i + 1
-    return (b'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n</head>\n'
-            b'<body>\n' + b"".join(blocks) + b"</body>\n</html>\n")
+    return (
+        b'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n</head>\n'
+        b"<body>\n" + b"".join(blocks) + b"</body>\n</html>\n"
+    )
 
 
 def dense_page(size: int = 100_000) -> bytes:

@@ -45,8 +45,14 @@ end
 BROWSER = {"Accept": "text/html", "Sec-Fetch-Dest": "document"}
 SERVER_OF: dict[str, str] = {}  # "127.0.0.1:port" -> server name, for warnings
 GZIP = {"Accept-Encoding": "gzip"}
-PROXIES = ("passthrough", "consentproxy", "consentproxy --workers 2", "mitmdump+addon", "nginx",
-           "copy-rewriter")
+PROXIES = (
+    "passthrough",
+    "consentproxy",
+    "consentproxy --workers 2",
+    "mitmdump+addon",
+    "nginx",
+    "copy-rewriter",
+)
 
 
 def free_port() -> int:
@@ -93,14 +99,37 @@ class Servers:
             args += ["--big-mib", str(self.big_mib)] if name == "origin" else ["--upstream", up]
         elif name.startswith("consentproxy"):
             workers = name.split()[-1] if "--workers" in name else "1"
-            args = [sys.executable, "-m", "consentproxy.cli", "serve", "--config",
-                    str(common.DEMO_CONFIG), "--upstream", up, "--listen",
-                    f"127.0.0.1:{port}", "--workers", workers]
+            args = [
+                sys.executable,
+                "-m",
+                "consentproxy.cli",
+                "serve",
+                "--config",
+                str(common.DEMO_CONFIG),
+                "--upstream",
+                up,
+                "--listen",
+                f"127.0.0.1:{port}",
+                "--workers",
+                workers,
+            ]
         elif name == "mitmdump+addon":
-            args = [str(MITMDUMP), "-q", "--mode", f"reverse:{up}", "--listen-host",
-                    "127.0.0.1", "-p", str(port), "-s", str(common.ROOT / "addons" / "consent.py"),
-                    "--set", f"consent_config={common.DEMO_CONFIG}", "--set",
-                    "stream_large_bodies=1m"]
+            args = [
+                str(MITMDUMP),
+                "-q",
+                "--mode",
+                f"reverse:{up}",
+                "--listen-host",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-s",
+                str(common.ROOT / "addons" / "consent.py"),
+                "--set",
+                f"consent_config={common.DEMO_CONFIG}",
+                "--set",
+                "stream_large_bodies=1m",
+            ]
         else:
             conf = self.tmp / "nginx.conf"
             conf.write_text(NGINX_CONF.format(tmp=self.tmp, port=port, up=up.split("//")[1]))
@@ -155,33 +184,40 @@ http {{
 
 # --- load ---------------------------------------------------------------------------------
 
-def run_wrk(url: str, headers: dict[str, str], seconds: float, lua: Path,
-            connections: int) -> dict[str, float]:
+
+def run_wrk(
+    url: str, headers: dict[str, str], seconds: float, lua: Path, connections: int
+) -> dict[str, float]:
     """One wrk run; socket errors or non-2xx answers are reported with the URL."""
     args = [WRK, "-t1", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "5s", "-s", str(lua)]
     for k, v in headers.items():
         args += ["-H", f"{k}: {v}"]
-    out = subprocess.run(args + [url], capture_output=True, text=True, check=True,
-                         timeout=seconds + 30).stdout
+    out = subprocess.run(
+        args + [url], capture_output=True, text=True, check=True, timeout=seconds + 30
+    ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     lat = re.search(r"LAT (\d+) (\d+) (\d+)", out)
     assert lat, out
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: (.*)", out)
     if bad or errors:
-        print(f"  warning, {SERVER_OF.get(url.split('/')[2], url)} {url}: "
-              f"{bad and bad.group(0)} {errors and errors.group(0)}")
+        print(
+            f"  warning, {SERVER_OF.get(url.split('/')[2], url)} {url}: "
+            f"{bad and bad.group(0)} {errors and errors.group(0)}"
+        )
     p50, p99, p999 = (int(x) / 1000 for x in lat.groups())
     return {"rps": rps, "p50": p50, "p99": p99, "p999": p999}
 
 
-async def _client_loop(url: str, headers: dict[str, str], seconds: float,
-                       connections: int) -> dict[str, float]:
+async def _client_loop(
+    url: str, headers: dict[str, str], seconds: float, connections: int
+) -> dict[str, float]:
     import aiohttp
 
     lat: list[float] = []
     deadline = time.perf_counter() + seconds
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
+
         async def worker() -> None:
             while time.perf_counter() < deadline:
                 t0 = time.perf_counter()
@@ -205,8 +241,9 @@ def use_wrk(seconds: float) -> bool:
     return bool(shutil.which(WRK)) and seconds >= 1 and seconds == int(seconds)
 
 
-def load(url: str, headers: dict[str, str], seconds: float, lua: Path,
-         connections: int = CONNECTIONS) -> dict[str, float]:
+def load(
+    url: str, headers: dict[str, str], seconds: float, lua: Path, connections: int = CONNECTIONS
+) -> dict[str, float]:
     if use_wrk(seconds):
         return run_wrk(url, headers, seconds, lua, connections)
     return asyncio.run(_client_loop(url, headers, seconds, connections))
@@ -214,6 +251,7 @@ def load(url: str, headers: dict[str, str], seconds: float, lua: Path,
 
 def fetch(url: str, headers: dict[str, str]) -> tuple[int, bytes]:
     import urllib.request
+
     with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=30) as r:
         return r.status, r.read()
 
@@ -236,9 +274,12 @@ def check(servers: Servers, cases: dict) -> None:
             rewrites = name.startswith(("consentproxy", "mitmdump")) and path.endswith(".html")
             assert (body != bodies["origin"]) == rewrites, (name, case)
         rewritten = decoded(bodies["consentproxy"], headers)
-        print(f"  check {case}: origin {len(bodies['origin'])} B, consentproxy "
-              f"{len(bodies['consentproxy'])} B, tags neutralised "
-              f"{rewritten.count(b'data-consent-blocked=')}", flush=True)
+        print(
+            f"  check {case}: origin {len(bodies['origin'])} B, consentproxy "
+            f"{len(bodies['consentproxy'])} B, tags neutralised "
+            f"{rewritten.count(b'data-consent-blocked=')}",
+            flush=True,
+        )
 
 
 def throughput(servers: Servers, seconds: float, rounds: int, lua: Path, cookie: str) -> list:
@@ -278,6 +319,7 @@ def unloaded(servers: Servers, seconds: float, rounds: int, lua: Path) -> dict[s
 
 # --- download and slow origin ---------------------------------------------------------------
 
+
 def rss_kib(pid: int, field: str) -> int:
     m = re.search(rf"{field}:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text())
     return int(m.group(1)) if m else 0
@@ -300,8 +342,14 @@ def download(servers: Servers) -> list[dict]:
         conn.close()
         assert size == servers.big_mib << 20, (name, size)
         peak = max(rss_kib(p, "VmHWM") for p in servers.pids(name))
-        rows.append({"server": name, "mibs": size / (1 << 20) / dt,
-                     "rss_before": before / 1024, "rss_peak": peak / 1024})
+        rows.append(
+            {
+                "server": name,
+                "mibs": size / (1 << 20) / dt,
+                "rss_before": before / 1024,
+                "rss_peak": peak / 1024,
+            }
+        )
     return rows
 
 
@@ -325,75 +373,129 @@ def first_byte(servers: Servers) -> list[dict]:
 
 # --- report -------------------------------------------------------------------------------
 
+
 def throughput_table(rows: list[dict]) -> str:
-    head = ["case", "server", "req/s", "÷ passthrough", "p50 ms", "p99 ms", "p99.9 ms",
-            "p99 − passthrough's"]
+    head = [
+        "case",
+        "server",
+        "req/s",
+        "÷ passthrough",
+        "p50 ms",
+        "p99 ms",
+        "p99.9 ms",
+        "p99 − passthrough's",
+    ]
     cells = []
     for r in rows:
         pt = r["passthrough"]
         for name, x in r.items():
             if name == "case":
                 continue
-            cells.append([
-                r["case"], name, f"{x['rps']:.0f}", f"{x['rps'] / pt['rps']:.2f}x",
-                f"{x['p50']:.1f}", f"{x['p99']:.1f}", f"{x['p999']:.1f}",
-                "" if name in ("origin", "passthrough") else f"{x['p99'] - pt['p99']:+.1f} ms"])
+            cells.append(
+                [
+                    r["case"],
+                    name,
+                    f"{x['rps']:.0f}",
+                    f"{x['rps'] / pt['rps']:.2f}x",
+                    f"{x['p50']:.1f}",
+                    f"{x['p99']:.1f}",
+                    f"{x['p999']:.1f}",
+                    "" if name in ("origin", "passthrough") else f"{x['p99'] - pt['p99']:+.1f} ms",
+                ]
+            )
     return common.markdown_table(head, cells)
 
 
 def unloaded_table(best: dict[str, dict]) -> str:
     pt = best["passthrough"]
     return common.markdown_table(
-        ["server", "req/s", "p50 ms", "p99 ms", "p99.9 ms", "p50 − passthrough's",
-         "p99 − passthrough's"],
-        [[name, f"{x['rps']:.0f}", f"{x['p50']:.2f}", f"{x['p99']:.2f}", f"{x['p999']:.2f}",
-          "" if name in ("origin", "passthrough") else f"{x['p50'] - pt['p50']:+.2f} ms",
-          "" if name in ("origin", "passthrough") else f"{x['p99'] - pt['p99']:+.2f} ms"]
-         for name, x in best.items()])
+        [
+            "server",
+            "req/s",
+            "p50 ms",
+            "p99 ms",
+            "p99.9 ms",
+            "p50 − passthrough's",
+            "p99 − passthrough's",
+        ],
+        [
+            [
+                name,
+                f"{x['rps']:.0f}",
+                f"{x['p50']:.2f}",
+                f"{x['p99']:.2f}",
+                f"{x['p999']:.2f}",
+                "" if name in ("origin", "passthrough") else f"{x['p50'] - pt['p50']:+.2f} ms",
+                "" if name in ("origin", "passthrough") else f"{x['p99'] - pt['p99']:+.2f} ms",
+            ]
+            for name, x in best.items()
+        ],
+    )
 
 
 def download_table(rows: list[dict]) -> str:
     return common.markdown_table(
         ["server", "MiB/s", "RSS before, MiB", "peak RSS, MiB"],
-        [[r["server"], f"{r['mibs']:.0f}", f"{r['rss_before']:.0f}", f"{r['rss_peak']:.0f}"]
-         for r in rows])
+        [
+            [r["server"], f"{r['mibs']:.0f}", f"{r['rss_before']:.0f}", f"{r['rss_peak']:.0f}"]
+            for r in rows
+        ],
+    )
 
 
 def first_byte_table(rows: list[dict]) -> str:
     return common.markdown_table(
         ["server", "first body byte, ms", "last byte, ms"],
-        [[r["server"], f"{r['first']:.0f}", f"{r['last']:.0f}"] for r in rows])
+        [[r["server"], f"{r['first']:.0f}", f"{r['last']:.0f}"] for r in rows],
+    )
 
 
-def goals(rows: list[dict], one: dict[str, dict], dl: list[dict], fb: list[dict],
-          big_mib: int) -> list[str]:
+def goals(
+    rows: list[dict], one: dict[str, dict], dl: list[dict], fb: list[dict], big_mib: int
+) -> list[str]:
     html = rows[0]
     cp, pt = html["consentproxy"], html["passthrough"]
     quiet = one["consentproxy"]["p99"] - one["passthrough"]["p99"]
-    out = [(f"HTML 100KB, no consent: consentproxy = {cp['rps'] / pt['rps']:.2f}x passthrough "
+    out = [
+        (
+            f"HTML 100KB, no consent: consentproxy = {cp['rps'] / pt['rps']:.2f}x passthrough "
             f"req/s (goal >= 0.8x), p99 {cp['p99'] - pt['p99']:+.1f} ms at {CONNECTIONS} "
-            f"connections, {quiet:+.2f} ms at 1 (goal <= +2 ms)")]
+            f"connections, {quiet:+.2f} ms at 1 (goal <= +2 ms)"
+        )
+    ]
     if "copy-rewriter" in html:
-        out.append(f"ceiling: consentproxy copying HTML instead of rewriting = "
-                   f"{html['copy-rewriter']['rps'] / pt['rps']:.2f}x passthrough")
+        out.append(
+            f"ceiling: consentproxy copying HTML instead of rewriting = "
+            f"{html['copy-rewriter']['rps'] / pt['rps']:.2f}x passthrough"
+        )
     for r in rows:
         if not r["case"].startswith("HTML"):
-            out.append(f"{r['case']}: consentproxy = "
-                       f"{r['consentproxy']['rps'] / r['passthrough']['rps']:.2f}x passthrough "
-                       "(goal >= 0.95x)")
+            out.append(
+                f"{r['case']}: consentproxy = "
+                f"{r['consentproxy']['rps'] / r['passthrough']['rps']:.2f}x passthrough "
+                "(goal >= 0.95x)"
+            )
     if "consentproxy --workers 2" in html:
-        out.append(f"--workers 2 = {html['consentproxy --workers 2']['rps'] / cp['rps']:.2f}x "
-                   "one worker on the HTML page (goal >= 1.7x)")
+        out.append(
+            f"--workers 2 = {html['consentproxy --workers 2']['rps'] / cp['rps']:.2f}x "
+            "one worker on the HTML page (goal >= 1.7x)"
+        )
     if "mitmdump+addon" in html:
-        out.append(f"consentproxy = {cp['rps'] / html['mitmdump+addon']['rps']:.1f}x "
-                   "mitmdump+addon on the HTML page (goal >= 3x)")
+        out.append(
+            f"consentproxy = {cp['rps'] / html['mitmdump+addon']['rps']:.1f}x "
+            "mitmdump+addon on the HTML page (goal >= 3x)"
+        )
     slow = {r["server"]: r for r in fb}
-    out.append(f"slow page: consentproxy's first byte at {slow['consentproxy']['first']:.0f} ms, "
-               f"the origin's last at {slow['origin']['last']:.0f} ms")
+    out.append(
+        f"slow page: consentproxy's first byte at {slow['consentproxy']['first']:.0f} ms, "
+        f"the origin's last at {slow['origin']['last']:.0f} ms"
+    )
     big = {r["server"]: r for r in dl}
-    out.append(f"{big_mib} MiB download: consentproxy {big['consentproxy']['mibs']:.0f} MiB/s = "
-               f"{big['consentproxy']['mibs'] / big['passthrough']['mibs']:.2f}x passthrough, "
-               f"peak RSS {big['consentproxy']['rss_peak']:.0f} MiB")
+    out.append(
+        f"{big_mib} MiB download: consentproxy {big['consentproxy']['mibs']:.0f} MiB/s = "
+        f"{big['consentproxy']['mibs'] / big['passthrough']['mibs']:.2f}x passthrough, "
+        f"peak RSS {big['consentproxy']['rss_peak']:.0f} MiB"
+    )
     return out
 
 
@@ -402,9 +504,13 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=5)
     ap.add_argument("--rounds", type=int, default=ROUNDS)
     ap.add_argument("--big-mib", type=int, default=64)
-    ap.add_argument("--servers", default=",".join(PROXIES),
-                    help="comma-separated, from: " + ", ".join(PROXIES)
-                    + " (origin, passthrough and consentproxy always run)")
+    ap.add_argument(
+        "--servers",
+        default=",".join(PROXIES),
+        help="comma-separated, from: "
+        + ", ".join(PROXIES)
+        + " (origin, passthrough and consentproxy always run)",
+    )
     args = ap.parse_args()
     t0 = time.perf_counter()
     secret = secrets.token_hex(32)
@@ -415,8 +521,9 @@ def main() -> None:
         lua = Path(tmp) / "latency.lua"
         lua.write_text(WRK_LUA)
         try:
-            for name in dict.fromkeys(("origin", "passthrough", "consentproxy",
-                                       *args.servers.split(","))):
+            for name in dict.fromkeys(
+                ("origin", "passthrough", "consentproxy", *args.servers.split(","))
+            ):
                 if servers.available(name):
                     servers.start(name)
                 else:
@@ -427,17 +534,23 @@ def main() -> None:
             one = unloaded(servers, args.seconds, args.rounds, lua)
         finally:
             servers.stop()
-    gen = (f"wrk -t1 -c{CONNECTIONS} -d{args.seconds:g}s" if use_wrk(args.seconds)
-           else f"aiohttp client loop, {CONNECTIONS} connections, {args.seconds:g} s")
-    print(f"\n## Proxy throughput ({gen}; best of {args.rounds} alternating rounds; "
-          f"nproc {os.cpu_count()})\n")
+    gen = (
+        f"wrk -t1 -c{CONNECTIONS} -d{args.seconds:g}s"
+        if use_wrk(args.seconds)
+        else f"aiohttp client loop, {CONNECTIONS} connections, {args.seconds:g} s"
+    )
+    print(
+        f"\n## Proxy throughput ({gen}; best of {args.rounds} alternating rounds; "
+        f"nproc {os.cpu_count()})\n"
+    )
     print(throughput_table(rows))
     print(f"\n## {args.big_mib} MiB download (one GET, streamed)\n")
     print(download_table(dl))
     print("\n## Slow origin (the 100 KB page in 5 pieces, 0.2 s apart)\n")
     print(first_byte_table(fb))
-    print(f"\n## Added latency, one connection (HTML 100KB, no consent; best p99 of "
-          f"{args.rounds})\n")
+    print(
+        f"\n## Added latency, one connection (HTML 100KB, no consent; best p99 of {args.rounds})\n"
+    )
     print(unloaded_table(one))
     print("\n## Goals\n")
     print("\n".join(f"- {line}" for line in goals(rows, one, dl, fb, args.big_mib)))

@@ -31,18 +31,29 @@ REPEATS = 5
 CHUNK = 16 * 1024
 
 
-def measure(pages: dict[str, bytes], repeats: int,
-            clock: Callable[[], float] = time.perf_counter) -> list[dict]:
-    eng = Engine(catalog_config().with_overrides(upstream="http://127.0.0.1:9"),
-                 [b"bench-secret-0123456789abcdef0123"])
+def measure(
+    pages: dict[str, bytes], repeats: int, clock: Callable[[], float] = time.perf_counter
+) -> list[dict]:
+    eng = Engine(
+        catalog_config().with_overrides(upstream="http://127.0.0.1:9"),
+        [b"bench-secret-0123456789abcdef0123"],
+    )
     rows = []
     for name, data in pages.items():
         mb = len(data) / 1e6
         ours = best_seconds(rewrite_fn(eng, NO_DECISION, data, CHUNK), repeats, clock)
         parse = selectolax_fn(data)
         ref = best_seconds(parse, repeats, clock) if parse else None
-        rows.append({"page": name, "bytes": len(data), "seconds": ours, "mbs": mb / ours,
-                     "selectolax": mb / ref if ref else None, "ref_seconds": ref})
+        rows.append(
+            {
+                "page": name,
+                "bytes": len(data),
+                "seconds": ours,
+                "mbs": mb / ours,
+                "selectolax": mb / ref if ref else None,
+                "ref_seconds": ref,
+            }
+        )
     return rows
 
 
@@ -64,23 +75,48 @@ def main() -> int:
         print(f"no pages under {args.pages}: the real-world corpus is not here", file=sys.stderr)
         return 1
     t0 = time.perf_counter()
-    rows = measure({p.name: p.read_bytes() for p in files}, args.repeats,
-                   time.process_time if args.cpu else time.perf_counter)
-    print(f"## Rewriter on {len(rows)} real pages, MB/s (16 KB chunks, no consent, "
-          f"every built-in service; best of {args.repeats}"
-          f"{', CPU time' if args.cpu else ''})\n")
-    table = [["consentproxy", *(f"{v:.0f}" for v in summary(rows, "mbs", "seconds")),
-              f"{min(r['mbs'] for r in rows):.0f}"]]
+    rows = measure(
+        {p.name: p.read_bytes() for p in files},
+        args.repeats,
+        time.process_time if args.cpu else time.perf_counter,
+    )
+    print(
+        f"## Rewriter on {len(rows)} real pages, MB/s (16 KB chunks, no consent, "
+        f"every built-in service; best of {args.repeats}"
+        f"{', CPU time' if args.cpu else ''})\n"
+    )
+    table = [
+        [
+            "consentproxy",
+            *(f"{v:.0f}" for v in summary(rows, "mbs", "seconds")),
+            f"{min(r['mbs'] for r in rows):.0f}",
+        ]
+    ]
     if all(r["selectolax"] for r in rows):
-        table.append(["selectolax (parse only)",
-                      *(f"{v:.0f}" for v in summary(rows, "selectolax", "ref_seconds")),
-                      f"{min(r['selectolax'] for r in rows):.0f}"])
+        table.append(
+            [
+                "selectolax (parse only)",
+                *(f"{v:.0f}" for v in summary(rows, "selectolax", "ref_seconds")),
+                f"{min(r['selectolax'] for r in rows):.0f}",
+            ]
+        )
     print(common.markdown_table(["", "median", "p10", "aggregate", "slowest page"], table))
     print("\nslowest pages:\n")
     slow = sorted(rows, key=lambda r: r["mbs"])[:8]
-    print(common.markdown_table(["page", "KB", "ms", "MB/s"],
-                                [[r["page"], f"{r['bytes'] / 1e3:.0f}",
-                                  f"{r['seconds'] * 1e3:.2f}", f"{r['mbs']:.0f}"] for r in slow]))
+    print(
+        common.markdown_table(
+            ["page", "KB", "ms", "MB/s"],
+            [
+                [
+                    r["page"],
+                    f"{r['bytes'] / 1e3:.0f}",
+                    f"{r['seconds'] * 1e3:.2f}",
+                    f"{r['mbs']:.0f}",
+                ]
+                for r in slow
+            ],
+        )
+    )
     print(f"\n(real-world bench took {time.perf_counter() - t0:.1f} s)")
     return 0
 

@@ -48,8 +48,9 @@ def find_scan(data: bytes) -> int:
     return n
 
 
-def best_seconds(fn: Callable[[], object], repeats: int,
-                 clock: Callable[[], float] | None = None) -> float:
+def best_seconds(
+    fn: Callable[[], object], repeats: int, clock: Callable[[], float] | None = None
+) -> float:
     """Best per-call time: calibrate a loop count so one sample lasts >= MIN_SAMPLE.
     clock: wall time, or the process's CPU time (time.process_time) on a busy machine;
     default: CLOCK."""
@@ -82,18 +83,31 @@ def forget(eng: Engine) -> None:
     neutralise._STYLE_URLS.clear()
 
 
-def rewrite_fn(eng: Engine, state: ConsentState, data: bytes, chunk: int, cold: bool = False,
-               skip: Skip = DEFAULT_SKIP, opener: OpenMarker | None = None
-               ) -> Callable[[], bytes]:
-    chunks = [data] if not chunk else [data[i:i + chunk] for i in range(0, len(data), chunk)]
+def rewrite_fn(
+    eng: Engine,
+    state: ConsentState,
+    data: bytes,
+    chunk: int,
+    cold: bool = False,
+    skip: Skip = DEFAULT_SKIP,
+    opener: OpenMarker | None = None,
+) -> Callable[[], bytes]:
+    chunks = [data] if not chunk else [data[i : i + chunk] for i in range(0, len(data), chunk)]
     banner = eng.banner.render(state, "en", "/")
     head = eng.banner.script_tag(state)
 
     def run() -> bytes:
         if cold:
             forget(eng)
-        rw = HtmlRewriter(Neutraliser(eng.policy, state, site=SITE), banner, True, head=head,
-                          skip=skip, opener=opener, declaration=b"<p>declaration</p>")
+        rw = HtmlRewriter(
+            Neutraliser(eng.policy, state, site=SITE),
+            banner,
+            True,
+            head=head,
+            skip=skip,
+            opener=opener,
+            declaration=b"<p>declaration</p>",
+        )
         out = [rw.feed(c) for c in chunks]
         out.append(rw.close())
         return b"".join(out)
@@ -134,11 +148,14 @@ def throughput(eng: Engine, repeats: int, small: bool) -> list[dict]:
                 if sname == "all" and cname != "whole":
                     continue
                 row[f"{sname}/{cname}"] = mb / best_seconds(
-                    rewrite_fn(eng, state, data, chunk), repeats)
+                    rewrite_fn(eng, state, data, chunk), repeats
+                )
         row["none/whole cold"] = mb / best_seconds(
-            rewrite_fn(eng, none, data, 0, cold=True), repeats)
+            rewrite_fn(eng, none, data, 0, cold=True), repeats
+        )
         row["python"] = mb / best_seconds(
-            rewrite_fn(eng, none, data, 0, skip=SKIPS["python"]), repeats)
+            rewrite_fn(eng, none, data, 0, skip=SKIPS["python"]), repeats
+        )
         row["find(<)"] = mb / best_seconds(lambda d=data: find_scan(d), repeats)
         parse = selectolax_fn(data)
         row["selectolax"] = mb / best_seconds(parse, repeats) if parse else None
@@ -149,12 +166,16 @@ def throughput(eng: Engine, repeats: int, small: bool) -> list[dict]:
 def peak_memory(eng: Engine, data: bytes, chunk: int = 16 * 1024) -> int:
     """Peak traced bytes while rewriting data in chunks, output dropped as it comes."""
     state = common.STATES["none"](eng)
-    rw = HtmlRewriter(Neutraliser(eng.policy, state, site=SITE), eng.banner.render(state, "en", "/"),
-                      True, head=eng.banner.script_tag(state))
+    rw = HtmlRewriter(
+        Neutraliser(eng.policy, state, site=SITE),
+        eng.banner.render(state, "en", "/"),
+        True,
+        head=eng.banner.script_tag(state),
+    )
     tracemalloc.start()
     tracemalloc.reset_peak()
     for i in range(0, len(data), chunk):
-        rw.feed(data[i:i + chunk])
+        rw.feed(data[i : i + chunk])
     rw.close()
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
@@ -165,26 +186,44 @@ def growth_by_size(eng: Engine, repeats: int, small: bool) -> list[dict]:
     sizes = [10_000, 100_000] if small else [10_000, 100_000, 1_000_000, 10_000_000]
     cases = [(f"{n // 1000:,} KB", common.page(n)) for n in sizes]
     big_tag = 10_000 if small else 1_000_000
-    cases.append((f"{sizes[-1] // 1000:,} KB, one {big_tag // 1000:,} KB tag",
-                  common.page_with_tag(sizes[-1], big_tag)))
+    cases.append(
+        (
+            f"{sizes[-1] // 1000:,} KB, one {big_tag // 1000:,} KB tag",
+            common.page_with_tag(sizes[-1], big_tag),
+        )
+    )
     none = common.STATES["none"](eng)
     rows = []
     for name, data in cases:
         seconds = best_seconds(rewrite_fn(eng, none, data, 16 * 1024), min(repeats, 3))
-        rows.append({"page": name, "bytes": len(data), "ms": seconds * 1e3,
-                     "mbs": len(data) / 1e6 / seconds, "peak": peak_memory(eng, data)})
+        rows.append(
+            {
+                "page": name,
+                "bytes": len(data),
+                "ms": seconds * 1e3,
+                "mbs": len(data) / 1e6 / seconds,
+                "peak": peak_memory(eng, data),
+            }
+        )
     return rows
 
 
 def synthetic_services(n: int) -> tuple[Service, ...]:
     """n services of one host and one inline marker each (none of them on the page), with
     names as varied as real ones (hashes: no shared prefix to flatter the matcher)."""
+
     def word(i: int, kind: str) -> str:
         return hashlib.sha256(f"{kind}{i}".encode()).hexdigest()[:10]
 
-    return tuple(Service(name=f"svc{i}", category="analytics",
-                         hosts=(f"{word(i, 'host')}.example",), inline=(f"{word(i, 'js')}(",))
-                 for i in range(n))
+    return tuple(
+        Service(
+            name=f"svc{i}",
+            category="analytics",
+            hosts=(f"{word(i, 'host')}.example",),
+            inline=(f"{word(i, 'js')}(",),
+        )
+        for i in range(n)
+    )
 
 
 def growth_by_services(repeats: int, small: bool) -> list[dict]:
@@ -196,15 +235,20 @@ def growth_by_services(repeats: int, small: bool) -> list[dict]:
         eng = Engine(config, [SECRET.encode()])
         none = common.STATES["none"](eng)
         mb = len(data) / 1e6
-        rows.append({"services": len(config.services),
-                     "warm": mb / best_seconds(rewrite_fn(eng, none, data, 0), repeats),
-                     "cold": mb / best_seconds(rewrite_fn(eng, none, data, 0, True), repeats)})
+        rows.append(
+            {
+                "services": len(config.services),
+                "warm": mb / best_seconds(rewrite_fn(eng, none, data, 0), repeats),
+                "cold": mb / best_seconds(rewrite_fn(eng, none, data, 0, True), repeats),
+            }
+        )
     return rows
 
 
 def growth_by_knowledge(repeats: int, small: bool) -> list[dict]:
     """The typical page's URLs looked up in knowledge bases of growing size (synthetic
     domains, none on the page, so every lookup walks all its labels), and the built-in."""
+
     def word(i: int) -> str:
         return hashlib.sha256(str(i).encode()).hexdigest()[:12]
 
@@ -213,15 +257,25 @@ def growth_by_knowledge(repeats: int, small: bool) -> list[dict]:
     for n in (10, 1000, 10_000, None):
         eng = common.engine(SECRET)
         if n is not None:
-            eng.policy.knowledge = Knowledge(builtin=False, layers=[[
-                KnownTracker(f"t{i}", "advertising", domains=(f"{word(i)}.example",))
-                for i in range(n)]])
+            eng.policy.knowledge = Knowledge(
+                builtin=False,
+                layers=[
+                    [
+                        KnownTracker(f"t{i}", "advertising", domains=(f"{word(i)}.example",))
+                        for i in range(n)
+                    ]
+                ],
+            )
         none = common.STATES["none"](eng)
         mb = len(data) / 1e6
-        rows.append({"domains": len(eng.policy.knowledge) if n is None else n,
-                     "label": "built-in" if n is None else "synthetic",
-                     "warm": mb / best_seconds(rewrite_fn(eng, none, data, 0), repeats),
-                     "cold": mb / best_seconds(rewrite_fn(eng, none, data, 0, True), repeats)})
+        rows.append(
+            {
+                "domains": len(eng.policy.knowledge) if n is None else n,
+                "label": "built-in" if n is None else "synthetic",
+                "warm": mb / best_seconds(rewrite_fn(eng, none, data, 0), repeats),
+                "cold": mb / best_seconds(rewrite_fn(eng, none, data, 0, True), repeats),
+            }
+        )
     return rows
 
 
@@ -230,20 +284,31 @@ def selector_cost(repeats: int, small: bool) -> list[dict]:
     names them, and banner.declaration_selectors) costs pages that hold none of them."""
     eng = common.engine(SECRET)
     none = common.STATES["none"](eng)
-    opener = OpenMarker(*(tuple(s for text in texts for s in parse_selectors(text)) for texts in
-                          ((".lien-cookies", "#manage-cookies"), ("#cookie-table",))))
+    opener = OpenMarker(
+        *(
+            tuple(s for text in texts for s in parse_selectors(text))
+            for texts in ((".lien-cookies", "#manage-cookies"), ("#cookie-table",))
+        )
+    )
     rows = []
     for name, data in pages(small).items():
         if name not in ("typical 100KB", "clean 100KB"):
             continue
         mb = len(data) / 1e6
-        rows.append({"page": name, **{label: mb / best_seconds(rewrite_fn(
-            eng, none, data, 16384, opener=op), repeats) for label, op in
-            (("without", None), ("with", opener))}})
+        rows.append(
+            {
+                "page": name,
+                **{
+                    label: mb / best_seconds(rewrite_fn(eng, none, data, 16384, opener=op), repeats)
+                    for label, op in (("without", None), ("with", opener))
+                },
+            }
+        )
     return rows
 
 
 # --- report -------------------------------------------------------------------------------
+
 
 def _cell(v: float | None) -> str:
     return "n/a" if v is None else f"{v:.0f}" if v >= 100 else f"{v:.1f}"
@@ -253,36 +318,57 @@ def throughput_table(rows: list[dict]) -> str:
     cols = [c for c in rows[0] if c not in ("page", "bytes")]
     return common.markdown_table(
         ["page", "bytes", *cols, "none/whole ÷ find"],
-        [[r["page"], str(r["bytes"]), *(_cell(r[c]) for c in cols),
-          f"{r['none/whole'] / r['find(<)']:.2f}"] for r in rows])
+        [
+            [
+                r["page"],
+                str(r["bytes"]),
+                *(_cell(r[c]) for c in cols),
+                f"{r['none/whole'] / r['find(<)']:.2f}",
+            ]
+            for r in rows
+        ],
+    )
 
 
 def size_table(rows: list[dict]) -> str:
     return common.markdown_table(
         ["page", "bytes", "ms (16 KB chunks)", "MB/s", "peak traced memory, KiB"],
-        [[r["page"], str(r["bytes"]), f"{r['ms']:.2f}", f"{r['mbs']:.0f}",
-          f"{r['peak'] / 1024:.0f}"] for r in rows])
+        [
+            [
+                r["page"],
+                str(r["bytes"]),
+                f"{r['ms']:.2f}",
+                f"{r['mbs']:.0f}",
+                f"{r['peak'] / 1024:.0f}",
+            ]
+            for r in rows
+        ],
+    )
 
 
 def services_table(rows: list[dict]) -> str:
     return common.markdown_table(
         ["services (hosts, markers)", "warm MB/s", "cold MB/s"],
-        [[str(r["services"]), f"{r['warm']:.0f}", f"{r['cold']:.0f}"] for r in rows])
+        [[str(r["services"]), f"{r['warm']:.0f}", f"{r['cold']:.0f}"] for r in rows],
+    )
 
 
 def knowledge_table(rows: list[dict]) -> str:
     return common.markdown_table(
         ["known domains", "", "warm MB/s", "cold MB/s"],
-        [[f"{r['domains']:,}", r["label"], f"{r['warm']:.0f}", f"{r['cold']:.0f}"]
-         for r in rows])
+        [[f"{r['domains']:,}", r["label"], f"{r['warm']:.0f}", f"{r['cold']:.0f}"] for r in rows],
+    )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=REPEATS)
     ap.add_argument("--small", action="store_true", help="tiny inputs (the test's smoke run)")
-    ap.add_argument("--cpu", action="store_true", help="time by CPU time, not wall time "
-                    "(on a machine shared with other work)")
+    ap.add_argument(
+        "--cpu",
+        action="store_true",
+        help="time by CPU time, not wall time (on a machine shared with other work)",
+    )
     args = ap.parse_args()
     if args.cpu:
         global CLOCK
@@ -299,16 +385,26 @@ def main() -> None:
     print(services_table(growth_by_services(args.repeats, args.small)))
     print("\n## Cost growth with the tracker knowledge base (typical page, whole, no consent)\n")
     print(knowledge_table(growth_by_knowledge(args.repeats, args.small)))
-    print("\n## Looking for the operator's elements (open and declaration selectors; "
-          "16 KB chunks, no consent)\n")
-    print(common.markdown_table(["page", "without selectors MB/s", "with MB/s"], [
-        [r["page"], f"{r['without']:.0f}", f"{r['with']:.0f}"]
-        for r in selector_cost(args.repeats, args.small)]))
+    print(
+        "\n## Looking for the operator's elements (open and declaration selectors; "
+        "16 KB chunks, no consent)\n"
+    )
+    print(
+        common.markdown_table(
+            ["page", "without selectors MB/s", "with MB/s"],
+            [
+                [r["page"], f"{r['without']:.0f}", f"{r['with']:.0f}"]
+                for r in selector_cost(args.repeats, args.small)
+            ],
+        )
+    )
     by = {r["page"]: r for r in rows}
     typ, clean = by["typical 100KB"], by["clean 100KB"]
-    print(f"\ntypical 100KB page, whole body, no consent: {typ['none/whole']:.0f} MB/s warm, "
-          f"{typ['none/whole cold']:.0f} MB/s cold (goal >= 150); 1K chunks: "
-          f"{typ['none/1K']:.0f} MB/s; pure Python: {typ['python']:.0f} MB/s")
+    print(
+        f"\ntypical 100KB page, whole body, no consent: {typ['none/whole']:.0f} MB/s warm, "
+        f"{typ['none/whole cold']:.0f} MB/s cold (goal >= 150); 1K chunks: "
+        f"{typ['none/1K']:.0f} MB/s; pure Python: {typ['python']:.0f} MB/s"
+    )
     print(f"clean 100KB page (no tag of interest): {clean['none/whole']:.0f} MB/s (goal >= 1000)")
     print(f"(rewriter bench took {time.perf_counter() - t0:.1f} s)")
 

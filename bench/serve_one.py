@@ -47,8 +47,12 @@ async def start_origin(port: int, big_mib: int) -> tuple[int, Stop]:
         return web.Response(body=html, content_type="text/plain", charset="utf-8")
 
     async def page_gz(_: web.Request) -> web.Response:
-        return web.Response(body=html_gz, content_type="text/html", charset="utf-8",
-                            headers={"Content-Encoding": "gzip"})
+        return web.Response(
+            body=html_gz,
+            content_type="text/html",
+            charset="utf-8",
+            headers={"Content-Encoding": "gzip"},
+        )
 
     async def json(_: web.Request) -> web.Response:
         return web.Response(body=data, content_type="application/json")
@@ -68,7 +72,7 @@ async def start_origin(port: int, big_mib: int) -> tuple[int, Stop]:
         for i in range(0, len(html), step):
             if i:
                 await asyncio.sleep(SLOW_GAP)
-            await resp.write(html[i:i + step])
+            await resp.write(html[i : i + step])
         return resp
 
     app = web.Application()
@@ -89,9 +93,16 @@ class CopyRewriter:
     it, consentproxy's HTML path costs everything but the rewrite (the engine, the chunked
     response, the report), which is the ceiling any rewriter can approach."""
 
-    def __init__(self, neutraliser: object, banner: bytes, inject: bool | None,
-                 head: bytes = b"", content_type: str | None = None,
-                 opener: object = None, declaration: bytes = b""):
+    def __init__(
+        self,
+        neutraliser: object,
+        banner: bytes,
+        inject: bool | None,
+        head: bytes = b"",
+        content_type: str | None = None,
+        opener: object = None,
+        declaration: bytes = b"",
+    ):
         self.neutraliser, self.injected = neutraliser, False
 
     def feed(self, data: bytes) -> bytes:
@@ -102,8 +113,9 @@ class CopyRewriter:
 
 
 async def start_consentproxy(upstream: str, port: int) -> tuple[int, Stop]:
-    running = await server.start(common.engine(os.environ[common.SECRET_ENV], upstream),
-                                 "127.0.0.1", port)
+    running = await server.start(
+        common.engine(os.environ[common.SECRET_ENV], upstream), "127.0.0.1", port
+    )
     return running.port, running.stop
 
 

@@ -36,10 +36,18 @@ OUT = ROOT / "src" / "consentproxy" / "catalog" / "trackers.tsv"
 
 # WhoTracks.me category -> the catalog's ("-": known, not a tracker to hold).
 CATEGORIES = {
-    "advertising": "advertising", "pornvertising": "advertising",
-    "site_analytics": "analytics", "social_media": "social", "comments": "social",
-    "audio_video_player": "functional", "customer_interaction": "functional",
-    "essential": "-", "cdn": "-", "hosting": "-", "misc": "-", "unknown": "-",
+    "advertising": "advertising",
+    "pornvertising": "advertising",
+    "site_analytics": "analytics",
+    "social_media": "social",
+    "comments": "social",
+    "audio_video_player": "functional",
+    "customer_interaction": "functional",
+    "essential": "-",
+    "cdn": "-",
+    "hosting": "-",
+    "misc": "-",
+    "unknown": "-",
     "extensions": "-",
 }
 # Registrable domains of platforms that serve pages, assets or payments to every kind of
@@ -52,22 +60,29 @@ SHARED = {
     "w.org": "WordPress.org static assets (emoji images on every WordPress site)",
     "apple.com": "Apple's site and stores",
     "adobe.com": "Adobe's site and services",
-    "github.com": "code hosting", "githubassets.com": "code hosting",
+    "github.com": "code hosting",
+    "githubassets.com": "code hosting",
     "githubusercontent.com": "code hosting",
-    "shopify.com": "Shopify stores' assets", "shopifycloud.com": "Shopify checkout",
+    "shopify.com": "Shopify stores' assets",
+    "shopifycloud.com": "Shopify checkout",
     "squarespace.com": "Squarespace sites' assets",
     "yahoo.com": "Yahoo's portal (ads.yahoo.com, analytics.yahoo.com track)",
-    "yahooapis.com": "Yahoo APIs", "tumblr.com": "Tumblr blogs",
-    "paypal.com": "payments", "paypalobjects.com": "payments", "stripe.com": "payments",
-    "stripe.network": "payments", "amazonpay.com": "payments",
+    "yahooapis.com": "Yahoo APIs",
+    "tumblr.com": "Tumblr blogs",
+    "paypal.com": "payments",
+    "paypalobjects.com": "payments",
+    "stripe.com": "payments",
+    "stripe.network": "payments",
+    "amazonpay.com": "payments",
     "payments-amazon.com": "payments",
 }
 _GOOGLE_CCTLD = re.compile(r"google\.(com?\.)?[a-z]{2,3}")
 
 
 def load(repo: str) -> sqlite3.Connection:
-    sql = subprocess.run(["git", "-C", repo, "show", f"{COMMIT}:{SQL_PATH}"], check=True,
-                         capture_output=True).stdout.decode("utf-8")
+    sql = subprocess.run(
+        ["git", "-C", repo, "show", f"{COMMIT}:{SQL_PATH}"], check=True, capture_output=True
+    ).stdout.decode("utf-8")
     db = sqlite3.connect(":memory:")
     db.executescript(sql)
     return db
@@ -96,12 +111,21 @@ def trackers(db: sqlite3.Connection) -> tuple[list[KnownTracker], dict[str, int]
         if shared:
             dropped["shared platform (known, not held)"] += 1
             category, kind = "-", "shared platform"
-        entry = grouped.setdefault((slug(tid), category), {
-            "title": title, "vendor": vendor, "kind": kind, "domains": []})
+        entry = grouped.setdefault(
+            (slug(tid), category), {"title": title, "vendor": vendor, "kind": kind, "domains": []}
+        )
         entry["domains"].append(domain)  # type: ignore[attr-defined]
-    out = [KnownTracker(name=name, category=cat, kind=str(e["kind"]), title=str(e["title"]),
-                        vendor=str(e["vendor"]), domains=tuple(sorted(e["domains"])))  # type: ignore[call-overload]
-           for (name, cat), e in sorted(grouped.items())]
+    out = [
+        KnownTracker(
+            name=name,
+            category=cat,
+            kind=str(e["kind"]),
+            title=str(e["title"]),
+            vendor=str(e["vendor"]),
+            domains=tuple(sorted(e["domains"])),
+        )  # type: ignore[call-overload]
+        for (name, cat), e in sorted(grouped.items())
+    ]
     return out, dropped
 
 
@@ -111,14 +135,18 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
     entries, dropped = trackers(load(args.repo))
-    header = (f"{LAYER_HEADER}\n# Built by scripts/build_trackers.py from WhoTracks.me "
-              f"trackerdb.sql at commit {COMMIT}\n# (CC BY 4.0, see trackers.NOTICE.txt).\n")
+    header = (
+        f"{LAYER_HEADER}\n# Built by scripts/build_trackers.py from WhoTracks.me "
+        f"trackerdb.sql at commit {COMMIT}\n# (CC BY 4.0, see trackers.NOTICE.txt).\n"
+    )
     args.out.write_text(header + format_layer(entries), encoding="utf-8")
     held = sum(len(e.domains) for e in entries if e.category != "-")
     known = sum(len(e.domains) for e in entries)
-    print(f"{args.out}: {len(entries)} trackers, {known} domains ({held} held by category); "
-          f"dropped: {dropped}; registrable check: "
-          f"{sum(registrable(d) == d for e in entries for d in e.domains)} are registrable")
+    print(
+        f"{args.out}: {len(entries)} trackers, {known} domains ({held} held by category); "
+        f"dropped: {dropped}; registrable check: "
+        f"{sum(registrable(d) == d for e in entries for d in e.domains)} are registrable"
+    )
 
 
 if __name__ == "__main__":

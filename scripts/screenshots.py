@@ -19,9 +19,16 @@ from consentproxy.engine import Engine
 
 DEMO = Path(__file__).resolve().parents[1] / "src" / "consentproxy" / "demo"
 HOST = "legacy.test"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        f"--host-resolver-rules=MAP {HOST} 127.0.0.1, MAP * ~NOTFOUND"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    f"--host-resolver-rules=MAP {HOST} 127.0.0.1, MAP * ~NOTFOUND",
+]
 SIZES = {"desktop": {"width": 1280, "height": 800}, "mobile": {"width": 375, "height": 740}}
 STUB = "<body style='margin:0;background:#555;color:#fff;font:20px sans-serif'>third party</body>"
 
@@ -43,16 +50,19 @@ async def main(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     async with serve_app(make_origin_app(DEMO / "pages")) as origin_port:
         config = load_config(DEMO / "config.yaml").with_overrides(
-            upstream=f"http://127.0.0.1:{origin_port}")
-        running = await server.start(Engine(config, [b"screenshots-secret-0123456789"]),
-                                     "127.0.0.1", 0)
+            upstream=f"http://127.0.0.1:{origin_port}"
+        )
+        running = await server.start(
+            Engine(config, [b"screenshots-secret-0123456789"]), "127.0.0.1", 0
+        )
         base = f"http://{HOST}:{running.port}"
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
             for lang, locale in (("en", "en-GB"), ("fr", "fr-FR")):
                 for device, viewport in SIZES.items():
-                    context = await browser.new_context(base_url=base, viewport=viewport,
-                                                        locale=locale)
+                    context = await browser.new_context(
+                        base_url=base, viewport=viewport, locale=locale
+                    )
                     await context.route("**/*", offline)
                     page = await context.new_page()
                     await page.goto("/occasions")
@@ -61,7 +71,9 @@ async def main(out: Path) -> None:
                     await page.locator(".cp-services summary").first.click()
                     await shoot(page, out, f"preferences-{lang}-{device}")
                     await page.click("[data-consent-action=reject-all]")
-                    await page.locator("[data-consent-placeholder=youtube]").scroll_into_view_if_needed()
+                    await page.locator(
+                        "[data-consent-placeholder=youtube]"
+                    ).scroll_into_view_if_needed()
                     await shoot(page, out, f"placeholder-{lang}-{device}")
                     await context.close()
             await browser.close()

@@ -50,8 +50,13 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes], output: Path | None 
             return
         except OSError:
             if proc.poll() is not None:
-                err = (output.read_text() if output else
-                       proc.stderr.read().decode() if proc.stderr else "")
+                err = (
+                    output.read_text()
+                    if output
+                    else proc.stderr.read().decode()
+                    if proc.stderr
+                    else ""
+                )
                 raise AssertionError(f"mitmdump exited: {err}") from None
             time.sleep(0.1)
     raise AssertionError(f"mitmdump did not listen on {port} within {START_SECONDS}s")
@@ -63,34 +68,58 @@ class Started:
     pid: int
 
 
-def mitmdump_command(config: Path | None, mode: str, home: Path, secret: str, *options: str,
-                     scripts: tuple[Path, ...] = (), port: int = 0, quiet: bool = True
-                     ) -> tuple[list[str], dict[str, str]]:
+def mitmdump_command(
+    config: Path | None,
+    mode: str,
+    home: Path,
+    secret: str,
+    *options: str,
+    scripts: tuple[Path, ...] = (),
+    port: int = 0,
+    quiet: bool = True,
+) -> tuple[list[str], dict[str, str]]:
     """The command line and environment of mitmdump with the addon (and other `scripts`),
     `mode` without its listen address (``regular``, ``reverse:http://127.0.0.1:8080``), extra
     ``--set`` options; `config` None: no consent_config."""
-    sets = [a for o in ([f"consent_config={config}"] if config else []) + [f"confdir={home}",
-                                                                           *options]
-            for a in ("--set", o)]
+    sets = [
+        a
+        for o in ([f"consent_config={config}"] if config else []) + [f"confdir={home}", *options]
+        for a in ("--set", o)
+    ]
     loads = [a for s in (ROOT / "addons" / "consent.py", *scripts) for a in ("-s", str(s))]
-    return ([str(MITMDUMP), "--mode", f"{mode}@127.0.0.1:{port}", *loads, *sets]
-            + (["-q"] if quiet else []),
-            {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home),
-             "CONSENTPROXY_SECRET": secret, "PYTHONPATH": str(ROOT / "src"),
-             "PYTHONUNBUFFERED": "1"})
+    return (
+        [str(MITMDUMP), "--mode", f"{mode}@127.0.0.1:{port}", *loads, *sets]
+        + (["-q"] if quiet else []),
+        {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(home),
+            "CONSENTPROXY_SECRET": secret,
+            "PYTHONPATH": str(ROOT / "src"),
+            "PYTHONUNBUFFERED": "1",
+        },
+    )
 
 
 @contextmanager
-def mitmdump(config: Path | None, mode: str, home: Path, secret: str, *options: str,
-             scripts: tuple[Path, ...] = (), output: Path | None = None) -> Iterator[Started]:
+def mitmdump(
+    config: Path | None,
+    mode: str,
+    home: Path,
+    secret: str,
+    *options: str,
+    scripts: tuple[Path, ...] = (),
+    output: Path | None = None,
+) -> Iterator[Started]:
     """A running mitmdump (see mitmdump_command); yields where it runs. `output`: a file for
     what it prints (all of it, not only errors)."""
     port = free_port()
-    args, env = mitmdump_command(config, mode, home, secret, *options, scripts=scripts,
-                                 port=port, quiet=output is None)
+    args, env = mitmdump_command(
+        config, mode, home, secret, *options, scripts=scripts, port=port, quiet=output is None
+    )
     with open(output or os.devnull, "wb") as out:
-        proc = subprocess.Popen(args, env=env, stdout=out,
-                                stderr=subprocess.STDOUT if output else subprocess.PIPE)
+        proc = subprocess.Popen(
+            args, env=env, stdout=out, stderr=subprocess.STDOUT if output else subprocess.PIPE
+        )
         try:
             wait_for_port(port, proc, output)
             yield Started(port, proc.pid)
@@ -108,8 +137,7 @@ def peak_rss_kib(pid: int) -> int:
 
 
 @contextmanager
-def app_in_thread(app: web.Application, ssl_context: ssl.SSLContext | None = None
-                  ) -> Iterator[int]:
+def app_in_thread(app: web.Application, ssl_context: ssl.SSLContext | None = None) -> Iterator[int]:
     """An aiohttp app on its own event loop and thread, so it outlives any test's loop
     (a session-wide origin both adapters share); yields its port. ssl_context: over HTTPS."""
     loop = asyncio.new_event_loop()

@@ -37,8 +37,13 @@ from tests.conftest import DEMO_CONFIG, ROOT
 
 SITE = "www.example.com"
 HTML = b'<html><body><iframe src="https://www.youtube.com/embed/x"></iframe></body></html>'
-REPORT_LINE_FIELDS = {"time", "method", "url", "status",
-                      *(f.name for f in dataclasses.fields(Report))}
+REPORT_LINE_FIELDS = {
+    "time",
+    "method",
+    "url",
+    "status",
+    *(f.name for f in dataclasses.fields(Report)),
+}
 
 
 def load_addon_module():
@@ -53,18 +58,27 @@ def test_the_addon_reaches_the_core_through_the_adapter_module_only():
     """The adapter contract (pyproject's import-linter contracts check server.py's, which
     cannot see a file outside the package)."""
     tree = ast.parse((ROOT / "addons" / "consent.py").read_text())
-    ours = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
-            and (n.module or "").startswith("consentproxy")}
-    ours |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names
-             if a.name.startswith("consentproxy")}
+    ours = {
+        n.module
+        for n in ast.walk(tree)
+        if isinstance(n, ast.ImportFrom) and (n.module or "").startswith("consentproxy")
+    }
+    ours |= {
+        a.name
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Import)
+        for a in n.names
+        if a.name.startswith("consentproxy")
+    }
     assert ours == {"consentproxy.adapter"}
 
 
 @pytest.fixture
 def site_config(tmp_path):
     f = tmp_path / "site.yaml"
-    f.write_text(DEMO_CONFIG.read_text().replace(
-        "upstream: http://127.0.0.1:8080", f"sites: [{SITE}]"))
+    f.write_text(
+        DEMO_CONFIG.read_text().replace("upstream: http://127.0.0.1:8080", f"sites: [{SITE}]")
+    )
     return f
 
 
@@ -81,8 +95,11 @@ def flow(host=SITE, path="/", cookie=None, mode="regular", **headers):
     if cookie:
         fields.append((b"Cookie", cookie.encode()))
     fields += [(k.replace("_", "-").encode(), v.encode()) for k, v in headers.items()]
-    f = tflow.tflow(req=tutils.treq(host=host, port=80, path=path.encode(),
-                                    headers=http.Headers(fields), content=b""))
+    f = tflow.tflow(
+        req=tutils.treq(
+            host=host, port=80, path=path.encode(), headers=http.Headers(fields), content=b""
+        )
+    )
     f.client_conn.proxy_mode = ProxyMode.parse(mode)
     return f
 
@@ -101,8 +118,9 @@ async def serve(addon, f, status=200, headers=(("Content-Type", "text/html"),), 
     addon.requestheaders(f)
     await addon.request(f)
     if f.response is None:
-        f.response = http.Response.make(status, b"", http.Headers(
-            [(k.encode(), v.encode()) for k, v in headers]))
+        f.response = http.Response.make(
+            status, b"", http.Headers([(k.encode(), v.encode()) for k, v in headers])
+        )
         addon.responseheaders(f)
         stream = f.response.stream
         if callable(stream):  # the addon keeps what it sent as the flow's content
@@ -143,8 +161,9 @@ async def test_forward_mode_leaves_other_hosts_untouched(addon, site_config):
 async def test_reverse_mode_enforces_every_host(addon):
     with taddons.context(addon) as tctx:
         tctx.configure(addon, consent_config=str(DEMO_CONFIG))
-        f = await serve(addon, flow(host="127.0.0.1", cookie="_fbp=1",
-                              mode="reverse:http://127.0.0.1:8080"))
+        f = await serve(
+            addon, flow(host="127.0.0.1", cookie="_fbp=1", mode="reverse:http://127.0.0.1:8080")
+        )
     assert "Cookie" not in f.request.headers
     assert "request cookies stripped: _fbp" in f.comment
 
@@ -152,33 +171,42 @@ async def test_reverse_mode_enforces_every_host(addon):
 async def test_consent_state_option_forces_the_state(addon, site_config):
     with taddons.context(addon) as tctx:
         tctx.configure(addon, consent_config=str(site_config), consent_state="analytics")
-        f = await serve(addon, flow(cookie="_ga=1; _fbp=2"), headers=[
-            ("Content-Type", "text/html"), ("Set-Cookie", "_gid=3"), ("Set-Cookie", "_fbp=4")])
+        f = await serve(
+            addon,
+            flow(cookie="_ga=1; _fbp=2"),
+            headers=[
+                ("Content-Type", "text/html"),
+                ("Set-Cookie", "_gid=3"),
+                ("Set-Cookie", "_fbp=4"),
+            ],
+        )
     assert f.request.headers["Cookie"] == "_ga=1"
     assert f.response.headers.get_all("Set-Cookie")[0] == "_gid=3"
     assert f.comment.startswith("consent analytics (forced)")
 
 
 def test_a_bad_consent_state_at_startup_is_one_error_line_naming_the_valid_ones(
-        addon, site_config, caplog):
+    addon, site_config, caplog
+):
     """mitmdump exits on an error logged while it starts: one line, not a traceback."""
     with taddons.context(addon) as tctx:
         tctx.configure(addon, consent_config=str(site_config), consent_state="analytic")
     [error] = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert error.getMessage().startswith(
-        "consent_state: 'analytic' in 'analytic' is no category or service")
+        "consent_state: 'analytic' in 'analytic' is no category or service"
+    )
     assert "analytics, advertising, social" in error.getMessage() and error.exc_info is None
     assert addon.engine is None
 
 
 async def test_a_bad_option_once_running_is_refused_and_the_running_engine_stays(
-        addon, site_config):
+    addon, site_config
+):
     """mitmweb's option editor: mitmproxy puts the old value back."""
     with taddons.context(addon) as tctx:
         tctx.configure(addon, consent_config=str(site_config))
         addon.running()
-        with pytest.raises(exceptions.OptionsError, match="check the path given to "
-                           "consent_config"):
+        with pytest.raises(exceptions.OptionsError, match="check the path given to consent_config"):
             tctx.configure(addon, consent_config=str(site_config) + ".missing")
         with pytest.raises(exceptions.OptionsError, match="consent_report: cannot write"):
             tctx.configure(addon, consent_report=str(site_config.parent / "no" / "r.jsonl"))
@@ -187,7 +215,8 @@ async def test_a_bad_option_once_running_is_refused_and_the_running_engine_stays
 
 @pytest.mark.parametrize("secret", [None, "short"])
 def test_without_a_long_secret_the_addon_refuses_its_config_as_serve_does(
-        addon, site_config, caplog, monkeypatch, secret):
+    addon, site_config, caplog, monkeypatch, secret
+):
     """One rule for both adapters: no throw-away key that forgets every choice at restart."""
     if secret is None:
         monkeypatch.delenv("CONSENTPROXY_SECRET")
@@ -196,13 +225,17 @@ def test_without_a_long_secret_the_addon_refuses_its_config_as_serve_does(
     with taddons.context(addon) as tctx:
         tctx.configure(addon, consent_config=str(site_config))
     [error] = [r for r in caplog.records if r.levelno >= logging.ERROR]
-    assert ("set CONSENTPROXY_SECRET to a random secret" if secret is None
-            else "CONSENTPROXY_SECRET holds a key shorter than 16") in error.getMessage()
+    assert (
+        "set CONSENTPROXY_SECRET to a random secret"
+        if secret is None
+        else "CONSENTPROXY_SECRET holds a key shorter than 16"
+    ) in error.getMessage()
     assert error.exc_info is None and addon.engine is None
 
 
 async def test_a_new_config_keeping_records_elsewhere_closes_the_old_writer_after_flushing(
-        addon, site_config, tmp_path):
+    addon, site_config, tmp_path
+):
     first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
     first.write_text(site_config.read_text() + f"records: {{path: {tmp_path / 'a.db'}}}\n")
     second.write_text(site_config.read_text() + f"records: {{path: {tmp_path / 'b.db'}}}\n")
@@ -241,15 +274,19 @@ async def test_every_enforced_flow_is_appended_to_the_report(addon, site_config,
         await serve(addon, flow(path="/b"), status=404)
     lines = [json.loads(line) for line in report.read_text().splitlines()]
     assert [(r["url"], r["status"]) for r in lines] == [
-        (f"http://{SITE}/a?x=1", 200), (f"http://{SITE}/b", 404)]
+        (f"http://{SITE}/a?x=1", 200),
+        (f"http://{SITE}/b", 404),
+    ]
     assert lines[0]["request_cookies_dropped"] == ["_ga"] and lines[0]["banner"] is True
 
 
 # --- through a real mitmdump ---------------------------------------------------------------
 
-ORIGIN_PAGE = (b'<!doctype html><html><head><script src="https://cdn.unknown.example/a.js">'
-               b'</script><script src="https://www.google-analytics.com/analytics.js"></script>'
-               b"</head><body><p>hello</p></body></html>")
+ORIGIN_PAGE = (
+    b'<!doctype html><html><head><script src="https://cdn.unknown.example/a.js">'
+    b'</script><script src="https://www.google-analytics.com/analytics.js"></script>'
+    b"</head><body><p>hello</p></body></html>"
+)
 ORIGIN_DELAY = 0.05
 SECRET = "addon-mitmdump-secret-0123456789"
 
@@ -272,8 +309,10 @@ def origin():
 
 def reverse_config(tmp_path, origin, extra=""):
     config = tmp_path / "site.yaml"
-    config.write_text(DEMO_CONFIG.read_text().replace(
-        "upstream: http://127.0.0.1:8080", f"upstream: {origin}") + extra)
+    config.write_text(
+        DEMO_CONFIG.read_text().replace("upstream: http://127.0.0.1:8080", f"upstream: {origin}")
+        + extra
+    )
     return config
 
 
@@ -285,16 +324,17 @@ def get(url, **headers):
 def start_failure(tmp_path, config, *options):
     """mitmdump that must refuse to start: its exit code and everything it printed."""
     args, env = mitmdump_command(config, "regular", tmp_path, SECRET, *options, quiet=False)
-    done = subprocess.run(args, env=env, capture_output=True, timeout=START_SECONDS,
-                          check=False)
+    done = subprocess.run(args, env=env, capture_output=True, timeout=START_SECONDS, check=False)
     return done.returncode, (done.stdout + done.stderr).decode()
 
 
 def test_a_config_path_that_cannot_be_read_stops_mitmdump_naming_the_option(tmp_path):
     code, out = start_failure(tmp_path, tmp_path / "missing.yaml")
     assert code == 1
-    assert (f"{tmp_path / 'missing.yaml'}: cannot read the file (No such file or directory); "
-            "check the path given to consent_config") in out
+    assert (
+        f"{tmp_path / 'missing.yaml'}: cannot read the file (No such file or directory); "
+        "check the path given to consent_config"
+    ) in out
     assert "Traceback" not in out and "--config" not in out
 
 
@@ -316,31 +356,45 @@ def test_without_a_config_the_addon_says_once_that_it_does_nothing(tmp_path):
 
 def test_startup_says_in_one_line_what_is_enforced_where(tmp_path, origin):
     config = tmp_path / "site.yaml"
-    config.write_text(DEMO_CONFIG.read_text().replace(
-        "upstream: http://127.0.0.1:8080", "sites: [localhost, myapp.test]"))
+    config.write_text(
+        DEMO_CONFIG.read_text().replace(
+            "upstream: http://127.0.0.1:8080", "sites: [localhost, myapp.test]"
+        )
+    )
     log = tmp_path / "mitmdump.log"
     with mitmdump(config, "regular", tmp_path, SECRET, "consent_state=none", output=log):
         pass
     out = log.read_text()
-    assert (f"consentproxy: enforcing {config}; HTTP(S) proxy: sites localhost, myapp.test; "
-            "CSP report-only; consent state forced to none (consent_state)\n") in out
+    assert (
+        f"consentproxy: enforcing {config}; HTTP(S) proxy: sites localhost, myapp.test; "
+        "CSP report-only; consent state forced to none (consent_state)\n"
+    ) in out
     assert out.count("enforcing") == 1
-    assert ("consentproxy: sites lists localhost: browsers send loopback requests straight to "
-            "the site, never through a proxy") in out
-    with mitmdump(reverse_config(tmp_path, origin), f"reverse:{origin}", tmp_path, SECRET,
-                  output=log):
+    assert (
+        "consentproxy: sites lists localhost: browsers send loopback requests straight to "
+        "the site, never through a proxy"
+    ) in out
+    with mitmdump(
+        reverse_config(tmp_path, origin), f"reverse:{origin}", tmp_path, SECRET, output=log
+    ):
         pass
-    assert (f"enforcing {tmp_path / 'site.yaml'}; reverse proxy to {origin}: every flow; CSP "
-            "report-only; consent from the visitor's cookie\n") in log.read_text()
+    assert (
+        f"enforcing {tmp_path / 'site.yaml'}; reverse proxy to {origin}: every flow; CSP "
+        "report-only; consent from the visitor's cookie\n"
+    ) in log.read_text()
     assert "loopback" not in log.read_text()
 
 
 def test_every_report_field_is_filled_under_mitmdump(tmp_path, origin):
     report = tmp_path / "flows.jsonl"
-    with mitmdump(reverse_config(tmp_path, origin), f"reverse:{origin}", tmp_path, SECRET,
-                  f"consent_report={report}") as m:
-        get(f"http://127.0.0.1:{m.port}/page", Cookie="_ga=1; mystery=2",
-            Sec_Fetch_Dest="document")
+    with mitmdump(
+        reverse_config(tmp_path, origin),
+        f"reverse:{origin}",
+        tmp_path,
+        SECRET,
+        f"consent_report={report}",
+    ) as m:
+        get(f"http://127.0.0.1:{m.port}/page", Cookie="_ga=1; mystery=2", Sec_Fetch_Dest="document")
     [line] = [json.loads(x) for x in report.read_text().splitlines()]
     assert set(line) == REPORT_LINE_FIELDS
     assert line["upstream_seconds"] >= ORIGIN_DELAY
@@ -352,14 +406,15 @@ def test_every_report_field_is_filled_under_mitmdump(tmp_path, origin):
 
 def test_the_readme_documents_every_report_field():
     readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("## mitmproxy"):readme.index("## QA")]
+    section = readme[readme.index("## mitmproxy") : readme.index("## QA")]
     assert [f for f in sorted(REPORT_LINE_FIELDS) if f"`{f}`" not in section] == []
 
 
 def test_a_rewritten_page_shows_its_size_in_mitmdump_not_content_missing(tmp_path, origin):
     log = tmp_path / "mitmdump.log"
-    with mitmdump(reverse_config(tmp_path, origin), f"reverse:{origin}", tmp_path, SECRET,
-                  output=log) as m:
+    with mitmdump(
+        reverse_config(tmp_path, origin), f"reverse:{origin}", tmp_path, SECRET, output=log
+    ) as m:
         _, _, body = get(f"http://127.0.0.1:{m.port}/page", Sec_Fetch_Dest="document")
     out = log.read_text()
     assert "content missing" not in out
@@ -368,7 +423,8 @@ def test_a_rewritten_page_shows_its_size_in_mitmdump_not_content_missing(tmp_pat
 
 
 def test_an_edited_config_is_in_force_within_seconds_and_a_broken_edit_changes_nothing(
-        tmp_path, origin):
+    tmp_path, origin
+):
     config = reverse_config(tmp_path, origin, f"records: {{path: {tmp_path / 'r.db'}}}\n")
     log = tmp_path / "mitmdump.log"
     with mitmdump(config, f"reverse:{origin}", tmp_path, SECRET, output=log) as m:
@@ -383,15 +439,17 @@ def test_an_edited_config_is_in_force_within_seconds_and_a_broken_edit_changes_n
         choose(m.port)
     out = log.read_text()
     assert out.count("consentproxy: reloaded") == 1 and "Traceback" not in out
-    assert f"{config}:" in out[out.index("changed but is refused"):]
+    assert f"{config}:" in out[out.index("changed but is refused") :]
     records = asyncio.run(_records(tmp_path / "r.db"))
     assert [r.action for r in records] == ["accept-all", "accept-all"]  # one writer, flushed
 
 
 def choose(port: int) -> None:
     req = urllib.request.Request(
-        f"http://127.0.0.1:{port}/.consent/choice", data=b'{"action": "accept-all"}',
-        headers={"Content-Type": "application/json", "Origin": f"http://127.0.0.1:{port}"})
+        f"http://127.0.0.1:{port}/.consent/choice",
+        data=b'{"action": "accept-all"}',
+        headers={"Content-Type": "application/json", "Origin": f"http://127.0.0.1:{port}"},
+    )
     with urllib.request.urlopen(req, timeout=10) as r:
         assert r.status == 200
 
@@ -412,22 +470,26 @@ async def _records(path):
         await store.close()
 
 
-async def test_consent_resolve_connects_to_the_address_given_for_a_name_or_its_subdomains(
-        addon):
+async def test_consent_resolve_connects_to_the_address_given_for_a_name_or_its_subdomains(addon):
     def connect(host):
         data = ServerConnectionHookData(
-            server=Server(address=(host, 443)), client=Client(peername=("127.0.0.1", 1),
-                                                              sockname=("127.0.0.1", 2)))
+            server=Server(address=(host, 443)),
+            client=Client(peername=("127.0.0.1", 1), sockname=("127.0.0.1", 2)),
+        )
         addon.server_connect(data)
         return data.server.address
 
     with taddons.context(addon) as tctx:
         tctx.configure(addon, consent_resolve="myapp.test=127.0.0.1, *.myapp.test=127.0.0.2")
         assert [connect(h) for h in ("myapp.test", "a.b.myapp.test", "xmyapp.test")] == [
-            ("127.0.0.1", 443), ("127.0.0.2", 443), ("xmyapp.test", 443)]
+            ("127.0.0.1", 443),
+            ("127.0.0.2", 443),
+            ("xmyapp.test", 443),
+        ]
         addon.running()
-        with pytest.raises(exceptions.OptionsError,
-                           match="consent_resolve: 'myapp.test' is not NAME=ADDRESS"):
+        with pytest.raises(
+            exceptions.OptionsError, match="consent_resolve: 'myapp.test' is not NAME=ADDRESS"
+        ):
             tctx.configure(addon, consent_resolve="myapp.test")
 
 
@@ -436,17 +498,26 @@ def self_signed(name: str, where: Path) -> tuple[Path, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, name)])
     now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=30))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
     pem, key_pem = where / f"{name}.pem", where / f"{name}.key"
     pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_pem.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                          serialization.PrivateFormat.PKCS8,
-                                          serialization.NoEncryption()))
+    key_pem.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     return pem, key_pem
 
 
@@ -458,16 +529,20 @@ def test_the_forward_recipe_works_over_https_with_a_self_signed_dev_site(tmp_pat
     app = web.Application()
     app.router.add_get("/page", _page)
     config = tmp_path / "site.yaml"
-    config.write_text(DEMO_CONFIG.read_text().replace(
-        "upstream: http://127.0.0.1:8080", "sites: [myapp.test]"))
+    config.write_text(
+        DEMO_CONFIG.read_text().replace("upstream: http://127.0.0.1:8080", "sites: [myapp.test]")
+    )
     with app_in_thread(app, served) as port:
+
         def fetch(proxy_port: int) -> tuple[int, bytes]:
             trust = ssl.create_default_context(cafile=tmp_path / "mitmproxy-ca-cert.pem")
             opener = urllib.request.build_opener(
                 urllib.request.ProxyHandler({"https": f"http://127.0.0.1:{proxy_port}"}),
-                urllib.request.HTTPSHandler(context=trust))
-            req = urllib.request.Request(f"https://myapp.test:{port}/page",
-                                         headers={"Sec-Fetch-Dest": "document"})
+                urllib.request.HTTPSHandler(context=trust),
+            )
+            req = urllib.request.Request(
+                f"https://myapp.test:{port}/page", headers={"Sec-Fetch-Dest": "document"}
+            )
             try:
                 with opener.open(req, timeout=10) as r:
                     return r.status, r.read()
@@ -478,8 +553,9 @@ def test_the_forward_recipe_works_over_https_with_a_self_signed_dev_site(tmp_pat
         with mitmdump(config, "regular", tmp_path, SECRET, resolve) as m:
             status, body = fetch(m.port)
         assert status == 502 and b"Certificate verify failed" in body
-        with mitmdump(config, "regular", tmp_path, SECRET, resolve,
-                      f"ssl_verify_upstream_trusted_ca={pem}") as m:
+        with mitmdump(
+            config, "regular", tmp_path, SECRET, resolve, f"ssl_verify_upstream_trusted_ca={pem}"
+        ) as m:
             status, body = fetch(m.port)
     assert status == 200 and b'id="consentproxy"' in body
     assert b'data-consent-blocked="google-analytics"' in body

@@ -10,8 +10,14 @@ BENCH = Path(__file__).resolve().parent.parent / "bench"
 
 
 def run(*args: str) -> str:
-    done = subprocess.run([sys.executable, str(BENCH / args[0]), *args[1:]], cwd=BENCH,
-                          capture_output=True, text=True, timeout=110, check=False)
+    done = subprocess.run(
+        [sys.executable, str(BENCH / args[0]), *args[1:]],
+        cwd=BENCH,
+        capture_output=True,
+        text=True,
+        timeout=110,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
 
@@ -19,14 +25,26 @@ def run(*args: str) -> str:
 def test_the_rewriter_benchmark_runs_and_reports_every_table():
     out = run("rewriter.py", "--small", "--repeats", "1")
     assert "C skip loop: built" in out
-    for title in ("Rewriter throughput", "Cost growth with page size",
-                  "Cost growth with configured services"):
+    for title in (
+        "Rewriter throughput",
+        "Cost growth with page size",
+        "Cost growth with configured services",
+    ):
         assert f"## {title}" in out
 
 
 def test_the_proxy_benchmark_runs_against_the_real_proxy():
-    out = run("proxy.py", "--seconds", "0.2", "--rounds", "1", "--big-mib", "2",
-              "--servers", "passthrough,consentproxy,copy-rewriter")
+    out = run(
+        "proxy.py",
+        "--seconds",
+        "0.2",
+        "--rounds",
+        "1",
+        "--big-mib",
+        "2",
+        "--servers",
+        "passthrough,consentproxy,copy-rewriter",
+    )
     assert "| HTML 100KB, no consent | consentproxy |" in out
     assert "| consentproxy |" in out.split("## 2 MiB download")[1]
     assert "slow page: consentproxy's first byte at" in out

@@ -11,23 +11,75 @@ from tests.conftest import CORPUS
 
 # The services the issue names (and those the demo uses): all must be built in.
 REQUIRED = {
-    "google-analytics", "google-tag-manager", "google-ads", "google-maps", "google-recaptcha",
-    "google-fonts", "facebook-pixel", "facebook-social", "instagram", "youtube", "vimeo",
-    "dailymotion", "twitter", "linkedin-insight", "tiktok-pixel", "pinterest", "snapchat-pixel",
-    "reddit-pixel", "microsoft-clarity", "bing-uet", "hotjar", "matomo-cloud", "adobe-analytics",
-    "mixpanel", "segment", "amplitude", "hubspot", "intercom", "zendesk", "drift", "crisp",
-    "criteo", "taboola", "outbrain", "addthis", "sharethis", "disqus", "spotify", "soundcloud",
-    "onetrust", "cookiebot",
+    "google-analytics",
+    "google-tag-manager",
+    "google-ads",
+    "google-maps",
+    "google-recaptcha",
+    "google-fonts",
+    "facebook-pixel",
+    "facebook-social",
+    "instagram",
+    "youtube",
+    "vimeo",
+    "dailymotion",
+    "twitter",
+    "linkedin-insight",
+    "tiktok-pixel",
+    "pinterest",
+    "snapchat-pixel",
+    "reddit-pixel",
+    "microsoft-clarity",
+    "bing-uet",
+    "hotjar",
+    "matomo-cloud",
+    "adobe-analytics",
+    "mixpanel",
+    "segment",
+    "amplitude",
+    "hubspot",
+    "intercom",
+    "zendesk",
+    "drift",
+    "crisp",
+    "criteo",
+    "taboola",
+    "outbrain",
+    "addthis",
+    "sharethis",
+    "disqus",
+    "spotify",
+    "soundcloud",
+    "onetrust",
+    "cookiebot",
 }
 # A URL that an element fetches: <script src>, <iframe src>, <img src>, <object data>...
-FETCH_RE = re.compile(r"<(?:script|iframe|img|embed|object|link|source)\b[^>]*?\s"
-                      r"(?:src|href|data)=[\"']((?:https?:)?//[^\"']+)", re.IGNORECASE)
+FETCH_RE = re.compile(
+    r"<(?:script|iframe|img|embed|object|link|source)\b[^>]*?\s"
+    r"(?:src|href|data)=[\"']((?:https?:)?//[^\"']+)",
+    re.IGNORECASE,
+)
 # Domains that also serve first-party content or unrelated products: a wildcard over one
 # would block what a site needs.
-SHARED = {"google.com", "gstatic.com", "googleapis.com", "microsoft.com", "bing.com",
-          "amazon.com", "amazonaws.com", "cloudfront.net", "windows.net", "akamaihd.net",
-          "cloudflare.com", "jsdelivr.net", "unpkg.com", "github.io", "azureedge.net",
-          "yahoo.com", "apple.com"}
+SHARED = {
+    "google.com",
+    "gstatic.com",
+    "googleapis.com",
+    "microsoft.com",
+    "bing.com",
+    "amazon.com",
+    "amazonaws.com",
+    "cloudfront.net",
+    "windows.net",
+    "akamaihd.net",
+    "cloudflare.com",
+    "jsdelivr.net",
+    "unpkg.com",
+    "github.io",
+    "azureedge.net",
+    "yahoo.com",
+    "apple.com",
+}
 
 
 @pytest.fixture(scope="module")
@@ -76,26 +128,34 @@ def test_inline_markers_are_identifiers_not_urls():
     for svc in builtin_services().values():
         for marker in svc.inline:
             assert "//" not in marker and not any(
-                h.partition("/")[0].removeprefix("*.") in marker
-                for h in (*svc.hosts, *svc.domains)), marker
+                h.partition("/")[0].removeprefix("*.") in marker for h in (*svc.hosts, *svc.domains)
+            ), marker
 
 
 def test_a_vendor_domain_covers_every_subdomain(all_services: Policy):
     """The subdomains the issue saw leak past exact host lists."""
-    for host, name in (("www.youtube-nocookie.com", "youtube"), ("i.ytimg.com", "youtube"),
-                       ("img.youtube.com", "youtube"), ("graph.facebook.com", "facebook-social"),
-                       ("platform.instagram.com", "instagram"),
-                       ("partner.googleadservices.com", "google-ads"),
-                       ("www.googletagservices.com", "google-ads"),
-                       ("ad.doubleclick.net", "google-ads"), ("twitter.com", "twitter")):
+    for host, name in (
+        ("www.youtube-nocookie.com", "youtube"),
+        ("i.ytimg.com", "youtube"),
+        ("img.youtube.com", "youtube"),
+        ("graph.facebook.com", "facebook-social"),
+        ("platform.instagram.com", "instagram"),
+        ("partner.googleadservices.com", "google-ads"),
+        ("www.googletagservices.com", "google-ads"),
+        ("ad.doubleclick.net", "google-ads"),
+        ("twitter.com", "twitter"),
+    ):
         assert all_services.service_for_host(host).name == name, host
     assert all_services.service_for_host("www.facebook.com", "/tr").name == "facebook-pixel"
     assert all_services.service_for_host("notyoutube.com") is None
 
 
 def test_catalog_hosts_catch_every_tracker_the_corpus_loads(all_services: Policy):
-    loads = [m.group(1) for page in CORPUS.glob("*.html") for m in FETCH_RE.finditer(
-        page.read_text(encoding="latin-1"))]
+    loads = [
+        m.group(1)
+        for page in CORPUS.glob("*.html")
+        for m in FETCH_RE.finditer(page.read_text(encoding="latin-1"))
+    ]
     assert len(loads) > 20
     for url in loads:
         host, path = url_target(url) or ("", "")
@@ -120,8 +180,10 @@ def test_catalog_markers_catch_the_corpus_inline_snippets(all_services: Policy):
 
 
 def test_catalog_paths_keep_shared_hosts_first_party(all_services: Policy):
-    assert all_services.service_for_host("www.google.com", "/recaptcha/api.js").name == \
-        "google-recaptcha"
+    assert (
+        all_services.service_for_host("www.google.com", "/recaptcha/api.js").name
+        == "google-recaptcha"
+    )
     assert all_services.service_for_host("www.google.com", "/search") is None
     assert all_services.service_for_host("open.spotify.com", "/embed/track/1").name == "spotify"
     assert all_services.service_for_host("open.spotify.com", "/track/1") is None

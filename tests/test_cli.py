@@ -41,12 +41,18 @@ def test_check_config_of_a_sites_only_config_names_no_listen_address(tmp_path, c
 
 def test_check_config_warns_that_browsers_bypass_proxies_for_loopback_sites(tmp_path, capsys):
     f = tmp_path / "site.yaml"
-    f.write_text(GOOD.replace("upstream: http://127.0.0.1:8080",
-                              "sites: [localhost, app.localhost, 127.0.0.1, myapp.test]"))
+    f.write_text(
+        GOOD.replace(
+            "upstream: http://127.0.0.1:8080",
+            "sites: [localhost, app.localhost, 127.0.0.1, myapp.test]",
+        )
+    )
     assert main(["check-config", str(f)]) == 0
     out = capsys.readouterr().out
-    assert ("warning: sites lists localhost, app.localhost, 127.0.0.1: browsers send loopback "
-            "requests straight to the site, never through a proxy") in out
+    assert (
+        "warning: sites lists localhost, app.localhost, 127.0.0.1: browsers send loopback "
+        "requests straight to the site, never through a proxy"
+    ) in out
     assert "--proxy-bypass-list='<-loopback>'" in out
 
 
@@ -74,8 +80,7 @@ def test_serve_refuses_a_short_secret(tmp_path, capsys, monkeypatch):
     assert "shorter than" in capsys.readouterr().err
 
 
-def test_serve_refuses_an_unknown_forced_state_naming_the_valid_ones(tmp_path, capsys,
-                                                                     monkeypatch):
+def test_serve_refuses_an_unknown_forced_state_naming_the_valid_ones(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("CONSENTPROXY_SECRET", "s" * 32)
     f = tmp_path / "site.yaml"
     f.write_text(GOOD)
@@ -111,16 +116,31 @@ def test_check_config_is_quiet_about_testing_by_default(tmp_path, capsys):
 def test_serve_state_forces_the_state_for_every_visitor(tmp_path):
     with app_in_thread(make_origin_app(DEMO_CONFIG.parent / "pages")) as origin_port:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "consentproxy.cli", "serve", "--config", str(DEMO_CONFIG),
-             "--upstream", f"http://127.0.0.1:{origin_port}", "--listen", "127.0.0.1:0",
-             "--state", "analytics"],
+            [
+                sys.executable,
+                "-m",
+                "consentproxy.cli",
+                "serve",
+                "--config",
+                str(DEMO_CONFIG),
+                "--upstream",
+                f"http://127.0.0.1:{origin_port}",
+                "--listen",
+                "127.0.0.1:0",
+                "--state",
+                "analytics",
+            ],
             env={**os.environ, "CONSENTPROXY_SECRET": "s" * 32},
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
         try:
             m = re.search(r"http://127\.0\.0\.1:\d+/", proc.stdout.readline())
             assert m, "serve did not print its URL"
-            request = urllib.request.Request(m.group() + "api/echo-cookies",
-                                             headers={"Cookie": "_ga=1; _fbp=2; PHPSESSID=s"})
+            request = urllib.request.Request(
+                m.group() + "api/echo-cookies", headers={"Cookie": "_ga=1; _fbp=2; PHPSESSID=s"}
+            )
             with urllib.request.urlopen(request, timeout=10) as resp:
                 assert json.loads(resp.read())["cookies"] == {"_ga": "1", "PHPSESSID": "s"}
         finally:
@@ -180,14 +200,17 @@ def test_records_export_show_and_purge(tmp_path, capsys):
         await store.open()
         await store.write([record("old", 1_000_000_000), record("abc", NOW)])
         await store.close()
+
     asyncio.run(fill())
     f = tmp_path / "site.yaml"
     f.write_text(GOOD + "records: {path: r.sqlite3}\n")
     assert main(["records", "export", "--config", str(f)]) == 0
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert [r["consent_id"] for r in lines] == ["old", "abc"]
-    assert main(["records", "export", "--config", str(f), "--format", "csv",
-                 "--since", "2020-01-01"]) == 0
+    assert (
+        main(["records", "export", "--config", str(f), "--format", "csv", "--since", "2020-01-01"])
+        == 0
+    )
     rows = capsys.readouterr().out.splitlines()
     assert rows[0].startswith("consent_id,decided_at") and len(rows) == 2
     assert main(["records", "show", "abc", "--config", str(f)]) == 0
@@ -210,22 +233,32 @@ def test_records_show_rebuilds_the_banner_each_visitor_was_shown(tmp_path, capsy
     from tests.test_records import NOW, record
 
     f = tmp_path / "site.yaml"
-    f.write_text(GOOD + "records: {path: r.sqlite3}\nlanguages: [en, de]\n"
-                 "banner: {texts: {de: {title: Damals gezeigt}}}\n")
+    f.write_text(
+        GOOD + "records: {path: r.sqlite3}\nlanguages: [en, de]\n"
+        "banner: {texts: {de: {title: Damals gezeigt}}}\n"
+    )
     digest, content = archived(load_config(f))
 
     async def fill() -> None:
         store = SqliteStore(tmp_path / "r.sqlite3")
         await store.open()
-        await store.write([record("v", NOW, language="de", shown_digest=digest),
-                           record("v", NOW + 1, language="de", shown_digest="gone")],
-                          {digest: content})
+        await store.write(
+            [
+                record("v", NOW, language="de", shown_digest=digest),
+                record("v", NOW + 1, language="de", shown_digest="gone"),
+            ],
+            {digest: content},
+        )
         await store.close()
+
     asyncio.run(fill())
-    f.write_text(GOOD + "records: {path: r.sqlite3}\nlanguages: [en, de]\n"
-                 "banner: {texts: {de: {title: Heute anders}}}\n")
-    assert main(["records", "show", "v", "--config", str(f), "--html",
-                 str(tmp_path / "shown")]) == 0
+    f.write_text(
+        GOOD + "records: {path: r.sqlite3}\nlanguages: [en, de]\n"
+        "banner: {texts: {de: {title: Heute anders}}}\n"
+    )
+    assert (
+        main(["records", "show", "v", "--config", str(f), "--html", str(tmp_path / "shown")]) == 0
+    )
     out = capsys.readouterr()
     assert [json.loads(x)["language"] for x in out.out.splitlines()] == ["de", "de"]
     assert "version gone of what was shown is not in the archive" in out.err
@@ -240,8 +273,9 @@ def test_check_config_names_the_sites_own_elements_that_open_the_preferences(tmp
     f = tmp_path / "site.yaml"
     f.write_text(GOOD + "banner: {open_selectors: [.ot-sdk-show-settings, '#cookies']}\n")
     assert main(["check-config", str(f)]) == 0
-    assert ("the site's own elements that open the preferences: .ot-sdk-show-settings, "
-            "#cookies") in capsys.readouterr().out
+    assert (
+        "the site's own elements that open the preferences: .ot-sdk-show-settings, #cookies"
+    ) in capsys.readouterr().out
     f.write_text(GOOD + "banner: {open_selectors: ['footer a']}\n")
     assert main(["check-config", str(f)]) == 2
     assert "site.yaml:7: banner.open_selectors: 'footer a': only a tag" in capsys.readouterr().err
@@ -251,19 +285,24 @@ def test_check_config_says_what_happens_to_the_former_consent_tool(tmp_path, cap
     f = tmp_path / "site.yaml"
     f.write_text(GOOD + "former_cmp: {tool: cookiebot, import: {statistics: analytics}}\n")
     assert main(["check-config", str(f)]) == 0
-    assert ("former consent tool cookiebot: its scripts, loaders and cookies neutralised; a "
-            "returning visitor's choice imported once (statistics -> analytics)"
-            ) in capsys.readouterr().out
+    assert (
+        "former consent tool cookiebot: its scripts, loaders and cookies neutralised; a "
+        "returning visitor's choice imported once (statistics -> analytics)"
+    ) in capsys.readouterr().out
 
 
 def test_check_config_says_which_places_are_opt_out(tmp_path, capsys):
     f = tmp_path / "site.yaml"
-    f.write_text(GOOD + "trusted_proxies: [10.0.0.1]\nregions: {header: CF-IPCountry, "
-                 "subdivision_header: CF-Region-Code, opt_out: [US-CA, US-CO]}\n")
+    f.write_text(
+        GOOD + "trusted_proxies: [10.0.0.1]\nregions: {header: CF-IPCountry, "
+        "subdivision_header: CF-Region-Code, opt_out: [US-CA, US-CO]}\n"
+    )
     assert main(["check-config", str(f)]) == 0
-    assert ("regions: from CF-IPCountry and CF-Region-Code (believed from trusted_proxies "
-            "only): opt-out in US-CA, US-CO; opt-in (consent first) everywhere else and where "
-            "the place is unknown") in capsys.readouterr().out
+    assert (
+        "regions: from CF-IPCountry and CF-Region-Code (believed from trusted_proxies "
+        "only): opt-out in US-CA, US-CO; opt-in (consent first) everywhere else and where "
+        "the place is unknown"
+    ) in capsys.readouterr().out
     f.write_text(GOOD + "regions: {header: CF-IPCountry, opt_out: [US]}\n")
     assert main(["check-config", str(f)]) == 2
     assert "site.yaml:7: regions needs trusted_proxies" in capsys.readouterr().err
@@ -274,21 +313,34 @@ def test_check_config_says_which_google_tags_load_before_consent(tmp_path, capsy
     f.write_text(GOOD)
     assert main(["check-config", str(f)]) == 0
     assert "Google Consent Mode v2: basic (Google tags held until consent)" in (
-        capsys.readouterr().out)
+        capsys.readouterr().out
+    )
     for listed in ("\n  - use: google-tag-manager", ""):  # configured, or a known tracker
-        f.write_text(GOOD.replace("- use: google-analytics",
-                                  "- {use: google-analytics, consent_mode: advanced}" + listed))
+        f.write_text(
+            GOOD.replace(
+                "- use: google-analytics",
+                "- {use: google-analytics, consent_mode: advanced}" + listed,
+            )
+        )
         assert main(["check-config", str(f)]) == 0
         out = capsys.readouterr().out
-        assert ("Google Consent Mode v2: advanced for google-analytics (loaded before consent, "
-                "signals denied, cookies held; contested in the EU)") in out
-        assert ("warning: google-analytics is in Consent Mode's advanced mode, but gtag.js "
-                "(www.googletagmanager.com) is 'google-tag-manager', held until consent; give "
-                "it consent_mode: advanced too (- {use: google-tag-manager, consent_mode: "
-                "advanced})") in out
-    f.write_text(GOOD.replace("- use: google-analytics",
-                              "- {use: google-analytics, consent_mode: advanced}\n"
-                              "  - {use: google-tag-manager, consent_mode: advanced}"))
+        assert (
+            "Google Consent Mode v2: advanced for google-analytics (loaded before consent, "
+            "signals denied, cookies held; contested in the EU)"
+        ) in out
+        assert (
+            "warning: google-analytics is in Consent Mode's advanced mode, but gtag.js "
+            "(www.googletagmanager.com) is 'google-tag-manager', held until consent; give "
+            "it consent_mode: advanced too (- {use: google-tag-manager, consent_mode: "
+            "advanced})"
+        ) in out
+    f.write_text(
+        GOOD.replace(
+            "- use: google-analytics",
+            "- {use: google-analytics, consent_mode: advanced}\n"
+            "  - {use: google-tag-manager, consent_mode: advanced}",
+        )
+    )
     assert main(["check-config", str(f)]) == 0
     assert "warning: google-analytics" not in capsys.readouterr().out
 
@@ -296,44 +348,103 @@ def test_check_config_says_which_google_tags_load_before_consent(tmp_path, capsy
 AMPERE = "config/ampere.yaml"
 
 
-@pytest.mark.parametrize(("what", "config", "line"), [
-    ("_ga", AMPERE, ("cookie _ga: audience (needs consent), by service google-analytics of "
-                     "config/ampere.yaml")),  # not the catalog's analytics
-    ("PREF", AMPERE, "cookie PREF: social (needs consent), by service youtube of config/ampere"),
-    ("lang", AMPERE, "cookie lang: technical (always allowed), by service site-language"),
-    ("consent", AMPERE, "cookie consent: technical (always allowed), by consent.cookie_name"),
-    ("PHPSESSID", "config/demo.yaml",
-     "cookie PHPSESSID: necessary (always allowed), by necessary_cookies"),
-    ("IDE", AMPERE, ("cookie IDE: social (needs consent), by the catalog: built-in service "
-                     "google-ads (advertising), not used by the config -> social in this "
-                     "config")),
-    ("__insp_uid", AMPERE, ("cookie __insp_uid: audience (needs consent), by the Open Cookie "
-                            "Database: Inspectlet, Analytics -> analytics -> audience")),
-    ("IDE", "config/saas.yaml", ("cookie IDE: unknown, blocked whatever is accepted, by the "
-                                 "catalog: built-in service google-ads (advertising), not used "
-                                 "by the config, a category config/saas.yaml lacks: "
-                                 "unknown_cookies (block)")),
-    ("zz_custom", AMPERE, ("cookie zz_custom: unknown, blocked whatever is accepted, by "
-                           "unknown_cookies (block): nothing names it")),
-    ("OptanonConsent", AMPERE, ("cookie OptanonConsent: former-cmp (the former consent tool: "
-                                "never allowed), by former_cmp")),
-    ("https://www.youtube.com/embed/x?a=1", AMPERE,
-     "host www.youtube.com/embed/x: social (needs consent), by service youtube"),
-    ("www.google.com/maps/embed", "config/demo.yaml",
-     "host www.google.com/maps/embed: social (needs consent), by service google-maps"),
-    ("cdn.cookielaw.org", AMPERE, ("host cdn.cookielaw.org: former-cmp (the former consent "
-                                   "tool: never allowed), by former_cmp")),
-])
-def test_catalog_classify_with_a_config_says_its_category_and_the_rule(what, config, line,
-                                                                      capsys, monkeypatch):
+@pytest.mark.parametrize(
+    ("what", "config", "line"),
+    [
+        (
+            "_ga",
+            AMPERE,
+            (
+                "cookie _ga: audience (needs consent), by service google-analytics of "
+                "config/ampere.yaml"
+            ),
+        ),  # not the catalog's analytics
+        (
+            "PREF",
+            AMPERE,
+            "cookie PREF: social (needs consent), by service youtube of config/ampere",
+        ),
+        ("lang", AMPERE, "cookie lang: technical (always allowed), by service site-language"),
+        ("consent", AMPERE, "cookie consent: technical (always allowed), by consent.cookie_name"),
+        (
+            "PHPSESSID",
+            "config/demo.yaml",
+            "cookie PHPSESSID: necessary (always allowed), by necessary_cookies",
+        ),
+        (
+            "IDE",
+            AMPERE,
+            (
+                "cookie IDE: social (needs consent), by the catalog: built-in service "
+                "google-ads (advertising), not used by the config -> social in this "
+                "config"
+            ),
+        ),
+        (
+            "__insp_uid",
+            AMPERE,
+            (
+                "cookie __insp_uid: audience (needs consent), by the Open Cookie "
+                "Database: Inspectlet, Analytics -> analytics -> audience"
+            ),
+        ),
+        (
+            "IDE",
+            "config/saas.yaml",
+            (
+                "cookie IDE: unknown, blocked whatever is accepted, by the "
+                "catalog: built-in service google-ads (advertising), not used "
+                "by the config, a category config/saas.yaml lacks: "
+                "unknown_cookies (block)"
+            ),
+        ),
+        (
+            "zz_custom",
+            AMPERE,
+            (
+                "cookie zz_custom: unknown, blocked whatever is accepted, by "
+                "unknown_cookies (block): nothing names it"
+            ),
+        ),
+        (
+            "OptanonConsent",
+            AMPERE,
+            (
+                "cookie OptanonConsent: former-cmp (the former consent tool: "
+                "never allowed), by former_cmp"
+            ),
+        ),
+        (
+            "https://www.youtube.com/embed/x?a=1",
+            AMPERE,
+            "host www.youtube.com/embed/x: social (needs consent), by service youtube",
+        ),
+        (
+            "www.google.com/maps/embed",
+            "config/demo.yaml",
+            "host www.google.com/maps/embed: social (needs consent), by service google-maps",
+        ),
+        (
+            "cdn.cookielaw.org",
+            AMPERE,
+            (
+                "host cdn.cookielaw.org: former-cmp (the former consent "
+                "tool: never allowed), by former_cmp"
+            ),
+        ),
+    ],
+)
+def test_catalog_classify_with_a_config_says_its_category_and_the_rule(
+    what, config, line, capsys, monkeypatch
+):
     monkeypatch.chdir(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     assert main(["catalog", "classify", what, "--config", config]) == 0
     out = capsys.readouterr().out
     assert line in out, out
     assert ("cookie " in out) == line.startswith("cookie ")  # a URL or host is no cookie
 
-def test_declaration_prints_the_cookie_declaration_in_each_format_and_language(
-        tmp_path, capsys):
+
+def test_declaration_prints_the_cookie_declaration_in_each_format_and_language(tmp_path, capsys):
     f = tmp_path / "site.yaml"
     f.write_text(GOOD + "languages: [en, fr]\n")
     assert main(["declaration", "--config", str(f)]) == 0
@@ -362,25 +473,59 @@ def test_records_stats_prints_each_days_numbers_and_opt_in_rates(tmp_path, capsy
     async def fill() -> None:
         store = SqliteStore(tmp_path / "r.sqlite3")
         await store.open()
-        await store.write([
-            record("a", NOW, action="accept-all", outcome="accept-all",
-                   granted_categories=("analytics",), refused_categories=()),
-            record("b", NOW, action="reject-all", outcome="close", granted_categories=(),
-                   refused_categories=("analytics",)),
-            record("c", NOW, action="reject-all", outcome="reject-all",
-                   granted_categories=(), refused_categories=("analytics",))],
-            impressions={"2027-01-15": 8})
+        await store.write(
+            [
+                record(
+                    "a",
+                    NOW,
+                    action="accept-all",
+                    outcome="accept-all",
+                    granted_categories=("analytics",),
+                    refused_categories=(),
+                ),
+                record(
+                    "b",
+                    NOW,
+                    action="reject-all",
+                    outcome="close",
+                    granted_categories=(),
+                    refused_categories=("analytics",),
+                ),
+                record(
+                    "c",
+                    NOW,
+                    action="reject-all",
+                    outcome="reject-all",
+                    granted_categories=(),
+                    refused_categories=("analytics",),
+                ),
+            ],
+            impressions={"2027-01-15": 8},
+        )
         await store.close()
+
     asyncio.run(fill())
     assert main(["records", "stats", "--config", str(f)]) == 0
     out = capsys.readouterr()
     lines = out.out.splitlines()
-    assert lines[0].split() == ["day", "impressions", "decisions", "accept-all", "reject-all",
-                                "customise", "close", "ignored", "analytics", "opt-in"]
+    assert lines[0].split() == [
+        "day",
+        "impressions",
+        "decisions",
+        "accept-all",
+        "reject-all",
+        "customise",
+        "close",
+        "ignored",
+        "analytics",
+        "opt-in",
+    ]
     assert lines[1].split() == ["2027-01-15", "8", "3", "1", "1", "0", "1", "5", "33.3%"]
     assert lines[2].split()[0] == "total" and "ignored: page views" in out.err
-    assert main(["records", "stats", "--config", str(f), "--format", "json",
-                 "--since", "2027-01-16"]) == 0
+    assert (
+        main(["records", "stats", "--config", str(f), "--format", "json", "--since", "2027-01-16"])
+        == 0
+    )
     assert json.loads(capsys.readouterr().out) == []
     assert main(["records", "stats", "--config", str(f), "--format", "csv"]) == 0
     assert capsys.readouterr().out.splitlines()[1].startswith("2027-01-15,8,3,1,1,0,1,5,33.3%")

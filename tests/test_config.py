@@ -23,51 +23,65 @@ def error_of(text: str) -> ConfigError:
 def test_minimal_config_gets_sane_defaults():
     c = parse_config(MINIMAL)
     assert (c.listen_host, c.listen_port, c.prefix, c.csp) == (
-        "127.0.0.1", 8000, "/.consent/", "report-only")
+        "127.0.0.1",
+        8000,
+        "/.consent/",
+        "report-only",
+    )
     assert c.consent.max_age_days == 182 and c.consent.cookie_name == "consent"
     assert [s.name for s in c.services] == ["google-analytics"]
 
 
 def test_builtin_service_category_can_be_overridden():
-    c = parse_config(MINIMAL.replace("- use: google-analytics",
-                                     "- {use: youtube, category: analytics}"))
+    c = parse_config(
+        MINIMAL.replace("- use: google-analytics", "- {use: youtube, category: analytics}")
+    )
     assert c.services[0].name == "youtube" and c.services[0].category == "analytics"
 
 
 def test_custom_service_is_described_in_full():
-    c = parse_config(MINIMAL + """\
+    c = parse_config(
+        MINIMAL
+        + """\
   - name: legacy-tracker
     category: analytics
     hosts: [tracker.example.net, "*.tracker.example.net"]
     cookies: [trk_uid, "trk_*"]
     inline: ["trkPush("]
-""")
+"""
+    )
     svc = c.services[1]
     assert svc.hosts == ("tracker.example.net", "*.tracker.example.net")
     assert svc.inline == ("trkPush(",)
 
 
-@pytest.mark.parametrize(("text", "line", "hint"), [
-    (MINIMAL.replace("upstream: http://127.0.0.1:8080", "upstream: ftp://x"), 1, "http://"),
-    (MINIMAL + "csp: maybe\n", 7, "csp must be one of"),
-    (MINIMAL + "bogus: 1\n", 7, "unknown key 'bogus'"),
-    (MINIMAL.replace("use: google-analytics", "use: google-analytix"), 6, "catalog list"),
-    (MINIMAL.replace("use: google-analytics", "{use: youtube}"), 6, "not defined"),
-    (MINIMAL + "consent: {max_age_days: 400}\n", 7, "at most 13 months"),
-    (MINIMAL + "listen: localhost\n", 7, "HOST:PORT"),
-    (MINIMAL + "services: []\n", 7, "appears twice"),
-    ("upstream: [\n", 2, "not valid YAML"),
-    (MINIMAL.replace("- use: google-analytics", "- {use: google-analytics, embed: video}"), 6,
-     "must be one of script, iframe, pixel"),
-    (MINIMAL.replace("necessary: {required: true}", "necessary: {}"), 3, "required: true"),
-    (MINIMAL + "banner:\n  position: top\n", 8, "one of bar, box"),
-    (MINIMAL + "banner:\n  colors: {accent: blue}\n", 8, "#rgb or #rrggbb"),
-    (MINIMAL + "banner:\n  colors:\n    accent: '#9ab'\n", 9, "below the 4.5:1"),
-    (MINIMAL + "banner:\n  texts: {en: {titel: Hi}}\n", 8, "unknown key 'titel'"),
-    (MINIMAL + "banner:\n  css: missing.css\n", 8, "cannot read the CSS file"),
-    (MINIMAL + "banner:\n  logo: javascript:alert(1)\n", 8, "http(s) URL"),
-    (MINIMAL + "languages: [en, sv]\n", 7, "banner.texts.sv"),
-])
+@pytest.mark.parametrize(
+    ("text", "line", "hint"),
+    [
+        (MINIMAL.replace("upstream: http://127.0.0.1:8080", "upstream: ftp://x"), 1, "http://"),
+        (MINIMAL + "csp: maybe\n", 7, "csp must be one of"),
+        (MINIMAL + "bogus: 1\n", 7, "unknown key 'bogus'"),
+        (MINIMAL.replace("use: google-analytics", "use: google-analytix"), 6, "catalog list"),
+        (MINIMAL.replace("use: google-analytics", "{use: youtube}"), 6, "not defined"),
+        (MINIMAL + "consent: {max_age_days: 400}\n", 7, "at most 13 months"),
+        (MINIMAL + "listen: localhost\n", 7, "HOST:PORT"),
+        (MINIMAL + "services: []\n", 7, "appears twice"),
+        ("upstream: [\n", 2, "not valid YAML"),
+        (
+            MINIMAL.replace("- use: google-analytics", "- {use: google-analytics, embed: video}"),
+            6,
+            "must be one of script, iframe, pixel",
+        ),
+        (MINIMAL.replace("necessary: {required: true}", "necessary: {}"), 3, "required: true"),
+        (MINIMAL + "banner:\n  position: top\n", 8, "one of bar, box"),
+        (MINIMAL + "banner:\n  colors: {accent: blue}\n", 8, "#rgb or #rrggbb"),
+        (MINIMAL + "banner:\n  colors:\n    accent: '#9ab'\n", 9, "below the 4.5:1"),
+        (MINIMAL + "banner:\n  texts: {en: {titel: Hi}}\n", 8, "unknown key 'titel'"),
+        (MINIMAL + "banner:\n  css: missing.css\n", 8, "cannot read the CSS file"),
+        (MINIMAL + "banner:\n  logo: javascript:alert(1)\n", 8, "http(s) URL"),
+        (MINIMAL + "languages: [en, sv]\n", 7, "banner.texts.sv"),
+    ],
+)
 def test_config_errors_name_file_line_and_fix(text, line, hint):
     err = error_of(text)
     assert str(err).startswith(f"site.yaml:{line}: "), str(err)
@@ -83,6 +97,7 @@ def test_css_that_could_break_out_of_its_style_element_is_refused(tmp_path: Path
 
 def test_a_new_language_with_all_its_texts_is_accepted():
     from consentproxy.banner.texts import TEXTS
+
     swedish = {k: f"sv {k}" for k in TEXTS["en"]}
     lines = "".join(f"      {k}: '{v}'\n" for k, v in swedish.items())
     c = parse_config(MINIMAL + "languages: [sv, en]\nbanner:\n  texts:\n    sv:\n" + lines)
@@ -103,8 +118,11 @@ def test_flags_override_the_file_and_are_validated():
 
 
 def test_sites_replace_the_upstream_for_forward_mode():
-    c = parse_config(MINIMAL.replace("upstream: http://127.0.0.1:8080",
-                                     "sites: [www.example.com, '*.shop.example']"))
+    c = parse_config(
+        MINIMAL.replace(
+            "upstream: http://127.0.0.1:8080", "sites: [www.example.com, '*.shop.example']"
+        )
+    )
     assert c.upstream is None and c.sites == ("www.example.com", "*.shop.example")
     assert c.is_site("WWW.example.com") and c.is_site("a.shop.example")
     assert not c.is_site("example.com") and not c.is_site("shop.example")
@@ -151,7 +169,8 @@ def test_limits_have_defaults_and_ranges():
     assert c.limits.html_bytes == 1 << 20 and c.limits.body_idle_seconds == 5
     assert c.limits.request_head_bytes == parse_config(MINIMAL).limits.request_head_bytes
     assert "limits.html_bytes must be a whole number" in str(
-        error_of(MINIMAL + "limits: {html_bytes: 10}\n"))
+        error_of(MINIMAL + "limits: {html_bytes: 10}\n")
+    )
     assert "unknown key 'html_size'" in str(error_of(MINIMAL + "limits: {html_size: 1}\n"))
 
 
@@ -187,6 +206,7 @@ def test_records_may_be_kept_five_years_while_choices_last_thirteen_months_at_mo
 
 # --- YAML's booleans where a word is meant ---------------------------------------------
 
+
 @pytest.mark.parametrize("written", ["off", "Off", "no", "false", "'off'"])
 def test_csp_off_unquoted_is_off_not_a_yaml_boolean(written):
     assert parse_config(MINIMAL + f"csp: {written}\n").csp == "off"
@@ -199,101 +219,142 @@ def test_csp_true_names_the_yaml_pitfall_and_the_words():
     assert "YAML reads an unquoted on as true" in err
 
 
-@pytest.mark.parametrize(("text", "hint"), [
-    ("unknown_cookies: no\n", "YAML reads an unquoted no as false"),
-    ("banner: {position: yes}\n", "YAML reads an unquoted yes as true"),
-])
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [
+        ("unknown_cookies: no\n", "YAML reads an unquoted no as false"),
+        ("banner: {position: yes}\n", "YAML reads an unquoted yes as true"),
+    ],
+)
 def test_words_that_yaml_reads_as_booleans_are_explained(text, hint):
     assert hint in str(error_of(MINIMAL + text))
 
 
 def test_a_language_named_no_is_norwegian_not_false():
-    texts = "".join(f"      {k}: 'nb {k}'\n" for k in __import__(
-        "consentproxy.banner.texts", fromlist=["TEXTS"]).TEXTS["en"])
+    texts = "".join(
+        f"      {k}: 'nb {k}'\n"
+        for k in __import__("consentproxy.banner.texts", fromlist=["TEXTS"]).TEXTS["en"]
+    )
     c = parse_config(MINIMAL + "languages: [no, en]\nbanner:\n  texts:\n    no:\n" + texts)
     assert c.languages == ("no", "en") and c.banner.text("no")["title"] == "nb title"
 
 
 def test_cookie_and_category_names_yaml_would_type_stay_text():
-    c = parse_config(MINIMAL.replace("analytics: {title", "on: {title")
-                     .replace("- use: google-analytics", "- {use: google-analytics, category: on}")
-                     + "necessary_cookies: [yes, 2024]\n")
+    c = parse_config(
+        MINIMAL.replace("analytics: {title", "on: {title").replace(
+            "- use: google-analytics", "- {use: google-analytics, category: on}"
+        )
+        + "necessary_cookies: [yes, 2024]\n"
+    )
     assert [cat.name for cat in c.categories] == ["necessary", "on"]
     assert c.services[0].category == "on" and c.necessary_cookies == ("yes", "2024")
 
 
 @pytest.mark.parametrize("written", ['"off"', "'no'", "'False'"])
 def test_a_quoted_boolean_word_is_that_boolean(written):
-    c = parse_config(MINIMAL + f"dnt: {written}\ncookie_database: {written}\n"
-                     f"consent_mode: {written}\n")
+    c = parse_config(
+        MINIMAL + f"dnt: {written}\ncookie_database: {written}\nconsent_mode: {written}\n"
+    )
     assert (c.dnt, c.cookie_database, c.consent_mode) == (False, False, {})
 
 
 # --- a built-in's lists grow with what a config adds ----------------------------------
 
+
 def test_cookies_added_to_a_builtin_service_extend_its_list():
-    c = parse_config(MINIMAL.replace("- use: google-analytics",
-                                     "- {use: google-analytics, cookies: [_ga_custom, ga_uid]}"))
+    c = parse_config(
+        MINIMAL.replace(
+            "- use: google-analytics", "- {use: google-analytics, cookies: [_ga_custom, ga_uid]}"
+        )
+    )
     cookies = c.services[0].cookies
     assert cookies[:3] == ("_ga", "_ga_*", "_gid") and cookies[-2:] == ("_ga_custom", "ga_uid")
 
 
 def test_a_name_the_builtin_has_is_not_listed_twice():
-    c = parse_config(MINIMAL.replace("- use: google-analytics",
-                                     "- {use: google-analytics, cookies: [_gid, x_id]}"))
+    c = parse_config(
+        MINIMAL.replace(
+            "- use: google-analytics", "- {use: google-analytics, cookies: [_gid, x_id]}"
+        )
+    )
     assert c.services[0].cookies.count("_gid") == 1 and "x_id" in c.services[0].cookies
 
 
 def test_replace_says_which_builtin_lists_are_replaced():
-    c = parse_config(MINIMAL.replace(
-        "- use: google-analytics",
-        "- {use: google-analytics, cookies: [_ga], inline: ['gaX('], replace: [cookies]}"))
+    c = parse_config(
+        MINIMAL.replace(
+            "- use: google-analytics",
+            "- {use: google-analytics, cookies: [_ga], inline: ['gaX('], replace: [cookies]}",
+        )
+    )
     svc = c.services[0]
     assert svc.cookies == ("_ga",)
     assert "gtag(" in svc.inline and "gaX(" in svc.inline  # not replaced: extended
 
 
-@pytest.mark.parametrize(("entry", "hint"), [
-    ("{use: google-analytics, replace: [cookies]}", "needs the cookies list"),
-    ("{use: google-analytics, cookies: [a], replace: [coookies]}", "is not a list of a service"),
-    ("{name: mine, category: analytics, cookies: [a], replace: [cookies]}",
-     "only a built-in service"),
-])
+@pytest.mark.parametrize(
+    ("entry", "hint"),
+    [
+        ("{use: google-analytics, replace: [cookies]}", "needs the cookies list"),
+        (
+            "{use: google-analytics, cookies: [a], replace: [coookies]}",
+            "is not a list of a service",
+        ),
+        (
+            "{name: mine, category: analytics, cookies: [a], replace: [cookies]}",
+            "only a built-in service",
+        ),
+    ],
+)
 def test_replace_mistakes_are_explained(entry, hint):
     err = error_of(MINIMAL.replace("- use: google-analytics", f"- {entry}"))
     assert err.line == 6 and hint in str(err)
 
 
-@pytest.mark.parametrize(("text", "hint"), [
-    ("banner: {dpo: {email: not-an-address}}\n", "must be an address"),
-    ("banner: {dpo: {phone: '0100'}}\n", "unknown key 'phone'"),
-    ("banner: {dpo: {}}\n", "needs email, address or url"),
-    ("banner: {cookie_policy_url: 'javascript:x'}\n", "http(s) URL"),
-])
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [
+        ("banner: {dpo: {email: not-an-address}}\n", "must be an address"),
+        ("banner: {dpo: {phone: '0100'}}\n", "unknown key 'phone'"),
+        ("banner: {dpo: {}}\n", "needs email, address or url"),
+        ("banner: {cookie_policy_url: 'javascript:x'}\n", "http(s) URL"),
+    ],
+)
 def test_dpo_and_policy_page_mistakes_are_explained(text, hint):
     err = error_of(MINIMAL + text)
     assert err.line == 7 and hint in str(err)
 
 
 def test_regions_name_the_country_header_and_the_opt_out_places():
-    c = parse_config(MINIMAL + "trusted_proxies: [10.0.0.0/8]\nregions:\n  header: CF-IPCountry\n"
-                     "  subdivision_header: CF-Region-Code\n  opt_out: [US-CA, US-CO, CA]\n")
+    c = parse_config(
+        MINIMAL + "trusted_proxies: [10.0.0.0/8]\nregions:\n  header: CF-IPCountry\n"
+        "  subdivision_header: CF-Region-Code\n  opt_out: [US-CA, US-CO, CA]\n"
+    )
     assert c.regions is not None and c.regions.header == "CF-IPCountry"
     assert c.regions.subdivision_header == "CF-Region-Code"
     assert c.regions.opt_out == {"US-CA", "US-CO", "CA"}
     assert parse_config(MINIMAL).regions is None
 
 
-@pytest.mark.parametrize(("text", "line", "says"), [
-    ("regions: {header: CF-IPCountry, opt_out: [US]}\n", 7, "needs trusted_proxies"),
-    ("trusted_proxies: [10.0.0.1]\nregions: {opt_out: [US]}\n", 8, "needs header"),
-    ("trusted_proxies: [10.0.0.1]\nregions: {header: 'CF IPCountry'}\n", 8, "a header name"),
-    ("trusted_proxies: [10.0.0.1]\nregions:\n  header: CF-IPCountry\n  opt_out: [us, USA]\n",
-     10, "us, USA must be an upper-case ISO 3166 code"),
-    ("trusted_proxies: [10.0.0.1]\nregions:\n  header: CF-IPCountry\n  opt_out: [US-CA]\n",
-     10, "give subdivision_header"),
-    ("trusted_proxies: [10.0.0.1]\nregions: {header: X-Country, opt_in: [FR]}\n", 8, "opt_in"),
-])
+@pytest.mark.parametrize(
+    ("text", "line", "says"),
+    [
+        ("regions: {header: CF-IPCountry, opt_out: [US]}\n", 7, "needs trusted_proxies"),
+        ("trusted_proxies: [10.0.0.1]\nregions: {opt_out: [US]}\n", 8, "needs header"),
+        ("trusted_proxies: [10.0.0.1]\nregions: {header: 'CF IPCountry'}\n", 8, "a header name"),
+        (
+            "trusted_proxies: [10.0.0.1]\nregions:\n  header: CF-IPCountry\n  opt_out: [us, USA]\n",
+            10,
+            "us, USA must be an upper-case ISO 3166 code",
+        ),
+        (
+            "trusted_proxies: [10.0.0.1]\nregions:\n  header: CF-IPCountry\n  opt_out: [US-CA]\n",
+            10,
+            "give subdivision_header",
+        ),
+        ("trusted_proxies: [10.0.0.1]\nregions: {header: X-Country, opt_in: [FR]}\n", 8, "opt_in"),
+    ],
+)
 def test_regions_errors_name_the_line_and_the_fix(text, line, says):
     e = error_of(MINIMAL + text)
     assert f"site.yaml:{line}" in str(e) and says in str(e)

@@ -65,14 +65,17 @@ def test_category_digests_follow_the_services_of_each_category(config):
     assert all(changed[c] == digests[c] for c in digests if c != youtube.category)
 
 
-@pytest.mark.parametrize("mangle", [
-    lambda v: v.replace("analytics", "social"),
-    lambda v: v[:-1] + ("A" if v[-1] != "A" else "B"),
-    lambda v: v[: len(v) // 2],
-    lambda v: "",
-    lambda v: v + "x" * 2000,
-    lambda v: "garbage",
-])
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda v: v.replace("analytics", "social"),
+        lambda v: v[:-1] + ("A" if v[-1] != "A" else "B"),
+        lambda v: v[: len(v) // 2],
+        lambda v: "",
+        lambda v: v + "x" * 2000,
+        lambda v: "garbage",
+    ],
+)
 def test_tampered_or_unreadable_cookie_is_no_decision(signer, mangle):
     value = signer.encode(signer.decide({"analytics"}, set(), NOW))
     assert signer.decode(mangle(value), NOW) == NO_DECISION
@@ -102,17 +105,19 @@ def test_keys_come_from_the_environment():
     assert keys_from_env("S", {}) == []
 
 
-@pytest.mark.parametrize(("spec", "decided", "categories", "services"), [
-    ("none", False, set(), set()),
-    ("reject", True, set(), set()),
-    ("all", True, {"analytics", "advertising", "social"}, set()),
-    ("analytics", True, {"analytics"}, set()),
-    ("analytics, social", True, {"analytics", "social"}, set()),
-    ("service:youtube,service:hotjar", True, set(), {"youtube", "hotjar"}),
-    ("necessary,service:youtube", True, set(), {"youtube"}),
-])
-def test_forced_states_are_parsed_against_the_config(config, spec, decided, categories,
-                                                      services):
+@pytest.mark.parametrize(
+    ("spec", "decided", "categories", "services"),
+    [
+        ("none", False, set(), set()),
+        ("reject", True, set(), set()),
+        ("all", True, {"analytics", "advertising", "social"}, set()),
+        ("analytics", True, {"analytics"}, set()),
+        ("analytics, social", True, {"analytics", "social"}, set()),
+        ("service:youtube,service:hotjar", True, set(), {"youtube", "hotjar"}),
+        ("necessary,service:youtube", True, set(), {"youtube"}),
+    ],
+)
+def test_forced_states_are_parsed_against_the_config(config, spec, decided, categories, services):
     state = parse_state(spec, config)
     assert (state.decided, state.categories, state.services) == (decided, categories, services)
 
@@ -122,9 +127,14 @@ def test_an_empty_or_cookie_state_follows_the_cookie(config, spec):
     assert parse_state(spec, config) is None
 
 
-@pytest.mark.parametrize(("spec", "bad"), [
-    ("analytcs", "'analytcs'"), ("analytics,service:youtub", "'service:youtub'"),
-    ("vendor:youtube", "'vendor:youtube'")])
+@pytest.mark.parametrize(
+    ("spec", "bad"),
+    [
+        ("analytcs", "'analytcs'"),
+        ("analytics,service:youtub", "'service:youtub'"),
+        ("vendor:youtube", "'vendor:youtube'"),
+    ],
+)
 def test_a_bad_state_names_the_item_and_the_valid_ones(config, spec, bad):
     with pytest.raises(ConfigError) as e:
         parse_state(spec, config, "--state")

@@ -23,9 +23,11 @@ services:
   - use: google-ads
   - use: facebook-pixel
 """
-GTAG = (b'<script async src="https://www.googletagmanager.com/gtag/js?id=G-1"></script>'
-        b"<script>window.dataLayer = window.dataLayer || []; function gtag(){dataLayer.push("
-        b"arguments);} gtag('js', new Date()); gtag('config', 'G-1');</script>")
+GTAG = (
+    b'<script async src="https://www.googletagmanager.com/gtag/js?id=G-1"></script>'
+    b"<script>window.dataLayer = window.dataLayer || []; function gtag(){dataLayer.push("
+    b"arguments);} gtag('js', new Date()); gtag('config', 'G-1');</script>"
+)
 ADS = b'<script async src="https://pagead2.googlesyndication.com/pagead/show_ads.js"></script>'
 
 
@@ -68,16 +70,24 @@ def test_the_guard_learns_which_services_load_before_consent(policy):
     assert services["google-ads"] == ["google-ads", "advertising"]
     # The signals all start denied (no optional category is allowed before consent).
     assert set(client_config(policy)["consentMode"]) >= {
-        "ad_storage", "analytics_storage", "ad_user_data", "ad_personalization"}
+        "ad_storage",
+        "analytics_storage",
+        "ad_user_data",
+        "ad_personalization",
+    }
 
 
 def test_the_page_keeps_the_advanced_tag_and_the_proxy_strips_its_cookies(policy):
     engine = Engine(policy.config, [b"k" * 32])
-    ex = engine.begin(Request("GET", "/", [("Host", "shop.example.com"),
-                                           ("Cookie", "_ga=GA1.1.1.1; PHPSESSID=s")]))
+    ex = engine.begin(
+        Request(
+            "GET", "/", [("Host", "shop.example.com"), ("Cookie", "_ga=GA1.1.1.1; PHPSESSID=s")]
+        )
+    )
     assert header(ex.upstream_headers(), "cookie") == "PHPSESSID=s"
-    plan = ex.response(200, [("Content-Type", "text/html"),
-                             ("Set-Cookie", "_ga=GA1.1.2.2; Path=/")])
+    plan = ex.response(
+        200, [("Content-Type", "text/html"), ("Set-Cookie", "_ga=GA1.1.2.2; Path=/")]
+    )
     cookies = [v for k, v in plan.headers if k == "Set-Cookie"]
     assert not any(c.startswith("_ga=GA1") for c in cookies)
     assert any(c.startswith("_ga=; Max-Age=0") for c in cookies)
@@ -89,12 +99,21 @@ def test_the_page_keeps_the_advanced_tag_and_the_proxy_strips_its_cookies(policy
     assert ADS not in out and b'data-consent-blocked="google-ads"' in out
 
 
-@pytest.mark.parametrize(("entry", "line", "says"), [
-    ("  - {use: facebook-pixel, consent_mode: advanced}\n", 11,
-     "consent_mode: advanced is for Google tags"),
-    ("  - {use: facebook-pixel, consent_mode: on}\n", 11,
-     "consent_mode of 'facebook-pixel' must be one of basic, advanced"),
-])
+@pytest.mark.parametrize(
+    ("entry", "line", "says"),
+    [
+        (
+            "  - {use: facebook-pixel, consent_mode: advanced}\n",
+            11,
+            "consent_mode: advanced is for Google tags",
+        ),
+        (
+            "  - {use: facebook-pixel, consent_mode: on}\n",
+            11,
+            "consent_mode of 'facebook-pixel' must be one of basic, advanced",
+        ),
+    ],
+)
 def test_advanced_mode_errors_name_the_line(entry, line, says):
     with pytest.raises(ConfigError) as e:
         parse_config(CONFIG.replace("  - use: facebook-pixel\n", entry), "site.yaml")
@@ -105,15 +124,19 @@ def test_advanced_mode_needs_consent_mode_on():
     with pytest.raises(ConfigError) as e:
         parse_config(CONFIG + "consent_mode: false\n", "site.yaml")
     assert "site.yaml:12: consent_mode: false, but google-tag-manager, google-analytics" in str(
-        e.value)
+        e.value
+    )
 
 
 def test_a_server_side_tagging_host_of_googles_may_be_advanced_too():
-    config = parse_config(CONFIG + """\
+    config = parse_config(
+        CONFIG
+        + """\
   - name: sgtm
     category: analytics
     vendor: Google
     hosts: [sgtm.example.com]
     consent_mode: advanced
-""")
+"""
+    )
     assert Policy(config).blocked_host("sgtm.example.com", NO_DECISION) is None

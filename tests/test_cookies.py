@@ -17,14 +17,20 @@ def test_set_cookie_name_is_robust():
 
 
 def test_cookie_pairs_keep_order_and_values():
-    assert cookie_pairs("a=1; b=2;c=x=y; ;flag") == [("a", "1"), ("b", "2"), ("c", "x=y"),
-                                                    ("", "flag")]
+    assert cookie_pairs("a=1; b=2;c=x=y; ;flag") == [
+        ("a", "1"),
+        ("b", "2"),
+        ("c", "x=y"),
+        ("", "flag"),
+    ]
 
 
 def test_request_header_drops_what_is_not_allowed():
     f = CookieFilter(lambda n: n in ("PHPSESSID", "lang"))
     assert f.request_header("_ga=1; PHPSESSID=abc; _fbp=2; lang=fr") == (
-        "PHPSESSID=abc; lang=fr", ["_ga", "_fbp"])
+        "PHPSESSID=abc; lang=fr",
+        ["_ga", "_fbp"],
+    )
     assert f.request_header("_ga=1") == (None, ["_ga"])
 
 
@@ -44,7 +50,8 @@ def test_deletion_reaches_host_parents_and_configured_domain():
 
 def test_deletion_on_ip_hosts_has_no_domain_and_secure_prefixes_stay_secure():
     assert deletion_headers(["a"], "127.0.0.1:8000", None, False) == [
-        "a=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=/"]
+        "a=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=/"
+    ]
     values = deletion_headers(["__Host-id", "__Secure-x"], "example.com", None, False)
     assert all(v.endswith("; Secure") for v in values)
     assert not any("__Host-id" in v and "Domain" in v for v in values)
@@ -69,7 +76,11 @@ def test_capped_cuts_long_lifetimes_and_keeps_the_rest():
 
 def test_deletion_domains_stop_at_the_cookie_domain():
     assert deletion_domains("a.b.www.example.com", ".example.com") == [
-        "a.b.www.example.com", "b.www.example.com", "www.example.com", "example.com"]
+        "a.b.www.example.com",
+        "b.www.example.com",
+        "www.example.com",
+        "example.com",
+    ]
     assert deletion_domains("other.test", ".example.com") == ["other.test", "example.com"]
 
 

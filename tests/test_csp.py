@@ -7,13 +7,15 @@ def test_nonce_policy_gets_our_nonce_and_endpoints_nothing_else():
     value = "script-src 'nonce-site' 'strict-dynamic'; style-src 'self'; object-src 'none'"
     assert admit_injected(value, "N", OWN) == (
         "script-src 'nonce-site' 'strict-dynamic' 'nonce-N'; style-src 'self' 'nonce-N'; "
-        "object-src 'none'")
+        "object-src 'none'"
+    )
 
 
 def test_unsafe_inline_is_never_switched_off_by_a_nonce():
     value = "script-src 'self' 'unsafe-inline'; style-src 'unsafe-inline'"
     assert admit_injected(value, "N", OWN) == (
-        f"script-src 'self' 'unsafe-inline' {OWN}; style-src 'unsafe-inline'")
+        f"script-src 'self' 'unsafe-inline' {OWN}; style-src 'unsafe-inline'"
+    )
 
 
 def test_default_src_stands_in_for_missing_directives():
@@ -28,7 +30,8 @@ def test_fetch_and_form_posts_to_our_endpoints_are_allowed():
 def test_policies_without_relevant_directives_are_untouched():
     assert admit_injected("frame-ancestors 'none'", "N", OWN) == "frame-ancestors 'none'"
     assert admit_injected("img-src *, script-src 'none'", "N", OWN) == (
-        "img-src *, script-src 'nonce-N'")
+        "img-src *, script-src 'nonce-N'"
+    )
 
 
 def test_own_policy_lists_consented_hosts_as_prefixes():
@@ -46,14 +49,18 @@ def test_own_policy_reports_violations_to_the_proxy():
 
 def test_the_origins_frame_src_lets_in_only_the_proxys_frame_documents():
     assert admit_injected("frame-src https://www.youtube.com", "N", OWN) == (
-        f"frame-src https://www.youtube.com {OWN}")
+        f"frame-src https://www.youtube.com {OWN}"
+    )
     assert admit_injected("child-src 'none'", "N", OWN) == f"child-src {OWN}"
 
 
 def test_the_frame_document_frames_its_service_and_nothing_else():
     from consentproxy.csp import frame_header
+
     value = frame_header(["www.youtube.com", "*.ytimg.com", "www.google.com/maps"])
-    assert value.startswith("default-src 'none'; frame-src *.ytimg.com www.google.com/maps "
-                            "www.google.com/maps/ www.youtube.com;")
+    assert value.startswith(
+        "default-src 'none'; frame-src *.ytimg.com www.google.com/maps "
+        "www.google.com/maps/ www.youtube.com;"
+    )
     assert "frame-ancestors 'self'" in value and "script-src" not in value
     assert "'self'" not in value.split("frame-ancestors")[0]  # frames nothing of the site

@@ -42,7 +42,11 @@ def declaration() -> Declaration:
 def test_declaration_lists_each_categorys_services_with_their_cookies_and_facts():
     data = declaration().data("en")
     assert [c["name"] for c in data["categories"]] == [
-        "necessary", "analytics", "social", "advertising"]
+        "necessary",
+        "analytics",
+        "social",
+        "advertising",
+    ]
     analytics = data["categories"][1]
     assert analytics["title"] == "Audience measurement" and not analytics["required"]
     ga = analytics["services"][0]
@@ -109,19 +113,23 @@ def test_json_names_its_schema_and_language():
 def test_operator_texts_replace_the_built_in_column_names():
     config = parse_config(CONFIG)
     config = replace(config, banner=replace(config.banner, texts={"en": {"purpose": "Why"}}))
-    assert "<th scope=\"col\">Why</th>" in Declaration(config).html("en").decode()
+    assert '<th scope="col">Why</th>' in Declaration(config).html("en").decode()
 
 
 def test_the_proxy_fills_the_declaration_into_the_element_the_page_or_config_marks():
     """In the page's language (its <html lang>), into `[data-consent-declaration]` (the
     default) and the elements banner.declaration_selectors names."""
-    config = parse_config(CONFIG + "banner: {declaration_selectors: ['[data-consent-"
-                          "declaration]', '#cookie-list']}\n")
+    config = parse_config(
+        CONFIG + "banner: {declaration_selectors: ['[data-consent-declaration]', '#cookie-list']}\n"
+    )
     engine = Engine(config, [b"k" * 32])
-    plan = engine.begin(Request("GET", "/cookies", [("Host", "shop.example"), (
-        "Accept-Language", "en")])).response(200, [("Content-Type", "text/html")])
-    page = (b'<!DOCTYPE html><html lang="de"><body><h1>Cookies</h1><div id="cookie-list">'
-            b"</div><p data-consent-declaration>old table</p></body></html>")
+    plan = engine.begin(
+        Request("GET", "/cookies", [("Host", "shop.example"), ("Accept-Language", "en")])
+    ).response(200, [("Content-Type", "text/html")])
+    page = (
+        b'<!DOCTYPE html><html lang="de"><body><h1>Cookies</h1><div id="cookie-list">'
+        b"</div><p data-consent-declaration>old table</p></body></html>"
+    )
     assert plan.body is not None
     out = plan.body.feed(page) + plan.body.close()
     german = Declaration(config).html("de")
@@ -130,13 +138,17 @@ def test_the_proxy_fills_the_declaration_into_the_element_the_page_or_config_mar
     assert german + b"old table</p>" in out
     # Without a selector that matches, the page is left as it is.
     plan = engine.begin(Request("GET", "/", [("Host", "shop.example")])).response(
-        200, [("Content-Type", "text/html")])
+        200, [("Content-Type", "text/html")]
+    )
     assert plan.body is not None
     other = b"<!DOCTYPE html><html><body><div id=cookies></div></body></html>"
     assert b"consent-declaration" not in plan.body.feed(other) + plan.body.close()
 
 
 def test_a_declaration_selector_the_rewriter_cannot_match_is_refused_with_its_line():
-    with pytest.raises(ConfigError, match=r"site.yaml:\d+: banner.declaration_selectors: "
-                                          r"'main div': only a tag"):
+    with pytest.raises(
+        ConfigError,
+        match=r"site.yaml:\d+: banner.declaration_selectors: "
+        r"'main div': only a tag",
+    ):
         parse_config(CONFIG + "banner: {declaration_selectors: ['main div']}\n", "site.yaml")

@@ -7,8 +7,12 @@ import urllib.request
 
 
 def test_demo_prints_the_url_and_serves_the_protected_site():
-    proc = subprocess.Popen([sys.executable, "-m", "consentproxy.cli", "demo", "--port", "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "consentproxy.cli", "demo", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         url = None
         for _ in range(5):
@@ -41,7 +45,9 @@ def test_the_demo_pages_hold_nothing_written_for_the_proxy_and_the_config_wires_
     config = load_config(DEMO_DIR / "config.yaml")
     assert config.banner.open_selectors == ("a.lien-cookies",)
     engine = Engine(config, [b"k" * 32])
-    ex = engine.begin(Request("GET", "/", [("Host", "garage.test"), ("Sec-Fetch-Dest", "document")]))
+    ex = engine.begin(
+        Request("GET", "/", [("Host", "garage.test"), ("Sec-Fetch-Dest", "document")])
+    )
     plan = ex.response(200, [("Content-Type", "text/html; charset=utf-8")])
     page = plan.body.feed((DEMO_DIR / "pages" / "index.html").read_bytes()) + plan.body.close()
     assert page.count(b'<a data-consent-action="open" href="#cookies" class="lien-cookies"') == 1

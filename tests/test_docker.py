@@ -68,16 +68,18 @@ def test_the_load_balancer_points_at_the_proxy_replicas():
     conf = (DOCKER / "nginx-lb.conf").read_text()
     port = load_config(DOCKER / "proxy.yaml").listen_port
     replicas = [n for n, s in BUILT.items() if s["command"][0] == "serve"]
-    assert sorted(re.findall(r"server (\S+):(\d+);", conf)) == [(r, str(port)) for r in
-                                                                  sorted(replicas)]
+    assert sorted(re.findall(r"server (\S+):(\d+);", conf)) == [
+        (r, str(port)) for r in sorted(replicas)
+    ]
 
 
 async def start(*args: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        *args, env={**os.environ, "CONSENTPROXY_SECRET": SECRET},
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
-
-
+        *args,
+        env={**os.environ, "CONSENTPROXY_SECRET": SECRET},
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
 
 
 @pytest.fixture
@@ -88,32 +90,47 @@ async def topology(postgres_dsn: str, tmp_path: Path) -> AsyncIterator[dict[str,
         pytest.fail("nginx is missing: run `make services`")
     ports = {name: free_port() for name in ("origin", "proxy1", "proxy2", "lb")}
     cli = [sys.executable, "-m", "consentproxy.cli"]
-    origin_cmd = [a.replace("0.0.0.0:8080", f"127.0.0.1:{ports['origin']}")
-                  for a in SERVICES["origin"]["command"]]
+    origin_cmd = [
+        a.replace("0.0.0.0:8080", f"127.0.0.1:{ports['origin']}")
+        for a in SERVICES["origin"]["command"]
+    ]
     procs = [await start(*cli, *origin_cmd)]
     for name in ("proxy1", "proxy2"):
         config = (DOCKER / "proxy.yaml").read_text()
-        config = (config.replace("http://origin:8080", f"http://127.0.0.1:{ports['origin']}")
-                  .replace("postgresql://consent:consent@db/consent", postgres_dsn)
-                  .replace("0.0.0.0:8000", f"127.0.0.1:{ports[name]}")
-                  .replace("0.0.0.0:9100", f"127.0.0.1:{free_port()}")
-                  .replace(LB_ADDRESS, "127.0.0.1"))
+        config = (
+            config.replace("http://origin:8080", f"http://127.0.0.1:{ports['origin']}")
+            .replace("postgresql://consent:consent@db/consent", postgres_dsn)
+            .replace("0.0.0.0:8000", f"127.0.0.1:{ports[name]}")
+            .replace("0.0.0.0:9100", f"127.0.0.1:{free_port()}")
+            .replace(LB_ADDRESS, "127.0.0.1")
+        )
         (tmp_path / f"{name}.yaml").write_text(config)
-        command = [a.replace("/etc/consentproxy/config.yaml", str(tmp_path / f"{name}.yaml"))
-                   for a in SERVICES[name]["command"]]
+        command = [
+            a.replace("/etc/consentproxy/config.yaml", str(tmp_path / f"{name}.yaml"))
+            for a in SERVICES[name]["command"]
+        ]
         procs.append(await start(*cli, *command))
-    lb = (DOCKER / "nginx-lb.conf").read_text().replace("listen 80;",
-                                                       f"listen 127.0.0.1:{ports['lb']};")
+    lb = (
+        (DOCKER / "nginx-lb.conf")
+        .read_text()
+        .replace("listen 80;", f"listen 127.0.0.1:{ports['lb']};")
+    )
     for name in ("proxy1", "proxy2"):
         lb = lb.replace(f"{name}:8000", f"127.0.0.1:{ports[name]}")
     (tmp_path / "default.conf").write_text(lb)
-    temp = " ".join(f"{k}_temp_path {tmp_path}/{k};" for k in
-                    ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    temp = " ".join(
+        f"{k}_temp_path {tmp_path}/{k};"
+        for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
     (tmp_path / "nginx.conf").write_text(
         f"pid {tmp_path}/nginx.pid; error_log {tmp_path}/error.log; events {{}} "
-        f"http {{ access_log off; {temp} include {tmp_path}/default.conf; }}")
-    procs.append(await start(nginx, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"),
-                             "-g", "daemon off;"))
+        f"http {{ access_log off; {temp} include {tmp_path}/default.conf; }}"
+    )
+    procs.append(
+        await start(
+            nginx, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"), "-g", "daemon off;"
+        )
+    )
     try:
         for name in ("proxy1", "proxy2"):
             await until_up(f"http://127.0.0.1:{ports[name]}/.consent/healthz")
@@ -132,20 +149,23 @@ async def test_compose_topology_two_replicas_behave_as_one(topology: dict[str, s
         async with client.get(lb + "/") as resp:
             page = await resp.text()
         assert resp.status == 200 and 'id="consentproxy"' in page and "Garage Dupont" in page
-        async with client.post(lb + "/.consent/choice", json={"action": "reject-all"},
-                               headers={"Origin": lb}) as resp:
+        async with client.post(
+            lb + "/.consent/choice", json={"action": "reject-all"}, headers={"Origin": lb}
+        ) as resp:
             assert resp.status == 200
             cookie = resp.headers["Set-Cookie"].split(";")[0]
         # Either replica honours the cookie the other signed, and reads the shared records.
         for name in ("proxy1", "proxy2"):
             for _ in range(100):
-                async with client.get(topology[name] + "/.consent/me",
-                                      headers={"Cookie": cookie}) as resp:
+                async with client.get(
+                    topology[name] + "/.consent/me", headers={"Cookie": cookie}
+                ) as resp:
                     body = await resp.json() if resp.status == 200 else {"records": []}
                 if body["records"]:
                     break
                 await asyncio.sleep(0.05)
             assert [r["action"] for r in body["records"]] == ["reject-all"], name
-            async with client.get(topology[name] + "/.consent/state",
-                                  headers={"Cookie": cookie}) as resp:
+            async with client.get(
+                topology[name] + "/.consent/state", headers={"Cookie": cookie}
+            ) as resp:
                 assert (await resp.json())["decided"] is True

@@ -18,8 +18,9 @@ HTML = [("Content-Type", "text/html; charset=utf-8")]
 
 @pytest.fixture
 def engine(config) -> Engine:
-    return Engine(config.with_overrides(upstream="http://127.0.0.1:9"), [b"k" * 32],
-                  clock=lambda: NOW)
+    return Engine(
+        config.with_overrides(upstream="http://127.0.0.1:9"), [b"k" * 32], clock=lambda: NOW
+    )
 
 
 def get(engine, target="/", cookie=None, **extra):
@@ -29,11 +30,21 @@ def get(engine, target="/", cookie=None, **extra):
 
 
 def choose(engine, action, categories=(), cookie=None):
-    ex = engine.begin(Request("POST", "/.consent/choice", [
-        ("Host", "shop.example.com"), ("Origin", "http://shop.example.com"),
-        ("Content-Type", "application/json")] + ([("Cookie", cookie)] if cookie else [])))
-    resp = ex.local_response(json.dumps({"action": action,
-                                         "categories": list(categories)}).encode())
+    ex = engine.begin(
+        Request(
+            "POST",
+            "/.consent/choice",
+            [
+                ("Host", "shop.example.com"),
+                ("Origin", "http://shop.example.com"),
+                ("Content-Type", "application/json"),
+            ]
+            + ([("Cookie", cookie)] if cookie else []),
+        )
+    )
+    resp = ex.local_response(
+        json.dumps({"action": action, "categories": list(categories)}).encode()
+    )
     consent = next(v for k, v in resp.headers if k == "Set-Cookie" and v.startswith("consent="))
     return resp, consent.split(";")[0]
 
@@ -45,8 +56,7 @@ def test_no_decision_strips_tracking_cookies_both_ways(engine):
     cookies = [v for k, v in plan.headers if k == "Set-Cookie"]
     assert "lang=fr" in cookies and not any(c.startswith("_gid=1") for c in cookies)
     assert any(c.startswith("_ga=; Max-Age=0") for c in cookies)
-    assert any(c.startswith("_fbp=; Max-Age=0; ") and "Domain=example.com" in c
-               for c in cookies)
+    assert any(c.startswith("_fbp=; Max-Age=0; ") and "Domain=example.com" in c for c in cookies)
 
 
 def test_accepting_lets_the_category_through_and_nothing_else(engine):
@@ -59,20 +69,27 @@ def test_accepting_lets_the_category_through_and_nothing_else(engine):
 def test_withdrawal_deletes_what_the_new_choice_no_longer_covers(engine):
     _, consent = choose(engine, "accept-all")
     resp, _ = choose(engine, "reject-all", cookie=f"{consent}; _ga=1; PHPSESSID=s")
-    deleted = {v.split("=")[0] for k, v in resp.headers
-               if k == "Set-Cookie" and "Max-Age=0" in v}
+    deleted = {v.split("=")[0] for k, v in resp.headers if k == "Set-Cookie" and "Max-Age=0" in v}
     assert deleted == {"_ga"}
 
 
 def test_choice_from_another_site_is_refused(engine):
-    ex = engine.begin(Request("POST", "/.consent/choice", [
-        ("Host", "shop.example.com"), ("Origin", "https://evil.example")]))
+    ex = engine.begin(
+        Request(
+            "POST",
+            "/.consent/choice",
+            [("Host", "shop.example.com"), ("Origin", "https://evil.example")],
+        )
+    )
     assert ex.local_response(b'{"action":"accept-all"}').status == 403
 
 
 def test_html_is_rewritten_with_private_caching_and_csp(engine):
-    plan = get(engine).response(200, HTML + [("ETag", '"abc"'), ("Content-Length", "10"),
-                                             ("Cache-Control", "public, max-age=60")])
+    plan = get(engine).response(
+        200,
+        HTML
+        + [("ETag", '"abc"'), ("Content-Length", "10"), ("Cache-Control", "public, max-age=60")],
+    )
     assert plan.body is not None
     assert header(plan.headers, "content-length") is None
     assert header(plan.headers, "etag").startswith('W/"abc.cps')
@@ -85,8 +102,7 @@ ORIGIN_PAGE = HTML + [("ETag", '"v1"'), ("Last-Modified", "Wed, 21 Oct 2015 07:2
 
 
 def page_etag(engine, cookie=None, **extra):
-    return header(get(engine, cookie=cookie, **extra).response(200, ORIGIN_PAGE).headers,
-                  "etag")
+    return header(get(engine, cookie=cookie, **extra).response(200, ORIGIN_PAGE).headers, "etag")
 
 
 def test_rewritten_page_has_no_date_and_a_tag_of_its_consent_state(engine):
@@ -94,8 +110,13 @@ def test_rewritten_page_has_no_date_and_a_tag_of_its_consent_state(engine):
     assert header(plan.headers, "last-modified") is None
     _, accepted = choose(engine, "accept-all")
     _, rejected = choose(engine, "reject-all")
-    tags = {page_etag(engine), page_etag(engine, accepted), page_etag(engine, rejected),
-            page_etag(engine, Sec_Fetch_Dest="document"), page_etag(engine, Accept_Language="fr")}
+    tags = {
+        page_etag(engine),
+        page_etag(engine, accepted),
+        page_etag(engine, rejected),
+        page_etag(engine, Sec_Fetch_Dest="document"),
+        page_etag(engine, Accept_Language="fr"),
+    }
     assert len(tags) == 5 and all(t.startswith('W/"v1.cps') for t in tags)
     assert page_etag(engine, accepted) == page_etag(engine, choose(engine, "accept-all")[1])
     other = Engine(replace(engine.config, csp="enforce"), [b"k" * 32], clock=lambda: NOW)
@@ -106,8 +127,13 @@ def test_withdrawal_is_not_undone_by_revalidating_the_accepted_page(engine):
     _, accepted = choose(engine, "accept-all")
     _, rejected = choose(engine, "reject-all")
     cached = page_etag(engine, accepted, Sec_Fetch_Dest="document")
-    ex = get(engine, cookie=rejected, Sec_Fetch_Dest="document", If_None_Match=cached,
-             If_Modified_Since="Wed, 21 Oct 2015 07:28:00 GMT")
+    ex = get(
+        engine,
+        cookie=rejected,
+        Sec_Fetch_Dest="document",
+        If_None_Match=cached,
+        If_Modified_Since="Wed, 21 Oct 2015 07:28:00 GMT",
+    )
     up = ex.upstream_headers()
     assert header(up, "if-none-match") is None and header(up, "if-modified-since") is None
 
@@ -122,9 +148,15 @@ def test_page_of_the_same_state_revalidates_with_the_origins_tag(engine):
     cached = page_etag(engine, accepted)
     ex = get(engine, cookie=accepted, If_None_Match=f'"other", {cached}')
     assert header(ex.upstream_headers(), "if-none-match") == '"v1"'
-    plan = ex.response(304, [("ETag", '"v1"'), ("Cache-Control", "public, max-age=60"),
-                             ("Last-Modified", "Wed, 21 Oct 2015 07:28:00 GMT"),
-                             ("Content-Security-Policy", "default-src 'self'")])
+    plan = ex.response(
+        304,
+        [
+            ("ETag", '"v1"'),
+            ("Cache-Control", "public, max-age=60"),
+            ("Last-Modified", "Wed, 21 Oct 2015 07:28:00 GMT"),
+            ("Content-Security-Policy", "default-src 'self'"),
+        ],
+    )
     assert plan.body is None
     assert header(plan.headers, "etag") == cached
     assert header(plan.headers, "cache-control") == "private, max-age=60"
@@ -137,21 +169,25 @@ def test_weak_origin_tags_go_back_weak(engine):
     plan = get(engine).response(200, HTML + [("ETag", 'W/"x,y"')])
     ours = header(plan.headers, "etag")
     assert ours.startswith('W/"x,y.cpw')
-    assert header(get(engine, If_None_Match=ours).upstream_headers(),
-                  "if-none-match") == 'W/"x,y"'
+    assert header(get(engine, If_None_Match=ours).upstream_headers(), "if-none-match") == 'W/"x,y"'
 
 
 def test_subresources_keep_the_origins_validators(engine):
-    ex = get(engine, Sec_Fetch_Dest="image", If_None_Match='"img1"',
-             If_Modified_Since="Wed, 21 Oct 2015 07:28:00 GMT")
+    ex = get(
+        engine,
+        Sec_Fetch_Dest="image",
+        If_None_Match='"img1"',
+        If_Modified_Since="Wed, 21 Oct 2015 07:28:00 GMT",
+    )
     up = ex.upstream_headers()
     assert header(up, "if-none-match") == '"img1"'
     assert header(up, "if-modified-since") == "Wed, 21 Oct 2015 07:28:00 GMT"
 
 
 def test_page_with_a_nonce_has_no_validator(engine):
-    plan = get(engine).response(200, ORIGIN_PAGE + [("Content-Security-Policy",
-                                                     "script-src 'self'")])
+    plan = get(engine).response(
+        200, ORIGIN_PAGE + [("Content-Security-Policy", "script-src 'self'")]
+    )
     assert header(plan.headers, "etag") is None
 
 
@@ -166,10 +202,17 @@ def test_gzip_html_is_decoded_rewritten_and_reencoded(engine):
     assert ex.report.neutralised == [("youtube", "iframe")] and ex.report.banner
 
 
-@pytest.mark.parametrize(("method", "status", "ctype"), [
-    ("HEAD", 200, "text/html"), ("GET", 304, "text/html"), ("GET", 206, "text/html"),
-    ("GET", 204, "text/html"), ("GET", 200, "application/json"), ("GET", 200, "image/png"),
-])
+@pytest.mark.parametrize(
+    ("method", "status", "ctype"),
+    [
+        ("HEAD", 200, "text/html"),
+        ("GET", 304, "text/html"),
+        ("GET", 206, "text/html"),
+        ("GET", 204, "text/html"),
+        ("GET", 200, "application/json"),
+        ("GET", 200, "image/png"),
+    ],
+)
 def test_bodies_that_must_not_be_rewritten_pass_through(engine, method, status, ctype):
     ex = engine.begin(Request(method, "/", [("Host", "h")]))
     assert ex.response(status, [("Content-Type", ctype)]).body is None
@@ -183,22 +226,33 @@ def test_html_with_a_coding_browsers_ignore_is_rewritten_as_it_comes(engine, cod
     assert header(plan.headers, "content-encoding") is None
 
 
-@pytest.mark.parametrize("types", [
-    [("Content-Type", "text/plain"), ("Content-Type", "text/html; charset=utf-8")],
-    [("Content-Type", "text/plain, text/html")],
-    [("Content-Type", "text/html"), ("Content-Type", "text/plain")],
-])
+@pytest.mark.parametrize(
+    "types",
+    [
+        [("Content-Type", "text/plain"), ("Content-Type", "text/html; charset=utf-8")],
+        [("Content-Type", "text/plain, text/html")],
+        [("Content-Type", "text/html"), ("Content-Type", "text/plain")],
+    ],
+)
 def test_html_in_any_content_type_is_rewritten_and_sent_as_the_only_type(engine, types):
     plan = get(engine).response(200, types)
     assert plan.body is not None
     assert [v for k, v in plan.headers if k.lower() == "content-type"] == [
-        next(t.strip() for _, v in types for t in v.split(",") if "html" in t)]
+        next(t.strip() for _, v in types for t in v.split(",") if "html" in t)
+    ]
     assert header(plan.headers, "x-content-type-options") == "nosniff"
 
 
-@pytest.mark.parametrize("ctype", ["text/xml", "application/xml", "image/svg+xml",
-                                   "application/rss+xml; charset=utf-8",
-                                   "text/plain, image/svg+xml"])
+@pytest.mark.parametrize(
+    "ctype",
+    [
+        "text/xml",
+        "application/xml",
+        "image/svg+xml",
+        "application/rss+xml; charset=utf-8",
+        "text/plain, image/svg+xml",
+    ],
+)
 def test_xml_and_svg_documents_get_the_csp_and_nosniff(engine, ctype):
     plan = get(engine).response(200, [("Content-Type", ctype)])
     assert plan.body is None
@@ -212,24 +266,28 @@ def test_a_body_without_a_type_gets_the_csp_but_may_still_be_a_script(engine):
     assert header(plan.headers, "x-content-type-options") is None
 
 
-@pytest.mark.parametrize("ctype", ["image/png", "text/javascript", "text/css", "text/plain",
-                                   "application/json"])
+@pytest.mark.parametrize(
+    "ctype", ["image/png", "text/javascript", "text/css", "text/plain", "application/json"]
+)
 def test_subresources_get_no_csp_and_no_nosniff(engine, ctype):
     plan = get(engine).response(200, [("Content-Type", ctype)])
     names = {k.lower() for k, _ in plan.headers}
     assert not names & {"content-security-policy-report-only", "x-content-type-options"}
 
 
-LINKS = ("<https://www.google-analytics.com/analytics.js>; rel=preload; as=script, "
-         '</style.css>; rel=preload; as=style; title="a, b", '
-         "<https://www.facebook.com>; rel=preconnect")
+LINKS = (
+    "<https://www.google-analytics.com/analytics.js>; rel=preload; as=script, "
+    '</style.css>; rel=preload; as=style; title="a, b", '
+    "<https://www.facebook.com>; rel=preconnect"
+)
 
 
 def test_preload_links_to_services_not_consented_are_removed(engine):
     pixel = "<//connect.facebook.net/x.js>; rel=preload"
     plan = get(engine).response(200, HTML + [("Link", LINKS), ("Link", pixel)])
     assert [v for k, v in plan.headers if k == "Link"] == [
-        '</style.css>; rel=preload; as=style; title="a, b"']
+        '</style.css>; rel=preload; as=style; title="a, b"'
+    ]
     _, accepted = choose(engine, "accept-all")
     plan = get(engine, cookie=accepted).response(200, [("Link", LINKS)])
     assert header(plan.headers, "link") == LINKS
@@ -248,11 +306,22 @@ def test_xhr_fragments_are_neutralised_without_banner(engine):
 
 
 def forwarded(engine, proto="https", client_ip="10.0.0.1"):
-    return engine.begin(Request("GET", "/", [
-        ("Host", "h.example"), ("Connection", "keep-alive, X-Secret"), ("X-Secret", "1"),
-        ("Accept-Encoding", "gzip, sdch, br"), ("X-Forwarded-For", "1.2.3.4"),
-        ("X-Forwarded-Proto", proto), ("X-Forwarded-Host", "www.example.com")],
-        client_ip=client_ip))
+    return engine.begin(
+        Request(
+            "GET",
+            "/",
+            [
+                ("Host", "h.example"),
+                ("Connection", "keep-alive, X-Secret"),
+                ("X-Secret", "1"),
+                ("Accept-Encoding", "gzip, sdch, br"),
+                ("X-Forwarded-For", "1.2.3.4"),
+                ("X-Forwarded-Proto", proto),
+                ("X-Forwarded-Host", "www.example.com"),
+            ],
+            client_ip=client_ip,
+        )
+    )
 
 
 def test_upstream_gets_forwarding_headers_and_no_hop_by_hop(engine):
@@ -267,8 +336,11 @@ def test_upstream_gets_forwarding_headers_and_no_hop_by_hop(engine):
 
 
 def test_forwarding_headers_of_a_trusted_proxy_are_believed(engine):
-    trusting = Engine(replace(engine.config, trusted_proxies=(ip_network("10.0.0.0/8"),)),
-                      [b"k" * 32], clock=lambda: NOW)
+    trusting = Engine(
+        replace(engine.config, trusted_proxies=(ip_network("10.0.0.0/8"),)),
+        [b"k" * 32],
+        clock=lambda: NOW,
+    )
     ex = forwarded(trusting)
     headers = ex.upstream_headers()
     assert ex.scheme == "https"
@@ -280,22 +352,25 @@ def test_forwarding_headers_of_a_trusted_proxy_are_believed(engine):
 
 @pytest.mark.parametrize("proto", ["https://evil.example/#", "javascript", "", "ftp"])
 def test_forged_forwarded_proto_cannot_redirect_off_site(engine, proto):
-    trusting = Engine(replace(engine.config, trusted_proxies=(ip_network("10.0.0.1"),)),
-                      [b"k" * 32], clock=lambda: NOW)
+    trusting = Engine(
+        replace(engine.config, trusted_proxies=(ip_network("10.0.0.1"),)),
+        [b"k" * 32],
+        clock=lambda: NOW,
+    )
     plan = forwarded(trusting, proto).response(302, [("Location", "http://127.0.0.1:9/next")])
     assert header(plan.headers, "location") == "http://h.example/next"
 
 
 @pytest.fixture
 def testing_engine(config) -> Engine:
-    cfg = replace(config.with_overrides(upstream="http://127.0.0.1:9"),
-                  testing=ForTesting(state_header=True))
+    cfg = replace(
+        config.with_overrides(upstream="http://127.0.0.1:9"), testing=ForTesting(state_header=True)
+    )
     return Engine(cfg, [b"k" * 32], clock=lambda: NOW)
 
 
 def test_forced_state_wins_over_the_cookie(config, engine):
-    forced = Engine(config, [b"k" * 32], clock=lambda: NOW,
-                    forced=parse_state("reject", config))
+    forced = Engine(config, [b"k" * 32], clock=lambda: NOW, forced=parse_state("reject", config))
     _, consent = choose(engine, "accept-all")  # the same key: a valid cookie
     ex = get(forced, cookie=f"{consent}; _ga=1")
     assert ex.state.decided and not ex.state.categories
@@ -331,14 +406,17 @@ def test_report_says_what_was_done_in_one_line(engine):
     plan.body.close()
     assert ex.report.summary() == (
         "consent none (cookie); request cookies stripped: _ga; Set-Cookie dropped: _fbp; "
-        "cookies deleted: _ga; neutralised: facebook-pixel <script>; banner injected")
+        "cookies deleted: _ga; neutralised: facebook-pixel <script>; banner injected"
+    )
     assert json.loads(json.dumps(ex.report.as_dict()))["neutralised"] == [
-        ["facebook-pixel", "script"]]
+        ["facebook-pixel", "script"]
+    ]
 
 
 def test_redirects_to_a_per_request_upstream_are_made_relative_to_the_visitor(engine):
-    ex = engine.begin(Request("GET", "/", [("Host", "www.example.com")],
-                              upstream="http://www.example.com:8080"))
+    ex = engine.begin(
+        Request("GET", "/", [("Host", "www.example.com")], upstream="http://www.example.com:8080")
+    )
     plan = ex.response(302, [("Location", "http://www.example.com:8080/next")])
     assert header(plan.headers, "location") == "http://www.example.com/next"
 
@@ -346,26 +424,37 @@ def test_redirects_to_a_per_request_upstream_are_made_relative_to_the_visitor(en
 def test_cookies_that_pass_live_at_most_13_months(engine):
     _, consent = choose(engine, "accept-all")
     ex = get(engine, cookie=consent)
-    plan = ex.response(200, [("Set-Cookie", "_ga=GA1; Max-Age=63072000; Path=/"),
-                             ("Set-Cookie", "lang=fr; Max-Age=86400")])
+    plan = ex.response(
+        200,
+        [
+            ("Set-Cookie", "_ga=GA1; Max-Age=63072000; Path=/"),
+            ("Set-Cookie", "lang=fr; Max-Age=86400"),
+        ],
+    )
     assert [v for k, v in plan.headers if k == "Set-Cookie"] == [
-        "_ga=GA1; Path=/; Max-Age=34128000", "lang=fr; Max-Age=86400"]
+        "_ga=GA1; Path=/; Max-Age=34128000",
+        "lang=fr; Max-Age=86400",
+    ]
     assert "lifetime capped to 13 months: _ga" in ex.report.summary()
 
 
 def test_origin_csp_is_kept_and_learns_only_our_nonce(engine):
     site_csp = "script-src 'nonce-site' 'strict-dynamic'; style-src 'self'"
     plan = get(engine, Sec_Fetch_Dest="document").response(
-        200, HTML + [("Content-Security-Policy", site_csp)])
+        200, HTML + [("Content-Security-Policy", site_csp)]
+    )
     value = header(plan.headers, "content-security-policy")
     nonce = value.split("'nonce-")[2].split("'")[0]
-    assert value == (f"script-src 'nonce-site' 'strict-dynamic' 'nonce-{nonce}'; "
-                     f"style-src 'self' 'nonce-{nonce}'")
+    assert value == (
+        f"script-src 'nonce-site' 'strict-dynamic' 'nonce-{nonce}'; "
+        f"style-src 'self' 'nonce-{nonce}'"
+    )
     html = plan.body.feed(b"<!DOCTYPE html><html><head></head><body>x</body></html>")
     html += plan.body.close()
     assert html.count(f'nonce="{nonce}"'.encode()) == 2  # consent.js and the banner's style
     other = get(engine, Sec_Fetch_Dest="document").response(
-        200, HTML + [("Content-Security-Policy", site_csp)])
+        200, HTML + [("Content-Security-Policy", site_csp)]
+    )
     assert nonce not in header(other.headers, "content-security-policy")  # one per response
 
 
@@ -384,11 +473,21 @@ def test_preferences_page_works_without_javascript(engine):
 
 
 def test_form_choice_keeps_services_outside_granted_categories(engine):
-    ex = engine.begin(Request("POST", "/.consent/choice", [
-        ("Host", "shop.example.com"), ("Origin", "http://shop.example.com"),
-        ("Content-Type", "application/x-www-form-urlencoded")]))
-    resp = ex.local_response(b"action=save&category=analytics&service=google-analytics"
-                             b"&service=youtube&service=nope&return=/x")
+    ex = engine.begin(
+        Request(
+            "POST",
+            "/.consent/choice",
+            [
+                ("Host", "shop.example.com"),
+                ("Origin", "http://shop.example.com"),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+            ],
+        )
+    )
+    resp = ex.local_response(
+        b"action=save&category=analytics&service=google-analytics"
+        b"&service=youtube&service=nope&return=/x"
+    )
     assert resp.status == 303 and header(resp.headers, "location") == "/x"
     assert resp.new_state.categories == frozenset({"analytics"})
     assert resp.new_state.services == frozenset({"youtube"})
@@ -400,8 +499,10 @@ def test_gpc_refuses_its_categories_whatever_the_cookie_says(engine):
     assert ex.state.gpc and "advertising" not in ex.state.categories
     assert "analytics" in ex.state.categories
     plan = ex.response(200, HTML)
-    page = plan.body.feed(b"<html><body><img src='https://www.facebook.com/tr?id=1'>"
-                          b"</body></html>") + plan.body.close()
+    page = (
+        plan.body.feed(b"<html><body><img src='https://www.facebook.com/tr?id=1'></body></html>")
+        + plan.body.close()
+    )
     assert b'data-consent-blocked="facebook-pixel"' in page
     assert b'id="cp-gpc"' in page and b"Global Privacy Control" in page  # the banner says so
     assert not get(engine, cookie=cookie).state.gpc  # ...and only when the browser asks
@@ -420,8 +521,9 @@ def test_a_new_service_in_an_accepted_category_asks_again(engine, config):
     from dataclasses import replace
 
     _, cookie = choose(engine, "save", ["analytics", "social"])
-    fewer = replace(engine.config, services=tuple(
-        s for s in engine.config.services if s.name != "vimeo"))
+    fewer = replace(
+        engine.config, services=tuple(s for s in engine.config.services if s.name != "vimeo")
+    )
     changed = Engine(fewer, [b"k" * 32], clock=lambda: NOW)
     state = get(changed, cookie=cookie).state
     assert state.reask and state.categories == {"analytics"}
@@ -433,18 +535,29 @@ def test_a_new_service_in_an_accepted_category_asks_again(engine, config):
 def test_origin_cookies_are_capped_to_the_configured_lifetime(engine):
     from dataclasses import replace
 
-    short = Engine(replace(engine.config, cap_cookie_lifetime_days=30), [b"k" * 32],
-                   clock=lambda: NOW)
+    short = Engine(
+        replace(engine.config, cap_cookie_lifetime_days=30), [b"k" * 32], clock=lambda: NOW
+    )
     plan = get(short).response(200, [("Set-Cookie", "PHPSESSID=1; Max-Age=99999999")])
     assert header(plan.headers, "set-cookie") == "PHPSESSID=1; Max-Age=2592000"
 
 
 def test_a_choice_becomes_a_record_of_what_was_granted_and_refused(engine):
-    ex = engine.begin(Request("POST", "/.consent/choice", [
-        ("Host", "shop.example.com"), ("Origin", "http://shop.example.com"),
-        ("Content-Type", "application/json"), ("User-Agent", "Mozilla/5.0 Chrome/131.0 x")]))
-    resp = ex.local_response(b'{"action":"save","categories":["analytics"],'
-                             b'"services":["youtube"],"via":"placeholder"}')
+    ex = engine.begin(
+        Request(
+            "POST",
+            "/.consent/choice",
+            [
+                ("Host", "shop.example.com"),
+                ("Origin", "http://shop.example.com"),
+                ("Content-Type", "application/json"),
+                ("User-Agent", "Mozilla/5.0 Chrome/131.0 x"),
+            ],
+        )
+    )
+    resp = ex.local_response(
+        b'{"action":"save","categories":["analytics"],"services":["youtube"],"via":"placeholder"}'
+    )
     rec = resp.record
     assert rec.method == "placeholder" and rec.user_agent == "Chrome 131"
     assert rec.granted_categories == ("analytics",) and "social" in rec.refused_categories
@@ -456,23 +569,37 @@ def test_a_record_names_the_language_and_the_version_the_visitor_was_shown(engin
     from consentproxy.proof import archived, config_from
 
     def decide(body: bytes, ctype: str, **headers: str):
-        ex = engine.begin(Request("POST", "/.consent/choice", [
-            ("Host", "shop.example.com"), ("Origin", "http://shop.example.com"),
-            ("Content-Type", ctype), *((k.replace("_", "-"), v) for k, v in headers.items())]))
+        ex = engine.begin(
+            Request(
+                "POST",
+                "/.consent/choice",
+                [
+                    ("Host", "shop.example.com"),
+                    ("Origin", "http://shop.example.com"),
+                    ("Content-Type", ctype),
+                    *((k.replace("_", "-"), v) for k, v in headers.items()),
+                ],
+            )
+        )
         return ex.local_response(body).record
 
     assert decide(b'{"action":"reject-all","lang":"pl"}', "application/json").language == "pl"
     form = decide(b"action=reject-all&lang=de&return=/", "application/x-www-form-urlencoded")
     assert form.language == "de"
     # A language the config does not offer (a forged or stale form): the browser's.
-    assert decide(b'{"action":"reject-all","lang":"xx"}', "application/json",
-                  Accept_Language="it-IT,it").language == "it"
+    assert (
+        decide(
+            b'{"action":"reject-all","lang":"xx"}', "application/json", Accept_Language="it-IT,it"
+        ).language
+        == "it"
+    )
     digest, content = engine.shown
     assert form.shown_digest == digest == archived(engine.config)[0]
     # The archive renders the same banner the live config does.
     again = config_from(content, digest)
     assert Banner(again, Policy(again)).render(NO_DECISION, "de", "/") == engine.banner.render(
-        NO_DECISION, "de", "/")
+        NO_DECISION, "de", "/"
+    )
 
 
 def test_after_max_age_days_the_choice_is_gone_and_the_banner_asks_again(engine):
@@ -484,13 +611,19 @@ def test_after_max_age_days_the_choice_is_gone_and_the_banner_asks_again(engine)
     ex = get(expired, cookie=cookie, Sec_Fetch_Dest="document")
     assert not ex.state.decided
     plan = ex.response(200, HTML)
-    page = plan.body.feed(b"<html><body><script src='https://www.google-analytics.com/ga.js'>"
-                          b"</script></body></html>") + plan.body.close()
+    page = (
+        plan.body.feed(
+            b"<html><body><script src='https://www.google-analytics.com/ga.js'>"
+            b"</script></body></html>"
+        )
+        + plan.body.close()
+    )
     assert b'type="text/plain"' in page and b'open=""' in page.split(b"<form")[0]
 
 
-@pytest.mark.parametrize("target", ["@127.0.0.1:9", "127.0.0.1:9", "http://evil.example/x",
-                                    "*", "", "evil.example:443"])
+@pytest.mark.parametrize(
+    "target", ["@127.0.0.1:9", "127.0.0.1:9", "http://evil.example/x", "*", "", "evil.example:443"]
+)
 def test_a_target_that_is_not_a_path_is_refused(engine, target):
     ex = engine.begin(Request("GET", target, [("Host", "h.example")]))
     assert ex.is_local and ex.local_response(b"").status == 400
@@ -501,15 +634,36 @@ def test_connect_is_refused(engine):
     assert ex.local_response(b"").status == 400
 
 
-@pytest.mark.parametrize("host", ["a." * 200 + "com", "evil.example@h.example", "h.example/x",
-                                  "h.example:80:80", "[::1", "[zz::1]", "h example", "h\x0bx",
-                                  "h.example:123456"])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "a." * 200 + "com",
+        "evil.example@h.example",
+        "h.example/x",
+        "h.example:80:80",
+        "[::1",
+        "[zz::1]",
+        "h example",
+        "h\x0bx",
+        "h.example:123456",
+    ],
+)
 def test_a_host_that_is_no_host_name_or_address_is_refused(engine, host):
     assert get_with_host(engine, host).local_response(b"").status == 400
 
 
-@pytest.mark.parametrize("host", ["h.example", "h.example.", "H.Example:8443", "127.0.0.1:80",
-                                  "[::1]:8000", "[2001:db8::1]", "a_b.example"])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "h.example",
+        "h.example.",
+        "H.Example:8443",
+        "127.0.0.1:80",
+        "[::1]:8000",
+        "[2001:db8::1]",
+        "a_b.example",
+    ],
+)
 def test_host_names_and_addresses_are_accepted(engine, host):
     assert not get_with_host(engine, host).is_local
 
@@ -527,17 +681,21 @@ def test_deep_host_and_many_cookies_cost_a_bounded_response(engine):
     cookies = "; ".join(f"_ga_{i}=1" for i in range(500))
     deep = "a." * 120 + "example.com"  # 251 bytes: a valid host
     plan = engine.begin(Request("GET", "/", [("Host", deep), ("Cookie", cookies)])).response(
-        200, [])
+        200, []
+    )
     deletions = [v for k, v in plan.headers if k == "Set-Cookie"]
     assert len(deletions) <= 32 * 9 and sum(map(len, deletions)) < 64 * 1024
     domains = {v.rsplit("Domain=", 1)[1] for v in deletions if "Domain=" in v}
     assert "example.com" in domains and deep in domains and len(domains) <= 8
 
 
-@pytest.mark.parametrize(("headers", "status"), [
-    ([("X-Big", "a" * 9000)], 431),
-    ([(f"X-{i}", "a" * 4000) for i in range(9)], 431),
-])
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ([("X-Big", "a" * 9000)], 431),
+        ([(f"X-{i}", "a" * 4000) for i in range(9)], 431),
+    ],
+)
 def test_request_heads_over_the_limits_get_431(engine, headers, status):
     ex = engine.begin(Request("GET", "/", [("Host", "h.example"), *headers]))
     assert ex.local_response(b"").status == status
@@ -562,40 +720,57 @@ def test_each_rewritten_response_carries_its_own_mark_and_the_origins_is_dropped
         assert mark != "forged" and b'data-consent-mark="%s"' % mark.encode() in body
         marks.append(mark)
     assert marks[0] != marks[1]
-    json_plan = get(engine).response(200, [("Content-Type", "application/json"),
-                                           ("X-Consent-Mark", "forged")])
+    json_plan = get(engine).response(
+        200, [("Content-Type", "application/json"), ("X-Consent-Mark", "forged")]
+    )
     assert header(json_plan.headers, "x-consent-mark") is None
 
 
-def answered(engine, body: bytes, form: bool = False, target="/.consent/choice",
-             cookie=None):
-    ex = engine.begin(Request("POST", target, [
-        ("Host", "shop.example.com"), ("Origin", "http://shop.example.com"),
-        ("Content-Type", "application/x-www-form-urlencoded" if form else "application/json")]
-        + ([("Cookie", cookie)] if cookie else [])))
+def answered(engine, body: bytes, form: bool = False, target="/.consent/choice", cookie=None):
+    ex = engine.begin(
+        Request(
+            "POST",
+            target,
+            [
+                ("Host", "shop.example.com"),
+                ("Origin", "http://shop.example.com"),
+                (
+                    "Content-Type",
+                    "application/x-www-form-urlencoded" if form else "application/json",
+                ),
+            ]
+            + ([("Cookie", cookie)] if cookie else []),
+        )
+    )
     record = ex.local_response(body).record
     return record.outcome, record.method
 
 
-@pytest.mark.parametrize(("body", "form", "target", "expected"), [
-    (b'{"action":"accept-all","via":"banner"}', False, "", ("accept-all", "banner")),
-    (b'{"action":"reject-all","via":"banner"}', False, "", ("reject-all", "banner")),
-    (b'{"action":"reject-all","via":"close"}', False, "", ("close", "banner")),
-    (b'{"action":"accept-all","via":"preferences"}', False, "", ("customise", "preferences")),
-    (b'{"action":"save","via":"placeholder"}', False, "", ("", "placeholder")),
-    (b"action=reject-all", True, "?via=close", ("close", "form")),
-    (b"action=save&category=analytics", True, "", ("customise", "form")),
-    (b"action=accept-all", True, "", ("accept-all", "form")),
-])
+@pytest.mark.parametrize(
+    ("body", "form", "target", "expected"),
+    [
+        (b'{"action":"accept-all","via":"banner"}', False, "", ("accept-all", "banner")),
+        (b'{"action":"reject-all","via":"banner"}', False, "", ("reject-all", "banner")),
+        (b'{"action":"reject-all","via":"close"}', False, "", ("close", "banner")),
+        (b'{"action":"accept-all","via":"preferences"}', False, "", ("customise", "preferences")),
+        (b'{"action":"save","via":"placeholder"}', False, "", ("", "placeholder")),
+        (b"action=reject-all", True, "?via=close", ("close", "form")),
+        (b"action=save&category=analytics", True, "", ("customise", "form")),
+        (b"action=accept-all", True, "", ("accept-all", "form")),
+    ],
+)
 def test_each_answer_to_the_first_layer_is_recorded_with_its_outcome(
-        engine, body, form, target, expected):
+    engine, body, form, target, expected
+):
     assert answered(engine, body, form, "/.consent/choice" + target) == expected
 
 
 def test_a_visitor_who_had_chosen_gives_no_first_layer_outcome(engine):
     _, cookie = choose(engine, "accept-all")
-    assert answered(engine, b'{"action":"reject-all","via":"preferences"}',
-                    cookie=cookie) == ("", "preferences")
+    assert answered(engine, b'{"action":"reject-all","via":"preferences"}', cookie=cookie) == (
+        "",
+        "preferences",
+    )
 
 
 def test_an_impression_is_a_page_showing_the_first_layer_to_be_answered(engine):
@@ -605,6 +780,7 @@ def test_an_impression_is_a_page_showing_the_first_layer_to_be_answered(engine):
         transform.feed(b"<!doctype html><html><body><p>x</p></body></html>")
         transform.close()
         return ex.report.impression
+
     _, cookie = choose(engine, "reject-all")
     assert impression() is True
     assert impression(cookie) is False
@@ -613,12 +789,18 @@ def test_an_impression_is_a_page_showing_the_first_layer_to_be_answered(engine):
 
 # --- jurisdictions (config regions) ---------------------------------------------------------
 
+
 @pytest.fixture
 def regional(engine) -> Engine:
-    return Engine(replace(engine.config, trusted_proxies=(ip_network("10.0.0.0/8"),),
-                          regions=Regions("CF-IPCountry", "CF-Region-Code",
-                                          frozenset({"US-CA", "CA"}))),
-                  [b"k" * 32], clock=lambda: NOW)
+    return Engine(
+        replace(
+            engine.config,
+            trusted_proxies=(ip_network("10.0.0.0/8"),),
+            regions=Regions("CF-IPCountry", "CF-Region-Code", frozenset({"US-CA", "CA"})),
+        ),
+        [b"k" * 32],
+        clock=lambda: NOW,
+    )
 
 
 def located(engine, cookie=None, client_ip="10.0.0.1", **place):
@@ -627,10 +809,15 @@ def located(engine, cookie=None, client_ip="10.0.0.1", **place):
     return engine.begin(Request("GET", "/", headers, client_ip=client_ip))
 
 
-@pytest.mark.parametrize("place", [{"CF_IPCountry": "US", "CF_Region_Code": "CA"},
-                                   {"CF_IPCountry": "us", "CF_Region_Code": "US-CA"},
-                                   {"CF_IPCountry": "CA"},
-                                   {"CF_IPCountry": "CA", "CF_Region_Code": "QC"}])
+@pytest.mark.parametrize(
+    "place",
+    [
+        {"CF_IPCountry": "US", "CF_Region_Code": "CA"},
+        {"CF_IPCountry": "us", "CF_Region_Code": "US-CA"},
+        {"CF_IPCountry": "CA"},
+        {"CF_IPCountry": "CA", "CF_Region_Code": "QC"},
+    ],
+)
 def test_an_opt_out_place_allows_every_optional_category_before_a_choice(regional, place):
     ex = located(regional, cookie="_ga=1; _fbp=2", **place)
     assert ex.state.opt_out and not ex.state.decided and not ex.state.asks
@@ -638,9 +825,16 @@ def test_an_opt_out_place_allows_every_optional_category_before_a_choice(regiona
     assert header(ex.upstream_headers(), "cookie") == "_ga=1; _fbp=2"
 
 
-@pytest.mark.parametrize("place", [{"CF_IPCountry": "US"}, {"CF_IPCountry": "US",
-                                                           "CF_Region_Code": "NY"},
-                                   {"CF_IPCountry": "FR"}, {"CF_Region_Code": "CA"}, {}])
+@pytest.mark.parametrize(
+    "place",
+    [
+        {"CF_IPCountry": "US"},
+        {"CF_IPCountry": "US", "CF_Region_Code": "NY"},
+        {"CF_IPCountry": "FR"},
+        {"CF_Region_Code": "CA"},
+        {},
+    ],
+)
 def test_other_and_unknown_places_ask_first(regional, place):
     ex = located(regional, cookie="_ga=1; _fbp=2", **place)
     assert not ex.state.opt_out and ex.state.asks and not ex.state.categories
@@ -667,10 +861,19 @@ def test_global_privacy_control_opts_out_of_every_category_in_an_opt_out_place(r
 
 
 def test_the_do_not_sell_control_is_recorded_as_the_visitors_opt_out(regional):
-    ex = regional.begin(Request("POST", "/.consent/choice?via=do-not-sell", [
-        ("Host", "shop.example.com"), ("Origin", "http://shop.example.com"),
-        ("Content-Type", "application/x-www-form-urlencoded"), ("CF-IPCountry", "CA")],
-        client_ip="10.0.0.1"))
+    ex = regional.begin(
+        Request(
+            "POST",
+            "/.consent/choice?via=do-not-sell",
+            [
+                ("Host", "shop.example.com"),
+                ("Origin", "http://shop.example.com"),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+                ("CF-IPCountry", "CA"),
+            ],
+            client_ip="10.0.0.1",
+        )
+    )
     resp = ex.local_response(b"action=reject-all&return=/")
     assert resp.record.method == "do-not-sell" and resp.record.withdrawal
     assert resp.record.outcome == ""  # no first layer was shown: no banner outcome

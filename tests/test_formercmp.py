@@ -14,17 +14,21 @@ from consentproxy.policy import Policy
 
 NOW = 1_790_000_000  # 2026-09-21
 # As OneTrust writes them (a real visitor's cookies, their id replaced).
-OPTANON = ("isGpcEnabled=0&datestamp=Tue+Feb+25+2025+13%3A41%3A26+GMT%2B0000+(Greenwich+Mean"
-           "+Time)&version=202501.1.0&browserGpcFlag=0&isIABGlobal=false&hosts=&consentId="
-           "d52f49ab-39a4-4490-a48f-a6f12b331298&interactionCount=1&isAnonUser=1&landingPath="
-           "NotLandingPage&groups=C0001%3A1%2CC0002%3A1%2CC0003%3A0%2CC0004%3A0%2CC0005%3A1"
-           "&intType=2&geolocation=FR%3BIDF&AwaitingReconsent=false")
+OPTANON = (
+    "isGpcEnabled=0&datestamp=Tue+Feb+25+2025+13%3A41%3A26+GMT%2B0000+(Greenwich+Mean"
+    "+Time)&version=202501.1.0&browserGpcFlag=0&isIABGlobal=false&hosts=&consentId="
+    "d52f49ab-39a4-4490-a48f-a6f12b331298&interactionCount=1&isAnonUser=1&landingPath="
+    "NotLandingPage&groups=C0001%3A1%2CC0002%3A1%2CC0003%3A0%2CC0004%3A0%2CC0005%3A1"
+    "&intType=2&geolocation=FR%3BIDF&AwaitingReconsent=false"
+)
 CLOSED = "2026-08-01T10:00:00.123Z"  # OptanonAlertBoxClosed: when the visitor chose
 CLOSED_AT = 1_785_578_400
 # As Cookiebot writes it.
-COOKIEBOT = ("{stamp:%27TsO3AumTL4vbA6x7SFNWH8xCGl/iufXUKlYDFRvUNa23DnIPEwDiAQ==%27%2Cnecessary:"
-             "true%2Cpreferences:true%2Cstatistics:true%2Cmarketing:false%2Cmethod:%27explicit"
-             "%27%2Cver:1%2Cutc:1785578400123%2Cregion:%27fr%27}")
+COOKIEBOT = (
+    "{stamp:%27TsO3AumTL4vbA6x7SFNWH8xCGl/iufXUKlYDFRvUNa23DnIPEwDiAQ==%27%2Cnecessary:"
+    "true%2Cpreferences:true%2Cstatistics:true%2Cmarketing:false%2Cmethod:%27explicit"
+    "%27%2Cver:1%2Cutc:1785578400123%2Cregion:%27fr%27}"
+)
 
 CONFIG = """\
 upstream: http://127.0.0.1:9
@@ -36,50 +40,65 @@ services:
   - use: google-analytics
   - use: youtube
 """
-ONETRUST = CONFIG + "former_cmp: {tool: onetrust, import: {C0002: analytics, C0004: social, " \
-                    "C0005: social}}\n"
+ONETRUST = (
+    CONFIG + "former_cmp: {tool: onetrust, import: {C0002: analytics, C0004: social, "
+    "C0005: social}}\n"
+)
 
 
 def test_onetrust_groups_and_the_time_of_the_choice_are_read():
     choice = read_choice("onetrust", {"OptanonConsent": OPTANON, "OptanonAlertBoxClosed": CLOSED})
-    assert choice == FormerChoice("onetrust", frozenset({"C0001", "C0002", "C0005"}),
-                                  frozenset({"C0003", "C0004"}), CLOSED_AT)
+    assert choice == FormerChoice(
+        "onetrust", frozenset({"C0001", "C0002", "C0005"}), frozenset({"C0003", "C0004"}), CLOSED_AT
+    )
 
 
 def test_older_onetrust_numeric_groups_are_read_too():
-    old = OPTANON.replace("C0001%3A1%2CC0002%3A1%2CC0003%3A0%2CC0004%3A0%2CC0005%3A1",
-                          "1%3A1%2C2%3A0%2C3%3A1%2C4%3A0")
+    old = OPTANON.replace(
+        "C0001%3A1%2CC0002%3A1%2CC0003%3A0%2CC0004%3A0%2CC0005%3A1", "1%3A1%2C2%3A0%2C3%3A1%2C4%3A0"
+    )
     choice = read_choice("onetrust", {"OptanonConsent": old, "OptanonAlertBoxClosed": CLOSED})
     assert choice is not None and choice.granted == {"1", "3"} and choice.refused == {"2", "4"}
 
 
-@pytest.mark.parametrize("cookies", [
-    {"OptanonConsent": OPTANON},  # the banner was never closed: OneTrust's defaults, no choice
-    {"OptanonConsent": OPTANON.replace("AwaitingReconsent=false", "AwaitingReconsent=true"),
-     "OptanonAlertBoxClosed": CLOSED},
-    {"OptanonConsent": OPTANON.replace("groups=", "x="), "OptanonAlertBoxClosed": CLOSED},
-    {"OptanonConsent": OPTANON, "OptanonAlertBoxClosed": "yesterday"},
-    {"OptanonConsent": OPTANON, "OptanonAlertBoxClosed": "2026-08-01T10:00:00"},  # no zone
-])
+@pytest.mark.parametrize(
+    "cookies",
+    [
+        {"OptanonConsent": OPTANON},  # the banner was never closed: OneTrust's defaults, no choice
+        {
+            "OptanonConsent": OPTANON.replace("AwaitingReconsent=false", "AwaitingReconsent=true"),
+            "OptanonAlertBoxClosed": CLOSED,
+        },
+        {"OptanonConsent": OPTANON.replace("groups=", "x="), "OptanonAlertBoxClosed": CLOSED},
+        {"OptanonConsent": OPTANON, "OptanonAlertBoxClosed": "yesterday"},
+        {"OptanonConsent": OPTANON, "OptanonAlertBoxClosed": "2026-08-01T10:00:00"},  # no zone
+    ],
+)
 def test_onetrust_cookies_that_hold_no_choice_import_nothing(cookies):
     assert read_choice("onetrust", cookies) is None
 
 
 def test_cookiebot_explicit_choice_and_its_time_are_read():
     choice = read_choice("cookiebot", {"CookieConsent": COOKIEBOT})
-    assert choice == FormerChoice("cookiebot", frozenset({"preferences", "statistics"}),
-                                  frozenset({"marketing"}), CLOSED_AT)
+    assert choice == FormerChoice(
+        "cookiebot", frozenset({"preferences", "statistics"}), frozenset({"marketing"}), CLOSED_AT
+    )
 
 
-@pytest.mark.parametrize("value", [
-    COOKIEBOT.replace("%27explicit%27", "%27implied%27"),  # implied consent is no consent
-    COOKIEBOT.replace("TsO3AumTL4vbA6x7SFNWH8xCGl/iufXUKlYDFRvUNa23DnIPEwDiAQ==", "-1"),
-    COOKIEBOT.replace("%2Cutc:1785578400123", ""),
-    COOKIEBOT.replace("marketing:false", "marketing:maybe"),
-    ("{stamp:%27-1%27%2Cnecessary:true%2Cpreferences:true%2Cstatistics:true%2Cmarketing:true"
-     "%2Cmethod:%27implied%27%2Cver:1%2Cutc:1695456095624%2Cregion:%27CN%27}"),
-    "garbage",
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        COOKIEBOT.replace("%27explicit%27", "%27implied%27"),  # implied consent is no consent
+        COOKIEBOT.replace("TsO3AumTL4vbA6x7SFNWH8xCGl/iufXUKlYDFRvUNa23DnIPEwDiAQ==", "-1"),
+        COOKIEBOT.replace("%2Cutc:1785578400123", ""),
+        COOKIEBOT.replace("marketing:false", "marketing:maybe"),
+        (
+            "{stamp:%27-1%27%2Cnecessary:true%2Cpreferences:true%2Cstatistics:true%2Cmarketing:true"
+            "%2Cmethod:%27implied%27%2Cver:1%2Cutc:1695456095624%2Cregion:%27CN%27}"
+        ),
+        "garbage",
+    ],
+)
 def test_cookiebot_values_that_hold_no_explicit_choice_import_nothing(value):
     assert read_choice("cookiebot", {"CookieConsent": value}) is None
 
@@ -88,8 +107,7 @@ def test_a_category_is_granted_only_when_every_group_mapped_to_it_was():
     choice = FormerChoice("onetrust", frozenset({"C0002", "C0005"}), frozenset({"C0004"}), 0)
     table = {"C0002": "analytics", "C0004": "social", "C0005": "social"}
     assert categories(choice, table) == {"analytics"}
-    assert categories(choice, {"C0002": "analytics", "C0005": "social"}) == {
-        "analytics", "social"}
+    assert categories(choice, {"C0002": "analytics", "C0005": "social"}) == {"analytics", "social"}
 
 
 def engine(text: str = ONETRUST) -> Engine:
@@ -97,8 +115,13 @@ def engine(text: str = ONETRUST) -> Engine:
 
 
 def first_visit(eng: Engine, cookie: str):
-    ex = eng.begin(Request("GET", "/", [("Host", "site.example"), ("Cookie", cookie),
-                                        ("Sec-Fetch-Dest", "document")]))
+    ex = eng.begin(
+        Request(
+            "GET",
+            "/",
+            [("Host", "site.example"), ("Cookie", cookie), ("Sec-Fetch-Dest", "document")],
+        )
+    )
     return ex, ex.response(200, [("Content-Type", "text/html")])
 
 
@@ -111,8 +134,9 @@ def test_a_returning_visitors_onetrust_choice_is_imported_once_with_its_date():
     assert len(ours) == 1 and ex.report.decision == "import:onetrust"
     left = 182 * 86400 - (NOW - CLOSED_AT)  # the choice keeps its date: six months from it
     assert f"Max-Age={left};" in ours[0]
-    again, plan = first_visit(eng, ours[0].split(";")[0] + f"; OptanonConsent={OPTANON}; "
-                              f"OptanonAlertBoxClosed={CLOSED}")
+    again, plan = first_visit(
+        eng, ours[0].split(";")[0] + f"; OptanonConsent={OPTANON}; OptanonAlertBoxClosed={CLOSED}"
+    )
     assert again.state.categories == {"analytics"} and not again.imported
     assert not any(v.startswith("consent=") for k, v in plan.headers if k == "Set-Cookie")
 
@@ -134,14 +158,18 @@ def test_a_choice_older_than_the_consent_lifetime_is_not_imported():
 
 
 def test_without_an_import_table_nothing_is_imported():
-    ex, _ = first_visit(engine(CONFIG + "former_cmp: {tool: onetrust}\n"),
-                        f"OptanonConsent={OPTANON}; OptanonAlertBoxClosed={CLOSED}")
+    ex, _ = first_visit(
+        engine(CONFIG + "former_cmp: {tool: onetrust}\n"),
+        f"OptanonConsent={OPTANON}; OptanonAlertBoxClosed={CLOSED}",
+    )
     assert ex.state == NO_DECISION
 
 
 def test_a_cookiebot_choice_is_imported():
-    eng = engine(CONFIG + "former_cmp: {tool: cookiebot, import: {statistics: analytics, "
-                          "marketing: social}}\n")
+    eng = engine(
+        CONFIG + "former_cmp: {tool: cookiebot, import: {statistics: analytics, "
+        "marketing: social}}\n"
+    )
     ex, _ = first_visit(eng, f"CookieConsent={COOKIEBOT}")
     assert ex.state.categories == {"analytics"} and ex.state.decided_at == CLOSED_AT
 
@@ -159,11 +187,20 @@ def test_the_neutralised_tool_never_loads_whatever_is_accepted():
 
 def test_a_choice_cannot_grant_the_neutralised_tool_by_name():
     eng = engine()
-    ex = eng.begin(Request("POST", "/.consent/choice", [
-        ("Host", "site.example"), ("Origin", "http://site.example"),
-        ("Content-Type", "application/json")]))
-    resp = ex.local_response(json.dumps({"action": "save", "categories": [],
-                                         "services": ["onetrust"]}).encode())
+    ex = eng.begin(
+        Request(
+            "POST",
+            "/.consent/choice",
+            [
+                ("Host", "site.example"),
+                ("Origin", "http://site.example"),
+                ("Content-Type", "application/json"),
+            ],
+        )
+    )
+    resp = ex.local_response(
+        json.dumps({"action": "save", "categories": [], "services": ["onetrust"]}).encode()
+    )
     assert json.loads(resp.body)["services"] == []
 
 
@@ -171,22 +208,27 @@ def test_the_former_tools_loader_is_neutralised_in_the_page():
     eng = engine()
     ex = eng.begin(Request("GET", "/", [("Host", "site.example"), ("Sec-Fetch-Dest", "document")]))
     plan = ex.response(200, [("Content-Type", "text/html")])
-    page = (b'<html><head><script src="https://cdn.cookielaw.org/scripttemplates/otSDKStub.js"'
-            b' data-domain-script="0190-abc"></script><script>function OptanonWrapper() {}'
-            b"</script></head><body></body></html>")
+    page = (
+        b'<html><head><script src="https://cdn.cookielaw.org/scripttemplates/otSDKStub.js"'
+        b' data-domain-script="0190-abc"></script><script>function OptanonWrapper() {}'
+        b"</script></head><body></body></html>"
+    )
     out = plan.body.feed(page) + plan.body.close()
     assert out.count(b'data-consent-blocked="onetrust"') == 2
     assert b'data-consent-blocked-category="former-cmp"' in out
     assert b' src="https://cdn.cookielaw.org' not in out
 
 
-@pytest.mark.parametrize(("extra", "hint"), [
-    ("former_cmp: {tool: trustarc}\n", "former_cmp.tool must be one of onetrust, cookiebot"),
-    ("former_cmp: {import: {C0002: analytics}}\n", "former_cmp needs tool"),
-    ("former_cmp: {tool: onetrust, import: {C0001: necessary}}\n", "not an optional category"),
-    ("former_cmp: {tool: onetrust, import: {C0002: ads}}\n", "not an optional category"),
-    ("former_cmp: {tool: cookiebot, import: {C0002: analytics}}\n", "Cookiebot has no group"),
-])
+@pytest.mark.parametrize(
+    ("extra", "hint"),
+    [
+        ("former_cmp: {tool: trustarc}\n", "former_cmp.tool must be one of onetrust, cookiebot"),
+        ("former_cmp: {import: {C0002: analytics}}\n", "former_cmp needs tool"),
+        ("former_cmp: {tool: onetrust, import: {C0001: necessary}}\n", "not an optional category"),
+        ("former_cmp: {tool: onetrust, import: {C0002: ads}}\n", "not an optional category"),
+        ("former_cmp: {tool: cookiebot, import: {C0002: analytics}}\n", "Cookiebot has no group"),
+    ],
+)
 def test_former_cmp_mistakes_are_explained(extra, hint):
     with pytest.raises(ConfigError, match=hint) as e:
         parse_config(CONFIG + extra, "site.yaml")

@@ -26,8 +26,11 @@ services:
   - {use: google-recaptcha, category: necessary}
 """
 VIDEO = "https://www.youtube-nocookie.com/embed/xyz?rel=0&a=<b>"
-SITE = [("Host", "site.example"), ("Origin", "http://site.example"),
-        ("Content-Type", "application/json")]
+SITE = [
+    ("Host", "site.example"),
+    ("Origin", "http://site.example"),
+    ("Content-Type", "application/json"),
+]
 
 
 @pytest.fixture
@@ -58,10 +61,14 @@ def test_a_grant_frames_that_embed_once_and_records_nothing(engine):
     assert target.startswith("/.consent/frame?")
     page = frame(engine, target)
     assert page.status == 200
-    assert b'<iframe src="https://www.youtube-nocookie.com/embed/xyz?rel=0&amp;a=&lt;b&gt;"' \
+    assert (
+        b'<iframe src="https://www.youtube-nocookie.com/embed/xyz?rel=0&amp;a=&lt;b&gt;"'
         in page.body
+    )
     policy = header(page.headers, "content-security-policy")
-    assert "frame-src" in policy and "*.youtube-nocookie.com" in policy  # the domain and its subdomains
+    assert (
+        "frame-src" in policy and "*.youtube-nocookie.com" in policy
+    )  # the domain and its subdomains
     assert "google-analytics" not in policy and "maps.google.com" not in policy
     assert "frame-ancestors 'self'" in policy and "script-src" not in policy
     assert header(page.headers, "cache-control") == "no-store"
@@ -74,33 +81,42 @@ def test_an_expired_grant_frames_nothing(engine, clock):
     assert frame(engine, target).status == 403
 
 
-@pytest.mark.parametrize("change", [
-    {"u": "https://www.youtube.com/embed/other"},          # another URL of the service
-    {"s": "google-maps", "u": "https://maps.google.com/x"},  # another service
-    {"g": "forged"},
-    {"e": str(NOW + 3600)},                                  # a later expiry
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"u": "https://www.youtube.com/embed/other"},  # another URL of the service
+        {"s": "google-maps", "u": "https://maps.google.com/x"},  # another service
+        {"g": "forged"},
+        {"e": str(NOW + 3600)},  # a later expiry
+    ],
+)
 def test_a_grant_covers_its_service_url_and_time_only(engine, change):
     target = json.loads(grant(engine, "youtube", VIDEO).body)["url"]
     query = dict(parse_qsl(urlsplit(target).query)) | change
     assert frame(engine, "/.consent/frame?" + urlencode(query)).status == 403
 
 
-@pytest.mark.parametrize(("service", "url"), [
-    ("youtube", "https://evil.example/embed/x"),        # not a host of the service
-    ("youtube", "javascript:alert(1)"),
-    ("youtube", "//www.youtube.com/embed/x"),           # not absolute
-    ("google-recaptcha", "https://www.google.com/recaptcha/api2/anchor"),  # needs no consent
-    ("nope", VIDEO),
-    (["youtube"], VIDEO),
-])
+@pytest.mark.parametrize(
+    ("service", "url"),
+    [
+        ("youtube", "https://evil.example/embed/x"),  # not a host of the service
+        ("youtube", "javascript:alert(1)"),
+        ("youtube", "//www.youtube.com/embed/x"),  # not absolute
+        ("google-recaptcha", "https://www.google.com/recaptcha/api2/anchor"),  # needs no consent
+        ("nope", VIDEO),
+        (["youtube"], VIDEO),
+    ],
+)
 def test_grants_are_only_for_embeds_of_services_a_choice_can_allow(engine, service, url):
     assert grant(engine, service, url).status == 400
 
 
 def test_grants_are_refused_to_other_sites(engine):
-    headers = [("Host", "site.example"), ("Origin", "https://evil.example"),
-               ("Content-Type", "application/json")]
+    headers = [
+        ("Host", "site.example"),
+        ("Origin", "https://evil.example"),
+        ("Content-Type", "application/json"),
+    ]
     assert grant(engine, "youtube", VIDEO, headers).status == 403
 
 

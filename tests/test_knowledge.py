@@ -50,15 +50,21 @@ def test_the_sites_own_hosts_are_never_held_as_trackers():
 
 
 def test_the_config_wins_even_on_the_sites_own_domain():
-    p = policy("services:\n  - {name: own-stats, category: analytics, "
-               "hosts: [stats.news.example]}\n")
+    p = policy(
+        "services:\n  - {name: own-stats, category: analytics, hosts: [stats.news.example]}\n"
+    )
     assert p.holder("stats.news.example", "/m.js", "news.example").name == "own-stats"
 
 
 def test_cdns_and_shared_platforms_are_known_but_never_held():
     p = policy()
-    for host in ("cdn.jsdelivr.net", "cdnjs.cloudflare.com", "s0.wp.com", "www.google.com",
-                 "www.gstatic.com"):
+    for host in (
+        "cdn.jsdelivr.net",
+        "cdnjs.cloudflare.com",
+        "s0.wp.com",
+        "www.google.com",
+        "www.gstatic.com",
+    ):
         assert p.holder(host, "/x.js", "news.example") is None, host
         assert p.knowledge.lookup(host) is not None, host
     assert p.holder("stats.wp.com", "/e.js", "news.example").category == "analytics"
@@ -66,11 +72,13 @@ def test_cdns_and_shared_platforms_are_known_but_never_held():
 
 def test_a_built_in_service_the_config_does_not_use_is_held_in_its_category():
     p = policy()  # no services at all
-    assert p.holder("www.googletagmanager.com", "/gtm.js", "news.example").name == \
-        "google-tag-manager"
+    assert (
+        p.holder("www.googletagmanager.com", "/gtm.js", "news.example").name == "google-tag-manager"
+    )
     assert p.holder("www.google.com", "/recaptcha/api.js", "news.example") is not None
-    assert p.blocked_host("www.google.com", NO_DECISION, "/recaptcha/api.js",
-                          "news.example") is None  # necessary
+    assert (
+        p.blocked_host("www.google.com", NO_DECISION, "/recaptcha/api.js", "news.example") is None
+    )  # necessary
 
 
 def test_a_category_the_config_lacks_holds_for_good_unless_mapped():
@@ -82,9 +90,8 @@ def test_a_category_the_config_lacks_holds_for_good_unless_mapped():
 
 def test_unknown_third_parties_follow_the_config():
     assert policy().holder("cdn.nobody-knows.example", "/a.js", "news.example") is None
-    blocked = policy("unknown_third_parties: block\ncsp_allow: [\"*.mycdn.example\"]\n")
-    assert blocked.holder("cdn.nobody-knows.example", "/a.js", "news.example").category \
-        == NEVER
+    blocked = policy('unknown_third_parties: block\ncsp_allow: ["*.mycdn.example"]\n')
+    assert blocked.holder("cdn.nobody-knows.example", "/a.js", "news.example").category == NEVER
     assert blocked.holder("a.mycdn.example", "/a.js", "news.example") is None
     assert blocked.holder("cdn.jsdelivr.net", "/a.js", "news.example") is None  # known
     assert blocked.holder("img.news.example", "/a.png", "news.example") is None
@@ -97,10 +104,8 @@ def test_config_errors_name_the_line_and_the_fix(tmp_path):
     cases = {
         "known_trackers: maybe\n": "known_trackers must be one of hold, allow",
         "unknown_third_parties: nope\n": "unknown_third_parties must be allow, block or",
-        "services:\n  - {name: x, category: analytics, domains: [www.example.com]}\n":
-            "not a registrable domain (that is 'example.com')",
-        "services:\n  - {name: x, category: analytics, domains: [co.uk]}\n":
-            "is a public suffix",
+        "services:\n  - {name: x, category: analytics, domains: [www.example.com]}\n": "not a registrable domain (that is 'example.com')",
+        "services:\n  - {name: x, category: analytics, domains: [co.uk]}\n": "is a public suffix",
         f"tracker_lists: [{tmp_path / 'missing.tsv'}]\n": "cannot read the tracker list",
     }
     for text, message in cases.items():
@@ -110,13 +115,16 @@ def test_config_errors_name_the_line_and_the_fix(tmp_path):
 
 
 def test_an_imported_layer_sits_over_the_built_in_base(tmp_path):
-    (tmp_path / "hosts.txt").write_text("0.0.0.0 px.tracker-one.example\n"
-                                        "0.0.0.0 static.chartbeat.com\n")
-    layer = imports.read_list((tmp_path / "hosts.txt").read_text(), "hosts.txt",
-                              category="social")
+    (tmp_path / "hosts.txt").write_text(
+        "0.0.0.0 px.tracker-one.example\n0.0.0.0 static.chartbeat.com\n"
+    )
+    layer = imports.read_list((tmp_path / "hosts.txt").read_text(), "hosts.txt", category="social")
     (tmp_path / "layer.tsv").write_text(
-        "# test\n" + "".join(f"{e.name}\t{e.category}\t{e.kind}\t{e.title}\t\t"
-                             f"{' '.join(e.domains)}\n" for e in layer))
+        "# test\n"
+        + "".join(
+            f"{e.name}\t{e.category}\t{e.kind}\t{e.title}\t\t{' '.join(e.domains)}\n" for e in layer
+        )
+    )
     cfg = parse_config(BASE + "tracker_lists: [layer.tsv]\n", str(tmp_path / "c.yaml"))
     p = Policy(cfg)
     assert p.holder("px.tracker-one.example", "/", "news.example").category == "social"
@@ -132,22 +140,29 @@ def test_a_bad_layer_line_is_named():
 
 
 def test_imports_read_hosts_files_rules_and_disconnect():
-    hosts = imports.read_list("# c\n0.0.0.0 ads.one.example\n127.0.0.1 localhost\n"
-                              "two.example\n0.0.0.0 co.uk\n", "h")
+    hosts = imports.read_list(
+        "# c\n0.0.0.0 ads.one.example\n127.0.0.1 localhost\ntwo.example\n0.0.0.0 co.uk\n", "h"
+    )
     assert {d for e in hosts for d in e.domains} == {"ads.one.example", "two.example"}
-    rules = imports.read_list("[Adblock Plus 2.0]\n||stats.three.example^\n"
-                              "||four.example^$third-party\n||five.example/path^\n"
-                              "@@||six.example^\n||seven.example^$domain=a.example\n", "r",
-                              category="analytics")
+    rules = imports.read_list(
+        "[Adblock Plus 2.0]\n||stats.three.example^\n"
+        "||four.example^$third-party\n||five.example/path^\n"
+        "@@||six.example^\n||seven.example^$domain=a.example\n",
+        "r",
+        category="analytics",
+    )
     assert {d for e in rules for d in e.domains} == {"stats.three.example", "four.example"}
     assert {e.category for e in rules} == {"analytics"}
     disconnect = imports.read_list(
         '{"categories": {"Analytics": [{"Tracky": {"https://t.example/": ["t.example", '
         '"t-cdn.example"]}}], "Email": [{"M": {"https://m.example": ["m.example"]}}], '
-        '"Content": [{"Vid": {"https://v.example": ["v.example"], "dnt": "eff"}}]}}', "d")
+        '"Content": [{"Vid": {"https://v.example": ["v.example"], "dnt": "eff"}}]}}',
+        "d",
+    )
     assert {(e.title, e.category, e.domains) for e in disconnect} == {
         ("Tracky", "analytics", ("t-cdn.example", "t.example")),
-        ("Vid", "functional", ("v.example",))}
+        ("Vid", "functional", ("v.example",)),
+    }
     with pytest.raises(ConfigError, match="not a Disconnect services.json"):
         imports.read_list('{"nope": 1}', "x.json")
 
@@ -165,12 +180,16 @@ def test_catalog_import_writes_a_layer_a_config_can_name(tmp_path, capsys):
 def test_inline_scripts_writing_a_tracker_url_with_its_scheme_apart_are_held():
     """document.write(... proto + "host/path" ...): the guard never sees it."""
     p = policy()
-    js = (b'var p = (("https:" == document.location.protocol) ? "https://" : "http://");'
-          b'document.write(unescape("%3Cscript src=\'" + p + "static.chartbeat.com/js/c.js\''
-          b' %3E%3C/script%3E"));')
+    js = (
+        b'var p = (("https:" == document.location.protocol) ? "https://" : "http://");'
+        b'document.write(unescape("%3Cscript src=\'" + p + "static.chartbeat.com/js/c.js\''
+        b' %3E%3C/script%3E"));'
+    )
     assert [s.name for s in p.inline_services(js, site="news.example")] == ["chartbeat"]
-    assert p.inline_services(b'document.write("cdn.nobody-knows.example/x.js")',
-                             site="news.example") == ()
+    assert (
+        p.inline_services(b'document.write("cdn.nobody-knows.example/x.js")', site="news.example")
+        == ()
+    )
 
 
 def test_verdicts_and_suggested_config_lines():
@@ -180,9 +199,19 @@ def test_verdicts_and_suggested_config_lines():
     assert "held until analytics is accepted" in p.verdict("static.chartbeat.com")
     assert p.verdict("cdn.jsdelivr.net").startswith("known, not a tracker: jsDelivr")
     assert p.verdict("img.n.example", "", "n.example") == "the site's own host"
-    lines = "\n".join(suggest(p, ["static.chartbeat.com", "cdn.jsdelivr.net",
-                                  "www.youtube.com", "x.nobody.example",
-                                  "www.googletagmanager.com"], "n.example"))
+    lines = "\n".join(
+        suggest(
+            p,
+            [
+                "static.chartbeat.com",
+                "cdn.jsdelivr.net",
+                "www.youtube.com",
+                "x.nobody.example",
+                "www.googletagmanager.com",
+            ],
+            "n.example",
+        )
+    )
     assert "  - use: google-tag-manager" in lines
     assert "  - name: chartbeat" in lines and "domains: [chartbeat.com, chartbeat.net]" in lines
     assert "csp_allow: [cdn.jsdelivr.net]" in lines and "# unknown: x.nobody.example" in lines
@@ -191,10 +220,18 @@ def test_verdicts_and_suggested_config_lines():
 
 def test_lookups_walk_labels_not_the_list():
     """O(labels): a knowledge base of 10,000 domains answers like one of 10."""
-    small = Knowledge(builtin=False, layers=[[KnownTracker(
-        f"t{i}", "analytics", domains=(f"t{i}.example",)) for i in range(10)]])
-    big = Knowledge(builtin=False, layers=[[KnownTracker(
-        f"t{i}", "analytics", domains=(f"t{i}.example",)) for i in range(10_000)]])
+    small = Knowledge(
+        builtin=False,
+        layers=[
+            [KnownTracker(f"t{i}", "analytics", domains=(f"t{i}.example",)) for i in range(10)]
+        ],
+    )
+    big = Knowledge(
+        builtin=False,
+        layers=[
+            [KnownTracker(f"t{i}", "analytics", domains=(f"t{i}.example",)) for i in range(10_000)]
+        ],
+    )
     assert small.lookup("a.b.t3.example").name == big.lookup("a.b.t3.example").name == "t3"
     assert big.lookup("t3.example.org") is None and len(big) == 10_000
 
@@ -209,13 +246,17 @@ def test_known_trackers_met_are_listed_by_vendor_and_allowed_by_the_csp_once_con
     ex = engine.begin(Request("GET", "/", [("Host", "news.example")]))
     plan = ex.response(200, [("Content-Type", "text/html")])
     assert plan.body is not None
-    out = plan.body.feed(b'<html><head><script src="https://static.chartbeat.com/c.js">'
-                         b"</script></head><body><p>x</p></body></html>") + plan.body.close()
+    out = (
+        plan.body.feed(
+            b'<html><head><script src="https://static.chartbeat.com/c.js">'
+            b"</script></head><body><p>x</p></body></html>"
+        )
+        + plan.body.close()
+    )
     assert b'data-consent-blocked="chartbeat"' in out
     markup = banner.render(NO_DECISION, "en", "/").decode()
     analytics = markup.split('data-consent-category="analytics"')[1].split("cp-category")[0]
-    assert '<li class="cp-known">ChartBeat<ul class="cp-facts"><li>Provider: ChartBeat' \
-        in analytics
+    assert '<li class="cp-known">ChartBeat<ul class="cp-facts"><li>Provider: ChartBeat' in analytics
     assert "chartbeat.com" not in (engine.csp_header(NO_DECISION) or ("", ""))[1]
     policy_value = engine.csp_header(ANALYTICS)[1]
     assert " chartbeat.com " in policy_value and " *.chartbeat.com " in policy_value
@@ -225,8 +266,10 @@ def test_known_trackers_met_are_listed_by_vendor_and_allowed_by_the_csp_once_con
 def test_a_tracker_url_without_its_scheme_is_a_load_only_where_markup_is_written():
     """The guard sees what scripts create, not what document.write parses."""
     p = policy()
-    js = b'var s = document.createElement("script"); s.src = "https://" + e.agent; ' \
-         b'var e = {agent: "js-agent.newrelic.com/nr-1123.min.js"};'
+    js = (
+        b'var s = document.createElement("script"); s.src = "https://" + e.agent; '
+        b'var e = {agent: "js-agent.newrelic.com/nr-1123.min.js"};'
+    )
     assert p.inline_services(js, site="news.example") == ()
 
 

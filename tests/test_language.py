@@ -19,10 +19,18 @@ ORDER = ("html-lang", "path", "cookie", "accept-language")
 HTML = [("Content-Type", "text/html; charset=utf-8")]
 
 
-@pytest.mark.parametrize(("header", "expected"), [
-    ("fr-FR,fr;q=0.9,en;q=0.8", "fr"), ("sv-SE,en;q=0.5", "en"), ("", None),
-    ("en;q=0.1, fr;q=0.9", "fr"), ("garbage;q=x", None), ("pt_BR", None), ("DE-at", "de"),
-])
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("fr-FR,fr;q=0.9,en;q=0.8", "fr"),
+        ("sv-SE,en;q=0.5", "en"),
+        ("", None),
+        ("en;q=0.1, fr;q=0.9", "fr"),
+        ("garbage;q=x", None),
+        ("pt_BR", None),
+        ("DE-at", "de"),
+    ],
+)
 def test_accept_language_gives_the_first_offered_by_quality(header, expected):
     assert pick_language(header, LANGS) == expected
 
@@ -44,26 +52,36 @@ def test_sources_before_the_page_decide_without_it():
     assert ask(order, "/fr/", Accept_Language="de") == ("fr", "fr")
     assert ask(order, "/shop/", Accept_Language="de") == (None, "de")
     assert ask(("cookie", "accept-language"), "/", Cookie="lang=de", Accept_Language="fr") == (
-        "de", "de")
+        "de",
+        "de",
+    )
     assert ask(("accept-language",), "/de/", Accept_Language="it") == ("en", "en")
 
 
-@pytest.mark.parametrize(("page", "expected"), [
-    (b'<!DOCTYPE html>\n<!-- a comment <html lang="fr"> -->\n<html lang="de-AT"><head>', "de"),
-    ((b"\xef\xbb\xbf<?xml version='1.0'?><html xmlns='http://www.w3.org/1999/xhtml' "
-     b"xml:lang='fr' lang='fr'>"), "fr"),
-    (b"<HTML LANG=fr class=x><body>", "fr"),
-    (b'<html data-lang="fr" lang="de">', "de"),
-    (b'<html lang="sv"><body>', "en"),           # not offered: the fallback
-    (b"<!doctype html><head><title>x", "en"),    # no <html> at all
-    (b"<html><body>", "en"),                     # no lang on it
-])
+@pytest.mark.parametrize(
+    ("page", "expected"),
+    [
+        (b'<!DOCTYPE html>\n<!-- a comment <html lang="fr"> -->\n<html lang="de-AT"><head>', "de"),
+        (
+            (
+                b"\xef\xbb\xbf<?xml version='1.0'?><html xmlns='http://www.w3.org/1999/xhtml' "
+                b"xml:lang='fr' lang='fr'>"
+            ),
+            "fr",
+        ),
+        (b"<HTML LANG=fr class=x><body>", "fr"),
+        (b'<html data-lang="fr" lang="de">', "de"),
+        (b'<html lang="sv"><body>', "en"),  # not offered: the fallback
+        (b"<!doctype html><head><title>x", "en"),  # no <html> at all
+        (b"<html><body>", "en"),  # no lang on it
+    ],
+)
 def test_html_lang_is_read_from_the_first_bytes_in_any_chunking(page, expected):
     for size in (1, 3, len(page)):
         sniffer = PageLanguage(LANGS, "en")
         found = None
         for i in range(0, len(page), size):
-            found = sniffer.feed(page[i:i + size]) or found
+            found = sniffer.feed(page[i : i + size]) or found
         assert (found or sniffer.close()) == expected
 
 
@@ -74,15 +92,20 @@ def test_a_page_without_html_tag_in_its_first_4_kib_gets_the_fallback_at_once():
 
 
 def test_language_sources_are_checked_in_the_config():
-    c = parse_config("upstream: http://127.0.0.1:9\ncategories: {necessary: {required: true}, "
-                     "a: {}}\nlanguage_from: [path, accept-language]\nlanguage_cookie: site_lang\n")
+    c = parse_config(
+        "upstream: http://127.0.0.1:9\ncategories: {necessary: {required: true}, "
+        "a: {}}\nlanguage_from: [path, accept-language]\nlanguage_cookie: site_lang\n"
+    )
     assert c.language_from == ("path", "accept-language") and c.language_cookie == "site_lang"
     with pytest.raises(ConfigError, match="html-lang, path, cookie, accept-language"):
-        parse_config("upstream: http://127.0.0.1:9\ncategories: {necessary: {required: true}, "
-                     "a: {}}\nlanguage_from: [path, geoip]\n")
+        parse_config(
+            "upstream: http://127.0.0.1:9\ncategories: {necessary: {required: true}, "
+            "a: {}}\nlanguage_from: [path, geoip]\n"
+        )
 
 
 # --- through the engine: seed 000's bilingual site ------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def ampere() -> Engine:
@@ -96,7 +119,7 @@ def banner_lang(engine: Engine, target: str, page: bytes, chunk: int = 7, **head
     pairs += [(k.replace("_", "-"), v) for k, v in headers.items()]
     plan = engine.begin(Request("GET", target, pairs)).response(200, HTML)
     assert plan.body is not None
-    out = b"".join(plan.body.feed(page[i:i + chunk]) for i in range(0, len(page), chunk))
+    out = b"".join(plan.body.feed(page[i : i + chunk]) for i in range(0, len(page), chunk))
     out += plan.body.close()
     m = re.search(rb'<div id="consentproxy"[^>]*lang="(\w+)"', out)
     assert m is not None and out.count(b'id="consentproxy"') == 1
@@ -123,8 +146,13 @@ def test_a_page_without_lang_is_read_from_its_path_then_cookie_then_browser(ampe
 
 
 def test_the_banner_is_rendered_once_in_the_pages_language_whatever_the_chunks(ampere):
-    page = (b"<!DOCTYPE html>" + b"<!-- pad -->" * 50 + b'<html lang="en"><body>'
-            + b"<p>x</p>" * 2000 + b"</body></html>")
+    page = (
+        b"<!DOCTYPE html>"
+        + b"<!-- pad -->" * 50
+        + b'<html lang="en"><body>'
+        + b"<p>x</p>" * 2000
+        + b"</body></html>"
+    )
     for chunk in (1, 100, len(page)):
         assert banner_lang(ampere, "/", page, chunk, Accept_Language="fr") == "en"
 
@@ -137,6 +165,11 @@ def test_the_config_order_can_put_the_path_before_the_page(ampere):
 
 
 def test_the_preferences_page_speaks_the_language_of_the_page_it_came_from(ampere):
-    ex = ampere.begin(Request("GET", "/.consent/preferences?return=/en/models", [
-        ("Host", "www.example.com"), ("Accept-Language", "fr")]))
+    ex = ampere.begin(
+        Request(
+            "GET",
+            "/.consent/preferences?return=/en/models",
+            [("Host", "www.example.com"), ("Accept-Language", "fr")],
+        )
+    )
     assert b'<html lang="en">' in ex.local_response(b"").body

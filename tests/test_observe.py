@@ -6,9 +6,11 @@ from consentproxy.observe import config_warnings
 from consentproxy.policy import Policy
 
 HTML = [("Content-Type", "text/html")]
-PAGE = (b'<html><head><script src="https://cdn.unknown-tracker.example/t.js"></script>'
-        b'<script src="https://www.google-analytics.com/analytics.js"></script>'
-        b'<img src="https://static.shop.example.com/logo.png"></head><body></body></html>')
+PAGE = (
+    b'<html><head><script src="https://cdn.unknown-tracker.example/t.js"></script>'
+    b'<script src="https://www.google-analytics.com/analytics.js"></script>'
+    b'<img src="https://static.shop.example.com/logo.png"></head><body></body></html>'
+)
 
 
 def observed(config):
@@ -18,8 +20,13 @@ def observed(config):
 
 
 def visit(engine, cookie="", set_cookies=()):
-    ex = engine.begin(Request("GET", "/", [("Host", "www.shop.example.com")]
-                              + ([("Cookie", cookie)] if cookie else [])))
+    ex = engine.begin(
+        Request(
+            "GET",
+            "/",
+            [("Host", "www.shop.example.com")] + ([("Cookie", cookie)] if cookie else []),
+        )
+    )
     ex.upstream_headers()
     plan = ex.response(200, HTML + [("Set-Cookie", c) for c in set_cookies])
     assert plan.body is not None
@@ -33,16 +40,24 @@ def test_observe_reports_each_unnamed_cookie_and_host_once_with_counts(config):
     visit(engine, "mystery=2")
     cookie_lines = [line for line in lines if line.startswith("observe: cookie")]
     assert len(cookie_lines) == 3  # mystery, __insp_uid, _pk_id; _ga and PHPSESSID are named
-    assert ("'mystery' is named by no service (nor in the cookie declaration); treated as "
-            "unknown (unknown_cookies: block)") in cookie_lines[0]
+    assert (
+        "'mystery' is named by no service (nor in the cookie declaration); treated as "
+        "unknown (unknown_cookies: block)"
+    ) in cookie_lines[0]
     assert "Inspectlet (Analytics), so it counts as analytics" in cookie_lines[1]
-    assert "built-in service 'matomo-cloud' names it, so it counts as analytics; add " \
+    assert (
+        "built-in service 'matomo-cloud' names it, so it counts as analytics; add "
         "`- use: matomo-cloud`" in cookie_lines[2]
+    )
     hosts = [line for line in lines if "host" in line]
-    assert hosts == [("observe: third-party host 'cdn.unknown-tracker.example' on / is named by "
-                     "no service (nor in the cookie declaration): unknown to the "
-                     "knowledge base: loads "
-                     "(unknown_third_parties: allow)")]
+    assert hosts == [
+        (
+            "observe: third-party host 'cdn.unknown-tracker.example' on / is named by "
+            "no service (nor in the cookie declaration): unknown to the "
+            "knowledge base: loads "
+            "(unknown_third_parties: allow)"
+        )
+    ]
     assert engine.observer.cookies["mystery"] == 2
     assert engine.observer.summary()[0].startswith("cookie 'mystery': 2 times")
 
@@ -51,18 +66,27 @@ def test_observe_gives_each_third_party_the_knowledge_bases_verdict(config):
     engine, lines = observed(config)
     ex = engine.begin(Request("GET", "/news/1?x=2", [("Host", "www.shop.example.com")]))
     plan = ex.response(200, HTML)
-    plan.body.feed(b'<script src="https://static.chartbeat.com/c.js"></script>'
-                   b'<script src="https://cdn.jsdelivr.net/npm/x.js"></script>'
-                   b'<img src="https://img.shop.example.com/a.png">')
+    plan.body.feed(
+        b'<script src="https://static.chartbeat.com/c.js"></script>'
+        b'<script src="https://cdn.jsdelivr.net/npm/x.js"></script>'
+        b'<img src="https://img.shop.example.com/a.png">'
+    )
     plan.body.close()
     assert sorted(lines) == [
-        ("observe: third-party host 'cdn.jsdelivr.net' on /news/1 is named by no service (nor "
-         "in the cookie declaration): known, not a tracker: jsDelivr (cdn, WhoTracks.me)"),
-        ("observe: third-party host 'static.chartbeat.com' on /news/1 is named by no service "
-         "(nor in the cookie declaration): known tracker ChartBeat (WhoTracks.me): held until analytics is accepted")]
+        (
+            "observe: third-party host 'cdn.jsdelivr.net' on /news/1 is named by no service (nor "
+            "in the cookie declaration): known, not a tracker: jsDelivr (cdn, WhoTracks.me)"
+        ),
+        (
+            "observe: third-party host 'static.chartbeat.com' on /news/1 is named by no service "
+            "(nor in the cookie declaration): known tracker ChartBeat (WhoTracks.me): held until analytics is accepted"
+        ),
+    ]
     summary = engine.observer.summary()
-    assert "  - name: chartbeat" in summary and "csp_allow: [cdn.jsdelivr.net]  # known, not " \
-        "trackers (for csp: enforce)" in summary
+    assert (
+        "  - name: chartbeat" in summary
+        and "csp_allow: [cdn.jsdelivr.net]  # known, not trackers (for csp: enforce)" in summary
+    )
 
 
 def test_observing_is_off_unless_asked(config):
@@ -82,22 +106,36 @@ categories:
 
 
 def test_check_config_warns_about_what_looks_wrong():
-    warnings = config_warnings(Policy(parse_config(BASE + """\
+    warnings = config_warnings(
+        Policy(
+            parse_config(
+                BASE
+                + """\
 unknown_cookies: allow
 necessary_cookies: [_gid, __insp_uid, _fbp]
 services:
   - use: google-analytics
   - {name: inline-only, category: analytics, inline: ["track("]}
   - {name: twin, category: analytics, domains: [google-analytics.com]}
-""")))
+"""
+            )
+        )
+    )
     text = "\n".join(warnings)
     assert "service 'inline-only' names only inline markers" in text
     assert "host 'google-analytics.com' is listed by 'google-analytics' and 'twin'" in text
-    assert "necessary_cookies lists '_gid', which the optional service 'google-analytics' names too" in text
-    assert "necessary_cookies lists '__insp_uid', which the Open Cookie Database gives to " \
+    assert (
+        "necessary_cookies lists '_gid', which the optional service 'google-analytics' names too"
+        in text
+    )
+    assert (
+        "necessary_cookies lists '__insp_uid', which the Open Cookie Database gives to "
         "Inspectlet (Analytics)" in text
-    assert "necessary_cookies lists '_fbp', which the built-in service 'facebook-pixel' " \
+    )
+    assert (
+        "necessary_cookies lists '_fbp', which the built-in service 'facebook-pixel' "
         "sets for advertising" in text
+    )
     assert "unknown_cookies: allow lets every cookie" in text
     assert "Open Cookie Database advertising cookies have no category here" in text
 

@@ -54,20 +54,27 @@ def test_snapshot_keeps_the_columns_we_use_and_reads_back_the_same(database):
 
 
 def test_a_file_that_is_not_the_database_is_refused_with_the_fix():
-    with pytest.raises(ConfigError, match="ocd.csv:1: not an Open Cookie Database CSV.*"
-                       "download open-cookie-database.csv"):
+    with pytest.raises(
+        ConfigError,
+        match="ocd.csv:1: not an Open Cookie Database CSV.*download open-cookie-database.csv",
+    ):
         parse_database("name,category\n_ga,Analytics\n", "ocd.csv")
     with pytest.raises(ConfigError, match="ocd.csv:3: cookie 'x' has category 'Weird'"):
-        parse_database(UPSTREAM.splitlines()[0] + "\n9,P,Analytics,y,,,,,,0\n9,P,Weird,x,,,,,,0\n",
-                       "ocd.csv")
+        parse_database(
+            UPSTREAM.splitlines()[0] + "\n9,P,Analytics,y,,,,,,0\n9,P,Weird,x,,,,,,0\n", "ocd.csv"
+        )
 
 
 def test_the_packaged_snapshot_is_the_real_database():
     db = cookie_database()
     rows = DATABASE_FILE.read_text().splitlines()
     assert len(rows) == 1 + 1308 and sum(r.endswith(",1") for r in rows) == 171
-    assert DATABASE_FILE.with_name("open-cookie-database.NOTICE.txt").read_text().count(
-        "Apache License, Version 2.0") == 1
+    assert (
+        DATABASE_FILE.with_name("open-cookie-database.NOTICE.txt")
+        .read_text()
+        .count("Apache License, Version 2.0")
+        == 1
+    )
     assert db.lookup("_ga").platform == "Google Analytics"
     assert db.lookup("_ga_ABCDEF123").category == "analytics"  # wildcard row "_ga_"
     assert db.lookup("ASP.NET_SessionId").category == "necessary"
@@ -83,25 +90,34 @@ def test_policy_uses_the_database_for_cookies_no_service_names(database):
 
 
 def test_configured_services_and_necessary_names_win_over_the_database(database):
-    policy = Policy(parse_config(BASE + """\
+    policy = Policy(
+        parse_config(
+            BASE
+            + """\
 necessary_cookies: [acme_session]
 services:
   - {name: acme, category: analytics, hosts: [acme.example], cookies: [acme_uid]}
-"""), database)
+"""
+        ),
+        database,
+    )
     assert policy.cookie_category("acme_uid") == "analytics"
     assert policy.cookie_category("acme_session") == "necessary"
     assert policy.cookie_category("acme_other") == "advertising"
 
 
 def test_config_maps_database_categories_to_its_own_names(database):
-    policy = Policy(parse_config("""\
+    policy = Policy(
+        parse_config("""\
 upstream: http://127.0.0.1:9
 categories:
   technical: {required: true}
   audience: {}
   networks: {}
 cookie_database: {advertising: networks, functional: technical}
-"""), database)
+"""),
+        database,
+    )
     assert policy.cookie_category("shop_cart") == "technical"
     assert policy.cookie_category("shop_theme") == "technical"
     assert policy.cookie_category("acme_uid") == "networks"
@@ -126,8 +142,11 @@ def test_database_can_be_turned_off(database):
 
 
 def test_cookie_database_key_errors_name_line_and_fix():
-    with pytest.raises(ConfigError, match=r"site.yaml:7: cookie_database.analytics: category "
-                       "'audience' is not defined"):
+    with pytest.raises(
+        ConfigError,
+        match=r"site.yaml:7: cookie_database.analytics: category "
+        "'audience' is not defined",
+    ):
         parse_config(BASE + "cookie_database: {analytics: audience}\n", "site.yaml")
     with pytest.raises(ConfigError, match="site.yaml:7: cookie_database must be true, false"):
         parse_config(BASE + "cookie_database: maybe\n", "site.yaml")
@@ -138,15 +157,27 @@ def test_a_cookie_only_the_database_knows_is_stripped_before_consent(config):
     Analytics, so it is dropped before consent and kept once analytics is accepted."""
     assert Policy(config).named_cookie_category("__insp_uid") is None
     engine = Engine(config, [b"k" * 32])
-    set_cookies = [("Set-Cookie", "__insp_uid=1; Path=/"),
-                   ("Set-Cookie", "ASP.NET_SessionId=s; Path=/")]
-    ex = engine.begin(Request("GET", "/", [("Host", "shop.example.com"),
-                                           ("Cookie", "__insp_uid=1; ASP.NET_SessionId=s")]))
+    set_cookies = [
+        ("Set-Cookie", "__insp_uid=1; Path=/"),
+        ("Set-Cookie", "ASP.NET_SessionId=s; Path=/"),
+    ]
+    ex = engine.begin(
+        Request(
+            "GET",
+            "/",
+            [("Host", "shop.example.com"), ("Cookie", "__insp_uid=1; ASP.NET_SessionId=s")],
+        )
+    )
     assert dict(ex.upstream_headers())["Cookie"] == "ASP.NET_SessionId=s"
     kept = [v for k, v in ex.response(200, set_cookies).headers if k == "Set-Cookie"]
     assert "ASP.NET_SessionId=s; Path=/" in kept and "__insp_uid=1; Path=/" not in kept
     engine = Engine(config, [b"k" * 32], forced=ANALYTICS)
-    kept = [v for k, v in engine.begin(Request("GET", "/", [("Host", "shop.example.com")]))
-            .response(200, set_cookies).headers if k == "Set-Cookie"]
+    kept = [
+        v
+        for k, v in engine.begin(Request("GET", "/", [("Host", "shop.example.com")]))
+        .response(200, set_cookies)
+        .headers
+        if k == "Set-Cookie"
+    ]
     assert "__insp_uid=1; Path=/" in kept
     assert not Policy(config).cookie_allowed("__insp_uid", NO_DECISION)

@@ -34,8 +34,10 @@ services: [{{use: google-analytics}}, {{use: facebook-pixel}}]
 metrics: {{listen: 127.0.0.1:{metrics}}}
 banner: {{texts: {{en: {{title: {title}}}}}}}
 """
-PAGE = (b"<!doctype html><html><head></head><body><p>hello</p>"
-        b"<script src='https://www.google-analytics.com/analytics.js'></script></body></html>")
+PAGE = (
+    b"<!doctype html><html><head></head><body><p>hello</p>"
+    b"<script src='https://www.google-analytics.com/analytics.js'></script></body></html>"
+)
 
 
 async def origin_app(slow: float = 0.0) -> web.Application:
@@ -51,6 +53,7 @@ async def origin_app(slow: float = 0.0) -> web.Application:
         resp = web.Response(body=PAGE, content_type="text/html")
         resp.set_cookie("_ga", "1")
         return resp
+
     app = web.Application()
     app.router.add_get("/endless", endless)
     app.router.add_route("*", "/{tail:.*}", page)
@@ -70,16 +73,26 @@ async def origin() -> AsyncIterator[str]:
 async def start_serve(config: Path, *args: str) -> asyncio.subprocess.Process:
     env = {**os.environ, "CONSENTPROXY_SECRET": "s" * 32}
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "consentproxy.cli", "serve", "--config", str(config), *args,
-        env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
-
-
+        sys.executable,
+        "-m",
+        "consentproxy.cli",
+        "serve",
+        "--config",
+        str(config),
+        *args,
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
 
 
 def counter(scrape: str, name: str, **labels: str) -> float:
     wanted = ",".join(f'{k}="{v}"' for k, v in labels.items())
-    m = re.search(rf"^{name}_total{{{re.escape(wanted)}}} (\S+)$" if labels
-                  else rf"^{name}_total (\S+)$", scrape, re.MULTILINE)
+    m = re.search(
+        rf"^{name}_total{{{re.escape(wanted)}}} (\S+)$" if labels else rf"^{name}_total (\S+)$",
+        scrape,
+        re.MULTILINE,
+    )
     return float(m.group(1)) if m else 0.0
 
 
@@ -101,25 +114,32 @@ async def test_two_workers_share_one_port_and_both_answer(origin: str, tmp_path:
             await until_up(f"http://127.0.0.1:{m}/metrics")
         # New connections each time: the kernel spreads them over the workers.
         for _ in range(60):
-            async with aiohttp.ClientSession() as client, client.get(
-                    f"http://127.0.0.1:{port}/.consent/healthz") as resp:
+            async with (
+                aiohttp.ClientSession() as client,
+                client.get(f"http://127.0.0.1:{port}/.consent/healthz") as resp,
+            ):
                 assert resp.status == 200
         per_worker = []
         async with aiohttp.ClientSession() as client:
             for m in (metrics, metrics + 1):  # each worker scrapes on its own port
                 async with client.get(f"http://127.0.0.1:{m}/metrics") as resp:
-                    per_worker.append(counter(await resp.text(), "consentproxy_requests",
-                                              status="200"))
+                    per_worker.append(
+                        counter(await resp.text(), "consentproxy_requests", status="200")
+                    )
         assert sum(per_worker) >= 60 and all(n > 0 for n in per_worker), per_worker
-        children = [p for p in Path("/proc").iterdir() if p.name.isdigit()
-                    and f"PPid:\t{proc.pid}\n" in (p / "status").read_text()]
+        children = [
+            p
+            for p in Path("/proc").iterdir()
+            if p.name.isdigit() and f"PPid:\t{proc.pid}\n" in (p / "status").read_text()
+        ]
         assert len(children) == 2
     finally:
         await stop(proc)
 
 
-async def test_sighup_reloads_under_load_without_losing_a_request(origin: str,
-                                                                   tmp_path: Path) -> None:
+async def test_sighup_reloads_under_load_without_losing_a_request(
+    origin: str, tmp_path: Path
+) -> None:
     port, metrics = free_port(), free_port()
     config = tmp_path / "site.yaml"
     config.write_text(CONFIG.format(upstream=origin, port=port, metrics=metrics, title="Before"))
@@ -129,16 +149,19 @@ async def test_sighup_reloads_under_load_without_losing_a_request(origin: str,
     try:
         await until_up(f"http://127.0.0.1:{port}/.consent/healthz")
         async with aiohttp.ClientSession() as client:
+
             async def hit() -> None:
-                async with client.get(f"http://127.0.0.1:{port}/page",
-                                      headers={"Sec-Fetch-Dest": "document"}) as resp:
+                async with client.get(
+                    f"http://127.0.0.1:{port}/page", headers={"Sec-Fetch-Dest": "document"}
+                ) as resp:
                     statuses.append(resp.status)
-                    titles.append(re.search(r'id="cp-title"[^>]*>([^<]+)<',
-                                            await resp.text())[1])
+                    titles.append(re.search(r'id="cp-title"[^>]*>([^<]+)<', await resp.text())[1])
+
             for round_ in range(30):  # 30 rounds of 10 concurrent requests
                 if round_ == 10:
-                    config.write_text(CONFIG.format(upstream=origin, port=port,
-                                                    metrics=metrics, title="After"))
+                    config.write_text(
+                        CONFIG.format(upstream=origin, port=port, metrics=metrics, title="After")
+                    )
                     proc.send_signal(signal.SIGHUP)
                 if round_ == 20:  # a broken config is refused, the running one stays
                     config.write_text("upstream: [\n")
@@ -163,15 +186,19 @@ async def test_probes_flip_when_the_upstream_or_the_store_goes_away(tmp_path: Pa
     upstream = f"http://127.0.0.1:{runner.addresses[0][1]}"
     pg = postgres_cluster(Path(tempfile.mkdtemp(prefix="consentproxy-pg-")))
     dsn = pg.__enter__()
-    config = parse_config(CONFIG.format(upstream=upstream, port=0, metrics=0, title="T")
-                          + f"records: {{dsn: '{dsn}'}}\n")
+    config = parse_config(
+        CONFIG.format(upstream=upstream, port=0, metrics=0, title="T")
+        + f"records: {{dsn: '{dsn}'}}\n"
+    )
     running = await server.start(Engine(config, [b"k" * 32]), "127.0.0.1", 0)
     base = f"http://127.0.0.1:{running.port}/.consent/"
     try:
         async with aiohttp.ClientSession() as client:
+
             async def ready() -> tuple[int, dict[str, str]]:
                 async with client.get(base + "readyz") as resp:
                     return resp.status, await resp.json()
+
             for _ in range(100):  # the store opens in the background
                 status, body = await ready()
                 if status == 200:
@@ -199,12 +226,14 @@ async def test_metrics_and_access_log_follow_what_the_proxy_does(origin: str) ->
     base = f"http://127.0.0.1:{running.port}"
     try:
         async with aiohttp.ClientSession() as client:
-            async with client.get(base + "/page?email=someone@example.com",
-                                  headers={"Sec-Fetch-Dest": "document",
-                                           "Cookie": "_ga=old"}) as resp:
+            async with client.get(
+                base + "/page?email=someone@example.com",
+                headers={"Sec-Fetch-Dest": "document", "Cookie": "_ga=old"},
+            ) as resp:
                 await resp.read()
-            async with client.post(base + "/.consent/choice", headers={"Origin": base},
-                                   json={"action": "reject-all"}) as resp:
+            async with client.post(
+                base + "/.consent/choice", headers={"Origin": base}, json={"action": "reject-all"}
+            ) as resp:
                 assert resp.status == 200
         scrape = telemetry.scrape().decode()
     finally:
@@ -226,7 +255,8 @@ async def test_metrics_and_access_log_follow_what_the_proxy_does(origin: str) ->
 
 
 async def test_metrics_count_impressions_first_layer_answers_and_category_answers(
-        origin: str) -> None:
+    origin: str,
+) -> None:
     """An impression is a page whose banner opens on its first layer (not a prefetch, not
     a visitor who has chosen); an answer to it is counted by outcome; every decision gives
     each optional category's answer."""
@@ -238,15 +268,20 @@ async def test_metrics_count_impressions_first_layer_answers_and_category_answer
     doc = {"Sec-Fetch-Dest": "document"}
     try:
         async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as client:
+
             async def page(**headers: str) -> None:
                 async with client.get(base + "/page", headers={**doc, **headers}) as resp:
                     assert b'id="consentproxy"' in await resp.read()
 
             async def choose(via: str, cookie: str = "", **body: object) -> str:
-                async with client.post(base + "/.consent/choice", json={**body, "via": via},
-                                       headers={"Origin": base, "Cookie": cookie}) as resp:
+                async with client.post(
+                    base + "/.consent/choice",
+                    json={**body, "via": via},
+                    headers={"Origin": base, "Cookie": cookie},
+                ) as resp:
                     assert resp.status == 200
                     return resp.headers["Set-Cookie"].split(";")[0]
+
             await page()
             await page()
             await page(**{"Sec-Purpose": "prefetch;prerender"})
@@ -264,12 +299,18 @@ async def test_metrics_count_impressions_first_layer_answers_and_category_answer
     assert counter(scrape, "consentproxy_banner_outcomes", outcome="customise") == 1
     assert counter(scrape, "consentproxy_banner_outcomes", outcome="reject-all") == 0
     assert counter(scrape, "consentproxy_consent_decisions", action="save") == 1  # (changed)
-    assert counter(scrape, "consentproxy_category_answers", answer="granted",
-                   category="analytics") == 2
-    assert counter(scrape, "consentproxy_category_answers", answer="refused",
-                   category="analytics") == 2
-    assert counter(scrape, "consentproxy_category_answers", answer="refused",
-                   category="advertising") == 3
+    assert (
+        counter(scrape, "consentproxy_category_answers", answer="granted", category="analytics")
+        == 2
+    )
+    assert (
+        counter(scrape, "consentproxy_category_answers", answer="refused", category="analytics")
+        == 2
+    )
+    assert (
+        counter(scrape, "consentproxy_category_answers", answer="refused", category="advertising")
+        == 3
+    )
     assert 'category="necessary"' not in scrape
 
 
@@ -277,10 +318,12 @@ async def test_stopping_lets_requests_in_flight_finish(origin: str) -> None:
     config = parse_config(CONFIG.format(upstream=origin, port=0, metrics=0, title="T"))
     running = await server.start(Engine(config, [b"k" * 32]), "127.0.0.1", 0)
     async with aiohttp.ClientSession() as client:
+
         async def slow() -> int:
             async with client.get(f"http://127.0.0.1:{running.port}/slow") as resp:
                 await resp.read()
                 return resp.status
+
         request = asyncio.create_task(slow())
         await asyncio.sleep(0.3)  # the origin is taking its 1 s
         await running.stop()
@@ -288,7 +331,8 @@ async def test_stopping_lets_requests_in_flight_finish(origin: str) -> None:
 
 
 async def test_stopping_cancels_what_outlasts_the_grace(
-        origin: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    origin: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """An endless page: stop() takes the grace, then cancels it (aiohttp alone waited
     twice the grace, 22 s in all with the default, past systemd's TimeoutStopSec)."""
     monkeypatch.setattr(server, "SHUTDOWN_SECONDS", 2)
@@ -328,8 +372,19 @@ async def test_a_second_sigterm_stops_serve_at_once(origin: str, tmp_path: Path)
 
 
 DASHBOARD = Path(__file__).resolve().parent.parent / "deploy" / "grafana-dashboard.json"
-PROMQL_WORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and",
-                "or", "unless", "offset"}
+PROMQL_WORDS = {
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "bool",
+    "and",
+    "or",
+    "unless",
+    "offset",
+}
 
 
 def exported() -> dict[str, set[str]]:
@@ -338,15 +393,32 @@ def exported() -> dict[str, set[str]]:
     from prometheus_client.parser import text_string_to_metric_families
 
     from consentproxy.engine import Report
-    config = parse_config(CONFIG.format(upstream="http://127.0.0.1:1", port=0, metrics=0,
-                                        title="T"))
+
+    config = parse_config(
+        CONFIG.format(upstream="http://127.0.0.1:1", port=0, metrics=0, title="T")
+    )
     engine = Engine(config, [b"k" * 32])
     telemetry = Telemetry(lambda: engine)
-    telemetry.request_done("GET", "/", 200, 0.1, 10, Report(
-        neutralised=[("google-analytics", "script")], set_cookies_dropped=["_ga"],
-        decision="accept-all", outcome="accept-all", categories_granted=["analytics"],
-        categories_refused=["advertising"], impression=True, upstream_seconds=0.1,
-        rewrite_bytes=10, rewrite_seconds=0.01, csp_violations=[("script-src", "x.test")]))
+    telemetry.request_done(
+        "GET",
+        "/",
+        200,
+        0.1,
+        10,
+        Report(
+            neutralised=[("google-analytics", "script")],
+            set_cookies_dropped=["_ga"],
+            decision="accept-all",
+            outcome="accept-all",
+            categories_granted=["analytics"],
+            categories_refused=["advertising"],
+            impression=True,
+            upstream_seconds=0.1,
+            rewrite_bytes=10,
+            rewrite_seconds=0.01,
+            csp_violations=[("script-src", "x.test")],
+        ),
+    )
     names: dict[str, set[str]] = {}
     for family in text_string_to_metric_families(telemetry.scrape().decode()):
         for sample in family.samples:
@@ -356,8 +428,11 @@ def exported() -> dict[str, set[str]]:
 
 def test_the_grafana_dashboard_queries_only_metrics_and_labels_the_proxy_exports():
     metrics = exported()
-    assert {"consentproxy_banner_impressions_total", "consentproxy_banner_outcomes_total",
-            "consentproxy_category_answers_total"} <= metrics.keys()
+    assert {
+        "consentproxy_banner_impressions_total",
+        "consentproxy_banner_outcomes_total",
+        "consentproxy_category_answers_total",
+    } <= metrics.keys()
     dashboard = json.loads(DASHBOARD.read_text())
     exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
     assert len(exprs) >= 10
@@ -368,8 +443,11 @@ def test_the_grafana_dashboard_queries_only_metrics_and_labels_the_proxy_exports
         groups = re.findall(r"\b(?:by|without)\s*\(([^)]*)\)", plain)
         selectors = re.findall(r"([a-zA-Z_:][\w:]*)\{([^}]*)\}", plain)
         plain = re.sub(r"\b(?:by|without)\s*\([^)]*\)", "", re.sub(r"\{[^}]*\}", "", plain))
-        names = {w for w in re.findall(r"(?<![\w.])([a-zA-Z_:][\w:]*)\b(?!\s*\()", plain)
-                 if w not in PROMQL_WORDS}
+        names = {
+            w
+            for w in re.findall(r"(?<![\w.])([a-zA-Z_:][\w:]*)\b(?!\s*\()", plain)
+            if w not in PROMQL_WORDS
+        }
         unknown = names - metrics.keys()
         assert not unknown, f"{expr}: {sorted(unknown)} is not exported"
         labels = set().union(*(metrics[n] for n in names))

@@ -23,8 +23,9 @@ def test_shared_hosts_match_by_path_prefix(policy):
     assert policy.service_for_host("www.google.com", "/maps/embed").name == "google-maps"
     assert policy.service_for_host("www.google.com", "/search") is None
     assert policy.service_for_host("www.facebook.com", "/tr").name == "facebook-pixel"
-    assert policy.service_for_host("www.facebook.com", "/plugins/like.php").name == \
-        "facebook-social"
+    assert (
+        policy.service_for_host("www.facebook.com", "/plugins/like.php").name == "facebook-social"
+    )
 
 
 def test_consent_unblocks_only_its_category(policy):
@@ -61,11 +62,13 @@ def test_inline_scripts_are_recognised_by_marker_or_loading(policy):
     names = lambda js: {s.name for s in policy.inline_services(js)}
     assert names(b"fbq('init', '1');") == {"facebook-pixel"}
     assert names(b"window._linkedin_partner_id = 1;") == {"linkedin-insight"}
-    assert names(b"var s=document.createElement('script');"
-                 b"s.src='https://static.hotjar.com/c/x.js'") == {"hotjar"}
+    assert names(
+        b"var s=document.createElement('script');s.src='https://static.hotjar.com/c/x.js'"
+    ) == {"hotjar"}
     assert names(b'var links = {"yt": "https://www.youtube.com/mychannel"};') == set()
-    assert names(b'var s = "</body><script src=\'https://www.google-analytics.com/a.js\'>";') \
-        == set()
+    assert (
+        names(b"var s = \"</body><script src='https://www.google-analytics.com/a.js'>\";") == set()
+    )
 
 
 def test_csp_hosts_are_the_consented_services(policy):
@@ -75,9 +78,32 @@ def test_csp_hosts_are_the_consented_services(policy):
     assert policy.allowed_hosts(NO_DECISION) == []
 
 
-URL_TEXT = st.lists(st.sampled_from(
-    ["/", "\\", "\\/", "//", "a", "Z", "x.co", ".", "-", "com", "9", " ", "\"", "'", "?", "#",
-     "<", "\t", "é"]), max_size=30).map(lambda parts: "".join(parts).encode())
+URL_TEXT = st.lists(
+    st.sampled_from(
+        [
+            "/",
+            "\\",
+            "\\/",
+            "//",
+            "a",
+            "Z",
+            "x.co",
+            ".",
+            "-",
+            "com",
+            "9",
+            " ",
+            '"',
+            "'",
+            "?",
+            "#",
+            "<",
+            "\t",
+            "é",
+        ]
+    ),
+    max_size=30,
+).map(lambda parts: "".join(parts).encode())
 
 
 @given(URL_TEXT)
@@ -100,14 +126,26 @@ services:
 """)
     policy = Policy(config)
     assert [s.name for s in policy.inline_services(b'x; track("ad1")')] == ["long"]
-    assert [s.name for s in policy.inline_services(b'track(1); track("ad")')] == ["short",
-                                                                                  "long"]
+    assert [s.name for s in policy.inline_services(b'track(1); track("ad")')] == ["short", "long"]
 
 
-@pytest.mark.parametrize("call", [
-    b"document.WRITE('<x>')", b"d.createElement('img')", b"i.SRC =u", b"b.appendChild(n)",
-    b"b.insertBefore(n, f)", b"new\n Image()", b"navigator.sendBeacon(u)", b"FETCH (u)",
-    b"new XMLHttpRequest()", b"x.open\t(u)", b"importScripts(u)", b"top.location= u"])
+@pytest.mark.parametrize(
+    "call",
+    [
+        b"document.WRITE('<x>')",
+        b"d.createElement('img')",
+        b"i.SRC =u",
+        b"b.appendChild(n)",
+        b"b.insertBefore(n, f)",
+        b"new\n Image()",
+        b"navigator.sendBeacon(u)",
+        b"FETCH (u)",
+        b"new XMLHttpRequest()",
+        b"x.open\t(u)",
+        b"importScripts(u)",
+        b"top.location= u",
+    ],
+)
 def test_a_tracker_url_in_a_script_that_loads_in_any_spelling_holds_it(policy, call):
     js = b'var u = "https://static.hotjar.com/c/x.js"; ' + call
     assert [s.name for s in policy.inline_services(js)] == ["hotjar"]

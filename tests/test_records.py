@@ -16,11 +16,20 @@ NOW = 1_800_000_000
 
 def record(consent_id: str = "abc", at: int = NOW, **changes: object) -> ConsentRecord:
     base: dict[str, object] = {
-        "consent_id": consent_id, "decided_at": at, "revision": 1, "config_digest": "d1",
-        "action": "save", "method": "preferences", "granted_categories": ("analytics",),
-        "refused_categories": ("social",), "granted_services": ("youtube",),
-        "refused_services": ("vimeo",), "withdrawal": False, "gpc": False,
-        "user_agent": "Firefox 133"}
+        "consent_id": consent_id,
+        "decided_at": at,
+        "revision": 1,
+        "config_digest": "d1",
+        "action": "save",
+        "method": "preferences",
+        "granted_categories": ("analytics",),
+        "refused_categories": ("social",),
+        "granted_services": ("youtube",),
+        "refused_services": ("vimeo",),
+        "withdrawal": False,
+        "gpc": False,
+        "user_agent": "Firefox 133",
+    }
     base.update(changes)
     return ConsentRecord(**base)  # type: ignore[arg-type]
 
@@ -79,25 +88,59 @@ async def test_stats_give_each_days_impressions_outcomes_and_category_answers(st
     """Grouped in the store (a few rows whatever the traffic); impressions counted by
     several instances add up."""
     a, r = ("analytics",), ("social",)
-    await store.write([
-        record("1", NOW, action="accept-all", outcome="accept-all",
-               granted_categories=a + r, refused_categories=()),
-        record("2", NOW + 60, action="reject-all", outcome="reject-all",
-               granted_categories=(), refused_categories=a + r),
-        record("3", NOW + 120, outcome="customise"),
-        record("4", NOW + 180, action="reject-all", outcome="close",
-               granted_categories=(), refused_categories=a + r),
-        record("3", NOW + 240, outcome=""),  # a change of mind: no first-layer answer
-        record("5", NOW + DAY, action="accept-all", outcome="accept-all",
-               granted_categories=a + r, refused_categories=()),
-        record("old", NOW - 30 * DAY, outcome="close"),
-    ], impressions={"2027-01-15": 7})
+    await store.write(
+        [
+            record(
+                "1",
+                NOW,
+                action="accept-all",
+                outcome="accept-all",
+                granted_categories=a + r,
+                refused_categories=(),
+            ),
+            record(
+                "2",
+                NOW + 60,
+                action="reject-all",
+                outcome="reject-all",
+                granted_categories=(),
+                refused_categories=a + r,
+            ),
+            record("3", NOW + 120, outcome="customise"),
+            record(
+                "4",
+                NOW + 180,
+                action="reject-all",
+                outcome="close",
+                granted_categories=(),
+                refused_categories=a + r,
+            ),
+            record("3", NOW + 240, outcome=""),  # a change of mind: no first-layer answer
+            record(
+                "5",
+                NOW + DAY,
+                action="accept-all",
+                outcome="accept-all",
+                granted_categories=a + r,
+                refused_categories=(),
+            ),
+            record("old", NOW - 30 * DAY, outcome="close"),
+        ],
+        impressions={"2027-01-15": 7},
+    )
     await store.write([], impressions={"2027-01-15": 3, "2027-01-16": 1})
     days = summarise(await store.stats(NOW - DAY), ["analytics", "social"])
     assert [d["day"] for d in days] == ["2027-01-15", "2027-01-16", "total"]
     first = days[0]
-    assert (first["impressions"], first["decisions"], first["accept-all"], first["reject-all"],
-            first["customise"], first["close"], first["ignored"]) == (10, 5, 1, 1, 1, 1, 6)
+    assert (
+        first["impressions"],
+        first["decisions"],
+        first["accept-all"],
+        first["reject-all"],
+        first["customise"],
+        first["close"],
+        first["ignored"],
+    ) == (10, 5, 1, 1, 1, 1, 6)
     assert first["categories"]["analytics"] == {"granted": 3, "refused": 2, "rate": 0.6}
     assert first["categories"]["social"] == {"granted": 1, "refused": 4, "rate": 0.2}
     total = days[-1]
@@ -107,8 +150,9 @@ async def test_stats_give_each_days_impressions_outcomes_and_category_answers(st
 
 def test_ignored_never_goes_below_zero_and_rates_need_decisions():
     """More answers than counted impressions (records kept before impressions were): 0."""
-    days = summarise(Stats([("2027-01-15", "accept-all", (), (), 4)], {"2027-01-15": 1}),
-                     ["analytics"])
+    days = summarise(
+        Stats([("2027-01-15", "accept-all", (), (), 4)], {"2027-01-15": 1}), ["analytics"]
+    )
     assert days[0]["ignored"] == 0
     assert days[0]["categories"]["analytics"] == {"granted": 0, "refused": 0, "rate": None}
 
@@ -140,8 +184,10 @@ async def test_the_writer_counts_impressions_by_day_and_writes_them_with_the_bat
 
 
 async def test_purge_drops_versions_no_record_names_any_more(store):
-    await store.write([record("old", NOW - 100, shown_digest="v1"),
-                       record("new", NOW, shown_digest="v2")], {"v1": "one", "v2": "two"})
+    await store.write(
+        [record("old", NOW - 100, shown_digest="v1"), record("new", NOW, shown_digest="v2")],
+        {"v1": "one", "v2": "two"},
+    )
     assert await store.purge(NOW - 50) == 1
     assert await store.shown("v1") is None and await store.shown("v2") == "two"
 
@@ -151,6 +197,7 @@ async def test_records_of_the_first_schema_are_migrated_and_still_read(tmp_path)
     import aiosqlite
 
     from consentproxy.records import MIGRATIONS
+
     path = tmp_path / "old.sqlite3"
     async with aiosqlite.connect(path) as db:
         await db.execute("CREATE TABLE schema_version (version INTEGER)")
@@ -161,7 +208,8 @@ async def test_records_of_the_first_schema_are_migrated_and_still_read(tmp_path)
             "INSERT INTO consent_records (consent_id, decided_at, revision, config_digest, "
             "action, method, granted_categories, refused_categories, granted_services, "
             "refused_services, withdrawal, gpc, user_agent) VALUES ('old', 1, 1, 'd', 'save', "
-            "'form', '[]', '[]', '[]', '[]', 0, 0, 'other')")
+            "'form', '[]', '[]', '[]', '[]', 0, 0, 'other')"
+        )
         await db.commit()
     store = SqliteStore(path)
     await store.open()
@@ -265,14 +313,20 @@ async def test_a_full_queue_drops_and_says_so(tmp_path, caplog):
     assert writer.dropped == 2 and "queue full" in caplog.text
 
 
-@pytest.mark.parametrize(("ua", "family"), [
-    ("Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0", "Firefox 133"),
-    ("Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
-     "Chrome 131"),
-    ("Mozilla/5.0 Chrome/131.0.0.0 Safari/537.36 Edg/131.0.2903.86", "Edge 131"),
-    ("Mozilla/5.0 (Macintosh) AppleWebKit/605.1.15 Version/17.1 Safari/605.1.15", "Safari 17"),
-    ("Googlebot/2.1 (+http://www.google.com/bot.html)", "bot"),
-    ("", "other"), (None, "other"),
-])
+@pytest.mark.parametrize(
+    ("ua", "family"),
+    [
+        ("Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0", "Firefox 133"),
+        (
+            "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+            "Chrome 131",
+        ),
+        ("Mozilla/5.0 Chrome/131.0.0.0 Safari/537.36 Edg/131.0.2903.86", "Edge 131"),
+        ("Mozilla/5.0 (Macintosh) AppleWebKit/605.1.15 Version/17.1 Safari/605.1.15", "Safari 17"),
+        ("Googlebot/2.1 (+http://www.google.com/bot.html)", "bot"),
+        ("", "other"),
+        (None, "other"),
+    ],
+)
 def test_only_the_browser_family_is_kept(ua, family):
     assert user_agent_family(ua) == family

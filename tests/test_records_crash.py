@@ -42,8 +42,16 @@ async def test_kill_9_mid_load_loses_at_most_one_batch(tmp_path):
     config.write_text(CONFIG.format(port=port, path=path))
     env = {**os.environ, "CONSENTPROXY_SECRET": "s" * 32}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "consentproxy.cli", "serve", "--config", str(config), env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        sys.executable,
+        "-m",
+        "consentproxy.cli",
+        "serve",
+        "--config",
+        str(config),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     acknowledged = 0
     base = f"http://127.0.0.1:{port}"
     try:
@@ -54,12 +62,17 @@ async def test_kill_9_mid_load_loses_at_most_one_batch(tmp_path):
                     if (await resp.json()).get("records") == "ok":
                         break
                 await asyncio.sleep(0.05)
+
             async def decide() -> None:
                 nonlocal acknowledged
-                async with client.post(base + "/.consent/choice", json={
-                        "action": "accept-all"}, headers={"Origin": base}) as resp:
+                async with client.post(
+                    base + "/.consent/choice",
+                    json={"action": "accept-all"},
+                    headers={"Origin": base},
+                ) as resp:
                     if resp.status == 200:
                         acknowledged += 1
+
             # A steady 400 decisions a second (far above what a site sees), then the kill.
             # A burst of thousands a second outruns the writer: then what is queued is lost.
             for _ in range(40):
@@ -75,6 +88,8 @@ async def test_kill_9_mid_load_loses_at_most_one_batch(tmp_path):
     kept = len(await store.since(0))
     await store.close()
     lost = acknowledged - kept
-    print(f"kill -9 after {acknowledged} acknowledged decisions: {kept} recorded, {lost} lost "
-          f"(batch size {BATCH})")
+    print(
+        f"kill -9 after {acknowledged} acknowledged decisions: {kept} recorded, {lost} lost "
+        f"(batch size {BATCH})"
+    )
     assert 0 <= lost <= BATCH

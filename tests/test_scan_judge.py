@@ -18,12 +18,22 @@ services:
 def test_cookies_and_third_parties_the_declaration_does_not_list_are_flagged():
     judge = Judge(CONFIG, NO_DECISION, "shop.example")
     page = PageRecord("/", "/")
-    page.cookies = [judge.cookie(n, "shop.example", None)
-                    for n in ("consent", "PHPSESSID", "_ga", "mystery")]
-    page.requests = [judge.request(u, "script", "parser") for u in (
-        "https://www.google-analytics.com/analytics.js", "https://cdn.shop.example/app.js",
-        "https://static.chartbeat.com/js/chartbeat.js", "https://cdn.jsdelivr.net/x.js")]
+    page.cookies = [
+        judge.cookie(n, "shop.example", None) for n in ("consent", "PHPSESSID", "_ga", "mystery")
+    ]
+    page.requests = [
+        judge.request(u, "script", "parser")
+        for u in (
+            "https://www.google-analytics.com/analytics.js",
+            "https://cdn.shop.example/app.js",
+            "https://static.chartbeat.com/js/chartbeat.js",
+            "https://cdn.jsdelivr.net/x.js",
+        )
+    ]
     assert [c["declared"] for c in page.cookies] == [True, True, True, False]
     assert [r["declared"] for r in page.requests] == [True, True, False, False]
-    assert judge.undeclared(page) == ["cookie mystery", "third party cdn.jsdelivr.net",
-                                      "third party static.chartbeat.com"]
+    assert judge.undeclared(page) == [
+        "cookie mystery",
+        "third party cdn.jsdelivr.net",
+        "third party static.chartbeat.com",
+    ]

@@ -33,12 +33,14 @@ def test_the_seed_configs_are_shipped():
 
 # Seed 000's vendor table: cookie -> the category the policy gives it.
 AMPERE_TABLE = {
-    "lang": "technical",                            # Renault S.A.S, the selected language
-    "VISITOR_INFO1_LIVE": "social",                 # YouTube, bandwidth estimate
-    "YSC": "social",                                # YouTube, statistics of videos viewed
-    "yt-remote-connected-devices": "social",        # YouTube, video quality
-    "yt-remote-device-id": "social",                # YouTube, player preferences
-    "_ga": "audience", "_ga_XYZ123": "audience", "_gid": "audience",  # Google, audience
+    "lang": "technical",  # Renault S.A.S, the selected language
+    "VISITOR_INFO1_LIVE": "social",  # YouTube, bandwidth estimate
+    "YSC": "social",  # YouTube, statistics of videos viewed
+    "yt-remote-connected-devices": "social",  # YouTube, video quality
+    "yt-remote-device-id": "social",  # YouTube, player preferences
+    "_ga": "audience",
+    "_ga_XYZ123": "audience",
+    "_gid": "audience",  # Google, audience
 }
 
 
@@ -68,8 +70,13 @@ def test_ampere_vendor_table_lifetimes_are_recorded(ampere):
 
 
 def test_ampere_social_networks_and_youtube_wait_for_consent(ampere):
-    for host in ("www.youtube.com", "connect.facebook.net", "platform.twitter.com",
-                 "snap.licdn.com", "analytics.tiktok.com"):
+    for host in (
+        "www.youtube.com",
+        "connect.facebook.net",
+        "platform.twitter.com",
+        "snap.licdn.com",
+        "analytics.tiktok.com",
+    ):
         assert ampere.blocked_host(host, NO_DECISION) is not None, host
         assert ampere.blocked_host(host, accepted("audience")) is not None, host
         assert ampere.blocked_host(host, accepted("social")) is None, host
@@ -89,19 +96,24 @@ def saas() -> Policy:
 
 
 def test_saas_has_the_seed_categories_and_six_months_validity(saas):
-    assert [c.name for c in saas.config.categories] == [
-        "essential", "statistical", "functionality"]
+    assert [c.name for c in saas.config.categories] == ["essential", "statistical", "functionality"]
     assert saas.required == {"essential"} and saas.config.consent.max_age_days == 182
     assert saas.services["google-analytics"].retention == "13 months"  # data kept at most
     assert saas.services["preferences"].retention == "13 months"
 
 
-@pytest.mark.parametrize(("cookie", "category"), [
-    ("session", "essential"), ("csrftoken", "essential"),       # technical, exempt
-    ("_ga", "statistical"), ("_gid", "statistical"),             # visit statistics
-    ("lang", "functionality"), ("currency", "functionality"),    # remembered preferences
-    ("intercom-session-abc", "functionality"),
-])
+@pytest.mark.parametrize(
+    ("cookie", "category"),
+    [
+        ("session", "essential"),
+        ("csrftoken", "essential"),  # technical, exempt
+        ("_ga", "statistical"),
+        ("_gid", "statistical"),  # visit statistics
+        ("lang", "functionality"),
+        ("currency", "functionality"),  # remembered preferences
+        ("intercom-session-abc", "functionality"),
+    ],
+)
 def test_saas_classifies_cookies_by_the_seed_types(saas, cookie, category):
     assert saas.cookie_category(cookie) == category
 
@@ -118,6 +130,7 @@ def test_saas_never_allows_advertising_cookies(saas):
 
 def test_seed_configs_speak_in_their_own_words(ampere, saas):
     from consentproxy.banner.texts import TEXTS
+
     for config in (ampere.config, saas.config):
         for lang in config.languages:
             assert config.banner.text(lang)["title"] != TEXTS[lang]["title"]
@@ -143,22 +156,27 @@ def test_seed_configs_keep_proof_of_consent_in_sqlite(name):
 
 def test_ampere_links_the_seeds_policy_pages_and_names_its_dpo(ampere):
     from consentproxy.banner.render import Banner
+
     banner = ampere.config.banner
     assert banner.privacy_url == "https://www.ampere.cars/en/privacy-policy/"  # seed 001
     assert banner.cookie_policy_url == "https://www.ampere.cars/en/cookie-policy/"
     assert banner.dpo["email"] == "dpo@ampere.cars"
     assert "122-122 bis avenue du Général Leclerc" in banner.dpo["address"]
     page = html.unescape(
-        Banner(ampere.config, ampere).preferences_page(NO_DECISION, "fr", "/").decode())
+        Banner(ampere.config, ampere).preferences_page(NO_DECISION, "fr", "/").decode()
+    )
     assert '<a href="https://www.ampere.cars/en/cookie-policy/">Politique de cookies</a>' in page
-    assert ('<p class="cp-dpo">Délégué à la protection des données: '
-            '<a href="mailto:dpo@ampere.cars">dpo@ampere.cars</a> · AMPERE SAS') in page
+    assert (
+        '<p class="cp-dpo">Délégué à la protection des données: '
+        '<a href="mailto:dpo@ampere.cars">dpo@ampere.cars</a> · AMPERE SAS'
+    ) in page
 
 
 def test_ampere_retires_its_former_onetrust_banner_and_imports_its_choices(ampere):
     """The seed's table lists OneTrust, technical: the tool consentproxy replaces. Its
     scripts never run again, its cookies go once read, its choices carry over."""
     from consentproxy.config import FORMER_CMP
+
     former = ampere.config.former_cmp
     assert former is not None and former.tool == "onetrust" and former.neutralise
     assert former.imports == {"C0002": "audience", "C0004": "social", "C0005": "social"}

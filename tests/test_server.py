@@ -52,36 +52,41 @@ services:
 KEYS = [b"k" * 32]
 
 GA = b"https://www.google-analytics.com/analytics.js"
-PAGE = (b"<!doctype html><html><head><title>t</title>"
-        b"<script async src=" + GA + b"></script>"
-        b"</head><body><p>hello</p></body></html>")
+PAGE = (
+    b"<!doctype html><html><head><title>t</title>"
+    b"<script async src=" + GA + b"></script>"
+    b"</head><body><p>hello</p></body></html>"
+)
 BANNER = b'id="consentproxy"'
 BLOB = os.urandom(256 * 1024)
-SVG = (b"<svg xmlns='http://www.w3.org/2000/svg'><image href='https://www.facebook.com/tr'/>"
-       b"</svg>")
+SVG = b"<svg xmlns='http://www.w3.org/2000/svg'><image href='https://www.facebook.com/tr'/></svg>"
 JSON_BODY = json.dumps({"items": list(range(500)), "name": "caf\u00e9"}).encode()
 BIG_CHUNK = os.urandom(1 << 20)
 BIG_CHUNKS = 64  # 64 MiB
 GTAG = b'<script async src="https://www.googletagmanager.com/gtag/js?id=G-1"></script>'
 GTAG_PAGE = b"<!doctype html><html><head>" + GTAG + b"</head><body><p>shop</p></body></html>"
-SLOW_PARTS = (b"<!doctype html><html><body><p>first</p>",
-              b"<p>second</p>" + b"<script src=" + GA + b"></script>",
-              b"<p>third</p></body></html>")
+SLOW_PARTS = (
+    b"<!doctype html><html><body><p>first</p>",
+    b"<p>second</p>" + b"<script src=" + GA + b"></script>",
+    b"<p>third</p></body></html>",
+)
 SLOW_PAUSE = 0.4
 TRACKING_SET_COOKIES = (
     "_ga=GA1.1.42.1700000000; EXPIRES=Wed, 21 Oct 2037 07:28:00 GMT; pAtH=/; sAmEsItE=lax",
     "_fbp=fb.1.1700000000.42; max-AGE=7776000; PATH=/",
     "PHPSESSID=abc123; path=/; HttpONLY",
 )
-HOP_HEADERS = ("keep-alive", "te", "upgrade", "proxy-connection", "x-hop-secret",
-               "http2-settings")
+HOP_HEADERS = ("keep-alive", "te", "upgrade", "proxy-connection", "x-hop-secret", "http2-settings")
 COMPRESS: dict[str, Callable[[bytes], bytes]] = {
-    "gzip": gzip.compress, "deflate": zlib.compress,
-    "br": brotli.compress, "zstd": zstandard.compress,
+    "gzip": gzip.compress,
+    "deflate": zlib.compress,
+    "br": brotli.compress,
+    "zstd": zstandard.compress,
 }
 
 
 # --- the origin ---------------------------------------------------------------------------
+
 
 async def fixed(body: bytes, content_type: str, request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": content_type})
@@ -91,11 +96,16 @@ async def echo(request: web.Request) -> web.Response:
     """What the origin received, as JSON; answers with hop-by-hop headers of its own."""
     seen = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers]
     resp = web.json_response({"headers": seen})
-    resp.headers.update({
-        "Connection": "keep-alive, X-Hop-Secret", "X-Hop-Secret": "origin",
-        "Keep-Alive": "timeout=5", "Upgrade": "foo/1", "Proxy-Connection": "keep-alive",
-        "X-End-To-End": "origin",
-    })
+    resp.headers.update(
+        {
+            "Connection": "keep-alive, X-Hop-Secret",
+            "X-Hop-Secret": "origin",
+            "Keep-Alive": "timeout=5",
+            "Upgrade": "foo/1",
+            "Proxy-Connection": "keep-alive",
+            "X-End-To-End": "origin",
+        }
+    )
     return resp
 
 
@@ -117,8 +127,11 @@ async def big(request: web.Request) -> web.StreamResponse:
 
 
 async def page(request: web.Request) -> web.Response:
-    return web.Response(body=PAGE, content_type="text/html", headers={
-        "ETag": '"v1"', "Cache-Control": "public, max-age=60", "Vary": "Accept-Encoding"})
+    return web.Response(
+        body=PAGE,
+        content_type="text/html",
+        headers={"ETag": '"v1"', "Cache-Control": "public, max-age=60", "Vary": "Accept-Encoding"},
+    )
 
 
 LAST_MODIFIED = "Wed, 21 Oct 2015 07:28:00 GMT"
@@ -126,10 +139,11 @@ LAST_MODIFIED = "Wed, 21 Oct 2015 07:28:00 GMT"
 
 async def cached(request: web.Request) -> web.Response:
     """A page with validators, answering conditional requests as origins do."""
-    validators = {"ETag": '"v1"', "Last-Modified": LAST_MODIFIED,
-                  "Cache-Control": "max-age=0"}
-    if (request.headers.get("If-None-Match") == '"v1"'
-            or request.headers.get("If-Modified-Since") == LAST_MODIFIED):
+    validators = {"ETag": '"v1"', "Last-Modified": LAST_MODIFIED, "Cache-Control": "max-age=0"}
+    if (
+        request.headers.get("If-None-Match") == '"v1"'
+        or request.headers.get("If-Modified-Since") == LAST_MODIFIED
+    ):
         return web.Response(status=304, headers=validators)
     return web.Response(body=PAGE, content_type="text/html", headers=validators)
 
@@ -139,13 +153,18 @@ async def no_content(request: web.Request) -> web.Response:
 
 
 async def not_modified(request: web.Request) -> web.Response:
-    return web.Response(status=304, headers={
-        "X-Kept": "yes", "ETag": '"v1"', "Cache-Control": "public, max-age=60"})
+    return web.Response(
+        status=304, headers={"X-Kept": "yes", "ETag": '"v1"', "Cache-Control": "public, max-age=60"}
+    )
 
 
 async def partial(request: web.Request) -> web.Response:
-    return web.Response(status=206, body=PAGE, content_type="text/html", headers={
-        "Content-Range": f"bytes 0-{len(PAGE) - 1}/{len(PAGE) + 100}", "ETag": '"v1"'})
+    return web.Response(
+        status=206,
+        body=PAGE,
+        content_type="text/html",
+        headers={"Content-Range": f"bytes 0-{len(PAGE) - 1}/{len(PAGE) + 100}", "ETag": '"v1"'},
+    )
 
 
 async def cookies(request: web.Request) -> web.Response:
@@ -166,13 +185,17 @@ async def gtag_page(request: web.Request) -> web.Response:
 
 async def encoded(request: web.Request) -> web.Response:
     coding = request.match_info["coding"]
-    return web.Response(body=COMPRESS[coding](PAGE), content_type="text/html",
-                        headers={"Content-Encoding": coding})
+    return web.Response(
+        body=COMPRESS[coding](PAGE), content_type="text/html", headers={"Content-Encoding": coding}
+    )
 
 
 async def json_gz(request: web.Request) -> web.Response:
-    return web.Response(body=gzip.compress(JSON_BODY), content_type="application/json",
-                        headers={"Content-Encoding": "gzip"})
+    return web.Response(
+        body=gzip.compress(JSON_BODY),
+        content_type="application/json",
+        headers={"Content-Encoding": "gzip"},
+    )
 
 
 async def slow(request: web.Request) -> web.StreamResponse:
@@ -226,6 +249,7 @@ def origin_app() -> web.Application:
 
 # --- fixtures -----------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="session")
 def origin() -> Iterator[str]:
     with app_in_thread(origin_app()) as port:
@@ -237,12 +261,14 @@ def adapter(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-def mitmdump_in_front_of(stack: ExitStack, upstream: str, home: Path,
-                         extra: str = "", *options: str) -> Started:
+def mitmdump_in_front_of(
+    stack: ExitStack, upstream: str, home: Path, extra: str = "", *options: str
+) -> Started:
     config = home / "site.yaml"
     config.write_text(CONFIG.format(upstream=upstream) + extra)
-    return stack.enter_context(mitmdump(config, f"reverse:{upstream}", home, KEYS[0].decode(),
-                                        *options))
+    return stack.enter_context(
+        mitmdump(config, f"reverse:{upstream}", home, KEYS[0].decode(), *options)
+    )
 
 
 @pytest.fixture(scope="session")
@@ -254,17 +280,24 @@ def mitm_proxy(origin: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 
 @pytest.fixture
-async def start_proxy(adapter: str, tmp_path_factory: pytest.TempPathFactory
-                      ) -> AsyncIterator[Callable[..., Awaitable[str]]]:
+async def start_proxy(
+    adapter: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Callable[..., Awaitable[str]]]:
     """Start a proxy of this adapter in front of any upstream URL (`extra`: more config
     lines; `state`: the state forced, `serve --state` or `consent_state`); returns its base
     URL."""
     running: list[server.Running] = []
     with ExitStack() as stack:
+
         async def start(upstream: str, extra: str = "", state: str = "") -> str:
             if adapter == "mitmdump":
-                started = mitmdump_in_front_of(stack, upstream, tmp_path_factory.mktemp("mitm"),
-                                               extra, f"consent_state={state}")
+                started = mitmdump_in_front_of(
+                    stack,
+                    upstream,
+                    tmp_path_factory.mktemp("mitm"),
+                    extra,
+                    f"consent_state={state}",
+                )
                 return f"http://127.0.0.1:{started.port}"
             config = parse_config(CONFIG.format(upstream=upstream) + extra)
             engine = Engine(config, KEYS, forced=parse_state(state, config))
@@ -277,8 +310,12 @@ async def start_proxy(adapter: str, tmp_path_factory: pytest.TempPathFactory
 
 
 @pytest.fixture
-async def proxy(adapter: str, origin: str, start_proxy: Callable[[str], Awaitable[str]],
-                request: pytest.FixtureRequest) -> str:
+async def proxy(
+    adapter: str,
+    origin: str,
+    start_proxy: Callable[[str], Awaitable[str]],
+    request: pytest.FixtureRequest,
+) -> str:
     if adapter == "mitmdump":
         return f"http://127.0.0.1:{request.getfixturevalue('mitm_proxy').port}"
     return await start_proxy(origin)
@@ -293,16 +330,20 @@ def proxy_pid(adapter: str, request: pytest.FixtureRequest) -> int:
 @pytest.fixture
 async def client() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession(
-            auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar(),
-            skip_auto_headers=("Accept-Encoding",),
-            timeout=aiohttp.ClientTimeout(total=20)) as session:
+        auto_decompress=False,
+        cookie_jar=aiohttp.DummyCookieJar(),
+        skip_auto_headers=("Accept-Encoding",),
+        timeout=aiohttp.ClientTimeout(total=20),
+    ) as session:
         yield session
 
 
 # --- helpers ------------------------------------------------------------------------------
 
-async def origin_saw(client: aiohttp.ClientSession, url: str,
-                     headers: dict[str, str] | None = None) -> dict[str, list[str]]:
+
+async def origin_saw(
+    client: aiohttp.ClientSession, url: str, headers: dict[str, str] | None = None
+) -> dict[str, list[str]]:
     """The request headers /echo received through the proxy, by lower-case name."""
     async with client.get(url + "/echo", headers=headers) as resp:
         assert resp.status == 200
@@ -331,18 +372,23 @@ def cookie_value(resp: aiohttp.ClientResponse, name: str) -> str:
     for v in resp.headers.getall("Set-Cookie", []):
         pair = v.split(";", 1)[0]
         if pair.startswith(name + "="):
-            return pair[len(name) + 1:]
+            return pair[len(name) + 1 :]
     raise AssertionError(f"no Set-Cookie for {name}")
 
 
 # --- 1-3: bodies ------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("path", "body", "ctype"), [
-    ("/blob", BLOB, "application/octet-stream"),
-    ("/json", JSON_BODY, "application/json"),
-])
+
+@pytest.mark.parametrize(
+    ("path", "body", "ctype"),
+    [
+        ("/blob", BLOB, "application/octet-stream"),
+        ("/json", JSON_BODY, "application/json"),
+    ],
+)
 async def test_non_html_body_is_byte_identical_with_content_length(
-        proxy: str, client: aiohttp.ClientSession, path: str, body: bytes, ctype: str) -> None:
+    proxy: str, client: aiohttp.ClientSession, path: str, body: bytes, ctype: str
+) -> None:
     async with client.get(proxy + path) as resp:
         assert resp.status == 200
         assert await resp.read() == body
@@ -352,7 +398,8 @@ async def test_non_html_body_is_byte_identical_with_content_length(
 
 
 async def test_svg_document_gets_the_csp_and_nosniff_and_its_bytes(
-        proxy: str, client: aiohttp.ClientSession) -> None:
+    proxy: str, client: aiohttp.ClientSession
+) -> None:
     async with client.get(proxy + "/drawing.svg") as resp:
         assert await resp.read() == SVG
         assert "default-src 'self'" in resp.headers["Content-Security-Policy-Report-Only"]
@@ -361,7 +408,8 @@ async def test_svg_document_gets_the_csp_and_nosniff_and_its_bytes(
 
 
 async def test_large_download_streams_with_bounded_memory(
-        proxy: str, proxy_pid: int, client: aiohttp.ClientSession) -> None:
+    proxy: str, proxy_pid: int, client: aiohttp.ClientSession
+) -> None:
     expected = hashlib.sha256()
     for _ in range(BIG_CHUNKS):
         expected.update(BIG_CHUNK)
@@ -381,25 +429,32 @@ async def test_large_download_streams_with_bounded_memory(
 
 async def _chunks(data: bytes) -> AsyncIterator[bytes]:
     for i in range(0, len(data), 256 * 1024):
-        yield data[i:i + 256 * 1024]
+        yield data[i : i + 256 * 1024]
 
 
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
 async def test_request_body_streams_upstream_intact(
-        proxy: str, client: aiohttp.ClientSession, chunked: bool) -> None:
+    proxy: str, client: aiohttp.ClientSession, chunked: bool
+) -> None:
     data = os.urandom(4 << 20)
-    async with client.post(proxy + "/upload", data=_chunks(data) if chunked else data,
-                           headers={"Content-Type": "application/octet-stream"}) as resp:
+    async with client.post(
+        proxy + "/upload",
+        data=_chunks(data) if chunked else data,
+        headers={"Content-Type": "application/octet-stream"},
+    ) as resp:
         assert resp.status == 200
         got = await resp.json()
     assert got == {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
 
 
 async def test_upload_with_expect_100_continue_is_not_stalled(
-        proxy: str, client: aiohttp.ClientSession) -> None:
+    proxy: str, client: aiohttp.ClientSession
+) -> None:
     data = os.urandom(2 << 20)
-    async with asyncio.timeout(5), client.post(proxy + "/upload", data=data,
-                                               expect100=True) as resp:
+    async with (
+        asyncio.timeout(5),
+        client.post(proxy + "/upload", data=data, expect100=True) as resp,
+    ):
         assert resp.status == 200
         got = await resp.json()
     assert got == {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
@@ -407,14 +462,24 @@ async def test_upload_with_expect_100_continue_is_not_stalled(
 
 # --- 4-5: headers -----------------------------------------------------------------------
 
+
 async def test_hop_by_hop_request_headers_are_not_forwarded(
-        proxy: str, client: aiohttp.ClientSession) -> None:
-    seen = await origin_saw(client, proxy, {
-        "Connection": "Upgrade, HTTP2-Settings, X-Hop-Secret", "X-Hop-Secret": "client",
-        "Upgrade": "h2c", "HTTP2-Settings": "AAMAAABkAARAAAAAAAIAAAAA",
-        "Keep-Alive": "timeout=5", "TE": "trailers",
-        "Proxy-Connection": "keep-alive", "X-End-To-End": "client",
-    })
+    proxy: str, client: aiohttp.ClientSession
+) -> None:
+    seen = await origin_saw(
+        client,
+        proxy,
+        {
+            "Connection": "Upgrade, HTTP2-Settings, X-Hop-Secret",
+            "X-Hop-Secret": "client",
+            "Upgrade": "h2c",
+            "HTTP2-Settings": "AAMAAABkAARAAAAAAAIAAAAA",
+            "Keep-Alive": "timeout=5",
+            "TE": "trailers",
+            "Proxy-Connection": "keep-alive",
+            "X-End-To-End": "client",
+        },
+    )
     for name in HOP_HEADERS:
         assert name not in seen, name
     assert "x-hop-secret" not in ",".join(seen.get("connection", [])).lower()
@@ -422,7 +487,8 @@ async def test_hop_by_hop_request_headers_are_not_forwarded(
 
 
 async def test_hop_by_hop_response_headers_are_not_forwarded(
-        proxy: str, client: aiohttp.ClientSession) -> None:
+    proxy: str, client: aiohttp.ClientSession
+) -> None:
     async with client.get(proxy + "/echo") as resp:
         assert resp.status == 200
         for name in HOP_HEADERS:
@@ -431,21 +497,23 @@ async def test_hop_by_hop_response_headers_are_not_forwarded(
         assert resp.headers["X-End-To-End"] == "origin"
 
 
-async def test_x_forwarded_headers_reach_origin(
-        proxy: str, client: aiohttp.ClientSession) -> None:
+async def test_x_forwarded_headers_reach_origin(proxy: str, client: aiohttp.ClientSession) -> None:
     seen = await origin_saw(client, proxy)
     assert seen["x-forwarded-for"] == ["127.0.0.1"]
     assert seen["x-forwarded-proto"] == ["http"]
     assert seen["x-forwarded-host"] == [proxy.removeprefix("http://")]
 
 
-FORWARDED = {"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https",
-             "X-Forwarded-Host": "www.example.com"}
+FORWARDED = {
+    "X-Forwarded-For": "203.0.113.7",
+    "X-Forwarded-Proto": "https",
+    "X-Forwarded-Host": "www.example.com",
+}
 
 
 async def test_x_forwarded_headers_of_a_trusted_proxy_are_kept(
-        origin: str, start_proxy: Callable[..., Awaitable[str]],
-        client: aiohttp.ClientSession) -> None:
+    origin: str, start_proxy: Callable[..., Awaitable[str]], client: aiohttp.ClientSession
+) -> None:
     proxy = await start_proxy(origin, "trusted_proxies: [127.0.0.1/32]\n")
     seen = await origin_saw(client, proxy, FORWARDED)
     assert seen["x-forwarded-for"] == ["203.0.113.7, 127.0.0.1"]
@@ -454,7 +522,8 @@ async def test_x_forwarded_headers_of_a_trusted_proxy_are_kept(
 
 
 async def test_x_forwarded_headers_of_anyone_else_are_replaced(
-        proxy: str, client: aiohttp.ClientSession) -> None:
+    proxy: str, client: aiohttp.ClientSession
+) -> None:
     seen = await origin_saw(client, proxy, FORWARDED)
     assert seen["x-forwarded-for"] == ["127.0.0.1"]
     assert seen["x-forwarded-proto"] == ["http"]
@@ -463,8 +532,8 @@ async def test_x_forwarded_headers_of_anyone_else_are_replaced(
 
 # --- 6: responses that must not be rewritten --------------------------------------------
 
-async def test_head_is_passed_through_untouched(
-        proxy: str, client: aiohttp.ClientSession) -> None:
+
+async def test_head_is_passed_through_untouched(proxy: str, client: aiohttp.ClientSession) -> None:
     async with client.head(proxy + "/page", headers={"Sec-Fetch-Dest": "document"}) as resp:
         assert resp.status == 200
         assert await resp.read() == b""
@@ -475,7 +544,8 @@ async def test_head_is_passed_through_untouched(
 
 @pytest.mark.parametrize("path", ["/empty", "/notmodified"])
 async def test_bodiless_status_is_passed_through_untouched(
-        proxy: str, client: aiohttp.ClientSession, path: str) -> None:
+    proxy: str, client: aiohttp.ClientSession, path: str
+) -> None:
     async with client.get(proxy + path, headers={"Sec-Fetch-Dest": "document"}) as resp:
         assert resp.status == (204 if path == "/empty" else 304)
         assert await resp.read() == b""
@@ -484,9 +554,11 @@ async def test_bodiless_status_is_passed_through_untouched(
 
 
 async def test_partial_html_206_is_passed_through_untouched(
-        proxy: str, client: aiohttp.ClientSession) -> None:
-    async with client.get(proxy + "/partial", headers={"Sec-Fetch-Dest": "document",
-                                                       "Range": "bytes=0-"}) as resp:
+    proxy: str, client: aiohttp.ClientSession
+) -> None:
+    async with client.get(
+        proxy + "/partial", headers={"Sec-Fetch-Dest": "document", "Range": "bytes=0-"}
+    ) as resp:
         assert resp.status == 206
         assert await resp.read() == PAGE
         assert resp.headers["Content-Length"] == str(len(PAGE))
@@ -496,9 +568,11 @@ async def test_partial_html_206_is_passed_through_untouched(
 
 # --- 7: cookies -------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("status", [200, 302, 500])
 async def test_tracking_set_cookies_are_dropped(
-        proxy: str, client: aiohttp.ClientSession, status: int) -> None:
+    proxy: str, client: aiohttp.ClientSession, status: int
+) -> None:
     async with client.get(f"{proxy}/cookies/{status}", allow_redirects=False) as resp:
         assert resp.status == status
         await resp.read()
@@ -506,7 +580,8 @@ async def test_tracking_set_cookies_are_dropped(
 
 
 async def test_tracking_request_cookies_are_stripped_and_deleted(
-        proxy: str, client: aiohttp.ClientSession) -> None:
+    proxy: str, client: aiohttp.ClientSession
+) -> None:
     headers = {"Cookie": "_ga=1; PHPSESSID=x; _fbp=2"}
     seen = await origin_saw(client, proxy, headers)
     assert seen["cookie"] == ["PHPSESSID=x"]
@@ -519,8 +594,10 @@ async def test_tracking_request_cookies_are_stripped_and_deleted(
 
 # --- 8-9: HTML rewriting ----------------------------------------------------------------
 
+
 async def test_html_page_is_neutralised_with_banner_and_private_caching(
-        proxy: str, client: aiohttp.ClientSession) -> None:
+    proxy: str, client: aiohttp.ClientSession
+) -> None:
     async with client.get(proxy + "/page", headers={"Sec-Fetch-Dest": "document"}) as resp:
         body = await resp.read()
         assert resp.status == 200
@@ -534,12 +611,15 @@ async def test_html_page_is_neutralised_with_banner_and_private_caching(
     assert_banner_once(body)
 
 
-@pytest.mark.parametrize(("path", "framing"), [("/page", "chunked"), ("/slow", "chunked"),
-                                              ("/blob", "length")])
+@pytest.mark.parametrize(
+    ("path", "framing"), [("/page", "chunked"), ("/slow", "chunked"), ("/blob", "length")]
+)
 async def test_two_requests_share_one_connection_whatever_the_framing(
-        proxy: str, path: str, framing: str) -> None:
+    proxy: str, path: str, framing: str
+) -> None:
     """A rewritten page has no Content-Length: chunked framing keeps the connection alive
     for HTTP/1.1 clients (a body ended by closing the connection would not)."""
+
     def two_on_one() -> tuple[list[tuple[int, str | None, str | None, bytes]], bool]:
         host, port = proxy.removeprefix("http://").split(":")
         conn = http.client.HTTPConnection(host, int(port), timeout=10)
@@ -549,9 +629,14 @@ async def test_two_requests_share_one_connection_whatever_the_framing(
                 conn.request("GET", path, headers={"Sec-Fetch-Dest": "document"})
                 resp = conn.getresponse()
                 mark = (resp.getheader("X-Consent-Mark") or "").encode()
-                answers.append((resp.status, resp.getheader("Transfer-Encoding"),
-                                resp.getheader("Content-Length"),
-                                resp.read().replace(mark, b"MARK") if mark else resp.read()))
+                answers.append(
+                    (
+                        resp.status,
+                        resp.getheader("Transfer-Encoding"),
+                        resp.getheader("Content-Length"),
+                        resp.read().replace(mark, b"MARK") if mark else resp.read(),
+                    )
+                )
                 sockets.append(conn.sock)
             return answers, sockets[0] is sockets[1] is not None
         finally:
@@ -569,13 +654,15 @@ async def test_two_requests_share_one_connection_whatever_the_framing(
 
 
 async def choice_cookie(client: aiohttp.ClientSession, proxy: str, action: str) -> str:
-    async with client.post(proxy + "/.consent/choice", json={"action": action},
-                           headers={"Origin": proxy}) as resp:
+    async with client.post(
+        proxy + "/.consent/choice", json={"action": action}, headers={"Origin": proxy}
+    ) as resp:
         return f"consent={cookie_value(resp, 'consent')}"
 
 
 async def test_page_revalidates_only_in_the_consent_state_it_was_rewritten_for(
-        proxy: str, client: aiohttp.ClientSession) -> None:
+    proxy: str, client: aiohttp.ClientSession
+) -> None:
     accepted = await choice_cookie(client, proxy, "accept-all")
     rejected = await choice_cookie(client, proxy, "reject-all")
     doc = {"Sec-Fetch-Dest": "document"}
@@ -583,20 +670,33 @@ async def test_page_revalidates_only_in_the_consent_state_it_was_rewritten_for(
         assert resp.status == 200 and "Last-Modified" not in resp.headers
         tag = resp.headers["ETag"]
         assert b" src=" + GA in await resp.read()
-    async with client.get(proxy + "/cached", headers={
-            **doc, "Cookie": accepted, "If-None-Match": tag,
-            "If-Modified-Since": LAST_MODIFIED}) as resp:
+    async with client.get(
+        proxy + "/cached",
+        headers={
+            **doc,
+            "Cookie": accepted,
+            "If-None-Match": tag,
+            "If-Modified-Since": LAST_MODIFIED,
+        },
+    ) as resp:
         assert resp.status == 304 and resp.headers["ETag"] == tag
         assert "private" in resp.headers["Cache-Control"]
-    async with client.get(proxy + "/cached", headers={  # withdrawn: the whole page again
-            **doc, "Cookie": rejected, "If-None-Match": tag,
-            "If-Modified-Since": LAST_MODIFIED}) as resp:
+    async with client.get(
+        proxy + "/cached",
+        headers={  # withdrawn: the whole page again
+            **doc,
+            "Cookie": rejected,
+            "If-None-Match": tag,
+            "If-Modified-Since": LAST_MODIFIED,
+        },
+    ) as resp:
         assert resp.status == 200 and resp.headers["ETag"] != tag
         assert_neutralised(await resp.read())
 
 
 async def test_neutralised_elements_banner_and_guard_share_the_responses_own_mark(
-        proxy: str, client: aiohttp.ClientSession) -> None:
+    proxy: str, client: aiohttp.ClientSession
+) -> None:
     marks = []
     for _ in range(2):
         async with client.get(proxy + "/page", headers={"Sec-Fetch-Dest": "document"}) as resp:
@@ -610,7 +710,8 @@ async def test_neutralised_elements_banner_and_guard_share_the_responses_own_mar
 
 @pytest.mark.parametrize("dest", ["empty", "iframe"])
 async def test_html_for_xhr_or_iframe_gets_no_banner(
-        proxy: str, client: aiohttp.ClientSession, dest: str) -> None:
+    proxy: str, client: aiohttp.ClientSession, dest: str
+) -> None:
     async with client.get(proxy + "/page", headers={"Sec-Fetch-Dest": dest}) as resp:
         body = await resp.read()
     assert_neutralised(body)
@@ -618,11 +719,14 @@ async def test_html_for_xhr_or_iframe_gets_no_banner(
 
 
 @pytest.mark.parametrize("coding", list(COMPRESS))
-@pytest.mark.parametrize(("accept", "expected"), [("gzip", "gzip"), (None, "identity")],
-                         ids=["client-gzip", "client-identity"])
+@pytest.mark.parametrize(
+    ("accept", "expected"),
+    [("gzip", "gzip"), (None, "identity")],
+    ids=["client-gzip", "client-identity"],
+)
 async def test_compressed_html_is_decoded_rewritten_and_reencoded(
-        proxy: str, client: aiohttp.ClientSession, coding: str, accept: str | None,
-        expected: str) -> None:
+    proxy: str, client: aiohttp.ClientSession, coding: str, accept: str | None, expected: str
+) -> None:
     headers = {"Sec-Fetch-Dest": "document"} | ({"Accept-Encoding": accept} if accept else {})
     async with client.get(f"{proxy}/encoded/{coding}", headers=headers) as resp:
         assert resp.status == 200
@@ -634,7 +738,8 @@ async def test_compressed_html_is_decoded_rewritten_and_reencoded(
 
 
 async def test_compressed_non_html_passes_untouched(
-        proxy: str, client: aiohttp.ClientSession) -> None:
+    proxy: str, client: aiohttp.ClientSession
+) -> None:
     async with client.get(proxy + "/data.json.gz") as resp:
         raw = await resp.read()
         assert resp.headers["Content-Encoding"] == "gzip"
@@ -643,7 +748,8 @@ async def test_compressed_non_html_passes_untouched(
 
 
 async def test_reencoded_html_varies_on_accept_encoding(
-        proxy: str, client: aiohttp.ClientSession) -> None:
+    proxy: str, client: aiohttp.ClientSession
+) -> None:
     async with client.get(proxy + "/encoded/br", headers={"Accept-Encoding": "gzip"}) as resp:
         await resp.read()
         assert resp.headers["Content-Encoding"] == "gzip"
@@ -653,13 +759,15 @@ async def test_reencoded_html_varies_on_accept_encoding(
 
 # --- 10-11: failures and streaming --------------------------------------------------------
 
-DOWN_MESSAGE = {"aiohttp": ("text/plain", "cannot be reached"),
-                "mitmdump": ("text/html", "Connect call failed")}  # mitmproxy's own page
+DOWN_MESSAGE = {
+    "aiohttp": ("text/plain", "cannot be reached"),
+    "mitmdump": ("text/html", "Connect call failed"),
+}  # mitmproxy's own page
 
 
 async def test_origin_down_gives_502(
-        adapter: str, start_proxy: Callable[[str], Awaitable[str]],
-        client: aiohttp.ClientSession) -> None:
+    adapter: str, start_proxy: Callable[[str], Awaitable[str]], client: aiohttp.ClientSession
+) -> None:
     proxy = await start_proxy(f"http://127.0.0.1:{free_port()}")
     content_type, message = DOWN_MESSAGE[adapter]
     async with client.get(proxy + "/page") as resp:
@@ -670,8 +778,10 @@ async def test_origin_down_gives_502(
 
 @pytest.mark.parametrize("adapter", ["aiohttp"])  # mitmproxy has no upstream read timeout
 async def test_origin_that_never_answers_gives_504(
-        start_proxy: Callable[[str], Awaitable[str]], client: aiohttp.ClientSession,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    start_proxy: Callable[[str], Awaitable[str]],
+    client: aiohttp.ClientSession,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setattr(server, "READ_TIMEOUT", 0.5)
     writers: list[asyncio.StreamWriter] = []
 
@@ -695,7 +805,8 @@ async def test_origin_that_never_answers_gives_504(
 
 
 async def test_slow_html_origin_streams_first_bytes_early(
-        proxy: str, client: aiohttp.ClientSession) -> None:
+    proxy: str, client: aiohttp.ClientSession
+) -> None:
     started = time.monotonic()
     async with client.get(proxy + "/slow", headers={"Sec-Fetch-Dest": "document"}) as resp:
         first = await resp.content.readany()
@@ -711,6 +822,7 @@ async def test_slow_html_origin_streams_first_bytes_early(
 
 # --- 12: WebSocket --------------------------------------------------------------------------
 
+
 async def test_websocket_echo_through_proxy(proxy: str, client: aiohttp.ClientSession) -> None:
     async with client.ws_connect(proxy + "/ws") as ws:
         await ws.send_str("hello")
@@ -720,7 +832,8 @@ async def test_websocket_echo_through_proxy(proxy: str, client: aiohttp.ClientSe
 
 
 async def test_websocket_subprotocol_is_the_one_the_origin_chose(
-        proxy: str, client: aiohttp.ClientSession) -> None:
+    proxy: str, client: aiohttp.ClientSession
+) -> None:
     async with client.ws_connect(proxy + "/ws", protocols=("v1", "v2")) as ws:
         assert ws.protocol == "v2"  # the origin speaks only v2
         await ws.send_str("hello")
@@ -729,10 +842,13 @@ async def test_websocket_subprotocol_is_the_one_the_origin_chose(
 
 # --- 13: the proxy's own endpoints ------------------------------------------------------
 
+
 async def test_consent_choice_json_sets_cookie_that_lets_tracking_through(
-        proxy: str, client: aiohttp.ClientSession) -> None:
-    async with client.post(proxy + "/.consent/choice", json={"action": "accept-all"},
-                           headers={"Origin": proxy}) as resp:
+    proxy: str, client: aiohttp.ClientSession
+) -> None:
+    async with client.post(
+        proxy + "/.consent/choice", json={"action": "accept-all"}, headers={"Origin": proxy}
+    ) as resp:
         assert resp.status == 200
         state = await resp.json()
         cookie = next(v for v in resp.headers.getall("Set-Cookie") if v.startswith("consent="))
@@ -740,16 +856,18 @@ async def test_consent_choice_json_sets_cookie_that_lets_tracking_through(
     assert state["decided"] is True and state["forced"] is False
     assert {"analytics", "advertising"} <= set(state["categories"])
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
-    async with client.get(proxy + "/cookies/200",
-                          headers={"Cookie": f"consent={consent}"}) as resp:
+    async with client.get(proxy + "/cookies/200", headers={"Cookie": f"consent={consent}"}) as resp:
         await resp.read()
         assert {"_ga", "_fbp", "PHPSESSID"} <= set(set_cookie_names(resp))
 
 
 @pytest.mark.parametrize("forced_by", ["state", "header"])
 async def test_a_choice_under_a_forced_state_answers_the_forced_state_and_sets_no_cookie(
-        origin: str, start_proxy: Callable[..., Awaitable[str]],
-        client: aiohttp.ClientSession, forced_by: str) -> None:
+    origin: str,
+    start_proxy: Callable[..., Awaitable[str]],
+    client: aiohttp.ClientSession,
+    forced_by: str,
+) -> None:
     """A QA run forced to `none` (serve --state, consent_state, X-Consent-State) stays in it
     whatever is clicked: the banner's script activates only what the answer allows."""
     if forced_by == "state":
@@ -757,56 +875,80 @@ async def test_a_choice_under_a_forced_state_answers_the_forced_state_and_sets_n
     else:
         proxy = await start_proxy(origin, "testing: {state_header: true}\n")
         headers = {"X-Consent-State": "none"}
-    async with client.post(proxy + "/.consent/choice", json={"action": "accept-all"},
-                           headers={"Origin": proxy, **headers}) as resp:
+    async with client.post(
+        proxy + "/.consent/choice",
+        json={"action": "accept-all"},
+        headers={"Origin": proxy, **headers},
+    ) as resp:
         assert resp.status == 200
         assert "Set-Cookie" not in resp.headers
         state = await resp.json()
-    assert state | {"revision": None} == {"decided": False, "categories": [], "services": [],
-                                          "revision": None, "decided_at": None, "forced": True,
-                                          "opt_out": False}
-    async with client.post(proxy + "/.consent/choice", headers=headers, allow_redirects=False,
-                           data={"action": "accept-all", "return": "/page"}) as resp:
+    assert state | {"revision": None} == {
+        "decided": False,
+        "categories": [],
+        "services": [],
+        "revision": None,
+        "decided_at": None,
+        "forced": True,
+        "opt_out": False,
+    }
+    async with client.post(
+        proxy + "/.consent/choice",
+        headers=headers,
+        allow_redirects=False,
+        data={"action": "accept-all", "return": "/page"},
+    ) as resp:
         assert (resp.status, resp.headers["Location"]) == (303, "/page")
         assert "Set-Cookie" not in resp.headers
     async with client.get(proxy + "/.consent/state", headers=headers) as resp:
         assert (await resp.json())["forced"] is True
-    async with client.get(proxy + "/page", headers={"Sec-Fetch-Dest": "document",
-                                                    **headers}) as resp:
+    async with client.get(
+        proxy + "/page", headers={"Sec-Fetch-Dest": "document", **headers}
+    ) as resp:
         body = await resp.read()
     assert_neutralised(body)
     assert_banner_once(body)
 
 
 async def test_consent_choice_from_another_site_is_refused(
-        proxy: str, client: aiohttp.ClientSession) -> None:
-    async with client.post(proxy + "/.consent/choice", json={"action": "accept-all"},
-                           headers={"Origin": "http://evil.example"}) as resp:
+    proxy: str, client: aiohttp.ClientSession
+) -> None:
+    async with client.post(
+        proxy + "/.consent/choice",
+        json={"action": "accept-all"},
+        headers={"Origin": "http://evil.example"},
+    ) as resp:
         assert resp.status == 403
         assert "Set-Cookie" not in resp.headers
 
 
-@pytest.mark.parametrize(("back", "location"), [("/page", "/page"),
-                                                 ("//evil.example/", "/")])
+@pytest.mark.parametrize(("back", "location"), [("/page", "/page"), ("//evil.example/", "/")])
 async def test_consent_choice_form_redirects_to_safe_return_path(
-        proxy: str, client: aiohttp.ClientSession, back: str, location: str) -> None:
-    async with client.post(proxy + "/.consent/choice",
-                           data={"action": "reject-all", "return": back},
-                           allow_redirects=False) as resp:
+    proxy: str, client: aiohttp.ClientSession, back: str, location: str
+) -> None:
+    async with client.post(
+        proxy + "/.consent/choice",
+        data={"action": "reject-all", "return": back},
+        allow_redirects=False,
+    ) as resp:
         assert resp.status == 303
         assert resp.headers["Location"] == location
         assert cookie_value(resp, "consent")
 
 
 async def test_consent_choice_body_in_several_packets_is_read_whole(
-        proxy: str, client: aiohttp.ClientSession) -> None:
+    proxy: str, client: aiohttp.ClientSession
+) -> None:
     async def slow_json() -> AsyncIterator[bytes]:
         yield b'{"action": '
         await asyncio.sleep(0.2)
         yield b'"accept-all"}'
 
-    async with client.post(proxy + "/.consent/choice", data=slow_json(), headers={
-            "Origin": proxy, "Content-Type": "application/json"}) as resp:
+    async with client.post(
+        proxy + "/.consent/choice",
+        data=slow_json(),
+        headers={"Origin": proxy, "Content-Type": "application/json"},
+    ) as resp:
         assert resp.status == 200, await resp.text()
 
 
@@ -818,16 +960,19 @@ async def test_consent_state_endpoint(proxy: str, client: aiohttp.ClientSession)
 
 
 async def test_cookie_declaration_endpoint_in_html_and_json_in_the_visitors_language(
-        proxy: str, client: aiohttp.ClientSession) -> None:
-    async with client.get(proxy + "/.consent/declaration",
-                          headers={"Accept-Language": "fr"}) as resp:
+    proxy: str, client: aiohttp.ClientSession
+) -> None:
+    async with client.get(
+        proxy + "/.consent/declaration", headers={"Accept-Language": "fr"}
+    ) as resp:
         assert resp.status == 200 and resp.headers["Content-Language"] == "fr"
         assert resp.headers["Content-Type"] == "text/html; charset=utf-8"
         html = await resp.text()
     assert html.startswith('<section class="consent-declaration" lang="fr"')
     assert "Google Analytics" in html and "Finalit&#233;" in html and "_fbp" in html
-    async with client.get(proxy + "/.consent/declaration?lang=en",
-                          headers={"Accept": "application/json"}) as resp:
+    async with client.get(
+        proxy + "/.consent/declaration?lang=en", headers={"Accept": "application/json"}
+    ) as resp:
         assert resp.headers["Content-Type"] == "application/json"
         data = await resp.json()
     assert data["language"] == "en"
@@ -837,7 +982,8 @@ async def test_cookie_declaration_endpoint_in_html_and_json_in_the_visitors_lang
 
 
 async def test_the_one_script_is_served_versioned_and_cached(
-        proxy: str, client: aiohttp.ClientSession) -> None:
+    proxy: str, client: aiohttp.ClientSession
+) -> None:
     async with client.get(proxy + "/page", headers={"Sec-Fetch-Dest": "document"}) as resp:
         src = re.search(rb'<script src="(/\.consent/consent\.js\?v=[^"]+)"', await resp.read())
     assert src, "the page names the script"
@@ -854,22 +1000,25 @@ async def test_the_one_script_is_served_versioned_and_cached(
 
 # --- 14: redirects ------------------------------------------------------------------------
 
+
 async def test_location_to_origin_is_rewritten_to_proxy(
-        proxy: str, client: aiohttp.ClientSession) -> None:
+    proxy: str, client: aiohttp.ClientSession
+) -> None:
     async with client.get(proxy + "/redirect", allow_redirects=False) as resp:
         assert resp.status == 302
         assert resp.headers["Location"] == proxy + "/next"
 
 
-
 # --- 15: QA states --------------------------------------------------------------------------
 
+
 async def test_state_header_is_honoured_in_test_configs_and_never_sent_upstream(
-        origin: str, start_proxy: Callable[..., Awaitable[str]],
-        client: aiohttp.ClientSession) -> None:
+    origin: str, start_proxy: Callable[..., Awaitable[str]], client: aiohttp.ClientSession
+) -> None:
     proxy = await start_proxy(origin, "testing: {state_header: true}\n")
-    seen = await origin_saw(client, proxy, {"Cookie": "_ga=1; _fbp=2",
-                                            "X-Consent-State": "analytics"})
+    seen = await origin_saw(
+        client, proxy, {"Cookie": "_ga=1; _fbp=2", "X-Consent-State": "analytics"}
+    )
     assert seen["cookie"] == ["_ga=1"] and "x-consent-state" not in seen
     async with client.get(proxy + "/echo", headers={"X-Consent-State": "analytcs"}) as resp:
         assert resp.status == 400
@@ -877,7 +1026,8 @@ async def test_state_header_is_honoured_in_test_configs_and_never_sent_upstream(
 
 
 async def test_state_header_is_ignored_by_default(
-        proxy: str, client: aiohttp.ClientSession) -> None:
+    proxy: str, client: aiohttp.ClientSession
+) -> None:
     seen = await origin_saw(client, proxy, {"Cookie": "_ga=1", "X-Consent-State": "all"})
     assert "cookie" not in seen and "x-consent-state" not in seen
 
@@ -887,8 +1037,9 @@ async def test_state_header_is_ignored_by_default(
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
 
 
-async def my_records(client: aiohttp.ClientSession, proxy: str, cookie: str,
-                     want: int) -> dict[str, Any]:
+async def my_records(
+    client: aiohttp.ClientSession, proxy: str, cookie: str, want: int
+) -> dict[str, Any]:
     """GET {prefix}me until `want` records are there (they are written in the background)."""
     for _ in range(100):
         async with client.get(proxy + "/.consent/me", headers={"Cookie": cookie}) as resp:
@@ -901,15 +1052,21 @@ async def my_records(client: aiohttp.ClientSession, proxy: str, cookie: str,
 
 
 async def test_choices_are_recorded_and_visitors_can_read_and_erase_theirs(
-        start_proxy, origin: str, client: aiohttp.ClientSession, tmp_path: Path) -> None:
+    start_proxy, origin: str, client: aiohttp.ClientSession, tmp_path: Path
+) -> None:
     proxy = await start_proxy(origin, f"records: {{path: {tmp_path / 'records.sqlite3'}}}\n")
-    async with client.post(proxy + "/.consent/choice", json={"action": "accept-all"},
-                           headers={"Origin": proxy, "User-Agent": FIREFOX}) as resp:
+    async with client.post(
+        proxy + "/.consent/choice",
+        json={"action": "accept-all"},
+        headers={"Origin": proxy, "User-Agent": FIREFOX},
+    ) as resp:
         assert resp.status == 200
         cookie = resp.headers["Set-Cookie"].split(";")[0]
-    async with client.post(proxy + "/.consent/choice", headers={
-            "Origin": proxy, "Cookie": cookie, "User-Agent": FIREFOX},
-            json={"action": "reject-all", "via": "preferences"}) as resp:
+    async with client.post(
+        proxy + "/.consent/choice",
+        headers={"Origin": proxy, "Cookie": cookie, "User-Agent": FIREFOX},
+        json={"action": "reject-all", "via": "preferences"},
+    ) as resp:
         cookie = resp.headers["Set-Cookie"].split(";")[0]
     data = await my_records(client, proxy, cookie, 2)
     first, second = data["records"]
@@ -920,54 +1077,75 @@ async def test_choices_are_recorded_and_visitors_can_read_and_erase_theirs(
     assert second["refused_categories"] == ["advertising", "analytics"]
     assert first["user_agent"] == "Firefox 133" and "127.0.0.1" not in json.dumps(data)
 
-    async with client.post(proxy + "/.consent/me/erase", headers={
-            "Origin": "https://evil.example", "Cookie": cookie}) as resp:
+    async with client.post(
+        proxy + "/.consent/me/erase", headers={"Origin": "https://evil.example", "Cookie": cookie}
+    ) as resp:
         assert resp.status == 403
-    async with client.post(proxy + "/.consent/me/erase", headers={
-            "Origin": proxy, "Cookie": cookie}) as resp:
+    async with client.post(
+        proxy + "/.consent/me/erase", headers={"Origin": proxy, "Cookie": cookie}
+    ) as resp:
         assert resp.status == 200 and (await resp.json()) == {"erased": 2}
         assert "consent=; Max-Age=0" in resp.headers.getall("Set-Cookie")[0]
     assert (await my_records(client, proxy, cookie, 0))["records"] == []
 
 
 async def test_records_say_what_was_shown_and_the_preferences_erase_them_without_js(
-        start_proxy, origin: str, client: aiohttp.ClientSession, tmp_path: Path) -> None:
+    start_proxy, origin: str, client: aiohttp.ClientSession, tmp_path: Path
+) -> None:
     proxy = await start_proxy(origin, f"records: {{path: {tmp_path / 'records.sqlite3'}}}\n")
-    async with client.post(proxy + "/.consent/choice", data="action=reject-all&lang=fr&return=/p",
-                           allow_redirects=False, headers={
-                               "Origin": proxy, "Content-Type": "application/x-www-form-urlencoded"}
-                           ) as resp:
+    async with client.post(
+        proxy + "/.consent/choice",
+        data="action=reject-all&lang=fr&return=/p",
+        allow_redirects=False,
+        headers={"Origin": proxy, "Content-Type": "application/x-www-form-urlencoded"},
+    ) as resp:
         assert resp.status == 303
         cookie = resp.headers["Set-Cookie"].split(";")[0]
     [rec] = (await my_records(client, proxy, cookie, 1))["records"]
     assert rec["language"] == "fr" and re.fullmatch(r"[0-9a-f]{64}", rec["shown_digest"])
-    async with client.get(proxy + "/.consent/preferences?return=/p",
-                          headers={"Cookie": cookie, "Accept-Language": "fr"}) as resp:
+    async with client.get(
+        proxy + "/.consent/preferences?return=/p",
+        headers={"Cookie": cookie, "Accept-Language": "fr"},
+    ) as resp:
         page = await resp.text()
     assert 'href="/.consent/me"' in page and 'action="/.consent/me/erase"' in page
     assert "Effacer mes enregistrements et mon choix" in page
-    async with client.post(proxy + "/.consent/me/erase", data="return=/p", allow_redirects=False,
-                           headers={"Origin": proxy, "Cookie": cookie,
-                                    "Content-Type": "application/x-www-form-urlencoded"}) as resp:
+    async with client.post(
+        proxy + "/.consent/me/erase",
+        data="return=/p",
+        allow_redirects=False,
+        headers={
+            "Origin": proxy,
+            "Cookie": cookie,
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
+    ) as resp:
         assert resp.status == 303 and resp.headers["Location"] == "/p"
         assert "consent=; Max-Age=0" in resp.headers.getall("Set-Cookie")[0]
     assert (await my_records(client, proxy, cookie, 0))["records"] == []
 
 
 async def test_a_store_that_is_down_never_stops_the_choice(
-        start_proxy, origin: str, client: aiohttp.ClientSession) -> None:
+    start_proxy, origin: str, client: aiohttp.ClientSession
+) -> None:
     dead = f"postgresql://consent@127.0.0.1:{free_port()}/nowhere"
     proxy = await start_proxy(origin, f"records: {{dsn: '{dead}'}}\n")
-    async with client.post(proxy + "/.consent/choice", json={"action": "accept-all"},
-                           headers={"Origin": proxy}) as resp:
+    async with client.post(
+        proxy + "/.consent/choice", json={"action": "accept-all"}, headers={"Origin": proxy}
+    ) as resp:
         assert resp.status == 200 and (await resp.json())["categories"]
         cookie = resp.headers["Set-Cookie"].split(";")[0]
     async with client.get(proxy + "/page", headers={"Cookie": cookie}) as resp:
         assert resp.status == 200  # and the site itself keeps answering
     async with client.get(proxy + "/.consent/me", headers={"Cookie": cookie}) as resp:
         assert resp.status == 503
-    async with client.post(proxy + "/.consent/me/erase", headers={  # never a false "erased"
-            "Origin": proxy, "Cookie": cookie}) as resp:
+    async with client.post(
+        proxy + "/.consent/me/erase",
+        headers={  # never a false "erased"
+            "Origin": proxy,
+            "Cookie": cookie,
+        },
+    ) as resp:
         assert resp.status == 503 and "Set-Cookie" not in resp.headers
 
 
@@ -977,27 +1155,39 @@ async def test_without_records_me_says_so(proxy: str, client: aiohttp.ClientSess
 
 
 async def test_gpc_refuses_advertising_even_on_accept_all(
-        proxy: str, client: aiohttp.ClientSession) -> None:
+    proxy: str, client: aiohttp.ClientSession
+) -> None:
     async with client.get(proxy + "/.well-known/gpc.json") as resp:
         assert resp.status == 200 and await resp.json() == {"gpc": True}
-    async with client.post(proxy + "/.consent/choice", json={"action": "accept-all"},
-                           headers={"Origin": proxy, "Sec-GPC": "1"}) as resp:
+    async with client.post(
+        proxy + "/.consent/choice",
+        json={"action": "accept-all"},
+        headers={"Origin": proxy, "Sec-GPC": "1"},
+    ) as resp:
         assert "advertising" not in (await resp.json())["categories"]
 
 
 async def test_a_former_onetrust_choice_is_imported_once_and_kept_as_proof(
-        start_proxy, origin: str, client: aiohttp.ClientSession, tmp_path: Path) -> None:
+    start_proxy, origin: str, client: aiohttp.ClientSession, tmp_path: Path
+) -> None:
     """A returning visitor of a site that ran OneTrust is not asked again: their stored
     choice becomes the proxy's consent cookie on the first request, with its date."""
-    proxy = await start_proxy(origin, (
-        f"records: {{path: {tmp_path / 'records.sqlite3'}}}\n"
-        "former_cmp: {tool: onetrust, import: {C0002: analytics, C0004: advertising}}\n"))
+    proxy = await start_proxy(
+        origin,
+        (
+            f"records: {{path: {tmp_path / 'records.sqlite3'}}}\n"
+            "former_cmp: {tool: onetrust, import: {C0002: analytics, C0004: advertising}}\n"
+        ),
+    )
     closed = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(time.time() - 30 * 86400))
-    onetrust = ("OptanonConsent=isGpcEnabled=0&datestamp=x&version=202501.1.0&consentId=d52f49ab"
-                "&interactionCount=1&landingPath=NotLandingPage&groups=C0001%3A1%2CC0002%3A1"
-                f"%2CC0004%3A0&AwaitingReconsent=false; OptanonAlertBoxClosed={closed}")
-    async with client.get(proxy + "/page", headers={"Cookie": onetrust,
-                                                   "Sec-Fetch-Dest": "document"}) as resp:
+    onetrust = (
+        "OptanonConsent=isGpcEnabled=0&datestamp=x&version=202501.1.0&consentId=d52f49ab"
+        "&interactionCount=1&landingPath=NotLandingPage&groups=C0001%3A1%2CC0002%3A1"
+        f"%2CC0004%3A0&AwaitingReconsent=false; OptanonAlertBoxClosed={closed}"
+    )
+    async with client.get(
+        proxy + "/page", headers={"Cookie": onetrust, "Sec-Fetch-Dest": "document"}
+    ) as resp:
         body = await resp.read()
         set_cookies = resp.headers.getall("Set-Cookie")
     assert b"<script async src=" + GA in body  # analytics accepted back then: runs now
@@ -1018,8 +1208,10 @@ async def test_a_former_onetrust_choice_is_imported_once_and_kept_as_proof(
 
 # --- 18: configs that say what the operator means; enforce without broken buttons -------
 
+
 async def test_the_sites_own_manage_cookies_element_is_marked_by_selector(
-        start_proxy, origin: str, client: aiohttp.ClientSession) -> None:
+    start_proxy, origin: str, client: aiohttp.ClientSession
+) -> None:
     proxy = await start_proxy(origin, "banner: {open_selectors: ['p']}\n")
     async with client.get(proxy + "/page", headers={"Sec-Fetch-Dest": "document"}) as resp:
         body = await resp.read()
@@ -1028,11 +1220,15 @@ async def test_the_sites_own_manage_cookies_element_is_marked_by_selector(
 
 
 async def test_a_grant_frames_one_embed_through_the_proxys_frame_document(
-        start_proxy, origin: str, client: aiohttp.ClientSession) -> None:
+    start_proxy, origin: str, client: aiohttp.ClientSession
+) -> None:
     proxy = await start_proxy(origin, "csp: enforce\n")
     pixel = "https://www.facebook.com/tr?id=1"
-    async with client.post(proxy + "/.consent/grant", headers={"Origin": proxy},
-                           json={"service": "facebook-pixel", "url": pixel}) as resp:
+    async with client.post(
+        proxy + "/.consent/grant",
+        headers={"Origin": proxy},
+        json={"service": "facebook-pixel", "url": pixel},
+    ) as resp:
         assert resp.status == 200 and "Set-Cookie" not in resp.headers
         target = (await resp.json())["url"]
     async with client.get(proxy + target) as resp:
@@ -1046,49 +1242,70 @@ async def test_a_grant_frames_one_embed_through_the_proxys_frame_document(
 
 # --- 19: jurisdictions ------------------------------------------------------------------
 
-REGIONS = ("trusted_proxies: [127.0.0.1/32]\n"
-           "regions: {header: CF-IPCountry, subdivision_header: CF-Region-Code, "
-           "opt_out: [US-CA]}\n")
+REGIONS = (
+    "trusted_proxies: [127.0.0.1/32]\n"
+    "regions: {header: CF-IPCountry, subdivision_header: CF-Region-Code, "
+    "opt_out: [US-CA]}\n"
+)
 CALIFORNIA = {"CF-IPCountry": "US", "CF-Region-Code": "CA"}
 DNS_BUTTON = b'data-consent-action="do-not-sell"'
 
 
 async def test_an_opt_out_region_runs_trackers_until_the_do_not_sell_control_opts_out(
-        start_proxy, origin: str, client: aiohttp.ClientSession) -> None:
+    start_proxy, origin: str, client: aiohttp.ClientSession
+) -> None:
     proxy = await start_proxy(origin, REGIONS)
-    async with client.get(proxy + "/cookies/200", headers={
-            "Sec-Fetch-Dest": "document", **CALIFORNIA}) as resp:
+    async with client.get(
+        proxy + "/cookies/200", headers={"Sec-Fetch-Dest": "document", **CALIFORNIA}
+    ) as resp:
         body = await resp.read()
         assert set_cookie_names(resp) == ["_ga", "_fbp", "PHPSESSID"]
         assert "CF-IPCountry" in resp.headers["Vary"]
         assert "CF-Region-Code" in resp.headers["Vary"]
     assert b"<script async src=" + GA in body and b'type="text/plain"' not in body
     assert DNS_BUTTON in body and b'action="/.consent/choice?via=do-not-sell"' in body
-    assert b"<dialog" in body and b'<dialog class="cp-banner cp-bar" aria-labelledby' \
-        b'="cp-title" aria-describedby="cp-body">' in body  # not open: nothing to ask
+    assert (
+        b"<dialog" in body
+        and b'<dialog class="cp-banner cp-bar" aria-labelledby'
+        b'="cp-title" aria-describedby="cp-body">'
+        in body
+    )  # not open: nothing to ask
     # The no-JavaScript opt-out: the control's form.
-    async with client.post(proxy + "/.consent/choice?via=do-not-sell", headers={
-            "Origin": proxy, **CALIFORNIA},
-            data={"action": "reject-all", "return": "/cookies/200"},
-            allow_redirects=False) as resp:
+    async with client.post(
+        proxy + "/.consent/choice?via=do-not-sell",
+        headers={"Origin": proxy, **CALIFORNIA},
+        data={"action": "reject-all", "return": "/cookies/200"},
+        allow_redirects=False,
+    ) as resp:
         assert resp.status == 303
         cookie = cookie_value(resp, "consent")
-    async with client.get(proxy + "/cookies/200", headers={
-            "Sec-Fetch-Dest": "document", "Cookie": f"consent={cookie}", **CALIFORNIA}) as resp:
+    async with client.get(
+        proxy + "/cookies/200",
+        headers={"Sec-Fetch-Dest": "document", "Cookie": f"consent={cookie}", **CALIFORNIA},
+    ) as resp:
         body = await resp.read()
         assert resp.headers.getall("Set-Cookie") == [TRACKING_SET_COOKIES[-1]]
     assert_neutralised(body)
     assert DNS_BUTTON not in body  # nothing optional runs any more
 
 
-@pytest.mark.parametrize("place", [{"CF-IPCountry": "FR"}, {"CF-IPCountry": "US"}, {},
-                                   {"CF-IPCountry": "XX", "CF-Region-Code": "CA"},
-                                   {"CF-IPCountry": "", "CF-Region-Code": "CA"}])
+@pytest.mark.parametrize(
+    "place",
+    [
+        {"CF-IPCountry": "FR"},
+        {"CF-IPCountry": "US"},
+        {},
+        {"CF-IPCountry": "XX", "CF-Region-Code": "CA"},
+        {"CF-IPCountry": "", "CF-Region-Code": "CA"},
+    ],
+)
 async def test_any_other_or_unknown_place_gets_consent_first(
-        start_proxy, origin: str, client: aiohttp.ClientSession, place: dict[str, str]) -> None:
+    start_proxy, origin: str, client: aiohttp.ClientSession, place: dict[str, str]
+) -> None:
     proxy = await start_proxy(origin, REGIONS)
-    async with client.get(proxy + "/cookies/200", headers={
-            "Sec-Fetch-Dest": "document", **place}) as resp:
+    async with client.get(
+        proxy + "/cookies/200", headers={"Sec-Fetch-Dest": "document", **place}
+    ) as resp:
         body = await resp.read()
         assert resp.headers.getall("Set-Cookie") == [TRACKING_SET_COOKIES[-1]]
     assert_neutralised(body)
@@ -1096,20 +1313,24 @@ async def test_any_other_or_unknown_place_gets_consent_first(
 
 
 async def test_a_country_header_sent_by_anyone_but_a_trusted_proxy_is_ignored(
-        start_proxy, origin: str, client: aiohttp.ClientSession) -> None:
+    start_proxy, origin: str, client: aiohttp.ClientSession
+) -> None:
     proxy = await start_proxy(origin, REGIONS.replace("127.0.0.1/32", "10.0.0.0/8"))
-    async with client.get(proxy + "/cookies/200", headers={
-            "Sec-Fetch-Dest": "document", **CALIFORNIA}) as resp:
+    async with client.get(
+        proxy + "/cookies/200", headers={"Sec-Fetch-Dest": "document", **CALIFORNIA}
+    ) as resp:
         body = await resp.read()
         assert resp.headers.getall("Set-Cookie") == [TRACKING_SET_COOKIES[-1]]
     assert_neutralised(body)
 
 
 async def test_global_privacy_control_is_the_opt_out_in_an_opt_out_region(
-        start_proxy, origin: str, client: aiohttp.ClientSession) -> None:
+    start_proxy, origin: str, client: aiohttp.ClientSession
+) -> None:
     proxy = await start_proxy(origin, REGIONS)
-    async with client.get(proxy + "/cookies/200", headers={
-            "Sec-Fetch-Dest": "document", "Sec-GPC": "1", **CALIFORNIA}) as resp:
+    async with client.get(
+        proxy + "/cookies/200", headers={"Sec-Fetch-Dest": "document", "Sec-GPC": "1", **CALIFORNIA}
+    ) as resp:
         body = await resp.read()
         assert resp.headers.getall("Set-Cookie") == [TRACKING_SET_COOKIES[-1]]
     assert_neutralised(body)  # analytics too, not only gpc's advertising
@@ -1117,10 +1338,12 @@ async def test_global_privacy_control_is_the_opt_out_in_an_opt_out_region(
 
 
 async def test_an_advanced_consent_mode_tag_loads_before_consent_but_its_cookies_do_not(
-        start_proxy, origin: str, client: aiohttp.ClientSession) -> None:
+    start_proxy, origin: str, client: aiohttp.ClientSession
+) -> None:
     proxy = await start_proxy(origin, "  - {use: google-tag-manager, consent_mode: advanced}\n")
-    async with client.get(proxy + "/gtag", headers={"Sec-Fetch-Dest": "document",
-                                                    "Cookie": "_ga=GA1.1.1.1"}) as resp:
+    async with client.get(
+        proxy + "/gtag", headers={"Sec-Fetch-Dest": "document", "Cookie": "_ga=GA1.1.1.1"}
+    ) as resp:
         body = await resp.read()
         assert set_cookie_names(resp) == ["_ga"]  # its deletion, not the origin's value
         assert "Max-Age=0" in resp.headers["Set-Cookie"]

@@ -26,10 +26,29 @@ from consentproxy.record import Records
 from consentproxy.records import keep_records
 from consentproxy.rewrite.encoding import BodyError
 
-__all__ = ["MAX_BODY", "BodyError", "BodyTransform", "Config", "Engine", "Exchange", "Headers",
-           "Limits", "Records", "Report", "Request", "ResponsePlan", "UserError", "access_line",
-           "build_engine", "header", "is_websocket", "keep_records", "load_config",
-           "parse_state", "secret_keys"]
+__all__ = [
+    "MAX_BODY",
+    "BodyError",
+    "BodyTransform",
+    "Config",
+    "Engine",
+    "Exchange",
+    "Headers",
+    "Limits",
+    "Records",
+    "Report",
+    "Request",
+    "ResponsePlan",
+    "UserError",
+    "access_line",
+    "build_engine",
+    "header",
+    "is_websocket",
+    "keep_records",
+    "load_config",
+    "parse_state",
+    "secret_keys",
+]
 
 MIN_KEY_LEN = 16
 
@@ -41,19 +60,26 @@ def secret_keys(config: Config) -> list[bytes]:
     var = config.consent.secret_env
     keys = keys_from_env(var)
     if not keys:
-        raise UsageError(f"set {var} to a random secret of at least 32 characters, e.g. "
-                         f"export {var}=$(openssl rand -hex 32); it signs consent cookies "
-                         "(several, comma-separated, to rotate keys)")
+        raise UsageError(
+            f"set {var} to a random secret of at least 32 characters, e.g. "
+            f"export {var}=$(openssl rand -hex 32); it signs consent cookies "
+            "(several, comma-separated, to rotate keys)"
+        )
     short = [k for k in keys if len(k) < MIN_KEY_LEN]
     if short:
-        raise UsageError(f"{var} holds a key shorter than {MIN_KEY_LEN} characters; "
-                         "use a long random secret")
+        raise UsageError(
+            f"{var} holds a key shorter than {MIN_KEY_LEN} characters; use a long random secret"
+        )
     return keys
 
 
-def build_engine(config: Config, keys: list[bytes] | None = None, *,
-                 forced: ConsentState | None = None,
-                 observe: Callable[[str], None] | None = None) -> Engine:
+def build_engine(
+    config: Config,
+    keys: list[bytes] | None = None,
+    *,
+    forced: ConsentState | None = None,
+    observe: Callable[[str], None] | None = None,
+) -> Engine:
     """The engine for a config; keys: the secret's (secret_keys(config) when not given)."""
     return Engine(config, keys or secret_keys(config), forced=forced, observe=observe)
 
@@ -63,16 +89,23 @@ def is_websocket(req: Request) -> bool:
     return (header(req.headers, "upgrade") or "").lower() == "websocket"
 
 
-def access_line(method: str, path: str, status: int | None, seconds: float, sent: int,
-                report: Report) -> dict[str, object]:
+def access_line(
+    method: str, path: str, status: int | None, seconds: float, sent: int, report: Report
+) -> dict[str, object]:
     """The one access-log line of a request (no IP, no query string), for `serve`'s
     access_log and the addon's consent_report alike."""
     return {
-        "time": round(time.time(), 3), "method": method, "path": path.split("?")[0],
-        "status": status, "ms": round(seconds * 1000, 1),
-        "upstream_ms": round(report.upstream_seconds * 1000, 1), "bytes": sent,
-        "consent": report.state, "neutralised": sorted({s for s, _ in report.neutralised}),
+        "time": round(time.time(), 3),
+        "method": method,
+        "path": path.split("?")[0],
+        "status": status,
+        "ms": round(seconds * 1000, 1),
+        "upstream_ms": round(report.upstream_seconds * 1000, 1),
+        "bytes": sent,
+        "consent": report.state,
+        "neutralised": sorted({s for s, _ in report.neutralised}),
         "set_cookies_stripped": report.set_cookies_dropped,
         "request_cookies_stripped": report.request_cookies_dropped,
-        "banner": report.banner, "decision": report.decision or None,
+        "banner": report.banner,
+        "decision": report.decision or None,
     }

@@ -47,28 +47,40 @@ def cmd_serve(args: argparse.Namespace) -> int:
     def make_engine() -> Engine:
         config = load_config(args.config).with_overrides(args.upstream, args.listen)
         if config.upstream is None:
-            raise UsageError(f"{args.config} names no upstream (its sites are for mitmproxy's "
-                             "forward mode); add 'upstream: URL' or pass --upstream URL")
+            raise UsageError(
+                f"{args.config} names no upstream (its sites are for mitmproxy's "
+                "forward mode); add 'upstream: URL' or pass --upstream URL"
+            )
         keys[:] = keys or secret_keys(config)  # read once: a reload keeps them
-        return build_engine(config, keys, forced=parse_state(args.state, config, "--state"),
-                      observe=log.info if args.observe else None)
+        return build_engine(
+            config,
+            keys,
+            forced=parse_state(args.state, config, "--state"),
+            observe=log.info if args.observe else None,
+        )
 
     engine = make_engine()  # every mistake shows before anything starts
     config = engine.config
     if engine.forced is not None:
-        log.warning("every visitor gets the forced consent state %r (--state): for testing "
-                    "and staging only", args.state)
+        log.warning(
+            "every visitor gets the forced consent state %r (--state): for testing "
+            "and staging only",
+            args.state,
+        )
     banner = f"consentproxy: http://{config.listen_host}:{{port}}/ -> {config.upstream}"
     if args.workers > 1:
         if config.listen_port == 0:
             raise UsageError("--workers needs a fixed port to share (listen: HOST:PORT)")
         print(f"consentproxy: {args.workers} workers", flush=True)
-        return runtime.workers(args.workers, lambda worker: runtime.run(runtime.serve_forever(
-            make_engine, banner, reuse_port=True, worker=worker)))
+        return runtime.workers(
+            args.workers,
+            lambda worker: runtime.run(
+                runtime.serve_forever(make_engine, banner, reuse_port=True, worker=worker)
+            ),
+        )
     engine = runtime.run(runtime.serve_forever(make_engine, banner))
     if engine.observer is not None:
-        print("consentproxy: seen, named by no service:", *engine.observer.summary(),
-              sep="\n  ")
+        print("consentproxy: seen, named by no service:", *engine.observer.summary(), sep="\n  ")
     return 0
 
 
@@ -97,13 +109,15 @@ async def _demo(port: int) -> None:
 
     async with serve_app(make_origin_app(DEMO_DIR / "pages")) as origin_port:
         config = load_config(DEMO_DIR / "config.yaml").with_overrides(
-            upstream=f"http://127.0.0.1:{origin_port}", listen=f"127.0.0.1:{port}")
+            upstream=f"http://127.0.0.1:{origin_port}", listen=f"127.0.0.1:{port}"
+        )
         key = os.environ.get(config.consent.secret_env) or secrets.token_hex(32)
         await runtime.serve_forever(
             lambda: build_engine(config, [key.encode()]),
             f"consentproxy demo: the legacy site is at http://127.0.0.1:{origin_port}/ "
             "(unprotected)\nOpen http://127.0.0.1:{port}/ to see it through consentproxy. "
-            "Ctrl-C stops.")
+            "Ctrl-C stops.",
+        )
 
 
 def _redacted(target: str) -> str:
@@ -114,75 +128,118 @@ def _redacted(target: str) -> str:
 def cmd_check_config(args: argparse.Namespace) -> int:
     config = load_config(args.file)
     print(f"{args.file}: OK")
-    where = (f"upstream {config.upstream}, listening on {config.listen_host}:"
-             f"{config.listen_port}" if config.upstream
-             else "no upstream (sites only, for mitmproxy's forward mode)")
+    where = (
+        f"upstream {config.upstream}, listening on {config.listen_host}:{config.listen_port}"
+        if config.upstream
+        else "no upstream (sites only, for mitmproxy's forward mode)"
+    )
     print(f"  {where}, endpoints under {config.prefix}")
-    print(f"  consent cookie {config.consent.cookie_name!r}, valid "
-          f"{config.consent.max_age_days} days, revision {config.consent.revision}, "
-          f"signed with ${config.consent.secret_env}"
-          + ("" if keys_from_env(config.consent.secret_env) else " (not set in this shell)"))
+    print(
+        f"  consent cookie {config.consent.cookie_name!r}, valid "
+        f"{config.consent.max_age_days} days, revision {config.consent.revision}, "
+        f"signed with ${config.consent.secret_env}"
+        + ("" if keys_from_env(config.consent.secret_env) else " (not set in this shell)")
+    )
     print(f"  CSP {config.csp}")
     former = config.former_cmp
     if former is not None:
-        print(f"  former consent tool {former.tool}: "
-              + ("its scripts, loaders and cookies neutralised" if former.neutralise
-                 else "left running")
-              + ("; a returning visitor's choice imported once (" + ", ".join(
-                  f"{g} -> {c}" for g, c in former.imports.items()) + ")"
-                 if former.imports else "; choices not imported (add import: {GROUP: "
-                 "category})"))
+        print(
+            f"  former consent tool {former.tool}: "
+            + (
+                "its scripts, loaders and cookies neutralised"
+                if former.neutralise
+                else "left running"
+            )
+            + (
+                "; a returning visitor's choice imported once ("
+                + ", ".join(f"{g} -> {c}" for g, c in former.imports.items())
+                + ")"
+                if former.imports
+                else "; choices not imported (add import: {GROUP: category})"
+            )
+        )
     if config.banner.open_selectors:
-        print("  the site's own elements that open the preferences: "
-              + ", ".join(config.banner.open_selectors))
+        print(
+            "  the site's own elements that open the preferences: "
+            + ", ".join(config.banner.open_selectors)
+        )
     records = config.records
-    print(f"  proof of consent: kept in {_redacted(records.target)} for {records.retention_days} "
-          "days" if records.target else "  proof of consent: not kept (add records: {path: "
-          "FILE} to keep each decision)")
+    print(
+        f"  proof of consent: kept in {_redacted(records.target)} for {records.retention_days} days"
+        if records.target
+        else "  proof of consent: not kept (add records: {path: FILE} to keep each decision)"
+    )
     if config.regions is not None:
         regions = config.regions
-        where = regions.header + (f" and {regions.subdivision_header}"
-                                  if regions.subdivision_header else "")
-        print(f"  regions: from {where} (believed from trusted_proxies only): "
-              + (f"opt-out in {', '.join(sorted(regions.opt_out))}; " if regions.opt_out
-                 else "")
-              + "opt-in (consent first) everywhere else and where the place is unknown")
+        where = regions.header + (
+            f" and {regions.subdivision_header}" if regions.subdivision_header else ""
+        )
+        print(
+            f"  regions: from {where} (believed from trusted_proxies only): "
+            + (f"opt-out in {', '.join(sorted(regions.opt_out))}; " if regions.opt_out else "")
+            + "opt-in (consent first) everywhere else and where the place is unknown"
+        )
     if config.consent_mode:
         advanced = [s.name for s in config.services if s.consent_mode == "advanced"]
-        print("  Google Consent Mode v2: " + (
-            f"advanced for {', '.join(advanced)} (loaded before consent, signals denied, "
-            "cookies held; contested in the EU), basic (held until consent) for the rest"
-            if advanced else "basic (Google tags held until consent)"))
+        print(
+            "  Google Consent Mode v2: "
+            + (
+                f"advanced for {', '.join(advanced)} (loaded before consent, signals denied, "
+                "cookies held; contested in the EU), basic (held until consent) for the rest"
+                if advanced
+                else "basic (Google tags held until consent)"
+            )
+        )
     if config.gpc:
-        print(f"  Global Privacy Control{' and Do-Not-Track' if config.dnt else ''} refuse: "
-              f"{', '.join(config.gpc)}")
+        print(
+            f"  Global Privacy Control{' and Do-Not-Track' if config.dnt else ''} refuse: "
+            f"{', '.join(config.gpc)}"
+        )
     if config.sites:
         print(f"  sites (mitmproxy forward mode): {', '.join(config.sites)}")
         if config.loopback_warning():
             print(f"  warning: {config.loopback_warning()}")
     for cat in config.categories:
         services = [s.name for s in config.services if s.category == cat.name]
-        print(f"  category {cat.name}{' (always on)' if cat.required else ''}: "
-              + (", ".join(services) if services else "no services"))
+        print(
+            f"  category {cat.name}{' (always on)' if cat.required else ''}: "
+            + (", ".join(services) if services else "no services")
+        )
     policy = Policy(config)
-    print("  cookies no service names: " + (
-        f"classified by the built-in catalog, then the Open Cookie Database "
-        f"({len(policy.database)} names), else "
-        f"{config.unknown_cookies}" if policy.database is not None else config.unknown_cookies))
+    print(
+        "  cookies no service names: "
+        + (
+            f"classified by the built-in catalog, then the Open Cookie Database "
+            f"({len(policy.database)} names), else "
+            f"{config.unknown_cookies}"
+            if policy.database is not None
+            else config.unknown_cookies
+        )
+    )
     held = policy.known_domains(all_known=False)
     lists = f" and {', '.join(config.tracker_lists)}" if config.tracker_lists else ""
-    print("  third-party hosts no service names: off the site's own domain, "
-          + (f"known trackers (built-in{lists}) wait for their category: "
-             + ", ".join(f"{len(v)} domains for {k if k != NEVER else 'never (no category)'}"
-                         for k, v in sorted(held.items()) if k)
-             if config.known_trackers == "hold" else "known trackers load (known_trackers: "
-             "allow)") + f"; unknown ones: {config.unknown_third_parties}")
+    print(
+        "  third-party hosts no service names: off the site's own domain, "
+        + (
+            f"known trackers (built-in{lists}) wait for their category: "
+            + ", ".join(
+                f"{len(v)} domains for {k if k != NEVER else 'never (no category)'}"
+                for k, v in sorted(held.items())
+                if k
+            )
+            if config.known_trackers == "hold"
+            else "known trackers load (known_trackers: allow)"
+        )
+        + f"; unknown ones: {config.unknown_third_parties}"
+    )
     for warning in [*config_warnings(policy), *config.translation_warnings()]:
         print(f"  warning: {warning}")
     if config.testing.state_header:
-        print(f"WARNING: {args.file}: testing.state_header is on: anyone can choose the consent "
-              f"state with an {STATE_HEADER} header. Never use this config in production.",
-              file=sys.stderr)
+        print(
+            f"WARNING: {args.file}: testing.state_header is on: anyone can choose the consent "
+            f"state with an {STATE_HEADER} header. Never use this config in production.",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -193,8 +250,7 @@ def cmd_declaration(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     lang = args.lang or config.languages[0]
     if lang not in config.languages:
-        raise UsageError(f"--lang {lang!r}: {args.config} offers "
-                         f"{', '.join(config.languages)}")
+        raise UsageError(f"--lang {lang!r}: {args.config} offers {', '.join(config.languages)}")
     declaration = Declaration(config)
     if args.format == "markdown":
         sys.stdout.write(declaration.markdown(lang))
@@ -210,18 +266,33 @@ def cmd_catalog_list(args: argparse.Namespace) -> int:
     width = max(map(len, services))
     for svc in services.values():
         print(f"{svc.name:<{width}}  {svc.category:<11}  {svc.display_title()} ({svc.vendor})")
-    print(f"{len(services)} services; cookies they do not name: Open Cookie Database "
-          f"snapshot ({DATABASE_FILE.name})")
+    print(
+        f"{len(services)} services; cookies they do not name: Open Cookie Database "
+        f"snapshot ({DATABASE_FILE.name})"
+    )
     return 0
 
 
 def cmd_catalog_show(args: argparse.Namespace) -> int:
     svc = builtin_services().get(args.name)
     if svc is None:
-        raise UsageError(f"no built-in service {args.name!r}; "
-                         "`consentproxy catalog list` shows them")
-    for key in ("name", "title", "vendor", "category", "purpose", "retention", "embed",
-                "placeholder", "privacy_url", "hosts", "cookies", "inline"):
+        raise UsageError(
+            f"no built-in service {args.name!r}; `consentproxy catalog list` shows them"
+        )
+    for key in (
+        "name",
+        "title",
+        "vendor",
+        "category",
+        "purpose",
+        "retention",
+        "embed",
+        "placeholder",
+        "privacy_url",
+        "hosts",
+        "cookies",
+        "inline",
+    ):
         value = getattr(svc, key)
         if isinstance(value, dict):  # translated: one line per language
             value = "; ".join(f"({lang}) {text}" for lang, text in value.items())
@@ -244,26 +315,35 @@ def cmd_catalog_classify(args: argparse.Namespace) -> int:
         svc = policy.service_for_host(*target)
         if svc is not None:
             found = True
-            print(f"host {target[0]}{target[1]}: service {svc.name} ({svc.category}), "
-                  f"{svc.display_title()}")
+            print(
+                f"host {target[0]}{target[1]}: service {svc.name} ({svc.category}), "
+                f"{svc.display_title()}"
+            )
         elif policy.knowledge.lookup(*target) is not None:
             found = True
             print(f"host {target[0]}{target[1]}: {policy.verdict(*target)}")
     category = policy.named_cookie_category(what)
-    owners = [s.name for s in builtin_services().values()
-              if category is not None and _names(s.cookies, what)]
+    owners = [
+        s.name
+        for s in builtin_services().values()
+        if category is not None and _names(s.cookies, what)
+    ]
     if category is not None:
         found = True
         print(f"cookie {what}: service {', '.join(owners) or '?'} ({category})")
     elif (record := policy.database_record(what)) is not None:
         found = True
-        print(f"cookie {what}: Open Cookie Database: {record.platform}, "
-              f"{record.source_category} -> {record.category}"
-              + (f", kept {record.retention}" if record.retention else "")
-              + (" (wildcard row)" if record.wildcard else ""))
+        print(
+            f"cookie {what}: Open Cookie Database: {record.platform}, "
+            f"{record.source_category} -> {record.category}"
+            + (f", kept {record.retention}" if record.retention else "")
+            + (" (wildcard row)" if record.wildcard else "")
+        )
     if not found:
-        print(f"{what}: neither the catalog nor the Open Cookie Database knows it "
-              "(unknown_cookies decides for a cookie; a host loads freely)")
+        print(
+            f"{what}: neither the catalog nor the Open Cookie Database knows it "
+            "(unknown_cookies decides for a cookie; a host loads freely)"
+        )
     return 0 if found else 1
 
 
@@ -277,11 +357,15 @@ def _classify_under(config: Config, what: str) -> int:
         host, path = target
         svc = policy.service_for_host(host, path)
         if svc is None:
-            print(f"host {host}{path}: no service of {config.source} names it; "
-                  f"{policy.verdict(host, path)}")
+            print(
+                f"host {host}{path}: no service of {config.source} names it; "
+                f"{policy.verdict(host, path)}"
+            )
         else:
-            print(f"host {host}{path}: {_meaning(policy, svc.category)}, by "
-                  f"{_service_rule(config, svc.name)}")
+            print(
+                f"host {host}{path}: {_meaning(policy, svc.category)}, by "
+                f"{_service_rule(config, svc.name)}"
+            )
     if "/" in what or ":" in what:  # a URL: no cookie name
         return 0
     category, rule = _cookie_rule(policy, what)
@@ -297,7 +381,8 @@ def _meaning(policy: Policy, category: str | None) -> str:
     if category is None:
         unknown = policy.config.unknown_cookies
         return {"allow": "unknown, allowed", "block": "unknown, blocked whatever is accepted"}.get(
-            unknown, f"unknown, so {unknown} (needs consent)")
+            unknown, f"unknown, so {unknown} (needs consent)"
+        )
     if category == FORMER_CMP:
         return f"{category} (the former consent tool: never allowed)"
     return f"{category} ({'always allowed' if category in policy.required else 'needs consent'})"
@@ -328,8 +413,10 @@ def _cookie_rule(policy: Policy, name: str) -> tuple[str | None, str | None]:
     if svc is not None:
         rule = f"the catalog: built-in service {svc.name} ({svc.category}), not used by the config"
     elif record is not None:
-        rule = (f"the Open Cookie Database: {record.platform}, {record.source_category} -> "
-                f"{record.category}" + (" (wildcard row)" if record.wildcard else ""))
+        rule = (
+            f"the Open Cookie Database: {record.platform}, {record.source_category} -> "
+            f"{record.category}" + (" (wildcard row)" if record.wildcard else "")
+        )
     else:
         return None, None
     if category is None:
@@ -350,13 +437,16 @@ def cmd_catalog_update(args: argparse.Namespace) -> int:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
-        raise UsageError(f"cannot read {path} ({e.strerror}); download "
-                         "open-cookie-database.csv first") from None
+        raise UsageError(
+            f"cannot read {path} ({e.strerror}); download open-cookie-database.csv first"
+        ) from None
     records = parse_database(text, str(path))
     target = Path(args.into) if args.into else DATABASE_FILE
     target.write_text(snapshot_text(records), encoding="utf-8")
-    print(f"consentproxy: {len(CookieDatabase(records))} cookie names from {path} written to "
-          f"{target}; note the upstream commit in {DATABASE_FILE.stem}.NOTICE.txt")
+    print(
+        f"consentproxy: {len(CookieDatabase(records))} cookie names from {path} written to "
+        f"{target}; note the upstream commit in {DATABASE_FILE.stem}.NOTICE.txt"
+    )
     return 0
 
 
@@ -371,13 +461,19 @@ def cmd_catalog_import(args: argparse.Namespace) -> int:
             raise UsageError(f"cannot read {name} ({e.strerror})") from None
         found = imports.read_list(text, Path(name).name, args.format, args.category)
         layer = imports.merged(layer, found)
-        print(f"consentproxy: {sum(len(e.domains) for e in found)} domains of "
-              f"{len(found)} trackers from {name}")
-    target.write_text(f"{LAYER_HEADER}\n# Imported with `consentproxy catalog import`; "
-                      "use only lists you are licensed to use.\n" + format_layer(layer),
-                      encoding="utf-8")
-    print(f"consentproxy: {target} holds {sum(len(e.domains) for e in layer)} domains; "
-          f"name it in your config: tracker_lists: [{target}]")
+        print(
+            f"consentproxy: {sum(len(e.domains) for e in found)} domains of "
+            f"{len(found)} trackers from {name}"
+        )
+    target.write_text(
+        f"{LAYER_HEADER}\n# Imported with `consentproxy catalog import`; "
+        "use only lists you are licensed to use.\n" + format_layer(layer),
+        encoding="utf-8",
+    )
+    print(
+        f"consentproxy: {target} holds {sum(len(e.domains) for e in layer)} domains; "
+        f"name it in your config: tracker_lists: [{target}]"
+    )
     return 0
 
 
@@ -394,8 +490,12 @@ def cmd_suggest(args: argparse.Namespace) -> int:
         if text.lstrip().startswith("{"):  # a scan's report.json
             report = json.loads(text)
             site = site_of(urlsplit(report.get("url", "")).netloc)
-            hosts += [r["host"] for s in report.get("states", []) for p in s.get("pages", [])
-                      for r in p.get("requests", [])]
+            hosts += [
+                r["host"]
+                for s in report.get("states", [])
+                for p in s.get("pages", [])
+                for r in p.get("requests", [])
+            ]
         else:  # serve --observe's log, or one host a line
             hosts += re.findall(r"third-party host '([^']+)'", text) or text.split()
     print("\n".join(suggest(policy, hosts, site)))
@@ -407,27 +507,45 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)  # the report says it all
     config = load_config(args.config)
-    states = (tuple(s for s in args.states.split(";") if s.strip()) if args.states
-              else default_states(config))
-    scanner = Scanner(ScanOptions(
-        url=args.url, config=config, states=states, out=Path(args.out), direct=args.direct,
-        online=args.online, paths=tuple(p for p in (args.paths or "").split(",") if p),
-        crawl=args.crawl, chromium=args.chromium))
+    states = (
+        tuple(s for s in args.states.split(";") if s.strip())
+        if args.states
+        else default_states(config)
+    )
+    scanner = Scanner(
+        ScanOptions(
+            url=args.url,
+            config=config,
+            states=states,
+            out=Path(args.out),
+            direct=args.direct,
+            online=args.online,
+            paths=tuple(p for p in (args.paths or "").split(",") if p),
+            crawl=args.crawl,
+            chromium=args.chromium,
+        )
+    )
     report = asyncio.run(scanner.run())
     for state in report["states"]:
-        print(f"  {state['state']:<24} {len(state['pages'])} page(s), "
-              f"{state['third_party_requests']} third-party request(s), "
-              f"{state['violations']} violation(s)")
-    print(f"consentproxy scan: {report['violations']} violation(s); "
-          f"report in {Path(args.out) / 'report.html'}")
+        print(
+            f"  {state['state']:<24} {len(state['pages'])} page(s), "
+            f"{state['third_party_requests']} third-party request(s), "
+            f"{state['violations']} violation(s)"
+        )
+    print(
+        f"consentproxy scan: {report['violations']} violation(s); "
+        f"report in {Path(args.out) / 'report.html'}"
+    )
     return 1 if report["violations"] else 0
 
 
 def _records(args: argparse.Namespace) -> tuple[RecordStore, int]:
     config = load_config(args.config)
     if not config.records.target:
-        raise UsageError(f"{args.config} keeps no records; add records: {{path: FILE}} or "
-                         "records: {dsn: postgresql://...}")
+        raise UsageError(
+            f"{args.config} keeps no records; add records: {{path: FILE}} or "
+            "records: {dsn: postgresql://...}"
+        )
     return open_store(config.records.target), config.records.retention_days
 
 
@@ -445,8 +563,7 @@ def _print_records(records: list[ConsentRecord], fmt: str) -> None:
         out = csv.writer(sys.stdout)
         out.writerow(COLUMNS)
         for r in records:
-            out.writerow([" ".join(v) if isinstance(v, tuple) else v
-                          for v in asdict(r).values()])
+            out.writerow([" ".join(v) if isinstance(v, tuple) else v for v in asdict(r).values()])
     else:
         for r in records:
             print(json.dumps(asdict(r), ensure_ascii=False))
@@ -472,33 +589,50 @@ def cmd_records_stats(args: argparse.Namespace) -> int:
     """The operator's numbers per day and category, from the store."""
     since = _since(args)
     categories = [c.name for c in load_config(args.config).categories if not c.required]
-    days = summarise(asyncio.run(_with_store(args, lambda store, _: store.stats(since))),
-                     categories)
+    days = summarise(
+        asyncio.run(_with_store(args, lambda store, _: store.stats(since))), categories
+    )
     if args.format == "json":
         print(json.dumps(days, indent=1))
         return 0
     counts = ("impressions", "decisions", *OUTCOMES, "ignored")
     head = [*counts, *(f"{c} opt-in" for c in categories)]
-    rows = [[d["day"], *(str(d[k]) for k in counts),
-             *("-" if d["categories"][c]["rate"] is None
-               else f'{d["categories"][c]["rate"]:.1%}' for c in categories)] for d in days]
+    rows = [
+        [
+            d["day"],
+            *(str(d[k]) for k in counts),
+            *(
+                "-" if d["categories"][c]["rate"] is None else f"{d['categories'][c]['rate']:.1%}"
+                for c in categories
+            ),
+        ]
+        for d in days
+    ]
     if args.format == "csv":
         out = csv.writer(sys.stdout)
         out.writerows([["day", *head], *rows])
         return 0
     widths = [max(len(x), 10) for x in ["day", *head]]
     for line in (["day", *head], *rows):
-        print("  ".join(v.rjust(w) if i else v.ljust(w)
-                        for i, (v, w) in enumerate(zip(line, widths, strict=True))).rstrip())
-    print("ignored: page views that showed the first layer and got no answer from it "
-          "(impressions minus first-layer answers); opt-in: the share of decisions granting "
-          "the category", file=sys.stderr)
+        print(
+            "  ".join(
+                v.rjust(w) if i else v.ljust(w)
+                for i, (v, w) in enumerate(zip(line, widths, strict=True))
+            ).rstrip()
+        )
+    print(
+        "ignored: page views that showed the first layer and got no answer from it "
+        "(impressions minus first-layer answers); opt-in: the share of decisions granting "
+        "the category",
+        file=sys.stderr,
+    )
     return 0
 
 
 def cmd_records_purge(args: argparse.Namespace) -> int:
-    removed = asyncio.run(_with_store(args, lambda store, days: store.purge(
-        int(time.time()) - days * 86400)))
+    removed = asyncio.run(
+        _with_store(args, lambda store, days: store.purge(int(time.time()) - days * 86400))
+    )
     print(f"purged {removed} records older than the retention")
     return 0
 
@@ -523,95 +657,156 @@ def cmd_records_show(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
         for digest, lang in sorted({(r.shown_digest, r.language) for r in records}):
             if digest not in versions:
-                print(f"version {digest[:12] or '(none: a record older than the archive)'} "
-                      "of what was shown is not in the archive", file=sys.stderr)
+                print(
+                    f"version {digest[:12] or '(none: a record older than the archive)'} "
+                    "of what was shown is not in the archive",
+                    file=sys.stderr,
+                )
                 continue
             page = out / f"shown-{digest[:12]}-{lang or 'default'}.html"
             page.write_bytes(shown_page(versions[digest], digest, lang))
-            print(f"the banner as shown ({lang or 'default language'}): {page}",
-                  file=sys.stderr)
+            print(f"the banner as shown ({lang or 'default language'}): {page}", file=sys.stderr)
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="consentproxy", description="Cookie-consent enforcing "
-                                "reverse proxy for sites whose code you cannot change.")
+    p = argparse.ArgumentParser(
+        prog="consentproxy",
+        description="Cookie-consent enforcing "
+        "reverse proxy for sites whose code you cannot change.",
+    )
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("serve", help="run the proxy in front of a site")
     s.add_argument("--config", required=True, help="YAML config file")
     s.add_argument("--upstream", help="URL of the site to protect (overrides the file)")
     s.add_argument("--listen", help="HOST:PORT to listen on (overrides the file)")
-    s.add_argument("--state", default="", metavar="STATE",
-                   help="force the consent state for every visitor (staging/QA): none, all, "
-                   "reject, CAT1,CAT2 or service:NAME,...; default: follow the cookie")
-    s.add_argument("--observe", action="store_true", help="also log each cookie and "
-                   "third-party host no service names (once per name; counts at exit)")
-    s.add_argument("--workers", type=int, default=1, metavar="N",
-                   help="serve with N processes sharing the port (SO_REUSEPORT); default 1")
+    s.add_argument(
+        "--state",
+        default="",
+        metavar="STATE",
+        help="force the consent state for every visitor (staging/QA): none, all, "
+        "reject, CAT1,CAT2 or service:NAME,...; default: follow the cookie",
+    )
+    s.add_argument(
+        "--observe",
+        action="store_true",
+        help="also log each cookie and "
+        "third-party host no service names (once per name; counts at exit)",
+    )
+    s.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="serve with N processes sharing the port (SO_REUSEPORT); default 1",
+    )
     s.set_defaults(func=cmd_serve)
     d = sub.add_parser("demo", help="run the bundled legacy demo site behind the proxy")
     d.add_argument("--port", type=int, default=8000, help="proxy port (default 8000)")
-    d.add_argument("--origin", metavar="HOST:PORT",
-                   help="serve only the legacy site, unprotected, on HOST:PORT")
+    d.add_argument(
+        "--origin",
+        metavar="HOST:PORT",
+        help="serve only the legacy site, unprotected, on HOST:PORT",
+    )
     d.set_defaults(func=cmd_demo)
     c = sub.add_parser("check-config", help="validate a config file and explain it")
     c.add_argument("file")
     c.set_defaults(func=cmd_check_config)
-    dc = sub.add_parser("declaration", help="the cookie declaration (categories, services, "
-                        "cookies) for a policy page, on stdout")
+    dc = sub.add_parser(
+        "declaration",
+        help="the cookie declaration (categories, services, cookies) for a policy page, on stdout",
+    )
     dc.add_argument("--config", required=True, help="YAML config file")
     dc.add_argument("--format", choices=("markdown", "html", "json"), default="markdown")
     dc.add_argument("--lang", help="one of the config's languages (default: its first)")
     dc.set_defaults(func=cmd_declaration)
     cat = sub.add_parser("catalog", help="the built-in services and the Open Cookie Database")
     csub = cat.add_subparsers(dest="catalog_command", required=True)
-    csub.add_parser("list", help="list the built-in services").set_defaults(
-        func=cmd_catalog_list)
+    csub.add_parser("list", help="list the built-in services").set_defaults(func=cmd_catalog_list)
     show = csub.add_parser("show", help="everything about one built-in service")
     show.add_argument("name")
     show.set_defaults(func=cmd_catalog_show)
     cl = csub.add_parser("classify", help="which service or category a cookie or host is")
     cl.add_argument("what", metavar="COOKIE_OR_HOST")
-    cl.add_argument("--config", help="classify as this config does: its category and the "
-                    "rule that decided")
+    cl.add_argument(
+        "--config", help="classify as this config does: its category and the rule that decided"
+    )
     cl.set_defaults(func=cmd_catalog_classify)
-    up = csub.add_parser("update", help="refresh the Open Cookie Database snapshot from "
-                         "its upstream CSV")
+    up = csub.add_parser(
+        "update", help="refresh the Open Cookie Database snapshot from its upstream CSV"
+    )
     up.add_argument("file", help="open-cookie-database.csv from jkwakman/Open-Cookie-Database")
     up.add_argument("--into", help=f"where to write (default: {DATABASE_FILE})")
     up.set_defaults(func=cmd_catalog_update)
-    im = csub.add_parser("import", help="read tracker lists you are licensed to use (hosts "
-                         "files, Disconnect's services.json, ||domain^ rules) into a layer file "
-                         "a config names under tracker_lists")
+    im = csub.add_parser(
+        "import",
+        help="read tracker lists you are licensed to use (hosts "
+        "files, Disconnect's services.json, ||domain^ rules) into a layer file "
+        "a config names under tracker_lists",
+    )
     im.add_argument("files", nargs="+", metavar="FILE")
-    im.add_argument("--into", default="tracker-list.tsv",
-                    help="the layer file to write or add to (default: tracker-list.tsv)")
+    im.add_argument(
+        "--into",
+        default="tracker-list.tsv",
+        help="the layer file to write or add to (default: tracker-list.tsv)",
+    )
     im.add_argument("--format", choices=imports.FORMATS, default="auto")
-    im.add_argument("--category", choices=sorted(CATALOG_CATEGORIES), default="advertising",
-                    help="for lists that name none (hosts, rules); default: advertising")
+    im.add_argument(
+        "--category",
+        choices=sorted(CATALOG_CATEGORIES),
+        default="advertising",
+        help="for lists that name none (hosts, rules); default: advertising",
+    )
     im.set_defaults(func=cmd_catalog_import)
-    sg = sub.add_parser("suggest", help="print the config lines that would cover the "
-                        "third-party hosts a scan report.json or a serve --observe log saw")
+    sg = sub.add_parser(
+        "suggest",
+        help="print the config lines that would cover the "
+        "third-party hosts a scan report.json or a serve --observe log saw",
+    )
     sg.add_argument("files", nargs="+", metavar="REPORT_OR_LOG")
     sg.add_argument("--config", required=True, help="the YAML config to complete")
     sg.set_defaults(func=cmd_suggest)
-    sc = sub.add_parser("scan", help="visit a site in each consent state with Chromium and "
-                        "report what got through (exit 1 on violations)")
+    sc = sub.add_parser(
+        "scan",
+        help="visit a site in each consent state with Chromium and "
+        "report what got through (exit 1 on violations)",
+    )
     sc.add_argument("url", help="the site to scan, e.g. http://127.0.0.1:8080/")
-    sc.add_argument("--config", required=True, help="YAML config: categories and services "
-                    "(and the proxy's settings unless --direct)")
-    sc.add_argument("--states", help="states to scan, separated by ';' (a state may hold "
-                    "commas: analytics,social); default: none;reject;all and each optional "
-                    "category alone")
-    sc.add_argument("--direct", action="store_true",
-                    help="scan the site as it is, without the proxy (the 'before' report)")
+    sc.add_argument(
+        "--config",
+        required=True,
+        help="YAML config: categories and services (and the proxy's settings unless --direct)",
+    )
+    sc.add_argument(
+        "--states",
+        help="states to scan, separated by ';' (a state may hold "
+        "commas: analytics,social); default: none;reject;all and each optional "
+        "category alone",
+    )
+    sc.add_argument(
+        "--direct",
+        action="store_true",
+        help="scan the site as it is, without the proxy (the 'before' report)",
+    )
     sc.add_argument("--paths", help="comma-separated paths to visit (default: the URL's)")
-    sc.add_argument("--crawl", type=int, default=0, metavar="N",
-                    help="also visit up to N same-site links of the first page")
-    sc.add_argument("--online", action="store_true", help="let third-party requests reach "
-                    "the internet (default: answered by the scanner and counted, never sent)")
-    sc.add_argument("--out", default="scan-report", help="directory for report.json, "
-                    "report.html and screenshots (default: scan-report)")
+    sc.add_argument(
+        "--crawl",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also visit up to N same-site links of the first page",
+    )
+    sc.add_argument(
+        "--online",
+        action="store_true",
+        help="let third-party requests reach "
+        "the internet (default: answered by the scanner and counted, never sent)",
+    )
+    sc.add_argument(
+        "--out",
+        default="scan-report",
+        help="directory for report.json, report.html and screenshots (default: scan-report)",
+    )
     sc.add_argument("--chromium", default="/usr/bin/chromium", help="Chromium binary")
     sc.set_defaults(func=cmd_scan)
     rec = sub.add_parser("records", help="the proof-of-consent records a config keeps")
@@ -620,19 +815,28 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--since", help="from this date (YYYY-MM-DD, UTC) on")
     ex.add_argument("--format", choices=("json", "csv"), default="json")
     ex.set_defaults(func=cmd_records_export)
-    st = rsub.add_parser("stats", help="per day: banner impressions, first-layer answers "
-                         "(accept all, reject all, customise, close, ignored) and each "
-                         "category's opt-in rate")
+    st = rsub.add_parser(
+        "stats",
+        help="per day: banner impressions, first-layer answers "
+        "(accept all, reject all, customise, close, ignored) and each "
+        "category's opt-in rate",
+    )
     st.add_argument("--since", help="from this date (YYYY-MM-DD, UTC) on")
     st.add_argument("--format", choices=("text", "json", "csv"), default="text")
     st.set_defaults(func=cmd_records_stats)
-    pu = rsub.add_parser("purge", help="delete records older than records.retention_days "
-                         "(the server also does it daily)")
+    pu = rsub.add_parser(
+        "purge",
+        help="delete records older than records.retention_days (the server also does it daily)",
+    )
     pu.set_defaults(func=cmd_records_purge)
     sh = rsub.add_parser("show", help="the records of one consent id (the cookie's)")
     sh.add_argument("consent_id")
-    sh.add_argument("--html", metavar="DIR", help="also write the banner each decision was "
-                    "made on, rebuilt from the archived version, as DIR/shown-VERSION-LANG.html")
+    sh.add_argument(
+        "--html",
+        metavar="DIR",
+        help="also write the banner each decision was "
+        "made on, rebuilt from the archived version, as DIR/shown-VERSION-LANG.html",
+    )
     sh.set_defaults(func=cmd_records_show)
     for parser in (ex, st, pu, sh):
         parser.add_argument("--config", required=True, help="YAML config with records:")

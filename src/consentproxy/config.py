@@ -42,19 +42,46 @@ HOST_RE = re.compile(r"(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)+(/[\x21-\x7e]*)?")
 MAX_RECORDS_DAYS = 1826  # 5 years: proof of a choice may outlive the choice itself
 EMBED_KINDS = ("script", "iframe", "pixel")
 # YAML 1.1's boolean words, for a boolean given quoted ("off").
-YAML_WORDS = {**dict.fromkeys(("true", "yes", "on"), True),
-              **dict.fromkeys(("false", "no", "off"), False)}
+YAML_WORDS = {
+    **dict.fromkeys(("true", "yes", "on"), True),
+    **dict.fromkeys(("false", "no", "off"), False),
+}
 
 
 # --- loading -----------------------------------------------------------------------------
 
 TOP_KEYS = {
-    "upstream", "listen", "prefix", "consent", "csp", "csp_allow", "unknown_cookies",
-    "necessary_cookies", "categories", "services", "languages", "banner", "cookie_database",
-    "sites", "testing", "consent_mode", "gpc", "dnt", "records", "cap_cookie_lifetime_days",
-    "metrics", "access_log", "language_from", "language_cookie", "trusted_proxies", "limits",
-    "former_cmp", "known_trackers", "unknown_third_parties",
-    "tracker_lists", "regions",
+    "upstream",
+    "listen",
+    "prefix",
+    "consent",
+    "csp",
+    "csp_allow",
+    "unknown_cookies",
+    "necessary_cookies",
+    "categories",
+    "services",
+    "languages",
+    "banner",
+    "cookie_database",
+    "sites",
+    "testing",
+    "consent_mode",
+    "gpc",
+    "dnt",
+    "records",
+    "cap_cookie_lifetime_days",
+    "metrics",
+    "access_log",
+    "language_from",
+    "language_cookie",
+    "trusted_proxies",
+    "limits",
+    "former_cmp",
+    "known_trackers",
+    "unknown_third_parties",
+    "tracker_lists",
+    "regions",
 }
 # The category of a neutralised former consent tool: no choice ever allows it.
 FORMER_CMP = "former-cmp"
@@ -63,20 +90,35 @@ PLACE_RE = re.compile(r"[A-Z]{2}(-[A-Z0-9]{1,3})?")
 HEADER_NAME_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # Consent Mode v2 signals and the categories (by usual name) that grant them by default.
 CONSENT_MODE_DEFAULTS = {
-    "ad_storage": ("advertising",), "ad_user_data": ("advertising",),
-    "ad_personalization": ("advertising",), "analytics_storage": ("analytics",),
-    "functionality_storage": (), "personalization_storage": ("functional",),
+    "ad_storage": ("advertising",),
+    "ad_user_data": ("advertising",),
+    "ad_personalization": ("advertising",),
+    "analytics_storage": ("analytics",),
+    "functionality_storage": (),
+    "personalization_storage": ("functional",),
     "security_storage": (),
 }
 TESTING_KEYS = {"state_header"}
 LIMIT_RANGES = {  # key -> (lowest, highest) accepted
-    "html_bytes": (64 * 1024, 1 << 34), "request_head_bytes": (4096, 1 << 20),
-    "header_line_bytes": (1024, 1 << 16), "body_idle_seconds": (1, 3600),
+    "html_bytes": (64 * 1024, 1 << 34),
+    "request_head_bytes": (4096, 1 << 20),
+    "header_line_bytes": (1024, 1 << 16),
+    "body_idle_seconds": (1, 3600),
     "body_min_rate": (1, 1 << 30),
 }
 SITE_RE = re.compile(r"(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)*")
-BANNER_KEYS = {"position", "colors", "logo", "css", "privacy_url", "cookie_policy_url", "dpo",
-               "texts", "open_selectors", "declaration_selectors"}
+BANNER_KEYS = {
+    "position",
+    "colors",
+    "logo",
+    "css",
+    "privacy_url",
+    "cookie_policy_url",
+    "dpo",
+    "texts",
+    "open_selectors",
+    "declaration_selectors",
+}
 DPO_KEYS = ("email", "address", "url")
 MAX_CSS = 32 * 1024
 # The Open Cookie Database's categories, once mapped (necessary always maps to the
@@ -87,8 +129,16 @@ CATEGORY_KEYS = {"required", "title", "description"}
 SERVICE_TEXT_KEYS = ("vendor", "privacy_url", "retention", "embed")
 SERVICE_TRANSLATED_KEYS = ("title", "purpose", "placeholder")
 SERVICE_LISTS = ("hosts", "domains", "cookies", "inline")
-SERVICE_KEYS = {"use", "name", "category", *SERVICE_LISTS, "replace", *SERVICE_TEXT_KEYS,
-                *SERVICE_TRANSLATED_KEYS, "consent_mode"}
+SERVICE_KEYS = {
+    "use",
+    "name",
+    "category",
+    *SERVICE_LISTS,
+    "replace",
+    *SERVICE_TEXT_KEYS,
+    *SERVICE_TRANSLATED_KEYS,
+    "consent_mode",
+}
 SERVICE_CONSENT_MODES = ("basic", "advanced")
 
 
@@ -98,8 +148,11 @@ def load_config(path: str | Path, option: str = "--config") -> Config:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
-        raise ConfigError(str(path), None, f"cannot read the file ({e.strerror}); "
-                          f"check the path given to {option}") from None
+        raise ConfigError(
+            str(path),
+            None,
+            f"cannot read the file ({e.strerror}); check the path given to {option}",
+        ) from None
     return parse_config(text, str(path))
 
 
@@ -108,8 +161,11 @@ def parse_config(text: str, source: str = "<config>") -> Config:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
-        raise ConfigError(source, mark.line + 1 if mark else None,
-                          f"not valid YAML: {getattr(e, 'problem', e)}; fix the syntax") from None
+        raise ConfigError(
+            source,
+            mark.line + 1 if mark else None,
+            f"not valid YAML: {getattr(e, 'problem', e)}; fix the syntax",
+        ) from None
     if root is None:
         raise ConfigError(source, None, "the file is empty; start from config/demo.yaml")
     return _Reader(source).config(root)
@@ -132,8 +188,9 @@ class _Reader:
         for k, v in node.value:
             key = str(k.value)
             if key not in allowed:
-                raise self.fail(k, f"unknown key {key!r} in {what}; allowed: "
-                                f"{', '.join(sorted(allowed))}")
+                raise self.fail(
+                    k, f"unknown key {key!r} in {what}; allowed: {', '.join(sorted(allowed))}"
+                )
             if key in out:
                 raise self.fail(k, f"key {key!r} appears twice in {what}; keep one")
             out[key] = v
@@ -146,8 +203,11 @@ class _Reader:
 
     def string(self, node: yaml.Node, what: str) -> str:
         value = self.scalar(node)
-        if isinstance(value, bool | int | float) and isinstance(node, yaml.ScalarNode) and (
-                node.style is None):
+        if (
+            isinstance(value, bool | int | float)
+            and isinstance(node, yaml.ScalarNode)
+            and (node.style is None)
+        ):
             # A word or number YAML typed (a language `no`, a cookie `on`, a title `2024`):
             # where text is meant, the text as written is meant.
             value = node.value
@@ -169,8 +229,7 @@ class _Reader:
             raise self.fail(node, f"{what} must be true or false")
         return value
 
-    def word(self, node: yaml.Node, what: str, words: tuple[str, ...],
-             others: str = "") -> str:
+    def word(self, node: yaml.Node, what: str, words: tuple[str, ...], others: str = "") -> str:
         """One of `words` (or, with `others`, any text: the caller checks it). YAML reads
         an unquoted off/no/false as false: that means "off" where "off" is a word, and
         the error names the pitfall where it is not."""
@@ -180,10 +239,16 @@ class _Reader:
         text = self.string(node, what) if not isinstance(value, bool) else node.value
         if text in words or (others and not isinstance(value, bool)):
             return text
-        pitfall = (f" (YAML reads an unquoted {text} as {str(value).lower()}: write one of "
-                   "the words, quoted if need be)" if isinstance(value, bool) else "")
-        raise self.fail(node, f"{what} must be one of {', '.join(words)}"
-                        f"{' or ' + others if others else ''}{pitfall}")
+        pitfall = (
+            f" (YAML reads an unquoted {text} as {str(value).lower()}: write one of "
+            "the words, quoted if need be)"
+            if isinstance(value, bool)
+            else ""
+        )
+        raise self.fail(
+            node,
+            f"{what} must be one of {', '.join(words)}{' or ' + others if others else ''}{pitfall}",
+        )
 
     def strings(self, node: yaml.Node, what: str) -> tuple[str, ...]:
         if isinstance(node, yaml.ScalarNode) and node.value == "" and node.tag.endswith("null"):
@@ -198,8 +263,11 @@ class _Reader:
         values = self.strings(node, "csp_allow")
         for item, value in zip(node.value, values, strict=True):
             if re.search(r"[\s;,]", value):
-                raise self.fail(item, f"csp_allow entry {value!r} must be one source such as "
-                                "cdn.example.com, with no space, ';' or ','")
+                raise self.fail(
+                    item,
+                    f"csp_allow entry {value!r} must be one source such as "
+                    "cdn.example.com, with no space, ';' or ','",
+                )
         return values
 
     def texts(self, node: yaml.Node, what: str) -> dict[str, str]:
@@ -216,39 +284,56 @@ class _Reader:
         return value
 
     def name(self, node: yaml.Node, what: str) -> str:
-        return self.matching(node, what, NAME_RE, "lower-case letters, digits, '-' or '_' "
-                             "(at most 40)")
+        return self.matching(
+            node, what, NAME_RE, "lower-case letters, digits, '-' or '_' (at most 40)"
+        )
 
     def config(self, root: yaml.Node) -> Config:
         top = self.mapping(root, "the config", TOP_KEYS)
         sites = self.sites(top["sites"]) if "sites" in top else ()
         if "upstream" not in top and not sites:
-            raise self.fail(root, "missing 'upstream': the URL of the site to protect, "
-                            "e.g. upstream: http://127.0.0.1:8080 (or, for mitmproxy's "
-                            "forward mode only, 'sites: [www.example.com]')")
-        upstream = _upstream(self.string(top["upstream"], "upstream"), self.source,
-                             top["upstream"].start_mark.line + 1) if "upstream" in top else None
+            raise self.fail(
+                root,
+                "missing 'upstream': the URL of the site to protect, "
+                "e.g. upstream: http://127.0.0.1:8080 (or, for mitmproxy's "
+                "forward mode only, 'sites: [www.example.com]')",
+            )
+        upstream = (
+            _upstream(
+                self.string(top["upstream"], "upstream"),
+                self.source,
+                top["upstream"].start_mark.line + 1,
+            )
+            if "upstream" in top
+            else None
+        )
         host, port = "127.0.0.1", 8000
         if "listen" in top:
-            host, port = parse_listen(str(self.scalar(top["listen"])), self.source,
-                                 top["listen"].start_mark.line + 1)
+            host, port = parse_listen(
+                str(self.scalar(top["listen"])), self.source, top["listen"].start_mark.line + 1
+            )
         prefix = "/.consent/"
         if "prefix" in top:
             prefix = self.string(top["prefix"], "prefix")
             if not re.fullmatch(r"/[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*/", prefix):
-                raise self.fail(top["prefix"], "prefix must be a path that starts and ends "
-                                "with '/', e.g. /.consent/")
+                raise self.fail(
+                    top["prefix"],
+                    "prefix must be a path that starts and ends with '/', e.g. /.consent/",
+                )
         csp = self.word(top["csp"], "csp", CSP_MODES) if "csp" in top else "report-only"
         categories = self.categories(top.get("categories"), root)
         names = {c.name for c in categories}
         unknown = "block"
         if "unknown_cookies" in top:
             others = f"a category name ({', '.join(sorted(names))})"
-            unknown = self.word(top["unknown_cookies"], "unknown_cookies", ("block", "allow"),
-                                others)
+            unknown = self.word(
+                top["unknown_cookies"], "unknown_cookies", ("block", "allow"), others
+            )
             if unknown not in ("block", "allow") and unknown not in names:
-                raise self.fail(top["unknown_cookies"], "unknown_cookies must be one of block, "
-                                f"allow or {others}")
+                raise self.fail(
+                    top["unknown_cookies"],
+                    f"unknown_cookies must be one of block, allow or {others}",
+                )
         services = self.services(top.get("services"), names)
         former = self.former_cmp(top["former_cmp"], categories) if "former_cmp" in top else None
         if former is not None and former.neutralise:
@@ -264,16 +349,22 @@ class _Reader:
             language_from = self.strings(top["language_from"], "language_from")
             wrong = [s for s in language_from if s not in LANGUAGE_SOURCES]
             if wrong or len(set(language_from)) != len(language_from) or not language_from:
-                raise self.fail(top["language_from"], "language_from must list some of "
-                                f"{', '.join(LANGUAGE_SOURCES)}, each once, in the order to "
-                                "try them" + (f" ({', '.join(wrong)} is none)" if wrong else ""))
+                raise self.fail(
+                    top["language_from"],
+                    "language_from must list some of "
+                    f"{', '.join(LANGUAGE_SOURCES)}, each once, in the order to "
+                    "try them" + (f" ({', '.join(wrong)} is none)" if wrong else ""),
+                )
         for lang in languages:
             missing = TEXT_KEYS - banner.texts.get(lang, {}).keys()
             if lang not in TEXTS and missing:
-                raise self.fail(top.get("languages") or root, f"language {lang!r} has no "
-                                f"built-in banner texts ({', '.join(LANGUAGES)} have); give "
-                                f"them all under banner.texts.{lang}: missing "
-                                f"{', '.join(sorted(missing))}")
+                raise self.fail(
+                    top.get("languages") or root,
+                    f"language {lang!r} has no "
+                    f"built-in banner texts ({', '.join(LANGUAGES)} have); give "
+                    f"them all under banner.texts.{lang}: missing "
+                    f"{', '.join(sorted(missing))}",
+                )
         use_database, database_map = self.cookie_database(top.get("cookie_database"), names)
         consent_mode = self.consent_mode(top.get("consent_mode"), categories, services)
         gpc = tuple(c for c in ("advertising",) if c in names)
@@ -283,41 +374,69 @@ class _Reader:
             unknown_gpc = [c for c in gpc if c not in names or c in required_names]
             if unknown_gpc:
                 optional = ", ".join(sorted(names - required_names))
-                raise self.fail(top["gpc"], f"gpc: {', '.join(unknown_gpc)} is not an optional "
-                                f"category; use some of {optional} or [] to ignore the signal")
+                raise self.fail(
+                    top["gpc"],
+                    f"gpc: {', '.join(unknown_gpc)} is not an optional "
+                    f"category; use some of {optional} or [] to ignore the signal",
+                )
         return Config(
-            source=self.source, upstream=upstream, listen_host=host, listen_port=port,
-            prefix=prefix, consent=self.consent(top.get("consent")), csp=csp,
+            source=self.source,
+            upstream=upstream,
+            listen_host=host,
+            listen_port=port,
+            prefix=prefix,
+            consent=self.consent(top.get("consent")),
+            csp=csp,
             csp_allow=self.csp_sources(top["csp_allow"]) if "csp_allow" in top else (),
             unknown_cookies=unknown,
-            necessary_cookies=(self.strings(top["necessary_cookies"], "necessary_cookies")
-                               if "necessary_cookies" in top else ()),
-            categories=categories, services=services, languages=languages, banner=banner,
+            necessary_cookies=(
+                self.strings(top["necessary_cookies"], "necessary_cookies")
+                if "necessary_cookies" in top
+                else ()
+            ),
+            categories=categories,
+            services=services,
+            languages=languages,
+            banner=banner,
             language_from=language_from,
-            language_cookie=(self.matching(top["language_cookie"], "language_cookie",
-                                           re.compile(r"[!#-+\-.0-9A-Z^-z|~]+"),
-                                           "a cookie name") if "language_cookie" in top
-                             else Config.language_cookie),
-            cookie_database=use_database, cookie_database_categories=database_map,
+            language_cookie=(
+                self.matching(
+                    top["language_cookie"],
+                    "language_cookie",
+                    re.compile(r"[!#-+\-.0-9A-Z^-z|~]+"),
+                    "a cookie name",
+                )
+                if "language_cookie" in top
+                else Config.language_cookie
+            ),
+            cookie_database=use_database,
+            cookie_database_categories=database_map,
             sites=sites,
             testing=self.testing(top["testing"]) if "testing" in top else ForTesting(),
-            consent_mode=consent_mode, gpc=gpc,
+            consent_mode=consent_mode,
+            gpc=gpc,
             dnt=self.boolean(top["dnt"], "dnt") if "dnt" in top else False,
             records=self.records(top["records"]) if "records" in top else RecordsSettings(),
             metrics_listen=self.metrics(top["metrics"]) if "metrics" in top else None,
-            access_log=(self.boolean(top["access_log"], "access_log")
-                        if "access_log" in top else True),
+            access_log=(
+                self.boolean(top["access_log"], "access_log") if "access_log" in top else True
+            ),
             cap_cookie_lifetime_days=(
-                self.integer(top["cap_cookie_lifetime_days"], "cap_cookie_lifetime_days", 1,
-                             MAX_CONSENT_DAYS)
-                if "cap_cookie_lifetime_days" in top else MAX_CONSENT_DAYS),
+                self.integer(
+                    top["cap_cookie_lifetime_days"], "cap_cookie_lifetime_days", 1, MAX_CONSENT_DAYS
+                )
+                if "cap_cookie_lifetime_days" in top
+                else MAX_CONSENT_DAYS
+            ),
             **self.tracker_keys(top, names),
-            trusted_proxies=(self.networks(top["trusted_proxies"])
-                             if "trusted_proxies" in top else ()),
+            trusted_proxies=(
+                self.networks(top["trusted_proxies"]) if "trusted_proxies" in top else ()
+            ),
             limits=self.limits(top["limits"]) if "limits" in top else Limits(),
             former_cmp=former,
             regions=self.regions(top["regions"], "trusted_proxies" in top)
-            if "regions" in top else None,
+            if "regions" in top
+            else None,
         )
 
     def former_cmp(self, node: yaml.Node, categories: tuple[Category, ...]) -> FormerCmp:
@@ -329,80 +448,119 @@ class _Reader:
             raise self.fail(node, f"former_cmp needs tool: one of {', '.join(TOOLS)}")
         tool = self.word(items["tool"], "former_cmp.tool", TOOLS)
         if any(c.name == FORMER_CMP for c in categories):
-            raise self.fail(node, f"with former_cmp, no category may be named {FORMER_CMP!r} "
-                            "(the neutralised tool's own); rename it")
+            raise self.fail(
+                node,
+                f"with former_cmp, no category may be named {FORMER_CMP!r} "
+                "(the neutralised tool's own); rename it",
+            )
         optional = {c.name for c in categories if not c.required}
         imports = {}
         if "import" in items:
             table = items["import"]
             for group, value in self.mapping(table, "former_cmp.import", set(_keys(table))).items():
                 if tool == "cookiebot" and group not in COOKIEBOT_GROUPS:
-                    raise self.fail(value, f"former_cmp.import: Cookiebot has no group "
-                                    f"{group!r}; its groups are {', '.join(COOKIEBOT_GROUPS)}")
+                    raise self.fail(
+                        value,
+                        f"former_cmp.import: Cookiebot has no group "
+                        f"{group!r}; its groups are {', '.join(COOKIEBOT_GROUPS)}",
+                    )
                 category = self.string(value, f"former_cmp.import.{group}")
                 if category not in optional:
-                    raise self.fail(value, f"former_cmp.import.{group}: {category!r} is not an "
-                                    f"optional category; use one of {', '.join(sorted(optional))}"
-                                    " (leave out the tool's strictly necessary group)")
+                    raise self.fail(
+                        value,
+                        f"former_cmp.import.{group}: {category!r} is not an "
+                        f"optional category; use one of {', '.join(sorted(optional))}"
+                        " (leave out the tool's strictly necessary group)",
+                    )
                 imports[group] = category
-        neutralise = (self.boolean(items["neutralise"], "former_cmp.neutralise")
-                      if "neutralise" in items else True)
+        neutralise = (
+            self.boolean(items["neutralise"], "former_cmp.neutralise")
+            if "neutralise" in items
+            else True
+        )
         return FormerCmp(tool, neutralise, imports)
 
     def regions(self, node: yaml.Node, trusted: bool) -> Regions:
         """`regions: {header: CF-IPCountry, opt_out: [US-CA, US-CO]}`."""
         items = self.mapping(node, "regions", REGIONS_KEYS)
         if "header" not in items:
-            raise self.fail(node, "regions needs header: the request header in which the CDN "
-                            "or load balancer names the visitor's country, e.g. CF-IPCountry")
+            raise self.fail(
+                node,
+                "regions needs header: the request header in which the CDN "
+                "or load balancer names the visitor's country, e.g. CF-IPCountry",
+            )
         if not trusted:
-            raise self.fail(node, "regions needs trusted_proxies: the country header is "
-                            "believed only from them (anyone else could pick their regime)")
-        names = {k: self.matching(items[k], f"regions.{k}", HEADER_NAME_RE, "a header name")
-                 for k in ("header", "subdivision_header") if k in items}
+            raise self.fail(
+                node,
+                "regions needs trusted_proxies: the country header is "
+                "believed only from them (anyone else could pick their regime)",
+            )
+        names = {
+            k: self.matching(items[k], f"regions.{k}", HEADER_NAME_RE, "a header name")
+            for k in ("header", "subdivision_header")
+            if k in items
+        }
         places = self.strings(items["opt_out"], "regions.opt_out") if "opt_out" in items else ()
         wrong = [p for p in places if not PLACE_RE.fullmatch(p)]
         if wrong:
-            raise self.fail(items["opt_out"], f"regions.opt_out: {', '.join(wrong)} must be "
-                            "an upper-case ISO 3166 code: a country (US) or a country and "
-                            "subdivision (US-CA)")
+            raise self.fail(
+                items["opt_out"],
+                f"regions.opt_out: {', '.join(wrong)} must be "
+                "an upper-case ISO 3166 code: a country (US) or a country and "
+                "subdivision (US-CA)",
+            )
         if any("-" in p for p in places) and "subdivision_header" not in names:
-            raise self.fail(items["opt_out"], "regions.opt_out names subdivisions (US-CA): "
-                            "give subdivision_header, the header that names them (e.g. "
-                            "CF-Region-Code)")
+            raise self.fail(
+                items["opt_out"],
+                "regions.opt_out names subdivisions (US-CA): "
+                "give subdivision_header, the header that names them (e.g. "
+                "CF-Region-Code)",
+            )
         return Regions(names["header"], names.get("subdivision_header", ""), frozenset(places))
 
     def networks(self, node: yaml.Node) -> tuple[IPNetwork, ...]:
         """`trusted_proxies: [127.0.0.1, 10.0.0.0/8, ::1]`: addresses or CIDR blocks."""
         out = []
-        for item, value in zip(node.value if isinstance(node, yaml.SequenceNode) else (),
-                               self.strings(node, "trusted_proxies"), strict=False):
+        for item, value in zip(
+            node.value if isinstance(node, yaml.SequenceNode) else (),
+            self.strings(node, "trusted_proxies"),
+            strict=False,
+        ):
             try:
                 out.append(ipaddress.ip_network(value, strict=False))
             except ValueError:
-                raise self.fail(item, f"trusted_proxies entry {value!r} must be an IP address "
-                                "or a CIDR block such as 10.0.0.0/8 (no host names)") from None
+                raise self.fail(
+                    item,
+                    f"trusted_proxies entry {value!r} must be an IP address "
+                    "or a CIDR block such as 10.0.0.0/8 (no host names)",
+                ) from None
         return tuple(out)
 
     def limits(self, node: yaml.Node) -> Limits:
         items = self.mapping(node, "limits", set(LIMIT_RANGES))
-        return Limits(**{key: self.integer(value, f"limits.{key}", *LIMIT_RANGES[key])
-                         for key, value in items.items()})
+        return Limits(
+            **{
+                key: self.integer(value, f"limits.{key}", *LIMIT_RANGES[key])
+                for key, value in items.items()
+            }
+        )
 
     def metrics(self, node: yaml.Node) -> tuple[str, int]:
         """`metrics: {listen: 127.0.0.1:9100}`: where Prometheus scrapes /metrics."""
         items = self.mapping(node, "metrics", {"listen"})
         if "listen" not in items:
             raise self.fail(node, "metrics needs listen: HOST:PORT, e.g. 127.0.0.1:9100")
-        return parse_listen(str(self.scalar(items["listen"])), self.source,
-                       items["listen"].start_mark.line + 1)
+        return parse_listen(
+            str(self.scalar(items["listen"])), self.source, items["listen"].start_mark.line + 1
+        )
 
     def records(self, node: yaml.Node) -> RecordsSettings:
         """`records: {path: FILE}` (SQLite, relative to this file) or `{dsn: postgresql://}`."""
         items = self.mapping(node, "records", {"path", "dsn", "retention_days"})
         if ("path" in items) == ("dsn" in items):
-            raise self.fail(node, "records needs one of path (a SQLite file) or dsn "
-                            "(postgresql://user@host/db)")
+            raise self.fail(
+                node, "records needs one of path (a SQLite file) or dsn (postgresql://user@host/db)"
+            )
         if "dsn" in items:
             target = self.string(items["dsn"], "records.dsn")
             if not target.startswith(("postgresql://", "postgres://")):
@@ -411,17 +569,31 @@ class _Reader:
             target = self.string(items["path"], "records.path")
             if target != ":memory:" and not Path(target).is_absolute():
                 target = str(Path(self.source).parent / target)
-        days = (self.integer(items["retention_days"], "records.retention_days (at most "
-                             "5 years, the usual limitation period)", 1, MAX_RECORDS_DAYS)
-                if "retention_days" in items else 395)
+        days = (
+            self.integer(
+                items["retention_days"],
+                "records.retention_days (at most 5 years, the usual limitation period)",
+                1,
+                MAX_RECORDS_DAYS,
+            )
+            if "retention_days" in items
+            else 395
+        )
         return RecordsSettings(target, days)
 
     def sites(self, node: yaml.Node) -> tuple[str, ...]:
         if not isinstance(node, yaml.SequenceNode):
             raise self.fail(node, "sites must be a list, e.g. [www.example.com]")
-        return tuple(self.matching(n, "site", SITE_RE, "a lower-case host name like "
-                                   "www.example.com or *.example.com (no scheme, port or path)")
-                     for n in node.value)
+        return tuple(
+            self.matching(
+                n,
+                "site",
+                SITE_RE,
+                "a lower-case host name like "
+                "www.example.com or *.example.com (no scheme, port or path)",
+            )
+            for n in node.value
+        )
 
     def testing(self, node: yaml.Node) -> ForTesting:
         items = self.mapping(node, "testing", TESTING_KEYS)
@@ -429,39 +601,53 @@ class _Reader:
             return ForTesting()
         return ForTesting(state_header=self.boolean(items["state_header"], "testing.state_header"))
 
-    def consent_mode(self, node: yaml.Node | None, categories: tuple[Category, ...],
-                     services: tuple[Service, ...]) -> dict[str, tuple[str, ...]]:
+    def consent_mode(
+        self,
+        node: yaml.Node | None,
+        categories: tuple[Category, ...],
+        services: tuple[Service, ...],
+    ) -> dict[str, tuple[str, ...]]:
         """`consent_mode: true | false | {signal: [category, ...]}`; on by default when a
         Google service is configured. Required categories grant the functionality and
         security signals; a signal whose categories are not in the config stays denied."""
         names = {c.name for c in categories}
         required = tuple(c.name for c in categories if c.required)
-        defaults = {signal: tuple(c for c in cats if c in names) or
-                    (required if signal in ("functionality_storage", "security_storage")
-                     else ()) for signal, cats in CONSENT_MODE_DEFAULTS.items()}
+        defaults = {
+            signal: tuple(c for c in cats if c in names)
+            or (required if signal in ("functionality_storage", "security_storage") else ())
+            for signal, cats in CONSENT_MODE_DEFAULTS.items()
+        }
         if node is None:
             google = any(s.vendor == "Google" for s in services)
             return defaults if google else {}
         if isinstance(node, yaml.ScalarNode):
             value = _flag(self.scalar(node))
             if not isinstance(value, bool):
-                raise self.fail(node, "consent_mode must be true, false or a mapping of "
-                                "signals to categories, e.g. {analytics_storage: [analytics]}")
+                raise self.fail(
+                    node,
+                    "consent_mode must be true, false or a mapping of "
+                    "signals to categories, e.g. {analytics_storage: [analytics]}",
+                )
             advanced = [s.name for s in services if s.consent_mode == "advanced"]
             if not value and advanced:
-                raise self.fail(node, f"consent_mode: false, but {', '.join(advanced)} "
-                                "loads before consent in Consent Mode's advanced mode, which "
-                                "needs the denied signals; turn Consent Mode on or the "
-                                "service's consent_mode: advanced off")
+                raise self.fail(
+                    node,
+                    f"consent_mode: false, but {', '.join(advanced)} "
+                    "loads before consent in Consent Mode's advanced mode, which "
+                    "needs the denied signals; turn Consent Mode on or the "
+                    "service's consent_mode: advanced off",
+                )
             return defaults if value else {}
         out = dict(defaults)
-        for signal, cats in self.mapping(node, "consent_mode",
-                                         set(CONSENT_MODE_DEFAULTS)).items():
+        for signal, cats in self.mapping(node, "consent_mode", set(CONSENT_MODE_DEFAULTS)).items():
             listed = self.strings(cats, f"consent_mode.{signal}")
             unknown = [c for c in listed if c not in names]
             if unknown:
-                raise self.fail(cats, f"consent_mode.{signal}: {', '.join(unknown)} is not a "
-                                f"category; use {', '.join(sorted(names))}")
+                raise self.fail(
+                    cats,
+                    f"consent_mode.{signal}: {', '.join(unknown)} is not a "
+                    f"category; use {', '.join(sorted(names))}",
+                )
             out[signal] = listed
         return out
 
@@ -471,41 +657,52 @@ class _Reader:
         items = self.mapping(node, "banner", BANNER_KEYS)
         out = BannerSettings()
         if "position" in items:
-            out = replace(out, position=self.word(items["position"], "banner.position",
-                                                  ("bar", "box")))
+            out = replace(
+                out, position=self.word(items["position"], "banner.position", ("bar", "box"))
+            )
         if "colors" in items:
             given = self.mapping(items["colors"], "banner.colors", set(DEFAULT_COLORS))
             colors = dict(DEFAULT_COLORS)
             for key, value in given.items():
                 colors[key] = self.string(value, f"banner.colors.{key}")
                 if not HEX_RE.fullmatch(colors[key]):
-                    raise self.fail(value, f"banner.colors.{key} must be a #rgb or #rrggbb "
-                                    "colour")
+                    raise self.fail(value, f"banner.colors.{key} must be a #rgb or #rrggbb colour")
             problems = contrast_problems(colors)
             if problems:
-                raise self.fail(items["colors"], "; ".join(problems) + "; pick darker or "
-                                "lighter colours")
+                raise self.fail(
+                    items["colors"], "; ".join(problems) + "; pick darker or lighter colours"
+                )
             out = replace(out, colors=colors)
-        urls: dict[str, Any] = {key: self.url(items[key], f"banner.{key}") for key in (
-            "logo", "privacy_url", "cookie_policy_url") if key in items}
+        urls: dict[str, Any] = {
+            key: self.url(items[key], f"banner.{key}")
+            for key in ("logo", "privacy_url", "cookie_policy_url")
+            if key in items
+        }
         out = replace(out, **urls)
         if "dpo" in items:
             out = replace(out, dpo=self.dpo(items["dpo"]))
         if "css" in items:
             out = replace(out, css=self.css_file(items["css"]))
         if "open_selectors" in items:
-            out = replace(out, open_selectors=self.selectors(items["open_selectors"],
-                                                             "banner.open_selectors"))
+            out = replace(
+                out, open_selectors=self.selectors(items["open_selectors"], "banner.open_selectors")
+            )
         if "declaration_selectors" in items:
-            out = replace(out, declaration_selectors=self.selectors(
-                items["declaration_selectors"], "banner.declaration_selectors"))
+            out = replace(
+                out,
+                declaration_selectors=self.selectors(
+                    items["declaration_selectors"], "banner.declaration_selectors"
+                ),
+            )
         if "texts" in items:
             texts: dict[str, dict[str, str]] = {}
-            for lang, node_ in self.mapping(items["texts"], "banner.texts",
-                                            set(_keys(items["texts"]))).items():
+            for lang, node_ in self.mapping(
+                items["texts"], "banner.texts", set(_keys(items["texts"]))
+            ).items():
                 given = self.mapping(node_, f"banner.texts.{lang}", set(TEXT_KEYS))
-                texts[lang] = {k: self.string(v, f"banner.texts.{lang}.{k}")
-                               for k, v in given.items()}
+                texts[lang] = {
+                    k: self.string(v, f"banner.texts.{lang}.{k}") for k, v in given.items()
+                }
             out = replace(out, texts=texts)
         return out
 
@@ -538,10 +735,13 @@ class _Reader:
                 out[key] = self.url(value, "banner.dpo.url")
                 continue
             out[key] = self.string(value, f"banner.dpo.{key}")
-            if key == "email" and not re.fullmatch(r"[^@\s\"<>]+@[^@\s\"<>]+\.[^@\s\"<>]+",
-                                                   out[key]):
-                raise self.fail(value, f"banner.dpo.email {out[key]!r} must be an address "
-                                "such as dpo@example.com")
+            if key == "email" and not re.fullmatch(
+                r"[^@\s\"<>]+@[^@\s\"<>]+\.[^@\s\"<>]+", out[key]
+            ):
+                raise self.fail(
+                    value,
+                    f"banner.dpo.email {out[key]!r} must be an address such as dpo@example.com",
+                )
         return out
 
     def css_file(self, node: yaml.Node) -> str:
@@ -552,31 +752,43 @@ class _Reader:
         try:
             css = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as e:
-            raise self.fail(node, f"cannot read the CSS file {path} ({e}); give a path "
-                            "relative to this config file") from None
+            raise self.fail(
+                node,
+                f"cannot read the CSS file {path} ({e}); give a path relative to this config file",
+            ) from None
         if len(css) > MAX_CSS or "<" in css:
-            raise self.fail(node, f"{path} must be plain CSS under {MAX_CSS // 1024} KB "
-                            "without '<' (it is inlined in the page)")
+            raise self.fail(
+                node,
+                f"{path} must be plain CSS under {MAX_CSS // 1024} KB "
+                "without '<' (it is inlined in the page)",
+            )
         return css
 
-    def cookie_database(self, node: yaml.Node | None,
-                        categories: set[str]) -> tuple[bool, dict[str, str]]:
+    def cookie_database(
+        self, node: yaml.Node | None, categories: set[str]
+    ) -> tuple[bool, dict[str, str]]:
         """`cookie_database: true | false | {analytics: audience, ...}`."""
         if node is None:
             return True, {}
         if isinstance(node, yaml.ScalarNode):
             value = _flag(self.scalar(node))
             if not isinstance(value, bool):
-                raise self.fail(node, "cookie_database must be true, false or a mapping of "
-                                "its categories to yours, e.g. {analytics: audience}")
+                raise self.fail(
+                    node,
+                    "cookie_database must be true, false or a mapping of "
+                    "its categories to yours, e.g. {analytics: audience}",
+                )
             return value, {}
         items = self.mapping(node, "cookie_database", set(DATABASE_CATEGORIES))
         out = {}
         for key, value in items.items():
             target = self.name(value, f"cookie_database.{key}")
             if target not in categories:
-                raise self.fail(value, f"cookie_database.{key}: category {target!r} is not "
-                                f"defined; use one of {', '.join(sorted(categories))}")
+                raise self.fail(
+                    value,
+                    f"cookie_database.{key}: category {target!r} is not "
+                    f"defined; use one of {', '.join(sorted(categories))}",
+                )
             out[key] = target
         return True, out
 
@@ -584,37 +796,57 @@ class _Reader:
         """A `domains` entry: a registrable domain (every subdomain matches), never a public
         suffix shared by unrelated owners."""
         if not HOST_RE.fullmatch(domain) or "/" in domain or domain.startswith("*."):
-            raise self.fail(node, f"domain {domain!r} of {service!r} must be lower-case like "
-                            "example.com (a path or *. belongs under hosts)")
+            raise self.fail(
+                node,
+                f"domain {domain!r} of {service!r} must be lower-case like "
+                "example.com (a path or *. belongs under hosts)",
+            )
         if is_public_suffix(domain):
-            raise self.fail(node, f"domain {domain!r} of {service!r} is a public suffix shared "
-                            "by many owners; list the vendor's own hosts under hosts")
+            raise self.fail(
+                node,
+                f"domain {domain!r} of {service!r} is a public suffix shared "
+                "by many owners; list the vendor's own hosts under hosts",
+            )
         if registrable(domain) != domain:
-            raise self.fail(node, f"domain {domain!r} of {service!r} is not a registrable "
-                            f"domain (that is {registrable(domain)!r}); list {domain} under "
-                            f"hosts, or {registrable(domain)} here if the vendor owns all of it")
+            raise self.fail(
+                node,
+                f"domain {domain!r} of {service!r} is not a registrable "
+                f"domain (that is {registrable(domain)!r}); list {domain} under "
+                f"hosts, or {registrable(domain)} here if the vendor owns all of it",
+            )
 
     def tracker_keys(self, top: dict[str, yaml.Node], names: set[str]) -> dict[str, Any]:
         """known_trackers, unknown_third_parties and tracker_lists (files relative to this
         config, each read now so a missing or bad one fails at start)."""
         out: dict[str, Any] = {}
         if "known_trackers" in top:
-            out["known_trackers"] = self.word(top["known_trackers"], "known_trackers",
-                                              ("hold", "allow"))
+            out["known_trackers"] = self.word(
+                top["known_trackers"], "known_trackers", ("hold", "allow")
+            )
         if "unknown_third_parties" in top:
-            value = self.word(top["unknown_third_parties"], "unknown_third_parties",
-                              ("allow", "block"), "a category name")
+            value = self.word(
+                top["unknown_third_parties"],
+                "unknown_third_parties",
+                ("allow", "block"),
+                "a category name",
+            )
             if value not in ("allow", "block") and value not in names:
-                raise self.fail(top["unknown_third_parties"], "unknown_third_parties must be "
-                                f"allow, block or a category name ({', '.join(sorted(names))})")
+                raise self.fail(
+                    top["unknown_third_parties"],
+                    "unknown_third_parties must be "
+                    f"allow, block or a category name ({', '.join(sorted(names))})",
+                )
             out["unknown_third_parties"] = value
         if "tracker_lists" in top:
             paths = []
-            for item, value in zip(top["tracker_lists"].value,
-                                   self.strings(top["tracker_lists"], "tracker_lists"),
-                                   strict=True):
-                path = Path(value) if Path(value).is_absolute() else \
-                    Path(self.source).parent / value
+            for item, value in zip(
+                top["tracker_lists"].value,
+                self.strings(top["tracker_lists"], "tracker_lists"),
+                strict=True,
+            ):
+                path = (
+                    Path(value) if Path(value).is_absolute() else Path(self.source).parent / value
+                )
                 from consentproxy.catalog.knowledge import read_layer
 
                 try:
@@ -633,61 +865,92 @@ class _Reader:
         if "cookie_name" in items:
             name = self.string(items["cookie_name"], "consent.cookie_name")
             if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
-                raise self.fail(items["cookie_name"], "consent.cookie_name may hold only "
-                                "letters, digits, '_', '.' and '-'")
+                raise self.fail(
+                    items["cookie_name"],
+                    "consent.cookie_name may hold only letters, digits, '_', '.' and '-'",
+                )
             s = replace(s, cookie_name=name)
         if "max_age_days" in items:
-            s = replace(s, max_age_days=self.integer(
-                items["max_age_days"], "consent.max_age_days (at most 13 months)", 1,
-                MAX_CONSENT_DAYS))
+            s = replace(
+                s,
+                max_age_days=self.integer(
+                    items["max_age_days"],
+                    "consent.max_age_days (at most 13 months)",
+                    1,
+                    MAX_CONSENT_DAYS,
+                ),
+            )
         if "revision" in items:
-            s = replace(s, revision=self.integer(items["revision"], "consent.revision", 0,
-                                                 1_000_000))
+            s = replace(
+                s, revision=self.integer(items["revision"], "consent.revision", 0, 1_000_000)
+            )
         if "secret_env" in items:
             s = replace(s, secret_env=self.string(items["secret_env"], "consent.secret_env"))
         if "cookie_domain" in items and self.scalar(items["cookie_domain"]) is not None:
             domain = self.string(items["cookie_domain"], "consent.cookie_domain").lower()
             if not re.fullmatch(r"\.?[a-z0-9-]+(\.[a-z0-9-]+)+", domain):
-                raise self.fail(items["cookie_domain"], "consent.cookie_domain must be a "
-                                "domain such as .example.com (or null)")
+                raise self.fail(
+                    items["cookie_domain"],
+                    "consent.cookie_domain must be a domain such as .example.com (or null)",
+                )
             s = replace(s, cookie_domain=domain)
         return s
 
     def categories(self, node: yaml.Node | None, root: yaml.Node) -> tuple[Category, ...]:
         if node is None:
-            raise self.fail(root, "missing 'categories': list at least "
-                            "'necessary: {required: true}' and one optional category")
+            raise self.fail(
+                root,
+                "missing 'categories': list at least "
+                "'necessary: {required: true}' and one optional category",
+            )
         self.mapping(node, "categories", set(_keys(node)))  # a mapping, no duplicates
         out = []
         for key_node, value in node.value:
             name = self.name(key_node, "category name")
-            fields = self.mapping(value, f"category {name}", CATEGORY_KEYS) \
-                if not (isinstance(value, yaml.ScalarNode) and value.value == "") else {}
-            required = self.boolean(fields["required"], "required") \
-                if "required" in fields else False
+            fields = (
+                self.mapping(value, f"category {name}", CATEGORY_KEYS)
+                if not (isinstance(value, yaml.ScalarNode) and value.value == "")
+                else {}
+            )
+            required = (
+                self.boolean(fields["required"], "required") if "required" in fields else False
+            )
             builtin = CATEGORY_TEXTS.get(name, {})  # the usual names have words of their own
-            out.append(Category(
-                name=name, required=required,
-                title=self.texts(fields["title"], f"categories.{name}.title")
-                if "title" in fields else ({lang: t for lang, (t, _) in builtin.items()}
-                                           or {"en": name.capitalize()}),
-                description=self.texts(fields["description"], f"categories.{name}.description")
-                if "description" in fields else {lang: d for lang, (_, d) in builtin.items()},
-            ))
+            out.append(
+                Category(
+                    name=name,
+                    required=required,
+                    title=self.texts(fields["title"], f"categories.{name}.title")
+                    if "title" in fields
+                    else (
+                        {lang: t for lang, (t, _) in builtin.items()} or {"en": name.capitalize()}
+                    ),
+                    description=self.texts(fields["description"], f"categories.{name}.description")
+                    if "description" in fields
+                    else {lang: d for lang, (_, d) in builtin.items()},
+                )
+            )
         if not any(c.required for c in out):
-            raise self.fail(node, "one category must have required: true (the strictly "
-                            "necessary cookies, e.g. necessary: {required: true})")
+            raise self.fail(
+                node,
+                "one category must have required: true (the strictly "
+                "necessary cookies, e.g. necessary: {required: true})",
+            )
         if all(c.required for c in out):
-            raise self.fail(node, "add at least one optional category (required: false): "
-                            "otherwise there is nothing to consent to")
+            raise self.fail(
+                node,
+                "add at least one optional category (required: false): "
+                "otherwise there is nothing to consent to",
+            )
         return tuple(out)
 
     def services(self, node: yaml.Node | None, categories: set[str]) -> tuple[Service, ...]:
         if node is None:
             return ()
         if not isinstance(node, yaml.SequenceNode):
-            raise self.fail(node, "services must be a list of '- use: NAME' or "
-                            "'- name: ...' entries")
+            raise self.fail(
+                node, "services must be a list of '- use: NAME' or '- name: ...' entries"
+            )
         out: dict[str, Service] = {}
         for item in node.value:
             fields = self.mapping(item, "a service", SERVICE_KEYS)
@@ -697,9 +960,12 @@ class _Reader:
 
                 base = builtin_services().get(wanted)
                 if base is None:
-                    raise self.fail(fields["use"], f"no built-in service {wanted!r}; "
-                                    "run `consentproxy catalog list` or describe it with "
-                                    "name/category/hosts")
+                    raise self.fail(
+                        fields["use"],
+                        f"no built-in service {wanted!r}; "
+                        "run `consentproxy catalog list` or describe it with "
+                        "name/category/hosts",
+                    )
             elif "name" in fields:
                 base = Service(name=self.name(fields["name"], "service name"), category="")
             else:
@@ -709,46 +975,71 @@ class _Reader:
             changes: dict[str, Any] = {
                 **{k: self.string(fields[k], k) for k in SERVICE_TEXT_KEYS if k in fields},
                 **{k: self.texts(fields[k], k) for k in SERVICE_TRANSLATED_KEYS if k in fields},
-                **{k: tuple(dict.fromkeys(
-                    (() if k in replaced else getattr(base, k)) + self.strings(fields[k], k)))
-                   for k in SERVICE_LISTS if k in fields}}
+                **{
+                    k: tuple(
+                        dict.fromkeys(
+                            (() if k in replaced else getattr(base, k)) + self.strings(fields[k], k)
+                        )
+                    )
+                    for k in SERVICE_LISTS
+                    if k in fields
+                },
+            }
             svc = replace(base, **changes)
             if "name" in fields and "use" in fields:
                 svc = replace(svc, name=self.name(fields["name"], "service name"))
             if "category" in fields:
                 svc = replace(svc, category=self.name(fields["category"], "category"))
             if "consent_mode" in fields:
-                svc = replace(svc, consent_mode=self.word(
-                    fields["consent_mode"], f"consent_mode of {svc.name!r}",
-                    SERVICE_CONSENT_MODES))
+                svc = replace(
+                    svc,
+                    consent_mode=self.word(
+                        fields["consent_mode"],
+                        f"consent_mode of {svc.name!r}",
+                        SERVICE_CONSENT_MODES,
+                    ),
+                )
                 if svc.consent_mode == "advanced" and svc.vendor != "Google":
-                    raise self.fail(fields["consent_mode"], f"consent_mode: advanced is for "
-                                    f"Google tags, which read Consent Mode's signals; "
-                                    f"{svc.name!r} is not one (give vendor: Google if it is, "
-                                    "e.g. your server-side tagging host)")
+                    raise self.fail(
+                        fields["consent_mode"],
+                        f"consent_mode: advanced is for "
+                        f"Google tags, which read Consent Mode's signals; "
+                        f"{svc.name!r} is not one (give vendor: Google if it is, "
+                        "e.g. your server-side tagging host)",
+                    )
             where = fields.get("category") or fields.get("use") or fields.get("name")
             if svc.category not in categories:
-                raise self.fail(where, f"service {svc.name!r} is in category "
-                                f"{svc.category or '(none)'!r}, which is not defined; use one "
-                                f"of {', '.join(sorted(categories))} or add it under categories")
+                raise self.fail(
+                    where,
+                    f"service {svc.name!r} is in category "
+                    f"{svc.category or '(none)'!r}, which is not defined; use one "
+                    f"of {', '.join(sorted(categories))} or add it under categories",
+                )
             if not (svc.hosts or svc.domains or svc.cookies or svc.inline):
-                raise self.fail(item, f"service {svc.name!r} names no hosts, domains, cookies "
-                                "or inline markers, so it can never match anything")
+                raise self.fail(
+                    item,
+                    f"service {svc.name!r} names no hosts, domains, cookies "
+                    "or inline markers, so it can never match anything",
+                )
             if svc.embed and svc.embed not in EMBED_KINDS:
-                raise self.fail(fields.get("embed", item), f"embed {svc.embed!r} of "
-                                f"{svc.name!r} must be one of {', '.join(EMBED_KINDS)}")
+                raise self.fail(
+                    fields.get("embed", item),
+                    f"embed {svc.embed!r} of {svc.name!r} must be one of {', '.join(EMBED_KINDS)}",
+                )
             for h in svc.hosts:
                 if not HOST_RE.fullmatch(h):
-                    raise self.fail(fields.get("hosts", item), f"host {h!r} of {svc.name!r} "
-                                    "must be lower-case like cdn.example.com, "
-                                    "*.example.com or www.example.com/path")
+                    raise self.fail(
+                        fields.get("hosts", item),
+                        f"host {h!r} of {svc.name!r} "
+                        "must be lower-case like cdn.example.com, "
+                        "*.example.com or www.example.com/path",
+                    )
             for d in svc.domains:
                 self.vendor_domain(fields.get("domains", item), d, svc.name)
             if svc.name in out:
                 raise self.fail(item, f"service {svc.name!r} is listed twice; keep one")
             out[svc.name] = svc
         return tuple(out.values())
-
 
     def replaced(self, fields: dict[str, yaml.Node], item: yaml.Node) -> tuple[str, ...]:
         """`replace: [cookies]`: which of a built-in's lists the entry replaces rather than
@@ -759,14 +1050,21 @@ class _Reader:
         names = self.strings(node, "replace")
         for name in names:
             if name not in SERVICE_LISTS:
-                raise self.fail(node, f"replace: {name!r} is not a list of a service; use "
-                                f"some of {', '.join(SERVICE_LISTS)}")
+                raise self.fail(
+                    node,
+                    f"replace: {name!r} is not a list of a service; use "
+                    f"some of {', '.join(SERVICE_LISTS)}",
+                )
             if "use" not in fields:
-                raise self.fail(node, "replace: only a built-in service (use: NAME) has lists "
-                                "to replace; describe yours with hosts/cookies/inline")
+                raise self.fail(
+                    node,
+                    "replace: only a built-in service (use: NAME) has lists "
+                    "to replace; describe yours with hosts/cookies/inline",
+                )
             if name not in fields:
-                raise self.fail(node, f"replace: [{name}] needs the {name} list that replaces "
-                                "the built-in one")
+                raise self.fail(
+                    node, f"replace: [{name}] needs the {name} list that replaces the built-in one"
+                )
         return names
 
 
@@ -774,8 +1072,9 @@ def read_services(text: str, source: str, categories: frozenset[str]) -> tuple[S
     """Read a file holding only a `services:` list (the built-in catalog)."""
     root = yaml.compose(text, Loader=yaml.SafeLoader)
     reader = _Reader(source)
-    return reader.services(reader.mapping(root, "the catalog", {"services"})["services"],
-                           set(categories))
+    return reader.services(
+        reader.mapping(root, "the catalog", {"services"})["services"], set(categories)
+    )
 
 
 def _neutralised(services: tuple[Service, ...], tool: str) -> tuple[Service, ...]:

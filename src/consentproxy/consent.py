@@ -48,8 +48,9 @@ class ConsentState:
 
     def allows(self, category: str, service: str | None = None) -> bool:
         """Whether a non-required category (or one service of it) may run."""
-        return (self.decided or self.opt_out) and (category in self.categories
-                                                   or service in self.services)
+        return (self.decided or self.opt_out) and (
+            category in self.categories or service in self.services
+        )
 
     @property
     def asks(self) -> bool:
@@ -69,8 +70,13 @@ NO_DECISION = ConsentState()
 class Signer:
     """Signs and verifies consent cookies; the first key signs, every key verifies."""
 
-    def __init__(self, keys: Sequence[bytes], max_age_days: int, revision: int,
-                 digests: Mapping[str, str] | None = None):
+    def __init__(
+        self,
+        keys: Sequence[bytes],
+        max_age_days: int,
+        revision: int,
+        digests: Mapping[str, str] | None = None,
+    ):
         if not keys:
             raise ValueError("at least one key is needed")
         self.keys = list(keys)
@@ -90,14 +96,20 @@ class Signer:
     def verify(self, payload: str, signature: str) -> bool:
         """Whether any key signed payload."""
         return signature.isascii() and any(
-            hmac.compare_digest(self._sign(k, payload), signature) for k in self.keys)
+            hmac.compare_digest(self._sign(k, payload), signature) for k in self.keys
+        )
 
     def encode(self, state: ConsentState) -> str:
-        payload = ".".join((
-            FORMAT_VERSION, state.consent_id, str(state.revision), str(state.decided_at),
-            "+".join(f"{c}~{self.digests.get(c, '')}" for c in sorted(state.categories)) or "-",
-            "+".join(sorted(state.services)) or "-",
-        ))
+        payload = ".".join(
+            (
+                FORMAT_VERSION,
+                state.consent_id,
+                str(state.revision),
+                str(state.decided_at),
+                "+".join(f"{c}~{self.digests.get(c, '')}" for c in sorted(state.categories)) or "-",
+                "+".join(sorted(state.services)) or "-",
+            )
+        )
         return f"{payload}.{self.sign(payload)}"
 
     def decode(self, value: str | None, now: float) -> ConsentState:
@@ -121,16 +133,28 @@ class Signer:
             return NO_DECISION
         # Only categories whose services are those the visitor saw still count.
         pairs = [c.split("~") for c in accepted]
-        categories = frozenset(name for name, digest in pairs
-                               if digest == self.digests.get(name, ""))
+        categories = frozenset(
+            name for name, digest in pairs if digest == self.digests.get(name, "")
+        )
         reask = int(rev) < self.revision or len(categories) < len(accepted)
         return ConsentState(True, categories, services, cid, decided_at, int(rev), reask)
 
-    def decide(self, categories: Iterable[str], services: Iterable[str], now: float,
-               previous: ConsentState = NO_DECISION) -> ConsentState:
+    def decide(
+        self,
+        categories: Iterable[str],
+        services: Iterable[str],
+        now: float,
+        previous: ConsentState = NO_DECISION,
+    ) -> ConsentState:
         """A new decision; the visitor keeps their pseudonymous id across changes of mind."""
-        return ConsentState(True, frozenset(categories), frozenset(services),
-                            previous.consent_id or new_consent_id(), int(now), self.revision)
+        return ConsentState(
+            True,
+            frozenset(categories),
+            frozenset(services),
+            previous.consent_id or new_consent_id(),
+            int(now),
+            self.revision,
+        )
 
 
 def _names(field: str, digested: bool = False) -> frozenset[str] | None:
@@ -144,12 +168,13 @@ def _names(field: str, digested: bool = False) -> frozenset[str] | None:
 def category_digests(services_in: Mapping[str, Iterable[str]]) -> dict[str, str]:
     """Per category (Policy.services_in), a short digest of the services in it: accepting
     a category is accepting those services, so a new one means asking again."""
-    return {cat: hashlib.sha256(",".join(sorted(names)).encode()).hexdigest()[:6]
-            for cat, names in services_in.items()}
+    return {
+        cat: hashlib.sha256(",".join(sorted(names)).encode()).hexdigest()[:6]
+        for cat, names in services_in.items()
+    }
 
 
-def parse_state(spec: str, config: Config, source: str = "consent state"
-                ) -> ConsentState | None:
+def parse_state(spec: str, config: Config, source: str = "consent state") -> ConsentState | None:
     """A state forced for QA: ``none`` (no decision yet), ``all``, ``reject``, categories and
     ``service:NAME`` items (``analytics,service:youtube``). ``''`` or ``cookie``: None, follow
     the visitor's cookie. Every item is checked against the config, so a typo never passes."""
@@ -174,10 +199,14 @@ def parse_state(spec: str, config: Config, source: str = "consent state"
         elif not colon and item in optional:
             categories.add(item)
         elif colon or item not in required:
-            raise ConfigError(source, None, f"{item!r} in {spec!r} is no category or service; "
-                              "use none, all, reject, cookie, or a comma-separated list of "
-                              f"categories ({', '.join(optional)}) and service:NAME items "
-                              f"(NAME one of {', '.join(services) or 'no service configured'})")
+            raise ConfigError(
+                source,
+                None,
+                f"{item!r} in {spec!r} is no category or service; "
+                "use none, all, reject, cookie, or a comma-separated list of "
+                f"categories ({', '.join(optional)}) and service:NAME items "
+                f"(NAME one of {', '.join(services) or 'no service configured'})",
+            )
     return ConsentState(True, frozenset(categories), frozenset(named))
 
 

@@ -55,8 +55,9 @@ def capped(header_value: str, max_seconds: int, now: float) -> str:
     if life is None or life <= max_seconds:
         return header_value
     pair, *attrs = header_value.split(";")
-    kept = [a for a in attrs if a.partition("=")[0].strip(" \t").lower()
-            not in ("max-age", "expires")]
+    kept = [
+        a for a in attrs if a.partition("=")[0].strip(" \t").lower() not in ("max-age", "expires")
+    ]
     return ";".join([pair, *kept, f" Max-Age={max_seconds}"])
 
 
@@ -94,8 +95,9 @@ MAX_DELETION_DOMAINS = 8  # the host and its parents nearest the root
 _NAME_RE = re.compile(r"[\x21-\x7e]+")  # printable ASCII (no control, space or 8-bit)
 
 
-def deletion_headers(names: Iterable[str], host: str, cookie_domain: str | None,
-                     secure: bool) -> list[str]:
+def deletion_headers(
+    names: Iterable[str], host: str, cookie_domain: str | None, secure: bool
+) -> list[str]:
     """Set-Cookie values deleting each cookie for the host and its parent domains.
 
     A cookie may have been set by JavaScript on `.example.com` while we serve
@@ -110,8 +112,7 @@ def deletion_headers(names: Iterable[str], host: str, cookie_domain: str | None,
         flags = "; Secure" if secure or prefixed else ""
         out.append(f"{name}=; Max-Age=0; {EXPIRED}; Path=/{flags}")
         if not name.startswith("__Host-"):
-            out.extend(f"{name}=; Max-Age=0; {EXPIRED}; Path=/; Domain={d}{flags}"
-                       for d in domains)
+            out.extend(f"{name}=; Max-Age=0; {EXPIRED}; Path=/; Domain={d}{flags}" for d in domains)
     return out
 
 
@@ -122,13 +123,14 @@ def deletion_domains(host: str, cookie_domain: str | None) -> list[str]:
     host = host.split(":")[0].lower().rstrip(".")
     base = cookie_domain.lstrip(".") if cookie_domain else None
     out: list[str] = []
-    if host and not host.replace(".", "").isdigit() and not host.startswith("[") \
-            and "." in host:  # IP addresses and single-label hosts take no Domain attribute
+    if (
+        host and not host.replace(".", "").isdigit() and not host.startswith("[") and "." in host
+    ):  # IP addresses and single-label hosts take no Domain attribute
         labels = host.split(".")
         parents = [".".join(labels[i:]) for i in range(1, len(labels) - 1)]
         if base is not None and (host == base or host.endswith("." + base)):
-            parents = parents[:parents.index(base) + 1] if base in parents else []
-        out = [host, *parents[-(MAX_DELETION_DOMAINS - 1):]]
+            parents = parents[: parents.index(base) + 1] if base in parents else []
+        out = [host, *parents[-(MAX_DELETION_DOMAINS - 1) :]]
     if base and base not in out:
         out.append(base)
     return out

@@ -12,15 +12,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 
-def header(mode: str, allowed_hosts: Iterable[str], extra_hosts: Iterable[str],
-           report_uri: str = "") -> tuple[str, str] | None:
+def header(
+    mode: str, allowed_hosts: Iterable[str], extra_hosts: Iterable[str], report_uri: str = ""
+) -> tuple[str, str] | None:
     """The (name, value) header for a rewritten page, or None when CSP is off; violations
     are reported to report_uri (report-uri: sent at once and over http too, where the
     Reporting API's report-to needs https and batches reports)."""
     if mode == "off":
         return None
-    sources = " ".join(["'self'", "data:", "blob:", *host_sources([*allowed_hosts,
-                                                                 *extra_hosts])])
+    sources = " ".join(["'self'", "data:", "blob:", *host_sources([*allowed_hosts, *extra_hosts])])
     value = f"default-src {sources} 'unsafe-inline' 'unsafe-eval'"
     if report_uri:
         value += f"; report-uri {report_uri}"
@@ -39,9 +39,11 @@ def host_sources(hosts: Iterable[str]) -> list[str]:
 def frame_header(hosts: Iterable[str]) -> str:
     """The policy of the proxy's frame document (endpoints.frame_page): it may frame the
     granted service's hosts and nothing else, runs no script, and only the site frames it."""
-    return (f"default-src 'none'; frame-src {' '.join(host_sources(hosts))}; "
-            "style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; "
-            "frame-ancestors 'self'")
+    return (
+        f"default-src 'none'; frame-src {' '.join(host_sources(hosts))}; "
+        "style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; "
+        "frame-ancestors 'self'"
+    )
 
 
 # What the proxy injects, by the directive that governs it (the first one present wins,
@@ -60,7 +62,8 @@ def _allows_inline(tokens: list[str]) -> bool:
     lowered = [t.lower() for t in tokens]
     return "'unsafe-inline'" in lowered and not any(
         t.startswith(("'nonce-", "'sha256-", "'sha384-", "'sha512-")) or t == "'strict-dynamic'"
-        for t in lowered)
+        for t in lowered
+    )
 
 
 def admit_injected(value: str, nonce: str, own: str) -> str:

@@ -76,13 +76,15 @@ CSP_REPORTS_PER_SECOND, CSP_REPORTS_BURST = 20, 100  # per process
 MAX_REPORTS = 20  # in one body (the Reporting API sends lists)
 MAX_REPORTED_HOSTS = 500  # distinct blocked hosts counted by name; the rest are "other"
 DIRECTIVE_RE = re.compile(r"[a-z][a-z-]{0,31}")
-_PRINTABLE_ASCII = "".join(map(chr, range(0x21, 0x7f)))
+_PRINTABLE_ASCII = "".join(map(chr, range(0x21, 0x7F)))
 GRANT, FRAME = "grant", "frame"  # under the prefix
 GRANT_SECONDS = 120  # how long a grant may take to be used (the frame's navigation)
 MAX_FRAME_URL = 4096
 # What the frame document lets the embed do, within what the page's <iframe allow> gives.
-FRAME_ALLOW = ("accelerometer; autoplay; clipboard-write; encrypted-media; fullscreen; "
-               "gyroscope; picture-in-picture")
+FRAME_ALLOW = (
+    "accelerometer; autoplay; clipboard-write; encrypted-media; fullscreen; "
+    "gyroscope; picture-in-picture"
+)
 
 
 @dataclass
@@ -98,23 +100,33 @@ class LocalResponse:
 
 
 def _plain(status: int, message: str) -> LocalResponse:
-    return LocalResponse(status, [("Content-Type", "text/plain; charset=utf-8"),
-                                  ("Cache-Control", "no-store")], message.encode() + b"\n")
+    return LocalResponse(
+        status,
+        [("Content-Type", "text/plain; charset=utf-8"), ("Cache-Control", "no-store")],
+        message.encode() + b"\n",
+    )
 
 
 def _json(status: int, data: object) -> LocalResponse:
-    return LocalResponse(status, [("Content-Type", "application/json"),
-                                  ("Cache-Control", "no-store")],
-                         json.dumps(data, separators=(",", ":")).encode())
+    return LocalResponse(
+        status,
+        [("Content-Type", "application/json"), ("Cache-Control", "no-store")],
+        json.dumps(data, separators=(",", ":")).encode(),
+    )
 
 
 def state_json(state: ConsentState, revision: int, forced: bool = False) -> dict[str, object]:
     """forced: the state is the proxy's (--state, consent_state, X-Consent-State), not the
     visitor's cookie, and no choice changes it."""
-    return {"decided": state.decided, "categories": sorted(state.categories),
-            "services": sorted(state.services), "revision": revision,
-            "decided_at": state.decided_at or None, "forced": forced,
-            "opt_out": state.opt_out}
+    return {
+        "decided": state.decided,
+        "categories": sorted(state.categories),
+        "services": sorted(state.services),
+        "revision": revision,
+        "decided_at": state.decided_at or None,
+        "forced": forced,
+        "opt_out": state.opt_out,
+    }
 
 
 def safe_return(target: str | None) -> str:
@@ -147,9 +159,18 @@ class RateLimit:
 class Endpoints:
     """The reserved prefix, built from what it depends on (engine.Engine builds it)."""
 
-    def __init__(self, config: Config, policy: Policy, signer: Signer, banner: Banner,
-                 declaration: Declaration, clock: Callable[[], float], *,
-                 shown: tuple[str, str], config_digest: str):
+    def __init__(
+        self,
+        config: Config,
+        policy: Policy,
+        signer: Signer,
+        banner: Banner,
+        declaration: Declaration,
+        clock: Callable[[], float],
+        *,
+        shown: tuple[str, str],
+        config_digest: str,
+    ):
         """shown: (digest, content) of what the banner shows (proof.archived), named by
         each record with the config_digest."""
         self.config, self.policy, self.signer, self.banner = config, policy, signer, banner
@@ -158,33 +179,47 @@ class Endpoints:
         self.reports = RateLimit(CSP_REPORTS_PER_SECOND, CSP_REPORTS_BURST)
         self.hosts_seen: set[str] = set()  # in CSP reports, up to MAX_REPORTED_HOSTS
 
-    def handle(self, ex: Visit, body: bytes, records: Records | None = None,
-               probes: Mapping[str, Callable[[], Awaitable[bool]]] | None = None
-               ) -> LocalResponse:
+    def handle(
+        self,
+        ex: Visit,
+        body: bytes,
+        records: Records | None = None,
+        probes: Mapping[str, Callable[[], Awaitable[bool]]] | None = None,
+    ) -> LocalResponse:
         """body: the request's (up to MAX_BODY + 1 bytes); records: the proof-of-consent
         store, if the config keeps one; probes: the adapter's readiness checks."""
         full = ex.req.target.split("?")[0]
         method = ex.req.method
         if full == GPC_PATH:  # https://privacycg.github.io/gpc-spec/#gpc-support-resource
             return _json(200, {"gpc": True})
-        path = full[len(self.config.prefix):]
+        path = full[len(self.config.prefix) :]
         if path in (SCRIPT, "state", "preferences", "me", "declaration") and method not in (
-                "GET", "HEAD"):
+            "GET",
+            "HEAD",
+        ):
             return _plain(405, "use GET")
         if path == SCRIPT:
             return self._script(ex.req.target)
         if path == "state":
-            return _json(200, state_json(ex.state, self.config.consent.revision,
-                                         ex.forced))
+            return _json(200, state_json(ex.state, self.config.consent.revision, ex.forced))
         if path == "preferences":
             query = dict(parse_qsl(urlsplit(ex.req.target).query))
             back = safe_return(query.get("return"))
             cfg = self.config  # the page it came from, as far as its path says
-            lang = next(filter(None, request_language(cfg.language_from, cfg.languages, back,
-                                                      ex.req.headers, cfg.language_cookie)))
+            lang = next(
+                filter(
+                    None,
+                    request_language(
+                        cfg.language_from, cfg.languages, back, ex.req.headers, cfg.language_cookie
+                    ),
+                )
+            )
             page = self.banner.preferences_page(ex.state, lang, back)
-            return LocalResponse(200, [("Content-Type", "text/html; charset=utf-8"),
-                                       ("Cache-Control", "no-store")], page)
+            return LocalResponse(
+                200,
+                [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store")],
+                page,
+            )
         if path == "declaration":
             return self._declaration(ex)
         if path == "choice":
@@ -197,7 +232,7 @@ class Endpoints:
             return self._csp_report(ex, body)
         if path == GRANT:
             if method != "POST":
-                return _plain(405, "use POST with {\"service\": NAME, \"url\": URL}")
+                return _plain(405, 'use POST with {"service": NAME, "url": URL}')
             return _cross_site(ex) or self._grant(ex, body)
         if path == FRAME:
             if method not in ("GET", "HEAD"):
@@ -241,11 +276,19 @@ class Endpoints:
             return _plain(400, "unreadable grant request")
         name, url = (data.get("service"), data.get("url")) if isinstance(data, dict) else ("", "")
         if self._framed(name, url) is None:
-            return _plain(400, "service must be a configured service and url an absolute URL "
-                          "of one of its hosts")
+            return _plain(
+                400,
+                "service must be a configured service and url an absolute URL of one of its hosts",
+            )
         expires = str(int(self.clock()) + GRANT_SECONDS)
-        query = urlencode({"s": name, "u": url, "e": expires, "g": self.signer.sign(
-            self._grant_payload(str(name), str(url), expires))})
+        query = urlencode(
+            {
+                "s": name,
+                "u": url,
+                "e": expires,
+                "g": self.signer.sign(self._grant_payload(str(name), str(url), expires)),
+            }
+        )
         return _json(200, {"url": f"{self.config.prefix}{FRAME}?{query}"})
 
     def _frame(self, ex: Visit) -> LocalResponse:
@@ -257,22 +300,33 @@ class Endpoints:
         if svc is None:
             return _plain(400, "not an embed of a configured service")
         now = self.clock()
-        granted = expires.isdigit() and now <= int(expires) <= now + GRANT_SECONDS + 5 and (
-            self.signer.verify(self._grant_payload(name, url, expires), query.get("g", "")))
+        granted = (
+            expires.isdigit()
+            and now <= int(expires) <= now + GRANT_SECONDS + 5
+            and (self.signer.verify(self._grant_payload(name, url, expires), query.get("g", "")))
+        )
         if not granted and not self.policy.allows(svc, ex.state):
             return _plain(403, "this embed needs your consent or a fresh grant")
         lang = ex.lang
         title = escape(svc.display_title(lang))
-        page = (f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">'
-                f"<title>{title}</title><style>html,body{{margin:0;height:100%;overflow:hidden}}"
-                "iframe{display:block;border:0;width:100%;height:100%}</style></head><body>"
-                f'<iframe src="{escape(url)}" title="{title}" allow="{FRAME_ALLOW}">'
-                "</iframe></body></html>")
-        return LocalResponse(200, [
-            ("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store"),
-            ("Content-Security-Policy", csp.frame_header(svc.source_hosts)),
-            ("Referrer-Policy", "strict-origin-when-cross-origin"),
-            ("X-Content-Type-Options", "nosniff")], page.encode("utf-8"))
+        page = (
+            f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">'
+            f"<title>{title}</title><style>html,body{{margin:0;height:100%;overflow:hidden}}"
+            "iframe{display:block;border:0;width:100%;height:100%}</style></head><body>"
+            f'<iframe src="{escape(url)}" title="{title}" allow="{FRAME_ALLOW}">'
+            "</iframe></body></html>"
+        )
+        return LocalResponse(
+            200,
+            [
+                ("Content-Type", "text/html; charset=utf-8"),
+                ("Cache-Control", "no-store"),
+                ("Content-Security-Policy", csp.frame_header(svc.source_hosts)),
+                ("Referrer-Policy", "strict-origin-when-cross-origin"),
+                ("X-Content-Type-Options", "nosniff"),
+            ],
+            page.encode("utf-8"),
+        )
 
     def _declaration(self, ex: Visit) -> LocalResponse:
         """The cookie declaration: an HTML fragment, or JSON (?format=json, or asked for
@@ -282,15 +336,26 @@ class Endpoints:
         asked = query.get("lang", "")
         lang = asked if asked in cfg.languages else ex.lang
         accept = header(ex.req.headers, "accept") or ""
-        fmt = query.get("format") or ("json" if "application/json" in accept
-                                      and "text/html" not in accept else "html")
+        fmt = query.get("format") or (
+            "json" if "application/json" in accept and "text/html" not in accept else "html"
+        )
         if fmt not in ("html", "json"):
             return _plain(400, "format must be html or json")
-        body, ctype = ((declaration.json(lang), "application/json") if fmt == "json"
-                       else (declaration.html(lang), "text/html; charset=utf-8"))
-        return LocalResponse(200, [("Content-Type", ctype), ("Content-Language", lang),
-                                   ("Cache-Control", "no-cache"),
-                                   ("Vary", "Accept, Accept-Language, Cookie")], body)
+        body, ctype = (
+            (declaration.json(lang), "application/json")
+            if fmt == "json"
+            else (declaration.html(lang), "text/html; charset=utf-8")
+        )
+        return LocalResponse(
+            200,
+            [
+                ("Content-Type", ctype),
+                ("Content-Language", lang),
+                ("Cache-Control", "no-cache"),
+                ("Vary", "Accept, Accept-Language, Cookie"),
+            ],
+            body,
+        )
 
     def _csp_report(self, ex: Visit, body: bytes) -> LocalResponse:
         """A browser's CSP violation reports (report-uri's one, or the Reporting API's
@@ -310,8 +375,12 @@ class Endpoints:
             report = item.get("csp-report") or item.get("body") if isinstance(item, dict) else None
             if not isinstance(report, dict):
                 continue
-            directive = report.get("effective-directive") or report.get("effectiveDirective") \
-                or report.get("violated-directive") or ""
+            directive = (
+                report.get("effective-directive")
+                or report.get("effectiveDirective")
+                or report.get("violated-directive")
+                or ""
+            )
             blocked = report.get("blocked-uri") or report.get("blockedURL") or ""
             violations.append(self._violation(directive, blocked))
         return LocalResponse(204, [("Cache-Control", "no-store")], csp_violations=violations)
@@ -322,8 +391,11 @@ class Endpoints:
         name = str(directive).split(" ")[0].lower()
         name = name if DIRECTIVE_RE.fullmatch(name) else "other"
         target = url_target(blocked) if isinstance(blocked, str) else None
-        host = target[0].lower() if target else (
-            blocked if blocked in ("inline", "eval", "data", "blob", "self") else "other")
+        host = (
+            target[0].lower()
+            if target
+            else (blocked if blocked in ("inline", "eval", "data", "blob", "self") else "other")
+        )
         if host not in self.hosts_seen:
             if len(self.hosts_seen) >= MAX_REPORTED_HOSTS or not valid_host(host):
                 return name, "other"
@@ -349,6 +421,7 @@ class Endpoints:
         async def complete() -> tuple[int, bytes]:
             erased = await records.erase(cid) if records is not None and cid else 0
             return (200 if back is None else 303), json.dumps({"erased": erased}).encode()
+
         resp.complete = _unavailable_as_503(complete)
         return resp
 
@@ -366,8 +439,9 @@ class Endpoints:
         banner = self.banner
         versioned = target.endswith(f"?v={banner.version}")
         cache = "public, max-age=31536000, immutable" if versioned else "no-cache"
-        return LocalResponse(200, [("Content-Type", SCRIPT_TYPE), ("Cache-Control", cache)],
-                             banner.script)
+        return LocalResponse(
+            200, [("Content-Type", SCRIPT_TYPE), ("Cache-Control", cache)], banner.script
+        )
 
     def _choice(self, ex: Visit, body: bytes) -> LocalResponse:
         headers = ex.req.headers
@@ -396,17 +470,27 @@ class Endpoints:
                 # The no-JS close button posts to choice?via=close, the opt-out to
                 # choice?via=do-not-sell.
                 via = {"close": "form-close", "do-not-sell": "do-not-sell"}.get(
-                    dict(parse_qsl(urlsplit(ex.req.target).query)).get("via", ""), "form")
+                    dict(parse_qsl(urlsplit(ex.req.target).query)).get("via", ""), "form"
+                )
         except (ValueError, UnicodeDecodeError) as e:
             return _plain(400, f"unreadable choice: {e}")
         except RecursionError:  # JSON nested thousands deep
             return _plain(400, "unreadable choice: nested too deep")
         if action not in ACTIONS or not _strings(wanted) or not _strings(services):
-            return _plain(400, "action must be accept-all, reject-all or save; "
-                          "categories and services must be lists")
+            return _plain(
+                400,
+                "action must be accept-all, reject-all or save; "
+                "categories and services must be lists",
+            )
         if ex.forced:  # a QA run forced to a state stays in it: no cookie, no record
-            return _answer(ex, is_json, back, ex.state, self.config.consent.revision,
-                           "the consent state is forced by the proxy; nothing was saved")
+            return _answer(
+                ex,
+                is_json,
+                back,
+                ex.state,
+                self.config.consent.revision,
+                "the consent state is forced by the proxy; nothing was saved",
+            )
         policy = self.policy
         if action == "accept-all":
             cats: set[str] = set(policy.optional)
@@ -415,8 +499,11 @@ class Endpoints:
             cats, svcs = set(), set()
         else:
             cats = {c for c in wanted if c in policy.optional}
-            ticked = {s for s in services if s in policy.services
-                      and policy.services[s].category in policy.optional}
+            ticked = {
+                s
+                for s in services
+                if s in policy.services and policy.services[s].category in policy.optional
+            }
             # A service whose whole category is granted needs no consent of its own; a
             # category left unticked with all its services ticked was just unticked (a
             # form without JavaScript cannot untick them along with it).
@@ -436,43 +523,52 @@ class Endpoints:
         resp.record = self.record(ex, state, action, via, lang)
         return resp
 
-    def record(self, ex: Visit, state: ConsentState, action: str, via: str,
-                lang: str) -> ConsentRecord:
+    def record(
+        self, ex: Visit, state: ConsentState, action: str, via: str, lang: str
+    ) -> ConsentRecord:
         """via: VIA, or form / form-close (the no-JS form)."""
         policy = self.policy
-        allowed = {s for s in policy.services
-                   if policy.allows(policy.services[s], state)}
+        allowed = {s for s in policy.services if policy.allows(policy.services[s], state)}
         was = ex.state if ex.state.decided or ex.state.opt_out else NO_DECISION
-        withdrawn = any(policy.allows(svc, was) and not policy.allows(svc, state)
-                        for svc in policy.services.values()) or bool(was.categories
-                                                                     - state.categories)
+        withdrawn = any(
+            policy.allows(svc, was) and not policy.allows(svc, state)
+            for svc in policy.services.values()
+        ) or bool(was.categories - state.categories)
         return ConsentRecord(
-            consent_id=state.consent_id, decided_at=state.decided_at,
-            revision=state.revision, config_digest=self.config_digest, action=action,
+            consent_id=state.consent_id,
+            decided_at=state.decided_at,
+            revision=state.revision,
+            config_digest=self.config_digest,
+            action=action,
             method={"close": "banner", "form-close": "form"}.get(via, via),
             granted_categories=tuple(sorted(state.categories)),
             refused_categories=tuple(sorted(set(policy.optional) - state.categories)),
             granted_services=tuple(sorted(allowed)),
             refused_services=tuple(sorted(set(policy.services) - allowed)),
-            withdrawal=withdrawn, gpc=ex.state.gpc,
+            withdrawal=withdrawn,
+            gpc=ex.state.gpc,
             user_agent=user_agent_family(header(ex.req.headers, "user-agent")),
-            language=lang, shown_digest=self.shown[0], outcome=_outcome(ex, action, via))
+            language=lang,
+            shown_digest=self.shown[0],
+            outcome=_outcome(ex, action, via),
+        )
 
 
-def _ready(records: Records | None,
-           probes: Mapping[str, Callable[[], Awaitable[bool]]]) -> LocalResponse:
+def _ready(
+    records: Records | None, probes: Mapping[str, Callable[[], Awaitable[bool]]]
+) -> LocalResponse:
     """Readiness: every probe the adapter registered (upstream reachable) and the records
     store (writable) must pass; 503 with which failed otherwise."""
     checks = dict(probes)
     resp = _json(200, {})
 
     async def complete() -> tuple[int, bytes]:
-        results = {name: "ok" if await probe() else "failing"
-                   for name, probe in checks.items()}
+        results = {name: "ok" if await probe() else "failing" for name, probe in checks.items()}
         if records is not None:
             results["records"] = "ok" if await records.writable() else "failing"
         ok = all(v == "ok" for v in results.values())
         return (200 if ok else 503), json.dumps(results).encode()
+
     resp.complete = complete
     return resp
 
@@ -493,8 +589,10 @@ def _me(ex: Visit, records: Records | None) -> LocalResponse:
 
     async def complete() -> tuple[int, bytes]:
         found = await records.by_id(cid) if cid else []
-        return 200, json.dumps({"consent_id": cid or None,
-                                "records": [asdict(r) for r in found]}).encode()
+        return 200, json.dumps(
+            {"consent_id": cid or None, "records": [asdict(r) for r in found]}
+        ).encode()
+
     resp.complete = _unavailable_as_503(complete)
     return resp
 
@@ -509,15 +607,18 @@ def _outcome(ex: Visit, action: str, via: str) -> str:
     return "customise" if via == "preferences" or action == "save" else action
 
 
-def _unavailable_as_503(work: Callable[[], Awaitable[tuple[int, bytes]]]
-                        ) -> Callable[[], Awaitable[tuple[int, bytes]]]:
+def _unavailable_as_503(
+    work: Callable[[], Awaitable[tuple[int, bytes]]],
+) -> Callable[[], Awaitable[tuple[int, bytes]]]:
     """A store that fails mid-request is the visitor's 503, never a traceback."""
+
     async def guarded() -> tuple[int, bytes]:
         try:
             return await work()
         except Exception as e:  # noqa: BLE001 - any driver error
             log.error("records: %s", e)
             return 503, b'{"error": "consent records are unavailable right now"}'
+
     return guarded
 
 
@@ -526,8 +627,9 @@ def _strings(value: object) -> bool:
     return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
-def _answer(ex: Visit, is_json: bool, back: str | None, state: ConsentState, revision: int,
-            saying: str) -> LocalResponse:
+def _answer(
+    ex: Visit, is_json: bool, back: str | None, state: ConsentState, revision: int, saying: str
+) -> LocalResponse:
     """A choice's answer: the state as JSON, or (a form post) back to the page."""
     if is_json:
         return _json(200, state_json(state, revision, ex.forced))

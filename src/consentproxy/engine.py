@@ -69,9 +69,25 @@ CSP_HEADERS = ("content-security-policy", "content-security-policy-report-only")
 # Destinations whose responses a browser never renders as a document: their cached copies
 # may be revalidated with the origin's own validators (anything else's may be a page
 # rewritten for another consent state, or never rewritten at all).
-SUBRESOURCE_DESTS = frozenset({
-    "audio", "audioworklet", "font", "image", "manifest", "paintworklet", "report", "script",
-    "serviceworker", "sharedworker", "style", "track", "video", "worker", "xslt"})
+SUBRESOURCE_DESTS = frozenset(
+    {
+        "audio",
+        "audioworklet",
+        "font",
+        "image",
+        "manifest",
+        "paintworklet",
+        "report",
+        "script",
+        "serviceworker",
+        "sharedworker",
+        "style",
+        "track",
+        "video",
+        "worker",
+        "xslt",
+    }
+)
 # Our validator on rewritten HTML: the origin's opaque tag, whether it was weak, and the
 # digest of what the rewrite depended on (the choice, the config, the language...).
 PAGE_ETAG_RE = re.compile(r'W/"(?P<tag>[^"]*)\.cp(?P<weak>[ws])(?P<digest>[0-9a-f]{16})"')
@@ -85,7 +101,7 @@ SNIFFED_TYPES = ("", "unknown/unknown", "application/unknown", "*/*")  # browser
 @dataclass(frozen=True)
 class Request:
     method: str
-    target: str          # path and query, as the visitor sent them
+    target: str  # path and query, as the visitor sent them
     headers: Headers
     scheme: str = "http"  # of the visitor's connection (X-Forwarded-Proto wins)
     client_ip: str = ""
@@ -130,15 +146,18 @@ class Report:
         parts = [f"consent {self.state} ({self.state_from})"]
         if self.local:
             parts.append("answered by consentproxy")
-        for what, names in (("request cookies stripped", self.request_cookies_dropped),
-                            ("Set-Cookie dropped", self.set_cookies_dropped),
-                            ("cookies deleted", self.cookies_deleted),
-                            ("lifetime capped to 13 months", self.cookies_capped)):
+        for what, names in (
+            ("request cookies stripped", self.request_cookies_dropped),
+            ("Set-Cookie dropped", self.set_cookies_dropped),
+            ("cookies deleted", self.cookies_deleted),
+            ("lifetime capped to 13 months", self.cookies_capped),
+        ):
             if names:
                 parts.append(f"{what}: {', '.join(dict.fromkeys(names))}")
         if self.neutralised:
-            parts.append("neutralised: " + ", ".join(f"{svc} <{tag}>"
-                                                     for svc, tag in self.neutralised))
+            parts.append(
+                "neutralised: " + ", ".join(f"{svc} <{tag}>" for svc, tag in self.neutralised)
+            )
         if self.banner:
             parts.append("banner injected")
         return "; ".join(parts)
@@ -147,11 +166,15 @@ class Report:
 class BodyTransform:
     """Decode -> rewrite HTML -> re-encode, chunk by chunk."""
 
-    def __init__(self, rewriter: HtmlRewriter, decode: encoding.Codec,
-                 encode: encoding.Codec, report: Report,
-                 on_close: Callable[[Report, set[str]], None] | None = None,
-                 page_language: tuple[PageLanguage, Callable[[str], tuple[bytes, bytes]]]
-                 | None = None):
+    def __init__(
+        self,
+        rewriter: HtmlRewriter,
+        decode: encoding.Codec,
+        encode: encoding.Codec,
+        report: Report,
+        on_close: Callable[[Report, set[str]], None] | None = None,
+        page_language: tuple[PageLanguage, Callable[[str], tuple[bytes, bytes]]] | None = None,
+    ):
         """page_language: the page's <html lang> decides the language of the banner and
         the declaration (rendered by the callable), seen long before either goes in."""
         self.rewriter, self.decode, self.encode, self.report = rewriter, decode, encode, report
@@ -194,9 +217,15 @@ class ResponsePlan:
 class Exchange:
     """The proxy's view of one request, kept until its response is planned."""
 
-    def __init__(self, engine: Engine, req: Request, state: ConsentState,
-                 state_from: str = "cookie", error: tuple[int, str] | None = None,
-                 imported: bool = False):
+    def __init__(
+        self,
+        engine: Engine,
+        req: Request,
+        state: ConsentState,
+        state_from: str = "cookie",
+        error: tuple[int, str] | None = None,
+        imported: bool = False,
+    ):
         """imported: the state is the choice the visitor made with the site's former
         consent tool, to be set as our consent cookie and kept as proof (once)."""
         self.engine, self.req, self.state = engine, req, state
@@ -211,8 +240,11 @@ class Exchange:
         self.upstream = req.upstream or engine.config.upstream
         self.error = error  # a request the proxy refuses: (status, why)
         path = req.target.split("?")[0]
-        self.is_local = (error is not None or path.startswith(engine.config.prefix)
-                         or (bool(engine.config.gpc) and path == GPC_PATH))
+        self.is_local = (
+            error is not None
+            or path.startswith(engine.config.prefix)
+            or (bool(engine.config.gpc) and path == GPC_PATH)
+        )
         self.report.local = self.is_local
         dest = header(req.headers, "sec-fetch-dest")
         self.inject = None if dest is None else dest == "document"
@@ -230,8 +262,9 @@ class Exchange:
     def language(self) -> tuple[str | None, str]:
         """(decided by the request, else None: the page's <html lang>; the fallback)."""
         cfg = self.engine.config
-        return request_language(cfg.language_from, cfg.languages, self.req.target,
-                                self.req.headers, cfg.language_cookie)
+        return request_language(
+            cfg.language_from, cfg.languages, self.req.target, self.req.headers, cfg.language_cookie
+        )
 
     @cached_property
     def lang(self) -> str:
@@ -248,8 +281,11 @@ class Exchange:
         """Answer a request under the reserved prefix (body: the request body)."""
         if self.error is not None:
             status, why = self.error
-            return LocalResponse(status, [("Content-Type", "text/plain; charset=utf-8"),
-                                          ("Cache-Control", "no-store")], why.encode())
+            return LocalResponse(
+                status,
+                [("Content-Type", "text/plain; charset=utf-8"), ("Cache-Control", "no-store")],
+                why.encode(),
+            )
         engine = self.engine
         resp = engine.endpoints.handle(self, body, engine.records, engine.probes)
         if resp.csp_violations:
@@ -280,11 +316,16 @@ class Exchange:
         tool = engine.config.former_cmp.tool  # type: ignore[union-attr]
         self.report.decision = f"import:{tool}"
         if engine.records is not None:
-            engine.records.submit(engine.endpoints.record(self, state, "save",
-                                                          f"import:{tool}", self.lang))
+            engine.records.submit(
+                engine.endpoints.record(self, state, "save", f"import:{tool}", self.lang)
+            )
         left = engine.config.consent.max_age_days * 86400 - int(engine.clock()) + state.decided_at
-        return [("Set-Cookie", engine.endpoints.consent_cookie(
-            self, engine.signer.encode(state), max(left, 0)))]
+        return [
+            (
+                "Set-Cookie",
+                engine.endpoints.consent_cookie(self, engine.signer.encode(state), max(left, 0)),
+            )
+        ]
 
     def upstream_headers(self) -> Headers:
         """The request headers to send to the origin: tracking cookies removed, only
@@ -302,8 +343,9 @@ class Exchange:
                 if kept is not None:
                     headers.append((k, kept))
             elif lk == "accept-encoding":
-                codings = [e for e in encoding.accepted(v) if e in encoding.DECODABLE
-                           and e != "identity"]
+                codings = [
+                    e for e in encoding.accepted(v) if e in encoding.DECODABLE and e != "identity"
+                ]
                 if codings:
                     headers.append((k, ", ".join(sorted(codings))))
             elif lk == "if-none-match":
@@ -313,13 +355,20 @@ class Exchange:
             elif lk == "if-modified-since":
                 if self.keeps_validators:  # a page's date cannot tell the consent state
                     headers.append((k, v))
-            elif lk not in ("x-forwarded-for", "x-forwarded-proto", "x-forwarded-host",
-                            "host", "expect", STATE_HEADER.lower()):
+            elif lk not in (
+                "x-forwarded-for",
+                "x-forwarded-proto",
+                "x-forwarded-host",
+                "host",
+                "expect",
+                STATE_HEADER.lower(),
+            ):
                 headers.append((k, v))
         prior = header(req.headers, "x-forwarded-for") if self.trusted else None
         if req.client_ip:
-            headers.append(("X-Forwarded-For", f"{prior}, {req.client_ip}" if prior
-                            else req.client_ip))
+            headers.append(
+                ("X-Forwarded-For", f"{prior}, {req.client_ip}" if prior else req.client_ip)
+            )
         headers.append(("X-Forwarded-Proto", self.scheme))
         forwarded_host = header(req.headers, "x-forwarded-host") if self.trusted else None
         if forwarded_host and valid_host(forwarded_host):
@@ -348,8 +397,13 @@ class Exchange:
 
     def _not_covered(self, state: ConsentState) -> list[str]:
         allowed = self.engine.cookie_filter(state).allowed
-        return [n for k, v in self.req.headers if k.lower() == "cookie"
-                for n, _ in cookie_pairs(v) if n and not allowed(n)]
+        return [
+            n
+            for k, v in self.req.headers
+            if k.lower() == "cookie"
+            for n, _ in cookie_pairs(v)
+            if n and not allowed(n)
+        ]
 
     def _deletions(self, names: list[str]) -> Headers:
         cfg = self.engine.config.consent
@@ -378,9 +432,13 @@ class Exchange:
                 kept_links = self._links(v)
                 if kept_links:
                     out.append((k, kept_links))
-            elif (lk in ("location", "content-location") and self.host and upstream
-                  and _under(v, upstream)):
-                out.append((k, f"{self.scheme}://{self.host}{v[len(upstream):]}"))
+            elif (
+                lk in ("location", "content-location")
+                and self.host
+                and upstream
+                and _under(v, upstream)
+            ):
+                out.append((k, f"{self.scheme}://{self.host}{v[len(upstream) :]}"))
             elif lk == MARK_HEADER.lower():  # only the proxy vouches for marks
                 continue
             else:
@@ -390,12 +448,19 @@ class Exchange:
         if engine.observer is not None:
             engine.observer.cookies_seen(self.report.cookies_seen)
         if status == 304 and self.revalidating:  # the page cached for this very state
-            return ResponsePlan(self._page_cache_headers(
-                without(out, *CSP_HEADERS), header(out, "etag"), False), None, has_body)
+            return ResponsePlan(
+                self._page_cache_headers(without(out, *CSP_HEADERS), header(out, "etag"), False),
+                None,
+                has_body,
+            )
         # Every Content-Type, each possibly a list: HTML in any of them is HTML (the most
         # dangerous reading; browsers take the last), sent on as the only type.
-        types = [(t.split(";")[0].strip().lower(), t.strip()) for k, v in out
-                 if k.lower() == "content-type" for t in v.split(",")]
+        types = [
+            (t.split(";")[0].strip().lower(), t.strip())
+            for k, v in out
+            if k.lower() == "content-type"
+            for t in v.split(",")
+        ]
         html = next((t for essence, t in types if essence in HTML_TYPES), None)
         if html is not None and len(types) > 1:
             out = without(out, "content-type") + [("Content-Type", html)]
@@ -411,7 +476,7 @@ class Exchange:
         the visitor did not consent to."""
         policy, kept = self.engine.policy, []
         for link in LINK_RE.findall(value):
-            target = url_target(link[1:link.index(">")].strip())
+            target = url_target(link[1 : link.index(">")].strip())
             if target is None or policy.blocked_host(target[0], self.state, target[1]) is None:
                 kept.append(link.strip())
         return ", ".join(kept)
@@ -424,8 +489,11 @@ class Exchange:
         if not xml and any(e not in SNIFFED_TYPES for e in essences):
             return out
         policy = self.engine.csp_header(self.state)
-        return out + ([policy] if policy else []) + (
-            [("X-Content-Type-Options", "nosniff")] if xml else [])
+        return (
+            out
+            + ([policy] if policy else [])
+            + ([("X-Content-Type-Options", "nosniff")] if xml else [])
+        )
 
     def _page_cache_headers(self, out: Headers, etag: str | None, encoded: bool) -> Headers:
         """Caching of a rewritten page: private, varying with the cookie, and validated
@@ -436,8 +504,11 @@ class Exchange:
         if etag:
             out.append(("ETag", self._page_etag(etag)))
         regions = self.engine.config.regions  # the regime depends on the country too
-        varies = ["Cookie"] + ([h for h in (regions.header, regions.subdivision_header) if h]
-                               if regions else []) + (["Accept-Encoding"] if encoded else [])
+        varies = (
+            ["Cookie"]
+            + ([h for h in (regions.header, regions.subdivision_header) if h] if regions else [])
+            + (["Accept-Encoding"] if encoded else [])
+        )
         have = {v.strip().lower() for v in (vary or "").split(",")}
         missing = [v for v in varies if v.lower() not in have and "*" not in have]
         out.append(("Vary", ", ".join(([vary] if vary else []) + missing)))
@@ -468,26 +539,43 @@ class Exchange:
         nonce = secrets.token_urlsafe(18) if origin_csp else ""
         if origin_csp:
             own = f"{self.scheme}://{self.host}{engine.config.prefix}" if self.host else "'self'"
-            out = without(out, *CSP_HEADERS) + [(k, csp.admit_injected(v, nonce, own))
-                                                 for k, v in origin_csp]
+            out = without(out, *CSP_HEADERS) + [
+                (k, csp.admit_injected(v, nonce, own)) for k, v in origin_csp
+            ]
         # The neutraliser's mark binds what it neutralises to this response (banner.js
         # activates nothing else); fetch()ed fragments hand theirs over in MARK_HEADER.
         site = site_of(self.host or urlsplit(self.upstream or "").netloc)
         neutraliser = Neutraliser(engine.policy, self.state, site=site)
         banner = engine.banner.render(self.state, lang, req.target, nonce, neutraliser.mark)
-        rewriter = HtmlRewriter(neutraliser, banner, inject, content_type=header(out, "content-type"),
-                                head=engine.banner.script_tag(self.state, nonce, neutraliser.mark,
-                                                                site),
-                                opener=engine.opener, declaration=engine.declaration.html(lang))
+        rewriter = HtmlRewriter(
+            neutraliser,
+            banner,
+            inject,
+            content_type=header(out, "content-type"),
+            head=engine.banner.script_tag(self.state, nonce, neutraliser.mark, site),
+            opener=engine.opener,
+            declaration=engine.declaration.html(lang),
+        )
         out.append((MARK_HEADER, neutraliser.mark))
         coding = codings[0] if len(codings) == 1 else "identity"  # a stack goes out plain
         out_coding = encoding.output_encoding(
-            coding, encoding.accepted(header(req.headers, "accept-encoding")))
+            coding, encoding.accepted(header(req.headers, "accept-encoding"))
+        )
         # A page with a nonce gets no validator: a 304 would bring back the old nonce.
         etag = None if nonce else header(out, "etag")
         out = self._page_cache_headers(
-            without(out, "content-length", "content-encoding", "accept-ranges",
-                    "content-md5", "digest", "x-content-type-options"), etag, bool(codings))
+            without(
+                out,
+                "content-length",
+                "content-encoding",
+                "accept-ranges",
+                "content-md5",
+                "digest",
+                "x-content-type-options",
+            ),
+            etag,
+            bool(codings),
+        )
         if out_coding != "identity":
             out.append(("Content-Encoding", out_coding))
         out.append(("X-Content-Type-Options", "nosniff"))
@@ -497,34 +585,48 @@ class Exchange:
         self.report.rewritten = True
         decided, fallback = self.language
         transform = BodyTransform(
-            rewriter, encoding.decoder(codings, engine.config.limits.html_bytes),
-            encoding.encoder(out_coding), self.report,
+            rewriter,
+            encoding.decoder(codings, engine.config.limits.html_bytes),
+            encoding.encoder(out_coding),
+            self.report,
             self._page_done,
-            None if decided else (PageLanguage(engine.config.languages, fallback), lambda lang: (
-                engine.banner.render(self.state, lang, req.target, nonce, neutraliser.mark),
-                engine.declaration.html(lang))))
+            None
+            if decided
+            else (
+                PageLanguage(engine.config.languages, fallback),
+                lambda lang: (
+                    engine.banner.render(self.state, lang, req.target, nonce, neutraliser.mark),
+                    engine.declaration.html(lang),
+                ),
+            ),
+        )
         return out, transform
-
 
     def _page_done(self, report: Report, unknown_hosts: set[str]) -> None:
         """A rewritten page has gone out: count an impression of the banner's first layer
         (not in forced states, not for a prefetch the visitor may never see); observe."""
         engine, state = self.engine, self.state
-        report.impression = report.banner and state.asks and (
-            report.state_from == "cookie") and not any(
-            "prefetch" in (header(self.req.headers, h) or "") for h in PREFETCH_HEADERS)
+        report.impression = (
+            report.banner
+            and state.asks
+            and (report.state_from == "cookie")
+            and not any("prefetch" in (header(self.req.headers, h) or "") for h in PREFETCH_HEADERS)
+        )
         if report.impression and engine.records is not None:
             engine.records.impression()
         if engine.observer is not None:
             report.hosts_seen = sorted(unknown_hosts)
-            engine.observer.hosts_seen(report.hosts_seen, self.host,
-                                       self.req.target.split("?")[0])
+            engine.observer.hosts_seen(report.hosts_seen, self.host, self.req.target.split("?")[0])
 
 
 def _under(url: str, base: str) -> bool:
     """Whether url is on the upstream origin (not merely sharing its text as a prefix)."""
-    return url.lower().startswith(base.lower()) and url[len(base):len(base) + 1] in ("", "/",
-                                                                                      "?", "#")
+    return url.lower().startswith(base.lower()) and url[len(base) : len(base) + 1] in (
+        "",
+        "/",
+        "?",
+        "#",
+    )
 
 
 def _private(cache_control: str | None) -> str:
@@ -532,8 +634,9 @@ def _private(cache_control: str | None) -> str:
     if not cache_control:
         return "private"
     parts = [p.strip() for p in cache_control.split(",") if p.strip()]
-    parts = [p for p in parts if p.lower() not in ("public",) and
-             not p.lower().startswith("s-maxage")]
+    parts = [
+        p for p in parts if p.lower() not in ("public",) and not p.lower().startswith("s-maxage")
+    ]
     if not any(p.lower() in ("private", "no-store") for p in parts):
         parts.insert(0, "private")
     return ", ".join(parts)
@@ -542,19 +645,30 @@ def _private(cache_control: str | None) -> str:
 class Engine:
     """The compiled config plus keys: everything both adapters need to decide."""
 
-    def __init__(self, config: Config, keys: Sequence[bytes],
-                 clock: Callable[[], float] = time.time, forced: ConsentState | None = None,
-                 observe: Callable[[str], None] | None = None):
+    def __init__(
+        self,
+        config: Config,
+        keys: Sequence[bytes],
+        clock: Callable[[], float] = time.time,
+        forced: ConsentState | None = None,
+        observe: Callable[[str], None] | None = None,
+    ):
         """observe: report mode, called with one line per cookie or third-party host
         that no service names (see observe.Observer)."""
         self.config = config
         self.policy = Policy(config)
         self.observer = Observer(self.policy, observe) if observe is not None else None
-        self.signer = Signer(keys, config.consent.max_age_days, config.consent.revision,
-                             category_digests(self.policy.services_in))
+        self.signer = Signer(
+            keys,
+            config.consent.max_age_days,
+            config.consent.revision,
+            category_digests(self.policy.services_in),
+        )
         self.banner = Banner(config, self.policy)
-        opens, fills = (tuple(s for text in texts for s in parse_selectors(text)) for texts in
-                        (config.banner.open_selectors, config.banner.declaration_selectors))
+        opens, fills = (
+            tuple(s for text in texts for s in parse_selectors(text))
+            for texts in (config.banner.open_selectors, config.banner.declaration_selectors)
+        )
         self.opener = OpenMarker(opens, fills) if opens or fills else None
         self.declaration = Declaration(config)
         self.clock = clock
@@ -563,18 +677,25 @@ class Engine:
         self.records: Records | None = None
         # Readiness checks the adapter provides ({prefix}readyz): name -> "is it fine?".
         self.probes: dict[str, Callable[[], Awaitable[bool]]] = {}
-        self.config_digest = hashlib.sha256(json.dumps(
-            [config.consent.revision, sorted(self.signer.digests.items())]).encode()
+        self.config_digest = hashlib.sha256(
+            json.dumps([config.consent.revision, sorted(self.signer.digests.items())]).encode()
         ).hexdigest()[:12]
         self.shown = archived(config)  # (digest, content) of every text the banner shows
-        self.endpoints = Endpoints(config, self.policy, self.signer, self.banner,
-                                   self.declaration, clock, shown=self.shown,
-                                   config_digest=self.config_digest)
-        self._per_choice: dict[tuple[object, ...],
-                               tuple[CookieFilter, tuple[str, str] | None]] = {}
+        self.endpoints = Endpoints(
+            config,
+            self.policy,
+            self.signer,
+            self.banner,
+            self.declaration,
+            clock,
+            shown=self.shown,
+            config_digest=self.config_digest,
+        )
+        self._per_choice: dict[tuple[object, ...], tuple[CookieFilter, tuple[str, str] | None]] = {}
         # Everything of this config and release a rewritten page can depend on.
         self.page_version = hashlib.sha256(
-            f"{replace(config, source='')!r}|{self.banner.version}".encode()).hexdigest()
+            f"{replace(config, source='')!r}|{self.banner.version}".encode()
+        ).hexdigest()
         self._page_digests: dict[tuple[object, ...], str] = {}
 
     def trusts(self, client_ip: str) -> bool:
@@ -589,16 +710,31 @@ class Engine:
         return any(ip in net for net in networks)
 
     def page_digest(self, state: ConsentState, lang: str, inject: bool | None) -> str:
-        key = (state.choice, state.reask, state.gpc, lang, inject,
-               len(self.policy.seen))  # the known trackers the banner lists
+        key = (
+            state.choice,
+            state.reask,
+            state.gpc,
+            lang,
+            inject,
+            len(self.policy.seen),
+        )  # the known trackers the banner lists
         found = self._page_digests.get(key)
         if found is None:
             if len(self._page_digests) > 256:
                 self._page_digests.clear()
             found = self._page_digests[key] = hashlib.blake2b(
-                repr((self.page_version, state.decided, sorted(state.categories),
-                      sorted(state.services), state.opt_out, *key[1:])).encode(),
-                digest_size=8).hexdigest()
+                repr(
+                    (
+                        self.page_version,
+                        state.decided,
+                        sorted(state.categories),
+                        sorted(state.services),
+                        state.opt_out,
+                        *key[1:],
+                    )
+                ).encode(),
+                digest_size=8,
+            ).hexdigest()
         return found
 
     def refusal(self, req: Request) -> tuple[int, str] | None:
@@ -632,8 +768,13 @@ class Engine:
             policy = self.policy
             found = self._per_choice[key] = (
                 CookieFilter(lambda n: policy.cookie_allowed(n, state)),
-                csp.header(self.config.csp, policy.allowed_hosts(state), self.config.csp_allow,
-                           f"{self.config.prefix}{CSP_REPORT}"))
+                csp.header(
+                    self.config.csp,
+                    policy.allowed_hosts(state),
+                    self.config.csp_allow,
+                    f"{self.config.prefix}{CSP_REPORT}",
+                ),
+            )
         return found
 
     def cookie_filter(self, state: ConsentState) -> CookieFilter:
@@ -677,8 +818,9 @@ class Engine:
             if not state.decided:
                 imported = self.former_choice(req.headers)
         state = self._region(imported or state, req)
-        return Exchange(self, req, self._signals(state, req.headers), source,
-                        imported=imported is not None)
+        return Exchange(
+            self, req, self._signals(state, req.headers), source, imported=imported is not None
+        )
 
     def former_choice(self, headers: Headers) -> ConsentState | None:
         """The visitor's choice with the site's former consent tool, in our categories, when
@@ -691,8 +833,9 @@ class Engine:
         now = self.clock()
         if choice is None or choice.decided_at <= now - self.signer.max_age:
             return None
-        return self.signer.decide(former_categories(choice, former.imports), (),
-                                  min(choice.decided_at, now))
+        return self.signer.decide(
+            former_categories(choice, former.imports), (), min(choice.decided_at, now)
+        )
 
     def _region(self, state: ConsentState, req: Request) -> ConsentState:
         """In an opt-out region (the country a trusted proxy names; config `regions`), the
@@ -703,8 +846,11 @@ class Engine:
         if regions is None or not self.trusts(req.client_ip):
             return state
         country = (header(req.headers, regions.header) or "").strip().upper()
-        sub = (header(req.headers, regions.subdivision_header) or "").strip().upper() \
-            if regions.subdivision_header else ""
+        sub = (
+            (header(req.headers, regions.subdivision_header) or "").strip().upper()
+            if regions.subdivision_header
+            else ""
+        )
         places = {country, f"{country}-{sub.removeprefix(country + '-')}"} if sub else {country}
         if not country or not places & regions.opt_out:
             return state
@@ -717,7 +863,8 @@ class Engine:
     def _signalled(self, headers: Headers) -> bool:
         """Global Privacy Control (or Do-Not-Track, when the config counts it) is on."""
         return header(headers, "sec-gpc") == "1" or (
-            self.config.dnt and header(headers, "dnt") == "1")
+            self.config.dnt and header(headers, "dnt") == "1"
+        )
 
     def _signals(self, state: ConsentState, headers: Headers) -> ConsentState:
         """Global Privacy Control (and Do-Not-Track when the config says so) refuse the

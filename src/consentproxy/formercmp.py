@@ -55,9 +55,12 @@ def _onetrust(consent: str | None, closed: str | None) -> FormerChoice | None:
     groups = dict(_OPTANON_GROUP_RE.findall(fields.get("groups", "")))
     if not groups:
         return None
-    return FormerChoice("onetrust", frozenset(g for g, v in groups.items() if v == "1"),
-                        frozenset(g for g, v in groups.items() if v == "0"),
-                        int(decided.timestamp()))
+    return FormerChoice(
+        "onetrust",
+        frozenset(g for g, v in groups.items() if v == "1"),
+        frozenset(g for g, v in groups.items() if v == "0"),
+        int(decided.timestamp()),
+    )
 
 
 def _cookiebot(consent: str | None) -> FormerChoice | None:
@@ -75,9 +78,12 @@ def _cookiebot(consent: str | None) -> FormerChoice | None:
     states = {g: fields.get(g) for g in COOKIEBOT_GROUPS}
     if not all(v in ("true", "false") for v in states.values()):
         return None
-    return FormerChoice("cookiebot", frozenset(g for g, v in states.items() if v == "true"),
-                        frozenset(g for g, v in states.items() if v == "false"),
-                        int(fields["utc"]) // 1000)
+    return FormerChoice(
+        "cookiebot",
+        frozenset(g for g, v in states.items() if v == "true"),
+        frozenset(g for g, v in states.items() if v == "false"),
+        int(fields["utc"]) // 1000,
+    )
 
 
 def categories(choice: FormerChoice, table: Mapping[str, str]) -> frozenset[str]:
@@ -86,5 +92,4 @@ def categories(choice: FormerChoice, table: Mapping[str, str]) -> frozenset[str]
     wanted: dict[str, list[str]] = {}
     for group, category in table.items():
         wanted.setdefault(category, []).append(group)
-    return frozenset(c for c, groups in wanted.items()
-                     if all(g in choice.granted for g in groups))
+    return frozenset(c for c, groups in wanted.items() if all(g in choice.granted for g in groups))

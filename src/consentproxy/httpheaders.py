@@ -7,10 +7,20 @@ import re
 
 Headers = list[tuple[str, str]]
 
-HOP_BY_HOP = frozenset({
-    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-    "trailers", "transfer-encoding", "upgrade", "proxy-connection",
-})
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+        "proxy-connection",
+    }
+)
 
 
 # What no header value may hold: a control character other than HTAB (browsers ignore a
@@ -35,14 +45,17 @@ def without(headers: Headers, *names: str) -> Headers:
 
 def end_to_end(headers: Headers) -> Headers:
     """Headers minus hop-by-hop ones, including those a Connection header lists."""
-    listed = {t.strip().lower() for k, v in headers if k.lower() == "connection"
-              for t in v.split(",")}
+    listed = {
+        t.strip().lower() for k, v in headers if k.lower() == "connection" for t in v.split(",")
+    }
     return [(k, v) for k, v in headers if k.lower() not in HOP_BY_HOP and k.lower() not in listed]
 
 
 # A Host header: a name (labels, at most 253 bytes) or an IPv4 or [IPv6] address, and a port.
-HOST_RE = re.compile(r"(?:(?P<name>[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.?)"
-                     r"|\[(?P<ip6>[0-9A-Fa-f:.]{2,45})\])(?::[0-9]{1,5})?")
+HOST_RE = re.compile(
+    r"(?:(?P<name>[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.?)"
+    r"|\[(?P<ip6>[0-9A-Fa-f:.]{2,45})\])(?::[0-9]{1,5})?"
+)
 MAX_HOST_NAME = 253
 
 

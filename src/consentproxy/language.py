@@ -19,10 +19,14 @@ from consentproxy.httpheaders import Headers, header
 SNIFF_BYTES = 4096  # <html> comes after the doctype and comments of a page's first bytes
 _HTML_TAG_RE = re.compile(
     rb"(?:\xef\xbb\xbf)?(?:[\t\n\f\r ]++|<!--.*?-->|<\?xml[^>]*+>|<!doctype[^>]*+>)*+"
-    rb"<html((?:[\t\n\f\r /][^>]*+)?)>", re.IGNORECASE | re.DOTALL)
+    rb"<html((?:[\t\n\f\r /][^>]*+)?)>",
+    re.IGNORECASE | re.DOTALL,
+)
 _LANG_ATTR_RE = re.compile(
     rb"(?:^|[\t\n\f\r /])(?:xml:)?lang[\t\n\f\r ]*=[\t\n\f\r ]*"
-    rb"(?:\"([^\"]*)\"|'([^']*)'|([^\t\n\f\r >]+))", re.IGNORECASE)
+    rb"(?:\"([^\"]*)\"|'([^']*)'|([^\t\n\f\r >]+))",
+    re.IGNORECASE,
+)
 
 
 def offered(tag: str | None, languages: Sequence[str]) -> str | None:
@@ -50,8 +54,9 @@ def pick_language(accept_language: str | None, languages: Sequence[str]) -> str 
     return None
 
 
-def request_language(order: Sequence[str], languages: Sequence[str], target: str,
-                     headers: Headers, cookie_name: str) -> tuple[str | None, str]:
+def request_language(
+    order: Sequence[str], languages: Sequence[str], target: str, headers: Headers, cookie_name: str
+) -> tuple[str | None, str]:
     """(decided, fallback): decided is what a source before `html-lang` gives (None: the
     page's <html lang> decides); fallback is what the sources after it give, else the
     config's first language. target: the request's path (and query)."""
@@ -72,8 +77,9 @@ def request_language(order: Sequence[str], languages: Sequence[str], target: str
     return decided or languages[0], decided or languages[0]
 
 
-def _from_request(source: str, languages: Sequence[str], target: str, headers: Headers,
-                  cookie_name: str) -> str | None:
+def _from_request(
+    source: str, languages: Sequence[str], target: str, headers: Headers, cookie_name: str
+) -> str | None:
     if source == "path":
         first = urlsplit(target).path.lstrip("/").split("/", 1)[0]
         return offered(first, languages) if 2 <= len(first) <= 8 else None
@@ -98,7 +104,7 @@ class PageLanguage:
     def feed(self, data: bytes) -> str | None:
         """The language once decided (then every later call returns it), else None."""
         if self.lang is None:
-            self.head += data[:SNIFF_BYTES - len(self.head)]
+            self.head += data[: SNIFF_BYTES - len(self.head)]
             m = _HTML_TAG_RE.match(self.head)
             if m is not None:
                 attr = _LANG_ATTR_RE.search(m.group(1))

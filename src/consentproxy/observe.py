@@ -33,8 +33,10 @@ class Observer:
                 continue
             self.cookies[name] += 1
             if self.cookies[name] == 1:
-                self.emit(f"observe: cookie {name!r} is named by no service (nor in the "
-                          f"cookie declaration); {self._cookie_guess(name)}")
+                self.emit(
+                    f"observe: cookie {name!r} is named by no service (nor in the "
+                    f"cookie declaration); {self._cookie_guess(name)}"
+                )
 
     def hosts_seen(self, hosts: Iterable[str], site_host: str, page: str = "") -> None:
         """The third-party hosts a page loads that no configured service names, each with
@@ -46,10 +48,12 @@ class Observer:
             self.hosts[host] += 1
             if self.hosts[host] == 1:
                 self.sites[host] = site
-                self.emit(f"observe: third-party host {host!r}"
-                          + (f" on {page}" if page else "")
-                          + " is named by no service (nor in the cookie declaration): "
-                          + self.policy.verdict(host, "", site))
+                self.emit(
+                    f"observe: third-party host {host!r}"
+                    + (f" on {page}" if page else "")
+                    + " is named by no service (nor in the cookie declaration): "
+                    + self.policy.verdict(host, "", site)
+                )
 
     def csp_violations(self, violations: Iterable[tuple[str, str]]) -> None:
         """What the browsers' CSP reports say the policy blocks (or, in report-only mode,
@@ -57,30 +61,41 @@ class Observer:
         for directive, host in violations:
             self.blocked[directive, host] += 1
             if self.blocked[directive, host] == 1:
-                self.emit(f"observe: CSP {directive} blocks {host!r} on the site's pages; if "
-                          "the site needs it, add it to a service's hosts (or csp_allow)")
+                self.emit(
+                    f"observe: CSP {directive} blocks {host!r} on the site's pages; if "
+                    "the site needs it, add it to a service's hosts (or csp_allow)"
+                )
 
     def summary(self) -> list[str]:
         """Everything seen, most frequent first (printed when the proxy stops), then the
         config lines that would cover the hosts (`suggest`)."""
-        return ([f"cookie {n!r}: {c} times; {self._cookie_guess(n)}"
-                 for n, c in self.cookies.most_common()]
-                + [f"host {h!r}: {c} times; {self.policy.verdict(h, '', self.sites[h])}"
-                   for h, c in self.hosts.most_common()]
-                + [f"CSP {d} blocked {h!r}: {c} times"
-                   for (d, h), c in self.blocked.most_common()]
-                + suggest(self.policy, self.hosts, next(iter(self.sites.values()), "")))
+        return (
+            [
+                f"cookie {n!r}: {c} times; {self._cookie_guess(n)}"
+                for n, c in self.cookies.most_common()
+            ]
+            + [
+                f"host {h!r}: {c} times; {self.policy.verdict(h, '', self.sites[h])}"
+                for h, c in self.hosts.most_common()
+            ]
+            + [f"CSP {d} blocked {h!r}: {c} times" for (d, h), c in self.blocked.most_common()]
+            + suggest(self.policy, self.hosts, next(iter(self.sites.values()), ""))
+        )
 
     def _cookie_guess(self, name: str) -> str:
         svc = self.policy.catalog_service(name)
         if svc is not None:
-            return (f"the built-in service {svc.name!r} names it, so it counts as "
-                    f"{self.policy.cookie_category(name) or 'unknown'}; add `- use: {svc.name}`")
+            return (
+                f"the built-in service {svc.name!r} names it, so it counts as "
+                f"{self.policy.cookie_category(name) or 'unknown'}; add `- use: {svc.name}`"
+            )
         record = self.policy.database_record(name)
         if record is None:
             return f"treated as unknown (unknown_cookies: {self.policy.config.unknown_cookies})"
-        return (f"the Open Cookie Database says {record.platform} ({record.source_category}), "
-                f"so it counts as {self.policy.cookie_category(name) or 'unknown'}")
+        return (
+            f"the Open Cookie Database says {record.platform} ({record.source_category}), "
+            f"so it counts as {self.policy.cookie_category(name) or 'unknown'}"
+        )
 
 
 def _category_line(policy: Policy, category: str) -> str:
@@ -113,16 +128,19 @@ def suggest(policy: Policy, hosts: Iterable[str], site: str = "") -> list[str]:
         lines.append("services:")
     lines += [f"  - use: {name}" for name in use]
     for e in services.values():
-        lines += [f"  - name: {e.name.replace('.', '-')[:40]}",
-                  f"    title: {json.dumps(e.title or e.name)}",
-                  f"    vendor: {json.dumps(e.vendor or e.title or e.name)}",
-                  f"    category: {_category_line(policy, e.category)}",
-                  f"    domains: [{', '.join(e.domains)}]"]
+        lines += [
+            f"  - name: {e.name.replace('.', '-')[:40]}",
+            f"    title: {json.dumps(e.title or e.name)}",
+            f"    vendor: {json.dumps(e.vendor or e.title or e.name)}",
+            f"    category: {_category_line(policy, e.category)}",
+            f"    domains: [{', '.join(e.domains)}]",
+        ]
     if allow:
-        lines.append(f"csp_allow: [{', '.join(allow)}]  # known, not trackers (for csp: "
-                     "enforce)")
-    lines += [f"# unknown: {h} (a service's hosts if it tracks; csp_allow if it is the "
-              "site's own)" for h in unknown]
+        lines.append(f"csp_allow: [{', '.join(allow)}]  # known, not trackers (for csp: enforce)")
+    lines += [
+        f"# unknown: {h} (a service's hosts if it tracks; csp_allow if it is the site's own)"
+        for h in unknown
+    ]
     return lines
 
 
@@ -132,46 +150,61 @@ def config_warnings(policy: Policy) -> list[str]:
     required = policy.required
     for svc in config.services:
         if not svc.hosts and not svc.domains and not svc.cookies:
-            out.append(f"service {svc.name!r} names only inline markers: the scripts it "
-                       "loads and the cookies it sets are not recognised; add its hosts and "
-                       "cookies")
+            out.append(
+                f"service {svc.name!r} names only inline markers: the scripts it "
+                "loads and the cookies it sets are not recognised; add its hosts and "
+                "cookies"
+            )
     owner: dict[str, str] = {}
     for svc in config.services:
         for host in (*svc.hosts, *svc.domains):
             if host in owner:
-                out.append(f"host {host!r} is listed by {owner[host]!r} and {svc.name!r}; "
-                           f"only {owner[host]!r} matches it, remove one")
+                out.append(
+                    f"host {host!r} is listed by {owner[host]!r} and {svc.name!r}; "
+                    f"only {owner[host]!r} matches it, remove one"
+                )
             owner.setdefault(host, svc.name)
-    named = {c: s.name for s in config.services for c in s.cookies
-             if s.category not in required}
+    named = {c: s.name for s in config.services for c in s.cookies if s.category not in required}
     for name in config.necessary_cookies:
         record = policy.database_record(name)
         builtin = policy.catalog_service(name)
         if name in named:
-            out.append(f"necessary_cookies lists {name!r}, which the optional service "
-                       f"{named[name]!r} names too: it is sent without consent; remove one")
+            out.append(
+                f"necessary_cookies lists {name!r}, which the optional service "
+                f"{named[name]!r} names too: it is sent without consent; remove one"
+            )
         elif builtin is not None and builtin.category != "necessary":
-            out.append(f"necessary_cookies lists {name!r}, which the built-in service "
-                       f"{builtin.name!r} sets for {builtin.category}: it is sent without consent; "
-                       "keep it only if the site cannot work without it")
+            out.append(
+                f"necessary_cookies lists {name!r}, which the built-in service "
+                f"{builtin.name!r} sets for {builtin.category}: it is sent without consent; "
+                "keep it only if the site cannot work without it"
+            )
         elif builtin is None and record is not None and record.category != "necessary":
-            out.append(f"necessary_cookies lists {name!r}, which the Open Cookie Database "
-                       f"gives to {record.platform} ({record.source_category}): it is sent "
-                       "without consent; keep it only if the site cannot work without it")
+            out.append(
+                f"necessary_cookies lists {name!r}, which the Open Cookie Database "
+                f"gives to {record.platform} ({record.source_category}): it is sent "
+                "without consent; keep it only if the site cannot work without it"
+            )
     if config.unknown_cookies == "allow":
-        out.append("unknown_cookies: allow lets every cookie no service names through "
-                   "without consent; prefer block and run `serve --observe` to list them")
+        out.append(
+            "unknown_cookies: allow lets every cookie no service names through "
+            "without consent; prefer block and run `serve --observe` to list them"
+        )
     if policy.database is not None and config.unknown_cookies != "block":
         for ours, theirs in policy.database_categories().items():
             if theirs is None:  # blocked would be safe; allowed or another category is not
-                out.append(f"Open Cookie Database {ours} cookies have no category here and "
-                           f"count as unknown ({config.unknown_cookies}); map them with "
-                           f"cookie_database: {{{ours}: CATEGORY}}")
+                out.append(
+                    f"Open Cookie Database {ours} cookies have no category here and "
+                    f"count as unknown ({config.unknown_cookies}); map them with "
+                    f"cookie_database: {{{ours}: CATEGORY}}"
+                )
     loader = policy.holder("www.googletagmanager.com", "/gtag/js", unknown=False)
     advanced = [s.name for s in config.services if s.consent_mode == "advanced"]
     if advanced and loader is not None and loader.consent_mode != "advanced":
-        out.append(f"{', '.join(advanced)} {'is' if len(advanced) == 1 else 'are'} in Consent "
-                   f"Mode's advanced mode, but gtag.js (www.googletagmanager.com) is "
-                   f"{loader.name!r}, held until consent; give it consent_mode: advanced too "
-                   f"(- {{use: {loader.name}, consent_mode: advanced}})")
+        out.append(
+            f"{', '.join(advanced)} {'is' if len(advanced) == 1 else 'are'} in Consent "
+            f"Mode's advanced mode, but gtag.js (www.googletagmanager.com) is "
+            f"{loader.name!r}, held until consent; give it consent_mode: advanced too "
+            f"(- {{use: {loader.name}, consent_mode: advanced}})"
+        )
     return out

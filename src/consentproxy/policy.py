@@ -26,8 +26,15 @@ from consentproxy.domains import registrable, same_site
 # Scripts that load or send to a URL: a tracker host in such a script is a load, not data.
 # In any case: these words in the lower-cased text, or a call matching _LOADER_CALL_RE at
 # one of _LOADER_CALLS (bytes.find runs at memory speed, a regex search at ~50 MB/s).
-_LOADER_WORDS = (b"document.write", b"createelement", b"appendchild", b"insertbefore",
-                 b"sendbeacon", b"xmlhttprequest", b"importscripts")
+_LOADER_WORDS = (
+    b"document.write",
+    b"createelement",
+    b"appendchild",
+    b"insertbefore",
+    b"sendbeacon",
+    b"xmlhttprequest",
+    b"importscripts",
+)
 _LOADER_CALLS = (b".src", b"new", b"fetch", b".open", b"location")
 _LOADER_CALL_RE = re.compile(rb"\.src\s*=|new\s+image|fetch\s*\(|\.open\s*\(|location\s*=")
 # Inline scripts up to this size are classified once per distinct text, for at most this
@@ -36,8 +43,8 @@ INLINE_CACHE_TEXT = 4096
 INLINE_CACHE_ENTRIES = 1024
 # A host and path inside a URL in text: //host, \/\/host (JSON-escaped) or \\host.
 _URL_HOST_RE = re.compile(
-    rb"(?:/|\\/|\\)(?:/|\\/|\\)([a-z0-9.-]+\.[a-z]{2,})((?:/|\\/)[^\s\"'<>?#]*)?",
-    re.IGNORECASE)
+    rb"(?:/|\\/|\\)(?:/|\\/|\\)([a-z0-9.-]+\.[a-z]{2,})((?:/|\\/)[^\s\"'<>?#]*)?", re.IGNORECASE
+)
 # The shape of a text where a _URL_HOST_RE match may start: "/" and "\\" as "/", the bytes
 # of a host as "a", the rest as " ". A match's host starts after "//a" there.
 _HOST_BYTES = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-"
@@ -45,8 +52,7 @@ _URL_SHAPE = bytes(47 if c in b"/\\" else 97 if c in _HOST_BYTES else 32 for c i
 # In a script that writes markup (which the guard cannot see: it says document.write in
 # any case), also a string that starts with host/path, its scheme concatenated before it:
 # "apps.example.com/x.js".
-_BARE_URL_RE = re.compile(rb"[\"']([a-z0-9.-]+\.[a-z]{2,})((?:/|\\/)[^\s\"'<>?#]*)",
-                          re.IGNORECASE)
+_BARE_URL_RE = re.compile(rb"[\"']([a-z0-9.-]+\.[a-z]{2,})((?:/|\\/)[^\s\"'<>?#]*)", re.IGNORECASE)
 # The category of what may never load (unknown_third_parties: block, or a known tracker
 # whose category the config lacks): no category is called that (NAME_RE).
 NEVER = "-"
@@ -61,8 +67,12 @@ TagOutcome = tuple[bytes | None, tuple[tuple[str, str], ...], tuple[str, ...]]
 class Policy:
     """The compiled view of a config: classify hosts, cookies and inline scripts."""
 
-    def __init__(self, config: Config, database: CookieDatabase | None = None,
-                 knowledge: Knowledge | None = None):
+    def __init__(
+        self,
+        config: Config,
+        database: CookieDatabase | None = None,
+        knowledge: Knowledge | None = None,
+    ):
         """database: the Open Cookie Database to use (default: the packaged snapshot),
         unless the config turns it off; knowledge: the tracker layers below the config
         (default: the built-in ones, the services the config does not use, and the
@@ -73,12 +83,13 @@ class Policy:
         self.services = {s.name: s for s in config.services}
         self.services_in: dict[str, frozenset[str]] = {  # category -> its service names
             c.name: frozenset(s.name for s in config.services if s.category == c.name)
-            for c in config.categories}
+            for c in config.categories
+        }
         # The classification tables (guard.js gets the same ones, see banner.client_config).
         self.exact_hosts: dict[str, Service] = {}
-        self.wild_hosts: dict[str, Service] = {}   # "*.example.com" -> key "example.com"
+        self.wild_hosts: dict[str, Service] = {}  # "*.example.com" -> key "example.com"
         self.path_hosts: dict[str, list[tuple[str, Service]]] = {}  # host -> (prefix, service)
-        self.cookie_names: dict[str, str] = {}     # cookie name -> category
+        self.cookie_names: dict[str, str] = {}  # cookie name -> category
         self.cookie_patterns: list[tuple[str, str]] = []  # (regex, category), from "name_*"
         markers: list[bytes] = []
         self._marker_service: dict[bytes, Service] = {}
@@ -107,23 +118,33 @@ class Policy:
         for name in (*config.necessary_cookies, config.consent.cookie_name):
             if "*" not in name:
                 self.cookie_names[name] = necessary
-        self.cookie_patterns = _patterns(
-            named + [(n, necessary) for n in config.necessary_cookies])
+        self.cookie_patterns = _patterns(named + [(n, necessary) for n in config.necessary_cookies])
         self._cookie_re = _combined(self.cookie_patterns)
         # Cookies the config does not name: the built-in services it does not use, then
         # the Open Cookie Database (unless `cookie_database: false`).
-        unused = [(c, svc) for svc in builtin_services().values()
-                  if svc.name not in self.services and config.cookie_database
-                  for c in svc.cookies]
+        unused = [
+            (c, svc)
+            for svc in builtin_services().values()
+            if svc.name not in self.services and config.cookie_database
+            for c in svc.cookies
+        ]
         self._catalog_names = {n: svc for n, svc in reversed(unused) if "*" not in n}
         self._catalog_patterns = _patterns(unused)
         self._catalog_re = _combined(self._catalog_patterns)
-        self.database = ((database if database is not None else cookie_database())
-                         if config.cookie_database else None)
+        self.database = (
+            (database if database is not None else cookie_database())
+            if config.cookie_database
+            else None
+        )
         self._database_category = _database_categories(config, necessary)
-        self.knowledge = knowledge if knowledge is not None else Knowledge(
-            [s for s in builtin_services().values() if s.name not in self.services],
-            [read_layer(p) for p in config.tracker_lists])
+        self.knowledge = (
+            knowledge
+            if knowledge is not None
+            else Knowledge(
+                [s for s in builtin_services().values() if s.name not in self.services],
+                [read_layer(p) for p in config.tracker_lists],
+            )
+        )
         self._csp_allow = frozenset(config.csp_allow)
         self._held: dict[tuple[str, str], Service] = {}  # (tracker, its category) -> Service
         self.seen: dict[str, Service] = {}  # known trackers met on the site, by name
@@ -133,8 +154,13 @@ class Policy:
         # long as this policy, so a reload starts afresh.
         self.tag_memo: dict[tuple[object, ...], TagOutcome] = {}
         # Leftmost-longest, as a regex alternation of the markers would find them.
-        self._markers = ahocorasick_rs.BytesAhoCorasick(
-            markers, matchkind=ahocorasick_rs.MatchKind.LeftmostLongest) if markers else None
+        self._markers = (
+            ahocorasick_rs.BytesAhoCorasick(
+                markers, matchkind=ahocorasick_rs.MatchKind.LeftmostLongest
+            )
+            if markers
+            else None
+        )
         self._marker_services = [self._marker_service[m] for m in markers]
 
     # --- services by host --------------------------------------------------------------
@@ -152,14 +178,15 @@ class Policy:
             return svc
         dot = host.find(".")
         while dot != -1:
-            svc = self.wild_hosts.get(host[dot + 1:])
+            svc = self.wild_hosts.get(host[dot + 1 :])
             if svc is not None:
                 return svc
             dot = host.find(".", dot + 1)
         return None
 
-    def holder(self, host: str, path: str = "", site: str = "",
-               unknown: bool = True) -> Service | None:
+    def holder(
+        self, host: str, path: str = "", site: str = "", unknown: bool = True
+    ) -> Service | None:
         """The service a load from host+path waits for on a page of `site` (a registrable
         domain): a configured service; else, off the site's own domain, a known tracker
         (known_trackers: hold) or, with unknown=True, an unknown third party as
@@ -172,11 +199,13 @@ class Policy:
         if not unknown or policy == "allow" or not site or self._csp_allowed(host):
             return None
         name = registrable(host)
-        return Service(name=name, category=NEVER if policy == "block" else policy,
-                       title={"en": name})
+        return Service(
+            name=name, category=NEVER if policy == "block" else policy, title={"en": name}
+        )
 
-    def _known_holder(self, host: str, path: str, site: str
-                      ) -> Service | KnownTracker | None | Unknown:
+    def _known_holder(
+        self, host: str, path: str, site: str
+    ) -> Service | KnownTracker | None | Unknown:
         """What holds a load from host (lower-case) by the config and the knowledge base,
         UNKNOWN when neither knows it. No side effect (holder's remembers trackers met)."""
         svc = self.service_for_host(host, path)
@@ -203,13 +232,24 @@ class Policy:
             if self.config.known_trackers == "allow":
                 return f"{what}: loads (known_trackers: allow)"
             category = self.mapped_category(entry.category)
-            return f"{what}: " + (f"held until {category} is accepted" if category != NEVER
-                                  else f"held for good ({entry.category} has no category "
-                                  "here; map it under cookie_database)")
+            return f"{what}: " + (
+                f"held until {category} is accepted"
+                if category != NEVER
+                else f"held for good ({entry.category} has no category "
+                "here; map it under cookie_database)"
+            )
         policy = self.config.unknown_third_parties
-        return "unknown to the knowledge base: " + (
-            "loads" if policy == "allow" else "held for good" if policy == "block"
-            else f"held until {policy} is accepted") + f" (unknown_third_parties: {policy})"
+        return (
+            "unknown to the knowledge base: "
+            + (
+                "loads"
+                if policy == "allow"
+                else "held for good"
+                if policy == "block"
+                else f"held until {policy} is accepted"
+            )
+            + f" (unknown_third_parties: {policy})"
+        )
 
     def known_service(self, entry: KnownTracker) -> Service:
         """A known tracker as a service of this config: its category mapped like the Open
@@ -220,10 +260,16 @@ class Policy:
             category = self.mapped_category(entry.category)
             builtin = builtin_services().get(entry.name)
             svc = self._held[key] = (
-                replace(builtin, category=category) if entry.source == CATALOG_SOURCE
-                and builtin is not None else Service(
-                    name=entry.name, category=category, title={"en": entry.label},
-                    vendor=entry.vendor, domains=entry.domains))
+                replace(builtin, category=category)
+                if entry.source == CATALOG_SOURCE and builtin is not None
+                else Service(
+                    name=entry.name,
+                    category=category,
+                    title={"en": entry.label},
+                    vendor=entry.vendor,
+                    domains=entry.domains,
+                )
+            )
         if svc.name not in self.seen and len(self.seen) < MAX_SEEN:
             self.seen[svc.name] = svc
         return svc
@@ -244,8 +290,11 @@ class Policy:
             held[domain] = "" if key in self.required else key
         out: dict[str, list[str]] = {}
         for domain, key in held.items():
-            if key or all_known or any(held.get(domain[i + 1:]) for i, c in
-                                       enumerate(domain) if c == "."):
+            if (
+                key
+                or all_known
+                or any(held.get(domain[i + 1 :]) for i, c in enumerate(domain) if c == ".")
+            ):
                 out.setdefault(key, []).append(domain)
         return out
 
@@ -263,15 +312,17 @@ class Policy:
             dot = host.find(".", dot + 1)
         return False
 
-    def blocked_host(self, host: str, state: ConsentState, path: str = "",
-                     site: str = "") -> Service | None:
+    def blocked_host(
+        self, host: str, state: ConsentState, path: str = "", site: str = ""
+    ) -> Service | None:
         """The service to block for a request to host+path, or None if it may load."""
         svc = self.holder(host, path, site)
         return svc if svc is not None and not self.loads(svc, state) else None
 
     def allows(self, svc: Service, state: ConsentState) -> bool:
         return svc.category in self.required or (
-            state.allows(svc.category, svc.name) and svc.category != FORMER_CMP)
+            state.allows(svc.category, svc.name) and svc.category != FORMER_CMP
+        )
 
     def loads(self, svc: Service, state: ConsentState) -> bool:
         """Whether its scripts and requests may run: with consent, or before it for a Google
@@ -281,11 +332,13 @@ class Policy:
     def outside(self, services: Iterable[str], categories: Iterable[str]) -> frozenset[str]:
         """The known services among `services` that belong to none of `categories`."""
         refused = frozenset(categories)
-        return frozenset(s for s in services
-                         if s in self.services and self.services[s].category not in refused)
+        return frozenset(
+            s for s in services if s in self.services and self.services[s].category not in refused
+        )
 
-    def under_gpc(self, categories: Iterable[str], services: Iterable[str]
-                  ) -> tuple[frozenset[str], frozenset[str]]:
+    def under_gpc(
+        self, categories: Iterable[str], services: Iterable[str]
+    ) -> tuple[frozenset[str], frozenset[str]]:
         """What Global Privacy Control leaves of a choice: the config's `gpc` categories
         refused, their services with them (the browser's signal wins over the cookie and
         over "accept all")."""
@@ -309,8 +362,9 @@ class Policy:
 
     def catalog_service(self, name: str) -> Service | None:
         """The built-in service (one the config does not use) that names this cookie."""
-        return self._catalog_names.get(name) or _match(self._catalog_re,
-                                                       self._catalog_patterns, name)
+        return self._catalog_names.get(name) or _match(
+            self._catalog_re, self._catalog_patterns, name
+        )
 
     def database_categories(self) -> dict[str, str | None]:
         """The Open Cookie Database's mapped categories -> this config's (None: unknown)."""
@@ -337,8 +391,9 @@ class Policy:
 
     # --- inline scripts ----------------------------------------------------------------
 
-    def inline_services(self, text: bytes, markup: bool = False,
-                        site: str = "") -> tuple[Service, ...]:
+    def inline_services(
+        self, text: bytes, markup: bool = False, site: str = ""
+    ) -> tuple[Service, ...]:
         """Services an inline script belongs to: by marker, or by loading a tracker URL
         (a configured or known one: a host nothing knows is no reason to hold the site's
         code). In markup (an iframe's srcdoc) every tracker URL is a load. Short scripts
@@ -390,20 +445,27 @@ class Policy:
                 self._url_hosts[key] = held
         return held
 
-    def blocked_inline(self, text: bytes, state: ConsentState, markup: bool = False,
-                       site: str = "") -> Service | None:
+    def blocked_inline(
+        self, text: bytes, state: ConsentState, markup: bool = False, site: str = ""
+    ) -> Service | None:
         """The first service of an inline script (or markup) that consent does not cover."""
-        return next((s for s in self.inline_services(text, markup, site)
-                     if not self.loads(s, state)), None)
+        return next(
+            (s for s in self.inline_services(text, markup, site) if not self.loads(s, state)), None
+        )
 
     # --- hosts the page may reach (CSP) ------------------------------------------------
 
     def allowed_hosts(self, state: ConsentState) -> list[str]:
         """The consented services' hosts, and those of the known trackers met on the site
         so far whose category is accepted."""
-        return sorted({h for s in (*self.config.services, *self.seen.values())
-                       if self.loads(s, state)
-                       for h in s.source_hosts})
+        return sorted(
+            {
+                h
+                for s in (*self.config.services, *self.seen.values())
+                if self.loads(s, state)
+                for h in s.source_hosts
+            }
+        )
 
 
 class Unknown:
@@ -447,24 +509,28 @@ def url_host_matches(text: bytes) -> Iterator[re.Match[bytes]]:
 
 def _host_path(m: re.Match[bytes]) -> tuple[str, str]:
     """The host and path of a URL matched in a script (JSON-escaped slashes undone)."""
-    return (m.group(1).decode("ascii"),
-            (m.group(2) or b"").replace(b"\\/", b"/").decode("latin-1"))
+    return (m.group(1).decode("ascii"), (m.group(2) or b"").replace(b"\\/", b"/").decode("latin-1"))
 
 
 def _patterns[T](pairs: Iterable[tuple[str, T]]) -> list[tuple[str, T]]:
     """Cookie names with "*" as (regex source, value)."""
-    return [(".*".join(re.escape(p) for p in name.split("*")), value)
-            for name, value in pairs if "*" in name]
+    return [
+        (".*".join(re.escape(p) for p in name.split("*")), value)
+        for name, value in pairs
+        if "*" in name
+    ]
 
 
 def _combined(patterns: Sequence[tuple[str, object]]) -> re.Pattern[str] | None:
     """One regex for all patterns; the matching group's number is the pattern's index."""
-    return (re.compile("|".join(f"(?P<p{i}>{p})" for i, (p, _) in enumerate(patterns)))
-            if patterns else None)
+    return (
+        re.compile("|".join(f"(?P<p{i}>{p})" for i, (p, _) in enumerate(patterns)))
+        if patterns
+        else None
+    )
 
 
-def _match[T](regex: re.Pattern[str] | None, patterns: list[tuple[str, T]],
-              name: str) -> T | None:
+def _match[T](regex: re.Pattern[str] | None, patterns: list[tuple[str, T]], name: str) -> T | None:
     m = regex.fullmatch(name) if regex is not None else None
     return patterns[int(m.lastgroup[1:])][1] if m is not None and m.lastgroup else None
 

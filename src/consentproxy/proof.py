@@ -24,8 +24,17 @@ from consentproxy.consent import NO_DECISION
 from consentproxy.policy import Policy
 
 SCHEMA = 1
-_SERVICE_FIELDS = ("name", "category", "title", "vendor", "purpose", "retention", "cookies",
-                   "privacy_url", "placeholder")
+_SERVICE_FIELDS = (
+    "name",
+    "category",
+    "title",
+    "vendor",
+    "purpose",
+    "retention",
+    "cookies",
+    "privacy_url",
+    "placeholder",
+)
 
 
 def presentation(config: Config) -> dict[str, Any]:
@@ -33,23 +42,38 @@ def presentation(config: Config) -> dict[str, Any]:
     a later release's built-in words cannot change what the archive says)."""
     banner = config.banner
     return {
-        "schema": SCHEMA, "revision": config.consent.revision, "prefix": config.prefix,
-        "languages": list(config.languages), "gpc": list(config.gpc),
-        "banner": {"position": banner.position, "colors": banner.colors, "logo": banner.logo,
-                   "css": banner.css, "privacy_url": banner.privacy_url,
-                   "texts": {lang: banner.text(lang) for lang in config.languages}},
-        "categories": [{"name": c.name, "required": c.required, "title": c.title,
-                        "description": c.description} for c in config.categories],
-        "services": [{k: list(v) if isinstance(v, tuple) else v
-                      for k, v in ((k, getattr(s, k)) for k in _SERVICE_FIELDS)}
-                     for s in config.services],
+        "schema": SCHEMA,
+        "revision": config.consent.revision,
+        "prefix": config.prefix,
+        "languages": list(config.languages),
+        "gpc": list(config.gpc),
+        "banner": {
+            "position": banner.position,
+            "colors": banner.colors,
+            "logo": banner.logo,
+            "css": banner.css,
+            "privacy_url": banner.privacy_url,
+            "texts": {lang: banner.text(lang) for lang in config.languages},
+        },
+        "categories": [
+            {"name": c.name, "required": c.required, "title": c.title, "description": c.description}
+            for c in config.categories
+        ],
+        "services": [
+            {
+                k: list(v) if isinstance(v, tuple) else v
+                for k, v in ((k, getattr(s, k)) for k in _SERVICE_FIELDS)
+            }
+            for s in config.services
+        ],
     }
 
 
 def archived(config: Config) -> tuple[str, str]:
     """(digest, content): the canonical JSON of what the config shows, and its SHA-256."""
-    content = json.dumps(presentation(config), sort_keys=True, ensure_ascii=False,
-                         separators=(",", ":"))
+    content = json.dumps(
+        presentation(config), sort_keys=True, ensure_ascii=False, separators=(",", ":")
+    )
     return hashlib.sha256(content.encode()).hexdigest(), content
 
 
@@ -58,15 +82,24 @@ def config_from(content: str, digest: str) -> Config:
     data = json.loads(content)
     banner = data["banner"]
     return Config(
-        source=f"archived version {digest[:12]}", upstream=None, prefix=data["prefix"],
+        source=f"archived version {digest[:12]}",
+        upstream=None,
+        prefix=data["prefix"],
         consent=ConsentSettings(revision=data["revision"]),
-        languages=tuple(data["languages"]), gpc=tuple(data["gpc"]), cookie_database=False,
+        languages=tuple(data["languages"]),
+        gpc=tuple(data["gpc"]),
+        cookie_database=False,
         categories=tuple(Category(**c) for c in data["categories"]),
-        services=tuple(Service(**{**s, "cookies": tuple(s["cookies"])})
-                       for s in data["services"]),
-        banner=BannerSettings(position=banner["position"], colors=banner["colors"],
-                              logo=banner["logo"], css=banner["css"],
-                              privacy_url=banner["privacy_url"], texts=banner["texts"]))
+        services=tuple(Service(**{**s, "cookies": tuple(s["cookies"])}) for s in data["services"]),
+        banner=BannerSettings(
+            position=banner["position"],
+            colors=banner["colors"],
+            logo=banner["logo"],
+            css=banner["css"],
+            privacy_url=banner["privacy_url"],
+            texts=banner["texts"],
+        ),
+    )
 
 
 def shown_page(content: str, digest: str, lang: str) -> bytes:
@@ -77,6 +110,11 @@ def shown_page(content: str, digest: str, lang: str) -> bytes:
         lang = config.languages[0]
     banner = Banner(config, Policy(config))
     title = f"Consent banner shown: version {digest[:12]}, language {lang}"
-    return (f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">'
-            f"<title>{title}</title></head><body><p>{title}</p>").encode() + banner.render(
-        NO_DECISION, lang, "/", open_preferences=True) + b"</body></html>"
+    return (
+        (
+            f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">'
+            f"<title>{title}</title></head><body><p>{title}</p>"
+        ).encode()
+        + banner.render(NO_DECISION, lang, "/", open_preferences=True)
+        + b"</body></html>"
+    )

@@ -9,20 +9,31 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
-METHODS = ("banner", "preferences", "placeholder", "form", "gpc", "erase", "import:onetrust",
-           "import:cookiebot",  # import: the choice made with the site's former consent tool
-           "do-not-sell")  # the opt-out control of an opt-out region (config regions)
+METHODS = (
+    "banner",
+    "preferences",
+    "placeholder",
+    "form",
+    "gpc",
+    "erase",
+    "import:onetrust",
+    "import:cookiebot",  # import: the choice made with the site's former consent tool
+    "do-not-sell",
+)  # the opt-out control of an opt-out region (config regions)
 # What a visitor shown the first layer (no choice yet, or asked again) did with it.
 OUTCOMES = ("accept-all", "reject-all", "customise", "close")
-UA_FAMILIES = (("bot", re.compile(r"bot|crawl|spider|slurp|headless", re.IGNORECASE)),
-               ("Edge", re.compile(r"Edg/(\d+)")), ("Opera", re.compile(r"OPR/(\d+)")),
-               ("Firefox", re.compile(r"Firefox/(\d+)")),
-               ("Chrome", re.compile(r"Chrom(?:e|ium)/(\d+)")),
-               ("Safari", re.compile(r"Version/(\d+).*Safari/")))
+UA_FAMILIES = (
+    ("bot", re.compile(r"bot|crawl|spider|slurp|headless", re.IGNORECASE)),
+    ("Edge", re.compile(r"Edg/(\d+)")),
+    ("Opera", re.compile(r"OPR/(\d+)")),
+    ("Firefox", re.compile(r"Firefox/(\d+)")),
+    ("Chrome", re.compile(r"Chrom(?:e|ium)/(\d+)")),
+    ("Safari", re.compile(r"Version/(\d+).*Safari/")),
+)
 
 
 def user_agent_family(user_agent: str | None) -> str:
-    """"Firefox 133", "bot", "other": enough to understand a record, too little to
+    """ "Firefox 133", "bot", "other": enough to understand a record, too little to
     single anyone out."""
     for family, pattern in UA_FAMILIES:
         m = pattern.search(user_agent or "")
@@ -73,11 +84,16 @@ def summarise(stats: Stats, categories: Sequence[str]) -> list[dict[str, Any]]:
 
     def row(day: str) -> dict[str, Any]:
         if day not in days:
-            days[day] = {"day": day, "impressions": 0, "decisions": 0,
-                         **dict.fromkeys(OUTCOMES, 0), "ignored": 0,
-                         "categories": {c: {"granted": 0, "refused": 0, "rate": None}
-                                        for c in categories}}
+            days[day] = {
+                "day": day,
+                "impressions": 0,
+                "decisions": 0,
+                **dict.fromkeys(OUTCOMES, 0),
+                "ignored": 0,
+                "categories": {c: {"granted": 0, "refused": 0, "rate": None} for c in categories},
+            }
         return days[day]
+
     for day, outcome, granted, refused, count in stats.decisions:
         for key in (day, "total"):
             r = row(key)

@@ -26,13 +26,16 @@ log = logging.getLogger("consentproxy.records")
 
 
 def _row(record: ConsentRecord) -> tuple[Any, ...]:
-    return tuple(json.dumps(list(v)) if k in LISTS else v
-                 for k, v in zip(COLUMNS, (getattr(record, c) for c in COLUMNS), strict=True))
+    return tuple(
+        json.dumps(list(v)) if k in LISTS else v
+        for k, v in zip(COLUMNS, (getattr(record, c) for c in COLUMNS), strict=True)
+    )
 
 
 def _record(row: Sequence[Any]) -> ConsentRecord:
-    values: dict[str, Any] = {k: tuple(json.loads(v)) if k in LISTS else v
-                              for k, v in zip(COLUMNS, row, strict=True)}
+    values: dict[str, Any] = {
+        k: tuple(json.loads(v)) if k in LISTS else v for k, v in zip(COLUMNS, row, strict=True)
+    }
     values["withdrawal"], values["gpc"] = bool(values["withdrawal"]), bool(values["gpc"])
     return ConsentRecord(**values)
 
@@ -69,9 +72,12 @@ class RecordStore(Protocol):
 
     async def close(self) -> None: ...
 
-    async def write(self, batch: Sequence[ConsentRecord],
-                    versions: dict[str, str] | None = None,
-                    impressions: dict[str, int] | None = None) -> None:
+    async def write(
+        self,
+        batch: Sequence[ConsentRecord],
+        versions: dict[str, str] | None = None,
+        impressions: dict[str, int] | None = None,
+    ) -> None:
         """Records, with the versions of what was shown (digest -> content) they name, and
         banner impressions to add (UTC day -> count), in one transaction."""
 
@@ -147,33 +153,47 @@ class _SqlStore:
 
     def _archive(self) -> str:
         """A version is archived once: the same digest is the same content."""
-        return ("INSERT INTO shown_versions (digest, archived_at, content) VALUES "
-                f"({self._ph(1)}, {self._ph(2)}, {self._ph(3)}) ON CONFLICT (digest) DO NOTHING")
+        return (
+            "INSERT INTO shown_versions (digest, archived_at, content) VALUES "
+            f"({self._ph(1)}, {self._ph(2)}, {self._ph(3)}) ON CONFLICT (digest) DO NOTHING"
+        )
 
     def _count_impressions(self) -> str:
         """Instances sharing a store add their counts up."""
-        return ("INSERT INTO banner_impressions (day, count) VALUES "
-                f"({self._ph(1)}, {self._ph(2)}) ON CONFLICT (day) DO UPDATE SET "
-                "count = banner_impressions.count + excluded.count")
+        return (
+            "INSERT INTO banner_impressions (day, count) VALUES "
+            f"({self._ph(1)}, {self._ph(2)}) ON CONFLICT (day) DO UPDATE SET "
+            "count = banner_impressions.count + excluded.count"
+        )
 
     async def stats(self, since: int) -> Stats:
         rows = await self._fetch(
             f"SELECT {self.DAY}, outcome, granted_categories, refused_categories, COUNT(*) "
             f"FROM consent_records WHERE decided_at >= {self._ph(1)} GROUP BY 1, 2, 3, 4",
-            since)
-        shown = await self._fetch("SELECT day, count FROM banner_impressions WHERE day >= "
-                                  f"{self._ph(1)}", utc_day(since))
-        return Stats([(str(d), str(o), tuple(json.loads(g)), tuple(json.loads(r)), int(n))
-                      for d, o, g, r, n in rows], {str(d): int(n) for d, n in shown})
+            since,
+        )
+        shown = await self._fetch(
+            f"SELECT day, count FROM banner_impressions WHERE day >= {self._ph(1)}", utc_day(since)
+        )
+        return Stats(
+            [
+                (str(d), str(o), tuple(json.loads(g)), tuple(json.loads(r)), int(n))
+                for d, o, g, r, n in rows
+            ],
+            {str(d): int(n) for d, n in shown},
+        )
 
     async def shown(self, digest: str) -> str | None:
         rows = await self._fetch(
-            f"SELECT content FROM shown_versions WHERE digest = {self._ph(1)}", digest)
+            f"SELECT content FROM shown_versions WHERE digest = {self._ph(1)}", digest
+        )
         return str(rows[0][0]) if rows else None
 
     def _select(self, where: str) -> str:
-        return (f"SELECT {', '.join(COLUMNS)} FROM consent_records WHERE {where} "
-                "ORDER BY decided_at, id")
+        return (
+            f"SELECT {', '.join(COLUMNS)} FROM consent_records WHERE {where} "
+            "ORDER BY decided_at, id"
+        )
 
     async def by_id(self, consent_id: str) -> list[ConsentRecord]:
         rows = await self._fetch(self._select(f"consent_id = {self._ph(1)}"), consent_id)
@@ -185,19 +205,24 @@ class _SqlStore:
 
     async def erase(self, consent_id: str) -> int:
         return await self._execute(
-            f"DELETE FROM consent_records WHERE consent_id = {self._ph(1)}", consent_id)
+            f"DELETE FROM consent_records WHERE consent_id = {self._ph(1)}", consent_id
+        )
 
     async def ping(self) -> None:
         await self._fetch("SELECT 1")
 
     async def purge(self, before: int) -> int:
         removed = await self._execute(
-            f"DELETE FROM consent_records WHERE decided_at < {self._ph(1)}", before)
+            f"DELETE FROM consent_records WHERE decided_at < {self._ph(1)}", before
+        )
         # Versions no record names any more prove nothing.
-        await self._execute("DELETE FROM shown_versions WHERE digest NOT IN "
-                            "(SELECT shown_digest FROM consent_records)")
-        await self._execute(f"DELETE FROM banner_impressions WHERE day < {self._ph(1)}",
-                            utc_day(before))
+        await self._execute(
+            "DELETE FROM shown_versions WHERE digest NOT IN "
+            "(SELECT shown_digest FROM consent_records)"
+        )
+        await self._execute(
+            f"DELETE FROM banner_impressions WHERE day < {self._ph(1)}", utc_day(before)
+        )
         return removed
 
 
@@ -244,12 +269,16 @@ class SqliteStore(_SqlStore):
             await self.db.execute(sql)
         await self.db.commit()
 
-    async def write(self, batch: Sequence[ConsentRecord],
-                    versions: dict[str, str] | None = None,
-                    impressions: dict[str, int] | None = None) -> None:
+    async def write(
+        self,
+        batch: Sequence[ConsentRecord],
+        versions: dict[str, str] | None = None,
+        impressions: dict[str, int] | None = None,
+    ) -> None:
         now = int(time.time())
-        await self.db.executemany(self._archive(), [(d, now, c) for d, c in
-                                                    (versions or {}).items()])
+        await self.db.executemany(
+            self._archive(), [(d, now, c) for d, c in (versions or {}).items()]
+        )
         await self.db.executemany(self._insert(), [_row(r) for r in batch])
         await self.db.executemany(self._count_impressions(), list((impressions or {}).items()))
         await self.db.commit()
@@ -293,14 +322,16 @@ class PostgresStore(_SqlStore):
             for sql in statements:
                 await conn.execute(sql)
 
-    async def write(self, batch: Sequence[ConsentRecord],
-                    versions: dict[str, str] | None = None,
-                    impressions: dict[str, int] | None = None) -> None:
+    async def write(
+        self,
+        batch: Sequence[ConsentRecord],
+        versions: dict[str, str] | None = None,
+        impressions: dict[str, int] | None = None,
+    ) -> None:
         now = int(time.time())
         async with self.pool.acquire() as conn, conn.transaction():
             if versions:
-                await conn.executemany(self._archive(), [(d, now, c) for d, c in
-                                                         versions.items()])
+                await conn.executemany(self._archive(), [(d, now, c) for d, c in versions.items()])
             await conn.executemany(self._insert(), [_row(r) for r in batch])
             if impressions:
                 await conn.executemany(self._count_impressions(), list(impressions.items()))
@@ -318,9 +349,16 @@ class RecordWriter:
     background task writes batches, retries while the store is down, and flushes on
     close. A crash loses what is queued, at most one batch in normal load."""
 
-    def __init__(self, store: RecordStore, *, batch: int = 100, interval: float = 0.2,
-                 limit: int = 10_000, retention_days: int = 395,
-                 clock: Any = time.time):
+    def __init__(
+        self,
+        store: RecordStore,
+        *,
+        batch: int = 100,
+        interval: float = 0.2,
+        limit: int = 10_000,
+        retention_days: int = 395,
+        clock: Any = time.time,
+    ):
         self.store, self.batch, self.interval, self.limit = store, batch, interval, limit
         self.retention = retention_days * 86400
         self.clock = clock
@@ -349,17 +387,27 @@ class RecordWriter:
                 break
             except Exception as e:  # noqa: BLE001 - any driver error: serve, retry later
                 if self._closing:
-                    log.error("records: the store never opened (%s); %d decisions were not "
-                              "recorded", e, self.queue.qsize())
+                    log.error(
+                        "records: the store never opened (%s); %d decisions were not recorded",
+                        e,
+                        self.queue.qsize(),
+                    )
                     return False
-                log.error("records: cannot open the store (%s); decisions are queued and "
-                          "the cookie still holds them; retrying in %.0fs", e, delay)
+                log.error(
+                    "records: cannot open the store (%s); decisions are queued and "
+                    "the cookie still holds them; retrying in %.0fs",
+                    e,
+                    delay,
+                )
                 await self._pause(delay)
                 delay = min(delay * 2, 30.0)
         self.ready = True
         if not clean:
-            log.warning("records: the previous run did not shut down cleanly; the decisions "
-                        "it had queued (at most one batch of %d) may be missing", self.batch)
+            log.warning(
+                "records: the previous run did not shut down cleanly; the decisions "
+                "it had queued (at most one batch of %d) may be missing",
+                self.batch,
+            )
         await self._purge_quietly()
         return True
 
@@ -376,8 +424,11 @@ class RecordWriter:
             self._versions[shown[0]] = shown[1]
         if self.queue.qsize() >= self.limit:
             self.dropped += 1
-            log.error("records: queue full (%d), a decision was not recorded (the visitor's "
-                      "cookie still holds it); is the store down?", self.limit)
+            log.error(
+                "records: queue full (%d), a decision was not recorded (the visitor's "
+                "cookie still holds it); is the store down?",
+                self.limit,
+            )
             return
         self.queue.put_nowait(record)
 
@@ -410,8 +461,9 @@ class RecordWriter:
         """Delete records older than the retention (13 months by default)."""
         removed = await self.store.purge(int(self.clock()) - self.retention)
         if removed:
-            log.info("records: purged %d records older than %d days", removed,
-                     self.retention // 86400)
+            log.info(
+                "records: purged %d records older than %d days", removed, self.retention // 86400
+            )
         return removed
 
     async def _run(self) -> None:
@@ -435,8 +487,11 @@ class RecordWriter:
     async def _write(self, batch: list[ConsentRecord]) -> None:
         delay = 0.1
         while True:
-            versions = {r.shown_digest: self._versions[r.shown_digest] for r in batch
-                        if r.shown_digest in self._versions}
+            versions = {
+                r.shown_digest: self._versions[r.shown_digest]
+                for r in batch
+                if r.shown_digest in self._versions
+            }
             counts, self.impressions = self.impressions, {}
             try:
                 await self.store.write(batch, versions, counts)
@@ -452,11 +507,18 @@ class RecordWriter:
                 self.healthy = False
                 if self._closing and delay > 2:
                     self.dropped += len(batch)
-                    log.error("records: store unavailable at shutdown, %d decisions not "
-                              "recorded: %s", len(batch), e)
+                    log.error(
+                        "records: store unavailable at shutdown, %d decisions not recorded: %s",
+                        len(batch),
+                        e,
+                    )
                     return
-                log.warning("records: cannot write %d decisions (%s); retrying in %.1fs",
-                            len(batch), e, delay)
+                log.warning(
+                    "records: cannot write %d decisions (%s); retrying in %.1fs",
+                    len(batch),
+                    e,
+                    delay,
+                )
                 await self._pause(delay)
                 delay = min(delay * 2, 5.0)
 
@@ -474,8 +536,10 @@ class RecordWriter:
             try:
                 await asyncio.wait_for(self._task, timeout)
             except TimeoutError:
-                log.error("records: %d decisions still queued at shutdown were not recorded",
-                          self.queue.qsize())
+                log.error(
+                    "records: %d decisions still queued at shutdown were not recorded",
+                    self.queue.qsize(),
+                )
         if self.ready:
             await self.store.close()
 

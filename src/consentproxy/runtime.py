@@ -39,8 +39,9 @@ async def until_stopped() -> None:
     await stop.wait()
 
 
-async def serve_forever(make_engine: Callable[[], Engine], banner: str, *,
-                        reuse_port: bool = False, worker: int = 0) -> Engine:
+async def serve_forever(
+    make_engine: Callable[[], Engine], banner: str, *, reuse_port: bool = False, worker: int = 0
+) -> Engine:
     """Serve until SIGINT/SIGTERM (requests in flight finish, records are flushed);
     SIGHUP builds a new engine from the config file, or keeps the running one if the
     new config is refused. Returns the engine in use at the end."""
@@ -107,6 +108,7 @@ def workers(count: int, serve: Callable[[int], None]) -> int:
         for pid in children:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
+
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, forward)
     status = 0

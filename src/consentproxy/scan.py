@@ -36,9 +36,15 @@ if TYPE_CHECKING:
 
 SCHEMA = "consentproxy-scan/1"
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 DAY = 86400
 SETTLE_MS = 5000  # at most this long for the network to go quiet after load
 REJECT = '[data-consent-action="reject-all"]'
@@ -59,8 +65,7 @@ class ScanOptions:
 
 def default_states(config: Config) -> tuple[str, ...]:
     """No decision, refusal, acceptance, and each optional category alone."""
-    return ("none", "reject", "all",
-            *(c.name for c in config.categories if not c.required))
+    return ("none", "reject", "all", *(c.name for c in config.categories if not c.required))
 
 
 def check_states(states: tuple[str, ...], config: Config) -> dict[str, ConsentState]:
@@ -69,8 +74,12 @@ def check_states(states: tuple[str, ...], config: Config) -> dict[str, ConsentSt
     for spec in states:
         state = parse_state(spec, config, "--states")
         if state is None:
-            raise ConfigError("--states", None, f"{spec!r} follows the cookie, which a "
-                              "scan has not got; name a state (none, reject, all, ...)")
+            raise ConfigError(
+                "--states",
+                None,
+                f"{spec!r} follows the cookie, which a "
+                "scan has not got; name a state (none, reject, all, ...)",
+            )
         out[spec] = state
     return out
 
@@ -107,62 +116,91 @@ class Judge:
         parts = urlsplit(url)
         host = parts.hostname or ""
         svc = self.policy.holder(host, parts.path, self.site)
-        return {"url": url, "host": host, "service": svc.name if svc else None,
-                "category": svc.category if svc else None, "resource_type": resource_type,
-                "initiator": initiator,
-                "verdict": self.policy.verdict(host, parts.path, self.site),
-                "allowed": svc is None or self.policy.loads(svc, self.state),
-                # a configured service's (the declaration lists it) or the site's own
-                "declared": self.policy.service_for_host(host, parts.path) is not None
-                or bool(self.site) and same_site(host, self.site)}
+        return {
+            "url": url,
+            "host": host,
+            "service": svc.name if svc else None,
+            "category": svc.category if svc else None,
+            "resource_type": resource_type,
+            "initiator": initiator,
+            "verdict": self.policy.verdict(host, parts.path, self.site),
+            "allowed": svc is None or self.policy.loads(svc, self.state),
+            # a configured service's (the declaration lists it) or the site's own
+            "declared": self.policy.service_for_host(host, parts.path) is not None
+            or bool(self.site)
+            and same_site(host, self.site),
+        }
 
     def cookie(self, name: str, domain: str, life: float | None) -> dict[str, Any]:
-        return {"name": name, "domain": domain,
-                "category": self.policy.cookie_category(name) or "unknown",
-                "lifetime_days": None if life is None else round(life / DAY, 1),
-                "allowed": self.policy.cookie_allowed(name, self.state),
-                "declared": name == self.config.consent.cookie_name
-                or self.policy.named_cookie_category(name) is not None}
+        return {
+            "name": name,
+            "domain": domain,
+            "category": self.policy.cookie_category(name) or "unknown",
+            "lifetime_days": None if life is None else round(life / DAY, 1),
+            "allowed": self.policy.cookie_allowed(name, self.state),
+            "declared": name == self.config.consent.cookie_name
+            or self.policy.named_cookie_category(name) is not None,
+        }
 
     def undeclared(self, page: PageRecord) -> list[str]:
         """What the page used that the cookie declaration does not list (add a service,
         or the name to necessary_cookies, and it will)."""
-        return sorted({f"cookie {c['name']}" for c in page.cookies + page.set_cookies
-                       if not c["declared"]}
-                      | {f"third party {r['host']}" for r in page.requests
-                         if not r["declared"]})
+        return sorted(
+            {f"cookie {c['name']}" for c in page.cookies + page.set_cookies if not c["declared"]}
+            | {f"third party {r['host']}" for r in page.requests if not r["declared"]}
+        )
 
     def violations(self, page: PageRecord) -> list[dict[str, str]]:
         found: list[dict[str, str]] = []
         consent = self.config.consent
         for r in page.requests:
             if not r["allowed"]:
-                found.append({"kind": "request", "detail": f"{r['service']} "
-                              f"({r['category']}) loaded {r['url']}"})
+                found.append(
+                    {
+                        "kind": "request",
+                        "detail": f"{r['service']} ({r['category']}) loaded {r['url']}",
+                    }
+                )
         seen: set[tuple[str, str]] = set()
         for c in page.cookies + page.set_cookies:
             name, days = c["name"], c["lifetime_days"]
             if not c["allowed"] and ("cookie", name) not in seen:
                 seen.add(("cookie", name))
-                found.append({"kind": "cookie", "detail": f"{name} ({c['category']}) set "
-                              "without consent"})
+                found.append(
+                    {"kind": "cookie", "detail": f"{name} ({c['category']}) set without consent"}
+                )
             if name == consent.cookie_name:
-                if days is not None and days > consent.max_age_days + 1 \
-                        and ("consent", name) not in seen:
+                if (
+                    days is not None
+                    and days > consent.max_age_days + 1
+                    and ("consent", name) not in seen
+                ):
                     seen.add(("consent", name))
-                    found.append({"kind": "consent-lifetime", "detail": f"the consent "
-                                  f"cookie lives {days} days, more than max_age_days "
-                                  f"({consent.max_age_days})"})
+                    found.append(
+                        {
+                            "kind": "consent-lifetime",
+                            "detail": f"the consent "
+                            f"cookie lives {days} days, more than max_age_days "
+                            f"({consent.max_age_days})",
+                        }
+                    )
             elif days is not None and days > MAX_CONSENT_DAYS and ("life", name) not in seen:
                 seen.add(("life", name))
-                found.append({"kind": "cookie-lifetime", "detail": f"{name} lives {days} "
-                              "days, more than 13 months"})
+                found.append(
+                    {
+                        "kind": "cookie-lifetime",
+                        "detail": f"{name} lives {days} days, more than 13 months",
+                    }
+                )
         if not self.state.decided and not page.banner.get("shown"):
-            found.append({"kind": "banner-missing", "detail": "no consent banner before "
-                          "a choice"})
+            found.append({"kind": "banner-missing", "detail": "no consent banner before a choice"})
         elif page.banner.get("shown") and not page.banner.get("reject_first_layer"):
-            found.append({"kind": "reject-not-first-layer", "detail": "the banner has no "
-                          "visible reject-all on its first layer"})
+            found.append(
+                {
+                    "kind": "reject-not-first-layer",
+                    "detail": "the banner has no visible reject-all on its first layer",
+                }
+            )
         return found
 
 
@@ -179,11 +217,14 @@ class Scanner:
         self.o = options
         target = urlsplit(options.url)
         if target.scheme not in ("http", "https") or not target.hostname:
-            raise UsageError(f"scan: {options.url!r} must be an http:// or https:// URL such "
-                             "as http://127.0.0.1:8080/")
+            raise UsageError(
+                f"scan: {options.url!r} must be an http:// or https:// URL such "
+                "as http://127.0.0.1:8080/"
+            )
         self.origin = f"{target.scheme}://{target.netloc}"
-        self.paths = options.paths or ((target.path or "/")
-                                       + (f"?{target.query}" if target.query else ""),)
+        self.paths = options.paths or (
+            (target.path or "/") + (f"?{target.query}" if target.query else ""),
+        )
         self.states = check_states(options.states, options.config)
 
     async def run(self) -> dict[str, Any]:
@@ -191,12 +232,18 @@ class Scanner:
 
         self.o.out.mkdir(parents=True, exist_ok=True)
         report: dict[str, Any] = {
-            "schema": SCHEMA, "url": self.o.url, "mode": "direct" if self.o.direct else "proxy",
-            "offline": not self.o.online, "config": self.o.config.source,
-            "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "states": []}
+            "schema": SCHEMA,
+            "url": self.o.url,
+            "mode": "direct" if self.o.direct else "proxy",
+            "offline": not self.o.online,
+            "config": self.o.config.source,
+            "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "states": [],
+        }
         async with async_playwright() as pw:
-            browser = await pw.chromium.launch(executable_path=self.o.chromium,
-                                               args=CHROMIUM_ARGS + self._resolver_rules())
+            browser = await pw.chromium.launch(
+                executable_path=self.o.chromium, args=CHROMIUM_ARGS + self._resolver_rules()
+            )
             try:
                 for spec, state in self.states.items():
                     report["states"].append(await self._state(browser, spec, state))
@@ -204,8 +251,9 @@ class Scanner:
                 await browser.close()
         report["violations"] = sum(s["violations"] for s in report["states"])
         (self.o.out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-        (self.o.out / "report.html").write_text(scan_report.render(report, self.o.out),
-                                                encoding="utf-8")
+        (self.o.out / "report.html").write_text(
+            scan_report.render(report, self.o.out), encoding="utf-8"
+        )
         return report
 
     def _resolver_rules(self) -> list[str]:
@@ -223,8 +271,9 @@ class Scanner:
             # Undecided is a fresh browser's own state: not forced, so that the reject click
             # of _visit sets a real consent cookie (a forced state sets none; the cookie is
             # cleared after each page).
-            engine = Engine(config, [secrets.token_hex(32).encode()],
-                            forced=state if state.decided else None)
+            engine = Engine(
+                config, [secrets.token_hex(32).encode()], forced=state if state.decided else None
+            )
             running = await server.start(engine, "127.0.0.1", 0)
             base = f"http://127.0.0.1:{running.port}"
         try:
@@ -236,24 +285,35 @@ class Scanner:
         finally:
             if running is not None:
                 await running.stop()
-        return {"state": spec, "pages": pages,
-                "third_party_requests": sum(len(p["requests"]) for p in pages),
-                "violations": sum(len(p["violations"]) for p in pages)}
+        return {
+            "state": spec,
+            "pages": pages,
+            "third_party_requests": sum(len(p["requests"]) for p in pages),
+            "violations": sum(len(p["violations"]) for p in pages),
+        }
 
-    async def _pages(self, context: BrowserContext, base: str, spec: str,
-                     state: ConsentState) -> list[dict[str, Any]]:
+    async def _pages(
+        self, context: BrowserContext, base: str, spec: str, state: ConsentState
+    ) -> list[dict[str, Any]]:
         site = urlsplit(base).hostname
         judge = Judge(self.o.config, state, site_of(urlsplit(self.o.url).netloc))
         requests: list[Request] = []
         responses: list[Response] = []
-        context.on("request", lambda r: requests.append(r)
-                   if urlsplit(r.url).hostname != site else None)
+        context.on(
+            "request", lambda r: requests.append(r) if urlsplit(r.url).hostname != site else None
+        )
         context.on("response", lambda r: responses.append(r))
         if not self.o.online:
-            await context.route("**/*", lambda route: route.continue_()
-                                if urlsplit(route.request.url).hostname == site
-                                else route.fulfill(status=200, body=b"",
-                                                   headers={"Access-Control-Allow-Origin": "*"}))
+            await context.route(
+                "**/*",
+                lambda route: (
+                    route.continue_()
+                    if urlsplit(route.request.url).hostname == site
+                    else route.fulfill(
+                        status=200, body=b"", headers={"Access-Control-Allow-Origin": "*"}
+                    )
+                ),
+            )
         page = await context.new_page()
         errors: list[str] = []
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
@@ -267,15 +327,19 @@ class Scanner:
             requests.clear()
             responses.clear()
             errors.clear()
-            record = await self._visit(page, judge, path, spec, not self.o.direct and
-                                       not state.decided)
-            record.requests = [judge.request(r.url, r.resource_type, _initiator(r))
-                               for r in requests]
+            record = await self._visit(
+                page, judge, path, spec, not self.o.direct and not state.decided
+            )
+            record.requests = [
+                judge.request(r.url, r.resource_type, _initiator(r)) for r in requests
+            ]
             record.set_cookies = await _set_cookies(judge, responses)
-            record.cookies = [judge.cookie(c["name"], c["domain"],
-                                           None if c["expires"] < 0
-                                           else c["expires"] - time.time())
-                              for c in await context.cookies()]
+            record.cookies = [
+                judge.cookie(
+                    c["name"], c["domain"], None if c["expires"] < 0 else c["expires"] - time.time()
+                )
+                for c in await context.cookies()
+            ]
             if not state.decided:  # undecided again for the next page (see _state)
                 await context.clear_cookies(name=self.o.config.consent.cookie_name)
             record.console_errors = list(errors)
@@ -283,12 +347,13 @@ class Scanner:
             record.undeclared = judge.undeclared(record)
             out.append(asdict(record))
             if len(done) == 1 and self.o.crawl:
-                todo += [p for p in await _links(page, base) if p not in done][:self.o.crawl]
+                todo += [p for p in await _links(page, base) if p not in done][: self.o.crawl]
         await page.close()
         return out
 
-    async def _visit(self, page: Page, judge: Judge, path: str, spec: str,
-                     reject_after: bool) -> PageRecord:
+    async def _visit(
+        self, page: Page, judge: Judge, path: str, spec: str, reject_after: bool
+    ) -> PageRecord:
         record = PageRecord(path, path)
         response = await page.goto(path)
         record.url = page.url
@@ -303,7 +368,8 @@ class Scanner:
         record.banner = {
             "present": await page.locator("#consentproxy").count() > 0,
             "shown": shown or (await accept.count() > 0 and await accept.is_visible()),
-            "reject_first_layer": shown}
+            "reject_first_layer": shown,
+        }
         record.local_storage = await page.evaluate("Object.keys(window.localStorage)")
         shot = f"{_state_file(spec)}-{_slug(path)}.png"
         await page.screenshot(path=str(self.o.out / shot), full_page=True)
@@ -333,9 +399,14 @@ async def _set_cookies(judge: Judge, responses: list[Response]) -> list[dict[str
         with contextlib.suppress(PlaywrightError):  # the response went away with its page
             values = await r.header_values("set-cookie")
         for v in values:
-            domain = next((a.split("=", 1)[1].strip() for a in v.split(";")[1:]
-                           if a.strip().lower().startswith("domain=")),
-                          urlsplit(r.url).hostname or "")
+            domain = next(
+                (
+                    a.split("=", 1)[1].strip()
+                    for a in v.split(";")[1:]
+                    if a.strip().lower().startswith("domain=")
+                ),
+                urlsplit(r.url).hostname or "",
+            )
             life = lifetime(v, now)
             if life is None or life > 0:  # not a deletion
                 out.append(judge.cookie(set_cookie_name(v), domain, life) | {"url": r.url})

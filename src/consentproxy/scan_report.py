@@ -23,18 +23,28 @@ tr.bad td{background:#fdecec}img{max-width:420px;border:1px solid #ccc}
 
 def _table(headers: Sequence[str], rows: Iterable[tuple[Sequence[Any], bool]]) -> str:
     body = "".join(
-        f'<tr{" class=bad" if bad else ""}>'
-        + "".join(f"<td>{escape('' if v is None else str(v))}</td>" for v in row) + "</tr>"
-        for row, bad in rows)
+        f"<tr{' class=bad' if bad else ''}>"
+        + "".join(f"<td>{escape('' if v is None else str(v))}</td>" for v in row)
+        + "</tr>"
+        for row, bad in rows
+    )
     if not body:
         return "<p>none</p>"
-    return ("<table><tr>" + "".join(f"<th>{escape(h)}</th>" for h in headers) + "</tr>"
-            + body + "</table>")
+    return (
+        "<table><tr>"
+        + "".join(f"<th>{escape(h)}</th>" for h in headers)
+        + "</tr>"
+        + body
+        + "</table>"
+    )
 
 
 def _verdict(count: int) -> str:
-    return ('<span class="ok">no violation</span>' if not count
-            else f'<span class="bad">{count} violation{"s" * (count > 1)}</span>')
+    return (
+        '<span class="ok">no violation</span>'
+        if not count
+        else f'<span class="bad">{count} violation{"s" * (count > 1)}</span>'
+    )
 
 
 def _screenshot(out: Path, name: str) -> str:
@@ -45,31 +55,63 @@ def _screenshot(out: Path, name: str) -> str:
 def _page(page: dict[str, Any], out: Path) -> str:
     banner = page["banner"]
     parts = [
-        (f"<h3>{escape(page['path'])} <span class=meta>HTTP {page['status']}</span> "
-        f"{_verdict(len(page['violations']))}</h3>"),
+        (
+            f"<h3>{escape(page['path'])} <span class=meta>HTTP {page['status']}</span> "
+            f"{_verdict(len(page['violations']))}</h3>"
+        ),
         _screenshot(out, page["screenshot"]) if page["screenshot"] else "",
-        (f"<p>Banner: {'shown' if banner.get('shown') else 'not shown'}"
-        f"{', reject-all on the first layer' if banner.get('reject_first_layer') else ''}.</p>"),
+        (
+            f"<p>Banner: {'shown' if banner.get('shown') else 'not shown'}"
+            f"{', reject-all on the first layer' if banner.get('reject_first_layer') else ''}.</p>"
+        ),
         "<h4>Violations</h4>",
-        _table(["kind", "detail"], (((v["kind"], v["detail"]), True)
-                                    for v in page["violations"])),
+        _table(["kind", "detail"], (((v["kind"], v["detail"]), True) for v in page["violations"])),
         "<h4>Third-party requests</h4>",
-        _table(["host", "service", "category", "verdict", "type", "initiator", "url"],
-               (((r["host"], r["service"], r["category"], r.get("verdict", ""),
-                  r["resource_type"], r["initiator"], r["url"]), not r["allowed"])
-                for r in page["requests"])),
+        _table(
+            ["host", "service", "category", "verdict", "type", "initiator", "url"],
+            (
+                (
+                    (
+                        r["host"],
+                        r["service"],
+                        r["category"],
+                        r.get("verdict", ""),
+                        r["resource_type"],
+                        r["initiator"],
+                        r["url"],
+                    ),
+                    not r["allowed"],
+                )
+                for r in page["requests"]
+            ),
+        ),
         "<h4>Cookies in the browser</h4>",
-        _table(["name", "domain", "category", "lifetime (days)"],
-               (((c["name"], c["domain"], c["category"], c["lifetime_days"]),
-                 not c["allowed"]) for c in page["cookies"])),
+        _table(
+            ["name", "domain", "category", "lifetime (days)"],
+            (
+                ((c["name"], c["domain"], c["category"], c["lifetime_days"]), not c["allowed"])
+                for c in page["cookies"]
+            ),
+        ),
         "<h4>Set-Cookie headers</h4>",
-        _table(["name", "domain", "category", "lifetime (days)", "from"],
-               (((c["name"], c["domain"], c["category"], c["lifetime_days"], c["url"]),
-                 not c["allowed"]) for c in page["set_cookies"])),
-        (f"<p>Not in the cookie declaration: "
-         f"{escape(', '.join(page.get('undeclared', [])) or 'nothing')}.</p>"),
-        (f"<p>localStorage keys: {escape(', '.join(page['local_storage']) or 'none')}. "
-        f"Console errors: {len(page['console_errors'])}.</p>"),
+        _table(
+            ["name", "domain", "category", "lifetime (days)", "from"],
+            (
+                (
+                    (c["name"], c["domain"], c["category"], c["lifetime_days"], c["url"]),
+                    not c["allowed"],
+                )
+                for c in page["set_cookies"]
+            ),
+        ),
+        (
+            f"<p>Not in the cookie declaration: "
+            f"{escape(', '.join(page.get('undeclared', [])) or 'nothing')}.</p>"
+        ),
+        (
+            f"<p>localStorage keys: {escape(', '.join(page['local_storage']) or 'none')}. "
+            f"Console errors: {len(page['console_errors'])}.</p>"
+        ),
         _table(["console error"], (((e,), False) for e in page["console_errors"])),
     ]
     return "\n".join(parts)
@@ -77,16 +119,32 @@ def _page(page: dict[str, Any], out: Path) -> str:
 
 def render(report: dict[str, Any], out: Path) -> str:
     """The HTML for a report.json dict; screenshots are read from `out`."""
-    mode = ("the site as it is (--direct)" if report["mode"] == "direct"
-            else "through consentproxy, each state forced")
+    mode = (
+        "the site as it is (--direct)"
+        if report["mode"] == "direct"
+        else "through consentproxy, each state forced"
+    )
     summary = _table(
         ["state", "pages", "third-party requests", "violations", "verdict"],
-        (((s["state"], len(s["pages"]), s["third_party_requests"], s["violations"],
-           "OK" if not s["violations"] else "FAIL"), bool(s["violations"]))
-         for s in report["states"]))
+        (
+            (
+                (
+                    s["state"],
+                    len(s["pages"]),
+                    s["third_party_requests"],
+                    s["violations"],
+                    "OK" if not s["violations"] else "FAIL",
+                ),
+                bool(s["violations"]),
+            )
+            for s in report["states"]
+        ),
+    )
     states = "\n".join(
         f"<h2>State {escape(s['state'])}: {_verdict(s['violations'])}</h2>\n"
-        + "\n".join(_page(p, out) for p in s["pages"]) for s in report["states"])
+        + "\n".join(_page(p, out) for p in s["pages"])
+        for s in report["states"]
+    )
     return (
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
         f"<title>Consent scan of {escape(report['url'])}</title><style>{CSS}</style></head>"
@@ -95,4 +153,5 @@ def render(report: dict[str, Any], out: Path) -> str:
         f"<p class=meta>Scanned {escape(mode)}, {escape(report['started_at'])}; "
         f"config {escape(report['config'])}; third-party requests were "
         f"{'answered by the scanner, never sent' if report['offline'] else 'sent'}.</p>"
-        f"<h2>Summary per state</h2>{summary}\n{states}</body></html>\n")
+        f"<h2>Summary per state</h2>{summary}\n{states}</body></html>\n"
+    )

@@ -81,8 +81,9 @@ class ProxyServer:
         """Readiness: the origin answers HTTP at all (any status), within 2 s."""
         assert self.session is not None
         try:
-            async with self.session.head(self.upstream + "/", allow_redirects=False,
-                                         timeout=aiohttp.ClientTimeout(total=2)):
+            async with self.session.head(
+                self.upstream + "/", allow_redirects=False, timeout=aiohttp.ClientTimeout(total=2)
+            ):
                 return True
         except (aiohttp.ClientError, OSError, TimeoutError):
             return False
@@ -92,8 +93,9 @@ class ProxyServer:
             connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
             auto_decompress=False,
             cookie_jar=aiohttp.DummyCookieJar(),
-            timeout=aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT,
-                                          sock_read=READ_TIMEOUT),
+            timeout=aiohttp.ClientTimeout(
+                total=None, sock_connect=CONNECT_TIMEOUT, sock_read=READ_TIMEOUT
+            ),
             skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
         )
 
@@ -117,16 +119,28 @@ class ProxyServer:
             self.in_flight.discard(task)
         ex = request.get(EXCHANGE)
         if self.on_done is not None and ex is not None:
-            self.on_done(request.method, request.raw_path, resp.status,
-                         time.perf_counter() - started, resp.body_length, ex.report)
+            self.on_done(
+                request.method,
+                request.raw_path,
+                resp.status,
+                time.perf_counter() - started,
+                resp.body_length,
+                ex.report,
+            )
         return resp
 
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
         headers = _decoded(request.raw_headers)
         peer = request.transport.get_extra_info("peername") if request.transport else None
-        ex = self.engine.begin(Request(
-            method=request.method, target=request.raw_path, headers=headers,
-            scheme=request.scheme, client_ip=peer[0] if peer else ""))
+        ex = self.engine.begin(
+            Request(
+                method=request.method,
+                target=request.raw_path,
+                headers=headers,
+                scheme=request.scheme,
+                client_ip=peer[0] if peer else "",
+            )
+        )
         request[EXCHANGE] = ex
         if request.headers.get("Expect", "").lower() == "100-continue" and request.body_exists:
             # we read the body ourselves: tell the visitor to send it (as aiohttp's router does)
@@ -156,8 +170,14 @@ class ProxyServer:
         try:
             # The engine refused any target that is not a path: this stays on the origin.
             upstream = await self.session.request(
-                request.method, self.upstream + request.raw_path, headers=up_headers,
-                data=upload, allow_redirects=False, compress=None, chunked=None)
+                request.method,
+                self.upstream + request.raw_path,
+                headers=up_headers,
+                data=upload,
+                allow_redirects=False,
+                compress=None,
+                chunked=None,
+            )
             ex.report.upstream_seconds = time.perf_counter() - asked
         except TimeoutError:
             return _error(504, "The site behind this proxy did not answer in time.")
@@ -181,16 +201,19 @@ class ProxyServer:
                     first = plan.body.feed(await upstream.content.readany())
                 except (BodyError, aiohttp.ClientPayloadError) as e:
                     log.warning("%s %s: %s", request.method, request.raw_path, e)
-                    return _error(502, "The site behind this proxy sent a page this proxy "
-                                  f"cannot rewrite: {e}.")
+                    return _error(
+                        502,
+                        f"The site behind this proxy sent a page this proxy cannot rewrite: {e}.",
+                    )
             await resp.prepare(request)
             try:
                 if first:
                     await resp.write(first)
                 await resp.write_eof(await self._pump(upstream, resp, plan.body))
             except (BodyError, aiohttp.ClientPayloadError, TimeoutError) as e:
-                log.warning("%s %s: body failed mid-stream: %s", request.method,
-                            request.raw_path, e)
+                log.warning(
+                    "%s %s: body failed mid-stream: %s", request.method, request.raw_path, e
+                )
                 if request.transport is not None:
                     request.transport.close()  # the visitor must see a broken response
                 return resp
@@ -198,8 +221,12 @@ class ProxyServer:
                 return resp
             return resp
 
-    async def _pump(self, upstream: aiohttp.ClientResponse, resp: web.StreamResponse,
-                    transform: BodyTransform | None) -> bytes:
+    async def _pump(
+        self,
+        upstream: aiohttp.ClientResponse,
+        resp: web.StreamResponse,
+        transform: BodyTransform | None,
+    ) -> bytes:
         """Stream the body; returns its last bytes, to go out with the end of the response
         in one write."""
         if transform is None:
@@ -216,21 +243,32 @@ class ProxyServer:
         assert self.session is not None
         target = urlsplit(self.upstream + request.raw_path)
         url = target._replace(scheme="wss" if target.scheme == "https" else "ws").geturl()
-        skip = {"sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions",
-                "sec-websocket-protocol"}
-        protocols = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "")
-                     .split(",") if p.strip()]
+        skip = {
+            "sec-websocket-key",
+            "sec-websocket-version",
+            "sec-websocket-extensions",
+            "sec-websocket-protocol",
+        }
+        protocols = [
+            p.strip()
+            for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")
+            if p.strip()
+        ]
         try:
             upstream = await self.session.ws_connect(
-                url, headers=[(k, v) for k, v in headers if k.lower() not in skip],
-                protocols=protocols)
+                url,
+                headers=[(k, v) for k, v in headers if k.lower() not in skip],
+                protocols=protocols,
+            )
         except (aiohttp.ClientError, OSError):
             return _error(502, "The site behind this proxy refused the WebSocket.")
         ws = web.WebSocketResponse(protocols=[upstream.protocol] if upstream.protocol else ())
         await ws.prepare(request)
 
-        async def pump(src: aiohttp.ClientWebSocketResponse | web.WebSocketResponse,
-                       dst: aiohttp.ClientWebSocketResponse | web.WebSocketResponse) -> None:
+        async def pump(
+            src: aiohttp.ClientWebSocketResponse | web.WebSocketResponse,
+            dst: aiohttp.ClientWebSocketResponse | web.WebSocketResponse,
+        ) -> None:
             async for msg in src:
                 if msg.type == aiohttp.WSMsgType.TEXT:
                     await dst.send_str(msg.data)
@@ -305,19 +343,23 @@ def _decoded(raw: tuple[tuple[bytes, bytes], ...]) -> Headers:
 
 
 def _error(status: int, message: str) -> web.Response:
-    return web.Response(status=status, text=message + "\n",
-                        headers={"Cache-Control": "no-store"})
+    return web.Response(status=status, text=message + "\n", headers={"Cache-Control": "no-store"})
 
 
 class _Handler(RequestHandler):
     """aiohttp's connection handler, answering what it cannot parse as nginx would: a head
     over the limits is a 431, and a malformed request is one log line, not a traceback."""
 
-    def handle_error(self, request: web.BaseRequest, status: int = 500,
-                     exc: BaseException | None = None,
-                     message: str | None = None) -> web.StreamResponse:
-        if isinstance(exc, LineTooLong) or (isinstance(exc, HttpProcessingError)
-                                            and "Too many headers" in str(exc)):
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        if isinstance(exc, LineTooLong) or (
+            isinstance(exc, HttpProcessingError) and "Too many headers" in str(exc)
+        ):
             status, message = 431, "request header fields too large\n"
         elif isinstance(exc, HttpProcessingError):
             message = "bad request\n"
@@ -362,9 +404,13 @@ async def start(engine: Engine, host: str, port: int, reuse_port: bool = False) 
     # access_log=None: telemetry's JSON line is the access log (aiohttp's own would format
     # and write a second line per request, a tenth of a small request's cost).
     limits = engine.config.limits
-    server = _Server(proxy.handle, max_line_size=limits.header_line_bytes,
-                     max_field_size=limits.header_line_bytes,
-                     keepalive_timeout=KEEPALIVE_TIMEOUT, access_log=None)
+    server = _Server(
+        proxy.handle,
+        max_line_size=limits.header_line_bytes,
+        max_field_size=limits.header_line_bytes,
+        keepalive_timeout=KEEPALIVE_TIMEOUT,
+        access_log=None,
+    )
     # On stop, requests in flight get SHUTDOWN_SECONDS to finish.
     runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=SHUTDOWN_SECONDS)
     await runner.setup()
@@ -375,9 +421,15 @@ async def start(engine: Engine, host: str, port: int, reuse_port: bool = False) 
 
 async def start_metrics(scrape: Callable[[], bytes], host: str, port: int) -> web.AppRunner:
     """Prometheus' /metrics on an address of its own (never on the public port)."""
+
     async def metrics(_: web.Request) -> web.Response:
-        return web.Response(body=scrape(), content_type="text/plain", charset="utf-8",
-                            headers={"Cache-Control": "no-store"})
+        return web.Response(
+            body=scrape(),
+            content_type="text/plain",
+            charset="utf-8",
+            headers={"Cache-Control": "no-store"},
+        )
+
     app = web.Application()
     app.router.add_get("/metrics", metrics)
     runner = web.AppRunner(app, access_log=None)

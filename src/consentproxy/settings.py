@@ -193,23 +193,31 @@ class Config:
         """Words the operator gave in some languages only: visitors reading another of
         `languages` see them in English (or the first language given)."""
         out = []
-        named = [(f"categories.{c.name}.{k}", getattr(c, k)) for c in self.categories
-                 for k in ("title", "description")]
+        named = [
+            (f"categories.{c.name}.{k}", getattr(c, k))
+            for c in self.categories
+            for k in ("title", "description")
+        ]
         # A title in one language only is a brand name ("Google Analytics").
-        named += [(f"service {s.name}: {k}", getattr(s, k)) for s in self.services
-                  for k in ("title", "purpose") if k == "purpose" or len(s.title) > 1]
+        named += [
+            (f"service {s.name}: {k}", getattr(s, k))
+            for s in self.services
+            for k in ("title", "purpose")
+            if k == "purpose" or len(s.title) > 1
+        ]
         for what, texts in named:
             missing = [lang for lang in self.languages if texts and lang not in texts]
             if missing:
-                out.append(f"{what} has no {', '.join(missing)} text; visitors reading it "
-                           f"see {translated(texts, 'en')!r}")
+                out.append(
+                    f"{what} has no {', '.join(missing)} text; visitors reading it "
+                    f"see {translated(texts, 'en')!r}"
+                )
         return out
 
     def is_site(self, host: str) -> bool:
         """Whether a host is one of `sites` (mitmproxy's forward mode enforces only those)."""
         host = host.lower().rstrip(".")
-        return any(host == s or (s.startswith("*.") and host.endswith(s[1:]))
-                   for s in self.sites)
+        return any(host == s or (s.startswith("*.") and host.endswith(s[1:])) for s in self.sites)
 
     def loopback_warning(self) -> str | None:
         """Browsers send requests to loopback hosts directly, never through a proxy: such
@@ -217,11 +225,13 @@ class Config:
         loopback = [s for s in self.sites if _is_loopback(s)]
         if not loopback:
             return None
-        return (f"sites lists {', '.join(loopback)}: browsers send loopback requests straight "
-                "to the site, never through a proxy, so these are not enforced unless the "
-                "browser is told to (Chromium: --proxy-bypass-list='<-loopback>'; Firefox: "
-                "network.proxy.allow_hijacking_localhost) or the site gets a name like "
-                "myapp.test")
+        return (
+            f"sites lists {', '.join(loopback)}: browsers send loopback requests straight "
+            "to the site, never through a proxy, so these are not enforced unless the "
+            "browser is told to (Chromium: --proxy-bypass-list='<-loopback>'; Firefox: "
+            "network.proxy.allow_hijacking_localhost) or the site gets a name like "
+            "myapp.test"
+        )
 
     def with_overrides(self, upstream: str | None = None, listen: str | None = None) -> Config:
         """Apply command-line flags, validated like the file."""
@@ -251,14 +261,16 @@ def _is_loopback(host: str) -> bool:
 def _upstream(value: str, source: str, line: int | None) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(source, line, f"upstream {value!r} must be an http:// or https:// "
-                          "URL such as http://127.0.0.1:8080")
+        raise ConfigError(
+            source,
+            line,
+            f"upstream {value!r} must be an http:// or https:// URL such as http://127.0.0.1:8080",
+        )
     return value.rstrip("/")
 
 
 def parse_listen(value: str, source: str, line: int | None) -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ConfigError(source, line, f"listen {value!r} must be HOST:PORT, "
-                          "e.g. 127.0.0.1:8000")
+        raise ConfigError(source, line, f"listen {value!r} must be HOST:PORT, e.g. 127.0.0.1:8000")
     return host.strip("[]") or "0.0.0.0", int(port)

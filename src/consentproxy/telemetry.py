@@ -54,51 +54,84 @@ class _Children(dict[str, Any]):
 
 
 class Telemetry:
-    def __init__(self, engine: Callable[[], Engine], access_log: AccessLog | None = None,
-                 registry: CollectorRegistry | None = None):
+    def __init__(
+        self,
+        engine: Callable[[], Engine],
+        access_log: AccessLog | None = None,
+        registry: CollectorRegistry | None = None,
+    ):
         """engine: the engine in use now (a reload swaps it)."""
         self.engine = engine
         self.access_log = access_log
         self.registry = registry or CollectorRegistry()
         r = self.registry
-        self.requests = Counter("consentproxy_requests", "Requests answered, by status",
-                                ["status"], registry=r)
-        self.upstream = Histogram("consentproxy_upstream_seconds",
-                                  "Time until the origin's response headers", registry=r,
-                                  buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10))
-        self.rewrite_bytes = Counter("consentproxy_rewrite_bytes", "HTML bytes rewritten",
-                                     registry=r)
-        self.rewrite_seconds = Counter("consentproxy_rewrite_seconds",
-                                       "CPU time spent rewriting HTML", registry=r)
-        self.neutralised = Counter("consentproxy_neutralised_elements",
-                                   "Elements neutralised, by service", ["service"], registry=r)
-        self.stripped = Counter("consentproxy_set_cookies_stripped",
-                                "Set-Cookie headers dropped, by category", ["category"],
-                                registry=r)
-        self.decisions = Counter("consentproxy_consent_decisions",
-                                 "Consent choices, by action", ["action"], registry=r)
+        self.requests = Counter(
+            "consentproxy_requests", "Requests answered, by status", ["status"], registry=r
+        )
+        self.upstream = Histogram(
+            "consentproxy_upstream_seconds",
+            "Time until the origin's response headers",
+            registry=r,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+        self.rewrite_bytes = Counter(
+            "consentproxy_rewrite_bytes", "HTML bytes rewritten", registry=r
+        )
+        self.rewrite_seconds = Counter(
+            "consentproxy_rewrite_seconds", "CPU time spent rewriting HTML", registry=r
+        )
+        self.neutralised = Counter(
+            "consentproxy_neutralised_elements",
+            "Elements neutralised, by service",
+            ["service"],
+            registry=r,
+        )
+        self.stripped = Counter(
+            "consentproxy_set_cookies_stripped",
+            "Set-Cookie headers dropped, by category",
+            ["category"],
+            registry=r,
+        )
+        self.decisions = Counter(
+            "consentproxy_consent_decisions", "Consent choices, by action", ["action"], registry=r
+        )
         self.csp_violations = Counter(
-            "consentproxy_csp_violations", "CSP violations browsers reported, by directive "
+            "consentproxy_csp_violations",
+            "CSP violations browsers reported, by directive "
             "and blocked host (in report-only mode: what enforce would block)",
-            ["directive", "host"], registry=r)
+            ["directive", "host"],
+            registry=r,
+        )
         self.impressions = Counter(
-            "consentproxy_banner_impressions", "Pages that showed the banner's first layer "
-            "(no choice yet, or asked again; not prefetches, not forced states)", registry=r)
+            "consentproxy_banner_impressions",
+            "Pages that showed the banner's first layer "
+            "(no choice yet, or asked again; not prefetches, not forced states)",
+            registry=r,
+        )
         self.outcomes = Counter(
-            "consentproxy_banner_outcomes", "Answers to the first layer: accept-all, "
-            "reject-all, customise (a choice made in the preferences), close", ["outcome"],
-            registry=r)
+            "consentproxy_banner_outcomes",
+            "Answers to the first layer: accept-all, "
+            "reject-all, customise (a choice made in the preferences), close",
+            ["outcome"],
+            registry=r,
+        )
         self.answers = Counter(
-            "consentproxy_category_answers", "Each decision's answer for each optional "
+            "consentproxy_category_answers",
+            "Each decision's answer for each optional "
             "category: granted or refused (opt-in rate: granted / both)",
-            ["category", "answer"], registry=r)
+            ["category", "answer"],
+            registry=r,
+        )
         self.by_status, self.by_service, self.by_category, self.by_action, self.by_outcome = (
-            _Children(m) for m in (self.requests, self.neutralised, self.stripped,
-                                   self.decisions, self.outcomes))
-        Gauge("consentproxy_records_queue_depth", "Decisions waiting to be recorded",
-              registry=r).set_function(lambda: self._writer_value("queue"))
-        Gauge("consentproxy_records_dropped", "Decisions that could not be recorded",
-              registry=r).set_function(lambda: self._writer_value("dropped"))
+            _Children(m)
+            for m in (self.requests, self.neutralised, self.stripped, self.decisions, self.outcomes)
+        )
+        Gauge(
+            "consentproxy_records_queue_depth", "Decisions waiting to be recorded", registry=r
+        ).set_function(lambda: self._writer_value("queue"))
+        Gauge(
+            "consentproxy_records_dropped", "Decisions that could not be recorded", registry=r
+        ).set_function(lambda: self._writer_value("dropped"))
 
     def _writer_value(self, what: str) -> float:
         writer = self.engine().records
@@ -106,8 +139,9 @@ class Telemetry:
             return 0.0
         return float(writer.queued() if what == "queue" else writer.dropped)
 
-    def request_done(self, method: str, path: str, status: int, seconds: float,
-                     sent: int, report: Report) -> None:
+    def request_done(
+        self, method: str, path: str, status: int, seconds: float, sent: int, report: Report
+    ) -> None:
         self.by_status[str(status)].inc()
         if report.upstream_seconds:
             self.upstream.observe(report.upstream_seconds)
@@ -124,8 +158,10 @@ class Telemetry:
             self.by_action[report.decision].inc()
             if report.outcome:
                 self.by_outcome[report.outcome].inc()
-            for answer, names in (("granted", report.categories_granted),
-                                  ("refused", report.categories_refused)):
+            for answer, names in (
+                ("granted", report.categories_granted),
+                ("refused", report.categories_refused),
+            ):
                 for name in names:  # the config's categories: bounded
                     self.answers.labels(name, answer).inc()
         if report.impression:

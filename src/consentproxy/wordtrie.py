@@ -24,9 +24,12 @@ def trie_pattern(words: list[bytes], ignore_case: bool = False) -> bytes:
         node[END] = {}
 
     def emit(node: Node) -> bytes:
-        alts = [(b"[%c%c]" % (c, c - 32) if ignore_case and 97 <= c <= 122
-                 else re.escape(bytes([c]))) + emit(sub)
-                for c, sub in sorted(node.items()) if c != END]
+        alts = [
+            (b"[%c%c]" % (c, c - 32) if ignore_case and 97 <= c <= 122 else re.escape(bytes([c])))
+            + emit(sub)
+            for c, sub in sorted(node.items())
+            if c != END
+        ]
         if not alts:
             return b""
         body = b"(?:" + b"|".join(alts) + b")"

@@ -27,16 +27,64 @@ from consentproxy.rewrite.scanner import HtmlRewriter
 from tests.conftest import DEMO_CONFIG
 
 # Hosts of services the demo config knows (blocked without consent).
-TRACKERS = ("google-analytics.com", "googletagmanager.com", "facebook.com", "facebook.net",
-            "youtube.com", "doubleclick.net", "hotjar.com", "linkedin.com")
+TRACKERS = (
+    "google-analytics.com",
+    "googletagmanager.com",
+    "facebook.com",
+    "facebook.net",
+    "youtube.com",
+    "doubleclick.net",
+    "hotjar.com",
+    "linkedin.com",
+)
 # Attributes through which an element makes the browser fetch or run something.
-FETCHING = frozenset({"src", "href", "srcset", "imagesrcset", "poster", "data", "background",
-                      "lowsrc", "dynsrc", "codebase", "archive", "code", "srcdoc", "ping"})
+FETCHING = frozenset(
+    {
+        "src",
+        "href",
+        "srcset",
+        "imagesrcset",
+        "poster",
+        "data",
+        "background",
+        "lowsrc",
+        "dynsrc",
+        "codebase",
+        "archive",
+        "code",
+        "srcdoc",
+        "ping",
+    }
+)
 # Elements that fetch through those attributes (an unknown element such as `x<script`,
 # which `<x<script src=...>` makes, fetches nothing).
-LOADERS = frozenset({"script", "img", "image", "iframe", "frame", "link", "object", "embed",
-                     "source", "video", "audio", "track", "input", "applet", "feimage", "base",
-                     "body", "table", "td", "th", "meta", "a", "area"})
+LOADERS = frozenset(
+    {
+        "script",
+        "img",
+        "image",
+        "iframe",
+        "frame",
+        "link",
+        "object",
+        "embed",
+        "source",
+        "video",
+        "audio",
+        "track",
+        "input",
+        "applet",
+        "feimage",
+        "base",
+        "body",
+        "table",
+        "td",
+        "th",
+        "meta",
+        "a",
+        "area",
+    }
+)
 JS_TYPES = ("", "text/javascript", "module", "application/javascript")
 # Scripts that are lists of URLs the browser fetches (import maps, speculation rules).
 URL_LIST_TYPES = ("importmap", "speculationrules")
@@ -52,7 +100,8 @@ CSS_TOKENS = re.compile(
     r"|(?P<string>\"[^\"\n\r\f]*\"?|'[^'\n\r\f]*'?)"
     r"|(?:(?<![\w-])|(?<=<!--))url\((?!\s*[\"'])\s*(?:(?P<url>[^)\s'\"(]*)\s*(?:\)|\Z)|[^)]*\)?)"
     r"|(?P<function>[\w-]+)\(|(?P<open>[(\[{])|(?P<close>[)\]}])|(?P<end>;)|@import|[\w-]+|.",
-    re.DOTALL)
+    re.DOTALL,
+)
 CSS_LOADING_FUNCTIONS = ("url", "src", "image-set", "-webkit-image-set", "image")
 CSS_REMOTE = re.compile(r"[\x00-\x20]*(?:https?:|[/\\]{2})")  # a relative URL stays on the site
 BANNER = b"<div id=consentproxy></div>"
@@ -60,12 +109,13 @@ MARK = "test-mark"  # the response's secret, fixed so that two rewrites can be c
 POLICY = Policy(load_config(DEMO_CONFIG))
 
 
-def rewrite(page: bytes, chunk: int = 0, state: ConsentState = NO_DECISION,
-            inject: bool = False) -> bytes:
+def rewrite(
+    page: bytes, chunk: int = 0, state: ConsentState = NO_DECISION, inject: bool = False
+) -> bytes:
     """The real rewriter over page, fed in chunks of `chunk` bytes (0: all at once)."""
     rw = HtmlRewriter(Neutraliser(POLICY, state, MARK), BANNER, inject)
     size = chunk or max(1, len(page))
-    return b"".join(rw.feed(page[i:i + size]) for i in range(0, len(page), size)) + rw.close()
+    return b"".join(rw.feed(page[i : i + size]) for i in range(0, len(page), size)) + rw.close()
 
 
 def _foreign_end_tag_breaks_out() -> None:
@@ -79,9 +129,11 @@ def _foreign_end_tag_breaks_out() -> None:
         if token["name"] not in ("p", "br"):
             return end_tag(self, token)
         parser, stack = self.parser, self.tree.openElements
-        while (stack[-1].namespace != self.tree.defaultNamespace
-               and not parser.isHTMLIntegrationPoint(stack[-1])
-               and not parser.isMathMLTextIntegrationPoint(stack[-1])):
+        while (
+            stack[-1].namespace != self.tree.defaultNamespace
+            and not parser.isHTMLIntegrationPoint(stack[-1])
+            and not parser.isMathMLTextIntegrationPoint(stack[-1])
+        ):
             stack.pop()
         return parser.phase.processEndTag(token)
 
@@ -92,8 +144,9 @@ _foreign_end_tag_breaks_out()
 
 
 def _tree(markup: bytes) -> Any:
-    return html5lib.parse(markup.decode("utf-8", "replace"), treebuilder="etree",
-                          namespaceHTMLElements=False)
+    return html5lib.parse(
+        markup.decode("utf-8", "replace"), treebuilder="etree", namespaceHTMLElements=False
+    )
 
 
 def _local(name: str) -> str:
@@ -128,6 +181,7 @@ def _ignored(c: str) -> bool:
 def _css_tokens(css: str) -> Iterator[re.Match[str]]:
     def decoded(m: re.Match[str]) -> str:
         return chr(min(int(m[1], 16), 0x10FFFF) or 0xFFFD) if m[1] else m[2]
+
     return CSS_TOKENS.finditer(CSS_ESCAPE.sub(decoded, css).lower())
 
 
@@ -142,16 +196,22 @@ def _css_trackers(css: str) -> list[str]:
             stack.append(m["function"] or "")
         elif m["close"] and len(stack) > 1:
             stack.pop()
-        strings_load = (m.group() == "@import" or m.group() == ":" and word.startswith("--")
-                        or strings_load and not (m["end"] or m["open"] or m["close"]))
+        strings_load = (
+            m.group() == "@import"
+            or m.group() == ":"
+            and word.startswith("--")
+            or strings_load
+            and not (m["end"] or m["open"] or m["close"])
+        )
         word = m.group() if m.group().strip() else word
     return found
 
 
 def _css_shape(css: str) -> str:
     """CSS with its strings and url(...) blanked: equal before and after neutralising."""
-    return "".join("''" if m["string"] or m.group().startswith("url(") else m.group()
-                   for m in _css_tokens(css))
+    return "".join(
+        "''" if m["string"] or m.group().startswith("url(") else m.group() for m in _css_tokens(css)
+    )
 
 
 def live_trackers(markup: bytes) -> list[str]:
@@ -165,8 +225,10 @@ def live_trackers(markup: bytes) -> list[str]:
         found += (f"{tag} style: {url}" for url in _css_trackers(attrs.get("style", "")))
         if tag == "style":  # (whatever its type: Chromium's preload scanner fetches its
             # @imports; its sheet is its child text: text before and after its children)
-            found += (f"style element: {url}" for url in _css_trackers(
-                (el.text or "") + "".join(c.tail or "" for c in el)))
+            found += (
+                f"style element: {url}"
+                for url in _css_trackers((el.text or "") + "".join(c.tail or "" for c in el))
+            )
         if tag not in LOADERS:
             continue
         script_type = attrs.get("type", "").strip().lower()
@@ -176,13 +238,19 @@ def live_trackers(markup: bytes) -> list[str]:
             continue
         for name, value in attrs.items():
             fetches = (name == "ping" if tag in ("a", "area") else name in FETCHING) or (
-                name == "content" and tag == "meta"
-                and attrs.get("http-equiv", "").lower() in ("refresh", "set-cookie"))
+                name == "content"
+                and tag == "meta"
+                and attrs.get("http-equiv", "").lower() in ("refresh", "set-cookie")
+            )
             if fetches and _tracker_in(value):
                 found.append(f"{tag} {name}={value}")
         text = el.text or ""
-        if tag == "script" and not any(a in attrs for a in ("src", "href")) and _tracker_in(
-                text) and LOADS.search(text):
+        if (
+            tag == "script"
+            and not any(a in attrs for a in ("src", "href"))
+            and _tracker_in(text)
+            and LOADS.search(text)
+        ):
             found.append(f"inline script {el.text[:60]!r}")
     return found
 
@@ -194,12 +262,19 @@ def _unneutralised(attrs: dict[str, str]) -> dict[str, str]:
         attrs = {**attrs, "style": _css_shape(attrs["style"])}
     if "data-consent-blocked" not in attrs:
         return attrs
-    out = {k: v for k, v in attrs.items()
-           if not k.startswith("data-consent-blocked") and k != "data-consent-mark"}
+    out = {
+        k: v
+        for k, v in attrs.items()
+        if not k.startswith("data-consent-blocked") and k != "data-consent-mark"
+    }
     if "data-consent-type" in out or out.get("type") == "text/plain":
         out.pop("type", None)
-    return {k.replace("data-site-consent-", "data-consent-", 1) if k.startswith("data-site-")
-            else k.removeprefix("data-consent-"): v for k, v in out.items()}
+    return {
+        k.replace("data-site-consent-", "data-consent-", 1)
+        if k.startswith("data-site-")
+        else k.removeprefix("data-consent-"): v
+        for k, v in out.items()
+    }
 
 
 def events(markup: bytes) -> Iterator[tuple[str, ...]]:

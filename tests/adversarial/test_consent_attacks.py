@@ -22,8 +22,11 @@ KEY, OLD_KEY = b"n" * 32, b"o" * 32
 
 @pytest.fixture(scope="module")
 def engine() -> Engine:
-    return Engine(load_config(DEMO_CONFIG).with_overrides(upstream="http://127.0.0.1:9"),
-                  [KEY, OLD_KEY], clock=lambda: NOW)
+    return Engine(
+        load_config(DEMO_CONFIG).with_overrides(upstream="http://127.0.0.1:9"),
+        [KEY, OLD_KEY],
+        clock=lambda: NOW,
+    )
 
 
 def post(engine, path, body=b"", ctype="application/json", **headers):
@@ -35,8 +38,11 @@ def post(engine, path, body=b"", ctype="application/json", **headers):
 def accepted_cookie(engine) -> str:
     resp = post(engine, "choice", b'{"action": "accept-all"}', Origin=f"http://{HOST}")
     assert resp.status == 200
-    return next(v for k, v in resp.headers if k == "Set-Cookie"
-                and v.startswith("consent=")).split(";")[0].split("=", 1)[1]
+    return (
+        next(v for k, v in resp.headers if k == "Set-Cookie" and v.startswith("consent="))
+        .split(";")[0]
+        .split("=", 1)[1]
+    )
 
 
 def state_of(engine, value: str):
@@ -115,14 +121,23 @@ CHOICE = b'{"action": "accept-all"}'
 FORM = b"action=accept-all&return=/shop"
 
 
-@pytest.mark.parametrize("headers", [
-    {"Origin": "https://evil.example"},
-    {"Origin": "null"},
-    {"Origin": f"http://{HOST}.evil.example"},
-    {"Sec-Fetch-Site": "cross-site"},
-    {"Sec-Fetch-Site": "same-site"},
-], ids=["other_origin", "opaque_origin", "suffix_origin", "cross_site_no_origin",
-        "sibling_subdomain_no_origin"])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "https://evil.example"},
+        {"Origin": "null"},
+        {"Origin": f"http://{HOST}.evil.example"},
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Sec-Fetch-Site": "same-site"},
+    ],
+    ids=[
+        "other_origin",
+        "opaque_origin",
+        "suffix_origin",
+        "cross_site_no_origin",
+        "sibling_subdomain_no_origin",
+    ],
+)
 @pytest.mark.parametrize("path", ["choice", "me/erase"])
 def test_cross_site_post_is_refused(engine, path, headers):
     resp = post(engine, path, CHOICE, **headers)
@@ -131,22 +146,44 @@ def test_cross_site_post_is_refused(engine, path, headers):
 
 
 def test_same_site_form_without_javascript_still_works(engine):
-    resp = post(engine, "choice", FORM, "application/x-www-form-urlencoded",
-                Origin=f"http://{HOST}", Sec_Fetch_Site="same-origin")
+    resp = post(
+        engine,
+        "choice",
+        FORM,
+        "application/x-www-form-urlencoded",
+        Origin=f"http://{HOST}",
+        Sec_Fetch_Site="same-origin",
+    )
     assert resp.status == 303 and ("Location", "/shop") in resp.headers
 
 
 # --- open redirect --------------------------------------------------------------------------
 
-@pytest.mark.parametrize("target", [
-    "//evil.example/", "/\\evil.example/", "https://evil.example/", "/\t/evil.example",
-    "\\evil.example", "/%0d%0aSet-Cookie:%20x=1", "javascript:alert(1)", "//%2fevil.example",
-    " //evil.example", "/\x0b", "/\x0c", "/\x00", "/\x7f", "/a\x1fb",
-])
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "//evil.example/",
+        "/\\evil.example/",
+        "https://evil.example/",
+        "/\t/evil.example",
+        "\\evil.example",
+        "/%0d%0aSet-Cookie:%20x=1",
+        "javascript:alert(1)",
+        "//%2fevil.example",
+        " //evil.example",
+        "/\x0b",
+        "/\x0c",
+        "/\x00",
+        "/\x7f",
+        "/a\x1fb",
+    ],
+)
 def test_form_return_cannot_leave_the_site(engine, target):
     body = b"action=reject-all&return=" + quote(target.replace("\\t", "\t")).encode()
-    resp = post(engine, "choice", body, "application/x-www-form-urlencoded",
-                Origin=f"http://{HOST}")
+    resp = post(
+        engine, "choice", body, "application/x-www-form-urlencoded", Origin=f"http://{HOST}"
+    )
     location = dict(resp.headers)["Location"]
     assert location.startswith("/") and not location.startswith(("//", "/\\"))
     assert "\r" not in location and "\n" not in location
@@ -155,29 +192,48 @@ def test_form_return_cannot_leave_the_site(engine, target):
 
 def test_form_return_beyond_ascii_is_escaped(engine):
     body = b"action=reject-all&return=" + quote("/caf\u00e9?q=\u20ac").encode()
-    resp = post(engine, "choice", body, "application/x-www-form-urlencoded",
-                Origin=f"http://{HOST}")
+    resp = post(
+        engine, "choice", body, "application/x-www-form-urlencoded", Origin=f"http://{HOST}"
+    )
     assert dict(resp.headers)["Location"] == "/caf%C3%A9?q=%E2%82%AC"
 
 
 def test_referer_from_another_site_is_no_return_target(engine):
-    resp = post(engine, "choice", b"action=reject-all", "application/x-www-form-urlencoded",
-                Origin=f"http://{HOST}", Referer="https://evil.example/phish")
+    resp = post(
+        engine,
+        "choice",
+        b"action=reject-all",
+        "application/x-www-form-urlencoded",
+        Origin=f"http://{HOST}",
+        Referer="https://evil.example/phish",
+    )
     assert dict(resp.headers)["Location"] == "/"
 
 
 # --- JSON limits ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("body", [
-    b"[" * 8000 + b"]" * 8000,
-    b"[" * 16000,
-    b'{"action": "save", "services": [{"a": 1}], "categories": [["x"]]}',
-    b'{"action": ["accept-all"]}',
-    b'{"action": "save", "categories": "analytics"}',
-    b"\xff\xfe{}",
-    b'{"action": "accept-all", "action": "reject-all"',
-], ids=["deeply_nested_array", "nested_16000_deep", "unhashable_names", "action_as_list",
-        "categories_as_string", "not_utf8", "truncated_json"])
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 8000 + b"]" * 8000,
+        b"[" * 16000,
+        b'{"action": "save", "services": [{"a": 1}], "categories": [["x"]]}',
+        b'{"action": ["accept-all"]}',
+        b'{"action": "save", "categories": "analytics"}',
+        b"\xff\xfe{}",
+        b'{"action": "accept-all", "action": "reject-all"',
+    ],
+    ids=[
+        "deeply_nested_array",
+        "nested_16000_deep",
+        "unhashable_names",
+        "action_as_list",
+        "categories_as_string",
+        "not_utf8",
+        "truncated_json",
+    ],
+)
 def test_hostile_json_is_a_400_never_a_crash(engine, body):
     resp = post(engine, "choice", body, Origin=f"http://{HOST}")
     assert resp.status == 400
@@ -195,8 +251,13 @@ XSS = '"><script>alert(1)</script><img src=x onerror=alert(1)>'
 
 
 def test_banner_does_not_reflect_the_url_or_headers(engine):
-    ex = engine.begin(Request("GET", "/p?q=" + quote(XSS, safe="\"<>=()/"), [
-        ("Host", HOST), ("Accept-Language", XSS), ("Sec-Fetch-Dest", "document")]))
+    ex = engine.begin(
+        Request(
+            "GET",
+            "/p?q=" + quote(XSS, safe='"<>=()/'),
+            [("Host", HOST), ("Accept-Language", XSS), ("Sec-Fetch-Dest", "document")],
+        )
+    )
     plan = ex.response(200, [("Content-Type", "text/html")])
     assert plan.body is not None
     out = plan.body.feed(b"<html><body><p>x</p></body></html>") + plan.body.close()
@@ -204,8 +265,9 @@ def test_banner_does_not_reflect_the_url_or_headers(engine):
 
 
 def test_preferences_page_does_not_reflect_the_return_parameter(engine):
-    ex = engine.begin(Request("GET", "/.consent/preferences?return=/" + quote(XSS),
-                              [("Host", HOST)]))
+    ex = engine.begin(
+        Request("GET", "/.consent/preferences?return=/" + quote(XSS), [("Host", HOST)])
+    )
     page = ex.local_response(b"").body
     assert b"<script>alert(1)" not in page and b"<img src=x onerror" not in page
 
@@ -244,29 +306,52 @@ categories:
 """
 
 
-@pytest.mark.parametrize("extra", [
-    'consent: {cookie_domain: "a.com\\r\\nX-Injected: 1"}',
-    'consent: {cookie_name: "c\\r\\nX-Injected: 1"}',
-    'consent: {cookie_name: "c; Domain=evil.example"}',
-    'consent: {cookie_domain: "a.com; SameSite=None"}',
-    'csp_allow: ["cdn.example\\r\\nX-Injected: 1"]',
-    'csp_allow: ["cdn.example; script-src *"]',
-    'csp_allow: ["cdn.example, default-src *"]',
-    'csp_allow: ["cdn.example *"]',
-    'prefix: "/.c\\r\\nX-Injected: 1/"',
-    'services:\n  - {name: x, category: analytics, hosts: ["a.example; script-src *"]}',
-], ids=["cookie_domain_crlf", "cookie_name_crlf", "cookie_name_attribute",
-        "cookie_domain_attribute", "csp_allow_crlf", "csp_allow_directive", "csp_allow_policy",
-        "csp_allow_wildcard_source", "prefix_crlf", "service_host_directive"])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        'consent: {cookie_domain: "a.com\\r\\nX-Injected: 1"}',
+        'consent: {cookie_name: "c\\r\\nX-Injected: 1"}',
+        'consent: {cookie_name: "c; Domain=evil.example"}',
+        'consent: {cookie_domain: "a.com; SameSite=None"}',
+        'csp_allow: ["cdn.example\\r\\nX-Injected: 1"]',
+        'csp_allow: ["cdn.example; script-src *"]',
+        'csp_allow: ["cdn.example, default-src *"]',
+        'csp_allow: ["cdn.example *"]',
+        'prefix: "/.c\\r\\nX-Injected: 1/"',
+        'services:\n  - {name: x, category: analytics, hosts: ["a.example; script-src *"]}',
+    ],
+    ids=[
+        "cookie_domain_crlf",
+        "cookie_name_crlf",
+        "cookie_name_attribute",
+        "cookie_domain_attribute",
+        "csp_allow_crlf",
+        "csp_allow_directive",
+        "csp_allow_policy",
+        "csp_allow_wildcard_source",
+        "prefix_crlf",
+        "service_host_directive",
+    ],
+)
 def test_config_values_cannot_inject_headers_or_directives(extra):
     with pytest.raises(ConfigError):
         parse_config(BASE + extra)
 
 
 def test_connection_header_cannot_strip_the_proxys_forwarding_headers(engine):
-    ex = engine.begin(Request("GET", "/", [
-        ("Host", HOST), ("Connection", "X-Forwarded-For, X-Forwarded-Proto, Cookie"),
-        ("X-Forwarded-For", "6.6.6.6"), ("Cookie", "_ga=1; PHPSESSID=s")], client_ip="10.0.0.1"))
+    ex = engine.begin(
+        Request(
+            "GET",
+            "/",
+            [
+                ("Host", HOST),
+                ("Connection", "X-Forwarded-For, X-Forwarded-Proto, Cookie"),
+                ("X-Forwarded-For", "6.6.6.6"),
+                ("Cookie", "_ga=1; PHPSESSID=s"),
+            ],
+            client_ip="10.0.0.1",
+        )
+    )
     sent = dict(ex.upstream_headers())
     assert sent["X-Forwarded-For"].endswith("10.0.0.1") and sent["X-Forwarded-Proto"] == "http"
     assert "Cookie" not in sent and "Connection" not in sent
@@ -274,32 +359,59 @@ def test_connection_header_cannot_strip_the_proxys_forwarding_headers(engine):
 
 # --- CSP violation reports -------------------------------------------------------------------
 
-REPORT_URI_BODY = json.dumps({"csp-report": {
-    "document-uri": f"http://{HOST}/", "effective-directive": "script-src-elem",
-    "violated-directive": "script-src-elem", "blocked-uri": "https://tracker.example/t.js"}})
-REPORTING_API_BODY = json.dumps([{"type": "csp-violation", "body": {
-    "effectiveDirective": "img-src", "blockedURL": "https://pixel.example/p.gif?x=1"}}])
+REPORT_URI_BODY = json.dumps(
+    {
+        "csp-report": {
+            "document-uri": f"http://{HOST}/",
+            "effective-directive": "script-src-elem",
+            "violated-directive": "script-src-elem",
+            "blocked-uri": "https://tracker.example/t.js",
+        }
+    }
+)
+REPORTING_API_BODY = json.dumps(
+    [
+        {
+            "type": "csp-violation",
+            "body": {
+                "effectiveDirective": "img-src",
+                "blockedURL": "https://pixel.example/p.gif?x=1",
+            },
+        }
+    ]
+)
 
 
 def report(engine, body, ctype="application/csp-report"):
-    ex = engine.begin(Request("POST", "/.consent/csp-report", [
-        ("Host", HOST), ("Content-Type", ctype)]))
+    ex = engine.begin(
+        Request("POST", "/.consent/csp-report", [("Host", HOST), ("Content-Type", ctype)])
+    )
     return ex, ex.local_response(body.encode() if isinstance(body, str) else body)
 
 
 def test_csp_reports_are_counted_by_directive_and_host(engine):
     ex, resp = report(engine, REPORT_URI_BODY)
     assert resp.status == 204 and ex.report.csp_violations == [
-        ("script-src-elem", "tracker.example")]
+        ("script-src-elem", "tracker.example")
+    ]
     ex, resp = report(engine, REPORTING_API_BODY, "application/reports+json")
     assert ex.report.csp_violations == [("img-src", "pixel.example")]
 
 
-@pytest.mark.parametrize("body", [
-    json.dumps({"csp-report": {"effective-directive": "x" * 100 + "; evil",
-                               "blocked-uri": "javascript:alert(1)"}}),
-    json.dumps({"csp-report": {"effective-directive": ["img-src"], "blocked-uri": 5}}),
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        json.dumps(
+            {
+                "csp-report": {
+                    "effective-directive": "x" * 100 + "; evil",
+                    "blocked-uri": "javascript:alert(1)",
+                }
+            }
+        ),
+        json.dumps({"csp-report": {"effective-directive": ["img-src"], "blocked-uri": 5}}),
+    ],
+)
 def test_hostile_csp_reports_become_bounded_labels(engine, body):
     ex, resp = report(engine, body)
     assert resp.status == 204 and ex.report.csp_violations == [("other", "other")]

@@ -33,7 +33,7 @@ ATTACKS = {
     "protocol_relative": "<script src=//www.google-analytics.com/a.js></script>",
     "uppercase_host": "<script src=//WWW.GOOGLE-ANALYTICS.COM/a.js></script>",
     "userinfo_looks_first_party": "<script src='https://shop.example@www.google-analytics.com/a.js'>"
-                                  "</script>",
+    "</script>",
     "port_and_trailing_dot": "<script src='https://www.google-analytics.com.:443/a.js'></script>",
     "percent_encoded_host": "<script src='https://www%2Egoogle-analytics%2ecom/a.js'></script>",
     "tab_inside_host": "<script src='https://www.google-ana\tlytics.com/a.js'></script>",
@@ -54,22 +54,19 @@ ATTACKS = {
     "script_after_cdata_with_gt": f"<![CDATA[ a>b ]]><script src={GA}></script>",
     "script_after_xmp": f"<xmp><script src=/x.js></xmp><script src={GA}></script>",
     "script_after_textarea_end_with_space": f"<textarea></textarea ><script src={GA}></script>",
-    "script_after_comment_lookalike_in_script":
-        f"<script>var a='<!--';</script><script src={GA}></script>",
-    "script_after_escaped_script_in_script":
-        f"<script><!--<script></script>--></script><script src={GA}></script>",
+    "script_after_comment_lookalike_in_script": f"<script>var a='<!--';</script><script src={GA}></script>",
+    "script_after_escaped_script_in_script": f"<script><!--<script></script>--></script><script src={GA}></script>",
     "iframe_srcdoc_entity_encoded": "<iframe srcdoc='&lt;script src=&quot;https://www.google-"
-                                    "analytics.com/a.js&quot;&gt;&lt;/script&gt;'></iframe>",
+    "analytics.com/a.js&quot;&gt;&lt;/script&gt;'></iframe>",
     "iframe_data_url": f"<iframe src='data:text/html,<script src={GA}></script>'></iframe>",
     "iframe_data_url_base64": "<iframe src='data:text/html;base64,PHNjcmlwdCBzcmM9Ly93d3cuZ29vZ2"
-                              "xlLWFuYWx5dGljcy5jb20vYS5qcz48L3NjcmlwdD4='></iframe>",
+    "xlLWFuYWx5dGljcy5jb20vYS5qcz48L3NjcmlwdD4='></iframe>",
     "iframe_javascript_url": f"<iframe src=\"javascript:'<script src={GA}></script>'\"></iframe>",
     "meta_refresh_to_tracker": f"<meta http-equiv=refresh content='0; url={PIXEL}'>",
     "meta_refresh_quoted_url": f"<meta http-equiv=Refresh content=\"5;URL='{PIXEL}'\">",
-    "meta_set_cookie_tracking_cookie":
-        "<meta http-equiv=Set-Cookie content='_fbp=fb.1.2.3; Path=/; Domain=facebook.com'>",
+    "meta_set_cookie_tracking_cookie": "<meta http-equiv=Set-Cookie content='_fbp=fb.1.2.3; Path=/; Domain=facebook.com'>",
     "base_href_to_tracker": "<base href='https://www.google-analytics.com/'>"
-                            "<script src=analytics.js></script>",
+    "<script src=analytics.js></script>",
     "link_rel_import": "<link rel=import href='https://www.google-analytics.com/a.html'>",
     "link_rel_modulepreload": f"<link rel=modulepreload href={GA}>",
     "link_rel_preload_imagesrcset": f"<link rel=preload as=image imagesrcset='{PIXEL} 2x'>",
@@ -89,9 +86,9 @@ ATTACKS = {
     "a_ping_hyperlink_auditing": f"<a href=/next ping='/local {PIXEL}'>next</a>",
     "area_ping": f"<map name=m><area href=/x ping={PIXEL}></map>",
     "inline_loader_script": "<script>var s=document.createElement('script');"
-                            "s.src='//www.google-analytics.com/a.js';</script>",
+    "s.src='//www.google-analytics.com/a.js';</script>",
     "inline_script_json_escaped_url": "<script>new Image().src='https:\\/\\/www.facebook.com"
-                                      "\\/tr?id=1';</script>",
+    "\\/tr?id=1';</script>",
     # CSS in <style>: every way CSS Syntax spells a URL load
     "style_import_url": "<style>@import url(https://www.google-analytics.com/x.css);</style>",
     "style_import_string": "<style>@import 'https://www.google-analytics.com/x.css';</style>",
@@ -103,9 +100,9 @@ ATTACKS = {
     "style_url_letter_escaped_name": f"<style>p{{background:u\\rl({PIXEL})}}</style>",
     "style_url_escaped_slashes": "<style>p{background:url(https:\\2f\\2fwww.facebook.com/tr)}</style>",
     "style_url_escaped_host_in_string": "<style>p{background:url('//www.f\\61 cebook.com/tr')}"
-                                        "</style>",
+    "</style>",
     "style_hex_escape_eats_newline_in_string": "<style>@import '//www.google-analytics.com/"
-                                               "\\61\n.css';</style>",
+    "\\61\n.css';</style>",
     "style_url_behind_escaped_control_character": f"<style>p{{x:url('\\1 {PIXEL}')}}</style>",
     "style_url_protocol_relative": "<style>p{background:url(//www.facebook.com/tr)}</style>",
     "style_url_backslashes": "<style>p{background:url('https:\\\\\\\\www.facebook.com/tr')}</style>",
@@ -115,37 +112,37 @@ ATTACKS = {
     "style_image_set": f"<style>p{{background:image-set('{PIXEL}' 1x, '/a.png' 2x)}}</style>",
     "style_webkit_image_set": f"<style>p{{background:-webkit-image-set(url({PIXEL}) 1x)}}</style>",
     "style_custom_property_into_image_set": f"<style>:root{{--bg:'{PIXEL}'}}"
-                                            "p{background:image-set(var(--bg) 1x)}</style>",
+    "p{background:image-set(var(--bg) 1x)}</style>",
     "style_font_face_src": "<style>@font-face{font-family:x;src:url(https://www.youtube.com/f.woff)"
-                           "}</style>",
+    "}</style>",
     "style_second_url_of_two": f"<style>p{{background:url(/a.png),url({PIXEL})}}</style>",
     "style_unterminated_at_end_of_file": f"<style>p{{background:url({PIXEL}",
     "style_in_body_after_text": f"<p>x</p><style>p{{cursor:url({PIXEL}),auto}}</style><p>y</p>",
     # characters the URL parser drops from a host (UTS #46 maps them to nothing)
     "soft_hyphen_entity_in_host": "<script src='https://www.google-ana&shy;lytics.com/a.js'>"
-                                  "</script>",
+    "</script>",
     "zero_width_space_entity_in_host": "<img src='https://www.face&#x200B;book.com/tr?id=1'>",
     "percent_encoded_soft_hyphen_in_host": "<script src='https://www.google-ana%C2%ADlytics.com"
-                                           "/a.js'></script>",
+    "/a.js'></script>",
     "raw_soft_hyphen_in_host": "<script src='https://www.google-ana\u00adlytics.com/a.js'>"
-                               "</script>",
+    "</script>",
     # documents in attributes: judged by rewriting them as pages are
     "srcdoc_double_encoded_entities": "<iframe srcdoc='<script src=https:&amp;#x2F;&amp;#x2F;"
-                                      "www.google-analytics.com/a.js></script>'></iframe>",
+    "www.google-analytics.com/a.js></script>'></iframe>",
     "srcdoc_nested_srcdoc": "<iframe srcdoc=\"<iframe srcdoc='&amp;lt;img src=https:&amp;amp;"
-                            "#x2F;&amp;amp;#x2F;www.facebook.com/tr&amp;gt;'></iframe>\"></iframe>",
+    "#x2F;&amp;amp;#x2F;www.facebook.com/tr&amp;gt;'></iframe>\"></iframe>",
     "srcdoc_style_attribute": "<iframe srcdoc=\"<p style='background:url(https:&amp;#x2F;"
-                              "&amp;#x2F;www.facebook.com/tr)'>x</p>\"></iframe>",
+    "&amp;#x2F;www.facebook.com/tr)'>x</p>\"></iframe>",
     "data_iframe_with_entity_encoded_url": "<iframe src='data:text/html,%3Cimg%20src%3D%22https"
-                                           "%3A%26%23x2F%3B%26%23x2F%3Bwww.facebook.com%2Ftr%22"
-                                           "%3E'></iframe>",
+    "%3A%26%23x2F%3B%26%23x2F%3Bwww.facebook.com%2Ftr%22"
+    "%3E'></iframe>",
     # inline scripts that are lists of URLs to fetch
-    "importmap_to_tracker": "<script type=importmap>{\"imports\": {\"a\": \"https://www.google-"
-                            "analytics.com/a.js\"}}</script><script type=module>import 'a'</script>",
-    "importmap_type_entity_encoded": "<script type='&#105;mportmap'>{\"imports\": {\"a\": "
-                                     "\"https://www.google-analytics.com/a.js\"}}</script>",
-    "speculation_rules_prefetch": "<script type=speculationrules>{\"prefetch\": [{\"urls\": "
-                                  "[\"https://www.facebook.com/tr?id=1\"]}]}</script>",
+    "importmap_to_tracker": '<script type=importmap>{"imports": {"a": "https://www.google-'
+    "analytics.com/a.js\"}}</script><script type=module>import 'a'</script>",
+    "importmap_type_entity_encoded": '<script type=\'&#105;mportmap\'>{"imports": {"a": '
+    '"https://www.google-analytics.com/a.js"}}</script>',
+    "speculation_rules_prefetch": '<script type=speculationrules>{"prefetch": [{"urls": '
+    '["https://www.facebook.com/tr?id=1"]}]}</script>',
 }
 
 
@@ -164,11 +161,20 @@ def test_attack_with_consent_passes_untouched(page):
     assert rewrite(data, state=ALL) == data
 
 
-@pytest.mark.parametrize("name", ["uppercase_tag_name", "duplicate_src_tracker_first",
-                                  "script_after_bang_comment_end", "svg_script_xlink_href",
-                                  "iframe_srcdoc_entity_encoded", "meta_refresh_to_tracker",
-                                  "script_after_escaped_script_in_script", "style_import_string",
-                                  "style_url_hex_escaped_name"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "uppercase_tag_name",
+        "duplicate_src_tracker_first",
+        "script_after_bang_comment_end",
+        "svg_script_xlink_href",
+        "iframe_srcdoc_entity_encoded",
+        "meta_refresh_to_tracker",
+        "script_after_escaped_script_in_script",
+        "style_import_string",
+        "style_url_hex_escaped_name",
+    ],
+)
 def test_tag_split_across_chunks_at_every_offset(name):
     data = ("<p>before</p>" + ATTACKS[name] + "<p>after</p>").encode()
     whole = rewrite(data)
@@ -191,8 +197,8 @@ HARMLESS = {
     "script_inside_textarea": f"<textarea><img src={PIXEL}></textarea>",
     "script_inside_noembed": f"<noembed><script src={GA}></script></noembed>",
     "script_inside_style": f"<style>/* <script src={GA}></script> */</style>",
-    "tracker_url_in_json_ld": "<script type=application/ld+json>{\"sameAs\": "
-                              "\"https://www.facebook.com/shop\"}</script>",
+    "tracker_url_in_json_ld": '<script type=application/ld+json>{"sameAs": '
+    '"https://www.facebook.com/shop"}</script>',
     "tag_inside_iframe_rawtext": f"<iframe><img src={PIXEL}></iframe>",
     "unterminated_tag_at_end_of_file": f"<p>x</p><script src={GA}",
     "unterminated_attribute_value_at_end_of_file": f"<img src='{PIXEL}",
@@ -215,9 +221,9 @@ FOREIGN = {
     "svg_title_holds_markup": f"<svg><title></title><textarea><img src='{PIXEL}'></svg>",
     "svg_script_text_is_markup": f"<svg><script><img src='{PIXEL}'></script></svg>",
     "svg_inline_script_loader": "<svg><script>new Image().src='https://www.facebook.com/tr"
-                                "?id=1'</script></svg>",
+    "?id=1'</script></svg>",
     "html_script_inside_svg_script": "<svg><script><foreignObject><script>new Image().src="
-                                     "'https://www.facebook.com/tr?id=1'</script></svg>",
+    "'https://www.facebook.com/tr?id=1'</script></svg>",
     "math_style_holds_markup": f"<math><style><img src='{PIXEL}'></style></math>",
     "cdata_gt_hides_no_img": f"<svg><![CDATA[ > <!-- ]]><img src='{PIXEL}'> -->",
     "breakout_img_inside_svg_style": f"<svg><style><b></b><img src='{PIXEL}'></style>",
@@ -226,9 +232,9 @@ FOREIGN = {
     "self_closing_svg_then_html_style_end": f"<svg/><style></style><img src='{PIXEL}'>",
     "svg_end_tag_closes": f"<svg><g></svg><xmp></xmp><img src='{PIXEL}'>",
     "foreign_object_closed_then_svg_style": f"<svg><foreignObject></foreignObject><style>"
-                                            f"<img src='{PIXEL}'></style></svg>",
+    f"<img src='{PIXEL}'></style></svg>",
     "nested_svg_in_foreign_object": f"<svg><foreignObject><svg><style><img src='{PIXEL}'>"
-                                    "</style></svg></foreignObject></svg>",
+    "</style></svg></foreignObject></svg>",
     "math_mglyph_is_foreign": f"<math><mi><mglyph><style><img src='{PIXEL}'></style>",
     "annotation_xml_without_html_encoding": f"<math><annotation-xml><style><img src='{PIXEL}'>",
     "annotation_xml_svg_is_foreign": f"<math><annotation-xml><svg><xmp><img src='{PIXEL}'>",
@@ -237,7 +243,7 @@ FOREIGN = {
     "svg_style_import_by_character_reference": f"<svg><style>@import u&#114;l({GA});</style>",
     "svg_style_import_in_cdata": f"<svg><style><![CDATA[@import url({GA});]]></style></svg>",
     "cdata_in_svg_nested_in_desc": f"<svg><desc><svg><g><![CDATA[ <!-- ]]>"
-                                   f"<style><img src='{PIXEL}'></style>",
+    f"<style><img src='{PIXEL}'></style>",
 }
 
 
@@ -248,10 +254,8 @@ STYLE_ATTRIBUTES = {
     "style_attribute_entity_encoded": f"<p style='background:&#117;rl({PIXEL})'>x</p>",
     "style_attribute_escaped_unquoted": f"<span style=background:\\75rl({PIXEL})>x</span>",
     "style_attribute_on_a_loading_tag": f"<img src=/a.png style='background:url({PIXEL})'>",
-    "style_and_background_both_blocked":
-        f"<table><tr><td background={PIXEL} style='background:url({PIXEL})'>x</table>",
-    "style_attribute_second_copy_ignored_first_loads":
-        f"<div style='background:url({PIXEL})' style='color:red'>x</div>",
+    "style_and_background_both_blocked": f"<table><tr><td background={PIXEL} style='background:url({PIXEL})'>x</table>",
+    "style_attribute_second_copy_ignored_first_loads": f"<div style='background:url({PIXEL})' style='color:red'>x</div>",
     "style_attribute_on_an_svg_element": f"<svg><rect style='fill:url({PIXEL}#g)'/></svg>",
     "style_attribute_uppercase_url": f"<b STYLE='background:URL( \"{PIXEL}\" )'>x</b>",
 }
@@ -285,28 +289,36 @@ FOREIGN_HARMLESS = {
     "math_mi_style": f"<math><mi><style><img src='{PIXEL}'></style></mi></math>",
     "math_mtext_title": f"<math><mtext><title><img src='{PIXEL}'></title></mtext></math>",
     "annotation_xml_html": f"<math><annotation-xml encoding=Text/HTML><noembed>"
-                           f"<img src='{PIXEL}'></noembed>",
+    f"<img src='{PIXEL}'></noembed>",
     "svg_cdata_holds_tag": f"<svg><![CDATA[ <img src='{PIXEL}'> ]]></svg>",
-    "cdata_after_html_in_foreign_object_is_bogus_comment":
-        f"<svg><foreignObject><p><![CDATA[ <img src='{PIXEL}' ]]></svg>",
+    "cdata_after_html_in_foreign_object_is_bogus_comment": f"<svg><foreignObject><p><![CDATA[ <img src='{PIXEL}' ]]></svg>",
     "svg_comment": f"<svg><!-- <img src='{PIXEL}'> --></svg>",
     "breakout_end_p_makes_iframe_raw_text": f"<svg></p><iframe><img src='{PIXEL}'></iframe>",
     "svg_script_in_desc_is_script_data": f"<svg><desc><script>'<img src=\"{PIXEL}\">'</script>",
 }
 
 
-@pytest.mark.parametrize("page", [*HARMLESS.values(), *FOREIGN_HARMLESS.values()],
-                         ids=[*HARMLESS, *FOREIGN_HARMLESS])
+@pytest.mark.parametrize(
+    "page", [*HARMLESS.values(), *FOREIGN_HARMLESS.values()], ids=[*HARMLESS, *FOREIGN_HARMLESS]
+)
 def test_tracker_text_that_is_no_tag_is_left_alone(page):
     data = page.encode()
     assert live_trackers(data) == []
     assert rewrite(data) == data
 
 
-@pytest.mark.parametrize("name", ["svg_style_holds_markup", "cdata_gt_hides_no_img",
-                                  "svg_inline_script_loader", "nested_svg_in_foreign_object",
-                                  "breakout_end_p_then_style", "svg_style_import",
-                                  "svg_style_import_in_cdata"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "svg_style_holds_markup",
+        "cdata_gt_hides_no_img",
+        "svg_inline_script_loader",
+        "nested_svg_in_foreign_object",
+        "breakout_end_p_then_style",
+        "svg_style_import",
+        "svg_style_import_in_cdata",
+    ],
+)
 def test_foreign_content_split_across_chunks_at_every_offset(name):
     data = ("<p>before</p>" + FOREIGN[name] + "<p>after</p>").encode()
     whole = rewrite(data)
@@ -334,7 +346,7 @@ def test_path_prefix_service_matches_the_path_the_server_reads(url):
     data = f"<img src='{url}'>".encode()
     assert live_trackers(data)
     out = rewrite(data, state=SOCIAL)
-    assert live_trackers(out) == [] and b"data-consent-blocked=\"facebook-pixel\"" in out
+    assert live_trackers(out) == [] and b'data-consent-blocked="facebook-pixel"' in out
     plugin = b"<iframe src='https://www.facebook.com/plugins/./page.php'></iframe>"
     assert rewrite(plugin, state=SOCIAL) == plugin  # social allowed: the plugin loads
 
@@ -367,8 +379,10 @@ def test_relative_urls_resolve_against_a_base_on_a_tracker_host(page, skip):
 
 
 def test_only_the_first_base_with_an_href_counts_and_a_blocked_one_does_not():
-    data = (b"<base target=_top><base href='https://www.google-analytics.com/'>"
-            b"<base href='https://www.facebook.com/'><img src=tr>")
+    data = (
+        b"<base target=_top><base href='https://www.google-analytics.com/'>"
+        b"<base href='https://www.facebook.com/'><img src=tr>"
+    )
     out = rewrite(data, state=SOCIAL)
     assert b"data-consent-href" in out  # the analytics base is neutralised: the next counts
     assert b'<img data-consent-blocked="facebook-pixel"' in out
@@ -389,9 +403,13 @@ def test_utf16_page_is_rewritten_as_utf8(codec, declared):
     assert live_trackers(page.encode())
     ctype = "text/html; charset=UTF-16" + ("BE" if codec.endswith("be") else "")
     for chunk in (1, 7, len(data)):
-        rw = HtmlRewriter(Neutraliser(POLICY, NO_DECISION, MARK), BANNER, False,
-                          content_type=ctype if declared else "text/html; charset=iso-8859-1")
-        out = b"".join(rw.feed(data[i:i + chunk]) for i in range(0, len(data), chunk))
+        rw = HtmlRewriter(
+            Neutraliser(POLICY, NO_DECISION, MARK),
+            BANNER,
+            False,
+            content_type=ctype if declared else "text/html; charset=iso-8859-1",
+        )
+        out = b"".join(rw.feed(data[i : i + chunk]) for i in range(0, len(data), chunk))
         out += rw.close()
         assert out.startswith(b"\xef\xbb\xbf") and out.count(b"\xef\xbb\xbf") == 1
         assert live_trackers(out[3:]) == []
@@ -401,8 +419,10 @@ def test_utf16_page_is_rewritten_as_utf8(codec, declared):
 # The proxy's marks: what banner.js activates. The site's own data-consent-* attributes (user
 # content keeping data-*) must never pass for them.
 def test_site_data_consent_attributes_on_a_neutralised_element_are_renamed():
-    data = (b"<iframe data-consent-srcdoc='<script>alert(1)</script>' src=https://www.youtube.com/"
-            b"embed/x DATA-CONSENT-MARK=guess data-consent-action=open data-consent-blocked=x>")
+    data = (
+        b"<iframe data-consent-srcdoc='<script>alert(1)</script>' src=https://www.youtube.com/"
+        b"embed/x DATA-CONSENT-MARK=guess data-consent-action=open data-consent-blocked=x>"
+    )
     out = rewrite(data)
     assert out.count(b"data-consent-mark=") == 1
     assert b'data-consent-mark="%s"' % MARK.encode() in out
@@ -412,8 +432,10 @@ def test_site_data_consent_attributes_on_a_neutralised_element_are_renamed():
 
 
 def test_site_data_consent_attributes_elsewhere_get_no_mark():
-    data = (b"<img data-consent-blocked=google-analytics data-consent-src='javascript:alert(1)'>"
-            b"<a data-consent-href='javascript:alert(1)' data-consent-blocked=x>x</a>")
+    data = (
+        b"<img data-consent-blocked=google-analytics data-consent-src='javascript:alert(1)'>"
+        b"<a data-consent-href='javascript:alert(1)' data-consent-blocked=x>x</a>"
+    )
     assert rewrite(data) == data and rewrite(data, state=ALL) == data
 
 

@@ -32,28 +32,35 @@ ANSWERS = {
     b"/bad-gzip": HEAD + b"Content-Encoding: gzip\r\nContent-Length: 20\r\n\r\n" + b"\x1f\x8b" * 10,
     b"/bad-br": HEAD + b"Content-Encoding: br\r\nContent-Length: 12\r\n\r\n" + b"not brotli!!",
     b"/bad-zstd": HEAD + b"Content-Encoding: zstd\r\nContent-Length: 12\r\n\r\nnot zstd!!!!",
-    b"/truncated-gzip": HEAD + b"Content-Encoding: gzip\r\nContent-Length: 30\r\n\r\n"
-                        + gzip.compress(HTML)[:30],
+    b"/truncated-gzip": HEAD
+    + b"Content-Encoding: gzip\r\nContent-Length: 30\r\n\r\n"
+    + gzip.compress(HTML)[:30],
     b"/short-body": HEAD + b"Content-Length: 1000\r\n\r\n" + HTML,
     b"/long-body": HEAD + b"Content-Length: 10\r\n\r\n" + HTML,
     b"/reset": HEAD + b"Transfer-Encoding: chunked\r\n\r\n5\r\n<html\r\n",
     b"/control-set-cookie": HEAD + b"Set-Cookie: PHPSESSID=a\x01b; Path=/\r\n"
-                            b"Set-Cookie: PHPSESSID=ok; Path=/\r\nX-Odd: a\x7fb\r\n"
-                            b"Content-Length: %d\r\n\r\n" % len(HTML) + HTML,
+    b"Set-Cookie: PHPSESSID=ok; Path=/\r\nX-Odd: a\x7fb\r\n"
+    b"Content-Length: %d\r\n\r\n" % len(HTML) + HTML,
 }
 
 
 TRACKER = b"<script src=https://www.google-analytics.com/analytics.js></script>"
 BOMB = gzip.compress(b"\0" * (64 << 20), 1)  # 64 MiB of zeros in 64 KB
-ANSWERS.update({
-    b"/gzip-bomb": HEAD + b"Content-Encoding: gzip\r\nContent-Length: %d\r\n\r\n" % len(BOMB)
-                   + BOMB,
-    b"/coding-utf8": HEAD + b"Content-Encoding: UTF-8\r\nContent-Length: %d\r\n\r\n"
-                     % len(TRACKER) + TRACKER,
-    b"/plain-then-html": HEAD.replace(b"Content-Type: text/html", b"Content-Type: text/plain\r\n"
-                                      b"Content-Type: text/html")
-                         + b"Content-Length: %d\r\n\r\n" % len(TRACKER) + TRACKER,
-})
+ANSWERS.update(
+    {
+        b"/gzip-bomb": HEAD
+        + b"Content-Encoding: gzip\r\nContent-Length: %d\r\n\r\n" % len(BOMB)
+        + BOMB,
+        b"/coding-utf8": HEAD
+        + b"Content-Encoding: UTF-8\r\nContent-Length: %d\r\n\r\n" % len(TRACKER)
+        + TRACKER,
+        b"/plain-then-html": HEAD.replace(
+            b"Content-Type: text/html", b"Content-Type: text/plain\r\nContent-Type: text/html"
+        )
+        + b"Content-Length: %d\r\n\r\n" % len(TRACKER)
+        + TRACKER,
+    }
+)
 
 
 ENDLESS: set[asyncio.StreamWriter] = set()  # /endless responses still being written
@@ -63,8 +70,9 @@ async def endless(writer: asyncio.StreamWriter) -> None:
     """An HTML page that never ends, until the proxy hangs up."""
     ENDLESS.add(writer)
     try:
-        writer.write(HEAD.replace(b"Connection: close\r\n", b"")
-                     + b"Transfer-Encoding: chunked\r\n\r\n")
+        writer.write(
+            HEAD.replace(b"Connection: close\r\n", b"") + b"Transfer-Encoding: chunked\r\n\r\n"
+        )
         while True:
             writer.write(b"1000\r\n" + b"<p>" + b"x" * 4089 + b"</p>\r\n")
             await writer.drain()
@@ -123,14 +131,18 @@ async def exchange(url: str, raw: bytes, wait: float = 10) -> bytes:
 
 async def get(url: str, path: str, wait: float = 10) -> tuple[bytes, float]:
     start = time.monotonic()
-    data = await exchange(url, b"GET %s HTTP/1.1\r\nHost: shop.example.com\r\n"
-                          b"Connection: close\r\n\r\n" % path.encode(), wait)
+    data = await exchange(
+        url,
+        b"GET %s HTTP/1.1\r\nHost: shop.example.com\r\nConnection: close\r\n\r\n" % path.encode(),
+        wait,
+    )
     return data, time.monotonic() - start
 
 
 @pytest.mark.parametrize("path", ["/bad-gzip", "/bad-br", "/bad-zstd", "/truncated-gzip"])
 async def test_broken_coding_from_origin_is_502_or_a_cut_response_never_a_hang(
-        start_proxy, origin, path):
+    start_proxy, origin, path
+):
     url = await start_proxy(origin)
     data, took = await get(url, path)
     assert took < 5
@@ -140,8 +152,7 @@ async def test_broken_coding_from_origin_is_502_or_a_cut_response_never_a_hang(
         assert not data.endswith(b"0\r\n\r\n")
 
 
-async def test_origin_header_with_a_control_character_is_dropped_not_a_500(
-        start_proxy, origin):
+async def test_origin_header_with_a_control_character_is_dropped_not_a_500(start_proxy, origin):
     data, _ = await get(await start_proxy(origin), "/control-set-cookie")
     head = data.split(b"\r\n\r\n")[0]
     assert data.startswith(b"HTTP/1.1 200 ") and b"<p>hello</p>" in data
@@ -150,7 +161,8 @@ async def test_origin_header_with_a_control_character_is_dropped_not_a_500(
 
 
 async def test_gzip_bomb_from_the_origin_is_a_clear_error_in_bounded_memory(
-        adapter, start_proxy, origin):
+    adapter, start_proxy, origin
+):
     url = await start_proxy(origin, "limits: {html_bytes: 1048576}\n")
     pid = _listening_mitmdump(url) if adapter == "mitmdump" else os.getpid()
     before = peak_rss_kib(pid)
@@ -165,8 +177,7 @@ async def test_gzip_bomb_from_the_origin_is_a_clear_error_in_bounded_memory(
 
 
 @pytest.mark.parametrize("path", ["/coding-utf8", "/plain-then-html"])
-async def test_html_the_browser_renders_despite_odd_headers_is_rewritten(
-        start_proxy, origin, path):
+async def test_html_the_browser_renders_despite_odd_headers_is_rewritten(start_proxy, origin, path):
     data, _ = await get(await start_proxy(origin), path)
     head, _, body = data.partition(b"\r\n\r\n")
     assert b"data-consent-src=https://www.google-analytics.com" in body
@@ -181,7 +192,8 @@ async def test_origin_shorter_than_its_content_length_is_cut_not_completed(start
 
 
 async def test_origin_longer_than_its_content_length_is_not_smuggled_into_the_next_answer(
-        start_proxy, origin):
+    start_proxy, origin
+):
     url = await start_proxy(origin)
     data, _ = await get(url, "/long-body")
     assert data.startswith((b"HTTP/1.1 502", b"HTTP/1.1 200"))
@@ -209,8 +221,10 @@ async def test_origin_down_is_502_at_once_and_recovers(start_proxy):
     assert data.startswith(b"HTTP/1.1 502")
 
 
-HUGE_CHUNK = (b"<p>" + b"legacy text " * 5000 + b"</p><script src=https://www.google-analytics"
-              b".com/analytics.js></script>\n")
+HUGE_CHUNK = (
+    b"<p>" + b"legacy text " * 5000 + b"</p><script src=https://www.google-analytics"
+    b".com/analytics.js></script>\n"
+)
 HUGE_MIB = 100
 
 
@@ -233,16 +247,17 @@ def huge_origin() -> Iterator[str]:
 
 
 @pytest.mark.timeout(180)
-async def test_100_mib_html_page_is_rewritten_in_bounded_memory(
-        adapter, start_proxy, huge_origin):
+async def test_100_mib_html_page_is_rewritten_in_bounded_memory(adapter, start_proxy, huge_origin):
     url = await start_proxy(huge_origin)
     pid = _listening_mitmdump(url) if adapter == "mitmdump" else os.getpid()
     before = peak_rss_kib(pid)
     size = blocked = 0
     tail = b""
     timeout = aiohttp.ClientTimeout(total=150)
-    async with aiohttp.ClientSession(auto_decompress=False, timeout=timeout) as session, \
-            session.get(url + "/huge", headers={"Sec-Fetch-Dest": "document"}) as resp:
+    async with (
+        aiohttp.ClientSession(auto_decompress=False, timeout=timeout) as session,
+        session.get(url + "/huge", headers={"Sec-Fetch-Dest": "document"}) as resp,
+    ):
         async for chunk in resp.content.iter_chunked(1 << 16):
             size += len(chunk)
             window = tail + chunk
@@ -269,6 +284,7 @@ def _listening_mitmdump(url: str) -> int:
 
 # --- the aiohttp adapter's own HTTP server --------------------------------------------------
 
+
 @pytest.fixture
 async def proxy_for(origin) -> AsyncIterator[Callable[..., Awaitable[str]]]:
     running: list[server.Running] = []
@@ -277,6 +293,7 @@ async def proxy_for(origin) -> AsyncIterator[Callable[..., Awaitable[str]]]:
         engine = Engine(parse_config(CONFIG.format(upstream=upstream)), KEYS)
         running.append(await server.start(engine, "127.0.0.1", 0))
         return f"http://127.0.0.1:{running[-1].port}"
+
     yield start
     for r in running:
         await r.stop()
@@ -285,16 +302,12 @@ async def proxy_for(origin) -> AsyncIterator[Callable[..., Awaitable[str]]]:
 # Requests two parsers could frame differently (request smuggling): refused by both adapters
 # (aiohttp's llhttp answers 400, mitmproxy 400 or hangs up), never forwarded.
 SMUGGLING = {
-    "content_length_and_transfer_encoding":
-        b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n"
-        b"0\r\n\r\nGET /admin HTTP/1.1\r\nHost: a\r\n\r\n",
-    "two_different_content_lengths":
-        b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nContent-Length: 40\r\n\r\nabcd",
-    "transfer_encoding_obfuscated":
-        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n",
+    "content_length_and_transfer_encoding": b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n"
+    b"0\r\n\r\nGET /admin HTTP/1.1\r\nHost: a\r\n\r\n",
+    "two_different_content_lengths": b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nContent-Length: 40\r\n\r\nabcd",
+    "transfer_encoding_obfuscated": b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n",
     "space_before_colon": b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length : 5\r\n\r\nabcde",
-    "bare_lf_in_chunk_size":
-        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\nabcde\r\n0\r\n\r\n",
+    "bare_lf_in_chunk_size": b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\nabcde\r\n0\r\n\r\n",
 }
 
 
@@ -321,7 +334,8 @@ async def test_malformed_or_oversized_request_is_refused(proxy_for, raw):
 
 
 async def test_client_leaving_mid_stream_leaks_no_task_and_frees_the_origin(
-        adapter, start_proxy, origin):
+    adapter, start_proxy, origin
+):
     """Visitors who leave while an endless page streams: the proxy must drop the upstream
     connection too (the origin sees every stream end) and, in-process, keep no task."""
     url = await start_proxy(origin)
@@ -428,8 +442,9 @@ async def test_soak_memory_and_fds_stay_flat(proxy_for, origin, monkeypatch):
     await asyncio.sleep(0.5)
     gc.collect()
     rss1, fds1 = _rss_kib(), _fds()
-    print(f"soak: {total} requests in {seconds:.0f} s; RSS {rss0} -> {rss1} KiB; "
-          f"fds {fds0} -> {fds1}")
+    print(
+        f"soak: {total} requests in {seconds:.0f} s; RSS {rss0} -> {rss1} KiB; fds {fds0} -> {fds1}"
+    )
     assert total > seconds * 20
     assert fds1 <= fds0 + 4
     assert rss1 - rss0 < 20 * 1024

@@ -66,18 +66,30 @@ def status(answer: bytes) -> int:
     return int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/") else 0
 
 
-@pytest.mark.parametrize("target", [
-    "CONNECT @127.0.0.1:{port}", "CONNECT 127.0.0.1:{port}", "GET @127.0.0.1:{port}/",
-    "GET http://127.0.0.1:{port}/", "POST http://user@127.0.0.1:{port}/x",
-])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "CONNECT @127.0.0.1:{port}",
+        "CONNECT 127.0.0.1:{port}",
+        "GET @127.0.0.1:{port}/",
+        "GET http://127.0.0.1:{port}/",
+        "POST http://user@127.0.0.1:{port}/x",
+    ],
+)
 async def test_request_target_tricks_never_reach_another_port(
-        start_proxy: Callable[..., Awaitable[str]], origin: str,
-        bystander: tuple[int, list[bytes]], target: str) -> None:
+    start_proxy: Callable[..., Awaitable[str]],
+    origin: str,
+    bystander: tuple[int, list[bytes]],
+    target: str,
+) -> None:
     port, seen = bystander
     proxy = await start_proxy(origin)
-    answer = await exchange(proxy, f"{target.format(port=port)} HTTP/1.1\r\n"
-                            f"Host: shop.example.com\r\nContent-Length: 4\r\n"
-                            f"Connection: close\r\n\r\nbody".encode())
+    answer = await exchange(
+        proxy,
+        f"{target.format(port=port)} HTTP/1.1\r\n"
+        f"Host: shop.example.com\r\nContent-Length: 4\r\n"
+        f"Connection: close\r\n\r\nbody".encode(),
+    )
     assert b"secret" not in answer
     assert 400 <= status(answer) < 500, answer[:200]
     await asyncio.sleep(0.2)
@@ -85,11 +97,15 @@ async def test_request_target_tricks_never_reach_another_port(
 
 
 async def test_host_with_two_thousand_labels_is_refused_not_answered_with_megabytes(
-        start_proxy: Callable[..., Awaitable[str]], origin: str) -> None:
+    start_proxy: Callable[..., Awaitable[str]], origin: str
+) -> None:
     proxy = await start_proxy(origin)
     cookies = "; ".join(f"c{i}=1" for i in range(20))
-    answer = await exchange(proxy, f"GET / HTTP/1.1\r\nHost: {'a.' * 2000}com\r\n"
-                            f"Cookie: {cookies}\r\nConnection: close\r\n\r\n".encode())
+    answer = await exchange(
+        proxy,
+        f"GET / HTTP/1.1\r\nHost: {'a.' * 2000}com\r\n"
+        f"Cookie: {cookies}\r\nConnection: close\r\n\r\n".encode(),
+    )
     assert status(answer) in (400, 431) and len(answer) < 4096
 
 
@@ -97,21 +113,32 @@ HUGE_HEAD = "".join(f"X-Filler-{i}: {'a' * 8000}\r\n" for i in range(8))  # 64 K
 
 
 async def test_request_head_over_32_kb_is_refused_with_431(
-        start_proxy: Callable[..., Awaitable[str]], origin: str) -> None:
+    start_proxy: Callable[..., Awaitable[str]], origin: str
+) -> None:
     proxy = await start_proxy(origin)
-    answer = await exchange(proxy, f"GET / HTTP/1.1\r\nHost: shop.example.com\r\n{HUGE_HEAD}"
-                            "Connection: close\r\n\r\n".encode())
+    answer = await exchange(
+        proxy,
+        f"GET / HTTP/1.1\r\nHost: shop.example.com\r\n{HUGE_HEAD}"
+        "Connection: close\r\n\r\n".encode(),
+    )
     assert status(answer) == 431 and b'"path"' not in answer
 
 
-@pytest.mark.parametrize("raw", [
-    b"GARBAGE\r\n\r\n", b"GET / HTTP/1.1\r\nHost: a\x01b\r\n\r\n",
-    b"GET / HTTP/1.1\r\nHost: x\r\nX: " + b"a" * 9000 + b"\r\n\r\n",
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"GARBAGE\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\x01b\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nX: " + b"a" * 9000 + b"\r\n\r\n",
+    ],
+)
 @pytest.mark.parametrize("adapter", ["aiohttp"])  # mitmdump logs in its own process
 async def test_malformed_request_is_one_log_line_not_a_traceback(
-        start_proxy: Callable[..., Awaitable[str]], origin: str,
-        caplog: pytest.LogCaptureFixture, raw: bytes) -> None:
+    start_proxy: Callable[..., Awaitable[str]],
+    origin: str,
+    caplog: pytest.LogCaptureFixture,
+    raw: bytes,
+) -> None:
     proxy = await start_proxy(origin)
     with caplog.at_level(logging.INFO):  # serve's level
         answer = await exchange(proxy, raw)
@@ -146,8 +173,10 @@ async def counting_origin() -> AsyncIterator[tuple[str, set[asyncio.StreamWriter
 
 
 async def test_slow_request_body_is_cut_and_frees_the_origin_connection(
-        adapter: str, start_proxy: Callable[..., Awaitable[str]],
-        counting_origin: tuple[str, set[asyncio.StreamWriter]]) -> None:
+    adapter: str,
+    start_proxy: Callable[..., Awaitable[str]],
+    counting_origin: tuple[str, set[asyncio.StreamWriter]],
+) -> None:
     """One byte every 0.2 s. serve answers 408 once the body averages under body_min_rate
     after body_idle_seconds; mitmproxy reads the whole body before it connects upstream, so
     the origin never sees the slow visitor (and the visitor only holds mitmproxy's side)."""
@@ -157,8 +186,9 @@ async def test_slow_request_body_is_cut_and_frees_the_origin_connection(
     reader, writer = await asyncio.open_connection(host, int(port))
     answer = b""
     try:
-        writer.write(b"POST /upload HTTP/1.1\r\nHost: shop.example.com\r\n"
-                     b"Content-Length: 100000\r\n\r\n")
+        writer.write(
+            b"POST /upload HTTP/1.1\r\nHost: shop.example.com\r\nContent-Length: 100000\r\n\r\n"
+        )
         for _ in range(20):  # 4 s
             writer.write(b"x")
             await writer.drain()

@@ -17,7 +17,7 @@ def test_names_not_encoded_are_rarely_found():
     rng = random.Random(16)
     others = [f"other{rng.random()}.example.org" for _ in range(50_000)]
     false = sum(domainset.contains(values, span, n) for n in others)
-    assert false <= 3 * len(others) / 2 ** domainset.BITS + 3, false
+    assert false <= 3 * len(others) / 2**domainset.BITS + 3, false
 
 
 def test_the_code_costs_about_bits_plus_two_per_name():
@@ -37,4 +37,4 @@ def test_the_guards_decoder_reads_as_many_bits_as_the_encoder_writes():
 
     guard = asset("guard.js").decode()
     assert f"j < {domainset.BITS}; j++) r = r * 2 + bit()" in guard
-    assert f"last += q * {2 ** domainset.BITS} + r" in guard
+    assert f"last += q * {2**domainset.BITS} + r" in guard

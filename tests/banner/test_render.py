@@ -20,8 +20,9 @@ def banner(config):
 def test_markup_is_well_formed_xml_so_xhtml_pages_survive(banner):
     for state in (NO_DECISION, DECIDED):
         markup = banner.render(state, "fr", "/a?b=1&c=<2>", "n0nce")
-        xml.dom.minidom.parseString(b'<body xmlns="http://www.w3.org/1999/xhtml">' + markup
-                                    + b"</body>")
+        xml.dom.minidom.parseString(
+            b'<body xmlns="http://www.w3.org/1999/xhtml">' + markup + b"</body>"
+        )
     xml.dom.minidom.parseString(banner.script_tag(DECIDED, "n0nce"))
 
 
@@ -29,15 +30,19 @@ def test_nothing_optional_is_pre_ticked_and_necessary_is_locked(banner):
     markup = banner.render(NO_DECISION, "en", "/").decode()
     ticked = re.findall(r'<input [^>]*checked="checked"[^>]*>', markup)
     assert ticked and all('disabled="disabled"' in t for t in ticked)
-    assert all('value="necessary"' in t or 'data-consent-service-category="necessary"' in t
-               for t in ticked)
+    assert all(
+        'value="necessary"' in t or 'data-consent-service-category="necessary"' in t for t in ticked
+    )
 
 
 def test_a_choice_ticks_its_categories_and_services(banner):
     markup = banner.render(DECIDED, "en", "/").decode()
     assert re.search(r'data-consent-category="analytics" checked="checked"', markup)
-    assert re.search(r'data-consent-service="youtube" data-consent-service-category="social"'
-                     r' checked="checked"', markup)
+    assert re.search(
+        r'data-consent-service="youtube" data-consent-service-category="social"'
+        r' checked="checked"',
+        markup,
+    )
     assert not re.search(r'data-consent-category="social" checked', markup)
 
 
@@ -45,8 +50,11 @@ def test_undecided_banner_is_open_and_closing_it_refuses(banner):
     markup = banner.render(NO_DECISION, "en", "/").decode()
     assert '<dialog class="cp-banner cp-bar" aria-labelledby="cp-title" ' in markup
     assert 'open=""' in markup.split("<form")[0]
-    assert re.search(r'value="reject-all" formaction="/\.consent/choice\?via=close" '
-                     r'class="cp-close" data-consent-action="close"', markup)
+    assert re.search(
+        r'value="reject-all" formaction="/\.consent/choice\?via=close" '
+        r'class="cp-close" data-consent-action="close"',
+        markup,
+    )
     decided = banner.render(DECIDED, "en", "/").decode()
     assert 'open=""' not in decided.split("<form")[0]
     assert 'type="button" class="cp-close"' in decided
@@ -60,8 +68,12 @@ def test_per_request_values_are_escaped_and_the_nonce_is_spliced(banner):
 
 
 def test_texts_follow_the_language_and_the_operator_overrides(config):
-    custom = replace(config, banner=BannerSettings(
-        texts={"fr": {"accept-all": "J'accepte"}}, privacy_url="/confidentialite"))
+    custom = replace(
+        config,
+        banner=BannerSettings(
+            texts={"fr": {"accept-all": "J'accepte"}}, privacy_url="/confidentialite"
+        ),
+    )
     markup = Banner(custom, Policy(custom)).render(NO_DECISION, "fr", "/").decode()
     assert "J&#x27;accepte" in markup and "Tout refuser" in markup
     assert 'href="/confidentialite">Politique de confidentialit&#233;</a>' in markup
@@ -94,6 +106,7 @@ banner:
   css: extra.css
 """)
     from consentproxy.config import load_config
+
     cfg = load_config(tmp_path / "c.yaml")
     markup = Banner(cfg, Policy(cfg)).render(NO_DECISION, "en", "/").decode()
     assert "--cp-accent:#7a1f00;" in markup and ".cp-logo{max-height: 60px;}" in markup
@@ -122,25 +135,32 @@ DNS = 'data-consent-action="do-not-sell"'
 def test_an_opt_out_region_asks_nothing_and_offers_the_do_not_sell_control(banner):
     markup = banner.render(REGIME, "en", "/here").decode()
     assert 'open=""' not in markup.split("<form")[0]
-    assert ('<form method="post" action="/.consent/choice?via=do-not-sell"><input '
-            'type="hidden" name="return" value="/here"/>') in markup
-    assert ('<button type="submit" name="action" value="reject-all" class="cp-manage cp-dns" '
-            'data-consent-action="do-not-sell">Do Not Sell or Share My Personal Information'
-            '</button>') in markup
+    assert (
+        '<form method="post" action="/.consent/choice?via=do-not-sell"><input '
+        'type="hidden" name="return" value="/here"/>'
+    ) in markup
+    assert (
+        '<button type="submit" name="action" value="reject-all" class="cp-manage cp-dns" '
+        'data-consent-action="do-not-sell">Do Not Sell or Share My Personal Information'
+        "</button>"
+    ) in markup
     assert 'id="cp-opt-out"' in markup and "Manage cookies</a>" in markup
     # Closing the preferences changes nothing: the regime is no refusal to confirm.
     assert re.search(r'<button type="button" class="cp-close"', markup)
     assert all(f'data-consent-category="{c}" checked="checked"' in markup for c in OPTIONAL)
-    xml.dom.minidom.parseString(b'<body xmlns="http://www.w3.org/1999/xhtml">'
-                                + markup.encode() + b"</body>")
+    xml.dom.minidom.parseString(
+        b'<body xmlns="http://www.w3.org/1999/xhtml">' + markup.encode() + b"</body>"
+    )
 
 
 def test_once_opted_out_or_decided_the_opt_out_note_and_control_go(banner):
-    opted_out = banner.render(replace(REGIME, decided=True, categories=frozenset()),
-                              "en", "/").decode()
+    opted_out = banner.render(
+        replace(REGIME, decided=True, categories=frozenset()), "en", "/"
+    ).decode()
     assert DNS not in opted_out and 'id="cp-opt-out"' not in opted_out
-    kept = banner.render(replace(REGIME, decided=True, categories=frozenset({"analytics"})),
-                         "en", "/").decode()
+    kept = banner.render(
+        replace(REGIME, decided=True, categories=frozenset({"analytics"})), "en", "/"
+    ).decode()
     assert DNS in kept and 'id="cp-opt-out"' not in kept
 
 
@@ -148,8 +168,9 @@ def test_the_privacy_signal_in_an_opt_out_region_refused_every_optional_category
     markup = banner.render(replace(REGIME, categories=frozenset(), gpc=True), "en", "/").decode()
     assert DNS not in markup and 'id="cp-opt-out"' not in markup
     note = re.search(r'<p class="cp-note" id="cp-gpc">([^<]*)</p>', markup)
-    assert note and all(c in note.group(1) for c in ("Audience measurement", "Advertising",
-                                                   "Social networks"))
+    assert note and all(
+        c in note.group(1) for c in ("Audience measurement", "Advertising", "Social networks")
+    )
 
 
 @pytest.mark.parametrize("lang", ["en", "fr", "de", "es", "it", "nl", "pt", "pl"])

@@ -78,21 +78,35 @@ def test_every_catalog_lifetime_reads_in_every_language(lang):
         assert localise_retention(svc.retention, lang) is not None, svc.retention
 
 
-@pytest.mark.parametrize(("text", "lang", "expected"), [
-    ("2 years (_ga), 24 hours (_gid)", "de", "2 Jahre (_ga), 24 Stunden (_gid)"),
-    ("up to 13 months (Google's own cookies)", "de",
-     "bis zu 13 Monaten (eigene Cookies von Google)"),
-    ("up to 1 year", "pl", "do 1 roku"), ("up to 2 years", "pl", "do 2 lat"),
-    ("1 year (_clck), 1 day (_clsk)", "pl", "1 rok (_clck), 1 dzień (_clsk)"),
-    ("3 months", "pl", "3 miesiące"), ("13 months", "pl", "13 miesięcy"),
-    ("22 hours", "pl", "22 godziny"), ("12 hours", "pl", "12 godzin"),
-    ("session (YSC) to 179 days (VISITOR_INFO1_LIVE)", "es",
-     "sesión (YSC) – 179 días (VISITOR_INFO1_LIVE)"),
-    ("3 months (uuid2, on adnxs.com)", "nl", "3 maanden (uuid2, op adnxs.com)"),
-    ("no cookies of its own", "it", "nessun cookie proprio"),
-    ("1 month", "pt", "1 mês"), ("6 months", "fr", "6 mois"),
-    ("until you log out", "de", None), ("persistent", "fr", None),
-])
+@pytest.mark.parametrize(
+    ("text", "lang", "expected"),
+    [
+        ("2 years (_ga), 24 hours (_gid)", "de", "2 Jahre (_ga), 24 Stunden (_gid)"),
+        (
+            "up to 13 months (Google's own cookies)",
+            "de",
+            "bis zu 13 Monaten (eigene Cookies von Google)",
+        ),
+        ("up to 1 year", "pl", "do 1 roku"),
+        ("up to 2 years", "pl", "do 2 lat"),
+        ("1 year (_clck), 1 day (_clsk)", "pl", "1 rok (_clck), 1 dzień (_clsk)"),
+        ("3 months", "pl", "3 miesiące"),
+        ("13 months", "pl", "13 miesięcy"),
+        ("22 hours", "pl", "22 godziny"),
+        ("12 hours", "pl", "12 godzin"),
+        (
+            "session (YSC) to 179 days (VISITOR_INFO1_LIVE)",
+            "es",
+            "sesión (YSC) – 179 días (VISITOR_INFO1_LIVE)",
+        ),
+        ("3 months (uuid2, on adnxs.com)", "nl", "3 maanden (uuid2, op adnxs.com)"),
+        ("no cookies of its own", "it", "nessun cookie proprio"),
+        ("1 month", "pt", "1 mês"),
+        ("6 months", "fr", "6 mois"),
+        ("until you log out", "de", None),
+        ("persistent", "fr", None),
+    ],
+)
 def test_lifetimes_are_said_in_the_language_or_left_as_written(text, lang, expected):
     assert localise_retention(text, lang) == expected
 
@@ -102,6 +116,7 @@ def test_the_lifetime_grammar_covers_every_language():
 
 
 # --- no English in another language's banner --------------------------------------------
+
 
 class _Visible(HTMLParser):
     """The strings a visitor reads or hears: text (not CSS), labels, and the script's own
@@ -122,8 +137,11 @@ class _Visible(HTMLParser):
         if catalog:
             data = json.loads(catalog)
             self.strings += [*data["texts"].values(), *data["categories"].values()]
-            self.strings += [s for title, _, placeholder, _ in data["services"].values()
-                             for s in (title, placeholder)]
+            self.strings += [
+                s
+                for title, _, placeholder, _ in data["services"].values()
+                for s in (title, placeholder)
+            ]
 
     def handle_endtag(self, tag: str) -> None:
         self._in_style = False
@@ -142,8 +160,11 @@ def shown(config: Config, lang: str) -> set[str]:
     banner = Banner(config, Policy(config))
     optional = frozenset(c.name for c in config.categories if not c.required)
     noted = ConsentState(True, optional, reask=True, gpc=True)
-    pages = [banner.render(NO_DECISION, lang, "/"), banner.render(noted, lang, "/"),
-             banner.preferences_page(noted, lang, "/")]
+    pages = [
+        banner.render(NO_DECISION, lang, "/"),
+        banner.render(noted, lang, "/"),
+        banner.preferences_page(noted, lang, "/"),
+    ]
     parser = _Visible()
     for page in pages:
         parser.feed(page.decode())
@@ -153,24 +174,44 @@ def shown(config: Config, lang: str) -> set[str]:
 def own_words(config: Config, lang: str) -> set[str]:
     """Words that belong to the language (its texts, the operator's texts in it) or to no
     language (brands, providers, cookie names)."""
-    texts = [*config.banner.text(lang).values(), *config.banner.dpo.values(),  # contacts
-             *(t for c in config.categories for t in (c.title.get(lang, ""),
-                                                      c.description.get(lang, ""))),
-             config.consent.cookie_name, *config.necessary_cookies]
+    texts = [
+        *config.banner.text(lang).values(),
+        *config.banner.dpo.values(),  # contacts
+        *(
+            t
+            for c in config.categories
+            for t in (c.title.get(lang, ""), c.description.get(lang, ""))
+        ),
+        config.consent.cookie_name,
+        *config.necessary_cookies,
+    ]
     for svc in config.services:
-        texts += [svc.title.get(lang, ""), svc.purpose.get(lang, ""),
-                  svc.placeholder.get(lang, ""), svc.vendor, *svc.cookies]
+        texts += [
+            svc.title.get(lang, ""),
+            svc.purpose.get(lang, ""),
+            svc.placeholder.get(lang, ""),
+            svc.vendor,
+            *svc.cookies,
+        ]
         texts += [localise_retention(svc.retention, lang) or ""]
         if len(svc.title) == 1:  # a brand
             texts.append(svc.display_title())
     return words(texts)
 
 
-@pytest.mark.parametrize(("config", "lang"), [
-    *((load_config(p), lang) for p in CONFIGS for lang in load_config(p).languages
-      if lang != "en"),
-    *((CATALOG, lang) for lang in OTHERS),
-], ids=lambda v: v if isinstance(v, str) else Path(v.source).name)
+@pytest.mark.parametrize(
+    ("config", "lang"),
+    [
+        *(
+            (load_config(p), lang)
+            for p in CONFIGS
+            for lang in load_config(p).languages
+            if lang != "en"
+        ),
+        *((CATALOG, lang) for lang in OTHERS),
+    ],
+    ids=lambda v: v if isinstance(v, str) else Path(v.source).name,
+)
 def test_no_english_shows_in_another_languages_banner(config, lang):
     english = shown(config, "en") - own_words(config, lang)
     assert english, "the check must have English words to look for"
@@ -178,16 +219,25 @@ def test_no_english_shows_in_another_languages_banner(config, lang):
     assert not leaked, f"English words in the {lang} banner: {sorted(leaked)}"
 
 
-@pytest.mark.parametrize(("config", "lang"), [
-    *((load_config(p), lang) for p in CONFIGS for lang in load_config(p).languages
-      if lang != "en"),
-    *((CATALOG, lang) for lang in OTHERS),
-], ids=lambda v: v if isinstance(v, str) else Path(v.source).name)
+@pytest.mark.parametrize(
+    ("config", "lang"),
+    [
+        *(
+            (load_config(p), lang)
+            for p in CONFIGS
+            for lang in load_config(p).languages
+            if lang != "en"
+        ),
+        *((CATALOG, lang) for lang in OTHERS),
+    ],
+    ids=lambda v: v if isinstance(v, str) else Path(v.source).name,
+)
 def test_no_english_shows_in_another_languages_cookie_declaration(config, lang):
     def declared(lang: str) -> set[str]:
         parser = _Visible()
         parser.feed(Declaration(config).html(lang).decode())
         return words(parser.strings)
+
     english = declared("en") - own_words(config, lang)
     assert english, "the check must have English words to look for"
     leaked = declared(lang) & english
@@ -196,9 +246,13 @@ def test_no_english_shows_in_another_languages_cookie_declaration(config, lang):
 
 def test_the_english_check_catches_an_untranslated_purpose():
     """The check checks: one English purpose in the German banner is found."""
-    config = replace(CATALOG, services=tuple(
-        replace(s, purpose={"en": s.purpose["en"]}) if s.name == "hotjar" else s
-        for s in CATALOG.services))
+    config = replace(
+        CATALOG,
+        services=tuple(
+            replace(s, purpose={"en": s.purpose["en"]}) if s.name == "hotjar" else s
+            for s in CATALOG.services
+        ),
+    )
     english = shown(config, "en") - own_words(config, "de")
     assert {"records", "visitors", "surveys"} <= shown(config, "de") & english
 

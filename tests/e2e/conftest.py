@@ -105,8 +105,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     marker = metafunc.definition.get_closest_marker("corpus")
     wanted = marker.kwargs if marker else {}
-    pages = [p for p in CORPUS.values()
-             if all(expectation(p, key) == value for key, value in wanted.items())]
+    pages = [
+        p
+        for p in CORPUS.values()
+        if all(expectation(p, key) == value for key, value in wanted.items())
+    ]
     metafunc.parametrize("corpus_page", pages, ids=[p.path for p in pages])
 
 
@@ -140,8 +143,10 @@ def fake_response(host: str, resource_type: str) -> dict[str, Any]:
     cookie with the value ``tp.<host>``, so tests can tell it apart from a Set-Cookie."""
     headers = {"Access-Control-Allow-Origin": "*"}
     if resource_type == "script":
-        body = (f'window["__loaded_{host_ident(host)}"] = 1;'
-                f'document.cookie = "{fake_script_cookie(host)}=tp.{host}; path=/";')
+        body = (
+            f'window["__loaded_{host_ident(host)}"] = 1;'
+            f'document.cookie = "{fake_script_cookie(host)}=tp.{host}; path=/";'
+        )
         return {"body": body, "content_type": "application/javascript", "headers": headers}
     if resource_type == "image":
         return {"body": GIF_1X1, "content_type": "image/gif", "headers": headers}
@@ -169,7 +174,8 @@ class ThirdPartyRecorder:
             await route.continue_()
             return
         self.requests.append(
-            RecordedRequest(request.url, host, request.resource_type, request.method))
+            RecordedRequest(request.url, host, request.resource_type, request.method)
+        )
         await route.fulfill(**fake_response(host, request.resource_type))
 
     @property
@@ -244,9 +250,13 @@ async def origin() -> AsyncIterator[str]:
 async def pages_origin(bodies: dict[str, str]) -> AsyncIterator[str]:
     """An origin serving each body at its path inside a bare HTML document; yields
     ``http://legacy.test:PORT``."""
+
     async def page(request: web.Request) -> web.Response:
-        return web.Response(text="<!doctype html><html><head><title>x</title></head><body>"
-                            f"{bodies[request.path]}</body></html>", content_type="text/html")
+        return web.Response(
+            text="<!doctype html><html><head><title>x</title></head><body>"
+            f"{bodies[request.path]}</body></html>",
+            content_type="text/html",
+        )
 
     app = web.Application()
     for path in bodies:
@@ -256,7 +266,9 @@ async def pages_origin(bodies: dict[str, str]) -> AsyncIterator[str]:
 
 
 @asynccontextmanager
-async def recorded(browser: Browser, base_url: str) -> AsyncIterator[tuple[Page, ThirdPartyRecorder]]:
+async def recorded(
+    browser: Browser, base_url: str
+) -> AsyncIterator[tuple[Page, ThirdPartyRecorder]]:
     """A tab in a fresh context on base_url, with its third-party recorder."""
     context = await browser.new_context(base_url=base_url)
     try:
@@ -267,15 +279,18 @@ async def recorded(browser: Browser, base_url: str) -> AsyncIterator[tuple[Page,
         await context.close()
 
 
-async def start_proxy(origin: str, csp: str = "report-only",
-                      observe: Callable[[str], None] | None = None) -> server.Running:
+async def start_proxy(
+    origin: str, csp: str = "report-only", observe: Callable[[str], None] | None = None
+) -> server.Running:
     """consentproxy (the aiohttp adapter) with the demo config in front of an origin
     (observe: serve --observe's lines go there)."""
     port = origin.rsplit(":", 1)[1]
-    config = replace(load_config(DEMO_CONFIG).with_overrides(
-        upstream=f"http://127.0.0.1:{port}"), csp=csp)
-    return await server.start(Engine(config, [b"e2e-secret-key-0123456789"], observe=observe),
-                              "127.0.0.1", 0)
+    config = replace(
+        load_config(DEMO_CONFIG).with_overrides(upstream=f"http://127.0.0.1:{port}"), csp=csp
+    )
+    return await server.start(
+        Engine(config, [b"e2e-secret-key-0123456789"], observe=observe), "127.0.0.1", 0
+    )
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
@@ -316,8 +331,9 @@ def recorder() -> ThirdPartyRecorder:
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def context(browser: Browser, base_url: str,
-                  recorder: ThirdPartyRecorder) -> AsyncIterator[BrowserContext]:
+async def context(
+    browser: Browser, base_url: str, recorder: ThirdPartyRecorder
+) -> AsyncIterator[BrowserContext]:
     """A fresh context (empty cookie jar) on base_url; service workers are blocked so every
     request goes through the recorder."""
     context = await browser.new_context(base_url=base_url, service_workers="block")
@@ -349,5 +365,7 @@ async def axe_violations(page: Page, include: list[str]) -> list[dict[str, Any]]
                                     {runOnly: {type: 'tag', values: tags}});
             return r.violations.map(v => ({id: v.id, help: v.help,
                                             targets: v.nodes.map(n => n.target)}));
-        }""", [include, WCAG_AA])
+        }""",
+        [include, WCAG_AA],
+    )
     return list(result)

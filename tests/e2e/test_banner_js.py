@@ -31,12 +31,18 @@ pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
 HOST = "legacy.test"
 BASE = f"http://{HOST}/"
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
     # Belt and braces: nothing may resolve even if a request escaped the router.
     "--host-resolver-rules=MAP * ~NOTFOUND",
 ]
-CONFIG = parse_config("""
+CONFIG = parse_config(
+    """
 upstream: http://127.0.0.1:9
 categories:
   necessary: {required: true, title: {en: Strictly necessary, fr: Strictement nécessaires}}
@@ -54,7 +60,9 @@ services:
   - use: facebook-pixel
 banner:
   privacy_url: /privacy
-""", "test-banner.yaml")
+""",
+    "test-banner.yaml",
+)
 BANNER = Banner(CONFIG, Policy(CONFIG))
 _KEEPING = replace(CONFIG, records=RecordsSettings(":memory:"))
 KEEPING_RECORDS = Banner(_KEEPING, Policy(_KEEPING))
@@ -103,25 +111,37 @@ SCRIPTS = {
     "www.google-analytics.com": "(window.__order = window.__order || []).push('ga');",
 }
 # A legacy site's CSS at its worst: nothing of it may reach the banner.
-SITE_CSS = ("button{background:red;padding:0} form{display:inline} dialog{position:static}"
-            " *{font-family:serif !important; letter-spacing:3px}")
+SITE_CSS = (
+    "button{background:red;padding:0} form{display:inline} dialog{position:static}"
+    " *{font-family:serif !important; letter-spacing:3px}"
+)
 
 
 def consent(state: dict[str, Any]) -> ConsentState:
-    return ConsentState(state["decided"], frozenset(state["categories"]),
-                        frozenset(state["services"]))
+    return ConsentState(
+        state["decided"], frozenset(state["categories"]), frozenset(state["services"])
+    )
 
 
-def page_html(state: dict[str, Any] = UNDECIDED, body: str = TRACKERS, *, lang: str = "en",
-              banner: bool = True, doctype: str = "<!DOCTYPE html>", css: str = SITE_CSS,
-              using: Banner = BANNER) -> str:
+def page_html(
+    state: dict[str, Any] = UNDECIDED,
+    body: str = TRACKERS,
+    *,
+    lang: str = "en",
+    banner: bool = True,
+    doctype: str = "<!DOCTYPE html>",
+    css: str = SITE_CSS,
+    using: Banner = BANNER,
+) -> str:
     s = consent(state)
     return (
         f"{doctype}<html lang=en><head><meta charset=utf-8><title>Legacy</title>"
-        + using.script_tag(s, mark=MARK).decode() + f"<style>{css}</style></head><body>"
+        + using.script_tag(s, mark=MARK).decode()
+        + f"<style>{css}</style></head><body>"
         '<h1>Legacy site</h1><a href="#" id="site-open" data-consent-action="open">Cookies</a>'
         f'<div id="content">{body}</div>'
-        + (using.render(s, lang, "/", mark=MARK).decode() if banner else "") + "</body></html>"
+        + (using.render(s, lang, "/", mark=MARK).decode() if banner else "")
+        + "</body></html>"
     )
 
 
@@ -149,8 +169,9 @@ class Site:
             if url.hostname == "www.googletagmanager.com":
                 await asyncio.sleep(0.3)  # slow, so document order actually has to be kept
             if req.resource_type == "script":
-                await route.fulfill(body=SCRIPTS.get(url.hostname or "", ""),
-                                    content_type="application/javascript")
+                await route.fulfill(
+                    body=SCRIPTS.get(url.hostname or "", ""), content_type="application/javascript"
+                )
             elif req.resource_type == "image":
                 await route.fulfill(body=GIF_1X1, content_type="image/gif")
             else:
@@ -172,8 +193,11 @@ class Site:
             self.erased.append(req.post_data)
             await route.fulfill(body="erased", content_type="text/plain")
         elif url.path == "/fragment":
-            await route.fulfill(body=self.fragment, content_type=self.content_type,
-                                headers={"X-Consent-Mark": FRAGMENT_MARK})
+            await route.fulfill(
+                body=self.fragment,
+                content_type=self.content_type,
+                headers={"X-Consent-Mark": FRAGMENT_MARK},
+            )
         elif url.path == "/":
             self.loads += 1
             await route.fulfill(body=self.html, content_type=self.content_type)
@@ -190,7 +214,8 @@ class Site:
 
     async def banner_hidden(self) -> bool:
         return await self.page.evaluate(
-            "!document.getElementById('consentproxy').shadowRoot.querySelector('dialog').open")
+            "!document.getElementById('consentproxy').shadowRoot.querySelector('dialog').open"
+        )
 
     async def choice_count(self, n: int) -> None:
         """Until the page has posted n choices (the route records them as they come)."""
@@ -202,7 +227,8 @@ class Site:
 
     async def wait_hidden(self) -> None:
         await self.page.wait_for_function(
-            "!document.getElementById('consentproxy').shadowRoot.querySelector('dialog').open")
+            "!document.getElementById('consentproxy').shadowRoot.querySelector('dialog').open"
+        )
 
     async def focused(self, prop: str = "textContent") -> Any:
         """A property of the focused element, looking inside shadow roots."""
@@ -213,8 +239,13 @@ class Site:
 
 
 async def open_services(site: Site, category: str) -> None:
-    await site.page.locator(".cp-category", has=site.page.locator(
-        f"[data-consent-category={category}]")).locator("summary").click()
+    await (
+        site.page.locator(
+            ".cp-category", has=site.page.locator(f"[data-consent-category={category}]")
+        )
+        .locator("summary")
+        .click()
+    )
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -256,8 +287,10 @@ async def site_without_js(banner_browser: Browser) -> AsyncIterator[Site]:
 
 # --- first layer -------------------------------------------------------------------------
 
+
 async def test_nothing_third_party_before_a_choice_and_the_banner_is_first_in_line(
-        site: Site) -> None:
+    site: Site,
+) -> None:
     await site.open(page_html())
     await site.page.wait_for_load_state("networkidle")
     assert site.third_party == []
@@ -280,15 +313,21 @@ async def test_accept_and_reject_look_alike_on_the_first_layer(narrow_site: Site
     reject = site.page.locator("[data-consent-action=reject-all]")
     a, r = await accept.bounding_box(), await reject.bounding_box()
     assert a and r and (a["width"], a["height"]) == (r["width"], r["height"])
-    style = ("e => { const s = getComputedStyle(e); return [s.backgroundColor, s.color, "
-             "s.fontSize, s.fontWeight, s.borderColor, s.fontFamily]; }")
+    style = (
+        "e => { const s = getComputedStyle(e); return [s.backgroundColor, s.color, "
+        "s.fontSize, s.fontWeight, s.borderColor, s.fontFamily]; }"
+    )
     assert await accept.evaluate(style) == await reject.evaluate(style)
     # The site's `button{background:red}` and `*{font-family:serif !important}` stay out...
     assert (await accept.evaluate(style))[0] != "rgb(255, 0, 0)"
     assert "serif" != (await accept.evaluate(style))[5]
     # ... and the banner's styles stay in: the site's own button is as the site made it.
-    assert await site.page.locator("#content button").evaluate(
-        "e => getComputedStyle(e).backgroundColor") == "rgb(255, 0, 0)"
+    assert (
+        await site.page.locator("#content button").evaluate(
+            "e => getComputedStyle(e).backgroundColor"
+        )
+        == "rgb(255, 0, 0)"
+    )
     # 320 px wide: no horizontal scrolling, the whole banner on screen.
     assert await site.page.evaluate("document.documentElement.scrollWidth") <= 320
     box = await site.page.locator("dialog").bounding_box()
@@ -298,7 +337,8 @@ async def test_accept_and_reject_look_alike_on_the_first_layer(narrow_site: Site
 async def test_no_box_is_pre_ticked_and_necessary_is_on_and_locked(site: Site) -> None:
     await site.open(page_html())
     boxes = await site.page.locator("input[type=checkbox]").evaluate_all(
-        "bs => bs.map(b => [b.value, b.checked, b.disabled])")
+        "bs => bs.map(b => [b.value, b.checked, b.disabled])"
+    )
     assert ("necessary", True, True) in [tuple(b) for b in boxes]
     assert all(not checked for value, checked, disabled in boxes if not disabled)
 
@@ -314,8 +354,13 @@ async def test_accept_all_activates_everything_in_document_order(site: Site) -> 
     assert await site.banner_hidden()
     # Scripts ran in document order although the first one was the slowest to load.
     assert await site.page.evaluate("window.__order") == ["gtm", "inline", "ga"]
-    assert {"www.googletagmanager.com", "www.google-analytics.com", "www.youtube.com",
-            "www.facebook.com", "evil.example"} <= await site.hosts()
+    assert {
+        "www.googletagmanager.com",
+        "www.google-analytics.com",
+        "www.youtube.com",
+        "www.facebook.com",
+        "evil.example",
+    } <= await site.hosts()
     assert await site.page.locator("[data-consent-blocked]").count() == 0
     assert await site.page.locator("[data-consent-placeholder]").count() == 0
     assert await site.page.get_attribute("iframe", "src") == "https://www.youtube.com/embed/abc"
@@ -365,6 +410,7 @@ async def test_escape_or_the_close_control_refuses_an_open_question(site: Site) 
 
 # --- second layer ------------------------------------------------------------------------
 
+
 async def test_preferences_list_categories_with_their_services(site: Site) -> None:
     await site.open(page_html())
     await site.page.click("text=Customise")
@@ -389,10 +435,16 @@ async def test_save_posts_checked_categories_and_services(site: Site) -> None:
     await site.page.click("text=Save my choices")
     await site.page.wait_for_function("(window.__order || []).length === 3")
     await site.page.wait_for_load_state("networkidle")
-    assert site.choices[0] == {"action": "save", "categories": ["analytics"],
-                               "services": ["youtube"]}
-    assert await site.hosts() == {"www.googletagmanager.com", "www.google-analytics.com",
-                                  "www.youtube.com"}
+    assert site.choices[0] == {
+        "action": "save",
+        "categories": ["analytics"],
+        "services": ["youtube"],
+    }
+    assert await site.hosts() == {
+        "www.googletagmanager.com",
+        "www.google-analytics.com",
+        "www.youtube.com",
+    }
     assert await site.page.locator("[data-consent-blocked]").count() == 1  # the pixel
 
 
@@ -402,7 +454,9 @@ async def test_a_category_switch_sets_its_services_and_follows_them(site: Site) 
     await open_services(site, "social")
     social = site.page.locator("input[data-consent-category=social]")
     await social.check()
-    assert await site.page.locator("input[data-consent-service-category=social]:checked").count() == 2
+    assert (
+        await site.page.locator("input[data-consent-service-category=social]:checked").count() == 2
+    )
     await site.page.uncheck("input[data-consent-service=vimeo]")
     assert not await social.is_checked()
     await site.page.check("input[data-consent-service=vimeo]")
@@ -422,8 +476,9 @@ async def test_manage_reopens_as_a_modal_and_escape_gives_focus_back(site: Site)
     # Focus stays inside while the preferences are open.
     for _ in range(40):
         await site.page.keyboard.press("Tab")
-        assert await site.page.evaluate(
-            "document.activeElement.id") == "consentproxy", "focus left the dialog"
+        assert await site.page.evaluate("document.activeElement.id") == "consentproxy", (
+            "focus left the dialog"
+        )
     await site.page.keyboard.press("Escape")
     assert await site.banner_hidden()
     assert await site.focused("className") == "cp-manage"
@@ -474,6 +529,7 @@ async def test_focus_outline_is_visible(site: Site) -> None:
 
 # --- what changes the page ---------------------------------------------------------------
 
+
 async def test_allowed_service_is_activated(site: Site) -> None:
     await site.open(page_html({"decided": True, "categories": [], "services": ["youtube"]}))
     await site.page.wait_for_load_state("networkidle")
@@ -481,8 +537,7 @@ async def test_allowed_service_is_activated(site: Site) -> None:
     assert await site.page.locator("[data-consent-placeholder]").count() == 0
 
 
-async def test_withdrawing_reloads_and_clears_the_cookies_the_page_can_reach(
-        site: Site) -> None:
+async def test_withdrawing_reloads_and_clears_the_cookies_the_page_can_reach(site: Site) -> None:
     state = {"decided": True, "categories": ["analytics"], "services": []}
     await site.open(page_html(state, body="<p>analytics already running</p>"))
     await site.page.evaluate("""() => {
@@ -511,8 +566,9 @@ async def test_the_guard_drops_cookie_writes_until_consent(site: Site) -> None:
 
 async def test_adding_a_category_does_not_reload(site: Site) -> None:
     state = {"decided": True, "categories": ["analytics"], "services": []}
-    body = TRACKERS.replace('data-consent-blocked-category="analytics"',
-                            'data-consent-blocked-category="x-unused"')
+    body = TRACKERS.replace(
+        'data-consent-blocked-category="analytics"', 'data-consent-blocked-category="x-unused"'
+    )
     await site.open(page_html(state, body=body))
     site.next_state = {"decided": True, "categories": ALL, "services": []}
     await site.page.click(".cp-manage")
@@ -543,7 +599,8 @@ ORDERED = """
 
 
 async def test_defer_runs_after_classic_scripts_objects_load_noscript_stays_inert(
-        site: Site) -> None:
+    site: Site,
+) -> None:
     await site.open(page_html(body=ORDERED))
     site.next_state = {"decided": True, "categories": ALL, "services": []}
     await site.page.click("text=Accept all")
@@ -554,30 +611,39 @@ async def test_defer_runs_after_classic_scripts_objects_load_noscript_stays_iner
     assert not any("noscript" in u for u in site.third_party)
 
 
-LATER = ('<div><iframe data-consent-mark="{mark}" data-consent-blocked="youtube"'
-         ' data-consent-blocked-category="social" data-consent-src="https://www.youtube.com/embed/late">'
-         '</iframe><img data-consent-mark="{mark}" data-consent-blocked="facebook-pixel"'
-         ' data-consent-blocked-category="advertising" data-consent-src="https://www.facebook.com/tr?id=2">'
-         '</div>')
+LATER = (
+    '<div><iframe data-consent-mark="{mark}" data-consent-blocked="youtube"'
+    ' data-consent-blocked-category="social" data-consent-src="https://www.youtube.com/embed/late">'
+    '</iframe><img data-consent-mark="{mark}" data-consent-blocked="facebook-pixel"'
+    ' data-consent-blocked-category="advertising" data-consent-src="https://www.facebook.com/tr?id=2">'
+    "</div>"
+)
 
 
 async def test_elements_inserted_later_are_activated_when_allowed(site: Site) -> None:
-    await site.open(page_html({"decided": True, "categories": ["social"], "services": []},
-                              body="<p>no trackers yet</p>"))
+    await site.open(
+        page_html(
+            {"decided": True, "categories": ["social"], "services": []},
+            body="<p>no trackers yet</p>",
+        )
+    )
     assert site.third_party == []
     # A fragment the page fetches (the proxy rewrote it and sent its mark in a header).
     site.fragment = LATER.format(mark=FRAGMENT_MARK)
     await site.page.evaluate("""() => fetch('/fragment').then(r => r.text()).then(html => {
       document.getElementById('content').innerHTML += html; })""")
-    await site.page.wait_for_selector("iframe[src='https://www.youtube.com/embed/late']",
-                                      state="attached")
+    await site.page.wait_for_selector(
+        "iframe[src='https://www.youtube.com/embed/late']", state="attached"
+    )
     await site.page.wait_for_load_state("networkidle")
     assert await site.hosts() == {"www.youtube.com"}
     assert await site.page.locator("img[data-consent-blocked]").count() == 1
     # Likewise a blocked embed inserted later gets its placeholder.
-    site.fragment = ('<embed data-consent-mark="fragment-mark-0123" data-consent-blocked="facebook-pixel"'
-                     ' data-consent-blocked-category="advertising"'
-                     ' data-consent-src="https://www.facebook.com/plugin" width="200" height="100">')
+    site.fragment = (
+        '<embed data-consent-mark="fragment-mark-0123" data-consent-blocked="facebook-pixel"'
+        ' data-consent-blocked-category="advertising"'
+        ' data-consent-src="https://www.facebook.com/plugin" width="200" height="100">'
+    )
     await site.page.evaluate("""() => fetch('/fragment').then(r => r.text()).then(html => {
       document.body.insertAdjacentHTML('beforeend', html); })""")
     await site.page.wait_for_selector("[data-consent-placeholder=facebook-pixel]")
@@ -594,8 +660,7 @@ async def test_a_single_page_app_replacing_the_body_keeps_the_banner(site: Site)
     assert not await site.banner_hidden()
 
 
-async def test_consent_mode_default_comes_first_then_updates_follow_the_choice(
-        site: Site) -> None:
+async def test_consent_mode_default_comes_first_then_updates_follow_the_choice(site: Site) -> None:
     await site.open(page_html(body="<p>x</p>"))
     consent = "() => window.dataLayer.filter(a => a[0] === 'consent').map(a => [a[1], a[2]])"
     first = await site.page.evaluate(consent)
@@ -632,16 +697,19 @@ async def test_each_choice_says_where_it_was_given(site: Site) -> None:
 async def test_a_changed_policy_asks_again_and_closing_keeps_what_holds(site: Site) -> None:
     state = {"decided": True, "categories": ["analytics"], "services": ["youtube"]}
     s = ConsentState(True, frozenset(["analytics"]), frozenset(["youtube"]), reask=True)
-    html = page_html(state).replace(BANNER.render(consent(state), "en", "/", mark=MARK).decode(),
-                                    BANNER.render(s, "en", "/", mark=MARK).decode())
+    html = page_html(state).replace(
+        BANNER.render(consent(state), "en", "/", mark=MARK).decode(),
+        BANNER.render(s, "en", "/", mark=MARK).decode(),
+    )
     await site.open(html)
     assert not await site.banner_hidden()
     assert "policy has changed" in await site.page.locator("#cp-reask").inner_text()
     site.next_state = state
     await site.page.keyboard.press("Escape")
     await site.wait_hidden()
-    assert site.choices == [{"action": "save", "categories": ["analytics"],
-                             "services": ["youtube"]}]
+    assert site.choices == [
+        {"action": "save", "categories": ["analytics"], "services": ["youtube"]}
+    ]
 
 
 async def test_the_page_api_and_event_tell_site_code_about_changes(site: Site) -> None:
@@ -681,6 +749,7 @@ async def test_the_preferences_erase_button_posts_its_own_form_not_a_choice(site
 
 # --- placeholders --------------------------------------------------------------------------
 
+
 async def test_placeholder_has_the_embed_size_and_says_why(site: Site) -> None:
     await site.open(page_html(NONE))
     ph = site.page.locator("[data-consent-placeholder]")
@@ -692,17 +761,23 @@ async def test_placeholder_has_the_embed_size_and_says_why(site: Site) -> None:
     box = await ph.bounding_box()  # the iframe's box: 500x300 and its default 2px border
     assert box and (box["width"], box["height"]) == (504, 304)
     assert not await site.page.locator("iframe").is_visible()  # the empty frame is hidden
-    assert await site.page.evaluate(
-        "document.querySelector('[data-consent-placeholder]').nextElementSibling.localName"
-    ) == "iframe"
+    assert (
+        await site.page.evaluate(
+            "document.querySelector('[data-consent-placeholder]').nextElementSibling.localName"
+        )
+        == "iframe"
+    )
 
 
 async def test_load_once_activates_only_that_embed_and_records_nothing(site: Site) -> None:
     body = TRACKERS + TRACKERS.replace("embed/abc", "embed/second")
     await site.open(page_html(NONE, body=body))
     async with site.page.expect_request("https://www.youtube.com/embed/abc"):
-        await site.page.locator("[data-consent-placeholder]").first.get_by_role(
-            "button", name="Load this once").click()
+        await (
+            site.page.locator("[data-consent-placeholder]")
+            .first.get_by_role("button", name="Load this once")
+            .click()
+        )
     await site.page.wait_for_load_state("networkidle")
     assert [u for u in site.third_party if "youtube" in u] == ["https://www.youtube.com/embed/abc"]
     assert site.choices == []
@@ -710,14 +785,19 @@ async def test_load_once_activates_only_that_embed_and_records_nothing(site: Sit
 
 
 async def test_always_allow_records_the_service(site: Site) -> None:
-    await site.open(page_html({"decided": True, "categories": ["analytics"],
-                               "services": ["vimeo"]}))
-    site.next_state = {"decided": True, "categories": ["analytics"],
-                       "services": ["vimeo", "youtube"]}
+    await site.open(
+        page_html({"decided": True, "categories": ["analytics"], "services": ["vimeo"]})
+    )
+    site.next_state = {
+        "decided": True,
+        "categories": ["analytics"],
+        "services": ["vimeo", "youtube"],
+    }
     await site.page.get_by_role("button", name="Always allow YouTube").click()
     await site.page.wait_for_selector("iframe[src]", state="attached")
-    assert site.choices == [{"action": "save", "categories": ["analytics"],
-                             "services": ["vimeo", "youtube"]}]
+    assert site.choices == [
+        {"action": "save", "categories": ["analytics"], "services": ["vimeo", "youtube"]}
+    ]
     assert await site.page.locator("[data-consent-placeholder]").count() == 0
     assert site.loads == 1
 
@@ -729,10 +809,12 @@ async def test_placeholder_texts_follow_lang(site: Site) -> None:
     assert "Cette vidéo YouTube est masquée" in text and "Always" not in text
     assert "Toujours autoriser YouTube" in text
     assert await site.page.locator("[data-consent-action=reject-all]").inner_text() == (
-        "Tout refuser")
+        "Tout refuser"
+    )
 
 
 # --- robustness and accessibility --------------------------------------------------------
+
 
 async def test_network_error_keeps_the_banner_with_a_message(site: Site) -> None:
     await site.open(page_html())
@@ -763,8 +845,9 @@ async def test_hostile_site_css_cannot_hide_the_banner(site: Site) -> None:
     css = SITE_CSS + " div{display:none !important} #consentproxy{opacity:0 !important}"
     await site.open(page_html(body="<p>x</p>", css=css))
     assert await site.page.locator("[data-consent-action=accept-all]").is_visible()
-    assert await site.page.locator("#consentproxy").evaluate(
-        "e => getComputedStyle(e).opacity") == "1"
+    assert (
+        await site.page.locator("#consentproxy").evaluate("e => getComputedStyle(e).opacity") == "1"
+    )
 
 
 async def test_works_in_quirks_mode(site: Site) -> None:
@@ -782,8 +865,11 @@ async def test_works_in_real_xhtml_without_declarative_shadow_dom(site: Site) ->
         '<?xml version="1.0" encoding="utf-8"?>\n<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 '
         'Strict//EN" "http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd">\n'
         '<html xmlns="http://www.w3.org/1999/xhtml" lang="en"><head><title>Old</title>'
-        + BANNER.script_tag(s, mark=MARK).decode() + "</head><body><p>XHTML</p>"
-        + BANNER.render(s, "en", "/", mark=MARK).decode() + "</body></html>")
+        + BANNER.script_tag(s, mark=MARK).decode()
+        + "</head><body><p>XHTML</p>"
+        + BANNER.render(s, "en", "/", mark=MARK).decode()
+        + "</body></html>"
+    )
     assert await site.page.evaluate("document.contentType") == "application/xhtml+xml"
     assert await site.page.locator("[data-consent-action=reject-all]").is_visible()
     site.next_state = dict(NONE)
@@ -792,8 +878,7 @@ async def test_works_in_real_xhtml_without_declarative_shadow_dom(site: Site) ->
     assert site.choices == [{"action": "reject-all", "categories": []}]
 
 
-async def test_without_javascript_the_banner_shows_and_posts_a_form(
-        site_without_js: Site) -> None:
+async def test_without_javascript_the_banner_shows_and_posts_a_form(site_without_js: Site) -> None:
     site = site_without_js
     await site.open(page_html())
     assert await site.page.locator("[data-consent-action=reject-all]").is_visible()

@@ -23,8 +23,9 @@ def base_url(proxy: str) -> str:
     return proxy
 
 
-async def visit(browser: Browser, base_url: str, path: str, **context_args: object
-                ) -> tuple[Page, ThirdPartyRecorder, list[str]]:
+async def visit(
+    browser: Browser, base_url: str, path: str, **context_args: object
+) -> tuple[Page, ThirdPartyRecorder, list[str]]:
     """A fresh context on a page; console messages collected (CSP refusals show there)."""
     context = await browser.new_context(base_url=base_url, **context_args)  # type: ignore[arg-type]
     recorder = ThirdPartyRecorder()
@@ -48,7 +49,8 @@ async def contexts(browser: Browser) -> AsyncIterator[list]:
 
 
 async def test_strict_nonce_csp_of_the_origin_keeps_holding_and_the_banner_works(
-        browser, proxy, contexts):
+    browser, proxy, contexts
+):
     page, recorder, console = await visit(browser, proxy, "/strict-csp")
     assert recorder.requests == []
     accept = page.locator("[data-consent-action=accept-all]")
@@ -80,8 +82,11 @@ async def test_always_allow_a_service_is_remembered_by_the_proxy(browser, proxy,
     page, recorder, _ = await visit(browser, proxy, "/embeds")
     await page.click("[data-consent-action=reject-all]")
     await page.wait_for_function(CLOSED)
-    await page.locator("[data-consent-placeholder=youtube]").first.get_by_role(
-        "button", name="Always allow YouTube").click()
+    await (
+        page.locator("[data-consent-placeholder=youtube]")
+        .first.get_by_role("button", name="Always allow YouTube")
+        .click()
+    )
     await page.wait_for_selector("iframe[src*='youtube.com']", state="attached")
     await page.reload()
     await page.wait_for_load_state("networkidle")
@@ -97,8 +102,11 @@ async def test_load_once_does_not_outlive_the_page(browser, proxy, contexts):
     await page.click("[data-consent-action=reject-all]")
     await page.wait_for_function(CLOSED)
     async with page.expect_request("https://player.vimeo.com/**"):
-        await page.locator("[data-consent-placeholder=vimeo]").get_by_role(
-            "button", name="Load this once").click()
+        await (
+            page.locator("[data-consent-placeholder=vimeo]")
+            .get_by_role("button", name="Load this once")
+            .click()
+        )
     await page.wait_for_load_state("networkidle")
     assert "player.vimeo.com" in recorder.hosts
     recorder.clear()
@@ -108,8 +116,7 @@ async def test_load_once_does_not_outlive_the_page(browser, proxy, contexts):
     assert recorder.requests == []
 
 
-async def test_without_javascript_manage_cookies_leads_to_the_preferences(
-        browser, proxy, contexts):
+async def test_without_javascript_manage_cookies_leads_to_the_preferences(browser, proxy, contexts):
     page, recorder, _ = await visit(browser, proxy, "/embeds", java_script_enabled=False)
     async with page.expect_navigation():
         await page.click("[data-consent-action=accept-all]")
@@ -129,8 +136,7 @@ async def test_without_javascript_manage_cookies_leads_to_the_preferences(
 
 
 @pytest.mark.parametrize("locale", ["en-GB", "fr-FR"])
-async def test_demo_site_has_no_axe_violations_on_any_layer(browser, demo_site, contexts,
-                                                            locale):
+async def test_demo_site_has_no_axe_violations_on_any_layer(browser, demo_site, contexts, locale):
     page, _, console = await visit(browser, demo_site, "/", locale=locale)
     assert await axe_violations(page, ["#consentproxy"]) == []
     await page.click("[data-consent-action=customize]")
@@ -145,9 +151,9 @@ async def test_demo_site_has_no_axe_violations_on_any_layer(browser, demo_site, 
 
 async def test_demo_site_keyboard_only_at_200_percent_zoom(browser, demo_site, contexts):
     # 200 % zoom of a 1280 px window is a 640 px wide layout with everything twice as big.
-    page, recorder, _ = await visit(browser, demo_site, "/", viewport={"width": 640,
-                                                                     "height": 400},
-                                    device_scale_factor=2)
+    page, recorder, _ = await visit(
+        browser, demo_site, "/", viewport={"width": 640, "height": 400}, device_scale_factor=2
+    )
     for _ in range(6):
         await page.keyboard.press("Tab")
         active = await page.evaluate("""(() => { let a = document.activeElement;
@@ -165,8 +171,9 @@ async def test_demo_site_keyboard_only_at_200_percent_zoom(browser, demo_site, c
 
 
 async def test_global_privacy_control_is_honoured_and_said(browser, proxy, contexts):
-    page, recorder, _ = await visit(browser, proxy, "/facebook",
-                                    extra_http_headers={"Sec-GPC": "1"})
+    page, recorder, _ = await visit(
+        browser, proxy, "/facebook", extra_http_headers={"Sec-GPC": "1"}
+    )
     assert "Global Privacy Control" in await page.locator("#cp-gpc").inner_text()
     await page.click("[data-consent-action=customize]")
     assert await page.locator("input[data-consent-category=advertising]").is_disabled()
@@ -179,7 +186,8 @@ async def test_global_privacy_control_is_honoured_and_said(browser, proxy, conte
 
 
 async def test_the_demo_sites_own_manage_cookies_link_opens_the_preferences(
-        browser, demo_site, contexts):
+    browser, demo_site, contexts
+):
     """The demo pages carry nothing for the proxy: their footer link is wired by
     banner.open_selectors in the demo config."""
     page, _, _ = await visit(browser, demo_site, "/", locale="fr-FR")
@@ -190,5 +198,6 @@ async def test_the_demo_sites_own_manage_cookies_link_opens_the_preferences(
     await link.click()
     await page.wait_for_function(
         "() => document.getElementById('consentproxy').shadowRoot.querySelector('dialog')"
-        ".matches(':modal')")
+        ".matches(':modal')"
+    )
     assert page.url.endswith("/")  # the link's #cookies was not followed

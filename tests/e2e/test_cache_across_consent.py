@@ -21,13 +21,18 @@ from tests.e2e.conftest import FIRST_PARTY_HOST, start_proxy
 
 pytestmark = pytest.mark.e2e
 
-PAGE = (b"<!doctype html><html><head><title>cached</title>"
-        b'<script async src="https://www.googletagmanager.com/gtag/js?id=G-1"></script>'
-        b"</head><body><p>a page browsers may cache</p>"
-        b'<img src="https://www.facebook.com/tr?id=1&amp;ev=PageView" alt="">'
-        b"</body></html>")
-VALIDATORS = {"ETag": '"page-v1"', "Last-Modified": "Wed, 21 Oct 2015 07:28:00 GMT",
-              "Cache-Control": "max-age=0"}
+PAGE = (
+    b"<!doctype html><html><head><title>cached</title>"
+    b'<script async src="https://www.googletagmanager.com/gtag/js?id=G-1"></script>'
+    b"</head><body><p>a page browsers may cache</p>"
+    b'<img src="https://www.facebook.com/tr?id=1&amp;ev=PageView" alt="">'
+    b"</body></html>"
+)
+VALIDATORS = {
+    "ETag": '"page-v1"',
+    "Last-Modified": "Wed, 21 Oct 2015 07:28:00 GMT",
+    "Cache-Control": "max-age=0",
+}
 TRACKERS = {"www.googletagmanager.com", "www.facebook.com"}
 OPEN = "() => document.getElementById('consentproxy').shadowRoot.querySelector('dialog').open"
 
@@ -40,10 +45,14 @@ class Origin:
         self.full = self.not_modified = 0
 
     async def page(self, request: web.Request) -> web.Response:
-        tags = [t.strip().removeprefix("W/")
-                for t in request.headers.get("If-None-Match", "").split(",")]
-        if (VALIDATORS["ETag"] in tags
-                or request.headers.get("If-Modified-Since") == VALIDATORS["Last-Modified"]):
+        tags = [
+            t.strip().removeprefix("W/")
+            for t in request.headers.get("If-None-Match", "").split(",")
+        ]
+        if (
+            VALIDATORS["ETag"] in tags
+            or request.headers.get("If-Modified-Since") == VALIDATORS["Last-Modified"]
+        ):
             self.not_modified += 1
             return web.Response(status=304, headers=VALIDATORS)
         self.full += 1
@@ -64,8 +73,9 @@ async def site() -> AsyncIterator[tuple[str, Origin]]:
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def cached_context(browser: Browser,
-                         site: tuple[str, Origin]) -> AsyncIterator[BrowserContext]:
+async def cached_context(
+    browser: Browser, site: tuple[str, Origin]
+) -> AsyncIterator[BrowserContext]:
     context = await browser.new_context(base_url=site[0])
     try:
         yield context
@@ -75,8 +85,14 @@ async def cached_context(browser: Browser,
 
 def tracker_log(context: BrowserContext) -> list[str]:
     hosts: list[str] = []
-    context.on("request", lambda r: hosts.append(urlsplit(r.url).hostname or "")
-               if urlsplit(r.url).hostname in TRACKERS else None)
+    context.on(
+        "request",
+        lambda r: (
+            hosts.append(urlsplit(r.url).hostname or "")
+            if urlsplit(r.url).hostname in TRACKERS
+            else None
+        ),
+    )
     return hosts
 
 
@@ -110,7 +126,8 @@ async def test_withdrawal_is_not_undone_by_the_browser_cache(cached_context, sit
 
 
 async def test_a_page_cached_before_the_choice_loses_its_banner_after_accept_all(
-        cached_context, site):
+    cached_context, site
+):
     _, origin = site
     hosts = tracker_log(cached_context)
     page = await cached_context.new_page()

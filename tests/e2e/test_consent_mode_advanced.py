@@ -23,17 +23,21 @@ from tests.e2e.conftest import FIRST_PARTY_HOST, recorded
 
 pytestmark = pytest.mark.e2e
 GTAG = "https://www.googletagmanager.com/gtag/js?id=G-1"
-PAGE = ("<!doctype html><html><head><title>shop</title>"
-        f'<script async src="{GTAG}"></script>'
-        "<script>window.dataLayer = window.dataLayer || [];"
-        "function gtag(){dataLayer.push(arguments);}"
-        "gtag('js', new Date()); gtag('config', 'G-1');</script>"
-        '<script async src="https://connect.facebook.net/en_US/fbevents.js"></script>'
-        "</head><body><p>shop</p></body></html>")
+PAGE = (
+    "<!doctype html><html><head><title>shop</title>"
+    f'<script async src="{GTAG}"></script>'
+    "<script>window.dataLayer = window.dataLayer || [];"
+    "function gtag(){dataLayer.push(arguments);}"
+    "gtag('js', new Date()); gtag('config', 'G-1');</script>"
+    '<script async src="https://connect.facebook.net/en_US/fbevents.js"></script>'
+    "</head><body><p>shop</p></body></html>"
+)
 # The stand-in for gtag.js: what Consent Mode said when it ran, and a cookie it tries to set.
-TAG = ("window.__tag_saw = (window.dataLayer || []).filter(function (e) {"
-       "  return e[0] === 'consent'; }).map(function (e) { return [e[1], e[2]]; });"
-       "document.cookie = '_ga=GA1.1.from-tag; path=/';")
+TAG = (
+    "window.__tag_saw = (window.dataLayer || []).filter(function (e) {"
+    "  return e[0] === 'consent'; }).map(function (e) { return [e[1], e[2]]; });"
+    "document.cookie = '_ga=GA1.1.from-tag; path=/';"
+)
 SIGNALS = ("ad_storage", "analytics_storage", "ad_user_data", "ad_personalization")
 OPEN = "() => document.getElementById('consentproxy').shadowRoot.querySelector('dialog').open"
 
@@ -52,19 +56,25 @@ async def advanced_proxy() -> AsyncIterator[str]:
     app.router.add_get("/", page)
     async with serve_app(app) as port:
         config = load_config(DEMO_CONFIG).with_overrides(upstream=f"http://127.0.0.1:{port}")
-        config = replace(config, services=tuple(
-            replace(s, consent_mode="advanced")
-            if s.name in ("google-analytics", "google-tag-manager") else s
-            for s in config.services))
-        running = await server.start(Engine(config, [b"e2e-secret-key-0123456789"]),
-                                     "127.0.0.1", 0)
+        config = replace(
+            config,
+            services=tuple(
+                replace(s, consent_mode="advanced")
+                if s.name in ("google-analytics", "google-tag-manager")
+                else s
+                for s in config.services
+            ),
+        )
+        running = await server.start(Engine(config, [b"e2e-secret-key-0123456789"]), "127.0.0.1", 0)
         yield f"http://{FIRST_PARTY_HOST}:{running.port}"
         await running.stop()
 
 
 async def test_advanced_tag_loads_before_consent_with_denied_signals_and_no_cookies(
-        browser: Browser, advanced_proxy: str) -> None:
+    browser: Browser, advanced_proxy: str
+) -> None:
     async with recorded(browser, advanced_proxy) as (tab, recorder):
+
         async def tag(route: Route) -> None:
             await route.fulfill(body=TAG, content_type="application/javascript")
 
@@ -82,11 +92,16 @@ async def test_advanced_tag_loads_before_consent_with_denied_signals_and_no_cook
         assert not recorder.to("facebook.net")  # basic mode: held
 
         await tab.click("[data-consent-action=accept-all]")
-        await tab.wait_for_function("() => window.dataLayer.some(function (e) {"
-                                    " return e[0] === 'consent' && e[1] === 'update'; })")
-        update = json.loads(await tab.evaluate(
-            "JSON.stringify(window.dataLayer.filter(function (e) {"
-            " return e[0] === 'consent' && e[1] === 'update'; }).pop()[2])"))
+        await tab.wait_for_function(
+            "() => window.dataLayer.some(function (e) {"
+            " return e[0] === 'consent' && e[1] === 'update'; })"
+        )
+        update = json.loads(
+            await tab.evaluate(
+                "JSON.stringify(window.dataLayer.filter(function (e) {"
+                " return e[0] === 'consent' && e[1] === 'update'; }).pop()[2])"
+            )
+        )
         assert all(update[s] == "granted" for s in SIGNALS), update
         await tab.reload()
         await tab.wait_for_load_state("networkidle")

@@ -25,7 +25,7 @@ REWRITTEN = {
     "/css-import-string": "<style>@import 'https://www.google-analytics.com/b.css';</style>",
     "/css-image-set": f"<style>body {{ background: image-set('{PIXEL}&set' 1x) }}</style>",
     "/css-custom-property": f"<style>body {{ --bg: '{PIXEL}&var'; "
-                            "background: image-set(var(--bg) 1x) }</style>",
+    "background: image-set(var(--bg) 1x) }</style>",
     "/style-attribute": f"<div style='height:9px;background-image:url({PIXEL}&attr)'>x</div>",
     "/table-cell-background": f"<table><tr><td background='{PIXEL}&td'>x</td></tr></table>",
     "/svg-foreign-content": f"<svg><style><script href='{GA}'></script></style></svg>",
@@ -33,12 +33,11 @@ REWRITTEN = {
 PAGES = {
     # </b> closes the <b> around the <svg> and the <svg> with it: the rewrite keeps following
     # foreign content, where <!-- opens a comment (rewrite/foreign.py, what it simplifies)
-    "/svg-closed-by-an-outer-end-tag": f"<b><svg></b><style><!--</style><img src='{PIXEL}&svg'>"
-                                       "-->",
+    "/svg-closed-by-an-outer-end-tag": f"<b><svg></b><style><!--</style><img src='{PIXEL}&svg'>-->",
 }
 JS_LINK = {
-    "/javascript-link": "<a id=go href=\"javascript:void(document.body.appendChild(Object.assign("
-                        f"document.createElement('img'), {{src: '{PIXEL}&js'}})))\">go</a>",
+    "/javascript-link": '<a id=go href="javascript:void(document.body.appendChild(Object.assign('
+    f"document.createElement('img'), {{src: '{PIXEL}&js'}})))\">go</a>",
 }
 
 
@@ -64,16 +63,16 @@ async def third_party_hosts(browser: Browser, base_url: str, path: str) -> set[s
 async def through_proxy(browser: Browser, origin: str, csp: str, path: str) -> set[str]:
     running = await start_proxy(origin, csp)
     try:
-        return await third_party_hosts(browser, f"http://{FIRST_PARTY_HOST}:{running.port}",
-                                       path)
+        return await third_party_hosts(browser, f"http://{FIRST_PARTY_HOST}:{running.port}", path)
     finally:
         await running.stop()
 
 
 @pytest.mark.parametrize("path", PAGES)
 async def test_enforced_csp_stops_what_the_rewrite_leaves(browser, tricky_origin, path):
-    assert await through_proxy(browser, tricky_origin, "report-only", path), \
+    assert await through_proxy(browser, tricky_origin, "report-only", path), (
         "the tracker must get past the rewrite (else this test proves nothing)"
+    )
     assert await through_proxy(browser, tricky_origin, "enforce", path) == set()
 
 

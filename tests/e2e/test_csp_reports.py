@@ -17,8 +17,10 @@ from tests.e2e.conftest import FIRST_PARTY_HOST, start_proxy
 
 pytestmark = pytest.mark.e2e
 
-PAGE = ("<!doctype html><html><head></head><body><p>a page with a tracker no service names"
-        "</p><img src='https://pixel.unknown-tracker.example/p.gif' alt=''></body></html>")
+PAGE = (
+    "<!doctype html><html><head></head><body><p>a page with a tracker no service names"
+    "</p><img src='https://pixel.unknown-tracker.example/p.gif' alt=''></body></html>"
+)
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -40,20 +42,24 @@ async def reported() -> AsyncIterator[tuple[str, Telemetry, list[str]]]:
 
 
 async def test_report_only_violation_reaches_the_proxy_and_is_counted(
-        browser: Browser, reported: tuple[str, Telemetry, list[str]]) -> None:
+    browser: Browser, reported: tuple[str, Telemetry, list[str]]
+) -> None:
     base, telemetry, observed = reported
     context = await browser.new_context(base_url=base)
     try:
         page = await context.new_page()
         await page.goto("/")
-        metric = ('consentproxy_csp_violations_total{directive="img-src",'
-                  'host="pixel.unknown-tracker.example"} 1.0')
+        metric = (
+            'consentproxy_csp_violations_total{directive="img-src",'
+            'host="pixel.unknown-tracker.example"} 1.0'
+        )
         for _ in range(100):
             if metric in telemetry.scrape().decode():
                 break
             await asyncio.sleep(0.05)
         assert metric in telemetry.scrape().decode()
-        assert any("CSP img-src blocks 'pixel.unknown-tracker.example'" in line
-                   for line in observed)
+        assert any(
+            "CSP img-src blocks 'pixel.unknown-tracker.example'" in line for line in observed
+        )
     finally:
         await context.close()

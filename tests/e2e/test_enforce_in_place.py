@@ -17,8 +17,9 @@ REFUSED = ("Refused", "violates the following Content Security Policy")
 # sees the grandchild frame go idle. Each expected load is awaited by its response.)
 
 
-async def visit(browser: Browser, base_url: str, path: str
-                ) -> tuple[Page, ThirdPartyRecorder, list[str]]:
+async def visit(
+    browser: Browser, base_url: str, path: str
+) -> tuple[Page, ThirdPartyRecorder, list[str]]:
     context = await browser.new_context(base_url=base_url, service_workers="block")
     recorder = ThirdPartyRecorder()
     await recorder.install(context)
@@ -41,12 +42,16 @@ async def state(page: Page) -> dict:
 
 
 async def test_enforce_load_once_frames_the_embed_in_place_and_records_nothing(
-        browser, enforcing_proxy):
+    browser, enforcing_proxy
+):
     page, recorder, console = await visit(browser, enforcing_proxy, "/embeds")
     try:
         async with page.expect_response("https://player.vimeo.com/video/76979871"):
-            await page.locator("[data-consent-placeholder=vimeo]").get_by_role(
-                "button", name="Load this once").click()
+            await (
+                page.locator("[data-consent-placeholder=vimeo]")
+                .get_by_role("button", name="Load this once")
+                .click()
+            )
         assert recorder.hosts == {"player.vimeo.com"} and await same_page(page)
         frame = page.locator("iframe[src^='/.consent/frame?']")
         assert await frame.count() == 1
@@ -65,10 +70,15 @@ async def test_enforce_load_once_frames_the_embed_in_place_and_records_nothing(
 async def test_enforce_always_allow_loads_the_services_embeds_in_place(browser, enforcing_proxy):
     page, recorder, console = await visit(browser, enforcing_proxy, "/embeds")
     try:
-        async with page.expect_response("https://www.youtube.com/embed/dQw4w9WgXcQ"), \
-                page.expect_response("**://www.youtube.com/embed/x"):
-            await page.locator("[data-consent-placeholder=youtube]").first.get_by_role(
-                "button", name="Always allow YouTube").click()
+        async with (
+            page.expect_response("https://www.youtube.com/embed/dQw4w9WgXcQ"),
+            page.expect_response("**://www.youtube.com/embed/x"),
+        ):
+            await (
+                page.locator("[data-consent-placeholder=youtube]")
+                .first.get_by_role("button", name="Always allow YouTube")
+                .click()
+            )
         assert await page.locator("iframe[src^='/.consent/frame?']").count() == 2
         assert recorder.hosts == {"www.youtube.com"} and len(recorder.requests) == 2
         assert await same_page(page)
@@ -102,7 +112,8 @@ async def test_enforce_accepting_one_category_loads_its_embeds_in_place(browser,
 
 
 async def test_enforce_accept_all_reloads_once_for_scripts_and_everything_loads(
-        browser, enforcing_proxy):
+    browser, enforcing_proxy
+):
     page, recorder, _ = await visit(browser, enforcing_proxy, "/uppercase")
     try:
         async with page.expect_navigation():
@@ -110,7 +121,8 @@ async def test_enforce_accept_all_reloads_once_for_scripts_and_everything_loads(
         await page.wait_for_load_state("networkidle")
         await page.wait_for_function("() => window.__loaded_www_google_analytics_com === 1")
         assert {"www.google-analytics.com", "www.youtube.com", "www.facebook.com"} <= (
-            recorder.hosts)
+            recorder.hosts
+        )
         assert await page.locator("iframe[src='https://www.youtube.com/embed/UPPER']").count() == 1
         assert await page.locator("dialog.cp-banner").is_hidden()
     finally:
@@ -120,10 +132,12 @@ async def test_enforce_accept_all_reloads_once_for_scripts_and_everything_loads(
 async def test_enforce_accept_all_on_a_page_of_embeds_needs_no_reload(browser, enforcing_proxy):
     page, recorder, console = await visit(browser, enforcing_proxy, "/embeds")
     try:
-        async with page.expect_response("https://player.vimeo.com/video/76979871"), \
-                page.expect_response("**://www.youtube.com/embed/x"), \
-                page.expect_response("https://www.youtube.com/embed/dQw4w9WgXcQ"), \
-                page.expect_response("https://www.google.com/maps/embed**"):
+        async with (
+            page.expect_response("https://player.vimeo.com/video/76979871"),
+            page.expect_response("**://www.youtube.com/embed/x"),
+            page.expect_response("https://www.youtube.com/embed/dQw4w9WgXcQ"),
+            page.expect_response("https://www.google.com/maps/embed**"),
+        ):
             await page.click("[data-consent-action=accept-all]")
         assert await page.locator("iframe[src^='/.consent/frame?']").count() == 4
         assert {"www.youtube.com", "player.vimeo.com", "www.google.com"} == recorder.hosts

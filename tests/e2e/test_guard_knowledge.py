@@ -40,8 +40,11 @@ ADD_SCRIPT = """url => { const s = document.createElement('script'); s.src = url
 @pytest_asyncio.fixture(loop_scope="session")
 async def page() -> AsyncIterator[tuple[Page, list[str]]]:
     requested: list[str] = []
-    html = ("<!DOCTYPE html><html><head>" + BANNER.script_tag(NO_DECISION, "", HOST).decode()
-            + "</head><body><p>Legacy</p></body></html>")
+    html = (
+        "<!DOCTYPE html><html><head>"
+        + BANNER.script_tag(NO_DECISION, "", HOST).decode()
+        + "</head><body><p>Legacy</p></body></html>"
+    )
 
     async def handle(route: Route) -> None:
         url = urlsplit(route.request.url)
@@ -54,8 +57,9 @@ async def page() -> AsyncIterator[tuple[Page, list[str]]]:
             await route.fulfill(body=html, content_type="text/html")
 
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--host-resolver-rules=MAP * ~NOTFOUND"])
+        browser = await pw.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--host-resolver-rules=MAP * ~NOTFOUND"]
+        )
         try:
             context = await browser.new_context()
             await context.route("**/*", handle)
@@ -83,31 +87,37 @@ async def test_guard_holds_every_domain_the_server_holds_and_rarely_more(page) -
     assert not missed, missed[:10]
     # A false positive at a more specific label can only change the category it waits for.
     other = [h for h in hosts if got[h] != expected[h]]
-    assert len(other) <= 3 * len(hosts) * 3 * len(BANNER_SETS) / 2 ** domainset.BITS, other
+    assert len(other) <= 3 * len(hosts) * 3 * len(BANNER_SETS) / 2**domainset.BITS, other
     assert expected["www.chartbeat.com"] == "analytics"
     assert NEVER in expected.values()  # functional trackers: no category here, held for good
     nobody = [f"cdn{i}.unlisted-{i}.example" for i in range(5_000)]
     held = [h for h, cat in (await p.evaluate(CATEGORIES, nobody)).items() if cat]
     lookups = len(nobody) * 3 * len(BANNER_SETS)
-    assert len(held) <= 3 * lookups / 2 ** domainset.BITS + 5, held
+    assert len(held) <= 3 * lookups / 2**domainset.BITS + 5, held
 
 
 async def test_guard_lets_the_site_cdns_and_unknown_hosts_through(page) -> None:
     p, _ = page
-    for url in (f"https://static.{HOST}/app.js", "https://cdn.jsdelivr.net/npm/x.js",
-                "https://fonts.example-unknown.org/f.css", "/relative.js"):
+    for url in (
+        f"https://static.{HOST}/app.js",
+        "https://cdn.jsdelivr.net/npm/x.js",
+        "https://fonts.example-unknown.org/f.css",
+        "/relative.js",
+    ):
         assert await p.evaluate("u => window.consentproxy.serviceOf(u)", url) is None, url
 
 
 async def test_a_tracker_a_page_script_adds_waits_for_its_category(page) -> None:
     p, requested = page
-    assert await p.evaluate(ADD_SCRIPT, "https://static.chartbeat.com/js/chartbeat.js") \
-        == "text/plain"
+    assert (
+        await p.evaluate(ADD_SCRIPT, "https://static.chartbeat.com/js/chartbeat.js") == "text/plain"
+    )
     await p.evaluate(ADD_SCRIPT, "https://cdn.jsdelivr.net/npm/lib.js")
     await p.wait_for_timeout(200)
     assert "static.chartbeat.com" not in requested and "cdn.jsdelivr.net" in requested
-    await p.evaluate("window.consentproxy.setState({decided: true, categories: ['analytics'],"
-                     " services: []})")
+    await p.evaluate(
+        "window.consentproxy.setState({decided: true, categories: ['analytics'], services: []})"
+    )
     assert await p.evaluate(ADD_SCRIPT, "https://static.chartbeat.com/js/chartbeat.js") is None
     await p.wait_for_timeout(200)
     assert "static.chartbeat.com" in requested

@@ -28,8 +28,7 @@ def forward_mitmdump(home: Path, *options: str) -> Iterator[int]:
     """mitmdump in regular mode enforcing legacy.test; yields its port."""
     config = home / "site.yaml"
     config.write_text(DEMO_CONFIG.read_text() + f"sites: [{FIRST_PARTY_HOST}]\n")
-    with mitmdump(config, "regular", home, "e2e-secret-key-0123456789", RESOLVE,
-                  *options) as m:
+    with mitmdump(config, "regular", home, "e2e-secret-key-0123456789", RESOLVE, *options) as m:
         yield m.port
 
 
@@ -55,7 +54,9 @@ async def browser(forward_proxy: tuple[int, Path]) -> AsyncIterator[Browser]:
     resolves only the proxy's address (mitmdump resolves the rest, see RESOLVE)."""
     args = [a for a in CHROMIUM_ARGS if not a.startswith("--host-resolver-rules")] + [
         "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-        f"--proxy-server=http://127.0.0.1:{forward_proxy[0]}", "--proxy-bypass-list=<-loopback>"]
+        f"--proxy-server=http://127.0.0.1:{forward_proxy[0]}",
+        "--proxy-bypass-list=<-loopback>",
+    ]
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=args)
         yield browser
@@ -82,7 +83,8 @@ async def test_accept_all_activates_in_place_through_the_forward_proxy(tab):
 
 
 async def test_other_hosts_pass_untouched_and_only_the_site_is_reported(
-        browser, origin, forward_proxy):
+    browser, origin, forward_proxy
+):
     other = f"http://127.0.0.1:{origin.rsplit(':', 1)[1]}"
     context = await browser.new_context(base_url=other)
     recorder = ThirdPartyRecorder(first_party=frozenset({"127.0.0.1"}))
@@ -102,9 +104,12 @@ async def test_other_hosts_pass_untouched_and_only_the_site_is_reported(
 
 
 async def test_accept_all_loads_no_tracker_when_the_state_is_forced_to_none(
-        browser, origin, forced_proxy):
-    context = await browser.new_context(base_url=origin, proxy={
-        "server": f"http://127.0.0.1:{forced_proxy}", "bypass": "<-loopback>"})
+    browser, origin, forced_proxy
+):
+    context = await browser.new_context(
+        base_url=origin,
+        proxy={"server": f"http://127.0.0.1:{forced_proxy}", "bypass": "<-loopback>"},
+    )
     try:
         recorder = ThirdPartyRecorder()
         await recorder.install(context)

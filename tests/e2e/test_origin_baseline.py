@@ -57,7 +57,8 @@ async def test_unknown_path_and_big_download(tab):
     assert response is not None and response.status == 404
     assert "Not Found" in await tab.text()
     size = await tab.page.evaluate(
-        "fetch('/api/big?mb=2').then(r => r.arrayBuffer()).then(b => b.byteLength)")
+        "fetch('/api/big?mb=2').then(r => r.arrayBuffer()).then(b => b.byteLength)"
+    )
     assert size == 2 * 1024 * 1024
 
 

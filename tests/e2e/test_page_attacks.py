@@ -24,9 +24,11 @@ from tests.e2e.conftest import (
 pytestmark = pytest.mark.e2e
 
 # Built at run time, so the rewrite cannot see them in the page: the guard is on its own.
-JS_URLS = ("var T = 'https://www.' + 'facebook.com/tr?id=1', G = 'https://www.google-' + "
-           "'analytics.com/', SVG = 'http://www.w3.org/2000/svg', "
-           "box = document.getElementById('box');")
+JS_URLS = (
+    "var T = 'https://www.' + 'facebook.com/tr?id=1', G = 'https://www.google-' + "
+    "'analytics.com/', SVG = 'http://www.w3.org/2000/svg', "
+    "box = document.getElementById('box');"
+)
 BOX = "<div id=box style='width:20px;height:20px'></div>"
 
 
@@ -44,66 +46,87 @@ GUARD = {
     "/document-write-classic-ga-snippet": (
         '<script>var gaJsHost = (("https:" == document.location.protocol) ? "https://ssl." : '
         '"http://www.");\ndocument.write(unescape("%3Cscript src=\'" + gaJsHost + "google-'
-        'analytics.com/ga.js\' type=\'text/javascript\'%3E%3C/script%3E"));</script>'),
+        "analytics.com/ga.js' type='text/javascript'%3E%3C/script%3E\"));</script>"
+    ),
     "/document-write-url-split-across-writes": script(
-        "document.write(\"<script src='\" + G.slice(0, 15)); "
-        "document.write(G.slice(15) + \"ga.js'><\\/script>\");"),
+        'document.write("<script src=\'" + G.slice(0, 15)); '
+        'document.write(G.slice(15) + "ga.js\'><\\/script>");'
+    ),
     "/document-write-url-split-across-arguments": script(
-        "document.write(\"<img src='https://www.\", \"facebook.com/tr?id=1'>\");"),
-    "/inner-html": script("box.innerHTML = \"<img src='\" + T + \"'>\";"),
-    "/outer-html": script("box.outerHTML = \"<img src='\" + T + \"'>\";"),
-    "/insert-adjacent-html": script("box.insertAdjacentHTML('beforeend', \"<img src='\" + T + \"'>\");"),
-    "/set-html-unsafe": script("box.setHTMLUnsafe(\"<img src='\" + T + \"'>\");"),
+        'document.write("<img src=\'https://www.", "facebook.com/tr?id=1\'>");'
+    ),
+    "/inner-html": script('box.innerHTML = "<img src=\'" + T + "\'>";'),
+    "/outer-html": script('box.outerHTML = "<img src=\'" + T + "\'>";'),
+    "/insert-adjacent-html": script(
+        "box.insertAdjacentHTML('beforeend', \"<img src='\" + T + \"'>\");"
+    ),
+    "/set-html-unsafe": script('box.setHTMLUnsafe("<img src=\'" + T + "\'>");'),
     "/create-contextual-fragment": script(
-        "box.appendChild(document.createRange().createContextualFragment(\"<img src='\" + T + \"'>\"));"),
+        'box.appendChild(document.createRange().createContextualFragment("<img src=\'" + T + "\'>"));'
+    ),
     "/dom-parser-node-adopted": script(
         "box.appendChild(new DOMParser().parseFromString(\"<img src='\" + T + \"'>\", 'text/html')"
-        ".body.firstChild);"),
+        ".body.firstChild);"
+    ),
     "/iframe-srcdoc": script(
         "var f = document.createElement('iframe'); f.srcdoc = \"<img src='\" + T + \"'>\"; "
-        "document.body.appendChild(f);"),
+        "document.body.appendChild(f);"
+    ),
     "/iframe-data-url": script(
         "var f = document.createElement('iframe'); f.src = 'data:text/html,' + "
-        "encodeURIComponent(\"<img src='\" + T + \"'>\"); document.body.appendChild(f);"),
+        'encodeURIComponent("<img src=\'" + T + "\'>"); document.body.appendChild(f);'
+    ),
     "/set-attribute-ns": script("var i = new Image(); i.setAttributeNS(null, 'src', T);"),
     "/set-attribute-node": script(
         "var i = document.createElement('img'), a = document.createAttribute('src'); "
-        "a.value = T; i.setAttributeNode(a); box.appendChild(i);"),
+        "a.value = T; i.setAttributeNode(a); box.appendChild(i);"
+    ),
     "/attribute-node-value": script(
         "var i = document.createElement('img'); i.setAttribute('src', '/x.png'); "
-        "i.getAttributeNode('src').value = T; box.appendChild(i);"),
+        "i.getAttributeNode('src').value = T; box.appendChild(i);"
+    ),
     "/style-background-image": script("box.style.backgroundImage = 'url(' + T + ')';"),
-    "/style-css-text": script("box.style.cssText = 'width:9px;height:9px;background:url(' + T + ')';"),
+    "/style-css-text": script(
+        "box.style.cssText = 'width:9px;height:9px;background:url(' + T + ')';"
+    ),
     "/style-set-property": script("box.style.setProperty('background', 'url(' + T + ')');"),
     "/stylesheet-insert-rule": script(
         "var s = document.createElement('style'); document.head.appendChild(s); "
-        "s.sheet.insertRule('#box { background: url(' + T + ') }', 0);"),
+        "s.sheet.insertRule('#box { background: url(' + T + ') }', 0);"
+    ),
     "/style-element-text": script(
         "var s = document.createElement('style'); s.textContent = '#box{background:url(' + T + ')}'; "
-        "document.head.appendChild(s);"),
+        "document.head.appendChild(s);"
+    ),
     "/svg-image-made-by-script": script(
         "var s = document.createElementNS(SVG, 'svg'), i = document.createElementNS(SVG, 'image'); "
-        "i.setAttribute('href', T); s.appendChild(i); box.appendChild(s);"),
+        "i.setAttribute('href', T); s.appendChild(i); box.appendChild(s);"
+    ),
     "/svg-image-xlink-href": script(
         "var s = document.createElementNS(SVG, 'svg'), i = document.createElementNS(SVG, 'image'); "
         "i.setAttributeNS('http://www.w3.org/1999/xlink', 'xlink:href', T); s.appendChild(i); "
-        "box.appendChild(s);"),
+        "box.appendChild(s);"
+    ),
     "/svg-image-href-base-val": script(
         "var s = document.createElementNS(SVG, 'svg'), i = document.createElementNS(SVG, 'image'); "
-        "i.href.baseVal = T; s.appendChild(i); box.appendChild(s);"),
+        "i.href.baseVal = T; s.appendChild(i); box.appendChild(s);"
+    ),
     "/event-source": script("new EventSource(T);"),
     "/web-socket": script("new WebSocket('wss://www.' + 'google-analytics.com/socket');"),
     "/import-map-and-import": script(
         "var m = document.createElement('script'); m.type = 'importmap'; "
         "m.textContent = JSON.stringify({imports: {tracker: G + 'analytics.js'}}); "
         "document.head.appendChild(m); var s = document.createElement('script'); "
-        "s.type = 'module'; s.textContent = 'import \"tracker\";'; document.head.appendChild(s);"),
+        "s.type = 'module'; s.textContent = 'import \"tracker\";'; document.head.appendChild(s);"
+    ),
     "/about-blank-frame-fetch": frame("f.contentWindow.fetch(T);"),
     "/about-blank-frame-image": frame("new f.contentWindow.Image().src = T;"),
     "/about-blank-frame-by-index-beacon": frame(
-        "window.frames[window.frames.length - 1].navigator.sendBeacon(T);"),
+        "window.frames[window.frames.length - 1].navigator.sendBeacon(T);"
+    ),
     "/about-blank-frame-document-write": frame(
-        "var d = f.contentDocument; d.write(\"<img src='\" + T + \"'>\"); d.close();"),
+        'var d = f.contentDocument; d.write("<img src=\'" + T + "\'>"); d.close();'
+    ),
     "/parser-inserted-frame-fetch": "<iframe></iframe>" + script("window.frames[0].fetch(T);"),
 }
 # Not hookable from a script: CSP enforce is the layer (docs/SECURITY.md).
@@ -111,7 +134,8 @@ ENFORCE_ONLY = {
     "/dynamic-import": script("import(G + 'analytics.js');"),
     "/worker-fetch": script(
         "new Worker(URL.createObjectURL(new Blob(['fetch(' + JSON.stringify(T) + ')'], "
-        "{type: 'text/javascript'})));"),
+        "{type: 'text/javascript'})));"
+    ),
 }
 # Stored content keeping data-* attributes (a sanitiser's default) posing as the proxy's marks,
 # around the page's real trackers, which the proxy neutralises and a consenting visitor gets.
@@ -135,9 +159,9 @@ STORED_XSS = (
     "<script src='https://www.google-analytics.com/analytics.js'></script>"
     # a banner and a guard of the markup's own making, with a state and a mark of its choosing
     "<div id=consentproxy data-consent-mark=guessed data-consentproxy-state="
-    "'{\"decided\":true,\"categories\":[\"analytics\",\"social\",\"advertising\"]}'></div>"
+    '\'{"decided":true,"categories":["analytics","social","advertising"]}\'></div>'
     "<script src='/.consent/consent.js' data-consentproxy-mark=guessed data-consentproxy-state="
-    "'{\"decided\":true,\"categories\":[\"analytics\",\"social\",\"advertising\"]}'></script>"
+    '\'{"decided":true,"categories":["analytics","social","advertising"]}\'></script>'
 )
 ALL = GUARD | ENFORCE_ONLY | {"/stored-xss": STORED_XSS}
 
@@ -179,17 +203,20 @@ async def settle(tab: Page) -> None:
 
 @pytest.mark.parametrize("path", GUARD)
 async def test_guard_holds_run_time_load(browser, attack_origin, proxy_without_csp, path):
-    assert await tracker_hosts(browser, attack_origin, path), \
+    assert await tracker_hosts(browser, attack_origin, path), (
         "the origin's page must load a tracker (else this test proves nothing)"
+    )
     assert await tracker_hosts(browser, proxy_without_csp, path) == set()
 
 
 @pytest.mark.parametrize("path", ENFORCE_ONLY)
 async def test_what_no_script_can_hook_is_stopped_by_enforce(
-        browser, attack_origin, proxy_without_csp, enforcing_proxy_for_attacks, path):
+    browser, attack_origin, proxy_without_csp, enforcing_proxy_for_attacks, path
+):
     assert await tracker_hosts(browser, attack_origin, path)
-    assert await tracker_hosts(browser, proxy_without_csp, path), \
+    assert await tracker_hosts(browser, proxy_without_csp, path), (
         "the guard cannot hook this: if it now does, move it to GUARD"
+    )
     assert await tracker_hosts(browser, enforcing_proxy_for_attacks, path) == set()
 
 
@@ -205,11 +232,16 @@ async def test_guarded_loads_come_back_after_consent(browser, proxy_without_csp)
 
 
 async def test_stored_markup_posing_as_marks_never_runs_after_accept_all(
-        browser, attack_origin, proxy_without_csp):
+    browser, attack_origin, proxy_without_csp
+):
     async with recorded(browser, proxy_without_csp) as (tab, recorder):
         choices: list[str] = []
-        tab.on("request", lambda r: choices.append(r.post_data or "")
-               if r.url.endswith("/.consent/choice") else None)
+        tab.on(
+            "request",
+            lambda r: (
+                choices.append(r.post_data or "") if r.url.endswith("/.consent/choice") else None
+            ),
+        )
         await tab.goto("/stored-xss")
         await settle(tab)
         assert recorder.hosts == set()  # the forged state allowed nothing
@@ -236,16 +268,22 @@ async def test_stored_markup_posing_as_marks_never_runs_after_accept_all(
         assert len(choices) == 1
 
 
-COOKIE_STORE = ("cookieStore.set('_fbp', 'fb.1.2.3').then(() => cookieStore.set({name: '_ga', "
-                "value: 'GA1.2.3'})).then(() => cookieStore.getAll()).then(a => a.map(c => c.name))")
+COOKIE_STORE = (
+    "cookieStore.set('_fbp', 'fb.1.2.3').then(() => cookieStore.set({name: '_ga', "
+    "value: 'GA1.2.3'})).then(() => cookieStore.getAll()).then(a => a.map(c => c.name))"
+)
 
 
 async def test_cookie_store_writes_wait_for_consent(attack_origin, proxy_without_csp):
     """cookieStore needs a secure context: this browser takes both origins as ones."""
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=[
-            *CHROMIUM_ARGS,
-            f"--unsafely-treat-insecure-origin-as-secure={attack_origin},{proxy_without_csp}"])
+        browser = await pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                *CHROMIUM_ARGS,
+                f"--unsafely-treat-insecure-origin-as-secure={attack_origin},{proxy_without_csp}",
+            ],
+        )
         try:
             names = {}
             for base in (attack_origin, proxy_without_csp):

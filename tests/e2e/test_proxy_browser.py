@@ -81,8 +81,9 @@ async def banner_closed(tab) -> None:
 
 
 @pytest.mark.corpus(document=True)
-async def test_before_a_choice_nothing_third_party_and_one_banner(tab, corpus_page, browser,
-                                                                   origin):
+async def test_before_a_choice_nothing_third_party_and_one_banner(
+    tab, corpus_page, browser, origin
+):
     response = await tab.open(corpus_page.path)
     assert response is not None and response.status == corpus_page.status
     assert tab.recorder.requests == []
@@ -139,8 +140,9 @@ async def test_dynamic_loads_by_first_party_code_wait_for_consent(tab):
     assert await held.count() == 1  # created by loader.js, held by the guard
     await tab.page.click("[data-consent-action=accept-all]")
     await wait_for_hosts(tab, {"connect.facebook.net"})
-    assert ("connect.facebook.net", "script") in {(r.host, r.resource_type)
-                                                  for r in tab.recorder.requests}
+    assert ("connect.facebook.net", "script") in {
+        (r.host, r.resource_type) for r in tab.recorder.requests
+    }
 
 
 async def test_reject_all_is_remembered(tab):

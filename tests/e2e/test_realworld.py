@@ -47,8 +47,7 @@ from consentproxy.policy import Policy
 from tests.conftest import ROOT
 from tests.e2e.conftest import CHROMIUM, fake_response
 
-pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session"),
-              pytest.mark.timeout(1200)]
+pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(1200)]
 
 REALWORLD = Path(os.environ.get("CONSENTPROXY_REALWORLD", ROOT.parent / "shared" / "realworld"))
 PAGES = sorted((REALWORLD / "pages").glob("*.html"))
@@ -98,8 +97,7 @@ async def settle(page: Page, visit: Visit) -> None:
         text = now
 
 
-async def visit(browser: Browser, url: str,
-                accept: bool = False) -> tuple[Visit, Visit, Visit]:
+async def visit(browser: Browser, url: str, accept: bool = False) -> tuple[Visit, Visit, Visit]:
     """The page at url: before a choice, and (accept) after clicking accept-all, in place
     and on the next view."""
     netloc = urlsplit(url).netloc
@@ -115,9 +113,13 @@ async def visit(browser: Browser, url: str,
                 await route.continue_()
             else:  # fetched by Playwright, which resolves names itself: by address
                 local = f"http://127.0.0.1:{parts.port}{parts.path or '/'}" + (
-                    f"?{parts.query}" if parts.query else "")
-                await route.fulfill(response=await route.fetch(
-                    url=local, headers={**request.headers, "host": netloc}))
+                    f"?{parts.query}" if parts.query else ""
+                )
+                await route.fulfill(
+                    response=await route.fetch(
+                        url=local, headers={**request.headers, "host": netloc}
+                    )
+                )
             return
         if parts.scheme in ("http", "https"):
             current.requests.append((parts.hostname or "", parts.path))
@@ -140,7 +142,8 @@ async def visit(browser: Browser, url: str,
                 before.text, before.held_scripts = await page.evaluate(
                     """[document.body ? document.body.innerText : '', Array.from(
                         document.querySelectorAll('script[data-consent-blocked]:not([src])'),
-                        s => s.textContent).join('\\n')]""")
+                        s => s.textContent).join('\\n')]"""
+                )
                 break
             except PlaywrightError:
                 await page.wait_for_timeout(500)
@@ -149,8 +152,9 @@ async def visit(browser: Browser, url: str,
             button = page.locator('[data-consent-action="accept-all"]').first
             try:  # generous timeouts: a loaded machine parses a big page slowly
                 await button.wait_for(state="attached", timeout=30_000)
-                async with page.expect_response(lambda r: r.url.endswith("/choice"),
-                                                timeout=30_000):
+                async with page.expect_response(
+                    lambda r: r.url.endswith("/choice"), timeout=30_000
+                ):
                     try:
                         await button.click(timeout=5000)
                     except PlaywrightError:  # under the page's own overlay: click it anyway
@@ -172,8 +176,12 @@ def text_lost(origin: str, proxied: str) -> list[str]:
     """The origin's lines (blanks ignored) missing or changed through the proxy."""
     a = [" ".join(line.split()) for line in origin.splitlines() if line.strip()]
     b = [" ".join(line.split()) for line in proxied.splitlines() if line.strip()]
-    return [line for tag, i, j, _, _ in difflib.SequenceMatcher(None, a, b).get_opcodes()
-            if tag != "equal" for line in a[i:j]]
+    return [
+        line
+        for tag, i, j, _, _ in difflib.SequenceMatcher(None, a, b).get_opcodes()
+        if tag != "equal"
+        for line in a[i:j]
+    ]
 
 
 def origin_app() -> web.Application:
@@ -191,19 +199,30 @@ def origin_app() -> web.Application:
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def setup() -> AsyncIterator[tuple[Browser, int, int, Policy]]:
     if not PAGES:
-        pytest.skip(f"no real-world pages at {REALWORLD}: put the shared corpus at "
-                    "../shared/realworld from the repo root or set CONSENTPROXY_REALWORLD")
+        pytest.skip(
+            f"no real-world pages at {REALWORLD}: put the shared corpus at "
+            "../shared/realworld from the repo root or set CONSENTPROXY_REALWORLD"
+        )
     sites = sorted({site_of_file(p.name) for p in PAGES})
     rules = ", ".join(f"MAP {s} 127.0.0.1" for s in [*sites, "*.test"]) + ", MAP * ~NOTFOUND"
     async with serve_app(origin_app()) as origin_port:
-        config = replace(catalog_config(), upstream=f"http://127.0.0.1:{origin_port}",
-                         csp="report-only")
+        config = replace(
+            catalog_config(), upstream=f"http://127.0.0.1:{origin_port}", csp="report-only"
+        )
         engine = Engine(config, [secrets.token_bytes(32)])
         running = await server.start(engine, "127.0.0.1", 0)
         async with async_playwright() as pw:
-            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=[
-                "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", f"--host-resolver-rules={rules}"])
+            browser = await pw.chromium.launch(
+                executable_path=CHROMIUM,
+                args=[
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-quic",
+                    "--no-first-run",
+                    "--disable-background-networking",
+                    f"--host-resolver-rules={rules}",
+                ],
+            )
             try:
                 yield browser, origin_port, running.port, Policy(config)
             finally:
@@ -224,7 +243,8 @@ async def test_real_pages_hold_every_known_tracker_and_keep_their_text(setup) ->
                 name = site.replace(".", "-") + ".test"
                 direct, _, _ = await visit(browser, f"http://{name}:{origin_port}/{path.name}")
             held, accepted, reloaded = await visit(
-                browser, f"http://{name}:{proxy_port}/{path.name}", accept=True)
+                browser, f"http://{name}:{proxy_port}/{path.name}", accept=True
+            )
         return path.name, site, name, direct, held, accepted, reloaded
 
     results = await asyncio.gather(*(one(p) for p in PAGES))
@@ -234,6 +254,7 @@ async def test_real_pages_hold_every_known_tracker_and_keep_their_text(setup) ->
     missing: list[str] = []
     origin_loads = back = 0
     for name, site, served_as, direct, held, accepted, reloaded in results:
+
         def tracker(host: str, path: str, served_as: str = served_as) -> bool:
             svc = policy.holder(host, path, site_of(served_as))
             return svc is not None and not policy.allows(svc, NO_DECISION)
@@ -243,9 +264,14 @@ async def test_real_pages_hold_every_known_tracker_and_keep_their_text(setup) ->
         clicked_through_js += "clicked through JS" in accepted.errors
         for h, p in held.requests:
             if not tracker(h, p):
-                others[f"{h}: " + ("the site's own host (the page was served as "
-                                   f"{served_as}: HSTS)" if same_site(h, site) and
-                                   served_as != site else policy.verdict(h, p, site))] += 1
+                others[
+                    f"{h}: "
+                    + (
+                        f"the site's own host (the page was served as {served_as}: HSTS)"
+                        if same_site(h, site) and served_as != site
+                        else policy.verdict(h, p, site)
+                    )
+                ] += 1
         lost = text_lost(direct.text, held.text)
         if any(line not in held.held_scripts for line in lost):
             text_diffs.append((name, lost[:5]))
@@ -262,18 +288,22 @@ async def test_real_pages_hold_every_known_tracker_and_keep_their_text(setup) ->
         back += len(wanted & came)
         next_view += len(wanted & set(reloaded.requests))
         if wanted - came:
-            missing.append(f"{name}: {len(wanted & came)}/{len(wanted)} back; not: "
-                           + ", ".join(f"{h}{p[:30]}" for h, p in sorted(wanted - came)[:4]))
-    print(f"\nreal-world pages: {len(results)}; tracker loads at the origin: {origin_loads}; "
-          f"known-tracker requests before consent: {len(leaks)}; after accept-all back in "
-          f"place: {back}/{origin_loads} ({back / max(1, origin_loads):.1%}), on the next "
-          f"view: {next_view} ({next_view / max(1, origin_loads):.1%}); text differs on "
-          f"{len(text_diffs)} pages; other third-party hosts before consent: "
-          f"{len({o.split(':')[0] for o in others})}; tracker loads of pages whose own "
-          f"scripts removed the banner (not counted above): {unjudged}; served as NAME.test "
-          "(HSTS-preloaded "
-          f"sites): {renamed}; accept-all clicked through JS (the page's own overlay on top): "
-          f"{clicked_through_js}")
+            missing.append(
+                f"{name}: {len(wanted & came)}/{len(wanted)} back; not: "
+                + ", ".join(f"{h}{p[:30]}" for h, p in sorted(wanted - came)[:4])
+            )
+    print(
+        f"\nreal-world pages: {len(results)}; tracker loads at the origin: {origin_loads}; "
+        f"known-tracker requests before consent: {len(leaks)}; after accept-all back in "
+        f"place: {back}/{origin_loads} ({back / max(1, origin_loads):.1%}), on the next "
+        f"view: {next_view} ({next_view / max(1, origin_loads):.1%}); text differs on "
+        f"{len(text_diffs)} pages; other third-party hosts before consent: "
+        f"{len({o.split(':')[0] for o in others})}; tracker loads of pages whose own "
+        f"scripts removed the banner (not counted above): {unjudged}; served as NAME.test "
+        "(HSTS-preloaded "
+        f"sites): {renamed}; accept-all clicked through JS (the page's own overlay on top): "
+        f"{clicked_through_js}"
+    )
     for line in missing:
         print(f"  after accept-all, {line}")
     for name, error in no_accept:  # the banner gone from the page: its loads stay held

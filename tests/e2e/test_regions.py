@@ -28,17 +28,21 @@ OPEN = "() => document.getElementById('consentproxy').shadowRoot.querySelector('
 async def regional_proxy(origin: str) -> AsyncIterator[str]:
     """The demo config with California an opt-out region, the browser (on 127.0.0.1) standing
     in for the CDN that names the visitor's country."""
-    config = replace(load_config(DEMO_CONFIG).with_overrides(
-        upstream=f"http://127.0.0.1:{origin.rsplit(':', 1)[1]}"),
+    config = replace(
+        load_config(DEMO_CONFIG).with_overrides(
+            upstream=f"http://127.0.0.1:{origin.rsplit(':', 1)[1]}"
+        ),
         trusted_proxies=(ip_network("127.0.0.1"),),
-        regions=Regions("CF-IPCountry", "CF-Region-Code", frozenset({"US-CA"})))
+        regions=Regions("CF-IPCountry", "CF-Region-Code", frozenset({"US-CA"})),
+    )
     running = await server.start(Engine(config, [b"e2e-secret-key-0123456789"]), "127.0.0.1", 0)
     yield f"http://{FIRST_PARTY_HOST}:{running.port}"
     await running.stop()
 
 
 async def test_opt_out_region_trackers_run_until_do_not_sell_and_gpc_holds_them(
-        browser: Browser, regional_proxy: str) -> None:
+    browser: Browser, regional_proxy: str
+) -> None:
     async with recorded(browser, regional_proxy) as (page, recorder):
         await page.context.set_extra_http_headers(CALIFORNIA)
         await page.goto("/gzip")
@@ -48,7 +52,10 @@ async def test_opt_out_region_trackers_run_until_do_not_sell_and_gpc_holds_them(
         assert {"_ga", "_fbp"} <= cookies
         assert not await page.evaluate(OPEN)  # nothing to ask first
         assert (await page.evaluate("window.consentproxy.get()"))["categories"] == [
-            "advertising", "analytics", "social"]
+            "advertising",
+            "analytics",
+            "social",
+        ]
         assert await axe_violations(page, ["#consentproxy"]) == []
 
         recorder.clear()

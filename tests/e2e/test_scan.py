@@ -53,8 +53,12 @@ def test_demo_site_as_it_is_violates_in_every_state(demo_origin, tmp_path):
 
 def test_demo_site_through_the_proxy_has_no_violation_in_any_state(demo_origin, tmp_path):
     code, report = scan(demo_origin, tmp_path, "--crawl", "3")
-    problems = [(s["state"], p["path"], v) for s in report["states"] for p in s["pages"]
-                for v in p["violations"]]
+    problems = [
+        (s["state"], p["path"], v)
+        for s in report["states"]
+        for p in s["pages"]
+        for v in p["violations"]
+    ]
     assert code == 0 and problems == [] and report["violations"] == 0
     by_state = {s["state"]: s for s in report["states"]}
     assert list(by_state) == STATES
@@ -78,9 +82,20 @@ def test_demo_site_through_the_proxy_has_no_violation_in_any_state(demo_origin, 
 
 
 def test_a_bad_state_stops_the_scan_naming_the_valid_ones(demo_origin, tmp_path, capsys):
-    code = main(["scan", demo_origin, "--config", str(DEMO_CONFIG), "--out", str(tmp_path),
-                 "--states", "none;analytcs"])
+    code = main(
+        [
+            "scan",
+            demo_origin,
+            "--config",
+            str(DEMO_CONFIG),
+            "--out",
+            str(tmp_path),
+            "--states",
+            "none;analytcs",
+        ]
+    )
     assert code == 2
     assert "--states: 'analytcs' in 'analytcs' is no category or service" in (
-        capsys.readouterr().err)
+        capsys.readouterr().err
+    )
     assert not (tmp_path / "report.json").exists()

@@ -36,27 +36,38 @@ CASES = {
     "hex_escape_eats_crlf": (f"p{{background:\\75\r\nrl({PIXEL})}}", [PIXEL]),
     "letter_escaped_r": (f"p{{background:u\\rl({PIXEL})}}", [PIXEL]),
     "escaped_uppercase_name": (f"p{{background:\\55\\52\\4c({PIXEL})}}", [PIXEL]),
-    "escaped_slashes_in_url": ("p{background:url(https:\\2f\\2fwww.facebook.com/tr)}",
-                               ["https://www.facebook.com/tr"]),
-    "escaped_host_in_string": ("p{background:url('//www.f\\61 cebook.com/tr')}",
-                               ["//www.facebook.com/tr"]),
-    "hex_escape_eats_newline_in_string": ("@import '//www.fa\\63\nebook.com/tr';",
-                                          ["//www.facebook.com/tr"]),
+    "escaped_slashes_in_url": (
+        "p{background:url(https:\\2f\\2fwww.facebook.com/tr)}",
+        ["https://www.facebook.com/tr"],
+    ),
+    "escaped_host_in_string": (
+        "p{background:url('//www.f\\61 cebook.com/tr')}",
+        ["//www.facebook.com/tr"],
+    ),
+    "hex_escape_eats_newline_in_string": (
+        "@import '//www.fa\\63\nebook.com/tr';",
+        ["//www.facebook.com/tr"],
+    ),
     "another_at_rule_ends_import": (f"@import @media '{GA}';", []),
-    "escaped_newline_in_string": ("p{background:url('//www.face\\\nbook.com/tr')}",
-                                  ["//www.facebook.com/tr"]),
-    "escaped_paren_in_url": ("p{background:url(//www.facebook.com/\\))}",
-                             ["//www.facebook.com/)"]),
+    "escaped_newline_in_string": (
+        "p{background:url('//www.face\\\nbook.com/tr')}",
+        ["//www.facebook.com/tr"],
+    ),
+    "escaped_paren_in_url": ("p{background:url(//www.facebook.com/\\))}", ["//www.facebook.com/)"]),
     "protocol_relative": ("p{background:url(//www.facebook.com/tr)}", ["//www.facebook.com/tr"]),
-    "backslashes": ("p{background:url('https:\\\\\\\\www.facebook.com\\\\tr')}",
-                    ["https:\\\\www.facebook.com\\tr"]),
+    "backslashes": (
+        "p{background:url('https:\\\\\\\\www.facebook.com\\\\tr')}",
+        ["https:\\\\www.facebook.com\\tr"],
+    ),
     "import_url": (f"@import url({GA});", [GA]),
     "import_string": (f"@import '{GA}' screen;", [GA]),
-    "import_uppercase": (f"@IMPORT \"{GA}\";", [GA]),
+    "import_uppercase": (f'@IMPORT "{GA}";', [GA]),
     "import_escaped_keyword": (f"@\\69mport '{GA}';", [GA]),
     "import_layer_and_supports": (f"@import '{GA}' layer(x) supports(display:grid);", [GA]),
-    "image_set_strings": (f"p{{background:image-set('/a.png' 1x, '{PIXEL}' 2x)}}",
-                          ["/a.png", PIXEL]),
+    "image_set_strings": (
+        f"p{{background:image-set('/a.png' 1x, '{PIXEL}' 2x)}}",
+        ["/a.png", PIXEL],
+    ),
     "webkit_image_set": (f"p{{background:-webkit-image-set(url({PIXEL}) 1x)}}", [PIXEL]),
     "image_set_type": (f"p{{background:image-set('{PIXEL}' type('image/avif'))}}", [PIXEL]),
     "src_function": (f"@font-face{{src:src('{PIXEL}')}}", [PIXEL]),
@@ -68,10 +79,14 @@ CASES = {
     "unterminated_string_at_end": (f"@import '{GA}", [GA]),
     "control_before_url_in_string": (f"p{{x:url('\\1 {PIXEL}')}}", [f"\x01{PIXEL}"]),
     "nul_in_url": ("p{background:url(//www.facebook.com/\x00)}", ["//www.facebook.com/\ufffd"]),
-    "custom_property_string": (f":root{{--bg:'{PIXEL}'}}p{{background:image-set(var(--bg) 1x)}}",
-                               [PIXEL]),
-    "custom_property_spaces_and_list": (f"p{{--a : '/a.png' , '{PIXEL}'; b:'x'}}",
-                                        ["/a.png", PIXEL]),
+    "custom_property_string": (
+        f":root{{--bg:'{PIXEL}'}}p{{background:image-set(var(--bg) 1x)}}",
+        [PIXEL],
+    ),
+    "custom_property_spaces_and_list": (
+        f"p{{--a : '/a.png' , '{PIXEL}'; b:'x'}}",
+        ["/a.png", PIXEL],
+    ),
     "custom_property_escaped_name": (f"p{{-\\-bg:'{PIXEL}'}}", [PIXEL]),
     "custom_property_in_attribute": (f"--bg:'{PIXEL}'", [PIXEL]),
     "several": (f"a{{b:url(/a.png),url({PIXEL})}} c{{d:url({GA})}}", ["/a.png", PIXEL, GA]),
@@ -111,7 +126,9 @@ def test_only_the_blocked_urls_change_byte_for_byte():
     css = f"a{{b:url( '{PIXEL}' )}}c{{d:url(/local.png)}}/*x*/e{{f:\\75 rl({PIXEL} )}}"
     out, svc = neutralise_css(css, facebook)
     assert svc == "fb"
-    assert out == f"a{{b:url( '{INERT_URL}' )}}c{{d:url(/local.png)}}/*x*/e{{f:\\75 rl({INERT_URL} )}}"
+    assert (
+        out == f"a{{b:url( '{INERT_URL}' )}}c{{d:url(/local.png)}}/*x*/e{{f:\\75 rl({INERT_URL} )}}"
+    )
 
 
 def test_a_url_behind_an_escaped_control_character_is_blocked(blocking):
@@ -130,10 +147,51 @@ def test_inert_url_loads_nothing_in_both_forms():
 
 
 # Pieces of CSS, joined at random: names, escapes, comments, strings, brackets.
-PIECES = ["url(", "URL(", "\\75 rl(", "u\\rl(", "\\55 RL(", "@import", "@\\69mport", " ",
-          "image-set(", "-webkit-image-set(", "src(", "image(", "type(", PIXEL, GA, "/a.png",
-          "'", '"', "\\", "\n", "/*", "*/", "(", ")", "{", "}", "[", "]", ";", ",", "1x", "-",
-          "x", "5", "#", "<!--", "-->", "&#117;", "&amp;", "\x00", "\\28", "ur", "l("]
+PIECES = [
+    "url(",
+    "URL(",
+    "\\75 rl(",
+    "u\\rl(",
+    "\\55 RL(",
+    "@import",
+    "@\\69mport",
+    " ",
+    "image-set(",
+    "-webkit-image-set(",
+    "src(",
+    "image(",
+    "type(",
+    PIXEL,
+    GA,
+    "/a.png",
+    "'",
+    '"',
+    "\\",
+    "\n",
+    "/*",
+    "*/",
+    "(",
+    ")",
+    "{",
+    "}",
+    "[",
+    "]",
+    ";",
+    ",",
+    "1x",
+    "-",
+    "x",
+    "5",
+    "#",
+    "<!--",
+    "-->",
+    "&#117;",
+    "&amp;",
+    "\x00",
+    "\\28",
+    "ur",
+    "l(",
+]
 CSS = st.lists(st.sampled_from(PIECES), max_size=24).map("".join)
 
 
@@ -176,10 +234,13 @@ def blocking(policy):
 
 
 def test_style_element_is_marked_and_its_urls_made_inert(blocking):
-    tag, text = blocking.style_element(b"<style media=screen>",
-                                       f"@import url({GA});p{{x:url(/a.png)}}".encode())
-    assert tag == (b'<style data-consent-blocked="google-analytics" '
-                   b'data-consent-blocked-category="analytics" data-consent-mark="M" media=screen>')
+    tag, text = blocking.style_element(
+        b"<style media=screen>", f"@import url({GA});p{{x:url(/a.png)}}".encode()
+    )
+    assert tag == (
+        b'<style data-consent-blocked="google-analytics" '
+        b'data-consent-blocked-category="analytics" data-consent-mark="M" media=screen>'
+    )
     assert text == b"@import url(about:invalid);p{x:url(/a.png)}"
     assert blocking.blocked == [("google-analytics", "style")]
 
@@ -199,30 +260,52 @@ def test_style_element_left_alone_with_consent_or_locally(policy, blocking):
     assert out_tag is tag and out_text is local
 
 
-@pytest.mark.parametrize(("tag", "expected"), [
-    (f"<div class=x style='background:url({PIXEL})'>",
-     '<div {marks} class=x style="background:url(about:invalid)">'),
-    (f'<p style="background:&#117;rl({PIXEL}&amp;a=1)" id=y>',
-     '<p {marks} style="background:url(about:invalid)" id=y>'),
-    (f"<span style=background:\\75rl({PIXEL})>", '<span {marks} style="background:\\75rl(about:invalid)">'),
-    (f"<b style='content:\"a&b\";background:url({PIXEL})' style=color:red>",
-     '<b {marks} style="content:&quot;a&amp;b&quot;;background:url(about:invalid)" style=color:red>'),
-    (f"<i STYLE='background:image-set(\"{PIXEL}\" 1x)'>",
-     '<i {marks} STYLE="background:image-set(&quot;about:invalid&quot; 1x)">'),
-])
+@pytest.mark.parametrize(
+    ("tag", "expected"),
+    [
+        (
+            f"<div class=x style='background:url({PIXEL})'>",
+            '<div {marks} class=x style="background:url(about:invalid)">',
+        ),
+        (
+            f'<p style="background:&#117;rl({PIXEL}&amp;a=1)" id=y>',
+            '<p {marks} style="background:url(about:invalid)" id=y>',
+        ),
+        (
+            f"<span style=background:\\75rl({PIXEL})>",
+            '<span {marks} style="background:\\75rl(about:invalid)">',
+        ),
+        (
+            f"<b style='content:\"a&b\";background:url({PIXEL})' style=color:red>",
+            '<b {marks} style="content:&quot;a&amp;b&quot;;background:url(about:invalid)" style=color:red>',
+        ),
+        (
+            f"<i STYLE='background:image-set(\"{PIXEL}\" 1x)'>",
+            '<i {marks} STYLE="background:image-set(&quot;about:invalid&quot; 1x)">',
+        ),
+    ],
+)
 def test_style_attribute_is_rewritten_double_quoted(blocking, tag, expected):
     name = tag[1:].split(" ")[0].encode()
-    marks = ('data-consent-blocked="facebook-pixel" data-consent-blocked-category="advertising" '
-             'data-consent-mark="M"')
+    marks = (
+        'data-consent-blocked="facebook-pixel" data-consent-blocked-category="advertising" '
+        'data-consent-mark="M"'
+    )
     assert blocking.start_tag(name, tag.encode()) == expected.format(marks=marks).encode()
 
 
-@pytest.mark.parametrize("tag", [
-    b"<div style='color:red'>", b"<div style='background:url(/a.png)'>", b"<div style>",
-    b"<div class='url(https://www.facebook.com/tr)'>", b"<div style=''>",
-    b"<div style='x:y' style='background:url(https://www.facebook.com/tr)'>",  # first wins
-    b"<div style='background:ur/**/l(https://www.facebook.com/tr)'>",
-])
+@pytest.mark.parametrize(
+    "tag",
+    [
+        b"<div style='color:red'>",
+        b"<div style='background:url(/a.png)'>",
+        b"<div style>",
+        b"<div class='url(https://www.facebook.com/tr)'>",
+        b"<div style=''>",
+        b"<div style='x:y' style='background:url(https://www.facebook.com/tr)'>",  # first wins
+        b"<div style='background:ur/**/l(https://www.facebook.com/tr)'>",
+    ],
+)
 def test_style_attribute_without_a_blocked_load_is_the_same_object(blocking, tag):
     assert blocking.style_attribute(b"div", tag) is tag
     assert blocking.blocked == []

@@ -34,10 +34,10 @@ DECOMPRESS = {
 def test_streaming_decode_and_encode_round_trip(coding):
     body = COMPRESS[coding](PAGE)
     dec = decoder([coding], LIMIT)
-    plain = b"".join(dec.process(body[i:i + 100]) for i in range(0, len(body), 100))
+    plain = b"".join(dec.process(body[i : i + 100]) for i in range(0, len(body), 100))
     assert plain + dec.finish() == PAGE
     enc = encoder(coding)
-    out = b"".join(enc.process(PAGE[i:i + 1000]) for i in range(0, len(PAGE), 1000))
+    out = b"".join(enc.process(PAGE[i : i + 1000]) for i in range(0, len(PAGE), 1000))
     assert DECOMPRESS[coding](out + enc.finish()) == PAGE
 
 
@@ -72,7 +72,8 @@ def test_output_keeps_origin_coding_when_accepted():
 
 
 FAST = {
-    "gzip": lambda b: gzip.compress(b, 1), "deflate": lambda b: zlib.compress(b, 1),
+    "gzip": lambda b: gzip.compress(b, 1),
+    "deflate": lambda b: zlib.compress(b, 1),
     "br": lambda b: brotli.compress(b, quality=1),
     "zstd": lambda b: zstandard.ZstdCompressor(level=1).compress(b),
 }
@@ -85,7 +86,7 @@ def test_a_decompression_bomb_stops_at_the_limit(coding):
     dec = decoder([coding], LIMIT)
     with pytest.raises(BodyError, match="html_bytes"):
         for i in range(0, len(bomb), 4096):
-            assert len(dec.process(bomb[i:i + 4096])) <= LIMIT + 1
+            assert len(dec.process(bomb[i : i + 4096])) <= LIMIT + 1
         dec.finish()
 
 
@@ -97,14 +98,23 @@ def test_uncompressed_bodies_stream_past_the_limit():
 def test_stacked_codings_are_undone_last_first():
     body = brotli.compress(gzip.compress(PAGE))
     dec = decoder(codings(["gzip, br"]), LIMIT)
-    out = b"".join(dec.process(body[i:i + 50]) for i in range(0, len(body), 50))
+    out = b"".join(dec.process(body[i : i + 50]) for i in range(0, len(body), 50))
     assert out + dec.finish() == PAGE
 
 
-@pytest.mark.parametrize(("values", "expected"), [
-    (["gzip"], ["gzip"]), (["gzip", "br"], ["gzip", "br"]), (["identity"], []), ([], []),
-    (["UTF-8"], []), (["none"], []), (["gzip, foo"], []), (["compress"], []),
-    ([" BR "], ["br"]),
-])
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        (["gzip"], ["gzip"]),
+        (["gzip", "br"], ["gzip", "br"]),
+        (["identity"], []),
+        ([], []),
+        (["UTF-8"], []),
+        (["none"], []),
+        (["gzip, foo"], []),
+        (["compress"], []),
+        ([" BR "], ["br"]),
+    ],
+)
 def test_codings_browsers_do_not_know_count_as_none(values, expected):
     assert codings(values) == expected

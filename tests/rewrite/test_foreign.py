@@ -24,26 +24,55 @@ def is_html(before: str, tag: str = "<style>") -> bool:
     return model.start_tag(name, tag.encode())
 
 
-@pytest.mark.parametrize("before", [
-    "", "<svg></svg>", "<svg/>", "<svg><g></svg>", "<math><mi></mi></math>",
-    "<svg><foreignObject>", "<svg><desc>", "<svg><title>", "<math><mi>", "<math><mtext>",
-    "<math><annotation-xml encoding='text/html'>",
-    "<math><annotation-xml encoding=APPLICATION/XHTML+XML>",
-    "<svg><g><img>", "<svg><font color=red>", "<svg><g></p>", "<svg></br>",
-    "<svg><foreignObject><div><svg></svg>", "<svg><desc><span></desc>",
-    "<svg><foreignObject><p><div></p></foreignObject>",
-])
+@pytest.mark.parametrize(
+    "before",
+    [
+        "",
+        "<svg></svg>",
+        "<svg/>",
+        "<svg><g></svg>",
+        "<math><mi></mi></math>",
+        "<svg><foreignObject>",
+        "<svg><desc>",
+        "<svg><title>",
+        "<math><mi>",
+        "<math><mtext>",
+        "<math><annotation-xml encoding='text/html'>",
+        "<math><annotation-xml encoding=APPLICATION/XHTML+XML>",
+        "<svg><g><img>",
+        "<svg><font color=red>",
+        "<svg><g></p>",
+        "<svg></br>",
+        "<svg><foreignObject><div><svg></svg>",
+        "<svg><desc><span></desc>",
+        "<svg><foreignObject><p><div></p></foreignObject>",
+    ],
+)
 def test_html_start_tags(before):
     assert is_html(before)
 
 
-@pytest.mark.parametrize("before", [
-    "<svg>", "<math>", "<svg><g>", "<svg><style>", "<svg><font>", "<svg><font class=x>",
-    "<svg><foreignObject></foreignObject>", "<svg><foreignObject><svg>",
-    "<math><mi><mglyph>", "<math><annotation-xml>", "<math><annotation-xml encoding=x>",
-    "<math><foreignObject>", "<svg><mi>", "<svg><desc><math>", "<svg><g/>",
-    "<math><annotation-xml><svg>",
-])
+@pytest.mark.parametrize(
+    "before",
+    [
+        "<svg>",
+        "<math>",
+        "<svg><g>",
+        "<svg><style>",
+        "<svg><font>",
+        "<svg><font class=x>",
+        "<svg><foreignObject></foreignObject>",
+        "<svg><foreignObject><svg>",
+        "<math><mi><mglyph>",
+        "<math><annotation-xml>",
+        "<math><annotation-xml encoding=x>",
+        "<math><foreignObject>",
+        "<svg><mi>",
+        "<svg><desc><math>",
+        "<svg><g/>",
+        "<math><annotation-xml><svg>",
+    ],
+)
 def test_foreign_start_tags(before):
     assert not is_html(before)
 

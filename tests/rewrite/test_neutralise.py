@@ -4,36 +4,42 @@ from consentproxy.consent import NO_DECISION, ConsentState
 from consentproxy.rewrite.neutralise import Neutraliser, srcset_urls, url_target
 
 
-@pytest.mark.parametrize(("value", "host"), [
-    ("HTTPS://WWW.YOUTUBE.COM/x", "www.youtube.com"),
-    ("https://www.youtube.com/embed/x", "www.youtube.com"),
-    ("//WWW.YouTube.com/embed/x", "www.youtube.com"),
-    ("https:\\\\www.youtube.com\\embed", "www.youtube.com"),
-    ("  https://user:pw@www.youtube.com:443/x ", "www.youtube.com"),
-    ("https://site.example@www.youtube.com/x", "www.youtube.com"),
-    ("ht\ttps://www.you\ntube.com/x", "www.youtube.com"),
-    ("https://%77ww.youtube.com/", "www.youtube.com"),
-    ("http:www.google-analytics.com/x", "www.google-analytics.com"),
-    ("/local/path", None),
-    ("relative.js", None),
-    ("javascript:void(0)", None),
-    ("data:image/gif;base64,xx", None),
-    ("https://[::1]:8080/", "::1"),
-])
+@pytest.mark.parametrize(
+    ("value", "host"),
+    [
+        ("HTTPS://WWW.YOUTUBE.COM/x", "www.youtube.com"),
+        ("https://www.youtube.com/embed/x", "www.youtube.com"),
+        ("//WWW.YouTube.com/embed/x", "www.youtube.com"),
+        ("https:\\\\www.youtube.com\\embed", "www.youtube.com"),
+        ("  https://user:pw@www.youtube.com:443/x ", "www.youtube.com"),
+        ("https://site.example@www.youtube.com/x", "www.youtube.com"),
+        ("ht\ttps://www.you\ntube.com/x", "www.youtube.com"),
+        ("https://%77ww.youtube.com/", "www.youtube.com"),
+        ("http:www.google-analytics.com/x", "www.google-analytics.com"),
+        ("/local/path", None),
+        ("relative.js", None),
+        ("javascript:void(0)", None),
+        ("data:image/gif;base64,xx", None),
+        ("https://[::1]:8080/", "::1"),
+    ],
+)
 def test_url_host_follows_browsers(value, host):
     target = url_target(value)
     assert (target[0] if target else None) == host
 
 
 def test_url_path_is_kept_for_path_rules():
-    assert url_target("https://www.google.com\\maps/embed?pb=1#x") == ("www.google.com",
-                                                                     "/maps/embed")
+    assert url_target("https://www.google.com\\maps/embed?pb=1#x") == (
+        "www.google.com",
+        "/maps/embed",
+    )
     assert url_target("//www.facebook.com?tr") == ("www.facebook.com", "")
 
 
 def test_srcset_lists_every_candidate():
-    assert list(map(url_target, srcset_urls("/a.png 1x, https://px.ads.linkedin.com/p.gif 2x"))
-                ) == [None, ("px.ads.linkedin.com", "/p.gif")]
+    assert list(
+        map(url_target, srcset_urls("/a.png 1x, https://px.ads.linkedin.com/p.gif 2x"))
+    ) == [None, ("px.ads.linkedin.com", "/p.gif")]
 
 
 @pytest.fixture
@@ -43,9 +49,11 @@ def blocked(policy) -> Neutraliser:
 
 def test_iframe_src_moves_to_data_attribute(blocked):
     out = blocked.start_tag(b"iframe", b'<iframe width=5 src="https://www.youtube.com/embed/a">')
-    assert out == (b'<iframe data-consent-blocked="youtube" data-consent-blocked-category='
-                   b'"social" data-consent-mark="M" width=5 '
-                   b'data-consent-src="https://www.youtube.com/embed/a">')
+    assert out == (
+        b'<iframe data-consent-blocked="youtube" data-consent-blocked-category='
+        b'"social" data-consent-mark="M" width=5 '
+        b'data-consent-src="https://www.youtube.com/embed/a">'
+    )
     assert blocked.blocked == [("youtube", "iframe")]
 
 
@@ -73,8 +81,9 @@ def test_first_party_and_consented_tags_are_untouched(policy, blocked):
 
 
 def test_script_src_gets_text_plain_and_keeps_its_type(blocked):
-    out = blocked.script_tag(b'<script type="text/javascript" '
-                             b'src="https://www.googletagmanager.com/gtag/js?id=G">')
+    out = blocked.script_tag(
+        b'<script type="text/javascript" src="https://www.googletagmanager.com/gtag/js?id=G">'
+    )
     assert out.startswith(b'<script type="text/plain" data-consent-blocked="google-tag-manager"')
     assert b'data-consent-type="text/javascript"' in out and b"data-consent-src=" in out
 
@@ -118,6 +127,7 @@ def test_the_memo_keeps_consent_choices_apart(policy):
 
 def test_the_memo_is_bounded(policy, monkeypatch):
     from consentproxy.rewrite import neutralise
+
     monkeypatch.setattr(neutralise, "MEMO_ENTRIES", 8)
     n = Neutraliser(policy, NO_DECISION)
     for i in range(50):

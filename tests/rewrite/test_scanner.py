@@ -42,7 +42,7 @@ def rewrite(policy, page: bytes, chunks=None, state=NO_DECISION, inject=True, *,
     out, pos, i = [], 0, 0
     while pos < len(page):
         size = max(1, sizes[i % len(sizes)])
-        out.append(rw.feed(page[pos:pos + size]))
+        out.append(rw.feed(page[pos : pos + size]))
         pos, i = pos + size, i + 1
     return b"".join(out) + rw.close()
 
@@ -60,8 +60,7 @@ def test_everything_consented_changes_nothing_but_the_banner(policy, skip, page)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(page=st.sampled_from(PAGES), chunks=st.lists(st.integers(1, 300), min_size=1,
-                                                     max_size=8))
+@given(page=st.sampled_from(PAGES), chunks=st.lists(st.integers(1, 300), min_size=1, max_size=8))
 def test_any_chunking_gives_the_same_output(policy, skip, page, chunks):
     data = page.read_bytes()
     assert rewrite(policy, data, chunks, skip=skip) == rewrite(policy, data, skip=skip)
@@ -70,12 +69,22 @@ def test_any_chunking_gives_the_same_output(policy, skip, page, chunks):
 # Pages whose <style> elements load trackers: (page, how many styles are neutralised). A
 # CSS comment does not hide </style>: what follows it is text.
 CSS_PAGES = [
-    ((b"<!DOCTYPE html><html><head><style media=screen>@import url(//www.google-analytics.com/"
-      b"x.css);\nbody{background:url('https://www.facebook.com/tr?id=1')}</style></head><body>"
-      b"<p>x</p><STYLE>p{cursor:\\75 rl(//www.facebook.com/tr),auto}</STYLE ></body></html>"), 2),
-    ((b"<html><body><style>/* </style> */p{background:image-set('//www.facebook.com/tr' 1x)}"
-      b"</style><p>after</p><style>p{color:red}q{x:image-set('//www.facebook.com/tr' 1x)}"
-      b"</style></body></html>"), 1),
+    (
+        (
+            b"<!DOCTYPE html><html><head><style media=screen>@import url(//www.google-analytics.com/"
+            b"x.css);\nbody{background:url('https://www.facebook.com/tr?id=1')}</style></head><body>"
+            b"<p>x</p><STYLE>p{cursor:\\75 rl(//www.facebook.com/tr),auto}</STYLE ></body></html>"
+        ),
+        2,
+    ),
+    (
+        (
+            b"<html><body><style>/* </style> */p{background:image-set('//www.facebook.com/tr' 1x)}"
+            b"</style><p>after</p><style>p{color:red}q{x:image-set('//www.facebook.com/tr' 1x)}"
+            b"</style></body></html>"
+        ),
+        1,
+    ),
 ]
 
 
@@ -93,8 +102,9 @@ UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.binary(max_size=300) | st.text("<>!-/ascriptbodyframe=\"'\n", max_size=200).map(
-    str.encode))
+@given(
+    st.binary(max_size=300) | st.text("<>!-/ascriptbodyframe=\"'\n", max_size=200).map(str.encode)
+)
 def test_any_bytes_pass_through_when_nothing_is_blocked(policy, skip, data):
     """Byte-faithful, except a page that opens with a UTF-16 byte order mark: that one is
     read as UTF-16 and comes out as UTF-8 (tests/adversarial/test_evasion.py)."""
@@ -104,8 +114,10 @@ def test_any_bytes_pass_through_when_nothing_is_blocked(policy, skip, data):
 
 
 def test_banner_goes_before_the_last_real_body_end(policy, skip):
-    page = (b"<body><script>var s='</body>';</script><!-- </body> -->"
-            b"<p>x</p></body>\n<p>late</p></BODY ></html>")
+    page = (
+        b"<body><script>var s='</body>';</script><!-- </body> -->"
+        b"<p>x</p></body>\n<p>late</p></BODY ></html>"
+    )
     out = rewrite(policy, page, skip=skip)
     assert out == page.replace(b"</BODY >", BANNER + b"</BODY >")
 
@@ -127,56 +139,66 @@ def test_no_banner_for_fragments_when_sniffing(policy, skip):
 
 
 def test_an_xml_prolog_still_starts_a_document(policy, skip):
-    doc = b'<?xml version="1.0" encoding="utf-8"?>\n<html xmlns="http://www.w3.org/1999/xhtml">' \
-          b"<body><p>x</p></body></html>"
+    doc = (
+        b'<?xml version="1.0" encoding="utf-8"?>\n<html xmlns="http://www.w3.org/1999/xhtml">'
+        b"<body><p>x</p></body></html>"
+    )
     assert rewrite(policy, doc, inject=None, skip=skip).count(BANNER) == 1
 
 
-@pytest.mark.parametrize("markup", [
-    b"<!-- <script src=https://connect.facebook.net/x.js></script> -->",
-    b"<textarea><iframe src=https://www.youtube.com/embed/x></iframe></textarea>",
-    b"<title><img src=https://www.facebook.com/tr></title>",
-    b"<img alt='<iframe src=https://www.youtube.com/embed/x>' src=/a.png>",
-    b'<script type="application/ld+json">{"u":"https://www.youtube.com/x"}</script>',
-    b"<style>/* <img src=https://www.facebook.com/tr> */</style>",
-    b"<script>var s = \"</body><iframe src='https://www.youtube.com/embed/x'>\";</script>",
-    # in and after foreign content
-    b"<svg><foreignObject><style><img src=https://www.facebook.com/tr></style>",
-    b"<svg><![CDATA[<img src=https://www.facebook.com/tr>]]></svg>",
-    b"<svg/><textarea><img src=https://www.facebook.com/tr></textarea>",
-    b"<svg></svg><title><img src=https://www.facebook.com/tr></title>",
-])
+@pytest.mark.parametrize(
+    "markup",
+    [
+        b"<!-- <script src=https://connect.facebook.net/x.js></script> -->",
+        b"<textarea><iframe src=https://www.youtube.com/embed/x></iframe></textarea>",
+        b"<title><img src=https://www.facebook.com/tr></title>",
+        b"<img alt='<iframe src=https://www.youtube.com/embed/x>' src=/a.png>",
+        b'<script type="application/ld+json">{"u":"https://www.youtube.com/x"}</script>',
+        b"<style>/* <img src=https://www.facebook.com/tr> */</style>",
+        b"<script>var s = \"</body><iframe src='https://www.youtube.com/embed/x'>\";</script>",
+        # in and after foreign content
+        b"<svg><foreignObject><style><img src=https://www.facebook.com/tr></style>",
+        b"<svg><![CDATA[<img src=https://www.facebook.com/tr>]]></svg>",
+        b"<svg/><textarea><img src=https://www.facebook.com/tr></textarea>",
+        b"<svg></svg><title><img src=https://www.facebook.com/tr></title>",
+    ],
+)
 def test_text_that_only_looks_like_trackers_is_untouched(policy, skip, markup):
     assert rewrite(policy, markup, inject=False, skip=skip) == markup
 
 
-@pytest.mark.parametrize("markup", [
-    b"<SCRIPT SRC=https://www.google-analytics.com/analytics.js></SCRIPT>",
-    b"<iframe src=//www.youtube.com/embed/x></iframe>",
-    b"<noscript><img src='https://www.facebook.com/tr?id=1'></noscript>",
-    b"<object data='https://www.youtube.com/v/x'></object><embed src=https://www.youtube.com/v/y>",
-    b"<link rel=dns-prefetch href=//www.googletagmanager.com>",
-    b"<script>!function(f,b,e,v,n,t,s){}(window);fbq('init','1')</script>",
-    (b"<script><!-- document.write('<script src=//www.google-analytics.com/ga.js></script>')"
-     b" --></script>"),
-    b"<img\nsrc\n=\nhttps://px.ads.linkedin.com/collect>",
-    # in foreign content
-    b"<svg><style><img src=https://www.facebook.com/tr></style></svg>",
-    b"<math><mtext></mtext><title><img src=https://www.facebook.com/tr></title></math>",
-    b"<svg><script><iframe src=//www.youtube.com/embed/x></iframe></script></svg>",
-    b"<svg><![CDATA[ > ]]><img src=https://www.facebook.com/tr></svg>",
-    b"<svg><script>fbq('init','1')</script></svg>",
-])
+@pytest.mark.parametrize(
+    "markup",
+    [
+        b"<SCRIPT SRC=https://www.google-analytics.com/analytics.js></SCRIPT>",
+        b"<iframe src=//www.youtube.com/embed/x></iframe>",
+        b"<noscript><img src='https://www.facebook.com/tr?id=1'></noscript>",
+        b"<object data='https://www.youtube.com/v/x'></object><embed src=https://www.youtube.com/v/y>",
+        b"<link rel=dns-prefetch href=//www.googletagmanager.com>",
+        b"<script>!function(f,b,e,v,n,t,s){}(window);fbq('init','1')</script>",
+        (
+            b"<script><!-- document.write('<script src=//www.google-analytics.com/ga.js></script>')"
+            b" --></script>"
+        ),
+        b"<img\nsrc\n=\nhttps://px.ads.linkedin.com/collect>",
+        # in foreign content
+        b"<svg><style><img src=https://www.facebook.com/tr></style></svg>",
+        b"<math><mtext></mtext><title><img src=https://www.facebook.com/tr></title></math>",
+        b"<svg><script><iframe src=//www.youtube.com/embed/x></iframe></script></svg>",
+        b"<svg><![CDATA[ > ]]><img src=https://www.facebook.com/tr></svg>",
+        b"<svg><script>fbq('init','1')</script></svg>",
+    ],
+)
 def test_trackers_are_neutralised(policy, skip, markup):
     out = rewrite(policy, markup, inject=False, skip=skip)
     assert out != markup and b"data-consent-blocked=" in out
 
 
-
-
 def test_script_end_inside_escaped_comment_does_not_end_the_script(policy, skip):
-    page = (b"<script><!-- document.write('<script></script>'); --></script>"
-            b"<iframe src=https://www.youtube.com/embed/x></iframe>")
+    page = (
+        b"<script><!-- document.write('<script></script>'); --></script>"
+        b"<iframe src=https://www.youtube.com/embed/x></iframe>"
+    )
     out = rewrite(policy, page, inject=False, skip=skip)
     assert out.count(b"data-consent-blocked=") == 1  # the iframe after the real end
     assert out.startswith(b"<script><!--")  # the script text holds no tracker
@@ -189,10 +211,11 @@ def test_latin1_bytes_are_preserved(policy, skip):
 
 
 def head_rewrite(policy, page: bytes, chunks=None, *, skip) -> bytes:
-    rw = HtmlRewriter(Neutraliser(policy, NO_DECISION, MARK), BANNER, True, head=b"<GUARD>",
-                      skip=skip)
+    rw = HtmlRewriter(
+        Neutraliser(policy, NO_DECISION, MARK), BANNER, True, head=b"<GUARD>", skip=skip
+    )
     sizes = chunks or [len(page)]
-    out = [rw.feed(page[i:i + sizes[0]]) for i in range(0, len(page), sizes[0])]
+    out = [rw.feed(page[i : i + sizes[0]]) for i in range(0, len(page), sizes[0])]
     return b"".join(out) + rw.close()
 
 
@@ -208,7 +231,8 @@ def test_a_styled_root_element_does_not_move_the_guard(policy, skip):
     XHTML anything before the root element would break the document)."""
     page = b"<html style='background:url(/bg.png)'><head><title>x</title></head><body></body>"
     assert head_rewrite(policy, page, skip=skip).startswith(
-        b"<html style='background:url(/bg.png)'><head><GUARD><title>")
+        b"<html style='background:url(/bg.png)'><head><GUARD><title>"
+    )
 
 
 def test_guard_goes_before_the_first_loading_tag_without_head(policy, skip):
@@ -223,43 +247,114 @@ def test_guard_comes_with_the_banner_when_nothing_loads(policy, skip):
 # Pieces of markup, joined at random: tags the C loop steps over (local and remote URLs),
 # tags it must hand back, and the bytes that make tokenizing hard (quotes, comments, '<').
 PIECES = [
-    b"<img src=/a.png>", b"<IMG SRC='//www.facebook.com/tr'>", b"<link href=/s.css>",
-    b"<link rel=preconnect href=https://www.googletagmanager.com>", b"<input src=x:y>",
-    b"<img srcset='/a.png 1x, /b.png 2x' alt=\"a > b\">", b"<head>", b"<HEAD lang=x>",
-    b"<img src=/a.png\n/\t/x>", b"<embed src=\\\\www.youtube.com\\v>", b"<source src=/v&amp;>",
-    b"<script>", b"</script>", b"<script src=https://connect.facebook.net/x.js>",
-    b"<iframe src=https://www.youtube.com/embed/x>", b"</iframe>", b"<textarea>",
-    b"</textarea>", b"<title>", b"</title>", b"<style>", b"</style>", b"<!--", b"-->", b"--!>",
-    b"<!DOCTYPE html>", b"<?xml ?>", b"</body>", b"</BODY\n>", b"<p class=x>", b"</p>",
-    b"<a href=\"/x\">", b"\"", b"'", b"<", b">", b"/", b"=", b" ", b"text", b"fbq('init')",
-    b"<plaintext>", b"<img", b"<frame src=/f>", b"<video poster=//x.doubleclick.net/p>",
-    b"<img src=https:www.facebook.com/tr>", b"<img src=&#x2F;&#x2F;www.facebook.com/tr>",
-    b"<div style='color:red'>", b"<div STYLE=\"background:url(//www.facebook.com/tr)\">",
-    b"<p style=x>", b"<span style>", b"<b style=\\75rl(x)>", b"<img style='a:url(/x)' src=/a>",
-    b"<a href=https://x.example/>", b"<a href=/n ping=https://www.facebook.com/tr>",
-    b"<td class=c>", b"<TD background=//www.facebook.com/tr>", b"<meta name=d content=e>",
-    b"<meta http-equiv=Set-Cookie content='_fbp=1'>", b"<style>a{color:red}", b"a{b:url(//x)}",
-    b"@import 'x';", b"</STYLE >", b"<title>x", b"</title/>", b"<xmp>", b"</xmp>",
-    b"<svg>", b"</svg>", b"<svg/>", b"<math>", b"<mi>", b"<foreignObject>", b"</foreignObject>",
-    b"<![CDATA[", b"]]>", b"<b>", b"</p>", b"<g>", b"</g>", b"<path d=1/>", b"<g></g>",
+    b"<img src=/a.png>",
+    b"<IMG SRC='//www.facebook.com/tr'>",
+    b"<link href=/s.css>",
+    b"<link rel=preconnect href=https://www.googletagmanager.com>",
+    b"<input src=x:y>",
+    b"<img srcset='/a.png 1x, /b.png 2x' alt=\"a > b\">",
+    b"<head>",
+    b"<HEAD lang=x>",
+    b"<img src=/a.png\n/\t/x>",
+    b"<embed src=\\\\www.youtube.com\\v>",
+    b"<source src=/v&amp;>",
+    b"<script>",
+    b"</script>",
+    b"<script src=https://connect.facebook.net/x.js>",
+    b"<iframe src=https://www.youtube.com/embed/x>",
+    b"</iframe>",
+    b"<textarea>",
+    b"</textarea>",
+    b"<title>",
+    b"</title>",
+    b"<style>",
+    b"</style>",
+    b"<!--",
+    b"-->",
+    b"--!>",
+    b"<!DOCTYPE html>",
+    b"<?xml ?>",
+    b"</body>",
+    b"</BODY\n>",
+    b"<p class=x>",
+    b"</p>",
+    b'<a href="/x">',
+    b'"',
+    b"'",
+    b"<",
+    b">",
+    b"/",
+    b"=",
+    b" ",
+    b"text",
+    b"fbq('init')",
+    b"<plaintext>",
+    b"<img",
+    b"<frame src=/f>",
+    b"<video poster=//x.doubleclick.net/p>",
+    b"<img src=https:www.facebook.com/tr>",
+    b"<img src=&#x2F;&#x2F;www.facebook.com/tr>",
+    b"<div style='color:red'>",
+    b'<div STYLE="background:url(//www.facebook.com/tr)">',
+    b"<p style=x>",
+    b"<span style>",
+    b"<b style=\\75rl(x)>",
+    b"<img style='a:url(/x)' src=/a>",
+    b"<a href=https://x.example/>",
+    b"<a href=/n ping=https://www.facebook.com/tr>",
+    b"<td class=c>",
+    b"<TD background=//www.facebook.com/tr>",
+    b"<meta name=d content=e>",
+    b"<meta http-equiv=Set-Cookie content='_fbp=1'>",
+    b"<style>a{color:red}",
+    b"a{b:url(//x)}",
+    b"@import 'x';",
+    b"</STYLE >",
+    b"<title>x",
+    b"</title/>",
+    b"<xmp>",
+    b"</xmp>",
+    b"<svg>",
+    b"</svg>",
+    b"<svg/>",
+    b"<math>",
+    b"<mi>",
+    b"<foreignObject>",
+    b"</foreignObject>",
+    b"<![CDATA[",
+    b"]]>",
+    b"<b>",
+    b"</p>",
+    b"<g>",
+    b"</g>",
+    b"<path d=1/>",
+    b"<g></g>",
     b"<rect style='fill:url(//www.facebook.com/tr)'/>",
-    b"p{background:url(//www.facebook.com/tr)}", b"@import '//www.google-analytics.com/a.css';",
-    b"<p style='--x:\"//www.facebook.com/tr\"'>", b"<p style='image(\"//x\")'>",
+    b"p{background:url(//www.facebook.com/tr)}",
+    b"@import '//www.google-analytics.com/a.css';",
+    b"<p style='--x:\"//www.facebook.com/tr\"'>",
+    b"<p style='image(\"//x\")'>",
 ]
 SOUP = st.lists(st.sampled_from(PIECES), max_size=40).map(b"".join)
 
 
 @settings(max_examples=300, deadline=None)
-@given(page=SOUP, chunks=st.lists(st.integers(1, 64), min_size=1, max_size=6),
-       state=st.sampled_from([NO_DECISION, ALL]), inject=st.sampled_from([True, False, None]))
+@given(
+    page=SOUP,
+    chunks=st.lists(st.integers(1, 64), min_size=1, max_size=6),
+    state=st.sampled_from([NO_DECISION, ALL]),
+    inject=st.sampled_from([True, False, None]),
+)
 def test_c_and_python_skip_loops_give_the_same_bytes(policy, page, chunks, state, inject):
-    rewriters = [HtmlRewriter(Neutraliser(policy, state, MARK), BANNER, inject, head=b"<GUARD>",
-                              skip=skip) for skip in (c_skip(), SKIPS["python"])]
+    rewriters = [
+        HtmlRewriter(Neutraliser(policy, state, MARK), BANNER, inject, head=b"<GUARD>", skip=skip)
+        for skip in (c_skip(), SKIPS["python"])
+    ]
     outs = []
     for rw, sizes in zip(rewriters, (chunks, [len(page) or 1]), strict=True):
         out, pos, i = [], 0, 0
         while pos < len(page):
-            out.append(rw.feed(page[pos:pos + sizes[i % len(sizes)]]))
+            out.append(rw.feed(page[pos : pos + sizes[i % len(sizes)]]))
             pos, i = pos + sizes[i % len(sizes)], i + 1
         outs.append(b"".join(out) + rw.close())
     assert outs[0] == outs[1]
@@ -267,14 +362,45 @@ def test_c_and_python_skip_loops_give_the_same_bytes(policy, page, chunks, state
 
 
 # The tokenizer's alphabet, finer than PIECES: every branch of the skip loop.
-TOKENS = [b"<", b"</", b"<!", b"<?", b"-", b"--", b"!", b">", b"/", b"\"", b"'", b"=", b" ",
-          b"\n", b"a", b"bod", b"body", b"Body", b"script", b"img", b"head", b"x:", b"&", b"//",
-          b"style", b"Style", b"svg", b"MATH"]
+TOKENS = [
+    b"<",
+    b"</",
+    b"<!",
+    b"<?",
+    b"-",
+    b"--",
+    b"!",
+    b">",
+    b"/",
+    b'"',
+    b"'",
+    b"=",
+    b" ",
+    b"\n",
+    b"a",
+    b"bod",
+    b"body",
+    b"Body",
+    b"script",
+    b"img",
+    b"head",
+    b"x:",
+    b"&",
+    b"//",
+    b"style",
+    b"Style",
+    b"svg",
+    b"MATH",
+]
 
 
 @settings(max_examples=1000, deadline=None)
-@given(buf=st.lists(st.sampled_from(TOKENS), max_size=30).map(b"".join) | SOUP
-       | st.binary(max_size=200), start=st.integers(0, 1000))
+@given(
+    buf=st.lists(st.sampled_from(TOKENS), max_size=30).map(b"".join)
+    | SOUP
+    | st.binary(max_size=200),
+    start=st.integers(0, 1000),
+)
 def test_the_c_loop_stops_where_the_regex_does_when_no_tag_is_quiet(buf, start):
     """Without quiet_ok, the C loop is SKIP_RE exactly: same end for any bytes."""
     pos = start % (len(buf) + 1)
@@ -298,28 +424,64 @@ def test_the_c_loop_steps_over_local_tags_only_once_quiet_is_allowed():
     assert c_skip()(remote, 0, True) == 0
 
 
-@pytest.mark.parametrize("markup", [
-    b"<title>a <img src=//www.facebook.com/tr> b</title>", b"<TEXTAREA>x</textarea\n>",
-    b"<style>a { color: red }</style>", b"<meta name=d content='https://x.example/'>",
-    b"<a href=https://x.example/ class=link>", b"<td class=c>",
-    b"<div style='color: red'>", b"<iframe src=/local></iframe>",
-])
+@pytest.mark.parametrize(
+    "markup",
+    [
+        b"<title>a <img src=//www.facebook.com/tr> b</title>",
+        b"<TEXTAREA>x</textarea\n>",
+        b"<style>a { color: red }</style>",
+        b"<meta name=d content='https://x.example/'>",
+        b"<a href=https://x.example/ class=link>",
+        b"<td class=c>",
+        b"<div style='color: red'>",
+        b"<iframe src=/local></iframe>",
+    ],
+)
 def test_the_c_loop_steps_over_what_cannot_load(markup):
     assert c_skip()(markup, 0, True) == len(markup)
 
 
-@pytest.mark.parametrize("markup", [
-    b"<title>no end tag yet", b"<style>a { background: url(/x.png) }</style>",
-    b"<style>@import 'x.css';</style>", b"<meta http-equiv=refresh content=5>",
-    b"<a href=/x PING=/p>", b"<td background=/x.png>", b"<div style='background:URL(/x)'>",
-    b"<div style=\\75rl(x)>", b"<div style='&#117;rl(x)'>", b"<p style='image-set(\"x\" 1x)'>",
-])
+@pytest.mark.parametrize(
+    "markup",
+    [
+        b"<title>no end tag yet",
+        b"<style>a { background: url(/x.png) }</style>",
+        b"<style>@import 'x.css';</style>",
+        b"<meta http-equiv=refresh content=5>",
+        b"<a href=/x PING=/p>",
+        b"<td background=/x.png>",
+        b"<div style='background:URL(/x)'>",
+        b"<div style=\\75rl(x)>",
+        b"<div style='&#117;rl(x)'>",
+        b"<p style='image-set(\"x\" 1x)'>",
+    ],
+)
 def test_the_c_loop_stops_where_the_neutraliser_must_look(markup):
     assert c_skip()(markup, 0, True) == 0
 
 
-CSS_TOKENS = [b"url(", b"URL(", b"ur", b"l(", b"image(", b"image-set(", b"src(", b"@import",
-              b"@IMPORT", b"-", b"--", b"\\", b"&", b"(", b")", b" ", b":", b"x", b"\"", b">"]
+CSS_TOKENS = [
+    b"url(",
+    b"URL(",
+    b"ur",
+    b"l(",
+    b"image(",
+    b"image-set(",
+    b"src(",
+    b"@import",
+    b"@IMPORT",
+    b"-",
+    b"--",
+    b"\\",
+    b"&",
+    b"(",
+    b")",
+    b" ",
+    b":",
+    b"x",
+    b'"',
+    b">",
+]
 
 
 @settings(max_examples=500, deadline=None)
@@ -332,13 +494,29 @@ def test_the_c_loop_hands_over_exactly_the_style_attributes_css_may_load_from(va
         assert stops == bool(STYLE_MAY_LOAD_RE.search(value)), tag
 
 
-SCRIPT_PIECES = [b"<", b"<!--", b"-->", b"--", b"-", b">", b"<script", b"</script", b"<SCRIPT",
-                 b"</scripts", b" ", b"/", b"x", b"a<b", b"\n"]
+SCRIPT_PIECES = [
+    b"<",
+    b"<!--",
+    b"-->",
+    b"--",
+    b"-",
+    b">",
+    b"<script",
+    b"</script",
+    b"<SCRIPT",
+    b"</scripts",
+    b" ",
+    b"/",
+    b"x",
+    b"a<b",
+    b"\n",
+]
 
 
 @settings(max_examples=1000, deadline=None)
-@given(buf=st.lists(st.sampled_from(SCRIPT_PIECES), max_size=20).map(b"".join),
-       start=st.integers(0, 8))
+@given(
+    buf=st.lists(st.sampled_from(SCRIPT_PIECES), max_size=20).map(b"".join), start=st.integers(0, 8)
+)
 def test_script_tokens_are_found_where_the_regex_finds_them(buf, start):
     """The script data scan tries SCRIPT_TOKEN_RE only at '<' and '-->': the same tokens."""
     want = SCRIPT_TOKEN_RE.search(buf, start)
@@ -355,37 +533,36 @@ SVG_STYLE_ATTACKS = {
     "svg_style_import_unterminated_at_eof": b"<svg><style>" + GA_IMPORT,
     "svg_style_import_closed_by_breakout": b"<svg><style>" + GA_IMPORT + b"<p>after</p>",
     "math_style_import": b"<math><style>" + GA_IMPORT + b"</style></math>",
-    "svg_style_url_by_character_reference":
-        b"<svg><style>@import u&#114;l(https:&sol;&sol;www.google-analytics.com/a.js);</style>",
-    "svg_style_url_split_by_cdata":
-        b"<svg><style>@import ur<![CDATA[l(https://www.google-]]>analytics.com/a.js);</style>",
-    "svg_style_url_split_by_comment":
-        b"<svg><style>@import ur<!-- x -->l(https://www.google-analytics.com/a.js);</style>",
-    "svg_style_url_split_by_child_element":
-        b"<svg><style>@import url(<g>x</g>https://www.google-analytics.com/a.js);</style>",
+    "svg_style_url_by_character_reference": b"<svg><style>@import u&#114;l(https:&sol;&sol;www.google-analytics.com/a.js);</style>",
+    "svg_style_url_split_by_cdata": b"<svg><style>@import ur<![CDATA[l(https://www.google-]]>analytics.com/a.js);</style>",
+    "svg_style_url_split_by_comment": b"<svg><style>@import ur<!-- x -->l(https://www.google-analytics.com/a.js);</style>",
+    "svg_style_url_split_by_child_element": b"<svg><style>@import url(<g>x</g>https://www.google-analytics.com/a.js);</style>",
 }
 
 
 @pytest.mark.parametrize("page", SVG_STYLE_ATTACKS.values(), ids=SVG_STYLE_ATTACKS.keys())
 def test_svg_style_loading_a_tracker_is_neutralised_at_every_chunking(policy, skip, page):
     whole = rewrite(policy, page, inject=False, skip=skip)
-    assert b"<style data-consent-blocked=\"google-analytics\"" in whole
+    assert b'<style data-consent-blocked="google-analytics"' in whole
     assert b"google-analytics.com" not in whole  # its text is the stylesheet, made inert
     assert b"@import url(about:invalid);" in whole
     for sizes in ([1], [2], [3], [5, 1], [7]):
         assert rewrite(policy, page, sizes, inject=False, skip=skip) == whole, sizes
 
 
-@pytest.mark.parametrize("page", [
-    b"<svg><style>p{}<g><style>" + GA_IMPORT + b"</style></g></style></svg>",
-    b"<svg><script>f()<style>" + GA_IMPORT + b"</style></script></svg>",
-    b"<svg><script>f()<foreignObject><style>" + GA_IMPORT + b"</style></script></svg>",
-])
+@pytest.mark.parametrize(
+    "page",
+    [
+        b"<svg><style>p{}<g><style>" + GA_IMPORT + b"</style></g></style></svg>",
+        b"<svg><script>f()<style>" + GA_IMPORT + b"</style></script></svg>",
+        b"<svg><script>f()<foreignObject><style>" + GA_IMPORT + b"</style></script></svg>",
+    ],
+)
 def test_style_inside_a_held_svg_element_is_judged_on_its_own(policy, skip, page):
     whole = rewrite(policy, page, inject=False, skip=skip)
     assert whole.count(b"data-consent-blocked=") == 1
     assert b"google-analytics.com" not in whole
-    assert whole.startswith(page[:page.index(b"<style>")])  # the outer element passes
+    assert whole.startswith(page[: page.index(b"<style>")])  # the outer element passes
     for sizes in ([1], [3], [5, 2]):
         assert rewrite(policy, page, sizes, inject=False, skip=skip) == whole, sizes
 
@@ -393,27 +570,34 @@ def test_style_inside_a_held_svg_element_is_judged_on_its_own(policy, skip, page
 def test_svg_style_text_rewritten_stays_text(policy, skip):
     page = b"<svg><style>p::after{content:'&lt;/style>&amp;'}" + GA_IMPORT + b"</style>x</svg>"
     out = rewrite(policy, page, inject=False, skip=skip)
-    assert out.endswith(b">p::after{content:'&lt;/style>&amp;'}@import url(about:invalid);"
-                        b"</style>x</svg>")
+    assert out.endswith(
+        b">p::after{content:'&lt;/style>&amp;'}@import url(about:invalid);</style>x</svg>"
+    )
 
 
-@pytest.mark.parametrize("page", [
-    b"<svg><style>circle{fill:url(#g)} a&amp;b <![CDATA[ a<b ]]></style></svg>",
-    b"<svg><style>@import url(/own.css);<g>https://www.google-analytics.com/a.js</g></style>",
-    b"<svg><style><!-- @import url(https://www.google-analytics.com/a.js); --></style></svg>",
-    b"<svg><style>p{}<p>@import url(https://www.google-analytics.com/a.js);</p>",
-    b"<svg><style/>" + GA_IMPORT + b"</svg>",
-    b"<svg><style>&#64;import url(//example.org/a.css);",
-])
+@pytest.mark.parametrize(
+    "page",
+    [
+        b"<svg><style>circle{fill:url(#g)} a&amp;b <![CDATA[ a<b ]]></style></svg>",
+        b"<svg><style>@import url(/own.css);<g>https://www.google-analytics.com/a.js</g></style>",
+        b"<svg><style><!-- @import url(https://www.google-analytics.com/a.js); --></style></svg>",
+        b"<svg><style>p{}<p>@import url(https://www.google-analytics.com/a.js);</p>",
+        b"<svg><style/>" + GA_IMPORT + b"</svg>",
+        b"<svg><style>&#64;import url(//example.org/a.css);",
+    ],
+)
 def test_svg_style_loading_nothing_blocked_passes_unchanged(policy, skip, page):
     for sizes in (None, [1], [2], [3], [7]):
         assert rewrite(policy, page, sizes, inject=False, skip=skip) == page, sizes
 
 
 def test_inline_script_inside_svg_style_is_judged_on_its_own(policy, skip):
-    page = (b"<svg><style>p{}<script>new Image().src='https://www.facebook.com/tr?id=1'"
-            b"</script></style></svg>")
+    page = (
+        b"<svg><style>p{}<script>new Image().src='https://www.facebook.com/tr?id=1'"
+        b"</script></style></svg>"
+    )
     for sizes in (None, [1], [3]):
         out = rewrite(policy, page, sizes, inject=False, skip=skip)
-        assert out.startswith(b"<svg><style>p{}<script type=\"text/plain\" "
-                              b"data-consent-blocked=\"facebook-pixel\""), sizes
+        assert out.startswith(
+            b'<svg><style>p{}<script type="text/plain" data-consent-blocked="facebook-pixel"'
+        ), sizes

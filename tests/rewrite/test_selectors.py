@@ -23,33 +23,35 @@ def marked(policy, page: bytes, *selectors: str, skip, chunk: int = 0) -> bytes:
     opener = OpenMarker(tuple(s for text in selectors for s in parse_selectors(text)))
     rw = HtmlRewriter(Neutraliser(policy, NO_DECISION), b"", False, skip=skip, opener=opener)
     size = chunk or len(page)
-    out = [rw.feed(page[i:i + size]) for i in range(0, len(page), size)]
+    out = [rw.feed(page[i : i + size]) for i in range(0, len(page), size)]
     return b"".join(out) + rw.close()
 
 
-LEGACY = (b'<html><head><title>ot-sdk-show-settings</title></head><body>'
-          b'<!-- <a class="ot-sdk-show-settings">in a comment</a> -->'
-          b'<p class="intro">Text about ot-sdk-show-settings.</p>'
-          b'<textarea><b class="ot-sdk-show-settings">typed</b></textarea>'
-          b'<div><span>x</span><button class="btn ot-sdk-show-settings" type=button>'
-          b'Cookie settings</button></div>'
-          b'<script>var c = "<a class=\'ot-sdk-show-settings\'>";</script>'
-          b'<footer><a href="#" id="manage">Manage</a> <a href="#" id="manager">No</a>'
-          b'<a href="/cookies" data-cookies=prefs>Prefs</a> <a data-cookies=other>x</a>'
-          b'</footer></body></html>')
+LEGACY = (
+    b"<html><head><title>ot-sdk-show-settings</title></head><body>"
+    b'<!-- <a class="ot-sdk-show-settings">in a comment</a> -->'
+    b'<p class="intro">Text about ot-sdk-show-settings.</p>'
+    b'<textarea><b class="ot-sdk-show-settings">typed</b></textarea>'
+    b'<div><span>x</span><button class="btn ot-sdk-show-settings" type=button>'
+    b"Cookie settings</button></div>"
+    b"<script>var c = \"<a class='ot-sdk-show-settings'>\";</script>"
+    b'<footer><a href="#" id="manage">Manage</a> <a href="#" id="manager">No</a>'
+    b'<a href="/cookies" data-cookies=prefs>Prefs</a> <a data-cookies=other>x</a>'
+    b"</footer></body></html>"
+)
 
 
 def test_onetrusts_settings_link_class_is_marked_and_nothing_else_changes(policy, skip):
     out = marked(policy, LEGACY, ".ot-sdk-show-settings", skip=skip)
     assert out.count(OPEN) == 1
-    assert b'<button' + OPEN + b' class="btn ot-sdk-show-settings" type=button>' in out
+    assert b"<button" + OPEN + b' class="btn ot-sdk-show-settings" type=button>' in out
     assert out.replace(OPEN, b"", 1) == LEGACY  # comment, title, textarea, script untouched
 
 
 def test_id_and_attribute_value_selectors_mark_exactly_their_elements(policy, skip):
     out = marked(policy, LEGACY, "#manage", "a[data-cookies=prefs]", skip=skip)
-    assert b'<a' + OPEN + b' href="#" id="manage">' in out
-    assert b'<a' + OPEN + b' href="/cookies" data-cookies=prefs>' in out
+    assert b"<a" + OPEN + b' href="#" id="manage">' in out
+    assert b"<a" + OPEN + b' href="/cookies" data-cookies=prefs>' in out
     assert out.count(OPEN) == 2  # not #manager, not data-cookies=other
 
 
@@ -64,44 +66,57 @@ def test_an_element_with_its_own_consent_action_keeps_it(policy, skip):
     assert marked(policy, page, ".manage", skip=skip) == page
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                 HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(chunk=st.integers(1, 64))
 def test_any_chunking_marks_the_same(policy, skip, chunk):
     whole = marked(policy, LEGACY, ".ot-sdk-show-settings", "#manage", skip=skip)
-    assert marked(policy, LEGACY, ".ot-sdk-show-settings", "#manage", skip=skip,
-                  chunk=chunk) == whole
+    assert (
+        marked(policy, LEGACY, ".ot-sdk-show-settings", "#manage", skip=skip, chunk=chunk) == whole
+    )
 
 
-@pytest.mark.parametrize("selector", ["footer a", "a > b", "a:hover", "a::before", "*",
-                                      "[href^=x]", "a,", ""])
+@pytest.mark.parametrize(
+    "selector", ["footer a", "a > b", "a:hover", "a::before", "*", "[href^=x]", "a,", ""]
+)
 def test_selectors_a_start_tag_cannot_decide_are_refused(selector):
     with pytest.raises(SelectorError):
         parse_selectors(selector)
 
 
 DECLARATION = b"<section>the declaration</section>"
-POLICY_PAGE = (b'<html lang="fr"><body><h1>Cookies</h1>'
-               b'<!-- <div data-consent-declaration></div> -->'
-               b'<textarea data-consent-declaration>typed</textarea><br data-consent-declaration>'
-               b'<div class="legal" DATA-Consent-Declaration>Loading...</div>'
-               b'<p id="cookie-table"></p></body></html>')
+POLICY_PAGE = (
+    b'<html lang="fr"><body><h1>Cookies</h1>'
+    b"<!-- <div data-consent-declaration></div> -->"
+    b"<textarea data-consent-declaration>typed</textarea><br data-consent-declaration>"
+    b'<div class="legal" DATA-Consent-Declaration>Loading...</div>'
+    b'<p id="cookie-table"></p></body></html>'
+)
 
 
 def filled(policy, page: bytes, *selectors: str, skip, chunk: int = 0) -> bytes:
     opener = OpenMarker((), tuple(s for text in selectors for s in parse_selectors(text)))
-    rw = HtmlRewriter(Neutraliser(policy, NO_DECISION), b"", False, skip=skip, opener=opener,
-                      declaration=DECLARATION)
+    rw = HtmlRewriter(
+        Neutraliser(policy, NO_DECISION),
+        b"",
+        False,
+        skip=skip,
+        opener=opener,
+        declaration=DECLARATION,
+    )
     size = chunk or len(page)
-    out = [rw.feed(page[i:i + size]) for i in range(0, len(page), size)]
+    out = [rw.feed(page[i : i + size]) for i in range(0, len(page), size)]
     return b"".join(out) + rw.close()
 
 
 @pytest.mark.parametrize("chunk", [0, 1, 7])
-def test_the_declaration_goes_first_in_each_marked_element_that_holds_content(policy, skip,
-                                                                               chunk):
-    out = filled(policy, POLICY_PAGE, "[data-consent-declaration]", "#cookie-table",
-                 skip=skip, chunk=chunk)
+def test_the_declaration_goes_first_in_each_marked_element_that_holds_content(policy, skip, chunk):
+    out = filled(
+        policy, POLICY_PAGE, "[data-consent-declaration]", "#cookie-table", skip=skip, chunk=chunk
+    )
     assert out.count(DECLARATION) == 2  # not in the comment, the textarea or the <br>
     assert b"Declaration>" + DECLARATION + b"Loading..." in out
     assert b'<p id="cookie-table">' + DECLARATION + b"</p>" in out

@@ -61,8 +61,9 @@ def client_config(policy: Policy) -> dict[str, object]:
     services as indexes into one list, and the knowledge base's domains as compact sets
     by category (see domainset)."""
     # [name, category] or, loading before consent (Consent Mode advanced), [.., 1]
-    services = [[s.name, s.category] + [1] * (s.consent_mode == "advanced")
-                for s in policy.config.services]
+    services = [
+        [s.name, s.category] + [1] * (s.consent_mode == "advanced") for s in policy.config.services
+    ]
     index = {s[0]: i for i, s in enumerate(services)}
     hold = policy.config.known_trackers == "hold"
     known_paths = []  # the shared hosts' paths of built-in services the config does not use
@@ -78,12 +79,19 @@ def client_config(policy: Policy) -> dict[str, object]:
         "services": services,
         "hosts": {h: index[s.name] for h, s in policy.exact_hosts.items()},
         "wild": {h: index[s.name] for h, s in policy.wild_hosts.items()},
-        "paths": [[h, prefix, index[s.name]] for h, rules in policy.path_hosts.items()
-                  for prefix, s in rules] + known_paths,
-        "known": {cat: domainset.encode(domains) for cat, domains
-                  in sorted(policy.known_domains(all_known=third != "allow").items())},
-        "thirdParties": None if third == "allow" else [NEVER if third == "block" else third,
-                                                       sorted(policy.config.csp_allow)],
+        "paths": [
+            [h, prefix, index[s.name]]
+            for h, rules in policy.path_hosts.items()
+            for prefix, s in rules
+        ]
+        + known_paths,
+        "known": {
+            cat: domainset.encode(domains)
+            for cat, domains in sorted(policy.known_domains(all_known=third != "allow").items())
+        },
+        "thirdParties": None
+        if third == "allow"
+        else [NEVER if third == "block" else third, sorted(policy.config.csp_allow)],
         "cookies": policy.cookie_names,
         "patterns": [list(p) for p in policy.cookie_patterns],
         "required": sorted(policy.required),
@@ -106,58 +114,82 @@ class Banner:
         self.prefix = config.prefix
         self.optional = policy.optional
         settings = config.banner
-        self.css = _compact(asset("banner.css").decode() + css_variables(settings.colors)
-                            + settings.css)
+        self.css = _compact(
+            asset("banner.css").decode() + css_variables(settings.colors) + settings.css
+        )
         self._rendered: dict[tuple[object, ...], list[bytes]] = {}
         tables = json.dumps(client_config(policy), separators=(",", ":"), sort_keys=True)
         # Minified: what the page must download before its own scripts run is kept small.
         self.script = rjsmin.jsmin(
             asset("guard.js").replace(b"__CONSENTPROXY_CONFIG__", tables.encode())
-            + b"\n" + asset("banner.js"))
+            + b"\n"
+            + asset("banner.js")
+        )
         digest = hashlib.sha256(self.script).hexdigest()[:12]
         self.version = f"{package_version()}-{digest}"
 
-    def script_tag(self, state: ConsentState, nonce: str = "", mark: str = "",
-                   site: str = "") -> bytes:
+    def script_tag(
+        self, state: ConsentState, nonce: str = "", mark: str = "", site: str = ""
+    ) -> bytes:
         """A synchronous script, so the guard runs before any of the site's own scripts:
         it reads the state and the response's mark from its own tag before any of the
         page's markup or code can stand in for them. site: the page's registrable domain
         (the guard never holds its hosts as trackers)."""
         n = f' nonce="{nonce}"' if nonce else ""
         s = f' data-consentproxy-site="{_attr(site)}"' if site else ""
-        return (f'<script src="{_attr(self.prefix)}{SCRIPT}?v={self.version}"{n}{s} '
-                f"data-consentproxy-state='{_attr(_state_json(state))}' "
-                f'data-consentproxy-mark="{_attr(mark)}"></script>').encode("ascii")
+        return (
+            f'<script src="{_attr(self.prefix)}{SCRIPT}?v={self.version}"{n}{s} '
+            f"data-consentproxy-state='{_attr(_state_json(state))}' "
+            f'data-consentproxy-mark="{_attr(mark)}"></script>'
+        ).encode("ascii")
 
-    def render(self, state: ConsentState, lang: str, return_path: str, nonce: str = "",
-               mark: str = "", open_preferences: bool = False) -> bytes:
+    def render(
+        self,
+        state: ConsentState,
+        lang: str,
+        return_path: str,
+        nonce: str = "",
+        mark: str = "",
+        open_preferences: bool = False,
+    ) -> bytes:
         """The banner for a choice and language; built once per distinct choice, since
         only the return path, the nonce and the response's mark (which tells the real
         banner from markup posing as it) differ between requests."""
-        key = (state.choice, state.reask, state.gpc, lang, open_preferences,
-               len(self.policy.seen))  # known trackers met so far
+        key = (
+            state.choice,
+            state.reask,
+            state.gpc,
+            lang,
+            open_preferences,
+            len(self.policy.seen),
+        )  # known trackers met so far
         pieces = self._rendered.get(key)
         if pieces is None:
             if len(self._rendered) > 256:
                 self._rendered.clear()
             # Split once at the placeholders: each request only joins a few pieces.
-            pieces = self._rendered[key] = _SLOTS.split(
-                self._render(state, lang, open_preferences))
-        fill = {RETURN.encode(): escape(return_path).encode("ascii", "xmlcharrefreplace"),
-                NONCE.encode(): f' nonce="{nonce}"'.encode() if nonce else b"",
-                MARK.encode(): _attr(mark).encode("ascii", "xmlcharrefreplace")}
+            pieces = self._rendered[key] = _SLOTS.split(self._render(state, lang, open_preferences))
+        fill = {
+            RETURN.encode(): escape(return_path).encode("ascii", "xmlcharrefreplace"),
+            NONCE.encode(): f' nonce="{nonce}"'.encode() if nonce else b"",
+            MARK.encode(): _attr(mark).encode("ascii", "xmlcharrefreplace"),
+        }
         return b"".join(fill[p] if i % 2 else p for i, p in enumerate(pieces))
 
     def preferences_page(self, state: ConsentState, lang: str, return_path: str) -> bytes:
         """A page of its own for the preferences: how visitors without JavaScript reach
         them again ("Manage cookies" links here)."""
         t, mark = self.config.banner.text(lang), new_mark()
-        return (f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">'
-                '<meta name="viewport" content="width=device-width, initial-scale=1">'
-                f'<title>{escape(t["manage"])}</title>').encode() + (
-                self.script_tag(state, mark=mark) + b"</head><body>"
-                + self.render(state, lang, return_path, mark=mark, open_preferences=True)
-                + b"</body></html>")
+        return (
+            f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{escape(t['manage'])}</title>"
+        ).encode() + (
+            self.script_tag(state, mark=mark)
+            + b"</head><body>"
+            + self.render(state, lang, return_path, mark=mark, open_preferences=True)
+            + b"</body></html>"
+        )
 
     def _render(self, state: ConsentState, lang: str, open_preferences: bool) -> bytes:
         cfg, settings = self.config, self.config.banner
@@ -165,41 +197,68 @@ class Banner:
         p = _attr(self.prefix)
         shown = open_preferences or state.asks
         position = "box" if settings.position == "box" or open_preferences else "bar"
-        logo = (f'<img class="cp-logo" src="{_attr(settings.logo)}" alt=""/>'
-                if settings.logo else "")
-        privacy = "".join(f' <a href="{_attr(url)}">{escape(t[key])}</a>' for key, url in (
-            ("privacy", settings.privacy_url), ("cookie-policy", settings.cookie_policy_url))
-            if url)
+        logo = (
+            f'<img class="cp-logo" src="{_attr(settings.logo)}" alt=""/>' if settings.logo else ""
+        )
+        privacy = "".join(
+            f' <a href="{_attr(url)}">{escape(t[key])}</a>'
+            for key, url in (
+                ("privacy", settings.privacy_url),
+                ("cookie-policy", settings.cookie_policy_url),
+            )
+            if url
+        )
         # In an opt-out region, before any choice, the browser's signal refused them all.
         refused = cfg.gpc if state.decided or not state.opt_out else self.optional
         regime = state.opt_out and not state.decided  # optional cookies on until refused
-        notes = "".join(f'<p class="cp-note" id="cp-{k}">{escape(text)}</p>' for k, text, on in (
-            ("gpc", t["gpc"].format(categories=", ".join(
-                translated(c.title, lang) for c in cfg.categories if c.name in refused)),
-             state.gpc),
-            ("reask", t["reask"], state.reask),
-            ("opt-out", t["opt-out"], regime and not state.gpc)) if on)
+        notes = "".join(
+            f'<p class="cp-note" id="cp-{k}">{escape(text)}</p>'
+            for k, text, on in (
+                (
+                    "gpc",
+                    t["gpc"].format(
+                        categories=", ".join(
+                            translated(c.title, lang) for c in cfg.categories if c.name in refused
+                        )
+                    ),
+                    state.gpc,
+                ),
+                ("reask", t["reask"], state.reask),
+                ("opt-out", t["opt-out"], regime and not state.gpc),
+            )
+            if on
+        )
         closing = f'formaction="{p}choice?via=close" '  # counted apart (records stats)
         if state.reask:  # closing keeps what still holds, which answers the question
-            close = (f'<button type="submit" name="action" value="save" {closing}'
-                     f'class="cp-close" data-consent-action="close" '
-                     f'aria-label="{_attr(t["close-decided"])}">&#215;</button>')
+            close = (
+                f'<button type="submit" name="action" value="save" {closing}'
+                f'class="cp-close" data-consent-action="close" '
+                f'aria-label="{_attr(t["close-decided"])}">&#215;</button>'
+            )
         elif state.decided or state.opt_out:  # closing changes nothing
-            close = (f'<button type="button" class="cp-close" data-consent-action="close" '
-                     f'aria-label="{_attr(t["close-decided"])}">&#215;</button>')
+            close = (
+                f'<button type="button" class="cp-close" data-consent-action="close" '
+                f'aria-label="{_attr(t["close-decided"])}">&#215;</button>'
+            )
         else:  # closing is refusing, with or without JavaScript
-            close = (f'<button type="submit" name="action" value="reject-all" {closing}'
-                     f'class="cp-close" data-consent-action="close" '
-                     f'aria-label="{_attr(t["close"])}">&#215;</button>')
+            close = (
+                f'<button type="submit" name="action" value="reject-all" {closing}'
+                f'class="cp-close" data-consent-action="close" '
+                f'aria-label="{_attr(t["close"])}">&#215;</button>'
+            )
         categories = "".join(self._category(c, state, lang, t) for c in cfg.categories)
         # The visitor's own records and their erasure, where the site keeps them (a form of
         # its own, so the banner's script leaves it alone).
         records = erase = ""
         if cfg.records.target:
-            records = (f'<p class="cp-records"><a href="{p}me">{escape(t["my-records"])}</a> '
-                       f'<button type="submit" form="cp-erase">{escape(t["erase"])}</button></p>')
-            erase = (f'<form id="cp-erase" method="post" action="{p}me/erase">'
-                     f'<input type="hidden" name="return" value="{RETURN}"/></form>')
+            records = (
+                f'<p class="cp-records"><a href="{p}me">{escape(t["my-records"])}</a> '
+                f'<button type="submit" form="cp-erase">{escape(t["erase"])}</button></p>'
+            )
+            erase = (
+                f'<form id="cp-erase" method="post" action="{p}me/erase">'
+                f'<input type="hidden" name="return" value="{RETURN}"/></form>'
+            )
         return (
             f'<div id="consentproxy" data-consent-mark="{MARK}" data-consentproxy-prefix="{p}" '
             f'data-consentproxy-csp="{cfg.csp}" '
@@ -213,11 +272,11 @@ class Banner:
             f'<input type="hidden" name="return" value="{RETURN}"/>'
             f'<input type="hidden" name="lang" value="{lang}"/>'
             f'<div class="cp-head">{logo}<h2 id="cp-title" tabindex="-1">'
-            f'{escape(t["title"])}</h2>{close}</div>'
+            f"{escape(t['title'])}</h2>{close}</div>"
             f'<p id="cp-body">{escape(t["body"])}{privacy}</p>{notes}'
             f'<details class="cp-details"{OPEN * open_preferences}>'
             f'<summary data-consent-action="customize">{escape(t["customize"])}</summary>'
-            f'<fieldset><legend>{escape(t["categories"])}</legend>{categories}</fieldset>'
+            f"<fieldset><legend>{escape(t['categories'])}</legend>{categories}</fieldset>"
             f"{self._dpo(t)}"
             f'<button type="submit" name="action" value="save" class="cp-save" '
             f'data-consent-action="save">{escape(t["save"])}</button>{records}</details>'
@@ -237,12 +296,14 @@ class Banner:
         form, so it works without JavaScript), refusing every optional category."""
         if not state.opt_out or not (state.categories or state.services):
             return ""
-        return (f'<form method="post" action="{_attr(self.prefix)}choice?via=do-not-sell">'
-                f'<input type="hidden" name="return" value="{RETURN}"/>'
-                f'<input type="hidden" name="lang" value="{lang}"/>'
-                f'<button type="submit" name="action" value="reject-all" class="cp-manage '
-                f'cp-dns" data-consent-action="do-not-sell">{escape(t["do-not-sell"])}'
-                f"</button></form>")
+        return (
+            f'<form method="post" action="{_attr(self.prefix)}choice?via=do-not-sell">'
+            f'<input type="hidden" name="return" value="{RETURN}"/>'
+            f'<input type="hidden" name="lang" value="{lang}"/>'
+            f'<button type="submit" name="action" value="reject-all" class="cp-manage '
+            f'cp-dns" data-consent-action="do-not-sell">{escape(t["do-not-sell"])}'
+            f"</button></form>"
+        )
 
     def _dpo(self, t: dict[str, str]) -> str:
         """Whom to ask about one's data (the policy's data protection officer)."""
@@ -264,8 +325,7 @@ class Banner:
         locked = cat.required or (state.gpc and cat.name in self.config.gpc)
         return ' checked="checked"' * (cat.required or chosen) + ' disabled="disabled"' * locked
 
-    def _category(self, cat: Category, state: ConsentState, lang: str,
-                  t: dict[str, str]) -> str:
+    def _category(self, cat: Category, state: ConsentState, lang: str, t: dict[str, str]) -> str:
         flags = self._flags(cat, state, cat.name in state.categories)
         services = [s for s in self.config.services if s.category == cat.name]
         # Known trackers no service names, met on this site: held in this category too.
@@ -275,45 +335,76 @@ class Banner:
         always = f' <span class="cp-on">({escape(t["always-on"])})</span>' if cat.required else ""
         rows = "".join(self._service(s, state, cat, lang, t) for s in services) + "".join(
             f'<li class="cp-known">{escape(s.display_title(lang))}'
-            + (f'<ul class="cp-facts"><li>{escape(t["vendor"])}: {escape(s.vendor)}</li></ul>'
-               if s.vendor else "") + "</li>" for s in known)
-        listing = (f'<details class="cp-services"><summary>{escape(t["services"])} '
-                   f"({len(services) + len(known)})</summary><ul>{rows}</ul></details>"
-                   if rows else "")
-        return (f'<div class="cp-category"><label class="cp-toggle"><input type="checkbox" '
-                f'name="category" value="{cat.name}" data-consent-category="{cat.name}"'
-                f"{flags}{described}/> <span>{escape(translated(cat.title, lang))}{always}</span>"
-                f"</label>"
-                + (f'<p class="cp-desc" id="cp-d-{cat.name}">{escape(desc)}</p>' if desc else "")
-                + listing + "</div>")
+            + (
+                f'<ul class="cp-facts"><li>{escape(t["vendor"])}: {escape(s.vendor)}</li></ul>'
+                if s.vendor
+                else ""
+            )
+            + "</li>"
+            for s in known
+        )
+        listing = (
+            f'<details class="cp-services"><summary>{escape(t["services"])} '
+            f"({len(services) + len(known)})</summary><ul>{rows}</ul></details>"
+            if rows
+            else ""
+        )
+        return (
+            f'<div class="cp-category"><label class="cp-toggle"><input type="checkbox" '
+            f'name="category" value="{cat.name}" data-consent-category="{cat.name}"'
+            f"{flags}{described}/> <span>{escape(translated(cat.title, lang))}{always}</span>"
+            f"</label>"
+            + (f'<p class="cp-desc" id="cp-d-{cat.name}">{escape(desc)}</p>' if desc else "")
+            + listing
+            + "</div>"
+        )
 
-    def _service(self, svc: Service, state: ConsentState, cat: Category, lang: str,
-                 t: dict[str, str]) -> str:
-        flags = self._flags(cat, state, svc.name in state.services
-                            or cat.name in state.categories)
-        facts = [(t["vendor"], svc.vendor), ("", translated(svc.purpose, lang)),
-                 (t["cookies"], ", ".join(svc.cookies)),
-                 (t["retention"], localise_retention(svc.retention, lang) or svc.retention)]
-        details = "".join(f"<li>{escape(k)}{': ' if k else ''}{escape(v)}</li>"
-                          for k, v in facts if v)
-        link = (f'<li><a href="{_attr(svc.privacy_url)}">{escape(t["privacy"])}</a></li>'
-                if svc.privacy_url else "")
-        return (f'<li><label><input type="checkbox" name="service" value="{svc.name}" '
-                f'data-consent-service="{svc.name}" data-consent-service-category='
-                f'"{cat.name}"{flags}/> {escape(svc.display_title(lang))}</label>'
-                + (f'<ul class="cp-facts">{details}{link}</ul>' if details or link else "")
-                + "</li>")
+    def _service(
+        self, svc: Service, state: ConsentState, cat: Category, lang: str, t: dict[str, str]
+    ) -> str:
+        flags = self._flags(cat, state, svc.name in state.services or cat.name in state.categories)
+        facts = [
+            (t["vendor"], svc.vendor),
+            ("", translated(svc.purpose, lang)),
+            (t["cookies"], ", ".join(svc.cookies)),
+            (t["retention"], localise_retention(svc.retention, lang) or svc.retention),
+        ]
+        details = "".join(
+            f"<li>{escape(k)}{': ' if k else ''}{escape(v)}</li>" for k, v in facts if v
+        )
+        link = (
+            f'<li><a href="{_attr(svc.privacy_url)}">{escape(t["privacy"])}</a></li>'
+            if svc.privacy_url
+            else ""
+        )
+        return (
+            f'<li><label><input type="checkbox" name="service" value="{svc.name}" '
+            f'data-consent-service="{svc.name}" data-consent-service-category='
+            f'"{cat.name}"{flags}/> {escape(svc.display_title(lang))}</label>'
+            + (f'<ul class="cp-facts">{details}{link}</ul>' if details or link else "")
+            + "</li>"
+        )
 
     def _client_catalog(self, lang: str, t: dict[str, str]) -> str:
         """What the script needs for placeholders: titles, categories, texts."""
         cfg = self.config
-        return json.dumps({
-            "categories": {c.name: translated(c.title, lang) for c in cfg.categories},
-            "services": {s.name: [s.display_title(lang), s.category, s.placeholder.get(lang, ""),
-                                  s.privacy_url]
-                         for s in cfg.services},
-            "texts": {k: t[k] for k in CLIENT_TEXTS},
-        }, ensure_ascii=False, separators=(",", ":"))
+        return json.dumps(
+            {
+                "categories": {c.name: translated(c.title, lang) for c in cfg.categories},
+                "services": {
+                    s.name: [
+                        s.display_title(lang),
+                        s.category,
+                        s.placeholder.get(lang, ""),
+                        s.privacy_url,
+                    ]
+                    for s in cfg.services
+                },
+                "texts": {k: t[k] for k in CLIENT_TEXTS},
+            },
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
 
 
 def _compact(css: str) -> str:
@@ -325,7 +416,13 @@ def _compact(css: str) -> str:
 def _state_json(state: ConsentState) -> str:
     """For the page's scripts "decided" says a state applies: the visitor's choice, or in
     an opt-out region the regime's until they choose."""
-    return json.dumps({"decided": state.decided or state.opt_out,
-                       "categories": sorted(state.categories),
-                       "services": sorted(state.services), "reask": state.reask,
-                       "gpc": state.gpc}, separators=(",", ":"))
+    return json.dumps(
+        {
+            "decided": state.decided or state.opt_out,
+            "categories": sorted(state.categories),
+            "services": sorted(state.services),
+            "reask": state.reask,
+            "gpc": state.gpc,
+        },
+        separators=(",", ":"),
+    )

@@ -19,8 +19,8 @@ TEXTS: dict[str, dict[str, str]] = {
     "en": {
         "title": "Your privacy choices",
         "body": "We and our partners use cookies to measure our audience and to show "
-                "videos and social content. Accept or refuse them, or choose by category. "
-                "You can change your mind at any time with “Manage cookies”.",
+        "videos and social content. Accept or refuse them, or choose by category. "
+        "You can change your mind at any time with “Manage cookies”.",
         "privacy": "Privacy policy",
         "cookie-policy": "Cookie policy",
         "dpo": "Data protection officer",
@@ -42,14 +42,16 @@ TEXTS: dict[str, dict[str, str]] = {
         "always-allow": "Always allow {service}",
         "error": "Your choice could not be saved. Please try again.",
         "gpc": "Your browser sent a Global Privacy Control signal. We honour it: {categories} "
-               "stay off.",
+        "stay off.",
         "reask": "Our cookie policy has changed since your last choice: please choose again.",
         "my-records": "My consent records",
         "erase": "Erase my records and my choice",
         "do-not-sell": "Do Not Sell or Share My Personal Information",
-        "opt-out": ("Optional cookies are on until you opt out: choose “Reject all”, or "
-                    "untick what you refuse and save. Your browser's Global Privacy "
-                    "Control signal counts as an opt-out."),
+        "opt-out": (
+            "Optional cookies are on until you opt out: choose “Reject all”, or "
+            "untick what you refuse and save. Your browser's Global Privacy "
+            "Control signal counts as an opt-out."
+        ),
         "declaration": "Cookies and services on this site",
         "service": "Service",
         "purpose": "Purpose",
@@ -61,9 +63,9 @@ TEXTS: dict[str, dict[str, str]] = {
     "fr": {
         "title": "Vos choix en matière de cookies",
         "body": "Nous et nos partenaires utilisons des cookies pour mesurer l'audience et "
-                "afficher des vidéos et contenus sociaux. Acceptez-les, refusez-les ou "
-                "choisissez par catégorie. Vous pouvez changer d'avis à tout moment avec "
-                "« Gérer les cookies ».",
+        "afficher des vidéos et contenus sociaux. Acceptez-les, refusez-les ou "
+        "choisissez par catégorie. Vous pouvez changer d'avis à tout moment avec "
+        "« Gérer les cookies ».",
         "privacy": "Politique de confidentialité",
         "cookie-policy": "Politique de cookies",
         "dpo": "Délégué à la protection des données",
@@ -80,37 +82,37 @@ TEXTS: dict[str, dict[str, str]] = {
         "vendor": "Fournisseur",
         "cookies": "Cookies",
         "retention": "Conservés",
-        "blocked": "{service} est bloqué car vous n'avez pas accepté les cookies "
-                   "« {category} ».",
+        "blocked": "{service} est bloqué car vous n'avez pas accepté les cookies « {category} ».",
         "load-once": "Charger cette fois",
         "always-allow": "Toujours autoriser {service}",
         "error": "Votre choix n'a pas pu être enregistré. Veuillez réessayer.",
         "gpc": "Votre navigateur a envoyé un signal Global Privacy Control. Nous le respectons : "
-               "{categories} restent désactivés.",
+        "{categories} restent désactivés.",
         "reask": "Notre politique de cookies a changé depuis votre dernier choix : merci de "
-                 "choisir à nouveau.",
+        "choisir à nouveau.",
         "my-records": "Mes enregistrements de consentement",
         "erase": "Effacer mes enregistrements et mon choix",
         "do-not-sell": "Ne pas vendre ni partager mes informations personnelles",
-        "opt-out": ("Les cookies facultatifs sont actifs tant que vous ne vous y "
-                    "opposez pas : choisissez « Tout refuser », ou décochez ce que vous "
-                    "refusez et enregistrez. Le signal Global Privacy Control de votre "
-                    "navigateur vaut opposition."),
+        "opt-out": (
+            "Les cookies facultatifs sont actifs tant que vous ne vous y "
+            "opposez pas : choisissez « Tout refuser », ou décochez ce que vous "
+            "refusez et enregistrez. Le signal Global Privacy Control de votre "
+            "navigateur vaut opposition."
+        ),
         "declaration": "Cookies et services utilisés sur ce site",
         "service": "Service",
         "purpose": "Finalité",
         "lifetime": "Durée de conservation",
         "this-site": "Ce site",
-        "site-purpose": ("Fait fonctionner le site et mémorise vos choix en matière de "
-                         "cookies."),
+        "site-purpose": ("Fait fonctionner le site et mémorise vos choix en matière de cookies."),
         "no-services": "Aucun service dans cette catégorie pour le moment.",
     },
     "de": {
         "title": "Ihre Datenschutzeinstellungen",
         "body": "Wir und unsere Partner verwenden Cookies, um die Nutzung unserer Website zu "
-                "messen und Videos sowie Inhalte sozialer Netzwerke anzuzeigen. Sie können "
-                "alle akzeptieren, alle ablehnen oder nach Kategorien wählen. Ihre Entscheidung "
-                "können Sie jederzeit über „Cookies verwalten“ ändern.",
+        "messen und Videos sowie Inhalte sozialer Netzwerke anzuzeigen. Sie können "
+        "alle akzeptieren, alle ablehnen oder nach Kategorien wählen. Ihre Entscheidung "
+        "können Sie jederzeit über „Cookies verwalten“ ändern.",
         "privacy": "Datenschutzerklärung",
         "cookie-policy": "Cookie-Richtlinie",
         "dpo": "Datenschutzbeauftragter",
@@ -128,21 +130,23 @@ TEXTS: dict[str, dict[str, str]] = {
         "cookies": "Cookies",
         "retention": "Speicherdauer",
         "blocked": "{service} ist blockiert, weil Sie Cookies der Kategorie „{category}“ "
-                   "nicht zugestimmt haben.",
+        "nicht zugestimmt haben.",
         "load-once": "Einmal laden",
         "always-allow": "{service} immer erlauben",
         "error": "Ihre Auswahl konnte nicht gespeichert werden. Bitte versuchen Sie es erneut.",
         "gpc": "Ihr Browser hat ein Global-Privacy-Control-Signal gesendet. Wir respektieren "
-               "es: Cookies für {categories} bleiben deaktiviert.",
+        "es: Cookies für {categories} bleiben deaktiviert.",
         "reask": "Unsere Cookie-Richtlinie hat sich seit Ihrer letzten Entscheidung geändert. "
-                 "Bitte treffen Sie Ihre Auswahl erneut.",
+        "Bitte treffen Sie Ihre Auswahl erneut.",
         "my-records": "Meine Einwilligungsnachweise",
         "erase": "Meine Nachweise und meine Auswahl löschen",
         "do-not-sell": "Meine personenbezogenen Daten nicht verkaufen oder weitergeben",
-        "opt-out": ("Optionale Cookies sind aktiv, bis Sie widersprechen: Wählen Sie "
-                    "„Alle ablehnen“ oder entfernen Sie die Häkchen bei allem, was Sie "
-                    "ablehnen, und speichern Sie. Das Global-Privacy-Control-Signal "
-                    "Ihres Browsers gilt als Widerspruch."),
+        "opt-out": (
+            "Optionale Cookies sind aktiv, bis Sie widersprechen: Wählen Sie "
+            "„Alle ablehnen“ oder entfernen Sie die Häkchen bei allem, was Sie "
+            "ablehnen, und speichern Sie. Das Global-Privacy-Control-Signal "
+            "Ihres Browsers gilt als Widerspruch."
+        ),
         "declaration": "Cookies und Dienste auf dieser Website",
         "service": "Dienst",
         "purpose": "Zweck",
@@ -154,9 +158,9 @@ TEXTS: dict[str, dict[str, str]] = {
     "es": {
         "title": "Sus opciones de privacidad",
         "body": "Nosotros y nuestros socios utilizamos cookies para medir la audiencia y "
-                "mostrar vídeos y contenido de redes sociales. Puede aceptarlas, rechazarlas "
-                "o elegir por categoría, y cambiar de opinión en cualquier momento desde "
-                "«Gestionar cookies».",
+        "mostrar vídeos y contenido de redes sociales. Puede aceptarlas, rechazarlas "
+        "o elegir por categoría, y cambiar de opinión en cualquier momento desde "
+        "«Gestionar cookies».",
         "privacy": "Política de privacidad",
         "cookie-policy": "Política de cookies",
         "dpo": "Delegado de protección de datos",
@@ -173,22 +177,23 @@ TEXTS: dict[str, dict[str, str]] = {
         "vendor": "Proveedor",
         "cookies": "Cookies",
         "retention": "Duración",
-        "blocked": "{service} está bloqueado porque no ha aceptado las cookies de "
-                   "«{category}».",
+        "blocked": "{service} está bloqueado porque no ha aceptado las cookies de «{category}».",
         "load-once": "Cargar solo esta vez",
         "always-allow": "Permitir siempre {service}",
         "error": "No se ha podido guardar su elección. Inténtelo de nuevo.",
         "gpc": "Su navegador ha enviado una señal Global Privacy Control. La respetamos: las "
-               "cookies de {categories} permanecen desactivadas.",
+        "cookies de {categories} permanecen desactivadas.",
         "reask": "Nuestra política de cookies ha cambiado desde su última elección. Le rogamos "
-                 "que vuelva a elegir.",
+        "que vuelva a elegir.",
         "my-records": "Mis registros de consentimiento",
         "erase": "Borrar mis registros y mi elección",
         "do-not-sell": "No vender ni compartir mi información personal",
-        "opt-out": ("Las cookies opcionales están activas hasta que usted se oponga: "
-                    "elija «Rechazar todas» o desmarque lo que rechaza y guarde. La "
-                    "señal Global Privacy Control de su navegador cuenta como "
-                    "oposición."),
+        "opt-out": (
+            "Las cookies opcionales están activas hasta que usted se oponga: "
+            "elija «Rechazar todas» o desmarque lo que rechaza y guarde. La "
+            "señal Global Privacy Control de su navegador cuenta como "
+            "oposición."
+        ),
         "declaration": "Cookies y servicios utilizados en este sitio",
         "service": "Servicio",
         "purpose": "Finalidad",
@@ -200,9 +205,9 @@ TEXTS: dict[str, dict[str, str]] = {
     "it": {
         "title": "Le sue scelte sulla privacy",
         "body": "Noi e i nostri partner utilizziamo i cookie per misurare il pubblico e "
-                "mostrare video e contenuti dei social network. Può accettarli, rifiutarli o "
-                "scegliere per categoria, e cambiare idea in qualsiasi momento con "
-                "«Gestisci i cookie».",
+        "mostrare video e contenuti dei social network. Può accettarli, rifiutarli o "
+        "scegliere per categoria, e cambiare idea in qualsiasi momento con "
+        "«Gestisci i cookie».",
         "privacy": "Informativa sulla privacy",
         "cookie-policy": "Informativa sui cookie",
         "dpo": "Responsabile della protezione dei dati",
@@ -220,21 +225,23 @@ TEXTS: dict[str, dict[str, str]] = {
         "cookies": "Cookie",
         "retention": "Durata",
         "blocked": "{service} è bloccato perché non ha accettato i cookie della categoria "
-                   "«{category}».",
+        "«{category}».",
         "load-once": "Carica solo questa volta",
         "always-allow": "Consenti sempre {service}",
         "error": "Non è stato possibile salvare la sua scelta. La preghiamo di riprovare.",
         "gpc": "Il suo browser ha inviato un segnale Global Privacy Control. Lo rispettiamo: "
-               "i cookie di {categories} restano disattivati.",
+        "i cookie di {categories} restano disattivati.",
         "reask": "La nostra informativa sui cookie è cambiata dalla sua ultima scelta. La "
-                 "preghiamo di scegliere di nuovo.",
+        "preghiamo di scegliere di nuovo.",
         "my-records": "I miei registri del consenso",
         "erase": "Cancella i miei registri e la mia scelta",
         "do-not-sell": "Non vendere né condividere le mie informazioni personali",
-        "opt-out": ("I cookie facoltativi restano attivi finché lei non si oppone: "
-                    "scelga «Rifiuta tutti» oppure tolga la spunta a ciò che rifiuta e "
-                    "salvi. Il segnale Global Privacy Control del suo browser vale come "
-                    "opposizione."),
+        "opt-out": (
+            "I cookie facoltativi restano attivi finché lei non si oppone: "
+            "scelga «Rifiuta tutti» oppure tolga la spunta a ciò che rifiuta e "
+            "salvi. Il segnale Global Privacy Control del suo browser vale come "
+            "opposizione."
+        ),
         "declaration": "Cookie e servizi utilizzati su questo sito",
         "service": "Servizio",
         "purpose": "Finalità",
@@ -246,9 +253,9 @@ TEXTS: dict[str, dict[str, str]] = {
     "nl": {
         "title": "Uw privacykeuzes",
         "body": "Wij en onze partners gebruiken cookies om het bezoek aan onze website te "
-                "meten en om video's en content van sociale media te tonen. U kunt ze "
-                "accepteren, weigeren of per categorie kiezen, en uw keuze altijd wijzigen via "
-                "‘Cookies beheren’.",
+        "meten en om video's en content van sociale media te tonen. U kunt ze "
+        "accepteren, weigeren of per categorie kiezen, en uw keuze altijd wijzigen via "
+        "‘Cookies beheren’.",
         "privacy": "Privacyverklaring",
         "cookie-policy": "Cookiebeleid",
         "dpo": "Functionaris voor gegevensbescherming",
@@ -266,19 +273,21 @@ TEXTS: dict[str, dict[str, str]] = {
         "cookies": "Cookies",
         "retention": "Bewaartermijn",
         "blocked": "{service} is geblokkeerd omdat u de cookies voor ‘{category}’ niet hebt "
-                   "geaccepteerd.",
+        "geaccepteerd.",
         "load-once": "Eenmalig laden",
         "always-allow": "{service} altijd toestaan",
         "error": "Uw keuze kon niet worden opgeslagen. Probeer het opnieuw.",
         "gpc": "Uw browser heeft een Global Privacy Control-signaal verzonden. Wij respecteren "
-               "dat: cookies voor {categories} blijven uitgeschakeld.",
+        "dat: cookies voor {categories} blijven uitgeschakeld.",
         "reask": "Ons cookiebeleid is gewijzigd sinds uw laatste keuze. Wilt u opnieuw kiezen?",
         "my-records": "Mijn toestemmingsgegevens",
         "erase": "Mijn gegevens en mijn keuze wissen",
         "do-not-sell": "Mijn persoonsgegevens niet verkopen of delen",
-        "opt-out": ("Optionele cookies staan aan totdat u bezwaar maakt: kies ‘Alles "
-                    "weigeren’ of vink uit wat u weigert en sla op. Het Global Privacy "
-                    "Control-signaal van uw browser geldt als bezwaar."),
+        "opt-out": (
+            "Optionele cookies staan aan totdat u bezwaar maakt: kies ‘Alles "
+            "weigeren’ of vink uit wat u weigert en sla op. Het Global Privacy "
+            "Control-signaal van uw browser geldt als bezwaar."
+        ),
         "declaration": "Cookies en diensten op deze website",
         "service": "Dienst",
         "purpose": "Doel",
@@ -290,9 +299,9 @@ TEXTS: dict[str, dict[str, str]] = {
     "pt": {
         "title": "As suas escolhas de privacidade",
         "body": "Nós e os nossos parceiros utilizamos cookies para medir a audiência e "
-                "apresentar vídeos e conteúdos de redes sociais. Pode aceitá-los, recusá-los "
-                "ou escolher por categoria, e mudar de ideias a qualquer momento em "
-                "«Gerir cookies».",
+        "apresentar vídeos e conteúdos de redes sociais. Pode aceitá-los, recusá-los "
+        "ou escolher por categoria, e mudar de ideias a qualquer momento em "
+        "«Gerir cookies».",
         "privacy": "Política de privacidade",
         "cookie-policy": "Política de cookies",
         "dpo": "Encarregado da proteção de dados",
@@ -314,30 +323,33 @@ TEXTS: dict[str, dict[str, str]] = {
         "always-allow": "Permitir sempre {service}",
         "error": "Não foi possível guardar a sua escolha. Tente novamente.",
         "gpc": "O seu navegador enviou um sinal Global Privacy Control. Respeitamo-lo: os "
-               "cookies de {categories} permanecem desativados.",
+        "cookies de {categories} permanecem desativados.",
         "reask": "A nossa política de cookies mudou desde a sua última escolha. Escolha "
-                 "novamente, por favor.",
+        "novamente, por favor.",
         "my-records": "Os meus registos de consentimento",
         "erase": "Apagar os meus registos e a minha escolha",
         "do-not-sell": "Não vender nem partilhar as minhas informações pessoais",
-        "opt-out": ("Os cookies opcionais estão ativos até que se oponha: escolha "
-                    "«Recusar todos» ou desmarque o que recusa e guarde. O sinal Global "
-                    "Privacy Control do seu navegador conta como oposição."),
+        "opt-out": (
+            "Os cookies opcionais estão ativos até que se oponha: escolha "
+            "«Recusar todos» ou desmarque o que recusa e guarde. O sinal Global "
+            "Privacy Control do seu navegador conta como oposição."
+        ),
         "declaration": "Cookies e serviços utilizados neste site",
         "service": "Serviço",
         "purpose": "Finalidade",
         "lifetime": "Prazo de conservação",
         "this-site": "Este site",
-        "site-purpose": ("Assegura o funcionamento do site e memoriza as suas escolhas sobre "
-                         "cookies."),
+        "site-purpose": (
+            "Assegura o funcionamento do site e memoriza as suas escolhas sobre cookies."
+        ),
         "no-services": "De momento, não há serviços nesta categoria.",
     },
     "pl": {
         "title": "Ustawienia prywatności",
         "body": "Wraz z naszymi partnerami używamy plików cookie, aby analizować ruch w "
-                "serwisie oraz wyświetlać filmy i treści z mediów społecznościowych. Można je "
-                "zaakceptować, odrzucić lub wybrać według kategorii, a decyzję zmienić w "
-                "dowolnym momencie w „Ustawieniach plików cookie”.",
+        "serwisie oraz wyświetlać filmy i treści z mediów społecznościowych. Można je "
+        "zaakceptować, odrzucić lub wybrać według kategorii, a decyzję zmienić w "
+        "dowolnym momencie w „Ustawieniach plików cookie”.",
         "privacy": "Polityka prywatności",
         "cookie-policy": "Polityka plików cookie",
         "dpo": "Inspektor ochrony danych",
@@ -355,28 +367,29 @@ TEXTS: dict[str, dict[str, str]] = {
         "cookies": "Pliki cookie",
         "retention": "Okres przechowywania",
         "blocked": "Usługa {service} jest zablokowana, ponieważ nie zaakceptowano plików "
-                   "cookie z kategorii „{category}”.",
+        "cookie z kategorii „{category}”.",
         "load-once": "Załaduj jednorazowo",
         "always-allow": "Zawsze zezwalaj na {service}",
         "error": "Nie udało się zapisać wyboru. Prosimy spróbować ponownie.",
         "gpc": "Przeglądarka wysłała sygnał Global Privacy Control. Respektujemy go: pliki "
-               "cookie z kategorii {categories} pozostają wyłączone.",
+        "cookie z kategorii {categories} pozostają wyłączone.",
         "reask": "Nasza polityka plików cookie zmieniła się od ostatniego wyboru. Prosimy "
-                 "wybrać ponownie.",
+        "wybrać ponownie.",
         "my-records": "Moje zapisy zgód",
         "erase": "Usuń moje zapisy i mój wybór",
         "do-not-sell": "Nie sprzedawaj ani nie udostępniaj moich danych osobowych",
-        "opt-out": ("Opcjonalne pliki cookie pozostają włączone do momentu zgłoszenia "
-                    "sprzeciwu: wystarczy wybrać „Odrzuć wszystkie” albo odznaczyć "
-                    "niechciane kategorie i zapisać. Sygnał Global Privacy Control "
-                    "wysłany przez przeglądarkę jest traktowany jako sprzeciw."),
+        "opt-out": (
+            "Opcjonalne pliki cookie pozostają włączone do momentu zgłoszenia "
+            "sprzeciwu: wystarczy wybrać „Odrzuć wszystkie” albo odznaczyć "
+            "niechciane kategorie i zapisać. Sygnał Global Privacy Control "
+            "wysłany przez przeglądarkę jest traktowany jako sprzeciw."
+        ),
         "declaration": "Pliki cookie i usługi używane w tym serwisie",
         "service": "Usługa",
         "purpose": "Cel",
         "lifetime": "Okres przechowywania",
         "this-site": "Ten serwis",
-        "site-purpose": ("Zapewnia działanie serwisu i zapamiętuje wybór dotyczący plików "
-                         "cookie."),
+        "site-purpose": ("Zapewnia działanie serwisu i zapamiętuje wybór dotyczący plików cookie."),
         "no-services": "Obecnie brak usług w tej kategorii.",
     },
 }
@@ -387,72 +400,139 @@ LANGUAGES = tuple(TEXTS)
 # that name a category so and give it no words of their own.
 CATEGORY_TEXTS: dict[str, dict[str, tuple[str, str]]] = {
     "necessary": {
-        "en": ("Strictly necessary",
-               ("Needed for the site to work (session, security, your cookie choice). "
-                "Always on.")),
-        "fr": ("Strictement nécessaires",
-               ("Indispensables au fonctionnement du site (session, sécurité, votre choix sur "
-                "les cookies). Toujours actifs.")),
-        "de": ("Unbedingt erforderlich",
-               ("Für den Betrieb der Website nötig (Sitzung, Sicherheit, Ihre Cookie-Auswahl). "
-                "Immer aktiv.")),
-        "es": ("Estrictamente necesarias",
-               ("Imprescindibles para que el sitio funcione (sesión, seguridad, su elección "
-                "sobre las cookies). Siempre activas.")),
-        "it": ("Strettamente necessari",
-               ("Indispensabili al funzionamento del sito (sessione, sicurezza, la sua scelta "
-                "sui cookie). Sempre attivi.")),
-        "nl": ("Strikt noodzakelijk",
-               ("Nodig om de website te laten werken (sessie, beveiliging, uw cookiekeuze). "
-                "Altijd actief.")),
-        "pt": ("Estritamente necessários",
-               ("Indispensáveis ao funcionamento do site (sessão, segurança, a sua escolha "
-                "sobre cookies). Sempre ativos.")),
-        "pl": ("Niezbędne",
-               ("Potrzebne do działania serwisu (sesja, bezpieczeństwo, wybór dotyczący "
-                "plików cookie). Zawsze aktywne.")),
+        "en": (
+            "Strictly necessary",
+            ("Needed for the site to work (session, security, your cookie choice). Always on."),
+        ),
+        "fr": (
+            "Strictement nécessaires",
+            (
+                "Indispensables au fonctionnement du site (session, sécurité, votre choix sur "
+                "les cookies). Toujours actifs."
+            ),
+        ),
+        "de": (
+            "Unbedingt erforderlich",
+            (
+                "Für den Betrieb der Website nötig (Sitzung, Sicherheit, Ihre Cookie-Auswahl). "
+                "Immer aktiv."
+            ),
+        ),
+        "es": (
+            "Estrictamente necesarias",
+            (
+                "Imprescindibles para que el sitio funcione (sesión, seguridad, su elección "
+                "sobre las cookies). Siempre activas."
+            ),
+        ),
+        "it": (
+            "Strettamente necessari",
+            (
+                "Indispensabili al funzionamento del sito (sessione, sicurezza, la sua scelta "
+                "sui cookie). Sempre attivi."
+            ),
+        ),
+        "nl": (
+            "Strikt noodzakelijk",
+            (
+                "Nodig om de website te laten werken (sessie, beveiliging, uw cookiekeuze). "
+                "Altijd actief."
+            ),
+        ),
+        "pt": (
+            "Estritamente necessários",
+            (
+                "Indispensáveis ao funcionamento do site (sessão, segurança, a sua escolha "
+                "sobre cookies). Sempre ativos."
+            ),
+        ),
+        "pl": (
+            "Niezbędne",
+            (
+                "Potrzebne do działania serwisu (sesja, bezpieczeństwo, wybór dotyczący "
+                "plików cookie). Zawsze aktywne."
+            ),
+        ),
     },
     "functional": {
-        "en": ("Functional",
-               ("Extra features such as chat, fonts or appointment booking, and remembering "
-                "your preferences.")),
-        "fr": ("Fonctionnels",
-               ("Des fonctions en plus, comme la discussion en ligne, les polices de "
-                "caractères ou la prise de rendez-vous, et la mémorisation de vos préférences.")),
-        "de": ("Funktional",
-               ("Zusätzliche Funktionen wie Chat, Schriftarten oder Terminbuchung sowie das "
-                "Speichern Ihrer Einstellungen.")),
-        "es": ("Funcionales",
-               ("Funciones adicionales, como el chat, las fuentes tipográficas o la reserva de "
-                "citas, y el recuerdo de sus preferencias.")),
-        "it": ("Funzionali",
-               ("Funzioni aggiuntive come la chat, i caratteri tipografici o la prenotazione di "
-                "appuntamenti, e la memorizzazione delle sue preferenze.")),
-        "nl": ("Functioneel",
-               ("Extra functies zoals chat, lettertypen of het maken van afspraken, en het "
-                "onthouden van uw voorkeuren.")),
-        "pt": ("Funcionais",
-               ("Funcionalidades adicionais, como o chat, os tipos de letra ou a marcação de "
-                "reuniões, e a memorização das suas preferências.")),
-        "pl": ("Funkcjonalne",
-               ("Dodatkowe funkcje, takie jak czat, czcionki czy rezerwacja terminów, oraz "
-                "zapamiętywanie preferencji.")),
+        "en": (
+            "Functional",
+            (
+                "Extra features such as chat, fonts or appointment booking, and remembering "
+                "your preferences."
+            ),
+        ),
+        "fr": (
+            "Fonctionnels",
+            (
+                "Des fonctions en plus, comme la discussion en ligne, les polices de "
+                "caractères ou la prise de rendez-vous, et la mémorisation de vos préférences."
+            ),
+        ),
+        "de": (
+            "Funktional",
+            (
+                "Zusätzliche Funktionen wie Chat, Schriftarten oder Terminbuchung sowie das "
+                "Speichern Ihrer Einstellungen."
+            ),
+        ),
+        "es": (
+            "Funcionales",
+            (
+                "Funciones adicionales, como el chat, las fuentes tipográficas o la reserva de "
+                "citas, y el recuerdo de sus preferencias."
+            ),
+        ),
+        "it": (
+            "Funzionali",
+            (
+                "Funzioni aggiuntive come la chat, i caratteri tipografici o la prenotazione di "
+                "appuntamenti, e la memorizzazione delle sue preferenze."
+            ),
+        ),
+        "nl": (
+            "Functioneel",
+            (
+                "Extra functies zoals chat, lettertypen of het maken van afspraken, en het "
+                "onthouden van uw voorkeuren."
+            ),
+        ),
+        "pt": (
+            "Funcionais",
+            (
+                "Funcionalidades adicionais, como o chat, os tipos de letra ou a marcação de "
+                "reuniões, e a memorização das suas preferências."
+            ),
+        ),
+        "pl": (
+            "Funkcjonalne",
+            (
+                "Dodatkowe funkcje, takie jak czat, czcionki czy rezerwacja terminów, oraz "
+                "zapamiętywanie preferencji."
+            ),
+        ),
     },
     "analytics": {
         "en": ("Audience measurement", "Counting visits and how pages are used."),
         "fr": ("Mesure d'audience", "Compter les visites et comprendre l'usage des pages."),
-        "de": ("Reichweitenmessung",
-               "Zählen die Besuche und zeigen, wie die Seiten genutzt werden."),
-        "es": ("Medición de audiencia",
-               "Cuentan las visitas y muestran cómo se usan las páginas."),
-        "it": ("Misurazione del pubblico",
-               "Contano le visite e mostrano come vengono usate le pagine."),
-        "nl": ("Bezoekersstatistieken",
-               "Tellen de bezoeken en laten zien hoe de pagina's worden gebruikt."),
-        "pt": ("Medição de audiência",
-               "Contam as visitas e mostram como as páginas são utilizadas."),
-        "pl": ("Statystyka odwiedzin",
-               "Liczą odwiedziny i pokazują, jak korzysta się ze stron."),
+        "de": (
+            "Reichweitenmessung",
+            "Zählen die Besuche und zeigen, wie die Seiten genutzt werden.",
+        ),
+        "es": ("Medición de audiencia", "Cuentan las visitas y muestran cómo se usan las páginas."),
+        "it": (
+            "Misurazione del pubblico",
+            "Contano le visite e mostrano come vengono usate le pagine.",
+        ),
+        "nl": (
+            "Bezoekersstatistieken",
+            "Tellen de bezoeken en laten zien hoe de pagina's worden gebruikt.",
+        ),
+        "pt": (
+            "Medição de audiência",
+            "Contam as visitas e mostram como as páginas são utilizadas.",
+        ),
+        "pl": ("Statystyka odwiedzin", "Liczą odwiedziny i pokazują, jak korzysta się ze stron."),
     },
     "advertising": {
         "en": ("Advertising", "Measuring and targeting ads."),
@@ -465,27 +545,53 @@ CATEGORY_TEXTS: dict[str, dict[str, tuple[str, str]]] = {
         "pl": ("Reklama", "Mierzą skuteczność reklam i dopasowują je do odbiorców."),
     },
     "social": {
-        "en": ("Social networks and videos",
-               "Videos, maps and share buttons from other sites, which may track you."),
-        "fr": ("Réseaux sociaux et vidéos",
-               "Vidéos, cartes et boutons de partage d'autres sites, qui peuvent vous suivre."),
-        "de": ("Soziale Netzwerke und Videos",
-               ("Videos, Karten und Teilen-Schaltflächen anderer Websites, die Ihr Verhalten "
-                "verfolgen können.")),
-        "es": ("Redes sociales y vídeos",
-               ("Vídeos, mapas y botones para compartir de otros sitios, que pueden seguir su "
-                "actividad.")),
-        "it": ("Social network e video",
-               ("Video, mappe e pulsanti di condivisione di altri siti, che possono tracciare "
-                "la sua navigazione.")),
-        "nl": ("Sociale media en video's",
-               "Video's, kaarten en deelknoppen van andere websites, die u kunnen volgen."),
-        "pt": ("Redes sociais e vídeos",
-               ("Vídeos, mapas e botões de partilha de outros sites, que podem seguir a sua "
-                "navegação.")),
-        "pl": ("Media społecznościowe i filmy",
-               ("Filmy, mapy i przyciski udostępniania z innych serwisów, które mogą śledzić "
-                "aktywność użytkownika.")),
+        "en": (
+            "Social networks and videos",
+            "Videos, maps and share buttons from other sites, which may track you.",
+        ),
+        "fr": (
+            "Réseaux sociaux et vidéos",
+            "Vidéos, cartes et boutons de partage d'autres sites, qui peuvent vous suivre.",
+        ),
+        "de": (
+            "Soziale Netzwerke und Videos",
+            (
+                "Videos, Karten und Teilen-Schaltflächen anderer Websites, die Ihr Verhalten "
+                "verfolgen können."
+            ),
+        ),
+        "es": (
+            "Redes sociales y vídeos",
+            (
+                "Vídeos, mapas y botones para compartir de otros sitios, que pueden seguir su "
+                "actividad."
+            ),
+        ),
+        "it": (
+            "Social network e video",
+            (
+                "Video, mappe e pulsanti di condivisione di altri siti, che possono tracciare "
+                "la sua navigazione."
+            ),
+        ),
+        "nl": (
+            "Sociale media en video's",
+            "Video's, kaarten en deelknoppen van andere websites, die u kunnen volgen.",
+        ),
+        "pt": (
+            "Redes sociais e vídeos",
+            (
+                "Vídeos, mapas e botões de partilha de outros sites, que podem seguir a sua "
+                "navegação."
+            ),
+        ),
+        "pl": (
+            "Media społecznościowe i filmy",
+            (
+                "Filmy, mapy i przyciski udostępniania z innych serwisów, które mogą śledzić "
+                "aktywność użytkownika."
+            ),
+        ),
     },
 }
 
@@ -497,50 +603,123 @@ CATEGORY_TEXTS: dict[str, dict[str, tuple[str, str]]] = {
 # its forms: one, few (Polish 2-4), many; then the same after "up to" (German dative,
 # Polish genitive).
 _UNIT_FORMS: dict[str, dict[str, tuple[str, ...]]] = {
-    "fr": {"minute": ("minute", "minutes"), "hour": ("heure", "heures"),
-           "day": ("jour", "jours"), "week": ("semaine", "semaines"),
-           "month": ("mois", "mois"), "year": ("an", "ans")},
-    "de": {"minute": ("Minute", "Minuten"), "hour": ("Stunde", "Stunden"),
-           "day": ("Tag", "Tage", "Tag", "Tagen"), "week": ("Woche", "Wochen"),
-           "month": ("Monat", "Monate", "Monat", "Monaten"),
-           "year": ("Jahr", "Jahre", "Jahr", "Jahren")},
-    "es": {"minute": ("minuto", "minutos"), "hour": ("hora", "horas"),
-           "day": ("día", "días"), "week": ("semana", "semanas"),
-           "month": ("mes", "meses"), "year": ("año", "años")},
-    "it": {"minute": ("minuto", "minuti"), "hour": ("ora", "ore"),
-           "day": ("giorno", "giorni"), "week": ("settimana", "settimane"),
-           "month": ("mese", "mesi"), "year": ("anno", "anni")},
-    "nl": {"minute": ("minuut", "minuten"), "hour": ("uur", "uur"),
-           "day": ("dag", "dagen"), "week": ("week", "weken"),
-           "month": ("maand", "maanden"), "year": ("jaar", "jaar")},
-    "pt": {"minute": ("minuto", "minutos"), "hour": ("hora", "horas"),
-           "day": ("dia", "dias"), "week": ("semana", "semanas"),
-           "month": ("mês", "meses"), "year": ("ano", "anos")},
+    "fr": {
+        "minute": ("minute", "minutes"),
+        "hour": ("heure", "heures"),
+        "day": ("jour", "jours"),
+        "week": ("semaine", "semaines"),
+        "month": ("mois", "mois"),
+        "year": ("an", "ans"),
+    },
+    "de": {
+        "minute": ("Minute", "Minuten"),
+        "hour": ("Stunde", "Stunden"),
+        "day": ("Tag", "Tage", "Tag", "Tagen"),
+        "week": ("Woche", "Wochen"),
+        "month": ("Monat", "Monate", "Monat", "Monaten"),
+        "year": ("Jahr", "Jahre", "Jahr", "Jahren"),
+    },
+    "es": {
+        "minute": ("minuto", "minutos"),
+        "hour": ("hora", "horas"),
+        "day": ("día", "días"),
+        "week": ("semana", "semanas"),
+        "month": ("mes", "meses"),
+        "year": ("año", "años"),
+    },
+    "it": {
+        "minute": ("minuto", "minuti"),
+        "hour": ("ora", "ore"),
+        "day": ("giorno", "giorni"),
+        "week": ("settimana", "settimane"),
+        "month": ("mese", "mesi"),
+        "year": ("anno", "anni"),
+    },
+    "nl": {
+        "minute": ("minuut", "minuten"),
+        "hour": ("uur", "uur"),
+        "day": ("dag", "dagen"),
+        "week": ("week", "weken"),
+        "month": ("maand", "maanden"),
+        "year": ("jaar", "jaar"),
+    },
+    "pt": {
+        "minute": ("minuto", "minutos"),
+        "hour": ("hora", "horas"),
+        "day": ("dia", "dias"),
+        "week": ("semana", "semanas"),
+        "month": ("mês", "meses"),
+        "year": ("ano", "anos"),
+    },
     # one, few, many; after "do": one, other (genitive)
-    "pl": {"minute": ("minuta", "minuty", "minut", "minuty", "minut"),
-           "hour": ("godzina", "godziny", "godzin", "godziny", "godzin"),
-           "day": ("dzień", "dni", "dni", "dnia", "dni"),
-           "week": ("tydzień", "tygodnie", "tygodni", "tygodnia", "tygodni"),
-           "month": ("miesiąc", "miesiące", "miesięcy", "miesiąca", "miesięcy"),
-           "year": ("rok", "lata", "lat", "roku", "lat")},
+    "pl": {
+        "minute": ("minuta", "minuty", "minut", "minuty", "minut"),
+        "hour": ("godzina", "godziny", "godzin", "godziny", "godzin"),
+        "day": ("dzień", "dni", "dni", "dnia", "dni"),
+        "week": ("tydzień", "tygodnie", "tygodni", "tygodnia", "tygodni"),
+        "month": ("miesiąc", "miesiące", "miesięcy", "miesiąca", "miesięcy"),
+        "year": ("rok", "lata", "lat", "roku", "lat"),
+    },
 }
 # The words around the numbers: "up to", "session", "no cookies", "no cookies of its own",
 # "{owner}'s own cookies", "on {host}".
 _RETENTION_WORDS: dict[str, tuple[str, str, str, str, str, str]] = {
-    "fr": ("jusqu'à", "session", "aucun cookie", "aucun cookie propre",
-           "cookies propres à {owner}", "sur {host}"),
-    "de": ("bis zu", "Sitzung", "keine Cookies", "keine eigenen Cookies",
-           "eigene Cookies von {owner}", "auf {host}"),
-    "es": ("hasta", "sesión", "ninguna cookie", "ninguna cookie propia",
-           "cookies propias de {owner}", "en {host}"),
-    "it": ("fino a", "sessione", "nessun cookie", "nessun cookie proprio",
-           "cookie propri di {owner}", "su {host}"),
-    "nl": ("tot", "sessie", "geen cookies", "geen eigen cookies",
-           "eigen cookies van {owner}", "op {host}"),
-    "pt": ("até", "sessão", "nenhum cookie", "nenhum cookie próprio",
-           "cookies próprios de {owner}", "em {host}"),
-    "pl": ("do", "sesja", "brak plików cookie", "brak własnych plików cookie",
-           "własne pliki cookie serwisu {owner}", "w domenie {host}"),
+    "fr": (
+        "jusqu'à",
+        "session",
+        "aucun cookie",
+        "aucun cookie propre",
+        "cookies propres à {owner}",
+        "sur {host}",
+    ),
+    "de": (
+        "bis zu",
+        "Sitzung",
+        "keine Cookies",
+        "keine eigenen Cookies",
+        "eigene Cookies von {owner}",
+        "auf {host}",
+    ),
+    "es": (
+        "hasta",
+        "sesión",
+        "ninguna cookie",
+        "ninguna cookie propia",
+        "cookies propias de {owner}",
+        "en {host}",
+    ),
+    "it": (
+        "fino a",
+        "sessione",
+        "nessun cookie",
+        "nessun cookie proprio",
+        "cookie propri di {owner}",
+        "su {host}",
+    ),
+    "nl": (
+        "tot",
+        "sessie",
+        "geen cookies",
+        "geen eigen cookies",
+        "eigen cookies van {owner}",
+        "op {host}",
+    ),
+    "pt": (
+        "até",
+        "sessão",
+        "nenhum cookie",
+        "nenhum cookie próprio",
+        "cookies próprios de {owner}",
+        "em {host}",
+    ),
+    "pl": (
+        "do",
+        "sesja",
+        "brak plików cookie",
+        "brak własnych plików cookie",
+        "własne pliki cookie serwisu {owner}",
+        "w domenie {host}",
+    ),
 }
 _DURATION = re.compile(r"(up to )?(\d+) (minute|hour|day|week|month|year)s?\b")
 _OWN = re.compile(r"\(([^()]+)'s own cookies\)")
@@ -574,6 +753,7 @@ def localise_retention(text: str, lang: str) -> str | None:
         n = int(m.group(2))
         unit = _unit(lang, n, m.group(3), bool(m.group(1)))
         return (f"{up_to} " if m.group(1) else "") + f"{n} {unit}"
+
     out = _OWN.sub(lambda m: f"({own.format(owner=m.group(1))})", text)
     out = _ON.sub(lambda m: f", {on.format(host=m.group(1))})", out)
     out = _DURATION.sub(duration, out)

@@ -21,8 +21,9 @@ def builtin_services() -> dict[str, Service]:
     """Built-in services by name (read once: the file ships with the package)."""
     from consentproxy.config import read_services
 
-    services = read_services(CATALOG_FILE.read_text(encoding="utf-8"), str(CATALOG_FILE),
-                             CATALOG_CATEGORIES)
+    services = read_services(
+        CATALOG_FILE.read_text(encoding="utf-8"), str(CATALOG_FILE), CATALOG_CATEGORIES
+    )
     return _translated({s.name: s for s in services})
 
 
@@ -45,7 +46,10 @@ def catalog_config() -> Config:
     """A config using every built-in service in its default category (for `catalog` CLI
     commands and tests)."""
     return Config(
-        source=str(CATALOG_FILE), upstream="http://catalog.invalid",
-        categories=tuple(Category(c, required=c == "necessary")
-                         for c in sorted(CATALOG_CATEGORIES)),
-        services=tuple(builtin_services().values()))
+        source=str(CATALOG_FILE),
+        upstream="http://catalog.invalid",
+        categories=tuple(
+            Category(c, required=c == "necessary") for c in sorted(CATALOG_CATEGORIES)
+        ),
+        services=tuple(builtin_services().values()),
+    )

@@ -19,11 +19,17 @@ from consentproxy.errors import ConfigError
 FORMATS = ("auto", "hosts", "disconnect", "rules")
 # Disconnect's categories -> the catalog's ("-": known, not a tracker; None: skipped).
 DISCONNECT = {
-    "Advertising": "advertising", "Analytics": "analytics", "Social": "social",
-    "Content": "functional", "FingerprintingInvasive": "advertising",
-    "FingerprintingGeneral": "advertising", "Cryptomining": "advertising",
-    "ConsentManagers": NOT_A_TRACKER, "Anti-fraud": NOT_A_TRACKER,
-    "Email": None, "EmailAggressive": None,  # e-mail pixels: not on web pages
+    "Advertising": "advertising",
+    "Analytics": "analytics",
+    "Social": "social",
+    "Content": "functional",
+    "FingerprintingInvasive": "advertising",
+    "FingerprintingGeneral": "advertising",
+    "Cryptomining": "advertising",
+    "ConsentManagers": NOT_A_TRACKER,
+    "Anti-fraud": NOT_A_TRACKER,
+    "Email": None,
+    "EmailAggressive": None,  # e-mail pixels: not on web pages
 }
 _DOMAIN_RE = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+")
 _RULE_RE = re.compile(r"\|\|([a-z0-9.-]+)\^(?:\$(.*))?$")
@@ -39,8 +45,9 @@ def detect(text: str) -> str:
     return "hosts"
 
 
-def read_list(text: str, source: str, fmt: str = "auto",
-              category: str = "advertising") -> list[KnownTracker]:
+def read_list(
+    text: str, source: str, fmt: str = "auto", category: str = "advertising"
+) -> list[KnownTracker]:
     """The trackers of a list; category is given to lists that name none (hosts, rules)."""
     fmt = detect(text) if fmt == "auto" else fmt
     if fmt == "disconnect":
@@ -72,14 +79,15 @@ def _clean(domains: Iterable[str]) -> Iterable[str]:
             yield d
 
 
-def _by_site(domains: Iterable[str], category: str, kind: str,
-             source: str) -> list[KnownTracker]:
+def _by_site(domains: Iterable[str], category: str, kind: str, source: str) -> list[KnownTracker]:
     """One tracker per registrable domain, named after it."""
     sites: dict[str, set[str]] = {}
     for d in _clean(domains):
         sites.setdefault(registrable(d), set()).add(d)
-    return [KnownTracker(_slug(site), category, kind, site, "", tuple(sorted(found)), source)
-            for site, found in sorted(sites.items())]
+    return [
+        KnownTracker(_slug(site), category, kind, site, "", tuple(sorted(found)), source)
+        for site, found in sorted(sites.items())
+    ]
 
 
 def _disconnect(text: str, source: str) -> list[KnownTracker]:
@@ -88,24 +96,34 @@ def _disconnect(text: str, source: str) -> list[KnownTracker]:
         categories = data["categories"]
         assert isinstance(categories, dict)
     except (ValueError, KeyError, TypeError, AssertionError):
-        raise ConfigError(source, None, "not a Disconnect services.json (a JSON object with "
-                          "\"categories\"); pass --format hosts or rules") from None
+        raise ConfigError(
+            source,
+            None,
+            "not a Disconnect services.json (a JSON object with "
+            '"categories"); pass --format hosts or rules',
+        ) from None
     out: dict[tuple[str, str], KnownTracker] = {}
     for name, entries in categories.items():
         category = DISCONNECT.get(name)
         if category is None or not isinstance(entries, list):
             continue
         for entry in entries:
-            for company, sites in (entry.items() if isinstance(entry, dict) else ()):
-                domains = [d for v in (sites.values() if isinstance(sites, dict) else ())
-                           if isinstance(v, list) for d in v if isinstance(d, str)]
+            for company, sites in entry.items() if isinstance(entry, dict) else ():
+                domains = [
+                    d
+                    for v in (sites.values() if isinstance(sites, dict) else ())
+                    if isinstance(v, list)
+                    for d in v
+                    if isinstance(d, str)
+                ]
                 found = tuple(sorted(set(_clean(domains))))
                 if found:
                     key = (_slug(company), category)
                     old = out.get(key)
                     merged = tuple(sorted({*found, *(old.domains if old else ())}))
-                    out[key] = KnownTracker(key[0], category, f"Disconnect {name}", company,
-                                            company, merged, source)
+                    out[key] = KnownTracker(
+                        key[0], category, f"Disconnect {name}", company, company, merged, source
+                    )
     return list(out.values())
 
 

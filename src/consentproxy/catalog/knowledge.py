@@ -58,8 +58,18 @@ class KnownTracker:
 
 def format_layer(entries: Iterable[KnownTracker]) -> str:
     """The layer file's lines (tabs and line breaks in texts become spaces)."""
-    return "".join("\t".join((e.name, e.category, *(" ".join(t.split()) for t in (
-        e.kind, e.title, e.vendor)), " ".join(e.domains))) + "\n" for e in entries)
+    return "".join(
+        "\t".join(
+            (
+                e.name,
+                e.category,
+                *(" ".join(t.split()) for t in (e.kind, e.title, e.vendor)),
+                " ".join(e.domains),
+            )
+        )
+        + "\n"
+        for e in entries
+    )
 
 
 def parse_layer(text: str, source: str) -> tuple[KnownTracker, ...]:
@@ -70,19 +80,37 @@ def parse_layer(text: str, source: str) -> tuple[KnownTracker, ...]:
             continue
         fields = line.split("\t")
         if len(fields) != 6:
-            raise ConfigError(source, number, "expected 6 tab-separated fields (name, category, "
-                              "kind, title, vendor, domains); write it with `consentproxy "
-                              "catalog import`")
+            raise ConfigError(
+                source,
+                number,
+                "expected 6 tab-separated fields (name, category, "
+                "kind, title, vendor, domains); write it with `consentproxy "
+                "catalog import`",
+            )
         name, category, kind, title, vendor, domains = fields
         if category not in CATALOG_CATEGORIES and category != NOT_A_TRACKER:
-            raise ConfigError(source, number, f"category {category!r} must be one of "
-                              f"{', '.join(sorted(CATALOG_CATEGORIES))} or -")
+            raise ConfigError(
+                source,
+                number,
+                f"category {category!r} must be one of "
+                f"{', '.join(sorted(CATALOG_CATEGORIES))} or -",
+            )
         listed = tuple(domains.split())
-        bad = next((d for d in listed if not set(d) <= _DOMAIN_CHARS or "." not in d
-                    or is_public_suffix(d)), None)
+        bad = next(
+            (
+                d
+                for d in listed
+                if not set(d) <= _DOMAIN_CHARS or "." not in d or is_public_suffix(d)
+            ),
+            None,
+        )
         if bad is not None or not listed or not name or not set(name) <= _NAME_CHARS:
-            raise ConfigError(source, number, f"{bad or name!r} is not a lower-case domain "
-                              "or name (public suffixes such as co.uk are nobody's)")
+            raise ConfigError(
+                source,
+                number,
+                f"{bad or name!r} is not a lower-case domain "
+                "or name (public suffixes such as co.uk are nobody's)",
+            )
         out.append(KnownTracker(name, category, kind, title, vendor, listed, source))
     return tuple(out)
 
@@ -91,8 +119,11 @@ def read_layer(path: str | Path) -> tuple[KnownTracker, ...]:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(str(path), None, f"cannot read the tracker list ({e}); make it "
-                          "with `consentproxy catalog import`") from None
+        raise ConfigError(
+            str(path),
+            None,
+            f"cannot read the tracker list ({e}); make it with `consentproxy catalog import`",
+        ) from None
     return parse_layer(text, Path(path).name)
 
 
@@ -109,16 +140,27 @@ def _builtin_domains() -> dict[str, KnownTracker]:
 
 def catalog_entry(svc: Service) -> KnownTracker:
     """A built-in service the config does not use, as a tracker of the base layer."""
-    return KnownTracker(svc.name, svc.category, "built-in service", svc.display_title(),
-                        svc.vendor, svc.domains, CATALOG_SOURCE)
+    return KnownTracker(
+        svc.name,
+        svc.category,
+        "built-in service",
+        svc.display_title(),
+        svc.vendor,
+        svc.domains,
+        CATALOG_SOURCE,
+    )
 
 
 class Knowledge:
     """The layers merged into two tables: host+path prefixes, and domains (each matching
     itself and its subdomains: a built-in service's exact hosts and wildcards too)."""
 
-    def __init__(self, services: Sequence[Service] = (),
-                 layers: Sequence[Sequence[KnownTracker]] = (), builtin: bool = True):
+    def __init__(
+        self,
+        services: Sequence[Service] = (),
+        layers: Sequence[Sequence[KnownTracker]] = (),
+        builtin: bool = True,
+    ):
         """services: built-in services the config does not use (over the shipped data);
         layers: imported lists, lowest first."""
         self.domains: dict[str, KnownTracker] = dict(_builtin_domains()) if builtin else {}
@@ -146,7 +188,7 @@ class Knowledge:
                     return on_path
         domains, dot = self.domains, -1
         while True:
-            entry = domains.get(host[dot + 1:])
+            entry = domains.get(host[dot + 1 :])
             if entry is not None:
                 return entry
             dot = host.find(".", dot + 1)

@@ -32,11 +32,33 @@ CATEGORIES = {
     "Personalization": "functional",
 }
 # Platforms whose marketing cookies are social-network tracking, not ad networks.
-SOCIAL_PLATFORMS = frozenset({
-    "Facebook", "Meta", "Instagram", "Twitter", "X", "LinkedIn", "TikTok", "Pinterest",
-    "Snapchat", "Reddit", "YouTube", "Youtube", "Vimeo", "Tumblr", "VK", "Vkontakte", "Xing",
-    "AddThis", "ShareThis", "AddToAny", "Disqus", "SoundCloud", "Spotify",
-})
+SOCIAL_PLATFORMS = frozenset(
+    {
+        "Facebook",
+        "Meta",
+        "Instagram",
+        "Twitter",
+        "X",
+        "LinkedIn",
+        "TikTok",
+        "Pinterest",
+        "Snapchat",
+        "Reddit",
+        "YouTube",
+        "Youtube",
+        "Vimeo",
+        "Tumblr",
+        "VK",
+        "Vkontakte",
+        "Xing",
+        "AddThis",
+        "ShareThis",
+        "AddToAny",
+        "Disqus",
+        "SoundCloud",
+        "Spotify",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -54,9 +76,13 @@ def parse_database(text: str, source: str) -> tuple[CookieRecord, ...]:
     reader = csv.DictReader(io.StringIO(text))
     missing = [c for c in COLUMNS if c not in (reader.fieldnames or ())]
     if missing:
-        raise ConfigError(source, 1, f"not an Open Cookie Database CSV (no column "
-                          f"{', '.join(repr(c) for c in missing)}); download "
-                          f"open-cookie-database.csv from {UPSTREAM}")
+        raise ConfigError(
+            source,
+            1,
+            f"not an Open Cookie Database CSV (no column "
+            f"{', '.join(repr(c) for c in missing)}); download "
+            f"open-cookie-database.csv from {UPSTREAM}",
+        )
     out = []
     for row in reader:
         name, raw = (row[NAME] or "").strip(), (row[CATEGORY] or "").strip()
@@ -64,17 +90,32 @@ def parse_database(text: str, source: str) -> tuple[CookieRecord, ...]:
             continue
         category = CATEGORIES.get(raw)
         if category is None:
-            raise ConfigError(source, reader.line_num, f"cookie {name!r} has category "
-                              f"{raw!r}, which consentproxy does not map (known: "
-                              f"{', '.join(CATEGORIES)}); report it, or fix the row")
+            raise ConfigError(
+                source,
+                reader.line_num,
+                f"cookie {name!r} has category "
+                f"{raw!r}, which consentproxy does not map (known: "
+                f"{', '.join(CATEGORIES)}); report it, or fix the row",
+            )
         platform = (row[PLATFORM] or "").strip()
         if category == "advertising" and platform in SOCIAL_PLATFORMS:
             category = "social"
-        out.append(CookieRecord(name, platform, category, raw, (row[RETENTION] or "").strip(),
-                                (row[WILDCARD] or "").strip() == "1"))
+        out.append(
+            CookieRecord(
+                name,
+                platform,
+                category,
+                raw,
+                (row[RETENTION] or "").strip(),
+                (row[WILDCARD] or "").strip() == "1",
+            )
+        )
     if not out:
-        raise ConfigError(source, None, "the file holds no cookies; download "
-                          f"open-cookie-database.csv from {UPSTREAM}")
+        raise ConfigError(
+            source,
+            None,
+            f"the file holds no cookies; download open-cookie-database.csv from {UPSTREAM}",
+        )
     return tuple(out)
 
 
@@ -113,5 +154,6 @@ class CookieDatabase:
 @cache
 def cookie_database() -> CookieDatabase:
     """The snapshot shipped with the package (read once)."""
-    return CookieDatabase(parse_database(DATABASE_FILE.read_text(encoding="utf-8"),
-                                         str(DATABASE_FILE)))
+    return CookieDatabase(
+        parse_database(DATABASE_FILE.read_text(encoding="utf-8"), str(DATABASE_FILE))
+    )

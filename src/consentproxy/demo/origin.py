@@ -56,8 +56,15 @@ NOT_FOUND_HTML = (
 )
 
 _KNOWN_KEYS = {
-    "file", "content_type", "status", "encoding", "chunk_size", "chunk_delay_ms",
-    "set_cookies", "headers", "expect",
+    "file",
+    "content_type",
+    "status",
+    "encoding",
+    "chunk_size",
+    "chunk_delay_ms",
+    "set_cookies",
+    "headers",
+    "expect",
 }
 
 
@@ -91,8 +98,10 @@ def _default_content_type(file: str) -> str:
     if file.endswith((".html", ".htm")):
         return HTML_CONTENT_TYPE
     guessed = mimetypes.guess_type(file)[0] or "application/octet-stream"
-    text_like = guessed.startswith("text/") or guessed in {"application/javascript",
-                                                          "application/json"}
+    text_like = guessed.startswith("text/") or guessed in {
+        "application/javascript",
+        "application/json",
+    }
     return f"{guessed}; charset=utf-8" if text_like else guessed
 
 
@@ -159,8 +168,9 @@ def make_origin_app(pages_dir: pathlib.Path) -> web.Application:
 async def _serve_page(request: web.Request) -> web.StreamResponse:
     page = request.app[PAGES_KEY].get(request.path)
     if page is None:
-        return web.Response(status=404, body=NOT_FOUND_HTML, content_type="text/html",
-                            charset="utf-8")
+        return web.Response(
+            status=404, body=NOT_FOUND_HTML, content_type="text/html", charset="utf-8"
+        )
     spec = page.spec
     headers: list[tuple[str, str]] = [("Content-Type", spec.content_type)]
     if spec.encoding:
@@ -182,7 +192,7 @@ async def _serve_page(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     try:
         for start in range(0, len(page.body), spec.chunk_size):
-            await response.write(page.body[start:start + spec.chunk_size])
+            await response.write(page.body[start : start + spec.chunk_size])
             await asyncio.sleep(spec.chunk_delay_ms / 1000)
         await response.write_eof()
     except ConnectionResetError:
@@ -192,10 +202,12 @@ async def _serve_page(request: web.Request) -> web.StreamResponse:
 
 async def _echo_cookies(request: web.Request) -> web.Response:
     """Lets tests prove which cookies the proxy forwarded upstream."""
-    return web.json_response({
-        "cookie_header": request.headers.get("Cookie"),
-        "cookies": dict(request.cookies),
-    })
+    return web.json_response(
+        {
+            "cookie_header": request.headers.get("Cookie"),
+            "cookies": dict(request.cookies),
+        }
+    )
 
 
 async def _big(request: web.Request) -> web.StreamResponse:
@@ -217,8 +229,9 @@ async def _big(request: web.Request) -> web.StreamResponse:
 
 
 @asynccontextmanager
-async def serve_app(app: web.Application, host: str = "127.0.0.1",
-                    port: int = 0) -> AsyncIterator[int]:
+async def serve_app(
+    app: web.Application, host: str = "127.0.0.1", port: int = 0
+) -> AsyncIterator[int]:
     """Run any aiohttp app (origin or proxy) on ``host``; yields the bound port (port 0 = any)."""
     runner = web.AppRunner(app)
     await runner.setup()

@@ -1,4 +1,9 @@
 class Skipper:
-    def __init__(self, interesting: tuple[bytes, ...], quiet: tuple[bytes, ...],
-                 keys: tuple[bytes, ...], text: tuple[bytes, ...]) -> None: ...
+    def __init__(
+        self,
+        interesting: tuple[bytes, ...],
+        quiet: tuple[bytes, ...],
+        keys: tuple[bytes, ...],
+        text: tuple[bytes, ...],
+    ) -> None: ...
     def skip(self, buf: bytes, pos: int, quiet_ok: bool, /) -> int: ...

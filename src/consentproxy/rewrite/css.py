@@ -31,6 +31,7 @@ def style_may_load(css: bytes) -> bool:
     low = css.lower()
     return any(word in low for word in _MAY_LOAD_WORDS)
 
+
 # What a neutralised URL becomes. CSS Values 4 (section 4.5.1) names `about:invalid` as
 # the URL that resolves to no resource; it holds no quote, parenthesis, space or
 # backslash, so the same bytes are valid in a url token and inside a string.
@@ -62,13 +63,17 @@ _TOKEN_RE = re.compile(
 # After `url(`: either a quoted argument (then it is a function) or a url token.
 _URL_TOKEN_RE = re.compile(
     _WS + r"*(?P<quoted>(?=[\"']))?"
-    r"(?(quoted)|(?P<value>(?:[^\"'()\\ \t\n\r\f\x01-\x08\x0b\x0e-\x1f\x7f]|" + _ESCAPE + ")*)"
-    + _WS + r"*(?P<done>\)|\Z)?)"
+    r"(?(quoted)|(?P<value>(?:[^\"'()\\ \t\n\r\f\x01-\x08\x0b\x0e-\x1f\x7f]|"
+    + _ESCAPE
+    + ")*)"
+    + _WS
+    + r"*(?P<done>\)|\Z)?)"
 )
 _BAD_URL_REST_RE = re.compile(r"(?:[^)\\]++|" + _ESCAPE + r"|\\[\n\r\f])*+\)?")
 _DECODE_RE = re.compile(r"\\(?:([0-9a-fA-F]{1,6})(?:\r\n|" + _WS + r")?|(\r\n|[\s\S])|\Z)")
-_URL_FUNCTIONS = frozenset({"url", "src", "image-set", "-webkit-image-set", "image",
-                            "-webkit-image"})
+_URL_FUNCTIONS = frozenset(
+    {"url", "src", "image-set", "-webkit-image-set", "image", "-webkit-image"}
+)
 _CLOSES = {")": "(", "]": "[", "}": "{"}
 _COLON_RE = re.compile(_WS + "*:")
 
@@ -146,8 +151,9 @@ def url_spans(css: str) -> list[tuple[int, int, str]]:
     return found
 
 
-def neutralise_css(css: str, blocked: Blocked,
-                   spans: list[tuple[int, int, str]] | None = None) -> tuple[str, Service | None]:
+def neutralise_css(
+    css: str, blocked: Blocked, spans: list[tuple[int, int, str]] | None = None
+) -> tuple[str, Service | None]:
     """The CSS with every URL of a blocked service replaced by INERT_URL, everything else
     kept as it was; and the first service blocked (None: the CSS is returned as is).
     spans: url_spans(css) when already known."""

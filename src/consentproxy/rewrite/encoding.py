@@ -107,8 +107,8 @@ class ZstdDecoder(_Limited):
     def __init__(self, limit: int) -> None:
         super().__init__(limit)
         self.out: list[bytes] = []
-        self.obj = zstandard.ZstdDecompressor().stream_writer(
-            self, write_size=1 << 16, closefd=False)  # type: ignore[arg-type]  # write() is all
+        decompressor = zstandard.ZstdDecompressor()  # (only write() is needed of a sink)
+        self.obj = decompressor.stream_writer(self, write_size=1 << 16, closefd=False)  # type: ignore[arg-type]
 
     def write(self, data: bytes) -> int:
         self.out.append(self._take(data))

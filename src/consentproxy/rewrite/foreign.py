@@ -29,14 +29,16 @@ HTML, SVG, MATHML = range(3)
 BREAKOUT = frozenset(
     b"b big blockquote body br center code dd div dl dt em embed h1 h2 h3 h4 h5 h6 head "
     b"hr i img li listing menu meta nobr ol p pre ruby s small span strong strike sub sup "
-    b"table tt u ul var".split())
+    b"table tt u ul var".split()
+)
 FONT_ATTRS = (b"color", b"face", b"size")
 # HTML start tags that leave nothing open in the "in body" insertion mode: void elements,
 # and those that mode ignores or merges into an open element.
 NOT_PUSHED = frozenset(
     b"area base basefont bgsound br col embed frame hr image img input keygen link meta "
     b"param source track wbr caption colgroup head tbody td tfoot th thead tr html body "
-    b"frameset".split())
+    b"frameset".split()
+)
 # HTML elements that end tags of other names do not close, scope boundaries among them,
 # and the start tags that close an open <p> first.
 SPECIAL = frozenset(
@@ -45,12 +47,14 @@ SPECIAL = frozenset(
     b"footer form frame frameset h1 h2 h3 h4 h5 h6 head header hgroup hr html iframe img "
     b"input keygen li link listing main marquee menu meta nav noembed noframes noscript "
     b"object ol p param plaintext pre script search section select source style summary "
-    b"table tbody td template textarea tfoot th thead title tr track ul wbr xmp".split())
+    b"table tbody td template textarea tfoot th thead title tr track ul wbr xmp".split()
+)
 SCOPE = frozenset(b"applet caption html table td th marquee object template".split())
 CLOSES_P = frozenset(
     b"address article aside blockquote center details dialog dir div dl fieldset "
     b"figcaption figure footer form h1 h2 h3 h4 h5 h6 header hgroup hr listing main menu "
-    b"nav ol p plaintext pre search section summary ul xmp".split())
+    b"nav ol p plaintext pre search section summary ul xmp".split()
+)
 HTML_INTEGRATION = {SVG: frozenset({b"foreignobject", b"desc", b"title"})}
 MATHML_TEXT = frozenset({b"mi", b"mo", b"mn", b"ms", b"mtext"})
 _HTML_ENCODINGS = ("text/html", "application/xhtml+xml")
@@ -106,7 +110,7 @@ class ForeignContent:
             self.stack.pop()
 
     def _close_p(self) -> None:
-        """"close a p element" if one is in button scope."""
+        """ "close a p element" if one is in button scope."""
         stack = self.stack
         for i in range(len(stack) - 1, -1, -1):
             el_name, ns, kind = stack[i]
@@ -119,9 +123,15 @@ class ForeignContent:
     def _html_start(self, name: bytes) -> bool:
         """The tree construction dispatcher, for a start tag: HTML rules apply."""
         top_name, ns, kind = self.stack[-1]
-        return (ns == HTML or kind == HTML_POINT
-                or kind == TEXT_POINT and name not in (b"mglyph", b"malignmark")
-                or top_name == b"annotation-xml" and ns == MATHML and name == b"svg")
+        return (
+            ns == HTML
+            or kind == HTML_POINT
+            or kind == TEXT_POINT
+            and name not in (b"mglyph", b"malignmark")
+            or top_name == b"annotation-xml"
+            and ns == MATHML
+            and name == b"svg"
+        )
 
     def end_tag(self, name: bytes) -> None:
         """Pop what an end tag closes (spec: "any other end tag" in foreign content, and

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-MAX_HELD_TEXT = 1 << 20    # classify an inline script or a <style> on at most this much text
+MAX_HELD_TEXT = 1 << 20  # classify an inline script or a <style> on at most this much text
 
 # (start tag, text) -> (the start tag to emit, the text to emit)
 Rewrite = Callable[[bytes, bytes], tuple[bytes, bytes]]

@@ -56,15 +56,31 @@ URL_ATTRS: dict[bytes, tuple[bytes, ...]] = {
 }
 # Elements whose URL makes a document: a data: or javascript: URL there is markup that runs.
 _DOCUMENT_TAGS = frozenset({b"iframe", b"frame", b"object", b"embed"})
-JS_TYPES = frozenset({
-    "", "module", "text/javascript", "application/javascript", "application/ecmascript",
-    "application/x-ecmascript", "application/x-javascript", "text/ecmascript",
-    "text/javascript1.0", "text/javascript1.1", "text/javascript1.2", "text/javascript1.3",
-    "text/javascript1.4", "text/javascript1.5", "text/jscript", "text/livescript",
-    "text/x-ecmascript", "text/x-javascript",
-})
-_SPECIAL_URL_RE = re.compile(r"(?:(?P<scheme>[a-z][a-z0-9+.-]*):)?(?P<slashes>[/\\]*)(?P<rest>.*)",
-                             re.DOTALL | re.IGNORECASE)
+JS_TYPES = frozenset(
+    {
+        "",
+        "module",
+        "text/javascript",
+        "application/javascript",
+        "application/ecmascript",
+        "application/x-ecmascript",
+        "application/x-javascript",
+        "text/ecmascript",
+        "text/javascript1.0",
+        "text/javascript1.1",
+        "text/javascript1.2",
+        "text/javascript1.3",
+        "text/javascript1.4",
+        "text/javascript1.5",
+        "text/jscript",
+        "text/livescript",
+        "text/x-ecmascript",
+        "text/x-javascript",
+    }
+)
+_SPECIAL_URL_RE = re.compile(
+    r"(?:(?P<scheme>[a-z][a-z0-9+.-]*):)?(?P<slashes>[/\\]*)(?P<rest>.*)", re.DOTALL | re.IGNORECASE
+)
 _SPECIAL_SCHEMES = frozenset({"http", "https", "ws", "wss", "ftp"})
 _URL_STRIP = str.maketrans("", "", "\t\n\r")
 _C0_AND_SPACE = "".join(map(chr, range(0x21)))  # stripped from both ends of a URL
@@ -182,7 +198,7 @@ def relative_target(value: str, base: tuple[str, str]) -> tuple[str, str] | None
         return host, base_path
     rest = rest.split("?")[0]
     if not rest.startswith("/"):
-        rest = base_path[:base_path.rfind("/") + 1] + rest
+        rest = base_path[: base_path.rfind("/") + 1] + rest
     return host, normal_path(rest if rest.startswith("/") else "/" + rest)
 
 
@@ -207,8 +223,8 @@ def _split_authority(rest: str) -> tuple[str, str]:
     m = _AUTHORITY_END_RE.search(rest)
     if m is None:
         return rest, ""
-    tail = rest[m.start():].replace("\\", "/")
-    return rest[:m.start()], tail.split("?")[0].split("#")[0] if tail[0] == "/" else ""
+    tail = rest[m.start() :].replace("\\", "/")
+    return rest[: m.start()], tail.split("?")[0].split("#")[0] if tail[0] == "/" else ""
 
 
 def srcset_urls(value: str) -> list[str]:
@@ -218,8 +234,14 @@ def srcset_urls(value: str) -> list[str]:
 class Neutraliser:
     """Decides, for one response's consent state, what each start tag becomes."""
 
-    def __init__(self, policy: Policy, state: ConsentState, mark: str | None = None,
-                 depth: int = 0, site: str = ""):
+    def __init__(
+        self,
+        policy: Policy,
+        state: ConsentState,
+        mark: str | None = None,
+        depth: int = 0,
+        site: str = "",
+    ):
         """mark: this response's secret (default: a fresh one), see MARK_ATTR; depth: how
         deep in srcdoc/data: documents this one classifies; site: the page's registrable
         domain (its own hosts are never held as trackers)."""
@@ -264,8 +286,7 @@ class Neutraliser:
         remembered by its digest, and only when it stays as it is."""
         long = len(tag) > MEMO_TAG_BYTES
         memo_tag = hashlib.blake2b(tag, digest_size=16).digest() if long else tag
-        key = ((self._choice, memo_tag) if self.base is None
-               else (self._choice, self.base, memo_tag))
+        key = (self._choice, memo_tag) if self.base is None else (self._choice, self.base, memo_tag)
         known = self._memo.get(key)
         if known is None:
             known = self._work_out(name, tag)
@@ -321,8 +342,13 @@ class Neutraliser:
             value = attrs.get(attr)
             if value is None:
                 continue
-            urls = (srcset_urls(value) if attr.endswith(b"srcset")
-                    else value.split() if attr == b"ping" else [value])
+            urls = (
+                srcset_urls(value)
+                if attr.endswith(b"srcset")
+                else value.split()
+                if attr == b"ping"
+                else [value]
+            )
             hit = next((s for s in map(self._blocked, map(self._target, urls)) if s), None)
             if hit is None and name in _DOCUMENT_TAGS and (text := _document_text(value)):
                 hit = self._document_blocked(text)
@@ -346,6 +372,7 @@ class Neutraliser:
         if svc is not None or self.depth >= MAX_NESTED_DOCUMENTS:
             return svc
         from consentproxy.rewrite.scanner import HtmlRewriter  # (the scanner imports us)
+
         inner = Neutraliser(self.policy, self.state, self.mark, self.depth + 1, self.site)
         rewriter = HtmlRewriter(inner, b"", False)
         rewriter.feed(text)
@@ -398,22 +425,27 @@ class Neutraliser:
         for attr in URL_ATTRS[b"script"]:
             svc = self._blocked(self._target(v)) if (v := attrs.get(attr)) else None
             if svc:
-                return self._edit(b"script", attrs, [attr, b"type"], svc.name, svc.category,
-                                  b' type="text/plain"')
+                return self._edit(
+                    b"script", attrs, [attr, b"type"], svc.name, svc.category, b' type="text/plain"'
+                )
         return tag
 
     def inline_script(self, tag: bytes, content: bytes) -> bytes:
         """An inline script's start tag, neutralised when its text belongs to a blocked
         service (by marker, or by loading a tracker URL)."""
         start = StartTag(b"script", tag)
-        url_list = bool(_URL_LIST_RE.search(tag)) and (start.attrs.get(
-            b"type") or "").strip(" \t\n\f\r").lower() in _URL_LIST_TYPES
-        svc = self.policy.blocked_inline(content, self.state, markup=url_list,
-                                         site=self.site)
+        url_list = (
+            bool(_URL_LIST_RE.search(tag))
+            and (start.attrs.get(b"type") or "").strip(" \t\n\f\r").lower() in _URL_LIST_TYPES
+        )
+        svc = self.policy.blocked_inline(content, self.state, markup=url_list, site=self.site)
         if svc is None:
             return tag
-        return self._stamp(self._edit(b"script", start.attrs, [b"type"], svc.name,
-                                      svc.category, b' type="text/plain"'))
+        return self._stamp(
+            self._edit(
+                b"script", start.attrs, [b"type"], svc.name, svc.category, b' type="text/plain"'
+            )
+        )
 
     def style_attribute(self, name: bytes, tag: bytes) -> bytes:
         """Any start tag whose style attribute loads a blocked service: its value rewritten
@@ -434,8 +466,11 @@ class Neutraliser:
         if svc is None:
             return tag
         value = css.replace("&", "&amp;").replace('"', "&quot;")
-        tag = b'%s"%s"%s' % (tag[:span[0]], value.encode("latin-1", "xmlcharrefreplace"),
-                             tag[span[1]:])
+        tag = b'%s"%s"%s' % (
+            tag[: span[0]],
+            value.encode("latin-1", "xmlcharrefreplace"),
+            tag[span[1] :],
+        )
         if _MARK_SLOT in tag:  # start_tag marked it: report only
             self.blocked.append((svc.name, name.decode("latin-1")))
             return tag
@@ -467,20 +502,38 @@ class Neutraliser:
     def _blocked_url(self, url: str) -> Service | None:
         return self._blocked(self._target(url))
 
-    def _edit(self, name: bytes, attrs: Attributes, renames: list[bytes], blocked: str,
-              category: str, extra: bytes) -> bytes:
+    def _edit(
+        self,
+        name: bytes,
+        attrs: Attributes,
+        renames: list[bytes],
+        blocked: str,
+        category: str,
+        extra: bytes,
+    ) -> bytes:
         """blocked: the service waited for (or cookie:NAME), category: its category.
         The tag comes back with the mark's slot (see _stamp)."""
         self.blocked.append((blocked, name.decode("latin-1")))
         tag = attrs.tag
-        spans = sorted([(s, e, b"data-consent-" + tag[s:e].lower())
-                        for attr in renames for s, e in attrs.spans(attr)]
-                       + [(m.start(1), m.start(1) + len(_OWN_PREFIX), SITE_PREFIX)
-                          for m in attrs.items if _site_consent_attribute(m.group(1))])
-        out = [tag[:len(name) + 1], extra,
-               b' data-consent-blocked="%s" data-consent-blocked-category="%s"'
-               % (html.escape(blocked).encode("latin-1", "xmlcharrefreplace"),
-                  category.encode()), _MARK_SLOT]
+        spans = sorted(
+            [
+                (s, e, b"data-consent-" + tag[s:e].lower())
+                for attr in renames
+                for s, e in attrs.spans(attr)
+            ]
+            + [
+                (m.start(1), m.start(1) + len(_OWN_PREFIX), SITE_PREFIX)
+                for m in attrs.items
+                if _site_consent_attribute(m.group(1))
+            ]
+        )
+        out = [
+            tag[: len(name) + 1],
+            extra,
+            b' data-consent-blocked="%s" data-consent-blocked-category="%s"'
+            % (html.escape(blocked).encode("latin-1", "xmlcharrefreplace"), category.encode()),
+            _MARK_SLOT,
+        ]
         pos = len(name) + 1
         for start, end, new in spans:
             out += (tag[pos:start], new)
@@ -502,7 +555,7 @@ class _RandomMarks:
         if self.pos >= len(self.pool):
             self.pool, self.pos = secrets.token_bytes(MARK_BYTES * 256), 0
         self.pos += MARK_BYTES
-        return self.pool[self.pos - MARK_BYTES:self.pos].hex()
+        return self.pool[self.pos - MARK_BYTES : self.pos].hex()
 
 
 new_mark = _RandomMarks()
@@ -517,8 +570,8 @@ def _site_consent_attribute(name: bytes) -> bool:
 def _inline_js(tag: bytes) -> bool:
     attrs = Attributes(tag, len(b"script") + 1)
     return all(attrs.get(a) is None for a in URL_ATTRS[b"script"]) and (
-        _is_js(attrs) or (attrs.get(b"type") or "").strip(" \t\n\f\r").lower()
-        in _URL_LIST_TYPES)
+        _is_js(attrs) or (attrs.get(b"type") or "").strip(" \t\n\f\r").lower() in _URL_LIST_TYPES
+    )
 
 
 _cached_inline_js = functools.lru_cache(maxsize=MEMO_ENTRIES)(_inline_js)

@@ -25,8 +25,10 @@ from consentproxy.rewrite.neutralise import URL_ATTRS, Neutraliser
 from consentproxy.rewrite.selectors import OpenMarker
 from consentproxy.wordtrie import trie_pattern
 
-_ATTR = (rb"[^\t\n\f\r />][^\t\n\f\r /=>]*+"
-         rb"(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:\"[^\"]*+\"|'[^']*+'|[^\t\n\f\r >]*+))?+")
+_ATTR = (
+    rb"[^\t\n\f\r />][^\t\n\f\r /=>]*+"
+    rb"(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:\"[^\"]*+\"|'[^']*+'|[^\t\n\f\r >]*+))?+"
+)
 _ATTRS = rb"(?:[\t\n\f\r /]++|" + _ATTR + rb")*+"
 _TAG_REST = rb"[^\t\n\f\r />]*+" + _ATTRS + rb">"
 # An attribute other than style (CSS in one may load something: the tag must reach Python).
@@ -44,36 +46,52 @@ _DELIM = rb"[\t\n\f\r />]"
 # frequent alternatives first.
 SKIP_RE = re.compile(
     rb"(?:[^<]++"
-    rb"|<(?!" + trie_pattern(list(INTERESTING), ignore_case=True) + _DELIM + rb")[A-Za-z]"
-    + _UNSTYLED_TAG_REST +
-    rb"|</(?![bB][oO][dD][yY]" + _DELIM + rb")[A-Za-z]" + _TAG_REST +
-    rb"|<!--(?:-?>|(?s:.*?)--!?>)"                      # comments, incl. <!--> and <!--->
-    rb"|<[!?](?!--)[^>]*+>"                             # doctype, bogus comments
-    rb"|</(?![A-Za-z])[^>]*+>"                          # </> and bogus end tags
-    rb"|<(?=[^A-Za-z!/?])"                              # a lone '<' is text
+    rb"|<(?!"
+    + trie_pattern(list(INTERESTING), ignore_case=True)
+    + _DELIM
+    + rb")[A-Za-z]"
+    + _UNSTYLED_TAG_REST
+    + rb"|</(?![bB][oO][dD][yY]"
+    + _DELIM
+    + rb")[A-Za-z]"
+    + _TAG_REST
+    + rb"|<!--(?:-?>|(?s:.*?)--!?>)"  # comments, incl. <!--> and <!--->
+    rb"|<[!?](?!--)[^>]*+>"  # doctype, bogus comments
+    rb"|</(?![A-Za-z])[^>]*+>"  # </> and bogus end tags
+    rb"|<(?=[^A-Za-z!/?])"  # a lone '<' is text
     rb")*+"
 )
 # In foreign content (rewrite/foreign.py) every tag and <![CDATA[ counts: skip the rest.
-_FOREIGN_TEXT = (rb"[^<]++|<!--(?:-?>|(?s:.*?)--!?>)|<[!?](?!--|\[CDATA\[)[^>]*+>"
-                 rb"|</(?![A-Za-z])[^>]*+>|<(?=[^A-Za-z!/?])")
+_FOREIGN_TEXT = (
+    rb"[^<]++|<!--(?:-?>|(?s:.*?)--!?>)|<[!?](?!--|\[CDATA\[)[^>]*+>"
+    rb"|</(?![A-Za-z])[^>]*+>|<(?=[^A-Za-z!/?])"
+)
 FOREIGN_SKIP_RE = re.compile(rb"(?:" + _FOREIGN_TEXT + rb")*+")
 # Where the current node is an SVG/MathML element (no integration point), a start tag that
 # neither breaks out nor loads leaves the stack as it was if it closes itself ('/>' outside
 # any value) or is closed at once (<path ...></path>): icons pass without a stop.
-_INERT = (rb"<(?!" + trie_pattern(sorted({*BREAKOUT, b"font", *URL_ATTRS}), ignore_case=True)
-          + _DELIM + rb")")
+_INERT = (
+    rb"<(?!"
+    + trie_pattern(sorted({*BREAKOUT, b"font", *URL_ATTRS}), ignore_case=True)
+    + _DELIM
+    + rb")"
+)
 _NAME_ATTRS = rb"[A-Za-z][^\t\n\f\r />]*+)(?:[\t\n\f\r /]*+" + _UNSTYLED_ATTR + rb")*+"
 INERT_SKIP_RE = re.compile(
-    rb"(?:" + _FOREIGN_TEXT +
-    rb"|" + _INERT + rb"(?:" + _NAME_ATTRS + rb"(?:[\t\n\f\r ]|/(?!>))*+/>"
+    rb"(?:"
+    + _FOREIGN_TEXT
+    + rb"|"
+    + _INERT
+    + rb"(?:"
+    + _NAME_ATTRS
+    + rb"(?:[\t\n\f\r ]|/(?!>))*+/>"
     rb"|" + _INERT + rb"(" + _NAME_ATTRS + rb"[\t\n\f\r /]*+(?<!/)></\1>"
     rb")*+"
 )
 # SKIP_RE but for start tags: what lies between two start tags (banner.open_selectors).
 BETWEEN_TAGS_RE = re.compile(
     rb"(?:[^<]++"
-    rb"|</(?![bB][oO][dD][yY]" + _DELIM + rb")[A-Za-z]" + _TAG_REST +
-    rb"|<!--(?:-?>|(?s:.*?)--!?>)"
+    rb"|</(?![bB][oO][dD][yY]" + _DELIM + rb")[A-Za-z]" + _TAG_REST + rb"|<!--(?:-?>|(?s:.*?)--!?>)"
     rb"|<[!?](?!--)[^>]*+>"
     rb"|</(?![A-Za-z])[^>]*+>"
     rb"|<(?=[^A-Za-z!/?])"
@@ -93,10 +111,16 @@ DOCUMENT_START_RE = re.compile(
 # when the neutraliser would return them unchanged: a tag with a key attribute unless it
 # holds that attribute (<meta http-equiv=Set-Cookie> names no host), any other unless it
 # may name another host; for raw-text elements, up to their end tag.
-KEYS = {b"meta": b"http-equiv", b"a": b"ping", b"area": b"ping", b"body": b"background",
-        b"table": b"background", b"td": b"background", b"th": b"background"}
-QUIET = tuple(dict.fromkeys(n for n in (*URL_ATTRS, *RAWTEXT, *RCDATA, b"head")
-                            if n != b"script"))
+KEYS = {
+    b"meta": b"http-equiv",
+    b"a": b"ping",
+    b"area": b"ping",
+    b"body": b"background",
+    b"table": b"background",
+    b"td": b"background",
+    b"th": b"background",
+}
+QUIET = tuple(dict.fromkeys(n for n in (*URL_ATTRS, *RAWTEXT, *RCDATA, b"head") if n != b"script"))
 
 # skip(buf, pos, quiet_ok) -> end of what, from pos, passes through untouched.
 Skip = Callable[[bytes, int, bool], int]
@@ -112,21 +136,29 @@ try:
 except ImportError:  # built without a compiler: same bytes, ~7x slower (bench/RESULTS.md)
     SKIPS: dict[str, Skip] = {"python": python_skip}
 else:
-    SKIPS = {"c": Skipper(INTERESTING, QUIET, tuple(KEYS.get(n, b"") for n in QUIET),
-                         RAWTEXT + RCDATA).skip,
-             "python": python_skip}
+    SKIPS = {
+        "c": Skipper(
+            INTERESTING, QUIET, tuple(KEYS.get(n, b"") for n in QUIET), RAWTEXT + RCDATA
+        ).skip,
+        "python": python_skip,
+    }
 DEFAULT_SKIP = next(iter(SKIPS.values()))
 
-MAX_TAG = 1 << 20          # a start tag longer than this is passed through untouched
+MAX_TAG = 1 << 20  # a start tag longer than this is passed through untouched
 SNIFF_BYTES = 1024
 UTF8_BOM = b"\xef\xbb\xbf"
 # UTF-16 pages (a byte order mark, or the charset of the Content-Type) are no ASCII the
 # scanner can read: they are rewritten as UTF-8, with a UTF-8 BOM, which browsers honour
 # before any charset the headers or a <meta> give. The WHATWG labels of UTF-16.
 _UTF16_BOMS = {b"\xff\xfe": "utf-16-le", b"\xfe\xff": "utf-16-be"}
-_UTF16_LABELS = {"utf-16be": "utf-16-be", "unicodefffe": "utf-16-be", **dict.fromkeys(
-    ("csunicode", "iso-10646-ucs-2", "ucs-2", "unicode", "unicodefeff", "utf-16",
-     "utf-16le"), "utf-16-le")}
+_UTF16_LABELS = {
+    "utf-16be": "utf-16-be",
+    "unicodefffe": "utf-16-be",
+    **dict.fromkeys(
+        ("csunicode", "iso-10646-ucs-2", "ucs-2", "unicode", "unicodefeff", "utf-16", "utf-16le"),
+        "utf-16-le",
+    ),
+}
 _CHARSET_RE = re.compile(r";\s*charset\s*=\s*[\"']?([^\s;\"']+)", re.IGNORECASE)
 
 # Scanner states.
@@ -150,9 +182,17 @@ class HtmlRewriter:
     declaration: goes first in each of those (an element with text content, not void).
     """
 
-    def __init__(self, neutraliser: Neutraliser, banner: bytes, inject: bool | None,
-                 head: bytes = b"", skip: Skip = DEFAULT_SKIP, content_type: str | None = None,
-                 opener: OpenMarker | None = None, declaration: bytes = b""):
+    def __init__(
+        self,
+        neutraliser: Neutraliser,
+        banner: bytes,
+        inject: bool | None,
+        head: bytes = b"",
+        skip: Skip = DEFAULT_SKIP,
+        content_type: str | None = None,
+        opener: OpenMarker | None = None,
+        declaration: bytes = b"",
+    ):
         self.neutraliser = neutraliser
         self.skip = skip
         self.opener = opener
@@ -222,8 +262,7 @@ class HtmlRewriter:
                 self.start = data
                 return b""
             self.start = None
-            codec = (None if data.startswith(UTF8_BOM)
-                     else _UTF16_BOMS.get(data[:2]) or self.utf16)
+            codec = None if data.startswith(UTF8_BOM) else _UTF16_BOMS.get(data[:2]) or self.utf16
             if codec is None:
                 return data
             self.decoder = codecs.getincrementaldecoder(codec)("replace")
@@ -242,7 +281,7 @@ class HtmlRewriter:
                 self.pending = buf
                 return b""
             self.injector.inject = bool(DOCUMENT_START_RE.match(buf))
-        self.pending = buf[self._scan(buf, final=False):]
+        self.pending = buf[self._scan(buf, final=False) :]
         return self.injector.take()
 
     def close(self) -> bytes:
@@ -270,8 +309,9 @@ class HtmlRewriter:
                     rx = INERT_SKIP_RE if foreign.in_foreign_element() else FOREIGN_SKIP_RE
                     end = rx.match(buf, pos).end()  # type: ignore[union-attr]
                 else:
-                    end = self.skip(buf, pos, (injector.head_done or not injector.inject)
-                                    and self.base_free)
+                    end = self.skip(
+                        buf, pos, (injector.head_done or not injector.inject) and self.base_free
+                    )
                     if self.opener is not None and end > pos:
                         end = self._open_candidate(buf, pos, end)
                 if end > pos:
@@ -288,9 +328,9 @@ class HtmlRewriter:
                 m = closer.search(buf, pos)
                 if m is None:
                     keep = 0 if final else keep
-                    emit(buf[pos:max(pos, n - keep)])
+                    emit(buf[pos : max(pos, n - keep)])
                     return max(pos, n - keep)
-                emit(buf[pos:m.end()])
+                emit(buf[pos : m.end()])
                 pos = m.end()
                 self.state = DATA
             elif state == TEXT:
@@ -300,7 +340,7 @@ class HtmlRewriter:
                     cut = n if final else max(pos, n - 11)
                     emit(buf[pos:cut])
                     return cut
-                emit(buf[pos:m.start()])
+                emit(buf[pos : m.start()])
                 pos = m.start()
                 self._end_text()
             elif state == SCRIPT:
@@ -320,16 +360,19 @@ class HtmlRewriter:
             if pos + 6 > n and not final:
                 return -1
             self.state = COMMENT
-            self._emit(buf[pos:pos + 4])
-            abrupt = re.match(rb"-?>", buf[pos + 4:pos + 6])
+            self._emit(buf[pos : pos + 4])
+            abrupt = re.match(rb"-?>", buf[pos + 4 : pos + 6])
             if abrupt:
                 self._emit(abrupt.group())
                 self.state = DATA
                 return pos + 4 + abrupt.end()
             return pos + 4
         if buf.startswith(b"<![", pos) and self.foreign.cdata_allowed():
-            if not final and CDATA_OPEN.startswith(buf[pos:pos + len(CDATA_OPEN)]) and (
-                    n - pos < len(CDATA_OPEN)):
+            if (
+                not final
+                and CDATA_OPEN.startswith(buf[pos : pos + len(CDATA_OPEN)])
+                and (n - pos < len(CDATA_OPEN))
+            ):
                 return -1
             if buf.startswith(CDATA_OPEN, pos):
                 self.state = CDATA
@@ -341,9 +384,9 @@ class HtmlRewriter:
                 return -1
             if pos + 1 < n and buf[pos + 1] in b"!?/":
                 self.state = BOGUS  # unterminated bogus comment: passes through as is
-                self._emit(buf[pos:pos + 2])
+                self._emit(buf[pos : pos + 2])
                 return pos + 2
-            self._emit(buf[pos:pos + 1])
+            self._emit(buf[pos : pos + 1])
             return pos + 1
         tag = m.group()
         name = m.group(1).lower()
@@ -461,7 +504,7 @@ class HtmlRewriter:
             if tok == b"<!--":
                 if sub == S_PLAIN:
                     self.script_sub = S_ESCAPED
-                self._emit(buf[pos:m.start() + 2])
+                self._emit(buf[pos : m.start() + 2])
                 pos = m.start() + 2  # '<!-->' closes at once: let '-->' be seen
                 continue
             if tok == b"-->":
@@ -471,12 +514,12 @@ class HtmlRewriter:
                 if sub == S_DOUBLE:
                     self.script_sub = S_ESCAPED
                 else:
-                    self._emit(buf[pos:m.start()])
+                    self._emit(buf[pos : m.start()])
                     self._end_text()
                     return m.start()
             elif sub == S_ESCAPED:  # <script inside an escaped section
                 self.script_sub = S_DOUBLE
-            self._emit(buf[pos:m.end()])
+            self._emit(buf[pos : m.end()])
             pos = m.end()
 
     # --- held elements: inline scripts and <style> -----------------------------------
@@ -494,13 +537,18 @@ class HtmlRewriter:
         """The rewrite of an SVG/MathML <style> opened with this stack of open elements: if
         its stylesheet loads a blocked service, its content becomes that stylesheet with
         those URLs made inert, as markup."""
+
         def rewrite(tag: bytes, content: bytes) -> tuple[bytes, bytes]:
             css = foreign_style_sheet(content, stack)
-            out = (self.neutraliser.style_sheet(tag, css)
-                   if style_may_load(css.encode("latin-1")) else None)
+            out = (
+                self.neutraliser.style_sheet(tag, css)
+                if style_may_load(css.encode("latin-1"))
+                else None
+            )
             if out is None:
                 return tag, content
             return out[0], out[1].replace("&", "&amp;").replace("<", "&lt;").encode("latin-1")
+
         return rewrite
 
     def _end_text(self) -> None:
@@ -528,13 +576,32 @@ class HtmlRewriter:
 
 _INTERESTING = frozenset(INTERESTING)
 # Elements without content: nothing can be filled into them.
-VOID_ELEMENTS = frozenset((b"area", b"base", b"br", b"col", b"embed", b"hr", b"img", b"input",
-                           b"keygen", b"link", b"meta", b"param", b"source", b"track", b"wbr"))
+VOID_ELEMENTS = frozenset(
+    (
+        b"area",
+        b"base",
+        b"br",
+        b"col",
+        b"embed",
+        b"hr",
+        b"img",
+        b"input",
+        b"keygen",
+        b"link",
+        b"meta",
+        b"param",
+        b"source",
+        b"track",
+        b"wbr",
+    )
+)
 # The content of a foreign <style>, one token at a time: a comment, a CDATA section
 # (group 1), a tag, a bogus comment, text.
 _FOREIGN_TOKEN_RE = re.compile(
-    rb"<!--(?:-?>|(?s:.*?)(?:--!?>|\Z))|<!\[CDATA\[((?s:.*?))(?:]]>|\Z)|" + TAG_RE.pattern
-    + rb"|<[!?/][^>]*+>?|[^<]++|<")
+    rb"<!--(?:-?>|(?s:.*?)(?:--!?>|\Z))|<!\[CDATA\[((?s:.*?))(?:]]>|\Z)|"
+    + TAG_RE.pattern
+    + rb"|<[!?/][^>]*+>?|[^<]++|<"
+)
 _CHAR_REF_RE = re.compile(r"&(?:#[xX][0-9a-fA-F]*|#[0-9]*|[A-Za-z0-9]+);?")
 
 
@@ -570,8 +637,13 @@ def foreign_style_sheet(content: bytes, stack: list[tuple[bytes, int, int]]) -> 
 
 def _char_ref(m: re.Match[str]) -> str:
     return html.unescape(m.group()).encode("utf-8").decode("latin-1")
-_CLOSERS = {COMMENT: (COMMENT_END_RE, 3), BOGUS: (re.compile(rb">"), 0),
-            CDATA: (re.compile(rb"]]>"), 2)}  # state: (its end, bytes kept for a split end)
+
+
+_CLOSERS = {
+    COMMENT: (COMMENT_END_RE, 3),
+    BOGUS: (re.compile(rb">"), 0),
+    CDATA: (re.compile(rb"]]>"), 2),
+}  # state: (its end, bytes kept for a split end)
 _MAYBE_TAG_RE = re.compile(rb"<(?:[A-Za-z]|/[A-Za-z]?|!-?|\?)?\Z")
 
 
@@ -596,5 +668,4 @@ def _may_be_tag(buf: bytes, pos: int) -> bool:
     """Whether the unmatched markup at pos could still become a tag with more bytes."""
     if _MAYBE_TAG_RE.match(buf, pos):
         return True
-    return bool(re.match(rb"</?[A-Za-z]", buf[pos:pos + 3]))
-
+    return bool(re.match(rb"</?[A-Za-z]", buf[pos : pos + 3]))

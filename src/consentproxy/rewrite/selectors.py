@@ -19,7 +19,8 @@ from consentproxy.rewrite.tag import Attributes
 _IDENT = r"-?[A-Za-z_\u00a0-\uffff][\w\u00a0-\uffff-]*"
 _PART_RE = re.compile(
     rf"#(?P<id>{_IDENT})|\.(?P<cls>{_IDENT})"
-    rf"|\[\s*(?P<attr>{_IDENT})\s*(?:=\s*(?:\"(?P<dq>[^\"]*)\"|'(?P<sq>[^']*)'|(?P<bare>{_IDENT}))\s*)?\]")
+    rf"|\[\s*(?P<attr>{_IDENT})\s*(?:=\s*(?:\"(?P<dq>[^\"]*)\"|'(?P<sq>[^']*)'|(?P<bare>{_IDENT}))\s*)?\]"
+)
 _TAG_RE = re.compile(r"[A-Za-z][A-Za-z0-9-]*")
 _WS = " \t\n\f\r"
 OPEN_ATTR = b' data-consent-action="open"'
@@ -39,7 +40,8 @@ class Selector:
     def needle(self) -> bytes:
         """A word every matching tag contains (matched case-insensitively)."""
         word = next(iter(self.ids + self.classes), None) or (
-            self.attrs[0][1] or self.attrs[0][0] if self.attrs else "<" + self.tag)
+            self.attrs[0][1] or self.attrs[0][0] if self.attrs else "<" + self.tag
+        )
         return word.encode("utf-8")
 
     def matches(self, name: str, attrs: dict[str, str]) -> bool:
@@ -49,7 +51,8 @@ class Selector:
             return False
         classes = (attrs.get("class") or "").split()
         return all(c in classes for c in self.classes) and all(
-            a in attrs and (v is None or attrs[a] == v) for a, v in self.attrs)
+            a in attrs and (v is None or attrs[a] == v) for a, v in self.attrs
+        )
 
 
 def parse_selectors(text: str) -> tuple[Selector, ...]:
@@ -68,7 +71,8 @@ def parse_selectors(text: str) -> tuple[Selector, ...]:
                 raise SelectorError(
                     f"{part!r}: only a tag, #id, .class, [attr] and [attr=value] are "
                     f"supported, together without spaces (not {part[pos:]!r}: no descendant, "
-                    "child or pseudo-class selectors)")
+                    "child or pseudo-class selectors)"
+                )
             if p["id"]:
                 ids.append(p["id"])
             elif p["cls"]:
@@ -107,11 +111,13 @@ class OpenMarker:
         attrs: dict[str, str] = {}
         for m in Attributes(tag, len(name) + 1).items:
             raw = next((v for v in m.group(2, 3, 4) if v is not None), b"")
-            attrs.setdefault(m.group(1).decode("latin-1").lower(),
-                             html.unescape(raw.decode("utf-8", "replace")))
+            attrs.setdefault(
+                m.group(1).decode("latin-1").lower(), html.unescape(raw.decode("utf-8", "replace"))
+            )
         lname = name.decode("latin-1")
         fill = any(s.matches(lname, attrs) for s in self.fill)
         if "data-consent-action" in attrs or not any(
-                s.matches(lname, attrs) for s in self.selectors):
+            s.matches(lname, attrs) for s in self.selectors
+        ):
             return tag, fill
-        return tag[:len(name) + 1] + OPEN_ATTR + tag[len(name) + 1:], fill
+        return tag[: len(name) + 1] + OPEN_ATTR + tag[len(name) + 1 :], fill
