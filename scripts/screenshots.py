@@ -16,17 +16,12 @@ from consentproxy import server
 from consentproxy.config import load_config
 from consentproxy.demo.origin import make_origin_app, serve_app
 from consentproxy.engine import Engine
+from consentproxy.scan import CHROMIUM_ARGS
 
 DEMO = Path(__file__).resolve().parents[1] / "src" / "consentproxy" / "demo"
 HOST = "legacy.test"
 ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
+    *CHROMIUM_ARGS,
     f"--host-resolver-rules=MAP {HOST} 127.0.0.1, MAP * ~NOTFOUND",
 ]
 SIZES = {"desktop": {"width": 1280, "height": 800}, "mobile": {"width": 375, "height": 740}}

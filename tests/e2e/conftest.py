@@ -43,6 +43,8 @@ from consentproxy import server
 from consentproxy.config import load_config
 from consentproxy.demo.origin import PageSpec, load_manifest, make_origin_app, serve_app
 from consentproxy.engine import Engine
+from consentproxy.scan import CHROMIUM
+from consentproxy.scan import CHROMIUM_ARGS as BROWSER_FLAGS
 from tests.conftest import DEMO_CONFIG
 
 E2E_DIR = pathlib.Path(__file__).parent
@@ -51,15 +53,8 @@ CORPUS_DIR = E2E_DIR.parent / "corpus"
 CORPUS = load_manifest(CORPUS_DIR)
 
 FIRST_PARTY_HOST = "legacy.test"
-CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
+    *BROWSER_FLAGS,
     # legacy.test is our loopback servers; every other name fails to resolve, so even a request
     # the recorder somehow missed cannot leave the machine.
     f"--host-resolver-rules=MAP {FIRST_PARTY_HOST} 127.0.0.1, MAP * ~NOTFOUND",

@@ -24,6 +24,7 @@ from consentproxy.banner.texts import LANGUAGES
 from consentproxy.config import RecordsSettings, parse_config
 from consentproxy.consent import ConsentState
 from consentproxy.policy import Policy
+from consentproxy.scan import CHROMIUM_ARGS as BROWSER_FLAGS
 from tests.e2e.conftest import CHROMIUM, GIF_1X1, axe_violations
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
@@ -31,13 +32,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
 HOST = "legacy.test"
 BASE = f"http://{HOST}/"
 CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
+    *BROWSER_FLAGS,
     # Belt and braces: nothing may resolve even if a request escaped the router.
     "--host-resolver-rules=MAP * ~NOTFOUND",
 ]
