@@ -22,7 +22,7 @@ from pathlib import Path
 import common
 from rewriter import best_seconds, rewrite_fn, selectolax_fn
 
-from consentproxy.catalog import catalog_config
+from consentproxy.config import catalog_config
 from consentproxy.consent import NO_DECISION
 from consentproxy.engine import Engine
 

@@ -2,8 +2,8 @@ import re
 
 import pytest
 
-from consentproxy.catalog import CATALOG_CATEGORIES, builtin_services, catalog_config
-from consentproxy.config import EMBED_KINDS
+from consentproxy.catalog import CATALOG_CATEGORIES
+from consentproxy.config import EMBED_KINDS, builtin_services, catalog_config
 from consentproxy.domains import is_public_suffix, registrable
 from consentproxy.policy import Policy
 from consentproxy.rewrite.neutralise import url_target

@@ -20,10 +20,17 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from consentproxy.adapter import Engine, build_engine, secret_keys
-from consentproxy.catalog import CATALOG_CATEGORIES, builtin_services, catalog_config, imports
+from consentproxy.catalog import CATALOG_CATEGORIES, imports
 from consentproxy.catalog.knowledge import LAYER_HEADER, format_layer, read_layer
 from consentproxy.catalog.ocd import DATABASE_FILE, CookieDatabase, parse_database, snapshot_text
-from consentproxy.config import FORMER_CMP, Config, load_config
+from consentproxy.config import (
+    FORMER_CMP,
+    Config,
+    builtin_services,
+    catalog_config,
+    load_config,
+    parse_listen,
+)
 from consentproxy.consent import keys_from_env, parse_state
 from consentproxy.domains import site_of
 from consentproxy.engine import STATE_HEADER
@@ -94,7 +101,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
 async def _demo_origin(listen: str) -> None:
     """Only the legacy site, unprotected (the compose file puts proxies in front of it)."""
     from consentproxy import runtime
-    from consentproxy.config import parse_listen
     from consentproxy.demo.origin import make_origin_app, serve_app
 
     host, port = parse_listen(listen, "--origin", None)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import replace
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,12 @@ import yaml
 
 from consentproxy.banner.texts import CATEGORY_TEXTS, LANGUAGES, TEXT_KEYS, TEXTS
 from consentproxy.banner.theme import DEFAULT_COLORS, HEX_RE, contrast_problems
+from consentproxy.catalog import CATALOG_CATEGORIES, CATALOG_FILE, translated
+from consentproxy.catalog.knowledge import read_layer
 from consentproxy.domains import is_public_suffix, registrable
 from consentproxy.errors import ConfigError
+from consentproxy.formercmp import COOKIEBOT_GROUPS, TOOLS
+from consentproxy.rewrite.selectors import SelectorError, parse_selectors
 from consentproxy.settings import (
     MAX_CONSENT_DAYS,
     BannerSettings,
@@ -441,8 +446,6 @@ class _Reader:
 
     def former_cmp(self, node: yaml.Node, categories: tuple[Category, ...]) -> FormerCmp:
         """`former_cmp: {tool: onetrust, neutralise: true, import: {C0002: analytics}}`."""
-        from consentproxy.formercmp import COOKIEBOT_GROUPS, TOOLS
-
         items = self.mapping(node, "former_cmp", {"tool", "neutralise", "import"})
         if "tool" not in items:
             raise self.fail(node, f"former_cmp needs tool: one of {', '.join(TOOLS)}")
@@ -714,8 +717,6 @@ class _Reader:
 
     def selectors(self, node: yaml.Node, what: str) -> tuple[str, ...]:
         """Simple CSS selectors (rewrite/selectors.py), each checked now."""
-        from consentproxy.rewrite.selectors import SelectorError, parse_selectors
-
         selectors = self.strings(node, what)
         for item, selector in zip(node.value, selectors, strict=True):
             try:
@@ -847,8 +848,6 @@ class _Reader:
                 path = (
                     Path(value) if Path(value).is_absolute() else Path(self.source).parent / value
                 )
-                from consentproxy.catalog.knowledge import read_layer
-
                 try:
                     read_layer(path)
                 except ConfigError as e:
@@ -956,8 +955,6 @@ class _Reader:
             fields = self.mapping(item, "a service", SERVICE_KEYS)
             if "use" in fields:
                 wanted = self.string(fields["use"], "use")
-                from consentproxy.catalog import builtin_services
-
                 base = builtin_services().get(wanted)
                 if base is None:
                     raise self.fail(
@@ -1077,11 +1074,32 @@ def read_services(text: str, source: str, categories: frozenset[str]) -> tuple[S
     )
 
 
+@cache
+def builtin_services() -> dict[str, Service]:
+    """Built-in services by name (read once: the file ships with the package), checked by
+    the same reader as a config's own services."""
+    services = read_services(
+        CATALOG_FILE.read_text(encoding="utf-8"), str(CATALOG_FILE), CATALOG_CATEGORIES
+    )
+    return translated({s.name: s for s in services})
+
+
+def catalog_config() -> Config:
+    """A config using every built-in service in its default category (for `catalog` CLI
+    commands and tests)."""
+    return Config(
+        source=str(CATALOG_FILE),
+        upstream="http://catalog.invalid",
+        categories=tuple(
+            Category(c, required=c == "necessary") for c in sorted(CATALOG_CATEGORIES)
+        ),
+        services=tuple(builtin_services().values()),
+    )
+
+
 def _neutralised(services: tuple[Service, ...], tool: str) -> tuple[Service, ...]:
     """The services with the former consent tool (the config's entry for it, else the
     built-in) in the category nothing allows: its scripts, loaders and cookies never pass."""
-    from consentproxy.catalog import builtin_services
-
     given = next((s for s in services if s.name == tool), builtin_services()[tool])
     return (*(s for s in services if s.name != tool), replace(given, category=FORMER_CMP))
 

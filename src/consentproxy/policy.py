@@ -16,10 +16,15 @@ from dataclasses import replace
 
 import ahocorasick_rs
 
-from consentproxy.catalog import builtin_services
 from consentproxy.catalog.knowledge import CATALOG_SOURCE, Knowledge, KnownTracker, read_layer
 from consentproxy.catalog.ocd import CookieDatabase, CookieRecord, cookie_database
-from consentproxy.config import DATABASE_CATEGORIES, FORMER_CMP, Config, Service
+from consentproxy.config import (
+    DATABASE_CATEGORIES,
+    FORMER_CMP,
+    Config,
+    Service,
+    builtin_services,
+)
 from consentproxy.consent import ConsentState
 from consentproxy.domains import registrable, same_site
 

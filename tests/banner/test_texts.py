@@ -23,8 +23,14 @@ from consentproxy.banner.texts import (
     TEXTS,
     localise_retention,
 )
-from consentproxy.catalog import I18N_DIR, builtin_services, catalog_config
-from consentproxy.config import Config, RecordsSettings, load_config
+from consentproxy.catalog import I18N_DIR
+from consentproxy.config import (
+    Config,
+    RecordsSettings,
+    builtin_services,
+    catalog_config,
+    load_config,
+)
 from consentproxy.consent import NO_DECISION, ConsentState
 from consentproxy.declaration import Declaration
 from consentproxy.policy import Policy

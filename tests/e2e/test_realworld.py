@@ -38,7 +38,7 @@ from playwright.async_api import Browser, Page, Route, async_playwright
 from playwright.async_api import Error as PlaywrightError
 
 from consentproxy import server
-from consentproxy.catalog import catalog_config
+from consentproxy.config import catalog_config
 from consentproxy.consent import NO_DECISION
 from consentproxy.demo.origin import serve_app
 from consentproxy.domains import _psl, registrable, same_site, site_of
