@@ -16,8 +16,9 @@ import asyncio
 import json
 import logging
 import os
+import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TextIO
 
 from mitmproxy import ctx, exceptions, http
@@ -26,6 +27,7 @@ from mitmproxy.proxy.server_hooks import ServerConnectionHookData
 from mitmproxy.utils.human import parse_size
 
 from consentproxy.adapter import (
+    MAX_BODY,
     BodyError,
     BodyTransform,
     Engine,
@@ -34,15 +36,19 @@ from consentproxy.adapter import (
     Request,
     ResponsePlan,
     UserError,
+    access_line,
     build_engine,
+    content_length,
     header,
     is_websocket,
     keep_records,
     load_config,
     parse_state,
+    upstream_answers,
 )
 
 log = logging.getLogger("consentproxy")
+access_log = logging.getLogger("consentproxy.access")  # the config's access_log, as in serve
 NOTE = "consentproxy"  # flow.metadata key of the report
 DEFAULT_PORTS = {"http": 80, "https": 443}
 ENGINE_OPTIONS = frozenset({"consent_config", "consent_state", "consent_observe", "consent_report"})
@@ -60,39 +66,39 @@ def _headers(pairs: Headers) -> http.Headers:
     return http.Headers([(k.encode("latin-1"), v.encode("latin-1")) for k, v in pairs])
 
 
-def _stream(
-    body: BodyTransform | None, flow: http.HTTPFlow, keep: int
-) -> Callable[[bytes], list[bytes]]:
+class _Stream:
     """mitmproxy calls a stream modifier per chunk and once with b'' at the end; it answers
     the chunks to send, never an empty one (in chunked framing that would end the body).
-    What was sent becomes the flow's content for mitmproxy's view, up to `keep` bytes.
-    A body that cannot be decoded kills the flow (the visitor sees a cut response, as with
-    the aiohttp adapter): raising here would leave the visitor's connection hanging."""
-    failed = False
-    sent: list[bytes] | None = []
-    size = 0
+    What was sent becomes the flow's content for mitmproxy's view, up to `keep` bytes, and
+    `sent` counts it for the access log. A body that cannot be decoded kills the flow (the
+    visitor sees a cut response, as with the aiohttp adapter): raising here would leave the
+    visitor's connection hanging."""
 
-    def modify(data: bytes) -> list[bytes]:
-        nonlocal failed, sent, size
-        if failed:
+    def __init__(self, body: BodyTransform | None, flow: http.HTTPFlow, keep: int):
+        self.body, self.flow, self.keep = body, flow, keep
+        self.failed = False
+        self.kept: list[bytes] | None = []
+        self.sent = 0
+
+    def __call__(self, data: bytes) -> list[bytes]:
+        if self.failed:
             return []
         try:
+            body = self.body
             out = data if body is None else body.feed(data) if data else body.close()
         except BodyError as e:
-            log.warning("%s: body failed mid-stream: %s", flow.request.path, e)
-            failed = True
-            flow.kill()
+            log.warning("%s: body failed mid-stream: %s", self.flow.request.path, e)
+            self.failed = True
+            self.flow.kill()
             return []
-        size += len(out)
-        if sent is not None and size > keep:
-            sent = None
-        elif sent is not None:
-            sent.append(out)
-        if not data and sent is not None and flow.response is not None:
-            flow.response.raw_content = b"".join(sent)
+        self.sent += len(out)
+        if self.kept is not None and self.sent > self.keep:
+            self.kept = None
+        elif self.kept is not None:
+            self.kept.append(out)
+        if not data and self.kept is not None and self.flow.response is not None:
+            self.flow.response.raw_content = b"".join(self.kept)
         return [out] if out else []
-
-    return modify
 
 
 def _authority(req: http.Request) -> str:
@@ -158,6 +164,24 @@ def _resolved(table: dict[str, str], host: str) -> str | None:
         ),
         None,
     )
+
+
+def _answers(url: str) -> Callable[[], Awaitable[bool]]:
+    """The readiness probe of an origin, checking its certificate as mitmproxy's options
+    say it should be (ssl_insecure, ssl_verify_upstream_trusted_ca)."""
+
+    async def probe() -> bool:
+        ca = _option("ssl_verify_upstream_trusted_ca")
+        tls = ssl.create_default_context(cafile=ca if isinstance(ca, str) else None)
+        if _option("ssl_insecure"):
+            tls.check_hostname, tls.verify_mode = False, ssl.CERT_NONE
+        return await upstream_answers(url, tls)
+
+    return probe
+
+
+def _option(name: str) -> object:
+    return getattr(ctx.options, name) if name in ctx.options else None
 
 
 def _stamp(path: str) -> tuple[int, int] | None:
@@ -316,7 +340,16 @@ class ConsentAddon:
         # connections: the consent endpoints answer and a dead origin is a 502, as in `serve`.
         if "keep_host_header" in ctx.options:  # absent only in bare test contexts
             ctx.options.update(keep_host_header=True, connection_strategy="lazy")
+        engine.probes = self._probes()
         log.info("consentproxy: %s", self._describe(engine))
+
+    def _probes(self) -> dict[str, Callable[[], Awaitable[bool]]]:
+        """{prefix}readyz's upstream checks, as in `serve`: each reverse mode's origin answers
+        HTTP (a forward proxy has no origin of its own)."""
+        origins = [m.data for m in self._modes() if isinstance(m, ReverseMode)]
+        return {
+            "upstream" if len(origins) == 1 else f"upstream {url}": _answers(url) for url in origins
+        }
 
     def _describe(self, engine: Engine) -> str:
         """One line: what is enforced where."""
@@ -431,6 +464,12 @@ class ConsentAddon:
             )
         )
         self.exchanges[flow.id] = ex
+        declared = content_length(ex.req)
+        if ex.is_local and declared is not None and declared > MAX_BODY:
+            # mitmproxy would read the whole body before `request`; serve reads MAX_BODY + 1
+            # bytes at most and refuses. Here the flow is cut before its body is read.
+            log.warning("%s: a body of %d bytes for the proxy's own endpoint", req.path, declared)
+            flow.kill()
 
     async def request(self, flow: http.HTTPFlow) -> None:
         ex = self.exchanges.get(flow.id)
@@ -473,7 +512,7 @@ class ConsentAddon:
         if _unframed(flow, plan):
             headers = [*headers, ("Transfer-Encoding", "chunked")]
         flow.response.headers = _headers(headers)
-        flow.response.stream = _stream(plan.body, flow, _keep_for_view())
+        flow.response.stream = _Stream(plan.body, flow, _keep_for_view())
 
     def response(self, flow: http.HTTPFlow) -> None:
         """Called once the body has streamed through: the report is complete."""
@@ -491,13 +530,26 @@ class ConsentAddon:
         report = ex.report
         flow.comment = report.summary()
         flow.metadata[NOTE] = report.as_dict()
+        status = flow.response.status_code if flow.response else None
+        if ex.engine.config.access_log:
+            stream = flow.response.stream if flow.response else None
+            sent = (
+                stream.sent
+                if isinstance(stream, _Stream)
+                else len(flow.response.raw_content or b"")
+                if flow.response
+                else 0
+            )
+            seconds = time.time() - flow.request.timestamp_start
+            line = access_line(ex.req.method, ex.req.target, status, seconds, sent, report)
+            access_log.info(json.dumps(line, separators=(",", ":")))
         if self.report_file is None:
             return
         line = {
             "time": round(time.time(), 3),
             "method": ex.req.method,
             "url": f"{ex.scheme}://{ex.host}{ex.req.target}",
-            "status": flow.response.status_code if flow.response else None,
+            "status": status,
             **report.as_dict(),
         }
         self.report_file.write(json.dumps(line, separators=(",", ":")) + "\n")

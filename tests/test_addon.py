@@ -30,6 +30,7 @@ from mitmproxy.proxy.mode_specs import ProxyMode
 from mitmproxy.proxy.server_hooks import ServerConnectionHookData
 from mitmproxy.test import taddons, tflow, tutils
 
+from consentproxy.adapter import access_line
 from consentproxy.engine import Report
 from consentproxy.records import open_store
 from tests.adapters import START_SECONDS, app_in_thread, mitmdump, mitmdump_command
@@ -402,6 +403,27 @@ def test_every_report_field_is_filled_under_mitmdump(tmp_path, origin):
     assert line["cookies_seen"] == ["_ga", "mystery", "PHPSESSID", "_ga"]
     assert line["hosts_seen"] == ["cdn.unknown.example"]
     assert line["neutralised"] == [["google-analytics", "script"]] and line["banner"]
+
+
+def test_mitmdump_logs_the_same_access_line_as_serve(tmp_path, origin):
+    """access_log (on by default): one JSON line per flow in mitmproxy's log, the fields and
+    the values serve's access log gives (no IP, no query string)."""
+    log = tmp_path / "mitmdump.log"
+    with mitmdump(
+        reverse_config(tmp_path, origin), f"reverse:{origin}", tmp_path, SECRET, output=log
+    ) as m:
+        _, _, body = get(
+            f"http://127.0.0.1:{m.port}/page?secret=1", Cookie="_ga=1", Sec_Fetch_Dest="document"
+        )
+        time.sleep(0.5)  # the line is written once the flow has ended
+    logged = re.findall(r"^\[[\d:.]+\] (\{.*\})$", log.read_text(), re.MULTILINE)
+    [line] = [json.loads(x) for x in logged]
+    assert set(line) == set(access_line("GET", "/", 200, 0.0, 0, Report(state="none")))
+    assert (line["method"], line["path"], line["status"]) == ("GET", "/page", 200)
+    assert line["bytes"] == len(body) and line["ms"] >= line["upstream_ms"] >= ORIGIN_DELAY * 1000
+    assert line["neutralised"] == ["google-analytics"] and line["banner"]
+    assert line["request_cookies_stripped"] == ["_ga"]
+    assert "secret" not in json.dumps(line) and "127.0.0.1" not in json.dumps(line)
 
 
 def test_the_readme_documents_every_report_field():

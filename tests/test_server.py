@@ -776,6 +776,42 @@ async def test_origin_down_gives_502(
         assert message in await resp.text()
 
 
+async def test_readiness_says_whether_the_origin_answers(
+    origin: str, start_proxy: Callable[[str], Awaitable[str]], client: aiohttp.ClientSession
+) -> None:
+    for upstream, status, verdict in (
+        (origin, 200, "ok"),
+        (f"http://127.0.0.1:{free_port()}", 503, "failing"),
+    ):
+        proxy = await start_proxy(upstream)
+        async with client.get(proxy + "/.consent/readyz") as resp:
+            assert (resp.status, await resp.json()) == (status, {"upstream": verdict})
+
+
+async def test_a_body_over_the_limit_for_the_proxys_endpoint_is_never_read_whole(
+    adapter: str, proxy: str
+) -> None:
+    """A visitor declaring 100 MB for a choice gets no further than the first 64 KB: `serve`
+    refuses it (413), mitmproxy's flow is cut before mitmproxy would buffer the body."""
+    port = int(proxy.rsplit(":", 1)[1])
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(
+            f"POST /.consent/choice HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n".encode()
+            + f"Origin: {proxy}\r\nContent-Type: application/json\r\n".encode()
+            + b"Content-Length: 100000000\r\n\r\n"
+            + b" " * 65536
+        )
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(200), 10)
+    finally:
+        writer.close()
+    if adapter == "aiohttp":
+        assert answer.startswith(b"HTTP/1.1 413 "), answer
+    else:
+        assert answer == b"" or answer.startswith(b"HTTP/1.1 502 "), answer
+
+
 @pytest.mark.parametrize("adapter", ["aiohttp"])  # mitmproxy has no upstream read timeout
 async def test_origin_that_never_answers_gives_504(
     start_proxy: Callable[[str], Awaitable[str]],

@@ -13,8 +13,11 @@ visitor's connection), and `access_line` is the one JSON line it logs per reques
 
 from __future__ import annotations
 
+import asyncio
+import ssl
 import time
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from consentproxy.config import Config, Limits, load_config
 from consentproxy.consent import ConsentState, keys_from_env, parse_state
@@ -42,15 +45,18 @@ __all__ = [
     "UserError",
     "access_line",
     "build_engine",
+    "content_length",
     "header",
     "is_websocket",
     "keep_records",
     "load_config",
     "parse_state",
     "secret_keys",
+    "upstream_answers",
 ]
 
 MIN_KEY_LEN = 16
+PROBE_SECONDS = 2.0
 
 
 def secret_keys(config: Config) -> list[bytes]:
@@ -109,3 +115,35 @@ def access_line(
         "banner": report.banner,
         "decision": report.decision or None,
     }
+
+
+def content_length(req: Request) -> int | None:
+    """The body length the request declares (None: none declared, or not a number)."""
+    value = header(req.headers, "content-length")
+    return int(value) if value is not None and value.strip().isdigit() else None
+
+
+async def upstream_answers(url: str, tls: ssl.SSLContext | None = None) -> bool:
+    """Readiness (`{prefix}readyz`'s upstream check): the origin at `url` answers a HEAD of
+    its root with an HTTP status line, any status, within PROBE_SECONDS. `tls`: how to check
+    an https origin's certificate (the default context when None)."""
+    parts = urlsplit(url)
+    secure = parts.scheme == "https"
+    try:
+        async with asyncio.timeout(PROBE_SECONDS):
+            reader, writer = await asyncio.open_connection(
+                parts.hostname,
+                parts.port or (443 if secure else 80),
+                ssl=(tls or ssl.create_default_context()) if secure else None,
+            )
+            try:
+                path = parts.path.rstrip("/") + "/"
+                writer.write(
+                    f"HEAD {path} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+                    "Connection: close\r\n\r\n".encode("latin-1")
+                )
+                return (await reader.readline()).startswith(b"HTTP/")
+            finally:
+                writer.close()
+    except (OSError, TimeoutError, UnicodeError, ValueError):
+        return False

@@ -31,6 +31,7 @@ from consentproxy.adapter import (
     Request,
     is_websocket,
     keep_records,
+    upstream_answers,
 )
 
 log = logging.getLogger("consentproxy")
@@ -78,15 +79,8 @@ class ProxyServer:
         self.engine = engine
 
     async def upstream_reachable(self) -> bool:
-        """Readiness: the origin answers HTTP at all (any status), within 2 s."""
-        assert self.session is not None
-        try:
-            async with self.session.head(
-                self.upstream + "/", allow_redirects=False, timeout=aiohttp.ClientTimeout(total=2)
-            ):
-                return True
-        except (aiohttp.ClientError, OSError, TimeoutError):
-            return False
+        """Readiness: the origin (the running config's) answers HTTP at all."""
+        return await upstream_answers(self.upstream)
 
     async def start(self) -> None:
         self.session = aiohttp.ClientSession(
