@@ -38,7 +38,6 @@ from consentproxy.adapter import (
     UserError,
     access_line,
     build_engine,
-    content_length,
     header,
     is_websocket,
     keep_records,
@@ -464,7 +463,7 @@ class ConsentAddon:
             )
         )
         self.exchanges[flow.id] = ex
-        declared = content_length(ex.req)
+        declared = ex.req.content_length
         if ex.is_local and declared is not None and declared > MAX_BODY:
             # mitmproxy would read the whole body before `request`; serve reads MAX_BODY + 1
             # bytes at most and refuses. Here the flow is cut before its body is read.

@@ -878,3 +878,17 @@ def test_the_do_not_sell_control_is_recorded_as_the_visitors_opt_out(regional):
     assert resp.record.method == "do-not-sell" and resp.record.withdrawal
     assert resp.record.outcome == ""  # no first layer was shown: no banner outcome
     assert resp.new_state.decided and not resp.new_state.categories
+
+
+@pytest.mark.parametrize(
+    ("headers", "length", "has_body"),
+    [
+        ([], None, False),
+        ([("Content-Length", "0")], 0, False),
+        ([("Content-Length", " 12 ")], 12, True),
+        ([("Transfer-Encoding", "chunked")], None, True),
+    ],
+)
+def test_a_request_says_whether_it_carries_a_body(headers, length, has_body):
+    req = Request("POST", "/", [("Host", "a.example"), *headers])
+    assert (req.content_length, req.has_body) == (length, has_body)

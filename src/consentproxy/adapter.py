@@ -45,7 +45,6 @@ __all__ = [
     "UserError",
     "access_line",
     "build_engine",
-    "content_length",
     "header",
     "is_websocket",
     "keep_records",
@@ -115,12 +114,6 @@ def access_line(
         "banner": report.banner,
         "decision": report.decision or None,
     }
-
-
-def content_length(req: Request) -> int | None:
-    """The body length the request declares (None: none declared, or not a number)."""
-    value = header(req.headers, "content-length")
-    return int(value) if value is not None and value.strip().isdigit() else None
 
 
 async def upstream_answers(url: str, tls: ssl.SSLContext | None = None) -> bool:

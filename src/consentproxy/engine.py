@@ -107,6 +107,21 @@ class Request:
     client_ip: str = ""
     upstream: str | None = None  # scheme://host[:port] of the origin, if not config.upstream
 
+    @property
+    def content_length(self) -> int | None:
+        """The body length the request declares (None: none declared, or not a number)."""
+        value = header(self.headers, "content-length")
+        return int(value) if value is not None and value.strip().isdigit() else None
+
+    @property
+    def has_body(self) -> bool:
+        """The request carries a body (RFC 9112 6.3: a length above 0, or chunked framing):
+        the adapter streams it to the origin, or reads it for a local endpoint."""
+        length = self.content_length
+        return bool(length) or (
+            length is None and header(self.headers, "transfer-encoding") is not None
+        )
+
 
 @dataclass
 class Report:

@@ -136,7 +136,7 @@ class ProxyServer:
             )
         )
         request[EXCHANGE] = ex
-        if request.headers.get("Expect", "").lower() == "100-continue" and request.body_exists:
+        if request.headers.get("Expect", "").lower() == "100-continue" and ex.req.has_body:
             # we read the body ourselves: tell the visitor to send it (as aiohttp's router does)
             await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             request.writer.output_size = 0
@@ -159,7 +159,7 @@ class ProxyServer:
         if is_websocket(ex.req):
             return await self._websocket(request, up_headers)
         assert self.session is not None
-        upload = body_reader.chunks() if request.body_exists else None
+        upload = body_reader.chunks() if ex.req.has_body else None
         asked = time.perf_counter()
         try:
             # The engine refused any target that is not a path: this stays on the origin.
