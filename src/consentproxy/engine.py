@@ -47,6 +47,7 @@ from consentproxy.formercmp import read_choice
 from consentproxy.httpheaders import (
     Headers,
     end_to_end,
+    first_values,
     header,
     sendable,
     valid_host,
@@ -106,6 +107,11 @@ class Request:
     scheme: str = "http"  # of the visitor's connection (X-Forwarded-Proto wins)
     client_ip: str = ""
     upstream: str | None = None  # scheme://host[:port] of the origin, if not config.upstream
+
+    @cached_property
+    def first(self) -> dict[str, str]:
+        """The first value of each header by lower-case name: looked up many times."""
+        return first_values(self.headers)
 
     @property
     def content_length(self) -> int | None:
@@ -191,7 +197,8 @@ class BodyTransform:
         page_language: tuple[PageLanguage, Callable[[str], tuple[bytes, bytes]]] | None = None,
     ):
         """page_language: the page's <html lang> decides the language of the banner and
-        the declaration (rendered by the callable), seen long before either goes in."""
+        the declaration (rendered by the callable, unless it is the sniffer's fallback,
+        which the rewriter already has), seen long before either goes in."""
         self.rewriter, self.decode, self.encode, self.report = rewriter, decode, encode, report
         self.on_close = on_close
         self.page_language = page_language
@@ -201,7 +208,8 @@ class BodyTransform:
             sniffer, render = self.page_language
             lang = sniffer.close() if final else sniffer.feed(data)
             if lang is not None:
-                self.rewriter.banner, self.rewriter.declaration = render(lang)
+                if lang != sniffer.fallback:
+                    self.rewriter.banner, self.rewriter.declaration = render(lang)
                 self.page_language = None
         return data
 
@@ -248,10 +256,10 @@ class Exchange:
         self.report = Report(describe_state(state), state_from)
         # X-Forwarded-* count only from the configured front proxies.
         self.trusted = engine.trusts(req.client_ip)
-        proto = header(req.headers, "x-forwarded-proto") if self.trusted else None
+        proto = req.first.get("x-forwarded-proto") if self.trusted else None
         proto = (proto or "").split(",")[0].strip().lower()
         self.scheme = proto if proto in ("http", "https") else req.scheme
-        self.host = header(req.headers, "host") or ""
+        self.host = req.first.get("host") or ""
         self.upstream = req.upstream or engine.config.upstream
         self.error = error  # a request the proxy refuses: (status, why)
         path = req.target.split("?")[0]
@@ -261,7 +269,7 @@ class Exchange:
             or (bool(engine.config.gpc) and path == GPC_PATH)
         )
         self.report.local = self.is_local
-        dest = header(req.headers, "sec-fetch-dest")
+        dest = req.first.get("sec-fetch-dest")
         self.inject = None if dest is None else dest == "document"
         # The origin's validators go upstream only where no rewritten page can be cached.
         self.keeps_validators = dest in SUBRESOURCE_DESTS
@@ -379,13 +387,13 @@ class Exchange:
                 STATE_HEADER.lower(),
             ):
                 headers.append((k, v))
-        prior = header(req.headers, "x-forwarded-for") if self.trusted else None
+        prior = req.first.get("x-forwarded-for") if self.trusted else None
         if req.client_ip:
             headers.append(
                 ("X-Forwarded-For", f"{prior}, {req.client_ip}" if prior else req.client_ip)
             )
         headers.append(("X-Forwarded-Proto", self.scheme))
-        forwarded_host = header(req.headers, "x-forwarded-host") if self.trusted else None
+        forwarded_host = req.first.get("x-forwarded-host") if self.trusted else None
         if forwarded_host and valid_host(forwarded_host):
             headers.append(("X-Forwarded-Host", forwarded_host))
         elif self.host:
@@ -421,6 +429,8 @@ class Exchange:
         ]
 
     def _deletions(self, names: list[str]) -> Headers:
+        if not names:
+            return []
         cfg = self.engine.config.consent
         self.report.cookies_deleted = list(dict.fromkeys(names))
         values = deletion_headers(names, self.host, cfg.cookie_domain, self.scheme == "https")
@@ -574,7 +584,7 @@ class Exchange:
         out.append((MARK_HEADER, neutraliser.mark))
         coding = codings[0] if len(codings) == 1 else "identity"  # a stack goes out plain
         out_coding = encoding.output_encoding(
-            coding, encoding.accepted(header(req.headers, "accept-encoding"))
+            coding, encoding.accepted(req.first.get("accept-encoding"))
         )
         # A page with a nonce gets no validator: a 304 would bring back the old nonce.
         etag = None if nonce else header(out, "etag")
@@ -625,7 +635,7 @@ class Exchange:
             report.banner
             and state.asks
             and (report.state_from == "cookie")
-            and not any("prefetch" in (header(self.req.headers, h) or "") for h in PREFETCH_HEADERS)
+            and not any("prefetch" in (self.req.first.get(h) or "") for h in PREFETCH_HEADERS)
         )
         if report.impression and engine.records is not None:
             engine.records.impression()
@@ -818,7 +828,7 @@ class Engine:
         refused = self.refusal(req)
         if refused is not None:
             return Exchange(self, req, NO_DECISION, "cookie", error=refused)
-        spec = header(req.headers, STATE_HEADER) if self.config.testing.state_header else None
+        spec = req.first.get(STATE_HEADER.lower()) if self.config.testing.state_header else None
         state, source = None, ""
         if spec is not None:
             try:
@@ -833,9 +843,7 @@ class Engine:
             if not state.decided:
                 imported = self.former_choice(req.headers)
         state = self._region(imported or state, req)
-        return Exchange(
-            self, req, self._signals(state, req.headers), source, imported=imported is not None
-        )
+        return Exchange(self, req, self._signals(state, req), source, imported=imported is not None)
 
     def former_choice(self, headers: Headers) -> ConsentState | None:
         """The visitor's choice with the site's former consent tool, in our categories, when
@@ -860,9 +868,9 @@ class Engine:
         regions = self.config.regions
         if regions is None or not self.trusts(req.client_ip):
             return state
-        country = (header(req.headers, regions.header) or "").strip().upper()
+        country = (req.first.get(regions.header.lower()) or "").strip().upper()
         sub = (
-            (header(req.headers, regions.subdivision_header) or "").strip().upper()
+            (req.first.get(regions.subdivision_header.lower()) or "").strip().upper()
             if regions.subdivision_header
             else ""
         )
@@ -871,20 +879,18 @@ class Engine:
             return state
         if state.decided:
             return replace(state, opt_out=True)
-        if self._signalled(req.headers):  # counted as the visitor's opt-out
+        if self._signalled(req):  # counted as the visitor's opt-out
             return replace(state, opt_out=True, gpc=True)
         return replace(state, opt_out=True, categories=frozenset(self.policy.optional))
 
-    def _signalled(self, headers: Headers) -> bool:
+    def _signalled(self, req: Request) -> bool:
         """Global Privacy Control (or Do-Not-Track, when the config counts it) is on."""
-        return header(headers, "sec-gpc") == "1" or (
-            self.config.dnt and header(headers, "dnt") == "1"
-        )
+        return req.first.get("sec-gpc") == "1" or (self.config.dnt and req.first.get("dnt") == "1")
 
-    def _signals(self, state: ConsentState, headers: Headers) -> ConsentState:
+    def _signals(self, state: ConsentState, req: Request) -> ConsentState:
         """Global Privacy Control (and Do-Not-Track when the config says so) refuse the
         config's gpc categories, whatever the cookie says."""
-        if not self.config.gpc or not self._signalled(headers):
+        if not self.config.gpc or not self._signalled(req):
             return state
         categories, services = self.policy.under_gpc(state.categories, state.services)
         return replace(state, categories=categories, services=services, gpc=True)

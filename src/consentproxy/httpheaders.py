@@ -38,6 +38,14 @@ def header(headers: Headers, name: str) -> str | None:
     return next((v for k, v in headers if k.lower() == name), None)
 
 
+def first_values(headers: Headers) -> dict[str, str]:
+    """The first value of each header, by lower-case name (header() for many lookups)."""
+    out: dict[str, str] = {}
+    for k, v in headers:
+        out.setdefault(k.lower(), v)
+    return out
+
+
 def without(headers: Headers, *names: str) -> Headers:
     drop = {n.lower() for n in names}
     return [(k, v) for k, v in headers if k.lower() not in drop]

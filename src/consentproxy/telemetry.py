@@ -20,6 +20,8 @@ from consentproxy.adapter import Engine, Report, access_line
 
 ACCESS_LOG_BATCH = 256  # lines; the adapter also flushes every FLUSH_SECONDS
 FLUSH_SECONDS = 1.0
+# One encoder for every line (json.dumps with separators builds a new one per call).
+_ENCODE = json.JSONEncoder(separators=(",", ":")).encode
 
 
 class AccessLog:
@@ -30,7 +32,7 @@ class AccessLog:
         self.lines: list[str] = []
 
     def add(self, line: dict[str, object]) -> None:
-        self.lines.append(json.dumps(line, separators=(",", ":")))
+        self.lines.append(_ENCODE(line))
         if len(self.lines) >= ACCESS_LOG_BATCH:
             self.flush()
 
@@ -148,12 +150,14 @@ class Telemetry:
         if report.rewrite_bytes:
             self.rewrite_bytes.inc(report.rewrite_bytes)
             self.rewrite_seconds.inc(report.rewrite_seconds)
-        services = collections.Counter(service for service, _tag in report.neutralised)
-        for service, count in services.items():
-            self.by_service[service].inc(count)
-        policy = self.engine().policy
-        for name in report.set_cookies_dropped:
-            self.by_category[policy.cookie_category(name) or "unknown"].inc()
+        if report.neutralised:
+            services = collections.Counter(service for service, _tag in report.neutralised)
+            for service, count in services.items():
+                self.by_service[service].inc(count)
+        if report.set_cookies_dropped:
+            policy = self.engine().policy
+            for name in report.set_cookies_dropped:
+                self.by_category[policy.cookie_category(name) or "unknown"].inc()
         if report.decision:
             self.by_action[report.decision].inc()
             if report.outcome:
