@@ -65,6 +65,7 @@ from consentproxy.rewrite.selectors import OpenMarker, parse_selectors
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 NO_BODY_STATUSES = frozenset({204, 206, 304})
+MARK_HEADER_LOWER = MARK_HEADER.lower()
 STATE_HEADER = "X-Consent-State"  # honoured only with `testing: {state_header: true}`
 CSP_HEADERS = ("content-security-policy", "content-security-policy-report-only")
 # Destinations whose responses a browser never renders as a document: their cached copies
@@ -356,8 +357,7 @@ class Exchange:
         the origin's own) and no Expect (the adapter reads the body itself)."""
         req = self.req
         headers: Headers = []
-        for k, v in end_to_end(req.headers):
-            lk = k.lower()
+        for lk, k, v in end_to_end(req.headers):
             if lk == "cookie":
                 if self.engine.observer is not None:
                     self.report.cookies_seen += [n for n, _ in cookie_pairs(v)]
@@ -442,9 +442,9 @@ class Exchange:
         has_body = req.method != "HEAD" and status >= 200 and status not in (204, 304)
         filt = engine.cookie_filter(self.state)
         out: Headers = []
+        types: list[tuple[str, str]] = []  # every Content-Type: (essence, type)
         upstream = self.upstream
-        for k, v in end_to_end(headers):
-            lk = k.lower()
+        for lk, k, v in end_to_end(headers):
             if not sendable(v):  # an origin's header with a control character: dropped
                 continue
             if lk == "set-cookie":
@@ -464,12 +464,16 @@ class Exchange:
                 and _under(v, upstream)
             ):
                 out.append((k, f"{self.scheme}://{self.host}{v[len(upstream) :]}"))
-            elif lk == MARK_HEADER.lower():  # only the proxy vouches for marks
+            elif lk == MARK_HEADER_LOWER:  # only the proxy vouches for marks
                 continue
             else:
                 out.append((k, v))
-        deleted = self._not_covered(self.state)
-        out += self._deletions(deleted) + self._import()
+                if lk == "content-type":
+                    types += [(t.split(";")[0].strip().lower(), t.strip()) for t in v.split(",")]
+        if "cookie" in req.first:
+            out += self._deletions(self._not_covered(self.state))
+        if self.imported:
+            out += self._import()
         if engine.observer is not None:
             engine.observer.cookies_seen(self.report.cookies_seen)
         if status == 304 and self.revalidating:  # the page cached for this very state
@@ -480,12 +484,6 @@ class Exchange:
             )
         # Every Content-Type, each possibly a list: HTML in any of them is HTML (the most
         # dangerous reading; browsers take the last), sent on as the only type.
-        types = [
-            (t.split(";")[0].strip().lower(), t.strip())
-            for k, v in out
-            if k.lower() == "content-type"
-            for t in v.split(",")
-        ]
         html = next((t for essence, t in types if essence in HTML_TYPES), None)
         if html is not None and len(types) > 1:
             out = without(out, "content-type") + [("Content-Type", html)]
@@ -839,7 +837,8 @@ class Engine:
             state, source = self.forced, "forced"
         imported = None
         if state is None:
-            state, source = self.consent_of(req.headers), "cookie"
+            source = "cookie"
+            state = self.consent_of(req.headers) if "cookie" in req.first else NO_DECISION
             if not state.decided:
                 imported = self.former_choice(req.headers)
         state = self._region(imported or state, req)

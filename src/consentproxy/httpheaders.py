@@ -51,12 +51,16 @@ def without(headers: Headers, *names: str) -> Headers:
     return [(k, v) for k, v in headers if k.lower() not in drop]
 
 
-def end_to_end(headers: Headers) -> Headers:
-    """Headers minus hop-by-hop ones, including those a Connection header lists."""
-    listed = {
-        t.strip().lower() for k, v in headers if k.lower() == "connection" for t in v.split(",")
-    }
-    return [(k, v) for k, v in headers if k.lower() not in HOP_BY_HOP and k.lower() not in listed]
+def end_to_end(headers: Headers) -> list[tuple[str, str, str]]:
+    """Headers minus hop-by-hop ones, including those a Connection header lists, each as
+    (lower-case name, name, value): the name is lowered once."""
+    named = [(k.lower(), k, v) for k, v in headers]
+    drop = HOP_BY_HOP
+    if any(n == "connection" for n, _, _ in named):
+        drop = drop | {
+            t.strip().lower() for n, _, v in named if n == "connection" for t in v.split(",")
+        }
+    return [h for h in named if h[0] not in drop]
 
 
 # A Host header: a name (labels, at most 253 bytes) or an IPv4 or [IPv6] address, and a port.
