@@ -50,6 +50,7 @@ from consentproxy.httpheaders import (
     first_values,
     header,
     sendable,
+    split_off,
     valid_host,
     without,
 )
@@ -68,6 +69,7 @@ NO_BODY_STATUSES = frozenset({204, 206, 304})
 MARK_HEADER_LOWER = MARK_HEADER.lower()
 STATE_HEADER = "X-Consent-State"  # honoured only with `testing: {state_header: true}`
 CSP_HEADERS = ("content-security-policy", "content-security-policy-report-only")
+PAGE_CACHE_HEADERS = ("etag", "last-modified", "vary", "cache-control")  # replaced on pages
 # Destinations whose responses a browser never renders as a document: their cached copies
 # may be revalidated with the origin's own validators (anything else's may be a page
 # rewritten for another consent state, or never rewritten at all).
@@ -477,10 +479,9 @@ class Exchange:
         if engine.observer is not None:
             engine.observer.cookies_seen(self.report.cookies_seen)
         if status == 304 and self.revalidating:  # the page cached for this very state
+            out, found = split_off(without(out, *CSP_HEADERS), *PAGE_CACHE_HEADERS)
             return ResponsePlan(
-                self._page_cache_headers(without(out, *CSP_HEADERS), header(out, "etag"), False),
-                None,
-                has_body,
+                self._page_cache_headers(out, found, found.get("etag"), False), None, has_body
             )
         # Every Content-Type, each possibly a list: HTML in any of them is HTML (the most
         # dangerous reading; browsers take the last), sent on as the only type.
@@ -518,12 +519,14 @@ class Exchange:
             + ([("X-Content-Type-Options", "nosniff")] if xml else [])
         )
 
-    def _page_cache_headers(self, out: Headers, etag: str | None, encoded: bool) -> Headers:
+    def _page_cache_headers(
+        self, out: Headers, origin: dict[str, str], etag: str | None, encoded: bool
+    ) -> Headers:
         """Caching of a rewritten page: private, varying with the cookie, and validated
-        only by a tag of this consent state (no date: it could not tell the state)."""
-        vary = header(out, "vary")
-        cache = header(out, "cache-control")
-        out = without(out, "etag", "last-modified", "vary", "cache-control")
+        only by a tag of this consent state (no date: it could not tell the state).
+        out: without PAGE_CACHE_HEADERS, whose first values origin holds."""
+        vary = origin.get("vary")
+        cache = origin.get("cache-control")
         if etag:
             out.append(("ETag", self._page_etag(etag)))
         regions = self.engine.config.regions  # the regime depends on the country too
@@ -584,20 +587,19 @@ class Exchange:
         out_coding = encoding.output_encoding(
             coding, encoding.accepted(req.first.get("accept-encoding"))
         )
+        out, found = split_off(
+            out,
+            "content-length",
+            "content-encoding",
+            "accept-ranges",
+            "content-md5",
+            "digest",
+            "x-content-type-options",
+            *PAGE_CACHE_HEADERS,
+        )
         # A page with a nonce gets no validator: a 304 would bring back the old nonce.
-        etag = None if nonce else header(out, "etag")
         out = self._page_cache_headers(
-            without(
-                out,
-                "content-length",
-                "content-encoding",
-                "accept-ranges",
-                "content-md5",
-                "digest",
-                "x-content-type-options",
-            ),
-            etag,
-            bool(codings),
+            out, found, None if nonce else found.get("etag"), bool(codings)
         )
         if out_coding != "identity":
             out.append(("Content-Encoding", out_coding))

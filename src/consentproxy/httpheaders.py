@@ -51,6 +51,21 @@ def without(headers: Headers, *names: str) -> Headers:
     return [(k, v) for k, v in headers if k.lower() not in drop]
 
 
+def split_off(headers: Headers, *names: str) -> tuple[Headers, dict[str, str]]:
+    """The headers without those named (lower case), and the first value of each of them:
+    without() and header() in one pass."""
+    drop = frozenset(names)
+    kept: Headers = []
+    found: dict[str, str] = {}
+    for k, v in headers:
+        lk = k.lower()
+        if lk in drop:
+            found.setdefault(lk, v)
+        else:
+            kept.append((k, v))
+    return kept, found
+
+
 def end_to_end(headers: Headers) -> list[tuple[str, str, str]]:
     """Headers minus hop-by-hop ones, including those a Connection header lists, each as
     (lower-case name, name, value): the name is lowered once."""
