@@ -10,18 +10,16 @@ whole request, bench/RESULTS.md).
 from __future__ import annotations
 
 import collections
-import json
 from collections.abc import Callable
 from typing import Any, TextIO
 
+import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from consentproxy.adapter import Engine, Report, access_line
 
 ACCESS_LOG_BATCH = 256  # lines; the adapter also flushes every FLUSH_SECONDS
 FLUSH_SECONDS = 1.0
-# One encoder for every line (json.dumps with separators builds a new one per call).
-_ENCODE = json.JSONEncoder(separators=(",", ":")).encode
 
 
 class AccessLog:
@@ -32,7 +30,7 @@ class AccessLog:
         self.lines: list[str] = []
 
     def add(self, line: dict[str, object]) -> None:
-        self.lines.append(_ENCODE(line))
+        self.lines.append(orjson.dumps(line).decode())
         if len(self.lines) >= ACCESS_LOG_BATCH:
             self.flush()
 
