@@ -46,6 +46,7 @@ from consentproxy.formercmp import categories as former_categories
 from consentproxy.formercmp import read_choice
 from consentproxy.httpheaders import (
     Headers,
+    all_sendable,
     end_to_end,
     first_values,
     header,
@@ -442,17 +443,17 @@ class Exchange:
         """Plan the response to the visitor from the origin's status and headers."""
         engine, req = self.engine, self.req
         has_body = req.method != "HEAD" and status >= 200 and status not in (204, 304)
-        filt = engine.cookie_filter(self.state)
         out: Headers = []
         types: list[tuple[str, str]] = []  # every Content-Type: (essence, type)
         upstream = self.upstream
+        checked = all_sendable(headers)  # else each value is looked at alone
         for lk, k, v in end_to_end(headers):
-            if not sendable(v):  # an origin's header with a control character: dropped
+            if not checked and not sendable(v):  # a control character: dropped
                 continue
             if lk == "set-cookie":
                 if engine.observer is not None:
                     self.report.cookies_seen.append(set_cookie_name(v))
-                kept, dropped = filt.set_cookies([v])
+                kept, dropped = engine.cookie_filter(self.state).set_cookies([v])
                 self.report.set_cookies_dropped += dropped
                 out += [(k, self._capped(c)) for c in kept]
             elif lk == "link":  # preload/preconnect of a service not consented: dropped
@@ -769,16 +770,23 @@ class Engine:
         limits = self.config.limits
         if len(req.target) > limits.header_line_bytes:
             return 414, "request target too long\n"
-        size = len(req.method) + len(req.target) + 12
-        for k, v in req.headers:
-            line = len(k) + len(v) + 4
-            size += line
-            if line > limits.header_line_bytes or size > limits.request_head_bytes:
-                return 431, "request header fields too large\n"
+        lines = [len(k) + len(v) + 4 for k, v in req.headers]
+        if lines and (
+            max(lines) > limits.header_line_bytes
+            or len(req.method) + len(req.target) + 12 + sum(lines) > limits.request_head_bytes
+        ):
+            return 431, "request header fields too large\n"
         if req.method == "CONNECT" or not req.target.startswith("/"):
             return 400, "the request target must be a path: this is no forward proxy\n"
-        hosts = [v for k, v in req.headers if k.lower() == "host"]
-        if len(hosts) > 1 or (hosts and not valid_host(hosts[0])):
+        host = req.first.get("host")
+        if host is not None and (
+            not valid_host(host)
+            # a name twice: was it Host?
+            or (
+                len(req.first) < len(lines)
+                and [k.lower() for k, _ in req.headers].count("host") > 1
+            )
+        ):
             return 400, "invalid Host header\n"
         return None
 

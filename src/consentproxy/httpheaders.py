@@ -32,6 +32,11 @@ def sendable(value: str) -> bool:
     return _CONTROL_RE.search(value) is None
 
 
+def all_sendable(headers: Headers) -> bool:
+    """Whether every value is sendable: one search over them all (a tab joins them)."""
+    return _CONTROL_RE.search("\t".join([v for _, v in headers])) is None
+
+
 def header(headers: Headers, name: str) -> str | None:
     """The first value of a header, or None."""
     name = name.lower()
@@ -71,7 +76,7 @@ def end_to_end(headers: Headers) -> list[tuple[str, str, str]]:
     (lower-case name, name, value): the name is lowered once."""
     named = [(k.lower(), k, v) for k, v in headers]
     drop = HOP_BY_HOP
-    if any(n == "connection" for n, _, _ in named):
+    if "connection" in [n for n, _, _ in named]:
         drop = drop | {
             t.strip().lower() for n, _, v in named if n == "connection" for t in v.split(",")
         }
