@@ -30,6 +30,15 @@ def test_expired_consent_is_no_decision(signer):
     assert signer.decode(value, NOW + 182 * 86400 + 1) == NO_DECISION
 
 
+def test_a_cookie_already_verified_is_judged_on_its_age_at_every_request(signer):
+    value = signer.encode(signer.decide({"analytics"}, set(), NOW))
+    assert signer.decode(value, NOW).decided  # verified, and remembered as such
+    assert signer.decode(value, NOW + 182 * 86400 + 1) == NO_DECISION
+    assert signer.decode(value, NOW - 86400) == NO_DECISION  # from the future then
+    assert signer.decode(value, NOW + 60).decided
+    assert signer.decode(value[:-2] + "AA", NOW) == NO_DECISION  # another value: verified
+
+
 def test_a_newer_revision_asks_again_keeping_the_old_choice_meanwhile(signer):
     value = signer.encode(signer.decide({"analytics"}, {"youtube"}, NOW))
     later = Signer([b"k" * 32], 182, revision=4).decode(value, NOW)

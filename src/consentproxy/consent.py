@@ -27,6 +27,7 @@ MAX_COOKIE_LEN = 1024
 _FIELD_RE = re.compile(r"[a-z0-9_-]+")
 _DIGESTED_RE = re.compile(r"[a-z0-9_-]+~[0-9a-f]{0,6}")
 _ID_RE = re.compile(r"[A-Za-z0-9_-]{8,32}")
+VERIFIED_CACHE = 4096  # cookie values remembered as verified (cleared when full)
 CLOCK_SKEW = 300  # a decision "from the future" beyond this is forged or a broken clock
 
 
@@ -83,6 +84,9 @@ class Signer:
         self.max_age = max_age_days * 86400
         self.revision = revision
         self.digests = dict(digests or {})  # category -> digest of its services now
+        # Cookie values already verified (a visitor sends the same one on every request):
+        # the HMAC and parsing are done once; only the age is checked again.
+        self._verified: dict[str, ConsentState] = {}
 
     def _sign(self, key: bytes, payload: str) -> str:
         digest = hmac.new(key, payload.encode(), hashlib.sha256).digest()
@@ -114,6 +118,18 @@ class Signer:
 
     def decode(self, value: str | None, now: float) -> ConsentState:
         """The state a cookie value proves, or NO_DECISION if it proves nothing."""
+        known = self._verified.get(value or "")
+        if known is not None:
+            fresh = now - self.max_age <= known.decided_at <= now + CLOCK_SKEW
+            return known if fresh else NO_DECISION
+        state = self._decode(value, now)
+        if state.decided:
+            if len(self._verified) >= VERIFIED_CACHE:
+                self._verified.clear()
+            self._verified[value or ""] = state
+        return state
+
+    def _decode(self, value: str | None, now: float) -> ConsentState:
         if not value or len(value) > MAX_COOKIE_LEN or not value.isascii():
             return NO_DECISION  # (compare_digest raises on non-ASCII text)
         payload, _, signature = value.rpartition(".")

@@ -46,9 +46,12 @@ from consentproxy.formercmp import categories as former_categories
 from consentproxy.formercmp import read_choice
 from consentproxy.httpheaders import (
     Headers,
+    all_sendable,
     end_to_end,
+    first_values,
     header,
     sendable,
+    split_off,
     valid_host,
     without,
 )
@@ -64,8 +67,10 @@ from consentproxy.rewrite.selectors import OpenMarker, parse_selectors
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 NO_BODY_STATUSES = frozenset({204, 206, 304})
+MARK_HEADER_LOWER = MARK_HEADER.lower()
 STATE_HEADER = "X-Consent-State"  # honoured only with `testing: {state_header: true}`
 CSP_HEADERS = ("content-security-policy", "content-security-policy-report-only")
+PAGE_CACHE_HEADERS = ("etag", "last-modified", "vary", "cache-control")  # replaced on pages
 # Destinations whose responses a browser never renders as a document: their cached copies
 # may be revalidated with the origin's own validators (anything else's may be a page
 # rewritten for another consent state, or never rewritten at all).
@@ -106,6 +111,11 @@ class Request:
     scheme: str = "http"  # of the visitor's connection (X-Forwarded-Proto wins)
     client_ip: str = ""
     upstream: str | None = None  # scheme://host[:port] of the origin, if not config.upstream
+
+    @cached_property
+    def first(self) -> dict[str, str]:
+        """The first value of each header by lower-case name: looked up many times."""
+        return first_values(self.headers)
 
     @property
     def content_length(self) -> int | None:
@@ -191,7 +201,8 @@ class BodyTransform:
         page_language: tuple[PageLanguage, Callable[[str], tuple[bytes, bytes]]] | None = None,
     ):
         """page_language: the page's <html lang> decides the language of the banner and
-        the declaration (rendered by the callable), seen long before either goes in."""
+        the declaration (rendered by the callable, unless it is the sniffer's fallback,
+        which the rewriter already has), seen long before either goes in."""
         self.rewriter, self.decode, self.encode, self.report = rewriter, decode, encode, report
         self.on_close = on_close
         self.page_language = page_language
@@ -201,7 +212,8 @@ class BodyTransform:
             sniffer, render = self.page_language
             lang = sniffer.close() if final else sniffer.feed(data)
             if lang is not None:
-                self.rewriter.banner, self.rewriter.declaration = render(lang)
+                if lang != sniffer.fallback:
+                    self.rewriter.banner, self.rewriter.declaration = render(lang)
                 self.page_language = None
         return data
 
@@ -248,10 +260,10 @@ class Exchange:
         self.report = Report(describe_state(state), state_from)
         # X-Forwarded-* count only from the configured front proxies.
         self.trusted = engine.trusts(req.client_ip)
-        proto = header(req.headers, "x-forwarded-proto") if self.trusted else None
+        proto = req.first.get("x-forwarded-proto") if self.trusted else None
         proto = (proto or "").split(",")[0].strip().lower()
         self.scheme = proto if proto in ("http", "https") else req.scheme
-        self.host = header(req.headers, "host") or ""
+        self.host = req.first.get("host") or ""
         self.upstream = req.upstream or engine.config.upstream
         self.error = error  # a request the proxy refuses: (status, why)
         path = req.target.split("?")[0]
@@ -261,7 +273,7 @@ class Exchange:
             or (bool(engine.config.gpc) and path == GPC_PATH)
         )
         self.report.local = self.is_local
-        dest = header(req.headers, "sec-fetch-dest")
+        dest = req.first.get("sec-fetch-dest")
         self.inject = None if dest is None else dest == "document"
         # The origin's validators go upstream only where no rewritten page can be cached.
         self.keeps_validators = dest in SUBRESOURCE_DESTS
@@ -348,8 +360,7 @@ class Exchange:
         the origin's own) and no Expect (the adapter reads the body itself)."""
         req = self.req
         headers: Headers = []
-        for k, v in end_to_end(req.headers):
-            lk = k.lower()
+        for lk, k, v in end_to_end(req.headers):
             if lk == "cookie":
                 if self.engine.observer is not None:
                     self.report.cookies_seen += [n for n, _ in cookie_pairs(v)]
@@ -379,13 +390,13 @@ class Exchange:
                 STATE_HEADER.lower(),
             ):
                 headers.append((k, v))
-        prior = header(req.headers, "x-forwarded-for") if self.trusted else None
+        prior = req.first.get("x-forwarded-for") if self.trusted else None
         if req.client_ip:
             headers.append(
                 ("X-Forwarded-For", f"{prior}, {req.client_ip}" if prior else req.client_ip)
             )
         headers.append(("X-Forwarded-Proto", self.scheme))
-        forwarded_host = header(req.headers, "x-forwarded-host") if self.trusted else None
+        forwarded_host = req.first.get("x-forwarded-host") if self.trusted else None
         if forwarded_host and valid_host(forwarded_host):
             headers.append(("X-Forwarded-Host", forwarded_host))
         elif self.host:
@@ -421,6 +432,8 @@ class Exchange:
         ]
 
     def _deletions(self, names: list[str]) -> Headers:
+        if not names:
+            return []
         cfg = self.engine.config.consent
         self.report.cookies_deleted = list(dict.fromkeys(names))
         values = deletion_headers(names, self.host, cfg.cookie_domain, self.scheme == "https")
@@ -430,17 +443,17 @@ class Exchange:
         """Plan the response to the visitor from the origin's status and headers."""
         engine, req = self.engine, self.req
         has_body = req.method != "HEAD" and status >= 200 and status not in (204, 304)
-        filt = engine.cookie_filter(self.state)
         out: Headers = []
+        types: list[tuple[str, str]] = []  # every Content-Type: (essence, type)
         upstream = self.upstream
-        for k, v in end_to_end(headers):
-            lk = k.lower()
-            if not sendable(v):  # an origin's header with a control character: dropped
+        checked = all_sendable(headers)  # else each value is looked at alone
+        for lk, k, v in end_to_end(headers):
+            if not checked and not sendable(v):  # a control character: dropped
                 continue
             if lk == "set-cookie":
                 if engine.observer is not None:
                     self.report.cookies_seen.append(set_cookie_name(v))
-                kept, dropped = filt.set_cookies([v])
+                kept, dropped = engine.cookie_filter(self.state).set_cookies([v])
                 self.report.set_cookies_dropped += dropped
                 out += [(k, self._capped(c)) for c in kept]
             elif lk == "link":  # preload/preconnect of a service not consented: dropped
@@ -454,28 +467,25 @@ class Exchange:
                 and _under(v, upstream)
             ):
                 out.append((k, f"{self.scheme}://{self.host}{v[len(upstream) :]}"))
-            elif lk == MARK_HEADER.lower():  # only the proxy vouches for marks
+            elif lk == MARK_HEADER_LOWER:  # only the proxy vouches for marks
                 continue
             else:
                 out.append((k, v))
-        deleted = self._not_covered(self.state)
-        out += self._deletions(deleted) + self._import()
+                if lk == "content-type":
+                    types += [(t.split(";")[0].strip().lower(), t.strip()) for t in v.split(",")]
+        if "cookie" in req.first:
+            out += self._deletions(self._not_covered(self.state))
+        if self.imported:
+            out += self._import()
         if engine.observer is not None:
             engine.observer.cookies_seen(self.report.cookies_seen)
         if status == 304 and self.revalidating:  # the page cached for this very state
+            out, found = split_off(without(out, *CSP_HEADERS), *PAGE_CACHE_HEADERS)
             return ResponsePlan(
-                self._page_cache_headers(without(out, *CSP_HEADERS), header(out, "etag"), False),
-                None,
-                has_body,
+                self._page_cache_headers(out, found, found.get("etag"), False), None, has_body
             )
         # Every Content-Type, each possibly a list: HTML in any of them is HTML (the most
         # dangerous reading; browsers take the last), sent on as the only type.
-        types = [
-            (t.split(";")[0].strip().lower(), t.strip())
-            for k, v in out
-            if k.lower() == "content-type"
-            for t in v.split(",")
-        ]
         html = next((t for essence, t in types if essence in HTML_TYPES), None)
         if html is not None and len(types) > 1:
             out = without(out, "content-type") + [("Content-Type", html)]
@@ -510,12 +520,14 @@ class Exchange:
             + ([("X-Content-Type-Options", "nosniff")] if xml else [])
         )
 
-    def _page_cache_headers(self, out: Headers, etag: str | None, encoded: bool) -> Headers:
+    def _page_cache_headers(
+        self, out: Headers, origin: dict[str, str], etag: str | None, encoded: bool
+    ) -> Headers:
         """Caching of a rewritten page: private, varying with the cookie, and validated
-        only by a tag of this consent state (no date: it could not tell the state)."""
-        vary = header(out, "vary")
-        cache = header(out, "cache-control")
-        out = without(out, "etag", "last-modified", "vary", "cache-control")
+        only by a tag of this consent state (no date: it could not tell the state).
+        out: without PAGE_CACHE_HEADERS, whose first values origin holds."""
+        vary = origin.get("vary")
+        cache = origin.get("cache-control")
         if etag:
             out.append(("ETag", self._page_etag(etag)))
         regions = self.engine.config.regions  # the regime depends on the country too
@@ -574,22 +586,21 @@ class Exchange:
         out.append((MARK_HEADER, neutraliser.mark))
         coding = codings[0] if len(codings) == 1 else "identity"  # a stack goes out plain
         out_coding = encoding.output_encoding(
-            coding, encoding.accepted(header(req.headers, "accept-encoding"))
+            coding, encoding.accepted(req.first.get("accept-encoding"))
+        )
+        out, found = split_off(
+            out,
+            "content-length",
+            "content-encoding",
+            "accept-ranges",
+            "content-md5",
+            "digest",
+            "x-content-type-options",
+            *PAGE_CACHE_HEADERS,
         )
         # A page with a nonce gets no validator: a 304 would bring back the old nonce.
-        etag = None if nonce else header(out, "etag")
         out = self._page_cache_headers(
-            without(
-                out,
-                "content-length",
-                "content-encoding",
-                "accept-ranges",
-                "content-md5",
-                "digest",
-                "x-content-type-options",
-            ),
-            etag,
-            bool(codings),
+            out, found, None if nonce else found.get("etag"), bool(codings)
         )
         if out_coding != "identity":
             out.append(("Content-Encoding", out_coding))
@@ -625,7 +636,7 @@ class Exchange:
             report.banner
             and state.asks
             and (report.state_from == "cookie")
-            and not any("prefetch" in (header(self.req.headers, h) or "") for h in PREFETCH_HEADERS)
+            and not any("prefetch" in (self.req.first.get(h) or "") for h in PREFETCH_HEADERS)
         )
         if report.impression and engine.records is not None:
             engine.records.impression()
@@ -759,16 +770,23 @@ class Engine:
         limits = self.config.limits
         if len(req.target) > limits.header_line_bytes:
             return 414, "request target too long\n"
-        size = len(req.method) + len(req.target) + 12
-        for k, v in req.headers:
-            line = len(k) + len(v) + 4
-            size += line
-            if line > limits.header_line_bytes or size > limits.request_head_bytes:
-                return 431, "request header fields too large\n"
+        lines = [len(k) + len(v) + 4 for k, v in req.headers]
+        if lines and (
+            max(lines) > limits.header_line_bytes
+            or len(req.method) + len(req.target) + 12 + sum(lines) > limits.request_head_bytes
+        ):
+            return 431, "request header fields too large\n"
         if req.method == "CONNECT" or not req.target.startswith("/"):
             return 400, "the request target must be a path: this is no forward proxy\n"
-        hosts = [v for k, v in req.headers if k.lower() == "host"]
-        if len(hosts) > 1 or (hosts and not valid_host(hosts[0])):
+        host = req.first.get("host")
+        if host is not None and (
+            not valid_host(host)
+            # a name twice: was it Host?
+            or (
+                len(req.first) < len(lines)
+                and [k.lower() for k, _ in req.headers].count("host") > 1
+            )
+        ):
             return 400, "invalid Host header\n"
         return None
 
@@ -818,7 +836,7 @@ class Engine:
         refused = self.refusal(req)
         if refused is not None:
             return Exchange(self, req, NO_DECISION, "cookie", error=refused)
-        spec = header(req.headers, STATE_HEADER) if self.config.testing.state_header else None
+        spec = req.first.get(STATE_HEADER.lower()) if self.config.testing.state_header else None
         state, source = None, ""
         if spec is not None:
             try:
@@ -829,13 +847,12 @@ class Engine:
             state, source = self.forced, "forced"
         imported = None
         if state is None:
-            state, source = self.consent_of(req.headers), "cookie"
+            source = "cookie"
+            state = self.consent_of(req.headers) if "cookie" in req.first else NO_DECISION
             if not state.decided:
                 imported = self.former_choice(req.headers)
         state = self._region(imported or state, req)
-        return Exchange(
-            self, req, self._signals(state, req.headers), source, imported=imported is not None
-        )
+        return Exchange(self, req, self._signals(state, req), source, imported=imported is not None)
 
     def former_choice(self, headers: Headers) -> ConsentState | None:
         """The visitor's choice with the site's former consent tool, in our categories, when
@@ -860,9 +877,9 @@ class Engine:
         regions = self.config.regions
         if regions is None or not self.trusts(req.client_ip):
             return state
-        country = (header(req.headers, regions.header) or "").strip().upper()
+        country = (req.first.get(regions.header.lower()) or "").strip().upper()
         sub = (
-            (header(req.headers, regions.subdivision_header) or "").strip().upper()
+            (req.first.get(regions.subdivision_header.lower()) or "").strip().upper()
             if regions.subdivision_header
             else ""
         )
@@ -871,20 +888,18 @@ class Engine:
             return state
         if state.decided:
             return replace(state, opt_out=True)
-        if self._signalled(req.headers):  # counted as the visitor's opt-out
+        if self._signalled(req):  # counted as the visitor's opt-out
             return replace(state, opt_out=True, gpc=True)
         return replace(state, opt_out=True, categories=frozenset(self.policy.optional))
 
-    def _signalled(self, headers: Headers) -> bool:
+    def _signalled(self, req: Request) -> bool:
         """Global Privacy Control (or Do-Not-Track, when the config counts it) is on."""
-        return header(headers, "sec-gpc") == "1" or (
-            self.config.dnt and header(headers, "dnt") == "1"
-        )
+        return req.first.get("sec-gpc") == "1" or (self.config.dnt and req.first.get("dnt") == "1")
 
-    def _signals(self, state: ConsentState, headers: Headers) -> ConsentState:
+    def _signals(self, state: ConsentState, req: Request) -> ConsentState:
         """Global Privacy Control (and Do-Not-Track when the config says so) refuse the
         config's gpc categories, whatever the cookie says."""
-        if not self.config.gpc or not self._signalled(headers):
+        if not self.config.gpc or not self._signalled(req):
             return state
         categories, services = self.policy.under_gpc(state.categories, state.services)
         return replace(state, categories=categories, services=services, gpc=True)

@@ -32,10 +32,23 @@ def sendable(value: str) -> bool:
     return _CONTROL_RE.search(value) is None
 
 
+def all_sendable(headers: Headers) -> bool:
+    """Whether every value is sendable: one search over them all (a tab joins them)."""
+    return _CONTROL_RE.search("\t".join([v for _, v in headers])) is None
+
+
 def header(headers: Headers, name: str) -> str | None:
     """The first value of a header, or None."""
     name = name.lower()
     return next((v for k, v in headers if k.lower() == name), None)
+
+
+def first_values(headers: Headers) -> dict[str, str]:
+    """The first value of each header, by lower-case name (header() for many lookups)."""
+    out: dict[str, str] = {}
+    for k, v in headers:
+        out.setdefault(k.lower(), v)
+    return out
 
 
 def without(headers: Headers, *names: str) -> Headers:
@@ -43,12 +56,31 @@ def without(headers: Headers, *names: str) -> Headers:
     return [(k, v) for k, v in headers if k.lower() not in drop]
 
 
-def end_to_end(headers: Headers) -> Headers:
-    """Headers minus hop-by-hop ones, including those a Connection header lists."""
-    listed = {
-        t.strip().lower() for k, v in headers if k.lower() == "connection" for t in v.split(",")
-    }
-    return [(k, v) for k, v in headers if k.lower() not in HOP_BY_HOP and k.lower() not in listed]
+def split_off(headers: Headers, *names: str) -> tuple[Headers, dict[str, str]]:
+    """The headers without those named (lower case), and the first value of each of them:
+    without() and header() in one pass."""
+    drop = frozenset(names)
+    kept: Headers = []
+    found: dict[str, str] = {}
+    for k, v in headers:
+        lk = k.lower()
+        if lk in drop:
+            found.setdefault(lk, v)
+        else:
+            kept.append((k, v))
+    return kept, found
+
+
+def end_to_end(headers: Headers) -> list[tuple[str, str, str]]:
+    """Headers minus hop-by-hop ones, including those a Connection header lists, each as
+    (lower-case name, name, value): the name is lowered once."""
+    named = [(k.lower(), k, v) for k, v in headers]
+    drop = HOP_BY_HOP
+    if "connection" in [n for n, _, _ in named]:
+        drop = drop | {
+            t.strip().lower() for n, _, v in named if n == "connection" for t in v.split(",")
+        }
+    return [h for h in named if h[0] not in drop]
 
 
 # A Host header: a name (labels, at most 253 bytes) or an IPv4 or [IPv6] address, and a port.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from consentproxy.cookies import cookie_pairs
@@ -35,7 +36,8 @@ def offered(tag: str | None, languages: Sequence[str]) -> str | None:
     return primary if primary in languages else None
 
 
-def pick_language(accept_language: str | None, languages: Sequence[str]) -> str | None:
+@lru_cache(maxsize=1024)  # browsers send few distinct values
+def pick_language(accept_language: str | None, languages: tuple[str, ...]) -> str | None:
     """The first of the browser's languages (by q) the config offers."""
     ranked = []
     for i, part in enumerate((accept_language or "").split(",")):
@@ -90,7 +92,7 @@ def _from_request(
                     if name == cookie_name:
                         return offered(value, languages)
         return None
-    return pick_language(header(headers, "accept-language"), languages)
+    return pick_language(header(headers, "accept-language"), tuple(languages))
 
 
 class PageLanguage:

@@ -10,10 +10,10 @@ whole request, bench/RESULTS.md).
 from __future__ import annotations
 
 import collections
-import json
 from collections.abc import Callable
 from typing import Any, TextIO
 
+import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from consentproxy.adapter import Engine, Report, access_line
@@ -30,7 +30,7 @@ class AccessLog:
         self.lines: list[str] = []
 
     def add(self, line: dict[str, object]) -> None:
-        self.lines.append(json.dumps(line, separators=(",", ":")))
+        self.lines.append(orjson.dumps(line).decode())
         if len(self.lines) >= ACCESS_LOG_BATCH:
             self.flush()
 
@@ -148,12 +148,14 @@ class Telemetry:
         if report.rewrite_bytes:
             self.rewrite_bytes.inc(report.rewrite_bytes)
             self.rewrite_seconds.inc(report.rewrite_seconds)
-        services = collections.Counter(service for service, _tag in report.neutralised)
-        for service, count in services.items():
-            self.by_service[service].inc(count)
-        policy = self.engine().policy
-        for name in report.set_cookies_dropped:
-            self.by_category[policy.cookie_category(name) or "unknown"].inc()
+        if report.neutralised:
+            services = collections.Counter(service for service, _tag in report.neutralised)
+            for service, count in services.items():
+                self.by_service[service].inc(count)
+        if report.set_cookies_dropped:
+            policy = self.engine().policy
+            for name in report.set_cookies_dropped:
+                self.by_category[policy.cookie_category(name) or "unknown"].inc()
         if report.decision:
             self.by_action[report.decision].inc()
             if report.outcome:

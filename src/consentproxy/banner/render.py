@@ -118,6 +118,7 @@ class Banner:
             asset("banner.css").decode() + css_variables(settings.colors) + settings.css
         )
         self._rendered: dict[tuple[object, ...], list[bytes]] = {}
+        self._state_attrs: dict[tuple[object, ...], str] = {}
         tables = json.dumps(client_config(policy), separators=(",", ":"), sort_keys=True)
         # Minified: what the page must download before its own scripts run is kept small.
         self.script = rjsmin.jsmin(
@@ -139,9 +140,19 @@ class Banner:
         s = f' data-consentproxy-site="{_attr(site)}"' if site else ""
         return (
             f'<script src="{_attr(self.prefix)}{SCRIPT}?v={self.version}"{n}{s} '
-            f"data-consentproxy-state='{_attr(_state_json(state))}' "
+            f"data-consentproxy-state='{self._state_attr(state)}' "
             f'data-consentproxy-mark="{_attr(mark)}"></script>'
         ).encode("ascii")
+
+    def _state_attr(self, state: ConsentState) -> str:
+        """The state for the page's scripts, escaped for an attribute: once per choice."""
+        key = (state.choice, state.reask, state.gpc)
+        found = self._state_attrs.get(key)
+        if found is None:
+            if len(self._state_attrs) > 256:
+                self._state_attrs.clear()
+            found = self._state_attrs[key] = _attr(_state_json(state))
+        return found
 
     def render(
         self,
