@@ -21,6 +21,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TextIO
 
+import orjson
 from mitmproxy import ctx, exceptions, http
 from mitmproxy.proxy.mode_specs import ProxyMode, ReverseMode
 from mitmproxy.proxy.server_hooks import ServerConnectionHookData
@@ -541,7 +542,7 @@ class ConsentAddon:
             )
             seconds = time.time() - flow.request.timestamp_start
             line = access_line(ex.req.method, ex.req.target, status, seconds, sent, report)
-            access_log.info(json.dumps(line, separators=(",", ":")))
+            access_log.info(orjson.dumps(line).decode())  # as serve's telemetry writes it
         if self.report_file is None:
             return
         line = {
