@@ -113,9 +113,6 @@ MAX_NESTED_DOCUMENTS = 4
 # (at most MEMO_ENTRIES of them; a tag over MEMO_TAG_BYTES by its digest, if unchanged).
 MEMO_ENTRIES = 4096
 MEMO_TAG_BYTES = 1024  # so the memo stays under ~10 MB
-# A site's pages repeat the same <style> texts: where their URLs are is remembered by the
-# text's digest (at most MEMO_ENTRIES of them), whatever the consent choice.
-_STYLE_URLS: dict[bytes, list[tuple[int, int, str]]] = {}
 _REFRESH_URL_RE = re.compile(r"^[\s\d.]*[;,]?\s*(?:url\s*=\s*)?['\"]?([^'\"]*)", re.IGNORECASE)
 
 
@@ -487,12 +484,15 @@ class Neutraliser:
     def style_sheet(self, tag: bytes, css: str) -> tuple[bytes, str] | None:
         """A style element's start tag and stylesheet (the page's bytes read as latin-1),
         the URLs of blocked services made inert; None when it loads none."""
+        # A site's pages repeat the same <style> texts: where their URLs are is remembered
+        # by the text's digest (at most MEMO_ENTRIES of them), whatever the consent choice.
+        memo = self.policy.style_urls
         key = hashlib.blake2b(css.encode("latin-1"), digest_size=16).digest()
-        spans = _STYLE_URLS.get(key)
+        spans = memo.get(key)
         if spans is None:
-            if len(_STYLE_URLS) >= MEMO_ENTRIES:
-                _STYLE_URLS.clear()
-            spans = _STYLE_URLS[key] = url_spans(css)
+            if len(memo) >= MEMO_ENTRIES:
+                memo.clear()
+            spans = memo[key] = url_spans(css)
         css, svc = neutralise_css(css, self._blocked_url, spans)
         if svc is None:
             return None
