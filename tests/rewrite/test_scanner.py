@@ -329,6 +329,18 @@ PIECES = [
     b"</g>",
     b"<path d=1/>",
     b"<g></g>",
+    b"<svg viewBox='0 0 1 1'>",
+    b"<use href=#i />",
+    b"<title>",
+    b"</title>",
+    b"</mi>",
+    b"</math>",
+    b"<!-- c -->",
+    b"</br>",
+    b"<desc>",
+    b"<svg d=x/>",
+    b"<image href=//www.facebook.com/tr>",
+    b"<base href=//other.example/>",
     b"<rect style='fill:url(//www.facebook.com/tr)'/>",
     b"p{background:url(//www.facebook.com/tr)}",
     b"@import '//www.google-analytics.com/a.css';",
@@ -415,6 +427,72 @@ def test_the_c_loop_stops_where_the_regex_does_on_every_short_token_sequence():
             for tail in (b"", b">", b"a>", b"-->", b"--!>", b'">'):
                 buf = b"".join(seq) + tail
                 assert c(buf, 0, False) == py(buf, 0, False), buf
+
+
+INERT_FOREIGN = [
+    b'<svg viewBox="0 0 1 1"><path d="M0 0"/></svg>',
+    b"<svg><use xlink:href='#icon'></use></svg>",
+    b"<SVG><G><Path d=M0/></g></Svg >",
+    b"<svg><title>A &lt;b&gt; title</title><g><rect/></g></svg>",
+    b"<svg><!-- <img src=//www.facebook.com/tr> --><svg></svg></svg>",
+    b"<svg><g></svg>",
+    b"<svg><path style='fill:red'/></svg>",
+    (
+        b"<math><semantics><mrow><mi>x</mi><mo>=</mo><mn>1</mn></mrow>"
+        b"<annotation encoding='application/x-tex'>x=1</annotation></semantics></math>"
+    ),
+]
+
+
+@pytest.mark.parametrize("markup", INERT_FOREIGN)
+def test_the_c_loop_steps_over_whole_svg_and_math_elements_that_load_nothing(markup):
+    assert c_skip()(markup + b"<p>", 0, 4) == len(markup) + 3
+    assert c_skip()(markup, 0, 1) == 0  # (the foreign bit only)
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
+        b"<svg><image href=//www.facebook.com/tr></image></svg>",
+        b"<svg><style>@import '//www.google-analytics.com/a.css';</style></svg>",
+        b"<svg><script>fbq('init')</script></svg>",
+        b"<svg><title><img src=//www.facebook.com/tr></title></svg>",
+        b"<math><mi><img src=//www.facebook.com/tr></mi></math>",
+        b"<svg><foreignObject><iframe src=//x.example/></iframe></foreignObject></svg>",
+        b"<svg><![CDATA[</svg><img src=//www.facebook.com/tr>]]></svg>",
+        b"<svg><p>breaks out</svg>",
+        b"<svg></p></svg>",
+        b"<svg></BR></svg>",
+        b"<svg><font color=red>out</font></svg>",
+        b"<svg><rect style='fill:url(//www.facebook.com/tr)'/></svg>",
+        b"<svg style='background:URL(//www.facebook.com/tr)'></svg>",
+        b"<svg/>",
+        b"<svg><g></g>",  # not closed in this buffer
+        b"<svg><a href=/x ping=//www.facebook.com/tr></a></svg>",
+        b"<svg><?php x ?></svg>",
+        b"<math><annotation-xml encoding=text/html><img src=x></annotation-xml></math>",
+    ],
+)
+def test_the_c_loop_stops_at_svg_and_math_elements_the_scanner_must_see(markup):
+    assert c_skip()(markup, 0, 7) == 0
+
+
+def test_a_slash_in_an_unquoted_value_does_not_close_a_foreign_element():
+    """<svg d=x/> stays open (foreign._self_closing): the first </svg> closes it, the
+    outer one is still open after it."""
+    inner = b"<svg><svg d=x/></svg>"
+    assert c_skip()(inner + b"<style>", 0, 4) == 0
+    assert c_skip()(inner + b"</svg><p>", 0, 4) == len(inner) + 9
+
+
+def test_after_a_base_elsewhere_the_c_loop_steps_over_tags_only_their_key_could_load():
+    """A <base> on another host makes every relative URL remote: with the keyed bit alone,
+    an <a> without ping passes; one with ping, and an <img>, reach the neutraliser."""
+    plain = b"<a href=/x class=y>"
+    assert c_skip()(plain, 0, 2) == len(plain)
+    assert c_skip()(b"<a href=/x ping=/p>", 0, 2) == 0
+    assert c_skip()(b"<img src=/a.png>", 0, 2) == 0
+    assert c_skip()(b"<title>t</title>", 0, 2) == 0
 
 
 def test_the_c_loop_steps_over_local_tags_only_once_quiet_is_allowed():

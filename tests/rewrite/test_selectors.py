@@ -126,3 +126,14 @@ def test_the_declaration_goes_first_in_each_marked_element_that_holds_content(po
 
 def test_no_declaration_selector_fills_nothing(policy, skip):
     assert filled(policy, POLICY_PAGE, "#elsewhere", skip=skip).count(DECLARATION) == 0
+
+
+def test_a_declaration_selector_matching_inside_an_svg_fills_nothing_there(policy, skip):
+    """The C loop steps over a whole inert <svg>: the opener must stop before it when its
+    needle lies inside, so the foreign element is seen as such (no HTML content in it)."""
+    page = (
+        b'<p>x</p><svg viewBox="0 0 1 1"><g id="cookie-table"><path d="M0 0"/></g></svg>'
+        b'<p id="cookie-table"></p>'
+    )
+    out = filled(policy, page, "#cookie-table", skip=skip)
+    assert out == page.replace(b'<p id="cookie-table">', b'<p id="cookie-table">' + DECLARATION)

@@ -1,16 +1,22 @@
 /* The rewriter's hot loop in C: how far a run of HTML passes through untouched.
  *
- * Skipper(interesting, quiet, keys, text).skip(buf, pos, quiet_ok) returns the end of
- * the longest run of buf from pos that scanner.SKIP_RE matches (text, comments, doctypes
- * and the start/end tags that cannot matter, a tag with a style attribute excepted),
- * written out as the state machine the regex describes. With quiet_ok it also steps over
- * what the Python neutraliser would return unchanged:
+ * Skipper(interesting, quiet, keys, text, foreign, svg_points, math_points).skip(buf, pos,
+ * quiet_ok) returns the end of the longest run of buf from pos that scanner.SKIP_RE
+ * matches (text, comments, doctypes and the start/end tags that cannot matter, a tag with
+ * a style attribute excepted), written out as the state machine the regex describes. With
+ * quiet_ok (bits, see QUIET) it also steps over what the Python neutraliser would return
+ * unchanged:
  *  - a start tag named in `quiet` unless it has its key attribute (keys[i], such as
  *    http-equiv or ping) or, for a name without a key, unless it may point to another
- *    host (a "//" or a '&' or ':');
+ *    host (a "//" or a '&' or ':'; with KEYED alone, only names with a key);
  *  - a style attribute whose value cannot load anything (css.STYLE_MAY_LOAD_RE);
  *  - for a quiet name in `text` (title, textarea, style), its raw text up to the end
  *    tag, when the end tag is in buf (and, for <style>, the text cannot load anything).
+ * With quiet_ok's FOREIGN bit it also steps over a whole <svg> or <math> element whose
+ * descendants are all among `foreign` (elements that load nothing, rewrite/foreign.py),
+ * with text, comments and no style that may load: the tree builder's stack of open
+ * elements is modelled as rewrite/foreign.py does, and the element is stepped over only
+ * when it closes in buf and nothing in it would reach the neutraliser changed.
  * Everything skipped is emitted as is, so the output is the pure-Python rewriter's byte
  * for byte (tests/rewrite run both).
  */
@@ -21,6 +27,7 @@
 
 #define MAX_NAME 16
 #define MAX_NAMES 64
+#define MAX_DEPTH 64 /* open foreign elements the C loop follows */
 
 /* Tag names, lowercase, with the set of names (one bit each) of every length and of every
  * first letter, so most tags are told apart by two loads and an AND. */
@@ -39,10 +46,20 @@ typedef struct {
     char quiet[MAX_NAMES];  /* may be stepped over when quiet_ok */
     Names keys;             /* keys.name[i]: the key attribute, or "" */
     char text[MAX_NAMES];   /* its raw text is stepped over too */
+    char root[MAX_NAMES];   /* <svg> or <math>: 1 (SVG) or 2 (MathML) */
+    Names foreign;          /* the foreign elements that load nothing */
+    /* by index in foreign: an integration point in SVG / in MathML */
+    char svg_point[MAX_NAMES];
+    char math_point[MAX_NAMES];
 } Skipper;
 
+/* quiet_ok's bits: every quiet tag (the guard is placed and no <base> points elsewhere),
+ * the quiet tags with a key attribute (the guard is placed), whole foreign elements. */
+enum { QUIET = 1, KEYED = 2, FOREIGN = 4 };
+enum { NS_SVG = 1, NS_MATH = 2 };
+
 /* What tag_rest saw of the tag's attributes. */
-enum { HAS_STYLE = 1, STYLE_MAY_LOAD = 2, HAS_KEY = 4 };
+enum { HAS_STYLE = 1, STYLE_MAY_LOAD = 2, HAS_KEY = 4, SELF_CLOSING = 8 };
 
 /* The key attribute tag_rest looks for (len 0: none). */
 typedef struct {
@@ -101,15 +118,20 @@ static int attr_flags(const unsigned char *b, Py_ssize_t a, Py_ssize_t q, Py_ssi
 
 /* _TAG_REST after the first letter of the name: the end of the tag ('>' + 1), or -1
  * if buf ends first. Quoted values may hold '>'; one with no closing quote in buf is
- * an unquoted value, as in the regex's alternation. *flags gets what the attributes hold. */
+ * an unquoted value, as in the regex's alternation. *flags gets what the attributes hold,
+ * and SELF_CLOSING when the '/' before the '>' is no part of a value (foreign._self_closing). */
 static Py_ssize_t tag_rest(const unsigned char *b, Py_ssize_t q, Py_ssize_t n, Key key,
                            int *flags) {
+    int slash = 0; /* the last byte taken was a '/' between attributes */
     while (q < n && !is_delim(b[q]))
         q++;
     while (q < n) {
         unsigned char c = b[q];
-        if (c == '>')
+        if (c == '>') {
+            *flags |= slash ? SELF_CLOSING : 0;
             return q + 1;
+        }
+        slash = c == '/';
         if (is_ws(c) || c == '/') {
             q++;
             continue;
@@ -222,6 +244,95 @@ static Py_ssize_t comment_end(const unsigned char *b, Py_ssize_t q, Py_ssize_t n
     return -1;
 }
 
+/* The end of the comment whose "<!--" is at p, or -1 if it does not end in buf. */
+static Py_ssize_t comment(const unsigned char *b, Py_ssize_t p, Py_ssize_t n) {
+    if (p + 4 < n && b[p + 4] == '>')
+        return p + 5; /* <!--> */
+    if (p + 5 < n && b[p + 4] == '-' && b[p + 5] == '>')
+        return p + 6; /* <!---> */
+    return comment_end(b, p + 4, n);
+}
+
+/* Whether the end tag's name at b[p..] is p or br, which break out of foreign content. */
+static int breaks_out(const unsigned char *b, Py_ssize_t p, Py_ssize_t n) {
+    if (p + 1 < n && (b[p] | 0x20) == 'p' && is_delim(b[p + 1]))
+        return 1;
+    return p + 2 < n && (b[p] | 0x20) == 'b' && (b[p + 1] | 0x20) == 'r' && is_delim(b[p + 2]);
+}
+
+/* The <svg> or <math> start tag at p (ns: its namespace): the end of its end tag if the
+ * element closes in buf with nothing in it the scanner must see (ForeignContent's stack of
+ * open elements followed: only names in self->foreign, no start tag inside an integration
+ * point, no CDATA or bogus comment, no style that may load, no </p> or </br>), else -1. */
+static Py_ssize_t foreign_element(Skipper *self, const unsigned char *b, Py_ssize_t p,
+                                  Py_ssize_t n, int ns) {
+    struct {
+        Py_ssize_t name;
+        int ns;
+    } stack[MAX_DEPTH];
+    int depth = 0, flags = 0;
+    Py_ssize_t i = name_index(b, p + 1, n, &self->foreign);
+    Py_ssize_t q = i < 0 ? -1 : tag_rest(b, p + 2, n, NO_KEY, &flags);
+    if (q < 0 || flags & (STYLE_MAY_LOAD | SELF_CLOSING))
+        return -1;
+    stack[depth].name = i;
+    stack[depth++].ns = ns;
+    while (q < n) {
+        const unsigned char *lt = memchr(b + q, '<', (size_t)(n - q));
+        if (lt == NULL || lt - b + 2 >= n)
+            return -1;
+        q = lt - b;
+        unsigned char c = b[q + 1];
+        if (is_alpha(c)) { /* a start tag: foreign, pushed unless it closes itself */
+            Py_ssize_t top = stack[depth - 1].name;
+            int top_ns = stack[depth - 1].ns;
+            if ((top_ns == NS_SVG ? self->svg_point : self->math_point)[top])
+                return -1; /* an integration point: HTML rules apply in it */
+            flags = 0;
+            i = name_index(b, q + 1, n, &self->foreign);
+            q = i < 0 ? -1 : tag_rest(b, q + 2, n, NO_KEY, &flags);
+            if (q < 0 || flags & STYLE_MAY_LOAD)
+                return -1;
+            if (!(flags & SELF_CLOSING)) {
+                if (depth == MAX_DEPTH)
+                    return -1;
+                stack[depth].name = i;
+                stack[depth++].ns = top_ns;
+            }
+        } else if (c == '/' && is_alpha(b[q + 2])) { /* an end tag: pops to its name */
+            if (breaks_out(b, q + 2, n))
+                return -1;
+            i = name_index(b, q + 2, n, &self->foreign);
+            int ignored = 0;
+            q = tag_rest(b, q + 3, n, NO_KEY, &ignored);
+            if (q < 0)
+                return -1;
+            int k = depth - 1;
+            while (k >= 0 && stack[k].name != i)
+                k--;
+            if (i >= 0 && k >= 0) { /* (no element of its name open: it does nothing) */
+                depth = k;
+                if (depth == 0)
+                    return q; /* the <svg>/<math> closed */
+            }
+        } else if (c == '/') { /* </> and bogus end tags */
+            const unsigned char *gt = memchr(b + q + 2, '>', (size_t)(n - q - 2));
+            if (gt == NULL)
+                return -1;
+            q = gt - b + 1;
+        } else if (c == '!' || c == '?') { /* comments; CDATA and bogus ones stop */
+            if (c == '?' || q + 3 >= n || b[q + 2] != '-' || b[q + 3] != '-')
+                return -1;
+            q = comment(b, q, n);
+            if (q < 0)
+                return -1;
+        } else {
+            q++; /* a lone '<' is text */
+        }
+    }
+    return -1;
+}
+
 /* One '<' at p: the end of the markup the skip may pass over, or -1 to stop at p. */
 static Py_ssize_t markup(Skipper *self, const unsigned char *b, Py_ssize_t p, Py_ssize_t n,
                         int quiet_ok) {
@@ -235,9 +346,11 @@ static Py_ssize_t markup(Skipper *self, const unsigned char *b, Py_ssize_t p, Py
             Py_ssize_t end = tag_rest(b, p + 2, n, NO_KEY, &flags);
             return flags & (quiet_ok ? STYLE_MAY_LOAD : HAS_STYLE) ? -1 : end;
         }
-        if (!quiet_ok || !self->quiet[i])
-            return -1;
+        if (self->root[i] && quiet_ok & FOREIGN)
+            return foreign_element(self, b, p, n, self->root[i]);
         Key key = {self->keys.name[i], self->keys.len[i]};
+        if (!self->quiet[i] || !(quiet_ok & QUIET || (quiet_ok & KEYED && key.len)))
+            return -1;
         Py_ssize_t end = tag_rest(b, p + 2, n, key, &flags);
         if (end < 0 || flags & (STYLE_MAY_LOAD | HAS_KEY) || (!key.len && may_be_remote(b, p, end)))
             return -1;
@@ -264,13 +377,8 @@ static Py_ssize_t markup(Skipper *self, const unsigned char *b, Py_ssize_t p, Py
     }
     if (c == '!' || c == '?') {
         int dashes = p + 3 < n && b[p + 2] == '-' && b[p + 3] == '-';
-        if (c == '!' && dashes) { /* a comment, incl. <!--> and <!---> */
-            if (p + 4 < n && b[p + 4] == '>')
-                return p + 5;
-            if (p + 5 < n && b[p + 4] == '-' && b[p + 5] == '>')
-                return p + 6;
-            return comment_end(b, p + 4, n);
-        }
+        if (c == '!' && dashes) /* a comment, incl. <!--> and <!---> */
+            return comment(b, p, n);
         if (dashes)
             return -1;
         const unsigned char *gt = memchr(b + p + 2, '>', (size_t)(n - p - 2));
@@ -286,7 +394,7 @@ static PyObject *Skipper_skip(Skipper *self, PyObject *const *args, Py_ssize_t n
         return NULL;
     }
     Py_ssize_t pos = PyLong_AsSsize_t(args[1]);
-    int quiet_ok = PyObject_IsTrue(args[2]);
+    int quiet_ok = PyLong_AsLong(args[2]);
     if ((pos == -1 || quiet_ok == -1) && PyErr_Occurred())
         return NULL;
     if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0)
@@ -332,9 +440,19 @@ static int set_names(Names *names, PyObject *tuple) {
     return 0;
 }
 
-/* Which of the interesting names are in `subset`: flags[i] = 1 (and, with keys, the key
- * of each goes to keyed->name[i]). */
-static int flag_names(Skipper *self, PyObject *subset, char *flags, PyObject *keys) {
+/* The index of name (len bytes) in names, or names->count. */
+static Py_ssize_t index_of(const Names *names, const char *name, Py_ssize_t len) {
+    Py_ssize_t i = 0;
+    while (i < names->count
+           && !(names->len[i] == len && memcmp(names->name[i], name, (size_t)len) == 0))
+        i++;
+    return i;
+}
+
+/* Which of the names in `among` are in `subset`: flags[i] = 1 (and, with keys, the key
+ * of each goes to self->keys.name[i]). */
+static int flag_names(Skipper *self, const Names *among, PyObject *subset, char *flags,
+                      PyObject *keys) {
     Names names, given;
     if (set_names(&names, subset) < 0 || (keys != NULL && set_names(&given, keys) < 0))
         return -1;
@@ -343,12 +461,9 @@ static int flag_names(Skipper *self, PyObject *subset, char *flags, PyObject *ke
         return -1;
     }
     for (Py_ssize_t j = 0; j < names.count; j++) {
-        Py_ssize_t i = 0;
-        while (i < self->interesting.count && !(self->interesting.len[i] == names.len[j]
-               && memcmp(self->interesting.name[i], names.name[j], names.len[j]) == 0))
-            i++;
-        if (i == self->interesting.count) {
-            PyErr_SetString(PyExc_ValueError, "quiet and text names must be interesting");
+        Py_ssize_t i = index_of(among, names.name[j], names.len[j]);
+        if (i == among->count) {
+            PyErr_SetString(PyExc_ValueError, "a name flagged is not among the names");
             return -1;
         }
         flags[i] = 1;
@@ -361,24 +476,44 @@ static int flag_names(Skipper *self, PyObject *subset, char *flags, PyObject *ke
 }
 
 static int Skipper_init(Skipper *self, PyObject *args, PyObject *kwds) {
-    PyObject *interesting, *quiet, *keys, *text;
-    static char *kwlist[] = {"interesting", "quiet", "keys", "text", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOO", kwlist, &interesting, &quiet, &keys,
-                                     &text))
+    PyObject *interesting, *quiet, *keys, *text, *foreign, *svg_points, *math_points;
+    static char *kwlist[] = {"interesting", "quiet", "keys", "text", "foreign", "svg_points",
+                             "math_points", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOOOO", kwlist, &interesting, &quiet,
+                                     &keys, &text, &foreign, &svg_points, &math_points))
         return -1;
     memset(self->quiet, 0, sizeof self->quiet);
     memset(self->text, 0, sizeof self->text);
+    memset(self->root, 0, sizeof self->root);
+    memset(self->svg_point, 0, sizeof self->svg_point);
+    memset(self->math_point, 0, sizeof self->math_point);
     memset(&self->keys, 0, sizeof self->keys);
     if (set_names(&self->interesting, interesting) < 0
-            || flag_names(self, quiet, self->quiet, keys) < 0
-            || flag_names(self, text, self->text, NULL) < 0)
+            || flag_names(self, &self->interesting, quiet, self->quiet, keys) < 0
+            || flag_names(self, &self->interesting, text, self->text, NULL) < 0
+            || set_names(&self->foreign, foreign) < 0
+            || flag_names(self, &self->foreign, svg_points, self->svg_point, NULL) < 0
+            || flag_names(self, &self->foreign, math_points, self->math_point, NULL) < 0)
         return -1;
+    Py_ssize_t svg = index_of(&self->interesting, "svg", 3);
+    Py_ssize_t math = index_of(&self->interesting, "math", 4);
+    if (self->foreign.count) { /* (the roots start a foreign element: they are among it) */
+        if (svg == self->interesting.count || math == self->interesting.count
+                || index_of(&self->foreign, "svg", 3) == self->foreign.count
+                || index_of(&self->foreign, "math", 4) == self->foreign.count) {
+            PyErr_SetString(PyExc_ValueError, "svg and math must be interesting and foreign");
+            return -1;
+        }
+        self->root[svg] = NS_SVG;
+        self->root[math] = NS_MATH;
+    }
     return 0;
 }
 
 static PyMethodDef Skipper_methods[] = {
     {"skip", (PyCFunction)(void (*)(void))Skipper_skip, METH_FASTCALL,
-     "skip(buf, pos, quiet_ok) -> the end of what passes through untouched"},
+     "skip(buf, pos, quiet_ok) -> the end of what passes through untouched (quiet_ok: "
+     "1 every quiet tag, 2 those with a key, 4 foreign elements)"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -387,7 +522,8 @@ static PyTypeObject SkipperType = {
     .tp_name = "consentproxy.rewrite._skip.Skipper",
     .tp_basicsize = sizeof(Skipper),
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Skipper(interesting, quiet, keys, text): the rewriter's skip loop, in C.",
+    .tp_doc = "Skipper(interesting, quiet, keys, text, foreign, svg_points, math_points): "
+              "the rewriter's skip loop, in C.",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)Skipper_init,
     .tp_methods = Skipper_methods,

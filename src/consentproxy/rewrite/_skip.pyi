@@ -5,5 +5,8 @@ class Skipper:
         quiet: tuple[bytes, ...],
         keys: tuple[bytes, ...],
         text: tuple[bytes, ...],
+        foreign: tuple[bytes, ...],
+        svg_points: tuple[bytes, ...],
+        math_points: tuple[bytes, ...],
     ) -> None: ...
-    def skip(self, buf: bytes, pos: int, quiet_ok: bool, /) -> int: ...
+    def skip(self, buf: bytes, pos: int, quiet_ok: int, /) -> int: ...

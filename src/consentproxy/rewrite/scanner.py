@@ -18,7 +18,14 @@ import re
 from collections.abc import Callable
 
 from consentproxy.rewrite.css import style_may_load
-from consentproxy.rewrite.foreign import BREAKOUT, ForeignContent
+from consentproxy.rewrite.foreign import (
+    BREAKOUT,
+    HTML_INTEGRATION,
+    INERT,
+    MATHML_TEXT,
+    SVG,
+    ForeignContent,
+)
 from consentproxy.rewrite.held import HeldElement, Rewrite
 from consentproxy.rewrite.injector import Injector
 from consentproxy.rewrite.neutralise import URL_ATTRS, Neutraliser
@@ -121,12 +128,18 @@ KEYS = {
     b"th": b"background",
 }
 QUIET = tuple(dict.fromkeys(n for n in (*URL_ATTRS, *RAWTEXT, *RCDATA, b"head") if n != b"script"))
+# What the skip loop may step over besides SKIP_RE (the bits of its quiet_ok): every quiet
+# tag (the guard is placed and no <base> points to another host), the quiet tags with a
+# key (the guard is placed: a <base> changes nothing for them), whole SVG/MathML elements
+# made of foreign.INERT alone (the guard is placed; no open_selectors needle follows).
+QUIET_ALL, QUIET_KEYED, QUIET_FOREIGN = 1, 2, 4
+assert not set(INERT) & {*BREAKOUT, b"font", *URL_ATTRS, b"style"}
 
 # skip(buf, pos, quiet_ok) -> end of what, from pos, passes through untouched.
-Skip = Callable[[bytes, int, bool], int]
+Skip = Callable[[bytes, int, int], int]
 
 
-def python_skip(buf: bytes, pos: int, quiet_ok: bool) -> int:
+def python_skip(buf: bytes, pos: int, quiet_ok: int) -> int:
     """The pure-Python skip loop: SKIP_RE alone (it steps over no interesting tag)."""
     return SKIP_RE.match(buf, pos).end()  # type: ignore[union-attr]
 
@@ -138,7 +151,13 @@ except ImportError:  # built without a compiler: same bytes, ~7x slower (bench/R
 else:
     SKIPS = {
         "c": Skipper(
-            INTERESTING, QUIET, tuple(KEYS.get(n, b"") for n in QUIET), RAWTEXT + RCDATA
+            INTERESTING,
+            QUIET,
+            tuple(KEYS.get(n, b"") for n in QUIET),
+            RAWTEXT + RCDATA,
+            INERT,
+            tuple(n for n in INERT if n in HTML_INTEGRATION[SVG]),
+            tuple(n for n in INERT if n in MATHML_TEXT),
         ).skip,
         "python": python_skip,
     }
@@ -309,9 +328,12 @@ class HtmlRewriter:
                     rx = INERT_SKIP_RE if foreign.in_foreign_element() else FOREIGN_SKIP_RE
                     end = rx.match(buf, pos).end()  # type: ignore[union-attr]
                 else:
-                    end = self.skip(
-                        buf, pos, (injector.head_done or not injector.inject) and self.base_free
+                    quiet = (
+                        (QUIET_ALL if self.base_free else 0) | QUIET_KEYED | QUIET_FOREIGN
+                        if injector.head_done or not injector.inject
+                        else 0
                     )
+                    end = self.skip(buf, pos, quiet)
                     if self.opener is not None and end > pos:
                         end = self._open_candidate(buf, pos, end)
                 if end > pos:
@@ -424,6 +446,8 @@ class HtmlRewriter:
                     return q
                 pos = tag.end()
                 name = tag.group(1).lower()
+                if name in ROOTS:  # a foreign element the C loop stepped over: the
+                    return q  # tree builder's stack must follow it to the needle
                 if name in END_TAG_RE:
                     closing = END_TAG_RE[name].search(buf, pos, end)
                     pos = closing.start() if closing else end
