@@ -81,6 +81,7 @@ def forget(eng: Engine) -> None:
     neutralise._cached_url_target.cache_clear()
     neutralise._cached_inline_js.cache_clear()
     eng.policy.style_urls.clear()
+    eng.policy.settled_hosts.clear()
 
 
 def rewrite_fn(

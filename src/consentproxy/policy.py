@@ -160,6 +160,8 @@ class Policy:
         self.tag_memo: dict[tuple[object, ...], TagOutcome] = {}
         # Where the URLs of each <style> text are, by its digest, whatever the choice.
         self.style_urls: dict[bytes, list[tuple[int, int, str]]] = {}
+        # Per consent choice, the hosts loads are let through from (rewrite.neutralise's).
+        self.settled_hosts: dict[tuple[object, ...], dict[bytes, bool]] = {}
         # Leftmost-longest, as a regex alternation of the markers would find them.
         self._markers = (
             ahocorasick_rs.BytesAhoCorasick(

@@ -341,6 +341,10 @@ PIECES = [
     b"<svg d=x/>",
     b"<image href=//www.facebook.com/tr>",
     b"<base href=//other.example/>",
+    b"<img src=https://cdn.unknown.example/a.png>",
+    b"<img srcset='//cdn.unknown.example/a 1x, //www.facebook.com/tr 2x'>",
+    b"<link href=//cdn.unknown.example@www.facebook.com/tr>",
+    b"<source src=HTTPS://CDN.UNKNOWN.EXAMPLE/v.mp4 media=(min-width:1px)>",
     b"<rect style='fill:url(//www.facebook.com/tr)'/>",
     b"p{background:url(//www.facebook.com/tr)}",
     b"@import '//www.google-analytics.com/a.css';",
@@ -493,6 +497,83 @@ def test_after_a_base_elsewhere_the_c_loop_steps_over_tags_only_their_key_could_
     assert c_skip()(b"<a href=/x ping=/p>", 0, 2) == 0
     assert c_skip()(b"<img src=/a.png>", 0, 2) == 0
     assert c_skip()(b"<title>t</title>", 0, 2) == 0
+
+
+CDN = b"cdn.unknown.example"  # unknown, so reported: settled once the page has named it
+SETTLED = {CDN: True, b"static.example": False}
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
+        b'<img src="https://cdn.unknown.example/a.png" alt="a: b">',
+        b"<img src=//CDN.Unknown.Example/a.png?x=1#y>",
+        b"<img src=//static.example>",
+        b"<img srcset='//static.example/a.png 1x, /b.png 2x' sizes=(max-width:1px)>",
+        b'<link rel=stylesheet href="http://static.example/a:b.css">',
+        b"<source src=/local.mp4 data-x=//www.facebook.com/tr>",  # not a URL attribute
+    ],
+)
+def test_the_c_loop_steps_over_tags_whose_urls_name_settled_hosts_only(markup):
+    assert c_skip()(markup, 0, 1, SETTLED, {"cdn.unknown.example"}) == len(markup)
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
+        b"<img src=https://www.facebook.com/tr>",
+        b"<img SRC=//www.facebook.com/tr>",
+        b"<img src=//cdn.unknown.example/a.png src=//www.facebook.com/tr>",
+        b"<img srcset='//static.example/a 1x, //www.facebook.com/tr 2x'>",
+        b"<img src=//cdn.unknown.example@www.facebook.com/tr>",
+        b"<img src=//cdn.unknown.example:443@www.facebook.com/tr>",
+        b"<img src=//cdn.unknown.example%2F@www.facebook.com/tr>",
+        b"<img src='//cdn.unknown.example\\@www.facebook.com/tr'>",
+        b"<img src='//static.example\\www.facebook.com/tr'>",
+        b"<img src='&#x2F;&#x2F;www.facebook.com/tr'>",
+        b"<img src='//static.example&#x40;www.facebook.com/tr'>",
+        b"<img src='//stat\tic.example/x'>",  # a tab the URL parser drops
+        b"<img src='//static.\x00example/x'>",
+        b"<img src='\x01//www.facebook.com/tr'>",
+        b"<img src=https:www.facebook.com/tr>",
+        b"<img src=https:///www.facebook.com/tr>",
+        b"<img src=//static.example./x>",  # (settled without the dot: left to Python)
+        b"<img src='//static.example evil.example/x'>",
+        b"<img src=javascript:alert(1)>",
+        b"<link href='data:text/css,x'>",
+    ],
+)
+def test_the_c_loop_stops_at_urls_that_may_name_an_unsettled_host(markup):
+    assert c_skip()(markup, 0, 1, SETTLED, {"cdn.unknown.example"}) == 0
+
+
+def test_an_unknown_host_is_stepped_over_only_once_the_page_has_reported_it():
+    tag = b"<img src=https://cdn.unknown.example/a.png>"
+    assert c_skip()(tag, 0, 1, SETTLED, set()) == 0
+    assert c_skip()(tag, 0, 1, SETTLED, {"cdn.unknown.example"}) == len(tag)
+
+
+def test_a_host_decided_by_its_path_never_settles(policy, skip):
+    """www.google.com/maps is Google Maps, the rest of www.google.com loads: after its
+    images, the maps <img> is still neutralised."""
+    logo = b"<img src=https://www.google.com/images/logo.png>"
+    maps = b"<img src=https://www.google.com/maps/vt?x=1>"
+    out = rewrite(policy, b"<html><head></head><body>" + logo * 3 + maps, skip=skip)
+    assert out.count(logo) == 3
+    assert maps not in out
+    assert b'data-consent-blocked="google-maps"' in out
+    assert b"www.google.com" not in Neutraliser(policy, NO_DECISION).settled
+
+
+def test_settled_hosts_are_stepped_over_and_still_reported(policy, skip):
+    """An unknown host's later tags pass in C: the page's report still names it once."""
+    tags = b"".join(b"<img src=https://cdn.unknown.example/%d.png>" % i for i in range(5))
+    page = b"<html><head></head><body>" + tags + b"</body></html>"
+    rw = HtmlRewriter(Neutraliser(policy, NO_DECISION, MARK), BANNER, True, skip=skip)
+    out = rw.feed(page) + rw.close()
+    assert out.replace(BANNER, b"") == page
+    assert rw.neutraliser.unknown_hosts == {"cdn.unknown.example"}
+    assert rw.neutraliser.blocked == []
 
 
 def test_the_c_loop_steps_over_local_tags_only_once_quiet_is_allowed():

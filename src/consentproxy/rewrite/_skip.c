@@ -9,6 +9,9 @@
  *  - a start tag named in `quiet` unless it has its key attribute (keys[i], such as
  *    http-equiv or ping) or, for a name without a key, unless it may point to another
  *    host (a "//" or a '&' or ':'; with KEYED alone, only names with a key);
+ *  - for a name in `hosted` (with skip's settled and seen), the URLs in its `urls`
+ *    attributes must instead each be relative without a colon, or name a settled host
+ *    plainly (http(s)://host or //host: see urls_settled), other attributes aside;
  *  - a style attribute whose value cannot load anything (css.STYLE_MAY_LOAD_RE);
  *  - for a quiet name in `text` (title, textarea, style), its raw text up to the end
  *    tag, when the end tag is in buf (and, for <style>, the text cannot load anything).
@@ -51,6 +54,8 @@ typedef struct {
     /* by index in foreign: an integration point in SVG / in MathML */
     char svg_point[MAX_NAMES];
     char math_point[MAX_NAMES];
+    char hosted[MAX_NAMES]; /* by index in interesting: its URLs may name settled hosts */
+    Names urls;             /* the attributes those URLs are in */
 } Skipper;
 
 /* quiet_ok's bits: every quiet tag (the guard is placed and no <base> points elsewhere),
@@ -59,14 +64,18 @@ enum { QUIET = 1, KEYED = 2, FOREIGN = 4 };
 enum { NS_SVG = 1, NS_MATH = 2 };
 
 /* What tag_rest saw of the tag's attributes. */
-enum { HAS_STYLE = 1, STYLE_MAY_LOAD = 2, HAS_KEY = 4, SELF_CLOSING = 8 };
+enum { HAS_STYLE = 1, STYLE_MAY_LOAD = 2, HAS_KEY = 4, SELF_CLOSING = 8, UNSETTLED = 16 };
 
-/* The key attribute tag_rest looks for (len 0: none). */
+/* The key attribute tag_rest looks for (len 0: none); with urls, the URL attributes whose
+ * values must name no host but settled ones (a dict of host bytes -> whether the page must
+ * have reported it, and the set of hosts it has). */
 typedef struct {
     const char *name;
     Py_ssize_t len;
+    const Names *urls;
+    PyObject *settled, *seen;
 } Key;
-static const Key NO_KEY = {"", 0};
+static const Key NO_KEY = {"", 0, NULL, NULL, NULL};
 
 /* Byte classes, as the tokenizer sees them. */
 enum { WS = 1, SLASH = 2, GT = 4, EQ = 8 };
@@ -106,11 +115,101 @@ static int css_may_load(const unsigned char *b, Py_ssize_t p, Py_ssize_t end) {
            || contains_ci(b, p, end, "@import", 7);
 }
 
+/* The index in names of b[p..p+len), compared in ASCII lowercase; -1 if it is none. */
+static Py_ssize_t lookup(const unsigned char *b, Py_ssize_t p, Py_ssize_t len,
+                         const Names *names) {
+    if (len <= 0 || len >= MAX_NAME)
+        return -1;
+    uint64_t maybe = names->by_len[len] & names->by_first[lower(b[p])];
+    while (maybe) {
+        int i = __builtin_ctzll(maybe);
+        Py_ssize_t k = 1;
+        while (k < len && lower(b[p + k]) == (unsigned char)names->name[i][k])
+            k++;
+        if (k == len)
+            return i;
+        maybe &= maybe - 1;
+    }
+    return -1;
+}
+
+/* Whether b[p..] starts with the lowercase ASCII word w (len bytes), in any case. */
+static int starts_ci(const unsigned char *b, Py_ssize_t p, Py_ssize_t end, const char *w,
+                     Py_ssize_t len) {
+    return p + len <= end && contains_ci(b, p, p + len, w, len);
+}
+
+/* A byte of a host name the C loop reads as is (lower-cased): anything else, from '%' and
+ * '@' to ':' (a port) and non-ASCII (IDNA), leaves the URL to the neutraliser. */
+static int is_host_byte(unsigned char c) {
+    return is_alpha(c) || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_';
+}
+
+/* Whether the host b[p..p+len) is settled: its verdict is "loads, path aside", and if the
+ * page must report it (an unknown host), it has already. */
+static int settled_host(const unsigned char *b, Py_ssize_t p, Py_ssize_t len, Key key) {
+    char host[256];
+    if (key.settled == NULL || len > (Py_ssize_t)sizeof host)
+        return 0;
+    for (Py_ssize_t i = 0; i < len; i++)
+        host[i] = (char)lower(b[p + i]);
+    PyObject *name = PyBytes_FromStringAndSize(host, len);
+    PyObject *reported = name == NULL ? NULL : PyDict_GetItemWithError(key.settled, name);
+    Py_XDECREF(name);
+    if (reported == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    if (reported != Py_True)
+        return 1;
+    PyObject *text = PyUnicode_DecodeASCII(host, len, NULL);
+    int seen = text == NULL ? -1 : PySet_Contains(key.seen, text);
+    Py_XDECREF(text);
+    if (seen < 0)
+        PyErr_Clear();
+    return seen == 1;
+}
+
+/* Whether a URL attribute's value b[p..end) (a URL, a srcset, a ping list) names no host
+ * but settled ones: each URL, between spaces and commas, is relative without a colon, or
+ * http(s)://host or //host, the host ending the value or followed by '/', '?' or '#'. No
+ * control byte, '&' (a character reference) or '\\' (a slash to the URL parser) at all. */
+static int urls_settled(const unsigned char *b, Py_ssize_t p, Py_ssize_t end, Key key) {
+    for (Py_ssize_t i = p; i < end; i++)
+        if (b[i] < 0x20 || b[i] == 0x7f || b[i] == '&' || b[i] == '\\')
+            return 0;
+    while (p < end) {
+        if (b[p] == ' ' || b[p] == ',') {
+            p++;
+            continue;
+        }
+        Py_ssize_t host = starts_ci(b, p, end, "https://", 8) ? p + 8
+                          : starts_ci(b, p, end, "http://", 7) ? p + 7
+                          : starts_ci(b, p, end, "//", 2)      ? p + 2
+                                                               : -1;
+        if (host >= 0) {
+            Py_ssize_t q = host;
+            while (q < end && is_host_byte(b[q]))
+                q++;
+            if (q == host || (q < end && b[q] != '/' && b[q] != '?' && b[q] != '#')
+                    || !settled_host(b, host, q - host, key))
+                return 0;
+            p = q;
+        }
+        for (; p < end && b[p] != ' ' && b[p] != ','; p++)
+            if (b[p] == ':' && host < 0)
+                return 0; /* a scheme (data:, javascript:, http:host) */
+    }
+    return 1;
+}
+
 /* The flags for an attribute b[a..q) with value b[v..w) (v < 0: no value). */
 static int attr_flags(const unsigned char *b, Py_ssize_t a, Py_ssize_t q, Py_ssize_t v,
                       Py_ssize_t w, Key key) {
     if (key.len && q - a == key.len && contains_ci(b, a, q, key.name, key.len))
         return HAS_KEY;
+    if (key.urls != NULL && lookup(b, a, q - a, key.urls) >= 0)
+        return v >= 0 && !urls_settled(b, v, w, key) ? UNSETTLED : 0;
     if (q - a != 5 || !contains_ci(b, a, q, "style", 5))
         return 0;
     return HAS_STYLE | (v >= 0 && css_may_load(b, v, w) ? STYLE_MAY_LOAD : 0);
@@ -173,19 +272,9 @@ static Py_ssize_t name_index(const unsigned char *b, Py_ssize_t p, Py_ssize_t n,
     Py_ssize_t len = 0;
     while (p + len < n && !is_delim(b[p + len]))
         len++;
-    if (p + len >= n || len >= MAX_NAME)
+    if (p + len >= n)
         return -1; /* at the end of buf the name may go on in the next chunk */
-    uint64_t maybe = names->by_len[len] & names->by_first[lower(b[p])];
-    while (maybe) {
-        int i = __builtin_ctzll(maybe);
-        Py_ssize_t k = 1;
-        while (k < len && lower(b[p + k]) == (unsigned char)names->name[i][k])
-            k++;
-        if (k == len)
-            return i;
-        maybe &= maybe - 1;
-    }
-    return -1;
+    return lookup(b, p, len, names);
 }
 
 /* The start of the end tag "</name" + delimiter (scanner.END_TAG_RE) at or after q, or -1
@@ -335,7 +424,7 @@ static Py_ssize_t foreign_element(Skipper *self, const unsigned char *b, Py_ssiz
 
 /* One '<' at p: the end of the markup the skip may pass over, or -1 to stop at p. */
 static Py_ssize_t markup(Skipper *self, const unsigned char *b, Py_ssize_t p, Py_ssize_t n,
-                        int quiet_ok) {
+                        int quiet_ok, PyObject *settled, PyObject *seen) {
     if (p + 1 >= n)
         return -1;
     unsigned char c = b[p + 1];
@@ -348,11 +437,18 @@ static Py_ssize_t markup(Skipper *self, const unsigned char *b, Py_ssize_t p, Py
         }
         if (self->root[i] && quiet_ok & FOREIGN)
             return foreign_element(self, b, p, n, self->root[i]);
-        Key key = {self->keys.name[i], self->keys.len[i]};
+        Key key = {self->keys.name[i], self->keys.len[i], NULL, NULL, NULL};
         if (!self->quiet[i] || !(quiet_ok & QUIET || (quiet_ok & KEYED && key.len)))
             return -1;
+        int hosted = self->hosted[i] && settled != NULL;
+        if (hosted) {
+            key.urls = &self->urls;
+            key.settled = settled;
+            key.seen = seen;
+        }
         Py_ssize_t end = tag_rest(b, p + 2, n, key, &flags);
-        if (end < 0 || flags & (STYLE_MAY_LOAD | HAS_KEY) || (!key.len && may_be_remote(b, p, end)))
+        if (end < 0 || flags & (STYLE_MAY_LOAD | HAS_KEY | UNSETTLED)
+                || (!key.len && !hosted && may_be_remote(b, p, end)))
             return -1;
         if (!self->text[i])
             return end;
@@ -389,8 +485,13 @@ static Py_ssize_t markup(Skipper *self, const unsigned char *b, Py_ssize_t p, Py
 
 static PyObject *Skipper_skip(Skipper *self, PyObject *const *args, Py_ssize_t nargs) {
     Py_buffer view;
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "skip(buf, pos, quiet_ok)");
+    if (nargs != 3 && nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "skip(buf, pos, quiet_ok[, settled, seen])");
+        return NULL;
+    }
+    PyObject *settled = nargs == 5 ? args[3] : NULL, *seen = nargs == 5 ? args[4] : NULL;
+    if (settled != NULL && !(PyDict_Check(settled) && PyAnySet_Check(seen))) {
+        PyErr_SetString(PyExc_TypeError, "settled must be a dict, seen a set");
         return NULL;
     }
     Py_ssize_t pos = PyLong_AsSsize_t(args[1]);
@@ -409,7 +510,7 @@ static PyObject *Skipper_skip(Skipper *self, PyObject *const *args, Py_ssize_t n
             pos = lt == NULL ? n : lt - b;
             continue;
         }
-        Py_ssize_t end = markup(self, b, pos, n, quiet_ok);
+        Py_ssize_t end = markup(self, b, pos, n, quiet_ok, settled, seen);
         if (end < 0)
             break;
         pos = end;
@@ -476,12 +577,15 @@ static int flag_names(Skipper *self, const Names *among, PyObject *subset, char 
 }
 
 static int Skipper_init(Skipper *self, PyObject *args, PyObject *kwds) {
-    PyObject *interesting, *quiet, *keys, *text, *foreign, *svg_points, *math_points;
+    PyObject *interesting, *quiet, *keys, *text, *foreign, *svg_points, *math_points, *hosted,
+        *urls;
     static char *kwlist[] = {"interesting", "quiet", "keys", "text", "foreign", "svg_points",
-                             "math_points", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOOOO", kwlist, &interesting, &quiet,
-                                     &keys, &text, &foreign, &svg_points, &math_points))
+                             "math_points", "hosted", "urls", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOOOOOO", kwlist, &interesting, &quiet,
+                                     &keys, &text, &foreign, &svg_points, &math_points,
+                                     &hosted, &urls))
         return -1;
+    memset(self->hosted, 0, sizeof self->hosted);
     memset(self->quiet, 0, sizeof self->quiet);
     memset(self->text, 0, sizeof self->text);
     memset(self->root, 0, sizeof self->root);
@@ -493,7 +597,9 @@ static int Skipper_init(Skipper *self, PyObject *args, PyObject *kwds) {
             || flag_names(self, &self->interesting, text, self->text, NULL) < 0
             || set_names(&self->foreign, foreign) < 0
             || flag_names(self, &self->foreign, svg_points, self->svg_point, NULL) < 0
-            || flag_names(self, &self->foreign, math_points, self->math_point, NULL) < 0)
+            || flag_names(self, &self->foreign, math_points, self->math_point, NULL) < 0
+            || flag_names(self, &self->interesting, hosted, self->hosted, NULL) < 0
+            || set_names(&self->urls, urls) < 0)
         return -1;
     Py_ssize_t svg = index_of(&self->interesting, "svg", 3);
     Py_ssize_t math = index_of(&self->interesting, "math", 4);
@@ -512,8 +618,8 @@ static int Skipper_init(Skipper *self, PyObject *args, PyObject *kwds) {
 
 static PyMethodDef Skipper_methods[] = {
     {"skip", (PyCFunction)(void (*)(void))Skipper_skip, METH_FASTCALL,
-     "skip(buf, pos, quiet_ok) -> the end of what passes through untouched (quiet_ok: "
-     "1 every quiet tag, 2 those with a key, 4 foreign elements)"},
+     "skip(buf, pos, quiet_ok[, settled, seen]) -> the end of what passes through untouched "
+     "(quiet_ok: 1 every quiet tag, 2 those with a key, 4 foreign elements)"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -522,8 +628,8 @@ static PyTypeObject SkipperType = {
     .tp_name = "consentproxy.rewrite._skip.Skipper",
     .tp_basicsize = sizeof(Skipper),
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Skipper(interesting, quiet, keys, text, foreign, svg_points, math_points): "
-              "the rewriter's skip loop, in C.",
+    .tp_doc = "Skipper(interesting, quiet, keys, text, foreign, svg_points, math_points, "
+              "hosted, urls): the rewriter's skip loop, in C.",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)Skipper_init,
     .tp_methods = Skipper_methods,

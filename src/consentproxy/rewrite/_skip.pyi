@@ -8,5 +8,15 @@ class Skipper:
         foreign: tuple[bytes, ...],
         svg_points: tuple[bytes, ...],
         math_points: tuple[bytes, ...],
+        hosted: tuple[bytes, ...],
+        urls: tuple[bytes, ...],
     ) -> None: ...
-    def skip(self, buf: bytes, pos: int, quiet_ok: int, /) -> int: ...
+    def skip(
+        self,
+        buf: bytes,
+        pos: int,
+        quiet_ok: int,
+        settled: dict[bytes, bool] = ...,
+        seen: set[str] = ...,
+        /,
+    ) -> int: ...

@@ -256,6 +256,15 @@ class Neutraliser:
         self.base_seen = False
         self._memo = policy.tag_memo
         self._choice = (state.choice, site)
+        # The hosts whose loads this choice lets through whatever the path (the C skip loop
+        # steps over tags naming only these): host bytes -> whether a page reports it (an
+        # unknown host, in unknown_hosts once the page has named it).
+        settled = policy.settled_hosts.get(self._choice)
+        if settled is None:  # (one per choice and site: as bounded as the memo)
+            if len(policy.settled_hosts) >= MEMO_ENTRIES:
+                policy.settled_hosts.clear()
+            settled = policy.settled_hosts[self._choice] = {}
+        self.settled = settled
 
     def _stamp(self, tag: bytes) -> bytes:
         """The tag with this response's mark in the slot _edit left for it."""
@@ -271,10 +280,18 @@ class Neutraliser:
     def _blocked(self, target: tuple[str, str] | None) -> Service | None:
         if target is None:
             return None
-        svc = self.policy.holder(target[0], target[1], self.site)
-        if svc is None or svc.name not in self.policy.services:
-            self.unknown_hosts.add(target[0])
-        return None if svc is None or self.policy.loads(svc, self.state) else svc
+        host, policy = target[0], self.policy
+        svc = policy.holder(host, target[1], self.site)
+        reported = svc is None or svc.name not in policy.services
+        if reported:
+            self.unknown_hosts.add(host)
+        if svc is not None and not policy.loads(svc, self.state):
+            return svc
+        if host.isascii() and host not in policy.path_hosts and host not in policy.knowledge.paths:
+            if len(self.settled) >= MEMO_ENTRIES:
+                self.settled.clear()
+            self.settled[host.encode("ascii")] = reported
+        return None
 
     def start_tag(self, name: bytes, tag: bytes) -> bytes:
         """The tag to emit for a start tag that may fetch something (a script with a src

@@ -134,12 +134,19 @@ QUIET = tuple(dict.fromkeys(n for n in (*URL_ATTRS, *RAWTEXT, *RCDATA, b"head") 
 # made of foreign.INERT alone (the guard is placed; no open_selectors needle follows).
 QUIET_ALL, QUIET_KEYED, QUIET_FOREIGN = 1, 2, 4
 assert not set(INERT) & {*BREAKOUT, b"font", *URL_ATTRS, b"style"}
+# Quiet tags that the C loop also steps over when each URL in their URL attributes is
+# relative or names a host the neutraliser has settled (Neutraliser.settled): the most
+# frequent stops on real pages, <link href=https://cdn...> and <img src=https://...>.
+HOSTED = (b"link", b"img", b"source")
+HOSTED_URLS = tuple(sorted({a for n in HOSTED for a in URL_ATTRS[n]}))
 
-# skip(buf, pos, quiet_ok) -> end of what, from pos, passes through untouched.
-Skip = Callable[[bytes, int, int], int]
+# skip(buf, pos, quiet_ok, settled, seen) -> end of what, from pos, passes through untouched.
+Skip = Callable[[bytes, int, int, dict[bytes, bool], set[str]], int]
 
 
-def python_skip(buf: bytes, pos: int, quiet_ok: int) -> int:
+def python_skip(
+    buf: bytes, pos: int, quiet_ok: int, settled: object = None, seen: object = None
+) -> int:
     """The pure-Python skip loop: SKIP_RE alone (it steps over no interesting tag)."""
     return SKIP_RE.match(buf, pos).end()  # type: ignore[union-attr]
 
@@ -158,6 +165,8 @@ else:
             INERT,
             tuple(n for n in INERT if n in HTML_INTEGRATION[SVG]),
             tuple(n for n in INERT if n in MATHML_TEXT),
+            HOSTED,
+            HOSTED_URLS,
         ).skip,
         "python": python_skip,
     }
@@ -333,7 +342,8 @@ class HtmlRewriter:
                         if injector.head_done or not injector.inject
                         else 0
                     )
-                    end = self.skip(buf, pos, quiet)
+                    neutraliser = self.neutraliser
+                    end = self.skip(buf, pos, quiet, neutraliser.settled, neutraliser.unknown_hosts)
                     if self.opener is not None and end > pos:
                         end = self._open_candidate(buf, pos, end)
                 if end > pos:
