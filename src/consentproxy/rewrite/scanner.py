@@ -225,8 +225,8 @@ class HtmlRewriter:
         self.skip = skip
         self.opener = opener
         self.declaration = declaration
-        # The buffer the opener searches, lower-cased, and where its next needle is.
-        self._lowered = self._lowered_from = b""
+        # Where the opener's next needle is in the buffer _needle_in.
+        self._needle_in = b""
         self._needle_at = -1
         self.injector = Injector(banner, inject, head)
         self.base_free = True  # no <base> on another host (then every URL may name it)
@@ -438,14 +438,14 @@ class HtmlRewriter:
         a needle of banner.open_selectors is (else end): stepped to tag by tag from the
         needle's run, raw text and RCDATA jumped over as the tokenizer does."""
         assert self.opener is not None
-        if self._lowered_from is not buf:  # (one lower-cased copy per buffer scanned)
-            self._lowered, self._lowered_from, self._needle_at = buf.lower(), buf, -1
-        find, lowered = self.opener.find, self._lowered
+        if self._needle_in is not buf:
+            self._needle_in, self._needle_at = buf, -1
+        find = self.opener.find
         if self._needle_at < pos:  # the next needle in the buffer: most runs end before it
-            self._needle_at = find(lowered, pos, len(buf)) % (len(buf) + 1)  # none: len
+            self._needle_at = find(buf, pos, len(buf)) % (len(buf) + 1)  # none: len
         if self._needle_at >= end:
             return end
-        found = find(lowered, pos, end)
+        found = find(buf, pos, end)
         while found != -1:
             q = BETWEEN_TAGS_RE.match(buf, pos, end).end()  # type: ignore[union-attr]
             if q > found:  # the needle was in text or a comment
@@ -462,7 +462,7 @@ class HtmlRewriter:
                     closing = END_TAG_RE[name].search(buf, pos, end)
                     pos = closing.start() if closing else end
             if found < pos:
-                found = find(lowered, pos, end)
+                found = find(buf, pos, end)
         return end
 
     def _start_tag(self, name: bytes, tag: bytes) -> None:
