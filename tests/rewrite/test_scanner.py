@@ -345,6 +345,9 @@ PIECES = [
     b"<img srcset='//cdn.unknown.example/a 1x, //www.facebook.com/tr 2x'>",
     b"<link href=//cdn.unknown.example@www.facebook.com/tr>",
     b"<source src=HTTPS://CDN.UNKNOWN.EXAMPLE/v.mp4 media=(min-width:1px)>",
+    b"<script src=https://cdn.unknown.example/a.js>",
+    b"<script src=/a.js><!--",
+    b"</script>",
     b"<rect style='fill:url(//www.facebook.com/tr)'/>",
     b"p{background:url(//www.facebook.com/tr)}",
     b"@import '//www.google-analytics.com/a.css';",
@@ -545,6 +548,34 @@ def test_the_c_loop_steps_over_tags_whose_urls_name_settled_hosts_only(markup):
 )
 def test_the_c_loop_stops_at_urls_that_may_name_an_unsettled_host(markup):
     assert c_skip()(markup, 0, 1, SETTLED, {"cdn.unknown.example"}) == 0
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
+        b"<script src=/app.js></script>",
+        b"<SCRIPT type=module SRC='https://static.example/a.js'></SCRIPT >",
+        b"<script src=/a.js>ignored(); '<b>' --></script>",
+    ],
+)
+def test_the_c_loop_steps_over_scripts_from_settled_hosts_up_to_their_end_tag(markup):
+    assert c_skip()(markup, 0, 1, SETTLED, set()) == len(markup)
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
+        b"<script>fbq('init')</script>",  # inline: its text is the code
+        b"<script type=text/plain>fbq('init')</script>",
+        b"<script src=//www.facebook.com/tr></script>",
+        b"<script src=/a.js xlink:href=//www.facebook.com/tr></script>",
+        b"<script src=/a.js><!--<script></script>fbq('init')--></script>",
+        b"<script src=/a.js>no end tag yet",
+    ],
+)
+def test_the_c_loop_stops_at_scripts_the_neutraliser_must_see(markup):
+    assert c_skip()(markup, 0, 1, SETTLED, set()) == 0
+    assert c_skip()(markup, 0, 1) == 0  # without settled hosts, never
 
 
 def test_an_unknown_host_is_stepped_over_only_once_the_page_has_reported_it():

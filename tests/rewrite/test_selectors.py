@@ -140,6 +140,12 @@ def test_a_declaration_selector_matching_inside_an_svg_fills_nothing_there(polic
     assert out == page.replace(b'<p id="cookie-table">', b'<p id="cookie-table">' + DECLARATION)
 
 
+def test_a_needle_in_a_script_the_c_loop_stepped_over_is_script_data(policy, skip):
+    page = b'<script src=/a.js>var x = "<a class=manage>";</script><a class=manage>x</a>'
+    out = marked(policy, page, ".manage", skip=skip)
+    assert out == page.replace(b"<a class=manage>x", b"<a" + OPEN + b" class=manage>x")
+
+
 NEEDLE_TOKENS = [b"ot-sdk", b"OT-SDK", b"-show", b"Show", b"manage", b"MaNaGe", b"<a", b"<A", b"x"]
 SELECTOR_OF = {
     b"ot-sdk-show": ".ot-sdk-show",

@@ -14,7 +14,9 @@
  *    plainly (http(s)://host or //host: see urls_settled), other attributes aside;
  *  - a style attribute whose value cannot load anything (css.STYLE_MAY_LOAD_RE);
  *  - for a quiet name in `text` (title, textarea, style), its raw text up to the end
- *    tag, when the end tag is in buf (and, for <style>, the text cannot load anything).
+ *    tag, when the end tag is in buf (and, for <style>, the text cannot load anything);
+ *    for a <script>, hosted, only with a URL attribute (src), and its script data up to
+ *    </script when it holds no "<!--".
  * With quiet_ok's FOREIGN bit it also steps over a whole <svg> or <math> element whose
  * descendants are all among `foreign` (elements that load nothing, rewrite/foreign.py),
  * with text, comments and no style that may load: the tree builder's stack of open
@@ -64,7 +66,14 @@ enum { QUIET = 1, KEYED = 2, FOREIGN = 4 };
 enum { NS_SVG = 1, NS_MATH = 2 };
 
 /* What tag_rest saw of the tag's attributes. */
-enum { HAS_STYLE = 1, STYLE_MAY_LOAD = 2, HAS_KEY = 4, SELF_CLOSING = 8, UNSETTLED = 16 };
+enum {
+    HAS_STYLE = 1,
+    STYLE_MAY_LOAD = 2,
+    HAS_KEY = 4,
+    SELF_CLOSING = 8,
+    UNSETTLED = 16,
+    HAS_URL = 32,
+};
 
 /* The key attribute tag_rest looks for (len 0: none); with urls, the URL attributes whose
  * values must name no host but settled ones (a dict of host bytes -> whether the page must
@@ -209,7 +218,7 @@ static int attr_flags(const unsigned char *b, Py_ssize_t a, Py_ssize_t q, Py_ssi
     if (key.len && q - a == key.len && contains_ci(b, a, q, key.name, key.len))
         return HAS_KEY;
     if (key.urls != NULL && lookup(b, a, q - a, key.urls) >= 0)
-        return v >= 0 && !urls_settled(b, v, w, key) ? UNSETTLED : 0;
+        return v >= 0 && !urls_settled(b, v, w, key) ? UNSETTLED : HAS_URL;
     if (q - a != 5 || !contains_ci(b, a, q, "style", 5))
         return 0;
     return HAS_STYLE | (v >= 0 && css_may_load(b, v, w) ? STYLE_MAY_LOAD : 0);
@@ -450,12 +459,18 @@ static Py_ssize_t markup(Skipper *self, const unsigned char *b, Py_ssize_t p, Py
         if (end < 0 || flags & (STYLE_MAY_LOAD | HAS_KEY | UNSETTLED)
                 || (!key.len && !hosted && may_be_remote(b, p, end)))
             return -1;
-        if (!self->text[i])
-            return end;
         const char *name = self->interesting.name[i];
         Py_ssize_t len = self->interesting.len[i];
+        /* a <script> with a src (else its text is code the neutraliser reads), whose script
+         * data holds no "<!--" (else the escape states decide where it ends) */
+        int script = len == 6 && memcmp(name, "script", 6) == 0;
+        if (script && !(hosted && flags & HAS_URL))
+            return -1;
+        if (!self->text[i] && !script)
+            return end;
         Py_ssize_t close = end_tag(b, end, n, name, len);
-        if (close < 0 || (len == 5 && memcmp(name, "style", 5) == 0 && css_may_load(b, end, close)))
+        if (close < 0 || (len == 5 && memcmp(name, "style", 5) == 0 && css_may_load(b, end, close))
+                || (script && contains_ci(b, end, close, "<!--", 4)))
             return -1;
         return close; /* the end tag itself is stepped over next */
     }

@@ -117,7 +117,8 @@ DOCUMENT_START_RE = re.compile(
 # Interesting start tags that the C skip loop steps over (once the guard script is placed)
 # when the neutraliser would return them unchanged: a tag with a key attribute unless it
 # holds that attribute (<meta http-equiv=Set-Cookie> names no host), any other unless it
-# may name another host; for raw-text elements, up to their end tag.
+# may name another host (but HOSTED ones, below); for raw-text elements, up to their end
+# tag; a <script> only as HOSTED says.
 KEYS = {
     b"meta": b"http-equiv",
     b"a": b"ping",
@@ -127,7 +128,7 @@ KEYS = {
     b"td": b"background",
     b"th": b"background",
 }
-QUIET = tuple(dict.fromkeys(n for n in (*URL_ATTRS, *RAWTEXT, *RCDATA, b"head") if n != b"script"))
+QUIET = tuple(dict.fromkeys((*URL_ATTRS, *RAWTEXT, *RCDATA, b"head")))
 # What the skip loop may step over besides SKIP_RE (the bits of its quiet_ok): every quiet
 # tag (the guard is placed and no <base> points to another host), the quiet tags with a
 # key (the guard is placed: a <base> changes nothing for them), whole SVG/MathML elements
@@ -136,8 +137,9 @@ QUIET_ALL, QUIET_KEYED, QUIET_FOREIGN = 1, 2, 4
 assert not set(INERT) & {*BREAKOUT, b"font", *URL_ATTRS, b"style"}
 # Quiet tags that the C loop also steps over when each URL in their URL attributes is
 # relative or names a host the neutraliser has settled (Neutraliser.settled): the most
-# frequent stops on real pages, <link href=https://cdn...> and <img src=https://...>.
-HOSTED = (b"link", b"img", b"source")
+# frequent stops on real pages, <link href=https://cdn...>, <img src=https://...> and
+# <script src> (with a URL attribute only: an inline script's text is held and read).
+HOSTED = (b"link", b"img", b"source", b"script")
 HOSTED_URLS = tuple(sorted({a for n in HOSTED for a in URL_ATTRS[n]}))
 
 # skip(buf, pos, quiet_ok, settled, seen) -> end of what, from pos, passes through untouched.
@@ -456,8 +458,8 @@ class HtmlRewriter:
                     return q
                 pos = tag.end()
                 name = tag.group(1).lower()
-                if name in ROOTS:  # a foreign element the C loop stepped over: the
-                    return q  # tree builder's stack must follow it to the needle
+                if name in ROOTS or name == b"script":  # stepped over by the C loop: the
+                    return q  # tree builder's stack or script data must be followed
                 if name in END_TAG_RE:
                     closing = END_TAG_RE[name].search(buf, pos, end)
                     pos = closing.start() if closing else end
