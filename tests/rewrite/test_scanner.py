@@ -7,9 +7,11 @@ from hypothesis import strategies as st
 
 from consentproxy.consent import NO_DECISION, ConsentState
 from consentproxy.rewrite.css import STYLE_MAY_LOAD_RE
+from consentproxy.rewrite.held import MAX_HELD_TEXT
 from consentproxy.rewrite.injector import MAX_HOLD
 from consentproxy.rewrite.neutralise import Neutraliser
 from consentproxy.rewrite.scanner import (
+    SCRIPT_ENDS,
     SCRIPT_TOKEN_RE,
     SKIPS,
     HtmlRewriter,
@@ -470,6 +472,7 @@ def test_the_c_loop_steps_over_whole_svg_and_math_elements_that_load_nothing(mar
         b"<svg><p>breaks out</svg>",
         b"<svg></p></svg>",
         b"<svg></BR></svg>",
+        b"<math></BODY\n></math>",  # the banner goes before the last </body>, wherever
         b"<svg><font color=red>out</font></svg>",
         b"<svg><rect style='fill:url(//www.facebook.com/tr)'/></svg>",
         b"<svg style='background:URL(//www.facebook.com/tr)'></svg>",
@@ -576,6 +579,26 @@ def test_the_c_loop_steps_over_scripts_from_settled_hosts_up_to_their_end_tag(ma
 def test_the_c_loop_stops_at_scripts_the_neutraliser_must_see(markup):
     assert c_skip()(markup, 0, 1, SETTLED, set()) == 0
     assert c_skip()(markup, 0, 1) == 0  # without settled hosts, never
+
+
+def test_the_c_loop_finds_where_plain_script_data_ends():
+    script_end = SCRIPT_ENDS[c_skip()]
+    assert script_end(b"if (a<b) x('</scripts>');</SCRIPT >", 0) == 25
+    assert script_end(b"x = '<!--'; <script></script></script>", 0) == -1  # escape states
+    assert script_end(b"no end tag </script", 0) == -1  # (its delimiter may come next)
+
+
+def test_an_inline_script_past_the_held_limit_is_classified_alike_by_both_loops(policy, skip):
+    """Past MAX_HELD_TEXT the text held so far is classified: the C loop's one-step end of
+    script data must not hold more than the token-by-token loop does."""
+    code = b"x-->y;" * (MAX_HELD_TEXT // 6 + 1000) + b"fbq('init');"
+    page = b"<html><head></head><body><script>" + code + b"</script></body></html>"
+    outs = {
+        rewrite(policy, page, chunks=[chunk], skip=s)
+        for s in (skip, SKIPS["python"])
+        for chunk in (16384, len(page))
+    }
+    assert len(outs) == 1
 
 
 def test_an_unknown_host_is_stepped_over_only_once_the_page_has_reported_it():

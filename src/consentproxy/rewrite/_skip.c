@@ -351,6 +351,13 @@ static Py_ssize_t comment(const unsigned char *b, Py_ssize_t p, Py_ssize_t n) {
     return comment_end(b, p + 4, n);
 }
 
+/* Whether the end tag's name at b[p..] is body: the scanner places the banner before the
+ * last </body>, so it sees each one. */
+static int body_end(const unsigned char *b, Py_ssize_t p, Py_ssize_t n) {
+    return p + 4 < n && is_delim(b[p + 4]) && (b[p] | 0x20) == 'b' && (b[p + 1] | 0x20) == 'o'
+           && (b[p + 2] | 0x20) == 'd' && (b[p + 3] | 0x20) == 'y';
+}
+
 /* Whether the end tag's name at b[p..] is p or br, which break out of foreign content. */
 static int breaks_out(const unsigned char *b, Py_ssize_t p, Py_ssize_t n) {
     if (p + 1 < n && (b[p] | 0x20) == 'p' && is_delim(b[p + 1]))
@@ -361,7 +368,8 @@ static int breaks_out(const unsigned char *b, Py_ssize_t p, Py_ssize_t n) {
 /* The <svg> or <math> start tag at p (ns: its namespace): the end of its end tag if the
  * element closes in buf with nothing in it the scanner must see (ForeignContent's stack of
  * open elements followed: only names in self->foreign, no start tag inside an integration
- * point, no CDATA or bogus comment, no style that may load, no </p> or </br>), else -1. */
+ * point, no CDATA or bogus comment, no style that may load, no </p>, </br> or </body>),
+ * else -1. */
 static Py_ssize_t foreign_element(Skipper *self, const unsigned char *b, Py_ssize_t p,
                                   Py_ssize_t n, int ns) {
     struct {
@@ -398,7 +406,7 @@ static Py_ssize_t foreign_element(Skipper *self, const unsigned char *b, Py_ssiz
                 stack[depth++].ns = top_ns;
             }
         } else if (c == '/' && is_alpha(b[q + 2])) { /* an end tag: pops to its name */
-            if (breaks_out(b, q + 2, n))
+            if (breaks_out(b, q + 2, n) || body_end(b, q + 2, n))
                 return -1;
             i = name_index(b, q + 2, n, &self->foreign);
             int ignored = 0;
@@ -476,9 +484,7 @@ static Py_ssize_t markup(Skipper *self, const unsigned char *b, Py_ssize_t p, Py
     }
     if (c == '/') { /* an end tag: all but </body>; or a bogus one */
         if (p + 2 < n && is_alpha(b[p + 2])) {
-            if (p + 6 < n && is_delim(b[p + 6]) && (b[p + 2] | 0x20) == 'b'
-                    && (b[p + 3] | 0x20) == 'o' && (b[p + 4] | 0x20) == 'd'
-                    && (b[p + 5] | 0x20) == 'y')
+            if (body_end(b, p + 2, n))
                 return -1;
             int ignored = 0; /* an end tag's attributes do nothing */
             return tag_rest(b, p + 3, n, NO_KEY, &ignored);
@@ -608,6 +614,29 @@ static PyObject *find_ci(PyObject *module, PyObject *const *args, Py_ssize_t nar
     return PyLong_FromSsize_t(best);
 }
 
+/* Skipper.script_end(buf, pos): where the script data from pos (in its plain state) ends,
+ * the start of its "</script" + delimiter, when no "<!--" comes first (which would let the
+ * escape states decide); else -1 (the scanner's own loop follows them). */
+static PyObject *Skipper_script_end(Skipper *self, PyObject *const *args, Py_ssize_t nargs) {
+    Py_buffer view;
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "script_end(buf, pos)");
+        return NULL;
+    }
+    Py_ssize_t pos = PyLong_AsSsize_t(args[1]);
+    if (pos == -1 && PyErr_Occurred())
+        return NULL;
+    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    const unsigned char *b = view.buf;
+    Py_ssize_t n = view.len;
+    Py_ssize_t close = pos < 0 || pos > n ? -1 : end_tag(b, pos, n, "script", 6);
+    if (close >= 0 && contains_ci(b, pos, close, "<!--", 4))
+        close = -1;
+    PyBuffer_Release(&view);
+    return PyLong_FromSsize_t(close);
+}
+
 /* Copy a tuple of lowercase bytes names into a Names table. */
 static int set_names(Names *names, PyObject *tuple) {
     if (!PyTuple_Check(tuple) || PyTuple_GET_SIZE(tuple) > MAX_NAMES) {
@@ -706,6 +735,8 @@ static int Skipper_init(Skipper *self, PyObject *args, PyObject *kwds) {
 }
 
 static PyMethodDef Skipper_methods[] = {
+    {"script_end", (PyCFunction)(void (*)(void))Skipper_script_end, METH_FASTCALL,
+     "script_end(buf, pos) -> where plain script data ends (its </script), or -1"},
     {"skip", (PyCFunction)(void (*)(void))Skipper_skip, METH_FASTCALL,
      "skip(buf, pos, quiet_ok[, settled, seen]) -> the end of what passes through untouched "
      "(quiet_ok: 1 every quiet tag, 2 those with a key, 4 foreign elements)"},

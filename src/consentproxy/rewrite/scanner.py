@@ -26,7 +26,7 @@ from consentproxy.rewrite.foreign import (
     SVG,
     ForeignContent,
 )
-from consentproxy.rewrite.held import HeldElement, Rewrite
+from consentproxy.rewrite.held import MAX_HELD_TEXT, HeldElement, Rewrite
 from consentproxy.rewrite.injector import Injector
 from consentproxy.rewrite.neutralise import URL_ATTRS, Neutraliser
 from consentproxy.rewrite.selectors import OpenMarker
@@ -157,21 +157,23 @@ try:
     from consentproxy.rewrite._skip import Skipper
 except ImportError:  # built without a compiler: same bytes, ~7x slower (bench/RESULTS.md)
     SKIPS: dict[str, Skip] = {"python": python_skip}
+    SCRIPT_ENDS: dict[Skip, Callable[[bytes, int], int]] = {}
 else:
-    SKIPS = {
-        "c": Skipper(
-            INTERESTING,
-            QUIET,
-            tuple(KEYS.get(n, b"") for n in QUIET),
-            RAWTEXT + RCDATA,
-            INERT,
-            tuple(n for n in INERT if n in HTML_INTEGRATION[SVG]),
-            tuple(n for n in INERT if n in MATHML_TEXT),
-            HOSTED,
-            HOSTED_URLS,
-        ).skip,
-        "python": python_skip,
-    }
+    _SKIPPER = Skipper(
+        INTERESTING,
+        QUIET,
+        tuple(KEYS.get(n, b"") for n in QUIET),
+        RAWTEXT + RCDATA,
+        INERT,
+        tuple(n for n in INERT if n in HTML_INTEGRATION[SVG]),
+        tuple(n for n in INERT if n in MATHML_TEXT),
+        HOSTED,
+        HOSTED_URLS,
+    )
+    SKIPS = {"c": _SKIPPER.skip, "python": python_skip}
+    # With the C loop, script data with no "<!--" before its </script is found in one step
+    # (the pure-Python rewriter follows it token by token: the tests compare the two).
+    SCRIPT_ENDS = {_SKIPPER.skip: _SKIPPER.script_end}
 DEFAULT_SKIP = next(iter(SKIPS.values()))
 
 MAX_TAG = 1 << 20  # a start tag longer than this is passed through untouched
@@ -225,6 +227,7 @@ class HtmlRewriter:
     ):
         self.neutraliser = neutraliser
         self.skip = skip
+        self.script_end = SCRIPT_ENDS.get(skip)
         self.opener = opener
         self.declaration = declaration
         # Where the opener's next needle is in the buffer _needle_in.
@@ -529,6 +532,13 @@ class HtmlRewriter:
     def _script(self, buf: bytes, pos: int, final: bool) -> int:
         """Consume script text up to its real end tag, following the spec's escape
         states so '<!-- <script> </script> -->' inside a script does not end it."""
+        if self.script_sub == S_PLAIN and self.script_end is not None:
+            end = self.script_end(buf, pos)
+            held = self.held
+            if end >= 0 and (held is None or held.size + end - pos <= MAX_HELD_TEXT):
+                self._emit(buf[pos:end])  # (held text is classified past MAX_HELD_TEXT)
+                self._end_text()
+                return end
         n = len(buf)
         while True:
             m = _script_token(buf, pos)
