@@ -80,7 +80,8 @@ def forget(eng: Engine) -> None:
     eng.policy.tag_memo.clear()
     neutralise._cached_url_target.cache_clear()
     neutralise._cached_inline_js.cache_clear()
-    neutralise._STYLE_URLS.clear()
+    eng.policy.style_urls.clear()
+    eng.policy.settled_hosts.clear()
 
 
 def rewrite_fn(

@@ -1,4 +1,5 @@
-"""`make bench`: the rewriter benchmark, then the proxy benchmark (each in its own process)."""
+"""`make bench`: the rewriter benchmark, the rewriter on real pages (when the corpus
+../shared/realworld/pages is there), then the proxy benchmark (each in its own process)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,18 @@ import sys
 import time
 from pathlib import Path
 
+from realworld import PAGES
+
 HERE = Path(__file__).resolve().parent
 
 
 def main() -> int:
     t0 = time.perf_counter()
-    for script in ("rewriter.py", "proxy.py"):
+    scripts = ["rewriter.py", "realworld.py", "proxy.py"]
+    if not any(PAGES.glob("*.html")):
+        print(f"(no real pages under {PAGES}: the real-page benchmark is left out)\n", flush=True)
+        scripts.remove("realworld.py")
+    for script in scripts:
         rc = subprocess.run([sys.executable, str(HERE / script)], check=False).returncode
         if rc:
             return rc

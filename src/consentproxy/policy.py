@@ -158,6 +158,10 @@ class Policy:
         # What each start tag became, per consent choice (rewrite.neutralise's): kept as
         # long as this policy, so a reload starts afresh.
         self.tag_memo: dict[tuple[object, ...], TagOutcome] = {}
+        # Where the URLs of each <style> text are, by its digest, whatever the choice.
+        self.style_urls: dict[bytes, list[tuple[int, int, str]]] = {}
+        # Per consent choice, the hosts loads are let through from (rewrite.neutralise's).
+        self.settled_hosts: dict[tuple[object, ...], dict[bytes, bool]] = {}
         # Leftmost-longest, as a regex alternation of the markers would find them.
         self._markers = (
             ahocorasick_rs.BytesAhoCorasick(

@@ -326,10 +326,9 @@ def test_style_attribute_of_a_tag_start_tag_neutralised_keeps_one_set_of_marks(b
 
 def test_style_texts_seen_again_reuse_their_url_spans(blocking, monkeypatch):
     monkeypatch.setattr(neutralise, "MEMO_ENTRIES", 4)
-    monkeypatch.setattr(neutralise, "_STYLE_URLS", {})
     for i in range(10):
         text = f"p{{x:url(/{i}.png)}}q{{y:url({PIXEL})}}".encode()
         first = blocking.style_element(b"<style>", text)
         assert blocking.style_element(b"<style>", text) == first
-        assert len(neutralise._STYLE_URLS) <= 4
+        assert len(blocking.policy.style_urls) <= 4
     assert len(blocking.blocked) == 20

@@ -7,9 +7,11 @@ from hypothesis import strategies as st
 
 from consentproxy.consent import NO_DECISION, ConsentState
 from consentproxy.rewrite.css import STYLE_MAY_LOAD_RE
+from consentproxy.rewrite.held import MAX_HELD_TEXT
 from consentproxy.rewrite.injector import MAX_HOLD
 from consentproxy.rewrite.neutralise import Neutraliser
 from consentproxy.rewrite.scanner import (
+    SCRIPT_ENDS,
     SCRIPT_TOKEN_RE,
     SKIPS,
     HtmlRewriter,
@@ -329,6 +331,25 @@ PIECES = [
     b"</g>",
     b"<path d=1/>",
     b"<g></g>",
+    b"<svg viewBox='0 0 1 1'>",
+    b"<use href=#i />",
+    b"<title>",
+    b"</title>",
+    b"</mi>",
+    b"</math>",
+    b"<!-- c -->",
+    b"</br>",
+    b"<desc>",
+    b"<svg d=x/>",
+    b"<image href=//www.facebook.com/tr>",
+    b"<base href=//other.example/>",
+    b"<img src=https://cdn.unknown.example/a.png>",
+    b"<img srcset='//cdn.unknown.example/a 1x, //www.facebook.com/tr 2x'>",
+    b"<link href=//cdn.unknown.example@www.facebook.com/tr>",
+    b"<source src=HTTPS://CDN.UNKNOWN.EXAMPLE/v.mp4 media=(min-width:1px)>",
+    b"<script src=https://cdn.unknown.example/a.js>",
+    b"<script src=/a.js><!--",
+    b"</script>",
     b"<rect style='fill:url(//www.facebook.com/tr)'/>",
     b"p{background:url(//www.facebook.com/tr)}",
     b"@import '//www.google-analytics.com/a.css';",
@@ -415,6 +436,198 @@ def test_the_c_loop_stops_where_the_regex_does_on_every_short_token_sequence():
             for tail in (b"", b">", b"a>", b"-->", b"--!>", b'">'):
                 buf = b"".join(seq) + tail
                 assert c(buf, 0, False) == py(buf, 0, False), buf
+
+
+INERT_FOREIGN = [
+    b'<svg viewBox="0 0 1 1"><path d="M0 0"/></svg>',
+    b"<svg><use xlink:href='#icon'></use></svg>",
+    b"<SVG><G><Path d=M0/></g></Svg >",
+    b"<svg><title>A &lt;b&gt; title</title><g><rect/></g></svg>",
+    b"<svg><!-- <img src=//www.facebook.com/tr> --><svg></svg></svg>",
+    b"<svg><g></svg>",
+    b"<svg><path style='fill:red'/></svg>",
+    (
+        b"<math><semantics><mrow><mi>x</mi><mo>=</mo><mn>1</mn></mrow>"
+        b"<annotation encoding='application/x-tex'>x=1</annotation></semantics></math>"
+    ),
+]
+
+
+@pytest.mark.parametrize("markup", INERT_FOREIGN)
+def test_the_c_loop_steps_over_whole_svg_and_math_elements_that_load_nothing(markup):
+    assert c_skip()(markup + b"<p>", 0, 4) == len(markup) + 3
+    assert c_skip()(markup, 0, 1) == 0  # (the foreign bit only)
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
+        b"<svg><image href=//www.facebook.com/tr></image></svg>",
+        b"<svg><style>@import '//www.google-analytics.com/a.css';</style></svg>",
+        b"<svg><script>fbq('init')</script></svg>",
+        b"<svg><title><img src=//www.facebook.com/tr></title></svg>",
+        b"<math><mi><img src=//www.facebook.com/tr></mi></math>",
+        b"<svg><foreignObject><iframe src=//x.example/></iframe></foreignObject></svg>",
+        b"<svg><![CDATA[</svg><img src=//www.facebook.com/tr>]]></svg>",
+        b"<svg><p>breaks out</svg>",
+        b"<svg></p></svg>",
+        b"<svg></BR></svg>",
+        b"<math></BODY\n></math>",  # the banner goes before the last </body>, wherever
+        b"<svg><font color=red>out</font></svg>",
+        b"<svg><rect style='fill:url(//www.facebook.com/tr)'/></svg>",
+        b"<svg style='background:URL(//www.facebook.com/tr)'></svg>",
+        b"<svg/>",
+        b"<svg><g></g>",  # not closed in this buffer
+        b"<svg><a href=/x ping=//www.facebook.com/tr></a></svg>",
+        b"<svg><?php x ?></svg>",
+        b"<math><annotation-xml encoding=text/html><img src=x></annotation-xml></math>",
+    ],
+)
+def test_the_c_loop_stops_at_svg_and_math_elements_the_scanner_must_see(markup):
+    assert c_skip()(markup, 0, 7) == 0
+
+
+def test_a_slash_in_an_unquoted_value_does_not_close_a_foreign_element():
+    """<svg d=x/> stays open (foreign._self_closing): the first </svg> closes it, the
+    outer one is still open after it."""
+    inner = b"<svg><svg d=x/></svg>"
+    assert c_skip()(inner + b"<style>", 0, 4) == 0
+    assert c_skip()(inner + b"</svg><p>", 0, 4) == len(inner) + 9
+
+
+def test_after_a_base_elsewhere_the_c_loop_steps_over_tags_only_their_key_could_load():
+    """A <base> on another host makes every relative URL remote: with the keyed bit alone,
+    an <a> without ping passes; one with ping, and an <img>, reach the neutraliser."""
+    plain = b"<a href=/x class=y>"
+    assert c_skip()(plain, 0, 2) == len(plain)
+    assert c_skip()(b"<a href=/x ping=/p>", 0, 2) == 0
+    assert c_skip()(b"<img src=/a.png>", 0, 2) == 0
+    assert c_skip()(b"<title>t</title>", 0, 2) == 0
+
+
+CDN = b"cdn.unknown.example"  # unknown, so reported: settled once the page has named it
+SETTLED = {CDN: True, b"static.example": False}
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
+        b'<img src="https://cdn.unknown.example/a.png" alt="a: b">',
+        b"<img src=//CDN.Unknown.Example/a.png?x=1#y>",
+        b"<img src=//static.example>",
+        b"<img srcset='//static.example/a.png 1x, /b.png 2x' sizes=(max-width:1px)>",
+        b'<link rel=stylesheet href="http://static.example/a:b.css">',
+        b"<source src=/local.mp4 data-x=//www.facebook.com/tr>",  # not a URL attribute
+    ],
+)
+def test_the_c_loop_steps_over_tags_whose_urls_name_settled_hosts_only(markup):
+    assert c_skip()(markup, 0, 1, SETTLED, {"cdn.unknown.example"}) == len(markup)
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
+        b"<img src=https://www.facebook.com/tr>",
+        b"<img SRC=//www.facebook.com/tr>",
+        b"<img src=//cdn.unknown.example/a.png src=//www.facebook.com/tr>",
+        b"<img srcset='//static.example/a 1x, //www.facebook.com/tr 2x'>",
+        b"<img src=//cdn.unknown.example@www.facebook.com/tr>",
+        b"<img src=//cdn.unknown.example:443@www.facebook.com/tr>",
+        b"<img src=//cdn.unknown.example%2F@www.facebook.com/tr>",
+        b"<img src='//cdn.unknown.example\\@www.facebook.com/tr'>",
+        b"<img src='//static.example\\www.facebook.com/tr'>",
+        b"<img src='&#x2F;&#x2F;www.facebook.com/tr'>",
+        b"<img src='//static.example&#x40;www.facebook.com/tr'>",
+        b"<img src='//stat\tic.example/x'>",  # a tab the URL parser drops
+        b"<img src='//static.\x00example/x'>",
+        b"<img src='\x01//www.facebook.com/tr'>",
+        b"<img src=https:www.facebook.com/tr>",
+        b"<img src=https:///www.facebook.com/tr>",
+        b"<img src=//static.example./x>",  # (settled without the dot: left to Python)
+        b"<img src='//static.example evil.example/x'>",
+        b"<img src=javascript:alert(1)>",
+        b"<link href='data:text/css,x'>",
+    ],
+)
+def test_the_c_loop_stops_at_urls_that_may_name_an_unsettled_host(markup):
+    assert c_skip()(markup, 0, 1, SETTLED, {"cdn.unknown.example"}) == 0
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
+        b"<script src=/app.js></script>",
+        b"<SCRIPT type=module SRC='https://static.example/a.js'></SCRIPT >",
+        b"<script src=/a.js>ignored(); '<b>' --></script>",
+    ],
+)
+def test_the_c_loop_steps_over_scripts_from_settled_hosts_up_to_their_end_tag(markup):
+    assert c_skip()(markup, 0, 1, SETTLED, set()) == len(markup)
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
+        b"<script>fbq('init')</script>",  # inline: its text is the code
+        b"<script type=text/plain>fbq('init')</script>",
+        b"<script src=//www.facebook.com/tr></script>",
+        b"<script src=/a.js xlink:href=//www.facebook.com/tr></script>",
+        b"<script src=/a.js><!--<script></script>fbq('init')--></script>",
+        b"<script src=/a.js>no end tag yet",
+    ],
+)
+def test_the_c_loop_stops_at_scripts_the_neutraliser_must_see(markup):
+    assert c_skip()(markup, 0, 1, SETTLED, set()) == 0
+    assert c_skip()(markup, 0, 1) == 0  # without settled hosts, never
+
+
+def test_the_c_loop_finds_where_plain_script_data_ends():
+    script_end = SCRIPT_ENDS[c_skip()]
+    assert script_end(b"if (a<b) x('</scripts>');</SCRIPT >", 0) == 25
+    assert script_end(b"x = '<!--'; <script></script></script>", 0) == -1  # escape states
+    assert script_end(b"no end tag </script", 0) == -1  # (its delimiter may come next)
+
+
+def test_an_inline_script_past_the_held_limit_is_classified_alike_by_both_loops(policy, skip):
+    """Past MAX_HELD_TEXT the text held so far is classified: the C loop's one-step end of
+    script data must not hold more than the token-by-token loop does."""
+    code = b"x-->y;" * (MAX_HELD_TEXT // 6 + 1000) + b"fbq('init');"
+    page = b"<html><head></head><body><script>" + code + b"</script></body></html>"
+    outs = {
+        rewrite(policy, page, chunks=[chunk], skip=s)
+        for s in (skip, SKIPS["python"])
+        for chunk in (16384, len(page))
+    }
+    assert len(outs) == 1
+
+
+def test_an_unknown_host_is_stepped_over_only_once_the_page_has_reported_it():
+    tag = b"<img src=https://cdn.unknown.example/a.png>"
+    assert c_skip()(tag, 0, 1, SETTLED, set()) == 0
+    assert c_skip()(tag, 0, 1, SETTLED, {"cdn.unknown.example"}) == len(tag)
+
+
+def test_a_host_decided_by_its_path_never_settles(policy, skip):
+    """www.google.com/maps is Google Maps, the rest of www.google.com loads: after its
+    images, the maps <img> is still neutralised."""
+    logo = b"<img src=https://www.google.com/images/logo.png>"
+    maps = b"<img src=https://www.google.com/maps/vt?x=1>"
+    out = rewrite(policy, b"<html><head></head><body>" + logo * 3 + maps, skip=skip)
+    assert out.count(logo) == 3
+    assert maps not in out
+    assert b'data-consent-blocked="google-maps"' in out
+    assert b"www.google.com" not in Neutraliser(policy, NO_DECISION).settled
+
+
+def test_settled_hosts_are_stepped_over_and_still_reported(policy, skip):
+    """An unknown host's later tags pass in C: the page's report still names it once."""
+    tags = b"".join(b"<img src=https://cdn.unknown.example/%d.png>" % i for i in range(5))
+    page = b"<html><head></head><body>" + tags + b"</body></html>"
+    rw = HtmlRewriter(Neutraliser(policy, NO_DECISION, MARK), BANNER, True, skip=skip)
+    out = rw.feed(page) + rw.close()
+    assert out.replace(BANNER, b"") == page
+    assert rw.neutraliser.unknown_hosts == {"cdn.unknown.example"}
+    assert rw.neutraliser.blocked == []
 
 
 def test_the_c_loop_steps_over_local_tags_only_once_quiet_is_allowed():

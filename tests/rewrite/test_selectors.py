@@ -6,6 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from consentproxy.consent import NO_DECISION
+from consentproxy.rewrite import selectors
 from consentproxy.rewrite.neutralise import Neutraliser
 from consentproxy.rewrite.scanner import SKIPS, HtmlRewriter
 from consentproxy.rewrite.selectors import OpenMarker, SelectorError, parse_selectors
@@ -126,3 +127,50 @@ def test_the_declaration_goes_first_in_each_marked_element_that_holds_content(po
 
 def test_no_declaration_selector_fills_nothing(policy, skip):
     assert filled(policy, POLICY_PAGE, "#elsewhere", skip=skip).count(DECLARATION) == 0
+
+
+def test_a_declaration_selector_matching_inside_an_svg_fills_nothing_there(policy, skip):
+    """The C loop steps over a whole inert <svg>: the opener must stop before it when its
+    needle lies inside, so the foreign element is seen as such (no HTML content in it)."""
+    page = (
+        b'<p>x</p><svg viewBox="0 0 1 1"><g id="cookie-table"><path d="M0 0"/></g></svg>'
+        b'<p id="cookie-table"></p>'
+    )
+    out = filled(policy, page, "#cookie-table", skip=skip)
+    assert out == page.replace(b'<p id="cookie-table">', b'<p id="cookie-table">' + DECLARATION)
+
+
+def test_a_needle_in_a_script_the_c_loop_stepped_over_is_script_data(policy, skip):
+    page = b'<script src=/a.js>var x = "<a class=manage>";</script><a class=manage>x</a>'
+    out = marked(policy, page, ".manage", skip=skip)
+    assert out == page.replace(b"<a class=manage>x", b"<a" + OPEN + b" class=manage>x")
+
+
+NEEDLE_TOKENS = [b"ot-sdk", b"OT-SDK", b"-show", b"Show", b"manage", b"MaNaGe", b"<a", b"<A", b"x"]
+SELECTOR_OF = {
+    b"ot-sdk-show": ".ot-sdk-show",
+    b"manage": ".manage",
+    b"<a": "a",
+    b"x": "#x",
+    "été".encode(): ".été",
+}
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    buf=st.lists(st.sampled_from(NEEDLE_TOKENS) | st.binary(max_size=6), max_size=20).map(b"".join),
+    needles=st.lists(st.sampled_from(sorted(SELECTOR_OF)), min_size=1, max_size=3),
+    pos=st.integers(0, 80),
+    end=st.integers(0, 80),
+)
+def test_the_case_blind_search_finds_what_the_lower_cased_page_shows(buf, needles, pos, end):
+    """find (the C loop's find_ci: memchr of each needle's rarest byte, no copy) and the
+    regex of the build without a compiler both give buf.lower().find's first needle."""
+    assert selectors.find_ci is not None, "the C scanner is not built: run `make install`"
+    opener = OpenMarker(parse_selectors(", ".join(SELECTOR_OF[n] for n in needles)))
+    assert set(opener.needles) == set(needles)
+    lowered = buf.lower()
+    hits = [i for n in opener.needles if (i := lowered.find(n, pos, end)) != -1]
+    expected = min(hits) if hits else -1
+    assert opener.find(buf, pos, end) == expected
+    assert opener.regex_find(buf, pos, end) == expected

@@ -1,16 +1,27 @@
 /* The rewriter's hot loop in C: how far a run of HTML passes through untouched.
  *
- * Skipper(interesting, quiet, keys, text).skip(buf, pos, quiet_ok) returns the end of
- * the longest run of buf from pos that scanner.SKIP_RE matches (text, comments, doctypes
- * and the start/end tags that cannot matter, a tag with a style attribute excepted),
- * written out as the state machine the regex describes. With quiet_ok it also steps over
- * what the Python neutraliser would return unchanged:
+ * Skipper(interesting, quiet, keys, text, foreign, svg_points, math_points).skip(buf, pos,
+ * quiet_ok) returns the end of the longest run of buf from pos that scanner.SKIP_RE
+ * matches (text, comments, doctypes and the start/end tags that cannot matter, a tag with
+ * a style attribute excepted), written out as the state machine the regex describes. With
+ * quiet_ok (bits, see QUIET) it also steps over what the Python neutraliser would return
+ * unchanged:
  *  - a start tag named in `quiet` unless it has its key attribute (keys[i], such as
  *    http-equiv or ping) or, for a name without a key, unless it may point to another
- *    host (a "//" or a '&' or ':');
+ *    host (a "//" or a '&' or ':'; with KEYED alone, only names with a key);
+ *  - for a name in `hosted` (with skip's settled and seen), the URLs in its `urls`
+ *    attributes must instead each be relative without a colon, or name a settled host
+ *    plainly (http(s)://host or //host: see urls_settled), other attributes aside;
  *  - a style attribute whose value cannot load anything (css.STYLE_MAY_LOAD_RE);
  *  - for a quiet name in `text` (title, textarea, style), its raw text up to the end
- *    tag, when the end tag is in buf (and, for <style>, the text cannot load anything).
+ *    tag, when the end tag is in buf (and, for <style>, the text cannot load anything);
+ *    for a <script>, hosted, only with a URL attribute (src), and its script data up to
+ *    </script when it holds no "<!--".
+ * With quiet_ok's FOREIGN bit it also steps over a whole <svg> or <math> element whose
+ * descendants are all among `foreign` (elements that load nothing, rewrite/foreign.py),
+ * with text, comments and no style that may load: the tree builder's stack of open
+ * elements is modelled as rewrite/foreign.py does, and the element is stepped over only
+ * when it closes in buf and nothing in it would reach the neutraliser changed.
  * Everything skipped is emitted as is, so the output is the pure-Python rewriter's byte
  * for byte (tests/rewrite run both).
  */
@@ -21,6 +32,7 @@
 
 #define MAX_NAME 16
 #define MAX_NAMES 64
+#define MAX_DEPTH 64 /* open foreign elements the C loop follows */
 
 /* Tag names, lowercase, with the set of names (one bit each) of every length and of every
  * first letter, so most tags are told apart by two loads and an AND. */
@@ -39,17 +51,40 @@ typedef struct {
     char quiet[MAX_NAMES];  /* may be stepped over when quiet_ok */
     Names keys;             /* keys.name[i]: the key attribute, or "" */
     char text[MAX_NAMES];   /* its raw text is stepped over too */
+    char root[MAX_NAMES];   /* <svg> or <math>: 1 (SVG) or 2 (MathML) */
+    Names foreign;          /* the foreign elements that load nothing */
+    /* by index in foreign: an integration point in SVG / in MathML */
+    char svg_point[MAX_NAMES];
+    char math_point[MAX_NAMES];
+    char hosted[MAX_NAMES]; /* by index in interesting: its URLs may name settled hosts */
+    Names urls;             /* the attributes those URLs are in */
 } Skipper;
 
-/* What tag_rest saw of the tag's attributes. */
-enum { HAS_STYLE = 1, STYLE_MAY_LOAD = 2, HAS_KEY = 4 };
+/* quiet_ok's bits: every quiet tag (the guard is placed and no <base> points elsewhere),
+ * the quiet tags with a key attribute (the guard is placed), whole foreign elements. */
+enum { QUIET = 1, KEYED = 2, FOREIGN = 4 };
+enum { NS_SVG = 1, NS_MATH = 2 };
 
-/* The key attribute tag_rest looks for (len 0: none). */
+/* What tag_rest saw of the tag's attributes. */
+enum {
+    HAS_STYLE = 1,
+    STYLE_MAY_LOAD = 2,
+    HAS_KEY = 4,
+    SELF_CLOSING = 8,
+    UNSETTLED = 16,
+    HAS_URL = 32,
+};
+
+/* The key attribute tag_rest looks for (len 0: none); with urls, the URL attributes whose
+ * values must name no host but settled ones (a dict of host bytes -> whether the page must
+ * have reported it, and the set of hosts it has). */
 typedef struct {
     const char *name;
     Py_ssize_t len;
+    const Names *urls;
+    PyObject *settled, *seen;
 } Key;
-static const Key NO_KEY = {"", 0};
+static const Key NO_KEY = {"", 0, NULL, NULL, NULL};
 
 /* Byte classes, as the tokenizer sees them. */
 enum { WS = 1, SLASH = 2, GT = 4, EQ = 8 };
@@ -89,11 +124,101 @@ static int css_may_load(const unsigned char *b, Py_ssize_t p, Py_ssize_t end) {
            || contains_ci(b, p, end, "@import", 7);
 }
 
+/* The index in names of b[p..p+len), compared in ASCII lowercase; -1 if it is none. */
+static Py_ssize_t lookup(const unsigned char *b, Py_ssize_t p, Py_ssize_t len,
+                         const Names *names) {
+    if (len <= 0 || len >= MAX_NAME)
+        return -1;
+    uint64_t maybe = names->by_len[len] & names->by_first[lower(b[p])];
+    while (maybe) {
+        int i = __builtin_ctzll(maybe);
+        Py_ssize_t k = 1;
+        while (k < len && lower(b[p + k]) == (unsigned char)names->name[i][k])
+            k++;
+        if (k == len)
+            return i;
+        maybe &= maybe - 1;
+    }
+    return -1;
+}
+
+/* Whether b[p..] starts with the lowercase ASCII word w (len bytes), in any case. */
+static int starts_ci(const unsigned char *b, Py_ssize_t p, Py_ssize_t end, const char *w,
+                     Py_ssize_t len) {
+    return p + len <= end && contains_ci(b, p, p + len, w, len);
+}
+
+/* A byte of a host name the C loop reads as is (lower-cased): anything else, from '%' and
+ * '@' to ':' (a port) and non-ASCII (IDNA), leaves the URL to the neutraliser. */
+static int is_host_byte(unsigned char c) {
+    return is_alpha(c) || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_';
+}
+
+/* Whether the host b[p..p+len) is settled: its verdict is "loads, path aside", and if the
+ * page must report it (an unknown host), it has already. */
+static int settled_host(const unsigned char *b, Py_ssize_t p, Py_ssize_t len, Key key) {
+    char host[256];
+    if (key.settled == NULL || len > (Py_ssize_t)sizeof host)
+        return 0;
+    for (Py_ssize_t i = 0; i < len; i++)
+        host[i] = (char)lower(b[p + i]);
+    PyObject *name = PyBytes_FromStringAndSize(host, len);
+    PyObject *reported = name == NULL ? NULL : PyDict_GetItemWithError(key.settled, name);
+    Py_XDECREF(name);
+    if (reported == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    if (reported != Py_True)
+        return 1;
+    PyObject *text = PyUnicode_DecodeASCII(host, len, NULL);
+    int seen = text == NULL ? -1 : PySet_Contains(key.seen, text);
+    Py_XDECREF(text);
+    if (seen < 0)
+        PyErr_Clear();
+    return seen == 1;
+}
+
+/* Whether a URL attribute's value b[p..end) (a URL, a srcset, a ping list) names no host
+ * but settled ones: each URL, between spaces and commas, is relative without a colon, or
+ * http(s)://host or //host, the host ending the value or followed by '/', '?' or '#'. No
+ * control byte, '&' (a character reference) or '\\' (a slash to the URL parser) at all. */
+static int urls_settled(const unsigned char *b, Py_ssize_t p, Py_ssize_t end, Key key) {
+    for (Py_ssize_t i = p; i < end; i++)
+        if (b[i] < 0x20 || b[i] == 0x7f || b[i] == '&' || b[i] == '\\')
+            return 0;
+    while (p < end) {
+        if (b[p] == ' ' || b[p] == ',') {
+            p++;
+            continue;
+        }
+        Py_ssize_t host = starts_ci(b, p, end, "https://", 8) ? p + 8
+                          : starts_ci(b, p, end, "http://", 7) ? p + 7
+                          : starts_ci(b, p, end, "//", 2)      ? p + 2
+                                                               : -1;
+        if (host >= 0) {
+            Py_ssize_t q = host;
+            while (q < end && is_host_byte(b[q]))
+                q++;
+            if (q == host || (q < end && b[q] != '/' && b[q] != '?' && b[q] != '#')
+                    || !settled_host(b, host, q - host, key))
+                return 0;
+            p = q;
+        }
+        for (; p < end && b[p] != ' ' && b[p] != ','; p++)
+            if (b[p] == ':' && host < 0)
+                return 0; /* a scheme (data:, javascript:, http:host) */
+    }
+    return 1;
+}
+
 /* The flags for an attribute b[a..q) with value b[v..w) (v < 0: no value). */
 static int attr_flags(const unsigned char *b, Py_ssize_t a, Py_ssize_t q, Py_ssize_t v,
                       Py_ssize_t w, Key key) {
     if (key.len && q - a == key.len && contains_ci(b, a, q, key.name, key.len))
         return HAS_KEY;
+    if (key.urls != NULL && lookup(b, a, q - a, key.urls) >= 0)
+        return v >= 0 && !urls_settled(b, v, w, key) ? UNSETTLED : HAS_URL;
     if (q - a != 5 || !contains_ci(b, a, q, "style", 5))
         return 0;
     return HAS_STYLE | (v >= 0 && css_may_load(b, v, w) ? STYLE_MAY_LOAD : 0);
@@ -101,15 +226,20 @@ static int attr_flags(const unsigned char *b, Py_ssize_t a, Py_ssize_t q, Py_ssi
 
 /* _TAG_REST after the first letter of the name: the end of the tag ('>' + 1), or -1
  * if buf ends first. Quoted values may hold '>'; one with no closing quote in buf is
- * an unquoted value, as in the regex's alternation. *flags gets what the attributes hold. */
+ * an unquoted value, as in the regex's alternation. *flags gets what the attributes hold,
+ * and SELF_CLOSING when the '/' before the '>' is no part of a value (foreign._self_closing). */
 static Py_ssize_t tag_rest(const unsigned char *b, Py_ssize_t q, Py_ssize_t n, Key key,
                            int *flags) {
+    int slash = 0; /* the last byte taken was a '/' between attributes */
     while (q < n && !is_delim(b[q]))
         q++;
     while (q < n) {
         unsigned char c = b[q];
-        if (c == '>')
+        if (c == '>') {
+            *flags |= slash ? SELF_CLOSING : 0;
             return q + 1;
+        }
+        slash = c == '/';
         if (is_ws(c) || c == '/') {
             q++;
             continue;
@@ -151,19 +281,9 @@ static Py_ssize_t name_index(const unsigned char *b, Py_ssize_t p, Py_ssize_t n,
     Py_ssize_t len = 0;
     while (p + len < n && !is_delim(b[p + len]))
         len++;
-    if (p + len >= n || len >= MAX_NAME)
+    if (p + len >= n)
         return -1; /* at the end of buf the name may go on in the next chunk */
-    uint64_t maybe = names->by_len[len] & names->by_first[lower(b[p])];
-    while (maybe) {
-        int i = __builtin_ctzll(maybe);
-        Py_ssize_t k = 1;
-        while (k < len && lower(b[p + k]) == (unsigned char)names->name[i][k])
-            k++;
-        if (k == len)
-            return i;
-        maybe &= maybe - 1;
-    }
-    return -1;
+    return lookup(b, p, len, names);
 }
 
 /* The start of the end tag "</name" + delimiter (scanner.END_TAG_RE) at or after q, or -1
@@ -222,9 +342,106 @@ static Py_ssize_t comment_end(const unsigned char *b, Py_ssize_t q, Py_ssize_t n
     return -1;
 }
 
+/* The end of the comment whose "<!--" is at p, or -1 if it does not end in buf. */
+static Py_ssize_t comment(const unsigned char *b, Py_ssize_t p, Py_ssize_t n) {
+    if (p + 4 < n && b[p + 4] == '>')
+        return p + 5; /* <!--> */
+    if (p + 5 < n && b[p + 4] == '-' && b[p + 5] == '>')
+        return p + 6; /* <!---> */
+    return comment_end(b, p + 4, n);
+}
+
+/* Whether the end tag's name at b[p..] is body: the scanner places the banner before the
+ * last </body>, so it sees each one. */
+static int body_end(const unsigned char *b, Py_ssize_t p, Py_ssize_t n) {
+    return p + 4 < n && is_delim(b[p + 4]) && (b[p] | 0x20) == 'b' && (b[p + 1] | 0x20) == 'o'
+           && (b[p + 2] | 0x20) == 'd' && (b[p + 3] | 0x20) == 'y';
+}
+
+/* Whether the end tag's name at b[p..] is p or br, which break out of foreign content. */
+static int breaks_out(const unsigned char *b, Py_ssize_t p, Py_ssize_t n) {
+    if (p + 1 < n && (b[p] | 0x20) == 'p' && is_delim(b[p + 1]))
+        return 1;
+    return p + 2 < n && (b[p] | 0x20) == 'b' && (b[p + 1] | 0x20) == 'r' && is_delim(b[p + 2]);
+}
+
+/* The <svg> or <math> start tag at p (ns: its namespace): the end of its end tag if the
+ * element closes in buf with nothing in it the scanner must see (ForeignContent's stack of
+ * open elements followed: only names in self->foreign, no start tag inside an integration
+ * point, no CDATA or bogus comment, no style that may load, no </p>, </br> or </body>),
+ * else -1. */
+static Py_ssize_t foreign_element(Skipper *self, const unsigned char *b, Py_ssize_t p,
+                                  Py_ssize_t n, int ns) {
+    struct {
+        Py_ssize_t name;
+        int ns;
+    } stack[MAX_DEPTH];
+    int depth = 0, flags = 0;
+    Py_ssize_t i = name_index(b, p + 1, n, &self->foreign);
+    Py_ssize_t q = i < 0 ? -1 : tag_rest(b, p + 2, n, NO_KEY, &flags);
+    if (q < 0 || flags & (STYLE_MAY_LOAD | SELF_CLOSING))
+        return -1;
+    stack[depth].name = i;
+    stack[depth++].ns = ns;
+    while (q < n) {
+        const unsigned char *lt = memchr(b + q, '<', (size_t)(n - q));
+        if (lt == NULL || lt - b + 2 >= n)
+            return -1;
+        q = lt - b;
+        unsigned char c = b[q + 1];
+        if (is_alpha(c)) { /* a start tag: foreign, pushed unless it closes itself */
+            Py_ssize_t top = stack[depth - 1].name;
+            int top_ns = stack[depth - 1].ns;
+            if ((top_ns == NS_SVG ? self->svg_point : self->math_point)[top])
+                return -1; /* an integration point: HTML rules apply in it */
+            flags = 0;
+            i = name_index(b, q + 1, n, &self->foreign);
+            q = i < 0 ? -1 : tag_rest(b, q + 2, n, NO_KEY, &flags);
+            if (q < 0 || flags & STYLE_MAY_LOAD)
+                return -1;
+            if (!(flags & SELF_CLOSING)) {
+                if (depth == MAX_DEPTH)
+                    return -1;
+                stack[depth].name = i;
+                stack[depth++].ns = top_ns;
+            }
+        } else if (c == '/' && is_alpha(b[q + 2])) { /* an end tag: pops to its name */
+            if (breaks_out(b, q + 2, n) || body_end(b, q + 2, n))
+                return -1;
+            i = name_index(b, q + 2, n, &self->foreign);
+            int ignored = 0;
+            q = tag_rest(b, q + 3, n, NO_KEY, &ignored);
+            if (q < 0)
+                return -1;
+            int k = depth - 1;
+            while (k >= 0 && stack[k].name != i)
+                k--;
+            if (i >= 0 && k >= 0) { /* (no element of its name open: it does nothing) */
+                depth = k;
+                if (depth == 0)
+                    return q; /* the <svg>/<math> closed */
+            }
+        } else if (c == '/') { /* </> and bogus end tags */
+            const unsigned char *gt = memchr(b + q + 2, '>', (size_t)(n - q - 2));
+            if (gt == NULL)
+                return -1;
+            q = gt - b + 1;
+        } else if (c == '!' || c == '?') { /* comments; CDATA and bogus ones stop */
+            if (c == '?' || q + 3 >= n || b[q + 2] != '-' || b[q + 3] != '-')
+                return -1;
+            q = comment(b, q, n);
+            if (q < 0)
+                return -1;
+        } else {
+            q++; /* a lone '<' is text */
+        }
+    }
+    return -1;
+}
+
 /* One '<' at p: the end of the markup the skip may pass over, or -1 to stop at p. */
 static Py_ssize_t markup(Skipper *self, const unsigned char *b, Py_ssize_t p, Py_ssize_t n,
-                        int quiet_ok) {
+                        int quiet_ok, PyObject *settled, PyObject *seen) {
     if (p + 1 >= n)
         return -1;
     unsigned char c = b[p + 1];
@@ -235,26 +452,39 @@ static Py_ssize_t markup(Skipper *self, const unsigned char *b, Py_ssize_t p, Py
             Py_ssize_t end = tag_rest(b, p + 2, n, NO_KEY, &flags);
             return flags & (quiet_ok ? STYLE_MAY_LOAD : HAS_STYLE) ? -1 : end;
         }
-        if (!quiet_ok || !self->quiet[i])
+        if (self->root[i] && quiet_ok & FOREIGN)
+            return foreign_element(self, b, p, n, self->root[i]);
+        Key key = {self->keys.name[i], self->keys.len[i], NULL, NULL, NULL};
+        if (!self->quiet[i] || !(quiet_ok & QUIET || (quiet_ok & KEYED && key.len)))
             return -1;
-        Key key = {self->keys.name[i], self->keys.len[i]};
+        int hosted = self->hosted[i] && settled != NULL;
+        if (hosted) {
+            key.urls = &self->urls;
+            key.settled = settled;
+            key.seen = seen;
+        }
         Py_ssize_t end = tag_rest(b, p + 2, n, key, &flags);
-        if (end < 0 || flags & (STYLE_MAY_LOAD | HAS_KEY) || (!key.len && may_be_remote(b, p, end)))
+        if (end < 0 || flags & (STYLE_MAY_LOAD | HAS_KEY | UNSETTLED)
+                || (!key.len && !hosted && may_be_remote(b, p, end)))
             return -1;
-        if (!self->text[i])
-            return end;
         const char *name = self->interesting.name[i];
         Py_ssize_t len = self->interesting.len[i];
+        /* a <script> with a src (else its text is code the neutraliser reads), whose script
+         * data holds no "<!--" (else the escape states decide where it ends) */
+        int script = len == 6 && memcmp(name, "script", 6) == 0;
+        if (script && !(hosted && flags & HAS_URL))
+            return -1;
+        if (!self->text[i] && !script)
+            return end;
         Py_ssize_t close = end_tag(b, end, n, name, len);
-        if (close < 0 || (len == 5 && memcmp(name, "style", 5) == 0 && css_may_load(b, end, close)))
+        if (close < 0 || (len == 5 && memcmp(name, "style", 5) == 0 && css_may_load(b, end, close))
+                || (script && contains_ci(b, end, close, "<!--", 4)))
             return -1;
         return close; /* the end tag itself is stepped over next */
     }
     if (c == '/') { /* an end tag: all but </body>; or a bogus one */
         if (p + 2 < n && is_alpha(b[p + 2])) {
-            if (p + 6 < n && is_delim(b[p + 6]) && (b[p + 2] | 0x20) == 'b'
-                    && (b[p + 3] | 0x20) == 'o' && (b[p + 4] | 0x20) == 'd'
-                    && (b[p + 5] | 0x20) == 'y')
+            if (body_end(b, p + 2, n))
                 return -1;
             int ignored = 0; /* an end tag's attributes do nothing */
             return tag_rest(b, p + 3, n, NO_KEY, &ignored);
@@ -264,13 +494,8 @@ static Py_ssize_t markup(Skipper *self, const unsigned char *b, Py_ssize_t p, Py
     }
     if (c == '!' || c == '?') {
         int dashes = p + 3 < n && b[p + 2] == '-' && b[p + 3] == '-';
-        if (c == '!' && dashes) { /* a comment, incl. <!--> and <!---> */
-            if (p + 4 < n && b[p + 4] == '>')
-                return p + 5;
-            if (p + 5 < n && b[p + 4] == '-' && b[p + 5] == '>')
-                return p + 6;
-            return comment_end(b, p + 4, n);
-        }
+        if (c == '!' && dashes) /* a comment, incl. <!--> and <!---> */
+            return comment(b, p, n);
         if (dashes)
             return -1;
         const unsigned char *gt = memchr(b + p + 2, '>', (size_t)(n - p - 2));
@@ -281,12 +506,17 @@ static Py_ssize_t markup(Skipper *self, const unsigned char *b, Py_ssize_t p, Py
 
 static PyObject *Skipper_skip(Skipper *self, PyObject *const *args, Py_ssize_t nargs) {
     Py_buffer view;
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "skip(buf, pos, quiet_ok)");
+    if (nargs != 3 && nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "skip(buf, pos, quiet_ok[, settled, seen])");
+        return NULL;
+    }
+    PyObject *settled = nargs == 5 ? args[3] : NULL, *seen = nargs == 5 ? args[4] : NULL;
+    if (settled != NULL && !(PyDict_Check(settled) && PyAnySet_Check(seen))) {
+        PyErr_SetString(PyExc_TypeError, "settled must be a dict, seen a set");
         return NULL;
     }
     Py_ssize_t pos = PyLong_AsSsize_t(args[1]);
-    int quiet_ok = PyObject_IsTrue(args[2]);
+    int quiet_ok = PyLong_AsLong(args[2]);
     if ((pos == -1 || quiet_ok == -1) && PyErr_Occurred())
         return NULL;
     if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0)
@@ -301,13 +531,110 @@ static PyObject *Skipper_skip(Skipper *self, PyObject *const *args, Py_ssize_t n
             pos = lt == NULL ? n : lt - b;
             continue;
         }
-        Py_ssize_t end = markup(self, b, pos, n, quiet_ok);
+        Py_ssize_t end = markup(self, b, pos, n, quiet_ok, settled, seen);
         if (end < 0)
             break;
         pos = end;
     }
     PyBuffer_Release(&view);
     return PyLong_FromSsize_t(pos > n ? n : pos);
+}
+
+/* How often a byte occurs in HTML, roughly (0: rarely): find_ci looks for a needle's rarest
+ * byte with memchr. Letters and digits by this list, '-' and space as common as 'e'. */
+static int frequency(unsigned char c) {
+    static const char order[] = "qjzxkvwyfbgp_mhducl0123456789trsnoia-e ";
+    const char *at = memchr(order, lower(c), sizeof order - 1);
+    return at == NULL ? 0 : (int)(at - order) + 1;
+}
+
+/* The next occurrence of c, in either ASCII case, in b[p..end), or -1. */
+static Py_ssize_t next_ci(const unsigned char *b, Py_ssize_t p, Py_ssize_t end,
+                          unsigned char c) {
+    if (p >= end)
+        return -1;
+    const unsigned char *lo = memchr(b + p, lower(c), (size_t)(end - p));
+    unsigned char up = is_alpha(c) ? (c & ~0x20) : c;
+    const unsigned char *hi =
+        up == lower(c) ? NULL : memchr(b + p, up, (size_t)((lo ? lo - b : end) - p));
+    const unsigned char *at = hi != NULL ? hi : lo;
+    return at == NULL ? -1 : at - b;
+}
+
+/* find_ci(buf, needles, pos, end): where the first of the needles (lowercase ASCII bytes)
+ * starts in buf[pos:end], compared in ASCII lowercase; -1 if none is there. What
+ * buf.lower().find gives, without the lower-cased copy: each needle is looked for by its
+ * rarest byte (memchr), then compared around it. */
+static PyObject *find_ci(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    Py_buffer view;
+    if (nargs != 4 || !PyTuple_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "find_ci(buf, needles: tuple, pos, end)");
+        return NULL;
+    }
+    Py_ssize_t pos = PyLong_AsSsize_t(args[2]), end = PyLong_AsSsize_t(args[3]);
+    if ((pos == -1 || end == -1) && PyErr_Occurred())
+        return NULL;
+    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    const unsigned char *b = view.buf;
+    pos = pos < 0 ? 0 : pos;
+    end = end > view.len ? view.len : end;
+    Py_ssize_t best = -1;
+    for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(args[1]); j++) {
+        PyObject *needle = PyTuple_GET_ITEM(args[1], j);
+        if (!PyBytes_Check(needle)) {
+            PyBuffer_Release(&view);
+            PyErr_SetString(PyExc_TypeError, "needles must be bytes");
+            return NULL;
+        }
+        const unsigned char *w = (const unsigned char *)PyBytes_AS_STRING(needle);
+        Py_ssize_t len = PyBytes_GET_SIZE(needle), k = 0;
+        for (Py_ssize_t i = 1; i < len; i++)
+            if (frequency(w[i]) < frequency(w[k]))
+                k = i;
+        /* a match starts in [pos, stop - len]: only one before the best so far counts */
+        Py_ssize_t stop = best >= 0 && best + len - 1 < end ? best + len - 1 : end;
+        Py_ssize_t at = len == 0 ? (pos <= stop ? pos : -1) : next_ci(b, pos + k, stop, w[k]);
+        while (at >= 0 && len) {
+            Py_ssize_t start = at - k, i = 0;
+            if (start + len > stop)
+                at = -1;
+            else {
+                while (i < len && lower(b[start + i]) == w[i])
+                    i++;
+                if (i == len)
+                    break;
+                at = next_ci(b, at + 1, stop, w[k]);
+            }
+        }
+        if (at >= 0 && (best < 0 || at - k < best))
+            best = at - k;
+    }
+    PyBuffer_Release(&view);
+    return PyLong_FromSsize_t(best);
+}
+
+/* Skipper.script_end(buf, pos): where the script data from pos (in its plain state) ends,
+ * the start of its "</script" + delimiter, when no "<!--" comes first (which would let the
+ * escape states decide); else -1 (the scanner's own loop follows them). */
+static PyObject *Skipper_script_end(Skipper *self, PyObject *const *args, Py_ssize_t nargs) {
+    Py_buffer view;
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "script_end(buf, pos)");
+        return NULL;
+    }
+    Py_ssize_t pos = PyLong_AsSsize_t(args[1]);
+    if (pos == -1 && PyErr_Occurred())
+        return NULL;
+    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    const unsigned char *b = view.buf;
+    Py_ssize_t n = view.len;
+    Py_ssize_t close = pos < 0 || pos > n ? -1 : end_tag(b, pos, n, "script", 6);
+    if (close >= 0 && contains_ci(b, pos, close, "<!--", 4))
+        close = -1;
+    PyBuffer_Release(&view);
+    return PyLong_FromSsize_t(close);
 }
 
 /* Copy a tuple of lowercase bytes names into a Names table. */
@@ -332,9 +659,19 @@ static int set_names(Names *names, PyObject *tuple) {
     return 0;
 }
 
-/* Which of the interesting names are in `subset`: flags[i] = 1 (and, with keys, the key
- * of each goes to keyed->name[i]). */
-static int flag_names(Skipper *self, PyObject *subset, char *flags, PyObject *keys) {
+/* The index of name (len bytes) in names, or names->count. */
+static Py_ssize_t index_of(const Names *names, const char *name, Py_ssize_t len) {
+    Py_ssize_t i = 0;
+    while (i < names->count
+           && !(names->len[i] == len && memcmp(names->name[i], name, (size_t)len) == 0))
+        i++;
+    return i;
+}
+
+/* Which of the names in `among` are in `subset`: flags[i] = 1 (and, with keys, the key
+ * of each goes to self->keys.name[i]). */
+static int flag_names(Skipper *self, const Names *among, PyObject *subset, char *flags,
+                      PyObject *keys) {
     Names names, given;
     if (set_names(&names, subset) < 0 || (keys != NULL && set_names(&given, keys) < 0))
         return -1;
@@ -343,12 +680,9 @@ static int flag_names(Skipper *self, PyObject *subset, char *flags, PyObject *ke
         return -1;
     }
     for (Py_ssize_t j = 0; j < names.count; j++) {
-        Py_ssize_t i = 0;
-        while (i < self->interesting.count && !(self->interesting.len[i] == names.len[j]
-               && memcmp(self->interesting.name[i], names.name[j], names.len[j]) == 0))
-            i++;
-        if (i == self->interesting.count) {
-            PyErr_SetString(PyExc_ValueError, "quiet and text names must be interesting");
+        Py_ssize_t i = index_of(among, names.name[j], names.len[j]);
+        if (i == among->count) {
+            PyErr_SetString(PyExc_ValueError, "a name flagged is not among the names");
             return -1;
         }
         flags[i] = 1;
@@ -361,24 +695,51 @@ static int flag_names(Skipper *self, PyObject *subset, char *flags, PyObject *ke
 }
 
 static int Skipper_init(Skipper *self, PyObject *args, PyObject *kwds) {
-    PyObject *interesting, *quiet, *keys, *text;
-    static char *kwlist[] = {"interesting", "quiet", "keys", "text", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOO", kwlist, &interesting, &quiet, &keys,
-                                     &text))
+    PyObject *interesting, *quiet, *keys, *text, *foreign, *svg_points, *math_points, *hosted,
+        *urls;
+    static char *kwlist[] = {"interesting", "quiet", "keys", "text", "foreign", "svg_points",
+                             "math_points", "hosted", "urls", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOOOOOO", kwlist, &interesting, &quiet,
+                                     &keys, &text, &foreign, &svg_points, &math_points,
+                                     &hosted, &urls))
         return -1;
+    memset(self->hosted, 0, sizeof self->hosted);
     memset(self->quiet, 0, sizeof self->quiet);
     memset(self->text, 0, sizeof self->text);
+    memset(self->root, 0, sizeof self->root);
+    memset(self->svg_point, 0, sizeof self->svg_point);
+    memset(self->math_point, 0, sizeof self->math_point);
     memset(&self->keys, 0, sizeof self->keys);
     if (set_names(&self->interesting, interesting) < 0
-            || flag_names(self, quiet, self->quiet, keys) < 0
-            || flag_names(self, text, self->text, NULL) < 0)
+            || flag_names(self, &self->interesting, quiet, self->quiet, keys) < 0
+            || flag_names(self, &self->interesting, text, self->text, NULL) < 0
+            || set_names(&self->foreign, foreign) < 0
+            || flag_names(self, &self->foreign, svg_points, self->svg_point, NULL) < 0
+            || flag_names(self, &self->foreign, math_points, self->math_point, NULL) < 0
+            || flag_names(self, &self->interesting, hosted, self->hosted, NULL) < 0
+            || set_names(&self->urls, urls) < 0)
         return -1;
+    Py_ssize_t svg = index_of(&self->interesting, "svg", 3);
+    Py_ssize_t math = index_of(&self->interesting, "math", 4);
+    if (self->foreign.count) { /* (the roots start a foreign element: they are among it) */
+        if (svg == self->interesting.count || math == self->interesting.count
+                || index_of(&self->foreign, "svg", 3) == self->foreign.count
+                || index_of(&self->foreign, "math", 4) == self->foreign.count) {
+            PyErr_SetString(PyExc_ValueError, "svg and math must be interesting and foreign");
+            return -1;
+        }
+        self->root[svg] = NS_SVG;
+        self->root[math] = NS_MATH;
+    }
     return 0;
 }
 
 static PyMethodDef Skipper_methods[] = {
+    {"script_end", (PyCFunction)(void (*)(void))Skipper_script_end, METH_FASTCALL,
+     "script_end(buf, pos) -> where plain script data ends (its </script), or -1"},
     {"skip", (PyCFunction)(void (*)(void))Skipper_skip, METH_FASTCALL,
-     "skip(buf, pos, quiet_ok) -> the end of what passes through untouched"},
+     "skip(buf, pos, quiet_ok[, settled, seen]) -> the end of what passes through untouched "
+     "(quiet_ok: 1 every quiet tag, 2 those with a key, 4 foreign elements)"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -387,14 +748,21 @@ static PyTypeObject SkipperType = {
     .tp_name = "consentproxy.rewrite._skip.Skipper",
     .tp_basicsize = sizeof(Skipper),
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Skipper(interesting, quiet, keys, text): the rewriter's skip loop, in C.",
+    .tp_doc = "Skipper(interesting, quiet, keys, text, foreign, svg_points, math_points, "
+              "hosted, urls): the rewriter's skip loop, in C.",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)Skipper_init,
     .tp_methods = Skipper_methods,
 };
 
+static PyMethodDef module_methods[] = {
+    {"find_ci", (PyCFunction)(void (*)(void))find_ci, METH_FASTCALL,
+     "find_ci(buf, needles, pos, end) -> where the first needle starts, in any ASCII case"},
+    {NULL, NULL, 0, NULL},
+};
+
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_skip", "The HTML rewriter's skip loop in C.", -1, NULL,
+    PyModuleDef_HEAD_INIT, "_skip", "The HTML rewriter's skip loop in C.", -1, module_methods,
 };
 
 PyMODINIT_FUNC PyInit__skip(void) {

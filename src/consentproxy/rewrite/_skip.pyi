@@ -5,5 +5,21 @@ class Skipper:
         quiet: tuple[bytes, ...],
         keys: tuple[bytes, ...],
         text: tuple[bytes, ...],
+        foreign: tuple[bytes, ...],
+        svg_points: tuple[bytes, ...],
+        math_points: tuple[bytes, ...],
+        hosted: tuple[bytes, ...],
+        urls: tuple[bytes, ...],
     ) -> None: ...
-    def skip(self, buf: bytes, pos: int, quiet_ok: bool, /) -> int: ...
+    def script_end(self, buf: bytes, pos: int, /) -> int: ...
+    def skip(
+        self,
+        buf: bytes,
+        pos: int,
+        quiet_ok: int,
+        settled: dict[bytes, bool] = ...,
+        seen: set[str] = ...,
+        /,
+    ) -> int: ...
+
+def find_ci(buf: bytes, needles: tuple[bytes, ...], pos: int, end: int, /) -> int: ...

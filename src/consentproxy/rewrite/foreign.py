@@ -57,6 +57,17 @@ CLOSES_P = frozenset(
 )
 HTML_INTEGRATION = {SVG: frozenset({b"foreignobject", b"desc", b"title"})}
 MATHML_TEXT = frozenset({b"mi", b"mo", b"mn", b"ms", b"mtext"})
+# SVG and MathML elements that load nothing (no URL attribute the neutraliser reads), break
+# nothing out and hold no raw text or script: an <svg>/<math> made of these alone (text in
+# its integration points, no style that may load) the C skip loop steps over whole.
+INERT = tuple(
+    b"svg g path use symbol title desc rect circle ellipse line polyline polygon defs "
+    b"clippath mask pattern lineargradient radialgradient stop text tspan marker filter "
+    b"fegaussianblur feoffset fecolormatrix feblend fecomposite feflood femerge femergenode "
+    b"fefuncr fefuncg fefuncb fefunca "
+    b"math mi mo mn ms mtext mrow msub msup msubsup mfrac msqrt mroot mstyle mspace mtable "
+    b"mtr mtd munder mover munderover semantics annotation mpadded mphantom".split()
+)
 _HTML_ENCODINGS = ("text/html", "application/xhtml+xml")
 
 # What an open element is to the tree builder; from BOUNDARY on, a scope boundary.

@@ -113,9 +113,6 @@ MAX_NESTED_DOCUMENTS = 4
 # (at most MEMO_ENTRIES of them; a tag over MEMO_TAG_BYTES by its digest, if unchanged).
 MEMO_ENTRIES = 4096
 MEMO_TAG_BYTES = 1024  # so the memo stays under ~10 MB
-# A site's pages repeat the same <style> texts: where their URLs are is remembered by the
-# text's digest (at most MEMO_ENTRIES of them), whatever the consent choice.
-_STYLE_URLS: dict[bytes, list[tuple[int, int, str]]] = {}
 _REFRESH_URL_RE = re.compile(r"^[\s\d.]*[;,]?\s*(?:url\s*=\s*)?['\"]?([^'\"]*)", re.IGNORECASE)
 
 
@@ -259,6 +256,15 @@ class Neutraliser:
         self.base_seen = False
         self._memo = policy.tag_memo
         self._choice = (state.choice, site)
+        # The hosts whose loads this choice lets through whatever the path (the C skip loop
+        # steps over tags naming only these): host bytes -> whether a page reports it (an
+        # unknown host, in unknown_hosts once the page has named it).
+        settled = policy.settled_hosts.get(self._choice)
+        if settled is None:  # (one per choice and site: as bounded as the memo)
+            if len(policy.settled_hosts) >= MEMO_ENTRIES:
+                policy.settled_hosts.clear()
+            settled = policy.settled_hosts[self._choice] = {}
+        self.settled = settled
 
     def _stamp(self, tag: bytes) -> bytes:
         """The tag with this response's mark in the slot _edit left for it."""
@@ -274,10 +280,18 @@ class Neutraliser:
     def _blocked(self, target: tuple[str, str] | None) -> Service | None:
         if target is None:
             return None
-        svc = self.policy.holder(target[0], target[1], self.site)
-        if svc is None or svc.name not in self.policy.services:
-            self.unknown_hosts.add(target[0])
-        return None if svc is None or self.policy.loads(svc, self.state) else svc
+        host, policy = target[0], self.policy
+        svc = policy.holder(host, target[1], self.site)
+        reported = svc is None or svc.name not in policy.services
+        if reported:
+            self.unknown_hosts.add(host)
+        if svc is not None and not policy.loads(svc, self.state):
+            return svc
+        if host.isascii() and host not in policy.path_hosts and host not in policy.knowledge.paths:
+            if len(self.settled) >= MEMO_ENTRIES:
+                self.settled.clear()
+            self.settled[host.encode("ascii")] = reported
+        return None
 
     def start_tag(self, name: bytes, tag: bytes) -> bytes:
         """The tag to emit for a start tag that may fetch something (a script with a src
@@ -487,12 +501,15 @@ class Neutraliser:
     def style_sheet(self, tag: bytes, css: str) -> tuple[bytes, str] | None:
         """A style element's start tag and stylesheet (the page's bytes read as latin-1),
         the URLs of blocked services made inert; None when it loads none."""
+        # A site's pages repeat the same <style> texts: where their URLs are is remembered
+        # by the text's digest (at most MEMO_ENTRIES of them), whatever the consent choice.
+        memo = self.policy.style_urls
         key = hashlib.blake2b(css.encode("latin-1"), digest_size=16).digest()
-        spans = _STYLE_URLS.get(key)
+        spans = memo.get(key)
         if spans is None:
-            if len(_STYLE_URLS) >= MEMO_ENTRIES:
-                _STYLE_URLS.clear()
-            spans = _STYLE_URLS[key] = url_spans(css)
+            if len(memo) >= MEMO_ENTRIES:
+                memo.clear()
+            spans = memo[key] = url_spans(css)
         css, svc = neutralise_css(css, self._blocked_url, spans)
         if svc is None:
             return None

@@ -18,8 +18,15 @@ import re
 from collections.abc import Callable
 
 from consentproxy.rewrite.css import style_may_load
-from consentproxy.rewrite.foreign import BREAKOUT, ForeignContent
-from consentproxy.rewrite.held import HeldElement, Rewrite
+from consentproxy.rewrite.foreign import (
+    BREAKOUT,
+    HTML_INTEGRATION,
+    INERT,
+    MATHML_TEXT,
+    SVG,
+    ForeignContent,
+)
+from consentproxy.rewrite.held import MAX_HELD_TEXT, HeldElement, Rewrite
 from consentproxy.rewrite.injector import Injector
 from consentproxy.rewrite.neutralise import URL_ATTRS, Neutraliser
 from consentproxy.rewrite.selectors import OpenMarker
@@ -110,7 +117,8 @@ DOCUMENT_START_RE = re.compile(
 # Interesting start tags that the C skip loop steps over (once the guard script is placed)
 # when the neutraliser would return them unchanged: a tag with a key attribute unless it
 # holds that attribute (<meta http-equiv=Set-Cookie> names no host), any other unless it
-# may name another host; for raw-text elements, up to their end tag.
+# may name another host (but HOSTED ones, below); for raw-text elements, up to their end
+# tag; a <script> only as HOSTED says.
 KEYS = {
     b"meta": b"http-equiv",
     b"a": b"ping",
@@ -120,13 +128,27 @@ KEYS = {
     b"td": b"background",
     b"th": b"background",
 }
-QUIET = tuple(dict.fromkeys(n for n in (*URL_ATTRS, *RAWTEXT, *RCDATA, b"head") if n != b"script"))
+QUIET = tuple(dict.fromkeys((*URL_ATTRS, *RAWTEXT, *RCDATA, b"head")))
+# What the skip loop may step over besides SKIP_RE (the bits of its quiet_ok): every quiet
+# tag (the guard is placed and no <base> points to another host), the quiet tags with a
+# key (the guard is placed: a <base> changes nothing for them), whole SVG/MathML elements
+# made of foreign.INERT alone (the guard is placed; no open_selectors needle follows).
+QUIET_ALL, QUIET_KEYED, QUIET_FOREIGN = 1, 2, 4
+assert not set(INERT) & {*BREAKOUT, b"font", *URL_ATTRS, b"style"}
+# Quiet tags that the C loop also steps over when each URL in their URL attributes is
+# relative or names a host the neutraliser has settled (Neutraliser.settled): the most
+# frequent stops on real pages, <link href=https://cdn...>, <img src=https://...> and
+# <script src> (with a URL attribute only: an inline script's text is held and read).
+HOSTED = (b"link", b"img", b"source", b"script")
+HOSTED_URLS = tuple(sorted({a for n in HOSTED for a in URL_ATTRS[n]}))
 
-# skip(buf, pos, quiet_ok) -> end of what, from pos, passes through untouched.
-Skip = Callable[[bytes, int, bool], int]
+# skip(buf, pos, quiet_ok, settled, seen) -> end of what, from pos, passes through untouched.
+Skip = Callable[[bytes, int, int, dict[bytes, bool], set[str]], int]
 
 
-def python_skip(buf: bytes, pos: int, quiet_ok: bool) -> int:
+def python_skip(
+    buf: bytes, pos: int, quiet_ok: int, settled: object = None, seen: object = None
+) -> int:
     """The pure-Python skip loop: SKIP_RE alone (it steps over no interesting tag)."""
     return SKIP_RE.match(buf, pos).end()  # type: ignore[union-attr]
 
@@ -135,13 +157,23 @@ try:
     from consentproxy.rewrite._skip import Skipper
 except ImportError:  # built without a compiler: same bytes, ~7x slower (bench/RESULTS.md)
     SKIPS: dict[str, Skip] = {"python": python_skip}
+    SCRIPT_ENDS: dict[Skip, Callable[[bytes, int], int]] = {}
 else:
-    SKIPS = {
-        "c": Skipper(
-            INTERESTING, QUIET, tuple(KEYS.get(n, b"") for n in QUIET), RAWTEXT + RCDATA
-        ).skip,
-        "python": python_skip,
-    }
+    _SKIPPER = Skipper(
+        INTERESTING,
+        QUIET,
+        tuple(KEYS.get(n, b"") for n in QUIET),
+        RAWTEXT + RCDATA,
+        INERT,
+        tuple(n for n in INERT if n in HTML_INTEGRATION[SVG]),
+        tuple(n for n in INERT if n in MATHML_TEXT),
+        HOSTED,
+        HOSTED_URLS,
+    )
+    SKIPS = {"c": _SKIPPER.skip, "python": python_skip}
+    # With the C loop, script data with no "<!--" before its </script is found in one step
+    # (the pure-Python rewriter follows it token by token: the tests compare the two).
+    SCRIPT_ENDS = {_SKIPPER.skip: _SKIPPER.script_end}
 DEFAULT_SKIP = next(iter(SKIPS.values()))
 
 MAX_TAG = 1 << 20  # a start tag longer than this is passed through untouched
@@ -195,10 +227,11 @@ class HtmlRewriter:
     ):
         self.neutraliser = neutraliser
         self.skip = skip
+        self.script_end = SCRIPT_ENDS.get(skip)
         self.opener = opener
         self.declaration = declaration
-        # The buffer the opener searches, lower-cased, and where its next needle is.
-        self._lowered = self._lowered_from = b""
+        # Where the opener's next needle is in the buffer _needle_in.
+        self._needle_in = b""
         self._needle_at = -1
         self.injector = Injector(banner, inject, head)
         self.base_free = True  # no <base> on another host (then every URL may name it)
@@ -309,9 +342,13 @@ class HtmlRewriter:
                     rx = INERT_SKIP_RE if foreign.in_foreign_element() else FOREIGN_SKIP_RE
                     end = rx.match(buf, pos).end()  # type: ignore[union-attr]
                 else:
-                    end = self.skip(
-                        buf, pos, (injector.head_done or not injector.inject) and self.base_free
+                    quiet = (
+                        (QUIET_ALL if self.base_free else 0) | QUIET_KEYED | QUIET_FOREIGN
+                        if injector.head_done or not injector.inject
+                        else 0
                     )
+                    neutraliser = self.neutraliser
+                    end = self.skip(buf, pos, quiet, neutraliser.settled, neutraliser.unknown_hosts)
                     if self.opener is not None and end > pos:
                         end = self._open_candidate(buf, pos, end)
                 if end > pos:
@@ -406,14 +443,14 @@ class HtmlRewriter:
         a needle of banner.open_selectors is (else end): stepped to tag by tag from the
         needle's run, raw text and RCDATA jumped over as the tokenizer does."""
         assert self.opener is not None
-        if self._lowered_from is not buf:  # (one lower-cased copy per buffer scanned)
-            self._lowered, self._lowered_from, self._needle_at = buf.lower(), buf, -1
-        find, lowered = self.opener.find, self._lowered
+        if self._needle_in is not buf:
+            self._needle_in, self._needle_at = buf, -1
+        find = self.opener.find
         if self._needle_at < pos:  # the next needle in the buffer: most runs end before it
-            self._needle_at = find(lowered, pos, len(buf)) % (len(buf) + 1)  # none: len
+            self._needle_at = find(buf, pos, len(buf)) % (len(buf) + 1)  # none: len
         if self._needle_at >= end:
             return end
-        found = find(lowered, pos, end)
+        found = find(buf, pos, end)
         while found != -1:
             q = BETWEEN_TAGS_RE.match(buf, pos, end).end()  # type: ignore[union-attr]
             if q > found:  # the needle was in text or a comment
@@ -424,11 +461,13 @@ class HtmlRewriter:
                     return q
                 pos = tag.end()
                 name = tag.group(1).lower()
+                if name in ROOTS or name == b"script":  # stepped over by the C loop: the
+                    return q  # tree builder's stack or script data must be followed
                 if name in END_TAG_RE:
                     closing = END_TAG_RE[name].search(buf, pos, end)
                     pos = closing.start() if closing else end
             if found < pos:
-                found = find(lowered, pos, end)
+                found = find(buf, pos, end)
         return end
 
     def _start_tag(self, name: bytes, tag: bytes) -> None:
@@ -493,6 +532,13 @@ class HtmlRewriter:
     def _script(self, buf: bytes, pos: int, final: bool) -> int:
         """Consume script text up to its real end tag, following the spec's escape
         states so '<!-- <script> </script> -->' inside a script does not end it."""
+        if self.script_sub == S_PLAIN and self.script_end is not None:
+            end = self.script_end(buf, pos)
+            held = self.held
+            if end >= 0 and (held is None or held.size + end - pos <= MAX_HELD_TEXT):
+                self._emit(buf[pos:end])  # (held text is classified past MAX_HELD_TEXT)
+                self._end_text()
+                return end
         n = len(buf)
         while True:
             m = _script_token(buf, pos)

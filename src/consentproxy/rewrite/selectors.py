@@ -12,9 +12,18 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from consentproxy.rewrite.tag import Attributes
+
+FindCi = Callable[[bytes, tuple[bytes, ...], int, int], int]
+try:
+    from consentproxy.rewrite._skip import find_ci as _find_ci
+except ImportError:  # built without a compiler: a case-blind regex instead
+    find_ci: FindCi | None = None
+else:
+    find_ci = _find_ci
 
 _IDENT = r"-?[A-Za-z_\u00a0-\uffff][\w\u00a0-\uffff-]*"
 _PART_RE = re.compile(
@@ -92,14 +101,22 @@ class OpenMarker:
     def __init__(self, selectors: tuple[Selector, ...], fill: tuple[Selector, ...] = ()):
         self.selectors = selectors
         self.fill = fill
-        # Lower-case needles, looked for with bytes.find in the lower-cased page: a regex
-        # that ignores case reads every byte in Python's engine, five times slower.
+        # Lower-case needles, looked for in any ASCII case by the C loop's find_ci (memchr of
+        # each needle's rarest byte, no lower-cased copy of the page); without it, by a
+        # case-blind regex, which reads every byte in Python's engine.
         self.needles = tuple(sorted({s.needle().lower() for s in (*selectors, *fill)}))
+        self._needles_re = re.compile(b"|".join(map(re.escape, self.needles)), re.IGNORECASE)
 
-    def find(self, lowered: bytes, pos: int, end: int) -> int:
-        """Where the first needle is in lowered[pos:end] (the page lower-cased), else -1."""
-        hits = [i for n in self.needles if (i := lowered.find(n, pos, end)) != -1]
-        return min(hits) if hits else -1
+    def find(self, buf: bytes, pos: int, end: int) -> int:
+        """Where the first needle starts in buf[pos:end], in any ASCII case; else -1."""
+        if find_ci is not None:
+            return find_ci(buf, self.needles, pos, end)
+        return self.regex_find(buf, pos, end)
+
+    def regex_find(self, buf: bytes, pos: int, end: int) -> int:
+        """find, by the regex (the build without a compiler; tests compare the two)."""
+        m = self._needles_re.search(buf, pos, end)
+        return -1 if m is None else m.start()
 
     def mark(self, name: bytes, tag: bytes) -> tuple[bytes, bool]:
         """(the tag with data-consent-action="open" after its name when an open selector
