@@ -2,17 +2,20 @@
 
 Each page fed in 16 KB chunks for a visitor who decided nothing, with every built-in
 service configured, best of REPEATS per page, one core. Reported: median, 10th percentile,
-aggregate (total bytes / total best time) and the slowest pages, beside selectolax (lexbor)
-parsing the same bytes in the same run as a reference. (lol-html's Python bindings, the
-reference issue 20 names, do not install here: `lolhtml` is on no package index this
-project reaches and building it needs crates.io.) --cpu times each page by the process's
-CPU time instead of the wall clock: on a machine shared with other work, what the rewrite
-costs rather than how long it waited for a core.
+aggregate (total bytes / total best time) and the slowest pages, beside two references fed
+the same bytes in the same run: selectolax (lexbor) parsing them, and Cloudflare's lol-html
+rewriting them through `lol-html-py`, the one binding of it this project's package index has
+(an asyncio API over a Tokio task, with one fixed rewrite: it drops `<script>` elements; the
+`lolhtml` bindings issue 20 measured, with element handlers, are on no index reachable here).
+--cpu times each page by the process's CPU time (every thread's: lol-html's runs on its own)
+instead of the wall clock: on a machine shared with other work, what the rewrite costs rather
+than how long it waited for a core.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import statistics
 import sys
 import time
@@ -44,6 +47,8 @@ def measure(
         ours = best_seconds(rewrite_fn(eng, NO_DECISION, data, CHUNK), repeats, clock)
         parse = selectolax_fn(data)
         ref = best_seconds(parse, repeats, clock) if parse else None
+        lol = lolhtml_fn(data)
+        lol_seconds = best_seconds(lol, repeats, clock) if lol else None
         rows.append(
             {
                 "page": name,
@@ -52,9 +57,37 @@ def measure(
                 "mbs": mb / ours,
                 "selectolax": mb / ref if ref else None,
                 "ref_seconds": ref,
+                "lolhtml": mb / lol_seconds if lol_seconds else None,
+                "lol_seconds": lol_seconds,
             }
         )
     return rows
+
+
+LOOP = asyncio.new_event_loop()  # lol-html-py's API is asyncio's: one loop for every call
+
+
+def lolhtml_fn(data: bytes) -> Callable[[], object] | None:
+    """lol-html rewriting `data` fed in CHUNK pieces, its output gathered (None: not installed)."""
+    try:
+        from lol_html import AsyncRewriter
+    except ImportError:
+        return None
+
+    async def rewrite() -> bytes:
+        rw = AsyncRewriter()
+
+        async def feed() -> None:
+            for i in range(0, len(data), CHUNK):
+                await rw.feed(data[i : i + CHUNK])
+            rw.close()
+
+        async def gather() -> bytes:
+            return b"".join([chunk async for chunk in rw])
+
+        return (await asyncio.gather(feed(), gather()))[1]
+
+    return lambda: LOOP.run_until_complete(rewrite())
 
 
 def summary(rows: list[dict], key: str, seconds: str) -> tuple[float, float, float]:
@@ -98,6 +131,14 @@ def main() -> int:
                 "selectolax (parse only)",
                 *(f"{v:.0f}" for v in summary(rows, "selectolax", "ref_seconds")),
                 f"{min(r['selectolax'] for r in rows):.0f}",
+            ]
+        )
+    if all(r["lolhtml"] for r in rows):
+        table.append(
+            [
+                "lol-html (lol-html-py: drops scripts, asyncio)",
+                *(f"{v:.0f}" for v in summary(rows, "lolhtml", "lol_seconds")),
+                f"{min(r['lolhtml'] for r in rows):.0f}",
             ]
         )
     print(common.markdown_table(["", "median", "p10", "aggregate", "slowest page"], table))
