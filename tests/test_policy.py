@@ -1,11 +1,11 @@
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from consentproxy.config import parse_config
 from consentproxy.consent import NO_DECISION, ConsentState
-import re
-
 from consentproxy.policy import (
     _BARE_URL_RE,
     _LOADER_CALL_RE,
@@ -144,7 +144,9 @@ LOADER_TEXT = st.lists(
     ),
     max_size=12,
 ).map(lambda parts: "".join(parts).encode())
-_LOADER_SEARCH = re.compile(b"|".join(map(re.escape, _LOADER_WORDS)) + b"|" + _LOADER_CALL_RE.pattern)
+_LOADER_SEARCH = re.compile(
+    b"|".join(map(re.escape, _LOADER_WORDS)) + b"|" + _LOADER_CALL_RE.pattern
+)
 
 
 @given(LOADER_TEXT)
