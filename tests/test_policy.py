@@ -1,10 +1,20 @@
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from consentproxy.config import parse_config
 from consentproxy.consent import NO_DECISION, ConsentState
-from consentproxy.policy import _URL_HOST_RE, Policy, url_host_matches
+from consentproxy.policy import (
+    _BARE_URL_RE,
+    _LOADER_CALL_RE,
+    _LOADER_WORDS,
+    _URL_HOST_RE,
+    Policy,
+    _loads,
+    url_host_matches,
+)
 
 ANALYTICS = ConsentState(decided=True, categories=frozenset({"analytics"}))
 
@@ -113,6 +123,38 @@ def test_url_hosts_are_found_as_the_regex_finds_them(text):
     would, at any byte."""
     want = [(m.span(), m.groups()) for m in _URL_HOST_RE.finditer(text)]
     assert [(m.span(), m.groups()) for m in url_host_matches(text)] == want
+
+
+@given(URL_TEXT)
+@settings(max_examples=1000)
+def test_url_hosts_are_found_in_any_case(text):
+    """The URL regexes spell out both cases (re.IGNORECASE is slow): a text finds the same
+    URLs, at the same places, as its lower- and upper-case spellings."""
+    for regex in (_URL_HOST_RE, _BARE_URL_RE):
+        want = [(m.span(), m.group(1).lower()) for m in regex.finditer(text.lower())]
+        for spelt in (text, text.upper()):
+            assert [(m.span(), m.group(1).lower()) for m in regex.finditer(spelt)] == want
+
+
+LOADER_TEXT = st.lists(
+    st.sampled_from(
+        [w.decode() for w in _LOADER_WORDS]
+        + [".src", "new", "fetch", ".open", "location", ".opene", "locatione", "image"]
+        + ["ew", "sr", "c", "reateelement", " ", "\n", "=", "(", "x", "."]
+    ),
+    max_size=12,
+).map(lambda parts: "".join(parts).encode())
+_LOADER_SEARCH = re.compile(
+    b"|".join(map(re.escape, _LOADER_WORDS)) + b"|" + _LOADER_CALL_RE.pattern
+)
+
+
+@given(LOADER_TEXT)
+@settings(max_examples=2000)
+def test_a_script_loads_where_a_regex_search_finds_a_loader(low):
+    """_loads looks at every place of its words and calls in one pass, overlapping ones
+    too (".openew image", ".srcreateelement"): it says what a regex search would."""
+    assert _loads(low) == (_LOADER_SEARCH.search(low) is not None)
 
 
 def test_markers_match_leftmost_longest():
