@@ -133,12 +133,9 @@ def _ignore(_: str) -> None:
 
 
 def _keep_for_view() -> int:
-    limit = (
-        parse_size(ctx.options.stream_large_bodies)
-        if "stream_large_bodies" in ctx.options
-        else None
-    )
-    return KEEP_FOR_VIEW if limit is None else limit
+    limit = _option("stream_large_bodies")
+    size = parse_size(limit) if isinstance(limit, str) else None
+    return KEEP_FOR_VIEW if size is None else size
 
 
 def _resolve_table(value: str) -> dict[str, str]:
@@ -532,14 +529,14 @@ class ConsentAddon:
         flow.metadata[NOTE] = report.as_dict()
         status = flow.response.status_code if flow.response else None
         if ex.engine.config.access_log:
-            stream = flow.response.stream if flow.response else None
-            sent = (
-                stream.sent
-                if isinstance(stream, _Stream)
-                else len(flow.response.raw_content or b"")
-                if flow.response
-                else 0
-            )
+            sent = 0  # a flow that failed before any response
+            if flow.response is not None:
+                stream = flow.response.stream  # a local answer is not streamed
+                sent = (
+                    stream.sent
+                    if isinstance(stream, _Stream)
+                    else len(flow.response.raw_content or b"")
+                )
             seconds = time.time() - flow.request.timestamp_start
             line = access_line(ex.req.method, ex.req.target, status, seconds, sent, report)
             access_log.info(orjson.dumps(line).decode())  # as serve's telemetry writes it

@@ -120,14 +120,17 @@ class Signer:
         """The state a cookie value proves, or NO_DECISION if it proves nothing."""
         known = self._verified.get(value or "")
         if known is not None:
-            fresh = now - self.max_age <= known.decided_at <= now + CLOCK_SKEW
-            return known if fresh else NO_DECISION
+            return known if self._fresh(known.decided_at, now) else NO_DECISION
         state = self._decode(value, now)
         if state.decided:
             if len(self._verified) >= VERIFIED_CACHE:
                 self._verified.clear()
             self._verified[value or ""] = state
         return state
+
+    def _fresh(self, decided_at: int, now: float) -> bool:
+        """Decided within max_age, and not later than the clock allows."""
+        return now - self.max_age <= decided_at <= now + CLOCK_SKEW
 
     def _decode(self, value: str | None, now: float) -> ConsentState:
         if not value or len(value) > MAX_COOKIE_LEN or not value.isascii():
@@ -142,7 +145,7 @@ class Signer:
         if not (_ID_RE.fullmatch(cid) and rev.isdigit() and ts.isdigit()):
             return NO_DECISION
         decided_at = int(ts)
-        if int(rev) > self.revision or not now - self.max_age <= decided_at <= now + CLOCK_SKEW:
+        if int(rev) > self.revision or not self._fresh(decided_at, now):
             return NO_DECISION
         accepted, services = _names(cats, True), _names(svcs)
         if accepted is None or services is None:

@@ -120,7 +120,7 @@ class Request:
     @property
     def content_length(self) -> int | None:
         """The body length the request declares (None: none declared, or not a number)."""
-        value = header(self.headers, "content-length")
+        value = self.first.get("content-length")
         return int(value) if value is not None and value.strip().isdigit() else None
 
     @property
@@ -128,9 +128,7 @@ class Request:
         """The request carries a body (RFC 9112 6.3: a length above 0, or chunked framing):
         the adapter streams it to the origin, or reads it for a local endpoint."""
         length = self.content_length
-        return bool(length) or (
-            length is None and header(self.headers, "transfer-encoding") is not None
-        )
+        return bool(length) or (length is None and "transfer-encoding" in self.first)
 
 
 @dataclass
