@@ -113,6 +113,16 @@ MAX_NESTED_DOCUMENTS = 4
 # (at most MEMO_ENTRIES of them; a tag over MEMO_TAG_BYTES by its digest, if unchanged).
 MEMO_ENTRIES = 4096
 MEMO_TAG_BYTES = 1024  # so the memo stays under ~10 MB
+
+
+def _remember[K, V](memo: dict[K, V], key: K, value: V) -> V:
+    """memo[key] = value in a memo of at most MEMO_ENTRIES entries (full: it starts over)."""
+    if len(memo) >= MEMO_ENTRIES:
+        memo.clear()
+    memo[key] = value
+    return value
+
+
 _REFRESH_URL_RE = re.compile(r"^[\s\d.]*[;,]?\s*(?:url\s*=\s*)?['\"]?([^'\"]*)", re.IGNORECASE)
 
 
@@ -259,12 +269,10 @@ class Neutraliser:
         # The hosts whose loads this choice lets through whatever the path (the C skip loop
         # steps over tags naming only these): host bytes -> whether a page reports it (an
         # unknown host, in unknown_hosts once the page has named it).
-        settled = policy.settled_hosts.get(self._choice)
-        if settled is None:  # (one per choice and site: as bounded as the memo)
-            if len(policy.settled_hosts) >= MEMO_ENTRIES:
-                policy.settled_hosts.clear()
-            settled = policy.settled_hosts[self._choice] = {}
-        self.settled = settled
+        settled = policy.settled_hosts.get(self._choice)  # one per choice and site
+        self.settled = (
+            settled if settled is not None else _remember(policy.settled_hosts, self._choice, {})
+        )
 
     def _stamp(self, tag: bytes) -> bytes:
         """The tag with this response's mark in the slot _edit left for it."""
@@ -288,9 +296,7 @@ class Neutraliser:
         if svc is not None and not policy.loads(svc, self.state):
             return svc
         if host.isascii() and host not in policy.path_hosts and host not in policy.knowledge.paths:
-            if len(self.settled) >= MEMO_ENTRIES:
-                self.settled.clear()
-            self.settled[host.encode("ascii")] = reported
+            _remember(self.settled, host.encode("ascii"), reported)
         return None
 
     def start_tag(self, name: bytes, tag: bytes) -> bytes:
@@ -305,9 +311,7 @@ class Neutraliser:
         if known is None:
             known = self._work_out(name, tag)
             if not long or known[0] is None:
-                if len(self._memo) >= MEMO_ENTRIES:
-                    self._memo.clear()
-                self._memo[key] = known
+                _remember(self._memo, key, known)
         edited, blocked, hosts = known
         if blocked:
             self.blocked += blocked
@@ -507,9 +511,7 @@ class Neutraliser:
         key = hashlib.blake2b(css.encode("latin-1"), digest_size=16).digest()
         spans = memo.get(key)
         if spans is None:
-            if len(memo) >= MEMO_ENTRIES:
-                memo.clear()
-            spans = memo[key] = url_spans(css)
+            spans = _remember(memo, key, url_spans(css))
         css, svc = neutralise_css(css, self._blocked_url, spans)
         if svc is None:
             return None
