@@ -10,6 +10,7 @@ known domains grows.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
@@ -44,10 +45,11 @@ _LOADER_CALLS = (b".src", b"new", b"fetch", b".open", b"location")
 _LOADER_CALL_RE = re.compile(rb"\.src\s*=|new\s+image|fetch\s*\(|\.open\s*\(|location\s*=")
 # Both, every place each occurs, in one pass (a scan per word cost ~1 ms on a 261 KB script).
 _LOADER = ahocorasick_rs.BytesAhoCorasick(_LOADER_WORDS + _LOADER_CALLS)
-# Inline scripts up to this size are classified once per distinct text, for at most this
-# many texts (then the cache starts over): a bound of 4 MB.
+# Inline scripts are classified once per distinct text, for at most this many texts (then
+# the cache starts over); those over INLINE_CACHE_TEXT are remembered by their digest: a
+# bound of 8 MB.
 INLINE_CACHE_TEXT = 4096
-INLINE_CACHE_ENTRIES = 1024
+INLINE_CACHE_ENTRIES = 2048
 # A host and path inside a URL in text: //host, \/\/host (JSON-escaped) or \\host. Both
 # cases spelt out: re.IGNORECASE made each match ~10x slower on long texts.
 _URL_HOST_RE = re.compile(
@@ -158,6 +160,7 @@ class Policy:
         self._csp_allow = frozenset(config.csp_allow)
         self._held: dict[tuple[str, str], Service] = {}  # (tracker, its category) -> Service
         self.seen: dict[str, Service] = {}  # known trackers met on the site, by name
+        # (text or its digest, markup, site) -> the services an inline script belongs to
         self._inline_cache: dict[tuple[bytes, bool, str], tuple[Service, ...]] = {}
         self._url_hosts: dict[tuple[bytes, str], bool] = {}  # see _url_holds
         # What each start tag became, per consent choice (rewrite.neutralise's): kept as
@@ -167,6 +170,8 @@ class Policy:
         self.style_urls: dict[bytes, list[tuple[int, int, str]]] = {}
         # Per consent choice, the hosts loads are let through from (rewrite.neutralise's).
         self.settled_hosts: dict[tuple[object, ...], dict[bytes, bool]] = {}
+        # The inline script elements let through, with the choices they pass on (the same).
+        self.quiet_scripts: dict[bytes, set[tuple[object, ...]]] = {}
         # Leftmost-longest, as a regex alternation of the markers would find them.
         self._markers = (
             ahocorasick_rs.BytesAhoCorasick(
@@ -411,11 +416,14 @@ class Policy:
         """Services an inline script belongs to: by marker, or by loading a tracker URL
         (a configured or known one: a host nothing knows is no reason to hold the site's
         code). In markup (an iframe's srcdoc) every tracker URL is a load. Short scripts
-        (the analytics snippets) recur on every page of a site: their answer is
-        remembered."""
-        if len(text) > INLINE_CACHE_TEXT:
-            return self._inline_services(text, markup, site)
-        key = (text, markup, site)
+        (the analytics snippets) recur on every page of a site, long ones (an app's code or
+        state) on many: their answer is remembered."""
+        memo_text = (
+            text
+            if len(text) <= INLINE_CACHE_TEXT
+            else hashlib.blake2b(text, digest_size=16).digest()
+        )
+        key = (memo_text, markup, site)
         found = self._inline_cache.get(key)
         if found is None:
             if len(self._inline_cache) >= INLINE_CACHE_ENTRIES:

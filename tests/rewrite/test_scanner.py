@@ -601,10 +601,105 @@ def test_an_inline_script_past_the_held_limit_is_classified_alike_by_both_loops(
     assert len(outs) == 1
 
 
-def test_an_unknown_host_is_stepped_over_only_once_the_page_has_reported_it():
+def test_the_c_loop_reports_an_unknown_host_as_it_steps_over_its_first_tag():
+    """The page's report (seen) gets the host the neutraliser would have put there."""
     tag = b"<img src=https://cdn.unknown.example/a.png>"
-    assert c_skip()(tag, 0, 1, SETTLED, set()) == 0
-    assert c_skip()(tag, 0, 1, SETTLED, {"cdn.unknown.example"}) == len(tag)
+    seen: set[str] = set()
+    assert c_skip()(tag + tag, 0, 1, SETTLED, seen) == 2 * len(tag)
+    assert seen == {"cdn.unknown.example"}
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
+        b"<img src=//cdn.unknown.example/a.png srcset=//www.facebook.com/tr>",
+        b"<img src=//cdn.unknown.example/a.png style='background: url(//x.example/a)'>",
+        b"<script src=//cdn.unknown.example/a.js><!--</script>",
+        b"<img src=/a.png src=//cdn.unknown.example/b.png>",  # the neutraliser reads the first
+    ],
+)
+def test_an_unknown_host_in_a_tag_the_c_loop_stops_at_is_left_for_the_neutraliser(markup):
+    seen: set[str] = set()
+    assert c_skip()(markup, 0, 1, SETTLED, seen) == 0
+    assert seen == set()
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
+        b'<img src="https://static.example/a.png?w=1&amp;h=2">',
+        b"<img srcset='/a.png?x=1&amp;y=2 1x, //static.example/b.png?c&amp;d 2x'>",
+    ],
+)
+def test_an_ampersand_written_as_amp_leaves_a_url_settled(markup):
+    assert c_skip()(markup, 0, 1, SETTLED, set()) == len(markup)
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
+        b"<img src='//static.example&amp;www.facebook.com/tr'>",
+        b"<img src='/a.png?x&#38;y'>",
+        b"<img src='/a.png?x&amp'>",
+        b"<img srcset='/a.png 1x&#44;//www.facebook.com/tr 2x'>",
+    ],
+)
+def test_any_other_character_reference_leaves_a_url_to_the_neutraliser(markup):
+    assert c_skip()(markup, 0, 1, SETTLED, set()) == 0
+
+
+CHOICE = ("no decision", "example.com")  # any hashable key of a consent choice and site
+
+
+def test_the_c_loop_steps_over_an_inline_script_let_through_on_the_same_choice_only():
+    script = b"<script type=text/javascript>var a = 1;</script>"
+    element = script[: -len(b"</script>")]
+    assert c_skip()(script, 0, 1, SETTLED, set(), {element: {CHOICE}}, CHOICE) == len(script)
+    assert c_skip()(script, 0, 1, SETTLED, set(), {element: {CHOICE}}, ("all", "")) == 0
+    assert c_skip()(script, 0, 1, SETTLED, set(), {element + b" ": {CHOICE}}, CHOICE) == 0
+    assert c_skip()(script, 0, 1, SETTLED, set(), {}, CHOICE) == 0
+    assert c_skip()(script, 0, 1, SETTLED, set()) == 0
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
+        b"<script>a = '<!--';</script>",  # the escape states decide where it ends
+        b"<script>no end tag yet",
+        b"<script>" + b"x" * 5000 + b"</script>",  # longer than any element let through
+    ],
+)
+def test_the_c_loop_stops_at_inline_scripts_whatever_was_let_through(markup):
+    element = markup.split(b"</script>")[0]
+    assert c_skip()(markup, 0, 1, SETTLED, set(), {element: {CHOICE}}, CHOICE) == 0
+
+
+def test_an_inline_script_let_through_passes_in_c_next_time_and_is_still_judged_per_choice(
+    config,
+):
+    """The first page classifies the script and lets it through (all consented); the next
+    page on that choice steps over it without the neutraliser; a page with no decision
+    still neutralises it."""
+    from consentproxy.policy import Policy
+
+    policy = Policy(config)
+    pixel = b"<script>fbq('init', '1'); fbq('track', 'PageView');</script>"
+    page = b"<html><head></head><body>" + pixel + b"</body></html>"
+    classified = []
+    neutraliser = Neutraliser(policy, ALL, MARK)
+    inline_script = neutraliser.inline_script
+    neutraliser.inline_script = lambda tag, text: (
+        classified.append(text) or inline_script(tag, text)
+    )
+    for _ in range(2):
+        rw = HtmlRewriter(neutraliser, BANNER, True, skip=c_skip())
+        assert (rw.feed(page) + rw.close()).replace(BANNER, b"") == page
+    assert len(classified) == 1
+    assert pixel[: -len(b"</script>")] in policy.quiet_scripts
+    for skip in SKIPS.values():
+        out = rewrite(policy, page, skip=skip)
+        assert pixel not in out
+        assert b'data-consent-blocked="facebook-pixel"' in out
 
 
 def test_a_host_decided_by_its_path_never_settles(policy, skip):

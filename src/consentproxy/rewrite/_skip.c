@@ -15,8 +15,11 @@
  *  - a style attribute whose value cannot load anything (css.STYLE_MAY_LOAD_RE);
  *  - for a quiet name in `text` (title, textarea, style), its raw text up to the end
  *    tag, when the end tag is in buf (and, for <style>, the text cannot load anything);
- *    for a <script>, hosted, only with a URL attribute (src), and its script data up to
- *    </script when it holds no "<!--".
+ *    for a <script>, hosted, with a URL attribute (src) or, inline, when the neutraliser
+ *    has let the very same element through on this consent choice (skip's scripts, by
+ *    choice), and its script data up to </script when it holds no "<!--";
+ *  - an unknown host a hosted tag names that the page has not reported yet (not in seen) is
+ *    settled too: seen gets it once the tag is stepped over.
  * With quiet_ok's FOREIGN bit it also steps over a whole <svg> or <math> element whose
  * descendants are all among `foreign` (elements that load nothing, rewrite/foreign.py),
  * with text, comments and no style that may load: the tree builder's stack of open
@@ -58,6 +61,7 @@ typedef struct {
     char math_point[MAX_NAMES];
     char hosted[MAX_NAMES]; /* by index in interesting: its URLs may name settled hosts */
     Names urls;             /* the attributes those URLs are in */
+    Py_ssize_t script_bytes; /* the longest inline script element quiet_script looks up */
 } Skipper;
 
 /* quiet_ok's bits: every quiet tag (the guard is placed and no <base> points elsewhere),
@@ -75,16 +79,28 @@ enum {
     HAS_URL = 32,
 };
 
+#define MAX_PENDING 4
+
+/* What one tag's URLs add to the page's report if the tag is stepped over: the unknown hosts
+ * it names that the page has not reported yet (at most MAX_PENDING, owned), and which URL
+ * attributes it has (by index in urls: the neutraliser reads the first of each name only). */
+typedef struct {
+    int count;
+    uint64_t urls_met;
+    PyObject *host[MAX_PENDING];
+} Pending;
+
 /* The key attribute tag_rest looks for (len 0: none); with urls, the URL attributes whose
  * values must name no host but settled ones (a dict of host bytes -> whether the page must
- * have reported it, and the set of hosts it has). */
+ * report it, and the set of hosts it has), and what they add to it. */
 typedef struct {
     const char *name;
     Py_ssize_t len;
     const Names *urls;
     PyObject *settled, *seen;
+    Pending *pending;
 } Key;
-static const Key NO_KEY = {"", 0, NULL, NULL, NULL};
+static const Key NO_KEY = {"", 0, NULL, NULL, NULL, NULL};
 
 /* Byte classes, as the tokenizer sees them. */
 enum { WS = 1, SLASH = 2, GT = 4, EQ = 8 };
@@ -154,8 +170,9 @@ static int is_host_byte(unsigned char c) {
     return is_alpha(c) || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_';
 }
 
-/* Whether the host b[p..p+len) is settled: its verdict is "loads, path aside", and if the
- * page must report it (an unknown host), it has already. */
+/* Whether the host b[p..p+len) is settled: its verdict is "loads, path aside". An unknown
+ * host the page has not reported yet is pending: it goes into the report (seen) if the tag
+ * is stepped over, as the neutraliser would put it there. */
 static int settled_host(const unsigned char *b, Py_ssize_t p, Py_ssize_t len, Key key) {
     char host[256];
     if (key.settled == NULL || len > (Py_ssize_t)sizeof host)
@@ -173,6 +190,10 @@ static int settled_host(const unsigned char *b, Py_ssize_t p, Py_ssize_t len, Ke
         return 1;
     PyObject *text = PyUnicode_DecodeASCII(host, len, NULL);
     int seen = text == NULL ? -1 : PySet_Contains(key.seen, text);
+    if (seen == 0 && key.pending->count < MAX_PENDING) {
+        key.pending->host[key.pending->count++] = text;
+        return 1;
+    }
     Py_XDECREF(text);
     if (seen < 0)
         PyErr_Clear();
@@ -182,10 +203,12 @@ static int settled_host(const unsigned char *b, Py_ssize_t p, Py_ssize_t len, Ke
 /* Whether a URL attribute's value b[p..end) (a URL, a srcset, a ping list) names no host
  * but settled ones: each URL, between spaces and commas, is relative without a colon, or
  * http(s)://host or //host, the host ending the value or followed by '/', '?' or '#'. No
- * control byte, '&' (a character reference) or '\\' (a slash to the URL parser) at all. */
+ * control byte, '\\' (a slash to the URL parser) or character reference but "&amp;" (an
+ * '&', which no URL parser or srcset splits at) at all. */
 static int urls_settled(const unsigned char *b, Py_ssize_t p, Py_ssize_t end, Key key) {
     for (Py_ssize_t i = p; i < end; i++)
-        if (b[i] < 0x20 || b[i] == 0x7f || b[i] == '&' || b[i] == '\\')
+        if (b[i] < 0x20 || b[i] == 0x7f || b[i] == '\\'
+                || (b[i] == '&' && !(i + 5 <= end && memcmp(b + i, "&amp;", 5) == 0)))
             return 0;
     while (p < end) {
         if (b[p] == ' ' || b[p] == ',') {
@@ -217,8 +240,13 @@ static int attr_flags(const unsigned char *b, Py_ssize_t a, Py_ssize_t q, Py_ssi
                       Py_ssize_t w, Key key) {
     if (key.len && q - a == key.len && contains_ci(b, a, q, key.name, key.len))
         return HAS_KEY;
-    if (key.urls != NULL && lookup(b, a, q - a, key.urls) >= 0)
+    Py_ssize_t url = key.urls == NULL ? -1 : lookup(b, a, q - a, key.urls);
+    if (url >= 0) {
+        if (key.pending->urls_met & (uint64_t)1 << url)
+            return UNSETTLED; /* a second one: the neutraliser reads the first only */
+        key.pending->urls_met |= (uint64_t)1 << url;
         return v >= 0 && !urls_settled(b, v, w, key) ? UNSETTLED : HAS_URL;
+    }
     if (q - a != 5 || !contains_ci(b, a, q, "style", 5))
         return 0;
     return HAS_STYLE | (v >= 0 && css_may_load(b, v, w) ? STYLE_MAY_LOAD : 0);
@@ -439,9 +467,59 @@ static Py_ssize_t foreign_element(Skipper *self, const unsigned char *b, Py_ssiz
     return -1;
 }
 
+/* Whether the inline script element b[p..close) (its start tag and script data) is one the
+ * neutraliser has let through unchanged on this consent choice: scripts maps such elements to
+ * the set of choices they pass on. */
+static int quiet_script(Skipper *self, const unsigned char *b, Py_ssize_t p, Py_ssize_t close,
+                        PyObject *scripts, PyObject *choice) {
+    if (scripts == NULL || close - p > self->script_bytes)
+        return 0;
+    PyObject *element = PyBytes_FromStringAndSize((const char *)b + p, close - p);
+    PyObject *choices = element == NULL ? NULL : PyDict_GetItemWithError(scripts, element);
+    Py_XDECREF(element);
+    int quiet = choices == NULL || !PyAnySet_Check(choices) ? -1 : PySet_Contains(choices, choice);
+    if (quiet < 0)
+        PyErr_Clear();
+    return quiet == 1;
+}
+
+/* The start tag at p of the interesting name i: the end of what the skip may pass over (the
+ * tag, or for raw text and scripts up to their end tag), or -1 to stop at p. */
+static Py_ssize_t quiet_element(Skipper *self, const unsigned char *b, Py_ssize_t p,
+                                Py_ssize_t n, Py_ssize_t i, int quiet_ok, Key key,
+                                PyObject *scripts, PyObject *choice) {
+    int flags = 0;
+    if (!self->quiet[i] || !(quiet_ok & QUIET || (quiet_ok & KEYED && key.len)))
+        return -1;
+    int hosted = key.urls != NULL;
+    Py_ssize_t end = tag_rest(b, p + 2, n, key, &flags);
+    if (end < 0 || flags & (STYLE_MAY_LOAD | HAS_KEY | UNSETTLED)
+            || (!key.len && !hosted && may_be_remote(b, p, end)))
+        return -1;
+    const char *name = self->interesting.name[i];
+    Py_ssize_t len = self->interesting.len[i];
+    /* a <script>: with a src, or inline and let through before (quiet_script); its script
+     * data must hold no "<!--" (else the escape states decide where it ends) */
+    int script = len == 6 && memcmp(name, "script", 6) == 0;
+    int inline_script = script && !(flags & HAS_URL);
+    if ((script && !hosted) || (inline_script && scripts == NULL))
+        return -1;
+    if (!self->text[i] && !script)
+        return end;
+    /* (an inline script is looked for up to the longest quiet_script looks up) */
+    Py_ssize_t limit = inline_script && n - p > self->script_bytes + 9 ? p + self->script_bytes + 9 : n;
+    Py_ssize_t close = end_tag(b, end, limit, name, len);
+    if (close < 0 || (len == 5 && memcmp(name, "style", 5) == 0 && css_may_load(b, end, close))
+            || (script && contains_ci(b, end, close, "<!--", 4))
+            || (inline_script && !quiet_script(self, b, p, close, scripts, choice)))
+        return -1;
+    return close; /* the end tag itself is stepped over next */
+}
+
 /* One '<' at p: the end of the markup the skip may pass over, or -1 to stop at p. */
 static Py_ssize_t markup(Skipper *self, const unsigned char *b, Py_ssize_t p, Py_ssize_t n,
-                        int quiet_ok, PyObject *settled, PyObject *seen) {
+                        int quiet_ok, PyObject *settled, PyObject *seen, PyObject *scripts,
+                        PyObject *choice) {
     if (p + 1 >= n)
         return -1;
     unsigned char c = b[p + 1];
@@ -454,33 +532,23 @@ static Py_ssize_t markup(Skipper *self, const unsigned char *b, Py_ssize_t p, Py
         }
         if (self->root[i] && quiet_ok & FOREIGN)
             return foreign_element(self, b, p, n, self->root[i]);
-        Key key = {self->keys.name[i], self->keys.len[i], NULL, NULL, NULL};
-        if (!self->quiet[i] || !(quiet_ok & QUIET || (quiet_ok & KEYED && key.len)))
-            return -1;
-        int hosted = self->hosted[i] && settled != NULL;
-        if (hosted) {
+        Pending pending = {0, 0, {NULL}};
+        Key key = {self->keys.name[i], self->keys.len[i], NULL, NULL, NULL, NULL};
+        if (self->hosted[i] && settled != NULL) {
             key.urls = &self->urls;
             key.settled = settled;
             key.seen = seen;
+            key.pending = &pending;
         }
-        Py_ssize_t end = tag_rest(b, p + 2, n, key, &flags);
-        if (end < 0 || flags & (STYLE_MAY_LOAD | HAS_KEY | UNSETTLED)
-                || (!key.len && !hosted && may_be_remote(b, p, end)))
-            return -1;
-        const char *name = self->interesting.name[i];
-        Py_ssize_t len = self->interesting.len[i];
-        /* a <script> with a src (else its text is code the neutraliser reads), whose script
-         * data holds no "<!--" (else the escape states decide where it ends) */
-        int script = len == 6 && memcmp(name, "script", 6) == 0;
-        if (script && !(hosted && flags & HAS_URL))
-            return -1;
-        if (!self->text[i] && !script)
-            return end;
-        Py_ssize_t close = end_tag(b, end, n, name, len);
-        if (close < 0 || (len == 5 && memcmp(name, "style", 5) == 0 && css_may_load(b, end, close))
-                || (script && contains_ci(b, end, close, "<!--", 4)))
-            return -1;
-        return close; /* the end tag itself is stepped over next */
+        Py_ssize_t end = quiet_element(self, b, p, n, i, quiet_ok, key, scripts, choice);
+        for (int k = 0; k < pending.count; k++) { /* the tag is stepped over: reported */
+            if (end >= 0 && PySet_Add(seen, pending.host[k]) < 0) {
+                PyErr_Clear();
+                end = -1; /* (the neutraliser reports it) */
+            }
+            Py_DECREF(pending.host[k]);
+        }
+        return end;
     }
     if (c == '/') { /* an end tag: all but </body>; or a bogus one */
         if (p + 2 < n && is_alpha(b[p + 2])) {
@@ -506,13 +574,16 @@ static Py_ssize_t markup(Skipper *self, const unsigned char *b, Py_ssize_t p, Py
 
 static PyObject *Skipper_skip(Skipper *self, PyObject *const *args, Py_ssize_t nargs) {
     Py_buffer view;
-    if (nargs != 3 && nargs != 5) {
-        PyErr_SetString(PyExc_TypeError, "skip(buf, pos, quiet_ok[, settled, seen])");
+    if (nargs != 3 && nargs != 5 && nargs != 7) {
+        PyErr_SetString(PyExc_TypeError,
+                        "skip(buf, pos, quiet_ok[, settled, seen[, scripts, choice]])");
         return NULL;
     }
-    PyObject *settled = nargs == 5 ? args[3] : NULL, *seen = nargs == 5 ? args[4] : NULL;
-    if (settled != NULL && !(PyDict_Check(settled) && PyAnySet_Check(seen))) {
-        PyErr_SetString(PyExc_TypeError, "settled must be a dict, seen a set");
+    PyObject *settled = nargs >= 5 ? args[3] : NULL, *seen = nargs >= 5 ? args[4] : NULL;
+    PyObject *scripts = nargs == 7 ? args[5] : NULL, *choice = nargs == 7 ? args[6] : NULL;
+    if ((settled != NULL && !(PyDict_Check(settled) && PyAnySet_Check(seen)))
+            || (scripts != NULL && !PyDict_Check(scripts))) {
+        PyErr_SetString(PyExc_TypeError, "settled and scripts must be dicts, seen a set");
         return NULL;
     }
     Py_ssize_t pos = PyLong_AsSsize_t(args[1]);
@@ -531,7 +602,7 @@ static PyObject *Skipper_skip(Skipper *self, PyObject *const *args, Py_ssize_t n
             pos = lt == NULL ? n : lt - b;
             continue;
         }
-        Py_ssize_t end = markup(self, b, pos, n, quiet_ok, settled, seen);
+        Py_ssize_t end = markup(self, b, pos, n, quiet_ok, settled, seen, scripts, choice);
         if (end < 0)
             break;
         pos = end;
@@ -698,10 +769,11 @@ static int Skipper_init(Skipper *self, PyObject *args, PyObject *kwds) {
     PyObject *interesting, *quiet, *keys, *text, *foreign, *svg_points, *math_points, *hosted,
         *urls;
     static char *kwlist[] = {"interesting", "quiet", "keys", "text", "foreign", "svg_points",
-                             "math_points", "hosted", "urls", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOOOOOO", kwlist, &interesting, &quiet,
+                             "math_points", "hosted", "urls", "script_bytes", NULL};
+    self->script_bytes = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOOOOOO|n", kwlist, &interesting, &quiet,
                                      &keys, &text, &foreign, &svg_points, &math_points,
-                                     &hosted, &urls))
+                                     &hosted, &urls, &self->script_bytes))
         return -1;
     memset(self->hosted, 0, sizeof self->hosted);
     memset(self->quiet, 0, sizeof self->quiet);
@@ -738,8 +810,8 @@ static PyMethodDef Skipper_methods[] = {
     {"script_end", (PyCFunction)(void (*)(void))Skipper_script_end, METH_FASTCALL,
      "script_end(buf, pos) -> where plain script data ends (its </script), or -1"},
     {"skip", (PyCFunction)(void (*)(void))Skipper_skip, METH_FASTCALL,
-     "skip(buf, pos, quiet_ok[, settled, seen]) -> the end of what passes through untouched "
-     "(quiet_ok: 1 every quiet tag, 2 those with a key, 4 foreign elements)"},
+     "skip(buf, pos, quiet_ok[, settled, seen[, scripts, choice]]) -> the end of what passes "
+     "through untouched (quiet_ok: 1 every quiet tag, 2 those with a key, 4 foreign elements)"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -749,7 +821,7 @@ static PyTypeObject SkipperType = {
     .tp_basicsize = sizeof(Skipper),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "Skipper(interesting, quiet, keys, text, foreign, svg_points, math_points, "
-              "hosted, urls): the rewriter's skip loop, in C.",
+              "hosted, urls, script_bytes=0): the rewriter's skip loop, in C.",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)Skipper_init,
     .tp_methods = Skipper_methods,

@@ -10,6 +10,7 @@ class Skipper:
         math_points: tuple[bytes, ...],
         hosted: tuple[bytes, ...],
         urls: tuple[bytes, ...],
+        script_bytes: int = 0,
     ) -> None: ...
     def script_end(self, buf: bytes, pos: int, /) -> int: ...
     def skip(
@@ -19,6 +20,8 @@ class Skipper:
         quiet_ok: int,
         settled: dict[bytes, bool] = ...,
         seen: set[str] = ...,
+        scripts: dict[bytes, set[tuple[object, ...]]] = ...,
+        choice: object = ...,
         /,
     ) -> int: ...
 

@@ -17,9 +17,10 @@ class HeldElement:
     """One held element. svg_depth: for an SVG script or style (its text is markup, see
     rewrite/foreign.py), the depth of the tree builder's stack it ends below; inner: the
     chunks that are start tags of inline scripts inside it (they share its verdict); script:
-    whether it is a script (inside a style, an inline script is held on its own)."""
+    whether it is a script (inside a style, an inline script is held on its own); page_tag:
+    its start tag is the page's bytes (the opener marked none)."""
 
-    __slots__ = ("chunks", "inner", "rewrite", "script", "size", "svg_depth", "tag")
+    __slots__ = ("chunks", "inner", "page_tag", "rewrite", "script", "size", "svg_depth", "tag")
 
     def __init__(self, tag: bytes, rewrite: Rewrite, script: bool = True):
         self.tag = tag
@@ -29,6 +30,7 @@ class HeldElement:
         self.inner: list[int] = []
         self.svg_depth = 0
         self.script = script
+        self.page_tag = False
 
     def add(self, data: bytes) -> bool:
         """Hold more of the text; True once it is too long to wait for the rest."""

@@ -113,6 +113,11 @@ MAX_NESTED_DOCUMENTS = 4
 # (at most MEMO_ENTRIES of them; a tag over MEMO_TAG_BYTES by its digest, if unchanged).
 MEMO_ENTRIES = 4096
 MEMO_TAG_BYTES = 1024  # so the memo stays under ~10 MB
+# The inline scripts let through unchanged, whole elements (start tag and text) of at most
+# QUIET_SCRIPT_BYTES, each with the consent choices it passes on (at most QUIET_CHOICES):
+# the C skip loop steps over them. At most MEMO_ENTRIES of them: under ~20 MB.
+QUIET_SCRIPT_BYTES = 4096
+QUIET_CHOICES = 64
 
 
 def _remember[K, V](memo: dict[K, V], key: K, value: V) -> V:
@@ -265,14 +270,15 @@ class Neutraliser:
         self.base: tuple[str, str] | None = None
         self.base_seen = False
         self._memo = policy.tag_memo
-        self._choice = (state.choice, site)
+        self.choice = (state.choice, site)
         # The hosts whose loads this choice lets through whatever the path (the C skip loop
         # steps over tags naming only these): host bytes -> whether a page reports it (an
         # unknown host, in unknown_hosts once the page has named it).
-        settled = policy.settled_hosts.get(self._choice)  # one per choice and site
+        settled = policy.settled_hosts.get(self.choice)  # one per choice and site
         self.settled = (
-            settled if settled is not None else _remember(policy.settled_hosts, self._choice, {})
+            settled if settled is not None else _remember(policy.settled_hosts, self.choice, {})
         )
+        self.quiet_scripts = policy.quiet_scripts
 
     def _stamp(self, tag: bytes) -> bytes:
         """The tag with this response's mark in the slot _edit left for it."""
@@ -306,7 +312,7 @@ class Neutraliser:
         remembered by its digest, and only when it stays as it is."""
         long = len(tag) > MEMO_TAG_BYTES
         memo_tag = hashlib.blake2b(tag, digest_size=16).digest() if long else tag
-        key = (self._choice, memo_tag) if self.base is None else (self._choice, self.base, memo_tag)
+        key = (self.choice, memo_tag) if self.base is None else (self.choice, self.base, memo_tag)
         known = self._memo.get(key)
         if known is None:
             known = self._work_out(name, tag)
@@ -464,6 +470,16 @@ class Neutraliser:
                 b"script", start.attrs, [b"type"], svc.name, svc.category, b' type="text/plain"'
             )
         )
+
+    def let_through(self, element: bytes) -> None:
+        """An inline script element (start tag and text, as the page has them) that passed
+        unchanged on this choice: the C skip loop may step over the same bytes again."""
+        if len(element) <= QUIET_SCRIPT_BYTES:
+            choices = self.quiet_scripts.get(element)
+            if choices is None:
+                choices = _remember(self.quiet_scripts, element, set())
+            if len(choices) < QUIET_CHOICES:
+                choices.add(self.choice)
 
     def style_attribute(self, name: bytes, tag: bytes) -> bytes:
         """Any start tag whose style attribute loads a blocked service: its value rewritten

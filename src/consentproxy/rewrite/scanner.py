@@ -28,7 +28,7 @@ from consentproxy.rewrite.foreign import (
 )
 from consentproxy.rewrite.held import MAX_HELD_TEXT, HeldElement, Rewrite
 from consentproxy.rewrite.injector import Injector
-from consentproxy.rewrite.neutralise import URL_ATTRS, Neutraliser
+from consentproxy.rewrite.neutralise import QUIET_SCRIPT_BYTES, URL_ATTRS, Neutraliser
 from consentproxy.rewrite.selectors import OpenMarker
 from consentproxy.wordtrie import trie_pattern
 
@@ -142,13 +142,15 @@ assert not set(INERT) & {*BREAKOUT, b"font", *URL_ATTRS, b"style"}
 HOSTED = (b"link", b"img", b"source", b"script")
 HOSTED_URLS = tuple(sorted({a for n in HOSTED for a in URL_ATTRS[n]}))
 
-# skip(buf, pos, quiet_ok, settled, seen) -> end of what, from pos, passes through untouched.
-Skip = Callable[[bytes, int, int, dict[bytes, bool], set[str]], int]
+# skip(buf, pos, quiet_ok, settled, seen, scripts, choice) -> end of what, from pos, passes
+# through untouched (see Neutraliser.settled, unknown_hosts, quiet_scripts and choice).
+Skip = Callable[
+    [bytes, int, int, dict[bytes, bool], set[str], dict[bytes, set[tuple[object, ...]]], object],
+    int,
+]
 
 
-def python_skip(
-    buf: bytes, pos: int, quiet_ok: int, settled: object = None, seen: object = None
-) -> int:
+def python_skip(buf: bytes, pos: int, quiet_ok: int, *settled: object) -> int:
     """The pure-Python skip loop: SKIP_RE alone (it steps over no interesting tag)."""
     return SKIP_RE.match(buf, pos).end()  # type: ignore[union-attr]
 
@@ -169,6 +171,7 @@ else:
         tuple(n for n in INERT if n in MATHML_TEXT),
         HOSTED,
         HOSTED_URLS,
+        QUIET_SCRIPT_BYTES,
     )
     SKIPS = {"c": _SKIPPER.skip, "python": python_skip}
     # With the C loop, script data with no "<!--" before its </script is found in one step
@@ -348,7 +351,15 @@ class HtmlRewriter:
                         else 0
                     )
                     neutraliser = self.neutraliser
-                    end = self.skip(buf, pos, quiet, neutraliser.settled, neutraliser.unknown_hosts)
+                    end = self.skip(
+                        buf,
+                        pos,
+                        quiet,
+                        neutraliser.settled,
+                        neutraliser.unknown_hosts,
+                        neutraliser.quiet_scripts,
+                        neutraliser.choice,
+                    )
                     if self.opener is not None and end > pos:
                         end = self._open_candidate(buf, pos, end)
                 if end > pos:
@@ -471,7 +482,7 @@ class HtmlRewriter:
         return end
 
     def _start_tag(self, name: bytes, tag: bytes) -> None:
-        fill = False
+        fill, page_tag = False, tag
         if self.opener is not None:
             tag, fill = self.opener.mark(name, tag)
         if name not in _INTERESTING and not self.foreign.stack:  # here for its style only
@@ -504,6 +515,7 @@ class HtmlRewriter:
                     self.held.mark_inner()
             else:
                 held = self._hold(tag, self._inline_script)
+                held.page_tag = tag is page_tag
                 if not html:  # an SVG script: its text is markup, held until it closes
                     held.svg_depth = depth + 1
                     self._end_svg_script()  # self-closing: nothing to wait for
@@ -616,6 +628,8 @@ class HtmlRewriter:
         assert held is not None
         self.held = self.outer.pop() if self.outer else None
         edited, text = held.finish(self._inline_script)
+        if edited is held.tag and held.script and held.page_tag and not held.svg_depth:
+            self.neutraliser.let_through(edited + text)  # (no inner script: svg_depth == 0)
         self._emit(edited)
         self._emit(text)
 
