@@ -99,8 +99,9 @@ typedef struct {
     const Names *urls;
     PyObject *settled, *seen;
     Pending *pending;
+    int data_urls; /* an image's: a data: URL names no host */
 } Key;
-static const Key NO_KEY = {"", 0, NULL, NULL, NULL, NULL};
+static const Key NO_KEY = {"", 0, NULL, NULL, NULL, NULL, 0};
 
 /* Byte classes, as the tokenizer sees them. */
 enum { WS = 1, SLASH = 2, GT = 4, EQ = 8 };
@@ -200,15 +201,17 @@ static int settled_host(const unsigned char *b, Py_ssize_t p, Py_ssize_t len, Ke
     return seen == 1;
 }
 
-/* Whether a URL attribute's value b[p..end) (a URL, a srcset, a ping list) names no host
- * but settled ones: each URL, between spaces and commas, is relative without a colon, or
- * http(s)://host or //host, the host ending the value or followed by '/', '?' or '#'. No
- * control byte, '\\' (a slash to the URL parser) or character reference but "&amp;" (an
- * '&', which no URL parser or srcset splits at) at all. */
-static int urls_settled(const unsigned char *b, Py_ssize_t p, Py_ssize_t end, Key key) {
+/* Whether a URL attribute's value b[p..end) (a URL, or a list: a srcset) names no host
+ * but settled ones: each URL, between spaces and commas, is relative without a colon before
+ * its query, or http(s)://host or //host, the host ending the value or followed by '/', '?'
+ * or '#', or (for an image, key.data_urls) a data: URL. No control byte or '\\' (a slash to
+ * the URL parser) at all. A character reference may hide a slash, a colon or, in a list, a
+ * space or comma that starts another URL: only "&amp;" is read as plain, and in a single URL
+ * any other once the host is behind (after the host, or a relative URL's '?' or '#'). */
+static int urls_settled(const unsigned char *b, Py_ssize_t p, Py_ssize_t end, int list,
+                        Key key) {
     for (Py_ssize_t i = p; i < end; i++)
-        if (b[i] < 0x20 || b[i] == 0x7f || b[i] == '\\'
-                || (b[i] == '&' && !(i + 5 <= end && memcmp(b + i, "&amp;", 5) == 0)))
+        if (b[i] < 0x20 || b[i] == 0x7f || b[i] == '\\')
             return 0;
     while (p < end) {
         if (b[p] == ' ' || b[p] == ',') {
@@ -219,7 +222,8 @@ static int urls_settled(const unsigned char *b, Py_ssize_t p, Py_ssize_t end, Ke
                           : starts_ci(b, p, end, "http://", 7) ? p + 7
                           : starts_ci(b, p, end, "//", 2)      ? p + 2
                                                                : -1;
-        if (host >= 0) {
+        int behind = host >= 0; /* the host is behind: the rest is path, query or data */
+        if (behind) {
             Py_ssize_t q = host;
             while (q < end && is_host_byte(b[q]))
                 q++;
@@ -227,10 +231,19 @@ static int urls_settled(const unsigned char *b, Py_ssize_t p, Py_ssize_t end, Ke
                     || !settled_host(b, host, q - host, key))
                 return 0;
             p = q;
+        } else if (key.data_urls && starts_ci(b, p, end, "data:", 5)) {
+            behind = 1; /* an image's own bytes: it names no host */
+            p += 5;
         }
-        for (; p < end && b[p] != ' ' && b[p] != ','; p++)
-            if (b[p] == ':' && host < 0)
-                return 0; /* a scheme (data:, javascript:, http:host) */
+        for (; p < end && b[p] != ' ' && b[p] != ','; p++) {
+            if (b[p] == '?' || b[p] == '#')
+                behind = 1;
+            else if (b[p] == ':' && !behind)
+                return 0; /* a scheme (javascript:, http:host) */
+            else if (b[p] == '&' && (list || !behind)
+                     && !(p + 5 <= end && memcmp(b + p, "&amp;", 5) == 0))
+                return 0;
+        }
     }
     return 1;
 }
@@ -245,7 +258,9 @@ static int attr_flags(const unsigned char *b, Py_ssize_t a, Py_ssize_t q, Py_ssi
         if (key.pending->urls_met & (uint64_t)1 << url)
             return UNSETTLED; /* a second one: the neutraliser reads the first only */
         key.pending->urls_met |= (uint64_t)1 << url;
-        return v >= 0 && !urls_settled(b, v, w, key) ? UNSETTLED : HAS_URL;
+        Py_ssize_t len = key.urls->len[url];
+        int list = len >= 6 && memcmp(key.urls->name[url] + len - 6, "srcset", 6) == 0;
+        return v >= 0 && !urls_settled(b, v, w, list, key) ? UNSETTLED : HAS_URL;
     }
     if (q - a != 5 || !contains_ci(b, a, q, "style", 5))
         return 0;
@@ -533,12 +548,14 @@ static Py_ssize_t markup(Skipper *self, const unsigned char *b, Py_ssize_t p, Py
         if (self->root[i] && quiet_ok & FOREIGN)
             return foreign_element(self, b, p, n, self->root[i]);
         Pending pending = {0, 0, {NULL}};
-        Key key = {self->keys.name[i], self->keys.len[i], NULL, NULL, NULL, NULL};
+        Key key = {self->keys.name[i], self->keys.len[i], NULL, NULL, NULL, NULL, 0};
         if (self->hosted[i] && settled != NULL) {
             key.urls = &self->urls;
             key.settled = settled;
             key.seen = seen;
             key.pending = &pending;
+            key.data_urls = self->interesting.len[i] == 3 ? memcmp(self->interesting.name[i], "img", 3) == 0
+                            : self->interesting.len[i] == 6 && memcmp(self->interesting.name[i], "source", 6) == 0;
         }
         Py_ssize_t end = quiet_element(self, b, p, n, i, quiet_ok, key, scripts, choice);
         for (int k = 0; k < pending.count; k++) { /* the tag is stepped over: reported */

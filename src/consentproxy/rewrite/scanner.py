@@ -136,10 +136,11 @@ QUIET = tuple(dict.fromkeys((*URL_ATTRS, *RAWTEXT, *RCDATA, b"head")))
 QUIET_ALL, QUIET_KEYED, QUIET_FOREIGN = 1, 2, 4
 assert not set(INERT) & {*BREAKOUT, b"font", *URL_ATTRS, b"style"}
 # Quiet tags that the C loop also steps over when each URL in their URL attributes is
-# relative or names a host the neutraliser has settled (Neutraliser.settled): the most
-# frequent stops on real pages, <link href=https://cdn...>, <img src=https://...> and
-# <script src> (with a URL attribute only: an inline script's text is held and read).
-HOSTED = (b"link", b"img", b"source", b"script")
+# relative or names a host the neutraliser has settled (Neutraliser.settled), whatever the
+# other attributes hold: the most frequent stops on real pages, <link href=https://cdn...>,
+# <img src=https://...>, <input data-url=https://...> and <script src> (an inline script
+# only once the neutraliser has let the same element through: Neutraliser.quiet_scripts).
+HOSTED = (b"link", b"img", b"source", b"script", b"input")
 HOSTED_URLS = tuple(sorted({a for n in HOSTED for a in URL_ATTRS[n]}))
 
 # skip(buf, pos, quiet_ok, settled, seen, scripts, choice) -> end of what, from pos, passes
