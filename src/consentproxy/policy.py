@@ -73,7 +73,14 @@ NEVER = "-"
 MAX_SEEN = 512
 # What rewrite.neutralise worked out for one start tag, memoised per consent choice: the
 # new tag (None: unchanged), what it blocks as (service, tag), the unknown hosts it names.
-TagOutcome = tuple[bytes | None, tuple[tuple[str, str], ...], tuple[str, ...]]
+Blocked = tuple[tuple[str, str], ...]  # (service, element) for reports
+TagOutcome = tuple[bytes | None, Blocked, tuple[str, ...]]
+
+
+def memo_digest(data: bytes) -> bytes:
+    """16 bytes that name a long text (a script, a stylesheet, a long tag) in a memo. SHA-256:
+    the CPU's own instructions make it ~2.5x faster than BLAKE2 here (1.2 GB/s)."""
+    return hashlib.sha256(data).digest()[:16]
 
 
 class Policy:
@@ -418,11 +425,7 @@ class Policy:
         code). In markup (an iframe's srcdoc) every tracker URL is a load. Short scripts
         (the analytics snippets) recur on every page of a site, long ones (an app's code or
         state) on many: their answer is remembered."""
-        memo_text = (
-            text
-            if len(text) <= INLINE_CACHE_TEXT
-            else hashlib.blake2b(text, digest_size=16).digest()
-        )
+        memo_text = text if len(text) <= INLINE_CACHE_TEXT else memo_digest(text)
         key = (memo_text, markup, site)
         found = self._inline_cache.get(key)
         if found is None:

@@ -332,3 +332,21 @@ def test_style_texts_seen_again_reuse_their_url_spans(blocking, monkeypatch):
         assert blocking.style_element(b"<style>", text) == first
         assert len(blocking.policy.style_urls) <= 4
     assert len(blocking.blocked) == 20
+
+
+def test_a_style_text_that_loads_nothing_blocked_is_remembered_with_its_reports(policy):
+    """Worked out once per consent choice: the next page gets the same answer and the same
+    report of the unknown host; on another choice, or blocked, it is worked out again."""
+    local = b"p{background:url(https://cdn.unknown.example/a.png)}"
+    blocked = f"p{{background:url({PIXEL})}}".encode()
+    for _ in range(2):
+        n = Neutraliser(policy, NO_DECISION, mark="M")
+        assert n.style_element(b"<style id=a>", local) == (b"<style id=a>", local)
+        tag, text = n.style_element(b"<style id=a>", blocked)
+        assert PIXEL.encode() not in text
+        assert b'data-consent-blocked="facebook-pixel"' in tag
+        assert n.unknown_hosts == {"cdn.unknown.example"}
+        assert n.blocked == [("facebook-pixel", "style")]
+    assert sum(key[2:3] == (b"<style id=a>",) for key in policy.tag_memo) == 1
+    consented = Neutraliser(policy, ALL, mark="M")
+    assert consented.style_element(b"<style id=a>", blocked) == (b"<style id=a>", blocked)

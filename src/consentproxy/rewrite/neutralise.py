@@ -11,12 +11,12 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
-import hashlib
 import html
 import os
 import re
 import secrets
 import unicodedata
+from collections.abc import Callable
 from urllib.parse import unquote
 
 import idna
@@ -24,7 +24,7 @@ import idna
 from consentproxy.config import Service
 from consentproxy.consent import ConsentState
 from consentproxy.cookies import set_cookie_name
-from consentproxy.policy import Policy, TagOutcome
+from consentproxy.policy import Blocked, Policy, TagOutcome, memo_digest
 from consentproxy.rewrite.css import neutralise_css, style_may_load, url_spans
 from consentproxy.rewrite.tag import Attributes, StartTag
 
@@ -311,18 +311,15 @@ class Neutraliser:
         it adds to the reports. A long tag (an <img> with a long srcset, a data: URL) is
         remembered by its digest, and only when it stays as it is."""
         long = len(tag) > MEMO_TAG_BYTES
-        memo_tag = hashlib.blake2b(tag, digest_size=16).digest() if long else tag
+        memo_tag = memo_digest(tag) if long else tag
         key = (self.choice, memo_tag) if self.base is None else (self.choice, self.base, memo_tag)
         known = self._memo.get(key)
         if known is None:
-            known = self._work_out(name, tag)
-            if not long or known[0] is None:
+            new, blocked, hosts = self._outcome(lambda: self._start_tag(name, tag))
+            known = (None if new is tag else new, blocked, hosts)
+            if not long or new is tag:
                 _remember(self._memo, key, known)
-        edited, blocked, hosts = known
-        if blocked:
-            self.blocked += blocked
-        if hosts:
-            self.unknown_hosts.update(hosts)
+        edited = self._report(known)
         out = tag if edited is None else edited
         if name == b"base" and not self.base_seen:
             self._note_base(out)
@@ -336,15 +333,25 @@ class Neutraliser:
             self.base_seen = True
             self.base = url_target(href)
 
-    def _work_out(self, name: bytes, tag: bytes) -> TagOutcome:
-        """(the new tag or None if unchanged, what it blocks, the unknown hosts it names)."""
+    def _outcome[T](self, work: Callable[[], T]) -> tuple[T, Blocked, tuple[str, ...]]:
+        """(what work returns, what it blocks, the unknown hosts it names), the last two
+        kept off this page's reports: a memo holds them, _report adds them."""
         count, seen = len(self.blocked), self.unknown_hosts
         self.unknown_hosts = set()
-        out = self._start_tag(name, tag)
+        out = work()
         blocked, hosts = tuple(self.blocked[count:]), tuple(self.unknown_hosts)
         del self.blocked[count:]
         self.unknown_hosts = seen
-        return None if out is tag else out, blocked, hosts
+        return out, blocked, hosts
+
+    def _report(self, known: TagOutcome) -> bytes | None:
+        """A remembered outcome: its reports go to this page's, its new tag comes back."""
+        edited, blocked, hosts = known
+        if blocked:
+            self.blocked += blocked
+        if hosts:
+            self.unknown_hosts.update(hosts)
+        return edited
 
     def _start_tag(self, name: bytes, tag: bytes) -> bytes:
         start = StartTag(name, tag)  # parsed once, for both steps (unless the first edits)
@@ -521,13 +528,26 @@ class Neutraliser:
     def style_sheet(self, tag: bytes, css: str) -> tuple[bytes, str] | None:
         """A style element's start tag and stylesheet (the page's bytes read as latin-1),
         the URLs of blocked services made inert; None when it loads none."""
-        # A site's pages repeat the same <style> texts: where their URLs are is remembered
-        # by the text's digest (at most MEMO_ENTRIES of them), whatever the consent choice.
+        # A site's pages repeat the same <style> texts: one that loads nothing blocked is
+        # remembered per consent choice by its tag and digest, with what it adds to the
+        # reports; where a text's URLs are, whatever the choice (at most MEMO_ENTRIES each).
+        digest = memo_digest(css.encode("latin-1"))
+        key = (self.choice, self.base, tag, digest)  # (start tags' keys are shorter)
+        known = self._memo.get(key)
+        if known is not None:
+            self._report(known)
+            return None
+        out, blocked, hosts = self._outcome(lambda: self._style_sheet(tag, css, digest))
+        self._report((None, blocked, hosts))
+        if out is None:
+            _remember(self._memo, key, (None, blocked, hosts))
+        return out
+
+    def _style_sheet(self, tag: bytes, css: str, digest: bytes) -> tuple[bytes, str] | None:
         memo = self.policy.style_urls
-        key = hashlib.blake2b(css.encode("latin-1"), digest_size=16).digest()
-        spans = memo.get(key)
+        spans = memo.get(digest)
         if spans is None:
-            spans = _remember(memo, key, url_spans(css))
+            spans = _remember(memo, digest, url_spans(css))
         css, svc = neutralise_css(css, self._blocked_url, spans)
         if svc is None:
             return None

@@ -384,7 +384,7 @@ class HtmlRewriter:
                 self.state = DATA
             elif state == TEXT:
                 assert self.text_end is not None
-                m = self.text_end.search(buf, pos)
+                m = _end_tag(self.text_end, buf, pos, n)
                 if m is None:
                     cut = n if final else max(pos, n - 11)
                     emit(buf[pos:cut])
@@ -476,7 +476,7 @@ class HtmlRewriter:
                 if name in ROOTS or name == b"script":  # stepped over by the C loop: the
                     return q  # tree builder's stack or script data must be followed
                 if name in END_TAG_RE:
-                    closing = END_TAG_RE[name].search(buf, pos, end)
+                    closing = _end_tag(END_TAG_RE[name], buf, pos, end)
                     pos = closing.start() if closing else end
             if found < pos:
                 found = find(buf, pos, end)
@@ -723,6 +723,17 @@ def _script_token(buf: bytes, pos: int) -> re.Match[bytes] | None:
         if m is not None:
             return m
         pos = lt + 1
+
+
+def _end_tag(rx: re.Pattern[bytes], buf: bytes, pos: int, end: int) -> re.Match[bytes] | None:
+    """rx.search(buf, pos, end) for one of END_TAG_RE, tried only at a "</" (bytes.find runs
+    at memory speed, a case-blind regex's search at ~100 MB/s over a long stylesheet)."""
+    while (lt := buf.find(b"</", pos, end)) != -1:
+        m = rx.match(buf, lt, end)
+        if m is not None:
+            return m
+        pos = lt + 1
+    return None
 
 
 def _may_be_tag(buf: bytes, pos: int) -> bool:
