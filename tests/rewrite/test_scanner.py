@@ -931,3 +931,45 @@ def test_inline_script_inside_svg_style_is_judged_on_its_own(policy, skip):
         assert out.startswith(
             b'<svg><style>p{}<script type="text/plain" data-consent-blocked="facebook-pixel"'
         ), sizes
+
+
+def test_a_data_block_kept_as_it_is_is_stepped_over_with_its_text_next_time(config):
+    """A <script> whose type is no script holds data, not code: once the neutraliser has
+    kept its start tag, the C loop steps over it and its text (tracker URLs or not)."""
+    from consentproxy.policy import Policy
+
+    policy = Policy(config)
+    block = b'<script type="application/ld+json">{"u": "https://www.facebook.com/tr"}</script>'
+    page = b"<html><head></head><body>" + block + b"</body></html>"
+    neutraliser = Neutraliser(policy, NO_DECISION, MARK)
+    seen = []
+    start_tag = neutraliser.start_tag
+    neutraliser.start_tag = lambda name, tag: seen.append(tag) or start_tag(name, tag)
+    for _ in range(2):
+        rw = HtmlRewriter(neutraliser, BANNER, True, skip=c_skip())
+        assert (rw.feed(page) + rw.close()).replace(BANNER, b"") == page
+    assert seen == [block[: block.index(b">") + 1]]
+    kept = {b"<script type=x>": False}
+    assert c_skip()(b"<script type=x>a<b</script>", 0, 1, kept, set(), {}, CHOICE) == 27
+    assert c_skip()(b"<script type=x>a<!--</script>", 0, 1, kept, set(), {}, CHOICE) == 0
+    assert c_skip()(b"<script type=y>a</script>", 0, 1, kept, set(), {}, CHOICE) == 0
+
+
+def test_after_a_base_on_a_settled_host_relative_urls_are_stepped_over_and_reported(policy, skip):
+    """Relative URLs after <base href=//cdn...> go to that host: once it is settled, their
+    tags pass in C, and the page still reports the host; a base on a host decided by the
+    path never settles, so a relative URL to a blocked path there is still neutralised."""
+    imgs = b"".join(b"<img src=p%d.png>" % i for i in range(3))
+    page = b"<html><head><base href=https://cdn.unknown.example/></head><body>" + imgs
+    neutraliser = Neutraliser(policy, NO_DECISION, MARK)
+    seen = []
+    start_tag = neutraliser.start_tag
+    neutraliser.start_tag = lambda name, tag: seen.append(name) or start_tag(name, tag)
+    rw = HtmlRewriter(neutraliser, BANNER, True, skip=skip)
+    assert (rw.feed(page) + rw.close()).replace(BANNER, b"") == page
+    assert rw.neutraliser.unknown_hosts == {"cdn.unknown.example"}
+    assert seen.count(b"img") == (0 if skip is c_skip() else 3)
+    maps = b"<html><head><base href=https://www.google.com/></head><body>" + imgs
+    out = rewrite(policy, maps + b"<img src=maps/vt?x=1>", skip=skip)
+    assert out.count(b"data-consent-blocked=") == 1
+    assert b'data-consent-blocked="google-maps"' in out

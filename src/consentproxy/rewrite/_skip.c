@@ -15,9 +15,10 @@
  *  - a style attribute whose value cannot load anything (css.STYLE_MAY_LOAD_RE);
  *  - for a quiet name in `text` (title, textarea, style), its raw text up to the end
  *    tag, when the end tag is in buf (and, for <style>, the text cannot load anything);
- *    for a <script>, hosted, with a URL attribute (src) or, inline, when the neutraliser
- *    has let the very same element through on this consent choice (skip's scripts, by
- *    choice), and its script data up to </script when it holds no "<!--";
+ *    for a <script>, hosted, with a URL attribute (src), or a data block whose start tag
+ *    the neutraliser kept (in settled), or inline when it has let the very same element
+ *    through on this consent choice (skip's scripts, by choice), and its script data up to
+ *    </script when it holds no "<!--";
  *  - an unknown host a hosted tag names that the page has not reported yet (not in seen) is
  *    settled too: seen gets it once the tag is stepped over.
  * With quiet_ok's FOREIGN bit it also steps over a whole <svg> or <math> element whose
@@ -482,6 +483,17 @@ static Py_ssize_t foreign_element(Skipper *self, const unsigned char *b, Py_ssiz
     return -1;
 }
 
+/* Whether the start tag b[p..end) of a script with no URL attribute is that of a data block
+ * the neutraliser keeps as it is on this consent choice (settled maps it to False): its
+ * script data is no code. */
+static int kept_data_block(const unsigned char *b, Py_ssize_t p, Py_ssize_t end, Key key) {
+    PyObject *tag = PyBytes_FromStringAndSize((const char *)b + p, end - p);
+    PyObject *kept = tag == NULL ? NULL : PyDict_GetItemWithError(key.settled, tag);
+    Py_XDECREF(tag);
+    PyErr_Clear();
+    return kept == Py_False;
+}
+
 /* Whether the inline script element b[p..close) (its start tag and script data) is one the
  * neutraliser has let through unchanged on this consent choice: scripts maps such elements to
  * the set of choices they pass on. */
@@ -516,12 +528,15 @@ static Py_ssize_t quiet_element(Skipper *self, const unsigned char *b, Py_ssize_
     /* a <script>: with a src, or inline and let through before (quiet_script); its script
      * data must hold no "<!--" (else the escape states decide where it ends) */
     int script = len == 6 && memcmp(name, "script", 6) == 0;
-    int inline_script = script && !(flags & HAS_URL);
-    if ((script && !hosted) || (inline_script && scripts == NULL))
+    if (script && !hosted)
+        return -1;
+    /* with no URL attribute: a data block kept as it is, or an inline script let through,
+     * looked for up to the longest quiet_script looks up */
+    int inline_script = script && !(flags & HAS_URL) && !kept_data_block(b, p, end, key);
+    if (inline_script && scripts == NULL)
         return -1;
     if (!self->text[i] && !script)
         return end;
-    /* (an inline script is looked for up to the longest quiet_script looks up) */
     Py_ssize_t limit = inline_script && n - p > self->script_bytes + 9 ? p + self->script_bytes + 9 : n;
     Py_ssize_t close = end_tag(b, end, limit, name, len);
     if (close < 0 || (len == 5 && memcmp(name, "style", 5) == 0 && css_may_load(b, end, close))

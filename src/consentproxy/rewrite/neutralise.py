@@ -463,7 +463,19 @@ class Neutraliser:
 
     def inline_script(self, tag: bytes, content: bytes) -> bytes:
         """An inline script's start tag, neutralised when its text belongs to a blocked
-        service (by marker, or by loading a tracker URL)."""
+        service (by marker, or by loading a tracker URL). Worked out once per consent choice,
+        start tag and text (by its digest), with what it adds to the reports."""
+        key = (self.choice, b"script", tag, memo_digest(content))  # (no start tag's key)
+        known = self._memo.get(key)
+        if known is None:
+            new, blocked, hosts = self._outcome(lambda: self._inline_script(tag, content))
+            known = (None if new is tag else new, blocked, hosts)
+            if len(tag) <= MEMO_TAG_BYTES:
+                _remember(self._memo, key, known)
+        edited = self._report(known)
+        return tag if edited is None else self._stamp(edited)
+
+    def _inline_script(self, tag: bytes, content: bytes) -> bytes:
         start = StartTag(b"script", tag)
         url_list = (
             bool(_URL_LIST_RE.search(tag))
@@ -472,11 +484,17 @@ class Neutraliser:
         svc = self.policy.blocked_inline(content, self.state, markup=url_list, site=self.site)
         if svc is None:
             return tag
-        return self._stamp(
-            self._edit(
-                b"script", start.attrs, [b"type"], svc.name, svc.category, b' type="text/plain"'
-            )
+        return self._edit(
+            b"script", start.attrs, [b"type"], svc.name, svc.category, b' type="text/plain"'
         )
+
+    def keep_data_block(self, tag: bytes) -> None:
+        """A <script> start tag that names no code to run (no src: a type that is no script,
+        a data block) and stays as it is: the C skip loop may step over it and its text on
+        this choice (in settled, where no host starts with '<')."""
+        attrs = Attributes(tag, len(b"script") + 1)
+        if all(attrs.get(a) is None for a in URL_ATTRS[b"script"]):
+            _remember(self.settled, tag, False)
 
     def let_through(self, element: bytes) -> None:
         """An inline script element (start tag and text, as the page has them) that passed

@@ -238,7 +238,7 @@ class HtmlRewriter:
         self._needle_in = b""
         self._needle_at = -1
         self.injector = Injector(banner, inject, head)
-        self.base_free = True  # no <base> on another host (then every URL may name it)
+        self.base_free = True  # no <base> on another host, or on a settled one (see _scan)
         self.pending = b""
         self.state = DATA
         self.text_end: re.Pattern[bytes] | None = None  # for TEXT: the closing tag's regex
@@ -347,7 +347,9 @@ class HtmlRewriter:
                     end = rx.match(buf, pos).end()  # type: ignore[union-attr]
                 else:
                     quiet = (
-                        (QUIET_ALL if self.base_free else 0) | QUIET_KEYED | QUIET_FOREIGN
+                        (QUIET_ALL if self.base_free or self._base_settled() else 0)
+                        | QUIET_KEYED
+                        | QUIET_FOREIGN
                         if injector.head_done or not injector.inject
                         else 0
                     )
@@ -509,7 +511,10 @@ class HtmlRewriter:
             if html:
                 self.state, self.script_sub = SCRIPT, S_PLAIN
             if not neutraliser.script_is_inline_js(tag):
-                self._emit(neutraliser.start_tag(name, tag))
+                out = neutraliser.start_tag(name, tag)
+                if out is page_tag and html:
+                    neutraliser.keep_data_block(out)
+                self._emit(out)
             elif self.held is not None and self.held.script:  # inside a held SVG script:
                 self._emit(tag)  # its text is the outer one's too, and so is the verdict
                 if self.held is not None:
@@ -539,6 +544,15 @@ class HtmlRewriter:
             self.state, self.text_end = TEXT, END_TAG_RE[name]
         elif name == b"plaintext":
             self.state = PLAINTEXT
+
+    def _base_settled(self) -> bool:
+        """Whether the page's <base> names a host settled on this choice (what the C loop
+        asks of a URL's host): every relative URL goes there, and loads."""
+        neutraliser = self.neutraliser
+        assert neutraliser.base is not None
+        host = neutraliser.base[0]
+        reported = neutraliser.settled.get(host.encode("ascii", "replace"))
+        return reported is False or (reported is True and host in neutraliser.unknown_hosts)
 
     # --- script data -------------------------------------------------------------------
 
