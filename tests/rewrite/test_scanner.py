@@ -973,3 +973,17 @@ def test_after_a_base_on_a_settled_host_relative_urls_are_stepped_over_and_repor
     out = rewrite(policy, maps + b"<img src=maps/vt?x=1>", skip=skip)
     assert out.count(b"data-consent-blocked=") == 1
     assert b'data-consent-blocked="google-maps"' in out
+
+
+def test_an_inert_svg_cut_by_a_chunk_end_is_waited_for_and_stepped_over_whole(policy, skip):
+    """An icon sprite split across chunks: the C loop holds it until its </svg> comes, then
+    steps over it in one go; both loops give the page as it was."""
+    sprite = b"<svg style=display:none>" + b"<symbol id=i><path d='M0 0h24v24'/></symbol>" * 60
+    page = b"<html><head></head><body><p>x</p>" + sprite + b"</svg><p>y</p></body></html>"
+    rw = HtmlRewriter(Neutraliser(policy, NO_DECISION, MARK), BANNER, True, skip=skip)
+    stops = []
+    markup = rw._markup
+    rw._markup = lambda buf, pos, final: stops.append(buf[pos : pos + 4]) or markup(buf, pos, final)
+    out = b"".join(rw.feed(page[i : i + 500]) for i in range(0, len(page), 500)) + rw.close()
+    assert out.replace(BANNER, b"") == page
+    assert (b"<sym" in stops) == (skip is SKIPS["python"])

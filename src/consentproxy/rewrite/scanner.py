@@ -365,6 +365,14 @@ class HtmlRewriter:
                     )
                     if self.opener is not None and end > pos:
                         end = self._open_candidate(buf, pos, end)
+                    elif (
+                        quiet & QUIET_FOREIGN
+                        and not final
+                        and self.script_end is not None  # (the C loop)
+                        and _root_unclosed(buf, end)
+                    ):
+                        emit(buf[pos:end])  # an <svg>/<math> the C loop may step over whole
+                        return end  # once it has closed: wait for more
                 if end > pos:
                     emit(buf[pos:end])
                     pos = end
@@ -748,6 +756,23 @@ def _end_tag(rx: re.Pattern[bytes], buf: bytes, pos: int, end: int) -> re.Match[
             return m
         pos = lt + 1
     return None
+
+
+_ROOT_RE = re.compile(rb"<((?i:svg|math))(?=[\t\n\f\r />])")
+_ROOT_END_RE = {
+    b"svg": re.compile(rb"</(?i:svg)(?=[\t\n\f\r />])"),
+    b"math": re.compile(rb"</(?i:math)(?=[\t\n\f\r />])"),
+}
+MAX_FOREIGN_WAIT = 64 * 1024  # an <svg>/<math> held this long is followed tag by tag
+
+
+def _root_unclosed(buf: bytes, pos: int) -> bool:
+    """Whether buf[pos:] opens an <svg> or <math>, less than MAX_FOREIGN_WAIT long so far,
+    whose end tag is not in buf yet (an icon sprite cut by a chunk's end)."""
+    m = _ROOT_RE.match(buf, pos)
+    if m is None or len(buf) - pos > MAX_FOREIGN_WAIT:
+        return False
+    return _end_tag(_ROOT_END_RE[m.group(1).lower()], buf, m.end(), len(buf)) is None
 
 
 def _may_be_tag(buf: bytes, pos: int) -> bool:
