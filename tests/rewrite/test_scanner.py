@@ -987,3 +987,32 @@ def test_an_inert_svg_cut_by_a_chunk_end_is_waited_for_and_stepped_over_whole(po
     out = b"".join(rw.feed(page[i : i + 500]) for i in range(0, len(page), 500)) + rw.close()
     assert out.replace(BANNER, b"") == page
     assert (b"<sym" in stops) == (skip is SKIPS["python"])
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
+        b"<td background=images/a.gif>",
+        b"<body background='//static.example/bg.png' class=x>",
+        b"<a href=/x ping='/p //cdn.unknown.example/q'>",
+    ],
+)
+def test_background_and_ping_naming_settled_hosts_are_stepped_over(markup):
+    seen: set[str] = set()
+    assert c_skip()(markup, 0, 1, SETTLED, seen) == len(markup)
+    assert seen <= {"cdn.unknown.example"}
+    assert c_skip()(markup, 0, 2, SETTLED, set()) == 0  # after a <base> elsewhere: stop
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
+        b"<td background=//www.facebook.com/tr>",
+        b"<td background=/a.gif background=//www.facebook.com/tr>",
+        b"<a href=/x ping='/p&#32;//www.facebook.com/tr'>",
+        b"<a href=/x ping>",
+        b"<table background='javascript:x'>",
+    ],
+)
+def test_background_and_ping_naming_other_hosts_stop_the_c_loop(markup):
+    assert c_skip()(markup, 0, 1, SETTLED, set()) == 0

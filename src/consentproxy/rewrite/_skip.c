@@ -7,8 +7,9 @@
  * quiet_ok (bits, see QUIET) it also steps over what the Python neutraliser would return
  * unchanged:
  *  - a start tag named in `quiet` unless it has its key attribute (keys[i], such as
- *    http-equiv or ping) or, for a name without a key, unless it may point to another
- *    host (a "//" or a '&' or ':'; with KEYED alone, only names with a key);
+ *    http-equiv; with QUIET, a background or ping key may hold URLs of settled hosts, as
+ *    below) or, for a name without a key, unless it may point to another host (a "//" or a
+ *    '&' or ':'; with KEYED alone, only names with a key);
  *  - for a name in `hosted` (with skip's settled and seen), the URLs in its `urls`
  *    attributes must instead each be relative without a colon, or name a settled host
  *    plainly (http(s)://host or //host: see urls_settled), other attributes aside;
@@ -101,8 +102,12 @@ typedef struct {
     PyObject *settled, *seen;
     Pending *pending;
     int data_urls; /* an image's: a data: URL names no host */
+    int key_urls;  /* the key attribute holds a URL or a list of them (KEY_URL...), read as
+                      URLs are (see markup), or 0: the tag stops wherever the key is */
 } Key;
-static const Key NO_KEY = {"", 0, NULL, NULL, NULL, NULL, 0};
+static const Key NO_KEY = {"", 0, NULL, NULL, NULL, NULL, 0, 0};
+enum { KEY_URL = 1, KEY_URL_LIST = 2 };
+#define KEY_MET ((uint64_t)1 << 63) /* in urls_met: the key attribute was met */
 
 /* Byte classes, as the tokenizer sees them. */
 enum { WS = 1, SLASH = 2, GT = 4, EQ = 8 };
@@ -252,8 +257,12 @@ static int urls_settled(const unsigned char *b, Py_ssize_t p, Py_ssize_t end, in
 /* The flags for an attribute b[a..q) with value b[v..w) (v < 0: no value). */
 static int attr_flags(const unsigned char *b, Py_ssize_t a, Py_ssize_t q, Py_ssize_t v,
                       Py_ssize_t w, Key key) {
-    if (key.len && q - a == key.len && contains_ci(b, a, q, key.name, key.len))
-        return HAS_KEY;
+    if (key.len && q - a == key.len && contains_ci(b, a, q, key.name, key.len)) {
+        if (!key.key_urls || v < 0 || key.pending->urls_met & KEY_MET)
+            return HAS_KEY;
+        key.pending->urls_met |= KEY_MET;
+        return urls_settled(b, v, w, key.key_urls == KEY_URL_LIST, key) ? 0 : UNSETTLED;
+    }
     Py_ssize_t url = key.urls == NULL ? -1 : lookup(b, a, q - a, key.urls);
     if (url >= 0) {
         if (key.pending->urls_met & (uint64_t)1 << url)
@@ -563,7 +572,18 @@ static Py_ssize_t markup(Skipper *self, const unsigned char *b, Py_ssize_t p, Py
         if (self->root[i] && quiet_ok & FOREIGN)
             return foreign_element(self, b, p, n, self->root[i]);
         Pending pending = {0, 0, {NULL}};
-        Key key = {self->keys.name[i], self->keys.len[i], NULL, NULL, NULL, NULL, 0};
+        Key key = {self->keys.name[i], self->keys.len[i], NULL, NULL, NULL, NULL, 0, 0};
+        /* background (body, table, td, th) and ping (a, area) are URLs: with no <base>
+         * elsewhere, they may name settled hosts as a hosted tag's URLs do */
+        int key_urls = key.len == 10 && memcmp(key.name, "background", 10) == 0 ? KEY_URL
+                       : key.len == 4 && memcmp(key.name, "ping", 4) == 0      ? KEY_URL_LIST
+                                                                               : 0;
+        if (key_urls && quiet_ok & QUIET && settled != NULL) {
+            key.settled = settled;
+            key.seen = seen;
+            key.pending = &pending;
+            key.key_urls = key_urls;
+        }
         if (self->hosted[i] && settled != NULL) {
             key.urls = &self->urls;
             key.settled = settled;

@@ -116,9 +116,10 @@ DOCUMENT_START_RE = re.compile(
 
 # Interesting start tags that the C skip loop steps over (once the guard script is placed)
 # when the neutraliser would return them unchanged: a tag with a key attribute unless it
-# holds that attribute (<meta http-equiv=Set-Cookie> names no host), any other unless it
-# may name another host (but HOSTED ones, below); for raw-text elements, up to their end
-# tag; a <script> only as HOSTED says.
+# holds that attribute (<meta http-equiv=Set-Cookie> names no host) or, for background and
+# ping, unless it names hosts not settled (as HOSTED's URLs below); any other unless it may
+# name another host (but HOSTED ones); for raw-text elements, up to their end tag; a
+# <script> only as HOSTED says.
 KEYS = {
     b"meta": b"http-equiv",
     b"a": b"ping",
