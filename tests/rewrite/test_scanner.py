@@ -1016,3 +1016,29 @@ def test_background_and_ping_naming_settled_hosts_are_stepped_over(markup):
 )
 def test_background_and_ping_naming_other_hosts_stop_the_c_loop(markup):
     assert c_skip()(markup, 0, 1, SETTLED, set()) == 0
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
+        b'<meta http-equiv="X-UA-Compatible" content="IE=edge">',
+        b"<META HTTP-EQUIV=Content-Type content='text/html; charset=utf-8'>",
+    ],
+)
+def test_a_meta_http_equiv_other_than_refresh_or_set_cookie_is_stepped_over(markup):
+    assert c_skip()(markup, 0, 2) == len(markup)
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
+        b"<meta http-equiv=Refresh content='0; url=https://www.facebook.com/tr'>",
+        b"<meta http-equiv='SET-COOKIE' content='_ga=1'>",
+        b"<meta http-equiv=' refresh' content='0; url=//www.facebook.com/tr'>",
+        b"<meta http-equiv='&#114;efresh' content='0; url=//www.facebook.com/tr'>",
+        b"<meta http-equiv=x-ua http-equiv=refresh content='0; url=//www.facebook.com/tr'>",
+        b"<meta http-equiv content='0; url=//www.facebook.com/tr'>",
+    ],
+)
+def test_a_meta_http_equiv_that_may_refresh_or_set_a_cookie_stops_the_c_loop(markup):
+    assert c_skip()(markup, 0, 2) == 0

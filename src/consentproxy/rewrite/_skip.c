@@ -103,10 +103,11 @@ typedef struct {
     Pending *pending;
     int data_urls; /* an image's: a data: URL names no host */
     int key_urls;  /* the key attribute holds a URL or a list of them (KEY_URL...), read as
-                      URLs are (see markup), or 0: the tag stops wherever the key is */
+                      URLs are (see markup), or an http-equiv (KEY_EQUIV), or 0: the tag
+                      stops wherever the key is */
 } Key;
 static const Key NO_KEY = {"", 0, NULL, NULL, NULL, NULL, 0, 0};
-enum { KEY_URL = 1, KEY_URL_LIST = 2 };
+enum { KEY_URL = 1, KEY_URL_LIST = 2, KEY_EQUIV = 3 };
 #define KEY_MET ((uint64_t)1 << 63) /* in urls_met: the key attribute was met */
 
 /* Byte classes, as the tokenizer sees them. */
@@ -254,6 +255,16 @@ static int urls_settled(const unsigned char *b, Py_ssize_t p, Py_ssize_t end, in
     return 1;
 }
 
+/* Whether an http-equiv value b[v..w) is plainly neither refresh nor set-cookie (what
+ * Neutraliser.meta_tag reads): letters, digits and '-' alone (no reference, no space). */
+static int inert_equiv(const unsigned char *b, Py_ssize_t v, Py_ssize_t w) {
+    for (Py_ssize_t i = v; i < w; i++)
+        if (!is_alpha(b[i]) && !(b[i] >= '0' && b[i] <= '9') && b[i] != '-')
+            return 0;
+    return !(w - v == 7 && contains_ci(b, v, w, "refresh", 7))
+           && !(w - v == 10 && contains_ci(b, v, w, "set-cookie", 10));
+}
+
 /* The flags for an attribute b[a..q) with value b[v..w) (v < 0: no value). */
 static int attr_flags(const unsigned char *b, Py_ssize_t a, Py_ssize_t q, Py_ssize_t v,
                       Py_ssize_t w, Key key) {
@@ -261,6 +272,8 @@ static int attr_flags(const unsigned char *b, Py_ssize_t a, Py_ssize_t q, Py_ssi
         if (!key.key_urls || v < 0 || key.pending->urls_met & KEY_MET)
             return HAS_KEY;
         key.pending->urls_met |= KEY_MET;
+        if (key.key_urls == KEY_EQUIV)
+            return inert_equiv(b, v, w) ? 0 : HAS_KEY;
         return urls_settled(b, v, w, key.key_urls == KEY_URL_LIST, key) ? 0 : UNSETTLED;
     }
     Py_ssize_t url = key.urls == NULL ? -1 : lookup(b, a, q - a, key.urls);
@@ -578,11 +591,13 @@ static Py_ssize_t markup(Skipper *self, const unsigned char *b, Py_ssize_t p, Py
         int key_urls = key.len == 10 && memcmp(key.name, "background", 10) == 0 ? KEY_URL
                        : key.len == 4 && memcmp(key.name, "ping", 4) == 0      ? KEY_URL_LIST
                                                                                : 0;
+        key.pending = &pending;
         if (key_urls && quiet_ok & QUIET && settled != NULL) {
             key.settled = settled;
             key.seen = seen;
-            key.pending = &pending;
             key.key_urls = key_urls;
+        } else if (key.len == 10 && memcmp(key.name, "http-equiv", 10) == 0) {
+            key.key_urls = KEY_EQUIV; /* <meta>: only refresh and set-cookie matter */
         }
         if (self->hosted[i] && settled != NULL) {
             key.urls = &self->urls;

@@ -370,6 +370,8 @@ class HtmlRewriter:
                         quiet & QUIET_FOREIGN
                         and not final
                         and self.script_end is not None  # (the C loop)
+                        and end + 1 < n
+                        and buf[end + 1] | 0x20 in b"ms"  # (most stops are no <svg>)
                         and _root_unclosed(buf, end)
                     ):
                         emit(buf[pos:end])  # an <svg>/<math> the C loop may step over whole
