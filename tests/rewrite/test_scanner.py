@@ -717,7 +717,7 @@ def test_an_inline_script_let_through_passes_in_c_next_time_and_is_still_judged_
         rw = HtmlRewriter(neutraliser, BANNER, True, skip=c_skip())
         assert (rw.feed(page) + rw.close()).replace(BANNER, b"") == page
     assert len(classified) == 1
-    assert pixel[: -len(b"</script>")] in policy.quiet_scripts
+    assert pixel[: -len(b"</script>")] in policy.quiet_elements
     for skip in SKIPS.values():
         out = rewrite(policy, page, skip=skip)
         assert pixel not in out
@@ -1042,3 +1042,25 @@ def test_a_meta_http_equiv_other_than_refresh_or_set_cookie_is_stepped_over(mark
 )
 def test_a_meta_http_equiv_that_may_refresh_or_set_a_cookie_stops_the_c_loop(markup):
     assert c_skip()(markup, 0, 2) == 0
+
+
+def test_a_style_let_through_with_nothing_to_report_passes_in_c_next_time(config):
+    """A <style> whose CSS loads from the site itself is worked out once per choice; one
+    naming an unknown host keeps reaching the neutraliser, so each page reports it."""
+    from consentproxy.policy import Policy
+
+    policy = Policy(config)
+    local = b"<style>.a{background:url(/a.png)}</style>"
+    remote = b"<style>.b{background:url(https://cdn.unknown.example/b.png)}</style>"
+    page = b"<html><head></head><body>" + local + remote + b"</body></html>"
+    neutraliser = Neutraliser(policy, NO_DECISION, MARK)
+    styles = []
+    style_element = neutraliser.style_element
+    neutraliser.style_element = lambda tag, text: styles.append(text) or style_element(tag, text)
+    for _ in range(2):
+        neutraliser.unknown_hosts = set()
+        rw = HtmlRewriter(neutraliser, BANNER, True, skip=c_skip())
+        assert (rw.feed(page) + rw.close()).replace(BANNER, b"") == page
+        assert neutraliser.unknown_hosts == {"cdn.unknown.example"}
+    assert styles.count(b".a{background:url(/a.png)}") == 1
+    assert len(styles) == 3

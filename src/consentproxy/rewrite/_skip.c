@@ -15,10 +15,11 @@
  *    plainly (http(s)://host or //host: see urls_settled), other attributes aside;
  *  - a style attribute whose value cannot load anything (css.STYLE_MAY_LOAD_RE);
  *  - for a quiet name in `text` (title, textarea, style), its raw text up to the end
- *    tag, when the end tag is in buf (and, for <style>, the text cannot load anything);
+ *    tag, when the end tag is in buf (and, for <style>, the text cannot load anything, or
+ *    the neutraliser has let the very same element through, as below);
  *    for a <script>, hosted, with a URL attribute (src), or a data block whose start tag
  *    the neutraliser kept (in settled), or inline when it has let the very same element
- *    through on this consent choice (skip's scripts, by choice), and its script data up to
+ *    through on this consent choice (skip's elements, by choice), and its script data up to
  *    </script when it holds no "<!--";
  *  - an unknown host a hosted tag names that the page has not reported yet (not in seen) is
  *    settled too: seen gets it once the tag is stepped over.
@@ -63,7 +64,7 @@ typedef struct {
     char math_point[MAX_NAMES];
     char hosted[MAX_NAMES]; /* by index in interesting: its URLs may name settled hosts */
     Names urls;             /* the attributes those URLs are in */
-    Py_ssize_t script_bytes; /* the longest inline script element quiet_script looks up */
+    Py_ssize_t element_bytes; /* the longest inline script element quiet_script looks up */
 } Skipper;
 
 /* quiet_ok's bits: every quiet tag (the guard is placed and no <base> points elsewhere),
@@ -516,15 +517,15 @@ static int kept_data_block(const unsigned char *b, Py_ssize_t p, Py_ssize_t end,
     return kept == Py_False;
 }
 
-/* Whether the inline script element b[p..close) (its start tag and script data) is one the
- * neutraliser has let through unchanged on this consent choice: scripts maps such elements to
- * the set of choices they pass on. */
-static int quiet_script(Skipper *self, const unsigned char *b, Py_ssize_t p, Py_ssize_t close,
-                        PyObject *scripts, PyObject *choice) {
-    if (scripts == NULL || close - p > self->script_bytes)
+/* Whether the inline script or <style> element b[p..close) (its start tag and text) is one
+ * the neutraliser has let through unchanged, with nothing to report, on this consent choice:
+ * elements maps such elements to the set of choices they pass on. */
+static int known_quiet(Skipper *self, const unsigned char *b, Py_ssize_t p, Py_ssize_t close,
+                       PyObject *elements, PyObject *choice) {
+    if (elements == NULL || close - p > self->element_bytes)
         return 0;
     PyObject *element = PyBytes_FromStringAndSize((const char *)b + p, close - p);
-    PyObject *choices = element == NULL ? NULL : PyDict_GetItemWithError(scripts, element);
+    PyObject *choices = element == NULL ? NULL : PyDict_GetItemWithError(elements, element);
     Py_XDECREF(element);
     int quiet = choices == NULL || !PyAnySet_Check(choices) ? -1 : PySet_Contains(choices, choice);
     if (quiet < 0)
@@ -536,7 +537,7 @@ static int quiet_script(Skipper *self, const unsigned char *b, Py_ssize_t p, Py_
  * tag, or for raw text and scripts up to their end tag), or -1 to stop at p. */
 static Py_ssize_t quiet_element(Skipper *self, const unsigned char *b, Py_ssize_t p,
                                 Py_ssize_t n, Py_ssize_t i, int quiet_ok, Key key,
-                                PyObject *scripts, PyObject *choice) {
+                                PyObject *elements, PyObject *choice) {
     int flags = 0;
     if (!self->quiet[i] || !(quiet_ok & QUIET || (quiet_ok & KEYED && key.len)))
         return -1;
@@ -547,30 +548,32 @@ static Py_ssize_t quiet_element(Skipper *self, const unsigned char *b, Py_ssize_
         return -1;
     const char *name = self->interesting.name[i];
     Py_ssize_t len = self->interesting.len[i];
-    /* a <script>: with a src, or inline and let through before (quiet_script); its script
+    /* a <script>: with a src, or inline and let through before (known_quiet); its script
      * data must hold no "<!--" (else the escape states decide where it ends) */
     int script = len == 6 && memcmp(name, "script", 6) == 0;
     if (script && !hosted)
         return -1;
     /* with no URL attribute: a data block kept as it is, or an inline script let through,
-     * looked for up to the longest quiet_script looks up */
+     * looked for up to the longest known_quiet looks up */
     int inline_script = script && !(flags & HAS_URL) && !kept_data_block(b, p, end, key);
-    if (inline_script && scripts == NULL)
+    if (inline_script && elements == NULL)
         return -1;
     if (!self->text[i] && !script)
         return end;
-    Py_ssize_t limit = inline_script && n - p > self->script_bytes + 9 ? p + self->script_bytes + 9 : n;
+    Py_ssize_t limit = inline_script && n - p > self->element_bytes + 9 ? p + self->element_bytes + 9 : n;
     Py_ssize_t close = end_tag(b, end, limit, name, len);
-    if (close < 0 || (len == 5 && memcmp(name, "style", 5) == 0 && css_may_load(b, end, close))
-            || (script && contains_ci(b, end, close, "<!--", 4))
-            || (inline_script && !quiet_script(self, b, p, close, scripts, choice)))
+    if (close < 0 || (script && contains_ci(b, end, close, "<!--", 4)))
+        return -1;
+    /* a <style> whose CSS may load: only one let through before */
+    int loading_style = len == 5 && memcmp(name, "style", 5) == 0 && css_may_load(b, end, close);
+    if ((inline_script || loading_style) && !known_quiet(self, b, p, close, elements, choice))
         return -1;
     return close; /* the end tag itself is stepped over next */
 }
 
 /* One '<' at p: the end of the markup the skip may pass over, or -1 to stop at p. */
 static Py_ssize_t markup(Skipper *self, const unsigned char *b, Py_ssize_t p, Py_ssize_t n,
-                        int quiet_ok, PyObject *settled, PyObject *seen, PyObject *scripts,
+                        int quiet_ok, PyObject *settled, PyObject *seen, PyObject *elements,
                         PyObject *choice) {
     if (p + 1 >= n)
         return -1;
@@ -607,7 +610,7 @@ static Py_ssize_t markup(Skipper *self, const unsigned char *b, Py_ssize_t p, Py
             key.data_urls = self->interesting.len[i] == 3 ? memcmp(self->interesting.name[i], "img", 3) == 0
                             : self->interesting.len[i] == 6 && memcmp(self->interesting.name[i], "source", 6) == 0;
         }
-        Py_ssize_t end = quiet_element(self, b, p, n, i, quiet_ok, key, scripts, choice);
+        Py_ssize_t end = quiet_element(self, b, p, n, i, quiet_ok, key, elements, choice);
         for (int k = 0; k < pending.count; k++) { /* the tag is stepped over: reported */
             if (end >= 0 && PySet_Add(seen, pending.host[k]) < 0) {
                 PyErr_Clear();
@@ -643,14 +646,14 @@ static PyObject *Skipper_skip(Skipper *self, PyObject *const *args, Py_ssize_t n
     Py_buffer view;
     if (nargs != 3 && nargs != 5 && nargs != 7) {
         PyErr_SetString(PyExc_TypeError,
-                        "skip(buf, pos, quiet_ok[, settled, seen[, scripts, choice]])");
+                        "skip(buf, pos, quiet_ok[, settled, seen[, elements, choice]])");
         return NULL;
     }
     PyObject *settled = nargs >= 5 ? args[3] : NULL, *seen = nargs >= 5 ? args[4] : NULL;
-    PyObject *scripts = nargs == 7 ? args[5] : NULL, *choice = nargs == 7 ? args[6] : NULL;
+    PyObject *elements = nargs == 7 ? args[5] : NULL, *choice = nargs == 7 ? args[6] : NULL;
     if ((settled != NULL && !(PyDict_Check(settled) && PyAnySet_Check(seen)))
-            || (scripts != NULL && !PyDict_Check(scripts))) {
-        PyErr_SetString(PyExc_TypeError, "settled and scripts must be dicts, seen a set");
+            || (elements != NULL && !PyDict_Check(elements))) {
+        PyErr_SetString(PyExc_TypeError, "settled and elements must be dicts, seen a set");
         return NULL;
     }
     Py_ssize_t pos = PyLong_AsSsize_t(args[1]);
@@ -669,7 +672,7 @@ static PyObject *Skipper_skip(Skipper *self, PyObject *const *args, Py_ssize_t n
             pos = lt == NULL ? n : lt - b;
             continue;
         }
-        Py_ssize_t end = markup(self, b, pos, n, quiet_ok, settled, seen, scripts, choice);
+        Py_ssize_t end = markup(self, b, pos, n, quiet_ok, settled, seen, elements, choice);
         if (end < 0)
             break;
         pos = end;
@@ -836,11 +839,11 @@ static int Skipper_init(Skipper *self, PyObject *args, PyObject *kwds) {
     PyObject *interesting, *quiet, *keys, *text, *foreign, *svg_points, *math_points, *hosted,
         *urls;
     static char *kwlist[] = {"interesting", "quiet", "keys", "text", "foreign", "svg_points",
-                             "math_points", "hosted", "urls", "script_bytes", NULL};
-    self->script_bytes = 0;
+                             "math_points", "hosted", "urls", "element_bytes", NULL};
+    self->element_bytes = 0;
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOOOOOO|n", kwlist, &interesting, &quiet,
                                      &keys, &text, &foreign, &svg_points, &math_points,
-                                     &hosted, &urls, &self->script_bytes))
+                                     &hosted, &urls, &self->element_bytes))
         return -1;
     memset(self->hosted, 0, sizeof self->hosted);
     memset(self->quiet, 0, sizeof self->quiet);
@@ -877,7 +880,7 @@ static PyMethodDef Skipper_methods[] = {
     {"script_end", (PyCFunction)(void (*)(void))Skipper_script_end, METH_FASTCALL,
      "script_end(buf, pos) -> where plain script data ends (its </script), or -1"},
     {"skip", (PyCFunction)(void (*)(void))Skipper_skip, METH_FASTCALL,
-     "skip(buf, pos, quiet_ok[, settled, seen[, scripts, choice]]) -> the end of what passes "
+     "skip(buf, pos, quiet_ok[, settled, seen[, elements, choice]]) -> the end of what passes "
      "through untouched (quiet_ok: 1 every quiet tag, 2 those with a key, 4 foreign elements)"},
     {NULL, NULL, 0, NULL},
 };
@@ -888,7 +891,7 @@ static PyTypeObject SkipperType = {
     .tp_basicsize = sizeof(Skipper),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "Skipper(interesting, quiet, keys, text, foreign, svg_points, math_points, "
-              "hosted, urls, script_bytes=0): the rewriter's skip loop, in C.",
+              "hosted, urls, element_bytes=0): the rewriter's skip loop, in C.",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)Skipper_init,
     .tp_methods = Skipper_methods,

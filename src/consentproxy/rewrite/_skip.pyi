@@ -10,7 +10,7 @@ class Skipper:
         math_points: tuple[bytes, ...],
         hosted: tuple[bytes, ...],
         urls: tuple[bytes, ...],
-        script_bytes: int = 0,
+        element_bytes: int = 0,
     ) -> None: ...
     def script_end(self, buf: bytes, pos: int, /) -> int: ...
     def skip(
@@ -20,7 +20,7 @@ class Skipper:
         quiet_ok: int,
         settled: dict[bytes, bool] = ...,
         seen: set[str] = ...,
-        scripts: dict[bytes, set[tuple[object, ...]]] = ...,
+        elements: dict[bytes, set[tuple[object, ...]]] = ...,
         choice: object = ...,
         /,
     ) -> int: ...

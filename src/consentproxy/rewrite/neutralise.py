@@ -113,10 +113,10 @@ MAX_NESTED_DOCUMENTS = 4
 # (at most MEMO_ENTRIES of them; a tag over MEMO_TAG_BYTES by its digest, if unchanged).
 MEMO_ENTRIES = 4096
 MEMO_TAG_BYTES = 1024  # so the memo stays under ~10 MB
-# The inline scripts let through unchanged, whole elements (start tag and text) of at most
-# QUIET_SCRIPT_BYTES, each with the consent choices it passes on (at most QUIET_CHOICES):
-# the C skip loop steps over them. At most MEMO_ENTRIES of them: under ~20 MB.
-QUIET_SCRIPT_BYTES = 4096
+# The inline scripts and <style> elements let through unchanged, whole (start tag and text)
+# and of at most QUIET_ELEMENT_BYTES, each with the consent choices it passes on (at most
+# QUIET_CHOICES): the C skip loop steps over them. At most MEMO_ENTRIES of them: ~20 MB.
+QUIET_ELEMENT_BYTES = 4096
 QUIET_CHOICES = 64
 
 
@@ -278,7 +278,7 @@ class Neutraliser:
         self.settled = (
             settled if settled is not None else _remember(policy.settled_hosts, self.choice, {})
         )
-        self.quiet_scripts = policy.quiet_scripts
+        self.quiet_elements = policy.quiet_elements
 
     def _stamp(self, tag: bytes) -> bytes:
         """The tag with this response's mark in the slot _edit left for it."""
@@ -497,12 +497,13 @@ class Neutraliser:
             _remember(self.settled, tag, False)
 
     def let_through(self, element: bytes) -> None:
-        """An inline script element (start tag and text, as the page has them) that passed
-        unchanged on this choice: the C skip loop may step over the same bytes again."""
-        if len(element) <= QUIET_SCRIPT_BYTES:
-            choices = self.quiet_scripts.get(element)
+        """An inline script or <style> element (start tag and text, as the page has them)
+        that passed unchanged with nothing to report on this choice: the C skip loop may step
+        over the same bytes again."""
+        if len(element) <= QUIET_ELEMENT_BYTES:
+            choices = self.quiet_elements.get(element)
             if choices is None:
-                choices = _remember(self.quiet_scripts, element, set())
+                choices = _remember(self.quiet_elements, element, set())
             if len(choices) < QUIET_CHOICES:
                 choices.add(self.choice)
 
@@ -542,6 +543,14 @@ class Neutraliser:
             return tag, text
         out = self.style_sheet(tag, text.decode("latin-1"))
         return (tag, text) if out is None else (out[0], out[1].encode("latin-1"))
+
+    def style_reports_nothing(self, tag: bytes, text: bytes) -> bool:
+        """Whether a <style> that stayed as it is named no unknown host (style_sheet's memo
+        says): the C loop may step over it next time."""
+        if not style_may_load(text):
+            return True
+        known = self._memo.get((self.choice, self.base, tag, memo_digest(text)))
+        return known is not None and not known[1] and not known[2]
 
     def style_sheet(self, tag: bytes, css: str) -> tuple[bytes, str] | None:
         """A style element's start tag and stylesheet (the page's bytes read as latin-1),

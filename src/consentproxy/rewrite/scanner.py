@@ -28,7 +28,7 @@ from consentproxy.rewrite.foreign import (
 )
 from consentproxy.rewrite.held import MAX_HELD_TEXT, HeldElement, Rewrite
 from consentproxy.rewrite.injector import Injector
-from consentproxy.rewrite.neutralise import QUIET_SCRIPT_BYTES, URL_ATTRS, Neutraliser
+from consentproxy.rewrite.neutralise import QUIET_ELEMENT_BYTES, URL_ATTRS, Neutraliser
 from consentproxy.rewrite.selectors import OpenMarker
 from consentproxy.wordtrie import trie_pattern
 
@@ -140,12 +140,12 @@ assert not set(INERT) & {*BREAKOUT, b"font", *URL_ATTRS, b"style"}
 # relative or names a host the neutraliser has settled (Neutraliser.settled), whatever the
 # other attributes hold: the most frequent stops on real pages, <link href=https://cdn...>,
 # <img src=https://...>, <input data-url=https://...> and <script src> (an inline script
-# only once the neutraliser has let the same element through: Neutraliser.quiet_scripts).
+# only once the neutraliser has let the same element through: Neutraliser.quiet_elements).
 HOSTED = (b"link", b"img", b"source", b"script", b"input")
 HOSTED_URLS = tuple(sorted({a for n in HOSTED for a in URL_ATTRS[n]}))
 
 # skip(buf, pos, quiet_ok, settled, seen, scripts, choice) -> end of what, from pos, passes
-# through untouched (see Neutraliser.settled, unknown_hosts, quiet_scripts and choice).
+# through untouched (see Neutraliser.settled, unknown_hosts, quiet_elements and choice).
 Skip = Callable[
     [bytes, int, int, dict[bytes, bool], set[str], dict[bytes, set[tuple[object, ...]]], object],
     int,
@@ -173,7 +173,7 @@ else:
         tuple(n for n in INERT if n in MATHML_TEXT),
         HOSTED,
         HOSTED_URLS,
-        QUIET_SCRIPT_BYTES,
+        QUIET_ELEMENT_BYTES,
     )
     SKIPS = {"c": _SKIPPER.skip, "python": python_skip}
     # With the C loop, script data with no "<!--" before its </script is found in one step
@@ -361,7 +361,7 @@ class HtmlRewriter:
                         quiet,
                         neutraliser.settled,
                         neutraliser.unknown_hosts,
-                        neutraliser.quiet_scripts,
+                        neutraliser.quiet_elements,
                         neutraliser.choice,
                     )
                     if self.opener is not None and end > pos:
@@ -542,7 +542,8 @@ class HtmlRewriter:
             self.base_free = neutraliser.base is None
         if name == b"style":
             if html:
-                self._hold(tag, neutraliser.style_element, script=False)
+                held = self._hold(tag, neutraliser.style_element, script=False)
+                held.page_tag = tag is page_tag
             else:  # an SVG/MathML style: its text is markup too, held until it closes
                 stack = list(self.foreign.stack)
                 self._hold(tag, self._foreign_style(stack), script=False).svg_depth = depth + 1
@@ -654,8 +655,10 @@ class HtmlRewriter:
         assert held is not None
         self.held = self.outer.pop() if self.outer else None
         edited, text = held.finish(self._inline_script)
-        if edited is held.tag and held.script and held.page_tag and not held.svg_depth:
-            self.neutraliser.let_through(edited + text)  # (no inner script: svg_depth == 0)
+        if edited is held.tag and held.page_tag and not held.svg_depth:  # (no inner script)
+            neutraliser = self.neutraliser
+            if held.script or neutraliser.style_reports_nothing(edited, text):
+                neutraliser.let_through(edited + text)
         self._emit(edited)
         self._emit(text)
 
