@@ -17,6 +17,7 @@ import aiohttp
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 from aiohttp.web_protocol import RequestHandler
+from multidict import CIMultiDict
 
 from consentproxy.adapter import (
     MAX_BODY,
@@ -183,27 +184,29 @@ class ProxyServer:
         async with upstream:
             origin_headers = _decoded(upstream.raw_headers)
             plan = ex.response(upstream.status, origin_headers)
-            resp = web.StreamResponse(status=upstream.status, reason=upstream.reason)
-            for k, v in plan.headers:
-                resp.headers.add(k, v)
             if not plan.has_body:
+                resp = _response(upstream.status, upstream.reason, plan.headers)
                 await resp.prepare(request)
                 return resp
-            first, whole = b"", False
-            if plan.body is not None:  # a page that fails at once is a plain 502
+            content = upstream.content
+            if plan.body is None:
+                first = _arrived(content)
+            else:  # a page that fails at once is a plain 502
                 try:
-                    first = plan.body.feed(await upstream.content.readany())
-                    if upstream.content.at_eof():  # the whole page is here
-                        first, whole = _ended(first, plan.body), True
+                    first = plan.body.feed(await content.readany())
+                    if content.at_eof():  # the whole page is here
+                        first = _ended(first, plan.body)
                 except (BodyError, aiohttp.ClientPayloadError) as e:
                     log.warning("%s %s: %s", request.method, request.raw_path, e)
                     return _error(
                         502,
                         f"The site behind this proxy sent a page this proxy cannot rewrite: {e}.",
                     )
+            whole = content.at_eof()
+            resp = _response(upstream.status, upstream.reason, plan.headers, bool(first))
             await resp.prepare(request)
             try:
-                if whole:  # head, page and end of the chunks in one write
+                if whole:  # head, body and end of the chunks in one write
                     await resp.write_eof(first)
                     return resp
                 if first:
@@ -325,6 +328,32 @@ class _TimedBody:
             chunks.append(chunk)
             size += len(chunk)
         return b"".join(chunks)
+
+
+class _HeadWithBody(web.StreamResponse):
+    """A response whose head goes out with its first body bytes, in one write (aiohttp's
+    StreamResponse sends the head alone at prepare(), a write and a system call more)."""
+
+    _send_headers_immediately = False  # aiohttp >= 3.12; older ones send the head at once
+
+
+def _response(
+    status: int, reason: str | None, headers: Headers, body_at_hand: bool = False
+) -> web.StreamResponse:
+    """body_at_hand: body bytes are written right after prepare(), so the head can wait for
+    them; else it goes out at once (a stream's first bytes may take long: an event stream,
+    a slow origin)."""
+    cls = _HeadWithBody if body_at_hand else web.StreamResponse
+    return cls(status=status, reason=reason, headers=CIMultiDict(headers))
+
+
+def _arrived(content: aiohttp.StreamReader) -> bytes:
+    """The body bytes that came with the origin's head (no wait); a failure is left for the
+    pump to meet, after the head has gone out (as when it comes later)."""
+    try:
+        return content.read_nowait()
+    except aiohttp.ClientPayloadError:
+        return b""
 
 
 def _ended(out: bytes, transform: BodyTransform) -> bytes:
