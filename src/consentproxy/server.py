@@ -137,7 +137,7 @@ class ProxyServer:
             )
         )
         request[EXCHANGE] = ex
-        if request.headers.get("Expect", "").lower() == "100-continue" and ex.req.has_body:
+        if ex.req.first.get("expect", "").lower() == "100-continue" and ex.req.has_body:
             # we read the body ourselves: tell the visitor to send it (as aiohttp's router does)
             await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             request.writer.output_size = 0
