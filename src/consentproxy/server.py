@@ -42,6 +42,9 @@ READ_TIMEOUT = 60
 SHUTDOWN_SECONDS = 10  # the grace of requests in flight when stopping
 # An idle connection, or one still sending its request head (slowloris), is closed after this.
 KEEPALIVE_TIMEOUT = 60
+# Up to this many body bytes are copied to go out with the response head in one write
+# (aiohttp joins what it writes together); a larger body goes in a write of its own.
+HEAD_WITH_BODY_BYTES = 16 * 1024
 EXCHANGE = web.RequestKey("consentproxy-exchange", Exchange)
 
 
@@ -203,7 +206,10 @@ class ProxyServer:
                         f"The site behind this proxy sent a page this proxy cannot rewrite: {e}.",
                     )
             whole = content.at_eof()
-            resp = _response(upstream.status, upstream.reason, plan.headers, bool(first))
+            # The head goes out with the first bytes when joining them costs less than a
+            # write of its own: a page's chunk is copied into its framing anyway.
+            joined = plan.body is not None or len(first) <= HEAD_WITH_BODY_BYTES
+            resp = _response(upstream.status, upstream.reason, plan.headers, bool(first) and joined)
             await resp.prepare(request)
             try:
                 if whole:  # head, body and end of the chunks in one write
