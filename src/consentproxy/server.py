@@ -17,7 +17,6 @@ import aiohttp
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 from aiohttp.web_protocol import RequestHandler
-from multidict import CIMultiDict
 
 from consentproxy.adapter import (
     MAX_BODY,
@@ -350,7 +349,7 @@ def _response(
     them; else it goes out at once (a stream's first bytes may take long: an event stream,
     a slow origin)."""
     cls = _HeadWithBody if body_at_hand else web.StreamResponse
-    return cls(status=status, reason=reason, headers=CIMultiDict(headers))
+    return cls(status=status, reason=reason, headers=headers)
 
 
 def _arrived(content: aiohttp.StreamReader) -> bytes:
