@@ -17,6 +17,7 @@ import http.client
 import json
 import os
 import re
+import threading
 import time
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -208,6 +209,18 @@ async def slow(request: web.Request) -> web.StreamResponse:
     return resp
 
 
+EVENTS_GATE = threading.Event()  # set by the test once it has the head of /events
+
+
+async def events(request: web.Request) -> web.StreamResponse:
+    """An event stream: the head at once, the first event only once the visitor has it."""
+    resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+    await resp.prepare(request)
+    released = await asyncio.to_thread(EVENTS_GATE.wait, 10)
+    await resp.write(b"data: first\n\n" if released else b"data: the head was held\n\n")
+    return resp
+
+
 async def ws_echo(request: web.Request) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(protocols=("v2",))
     await ws.prepare(request)
@@ -242,6 +255,7 @@ def origin_app() -> web.Application:
     app.router.add_get("/encoded/{coding}", encoded)
     app.router.add_get("/data.json.gz", json_gz)
     app.router.add_get("/slow", slow)
+    app.router.add_get("/events", events)
     app.router.add_get("/ws", ws_echo)
     app.router.add_get("/redirect", redirect)
     return app
@@ -854,6 +868,21 @@ async def test_slow_html_origin_streams_first_bytes_early(
     assert b"<p>first</p>" in first
     assert_neutralised(body)
     assert_banner_once(body)
+
+
+async def test_event_stream_head_reaches_the_visitor_before_its_first_event(
+    proxy: str, client: aiohttp.ClientSession
+) -> None:
+    """The head waits for body bytes only when they are already there: a stream's visitor
+    learns at once that it is connected (the origin sends its event only after that)."""
+    EVENTS_GATE.clear()
+    try:
+        async with client.get(proxy + "/events") as resp:  # returns with the head
+            EVENTS_GATE.set()
+            assert resp.headers["Content-Type"] == "text/event-stream"
+            assert await resp.content.readany() == b"data: first\n\n"
+    finally:
+        EVENTS_GATE.set()
 
 
 # --- 12: WebSocket --------------------------------------------------------------------------

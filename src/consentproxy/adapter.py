@@ -91,7 +91,7 @@ def build_engine(
 
 def is_websocket(req: Request) -> bool:
     """A WebSocket handshake: the adapter passes it through (never rewritten)."""
-    return (header(req.headers, "upgrade") or "").lower() == "websocket"
+    return req.first.get("upgrade", "").lower() == "websocket"
 
 
 def access_line(

@@ -49,7 +49,6 @@ from consentproxy.httpheaders import (
     all_sendable,
     end_to_end,
     first_values,
-    header,
     sendable,
     split_off,
     valid_host,
@@ -443,6 +442,8 @@ class Exchange:
         has_body = req.method != "HEAD" and status >= 200 and status not in (204, 304)
         out: Headers = []
         types: list[tuple[str, str]] = []  # every Content-Type: (essence, type)
+        codings: list[str] = []  # every Content-Encoding
+        origin_csp = False
         upstream = self.upstream
         checked = all_sendable(headers)  # else each value is looked at alone
         for lk, k, v in end_to_end(headers):
@@ -471,6 +472,10 @@ class Exchange:
                 out.append((k, v))
                 if lk == "content-type":
                     types += [(t.split(";")[0].strip().lower(), t.strip()) for t in v.split(",")]
+                elif lk == "content-encoding":
+                    codings.append(v)
+                elif lk in CSP_HEADERS:
+                    origin_csp = True
         if "cookie" in req.first:
             out += self._deletions(self._not_covered(self.state))
         if self.imported:
@@ -491,8 +496,8 @@ class Exchange:
             if status >= 200 and status not in NO_BODY_STATUSES:
                 out = self._document_headers(out, [essence for essence, _ in types])
             return ResponsePlan(out, None, has_body)
-        codings = encoding.codings([v for k, v in out if k.lower() == "content-encoding"])
-        return ResponsePlan(*self._rewrite_plan(out, codings), has_body)
+        plan = self._rewrite_plan(out, encoding.codings(codings), html, origin_csp)
+        return ResponsePlan(*plan, has_body)
 
     def _links(self, value: str) -> str:
         """A Link header without the links (preload, preconnect, prefetch...) to services
@@ -556,17 +561,21 @@ class Exchange:
             self.report.cookies_capped.append(set_cookie_name(set_cookie))
         return out
 
-    def _rewrite_plan(self, out: Headers, codings: list[str]) -> tuple[Headers, BodyTransform]:
+    def _rewrite_plan(
+        self, out: Headers, codings: list[str], content_type: str, has_csp: bool
+    ) -> tuple[Headers, BodyTransform]:
+        """has_csp: the origin sent a CSP header (out holds it)."""
         engine, req = self.engine, self.req
         inject, lang = self.inject, self.lang
-        # The origin's own CSP stays; it only learns to let in what the proxy injects.
-        origin_csp = [(k, v) for k, v in out if k.lower() in CSP_HEADERS]
-        nonce = secrets.token_urlsafe(18) if origin_csp else ""
-        if origin_csp:
+        nonce = ""
+        if has_csp:  # the origin's own CSP stays; it only learns to let in what is injected
+            nonce = secrets.token_urlsafe(18)
             own = f"{self.scheme}://{self.host}{engine.config.prefix}" if self.host else "'self'"
-            out = without(out, *CSP_HEADERS) + [
-                (k, csp.admit_injected(v, nonce, own)) for k, v in origin_csp
-            ]
+            out, origin_csp = (
+                without(out, *CSP_HEADERS),
+                [(k, v) for k, v in out if k.lower() in CSP_HEADERS],
+            )
+            out += [(k, csp.admit_injected(v, nonce, own)) for k, v in origin_csp]
         # The neutraliser's mark binds what it neutralises to this response (banner.js
         # activates nothing else); fetch()ed fragments hand theirs over in MARK_HEADER.
         site = site_of(self.host or urlsplit(self.upstream or "").netloc)
@@ -576,7 +585,7 @@ class Exchange:
             neutraliser,
             banner,
             inject,
-            content_type=header(out, "content-type"),
+            content_type=content_type,
             head=engine.banner.script_tag(self.state, nonce, neutraliser.mark, site),
             opener=engine.opener,
             declaration=engine.declaration.html(lang),

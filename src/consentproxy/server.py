@@ -41,6 +41,9 @@ READ_TIMEOUT = 60
 SHUTDOWN_SECONDS = 10  # the grace of requests in flight when stopping
 # An idle connection, or one still sending its request head (slowloris), is closed after this.
 KEEPALIVE_TIMEOUT = 60
+# Up to this many body bytes are copied to go out with the response head in one write
+# (aiohttp joins what it writes together); a larger body goes in a write of its own.
+HEAD_WITH_BODY_BYTES = 16 * 1024
 EXCHANGE = web.RequestKey("consentproxy-exchange", Exchange)
 
 
@@ -136,7 +139,7 @@ class ProxyServer:
             )
         )
         request[EXCHANGE] = ex
-        if request.headers.get("Expect", "").lower() == "100-continue" and ex.req.has_body:
+        if ex.req.first.get("expect", "").lower() == "100-continue" and ex.req.has_body:
             # we read the body ourselves: tell the visitor to send it (as aiohttp's router does)
             await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             request.writer.output_size = 0
@@ -183,24 +186,34 @@ class ProxyServer:
         async with upstream:
             origin_headers = _decoded(upstream.raw_headers)
             plan = ex.response(upstream.status, origin_headers)
-            resp = web.StreamResponse(status=upstream.status, reason=upstream.reason)
-            for k, v in plan.headers:
-                resp.headers.add(k, v)
             if not plan.has_body:
+                resp = _response(upstream.status, upstream.reason, plan.headers)
                 await resp.prepare(request)
                 return resp
-            first = b""
-            if plan.body is not None:  # a page that fails at once is a plain 502
+            content = upstream.content
+            if plan.body is None:
+                first = _arrived(content)
+            else:  # a page that fails at once is a plain 502
                 try:
-                    first = plan.body.feed(await upstream.content.readany())
+                    first = plan.body.feed(await content.readany())
+                    if content.at_eof():  # the whole page is here
+                        first = _ended(first, plan.body)
                 except (BodyError, aiohttp.ClientPayloadError) as e:
                     log.warning("%s %s: %s", request.method, request.raw_path, e)
                     return _error(
                         502,
                         f"The site behind this proxy sent a page this proxy cannot rewrite: {e}.",
                     )
+            whole = content.at_eof()
+            # The head goes out with the first bytes when joining them costs less than a
+            # write of its own: a page's chunk is copied into its framing anyway.
+            joined = plan.body is not None or len(first) <= HEAD_WITH_BODY_BYTES
+            resp = _response(upstream.status, upstream.reason, plan.headers, bool(first) and joined)
             await resp.prepare(request)
             try:
+                if whole:  # head, body and end of the chunks in one write
+                    await resp.write_eof(first)
+                    return resp
                 if first:
                     await resp.write(first)
                 await resp.write_eof(await self._pump(upstream, resp, plan.body))
@@ -222,13 +235,18 @@ class ProxyServer:
         transform: BodyTransform | None,
     ) -> bytes:
         """Stream the body; returns its last bytes, to go out with the end of the response
-        in one write."""
+        in one write (chunked framing: a write and a system call fewer)."""
+        content = upstream.content
         if transform is None:
-            async for chunk in upstream.content.iter_any():
+            async for chunk in content.iter_any():
+                if content.at_eof():
+                    return chunk
                 await resp.write(chunk)
             return b""
-        async for chunk in upstream.content.iter_any():
+        async for chunk in content.iter_any():
             out = transform.feed(chunk)
+            if content.at_eof():
+                return _ended(out, transform)
             if out:
                 await resp.write(out)
         return transform.close()
@@ -315,6 +333,39 @@ class _TimedBody:
             chunks.append(chunk)
             size += len(chunk)
         return b"".join(chunks)
+
+
+class _HeadWithBody(web.StreamResponse):
+    """A response whose head goes out with its first body bytes, in one write (aiohttp's
+    StreamResponse sends the head alone at prepare(), a write and a system call more)."""
+
+    _send_headers_immediately = False  # aiohttp >= 3.12; older ones send the head at once
+
+
+def _response(
+    status: int, reason: str | None, headers: Headers, body_at_hand: bool = False
+) -> web.StreamResponse:
+    """body_at_hand: body bytes are written right after prepare(), so the head can wait for
+    them; else it goes out at once (a stream's first bytes may take long: an event stream,
+    a slow origin)."""
+    cls = _HeadWithBody if body_at_hand else web.StreamResponse
+    return cls(status=status, reason=reason, headers=headers)
+
+
+def _arrived(content: aiohttp.StreamReader) -> bytes:
+    """The body bytes that came with the origin's head (no wait); a failure is left for the
+    pump to meet, after the head has gone out (as when it comes later)."""
+    try:
+        return content.read_nowait()
+    except aiohttp.ClientPayloadError:
+        return b""
+
+
+def _ended(out: bytes, transform: BodyTransform) -> bytes:
+    """The transform's last output and what closing it adds (a page's tail is often empty:
+    then no copy)."""
+    tail = transform.close()
+    return out + tail if tail else out
 
 
 def _too_slow() -> web.Response:
