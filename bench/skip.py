@@ -1,0 +1,95 @@
+"""The C skip loop alone (`Skipper.skip`, rewrite/_skip.c): MB/s and ns per '<'.
+
+The floor of the whole rewriter: how fast the loop steps over markup that passes through
+untouched. Measured on three inputs, each by CPU time (time.process_time), best of REPEATS:
+ - clean_page(): 100 KB of ordinary markup with no stop at all, one call from 0;
+ - typical_page(): the synthetic page, walked to its end: skip, then past each stop with
+   scanner.TAG_RE (or one byte) as the rewriter would;
+ - the real pages (../shared/realworld/pages, or --pages), each walked the same way.
+The walks' stop positions are found first; only the skip calls from them are timed (with
+quiet_ok 7, the head done, no host settled), so Python's share is one call per stop. MB/s is
+the input's bytes over that time; ns per '<' divides the same time by the '<' bytes in it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import common
+from realworld import PAGES
+from rewriter import best_seconds
+
+from consentproxy.rewrite import scanner
+
+REPEATS = 7
+QUIET = scanner.QUIET_ALL | scanner.QUIET_KEYED | scanner.QUIET_FOREIGN
+
+
+def starts(skip: scanner.Skip, data: bytes) -> list[int]:
+    """Where the rewriter calls skip on data: 0, then past each stop."""
+    out, pos, n = [], 0, len(data)
+    while pos < n:
+        out.append(pos)
+        pos = skip(data, pos, QUIET, {}, set())
+        if pos >= n:
+            break
+        tag = scanner.TAG_RE.match(data, pos)
+        pos = tag.end() if tag else pos + 1
+    return out
+
+
+def row(name: str, pages: list[bytes], repeats: int) -> list[str]:
+    skip = scanner.SKIPS["c"]
+    walks = [(data, starts(skip, data)) for data in pages]
+
+    settled: dict[bytes, bool] = {}
+    seen: set[str] = set()
+
+    def run() -> None:
+        for data, at in walks:
+            for pos in at:
+                skip(data, pos, QUIET, settled, seen)
+
+    seconds = best_seconds(run, repeats, time.process_time)
+    size = sum(len(d) for d in pages)
+    tags = sum(d.count(b"<") for d in pages)
+    calls = sum(len(at) for _, at in walks)
+    return [
+        name,
+        f"{size / 1e3:,.0f}",
+        f"{tags:,}",
+        f"{calls:,}",
+        f"{seconds * 1e6:,.0f}",
+        f"{size / 1e6 / seconds:,.0f}",
+        f"{seconds / tags * 1e9:.1f}",
+    ]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=REPEATS)
+    ap.add_argument("--pages", type=Path, default=PAGES)
+    args = ap.parse_args()
+    if "c" not in scanner.SKIPS:
+        print("the C skip loop is not built (make install)", file=sys.stderr)
+        return 1
+    files = sorted(args.pages.glob("*.html"))
+    rows = [
+        row("clean_page()", [common.clean_page()], args.repeats),
+        row("typical_page()", [common.typical_page()], args.repeats),
+    ]
+    if files:
+        rows.append(row(f"{len(files)} real pages", [p.read_bytes() for p in files], args.repeats))
+    else:
+        print(f"(no pages under {args.pages}: real pages left out)", file=sys.stderr)
+    print(f"## The C skip loop alone (CPU time, best of {args.repeats})\n")
+    head = ["input", "KB", "'<'", "skip calls", "µs", "MB/s", "ns per '<'"]
+    print(common.markdown_table(head, rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
