@@ -384,12 +384,13 @@ static inline int attr_flags(const unsigned char *b, Py_ssize_t a, Py_ssize_t q,
     return HAS_STYLE | (v >= 0 && css_may_load(b, v, w) ? STYLE_MAY_LOAD : 0);
 }
 
+static Py_ssize_t attrs_rest(const unsigned char *b, Py_ssize_t q, Py_ssize_t n,
+                             const Key *key, int *flags);
+
 /* _TAG_REST after the first letter of the name: the end of the tag ('>' + 1), or -1
  * if buf ends first. Quoted values may hold '>'; one with no closing quote in buf is
  * an unquoted value, as in the regex's alternation. *flags gets what the attributes hold,
  * and SELF_CLOSING when the '/' before the '>' is no part of a value (foreign._self_closing). */
-static Py_ssize_t attrs_rest(const unsigned char *b, Py_ssize_t q, Py_ssize_t n,
-                             const Key *key, int *flags);
 static inline Py_ssize_t tag_rest(const unsigned char *b, Py_ssize_t q, Py_ssize_t n,
                                   const Key *key, int *flags) {
     q = span(b, q, n, DELIM);
