@@ -1,5 +1,6 @@
-"""`make bench`: the rewriter benchmark, the rewriter on real pages (when the corpus
-../shared/realworld/pages is there), then the proxy benchmark (each in its own process)."""
+"""`make bench`: the rewriter benchmark, its C skip loop alone, the rewriter on real pages
+(when the corpus ../shared/realworld/pages is there), then the proxy benchmark (each in its
+own process)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ HERE = Path(__file__).resolve().parent
 
 def main() -> int:
     t0 = time.perf_counter()
-    scripts = ["rewriter.py", "realworld.py", "proxy.py"]
+    scripts = ["rewriter.py", "skip.py", "realworld.py", "proxy.py"]
     if not any(PAGES.glob("*.html")):
         print(f"(no real pages under {PAGES}: the real-page benchmark is left out)\n", flush=True)
         scripts.remove("realworld.py")

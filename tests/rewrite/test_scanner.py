@@ -9,7 +9,7 @@ from consentproxy.consent import NO_DECISION, ConsentState
 from consentproxy.rewrite.css import STYLE_MAY_LOAD_RE
 from consentproxy.rewrite.held import MAX_HELD_TEXT
 from consentproxy.rewrite.injector import MAX_HOLD
-from consentproxy.rewrite.neutralise import Neutraliser
+from consentproxy.rewrite.neutralise import _MAY_BE_REMOTE_RE, Neutraliser
 from consentproxy.rewrite.scanner import (
     SCRIPT_ENDS,
     SCRIPT_TOKEN_RE,
@@ -461,6 +461,40 @@ def test_the_c_loop_stops_where_the_regex_does_on_every_short_token_sequence():
                 assert c(buf, 0, False) == py(buf, 0, False), buf
 
 
+# Runs of 1 to 70 bytes: names, values and text that end in the first, second or a later
+# of the 16-byte windows the C loop reads them by, or past its 64-byte handover to memchr;
+# vertical tab and \x01 are the control bytes that are no white space.
+RUNS = st.tuples(
+    st.sampled_from([b"a", b"A", b"x-", b"\x0b", b"\x01", b"\xe9", b" ", b"'"]), st.integers(1, 70)
+).map(lambda run: run[0] * run[1])
+
+
+@settings(max_examples=300, deadline=None)
+@given(buf=st.lists(st.sampled_from(TOKENS) | RUNS, max_size=16).map(b"".join))
+def test_the_c_loop_stops_where_the_regex_does_wherever_a_window_or_the_chunk_ends(buf):
+    """The C loop reads 16 bytes at a time and a buffer's last 15 one by one: for any
+    lengths, and wherever a chunk ends (in a name, in a quoted value holding '>', after a
+    '<' as its last byte), it stops where SKIP_RE does."""
+    c, py = c_skip(), SKIPS["python"]
+    for end in range(len(buf) + 1):
+        assert c(buf[:end], 0, False) == py(buf[:end], 0, False), buf[:end]
+
+
+@pytest.mark.parametrize("byte", [b"\x0b", b"\x01", b"\x1f", b"\xa0"])
+@pytest.mark.parametrize("name", [b"a", b"IMG", b"body", b"style", b"svg"])
+def test_a_byte_that_is_no_white_space_does_not_end_a_name(name, byte):
+    """Names are read 16 bytes at a time, every byte up to ' ' taken for a delimiter at
+    first: <a\x0bx> is no <a>, </body\x0b> no </body>, style\x0b= no style attribute."""
+    c, py = c_skip(), SKIPS["python"]
+    tail = b"text " * 8  # (enough bytes after the name for its 16-byte window)
+    for buf in (
+        b"<" + name + byte + b"x>",
+        b"</" + name + byte + b">",
+        b"<p " + name + byte + b"=x>",
+    ):
+        assert c(buf + tail, 0, False) == py(buf + tail, 0, False) == len(buf + tail), buf
+
+
 INERT_FOREIGN = [
     b'<svg viewBox="0 0 1 1"><path d="M0 0"/></svg>',
     b"<svg><use xlink:href='#icon'></use></svg>",
@@ -838,13 +872,66 @@ CSS_TOKENS = [
 
 
 @settings(max_examples=500, deadline=None)
-@given(value=st.lists(st.sampled_from(CSS_TOKENS), max_size=8).map(b"".join))
-def test_the_c_loop_hands_over_exactly_the_style_attributes_css_may_load_from(value):
-    """The C loop's rule for a style attribute is css.STYLE_MAY_LOAD_RE (its superset
-    property is tested in tests/rewrite/test_css.py), on a plain tag and a quiet one."""
-    for tag in (b"<p style='" + value + b"'>", b"<a href=/x style='" + value + b"'>"):
+@given(
+    pad=st.integers(0, 40), value=st.lists(st.sampled_from(CSS_TOKENS), max_size=8).map(b"".join)
+)
+def test_the_c_loop_hands_over_exactly_the_style_attributes_css_may_load_from(pad, value):
+    """The C loop's rule for a style attribute and a <style> element is
+    css.STYLE_MAY_LOAD_RE (its superset property is tested in tests/rewrite/test_css.py),
+    on a plain tag and a quiet one, wherever the words fall in its 16-byte windows."""
+    value = b"a:b;" * (pad // 4) + b" " * (pad % 4) + value
+    for tag in (
+        b"<p style='" + value + b"'>",
+        b"<a href=/x style='" + value + b"'>",
+        b"<style>" + value + b"</style>",
+    ):
         stops = c_skip()(tag, 0, True) == 0
         assert stops == bool(STYLE_MAY_LOAD_RE.search(value)), tag
+
+
+@pytest.mark.parametrize(
+    ("word", "loads"),
+    [
+        (b"--", True),
+        (b"url(", True),
+        (b"URL(", True),
+        (b"image(", True),
+        (b"Image-Set(", True),
+        (b"src(", True),
+        (b"@import", True),
+        (b"\\", True),
+        (b"&", True),
+        (b"-", False),
+        (b"url", False),
+        (b"@impor", False),
+        (b"(", False),
+    ],
+)
+def test_the_c_loop_finds_a_css_word_wherever_it_falls_in_its_windows(word, loads):
+    """CSS is read 16 bytes at a time, looked at only around '\\', '&', '(', '@' and
+    "--": a word at any offset, across two windows or in the last bytes, is found."""
+    for offset in range(40):
+        for css in (b"a" * offset + word + b"b" * 20, b"a" * offset + word):
+            for tag in (b"<p style='" + css + b"'>", b"<style>" + css + b"</style>"):
+                assert (c_skip()(tag, 0, True) == 0) == loads, tag
+
+
+URL_PIECES = [b"/", b"\\", b"\t", b"\n", b"\r", b":", b"&", b"x", b"y.z", b" "]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    pad=st.integers(0, 40), value=st.lists(st.sampled_from(URL_PIECES), max_size=12).map(b"".join)
+)
+def test_the_c_loop_hands_over_a_tag_that_may_name_another_host_wherever_the_sign_falls(pad, value):
+    """A quiet tag with no key (<input>) is stepped over only when neutralise's
+    _MAY_BE_REMOTE_RE finds nothing in it, wherever the '//', '&' or ':' falls."""
+    for tag in (
+        b"<input value='" + b"v" * pad + value + b"'>",
+        b"<input value='" + b"v" * pad + value + b"' name='" + b"n" * 20 + b"'>",
+    ):
+        stops = c_skip()(tag, 0, True) == 0
+        assert stops == bool(_MAY_BE_REMOTE_RE.search(tag)), tag
 
 
 SCRIPT_PIECES = [

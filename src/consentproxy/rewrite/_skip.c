@@ -35,6 +35,9 @@
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
+#ifdef __SSE2__ /* (baseline on x86-64; elsewhere the scans are byte loops and memchr) */
+#include <emmintrin.h>
+#endif
 
 #define MAX_NAME 16
 #define MAX_NAMES 64
@@ -118,6 +121,59 @@ static unsigned char cls[256];
 
 static int is_ws(unsigned char c) { return cls[c] & WS; }
 
+#ifdef __SSE2__
+/* Which of 16 bytes are c (0xff each). */
+static inline __m128i eq(__m128i v, char c) { return _mm_cmpeq_epi8(v, _mm_set1_epi8(c)); }
+
+/* Which of 16 bytes are in the classes in want, as a bit mask, and more: for WS, every
+ * byte up to ' ' (the rare control bytes that are no white space are told apart after). */
+static inline unsigned in_class(__m128i v, int want) {
+    __m128i m = _mm_setzero_si128();
+    if (want & WS)
+        m = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(' ')), v);
+    if (want & SLASH)
+        m = _mm_or_si128(m, eq(v, '/'));
+    if (want & GT)
+        m = _mm_or_si128(m, eq(v, '>'));
+    if (want & EQ)
+        m = _mm_or_si128(m, eq(v, '='));
+    return (unsigned)_mm_movemask_epi8(m);
+}
+#endif
+
+/* The first byte of b[q..n) in one of the classes in want, or n. Names and values are
+ * short: 16 bytes are looked at in a few instructions, where a byte loop would mispredict
+ * its exit on every one. */
+static inline Py_ssize_t span(const unsigned char *b, Py_ssize_t q, Py_ssize_t n, int want) {
+#ifdef __SSE2__
+    for (; q + 16 <= n; q += 16)
+        for (unsigned m = in_class(_mm_loadu_si128((const __m128i *)(b + q)), want); m;
+             m &= m - 1) {
+            Py_ssize_t at = q + __builtin_ctz(m);
+            if (!(want & WS) || b[at] > ' ' || is_ws(b[at]))
+                return at;
+        }
+#endif
+    while (q < n && !(cls[b[q]] & want))
+        q++;
+    return q;
+}
+
+/* The first c in b[q..n), or n: most runs of text between tags and quoted values are short,
+ * so the first 64 bytes are looked at inline, 16 at a time; memchr takes a longer run. */
+static inline Py_ssize_t find(const unsigned char *b, Py_ssize_t q, Py_ssize_t n,
+                              unsigned char c) {
+#ifdef __SSE2__
+    for (Py_ssize_t stop = q + 64; q + 16 <= n && q < stop; q += 16) {
+        unsigned m = (unsigned)_mm_movemask_epi8(eq(_mm_loadu_si128((const __m128i *)(b + q)), c));
+        if (m)
+            return q + __builtin_ctz(m);
+    }
+#endif
+    const unsigned char *at = memchr(b + q, c, (size_t)(n - q));
+    return at == NULL ? n : at - b;
+}
+
 static int is_delim(unsigned char c) { return cls[c] & DELIM; }
 
 static int is_alpha(unsigned char c) { return (c | 0x20) >= 'a' && (c | 0x20) <= 'z'; }
@@ -137,16 +193,51 @@ static int contains_ci(const unsigned char *b, Py_ssize_t p, Py_ssize_t end, con
     return 0;
 }
 
-/* css.STYLE_MAY_LOAD_RE: whether CSS in b[p..end) can name a URL at all. */
-static int css_may_load(const unsigned char *b, Py_ssize_t p, Py_ssize_t end) {
-    if (memchr(b + p, '\\', (size_t)(end - p)) || memchr(b + p, '&', (size_t)(end - p)))
+/* Whether b[p..q) ends with the lowercase ASCII word w (len bytes), in any case. */
+static int ends_ci(const unsigned char *b, Py_ssize_t p, Py_ssize_t q, const char *w,
+                   Py_ssize_t len) {
+    return q - len >= p && contains_ci(b, q - len, q, w, len);
+}
+
+/* Whether a word of css.STYLE_MAY_LOAD_RE is at b[q] in the CSS b[p..end): a '\\' or '&',
+ * "--", url(, image(, image-set(, src( (looked for back from their '(') or @import, in
+ * any case. */
+static int css_word_at(const unsigned char *b, Py_ssize_t p, Py_ssize_t q, Py_ssize_t end) {
+    switch (b[q]) {
+    case '\\':
+    case '&':
         return 1;
-    for (Py_ssize_t q = p; q + 1 < end; q++)
-        if (b[q] == '-' && b[q + 1] == '-')
+    case '-':
+        return q + 1 < end && b[q + 1] == '-';
+    case '(':
+        return ends_ci(b, p, q, "url", 3) || ends_ci(b, p, q, "image", 5)
+               || ends_ci(b, p, q, "image-set", 9) || ends_ci(b, p, q, "src", 3);
+    case '@':
+        return q + 7 <= end && contains_ci(b, q + 1, q + 7, "import", 6);
+    }
+    return 0;
+}
+
+/* css.STYLE_MAY_LOAD_RE: whether CSS in b[p..end) can name a URL at all. One pass, in
+ * which only the bytes that may start or end a word are looked at (16 at a time). */
+static int css_may_load(const unsigned char *b, Py_ssize_t p, Py_ssize_t end) {
+    Py_ssize_t q = p;
+#ifdef __SSE2__
+    for (; q + 17 <= end; q += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(b + q));
+        __m128i next = _mm_loadu_si128((const __m128i *)(b + q + 1));
+        __m128i m = _mm_or_si128(_mm_or_si128(eq(v, '\\'), eq(v, '&')),
+                                 _mm_or_si128(eq(v, '('), eq(v, '@')));
+        m = _mm_or_si128(m, _mm_and_si128(eq(v, '-'), eq(next, '-')));
+        for (unsigned bits = (unsigned)_mm_movemask_epi8(m); bits; bits &= bits - 1)
+            if (css_word_at(b, p, q + __builtin_ctz(bits), end))
+                return 1;
+    }
+#endif
+    for (; q < end; q++)
+        if (css_word_at(b, p, q, end))
             return 1;
-    return contains_ci(b, p, end, "url(", 4) || contains_ci(b, p, end, "image(", 6)
-           || contains_ci(b, p, end, "image-set(", 10) || contains_ci(b, p, end, "src(", 4)
-           || contains_ci(b, p, end, "@import", 7);
+    return 0;
 }
 
 /* The index in names of b[p..p+len), compared in ASCII lowercase; -1 if it is none. */
@@ -267,39 +358,49 @@ static int inert_equiv(const unsigned char *b, Py_ssize_t v, Py_ssize_t w) {
 }
 
 /* The flags for an attribute b[a..q) with value b[v..w) (v < 0: no value). */
-static int attr_flags(const unsigned char *b, Py_ssize_t a, Py_ssize_t q, Py_ssize_t v,
-                      Py_ssize_t w, Key key) {
-    if (key.len && q - a == key.len && contains_ci(b, a, q, key.name, key.len)) {
-        if (!key.key_urls || v < 0 || key.pending->urls_met & KEY_MET)
+static inline int attr_flags(const unsigned char *b, Py_ssize_t a, Py_ssize_t q,
+                             Py_ssize_t v, Py_ssize_t w, const Key *key) {
+    if (q - a != 5 && q - a != key->len && key->urls == NULL)
+        return 0; /* (most attributes: neither style, nor the key, nor a URL) */
+    if (key->len && q - a == key->len && contains_ci(b, a, q, key->name, key->len)) {
+        if (!key->key_urls || v < 0 || key->pending->urls_met & KEY_MET)
             return HAS_KEY;
-        key.pending->urls_met |= KEY_MET;
-        if (key.key_urls == KEY_EQUIV)
+        key->pending->urls_met |= KEY_MET;
+        if (key->key_urls == KEY_EQUIV)
             return inert_equiv(b, v, w) ? 0 : HAS_KEY;
-        return urls_settled(b, v, w, key.key_urls == KEY_URL_LIST, key) ? 0 : UNSETTLED;
+        return urls_settled(b, v, w, key->key_urls == KEY_URL_LIST, *key) ? 0 : UNSETTLED;
     }
-    Py_ssize_t url = key.urls == NULL ? -1 : lookup(b, a, q - a, key.urls);
+    Py_ssize_t url = key->urls == NULL ? -1 : lookup(b, a, q - a, key->urls);
     if (url >= 0) {
-        if (key.pending->urls_met & (uint64_t)1 << url)
+        if (key->pending->urls_met & (uint64_t)1 << url)
             return UNSETTLED; /* a second one: the neutraliser reads the first only */
-        key.pending->urls_met |= (uint64_t)1 << url;
-        Py_ssize_t len = key.urls->len[url];
-        int list = len >= 6 && memcmp(key.urls->name[url] + len - 6, "srcset", 6) == 0;
-        return v >= 0 && !urls_settled(b, v, w, list, key) ? UNSETTLED : HAS_URL;
+        key->pending->urls_met |= (uint64_t)1 << url;
+        Py_ssize_t len = key->urls->len[url];
+        int list = len >= 6 && memcmp(key->urls->name[url] + len - 6, "srcset", 6) == 0;
+        return v >= 0 && !urls_settled(b, v, w, list, *key) ? UNSETTLED : HAS_URL;
     }
-    if (q - a != 5 || !contains_ci(b, a, q, "style", 5))
+    if (q - a != 5 || (b[a] | 0x20) != 's' || !contains_ci(b, a, q, "style", 5))
         return 0;
     return HAS_STYLE | (v >= 0 && css_may_load(b, v, w) ? STYLE_MAY_LOAD : 0);
 }
+
+static Py_ssize_t attrs_rest(const unsigned char *b, Py_ssize_t q, Py_ssize_t n,
+                             const Key *key, int *flags);
 
 /* _TAG_REST after the first letter of the name: the end of the tag ('>' + 1), or -1
  * if buf ends first. Quoted values may hold '>'; one with no closing quote in buf is
  * an unquoted value, as in the regex's alternation. *flags gets what the attributes hold,
  * and SELF_CLOSING when the '/' before the '>' is no part of a value (foreign._self_closing). */
-static Py_ssize_t tag_rest(const unsigned char *b, Py_ssize_t q, Py_ssize_t n, Key key,
-                           int *flags) {
+static inline Py_ssize_t tag_rest(const unsigned char *b, Py_ssize_t q, Py_ssize_t n,
+                                  const Key *key, int *flags) {
+    q = span(b, q, n, DELIM);
+    return q < n && b[q] == '>' ? q + 1 : attrs_rest(b, q, n, key, flags);
+}
+
+/* tag_rest from the end of the name at q: the attributes and the end of the tag. */
+static Py_ssize_t attrs_rest(const unsigned char *b, Py_ssize_t q, Py_ssize_t n,
+                             const Key *key, int *flags) {
     int slash = 0; /* the last byte taken was a '/' between attributes */
-    while (q < n && !is_delim(b[q]))
-        q++;
     while (q < n) {
         unsigned char c = b[q];
         if (c == '>') {
@@ -311,9 +412,8 @@ static Py_ssize_t tag_rest(const unsigned char *b, Py_ssize_t q, Py_ssize_t n, K
             q++;
             continue;
         }
-        Py_ssize_t a = q++; /* an attribute name: its first byte may be anything, even '=' */
-        while (q < n && !(cls[b[q]] & (DELIM | EQ)))
-            q++;
+        Py_ssize_t a = q; /* an attribute name: its first byte may be anything, even '=' */
+        q = span(b, q + 1, n, DELIM | EQ);
         Py_ssize_t r = q;
         while (r < n && is_ws(b[r]))
             r++;
@@ -325,16 +425,15 @@ static Py_ssize_t tag_rest(const unsigned char *b, Py_ssize_t q, Py_ssize_t n, K
         while (r < n && is_ws(b[r]))
             r++;
         if (r < n && (b[r] == '"' || b[r] == '\'')) {
-            const unsigned char *close = memchr(b + r + 1, b[r], (size_t)(n - r - 1));
-            if (close != NULL) {
-                *flags |= attr_flags(b, a, q, r + 1, close - b, key);
-                q = close - b + 1;
+            Py_ssize_t close = find(b, r + 1, n, b[r]);
+            if (close < n) {
+                *flags |= attr_flags(b, a, q, r + 1, close, key);
+                q = close + 1;
                 continue;
             }
         }
         Py_ssize_t v = r;
-        while (r < n && !(cls[b[r]] & (WS | GT)))
-            r++;
+        r = span(b, r, n, WS | GT);
         *flags |= attr_flags(b, a, q, v, r, key);
         q = r;
     }
@@ -345,9 +444,7 @@ static Py_ssize_t tag_rest(const unsigned char *b, Py_ssize_t q, Py_ssize_t n, K
  * buf), compared in ASCII lowercase; -1 if it is none of them. */
 static Py_ssize_t name_index(const unsigned char *b, Py_ssize_t p, Py_ssize_t n,
                              const Names *names) {
-    Py_ssize_t len = 0;
-    while (p + len < n && !is_delim(b[p + len]))
-        len++;
+    Py_ssize_t len = span(b, p, n, DELIM) - p;
     if (p + len >= n)
         return -1; /* at the end of buf the name may go on in the next chunk */
     return lookup(b, p, len, names);
@@ -358,10 +455,7 @@ static Py_ssize_t name_index(const unsigned char *b, Py_ssize_t p, Py_ssize_t n,
 static Py_ssize_t end_tag(const unsigned char *b, Py_ssize_t q, Py_ssize_t n,
                           const char *name, Py_ssize_t len) {
     for (; q + len + 2 < n; q++) {
-        const unsigned char *lt = memchr(b + q, '<', (size_t)(n - q));
-        if (lt == NULL)
-            return -1;
-        q = lt - b;
+        q = find(b, q, n, '<');
         if (q + len + 2 < n && b[q + 1] == '/' && is_delim(b[q + len + 2])) {
             Py_ssize_t i = 0;
             while (i < len && lower(b[q + 2 + i]) == (unsigned char)name[i])
@@ -373,20 +467,36 @@ static Py_ssize_t end_tag(const unsigned char *b, Py_ssize_t q, Py_ssize_t n,
     return -1;
 }
 
-/* neutralise._MAY_BE_REMOTE_RE: [/\\][\t\n\r]*[/\\]|[&:] somewhere in b[p..end). */
-static int may_be_remote(const unsigned char *b, Py_ssize_t p, Py_ssize_t end) {
-    for (; p < end; p++) {
-        unsigned char c = b[p];
-        if (c == '&' || c == ':')
+/* Whether neutralise._MAY_BE_REMOTE_RE, [/\\][\t\n\r]*[/\\]|[&:], matches at b[p] in b[..end). */
+static int remote_at(const unsigned char *b, Py_ssize_t p, Py_ssize_t end) {
+    unsigned char c = b[p];
+    if (c == '&' || c == ':')
+        return 1;
+    if (c == '/' || c == '\\') {
+        Py_ssize_t q = p + 1;
+        while (q < end && (b[q] == '\t' || b[q] == '\n' || b[q] == '\r'))
+            q++;
+        if (q < end && (b[q] == '/' || b[q] == '\\'))
             return 1;
-        if (c == '/' || c == '\\') {
-            Py_ssize_t q = p + 1;
-            while (q < end && (b[q] == '\t' || b[q] == '\n' || b[q] == '\r'))
-                q++;
-            if (q < end && (b[q] == '/' || b[q] == '\\'))
-                return 1;
-        }
     }
+    return 0;
+}
+
+/* neutralise._MAY_BE_REMOTE_RE somewhere in b[p..end): only its first bytes are looked at. */
+static int may_be_remote(const unsigned char *b, Py_ssize_t p, Py_ssize_t end) {
+#ifdef __SSE2__
+    for (; p + 16 <= end; p += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(b + p));
+        __m128i m = _mm_or_si128(_mm_or_si128(eq(v, '&'), eq(v, ':')),
+                                 _mm_or_si128(eq(v, '/'), eq(v, '\\')));
+        for (unsigned bits = (unsigned)_mm_movemask_epi8(m); bits; bits &= bits - 1)
+            if (remote_at(b, p + __builtin_ctz(bits), end))
+                return 1;
+    }
+#endif
+    for (; p < end; p++)
+        if (remote_at(b, p, end))
+            return 1;
     return 0;
 }
 
@@ -445,7 +555,7 @@ static Py_ssize_t foreign_element(Skipper *self, const unsigned char *b, Py_ssiz
     } stack[MAX_DEPTH];
     int depth = 0, flags = 0;
     Py_ssize_t i = name_index(b, p + 1, n, &self->foreign);
-    Py_ssize_t q = i < 0 ? -1 : tag_rest(b, p + 2, n, NO_KEY, &flags);
+    Py_ssize_t q = i < 0 ? -1 : tag_rest(b, p + 2, n, &NO_KEY, &flags);
     if (q < 0 || flags & (STYLE_MAY_LOAD | SELF_CLOSING))
         return -1;
     stack[depth].name = i;
@@ -463,7 +573,7 @@ static Py_ssize_t foreign_element(Skipper *self, const unsigned char *b, Py_ssiz
                 return -1; /* an integration point: HTML rules apply in it */
             flags = 0;
             i = name_index(b, q + 1, n, &self->foreign);
-            q = i < 0 ? -1 : tag_rest(b, q + 2, n, NO_KEY, &flags);
+            q = i < 0 ? -1 : tag_rest(b, q + 2, n, &NO_KEY, &flags);
             if (q < 0 || flags & STYLE_MAY_LOAD)
                 return -1;
             if (!(flags & SELF_CLOSING)) {
@@ -477,7 +587,7 @@ static Py_ssize_t foreign_element(Skipper *self, const unsigned char *b, Py_ssiz
                 return -1;
             i = name_index(b, q + 2, n, &self->foreign);
             int ignored = 0;
-            q = tag_rest(b, q + 3, n, NO_KEY, &ignored);
+            q = tag_rest(b, q + 3, n, &NO_KEY, &ignored);
             if (q < 0)
                 return -1;
             int k = depth - 1;
@@ -542,7 +652,7 @@ static Py_ssize_t quiet_element(Skipper *self, const unsigned char *b, Py_ssize_
     if (!self->quiet[i] || !(quiet_ok & QUIET || (quiet_ok & KEYED && key.len)))
         return -1;
     int hosted = key.urls != NULL;
-    Py_ssize_t end = tag_rest(b, p + 2, n, key, &flags);
+    Py_ssize_t end = tag_rest(b, p + 2, n, &key, &flags);
     if (end < 0 || flags & (STYLE_MAY_LOAD | HAS_KEY | UNSETTLED)
             || (!key.len && !hosted && may_be_remote(b, p, end)))
         return -1;
@@ -582,7 +692,7 @@ static Py_ssize_t markup(Skipper *self, const unsigned char *b, Py_ssize_t p, Py
         int flags = 0;
         Py_ssize_t i = name_index(b, p + 1, n, &self->interesting);
         if (i < 0) {
-            Py_ssize_t end = tag_rest(b, p + 2, n, NO_KEY, &flags);
+            Py_ssize_t end = tag_rest(b, p + 2, n, &NO_KEY, &flags);
             return flags & (quiet_ok ? STYLE_MAY_LOAD : HAS_STYLE) ? -1 : end;
         }
         if (self->root[i] && quiet_ok & FOREIGN)
@@ -625,7 +735,7 @@ static Py_ssize_t markup(Skipper *self, const unsigned char *b, Py_ssize_t p, Py
             if (body_end(b, p + 2, n))
                 return -1;
             int ignored = 0; /* an end tag's attributes do nothing */
-            return tag_rest(b, p + 3, n, NO_KEY, &ignored);
+            return tag_rest(b, p + 3, n, &NO_KEY, &ignored);
         }
         const unsigned char *gt = memchr(b + p + 2, '>', (size_t)(n - p - 2));
         return gt == NULL ? -1 : gt - b + 1;
@@ -668,8 +778,7 @@ static PyObject *Skipper_skip(Skipper *self, PyObject *const *args, Py_ssize_t n
         pos = 0;
     while (pos < n) {
         if (b[pos] != '<') {
-            const unsigned char *lt = memchr(b + pos, '<', (size_t)(n - pos));
-            pos = lt == NULL ? n : lt - b;
+            pos = find(b, pos, n, '<');
             continue;
         }
         Py_ssize_t end = markup(self, b, pos, n, quiet_ok, settled, seen, elements, choice);

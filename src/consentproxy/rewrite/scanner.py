@@ -157,24 +157,26 @@ def python_skip(buf: bytes, pos: int, quiet_ok: int, *settled: object) -> int:
     return SKIP_RE.match(buf, pos).end()  # type: ignore[union-attr]
 
 
+# What the C loop is built with (bench/skip.py builds another checkout's loop alike).
+SKIPPER_ARGS = (
+    INTERESTING,
+    QUIET,
+    tuple(KEYS.get(n, b"") for n in QUIET),
+    RAWTEXT + RCDATA,
+    INERT,
+    tuple(n for n in INERT if n in HTML_INTEGRATION[SVG]),
+    tuple(n for n in INERT if n in MATHML_TEXT),
+    HOSTED,
+    HOSTED_URLS,
+    QUIET_ELEMENT_BYTES,
+)
 try:
     from consentproxy.rewrite._skip import Skipper
 except ImportError:  # built without a compiler: same bytes, ~7x slower (bench/RESULTS.md)
     SKIPS: dict[str, Skip] = {"python": python_skip}
     SCRIPT_ENDS: dict[Skip, Callable[[bytes, int], int]] = {}
 else:
-    _SKIPPER = Skipper(
-        INTERESTING,
-        QUIET,
-        tuple(KEYS.get(n, b"") for n in QUIET),
-        RAWTEXT + RCDATA,
-        INERT,
-        tuple(n for n in INERT if n in HTML_INTEGRATION[SVG]),
-        tuple(n for n in INERT if n in MATHML_TEXT),
-        HOSTED,
-        HOSTED_URLS,
-        QUIET_ELEMENT_BYTES,
-    )
+    _SKIPPER = Skipper(*SKIPPER_ARGS)
     SKIPS = {"c": _SKIPPER.skip, "python": python_skip}
     # With the C loop, script data with no "<!--" before its </script is found in one step
     # (the pure-Python rewriter follows it token by token: the tests compare the two).
