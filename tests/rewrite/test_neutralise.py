@@ -154,3 +154,25 @@ def test_a_long_tag_is_remembered_by_digest_only_while_unchanged(policy):
         assert n.blocked == [("facebook-pixel", "img")]
     assert len(policy.tag_memo) == 1
     assert all(len(key[-1]) <= 16 for key in policy.tag_memo)
+
+
+def test_settled_hosts_are_kept_for_a_bounded_number_of_choices_and_sites(policy, monkeypatch):
+    """A client varying its Host header makes a site per request: the per-site memos of
+    settled hosts start over past SETTLED_CHOICES, so memory stays bounded."""
+    from consentproxy.rewrite import neutralise
+
+    monkeypatch.setattr(neutralise, "SETTLED_CHOICES", 4)
+    for i in range(10):
+        Neutraliser(policy, NO_DECISION, site=f"site{i}.example")
+    assert 0 < len(policy.settled_hosts) <= 4
+
+
+def test_only_a_short_data_block_tag_is_kept_for_the_c_loop(policy):
+    n = Neutraliser(policy, NO_DECISION)
+    short, long = b"<script type=x>", b'<script type=x data-a="' + b"a" * 300 + b'">'
+    n.keep_data_block(short)
+    n.keep_data_block(long)
+    n.keep_data_block(b"<script type=x src=/a.js>")
+    assert n.settled.get(short) is False
+    assert long not in n.settled
+    assert b"<script type=x src=/a.js>" not in n.settled

@@ -118,11 +118,17 @@ MEMO_TAG_BYTES = 1024  # so the memo stays under ~10 MB
 # QUIET_CHOICES): the C skip loop steps over them. At most MEMO_ENTRIES of them: ~20 MB.
 QUIET_ELEMENT_BYTES = 4096
 QUIET_CHOICES = 64
+# The settled hosts (and kept data-block <script> tags, of at most DATA_BLOCK_TAG_BYTES) of at
+# most SETTLED_CHOICES consent choices and sites, MEMO_ENTRIES each: a site has a handful of
+# choices, and a Host header varied by a client cannot grow this past ~100 MB.
+SETTLED_CHOICES = 64
+DATA_BLOCK_TAG_BYTES = 256
 
 
-def _remember[K, V](memo: dict[K, V], key: K, value: V) -> V:
-    """memo[key] = value in a memo of at most MEMO_ENTRIES entries (full: it starts over)."""
-    if len(memo) >= MEMO_ENTRIES:
+def _remember[K, V](memo: dict[K, V], key: K, value: V, bound: int = 0) -> V:
+    """memo[key] = value in a memo of at most bound (MEMO_ENTRIES) entries (full: it starts
+    over)."""
+    if len(memo) >= (bound or MEMO_ENTRIES):
         memo.clear()
     memo[key] = value
     return value
@@ -276,7 +282,9 @@ class Neutraliser:
         # unknown host, in unknown_hosts once the page has named it).
         settled = policy.settled_hosts.get(self.choice)  # one per choice and site
         self.settled = (
-            settled if settled is not None else _remember(policy.settled_hosts, self.choice, {})
+            settled
+            if settled is not None
+            else _remember(policy.settled_hosts, self.choice, {}, SETTLED_CHOICES)
         )
         self.quiet_elements = policy.quiet_elements
 
@@ -493,7 +501,9 @@ class Neutraliser:
         a data block) and stays as it is: the C skip loop may step over it and its text on
         this choice (in settled, where no host starts with '<')."""
         attrs = Attributes(tag, len(b"script") + 1)
-        if all(attrs.get(a) is None for a in URL_ATTRS[b"script"]):
+        if len(tag) <= DATA_BLOCK_TAG_BYTES and all(
+            attrs.get(a) is None for a in URL_ATTRS[b"script"]
+        ):
             _remember(self.settled, tag, False)
 
     def let_through(self, element: bytes) -> None:
