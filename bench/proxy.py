@@ -261,17 +261,19 @@ async def _client_loop(
     import aiohttp
 
     lat: list[float] = []
-    deadline = time.perf_counter() + seconds
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
 
         async def worker() -> None:
-            while time.perf_counter() < deadline:
+            while True:  # at least one request each, however late the loop starts
                 t0 = time.perf_counter()
                 async with session.get(url, headers=headers) as r:
                     await r.read()
                 lat.append((time.perf_counter() - t0) * 1e3)
+                if time.perf_counter() >= deadline:
+                    return
 
         t0 = time.perf_counter()
+        deadline = t0 + seconds
         await asyncio.gather(*(worker() for _ in range(connections)))
         elapsed = time.perf_counter() - t0
     lat.sort()
