@@ -66,8 +66,10 @@ typedef struct {
     char svg_point[MAX_NAMES];
     char math_point[MAX_NAMES];
     char hosted[MAX_NAMES]; /* by index in interesting: its URLs may name settled hosts */
+    char key_urls[MAX_NAMES];  /* what its key holds: KEY_URL, KEY_URL_LIST, KEY_EQUIV or 0 */
+    char data_urls[MAX_NAMES]; /* an image's: a data: URL in it names no host */
     Names urls;             /* the attributes those URLs are in */
-    Py_ssize_t element_bytes; /* the longest inline script element quiet_script looks up */
+    Py_ssize_t element_bytes; /* the longest element known_quiet looks up */
 } Skipper;
 
 /* quiet_ok's bits: every quiet tag (the guard is placed and no <base> points elsewhere),
@@ -270,6 +272,16 @@ static int is_host_byte(unsigned char c) {
     return is_alpha(c) || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_';
 }
 
+/* dict[bytes(s[0..len))], borrowed, or NULL when absent (errors cleared: absent too). */
+static PyObject *get_bytes(PyObject *dict, const char *s, Py_ssize_t len) {
+    PyObject *key = PyBytes_FromStringAndSize(s, len);
+    PyObject *value = key == NULL ? NULL : PyDict_GetItemWithError(dict, key);
+    Py_XDECREF(key);
+    if (value == NULL)
+        PyErr_Clear();
+    return value;
+}
+
 /* Whether the host b[p..p+len) is settled: its verdict is "loads, path aside". An unknown
  * host the page has not reported yet is pending: it goes into the report (seen) if the tag
  * is stepped over, as the neutraliser would put it there. */
@@ -279,13 +291,9 @@ static int settled_host(const unsigned char *b, Py_ssize_t p, Py_ssize_t len, Ke
         return 0;
     for (Py_ssize_t i = 0; i < len; i++)
         host[i] = (char)lower(b[p + i]);
-    PyObject *name = PyBytes_FromStringAndSize(host, len);
-    PyObject *reported = name == NULL ? NULL : PyDict_GetItemWithError(key.settled, name);
-    Py_XDECREF(name);
-    if (reported == NULL) {
-        PyErr_Clear();
+    PyObject *reported = get_bytes(key.settled, host, len);
+    if (reported == NULL)
         return 0;
-    }
     if (reported != Py_True)
         return 1;
     PyObject *text = PyUnicode_DecodeASCII(host, len, NULL);
@@ -620,11 +628,7 @@ static Py_ssize_t foreign_element(Skipper *self, const unsigned char *b, Py_ssiz
  * the neutraliser keeps as it is on this consent choice (settled maps it to False): its
  * script data is no code. */
 static int kept_data_block(const unsigned char *b, Py_ssize_t p, Py_ssize_t end, Key key) {
-    PyObject *tag = PyBytes_FromStringAndSize((const char *)b + p, end - p);
-    PyObject *kept = tag == NULL ? NULL : PyDict_GetItemWithError(key.settled, tag);
-    Py_XDECREF(tag);
-    PyErr_Clear();
-    return kept == Py_False;
+    return get_bytes(key.settled, (const char *)b + p, end - p) == Py_False;
 }
 
 /* Whether the inline script or <style> element b[p..close) (its start tag and text) is one
@@ -634,9 +638,7 @@ static int known_quiet(Skipper *self, const unsigned char *b, Py_ssize_t p, Py_s
                        PyObject *elements, PyObject *choice) {
     if (elements == NULL || close - p > self->element_bytes)
         return 0;
-    PyObject *element = PyBytes_FromStringAndSize((const char *)b + p, close - p);
-    PyObject *choices = element == NULL ? NULL : PyDict_GetItemWithError(elements, element);
-    Py_XDECREF(element);
+    PyObject *choices = get_bytes(elements, (const char *)b + p, close - p);
     int quiet = choices == NULL || !PyAnySet_Check(choices) ? -1 : PySet_Contains(choices, choice);
     if (quiet < 0)
         PyErr_Clear();
@@ -698,27 +700,20 @@ static Py_ssize_t markup(Skipper *self, const unsigned char *b, Py_ssize_t p, Py
         if (self->root[i] && quiet_ok & FOREIGN)
             return foreign_element(self, b, p, n, self->root[i]);
         Pending pending = {0, 0, {NULL}};
-        Key key = {self->keys.name[i], self->keys.len[i], NULL, NULL, NULL, NULL, 0, 0};
-        /* background (body, table, td, th) and ping (a, area) are URLs: with no <base>
-         * elsewhere, they may name settled hosts as a hosted tag's URLs do */
-        int key_urls = key.len == 10 && memcmp(key.name, "background", 10) == 0 ? KEY_URL
-                       : key.len == 4 && memcmp(key.name, "ping", 4) == 0      ? KEY_URL_LIST
-                                                                               : 0;
-        key.pending = &pending;
-        if (key_urls && quiet_ok & QUIET && settled != NULL) {
+        Key key = {self->keys.name[i], self->keys.len[i], NULL, NULL, NULL, &pending, 0,
+                   self->key_urls[i]};
+        /* a background or ping key holds URLs: with no <base> elsewhere, they may name
+         * settled hosts as a hosted tag's URLs do (else the tag stops at its key) */
+        int key_urls = key.key_urls == KEY_URL || key.key_urls == KEY_URL_LIST;
+        if (key_urls && !(quiet_ok & QUIET && settled != NULL))
+            key.key_urls = 0;
+        if ((key_urls && key.key_urls) || (self->hosted[i] && settled != NULL)) {
             key.settled = settled;
             key.seen = seen;
-            key.key_urls = key_urls;
-        } else if (key.len == 10 && memcmp(key.name, "http-equiv", 10) == 0) {
-            key.key_urls = KEY_EQUIV; /* <meta>: only refresh and set-cookie matter */
         }
         if (self->hosted[i] && settled != NULL) {
             key.urls = &self->urls;
-            key.settled = settled;
-            key.seen = seen;
-            key.pending = &pending;
-            key.data_urls = self->interesting.len[i] == 3 ? memcmp(self->interesting.name[i], "img", 3) == 0
-                            : self->interesting.len[i] == 6 && memcmp(self->interesting.name[i], "source", 6) == 0;
+            key.data_urls = self->data_urls[i];
         }
         Py_ssize_t end = quiet_element(self, b, p, n, i, quiet_ok, key, elements, choice);
         for (int k = 0; k < pending.count; k++) { /* the tag is stepped over: reported */
@@ -955,6 +950,8 @@ static int Skipper_init(Skipper *self, PyObject *args, PyObject *kwds) {
                                      &hosted, &urls, &self->element_bytes))
         return -1;
     memset(self->hosted, 0, sizeof self->hosted);
+    memset(self->key_urls, 0, sizeof self->key_urls);
+    memset(self->data_urls, 0, sizeof self->data_urls);
     memset(self->quiet, 0, sizeof self->quiet);
     memset(self->text, 0, sizeof self->text);
     memset(self->root, 0, sizeof self->root);
@@ -981,6 +978,18 @@ static int Skipper_init(Skipper *self, PyObject *args, PyObject *kwds) {
         }
         self->root[svg] = NS_SVG;
         self->root[math] = NS_MATH;
+    }
+    for (Py_ssize_t i = 0; i < self->interesting.count; i++) {
+        const char *key = self->keys.name[i], *name = self->interesting.name[i];
+        Py_ssize_t len = self->keys.len[i];
+        /* background (body, table, td, th) and ping (a, area) hold URLs; <meta>'s
+         * http-equiv matters only as refresh or set-cookie */
+        self->key_urls[i] = len == 10 && memcmp(key, "background", 10) == 0 ? KEY_URL
+                            : len == 4 && memcmp(key, "ping", 4) == 0       ? KEY_URL_LIST
+                            : len == 10 && memcmp(key, "http-equiv", 10) == 0 ? KEY_EQUIV
+                                                                             : 0;
+        self->data_urls[i] = (self->interesting.len[i] == 3 && memcmp(name, "img", 3) == 0)
+                             || (self->interesting.len[i] == 6 && memcmp(name, "source", 6) == 0);
     }
     return 0;
 }

@@ -321,13 +321,7 @@ class Neutraliser:
         long = len(tag) > MEMO_TAG_BYTES
         memo_tag = memo_digest(tag) if long else tag
         key = (self.choice, memo_tag) if self.base is None else (self.choice, self.base, memo_tag)
-        known = self._memo.get(key)
-        if known is None:
-            new, blocked, hosts = self._outcome(lambda: self._start_tag(name, tag))
-            known = (None if new is tag else new, blocked, hosts)
-            if not long or new is tag:
-                _remember(self._memo, key, known)
-        edited = self._report(known)
+        edited = self._worked_out(key, tag, lambda: self._start_tag(name, tag), not long)
         out = tag if edited is None else edited
         if name == b"base" and not self.base_seen:
             self._note_base(out)
@@ -340,6 +334,19 @@ class Neutraliser:
         if href is not None:
             self.base_seen = True
             self.base = url_target(href)
+
+    def _worked_out(
+        self, key: tuple[object, ...], tag: bytes, work: Callable[[], bytes], keep_edits: bool
+    ) -> bytes | None:
+        """What work makes of tag (None: it stays), from the memo under key or worked out
+        now and remembered (an edited tag only with keep_edits), its reports this page's."""
+        known = self._memo.get(key)
+        if known is None:
+            new, blocked, hosts = self._outcome(work)
+            known = (None if new is tag else new, blocked, hosts)
+            if keep_edits or new is tag:
+                _remember(self._memo, key, known)
+        return self._report(known)
 
     def _outcome[T](self, work: Callable[[], T]) -> tuple[T, Blocked, tuple[str, ...]]:
         """(what work returns, what it blocks, the unknown hosts it names), the last two
@@ -472,15 +479,13 @@ class Neutraliser:
     def inline_script(self, tag: bytes, content: bytes) -> bytes:
         """An inline script's start tag, neutralised when its text belongs to a blocked
         service (by marker, or by loading a tracker URL). Worked out once per consent choice,
-        start tag and text (by its digest), with what it adds to the reports."""
+        start tag and text (by its digest), with what it adds to the reports (a start tag
+        over MEMO_TAG_BYTES is worked out each time: the memo's keys stay short)."""
+        if len(tag) > MEMO_TAG_BYTES:
+            out = self._inline_script(tag, content)
+            return tag if out is tag else self._stamp(out)
         key = (self.choice, b"script", tag, memo_digest(content))  # (no start tag's key)
-        known = self._memo.get(key)
-        if known is None:
-            new, blocked, hosts = self._outcome(lambda: self._inline_script(tag, content))
-            known = (None if new is tag else new, blocked, hosts)
-            if len(tag) <= MEMO_TAG_BYTES:
-                _remember(self._memo, key, known)
-        edited = self._report(known)
+        edited = self._worked_out(key, tag, lambda: self._inline_script(tag, content), True)
         return tag if edited is None else self._stamp(edited)
 
     def _inline_script(self, tag: bytes, content: bytes) -> bytes:
@@ -500,22 +505,29 @@ class Neutraliser:
         """A <script> start tag that names no code to run (no src: a type that is no script,
         a data block) and stays as it is: the C skip loop may step over it and its text on
         this choice (in settled, where no host starts with '<')."""
+        if len(tag) > DATA_BLOCK_TAG_BYTES:
+            return
         attrs = Attributes(tag, len(b"script") + 1)
-        if len(tag) <= DATA_BLOCK_TAG_BYTES and all(
-            attrs.get(a) is None for a in URL_ATTRS[b"script"]
-        ):
+        if all(attrs.get(a) is None for a in URL_ATTRS[b"script"]):
             _remember(self.settled, tag, False)
 
-    def let_through(self, element: bytes) -> None:
-        """An inline script or <style> element (start tag and text, as the page has them)
-        that passed unchanged with nothing to report on this choice: the C skip loop may step
-        over the same bytes again."""
-        if len(element) <= QUIET_ELEMENT_BYTES:
-            choices = self.quiet_elements.get(element)
-            if choices is None:
-                choices = _remember(self.quiet_elements, element, set())
-            if len(choices) < QUIET_CHOICES:
-                choices.add(self.choice)
+    def let_through(self, tag: bytes, text: bytes, style: bool) -> None:
+        """An inline script or (style) a <style> element, start tag and text as the page has
+        them, that passed unchanged on this choice: unless it is long, or a <style> that
+        named an unknown host (style_sheet's memo says; the page must report it), the C skip
+        loop may step over the same bytes again."""
+        if len(tag) + len(text) > QUIET_ELEMENT_BYTES:
+            return
+        if style and style_may_load(text):
+            known = self._memo.get((self.choice, self.base, tag, memo_digest(text)))
+            if known is None or known[1] or known[2]:
+                return
+        element = tag + text
+        choices = self.quiet_elements.get(element)
+        if choices is None:
+            choices = _remember(self.quiet_elements, element, set())
+        if len(choices) < QUIET_CHOICES:
+            choices.add(self.choice)
 
     def style_attribute(self, name: bytes, tag: bytes) -> bytes:
         """Any start tag whose style attribute loads a blocked service: its value rewritten
@@ -553,14 +565,6 @@ class Neutraliser:
             return tag, text
         out = self.style_sheet(tag, text.decode("latin-1"))
         return (tag, text) if out is None else (out[0], out[1].encode("latin-1"))
-
-    def style_reports_nothing(self, tag: bytes, text: bytes) -> bool:
-        """Whether a <style> that stayed as it is named no unknown host (style_sheet's memo
-        says): the C loop may step over it next time."""
-        if not style_may_load(text):
-            return True
-        known = self._memo.get((self.choice, self.base, tag, memo_digest(text)))
-        return known is not None and not known[1] and not known[2]
 
     def style_sheet(self, tag: bytes, css: str) -> tuple[bytes, str] | None:
         """A style element's start tag and stylesheet (the page's bytes read as latin-1),

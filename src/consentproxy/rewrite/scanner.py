@@ -108,7 +108,13 @@ TAG_RE = re.compile(rb"</?([A-Za-z][^\t\n\f\r />]*+)" + _ATTRS + rb">")  # (grou
 COMMENT_END_RE = re.compile(rb"--!?>")
 CDATA_OPEN = b"<![CDATA["
 SCRIPT_TOKEN_RE = re.compile(rb"<!--|-->|<(/?)(?i:script)(?=[\t\n\f\r />])")
-END_TAG_RE = {n: re.compile(rb"</(?i:" + n + rb")(?=[\t\n\f\r />])") for n in RAWTEXT + RCDATA}
+
+
+def _end_tag_re(name: bytes) -> re.Pattern[bytes]:
+    return re.compile(rb"</(?i:" + name + rb")(?=[\t\n\f\r />])")
+
+
+END_TAG_RE = {n: _end_tag_re(n) for n in RAWTEXT + RCDATA}
 DOCUMENT_START_RE = re.compile(
     rb"(?:\xef\xbb\xbf)?(?:[\t\n\f\r ]++|<!--(?s:.*?)-->|<\?xml[^>]*+>)*+"
     rb"<(?i:!doctype|html|head|body|title|meta)"
@@ -144,7 +150,7 @@ assert not set(INERT) & {*BREAKOUT, b"font", *URL_ATTRS, b"style"}
 HOSTED = (b"link", b"img", b"source", b"script", b"input")
 HOSTED_URLS = tuple(sorted({a for n in HOSTED for a in URL_ATTRS[n]}))
 
-# skip(buf, pos, quiet_ok, settled, seen, scripts, choice) -> end of what, from pos, passes
+# skip(buf, pos, quiet_ok, settled, seen, elements, choice) -> end of what, from pos, passes
 # through untouched (see Neutraliser.settled, unknown_hosts, quiet_elements and choice).
 Skip = Callable[
     [bytes, int, int, dict[bytes, bool], set[str], dict[bytes, set[tuple[object, ...]]], object],
@@ -152,8 +158,9 @@ Skip = Callable[
 ]
 
 
-def python_skip(buf: bytes, pos: int, quiet_ok: int, *settled: object) -> int:
-    """The pure-Python skip loop: SKIP_RE alone (it steps over no interesting tag)."""
+def python_skip(buf: bytes, pos: int, quiet_ok: int, *memos: object) -> int:
+    """The pure-Python skip loop: SKIP_RE alone (it steps over no interesting tag, so it
+    reads none of the neutraliser's memos)."""
     return SKIP_RE.match(buf, pos).end()  # type: ignore[union-attr]
 
 
@@ -241,7 +248,7 @@ class HtmlRewriter:
         self._needle_in = b""
         self._needle_at = -1
         self.injector = Injector(banner, inject, head)
-        self.base_free = True  # no <base> on another host, or on a settled one (see _scan)
+        self.base_free = True  # no <base> on another host (else see _base_settled)
         self.pending = b""
         self.state = DATA
         self.text_end: re.Pattern[bytes] | None = None  # for TEXT: the closing tag's regex
@@ -658,9 +665,7 @@ class HtmlRewriter:
         self.held = self.outer.pop() if self.outer else None
         edited, text = held.finish(self._inline_script)
         if edited is held.tag and held.page_tag and not held.svg_depth:  # (no inner script)
-            neutraliser = self.neutraliser
-            if held.script or neutraliser.style_reports_nothing(edited, text):
-                neutraliser.let_through(edited + text)
+            self.neutraliser.let_through(edited, text, style=not held.script)
         self._emit(edited)
         self._emit(text)
 
@@ -766,11 +771,8 @@ def _end_tag(rx: re.Pattern[bytes], buf: bytes, pos: int, end: int) -> re.Match[
     return None
 
 
-_ROOT_RE = re.compile(rb"<((?i:svg|math))(?=[\t\n\f\r />])")
-_ROOT_END_RE = {
-    b"svg": re.compile(rb"</(?i:svg)(?=[\t\n\f\r />])"),
-    b"math": re.compile(rb"</(?i:math)(?=[\t\n\f\r />])"),
-}
+_ROOT_RE = re.compile(rb"<((?i:" + b"|".join(ROOTS) + rb"))(?=[\t\n\f\r />])")
+_ROOT_END_RE = {n: _end_tag_re(n) for n in ROOTS}
 MAX_FOREIGN_WAIT = 64 * 1024  # an <svg>/<math> held this long is followed tag by tag
 
 
