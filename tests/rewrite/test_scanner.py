@@ -373,6 +373,7 @@ PIECES = [
     b"<base href=https://cdn.unknown.example/>",
     b"<input data-u=https://www.facebook.com/tr>",
     b"<img src=/a src=//www.facebook.com/tr>",
+    b"<script srcset=/a.png>fbq('init', '1');</script>",
 ]
 SOUP = st.lists(st.sampled_from(PIECES), max_size=40).map(b"".join)
 
@@ -631,6 +632,9 @@ def test_the_c_loop_steps_over_scripts_from_settled_hosts_up_to_their_end_tag(ma
         b"<script src=/a.js xlink:href=//www.facebook.com/tr></script>",
         b"<script src=/a.js><!--<script></script>fbq('init')--></script>",
         b"<script src=/a.js>no end tag yet",
+        # URL attributes of other tags: the script's text is still its code
+        b"<script srcset=//static.example/a.png>fbq('init')</script>",
+        b"<script imagesrcset=/a.png lowsrc=/b.png dynsrc=/c>fbq('init')</script>",
     ],
 )
 def test_the_c_loop_stops_at_scripts_the_neutraliser_must_see(markup):
@@ -791,6 +795,23 @@ def test_a_host_decided_by_its_path_never_settles(policy, skip):
     assert maps not in out
     assert b'data-consent-blocked="google-maps"' in out
     assert b"www.google.com" not in Neutraliser(policy, NO_DECISION).settled
+
+
+def test_an_inline_tracker_script_with_another_tags_url_attribute_is_still_neutralised(
+    policy, skip
+):
+    """A srcset (an image's attribute) on an inline script naming a settled host gives it no
+    src: its text is its code, and the neutraliser must read it."""
+    gtm = b"<script>(function(){var j=document.createElement('script');j.src='https://www.googletagmanager.com/gtm.js?id=GTM-X'})()</script>"
+    page = (
+        b"<html><head></head><body><img src=//cdn.unknown.example/a.png>"
+        + gtm.replace(b"<script>", b"<script srcset=//cdn.unknown.example/a.png>")
+        + b"</body></html>"
+    )
+    rw = HtmlRewriter(Neutraliser(policy, NO_DECISION, MARK), BANNER, True, skip=skip)
+    out = rw.feed(page) + rw.close()
+    assert b'type="text/plain"' in out
+    assert rw.neutraliser.blocked == [("google-tag-manager", "script")]
 
 
 def test_settled_hosts_are_stepped_over_and_still_reported(policy, skip):

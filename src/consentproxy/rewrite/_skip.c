@@ -69,6 +69,8 @@ typedef struct {
     char key_urls[MAX_NAMES];  /* what its key holds: KEY_URL, KEY_URL_LIST, KEY_EQUIV or 0 */
     char data_urls[MAX_NAMES]; /* an image's: a data: URL in it names no host */
     Names urls;             /* the attributes those URLs are in */
+    uint64_t script_urls;   /* (by index in urls) a <script>'s own: with one, no inline code */
+    Py_ssize_t script;      /* the index of "script" in interesting */
     Py_ssize_t element_bytes; /* the longest element known_quiet looks up */
 } Skipper;
 
@@ -105,6 +107,7 @@ typedef struct {
     const char *name;
     Py_ssize_t len;
     const Names *urls;
+    uint64_t own_urls; /* (by index in urls) the tag's own URL attributes: HAS_URL */
     PyObject *settled, *seen;
     Pending *pending;
     int data_urls; /* an image's: a data: URL names no host */
@@ -112,7 +115,7 @@ typedef struct {
                       URLs are (see markup), or an http-equiv (KEY_EQUIV), or 0: the tag
                       stops wherever the key is */
 } Key;
-static const Key NO_KEY = {"", 0, NULL, NULL, NULL, NULL, 0, 0};
+static const Key NO_KEY = {"", 0, NULL, 0, NULL, NULL, NULL, 0, 0};
 enum { KEY_URL = 1, KEY_URL_LIST = 2, KEY_EQUIV = 3 };
 #define KEY_MET ((uint64_t)1 << 63) /* in urls_met: the key attribute was met */
 
@@ -385,7 +388,9 @@ static inline int attr_flags(const unsigned char *b, Py_ssize_t a, Py_ssize_t q,
         key->pending->urls_met |= (uint64_t)1 << url;
         Py_ssize_t len = key->urls->len[url];
         int list = len >= 6 && memcmp(key->urls->name[url] + len - 6, "srcset", 6) == 0;
-        return v >= 0 && !urls_settled(b, v, w, list, *key) ? UNSETTLED : HAS_URL;
+        if (v >= 0 && !urls_settled(b, v, w, list, *key))
+            return UNSETTLED;
+        return key->own_urls & (uint64_t)1 << url ? HAS_URL : 0;
     }
     if (q - a != 5 || (b[a] | 0x20) != 's' || !contains_ci(b, a, q, "style", 5))
         return 0;
@@ -660,9 +665,10 @@ static Py_ssize_t quiet_element(Skipper *self, const unsigned char *b, Py_ssize_
         return -1;
     const char *name = self->interesting.name[i];
     Py_ssize_t len = self->interesting.len[i];
-    /* a <script>: with a src, or inline and let through before (known_quiet); its script
-     * data must hold no "<!--" (else the escape states decide where it ends) */
-    int script = len == 6 && memcmp(name, "script", 6) == 0;
+    /* a <script>: with a src (its own URL attribute: HAS_URL), or inline and let through
+     * before (known_quiet); its script data must hold no "<!--" (else the escape states
+     * decide where it ends) */
+    int script = i == self->script;
     if (script && !hosted)
         return -1;
     /* with no URL attribute: a data block kept as it is, or an inline script let through,
@@ -700,7 +706,7 @@ static Py_ssize_t markup(Skipper *self, const unsigned char *b, Py_ssize_t p, Py
         if (self->root[i] && quiet_ok & FOREIGN)
             return foreign_element(self, b, p, n, self->root[i]);
         Pending pending = {0, 0, {NULL}};
-        Key key = {self->keys.name[i], self->keys.len[i], NULL, NULL, NULL, &pending, 0,
+        Key key = {self->keys.name[i], self->keys.len[i], NULL, 0, NULL, NULL, &pending, 0,
                    self->key_urls[i]};
         /* a background or ping key holds URLs: with no <base> elsewhere, they may name
          * settled hosts as a hosted tag's URLs do (else the tag stops at its key) */
@@ -713,6 +719,7 @@ static Py_ssize_t markup(Skipper *self, const unsigned char *b, Py_ssize_t p, Py
         }
         if (self->hosted[i] && settled != NULL) {
             key.urls = &self->urls;
+            key.own_urls = i == self->script ? self->script_urls : ~(uint64_t)0;
             key.data_urls = self->data_urls[i];
         }
         Py_ssize_t end = quiet_element(self, b, p, n, i, quiet_ok, key, elements, choice);
@@ -941,13 +948,15 @@ static int flag_names(Skipper *self, const Names *among, PyObject *subset, char 
 
 static int Skipper_init(Skipper *self, PyObject *args, PyObject *kwds) {
     PyObject *interesting, *quiet, *keys, *text, *foreign, *svg_points, *math_points, *hosted,
-        *urls;
+        *urls, *script_urls;
     static char *kwlist[] = {"interesting", "quiet", "keys", "text", "foreign", "svg_points",
-                             "math_points", "hosted", "urls", "element_bytes", NULL};
+                             "math_points", "hosted", "urls", "element_bytes", "script_urls",
+                             NULL};
     self->element_bytes = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOOOOOO|n", kwlist, &interesting, &quiet,
+    script_urls = NULL; /* (none: every <script> is inline code to the loop) */
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOOOOOO|nO", kwlist, &interesting, &quiet,
                                      &keys, &text, &foreign, &svg_points, &math_points,
-                                     &hosted, &urls, &self->element_bytes))
+                                     &hosted, &urls, &self->element_bytes, &script_urls))
         return -1;
     memset(self->hosted, 0, sizeof self->hosted);
     memset(self->key_urls, 0, sizeof self->key_urls);
@@ -967,6 +976,19 @@ static int Skipper_init(Skipper *self, PyObject *args, PyObject *kwds) {
             || flag_names(self, &self->interesting, hosted, self->hosted, NULL) < 0
             || set_names(&self->urls, urls) < 0)
         return -1;
+    Names own = {0};
+    if (script_urls != NULL && set_names(&own, script_urls) < 0)
+        return -1;
+    self->script_urls = 0;
+    for (Py_ssize_t j = 0; j < own.count; j++) {
+        Py_ssize_t url = index_of(&self->urls, own.name[j], own.len[j]);
+        if (url == self->urls.count) {
+            PyErr_SetString(PyExc_ValueError, "a script URL attribute is not among the urls");
+            return -1;
+        }
+        self->script_urls |= (uint64_t)1 << url;
+    }
+    self->script = index_of(&self->interesting, "script", 6); /* (count: none) */
     Py_ssize_t svg = index_of(&self->interesting, "svg", 3);
     Py_ssize_t math = index_of(&self->interesting, "math", 4);
     if (self->foreign.count) { /* (the roots start a foreign element: they are among it) */
@@ -1009,7 +1031,7 @@ static PyTypeObject SkipperType = {
     .tp_basicsize = sizeof(Skipper),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "Skipper(interesting, quiet, keys, text, foreign, svg_points, math_points, "
-              "hosted, urls, element_bytes=0): the rewriter's skip loop, in C.",
+              "hosted, urls, element_bytes=0, script_urls=()): the rewriter's skip loop, in C.",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)Skipper_init,
     .tp_methods = Skipper_methods,

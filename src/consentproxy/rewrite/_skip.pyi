@@ -11,6 +11,7 @@ class Skipper:
         hosted: tuple[bytes, ...],
         urls: tuple[bytes, ...],
         element_bytes: int = 0,
+        script_urls: tuple[bytes, ...] = (),
     ) -> None: ...
     def script_end(self, buf: bytes, pos: int, /) -> int: ...
     def skip(

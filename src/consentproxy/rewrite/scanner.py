@@ -176,6 +176,7 @@ SKIPPER_ARGS = (
     HOSTED,
     HOSTED_URLS,
     QUIET_ELEMENT_BYTES,
+    URL_ATTRS[b"script"],
 )
 try:
     from consentproxy.rewrite._skip import Skipper
