@@ -785,6 +785,85 @@ def test_an_inline_script_let_through_passes_in_c_next_time_and_is_still_judged_
         assert b'data-consent-blocked="facebook-pixel"' in out
 
 
+REMEMBERED_TAGS = [
+    b"<img src=https://www.facebook.com/tr?id=1&ev=PageView height=1 width=1>",
+    b"<link rel=preconnect href=https://www.googletagmanager.com>",
+    b"<script async src=https://www.googletagmanager.com/gtag/js?id=G-1></script>",
+    b"<iframe src=https://www.youtube.com/embed/x width=560></iframe>",
+]
+
+
+@pytest.mark.parametrize("tag", REMEMBERED_TAGS)
+def test_the_c_loop_hands_back_a_tag_the_neutraliser_remembers_as_an_edit(config, tag):
+    """Once the neutraliser has worked a tag out on a choice, the C loop steps over it and
+    hands back (start, end of the start tag, the memo's outcome): no stop."""
+    from consentproxy.policy import Policy
+
+    policy = Policy(config)
+    page = b"<p>a</p>" + tag + b"<p>b</p>"
+    neutraliser = Neutraliser(policy, NO_DECISION, MARK)
+    memos = (neutraliser.settled, neutraliser.unknown_hosts, neutraliser.quiet_elements)
+    start_tag = scanner_tag(tag)
+    edits: list = []
+    assert c_skip()(page, 0, 1, *memos, neutraliser.choice, policy.tag_memo, edits) == 8
+    assert edits == []  # not worked out yet: a stop
+    neutraliser.start_tag(start_tag[1:].split(b" ")[0], start_tag)
+    known = policy.tag_memo[(neutraliser.choice, start_tag)]
+    assert known[0] is not None and known[1]  # (changed, and blocked)
+    assert c_skip()(page, 0, 1, *memos, neutraliser.choice, policy.tag_memo, edits) == len(page)
+    assert edits == [(8, 8 + len(start_tag), known)]
+    # not on another choice, nor without the memo (a <base> elsewhere), nor before the guard
+    other = Neutraliser(policy, ALL, MARK).choice
+    for choice, memo, quiet in (
+        (other, policy.tag_memo, 1),
+        (neutraliser.choice, None, 1),
+        (neutraliser.choice, policy.tag_memo, 2),
+    ):
+        edits.clear()
+        assert c_skip()(page, 0, quiet, *memos, choice, memo, edits) == 8
+        assert edits == []
+
+
+def scanner_tag(markup: bytes) -> bytes:
+    return markup[: markup.index(b">") + 1]
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
+        b"<script>fbq('init')</script>",  # inline: its text decides
+        b"<script srcset=/a>fbq('init')</script>",
+        b"<script src=//www.facebook.com/tr><!--</script>",  # the escape states decide
+        b"<iframe src=https://www.youtube.com/embed/x>no end tag yet",
+    ],
+)
+def test_the_c_loop_leaves_remembered_tags_whose_text_decides_to_the_scanner(policy, markup):
+    neutraliser = Neutraliser(policy, NO_DECISION, MARK)
+    tag = scanner_tag(markup)
+    policy.tag_memo[(neutraliser.choice, tag)] = (b"<x>", (("x", "script"),), ())
+    memos = (neutraliser.settled, neutraliser.unknown_hosts, neutraliser.quiet_elements)
+    edits: list = []
+    assert c_skip()(markup, 0, 1, *memos, neutraliser.choice, policy.tag_memo, edits) == 0
+    assert edits == []
+
+
+def test_a_remembered_tag_carries_each_responses_own_mark_and_reports(policy, skip):
+    """The second page's tags come from the memo (in C, as edits): each response's mark is
+    its own, and its report names what it blocked."""
+    tags = b"".join(REMEMBERED_TAGS)
+    page = b"<html><head></head><body>" + tags + b"</body></html>"
+    outs = []
+    for mark in ("first-mark", "second-mark"):
+        rw = HtmlRewriter(Neutraliser(policy, NO_DECISION, mark), BANNER, True, skip=skip)
+        outs.append((rw.feed(page) + rw.close(), rw.neutraliser.blocked))
+    (first, blocked1), (second, blocked2) = outs
+    assert first.count(b'data-consent-mark="first-mark"') == 4
+    assert second.count(b'data-consent-mark="second-mark"') == 4
+    assert b"first-mark" not in second
+    assert first.replace(b"first-mark", b"second-mark") == second
+    assert blocked1 == blocked2 and len(blocked2) == 4
+
+
 def test_a_host_decided_by_its_path_never_settles(policy, skip):
     """www.google.com/maps is Google Maps, the rest of www.google.com loads: after its
     images, the maps <img> is still neutralised."""

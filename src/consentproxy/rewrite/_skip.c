@@ -71,6 +71,8 @@ typedef struct {
     Names urls;             /* the attributes those URLs are in */
     uint64_t script_urls;   /* (by index in urls) a <script>'s own: with one, no inline code */
     Py_ssize_t script;      /* the index of "script" in interesting */
+    char remembered[MAX_NAMES]; /* by index in interesting: its edit may come from the memo */
+    Py_ssize_t tag_bytes;   /* the longest start tag looked up in the memo */
     Py_ssize_t element_bytes; /* the longest element known_quiet looks up */
 } Skipper;
 
@@ -86,7 +88,7 @@ enum {
     HAS_KEY = 4,
     SELF_CLOSING = 8,
     UNSETTLED = 16,
-    HAS_URL = 32,
+    HAS_URL = 32, /* one of the tag's own URL attributes (for a script: it is no inline code) */
 };
 
 #define MAX_PENDING 4
@@ -383,14 +385,15 @@ static inline int attr_flags(const unsigned char *b, Py_ssize_t a, Py_ssize_t q,
     }
     Py_ssize_t url = key->urls == NULL ? -1 : lookup(b, a, q - a, key->urls);
     if (url >= 0) {
+        int own = key->own_urls & (uint64_t)1 << url ? HAS_URL : 0;
         if (key->pending->urls_met & (uint64_t)1 << url)
-            return UNSETTLED; /* a second one: the neutraliser reads the first only */
+            return UNSETTLED | own; /* a second one: the neutraliser reads the first only */
         key->pending->urls_met |= (uint64_t)1 << url;
+        if (key->settled == NULL)
+            return own; /* (only whether it has one is asked) */
         Py_ssize_t len = key->urls->len[url];
         int list = len >= 6 && memcmp(key->urls->name[url] + len - 6, "srcset", 6) == 0;
-        if (v >= 0 && !urls_settled(b, v, w, list, *key))
-            return UNSETTLED;
-        return key->own_urls & (uint64_t)1 << url ? HAS_URL : 0;
+        return (v >= 0 && !urls_settled(b, v, w, list, *key) ? UNSETTLED : 0) | own;
     }
     if (q - a != 5 || (b[a] | 0x20) != 's' || !contains_ci(b, a, q, "style", 5))
         return 0;
@@ -689,10 +692,60 @@ static Py_ssize_t quiet_element(Skipper *self, const unsigned char *b, Py_ssize_
     return close; /* the end tag itself is stepped over next */
 }
 
+/* What the skip is told of the neutraliser's memos: see Skipper_skip. */
+typedef struct {
+    PyObject *settled, *seen, *elements, *choice, *memo, *edits;
+} Memos;
+
+/* The start tag at p of the interesting name i, when the neutraliser remembers what it
+ * becomes on this consent choice (memos.memo: its tag memo, keyed (choice, tag), each value
+ * (the new tag or None, what it blocks, the unknown hosts it names)): (p, the tag's end, that
+ * value) goes to memos.edits unless the tag stays and reports nothing, and the skip goes on
+ * past the tag (past a raw text's or a script's text too, as quiet_element does); -1 to stop
+ * at p: not remembered, a script with no src (its text decides), or text not all in buf. */
+static Py_ssize_t remembered(Skipper *self, const unsigned char *b, Py_ssize_t p,
+                             Py_ssize_t n, Py_ssize_t i, Memos memos) {
+    int flags = 0, script = i == self->script;
+    Pending pending = {0, 0, {NULL}};
+    Key key = {"", 0, script ? &self->urls : NULL, self->script_urls, NULL, NULL, &pending, 0,
+               0};
+    Py_ssize_t end = tag_rest(b, p + 2, n, &key, &flags);
+    if (end < 0 || end - p > self->tag_bytes || (script && !(flags & HAS_URL)))
+        return -1;
+    Py_ssize_t close = end;
+    if (self->text[i] || script) {
+        close = end_tag(b, end, n, self->interesting.name[i], self->interesting.len[i]);
+        if (close < 0 || (script && contains_ci(b, end, close, "<!--", 4)))
+            return -1;
+    }
+    PyObject *tag = PyBytes_FromStringAndSize((const char *)b + p, end - p);
+    PyObject *memo_key = tag == NULL ? NULL : PyTuple_Pack(2, memos.choice, tag);
+    Py_XDECREF(tag);
+    PyObject *known = memo_key == NULL ? NULL : PyDict_GetItemWithError(memos.memo, memo_key);
+    Py_XDECREF(memo_key);
+    if (known == NULL || !PyTuple_Check(known) || PyTuple_GET_SIZE(known) != 3) {
+        PyErr_Clear();
+        return -1;
+    }
+    int stays = PyTuple_GET_ITEM(known, 0) == Py_None
+                && PyObject_Length(PyTuple_GET_ITEM(known, 1)) == 0
+                && PyObject_Length(PyTuple_GET_ITEM(known, 2)) == 0;
+    if (!stays) {
+        PyObject *edit = Py_BuildValue("(nnO)", p, end, known);
+        int failed = edit == NULL || PyList_Append(memos.edits, edit) < 0;
+        Py_XDECREF(edit);
+        if (failed) {
+            PyErr_Clear();
+            return -1;
+        }
+    }
+    return close; /* (an end tag is stepped over next) */
+}
+
 /* One '<' at p: the end of the markup the skip may pass over, or -1 to stop at p. */
 static Py_ssize_t markup(Skipper *self, const unsigned char *b, Py_ssize_t p, Py_ssize_t n,
-                        int quiet_ok, PyObject *settled, PyObject *seen, PyObject *elements,
-                        PyObject *choice) {
+                        int quiet_ok, Memos memos) {
+    PyObject *settled = memos.settled, *seen = memos.seen;
     if (p + 1 >= n)
         return -1;
     unsigned char c = b[p + 1];
@@ -722,7 +775,8 @@ static Py_ssize_t markup(Skipper *self, const unsigned char *b, Py_ssize_t p, Py
             key.own_urls = i == self->script ? self->script_urls : ~(uint64_t)0;
             key.data_urls = self->data_urls[i];
         }
-        Py_ssize_t end = quiet_element(self, b, p, n, i, quiet_ok, key, elements, choice);
+        Py_ssize_t end = quiet_element(self, b, p, n, i, quiet_ok, key, memos.elements,
+                                       memos.choice);
         for (int k = 0; k < pending.count; k++) { /* the tag is stepped over: reported */
             if (end >= 0 && PySet_Add(seen, pending.host[k]) < 0) {
                 PyErr_Clear();
@@ -730,6 +784,8 @@ static Py_ssize_t markup(Skipper *self, const unsigned char *b, Py_ssize_t p, Py
             }
             Py_DECREF(pending.host[k]);
         }
+        if (end < 0 && memos.memo != NULL && self->remembered[i] && quiet_ok & QUIET)
+            end = remembered(self, b, p, n, i, memos);
         return end;
     }
     if (c == '/') { /* an end tag: all but </body>; or a bogus one */
@@ -754,18 +810,26 @@ static Py_ssize_t markup(Skipper *self, const unsigned char *b, Py_ssize_t p, Py
     return p + 1; /* a lone '<' is text */
 }
 
+/* skip(buf, pos, quiet_ok[, settled, seen[, elements, choice[, memo, edits]]]): memo (or
+ * None) the neutraliser's tag memo, to be read only while no <base> points elsewhere; edits
+ * a list the remembered tags stepped over are appended to (see remembered). */
 static PyObject *Skipper_skip(Skipper *self, PyObject *const *args, Py_ssize_t nargs) {
     Py_buffer view;
-    if (nargs != 3 && nargs != 5 && nargs != 7) {
+    if (nargs != 3 && nargs != 5 && nargs != 7 && nargs != 9) {
         PyErr_SetString(PyExc_TypeError,
-                        "skip(buf, pos, quiet_ok[, settled, seen[, elements, choice]])");
+                        "skip(buf, pos, quiet_ok[, settled, seen[, elements, choice[, memo, "
+                        "edits]]])");
         return NULL;
     }
-    PyObject *settled = nargs >= 5 ? args[3] : NULL, *seen = nargs >= 5 ? args[4] : NULL;
-    PyObject *elements = nargs == 7 ? args[5] : NULL, *choice = nargs == 7 ? args[6] : NULL;
-    if ((settled != NULL && !(PyDict_Check(settled) && PyAnySet_Check(seen)))
-            || (elements != NULL && !PyDict_Check(elements))) {
-        PyErr_SetString(PyExc_TypeError, "settled and elements must be dicts, seen a set");
+    Memos memos = {nargs >= 5 ? args[3] : NULL, nargs >= 5 ? args[4] : NULL,
+                   nargs >= 7 ? args[5] : NULL, nargs >= 7 ? args[6] : NULL,
+                   nargs == 9 && args[7] != Py_None ? args[7] : NULL,
+                   nargs == 9 ? args[8] : NULL};
+    if ((memos.settled != NULL && !(PyDict_Check(memos.settled) && PyAnySet_Check(memos.seen)))
+            || (memos.elements != NULL && !PyDict_Check(memos.elements))
+            || (memos.memo != NULL && !(PyDict_Check(memos.memo) && PyList_Check(memos.edits)))) {
+        PyErr_SetString(PyExc_TypeError,
+                        "settled, elements and memo must be dicts, seen a set, edits a list");
         return NULL;
     }
     Py_ssize_t pos = PyLong_AsSsize_t(args[1]);
@@ -783,7 +847,7 @@ static PyObject *Skipper_skip(Skipper *self, PyObject *const *args, Py_ssize_t n
             pos = find(b, pos, n, '<');
             continue;
         }
-        Py_ssize_t end = markup(self, b, pos, n, quiet_ok, settled, seen, elements, choice);
+        Py_ssize_t end = markup(self, b, pos, n, quiet_ok, memos);
         if (end < 0)
             break;
         pos = end;
@@ -948,20 +1012,23 @@ static int flag_names(Skipper *self, const Names *among, PyObject *subset, char 
 
 static int Skipper_init(Skipper *self, PyObject *args, PyObject *kwds) {
     PyObject *interesting, *quiet, *keys, *text, *foreign, *svg_points, *math_points, *hosted,
-        *urls, *script_urls;
+        *urls, *script_urls = NULL, *remembered = NULL;
     static char *kwlist[] = {"interesting", "quiet", "keys", "text", "foreign", "svg_points",
                              "math_points", "hosted", "urls", "element_bytes", "script_urls",
-                             NULL};
-    self->element_bytes = 0;
-    script_urls = NULL; /* (none: every <script> is inline code to the loop) */
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOOOOOO|nO", kwlist, &interesting, &quiet,
-                                     &keys, &text, &foreign, &svg_points, &math_points,
-                                     &hosted, &urls, &self->element_bytes, &script_urls))
+                             "remembered", "tag_bytes", NULL};
+    self->element_bytes = self->tag_bytes = 0;
+    /* (no script_urls: every <script> is inline code to the loop; no remembered: the memo
+     * is never read) */
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOOOOOO|nOOn", kwlist, &interesting,
+                                     &quiet, &keys, &text, &foreign, &svg_points, &math_points,
+                                     &hosted, &urls, &self->element_bytes, &script_urls,
+                                     &remembered, &self->tag_bytes))
         return -1;
     memset(self->hosted, 0, sizeof self->hosted);
     memset(self->key_urls, 0, sizeof self->key_urls);
     memset(self->data_urls, 0, sizeof self->data_urls);
     memset(self->quiet, 0, sizeof self->quiet);
+    memset(self->remembered, 0, sizeof self->remembered);
     memset(self->text, 0, sizeof self->text);
     memset(self->root, 0, sizeof self->root);
     memset(self->svg_point, 0, sizeof self->svg_point);
@@ -974,7 +1041,9 @@ static int Skipper_init(Skipper *self, PyObject *args, PyObject *kwds) {
             || flag_names(self, &self->foreign, svg_points, self->svg_point, NULL) < 0
             || flag_names(self, &self->foreign, math_points, self->math_point, NULL) < 0
             || flag_names(self, &self->interesting, hosted, self->hosted, NULL) < 0
-            || set_names(&self->urls, urls) < 0)
+            || set_names(&self->urls, urls) < 0
+            || (remembered != NULL
+                && flag_names(self, &self->interesting, remembered, self->remembered, NULL) < 0))
         return -1;
     Names own = {0};
     if (script_urls != NULL && set_names(&own, script_urls) < 0)
@@ -1020,8 +1089,9 @@ static PyMethodDef Skipper_methods[] = {
     {"script_end", (PyCFunction)(void (*)(void))Skipper_script_end, METH_FASTCALL,
      "script_end(buf, pos) -> where plain script data ends (its </script), or -1"},
     {"skip", (PyCFunction)(void (*)(void))Skipper_skip, METH_FASTCALL,
-     "skip(buf, pos, quiet_ok[, settled, seen[, elements, choice]]) -> the end of what passes "
-     "through untouched (quiet_ok: 1 every quiet tag, 2 those with a key, 4 foreign elements)"},
+     "skip(buf, pos, quiet_ok[, settled, seen[, elements, choice[, memo, edits]]]) -> the end "
+     "of what passes through untouched but for edits (quiet_ok: 1 every quiet tag, 2 those "
+     "with a key, 4 foreign elements)"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1031,7 +1101,7 @@ static PyTypeObject SkipperType = {
     .tp_basicsize = sizeof(Skipper),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "Skipper(interesting, quiet, keys, text, foreign, svg_points, math_points, "
-              "hosted, urls, element_bytes=0, script_urls=()): the rewriter's skip loop, in C.",
+              "hosted, urls, element_bytes=0, script_urls=(), remembered=(), tag_bytes=0): the rewriter's skip loop, in C.",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)Skipper_init,
     .tp_methods = Skipper_methods,

@@ -1,3 +1,5 @@
+from consentproxy.policy import TagOutcome
+
 class Skipper:
     def __init__(
         self,
@@ -12,6 +14,8 @@ class Skipper:
         urls: tuple[bytes, ...],
         element_bytes: int = 0,
         script_urls: tuple[bytes, ...] = (),
+        remembered: tuple[bytes, ...] = (),
+        tag_bytes: int = 0,
     ) -> None: ...
     def script_end(self, buf: bytes, pos: int, /) -> int: ...
     def skip(
@@ -23,6 +27,8 @@ class Skipper:
         seen: set[str] = ...,
         elements: dict[bytes, set[tuple[object, ...]]] = ...,
         choice: object = ...,
+        memo: dict[tuple[object, ...], TagOutcome] | None = ...,
+        edits: list[tuple[int, int, TagOutcome]] = ...,
         /,
     ) -> int: ...
 

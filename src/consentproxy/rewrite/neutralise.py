@@ -275,7 +275,7 @@ class Neutraliser:
         # (relative URLs after it go there), else None; base_seen: that <base> was seen.
         self.base: tuple[str, str] | None = None
         self.base_seen = False
-        self._memo = policy.tag_memo
+        self.tag_memo = policy.tag_memo  # (the C loop reads it too: scanner.REMEMBERED)
         self.choice = (state.choice, site)
         # The hosts whose loads this choice lets through whatever the path (the C skip loop
         # steps over tags naming only these): host bytes -> whether a page reports it (an
@@ -340,12 +340,12 @@ class Neutraliser:
     ) -> bytes | None:
         """What work makes of tag (None: it stays), from the memo under key or worked out
         now and remembered (an edited tag only with keep_edits), its reports this page's."""
-        known = self._memo.get(key)
+        known = self.tag_memo.get(key)
         if known is None:
             new, blocked, hosts = self._outcome(work)
             known = (None if new is tag else new, blocked, hosts)
             if keep_edits or new is tag:
-                _remember(self._memo, key, known)
+                _remember(self.tag_memo, key, known)
         return self._report(known)
 
     def _outcome[T](self, work: Callable[[], T]) -> tuple[T, Blocked, tuple[str, ...]]:
@@ -358,6 +358,12 @@ class Neutraliser:
         del self.blocked[count:]
         self.unknown_hosts = seen
         return out, blocked, hosts
+
+    def remembered(self, known: TagOutcome) -> bytes | None:
+        """What a tag the C loop found in the tag memo becomes (None: it stays), its reports
+        this page's: what start_tag gives, but for the tag's own bytes."""
+        edited = self._report(known)
+        return None if edited is None else self._stamp(edited)
 
     def _report(self, known: TagOutcome) -> bytes | None:
         """A remembered outcome: its reports go to this page's, its new tag comes back."""
@@ -519,7 +525,7 @@ class Neutraliser:
         if len(tag) + len(text) > QUIET_ELEMENT_BYTES:
             return
         if style and style_may_load(text):
-            known = self._memo.get((self.choice, self.base, tag, memo_digest(text)))
+            known = self.tag_memo.get((self.choice, self.base, tag, memo_digest(text)))
             if known is None or known[1] or known[2]:
                 return
         element = tag + text
@@ -574,14 +580,14 @@ class Neutraliser:
         # reports; where a text's URLs are, whatever the choice (at most MEMO_ENTRIES each).
         digest = memo_digest(css.encode("latin-1"))
         key = (self.choice, self.base, tag, digest)  # (start tags' keys are shorter)
-        known = self._memo.get(key)
+        known = self.tag_memo.get(key)
         if known is not None:
             self._report(known)
             return None
         out, blocked, hosts = self._outcome(lambda: self._style_sheet(tag, css, digest))
         self._report((None, blocked, hosts))
         if out is None:
-            _remember(self._memo, key, (None, blocked, hosts))
+            _remember(self.tag_memo, key, (None, blocked, hosts))
         return out
 
     def _style_sheet(self, tag: bytes, css: str, digest: bytes) -> tuple[bytes, str] | None:

@@ -17,6 +17,7 @@ import html
 import re
 from collections.abc import Callable
 
+from consentproxy.policy import TagOutcome
 from consentproxy.rewrite.css import style_may_load
 from consentproxy.rewrite.foreign import (
     BREAKOUT,
@@ -28,7 +29,12 @@ from consentproxy.rewrite.foreign import (
 )
 from consentproxy.rewrite.held import MAX_HELD_TEXT, HeldElement, Rewrite
 from consentproxy.rewrite.injector import Injector
-from consentproxy.rewrite.neutralise import QUIET_ELEMENT_BYTES, URL_ATTRS, Neutraliser
+from consentproxy.rewrite.neutralise import (
+    MEMO_TAG_BYTES,
+    QUIET_ELEMENT_BYTES,
+    URL_ATTRS,
+    Neutraliser,
+)
 from consentproxy.rewrite.selectors import OpenMarker
 from consentproxy.wordtrie import trie_pattern
 
@@ -149,11 +155,28 @@ assert not set(INERT) & {*BREAKOUT, b"font", *URL_ATTRS, b"style"}
 # only once the neutraliser has let the same element through: Neutraliser.quiet_elements).
 HOSTED = (b"link", b"img", b"source", b"script", b"input")
 HOSTED_URLS = tuple(sorted({a for n in HOSTED for a in URL_ATTRS[n]}))
+# Quiet tags that the C loop also steps over (with quiet_ok's QUIET_ALL and no <base>) when
+# the neutraliser's tag memo holds what they become on this choice: it hands them back as
+# edits (a script only with a src: an inline one's text decides). What the scanner does
+# with them but emit the new tag is the same for all: step over their text.
+REMEMBERED = tuple(n for n in QUIET if n not in (b"head", b"base", b"style"))
 
-# skip(buf, pos, quiet_ok, settled, seen, elements, choice) -> end of what, from pos, passes
-# through untouched (see Neutraliser.settled, unknown_hosts, quiet_elements and choice).
+# skip(buf, pos, quiet_ok, settled, seen, elements, choice, memo, edits) -> end of what, from
+# pos, passes through untouched but for the edits (start, end, the memo's outcome) it appends
+# (see Neutraliser.settled, unknown_hosts, quiet_elements, choice and tag_memo).
+Edit = tuple[int, int, TagOutcome]
 Skip = Callable[
-    [bytes, int, int, dict[bytes, bool], set[str], dict[bytes, set[tuple[object, ...]]], object],
+    [
+        bytes,
+        int,
+        int,
+        dict[bytes, bool],
+        set[str],
+        dict[bytes, set[tuple[object, ...]]],
+        object,
+        dict[tuple[object, ...], TagOutcome] | None,
+        list[Edit],
+    ],
     int,
 ]
 
@@ -177,6 +200,8 @@ SKIPPER_ARGS = (
     HOSTED_URLS,
     QUIET_ELEMENT_BYTES,
     URL_ATTRS[b"script"],
+    REMEMBERED,
+    MEMO_TAG_BYTES,
 )
 try:
     from consentproxy.rewrite._skip import Skipper
@@ -249,6 +274,7 @@ class HtmlRewriter:
         self._needle_in = b""
         self._needle_at = -1
         self.injector = Injector(banner, inject, head)
+        self.edits: list[Edit] = []  # what the skip loop found in the tag memo (Skip)
         self.base_free = True  # no <base> on another host (else see _base_settled)
         self.pending = b""
         self.state = DATA
@@ -373,6 +399,8 @@ class HtmlRewriter:
                         neutraliser.unknown_hosts,
                         neutraliser.quiet_elements,
                         neutraliser.choice,
+                        neutraliser.tag_memo if self.base_free else None,
+                        self.edits,
                     )
                     if self.opener is not None and end > pos:
                         end = self._open_candidate(buf, pos, end)
@@ -384,10 +412,13 @@ class HtmlRewriter:
                         and buf[end + 1] | 0x20 in b"ms"  # (most stops are no <svg>)
                         and _root_unclosed(buf, end)
                     ):
-                        emit(buf[pos:end])  # an <svg>/<math> the C loop may step over whole
-                        return end  # once it has closed: wait for more
+                        self._emit_run(buf, pos, end)  # an <svg>/<math> the C loop may step
+                        return end  # over whole once it has closed: wait for more
                 if end > pos:
-                    emit(buf[pos:end])
+                    if self.edits:
+                        self._emit_run(buf, pos, end)
+                    else:
+                        emit(buf[pos:end])
                     pos = end
                     if pos >= n:
                         break
@@ -423,6 +454,23 @@ class HtmlRewriter:
                 emit(buf[pos:])
                 return n
         return pos
+
+    def _emit_run(self, buf: bytes, pos: int, end: int) -> None:
+        """The run buf[pos:end] the skip loop stepped over, with its edits: the tags it found
+        in the tag memo become what the neutraliser made of them (their reports this page's);
+        an edit at or past end is dropped (the opener stopped the run before it: it comes
+        again)."""
+        emit, remembered = self._emit, self.neutraliser.remembered
+        for start, stop, known in self.edits:
+            if start >= end:
+                break
+            tag = remembered(known)
+            if tag is not None:
+                emit(buf[pos:start])
+                emit(tag)
+                pos = stop
+        self.edits.clear()
+        emit(buf[pos:end])
 
     def _markup(self, buf: bytes, pos: int, final: bool) -> int:
         """Handle the markup at buf[pos] == '<' that the skip regex stopped at.
