@@ -177,8 +177,8 @@ class Policy:
         self.style_urls: dict[bytes, list[tuple[int, int, str]]] = {}
         # Per consent choice, the hosts loads are let through from (rewrite.neutralise's).
         self.settled_hosts: dict[tuple[object, ...], dict[bytes, bool]] = {}
-        # The inline scripts and <style> elements let through, with the choices they pass on.
-        self.quiet_elements: dict[bytes, set[tuple[object, ...]]] = {}
+        # The inline scripts and <style> elements worked out, per choice (rewrite.neutralise's).
+        self.element_memo: dict[bytes, dict[object, TagOutcome]] = {}
         # Leftmost-longest, as a regex alternation of the markers would find them.
         self._markers = (
             ahocorasick_rs.BytesAhoCorasick(

@@ -632,6 +632,57 @@ static Py_ssize_t foreign_element(Skipper *self, const unsigned char *b, Py_ssiz
     return -1;
 }
 
+/* What the skip is told of the neutraliser's memos: see Skipper_skip. */
+typedef struct {
+    PyObject *settled, *seen, *elements, *choice, *memo, *edits;
+} Memos;
+
+/* Whether an outcome the neutraliser remembers (the new start tag or None, what it blocks,
+ * the unknown hosts it names) leaves the element as it is with nothing to report: 1, 0, or
+ * -1 when it is no such triple. */
+static int stays(PyObject *known) {
+    if (known == NULL || !PyTuple_Check(known) || PyTuple_GET_SIZE(known) != 3)
+        return -1;
+    PyObject *blocked = PyTuple_GET_ITEM(known, 1), *hosts = PyTuple_GET_ITEM(known, 2);
+    if (!PyTuple_Check(blocked) || !PyTuple_Check(hosts))
+        return -1;
+    return PyTuple_GET_ITEM(known, 0) == Py_None && PyTuple_GET_SIZE(blocked) == 0
+           && PyTuple_GET_SIZE(hosts) == 0;
+}
+
+/* Hand the outcome known of the start tag b[p..end) back in memos.edits (see Skipper_skip):
+ * 0, or -1 (errors cleared) when it cannot, and the skip must stop there. */
+static int add_edit(Memos memos, Py_ssize_t p, Py_ssize_t end, PyObject *known) {
+    PyObject *edit = memos.edits == NULL ? NULL : Py_BuildValue("(nnO)", p, end, known);
+    int failed = edit == NULL || PyList_Append(memos.edits, edit) < 0;
+    Py_XDECREF(edit);
+    if (failed)
+        PyErr_Clear();
+    return failed ? -1 : 0;
+}
+
+/* The outcome the tag memo holds for the start tag b[p..end) on this consent choice (memo
+ * keyed (choice, tag)), borrowed, or NULL. */
+static PyObject *tag_outcome(const unsigned char *b, Py_ssize_t p, Py_ssize_t end,
+                             Memos memos) {
+    PyObject *tag = PyBytes_FromStringAndSize((const char *)b + p, end - p);
+    PyObject *key = tag == NULL ? NULL : PyTuple_Pack(2, memos.choice, tag);
+    Py_XDECREF(tag);
+    PyObject *known = key == NULL ? NULL : PyDict_GetItemWithError(memos.memo, key);
+    Py_XDECREF(key);
+    if (known == NULL)
+        PyErr_Clear();
+    return known;
+}
+
+/* Whether the start tag b[p..end) is one the tag memo holds an outcome for (its edit, if any,
+ * handed back): 1 if the skip steps over it, else 0. */
+static int remembered_tag(const unsigned char *b, Py_ssize_t p, Py_ssize_t end, Memos memos) {
+    PyObject *known = tag_outcome(b, p, end, memos);
+    int kept = stays(known);
+    return kept == 1 || (kept == 0 && add_edit(memos, p, end, known) == 0);
+}
+
 /* Whether the start tag b[p..end) of a script with no URL attribute is that of a data block
  * the neutraliser keeps as it is on this consent choice (settled maps it to False): its
  * script data is no code. */
@@ -639,25 +690,27 @@ static int kept_data_block(const unsigned char *b, Py_ssize_t p, Py_ssize_t end,
     return get_bytes(key.settled, (const char *)b + p, end - p) == Py_False;
 }
 
-/* Whether the inline script or <style> element b[p..close) (its start tag and text) is one
- * the neutraliser has let through unchanged, with nothing to report, on this consent choice:
- * elements maps such elements to the set of choices they pass on. */
-static int known_quiet(Skipper *self, const unsigned char *b, Py_ssize_t p, Py_ssize_t close,
-                       PyObject *elements, PyObject *choice) {
-    if (elements == NULL || close - p > self->element_bytes)
-        return 0;
-    PyObject *choices = get_bytes(elements, (const char *)b + p, close - p);
-    int quiet = choices == NULL || !PyAnySet_Check(choices) ? -1 : PySet_Contains(choices, choice);
-    if (quiet < 0)
+/* The outcome the neutraliser remembers on this consent choice for the inline script or
+ * <style> element b[p..close) (its start tag and text), borrowed, or NULL: memos.elements
+ * maps such elements to {choice: outcome}. */
+static PyObject *element_outcome(Skipper *self, const unsigned char *b, Py_ssize_t p,
+                                 Py_ssize_t close, Memos memos) {
+    if (memos.elements == NULL || close - p > self->element_bytes)
+        return NULL;
+    PyObject *choices = get_bytes(memos.elements, (const char *)b + p, close - p);
+    PyObject *known = choices == NULL || !PyDict_Check(choices)
+                          ? NULL
+                          : PyDict_GetItemWithError(choices, memos.choice);
+    if (known == NULL)
         PyErr_Clear();
-    return quiet == 1;
+    return known;
 }
 
 /* The start tag at p of the interesting name i: the end of what the skip may pass over (the
  * tag, or for raw text and scripts up to their end tag), or -1 to stop at p. */
 static Py_ssize_t quiet_element(Skipper *self, const unsigned char *b, Py_ssize_t p,
                                 Py_ssize_t n, Py_ssize_t i, int quiet_ok, Key key,
-                                PyObject *elements, PyObject *choice) {
+                                Memos memos) {
     int flags = 0;
     if (!self->quiet[i] || !(quiet_ok & QUIET || (quiet_ok & KEYED && key.len)))
         return -1;
@@ -668,16 +721,16 @@ static Py_ssize_t quiet_element(Skipper *self, const unsigned char *b, Py_ssize_
         return -1;
     const char *name = self->interesting.name[i];
     Py_ssize_t len = self->interesting.len[i];
-    /* a <script>: with a src (its own URL attribute: HAS_URL), or inline and let through
-     * before (known_quiet); its script data must hold no "<!--" (else the escape states
+    /* a <script>: with a src (its own URL attribute: HAS_URL), or inline and worked out
+     * before (element_outcome); its script data must hold no "<!--" (else the escape states
      * decide where it ends) */
     int script = i == self->script;
     if (script && !hosted)
         return -1;
-    /* with no URL attribute: a data block kept as it is, or an inline script let through,
-     * looked for up to the longest known_quiet looks up */
+    /* with no URL attribute: a data block kept as it is, or an inline script worked out,
+     * looked for up to the longest element_outcome looks up */
     int inline_script = script && !(flags & HAS_URL) && !kept_data_block(b, p, end, key);
-    if (inline_script && elements == NULL)
+    if (inline_script && memos.elements == NULL)
         return -1;
     if (!self->text[i] && !script)
         return end;
@@ -685,17 +738,17 @@ static Py_ssize_t quiet_element(Skipper *self, const unsigned char *b, Py_ssize_
     Py_ssize_t close = end_tag(b, end, limit, name, len);
     if (close < 0 || (script && contains_ci(b, end, close, "<!--", 4)))
         return -1;
-    /* a <style> whose CSS may load: only one let through before */
+    /* a <style> whose CSS may load: only one let through before; an inline script let
+     * through, or whose start tag alone changed (handed back as an edit) */
     int loading_style = len == 5 && memcmp(name, "style", 5) == 0 && css_may_load(b, end, close);
-    if ((inline_script || loading_style) && !known_quiet(self, b, p, close, elements, choice))
-        return -1;
+    if (inline_script || loading_style) {
+        PyObject *known = element_outcome(self, b, p, close, memos);
+        int kept = stays(known);
+        if (kept < 0 || (kept == 0 && (loading_style || add_edit(memos, p, end, known) < 0)))
+            return -1;
+    }
     return close; /* the end tag itself is stepped over next */
 }
-
-/* What the skip is told of the neutraliser's memos: see Skipper_skip. */
-typedef struct {
-    PyObject *settled, *seen, *elements, *choice, *memo, *edits;
-} Memos;
 
 /* The start tag at p of the interesting name i, when the neutraliser remembers what it
  * becomes on this consent choice (memos.memo: its tag memo, keyed (choice, tag), each value
@@ -718,28 +771,7 @@ static Py_ssize_t remembered(Skipper *self, const unsigned char *b, Py_ssize_t p
         if (close < 0 || (script && contains_ci(b, end, close, "<!--", 4)))
             return -1;
     }
-    PyObject *tag = PyBytes_FromStringAndSize((const char *)b + p, end - p);
-    PyObject *memo_key = tag == NULL ? NULL : PyTuple_Pack(2, memos.choice, tag);
-    Py_XDECREF(tag);
-    PyObject *known = memo_key == NULL ? NULL : PyDict_GetItemWithError(memos.memo, memo_key);
-    Py_XDECREF(memo_key);
-    if (known == NULL || !PyTuple_Check(known) || PyTuple_GET_SIZE(known) != 3) {
-        PyErr_Clear();
-        return -1;
-    }
-    int stays = PyTuple_GET_ITEM(known, 0) == Py_None
-                && PyObject_Length(PyTuple_GET_ITEM(known, 1)) == 0
-                && PyObject_Length(PyTuple_GET_ITEM(known, 2)) == 0;
-    if (!stays) {
-        PyObject *edit = Py_BuildValue("(nnO)", p, end, known);
-        int failed = edit == NULL || PyList_Append(memos.edits, edit) < 0;
-        Py_XDECREF(edit);
-        if (failed) {
-            PyErr_Clear();
-            return -1;
-        }
-    }
-    return close; /* (an end tag is stepped over next) */
+    return remembered_tag(b, p, end, memos) ? close : -1; /* (an end tag is next) */
 }
 
 /* One '<' at p: the end of the markup the skip may pass over, or -1 to stop at p. */
@@ -752,9 +784,14 @@ static Py_ssize_t markup(Skipper *self, const unsigned char *b, Py_ssize_t p, Py
     if (is_alpha(c)) { /* a start tag */
         int flags = 0;
         Py_ssize_t i = name_index(b, p + 1, n, &self->interesting);
-        if (i < 0) {
+        if (i < 0) { /* (stopped at only for a style attribute: what memo says of it) */
             Py_ssize_t end = tag_rest(b, p + 2, n, &NO_KEY, &flags);
-            return flags & (quiet_ok ? STYLE_MAY_LOAD : HAS_STYLE) ? -1 : end;
+            if (!(flags & (quiet_ok ? STYLE_MAY_LOAD : HAS_STYLE)))
+                return end;
+            return end >= 0 && quiet_ok & QUIET && memos.memo != NULL
+                           && end - p <= self->tag_bytes && remembered_tag(b, p, end, memos)
+                       ? end
+                       : -1;
         }
         if (self->root[i] && quiet_ok & FOREIGN)
             return foreign_element(self, b, p, n, self->root[i]);
@@ -775,8 +812,7 @@ static Py_ssize_t markup(Skipper *self, const unsigned char *b, Py_ssize_t p, Py
             key.own_urls = i == self->script ? self->script_urls : ~(uint64_t)0;
             key.data_urls = self->data_urls[i];
         }
-        Py_ssize_t end = quiet_element(self, b, p, n, i, quiet_ok, key, memos.elements,
-                                       memos.choice);
+        Py_ssize_t end = quiet_element(self, b, p, n, i, quiet_ok, key, memos);
         for (int k = 0; k < pending.count; k++) { /* the tag is stepped over: reported */
             if (end >= 0 && PySet_Add(seen, pending.host[k]) < 0) {
                 PyErr_Clear();
@@ -827,7 +863,8 @@ static PyObject *Skipper_skip(Skipper *self, PyObject *const *args, Py_ssize_t n
                    nargs == 9 ? args[8] : NULL};
     if ((memos.settled != NULL && !(PyDict_Check(memos.settled) && PyAnySet_Check(memos.seen)))
             || (memos.elements != NULL && !PyDict_Check(memos.elements))
-            || (memos.memo != NULL && !(PyDict_Check(memos.memo) && PyList_Check(memos.edits)))) {
+            || (memos.memo != NULL && !PyDict_Check(memos.memo))
+            || (memos.edits != NULL && !PyList_Check(memos.edits))) {
         PyErr_SetString(PyExc_TypeError,
                         "settled, elements and memo must be dicts, seen a set, edits a list");
         return NULL;

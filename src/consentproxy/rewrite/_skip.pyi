@@ -25,7 +25,7 @@ class Skipper:
         quiet_ok: int,
         settled: dict[bytes, bool] = ...,
         seen: set[str] = ...,
-        elements: dict[bytes, set[tuple[object, ...]]] = ...,
+        elements: dict[bytes, dict[object, TagOutcome]] = ...,
         choice: object = ...,
         memo: dict[tuple[object, ...], TagOutcome] | None = ...,
         edits: list[tuple[int, int, TagOutcome]] = ...,

@@ -113,9 +113,10 @@ MAX_NESTED_DOCUMENTS = 4
 # (at most MEMO_ENTRIES of them; a tag over MEMO_TAG_BYTES by its digest, if unchanged).
 MEMO_ENTRIES = 4096
 MEMO_TAG_BYTES = 1024  # so the memo stays under ~10 MB
-# The inline scripts and <style> elements let through unchanged, whole (start tag and text)
-# and of at most QUIET_ELEMENT_BYTES, each with the consent choices it passes on (at most
-# QUIET_CHOICES): the C skip loop steps over them. At most MEMO_ENTRIES of them: ~20 MB.
+# The inline scripts let through or whose start tag alone changed, and the <style> elements
+# let through, whole (start tag and text) and of at most QUIET_ELEMENT_BYTES, each with what
+# they become on each consent choice (at most QUIET_CHOICES): the C skip loop steps over them
+# (handing the changed start tags back). At most MEMO_ENTRIES of them: ~20 MB.
 QUIET_ELEMENT_BYTES = 4096
 QUIET_CHOICES = 64
 # The settled hosts (and kept data-block <script> tags, of at most DATA_BLOCK_TAG_BYTES) of at
@@ -286,7 +287,7 @@ class Neutraliser:
             if settled is not None
             else _remember(policy.settled_hosts, self.choice, {}, SETTLED_CHOICES)
         )
-        self.quiet_elements = policy.quiet_elements
+        self.element_memo = policy.element_memo
 
     def _stamp(self, tag: bytes) -> bytes:
         """The tag with this response's mark in the slot _edit left for it."""
@@ -517,23 +518,28 @@ class Neutraliser:
         if all(attrs.get(a) is None for a in URL_ATTRS[b"script"]):
             _remember(self.settled, tag, False)
 
-    def let_through(self, tag: bytes, text: bytes, style: bool) -> None:
+    def remember_element(self, tag: bytes, text: bytes, kept: bool, style: bool) -> None:
         """An inline script or (style) a <style> element, start tag and text as the page has
-        them, that passed unchanged on this choice: unless it is long, or a <style> that
-        named an unknown host (style_sheet's memo says; the page must report it), the C skip
-        loop may step over the same bytes again."""
-        if len(tag) + len(text) > QUIET_ELEMENT_BYTES:
+        them, worked out on this choice (kept: unchanged): the C skip loop may step over the
+        same bytes again, with what they became. Not when long, nor a <style> that changed
+        or named an unknown host (style_sheet's memo says; the page must report it)."""
+        if len(tag) + len(text) > QUIET_ELEMENT_BYTES or (style and not kept):
             return
-        if style and style_may_load(text):
+        known: TagOutcome | None = (None, (), ())
+        if not style:  # (what inline_script remembered, with its reports)
+            known = self.tag_memo.get((self.choice, b"script", tag, memo_digest(text)))
+        elif style_may_load(text):
             known = self.tag_memo.get((self.choice, self.base, tag, memo_digest(text)))
-            if known is None or known[1] or known[2]:
+            if known is not None and (known[1] or known[2]):
                 return
+        if known is None:
+            return
         element = tag + text
-        choices = self.quiet_elements.get(element)
+        choices = self.element_memo.get(element)
         if choices is None:
-            choices = _remember(self.quiet_elements, element, set())
+            choices = _remember(self.element_memo, element, {})
         if len(choices) < QUIET_CHOICES:
-            choices.add(self.choice)
+            choices[self.choice] = known
 
     def style_attribute(self, name: bytes, tag: bytes) -> bytes:
         """Any start tag whose style attribute loads a blocked service: its value rewritten

@@ -152,7 +152,7 @@ assert not set(INERT) & {*BREAKOUT, b"font", *URL_ATTRS, b"style"}
 # relative or names a host the neutraliser has settled (Neutraliser.settled), whatever the
 # other attributes hold: the most frequent stops on real pages, <link href=https://cdn...>,
 # <img src=https://...>, <input data-url=https://...> and <script src> (an inline script
-# only once the neutraliser has let the same element through: Neutraliser.quiet_elements).
+# only once the neutraliser has worked the same element out: Neutraliser.element_memo).
 HOSTED = (b"link", b"img", b"source", b"script", b"input")
 HOSTED_URLS = tuple(sorted({a for n in HOSTED for a in URL_ATTRS[n]}))
 # Quiet tags that the C loop also steps over (with quiet_ok's QUIET_ALL and no <base>) when
@@ -163,7 +163,7 @@ REMEMBERED = tuple(n for n in QUIET if n not in (b"head", b"base", b"style"))
 
 # skip(buf, pos, quiet_ok, settled, seen, elements, choice, memo, edits) -> end of what, from
 # pos, passes through untouched but for the edits (start, end, the memo's outcome) it appends
-# (see Neutraliser.settled, unknown_hosts, quiet_elements, choice and tag_memo).
+# (see Neutraliser.settled, unknown_hosts, element_memo, choice and tag_memo).
 Edit = tuple[int, int, TagOutcome]
 Skip = Callable[
     [
@@ -172,7 +172,7 @@ Skip = Callable[
         int,
         dict[bytes, bool],
         set[str],
-        dict[bytes, set[tuple[object, ...]]],
+        dict[bytes, dict[object, TagOutcome]],
         object,
         dict[tuple[object, ...], TagOutcome] | None,
         list[Edit],
@@ -397,7 +397,7 @@ class HtmlRewriter:
                         quiet,
                         neutraliser.settled,
                         neutraliser.unknown_hosts,
-                        neutraliser.quiet_elements,
+                        neutraliser.element_memo,
                         neutraliser.choice,
                         neutraliser.tag_memo if self.base_free else None,
                         self.edits,
@@ -713,8 +713,8 @@ class HtmlRewriter:
         assert held is not None
         self.held = self.outer.pop() if self.outer else None
         edited, text = held.finish(self._inline_script)
-        if edited is held.tag and held.page_tag and not held.svg_depth:  # (no inner script)
-            self.neutraliser.let_through(edited, text, style=not held.script)
+        if held.page_tag and not held.svg_depth and not held.inner:
+            self.neutraliser.remember_element(held.tag, text, edited is held.tag, not held.script)
         self._emit(edited)
         self._emit(text)
 
