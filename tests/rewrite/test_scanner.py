@@ -11,7 +11,7 @@ from consentproxy.rewrite.held import MAX_HELD_TEXT
 from consentproxy.rewrite.injector import MAX_HOLD
 from consentproxy.rewrite.neutralise import _MAY_BE_REMOTE_RE, Neutraliser
 from consentproxy.rewrite.scanner import (
-    SCRIPT_ENDS,
+    SCRIPT_DATA,
     SCRIPT_TOKEN_RE,
     SKIPS,
     HtmlRewriter,
@@ -642,11 +642,14 @@ def test_the_c_loop_stops_at_scripts_the_neutraliser_must_see(markup):
     assert c_skip()(markup, 0, 1) == 0  # without settled hosts, never
 
 
-def test_the_c_loop_finds_where_plain_script_data_ends():
-    script_end = SCRIPT_ENDS[c_skip()]
-    assert script_end(b"if (a<b) x('</scripts>');</SCRIPT >", 0) == 25
-    assert script_end(b"x = '<!--'; <script></script></script>", 0) == -1  # escape states
-    assert script_end(b"no end tag </script", 0) == -1  # (its delimiter may come next)
+def test_the_c_loop_follows_script_data_through_its_escape_states_to_its_end():
+    script_data = SCRIPT_DATA[c_skip()]
+    assert script_data(b"if (a<b) x('</scripts>');</SCRIPT >", 0, 0) == (25, 0, True)
+    escaped = b"x = '<!--'; <script></script></script>"
+    assert script_data(escaped, 0, 0) == (escaped.rindex(b"</script>"), 1, True)
+    assert script_data(b"no end tag </script", 0, 0) == (0, 0, False)  # (a delimiter next?)
+    assert script_data(b"a<!-- b --> c <!-", 0, 0) == (11, 0, False)  # (the last token's end)
+    assert script_data(b"<script> </script>", 0, 1) == (17, 1, False)
 
 
 def test_an_inline_script_past_the_held_limit_is_classified_alike_by_both_loops(policy, skip):

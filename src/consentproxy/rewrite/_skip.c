@@ -967,27 +967,74 @@ static PyObject *find_ci(PyObject *module, PyObject *const *args, Py_ssize_t nar
     return PyLong_FromSsize_t(best);
 }
 
-/* Skipper.script_end(buf, pos): where the script data from pos (in its plain state) ends,
- * the start of its "</script" + delimiter, when no "<!--" comes first (which would let the
- * escape states decide); else -1 (the scanner's own loop follows them). */
-static PyObject *Skipper_script_end(Skipper *self, PyObject *const *args, Py_ssize_t nargs) {
+/* Script data's escape states (HTML 13.2.5.4 ff.): plain, escaped, double-escaped. */
+enum { S_PLAIN, S_ESCAPED, S_DOUBLE };
+
+/* Where "-->" is in b[q..end) (all of it), or -1. */
+static Py_ssize_t dashes_at(const unsigned char *b, Py_ssize_t q, Py_ssize_t end) {
+    for (q = find(b, q, end, '-'); q + 3 <= end; q = find(b, q + 1, end, '-'))
+        if (b[q + 1] == '-' && b[q + 2] == '>')
+            return q;
+    return -1;
+}
+
+/* Skipper.script_data(buf, pos, sub): script data from pos in the escape state sub (S_*), its
+ * tokens followed as scanner._script follows them ("<!--", "-->", "<script" or "</script" and
+ * a delimiter, a "-->" looked for only up to the next '<'): (the start of its end tag, the
+ * state, True) when it ends in buf, else (the end of the last token, the state, False). */
+static PyObject *Skipper_script_data(Skipper *self, PyObject *const *args, Py_ssize_t nargs) {
     Py_buffer view;
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "script_end(buf, pos)");
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "script_data(buf, pos, sub)");
         return NULL;
     }
-    Py_ssize_t pos = PyLong_AsSsize_t(args[1]);
-    if (pos == -1 && PyErr_Occurred())
+    Py_ssize_t q = PyLong_AsSsize_t(args[1]);
+    long sub = PyLong_AsLong(args[2]);
+    if ((q == -1 || sub == -1) && PyErr_Occurred())
         return NULL;
+    if (sub < S_PLAIN || sub > S_DOUBLE) {
+        PyErr_SetString(PyExc_ValueError, "sub must be 0, 1 or 2");
+        return NULL;
+    }
     if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0)
         return NULL;
     const unsigned char *b = view.buf;
     Py_ssize_t n = view.len;
-    Py_ssize_t close = pos < 0 || pos > n ? -1 : end_tag(b, pos, n, "script", 6);
-    if (close >= 0 && contains_ci(b, pos, close, "<!--", 4))
-        close = -1;
+    int ended = 0;
+    q = q < 0 ? 0 : q > n ? n : q;
+    Py_ssize_t last = q; /* the end of the last token */
+    while (q < n) {
+        Py_ssize_t lt = find(b, q, n, '<'), dashes = dashes_at(b, q, lt);
+        if (dashes >= 0) {
+            sub = S_PLAIN;
+            q = last = dashes + 3;
+            continue;
+        }
+        if (lt >= n)
+            break;
+        if (lt + 3 < n && b[lt + 1] == '!' && b[lt + 2] == '-' && b[lt + 3] == '-') {
+            sub = sub == S_PLAIN ? S_ESCAPED : sub;
+            q = last = lt + 2; /* "<!-->" closes at once: let its "-->" be seen */
+            continue;
+        }
+        Py_ssize_t w = lt + 1 + (lt + 1 < n && b[lt + 1] == '/');
+        if (w + 6 < n && is_delim(b[w + 6]) && contains_ci(b, w, w + 6, "script", 6)) {
+            if (w == lt + 1) /* <script */
+                sub = sub == S_ESCAPED ? S_DOUBLE : sub;
+            else if (sub == S_DOUBLE) /* </script */
+                sub = S_ESCAPED;
+            else {
+                last = lt;
+                ended = 1;
+                break;
+            }
+            q = last = w + 6;
+            continue;
+        }
+        q = lt + 1; /* no token: the search goes on, the last token's end stays */
+    }
     PyBuffer_Release(&view);
-    return PyLong_FromSsize_t(close);
+    return Py_BuildValue("(nlO)", last, sub, ended ? Py_True : Py_False);
 }
 
 /* Copy a tuple of lowercase bytes names into a Names table. */
@@ -1123,8 +1170,9 @@ static int Skipper_init(Skipper *self, PyObject *args, PyObject *kwds) {
 }
 
 static PyMethodDef Skipper_methods[] = {
-    {"script_end", (PyCFunction)(void (*)(void))Skipper_script_end, METH_FASTCALL,
-     "script_end(buf, pos) -> where plain script data ends (its </script), or -1"},
+    {"script_data", (PyCFunction)(void (*)(void))Skipper_script_data, METH_FASTCALL,
+     "script_data(buf, pos, sub) -> (where script data ends or its last token does, its "
+     "escape state, whether it ended)"},
     {"skip", (PyCFunction)(void (*)(void))Skipper_skip, METH_FASTCALL,
      "skip(buf, pos, quiet_ok[, settled, seen[, elements, choice[, memo, edits]]]) -> the end "
      "of what passes through untouched but for edits (quiet_ok: 1 every quiet tag, 2 those "

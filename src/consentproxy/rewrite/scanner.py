@@ -207,13 +207,13 @@ try:
     from consentproxy.rewrite._skip import Skipper
 except ImportError:  # built without a compiler: same bytes, ~7x slower (bench/RESULTS.md)
     SKIPS: dict[str, Skip] = {"python": python_skip}
-    SCRIPT_ENDS: dict[Skip, Callable[[bytes, int], int]] = {}
+    SCRIPT_DATA: dict[Skip, Callable[[bytes, int, int], tuple[int, int, bool]]] = {}
 else:
     _SKIPPER = Skipper(*SKIPPER_ARGS)
     SKIPS = {"c": _SKIPPER.skip, "python": python_skip}
-    # With the C loop, script data with no "<!--" before its </script is found in one step
+    # With the C loop, script data is followed to its end in one step, escape states and all
     # (the pure-Python rewriter follows it token by token: the tests compare the two).
-    SCRIPT_ENDS = {_SKIPPER.skip: _SKIPPER.script_end}
+    SCRIPT_DATA = {_SKIPPER.skip: _SKIPPER.script_data}
 DEFAULT_SKIP = next(iter(SKIPS.values()))
 
 MAX_TAG = 1 << 20  # a start tag longer than this is passed through untouched
@@ -267,7 +267,7 @@ class HtmlRewriter:
     ):
         self.neutraliser = neutraliser
         self.skip = skip
-        self.script_end = SCRIPT_ENDS.get(skip)
+        self.script_data = SCRIPT_DATA.get(skip)
         self.opener = opener
         self.declaration = declaration
         # Where the opener's next needle is in the buffer _needle_in.
@@ -407,7 +407,7 @@ class HtmlRewriter:
                     elif (
                         quiet & QUIET_FOREIGN
                         and not final
-                        and self.script_end is not None  # (the C loop)
+                        and self.script_data is not None  # (the C loop)
                         and end + 1 < n
                         and buf[end + 1] | 0x20 in b"ms"  # (most stops are no <svg>)
                         and _root_unclosed(buf, end)
@@ -629,14 +629,14 @@ class HtmlRewriter:
     def _script(self, buf: bytes, pos: int, final: bool) -> int:
         """Consume script text up to its real end tag, following the spec's escape
         states so '<!-- <script> </script> -->' inside a script does not end it."""
-        if self.script_sub == S_PLAIN and self.script_end is not None:
-            end = self.script_end(buf, pos)
-            held = self.held
-            if end >= 0 and (held is None or held.size + end - pos <= MAX_HELD_TEXT):
-                self._emit(buf[pos:end])  # (held text is classified past MAX_HELD_TEXT)
+        n, held = len(buf), self.held
+        if self.script_data is not None and (held is None or held.size + n - pos <= MAX_HELD_TEXT):
+            stop, self.script_sub, ended = self.script_data(buf, pos, self.script_sub)
+            cut = stop if ended else n if final else max(stop, n - 9)
+            self._emit(buf[pos:cut])  # (held text past MAX_HELD_TEXT: token by token, below)
+            if ended:
                 self._end_text()
-                return end
-        n = len(buf)
+            return cut
         while True:
             m = _script_token(buf, pos)
             if m is None:
