@@ -1192,7 +1192,19 @@ static PyTypeObject SkipperType = {
     .tp_methods = Skipper_methods,
 };
 
+/* css_may_load(css): css.STYLE_MAY_LOAD_RE.search(css), in one pass. */
+static PyObject *css_may_load_py(PyObject *module, PyObject *css) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(css, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    int may = css_may_load(view.buf, 0, view.len);
+    PyBuffer_Release(&view);
+    return PyBool_FromLong(may);
+}
+
 static PyMethodDef module_methods[] = {
+    {"css_may_load", (PyCFunction)css_may_load_py, METH_O,
+     "css_may_load(css) -> whether the CSS can name a URL at all (css.STYLE_MAY_LOAD_RE)"},
     {"find_ci", (PyCFunction)(void (*)(void))find_ci, METH_FASTCALL,
      "find_ci(buf, needles, pos, end) -> where the first needle starts, in any ASCII case"},
     {NULL, NULL, 0, NULL},
