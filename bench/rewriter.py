@@ -82,6 +82,7 @@ def forget(eng: Engine) -> None:
     neutralise._cached_inline_js.cache_clear()
     eng.policy.style_urls.clear()
     eng.policy.settled_hosts.clear()
+    eng.policy.element_memo.clear()
 
 
 def rewrite_fn(
