@@ -575,28 +575,31 @@ class Neutraliser:
         page's next view has them back once consent is given: nothing to restore here."""
         if not style_may_load(text):
             return tag, text
-        out = self.style_sheet(tag, text.decode("latin-1"))
-        return (tag, text) if out is None else (out[0], out[1].encode("latin-1"))
+        out = self.style_sheet(tag, text)
+        return (tag, text) if out is None else out
 
-    def style_sheet(self, tag: bytes, css: str) -> tuple[bytes, str] | None:
-        """A style element's start tag and stylesheet (the page's bytes read as latin-1),
-        the URLs of blocked services made inert; None when it loads none."""
+    def style_sheet(self, tag: bytes, css: bytes) -> tuple[bytes, bytes] | None:
+        """A style element's start tag and stylesheet, the URLs of blocked services made
+        inert; None when it loads none."""
         # A site's pages repeat the same <style> texts: one that loads nothing blocked is
         # remembered per consent choice by its tag and digest, with what it adds to the
         # reports; where a text's URLs are, whatever the choice (at most MEMO_ENTRIES each).
-        digest = memo_digest(css.encode("latin-1"))
+        # The text is read as latin-1 (its bytes as they are) only when not remembered.
+        digest = memo_digest(css)
         key = (self.choice, self.base, tag, digest)  # (start tags' keys are shorter)
         known = self.tag_memo.get(key)
         if known is not None:
             self._report(known)
             return None
-        out, blocked, hosts = self._outcome(lambda: self._style_sheet(tag, css, digest))
+        out, blocked, hosts = self._outcome(
+            lambda: self._style_sheet(tag, css.decode("latin-1"), digest)
+        )
         self._report((None, blocked, hosts))
         if out is None:
             _remember(self.tag_memo, key, (None, blocked, hosts))
         return out
 
-    def _style_sheet(self, tag: bytes, css: str, digest: bytes) -> tuple[bytes, str] | None:
+    def _style_sheet(self, tag: bytes, css: str, digest: bytes) -> tuple[bytes, bytes] | None:
         memo = self.policy.style_urls
         spans = memo.get(digest)
         if spans is None:
@@ -605,7 +608,8 @@ class Neutraliser:
         if svc is None:
             return None
         attrs = Attributes(tag, len(b"style") + 1)
-        return self._stamp(self._edit(b"style", attrs, [], svc.name, svc.category, b"")), css
+        edited = self._stamp(self._edit(b"style", attrs, [], svc.name, svc.category, b""))
+        return edited, css.encode("latin-1")
 
     def _blocked_url(self, url: str) -> Service | None:
         return self._blocked(self._target(url))

@@ -682,15 +682,11 @@ class HtmlRewriter:
         those URLs made inert, as markup."""
 
         def rewrite(tag: bytes, content: bytes) -> tuple[bytes, bytes]:
-            css = foreign_style_sheet(content, stack)
-            out = (
-                self.neutraliser.style_sheet(tag, css)
-                if style_may_load(css.encode("latin-1"))
-                else None
-            )
+            css = foreign_style_sheet(content, stack).encode("latin-1")
+            out = self.neutraliser.style_sheet(tag, css) if style_may_load(css) else None
             if out is None:
                 return tag, content
-            return out[0], out[1].replace("&", "&amp;").replace("<", "&lt;").encode("latin-1")
+            return out[0], out[1].replace(b"&", b"&amp;").replace(b"<", b"&lt;")
 
         return rewrite
 
