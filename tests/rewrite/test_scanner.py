@@ -11,11 +11,14 @@ from consentproxy.rewrite.held import MAX_HELD_TEXT
 from consentproxy.rewrite.injector import MAX_HOLD
 from consentproxy.rewrite.neutralise import _MAY_BE_REMOTE_RE, Neutraliser
 from consentproxy.rewrite.scanner import (
+    END_TAG_RE,
     SCRIPT_DATA,
     SCRIPT_TOKEN_RE,
     SKIPS,
     HtmlRewriter,
     _script_token,
+    end_tag,
+    python_end_tag,
 )
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
@@ -650,6 +653,22 @@ def test_the_c_loop_follows_script_data_through_its_escape_states_to_its_end():
     assert script_data(b"no end tag </script", 0, 0) == (0, 0, False)  # (a delimiter next?)
     assert script_data(b"a<!-- b --> c <!-", 0, 0) == (11, 0, False)  # (the last token's end)
     assert script_data(b"<script> </script>", 0, 1) == (17, 1, False)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    buf=st.lists(st.sampled_from(TOKENS + [b"title", b"TiTle", b"svg", b"\t"]), max_size=30).map(
+        b"".join
+    )
+    | SOUP,
+    name=st.sampled_from(sorted(END_TAG_RE)),
+    start=st.integers(0, 1000),
+    stop=st.integers(0, 1000),
+)
+def test_the_c_end_tag_search_finds_what_the_regex_finds(buf, name, start, stop):
+    assert end_tag is not python_end_tag  # (the C one: `make install` builds it)
+    pos, end = start % (len(buf) + 1), stop % (len(buf) + 1)
+    assert end_tag(buf, name, pos, end) == python_end_tag(buf, name, pos, end)
 
 
 def test_an_inline_script_past_the_held_limit_is_classified_alike_by_both_loops(policy, skip):

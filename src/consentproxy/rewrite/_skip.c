@@ -1192,6 +1192,27 @@ static PyTypeObject SkipperType = {
     .tp_methods = Skipper_methods,
 };
 
+/* end_tag(buf, name, pos, end): where "</" + name (lowercase, in any case) + a delimiter
+ * starts in buf[pos:end], or -1 (scanner.END_TAG_RE's search). */
+static PyObject *end_tag_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    Py_buffer view;
+    if (nargs != 4 || !PyBytes_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "end_tag(buf, name: bytes, pos, end)");
+        return NULL;
+    }
+    Py_ssize_t pos = PyLong_AsSsize_t(args[2]), end = PyLong_AsSsize_t(args[3]);
+    if ((pos == -1 || end == -1) && PyErr_Occurred())
+        return NULL;
+    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    end = end > view.len ? view.len : end;
+    Py_ssize_t at = pos < 0 || pos > end ? -1
+                    : end_tag(view.buf, pos, end, PyBytes_AS_STRING(args[1]),
+                              PyBytes_GET_SIZE(args[1]));
+    PyBuffer_Release(&view);
+    return PyLong_FromSsize_t(at);
+}
+
 /* css_may_load(css): css.STYLE_MAY_LOAD_RE.search(css), in one pass. */
 static PyObject *css_may_load_py(PyObject *module, PyObject *css) {
     Py_buffer view;
@@ -1203,6 +1224,8 @@ static PyObject *css_may_load_py(PyObject *module, PyObject *css) {
 }
 
 static PyMethodDef module_methods[] = {
+    {"end_tag", (PyCFunction)(void (*)(void))end_tag_py, METH_FASTCALL,
+     "end_tag(buf, name, pos, end) -> where </name + a delimiter starts, in any case, or -1"},
     {"css_may_load", (PyCFunction)css_may_load_py, METH_O,
      "css_may_load(css) -> whether the CSS can name a URL at all (css.STYLE_MAY_LOAD_RE)"},
     {"find_ci", (PyCFunction)(void (*)(void))find_ci, METH_FASTCALL,
