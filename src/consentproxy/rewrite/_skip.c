@@ -914,24 +914,36 @@ static Py_ssize_t next_ci(const unsigned char *b, Py_ssize_t p, Py_ssize_t end,
     return at == NULL ? -1 : at - b;
 }
 
+/* The arguments (buf, x, pos, end) of find_ci and end_tag, x checked by the caller (ok): the
+ * buffer (released by the caller) and pos, end clamped to it; -1 (an exception set) if bad. */
+static int buf_range(PyObject *const *args, Py_ssize_t nargs, int ok, const char *usage,
+                     Py_buffer *view, Py_ssize_t *pos, Py_ssize_t *end) {
+    if (nargs != 4 || !ok) {
+        PyErr_SetString(PyExc_TypeError, usage);
+        return -1;
+    }
+    *pos = PyLong_AsSsize_t(args[2]);
+    *end = PyLong_AsSsize_t(args[3]);
+    if ((*pos == -1 || *end == -1) && PyErr_Occurred())
+        return -1;
+    if (PyObject_GetBuffer(args[0], view, PyBUF_SIMPLE) < 0)
+        return -1;
+    *pos = *pos < 0 ? 0 : *pos;
+    *end = *end > view->len ? view->len : *end;
+    return 0;
+}
+
 /* find_ci(buf, needles, pos, end): where the first of the needles (lowercase ASCII bytes)
  * starts in buf[pos:end], compared in ASCII lowercase; -1 if none is there. What
  * buf.lower().find gives, without the lower-cased copy: each needle is looked for by its
  * rarest byte (memchr), then compared around it. */
 static PyObject *find_ci(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     Py_buffer view;
-    if (nargs != 4 || !PyTuple_Check(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "find_ci(buf, needles: tuple, pos, end)");
-        return NULL;
-    }
-    Py_ssize_t pos = PyLong_AsSsize_t(args[2]), end = PyLong_AsSsize_t(args[3]);
-    if ((pos == -1 || end == -1) && PyErr_Occurred())
-        return NULL;
-    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0)
+    Py_ssize_t pos, end;
+    if (buf_range(args, nargs, nargs == 4 && PyTuple_Check(args[1]),
+                  "find_ci(buf, needles: tuple, pos, end)", &view, &pos, &end) < 0)
         return NULL;
     const unsigned char *b = view.buf;
-    pos = pos < 0 ? 0 : pos;
-    end = end > view.len ? view.len : end;
     Py_ssize_t best = -1;
     for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(args[1]); j++) {
         PyObject *needle = PyTuple_GET_ITEM(args[1], j);
@@ -1196,17 +1208,11 @@ static PyTypeObject SkipperType = {
  * starts in buf[pos:end], or -1 (scanner.END_TAG_RE's search). */
 static PyObject *end_tag_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     Py_buffer view;
-    if (nargs != 4 || !PyBytes_Check(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "end_tag(buf, name: bytes, pos, end)");
+    Py_ssize_t pos, end;
+    if (buf_range(args, nargs, nargs == 4 && PyBytes_Check(args[1]),
+                  "end_tag(buf, name: bytes, pos, end)", &view, &pos, &end) < 0)
         return NULL;
-    }
-    Py_ssize_t pos = PyLong_AsSsize_t(args[2]), end = PyLong_AsSsize_t(args[3]);
-    if ((pos == -1 || end == -1) && PyErr_Occurred())
-        return NULL;
-    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0)
-        return NULL;
-    end = end > view.len ? view.len : end;
-    Py_ssize_t at = pos < 0 || pos > end ? -1
+    Py_ssize_t at = pos > end ? -1
                     : end_tag(view.buf, pos, end, PyBytes_AS_STRING(args[1]),
                               PyBytes_GET_SIZE(args[1]));
     PyBuffer_Release(&view);
