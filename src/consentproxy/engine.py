@@ -48,7 +48,7 @@ from consentproxy.httpheaders import (
     Headers,
     all_sendable,
     end_to_end,
-    first_values,
+    named,
     sendable,
     split_off,
     valid_host,
@@ -126,9 +126,22 @@ class Request:
     upstream: str | None = None  # scheme://host[:port] of the origin, if not config.upstream
 
     @cached_property
+    def named(self) -> list[tuple[str, str, str]]:
+        """The headers as (lower-case name, name, value): each name lowered once."""
+        return named(self.headers)
+
+    @cached_property
     def first(self) -> dict[str, str]:
         """The first value of each header by lower-case name: looked up many times."""
-        return first_values(self.headers)
+        first: dict[str, str] = {}
+        for lk, _, v in self.named:
+            first.setdefault(lk, v)
+        return first
+
+    @cached_property
+    def cookies(self) -> tuple[tuple[str, str], ...]:
+        """The (name, value) pairs of every Cookie header, in order."""
+        return tuple(p for lk, _, v in self.named if lk == "cookie" for p in cookie_pairs(v))
 
     @property
     def content_length(self) -> int | None:
@@ -316,8 +329,14 @@ class Exchange:
     def language(self) -> tuple[str | None, str]:
         """(decided by the request, else None: the page's <html lang>; the fallback)."""
         cfg = self.engine.config
+        req = self.req
         return request_language(
-            cfg.language_from, cfg.languages, self.req.target, self.req.headers, cfg.language_cookie
+            cfg.language_from,
+            cfg.languages,
+            req.target,
+            req.cookies,
+            req.first.get("accept-language"),
+            cfg.language_cookie,
         )
 
     @cached_property
@@ -387,7 +406,7 @@ class Exchange:
         the origin's own) and no Expect (the adapter reads the body itself)."""
         req = self.req
         headers: Headers = []
-        for lk, k, v in end_to_end(req.headers):
+        for lk, k, v in end_to_end(req.named):
             if lk == "cookie":
                 if self.engine.observer is not None:
                     self.report.cookies_seen += [n for n, _ in cookie_pairs(v)]
@@ -396,11 +415,9 @@ class Exchange:
                 if kept is not None:
                     headers.append((k, kept))
             elif lk == "accept-encoding":
-                codings = [
-                    e for e in encoding.accepted(v) if e in encoding.DECODABLE and e != "identity"
-                ]
+                codings = self.engine.decodable(v)
                 if codings:
-                    headers.append((k, ", ".join(sorted(codings))))
+                    headers.append((k, codings))
             elif lk == "if-none-match":
                 tags = self._origin_etags(v)
                 if tags:
@@ -450,13 +467,7 @@ class Exchange:
 
     def _not_covered(self, state: ConsentState) -> list[str]:
         allowed = self.engine.cookie_filter(state).allowed
-        return [
-            n
-            for k, v in self.req.headers
-            if k.lower() == "cookie"
-            for n, _ in cookie_pairs(v)
-            if n and not allowed(n)
-        ]
+        return [n for n, _ in self.req.cookies if n and not allowed(n)]
 
     def _deletions(self, names: list[str]) -> Headers:
         if not names:
@@ -476,7 +487,7 @@ class Exchange:
         origin_csp = False
         upstream = self.upstream
         checked = all_sendable(headers)  # else each value is looked at alone
-        for lk, k, v in end_to_end(headers):
+        for lk, k, v in end_to_end(named(headers)):
             if not checked and not sendable(v):  # a control character: dropped
                 continue
             if lk == "set-cookie":
@@ -801,6 +812,7 @@ class Engine:
         ).hexdigest()
         self._page_digests: dict[tuple[object, ...], str] = {}
         self.page_plans: dict[tuple[object, ...], PagePlan] = {}  # see PAGE_PLANS
+        self._decodable: dict[str, str] = {}
 
     def trusts(self, client_ip: str) -> bool:
         """Whether the peer is one of `trusted_proxies` (its X-Forwarded-* are believed)."""
@@ -888,24 +900,39 @@ class Engine:
             )
         return found
 
+    def decodable(self, accept_encoding: str) -> str:
+        """The codings of an Accept-Encoding the proxy can decode ("" for none): what the
+        origin may send. Browsers send a few distinct values: remembered (short ones)."""
+        found = self._decodable.get(accept_encoding)
+        if found is None:
+            found = ", ".join(
+                sorted(
+                    e
+                    for e in encoding.accepted(accept_encoding)
+                    if e in encoding.DECODABLE and e != "identity"
+                )
+            )
+            if len(accept_encoding) <= 256:
+                if len(self._decodable) >= 64:
+                    self._decodable.clear()
+                self._decodable[accept_encoding] = found
+        return found
+
     def cookie_filter(self, state: ConsentState) -> CookieFilter:
         return self._choice(state)[0]
 
     def csp_header(self, state: ConsentState) -> tuple[str, str] | None:
         return self._choice(state)[1]
 
-    def consent_of(self, headers: Headers) -> ConsentState:
-        """The visitor's state from their Cookie header (the first valid consent cookie)."""
+    def consent_of(self, cookies: Sequence[tuple[str, str]]) -> ConsentState:
+        """The visitor's state from their cookies (the first valid consent cookie)."""
         name = self.config.consent.cookie_name
         now = self.clock()
-        for k, v in headers:
-            if k.lower() != "cookie":
-                continue
-            for n, value in cookie_pairs(v):
-                if n == name:
-                    state = self.signer.decode(value, now)
-                    if state.decided:
-                        return state
+        for n, value in cookies:
+            if n == name:
+                state = self.signer.decode(value, now)
+                if state.decided:
+                    return state
         return NO_DECISION
 
     def begin(self, req: Request) -> Exchange:
@@ -926,20 +953,19 @@ class Engine:
         imported = None
         if state is None:
             source = "cookie"
-            state = self.consent_of(req.headers) if "cookie" in req.first else NO_DECISION
+            state = self.consent_of(req.cookies) if req.cookies else NO_DECISION
             if not state.decided:
-                imported = self.former_choice(req.headers)
+                imported = self.former_choice(req.cookies)
         state = self._region(imported or state, req)
         return Exchange(self, req, self._signals(state, req), source, imported=imported is not None)
 
-    def former_choice(self, headers: Headers) -> ConsentState | None:
+    def former_choice(self, cookies: Sequence[tuple[str, str]]) -> ConsentState | None:
         """The visitor's choice with the site's former consent tool, in our categories, when
         the config imports it and it is still young enough to hold (it keeps its date)."""
         former = self.config.former_cmp
         if former is None or not former.imports:
             return None
-        cookies = {n: v for k, v in headers if k.lower() == "cookie" for n, v in cookie_pairs(v)}
-        choice = read_choice(former.tool, cookies)
+        choice = read_choice(former.tool, dict(cookies))
         now = self.clock()
         if choice is None or choice.decided_at <= now - self.signer.max_age:
             return None
