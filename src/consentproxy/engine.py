@@ -81,7 +81,9 @@ REPLACED_ON_PAGES = (
     *PAGE_CACHE_HEADERS,
 )
 # Page plans kept (cleared when full), and only those whose key holds at most this much of
-# the request's and origin's header text: at most ~PAGE_PLANS * 3 * PAGE_PLAN_KEY_BYTES.
+# the request's and origin's header text. A plan holds that text about three times (key,
+# CSP, cache headers) and a banner: at worst PAGE_PLANS x (24 KB + a banner), ~10 MB with
+# the demo config's 17 KB banner; a site's visitors need a few (choices x languages).
 PAGE_PLANS = 256
 PAGE_PLAN_KEY_BYTES = 8192
 # Destinations whose responses a browser never renders as a document: their cached copies
