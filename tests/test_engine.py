@@ -970,3 +970,15 @@ def test_a_visitor_varying_host_cannot_grow_the_page_plans(engine):
     plan = get(engine).response(200, HTML + huge)
     assert "'nonce-" in header(plan.headers, "content-security-policy")
     assert engine.page_plans == before  # a plan for a key this large is not kept
+
+
+def test_page_plans_for_requests_without_host_follow_each_requests_origin(engine):
+    """The addon names each request's origin: a plan made for one is not another's."""
+    for upstream, site in (
+        ("http://a.example:8080", b"a.example"),
+        ("https://b.example", b"b.example"),
+    ):
+        ex = engine.begin(Request("GET", "/", [], upstream=upstream))
+        plan = ex.response(200, HTML)
+        body = plan.body.feed(b"<html><head></head><body>x</body></html>") + plan.body.close()
+        assert b'data-consentproxy-site="%s"' % site in body

@@ -628,6 +628,7 @@ class Exchange:
             self.inject,
             self.host,
             self.scheme,
+            None if self.host else self.upstream,  # the site, for a request with no Host
             tuple(codings),
             accepted,
             vary,
@@ -638,7 +639,7 @@ class Exchange:
         if plan is None:
             plan = self._page_plan(codings, accepted, vary, cache, origin_csp)
             size = sum(len(v) for _, v in origin_csp) + sum(
-                len(v or "") for v in (self.host, accepted, vary, cache)
+                len(v or "") for v in (self.host, self.upstream, accepted, vary, cache)
             )
             if size <= PAGE_PLAN_KEY_BYTES:
                 if len(engine.page_plans) >= PAGE_PLANS:
