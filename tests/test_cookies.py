@@ -17,12 +17,12 @@ def test_set_cookie_name_is_robust():
 
 
 def test_cookie_pairs_keep_order_and_values():
-    assert cookie_pairs("a=1; b=2;c=x=y; ;flag") == [
+    assert cookie_pairs("a=1; b=2;c=x=y; ;flag") == (
         ("a", "1"),
         ("b", "2"),
         ("c", "x=y"),
         ("", "flag"),
-    ]
+    )
 
 
 def test_request_header_drops_what_is_not_allowed():
@@ -97,3 +97,15 @@ def test_deletions_are_deduplicated_capped_and_skip_unsendable_names():
     deleted = list(dict.fromkeys(v.split("=")[0] for v in values))
     assert deleted[0] == "_ga" and len(deleted) == 32
     assert not any("\x01" in v or "\xe9" in v for v in values)
+
+
+def test_a_visitor_sending_endless_cookie_names_cannot_grow_a_filters_memory():
+    from consentproxy.cookies import KNOWN_NAME_LEN, KNOWN_NAMES
+
+    f = CookieFilter(lambda n: n.startswith("ok"))
+    for i in range(KNOWN_NAMES * 3):
+        kept, dropped = f.request_header(f"ok{i}=1; no{i}=2; {'x' * (KNOWN_NAME_LEN + 1)}{i}=3")
+        assert kept == f"ok{i}=1" and dropped == [f"no{i}", f"{'x' * (KNOWN_NAME_LEN + 1)}{i}"]
+        assert len(f._known) <= KNOWN_NAMES
+    assert all(len(n) <= KNOWN_NAME_LEN for n in f._known)
+    assert f.allowed("ok1") and not f.allowed("no1")  # answers the same after a clearing

@@ -892,3 +892,93 @@ def test_the_do_not_sell_control_is_recorded_as_the_visitors_opt_out(regional):
 def test_a_request_says_whether_it_carries_a_body(headers, length, has_body):
     req = Request("POST", "/", [("Host", "a.example"), *headers])
     assert (req.content_length, req.has_body) == (length, has_body)
+
+
+PLANNED_PAGE = (
+    b'<!DOCTYPE html><html lang="en"><head><title>%s</title>'
+    b'<script src="https://www.googletagmanager.com/gtag/js?id=G-1"></script></head>'
+    b"<body><p>%s</p></body></html>"
+)
+
+
+def planned(engine, n: int) -> tuple[list[tuple[str, str]], bytes, str, str]:
+    """Response n of one kind (an HTML page with the origin's CSP, no consent): its headers
+    and body with its mark and nonce put back as MARK and NONCE, and the mark and nonce."""
+    ex = get(engine, f"/shop/{n}?a={n}&b=<{n}>", Sec_Fetch_Dest="document")
+    ex.upstream_headers()
+    plan = ex.response(
+        200,
+        HTML
+        + [
+            ("Content-Security-Policy", "script-src 'self'; connect-src 'self'"),
+            ("Set-Cookie", f"_ga=GA1.{n}; Path=/"),
+            ("Set-Cookie", f"PHPSESSID=s{n}; Path=/"),
+            ("Date", f"Wed, 02 Dec 2026 00:00:0{n} GMT"),
+            ("Content-Length", str(100 + n)),
+            ("Cache-Control", "max-age=60"),
+        ],
+    )
+    body = plan.body.feed(PLANNED_PAGE % (b"page %d" % n, b"text %d" % n)) + plan.body.close()
+    mark = header(plan.headers, "x-consent-mark")
+    nonce = header(plan.headers, "content-security-policy").split("'nonce-")[1].split("'")[0]
+    headers = [(k, v.replace(mark, "MARK").replace(nonce, "NONCE")) for k, v in plan.headers]
+    return (
+        headers,
+        body.replace(mark.encode(), b"MARK").replace(nonce.encode(), b"NONCE"),
+        mark,
+        nonce,
+    )
+
+
+def test_a_cached_page_plan_gives_each_response_what_a_fresh_plan_gives(engine):
+    """Two responses of the same kind (other path, cookies, date, length, page) through one
+    engine, the second from the plan the first left: each as a new engine answers it."""
+    first, second = planned(engine, 1), planned(engine, 2)
+    assert len(engine.page_plans) == 1  # the second response used the first one's plan
+    for n, (headers, body, _, _) in ((1, first), (2, second)):
+        fresh = Engine(engine.config, [b"k" * 32], clock=lambda: NOW)
+        assert planned(fresh, n)[:2] == (headers, body)
+    assert first[:2] != second[:2]
+    headers, body = second[:2]
+    assert [v.split(";")[0] for k, v in headers if k == "Set-Cookie"] == ["PHPSESSID=s2"]
+    assert header(headers, "date") == "Wed, 02 Dec 2026 00:00:02 GMT"
+    assert b'name="return" value="/shop/2?a=2&amp;b=&lt;2&gt;"' in body
+    assert b"page 2" in body and b"page 1" not in body
+
+
+def test_each_response_from_a_cached_plan_has_its_own_mark_and_nonce(engine):
+    _, _, mark1, nonce1 = planned(engine, 1)
+    headers, body, mark2, nonce2 = planned(engine, 2)
+    assert mark1 != mark2 and nonce1 != nonce2
+    assert header(headers, "content-security-policy") == (
+        "script-src 'self' 'nonce-NONCE'; connect-src 'self' http://shop.example.com/.consent/"
+    )
+    # the guard's tag, the banner and the neutralised tag carry this response's mark
+    assert b'data-consentproxy-mark="MARK"' in body and b'data-consent-mark="MARK"' in body
+    assert body.count(b'nonce="NONCE"') == 2  # consent.js and the banner's style
+
+
+def test_a_visitor_varying_host_cannot_grow_the_page_plans(engine):
+    from consentproxy.engine import PAGE_PLANS
+
+    for i in range(PAGE_PLANS + 10):
+        ex = engine.begin(Request("GET", "/", [("Host", f"h{i}.example")]))
+        ex.response(200, HTML)
+        assert len(engine.page_plans) <= PAGE_PLANS
+    huge = [("Content-Security-Policy", "script-src 'self' " + "https://a.example " * 500)]
+    before = dict(engine.page_plans)
+    plan = get(engine).response(200, HTML + huge)
+    assert "'nonce-" in header(plan.headers, "content-security-policy")
+    assert engine.page_plans == before  # a plan for a key this large is not kept
+
+
+def test_page_plans_for_requests_without_host_follow_each_requests_origin(engine):
+    """The addon names each request's origin: a plan made for one is not another's."""
+    for upstream, site in (
+        ("http://a.example:8080", b"a.example"),
+        ("https://b.example", b"b.example"),
+    ):
+        ex = engine.begin(Request("GET", "/", [], upstream=upstream))
+        plan = ex.response(200, HTML)
+        body = plan.body.feed(b"<html><head></head><body>x</body></html>") + plan.body.close()
+        assert b'data-consentproxy-site="%s"' % site in body

@@ -36,8 +36,10 @@ def test_accept_language_gives_the_first_offered_by_quality(header, expected):
 
 
 def ask(order=ORDER, target="/", **headers: str) -> tuple[str | None, str]:
-    pairs = [(k.replace("_", "-"), v) for k, v in headers.items()]
-    return request_language(order, LANGS, target, pairs, "lang")
+    req = Request("GET", target, [(k.replace("_", "-"), v) for k, v in headers.items()])
+    return request_language(
+        order, LANGS, target, req.cookies, req.first.get("accept-language"), "lang"
+    )
 
 
 def test_the_page_decides_first_and_the_request_is_its_fallback():

@@ -459,3 +459,28 @@ def test_the_grafana_dashboard_queries_only_metrics_and_labels_the_proxy_exports
             assert wanted <= metrics[name], f"{expr}: {name} has no label {wanted}"
         used |= names
     assert any(n.startswith("consentproxy_banner_outcomes") for n in used)
+
+
+def test_upstream_seconds_fill_the_histogram_buckets_at_or_above_them():
+    from consentproxy.engine import Report
+
+    config = parse_config(
+        CONFIG.format(upstream="http://127.0.0.1:1", port=0, metrics=0, title="T")
+    )
+    engine = Engine(config, [b"k" * 32])
+    telemetry = Telemetry(lambda: engine)
+    for status, seconds in ((200, 0.005), (200, 0.3), (404, 20.0), (200, 0.0)):
+        telemetry.request_done("GET", "/", status, 0.1, 10, Report(upstream_seconds=seconds))
+    scrape = telemetry.scrape().decode()
+    buckets = dict(
+        re.findall(
+            r'^consentproxy_upstream_seconds_bucket\{le="([^"]+)"\} (\S+)$', scrape, re.MULTILINE
+        )
+    )
+    assert buckets["0.005"] == "1.0" and buckets["0.25"] == "1.0"  # a bound is in its bucket
+    assert buckets["0.5"] == buckets["10.0"] == "2.0" and buckets["+Inf"] == "3.0"
+    assert "consentproxy_upstream_seconds_count 3.0" in scrape  # a local answer: not timed
+    assert "consentproxy_upstream_seconds_sum 20.305" in scrape
+    assert counter(scrape, "consentproxy_requests", status="200") == 3
+    assert counter(scrape, "consentproxy_requests", status="404") == 1
+    assert re.search(r'^consentproxy_requests_created\{status="404"\} \S+$', scrape, re.MULTILINE)

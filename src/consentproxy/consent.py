@@ -18,6 +18,7 @@ import re
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from consentproxy.config import Config
 from consentproxy.errors import ConfigError
@@ -231,9 +232,15 @@ def parse_state(spec: str, config: Config, source: str = "consent state") -> Con
 
 def describe_state(state: ConsentState) -> str:
     """The state in parse_state's syntax (for reports): none, reject or the items."""
-    if not (state.decided or state.opt_out):
+    return _described(state.choice)
+
+
+@lru_cache(maxsize=256)  # one per consent choice met
+def _described(choice: tuple[bool, frozenset[str], frozenset[str], bool]) -> str:
+    decided, categories, services, opt_out = choice
+    if not (decided or opt_out):
         return "none"
-    items = sorted(state.categories) + [f"service:{s}" for s in sorted(state.services)]
+    items = sorted(categories) + [f"service:{s}" for s in sorted(services)]
     return ",".join(items) or "reject"
 
 

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
+from functools import lru_cache
 
 EXPIRED = "Expires=Thu, 01 Jan 1970 00:00:00 GMT"
+# Cookie headers whose pairs are remembered (each at most limits.header_line_bytes long).
+COOKIE_HEADERS = 256
+KNOWN_NAMES, KNOWN_NAME_LEN = 256, 64  # a filter's answers remembered, for names this short
 
 
 def set_cookie_name(header_value: str) -> str:
@@ -22,15 +26,17 @@ def set_cookie_name(header_value: str) -> str:
     return name.strip(" \t") if eq else ""
 
 
-def cookie_pairs(header_value: str) -> list[tuple[str, str]]:
-    """(name, value) pairs of a request Cookie header, in order."""
+@lru_cache(maxsize=COOKIE_HEADERS)
+def cookie_pairs(header_value: str) -> tuple[tuple[str, str], ...]:
+    """(name, value) pairs of a request Cookie header, in order (remembered: a request's
+    header is read for its consent, its language, the cookies sent on and deleted)."""
     out = []
     for part in header_value.split(";"):
         name, eq, value = part.partition("=")
         name = name.strip(" \t")
         if name or eq:
             out.append((name if eq else "", (value if eq else name).strip(" \t")))
-    return out
+    return tuple(out)
 
 
 def lifetime(header_value: str, now: float) -> float | None:
@@ -65,7 +71,19 @@ def capped(header_value: str, max_seconds: int, now: float) -> str:
 class CookieFilter:
     """Split cookies into kept and dropped with a predicate on the name."""
 
-    allowed: Callable[[str], bool]
+    rule: Callable[[str], bool]
+    # The rule's answers for names seen (visitors send the same few): see KNOWN_NAMES.
+    _known: dict[str, bool] = field(default_factory=dict, init=False, compare=False, repr=False)
+
+    def allowed(self, name: str) -> bool:
+        found = self._known.get(name)
+        if found is None:
+            found = self.rule(name)
+            if len(name) <= KNOWN_NAME_LEN:
+                if len(self._known) >= KNOWN_NAMES:
+                    self._known.clear()
+                self._known[name] = found
+        return found
 
     def request_header(self, header_value: str) -> tuple[str | None, list[str]]:
         """The Cookie header to forward upstream (None: send none) and the dropped names."""

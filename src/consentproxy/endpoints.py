@@ -36,7 +36,7 @@ from consentproxy.rewrite.neutralise import url_target
 
 
 class Asked(Protocol):
-    """The request line and headers (engine.Request)."""
+    """The request line and headers (engine.Request), and what it reads of them."""
 
     @property
     def method(self) -> str: ...
@@ -44,6 +44,10 @@ class Asked(Protocol):
     def target(self) -> str: ...
     @property
     def headers(self) -> Headers: ...
+    @property
+    def first(self) -> dict[str, str]: ...  # the first value of each, by lower-case name
+    @property
+    def cookies(self) -> tuple[tuple[str, str], ...]: ...  # every Cookie header's pairs
 
 
 class Visit(Protocol):
@@ -210,7 +214,12 @@ class Endpoints:
                 filter(
                     None,
                     request_language(
-                        cfg.language_from, cfg.languages, back, ex.req.headers, cfg.language_cookie
+                        cfg.language_from,
+                        cfg.languages,
+                        back,
+                        ex.req.cookies,
+                        ex.req.first.get("accept-language"),
+                        cfg.language_cookie,
                     ),
                 )
             )

@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from consentproxy import csp
-from consentproxy.banner.render import MARK_HEADER, Banner
+from consentproxy.banner.render import MARK_HEADER, NONCE, Banner, fill, slots
 from consentproxy.config import Config
 from consentproxy.consent import (
     NO_DECISION,
@@ -48,7 +48,7 @@ from consentproxy.httpheaders import (
     Headers,
     all_sendable,
     end_to_end,
-    first_values,
+    named,
     sendable,
     split_off,
     valid_host,
@@ -60,7 +60,7 @@ from consentproxy.policy import Policy
 from consentproxy.proof import archived
 from consentproxy.record import Records
 from consentproxy.rewrite import encoding
-from consentproxy.rewrite.neutralise import Neutraliser, url_target
+from consentproxy.rewrite.neutralise import Neutraliser, new_mark, url_target
 from consentproxy.rewrite.scanner import HtmlRewriter
 from consentproxy.rewrite.selectors import OpenMarker, parse_selectors
 
@@ -70,6 +70,22 @@ MARK_HEADER_LOWER = MARK_HEADER.lower()
 STATE_HEADER = "X-Consent-State"  # honoured only with `testing: {state_header: true}`
 CSP_HEADERS = ("content-security-policy", "content-security-policy-report-only")
 PAGE_CACHE_HEADERS = ("etag", "last-modified", "vary", "cache-control")  # replaced on pages
+# The origin's headers a rewritten page does not keep as they are.
+REPLACED_ON_PAGES = (
+    "content-length",
+    "content-encoding",
+    "accept-ranges",
+    "content-md5",
+    "digest",
+    "x-content-type-options",
+    *PAGE_CACHE_HEADERS,
+)
+# Page plans kept (cleared when full), and only those whose key holds at most this much of
+# the request's and origin's header text. A plan holds that text about three times (key,
+# CSP, cache headers) and a banner: at worst PAGE_PLANS x (24 KB + a banner), ~10 MB with
+# the demo config's 17 KB banner; a site's visitors need a few (choices x languages).
+PAGE_PLANS = 256
+PAGE_PLAN_KEY_BYTES = 8192
 # Destinations whose responses a browser never renders as a document: their cached copies
 # may be revalidated with the origin's own validators (anything else's may be a page
 # rewritten for another consent state, or never rewritten at all).
@@ -112,9 +128,22 @@ class Request:
     upstream: str | None = None  # scheme://host[:port] of the origin, if not config.upstream
 
     @cached_property
+    def named(self) -> list[tuple[str, str, str]]:
+        """The headers as (lower-case name, name, value): each name lowered once."""
+        return named(self.headers)
+
+    @cached_property
     def first(self) -> dict[str, str]:
         """The first value of each header by lower-case name: looked up many times."""
-        return first_values(self.headers)
+        first: dict[str, str] = {}
+        for lk, _, v in self.named:
+            first.setdefault(lk, v)
+        return first
+
+    @cached_property
+    def cookies(self) -> tuple[tuple[str, str], ...]:
+        """The (name, value) pairs of every Cookie header, in order."""
+        return tuple(p for lk, _, v in self.named if lk == "cookie" for p in cookie_pairs(v))
 
     @property
     def content_length(self) -> int | None:
@@ -231,6 +260,22 @@ class BodyTransform:
         return self.encode.process(tail) + self.encode.finish()
 
 
+@dataclass(frozen=True)
+class PagePlan:
+    """What every rewritten page of one kind gets, worked out once (Exchange._page_plan):
+    the kind is the consent choice, the language, the kind of document, the Host and the
+    origin's headers that decide the rest. A response fills in only what is its own: the
+    nonce, the neutraliser's mark, the return path, the ETag (and its cookies, before)."""
+
+    csp: Headers  # the origin's CSP headers letting in what is injected, by banner NONCE
+    tail: Headers  # after the ETag: Vary, Cache-Control, Content-Encoding, nosniff, our CSP
+    out_coding: str
+    site: str  # the page's registrable domain
+    banner: list[bytes]  # banner.pieces: filled with slots()
+    head: list[bytes]  # banner.script_pieces: the guard's script tag
+    declaration: bytes
+
+
 @dataclass
 class ResponsePlan:
     headers: Headers
@@ -286,8 +331,14 @@ class Exchange:
     def language(self) -> tuple[str | None, str]:
         """(decided by the request, else None: the page's <html lang>; the fallback)."""
         cfg = self.engine.config
+        req = self.req
         return request_language(
-            cfg.language_from, cfg.languages, self.req.target, self.req.headers, cfg.language_cookie
+            cfg.language_from,
+            cfg.languages,
+            req.target,
+            req.cookies,
+            req.first.get("accept-language"),
+            cfg.language_cookie,
         )
 
     @cached_property
@@ -357,7 +408,7 @@ class Exchange:
         the origin's own) and no Expect (the adapter reads the body itself)."""
         req = self.req
         headers: Headers = []
-        for lk, k, v in end_to_end(req.headers):
+        for lk, k, v in end_to_end(req.named):
             if lk == "cookie":
                 if self.engine.observer is not None:
                     self.report.cookies_seen += [n for n, _ in cookie_pairs(v)]
@@ -366,11 +417,9 @@ class Exchange:
                 if kept is not None:
                     headers.append((k, kept))
             elif lk == "accept-encoding":
-                codings = [
-                    e for e in encoding.accepted(v) if e in encoding.DECODABLE and e != "identity"
-                ]
+                codings = self.engine.decodable(v)
                 if codings:
-                    headers.append((k, ", ".join(sorted(codings))))
+                    headers.append((k, codings))
             elif lk == "if-none-match":
                 tags = self._origin_etags(v)
                 if tags:
@@ -420,13 +469,7 @@ class Exchange:
 
     def _not_covered(self, state: ConsentState) -> list[str]:
         allowed = self.engine.cookie_filter(state).allowed
-        return [
-            n
-            for k, v in self.req.headers
-            if k.lower() == "cookie"
-            for n, _ in cookie_pairs(v)
-            if n and not allowed(n)
-        ]
+        return [n for n, _ in self.req.cookies if n and not allowed(n)]
 
     def _deletions(self, names: list[str]) -> Headers:
         if not names:
@@ -446,7 +489,7 @@ class Exchange:
         origin_csp = False
         upstream = self.upstream
         checked = all_sendable(headers)  # else each value is looked at alone
-        for lk, k, v in end_to_end(headers):
+        for lk, k, v in end_to_end(named(headers)):
             if not checked and not sendable(v):  # a control character: dropped
                 continue
             if lk == "set-cookie":
@@ -484,9 +527,7 @@ class Exchange:
             engine.observer.cookies_seen(self.report.cookies_seen)
         if status == 304 and self.revalidating:  # the page cached for this very state
             out, found = split_off(without(out, *CSP_HEADERS), *PAGE_CACHE_HEADERS)
-            return ResponsePlan(
-                self._page_cache_headers(out, found, found.get("etag"), False), None, has_body
-            )
+            return ResponsePlan(self._page_cache_headers(out, found), None, has_body)
         # Every Content-Type, each possibly a list: HTML in any of them is HTML (the most
         # dangerous reading; browsers take the last), sent on as the only type.
         html = next((t for essence, t in types if essence in HTML_TYPES), None)
@@ -523,16 +564,18 @@ class Exchange:
             + ([("X-Content-Type-Options", "nosniff")] if xml else [])
         )
 
-    def _page_cache_headers(
-        self, out: Headers, origin: dict[str, str], etag: str | None, encoded: bool
-    ) -> Headers:
-        """Caching of a rewritten page: private, varying with the cookie, and validated
-        only by a tag of this consent state (no date: it could not tell the state).
+    def _page_cache_headers(self, out: Headers, origin: dict[str, str]) -> Headers:
+        """A page cached for this very state (a 304): validated by our tag of this state.
         out: without PAGE_CACHE_HEADERS, whose first values origin holds."""
-        vary = origin.get("vary")
-        cache = origin.get("cache-control")
+        etag = origin.get("etag")
         if etag:
             out.append(("ETag", self._page_etag(etag)))
+        return out + self._page_cache_tail(origin.get("vary"), origin.get("cache-control"), False)
+
+    def _page_cache_tail(self, vary: str | None, cache: str | None, encoded: bool) -> Headers:
+        """Caching of a rewritten page: private, varying with the cookie (and the country,
+        and the encoding), validated only by a tag of its consent state (no date: it could
+        not tell the state); vary, cache: the origin's."""
         regions = self.engine.config.regions  # the regime depends on the country too
         varies = (
             ["Cookie"]
@@ -541,9 +584,10 @@ class Exchange:
         )
         have = {v.strip().lower() for v in (vary or "").split(",")}
         missing = [v for v in varies if v.lower() not in have and "*" not in have]
-        out.append(("Vary", ", ".join(([vary] if vary else []) + missing)))
-        out.append(("Cache-Control", _private(cache)))
-        return out
+        return [
+            ("Vary", ", ".join(([vary] if vary else []) + missing)),
+            ("Cache-Control", _private(cache)),
+        ]
 
     def _page_etag(self, etag: str) -> str:
         """W/"<the origin's tag>.cp<w|s><digest of the state>" (weak: the bytes change with
@@ -565,62 +609,71 @@ class Exchange:
         self, out: Headers, codings: list[str], content_type: str, has_csp: bool
     ) -> tuple[Headers, BodyTransform]:
         """has_csp: the origin sent a CSP header (out holds it)."""
-        engine, req = self.engine, self.req
-        inject, lang = self.inject, self.lang
-        nonce = ""
+        engine, req, state = self.engine, self.req, self.state
+        origin_csp: Headers = []
         if has_csp:  # the origin's own CSP stays; it only learns to let in what is injected
-            nonce = secrets.token_urlsafe(18)
-            own = f"{self.scheme}://{self.host}{engine.config.prefix}" if self.host else "'self'"
             out, origin_csp = (
                 without(out, *CSP_HEADERS),
                 [(k, v) for k, v in out if k.lower() in CSP_HEADERS],
             )
-            out += [(k, csp.admit_injected(v, nonce, own)) for k, v in origin_csp]
-        # The neutraliser's mark binds what it neutralises to this response (banner.js
-        # activates nothing else); fetch()ed fragments hand theirs over in MARK_HEADER.
-        site = site_of(self.host or urlsplit(self.upstream or "").netloc)
-        neutraliser = Neutraliser(engine.policy, self.state, site=site)
-        banner = engine.banner.render(self.state, lang, req.target, nonce, neutraliser.mark)
+        out, found = split_off(out, *REPLACED_ON_PAGES)
+        accepted = req.first.get("accept-encoding")
+        vary, cache = found.get("vary"), found.get("cache-control")
+        key = (
+            state.choice,
+            state.reask,
+            state.gpc,
+            len(engine.policy.seen),  # the known trackers the banner lists and CSP allows
+            self.language,
+            self.inject,
+            self.host,
+            self.scheme,
+            None if self.host else self.upstream,  # the site, for a request with no Host
+            tuple(codings),
+            accepted,
+            vary,
+            cache,
+            tuple(origin_csp),
+        )
+        plan = engine.page_plans.get(key)
+        if plan is None:
+            plan = self._page_plan(codings, accepted, vary, cache, origin_csp)
+            size = sum(len(v) for _, v in origin_csp) + sum(
+                len(v or "") for v in (self.host, self.upstream, accepted, vary, cache)
+            )
+            if size <= PAGE_PLAN_KEY_BYTES:
+                if len(engine.page_plans) >= PAGE_PLANS:
+                    engine.page_plans.clear()
+                engine.page_plans[key] = plan
+        # What each response has of its own: the nonce, the neutraliser's mark (it binds what
+        # is neutralised to this response: banner.js activates nothing else; fetch()ed
+        # fragments hand theirs over in MARK_HEADER), the return path, the ETag.
+        nonce = secrets.token_urlsafe(18) if has_csp else ""
+        mark = new_mark()
+        out += [(k, v.replace(NONCE, nonce)) for k, v in plan.csp]
+        out.append((MARK_HEADER, mark))
+        # A page with a nonce gets no validator: a 304 would bring back the old nonce.
+        etag = None if nonce else found.get("etag")
+        if etag:
+            out.append(("ETag", self._page_etag(etag)))
+        out += plan.tail
+        values = slots(req.target, nonce, mark)
+        neutraliser = Neutraliser(engine.policy, state, mark, site=plan.site)
         rewriter = HtmlRewriter(
             neutraliser,
-            banner,
-            inject,
+            fill(plan.banner, values),
+            self.inject,
             content_type=content_type,
-            head=engine.banner.script_tag(self.state, nonce, neutraliser.mark, site),
+            head=fill(plan.head, values),
             opener=engine.opener,
-            declaration=engine.declaration.html(lang),
+            declaration=plan.declaration,
         )
-        out.append((MARK_HEADER, neutraliser.mark))
-        coding = codings[0] if len(codings) == 1 else "identity"  # a stack goes out plain
-        out_coding = encoding.output_encoding(
-            coding, encoding.accepted(req.first.get("accept-encoding"))
-        )
-        out, found = split_off(
-            out,
-            "content-length",
-            "content-encoding",
-            "accept-ranges",
-            "content-md5",
-            "digest",
-            "x-content-type-options",
-            *PAGE_CACHE_HEADERS,
-        )
-        # A page with a nonce gets no validator: a 304 would bring back the old nonce.
-        out = self._page_cache_headers(
-            out, found, None if nonce else found.get("etag"), bool(codings)
-        )
-        if out_coding != "identity":
-            out.append(("Content-Encoding", out_coding))
-        out.append(("X-Content-Type-Options", "nosniff"))
-        policy = engine.csp_header(self.state)
-        if policy:
-            out.append(policy)
         self.report.rewritten = True
         decided, fallback = self.language
         transform = BodyTransform(
             rewriter,
             encoding.decoder(codings, engine.config.limits.html_bytes),
-            encoding.encoder(out_coding),
+            encoding.encoder(plan.out_coding),
             self.report,
             self._page_done,
             None
@@ -628,12 +681,43 @@ class Exchange:
             else (
                 PageLanguage(engine.config.languages, fallback),
                 lambda lang: (
-                    engine.banner.render(self.state, lang, req.target, nonce, neutraliser.mark),
+                    fill(engine.banner.pieces(state, lang), values),
                     engine.declaration.html(lang),
                 ),
             ),
         )
         return out, transform
+
+    def _page_plan(
+        self,
+        codings: list[str],
+        accepted: str | None,
+        vary: str | None,
+        cache: str | None,
+        origin_csp: Headers,
+    ) -> PagePlan:
+        """What every rewritten page of this kind gets (the key in _rewrite_plan)."""
+        engine, state, lang = self.engine, self.state, self.lang
+        own = f"{self.scheme}://{self.host}{engine.config.prefix}" if self.host else "'self'"
+        coding = codings[0] if len(codings) == 1 else "identity"  # a stack goes out plain
+        out_coding = encoding.output_encoding(coding, encoding.accepted(accepted))
+        tail = self._page_cache_tail(vary, cache, bool(codings))
+        if out_coding != "identity":
+            tail.append(("Content-Encoding", out_coding))
+        tail.append(("X-Content-Type-Options", "nosniff"))
+        policy = engine.csp_header(state)
+        if policy:
+            tail.append(policy)
+        site = site_of(self.host or urlsplit(self.upstream or "").netloc)
+        return PagePlan(
+            [(k, csp.admit_injected(v, NONCE, own)) for k, v in origin_csp],
+            tail,
+            out_coding,
+            site,
+            engine.banner.pieces(state, lang),
+            engine.banner.script_pieces(state, site),
+            engine.declaration.html(lang),
+        )
 
     def _page_done(self, report: Report, unknown_hosts: set[str]) -> None:
         """A rewritten page has gone out: count an impression of the banner's first layer
@@ -730,6 +814,8 @@ class Engine:
             f"{replace(config, source='')!r}|{self.banner.version}".encode()
         ).hexdigest()
         self._page_digests: dict[tuple[object, ...], str] = {}
+        self.page_plans: dict[tuple[object, ...], PagePlan] = {}  # see PAGE_PLANS
+        self._decodable: dict[str, str] = {}
 
     def trusts(self, client_ip: str) -> bool:
         """Whether the peer is one of `trusted_proxies` (its X-Forwarded-* are believed)."""
@@ -817,24 +903,39 @@ class Engine:
             )
         return found
 
+    def decodable(self, accept_encoding: str) -> str:
+        """The codings of an Accept-Encoding the proxy can decode ("" for none): what the
+        origin may send. Browsers send a few distinct values: remembered (short ones)."""
+        found = self._decodable.get(accept_encoding)
+        if found is None:
+            found = ", ".join(
+                sorted(
+                    e
+                    for e in encoding.accepted(accept_encoding)
+                    if e in encoding.DECODABLE and e != "identity"
+                )
+            )
+            if len(accept_encoding) <= 256:
+                if len(self._decodable) >= 64:
+                    self._decodable.clear()
+                self._decodable[accept_encoding] = found
+        return found
+
     def cookie_filter(self, state: ConsentState) -> CookieFilter:
         return self._choice(state)[0]
 
     def csp_header(self, state: ConsentState) -> tuple[str, str] | None:
         return self._choice(state)[1]
 
-    def consent_of(self, headers: Headers) -> ConsentState:
-        """The visitor's state from their Cookie header (the first valid consent cookie)."""
+    def consent_of(self, cookies: Sequence[tuple[str, str]]) -> ConsentState:
+        """The visitor's state from their cookies (the first valid consent cookie)."""
         name = self.config.consent.cookie_name
         now = self.clock()
-        for k, v in headers:
-            if k.lower() != "cookie":
-                continue
-            for n, value in cookie_pairs(v):
-                if n == name:
-                    state = self.signer.decode(value, now)
-                    if state.decided:
-                        return state
+        for n, value in cookies:
+            if n == name:
+                state = self.signer.decode(value, now)
+                if state.decided:
+                    return state
         return NO_DECISION
 
     def begin(self, req: Request) -> Exchange:
@@ -855,20 +956,19 @@ class Engine:
         imported = None
         if state is None:
             source = "cookie"
-            state = self.consent_of(req.headers) if "cookie" in req.first else NO_DECISION
+            state = self.consent_of(req.cookies) if req.cookies else NO_DECISION
             if not state.decided:
-                imported = self.former_choice(req.headers)
+                imported = self.former_choice(req.cookies)
         state = self._region(imported or state, req)
         return Exchange(self, req, self._signals(state, req), source, imported=imported is not None)
 
-    def former_choice(self, headers: Headers) -> ConsentState | None:
+    def former_choice(self, cookies: Sequence[tuple[str, str]]) -> ConsentState | None:
         """The visitor's choice with the site's former consent tool, in our categories, when
         the config imports it and it is still young enough to hold (it keeps its date)."""
         former = self.config.former_cmp
         if former is None or not former.imports:
             return None
-        cookies = {n: v for k, v in headers if k.lower() == "cookie" for n, v in cookie_pairs(v)}
-        choice = read_choice(former.tool, cookies)
+        choice = read_choice(former.tool, dict(cookies))
         now = self.clock()
         if choice is None or choice.decided_at <= now - self.signer.max_age:
             return None

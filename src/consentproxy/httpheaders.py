@@ -43,14 +43,6 @@ def header(headers: Headers, name: str) -> str | None:
     return next((v for k, v in headers if k.lower() == name), None)
 
 
-def first_values(headers: Headers) -> dict[str, str]:
-    """The first value of each header, by lower-case name (header() for many lookups)."""
-    out: dict[str, str] = {}
-    for k, v in headers:
-        out.setdefault(k.lower(), v)
-    return out
-
-
 def without(headers: Headers, *names: str) -> Headers:
     drop = {n.lower() for n in names}
     return [(k, v) for k, v in headers if k.lower() not in drop]
@@ -71,10 +63,14 @@ def split_off(headers: Headers, *names: str) -> tuple[Headers, dict[str, str]]:
     return kept, found
 
 
-def end_to_end(headers: Headers) -> list[tuple[str, str, str]]:
-    """Headers minus hop-by-hop ones, including those a Connection header lists, each as
-    (lower-case name, name, value): the name is lowered once."""
-    named = [(k.lower(), k, v) for k, v in headers]
+def named(headers: Headers) -> list[tuple[str, str, str]]:
+    """Each header as (lower-case name, name, value): the name is lowered once."""
+    return [(k.lower(), k, v) for k, v in headers]
+
+
+def end_to_end(named: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    """Headers (as named() gives them) minus hop-by-hop ones, including those a Connection
+    header lists."""
     drop = HOP_BY_HOP
     if "connection" in [n for n, _, _ in named]:
         drop = drop | {

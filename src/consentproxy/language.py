@@ -14,9 +14,6 @@ from collections.abc import Sequence
 from functools import lru_cache
 from urllib.parse import urlsplit
 
-from consentproxy.cookies import cookie_pairs
-from consentproxy.httpheaders import Headers, header
-
 SNIFF_BYTES = 4096  # <html> comes after the doctype and comments of a page's first bytes
 _HTML_TAG_RE = re.compile(
     rb"(?:\xef\xbb\xbf)?(?:[\t\n\f\r ]++|<!--.*?-->|<\?xml[^>]*+>|<!doctype[^>]*+>)*+"
@@ -32,7 +29,7 @@ _LANG_ATTR_RE = re.compile(
 
 def offered(tag: str | None, languages: Sequence[str]) -> str | None:
     """The config's language a tag names ("fr-CA", "pt_BR" -> fr, pt), if any."""
-    primary = re.split(r"[-_]", (tag or "").strip().lower(), maxsplit=1)[0]
+    primary = (tag or "").strip().lower().replace("_", "-").partition("-")[0]
     return primary if primary in languages else None
 
 
@@ -57,18 +54,31 @@ def pick_language(accept_language: str | None, languages: tuple[str, ...]) -> st
 
 
 def request_language(
-    order: Sequence[str], languages: Sequence[str], target: str, headers: Headers, cookie_name: str
+    order: Sequence[str],
+    languages: Sequence[str],
+    target: str,
+    cookies: Sequence[tuple[str, str]],
+    accept_language: str | None,
+    cookie_name: str,
 ) -> tuple[str | None, str]:
     """(decided, fallback): decided is what a source before `html-lang` gives (None: the
     page's <html lang> decides); fallback is what the sources after it give, else the
-    config's first language. target: the request's path (and query)."""
+    config's first language. target: the request's path (and query); cookies: its
+    (name, value) pairs."""
     decided: str | None = None
     waiting = False  # html-lang came first: the page decides, the rest is the fallback
     for source in order:
         if source == "html-lang":
             waiting = True
             continue
-        found = _from_request(source, languages, target, headers, cookie_name)
+        if source == "path":
+            first = urlsplit(target).path.lstrip("/").split("/", 1)[0]
+            found = offered(first, languages) if 2 <= len(first) <= 8 else None
+        elif source == "cookie":
+            value = next((v for n, v in cookies if n == cookie_name), None)
+            found = offered(value, languages)
+        else:
+            found = pick_language(accept_language, tuple(languages))
         if found:
             if waiting:
                 return None, found
@@ -77,22 +87,6 @@ def request_language(
     if waiting and decided is None:
         return None, languages[0]
     return decided or languages[0], decided or languages[0]
-
-
-def _from_request(
-    source: str, languages: Sequence[str], target: str, headers: Headers, cookie_name: str
-) -> str | None:
-    if source == "path":
-        first = urlsplit(target).path.lstrip("/").split("/", 1)[0]
-        return offered(first, languages) if 2 <= len(first) <= 8 else None
-    if source == "cookie":
-        for k, v in headers:
-            if k.lower() == "cookie":
-                for name, value in cookie_pairs(v):
-                    if name == cookie_name:
-                        return offered(value, languages)
-        return None
-    return pick_language(header(headers, "accept-language"), tuple(languages))
 
 
 class PageLanguage:

@@ -2,19 +2,27 @@
 
 Fed once per finished request from the engine's Report, by the adapter. The log holds
 no personal data: no IP, no query string, no cookie values; only what the proxy did.
-Both cost a few microseconds a request: metric children are looked up once, and log lines
-are written in batches (a write per request cost as much as a tenth of a passthrough's
+Both cost a few microseconds a request: metrics are plain counts, turned into Prometheus'
+exposition only when scraped, and log lines are written in batches (a write per request cost as much as a tenth of a passthrough's
 whole request, bench/RESULTS.md).
 """
 
 from __future__ import annotations
 
-import collections
-from collections.abc import Callable
+import bisect
+import itertools
+import time
+from collections.abc import Callable, Iterator
 from typing import Any, TextIO
 
 import orjson
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 
 from consentproxy.adapter import Engine, Report, access_line
 
@@ -41,19 +49,35 @@ class AccessLog:
             self.stream.flush()
 
 
-class _Children(dict[str, Any]):
-    """A labelled metric's children by label value, looked up in the registry once."""
+UPSTREAM_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
-    def __init__(self, metric: Counter):
+
+class _Counts(dict[Any, float]):
+    """A counter's values by label values, and when each was first counted (Prometheus'
+    _created)."""
+
+    def __init__(self, name: str, help: str, labels: tuple[str, ...]):
         super().__init__()
-        self.metric = metric
+        self.name, self.help, self.labels = name, help, labels
+        self.created: dict[Any, float] = {}
 
-    def __missing__(self, value: str) -> Any:
-        child = self[value] = self.metric.labels(value)
-        return child
+    def __missing__(self, key: Any) -> float:
+        self.created[key] = time.time()
+        return 0.0
+
+    def family(self) -> CounterMetricFamily:
+        family = CounterMetricFamily(self.name, self.help, labels=self.labels)
+        for key, value in self.items():
+            family.add_metric(
+                key if isinstance(key, tuple) else (key,), value, created=self.created[key]
+            )
+        return family
 
 
 class Telemetry:
+    """Plain counts per request (no lock, no registry lookup: `serve` answers on one event
+    loop per worker), turned into the Prometheus exposition when /metrics is scraped."""
+
     def __init__(
         self,
         engine: Callable[[], Engine],
@@ -64,74 +88,46 @@ class Telemetry:
         self.engine = engine
         self.access_log = access_log
         self.registry = registry or CollectorRegistry()
-        r = self.registry
-        self.requests = Counter(
-            "consentproxy_requests", "Requests answered, by status", ["status"], registry=r
+        self.created = time.time()
+        self.by_status = _Counts(
+            "consentproxy_requests", "Requests answered, by status", ("status",)
         )
-        self.upstream = Histogram(
-            "consentproxy_upstream_seconds",
-            "Time until the origin's response headers",
-            registry=r,
-            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        # Upstream seconds: a count per bucket (not cumulative; the last one over the top).
+        self.upstream = [0] * (len(UPSTREAM_BUCKETS) + 1)
+        self.upstream_sum = 0.0
+        self.rewrite_bytes = 0
+        self.rewrite_seconds = 0.0
+        self.by_service = _Counts(
+            "consentproxy_neutralised_elements", "Elements neutralised, by service", ("service",)
         )
-        self.rewrite_bytes = Counter(
-            "consentproxy_rewrite_bytes", "HTML bytes rewritten", registry=r
-        )
-        self.rewrite_seconds = Counter(
-            "consentproxy_rewrite_seconds", "CPU time spent rewriting HTML", registry=r
-        )
-        self.neutralised = Counter(
-            "consentproxy_neutralised_elements",
-            "Elements neutralised, by service",
-            ["service"],
-            registry=r,
-        )
-        self.stripped = Counter(
+        self.by_category = _Counts(
             "consentproxy_set_cookies_stripped",
             "Set-Cookie headers dropped, by category",
-            ["category"],
-            registry=r,
+            ("category",),
         )
-        self.decisions = Counter(
-            "consentproxy_consent_decisions", "Consent choices, by action", ["action"], registry=r
+        self.by_action = _Counts(
+            "consentproxy_consent_decisions", "Consent choices, by action", ("action",)
         )
-        self.csp_violations = Counter(
+        self.csp_violations = _Counts(
             "consentproxy_csp_violations",
             "CSP violations browsers reported, by directive "
             "and blocked host (in report-only mode: what enforce would block)",
-            ["directive", "host"],
-            registry=r,
+            ("directive", "host"),
         )
-        self.impressions = Counter(
-            "consentproxy_banner_impressions",
-            "Pages that showed the banner's first layer "
-            "(no choice yet, or asked again; not prefetches, not forced states)",
-            registry=r,
-        )
-        self.outcomes = Counter(
+        self.impressions = 0
+        self.by_outcome = _Counts(
             "consentproxy_banner_outcomes",
             "Answers to the first layer: accept-all, "
             "reject-all, customise (a choice made in the preferences), close",
-            ["outcome"],
-            registry=r,
+            ("outcome",),
         )
-        self.answers = Counter(
+        self.answers = _Counts(
             "consentproxy_category_answers",
             "Each decision's answer for each optional "
             "category: granted or refused (opt-in rate: granted / both)",
-            ["category", "answer"],
-            registry=r,
+            ("category", "answer"),
         )
-        self.by_status, self.by_service, self.by_category, self.by_action, self.by_outcome = (
-            _Children(m)
-            for m in (self.requests, self.neutralised, self.stripped, self.decisions, self.outcomes)
-        )
-        Gauge(
-            "consentproxy_records_queue_depth", "Decisions waiting to be recorded", registry=r
-        ).set_function(lambda: self._writer_value("queue"))
-        Gauge(
-            "consentproxy_records_dropped", "Decisions that could not be recorded", registry=r
-        ).set_function(lambda: self._writer_value("dropped"))
+        self.registry.register(self)
 
     def _writer_value(self, what: str) -> float:
         writer = self.engine().records
@@ -142,36 +138,76 @@ class Telemetry:
     def request_done(
         self, method: str, path: str, status: int, seconds: float, sent: int, report: Report
     ) -> None:
-        self.by_status[str(status)].inc()
+        self.by_status[str(status)] += 1
         if report.upstream_seconds:
-            self.upstream.observe(report.upstream_seconds)
+            self.upstream[bisect.bisect_left(UPSTREAM_BUCKETS, report.upstream_seconds)] += 1
+            self.upstream_sum += report.upstream_seconds
         if report.rewrite_bytes:
-            self.rewrite_bytes.inc(report.rewrite_bytes)
-            self.rewrite_seconds.inc(report.rewrite_seconds)
-        if report.neutralised:
-            services = collections.Counter(service for service, _tag in report.neutralised)
-            for service, count in services.items():
-                self.by_service[service].inc(count)
+            self.rewrite_bytes += report.rewrite_bytes
+            self.rewrite_seconds += report.rewrite_seconds
+        for service, _tag in report.neutralised:
+            self.by_service[service] += 1
         if report.set_cookies_dropped:
             policy = self.engine().policy
             for name in report.set_cookies_dropped:
-                self.by_category[policy.cookie_category(name) or "unknown"].inc()
+                self.by_category[policy.cookie_category(name) or "unknown"] += 1
         if report.decision:
-            self.by_action[report.decision].inc()
+            self.by_action[report.decision] += 1
             if report.outcome:
-                self.by_outcome[report.outcome].inc()
+                self.by_outcome[report.outcome] += 1
             for answer, names in (
                 ("granted", report.categories_granted),
                 ("refused", report.categories_refused),
             ):
                 for name in names:  # the config's categories: bounded
-                    self.answers.labels(name, answer).inc()
+                    self.answers[name, answer] += 1
         if report.impression:
-            self.impressions.inc()
-        for directive, host in report.csp_violations:  # labels bounded by the endpoint
-            self.csp_violations.labels(directive, host).inc()
+            self.impressions += 1
+        for violation in report.csp_violations:  # labels bounded by the endpoint
+            self.csp_violations[violation] += 1
         if self.access_log is not None:
             self.access_log.add(access_line(method, path, status, seconds, sent, report))
+
+    def collect(self) -> Iterator[Metric]:
+        """The exposition of the counts (the registry calls this at each scrape)."""
+        yield self.by_status.family()
+        upstream = HistogramMetricFamily(
+            "consentproxy_upstream_seconds", "Time until the origin's response headers"
+        )
+        cumulative = list(itertools.accumulate(self.upstream))
+        upstream.add_metric(
+            [],
+            [(str(float(b)), c) for b, c in zip(UPSTREAM_BUCKETS, cumulative, strict=False)]
+            + [("+Inf", cumulative[-1])],
+            self.upstream_sum,
+        )
+        upstream.add_sample("consentproxy_upstream_seconds_created", {}, self.created)
+        yield upstream
+        for name, help, value in (
+            ("consentproxy_rewrite_bytes", "HTML bytes rewritten", self.rewrite_bytes),
+            ("consentproxy_rewrite_seconds", "CPU time spent rewriting HTML", self.rewrite_seconds),
+        ):
+            yield CounterMetricFamily(name, help, value, created=self.created)
+        yield from (c.family() for c in (self.by_service, self.by_category, self.by_action))
+        yield self.csp_violations.family()
+        yield CounterMetricFamily(
+            "consentproxy_banner_impressions",
+            "Pages that showed the banner's first layer "
+            "(no choice yet, or asked again; not prefetches, not forced states)",
+            self.impressions,
+            created=self.created,
+        )
+        yield from (c.family() for c in (self.by_outcome, self.answers))
+        yield GaugeMetricFamily(
+            "consentproxy_records_queue_depth",
+            "Decisions waiting to be recorded",
+            self._writer_value("queue"),
+        )
+        yield GaugeMetricFamily(
+            "consentproxy_records_dropped",
+            "Decisions that could not be recorded",
+            self._writer_value("dropped"),
+        )
 
     def scrape(self) -> bytes:
         return generate_latest(self.registry)

@@ -12,6 +12,7 @@ import pytest
 from consentproxy import consent
 from consentproxy.config import ConfigError, load_config, parse_config
 from consentproxy.consent import Signer
+from consentproxy.cookies import cookie_pairs
 from consentproxy.engine import Engine, Request
 from tests.conftest import DEMO_CONFIG
 
@@ -46,7 +47,7 @@ def accepted_cookie(engine) -> str:
 
 
 def state_of(engine, value: str):
-    return engine.consent_of([("Cookie", f"consent={value}")])
+    return engine.consent_of(cookie_pairs(f"consent={value}"))
 
 
 def test_genuine_cookie_is_a_decision(engine):

@@ -35,7 +35,8 @@ SCRIPT_TYPE = "text/javascript; charset=utf-8"
 RETURN = "\x00return\x00"
 NONCE = "\x00nonce\x00"
 MARK = "\x00mark\x00"
-_SLOTS = re.compile(b"(" + b"|".join(s.encode() for s in (RETURN, NONCE, MARK)) + b")")
+_RETURN, _NONCE, _MARK = (s.encode() for s in (RETURN, NONCE, MARK))
+_SLOTS = re.compile(b"(" + b"|".join((_RETURN, _NONCE, _MARK)) + b")")
 # The response's mark (rewrite.neutralise.MARK_ATTR) on rewritten HTML, for guard.js to
 # learn the marks of the fragments the page fetches.
 MARK_HEADER = "X-Consent-Mark"
@@ -136,13 +137,18 @@ class Banner:
         it reads the state and the response's mark from its own tag before any of the
         page's markup or code can stand in for them. site: the page's registrable domain
         (the guard never holds its hosts as trackers)."""
-        n = f' nonce="{nonce}"' if nonce else ""
+        return fill(self.script_pieces(state, site), slots("", nonce, mark))
+
+    def script_pieces(self, state: ConsentState, site: str = "") -> list[bytes]:
+        """script_tag split at its nonce and mark slots (fill() puts this response's in)."""
         s = f' data-consentproxy-site="{_attr(site)}"' if site else ""
-        return (
-            f'<script src="{_attr(self.prefix)}{SCRIPT}?v={self.version}"{n}{s} '
-            f"data-consentproxy-state='{self._state_attr(state)}' "
-            f'data-consentproxy-mark="{_attr(mark)}"></script>'
-        ).encode("ascii")
+        return _SLOTS.split(
+            (
+                f'<script src="{_attr(self.prefix)}{SCRIPT}?v={self.version}"{NONCE}{s} '
+                f"data-consentproxy-state='{self._state_attr(state)}' "
+                f'data-consentproxy-mark="{MARK}"></script>'
+            ).encode("ascii")
+        )
 
     def _state_attr(self, state: ConsentState) -> str:
         """The state for the page's scripts, escaped for an attribute: once per choice."""
@@ -163,9 +169,13 @@ class Banner:
         mark: str = "",
         open_preferences: bool = False,
     ) -> bytes:
-        """The banner for a choice and language; built once per distinct choice, since
-        only the return path, the nonce and the response's mark (which tells the real
-        banner from markup posing as it) differ between requests."""
+        """The banner for a choice and language, with this request's return path, nonce
+        and mark (which tells the real banner from markup posing as it)."""
+        return fill(self.pieces(state, lang, open_preferences), slots(return_path, nonce, mark))
+
+    def pieces(self, state: ConsentState, lang: str, open_preferences: bool = False) -> list[bytes]:
+        """The banner split at its slots (fill() puts a request's values in): built once per
+        distinct choice and language, since only the slots differ between requests."""
         key = (
             state.choice,
             state.reask,
@@ -178,14 +188,8 @@ class Banner:
         if pieces is None:
             if len(self._rendered) > 256:
                 self._rendered.clear()
-            # Split once at the placeholders: each request only joins a few pieces.
             pieces = self._rendered[key] = _SLOTS.split(self._render(state, lang, open_preferences))
-        fill = {
-            RETURN.encode(): escape(return_path).encode("ascii", "xmlcharrefreplace"),
-            NONCE.encode(): f' nonce="{nonce}"'.encode() if nonce else b"",
-            MARK.encode(): _attr(mark).encode("ascii", "xmlcharrefreplace"),
-        }
-        return b"".join(fill[p] if i % 2 else p for i, p in enumerate(pieces))
+        return pieces
 
     def preferences_page(self, state: ConsentState, lang: str, return_path: str) -> bytes:
         """A page of its own for the preferences: how visitors without JavaScript reach
@@ -416,6 +420,23 @@ class Banner:
             ensure_ascii=False,
             separators=(",", ":"),
         )
+
+
+def slots(return_path: str, nonce: str, mark: str) -> dict[bytes, bytes]:
+    """A request's values for the slots of pieces() and script_pieces()."""
+    return {
+        _RETURN: escape(return_path).encode("ascii", "xmlcharrefreplace"),
+        _NONCE: f' nonce="{nonce}"'.encode() if nonce else b"",
+        _MARK: _attr(mark).encode("ascii", "xmlcharrefreplace"),
+    }
+
+
+def fill(pieces: list[bytes], values: dict[bytes, bytes]) -> bytes:
+    """Pieces split at their slots (every second one a slot), with the slots' values."""
+    out = pieces.copy()
+    for i in range(1, len(out), 2):
+        out[i] = values[out[i]]
+    return b"".join(out)
 
 
 def _compact(css: str) -> str:
