@@ -73,7 +73,7 @@ typedef struct {
     Py_ssize_t script;      /* the index of "script" in interesting */
     char remembered[MAX_NAMES]; /* by index in interesting: its edit may come from the memo */
     Py_ssize_t tag_bytes;   /* the longest start tag looked up in the memo */
-    Py_ssize_t element_bytes; /* the longest element known_quiet looks up */
+    Py_ssize_t element_bytes; /* the longest element element_outcome looks up */
 } Skipper;
 
 /* quiet_ok's bits: every quiet tag (the guard is placed and no <base> points elsewhere),
