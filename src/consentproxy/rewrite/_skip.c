@@ -675,9 +675,13 @@ static PyObject *tag_outcome(const unsigned char *b, Py_ssize_t p, Py_ssize_t en
     return known;
 }
 
-/* Whether the start tag b[p..end) is one the tag memo holds an outcome for (its edit, if any,
- * handed back): 1 if the skip steps over it, else 0. */
-static int remembered_tag(const unsigned char *b, Py_ssize_t p, Py_ssize_t end, Memos memos) {
+/* Whether the start tag b[p..end) is one the tag memo (if given) holds an outcome for, no
+ * longer than the longest it holds (its edit, if any, handed back): 1 if the skip steps over
+ * it, else 0. */
+static int remembered_tag(Skipper *self, const unsigned char *b, Py_ssize_t p, Py_ssize_t end,
+                          Memos memos) {
+    if (memos.memo == NULL || end - p > self->tag_bytes)
+        return 0;
     PyObject *known = tag_outcome(b, p, end, memos);
     int kept = stays(known);
     return kept == 1 || (kept == 0 && add_edit(memos, p, end, known) == 0);
@@ -708,6 +712,19 @@ static PyObject *element_outcome(Skipper *self, const unsigned char *b, Py_ssize
 
 /* The start tag at p of the interesting name i: the end of what the skip may pass over (the
  * tag, or for raw text and scripts up to their end tag), or -1 to stop at p. */
+/* Where the text after the start tag of the interesting name i (ending at end) ends, for the
+ * skip to step over it: end when it has none, else the start of its end tag (looked for
+ * before limit); -1 when that is not there, or a script's data holds "<!--" (the escape
+ * states decide where it ends). */
+static Py_ssize_t text_end(Skipper *self, const unsigned char *b, Py_ssize_t end,
+                           Py_ssize_t limit, Py_ssize_t i) {
+    int script = i == self->script;
+    if (!self->text[i] && !script)
+        return end;
+    Py_ssize_t close = end_tag(b, end, limit, self->interesting.name[i], self->interesting.len[i]);
+    return close < 0 || (script && contains_ci(b, end, close, "<!--", 4)) ? -1 : close;
+}
+
 static Py_ssize_t quiet_element(Skipper *self, const unsigned char *b, Py_ssize_t p,
                                 Py_ssize_t n, Py_ssize_t i, int quiet_ok, Key key,
                                 Memos memos) {
@@ -722,8 +739,7 @@ static Py_ssize_t quiet_element(Skipper *self, const unsigned char *b, Py_ssize_
     const char *name = self->interesting.name[i];
     Py_ssize_t len = self->interesting.len[i];
     /* a <script>: with a src (its own URL attribute: HAS_URL), or inline and worked out
-     * before (element_outcome); its script data must hold no "<!--" (else the escape states
-     * decide where it ends) */
+     * before (element_outcome); its script data up to its end tag (text_end) */
     int script = i == self->script;
     if (script && !hosted)
         return -1;
@@ -732,11 +748,9 @@ static Py_ssize_t quiet_element(Skipper *self, const unsigned char *b, Py_ssize_
     int inline_script = script && !(flags & HAS_URL) && !kept_data_block(b, p, end, key);
     if (inline_script && memos.elements == NULL)
         return -1;
-    if (!self->text[i] && !script)
-        return end;
     Py_ssize_t limit = inline_script && n - p > self->element_bytes + 9 ? p + self->element_bytes + 9 : n;
-    Py_ssize_t close = end_tag(b, end, limit, name, len);
-    if (close < 0 || (script && contains_ci(b, end, close, "<!--", 4)))
+    Py_ssize_t close = text_end(self, b, end, limit, i);
+    if (close < 0)
         return -1;
     /* a <style> whose CSS may load: only one let through before; an inline script let
      * through, or whose start tag alone changed (handed back as an edit) */
@@ -763,15 +777,10 @@ static Py_ssize_t remembered(Skipper *self, const unsigned char *b, Py_ssize_t p
     Key key = {"", 0, script ? &self->urls : NULL, self->script_urls, NULL, NULL, &pending, 0,
                0};
     Py_ssize_t end = tag_rest(b, p + 2, n, &key, &flags);
-    if (end < 0 || end - p > self->tag_bytes || (script && !(flags & HAS_URL)))
+    if (end < 0 || (script && !(flags & HAS_URL)))
         return -1;
-    Py_ssize_t close = end;
-    if (self->text[i] || script) {
-        close = end_tag(b, end, n, self->interesting.name[i], self->interesting.len[i]);
-        if (close < 0 || (script && contains_ci(b, end, close, "<!--", 4)))
-            return -1;
-    }
-    return remembered_tag(b, p, end, memos) ? close : -1; /* (an end tag is next) */
+    Py_ssize_t close = text_end(self, b, end, n, i); /* (an end tag is stepped over next) */
+    return close >= 0 && remembered_tag(self, b, p, end, memos) ? close : -1;
 }
 
 /* One '<' at p: the end of the markup the skip may pass over, or -1 to stop at p. */
@@ -788,10 +797,8 @@ static Py_ssize_t markup(Skipper *self, const unsigned char *b, Py_ssize_t p, Py
             Py_ssize_t end = tag_rest(b, p + 2, n, &NO_KEY, &flags);
             if (!(flags & (quiet_ok ? STYLE_MAY_LOAD : HAS_STYLE)))
                 return end;
-            return end >= 0 && quiet_ok & QUIET && memos.memo != NULL
-                           && end - p <= self->tag_bytes && remembered_tag(b, p, end, memos)
-                       ? end
-                       : -1;
+            return end >= 0 && quiet_ok & QUIET && remembered_tag(self, b, p, end, memos) ? end
+                                                                                      : -1;
         }
         if (self->root[i] && quiet_ok & FOREIGN)
             return foreign_element(self, b, p, n, self->root[i]);
