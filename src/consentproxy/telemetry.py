@@ -3,8 +3,8 @@
 Fed once per finished request from the engine's Report, by the adapter. The log holds
 no personal data: no IP, no query string, no cookie values; only what the proxy did.
 Both cost a few microseconds a request: metrics are plain counts, turned into Prometheus'
-exposition only when scraped, and log lines are written in batches (a write per request cost as much as a tenth of a passthrough's
-whole request, bench/RESULTS.md).
+exposition only when scraped, and log lines are written in batches (a write per request
+cost as much as a tenth of a passthrough's whole request, bench/RESULTS.md).
 """
 
 from __future__ import annotations
