@@ -313,6 +313,45 @@ static int settled_host(const unsigned char *b, Py_ssize_t p, Py_ssize_t len, Ke
     return seen == 1;
 }
 
+/* Whether b[p..end) holds a control byte, DEL or '\\' (a slash to the URL parser). */
+static int has_control(const unsigned char *b, Py_ssize_t p, Py_ssize_t end) {
+#ifdef __SSE2__
+    for (; p + 16 <= end; p += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(b + p));
+        __m128i low = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v);
+        if (_mm_movemask_epi8(_mm_or_si128(low, _mm_or_si128(eq(v, 0x7f), eq(v, '\\')))))
+            return 1;
+    }
+#endif
+    for (; p < end; p++)
+        if (b[p] < 0x20 || b[p] == 0x7f || b[p] == '\\')
+            return 1;
+    return 0;
+}
+
+static int is_url_stop(unsigned char c) {
+    return c == ' ' || c == ',' || c == '?' || c == '#' || c == ':' || c == '&';
+}
+
+/* The first byte of b[p..end) that urls_settled reads (' ' and ',' between URLs in a list,
+ * '?', '#', ':', '&'), or end: real pages' URLs are long (query strings, srcset lists). */
+static Py_ssize_t url_stop(const unsigned char *b, Py_ssize_t p, Py_ssize_t end) {
+#ifdef __SSE2__
+    for (; p + 16 <= end; p += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(b + p));
+        __m128i m = _mm_or_si128(_mm_or_si128(eq(v, ' '), eq(v, ',')),
+                                 _mm_or_si128(_mm_or_si128(eq(v, '?'), eq(v, '#')),
+                                              _mm_or_si128(eq(v, ':'), eq(v, '&'))));
+        unsigned bits = (unsigned)_mm_movemask_epi8(m);
+        if (bits)
+            return p + __builtin_ctz(bits);
+    }
+#endif
+    while (p < end && !is_url_stop(b[p]))
+        p++;
+    return p;
+}
+
 /* Whether a URL attribute's value b[p..end) (a URL, or a list: a srcset) names no host
  * but settled ones: each URL, between spaces and commas, is relative without a colon before
  * its query, or http(s)://host or //host, the host ending the value or followed by '/', '?'
@@ -322,9 +361,8 @@ static int settled_host(const unsigned char *b, Py_ssize_t p, Py_ssize_t len, Ke
  * any other once the host is behind (after the host, or a relative URL's '?' or '#'). */
 static int urls_settled(const unsigned char *b, Py_ssize_t p, Py_ssize_t end, int list,
                         Key key) {
-    for (Py_ssize_t i = p; i < end; i++)
-        if (b[i] < 0x20 || b[i] == 0x7f || b[i] == '\\')
-            return 0;
+    if (has_control(b, p, end))
+        return 0;
     while (p < end) {
         if (b[p] == ' ' || b[p] == ',') {
             p++;
@@ -347,7 +385,8 @@ static int urls_settled(const unsigned char *b, Py_ssize_t p, Py_ssize_t end, in
             behind = 1; /* an image's own bytes: it names no host */
             p += 5;
         }
-        for (; p < end && b[p] != ' ' && b[p] != ','; p++) {
+        for (p = url_stop(b, p, end); p < end && b[p] != ' ' && b[p] != ',';
+             p = url_stop(b, p + 1, end)) {
             if (b[p] == '?' || b[p] == '#')
                 behind = 1;
             else if (b[p] == ':' && !behind)
@@ -710,8 +749,14 @@ static PyObject *element_outcome(Skipper *self, const unsigned char *b, Py_ssize
     return known;
 }
 
-/* The start tag at p of the interesting name i: the end of what the skip may pass over (the
- * tag, or for raw text and scripts up to their end tag), or -1 to stop at p. */
+/* Whether "<!--" is in b[p..end): found from its '<', which script data has few of. */
+static int holds_comment_open(const unsigned char *b, Py_ssize_t p, Py_ssize_t end) {
+    for (p = find(b, p, end, '<'); p + 4 <= end; p = find(b, p + 1, end, '<'))
+        if (memcmp(b + p, "<!--", 4) == 0)
+            return 1;
+    return 0;
+}
+
 /* Where the text after the start tag of the interesting name i (ending at end) ends, for the
  * skip to step over it: end when it has none, else the start of its end tag (looked for
  * before limit); -1 when that is not there, or a script's data holds "<!--" (the escape
@@ -722,8 +767,11 @@ static Py_ssize_t text_end(Skipper *self, const unsigned char *b, Py_ssize_t end
     if (!self->text[i] && !script)
         return end;
     Py_ssize_t close = end_tag(b, end, limit, self->interesting.name[i], self->interesting.len[i]);
-    return close < 0 || (script && contains_ci(b, end, close, "<!--", 4)) ? -1 : close;
+    return close < 0 || (script && holds_comment_open(b, end, close)) ? -1 : close;
 }
+
+/* The start tag at p of the interesting name i: the end of what the skip may pass over (the
+ * tag, or for raw text and scripts up to their end tag), or -1 to stop at p. */
 
 static Py_ssize_t quiet_element(Skipper *self, const unsigned char *b, Py_ssize_t p,
                                 Py_ssize_t n, Py_ssize_t i, int quiet_ok, Key key,

@@ -786,6 +786,7 @@ _CLOSERS = {
     CDATA: (re.compile(rb"]]>"), 2),
 }  # state: (its end, bytes kept for a split end)
 _MAYBE_TAG_RE = re.compile(rb"<(?:[A-Za-z]|/[A-Za-z]?|!-?|\?)?\Z")
+_TAG_START_RE = re.compile(rb"</?[A-Za-z]")
 
 
 def _script_token(buf: bytes, pos: int) -> re.Match[bytes] | None:
@@ -840,6 +841,4 @@ def _root_unclosed(buf: bytes, pos: int) -> bool:
 
 def _may_be_tag(buf: bytes, pos: int) -> bool:
     """Whether the unmatched markup at pos could still become a tag with more bytes."""
-    if _MAYBE_TAG_RE.match(buf, pos):
-        return True
-    return bool(re.match(rb"</?[A-Za-z]", buf[pos : pos + 3]))
+    return bool(_MAYBE_TAG_RE.match(buf, pos) or _TAG_START_RE.match(buf, pos))
