@@ -102,6 +102,20 @@ typedef struct {
     PyObject *host[MAX_PENDING];
 } Pending;
 
+/* What the settled dict says of the hosts met in one skip, so each is looked up once (the
+ * dict cannot change during a skip, and seen only grows): by slot, the host (lowercase, at
+ * most HOST_BYTES; len 0: empty) and whether it is unsettled, settled and not to be reported,
+ * or settled and in seen already. A host to report that seen lacks is pending: looked up each
+ * time. */
+#define HOST_SLOTS 32
+#define HOST_BYTES 48
+enum { HOST_UNSETTLED = 1, HOST_QUIET, HOST_SEEN };
+typedef struct {
+    unsigned char len[HOST_SLOTS];
+    unsigned char state[HOST_SLOTS];
+    char host[HOST_SLOTS][HOST_BYTES];
+} Hosts;
+
 /* The key attribute tag_rest looks for (len 0: none); with urls, the URL attributes whose
  * values must name no host but settled ones (a dict of host bytes -> whether the page must
  * report it, and the set of hosts it has), and what they add to it. */
@@ -116,6 +130,7 @@ typedef struct {
     int key_urls;  /* the key attribute holds a URL or a list of them (KEY_URL...), read as
                       URLs are (see markup), or an http-equiv (KEY_EQUIV), or 0: the tag
                       stops wherever the key is */
+    Hosts *hosts;  /* with settled: what the skip knows of hosts already */
 } Key;
 static const Key NO_KEY = {"", 0, NULL, 0, NULL, NULL, NULL, 0, 0};
 enum { KEY_URL = 1, KEY_URL_LIST = 2, KEY_EQUIV = 3 };
@@ -296,21 +311,33 @@ static int settled_host(const unsigned char *b, Py_ssize_t p, Py_ssize_t len, Ke
         return 0;
     for (Py_ssize_t i = 0; i < len; i++)
         host[i] = (char)lower(b[p + i]);
+    Hosts *hosts = len <= HOST_BYTES ? key.hosts : NULL;
+    const unsigned char *h = (const unsigned char *)host;
+    int slot = (int)((len * 7 + h[0] * 31 + h[len / 2] * 5 + h[len - 1]) % HOST_SLOTS);
+    if (hosts != NULL && hosts->len[slot] == len && memcmp(hosts->host[slot], host, len) == 0)
+        return hosts->state[slot] != HOST_UNSETTLED;
     PyObject *reported = get_bytes(key.settled, host, len);
-    if (reported == NULL)
-        return 0;
-    if (reported != Py_True)
-        return 1;
-    PyObject *text = PyUnicode_DecodeASCII(host, len, NULL);
-    int seen = text == NULL ? -1 : PySet_Contains(key.seen, text);
-    if (seen == 0 && key.pending->count < MAX_PENDING) {
-        key.pending->host[key.pending->count++] = text;
-        return 1;
+    int state = reported == NULL ? HOST_UNSETTLED : reported != Py_True ? HOST_QUIET : 0;
+    if (!state) {
+        PyObject *text = PyUnicode_DecodeASCII(host, len, NULL);
+        int seen = text == NULL ? -1 : PySet_Contains(key.seen, text);
+        if (seen == 0 && key.pending->count < MAX_PENDING) {
+            key.pending->host[key.pending->count++] = text;
+            return 1;
+        }
+        Py_XDECREF(text);
+        if (seen < 0)
+            PyErr_Clear();
+        if (seen != 1)
+            return 0;
+        state = HOST_SEEN;
     }
-    Py_XDECREF(text);
-    if (seen < 0)
-        PyErr_Clear();
-    return seen == 1;
+    if (hosts != NULL) {
+        hosts->len[slot] = (unsigned char)len;
+        hosts->state[slot] = (unsigned char)state;
+        memcpy(hosts->host[slot], host, (size_t)len);
+    }
+    return state != HOST_UNSETTLED;
 }
 
 /* Whether b[p..end) holds a control byte, DEL or '\\' (a slash to the URL parser). */
@@ -674,6 +701,7 @@ static Py_ssize_t foreign_element(Skipper *self, const unsigned char *b, Py_ssiz
 /* What the skip is told of the neutraliser's memos: see Skipper_skip. */
 typedef struct {
     PyObject *settled, *seen, *elements, *choice, *memo, *edits;
+    Hosts *hosts; /* (this skip's) */
 } Memos;
 
 /* Whether an outcome the neutraliser remembers (the new start tag or None, what it blocks,
@@ -861,6 +889,7 @@ static Py_ssize_t markup(Skipper *self, const unsigned char *b, Py_ssize_t p, Py
         if ((key_urls && key.key_urls) || (self->hosted[i] && settled != NULL)) {
             key.settled = settled;
             key.seen = seen;
+            key.hosts = memos.hosts;
         }
         if (self->hosted[i] && settled != NULL) {
             key.urls = &self->urls;
@@ -906,6 +935,8 @@ static Py_ssize_t markup(Skipper *self, const unsigned char *b, Py_ssize_t p, Py
  * a list the remembered tags stepped over are appended to (see remembered). */
 static PyObject *Skipper_skip(Skipper *self, PyObject *const *args, Py_ssize_t nargs) {
     Py_buffer view;
+    Hosts hosts;
+    memset(hosts.len, 0, sizeof hosts.len);
     if (nargs != 3 && nargs != 5 && nargs != 7 && nargs != 9) {
         PyErr_SetString(PyExc_TypeError,
                         "skip(buf, pos, quiet_ok[, settled, seen[, elements, choice[, memo, "
@@ -915,7 +946,7 @@ static PyObject *Skipper_skip(Skipper *self, PyObject *const *args, Py_ssize_t n
     Memos memos = {nargs >= 5 ? args[3] : NULL, nargs >= 5 ? args[4] : NULL,
                    nargs >= 7 ? args[5] : NULL, nargs >= 7 ? args[6] : NULL,
                    nargs == 9 && args[7] != Py_None ? args[7] : NULL,
-                   nargs == 9 ? args[8] : NULL};
+                   nargs == 9 ? args[8] : NULL, &hosts};
     if ((memos.settled != NULL && !(PyDict_Check(memos.settled) && PyAnySet_Check(memos.seen)))
             || (memos.elements != NULL && !PyDict_Check(memos.elements))
             || (memos.memo != NULL && !PyDict_Check(memos.memo))
