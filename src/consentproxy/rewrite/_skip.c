@@ -20,7 +20,7 @@
  *    for a <script>, hosted, with a URL attribute (src), or a data block whose start tag
  *    the neutraliser kept (in settled), or inline when it has let the very same element
  *    through on this consent choice (skip's elements, by choice), and its script data up to
- *    </script when it holds no "<!--";
+ *    its end tag (followed through its escape states when it holds "<!--");
  *  - an unknown host a hosted tag names that the page has not reported yet (not in seen) is
  *    settled too: seen gets it once the tag is stepped over.
  * With quiet_ok's FOREIGN bit it also steps over a whole <svg> or <math> element whose
@@ -777,6 +777,57 @@ static PyObject *element_outcome(Skipper *self, const unsigned char *b, Py_ssize
     return known;
 }
 
+/* Script data's escape states (HTML 13.2.5.4 ff.): plain, escaped, double-escaped. */
+enum { S_PLAIN, S_ESCAPED, S_DOUBLE };
+
+/* Where "-->" is in b[q..end) (all of it), or -1. */
+static Py_ssize_t dashes_at(const unsigned char *b, Py_ssize_t q, Py_ssize_t end) {
+    for (q = find(b, q, end, '-'); q + 3 <= end; q = find(b, q + 1, end, '-'))
+        if (b[q + 1] == '-' && b[q + 2] == '>')
+            return q;
+    return -1;
+}
+
+/* Script data in b[q..n) from the escape state *sub (S_*), its tokens followed as
+ * scanner._script follows them ("<!--", "-->", "<script" or "</script" and a delimiter, a
+ * "-->" looked for only up to the next '<'): the start of its end tag (*ended = 1) when it ends
+ * before n, else the end of the last token; *sub the state there. */
+static Py_ssize_t script_end(const unsigned char *b, Py_ssize_t q, Py_ssize_t n, long *sub,
+                             int *ended) {
+    Py_ssize_t last = q; /* the end of the last token */
+    *ended = 0;
+    while (q < n) {
+        Py_ssize_t lt = find(b, q, n, '<'), dashes = dashes_at(b, q, lt);
+        if (dashes >= 0) {
+            *sub = S_PLAIN;
+            q = last = dashes + 3;
+            continue;
+        }
+        if (lt >= n)
+            break;
+        if (lt + 3 < n && b[lt + 1] == '!' && b[lt + 2] == '-' && b[lt + 3] == '-') {
+            *sub = *sub == S_PLAIN ? S_ESCAPED : *sub;
+            q = last = lt + 2; /* "<!-->" closes at once: let its "-->" be seen */
+            continue;
+        }
+        Py_ssize_t w = lt + 1 + (lt + 1 < n && b[lt + 1] == '/');
+        if (w + 6 < n && is_delim(b[w + 6]) && contains_ci(b, w, w + 6, "script", 6)) {
+            if (w == lt + 1) /* <script */
+                *sub = *sub == S_ESCAPED ? S_DOUBLE : *sub;
+            else if (*sub == S_DOUBLE) /* </script */
+                *sub = S_ESCAPED;
+            else {
+                *ended = 1;
+                return lt;
+            }
+            q = last = w + 6;
+            continue;
+        }
+        q = lt + 1; /* no token: the search goes on, the last token's end stays */
+    }
+    return last;
+}
+
 /* Whether "<!--" is in b[p..end): found from its '<', which script data has few of. */
 static int holds_comment_open(const unsigned char *b, Py_ssize_t p, Py_ssize_t end) {
     for (p = find(b, p, end, '<'); p + 4 <= end; p = find(b, p + 1, end, '<'))
@@ -787,15 +838,20 @@ static int holds_comment_open(const unsigned char *b, Py_ssize_t p, Py_ssize_t e
 
 /* Where the text after the start tag of the interesting name i (ending at end) ends, for the
  * skip to step over it: end when it has none, else the start of its end tag (looked for
- * before limit); -1 when that is not there, or a script's data holds "<!--" (the escape
- * states decide where it ends). */
+ * before limit; for a script whose data holds "<!--", where its escape states end it); -1 when
+ * that is not there. */
 static Py_ssize_t text_end(Skipper *self, const unsigned char *b, Py_ssize_t end,
                            Py_ssize_t limit, Py_ssize_t i) {
     int script = i == self->script;
     if (!self->text[i] && !script)
         return end;
     Py_ssize_t close = end_tag(b, end, limit, self->interesting.name[i], self->interesting.len[i]);
-    return close < 0 || (script && holds_comment_open(b, end, close)) ? -1 : close;
+    if (close < 0 || !script || !holds_comment_open(b, end, close))
+        return close;
+    long sub = S_PLAIN;
+    int ended;
+    close = script_end(b, end, limit, &sub, &ended);
+    return ended ? close : -1;
 }
 
 /* The start tag at p of the interesting name i: the end of what the skip may pass over (the
@@ -1065,21 +1121,9 @@ static PyObject *find_ci(PyObject *module, PyObject *const *args, Py_ssize_t nar
     return PyLong_FromSsize_t(best);
 }
 
-/* Script data's escape states (HTML 13.2.5.4 ff.): plain, escaped, double-escaped. */
-enum { S_PLAIN, S_ESCAPED, S_DOUBLE };
-
-/* Where "-->" is in b[q..end) (all of it), or -1. */
-static Py_ssize_t dashes_at(const unsigned char *b, Py_ssize_t q, Py_ssize_t end) {
-    for (q = find(b, q, end, '-'); q + 3 <= end; q = find(b, q + 1, end, '-'))
-        if (b[q + 1] == '-' && b[q + 2] == '>')
-            return q;
-    return -1;
-}
-
-/* Skipper.script_data(buf, pos, sub): script data from pos in the escape state sub (S_*), its
- * tokens followed as scanner._script follows them ("<!--", "-->", "<script" or "</script" and
- * a delimiter, a "-->" looked for only up to the next '<'): (the start of its end tag, the
- * state, True) when it ends in buf, else (the end of the last token, the state, False). */
+/* Skipper.script_data(buf, pos, sub): script_end from pos in the escape state sub (S_*): (the
+ * start of its end tag, the state, True) when it ends in buf, else (the end of the last token,
+ * the state, False). */
 static PyObject *Skipper_script_data(Skipper *self, PyObject *const *args, Py_ssize_t nargs) {
     Py_buffer view;
     if (nargs != 3) {
@@ -1096,41 +1140,9 @@ static PyObject *Skipper_script_data(Skipper *self, PyObject *const *args, Py_ss
     }
     if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0)
         return NULL;
-    const unsigned char *b = view.buf;
     Py_ssize_t n = view.len;
-    int ended = 0;
-    q = q < 0 ? 0 : q > n ? n : q;
-    Py_ssize_t last = q; /* the end of the last token */
-    while (q < n) {
-        Py_ssize_t lt = find(b, q, n, '<'), dashes = dashes_at(b, q, lt);
-        if (dashes >= 0) {
-            sub = S_PLAIN;
-            q = last = dashes + 3;
-            continue;
-        }
-        if (lt >= n)
-            break;
-        if (lt + 3 < n && b[lt + 1] == '!' && b[lt + 2] == '-' && b[lt + 3] == '-') {
-            sub = sub == S_PLAIN ? S_ESCAPED : sub;
-            q = last = lt + 2; /* "<!-->" closes at once: let its "-->" be seen */
-            continue;
-        }
-        Py_ssize_t w = lt + 1 + (lt + 1 < n && b[lt + 1] == '/');
-        if (w + 6 < n && is_delim(b[w + 6]) && contains_ci(b, w, w + 6, "script", 6)) {
-            if (w == lt + 1) /* <script */
-                sub = sub == S_ESCAPED ? S_DOUBLE : sub;
-            else if (sub == S_DOUBLE) /* </script */
-                sub = S_ESCAPED;
-            else {
-                last = lt;
-                ended = 1;
-                break;
-            }
-            q = last = w + 6;
-            continue;
-        }
-        q = lt + 1; /* no token: the search goes on, the last token's end stays */
-    }
+    int ended;
+    Py_ssize_t last = script_end(view.buf, q < 0 ? 0 : q > n ? n : q, n, &sub, &ended);
     PyBuffer_Release(&view);
     return Py_BuildValue("(nlO)", last, sub, ended ? Py_True : Py_False);
 }
