@@ -717,6 +717,13 @@ static int stays(PyObject *known) {
            && PyTuple_GET_SIZE(hosts) == 0;
 }
 
+/* Whether an outcome that does not stay (see stays) keeps the tag and blocks nothing: it only
+ * adds unknown hosts to the page's report. */
+static int reports_only(PyObject *known) {
+    return PyTuple_GET_ITEM(known, 0) == Py_None
+           && PyTuple_GET_SIZE(PyTuple_GET_ITEM(known, 1)) == 0;
+}
+
 /* Hand the outcome known of the start tag b[p..end) back in memos.edits (see Skipper_skip):
  * 0, or -1 (errors cleared) when it cannot, and the skip must stop there. */
 static int add_edit(Memos memos, Py_ssize_t p, Py_ssize_t end, PyObject *known) {
@@ -890,7 +897,9 @@ static Py_ssize_t quiet_element(Skipper *self, const unsigned char *b, Py_ssize_
     if (inline_script || loading_style) {
         PyObject *known = element_outcome(self, b, p, close, memos);
         int kept = stays(known);
-        if (kept < 0 || (kept == 0 && (loading_style || add_edit(memos, p, end, known) < 0)))
+        if (kept == 0 && loading_style && !reports_only(known))
+            return -1; /* (its stylesheet changed with its tag) */
+        if (kept < 0 || (kept == 0 && add_edit(memos, p, end, known) < 0))
             return -1;
     }
     return close; /* the end tag itself is stepped over next */

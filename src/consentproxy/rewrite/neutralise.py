@@ -521,17 +521,15 @@ class Neutraliser:
     def remember_element(self, tag: bytes, text: bytes, kept: bool, style: bool) -> None:
         """An inline script or (style) a <style> element, start tag and text as the page has
         them, worked out on this choice (kept: unchanged): the C skip loop may step over the
-        same bytes again, with what they became. Not when long, nor a <style> that changed
-        or named an unknown host (style_sheet's memo says; the page must report it)."""
+        same bytes again, with what they became and what they add to the page's report. Not
+        when long, nor a <style> that changed (its text changed too)."""
         if len(tag) + len(text) > QUIET_ELEMENT_BYTES or (style and not kept):
             return
         known: TagOutcome | None = (None, (), ())
         if not style:  # (what inline_script remembered, with its reports)
             known = self.tag_memo.get((self.choice, b"script", tag, memo_digest(text)))
-        elif style_may_load(text):
+        elif style_may_load(text):  # (what style_sheet remembered)
             known = self.tag_memo.get((self.choice, self.base, tag, memo_digest(text)))
-            if known is not None and (known[1] or known[2]):
-                return
         if known is None:
             return
         element = tag + text
