@@ -460,17 +460,22 @@ class HtmlRewriter:
         in the tag memo become what the neutraliser made of them (their reports this page's);
         an edit at or past end is dropped (the opener stopped the run before it: it comes
         again)."""
-        emit, remembered = self._emit, self.neutraliser.remembered
+        remembered = self.neutraliser.remembered
+        pieces: list[bytes] = []
         for start, stop, known in self.edits:
             if start >= end:
                 break
             tag = remembered(known)
             if tag is not None:
-                emit(buf[pos:start])
-                emit(tag)
+                pieces += (buf[pos:start], tag)
                 pos = stop
         self.edits.clear()
-        emit(buf[pos:end])
+        pieces.append(buf[pos:end])
+        if self.held is None and self.injector.hold is None:  # (most runs: straight out)
+            self.injector.out += pieces
+        else:
+            for piece in pieces:
+                self._emit(piece)
 
     def _markup(self, buf: bytes, pos: int, final: bool) -> int:
         """Handle the markup at buf[pos] == '<' that the skip regex stopped at.
