@@ -15,10 +15,12 @@ from consentproxy.rewrite.scanner import (
     SCRIPT_DATA,
     SCRIPT_TOKEN_RE,
     SKIPS,
+    TAG_SPAN,
     HtmlRewriter,
     _script_token,
     end_tag,
     python_end_tag,
+    python_tag_span,
 )
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
@@ -703,6 +705,20 @@ def test_the_c_end_tag_search_finds_what_the_regex_finds(buf, name, start, stop)
     assert end_tag(buf, name, pos, end) == python_end_tag(buf, name, pos, end)
 
 
+@settings(max_examples=1000, deadline=None)
+@given(
+    buf=st.lists(st.sampled_from(TOKENS + [b"a", b"A", b"svg", b"\t", b"\f", b"\x00"]), max_size=30)
+    .map(b"".join)
+    .map(lambda tail: b"<" + tail)
+    | SOUP,
+    start=st.integers(0, 1000),
+)
+def test_the_c_tag_reader_reads_what_the_regex_reads(buf, start):
+    tag_span = TAG_SPAN[c_skip()]
+    pos = start % (len(buf) + 1)
+    assert tag_span(buf, pos) == python_tag_span(buf, pos)
+
+
 def test_an_inline_script_past_the_held_limit_is_classified_alike_by_both_loops(policy, skip):
     """Past MAX_HELD_TEXT the text held so far is classified: the C loop's one-step end of
     script data must not hold more than the token-by-token loop does."""
@@ -806,6 +822,23 @@ def test_the_c_loop_steps_over_an_inline_script_let_through_on_the_same_choice_o
     assert c_skip()(script, 0, 1, SETTLED, set(), {element + b" ": {CHOICE: KEPT}}, CHOICE) == 0
     assert c_skip()(script, 0, 1, SETTLED, set(), {}, CHOICE) == 0
     assert c_skip()(script, 0, 1, SETTLED, set()) == 0
+
+
+def test_a_style_whose_relative_url_a_base_sent_to_an_unknown_host_is_not_reported_without_it(
+    policy, skip
+):
+    """Under <base href=//cdn...> a <style>'s relative URL names that unknown host; the same
+    <style> on a page without the base names none, and that page's report must not say it
+    does (the elements the C loop remembers are keyed without the base)."""
+    style = b"<style>.a{background:url(/a.png)}</style>"
+    based = b"<html><head></head><body><base href=https://cdn.unknown.example/>" + style
+    reports = []
+    for page in (based, b"<html><head></head><body>" + style, based):
+        rw = HtmlRewriter(Neutraliser(policy, NO_DECISION, MARK), BANNER, True, skip=skip)
+        rw.feed(page + b"</body></html>")
+        rw.close()
+        reports.append(rw.neutraliser.unknown_hosts)
+    assert reports == [{"cdn.unknown.example"}, set(), {"cdn.unknown.example"}]
 
 
 def test_the_c_loop_hands_back_an_inline_script_whose_start_tag_alone_changed():

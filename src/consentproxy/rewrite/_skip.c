@@ -1326,6 +1326,39 @@ static PyObject *end_tag_py(PyObject *module, PyObject *const *args, Py_ssize_t 
     return PyLong_FromSsize_t(at);
 }
 
+/* tag_span(buf, pos): scanner.TAG_RE.match(buf, pos) as (the start of the name, its end, the
+ * end of the tag), or None: the regex takes ~1.5 µs for a tag of 50 bytes. */
+static PyObject *tag_span(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    Py_buffer view;
+    Py_ssize_t pos = nargs == 2 ? PyLong_AsSsize_t(args[1]) : -1;
+    if (pos < 0) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "tag_span(buf, pos >= 0)");
+        return NULL;
+    }
+    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    const unsigned char *b = view.buf;
+    Py_ssize_t n = view.len, name = pos + 1 + (pos + 1 < n && b[pos + 1] == '/'), end = -1;
+    int ignored = 0;
+    if (pos < n && b[pos] == '<' && name < n && is_alpha(b[name]))
+        end = tag_rest(b, name + 1, n, &NO_KEY, &ignored);
+    Py_ssize_t name_end = end < 0 ? 0 : span(b, name + 1, n, DELIM);
+    PyBuffer_Release(&view);
+    if (end < 0)
+        Py_RETURN_NONE;
+    PyObject *out = PyTuple_New(3);
+    Py_ssize_t at[3] = {name, name_end, end};
+    for (int i = 0; out != NULL && i < 3; i++) {
+        PyObject *number = PyLong_FromSsize_t(at[i]);
+        if (number == NULL)
+            Py_CLEAR(out);
+        else
+            PyTuple_SET_ITEM(out, i, number);
+    }
+    return out;
+}
+
 /* css_may_load(css): css.STYLE_MAY_LOAD_RE.search(css), in one pass. */
 static PyObject *css_may_load_py(PyObject *module, PyObject *css) {
     Py_buffer view;
@@ -1341,6 +1374,8 @@ static PyMethodDef module_methods[] = {
      "end_tag(buf, name, pos, end) -> where </name + a delimiter starts, in any case, or -1"},
     {"css_may_load", (PyCFunction)css_may_load_py, METH_O,
      "css_may_load(css) -> whether the CSS can name a URL at all (css.STYLE_MAY_LOAD_RE)"},
+    {"tag_span", (PyCFunction)(void (*)(void))tag_span, METH_FASTCALL,
+     "tag_span(buf, pos) -> (name start, name end, tag end) of the tag at pos, or None"},
     {"find_ci", (PyCFunction)(void (*)(void))find_ci, METH_FASTCALL,
      "find_ci(buf, needles, pos, end) -> where the first needle starts, in any ASCII case"},
     {NULL, NULL, 0, NULL},

@@ -522,7 +522,9 @@ class Neutraliser:
         """An inline script or (style) a <style> element, start tag and text as the page has
         them, worked out on this choice (kept: unchanged): the C skip loop may step over the
         same bytes again, with what they became and what they add to the page's report. Not
-        when long, nor a <style> that changed (its text changed too)."""
+        when long, nor a <style> that changed (its text changed too), nor one naming hosts
+        after a <base> (its relative URLs may be the base's: elements are remembered without
+        it)."""
         if len(tag) + len(text) > QUIET_ELEMENT_BYTES or (style and not kept):
             return
         known: TagOutcome | None = (None, (), ())
@@ -530,6 +532,8 @@ class Neutraliser:
             known = self.tag_memo.get((self.choice, b"script", tag, memo_digest(text)))
         elif style_may_load(text):  # (what style_sheet remembered)
             known = self.tag_memo.get((self.choice, self.base, tag, memo_digest(text)))
+            if known is not None and known[2] and self.base is not None:
+                return
         if known is None:
             return
         element = tag + text
