@@ -377,6 +377,10 @@ def _too_slow() -> web.Response:
 def _decoded(raw: tuple[tuple[bytes, bytes], ...]) -> Headers:
     """Header bytes as text that aiohttp writes back unchanged: it encodes as UTF-8, so
     valid UTF-8 is read as such (latin-1 would double-encode é), anything else as latin-1."""
+    try:  # all UTF-8 (the usual case): one pass
+        return [(k.decode("latin-1"), v.decode()) for k, v in raw]
+    except UnicodeDecodeError:
+        pass
     out = []
     for k, v in raw:
         try:
