@@ -143,10 +143,10 @@ class ProxyServer:
             # we read the body ourselves: tell the visitor to send it (as aiohttp's router does)
             await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             request.writer.output_size = 0
-        body_reader = _TimedBody(request.content, self.engine.config.limits)
+        limits = self.engine.config.limits
         if ex.is_local:
             try:
-                body = await body_reader.read_at_most(MAX_BODY + 1)
+                body = await _TimedBody(request.content, limits).read_at_most(MAX_BODY + 1)
             except BodyTimeout:
                 return _too_slow()
             local = ex.local_response(body)
@@ -162,7 +162,8 @@ class ProxyServer:
         if is_websocket(ex.req):
             return await self._websocket(request, up_headers)
         assert self.session is not None
-        upload = body_reader.chunks() if ex.req.has_body else None
+        body_reader = _TimedBody(request.content, limits) if ex.req.has_body else None
+        upload = body_reader.chunks() if body_reader is not None else None
         asked = time.perf_counter()
         try:
             # The engine refused any target that is not a path: this stays on the origin.
@@ -179,7 +180,8 @@ class ProxyServer:
         except TimeoutError:
             return _error(504, "The site behind this proxy did not answer in time.")
         except (aiohttp.ClientError, OSError) as e:
-            if body_reader.timed_out:  # aiohttp dropped the origin's connection with it
+            # a body too slow: aiohttp dropped the origin's connection with it
+            if body_reader is not None and body_reader.timed_out:
                 return _too_slow()
             log.warning("upstream %s failed: %s", self.upstream, e)
             return _error(502, "The site behind this proxy cannot be reached.")
