@@ -16,7 +16,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -539,7 +539,7 @@ class Exchange:
             else:
                 out.append((k, v))
                 if lk == "content-type":
-                    types += [(t.split(";")[0].strip().lower(), t.strip()) for t in v.split(",")]
+                    types += _content_types(v)
                 elif lk == "content-encoding":
                     codings.append(v)
                 elif lk in CSP_HEADERS:
@@ -560,7 +560,7 @@ class Exchange:
             out = without(out, "content-type") + [("Content-Type", html)]
         if html is None or req.method == "HEAD" or status in NO_BODY_STATUSES or status < 200:
             if status >= 200 and status not in NO_BODY_STATUSES:
-                out = self._document_headers(out, [essence for essence, _ in types])
+                out = self._document_headers(out, tuple(types))
             return ResponsePlan(out, None, has_body)
         plan = self._rewrite_plan(out, encoding.codings(codings), html, origin_csp)
         return ResponsePlan(*plan, has_body)
@@ -575,12 +575,11 @@ class Exchange:
                 kept.append(link.strip())
         return ", ".join(kept)
 
-    def _document_headers(self, out: Headers, essences: list[str]) -> Headers:
+    def _document_headers(self, out: Headers, types: tuple[tuple[str, str], ...]) -> Headers:
         """What the proxy does not rewrite but a browser may render as a document with
-        scripts gets the CSP of the mode: XML (XHTML as text/xml, SVG, XSLT), also with
-        nosniff, and bodies with no type at all, which browsers sniff."""
-        xml = any(e in XML_TYPES or e.endswith("+xml") for e in essences)
-        if not xml and any(e not in SNIFFED_TYPES for e in essences):
+        scripts gets the CSP of the mode (see _document_kind)."""
+        document, xml = _document_kind(types)
+        if not document:
             return out
         policy = self.engine.csp_header(self.state)
         return (
@@ -759,6 +758,22 @@ class Exchange:
         if engine.observer is not None:
             report.hosts_seen = sorted(unknown_hosts)
             engine.observer.hosts_seen(report.hosts_seen, self.host, self.req.target.split("?")[0])
+
+
+@lru_cache(maxsize=256)  # an origin sends few distinct values
+def _content_types(value: str) -> tuple[tuple[str, str], ...]:
+    """A Content-Type value's types (it may list several), each as (essence, type)."""
+    return tuple((t.split(";")[0].strip().lower(), t.strip()) for t in value.split(","))
+
+
+@lru_cache(maxsize=256)
+def _document_kind(types: tuple[tuple[str, str], ...]) -> tuple[bool, bool]:
+    """Whether a body of these (essence, type)s, not rewritten, may still be rendered as a
+    document with scripts, and whether as XML: XML (XHTML as text/xml, SVG, XSLT), which
+    also gets nosniff, and bodies with no type at all (or unknown/unknown...), which
+    browsers sniff."""
+    xml = any(e in XML_TYPES or e.endswith("+xml") for e, _ in types)
+    return xml or all(e in SNIFFED_TYPES for e, _ in types), xml
 
 
 def _under(url: str, base: str) -> bool:
