@@ -982,3 +982,53 @@ def test_page_plans_for_requests_without_host_follow_each_requests_origin(engine
         plan = ex.response(200, HTML)
         body = plan.body.feed(b"<html><head></head><body>x</body></html>") + plan.body.close()
         assert b'data-consentproxy-site="%s"' % site in body
+
+
+def test_a_repeated_request_header_is_read_by_its_first_value(engine):
+    req = Request(
+        "GET",
+        "/",
+        [
+            ("Host", "shop.example.com"),
+            ("Sec-Fetch-Dest", "image"),
+            ("Cookie", "a=1"),
+            ("sec-fetch-dest", "document"),
+            ("cookie", "b=2"),
+        ],
+    )
+    assert req.first["sec-fetch-dest"] == "image"
+    assert req.cookies == (("a", "1"), ("b", "2"))
+    assert engine.begin(req).inject is False
+    assert Request("GET", "/", [("Host", "shop.example.com")]).cookies == ()
+
+
+def test_a_non_html_response_keeps_the_origins_headers_and_filters_its_cookies(engine):
+    ex = get(
+        engine,
+        "/data.json",
+        X_Custom="kept",
+        X_Forwarded_For="6.6.6.6",
+        If_Modified_Since="Wed, 02 Dec 2026 03:40:00 GMT",
+        Sec_Fetch_Dest="document",
+    )
+    sent = ex.upstream_headers()
+    assert header(sent, "x-custom") == "kept"
+    assert header(sent, "x-forwarded-for") is None  # an untrusted peer's is not passed on
+    assert header(sent, "if-modified-since") is None  # a document's date cannot tell the state
+    origin = [
+        ("Content-Type", "application/json"),
+        ("Content-Length", "1234"),
+        ("Set-Cookie", "_ga=1; Path=/"),
+        ("Set-Cookie", "lang=fr"),
+        ("X-Served-By", "origin-1"),
+        ("Keep-Alive", "timeout=5"),
+    ]
+    plan = ex.response(200, origin)
+    assert plan.body is None
+    assert plan.headers == [
+        ("Content-Type", "application/json"),
+        ("Content-Length", "1234"),
+        ("Set-Cookie", "lang=fr"),
+        ("X-Served-By", "origin-1"),
+    ]
+    assert ex.report.set_cookies_dropped == ["_ga"]

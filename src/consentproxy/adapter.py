@@ -99,16 +99,17 @@ def access_line(
 ) -> dict[str, object]:
     """The one access-log line of a request (no IP, no query string), for `serve`'s
     access_log and the addon's consent_report alike."""
+    neutralised = report.neutralised
     return {
         "time": round(time.time(), 3),
         "method": method,
-        "path": path.split("?")[0],
+        "path": path.partition("?")[0],
         "status": status,
         "ms": round(seconds * 1000, 1),
         "upstream_ms": round(report.upstream_seconds * 1000, 1),
         "bytes": sent,
         "consent": report.state,
-        "neutralised": sorted({s for s, _ in report.neutralised}),
+        "neutralised": sorted({s for s, _ in neutralised}) if neutralised else [],
         "set_cookies_stripped": report.set_cookies_dropped,
         "request_cookies_stripped": report.request_cookies_dropped,
         "banner": report.banner,

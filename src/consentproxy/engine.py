@@ -16,7 +16,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -68,7 +68,37 @@ HTML_TYPES = ("text/html", "application/xhtml+xml")
 NO_BODY_STATUSES = frozenset({204, 206, 304})
 MARK_HEADER_LOWER = MARK_HEADER.lower()
 STATE_HEADER = "X-Consent-State"  # honoured only with `testing: {state_header: true}`
+STATE_HEADER_LOWER = STATE_HEADER.lower()
+# The request headers upstream_headers() changes or drops (the rest go to the origin as
+# they came).
+REQUEST_HEADERS_LOOKED_AT = frozenset(
+    {
+        "cookie",
+        "accept-encoding",
+        "if-none-match",
+        "if-modified-since",
+        "x-forwarded-for",
+        "x-forwarded-proto",
+        "x-forwarded-host",
+        "host",
+        "expect",
+        STATE_HEADER_LOWER,
+    }
+)
 CSP_HEADERS = ("content-security-policy", "content-security-policy-report-only")
+# The origin's headers Exchange.response() looks at (the rest go to the visitor as they came).
+RESPONSE_HEADERS_LOOKED_AT = frozenset(
+    {
+        "set-cookie",
+        "link",
+        "location",
+        "content-location",
+        MARK_HEADER_LOWER,
+        "content-type",
+        "content-encoding",
+        *CSP_HEADERS,
+    }
+)
 PAGE_CACHE_HEADERS = ("etag", "last-modified", "vary", "cache-control")  # replaced on pages
 # The origin's headers a rewritten page does not keep as they are.
 REPLACED_ON_PAGES = (
@@ -118,7 +148,7 @@ PREFETCH_HEADERS = ("sec-purpose", "purpose", "x-moz")  # "prefetch": not seen (
 SNIFFED_TYPES = ("", "unknown/unknown", "application/unknown", "*/*")  # browsers sniff these
 
 
-@dataclass(frozen=True)
+@dataclass  # not frozen: a frozen dataclass's __init__ costs 3x as much (one a request)
 class Request:
     method: str
     target: str  # path and query, as the visitor sent them
@@ -126,24 +156,23 @@ class Request:
     scheme: str = "http"  # of the visitor's connection (X-Forwarded-Proto wins)
     client_ip: str = ""
     upstream: str | None = None  # scheme://host[:port] of the origin, if not config.upstream
+    # Worked out once from the headers (every request needs them; plain attributes are
+    # read faster than cached properties): the headers as (lower-case name, name, value),
+    # the first value of each header by lower-case name, the (name, value) pairs of every
+    # Cookie header in order.
+    named: list[tuple[str, str, str]] = field(init=False, repr=False, compare=False)
+    first: dict[str, str] = field(init=False, repr=False, compare=False)
+    cookies: tuple[tuple[str, str], ...] = field(init=False, repr=False, compare=False)
 
-    @cached_property
-    def named(self) -> list[tuple[str, str, str]]:
-        """The headers as (lower-case name, name, value): each name lowered once."""
-        return named(self.headers)
-
-    @cached_property
-    def first(self) -> dict[str, str]:
-        """The first value of each header by lower-case name: looked up many times."""
-        first: dict[str, str] = {}
-        for lk, _, v in self.named:
-            first.setdefault(lk, v)
-        return first
-
-    @cached_property
-    def cookies(self) -> tuple[tuple[str, str], ...]:
-        """The (name, value) pairs of every Cookie header, in order."""
-        return tuple(p for lk, _, v in self.named if lk == "cookie" for p in cookie_pairs(v))
+    def __post_init__(self) -> None:
+        pairs = self.named = named(self.headers)
+        # Reversed: the first value of a name is the one the dict keeps.
+        first = self.first = {lk: v for lk, _, v in reversed(pairs)}
+        self.cookies = (
+            tuple(p for lk, _, v in pairs if lk == "cookie" for p in cookie_pairs(v))
+            if "cookie" in first
+            else ()
+        )
 
     @property
     def content_length(self) -> int | None:
@@ -159,7 +188,7 @@ class Request:
         return bool(length) or (length is None and "transfer-encoding" in self.first)
 
 
-@dataclass
+@dataclass(slots=True)  # one a request: slots make building it a third cheaper
 class Report:
     """What was done to one exchange (for logs, mitmproxy notes, QA reports)."""
 
@@ -299,23 +328,25 @@ class Exchange:
         consent tool, to be set as our consent cookie and kept as proof (once)."""
         self.engine, self.req, self.state = engine, req, state
         self.imported = imported
+        first, config = req.first, engine.config
         self.report = Report(describe_state(state), state_from)
         # X-Forwarded-* count only from the configured front proxies.
         self.trusted = engine.trusts(req.client_ip)
-        proto = req.first.get("x-forwarded-proto") if self.trusted else None
-        proto = (proto or "").split(",")[0].strip().lower()
-        self.scheme = proto if proto in ("http", "https") else req.scheme
-        self.host = req.first.get("host") or ""
-        self.upstream = req.upstream or engine.config.upstream
+        self.scheme = req.scheme
+        if self.trusted:
+            proto = (first.get("x-forwarded-proto") or "").split(",")[0].strip().lower()
+            if proto in ("http", "https"):
+                self.scheme = proto
+        self.host = first.get("host") or ""
+        self.upstream = req.upstream or config.upstream
         self.error = error  # a request the proxy refuses: (status, why)
-        path = req.target.split("?")[0]
-        self.is_local = (
+        path = req.target.partition("?")[0]
+        self.is_local = self.report.local = (
             error is not None
-            or path.startswith(engine.config.prefix)
-            or (bool(engine.config.gpc) and path == GPC_PATH)
+            or path.startswith(config.prefix)
+            or (bool(config.gpc) and path == GPC_PATH)
         )
-        self.report.local = self.is_local
-        dest = req.first.get("sec-fetch-dest")
+        dest = first.get("sec-fetch-dest")
         self.inject = None if dest is None else dest == "document"
         # The origin's validators go upstream only where no rewritten page can be cached.
         self.keeps_validators = dest in SUBRESOURCE_DESTS
@@ -409,7 +440,9 @@ class Exchange:
         req = self.req
         headers: Headers = []
         for lk, k, v in end_to_end(req.named):
-            if lk == "cookie":
+            if lk not in REQUEST_HEADERS_LOOKED_AT:
+                headers.append((k, v))
+            elif lk == "cookie":
                 if self.engine.observer is not None:
                     self.report.cookies_seen += [n for n, _ in cookie_pairs(v)]
                 kept, dropped = self.engine.cookie_filter(self.state).request_header(v)
@@ -424,18 +457,8 @@ class Exchange:
                 tags = self._origin_etags(v)
                 if tags:
                     headers.append((k, tags))
-            elif lk == "if-modified-since":
-                if self.keeps_validators:  # a page's date cannot tell the consent state
-                    headers.append((k, v))
-            elif lk not in (
-                "x-forwarded-for",
-                "x-forwarded-proto",
-                "x-forwarded-host",
-                "host",
-                "expect",
-                STATE_HEADER.lower(),
-            ):
-                headers.append((k, v))
+            elif lk == "if-modified-since" and self.keeps_validators:
+                headers.append((k, v))  # a page's date cannot tell the consent state
         prior = req.first.get("x-forwarded-for") if self.trusted else None
         if req.client_ip:
             headers.append(
@@ -492,7 +515,9 @@ class Exchange:
         for lk, k, v in end_to_end(named(headers)):
             if not checked and not sendable(v):  # a control character: dropped
                 continue
-            if lk == "set-cookie":
+            if lk not in RESPONSE_HEADERS_LOOKED_AT:
+                out.append((k, v))
+            elif lk == "set-cookie":
                 if engine.observer is not None:
                     self.report.cookies_seen.append(set_cookie_name(v))
                 kept, dropped = engine.cookie_filter(self.state).set_cookies([v])
@@ -514,7 +539,7 @@ class Exchange:
             else:
                 out.append((k, v))
                 if lk == "content-type":
-                    types += [(t.split(";")[0].strip().lower(), t.strip()) for t in v.split(",")]
+                    types += _content_types(v)
                 elif lk == "content-encoding":
                     codings.append(v)
                 elif lk in CSP_HEADERS:
@@ -535,7 +560,7 @@ class Exchange:
             out = without(out, "content-type") + [("Content-Type", html)]
         if html is None or req.method == "HEAD" or status in NO_BODY_STATUSES or status < 200:
             if status >= 200 and status not in NO_BODY_STATUSES:
-                out = self._document_headers(out, [essence for essence, _ in types])
+                out = self._document_headers(out, tuple(types))
             return ResponsePlan(out, None, has_body)
         plan = self._rewrite_plan(out, encoding.codings(codings), html, origin_csp)
         return ResponsePlan(*plan, has_body)
@@ -550,12 +575,11 @@ class Exchange:
                 kept.append(link.strip())
         return ", ".join(kept)
 
-    def _document_headers(self, out: Headers, essences: list[str]) -> Headers:
+    def _document_headers(self, out: Headers, types: tuple[tuple[str, str], ...]) -> Headers:
         """What the proxy does not rewrite but a browser may render as a document with
-        scripts gets the CSP of the mode: XML (XHTML as text/xml, SVG, XSLT), also with
-        nosniff, and bodies with no type at all, which browsers sniff."""
-        xml = any(e in XML_TYPES or e.endswith("+xml") for e in essences)
-        if not xml and any(e not in SNIFFED_TYPES for e in essences):
+        scripts gets the CSP of the mode (see _document_kind)."""
+        document, xml = _document_kind(types)
+        if not document:
             return out
         policy = self.engine.csp_header(self.state)
         return (
@@ -736,6 +760,22 @@ class Exchange:
             engine.observer.hosts_seen(report.hosts_seen, self.host, self.req.target.split("?")[0])
 
 
+@lru_cache(maxsize=256)  # an origin sends few distinct values
+def _content_types(value: str) -> tuple[tuple[str, str], ...]:
+    """A Content-Type value's types (it may list several), each as (essence, type)."""
+    return tuple((t.split(";")[0].strip().lower(), t.strip()) for t in value.split(","))
+
+
+@lru_cache(maxsize=256)
+def _document_kind(types: tuple[tuple[str, str], ...]) -> tuple[bool, bool]:
+    """Whether a body of these (essence, type)s, not rewritten, may still be rendered as a
+    document with scripts, and whether as XML: XML (XHTML as text/xml, SVG, XSLT), which
+    also gets nosniff, and bodies with no type at all (or unknown/unknown...), which
+    browsers sniff."""
+    xml = any(e in XML_TYPES or e.endswith("+xml") for e, _ in types)
+    return xml or all(e in SNIFFED_TYPES for e, _ in types), xml
+
+
 def _under(url: str, base: str) -> bool:
     """Whether url is on the upstream origin (not merely sharing its text as a prefix)."""
     return url.lower().startswith(base.lower()) and url[len(base) : len(base) + 1] in (
@@ -861,24 +901,25 @@ class Engine:
         path (CONNECT, absolute or authority form, '@' tricks), a bad or doubled Host,
         a head larger than the limits."""
         limits = self.config.limits
-        if len(req.target) > limits.header_line_bytes:
+        target, headers = req.target, req.headers
+        if len(target) > limits.header_line_bytes:
             return 414, "request target too long\n"
-        lines = [len(k) + len(v) + 4 for k, v in req.headers]
-        if lines and (
-            max(lines) > limits.header_line_bytes
-            or len(req.method) + len(req.target) + 12 + sum(lines) > limits.request_head_bytes
-        ):
-            return 431, "request header fields too large\n"
-        if req.method == "CONNECT" or not req.target.startswith("/"):
+        if headers:
+            lines = [len(k) + len(v) for k, v in headers]  # each line: ": " and CRLF more
+            if (
+                max(lines) + 4 > limits.header_line_bytes
+                or len(req.method) + len(target) + 12 + sum(lines) + 4 * len(lines)
+                > limits.request_head_bytes
+            ):
+                return 431, "request header fields too large\n"
+        if req.method == "CONNECT" or not target.startswith("/"):
             return 400, "the request target must be a path: this is no forward proxy\n"
-        host = req.first.get("host")
+        first = req.first
+        host = first.get("host")
         if host is not None and (
             not valid_host(host)
             # a name twice: was it Host?
-            or (
-                len(req.first) < len(lines)
-                and [k.lower() for k, _ in req.headers].count("host") > 1
-            )
+            or (len(first) < len(headers) and [lk for lk, _, _ in req.named].count("host") > 1)
         ):
             return 400, "invalid Host header\n"
         return None
@@ -944,7 +985,7 @@ class Engine:
         refused = self.refusal(req)
         if refused is not None:
             return Exchange(self, req, NO_DECISION, "cookie", error=refused)
-        spec = req.first.get(STATE_HEADER.lower()) if self.config.testing.state_header else None
+        spec = req.first.get(STATE_HEADER_LOWER) if self.config.testing.state_header else None
         state, source = None, ""
         if spec is not None:
             try:

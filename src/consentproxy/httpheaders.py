@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from functools import lru_cache
 
 Headers = list[tuple[str, str]]
 
@@ -71,12 +72,11 @@ def named(headers: Headers) -> list[tuple[str, str, str]]:
 def end_to_end(named: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
     """Headers (as named() gives them) minus hop-by-hop ones, including those a Connection
     header lists."""
-    drop = HOP_BY_HOP
-    if "connection" in [n for n, _, _ in named]:
-        drop = drop | {
-            t.strip().lower() for n, _, v in named if n == "connection" for t in v.split(",")
-        }
-    return [h for h in named if h[0] not in drop]
+    kept = [h for h in named if h[0] not in HOP_BY_HOP]
+    if len(kept) == len(named):  # nothing hop-by-hop: no Connection header either
+        return kept
+    listed = {t.strip().lower() for n, _, v in named if n == "connection" for t in v.split(",")}
+    return [h for h in kept if h[0] not in listed] if listed else kept
 
 
 # A Host header: a name (labels, at most 253 bytes) or an IPv4 or [IPv6] address, and a port.
@@ -87,6 +87,7 @@ HOST_RE = re.compile(
 MAX_HOST_NAME = 253
 
 
+@lru_cache(maxsize=256)  # a site's few Host values, checked on every request
 def valid_host(host: str) -> bool:
     """A Host (or X-Forwarded-Host) value: a host name or IP address and an optional port;
     anything else (userinfo, paths, controls, 2,000 labels) is refused."""

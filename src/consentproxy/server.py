@@ -128,14 +128,13 @@ class ProxyServer:
 
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
         headers = _decoded(request.raw_headers)
-        peer = request.transport.get_extra_info("peername") if request.transport else None
         ex = self.engine.begin(
             Request(
                 method=request.method,
                 target=request.raw_path,
                 headers=headers,
                 scheme=request.scheme,
-                client_ip=peer[0] if peer else "",
+                client_ip=request.protocol.peer_ip,  # type: ignore[attr-defined]
             )
         )
         request[EXCHANGE] = ex
@@ -143,10 +142,10 @@ class ProxyServer:
             # we read the body ourselves: tell the visitor to send it (as aiohttp's router does)
             await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             request.writer.output_size = 0
-        body_reader = _TimedBody(request.content, self.engine.config.limits)
+        limits = self.engine.config.limits
         if ex.is_local:
             try:
-                body = await body_reader.read_at_most(MAX_BODY + 1)
+                body = await _TimedBody(request.content, limits).read_at_most(MAX_BODY + 1)
             except BodyTimeout:
                 return _too_slow()
             local = ex.local_response(body)
@@ -162,7 +161,8 @@ class ProxyServer:
         if is_websocket(ex.req):
             return await self._websocket(request, up_headers)
         assert self.session is not None
-        upload = body_reader.chunks() if ex.req.has_body else None
+        body_reader = _TimedBody(request.content, limits) if ex.req.has_body else None
+        upload = body_reader.chunks() if body_reader is not None else None
         asked = time.perf_counter()
         try:
             # The engine refused any target that is not a path: this stays on the origin.
@@ -179,7 +179,8 @@ class ProxyServer:
         except TimeoutError:
             return _error(504, "The site behind this proxy did not answer in time.")
         except (aiohttp.ClientError, OSError) as e:
-            if body_reader.timed_out:  # aiohttp dropped the origin's connection with it
+            # a body too slow: aiohttp dropped the origin's connection with it
+            if body_reader is not None and body_reader.timed_out:
                 return _too_slow()
             log.warning("upstream %s failed: %s", self.upstream, e)
             return _error(502, "The site behind this proxy cannot be reached.")
@@ -377,6 +378,10 @@ def _too_slow() -> web.Response:
 def _decoded(raw: tuple[tuple[bytes, bytes], ...]) -> Headers:
     """Header bytes as text that aiohttp writes back unchanged: it encodes as UTF-8, so
     valid UTF-8 is read as such (latin-1 would double-encode é), anything else as latin-1."""
+    try:  # all UTF-8 (the usual case): one pass
+        return [(k.decode("latin-1"), v.decode()) for k, v in raw]
+    except UnicodeDecodeError:
+        pass
     out = []
     for k, v in raw:
         try:
@@ -393,7 +398,15 @@ def _error(status: int, message: str) -> web.Response:
 
 class _Handler(RequestHandler):
     """aiohttp's connection handler, answering what it cannot parse as nginx would: a head
-    over the limits is a 431, and a malformed request is one log line, not a traceback."""
+    over the limits is a 431, and a malformed request is one log line, not a traceback.
+    It knows the visitor's address (asked once a connection: a system call each time)."""
+
+    peer_ip = ""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        peer = transport.get_extra_info("peername")
+        self.peer_ip = peer[0] if peer else ""
 
     def handle_error(
         self,

@@ -35,17 +35,18 @@ class AccessLog:
 
     def __init__(self, stream: TextIO):
         self.stream = stream
-        self.lines: list[str] = []
+        self.lines: list[bytes] = []  # UTF-8, decoded together at flush()
 
     def add(self, line: dict[str, object]) -> None:
-        self.lines.append(orjson.dumps(line).decode())
-        if len(self.lines) >= ACCESS_LOG_BATCH:
+        lines = self.lines
+        lines.append(orjson.dumps(line))
+        if len(lines) >= ACCESS_LOG_BATCH:
             self.flush()
 
     def flush(self) -> None:
         if self.lines:
             lines, self.lines = self.lines, []
-            self.stream.write("\n".join(lines) + "\n")
+            self.stream.write(b"\n".join(lines).decode() + "\n")
             self.stream.flush()
 
 
