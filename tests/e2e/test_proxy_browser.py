@@ -119,6 +119,15 @@ async def wait_for_hosts(tab, hosts: set[str], seconds: float = 10) -> None:
         await tab.page.wait_for_timeout(100)
 
 
+async def wait_for_cookie(tab, name: str, seconds: float = 10) -> None:
+    """Poll the browser's cookie jar: a script's document.cookie reaches it asynchronously
+    (the network service stores it), so under load a read right after may miss it."""
+    for _ in range(int(seconds * 10)):
+        if name in await tab.cookies():
+            return
+        await tab.page.wait_for_timeout(100)
+
+
 @pytest.mark.corpus(third_party=True, direct=True, document=True)
 async def test_accept_all_activates_everything_without_reload(tab, corpus_page):
     await tab.open(corpus_page.path)
@@ -161,6 +170,7 @@ async def test_accept_then_withdraw_removes_trackers_and_their_cookies(tab):
     await tab.open("/facebook")
     await tab.page.click("[data-consent-action=accept-all]")
     await tab.page.wait_for_function("window.__loaded_connect_facebook_net === 1")
+    await wait_for_cookie(tab, "_fbp")
     assert "_fbp" in await tab.cookies()  # set by the (fake) pixel once allowed
     await tab.page.click("[data-consent-action=open]")
     async with tab.page.expect_navigation():  # withdrawal reloads: running code must stop
