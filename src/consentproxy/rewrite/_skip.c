@@ -863,7 +863,6 @@ static Py_ssize_t text_end(Skipper *self, const unsigned char *b, Py_ssize_t end
 
 /* The start tag at p of the interesting name i: the end of what the skip may pass over (the
  * tag, or for raw text and scripts up to their end tag), or -1 to stop at p. */
-
 static Py_ssize_t quiet_element(Skipper *self, const unsigned char *b, Py_ssize_t p,
                                 Py_ssize_t n, Py_ssize_t i, int quiet_ok, Key key,
                                 Memos memos) {
