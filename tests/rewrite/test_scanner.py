@@ -1319,6 +1319,27 @@ def test_an_inert_svg_cut_by_a_chunk_end_is_waited_for_and_stepped_over_whole(po
 
 
 @pytest.mark.parametrize(
+    "waiting",
+    [
+        b"<svg>" + b"<path d='M0 0 L 10 10'/>" * 1200 + b"</svg>",  # waited for whole
+        b"<div title='" + b"x" * 30000 + b"'></div>",  # an unfinished tag
+    ],
+)
+def test_a_long_wait_sent_byte_by_byte_is_not_scanned_again_for_each_byte(policy, skip, waiting):
+    """A hostile origin sending a long element one byte at a time: each byte made the
+    rescan of all that waited (a 58 KB <svg> took 4.8 s). Now the bytes scanned grow with the
+    page, not its square, and the page comes out as it was."""
+    page = b"<html><head></head><body><p>x</p>" + waiting + b"<p>y</p></body></html>"
+    rw = HtmlRewriter(Neutraliser(policy, NO_DECISION, MARK), BANNER, True, skip=skip)
+    scanned = []
+    scan = rw._scan
+    rw._scan = lambda buf, final: scanned.append(len(buf)) or scan(buf, final)
+    out = b"".join(rw.feed(page[i : i + 1]) for i in range(len(page))) + rw.close()
+    assert out.replace(BANNER, b"") == page
+    assert sum(scanned) < 40 * len(page)
+
+
+@pytest.mark.parametrize(
     "markup",
     [
         b"<td background=images/a.gif>",

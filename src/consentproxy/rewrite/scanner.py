@@ -223,6 +223,9 @@ DEFAULT_SKIP = next(iter(SKIPS.values()))
 
 MAX_TAG = 1 << 20  # a start tag longer than this is passed through untouched
 SNIFF_BYTES = 1024
+# Bytes waiting this long are scanned again only once as many more have come: a hostile
+# origin sending a long wait (a tag, an <svg>) byte by byte made each byte rescan it all.
+LONG_WAIT = 512
 UTF8_BOM = b"\xef\xbb\xbf"
 # UTF-16 pages (a byte order mark, or the charset of the Content-Type) are no ASCII the
 # scanner can read: they are rewritten as UTF-8, with a UTF-8 BOM, which browsers honour
@@ -282,7 +285,11 @@ class HtmlRewriter:
         self.injector = Injector(banner, inject, head)
         self.edits: list[Edit] = []  # what the skip loop found in the tag memo (Skip)
         self.base_free = True  # no <base> on another host (else see _base_settled)
+        # The bytes waiting for more (an unfinished tag, an <svg> the C loop may step over
+        # once it has closed); with LONG_WAIT of them, the chunks come since (see feed).
         self.pending = b""
+        self.arrived: list[bytes] = []
+        self.arrived_bytes = 0
         self.state = DATA
         self.text_end = b""  # for TEXT: the element's name (its end tag ends the text)
         self.script_sub = S_PLAIN
@@ -355,6 +362,12 @@ class HtmlRewriter:
     def feed(self, data: bytes) -> bytes:
         if self.start is not None or self.decoder is not None:
             data = self._decode(data, False)
+        if len(self.pending) >= LONG_WAIT:  # scanned again once as many bytes have come
+            self.arrived.append(data)
+            self.arrived_bytes += len(data)
+            if self.arrived_bytes < len(self.pending):
+                return b""
+            data = self._take_arrived()
         buf = self.pending + data if self.pending else data
         if self.injector.inject is None:
             if len(buf) < SNIFF_BYTES:
@@ -364,8 +377,13 @@ class HtmlRewriter:
         self.pending = buf[self._scan(buf, final=False) :]
         return self.injector.take()
 
+    def _take_arrived(self) -> bytes:
+        data = b"".join(self.arrived)
+        self.arrived, self.arrived_bytes = [], 0
+        return data
+
     def close(self) -> bytes:
-        buf = self.pending
+        buf = self.pending + self._take_arrived()
         if self.start is not None or self.decoder is not None:
             buf += self._decode(b"", True)
         if self.injector.inject is None:
