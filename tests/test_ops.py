@@ -8,8 +8,10 @@ import asyncio
 import io
 import json
 import os
+import platform
 import re
 import signal
+import subprocess
 import sys
 import tempfile
 from collections.abc import AsyncIterator
@@ -484,3 +486,35 @@ def test_upstream_seconds_fill_the_histogram_buckets_at_or_above_them():
     assert counter(scrape, "consentproxy_requests", status="200") == 3
     assert counter(scrape, "consentproxy_requests", status="404") == 1
     assert re.search(r'^consentproxy_requests_created\{status="404"\} \S+$', scrape, re.MULTILINE)
+
+
+STREAM_BODIES = """
+import os, resource
+from consentproxy import runtime
+
+def faults():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+async def stream():
+    for i in range(60):
+        if i == 10:
+            start = faults()
+        # a body of 1-3.75 MB, read in 256 KB pieces (uvloop's reads) and joined
+        pieces = [os.urandom(1) * (256 << 10) for _ in range(4 + i * 5 % 12)]
+        body = b"".join(pieces)
+        del pieces, body
+    return (faults() - start) / 50
+
+print(runtime.run(stream()))
+"""
+
+
+def test_serve_keeps_its_heap_instead_of_mapping_each_responses_buffers_anew() -> None:
+    """Under `serve`'s loop (runtime.run), a response's buffers come from the heap and stay
+    there for the next one: left to glibc's moving thresholds, blocks of a few hundred KB
+    were mapped on their own or the heap's free top given back, and faulted in again, up to
+    ~250 page faults per MB streamed (bench/RESULTS.md, branch px5; here ~150 a body)."""
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("not glibc: malloc's thresholds are not set")
+    out = subprocess.run([sys.executable, "-c", STREAM_BODIES], capture_output=True, check=True)
+    assert float(out.stdout) < 16  # a body is 256-960 pages: none faulted in again
