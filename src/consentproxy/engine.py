@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from consentproxy import csp
-from consentproxy.banner.render import MARK_HEADER, NONCE, Banner, fill, slots
+from consentproxy.banner.render import MARK_HEADER, NONCE, Banner, fill, filled, slots
 from consentproxy.config import Config
 from consentproxy.consent import (
     NO_DECISION,
@@ -253,7 +253,8 @@ class BodyTransform:
         encode: encoding.Codec,
         report: Report,
         on_close: Callable[[Report, set[str]], None] | None = None,
-        page_language: tuple[PageLanguage, Callable[[str], tuple[bytes, bytes]]] | None = None,
+        page_language: tuple[PageLanguage, Callable[[str], tuple[list[bytes], bytes]]]
+        | None = None,
     ):
         """page_language: the page's <html lang> decides the language of the banner and
         the declaration (rendered by the callable, unless it is the sniffer's fallback,
@@ -685,7 +686,7 @@ class Exchange:
         neutraliser = Neutraliser(engine.policy, state, mark, site=plan.site)
         rewriter = HtmlRewriter(
             neutraliser,
-            fill(plan.banner, values),
+            filled(plan.banner, values),
             self.inject,
             content_type=content_type,
             head=fill(plan.head, values),
@@ -705,7 +706,7 @@ class Exchange:
             else (
                 PageLanguage(engine.config.languages, fallback),
                 lambda lang: (
-                    fill(engine.banner.pieces(state, lang), values),
+                    filled(engine.banner.pieces(state, lang), values),
                     engine.declaration.html(lang),
                 ),
             ),

@@ -133,6 +133,20 @@ def test_banner_goes_at_the_end_without_body(policy, skip):
     assert rewrite(policy, b"<p>caf\xe9", skip=skip) == b"<p>caf\xe9" + BANNER
 
 
+def test_a_banner_given_in_pieces_goes_in_whole_before_the_body_end_or_at_the_end(policy, skip):
+    """The engine hands the banner over as its filled pieces (no copy of it per page)."""
+    pieces = [b"<div id=consentproxy data-return=", b"/back", b"></div>"]
+    for page, where in ((b"<p>x</p></body></html>", b"</body>"), (b"<p>x</p>", None)):
+        rw = HtmlRewriter(Neutraliser(policy, NO_DECISION, MARK), pieces, True, skip=skip)
+        out = rw.feed(page) + rw.close()
+        banner = b"".join(pieces)
+        assert out == (page.replace(where, banner + where) if where else page + banner)
+        assert rw.injected
+    rw = HtmlRewriter(Neutraliser(policy, NO_DECISION, MARK), BANNER, True, skip=skip)
+    rw.banner = pieces  # the page's <html lang> chose another language
+    assert rw.feed(b"<p>x</p></body>") + rw.close() == b"<p>x</p>" + banner + b"</body>"
+
+
 def test_long_tail_after_body_end_bounds_what_is_held(policy, skip):
     page = b"<p>a</p></body>" + b"x" * (MAX_HOLD + 10)
     out = rewrite(policy, page, chunks=[4096], skip=skip)

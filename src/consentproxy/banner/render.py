@@ -431,12 +431,18 @@ def slots(return_path: str, nonce: str, mark: str) -> dict[bytes, bytes]:
     }
 
 
-def fill(pieces: list[bytes], values: dict[bytes, bytes]) -> bytes:
-    """Pieces split at their slots (every second one a slot), with the slots' values."""
+def filled(pieces: list[bytes], values: dict[bytes, bytes]) -> list[bytes]:
+    """Pieces split at their slots (every second one a slot), with the slots' values in
+    place: the rewriter writes them out as they are (no copy of a banner per response)."""
     out = pieces.copy()
     for i in range(1, len(out), 2):
         out[i] = values[out[i]]
-    return b"".join(out)
+    return out
+
+
+def fill(pieces: list[bytes], values: dict[bytes, bytes]) -> bytes:
+    """filled() in one piece."""
+    return b"".join(filled(pieces, values))
 
 
 def _compact(css: str) -> str:

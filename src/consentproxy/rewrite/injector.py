@@ -13,8 +13,8 @@ class Injector:
     """The output of one response. inject: True (a top-level document), False (fragment,
     iframe), or None until the scanner has decided from the first bytes."""
 
-    def __init__(self, banner: bytes, inject: bool | None, head: bytes):
-        self.banner = banner
+    def __init__(self, banner: list[bytes], inject: bool | None, head: bytes):
+        self.banner = banner  # in pieces (banner.render.filled): written out as they are
         self.inject = inject
         self.injected = False
         self.head = head
@@ -35,7 +35,7 @@ class Injector:
     def release_hold(self, inject: bool) -> None:
         hold, self.hold, self.hold_len = self.hold or [], None, 0
         if inject and not self.injected:
-            self.out.append(self.banner)
+            self.out += self.banner
             self.injected = True
         self.out.extend(hold)
 
@@ -57,7 +57,7 @@ class Injector:
         elif self.inject and not self.injected and not markup_ended:
             if not self.head_done:
                 self.out.append(self.head)
-            self.out.append(self.banner)
+            self.out += self.banner
             self.injected = True
 
     def take(self) -> bytes:

@@ -241,6 +241,12 @@ _UTF16_LABELS = {
 }
 _CHARSET_RE = re.compile(r";\s*charset\s*=\s*[\"']?([^\s;\"']+)", re.IGNORECASE)
 
+
+def _pieces(banner: bytes | list[bytes]) -> list[bytes]:
+    """The banner as the injector writes it out: in pieces (banner.render.filled)."""
+    return [banner] if isinstance(banner, bytes) else banner
+
+
 # Scanner states.
 DATA, COMMENT, BOGUS, CDATA, TEXT, SCRIPT, PLAINTEXT = range(7)
 # Script data sub-states (HTML spec 13.2.5.4 ff.): plain, escaped, double-escaped.
@@ -251,6 +257,7 @@ class HtmlRewriter:
     """feed() bytes in, get bytes out; close() at the end. Output is the input except
     for neutralised tags and the banner, inserted once before the last real </body>.
 
+    banner: its markup, or its pieces (banner.render.filled: not joined for each page).
     inject: True (a top-level document), False (fragment, iframe), or None to decide
     from the first bytes (a document starts with a doctype, <html>, <head>...).
     head: markup that must run before the page's own code (the guard script), placed
@@ -265,7 +272,7 @@ class HtmlRewriter:
     def __init__(
         self,
         neutraliser: Neutraliser,
-        banner: bytes,
+        banner: bytes | list[bytes],
         inject: bool | None,
         head: bytes = b"",
         skip: Skip = DEFAULT_SKIP,
@@ -282,7 +289,7 @@ class HtmlRewriter:
         # Where the opener's next needle is in the buffer _needle_in.
         self._needle_in = b""
         self._needle_at = -1
-        self.injector = Injector(banner, inject, head)
+        self.injector = Injector(_pieces(banner), inject, head)
         self.edits: list[Edit] = []  # what the skip loop found in the tag memo (Skip)
         self.base_free = True  # no <base> on another host (else see _base_settled)
         # The bytes waiting for more (an unfinished tag, an <svg> the C loop may step over
@@ -308,12 +315,12 @@ class HtmlRewriter:
     # --- output ------------------------------------------------------------------------
 
     @property
-    def banner(self) -> bytes:
+    def banner(self) -> list[bytes]:
         return self.injector.banner
 
     @banner.setter
-    def banner(self, banner: bytes) -> None:  # (the page's language decides it late)
-        self.injector.banner = banner
+    def banner(self, banner: bytes | list[bytes]) -> None:  # (the page's language, late)
+        self.injector.banner = _pieces(banner)
 
     @property
     def injected(self) -> bool:
