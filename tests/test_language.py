@@ -61,6 +61,22 @@ def test_sources_before_the_page_decide_without_it():
 
 
 @pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        ("/fr/x?lang=de#de", "fr"),
+        ("/de?x=/fr/", "de"),
+        ("/it#/fr/", "it"),
+        ("//fr/de/x", "de"),  # read as urlsplit reads it: a host, then the path
+        ("/f\tr/x", "fr"),  # a tab in the target is dropped, as urlsplit drops it
+        ("/?fr", None),
+    ],
+)
+def test_the_path_source_reads_the_first_segment_of_the_targets_path(target, expected):
+    languages = ("en", "fr", "de", "it")
+    assert request_language(("path",), languages, target, (), None, "lang")[0] == (expected or "en")
+
+
+@pytest.mark.parametrize(
     ("page", "expected"),
     [
         (b'<!DOCTYPE html>\n<!-- a comment <html lang="fr"> -->\n<html lang="de-AT"><head>', "de"),

@@ -101,14 +101,16 @@ RESPONSE_HEADERS_LOOKED_AT = frozenset(
 )
 PAGE_CACHE_HEADERS = ("etag", "last-modified", "vary", "cache-control")  # replaced on pages
 # The origin's headers a rewritten page does not keep as they are.
-REPLACED_ON_PAGES = (
-    "content-length",
-    "content-encoding",
-    "accept-ranges",
-    "content-md5",
-    "digest",
-    "x-content-type-options",
-    *PAGE_CACHE_HEADERS,
+REPLACED_ON_PAGES = frozenset(
+    {
+        "content-length",
+        "content-encoding",
+        "accept-ranges",
+        "content-md5",
+        "digest",
+        "x-content-type-options",
+        *PAGE_CACHE_HEADERS,
+    }
 )
 # Page plans kept (cleared when full), and only those whose key holds at most this much of
 # the request's and origin's header text. A plan holds that text about three times (key,
@@ -552,7 +554,7 @@ class Exchange:
         if engine.observer is not None:
             engine.observer.cookies_seen(self.report.cookies_seen)
         if status == 304 and self.revalidating:  # the page cached for this very state
-            out, found = split_off(without(out, *CSP_HEADERS), *PAGE_CACHE_HEADERS)
+            out, found = split_off(without(out, *CSP_HEADERS), PAGE_CACHE_HEADERS)
             return ResponsePlan(self._page_cache_headers(out, found), None, has_body)
         # Every Content-Type, each possibly a list: HTML in any of them is HTML (the most
         # dangerous reading; browsers take the last), sent on as the only type.
@@ -641,7 +643,7 @@ class Exchange:
                 without(out, *CSP_HEADERS),
                 [(k, v) for k, v in out if k.lower() in CSP_HEADERS],
             )
-        out, found = split_off(out, *REPLACED_ON_PAGES)
+        out, found = split_off(out, REPLACED_ON_PAGES)
         accepted = req.first.get("accept-encoding")
         vary, cache = found.get("vary"), found.get("cache-control")
         key = (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Collection
 from functools import lru_cache
 
 Headers = list[tuple[str, str]]
@@ -49,10 +50,10 @@ def without(headers: Headers, *names: str) -> Headers:
     return [(k, v) for k, v in headers if k.lower() not in drop]
 
 
-def split_off(headers: Headers, *names: str) -> tuple[Headers, dict[str, str]]:
-    """The headers without those named (lower case), and the first value of each of them:
-    without() and header() in one pass."""
-    drop = frozenset(names)
+def split_off(headers: Headers, drop: Collection[str]) -> tuple[Headers, dict[str, str]]:
+    """The headers without those named in drop (lower case; a frozenset of them is built
+    once by the caller), and the first value of each of them: without() and header() in
+    one pass."""
     kept: Headers = []
     found: dict[str, str] = {}
     for k, v in headers:
@@ -72,9 +73,9 @@ def named(headers: Headers) -> list[tuple[str, str, str]]:
 def end_to_end(named: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
     """Headers (as named() gives them) minus hop-by-hop ones, including those a Connection
     header lists."""
+    if HOP_BY_HOP.isdisjoint([h[0] for h in named]):  # the usual case: all of them
+        return named
     kept = [h for h in named if h[0] not in HOP_BY_HOP]
-    if len(kept) == len(named):  # nothing hop-by-hop: no Connection header either
-        return kept
     listed = {t.strip().lower() for n, _, v in named if n == "connection" for t in v.split(",")}
     return [h for h in kept if h[0] not in listed] if listed else kept
 

@@ -72,7 +72,12 @@ def request_language(
             waiting = True
             continue
         if source == "path":
-            first = urlsplit(target).path.lstrip("/").split("/", 1)[0]
+            path = (  # as urlsplit reads it (a host after "//", tabs dropped), quicker
+                target.partition("?")[0].partition("#")[0]
+                if target[:1] == "/" and target[1:2] != "/" and target.isprintable()
+                else urlsplit(target).path
+            )
+            first = path.lstrip("/").split("/", 1)[0]
             found = offered(first, languages) if 2 <= len(first) <= 8 else None
         elif source == "cookie":
             value = next((v for n, v in cookies if n == cookie_name), None)

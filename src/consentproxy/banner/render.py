@@ -427,7 +427,9 @@ def slots(return_path: str, nonce: str, mark: str) -> dict[bytes, bytes]:
     return {
         _RETURN: escape(return_path).encode("ascii", "xmlcharrefreplace"),
         _NONCE: f' nonce="{nonce}"'.encode() if nonce else b"",
-        _MARK: _attr(mark).encode("ascii", "xmlcharrefreplace"),
+        _MARK: mark.encode()  # the neutraliser's hex marks need no escaping
+        if mark.isalnum() and mark.isascii()
+        else _attr(mark).encode("ascii", "xmlcharrefreplace"),
     }
 
 
