@@ -44,7 +44,6 @@ KEEPALIVE_TIMEOUT = 60
 # Up to this many body bytes are copied to go out with the response head in one write
 # (aiohttp joins what it writes together); a larger body goes in a write of its own.
 HEAD_WITH_BODY_BYTES = 16 * 1024
-EXCHANGE = web.RequestKey("consentproxy-exchange", Exchange)
 
 
 class ProxyServer:
@@ -111,11 +110,19 @@ class ProxyServer:
         assert task is not None
         self.in_flight.add(task)
         try:
-            resp = await self._handle(request)
+            ex = self.engine.begin(
+                Request(
+                    method=request.method,
+                    target=request.raw_path,
+                    headers=_decoded(request.raw_headers),
+                    scheme=request.scheme,
+                    client_ip=request.protocol.peer_ip,  # type: ignore[attr-defined]
+                )
+            )
+            resp = await self._handle(request, ex)
         finally:
             self.in_flight.discard(task)
-        ex = request.get(EXCHANGE)
-        if self.on_done is not None and ex is not None:
+        if self.on_done is not None:
             self.on_done(
                 request.method,
                 request.raw_path,
@@ -126,19 +133,10 @@ class ProxyServer:
             )
         return resp
 
-    async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
-        headers = _decoded(request.raw_headers)
-        ex = self.engine.begin(
-            Request(
-                method=request.method,
-                target=request.raw_path,
-                headers=headers,
-                scheme=request.scheme,
-                client_ip=request.protocol.peer_ip,  # type: ignore[attr-defined]
-            )
-        )
-        request[EXCHANGE] = ex
-        if ex.req.first.get("expect", "").lower() == "100-continue" and ex.req.has_body:
+    async def _handle(self, request: web.BaseRequest, ex: Exchange) -> web.StreamResponse:
+        has_body = ex.req.has_body
+        expect = ex.req.first.get("expect")
+        if has_body and expect is not None and expect.lower() == "100-continue":
             # we read the body ourselves: tell the visitor to send it (as aiohttp's router does)
             await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             request.writer.output_size = 0
@@ -161,7 +159,7 @@ class ProxyServer:
         if is_websocket(ex.req):
             return await self._websocket(request, up_headers)
         assert self.session is not None
-        body_reader = _TimedBody(request.content, limits) if ex.req.has_body else None
+        body_reader = _TimedBody(request.content, limits) if has_body else None
         upload = body_reader.chunks() if body_reader is not None else None
         asked = time.perf_counter()
         try:
