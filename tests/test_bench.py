@@ -33,6 +33,13 @@ def test_the_rewriter_benchmark_runs_and_reports_every_table():
         assert f"## {title}" in out
 
 
+def test_the_hostile_markup_benchmark_runs_every_construct():
+    out = run("hostile.py")
+    assert out.count("\n| ") >= 28 + 5 + 2 + 3  # the rows, and each table's header
+    for title in ("Hostile markup", "Long waits sent one byte", "A start tag that never ends"):
+        assert f"## {title}" in out
+
+
 def test_the_proxy_benchmark_runs_against_the_real_proxy():
     out = run(
         "proxy.py",

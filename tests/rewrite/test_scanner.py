@@ -12,6 +12,7 @@ from consentproxy.rewrite.injector import MAX_HOLD
 from consentproxy.rewrite.neutralise import _MAY_BE_REMOTE_RE, Neutraliser
 from consentproxy.rewrite.scanner import (
     END_TAG_RE,
+    MAX_TAG,
     SCRIPT_DATA,
     SCRIPT_TOKEN_RE,
     SKIPS,
@@ -1351,6 +1352,24 @@ def test_a_long_wait_sent_byte_by_byte_is_not_scanned_again_for_each_byte(policy
     out = b"".join(rw.feed(page[i : i + 1]) for i in range(len(page))) + rw.close()
     assert out.replace(BANNER, b"") == page
     assert sum(scanned) < 40 * len(page)
+
+
+@pytest.mark.parametrize("final", [True, False])
+def test_a_start_tag_that_never_ends_is_not_read_again_from_each_lt_inside_it(policy, skip, final):
+    """A hostile start tag that does not end (at the page's end, or over MAX_TAG) full of
+    '<': each was read as a tag again, to the end of the buffer (a 1.1 MB one took 13 s).
+    Passed through as it is, up to its first '>', in one step."""
+    tail = b"<div a=\"'" * (3000 if final else MAX_TAG // 9 + 1000)
+    page = b"<html><head></head><body><p>x</p>" + tail
+    rw = HtmlRewriter(Neutraliser(policy, NO_DECISION, MARK), BANNER, True, skip=skip)
+    markups = []
+    markup = rw._markup
+    rw._markup = lambda buf, pos, fin: markups.append(pos) or markup(buf, pos, fin)
+    step = len(page) if final else 1 << 18
+    chunks = [page[i : i + step] for i in range(0, len(page), step)]
+    out = b"".join(rw.feed(c) for c in chunks) + rw.close()
+    assert out.replace(BANNER, b"") == page
+    assert len(markups) < 50
 
 
 @pytest.mark.parametrize(

@@ -541,6 +541,15 @@ class HtmlRewriter:
                 self.state = BOGUS  # unterminated bogus comment: passes through as is
                 self._emit(buf[pos : pos + 2])
                 return pos + 2
+            if buf[pos + 1 : pos + 2].isalpha():
+                # A start tag that does not end in buf (at the page's end, or over MAX_TAG):
+                # to a browser, all up to its end is inside it, and its end is at the next
+                # '>' or after. Passed through up to that '>': read again from each '<' in
+                # it, to the end of buf, a hostile megabyte of it took minutes.
+                gt = buf.find(b">", pos)
+                end = n if gt < 0 else gt + 1
+                self._emit(buf[pos:end])
+                return end
             self._emit(buf[pos : pos + 1])
             return pos + 1
         start, stop, end = span

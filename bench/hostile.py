@@ -1,0 +1,122 @@
+"""The rewriter on hostile markup: does any construct cost more than its size?
+
+Each construct (lone `<`, unclosed quotes, 60,000 attributes, nested `<svg>`, thousands of
+`<base>`, URL-dense CSS...) is repeated to fill pages of 30 KB, 100 KB and 300 KB, rewritten in
+16 KB chunks for a visitor who decided nothing (the demo config, the C skip loop), and timed by
+CPU time; "growth" is the 300 KB page's time over ten times the 30 KB page's: about 1 when the
+cost is linear, 10 when it is quadratic. Then long waits (an unfinished tag, an `<svg>` the C
+loop waits for whole) sent one byte per chunk, as a hostile origin may: their time grows with
+the page too. Each page is rewritten once before it is timed, so memos are warm (a cold
+stylesheet dense with URLs is several times slower the first time). Last, a start tag that
+never ends, full of `<`, past the longest tag waited for (scanner.MAX_TAG, 1 MiB).
+
+    .venv/bin/python bench/hostile.py
+"""
+
+from __future__ import annotations
+
+import time
+
+import common
+
+from consentproxy.consent import NO_DECISION
+from consentproxy.rewrite.neutralise import Neutraliser
+from consentproxy.rewrite.scanner import MAX_TAG, HtmlRewriter
+
+SIZES = (30_000, 100_000, 300_000)
+CHUNK = 16 * 1024
+HEAD = b"<!doctype html><html><head></head><body>"
+TAIL = b"</body></html>"
+
+# name -> (opening, repeated unit, closing)
+CONSTRUCTS: dict[str, tuple[bytes, bytes, bytes]] = {
+    "lone <": (b"", b"<", b""),
+    "<a repeated": (b"", b"<a", b""),
+    "unclosed quote": (b"<a href='", b"x", b""),
+    "many attributes": (b"<div ", b"a=1 ", b">"),
+    "alternating quotes": (b"", b"<div a=\"'", b""),
+    "comment opens": (b"", b"<!--", b""),
+    "comment of dashes": (b"<!--", b"-", b"-->"),
+    "escaped script": (b"<script><!--", b"<script>", b"</script>"),
+    "script near-ends": (b"<script>", b"</scrip", b"</script>"),
+    "nested svg": (b"", b"<svg>", b""),
+    "unclosed svg groups": (b"<svg>", b"<g a='1'>", b""),
+    "nested math": (b"", b"<math><mi>", b""),
+    "svg in table cells": (b"<table>", b"<svg><td>", b""),
+    "many base": (b"", b"<base href=//x.example/>", b""),
+    "long srcset": (b"<img src=//a.example/x srcset='", b"//b.example/y 1x, ", b"'>"),
+    "long style attribute": (b"<div style='", b"background:url(//t.example/a) ", b"'>"),
+    "URL-dense CSS": (b"<style>", b"a{background:url(//t.example/a)}", b"</style>"),
+    "CSS comment opens": (b"<style>", b"/*", b"</style>"),
+    "CSS escapes": (b"<style>", b"\\75 rl(", b"</style>"),
+    "entities in a URL": (b"<a href='", b"&amp;", b"'>"),
+    "tracker snippets": (b"<script>", b"gtag('config','G-1');", b"</script>"),
+    "srcdoc of trackers": (
+        b"<iframe srcdoc='",
+        b"&lt;script src=//www.google-analytics.com/a.js&gt;&lt;/script&gt;",
+        b"'></iframe>",
+    ),
+    "CDATA opens": (b"<svg>", b"<![CDATA[", b""),
+    "bogus comments": (b"", b"<?", b""),
+    "end tags": (b"", b"</a", b""),
+    "NUL bytes": (b"", b"\x00<", b""),
+    "refresh metas": (b"", b"<meta http-equiv=refresh content='0;url=//x'>", b""),
+    "objects": (b"", b"<object data=//x.example/y>", b""),
+}
+
+# Sent one byte per chunk: name -> (opening, repeated unit, closing), at 30 KB.
+TRICKLED: dict[str, tuple[bytes, bytes, bytes]] = {
+    "an <svg> of paths": (b"<svg>", b"<path d='M0 0 L 10 10'/>", b"</svg>"),
+    "a 30 KB attribute": (b"<div title='", b"x", b"'></div>"),
+    "a <style>": (b"<style>", b".a{color:red}\n", b"</style>"),
+    "an inline script": (b"<script>", b"var a = 1;\n", b"</script>"),
+    "a comment": (b"<!--", b"x", b"-->"),
+}
+
+
+def page(construct: tuple[bytes, bytes, bytes], size: int) -> bytes:
+    opening, unit, closing = construct
+    return HEAD + opening + unit * (size // len(unit)) + closing + TAIL
+
+
+def seconds(eng: object, data: bytes, chunk: int) -> float:
+    """CPU time of one rewrite of data fed in chunks of chunk bytes, after a warm-up one."""
+    policy = eng.policy  # type: ignore[attr-defined]
+    for timed in (False, True):
+        rw = HtmlRewriter(Neutraliser(policy, NO_DECISION, site="legacy.example"), b"", True)
+        t0 = time.process_time()
+        for i in range(0, len(data), chunk):
+            rw.feed(data[i : i + chunk])
+        rw.close()
+        if timed:
+            return time.process_time() - t0
+    raise AssertionError("unreachable")
+
+
+def main() -> None:
+    eng = common.engine("bench-secret-0123456789abcdef0123")
+    print(f"## Hostile markup, {CHUNK // 1024} KB chunks, MB/s by page size (CPU time)\n")
+    print("| construct | " + " | ".join(f"{s // 1000} KB" for s in SIZES) + " | growth |")
+    print("|---|" + "---|" * (len(SIZES) + 1))
+    for name, construct in CONSTRUCTS.items():
+        times = [seconds(eng, page(construct, s), CHUNK) for s in SIZES]
+        rates = [f"{s / t / 1e6:.1f}" for s, t in zip(SIZES, times, strict=True)]
+        growth = times[-1] / (times[0] * SIZES[-1] / SIZES[0])
+        print(f"| {name} | " + " | ".join(rates) + f" | {growth:.2f} |")
+    print("\n## Long waits sent one byte per chunk, 30 KB (CPU time)\n")
+    print("| what waits | ms | µs per byte |")
+    print("|---|---|---|")
+    for name, construct in TRICKLED.items():
+        data = page(construct, 30_000)
+        t = seconds(eng, data, 1)
+        print(f"| {name} | {t * 1e3:.1f} | {t / len(data) * 1e6:.2f} |")
+    print("\n## A start tag that never ends, full of `<`, 16 KB chunks (CPU time)\n")
+    print("| size | ms |")
+    print("|---|---|")
+    for size in (MAX_TAG + MAX_TAG // 10, 2 * MAX_TAG + MAX_TAG // 5):
+        t = seconds(eng, page(CONSTRUCTS["alternating quotes"], size), CHUNK)
+        print(f"| {size / 1e6:.1f} MB | {t * 1e3:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
