@@ -9,7 +9,7 @@ which shows the same pages do leak without the proxy.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
 from playwright.async_api import Browser
@@ -111,21 +111,31 @@ async def test_tracking_cookies_do_not_reach_the_origin(tab):
     assert "_ga" not in await tab.cookies()  # and the stale one was deleted
 
 
+async def wait_until(tab, ready: Callable[[], Awaitable[bool]], seconds: float = 10) -> None:
+    """Poll ready() every 100 ms for up to seconds (the assertion after it tells what failed)."""
+    for _ in range(int(seconds * 10)):
+        if await ready():
+            return
+        await tab.page.wait_for_timeout(100)
+
+
 async def wait_for_hosts(tab, hosts: set[str], seconds: float = 10) -> None:
     """Poll the recorder (networkidle is unreliable once iframes navigate in place)."""
-    for _ in range(int(seconds * 10)):
-        if hosts <= tab.recorder.hosts:
-            return
-        await tab.page.wait_for_timeout(100)
+
+    async def seen() -> bool:
+        return hosts <= tab.recorder.hosts
+
+    await wait_until(tab, seen, seconds)
 
 
-async def wait_for_cookie(tab, name: str, seconds: float = 10) -> None:
+async def wait_for_cookie(tab, name: str) -> None:
     """Poll the browser's cookie jar: a script's document.cookie reaches it asynchronously
     (the network service stores it), so under load a read right after may miss it."""
-    for _ in range(int(seconds * 10)):
-        if name in await tab.cookies():
-            return
-        await tab.page.wait_for_timeout(100)
+
+    async def stored() -> bool:
+        return name in await tab.cookies()
+
+    await wait_until(tab, stored)
 
 
 @pytest.mark.corpus(third_party=True, direct=True, document=True)
