@@ -463,6 +463,40 @@ def test_the_grafana_dashboard_queries_only_metrics_and_labels_the_proxy_exports
     assert any(n.startswith("consentproxy_banner_outcomes") for n in used)
 
 
+def test_finished_requests_are_counted_and_logged_in_batches_with_the_time_they_ended():
+    """request_done keeps a request to count and log it with others (COUNT_BATCH, each
+    flush, each scrape): its line still says when it ended, and no count waits past a
+    scrape or a flush."""
+    import time
+
+    from consentproxy.engine import Report
+    from consentproxy.telemetry import COUNT_BATCH
+
+    config = parse_config(
+        CONFIG.format(upstream="http://127.0.0.1:1", port=0, metrics=0, title="T")
+    )
+    engine = Engine(config, [b"k" * 32])
+    log = io.StringIO()
+    access_log = AccessLog(log)
+    telemetry = Telemetry(lambda: engine, access_log)
+    ended = time.time()
+    telemetry.request_done("GET", "/a", 200, 0.1, 10, Report())
+    assert access_log.lines == []  # kept, not yet logged
+    time.sleep(0.05)
+    telemetry.flush()
+    (line,) = [json.loads(x) for x in log.getvalue().splitlines()]
+    assert line["path"] == "/a" and ended - 0.001 <= line["time"] < ended + 0.04
+    for i in range(COUNT_BATCH - 1):
+        telemetry.request_done("GET", f"/{i}", 404, 0.1, 10, Report())
+    assert len(access_log.lines) == 0  # one short of a batch
+    telemetry.request_done("GET", "/last", 404, 0.1, 10, Report())
+    assert len(access_log.lines) == COUNT_BATCH  # a batch: counted and logged at once
+    telemetry.request_done("GET", "/after", 500, 0.1, 10, Report())
+    scrape = telemetry.scrape().decode()  # counts what waits, too
+    assert counter(scrape, "consentproxy_requests", status="404") == COUNT_BATCH
+    assert counter(scrape, "consentproxy_requests", status="500") == 1
+
+
 def test_upstream_seconds_fill_the_histogram_buckets_at_or_above_them():
     from consentproxy.engine import Report
 

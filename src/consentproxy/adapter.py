@@ -95,13 +95,20 @@ def is_websocket(req: Request) -> bool:
 
 
 def access_line(
-    method: str, path: str, status: int | None, seconds: float, sent: int, report: Report
+    method: str,
+    path: str,
+    status: int | None,
+    seconds: float,
+    sent: int,
+    report: Report,
+    ended: float | None = None,
 ) -> dict[str, object]:
     """The one access-log line of a request (no IP, no query string), for `serve`'s
-    access_log and the addon's consent_report alike."""
+    access_log and the addon's consent_report alike. ended: when the request finished
+    (time.time(); now if None: a line written later says when it happened)."""
     neutralised = report.neutralised
     return {
-        "time": round(time.time(), 3),
+        "time": round(time.time() if ended is None else ended, 3),
         "method": method,
         "path": path.partition("?")[0],
         "status": status,

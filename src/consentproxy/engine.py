@@ -14,7 +14,7 @@ import json
 import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property, lru_cache
 from typing import Any
@@ -192,30 +192,32 @@ class Request:
 
 @dataclass(slots=True)  # one a request: slots make building it a third cheaper
 class Report:
-    """What was done to one exchange (for logs, mitmproxy notes, QA reports)."""
+    """What was done to one exchange (for logs, mitmproxy notes, QA reports). Its lists are
+    empty tuples until something is put in them (a new list then): most requests have
+    nothing to report, and ten empty lists were a third of building one."""
 
     state: str = "none"  # the consent enforced, in parse_state's syntax
     state_from: str = "cookie"  # cookie | forced (--state) | header (X-Consent-State)
     local: bool = False  # answered by the proxy itself (the reserved prefix)
-    request_cookies_dropped: list[str] = field(default_factory=list)
-    set_cookies_dropped: list[str] = field(default_factory=list)
-    cookies_deleted: list[str] = field(default_factory=list)
-    cookies_capped: list[str] = field(default_factory=list)  # lifetime cut to 13 months
-    neutralised: list[tuple[str, str]] = field(default_factory=list)
+    request_cookies_dropped: Sequence[str] = ()
+    set_cookies_dropped: Sequence[str] = ()
+    cookies_deleted: Sequence[str] = ()
+    cookies_capped: Sequence[str] = ()  # lifetime cut to 13 months
+    neutralised: Sequence[tuple[str, str]] = ()
     banner: bool = False
     rewritten: bool = False
     # Filled only when observing (Engine(observe=...)): every cookie name sent or set, and
     # the hosts the page loads from that no service names.
-    cookies_seen: list[str] = field(default_factory=list)
-    hosts_seen: list[str] = field(default_factory=list)
+    cookies_seen: Sequence[str] = ()
+    hosts_seen: Sequence[str] = ()
     decision: str = ""  # the action of a consent choice answered here
     # ...its first-layer outcome (record.OUTCOMES, "" for none), the categories it grants
     # and refuses; and whether a page showed the banner's first layer (an impression).
     outcome: str = ""
-    categories_granted: list[str] = field(default_factory=list)
-    categories_refused: list[str] = field(default_factory=list)
+    categories_granted: Sequence[str] = ()
+    categories_refused: Sequence[str] = ()
     impression: bool = False
-    csp_violations: list[tuple[str, str]] = field(default_factory=list)  # (directive, host)
+    csp_violations: Sequence[tuple[str, str]] = ()  # (directive, host)
     upstream_seconds: float = 0.0  # until the origin's response headers
     rewrite_bytes: int = 0
     rewrite_seconds: float = 0.0
@@ -440,16 +442,18 @@ class Exchange:
         """The request headers to send to the origin: tracking cookies removed, only
         codings we can decode asked for, X-Forwarded-* added; no Host (the adapter sends
         the origin's own) and no Expect (the adapter reads the body itself)."""
-        req = self.req
+        req, report = self.req, self.report
         headers: Headers = []
         for lk, k, v in end_to_end(req.named):
             if lk not in REQUEST_HEADERS_LOOKED_AT:
                 headers.append((k, v))
             elif lk == "cookie":
                 if self.engine.observer is not None:
-                    self.report.cookies_seen += [n for n, _ in cookie_pairs(v)]
+                    seen = (n for n, _ in cookie_pairs(v))
+                    report.cookies_seen = _grown(report.cookies_seen, seen)
                 kept, dropped = self.engine.cookie_filter(self.state).request_header(v)
-                self.report.request_cookies_dropped += dropped
+                if dropped:
+                    report.request_cookies_dropped = _grown(report.request_cookies_dropped, dropped)
                 if kept is not None:
                     headers.append((k, kept))
             elif lk == "accept-encoding":
@@ -507,7 +511,7 @@ class Exchange:
 
     def response(self, status: int, headers: Headers) -> ResponsePlan:
         """Plan the response to the visitor from the origin's status and headers."""
-        engine, req = self.engine, self.req
+        engine, req, report = self.engine, self.req, self.report
         has_body = req.method != "HEAD" and status >= 200 and status not in (204, 304)
         out: Headers = []
         types: list[tuple[str, str]] = []  # every Content-Type: (essence, type)
@@ -522,9 +526,10 @@ class Exchange:
                 out.append((k, v))
             elif lk == "set-cookie":
                 if engine.observer is not None:
-                    self.report.cookies_seen.append(set_cookie_name(v))
+                    report.cookies_seen = _grown(report.cookies_seen, [set_cookie_name(v)])
                 kept, dropped = engine.cookie_filter(self.state).set_cookies([v])
-                self.report.set_cookies_dropped += dropped
+                if dropped:
+                    report.set_cookies_dropped = _grown(report.set_cookies_dropped, dropped)
                 out += [(k, self._capped(c)) for c in kept]
             elif lk == "link":  # preload/preconnect of a service not consented: dropped
                 kept_links = self._links(v)
@@ -629,7 +634,8 @@ class Exchange:
         limit = self.engine.config.cap_cookie_lifetime_days * 86400
         out = capped(set_cookie, limit, self.engine.clock())
         if out != set_cookie:
-            self.report.cookies_capped.append(set_cookie_name(set_cookie))
+            report = self.report
+            report.cookies_capped = _grown(report.cookies_capped, [set_cookie_name(set_cookie)])
         return out
 
     def _rewrite_plan(
@@ -761,6 +767,15 @@ class Exchange:
         if engine.observer is not None:
             report.hosts_seen = sorted(unknown_hosts)
             engine.observer.hosts_seen(report.hosts_seen, self.host, self.req.target.split("?")[0])
+
+
+def _grown[T](items: Sequence[T], more: Iterable[T]) -> list[T]:
+    """A report's list with more items after it: a new list for an empty tuple (Report's
+    default), else the same list extended (linear in a hostile origin's thousands of
+    Set-Cookie lines)."""
+    out = items if isinstance(items, list) else list(items)
+    out.extend(more)
+    return out
 
 
 @lru_cache(maxsize=256)  # an origin sends few distinct values

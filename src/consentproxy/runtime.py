@@ -90,21 +90,19 @@ async def serve_forever(
             return
         log.info("reloaded %s", config.source)
 
-    async def flush_every_second(log: AccessLog) -> None:
+    async def flush_every_second() -> None:
         while True:
             await asyncio.sleep(FLUSH_SECONDS)
-            log.flush()
+            telemetry.flush()
 
     asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
-    flusher = asyncio.create_task(flush_every_second(access_log)) if access_log else None
+    flusher = asyncio.create_task(flush_every_second())
     await until_stopped()
     for sig in (signal.SIGINT, signal.SIGTERM):  # a second one: no grace for anyone
         asyncio.get_running_loop().add_signal_handler(sig, running.proxy.hurry)
     await running.stop()
-    if flusher is not None:
-        flusher.cancel()
-    if access_log is not None:
-        access_log.flush()
+    flusher.cancel()
+    telemetry.flush()
     if metrics is not None:
         await metrics.cleanup()
     return running.proxy.engine
