@@ -58,3 +58,12 @@ def test_the_proxy_benchmark_runs_against_the_real_proxy():
     assert "| text 100KB (the page as text/plain) | consentproxy |" in out
     assert "| consentproxy |" in out.split("## Added latency, one connection")[1]
     assert "| HTML 100KB, no consent | copy-rewriter |" in out
+
+
+def test_the_steps_benchmark_times_each_step_inside_serve_and_in_a_loop():
+    out = run("steps.py", "--requests", "20")
+    text, page = out.split("### /page.txt")[1].split("### /page.html")
+    for step in ("Request", "begin", "upstream_headers", "response", "request_done"):
+        assert f"| `{step}` | " in text and f"| `{step}` | " in page
+    assert "| `_rewrite_plan` | " in page and "| `_rewrite_plan` | " not in text
+    assert "| `feed` | " in page  # the page is rewritten, the text is not
