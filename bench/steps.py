@@ -7,9 +7,9 @@ requests (they evict the CPU's caches), against what an in-process profile says.
 An instrument, like serve_one.py's copy-rewriter: the server (`steps.py --serve`, the demo
 config, one worker, `serve`'s loop, telemetry and access log) runs with the thread's CPU
 clock read around each step (CPU time: a step the kernel preempts on a busy machine is not
-charged for the wait; each reading is a system call, ~0.3 µs more on each step). The requests go one after the other over one
-connection; the hot column repeats the same steps (the same request and origin headers, the
-same body) in this process, best of 5 runs.
+charged for the wait; each reading is a system call, ~0.3 µs more on each step). The
+requests go one after the other over one connection; the hot column repeats the same steps
+(the same request and origin headers, the same body) in this process, best of 5 runs.
 """
 
 from __future__ import annotations
