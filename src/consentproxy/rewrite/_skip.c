@@ -479,6 +479,19 @@ static inline Py_ssize_t tag_rest(const unsigned char *b, Py_ssize_t q, Py_ssize
     return q < n && b[q] == '>' ? q + 1 : attrs_rest(b, q, n, key, flags);
 }
 
+/* tag_rest from the end of the name (at q), where name_index left it. */
+static inline Py_ssize_t tag_end(const unsigned char *b, Py_ssize_t q, Py_ssize_t n,
+                                 const Key *key, int *flags) {
+    return q < n && b[q] == '>' ? q + 1 : attrs_rest(b, q, n, key, flags);
+}
+
+/* The closing quote of a value from q, or n (the quote a constant: find's compare is then
+ * a constant too). */
+static inline Py_ssize_t quote_end(const unsigned char *b, Py_ssize_t q, Py_ssize_t n,
+                                   unsigned char quote) {
+    return quote == '"' ? find(b, q, n, '"') : find(b, q, n, '\'');
+}
+
 /* tag_rest from the end of the name at q: the attributes and the end of the tag. */
 static Py_ssize_t attrs_rest(const unsigned char *b, Py_ssize_t q, Py_ssize_t n,
                              const Key *key, int *flags) {
@@ -490,11 +503,32 @@ static Py_ssize_t attrs_rest(const unsigned char *b, Py_ssize_t q, Py_ssize_t n,
             return q + 1;
         }
         slash = c == '/';
-        if (is_ws(c) || c == '/') {
+        if (cls[c] & (WS | SLASH)) {
             q++;
             continue;
         }
         Py_ssize_t a = q; /* an attribute name: its first byte may be anything, even '=' */
+#ifdef __SSE2__
+        if (a + 16 <= n) { /* most attributes: name="value" or name='value' in 16 bytes */
+            __m128i v = _mm_loadu_si128((const __m128i *)(b + a));
+            unsigned ends = in_class(v, DELIM | EQ) & ~1u; /* (or a control byte: no '=') */
+            unsigned at = ends ? (unsigned)__builtin_ctz(ends) : 16;
+            if (at < 15 && b[a + at] == '=' && (b[a + at + 1] == '"' || b[a + at + 1] == '\'')) {
+                unsigned quotes = (unsigned)_mm_movemask_epi8(b[a + at + 1] == '"' ? eq(v, '"')
+                                                                                 : eq(v, '\''))
+                                  >> (at + 2);
+                Py_ssize_t close = quotes ? a + at + 2 + __builtin_ctz(quotes)
+                                          : quote_end(b, a + 16, n, b[a + at + 1]);
+                if (close < n) {
+                    *flags |= attr_flags(b, a, a + at, a + at + 2, close, key);
+                    q = close + 1;
+                    if (q + 1 < n && b[q] == ' ' && !is_delim(b[q + 1]))
+                        q++;
+                    continue;
+                }
+            }
+        }
+#endif
         q = span(b, q + 1, n, DELIM | EQ);
         Py_ssize_t r = q;
         while (r < n && is_ws(b[r]))
@@ -507,10 +541,13 @@ static Py_ssize_t attrs_rest(const unsigned char *b, Py_ssize_t q, Py_ssize_t n,
         while (r < n && is_ws(b[r]))
             r++;
         if (r < n && (b[r] == '"' || b[r] == '\'')) {
-            Py_ssize_t close = find(b, r + 1, n, b[r]);
+            Py_ssize_t close = quote_end(b, r + 1, n, b[r]);
             if (close < n) {
                 *flags |= attr_flags(b, a, q, r + 1, close, key);
                 q = close + 1;
+                /* (most often a space and the next name, taken as the loop would) */
+                if (q + 1 < n && b[q] == ' ' && !is_delim(b[q + 1]))
+                    q++;
                 continue;
             }
         }
@@ -523,10 +560,11 @@ static Py_ssize_t attrs_rest(const unsigned char *b, Py_ssize_t q, Py_ssize_t n,
 }
 
 /* The index in names of the tag name at b[p..] (up to a delimiter, which must be in
- * buf), compared in ASCII lowercase; -1 if it is none of them. */
+ * buf), compared in ASCII lowercase; -1 if it is none of them. *end: where the name ends
+ * (tag_end goes on from there). */
 static Py_ssize_t name_index(const unsigned char *b, Py_ssize_t p, Py_ssize_t n,
-                             const Names *names) {
-    Py_ssize_t len = span(b, p, n, DELIM) - p;
+                             const Names *names, Py_ssize_t *end) {
+    Py_ssize_t len = (*end = span(b, p + 1, n, DELIM)) - p; /* (b[p] is a letter) */
     if (p + len >= n)
         return -1; /* at the end of buf the name may go on in the next chunk */
     return lookup(b, p, len, names);
@@ -636,8 +674,8 @@ static Py_ssize_t foreign_element(Skipper *self, const unsigned char *b, Py_ssiz
         int ns;
     } stack[MAX_DEPTH];
     int depth = 0, flags = 0;
-    Py_ssize_t i = name_index(b, p + 1, n, &self->foreign);
-    Py_ssize_t q = i < 0 ? -1 : tag_rest(b, p + 2, n, &NO_KEY, &flags);
+    Py_ssize_t q, i = name_index(b, p + 1, n, &self->foreign, &q);
+    q = i < 0 ? -1 : tag_end(b, q, n, &NO_KEY, &flags);
     if (q < 0 || flags & (STYLE_MAY_LOAD | SELF_CLOSING))
         return -1;
     stack[depth].name = i;
@@ -654,8 +692,8 @@ static Py_ssize_t foreign_element(Skipper *self, const unsigned char *b, Py_ssiz
             if ((top_ns == NS_SVG ? self->svg_point : self->math_point)[top])
                 return -1; /* an integration point: HTML rules apply in it */
             flags = 0;
-            i = name_index(b, q + 1, n, &self->foreign);
-            q = i < 0 ? -1 : tag_rest(b, q + 2, n, &NO_KEY, &flags);
+            i = name_index(b, q + 1, n, &self->foreign, &q);
+            q = i < 0 ? -1 : tag_end(b, q, n, &NO_KEY, &flags);
             if (q < 0 || flags & STYLE_MAY_LOAD)
                 return -1;
             if (!(flags & SELF_CLOSING)) {
@@ -667,9 +705,9 @@ static Py_ssize_t foreign_element(Skipper *self, const unsigned char *b, Py_ssiz
         } else if (c == '/' && is_alpha(b[q + 2])) { /* an end tag: pops to its name */
             if (breaks_out(b, q + 2, n) || body_end(b, q + 2, n))
                 return -1;
-            i = name_index(b, q + 2, n, &self->foreign);
+            i = name_index(b, q + 2, n, &self->foreign, &q);
             int ignored = 0;
-            q = tag_rest(b, q + 3, n, &NO_KEY, &ignored);
+            q = tag_end(b, q, n, &NO_KEY, &ignored);
             if (q < 0)
                 return -1;
             int k = depth - 1;
@@ -861,16 +899,17 @@ static Py_ssize_t text_end(Skipper *self, const unsigned char *b, Py_ssize_t end
     return ended ? close : -1;
 }
 
-/* The start tag at p of the interesting name i: the end of what the skip may pass over (the
- * tag, or for raw text and scripts up to their end tag), or -1 to stop at p. */
+/* The start tag at p of the interesting name i (ending at name_end): the end of what the skip
+ * may pass over (the tag, or for raw text and scripts up to their end tag), or -1 to stop at
+ * p. */
 static Py_ssize_t quiet_element(Skipper *self, const unsigned char *b, Py_ssize_t p,
-                                Py_ssize_t n, Py_ssize_t i, int quiet_ok, Key key,
-                                Memos memos) {
+                                Py_ssize_t name_end, Py_ssize_t n, Py_ssize_t i, int quiet_ok,
+                                Key key, Memos memos) {
     int flags = 0;
     if (!self->quiet[i] || !(quiet_ok & QUIET || (quiet_ok & KEYED && key.len)))
         return -1;
     int hosted = key.urls != NULL;
-    Py_ssize_t end = tag_rest(b, p + 2, n, &key, &flags);
+    Py_ssize_t end = tag_end(b, name_end, n, &key, &flags);
     if (end < 0 || flags & (STYLE_MAY_LOAD | HAS_KEY | UNSETTLED)
             || (!key.len && !hosted && may_be_remote(b, p, end)))
         return -1;
@@ -909,14 +948,15 @@ static Py_ssize_t quiet_element(Skipper *self, const unsigned char *b, Py_ssize_
  * (the new tag or None, what it blocks, the unknown hosts it names)): (p, the tag's end, that
  * value) goes to memos.edits unless the tag stays and reports nothing, and the skip goes on
  * past the tag (past a raw text's or a script's text too, as quiet_element does); -1 to stop
- * at p: not remembered, a script with no src (its text decides), or text not all in buf. */
+ * at p: not remembered, a script with no src (its text decides), or text not all in buf.
+ * name_end: where its name ends. */
 static Py_ssize_t remembered(Skipper *self, const unsigned char *b, Py_ssize_t p,
-                             Py_ssize_t n, Py_ssize_t i, Memos memos) {
+                             Py_ssize_t name_end, Py_ssize_t n, Py_ssize_t i, Memos memos) {
     int flags = 0, script = i == self->script;
     Pending pending = {0, 0, {NULL}};
     Key key = {"", 0, script ? &self->urls : NULL, self->script_urls, NULL, NULL, &pending, 0,
                0};
-    Py_ssize_t end = tag_rest(b, p + 2, n, &key, &flags);
+    Py_ssize_t end = tag_end(b, name_end, n, &key, &flags);
     if (end < 0 || (script && !(flags & HAS_URL)))
         return -1;
     Py_ssize_t close = text_end(self, b, end, n, i); /* (an end tag is stepped over next) */
@@ -932,9 +972,9 @@ static Py_ssize_t markup(Skipper *self, const unsigned char *b, Py_ssize_t p, Py
     unsigned char c = b[p + 1];
     if (is_alpha(c)) { /* a start tag */
         int flags = 0;
-        Py_ssize_t i = name_index(b, p + 1, n, &self->interesting);
+        Py_ssize_t name_end, i = name_index(b, p + 1, n, &self->interesting, &name_end);
         if (i < 0) { /* (stopped at only for a style attribute: what memo says of it) */
-            Py_ssize_t end = tag_rest(b, p + 2, n, &NO_KEY, &flags);
+            Py_ssize_t end = tag_end(b, name_end, n, &NO_KEY, &flags);
             if (!(flags & (quiet_ok ? STYLE_MAY_LOAD : HAS_STYLE)))
                 return end;
             return end >= 0 && quiet_ok & QUIET && remembered_tag(self, b, p, end, memos) ? end
@@ -960,7 +1000,7 @@ static Py_ssize_t markup(Skipper *self, const unsigned char *b, Py_ssize_t p, Py
             key.own_urls = i == self->script ? self->script_urls : ~(uint64_t)0;
             key.data_urls = self->data_urls[i];
         }
-        Py_ssize_t end = quiet_element(self, b, p, n, i, quiet_ok, key, memos);
+        Py_ssize_t end = quiet_element(self, b, p, name_end, n, i, quiet_ok, key, memos);
         for (int k = 0; k < pending.count; k++) { /* the tag is stepped over: reported */
             if (end >= 0 && PySet_Add(seen, pending.host[k]) < 0) {
                 PyErr_Clear();
@@ -969,7 +1009,7 @@ static Py_ssize_t markup(Skipper *self, const unsigned char *b, Py_ssize_t p, Py
             Py_DECREF(pending.host[k]);
         }
         if (end < 0 && memos.memo != NULL && self->remembered[i] && quiet_ok & QUIET)
-            end = remembered(self, b, p, n, i, memos);
+            end = remembered(self, b, p, name_end, n, i, memos);
         return end;
     }
     if (c == '/') { /* an end tag: all but </body>; or a bogus one */
@@ -977,6 +1017,15 @@ static Py_ssize_t markup(Skipper *self, const unsigned char *b, Py_ssize_t p, Py
             if (body_end(b, p + 2, n))
                 return -1;
             int ignored = 0; /* an end tag's attributes do nothing */
+#ifdef __SSE2__
+            if (p + 16 <= n) { /* a '>' before any quote ends it: most end tags are short */
+                __m128i v = _mm_loadu_si128((const __m128i *)(b + p));
+                unsigned m = (unsigned)_mm_movemask_epi8(
+                    _mm_or_si128(eq(v, '>'), _mm_or_si128(eq(v, '"'), eq(v, '\''))));
+                if (m && b[p + __builtin_ctz(m)] == '>')
+                    return p + __builtin_ctz(m) + 1;
+            }
+#endif
             return tag_rest(b, p + 3, n, &NO_KEY, &ignored);
         }
         const unsigned char *gt = memchr(b + p + 2, '>', (size_t)(n - p - 2));
@@ -1340,9 +1389,11 @@ static PyObject *tag_span(PyObject *module, PyObject *const *args, Py_ssize_t na
     const unsigned char *b = view.buf;
     Py_ssize_t n = view.len, name = pos + 1 + (pos + 1 < n && b[pos + 1] == '/'), end = -1;
     int ignored = 0;
-    if (pos < n && b[pos] == '<' && name < n && is_alpha(b[name]))
-        end = tag_rest(b, name + 1, n, &NO_KEY, &ignored);
-    Py_ssize_t name_end = end < 0 ? 0 : span(b, name + 1, n, DELIM);
+    Py_ssize_t name_end = 0;
+    if (pos < n && b[pos] == '<' && name < n && is_alpha(b[name])) {
+        name_end = span(b, name + 1, n, DELIM);
+        end = tag_end(b, name_end, n, &NO_KEY, &ignored);
+    }
     PyBuffer_Release(&view);
     if (end < 0)
         Py_RETURN_NONE;
