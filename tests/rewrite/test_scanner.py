@@ -520,6 +520,56 @@ def test_a_byte_that_is_no_white_space_does_not_end_a_name(name, byte):
         assert c(buf + tail, 0, False) == py(buf + tail, 0, False) == len(buf + tail), buf
 
 
+def test_an_attribute_read_in_one_16_byte_load_ends_where_the_regex_says():
+    """name="value" whose '=', opening and closing quote fall anywhere in or past the 16
+    bytes the C loop reads an attribute by (a quote as their last byte, "><script>" or the
+    other quote in the value, a control byte or a space before the '=', no closing quote),
+    a style attribute among them: the C loop and tag reader stop where the regexes do, at
+    every end of the buffer."""
+    c, py = c_skip(), SKIPS["python"]
+    tag_span = TAG_SPAN[c]
+    cases = 0
+    for name in (b"x", b"style", b"data-a-long-nam", b"abcdefghijklmnopq", b"x\x01", b"x "):
+        for quote, other in ((b'"', b"'"), (b"'", b'"')):
+            for size in range(19):
+                for value in (b"v" * size, (b"><script>" * 2)[:size], other * size):
+                    for close in (quote, b""):
+                        attr = name + b"=" + quote + value + close
+                        for buf in (
+                            b"<p " + attr + b">",
+                            b"<p " + attr + b" " + attr + b"/>",
+                            b"<p " + attr + b"x>" + b"tail " * 4,
+                        ):
+                            for end in range(len(buf) + 1):
+                                cut = buf[:end]
+                                assert c(cut, 0, False) == py(cut, 0, False), cut
+                            assert tag_span(buf, 0) == python_tag_span(buf, 0), buf
+                            cases += 1
+    assert cases == 6 * 2 * 19 * 3 * 2 * 3
+
+
+@pytest.mark.parametrize(
+    "tag",
+    [
+        b'</a title="><script>">',
+        b"</a b='><img src=x>'>",
+        b'</a b="x><script>',
+        b'</p"x><script>',
+        b'</a="><script>">',
+        b"</div>",
+    ],
+)
+def test_an_end_tag_ends_at_its_first_gt_only_when_no_quote_comes_before(tag):
+    """Short end tags are ended by the first '>' of their 16 bytes when no quote comes
+    before it; a quote sends them through the attribute reader, as the regex reads them (a
+    '>' in a quoted value does not end them: the <script> after it is in the value)."""
+    c, py = c_skip(), SKIPS["python"]
+    for buf in (tag + b"after the tag", tag + b"<b>" + b"x" * 20):
+        for end in range(len(buf) + 1):
+            assert c(buf[:end], 0, False) == py(buf[:end], 0, False), buf[:end]
+        assert TAG_SPAN[c](buf, 0) == python_tag_span(buf, 0)
+
+
 INERT_FOREIGN = [
     b'<svg viewBox="0 0 1 1"><path d="M0 0"/></svg>',
     b"<svg><use xlink:href='#icon'></use></svg>",
