@@ -492,6 +492,32 @@ static inline Py_ssize_t quote_end(const unsigned char *b, Py_ssize_t q, Py_ssiz
     return quote == '"' ? find(b, q, n, '"') : find(b, q, n, '\'');
 }
 
+/* Most attributes, name="value" or name='value' within 16 bytes from a, read from one load
+ * (where the name ends at '=', the quote after it, the closing quote): the end of the
+ * attribute, its flags added, or -1 when it is no such attribute (attrs_rest reads it). */
+static inline Py_ssize_t quoted_attr(const unsigned char *b, Py_ssize_t a, Py_ssize_t n,
+                                     const Key *key, int *flags) {
+#ifdef __SSE2__
+    if (a + 16 > n)
+        return -1;
+    __m128i v = _mm_loadu_si128((const __m128i *)(b + a));
+    unsigned ends = in_class(v, DELIM | EQ) & ~1u; /* (or a control byte: no '=') */
+    unsigned at = ends ? (unsigned)__builtin_ctz(ends) : 16;
+    if (at >= 15 || b[a + at] != '=' || (b[a + at + 1] != '"' && b[a + at + 1] != '\''))
+        return -1;
+    unsigned quotes = (unsigned)_mm_movemask_epi8(b[a + at + 1] == '"' ? eq(v, '"') : eq(v, '\''))
+                      >> (at + 2);
+    Py_ssize_t close = quotes ? a + at + 2 + __builtin_ctz(quotes)
+                              : quote_end(b, a + 16, n, b[a + at + 1]);
+    if (close >= n)
+        return -1; /* (an unquoted value, to the tokenizer) */
+    *flags |= attr_flags(b, a, a + at, a + at + 2, close, key);
+    return close + 1;
+#else
+    return -1;
+#endif
+}
+
 /* tag_rest from the end of the name at q: the attributes and the end of the tag. */
 static Py_ssize_t attrs_rest(const unsigned char *b, Py_ssize_t q, Py_ssize_t n,
                              const Key *key, int *flags) {
@@ -507,28 +533,15 @@ static Py_ssize_t attrs_rest(const unsigned char *b, Py_ssize_t q, Py_ssize_t n,
             q++;
             continue;
         }
-        Py_ssize_t a = q; /* an attribute name: its first byte may be anything, even '=' */
-#ifdef __SSE2__
-        if (a + 16 <= n) { /* most attributes: name="value" or name='value' in 16 bytes */
-            __m128i v = _mm_loadu_si128((const __m128i *)(b + a));
-            unsigned ends = in_class(v, DELIM | EQ) & ~1u; /* (or a control byte: no '=') */
-            unsigned at = ends ? (unsigned)__builtin_ctz(ends) : 16;
-            if (at < 15 && b[a + at] == '=' && (b[a + at + 1] == '"' || b[a + at + 1] == '\'')) {
-                unsigned quotes = (unsigned)_mm_movemask_epi8(b[a + at + 1] == '"' ? eq(v, '"')
-                                                                                 : eq(v, '\''))
-                                  >> (at + 2);
-                Py_ssize_t close = quotes ? a + at + 2 + __builtin_ctz(quotes)
-                                          : quote_end(b, a + 16, n, b[a + at + 1]);
-                if (close < n) {
-                    *flags |= attr_flags(b, a, a + at, a + at + 2, close, key);
-                    q = close + 1;
-                    if (q + 1 < n && b[q] == ' ' && !is_delim(b[q + 1]))
-                        q++;
-                    continue;
-                }
-            }
+        Py_ssize_t a = q, past; /* a name: its first byte may be anything, even '=' */
+        while ((past = quoted_attr(b, a, n, key, flags)) >= 0) { /* (and a space after it) */
+            q = past;
+            if (q + 1 >= n || b[q] != ' ' || is_delim(b[q + 1]))
+                break;
+            a = ++q;
         }
-#endif
+        if (past >= 0)
+            continue;
         q = span(b, q + 1, n, DELIM | EQ);
         Py_ssize_t r = q;
         while (r < n && is_ws(b[r]))
@@ -881,15 +894,10 @@ static int holds_comment_open(const unsigned char *b, Py_ssize_t p, Py_ssize_t e
     return 0;
 }
 
-/* Where the text after the start tag of the interesting name i (ending at end) ends, for the
- * skip to step over it: end when it has none, else the start of its end tag (looked for
- * before limit; for a script whose data holds "<!--", where its escape states end it); -1 when
- * that is not there. */
-static Py_ssize_t text_end(Skipper *self, const unsigned char *b, Py_ssize_t end,
-                           Py_ssize_t limit, Py_ssize_t i) {
+/* text_end of an element with text: raw text, RCDATA, a script. */
+static Py_ssize_t raw_text_end(Skipper *self, const unsigned char *b, Py_ssize_t end,
+                               Py_ssize_t limit, Py_ssize_t i) {
     int script = i == self->script;
-    if (!self->text[i] && !script)
-        return end;
     Py_ssize_t close = end_tag(b, end, limit, self->interesting.name[i], self->interesting.len[i]);
     if (close < 0 || !script || !holds_comment_open(b, end, close))
         return close;
@@ -897,6 +905,15 @@ static Py_ssize_t text_end(Skipper *self, const unsigned char *b, Py_ssize_t end
     int ended;
     close = script_end(b, end, limit, &sub, &ended);
     return ended ? close : -1;
+}
+
+/* Where the text after the start tag of the interesting name i (ending at end) ends, for the
+ * skip to step over it: end when it has none, else the start of its end tag (looked for
+ * before limit; for a script whose data holds "<!--", where its escape states end it); -1 when
+ * that is not there. */
+static inline Py_ssize_t text_end(Skipper *self, const unsigned char *b, Py_ssize_t end,
+                                  Py_ssize_t limit, Py_ssize_t i) {
+    return self->text[i] || i == self->script ? raw_text_end(self, b, end, limit, i) : end;
 }
 
 /* The start tag at p of the interesting name i (ending at name_end): the end of what the skip
