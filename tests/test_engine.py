@@ -785,6 +785,10 @@ def test_an_impression_is_a_page_showing_the_first_layer_to_be_answered(engine):
     assert impression() is True
     assert impression(cookie) is False
     assert impression(Sec_Purpose="prefetch") is False
+    assert impression(Purpose="prefetch") is False
+    assert impression(X_Moz="prefetch") is False
+    assert impression(Sec_Purpose="prefetch;prerender") is False
+    assert impression(Sec_Purpose="", Purpose="") is True  # named, but no prefetch
 
 
 # --- jurisdictions (config regions) ---------------------------------------------------------

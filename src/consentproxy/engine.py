@@ -146,7 +146,7 @@ PAGE_ETAG_RE = re.compile(r'W/"(?P<tag>[^"]*)\.cp(?P<weak>[ws])(?P<digest>[0-9a-
 ETAG_RE = re.compile(r'(?:W/)?"[^"]*"')
 LINK_RE = re.compile(r'<[^>]*>(?:[^,"]|"[^"]*")*')  # one link-value of a Link header
 XML_TYPES = ("text/xml", "application/xml")  # and every +xml type
-PREFETCH_HEADERS = ("sec-purpose", "purpose", "x-moz")  # "prefetch": not seen (yet)
+PREFETCH_HEADERS = frozenset({"sec-purpose", "purpose", "x-moz"})  # "prefetch": not seen yet
 SNIFFED_TYPES = ("", "unknown/unknown", "application/unknown", "*/*")  # browsers sniff these
 
 
@@ -253,8 +253,8 @@ class BodyTransform:
     def __init__(
         self,
         rewriter: HtmlRewriter,
-        decode: encoding.Codec,
-        encode: encoding.Codec,
+        decode: encoding.Codec | None,
+        encode: encoding.Codec | None,
         report: Report,
         on_close: Callable[[Report, set[str]], None] | None = None,
         page_language: tuple[PageLanguage, Callable[[str], tuple[list[bytes], bytes]]]
@@ -262,35 +262,50 @@ class BodyTransform:
     ):
         """page_language: the page's <html lang> decides the language of the banner and
         the declaration (rendered by the callable, unless it is the sniffer's fallback,
-        which the rewriter already has), seen long before either goes in."""
+        which the rewriter already has), seen long before either goes in. decode, encode:
+        None for none (most pages come and go uncompressed: no codec call for them)."""
         self.rewriter, self.decode, self.encode, self.report = rewriter, decode, encode, report
         self.on_close = on_close
         self.page_language = page_language
 
-    def _html(self, data: bytes, final: bool = False) -> bytes:
-        if self.page_language is not None:
-            sniffer, render = self.page_language
-            lang = sniffer.close() if final else sniffer.feed(data)
-            if lang is not None:
-                if lang != sniffer.fallback:
-                    self.rewriter.banner, self.rewriter.declaration = render(lang)
-                self.page_language = None
-        return data
+    def _sniff(self, data: bytes, final: bool) -> None:
+        """The page's language from its first bytes; once known, the rewriter has the
+        banner and declaration in it."""
+        assert self.page_language is not None
+        sniffer, render = self.page_language
+        lang = sniffer.close() if final else sniffer.feed(data)
+        if lang is not None:
+            if lang != sniffer.fallback:
+                self.rewriter.banner, self.rewriter.declaration = render(lang)
+            self.page_language = None
 
     def feed(self, data: bytes) -> bytes:
         started = time.perf_counter()
-        out = self.encode.process(self.rewriter.feed(self._html(self.decode.process(data))))
-        self.report.rewrite_seconds += time.perf_counter() - started
-        self.report.rewrite_bytes += len(data)
+        html = data if self.decode is None else self.decode.process(data)
+        if self.page_language is not None:
+            self._sniff(html, final=False)
+        out = self.rewriter.feed(html)
+        if self.encode is not None:
+            out = self.encode.process(out)
+        report = self.report
+        report.rewrite_seconds += time.perf_counter() - started
+        report.rewrite_bytes += len(data)
         return out
 
     def close(self) -> bytes:
-        tail = self.rewriter.feed(self._html(self.decode.finish(), final=True))
-        tail += self.rewriter.close()
-        self.report.banner = self.rewriter.injected
-        self.report.neutralised = self.rewriter.neutraliser.blocked
+        rewriter = self.rewriter
+        html = b"" if self.decode is None else self.decode.finish()
+        if self.page_language is not None:
+            self._sniff(html, final=True)
+        # (an empty chunk changes nothing: test_an_empty_chunk_changes_nothing)
+        tail = rewriter.feed(html) + rewriter.close() if html else rewriter.close()
+        report = self.report
+        report.banner = rewriter.injector.injected
+        report.neutralised = rewriter.neutraliser.blocked
         if self.on_close is not None:
-            self.on_close(self.report, self.rewriter.neutraliser.unknown_hosts)
+            self.on_close(report, rewriter.neutraliser.unknown_hosts)
+        if self.encode is None:
+            return tail
         return self.encode.process(tail) + self.encode.finish()
 
 
@@ -705,8 +720,8 @@ class Exchange:
         decided, fallback = self.language
         transform = BodyTransform(
             rewriter,
-            encoding.decoder(codings, engine.config.limits.html_bytes),
-            encoding.encoder(plan.out_coding),
+            encoding.decoder(codings, engine.config.limits.html_bytes) if codings else None,
+            None if plan.out_coding == "identity" else encoding.encoder(plan.out_coding),
             self.report,
             self._page_done,
             None
@@ -760,13 +775,21 @@ class Exchange:
             report.banner
             and state.asks
             and (report.state_from == "cookie")
-            and not any("prefetch" in (self.req.first.get(h) or "") for h in PREFETCH_HEADERS)
+            and not self._prefetch()
         )
         if report.impression and engine.records is not None:
             engine.records.impression()
         if engine.observer is not None:
             report.hosts_seen = sorted(unknown_hosts)
             engine.observer.hosts_seen(report.hosts_seen, self.host, self.req.target.split("?")[0])
+
+    def _prefetch(self) -> bool:
+        """A prefetch (or prerender) the visitor may never see. (Most requests name none of
+        PREFETCH_HEADERS: one set operation says so.)"""
+        first = self.req.first
+        return not PREFETCH_HEADERS.isdisjoint(first) and any(
+            "prefetch" in first[h] for h in PREFETCH_HEADERS if h in first
+        )
 
 
 def _grown[T](items: Sequence[T], more: Iterable[T]) -> list[T]:

@@ -80,10 +80,9 @@ def request_language(
             first = path.lstrip("/").split("/", 1)[0]
             found = offered(first, languages) if 2 <= len(first) <= 8 else None
         elif source == "cookie":
-            value = next((v for n, v in cookies if n == cookie_name), None)
-            found = offered(value, languages)
-        else:
-            found = pick_language(accept_language, tuple(languages))
+            found = next((offered(v, languages) for n, v in cookies if n == cookie_name), None)
+        else:  # (none sent: nothing to pick from)
+            found = pick_language(accept_language, tuple(languages)) if accept_language else None
         if found:
             if waiting:
                 return None, found

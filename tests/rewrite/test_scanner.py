@@ -74,6 +74,22 @@ def test_any_chunking_gives_the_same_output(policy, skip, page, chunks):
     assert rewrite(policy, data, chunks, skip=skip) == rewrite(policy, data, skip=skip)
 
 
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(page=st.sampled_from(PAGES), chunks=st.lists(st.integers(1, 300), min_size=1, max_size=8))
+def test_an_empty_chunk_changes_nothing(policy, skip, page, chunks):
+    """An empty chunk after each one (and before close) gives no bytes and changes no state:
+    the engine's BodyTransform.close feeds none when decoding left nothing."""
+    data = page.read_bytes()
+    rw = HtmlRewriter(Neutraliser(policy, NO_DECISION, MARK), BANNER, True, skip=skip)
+    out, pos, i = [], 0, 0
+    while pos < len(data):
+        size = chunks[i % len(chunks)]
+        out.append(rw.feed(data[pos : pos + size]))
+        assert rw.feed(b"") == b""
+        pos, i = pos + size, i + 1
+    assert b"".join(out) + rw.close() == rewrite(policy, data, chunks, skip=skip)
+
+
 # Pages whose <style> elements load trackers: (page, how many styles are neutralised). A
 # CSS comment does not hide </style>: what follows it is text.
 CSS_PAGES = [

@@ -37,6 +37,7 @@ NONCE = "\x00nonce\x00"
 MARK = "\x00mark\x00"
 _RETURN, _NONCE, _MARK = (s.encode() for s in (RETURN, NONCE, MARK))
 _SLOTS = re.compile(b"(" + b"|".join((_RETURN, _NONCE, _MARK)) + b")")
+_ESCAPED = re.compile("[&<>\"']").search  # what html.escape(quote=True) replaces
 # The response's mark (rewrite.neutralise.MARK_ATTR) on rewritten HTML, for guard.js to
 # learn the marks of the fragments the page fetches.
 MARK_HEADER = "X-Consent-Mark"
@@ -424,8 +425,10 @@ class Banner:
 
 def slots(return_path: str, nonce: str, mark: str) -> dict[bytes, bytes]:
     """A request's values for the slots of pieces() and script_pieces()."""
+    if _ESCAPED(return_path):  # (most paths have nothing to escape)
+        return_path = escape(return_path)
     return {
-        _RETURN: escape(return_path).encode("ascii", "xmlcharrefreplace"),
+        _RETURN: return_path.encode("ascii", "xmlcharrefreplace"),
         _NONCE: f' nonce="{nonce}"'.encode() if nonce else b"",
         _MARK: mark.encode()  # the neutraliser's hex marks need no escaping
         if mark.isalnum() and mark.isascii()

@@ -99,6 +99,7 @@ _UNRESERVED_ESCAPE_RE = re.compile(r"%(2[dDeE]|3[0-9]|[46][1-9a-fA-F]|[57][0-9aA
 MARK_ATTR = b"data-consent-mark"
 MARK_BYTES = 12  # 96 random bits
 _MARK_SLOT = b' data-consent-mark="\x00"'
+_MARK_ATTR_OPEN = b' %s="' % MARK_ATTR  # the slot's stamp: this, the mark, '"'
 # The site's own data-consent-* attributes on an element the proxy neutralises are renamed
 # so that none can pass for the proxy's (data-consent-action, the site's "open" link, stays).
 _OWN_PREFIX = b"data-consent-"
@@ -267,7 +268,7 @@ class Neutraliser:
         self.policy = policy
         self.state = state
         self.mark = mark or new_mark()
-        self._mark_attr = b' %s="%s"' % (MARK_ATTR, self.mark.encode("ascii"))
+        self._mark_attr = _MARK_ATTR_OPEN + self.mark.encode("ascii") + b'"'
         self.depth = depth
         self.site = site
         self.blocked: list[tuple[str, str]] = []  # (service, element) for reports
@@ -362,9 +363,14 @@ class Neutraliser:
 
     def remembered(self, known: TagOutcome) -> bytes | None:
         """What a tag the C loop found in the tag memo becomes (None: it stays), its reports
-        this page's: what start_tag gives, but for the tag's own bytes."""
-        edited = self._report(known)
-        return None if edited is None else self._stamp(edited)
+        this page's: what start_tag gives, but for the tag's own bytes. (_report and _stamp
+        inlined: the C loop hands a page's remembered tags back one call each.)"""
+        edited, blocked, hosts = known
+        if blocked:
+            self.blocked += blocked
+        if hosts:
+            self.unknown_hosts.update(hosts)
+        return None if edited is None else edited.replace(_MARK_SLOT, self._mark_attr, 1)
 
     def _report(self, known: TagOutcome) -> bytes | None:
         """A remembered outcome: its reports go to this page's, its new tag comes back."""
@@ -665,14 +671,14 @@ class _RandomMarks:
         self.pool, self.pos = b"", 0
         os.register_at_fork(after_in_child=self.__init__)  # type: ignore[misc]
 
-    def __call__(self) -> str:
+    def next(self) -> str:
         if self.pos >= len(self.pool):
             self.pool, self.pos = secrets.token_bytes(MARK_BYTES * 256), 0
         self.pos += MARK_BYTES
         return self.pool[self.pos - MARK_BYTES : self.pos].hex()
 
 
-new_mark = _RandomMarks()
+new_mark = _RandomMarks().next  # (a bound method: called faster than an instance)
 
 
 def _site_consent_attribute(name: bytes) -> bool:

@@ -13,6 +13,7 @@ the guard and the banner placed, is the injector's (rewrite/injector.py).
 from __future__ import annotations
 
 import codecs
+import functools
 import html
 import re
 from collections.abc import Callable
@@ -242,6 +243,13 @@ _UTF16_LABELS = {
 _CHARSET_RE = re.compile(r";\s*charset\s*=\s*[\"']?([^\s;\"']+)", re.IGNORECASE)
 
 
+@functools.lru_cache(maxsize=256)  # an origin sends few distinct values
+def _utf16_codec(content_type: str) -> str | None:
+    """The UTF-16 codec a Content-Type's charset names, else None."""
+    m = _CHARSET_RE.search(content_type)
+    return _UTF16_LABELS.get(m.group(1).lower()) if m else None
+
+
 def _pieces(banner: bytes | list[bytes]) -> list[bytes]:
     """The banner as the injector writes it out: in pieces (banner.render.filled)."""
     return [banner] if isinstance(banner, bytes) else banner
@@ -307,8 +315,7 @@ class HtmlRewriter:
         self.foreign = ForeignContent()
         # The first bytes until the encoding is known (a BOM needs two), then the UTF-16
         # decoder if the page is UTF-16, else None.
-        m = _CHARSET_RE.search(content_type or "")
-        self.utf16 = _UTF16_LABELS.get(m.group(1).lower()) if m else None
+        self.utf16 = _utf16_codec(content_type or "")
         self.start: bytes | None = b""
         self.decoder: codecs.IncrementalDecoder | None = None
 
@@ -390,14 +397,15 @@ class HtmlRewriter:
         return data
 
     def close(self) -> bytes:
-        buf = self.pending + self._take_arrived()
+        buf = self.pending + self._take_arrived() if self.arrived else self.pending
         if self.start is not None or self.decoder is not None:
             buf += self._decode(b"", True)
         if self.injector.inject is None:
             self.injector.inject = bool(DOCUMENT_START_RE.match(buf))
         self.pending = b""
-        end = self._scan(buf, final=True)
-        self._emit(buf[end:])
+        if buf:  # (most pages leave nothing: no scan)
+            end = self._scan(buf, final=True)
+            self._emit(buf[end:])
         while self.held is not None:  # unterminated script or style: classify what came
             self._finish_held()
         self.injector.close(markup_ended=self.state == PLAINTEXT)
