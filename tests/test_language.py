@@ -109,6 +109,15 @@ def test_a_page_without_html_tag_in_its_first_4_kib_gets_the_fallback_at_once():
     assert sniffer.feed(b'--><html lang="de">') == "fr"  # decided once and for all
 
 
+@pytest.mark.parametrize("size", [4000, 1 << 16])
+def test_an_html_tag_past_the_first_4_kib_is_not_read_in_any_chunking(size):
+    page = b"<!-- " + b"x" * 4080 + b' --><html lang="de"><body>' + b"y" * 70000
+    sniffer = PageLanguage(LANGS, "fr")
+    found = [sniffer.feed(page[i : i + size]) for i in range(0, len(page), size)]
+    assert found[-1] == "fr"
+    assert sniffer.head == page[: len(sniffer.head)]  # (only the start is kept)
+
+
 def test_language_sources_are_checked_in_the_config():
     c = parse_config(
         "upstream: http://127.0.0.1:9\ncategories: {necessary: {required: true}, "

@@ -104,8 +104,9 @@ class PageLanguage:
     def feed(self, data: bytes) -> str | None:
         """The language once decided (then every later call returns it), else None."""
         if self.lang is None:
-            self.head += data[: SNIFF_BYTES - len(self.head)]
-            m = _HTML_TAG_RE.match(self.head)
+            # (most pages: the first chunk decides, read where it is up to SNIFF_BYTES)
+            self.head = self.head + data[: SNIFF_BYTES - len(self.head)] if self.head else data
+            m = _HTML_TAG_RE.match(self.head, 0, SNIFF_BYTES)
             if m is not None:
                 attr = _LANG_ATTR_RE.search(m.group(1))
                 tag = next((g for g in attr.groups() if g is not None), b"") if attr else b""

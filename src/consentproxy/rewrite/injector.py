@@ -45,7 +45,8 @@ class Injector:
 
     def hold_from(self, tag: bytes) -> None:
         """A </body>: what came before goes out, the tag and what follows wait."""
-        self.release_hold(inject=False)
+        if self.hold is not None:  # (the page's first </body> has nothing held before it)
+            self.release_hold(inject=False)
         self.hold = [tag]
         self.hold_len = len(tag)
 
