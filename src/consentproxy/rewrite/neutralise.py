@@ -663,19 +663,20 @@ class Neutraliser:
 
 
 class _RandomMarks:
-    """Response marks from the system's random bytes, fetched for 256 responses at a time: a
-    system call per response costs more than the rewrite of a small page. A forked worker
-    starts with a pool of its own."""
+    """Response marks from the system's random bytes, fetched (and made hex) for 256
+    responses at a time: a system call per response costs more than the rewrite of a small
+    page. A forked worker starts with a pool of its own."""
 
     def __init__(self) -> None:
-        self.pool, self.pos = b"", 0
+        self.pool, self.pos = "", 0
         os.register_at_fork(after_in_child=self.__init__)  # type: ignore[misc]
 
     def next(self) -> str:
-        if self.pos >= len(self.pool):
-            self.pool, self.pos = secrets.token_bytes(MARK_BYTES * 256), 0
-        self.pos += MARK_BYTES
-        return self.pool[self.pos - MARK_BYTES : self.pos].hex()
+        pos = self.pos
+        if pos >= len(self.pool):
+            self.pool, pos = secrets.token_bytes(MARK_BYTES * 256).hex(), 0
+        self.pos = pos + 2 * MARK_BYTES
+        return self.pool[pos : self.pos]
 
 
 new_mark = _RandomMarks().next  # (a bound method: called faster than an instance)
