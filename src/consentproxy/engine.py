@@ -300,7 +300,7 @@ class BodyTransform:
         # (an empty chunk changes nothing: test_an_empty_chunk_changes_nothing)
         tail = rewriter.feed(html) + rewriter.close() if html else rewriter.close()
         report = self.report
-        report.banner = rewriter.injector.injected
+        report.banner = rewriter.injected
         report.neutralised = rewriter.neutraliser.blocked
         if self.on_close is not None:
             self.on_close(report, rewriter.neutraliser.unknown_hosts)
