@@ -18,7 +18,7 @@ import re
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from consentproxy.config import Config
 from consentproxy.errors import ConfigError
@@ -64,6 +64,12 @@ class ConsentState:
     def choice(self) -> tuple[bool, frozenset[str], frozenset[str], bool]:
         """All that allows() reads: visitors with the same choice are treated alike."""
         return self.decided, self.categories, self.services, self.opt_out
+
+    @cached_property
+    def description(self) -> str:
+        """describe_state's text, kept: every request's report names its state, and a
+        visitor's state is one object for all their requests (Signer keeps it)."""
+        return describe_state(self)
 
 
 NO_DECISION = ConsentState()

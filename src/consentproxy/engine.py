@@ -28,7 +28,6 @@ from consentproxy.consent import (
     ConsentState,
     Signer,
     category_digests,
-    describe_state,
     parse_state,
 )
 from consentproxy.cookies import (
@@ -349,9 +348,9 @@ class Exchange:
         self.engine, self.req, self.state = engine, req, state
         self.imported = imported
         first, config = req.first, engine.config
-        self.report = Report(describe_state(state), state_from)
+        self.report = Report(state.description, state_from)
         # X-Forwarded-* count only from the configured front proxies.
-        self.trusted = engine.trusts(req.client_ip)
+        self.trusted = bool(config.trusted_proxies) and engine.trusts(req.client_ip)
         self.scheme = req.scheme
         if self.trusted:
             proto = (first.get("x-forwarded-proto") or "").split(",")[0].strip().lower()
@@ -1026,11 +1025,12 @@ class Engine:
         refused = self.refusal(req)
         if refused is not None:
             return Exchange(self, req, NO_DECISION, "cookie", error=refused)
-        spec = req.first.get(STATE_HEADER_LOWER) if self.config.testing.state_header else None
+        config = self.config
+        spec = req.first.get(STATE_HEADER_LOWER) if config.testing.state_header else None
         state, source = None, ""
         if spec is not None:
             try:
-                state, source = parse_state(spec, self.config, STATE_HEADER), "header"
+                state, source = parse_state(spec, config, STATE_HEADER), "header"
             except ConfigError as e:
                 return Exchange(self, req, NO_DECISION, "header", error=(400, f"{e}\n"))
         if state is None and self.forced is not None:
@@ -1039,9 +1039,14 @@ class Engine:
         if state is None:
             source = "cookie"
             state = self.consent_of(req.cookies) if req.cookies else NO_DECISION
-            if not state.decided:
+            if not state.decided and config.former_cmp is not None:
                 imported = self.former_choice(req.cookies)
-        state = self._region(imported or state, req)
+        # (calls skipped where the config has no regions: each costs a request ~1 µs in
+        # the server, bench/steps.py)
+        if config.regions is not None:
+            state = self._region(imported or state, req)
+        elif imported is not None:
+            state = imported
         return Exchange(self, req, self._signals(state, req), source, imported=imported is not None)
 
     def former_choice(self, cookies: Sequence[tuple[str, str]]) -> ConsentState | None:
