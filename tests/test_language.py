@@ -76,6 +76,17 @@ def test_the_path_source_reads_the_first_segment_of_the_targets_path(target, exp
     assert request_language(("path",), languages, target, (), None, "lang")[0] == (expected or "en")
 
 
+def sniffed(sniffer: PageLanguage, page: bytes, size: int) -> tuple[str | None, bytes]:
+    """(the language read from the page in chunks of size, None if undecided at its end;
+    the bytes last kept) as the engine's BodyTransform reads them."""
+    head = b""
+    for i in range(0, len(page), size):
+        head, lang = sniffer.read(head, page[i : i + size])
+        if lang is not None:
+            return lang, head
+    return None, head
+
+
 @pytest.mark.parametrize(
     ("page", "expected"),
     [
@@ -96,26 +107,21 @@ def test_the_path_source_reads_the_first_segment_of_the_targets_path(target, exp
 )
 def test_html_lang_is_read_from_the_first_bytes_in_any_chunking(page, expected):
     for size in (1, 3, len(page)):
-        sniffer = PageLanguage(LANGS, "en")
-        found = None
-        for i in range(0, len(page), size):
-            found = sniffer.feed(page[i : i + size]) or found
-        assert (found or sniffer.close()) == expected
+        found, _ = sniffed(PageLanguage(LANGS, "en"), page, size)
+        assert (found or "en") == expected
 
 
 def test_a_page_without_html_tag_in_its_first_4_kib_gets_the_fallback_at_once():
     sniffer = PageLanguage(LANGS, "fr")
-    assert sniffer.feed(b"<!-- " + b"x" * 5000) == "fr"
-    assert sniffer.feed(b'--><html lang="de">') == "fr"  # decided once and for all
+    assert sniffer.read(b"", b"<!-- " + b"x" * 5000)[1] == "fr"
 
 
 @pytest.mark.parametrize("size", [4000, 1 << 16])
 def test_an_html_tag_past_the_first_4_kib_is_not_read_in_any_chunking(size):
     page = b"<!-- " + b"x" * 4080 + b' --><html lang="de"><body>' + b"y" * 70000
-    sniffer = PageLanguage(LANGS, "fr")
-    found = [sniffer.feed(page[i : i + size]) for i in range(0, len(page), size)]
-    assert found[-1] == "fr"
-    assert sniffer.head == page[: len(sniffer.head)]  # (only the start is kept)
+    found, head = sniffed(PageLanguage(LANGS, "fr"), page, size)
+    assert found == "fr"
+    assert head == page[: len(head)]  # (only the start is kept)
 
 
 def test_language_sources_are_checked_in_the_config():
@@ -182,6 +188,31 @@ def test_the_banner_is_rendered_once_in_the_pages_language_whatever_the_chunks(a
     )
     for chunk in (1, 100, len(page)):
         assert banner_lang(ampere, "/", page, chunk, Accept_Language="fr") == "en"
+
+
+def test_pages_of_one_kind_read_their_own_lang_while_streamed_side_by_side(ampere):
+    """The sniffer is the page plan's, shared by every page of its kind: what each response
+    has read so far is its own."""
+    pairs = [("Host", "www.example.com"), ("Sec-Fetch-Dest", "document")]
+    pages = {
+        lang: b"<!DOCTYPE html>"
+        + b"<!-- pad -->" * 20
+        + f'<html lang="{lang}">'.encode()
+        + b"<body><p>x</p></body></html>"
+        for lang in ("en", "fr")
+    }
+    plans = {lang: ampere.begin(Request("GET", "/", pairs)).response(200, HTML) for lang in pages}
+    outs = dict.fromkeys(pages, b"")
+    for i in range(0, max(map(len, pages.values())), 5):  # chunk by chunk, in turn
+        for lang, page in pages.items():
+            body = plans[lang].body
+            assert body is not None
+            outs[lang] += body.feed(page[i : i + 5])
+    for lang, plan in plans.items():
+        assert plan.body is not None
+        out = outs[lang] + plan.body.close()
+        m = re.search(rb'<div id="consentproxy"[^>]*lang="(\w+)"', out)
+        assert m is not None and m.group(1).decode() == lang
 
 
 def test_the_config_order_can_put_the_path_before_the_page(ampere):

@@ -246,6 +246,11 @@ class Report:
         return "; ".join(parts)
 
 
+# A page's <html lang> read by the sniffer, and what renders the banner and declaration in
+# the language it names: (pieces of banner.pieces(), with slots; declaration's html).
+Sniff = tuple[PageLanguage, Callable[[str], tuple[list[bytes], bytes]]]
+
+
 class BodyTransform:
     """Decode -> rewrite HTML -> re-encode, chunk by chunk."""
 
@@ -256,33 +261,38 @@ class BodyTransform:
         encode: encoding.Codec | None,
         report: Report,
         on_close: Callable[[Report, set[str]], None] | None = None,
-        page_language: tuple[PageLanguage, Callable[[str], tuple[list[bytes], bytes]]]
-        | None = None,
+        sniff: Sniff | None = None,
+        values: dict[bytes, bytes] | None = None,
     ):
-        """page_language: the page's <html lang> decides the language of the banner and
-        the declaration (rendered by the callable, unless it is the sniffer's fallback,
-        which the rewriter already has), seen long before either goes in. decode, encode:
-        None for none (most pages come and go uncompressed: no codec call for them)."""
+        """sniff: the page's <html lang> decides the language of the banner and the
+        declaration (rendered with the slots' values, unless it is the sniffer's fallback,
+        which the rewriter already has), seen long before either goes in; the sniffer
+        is the page plan's, this keeps the bytes read so far. decode, encode: None for
+        none (most pages come and go uncompressed: no codec call for them)."""
         self.rewriter, self.decode, self.encode, self.report = rewriter, decode, encode, report
         self.on_close = on_close
-        self.page_language = page_language
+        self.sniff, self.values, self.head = sniff, values, b""
 
-    def _sniff(self, data: bytes, final: bool) -> None:
+    def _sniff(self, data: bytes) -> None:
         """The page's language from its first bytes; once known, the rewriter has the
         banner and declaration in it."""
-        assert self.page_language is not None
-        sniffer, render = self.page_language
-        lang = sniffer.close() if final else sniffer.feed(data)
-        if lang is not None:
-            if lang != sniffer.fallback:
-                self.rewriter.banner, self.rewriter.declaration = render(lang)
-            self.page_language = None
+        assert self.sniff is not None and self.values is not None
+        sniffer, render = self.sniff
+        head, lang = sniffer.read(self.head, data)
+        if lang is None:
+            self.head = head  # (kept only while undecided)
+            return
+        if lang != sniffer.fallback:
+            pieces, declaration = render(lang)
+            self.rewriter.banner = filled(pieces, self.values)
+            self.rewriter.declaration = declaration
+        self.sniff = None
 
     def feed(self, data: bytes) -> bytes:
         started = time.perf_counter()
         html = data if self.decode is None else self.decode.process(data)
-        if self.page_language is not None:
-            self._sniff(html, final=False)
+        if self.sniff is not None:
+            self._sniff(html)
         out = self.rewriter.feed(html)
         if self.encode is not None:
             out = self.encode.process(out)
@@ -294,8 +304,7 @@ class BodyTransform:
     def close(self) -> bytes:
         rewriter = self.rewriter
         html = b"" if self.decode is None else self.decode.finish()
-        if self.page_language is not None:
-            self._sniff(html, final=True)
+        # (still undecided: the fallback, which the rewriter has)
         # (an empty chunk changes nothing: test_an_empty_chunk_changes_nothing)
         tail = rewriter.feed(html) + rewriter.close() if html else rewriter.close()
         report = self.report
@@ -322,6 +331,7 @@ class PagePlan:
     banner: list[bytes]  # banner.pieces: filled with slots()
     head: list[bytes]  # banner.script_pieces: the guard's script tag
     declaration: bytes
+    sniff: Sniff | None  # None: the request decided the language, not the page
 
 
 @dataclass
@@ -716,22 +726,14 @@ class Exchange:
             declaration=plan.declaration,
         )
         self.report.rewritten = True
-        decided, fallback = self.language
         transform = BodyTransform(
             rewriter,
             encoding.decoder(codings, engine.config.limits.html_bytes) if codings else None,
             None if plan.out_coding == "identity" else encoding.encoder(plan.out_coding),
             self.report,
             self._page_done,
-            None
-            if decided
-            else (
-                PageLanguage(engine.config.languages, fallback),
-                lambda lang: (
-                    filled(engine.banner.pieces(state, lang), values),
-                    engine.declaration.html(lang),
-                ),
-            ),
+            plan.sniff,
+            values,
         )
         return out, transform
 
@@ -756,6 +758,7 @@ class Exchange:
         if policy:
             tail.append(policy)
         site = site_of(self.host or urlsplit(self.upstream or "").netloc)
+        decided, fallback = self.language
         return PagePlan(
             [(k, csp.admit_injected(v, NONCE, own)) for k, v in origin_csp],
             tail,
@@ -764,6 +767,15 @@ class Exchange:
             engine.banner.pieces(state, lang),
             engine.banner.script_pieces(state, site),
             engine.declaration.html(lang),
+            None
+            if decided
+            else (
+                PageLanguage(engine.config.languages, fallback),
+                lambda page_lang: (
+                    engine.banner.pieces(state, page_lang),
+                    engine.declaration.html(page_lang),
+                ),
+            ),
         )
 
     def _page_done(self, report: Report, unknown_hosts: set[str]) -> None:

@@ -20,6 +20,7 @@ _HTML_TAG_RE = re.compile(
     rb"<html((?:[\t\n\f\r /][^>]*+)?)>",
     re.IGNORECASE | re.DOTALL,
 )
+_FIRST_SEGMENT_RE = re.compile(r"/([^/?#]*)")  # a path's first segment, from its "/"
 _LANG_ATTR_RE = re.compile(
     rb"(?:^|[\t\n\f\r /])(?:xml:)?lang[\t\n\f\r ]*=[\t\n\f\r ]*"
     rb"(?:\"([^\"]*)\"|'([^']*)'|([^\t\n\f\r >]+))",
@@ -72,15 +73,18 @@ def request_language(
             waiting = True
             continue
         if source == "path":
-            path = (  # as urlsplit reads it (a host after "//", tabs dropped), quicker
-                target.partition("?")[0].partition("#")[0]
-                if target[:1] == "/" and target[1:2] != "/" and target.isprintable()
-                else urlsplit(target).path
-            )
-            first = path.lstrip("/").split("/", 1)[0]
+            if target[:1] == "/" and target[1:2] != "/" and target.isprintable():
+                # as urlsplit reads it (a host after "//", tabs dropped), quicker
+                first = _FIRST_SEGMENT_RE.match(target).group(1)  # type: ignore[union-attr]
+            else:
+                first = urlsplit(target).path.lstrip("/").split("/", 1)[0]
             found = offered(first, languages) if 2 <= len(first) <= 8 else None
         elif source == "cookie":
-            found = next((offered(v, languages) for n, v in cookies if n == cookie_name), None)
+            found = None
+            for name, value in cookies:  # (no generator made for the usual few cookies)
+                if name == cookie_name:
+                    found = offered(value, languages)
+                    break
         else:  # (none sent: nothing to pick from)
             found = pick_language(accept_language, tuple(languages)) if accept_language else None
         if found:
@@ -94,28 +98,22 @@ def request_language(
 
 
 class PageLanguage:
-    """Finds <html lang> in the first bytes of a page (bounded), fed as they stream."""
+    """Finds <html lang> in the first bytes of a page (bounded), fed as they stream. One
+    for every page of a kind (the config's languages, the request's fallback: kept on the
+    engine's PagePlan); a response keeps only the bytes read so far (see read)."""
 
     def __init__(self, languages: Sequence[str], fallback: str):
         self.languages, self.fallback = languages, fallback
-        self.head = b""
-        self.lang: str | None = None  # set once decided
 
-    def feed(self, data: bytes) -> str | None:
-        """The language once decided (then every later call returns it), else None."""
-        if self.lang is None:
-            # (most pages: the first chunk decides, read where it is up to SNIFF_BYTES)
-            self.head = self.head + data[: SNIFF_BYTES - len(self.head)] if self.head else data
-            m = _HTML_TAG_RE.match(self.head, 0, SNIFF_BYTES)
-            if m is not None:
-                attr = _LANG_ATTR_RE.search(m.group(1))
-                tag = next((g for g in attr.groups() if g is not None), b"") if attr else b""
-                self.lang = offered(tag.decode("latin-1"), self.languages) or self.fallback
-            elif len(self.head) >= SNIFF_BYTES:
-                self.lang = self.fallback
-        return self.lang
-
-    def close(self) -> str:
-        if self.lang is None:
-            self.lang = self.fallback
-        return self.lang
+    def read(self, head: bytes, data: bytes) -> tuple[bytes, str | None]:
+        """(the page's first bytes, head then data, up to SNIFF_BYTES; the language once
+        decided, else None: read the next chunk with those bytes as head, and at the end
+        of the page take the fallback)."""
+        # (most pages: the first chunk decides, read where it is up to SNIFF_BYTES)
+        head = head + data[: SNIFF_BYTES - len(head)] if head else data
+        m = _HTML_TAG_RE.match(head, 0, SNIFF_BYTES)
+        if m is not None:
+            attr = _LANG_ATTR_RE.search(m.group(1))
+            tag = next((g for g in attr.groups() if g is not None), b"") if attr else b""
+            return head, offered(tag.decode("latin-1"), self.languages) or self.fallback
+        return head, self.fallback if len(head) >= SNIFF_BYTES else None

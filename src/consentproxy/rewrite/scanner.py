@@ -290,8 +290,7 @@ class HtmlRewriter:
     ):
         self.neutraliser = neutraliser
         self.skip = skip
-        self.script_data = SCRIPT_DATA.get(skip)
-        self.tag_span = TAG_SPAN.get(skip, python_tag_span)
+        self.script_data, self.tag_span = SKIP_TOOLS.get(skip, _PYTHON_TOOLS)
         self.opener = opener
         self.declaration = declaration
         # Where the opener's next needle is in the buffer _needle_in.
@@ -315,7 +314,7 @@ class HtmlRewriter:
         self.foreign = ForeignContent()
         # The first bytes until the encoding is known (a BOM needs two), then the UTF-16
         # decoder if the page is UTF-16, else None.
-        self.utf16 = _utf16_codec(content_type or "")
+        self.utf16 = _utf16_codec(content_type) if content_type else None
         self.start: bytes | None = b""
         self.decoder: codecs.IncrementalDecoder | None = None
 
@@ -875,6 +874,13 @@ def python_tag_span(buf: bytes, pos: int) -> tuple[int, int, int] | None:
     or None. The C loop's tag_span (TAG_SPAN) reads the same tag ~5x faster."""
     m = TAG_RE.match(buf, pos)
     return None if m is None else (m.start(1), m.end(1), m.end())
+
+
+# What a rewriter takes with its skip loop, looked up once: (SCRIPT_DATA's, TAG_SPAN's).
+SKIP_TOOLS = {
+    skip: (SCRIPT_DATA.get(skip), TAG_SPAN.get(skip, python_tag_span)) for skip in SKIPS.values()
+}
+_PYTHON_TOOLS = (None, python_tag_span)  # (a skip loop of a test's own)
 
 
 end_tag: Callable[[bytes, bytes, int, int], int] = python_end_tag
