@@ -844,6 +844,27 @@ def test_an_unknown_host_in_a_tag_the_c_loop_stops_at_is_left_for_the_neutralise
     assert seen == set()
 
 
+def test_a_scheme_read_in_one_8_byte_load_is_http_or_https_in_any_case_and_nothing_else():
+    """The C loop reads "http://" and "https://" from 8 bytes with the letters' case bit
+    set: every case of the letters passes, a byte one bit away from ':' or '/' (a control
+    byte, which no value may hold) does not, nor a scheme cut short at the value's end (a
+    relative path until its ':', then nothing)."""
+    settled = {**SETTLED, b"a": False}
+    for scheme in (b"http://", b"https://"):
+        for i in range(len(scheme)):
+            flipped = scheme[:i] + bytes([scheme[i] ^ 0x20]) + scheme[i + 1 :]
+            for host in (b"a", b"static.example/a.png", b"www.facebook.com/tr"):
+                for quote in (b"'", b'"'):
+                    markup = b"<img src=" + quote + flipped + host + quote + b">"
+                    settles = scheme[i : i + 1].isalpha() and host != b"www.facebook.com/tr"
+                    got = c_skip()(markup, 0, 1, settled, set())
+                    assert got == (len(markup) if settles else 0), markup
+        for cut in range(1, len(scheme) + 1):  # a relative path until its ':'
+            markup = b"<img src='" + scheme[:cut] + b"'>"
+            got = c_skip()(markup, 0, 1, settled, set())
+            assert got == (0 if b":" in scheme[:cut] else len(markup)), markup
+
+
 SETTLED_WITH_REFERENCES = [
     b'<img src="https://static.example/a.png?w=1&amp;h=2">',
     b"<img srcset='/a.png?x=1&amp;y=2 1x, //static.example/b.png?c&amp;d 2x'>",

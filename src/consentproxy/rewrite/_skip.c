@@ -340,35 +340,27 @@ static int settled_host(const unsigned char *b, Py_ssize_t p, Py_ssize_t len, Ke
     return state != HOST_UNSETTLED;
 }
 
-/* Whether b[p..end) holds a control byte, DEL or '\\' (a slash to the URL parser). */
-static int has_control(const unsigned char *b, Py_ssize_t p, Py_ssize_t end) {
-#ifdef __SSE2__
-    for (; p + 16 <= end; p += 16) {
-        __m128i v = _mm_loadu_si128((const __m128i *)(b + p));
-        __m128i low = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v);
-        if (_mm_movemask_epi8(_mm_or_si128(low, _mm_or_si128(eq(v, 0x7f), eq(v, '\\')))))
-            return 1;
-    }
-#endif
-    for (; p < end; p++)
-        if (b[p] < 0x20 || b[p] == 0x7f || b[p] == '\\')
-            return 1;
-    return 0;
-}
+/* A byte no URL the C loop reads as settled holds: a control byte, DEL or '\\' (a slash to
+ * the URL parser). */
+static int is_url_control(unsigned char c) { return c < 0x20 || c == 0x7f || c == '\\'; }
 
 static int is_url_stop(unsigned char c) {
-    return c == ' ' || c == ',' || c == '?' || c == '#' || c == ':' || c == '&';
+    return c == ' ' || c == ',' || c == '?' || c == '#' || c == ':' || c == '&'
+           || is_url_control(c);
 }
 
 /* The first byte of b[p..end) that urls_settled reads (' ' and ',' between URLs in a list,
- * '?', '#', ':', '&'), or end: real pages' URLs are long (query strings, srcset lists). */
+ * '?', '#', ':', '&', and the control bytes that leave a URL to the neutraliser), or end:
+ * real pages' URLs are long (query strings, srcset lists). */
 static Py_ssize_t url_stop(const unsigned char *b, Py_ssize_t p, Py_ssize_t end) {
 #ifdef __SSE2__
     for (; p + 16 <= end; p += 16) {
         __m128i v = _mm_loadu_si128((const __m128i *)(b + p));
+        __m128i low = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v);
         __m128i m = _mm_or_si128(_mm_or_si128(eq(v, ' '), eq(v, ',')),
                                  _mm_or_si128(_mm_or_si128(eq(v, '?'), eq(v, '#')),
                                               _mm_or_si128(eq(v, ':'), eq(v, '&'))));
+        m = _mm_or_si128(m, _mm_or_si128(low, _mm_or_si128(eq(v, 0x7f), eq(v, '\\'))));
         unsigned bits = (unsigned)_mm_movemask_epi8(m);
         if (bits)
             return p + __builtin_ctz(bits);
@@ -379,26 +371,45 @@ static Py_ssize_t url_stop(const unsigned char *b, Py_ssize_t p, Py_ssize_t end)
     return p;
 }
 
+/* The 8 bytes at s as one number (in the machine's order), to compare 8 bytes at once. */
+static inline uint64_t load8(const void *s) {
+    uint64_t w;
+    memcpy(&w, s, 8);
+    return w;
+}
+
+/* Where the host starts after "https://" or "http://" (letters in any case) at b[p], or -1:
+ * from one 8-byte load, the case bit set in the letters' places only (':' and '/' compared
+ * as they are, so no other byte matches). */
+static inline Py_ssize_t http_host(const unsigned char *b, Py_ssize_t p, Py_ssize_t end) {
+    if (p + 8 > end)
+        return starts_ci(b, p, end, "http://", 7) ? p + 7 : -1;
+    uint64_t w = load8(b + p);
+    if ((w | load8("\x20\x20\x20\x20\x20\0\0\0")) == load8("https://"))
+        return p + 8;
+    uint64_t seven = load8("\xff\xff\xff\xff\xff\xff\xff\0");
+    uint64_t http = (w | load8("\x20\x20\x20\x20\0\0\0\0")) & seven;
+    return http == load8("http://\0") ? p + 7 : -1;
+}
+
 /* Whether a URL attribute's value b[p..end) (a URL, or a list: a srcset) names no host
  * but settled ones: each URL, between spaces and commas, is relative without a colon before
  * its query, or http(s)://host or //host, the host ending the value or followed by '/', '?'
  * or '#', or (for an image, key.data_urls) a data: URL. No control byte or '\\' (a slash to
- * the URL parser) at all. A character reference may hide a slash, a colon or, in a list, a
- * space or comma that starts another URL: only "&amp;" is read as plain, and in a single URL
- * any other once the host is behind (after the host, or a relative URL's '?' or '#'). */
+ * the URL parser) at all (url_stop stops at them). A character reference may hide a slash, a
+ * colon or, in a list, a space or comma that starts another URL: only "&amp;" is read as plain,
+ * and in a single URL any other once the host is behind (after the host, or a relative URL's
+ * '?' or '#'). */
 static int urls_settled(const unsigned char *b, Py_ssize_t p, Py_ssize_t end, int list,
                         Key key) {
-    if (has_control(b, p, end))
-        return 0;
     while (p < end) {
         if (b[p] == ' ' || b[p] == ',') {
             p++;
             continue;
         }
-        Py_ssize_t host = starts_ci(b, p, end, "https://", 8) ? p + 8
-                          : starts_ci(b, p, end, "http://", 7) ? p + 7
-                          : starts_ci(b, p, end, "//", 2)      ? p + 2
-                                                               : -1;
+        Py_ssize_t host = (b[p] | 0x20) == 'h'                        ? http_host(b, p, end)
+                          : b[p] == '/' && p + 1 < end && b[p + 1] == '/' ? p + 2
+                                                                          : -1;
         int behind = host >= 0; /* the host is behind: the rest is path, query or data */
         if (behind) {
             Py_ssize_t q = host;
@@ -416,6 +427,8 @@ static int urls_settled(const unsigned char *b, Py_ssize_t p, Py_ssize_t end, in
              p = url_stop(b, p + 1, end)) {
             if (b[p] == '?' || b[p] == '#')
                 behind = 1;
+            else if (is_url_control(b[p]))
+                return 0;
             else if (b[p] == ':' && !behind)
                 return 0; /* a scheme (javascript:, http:host) */
             else if (b[p] == '&' && (list || !behind)
