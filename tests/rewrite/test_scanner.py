@@ -564,6 +564,24 @@ def test_an_attribute_read_in_one_16_byte_load_ends_where_the_regex_says():
     assert cases == 6 * 2 * 19 * 3 * 2 * 3
 
 
+def test_a_tag_name_read_in_one_16_byte_load_is_looked_up_as_the_regex_reads_it():
+    """Tag names are found and compared (in any case) from the 16 bytes the C loop loads:
+    names it stops at and near misses (a letter more or less, a byte one case bit away, a
+    control byte inside, 15 and 16 bytes long), each ended by every delimiter, at every end
+    of the buffer: the C loop stops where the Python one does."""
+    c, py = c_skip(), SKIPS["python"]
+    names = [b"script", b"SCRIPT", b"sCrIpT", b"scrip", b"scripts", b"scr\x01ipt", b"script\x00"]
+    names += [b"a", b"A", b"b", b"td", b"tD", b"t\x04", b"t\x44", b"plaintext", b"plaintexT"]
+    names += [b"noembe\x04", b"noembed", b"noframes" + b"x" * 7, b"plaintext" + b"x" * 7]
+    names += [b"s\xc3\xa9ript", b"scrip\x54", b"scrip\x74", b"scrip\x14", b"i\x7bframe"]
+    for name in names:
+        for after in (b">", b" ", b"/", b"\t", b"\x0c", b"\n", b"\r", b" x=1>"):
+            for tail in (b"", b"<b>" + b"x" * 20):
+                buf = b"<" + name + after + tail
+                for end in range(len(buf) + 1):
+                    assert c(buf[:end], 0, False) == py(buf[:end], 0, False), buf[:end]
+
+
 @pytest.mark.parametrize(
     "tag",
     [

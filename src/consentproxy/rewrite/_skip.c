@@ -590,6 +590,30 @@ static Py_ssize_t attrs_rest(const unsigned char *b, Py_ssize_t q, Py_ssize_t n,
  * (tag_end goes on from there). */
 static Py_ssize_t name_index(const unsigned char *b, Py_ssize_t p, Py_ssize_t n,
                              const Names *names, Py_ssize_t *end) {
+#ifdef __SSE2__
+    if (p + 16 <= n) { /* a name within 16 bytes: its end and each candidate (its bytes
+                        * lowercased, as lower does) from one load, no byte loop */
+        __m128i v = _mm_loadu_si128((const __m128i *)(b + p));
+        unsigned m = in_class(v, DELIM);
+        while (m && b[p + __builtin_ctz(m)] <= ' ' && !is_ws(b[p + __builtin_ctz(m)]))
+            m &= m - 1; /* (a control byte is part of the name) */
+        if (m) {
+            unsigned len = (unsigned)__builtin_ctz(m), want = (1u << len) - 1;
+            *end = p + len;
+            __m128i upper = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('A' - 1)),
+                                          _mm_cmplt_epi8(v, _mm_set1_epi8('Z' + 1)));
+            __m128i low = _mm_or_si128(v, _mm_and_si128(upper, _mm_set1_epi8(0x20)));
+            for (uint64_t maybe = names->by_len[len] & names->by_first[lower(b[p])]; maybe;
+                 maybe &= maybe - 1) {
+                int i = __builtin_ctzll(maybe);
+                __m128i name = _mm_loadu_si128((const __m128i *)names->name[i]);
+                if (((unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(low, name)) & want) == want)
+                    return i;
+            }
+            return -1;
+        }
+    }
+#endif
     Py_ssize_t len = (*end = span(b, p + 1, n, DELIM)) - p; /* (b[p] is a letter) */
     if (p + len >= n)
         return -1; /* at the end of buf the name may go on in the next chunk */
