@@ -564,6 +564,23 @@ def test_an_attribute_read_in_one_16_byte_load_ends_where_the_regex_says():
     assert cases == 6 * 2 * 19 * 3 * 2 * 3
 
 
+def test_text_and_quoted_values_are_searched_to_their_end_at_every_length():
+    """The C loop looks for the next '<' (and a value's closing quote) in four unrolled
+    16-byte loads when 64 bytes are left in the buffer, 16 at a time nearer its end, then
+    with memchr: text and values of every length up to 150, at every end of the buffer."""
+    c, py = c_skip(), SKIPS["python"]
+    for size in range(150):
+        text = bytes(b"abcdefg "[i % 8] for i in range(size))
+        for buf, stop in (
+            (text + b"<script>" + b"x" * 70, b"<script>"),
+            (b"<p title='" + text + b"'>" + text + b"<iframe>", b"<iframe>"),
+            (b'<div data-x="' + text + b'"><script>', b"<script>"),
+        ):
+            assert c(buf, 0, False) == py(buf, 0, False) == buf.index(stop)
+            for end in range(max(0, len(buf) - 90), len(buf) + 1):
+                assert c(buf[:end], 0, False) == py(buf[:end], 0, False), buf[:end]
+
+
 def test_a_tag_name_read_in_one_16_byte_load_is_looked_up_as_the_regex_reads_it():
     """Tag names are found and compared (in any case) from the 16 bytes the C loop loads:
     names it stops at and near misses (a letter more or less, a byte one case bit away, a

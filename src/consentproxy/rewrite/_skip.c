@@ -181,15 +181,31 @@ static inline Py_ssize_t span(const unsigned char *b, Py_ssize_t q, Py_ssize_t n
     return q;
 }
 
+#ifdef __SSE2__
+/* Which of the 16 bytes at s are c, as a bit mask. */
+static inline unsigned bytes_eq(const unsigned char *s, unsigned char c) {
+    return (unsigned)_mm_movemask_epi8(eq(_mm_loadu_si128((const __m128i *)s), c));
+}
+#endif
+
 /* The first c in b[q..n), or n: most runs of text between tags and quoted values are short,
  * so the first 64 bytes are looked at inline, 16 at a time; memchr takes a longer run. */
 static inline Py_ssize_t find(const unsigned char *b, Py_ssize_t q, Py_ssize_t n,
                               unsigned char c) {
 #ifdef __SSE2__
-    for (Py_ssize_t stop = q + 64; q + 16 <= n && q < stop; q += 16) {
-        unsigned m = (unsigned)_mm_movemask_epi8(eq(_mm_loadu_si128((const __m128i *)(b + q)), c));
-        if (m)
-            return q + __builtin_ctz(m);
+    if (q + 64 <= n) { /* (unrolled: one bound checked for the four loads) */
+        for (int k = 0; k < 64; k += 16) {
+            unsigned m = bytes_eq(b + q + k, c);
+            if (m)
+                return q + k + __builtin_ctz(m);
+        }
+        q += 64;
+    } else {
+        for (; q + 16 <= n; q += 16) {
+            unsigned m = bytes_eq(b + q, c);
+            if (m)
+                return q + __builtin_ctz(m);
+        }
     }
 #endif
     const unsigned char *at = memchr(b + q, c, (size_t)(n - q));
