@@ -363,14 +363,9 @@ class Neutraliser:
 
     def remembered(self, known: TagOutcome) -> bytes | None:
         """What a tag the C loop found in the tag memo becomes (None: it stays), its reports
-        this page's: what start_tag gives, but for the tag's own bytes. (_report and _stamp
-        inlined: the C loop hands a page's remembered tags back one call each.)"""
-        edited, blocked, hosts = known
-        if blocked:
-            self.blocked += blocked
-        if hosts:
-            self.unknown_hosts.update(hosts)
-        return None if edited is None else edited.replace(_MARK_SLOT, self._mark_attr, 1)
+        this page's: what start_tag gives, but for the tag's own bytes."""
+        edited = self._report(known)
+        return None if edited is None else self._stamp(edited)
 
     def _report(self, known: TagOutcome) -> bytes | None:
         """A remembered outcome: its reports go to this page's, its new tag comes back."""
