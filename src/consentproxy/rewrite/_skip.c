@@ -498,20 +498,19 @@ static inline int attr_flags(const unsigned char *b, Py_ssize_t a, Py_ssize_t q,
 static Py_ssize_t attrs_rest(const unsigned char *b, Py_ssize_t q, Py_ssize_t n,
                              const Key *key, int *flags);
 
+/* tag_rest from the end of the name (at q), where name_index left it. */
+static inline Py_ssize_t tag_end(const unsigned char *b, Py_ssize_t q, Py_ssize_t n,
+                                 const Key *key, int *flags) {
+    return q < n && b[q] == '>' ? q + 1 : attrs_rest(b, q, n, key, flags);
+}
+
 /* _TAG_REST after the first letter of the name: the end of the tag ('>' + 1), or -1
  * if buf ends first. Quoted values may hold '>'; one with no closing quote in buf is
  * an unquoted value, as in the regex's alternation. *flags gets what the attributes hold,
  * and SELF_CLOSING when the '/' before the '>' is no part of a value (foreign._self_closing). */
 static inline Py_ssize_t tag_rest(const unsigned char *b, Py_ssize_t q, Py_ssize_t n,
                                   const Key *key, int *flags) {
-    q = span(b, q, n, DELIM);
-    return q < n && b[q] == '>' ? q + 1 : attrs_rest(b, q, n, key, flags);
-}
-
-/* tag_rest from the end of the name (at q), where name_index left it. */
-static inline Py_ssize_t tag_end(const unsigned char *b, Py_ssize_t q, Py_ssize_t n,
-                                 const Key *key, int *flags) {
-    return q < n && b[q] == '>' ? q + 1 : attrs_rest(b, q, n, key, flags);
+    return tag_end(b, span(b, q, n, DELIM), n, key, flags);
 }
 
 /* The closing quote of a value from q, or n (the quote a constant: find's compare is then
