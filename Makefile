@@ -6,8 +6,8 @@ CHROMIUM  := /usr/bin/chromium
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
-.PHONY: demo test unit e2e bench bench-tools lint install chromium services screenshots clean \
-        fuzz soak
+.PHONY: demo test unit e2e bench bench-tools lint install chromium services valgrind screenshots \
+        clean fuzz soak memcheck
 AXE       := tests/e2e/node_modules/axe-core/axe.min.js
 
 install: $(STAMP)
@@ -42,10 +42,10 @@ services:
 demo: install
 	$(VENV)/bin/consentproxy demo
 
-test: install chromium services $(AXE)
+test: install chromium services valgrind $(AXE)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
-unit: install services
+unit: install services valgrind
 	$(PY) -m pytest -q -m "not e2e" $(PYTEST_ARGS)
 
 e2e: install chromium $(AXE)
@@ -61,6 +61,17 @@ fuzz: install
 SOAK_SECONDS ?= 600
 soak: install
 	SOAK_SECONDS=$(SOAK_SECONDS) $(PY) -m pytest -q -s tests/adversarial/test_faults.py -k soak
+
+# Debian's valgrind: its memcheck watches the rewriter's C loop (tests/adversarial/test_memcheck.py
+# briefly, `make memcheck` for long: real and cut pages, token soups; any read or write outside
+# a buffer fails the run).
+valgrind:
+	@[ -x /usr/bin/valgrind ] || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq valgrind; }
+
+memcheck: install valgrind
+	PYTHONMALLOC=malloc valgrind --tool=memcheck --error-exitcode=1 --errors-for-leak-kinds=none \
+	  -q $(PY) scripts/memcheck.py
 
 # wrk (load generator) and nginx-light (the reference proxy) from Debian, like chromium.
 bench-tools:
