@@ -17,6 +17,7 @@ import http.client
 import json
 import os
 import re
+import socket
 import threading
 import time
 import zlib
@@ -1415,3 +1416,78 @@ async def test_an_advanced_consent_mode_tag_loads_before_consent_but_its_cookies
     assert GTAG in body and b'type="text/plain"' not in body
     seen = await origin_saw(client, proxy, {"Cookie": "_ga=GA1.1.1.1; PHPSESSID=x"})
     assert seen["cookie"] == ["PHPSESSID=x"]
+
+
+async def _slowly(port: int, path: str, headers: str = "") -> tuple[bytes, bytes]:
+    """(head, body as sent) of one GET read by a visitor far slower than the proxy: a 64 KB
+    receive buffer, nothing read for a while (the proxy's writes are cut short), then 64 KB
+    at a time. Connection: close ends the body."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 16)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+    reader, writer = await asyncio.open_connection(sock=sock)
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{headers}\r\n".encode())
+    await writer.drain()
+    await asyncio.sleep(0.3)
+    data = b""
+    while chunk := await reader.read(1 << 16):
+        data += chunk
+        await asyncio.sleep(0.001)
+    writer.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    return head, body
+
+
+def _dechunked(body: bytes) -> bytes:
+    out, pos = [], 0
+    while True:
+        line_end = body.index(b"\r\n", pos)
+        size = int(body[pos:line_end], 16)
+        if not size:
+            return b"".join(out)
+        out.append(body[line_end + 2 : line_end + 2 + size])
+        pos = line_end + 2 + size + 2
+
+
+def test_scattered_writes_on_uvloop_reach_a_slow_visitor_whole(monkeypatch):
+    """`serve`'s runtime lets aiohttp write scattered on uvloop (server.scattered_writes):
+    a text body's head goes out with its first 100s of KB in one writev, a page's chunk in
+    its framing with no copy. Through a visitor slower than the proxy (writes cut short,
+    flow control on), every byte still arrives, in order."""
+    uvloop = pytest.importorskip("uvloop")
+    from aiohttp import http_writer
+
+    monkeypatch.setattr(http_writer, "SKIP_WRITELINES", True)  # (as it was, after the test)
+    assert server.scattered_writes() and http_writer.SKIP_WRITELINES is False
+    text = os.urandom(3 << 20).hex().encode()  # 6 MB
+    page = b"<!doctype html><html><head></head><body>" + b"<p>hi</p>" * 400_000 + b"</body></html>"
+
+    async def scenario() -> None:
+        app = web.Application()
+        app.router.add_get("/text", lambda _: web.Response(body=text, content_type="text/plain"))
+        app.router.add_get("/page", lambda _: web.Response(body=page, content_type="text/html"))
+        origin = web.AppRunner(app, access_log=None)
+        await origin.setup()
+        site = web.TCPSite(origin, "127.0.0.1", 0)
+        await site.start()
+        upstream = f"http://127.0.0.1:{origin.addresses[0][1]}"
+        running = await server.start(
+            Engine(parse_config(CONFIG.format(upstream=upstream)), KEYS), "127.0.0.1", 0
+        )
+        try:
+            assert running.proxy.head_with_body > len(text)  # (no join limit: no copy)
+            head, body = await _slowly(running.port, "/text")
+            assert head.startswith(b"HTTP/1.1 200") and body == text
+            head, body = await _slowly(running.port, "/page", "Sec-Fetch-Dest: document\r\n")
+            assert b"transfer-encoding: chunked" in head.lower()
+            rewritten = _dechunked(body)
+            assert BANNER in rewritten and rewritten.count(b"<p>hi</p>") == 400_000
+            assert rewritten.startswith(b"<!doctype html><html><head><script")
+            assert rewritten.endswith(b"</body></html>")
+        finally:
+            await running.stop()
+            await origin.cleanup()
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(scenario())

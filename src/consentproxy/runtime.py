@@ -44,13 +44,15 @@ def keep_heap() -> bool:
 
 
 def run(main: Coroutine[Any, Any, Any]) -> Any:
-    """asyncio.run, on uvloop when it is installed (faster sockets, same behaviour), with
-    the heap kept between responses (keep_heap)."""
+    """asyncio.run, on uvloop when it is installed (faster sockets, same behaviour; aiohttp
+    writes scattered on it, server.scattered_writes), with the heap kept between responses
+    (keep_heap)."""
     keep_heap()
     try:
         import uvloop
     except ImportError:
         return asyncio.run(main)
+    server.scattered_writes()
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         return runner.run(main)
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import aiohttp
-from aiohttp import web
+from aiohttp import http_writer, web
 from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 from aiohttp.web_protocol import RequestHandler
 
@@ -42,7 +43,8 @@ SHUTDOWN_SECONDS = 10  # the grace of requests in flight when stopping
 # An idle connection, or one still sending its request head (slowloris), is closed after this.
 KEEPALIVE_TIMEOUT = 60
 # Up to this many body bytes are copied to go out with the response head in one write
-# (aiohttp joins what it writes together); a larger body goes in a write of its own.
+# (aiohttp joins what it writes together); a larger body goes in a write of its own. With
+# scattered writes (scattered_writes) nothing is copied: the head goes with any body at hand.
 HEAD_WITH_BODY_BYTES = 16 * 1024
 
 
@@ -56,6 +58,7 @@ class ProxyServer:
         self.on_done: Callable[[str, str, int, float, int, Report], None] | None = None
         self.in_flight: set[asyncio.Task[object]] = set()  # requests being answered
         self.records: Records | None = None  # opened by start(), closed by close()
+        self.head_with_body = HEAD_WITH_BODY_BYTES  # (any size with scattered writes)
 
     async def drain(self, grace: float) -> None:
         """Requests in flight get `grace` seconds to finish; the rest (endless streams,
@@ -96,6 +99,8 @@ class ProxyServer:
         )
 
         self.records = self.engine.records = await keep_records(self.engine.config.records)
+        if not getattr(http_writer, "SKIP_WRITELINES", True):
+            self.head_with_body = sys.maxsize
         self.engine.probes["upstream"] = self.upstream_reachable
 
     async def close(self) -> None:
@@ -204,9 +209,10 @@ class ProxyServer:
                         f"The site behind this proxy sent a page this proxy cannot rewrite: {e}.",
                     )
             whole = content.at_eof()
-            # The head goes out with the first bytes when joining them costs less than a
-            # write of its own: a page's chunk is copied into its framing anyway.
-            joined = plan.body is not None or len(first) <= HEAD_WITH_BODY_BYTES
+            # The head goes out with the first bytes when that costs less than a write of
+            # its own: always with scattered writes (no copy), else for a page (its chunk is
+            # copied into its framing anyway) or a short body.
+            joined = plan.body is not None or len(first) <= self.head_with_body
             resp = _response(upstream.status, upstream.reason, plan.headers, bool(first) and joined)
             await resp.prepare(request)
             try:
@@ -289,6 +295,21 @@ class ProxyServer:
 
         await asyncio.gather(pump(ws, upstream), pump(upstream, ws), return_exceptions=True)
         return ws
+
+
+def scattered_writes() -> bool:
+    """Let aiohttp hand uvloop a response's pieces (head, chunk framing, body) in one
+    writelines() call, sent by one writev(), rather than join them into a copy first. aiohttp
+    joins them on Python 3.12.0-3.12.8 and 3.13.0-3.13.1 (its SKIP_WRITELINES), whose own
+    transports' writelines() ignored flow control (CVE-2024-12254); uvloop's transports have
+    their own, which never did. For the runtime to call when it runs on uvloop: the copy was a
+    rewritten page's size, on every page, and a text response's head took a system call of
+    its own (bench/RESULTS.md). Whether aiohttp now writes scattered (an aiohttp without the
+    setting is left as it is)."""
+    if not hasattr(http_writer, "SKIP_WRITELINES"):
+        return False
+    http_writer.SKIP_WRITELINES = False
+    return True
 
 
 class BodyTimeout(Exception):
