@@ -9,7 +9,7 @@ from consentproxy.consent import NO_DECISION, ConsentState
 from consentproxy.rewrite.css import STYLE_MAY_LOAD_RE
 from consentproxy.rewrite.held import MAX_HELD_TEXT
 from consentproxy.rewrite.injector import MAX_HOLD
-from consentproxy.rewrite.neutralise import _MAY_BE_REMOTE_RE, Neutraliser
+from consentproxy.rewrite.neutralise import _MAY_BE_REMOTE_RE, MARK_SLOT, Neutraliser
 from consentproxy.rewrite.scanner import (
     END_TAG_RE,
     MAX_TAG,
@@ -978,24 +978,35 @@ def test_a_style_whose_relative_url_a_base_sent_to_an_unknown_host_is_not_report
     assert reports == [{"cdn.unknown.example"}, set(), {"cdn.unknown.example"}]
 
 
-def test_the_c_loop_hands_back_an_inline_script_whose_start_tag_alone_changed():
-    """A blocked inline script seen before: its new start tag is an edit, its text is
-    stepped over; a <style> that changed is left to the scanner (its text changes)."""
+def skip_out(buf: bytes, pos: int, quiet: int, elements, choice, memo, limit=None):
+    """(end, what the C loop wrote out, the blocked list, the unknown hosts) of one skip with
+    an output list, the mark attribute b' m="M"' and MARK_SLOT's own attribute name."""
+    out: list[bytes] = []
+    blocked: list = [("before", "x")]
+    seen: set = set()
+    args = (buf, pos, quiet, dict(SETTLED), seen, elements, choice, memo)
+    end = c_skip()(
+        *args, out, b' data-consent-mark="M"', blocked, len(buf) if limit is None else limit
+    )
+    return end, b"".join(out), blocked[1:], seen
+
+
+def test_the_c_loop_writes_out_an_inline_script_whose_start_tag_alone_changed():
+    """A blocked inline script seen before: its new start tag goes out, its text is stepped
+    over, its reports are the page's; a <style> that changed is left to the scanner (its text
+    changes)."""
     script = b"<script>fbq('init', '1');</script>"
-    start = b"<script>"
-    blocked = (b'<script type="text/plain">', (("facebook-pixel", "script"),), ())
+    new = b'<script type="text/plain"' + MARK_SLOT + b">"
+    blocked = (new, (("facebook-pixel", "script"),), ("cdn.unknown.example",))
     element = script[: -len(b"</script>")]
-    edits: list = []
-    assert c_skip()(
-        script, 0, 1, SETTLED, set(), {element: {CHOICE: blocked}}, CHOICE, None, edits
-    ) == len(script)
-    assert edits == [(0, len(start), blocked)]
-    edits.clear()
+    end, out, reports, hosts = skip_out(script, 0, 1, {element: {CHOICE: blocked}}, CHOICE, None)
+    assert end == len(script)
+    assert out == b"<script type=\"text/plain\" data-consent-mark=\"M\">fbq('init', '1');</script>"
+    assert reports == [("facebook-pixel", "script")] and hosts == {"cdn.unknown.example"}
     assert c_skip()(script, 0, 1, SETTLED, set(), {element: {CHOICE: blocked}}, CHOICE) == 0
     style = b"<style>p{background:url(//www.facebook.com/tr)}</style>"
     known = {style[: -len(b"</style>")]: {CHOICE: blocked}}
-    assert c_skip()(style, 0, 1, SETTLED, set(), known, CHOICE, None, edits) == 0
-    assert edits == []
+    assert skip_out(style, 0, 1, known, CHOICE, None) == (0, b"", [], set())
 
 
 @pytest.mark.parametrize(
@@ -1048,24 +1059,25 @@ REMEMBERED_TAGS = [
 
 
 @pytest.mark.parametrize("tag", REMEMBERED_TAGS)
-def test_the_c_loop_hands_back_a_tag_the_neutraliser_remembers_as_an_edit(config, tag):
+def test_the_c_loop_writes_out_a_tag_the_neutraliser_remembers_as_it_makes_it(config, tag):
     """Once the neutraliser has worked a tag out on a choice, the C loop steps over it and
-    hands back (start, end of the start tag, the memo's outcome): no stop."""
+    writes out the new tag with the response's mark, the reports the page's: no stop."""
     from consentproxy.policy import Policy
 
     policy = Policy(config)
     page = b"<p>a</p>" + tag + b"<p>b</p>"
-    neutraliser = Neutraliser(policy, NO_DECISION, MARK)
-    memos = (neutraliser.settled, neutraliser.unknown_hosts, neutraliser.element_memo)
+    neutraliser = Neutraliser(policy, NO_DECISION, "M")
+    elements, choice = neutraliser.element_memo, neutraliser.choice
     start_tag = scanner_tag(tag)
-    edits: list = []
-    assert c_skip()(page, 0, 1, *memos, neutraliser.choice, policy.tag_memo, edits) == 8
-    assert edits == []  # not worked out yet: a stop
-    neutraliser.start_tag(start_tag[1:].split(b" ")[0], start_tag)
-    known = policy.tag_memo[(neutraliser.choice, start_tag)]
+    assert skip_out(page, 0, 1, elements, choice, policy.tag_memo) == (8, b"<p>a</p>", [], set())
+    new = neutraliser.start_tag(start_tag[1:].split(b" ")[0], start_tag)  # not worked out: a stop
+    known = policy.tag_memo[(choice, start_tag)]
     assert known[0] is not None and known[1]  # (changed, and blocked)
-    assert c_skip()(page, 0, 1, *memos, neutraliser.choice, policy.tag_memo, edits) == len(page)
-    assert edits == [(8, 8 + len(start_tag), known)]
+    assert MARK_SLOT in known[0] and MARK_SLOT not in new
+    end, out, reports, _ = skip_out(page, 0, 1, elements, choice, policy.tag_memo)
+    assert end == len(page)
+    assert out == page.replace(start_tag, new)
+    assert reports == list(known[1])
     # not on another choice, nor without the memo (a <base> elsewhere), nor before the guard
     other = Neutraliser(policy, ALL, MARK).choice
     for choice, memo, quiet in (
@@ -1073,9 +1085,9 @@ def test_the_c_loop_hands_back_a_tag_the_neutraliser_remembers_as_an_edit(config
         (neutraliser.choice, None, 1),
         (neutraliser.choice, policy.tag_memo, 2),
     ):
-        edits.clear()
-        assert c_skip()(page, 0, quiet, *memos, choice, memo, edits) == 8
-        assert edits == []
+        assert skip_out(page, 0, quiet, elements, choice, memo) == (8, b"<p>a</p>", [], set())
+    # without an output list: a stop
+    assert c_skip()(page, 0, 1, SETTLED, set(), elements, neutraliser.choice) == 8
 
 
 def scanner_tag(markup: bytes) -> bytes:
@@ -1095,10 +1107,8 @@ def test_the_c_loop_leaves_remembered_tags_whose_text_decides_to_the_scanner(pol
     neutraliser = Neutraliser(policy, NO_DECISION, MARK)
     tag = scanner_tag(markup)
     policy.tag_memo[(neutraliser.choice, tag)] = (b"<x>", (("x", "script"),), ())
-    memos = (neutraliser.settled, neutraliser.unknown_hosts, neutraliser.element_memo)
-    edits: list = []
-    assert c_skip()(markup, 0, 1, *memos, neutraliser.choice, policy.tag_memo, edits) == 0
-    assert edits == []
+    elements, choice = neutraliser.element_memo, neutraliser.choice
+    assert skip_out(markup, 0, 1, elements, choice, policy.tag_memo) == (0, b"", [], set())
 
 
 def test_a_remembered_tag_carries_each_responses_own_mark_and_reports(policy, skip):
@@ -1117,6 +1127,48 @@ def test_a_remembered_tag_carries_each_responses_own_mark_and_reports(policy, sk
     assert b"first-mark" not in second
     assert first.replace(b"first-mark", b"second-mark") == second
     assert blocked1 == blocked2 and len(blocked2) == 5
+
+
+PIXEL = REMEMBERED_TAGS[0]
+
+
+def neutralised(policy, tag: bytes) -> bytes:
+    """What the neutraliser makes of a start tag on no decision, with MARK."""
+    return Neutraliser(policy, NO_DECISION, MARK).start_tag(tag[1:].split(b" ")[0], tag)
+
+
+def test_a_remembered_tag_cut_by_a_chunks_end_comes_out_once_marked_and_reported(policy, skip):
+    """The C loop writes out a remembered tag only when all of it is in the buffer: cut
+    anywhere by a chunk's end, each comes out once, with this response's mark, reported."""
+    page = b"<html><head></head><body><p>a</p>" + PIXEL + b"<p>b</p>" + PIXEL + b"</body></html>"
+    rewrite(policy, page, skip=skip)  # (the tag memo knows it now)
+    expected = page.replace(PIXEL, neutralised(policy, PIXEL)).replace(
+        b"</body>", BANNER + b"</body>"
+    )
+    assert expected.count(b'data-consent-mark="test-mark"') == 2
+    for cut in range(len(page) + 1):
+        rw = HtmlRewriter(Neutraliser(policy, NO_DECISION, MARK), BANNER, True, skip=skip)
+        assert rw.feed(page[:cut]) + rw.feed(page[cut:]) + rw.close() == expected, cut
+        assert rw.neutraliser.blocked == [("facebook-pixel", "img")] * 2
+
+
+@pytest.mark.parametrize("long_tail", [False, True])
+def test_remembered_tags_after_a_body_end_tag_wait_with_it_for_the_banner(policy, skip, long_tail):
+    """After a </body> the output waits (is there a later one?): the remembered tags the C
+    loop writes out wait with it, in order; past MAX_HOLD the banner goes in before it."""
+    filler = b"<p>" + b"x" * 1000 + b"</p>" if long_tail else b"<p>after</p>"
+    tail = (PIXEL + filler) * (MAX_HOLD // 1000 + 1 if long_tail else 2)
+    page = b"<html><head></head><body><p>a</p>" + PIXEL + b"</body>" + tail + b"</body></html>"
+    rewrite(policy, page, skip=skip)  # (the tag memo knows it now)
+    last = page.rindex(b"</body>")
+    at = page.index(b"</body>") if long_tail else last
+    expected = (page[:at] + BANNER + page[at:]).replace(PIXEL, neutralised(policy, PIXEL))
+    for chunks in (None, [1000], [16384]):
+        assert rewrite(policy, page, chunks, skip=skip) == expected
+    rw = HtmlRewriter(Neutraliser(policy, NO_DECISION, MARK), BANNER, True, skip=skip)
+    rw.feed(page)
+    rw.close()
+    assert len(rw.neutraliser.blocked) == page.count(PIXEL)
 
 
 def test_a_host_decided_by_its_path_never_settles(policy, skip):

@@ -146,6 +146,48 @@ def test_a_needle_in_a_script_the_c_loop_stepped_over_is_script_data(policy, ski
     assert out == page.replace(b"<a class=manage>x", b"<a" + OPEN + b" class=manage>x")
 
 
+PIXEL = b'<img src="https://www.facebook.com/tr?id=1&ev=PageView" height=1 width=1>'
+GTAG = b'<script async src="https://www.googletagmanager.com/gtag/js?id=G-1"></script>'
+MARK = b'data-consent-mark="test-mark"'
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        # a run that starts at the needle's tag (after the </body> stop), a tracker after it
+        b"<p>x</p>" + PIXEL + b'</body><a class=manage href="/c">c</a><p>z</p>' + PIXEL,
+        # a tracker holding the needle: marked, then neutralised
+        b"<p>x</p>" + PIXEL + b'<p>y</p><img class=manage src="https://www.facebook.com/tr">',
+        # a tracker script before the needle, a tracker after it
+        b"<p>x</p>" + PIXEL + GTAG + b"<p>y</p><a class=manage>c</a>" + PIXEL + b"<p>z</p>",
+        # a tracker in a raw text element before the needle
+        b"<p>x</p><iframe src=https://www.youtube.com/embed/x></iframe>"
+        + PIXEL
+        + b"<a class=manage>c</a>"
+        + PIXEL,
+    ],
+)
+def test_remembered_tags_in_a_run_the_opener_cuts_short_come_out_once_each(policy, skip, page):
+    """The C loop writes out the remembered tags it steps over: where the opener ends the run
+    before the end the loop reached (at the needle's tag, or a script before it), none that
+    follows is written out by the loop, and each tracker comes out once, marked, reported."""
+    opener = OpenMarker(parse_selectors(".manage"))
+
+    def run(skip, chunk):
+        rw = HtmlRewriter(
+            Neutraliser(policy, NO_DECISION, "test-mark"), b"", False, skip=skip, opener=opener
+        )
+        out = [rw.feed(page[i : i + chunk]) for i in range(0, len(page), chunk)]
+        return b"".join(out) + rw.close(), rw.neutraliser.blocked
+
+    expected, blocked = run(SKIPS["python"], len(page))  # (the memo knows the tags now)
+    trackers = page.count(b"www.facebook.com") + page.count(b"google") + page.count(b"youtube")
+    assert expected.count(MARK) == len(blocked) == trackers
+    assert expected.count(OPEN) == 1
+    for chunk in (len(page), 16, 7):
+        assert run(skip, chunk) == (expected, blocked)
+
+
 NEEDLE_TOKENS = [b"ot-sdk", b"OT-SDK", b"-show", b"Show", b"manage", b"MaNaGe", b"<a", b"<A", b"x"]
 SELECTOR_OF = {
     b"ot-sdk-show": ".ot-sdk-show",

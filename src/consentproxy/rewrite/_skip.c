@@ -28,8 +28,9 @@
  * with text, comments and no style that may load: the tree builder's stack of open
  * elements is modelled as rewrite/foreign.py does, and the element is stepped over only
  * when it closes in buf and nothing in it would reach the neutraliser changed.
- * Everything skipped is emitted as is, so the output is the pure-Python rewriter's byte
- * for byte (tests/rewrite run both).
+ * Everything skipped is emitted as is (skip writes it to the scanner's output list, with the
+ * tags the neutraliser's tag memo knows made as it makes them), so the output is the
+ * pure-Python rewriter's byte for byte (tests/rewrite run both).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -42,6 +43,7 @@
 #define MAX_NAME 16
 #define MAX_NAMES 64
 #define MAX_DEPTH 64 /* open foreign elements the C loop follows */
+#define MAX_SLOT 64  /* the mark slot's bytes, at most */
 
 /* Tag names, lowercase, with the set of names (one bit each) of every length and of every
  * first letter, so most tags are told apart by two loads and an AND. */
@@ -74,6 +76,8 @@ typedef struct {
     char remembered[MAX_NAMES]; /* by index in interesting: its edit may come from the memo */
     Py_ssize_t tag_bytes;   /* the longest start tag looked up in the memo */
     Py_ssize_t element_bytes; /* the longest element element_outcome looks up */
+    char mark_slot[MAX_SLOT]; /* where a remembered tag's new bytes take the mark (see stamp) */
+    Py_ssize_t mark_slot_len;
 } Skipper;
 
 /* quiet_ok's bits: every quiet tag (the guard is placed and no <base> points elsewhere),
@@ -801,9 +805,24 @@ static Py_ssize_t foreign_element(Skipper *self, const unsigned char *b, Py_ssiz
     return -1;
 }
 
+/* Where a skip writes what it steps over (see Skipper_skip): the list of output pieces, the
+ * response's mark attribute (see stamp) and its blocked list (seen is its unknown hosts);
+ * done: how far buf is in out. With the opener's next needle before the buffer's end
+ * (guarded: limit, its position), an edit is applied only if it ends by limit and no <script>,
+ * <svg> or <math> start tag came before it in the run (cut): scanner._open_candidate may
+ * end the run at such a tag, or at the tag holding the needle, and what follows must be
+ * left to the scanner. error: an exception was raised after the output or reports changed. */
+typedef struct {
+    PyObject *buf, *out, *mark, *blocked;
+    const unsigned char *b;
+    Py_ssize_t n, done, limit;
+    int guarded, cut, error;
+} Output;
+
 /* What the skip is told of the neutraliser's memos: see Skipper_skip. */
 typedef struct {
-    PyObject *settled, *seen, *elements, *choice, *memo, *edits;
+    PyObject *settled, *seen, *elements, *choice, *memo;
+    Output *output; /* (NULL: no output list, no edits) */
     Hosts *hosts; /* (this skip's) */
 } Memos;
 
@@ -827,15 +846,73 @@ static int reports_only(PyObject *known) {
            && PyTuple_GET_SIZE(PyTuple_GET_ITEM(known, 1)) == 0;
 }
 
-/* Hand the outcome known of the start tag b[p..end) back in memos.edits (see Skipper_skip):
- * 0, or -1 (errors cleared) when it cannot, and the skip must stop there. */
-static int add_edit(Memos memos, Py_ssize_t p, Py_ssize_t end, PyObject *known) {
-    PyObject *edit = memos.edits == NULL ? NULL : Py_BuildValue("(nnO)", p, end, known);
-    int failed = edit == NULL || PyList_Append(memos.edits, edit) < 0;
-    Py_XDECREF(edit);
-    if (failed)
-        PyErr_Clear();
+/* Append b[done..p) to the output: 0, or -1 (an exception set, nothing changed). */
+static int flush(Output *o, Py_ssize_t p) {
+    if (p <= o->done)
+        return 0;
+    PyObject *piece = o->done == 0 && p == o->n && PyBytes_CheckExact(o->buf)
+                          ? Py_NewRef(o->buf) /* (a run that is the whole buffer: no copy) */
+                          : PyBytes_FromStringAndSize((const char *)o->b + o->done, p - o->done);
+    int failed = piece == NULL || PyList_Append(o->out, piece) < 0;
+    Py_XDECREF(piece);
+    if (!failed)
+        o->done = p;
     return failed ? -1 : 0;
+}
+
+/* A remembered new tag with this response's mark in the slot the neutraliser left for it
+ * (Neutraliser._stamp: the first slot, if any), new, or NULL (an exception set). */
+static PyObject *stamp(Skipper *self, PyObject *tag, PyObject *mark) {
+    const char *t = PyBytes_AS_STRING(tag), *m = PyBytes_AS_STRING(mark);
+    Py_ssize_t len = PyBytes_GET_SIZE(tag), slot_len = self->mark_slot_len;
+    const char *slot = slot_len ? memmem(t, (size_t)len, self->mark_slot, (size_t)slot_len) : NULL;
+    if (slot == NULL)
+        return Py_NewRef(tag);
+    Py_ssize_t at = slot - t, mark_len = PyBytes_GET_SIZE(mark);
+    PyObject *out = PyBytes_FromStringAndSize(NULL, len - slot_len + mark_len);
+    if (out != NULL) {
+        char *o = PyBytes_AS_STRING(out);
+        memcpy(o, t, (size_t)at);
+        memcpy(o + at, m, (size_t)mark_len);
+        memcpy(o + at + mark_len, slot + slot_len, (size_t)(len - at - slot_len));
+    }
+    return out;
+}
+
+/* Apply the outcome known of the start tag b[p..end) (a triple, see stays): its new tag, if
+ * any, stamped, goes to the output after the run up to p; what it blocks and the unknown hosts
+ * it names go to the page's reports (as Neutraliser._report adds them). 0, or -1 when it
+ * cannot (no output list, the opener's limit: see Output; an error, cleared, or kept in
+ * output->error once the reports changed), and the skip must stop at p. */
+static int add_edit(Skipper *self, Memos memos, Py_ssize_t p, Py_ssize_t end, PyObject *known) {
+    Output *o = memos.output;
+    if (o == NULL || o->cut || end > o->limit)
+        return -1;
+    PyObject *edited = PyTuple_GET_ITEM(known, 0), *blocked = PyTuple_GET_ITEM(known, 1),
+             *hosts = PyTuple_GET_ITEM(known, 2);
+    if (edited != Py_None) {
+        if (!PyBytes_Check(edited))
+            return -1;
+        PyObject *tag = stamp(self, edited, o->mark);
+        int failed = tag == NULL || flush(o, p) < 0 || PyList_Append(o->out, tag) < 0;
+        Py_XDECREF(tag);
+        if (failed) { /* (the output holds the run up to p at most: the skip stops there) */
+            PyErr_Clear();
+            return -1;
+        }
+        o->done = end;
+    }
+    Py_ssize_t count = PyList_GET_SIZE(o->blocked);
+    if (PyTuple_GET_SIZE(blocked) && PyList_SetSlice(o->blocked, count, count, blocked) < 0) {
+        o->error = 1;
+        return -1;
+    }
+    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(hosts); k++)
+        if (PySet_Add(memos.seen, PyTuple_GET_ITEM(hosts, k)) < 0) {
+            o->error = 1;
+            return -1;
+        }
+    return 0;
 }
 
 /* The outcome the tag memo holds for the start tag b[p..end) on this consent choice (memo
@@ -861,7 +938,7 @@ static int remembered_tag(Skipper *self, const unsigned char *b, Py_ssize_t p, P
         return 0;
     PyObject *known = tag_outcome(b, p, end, memos);
     int kept = stays(known);
-    return kept == 1 || (kept == 0 && add_edit(memos, p, end, known) == 0);
+    return kept == 1 || (kept == 0 && add_edit(self, memos, p, end, known) == 0);
 }
 
 /* Whether the start tag b[p..end) of a script with no URL attribute is that of a data block
@@ -1006,7 +1083,7 @@ static Py_ssize_t quiet_element(Skipper *self, const unsigned char *b, Py_ssize_
         int kept = stays(known);
         if (kept == 0 && loading_style && !reports_only(known))
             return -1; /* (its stylesheet changed with its tag) */
-        if (kept < 0 || (kept == 0 && add_edit(memos, p, end, known) < 0))
+        if (kept < 0 || (kept == 0 && add_edit(self, memos, p, end, known) < 0))
             return -1;
     }
     return close; /* the end tag itself is stepped over next */
@@ -1014,8 +1091,8 @@ static Py_ssize_t quiet_element(Skipper *self, const unsigned char *b, Py_ssize_
 
 /* The start tag at p of the interesting name i, when the neutraliser remembers what it
  * becomes on this consent choice (memos.memo: its tag memo, keyed (choice, tag), each value
- * (the new tag or None, what it blocks, the unknown hosts it names)): (p, the tag's end, that
- * value) goes to memos.edits unless the tag stays and reports nothing, and the skip goes on
+ * (the new tag or None, what it blocks, the unknown hosts it names)): that value is applied
+ * (add_edit) unless the tag stays and reports nothing, and the skip goes on
  * past the tag (past a raw text's or a script's text too, as quiet_element does); -1 to stop
  * at p: not remembered, a script with no src (its text decides), or text not all in buf.
  * name_end: where its name ends. */
@@ -1042,6 +1119,9 @@ static Py_ssize_t markup(Skipper *self, const unsigned char *b, Py_ssize_t p, Py
     if (is_alpha(c)) { /* a start tag */
         int flags = 0;
         Py_ssize_t name_end, i = name_index(b, p + 1, n, &self->interesting, &name_end);
+        if (i >= 0 && (i == self->script || self->root[i]) && memos.output != NULL
+                && memos.output->guarded)
+            memos.output->cut = 1; /* (see Output) */
         if (i < 0) { /* (stopped at only for a style attribute: what memo says of it) */
             Py_ssize_t end = tag_end(b, name_end, n, &NO_KEY, &flags);
             if (!(flags & (quiet_ok ? STYLE_MAY_LOAD : HAS_STYLE)))
@@ -1072,7 +1152,10 @@ static Py_ssize_t markup(Skipper *self, const unsigned char *b, Py_ssize_t p, Py
         Py_ssize_t end = quiet_element(self, b, p, name_end, n, i, quiet_ok, key, memos);
         for (int k = 0; k < pending.count; k++) { /* the tag is stepped over: reported */
             if (end >= 0 && PySet_Add(seen, pending.host[k]) < 0) {
-                PyErr_Clear();
+                if (memos.output != NULL) /* (an edit of this tag may be out: an error) */
+                    memos.output->error = 1;
+                else
+                    PyErr_Clear();
                 end = -1; /* (the neutraliser reports it) */
             }
             Py_DECREF(pending.host[k]);
@@ -1112,29 +1195,45 @@ static Py_ssize_t markup(Skipper *self, const unsigned char *b, Py_ssize_t p, Py
     return p + 1; /* a lone '<' is text */
 }
 
-/* skip(buf, pos, quiet_ok[, settled, seen[, elements, choice[, memo, edits]]]): memo (or
- * None) the neutraliser's tag memo, to be read only while no <base> points elsewhere; edits
- * a list the remembered tags stepped over are appended to (see remembered). */
+/* skip(buf, pos, quiet_ok[, settled, seen[, elements, choice[, memo, out, mark, blocked,
+ * limit]]]): memo (or None) the neutraliser's tag memo, to be read only while no <base> points
+ * elsewhere; out a list the run stepped over goes to, in pieces, the remembered tags in it
+ * (see remembered) as the neutraliser makes them for this response: mark its mark attribute,
+ * blocked its blocked list (seen its unknown hosts); limit: the opener's next needle, or
+ * len(buf) (see Output). Without out, the skip stops at each remembered tag that changes or
+ * reports something. */
 static PyObject *Skipper_skip(Skipper *self, PyObject *const *args, Py_ssize_t nargs) {
     Py_buffer view;
     Hosts hosts;
     memset(hosts.len, 0, sizeof hosts.len);
-    if (nargs != 3 && nargs != 5 && nargs != 7 && nargs != 9) {
+    if (nargs != 3 && nargs != 5 && nargs != 7 && nargs != 12) {
         PyErr_SetString(PyExc_TypeError,
                         "skip(buf, pos, quiet_ok[, settled, seen[, elements, choice[, memo, "
-                        "edits]]])");
+                        "out, mark, blocked, limit]]])");
         return NULL;
     }
+    Output output = {0};
     Memos memos = {nargs >= 5 ? args[3] : NULL, nargs >= 5 ? args[4] : NULL,
                    nargs >= 7 ? args[5] : NULL, nargs >= 7 ? args[6] : NULL,
-                   nargs == 9 && args[7] != Py_None ? args[7] : NULL,
-                   nargs == 9 ? args[8] : NULL, &hosts};
+                   nargs == 12 && args[7] != Py_None ? args[7] : NULL,
+                   nargs == 12 ? &output : NULL, &hosts};
+    if (nargs == 12) {
+        output.buf = args[0];
+        output.out = args[8];
+        output.mark = args[9];
+        output.blocked = args[10];
+        output.limit = PyLong_AsSsize_t(args[11]);
+        if (output.limit == -1 && PyErr_Occurred())
+            return NULL;
+    }
     if ((memos.settled != NULL && !(PyDict_Check(memos.settled) && PyAnySet_Check(memos.seen)))
             || (memos.elements != NULL && !PyDict_Check(memos.elements))
             || (memos.memo != NULL && !PyDict_Check(memos.memo))
-            || (memos.edits != NULL && !PyList_Check(memos.edits))) {
-        PyErr_SetString(PyExc_TypeError,
-                        "settled, elements and memo must be dicts, seen a set, edits a list");
+            || (nargs == 12
+                && !(PyList_Check(output.out) && PyBytes_Check(output.mark)
+                     && PyList_Check(output.blocked)))) {
+        PyErr_SetString(PyExc_TypeError, "settled, elements and memo must be dicts, seen a "
+                                         "set, out and blocked lists, mark bytes");
         return NULL;
     }
     Py_ssize_t pos = PyLong_AsSsize_t(args[1]);
@@ -1147,6 +1246,10 @@ static PyObject *Skipper_skip(Skipper *self, PyObject *const *args, Py_ssize_t n
     Py_ssize_t n = view.len;
     if (pos < 0)
         pos = 0;
+    output.b = b;
+    output.n = n;
+    output.done = pos;
+    output.guarded = output.limit < n;
     while (pos < n) {
         if (b[pos] != '<') {
             pos = find(b, pos, n, '<');
@@ -1157,8 +1260,11 @@ static PyObject *Skipper_skip(Skipper *self, PyObject *const *args, Py_ssize_t n
             break;
         pos = end;
     }
+    if (pos > n)
+        pos = n;
+    int failed = output.error || (memos.output != NULL && flush(&output, pos) < 0);
     PyBuffer_Release(&view);
-    return PyLong_FromSsize_t(pos > n ? n : pos);
+    return failed ? NULL : PyLong_FromSsize_t(pos);
 }
 
 /* How often a byte occurs in HTML, roughly (0: rarely): find_ci looks for a needle's rarest
@@ -1335,15 +1441,22 @@ static int Skipper_init(Skipper *self, PyObject *args, PyObject *kwds) {
         *urls, *script_urls = NULL, *remembered = NULL;
     static char *kwlist[] = {"interesting", "quiet", "keys", "text", "foreign", "svg_points",
                              "math_points", "hosted", "urls", "element_bytes", "script_urls",
-                             "remembered", "tag_bytes", NULL};
-    self->element_bytes = self->tag_bytes = 0;
+                             "remembered", "tag_bytes", "mark_slot", NULL};
+    const char *mark_slot = "";
+    self->element_bytes = self->tag_bytes = self->mark_slot_len = 0;
     /* (no script_urls: every <script> is inline code to the loop; no remembered: the memo
      * is never read) */
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOOOOOO|nOOn", kwlist, &interesting,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOOOOOO|nOOny#", kwlist, &interesting,
                                      &quiet, &keys, &text, &foreign, &svg_points, &math_points,
                                      &hosted, &urls, &self->element_bytes, &script_urls,
-                                     &remembered, &self->tag_bytes))
+                                     &remembered, &self->tag_bytes, &mark_slot,
+                                     &self->mark_slot_len))
         return -1;
+    if (self->mark_slot_len > MAX_SLOT) {
+        PyErr_SetString(PyExc_ValueError, "the mark slot is too long");
+        return -1;
+    }
+    memcpy(self->mark_slot, mark_slot, (size_t)self->mark_slot_len);
     memset(self->hosted, 0, sizeof self->hosted);
     memset(self->key_urls, 0, sizeof self->key_urls);
     memset(self->data_urls, 0, sizeof self->data_urls);
@@ -1410,8 +1523,9 @@ static PyMethodDef Skipper_methods[] = {
      "script_data(buf, pos, sub) -> (where script data ends or its last token does, its "
      "escape state, whether it ended)"},
     {"skip", (PyCFunction)(void (*)(void))Skipper_skip, METH_FASTCALL,
-     "skip(buf, pos, quiet_ok[, settled, seen[, elements, choice[, memo, edits]]]) -> the end "
-     "of what passes through untouched but for edits (quiet_ok: 1 every quiet tag, 2 those "
+     "skip(buf, pos, quiet_ok[, settled, seen[, elements, choice[, memo, out, mark, blocked, "
+     "limit]]]) -> the end of what passes through untouched but for the remembered tags, "
+     "written to out with them (quiet_ok: 1 every quiet tag, 2 those "
      "with a key, 4 foreign elements)"},
     {NULL, NULL, 0, NULL},
 };
@@ -1422,7 +1536,7 @@ static PyTypeObject SkipperType = {
     .tp_basicsize = sizeof(Skipper),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "Skipper(interesting, quiet, keys, text, foreign, svg_points, math_points, "
-              "hosted, urls, element_bytes=0, script_urls=(), remembered=(), tag_bytes=0): the rewriter's skip loop, in C.",
+              "hosted, urls, element_bytes=0, script_urls=(), remembered=(), tag_bytes=0, mark_slot=b''): the rewriter's skip loop, in C.",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)Skipper_init,
     .tp_methods = Skipper_methods,

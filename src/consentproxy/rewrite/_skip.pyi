@@ -16,6 +16,7 @@ class Skipper:
         script_urls: tuple[bytes, ...] = (),
         remembered: tuple[bytes, ...] = (),
         tag_bytes: int = 0,
+        mark_slot: bytes = b"",
     ) -> None: ...
     def script_data(self, buf: bytes, pos: int, sub: int, /) -> tuple[int, int, bool]: ...
     def skip(
@@ -28,7 +29,10 @@ class Skipper:
         elements: dict[bytes, dict[object, TagOutcome]] = ...,
         choice: object = ...,
         memo: dict[tuple[object, ...], TagOutcome] | None = ...,
-        edits: list[tuple[int, int, TagOutcome]] = ...,
+        out: list[bytes] = ...,
+        mark: bytes = ...,
+        blocked: list[tuple[str, str]] = ...,
+        limit: int = ...,
         /,
     ) -> int: ...
 

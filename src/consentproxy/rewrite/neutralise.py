@@ -98,7 +98,7 @@ _UNRESERVED_ESCAPE_RE = re.compile(r"%(2[dDeE]|3[0-9]|[46][1-9a-fA-F]|[57][0-9aA
 # tags are shared between responses) and stamped with the response's mark on the way out.
 MARK_ATTR = b"data-consent-mark"
 MARK_BYTES = 12  # 96 random bits
-_MARK_SLOT = b' data-consent-mark="\x00"'
+MARK_SLOT = b' data-consent-mark="\x00"'
 _MARK_ATTR_OPEN = b' %s="' % MARK_ATTR  # the slot's stamp: this, the mark, '"'
 # The site's own data-consent-* attributes on an element the proxy neutralises are renamed
 # so that none can pass for the proxy's (data-consent-action, the site's "open" link, stays).
@@ -268,7 +268,7 @@ class Neutraliser:
         self.policy = policy
         self.state = state
         self.mark = mark or new_mark()
-        self._mark_attr = _MARK_ATTR_OPEN + self.mark.encode("ascii") + b'"'
+        self.mark_attr = _MARK_ATTR_OPEN + self.mark.encode("ascii") + b'"'
         self.depth = depth
         self.site = site
         self.blocked: list[tuple[str, str]] = []  # (service, element) for reports
@@ -291,8 +291,8 @@ class Neutraliser:
         self.element_memo = policy.element_memo
 
     def _stamp(self, tag: bytes) -> bytes:
-        """The tag with this response's mark in the slot _edit left for it."""
-        return tag.replace(_MARK_SLOT, self._mark_attr, 1)
+        """The tag with this response's mark in the slot _edit left for it (the first)."""
+        return tag.replace(MARK_SLOT, self.mark_attr, 1)
 
     def _target(self, value: str) -> tuple[str, str] | None:
         """(host, path) a URL attribute value fetches from, the document's base included."""
@@ -361,14 +361,9 @@ class Neutraliser:
         self.unknown_hosts = seen
         return out, blocked, hosts
 
-    def remembered(self, known: TagOutcome) -> bytes | None:
-        """What a tag the C loop found in the tag memo becomes (None: it stays), its reports
-        this page's: what start_tag gives, but for the tag's own bytes."""
-        edited = self._report(known)
-        return None if edited is None else self._stamp(edited)
-
     def _report(self, known: TagOutcome) -> bytes | None:
-        """A remembered outcome: its reports go to this page's, its new tag comes back."""
+        """A remembered outcome: its reports go to this page's, its new tag comes back. (The C
+        skip loop does the same, and _stamp's, for the tags it finds in the tag memo.)"""
         edited, blocked, hosts = known
         if blocked:
             self.blocked += blocked
@@ -568,7 +563,7 @@ class Neutraliser:
             value.encode("latin-1", "xmlcharrefreplace"),
             tag[span[1] :],
         )
-        if _MARK_SLOT in tag:  # start_tag marked it: report only
+        if MARK_SLOT in tag:  # start_tag marked it: report only
             self.blocked.append((svc.name, name.decode("latin-1")))
             return tag
         return self._edit(name, Attributes(tag, len(name) + 1), [], svc.name, svc.category, b"")
@@ -647,7 +642,7 @@ class Neutraliser:
             extra,
             b' data-consent-blocked="%s" data-consent-blocked-category="%s"'
             % (html.escape(blocked).encode("latin-1", "xmlcharrefreplace"), category.encode()),
-            _MARK_SLOT,
+            MARK_SLOT,
         ]
         pos = len(name) + 1
         for start, end, new in spans:

@@ -31,6 +31,7 @@ from consentproxy.rewrite.foreign import (
 from consentproxy.rewrite.held import MAX_HELD_TEXT, HeldElement, Rewrite
 from consentproxy.rewrite.injector import Injector
 from consentproxy.rewrite.neutralise import (
+    MARK_SLOT,
     MEMO_TAG_BYTES,
     QUIET_ELEMENT_BYTES,
     URL_ATTRS,
@@ -158,15 +159,17 @@ assert not set(INERT) & {*BREAKOUT, b"font", *URL_ATTRS, b"style"}
 HOSTED = (b"link", b"img", b"source", b"script", b"input")
 HOSTED_URLS = tuple(sorted({a for n in HOSTED for a in URL_ATTRS[n]}))
 # Quiet tags that the C loop also steps over (with quiet_ok's QUIET_ALL and no <base>) when
-# the neutraliser's tag memo holds what they become on this choice: it hands them back as
-# edits (a script only with a src: an inline one's text decides). What the scanner does
-# with them but emit the new tag is the same for all: step over their text.
+# the neutraliser's tag memo holds what they become on this choice: it writes them out as
+# the neutraliser makes them for this response, mark and reports (a script only with a src:
+# an inline one's text decides). What the scanner does with them but emit the new tag is
+# the same for all: step over their text.
 REMEMBERED = tuple(n for n in QUIET if n not in (b"head", b"base", b"style"))
 
-# skip(buf, pos, quiet_ok, settled, seen, elements, choice, memo, edits) -> end of what, from
-# pos, passes through untouched but for the edits (start, end, the memo's outcome) it appends
-# (see Neutraliser.settled, unknown_hosts, element_memo, choice and tag_memo).
-Edit = tuple[int, int, TagOutcome]
+# skip(buf, pos, quiet_ok, settled, seen, elements, choice, memo, out, mark, blocked, limit)
+# -> end of what, from pos, passes through untouched but for the tags the memos know, which
+# it writes to out, with the rest of the run, as the neutraliser makes them for this response
+# (see Neutraliser.settled, unknown_hosts, element_memo, choice, tag_memo, mark_attr and
+# blocked); limit: the opener's next needle, or len(buf) (see Output in _skip.c).
 Skip = Callable[
     [
         bytes,
@@ -177,7 +180,10 @@ Skip = Callable[
         dict[bytes, dict[object, TagOutcome]],
         object,
         dict[tuple[object, ...], TagOutcome] | None,
-        list[Edit],
+        list[bytes],
+        bytes,
+        list[tuple[str, str]],
+        int,
     ],
     int,
 ]
@@ -185,8 +191,13 @@ Skip = Callable[
 
 def python_skip(buf: bytes, pos: int, quiet_ok: int, *memos: object) -> int:
     """The pure-Python skip loop: SKIP_RE alone (it steps over no interesting tag, so it
-    reads none of the neutraliser's memos)."""
-    return SKIP_RE.match(buf, pos).end()  # type: ignore[union-attr]
+    reads none of the neutraliser's memos); the run goes to the output list, if given."""
+    end = SKIP_RE.match(buf, pos).end()  # type: ignore[union-attr]
+    if len(memos) > 5 and end > pos:
+        out = memos[5]
+        assert isinstance(out, list)
+        out.append(buf[pos:end])
+    return end
 
 
 # What the C loop is built with (bench/skip.py builds another checkout's loop alike).
@@ -204,6 +215,7 @@ SKIPPER_ARGS = (
     URL_ATTRS[b"script"],
     REMEMBERED,
     MEMO_TAG_BYTES,
+    MARK_SLOT,
 )
 TagSpan = Callable[[bytes, int], tuple[int, int, int] | None]
 try:
@@ -297,7 +309,6 @@ class HtmlRewriter:
         self._needle_in = b""
         self._needle_at = -1
         self.injector = Injector(_pieces(banner), inject, head)
-        self.edits: list[Edit] = []  # what the skip loop found in the tag memo (Skip)
         self.base_free = True  # no <base> on another host (else see _base_settled)
         # The bytes waiting for more (an unfinished tag, an <svg> the C loop may step over
         # once it has closed); with LONG_WAIT of them, the chunks come since (see feed).
@@ -420,6 +431,7 @@ class HtmlRewriter:
                 if foreign.stack:  # (both skip loops: the same regex there)
                     rx = INERT_SKIP_RE if foreign.in_foreign_element() else FOREIGN_SKIP_RE
                     end = rx.match(buf, pos).end()  # type: ignore[union-attr]
+                    emit(buf[pos:end])
                 else:
                     quiet = (
                         (QUIET_ALL if self.base_free or self._base_settled() else 0)
@@ -428,7 +440,10 @@ class HtmlRewriter:
                         if injector.head_done or not injector.inject
                         else 0
                     )
-                    neutraliser = self.neutraliser
+                    neutraliser, opener = self.neutraliser, self.opener
+                    # The run goes straight out (most runs), or piece by piece through _emit.
+                    direct = self.held is None and injector.hold is None
+                    out = injector.out if direct else []
                     end = self.skip(
                         buf,
                         pos,
@@ -438,10 +453,17 @@ class HtmlRewriter:
                         neutraliser.element_memo,
                         neutraliser.choice,
                         neutraliser.tag_memo if self.base_free else None,
-                        self.edits,
+                        out,
+                        neutraliser.mark_attr,
+                        neutraliser.blocked,
+                        n if opener is None else self._next_needle(buf, pos),
                     )
-                    if self.opener is not None and end > pos:
-                        end = self._open_candidate(buf, pos, end)
+                    wait = False
+                    if opener is not None and end > pos:
+                        cut = self._open_candidate(buf, pos, end)
+                        if cut < end:  # (what the skip wrote past cut is the run's plain end)
+                            out[-1] = out[-1][: cut - end]
+                            end = cut
                     elif (
                         quiet & QUIET_FOREIGN
                         and not final
@@ -450,16 +472,15 @@ class HtmlRewriter:
                         and buf[end + 1] | 0x20 in b"ms"  # (most stops are no <svg>)
                         and _root_unclosed(buf, end)
                     ):
-                        self._emit_run(buf, pos, end)  # an <svg>/<math> the C loop may step
-                        return end  # over whole once it has closed: wait for more
-                if end > pos:
-                    if self.edits:
-                        self._emit_run(buf, pos, end)
-                    else:
-                        emit(buf[pos:end])
-                    pos = end
-                    if pos >= n:
-                        break
+                        wait = True  # an <svg>/<math> the C loop may step over whole once it
+                    if not direct:  # has closed: wait for more
+                        for piece in out:
+                            self._emit(piece)
+                    if wait:
+                        return end
+                pos = end
+                if pos >= n:
+                    break
                 step = self._markup(buf, pos, final)
                 if step < 0:
                     return pos  # incomplete: wait for more
@@ -491,28 +512,6 @@ class HtmlRewriter:
                 emit(buf[pos:])
                 return n
         return pos
-
-    def _emit_run(self, buf: bytes, pos: int, end: int) -> None:
-        """The run buf[pos:end] the skip loop stepped over, with its edits: the tags it found
-        in the tag memo become what the neutraliser made of them (their reports this page's);
-        an edit at or past end is dropped (the opener stopped the run before it: it comes
-        again)."""
-        remembered = self.neutraliser.remembered
-        pieces: list[bytes] = []
-        for start, stop, known in self.edits:
-            if start >= end:
-                break
-            tag = remembered(known)
-            if tag is not None:
-                pieces += (buf[pos:start], tag)
-                pos = stop
-        self.edits.clear()
-        pieces.append(buf[pos:end])
-        if self.held is None and self.injector.hold is None:  # (most runs: straight out)
-            self.injector.out += pieces
-        else:
-            for piece in pieces:
-                self._emit(piece)
 
     def _markup(self, buf: bytes, pos: int, final: bool) -> int:
         """Handle the markup at buf[pos] == '<' that the skip regex stopped at.
@@ -572,18 +571,25 @@ class HtmlRewriter:
         self._start_tag(name, tag)
         return end
 
-    def _open_candidate(self, buf: bytes, pos: int, end: int) -> int:
-        """Where, in the run [pos, end) the skip loop steps over, the first start tag holding
-        a needle of banner.open_selectors is (else end): stepped to tag by tag from the
-        needle's run, raw text and RCDATA jumped over as the tokenizer does."""
+    def _next_needle(self, buf: bytes, pos: int) -> int:
+        """Where the opener's next needle is in buf from pos (len(buf): none), looked for once
+        per needle: the skip loop applies no edit past it (see Output in _skip.c)."""
         assert self.opener is not None
         if self._needle_in is not buf:
             self._needle_in, self._needle_at = buf, -1
-        find = self.opener.find
-        if self._needle_at < pos:  # the next needle in the buffer: most runs end before it
-            self._needle_at = find(buf, pos, len(buf)) % (len(buf) + 1)  # none: len
-        if self._needle_at >= end:
+        if self._needle_at < pos:
+            self._needle_at = self.opener.find(buf, pos, len(buf)) % (len(buf) + 1)
+        return self._needle_at
+
+    def _open_candidate(self, buf: bytes, pos: int, end: int) -> int:
+        """Where, in the run [pos, end) the skip loop steps over, the first start tag holding
+        a needle of banner.open_selectors is (else end): stepped to tag by tag from the
+        needle's run, raw text and RCDATA jumped over as the tokenizer does, a script or an
+        <svg>/<math> ending it. Asked right after _next_needle(buf, pos)."""
+        assert self.opener is not None
+        if self._needle_at >= end:  # (most runs end before the next needle)
             return end
+        find = self.opener.find
         found = find(buf, pos, end)
         while found != -1:
             q = BETWEEN_TAGS_RE.match(buf, pos, end).end()  # type: ignore[union-attr]
