@@ -1140,7 +1140,8 @@ def neutralised(policy, tag: bytes) -> bytes:
 def test_a_remembered_tag_cut_by_a_chunks_end_comes_out_once_marked_and_reported(policy, skip):
     """The C loop writes out a remembered tag only when all of it is in the buffer: cut
     anywhere by a chunk's end, each comes out once, with this response's mark, reported."""
-    page = b"<html><head></head><body><p>a</p>" + PIXEL + b"<p>b</p>" + PIXEL + b"</body></html>"
+    text = b"<p>" + b"long text " * 500 + b"</p>"
+    page = b"<html><head></head><body>" + text + PIXEL + b"<p>b</p>" + PIXEL + text + b"</body>"
     rewrite(policy, page, skip=skip)  # (the tag memo knows it now)
     expected = page.replace(PIXEL, neutralised(policy, PIXEL)).replace(
         b"</body>", BANNER + b"</body>"

@@ -155,15 +155,22 @@ MARK = b'data-consent-mark="test-mark"'
     "page",
     [
         # a run that starts at the needle's tag (after the </body> stop), a tracker after it
-        b"<p>x</p>" + PIXEL + b'</body><a class=manage href="/c">c</a><p>z</p>' + PIXEL,
+        b"<p>x</p>" + PIXEL + b'</body><a class=prefs href="/c">c</a><p>z</p>' + PIXEL,
         # a tracker holding the needle: marked, then neutralised
-        b"<p>x</p>" + PIXEL + b'<p>y</p><img class=manage src="https://www.facebook.com/tr">',
-        # a tracker script before the needle, a tracker after it
-        b"<p>x</p>" + PIXEL + GTAG + b"<p>y</p><a class=manage>c</a>" + PIXEL + b"<p>z</p>",
+        b"<p>x</p>" + PIXEL + b'<p>y</p><img class=prefs src="https://www.facebook.com/tr">',
+        # a tracker script before the needle ("prefs" in no URL), a tracker after it
+        b"<p>x</p>" + PIXEL + GTAG + b"<p>y</p><a class=prefs>c</a>" + PIXEL + b"<p>z</p>",
+        # an <svg> before the needle, a tracker between them
+        b"<p>x</p>"
+        + PIXEL
+        + b'<svg viewBox="0 0 1 1"><path d="M0 0"/></svg>'
+        + PIXEL
+        + b"<p>y</p><a class=prefs>c</a>"
+        + PIXEL,
         # a tracker in a raw text element before the needle
         b"<p>x</p><iframe src=https://www.youtube.com/embed/x></iframe>"
         + PIXEL
-        + b"<a class=manage>c</a>"
+        + b"<a class=prefs>c</a>"
         + PIXEL,
     ],
 )
@@ -171,7 +178,7 @@ def test_remembered_tags_in_a_run_the_opener_cuts_short_come_out_once_each(polic
     """The C loop writes out the remembered tags it steps over: where the opener ends the run
     before the end the loop reached (at the needle's tag, or a script before it), none that
     follows is written out by the loop, and each tracker comes out once, marked, reported."""
-    opener = OpenMarker(parse_selectors(".manage"))
+    opener = OpenMarker(parse_selectors(".prefs"))
 
     def run(skip, chunk):
         rw = HtmlRewriter(
