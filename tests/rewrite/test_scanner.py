@@ -1090,6 +1090,13 @@ def test_the_c_loop_writes_out_a_tag_the_neutraliser_remembers_as_it_makes_it(co
     assert c_skip()(page, 0, 1, SETTLED, set(), elements, neutraliser.choice) == 8
 
 
+def fresh_policy(config):
+    """A policy of its own: its memos hold what this test put there only."""
+    from consentproxy.policy import Policy
+
+    return Policy(config)
+
+
 def scanner_tag(markup: bytes) -> bytes:
     return markup[: markup.index(b">") + 1]
 
@@ -1103,7 +1110,8 @@ def scanner_tag(markup: bytes) -> bytes:
         b"<iframe src=https://www.youtube.com/embed/x>no end tag yet",
     ],
 )
-def test_the_c_loop_leaves_remembered_tags_whose_text_decides_to_the_scanner(policy, markup):
+def test_the_c_loop_leaves_remembered_tags_whose_text_decides_to_the_scanner(config, markup):
+    policy = fresh_policy(config)  # (the memo is made up: not the session's)
     neutraliser = Neutraliser(policy, NO_DECISION, MARK)
     tag = scanner_tag(markup)
     policy.tag_memo[(neutraliser.choice, tag)] = (b"<x>", (("x", "script"),), ())
@@ -1137,9 +1145,10 @@ def neutralised(policy, tag: bytes) -> bytes:
     return Neutraliser(policy, NO_DECISION, MARK).start_tag(tag[1:].split(b" ")[0], tag)
 
 
-def test_a_remembered_tag_cut_by_a_chunks_end_comes_out_once_marked_and_reported(policy, skip):
+def test_a_remembered_tag_cut_by_a_chunks_end_comes_out_once_marked_and_reported(config, skip):
     """The C loop writes out a remembered tag only when all of it is in the buffer: cut
     anywhere by a chunk's end, each comes out once, with this response's mark, reported."""
+    policy = fresh_policy(config)
     text = b"<p>" + b"long text " * 500 + b"</p>"
     page = b"<html><head></head><body>" + text + PIXEL + b"<p>b</p>" + PIXEL + text + b"</body>"
     rewrite(policy, page, skip=skip)  # (the tag memo knows it now)
@@ -1154,9 +1163,10 @@ def test_a_remembered_tag_cut_by_a_chunks_end_comes_out_once_marked_and_reported
 
 
 @pytest.mark.parametrize("long_tail", [False, True])
-def test_remembered_tags_after_a_body_end_tag_wait_with_it_for_the_banner(policy, skip, long_tail):
+def test_remembered_tags_after_a_body_end_tag_wait_with_it_for_the_banner(config, skip, long_tail):
     """After a </body> the output waits (is there a later one?): the remembered tags the C
     loop writes out wait with it, in order; past MAX_HOLD the banner goes in before it."""
+    policy = fresh_policy(config)
     filler = b"<p>" + b"x" * 1000 + b"</p>" if long_tail else b"<p>after</p>"
     tail = (PIXEL + filler) * (MAX_HOLD // 1000 + 1 if long_tail else 2)
     page = b"<html><head></head><body><p>a</p>" + PIXEL + b"</body>" + tail + b"</body></html>"

@@ -10,7 +10,7 @@ from consentproxy.rewrite import selectors
 from consentproxy.rewrite.neutralise import Neutraliser
 from consentproxy.rewrite.scanner import SKIPS, HtmlRewriter
 from consentproxy.rewrite.selectors import OpenMarker, SelectorError, parse_selectors
-from tests.rewrite.test_scanner import c_skip
+from tests.rewrite.test_scanner import c_skip, fresh_policy
 
 OPEN = b' data-consent-action="open"'
 
@@ -174,11 +174,12 @@ MARK = b'data-consent-mark="test-mark"'
         + PIXEL,
     ],
 )
-def test_remembered_tags_in_a_run_the_opener_cuts_short_come_out_once_each(policy, skip, page):
+def test_remembered_tags_in_a_run_the_opener_cuts_short_come_out_once_each(config, skip, page):
     """The C loop writes out the remembered tags it steps over: where the opener ends the run
     before the end the loop reached (at the needle's tag, or a script before it), none that
     follows is written out by the loop, and each tracker comes out once, marked, reported."""
     opener = OpenMarker(parse_selectors(".prefs"))
+    policy = fresh_policy(config)
 
     def run(skip, chunk):
         rw = HtmlRewriter(
