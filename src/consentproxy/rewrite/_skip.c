@@ -930,7 +930,7 @@ static PyObject *tag_outcome(const unsigned char *b, Py_ssize_t p, Py_ssize_t en
 }
 
 /* Whether the start tag b[p..end) is one the tag memo (if given) holds an outcome for, no
- * longer than the longest it holds (its edit, if any, handed back): 1 if the skip steps over
+ * longer than the longest it holds (its edit, if any, applied: add_edit): 1 if the skip steps over
  * it, else 0. */
 static int remembered_tag(Skipper *self, const unsigned char *b, Py_ssize_t p, Py_ssize_t end,
                           Memos memos) {
@@ -1076,7 +1076,7 @@ static Py_ssize_t quiet_element(Skipper *self, const unsigned char *b, Py_ssize_
     if (close < 0)
         return -1;
     /* a <style> whose CSS may load: only one let through before; an inline script let
-     * through, or whose start tag alone changed (handed back as an edit) */
+     * through, or whose start tag alone changed (its edit applied: add_edit) */
     int loading_style = len == 5 && memcmp(name, "style", 5) == 0 && css_may_load(b, end, close);
     if (inline_script || loading_style) {
         PyObject *known = element_outcome(self, b, p, close, memos);
