@@ -472,8 +472,9 @@ class HtmlRewriter:
                         and buf[end + 1] | 0x20 in b"ms"  # (most stops are no <svg>)
                         and _root_unclosed(buf, end)
                     ):
-                        wait = True  # an <svg>/<math> the C loop may step over whole once it
-                    if not direct:  # has closed: wait for more
+                        # an <svg>/<math> the C loop may step over whole once it has closed
+                        wait = True  # (wait for more)
+                    if not direct:
                         for piece in out:
                             self._emit(piece)
                     if wait:
