@@ -23,6 +23,7 @@ from consentproxy.rewrite.scanner import (
     python_end_tag,
     python_tag_span,
 )
+from consentproxy.rewrite.selectors import OpenMarker, parse_selectors
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 PAGES = sorted(CORPUS.glob("*.html"))
@@ -395,6 +396,10 @@ PIECES = [
     # elements let through): a page's second rewrite must give the first one's bytes.
     b"<script>fbq('init', '1');</script>",
     b"<script>var a = 1;</script>",
+    # what an opener's needles stop the C loop at (remembered tags around them)
+    b"<a class=prefs href=/p>",
+    b"<b id=x>",
+    b"<img src=https://www.facebook.com/tr?id=1>",
     b'<script type=application/ld+json>{"u": "//www.facebook.com/tr"}</script>',
     b"<style>.a{background:url(/a.png)}</style>",
     b"<style>.b{background:url(https://cdn.unknown.example/b.png)}</style>",
@@ -424,12 +429,22 @@ SOUP = st.lists(st.sampled_from(PIECES), max_size=40).map(b"".join)
     chunks=st.lists(st.integers(1, 64), min_size=1, max_size=6),
     state=st.sampled_from([NO_DECISION, ALL]),
     inject=st.sampled_from([True, False, None]),
+    opener=st.sampled_from([None, ".prefs", "a, #x"]),
 )
-def test_c_and_python_skip_loops_give_the_same_bytes(policy, page, chunks, state, inject):
+def test_c_and_python_skip_loops_give_the_same_bytes(policy, page, chunks, state, inject, opener):
     """The C loop twice (the second time with what the first taught the policy's memos)
-    and the pure-Python loop: the same bytes and the same reports."""
+    and the pure-Python loop: the same bytes and the same reports; with an opener too,
+    whose needles end the C loop's runs where it wrote out remembered tags."""
+    marker = None if opener is None else OpenMarker(parse_selectors(opener))
     rewriters = [
-        HtmlRewriter(Neutraliser(policy, state, MARK), BANNER, inject, head=b"<GUARD>", skip=skip)
+        HtmlRewriter(
+            Neutraliser(policy, state, MARK),
+            BANNER,
+            inject,
+            head=b"<GUARD>",
+            skip=skip,
+            opener=marker,
+        )
         for skip in (c_skip(), c_skip(), SKIPS["python"])
     ]
     outs = []
