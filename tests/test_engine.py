@@ -962,6 +962,29 @@ def test_each_response_from_a_cached_plan_has_its_own_mark_and_nonce(engine):
     assert body.count(b'nonce="NONCE"') == 2  # consent.js and the banner's style
 
 
+def test_pages_of_one_plan_share_one_memo_key_and_remember_what_the_first_worked_out(engine):
+    """The neutralisers of one page plan's responses find the tag memo by one key object (an
+    identity hit, no tuple compared item by item); the second page's tags come from it."""
+
+    def page():
+        ex = get(engine, "/", Sec_Fetch_Dest="document")
+        ex.upstream_headers()
+        plan = ex.response(200, HTML)
+        assert plan.body is not None
+        body = plan.body.feed(PLANNED_PAGE % (b"t", b"x")) + plan.body.close()
+        return plan.body.rewriter.neutraliser, body
+
+    first, body1 = page()
+    second, body2 = page()
+    assert first is not second and first.choice is second.choice
+    assert first.choice == (NO_DECISION.choice, "example.com")
+    assert engine.policy.settled_hosts[first.choice] is second.settled
+    keys = [k for k in engine.policy.tag_memo if k[0] == first.choice]
+    assert keys and all(k[0] is first.choice for k in keys)
+    assert body1.replace(first.mark.encode(), b"M") == body2.replace(second.mark.encode(), b"M")
+    assert b'type="text/plain"' in body2
+
+
 def test_a_visitor_varying_host_cannot_grow_the_page_plans(engine):
     from consentproxy.engine import PAGE_PLANS
 

@@ -16,7 +16,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -328,6 +328,7 @@ class PagePlan:
     tail: Headers  # after the ETag: Vary, Cache-Control, Content-Encoding, nosniff, our CSP
     out_coding: str
     site: str  # the page's registrable domain
+    choice: tuple[object, str]  # the neutralisers' memo key: (state.choice, site), one tuple
     banner: list[bytes]  # banner.pieces: filled with slots()
     head: list[bytes]  # banner.script_pieces: the guard's script tag
     declaration: bytes
@@ -387,30 +388,42 @@ class Exchange:
         X-Consent-State header) rather than the visitor's cookie."""
         return self.report.state_from != "cookie"
 
-    @cached_property
+    # Worked out once asked (not as cached_property: reading an instance's __dict__ makes
+    # one, and every attribute of the exchange is then read from it).
+    _language: tuple[str | None, str] | None = None
+    _page_digest: str | None = None
+
+    @property
     def language(self) -> tuple[str | None, str]:
         """(decided by the request, else None: the page's <html lang>; the fallback)."""
-        cfg = self.engine.config
-        req = self.req
-        return request_language(
-            cfg.language_from,
-            cfg.languages,
-            req.target,
-            req.cookies,
-            req.first.get("accept-language"),
-            cfg.language_cookie,
-        )
+        language = self._language
+        if language is None:
+            cfg = self.engine.config
+            req = self.req
+            language = self._language = request_language(
+                cfg.language_from,
+                cfg.languages,
+                req.target,
+                req.cookies,
+                req.first.get("accept-language"),
+                cfg.language_cookie,
+            )
+        return language
 
-    @cached_property
+    @property
     def lang(self) -> str:
         """The language known from the request (the page may still name its own)."""
-        return self.language[0] or self.language[1]
+        decided, fallback = self.language
+        return decided or fallback
 
-    @cached_property
+    @property
     def page_digest(self) -> str:
         """What a rewritten page depends on, in its ETag: a cached page revalidates only
         for the same choice, config, language and kind of document."""
-        return self.engine.page_digest(self.state, self.lang, self.inject)
+        digest = self._page_digest
+        if digest is None:
+            digest = self._page_digest = self.engine.page_digest(self.state, self.lang, self.inject)
+        return digest
 
     def local_response(self, body: bytes) -> LocalResponse:
         """Answer a request under the reserved prefix (body: the request body)."""
@@ -715,7 +728,7 @@ class Exchange:
             out.append(("ETag", self._page_etag(etag)))
         out += plan.tail
         values = slots(req.target, nonce, mark)
-        neutraliser = Neutraliser(engine.policy, state, mark, site=plan.site)
+        neutraliser = Neutraliser(engine.policy, state, mark, 0, plan.site, plan.choice)
         rewriter = HtmlRewriter(
             neutraliser,
             filled(plan.banner, values),
@@ -764,6 +777,7 @@ class Exchange:
             tail,
             out_coding,
             site,
+            (state.choice, site),
             engine.banner.pieces(state, lang),
             engine.banner.script_pieces(state, site),
             engine.declaration.html(lang),

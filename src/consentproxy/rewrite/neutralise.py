@@ -261,10 +261,14 @@ class Neutraliser:
         mark: str | None = None,
         depth: int = 0,
         site: str = "",
+        choice: tuple[object, str] | None = None,
     ):
         """mark: this response's secret (default: a fresh one), see MARK_ATTR; depth: how
         deep in srcdoc/data: documents this one classifies; site: the page's registrable
-        domain (its own hosts are never held as trackers)."""
+        domain (its own hosts are never held as trackers); choice: (state.choice, site),
+        the memos' key, made here unless given (the engine's page plan gives each of its
+        pages the same tuple: the memos then find it by identity, not compared item by
+        item)."""
         self.policy = policy
         self.state = state
         self.mark = mark or new_mark()
@@ -278,15 +282,15 @@ class Neutraliser:
         self.base: tuple[str, str] | None = None
         self.base_seen = False
         self.tag_memo = policy.tag_memo  # (the C loop reads it too: scanner.REMEMBERED)
-        self.choice = (state.choice, site)
+        choice = self.choice = choice or (state.choice, site)
         # The hosts whose loads this choice lets through whatever the path (the C skip loop
         # steps over tags naming only these): host bytes -> whether a page reports it (an
         # unknown host, in unknown_hosts once the page has named it).
-        settled = policy.settled_hosts.get(self.choice)  # one per choice and site
+        settled = policy.settled_hosts.get(choice)  # one per choice and site
         self.settled = (
             settled
             if settled is not None
-            else _remember(policy.settled_hosts, self.choice, {}, SETTLED_CHOICES)
+            else _remember(policy.settled_hosts, choice, {}, SETTLED_CHOICES)
         )
         self.element_memo = policy.element_memo
 
@@ -422,7 +426,9 @@ class Neutraliser:
             return svc
         from consentproxy.rewrite.scanner import HtmlRewriter  # (the scanner imports us)
 
-        inner = Neutraliser(self.policy, self.state, self.mark, self.depth + 1, self.site)
+        inner = Neutraliser(
+            self.policy, self.state, self.mark, self.depth + 1, self.site, self.choice
+        )
         rewriter = HtmlRewriter(inner, b"", False)
         rewriter.feed(text)
         rewriter.close()
