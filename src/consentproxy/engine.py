@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from consentproxy import csp
-from consentproxy.banner.render import MARK_HEADER, NONCE, Banner, fill, filled, slots
+from consentproxy.banner.render import MARK_HEADER, NONCE, Banner, filled, slots, template
 from consentproxy.config import Config
 from consentproxy.consent import (
     NO_DECISION,
@@ -330,7 +330,7 @@ class PagePlan:
     site: str  # the page's registrable domain
     choice: tuple[object, str]  # the neutralisers' memo key: (state.choice, site), one tuple
     banner: list[bytes]  # banner.pieces: filled with slots()
-    head: list[bytes]  # banner.script_pieces: the guard's script tag
+    head: bytes  # banner.script_pieces as a template(): the guard's script tag
     declaration: bytes
     sniff: Sniff | None  # None: the request decided the language, not the page
 
@@ -600,14 +600,20 @@ class Exchange:
             return ResponsePlan(self._page_cache_headers(out, found), None, has_body)
         # Every Content-Type, each possibly a list: HTML in any of them is HTML (the most
         # dangerous reading; browsers take the last), sent on as the only type.
-        html = next((t for essence, t in types if essence in HTML_TYPES), None)
+        html = None
+        for essence, t in types:  # (no generator made for the usual one type)
+            if essence in HTML_TYPES:
+                html = t
+                break
         if html is not None and len(types) > 1:
             out = without(out, "content-type") + [("Content-Type", html)]
         if html is None or req.method == "HEAD" or status in NO_BODY_STATUSES or status < 200:
             if status >= 200 and status not in NO_BODY_STATUSES:
                 out = self._document_headers(out, tuple(types))
             return ResponsePlan(out, None, has_body)
-        plan = self._rewrite_plan(out, encoding.codings(codings), html, origin_csp)
+        plan = self._rewrite_plan(
+            out, encoding.codings(codings) if codings else codings, html, origin_csp
+        )
         return ResponsePlan(*plan, has_body)
 
     def _links(self, value: str) -> str:
@@ -720,7 +726,8 @@ class Exchange:
         # fragments hand theirs over in MARK_HEADER), the return path, the ETag.
         nonce = secrets.token_urlsafe(18) if has_csp else ""
         mark = new_mark()
-        out += [(k, v.replace(NONCE, nonce)) for k, v in plan.csp]
+        if plan.csp:
+            out += [(k, v.replace(NONCE, nonce)) for k, v in plan.csp]
         out.append((MARK_HEADER, mark))
         # A page with a nonce gets no validator: a 304 would bring back the old nonce.
         etag = None if nonce else found.get("etag")
@@ -734,7 +741,7 @@ class Exchange:
             filled(plan.banner, values),
             self.inject,
             content_type=content_type,
-            head=fill(plan.head, values),
+            head=plan.head % values,
             opener=engine.opener,
             declaration=plan.declaration,
         )
@@ -779,7 +786,7 @@ class Exchange:
             site,
             (state.choice, site),
             engine.banner.pieces(state, lang),
-            engine.banner.script_pieces(state, site),
+            template(engine.banner.script_pieces(state, site)),
             engine.declaration.html(lang),
             None
             if decided

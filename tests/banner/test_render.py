@@ -4,7 +4,7 @@ from dataclasses import replace
 
 import pytest
 
-from consentproxy.banner.render import Banner
+from consentproxy.banner.render import Banner, filled, slots, template
 from consentproxy.config import BannerSettings, parse_config
 from consentproxy.consent import NO_DECISION, ConsentState
 from consentproxy.policy import Policy
@@ -65,6 +65,14 @@ def test_per_request_values_are_escaped_and_the_nonce_is_spliced(banner):
     assert "<script>" not in markup and 'value="/p?q=&quot;&gt;&lt;script&gt;"' in markup
     assert '<style nonce="abc">' in markup
     assert "<style>" in banner.render(NO_DECISION, "en", "/").decode()
+
+
+def test_a_template_of_pieces_fills_their_slots_as_filled_does_percent_signs_and_all(banner):
+    values = slots("/100%?a=%s&b=%(x)s<", "n%nce", "0123abcd")
+    for pieces in (banner.pieces(NO_DECISION, "en"), banner.script_pieces(DECIDED, "ex.com")):
+        assert template(pieces) % values == b"".join(filled(pieces, values))
+    pieces = [b"width:100%;%s%(x)s", b"\x00mark\x00", b"%%", b"\x00return\x00", b""]
+    assert template(pieces) % values == b"width:100%;%s%(x)s0123abcd%%/100%?a=%s&amp;b=%(x)s&lt;"
 
 
 def test_texts_follow_the_language_and_the_operator_overrides(config):
