@@ -335,7 +335,7 @@ class PagePlan:
     sniff: Sniff | None  # None: the request decided the language, not the page
 
 
-@dataclass
+@dataclass(slots=True)
 class ResponsePlan:
     headers: Headers
     body: BodyTransform | None  # None: pass the body through byte for byte
@@ -801,27 +801,23 @@ class Exchange:
 
     def _page_done(self, report: Report, unknown_hosts: set[str]) -> None:
         """A rewritten page has gone out: count an impression of the banner's first layer
-        (not in forced states, not for a prefetch the visitor may never see); observe."""
-        engine, state = self.engine, self.state
+        (not in forced states, not for a prefetch or prerender the visitor may never see:
+        most requests name none of PREFETCH_HEADERS, one set operation says so); observe."""
+        engine, state, first = self.engine, self.state, self.req.first
         report.impression = (
             report.banner
             and state.asks
             and (report.state_from == "cookie")
-            and not self._prefetch()
+            and (
+                PREFETCH_HEADERS.isdisjoint(first)
+                or not any("prefetch" in first[h] for h in PREFETCH_HEADERS if h in first)
+            )
         )
         if report.impression and engine.records is not None:
             engine.records.impression()
         if engine.observer is not None:
             report.hosts_seen = sorted(unknown_hosts)
             engine.observer.hosts_seen(report.hosts_seen, self.host, self.req.target.split("?")[0])
-
-    def _prefetch(self) -> bool:
-        """A prefetch (or prerender) the visitor may never see. (Most requests name none of
-        PREFETCH_HEADERS: one set operation says so.)"""
-        first = self.req.first
-        return not PREFETCH_HEADERS.isdisjoint(first) and any(
-            "prefetch" in first[h] for h in PREFETCH_HEADERS if h in first
-        )
 
 
 def _grown[T](items: Sequence[T], more: Iterable[T]) -> list[T]:
