@@ -335,6 +335,26 @@ def test_upstream_gets_forwarding_headers_and_no_hop_by_hop(engine):
     assert header(headers, "x-forwarded-host") == "h.example"
 
 
+def test_the_origins_hop_by_hop_headers_and_those_its_connection_header_lists_stay_behind(engine):
+    for html in (True, False):
+        ex = get(engine, "/", Sec_Fetch_Dest="document")
+        plan = ex.response(
+            200,
+            [
+                ("Content-Type", "text/html" if html else "text/plain"),
+                ("X-Hop", "1"),
+                ("Set-Cookie", "_ga=GA1.2; Path=/"),
+                ("Keep-Alive", "timeout=5"),
+                ("Connection", "keep-alive, x-HOP"),
+                ("X-Kept", "2"),
+            ],
+        )
+        names = [k.lower() for k, _ in plan.headers]
+        assert "x-kept" in names and "content-type" in names
+        assert not {"x-hop", "keep-alive", "connection", "set-cookie"} & set(names)
+        assert ex.report.set_cookies_dropped == ["_ga"]  # once
+
+
 def test_forwarding_headers_of_a_trusted_proxy_are_believed(engine):
     trusting = Engine(
         replace(engine.config, trusted_proxies=(ip_network("10.0.0.0/8"),)),

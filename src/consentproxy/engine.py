@@ -47,6 +47,7 @@ from consentproxy.httpheaders import (
     Headers,
     all_sendable,
     end_to_end,
+    end_to_end_pairs,
     named,
     sendable,
     split_off,
@@ -556,11 +557,12 @@ class Exchange:
         origin_csp = False
         upstream = self.upstream
         checked = all_sendable(headers)  # else each value is looked at alone
-        for lk, k, v in end_to_end(named(headers)):
+        for lk, kv in end_to_end_pairs(headers):
+            k, v = kv
             if not checked and not sendable(v):  # a control character: dropped
                 continue
             if lk not in RESPONSE_HEADERS_LOOKED_AT:
-                out.append((k, v))
+                out.append(kv)
             elif lk == "set-cookie":
                 if engine.observer is not None:
                     report.cookies_seen = _grown(report.cookies_seen, [set_cookie_name(v)])
@@ -582,7 +584,7 @@ class Exchange:
             elif lk == MARK_HEADER_LOWER:  # only the proxy vouches for marks
                 continue
             else:
-                out.append((k, v))
+                out.append(kv)
                 if lk == "content-type":
                     types += _content_types(v)
                 elif lk == "content-encoding":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from functools import lru_cache
 
 Headers = list[tuple[str, str]]
@@ -78,6 +78,15 @@ def end_to_end(named: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
     kept = [h for h in named if h[0] not in HOP_BY_HOP]
     listed = {t.strip().lower() for n, _, v in named if n == "connection" for t in v.split(",")}
     return [h for h in kept if h[0] not in listed] if listed else kept
+
+
+def end_to_end_pairs(headers: Headers) -> Iterable[tuple[str, tuple[str, str]]]:
+    """end_to_end(named(headers)) as (lower-case name, (name, value)): without a hop-by-hop
+    header (the usual case) the pairs are the headers' own, no triple made for each."""
+    names = [k.lower() for k, _ in headers]
+    if HOP_BY_HOP.isdisjoint(names):
+        return zip(names, headers)
+    return ((lk, (k, v)) for lk, k, v in end_to_end(named(headers)))
 
 
 # A Host header: a name (labels, at most 253 bytes) or an IPv4 or [IPv6] address, and a port.
