@@ -355,6 +355,32 @@ def test_the_origins_hop_by_hop_headers_and_those_its_connection_header_lists_st
         assert ex.report.set_cookies_dropped == ["_ga"]  # once
 
 
+def test_a_page_replaces_the_origins_caching_and_length_headers_by_the_first_of_each(engine):
+    ex = get(engine, "/", Sec_Fetch_Dest="document")
+    plan = ex.response(
+        200,
+        [
+            ("X-A", "1"),
+            ("Content-Length", "10"),
+            ("Content-Type", "text/plain"),
+            ("Cache-Control", "max-age=1"),
+            ("ETag", '"first"'),
+            ("X-B", "2"),
+            ("cache-control", "max-age=2"),
+            ("Accept-Ranges", "bytes"),
+            ("Content-Type", "text/html"),
+            ("Etag", '"second"'),
+            ("X-C", "3"),
+        ],
+    )
+    names = [k for k, _ in plan.headers]
+    assert names[:3] == ["X-A", "X-B", "X-C"] and names[3] == "Content-Type"
+    assert header(plan.headers, "content-type") == "text/html" and names.count("Content-Type") == 1
+    assert not {"Content-Length", "Accept-Ranges", "cache-control", "Etag"} & set(names)
+    assert header(plan.headers, "cache-control") == "private, max-age=1"
+    assert header(plan.headers, "etag").startswith('W/"first.cps')
+
+
 def test_forwarding_headers_of_a_trusted_proxy_are_believed(engine):
     trusting = Engine(
         replace(engine.config, trusted_proxies=(ip_network("10.0.0.0/8"),)),

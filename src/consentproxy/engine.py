@@ -86,19 +86,6 @@ REQUEST_HEADERS_LOOKED_AT = frozenset(
     }
 )
 CSP_HEADERS = ("content-security-policy", "content-security-policy-report-only")
-# The origin's headers Exchange.response() looks at (the rest go to the visitor as they came).
-RESPONSE_HEADERS_LOOKED_AT = frozenset(
-    {
-        "set-cookie",
-        "link",
-        "location",
-        "content-location",
-        MARK_HEADER_LOWER,
-        "content-type",
-        "content-encoding",
-        *CSP_HEADERS,
-    }
-)
 PAGE_CACHE_HEADERS = ("etag", "last-modified", "vary", "cache-control")  # replaced on pages
 # The origin's headers a rewritten page does not keep as they are.
 REPLACED_ON_PAGES = frozenset(
@@ -110,6 +97,19 @@ REPLACED_ON_PAGES = frozenset(
         "digest",
         "x-content-type-options",
         *PAGE_CACHE_HEADERS,
+    }
+)
+# The origin's headers Exchange.response() looks at (the rest go to the visitor as they came).
+RESPONSE_HEADERS_LOOKED_AT = frozenset(
+    {
+        "set-cookie",
+        "link",
+        "location",
+        "content-location",
+        MARK_HEADER_LOWER,
+        "content-type",
+        *CSP_HEADERS,
+        *REPLACED_ON_PAGES,
     }
 )
 # Page plans kept (cleared when full), and only those whose key holds at most this much of
@@ -557,12 +557,18 @@ class Exchange:
         origin_csp = False
         upstream = self.upstream
         checked = all_sendable(headers)  # else each value is looked at alone
+        replaced = 0  # where in out the headers a page replaces are: a bit each (by index)
         for lk, kv in end_to_end_pairs(headers):
             k, v = kv
             if not checked and not sendable(v):  # a control character: dropped
                 continue
             if lk not in RESPONSE_HEADERS_LOOKED_AT:
                 out.append(kv)
+            elif lk in REPLACED_ON_PAGES:  # (kept unless the body is a page)
+                replaced |= 1 << len(out)
+                out.append(kv)
+                if lk == "content-encoding":
+                    codings.append(v)
             elif lk == "set-cookie":
                 if engine.observer is not None:
                     report.cookies_seen = _grown(report.cookies_seen, [set_cookie_name(v)])
@@ -587,8 +593,6 @@ class Exchange:
                 out.append(kv)
                 if lk == "content-type":
                     types += _content_types(v)
-                elif lk == "content-encoding":
-                    codings.append(v)
                 elif lk in CSP_HEADERS:
                     origin_csp = True
         if "cookie" in req.first:
@@ -607,14 +611,23 @@ class Exchange:
             if essence in HTML_TYPES:
                 html = t
                 break
-        if html is not None and len(types) > 1:
-            out = without(out, "content-type") + [("Content-Type", html)]
         if html is None or req.method == "HEAD" or status in NO_BODY_STATUSES or status < 200:
+            if html is not None and len(types) > 1:
+                out = without(out, "content-type") + [("Content-Type", html)]
             if status >= 200 and status not in NO_BODY_STATUSES:
                 out = self._document_headers(out, tuple(types))
             return ResponsePlan(out, None, has_body)
+        # A page: out without what its plan replaces, the first value of each of those.
+        found = {}
+        while replaced:  # from the last: the first value of each name is the one kept
+            i = replaced.bit_length() - 1
+            replaced ^= 1 << i
+            k, v = out.pop(i)
+            found[k.lower()] = v
+        if len(types) > 1:
+            out = without(out, "content-type") + [("Content-Type", html)]
         plan = self._rewrite_plan(
-            out, encoding.codings(codings) if codings else codings, html, origin_csp
+            out, found, encoding.codings(codings) if codings else codings, html, origin_csp
         )
         return ResponsePlan(*plan, has_body)
 
@@ -684,9 +697,15 @@ class Exchange:
         return out
 
     def _rewrite_plan(
-        self, out: Headers, codings: list[str], content_type: str, has_csp: bool
+        self,
+        out: Headers,
+        found: dict[str, str],
+        codings: list[str],
+        content_type: str,
+        has_csp: bool,
     ) -> tuple[Headers, BodyTransform]:
-        """has_csp: the origin sent a CSP header (out holds it)."""
+        """out: without REPLACED_ON_PAGES, found: the first value of each of those; has_csp:
+        the origin sent a CSP header (out holds it)."""
         engine, req, state = self.engine, self.req, self.state
         origin_csp: Headers = []
         if has_csp:  # the origin's own CSP stays; it only learns to let in what is injected
@@ -694,7 +713,6 @@ class Exchange:
                 without(out, *CSP_HEADERS),
                 [(k, v) for k, v in out if k.lower() in CSP_HEADERS],
             )
-        out, found = split_off(out, REPLACED_ON_PAGES)
         accepted = req.first.get("accept-encoding")
         vary, cache = found.get("vary"), found.get("cache-control")
         key = (
