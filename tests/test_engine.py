@@ -1105,3 +1105,28 @@ def test_a_non_html_response_keeps_the_origins_headers_and_filters_its_cookies(e
         ("X-Served-By", "origin-1"),
     ]
     assert ex.report.set_cookies_dropped == ["_ga"]
+
+
+@pytest.mark.parametrize("coding", [None, "gzip"])
+@pytest.mark.parametrize("lang", [b"", b" lang=fr"])
+def test_a_page_all_at_hand_comes_out_as_fed_then_closed(engine, monkeypatch, coding, lang):
+    """BodyTransform.last (the whole page at once, the adapter's usual case: the output
+    joined once) gives what feed then close give, bytes and report: the banner in the
+    page's language, the trackers neutralised, counted and reported once."""
+    monkeypatch.setattr("consentproxy.engine.new_mark", lambda: "m" * 24)
+    page = (
+        b"<!doctype html><html" + lang + b"><head><title>t</title></head><body>"
+        b"<iframe src=https://www.youtube.com/embed/x></iframe><p>hi</p></body></html>"
+    )
+    origin = HTML + ([("Content-Encoding", coding)] if coding else [])
+    sent = gzip.compress(page) if coding else page
+    outs, reports = [], []
+    for whole in (True, False):
+        ex = get(engine, Accept_Encoding="gzip" if coding else "identity")
+        body = ex.response(200, origin).body
+        out = body.last(sent) if whole else body.feed(sent) + body.close()
+        outs.append(gzip.decompress(out) if coding else out)
+        reports.append((ex.report.neutralised, ex.report.banner, ex.report.rewrite_bytes))
+    assert outs[0] == outs[1] and reports[0] == reports[1]
+    assert b'id="consentproxy"' in outs[0] and reports[0][0] == [("youtube", "iframe")]
+    assert (b'lang="fr"' in outs[0]) == bool(lang)

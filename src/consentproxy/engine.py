@@ -290,32 +290,50 @@ class BodyTransform:
         self.sniff = None
 
     def feed(self, data: bytes) -> bytes:
+        return self._rewritten(data, last=False)
+
+    def last(self, data: bytes) -> bytes:
+        """feed(data) and close() in one: a page whose bytes are all at hand (most) comes out
+        joined once, not copied again to add its tail (the banner goes in at the end)."""
+        return self._rewritten(data, last=True)
+
+    def _rewritten(self, data: bytes, last: bool) -> bytes:
         started = time.perf_counter()
-        html = data if self.decode is None else self.decode.process(data)
+        html = data
+        if self.decode is not None:
+            html = self.decode.process(data)
+            if last:
+                html += self.decode.finish()
         if self.sniff is not None:
             self._sniff(html)
-        out = self.rewriter.feed(html)
-        if self.encode is not None:
-            out = self.encode.process(out)
+        out = self.rewriter.finish(html) if last else self.rewriter.feed(html)
         report = self.report
         report.rewrite_seconds += time.perf_counter() - started
         report.rewrite_bytes += len(data)
-        return out
+        if last:
+            self._done()
+        return out if self.encode is None else self._encoded(out, last)
 
     def close(self) -> bytes:
         rewriter = self.rewriter
         html = b"" if self.decode is None else self.decode.finish()
         # (still undecided: the fallback, which the rewriter has)
         # (an empty chunk changes nothing: test_an_empty_chunk_changes_nothing)
-        tail = rewriter.feed(html) + rewriter.close() if html else rewriter.close()
-        report = self.report
+        tail = rewriter.finish(html) if html else rewriter.close()
+        self._done()
+        return tail if self.encode is None else self._encoded(tail, True)
+
+    def _encoded(self, out: bytes, last: bool) -> bytes:
+        assert self.encode is not None
+        return self.encode.process(out) + self.encode.finish() if last else self.encode.process(out)
+
+    def _done(self) -> None:
+        """The page is all out: what was done to it goes to the report (and on_close)."""
+        report, rewriter = self.report, self.rewriter
         report.banner = rewriter.injected
         report.neutralised = rewriter.neutraliser.blocked
         if self.on_close is not None:
             self.on_close(report, rewriter.neutraliser.unknown_hosts)
-        if self.encode is None:
-            return tail
-        return self.encode.process(tail) + self.encode.finish()
 
 
 @dataclass(frozen=True)

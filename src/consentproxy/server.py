@@ -199,9 +199,8 @@ class ProxyServer:
                 first = _arrived(content)
             else:  # a page that fails at once is a plain 502
                 try:
-                    first = plan.body.feed(await content.readany())
-                    if content.at_eof():  # the whole page is here
-                        first = _ended(first, plan.body)
+                    data = await content.readany()  # (all of it, if at_eof: one step)
+                    first = plan.body.last(data) if content.at_eof() else plan.body.feed(data)
                 except (BodyError, aiohttp.ClientPayloadError) as e:
                     log.warning("%s %s: %s", request.method, request.raw_path, e)
                     return _error(
@@ -249,9 +248,9 @@ class ProxyServer:
                 await resp.write(chunk)
             return b""
         async for chunk in content.iter_any():
-            out = transform.feed(chunk)
             if content.at_eof():
-                return _ended(out, transform)
+                return transform.last(chunk)
+            out = transform.feed(chunk)
             if out:
                 await resp.write(out)
         return transform.close()
@@ -379,13 +378,6 @@ def _arrived(content: aiohttp.StreamReader) -> bytes:
         return content.read_nowait()
     except aiohttp.ClientPayloadError:
         return b""
-
-
-def _ended(out: bytes, transform: BodyTransform) -> bytes:
-    """The transform's last output and what closing it adds (a page's tail is often empty:
-    then no copy)."""
-    tail = transform.close()
-    return out + tail if tail else out
 
 
 def _too_slow() -> web.Response:

@@ -384,29 +384,43 @@ class HtmlRewriter:
         return self.decoder.decode(data, final).encode("utf-8")
 
     def feed(self, data: bytes) -> bytes:
+        self._read(data)
+        return self.injector.take()
+
+    def close(self) -> bytes:
+        self._end()
+        return self.injector.take()
+
+    def finish(self, data: bytes) -> bytes:
+        """feed(data) and close() in one, their output joined once: a page whose bytes are
+        all at hand (most) is not copied again to add its tail (the banner, at the end)."""
+        self._read(data)
+        self._end()
+        return self.injector.take()
+
+    def _read(self, data: bytes) -> None:
         if self.start is not None or self.decoder is not None:
             data = self._decode(data, False)
         if len(self.pending) >= LONG_WAIT:  # scanned again once as many bytes have come
             self.arrived.append(data)
             self.arrived_bytes += len(data)
             if self.arrived_bytes < len(self.pending):
-                return b""
+                return
             data = self._take_arrived()
         buf = self.pending + data if self.pending else data
         if self.injector.inject is None:
             if len(buf) < SNIFF_BYTES:
                 self.pending = buf
-                return b""
+                return
             self.injector.inject = bool(DOCUMENT_START_RE.match(buf))
         self.pending = buf[self._scan(buf, final=False) :]
-        return self.injector.take()
 
     def _take_arrived(self) -> bytes:
         data = b"".join(self.arrived)
         self.arrived, self.arrived_bytes = [], 0
         return data
 
-    def close(self) -> bytes:
+    def _end(self) -> None:
         buf = self.pending + self._take_arrived() if self.arrived else self.pending
         if self.start is not None or self.decoder is not None:
             buf += self._decode(b"", True)
@@ -419,7 +433,6 @@ class HtmlRewriter:
         while self.held is not None:  # unterminated script or style: classify what came
             self._finish_held()
         self.injector.close(markup_ended=self.state == PLAINTEXT)
-        return self.injector.take()
 
     def _scan(self, buf: bytes, final: bool) -> int:
         """Process buf as far as possible; return where unprocessed bytes start."""
