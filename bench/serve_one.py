@@ -111,6 +111,9 @@ class CopyRewriter:
     def close(self) -> bytes:
         return b""
 
+    def finish(self, data: bytes) -> bytes:
+        return data
+
 
 async def start_consentproxy(upstream: str, port: int) -> tuple[int, Stop]:
     running = await server.start(

@@ -40,6 +40,7 @@ STEPS = (
     ("engine.Exchange", "_rewrite_plan"),
     ("engine.BodyTransform", "feed"),
     ("engine.BodyTransform", "close"),
+    ("engine.BodyTransform", "last"),  # (a page all at hand: feed and close in one)
     ("telemetry.Telemetry", "request_done"),
 )
 HEADERS = {"/page.txt": {"Accept": "text/plain"}, "/page.html": proxy.BROWSER}
@@ -129,8 +130,7 @@ def hot(path: str, upstream: str, origin: list[tuple[bytes, bytes]], body: bytes
             clock("upstream_headers", ex.upstream_headers)
             plan = clock("response", ex.response, 200, _decoded(tuple(origin)))
             if isinstance(plan.body, eng.BodyTransform):
-                clock("feed", plan.body.feed, body)
-                clock("close", plan.body.close)
+                clock("last", plan.body.last, body)  # (as serve does with a page at hand)
             report = ex.report
             clock("request_done", telemetry.request_done, "GET", path, 200, 0.0, 0, report)
         for step, seconds in spent.items():
