@@ -629,21 +629,20 @@ class Exchange:
             if essence in HTML_TYPES:
                 html = t
                 break
-        if html is None or req.method == "HEAD" or status in NO_BODY_STATUSES or status < 200:
-            if html is not None and len(types) > 1:
-                out = without(out, "content-type") + [("Content-Type", html)]
+        page = html is not None and has_body and status not in NO_BODY_STATUSES
+        found = {}
+        if page:  # out without what its plan replaces (by index: first), the first of each
+            while replaced:  # from the last: the first value of each name is the one kept
+                i = replaced.bit_length() - 1
+                replaced ^= 1 << i
+                k, v = out.pop(i)
+                found[k.lower()] = v
+        if html is not None and len(types) > 1:
+            out = without(out, "content-type") + [("Content-Type", html)]
+        if html is None or not page:
             if status >= 200 and status not in NO_BODY_STATUSES:
                 out = self._document_headers(out, tuple(types))
             return ResponsePlan(out, None, has_body)
-        # A page: out without what its plan replaces, the first value of each of those.
-        found = {}
-        while replaced:  # from the last: the first value of each name is the one kept
-            i = replaced.bit_length() - 1
-            replaced ^= 1 << i
-            k, v = out.pop(i)
-            found[k.lower()] = v
-        if len(types) > 1:
-            out = without(out, "content-type") + [("Content-Type", html)]
         plan = self._rewrite_plan(
             out, found, encoding.codings(codings) if codings else codings, html, origin_csp
         )
