@@ -607,6 +607,37 @@ async def test_tracking_request_cookies_are_stripped_and_deleted(
         assert "Max-Age=0" in value
 
 
+async def test_a_repeated_header_block_is_enforced_each_time_from_its_own_bytes(
+    proxy: str, client: aiohttp.ClientSession
+) -> None:
+    """The server works a header block out once (server._head) for all the requests that
+    repeat it: each is still filtered, and a block that differs in one byte is read anew."""
+    tracked = {"Cookie": "_ga=1; PHPSESSID=x", "Accept": "text/plain"}
+    for _ in range(3):
+        assert (await origin_saw(client, proxy, tracked))["cookie"] == ["PHPSESSID=x"]
+    other = await origin_saw(client, proxy, tracked | {"Cookie": "_ga=1; PHPSESSID=y"})
+    assert other["cookie"] == ["PHPSESSID=y"]
+    bad = {"Host": "a.test@evil.test"}
+    for _ in range(2):
+        async with client.get(proxy + "/echo", headers=bad) as resp:
+            assert resp.status == 400
+
+
+def test_header_blocks_are_kept_by_their_bytes_within_bounds() -> None:
+    heads: dict[server.RawHeaders, server.Head] = {}
+    raw = ((b"Host", b"a.test"), (b"Cookie", b"a=1; b=\xc3\xa9"))
+    head = server._head(heads, raw)
+    assert head.cookies == (("a", "1"), ("b", "é")) and head.first["host"] == "a.test"
+    assert server._head(heads, tuple((bytes(k), bytes(v)) for k, v in raw)) is head
+    other = server._head(heads, ((b"Host", b"a.test"), (b"Cookie", b"a=2")))
+    assert other is not head and other.cookies == (("a", "2"),)
+    large = ((b"X-Large", b"x" * server.HEAD_BYTES),)
+    assert server._head(heads, large).size > server.HEAD_BYTES and large not in heads
+    for i in range(2 * server.HEADS):
+        server._head(heads, ((b"X-N", str(i).encode()),))
+        assert len(heads) <= server.HEADS
+
+
 # --- 8-9: HTML rewriting ----------------------------------------------------------------
 
 

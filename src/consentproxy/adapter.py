@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from consentproxy.config import Config, Limits, load_config
 from consentproxy.consent import ConsentState, keys_from_env, parse_state
 from consentproxy.endpoints import MAX_BODY
-from consentproxy.engine import BodyTransform, Engine, Exchange, Report, Request, ResponsePlan
+from consentproxy.engine import BodyTransform, Engine, Exchange, Head, Report, Request, ResponsePlan
 from consentproxy.errors import UsageError, UserError
 from consentproxy.httpheaders import Headers, header
 from consentproxy.record import Records
@@ -36,6 +36,7 @@ __all__ = [
     "Config",
     "Engine",
     "Exchange",
+    "Head",
     "Headers",
     "Limits",
     "Records",

@@ -15,7 +15,7 @@ import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import InitVar, asdict, dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
@@ -150,6 +150,43 @@ PREFETCH_HEADERS = frozenset({"sec-purpose", "purpose", "x-moz"})  # "prefetch":
 SNIFFED_TYPES = ("", "unknown/unknown", "application/unknown", "*/*")  # browsers sniff these
 
 
+@dataclass(slots=True)
+class Head:
+    """A request's header block as the engine reads it, worked out once for all the requests
+    that repeat it: a browser sends the same block for most requests of a page (HTTP/2's
+    HPACK rests on that), so the aiohttp adapter keeps the Heads of the blocks it has seen
+    by their bytes (server.HEADS). Shared by those requests: read only."""
+
+    headers: Headers
+    # The headers as (lower-case name, name, value), the first value of each header by
+    # lower-case name, the (name, value) pairs of every Cookie header in order.
+    named: list[tuple[str, str, str]]
+    first: dict[str, str]
+    cookies: tuple[tuple[str, str], ...]
+    longest: int  # the longest header line, with ": " and CRLF (0: no header)
+    size: int  # all header lines, with ": " and CRLF
+    bad_host: bool  # a Host that is no host name or address, or two Host headers
+
+    @classmethod
+    def of(cls, headers: Headers) -> Head:
+        pairs = named(headers)
+        # Reversed: the first value of a name is the one the dict keeps.
+        first = {lk: v for lk, _, v in reversed(pairs)}
+        cookies = (
+            tuple(p for lk, _, v in pairs if lk == "cookie" for p in cookie_pairs(v))
+            if "cookie" in first
+            else ()
+        )
+        lines = [len(k) + len(v) + 4 for k, v in headers]
+        host = first.get("host")
+        bad_host = host is not None and (
+            not valid_host(host)
+            # a name twice: was it Host?
+            or (len(first) < len(headers) and [lk for lk, _, _ in pairs].count("host") > 1)
+        )
+        return cls(headers, pairs, first, cookies, max(lines, default=0), sum(lines), bad_host)
+
+
 @dataclass  # not frozen: a frozen dataclass's __init__ costs 3x as much (one a request)
 class Request:
     method: str
@@ -158,23 +195,17 @@ class Request:
     scheme: str = "http"  # of the visitor's connection (X-Forwarded-Proto wins)
     client_ip: str = ""
     upstream: str | None = None  # scheme://host[:port] of the origin, if not config.upstream
-    # Worked out once from the headers (every request needs them; plain attributes are
-    # read faster than cached properties): the headers as (lower-case name, name, value),
-    # the first value of each header by lower-case name, the (name, value) pairs of every
-    # Cookie header in order.
+    head: InitVar[Head | None] = None  # Head.of(headers), if the adapter has it already
+    # The head's, copied (plain attributes are read faster than a property each request
+    # reads several times): see Head.
+    parsed: Head = field(init=False, repr=False, compare=False)
     named: list[tuple[str, str, str]] = field(init=False, repr=False, compare=False)
     first: dict[str, str] = field(init=False, repr=False, compare=False)
     cookies: tuple[tuple[str, str], ...] = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        pairs = self.named = named(self.headers)
-        # Reversed: the first value of a name is the one the dict keeps.
-        first = self.first = {lk: v for lk, _, v in reversed(pairs)}
-        self.cookies = (
-            tuple(p for lk, _, v in pairs if lk == "cookie" for p in cookie_pairs(v))
-            if "cookie" in first
-            else ()
-        )
+    def __post_init__(self, head: Head | None) -> None:
+        parsed = self.parsed = Head.of(self.headers) if head is None else head
+        self.named, self.first, self.cookies = parsed.named, parsed.first, parsed.cookies
 
     @property
     def content_length(self) -> int | None:
@@ -1006,27 +1037,17 @@ class Engine:
         """What no request may be, whichever adapter parsed it: a target that is not a
         path (CONNECT, absolute or authority form, '@' tricks), a bad or doubled Host,
         a head larger than the limits."""
-        limits = self.config.limits
-        target, headers = req.target, req.headers
+        limits, target, head = self.config.limits, req.target, req.parsed
         if len(target) > limits.header_line_bytes:
             return 414, "request target too long\n"
-        if headers:
-            lines = [len(k) + len(v) for k, v in headers]  # each line: ": " and CRLF more
-            if (
-                max(lines) + 4 > limits.header_line_bytes
-                or len(req.method) + len(target) + 12 + sum(lines) + 4 * len(lines)
-                > limits.request_head_bytes
-            ):
-                return 431, "request header fields too large\n"
+        if (
+            head.longest > limits.header_line_bytes
+            or len(req.method) + len(target) + 12 + head.size > limits.request_head_bytes
+        ):
+            return 431, "request header fields too large\n"
         if req.method == "CONNECT" or not target.startswith("/"):
             return 400, "the request target must be a path: this is no forward proxy\n"
-        first = req.first
-        host = first.get("host")
-        if host is not None and (
-            not valid_host(host)
-            # a name twice: was it Host?
-            or (len(first) < len(headers) and [lk for lk, _, _ in req.named].count("host") > 1)
-        ):
+        if head.bad_host:
             return 400, "invalid Host header\n"
         return None
 

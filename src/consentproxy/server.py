@@ -25,6 +25,7 @@ from consentproxy.adapter import (
     BodyTransform,
     Engine,
     Exchange,
+    Head,
     Headers,
     Limits,
     Records,
@@ -46,6 +47,12 @@ KEEPALIVE_TIMEOUT = 60
 # (aiohttp joins what it writes together); a larger body goes in a write of its own. With
 # scattered writes (scattered_writes) nothing is copied: the head goes with any body at hand.
 HEAD_WITH_BODY_BYTES = 16 * 1024
+# Request header blocks kept by their bytes (cleared when full), with what the engine works
+# out of them (Head: most requests repeat a block, _head); only blocks of at most HEAD_BYTES,
+# each held about three times (bytes, text, parse): at worst ~6 MB.
+HEADS = 256
+HEAD_BYTES = 8192
+RawHeaders = tuple[tuple[bytes, bytes], ...]
 
 
 class ProxyServer:
@@ -59,6 +66,7 @@ class ProxyServer:
         self.in_flight: set[asyncio.Task[object]] = set()  # requests being answered
         self.records: Records | None = None  # opened by start(), closed by close()
         self.head_with_body = HEAD_WITH_BODY_BYTES  # (any size with scattered writes)
+        self.heads: dict[RawHeaders, Head] = {}  # see HEADS
 
     async def drain(self, grace: float) -> None:
         """Requests in flight get `grace` seconds to finish; the rest (endless streams,
@@ -115,13 +123,15 @@ class ProxyServer:
         assert task is not None
         self.in_flight.add(task)
         try:
+            head = _head(self.heads, request.raw_headers)
             ex = self.engine.begin(
                 Request(
                     method=request.method,
                     target=request.raw_path,
-                    headers=_decoded(request.raw_headers),
+                    headers=head.headers,
                     scheme=request.scheme,
                     client_ip=request.protocol.peer_ip,  # type: ignore[attr-defined]
+                    head=head,
                 )
             )
             resp = await self._handle(request, ex)
@@ -386,7 +396,19 @@ def _too_slow() -> web.Response:
     return resp
 
 
-def _decoded(raw: tuple[tuple[bytes, bytes], ...]) -> Headers:
+def _head(heads: dict[RawHeaders, Head], raw: RawHeaders) -> Head:
+    """The request's header block worked out, or found in heads if it came before."""
+    head = heads.get(raw)
+    if head is None:
+        head = Head.of(_decoded(raw))
+        if head.size <= HEAD_BYTES:
+            if len(heads) >= HEADS:
+                heads.clear()
+            heads[raw] = head
+    return head
+
+
+def _decoded(raw: RawHeaders) -> Headers:
     """Header bytes as text that aiohttp writes back unchanged: it encodes as UTF-8, so
     valid UTF-8 is read as such (latin-1 would double-encode é), anything else as latin-1."""
     try:  # all UTF-8 (the usual case): one pass
