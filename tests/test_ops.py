@@ -23,7 +23,7 @@ from aiohttp import web
 
 from consentproxy import server
 from consentproxy.config import parse_config
-from consentproxy.engine import Engine
+from consentproxy.engine import Engine, Report
 from consentproxy.telemetry import AccessLog, Telemetry
 from tests.adapters import free_port, until_up
 from tests.pgserver import postgres_cluster
@@ -254,6 +254,29 @@ async def test_metrics_and_access_log_follow_what_the_proxy_does(origin: str) ->
     assert page["neutralised"] == ["google-analytics"] and page["banner"] is True
     assert page["request_cookies_stripped"] == ["_ga"] and "someone" not in json.dumps(lines)
     assert lines[1]["decision"] == "reject-all"
+
+
+def test_each_neutralised_element_is_counted_under_its_service() -> None:
+    """A page's elements are counted per service in one go (telemetry._count): each one
+    counts, however many a service has; the access line names each service once."""
+    engine = Engine(
+        parse_config(CONFIG.format(upstream="http://127.0.0.1:9", port=0, metrics=0, title="T")),
+        [b"k" * 32],
+    )
+    log = io.StringIO()
+    telemetry = Telemetry(lambda: engine, AccessLog(log))
+    for elements in (
+        [("youtube", "iframe"), ("google-analytics", "script"), ("youtube", "img")],
+        [("youtube", "iframe")],
+    ):
+        report = Report(neutralised=elements)
+        telemetry.request_done("GET", "/", 200, 0.01, 10, report)
+    telemetry.flush()
+    scrape = telemetry.scrape().decode()
+    assert counter(scrape, "consentproxy_neutralised_elements", service="youtube") == 3
+    assert counter(scrape, "consentproxy_neutralised_elements", service="google-analytics") == 1
+    lines = [json.loads(line) for line in log.getvalue().splitlines()]
+    assert [line["neutralised"] for line in lines] == [["google-analytics", "youtube"], ["youtube"]]
 
 
 async def test_metrics_count_impressions_first_layer_answers_and_category_answers(
