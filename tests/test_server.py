@@ -610,11 +610,15 @@ async def test_tracking_request_cookies_are_stripped_and_deleted(
 async def test_a_repeated_header_block_is_enforced_each_time_from_its_own_bytes(
     proxy: str, client: aiohttp.ClientSession
 ) -> None:
-    """The server works a header block out once (server._head) for all the requests that
-    repeat it: each is still filtered, and a block that differs in one byte is read anew."""
+    """The server works a header block out once (server._head) for all the messages that
+    repeat it, the visitors' and the origin's: each is still filtered, and a block that
+    differs in one byte is read anew."""
     tracked = {"Cookie": "_ga=1; PHPSESSID=x", "Accept": "text/plain"}
     for _ in range(3):
         assert (await origin_saw(client, proxy, tracked))["cookie"] == ["PHPSESSID=x"]
+        async with client.get(f"{proxy}/cookies/200") as resp:
+            await resp.read()
+            assert resp.headers.getall("Set-Cookie") == [TRACKING_SET_COOKIES[-1]]
     other = await origin_saw(client, proxy, tracked | {"Cookie": "_ga=1; PHPSESSID=y"})
     assert other["cookie"] == ["PHPSESSID=y"]
     bad = {"Host": "a.test@evil.test"}

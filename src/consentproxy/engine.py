@@ -46,9 +46,7 @@ from consentproxy.formercmp import read_choice
 from consentproxy.httpheaders import (
     Headers,
     all_sendable,
-    end_to_end,
     end_to_end_pairs,
-    named,
     sendable,
     split_off,
     valid_host,
@@ -152,28 +150,35 @@ SNIFFED_TYPES = ("", "unknown/unknown", "application/unknown", "*/*")  # browser
 
 @dataclass(slots=True)
 class Head:
-    """A request's header block as the engine reads it, worked out once for all the requests
-    that repeat it: a browser sends the same block for most requests of a page (HTTP/2's
-    HPACK rests on that), so the aiohttp adapter keeps the Heads of the blocks it has seen
-    by their bytes (server.HEADS). Shared by those requests: read only."""
+    """A header block as the engine reads it, worked out once for all the messages that
+    repeat it: a browser sends the same block for most requests of a page (HTTP/2's HPACK
+    rests on that), an origin most of its responses' within a second (until Date changes).
+    The aiohttp adapter keeps the Heads of the blocks it has seen by their bytes
+    (server.HEADS). Shared by those messages: read only. (A response's has its Cookie,
+    size and Host fields too, unread: one kind of head costs less than two.)"""
 
     headers: Headers
-    # The headers as (lower-case name, name, value), the first value of each header by
-    # lower-case name, the (name, value) pairs of every Cookie header in order.
-    named: list[tuple[str, str, str]]
+    # The first value of each header by lower-case name, the (name, value) pairs of every
+    # Cookie header in order.
     first: dict[str, str]
     cookies: tuple[tuple[str, str], ...]
     longest: int  # the longest header line, with ": " and CRLF (0: no header)
     size: int  # all header lines, with ": " and CRLF
     bad_host: bool  # a Host that is no host name or address, or two Host headers
+    # The end-to-end headers (no hop-by-hop one) as (lower-case name, the header's own
+    # (name, value) tuple), and whether no value holds a control character.
+    passing: list[tuple[str, tuple[str, str]]]
+    sendable: bool
 
     @classmethod
     def of(cls, headers: Headers) -> Head:
-        pairs = named(headers)
+        names = [k.lower() for k, _ in headers]
         # Reversed: the first value of a name is the one the dict keeps.
-        first = {lk: v for lk, _, v in reversed(pairs)}
+        first = {lk: v for lk, (_, v) in zip(reversed(names), reversed(headers))}
         cookies = (
-            tuple(p for lk, _, v in pairs if lk == "cookie" for p in cookie_pairs(v))
+            tuple(
+                p for lk, (_, v) in zip(names, headers) if lk == "cookie" for p in cookie_pairs(v)
+            )
             if "cookie" in first
             else ()
         )
@@ -181,10 +186,18 @@ class Head:
         host = first.get("host")
         bad_host = host is not None and (
             not valid_host(host)
-            # a name twice: was it Host?
-            or (len(first) < len(headers) and [lk for lk, _, _ in pairs].count("host") > 1)
+            or (len(first) < len(headers) and names.count("host") > 1)  # (was it Host?)
         )
-        return cls(headers, pairs, first, cookies, max(lines, default=0), sum(lines), bad_host)
+        return cls(
+            headers,
+            first,
+            cookies,
+            max(lines, default=0),
+            sum(lines),
+            bad_host,
+            end_to_end_pairs(headers, names),
+            all_sendable(headers),
+        )
 
 
 @dataclass  # not frozen: a frozen dataclass's __init__ costs 3x as much (one a request)
@@ -199,13 +212,12 @@ class Request:
     # The head's, copied (plain attributes are read faster than a property each request
     # reads several times): see Head.
     parsed: Head = field(init=False, repr=False, compare=False)
-    named: list[tuple[str, str, str]] = field(init=False, repr=False, compare=False)
     first: dict[str, str] = field(init=False, repr=False, compare=False)
     cookies: tuple[tuple[str, str], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self, head: Head | None) -> None:
         parsed = self.parsed = Head.of(self.headers) if head is None else head
-        self.named, self.first, self.cookies = parsed.named, parsed.first, parsed.cookies
+        self.first, self.cookies = parsed.first, parsed.cookies
 
     @property
     def content_length(self) -> int | None:
@@ -531,10 +543,12 @@ class Exchange:
         the origin's own) and no Expect (the adapter reads the body itself)."""
         req, report = self.req, self.report
         headers: Headers = []
-        for lk, k, v in end_to_end(req.named):
+        for lk, kv in req.parsed.passing:
             if lk not in REQUEST_HEADERS_LOOKED_AT:
-                headers.append((k, v))
-            elif lk == "cookie":
+                headers.append(kv)
+                continue
+            k, v = kv
+            if lk == "cookie":
                 if self.engine.observer is not None:
                     seen = (n for n, _ in cookie_pairs(v))
                     report.cookies_seen = _grown(report.cookies_seen, seen)
@@ -596,8 +610,9 @@ class Exchange:
         values = deletion_headers(names, self.host, cfg.cookie_domain, self.scheme == "https")
         return [("Set-Cookie", v) for v in values]
 
-    def response(self, status: int, headers: Headers) -> ResponsePlan:
-        """Plan the response to the visitor from the origin's status and headers."""
+    def response(self, status: int, headers: Headers, head: Head | None = None) -> ResponsePlan:
+        """Plan the response to the visitor from the origin's status and headers (head:
+        Head.of(headers), if the adapter has it already)."""
         engine, req, report = self.engine, self.req, self.report
         has_body = req.method != "HEAD" and status >= 200 and status not in (204, 304)
         out: Headers = []
@@ -605,9 +620,11 @@ class Exchange:
         codings: list[str] = []  # every Content-Encoding
         origin_csp = False
         upstream = self.upstream
-        checked = all_sendable(headers)  # else each value is looked at alone
+        if head is None:
+            head = Head.of(headers)
+        checked = head.sendable  # else each value is looked at alone
         replaced = 0  # where in out the headers a page replaces are: a bit each (by index)
-        for lk, kv in end_to_end_pairs(headers):
+        for lk, kv in head.passing:
             k, v = kv
             if not checked and not sendable(v):  # a control character: dropped
                 continue

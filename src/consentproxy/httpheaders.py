@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Collection, Iterable
+from collections.abc import Collection
 from functools import lru_cache
 
 Headers = list[tuple[str, str]]
@@ -80,13 +80,13 @@ def end_to_end(named: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
     return [h for h in kept if h[0] not in listed] if listed else kept
 
 
-def end_to_end_pairs(headers: Headers) -> Iterable[tuple[str, tuple[str, str]]]:
-    """end_to_end(named(headers)) as (lower-case name, (name, value)): without a hop-by-hop
-    header (the usual case) the pairs are the headers' own, no triple made for each."""
-    names = [k.lower() for k, _ in headers]
+def end_to_end_pairs(headers: Headers, names: list[str]) -> list[tuple[str, tuple[str, str]]]:
+    """end_to_end(named(headers)) as (lower-case name, (name, value)), names: each header's
+    name in lower case: without a hop-by-hop header (the usual case) the pairs are the
+    headers' own, no triple made for each."""
     if HOP_BY_HOP.isdisjoint(names):
-        return zip(names, headers)
-    return ((lk, (k, v)) for lk, k, v in end_to_end(named(headers)))
+        return list(zip(names, headers))
+    return [(lk, (k, v)) for lk, k, v in end_to_end(named(headers))]
 
 
 # A Host header: a name (labels, at most 253 bytes) or an IPv4 or [IPv6] address, and a port.

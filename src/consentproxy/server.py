@@ -47,9 +47,10 @@ KEEPALIVE_TIMEOUT = 60
 # (aiohttp joins what it writes together); a larger body goes in a write of its own. With
 # scattered writes (scattered_writes) nothing is copied: the head goes with any body at hand.
 HEAD_WITH_BODY_BYTES = 16 * 1024
-# Request header blocks kept by their bytes (cleared when full), with what the engine works
-# out of them (Head: most requests repeat a block, _head); only blocks of at most HEAD_BYTES,
-# each held about three times (bytes, text, parse): at worst ~6 MB.
+# Header blocks kept by their bytes (cleared when full), with what the engine works out of
+# them (Head: most requests repeat a block, and an origin most of its responses', _head);
+# only blocks of at most HEAD_BYTES, each held about three times (bytes, text, parse): at
+# worst ~6 MB for the visitors' and as much for the origin's.
 HEADS = 256
 HEAD_BYTES = 8192
 RawHeaders = tuple[tuple[bytes, bytes], ...]
@@ -66,7 +67,9 @@ class ProxyServer:
         self.in_flight: set[asyncio.Task[object]] = set()  # requests being answered
         self.records: Records | None = None  # opened by start(), closed by close()
         self.head_with_body = HEAD_WITH_BODY_BYTES  # (any size with scattered writes)
-        self.heads: dict[RawHeaders, Head] = {}  # see HEADS
+        # Header blocks seen (see HEADS): the visitors', the origin's.
+        self.heads: dict[RawHeaders, Head] = {}
+        self.origin_heads: dict[RawHeaders, Head] = {}
 
     async def drain(self, grace: float) -> None:
         """Requests in flight get `grace` seconds to finish; the rest (endless streams,
@@ -198,8 +201,8 @@ class ProxyServer:
             log.warning("upstream %s failed: %s", self.upstream, e)
             return _error(502, "The site behind this proxy cannot be reached.")
         async with upstream:
-            origin_headers = _decoded(upstream.raw_headers)
-            plan = ex.response(upstream.status, origin_headers)
+            origin = _head(self.origin_heads, upstream.raw_headers)
+            plan = ex.response(upstream.status, origin.headers, origin)
             if not plan.has_body:
                 resp = _response(upstream.status, upstream.reason, plan.headers)
                 await resp.prepare(request)
