@@ -17,7 +17,6 @@ import asyncio
 import ssl
 import time
 from collections.abc import Callable
-from operator import itemgetter
 from urllib.parse import urlsplit
 
 from consentproxy.config import Config, Limits, load_config
@@ -118,7 +117,7 @@ def access_line(
         "upstream_ms": round(report.upstream_seconds * 1000, 1),
         "bytes": sent,
         "consent": report.state,
-        "neutralised": sorted(set(map(itemgetter(0), neutralised))) if neutralised else [],
+        "neutralised": sorted({s for s, _ in neutralised}) if neutralised else [],
         "set_cookies_stripped": report.set_cookies_dropped,
         "request_cookies_stripped": report.request_cookies_dropped,
         "banner": report.banner,

@@ -14,9 +14,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
-from operator import itemgetter
 from typing import Any, TextIO
 
 import orjson
@@ -30,7 +28,6 @@ from prometheus_client.core import (
 
 from consentproxy.adapter import Engine, Report, access_line
 
-SERVICE = itemgetter(0)  # of a report's (service, element)
 ACCESS_LOG_BATCH = 256  # lines; the adapter also flushes every FLUSH_SECONDS
 FLUSH_SECONDS = 1.0
 # Finished requests counted and logged together (and at each flush and scrape).
@@ -185,9 +182,8 @@ class Telemetry:
         if report.rewrite_bytes:
             self.rewrite_bytes += report.rewrite_bytes
             self.rewrite_seconds += report.rewrite_seconds
-        if report.neutralised:  # (a page's tens of elements counted in C, few services)
-            for service, n in Counter(map(SERVICE, report.neutralised)).items():
-                self.by_service[service] += n
+        for service, _tag in report.neutralised:
+            self.by_service[service] += 1
         if report.set_cookies_dropped:
             policy = self.engine().policy
             for name in report.set_cookies_dropped:
