@@ -224,3 +224,59 @@ def test_the_case_blind_search_finds_what_the_lower_cased_page_shows(buf, needle
     expected = min(hits) if hits else -1
     assert opener.find(buf, pos, end) == expected
     assert opener.regex_find(buf, pos, end) == expected
+
+
+# Needle bytes: letters, and bytes the case bit cannot fold ('@' and '`', '[' and '{', UTF-8's
+# é: a filter that folds them too misses matches), digits and punctuation of class names.
+NEEDLE_BYTES = b"abkqz-_.09@`[{ \xc3\xa9"
+
+
+@st.composite
+def case_blind_haystacks(draw):
+    """1-3 lowercase needles of 1-20 bytes, and a buffer of up to ~600 bytes made of them in
+    any case, their prefixes (partial matches that overlap the next piece), their bytes, and
+    runs of filler long enough for the 16- and 64-start steps; pos and end anywhere, or
+    around a match."""
+    needles = draw(
+        st.lists(st.binary(min_size=1, max_size=20), min_size=1, max_size=3).map(
+            lambda ns: tuple(
+                bytes(NEEDLE_BYTES[b % len(NEEDLE_BYTES)] for b in n).lower() for n in ns
+            )
+        )
+    )
+    whole = st.sampled_from(needles)
+    prefix = whole.flatmap(lambda n: st.integers(1, len(n)).map(lambda k: n[:k]))
+    filler = st.tuples(st.sampled_from(b"xK-@a \xc3<"), st.integers(1, 90)).map(
+        lambda t: bytes([t[0]]) * t[1]
+    )
+    pieces = st.lists(whole | prefix | filler | st.binary(max_size=8), max_size=24)
+    flips = st.randoms(use_true_random=False)
+    buf = draw(pieces.map(b"".join))
+    rnd = draw(flips)
+    buf = bytes(c ^ 0x20 if 0x41 <= (c & ~0x20) <= 0x5A and rnd.random() < 0.5 else c for c in buf)
+    pos = draw(st.integers(0, len(buf) + 2))
+    end = draw(st.integers(max(0, pos - 2), len(buf) + 20) | st.just(len(buf)))
+    lowered = buf.lower()
+    found = [(i, len(n)) for n in needles if (i := lowered.find(n)) != -1]
+    if found and draw(st.booleans()):
+        # a match that ends at end, or one byte past it, as the last start of a 16- or
+        # 64-start step
+        at, size = draw(st.sampled_from(found))
+        end = at + size - draw(st.integers(0, 1))
+        step = draw(st.sampled_from([16, 64]))
+        pos = max(0, at - (step - 1) - step * draw(st.integers(0, 3)))
+    return buf, needles, pos, end
+
+
+@settings(max_examples=1500, deadline=None)
+@given(case=case_blind_haystacks())
+def test_find_ci_gives_the_first_needle_in_the_lower_cased_buffer_at_every_length(case):
+    """find_ci's SIMD filter (two bytes of each needle compared for 16 and 64 starts at once,
+    the letters with the case bit set) and its memchr tail give buf.lower().find's first
+    needle: needles of 1 to 20 bytes, in any case, near the end of the range, after partial
+    matches, and bytes the case bit does not fold."""
+    buf, needles, pos, end = case
+    lowered = buf.lower()
+    hits = [i for n in needles if (i := lowered.find(n, pos, end)) != -1]
+    assert selectors.find_ci is not None, "the C scanner is not built: run `make install`"
+    assert selectors.find_ci(buf, needles, pos, end) == (min(hits) if hits else -1)

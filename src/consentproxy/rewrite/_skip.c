@@ -1267,8 +1267,8 @@ static PyObject *Skipper_skip(Skipper *self, PyObject *const *args, Py_ssize_t n
     return failed ? NULL : PyLong_FromSsize_t(pos);
 }
 
-/* How often a byte occurs in HTML, roughly (0: rarely): find_ci looks for a needle's rarest
- * byte with memchr. Letters and digits by this list, '-' and space as common as 'e'. */
+/* How often a byte occurs in HTML, roughly (0: rarely): find_ci's anchors are a needle's
+ * rarest bytes. Letters and digits by this list, '-' and space as common as 'e'. */
 static int frequency(unsigned char c) {
     static const char order[] = "qjzxkvwyfbgp_mhducl0123456789trsnoia-e ";
     const char *at = memchr(order, lower(c), sizeof order - 1);
@@ -1286,6 +1286,74 @@ static Py_ssize_t next_ci(const unsigned char *b, Py_ssize_t p, Py_ssize_t end,
         up == lower(c) ? NULL : memchr(b + p, up, (size_t)((lo ? lo - b : end) - p));
     const unsigned char *at = hi != NULL ? hi : lo;
     return at == NULL ? -1 : at - b;
+}
+
+/* Whether the needle w (len bytes, lowercase) is at b[start..], compared in ASCII lowercase. */
+static inline int needle_at(const unsigned char *b, Py_ssize_t start, const unsigned char *w,
+                            Py_ssize_t len) {
+    Py_ssize_t i = 0;
+    while (i < len && lower(b[start + i]) == w[i])
+        i++;
+    return i == len;
+}
+
+#ifdef __SSE2__
+/* Which of 16 bytes may be the needle's byte c in either ASCII case (0xff each): a letter's
+ * bytes with the case bit set (fold 0x20: only c and its capital give c), others as they are. */
+static inline __m128i may_be(__m128i v, __m128i fold, __m128i c) {
+    return _mm_cmpeq_epi8(_mm_or_si128(v, fold), c);
+}
+#endif
+
+/* Where the needle w (len >= 1 bytes, lowercase) first starts in b[p..stop) (all of it in
+ * there), compared in ASCII lowercase, or -1. Its two rarest bytes (at k and j, apart when
+ * they can be) are compared for 16 starts at once and the few starts where both are there
+ * read whole; with fewer than 16 starts left (or no SSE2), the rarest byte is looked for
+ * with memchr and each occurrence compared around it. */
+static Py_ssize_t find_needle(const unsigned char *b, Py_ssize_t p, Py_ssize_t stop,
+                              const unsigned char *w, Py_ssize_t len) {
+    Py_ssize_t k = 0;
+    for (Py_ssize_t i = 1; i < len; i++)
+        if (frequency(w[i]) < frequency(w[k]))
+            k = i;
+#ifdef __SSE2__
+    Py_ssize_t j = k; /* (the second anchor: the rarest of the others, the farther on a tie) */
+    for (Py_ssize_t i = 0; i < len; i++) {
+        int f = frequency(w[i]), g = frequency(w[j]);
+        Py_ssize_t far = i > k ? i - k : k - i, was = j > k ? j - k : k - j;
+        if (i != k && (j == k || f < g || (f == g && far > was)))
+            j = i;
+    }
+    __m128i fk = _mm_set1_epi8(w[k] >= 'a' && w[k] <= 'z' ? 0x20 : 0), ck = _mm_set1_epi8(w[k]);
+    __m128i fj = _mm_set1_epi8(w[j] >= 'a' && w[j] <= 'z' ? 0x20 : 0), cj = _mm_set1_epi8(w[j]);
+#define CANDIDATES(s) /* the starts s..s+15 where both anchors may be, 0xff each */          \
+    _mm_and_si128(may_be(_mm_loadu_si128((const __m128i *)(b + (s) + k)), fk, ck),            \
+                  may_be(_mm_loadu_si128((const __m128i *)(b + (s) + j)), fj, cj))
+    /* (a load at s + k reads b[s + k..s + k + 16): within b[..stop) while start s + 15 is) */
+    for (; p + 63 + len <= stop; p += 64) { /* 64 starts, one branch when none is a candidate */
+        __m128i m0 = CANDIDATES(p), m1 = CANDIDATES(p + 16), m2 = CANDIDATES(p + 32),
+                m3 = CANDIDATES(p + 48);
+        if (!_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(m0, m1), _mm_or_si128(m2, m3))))
+            continue;
+        uint64_t bits = (uint64_t)(unsigned)_mm_movemask_epi8(m0)
+                        | (uint64_t)(unsigned)_mm_movemask_epi8(m1) << 16
+                        | (uint64_t)(unsigned)_mm_movemask_epi8(m2) << 32
+                        | (uint64_t)(unsigned)_mm_movemask_epi8(m3) << 48;
+        for (; bits; bits &= bits - 1)
+            if (needle_at(b, p + __builtin_ctzll(bits), w, len))
+                return p + __builtin_ctzll(bits);
+    }
+    for (; p + 15 + len <= stop; p += 16)
+        for (unsigned bits = (unsigned)_mm_movemask_epi8(CANDIDATES(p)); bits; bits &= bits - 1)
+            if (needle_at(b, p + __builtin_ctz(bits), w, len))
+                return p + __builtin_ctz(bits);
+#undef CANDIDATES
+#endif
+    for (Py_ssize_t at = next_ci(b, p + k, stop, w[k]); at >= 0 && at - k + len <= stop;
+         at = next_ci(b, at + 1, stop, w[k]))
+        if (needle_at(b, at - k, w, len))
+            return at - k;
+    return -1;
 }
 
 /* The arguments (buf, x, pos, end) of find_ci and end_tag, x checked by the caller (ok): the
@@ -1309,8 +1377,7 @@ static int buf_range(PyObject *const *args, Py_ssize_t nargs, int ok, const char
 
 /* find_ci(buf, needles, pos, end): where the first of the needles (lowercase ASCII bytes)
  * starts in buf[pos:end], compared in ASCII lowercase; -1 if none is there. What
- * buf.lower().find gives, without the lower-cased copy: each needle is looked for by its
- * rarest byte (memchr), then compared around it. */
+ * buf.lower().find gives, without the lower-cased copy (find_needle). */
 static PyObject *find_ci(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     Py_buffer view;
     Py_ssize_t pos, end;
@@ -1327,27 +1394,12 @@ static PyObject *find_ci(PyObject *module, PyObject *const *args, Py_ssize_t nar
             return NULL;
         }
         const unsigned char *w = (const unsigned char *)PyBytes_AS_STRING(needle);
-        Py_ssize_t len = PyBytes_GET_SIZE(needle), k = 0;
-        for (Py_ssize_t i = 1; i < len; i++)
-            if (frequency(w[i]) < frequency(w[k]))
-                k = i;
+        Py_ssize_t len = PyBytes_GET_SIZE(needle);
         /* a match starts in [pos, stop - len]: only one before the best so far counts */
         Py_ssize_t stop = best >= 0 && best + len - 1 < end ? best + len - 1 : end;
-        Py_ssize_t at = len == 0 ? (pos <= stop ? pos : -1) : next_ci(b, pos + k, stop, w[k]);
-        while (at >= 0 && len) {
-            Py_ssize_t start = at - k, i = 0;
-            if (start + len > stop)
-                at = -1;
-            else {
-                while (i < len && lower(b[start + i]) == w[i])
-                    i++;
-                if (i == len)
-                    break;
-                at = next_ci(b, at + 1, stop, w[k]);
-            }
-        }
-        if (at >= 0 && (best < 0 || at - k < best))
-            best = at - k;
+        Py_ssize_t at = len == 0 ? (pos <= stop ? pos : -1) : find_needle(b, pos, stop, w, len);
+        if (at >= 0 && (best < 0 || at < best))
+            best = at;
     }
     PyBuffer_Release(&view);
     return PyLong_FromSsize_t(best);
