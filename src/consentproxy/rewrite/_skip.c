@@ -46,13 +46,16 @@
 #define MAX_SLOT 64  /* the mark slot's bytes, at most */
 
 /* Tag names, lowercase, with the set of names (one bit each) of every length and of every
- * first letter, so most tags are told apart by two loads and an AND. */
+ * first byte (a letter's in either case), so most tags are told apart by two loads and an
+ * AND; and each name's case bits (0x20 where it has a letter), which set in the bytes read
+ * make them compare as the name's in either case. */
 typedef struct {
     Py_ssize_t count;
     uint64_t by_len[MAX_NAME];
     uint64_t by_first[256];
     unsigned char len[MAX_NAMES];
     char name[MAX_NAMES][MAX_NAME];
+    char fold[MAX_NAMES][MAX_NAME];
 } Names;
 
 typedef struct {
@@ -287,7 +290,7 @@ static Py_ssize_t lookup(const unsigned char *b, Py_ssize_t p, Py_ssize_t len,
                          const Names *names) {
     if (len <= 0 || len >= MAX_NAME)
         return -1;
-    uint64_t maybe = names->by_len[len] & names->by_first[lower(b[p])];
+    uint64_t maybe = names->by_len[len] & names->by_first[b[p]];
     while (maybe) {
         int i = __builtin_ctzll(maybe);
         Py_ssize_t k = 1;
@@ -611,7 +614,7 @@ static Py_ssize_t name_index(const unsigned char *b, Py_ssize_t p, Py_ssize_t n,
                              const Names *names, Py_ssize_t *end) {
 #ifdef __SSE2__
     if (p + 16 <= n) { /* a name within 16 bytes: its end and each candidate (its bytes
-                        * lowercased, as lower does) from one load, no byte loop */
+                        * with the candidate's case bits set) from one load, no byte loop */
         __m128i v = _mm_loadu_si128((const __m128i *)(b + p));
         unsigned m = in_class(v, DELIM);
         while (m && b[p + __builtin_ctz(m)] <= ' ' && !is_ws(b[p + __builtin_ctz(m)]))
@@ -619,14 +622,13 @@ static Py_ssize_t name_index(const unsigned char *b, Py_ssize_t p, Py_ssize_t n,
         if (m) {
             unsigned len = (unsigned)__builtin_ctz(m), want = (1u << len) - 1;
             *end = p + len;
-            __m128i upper = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('A' - 1)),
-                                          _mm_cmplt_epi8(v, _mm_set1_epi8('Z' + 1)));
-            __m128i low = _mm_or_si128(v, _mm_and_si128(upper, _mm_set1_epi8(0x20)));
-            for (uint64_t maybe = names->by_len[len] & names->by_first[lower(b[p])]; maybe;
+            for (uint64_t maybe = names->by_len[len] & names->by_first[b[p]]; maybe;
                  maybe &= maybe - 1) {
                 int i = __builtin_ctzll(maybe);
                 __m128i name = _mm_loadu_si128((const __m128i *)names->name[i]);
-                if (((unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(low, name)) & want) == want)
+                __m128i fold = _mm_loadu_si128((const __m128i *)names->fold[i]);
+                if (((unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_or_si128(v, fold), name))
+                     & want) == want)
                     return i;
             }
             return -1;
@@ -1448,7 +1450,13 @@ static int set_names(Names *names, PyObject *tuple) {
         names->len[i] = (unsigned char)PyBytes_GET_SIZE(name);
         memcpy(names->name[i], PyBytes_AS_STRING(name), names->len[i]);
         names->by_len[names->len[i]] |= (uint64_t)1 << i;
-        names->by_first[(unsigned char)names->name[i][0]] |= (uint64_t)1 << i;
+        unsigned char first = (unsigned char)names->name[i][0];
+        if (!(first >= 'A' && first <= 'Z')) /* (a capital is no lowercase name's) */
+            names->by_first[first] |= (uint64_t)1 << i;
+        if (first >= 'a' && first <= 'z')
+            names->by_first[first & ~0x20] |= (uint64_t)1 << i;
+        for (int k = 0; k < names->len[i]; k++) /* (a capital in a name matches nothing) */
+            names->fold[i][k] = is_alpha((unsigned char)names->name[i][k]) ? 0x20 : 0;
     }
     return 0;
 }
