@@ -610,7 +610,7 @@ static Py_ssize_t attrs_rest(const unsigned char *b, Py_ssize_t q, Py_ssize_t n,
 /* The index in names of the tag name at b[p..] (up to a delimiter, which must be in
  * buf), compared in ASCII lowercase; -1 if it is none of them. *end: where the name ends
  * (tag_end goes on from there). */
-static Py_ssize_t name_index(const unsigned char *b, Py_ssize_t p, Py_ssize_t n,
+static inline Py_ssize_t name_index(const unsigned char *b, Py_ssize_t p, Py_ssize_t n,
                              const Names *names, Py_ssize_t *end) {
 #ifdef __SSE2__
     if (p + 16 <= n) { /* a name within 16 bytes: its end and each candidate (its bytes
