@@ -214,7 +214,7 @@ SELECTOR_OF = {
     end=st.integers(0, 80),
 )
 def test_the_case_blind_search_finds_what_the_lower_cased_page_shows(buf, needles, pos, end):
-    """find (the C loop's find_ci: memchr of each needle's rarest byte, no copy) and the
+    """find (the C loop's find_ci: a filter of each needle's two rarest bytes, no copy) and the
     regex of the build without a compiler both give buf.lower().find's first needle."""
     assert selectors.find_ci is not None, "the C scanner is not built: run `make install`"
     opener = OpenMarker(parse_selectors(", ".join(SELECTOR_OF[n] for n in needles)))
