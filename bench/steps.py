@@ -122,7 +122,9 @@ def hot(path: str, upstream: str, origin: list[tuple[bytes, bytes]], body: bytes
     def make_request(known: Head) -> Request:
         return Request("GET", path, known.headers, client_ip="127.0.0.1", head=known)
 
-    heads: dict[RawHeaders, Head] = {}  # as serve keeps them (server._head)
+    # The visitor's and the origin's blocks, kept as serve keeps them (server._head).
+    heads: dict[RawHeaders, Head] = {}
+    origin_heads: dict[RawHeaders, Head] = {}
     n = 300
     for _ in range(REPEATS + 1):  # the first: warm-up
         spent: dict[str, float] = {}
@@ -130,7 +132,7 @@ def hot(path: str, upstream: str, origin: list[tuple[bytes, bytes]], body: bytes
             request_head = _head(heads, tuple(head))
             ex = clock("begin", e.begin, clock("Request", make_request, request_head))
             clock("upstream_headers", ex.upstream_headers)
-            origin_head = _head(heads, tuple(origin))
+            origin_head = _head(origin_heads, tuple(origin))
             plan = clock("response", ex.response, 200, origin_head.headers, origin_head)
             if isinstance(plan.body, eng.BodyTransform):
                 clock("last", plan.body.last, body)  # (as serve does with a page at hand)

@@ -400,7 +400,8 @@ def _too_slow() -> web.Response:
 
 
 def _head(heads: dict[RawHeaders, Head], raw: RawHeaders) -> Head:
-    """The request's header block worked out, or found in heads if it came before."""
+    """A header block (a visitor's or the origin's) worked out, or found in heads if the
+    same bytes came before."""
     head = heads.get(raw)
     if head is None:
         head = Head.of(_decoded(raw))
