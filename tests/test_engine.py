@@ -8,7 +8,7 @@ import pytest
 from consentproxy.banner.render import Banner
 from consentproxy.config import ForTesting, Regions
 from consentproxy.consent import NO_DECISION, parse_state
-from consentproxy.engine import Engine, Request
+from consentproxy.engine import MARK_HEADER, Engine, Head, Request
 from consentproxy.httpheaders import header
 from consentproxy.policy import Policy
 
@@ -1130,3 +1130,34 @@ def test_a_page_all_at_hand_comes_out_as_fed_then_closed(engine, monkeypatch, co
     assert outs[0] == outs[1] and reports[0] == reports[1]
     assert b'id="consentproxy"' in outs[0] and reports[0][0] == [("youtube", "iframe")]
     assert (b'lang="fr"' in outs[0]) == bool(lang)
+
+
+def test_an_origin_head_is_read_once_unless_its_reading_depends_on_the_request(engine):
+    """A head with no Set-Cookie, Link or Location reads the same for every response (kept
+    on the Head); one with any of them is read for each: the state and Host change it."""
+    plain = Head.of([("Content-Type", "text/plain"), ("X-A", "1"), (MARK_HEADER, "forged")])
+    for _ in range(2):
+        plan = get(engine).response(200, plain.headers, plain)
+        assert plan.headers == [("Content-Type", "text/plain"), ("X-A", "1")]
+    assert plain.response is not None
+    varying = Head.of(
+        [
+            ("Content-Type", "text/plain"),
+            ("Set-Cookie", "_ga=1"),
+            ("Link", "<https://www.google-analytics.com/>; rel=preconnect"),
+            ("Location", "http://127.0.0.1:9/next"),
+        ]
+    )
+    _, consent = choose(engine, "accept-all")
+    for cookie, host, expected in (
+        (None, "shop.example.com", []),
+        (consent, "www.example.com", ["_ga=1", "<https://www.google-analytics.com/>"]),
+        (None, "shop.example.com", []),
+    ):
+        ex = engine.begin(
+            Request("GET", "/", [("Host", host)] + ([("Cookie", cookie)] if cookie else []))
+        )
+        headers = ex.response(302, varying.headers, varying).headers
+        assert [v.split(";")[0] for k, v in headers if k in ("Set-Cookie", "Link")] == expected
+        assert header(headers, "location") == f"http://{host}/next"
+    assert varying.response is None

@@ -11,7 +11,7 @@ import pytest
 from consentproxy.banner.render import MARK_HEADER
 from consentproxy.config import ConfigError, load_config, parse_config
 from consentproxy.engine import Engine, Request
-from consentproxy.language import PageLanguage, pick_language, request_language
+from consentproxy.language import KNOWN_STARTS, PageLanguage, pick_language, request_language
 from tests.conftest import ROOT
 
 LANGS = ("en", "fr", "de")
@@ -109,6 +109,22 @@ def test_html_lang_is_read_from_the_first_bytes_in_any_chunking(page, expected):
     for size in (1, 3, len(page)):
         found, _ = sniffed(PageLanguage(LANGS, "en"), page, size)
         assert (found or "en") == expected
+
+
+def test_pages_that_start_alike_are_read_once_and_the_rest_each_time():
+    sniffer = PageLanguage(LANGS, "en")
+    start = b'<!DOCTYPE html>\n<html lang="fr">'
+    for tail in (b"<head><title>a", b"<body>b"):
+        assert sniffer.read(b"", start + tail)[1] == "fr"
+    assert list(sniffer.known) == [start]
+    # The first "<html" in a comment: the bytes up to its '>' say nothing of the page's own.
+    for lang in ("de", "fr", "de"):
+        page = b"<!--<html>--><html lang=" + lang.encode() + b"><body>"
+        assert sniffer.read(b"", page)[1] == lang
+    assert list(sniffer.known) == [start]
+    for i in range(40):  # bounded
+        sniffer.read(b"", b"<html lang=fr id=p%d>" % i)
+    assert 0 < len(sniffer.known) <= KNOWN_STARTS
 
 
 def test_a_page_without_html_tag_in_its_first_4_kib_gets_the_fallback_at_once():

@@ -148,6 +148,12 @@ PREFETCH_HEADERS = frozenset({"sec-purpose", "purpose", "x-moz"})  # "prefetch":
 SNIFFED_TYPES = ("", "unknown/unknown", "application/unknown", "*/*")  # browsers sniff these
 
 
+# What Exchange.response reads of an origin's head: the headers that go on, where in them
+# those a page replaces are (a bit each), the Content-Encodings, the Content-Types as
+# (essence, type), whether a CSP header is among them.
+ResponseHead = tuple[Headers, int, tuple[str, ...], tuple[tuple[str, str], ...], bool]
+
+
 @dataclass(slots=True)
 class Head:
     """A header block as the engine reads it, worked out once for all the messages that
@@ -169,6 +175,9 @@ class Head:
     # (name, value) tuple), and whether no value holds a control character.
     passing: list[tuple[str, tuple[str, str]]]
     sendable: bool
+    # A response's: what Exchange.response reads of it when no header in it depends on the
+    # consent state or the request (Set-Cookie, Link, Location): set the first time.
+    response: ResponseHead | None = None
 
     @classmethod
     def of(cls, headers: Headers) -> Head:
@@ -613,54 +622,17 @@ class Exchange:
     def response(self, status: int, headers: Headers, head: Head | None = None) -> ResponsePlan:
         """Plan the response to the visitor from the origin's status and headers (head:
         Head.of(headers), if the adapter has it already)."""
-        engine, req, report = self.engine, self.req, self.report
+        engine, req = self.engine, self.req
         has_body = req.method != "HEAD" and status >= 200 and status not in (204, 304)
-        out: Headers = []
-        types: list[tuple[str, str]] = []  # every Content-Type: (essence, type)
-        codings: list[str] = []  # every Content-Encoding
-        origin_csp = False
-        upstream = self.upstream
         if head is None:
             head = Head.of(headers)
-        checked = head.sendable  # else each value is looked at alone
-        replaced = 0  # where in out the headers a page replaces are: a bit each (by index)
-        for lk, kv in head.passing:
-            k, v = kv
-            if not checked and not sendable(v):  # a control character: dropped
-                continue
-            if lk not in RESPONSE_HEADERS_LOOKED_AT:
-                out.append(kv)
-            elif lk in REPLACED_ON_PAGES:  # (kept unless the body is a page)
-                replaced |= 1 << len(out)
-                out.append(kv)
-                if lk == "content-encoding":
-                    codings.append(v)
-            elif lk == "set-cookie":
-                if engine.observer is not None:
-                    report.cookies_seen = _grown(report.cookies_seen, [set_cookie_name(v)])
-                kept, dropped = engine.cookie_filter(self.state).set_cookies([v])
-                if dropped:
-                    report.set_cookies_dropped = _grown(report.set_cookies_dropped, dropped)
-                out += [(k, self._capped(c)) for c in kept]
-            elif lk == "link":  # preload/preconnect of a service not consented: dropped
-                kept_links = self._links(v)
-                if kept_links:
-                    out.append((k, kept_links))
-            elif (
-                lk in ("location", "content-location")
-                and self.host
-                and upstream
-                and _under(v, upstream)
-            ):
-                out.append((k, f"{self.scheme}://{self.host}{v[len(upstream) :]}"))
-            elif lk == MARK_HEADER_LOWER:  # only the proxy vouches for marks
-                continue
-            else:
-                out.append(kv)
-                if lk == "content-type":
-                    types += _content_types(v)
-                elif lk in CSP_HEADERS:
-                    origin_csp = True
+        known = head.response
+        if known is None:
+            known, stateless = self._read_headers(head)
+            if stateless:  # (read once for every response with this head)
+                head.response = known
+        kept, replaced, codings, types, origin_csp = known
+        out = list(kept)
         if "cookie" in req.first:
             out += self._deletions(self._not_covered(self.state))
         if self.imported:
@@ -689,12 +661,61 @@ class Exchange:
             out = without(out, "content-type") + [("Content-Type", html)]
         if html is None or not page:
             if status >= 200 and status not in NO_BODY_STATUSES:
-                out = self._document_headers(out, tuple(types))
+                out = self._document_headers(out, types)
             return ResponsePlan(out, None, has_body)
         plan = self._rewrite_plan(
-            out, found, encoding.codings(codings) if codings else codings, html, origin_csp
+            out, found, encoding.codings(codings) if codings else [], html, origin_csp
         )
         return ResponsePlan(*plan, has_body)
+
+    def _read_headers(self, head: Head) -> tuple[ResponseHead, bool]:
+        """The origin's headers as they go on (Set-Cookie filtered, Link trimmed, Location
+        moved to the proxy), and what response() asks of them; whether none of that depended
+        on the consent state or the request."""
+        engine, report, upstream = self.engine, self.report, self.upstream
+        out: Headers = []
+        types: list[tuple[str, str]] = []  # every Content-Type: (essence, type)
+        codings: list[str] = []  # every Content-Encoding
+        origin_csp = False
+        checked = head.sendable  # else each value is looked at alone
+        replaced = 0  # where in out the headers a page replaces are: a bit each (by index)
+        stateless = True
+        for lk, kv in head.passing:
+            k, v = kv
+            if not checked and not sendable(v):  # a control character: dropped
+                continue
+            if lk not in RESPONSE_HEADERS_LOOKED_AT:
+                out.append(kv)
+            elif lk in REPLACED_ON_PAGES:  # (kept unless the body is a page)
+                replaced |= 1 << len(out)
+                out.append(kv)
+                if lk == "content-encoding":
+                    codings.append(v)
+            elif lk == "set-cookie":
+                stateless = False
+                if engine.observer is not None:
+                    report.cookies_seen = _grown(report.cookies_seen, [set_cookie_name(v)])
+                kept, dropped = engine.cookie_filter(self.state).set_cookies([v])
+                if dropped:
+                    report.set_cookies_dropped = _grown(report.set_cookies_dropped, dropped)
+                out += [(k, self._capped(c)) for c in kept]
+            elif lk == "link":  # preload/preconnect of a service not consented: dropped
+                stateless = False
+                kept_links = self._links(v)
+                if kept_links:
+                    out.append((k, kept_links))
+            elif lk in ("location", "content-location"):  # to the origin: to the proxy
+                stateless = False
+                if self.host and upstream and _under(v, upstream):
+                    kv = (k, f"{self.scheme}://{self.host}{v[len(upstream) :]}")
+                out.append(kv)
+            elif lk != MARK_HEADER_LOWER:  # (a mark: dropped, only the proxy vouches for one)
+                out.append(kv)
+                if lk == "content-type":
+                    types += _content_types(v)
+                elif lk in CSP_HEADERS:
+                    origin_csp = True
+        return (out, replaced, tuple(codings), tuple(types), origin_csp), stateless
 
     def _links(self, value: str) -> str:
         """A Link header without the links (preload, preconnect, prefetch...) to services

@@ -15,6 +15,9 @@ from functools import lru_cache
 from urllib.parse import urlsplit
 
 SNIFF_BYTES = 4096  # <html> comes after the doctype and comments of a page's first bytes
+# The starts of pages (up to their <html> tag) whose language PageLanguage remembers: how
+# many, and up to how long.
+KNOWN_STARTS, KNOWN_START_BYTES = 16, 1024
 _HTML_TAG_RE = re.compile(
     rb"(?:\xef\xbb\xbf)?(?:[\t\n\f\r ]++|<!--.*?-->|<\?xml[^>]*+>|<!doctype[^>]*+>)*+"
     rb"<html((?:[\t\n\f\r /][^>]*+)?)>",
@@ -104,6 +107,9 @@ class PageLanguage:
 
     def __init__(self, languages: Sequence[str], fallback: str):
         self.languages, self.fallback = languages, fallback
+        # A page's bytes up to the end of its <html> tag -> its language: a site's pages
+        # start alike (one template), and one dict lookup costs a fifth of the regexes.
+        self.known: dict[bytes, str] = {}
 
     def read(self, head: bytes, data: bytes) -> tuple[bytes, str | None]:
         """(the page's first bytes, head then data, up to SNIFF_BYTES; the language once
@@ -111,9 +117,23 @@ class PageLanguage:
         of the page take the fallback)."""
         # (most pages: the first chunk decides, read where it is up to SNIFF_BYTES)
         head = head + data[: SNIFF_BYTES - len(head)] if head else data
+        # (up to the first '>' after the first "<html": the key of known pages)
+        start = head.find(b"<html", 0, KNOWN_START_BYTES)
+        end = head.find(b">", start, KNOWN_START_BYTES) + 1 if start >= 0 else 0
+        if end:
+            lang = self.known.get(head[:end])
+            if lang is not None:
+                return head, lang
         m = _HTML_TAG_RE.match(head, 0, SNIFF_BYTES)
         if m is not None:
             attr = _LANG_ATTR_RE.search(m.group(1))
             tag = next((g for g in attr.groups() if g is not None), b"") if attr else b""
-            return head, offered(tag.decode("latin-1"), self.languages) or self.fallback
+            lang = offered(tag.decode("latin-1"), self.languages) or self.fallback
+            # The match ends there and read no byte after it (its quantifiers possessive, no
+            # lookahead): a page that starts with the same bytes has the same <html> tag.
+            if m.end() == end:
+                if len(self.known) >= KNOWN_STARTS:
+                    self.known.clear()
+                self.known[head[:end]] = lang
+            return head, lang
         return head, self.fallback if len(head) >= SNIFF_BYTES else None

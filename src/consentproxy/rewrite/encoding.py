@@ -7,7 +7,7 @@ know counts as none, as it does for them (see `codings`). Decoders stop at a siz
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import brotli
@@ -212,7 +212,7 @@ def encoder(encoding: str) -> Codec:
     return Identity()
 
 
-def codings(values: list[str]) -> list[str]:
+def codings(values: Sequence[str]) -> list[str]:
     """The codings of a body, in the order applied (every Content-Encoding header, each a
     list); [] for none. With a coding browsers do not know ('UTF-8', 'none', 'compress')
     anywhere, they render the bytes as they come (Chromium), so it is identity to us too."""
