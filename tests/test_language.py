@@ -107,12 +107,12 @@ def sniffed(sniffer: PageLanguage, page: bytes, size: int) -> tuple[str | None, 
 )
 def test_html_lang_is_read_from_the_first_bytes_in_any_chunking(page, expected):
     for size in (1, 3, len(page)):
-        found, _ = sniffed(PageLanguage(LANGS, "en"), page, size)
+        found, _ = sniffed(PageLanguage(LANGS), page, size)
         assert (found or "en") == expected
 
 
 def test_pages_that_start_alike_are_read_once_and_the_rest_each_time():
-    sniffer = PageLanguage(LANGS, "en")
+    sniffer = PageLanguage(LANGS)
     start = b'<!DOCTYPE html>\n<html lang="fr">'
     for tail in (b"<head><title>a", b"<body>b"):
         assert sniffer.read(b"", start + tail)[1] == "fr"
@@ -128,15 +128,15 @@ def test_pages_that_start_alike_are_read_once_and_the_rest_each_time():
 
 
 def test_a_page_without_html_tag_in_its_first_4_kib_gets_the_fallback_at_once():
-    sniffer = PageLanguage(LANGS, "fr")
-    assert sniffer.read(b"", b"<!-- " + b"x" * 5000)[1] == "fr"
+    sniffer = PageLanguage(LANGS)
+    assert sniffer.read(b"", b"<!-- " + b"x" * 5000)[1] == ""  # (the request's)
 
 
 @pytest.mark.parametrize("size", [4000, 1 << 16])
 def test_an_html_tag_past_the_first_4_kib_is_not_read_in_any_chunking(size):
     page = b"<!-- " + b"x" * 4080 + b' --><html lang="de"><body>' + b"y" * 70000
-    found, head = sniffed(PageLanguage(LANGS, "fr"), page, size)
-    assert found == "fr"
+    found, head = sniffed(PageLanguage(LANGS), page, size)
+    assert found == ""
     assert head == page[: len(head)]  # (only the start is kept)
 
 
@@ -247,3 +247,20 @@ def test_the_preferences_page_speaks_the_language_of_the_page_it_came_from(amper
         )
     )
     assert b'<html lang="en">' in ex.local_response(b"").body
+
+
+def test_the_requests_language_is_worked_out_only_for_a_page_that_names_none(ampere):
+    pairs = [("Host", "www.example.com"), ("Sec-Fetch-Dest", "document")]
+    pairs.append(("Accept-Language", "en"))
+    for page, asked, lang in (
+        (b'<html lang="fr"><body>x', False, "fr"),
+        (b"<html><body>x", True, "en"),
+        (b"", True, "en"),  # (no byte at all: the banner still goes in, the request's)
+    ):
+        ex = ampere.begin(Request("GET", "/models", pairs))
+        plan = ex.response(200, HTML)
+        assert plan.body is not None
+        out = plan.body.last(page) if page else plan.body.close()
+        assert (ex._language is not None) == asked
+        m = re.search(rb'<div id="consentproxy"[^>]*lang="(\w+)"', out)
+        assert m is not None and m.group(1).decode() == lang

@@ -300,7 +300,7 @@ class Report:
 
 
 # A page's <html lang> read by the sniffer, and what renders the banner and declaration in
-# the language it names: (pieces of banner.pieces(), with slots; declaration's html).
+# a language: (pieces of banner.pieces(), with slots; declaration's html).
 Sniff = tuple[PageLanguage, Callable[[str], tuple[list[bytes], bytes]]]
 
 
@@ -316,30 +316,41 @@ class BodyTransform:
         on_close: Callable[[Report, set[str]], None] | None = None,
         sniff: Sniff | None = None,
         values: dict[bytes, bytes] | None = None,
+        fallback: Callable[[], str] | None = None,
     ):
         """sniff: the page's <html lang> decides the language of the banner and the
-        declaration (rendered with the slots' values, unless it is the sniffer's fallback,
-        which the rewriter already has), seen long before either goes in; the sniffer
-        is the page plan's, this keeps the bytes read so far. decode, encode: None for
-        none (most pages come and go uncompressed: no codec call for them)."""
+        declaration (rendered with the slots' values), seen long before either goes in;
+        the sniffer is the page plan's, this keeps the bytes read so far. fallback: the
+        language the request gives when the page names none of the config's, asked only
+        then (or while a chunk goes through undecided). decode, encode: None for none
+        (most pages come and go uncompressed: no codec call for them)."""
         self.rewriter, self.decode, self.encode, self.report = rewriter, decode, encode, report
         self.on_close = on_close
         self.sniff, self.values, self.head = sniff, values, b""
+        self.fallback, self.spoken = fallback, ""  # spoken: the language the rewriter has
 
     def _sniff(self, data: bytes) -> None:
         """The page's language from its first bytes; once known, the rewriter has the
-        banner and declaration in it."""
-        assert self.sniff is not None and self.values is not None
-        sniffer, render = self.sniff
-        head, lang = sniffer.read(self.head, data)
+        banner and declaration in it (a chunk that goes through undecided: the fallback's)."""
+        assert self.sniff is not None
+        head, lang = self.sniff[0].read(self.head, data)
         if lang is None:
             self.head = head  # (kept only while undecided)
+            if not self.spoken:
+                self._speak("")
             return
-        if lang != sniffer.fallback:
-            pieces, declaration = render(lang)
+        self._speak(lang)
+        self.sniff = None
+
+    def _speak(self, lang: str) -> None:
+        """The rewriter gets the banner and declaration in lang ("": the fallback)."""
+        assert self.sniff is not None and self.values is not None and self.fallback is not None
+        lang = lang or self.fallback()
+        if lang != self.spoken:
+            pieces, declaration = self.sniff[1](lang)
             self.rewriter.banner = filled(pieces, self.values)
             self.rewriter.declaration = declaration
-        self.sniff = None
+            self.spoken = lang
 
     def feed(self, data: bytes) -> bytes:
         return self._rewritten(data, last=False)
@@ -369,7 +380,8 @@ class BodyTransform:
     def close(self) -> bytes:
         rewriter = self.rewriter
         html = b"" if self.decode is None else self.decode.finish()
-        # (still undecided: the fallback, which the rewriter has)
+        if self.sniff is not None and not self.spoken:  # (no byte came: the fallback)
+            self._speak("")
         # (an empty chunk changes nothing: test_an_empty_chunk_changes_nothing)
         tail = rewriter.finish(html) if html else rewriter.close()
         self._done()
@@ -400,7 +412,7 @@ class PagePlan:
     out_coding: str
     site: str  # the page's registrable domain
     choice: tuple[object, str]  # the neutralisers' memo key: (state.choice, site), one tuple
-    banner: list[bytes]  # banner.pieces: filled with slots()
+    banner: list[bytes]  # banner.pieces: filled with slots() ([] until sniff decides)
     head: bytes  # banner.script_pieces as a template(): the guard's script tag
     declaration: bytes
     sniff: Sniff | None  # None: the request decided the language, not the page
@@ -480,6 +492,18 @@ class Exchange:
                 cfg.language_cookie,
             )
         return language
+
+    @property
+    def decided_language(self) -> str | None:
+        """The language the request decides, None when the page's <html lang> does: worked
+        out only when a source before html-lang is configured (the default has none)."""
+        if self.engine.config.language_from[0] == "html-lang":
+            return None
+        return self.language[0]
+
+    def fallback_language(self) -> str:
+        """The language for a page that names none of the config's."""
+        return self.language[1]
 
     @property
     def lang(self) -> str:
@@ -806,7 +830,7 @@ class Exchange:
             state.reask,
             state.gpc,
             len(engine.policy.seen),  # the known trackers the banner lists and CSP allows
-            self.language,
+            self.decided_language,
             self.inject,
             self.host,
             self.scheme,
@@ -860,6 +884,7 @@ class Exchange:
             self._page_done,
             plan.sniff,
             values,
+            None if plan.sniff is None else self.fallback_language,
         )
         return out, transform
 
@@ -872,7 +897,7 @@ class Exchange:
         origin_csp: Headers,
     ) -> PagePlan:
         """What every rewritten page of this kind gets (the key in _rewrite_plan)."""
-        engine, state, lang = self.engine, self.state, self.lang
+        engine, state, decided = self.engine, self.state, self.decided_language
         own = f"{self.scheme}://{self.host}{engine.config.prefix}" if self.host else "'self'"
         coding = codings[0] if len(codings) == 1 else "identity"  # a stack goes out plain
         out_coding = encoding.output_encoding(coding, encoding.accepted(accepted))
@@ -884,24 +909,20 @@ class Exchange:
         if policy:
             tail.append(policy)
         site = site_of(self.host or urlsplit(self.upstream or "").netloc)
-        decided, fallback = self.language
         return PagePlan(
             [(k, csp.admit_injected(v, NONCE, own)) for k, v in origin_csp],
             tail,
             out_coding,
             site,
             (state.choice, site),
-            engine.banner.pieces(state, lang),
+            engine.banner.pieces(state, decided) if decided else [],
             template(engine.banner.script_pieces(state, site)),
-            engine.declaration.html(lang),
+            engine.declaration.html(decided) if decided else b"",
             None
             if decided
             else (
-                PageLanguage(engine.config.languages, fallback),
-                lambda page_lang: (
-                    engine.banner.pieces(state, page_lang),
-                    engine.declaration.html(page_lang),
-                ),
+                PageLanguage(engine.config.languages),
+                lambda lang: (engine.banner.pieces(state, lang), engine.declaration.html(lang)),
             ),
         )
 

@@ -102,19 +102,20 @@ def request_language(
 
 class PageLanguage:
     """Finds <html lang> in the first bytes of a page (bounded), fed as they stream. One
-    for every page of a kind (the config's languages, the request's fallback: kept on the
-    engine's PagePlan); a response keeps only the bytes read so far (see read)."""
+    for every page of a kind (the config's languages: kept on the engine's PagePlan); a
+    response keeps only the bytes read so far (see read)."""
 
-    def __init__(self, languages: Sequence[str], fallback: str):
-        self.languages, self.fallback = languages, fallback
+    def __init__(self, languages: Sequence[str]):
+        self.languages = languages
         # A page's bytes up to the end of its <html> tag -> its language: a site's pages
         # start alike (one template), and one dict lookup costs a fifth of the regexes.
         self.known: dict[bytes, str] = {}
 
     def read(self, head: bytes, data: bytes) -> tuple[bytes, str | None]:
         """(the page's first bytes, head then data, up to SNIFF_BYTES; the language once
-        decided, else None: read the next chunk with those bytes as head, and at the end
-        of the page take the fallback)."""
+        decided, "" when the page names none of the config's: the request's fallback; else
+        None: read the next chunk with those bytes as head, and at the end of the page take
+        the fallback)."""
         # (most pages: the first chunk decides, read where it is up to SNIFF_BYTES)
         head = head + data[: SNIFF_BYTES - len(head)] if head else data
         # (up to the first '>' after the first "<html": the key of known pages)
@@ -128,7 +129,7 @@ class PageLanguage:
         if m is not None:
             attr = _LANG_ATTR_RE.search(m.group(1))
             tag = next((g for g in attr.groups() if g is not None), b"") if attr else b""
-            lang = offered(tag.decode("latin-1"), self.languages) or self.fallback
+            lang = offered(tag.decode("latin-1"), self.languages) or ""
             # The match ends there and read no byte after it (its quantifiers possessive, no
             # lookahead): a page that starts with the same bytes has the same <html> tag.
             if m.end() == end:
@@ -136,4 +137,4 @@ class PageLanguage:
                     self.known.clear()
                 self.known[head[:end]] = lang
             return head, lang
-        return head, self.fallback if len(head) >= SNIFF_BYTES else None
+        return head, "" if len(head) >= SNIFF_BYTES else None

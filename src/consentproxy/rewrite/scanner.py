@@ -457,6 +457,9 @@ class HtmlRewriter:
                     # The run goes straight out (most runs), or piece by piece through _emit.
                     direct = self.held is None and injector.hold is None
                     out = injector.out if direct else []
+                    limit = n if opener is None else self._needle_at  # (found for this buf)
+                    if opener is not None and (self._needle_in is not buf or limit < pos):
+                        limit = self._next_needle(buf, pos)
                     end = self.skip(
                         buf,
                         pos,
@@ -469,7 +472,7 @@ class HtmlRewriter:
                         out,
                         neutraliser.mark_attr,
                         neutraliser.blocked,
-                        n if opener is None else self._next_needle(buf, pos),
+                        limit,
                     )
                     wait = False
                     if opener is not None and end > pos:
