@@ -868,7 +868,7 @@ class Exchange:
         neutraliser = Neutraliser(engine.policy, state, mark, 0, plan.site, plan.choice)
         rewriter = HtmlRewriter(
             neutraliser,
-            filled(plan.banner, values),
+            filled(plan.banner, values) if plan.banner else [],  # (else: once sniffed)
             self.inject,
             content_type=content_type,
             head=plan.head % values,
