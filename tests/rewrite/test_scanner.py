@@ -265,6 +265,16 @@ def test_guard_goes_right_after_head_before_any_script(policy, skip):
     assert out.count(b"<GUARD>") == 1
 
 
+@pytest.mark.parametrize("size", [1, 5, 1000])
+def test_a_bare_head_tag_gets_the_guard_as_any_other_spelling(policy, skip, size):
+    page = b"<!DOCTYPE html><html><head><head><script>a()</script></head><body></body>"
+    out = head_rewrite(policy, page, [size], skip=skip)
+    upper = head_rewrite(policy, page.replace(b"<head>", b"<HEAD>"), [size], skip=skip)
+    assert out == upper.replace(b"<HEAD>", b"<head>")
+    assert out.startswith(b"<!DOCTYPE html><html><head><GUARD><head><script>a()</script>")
+    assert out.count(b"<GUARD>") == 1
+
+
 def test_a_styled_root_element_does_not_move_the_guard(policy, skip):
     """<html style> reaches Python for its style; the guard still waits for <head> (in
     XHTML anything before the root element would break the document)."""

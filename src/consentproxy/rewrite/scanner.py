@@ -256,6 +256,7 @@ _CHARSET_RE = re.compile(r";\s*charset\s*=\s*[\"']?([^\s;\"']+)", re.IGNORECASE)
 
 
 @functools.lru_cache(maxsize=256)  # an origin sends few distinct values
+@functools.lru_cache(maxsize=64)  # (an origin sends few distinct types: one regex each)
 def _utf16_codec(content_type: str) -> str | None:
     """The UTF-16 codec a Content-Type's charset names, else None."""
     m = _CHARSET_RE.search(content_type)
@@ -498,6 +499,17 @@ class HtmlRewriter:
                 pos = end
                 if pos >= n:
                     break
+                if (
+                    not injector.head_done
+                    and injector.inject
+                    and buf.startswith(b"<head>", pos)
+                    and (self.opener is None or self._needle_at >= pos + 6)
+                ):  # (most pages' first stop: the guard goes right after it, see _start_tag)
+                    self._emit(b"<head>")
+                    self._emit(injector.head)
+                    injector.head_done = True
+                    pos += 6
+                    continue
                 step = self._markup(buf, pos, final)
                 if step < 0:
                     return pos  # incomplete: wait for more
