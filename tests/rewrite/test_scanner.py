@@ -1034,6 +1034,30 @@ def test_the_c_loop_writes_out_an_inline_script_whose_start_tag_alone_changed():
     assert skip_out(style, 0, 1, known, CHOICE, None) == (0, b"", [], set())
 
 
+def test_the_c_loop_writes_long_runs_as_spans_of_the_page_only_when_asked():
+    """With spans, a run of 64 bytes or more goes out as a buffer over the page (bytes, which
+    nothing changes), not a copy: the same pieces, the same bytes once joined."""
+    skip = c_skip()
+    from consentproxy.rewrite._skip import Span
+
+    script = b"<script>fbq('init', '1');</script>"
+    new = b'<script type="text/plain"' + MARK_SLOT + b">"
+    known = {script[: -len(b"</script>")]: {CHOICE: (new, (("facebook-pixel", "script"),), ())}}
+    page = b"<p>" + b"a" * 100 + b"</p>" + script + b"<p>b</p>" + script + b"c" * 64
+    outs = {}
+    for buf, spans in ((page, False), (page, True), (bytearray(page), True)):
+        out: list = []
+        args = (buf, 0, 1, dict(SETTLED), set(), known, CHOICE, None, out, b' m="M"', [])
+        assert skip(*args, len(page), spans) == len(page)
+        outs[type(buf).__name__, spans] = out
+    copies, spans = outs["bytes", False], outs["bytes", True]
+    assert [type(p) for p in spans] == [Span, bytes, bytes, bytes, Span]
+    assert [bytes(p) for p in spans] == copies and [len(p) for p in spans] == list(map(len, copies))
+    assert all(type(p) is bytes for p in outs["bytearray", True])  # (it may change: copied)
+    del page, outs, buf
+    assert b"".join(spans) == b"".join(copies)  # (a span keeps its page)
+
+
 @pytest.mark.parametrize(
     "markup",
     [

@@ -44,6 +44,7 @@
 #define MAX_NAMES 64
 #define MAX_DEPTH 64 /* open foreign elements the C loop follows */
 #define MAX_SLOT 64  /* the mark slot's bytes, at most */
+#define SPAN_BYTES 64 /* a shorter run of the page goes out as a copy (see Span) */
 
 /* Tag names, lowercase, with the set of names (one bit each) of every length and of every
  * first byte (a letter's in either case), so most tags are told apart by two loads and an
@@ -818,8 +819,52 @@ typedef struct {
     PyObject *buf, *out, *mark, *blocked;
     const unsigned char *b;
     Py_ssize_t n, done, limit;
-    int guarded, cut, error;
+    int guarded, cut, error, spans;
 } Output;
+
+/* A run of the page (bytes, which nothing changes) in the output, not copied: the join of the
+ * output pieces (Injector.take) copies it, once, into the response; a copy of each run first
+ * (a run is most of a page) cost a malloc and a memcpy each. A buffer, read only. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *page;
+    Py_ssize_t start, len;
+} Span;
+
+static void Span_dealloc(Span *self) {
+    Py_DECREF(self->page);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int Span_getbuffer(Span *self, Py_buffer *view, int flags) {
+    return PyBuffer_FillInfo(view, (PyObject *)self, PyBytes_AS_STRING(self->page) + self->start,
+                             self->len, 1, flags);
+}
+
+static Py_ssize_t Span_length(Span *self) { return self->len; }
+
+static PyBufferProcs Span_as_buffer = {(getbufferproc)Span_getbuffer, NULL};
+static PySequenceMethods Span_as_sequence = {.sq_length = (lenfunc)Span_length};
+
+static PyTypeObject SpanType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "consentproxy.rewrite._skip.Span",
+    .tp_doc = "A run of a page's bytes in the skip's output, not copied (a buffer).",
+    .tp_basicsize = sizeof(Span),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_dealloc = (destructor)Span_dealloc,
+    .tp_as_buffer = &Span_as_buffer,
+    .tp_as_sequence = &Span_as_sequence,
+};
+
+static PyObject *new_span(PyObject *page, Py_ssize_t start, Py_ssize_t len) {
+    Span *span = PyObject_New(Span, &SpanType);
+    if (span == NULL)
+        return NULL;
+    span->page = Py_NewRef(page);
+    span->start = start;
+    span->len = len;
+    return (PyObject *)span;
+}
 
 /* What the skip is told of the neutraliser's memos: see Skipper_skip. */
 typedef struct {
@@ -854,6 +899,8 @@ static int flush(Output *o, Py_ssize_t p) {
         return 0;
     PyObject *piece = o->done == 0 && p == o->n && PyBytes_CheckExact(o->buf)
                           ? Py_NewRef(o->buf) /* (a run that is the whole buffer: no copy) */
+                      : o->spans && p - o->done >= SPAN_BYTES
+                          ? new_span(o->buf, o->done, p - o->done)
                           : PyBytes_FromStringAndSize((const char *)o->b + o->done, p - o->done);
     int failed = piece == NULL || PyList_Append(o->out, piece) < 0;
     Py_XDECREF(piece);
@@ -1198,28 +1245,29 @@ static Py_ssize_t markup(Skipper *self, const unsigned char *b, Py_ssize_t p, Py
 }
 
 /* skip(buf, pos, quiet_ok[, settled, seen[, elements, choice[, memo, out, mark, blocked,
- * limit]]]): memo (or None) the neutraliser's tag memo, to be read only while no <base> points
- * elsewhere; out a list the run stepped over goes to, in pieces, the remembered tags in it
- * (see remembered) as the neutraliser makes them for this response: mark its mark attribute,
+ * limit[, spans]]]]): memo (or None) the neutraliser's tag memo, to be read only while no <base>
+ * points elsewhere; out a list the run stepped over goes to, in pieces, the remembered tags in
+ * it (see remembered) as the neutraliser makes them for this response: mark its mark attribute,
  * blocked its blocked list (seen its unknown hosts); limit: the opener's next needle, or
- * len(buf) (see Output). Without out, the skip stops at each remembered tag that changes or
- * reports something. */
+ * len(buf) (see Output); spans: runs of SPAN_BYTES or more of a bytes buf go to out as Spans,
+ * not copies (for an out that is only joined). Without out, the skip stops at each remembered
+ * tag that changes or reports something. */
 static PyObject *Skipper_skip(Skipper *self, PyObject *const *args, Py_ssize_t nargs) {
     Py_buffer view;
     Hosts hosts;
     memset(hosts.len, 0, sizeof hosts.len);
-    if (nargs != 3 && nargs != 5 && nargs != 7 && nargs != 12) {
+    if (nargs != 3 && nargs != 5 && nargs != 7 && nargs != 12 && nargs != 13) {
         PyErr_SetString(PyExc_TypeError,
                         "skip(buf, pos, quiet_ok[, settled, seen[, elements, choice[, memo, "
-                        "out, mark, blocked, limit]]])");
+                        "out, mark, blocked, limit[, spans]]]])");
         return NULL;
     }
     Output output = {0};
     Memos memos = {nargs >= 5 ? args[3] : NULL, nargs >= 5 ? args[4] : NULL,
                    nargs >= 7 ? args[5] : NULL, nargs >= 7 ? args[6] : NULL,
-                   nargs == 12 && args[7] != Py_None ? args[7] : NULL,
-                   nargs == 12 ? &output : NULL, &hosts};
-    if (nargs == 12) {
+                   nargs >= 12 && args[7] != Py_None ? args[7] : NULL,
+                   nargs >= 12 ? &output : NULL, &hosts};
+    if (nargs >= 12) {
         output.buf = args[0];
         output.out = args[8];
         output.mark = args[9];
@@ -1227,11 +1275,13 @@ static PyObject *Skipper_skip(Skipper *self, PyObject *const *args, Py_ssize_t n
         output.limit = PyLong_AsSsize_t(args[11]);
         if (output.limit == -1 && PyErr_Occurred())
             return NULL;
+        /* (a Span reads the page later: only bytes are sure to stay as they are) */
+        output.spans = nargs == 13 && PyObject_IsTrue(args[12]) == 1 && PyBytes_CheckExact(args[0]);
     }
     if ((memos.settled != NULL && !(PyDict_Check(memos.settled) && PyAnySet_Check(memos.seen)))
             || (memos.elements != NULL && !PyDict_Check(memos.elements))
             || (memos.memo != NULL && !PyDict_Check(memos.memo))
-            || (nargs == 12
+            || (nargs >= 12
                 && !(PyList_Check(output.out) && PyBytes_Check(output.mark)
                      && PyList_Check(output.blocked)))) {
         PyErr_SetString(PyExc_TypeError, "settled, elements and memo must be dicts, seen a "
@@ -1683,12 +1733,13 @@ PyMODINIT_FUNC PyInit__skip(void) {
     cls['/'] = SLASH;
     cls['>'] = GT;
     cls['='] = EQ;
-    if (PyType_Ready(&SkipperType) < 0)
+    if (PyType_Ready(&SkipperType) < 0 || PyType_Ready(&SpanType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)
         return NULL;
-    if (PyModule_AddObjectRef(m, "Skipper", (PyObject *)&SkipperType) < 0) {
+    if (PyModule_AddObjectRef(m, "Skipper", (PyObject *)&SkipperType) < 0
+        || PyModule_AddObjectRef(m, "Span", (PyObject *)&SpanType) < 0) {
         Py_DECREF(m);
         return NULL;
     }

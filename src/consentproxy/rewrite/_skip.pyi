@@ -1,3 +1,5 @@
+from collections.abc import Buffer
+
 from consentproxy.policy import TagOutcome
 
 class Skipper:
@@ -29,12 +31,19 @@ class Skipper:
         elements: dict[bytes, dict[object, TagOutcome]] = ...,
         choice: object = ...,
         memo: dict[tuple[object, ...], TagOutcome] | None = ...,
-        out: list[bytes] = ...,
+        out: list[Buffer] = ...,
         mark: bytes = ...,
         blocked: list[tuple[str, str]] = ...,
         limit: int = ...,
+        spans: bool = ...,
         /,
     ) -> int: ...
+
+class Span:
+    """A run of a page's bytes in the skip's output, not copied (a buffer)."""
+
+    def __len__(self) -> int: ...
+    def __buffer__(self, flags: int, /) -> memoryview: ...
 
 def end_tag(buf: bytes, name: bytes, pos: int, end: int, /) -> int: ...
 def tag_span(buf: bytes, pos: int, /) -> tuple[int, int, int] | None: ...

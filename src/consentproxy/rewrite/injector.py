@@ -6,6 +6,8 @@ whether it was the last (at most MAX_HOLD of them: past that, the banner goes in
 
 from __future__ import annotations
 
+from collections.abc import Buffer
+
 MAX_HOLD = 1 << 18  # bytes held after </body> waiting to know if it is the last
 
 
@@ -19,7 +21,7 @@ class Injector:
         self.injected = False
         self.head = head
         self.head_done = not head
-        self.out: list[bytes] = []
+        self.out: list[Buffer] = []  # bytes, and runs of the page the C loop did not copy
         self.hold: list[bytes] | None = None  # after a </body>: waiting for a later one
         self.hold_len = 0
 

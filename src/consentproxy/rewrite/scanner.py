@@ -16,7 +16,7 @@ import codecs
 import functools
 import html
 import re
-from collections.abc import Callable
+from collections.abc import Buffer, Callable
 
 from consentproxy.policy import TagOutcome
 from consentproxy.rewrite.css import style_may_load
@@ -165,11 +165,12 @@ HOSTED_URLS = tuple(sorted({a for n in HOSTED for a in URL_ATTRS[n]}))
 # the same for all: step over their text.
 REMEMBERED = tuple(n for n in QUIET if n not in (b"head", b"base", b"style"))
 
-# skip(buf, pos, quiet_ok, settled, seen, elements, choice, memo, out, mark, blocked, limit)
-# -> end of what, from pos, passes through untouched but for the tags the memos know, which
-# it writes to out, with the rest of the run, as the neutraliser makes them for this response
-# (see Neutraliser.settled, unknown_hosts, element_memo, choice, tag_memo, mark_attr and
-# blocked); limit: the opener's next needle, or len(buf) (see Output in _skip.c).
+# skip(buf, pos, quiet_ok, settled, seen, elements, choice, memo, out, mark, blocked, limit,
+# spans) -> end of what, from pos, passes through untouched but for the tags the memos know,
+# which it writes to out, with the rest of the run, as the neutraliser makes them for this
+# response (see Neutraliser.settled, unknown_hosts, element_memo, choice, tag_memo, mark_attr
+# and blocked); limit: the opener's next needle, or len(buf) (see Output in _skip.c); spans:
+# long runs may go to out as buffers over buf, not copies (an out that is only joined).
 Skip = Callable[
     [
         bytes,
@@ -180,10 +181,11 @@ Skip = Callable[
         dict[bytes, dict[object, TagOutcome]],
         object,
         dict[tuple[object, ...], TagOutcome] | None,
-        list[bytes],
+        list[Buffer],
         bytes,
         list[tuple[str, str]],
         int,
+        bool,
     ],
     int,
 ]
@@ -455,9 +457,10 @@ class HtmlRewriter:
                         else 0
                     )
                     neutraliser, opener = self.neutraliser, self.opener
-                    # The run goes straight out (most runs), or piece by piece through _emit.
+                    # The run goes straight out (most runs: its long stretches not copied),
+                    # or piece by piece through _emit.
                     direct = self.held is None and injector.hold is None
-                    out = injector.out if direct else []
+                    out: list[Buffer] = injector.out if direct else []
                     limit = n if opener is None else self._needle_at  # (found for this buf)
                     if opener is not None and (self._needle_in is not buf or limit < pos):
                         limit = self._next_needle(buf, pos)
@@ -474,12 +477,13 @@ class HtmlRewriter:
                         neutraliser.mark_attr,
                         neutraliser.blocked,
                         limit,
+                        direct,
                     )
                     wait = False
                     if opener is not None and end > pos:
                         cut = self._open_candidate(buf, pos, end)
                         if cut < end:  # (what the skip wrote past cut is the run's plain end)
-                            out[-1] = out[-1][: cut - end]
+                            out[-1] = memoryview(out[-1])[: cut - end]
                             end = cut
                     elif (
                         quiet & QUIET_FOREIGN
@@ -491,9 +495,9 @@ class HtmlRewriter:
                     ):
                         # an <svg>/<math> the C loop may step over whole once it has closed
                         wait = True  # (wait for more)
-                    if not direct:
+                    if not direct:  # (no spans: bytes each)
                         for piece in out:
-                            self._emit(piece)
+                            self._emit(bytes(piece))
                     if wait:
                         return end
                 pos = end
