@@ -299,9 +299,22 @@ class Report:
         return "; ".join(parts)
 
 
-# A page's <html lang> read by the sniffer, and what renders the banner and declaration in
-# a language: (pieces of banner.pieces(), with slots; declaration's html).
-Sniff = tuple[PageLanguage, Callable[[str], tuple[list[bytes], bytes]]]
+class Spoken(dict[str, tuple[list[bytes], bytes]]):
+    """A page plan's banner (the pieces of banner.pieces(), with slots) and declaration (its
+    html) by language, rendered the first time a page asks (a dict lookup after that)."""
+
+    def __init__(self, engine: Engine, state: ConsentState):
+        super().__init__()
+        self.engine, self.state = engine, state
+
+    def __missing__(self, lang: str) -> tuple[list[bytes], bytes]:
+        engine = self.engine
+        found = self[lang] = engine.banner.pieces(self.state, lang), engine.declaration.html(lang)
+        return found
+
+
+# A page's <html lang> read by the sniffer, and the banner and declaration in each language.
+Sniff = tuple[PageLanguage, Spoken]
 
 
 class BodyTransform:
@@ -347,7 +360,7 @@ class BodyTransform:
         assert self.sniff is not None and self.values is not None and self.fallback is not None
         lang = lang or self.fallback()
         if lang != self.spoken:
-            pieces, declaration = self.sniff[1](lang)
+            pieces, declaration = self.sniff[1][lang]
             self.rewriter.banner = filled(pieces, self.values)
             self.rewriter.declaration = declaration
             self.spoken = lang
@@ -918,12 +931,7 @@ class Exchange:
             engine.banner.pieces(state, decided) if decided else [],
             template(engine.banner.script_pieces(state, site)),
             engine.declaration.html(decided) if decided else b"",
-            None
-            if decided
-            else (
-                PageLanguage(engine.config.languages),
-                lambda lang: (engine.banner.pieces(state, lang), engine.declaration.html(lang)),
-            ),
+            None if decided else (PageLanguage(engine.config.languages), Spoken(engine, state)),
         )
 
     def _page_done(self, report: Report, unknown_hosts: set[str]) -> None:
