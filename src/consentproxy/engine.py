@@ -160,8 +160,9 @@ class Head:
     repeat it: a browser sends the same block for most requests of a page (HTTP/2's HPACK
     rests on that), an origin most of its responses' within a second (until Date changes).
     The aiohttp adapter keeps the Heads of the blocks it has seen by their bytes
-    (server.HEADS). Shared by those messages: read only. (A response's has its Cookie,
-    size and Host fields too, unread: one kind of head costs less than two.)"""
+    (server.HEADS). Shared by those messages: read only, but for `response`, set once and
+    the same for all. (A response's has its Cookie, size and Host fields too, unread: one
+    kind of head costs less than two.)"""
 
     headers: Headers
     # The first value of each header by lower-case name, the (name, value) pairs of every
