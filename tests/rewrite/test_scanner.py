@@ -1057,6 +1057,13 @@ def test_the_c_loop_writes_long_runs_as_spans_of_the_page_only_when_asked():
     del page, outs, buf
     assert b"".join(spans) == b"".join(copies)  # (a span keeps its page)
 
+    class Unsure:
+        def __bool__(self):
+            raise ValueError("no truth")
+
+    with pytest.raises(ValueError):  # (an error, not a value with an exception set)
+        skip(b"<p>x", 0, 1, dict(SETTLED), set(), {}, CHOICE, None, [], b"m", [], 4, Unsure())
+
 
 @pytest.mark.parametrize(
     "markup",

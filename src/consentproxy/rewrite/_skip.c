@@ -1275,8 +1275,11 @@ static PyObject *Skipper_skip(Skipper *self, PyObject *const *args, Py_ssize_t n
         output.limit = PyLong_AsSsize_t(args[11]);
         if (output.limit == -1 && PyErr_Occurred())
             return NULL;
+        int spans = nargs == 13 ? PyObject_IsTrue(args[12]) : 0;
+        if (spans < 0)
+            return NULL;
         /* (a Span reads the page later: only bytes are sure to stay as they are) */
-        output.spans = nargs == 13 && PyObject_IsTrue(args[12]) == 1 && PyBytes_CheckExact(args[0]);
+        output.spans = spans && PyBytes_CheckExact(args[0]);
     }
     if ((memos.settled != NULL && !(PyDict_Check(memos.settled) && PyAnySet_Check(memos.seen)))
             || (memos.elements != NULL && !PyDict_Check(memos.elements))
