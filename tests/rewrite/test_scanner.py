@@ -266,13 +266,21 @@ def test_guard_goes_right_after_head_before_any_script(policy, skip):
 
 
 @pytest.mark.parametrize("size", [1, 5, 1000])
-def test_a_bare_head_tag_gets_the_guard_as_any_other_spelling(policy, skip, size):
-    page = b"<!DOCTYPE html><html><head><head><script>a()</script></head><body></body>"
+def test_bare_head_and_body_end_tags_go_as_any_other_spelling(policy, skip, size):
+    """<head> and </body> as most pages spell them (the scanner takes them in a step of
+    their own) give what <HEAD> and </BODY> give: one guard after the first, the banner
+    before the last real </body>."""
+    page = (
+        b"<!DOCTYPE html><html><head><head><script>a()</script></head><body>"
+        b"<p>x</body><svg></body></svg><p>y</body>\n</html>"
+    )
     out = head_rewrite(policy, page, [size], skip=skip)
-    upper = head_rewrite(policy, page.replace(b"<head>", b"<HEAD>"), [size], skip=skip)
-    assert out == upper.replace(b"<HEAD>", b"<head>")
+    spelt = page.replace(b"<head>", b"<HEAD>").replace(b"</body>", b"</BODY>")
+    upper = head_rewrite(policy, spelt, [size], skip=skip)
+    assert out == upper.replace(b"<HEAD>", b"<head>").replace(b"</BODY>", b"</body>")
     assert out.startswith(b"<!DOCTYPE html><html><head><GUARD><head><script>a()</script>")
     assert out.count(b"<GUARD>") == 1
+    assert out.endswith(b"<p>y" + BANNER + b"</body>\n</html>")
 
 
 def test_a_styled_root_element_does_not_move_the_guard(policy, skip):

@@ -503,17 +503,22 @@ class HtmlRewriter:
                 pos = end
                 if pos >= n:
                     break
-                if (
-                    not injector.head_done
-                    and injector.inject
-                    and buf.startswith(b"<head>", pos)
-                    and (self.opener is None or self._needle_at >= pos + 6)
-                ):  # (most pages' first stop: the guard goes right after it, see _start_tag)
-                    self._emit(b"<head>")
-                    self._emit(injector.head)
-                    injector.head_done = True
-                    pos += 6
-                    continue
+                if not foreign.stack:  # most pages' two stops, spelled plainly, as _markup
+                    if (  # takes them (it reads their bytes again, asks the opener of <head>)
+                        not injector.head_done
+                        and injector.inject
+                        and buf.startswith(b"<head>", pos)
+                        and (self.opener is None or self._needle_at >= pos + 6)
+                    ):  # (the guard goes right after it)
+                        self._emit(b"<head>")
+                        self._emit(injector.head)
+                        injector.head_done = True
+                        pos += 6
+                        continue
+                    if buf.startswith(b"</body>", pos):  # (the banner may wait there)
+                        self._body_end_tag(b"</body>")
+                        pos += 7
+                        continue
                 step = self._markup(buf, pos, final)
                 if step < 0:
                     return pos  # incomplete: wait for more
