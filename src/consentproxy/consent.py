@@ -54,13 +54,15 @@ class ConsentState:
             category in self.categories or service in self.services
         )
 
-    @property
+    # (cached: a visitor's state is one object for all their requests, read several times
+    # by each page's; a cached value is then a plain attribute, no call)
+    @cached_property
     def asks(self) -> bool:
         """Whether the banner's first layer asks: no choice yet where consent comes first,
         or a choice made on an older policy."""
         return not (self.decided or self.opt_out) or self.reask
 
-    @property
+    @cached_property
     def choice(self) -> tuple[bool, frozenset[str], frozenset[str], bool]:
         """All that allows() reads: visitors with the same choice are treated alike."""
         return self.decided, self.categories, self.services, self.opt_out

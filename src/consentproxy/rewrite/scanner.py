@@ -481,10 +481,11 @@ class HtmlRewriter:
                     )
                     wait = False
                     if opener is not None and end > pos:
-                        cut = self._open_candidate(buf, pos, end)
-                        if cut < end:  # (what the skip wrote past cut is the run's plain end)
-                            out[-1] = memoryview(out[-1])[: cut - end]
-                            end = cut
+                        if self._needle_at < end:  # (most runs end before the next needle)
+                            cut = self._open_candidate(buf, pos, end)
+                            if cut < end:  # (the skip wrote past cut the run's plain end)
+                                out[-1] = memoryview(out[-1])[: cut - end]
+                                end = cut
                     elif (
                         quiet & QUIET_FOREIGN
                         and not final
@@ -623,10 +624,9 @@ class HtmlRewriter:
         """Where, in the run [pos, end) the skip loop steps over, the first start tag holding
         a needle of banner.open_selectors is (else end): stepped to tag by tag from the
         needle's run, raw text and RCDATA jumped over as the tokenizer does, a script or an
-        <svg>/<math> ending it. Asked right after _next_needle(buf, pos)."""
+        <svg>/<math> ending it. Asked right after _next_needle(buf, pos), when that needle
+        is in the run."""
         assert self.opener is not None
-        if self._needle_at >= end:  # (most runs end before the next needle)
-            return end
         find = self.opener.find
         found = find(buf, pos, end)
         while found != -1:
