@@ -258,7 +258,6 @@ _CHARSET_RE = re.compile(r";\s*charset\s*=\s*[\"']?([^\s;\"']+)", re.IGNORECASE)
 
 
 @functools.lru_cache(maxsize=256)  # an origin sends few distinct values
-@functools.lru_cache(maxsize=64)  # (an origin sends few distinct types: one regex each)
 def _utf16_codec(content_type: str) -> str | None:
     """The UTF-16 codec a Content-Type's charset names, else None."""
     m = _CHARSET_RE.search(content_type)
