@@ -610,13 +610,12 @@ class HtmlRewriter:
         return end
 
     def _next_needle(self, buf: bytes, pos: int) -> int:
-        """Where the opener's next needle is in buf from pos (len(buf): none), looked for once
-        per needle: the skip loop applies no edit past it (see Output in _skip.c)."""
+        """Where the opener's next needle is in buf from pos (len(buf): none): the skip loop
+        applies no edit past it (see Output in _skip.c). Looked for once per needle: _scan
+        asks only when the one found last is in another buffer or behind pos."""
         assert self.opener is not None
-        if self._needle_in is not buf:
-            self._needle_in, self._needle_at = buf, -1
-        if self._needle_at < pos:
-            self._needle_at = self.opener.find(buf, pos, len(buf)) % (len(buf) + 1)
+        self._needle_in = buf
+        self._needle_at = self.opener.find(buf, pos, len(buf)) % (len(buf) + 1)
         return self._needle_at
 
     def _open_candidate(self, buf: bytes, pos: int, end: int) -> int:
