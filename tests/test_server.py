@@ -31,6 +31,7 @@ import brotli
 import pytest
 import zstandard
 from aiohttp import web
+from yarl import URL
 
 from consentproxy import server
 from consentproxy.config import parse_config
@@ -227,7 +228,7 @@ async def ws_echo(request: web.Request) -> web.WebSocketResponse:
     await ws.prepare(request)
     async for msg in ws:
         if msg.type == aiohttp.WSMsgType.TEXT:
-            await ws.send_str(msg.data)
+            await ws.send_str(request.raw_path if msg.data == "path?" else msg.data)
         elif msg.type == aiohttp.WSMsgType.BINARY:
             await ws.send_bytes(msg.data)
     return ws
@@ -939,6 +940,15 @@ async def test_websocket_subprotocol_is_the_one_the_origin_chose(
         assert ws.protocol == "v2"  # the origin speaks only v2
         await ws.send_str("hello")
         assert await ws.receive_str(timeout=5) == "hello"
+
+
+async def test_websocket_target_reaches_the_origin_byte_for_byte(
+    proxy: str, client: aiohttp.ClientSession
+) -> None:
+    target = "/ws?sig=ab%2fcd%3D&p=%2e%2e%7e"  # (see test_http_attacks: no normalising)
+    async with client.ws_connect(URL(proxy + target, encoded=True)) as ws:
+        await ws.send_str("path?")
+        assert await ws.receive_str(timeout=5) == target
 
 
 # --- 13: the proxy's own endpoints ------------------------------------------------------

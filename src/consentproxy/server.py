@@ -12,12 +12,12 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import http_writer, web
 from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 from aiohttp.web_protocol import RequestHandler
+from yarl import URL
 
 from consentproxy.adapter import (
     MAX_BODY,
@@ -184,7 +184,7 @@ class ProxyServer:
             # The engine refused any target that is not a path: this stays on the origin.
             upstream = await self.session.request(
                 request.method,
-                self.upstream + request.raw_path,
+                _origin_url(self.upstream, request.raw_path),
                 headers=up_headers,
                 data=upload,
                 allow_redirects=False,
@@ -270,8 +270,8 @@ class ProxyServer:
 
     async def _websocket(self, request: web.BaseRequest, headers: Headers) -> web.StreamResponse:
         assert self.session is not None
-        target = urlsplit(self.upstream + request.raw_path)
-        url = target._replace(scheme="wss" if target.scheme == "https" else "ws").geturl()
+        http_url = _origin_url(self.upstream, request.raw_path)
+        url = http_url.with_scheme("wss" if http_url.scheme == "https" else "ws")
         skip = {
             "sec-websocket-key",
             "sec-websocket-version",
@@ -382,6 +382,15 @@ def _response(
     a slow origin)."""
     cls = _HeadWithBody if body_at_hand else web.StreamResponse
     return cls(status=status, reason=reason, headers=headers)
+
+
+def _origin_url(upstream: str, target: str) -> URL:
+    """The origin's URL for a request target, whose path and query go to the origin as the
+    visitor sent them: parsed as text, yarl would resolve `%2e%2e` segments, decode `%7e`,
+    upper-case `%2f` and escape a stray `%`, so that the origin would serve another resource
+    than the one the engine judged, and a signed URL would no longer match its signature.
+    (The engine refused any target that is not a path; encoded: no parse cost either.)"""
+    return URL(upstream + target, encoded=True)
 
 
 def _arrived(content: aiohttp.StreamReader) -> bytes:

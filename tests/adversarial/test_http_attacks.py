@@ -5,6 +5,7 @@ forged X-Forwarded-*, heads over the limits. Each test is named for the attack."
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -94,6 +95,33 @@ async def test_request_target_tricks_never_reach_another_port(
     assert 400 <= status(answer) < 500, answer[:200]
     await asyncio.sleep(0.2)
     assert seen == []
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/a/%2e%2e/admin",  # dot segments, encoded: the origin decides what they mean
+        "/a/%2E%2e/%2e/b;c=d",
+        "/files/a%2fb%2Fc",  # an encoded slash, in either case, stays one
+        "/%7euser/?q=%7E&r=%2B+s",  # unreserved bytes encoded, '+' and its encoding
+        "/100%zz",  # no escape: not to be read as one (nor escaped again)
+        "/x?a=1&&b=&c",
+        "/sign?X-Amz-Signature=ab%2Fcd%3D&Expires=1",  # a signed URL: its bytes are signed
+    ],
+)
+async def test_request_target_reaches_the_origin_byte_for_byte(
+    start_proxy: Callable[..., Awaitable[str]], origin: str, target: str
+) -> None:
+    """A reverse proxy that normalises the target (decodes, re-encodes, resolves `..`)
+    serves another resource than the one asked for, breaks signed URLs, and lets a path
+    read one way here and another at the origin."""
+    proxy = await start_proxy(origin)
+    answer = await exchange(
+        proxy,
+        f"GET {target} HTTP/1.1\r\nHost: shop.example.com\r\nConnection: close\r\n\r\n".encode(),
+    )
+    assert status(answer) == 200, answer[:300]
+    assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["path"] == target
 
 
 async def test_host_with_two_thousand_labels_is_refused_not_answered_with_megabytes(
