@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import aiohttp
-from aiohttp import http_writer, web
+from aiohttp import hdrs, http_writer, web
 from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 from aiohttp.web_protocol import RequestHandler
 from yarl import URL
@@ -106,7 +106,8 @@ class ProxyServer:
             timeout=aiohttp.ClientTimeout(
                 total=None, sock_connect=CONNECT_TIMEOUT, sock_read=READ_TIMEOUT
             ),
-            skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
+            # (nothing the visitor did not send: aiohttp would add these)
+            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
         )
 
         self.records = self.engine.records = await keep_records(self.engine.config.records)
@@ -174,6 +175,8 @@ class ProxyServer:
                 answer.force_close()
             return answer
         up_headers = ex.upstream_headers()
+        if len(ex.req.first) < len(ex.req.headers):  # a name repeats (rare)
+            up_headers = _one_spelling(up_headers)
         if is_websocket(ex.req):
             return await self._websocket(request, up_headers)
         assert self.session is not None
@@ -225,7 +228,13 @@ class ProxyServer:
             # its own: always with scattered writes (no copy), else for a page (its chunk is
             # copied into its framing anyway) or a short body.
             joined = plan.body is not None or len(first) <= self.head_with_body
-            resp = _response(upstream.status, upstream.reason, plan.headers, bool(first) and joined)
+            resp = _response(
+                upstream.status,
+                upstream.reason,
+                plan.headers,
+                bool(first) and joined,
+                typed="content-type" in origin.first,
+            )
             await resp.prepare(request)
             try:
                 if whole:  # head, body and end of the chunks in one write
@@ -374,13 +383,36 @@ class _HeadWithBody(web.StreamResponse):
     _send_headers_immediately = False  # aiohttp >= 3.12; older ones send the head at once
 
 
+class _Untyped(web.StreamResponse):
+    """A body the origin sent with no Content-Type, sent on with none: aiohttp would give it
+    one (application/octet-stream), and a browser would then download what it sniffs and
+    shows (an image, a legacy page; the engine gave a body a browser may sniff as a document
+    the mode's CSP). Rare: its head goes out at once."""
+
+    async def _prepare_headers(self) -> None:
+        await super()._prepare_headers()
+        self._headers.popall(hdrs.CONTENT_TYPE, None)
+
+
+def _one_spelling(headers: Headers) -> Headers:
+    """Each header name spelled as where it first came: aiohttp's client keeps a repeated
+    header only when both spell its name alike (X-A: 1 then x-a: 2 reached the origin as
+    x-a: 2 alone)."""
+    spelling: dict[str, str] = {}
+    return [(spelling.setdefault(k.lower(), k), v) for k, v in headers]
+
+
 def _response(
-    status: int, reason: str | None, headers: Headers, body_at_hand: bool = False
+    status: int,
+    reason: str | None,
+    headers: Headers,
+    body_at_hand: bool = False,
+    typed: bool = True,
 ) -> web.StreamResponse:
     """body_at_hand: body bytes are written right after prepare(), so the head can wait for
     them; else it goes out at once (a stream's first bytes may take long: an event stream,
-    a slow origin)."""
-    cls = _HeadWithBody if body_at_hand else web.StreamResponse
+    a slow origin). typed: the origin sent a Content-Type (see _Untyped)."""
+    cls = _Untyped if not typed else _HeadWithBody if body_at_hand else web.StreamResponse
     return cls(status=status, reason=reason, headers=headers)
 
 

@@ -54,6 +54,7 @@ ANSWERS.update(
         b"/coding-utf8": HEAD
         + b"Content-Encoding: UTF-8\r\nContent-Length: %d\r\n\r\n" % len(TRACKER)
         + TRACKER,
+        b"/untyped": b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 6\r\n\r\nGIF89a",
         b"/plain-then-html": HEAD.replace(
             b"Content-Type: text/html", b"Content-Type: text/plain\r\nContent-Type: text/html"
         )
@@ -183,6 +184,15 @@ async def test_html_the_browser_renders_despite_odd_headers_is_rewritten(start_p
     assert b"data-consent-src=https://www.google-analytics.com" in body
     assert b"Content-Encoding" not in head and b"text/plain" not in head
     assert b"X-Content-Type-Options: nosniff" in head
+
+
+async def test_a_body_the_origin_sent_without_a_type_goes_on_without_one(start_proxy, origin):
+    """aiohttp gave it one (application/octet-stream): a browser then downloaded the image or
+    the legacy page it would have sniffed and shown."""
+    data, _ = await get(await start_proxy(origin), "/untyped")
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ") and body == b"GIF89a"
+    assert b"content-type" not in head.lower()
 
 
 async def test_origin_shorter_than_its_content_length_is_cut_not_completed(start_proxy, origin):

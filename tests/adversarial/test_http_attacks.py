@@ -19,7 +19,13 @@ pytestmark = pytest.mark.timeout(60)
 
 
 async def echo(request: web.Request) -> web.Response:
-    return web.json_response({"path": request.raw_path, "host": request.host})
+    return web.json_response(
+        {
+            "path": request.raw_path,
+            "host": request.host,
+            "headers": [[k.decode("latin-1"), v.decode("latin-1")] for k, v in request.raw_headers],
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -122,6 +128,24 @@ async def test_request_target_reaches_the_origin_byte_for_byte(
     )
     assert status(answer) == 200, answer[:300]
     assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["path"] == target
+
+
+async def test_request_headers_reach_the_origin_as_the_visitor_sent_them(
+    start_proxy: Callable[..., Awaitable[str]], origin: str
+) -> None:
+    """Both values of a name spelled two ways (aiohttp's client kept the last alone), and no
+    header the visitor did not send but the forwarding ones (it added Accept: */*)."""
+    proxy = await start_proxy(origin)
+    answer = await exchange(
+        proxy,
+        b"GET /h HTTP/1.1\r\nHost: shop.example.com\r\nX-Dup: 1\r\nx-dup: 2\r\n"
+        b"X-Other: 3\r\nConnection: close\r\n\r\n",
+    )
+    seen = json.loads(answer.split(b"\r\n\r\n", 1)[1])["headers"]
+    assert [v for k, v in seen if k.lower() == "x-dup"] == ["1", "2"]
+    sent = {"host", "x-dup", "x-other", "connection"}  # (Host: the origin's own)
+    added = {k.lower() for k, _ in seen} - sent
+    assert added <= {"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"}, added
 
 
 async def test_host_with_two_thousand_labels_is_refused_not_answered_with_megabytes(
