@@ -951,6 +951,28 @@ async def test_websocket_target_reaches_the_origin_byte_for_byte(
         assert await ws.receive_str(timeout=5) == target
 
 
+async def test_websocket_handshake_names_the_origin_s_server_or_none(
+    proxy: str, adapter: str
+) -> None:
+    """serve answers the handshake itself (the origin's head is not relayed): with no Server
+    header of aiohttp's naming its version (see test_faults); mitmproxy relays the origin's."""
+    host, port = proxy.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        b"GET /ws HTTP/1.1\r\nHost: shop.example.com\r\nUpgrade: websocket\r\n"
+        b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        b"Sec-WebSocket-Version: 13\r\n\r\n"
+    )
+    try:
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    finally:
+        writer.close()
+    assert head.startswith(b"HTTP/1.1 101 ")
+    found = [ln for ln in head.lower().split(b"\r\n") if ln.startswith(b"server:")]
+    origin_s = b"server: " + aiohttp.http.SERVER_SOFTWARE.lower().encode()  # (an aiohttp one)
+    assert found == ([] if adapter == "aiohttp" else [origin_s])
+
+
 # --- 13: the proxy's own endpoints ------------------------------------------------------
 
 

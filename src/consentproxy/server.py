@@ -168,7 +168,7 @@ class ProxyServer:
             local = ex.local_response(body)
             if local.complete is not None:
                 local.status, local.body = await local.complete()
-            answer = web.Response(status=local.status, body=local.body)
+            answer = _Answer(status=local.status, body=local.body)
             for k, v in local.headers:
                 answer.headers.add(k, v)
             if ex.error is not None:  # a request refused outright: no more on this connection
@@ -300,7 +300,7 @@ class ProxyServer:
             )
         except (aiohttp.ClientError, OSError):
             return _error(502, "The site behind this proxy refused the WebSocket.")
-        ws = web.WebSocketResponse(protocols=[upstream.protocol] if upstream.protocol else ())
+        ws = _WebSocket(protocols=[upstream.protocol] if upstream.protocol else ())
         await ws.prepare(request)
 
         async def pump(
@@ -376,22 +376,46 @@ class _TimedBody:
         return b"".join(chunks)
 
 
-class _HeadWithBody(web.StreamResponse):
-    """A response whose head goes out with its first body bytes, in one write (aiohttp's
-    StreamResponse sends the head alone at prepare(), a write and a system call more)."""
+class _NoServerBanner(web.StreamResponse):
+    """A response with no Server header of aiohttp's: aiohttp names Python's and its own
+    versions in every response that has none (a version banner an operator's scan flags, on
+    sites that hide their own; the mitmproxy addon adds none). The origin's, if it sent one,
+    goes on."""
 
-    _send_headers_immediately = False  # aiohttp >= 3.12; older ones send the head at once
+    async def _prepare_headers(self) -> None:
+        own = hdrs.SERVER in self._headers
+        await super()._prepare_headers()
+        if not own:
+            self._headers.popall(hdrs.SERVER, None)
 
 
-class _Untyped(web.StreamResponse):
-    """A body the origin sent with no Content-Type, sent on with none: aiohttp would give it
-    one (application/octet-stream), and a browser would then download what it sniffs and
-    shows (an image, a legacy page; the engine gave a body a browser may sniff as a document
-    the mode's CSP). Rare: its head goes out at once."""
+class _Relayed(_NoServerBanner):
+    """The origin's response, as the engine planned it. body_at_hand: its head goes out with
+    its first body bytes, in one write (aiohttp's StreamResponse sends the head alone at
+    prepare(), a write and a system call more). typed: the origin sent a Content-Type; a body
+    it sent with none goes on with none, where aiohttp would give it application/octet-stream
+    and a browser would then download what it sniffs and shows (an image, a legacy page; the
+    engine gave a body a browser may sniff as a document the mode's CSP)."""
+
+    def __init__(
+        self, status: int, reason: str | None, headers: Headers, body_at_hand: bool, typed: bool
+    ):
+        super().__init__(status=status, reason=reason, headers=headers)
+        self._send_headers_immediately = not body_at_hand  # (aiohttp >= 3.12; older: at once)
+        self.typed = typed
 
     async def _prepare_headers(self) -> None:
         await super()._prepare_headers()
-        self._headers.popall(hdrs.CONTENT_TYPE, None)
+        if not self.typed:
+            self._headers.popall(hdrs.CONTENT_TYPE, None)
+
+
+class _Answer(_NoServerBanner, web.Response):
+    """The proxy's own answer (its endpoints, its errors)."""
+
+
+class _WebSocket(_NoServerBanner, web.WebSocketResponse):
+    """The visitor's end of a WebSocket relayed to the origin."""
 
 
 def _one_spelling(headers: Headers) -> Headers:
@@ -411,9 +435,8 @@ def _response(
 ) -> web.StreamResponse:
     """body_at_hand: body bytes are written right after prepare(), so the head can wait for
     them; else it goes out at once (a stream's first bytes may take long: an event stream,
-    a slow origin). typed: the origin sent a Content-Type (see _Untyped)."""
-    cls = _Untyped if not typed else _HeadWithBody if body_at_hand else web.StreamResponse
-    return cls(status=status, reason=reason, headers=headers)
+    a slow origin). typed: the origin sent a Content-Type (see _Relayed)."""
+    return _Relayed(status, reason, headers, body_at_hand, typed)
 
 
 def _origin_url(upstream: str, target: str) -> URL:
@@ -471,7 +494,7 @@ def _decoded(raw: RawHeaders) -> Headers:
 
 
 def _error(status: int, message: str) -> web.Response:
-    return web.Response(status=status, text=message + "\n", headers={"Cache-Control": "no-store"})
+    return _Answer(status=status, text=message + "\n", headers={"Cache-Control": "no-store"})
 
 
 class _Handler(RequestHandler):

@@ -55,6 +55,7 @@ ANSWERS.update(
         + b"Content-Encoding: UTF-8\r\nContent-Length: %d\r\n\r\n" % len(TRACKER)
         + TRACKER,
         b"/untyped": b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 6\r\n\r\nGIF89a",
+        b"/served-by": HEAD + b"Server: Apache/2.2.15 (CentOS)\r\nContent-Length: 5\r\n\r\nhello",
         b"/plain-then-html": HEAD.replace(
             b"Content-Type: text/html", b"Content-Type: text/plain\r\nContent-Type: text/html"
         )
@@ -193,6 +194,24 @@ async def test_a_body_the_origin_sent_without_a_type_goes_on_without_one(start_p
     head, _, body = data.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200 ") and body == b"GIF89a"
     assert b"content-type" not in head.lower()
+
+
+@pytest.mark.parametrize(
+    ("path", "server"),
+    [
+        ("/untyped", None),  # a page... the origin named no server
+        ("/served-by", b"Apache/2.2.15 (CentOS)"),  # its own goes on, alone
+        ("/.consent/consent.js", None),  # the proxy's own answer
+    ],
+)
+async def test_no_server_header_names_the_proxy_s_software(start_proxy, origin, path, server):
+    """aiohttp named Python's and its own versions in a Server header on every response of
+    serve's that had none (a version banner an operator's scan flags; the addon adds none)."""
+    data, _ = await get(await start_proxy(origin), path)
+    head = data.partition(b"\r\n\r\n")[0].lower()
+    assert head.startswith(b"http/1.1 200 ")
+    found = [line for line in head.split(b"\r\n") if line.startswith(b"server:")]
+    assert found == ([b"server: " + server.lower()] if server else [])
 
 
 async def test_origin_shorter_than_its_content_length_is_cut_not_completed(start_proxy, origin):
