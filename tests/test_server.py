@@ -155,6 +155,12 @@ async def no_content(request: web.Request) -> web.Response:
     return web.Response(status=204, headers={"X-Kept": "yes", "ETag": '"v1"'})
 
 
+async def reset_content(request: web.Request) -> web.Response:
+    """A 205 typed as HTML (PHP types every response so): it must get no banner."""
+    headers = {"X-Kept": "yes", "ETag": '"v1"', "Content-Type": "text/html; charset=UTF-8"}
+    return web.Response(status=205, headers=headers)
+
+
 async def not_modified(request: web.Request) -> web.Response:
     return web.Response(
         status=304, headers={"X-Kept": "yes", "ETag": '"v1"', "Cache-Control": "public, max-age=60"}
@@ -250,6 +256,7 @@ def origin_app() -> web.Application:
     app.router.add_get("/page", page)
     app.router.add_get("/cached", cached)
     app.router.add_get("/empty", no_content)
+    app.router.add_get("/reset", reset_content)
     app.router.add_get("/notmodified", not_modified)
     app.router.add_get("/partial", partial)
     app.router.add_get("/cookies/{status}", cookies)
@@ -558,12 +565,14 @@ async def test_head_is_passed_through_untouched(proxy: str, client: aiohttp.Clie
         assert resp.headers["Cache-Control"] == "public, max-age=60"
 
 
-@pytest.mark.parametrize("path", ["/empty", "/notmodified"])
+@pytest.mark.parametrize(
+    ("path", "status"), [("/empty", 204), ("/reset", 205), ("/notmodified", 304)]
+)
 async def test_bodiless_status_is_passed_through_untouched(
-    proxy: str, client: aiohttp.ClientSession, path: str
+    proxy: str, client: aiohttp.ClientSession, path: str, status: int
 ) -> None:
     async with client.get(proxy + path, headers={"Sec-Fetch-Dest": "document"}) as resp:
-        assert resp.status == (204 if path == "/empty" else 304)
+        assert resp.status == status
         assert await resp.read() == b""
         assert resp.headers["X-Kept"] == "yes"
         assert resp.headers["ETag"] == '"v1"'

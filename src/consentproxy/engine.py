@@ -47,6 +47,7 @@ from consentproxy.httpheaders import (
     Headers,
     all_sendable,
     end_to_end_pairs,
+    joined,
     sendable,
     split_off,
     valid_host,
@@ -63,7 +64,8 @@ from consentproxy.rewrite.scanner import HtmlRewriter
 from consentproxy.rewrite.selectors import OpenMarker, parse_selectors
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
-NO_BODY_STATUSES = frozenset({204, 206, 304})
+BODILESS_STATUSES = (204, 205, 304)  # no content (RFC 9110 15.3.5, 15.3.6, 15.4.5)
+NO_BODY_STATUSES = frozenset({*BODILESS_STATUSES, 206})  # (206: a part, never rewritten)
 MARK_HEADER_LOWER = MARK_HEADER.lower()
 STATE_HEADER = "X-Consent-State"  # honoured only with `testing: {state_header: true}`
 STATE_HEADER_LOWER = STATE_HEADER.lower()
@@ -85,6 +87,18 @@ REQUEST_HEADERS_LOOKED_AT = frozenset(
 )
 CSP_HEADERS = ("content-security-policy", "content-security-policy-report-only")
 PAGE_CACHE_HEADERS = ("etag", "last-modified", "vary", "cache-control")  # replaced on pages
+CACHE_LISTS = frozenset({"vary", "cache-control"})  # (their lines read as one: joined)
+# What a cache in front reads instead of Cache-Control (RFC 9213's CDN-Cache-Control and a
+# vendor's NAME-CDN-Cache-Control, Surrogate-Control, Akamai's Edge-Control, nginx's
+# X-Accel-Expires): a page dependent on the consent state drops them, or a shared cache
+# would keep one visitor's page for all (a CDN may also ignore Vary: Cookie).
+TARGETED_CACHE_HEADERS = (
+    "cdn-cache-control",
+    "surrogate-control",
+    "edge-control",
+    "x-accel-expires",
+)
+VENDOR_CDN_CACHE = "-cdn-cache-control"
 # The origin's headers a rewritten page does not keep as they are.
 REPLACED_ON_PAGES = frozenset(
     {
@@ -95,6 +109,7 @@ REPLACED_ON_PAGES = frozenset(
         "digest",
         "x-content-type-options",
         *PAGE_CACHE_HEADERS,
+        *TARGETED_CACHE_HEADERS,
     }
 )
 # The origin's headers Exchange.response() looks at (the rest go to the visitor as they came).
@@ -436,7 +451,7 @@ class PagePlan:
 class ResponsePlan:
     headers: Headers
     body: BodyTransform | None  # None: pass the body through byte for byte
-    has_body: bool = True  # False (HEAD, 1xx, 204, 304): the adapter sends the headers only
+    has_body: bool = True  # False (HEAD, 1xx, 204, 205, 304): the adapter sends the head only
 
 
 class Exchange:
@@ -661,7 +676,7 @@ class Exchange:
         """Plan the response to the visitor from the origin's status and headers (head:
         Head.of(headers), if the adapter has it already)."""
         engine, req = self.engine, self.req
-        has_body = req.method != "HEAD" and status >= 200 and status not in (204, 304)
+        has_body = req.method != "HEAD" and status >= 200 and status not in BODILESS_STATUSES
         if head is None:
             head = Head.of(headers)
         known = head.response
@@ -678,7 +693,10 @@ class Exchange:
         if engine.observer is not None:
             engine.observer.cookies_seen(self.report.cookies_seen)
         if status == 304 and self.revalidating:  # the page cached for this very state
-            out, found = split_off(without(out, *CSP_HEADERS), PAGE_CACHE_HEADERS)
+            out, found = split_off(
+                without(out, *CSP_HEADERS, *TARGETED_CACHE_HEADERS), PAGE_CACHE_HEADERS, CACHE_LISTS
+            )
+            out = [(k, v) for k, v in out if not k.lower().endswith(VENDOR_CDN_CACHE)]
             return ResponsePlan(self._page_cache_headers(out, found), None, has_body)
         # Every Content-Type, each possibly a list: HTML in any of them is HTML (the most
         # dangerous reading; browsers take the last), sent on as the only type.
@@ -689,12 +707,13 @@ class Exchange:
                 break
         page = html is not None and has_body and status not in NO_BODY_STATUSES
         found = {}
-        if page:  # out without what its plan replaces (by index: first), the first of each
-            while replaced:  # from the last: the first value of each name is the one kept
+        if page:  # out without what its plan replaces (by index), the first value of each
+            while replaced:  # (from the last: the first is the one kept; lists are joined)
                 i = replaced.bit_length() - 1
                 replaced ^= 1 << i
                 k, v = out.pop(i)
-                found[k.lower()] = v
+                lk = k.lower()
+                found[lk] = joined(v, found[lk]) if lk in found and lk in CACHE_LISTS else v
         if html is not None and len(types) > 1:
             out = without(out, "content-type") + [("Content-Type", html)]
         if html is None or not page:
@@ -723,6 +742,8 @@ class Exchange:
             if not checked and not sendable(v):  # a control character: dropped
                 continue
             if lk not in RESPONSE_HEADERS_LOOKED_AT:
+                if lk.endswith(VENDOR_CDN_CACHE):  # (a page drops it, see REPLACED_ON_PAGES)
+                    replaced |= 1 << len(out)
                 out.append(kv)
             elif lk in REPLACED_ON_PAGES:  # (kept unless the body is a page)
                 replaced |= 1 << len(out)

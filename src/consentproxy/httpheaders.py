@@ -50,19 +50,27 @@ def without(headers: Headers, *names: str) -> Headers:
     return [(k, v) for k, v in headers if k.lower() not in drop]
 
 
-def split_off(headers: Headers, drop: Collection[str]) -> tuple[Headers, dict[str, str]]:
+def split_off(
+    headers: Headers, drop: Collection[str], lists: Collection[str] = ()
+) -> tuple[Headers, dict[str, str]]:
     """The headers without those named in drop (lower case; a frozenset of them is built
     once by the caller), and the first value of each of them: without() and header() in
-    one pass."""
+    one pass. Of a list field named in lists, every value, joined (see joined)."""
     kept: Headers = []
     found: dict[str, str] = {}
     for k, v in headers:
         lk = k.lower()
         if lk in drop:
-            found.setdefault(lk, v)
+            found[lk] = joined(found[lk], v) if lk in found and lk in lists else found.get(lk, v)
         else:
             kept.append((k, v))
     return kept, found
+
+
+def joined(before: str, after: str) -> str:
+    """Two field lines of a list field as one (RFC 9110 5.3: a recipient may combine them so;
+    read as one, a second Cache-Control line's no-store is not lost)."""
+    return f"{before}, {after}" if before and after else before or after
 
 
 def named(headers: Headers) -> list[tuple[str, str, str]]:
