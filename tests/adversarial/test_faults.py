@@ -15,6 +15,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+import zstandard
 from aiohttp import web
 
 from consentproxy import server
@@ -26,6 +27,7 @@ from tests.test_server import CONFIG, KEYS
 pytestmark = pytest.mark.timeout(60)
 
 HTML = b"<!doctype html><html><body><p>hello</p></body></html>"
+ZSTD_HTML = zstandard.ZstdCompressor(write_checksum=True).compress(HTML)
 # Raw origin answers, by path: broken codings, lying lengths, resets.
 HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nConnection: close\r\n"
 ANSWERS = {
@@ -35,6 +37,9 @@ ANSWERS = {
     b"/truncated-gzip": HEAD
     + b"Content-Encoding: gzip\r\nContent-Length: 30\r\n\r\n"
     + gzip.compress(HTML)[:30],
+    b"/truncated-zstd": HEAD
+    + b"Content-Encoding: zstd\r\nContent-Length: %d\r\n\r\n" % (len(ZSTD_HTML) - 6)
+    + ZSTD_HTML[:-6],
     b"/short-body": HEAD + b"Content-Length: 1000\r\n\r\n" + HTML,
     b"/long-body": HEAD + b"Content-Length: 10\r\n\r\n" + HTML,
     b"/reset": HEAD + b"Transfer-Encoding: chunked\r\n\r\n5\r\n<html\r\n",
@@ -141,7 +146,9 @@ async def get(url: str, path: str, wait: float = 10) -> tuple[bytes, float]:
     return data, time.monotonic() - start
 
 
-@pytest.mark.parametrize("path", ["/bad-gzip", "/bad-br", "/bad-zstd", "/truncated-gzip"])
+@pytest.mark.parametrize(
+    "path", ["/bad-gzip", "/bad-br", "/bad-zstd", "/truncated-gzip", "/truncated-zstd"]
+)
 async def test_broken_coding_from_origin_is_502_or_a_cut_response_never_a_hang(
     start_proxy, origin, path
 ):

@@ -7,6 +7,7 @@ import zstandard
 
 from consentproxy.rewrite.encoding import (
     BodyError,
+    ZstdFrames,
     accepted,
     codings,
     decoder,
@@ -48,15 +49,38 @@ def test_raw_deflate_from_legacy_servers_is_decoded():
     assert dec.process(raw) + dec.finish() == PAGE
 
 
-@pytest.mark.parametrize("coding", ["gzip", "br"])
-def test_corrupt_or_truncated_bodies_raise(coding):
+@pytest.mark.parametrize("cut", [0.5, -6, -1])  # (-6, -1: bytes cut off the end)
+@pytest.mark.parametrize("coding", list(COMPRESS))
+def test_corrupt_or_truncated_bodies_raise(coding, cut):
+    """(a zstd body cut short went out as a whole page: its decoder did not tell)"""
     body = COMPRESS[coding](PAGE)
     with pytest.raises(BodyError):
         dec = decoder([coding], LIMIT)
-        dec.process(body[: len(body) // 2])
+        dec.process(body[: int(len(body) * cut) if cut > 0 else cut])
         dec.finish()
     with pytest.raises(BodyError):
         decoder([coding], LIMIT).process(b"\x00garbage" * 20)
+
+
+def test_zstd_frames_end_only_between_frames():
+    """Two frames (with and without a checksum, a block of one repeated byte in the first)
+    around a skippable one, fed whole and a byte at a time: the body has ended only where
+    one of them ends."""
+    first = zstandard.ZstdCompressor(write_checksum=True).compress(b"a" * 100_000 + PAGE)
+    skippable = (0x184D2A53).to_bytes(4, "little") + (3).to_bytes(4, "little") + b"xyz"
+    second = zstandard.ZstdCompressor(write_content_size=False).compress(b"tail")
+    body = first + skippable + second
+    ends = {len(first), len(first) + len(skippable), len(body)}
+    for cut in range(1, len(body) + 1):
+        frames = ZstdFrames()
+        frames.feed(body[:cut])
+        assert frames.ended() == (cut in ends), cut
+    frames = ZstdFrames()
+    for i in range(len(body)):
+        frames.feed(body[i : i + 1])
+    assert frames.ended()
+    dec = decoder(["zstd"], LIMIT)
+    assert dec.process(body) + dec.finish() == b"a" * 100_000 + PAGE + b"tail"
 
 
 def test_accept_encoding_parsing():

@@ -101,6 +101,68 @@ class BrotliDecoder(_Limited):
         return b""
 
 
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+SKIPPABLE_MAGIC = 0x184D2A50  # to 0x184D2A5F: a frame of metadata, skipped
+
+
+class ZstdFrames:
+    """Whether a zstd body stopped between two frames (or went on to the end of one), from
+    the frames' and blocks' headers alone (RFC 8878 3.1): the stream writer that bounds the
+    decoder's output does not tell, so a truncated body would pass for a whole one."""
+
+    def __init__(self) -> None:
+        self.head = b""  # the start of a frame or block header, until it is whole
+        self.in_frame = False  # blocks come (else a frame starts, or the body ends)
+        self.checksum = 0  # bytes of checksum after the current frame's last block
+        self.skip = 0  # bytes of a block's content (or a checksum, a skippable frame) to come
+
+    def feed(self, data: bytes) -> None:
+        i, n = 0, len(data)
+        while i < n:
+            if self.skip:
+                taken = min(self.skip, n - i)
+                self.skip -= taken
+                i += taken
+                continue
+            want = self._header_length()
+            got = min(want - len(self.head), n - i)
+            self.head += data[i : i + got]
+            i += got
+            if len(self.head) == self._header_length():  # (it may grow once the start is in)
+                self._read_header()
+
+    def _header_length(self) -> int:
+        head = self.head
+        if self.in_frame:
+            return 3
+        if len(head) < 5:
+            return 5 if head[:4] == ZSTD_MAGIC or len(head) < 4 else 8
+        if head[:4] != ZSTD_MAGIC:
+            return 8
+        descriptor = head[4]
+        fcs = (0, 2, 4, 8)[descriptor >> 6] or (1 if descriptor & 0x20 else 0)
+        return 5 + (0 if descriptor & 0x20 else 1) + (0, 1, 2, 4)[descriptor & 3] + fcs
+
+    def _read_header(self) -> None:
+        head, self.head = self.head, b""
+        if self.in_frame:  # a block: last bit, type (1: one byte repeated), size
+            value = int.from_bytes(head, "little")
+            self.skip = 1 if (value >> 1) & 3 == 1 else value >> 3
+            if value & 1:
+                self.in_frame = False
+                self.skip += self.checksum
+        elif head[:4] == ZSTD_MAGIC:
+            self.in_frame = True
+            self.checksum = 4 if head[4] & 4 else 0
+        elif int.from_bytes(head[:4], "little") & ~0xF == SKIPPABLE_MAGIC:
+            self.skip = int.from_bytes(head[4:8], "little")
+        else:
+            raise BodyError("bad zstd body: no frame starts here")
+
+    def ended(self) -> bool:
+        return not (self.in_frame or self.skip or self.head)
+
+
 class ZstdDecoder(_Limited):
     """Written to a sink that counts, so decoding stops at the limit, not after it."""
 
@@ -109,6 +171,7 @@ class ZstdDecoder(_Limited):
         self.out: list[bytes] = []
         decompressor = zstandard.ZstdDecompressor()  # (only write() is needed of a sink)
         self.obj = decompressor.stream_writer(self, write_size=1 << 16, closefd=False)  # type: ignore[arg-type]
+        self.frames = ZstdFrames()
 
     def write(self, data: bytes) -> int:
         self.out.append(self._take(data))
@@ -119,10 +182,13 @@ class ZstdDecoder(_Limited):
             self.obj.write(data)
         except zstandard.ZstdError as e:
             raise BodyError(f"bad zstd body: {e}") from None
+        self.frames.feed(data)
         out, self.out = b"".join(self.out), []
         return out
 
     def finish(self) -> bytes:
+        if not self.frames.ended():
+            raise BodyError("truncated zstd body")
         return b""
 
 
