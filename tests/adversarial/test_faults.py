@@ -70,6 +70,19 @@ ANSWERS.update(
 )
 
 
+LONG_CSP = b"Content-Security-Policy: default-src 'self' " + b"https://a.example.com " * 410
+ANSWERS.update(
+    {  # heads browsers take (Chromium: up to 256 KiB), and one past what the proxy takes
+        b"/long-header": HEAD + LONG_CSP + b"\r\nContent-Length: %d\r\n\r\n" % len(HTML) + HTML,
+        b"/many-lines": HEAD
+        + b"".join(b"X-Part-%d: %d\r\n" % (i, i) for i in range(200))
+        + b"Content-Length: %d\r\n\r\n" % len(HTML)
+        + HTML,
+        b"/huge-header": HEAD + b"X-Huge: " + b"a" * (1 << 17) + b"\r\n\r\n" + HTML,
+    }
+)
+
+
 ENDLESS: set[asyncio.StreamWriter] = set()  # /endless responses still being written
 
 
@@ -219,6 +232,26 @@ async def test_no_server_header_names_the_proxy_s_software(start_proxy, origin, 
     assert head.startswith(b"http/1.1 200 ")
     found = [line for line in head.split(b"\r\n") if line.startswith(b"server:")]
     assert found == ([b"server: " + server.lower()] if server else [])
+
+
+async def test_an_origin_head_a_browser_takes_goes_through(start_proxy, origin):
+    """aiohttp's client refused a header line over 8190 bytes and more than 128 lines: serve
+    answered 502 where mitmproxy and browsers show the page."""
+    url = await start_proxy(origin)
+    data, _ = await get(url, "/long-header")
+    head = data.partition(b"\r\n\r\n")[0]
+    assert head.startswith(b"HTTP/1.1 200 ") and b"<p>hello</p>" in data
+    assert b"https://a.example.com " * 410 in head
+    data, _ = await get(url, "/many-lines")
+    assert data.startswith(b"HTTP/1.1 200 ") and b"<p>hello</p>" in data
+    assert data.count(b"\r\nX-Part-") == 200
+
+
+async def test_an_origin_head_past_the_limits_is_a_plain_502(adapter, start_proxy, origin):
+    data, took = await get(await start_proxy(origin), "/huge-header")
+    assert took < 5 and b"Traceback" not in data
+    if adapter == "aiohttp":  # (mitmproxy has no limit of its own on a head)
+        assert data.startswith(b"HTTP/1.1 502 ") and b"cannot be reached" in data
 
 
 async def test_origin_shorter_than_its_content_length_is_cut_not_completed(start_proxy, origin):
