@@ -161,7 +161,12 @@ class ProxyServer:
     async def _handle(self, request: web.BaseRequest, ex: Exchange) -> web.StreamResponse:
         has_body = ex.req.has_body
         expect = ex.req.first.get("expect")
-        if has_body and expect is not None and expect.lower() == "100-continue":
+        if (
+            has_body
+            and expect is not None
+            and expect.lower() == "100-continue"
+            and request.version >= aiohttp.HttpVersion11  # (1.0: ignored, RFC 9110 10.1.1)
+        ):
             # we read the body ourselves: tell the visitor to send it (as aiohttp's router does)
             await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             request.writer.output_size = 0
@@ -241,6 +246,8 @@ class ProxyServer:
                 bool(first) and joined,
                 typed="content-type" in origin.first,
             )
+            if resp.content_length is None and request.version < aiohttp.HttpVersion11:
+                resp.force_close()  # no chunks in HTTP/1.0: the close ends the body
             await resp.prepare(request)
             try:
                 if whole:  # head, body and end of the chunks in one write

@@ -150,12 +150,17 @@ async def exchange(url: str, raw: bytes, wait: float = 10) -> bytes:
 
 
 async def get(url: str, path: str, wait: float = 10) -> tuple[bytes, float]:
-    start = time.monotonic()
-    data = await exchange(
+    return await get_raw(
         url,
         b"GET %s HTTP/1.1\r\nHost: shop.example.com\r\nConnection: close\r\n\r\n" % path.encode(),
         wait,
     )
+
+
+async def get_raw(url: str, raw: bytes, wait: float = 10) -> tuple[bytes, float]:
+    """What the proxy answers until it closes, and how long that took."""
+    start = time.monotonic()
+    data = await exchange(url, raw, wait)
     return data, time.monotonic() - start
 
 
@@ -252,6 +257,31 @@ async def test_an_origin_head_past_the_limits_is_a_plain_502(adapter, start_prox
     assert took < 5 and b"Traceback" not in data
     if adapter == "aiohttp":  # (mitmproxy has no limit of its own on a head)
         assert data.startswith(b"HTTP/1.1 502 ") and b"cannot be reached" in data
+
+
+async def test_an_http_1_0_visitor_gets_a_page_of_unknown_length_ended_by_a_close(
+    start_proxy, origin
+):
+    """serve kept the connection open after a rewritten page (no length, and no chunks in
+    HTTP/1.0): the visitor, asking for keep-alive, waited for an end that never came."""
+    data, took = await get_raw(
+        await start_proxy(origin),
+        b"GET / HTTP/1.0\r\nHost: shop.example.com\r\nConnection: keep-alive\r\n\r\n",
+    )
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert took < 5 and b"<p>hello</p>" in body and body.endswith(b"</html>")
+    assert b"content-length" not in head.lower() and b"keep-alive" not in head.lower()
+
+
+async def test_an_http_1_0_expectation_of_100_continue_is_ignored(adapter, start_proxy, origin):
+    data, _ = await get_raw(
+        await start_proxy(origin),
+        b"POST / HTTP/1.0\r\nHost: shop.example.com\r\nExpect: 100-continue\r\n"
+        b"Content-Length: 3\r\n\r\nabc",
+    )
+    assert b"<p>hello</p>" in data  # (the origin's page)
+    if adapter == "aiohttp":  # (mitmproxy's core answers the expectation itself)
+        assert data.startswith(b"HTTP/1.0 200 ")  # no 1xx to HTTP/1.0 (RFC 9110 15.2)
 
 
 async def test_origin_shorter_than_its_content_length_is_cut_not_completed(start_proxy, origin):
