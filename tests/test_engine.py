@@ -341,10 +341,17 @@ def test_upstream_gets_forwarding_headers_and_no_hop_by_hop(engine):
     headers = ex.upstream_headers()
     names = {k.lower() for k, _ in headers}
     assert "connection" not in names and "x-secret" not in names
-    assert header(headers, "accept-encoding") == "br, gzip"
+    assert header(headers, "accept-encoding") == "gzip, br"
     assert header(headers, "x-forwarded-for") == "10.0.0.1"  # nobody vouches for 1.2.3.4
     assert header(headers, "x-forwarded-proto") == "http"
     assert header(headers, "x-forwarded-host") == "h.example"
+
+
+@pytest.mark.parametrize(("visitor", "origin"), [("identity", "identity"), ("", "identity")])
+def test_a_visitor_who_wants_no_coding_is_not_sent_one(engine, visitor, origin):
+    """(the header went away: to the origin, any coding would then do)"""
+    ex = get(engine, "/data.json", Accept_Encoding=visitor)
+    assert header(ex.upstream_headers(), "accept-encoding") == origin
 
 
 def test_the_origins_hop_by_hop_headers_and_those_its_connection_header_lists_stay_behind(engine):

@@ -620,9 +620,7 @@ class Exchange:
                 if kept is not None:
                     headers.append((k, kept))
             elif lk == "accept-encoding":
-                codings = self.engine.decodable(v)
-                if codings:
-                    headers.append((k, codings))
+                headers.append((k, self.engine.decodable(v)))
             elif lk == "if-none-match":
                 tags = self._origin_etags(v)
                 if tags:
@@ -1161,17 +1159,11 @@ class Engine:
         return found
 
     def decodable(self, accept_encoding: str) -> str:
-        """The codings of an Accept-Encoding the proxy can decode ("" for none): what the
+        """The visitor's Accept-Encoding as the origin gets it (encoding.narrowed): what the
         origin may send. Browsers send a few distinct values: remembered (short ones)."""
         found = self._decodable.get(accept_encoding)
         if found is None:
-            found = ", ".join(
-                sorted(
-                    e
-                    for e in encoding.accepted(accept_encoding)
-                    if e in encoding.DECODABLE and e != "identity"
-                )
-            )
+            found = encoding.narrowed(accept_encoding)
             if len(accept_encoding) <= 256:
                 if len(self._decodable) >= 64:
                     self._decodable.clear()

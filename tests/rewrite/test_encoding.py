@@ -12,6 +12,7 @@ from consentproxy.rewrite.encoding import (
     codings,
     decoder,
     encoder,
+    narrowed,
     output_encoding,
 )
 
@@ -87,6 +88,24 @@ def test_accept_encoding_parsing():
     assert accepted("gzip, br;q=0.5, zstd;q=0") == {"identity", "gzip", "br"}
     assert accepted(None) == {"identity"}
     assert "gzip" in accepted("*")
+
+
+@pytest.mark.parametrize(
+    ("visitor", "origin"),
+    [
+        ("gzip, deflate, br, zstd, dcb, dcz", "gzip, deflate, br, zstd"),  # (no dictionaries)
+        ("gzip;q=0.1, br;q=1", "gzip;q=0.1, br;q=1"),  # (the visitor's preference)
+        ("identity", "identity"),  # wget's: sent with none, any coding would do
+        ("", "identity"),  # none wanted (RFC 9110 12.5.3)
+        ("compress, sdch", "identity"),
+        ("identity;q=1, *;q=0", "identity;q=1, br;q=0, zstd;q=0, gzip;q=0, deflate;q=0"),
+        ("br, *;q=0.5", "br, zstd;q=0.5, gzip;q=0.5, deflate;q=0.5"),
+    ],
+)
+def test_the_origin_is_offered_what_the_visitor_takes_and_the_proxy_undoes(visitor, origin):
+    """(narrowed to nothing, the header went away: the origin could then send any coding,
+    one the visitor had refused; q-values were dropped)"""
+    assert narrowed(visitor) == origin
 
 
 def test_output_keeps_origin_coding_when_accepted():

@@ -303,6 +303,25 @@ def accepted(accept_encoding: str | None) -> set[str]:
     return out
 
 
+def narrowed(accept_encoding: str) -> str:
+    """An Accept-Encoding for the origin: the visitor's, with only the codings the proxy can
+    undo (their q-values kept, `*` spelled out with its own), or `identity` when none is
+    left (sent without one, the header would let the origin choose any coding, RFC 9110
+    12.5.3: one the visitor refused, or the proxy cannot undo to rewrite a page)."""
+    kept, named, star = [], set(), None
+    for part in accept_encoding.split(","):
+        name, _, params = part.partition(";")
+        name = name.strip().lower()
+        if name == "*":
+            star = params.strip()
+        elif name in DECODABLE:
+            kept.append(part.strip())
+            named.add(name)
+    if star is not None:
+        kept += [f"{e};{star}" if star else e for e in PREFERRED_OUTPUT if e not in named]
+    return ", ".join(kept) or "identity"
+
+
 def output_encoding(origin: str, client_accepts: set[str]) -> str:
     """Keep the origin's coding when the client takes it, else the best the client takes."""
     origin = "gzip" if origin == "x-gzip" else origin
