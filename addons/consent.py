@@ -77,10 +77,12 @@ class _Stream:
     def __init__(self, body: BodyTransform | None, flow: http.HTTPFlow, keep: int):
         self.body, self.flow, self.keep = body, flow, keep
         self.failed = False
+        self.ended = False  # called with b'' (mitmproxy streams no body that ends with the head)
         self.kept: list[bytes] | None = []
         self.sent = 0
 
     def __call__(self, data: bytes) -> list[bytes]:
+        self.ended = self.ended or not data
         if self.failed:
             return []
         try:
@@ -512,7 +514,12 @@ class ConsentAddon:
         flow.response.stream = _Stream(plan.body, flow, _keep_for_view())
 
     def response(self, flow: http.HTTPFlow) -> None:
-        """Called once the body has streamed through: the report is complete."""
+        """Called once the body has streamed through: the report is complete. A body that
+        ended with the head (Content-Length: 0) was not streamed: it is rewritten here, before
+        mitmproxy sends it (an empty page still gets its banner)."""
+        stream = flow.response.stream if flow.response is not None else None
+        if isinstance(stream, _Stream) and not stream.ended:
+            stream(b"")
         ex = self.exchanges.pop(flow.id, None)
         if ex is not None:
             self._note(flow, ex)

@@ -155,6 +155,10 @@ async def no_content(request: web.Request) -> web.Response:
     return web.Response(status=204, headers={"X-Kept": "yes", "ETag": '"v1"'})
 
 
+async def empty_page(request: web.Request) -> web.Response:
+    return web.Response(body=b"", content_type="text/html")
+
+
 async def reset_content(request: web.Request) -> web.Response:
     """A 205 typed as HTML (PHP types every response so): it must get no banner."""
     headers = {"X-Kept": "yes", "ETag": '"v1"', "Content-Type": "text/html; charset=UTF-8"}
@@ -257,6 +261,7 @@ def origin_app() -> web.Application:
     app.router.add_get("/cached", cached)
     app.router.add_get("/empty", no_content)
     app.router.add_get("/reset", reset_content)
+    app.router.add_get("/empty-page", empty_page)
     app.router.add_get("/notmodified", not_modified)
     app.router.add_get("/partial", partial)
     app.router.add_get("/cookies/{status}", cookies)
@@ -576,6 +581,15 @@ async def test_bodiless_status_is_passed_through_untouched(
         assert await resp.read() == b""
         assert resp.headers["X-Kept"] == "yes"
         assert resp.headers["ETag"] == '"v1"'
+
+
+async def test_an_empty_page_gets_the_banner(proxy: str, client: aiohttp.ClientSession) -> None:
+    """mitmproxy streams nothing of a body that ends with its head: the addon gave an empty
+    page no banner (and its report no end)."""
+    async with client.get(proxy + "/empty-page", headers={"Sec-Fetch-Dest": "document"}) as resp:
+        assert resp.status == 200
+        body = await resp.read()
+    assert b'id="consentproxy"' in body and b"/.consent/consent.js" in body
 
 
 async def test_partial_html_206_is_passed_through_untouched(
