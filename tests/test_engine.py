@@ -8,6 +8,7 @@ import pytest
 from consentproxy.banner.render import Banner
 from consentproxy.config import ForTesting, Regions
 from consentproxy.consent import NO_DECISION, parse_state
+from consentproxy.cookies import MAX_DELETION_BYTES
 from consentproxy.engine import MARK_HEADER, Engine, Head, Request
 from consentproxy.httpheaders import header
 from consentproxy.policy import Policy
@@ -352,6 +353,28 @@ def test_a_visitor_who_wants_no_coding_is_not_sent_one(engine, visitor, origin):
     """(the header went away: to the origin, any coding would then do)"""
     ex = get(engine, "/data.json", Accept_Encoding=visitor)
     assert header(ex.upstream_headers(), "accept-encoding") == origin
+
+
+def test_a_returning_visitor_s_tracker_cookies_are_deleted_in_a_bounded_head(engine):
+    """(15 of them made 4.7 KB of deletions: a front nginx's 4 KiB buffer failed every page)"""
+    names = [
+        "_ga",
+        "_gid",
+        "_gat",
+        "_gcl_au",
+        "_fbp",
+        "_fbc",
+        "_ttp",
+        "li_fat_id",
+        "_hjFirstSeen",
+        "_hjid",
+    ]
+    names += [f"_ga_X{i}" for i in range(5)]
+    ex = get(engine, "/a/b/page", cookie="; ".join(f"{n}=1" for n in names))
+    plan = ex.response(200, [("Content-Type", "image/png")])
+    deletions = [v for k, v in plan.headers if k == "Set-Cookie"]
+    assert deletions and sum(map(len, deletions)) <= MAX_DELETION_BYTES
+    assert ex.report.cookies_deleted == names
 
 
 def test_the_origins_hop_by_hop_headers_and_those_its_connection_header_lists_stay_behind(engine):

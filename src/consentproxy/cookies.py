@@ -7,6 +7,7 @@ Set-Cookie's name is what precedes the first '=' of its first ';'-separated part
 
 from __future__ import annotations
 
+import random
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -108,30 +109,77 @@ class CookieFilter:
 
 
 # A request's cookies are the visitor's to choose: what their deletion costs is bounded.
-MAX_DELETED_NAMES = 32  # per response; the rest go with the next response
+# Deletions go in at most this much Set-Cookie text a response: a front proxy's buffer for a
+# whole response head is often 4 KiB (nginx's proxy_buffer_size), and a head past it failed
+# every page (a 502) for a visitor with 15 tracker cookies; the rest go with the next ones.
+MAX_DELETION_BYTES = 2048
 MAX_DELETION_DOMAINS = 8  # the host and its parents nearest the root
+MAX_DELETION_PATHS = 4  # directories of the request's path (and /)
 _NAME_RE = re.compile(r"[\x21-\x7e]+")  # printable ASCII (no control, space or 8-bit)
 
 
 def deletion_headers(
-    names: Iterable[str], host: str, cookie_domain: str | None, secure: bool
+    names: Iterable[str],
+    host: str,
+    cookie_domain: str | None,
+    secure: bool,
+    path: str = "/",
+    on_parents: Callable[[str], bool] = lambda _: True,
 ) -> list[str]:
-    """Set-Cookie values deleting each cookie for the host and its parent domains.
+    """Set-Cookie values deleting each cookie wherever it may have been set: a browser
+    deletes only the cookie of the same name, domain and path (RFC 6265bis 5.7).
 
-    A cookie may have been set by JavaScript on `.example.com` while we serve
-    `www.example.com`; browsers refuse a Domain that is a public suffix, so trying
-    parents is harmless and reaches every variant. With cookie_domain, parents stop there.
+    Domains: host-only, the host, and its parents (a cookie may have been set by JavaScript
+    on `.example.com` while we serve `www.example.com`; browsers refuse a Domain that is a
+    public suffix), down to cookie_domain when set; parents only for the names on_parents
+    lets through (an unknown name may be a sibling site's own session: deleted on the
+    parent, the visitor would be logged out there). Paths: / first, then the directories of
+    the request's path (a tracker set on /blog comes with /blog/post and is deleted by
+    Path=/blog alone). At most MAX_DELETION_BYTES of them: when they do not all fit, the
+    names go in a random order (what one response deleted no longer comes back, and the
+    next deletes others).
     """
     domains = deletion_domains(host, cookie_domain)
-    out = []
     valid = (n for n in names if _NAME_RE.fullmatch(n) and ";" not in n and "=" not in n)
-    for name in list(dict.fromkeys(valid))[:MAX_DELETED_NAMES]:
-        prefixed = name.startswith(("__Secure-", "__Host-"))
-        flags = "; Secure" if secure or prefixed else ""
-        out.append(f"{name}=; Max-Age=0; {EXPIRED}; Path=/{flags}")
-        if not name.startswith("__Host-"):
-            out.extend(f"{name}=; Max-Age=0; {EXPIRED}; Path=/; Domain={d}{flags}" for d in domains)
+    unique = list(dict.fromkeys(valid))
+    paths = ["/", *_directories(path)]
+    # (by path: every name under / before any under a directory)
+    tiers = [[_deletions(n, p, domains, secure, on_parents) for n in unique] for p in paths]
+    out: list[str] = []
+    room = MAX_DELETION_BYTES
+    for tier in tiers:
+        if sum(len(v) for lines in tier for v in lines) > room:
+            random.shuffle(tier)
+        for lines in tier:
+            for value in lines:
+                if len(value) <= room:
+                    out.append(value)
+                    room -= len(value)
     return out
+
+
+def _deletions(
+    name: str, path: str, domains: list[str], secure: bool, on_parents: Callable[[str], bool]
+) -> list[str]:
+    """The Set-Cookie values deleting one name under one path (host-only, then on each
+    domain). Prefixes are matched in any case, as browsers do."""
+    low = name.lower()
+    host_prefix = low.startswith("__host-")
+    flags = "; Secure" if secure or host_prefix or low.startswith("__secure-") else ""
+    if host_prefix:  # (only ever host-only, under /)
+        return [f"{name}=; Max-Age=0; {EXPIRED}; Path=/{flags}"] if path == "/" else []
+    kept = domains if on_parents(name) else domains[:1]
+    return [f"{name}=; Max-Age=0; {EXPIRED}; Path={path}{flags}"] + [
+        f"{name}=; Max-Age=0; {EXPIRED}; Path={path}; Domain={d}{flags}" for d in kept
+    ]
+
+
+def _directories(path: str) -> list[str]:
+    """The directories a cookie sent with a request to path may have been set on (but /):
+    /a/b/c -> /a, /a/b (the MAX_DELETION_PATHS - 1 nearest the root)."""
+    parts = path.split("?", 1)[0].split("#", 1)[0].split("/")[1:-1]
+    found = ["/" + "/".join(parts[: i + 1]) for i in range(len(parts)) if parts[i]]
+    return [p for p in found if ";" not in p and _NAME_RE.fullmatch(p)][: MAX_DELETION_PATHS - 1]
 
 
 def deletion_domains(host: str, cookie_domain: str | None) -> list[str]:

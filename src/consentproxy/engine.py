@@ -667,8 +667,20 @@ class Exchange:
             return []
         cfg = self.engine.config.consent
         self.report.cookies_deleted = list(dict.fromkeys(names))
-        values = deletion_headers(names, self.host, cfg.cookie_domain, self.scheme == "https")
+        values = deletion_headers(
+            names,
+            self.host,
+            cfg.cookie_domain,
+            self.scheme == "https",
+            self.req.target,
+            self._named,
+        )
         return [("Set-Cookie", v) for v in values]
+
+    def _named(self, cookie: str) -> bool:
+        """Whether a cookie is one the config or the cookie databases name (a tracker's, set
+        on the site's parent domain as readily as on its host)."""
+        return self.engine.policy.cookie_category(cookie) is not None
 
     def response(self, status: int, headers: Headers, head: Head | None = None) -> ResponsePlan:
         """Plan the response to the visitor from the origin's status and headers (head:
