@@ -46,8 +46,72 @@ def choose(engine, action, categories=(), cookie=None):
     resp = ex.local_response(
         json.dumps({"action": action, "categories": list(categories)}).encode()
     )
-    consent = next(v for k, v in resp.headers if k == "Set-Cookie" and v.startswith("consent="))
-    return resp, consent.split(";")[0]
+    consents = [v for k, v in resp.headers if k == "Set-Cookie" and v.startswith("consent=")]
+    return resp, consents[-1].split(";")[0]  # (after the deletions of stale variants, if any)
+
+
+def test_of_two_consent_cookies_the_one_that_grants_less_is_read(engine):
+    """The first valid one was read, and a browser sends the older of two first (or the one
+    with the longer path): a withdrawal kept on the cookie domain was ignored for a consent
+    kept host-only, and a sibling site could plant a consent of its own."""
+    _, accepted = choose(engine, "accept-all")
+    _, rejected = choose(engine, "reject-all")
+    for pair in (f"{accepted}; {rejected}", f"{rejected}; {accepted}"):
+        ex = get(engine, cookie=f"{pair}; _ga=1")
+        assert ex.state.decided and not ex.state.categories
+        assert "_ga" not in header(ex.upstream_headers(), "cookie")
+
+
+def test_a_choice_deletes_the_consent_cookies_it_does_not_set(engine):
+    """(else the stale one, granting less, would be read on and on)"""
+    scoped = Engine(
+        replace(
+            engine.config, consent=replace(engine.config.consent, cookie_domain=".example.com")
+        ),
+        [b"k" * 32],
+        clock=lambda: NOW,
+    )
+    _, old = choose(scoped, "reject-all")
+    resp, new = choose(scoped, "accept-all", cookie=f"{old}; {old}")
+    cookies = [v for k, v in resp.headers if k == "Set-Cookie" and v.startswith("consent=")]
+    assert cookies[-1].startswith(new) and "Domain=example.com" in cookies[-1]
+    stale = cookies[:-1]
+    assert stale and all(c.startswith("consent=; Max-Age=0") for c in stale)
+    assert any("Domain" not in c for c in stale)  # the host-only one
+    assert not any(c.endswith("Domain=example.com") for c in stale)  # (not the one set)
+    resp, _ = choose(scoped, "accept-all", cookie=old)  # one: nothing else to delete
+    assert len([v for k, v in resp.headers if k == "Set-Cookie"]) == 1
+
+
+def test_a_host_outside_the_cookie_domain_keeps_its_choice_host_only(engine):
+    """(a Domain the host is not under is refused by browsers: no choice was ever kept)"""
+    scoped = Engine(
+        replace(
+            engine.config, consent=replace(engine.config.consent, cookie_domain=".example.net")
+        ),
+        [b"k" * 32],
+        clock=lambda: NOW,
+    )
+    resp, _ = choose(scoped, "accept-all")
+    (cookie,) = [v for k, v in resp.headers if k == "Set-Cookie"]
+    assert "Domain" not in cookie
+
+
+def test_the_origin_cannot_set_or_erase_the_consent_cookie(engine):
+    """(a legacy banner's own cookie of that name wiped the visitor's refusal on each page)"""
+    _, rejected = choose(engine, "reject-all")
+    ex = get(engine, cookie=rejected)
+    plan = ex.response(
+        200,
+        [
+            ("Content-Type", "image/png"),
+            ("Set-Cookie", "consent=yes; Path=/; Max-Age=31536000"),
+            ("Set-Cookie", "consent=; Domain=example.com; Max-Age=0"),
+            ("Set-Cookie", "PHPSESSID=s; Path=/"),
+        ],
+    )
+    assert [v for k, v in plan.headers if k == "Set-Cookie"] == ["PHPSESSID=s; Path=/"]
+    assert ex.report.set_cookies_dropped == ["consent", "consent"]
 
 
 def test_no_decision_strips_tracking_cookies_both_ways(engine):

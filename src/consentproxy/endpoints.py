@@ -27,6 +27,7 @@ from consentproxy import csp
 from consentproxy.banner.render import SCRIPT, SCRIPT_TYPE, Banner
 from consentproxy.config import Config, Service
 from consentproxy.consent import NO_DECISION, ConsentState, Signer
+from consentproxy.cookies import EXPIRED, deletion_domains
 from consentproxy.declaration import Declaration
 from consentproxy.httpheaders import Headers, header, sendable, valid_host
 from consentproxy.language import request_language
@@ -424,7 +425,7 @@ class Endpoints:
         resp = _json(200, {})
         if back is not None:
             resp.headers.append(("Location", safe_return(back)))
-        resp.headers.append(("Set-Cookie", self.consent_cookie(ex, "", 0)))
+        resp.headers += self.consent_cookies(ex, "", 0)
         resp.new_state = NO_DECISION
 
         async def complete() -> tuple[int, bytes]:
@@ -434,13 +435,28 @@ class Endpoints:
         resp.complete = _unavailable_as_503(complete)
         return resp
 
-    def consent_cookie(self, ex: Visit, value: str, max_age: int) -> str:
-        """The Set-Cookie of the consent cookie: one shape to set it and to erase it."""
+    def consent_cookies(self, ex: Visit, value: str, max_age: int) -> Headers:
+        """The Set-Cookie headers setting the consent cookie (or erasing it: one shape for
+        both). Its Domain is consent.cookie_domain when the host is under it (elsewhere a
+        browser would refuse the cookie: no choice would ever be kept there). A visitor who
+        sent it twice (host-only and on the cookie domain: the config changed between two
+        choices; or one planted by a sibling site) has the other variants deleted first:
+        the engine reads the one that grants the least (Engine.consent_of)."""
         cfg = self.config.consent
-        cookie = f"{cfg.cookie_name}={value}; Max-Age={max_age}; Path=/; SameSite=Lax; HttpOnly"
-        if cfg.cookie_domain:
-            cookie += f"; Domain={cfg.cookie_domain.lstrip('.')}"
-        return cookie + ("; Secure" if ex.scheme == "https" else "")
+        name, secure = cfg.cookie_name, "; Secure" if ex.scheme == "https" else ""
+        host = ex.host.split(":")[0].lower().rstrip(".")
+        base = cfg.cookie_domain.lstrip(".") if cfg.cookie_domain else None
+        domain = base if base and (host == base or host.endswith("." + base)) else None
+        cookie = f"{name}={value}; Max-Age={max_age}; Path=/; SameSite=Lax; HttpOnly"
+        cookie += (f"; Domain={domain}" if domain else "") + secure
+        out = []
+        if sum(n == name for n, _ in ex.req.cookies) > 1:
+            others = [d for d in [None, *deletion_domains(host, cfg.cookie_domain)] if d != domain]
+            out = [
+                f"{name}=; Max-Age=0; {EXPIRED}; Path=/" + (f"; Domain={d}" if d else "") + secure
+                for d in others
+            ]
+        return [("Set-Cookie", v) for v in [*out, cookie]]
 
     def _script(self, target: str) -> LocalResponse:
         """Cached for a year under its versioned URL (the version changes with the release
@@ -522,9 +538,9 @@ class Endpoints:
             cats, svcs = map(set, policy.under_gpc(cats, svcs))
         state = self.signer.decide(cats, svcs, self.clock(), ex.state)
         cfg = self.config.consent
-        cookie = self.consent_cookie(ex, self.signer.encode(state), cfg.max_age_days * 86400)
+        cookies = self.consent_cookies(ex, self.signer.encode(state), cfg.max_age_days * 86400)
         resp = _answer(ex, is_json, back, state, cfg.revision, "your choice is saved")
-        resp.headers.append(("Set-Cookie", cookie))
+        resp.headers += cookies
         resp.new_state = state
         if not isinstance(lang, str) or lang not in self.config.languages:
             # an old page's banner, or none

@@ -592,12 +592,7 @@ class Exchange:
                 engine.endpoints.record(self, state, "save", f"import:{tool}", self.lang)
             )
         left = engine.config.consent.max_age_days * 86400 - int(engine.clock()) + state.decided_at
-        return [
-            (
-                "Set-Cookie",
-                engine.endpoints.consent_cookie(self, engine.signer.encode(state), max(left, 0)),
-            )
-        ]
+        return engine.endpoints.consent_cookies(self, engine.signer.encode(state), max(left, 0))
 
     def upstream_headers(self) -> Headers:
         """The request headers to send to the origin: tracking cookies removed, only
@@ -765,6 +760,9 @@ class Exchange:
                 if engine.observer is not None:
                     report.cookies_seen = _grown(report.cookies_seen, [set_cookie_name(v)])
                 kept, dropped = engine.cookie_filter(self.state).set_cookies([v])
+                if kept and set_cookie_name(v) == engine.config.consent.cookie_name:
+                    kept, dropped = [], [set_cookie_name(v)]  # ours: the origin's would
+                    # overwrite or erase the visitor's choice (a legacy banner of that name)
                 if dropped:
                     report.set_cookies_dropped = _grown(report.set_cookies_dropped, dropped)
                 out += [(k, self._capped(c)) for c in kept]
@@ -987,6 +985,10 @@ class Exchange:
             engine.observer.hosts_seen(report.hosts_seen, self.host, self.req.target.split("?")[0])
 
 
+def _grants(state: ConsentState) -> int:
+    return len(state.categories) + len(state.services)
+
+
 def _grown[T](items: Sequence[T], more: Iterable[T]) -> list[T]:
     """A report's list with more items after it: a new list for an empty tuple (Report's
     default), else the same list extended (linear in a hostile origin's thousands of
@@ -1189,15 +1191,20 @@ class Engine:
         return self._choice(state)[1]
 
     def consent_of(self, cookies: Sequence[tuple[str, str]]) -> ConsentState:
-        """The visitor's state from their cookies (the first valid consent cookie)."""
+        """The visitor's state from their cookies: of two valid consent cookies, the one
+        that grants the least (the first valid one was read, and a browser sends the older
+        of two first, or the one with the longer path: a withdrawal kept on the cookie domain
+        was ignored for a consent kept host-only, and a sibling site could plant a consent
+        of its own under a path)."""
         name = self.config.consent.cookie_name
         now = self.clock()
+        found = NO_DECISION
         for n, value in cookies:
             if n == name:
                 state = self.signer.decode(value, now)
-                if state.decided:
-                    return state
-        return NO_DECISION
+                if state.decided and (not found.decided or _grants(state) < _grants(found)):
+                    found = state
+        return found
 
     def begin(self, req: Request) -> Exchange:
         """The state to enforce comes from X-Consent-State (test configs only), else the
