@@ -1,7 +1,12 @@
+from datetime import UTC, datetime
+
+import pytest
+
 from consentproxy.cookies import (
     MAX_DELETION_BYTES,
     CookieFilter,
     capped,
+    cookie_date,
     cookie_pairs,
     deletion_domains,
     deletion_headers,
@@ -66,6 +71,40 @@ def test_lifetime_reads_max_age_before_expires_and_none_for_session_cookies():
     assert lifetime("a=1; Expires=Fri, 15 Jan 2027 08:00:00 GMT", NOW) == 1_800_000_000 - NOW
     assert lifetime("a=1; Path=/", NOW) is None
     assert lifetime("a=1; Max-Age=soon", NOW) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("Wed, 21 Oct 2037 07:28:00 GMT", "2037-10-21 07:28:00"),
+        ("Sunday, 06-Nov-94 08:49:37 GMT", "1994-11-06 08:49:37"),  # RFC 850
+        ("Sun Nov  6 08:49:37 1994", "1994-11-06 08:49:37"),  # asctime
+        ("Fri, 01/Jan/2099 00:00:00 GMT", "2099-01-01 00:00:00"),  # (Python's reader refused
+        ("2099 Jan 01 00:00:00 GMT", "2099-01-01 00:00:00"),  # these: the cap let them by)
+        ("Fri, 01 Jan 2099 00:00:00.000 GMT", "2099-01-01 00:00:00"),
+        ("Thu, 01 Jan 69 00:00:00 GMT", "2069-01-01 00:00:00"),  # (Python: 1969)
+        ("Fri, 01 Jan 2100 00:00 GMT", None),  # no seconds: a browser ignores it
+        ("Thu, 30 Feb 2030 00:00:00 GMT", None),
+        ("Thu, 01 Jan 1500 00:00:00 GMT", None),
+        ("tomorrow", None),
+    ],
+)
+def test_expires_dates_are_read_as_browsers_read_them(value, expected):
+    when = cookie_date(value)
+    got = None if when is None else datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%d %X")
+    assert got == expected
+
+
+def test_the_cap_never_lengthens_a_cookie_and_reads_max_age_as_browsers_do():
+    """An Expires a browser ignores made a session cookie one kept for the cap's length; a
+    Max-Age Python's int() reads (1_0) hid a far Expires; 5,000 digits raised."""
+    session = "PHPSESSID=1; Path=/; HttpOnly; Expires=Fri, 01 Jan 2100 00:00 GMT"
+    assert capped(session, 86400, NOW) == session
+    far = "_ga=1; Max-Age=1_0; Expires=Fri, 01 Jan 2100 00:00:00 GMT"
+    assert capped(far, 86400, NOW) == "_ga=1; Max-Age=86400"
+    assert capped("_ga=1; Max-Age=" + "9" * 5000, 86400, NOW) == "_ga=1; Max-Age=86400"
+    assert lifetime("a=1; Max-Age=+10", NOW) is None and lifetime("a=1; Max-Age=-5", NOW) == -5
+    assert lifetime("a=1; Max-Age=60; Max-Age=soon", NOW) == 60  # (the last readable one)
 
 
 def test_capped_cuts_long_lifetimes_and_keeps_the_rest():

@@ -11,7 +11,7 @@ import random
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 
 EXPIRED = "Expires=Thu, 01 Jan 1970 00:00:00 GMT"
@@ -41,19 +41,55 @@ def cookie_pairs(header_value: str) -> tuple[tuple[str, str], ...]:
 
 
 def lifetime(header_value: str, now: float) -> float | None:
-    """Seconds a Set-Cookie asks to live (Max-Age wins over Expires); None: a session cookie."""
+    """Seconds a Set-Cookie asks to live, as a browser reads it (RFC 6265bis 5.6.1-5.6.2: the
+    last readable Max-Age wins over the last readable Expires); None: a session cookie. Read
+    otherwise (Python's int() and its e-mail dates), `Max-Age=1_0` or a date a browser takes
+    escaped the cap, and an `Expires` a browser ignores turned a session cookie into one kept
+    for the cap's whole length."""
     max_age = expires = None
     for attr in header_value.split(";")[1:]:
         key, _, value = attr.partition("=")
         key, value = key.strip(" \t").lower(), value.strip(" \t")
-        try:
-            if key == "max-age":
-                max_age = float(int(value))
-            elif key == "expires":
-                expires = parsedate_to_datetime(value).timestamp() - now
-        except (ValueError, TypeError, OverflowError):
-            continue  # browsers ignore an unreadable attribute
+        if key == "max-age" and _MAX_AGE_RE.fullmatch(value):
+            digits = value.lstrip("-")
+            max_age = float(int(digits[:18])) * (-1 if value[0] == "-" else 1)  # (a lot: capped)
+        elif key == "expires":
+            when = cookie_date(value)
+            expires = when - now if when is not None else expires
     return max_age if max_age is not None else expires
+
+
+_MAX_AGE_RE = re.compile(r"-?[0-9]+")
+_DATE_TOKEN_RE = re.compile(r"[^\x09\x20-\x2f\x3b-\x40\x5b-\x60\x7b-\x7e]+")
+_TIME_RE = re.compile(r"([0-9]{1,2}):([0-9]{1,2}):([0-9]{1,2})(?:[^0-9].*)?", re.DOTALL)
+_DAY_RE = re.compile(r"([0-9]{1,2})(?:[^0-9].*)?", re.DOTALL)
+_YEAR_RE = re.compile(r"([0-9]{2,4})(?:[^0-9].*)?", re.DOTALL)
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+
+
+def cookie_date(value: str) -> float | None:
+    """An Expires value as a browser reads it (RFC 6265bis 5.1.1), as a Unix time; None if
+    a browser would ignore it (a time without seconds, a day that does not exist...)."""
+    hms = day = month = year = None
+    for token in _DATE_TOKEN_RE.findall(value):
+        if hms is None and (m := _TIME_RE.fullmatch(token)):
+            hms = tuple(map(int, m.groups()))
+        elif day is None and (m := _DAY_RE.fullmatch(token)):
+            day = int(m[1])
+        elif month is None and token[:3].lower() in _MONTHS:
+            month = _MONTHS.index(token[:3].lower()) + 1
+        elif year is None and (m := _YEAR_RE.fullmatch(token)):
+            year = int(m[1])
+    if hms is None or day is None or month is None or year is None:
+        return None
+    year += 1900 if 70 <= year <= 99 else 2000 if year <= 69 else 0
+    hour, minute, second = hms
+    if not 1 <= day <= 31 or year < 1601 or hour > 23 or minute > 59 or second > 59:
+        return None
+    try:
+        return datetime(year, month, day, hour, minute, second, tzinfo=UTC).timestamp()
+    except ValueError:  # (no such day: 30 February)
+        return None
 
 
 def capped(header_value: str, max_seconds: int, now: float) -> str:
