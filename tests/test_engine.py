@@ -97,6 +97,26 @@ def test_a_host_outside_the_cookie_domain_keeps_its_choice_host_only(engine):
     assert "Domain" not in cookie
 
 
+def test_a_response_whose_cookies_depend_on_the_consent_is_kept_from_shared_caches(engine):
+    """A public asset setting _ga went on public: a shared cache would hand a consenting
+    visitor's _ga (or another's deletions) to every visitor."""
+    _, accepted = choose(engine, "accept-all")
+    origin = [
+        ("Content-Type", "image/png"),
+        ("Cache-Control", "public, max-age=3600"),
+        ("Set-Cookie", "_ga=GA1.2.3; Path=/"),
+    ]
+    for cookie in (None, accepted):  # (dropped, then kept)
+        plan = get(engine, "/a.png", cookie=cookie).response(200, origin)
+        assert header(plan.headers, "cache-control") == "private, max-age=3600"
+    plan = get(engine, "/a.png", cookie="_ga=1").response(200, origin[:2])  # deletions
+    assert header(plan.headers, "cache-control") == "private, max-age=3600"
+    plan = get(engine, "/a.png").response(200, origin[:2])  # nothing of the visitor's
+    assert header(plan.headers, "cache-control") == "public, max-age=3600"
+    plan = get(engine, "/a.png", cookie="_ga=1").response(200, origin[:1])
+    assert header(plan.headers, "cache-control") == "private"
+
+
 def test_the_origin_cannot_set_or_erase_the_consent_cookie(engine):
     """(a legacy banner's own cookie of that name wiped the visitor's refusal on each page)"""
     _, rejected = choose(engine, "reject-all")
@@ -1243,6 +1263,7 @@ def test_a_non_html_response_keeps_the_origins_headers_and_filters_its_cookies(e
         ("Content-Length", "1234"),
         ("Set-Cookie", "lang=fr"),
         ("X-Served-By", "origin-1"),
+        ("Cache-Control", "private"),  # (its cookies depend on the consent)
     ]
     assert ex.report.set_cookies_dropped == ["_ga"]
 

@@ -493,6 +493,7 @@ class Exchange:
         # The origin's validators go upstream only where no rewritten page can be cached.
         self.keeps_validators = dest in SUBRESOURCE_DESTS
         self.revalidating = False  # an If-None-Match of ours went upstream as the origin's
+        self.sets_cookies = False  # the origin's response sets cookies (filtered by the state)
 
     @property
     def forced(self) -> bool:
@@ -691,10 +692,14 @@ class Exchange:
                 head.response = known
         kept, replaced, codings, types, origin_csp = known
         out = list(kept)
+        private = self.sets_cookies  # Set-Cookie lines that depend on the visitor's consent
         if "cookie" in req.first:
-            out += self._deletions(self._not_covered(self.state))
+            deletions = self._deletions(self._not_covered(self.state))
+            out += deletions
+            private = private or bool(deletions)
         if self.imported:
             out += self._import()
+            private = True
         if engine.observer is not None:
             engine.observer.cookies_seen(self.report.cookies_seen)
         if status == 304 and self.revalidating:  # the page cached for this very state
@@ -724,7 +729,7 @@ class Exchange:
         if html is None or not page:
             if status >= 200 and status not in NO_BODY_STATUSES:
                 out = self._document_headers(out, types)
-            return ResponsePlan(out, None, has_body)
+            return ResponsePlan(_kept_private(out) if private else out, None, has_body)
         plan = self._rewrite_plan(
             out, found, encoding.codings(codings) if codings else [], html, origin_csp
         )
@@ -756,7 +761,7 @@ class Exchange:
                 if lk == "content-encoding":
                     codings.append(v)
             elif lk == "set-cookie":
-                stateless = False
+                stateless, self.sets_cookies = False, True
                 if engine.observer is not None:
                     report.cookies_seen = _grown(report.cookies_seen, [set_cookie_name(v)])
                 kept, dropped = engine.cookie_filter(self.state).set_cookies([v])
@@ -983,6 +988,14 @@ class Exchange:
         if engine.observer is not None:
             report.hosts_seen = sorted(unknown_hosts)
             engine.observer.hosts_seen(report.hosts_seen, self.host, self.req.target.split("?")[0])
+
+
+def _kept_private(headers: Headers) -> Headers:
+    """A response whose Set-Cookie lines depend on the visitor's consent (filtered by it, or
+    deletions) kept out of shared caches: one would hand a consenting visitor's `_ga`, or
+    another's deletions, to every visitor (a page is kept so already: _page_cache_tail)."""
+    out, found = split_off(headers, ("cache-control",), CACHE_LISTS)
+    return [*out, ("Cache-Control", _private(found.get("cache-control")))]
 
 
 def _grants(state: ConsentState) -> int:
