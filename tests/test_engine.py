@@ -117,6 +117,21 @@ def test_a_response_whose_cookies_depend_on_the_consent_is_kept_from_shared_cach
     assert header(plan.headers, "cache-control") == "private"
 
 
+@pytest.mark.parametrize(
+    ("dest", "policed"), [("worker", True), ("sharedworker", True), ("script", False), (None, True)]
+)
+def test_a_worker_s_script_gets_the_mode_s_policy(engine, dest, policed):
+    """A worker lives under its own script's CSP, not the page's: a first-party worker's
+    fetch of a tracker went past `csp: enforce`. (Over plain http browsers send no
+    Sec-Fetch-Dest: any JavaScript gets it, which a page's own scripts ignore.)"""
+    ex = get(engine, "/w.js", **({"Sec_Fetch_Dest": dest} if dest else {}))
+    plan = ex.response(200, [("Content-Type", "text/javascript; charset=utf-8")])
+    names = {k.lower() for k, _ in plan.headers}
+    assert bool(names & {"content-security-policy", "content-security-policy-report-only"}) == (
+        policed
+    )
+
+
 def test_the_origin_cannot_set_or_erase_the_consent_cookie(engine):
     """(a legacy banner's own cookie of that name wiped the visitor's refusal on each page)"""
     _, rejected = choose(engine, "reject-all")
@@ -364,10 +379,17 @@ def test_a_body_without_a_type_gets_the_csp_but_may_still_be_a_script(engine):
 
 
 @pytest.mark.parametrize(
-    "ctype", ["image/png", "text/javascript", "text/css", "text/plain", "application/json"]
+    ("ctype", "dest"),
+    [
+        ("image/png", "image"),
+        ("text/javascript", "script"),  # (as a worker's: see test_a_worker_s_script...)
+        ("text/css", "style"),
+        ("text/plain", "empty"),
+        ("application/json", "empty"),
+    ],
 )
-def test_subresources_get_no_csp_and_no_nosniff(engine, ctype):
-    plan = get(engine).response(200, [("Content-Type", ctype)])
+def test_subresources_get_no_csp_and_no_nosniff(engine, ctype, dest):
+    plan = get(engine, Sec_Fetch_Dest=dest).response(200, [("Content-Type", ctype)])
     names = {k.lower() for k, _ in plan.headers}
     assert not names & {"content-security-policy-report-only", "x-content-type-options"}
 

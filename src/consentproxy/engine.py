@@ -64,6 +64,16 @@ from consentproxy.rewrite.scanner import HtmlRewriter
 from consentproxy.rewrite.selectors import OpenMarker, parse_selectors
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
+WORKER_DESTS = frozenset({"worker", "sharedworker", "serviceworker"})  # (Sec-Fetch-Dest)
+JAVASCRIPT_TYPES = frozenset(
+    {
+        "text/javascript",
+        "application/javascript",
+        "application/x-javascript",
+        "application/ecmascript",
+        "text/ecmascript",
+    }
+)
 BODILESS_STATUSES = (204, 205, 304)  # no content (RFC 9110 15.3.5, 15.3.6, 15.4.5)
 NO_BODY_STATUSES = frozenset({*BODILESS_STATUSES, 206})  # (206: a part, never rewritten)
 MARK_HEADER_LOWER = MARK_HEADER.lower()
@@ -801,9 +811,11 @@ class Exchange:
 
     def _document_headers(self, out: Headers, types: tuple[tuple[str, str], ...]) -> Headers:
         """What the proxy does not rewrite but a browser may render as a document with
-        scripts gets the CSP of the mode (see _document_kind)."""
+        scripts (see _document_kind), or run as a worker, gets the CSP of the mode: a worker
+        lives under its own script's policy, not the page's (a first-party worker's fetch of
+        a tracker went past `csp: enforce`)."""
         document, xml = _document_kind(types)
-        if not document:
+        if not document and not self._may_be_worker(types):
             return out
         policy = self.engine.csp_header(self.state)
         return (
@@ -811,6 +823,15 @@ class Exchange:
             + ([policy] if policy else [])
             + ([("X-Content-Type-Options", "nosniff")] if xml else [])
         )
+
+    def _may_be_worker(self, types: tuple[tuple[str, str], ...]) -> bool:
+        """Whether a response may be a worker's script: as Sec-Fetch-Dest says, or, where a
+        browser sends none (plain http), any JavaScript (a policy on a script a page runs
+        is ignored)."""
+        dest = self.req.first.get("sec-fetch-dest")
+        if dest is not None:
+            return dest in WORKER_DESTS
+        return any(essence in JAVASCRIPT_TYPES for essence, _ in types)
 
     def _page_cache_headers(self, out: Headers, origin: dict[str, str]) -> Headers:
         """A page cached for this very state (a 304): validated by our tag of this state.

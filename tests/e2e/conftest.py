@@ -242,9 +242,11 @@ async def origin() -> AsyncIterator[str]:
 
 
 @asynccontextmanager
-async def pages_origin(bodies: dict[str, str]) -> AsyncIterator[str]:
-    """An origin serving each body at its path inside a bare HTML document; yields
-    ``http://legacy.test:PORT``."""
+async def pages_origin(
+    bodies: dict[str, str], scripts: dict[str, str] | None = None
+) -> AsyncIterator[str]:
+    """An origin serving each body at its path inside a bare HTML document, and each script
+    as JavaScript; yields ``http://legacy.test:PORT``."""
 
     async def page(request: web.Request) -> web.Response:
         return web.Response(
@@ -253,9 +255,14 @@ async def pages_origin(bodies: dict[str, str]) -> AsyncIterator[str]:
             content_type="text/html",
         )
 
+    async def script(request: web.Request) -> web.Response:
+        return web.Response(text=(scripts or {})[request.path], content_type="text/javascript")
+
     app = web.Application()
     for path in bodies:
         app.router.add_get(path, page)
+    for path in scripts or {}:
+        app.router.add_get(path, script)
     async with serve_app(app) as port:
         yield f"http://{FIRST_PARTY_HOST}:{port}"
 

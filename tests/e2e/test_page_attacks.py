@@ -56,6 +56,15 @@ GUARD = {
         'document.write("<img src=\'https://www.", "facebook.com/tr?id=1\'>");'
     ),
     "/inner-html": script('box.innerHTML = "<img src=\'" + T + "\'>";'),
+    # (the guard knew no background: a table built by jQuery-era code loaded its tracker)
+    "/table-background-inner-html": script(
+        'box.innerHTML = "<table><tr background=\'" + T + "\'><td>x</td></tr></table>";'
+    ),
+    "/table-cell-background-attribute": script(
+        "box.innerHTML = '<table><tr><td>cell</td></tr></table>'; "
+        "box.querySelector('td').setAttribute('background', T);"
+    ),
+    "/body-background-property": script("document.body.background = T;"),
     "/outer-html": script('box.outerHTML = "<img src=\'" + T + "\'>";'),
     "/insert-adjacent-html": script(
         "box.insertAdjacentHTML('beforeend', \"<img src='\" + T + \"'>\");"
@@ -136,7 +145,11 @@ ENFORCE_ONLY = {
         "new Worker(URL.createObjectURL(new Blob(['fetch(' + JSON.stringify(T) + ')'], "
         "{type: 'text/javascript'})));"
     ),
+    # (a worker lives under its script's policy: the page's did not reach it, SCRIPTS below)
+    "/first-party-worker-fetch": script("new Worker('/worker.js');"),
 }
+# First-party scripts the origin serves as JavaScript.
+SCRIPTS = {"/worker.js": "fetch('https://www.' + 'facebook.com/tr?id=1', {mode: 'no-cors'});"}
 # Stored content keeping data-* attributes (a sanitiser's default) posing as the proxy's marks,
 # around the page's real trackers, which the proxy neutralises and a consenting visitor gets.
 STORED_XSS = (
@@ -168,7 +181,7 @@ ALL = GUARD | ENFORCE_ONLY | {"/stored-xss": STORED_XSS}
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def attack_origin() -> AsyncIterator[str]:
-    async with pages_origin(ALL) as url:
+    async with pages_origin(ALL, SCRIPTS) as url:
         yield url
 
 

@@ -33,6 +33,8 @@
     object: ["data"], source: ["src", "srcset"], video: ["src", "poster"], audio: ["src"],
     track: ["src"], input: ["src"], base: ["href"], a: ["ping"], area: ["ping"]
   };
+  ["body", "table", "thead", "tbody", "tfoot", "tr", "td", "th", "col", "colgroup"]
+    .forEach(function (n) { URL_ATTRS[n] = ["background"]; });
   var DOCUMENTS = /^(i?frame|object|embed)$/;
   var nativeSetAttribute = Element.prototype.setAttribute;
   var nativeGetAttribute = Element.prototype.getAttribute;
@@ -332,7 +334,9 @@
      [win.HTMLSourceElement, "src"], [win.HTMLSourceElement, "srcset"],
      [win.HTMLMediaElement, "src"], [win.HTMLVideoElement, "poster"],
      [win.HTMLTrackElement, "src"], [win.HTMLInputElement, "src"], [win.HTMLBaseElement, "href"],
-     [win.HTMLAnchorElement, "ping"], [win.HTMLAreaElement, "ping"]
+     [win.HTMLAnchorElement, "ping"], [win.HTMLAreaElement, "ping"],
+     [win.HTMLBodyElement, "background"], [win.HTMLTableElement, "background"],
+     [win.HTMLTableCellElement, "background"]
     ].forEach(function (pair) {
       var attr = pair[1].toLowerCase();
       accessor(pair[0] && pair[0].prototype, pair[1], function (set) {

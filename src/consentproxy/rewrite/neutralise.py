@@ -50,6 +50,12 @@ URL_ATTRS: dict[bytes, tuple[bytes, ...]] = {
     b"table": (b"background",),
     b"td": (b"background",),
     b"th": (b"background",),
+    b"tr": (b"background",),  # (the other table parts load theirs as well)
+    b"thead": (b"background",),
+    b"tbody": (b"background",),
+    b"tfoot": (b"background",),
+    b"col": (b"background",),
+    b"colgroup": (b"background",),
     b"a": (b"ping",),  # a click POSTs to each URL listed (hyperlink auditing)
     b"area": (b"ping",),
     b"meta": (),  # http-equiv refresh and Set-Cookie: see Neutraliser.meta_tag

@@ -143,6 +143,12 @@ KEYS = {
     b"table": b"background",
     b"td": b"background",
     b"th": b"background",
+    b"tr": b"background",
+    b"thead": b"background",
+    b"tbody": b"background",
+    b"tfoot": b"background",
+    b"col": b"background",
+    b"colgroup": b"background",
 }
 QUIET = tuple(dict.fromkeys((*URL_ATTRS, *RAWTEXT, *RCDATA, b"head")))
 # What the skip loop may step over besides SKIP_RE (the bits of its quiet_ok): every quiet
