@@ -132,6 +132,30 @@ def test_a_worker_s_script_gets_the_mode_s_policy(engine, dest, policed):
     )
 
 
+@pytest.mark.parametrize("dest", ["script", "image", "style", "iframe", "empty", "document"])
+def test_a_redirect_taking_a_subresource_to_a_tracker_is_held(engine, dest):
+    """The site's own go.php?url= loaded the tracker it names (a script, a pixel, a frame);
+    a page the visitor navigates to keeps its redirect (a link out is theirs to follow)."""
+    ex = get(engine, "/r?u=x", Sec_Fetch_Dest=dest)
+    to = "https://www.google-analytics.com/analytics.js"
+    plan = ex.response(302, [("Location", to), ("Content-Length", "0")])
+    assert (header(plan.headers, "location") == to) == (dest == "document")
+    assert (ex.report.neutralised == [("google-analytics", "redirect")]) == (dest != "document")
+    plan = get(engine, "/r", Sec_Fetch_Dest=dest).response(302, [("Location", "/elsewhere")])
+    assert header(plan.headers, "location") == "/elsewhere"
+
+
+def test_a_refresh_header_to_a_tracker_is_dropped(engine):
+    """(<meta http-equiv=refresh> was handled, the header that does the same was not)"""
+    for value in ("0; url=https://www.facebook.com/tr?id=1", "0;https://www.facebook.com/tr"):
+        ex = get(engine)
+        plan = ex.response(200, [("Content-Type", "text/plain"), ("Refresh", value)])
+        assert header(plan.headers, "refresh") is None
+        assert ex.report.neutralised == [("facebook-pixel", "refresh")]
+    plan = get(engine).response(200, [("Content-Type", "text/plain"), ("Refresh", "5; url=/next")])
+    assert header(plan.headers, "refresh") == "5; url=/next"
+
+
 def test_the_origin_cannot_set_or_erase_the_consent_cookie(engine):
     """(a legacy banner's own cookie of that name wiped the visitor's refusal on each page)"""
     _, rejected = choose(engine, "reject-all")

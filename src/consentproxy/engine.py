@@ -59,7 +59,7 @@ from consentproxy.policy import Policy
 from consentproxy.proof import archived
 from consentproxy.record import Records
 from consentproxy.rewrite import encoding
-from consentproxy.rewrite.neutralise import Neutraliser, new_mark, url_target
+from consentproxy.rewrite.neutralise import Neutraliser, new_mark, refresh_url, url_target
 from consentproxy.rewrite.scanner import HtmlRewriter
 from consentproxy.rewrite.selectors import OpenMarker, parse_selectors
 
@@ -128,6 +128,7 @@ RESPONSE_HEADERS_LOOKED_AT = frozenset(
         "set-cookie",
         "link",
         "location",
+        "refresh",
         "content-location",
         MARK_HEADER_LOWER,
         "content-type",
@@ -434,7 +435,7 @@ class BodyTransform:
         """The page is all out: what was done to it goes to the report (and on_close)."""
         report, rewriter = self.report, self.rewriter
         report.banner = rewriter.injected
-        report.neutralised = rewriter.neutraliser.blocked
+        report.neutralised = _grown(report.neutralised, rewriter.neutraliser.blocked)
         if self.on_close is not None:
             self.on_close(report, rewriter.neutraliser.unknown_hosts)
 
@@ -788,9 +789,16 @@ class Exchange:
                     out.append((k, kept_links))
             elif lk in ("location", "content-location"):  # to the origin: to the proxy
                 stateless = False
+                if lk == "location" and self._held_on_the_way(v, "redirect"):
+                    continue
                 if self.host and upstream and _under(v, upstream):
                     kv = (k, f"{self.scheme}://{self.host}{v[len(upstream) :]}")
                 out.append(kv)
+            elif lk == "refresh":  # (a navigation, as <meta http-equiv=refresh> makes)
+                stateless = False
+                url = refresh_url(v)
+                if url is None or not self._held(url, "refresh"):
+                    out.append(kv)
             elif lk != MARK_HEADER_LOWER:  # (a mark: dropped, only the proxy vouches for one)
                 out.append(kv)
                 if lk == "content-type":
@@ -798,6 +806,24 @@ class Exchange:
                 elif lk in CSP_HEADERS:
                     origin_csp = True
         return (out, replaced, tuple(codings), tuple(types), origin_csp), stateless
+
+    def _held(self, url: str, how: str) -> bool:
+        """Whether url names a service the visitor did not consent to (reported as held)."""
+        target = url_target(url)
+        if target is None:
+            return False
+        svc = self.engine.policy.blocked_host(target[0], self.state, target[1])
+        if svc is not None:
+            self.report.neutralised = _grown(self.report.neutralised, [(svc.name, how)])
+        return svc is not None
+
+    def _held_on_the_way(self, location: str, how: str) -> bool:
+        """Whether a redirect takes a subresource (a script, an image, a frame, a fetch...:
+        Sec-Fetch-Dest says; a browser on plain http sends none) to a service the visitor did
+        not consent to: the site's own `go.php?url=` would load the tracker it names. A page
+        the visitor navigates to keeps its redirect (a link out is theirs to follow)."""
+        dest = self.req.first.get("sec-fetch-dest")
+        return dest is not None and dest != "document" and self._held(location, how)
 
     def _links(self, value: str) -> str:
         """A Link header without the links (preload, preconnect, prefetch...) to services

@@ -145,6 +145,12 @@ def _remember[K, V](memo: dict[K, V], key: K, value: V, bound: int = 0) -> V:
 _REFRESH_URL_RE = re.compile(r"^[\s\d.]*[;,]?\s*(?:url\s*=\s*)?['\"]?([^'\"]*)", re.IGNORECASE)
 
 
+def refresh_url(content: str) -> str | None:
+    """The URL a refresh (`<meta http-equiv=refresh content>`, the Refresh header) goes to."""
+    m = _REFRESH_URL_RE.match(content)
+    return m.group(1) if m else None
+
+
 def url_target(value: str) -> tuple[str, str] | None:
     """(host, path) a URL attribute value points to, or None for a same-origin/relative URL.
 
@@ -457,8 +463,8 @@ class Neutraliser:
         if content is None or equiv not in ("refresh", "set-cookie"):
             return tag
         if equiv == "refresh":
-            m = _REFRESH_URL_RE.match(content)
-            svc = self._blocked(self._target(m.group(1))) if m else None
+            url = refresh_url(content)
+            svc = self._blocked(self._target(url)) if url is not None else None
             if svc is None:
                 return tag
             return self._edit(b"meta", attrs, [b"content"], svc.name, svc.category, b"")
