@@ -76,6 +76,10 @@ def test_inline_scripts_are_recognised_by_marker_or_loading(policy):
         b"var s=document.createElement('script');s.src='https://static.hotjar.com/c/x.js'"
     ) == {"hotjar"}
     assert names(b'var links = {"yt": "https://www.youtube.com/mychannel"};') == set()
+    # (a module's import of a tracker's URL: `import` was no loader word)
+    gtm = b"https://www.googletagmanager.com/gtag/js?id=G-1"
+    for js in (b"import('%s')", b"import '%s';", b'import x from "%s";', b"import {a}from'%s'"):
+        assert names(js % gtm) == {"google-tag-manager"}, js
     assert (
         names(b"var s = \"</body><script src='https://www.google-analytics.com/a.js'>\";") == set()
     )
@@ -140,6 +144,7 @@ LOADER_TEXT = st.lists(
     st.sampled_from(
         [w.decode() for w in _LOADER_WORDS]
         + [".src", "new", "fetch", ".open", "location", ".opene", "locatione", "image"]
+        + ["import", "from", "'", '"', "mport", "rom"]
         + ["ew", "sr", "c", "reateelement", " ", "\n", "=", "(", "x", "."]
     ),
     max_size=12,
