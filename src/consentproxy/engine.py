@@ -857,7 +857,10 @@ class Exchange:
         dest = self.req.first.get("sec-fetch-dest")
         if dest is not None:
             return dest in WORKER_DESTS
-        return any(essence in JAVASCRIPT_TYPES for essence, _ in types)
+        for essence, _ in types:  # (no generator made for the usual one type)
+            if essence in JAVASCRIPT_TYPES:
+                return True
+        return False
 
     def _page_cache_headers(self, out: Headers, origin: dict[str, str]) -> Headers:
         """A page cached for this very state (a 304): validated by our tag of this state.

@@ -246,7 +246,7 @@ class ProxyServer:
                 bool(first) and joined,
                 typed="content-type" in origin.first,
             )
-            if resp.content_length is None and request.version < aiohttp.HttpVersion11:
+            if request.version < aiohttp.HttpVersion11 and resp.content_length is None:
                 resp.force_close()  # no chunks in HTTP/1.0: the close ends the body
             await resp.prepare(request)
             try:
@@ -390,25 +390,29 @@ class _TimedBody:
 
 
 class _NoServerBanner(web.StreamResponse):
-    """A response with no Server header of aiohttp's: aiohttp names Python's and its own
-    versions in every response that has none (a version banner an operator's scan flags, on
-    sites that hide their own; the mitmproxy addon adds none). The origin's, if it sent one,
-    goes on."""
+    """A response with no header of aiohttp's own making: no Server header naming Python's
+    and aiohttp's versions (a version banner an operator's scan flags, on sites that hide
+    their own; the mitmproxy addon adds none), the origin's going on if it sent one; and,
+    when the origin sent no Content-Type (typed False), none (aiohttp would give the body
+    application/octet-stream, and a browser would then download what it sniffs and shows:
+    an image, a legacy page; the engine gave a body a browser may sniff as a document the
+    mode's CSP)."""
+
+    typed = True
 
     async def _prepare_headers(self) -> None:
         own = hdrs.SERVER in self._headers
         await super()._prepare_headers()
         if not own:
             self._headers.popall(hdrs.SERVER, None)
+        if not self.typed:
+            self._headers.popall(hdrs.CONTENT_TYPE, None)
 
 
 class _Relayed(_NoServerBanner):
     """The origin's response, as the engine planned it. body_at_hand: its head goes out with
     its first body bytes, in one write (aiohttp's StreamResponse sends the head alone at
-    prepare(), a write and a system call more). typed: the origin sent a Content-Type; a body
-    it sent with none goes on with none, where aiohttp would give it application/octet-stream
-    and a browser would then download what it sniffs and shows (an image, a legacy page; the
-    engine gave a body a browser may sniff as a document the mode's CSP)."""
+    prepare(), a write and a system call more). typed: see _NoServerBanner."""
 
     def __init__(
         self, status: int, reason: str | None, headers: Headers, body_at_hand: bool, typed: bool
@@ -416,11 +420,6 @@ class _Relayed(_NoServerBanner):
         super().__init__(status=status, reason=reason, headers=headers)
         self._send_headers_immediately = not body_at_hand  # (aiohttp >= 3.12; older: at once)
         self.typed = typed
-
-    async def _prepare_headers(self) -> None:
-        await super()._prepare_headers()
-        if not self.typed:
-            self._headers.popall(hdrs.CONTENT_TYPE, None)
 
 
 class _Answer(_NoServerBanner, web.Response):
