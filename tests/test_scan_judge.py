@@ -37,3 +37,17 @@ def test_cookies_and_third_parties_the_declaration_does_not_list_are_flagged():
         "third party cdn.jsdelivr.net",
         "third party static.chartbeat.com",
     ]
+
+
+def test_a_page_not_scanned_is_never_clean_and_no_document_needs_a_banner():
+    """A 500 or a page that could not be visited was reported "OK"; JSON got banner-missing."""
+    judge = Judge(CONFIG, NO_DECISION, "shop.example")
+    kinds = lambda page: {v["kind"] for v in judge.violations(page)}
+    shown = {"present": True, "shown": True, "reject_first_layer": True}
+    assert kinds(PageRecord("/", "/", status=200, banner=shown)) == set()
+    assert kinds(PageRecord("/", "/", status=500, banner=shown)) == {"page-failed"}
+    assert kinds(PageRecord("/", "/", error="net::ERR_TOO_MANY_REDIRECTS")) == {"page-failed"}
+    assert kinds(PageRecord("/d.json", "/d.json", status=200, html=False)) == set()
+    assert kinds(PageRecord("/", "/", status=200)) == {"banner-missing"}
+    covered = PageRecord("/", "/", status=200, banner=shown | {"reject_clickable": False})
+    assert kinds(covered) == {"reject-not-clickable"}

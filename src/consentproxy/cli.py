@@ -528,6 +528,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
             online=args.online,
             paths=tuple(p for p in (args.paths or "").split(",") if p),
             crawl=args.crawl,
+            wait_ms=int(args.wait * 1000),
             chromium=args.chromium,
         )
     )
@@ -801,6 +802,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         metavar="N",
         help="also visit up to N same-site links of the first page",
+    )
+    sc.add_argument(
+        "--wait",
+        type=float,
+        default=3.0,
+        metavar="SECONDS",
+        help="how long each page is watched once its network has gone quiet, for trackers "
+        "a timer starts late (default: 3)",
     )
     sc.add_argument(
         "--online",

@@ -47,6 +47,8 @@ CHROMIUM_ARGS = [
 ]
 DAY = 86400
 SETTLE_MS = 5000  # at most this long for the network to go quiet after load
+CLICK_MS = 5000  # for the banner's reject-all to take a click and answer
+LATE_MS = 3000  # then this long more: a tracker a timer starts a few seconds in is seen
 REJECT = '[data-consent-action="reject-all"]'
 
 
@@ -60,6 +62,7 @@ class ScanOptions:
     online: bool = False  # let third-party requests reach the internet
     paths: tuple[str, ...] = ()  # default: the URL's own path
     crawl: int = 0  # also visit up to N same-site links of the first page
+    wait_ms: int = LATE_MS  # after the network went quiet, for what timers start late
     chromium: str = CHROMIUM
 
 
@@ -70,6 +73,8 @@ def default_states(config: Config) -> tuple[str, ...]:
 
 def check_states(states: tuple[str, ...], config: Config) -> dict[str, ConsentState]:
     """Each state parsed against the config (a typo stops the scan before it starts)."""
+    if not states:
+        raise UsageError("scan: --states names no state; e.g. --states 'none;reject;all'")
     out: dict[str, ConsentState] = {}
     for spec in states:
         state = parse_state(spec, config, "--states")
@@ -91,6 +96,8 @@ class PageRecord:
     path: str
     url: str
     status: int | None = None
+    error: str = ""  # why the page could not be visited (nothing of it was scanned)
+    html: bool = True  # a document the banner goes in (not JSON, an image, a download)
     screenshot: str = ""
     banner: dict[str, bool] = field(default_factory=dict)
     requests: list[dict[str, Any]] = field(default_factory=list)
@@ -153,6 +160,10 @@ class Judge:
     def violations(self, page: PageRecord) -> list[dict[str, str]]:
         found: list[dict[str, str]] = []
         consent = self.config.consent
+        if page.error or page.status is None or page.status >= 400:
+            # (a page the site failed to serve was not scanned: never a clean report)
+            why = page.error or f"the site answered {page.status}"
+            found.append({"kind": "page-failed", "detail": f"{why}: nothing was scanned"})
         for r in page.requests:
             if not r["allowed"]:
                 found.append(
@@ -192,8 +203,17 @@ class Judge:
                         "detail": f"{name} lives {days} days, more than 13 months",
                     }
                 )
-        if not self.state.decided and not page.banner.get("shown"):
+        if not page.html or page.error:
+            pass  # (no banner goes in what is no document)
+        elif not self.state.decided and not page.banner.get("shown"):
             found.append({"kind": "banner-missing", "detail": "no consent banner before a choice"})
+        elif page.banner.get("reject_clickable") is False:
+            found.append(
+                {
+                    "kind": "reject-not-clickable",
+                    "detail": "the banner's reject-all could not be clicked (something covers it?)",
+                }
+            )
         elif page.banner.get("shown") and not page.banner.get("reject_first_layer"):
             found.append(
                 {
@@ -204,8 +224,9 @@ class Judge:
         return found
 
 
-def _slug(path: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "-", path).strip("-") or "index"
+def _slug(path: str, n: int) -> str:
+    """A page's file name part: its number (/a/b and /a-b would share one) and its path."""
+    return f"{n:02d}-" + (re.sub(r"[^A-Za-z0-9]+", "-", path).strip("-") or "index")
 
 
 def _state_file(spec: str) -> str:
@@ -221,6 +242,10 @@ class Scanner:
                 f"scan: {options.url!r} must be an http:// or https:// URL such "
                 "as http://127.0.0.1:8080/"
             )
+        try:
+            target.port  # noqa: B018 (it raises for a port out of range)
+        except ValueError:
+            raise UsageError(f"scan: {options.url!r} has no valid port (1-65535)") from None
         self.origin = f"{target.scheme}://{target.netloc}"
         self.paths = options.paths or (
             (target.path or "/") + (f"?{target.query}" if target.query else ""),
@@ -261,7 +286,8 @@ class Scanner:
         if self.o.online:
             return []
         host = urlsplit(self.o.url).hostname
-        return [f"--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE {host}"]
+        proxy = "" if self.o.direct else ", EXCLUDE 127.0.0.1"  # (the in-process proxy's)
+        return [f"--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE {host}{proxy}"]
 
     async def _state(self, browser: Any, spec: str, state: ConsentState) -> dict[str, Any]:
         running = None
@@ -297,7 +323,7 @@ class Scanner:
     ) -> list[dict[str, Any]]:
         site = urlsplit(base).hostname
         judge = Judge(self.o.config, state, site_of(urlsplit(self.o.url).netloc))
-        requests: list[Request] = []
+        requests: list[Request | _Socket] = []
         responses: list[Response] = []
         context.on(
             "request", lambda r: requests.append(r) if urlsplit(r.url).hostname != site else None
@@ -314,10 +340,23 @@ class Scanner:
                     )
                 ),
             )
-        page = await context.new_page()
+        from playwright.async_api import Error as PlaywrightError
+
         errors: list[str] = []
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
+
+        async def new_page() -> Page:
+            page = await context.new_page()
+            page.on(  # (a request event never shows a WebSocket)
+                "websocket",
+                lambda ws: (
+                    requests.append(_Socket(ws.url)) if urlsplit(ws.url).hostname != site else None
+                ),
+            )
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            return page
+
+        page = await new_page()
         out, todo, done = [], list(self.paths), set()
         while todo:
             path = todo.pop(0)
@@ -327,9 +366,15 @@ class Scanner:
             requests.clear()
             responses.clear()
             errors.clear()
-            record = await self._visit(
-                page, judge, path, spec, not self.o.direct and not state.decided
-            )
+            jar = {_jar_key(c) for c in await context.cookies()}  # (set by earlier pages)
+            try:
+                record = await self._visit(
+                    page, judge, path, len(done), spec, not self.o.direct and not state.decided
+                )
+            except PlaywrightError as e:  # (a loop of redirects, a download, a timeout...)
+                record = PageRecord(path, path, error=str(e).splitlines()[0])
+                await page.close()  # (its error page would interrupt the next visit)
+                page = await new_page()
             record.requests = [
                 judge.request(r.url, r.resource_type, _initiator(r)) for r in requests
             ]
@@ -339,6 +384,7 @@ class Scanner:
                     c["name"], c["domain"], None if c["expires"] < 0 else c["expires"] - time.time()
                 )
                 for c in await context.cookies()
+                if _jar_key(c) not in jar
             ]
             if not state.decided:  # undecided again for the next page (see _state)
                 await context.clear_cookies(name=self.o.config.consent.cookie_name)
@@ -346,22 +392,26 @@ class Scanner:
             record.violations = judge.violations(record)
             record.undeclared = judge.undeclared(record)
             out.append(asdict(record))
-            if len(done) == 1 and self.o.crawl:
+            if len(done) == 1 and self.o.crawl and not record.error:
                 todo += [p for p in await _links(page, base) if p not in done][: self.o.crawl]
         await page.close()
         return out
 
     async def _visit(
-        self, page: Page, judge: Judge, path: str, spec: str, reject_after: bool
+        self, page: Page, judge: Judge, path: str, n: int, spec: str, reject_after: bool
     ) -> PageRecord:
         record = PageRecord(path, path)
         response = await page.goto(path)
         record.url = page.url
         record.status = response.status if response else None
+        if response is not None:
+            kind = (await response.all_headers()).get("content-type", "text/html")
+            record.html = "html" in kind.lower()
         from playwright.async_api import TimeoutError as PlaywrightTimeout
 
         with contextlib.suppress(PlaywrightTimeout):  # a chatty page is still scanned
             await page.wait_for_load_state("networkidle", timeout=SETTLE_MS)
+        await page.wait_for_timeout(self.o.wait_ms)
         reject = page.locator(REJECT).first
         shown = await reject.count() > 0 and await reject.is_visible()
         accept = page.locator('[data-consent-action="accept-all"]').first
@@ -371,16 +421,37 @@ class Scanner:
             "reject_first_layer": shown,
         }
         record.local_storage = await page.evaluate("Object.keys(window.localStorage)")
-        shot = f"{_state_file(spec)}-{_slug(path)}.png"
+        shot = f"{_state_file(spec)}-{_slug(path, n)}.png"
         await page.screenshot(path=str(self.o.out / shot), full_page=True)
         record.screenshot = shot
         if reject_after and shown:  # refusing sets the consent cookie: check its lifetime
-            async with page.expect_response(lambda r: r.url.endswith("/choice")):
-                await reject.click()
+            from playwright.async_api import Error as PlaywrightError
+
+            try:
+                async with page.expect_response(
+                    lambda r: r.url.endswith("/choice"), timeout=CLICK_MS
+                ):
+                    await reject.click(timeout=CLICK_MS)
+            except PlaywrightError:  # (covered by the site's own overlay, say)
+                record.banner["reject_clickable"] = False
         return record
 
 
-def _initiator(request: Request) -> str:
+@dataclass(frozen=True)
+class _Socket:
+    """A WebSocket the page opened, as a request (what the judge reads of one)."""
+
+    url: str
+    resource_type: str = "websocket"
+
+
+def _jar_key(cookie: Any) -> tuple[str, str, str]:
+    return cookie["name"], cookie["domain"], cookie["path"]
+
+
+def _initiator(request: Request | _Socket) -> str:
+    if isinstance(request, _Socket):
+        return "websocket"
     from playwright.async_api import Error as PlaywrightError
 
     try:
