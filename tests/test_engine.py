@@ -156,6 +156,38 @@ def test_a_refresh_header_to_a_tracker_is_dropped(engine):
     assert header(plan.headers, "refresh") == "5; url=/next"
 
 
+async def test_an_erase_the_store_refuses_keeps_the_consent_cookie(engine):
+    """The 503 took the cookie all the same: the visitor could no longer reach their
+    records, and their refusal was forgotten."""
+
+    class Down:
+        ready = True
+
+        async def erase(self, consent_id: str) -> int:
+            raise ConnectionError("store is down")
+
+    _, rejected = choose(engine, "reject-all")
+    engine.records = Down()
+    try:
+        ex = engine.begin(
+            Request(
+                "POST",
+                "/.consent/me/erase",
+                [
+                    ("Host", "shop.example.com"),
+                    ("Origin", "http://shop.example.com"),
+                    ("Cookie", rejected),
+                ],
+            )
+        )
+        resp = ex.local_response(b"")
+        resp.status, resp.body = await resp.complete()
+    finally:
+        engine.records = None
+    assert resp.status == 503
+    assert not any(v.startswith("consent=") for k, v in resp.headers if k == "Set-Cookie")
+
+
 def test_the_origin_cannot_set_or_erase_the_consent_cookie(engine):
     """(a legacy banner's own cookie of that name wiped the visitor's refusal on each page)"""
     _, rejected = choose(engine, "reject-all")

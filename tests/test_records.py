@@ -305,6 +305,28 @@ async def test_a_store_that_is_down_is_retried_and_never_blocks_submit(tmp_path)
     await writer.close()
 
 
+async def test_an_erase_takes_the_visitor_s_records_still_queued_or_retried(tmp_path):
+    """A decision waiting for the store (down a moment) was written after the visitor's
+    erase, which had told them none was left."""
+    store = FlakyStore(tmp_path / "r.sqlite3", failures=3)
+    writer = RecordWriter(store, batch=2, interval=0.01)
+    await writer.start()
+    for cid in ("a", "b", "a", "c"):  # (one batch being retried, one still queued)
+        writer.submit(record(cid))
+    for _ in range(100):  # until the first batch has failed once at least
+        if store.failures < 3:
+            break
+        await asyncio.sleep(0.01)
+    assert await writer.erase("a") == 0
+    for _ in range(200):
+        if not writer.queued() and not store.failures and writer.written >= 2:
+            break
+        await asyncio.sleep(0.02)
+    assert await store.by_id("a") == []
+    assert [r.consent_id for cid in "bc" for r in await store.by_id(cid)] == ["b", "c"]
+    await writer.close()
+
+
 async def test_a_full_queue_drops_and_says_so(tmp_path, caplog):
     writer = RecordWriter(FlakyStore(tmp_path / "r.sqlite3", failures=10**6), limit=3)
     with caplog.at_level(logging.ERROR, "consentproxy.records"):

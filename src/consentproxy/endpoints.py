@@ -423,13 +423,15 @@ class Endpoints:
         if ctype == "application/x-www-form-urlencoded":
             back = dict(parse_qsl(body.decode("utf-8", "replace"))).get("return") or "/"
         resp = _json(200, {})
-        if back is not None:
-            resp.headers.append(("Location", safe_return(back)))
-        resp.headers += self.consent_cookies(ex, "", 0)
         resp.new_state = NO_DECISION
 
         async def complete() -> tuple[int, bytes]:
             erased = await records.erase(cid) if records is not None and cid else 0
+            # The cookie goes only once the records have: a failed erase (a 503) that took
+            # it would leave the visitor no way back to their records, and forget their choice.
+            resp.headers += self.consent_cookies(ex, "", 0)
+            if back is not None:
+                resp.headers.append(("Location", safe_return(back)))
             return (200 if back is None else 303), json.dumps({"erased": erased}).encode()
 
         resp.complete = _unavailable_as_503(complete)

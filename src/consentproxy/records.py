@@ -373,6 +373,10 @@ class RecordWriter:
         self.ready = False  # the store is open
         self.healthy = True  # the last write went through
         self._stop = asyncio.Event()
+        # The batch being written (retried while the store is down), and the lock a write
+        # and an erase take: an erase never runs while a batch naming that visitor is written.
+        self._batch: list[ConsentRecord] = []
+        self._lock = asyncio.Lock()
 
     async def start(self) -> None:
         """Returns at once: the store is opened (and retried while down) in the background,
@@ -455,7 +459,17 @@ class RecordWriter:
         return await self.store.by_id(consent_id)
 
     async def erase(self, consent_id: str) -> int:
-        return await self.store.erase(consent_id)
+        """The visitor's records, with those still queued or being retried (written after
+        the erase, they would outlive it: the visitor was told none was left)."""
+        async with self._lock:
+            queued = []
+            while not self.queue.empty():
+                queued.append(self.queue.get_nowait())
+            for record in queued:
+                if record.consent_id != consent_id:
+                    self.queue.put_nowait(record)
+            self._batch[:] = [r for r in self._batch if r.consent_id != consent_id]
+            return await self.store.erase(consent_id)
 
     async def purge(self) -> int:
         """Delete records older than the retention (13 months by default)."""
@@ -485,6 +499,7 @@ class RecordWriter:
                 await self._purge_quietly()
 
     async def _write(self, batch: list[ConsentRecord]) -> None:
+        self._batch = batch  # (an erase takes its visitor's records out of it)
         delay = 0.1
         while True:
             versions = {
@@ -494,7 +509,8 @@ class RecordWriter:
             }
             counts, self.impressions = self.impressions, {}
             try:
-                await self.store.write(batch, versions, counts)
+                async with self._lock:
+                    await self.store.write(batch, versions, counts)
                 self._archived.update(versions)
                 for digest in versions:
                     self._versions.pop(digest, None)
