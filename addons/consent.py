@@ -394,6 +394,11 @@ class ConsentAddon:
                     "consentproxy: %s changed but is refused, the running config stays: %s", path, e
                 )
                 continue
+            except Exception:  # (a bug must not stop the watch: later edits still count)
+                log.exception(
+                    "consentproxy: %s changed but is refused, the running config stays", path
+                )
+                continue
             log.info("consentproxy: reloaded %s", path)
             self._use(engine)
 

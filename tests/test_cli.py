@@ -72,6 +72,48 @@ def test_serve_refuses_to_start_without_a_secret(tmp_path, capsys, monkeypatch):
     assert "set CONSENTPROXY_SECRET" in capsys.readouterr().err
 
 
+def test_serve_ignores_a_reload_asked_while_it_starts(tmp_path, capsys, monkeypatch):
+    """HUP's default ends the process: a `systemctl reload` or a logrotate while serve built
+    its engine killed it (with workers, the parent, leaving one serving alone)."""
+    import signal
+
+    from consentproxy import cli
+
+    seen = []
+
+    def engine_built(*args, **kwargs):
+        seen.append(signal.getsignal(signal.SIGHUP))
+        raise cli.UsageError("stop here")
+
+    monkeypatch.setenv("CONSENTPROXY_SECRET", "s" * 32)
+    monkeypatch.setattr(cli, "build_engine", engine_built)
+    before = signal.getsignal(signal.SIGHUP)
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD)
+    try:
+        assert main(["serve", "--config", str(f)]) == 2
+    finally:
+        signal.signal(signal.SIGHUP, before)
+    assert seen == [signal.SIG_IGN]
+
+
+@pytest.mark.parametrize("workers", ["0", "-3"])
+def test_serve_refuses_no_workers(tmp_path, capsys, monkeypatch, workers):
+    monkeypatch.setenv("CONSENTPROXY_SECRET", "s" * 32)
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD)
+    assert main(["serve", "--config", str(f), "--workers", workers]) == 2
+    assert f"--workers {workers}: give 1 or more processes" in capsys.readouterr().err
+
+
+def test_check_config_hides_a_password_in_the_upstream(tmp_path, capsys):
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD.replace("http://127.0.0.1", "http://admin:s3cret@127.0.0.1"))
+    assert main(["check-config", str(f)]) == 0
+    out = capsys.readouterr().out
+    assert "http://admin:***@127.0.0.1:8080" in out and "s3cret" not in out
+
+
 def test_serve_refuses_a_short_secret(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("CONSENTPROXY_SECRET", "short")
     f = tmp_path / "site.yaml"

@@ -358,3 +358,35 @@ def test_regions_name_the_country_header_and_the_opt_out_places():
 def test_regions_errors_name_the_line_and_the_fix(text, line, says):
     e = error_of(MINIMAL + text)
     assert f"site.yaml:{line}" in str(e) and says in str(e)
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "says"),
+    [
+        (b"upstream: http://127.0.0.1:8080\n# caf\xe9\n", 2, "not UTF-8 (byte 0xe9)"),
+        (
+            b"upstream: http://127.0.0.1:8080\nconsent: {max_age_days: !!int abc}\n"
+            + b"categories: {necessary: {required: true}, analytics: {}}\n",
+            2,
+            "drop the tag",
+        ),
+        (b"upstream: 'http://127.0.0.1:99999'\n", 1, "no number from 1 to 65535"),
+        (b"upstream: 'http://[::1'\n", 1, "no number from 1 to 65535, or a malformed host"),
+        (b"upstream: 'http://127.0.0.1:8080#x'\n", 1, "no query or fragment"),
+        (b"upstream: 'http://127.0.0.1:8080/app?x=1'\n", 1, "no query or fragment"),
+        (
+            b"upstream: http://127.0.0.1:8080\nbanner: " + b"[" * 5000 + b"]" * 5000,
+            None,
+            "too deep",
+        ),
+    ],
+)
+def test_a_config_no_reader_takes_is_one_line_naming_file_and_line(tmp_path, text, line, says):
+    """Each was a traceback (a file saved as Latin-1, a YAML tag, a deep nesting) or was
+    accepted and failed every request (a port out of range: 500s; a fragment: the whole
+    site served as its home page)."""
+    f = tmp_path / "site.yaml"
+    f.write_bytes(text)
+    with pytest.raises(ConfigError) as e:
+        load_config(f)
+    assert e.value.line == line and says in str(e.value)

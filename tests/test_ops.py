@@ -165,8 +165,18 @@ async def test_sighup_reloads_under_load_without_losing_a_request(
                         CONFIG.format(upstream=origin, port=port, metrics=metrics, title="After")
                     )
                     proc.send_signal(signal.SIGHUP)
+                if round_ == 15:  # a save in another encoding: refused in one line
+                    config.write_bytes(b"upstream: http://127.0.0.1:9\n# caf\xe9\n")
+                    proc.send_signal(signal.SIGHUP)
                 if round_ == 20:  # a broken config is refused, the running one stays
                     config.write_text("upstream: [\n")
+                    proc.send_signal(signal.SIGHUP)
+                if round_ == 25:  # what a reload cannot change is said so
+                    config.write_text(
+                        CONFIG.format(
+                            upstream=origin, port=port + 1, metrics=metrics, title="After"
+                        )
+                    )
                     proc.send_signal(signal.SIGHUP)
                 await asyncio.gather(*(hit() for _ in range(10)))
     finally:
@@ -174,7 +184,9 @@ async def test_sighup_reloads_under_load_without_losing_a_request(
     assert statuses == [200] * 300
     assert titles[0] == "Before" and titles[-1] == "After"
     assert "reloaded" in log and "reload refused, the running config stays" in log
-    assert "not valid YAML" in log
+    assert "not valid YAML" in log and "not UTF-8 (byte 0xe9)" in log
+    assert "Traceback" not in log
+    assert "the new listen take effect only on a restart" in log
     # The access log, written in batches, has every request once the process has stopped.
     access = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
     assert [a["status"] for a in access if a["path"] == "/page"] == [200] * 300

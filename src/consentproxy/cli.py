@@ -10,6 +10,7 @@ import logging
 import os
 import re
 import secrets
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -49,6 +50,11 @@ DEMO_DIR = Path(__file__).parent / "demo"
 def cmd_serve(args: argparse.Namespace) -> int:
     from consentproxy import runtime  # aiohttp and the rest: only to serve
 
+    # A reload asked for while the proxy starts (a `systemctl reload`, a logrotate) must not
+    # kill it (HUP's default): ignored until each process has its handler (serve_forever).
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    if args.workers < 1:
+        raise UsageError(f"--workers {args.workers}: give 1 or more processes")
     keys: list[bytes] = []
 
     def make_engine() -> Engine:
@@ -74,7 +80,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "and staging only",
             args.state,
         )
-    banner = f"consentproxy: http://{config.listen_host}:{{port}}/ -> {config.upstream}"
+    upstream = _redacted(config.upstream or "")  # (serve refused a config with none above)
+    banner = f"consentproxy: http://{config.listen_host}:{{port}}/ -> {upstream}"
     if args.workers > 1:
         if config.listen_port == 0:
             raise UsageError("--workers needs a fixed port to share (listen: HOST:PORT)")
@@ -127,7 +134,7 @@ async def _demo(port: int) -> None:
 
 
 def _redacted(target: str) -> str:
-    """A DSN without its password, for printing."""
+    """A DSN or URL without its password, for printing."""
     return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", target)
 
 
@@ -135,7 +142,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     config = load_config(args.file)
     print(f"{args.file}: OK")
     where = (
-        f"upstream {config.upstream}, listening on {config.listen_host}:{config.listen_port}"
+        f"upstream {_redacted(config.upstream)}, "
+        f"listening on {config.listen_host}:{config.listen_port}"
         if config.upstream
         else "no upstream (sites only, for mitmproxy's forward mode)"
     )

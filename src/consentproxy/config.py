@@ -151,12 +151,21 @@ def load_config(path: str | Path, option: str = "--config") -> Config:
     """Read and validate a YAML config file (`option`: where its path was given)."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as e:
         raise ConfigError(
             str(path),
             None,
             f"cannot read the file ({e.strerror}); check the path given to {option}",
+        ) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise ConfigError(
+            str(path),
+            line,
+            f"not UTF-8 (byte 0x{data[e.start]:02x}); save the file as UTF-8",
         ) from None
     return parse_config(text, str(path))
 
@@ -171,9 +180,14 @@ def parse_config(text: str, source: str = "<config>") -> Config:
             mark.line + 1 if mark else None,
             f"not valid YAML: {getattr(e, 'problem', e)}; fix the syntax",
         ) from None
+    except RecursionError:
+        raise ConfigError(source, None, "nested too deep to read; fix the structure") from None
     if root is None:
         raise ConfigError(source, None, "the file is empty; start from config/demo.yaml")
-    return _Reader(source).config(root)
+    try:
+        return _Reader(source).config(root)
+    except RecursionError:
+        raise ConfigError(source, None, "nested too deep to read; fix the structure") from None
 
 
 class _Reader:
@@ -204,7 +218,12 @@ class _Reader:
     def scalar(self, node: yaml.Node) -> Any:
         if not isinstance(node, yaml.ScalarNode):
             raise self.fail(node, "expected a single value here, not a list or mapping")
-        return self.loader.construct_object(node)
+        try:
+            return self.loader.construct_object(node)
+        except (yaml.YAMLError, ValueError):  # (a tag: !!int abc, !foo x, !!binary zz)
+            raise self.fail(
+                node, f"cannot read {node.value!r} as tagged ({node.tag}); drop the tag"
+            ) from None
 
     def string(self, node: yaml.Node, what: str) -> str:
         value = self.scalar(node)

@@ -86,11 +86,34 @@ async def serve_forever(
 
     def reload() -> None:
         try:
-            running.proxy.reload(make_engine())
+            fresh = make_engine()
         except UserError as e:
             log.error("reload refused, the running config stays: %s", e)
             return
+        except Exception:  # (a bug must not be a traceback, nor stop later reloads)
+            log.exception("reload refused, the running config stays")
+            return
+        before = running.proxy.engine.config
+        kept = [
+            what
+            for what, now, then in (
+                (
+                    "listen",
+                    (fresh.config.listen_host, fresh.config.listen_port),
+                    (before.listen_host, before.listen_port),
+                ),
+                ("metrics", fresh.config.metrics_listen, before.metrics_listen),
+                ("access_log", fresh.config.access_log, before.access_log),
+            )
+            if now != then
+        ]
+        running.proxy.reload(fresh)
         log.info("reloaded %s", config.source)
+        if kept:
+            log.warning(
+                "the new %s take effect only on a restart; the running ones stay",
+                ", ".join(kept),
+            )
 
     async def flush_every_second() -> None:
         while True:

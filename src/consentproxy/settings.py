@@ -259,18 +259,34 @@ def _is_loopback(host: str) -> bool:
 
 
 def _upstream(value: str, source: str, line: int | None) -> str:
-    parts = urlsplit(value)
+    """The origin's URL: scheme, host, port (and a path every request goes under); a query
+    or fragment would misroute every request (`#x`: the whole site served as its home page),
+    and a port out of range failed every request with a 500."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 (it raises for a port out of range or not a number)
+    except ValueError:
+        raise ConfigError(
+            source,
+            line,
+            f"upstream {value!r} has a port that is no number from 1 to 65535, or a malformed "
+            "host; write it as http://HOST:PORT",
+        ) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(
             source,
             line,
             f"upstream {value!r} must be an http:// or https:// URL such as http://127.0.0.1:8080",
         )
+    if parts.query or parts.fragment or "?" in value or "#" in value:
+        raise ConfigError(
+            source, line, f"upstream {value!r} must have no query or fragment (drop '?...', '#...')"
+        )
     return value.rstrip("/")
 
 
 def parse_listen(value: str, source: str, line: int | None) -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+    if not sep or not port.isascii() or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise ConfigError(source, line, f"listen {value!r} must be HOST:PORT, e.g. 127.0.0.1:8000")
     return host.strip("[]") or "0.0.0.0", int(port)
