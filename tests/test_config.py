@@ -390,3 +390,15 @@ def test_a_config_no_reader_takes_is_one_line_naming_file_and_line(tmp_path, tex
     with pytest.raises(ConfigError) as e:
         load_config(f)
     assert e.value.line == line and says in str(e.value)
+
+
+def test_records_are_kept_at_least_as_long_as_a_consent_lasts():
+    """(7 days of records for 182 days of consent: the purge deleted the proof of consents
+    still in force)"""
+    with pytest.raises(ConfigError, match=r"retention_days \(7\) is shorter than .*\(182\)"):
+        parse_config(
+            MINIMAL + "consent: {max_age_days: 182}\nrecords: {path: r, retention_days: 7}\n"
+        )
+    parse_config(
+        MINIMAL + "consent: {max_age_days: 182}\nrecords: {path: r, retention_days: 182}\n"
+    )

@@ -391,6 +391,7 @@ class _Reader:
                 )
         use_database, database_map = self.cookie_database(top.get("cookie_database"), names)
         consent_mode = self.consent_mode(top.get("consent_mode"), categories, services)
+        consent = self.consent(top.get("consent"))
         gpc = tuple(c for c in ("advertising",) if c in names)
         required_names = {c.name for c in categories if c.required}
         if "gpc" in top:
@@ -409,7 +410,7 @@ class _Reader:
             listen_host=host,
             listen_port=port,
             prefix=prefix,
-            consent=self.consent(top.get("consent")),
+            consent=consent,
             csp=csp,
             csp_allow=self.csp_sources(top["csp_allow"]) if "csp_allow" in top else (),
             unknown_cookies=unknown,
@@ -440,7 +441,11 @@ class _Reader:
             consent_mode=consent_mode,
             gpc=gpc,
             dnt=self.boolean(top["dnt"], "dnt") if "dnt" in top else False,
-            records=self.records(top["records"]) if "records" in top else RecordsSettings(),
+            records=(
+                self.records(top["records"], consent.max_age_days)
+                if "records" in top
+                else RecordsSettings()
+            ),
             metrics_listen=self.metrics(top["metrics"]) if "metrics" in top else None,
             access_log=(
                 self.boolean(top["access_log"], "access_log") if "access_log" in top else True
@@ -576,8 +581,9 @@ class _Reader:
             str(self.scalar(items["listen"])), self.source, items["listen"].start_mark.line + 1
         )
 
-    def records(self, node: yaml.Node) -> RecordsSettings:
-        """`records: {path: FILE}` (SQLite, relative to this file) or `{dsn: postgresql://}`."""
+    def records(self, node: yaml.Node, consent_days: int) -> RecordsSettings:
+        """`records: {path: FILE}` (SQLite, relative to this file) or `{dsn: postgresql://}`,
+        kept at least as long as a consent lasts (consent_days)."""
         items = self.mapping(node, "records", {"path", "dsn", "retention_days"})
         if ("path" in items) == ("dsn" in items):
             raise self.fail(
@@ -601,6 +607,13 @@ class _Reader:
             if "retention_days" in items
             else 395
         )
+        if days < consent_days:  # (the purge would delete the proof of a consent in force)
+            raise self.fail(
+                items["retention_days"],
+                f"records.retention_days ({days}) is shorter than consent.max_age_days "
+                f"({consent_days}): the proof of a consent still in force would be deleted; "
+                "keep records at least as long",
+            )
         return RecordsSettings(target, days)
 
     def sites(self, node: yaml.Node) -> tuple[str, ...]:
