@@ -327,6 +327,33 @@ async def test_an_erase_takes_the_visitor_s_records_still_queued_or_retried(tmp_
     await writer.close()
 
 
+async def test_a_write_that_fails_half_way_is_not_written_twice(tmp_path):
+    """The records inserted before the failure stayed in the open transaction and went in
+    again with the retry: 5 decisions became 7 rows."""
+
+    class HalfWay(SqliteStore):
+        failures = 1
+
+        def _count_impressions(self) -> str:
+            if self.failures:
+                self.failures -= 1
+                return "INSERT INTO no_such_table VALUES (?, ?)"
+            return super()._count_impressions()
+
+    store = HalfWay(tmp_path / "r.sqlite3")
+    writer = RecordWriter(store, batch=10, interval=0.01)
+    await writer.start()
+    for i in range(5):
+        writer.submit(record(f"v{i}"))
+    writer.impression()
+    for _ in range(200):
+        if writer.written == 5:
+            break
+        await asyncio.sleep(0.02)
+    assert len(await store.since(0)) == 5
+    await writer.close()
+
+
 async def test_a_full_queue_drops_and_says_so(tmp_path, caplog):
     writer = RecordWriter(FlakyStore(tmp_path / "r.sqlite3", failures=10**6), limit=3)
     with caplog.at_level(logging.ERROR, "consentproxy.records"):

@@ -10,6 +10,7 @@ schema lives in SQLite (aiosqlite, one file, the default) or PostgreSQL (asyncpg
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -276,12 +277,17 @@ class SqliteStore(_SqlStore):
         impressions: dict[str, int] | None = None,
     ) -> None:
         now = int(time.time())
-        await self.db.executemany(
-            self._archive(), [(d, now, c) for d, c in (versions or {}).items()]
-        )
-        await self.db.executemany(self._insert(), [_row(r) for r in batch])
-        await self.db.executemany(self._count_impressions(), list((impressions or {}).items()))
-        await self.db.commit()
+        try:
+            await self.db.executemany(
+                self._archive(), [(d, now, c) for d, c in (versions or {}).items()]
+            )
+            await self.db.executemany(self._insert(), [_row(r) for r in batch])
+            await self.db.executemany(self._count_impressions(), list((impressions or {}).items()))
+            await self.db.commit()
+        except BaseException:  # (what went in before the failure would go in again on retry)
+            with contextlib.suppress(Exception):
+                await self.db.rollback()
+            raise
 
 
 class PostgresStore(_SqlStore):
