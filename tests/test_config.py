@@ -402,3 +402,19 @@ def test_records_are_kept_at_least_as_long_as_a_consent_lasts():
     parse_config(
         MINIMAL + "consent: {max_age_days: 182}\nrecords: {path: r, retention_days: 182}\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("extra", "says"),
+    [
+        ("consent: {cookie_domain: .co.uk}\n", "no public suffix"),  # (browsers refuse it:
+        ("consent: {cookie_domain: 10.0.0.1}\n", "no address"),  # no choice was ever kept)
+        ("prefix: /../\n", "prefix must be a path"),  # (the banner's script went to the origin)
+        ("prefix: /a/./b/\n", "prefix must be a path"),
+        ("csp_allow: ['*']\n", "is no host"),  # (enforce then let every tracker through)
+        ("csp_allow: [\"'unsafe-inline'\"]\n", "is no host"),
+    ],
+)
+def test_values_that_would_defeat_the_proxy_are_refused(extra, says):
+    with pytest.raises(ConfigError, match=says):
+        parse_config(MINIMAL + extra)

@@ -292,6 +292,13 @@ class _Reader:
                     f"csp_allow entry {value!r} must be one source such as "
                     "cdn.example.com, with no space, ';' or ','",
                 )
+            if value in ("*", "http:", "https:") or value.startswith("'"):
+                raise self.fail(  # (a scheme or * lets every tracker through `csp: enforce`)
+                    item,
+                    f"csp_allow entry {value!r} is no host (a scheme, *, or a keyword the "
+                    "proxy's policy sets itself); name the hosts the site needs, such as "
+                    "cdn.example.com",
+                )
         return values
 
     def texts(self, node: yaml.Node, what: str) -> dict[str, str]:
@@ -339,7 +346,9 @@ class _Reader:
         prefix = "/.consent/"
         if "prefix" in top:
             prefix = self.string(top["prefix"], "prefix")
-            if not re.fullmatch(r"/[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*/", prefix):
+            if not re.fullmatch(r"/[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*/", prefix) or any(
+                part in (".", "..") for part in prefix.split("/")
+            ):  # (a browser resolves /../: the banner's script would go to the origin)
                 raise self.fail(
                     top["prefix"],
                     "prefix must be a path that starts and ends with '/', e.g. /.consent/",
@@ -919,10 +928,15 @@ class _Reader:
             s = replace(s, secret_env=self.string(items["secret_env"], "consent.secret_env"))
         if "cookie_domain" in items and self.scalar(items["cookie_domain"]) is not None:
             domain = self.string(items["cookie_domain"], "consent.cookie_domain").lower()
-            if not re.fullmatch(r"\.?[a-z0-9-]+(\.[a-z0-9-]+)+", domain):
+            if (
+                not re.fullmatch(r"\.?[a-z0-9-]+(\.[a-z0-9-]+)+", domain)
+                or domain.replace(".", "").isdigit()
+                or is_public_suffix(domain.lstrip("."))
+            ):  # (a browser refuses a cookie on an address or a public suffix: no choice kept)
                 raise self.fail(
                     items["cookie_domain"],
-                    "consent.cookie_domain must be a domain such as .example.com (or null)",
+                    "consent.cookie_domain must be the site's own domain such as .example.com "
+                    "(no address, no public suffix such as .co.uk; or null)",
                 )
             s = replace(s, cookie_domain=domain)
         return s
