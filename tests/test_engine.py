@@ -62,15 +62,14 @@ def test_of_two_consent_cookies_the_one_that_grants_less_is_read(engine):
         assert "_ga" not in header(ex.upstream_headers(), "cookie")
 
 
+def with_cookie_domain(engine, domain):
+    consent = replace(engine.config.consent, cookie_domain=domain)
+    return Engine(replace(engine.config, consent=consent), [b"k" * 32], clock=lambda: NOW)
+
+
 def test_a_choice_deletes_the_consent_cookies_it_does_not_set(engine):
     """(else the stale one, granting less, would be read on and on)"""
-    scoped = Engine(
-        replace(
-            engine.config, consent=replace(engine.config.consent, cookie_domain=".example.com")
-        ),
-        [b"k" * 32],
-        clock=lambda: NOW,
-    )
+    scoped = with_cookie_domain(engine, ".example.com")
     _, old = choose(scoped, "reject-all")
     resp, new = choose(scoped, "accept-all", cookie=f"{old}; {old}")
     cookies = [v for k, v in resp.headers if k == "Set-Cookie" and v.startswith("consent=")]
@@ -85,14 +84,7 @@ def test_a_choice_deletes_the_consent_cookies_it_does_not_set(engine):
 
 def test_a_host_outside_the_cookie_domain_keeps_its_choice_host_only(engine):
     """(a Domain the host is not under is refused by browsers: no choice was ever kept)"""
-    scoped = Engine(
-        replace(
-            engine.config, consent=replace(engine.config.consent, cookie_domain=".example.net")
-        ),
-        [b"k" * 32],
-        clock=lambda: NOW,
-    )
-    resp, _ = choose(scoped, "accept-all")
+    resp, _ = choose(with_cookie_domain(engine, ".example.net"), "accept-all")
     (cookie,) = [v for k, v in resp.headers if k == "Set-Cookie"]
     assert "Domain" not in cookie
 
@@ -188,20 +180,26 @@ async def test_an_erase_the_store_refuses_keeps_the_consent_cookie(engine):
     assert not any(v.startswith("consent=") for k, v in resp.headers if k == "Set-Cookie")
 
 
+def set_cookies_kept(engine, action, *set_cookies):
+    """The exchange of a visitor who chose action, and the origin's Set-Cookie values (on an
+    image) that reach them."""
+    _, consent = choose(engine, action)
+    ex = get(engine, cookie=consent)
+    headers = [("Content-Type", "image/png")] + [("Set-Cookie", v) for v in set_cookies]
+    plan = ex.response(200, headers)
+    return ex, [v for k, v in plan.headers if k == "Set-Cookie"]
+
+
 def test_the_origin_cannot_set_or_erase_the_consent_cookie(engine):
     """(a legacy banner's own cookie of that name wiped the visitor's refusal on each page)"""
-    _, rejected = choose(engine, "reject-all")
-    ex = get(engine, cookie=rejected)
-    plan = ex.response(
-        200,
-        [
-            ("Content-Type", "image/png"),
-            ("Set-Cookie", "consent=yes; Path=/; Max-Age=31536000"),
-            ("Set-Cookie", "consent=; Domain=example.com; Max-Age=0"),
-            ("Set-Cookie", "PHPSESSID=s; Path=/"),
-        ],
+    ex, kept = set_cookies_kept(
+        engine,
+        "reject-all",
+        "consent=yes; Path=/; Max-Age=31536000",
+        "consent=; Domain=example.com; Max-Age=0",
+        "PHPSESSID=s; Path=/",
     )
-    assert [v for k, v in plan.headers if k == "Set-Cookie"] == ["PHPSESSID=s; Path=/"]
+    assert kept == ["PHPSESSID=s; Path=/"]
     assert ex.report.set_cookies_dropped == ["consent", "consent"]
 
 
@@ -706,16 +704,10 @@ def test_redirects_to_a_per_request_upstream_are_made_relative_to_the_visitor(en
 
 
 def test_cookies_that_pass_live_at_most_13_months(engine):
-    _, consent = choose(engine, "accept-all")
-    ex = get(engine, cookie=consent)
-    plan = ex.response(
-        200,
-        [
-            ("Set-Cookie", "_ga=GA1; Max-Age=63072000; Path=/"),
-            ("Set-Cookie", "lang=fr; Max-Age=86400"),
-        ],
+    ex, kept = set_cookies_kept(
+        engine, "accept-all", "_ga=GA1; Max-Age=63072000; Path=/", "lang=fr; Max-Age=86400"
     )
-    assert [v for k, v in plan.headers if k == "Set-Cookie"] == [
+    assert kept == [
         "_ga=GA1; Path=/; Max-Age=34128000",
         "lang=fr; Max-Age=86400",
     ]
