@@ -113,8 +113,10 @@ def test_missing_file_says_what_to_check(tmp_path: Path):
 def test_flags_override_the_file_and_are_validated():
     c = parse_config(MINIMAL).with_overrides("http://10.0.0.1:9000/", "0.0.0.0:9999")
     assert c.upstream == "http://10.0.0.1:9000" and c.listen_port == 9999
-    with pytest.raises(ConfigError, match="HOST:PORT"):
+    with pytest.raises(ConfigError, match="^--listen: listen 'nope' must be HOST:PORT"):
         parse_config(MINIMAL).with_overrides(listen="nope")
+    with pytest.raises(ConfigError, match="^--upstream: upstream 'ftp://x'"):  # (not the file)
+        parse_config(MINIMAL).with_overrides(upstream="ftp://x")
 
 
 def test_sites_replace_the_upstream_for_forward_mode():

@@ -234,12 +234,12 @@ class Config:
         )
 
     def with_overrides(self, upstream: str | None = None, listen: str | None = None) -> Config:
-        """Apply command-line flags, validated like the file."""
+        """Apply command-line flags, validated like the file (an error names the flag)."""
         cfg = self
         if upstream:
-            cfg = replace(cfg, upstream=_upstream(upstream, self.source, None))
+            cfg = replace(cfg, upstream=_upstream(upstream, "--upstream", None))
         if listen:
-            host, port = parse_listen(listen, self.source, None)
+            host, port = parse_listen(listen, "--listen", None)
             cfg = replace(cfg, listen_host=host, listen_port=port)
         return cfg
 
