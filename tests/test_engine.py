@@ -660,6 +660,18 @@ def test_forced_state_wins_over_the_cookie(config, engine):
     assert (ex.report.state, ex.report.state_from) == ("reject", "forced")
 
 
+def test_a_forced_state_erases_nothing(config, engine):
+    """(as a forced choice saves nothing: the erase took the visitor's real cookie)"""
+    forced = Engine(config, [b"k" * 32], clock=lambda: NOW, forced=parse_state("all", config))
+    _, consent = choose(engine, "reject-all")
+    headers = [("Host", "shop.example.com"), ("Origin", "http://shop.example.com")]
+    ex = forced.begin(Request("POST", "/.consent/me/erase", headers + [("Cookie", consent)]))
+    resp = ex.local_response(b"")
+    assert resp.status == 200 and resp.complete is None
+    assert json.loads(resp.body) == {"erased": 0, "forced": True}
+    assert not any(k == "Set-Cookie" for k, _ in resp.headers)
+
+
 def test_state_header_is_ignored_unless_the_config_enables_it(engine):
     ex = get(engine, cookie="_ga=1", X_Consent_State="all")
     assert not ex.state.decided and ex.report.state_from == "cookie"

@@ -416,6 +416,8 @@ class Endpoints:
         """Erase the visitor's records and their consent cookie: back to no decision. A
         form post (the preferences' button) goes back to the page."""
         cid = ex.state.consent_id
+        if ex.forced:  # (as a choice: a QA run forced to a state erases nothing, not the cookie)
+            return _json(200, {"erased": 0, "forced": True})
         if records is not None and not records.ready:
             return _unavailable()
         ctype = (header(ex.req.headers, "content-type") or "").split(";")[0].strip().lower()
