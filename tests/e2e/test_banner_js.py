@@ -767,7 +767,7 @@ async def test_placeholder_has_the_embed_size_and_says_why(site: Site) -> None:
 async def test_load_once_activates_only_that_embed_and_records_nothing(site: Site) -> None:
     body = TRACKERS + TRACKERS.replace("embed/abc", "embed/second")
     await site.open(page_html(NONE, body=body))
-    async with site.page.expect_request("https://www.youtube.com/embed/abc"):
+    async with site.page.expect_response("https://www.youtube.com/embed/abc"):  # (recorded)
         await (
             site.page.locator("[data-consent-placeholder]")
             .first.get_by_role("button", name="Load this once")
