@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 
+from consentproxy.domains import same_site
+
 EXPIRED = "Expires=Thu, 01 Jan 1970 00:00:00 GMT"
 # Cookie headers whose pairs are remembered (each at most limits.header_line_bytes long).
 COOKIE_HEADERS = 256
@@ -230,7 +232,7 @@ def deletion_domains(host: str, cookie_domain: str | None) -> list[str]:
     ):  # IP addresses and single-label hosts take no Domain attribute
         labels = host.split(".")
         parents = [".".join(labels[i:]) for i in range(1, len(labels) - 1)]
-        if base is not None and (host == base or host.endswith("." + base)):
+        if base is not None and same_site(host, base):
             parents = parents[: parents.index(base) + 1] if base in parents else []
         out = [host, *parents[-(MAX_DELETION_DOMAINS - 1) :]]
     if base and base not in out:

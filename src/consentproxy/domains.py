@@ -42,7 +42,8 @@ def is_public_suffix(domain: str) -> bool:
 
 
 def same_site(host: str, site: str) -> bool:
-    """Whether host is the site (a registrable domain) or one of its subdomains."""
+    """Whether host is site (a registrable domain, or any domain: a cookie_domain) or one of
+    its subdomains."""
     return host == site or host.endswith("." + site)
 
 

@@ -29,6 +29,7 @@ from consentproxy.config import Config, Service
 from consentproxy.consent import NO_DECISION, ConsentState, Signer
 from consentproxy.cookies import EXPIRED, deletion_domains
 from consentproxy.declaration import Declaration
+from consentproxy.domains import same_site
 from consentproxy.httpheaders import Headers, header, sendable, valid_host
 from consentproxy.language import request_language
 from consentproxy.policy import Policy
@@ -450,7 +451,7 @@ class Endpoints:
         name, secure = cfg.cookie_name, "; Secure" if ex.scheme == "https" else ""
         host = ex.host.split(":")[0].lower().rstrip(".")
         base = cfg.cookie_domain.lstrip(".") if cfg.cookie_domain else None
-        domain = base if base and (host == base or host.endswith("." + base)) else None
+        domain = base if base and same_site(host, base) else None
         cookie = f"{name}={value}; Max-Age={max_age}; Path=/; SameSite=Lax; HttpOnly"
         cookie += (f"; Domain={domain}" if domain else "") + secure
         out = []

@@ -109,6 +109,14 @@ TARGETED_CACHE_HEADERS = (
     "x-accel-expires",
 )
 VENDOR_CDN_CACHE = "-cdn-cache-control"
+
+
+def _dropped_on_pages(lk: str) -> bool:
+    """Whether a page cached for the visitor's state (a 304) drops this (lower-case) field:
+    the origin's CSP (the page's is the proxy's) and the cache directives of a CDN."""
+    return lk in CSP_HEADERS or lk in TARGETED_CACHE_HEADERS or lk.endswith(VENDOR_CDN_CACHE)
+
+
 # The origin's headers a rewritten page does not keep as they are.
 REPLACED_ON_PAGES = frozenset(
     {
@@ -714,10 +722,8 @@ class Exchange:
         if engine.observer is not None:
             engine.observer.cookies_seen(self.report.cookies_seen)
         if status == 304 and self.revalidating:  # the page cached for this very state
-            out, found = split_off(
-                without(out, *CSP_HEADERS, *TARGETED_CACHE_HEADERS), PAGE_CACHE_HEADERS, CACHE_LISTS
-            )
-            out = [(k, v) for k, v in out if not k.lower().endswith(VENDOR_CDN_CACHE)]
+            out = [(k, v) for k, v in out if not _dropped_on_pages(k.lower())]
+            out, found = split_off(out, PAGE_CACHE_HEADERS, CACHE_LISTS)
             return ResponsePlan(self._page_cache_headers(out, found), None, has_body)
         # Every Content-Type, each possibly a list: HTML in any of them is HTML (the most
         # dangerous reading; browsers take the last), sent on as the only type.
