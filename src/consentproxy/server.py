@@ -511,7 +511,8 @@ def _error(status: int, message: str) -> web.Response:
 
 class _Handler(RequestHandler):
     """aiohttp's connection handler, answering what it cannot parse as nginx would: a head
-    over the limits is a 431, and a malformed request is one log line, not a traceback.
+    over the limits is a 431, and a malformed request is one log line, not a traceback (and
+    no Server header, see _NoServerBanner).
     It knows the visitor's address (asked once a connection: a system call each time)."""
 
     peer_ip = ""
@@ -534,7 +535,15 @@ class _Handler(RequestHandler):
             status, message = 431, "request header fields too large\n"
         elif isinstance(exc, HttpProcessingError):
             message = "bad request\n"
-        return super().handle_error(request, status, exc, message)
+        made = super().handle_error(request, status, exc, message)
+        assert isinstance(made, web.Response)
+        answer = _Answer(  # (aiohttp's own would name its version in a Server header)
+            status=made.status,
+            body=made.body,
+            headers={hdrs.CONTENT_TYPE: made.headers[hdrs.CONTENT_TYPE]},
+        )
+        answer.force_close()
+        return answer
 
     def log_exception(self, *args: object, **kw: object) -> None:
         exc = kw.get("exc_info")

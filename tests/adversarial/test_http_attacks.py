@@ -196,6 +196,7 @@ async def test_malformed_request_is_one_log_line_not_a_traceback(
         answer = await exchange(proxy, raw)
         await asyncio.sleep(0.1)
     assert status(answer) in (400, 431)
+    assert b"\r\nserver:" not in answer.lower()  # (no version banner on these either)
     assert [r for r in caplog.records if r.exc_info] == []
     lines = [r.getMessage() for r in caplog.records if r.name == "consentproxy"]
     # (aiohttp itself logs a first request that is not HTTP at all at debug level only)
