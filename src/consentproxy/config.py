@@ -6,8 +6,10 @@ line and what to do, so a bad config never starts a half-working proxy.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import re
+from collections.abc import Collection
 from dataclasses import replace
 from functools import cache
 from pathlib import Path
@@ -190,6 +192,12 @@ def parse_config(text: str, source: str = "<config>") -> Config:
         raise ConfigError(source, None, "nested too deep to read; fix the structure") from None
 
 
+def _did_you_mean(text: str, choices: Collection[str]) -> str:
+    """' (did you mean 'x'?)' when a choice is close to a misspelt text, else ''."""
+    close = difflib.get_close_matches(text, choices, n=1, cutoff=0.75)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 class _Reader:
     """Walks the YAML node tree so every error can point at its line."""
 
@@ -208,7 +216,9 @@ class _Reader:
             key = str(k.value)
             if key not in allowed:
                 raise self.fail(
-                    k, f"unknown key {key!r} in {what}; allowed: {', '.join(sorted(allowed))}"
+                    k,
+                    f"unknown key {key!r}{_did_you_mean(key, allowed)} in {what}; "
+                    f"allowed: {', '.join(sorted(allowed))}",
                 )
             if key in out:
                 raise self.fail(k, f"key {key!r} appears twice in {what}; keep one")
@@ -269,9 +279,10 @@ class _Reader:
             if isinstance(value, bool)
             else ""
         )
+        hint = pitfall or _did_you_mean(text, words)
         raise self.fail(
             node,
-            f"{what} must be one of {', '.join(words)}{' or ' + others if others else ''}{pitfall}",
+            f"{what} must be one of {', '.join(words)}{' or ' + others if others else ''}{hint}",
         )
 
     def strings(self, node: yaml.Node, what: str) -> tuple[str, ...]:
@@ -1005,7 +1016,8 @@ class _Reader:
                 if base is None:
                     raise self.fail(
                         fields["use"],
-                        f"no built-in service {wanted!r}; "
+                        f"no built-in service {wanted!r}"
+                        f"{_did_you_mean(wanted, builtin_services())}; "
                         "run `consentproxy catalog list` or describe it with "
                         "name/category/hosts",
                     )
