@@ -9,7 +9,13 @@ import logging
 import pytest
 
 from consentproxy.record import ConsentRecord, Stats, summarise, user_agent_family
-from consentproxy.records import PostgresStore, RecordWriter, SqliteStore, open_store
+from consentproxy.records import (
+    VERSIONS_KEPT,
+    PostgresStore,
+    RecordWriter,
+    SqliteStore,
+    open_store,
+)
 
 NOW = 1_800_000_000
 
@@ -222,20 +228,42 @@ async def test_records_of_the_first_schema_are_migrated_and_still_read(tmp_path)
         await store.close()
 
 
-async def test_the_writer_archives_each_version_with_the_first_record_naming_it(tmp_path):
+async def test_the_writer_archives_each_version_again_after_a_purge_took_it(tmp_path):
+    """The version shown is kept while records name it: once its only records were erased,
+    a purge drops it, and the next record naming it (the banner still shown) brings it
+    back, or that record could not show what its visitor saw."""
     store = SqliteStore(tmp_path / "r.sqlite3")
     writer = RecordWriter(store, interval=0.01)
     await writer.start()
+
+    async def written(n: int) -> None:
+        for _ in range(100):
+            if writer.written == n:
+                return
+            await asyncio.sleep(0.02)
+
     try:
         for i in range(3):
             writer.submit(record(f"v{i}", shown_digest="d1"), ("d1", "content one"))
-        for _ in range(100):
-            if writer.written == 3:
-                break
-            await asyncio.sleep(0.02)
-        assert await store.shown("d1") == "content one" and writer._versions == {}
+        await written(3)
+        assert await store.shown("d1") == "content one"
+        for i in range(3):
+            await writer.erase(f"v{i}")
+        await writer.purge()
+        assert await store.shown("d1") is None
+        writer.submit(record("v3", shown_digest="d1"), ("d1", "content one"))
+        await written(4)
+        assert await store.shown("d1") == "content one"
     finally:
         await writer.close()
+
+
+def test_the_writer_keeps_the_versions_last_shown_at_hand():
+    writer = RecordWriter(SqliteStore(":memory:"))
+    for i in range(VERSIONS_KEPT + 5):
+        writer.submit(record("x", shown_digest="d0"), ("d0", "zero"))  # (in use all along)
+        writer.submit(record("x", shown_digest=f"d{i + 1}"), (f"d{i + 1}", "other"))
+    assert len(writer._versions) == VERSIONS_KEPT and "d0" in writer._versions
 
 
 async def test_reopening_migrates_nothing_twice_and_keeps_data(store_target):

@@ -41,6 +41,10 @@ def _record(row: Sequence[Any]) -> ConsentRecord:
     return ConsentRecord(**values)
 
 
+# Versions of what was shown a writer keeps at hand (a config's languages; more after
+# reloads): each a few KB.
+VERSIONS_KEPT = 32
+
 # Migrations, in order; the store records how many it has applied. {id} and {bool} are
 # the dialects' only differences.
 MIGRATIONS = (
@@ -369,9 +373,11 @@ class RecordWriter:
         self.retention = retention_days * 86400
         self.clock = clock
         self.queue: asyncio.Queue[ConsentRecord] = asyncio.Queue()
-        # Versions of what was shown, written with the first batch naming them.
+        # Versions of what was shown (the VERSIONS_KEPT last), written with every batch
+        # naming them: the store keeps one of each (and a purge that found none naming one,
+        # all erased, gets it back with the next; were it written once, no later record
+        # naming it could show what the visitor saw).
         self._versions: dict[str, str] = {}
-        self._archived: set[str] = set()
         self.impressions: dict[str, int] = {}  # counted since the last write, by UTC day
         self.dropped = self.written = 0
         self._task: asyncio.Task[None] | None = None
@@ -430,8 +436,11 @@ class RecordWriter:
 
     def submit(self, record: ConsentRecord, shown: tuple[str, str] | None = None) -> None:
         """shown: (digest, content) of the version the record's shown_digest names."""
-        if shown is not None and shown[0] not in self._archived:
-            self._versions[shown[0]] = shown[1]
+        if shown is not None:
+            versions = self._versions
+            versions[shown[0]] = versions.pop(shown[0], shown[1])  # (the last used: last)
+            if len(versions) > VERSIONS_KEPT:
+                del versions[next(iter(versions))]
         if self.queue.qsize() >= self.limit:
             self.dropped += 1
             log.error(
@@ -517,9 +526,6 @@ class RecordWriter:
             try:
                 async with self._lock:
                     await self.store.write(batch, versions, counts)
-                self._archived.update(versions)
-                for digest in versions:
-                    self._versions.pop(digest, None)
                 self.written += len(batch)
                 self.healthy = True
                 return
