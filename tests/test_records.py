@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 import pytest
 
 from consentproxy.record import ConsentRecord, Stats, summarise, user_agent_family
 from consentproxy.records import (
+    HEARTBEAT_SECONDS,
+    STALE_SECONDS,
     VERSIONS_KEPT,
     PostgresStore,
     RecordWriter,
@@ -272,21 +275,112 @@ async def test_reopening_migrates_nothing_twice_and_keeps_data(store_target):
     await first.write([record("keep")])
     await first.close()
     again = open_store(store_target)
-    assert await again.open() is True  # closed cleanly
+    await again.open()
     assert [r.consent_id for r in await again.by_id("keep")][-1] == "keep"
     await again.close()
 
 
-async def test_an_unclean_stop_is_noticed_at_the_next_start(tmp_path, caplog):
-    path = tmp_path / "r.sqlite3"
-    crashed = SqliteStore(path)
-    await crashed.open()
-    await crashed.db.close()  # gone without close(): as after kill -9
-    writer = RecordWriter(SqliteStore(path))
+async def test_a_silent_writer_is_counted_once_and_one_that_left_never(store_target):
+    store = open_store(store_target)
+    await store.open()
+    t = int(time.time()) + 10**6
+    try:
+        await store.beat("a", t)  # (what other tests left is silent by now: gone)
+        await store.beat("left", t)
+        await store.leave("left")
+        assert await store.beat("b", t + STALE_SECONDS) == 0  # a: not silent long enough
+        assert await store.beat("b", t + STALE_SECONDS + 1) == 1  # a, not "left"
+        assert await store.beat("b", t + STALE_SECONDS + 2) == 0
+        await store.leave("b")
+    finally:
+        await store.close()
+
+
+class Clock:
+    """A writer's clock, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = float(NOW)
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def _started(writer: RecordWriter) -> RecordWriter:
+    await writer.start()
+    for _ in range(100):
+        if writer.ready:
+            return writer
+        await asyncio.sleep(0.02)
+    raise AssertionError("the writer never opened its store")
+
+
+def _unclean(caplog: pytest.LogCaptureFixture) -> int:
+    return caplog.text.count("did not shut down cleanly")
+
+
+async def test_an_unclean_stop_is_noticed_by_the_next_writer(tmp_path, caplog):
+    """Whatever ran alongside (a `records` command, another worker that stopped cleanly),
+    a writer gone without closing (kill -9) is noticed: at once by a writer started after
+    STALE_SECONDS, else at a later beat; once."""
+    path, clock = tmp_path / "r.sqlite3", Clock()
+    crashed = await _started(RecordWriter(SqliteStore(path), clock=clock))
+    other = await _started(RecordWriter(SqliteStore(path), clock=clock))
+    await other.close()  # a worker stopped cleanly
+    command = SqliteStore(path)  # a `records` command
+    await command.open()
+    await command.close()
+    assert crashed._task is not None
+    crashed._task.cancel()
+    await crashed.store.close()  # gone without leaving: as after kill -9
     with caplog.at_level(logging.WARNING, "consentproxy.records"):
-        await writer.start()
-    await writer.close()
-    assert "did not shut down cleanly" in caplog.text
+        restarted = await _started(RecordWriter(SqliteStore(path), interval=0.01, clock=clock))
+        assert _unclean(caplog) == 0  # (it may still be running: restarted at once)
+        clock.now += STALE_SECONDS + HEARTBEAT_SECONDS
+        for _ in range(100):
+            if _unclean(caplog):
+                break
+            await asyncio.sleep(0.02)
+        await restarted.close()
+        later = await _started(RecordWriter(SqliteStore(path), clock=clock))
+        await later.close()
+    assert _unclean(caplog) == 1
+
+
+async def test_writers_sharing_a_store_and_commands_are_no_unclean_stop(tmp_path, caplog):
+    """serve --workers 2, and a `records` command run while they serve: no warning."""
+    path, clock = tmp_path / "r.sqlite3", Clock()
+    with caplog.at_level(logging.WARNING, "consentproxy.records"):
+        first = await _started(RecordWriter(SqliteStore(path), clock=clock))
+        second = await _started(RecordWriter(SqliteStore(path), clock=clock))
+        command = SqliteStore(path)
+        await command.open()
+        await command.close()
+        await first.close()
+        await second.close()
+        again = await _started(RecordWriter(SqliteStore(path), clock=clock))
+        await again.close()
+    assert _unclean(caplog) == 0
+
+
+async def test_a_store_left_unclean_before_the_upgrade_is_warned_about_once(tmp_path, caplog):
+    import aiosqlite
+
+    from consentproxy.records import MIGRATIONS
+
+    path = tmp_path / "old.sqlite3"
+    async with aiosqlite.connect(path) as db:
+        await db.execute("CREATE TABLE schema_version (version INTEGER)")
+        for sql in MIGRATIONS[:5]:
+            await db.execute(sql.format(id="INTEGER PRIMARY KEY AUTOINCREMENT", bool="INTEGER"))
+        await db.execute("UPDATE store_state SET clean = 0")  # a run that crashed
+        await db.execute("INSERT INTO schema_version (version) VALUES (5)")
+        await db.commit()
+    with caplog.at_level(logging.WARNING, "consentproxy.records"):
+        for _ in range(2):
+            writer = await _started(RecordWriter(SqliteStore(path)))
+            await writer.close()
+    assert _unclean(caplog) == 1
 
 
 async def test_writer_batches_and_flushes_on_close(tmp_path):

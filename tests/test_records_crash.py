@@ -8,10 +8,11 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import aiohttp
 
-from consentproxy.records import RecordWriter, SqliteStore
+from consentproxy.records import STALE_SECONDS, RecordWriter, SqliteStore
 from tests.adapters import free_port
 
 CONFIG = """
@@ -84,7 +85,9 @@ async def test_kill_9_mid_load_loses_at_most_one_batch(tmp_path):
         await asyncio.wait_for(proc.wait(), 10)
     assert acknowledged == 400
     store = SqliteStore(path)
-    assert await store.open() is False  # the crash is noticed...
+    await store.open()
+    # the crash is noticed (the writer that left no sign of life for STALE_SECONDS)...
+    assert await store.beat("next", int(time.time()) + STALE_SECONDS + 1) == 1
     kept = len(await store.since(0))
     await store.close()
     lost = acknowledged - kept

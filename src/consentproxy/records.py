@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import secrets
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -44,6 +45,10 @@ def _record(row: Sequence[Any]) -> ConsentRecord:
 # Versions of what was shown a writer keeps at hand (a config's languages; more after
 # reloads): each a few KB.
 VERSIONS_KEPT = 32
+# Each running writer says it is alive this often; one silent for STALE_SECONDS stopped
+# without closing (a crash, kill -9): the decisions it had queued may be missing.
+HEARTBEAT_SECONDS = 60
+STALE_SECONDS = 3 * HEARTBEAT_SECONDS
 
 # Migrations, in order; the store records how many it has applied. {id} and {bool} are
 # the dialects' only differences.
@@ -68,14 +73,30 @@ MIGRATIONS = (
     # The operator's numbers: first-layer answers, and the pages that showed it per day.
     "ALTER TABLE consent_records ADD COLUMN outcome TEXT NOT NULL DEFAULT ''",
     "CREATE TABLE banner_impressions (day TEXT PRIMARY KEY, count BIGINT NOT NULL)",
+    # The running writers, each with its last sign of life, in place of one clean flag
+    # (which --workers, several instances and `records` commands alike made say wrong);
+    # a run that did not close before the upgrade is a silent one.
+    "CREATE TABLE store_sessions (id TEXT PRIMARY KEY, seen_at BIGINT NOT NULL)",
+    (
+        "INSERT INTO store_sessions (id, seen_at) SELECT 'before-upgrade', 0 FROM store_state "
+        "WHERE clean = 0"
+    ),
+    "DROP TABLE store_state",
 )
 
 
 class RecordStore(Protocol):
-    async def open(self) -> bool:
-        """Create or migrate the schema; False when the previous run did not close."""
+    async def open(self) -> None:
+        """Create or migrate the schema."""
 
     async def close(self) -> None: ...
+
+    async def beat(self, session: str, now: int) -> int:
+        """A writer's sign of life; how many others were silent for STALE_SECONDS (each
+        forgotten as it is counted: one warning for each)."""
+
+    async def leave(self, session: str) -> None:
+        """A writer stops cleanly."""
 
     async def write(
         self,
@@ -123,7 +144,7 @@ class _SqlStore:
     async def _script(self, statements: Sequence[str]) -> None:
         raise NotImplementedError
 
-    async def _migrate(self) -> bool:
+    async def _migrate(self) -> None:
         await self._execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER)")
         rows = await self._fetch("SELECT version FROM schema_version")
         done = rows[0][0] if rows else 0
@@ -132,19 +153,24 @@ class _SqlStore:
         todo = [m.format(id=self.ID, bool=self.BOOL) for m in MIGRATIONS[done:]]
         if todo:
             await self._script([*todo, f"UPDATE schema_version SET version = {len(MIGRATIONS)}"])
-        clean = (await self._fetch("SELECT clean FROM store_state"))[0][0]
-        await self._execute("UPDATE store_state SET clean = 0")
-        return bool(clean)
 
     async def close(self) -> None:
-        """Mark a clean shutdown (best effort: the store may be gone), then disconnect."""
-        if not self._connected():
-            return
-        try:
-            await self._execute("UPDATE store_state SET clean = 1")
-        except Exception as e:  # noqa: BLE001 - any driver error: still disconnect
-            log.warning("records: could not mark the shutdown as clean: %s", e)
-        await self._disconnect()
+        if self._connected():
+            await self._disconnect()
+
+    async def beat(self, session: str, now: int) -> int:
+        await self._execute(
+            f"INSERT INTO store_sessions (id, seen_at) VALUES ({self._ph(1)}, {self._ph(2)}) "
+            "ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at",
+            session,
+            now,
+        )
+        return await self._execute(
+            f"DELETE FROM store_sessions WHERE seen_at < {self._ph(1)}", now - STALE_SECONDS
+        )
+
+    async def leave(self, session: str) -> None:
+        await self._execute(f"DELETE FROM store_sessions WHERE id = {self._ph(1)}", session)
 
     def _connected(self) -> bool:
         raise NotImplementedError
@@ -243,7 +269,7 @@ class SqliteStore(_SqlStore):
     def _ph(self, n: int) -> str:
         return "?"
 
-    async def open(self) -> bool:
+    async def open(self) -> None:
         import aiosqlite
 
         if self.path != ":memory:":
@@ -251,7 +277,7 @@ class SqliteStore(_SqlStore):
         self.db = await aiosqlite.connect(self.path)
         await self.db.execute("PRAGMA journal_mode=WAL")
         await self.db.execute("PRAGMA synchronous=NORMAL")
-        return await self._migrate()
+        await self._migrate()
 
     def _connected(self) -> bool:
         return self.db is not None
@@ -306,11 +332,11 @@ class PostgresStore(_SqlStore):
     def _ph(self, n: int) -> str:
         return f"${n}"
 
-    async def open(self) -> bool:
+    async def open(self) -> None:
         import asyncpg
 
         self.pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=4)
-        return await self._migrate()
+        await self._migrate()
 
     def _connected(self) -> bool:
         return self.pool is not None
@@ -389,6 +415,7 @@ class RecordWriter:
         # and an erase take: an erase never runs while a batch naming that visitor is written.
         self._batch: list[ConsentRecord] = []
         self._lock = asyncio.Lock()
+        self.session = secrets.token_hex(8)  # this writer's name among the store's sessions
 
     async def start(self) -> None:
         """Returns at once: the store is opened (and retried while down) in the background,
@@ -399,7 +426,7 @@ class RecordWriter:
         delay = 0.5
         while True:
             try:
-                clean = await self.store.open()
+                await self.store.open()
                 break
             except Exception as e:  # noqa: BLE001 - any driver error: serve, retry later
                 if self._closing:
@@ -418,14 +445,26 @@ class RecordWriter:
                 await self._pause(delay)
                 delay = min(delay * 2, 30.0)
         self.ready = True
-        if not clean:
-            log.warning(
-                "records: the previous run did not shut down cleanly; the decisions "
-                "it had queued (at most one batch of %d) may be missing",
-                self.batch,
-            )
+        await self._beat()
         await self._purge_quietly()
         return True
+
+    async def _beat(self) -> None:
+        """This writer's sign of life; a warning for each other one that stopped without
+        closing (at once for one silent for STALE_SECONDS, else at a later beat)."""
+        try:
+            async with self._lock:
+                silent = await self.store.beat(self.session, int(self.clock()))
+        except Exception as e:  # noqa: BLE001 - housekeeping must not stop the writer
+            log.warning("records: cannot note this proxy as running: %s", e)
+            return
+        for _ in range(silent):
+            log.warning(
+                "records: a proxy writing to this store did not shut down cleanly (silent for "
+                "%d s); the decisions it had queued (at most one batch of %d) may be missing",
+                STALE_SECONDS,
+                self.batch,
+            )
 
     async def _pause(self, seconds: float) -> None:
         """Sleep, but wake up at once when close() is called."""
@@ -498,7 +537,7 @@ class RecordWriter:
     async def _run(self) -> None:
         if not await self._open():
             return
-        last_purge = self.clock()
+        last_purge = last_beat = self.clock()
         while not (self._closing and self.queue.empty()):
             try:
                 first = await asyncio.wait_for(self.queue.get(), self.interval)
@@ -512,6 +551,9 @@ class RecordWriter:
             if self.clock() - last_purge > 86400:
                 last_purge = self.clock()
                 await self._purge_quietly()
+            if self.clock() - last_beat > HEARTBEAT_SECONDS:
+                last_beat = self.clock()
+                await self._beat()
 
     async def _write(self, batch: list[ConsentRecord]) -> None:
         self._batch = batch  # (an erase takes its visitor's records out of it)
@@ -569,6 +611,10 @@ class RecordWriter:
                     self.queue.qsize(),
                 )
         if self.ready:
+            try:
+                await self.store.leave(self.session)
+            except Exception as e:  # noqa: BLE001 - the store may be gone: still close
+                log.warning("records: cannot note a clean shutdown: %s", e)
             await self.store.close()
 
 
