@@ -492,6 +492,8 @@ class ConsentAddon:
             if local.complete is not None:
                 local.status, local.body = await local.complete()
             flow.response = http.Response.make(local.status, local.body, _headers(local.headers))
+            if ex.error is not None:  # a request refused outright: no more on this connection
+                flow.response.headers["Connection"] = "close"  # (as serve does)
             return
         # Framing, upgrades and the connection's end are mitmproxy's: keep what it needs to
         # send the request on and to close the visitor's connection when they asked for it.

@@ -64,3 +64,16 @@ def test_the_frame_document_frames_its_service_and_nothing_else():
     )
     assert "frame-ancestors 'self'" in value and "script-src" not in value
     assert "'self'" not in value.split("frame-ancestors")[0]  # frames nothing of the site
+
+
+def test_only_ascii_whitespace_separates_tokens_as_in_browsers():
+    """A no-break space is part of a token (CSP 3): split there, `script-src\xa0'self'`,
+    which browsers ignore, became an enforced script-src that blocked the site's inline
+    scripts; and `'self'\xa0https://t` one source, two."""
+    assert admit_injected("script-src\xa0'self'", "N", OWN) == "script-src\xa0'self'"
+    assert admit_injected("script-src 'self'\u2028https://t", "N", OWN) == (
+        "script-src 'self'\u2028https://t 'nonce-N'"
+    )
+    assert admit_injected("script-src\t'self' ;\fstyle-src 'none'", "N", OWN) == (
+        "script-src 'self' 'nonce-N'; style-src 'nonce-N'"
+    )

@@ -275,6 +275,9 @@ def test_rewritten_page_has_no_date_and_a_tag_of_its_consent_state(engine):
     assert page_etag(engine, accepted) == page_etag(engine, choose(engine, "accept-all")[1])
     other = Engine(replace(engine.config, csp="enforce"), [b"k" * 32], clock=lambda: NOW)
     assert page_etag(other) != page_etag(engine)  # another config: another tag
+    elsewhere = replace(engine.config, listen_port=9999, metrics_listen=("127.0.0.1", 9100))
+    fleet = Engine(replace(elsewhere, access_log=False), [b"k" * 32], clock=lambda: NOW)
+    assert page_etag(fleet) == page_etag(engine)  # (where it listens and logs: the same)
 
 
 def test_withdrawal_is_not_undone_by_revalidating_the_accepted_page(engine):

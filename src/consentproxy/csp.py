@@ -9,6 +9,7 @@ origin's own CSP header is kept; browsers enforce both.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 
@@ -66,6 +67,12 @@ def _allows_inline(tokens: list[str]) -> bool:
     )
 
 
+# What separates a policy's tokens: ASCII whitespace only (CSP 3: a no-break space or
+# U+2028 is part of a token, and a directive whose name holds one is ignored by browsers).
+_ASCII_SPACE = " \t\n\f\r"
+_ASCII_SPACES = re.compile(f"[{_ASCII_SPACE}]+")
+
+
 def admit_injected(value: str, nonce: str, own: str) -> str:
     """The origin's CSP header value, changed only so that what the proxy injects runs:
     its script and style by nonce (or by URL where adding a nonce would switch off the
@@ -73,7 +80,8 @@ def admit_injected(value: str, nonce: str, own: str) -> str:
     and form posts. Every other source and directive is the origin's, untouched."""
     policies = []
     for policy in value.split(","):
-        directives = [d.strip().split() for d in policy.split(";") if d.strip()]
+        directives = [_ASCII_SPACES.split(d.strip(_ASCII_SPACE)) for d in policy.split(";")]
+        directives = [d for d in directives if d != [""]]
         names = [d[0].lower() for d in directives]
         for kind, chain in _FALLBACKS.items():
             name = next((n for n in chain if n in names), None)

@@ -49,6 +49,7 @@ from consentproxy.httpheaders import (
     end_to_end_pairs,
     joined,
     sendable,
+    spaced,
     split_off,
     valid_host,
     without,
@@ -767,7 +768,11 @@ class Exchange:
         for lk, kv in head.passing:
             k, v = kv
             if not checked and not sendable(v):  # a control character: dropped
-                continue
+                if lk != "content-type":
+                    continue
+                # (the type read as if each were a space, RFC 9110 5.5: untyped, a page
+                # would go on unrewritten, for a browser to sniff and run its trackers)
+                kv = (k, v := spaced(v))
             if lk not in RESPONSE_HEADERS_LOOKED_AT:
                 if lk.endswith(VENDOR_CDN_CACHE):  # (a page drops it, see REPLACED_ON_PAGES)
                     replaced |= 1 << len(out)
@@ -1156,10 +1161,12 @@ class Engine:
             config_digest=self.config_digest,
         )
         self._per_choice: dict[tuple[object, ...], tuple[CookieFilter, tuple[str, str] | None]] = {}
-        # Everything of this config and release a rewritten page can depend on.
-        self.page_version = hashlib.sha256(
-            f"{replace(config, source='')!r}|{self.banner.version}".encode()
-        ).hexdigest()
+        # Everything of this config and release a rewritten page can depend on (not where
+        # the proxy listens or logs: a fleet's instances give a page the same ETag).
+        served = replace(
+            config, source="", listen_host="", listen_port=0, metrics_listen=None, access_log=True
+        )
+        self.page_version = hashlib.sha256(f"{served!r}|{self.banner.version}".encode()).hexdigest()
         self._page_digests: dict[tuple[object, ...], str] = {}
         self.page_plans: dict[tuple[object, ...], PagePlan] = {}  # see PAGE_PLANS
         self._decodable: dict[str, str] = {}
@@ -1205,8 +1212,8 @@ class Engine:
 
     def refusal(self, req: Request) -> tuple[int, str] | None:
         """What no request may be, whichever adapter parsed it: a target that is not a
-        path (CONNECT, absolute or authority form, '@' tricks), a bad or doubled Host,
-        a head larger than the limits."""
+        path (CONNECT, absolute or authority form, '@' tricks), a bad or doubled Host, a
+        control character (but tab) in a header value, a head larger than the limits."""
         limits, target, head = self.config.limits, req.target, req.parsed
         if len(target) > limits.header_line_bytes:
             return 414, "request target too long\n"
@@ -1219,6 +1226,8 @@ class Engine:
             return 400, "the request target must be a path: this is no forward proxy\n"
         if head.bad_host:
             return 400, "invalid Host header\n"
+        if not head.sendable:  # (as serve's parser refuses: smuggled to the origin else)
+            return 400, "a control character in a header\n"
         return None
 
     def _choice(self, state: ConsentState) -> tuple[CookieFilter, tuple[str, str] | None]:

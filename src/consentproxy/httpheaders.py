@@ -34,6 +34,11 @@ def sendable(value: str) -> bool:
     return _CONTROL_RE.search(value) is None
 
 
+def spaced(value: str) -> str:
+    """A value with each control character (but tab) read as a space."""
+    return _CONTROL_RE.sub(" ", value)
+
+
 def all_sendable(headers: Headers) -> bool:
     """Whether every value is sendable: one search over them all (a tab joins them)."""
     return _CONTROL_RE.search("\t".join([v for _, v in headers])) is None

@@ -66,6 +66,9 @@ ANSWERS.update(
         )
         + b"Content-Length: %d\r\n\r\n" % len(TRACKER)
         + TRACKER,
+        b"/control-in-type": HEAD.replace(b"text/html", b"text/html\x1c")
+        + b"Content-Length: %d\r\n\r\n" % len(TRACKER)
+        + TRACKER,
     }
 )
 
@@ -203,8 +206,11 @@ async def test_gzip_bomb_from_the_origin_is_a_clear_error_in_bounded_memory(
     assert (peak_rss_kib(pid) - before) / 1024 < 48
 
 
-@pytest.mark.parametrize("path", ["/coding-utf8", "/plain-then-html"])
+@pytest.mark.parametrize("path", ["/coding-utf8", "/plain-then-html", "/control-in-type"])
 async def test_html_the_browser_renders_despite_odd_headers_is_rewritten(start_proxy, origin, path):
+    """/control-in-type: a control character in the Content-Type is read as a space (RFC
+    9110 5.5); the header dropped, the page went on untyped and unrewritten, for a browser
+    to sniff and run its trackers."""
     data, _ = await get(await start_proxy(origin), path)
     head, _, body = data.partition(b"\r\n\r\n")
     assert b"data-consent-src=https://www.google-analytics.com" in body
@@ -407,6 +413,8 @@ SMUGGLING = {
     "transfer_encoding_obfuscated": b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n",
     "space_before_colon": b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length : 5\r\n\r\nabcde",
     "bare_lf_in_chunk_size": b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\nabcde\r\n0\r\n\r\n",
+    "control_character_in_a_header": b"GET / HTTP/1.1\r\nHost: a\r\nCookie: s=a\x01b\r\n\r\n",
+    "nul_in_a_header": b"GET / HTTP/1.1\r\nHost: a\r\nX-A: a\x00b\r\n\r\n",
 }
 
 
