@@ -151,6 +151,44 @@ def test_banner_goes_at_the_end_without_body(policy, skip):
     assert rewrite(policy, b"<p>caf\xe9", skip=skip) == b"<p>caf\xe9" + BANNER
 
 
+@pytest.mark.parametrize(
+    "tail",
+    [
+        b"<textarea>comment form",
+        b"<title>t",
+        b"<style>p{}",
+        b"<xmp>x",
+        b"<iframe>fallback",
+        b"<noembed>x",
+        b"<noframes>x",
+        b"<!-- unclosed",
+        b"<!bogus",
+        b"</ bogus",
+        b"<svg><![CDATA[ x",
+    ],
+)
+def test_a_page_ending_in_raw_text_or_a_comment_gets_its_banner_as_markup(policy, skip, tail):
+    """The banner at the end went into the <textarea>'s text (posted with the form), the
+    comment or the <title>: ended first, as a browser ends it at the end of the page."""
+    import html5lib
+
+    page = b"<!doctype html><p>x</p>" + tail
+    out = rewrite(policy, page, chunks=[7], skip=skip)
+    doc = html5lib.parse(out, namespaceHTMLElements=False)
+    assert [e.get("id") for e in doc.iter("div")] == ["consentproxy"]
+    before = html5lib.parse(page, namespaceHTMLElements=False)
+    texts = [(e.tag, e.text) for e in before.iter() if isinstance(e.tag, str)]
+    assert [(e.tag, e.text) for e in doc.iter() if isinstance(e.tag, str) and e.tag != "div"] == (
+        texts
+    )
+
+
+def test_a_script_the_page_leaves_open_is_left_open(policy, skip):
+    """A browser never runs it: an end tag would (the banner goes in its text, unseen)."""
+    page = b"<!doctype html><p>x</p><script>var a = 1"
+    assert rewrite(policy, page, skip=skip) == page + BANNER
+
+
 def test_a_banner_given_in_pieces_goes_in_whole_before_the_body_end_or_at_the_end(policy, skip):
     """The engine hands the banner over as its filled pieces (no copy of it per page)."""
     pieces = [b"<div id=consentproxy data-return=", b"/back", b"></div>"]

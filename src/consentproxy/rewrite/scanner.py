@@ -279,6 +279,8 @@ def _pieces(banner: bytes | list[bytes]) -> list[bytes]:
 DATA, COMMENT, BOGUS, CDATA, TEXT, SCRIPT, PLAINTEXT = range(7)
 # Script data sub-states (HTML spec 13.2.5.4 ff.): plain, escaped, double-escaped.
 S_PLAIN, S_ESCAPED, S_DOUBLE = range(3)
+# What ends a construct the page may end in (see HtmlRewriter._ending).
+_ENDINGS = {COMMENT: b"-->", BOGUS: b">", CDATA: b"]]>"}
 
 
 class HtmlRewriter:
@@ -440,7 +442,17 @@ class HtmlRewriter:
             self._emit(buf[end:])
         while self.held is not None:  # unterminated script or style: classify what came
             self._finish_held()
-        self.injector.close(markup_ended=self.state == PLAINTEXT)
+        self.injector.close(markup_ended=self.state == PLAINTEXT, ending=self._ending())
+
+    def _ending(self) -> bytes:
+        """What ends the comment or raw text the page ends in, so that markup put after it
+        is markup: a browser ends each at the end of the page (the page reads the same), and
+        the banner went into a <textarea>'s text (posted with its form), a comment or a
+        <title>, never shown. Not a script: one the page leaves open never runs, and an end
+        tag would run it."""
+        if self.state == TEXT:
+            return b"</" + self.text_end + b">"
+        return _ENDINGS.get(self.state, b"")
 
     def _scan(self, buf: bytes, final: bool) -> int:
         """Process buf as far as possible; return where unprocessed bytes start."""
