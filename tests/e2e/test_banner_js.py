@@ -910,3 +910,26 @@ async def test_axe_finds_no_violations_in_every_language(site: Site, lang: str) 
     await site.open(page_html(NONE, lang=lang))
     await site.page.locator("[data-consent-placeholder]").wait_for()
     assert await axe_violations(site.page, ["#consentproxy", "[data-consent-placeholder]"]) == []
+
+
+# --- hostile pages ---------------------------------------------------------------------------
+
+
+async def test_a_page_removing_body_children_it_did_not_make_does_not_fight_the_banner(
+    site: Site,
+) -> None:
+    # Its observer removes the banner from <body> as soon as it is there: re-appending it to
+    # <body> would loop forever (a hung tab); after <body> the page's script does not see it.
+    police = (
+        "<script>document.addEventListener('DOMContentLoaded', function () {"
+        " var kill = function () { [].slice.call(document.body.children).forEach(function (n) {"
+        " if (n.id !== 'content' && n.localName !== 'script') n.remove(); }); };"
+        " kill(); new MutationObserver(kill).observe(document.body, {childList: true}); });"
+        "</script>"
+    )
+    site.html = page_html(body="<p>x</p>" + police)
+    await site.page.goto(BASE, wait_until="load", timeout=5000)
+    assert await site.page.evaluate(
+        "document.getElementById('consentproxy').parentNode === document.documentElement"
+    )
+    assert not await site.banner_hidden()

@@ -406,9 +406,12 @@
       show();
     }
     scan(document);
+    var moves = 0;
     new MutationObserver(function (records) {
-      // A single-page app that replaces the body must not take the banner with it.
-      if (!root.isConnected) (document.body || document.documentElement).appendChild(root);
+      // A single-page app that replaces the body must not take the banner with it. Put back
+      // after <body>, where scripts policing body's children do not look; a page that keeps
+      // removing it anyway is let be after a few tries (a fight would hang the tab).
+      if (!root.isConnected && moves++ < 3) document.documentElement.appendChild(root);
       records.forEach(function (r) {
         list(r.addedNodes).forEach(function (n) { if (n.nodeType === 1 && n !== root) scan(n); });
       });
