@@ -933,3 +933,22 @@ async def test_a_page_removing_body_children_it_did_not_make_does_not_fight_the_
         "document.getElementById('consentproxy').parentNode === document.documentElement"
     )
     assert not await site.banner_hidden()
+
+
+async def test_a_base_elsewhere_does_not_send_the_choice_there(site: Site) -> None:
+    base = "<base href='https://other.example/site/'>"
+    await site.open(page_html(body="<p>x</p>").replace("<style>", base + "<style>", 1))
+    assert await site.page.evaluate("document.baseURI") == "https://other.example/site/"
+    shadow = "document.getElementById('consentproxy').shadowRoot"
+    # Where the no-JS form posts and the Manage link goes, as the browser resolves them.
+    urls = await site.page.evaluate(f"""[...{shadow}.querySelectorAll('[action], [href]')]
+        .map(e => new URL(e.getAttribute('action') || e.getAttribute('href'), document.baseURI)
+        .href)""")
+    assert BASE + ".consent/choice" in urls
+    assert any(u.startswith(BASE + ".consent/preferences") for u in urls)
+    assert not [u for u in urls if "other.example" in u]
+    site.next_state = dict(NONE)
+    await site.page.click("text=Reject all")
+    await site.wait_hidden()
+    assert site.choices == [{"action": "reject-all", "categories": []}]
+    assert "other.example" not in await site.hosts()

@@ -66,6 +66,15 @@
     var style = shadow.querySelector('style'), sheet = null;
     var holders = new WeakMap(), mine = new WeakSet(), queue = Promise.resolve(), opener = null, busy = false;
     var enforce = attr('csp') === 'enforce';
+    // This site's own URLs resolve against its address, never a <base> pointing elsewhere
+    // (which would send the choice to another host).
+    var here = function (path) { return new URL(path, location.href).href; };
+    list(shadow.querySelectorAll('[href], [action], [formaction], [src]')).forEach(function (el) {
+      ['href', 'action', 'formaction', 'src'].forEach(function (n) {
+        var v = el.getAttribute(n);
+        if (v && /^\/(?!\/)/.test(v) && new URL(v, document.baseURI).href !== here(v)) el.setAttribute(n, here(v));
+      });
+    });
 
     function service(name) { return (catalog.services || {})[name] || [name, '', '', '']; }
     function boxes(kind) { return list(form.querySelectorAll('input[data-consent-' + kind + ']')); }
@@ -159,7 +168,7 @@
       var url;
       try { url = new URL(el.getAttribute(PRE + 'src'), document.baseURI).href; } catch (e) { return; }
       list(el.attributes).forEach(function (a) { if (!a.name.indexOf(PRE)) el.removeAttribute(a.name); });
-      fetch(prefix + 'grant', {
+      fetch(here(prefix + 'grant'), {
         method: 'POST', credentials: 'same-origin',
         headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
         body: JSON.stringify({ service: name, url: url })
@@ -321,7 +330,7 @@
       var body = { action: action, categories: categories, lang: lang, via: via ||
         (dialog.matches(':modal') ? 'preferences' : 'banner') };
       if (services) body.services = services;
-      fetch(prefix + 'choice', {
+      fetch(here(prefix + 'choice'), {
         method: 'POST',
         headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
         credentials: 'same-origin',
