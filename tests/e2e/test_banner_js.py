@@ -148,6 +148,8 @@ class Site:
     fragment: str = ""
     next_state: dict[str, Any] = field(default_factory=lambda: dict(UNDECIDED))
     fail_choice: bool = False
+    refuse_json: bool = False  # the endpoint answering a JSON choice 415 (a form still works)
+    pages: dict[str, str] = field(default_factory=dict)  # more same-site pages, by path
     choices: list[dict[str, Any]] = field(default_factory=list)
     vias: list[str | None] = field(default_factory=list)
     langs: list[str | None] = field(default_factory=list)
@@ -174,7 +176,13 @@ class Site:
         elif url.path == "/.consent/consent.js":
             await route.fulfill(body=BANNER.script, content_type="text/javascript")
         elif url.path == "/.consent/choice":
+            if req.method != "POST":
+                await route.fulfill(status=405, body="use POST")
+                return
             form = "json" not in (req.headers.get("content-type") or "")
+            if not form and self.refuse_json:
+                await route.fulfill(status=415, body="no JSON here")
+                return
             choice = req.post_data if form else json.loads(req.post_data or "null")
             if isinstance(choice, dict):  # where and in which language: checked on their own
                 self.vias.append(choice.pop("via", None))
@@ -182,6 +190,13 @@ class Site:
             self.choices.append(choice)
             if self.fail_choice:
                 await route.abort("connectionrefused")
+            elif form:  # back to the page (the endpoint redirects: a route sees no redirect)
+                self.loads += 1
+                await route.fulfill(body=self.html, content_type=self.content_type)
+            elif not isinstance(choice, dict) or not all(
+                isinstance(choice.get(k, []), list) for k in ("categories", "services")
+            ):
+                await route.fulfill(status=400, body="unreadable choice")
             else:
                 await route.fulfill(json=self.next_state)
         elif url.path == "/.consent/me/erase":
@@ -193,6 +208,8 @@ class Site:
                 content_type=self.content_type,
                 headers={"X-Consent-Mark": FRAGMENT_MARK},
             )
+        elif url.path in self.pages:
+            await route.fulfill(body=self.pages[url.path], content_type=self.content_type)
         elif url.path == "/":
             self.loads += 1
             await route.fulfill(body=self.html, content_type=self.content_type)
@@ -952,3 +969,46 @@ async def test_a_base_elsewhere_does_not_send_the_choice_there(site: Site) -> No
     await site.wait_hidden()
     assert site.choices == [{"action": "reject-all", "categories": []}]
     assert "other.example" not in await site.hosts()
+
+
+async def reject_with(site: Site, script: str) -> None:
+    """Reject all on a page whose script (run right after the guard) tampered with globals."""
+    await site.open(
+        page_html(body="<p>x</p>").replace("<style>", f"<script>{script}</script><style>", 1)
+    )
+    site.next_state = dict(NONE)
+    await site.page.click("text=Reject all")
+    await site.choice_count(1)
+    assert site.choices == [{"action": "reject-all", "categories": []}]
+    await site.wait_hidden()
+
+
+async def test_prototype_js_to_json_does_not_spoil_the_choice(site: Site) -> None:
+    # Prototype.js: arrays serialise as strings, a body the endpoint refuses.
+    await reject_with(
+        site,
+        "Array.prototype.toJSON = function () { var r = [];"
+        " for (var i = 0; i < this.length; i++) r.push(JSON.stringify(this[i]));"
+        " return '[' + r.join(', ') + ']'; };",
+    )
+
+
+async def test_a_fetch_wrapper_dropping_the_options_does_not_spoil_the_choice(site: Site) -> None:
+    await reject_with(site, "var f = window.fetch; window.fetch = function (u) { return f(u); };")
+
+
+async def test_inherited_request_options_are_not_read(site: Site) -> None:
+    await reject_with(
+        site,
+        "Object.prototype.mode = 'no-cors'; Object.defineProperty(Object.prototype, 'signal',"
+        " {get: function () { return AbortSignal.abort(); }, configurable: true});",
+    )
+
+
+async def test_a_refused_json_choice_falls_back_to_the_form(site: Site) -> None:
+    await site.open(page_html(body="<p>x</p>"))
+    site.refuse_json = True
+    async with site.page.expect_navigation():
+        await site.page.click("text=Reject all")
+    assert site.choices == ["return=%2F&lang=en&action=reject-all"]
+    assert site.loads == 2

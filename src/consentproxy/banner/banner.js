@@ -36,6 +36,19 @@
   function json(v) { try { return JSON.parse(v) || {}; } catch (e) { return {}; } }
   function fmt(s, o) { return s.replace(/\{(\w+)\}/g, function (m, k) { return o[k]; }); }
   function tag(el) { return (el.localName || '').toLowerCase(); }
+  // JSON by hand: a page's toJSON on Array/Object.prototype (Prototype.js) must not change
+  // what is sent or stored. Values are names, lists, flags and numbers.
+  function encode(v) {
+    if (Array.isArray(v)) return '[' + v.map(encode).join(',') + ']';
+    if (typeof v === 'string') {
+      return '"' + v.replace(/[\\"\u0000-\u001f\u2028\u2029]/g, function (c) {
+        return '\\u' + ('000' + c.charCodeAt(0).toString(16)).slice(-4);
+      }) + '"';
+    }
+    if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+    if (!v || typeof v !== 'object') return 'null';
+    return '{' + Object.keys(v).map(function (k) { return encode(k) + ':' + encode(v[k]); }).join(',') + '}';
+  }
   function px(v) { return /^\d+$/.test(v) ? v + 'px' : v; }
   function pin(el) { Object.keys(PIN).forEach(function (k) { el.style.setProperty(k, PIN[k], 'important'); }); }
   function make(name, props, kids) {
@@ -168,13 +181,25 @@
       var url;
       try { url = new URL(el.getAttribute(PRE + 'src'), document.baseURI).href; } catch (e) { return; }
       list(el.attributes).forEach(function (a) { if (!a.name.indexOf(PRE)) el.removeAttribute(a.name); });
-      fetch(here(prefix + 'grant'), {
-        method: 'POST', credentials: 'same-origin',
-        headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
-        body: JSON.stringify({ service: name, url: url })
-      }).then(function (r) { return r.ok ? r.json() : {}; }).then(function (g) {
+      post('grant', { service: name, url: url }).then(function (r) { return r.ok ? r.json() : {}; }).then(function (g) {
         if (g.url) G.setAttribute(el, 'src', g.url);
       }, function () {});
+    }
+
+    // A JSON POST to an endpoint, with the fetch the guard took before the page's scripts
+    // ran, and every request option the browser reads given on an object without a
+    // prototype: nothing a page put on Object.prototype (mode, signal...) is read.
+    function post(path, data) {
+      var init = Object.create(null);
+      init.method = 'POST';
+      init.headers = { 'Content-Type': 'application/json', Accept: 'application/json' };
+      init.body = encode(data);
+      init.credentials = 'same-origin';
+      init.mode = 'same-origin';
+      init.cache = 'no-store';
+      init.redirect = 'follow';
+      init.signal = null;
+      return G.fetch(here(prefix + path), init);
     }
 
     // Whether an element allowed now needs a page whose CSP lets its host in.
@@ -293,7 +318,7 @@
         });
       var old = state;
       state = next;
-      root.setAttribute('data-consentproxy-state', JSON.stringify(next));
+      root.setAttribute('data-consentproxy-state', encode(next));
       // The guard holds run-time loads back by the same state: update it first.
       G.setState(next);
       if (withdrawn) {
@@ -323,25 +348,40 @@
       }
     }
 
+    // The server-rendered form, posted natively as without JavaScript (the endpoint answers
+    // it with a redirect back to the page): the choice in hidden fields, the boxes left out.
+    function submit(action, categories, services, via) {
+      boxes('category').concat(boxes('service')).forEach(function (b) { b.removeAttribute('name'); });
+      [['action', action]].concat(categories.map(function (c) { return ['category', c]; }),
+        (services || []).map(function (s) { return ['service', s]; })).forEach(function (f) {
+        form.append(make('input', { type: 'hidden', name: f[0], value: f[1] }));
+      });
+      form.setAttribute('action', here(prefix + 'choice' + (/^(close|do-not-sell)$/.test(via) ? '?via=' + via : '')));
+      HTMLFormElement.prototype.submit.call(form);
+    }
+
     function choose(action, categories, services, via) {
       if (busy) return;
       busy = true;
       form.setAttribute('aria-busy', 'true');
-      var body = { action: action, categories: categories, lang: lang, via: via ||
-        (dialog.matches(':modal') ? 'preferences' : 'banner') };
+      via = via || (dialog.matches(':modal') ? 'preferences' : 'banner');
+      var body = { action: action, categories: categories, lang: lang, via: via }, sent;
       if (services) body.services = services;
-      fetch(here(prefix + 'choice'), {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
-        credentials: 'same-origin',
-        body: JSON.stringify(body)
-      }).then(function (r) {
+      try {
+        sent = post('choice', body);
+      } catch (e) { // no usable fetch
+        return submit(action, categories, services, via);
+      }
+      sent.then(function (r) {
         if (!r.ok) throw new Error(r.status);
         return r.json();
       }).then(function (next) {
         if (!next || !Array.isArray(next.categories)) throw new Error('state');
         apply(next);
-      }).catch(function () {
+      }).catch(function (e) {
+        // Refused as malformed (whatever the page did to this request): the plain form
+        // still gets through. A network failure keeps the banner, saying so.
+        if (/^(400|405|415)$/.test(e && e.message)) return submit(action, categories, services, via);
         if (!dialog.open) dialog.show();
         message(T.error);
       }).then(function () {
