@@ -1012,3 +1012,59 @@ async def test_a_refused_json_choice_falls_back_to_the_form(site: Site) -> None:
         await site.page.click("text=Reject all")
     assert site.choices == ["return=%2F&lang=en&action=reject-all"]
     assert site.loads == 2
+
+
+REJECT_BOX = """(() => {
+    const sr = document.getElementById('consentproxy').shadowRoot;
+    const b = sr.querySelector('dialog .cp-buttons [data-consent-action=reject-all]');
+    const r = b.getBoundingClientRect(), x = r.left + r.width / 2, y = r.top + r.height / 2;
+    let hit = document.elementFromPoint(x, y);
+    if (hit && hit.shadowRoot) hit = hit.shadowRoot.elementFromPoint(x, y);
+    return {x, y, hit: hit === b, inside: r.top >= 0 && r.left >= 0 && r.bottom <= innerHeight
+            && r.right <= innerWidth};
+})()"""
+
+
+async def test_a_widget_at_the_highest_z_index_does_not_cover_the_banner(site: Site) -> None:
+    widget = (
+        "<footer style='position:fixed;left:0;right:0;bottom:0;height:260px;"
+        "z-index:2147483647;background:#eee'>Chat with us</footer>"
+    )
+    await site.open(page_html(body=widget))
+    box = await site.page.evaluate(REJECT_BOX)
+    assert box["hit"]
+    site.next_state = dict(NONE)
+    await site.page.mouse.click(box["x"], box["y"])
+    await site.wait_hidden()
+    assert site.choices == [{"action": "reject-all", "categories": []}]
+
+
+@pytest.mark.parametrize(
+    "css",
+    [
+        "body{transform:translateZ(0)}",
+        "body{contain:paint}",
+        "html{filter:blur(3px)}",
+        "body{opacity:0 !important}",
+    ],
+)
+async def test_a_transformed_or_hidden_body_leaves_the_banner_in_view(site: Site, css: str) -> None:
+    long = "<div style='height:3000px'>tall</div>"
+    await site.open(page_html(body=long, css=css))
+    box = await site.page.evaluate(REJECT_BOX)
+    assert box["inside"] and box["hit"]
+    # Out of <body> (its transform, contain, opacity) and in the top layer (html's filter).
+    assert await site.page.evaluate("""(() => {
+        const root = document.getElementById('consentproxy');
+        return !document.body.contains(root) && root.matches(':popover-open'); })()""")
+
+
+async def test_inert_siblings_of_the_app_leave_the_banner_usable(site: Site) -> None:
+    inert = (
+        "<script>addEventListener('load', function () { [].slice.call(document.body.children)"
+        ".forEach(function (e) { if (e.id !== 'content') e.inert = true; }); });</script>"
+    )
+    await site.open(page_html(body="<p>x</p>" + inert))
+    site.next_state = dict(NONE)
+    await site.page.click("text=Reject all", timeout=3000)
+    await site.wait_hidden()

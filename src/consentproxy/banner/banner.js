@@ -30,6 +30,10 @@
   // The host element must stay visible whatever the site's CSS says about divs.
   var PIN = { display: 'block', visibility: 'visible', opacity: '1', transform: 'none',
     filter: 'none', position: 'static', contain: 'none', 'clip-path': 'none' };
+  // In the top layer it is a popover: none of the UA's popover box (the dialog inside stays
+  // fixed to the viewport).
+  var TOP = { position: 'fixed', inset: '0 auto auto 0', width: '0', height: '0', margin: '0',
+    border: '0', padding: '0', background: 'none', overflow: 'visible' };
 
   function list(x) { return Array.prototype.slice.call(x || []); }
   function has(a, x) { return (a || []).indexOf(x) >= 0; }
@@ -50,7 +54,7 @@
     return '{' + Object.keys(v).map(function (k) { return encode(k) + ':' + encode(v[k]); }).join(',') + '}';
   }
   function px(v) { return /^\d+$/.test(v) ? v + 'px' : v; }
-  function pin(el) { Object.keys(PIN).forEach(function (k) { el.style.setProperty(k, PIN[k], 'important'); }); }
+  function pin(el, props) { Object.keys(props).forEach(function (k) { el.style.setProperty(k, props[k], 'important'); }); }
   function make(name, props, kids) {
     var el = document.createElement(name);
     Object.keys(props || {}).forEach(function (k) { el.setAttribute(k, props[k]); });
@@ -71,7 +75,21 @@
     var dialog = shadow && shadow.querySelector('dialog'), form = dialog && dialog.querySelector('form');
     if (!form) return;
     root.__cp = 1;
-    pin(root);
+    pin(root, PIN);
+    // Out of <body>, last in <html>: a page's inert, transform, contain, opacity or filter on
+    // body, or a script policing its children, does not reach the banner. Where supported, in
+    // the top layer too, above any z-index and any filter on <html>: a manual popover, which
+    // the preferences' showModal() leaves open and nothing light-dismisses.
+    var popover = typeof root.showPopover === 'function';
+    if (popover) {
+      root.setAttribute('popover', 'manual');
+      pin(root, TOP);
+    }
+    var place = function () {
+      document.documentElement.appendChild(root);
+      if (popover) try { root.showPopover(); } catch (e) { /* shown in place */ }
+    };
+    place();
     var attr = function (n) { return root.getAttribute('data-consentproxy-' + n); };
     var prefix = attr('prefix') || '/.consent/', state = json(attr('state')), catalog = json(attr('catalog'));
     var T = catalog.texts || {}, lang = root.lang || 'en';
@@ -460,7 +478,7 @@
       // A single-page app that replaces the body must not take the banner with it. Put back
       // after <body>, where scripts policing body's children do not look; a page that keeps
       // removing it anyway is let be after a few tries (a fight would hang the tab).
-      if (!root.isConnected && moves++ < 3) document.documentElement.appendChild(root);
+      if (!root.isConnected && moves++ < 3) place();
       records.forEach(function (r) {
         list(r.addedNodes).forEach(function (n) { if (n.nodeType === 1 && n !== root) scan(n); });
       });
