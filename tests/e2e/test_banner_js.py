@@ -1068,3 +1068,32 @@ async def test_inert_siblings_of_the_app_leave_the_banner_usable(site: Site) -> 
     site.next_state = dict(NONE)
     await site.page.click("text=Reject all", timeout=3000)
     await site.wait_hidden()
+
+
+FRAME_OPEN = """(() => { const r = document.getElementById('consentproxy');
+    return r.shadowRoot.querySelector('dialog').open; })()"""
+
+
+async def test_a_same_origin_frame_leaves_the_first_layer_to_the_page(site: Site) -> None:
+    # Over plain http no Sec-Fetch-Dest tells the proxy it serves a frame: its page has a banner.
+    site.pages["/widget"] = page_html(body="<p>store locator</p>")
+    frame = "<iframe src='/widget' width=420 height=260></iframe>"
+    await site.open(page_html(body=frame))
+    assert not await site.banner_hidden()
+    widget = site.page.frames[1]
+    await widget.wait_for_function("document.getElementById('consentproxy').shadowRoot")
+    assert not await widget.evaluate(FRAME_OPEN)
+
+
+async def test_in_a_frameset_the_largest_frame_asks(site: Site) -> None:
+    site.pages["/nav"] = page_html(body="<p>nav</p>")
+    site.pages["/main"] = page_html(body="<p>main</p>")
+    await site.open(
+        "<!DOCTYPE html PUBLIC '-//W3C//DTD HTML 4.01 Frameset//EN'><html><head><title>f</title>"
+        "</head><frameset cols='30%,70%'><frame src='/nav'><frame src='/main'></frameset></html>"
+    )
+    opened = {}
+    for f in site.page.frames[1:]:
+        await f.wait_for_function("document.getElementById('consentproxy').shadowRoot")
+        opened[f.url.rsplit("/", 1)[1]] = await f.evaluate(FRAME_OPEN)
+    assert opened == {"nav": False, "main": True}

@@ -462,8 +462,22 @@
       }
     });
 
+    // A frame (a same-origin widget: over plain http nothing tells the proxy it serves one)
+    // leaves the first layer to the page around it; in a <frameset> page, the largest frame
+    // asks. Placeholders and activation still work there.
+    function asks() {
+      if (window.top === window) return true;
+      try {
+        var frames = list(window.top.document.querySelectorAll('frame'));
+        if (tag(window.top.document.body || {}) !== 'frameset') return false;
+        var area = function (f) { var r = f.getBoundingClientRect(); return r.width * r.height; };
+        return frames.reduce(function (a, b) { return area(b) > area(a) ? b : a; }) === window.frameElement;
+      } catch (e) { return false; } // a cross-origin top
+    }
+
     G.open = show;
     if (G.pendingOpen) show();
+    else if (dialog.open && (!state.decided || state.reask) && !asks()) dialog.close();
     else if (dialog.open && (!state.decided || state.reask)) {
       // Not modal (the site stays usable) but first in line for keyboard users.
       var active = document.activeElement;
