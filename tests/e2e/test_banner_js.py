@@ -1097,3 +1097,15 @@ async def test_in_a_frameset_the_largest_frame_asks(site: Site) -> None:
         await f.wait_for_function("document.getElementById('consentproxy').shadowRoot")
         opened[f.url.rsplit("/", 1)[1]] = await f.evaluate(FRAME_OPEN)
     assert opened == {"nav": False, "main": True}
+
+
+async def test_a_csp_blocking_inline_styles_leaves_the_banner_styled(site: Site) -> None:
+    csp = "<meta http-equiv=Content-Security-Policy content=\"style-src 'self'\">"
+    await site.open(page_html(body="<p>x</p>").replace("<title>", csp + "<title>", 1))
+    shadow = "document.getElementById('consentproxy').shadowRoot"
+    assert (
+        await site.page.evaluate(f"getComputedStyle({shadow}.querySelector('dialog')).position")
+        == "fixed"
+    )
+    box = await site.page.evaluate(REJECT_BOX)
+    assert box["inside"] and box["hit"]

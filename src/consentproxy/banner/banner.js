@@ -462,6 +462,10 @@
       }
     });
 
+    // A page's CSP without 'unsafe-inline' for styles blocks the shadow's <style> (the dialog
+    // is then not fixed): the same rules as a constructed sheet, which CSP does not govern.
+    if (getComputedStyle(dialog).position !== 'fixed' && styles()) shadow.adoptedStyleSheets = [sheet];
+
     // A frame (a same-origin widget: over plain http nothing tells the proxy it serves one)
     // leaves the first layer to the page around it; in a <frameset> page, the largest frame
     // asks. Placeholders and activation still work there.
