@@ -148,6 +148,8 @@ class Site:
     fragment: str = ""
     next_state: dict[str, Any] = field(default_factory=lambda: dict(UNDECIDED))
     fail_choice: bool = False
+    refuse_json: bool = False  # the endpoint answering a JSON choice 415 (a form still works)
+    pages: dict[str, str] = field(default_factory=dict)  # more same-site pages, by path
     choices: list[dict[str, Any]] = field(default_factory=list)
     vias: list[str | None] = field(default_factory=list)
     langs: list[str | None] = field(default_factory=list)
@@ -174,7 +176,13 @@ class Site:
         elif url.path == "/.consent/consent.js":
             await route.fulfill(body=BANNER.script, content_type="text/javascript")
         elif url.path == "/.consent/choice":
+            if req.method != "POST":
+                await route.fulfill(status=405, body="use POST")
+                return
             form = "json" not in (req.headers.get("content-type") or "")
+            if not form and self.refuse_json:
+                await route.fulfill(status=415, body="no JSON here")
+                return
             choice = req.post_data if form else json.loads(req.post_data or "null")
             if isinstance(choice, dict):  # where and in which language: checked on their own
                 self.vias.append(choice.pop("via", None))
@@ -182,6 +190,13 @@ class Site:
             self.choices.append(choice)
             if self.fail_choice:
                 await route.abort("connectionrefused")
+            elif form:  # back to the page (the endpoint redirects: a route sees no redirect)
+                self.loads += 1
+                await route.fulfill(body=self.html, content_type=self.content_type)
+            elif not isinstance(choice, dict) or not all(
+                isinstance(choice.get(k, []), list) for k in ("categories", "services")
+            ):
+                await route.fulfill(status=400, body="unreadable choice")
             else:
                 await route.fulfill(json=self.next_state)
         elif url.path == "/.consent/me/erase":
@@ -193,6 +208,8 @@ class Site:
                 content_type=self.content_type,
                 headers={"X-Consent-Mark": FRAGMENT_MARK},
             )
+        elif url.path in self.pages:
+            await route.fulfill(body=self.pages[url.path], content_type=self.content_type)
         elif url.path == "/":
             self.loads += 1
             await route.fulfill(body=self.html, content_type=self.content_type)
@@ -910,3 +927,185 @@ async def test_axe_finds_no_violations_in_every_language(site: Site, lang: str) 
     await site.open(page_html(NONE, lang=lang))
     await site.page.locator("[data-consent-placeholder]").wait_for()
     assert await axe_violations(site.page, ["#consentproxy", "[data-consent-placeholder]"]) == []
+
+
+# --- hostile pages ---------------------------------------------------------------------------
+
+
+async def test_a_page_removing_body_children_it_did_not_make_does_not_fight_the_banner(
+    site: Site,
+) -> None:
+    # Its observer removes the banner from <body> as soon as it is there: re-appending it to
+    # <body> would loop forever (a hung tab); after <body> the page's script does not see it.
+    police = (
+        "<script>document.addEventListener('DOMContentLoaded', function () {"
+        " var kill = function () { [].slice.call(document.body.children).forEach(function (n) {"
+        " if (n.id !== 'content' && n.localName !== 'script') n.remove(); }); };"
+        " kill(); new MutationObserver(kill).observe(document.body, {childList: true}); });"
+        "</script>"
+    )
+    site.html = page_html(body="<p>x</p>" + police)
+    await site.page.goto(BASE, wait_until="load", timeout=5000)
+    assert await site.page.evaluate(
+        "document.getElementById('consentproxy').parentNode === document.documentElement"
+    )
+    assert not await site.banner_hidden()
+
+
+async def test_a_base_elsewhere_does_not_send_the_choice_there(site: Site) -> None:
+    base = "<base href='https://other.example/site/'>"
+    await site.open(page_html(body="<p>x</p>").replace("<style>", base + "<style>", 1))
+    assert await site.page.evaluate("document.baseURI") == "https://other.example/site/"
+    shadow = "document.getElementById('consentproxy').shadowRoot"
+    # Where the no-JS form posts and the Manage link goes, as the browser resolves them.
+    urls = await site.page.evaluate(f"""[...{shadow}.querySelectorAll('[action], [href]')]
+        .map(e => new URL(e.getAttribute('action') || e.getAttribute('href'), document.baseURI)
+        .href)""")
+    assert BASE + ".consent/choice" in urls
+    assert any(u.startswith(BASE + ".consent/preferences") for u in urls)
+    assert not [u for u in urls if "other.example" in u]
+    site.next_state = dict(NONE)
+    await site.page.click("text=Reject all")
+    await site.wait_hidden()
+    assert site.choices == [{"action": "reject-all", "categories": []}]
+    assert "other.example" not in await site.hosts()
+
+
+async def reject_with(site: Site, script: str) -> None:
+    """Reject all on a page whose script (run right after the guard) tampered with globals."""
+    await site.open(
+        page_html(body="<p>x</p>").replace("<style>", f"<script>{script}</script><style>", 1)
+    )
+    site.next_state = dict(NONE)
+    await site.page.click("text=Reject all")
+    await site.choice_count(1)
+    assert site.choices == [{"action": "reject-all", "categories": []}]
+    await site.wait_hidden()
+
+
+async def test_prototype_js_to_json_does_not_spoil_the_choice(site: Site) -> None:
+    # Prototype.js: arrays serialise as strings, a body the endpoint refuses.
+    await reject_with(
+        site,
+        "Array.prototype.toJSON = function () { var r = [];"
+        " for (var i = 0; i < this.length; i++) r.push(JSON.stringify(this[i]));"
+        " return '[' + r.join(', ') + ']'; };",
+    )
+
+
+async def test_a_fetch_wrapper_dropping_the_options_does_not_spoil_the_choice(site: Site) -> None:
+    await reject_with(site, "var f = window.fetch; window.fetch = function (u) { return f(u); };")
+
+
+async def test_inherited_request_options_are_not_read(site: Site) -> None:
+    await reject_with(
+        site,
+        "Object.prototype.mode = 'no-cors'; Object.defineProperty(Object.prototype, 'signal',"
+        " {get: function () { return AbortSignal.abort(); }, configurable: true});",
+    )
+
+
+async def test_a_refused_json_choice_falls_back_to_the_form(site: Site) -> None:
+    await site.open(page_html(body="<p>x</p>"))
+    site.refuse_json = True
+    async with site.page.expect_navigation():
+        await site.page.click("text=Reject all")
+    assert site.choices == ["return=%2F&lang=en&action=reject-all"]
+    assert site.loads == 2
+
+
+REJECT_BOX = """(() => {
+    const sr = document.getElementById('consentproxy').shadowRoot;
+    const b = sr.querySelector('dialog .cp-buttons [data-consent-action=reject-all]');
+    const r = b.getBoundingClientRect(), x = r.left + r.width / 2, y = r.top + r.height / 2;
+    let hit = document.elementFromPoint(x, y);
+    if (hit && hit.shadowRoot) hit = hit.shadowRoot.elementFromPoint(x, y);
+    return {x, y, hit: hit === b, inside: r.top >= 0 && r.left >= 0 && r.bottom <= innerHeight
+            && r.right <= innerWidth};
+})()"""
+
+
+async def test_a_widget_at_the_highest_z_index_does_not_cover_the_banner(site: Site) -> None:
+    widget = (
+        "<footer style='position:fixed;left:0;right:0;bottom:0;height:260px;"
+        "z-index:2147483647;background:#eee'>Chat with us</footer>"
+    )
+    await site.open(page_html(body=widget))
+    box = await site.page.evaluate(REJECT_BOX)
+    assert box["hit"]
+    site.next_state = dict(NONE)
+    await site.page.mouse.click(box["x"], box["y"])
+    await site.wait_hidden()
+    assert site.choices == [{"action": "reject-all", "categories": []}]
+
+
+@pytest.mark.parametrize(
+    "css",
+    [
+        "body{transform:translateZ(0)}",
+        "body{contain:paint}",
+        "html{filter:blur(3px)}",
+        "body{opacity:0 !important}",
+    ],
+)
+async def test_a_transformed_or_hidden_body_leaves_the_banner_in_view(site: Site, css: str) -> None:
+    long = "<div style='height:3000px'>tall</div>"
+    await site.open(page_html(body=long, css=css))
+    box = await site.page.evaluate(REJECT_BOX)
+    assert box["inside"] and box["hit"]
+    # Out of <body> (its transform, contain, opacity) and in the top layer (html's filter).
+    assert await site.page.evaluate("""(() => {
+        const root = document.getElementById('consentproxy');
+        return !document.body.contains(root) && root.matches(':popover-open'); })()""")
+
+
+async def test_inert_siblings_of_the_app_leave_the_banner_usable(site: Site) -> None:
+    inert = (
+        "<script>addEventListener('load', function () { [].slice.call(document.body.children)"
+        ".forEach(function (e) { if (e.id !== 'content') e.inert = true; }); });</script>"
+    )
+    await site.open(page_html(body="<p>x</p>" + inert))
+    site.next_state = dict(NONE)
+    await site.page.click("text=Reject all", timeout=3000)
+    await site.wait_hidden()
+
+
+FRAME_OPEN = """(() => { const r = document.getElementById('consentproxy');
+    return r.shadowRoot.querySelector('dialog').open; })()"""
+
+
+async def test_a_same_origin_frame_leaves_the_first_layer_to_the_page(site: Site) -> None:
+    # Over plain http no Sec-Fetch-Dest tells the proxy it serves a frame: its page has a banner.
+    site.pages["/widget"] = page_html(body="<p>store locator</p>")
+    frame = "<iframe src='/widget' width=420 height=260></iframe>"
+    await site.open(page_html(body=frame))
+    assert not await site.banner_hidden()
+    widget = site.page.frames[1]
+    await widget.wait_for_function("document.getElementById('consentproxy').shadowRoot")
+    assert not await widget.evaluate(FRAME_OPEN)
+
+
+async def test_in_a_frameset_the_largest_frame_asks(site: Site) -> None:
+    site.pages["/nav"] = page_html(body="<p>nav</p>")
+    site.pages["/main"] = page_html(body="<p>main</p>")
+    await site.open(
+        "<!DOCTYPE html PUBLIC '-//W3C//DTD HTML 4.01 Frameset//EN'><html><head><title>f</title>"
+        "</head><frameset cols='30%,70%'><frame src='/nav'><frame src='/main'></frameset></html>"
+    )
+    opened = {}
+    for f in site.page.frames[1:]:
+        await f.wait_for_function("document.getElementById('consentproxy').shadowRoot")
+        opened[f.url.rsplit("/", 1)[1]] = await f.evaluate(FRAME_OPEN)
+    assert opened == {"nav": False, "main": True}
+
+
+async def test_a_csp_blocking_inline_styles_leaves_the_banner_styled(site: Site) -> None:
+    csp = "<meta http-equiv=Content-Security-Policy content=\"style-src 'self'\">"
+    await site.open(page_html(body="<p>x</p>").replace("<title>", csp + "<title>", 1))
+    shadow = "document.getElementById('consentproxy').shadowRoot"
+    assert (
+        await site.page.evaluate(f"getComputedStyle({shadow}.querySelector('dialog')).position")
+        == "fixed"
+    )
+    box = await site.page.evaluate(REJECT_BOX)
+    assert box["inside"] and box["hit"]

@@ -30,14 +30,31 @@
   // The host element must stay visible whatever the site's CSS says about divs.
   var PIN = { display: 'block', visibility: 'visible', opacity: '1', transform: 'none',
     filter: 'none', position: 'static', contain: 'none', 'clip-path': 'none' };
+  // In the top layer it is a popover: none of the UA's popover box (the dialog inside stays
+  // fixed to the viewport).
+  var TOP = { position: 'fixed', inset: '0 auto auto 0', width: '0', height: '0', margin: '0',
+    border: '0', padding: '0', background: 'none', overflow: 'visible' };
 
   function list(x) { return Array.prototype.slice.call(x || []); }
   function has(a, x) { return (a || []).indexOf(x) >= 0; }
   function json(v) { try { return JSON.parse(v) || {}; } catch (e) { return {}; } }
   function fmt(s, o) { return s.replace(/\{(\w+)\}/g, function (m, k) { return o[k]; }); }
   function tag(el) { return (el.localName || '').toLowerCase(); }
+  // JSON by hand: a page's toJSON on Array/Object.prototype (Prototype.js) must not change
+  // what is sent or stored. Values are names, lists, flags and numbers.
+  function encode(v) {
+    if (Array.isArray(v)) return '[' + v.map(encode).join(',') + ']';
+    if (typeof v === 'string') {
+      return '"' + v.replace(/[\\"\u0000-\u001f\u2028\u2029]/g, function (c) {
+        return '\\u' + ('000' + c.charCodeAt(0).toString(16)).slice(-4);
+      }) + '"';
+    }
+    if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+    if (!v || typeof v !== 'object') return 'null';
+    return '{' + Object.keys(v).map(function (k) { return encode(k) + ':' + encode(v[k]); }).join(',') + '}';
+  }
   function px(v) { return /^\d+$/.test(v) ? v + 'px' : v; }
-  function pin(el) { Object.keys(PIN).forEach(function (k) { el.style.setProperty(k, PIN[k], 'important'); }); }
+  function pin(el, props) { Object.keys(props).forEach(function (k) { el.style.setProperty(k, props[k], 'important'); }); }
   function make(name, props, kids) {
     var el = document.createElement(name);
     Object.keys(props || {}).forEach(function (k) { el.setAttribute(k, props[k]); });
@@ -58,7 +75,21 @@
     var dialog = shadow && shadow.querySelector('dialog'), form = dialog && dialog.querySelector('form');
     if (!form) return;
     root.__cp = 1;
-    pin(root);
+    pin(root, PIN);
+    // Out of <body>, last in <html>: a page's inert, transform, contain, opacity or filter on
+    // body, or a script policing its children, does not reach the banner. Where supported, in
+    // the top layer too, above any z-index and any filter on <html>: a manual popover, which
+    // the preferences' showModal() leaves open and nothing light-dismisses.
+    var popover = typeof root.showPopover === 'function';
+    if (popover) {
+      root.setAttribute('popover', 'manual');
+      pin(root, TOP);
+    }
+    var place = function () {
+      document.documentElement.appendChild(root);
+      if (popover) try { root.showPopover(); } catch (e) { /* shown in place */ }
+    };
+    place();
     var attr = function (n) { return root.getAttribute('data-consentproxy-' + n); };
     var prefix = attr('prefix') || '/.consent/', state = json(attr('state')), catalog = json(attr('catalog'));
     var T = catalog.texts || {}, lang = root.lang || 'en';
@@ -66,6 +97,15 @@
     var style = shadow.querySelector('style'), sheet = null;
     var holders = new WeakMap(), mine = new WeakSet(), queue = Promise.resolve(), opener = null, busy = false;
     var enforce = attr('csp') === 'enforce';
+    // This site's own URLs resolve against its address, never a <base> pointing elsewhere
+    // (which would send the choice to another host).
+    var here = function (path) { return new URL(path, location.href).href; };
+    list(shadow.querySelectorAll('[href], [action], [formaction], [src]')).forEach(function (el) {
+      ['href', 'action', 'formaction', 'src'].forEach(function (n) {
+        var v = el.getAttribute(n);
+        if (v && /^\/(?!\/)/.test(v) && new URL(v, document.baseURI).href !== here(v)) el.setAttribute(n, here(v));
+      });
+    });
 
     function service(name) { return (catalog.services || {})[name] || [name, '', '', '']; }
     function boxes(kind) { return list(form.querySelectorAll('input[data-consent-' + kind + ']')); }
@@ -159,13 +199,25 @@
       var url;
       try { url = new URL(el.getAttribute(PRE + 'src'), document.baseURI).href; } catch (e) { return; }
       list(el.attributes).forEach(function (a) { if (!a.name.indexOf(PRE)) el.removeAttribute(a.name); });
-      fetch(prefix + 'grant', {
-        method: 'POST', credentials: 'same-origin',
-        headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
-        body: JSON.stringify({ service: name, url: url })
-      }).then(function (r) { return r.ok ? r.json() : {}; }).then(function (g) {
+      post('grant', { service: name, url: url }).then(function (r) { return r.ok ? r.json() : {}; }).then(function (g) {
         if (g.url) G.setAttribute(el, 'src', g.url);
       }, function () {});
+    }
+
+    // A JSON POST to an endpoint, with the fetch the guard took before the page's scripts
+    // ran, and every request option the browser reads given on an object without a
+    // prototype: nothing a page put on Object.prototype (mode, signal...) is read.
+    function post(path, data) {
+      var init = Object.create(null);
+      init.method = 'POST';
+      init.headers = { 'Content-Type': 'application/json', Accept: 'application/json' };
+      init.body = encode(data);
+      init.credentials = 'same-origin';
+      init.mode = 'same-origin';
+      init.cache = 'no-store';
+      init.redirect = 'follow';
+      init.signal = null;
+      return G.fetch(here(prefix + path), init);
     }
 
     // Whether an element allowed now needs a page whose CSP lets its host in.
@@ -284,7 +336,7 @@
         });
       var old = state;
       state = next;
-      root.setAttribute('data-consentproxy-state', JSON.stringify(next));
+      root.setAttribute('data-consentproxy-state', encode(next));
       // The guard holds run-time loads back by the same state: update it first.
       G.setState(next);
       if (withdrawn) {
@@ -314,25 +366,40 @@
       }
     }
 
+    // The server-rendered form, posted natively as without JavaScript (the endpoint answers
+    // it with a redirect back to the page): the choice in hidden fields, the boxes left out.
+    function submit(action, categories, services, via) {
+      boxes('category').concat(boxes('service')).forEach(function (b) { b.removeAttribute('name'); });
+      [['action', action]].concat(categories.map(function (c) { return ['category', c]; }),
+        (services || []).map(function (s) { return ['service', s]; })).forEach(function (f) {
+        form.append(make('input', { type: 'hidden', name: f[0], value: f[1] }));
+      });
+      form.setAttribute('action', here(prefix + 'choice' + (/^(close|do-not-sell)$/.test(via) ? '?via=' + via : '')));
+      HTMLFormElement.prototype.submit.call(form);
+    }
+
     function choose(action, categories, services, via) {
       if (busy) return;
       busy = true;
       form.setAttribute('aria-busy', 'true');
-      var body = { action: action, categories: categories, lang: lang, via: via ||
-        (dialog.matches(':modal') ? 'preferences' : 'banner') };
+      via = via || (dialog.matches(':modal') ? 'preferences' : 'banner');
+      var body = { action: action, categories: categories, lang: lang, via: via }, sent;
       if (services) body.services = services;
-      fetch(prefix + 'choice', {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
-        credentials: 'same-origin',
-        body: JSON.stringify(body)
-      }).then(function (r) {
+      try {
+        sent = post('choice', body);
+      } catch (e) { // no usable fetch
+        return submit(action, categories, services, via);
+      }
+      sent.then(function (r) {
         if (!r.ok) throw new Error(r.status);
         return r.json();
       }).then(function (next) {
         if (!next || !Array.isArray(next.categories)) throw new Error('state');
         apply(next);
-      }).catch(function () {
+      }).catch(function (e) {
+        // Refused as malformed (whatever the page did to this request): the plain form
+        // still gets through. A network failure keeps the banner, saying so.
+        if (/^(400|405|415)$/.test(e && e.message)) return submit(action, categories, services, via);
         if (!dialog.open) dialog.show();
         message(T.error);
       }).then(function () {
@@ -395,8 +462,26 @@
       }
     });
 
+    // A page's CSP without 'unsafe-inline' for styles blocks the shadow's <style> (the dialog
+    // is then not fixed): the same rules as a constructed sheet, which CSP does not govern.
+    if (getComputedStyle(dialog).position !== 'fixed' && styles()) shadow.adoptedStyleSheets = [sheet];
+
+    // A frame (a same-origin widget: over plain http nothing tells the proxy it serves one)
+    // leaves the first layer to the page around it; in a <frameset> page, the largest frame
+    // asks. Placeholders and activation still work there.
+    function asks() {
+      if (window.top === window) return true;
+      try {
+        var frames = list(window.top.document.querySelectorAll('frame'));
+        if (tag(window.top.document.body || {}) !== 'frameset') return false;
+        var area = function (f) { var r = f.getBoundingClientRect(); return r.width * r.height; };
+        return frames.reduce(function (a, b) { return area(b) > area(a) ? b : a; }) === window.frameElement;
+      } catch (e) { return false; } // a cross-origin top
+    }
+
     G.open = show;
     if (G.pendingOpen) show();
+    else if (dialog.open && (!state.decided || state.reask) && !asks()) dialog.close();
     else if (dialog.open && (!state.decided || state.reask)) {
       // Not modal (the site stays usable) but first in line for keyboard users.
       var active = document.activeElement;
@@ -406,9 +491,12 @@
       show();
     }
     scan(document);
+    var moves = 0;
     new MutationObserver(function (records) {
-      // A single-page app that replaces the body must not take the banner with it.
-      if (!root.isConnected) (document.body || document.documentElement).appendChild(root);
+      // A single-page app that replaces the body must not take the banner with it. Put back
+      // after <body>, where scripts policing body's children do not look; a page that keeps
+      // removing it anyway is let be after a few tries (a fight would hang the tab).
+      if (!root.isConnected && moves++ < 3) place();
       records.forEach(function (r) {
         list(r.addedNodes).forEach(function (n) { if (n.nodeType === 1 && n !== root) scan(n); });
       });

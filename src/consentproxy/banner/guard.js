@@ -38,6 +38,8 @@
   var DOCUMENTS = /^(i?frame|object|embed)$/;
   var nativeSetAttribute = Element.prototype.setAttribute;
   var nativeGetAttribute = Element.prototype.getAttribute;
+  /* Taken before any page script can replace it (the banner posts choices with it). */
+  var nativeFetch = window.fetch;
 
   function has(list, x) { return list.indexOf(x) !== -1; }
   function own(o, k) { return Object.prototype.hasOwnProperty.call(o, k); }
@@ -645,6 +647,7 @@
     serviceOf: serviceOf,
     allowsService: allowsService,
     deleteCookies: deleteCookies,
-    setAttribute: function (el, name, value) { nativeSetAttribute.call(el, name, value); }
+    setAttribute: function (el, name, value) { nativeSetAttribute.call(el, name, value); },
+    fetch: function (url, init) { return nativeFetch.call(window, url, init); }
   } });
 })();
