@@ -435,6 +435,51 @@ def test_a_body_without_a_type_gets_the_csp_but_may_still_be_a_script(engine):
     assert header(plan.headers, "x-content-type-options") is None
 
 
+UNTYPED_PAGE = (
+    b"<!doctype html><body><script src='https://www.google-analytics.com/ga.js'></script>"
+)
+
+
+@pytest.mark.parametrize(
+    "request_headers", [{"Sec_Fetch_Dest": "document"}, {"Accept": "text/html,*/*;q=0.8"}]
+)
+@pytest.mark.parametrize("chunks", [[UNTYPED_PAGE], [b"\n  <!doc", UNTYPED_PAGE.lstrip(b"<!doc")]])
+def test_a_page_sent_without_a_type_is_rewritten_and_goes_on_untyped(
+    engine, request_headers, chunks
+):
+    """A browser sniffs it and renders it: unrewritten, its trackers ran with no banner."""
+    plan = get(engine, **request_headers).response(200, [("Content-Length", "99")])
+    assert plan.body is not None
+    names = {k.lower() for k, _ in plan.headers}
+    assert not names & {"content-type", "x-content-type-options", "content-length"}
+    page = b"".join(plan.body.feed(c) for c in chunks) + plan.body.close()
+    assert b'type="text/plain"' in page and b"data-consent-src" in page
+    assert b'id="consentproxy"' in page
+
+
+@pytest.mark.parametrize("body", [b"GIF89a\x01\x00<script src=//t.example/x.js>", b"", b" "])
+def test_an_untyped_body_that_is_no_page_goes_on_as_it_came(engine, body):
+    plan = get(engine, Sec_Fetch_Dest="document").response(200, [])
+    assert plan.body.feed(body[:3]) + plan.body.last(body[3:]) == body
+    plan = get(engine, Sec_Fetch_Dest="document").response(200, [])
+    assert plan.body.feed(body) + plan.body.close() == body
+
+
+@pytest.mark.parametrize(
+    ("request_headers", "response_headers"),
+    [
+        ({"Sec_Fetch_Dest": "image"}, []),  # not rendered as a document
+        ({"Accept": "image/avif,*/*"}, []),
+        ({"Sec_Fetch_Dest": "document"}, [("Content-Encoding", "gzip")]),
+        ({"Sec_Fetch_Dest": "document"}, [("Content-Type", "text/plain")]),
+    ],
+)
+def test_an_untyped_subresource_or_a_coded_body_is_not_sniffed(
+    engine, request_headers, response_headers
+):
+    assert get(engine, **request_headers).response(200, response_headers).body is None
+
+
 @pytest.mark.parametrize(
     ("ctype", "dest"),
     [

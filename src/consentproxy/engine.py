@@ -60,12 +60,14 @@ from consentproxy.policy import Policy
 from consentproxy.proof import archived
 from consentproxy.record import Records
 from consentproxy.rewrite import encoding
+from consentproxy.rewrite.mimesniff import sniffs_as_html
 from consentproxy.rewrite.neutralise import Neutraliser, new_mark, refresh_url, url_target
 from consentproxy.rewrite.scanner import HtmlRewriter
 from consentproxy.rewrite.selectors import OpenMarker, parse_selectors
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 WORKER_DESTS = frozenset({"worker", "sharedworker", "serviceworker"})  # (Sec-Fetch-Dest)
+NAVIGATION_DESTS = frozenset({"document", "iframe", "frame"})  # what a browser renders
 JAVASCRIPT_TYPES = frozenset(
     {
         "text/javascript",
@@ -366,8 +368,10 @@ class BodyTransform:
         sniff: Sniff | None = None,
         values: dict[bytes, bytes] | None = None,
         fallback: Callable[[], str] | None = None,
+        untyped: bool = False,
     ):
-        """sniff: the page's <html lang> decides the language of the banner and the
+        """untyped: a body sent with no type, rewritten only if its first bytes make it HTML
+        to a browser (mimesniff), else passed on as it came. sniff: the page's <html lang> decides the language of the banner and the
         declaration (rendered with the slots' values), seen long before either goes in;
         the sniffer is the page plan's, this keeps the bytes read so far. fallback: the
         language the request gives when the page names none of the config's, asked only
@@ -377,6 +381,10 @@ class BodyTransform:
         self.on_close = on_close
         self.sniff, self.values, self.head = sniff, values, b""
         self.fallback, self.spoken = fallback, ""  # spoken: the language the rewriter has
+        # An untyped body's first bytes until they tell whether it is HTML (else None), and
+        # whether it was not (then it passes as it came).
+        self.untyped: bytes | None = b"" if untyped else None
+        self.passing = False
 
     def _sniff(self, data: bytes) -> None:
         """The page's language from its first bytes; once known, the rewriter has the
@@ -410,6 +418,8 @@ class BodyTransform:
         return self._rewritten(data, last=True)
 
     def _rewritten(self, data: bytes, last: bool) -> bytes:
+        if self.untyped is not None or self.passing:
+            return self._sniffed(data, last)
         started = time.perf_counter()
         html = data
         if self.decode is not None:
@@ -426,7 +436,25 @@ class BodyTransform:
             self._done()
         return out if self.encode is None else self._encoded(out, last)
 
+    def _sniffed(self, data: bytes, last: bool) -> bytes:
+        """An untyped body: held until its first bytes tell, then rewritten or passed on."""
+        if self.passing:
+            return data
+        assert self.untyped is not None
+        head = self.untyped + data
+        html = sniffs_as_html(head, last)
+        if html is None:
+            self.untyped = head
+            return b""
+        self.untyped = None
+        if html:
+            return self._rewritten(head, last)
+        self.passing, self.report.rewritten = True, False
+        return head
+
     def close(self) -> bytes:
+        if self.untyped is not None or self.passing:
+            return self._sniffed(b"", True)
         rewriter = self.rewriter
         html = b"" if self.decode is None else self.decode.finish()
         if self.sniff is not None and not self.spoken:  # (no byte came: the fallback)
@@ -733,6 +761,11 @@ class Exchange:
             if essence in HTML_TYPES:
                 html = t
                 break
+        untyped = (  # a page may come untyped: rewritten if its first bytes make it HTML
+            html is None and has_body and not codings and _untyped(types) and self._navigates()
+        )
+        if untyped:
+            html = "text/html"
         page = html is not None and has_body and status not in NO_BODY_STATUSES
         found = {}
         if page:  # out without what its plan replaces (by index), the first value of each
@@ -742,14 +775,14 @@ class Exchange:
                 k, v = out.pop(i)
                 lk = k.lower()
                 found[lk] = joined(v, found[lk]) if lk in found and lk in CACHE_LISTS else v
-        if html is not None and len(types) > 1:
+        if html is not None and len(types) > 1 and not untyped:
             out = without(out, "content-type") + [("Content-Type", html)]
         if html is None or not page:
             if status >= 200 and status not in NO_BODY_STATUSES:
                 out = self._document_headers(out, types)
             return ResponsePlan(_kept_private(out) if private else out, None, has_body)
         plan = self._rewrite_plan(
-            out, found, encoding.codings(codings) if codings else [], html, origin_csp
+            out, found, encoding.codings(codings) if codings else [], html, origin_csp, untyped
         )
         return ResponsePlan(*plan, has_body)
 
@@ -861,6 +894,16 @@ class Exchange:
             + ([("X-Content-Type-Options", "nosniff")] if xml else [])
         )
 
+    def _navigates(self) -> bool:
+        """Whether the request is a browser's for a document it may render (a page or a
+        frame's): as Sec-Fetch-Dest says, or, where a browser sends none (plain http), as
+        its Accept does."""
+        first = self.req.first
+        dest = first.get("sec-fetch-dest")
+        if dest is not None:
+            return dest in NAVIGATION_DESTS
+        return "text/html" in first.get("accept", "")
+
     def _may_be_worker(self, types: tuple[tuple[str, str], ...]) -> bool:
         """Whether a response may be a worker's script: as Sec-Fetch-Dest says, or, where a
         browser sends none (plain http), any JavaScript (a policy on a script a page runs
@@ -922,9 +965,12 @@ class Exchange:
         codings: list[str],
         content_type: str,
         has_csp: bool,
+        untyped: bool = False,
     ) -> tuple[Headers, BodyTransform]:
         """out: without REPLACED_ON_PAGES, found: the first value of each of those; has_csp:
-        the origin sent a CSP header (out holds it)."""
+        the origin sent a CSP header (out holds it); untyped: the body came with no type and
+        goes on with none, rewritten only if it sniffs as HTML (sent as it comes: no coding,
+        no nosniff, which would stop the browser's sniffing)."""
         engine, req, state = self.engine, self.req, self.state
         origin_csp: Headers = []
         if has_csp:  # the origin's own CSP stays; it only learns to let in what is injected
@@ -932,7 +978,7 @@ class Exchange:
                 without(out, *CSP_HEADERS),
                 [(k, v) for k, v in out if k.lower() in CSP_HEADERS],
             )
-        accepted = req.first.get("accept-encoding")
+        accepted = None if untyped else req.first.get("accept-encoding")
         vary, cache = found.get("vary"), found.get("cache-control")
         key = (
             state.choice,
@@ -949,10 +995,11 @@ class Exchange:
             vary,
             cache,
             tuple(origin_csp),
+            untyped,
         )
         plan = engine.page_plans.get(key)
         if plan is None:
-            plan = self._page_plan(codings, accepted, vary, cache, origin_csp)
+            plan = self._page_plan(codings, accepted, vary, cache, origin_csp, untyped)
             size = sum(len(v) for _, v in origin_csp) + sum(
                 len(v or "") for v in (self.host, self.upstream, accepted, vary, cache)
             )
@@ -994,6 +1041,7 @@ class Exchange:
             plan.sniff,
             values,
             None if plan.sniff is None else self.fallback_language,
+            untyped,
         )
         return out, transform
 
@@ -1004,6 +1052,7 @@ class Exchange:
         vary: str | None,
         cache: str | None,
         origin_csp: Headers,
+        untyped: bool,
     ) -> PagePlan:
         """What every rewritten page of this kind gets (the key in _rewrite_plan)."""
         engine, state, decided = self.engine, self.state, self.decided_language
@@ -1013,7 +1062,8 @@ class Exchange:
         tail = self._page_cache_tail(vary, cache, bool(codings))
         if out_coding != "identity":
             tail.append(("Content-Encoding", out_coding))
-        tail.append(("X-Content-Type-Options", "nosniff"))
+        if not untyped:
+            tail.append(("X-Content-Type-Options", "nosniff"))
         policy = engine.csp_header(state)
         if policy:
             tail.append(policy)
@@ -1079,13 +1129,21 @@ def _content_types(value: str) -> tuple[tuple[str, str], ...]:
 
 
 @lru_cache(maxsize=256)
+def _untyped(types: tuple[tuple[str, str], ...]) -> bool:
+    """Whether a body of these (essence, type)s has no type a browser takes (it sniffs)."""
+    for essence, _ in types:  # (no generator made for the usual one type)
+        if essence not in SNIFFED_TYPES:
+            return False
+    return True
+
+
 def _document_kind(types: tuple[tuple[str, str], ...]) -> tuple[bool, bool]:
     """Whether a body of these (essence, type)s, not rewritten, may still be rendered as a
     document with scripts, and whether as XML: XML (XHTML as text/xml, SVG, XSLT), which
     also gets nosniff, and bodies with no type at all (or unknown/unknown...), which
     browsers sniff."""
     xml = any(e in XML_TYPES or e.endswith("+xml") for e, _ in types)
-    return xml or all(e in SNIFFED_TYPES for e, _ in types), xml
+    return xml or _untyped(types), xml
 
 
 def _under(url: str, base: str) -> bool:

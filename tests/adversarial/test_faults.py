@@ -60,6 +60,10 @@ ANSWERS.update(
         + b"Content-Encoding: UTF-8\r\nContent-Length: %d\r\n\r\n" % len(TRACKER)
         + TRACKER,
         b"/untyped": b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 6\r\n\r\nGIF89a",
+        b"/untyped-page": b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: %d\r\n\r\n"
+        % (len(TRACKER) + 16)
+        + b"<!doctype html>\n"
+        + TRACKER,
         b"/served-by": HEAD + b"Server: Apache/2.2.15 (CentOS)\r\nContent-Length: 5\r\n\r\nhello",
         b"/plain-then-html": HEAD.replace(
             b"Content-Type: text/html", b"Content-Type: text/plain\r\nContent-Type: text/html"
@@ -216,6 +220,21 @@ async def test_html_the_browser_renders_despite_odd_headers_is_rewritten(start_p
     assert b"data-consent-src=https://www.google-analytics.com" in body
     assert b"Content-Encoding" not in head and b"text/plain" not in head
     assert b"X-Content-Type-Options: nosniff" in head
+
+
+async def test_a_page_the_origin_sent_without_a_type_is_rewritten_and_goes_on_untyped(
+    start_proxy, origin
+):
+    """A browser sniffs it as HTML and runs its trackers: it is rewritten as a page."""
+    data, _ = await get_raw(
+        await start_proxy(origin),
+        b"GET /untyped-page HTTP/1.1\r\nHost: shop.example.com\r\nAccept: text/html\r\n"
+        b"Connection: close\r\n\r\n",
+    )
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ") and b"content-type" not in head.lower()
+    assert b"data-consent-src=https://www.google-analytics.com" in body
+    assert b'id="consentproxy"' in body
 
 
 async def test_a_body_the_origin_sent_without_a_type_goes_on_without_one(start_proxy, origin):

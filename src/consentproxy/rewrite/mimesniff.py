@@ -1,0 +1,36 @@
+"""Whether a browser renders a body sent without a type as HTML: the WHATWG MIME Sniffing
+standard's patterns for an unknown type (section 7.1), as Chromium's sniffer also reads
+them. The engine rewrites such a body as a page; before, it went on unrewritten, and the
+browser sniffed it and ran its trackers (with no banner to refuse them).
+"""
+
+from __future__ import annotations
+
+import re
+
+# The resource header: what the standard reads (and Chromium at most 1 KiB of).
+SNIFF_BYTES = 1445
+_SPACE = b"\t\n\x0c\r "
+# After leading white space, one of the scriptable HTML patterns, any case, followed by a
+# tag-terminating byte (a space or '>').
+_HTML_RE = re.compile(
+    rb"<(?:!doctype html|html|head|script|iframe|h1|div|font|table|a|style|title|b|body|br|p|!--)"
+    rb"[ >]",
+    re.IGNORECASE,
+)
+_LONGEST = len(b"<!doctype html ")
+
+
+def sniffs_as_html(head: bytes, complete: bool) -> bool | None:
+    """Whether a body starting with `head` is HTML to a browser; None while it cannot tell
+    yet (more bytes may come: complete is False). A byte order mark makes it text."""
+    if head[:3] == b"\xef\xbb\xbf" or head[:2] in (b"\xfe\xff", b"\xff\xfe"):
+        return False
+    start = len(head) - len(head.lstrip(_SPACE))
+    if start >= SNIFF_BYTES:
+        return False
+    if _HTML_RE.match(head, start):
+        return True
+    if complete or len(head) - start >= _LONGEST:
+        return False
+    return None
