@@ -371,11 +371,11 @@ class BodyTransform:
         untyped: bool = False,
     ):
         """untyped: a body sent with no type, rewritten only if its first bytes make it HTML
-        to a browser (mimesniff), else passed on as it came. sniff: the page's <html lang> decides the language of the banner and the
-        declaration (rendered with the slots' values), seen long before either goes in;
-        the sniffer is the page plan's, this keeps the bytes read so far. fallback: the
-        language the request gives when the page names none of the config's, asked only
-        then (or while a chunk goes through undecided). decode, encode: None for none
+        to a browser (mimesniff), else passed on as it came. sniff: the page's <html lang>
+        decides the language of the banner and the declaration (rendered with the slots'
+        values), seen long before either goes in; the sniffer is the page plan's, this keeps
+        the bytes read so far. fallback: the language the request gives when the page names
+        none of the config's, asked only then (or while a chunk goes through undecided). decode, encode: None for none
         (most pages come and go uncompressed: no codec call for them)."""
         self.rewriter, self.decode, self.encode, self.report = rewriter, decode, encode, report
         self.on_close = on_close
@@ -1128,7 +1128,6 @@ def _content_types(value: str) -> tuple[tuple[str, str], ...]:
     return tuple((t.split(";")[0].strip().lower(), t.strip()) for t in value.split(","))
 
 
-@lru_cache(maxsize=256)
 def _untyped(types: tuple[tuple[str, str], ...]) -> bool:
     """Whether a body of these (essence, type)s has no type a browser takes (it sniffs)."""
     for essence, _ in types:  # (no generator made for the usual one type)
@@ -1137,6 +1136,7 @@ def _untyped(types: tuple[tuple[str, str], ...]) -> bool:
     return True
 
 
+@lru_cache(maxsize=256)
 def _document_kind(types: tuple[tuple[str, str], ...]) -> tuple[bool, bool]:
     """Whether a body of these (essence, type)s, not rewritten, may still be rendered as a
     document with scripts, and whether as XML: XML (XHTML as text/xml, SVG, XSLT), which
