@@ -194,17 +194,18 @@ class ProxyServer:
         body_reader = _TimedBody(request.content, limits) if has_body else None
         upload = body_reader.chunks() if body_reader is not None else None
         asked = time.perf_counter()
+        # The engine refused any target that is not a path: this stays on the origin.
+        url = _origin_url(self.upstream, request.raw_path)
         try:
-            # The engine refused any target that is not a path: this stays on the origin.
-            upstream = await self.session.request(
-                request.method,
-                _origin_url(self.upstream, request.raw_path),
-                headers=up_headers,
-                data=upload,
-                allow_redirects=False,
-                compress=None,
-                chunked=None,
-            )
+            try:
+                upstream = await self._ask(request.method, url, up_headers, upload)
+            except aiohttp.ClientResponseError:
+                if request.method != "HEAD":
+                    raise
+                # An origin that sends its body to a HEAD too, in the packet of its head:
+                # aiohttp reads that body as a malformed next response. Asked again as a GET,
+                # whose head a HEAD's is (RFC 9110 9.3.2); its body is left unread.
+                upstream = await self._ask("GET", url, up_headers, None)
             ex.report.upstream_seconds = time.perf_counter() - asked
         except TimeoutError:
             return _error(504, "The site behind this proxy did not answer in time.")
@@ -266,6 +267,20 @@ class ProxyServer:
             except ConnectionResetError:  # the visitor left mid-body: nothing to answer
                 return resp
             return resp
+
+    async def _ask(
+        self, method: str, url: URL, headers: Headers, data: AsyncIterator[bytes] | None
+    ) -> aiohttp.ClientResponse:
+        assert self.session is not None
+        return await self.session.request(
+            method,
+            url,
+            headers=headers,
+            data=data,
+            allow_redirects=False,
+            compress=None,
+            chunked=None,
+        )
 
     async def _pump(
         self,

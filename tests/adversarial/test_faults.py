@@ -237,6 +237,19 @@ async def test_a_page_the_origin_sent_without_a_type_is_rewritten_and_goes_on_un
     assert b'id="consentproxy"' in body
 
 
+@pytest.mark.parametrize("path", ["/served-by", "/"])  # a text, a page
+async def test_a_head_the_origin_answers_with_a_body_is_its_head(start_proxy, origin, path):
+    """A sloppy origin (a CGI script, a hand-written server) sends its body to a HEAD too,
+    in the packet of its head: aiohttp's client read that body as a malformed next response,
+    and an uptime monitor's HEAD got a 502."""
+    data, _ = await get_raw(
+        await start_proxy(origin),
+        b"HEAD %s HTTP/1.1\r\nHost: shop.example.com\r\nConnection: close\r\n\r\n" % path.encode(),
+    )
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ") and body == b""
+
+
 async def test_a_body_the_origin_sent_without_a_type_goes_on_without_one(start_proxy, origin):
     """aiohttp gave it one (application/octet-stream): a browser then downloaded the image or
     the legacy page it would have sniffed and shown."""
