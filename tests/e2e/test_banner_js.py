@@ -1046,6 +1046,16 @@ async def test_a_widget_at_the_highest_z_index_does_not_cover_the_banner(site: S
         "body{contain:paint}",
         "html{filter:blur(3px)}",
         "body{opacity:0 !important}",
+        # The host is a popover now: a site's popover styles reach it (each makes it the
+        # containing block of the fixed dialog, a 0x0 box at the top).
+        "[popover]{translate:0 -8px;transition:translate .2s}",
+        "[popover]{will-change:transform}",
+        "[popover]{scale:1.01}",
+        "[popover]{rotate:1deg}",
+        "[popover]{perspective:100px}",
+        "[popover]{backdrop-filter:blur(1px)}",
+        "[popover]{container-type:size}",
+        "[popover]{content-visibility:auto}",
     ],
 )
 async def test_a_transformed_or_hidden_body_leaves_the_banner_in_view(site: Site, css: str) -> None:
@@ -1057,6 +1067,19 @@ async def test_a_transformed_or_hidden_body_leaves_the_banner_in_view(site: Site
     assert await site.page.evaluate("""(() => {
         const root = document.getElementById('consentproxy');
         return !document.body.contains(root) && root.matches(':popover-open'); })()""")
+
+
+async def test_a_site_wide_backdrop_rule_does_not_dim_the_page_under_the_banner(
+    site: Site,
+) -> None:
+    """The host stays an open popover (Manage cookies lives in it): a site's unscoped
+    ::backdrop rule made its backdrop grey and blur the whole page for good."""
+    await site.open(page_html(css="::backdrop{background:rgba(0,0,0,.6)}"))
+    assert (
+        await site.page.evaluate("""getComputedStyle(document.getElementById('consentproxy'),
+        '::backdrop').display""")
+        == "none"
+    )
 
 
 async def test_inert_siblings_of_the_app_leave_the_banner_usable(site: Site) -> None:

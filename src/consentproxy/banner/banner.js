@@ -28,8 +28,13 @@
   // hints and pings of a newly allowed service need no new page, anything else does.
   var FRAMES = /^i?frame$/, NO_PAGE = /^(i?frame|a|area)$/, HINTS = /^(preconnect|dns-prefetch|prefetch|prerender)$/i;
   // The host element must stay visible whatever the site's CSS says about divs.
+  // Nor may it become the containing block of the fixed dialog inside it (a 0x0 box at the
+  // top: the dialog went off-screen): a site's [popover] styles reach it too.
   var PIN = { display: 'block', visibility: 'visible', opacity: '1', transform: 'none',
-    filter: 'none', position: 'static', contain: 'none', 'clip-path': 'none' };
+    filter: 'none', position: 'static', contain: 'none', 'clip-path': 'none', translate: 'none',
+    scale: 'none', rotate: 'none', perspective: 'none', 'backdrop-filter': 'none',
+    'will-change': 'auto', 'content-visibility': 'visible', 'container-type': 'normal',
+    mask: 'none', transition: 'none', animation: 'none' };
   // In the top layer it is a popover: none of the UA's popover box (the dialog inside stays
   // fixed to the viewport).
   var TOP = { position: 'fixed', inset: '0 auto auto 0', width: '0', height: '0', margin: '0',
@@ -84,6 +89,13 @@
     if (popover) {
       root.setAttribute('popover', 'manual');
       pin(root, TOP);
+      // It stays open all along (Manage cookies lives in it): a site's unscoped ::backdrop
+      // rule would dim its whole page for good. A constructed sheet: no CSP governs it.
+      try {
+        var quiet = new CSSStyleSheet();
+        quiet.replaceSync('#consentproxy::backdrop{display:none!important}');
+        document.adoptedStyleSheets = list(document.adoptedStyleSheets).concat([quiet]);
+      } catch (e) { /* an old browser: no constructed sheets */ }
     }
     var place = function () {
       document.documentElement.appendChild(root);
