@@ -465,6 +465,14 @@ def test_an_untyped_body_that_is_no_page_goes_on_as_it_came(engine, body):
     assert plan.body.feed(body) + plan.body.close() == body
 
 
+@pytest.mark.parametrize("ctype", [[("Content-Type", "text/html")], []])
+def test_a_download_goes_as_it_came(engine, ctype):
+    """Content-Disposition: attachment: a browser saves it, never renders it."""
+    disposition = [("Content-Disposition", 'Attachment; filename="report.html"')]
+    plan = get(engine, Sec_Fetch_Dest="document").response(200, ctype + disposition)
+    assert plan.body is None and header(plan.headers, "content-disposition")
+
+
 @pytest.mark.parametrize(
     ("request_headers", "response_headers"),
     [

@@ -766,7 +766,12 @@ class Exchange:
         )
         if untyped:
             html = "text/html"
-        page = html is not None and has_body and status not in NO_BODY_STATUSES
+        page = (
+            html is not None
+            and has_body
+            and status not in NO_BODY_STATUSES
+            and not _attachment(head.first.get("content-disposition"))
+        )
         found = {}
         if page:  # out without what its plan replaces (by index), the first value of each
             while replaced:  # (from the last: the first is the one kept; lists are joined)
@@ -1126,6 +1131,13 @@ def _grown[T](items: Sequence[T], more: Iterable[T]) -> list[T]:
 def _content_types(value: str) -> tuple[tuple[str, str], ...]:
     """A Content-Type value's types (it may list several), each as (essence, type)."""
     return tuple((t.split(";")[0].strip().lower(), t.strip()) for t in value.split(","))
+
+
+def _attachment(disposition: str | None) -> bool:
+    """Whether a response is a download (Content-Disposition: attachment): a browser saves
+    it, never renders it, so its bytes go as they came (an HTML report a site lets visitors
+    download took the banner and lost its trackers' URLs in the saved file)."""
+    return disposition is not None and disposition.lstrip().lower().startswith("attachment")
 
 
 def _untyped(types: tuple[tuple[str, str], ...]) -> bool:
