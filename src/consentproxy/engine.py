@@ -375,8 +375,9 @@ class BodyTransform:
         decides the language of the banner and the declaration (rendered with the slots'
         values), seen long before either goes in; the sniffer is the page plan's, this keeps
         the bytes read so far. fallback: the language the request gives when the page names
-        none of the config's, asked only then (or while a chunk goes through undecided). decode, encode: None for none
-        (most pages come and go uncompressed: no codec call for them)."""
+        none of the config's, asked only then (or while a chunk goes through undecided).
+        decode, encode: None for none (most pages come and go uncompressed: no codec call
+        for them)."""
         self.rewriter, self.decode, self.encode, self.report = rewriter, decode, encode, report
         self.on_close = on_close
         self.sniff, self.values, self.head = sniff, values, b""

@@ -10,7 +10,7 @@ import asyncio
 import logging
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 import aiohttp
@@ -190,7 +190,6 @@ class ProxyServer:
             up_headers = _one_spelling(up_headers)
         if is_websocket(ex.req):
             return await self._websocket(request, up_headers)
-        assert self.session is not None
         body_reader = _TimedBody(request.content, limits) if has_body else None
         upload = body_reader.chunks() if body_reader is not None else None
         asked = time.perf_counter()
@@ -268,11 +267,13 @@ class ProxyServer:
                 return resp
             return resp
 
-    async def _ask(
+    def _ask(
         self, method: str, url: URL, headers: Headers, data: AsyncIterator[bytes] | None
-    ) -> aiohttp.ClientResponse:
+    ) -> Awaitable[aiohttp.ClientResponse]:
+        """The origin's answer to a request, to await (the session's own awaitable: no
+        coroutine of ours around it on every request)."""
         assert self.session is not None
-        return await self.session.request(
+        return self.session.request(
             method,
             url,
             headers=headers,
