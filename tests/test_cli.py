@@ -161,7 +161,7 @@ def test_serve_state_forces_the_state_for_every_visitor(tmp_path):
             [
                 sys.executable,
                 "-m",
-                "consentproxy.cli",
+                "consentproxy",
                 "serve",
                 "--config",
                 str(DEMO_CONFIG),

@@ -8,7 +8,7 @@ import urllib.request
 
 def test_demo_prints_the_url_and_serves_the_protected_site():
     proc = subprocess.Popen(
-        [sys.executable, "-m", "consentproxy.cli", "demo", "--port", "0"],
+        [sys.executable, "-m", "consentproxy", "demo", "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

@@ -54,7 +54,7 @@ def test_dockerfile_copies_what_exists_and_checks_the_health_endpoint():
     assert re.search(r"^USER (?!root)", text, re.MULTILINE)
     cmd = yaml.safe_load(re.search(r"^CMD (.+)$", text, re.MULTILINE)[1])
     build_parser().parse_args(cmd)
-    assert 'consentproxy = "consentproxy.cli:main"' in (ROOT / "pyproject.toml").read_text()
+    assert 'consentproxy = "consentproxy.__main__:main"' in (ROOT / "pyproject.toml").read_text()
 
 
 def test_the_replicas_trust_the_load_balancer_and_nothing_else():
@@ -89,7 +89,7 @@ async def topology(postgres_dsn: str, tmp_path: Path) -> AsyncIterator[dict[str,
     if not Path(nginx).exists():
         pytest.fail("nginx is missing: run `make services`")
     ports = {name: free_port() for name in ("origin", "proxy1", "proxy2", "lb")}
-    cli = [sys.executable, "-m", "consentproxy.cli"]
+    cli = [sys.executable, "-m", "consentproxy"]
     origin_cmd = [
         a.replace("0.0.0.0:8080", f"127.0.0.1:{ports['origin']}")
         for a in SERVICES["origin"]["command"]

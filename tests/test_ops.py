@@ -77,7 +77,7 @@ async def start_serve(config: Path, *args: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "consentproxy.cli",
+        "consentproxy",
         "serve",
         "--config",
         str(config),
@@ -135,6 +135,32 @@ async def test_two_workers_share_one_port_and_both_answer(origin: str, tmp_path:
             if p.name.isdigit() and f"PPid:\t{proc.pid}\n" in (p / "status").read_text()
         ]
         assert len(children) == 2
+    finally:
+        await stop(proc)
+
+
+async def test_a_reload_sent_while_serve_imports_its_modules_does_not_end_it(
+    origin: str, tmp_path: Path
+) -> None:
+    """HUP's default ends a process: `serve` ignores it from its first line, before the third
+    of a second of imports (aiohttp, the rewriter) in which a `systemctl reload` or a
+    logrotate used to kill it. The HUP is sent the moment the process ignores it."""
+    port = free_port()
+    config = tmp_path / "site.yaml"
+    config.write_text(CONFIG.format(upstream=origin, port=port, metrics=free_port(), title="A"))
+    proc = await start_serve(config)
+    try:
+        status = Path(f"/proc/{proc.pid}/status")
+        for _ in range(10_000):  # (10 s at most)
+            ignored = re.search(r"^SigIgn:\s*([0-9a-f]+)$", status.read_text(), re.MULTILINE)
+            if ignored and int(ignored[1], 16) & 1 << (signal.SIGHUP - 1):
+                break
+            await asyncio.sleep(0.001)
+        importing = "aiohttp" not in Path(f"/proc/{proc.pid}/maps").read_text()
+        proc.send_signal(signal.SIGHUP)
+        await until_up(f"http://127.0.0.1:{port}/.consent/healthz")
+        assert proc.returncode is None
+        assert importing, "HUP was ignored only once aiohttp was loaded"
     finally:
         await stop(proc)
 

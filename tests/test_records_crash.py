@@ -45,7 +45,7 @@ async def test_kill_9_mid_load_loses_at_most_one_batch(tmp_path):
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "consentproxy.cli",
+        "consentproxy",
         "serve",
         "--config",
         str(config),
