@@ -161,6 +161,15 @@ def test_a_cookie_set_under_a_directory_is_deleted_there():
     assert deletion_headers(["_ga"], "example.com", None, False, "/")[0].endswith("Path=/")
 
 
+def test_a_cookie_set_with_no_path_on_a_deep_page_is_deleted_there():
+    """A Set-Cookie with no Path on /a/b/c/d/page.html lives at /a/b/c/d (its default path),
+    deeper than the directories nearest the root: an HttpOnly one (out of the guard's reach)
+    outlived every withdrawal."""
+    values = deletion_headers(["_gid"], "example.com", None, False, "/a/b/c/d/page.html")
+    paths = {v.split("Path=")[1].split(";")[0] for v in values}
+    assert paths == {"/", "/a", "/a/b", "/a/b/c/d"}
+
+
 def test_an_unknown_cookie_is_not_deleted_on_the_parent_domain():
     """A sibling site's session (Domain=example.com, a name no database knows) was deleted
     there: the visitor was logged out of www.example.com by a visit to shop.example.com."""

@@ -214,10 +214,16 @@ def _deletions(
 
 def _directories(path: str) -> list[str]:
     """The directories a cookie sent with a request to path may have been set on (but /):
-    /a/b/c -> /a, /a/b (the MAX_DELETION_PATHS - 1 nearest the root)."""
+    /a/b/c -> /a, /a/b. Past MAX_DELETION_PATHS - 1 of them, those nearest the root and the
+    request's own directory, the default path of a cookie set with none by a response to a
+    page there (/a/b/c/d/e -> /a, /a/b, /a/b/c/d): the guard in the page deletes what
+    JavaScript can read on any of them, but an HttpOnly one only a response can delete."""
     parts = path.split("?", 1)[0].split("#", 1)[0].split("/")[1:-1]
     found = ["/" + "/".join(parts[: i + 1]) for i in range(len(parts)) if parts[i]]
-    return [p for p in found if ";" not in p and _NAME_RE.fullmatch(p)][: MAX_DELETION_PATHS - 1]
+    valid = [p for p in found if ";" not in p and _NAME_RE.fullmatch(p)]
+    return (
+        valid if len(valid) < MAX_DELETION_PATHS else valid[: MAX_DELETION_PATHS - 2] + valid[-1:]
+    )
 
 
 def deletion_domains(host: str, cookie_domain: str | None) -> list[str]:
