@@ -192,6 +192,23 @@ async def test_accept_then_withdraw_removes_trackers_and_their_cookies(tab):
     assert await tracking_cookies(tab) == set()
 
 
+async def test_a_choice_made_in_one_tab_reaches_the_sites_other_tabs(tab):
+    """A withdrawal stopped nothing in the site's other open tabs: their trackers, allowed
+    when they loaded, kept sending and set their cookies again until the visitor left them."""
+    await tab.open("/facebook")
+    other = await tab.context.new_page()
+    await other.goto("/facebook")
+    await tab.page.click("[data-consent-action=accept-all]")
+    await other.wait_for_function("window.__loaded_connect_facebook_net === 1")  # in place
+    await tab.page.click("[data-consent-action=open]")
+    async with other.expect_navigation():  # the other tab's running code must stop too
+        await tab.page.click("[data-consent-action=reject-all]")
+    await other.wait_for_load_state("networkidle")
+    assert await other.evaluate("window.__loaded_connect_facebook_net") is None
+    assert await other.locator("[data-consent-blocked]").count() >= 1
+    await other.close()
+
+
 async def test_one_category_lets_only_that_category_through(tab):
     await tab.open("/ga-classic")
     await tab.page.click("[data-consent-action=customize]")

@@ -211,19 +211,21 @@
       var url;
       try { url = new URL(el.getAttribute(PRE + 'src'), document.baseURI).href; } catch (e) { return; }
       list(el.attributes).forEach(function (a) { if (!a.name.indexOf(PRE)) el.removeAttribute(a.name); });
-      post('grant', { service: name, url: url }).then(function (r) { return r.ok ? r.json() : {}; }).then(function (g) {
+      ask('grant', { service: name, url: url }).then(function (r) { return r.ok ? r.json() : {}; }).then(function (g) {
         if (g.url) G.setAttribute(el, 'src', g.url);
       }, function () {});
     }
 
-    // A JSON POST to an endpoint, with the fetch the guard took before the page's scripts
-    // ran, and every request option the browser reads given on an object without a
-    // prototype: nothing a page put on Object.prototype (mode, signal...) is read.
-    function post(path, data) {
+    // A request to an endpoint (data: POSTed as JSON, else a GET), with the fetch the guard
+    // took before the page's scripts ran, and every request option the browser reads given
+    // on an object without a prototype: nothing a page put on Object.prototype (mode,
+    // signal...) is read.
+    function ask(path, data) {
       var init = Object.create(null);
-      init.method = 'POST';
-      init.headers = { 'Content-Type': 'application/json', Accept: 'application/json' };
-      init.body = encode(data);
+      init.method = data ? 'POST' : 'GET';
+      init.headers = data ? { 'Content-Type': 'application/json', Accept: 'application/json' }
+        : { Accept: 'application/json' };
+      if (data) init.body = encode(data);
       init.credentials = 'same-origin';
       init.mode = 'same-origin';
       init.cache = 'no-store';
@@ -368,6 +370,21 @@
       scan(document);
     }
 
+    // The site's other tabs hear that a choice was made here, and each asks the proxy for
+    // the state it now has (the message carries nothing to trust): a withdrawal stops their
+    // running trackers too (apply reloads them), a grant activates in place.
+    var tabs = null;
+    try { tabs = new BroadcastChannel('consentproxy'); } catch (e) { /* none: a tab learns on its next page */ }
+    if (tabs) tabs.onmessage = function () {
+      ask('state').then(function (r) { return r.ok ? r.json() : null; }).then(function (next) {
+        if (next && Array.isArray(next.categories) && !same(next)) apply(next);
+      }, function () {});
+    };
+    function same(next) {
+      return !!next.decided === !!state.decided && encode(next.categories) === encode(state.categories || []) &&
+        encode(next.services || []) === encode(state.services || []);
+    }
+
     // Once a choice exists, the close control no longer means "refuse".
     function swapClose() {
       var close = form.querySelector('.cp-close');
@@ -398,7 +415,7 @@
       var body = { action: action, categories: categories, lang: lang, via: via }, sent;
       if (services) body.services = services;
       try {
-        sent = post('choice', body);
+        sent = ask('choice', body);
       } catch (e) { // no usable fetch
         return submit(action, categories, services, via);
       }
@@ -407,6 +424,7 @@
         return r.json();
       }).then(function (next) {
         if (!next || !Array.isArray(next.categories)) throw new Error('state');
+        if (tabs) tabs.postMessage('choice'); // (before apply, which may reload this tab)
         apply(next);
       }).catch(function (e) {
         // Refused as malformed (whatever the page did to this request): the plain form
