@@ -65,6 +65,14 @@ async def until_stopped() -> None:
     await stop.wait()
 
 
+def _unbound(source: str, key: str, host: str, port: int, e: OSError) -> UserError:
+    return UserError(
+        f"{source}: {key} {host}:{port} cannot be bound ({e.strerror or e}); stop what "
+        f"listens there or give {key} another address"
+        + (" (or --listen)" if key == "listen" else "")
+    )
+
+
 async def serve_forever(
     make_engine: Callable[[], Engine], banner: str, *, reuse_port: bool = False, worker: int = 0
 ) -> Engine:
@@ -72,15 +80,22 @@ async def serve_forever(
     SIGHUP builds a new engine from the config file, or keeps the running one if the
     new config is refused. Returns the engine in use at the end."""
     engine = make_engine()
-    config = engine.config
-    running = await server.start(engine, config.listen_host, config.listen_port, reuse_port)
+    config = engine.config  # (what is bound: a reload cannot change listen, metrics, access_log)
+    try:
+        running = await server.start(engine, config.listen_host, config.listen_port, reuse_port)
+    except OSError as e:
+        raise _unbound(config.source, "listen", config.listen_host, config.listen_port, e)
     access_log = AccessLog(sys.stderr) if config.access_log else None
     telemetry = Telemetry(lambda: running.proxy.engine, access_log)
     running.proxy.on_done = telemetry.request_done
     metrics = None
     if config.metrics_listen:
         host, port = config.metrics_listen
-        metrics = await server.start_metrics(telemetry.scrape, host, port + worker)
+        try:
+            metrics = await server.start_metrics(telemetry.scrape, host, port + worker)
+        except OSError as e:
+            await running.stop()
+            raise _unbound(config.source, "metrics.listen", host, port + worker, e)
     if worker == 0:
         print(banner.format(port=running.port), flush=True)
 
@@ -93,17 +108,18 @@ async def serve_forever(
         except Exception:  # (a bug must not be a traceback, nor stop later reloads)
             log.exception("reload refused, the running config stays")
             return
-        before = running.proxy.engine.config
-        kept = [
+        new = fresh.config
+        kept = [  # (against what was started: a change reverted since is no change)
             what
             for what, now, then in (
                 (
                     "listen",
-                    (fresh.config.listen_host, fresh.config.listen_port),
-                    (before.listen_host, before.listen_port),
+                    (new.listen_host, new.listen_port),
+                    (config.listen_host, config.listen_port),
                 ),
-                ("metrics", fresh.config.metrics_listen, before.metrics_listen),
-                ("access_log", fresh.config.access_log, before.access_log),
+                ("metrics", new.metrics_listen, config.metrics_listen),
+                ("access_log", new.access_log, config.access_log),
+                ("consent.secret_env", new.consent.secret_env, config.consent.secret_env),
             )
             if now != then
         ]
@@ -111,8 +127,9 @@ async def serve_forever(
         log.info("reloaded %s", config.source)
         if kept:
             log.warning(
-                "the new %s take effect only on a restart; the running ones stay",
-                ", ".join(kept),
+                "%s: a change to %s takes effect only on a restart (the rest is reloaded)",
+                config.source,
+                " and ".join(kept),
             )
 
     async def flush_every_second() -> None:

@@ -611,7 +611,12 @@ async def start(engine: Engine, host: str, port: int, reuse_port: bool = False) 
     runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=SHUTDOWN_SECONDS)
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True, reuse_port=reuse_port or None)
-    await site.start()
+    try:
+        await site.start()
+    except OSError:  # (the port is taken: what was opened closes, records writer included)
+        await runner.cleanup()
+        await proxy.close()
+        raise
     return Running(runner, proxy, runner.addresses[0][1])
 
 
