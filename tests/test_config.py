@@ -2,7 +2,9 @@ from pathlib import Path
 
 import pytest
 
+from consentproxy.catalog.knowledge import LAYER_HEADER
 from consentproxy.config import ConfigError, load_config, parse_config
+from tests.conftest import ROOT
 
 MINIMAL = """\
 upstream: http://127.0.0.1:8080
@@ -427,3 +429,17 @@ def test_records_are_kept_at_least_as_long_as_a_consent_lasts():
 def test_values_that_would_defeat_the_proxy_are_refused(extra, says):
     with pytest.raises(ConfigError, match=says):
         parse_config(MINIMAL + extra)
+
+
+def test_the_readmes_example_config_loads(tmp_path: Path):
+    """An operator starts from it: it listed a service twice, a subdomain as a registrable
+    domain and a category it did not define, and was refused."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("\n## Configuration\n", 1)[1]
+    example = section.split("```yaml\n", 1)[1].split("\n```", 1)[0]
+    (tmp_path / "tracker-list.tsv").write_text(LAYER_HEADER + "\n")
+    (tmp_path / "banner-extra.css").write_text(".cp-banner{border-radius:0}\n")
+    config = tmp_path / "site.yaml"
+    config.write_text(example)
+    loaded = load_config(config)
+    assert loaded.upstream == "http://127.0.0.1:8080" and "advertising" in loaded.gpc
