@@ -602,7 +602,8 @@ async def start(engine: Engine, host: str, port: int, reuse_port: bool = False) 
     limits = engine.config.limits
     server = _Server(
         proxy.handle,
-        max_line_size=limits.header_line_bytes,
+        # (a target over header_line_bytes reaches the engine, whose refusal is a 414)
+        max_line_size=limits.request_head_bytes,
         max_field_size=limits.header_line_bytes,
         keepalive_timeout=KEEPALIVE_TIMEOUT,
         access_log=None,

@@ -176,6 +176,18 @@ async def test_request_head_over_32_kb_is_refused_with_431(
     assert status(answer) == 431 and b'"path"' not in answer
 
 
+async def test_request_target_over_the_line_limit_is_refused_with_414(
+    start_proxy: Callable[..., Awaitable[str]], origin: str
+) -> None:
+    """(serve's HTTP parser stopped it first, as a 431 that named the headers)"""
+    proxy = await start_proxy(origin)
+    answer = await exchange(
+        proxy,
+        f"GET /{'a' * 9000} HTTP/1.1\r\nHost: shop.example.com\r\nConnection: close\r\n\r\n".encode(),
+    )
+    assert status(answer) == 414
+
+
 @pytest.mark.parametrize(
     "raw",
     [
