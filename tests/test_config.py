@@ -74,6 +74,11 @@ def test_custom_service_is_described_in_full():
         (MINIMAL + "listen: localhost\n", 7, "HOST:PORT"),
         (MINIMAL + "services: []\n", 7, "appears twice"),
         ("upstream: [\n", 2, "not valid YAML"),
+        (  # (reported where the file ends: where the quote was opened is what helps)
+            'upstream: http://127.0.0.1:9\ncsp: "report-only\nlisten: 127.0.0.1:8000\n\n',
+            5,
+            "while scanning a quoted scalar begun on line 2",
+        ),
         (
             MINIMAL.replace("- use: google-analytics", "- {use: google-analytics, embed: video}"),
             6,

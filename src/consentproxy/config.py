@@ -177,10 +177,16 @@ def parse_config(text: str, source: str = "<config>") -> Config:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
+        begun = getattr(e, "context_mark", None)  # an unclosed quote or bracket: where it began
+        where = (
+            f" ({e.context} begun on line {begun.line + 1})"  # type: ignore[attr-defined]
+            if begun and getattr(e, "context", None) and (not mark or begun.line != mark.line)
+            else ""
+        )
         raise ConfigError(
             source,
             mark.line + 1 if mark else None,
-            f"not valid YAML: {getattr(e, 'problem', e)}; fix the syntax",
+            f"not valid YAML: {getattr(e, 'problem', e)}{where}; fix the syntax",
         ) from None
     except RecursionError:
         raise ConfigError(source, None, "nested too deep to read; fix the structure") from None
