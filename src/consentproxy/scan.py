@@ -393,7 +393,8 @@ class Scanner:
             record.undeclared = judge.undeclared(record)
             out.append(asdict(record))
             if len(done) == 1 and self.o.crawl and not record.error:
-                todo += [p for p in await _links(page, base) if p not in done][: self.o.crawl]
+                links = await _links(page, base, self.o.config.prefix)
+                todo += [p for p in links if p not in done][: self.o.crawl]
         await page.close()
         return out
 
@@ -484,14 +485,24 @@ async def _set_cookies(judge: Judge, responses: list[Response]) -> list[dict[str
     return out
 
 
-async def _links(page: Page, base: str) -> list[str]:
-    """Same-site paths the page links to, in document order."""
-    hrefs = await page.eval_on_selector_all("a[href]", "els => els.map(e => e.href)")
+async def _links(page: Page, base: str, prefix: str) -> list[str]:
+    """Same-site paths the page links to, in document order: not the banner's (its privacy
+    and preferences links; Playwright's selectors reach into its shadow root), nor the
+    proxy's own under prefix, which a --direct scan of the same site never meets."""
+    hrefs = await page.eval_on_selector_all(
+        "a[href]",
+        "els => els.filter(e => (e.getRootNode().host || {}).id !== 'consentproxy')"
+        ".map(e => e.href)",
+    )
     site = urlsplit(base).netloc
     paths = []
     for href in hrefs:
         parts = urlsplit(href)
-        if parts.netloc == site and parts.scheme in ("http", "https"):
+        if (
+            parts.netloc == site
+            and parts.scheme in ("http", "https")
+            and not (parts.path or "/").startswith(prefix)
+        ):
             path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
             if path not in paths:
                 paths.append(path)

@@ -112,6 +112,7 @@ TRICKY = {  # path -> (status, content type, body)
     "/ws": (200, "text/html", "<script>new WebSocket('wss://ws.hot' + 'jar.com/x');</script>"),
     "/setter": (200, "text/html", "<script>document.cookie = '_ga=1; path=/';</script>"),
     "/after": (200, "text/html", "<p>nothing of its own</p>"),
+    "/linking": (200, "text/html", '<a href="/after">after</a>'),
     "/boom": (500, "text/html", "<p>oops</p>"),
     "/data.json": (200, "application/json", "{}"),
 }
@@ -168,3 +169,14 @@ def test_a_scan_through_the_proxy_of_a_named_host_runs(tricky_origin, tmp_path):
     (page,) = report["states"][0]["pages"]
     assert page["status"] == 200 and page["requests"] == [] and page["banner"]["shown"]
     assert code == 0
+
+
+@pytest.mark.parametrize("direct", [True, False])
+def test_a_crawl_follows_the_sites_links_alone(tricky_origin, tmp_path, direct):
+    """Through the proxy, the crawl also visited the banner's links and the proxy's own
+    pages (/.consent/preferences...): its report no longer compared with a --direct one."""
+    flags = ("--direct",) if direct else ()
+    _, report = scan(
+        tricky_origin, tmp_path, *flags, "--states", "none", "--paths", "/linking", "--crawl", "5"
+    )
+    assert [p["path"] for p in report["states"][0]["pages"]] == ["/linking", "/after"]
