@@ -149,6 +149,30 @@ async def test_two_workers_share_one_port_and_both_answer(origin: str, tmp_path:
         await stop(proc)
 
 
+async def test_a_worker_that_dies_is_named_and_stops_the_others(
+    origin: str, tmp_path: Path
+) -> None:
+    """(the parent exited 1 and nothing said which worker died, nor why: an OOM kill left
+    no clue)"""
+    port = free_port()
+    config = tmp_path / "site.yaml"
+    config.write_text(CONFIG.format(upstream=origin, port=port, metrics=free_port(), title="A"))
+    proc = await start_serve(config, "--workers", "2")
+    try:
+        await until_up(f"http://127.0.0.1:{port}/.consent/healthz")
+        children = [
+            int(p.name)
+            for p in Path("/proc").iterdir()
+            if p.name.isdigit() and f"PPid:\t{proc.pid}\n" in (p / "status").read_text()
+        ]
+        os.kill(children[0], signal.SIGKILL)
+        err = await stop_within(proc, 20)
+    finally:
+        await stop(proc)
+    assert proc.returncode == 1
+    assert f"(pid {children[0]}) was killed by signal 9; stopping the others" in err
+
+
 async def test_a_taken_port_is_one_clear_error_and_an_exit(origin: str, tmp_path: Path) -> None:
     """With records kept, serve hung on a taken port (its records writer's thread left
     running), else exited with a traceback about an unclosed session; the message named

@@ -67,8 +67,8 @@ def secret_keys(config: Config) -> list[bytes]:
     keys = keys_from_env(var)
     if not keys:
         raise UsageError(
-            f"set {var} to a random secret of at least 32 characters, e.g. "
-            f"export {var}=$(openssl rand -hex 32); it signs consent cookies "
+            f"set {var} to a random secret of at least {MIN_KEY_LEN} characters (32 is "
+            f"better), e.g. export {var}=$(openssl rand -hex 32); it signs consent cookies "
             "(several, comma-separated, to rotate keys)"
         )
     short = [k for k in keys if len(k) < MIN_KEY_LEN]

@@ -155,7 +155,7 @@ def workers(count: int, serve: Callable[[int], None]) -> int:
     SO_REUSEPORT. The parent only passes signals on (TERM/INT: stop, HUP: reload) and
     waits; a worker that dies takes the others down with it, so a supervisor restarts
     the whole, never a half."""
-    children = []
+    children: dict[int, int] = {}  # pid: worker
     for worker in range(count):
         pid = os.fork()
         if pid == 0:  # the child: serve, and never return into the parent's code
@@ -166,7 +166,7 @@ def workers(count: int, serve: Callable[[int], None]) -> int:
                 log.exception("worker %d failed", worker)
                 code = 1
             os._exit(code)
-        children.append(pid)
+        children[pid] = worker
 
     def forward(sig: int, _: object) -> None:
         for pid in children:
@@ -178,8 +178,15 @@ def workers(count: int, serve: Callable[[int], None]) -> int:
     status = 0
     while children:
         pid, code = os.wait()
-        children.remove(pid)
+        worker = children.pop(pid)
         if code and not status:
             status = 1
+            code = os.waitstatus_to_exitcode(code)
+            log.error(  # (the operator's one clue when the kernel's OOM killer chose it)
+                "worker %d (pid %d) %s; stopping the others",
+                worker,
+                pid,
+                f"was killed by signal {-code}" if code < 0 else f"exited with status {code}",
+            )
             forward(signal.SIGTERM, None)
     return status
