@@ -336,6 +336,7 @@ async def test_metrics_and_access_log_follow_what_the_proxy_does(origin: str) ->
                 base + "/.consent/choice", headers={"Origin": base}, json={"action": "reject-all"}
             ) as resp:
                 assert resp.status == 200
+                choice = await resp.read()
         scrape = telemetry.scrape().decode()
     finally:
         await running.stop()
@@ -353,6 +354,7 @@ async def test_metrics_and_access_log_follow_what_the_proxy_does(origin: str) ->
     assert page["neutralised"] == ["google-analytics"] and page["banner"] is True
     assert page["request_cookies_stripped"] == ["_ga"] and "someone" not in json.dumps(lines)
     assert lines[1]["decision"] == "reject-all"
+    assert lines[1]["bytes"] == len(choice) > 0  # (the proxy's own answers logged 0 bytes)
 
 
 def test_each_neutralised_element_is_counted_under_its_service() -> None:

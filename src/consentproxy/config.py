@@ -191,7 +191,9 @@ def parse_config(text: str, source: str = "<config>") -> Config:
     except RecursionError:
         raise ConfigError(source, None, "nested too deep to read; fix the structure") from None
     if root is None:
-        raise ConfigError(source, None, "the file is empty; start from config/demo.yaml")
+        raise ConfigError(
+            source, None, "the file is empty; start from README's Configuration example"
+        )
     try:
         return _Reader(source).config(root)
     except RecursionError:

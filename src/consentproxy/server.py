@@ -148,12 +148,15 @@ class ProxyServer:
         finally:
             self.in_flight.discard(task)
         if self.on_done is not None:
+            sent = resp.body_length
+            if not sent and isinstance(resp, _Answer):  # (written once returned: its length)
+                sent = resp.content_length or 0
             self.on_done(
                 request.method,
                 request.raw_path,
                 resp.status,
                 time.perf_counter() - started,
-                resp.body_length,
+                sent,
                 ex.report,
             )
         return resp
