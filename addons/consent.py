@@ -19,12 +19,11 @@ import os
 import ssl
 import time
 from collections.abc import Awaitable, Callable
-from typing import TextIO
+from typing import Any, TextIO
 
 import orjson
 from mitmproxy import ctx, exceptions, http
 from mitmproxy.proxy.mode_specs import ProxyMode, ReverseMode
-from mitmproxy.proxy.server_hooks import ServerConnectionHookData
 from mitmproxy.utils.human import parse_size
 
 from consentproxy.adapter import (
@@ -263,7 +262,27 @@ class ConsentAddon:
 
     def running(self) -> None:
         self.started = True
-        self.watcher = asyncio.get_running_loop().create_task(self._watch())
+        loop = asyncio.get_running_loop()
+        self.watcher = loop.create_task(self._watch())
+        self._resolve_names(loop)
+
+    def _resolve_names(self, loop: asyncio.AbstractEventLoop) -> None:
+        """consent_resolve: a name in the table resolves to its address where mitmproxy
+        looks it up to connect, and nothing else changes: the connection is still the
+        name's, as are the Host header, TLS's SNI and the certificate checked. (Rewriting
+        the server's address in server_connect defeated mitmproxy's connection reuse, which
+        matches on the name: each request opened a connection to the site, and the 6th on
+        one visitor connection waited for good, past mitmproxy's 5 per address.) Undone
+        by done()."""
+        lookup = loop.getaddrinfo
+
+        async def getaddrinfo(host: bytes | str | None, *args: Any, **kwargs: Any) -> Any:
+            if self.resolve and host:
+                name = host.decode("ascii", "replace") if isinstance(host, bytes) else host
+                host = _resolved(self.resolve, name.lower().rstrip(".")) or host
+            return await lookup(host, *args, **kwargs)
+
+        loop.getaddrinfo = getaddrinfo  # type: ignore[method-assign]
 
     def _open_report(self) -> None:
         if self.report_file is not None:
@@ -407,6 +426,7 @@ class ConsentAddon:
         records still queued, close the report."""
         if self.watcher is not None:
             self.watcher.cancel()
+        vars(asyncio.get_running_loop()).pop("getaddrinfo", None)  # (see _resolve_names)
         engine = self.engine
         if engine is not None and engine.records is not None:
             await engine.records.close()
@@ -419,16 +439,6 @@ class ConsentAddon:
                 "consentproxy: seen, named by no service:%s",
                 "".join(f"\n  {line}" for line in engine.observer.summary()),
             )
-
-    def server_connect(self, data: ServerConnectionHookData) -> None:
-        """consent_resolve: only where mitmproxy connects changes; the Host header, TLS's SNI
-        and the certificate checked stay the name's."""
-        if data.server.address is None or not self.resolve:
-            return
-        host, port = data.server.address
-        address = _resolved(self.resolve, host.lower().rstrip("."))
-        if address is not None:
-            data.server.address = (address, port)
 
     def _enforced(self, flow: http.HTTPFlow) -> bool:
         """Reverse mode fronts one site: all of it. Other modes: the config's sites only

@@ -12,11 +12,13 @@ import importlib.util
 import json
 import logging
 import re
+import socket
 import ssl
 import subprocess
 import time
 import urllib.error
 import urllib.request
+from http.client import HTTPConnection
 from pathlib import Path
 
 import pytest
@@ -25,9 +27,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from mitmproxy import exceptions, http
-from mitmproxy.connection import Client, Server
 from mitmproxy.proxy.mode_specs import ProxyMode
-from mitmproxy.proxy.server_hooks import ServerConnectionHookData
 from mitmproxy.test import taddons, tflow, tutils
 
 from consentproxy.adapter import access_line
@@ -492,27 +492,57 @@ async def _records(path):
         await store.close()
 
 
-async def test_consent_resolve_connects_to_the_address_given_for_a_name_or_its_subdomains(addon):
-    def connect(host):
-        data = ServerConnectionHookData(
-            server=Server(address=(host, 443)),
-            client=Client(peername=("127.0.0.1", 1), sockname=("127.0.0.1", 2)),
-        )
-        addon.server_connect(data)
-        return data.server.address
+async def test_consent_resolve_gives_a_name_or_its_subdomains_the_address_given(addon):
+    loop = asyncio.get_running_loop()
+
+    async def address(host: str) -> str:
+        return (await loop.getaddrinfo(host, 443, type=socket.SOCK_STREAM))[0][4][0]
 
     with taddons.context(addon) as tctx:
         tctx.configure(addon, consent_resolve="myapp.test=127.0.0.1, *.myapp.test=127.0.0.2")
-        assert [connect(h) for h in ("myapp.test", "a.b.myapp.test", "xmyapp.test")] == [
-            ("127.0.0.1", 443),
-            ("127.0.0.2", 443),
-            ("xmyapp.test", 443),
-        ]
         addon.running()
-        with pytest.raises(
-            exceptions.OptionsError, match="consent_resolve: 'myapp.test' is not NAME=ADDRESS"
-        ):
-            tctx.configure(addon, consent_resolve="myapp.test")
+        try:
+            found = [await address(h) for h in ("myapp.test", "a.b.myapp.test", "127.0.0.9")]
+            assert found == ["127.0.0.1", "127.0.0.2", "127.0.0.9"]
+            with pytest.raises(
+                exceptions.OptionsError, match="consent_resolve: 'myapp.test' is not NAME=ADDRESS"
+            ):
+                tctx.configure(addon, consent_resolve="myapp.test")
+        finally:
+            await addon.done()
+    assert "getaddrinfo" not in vars(loop)  # the loop's own again
+
+
+def test_forward_mode_keeps_one_connection_to_a_resolved_site(tmp_path):
+    """consent_resolve rewrote the server's address, which mitmproxy's connection reuse
+    matches on: each request opened a connection to the site, and the 6th on one visitor
+    connection waited for good (mitmproxy allows 5 per address): a page with more than five
+    same-site resources never finished loading."""
+    peers: set[object] = set()
+
+    async def page(request: web.Request) -> web.Response:
+        peers.add(request.transport.get_extra_info("peername") if request.transport else None)
+        return web.Response(body=b"<html><body>hi</body></html>", content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/{name}", page)
+    config = tmp_path / "site.yaml"
+    config.write_text(
+        DEMO_CONFIG.read_text().replace("upstream: http://127.0.0.1:8080", "sites: [myapp.test]")
+    )
+    with (
+        app_in_thread(app) as port,
+        mitmdump(config, "regular", tmp_path, SECRET, "consent_resolve=myapp.test=127.0.0.1") as m,
+    ):
+        visitor = HTTPConnection("127.0.0.1", m.port, timeout=10)
+        statuses = []
+        for i in range(8):
+            visitor.request("GET", f"http://myapp.test:{port}/p{i}")
+            answer = visitor.getresponse()
+            answer.read()
+            statuses.append(answer.status)
+        visitor.close()
+    assert statuses == [200] * 8 and len(peers) == 1
 
 
 def self_signed(name: str, where: Path) -> tuple[Path, Path]:

@@ -8,6 +8,7 @@ import asyncio
 import os
 import re
 import shutil
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from ipaddress import ip_address, ip_network
@@ -169,3 +170,34 @@ async def test_compose_topology_two_replicas_behave_as_one(topology: dict[str, s
                 topology[name] + "/.consent/state", headers={"Cookie": cookie}
             ) as resp:
                 assert (await resp.json())["decided"] is True
+
+
+def test_the_tls_front_of_deploy_is_a_config_nginx_accepts(tmp_path: Path):
+    """deploy/nginx-tls.conf raised proxy_buffer_size alone, past the busy buffers' bound:
+    nginx refused to start with it."""
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not Path(nginx).exists():
+        pytest.fail("nginx is missing: run `make services`")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+         "-nodes", "-subj", "/CN=www.example.com", "-days", "1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    site = (ROOT / "deploy" / "nginx-tls.conf").read_text()
+    site = re.sub(r"ssl_certificate +\S+;", f"ssl_certificate {cert};", site)
+    site = re.sub(r"ssl_certificate_key +\S+;", f"ssl_certificate_key {key};", site)
+    site = re.sub(r"listen (\d+)", lambda m: f"listen 127.0.0.1:{free_port()}", site)
+    (tmp_path / "site.conf").write_text(site)
+    (tmp_path / "nginx.conf").write_text(
+        f"pid {tmp_path}/nginx.pid; error_log {tmp_path}/error.log; events {{}} "
+        f"http {{ access_log off; include {tmp_path}/site.conf; }}"
+    )
+    checked = subprocess.run(
+        [nginx, "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stderr
