@@ -40,7 +40,7 @@ from consentproxy.observe import config_warnings, suggest
 from consentproxy.policy import NEVER, Policy
 from consentproxy.proof import shown_page
 from consentproxy.record import COLUMNS, OUTCOMES, ConsentRecord, summarise
-from consentproxy.records import RecordStore, open_store
+from consentproxy.records import RecordStore, open_store, redacted
 from consentproxy.rewrite.neutralise import url_target
 
 log = logging.getLogger("consentproxy")
@@ -80,7 +80,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "and staging only",
             args.state,
         )
-    upstream = _redacted(config.upstream or "")  # (serve refused a config with none above)
+    upstream = redacted(config.upstream or "")  # (serve refused a config with none above)
     banner = f"consentproxy: http://{config.listen_host}:{{port}}/ -> {upstream}"
     if args.workers > 1:
         if config.listen_port == 0:
@@ -133,16 +133,11 @@ async def _demo(port: int) -> None:
         )
 
 
-def _redacted(target: str) -> str:
-    """A DSN or URL without its password, for printing."""
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", target)
-
-
 def cmd_check_config(args: argparse.Namespace) -> int:
     config = load_config(args.file)
     print(f"{args.file}: OK")
     where = (
-        f"upstream {_redacted(config.upstream)}, "
+        f"upstream {redacted(config.upstream)}, "
         f"listening on {config.listen_host}:{config.listen_port}"
         if config.upstream
         else "no upstream (sites only, for mitmproxy's forward mode)"
@@ -179,7 +174,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         )
     records = config.records
     print(
-        f"  proof of consent: kept in {_redacted(records.target)} for {records.retention_days} days"
+        f"  proof of consent: kept in {redacted(records.target)} for {records.retention_days} days"
         if records.target
         else "  proof of consent: not kept (add records: {path: FILE} to keep each decision)"
     )
