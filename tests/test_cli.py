@@ -265,6 +265,36 @@ def test_records_export_show_and_purge(tmp_path, capsys):
     assert "keeps no records" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("command", [["export"], ["stats"], ["show", "abc"], ["purge"]])
+def test_records_commands_refuse_a_store_that_does_not_exist_and_create_none(
+    tmp_path, capsys, command
+):
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD + "records: {path: missing/r.sqlite3}\n")
+    assert main(["records", *command, "--config", str(f)]) == 2
+    err = capsys.readouterr().err
+    assert f"no records store at {tmp_path / 'missing' / 'r.sqlite3'} (named in {f})" in err
+    assert "serve has not written one yet, or the path is wrong" in err
+    assert not (tmp_path / "missing").exists()
+
+
+@pytest.mark.parametrize("what", ["a directory", "not a database"])
+def test_records_commands_say_which_store_cannot_be_opened(tmp_path, capsys, what):
+    store = tmp_path / "r.sqlite3"
+    if what == "a directory":
+        store.mkdir()
+    else:
+        store.write_bytes(b"not a database " * 300)
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD + "records: {path: r.sqlite3}\n")
+    assert main(["records", "export", "--config", str(f)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"consentproxy: cannot open the records store {store} (named in {f}): ")
+    assert (
+        "in a directory that exists and is writable by this user" in err and "Traceback" not in err
+    )
+
+
 def test_records_show_rebuilds_the_banner_each_visitor_was_shown(tmp_path, capsys):
     """The archived version, not today's config: the banner says what it said then."""
     import asyncio

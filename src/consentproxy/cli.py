@@ -40,7 +40,7 @@ from consentproxy.observe import config_warnings, suggest
 from consentproxy.policy import NEVER, Policy
 from consentproxy.proof import shown_page
 from consentproxy.record import COLUMNS, OUTCOMES, ConsentRecord, summarise
-from consentproxy.records import RecordStore, open_store, redacted
+from consentproxy.records import PostgresStore, RecordStore, SqliteStore, open_store, redacted
 from consentproxy.rewrite.neutralise import url_target
 
 log = logging.getLogger("consentproxy")
@@ -556,12 +556,33 @@ def _records(args: argparse.Namespace) -> tuple[RecordStore, int]:
             f"{args.config} keeps no records; add records: {{path: FILE}} or "
             "records: {dsn: postgresql://...}"
         )
-    return open_store(config.records.target), config.records.retention_days
+    store = open_store(config.records.target)
+    if (
+        isinstance(store, SqliteStore)
+        and store.path != ":memory:"
+        and not Path(store.path).exists()
+    ):
+        raise UsageError(  # (opening would create it: these commands only read or delete)
+            f"no records store at {store.path} (named in {args.config}): serve has not "
+            "written one yet, or the path is wrong"
+        )
+    return store, config.records.retention_days
 
 
 async def _with_store(args: argparse.Namespace, work: Any) -> Any:
     store, days = _records(args)
-    await store.open()
+    try:
+        await store.open()
+    except Exception as e:  # noqa: BLE001 - any driver error: the operator's to fix
+        check = (
+            "check the server is up and the dsn is right"
+            if isinstance(store, PostgresStore)
+            else "check the file is a records store, in a directory that exists and is "
+            "writable by this user"
+        )
+        raise UsageError(
+            f"cannot open the records store {store.name} (named in {args.config}): {e}; {check}"
+        ) from None
     try:
         return await work(store, days)
     finally:
