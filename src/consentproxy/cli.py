@@ -26,6 +26,7 @@ from consentproxy.catalog.knowledge import LAYER_HEADER, format_layer, read_laye
 from consentproxy.catalog.ocd import DATABASE_FILE, CookieDatabase, parse_database, snapshot_text
 from consentproxy.config import (
     FORMER_CMP,
+    HOST_RE,
     Config,
     builtin_services,
     catalog_config,
@@ -486,6 +487,9 @@ def cmd_catalog_import(args: argparse.Namespace) -> int:
     return 0
 
 
+SUGGEST_READS = "suggest reads a scan's report.json, serve --observe's log, or one host a line"
+
+
 def cmd_suggest(args: argparse.Namespace) -> int:
     """Config lines for the third-party hosts a scan report or an observe log saw."""
     policy = Policy(load_config(args.config))
@@ -497,7 +501,14 @@ def cmd_suggest(args: argparse.Namespace) -> int:
         except OSError as e:
             raise UsageError(f"cannot read {name} ({e.strerror})") from None
         if text.lstrip().startswith("{"):  # a scan's report.json
-            report = json.loads(text)
+            try:
+                report = json.loads(text)
+            except json.JSONDecodeError as e:
+                raise UsageError(
+                    f"{name}:{e.lineno}: not a scan report ({e.msg}); {SUGGEST_READS}"
+                ) from None
+            if not isinstance(report, dict) or "states" not in report:
+                raise UsageError(f"{name}: not a scan report (no states in it); {SUGGEST_READS}")
             site = site_of(urlsplit(report.get("url", "")).netloc)
             hosts += [
                 r["host"]
@@ -505,8 +516,17 @@ def cmd_suggest(args: argparse.Namespace) -> int:
                 for p in s.get("pages", [])
                 for r in p.get("requests", [])
             ]
-        else:  # serve --observe's log, or one host a line
-            hosts += re.findall(r"third-party host '([^']+)'", text) or text.split()
+        elif "observe: " in text:  # serve --observe's log
+            hosts += re.findall(r"third-party host '([^']+)'", text)
+        else:  # one host a line
+            for n, line in enumerate(text.splitlines(), 1):
+                if line.strip() and not HOST_RE.fullmatch(line.strip().lower()):
+                    raise UsageError(
+                        f"{name}:{n}: {line.strip()[:60]!r} is not a host; {SUGGEST_READS}"
+                    )
+            if not text.strip():
+                raise UsageError(f"{name} is empty; {SUGGEST_READS}")
+            hosts += text.split()
     print("\n".join(suggest(policy, hosts, site)))
     return 0
 
