@@ -470,6 +470,12 @@ def cmd_catalog_import(args: argparse.Namespace) -> int:
         except OSError as e:
             raise UsageError(f"cannot read {name} ({e.strerror})") from None
         found = imports.read_list(text, Path(name).name, args.format, args.category)
+        if not found:  # (nothing is written: a wrong file is likelier than an empty list)
+            raise UsageError(
+                f"{name}: no tracker domains in it; catalog import reads hosts files "
+                "(0.0.0.0 ads.example.com, or one domain a line), Disconnect's services.json "
+                "and ||domain^ filter rules (--format to say which)"
+            )
         layer = imports.merged(layer, found)
         print(
             f"consentproxy: {sum(len(e.domains) for e in found)} domains of "
