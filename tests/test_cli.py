@@ -265,6 +265,36 @@ def test_records_export_show_and_purge(tmp_path, capsys):
     assert "keeps no records" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("command", [["export"], ["stats"], ["show", "abc"], ["purge"]])
+def test_records_commands_refuse_a_store_that_does_not_exist_and_create_none(
+    tmp_path, capsys, command
+):
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD + "records: {path: missing/r.sqlite3}\n")
+    assert main(["records", *command, "--config", str(f)]) == 2
+    err = capsys.readouterr().err
+    assert f"no records store at {tmp_path / 'missing' / 'r.sqlite3'} (named in {f})" in err
+    assert "serve has not written one yet, or the path is wrong" in err
+    assert not (tmp_path / "missing").exists()
+
+
+@pytest.mark.parametrize("what", ["a directory", "not a database"])
+def test_records_commands_say_which_store_cannot_be_opened(tmp_path, capsys, what):
+    store = tmp_path / "r.sqlite3"
+    if what == "a directory":
+        store.mkdir()
+    else:
+        store.write_bytes(b"not a database " * 300)
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD + "records: {path: r.sqlite3}\n")
+    assert main(["records", "export", "--config", str(f)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"consentproxy: cannot open the records store {store} (named in {f}): ")
+    assert (
+        "in a directory that exists and is writable by this user" in err and "Traceback" not in err
+    )
+
+
 def test_records_show_rebuilds_the_banner_each_visitor_was_shown(tmp_path, capsys):
     """The archived version, not today's config: the banner says what it said then."""
     import asyncio
@@ -571,3 +601,27 @@ def test_records_stats_prints_each_days_numbers_and_opt_in_rates(tmp_path, capsy
     assert json.loads(capsys.readouterr().out) == []
     assert main(["records", "stats", "--config", str(f), "--format", "csv"]) == 0
     assert capsys.readouterr().out.splitlines()[1].startswith("2027-01-15,8,3,1,1,0,1,5,33.3%")
+
+
+def test_suggest_refuses_a_file_that_is_no_report_log_or_host_list(tmp_path, capsys):
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD)
+    report, prose, hosts, log = (tmp_path / n for n in ("report.json", "a.txt", "h.txt", "o.log"))
+    report.write_text('{"url": "http://n.example/",\n "states": [{"pages": [')
+    prose.write_text("static.chartbeat.com\nDear operator, here are the hosts\n")
+    assert main(["suggest", "--config", str(f), str(report)]) == 2
+    err = capsys.readouterr().err
+    assert f"consentproxy: {report}:2: not a scan report (" in err
+    assert "serve --observe's log, or one host a line" in err and "Traceback" not in err
+    assert main(["suggest", "--config", str(f), str(prose)]) == 2
+    assert (
+        f"{prose}:2: 'Dear operator, here are the hosts' is not a host" in capsys.readouterr().err
+    )
+    hosts.write_text("static.chartbeat.com\n\ncdn.jsdelivr.net\n")
+    log.write_text(
+        "INFO observe: third-party host 'x.nobody.example' on / is named by no service\n"
+    )
+    assert main(["suggest", "--config", str(f), str(hosts), str(log)]) == 0
+    out = capsys.readouterr().out
+    assert "name: chartbeat" in out and "csp_allow: [cdn.jsdelivr.net]" in out
+    assert "# unknown: x.nobody.example" in out and "INFO" not in out

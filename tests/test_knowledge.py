@@ -177,6 +177,20 @@ def test_catalog_import_writes_a_layer_a_config_can_name(tmp_path, capsys):
     assert [e.domains for e in read_layer(into)] == [("ads.one.example",)]
 
 
+def test_catalog_import_of_a_file_with_no_tracker_writes_nothing(tmp_path, capsys):
+    from consentproxy.cli import main
+
+    (tmp_path / "h.txt").write_text("0.0.0.0 ads.one.example\n")
+    (tmp_path / "junk.txt").write_text("Dear operator,\nhere is the list you asked for.\n")
+    into = tmp_path / "layer.tsv"
+    files = [str(tmp_path / "h.txt"), str(tmp_path / "junk.txt")]
+    assert main(["catalog", "import", *files, "--into", str(into)]) == 2
+    err = capsys.readouterr().err
+    assert f"consentproxy: {tmp_path / 'junk.txt'}: no tracker domains in it; " in err
+    assert "hosts files" in err and "services.json" in err and "||domain^" in err
+    assert not into.exists()
+
+
 def test_inline_scripts_writing_a_tracker_url_with_its_scheme_apart_are_held():
     """document.write(... proto + "host/path" ...): the guard never sees it."""
     p = policy()

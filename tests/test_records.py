@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import subprocess
+import sys
 import time
 
 import pytest
@@ -482,6 +484,52 @@ async def test_a_full_queue_drops_and_says_so(tmp_path, caplog):
         for i in range(5):
             writer.submit(record(f"v{i}"))
     assert writer.dropped == 2 and "queue full" in caplog.text
+
+
+# A writer that never opens its store, closed as serve closes it on SIGTERM.
+NEVER_OPENED = """
+import asyncio, logging, sys
+from consentproxy.records import RecordWriter, SqliteStore
+logging.basicConfig()
+async def main():
+    writer = RecordWriter(SqliteStore(sys.argv[1]))
+    await writer.start()
+    await asyncio.sleep(0.7)
+    await writer.close()
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("what", ["a directory", "not a database"])
+def test_a_store_that_never_opened_closes_without_traceback_or_hang(tmp_path, what):
+    path = tmp_path / "r.sqlite3"
+    if what == "a directory":
+        path.mkdir()
+    else:
+        path.write_bytes(b"not a database " * 300)
+    done = subprocess.run(
+        [sys.executable, "-c", NEVER_OPENED, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert f"the store {path} never opened" in done.stderr
+    assert "Traceback" not in done.stderr and "Event loop is closed" not in done.stderr
+
+
+async def test_a_store_that_cannot_open_is_named_with_the_delay_of_the_retry(tmp_path, caplog):
+    pytest.importorskip("asyncpg")
+    writer = RecordWriter(open_store("postgresql://me:secret@127.0.0.1:9/consent"))
+    with caplog.at_level(logging.ERROR, "consentproxy.records"):
+        await writer.start()
+        for _ in range(100):
+            if "cannot open" in caplog.text:
+                break
+            await asyncio.sleep(0.02)
+        await writer.close()
+    assert "cannot open the store postgresql://me:***@127.0.0.1:9/consent (" in caplog.text
+    assert "retrying in 0.5s" in caplog.text and "secret" not in caplog.text
 
 
 @pytest.mark.parametrize(

@@ -26,6 +26,7 @@ from consentproxy.catalog.knowledge import LAYER_HEADER, format_layer, read_laye
 from consentproxy.catalog.ocd import DATABASE_FILE, CookieDatabase, parse_database, snapshot_text
 from consentproxy.config import (
     FORMER_CMP,
+    HOST_RE,
     Config,
     builtin_services,
     catalog_config,
@@ -40,7 +41,7 @@ from consentproxy.observe import config_warnings, suggest
 from consentproxy.policy import NEVER, Policy
 from consentproxy.proof import shown_page
 from consentproxy.record import COLUMNS, OUTCOMES, ConsentRecord, summarise
-from consentproxy.records import RecordStore, open_store
+from consentproxy.records import PostgresStore, RecordStore, SqliteStore, open_store, redacted
 from consentproxy.rewrite.neutralise import url_target
 
 log = logging.getLogger("consentproxy")
@@ -80,7 +81,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "and staging only",
             args.state,
         )
-    upstream = _redacted(config.upstream or "")  # (serve refused a config with none above)
+    upstream = redacted(config.upstream or "")  # (serve refused a config with none above)
     banner = f"consentproxy: http://{config.listen_host}:{{port}}/ -> {upstream}"
     if args.workers > 1:
         if config.listen_port == 0:
@@ -133,16 +134,11 @@ async def _demo(port: int) -> None:
         )
 
 
-def _redacted(target: str) -> str:
-    """A DSN or URL without its password, for printing."""
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", target)
-
-
 def cmd_check_config(args: argparse.Namespace) -> int:
     config = load_config(args.file)
     print(f"{args.file}: OK")
     where = (
-        f"upstream {_redacted(config.upstream)}, "
+        f"upstream {redacted(config.upstream)}, "
         f"listening on {config.listen_host}:{config.listen_port}"
         if config.upstream
         else "no upstream (sites only, for mitmproxy's forward mode)"
@@ -179,7 +175,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         )
     records = config.records
     print(
-        f"  proof of consent: kept in {_redacted(records.target)} for {records.retention_days} days"
+        f"  proof of consent: kept in {redacted(records.target)} for {records.retention_days} days"
         if records.target
         else "  proof of consent: not kept (add records: {path: FILE} to keep each decision)"
     )
@@ -474,6 +470,12 @@ def cmd_catalog_import(args: argparse.Namespace) -> int:
         except OSError as e:
             raise UsageError(f"cannot read {name} ({e.strerror})") from None
         found = imports.read_list(text, Path(name).name, args.format, args.category)
+        if not found:  # (nothing is written: a wrong file is likelier than an empty list)
+            raise UsageError(
+                f"{name}: no tracker domains in it; catalog import reads hosts files "
+                "(0.0.0.0 ads.example.com, or one domain a line), Disconnect's services.json "
+                "and ||domain^ filter rules (--format to say which)"
+            )
         layer = imports.merged(layer, found)
         print(
             f"consentproxy: {sum(len(e.domains) for e in found)} domains of "
@@ -491,6 +493,9 @@ def cmd_catalog_import(args: argparse.Namespace) -> int:
     return 0
 
 
+SUGGEST_READS = "suggest reads a scan's report.json, serve --observe's log, or one host a line"
+
+
 def cmd_suggest(args: argparse.Namespace) -> int:
     """Config lines for the third-party hosts a scan report or an observe log saw."""
     policy = Policy(load_config(args.config))
@@ -502,7 +507,14 @@ def cmd_suggest(args: argparse.Namespace) -> int:
         except OSError as e:
             raise UsageError(f"cannot read {name} ({e.strerror})") from None
         if text.lstrip().startswith("{"):  # a scan's report.json
-            report = json.loads(text)
+            try:
+                report = json.loads(text)
+            except json.JSONDecodeError as e:
+                raise UsageError(
+                    f"{name}:{e.lineno}: not a scan report ({e.msg}); {SUGGEST_READS}"
+                ) from None
+            if not isinstance(report, dict) or "states" not in report:
+                raise UsageError(f"{name}: not a scan report (no states in it); {SUGGEST_READS}")
             site = site_of(urlsplit(report.get("url", "")).netloc)
             hosts += [
                 r["host"]
@@ -510,8 +522,17 @@ def cmd_suggest(args: argparse.Namespace) -> int:
                 for p in s.get("pages", [])
                 for r in p.get("requests", [])
             ]
-        else:  # serve --observe's log, or one host a line
-            hosts += re.findall(r"third-party host '([^']+)'", text) or text.split()
+        elif "observe: " in text:  # serve --observe's log
+            hosts += re.findall(r"third-party host '([^']+)'", text)
+        else:  # one host a line
+            for n, line in enumerate(text.splitlines(), 1):
+                if line.strip() and not HOST_RE.fullmatch(line.strip().lower()):
+                    raise UsageError(
+                        f"{name}:{n}: {line.strip()[:60]!r} is not a host; {SUGGEST_READS}"
+                    )
+            if not text.strip():
+                raise UsageError(f"{name} is empty; {SUGGEST_READS}")
+            hosts += text.split()
     print("\n".join(suggest(policy, hosts, site)))
     return 0
 
@@ -561,12 +582,33 @@ def _records(args: argparse.Namespace) -> tuple[RecordStore, int]:
             f"{args.config} keeps no records; add records: {{path: FILE}} or "
             "records: {dsn: postgresql://...}"
         )
-    return open_store(config.records.target), config.records.retention_days
+    store = open_store(config.records.target)
+    if (
+        isinstance(store, SqliteStore)
+        and store.path != ":memory:"
+        and not Path(store.path).exists()
+    ):
+        raise UsageError(  # (opening would create it: these commands only read or delete)
+            f"no records store at {store.path} (named in {args.config}): serve has not "
+            "written one yet, or the path is wrong"
+        )
+    return store, config.records.retention_days
 
 
 async def _with_store(args: argparse.Namespace, work: Any) -> Any:
     store, days = _records(args)
-    await store.open()
+    try:
+        await store.open()
+    except Exception as e:  # noqa: BLE001 - any driver error: the operator's to fix
+        check = (
+            "check the server is up and the dsn is right"
+            if isinstance(store, PostgresStore)
+            else "check the file is a records store, in a directory that exists and is "
+            "writable by this user"
+        )
+        raise UsageError(
+            f"cannot open the records store {store.name} (named in {args.config}): {e}; {check}"
+        ) from None
     try:
         return await work(store, days)
     finally:

@@ -13,7 +13,9 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import secrets
+import sqlite3
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,6 +27,11 @@ if TYPE_CHECKING:
     from consentproxy.config import RecordsSettings
 
 log = logging.getLogger("consentproxy.records")
+
+
+def redacted(target: str) -> str:
+    """A DSN or URL without its password, for printing."""
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", target)
 
 
 def _row(record: ConsentRecord) -> tuple[Any, ...]:
@@ -86,6 +93,8 @@ MIGRATIONS = (
 
 
 class RecordStore(Protocol):
+    name: str  # for messages: the SQLite path, or the DSN without its password
+
     async def open(self) -> None:
         """Create or migrate the schema."""
 
@@ -143,6 +152,18 @@ class _SqlStore:
 
     async def _script(self, statements: Sequence[str]) -> None:
         raise NotImplementedError
+
+    async def _connect(self) -> None:
+        raise NotImplementedError
+
+    async def open(self) -> None:
+        try:
+            await self._connect()
+            await self._migrate()
+        except BaseException:  # a half-open store holds a pool, or a thread that blocks exit
+            with contextlib.suppress(Exception):
+                await self.close()
+            raise
 
     async def _migrate(self) -> None:
         await self._execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER)")
@@ -263,21 +284,23 @@ class SqliteStore(_SqlStore):
     DAY = "strftime('%Y-%m-%d', decided_at, 'unixepoch')"
 
     def __init__(self, path: str | Path):
-        self.path = str(path)
+        self.path = self.name = str(path)
         self.db: Any = None
 
     def _ph(self, n: int) -> str:
         return "?"
 
-    async def open(self) -> None:
+    async def _connect(self) -> None:
         import aiosqlite
 
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self.db = await aiosqlite.connect(self.path)
+        # Opened here, not by aiosqlite: a connect failing there leaves its thread to answer
+        # a loop that may be closed by then (a traceback at exit).
+        connection = await asyncio.to_thread(sqlite3.connect, self.path, check_same_thread=False)
+        self.db = await aiosqlite.Connection(lambda: connection, 64)
         await self.db.execute("PRAGMA journal_mode=WAL")
         await self.db.execute("PRAGMA synchronous=NORMAL")
-        await self._migrate()
 
     def _connected(self) -> bool:
         return self.db is not None
@@ -327,16 +350,16 @@ class PostgresStore(_SqlStore):
 
     def __init__(self, dsn: str):
         self.dsn = dsn
+        self.name = redacted(dsn)
         self.pool: Any = None
 
     def _ph(self, n: int) -> str:
         return f"${n}"
 
-    async def open(self) -> None:
+    async def _connect(self) -> None:
         import asyncpg
 
         self.pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=4)
-        await self._migrate()
 
     def _connected(self) -> bool:
         return self.pool is not None
@@ -431,14 +454,16 @@ class RecordWriter:
             except Exception as e:  # noqa: BLE001 - any driver error: serve, retry later
                 if self._closing:
                     log.error(
-                        "records: the store never opened (%s); %d decisions were not recorded",
+                        "records: the store %s never opened (%s); %d decisions were not recorded",
+                        self.store.name,
                         e,
                         self.queue.qsize(),
                     )
                     return False
                 log.error(
-                    "records: cannot open the store (%s); decisions are queued and "
-                    "the cookie still holds them; retrying in %.0fs",
+                    "records: cannot open the store %s (%s); decisions are queued and "
+                    "the cookie still holds them; retrying in %.1fs",
+                    self.store.name,
                     e,
                     delay,
                 )
