@@ -9,6 +9,7 @@ import pytest
 
 from consentproxy.cli import main
 from consentproxy.demo.origin import make_origin_app
+from consentproxy.records import redacted
 from tests.adapters import app_in_thread
 from tests.conftest import DEMO_CONFIG
 
@@ -617,7 +618,7 @@ def test_suggest_refuses_a_file_that_is_no_report_log_or_host_list(tmp_path, cap
     assert (
         f"{prose}:2: 'Dear operator, here are the hosts' is not a host" in capsys.readouterr().err
     )
-    hosts.write_text("static.chartbeat.com\n\ncdn.jsdelivr.net\n")
+    hosts.write_text("\ufeff# the hosts we saw\nstatic.chartbeat.com\n\ncdn.jsdelivr.net\n")
     log.write_text(
         "INFO observe: third-party host 'x.nobody.example' on / is named by no service\n"
     )
@@ -625,3 +626,21 @@ def test_suggest_refuses_a_file_that_is_no_report_log_or_host_list(tmp_path, cap
     out = capsys.readouterr().out
     assert "name: chartbeat" in out and "csp_allow: [cdn.jsdelivr.net]" in out
     assert "# unknown: x.nobody.example" in out and "INFO" not in out
+
+
+@pytest.mark.parametrize(
+    ("dsn", "shown"),
+    [
+        ("postgresql://u:p@ss@db.example/records", "postgresql://u:***@db.example/records"),
+        ("postgresql://:pw@db.example/records", "postgresql://:***@db.example/records"),
+        (
+            "postgresql://u@db.example/records?sslmode=require&password=hunter2",
+            "postgresql://u@db.example/records?sslmode=require&password=***",
+        ),
+        ("/var/lib/consentproxy/records.sqlite3", "/var/lib/consentproxy/records.sqlite3"),
+    ],
+)
+def test_a_store_is_named_without_its_password(dsn, shown):
+    """(a password after '@', with no user, or given as a parameter was printed in every
+    log line naming the store)"""
+    assert redacted(dsn) == shown

@@ -337,12 +337,14 @@ async def test_metrics_and_access_log_follow_what_the_proxy_does(origin: str) ->
             ) as resp:
                 assert resp.status == 200
                 choice = await resp.read()
+            async with client.head(base + "/.consent/state") as resp:
+                assert resp.status == 200 and await resp.read() == b""
         scrape = telemetry.scrape().decode()
     finally:
         await running.stop()
     assert log.getvalue() == ""  # batched until a flush
     access_log.flush()
-    assert counter(scrape, "consentproxy_requests", status="200") == 2
+    assert counter(scrape, "consentproxy_requests", status="200") == 3
     assert counter(scrape, "consentproxy_neutralised_elements", service="google-analytics") == 1
     assert counter(scrape, "consentproxy_set_cookies_stripped", category="analytics") == 1
     assert counter(scrape, "consentproxy_consent_decisions", action="reject-all") == 1
@@ -355,6 +357,7 @@ async def test_metrics_and_access_log_follow_what_the_proxy_does(origin: str) ->
     assert page["request_cookies_stripped"] == ["_ga"] and "someone" not in json.dumps(lines)
     assert lines[1]["decision"] == "reject-all"
     assert lines[1]["bytes"] == len(choice) > 0  # (the proxy's own answers logged 0 bytes)
+    assert lines[2]["method"] == "HEAD" and lines[2]["bytes"] == 0  # (sent no body)
 
 
 def test_each_neutralised_element_is_counted_under_its_service() -> None:

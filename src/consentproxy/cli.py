@@ -503,7 +503,7 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     site = ""
     for name in args.files:
         try:
-            text = Path(name).read_text(encoding="utf-8", errors="replace")
+            text = Path(name).read_text(encoding="utf-8-sig", errors="replace")
         except OSError as e:
             raise UsageError(f"cannot read {name} ({e.strerror})") from None
         if text.lstrip().startswith("{"):  # a scan's report.json
@@ -524,15 +524,18 @@ def cmd_suggest(args: argparse.Namespace) -> int:
             ]
         elif "observe: " in text:  # serve --observe's log
             hosts += re.findall(r"third-party host '([^']+)'", text)
-        else:  # one host a line
-            for n, line in enumerate(text.splitlines(), 1):
-                if line.strip() and not HOST_RE.fullmatch(line.strip().lower()):
-                    raise UsageError(
-                        f"{name}:{n}: {line.strip()[:60]!r} is not a host; {SUGGEST_READS}"
-                    )
-            if not text.strip():
-                raise UsageError(f"{name} is empty; {SUGGEST_READS}")
-            hosts += text.split()
+        else:  # one host a line ('#' comments, blank lines aside)
+            listed = [
+                (n, line.strip())
+                for n, line in enumerate(text.splitlines(), 1)
+                if line.strip() and not line.lstrip().startswith("#")
+            ]
+            for n, line in listed:
+                if not HOST_RE.fullmatch(line.lower()):
+                    raise UsageError(f"{name}:{n}: {line[:60]!r} is not a host; {SUGGEST_READS}")
+            if not listed:
+                raise UsageError(f"{name} lists no host; {SUGGEST_READS}")
+            hosts += [line for _, line in listed]
     print("\n".join(suggest(policy, hosts, site)))
     return 0
 

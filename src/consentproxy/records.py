@@ -13,13 +13,13 @@ import asyncio
 import contextlib
 import json
 import logging
-import re
 import secrets
 import sqlite3
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
 
 from consentproxy.record import COLUMNS, LISTS, ConsentRecord, Stats, utc_day
 
@@ -30,8 +30,17 @@ log = logging.getLogger("consentproxy.records")
 
 
 def redacted(target: str) -> str:
-    """A DSN or URL without its password, for printing."""
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", target)
+    """A DSN or URL without its password (in its userinfo, which may hold '@', or a
+    password= parameter), for printing; a file path as it is."""
+    parts = urlsplit(target)
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = f"{parts.username or ''}:***@{netloc.rpartition('@')[2]}"
+    query = "&".join(
+        "password=***" if p.partition("=")[0].lower() == "password" else p
+        for p in parts.query.split("&")
+    )
+    return urlunsplit(parts._replace(netloc=netloc, query=query)) if parts.netloc else target
 
 
 def _row(record: ConsentRecord) -> tuple[Any, ...]:

@@ -149,8 +149,8 @@ class ProxyServer:
             self.in_flight.discard(task)
         if self.on_done is not None:
             sent = resp.body_length
-            if not sent and isinstance(resp, _Answer):  # (written once returned: its length)
-                sent = resp.content_length or 0
+            if not sent and isinstance(resp, _Answer) and request.method != "HEAD":
+                sent = resp.content_length or 0  # (written once returned: its length)
             self.on_done(
                 request.method,
                 request.raw_path,
