@@ -1047,6 +1047,8 @@ async def test_a_choice_under_a_forced_state_answers_the_forced_state_and_sets_n
         "decided_at": None,
         "forced": True,
         "opt_out": False,
+        "reask": False,
+        "gpc": False,
     }
     async with client.post(
         proxy + "/.consent/choice",

@@ -132,6 +132,8 @@ def state_json(state: ConsentState, revision: int, forced: bool = False) -> dict
         "decided_at": state.decided_at or None,
         "forced": forced,
         "opt_out": state.opt_out,
+        "reask": state.reask,
+        "gpc": state.gpc,
     }
 
 

@@ -209,6 +209,67 @@ async def test_a_choice_made_in_one_tab_reaches_the_sites_other_tabs(tab):
     await other.close()
 
 
+async def test_another_tabs_withdrawal_does_not_post_its_form_again(tab):
+    """A withdrawal reloaded the site's other tabs: one showing the answer to a form (an
+    order placed) posted it again."""
+    posts = []
+
+    async def order(route):  # (the corpus site has no form: its /facebook page answers)
+        if route.request.method == "POST":
+            posts.append(route.request.post_data)
+        await route.continue_(method="GET", url=tab.base_url + "/facebook")
+
+    await tab.context.route("**/order", order)
+    await tab.open("/facebook")
+    await tab.page.click("[data-consent-action=accept-all]")
+    other = await tab.context.new_page()
+    await other.goto("/facebook")
+    async with other.expect_navigation():
+        await other.evaluate("""() => { const f = document.createElement('form');
+            f.method = 'post'; f.action = '/order'; f.innerHTML = '<input name=item value=1>';
+            document.body.append(f); f.submit(); }""")
+    await other.wait_for_function("window.__loaded_connect_facebook_net === 1")
+    await tab.page.click("[data-consent-action=open]")
+    async with other.expect_navigation():
+        await tab.page.click("[data-consent-action=reject-all]")
+    await other.wait_for_load_state("networkidle")
+    assert posts == ["item=1"] and other.url.endswith("/order")
+    assert await other.evaluate("window.__loaded_connect_facebook_net") is None
+    await other.close()
+
+
+async def test_a_choice_made_without_javascript_reaches_the_other_tabs(tab):
+    """Only the banner's script told the other tabs: a choice posted as a plain form (no
+    JavaScript, erasing one's records) left their trackers running."""
+    await tab.open("/facebook")
+    await tab.page.click("[data-consent-action=accept-all]")
+    other = await tab.context.new_page()
+    await other.goto("/facebook")
+    await other.wait_for_function("window.__loaded_connect_facebook_net === 1")
+    async with other.expect_navigation():
+        await tab.page.evaluate("""() => { const f = document.createElement('form');
+            f.method = 'post'; f.action = '/.consent/choice';
+            f.innerHTML = '<input name=action value=reject-all><input name=return value=/facebook>';
+            document.body.append(f); HTMLFormElement.prototype.submit.call(f); }""")
+    await other.wait_for_load_state("networkidle")
+    assert await other.evaluate("window.__loaded_connect_facebook_net") is None
+    await other.close()
+
+
+async def test_another_tabs_choice_leaves_the_preferences_open_here(tab):
+    await tab.open("/facebook")
+    other = await tab.context.new_page()
+    await other.goto("/facebook")
+    await other.click("[data-consent-action=customize]")
+    preferences = other.locator("dialog.cp-banner")
+    await preferences.wait_for(state="visible")
+    await tab.page.click("[data-consent-action=accept-all]")
+    await other.wait_for_function("window.__loaded_connect_facebook_net === 1")  # applied
+    assert await preferences.is_visible()
+    assert await other.locator("[data-consent-category=advertising]").is_checked()
+    await other.close()
+
+
 async def test_one_category_lets_only_that_category_through(tab):
     await tab.open("/ga-classic")
     await tab.page.click("[data-consent-action=customize]")

@@ -341,7 +341,8 @@
       else choose('reject-all', [], null, 'close');
     }
 
-    function apply(next) {
+    // remote: the choice was made in another of the site's tabs (see tabs below).
+    function apply(next, remote) {
       // Withdrawn: a category no longer allowed, or a service allowed neither by name nor
       // by its category any more (accept-all answers services: [] but covers them all).
       var withdrawn = (state.categories || []).some(function (c) { return !has(next.categories, c); }) ||
@@ -356,33 +357,52 @@
       if (withdrawn) {
         // Running trackers cannot be stopped: clear what they left and start afresh.
         G.deleteCookies();
-        return location.reload();
+        return renew(remote);
       }
       // An enforced CSP was written for the old choice: newly allowed hosts need a new page,
       // unless all they bring here are embeds (they load in place, see framed()).
       var granted = (next.categories || []).some(function (c) { return !has(old.categories, c); }) ||
         (next.services || []).some(function (s) { return !has(old.services, s); });
       if (granted && enforce && list(document.querySelectorAll('[' + MARK + ']')).filter(ours)
-        .some(function (el) { return allowed(el) && needsPage(el); })) return location.reload();
-      hide();
+        .some(function (el) { return allowed(el) && needsPage(el); })) return renew(remote);
+      // Another tab's choice leaves the preferences open here as they were, their boxes synced.
+      if (!remote || !(dialog.matches(':modal') || location.pathname === prefix + 'preferences')) hide();
       sync(next);
       swapClose();
       scan(document);
     }
 
-    // The site's other tabs hear that a choice was made here, and each asks the proxy for
-    // the state it now has (the message carries nothing to trust): a withdrawal stops their
-    // running trackers too (apply reloads them), a grant activates in place.
-    var tabs = null;
+    // The page afresh: reloaded where the visitor chose; in another tab, asked for again
+    // (a GET: a reload would post again a form the page answered).
+    function renew(remote) {
+      return remote ? location.replace(location.href.split('#')[0]) : location.reload();
+    }
+
+    // The site's other tabs hear of a choice made in one (here, or on the page a form post
+    // landed on: the form without JavaScript, erasing), and each asks the proxy for the state
+    // it now has (the message carries nothing to trust): a withdrawal stops their running
+    // trackers too, a grant activates in place. localStorage keeps the last state told.
+    var tabs = null, LAST = 'consentproxy:state';
     try { tabs = new BroadcastChannel('consentproxy'); } catch (e) { /* none: a tab learns on its next page */ }
-    if (tabs) tabs.onmessage = function () {
-      ask('state').then(function (r) { return r.ok ? r.json() : null; }).then(function (next) {
-        if (next && Array.isArray(next.categories) && !same(next)) apply(next);
-      }, function () {});
-    };
-    function same(next) {
-      return !!next.decided === !!state.decided && encode(next.categories) === encode(state.categories || []) &&
-        encode(next.services || []) === encode(state.services || []);
+    function told(s) { return encode([!!s.decided, s.categories || [], s.services || [], !!s.reask]); }
+    function tell(s) {
+      try { localStorage.setItem(LAST, told(s)); } catch (e) { /* no storage: told all the same */ }
+      if (tabs) tabs.postMessage('choice');
+    }
+    // The endpoints' JSON as the page's state: decided also in an opt-out region's default.
+    function paged(s) {
+      return { decided: !!(s.decided || s.opt_out), categories: s.categories, services: s.services || [],
+        reask: !!s.reask, gpc: !!s.gpc };
+    }
+    if (tabs) {
+      tabs.onmessage = function () {
+        ask('state').then(function (r) { return r.ok ? r.json() : null; }).then(function (s) {
+          if (s && Array.isArray(s.categories) && told(paged(s)) !== told(state)) apply(paged(s), true);
+        }, function () {});
+      };
+      var last = null;
+      try { last = localStorage.getItem(LAST); } catch (e) { /* no storage: nothing to compare */ }
+      if (last !== told(state)) tell(state);
     }
 
     // Once a choice exists, the close control no longer means "refuse".
@@ -424,7 +444,8 @@
         return r.json();
       }).then(function (next) {
         if (!next || !Array.isArray(next.categories)) throw new Error('state');
-        if (tabs) tabs.postMessage('choice'); // (before apply, which may reload this tab)
+        next = paged(next);
+        tell(next); // (before apply, which may reload this tab)
         apply(next);
       }).catch(function (e) {
         // Refused as malformed (whatever the page did to this request): the plain form
