@@ -11,7 +11,7 @@ from consentproxy.cli import main
 from consentproxy.demo.origin import make_origin_app
 from consentproxy.records import redacted
 from tests.adapters import app_in_thread
-from tests.conftest import DEMO_CONFIG
+from tests.conftest import DEMO_CONFIG, ROOT
 
 GOOD = """\
 upstream: http://127.0.0.1:8080
@@ -644,3 +644,16 @@ def test_a_store_is_named_without_its_password(dsn, shown):
     """(a password after '@', with no user, or given as a parameter was printed in every
     log line naming the store)"""
     assert redacted(dsn) == shown
+
+
+def test_output_cut_short_by_its_reader_is_no_error():
+    """`consentproxy ... | head` printed "consentproxy: Broken pipe"."""
+    piped = subprocess.run(
+        f"{sys.executable} -m consentproxy check-config {DEMO_CONFIG} | head -c 1",
+        shell=True,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+    )
+    assert piped.stdout and piped.stderr == ""

@@ -919,6 +919,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as e:
         print(f"consentproxy: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader left (`| head`): nothing to say; the exit's flush is
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # quiet too
+        return 1
     except OSError as e:  # e.g. the listen port is taken
         print(f"consentproxy: {e.strerror or e}", file=sys.stderr)
         return 1
