@@ -922,7 +922,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # the reader left (`| head`): nothing to say; the exit's flush is
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # quiet too
         return 1
-    except OSError as e:  # e.g. the listen port is taken
+    except OSError as e:  # e.g. a file it cannot write (a taken port is a UserError)
         print(f"consentproxy: {e.strerror or e}", file=sys.stderr)
         return 1
 

@@ -80,7 +80,7 @@ async def serve_forever(
     SIGHUP builds a new engine from the config file, or keeps the running one if the
     new config is refused. Returns the engine in use at the end."""
     engine = make_engine()
-    config = engine.config  # (what is bound: a reload cannot change listen, metrics, access_log)
+    config = engine.config  # (as started: a reload cannot change what `kept` below names)
     try:
         running = await server.start(engine, config.listen_host, config.listen_port, reuse_port)
     except OSError as e:
