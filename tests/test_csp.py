@@ -77,3 +77,19 @@ def test_only_ascii_whitespace_separates_tokens_as_in_browsers():
     assert admit_injected("script-src\t'self' ;\fstyle-src 'none'", "N", OWN) == (
         "script-src 'self' 'nonce-N'; style-src 'nonce-N'"
     )
+
+
+def test_known_trackers_met_are_listed_first_met_first_within_the_bound():
+    from consentproxy.csp import MAX_VALUE
+
+    met = [f"t{i:04}.tracker-{i}.example" for i in range(2000)]
+    _, value = header("enforce", ["www.youtube.com"], ["cdn.site.example"], "/r", met)
+    assert len(value) <= MAX_VALUE
+    listed = value.split()
+    assert "www.youtube.com" in listed and "cdn.site.example" in listed
+    kept = [h for h in met if h in listed]
+    assert len(kept) > 100 and kept == met[: len(kept)]  # the first met, none skipped
+    # what the operator configured is never dropped, however long
+    many = [f"h{i}.operator.example" for i in range(1000)]
+    _, value = header("enforce", [], many, "", met)
+    assert set(many) <= set(value.split()) and not set(met) & set(value.split())

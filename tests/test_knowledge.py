@@ -277,6 +277,26 @@ def test_known_trackers_met_are_listed_by_vendor_and_allowed_by_the_csp_once_con
     assert "scorecardresearch" not in policy_value  # never met on this site
 
 
+def test_a_page_naming_hundreds_of_known_trackers_cannot_grow_the_csp_past_its_bound():
+    """The site's markup (a comment, an ad slot) decides which trackers are met: a page
+    naming 600 must not make a header a front proxy refuses for everyone who accepted."""
+    from consentproxy.csp import MAX_VALUE
+    from consentproxy.engine import Engine, Request
+
+    engine = Engine(parse_config(BASE + "csp: enforce\n"), [b"k" * 32])
+    domains = [e.domains[0] for e in builtin_trackers() if e.held and e.category == "analytics"]
+    assert len(domains) >= 600
+    tags = b"".join(f'<img src="https://{d}/p.gif">'.encode() for d in domains[:600])
+    ex = engine.begin(Request("GET", "/", [("Host", "news.example")]))
+    plan = ex.response(200, [("Content-Type", "text/html")])
+    assert plan.body is not None
+    plan.body.feed(b"<html><body>" + tags + b"</body></html>")
+    plan.body.close()
+    value = engine.csp_header(ANALYTICS)[1]
+    assert MAX_VALUE - 100 < len(value) <= MAX_VALUE
+    assert f" {domains[0]} " in value and f" *.{domains[0]} " in value  # the first met
+
+
 def test_a_tracker_url_without_its_scheme_is_a_load_only_where_markup_is_written():
     """The guard sees what scripts create, not what document.write parses."""
     p = policy()

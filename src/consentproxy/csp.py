@@ -12,19 +12,39 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+# The longest policy value the known trackers met on the site may grow it to: the site's
+# markup decides which are met, and a page naming hundreds of them would otherwise make a
+# header that front proxies refuse (nginx's head buffer is 4-8 KB unless raised, and the
+# README asks for 16 KB).
+MAX_VALUE = 8192
+
 
 def header(
-    mode: str, allowed_hosts: Iterable[str], extra_hosts: Iterable[str], report_uri: str = ""
+    mode: str,
+    allowed_hosts: Iterable[str],
+    extra_hosts: Iterable[str],
+    report_uri: str = "",
+    met_hosts: Iterable[str] = (),
 ) -> tuple[str, str] | None:
     """The (name, value) header for a rewritten page, or None when CSP is off; violations
     are reported to report_uri (report-uri: sent at once and over http too, where the
-    Reporting API's report-to needs https and batches reports)."""
+    Reporting API's report-to needs https and batches reports). The consented services'
+    hosts and extra_hosts (the operator's) are always listed; met_hosts (the known trackers
+    met) in their order while the value stays within MAX_VALUE."""
     if mode == "off":
         return None
-    sources = " ".join(["'self'", "data:", "blob:", *host_sources([*allowed_hosts, *extra_hosts])])
-    value = f"default-src {sources} 'unsafe-inline' 'unsafe-eval'"
+    head, tail = "default-src 'self' data: blob:", " 'unsafe-inline' 'unsafe-eval'"
     if report_uri:
-        value += f"; report-uri {report_uri}"
+        tail += f"; report-uri {report_uri}"
+    listed = set(host_sources([*allowed_hosts, *extra_hosts]))
+    room = MAX_VALUE - len(head) - len(tail) - sum(len(s) + 1 for s in listed)
+    for host in met_hosts:
+        new = [s for s in host_sources([host]) if s not in listed]
+        room -= sum(len(s) + 1 for s in new)
+        if room < 0:
+            break
+        listed.update(new)
+    value = " ".join([head, *sorted(listed)]) + tail
     name = "Content-Security-Policy" if mode == "enforce" else "Content-Security-Policy-Report-Only"
     return name, value
 

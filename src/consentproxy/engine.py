@@ -1317,6 +1317,7 @@ class Engine:
                     policy.allowed_hosts(state),
                     self.config.csp_allow,
                     f"{self.config.prefix}{CSP_REPORT}",
+                    policy.met_hosts(state),
                 ),
             )
         return found

@@ -485,15 +485,19 @@ class Policy:
     # --- hosts the page may reach (CSP) ------------------------------------------------
 
     def allowed_hosts(self, state: ConsentState) -> list[str]:
-        """The consented services' hosts, and those of the known trackers met on the site
-        so far whose category is accepted."""
+        """The consented services' hosts."""
         return sorted(
-            {
-                h
-                for s in (*self.config.services, *self.seen.values())
-                if self.loads(s, state)
-                for h in s.source_hosts
-            }
+            {h for s in self.config.services if self.loads(s, state) for h in s.source_hosts}
+        )
+
+    def met_hosts(self, state: ConsentState) -> list[str]:
+        """The hosts of the known trackers met on the site so far whose category is accepted,
+        in the order they were met: the site's markup decides which are met, so the CSP
+        lists them only as far as its bound allows (csp.MAX_VALUE), the first met first."""
+        return list(
+            dict.fromkeys(
+                h for s in self.seen.values() if self.loads(s, state) for h in s.source_hosts
+            )
         )
 
 
