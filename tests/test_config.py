@@ -429,11 +429,28 @@ def test_records_are_kept_at_least_as_long_as_a_consent_lasts():
         ("prefix: /a/./b/\n", "prefix must be a path"),
         ("csp_allow: ['*']\n", "is no host"),  # (enforce then let every tracker through)
         ("csp_allow: [\"'unsafe-inline'\"]\n", "is no host"),
+        ("csp_allow: [':::']\n", "is no host"),  # (browsers drop it: enforce blocked the host)
+        ("csp_allow: ['https:']\n", "is no host"),
+        ("csp_allow: ['data:']\n", "is no host"),
+        ("csp_allow: ['cdn.example.com:x']\n", "is no host"),
+        ("csp_allow: ['https://']\n", "is no host"),
     ],
 )
 def test_values_that_would_defeat_the_proxy_are_refused(extra, says):
     with pytest.raises(ConfigError, match=says):
         parse_config(MINIMAL + extra)
+
+
+def test_csp_allow_takes_every_spelling_of_a_host_source():
+    sources = [
+        "cdn.example.com",
+        "*.example.com",
+        "https://cdn.example.com:8443/assets/",
+        "wss://live.example.com",
+        "cdn.example.com:*",
+        "example.com.",
+    ]
+    assert parse_config(MINIMAL + f"csp_allow: {sources}\n").csp_allow == tuple(sources)
 
 
 def test_the_readmes_example_config_loads(tmp_path: Path):

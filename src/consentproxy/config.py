@@ -206,6 +206,14 @@ def _did_you_mean(text: str, choices: Collection[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+# A CSP host-source (CSP 3, 2.3.1) naming a host: [scheme "://"] ["*."] name [":" port]
+# [path] ("*" alone, a scheme-source or a keyword would let every tracker through).
+_CSP_HOST_SOURCE = re.compile(
+    r"(?:[A-Za-z][A-Za-z0-9+.-]*://)?(?:\*\.)?[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.?"
+    r"(?::(?:[0-9]+|\*))?(?:/[^\s;,]*)?"
+)
+
+
 class _Reader:
     """Walks the YAML node tree so every error can point at its line."""
 
@@ -311,12 +319,13 @@ class _Reader:
                     f"csp_allow entry {value!r} must be one source such as "
                     "cdn.example.com, with no space, ';' or ','",
                 )
-            if value in ("*", "http:", "https:") or value.startswith("'"):
-                raise self.fail(  # (a scheme or * lets every tracker through `csp: enforce`)
-                    item,
+            if not _CSP_HOST_SOURCE.fullmatch(value):
+                raise self.fail(  # (a scheme or * lets every tracker through `csp: enforce`;
+                    item,  # a source browsers cannot read is dropped from the policy)
                     f"csp_allow entry {value!r} is no host (a scheme, *, or a keyword the "
-                    "proxy's policy sets itself); name the hosts the site needs, such as "
-                    "cdn.example.com",
+                    "proxy's policy sets itself, or no CSP host source); name the hosts the "
+                    "site needs, such as cdn.example.com, *.example.com or "
+                    "https://cdn.example.com:8443/assets/",
                 )
         return values
 
