@@ -465,3 +465,45 @@ def test_the_readmes_example_config_loads(tmp_path: Path):
     config.write_text(example)
     loaded = load_config(config)
     assert loaded.upstream == "http://127.0.0.1:8080" and "advertising" in loaded.gpc
+
+
+def test_yaml_merge_keys_share_settings_and_a_mappings_own_keys_win():
+    """Operators share a service's or a category's settings with an anchor and `<<:` (it
+    was refused as an unknown key '<<')."""
+    config = parse_config(
+        "upstream: http://127.0.0.1:8080\n"
+        "categories:\n"
+        "  necessary: {required: true}\n"
+        "  analytics: &optional {title: Audience, description: Counts visits}\n"
+        "  social: {<<: *optional, title: Social}\n"
+        "services:\n"
+        "  - &stats {name: stats-a, category: analytics, hosts: [stats.a.example]}\n"
+        "  - <<: [*stats, {vendor: B}]\n"
+        "    name: stats-b\n"
+        "    hosts: [stats.b.example]\n"
+    )
+    by_name = {c.name: c for c in config.categories}
+    assert by_name["social"].title == {"en": "Social"}
+    assert by_name["social"].description == by_name["analytics"].description
+    b = next(s for s in config.services if s.name == "stats-b")
+    assert (b.category, b.hosts, b.vendor) == ("analytics", ("stats.b.example",), "B")
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "says"),
+    [
+        ("  - {<<: 3, name: x}\n", 8, "a merge key (<<) takes a mapping"),
+        ("  - {<<: *s, nme: x}\n", 8, "unknown key 'nme'"),  # the merging line's own key
+        ("  - {<<: {nme: x}, name: x}\n", 8, "unknown key 'nme'"),
+    ],
+)
+def test_a_bad_merge_key_names_its_line(text, line, says):
+    base = (
+        "upstream: http://127.0.0.1:8080\ncategories:\n  necessary: {required: true}\n"
+        "  analytics: {}\nservices:\n"
+        "  - &s {name: a, category: analytics, hosts: [a.example]}\n"
+        "  - {name: b, category: analytics, hosts: [b.example]}\n"
+    )
+    with pytest.raises(ConfigError) as e:
+        parse_config(base + text)
+    assert e.value.line == line and says in str(e.value)

@@ -195,7 +195,9 @@ def parse_config(text: str, source: str = "<config>") -> Config:
             source, None, "the file is empty; start from README's Configuration example"
         )
     try:
-        return _Reader(source).config(root)
+        reader = _Reader(source)
+        reader.merge_keys(root)
+        return reader.config(root)
     except RecursionError:
         raise ConfigError(source, None, "nested too deep to read; fix the structure") from None
 
@@ -206,6 +208,7 @@ def _did_you_mean(text: str, choices: Collection[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+MERGE_TAG = "tag:yaml.org,2002:merge"  # the tag YAML gives a plain `<<` key
 # A CSP host-source (CSP 3, 2.3.1) naming a host: [scheme "://"] ["*."] name [":" port]
 # [path] ("*" alone, a scheme-source or a keyword would let every tracker through).
 _CSP_HOST_SOURCE = re.compile(
@@ -223,6 +226,48 @@ class _Reader:
 
     def fail(self, node: yaml.Node | None, message: str) -> ConfigError:
         return ConfigError(self.source, node.start_mark.line + 1 if node else None, message)
+
+    def merge_keys(self, root: yaml.Node) -> None:
+        """Resolve YAML merge keys (`<<: *defaults`, or a list of them) in place, as YAML
+        1.1 defines them and PyYAML orders them: the merged keys first, a mapping's own keys
+        winning over them and the first merged mapping over the next. The reader then sees
+        plain mappings, and each error still names the line that gave the value."""
+        done: set[int] = set()
+
+        def visit(node: yaml.Node) -> None:
+            if id(node) in done:
+                return
+            done.add(id(node))
+            if isinstance(node, yaml.SequenceNode):
+                for item in node.value:
+                    visit(item)
+            elif isinstance(node, yaml.MappingNode):
+                own, merged = [], []
+                for key, value in node.value:
+                    visit(value)
+                    if key.tag != MERGE_TAG:
+                        own.append((key, value))
+                        continue
+                    sources = value.value if isinstance(value, yaml.SequenceNode) else [value]
+                    for source in sources:
+                        if not isinstance(source, yaml.MappingNode):
+                            raise self.fail(
+                                source,
+                                "a merge key (<<) takes a mapping or a list of them, "
+                                "such as <<: *defaults",
+                            )
+                        visit(source)
+                        merged.extend(source.value)
+                if len(own) < len(node.value):
+                    given = {str(key.value) for key, _ in own}
+                    kept = []
+                    for key, value in merged:
+                        if str(key.value) not in given:
+                            given.add(str(key.value))
+                            kept.append((key, value))
+                    node.value = kept + own
+
+        visit(root)
 
     def mapping(self, node: yaml.Node | None, what: str, allowed: set[str]) -> dict[str, yaml.Node]:
         if not isinstance(node, yaml.MappingNode):
