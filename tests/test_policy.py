@@ -197,3 +197,29 @@ def test_a_tracker_url_in_a_script_that_loads_in_any_spelling_holds_it(policy, c
     js = b'var u = "https://static.hotjar.com/c/x.js"; ' + call
     assert [s.name for s in policy.inline_services(js)] == ["hotjar"]
     assert policy.inline_services(js.replace(call, b"console.log(u)")) == ()
+
+
+def test_necessary_cookies_win_over_a_services_names_and_patterns_as_documented(capsys, tmp_path):
+    """README: the consent cookie and necessary_cookies first. A necessary pattern lost to a
+    service's exact name (`_ga`) and pattern (`_ga_*`): the proxy stripped what
+    `catalog classify` said was always allowed."""
+    from consentproxy.banner.render import client_config
+    from consentproxy.cli import main
+
+    text = (
+        "upstream: http://127.0.0.1:8080\ncategories:\n  necessary: {required: true}\n"
+        "  analytics: {}\nservices:\n  - use: google-analytics\n"
+        'necessary_cookies: ["_ga*", "_gid"]\n'
+    )
+    policy = Policy(parse_config(text))
+    for name in ("_ga", "_ga_ABC", "_gid"):
+        assert policy.cookie_category(name) == "necessary", name
+        assert policy.cookie_allowed(name, NO_DECISION), name
+    assert policy.cookie_category("_gat") == "necessary"  # (the service names it too)
+    tables = client_config(policy)  # what guard.js reads: names, then patterns in order
+    assert tables["cookies"]["_ga"] == "necessary"
+    assert tables["patterns"][0][1] == "necessary"
+    site = tmp_path / "site.yaml"
+    site.write_text(text)
+    assert main(["catalog", "classify", "_ga_ABC", "--config", str(site)]) == 0
+    assert "necessary (always allowed), by necessary_cookies" in capsys.readouterr().out

@@ -38,7 +38,7 @@ from consentproxy.domains import site_of
 from consentproxy.engine import STATE_HEADER
 from consentproxy.errors import UsageError, UserError
 from consentproxy.observe import config_warnings, suggest
-from consentproxy.policy import NEVER, Policy
+from consentproxy.policy import NEVER, Policy, names_cookie
 from consentproxy.proof import shown_page
 from consentproxy.record import COLUMNS, OUTCOMES, ConsentRecord, summarise
 from consentproxy.records import PostgresStore, RecordStore, SqliteStore, open_store, redacted
@@ -336,7 +336,7 @@ def cmd_catalog_classify(args: argparse.Namespace) -> int:
     owners = [
         s.name
         for s in builtin_services().values()
-        if category is not None and _names(s.cookies, what)
+        if category is not None and names_cookie(s.cookies, what)
     ]
     if category is not None:
         found = True
@@ -412,9 +412,9 @@ def _cookie_rule(policy: Policy, name: str) -> tuple[str | None, str | None]:
     required = next(c.name for c in config.categories if c.required)
     if name == config.consent.cookie_name:
         return required, "consent.cookie_name: the consent cookie itself"
-    if _names(config.necessary_cookies, name):
+    if policy.necessary_by_config(name):
         return required, "necessary_cookies"
-    owners = [s.name for s in config.services if _names(s.cookies, name)]
+    owners = [s.name for s in config.services if names_cookie(s.cookies, name)]
     if owners:
         return policy.named_cookie_category(name), _service_rule(config, owners[0])
     svc = policy.catalog_service(name)
@@ -434,12 +434,6 @@ def _cookie_rule(policy: Policy, name: str) -> tuple[str | None, str | None]:
     elif category != (svc.category if svc else record.category):  # type: ignore[union-attr]
         rule += f" -> {category} in this config"
     return category, rule
-
-
-def _names(patterns: tuple[str, ...], name: str) -> bool:
-    from fnmatch import fnmatchcase
-
-    return any(fnmatchcase(name, p) for p in patterns)
 
 
 def cmd_catalog_update(args: argparse.Namespace) -> int:

@@ -134,14 +134,23 @@ class Policy:
                 if key not in self._marker_service:
                     self._marker_service[key] = svc
                     markers.append(key)
+        # necessary_cookies win over a service's names, patterns over names too (README: the
+        # first rule that matches), and the consent cookie is always necessary. guard.js
+        # reads the same tables in the same order: names, then patterns in their order.
+        necessary_patterns = _patterns((n, necessary) for n in config.necessary_cookies)
+        self._necessary_re = _combined(necessary_patterns)
         for name, category in named:
             if "*" not in name:
-                self.cookie_names.setdefault(name, category)
-        # Necessary names win over a service's, and the consent cookie is always necessary.
+                self.cookie_names.setdefault(
+                    name,
+                    necessary
+                    if self._necessary_re and self._necessary_re.fullmatch(name)
+                    else category,
+                )
         for name in (*config.necessary_cookies, config.consent.cookie_name):
             if "*" not in name:
                 self.cookie_names[name] = necessary
-        self.cookie_patterns = _patterns(named + [(n, necessary) for n in config.necessary_cookies])
+        self.cookie_patterns = necessary_patterns + _patterns(named)
         self._cookie_re = _combined(self.cookie_patterns)
         # Cookies the config does not name: the built-in services it does not use, then
         # the Open Cookie Database (unless `cookie_database: false`).
@@ -408,6 +417,12 @@ class Policy:
         cat = self.cookie_names.get(name)
         return cat if cat is not None else _match(self._cookie_re, self.cookie_patterns, name)
 
+    def necessary_by_config(self, name: str) -> bool:
+        """Whether necessary_cookies names the cookie (exactly or by a pattern)."""
+        return name in self.config.necessary_cookies or bool(
+            self._necessary_re and self._necessary_re.fullmatch(name)
+        )
+
     def cookie_allowed(self, name: str, state: ConsentState) -> bool:
         cat = self.cookie_category(name)
         if cat is None:
@@ -544,11 +559,17 @@ def _host_path(m: re.Match[bytes]) -> tuple[str, str]:
 
 def _patterns[T](pairs: Iterable[tuple[str, T]]) -> list[tuple[str, T]]:
     """Cookie names with "*" as (regex source, value)."""
-    return [
-        (".*".join(re.escape(p) for p in name.split("*")), value)
-        for name, value in pairs
-        if "*" in name
-    ]
+    return [(_pattern(name), value) for name, value in pairs if "*" in name]
+
+
+def _pattern(name: str) -> str:
+    """A cookie name of the config as a regex source: "*" is any run, nothing else is special."""
+    return ".*".join(re.escape(p) for p in name.split("*"))
+
+
+def names_cookie(names: Iterable[str], name: str) -> bool:
+    """Whether one of a config's cookie names (or "*" patterns) is this cookie's."""
+    return any(re.fullmatch(_pattern(n), name) for n in names)
 
 
 def _combined(patterns: Sequence[tuple[str, object]]) -> re.Pattern[str] | None:
