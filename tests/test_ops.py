@@ -317,6 +317,41 @@ async def test_probes_flip_when_the_upstream_or_the_store_goes_away(tmp_path: Pa
         pg.__exit__(None, None, None)
 
 
+async def test_a_reload_that_adds_or_moves_the_records_store_records_there(
+    origin: str, tmp_path: Path
+) -> None:
+    """A reload kept the store `serve` started with (none, or the old path), and said
+    nothing: each decision after it went to the old store, or to none."""
+    import sqlite3
+
+    def config(records: str) -> Engine:
+        text = CONFIG.format(upstream=origin, port=0, metrics=0, title="T") + records
+        return Engine(parse_config(text), [b"k" * 32])
+
+    first, second = tmp_path / "a.sqlite3", tmp_path / "b.sqlite3"
+    running = await server.start(config(""), "127.0.0.1", 0)
+    base = f"http://127.0.0.1:{running.port}"
+
+    async def choose(client: aiohttp.ClientSession) -> None:
+        async with client.post(
+            base + "/.consent/choice", headers={"Origin": base}, json={"action": "reject-all"}
+        ) as resp:
+            assert resp.status == 200
+
+    try:
+        async with aiohttp.ClientSession() as client:
+            await running.proxy.reload(config(f"records: {{path: {first}}}\n"))
+            await choose(client)
+            await running.proxy.reload(config(f"records: {{path: {second}}}\n"))
+            await choose(client)
+            await choose(client)
+    finally:
+        await running.stop()
+    for path, count in ((first, 1), (second, 2)):
+        with sqlite3.connect(path) as db:
+            assert db.execute("SELECT count(*) FROM consent_records").fetchone() == (count,)
+
+
 async def test_metrics_and_access_log_follow_what_the_proxy_does(origin: str) -> None:
     config = parse_config(CONFIG.format(upstream=origin, port=0, metrics=0, title="T"))
     running = await server.start(Engine(config, [b"k" * 32]), "127.0.0.1", 0)

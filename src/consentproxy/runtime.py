@@ -99,15 +99,25 @@ async def serve_forever(
     if worker == 0:
         print(banner.format(port=running.port), flush=True)
 
+    reloading = asyncio.Lock()  # one at a time, in the order asked
+    pending: set[asyncio.Task[None]] = set()
+
     def reload() -> None:
-        try:
-            fresh = make_engine()
-        except UserError as e:
-            log.error("reload refused, the running config stays: %s", e)
-            return
-        except Exception:  # (a bug must not be a traceback, nor stop later reloads)
-            log.exception("reload refused, the running config stays")
-            return
+        task = asyncio.get_running_loop().create_task(apply_reload())
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+
+    async def apply_reload() -> None:
+        async with reloading:
+            try:
+                fresh = make_engine()
+                await running.proxy.reload(fresh)
+            except UserError as e:
+                log.error("reload refused, the running config stays: %s", e)
+                return
+            except Exception:  # (a bug must not be a traceback, nor stop later reloads)
+                log.exception("reload refused, the running config stays")
+                return
         new = fresh.config
         kept = [  # (against what was started: a change reverted since is no change)
             what
@@ -123,7 +133,6 @@ async def serve_forever(
             )
             if now != then
         ]
-        running.proxy.reload(fresh)
         log.info("reloaded %s", config.source)
         if kept:
             log.warning(

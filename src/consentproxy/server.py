@@ -91,12 +91,19 @@ class ProxyServer:
     def upstream(self) -> str:
         return self.engine.config.upstream or ""
 
-    def reload(self, engine: Engine) -> None:
-        """Serve new requests with a new engine (a new config); the records writer and the
-        probes carry over, so no decision and no readiness check is lost."""
+    async def reload(self, engine: Engine) -> None:
+        """Serve new requests with a new engine (a new config). The probes carry over, and
+        the records writer too while the records settings stay; otherwise the new one is
+        opened first and the old one closed after (what it has queued is written), so no
+        decision and no readiness check is lost."""
+        old = self.records
+        if engine.config.records != self.engine.config.records:
+            self.records = await keep_records(engine.config.records)
         engine.records = self.records
         engine.probes = self.engine.probes
         self.engine = engine
+        if old is not None and old is not self.records:
+            await old.close()
 
     async def upstream_reachable(self) -> bool:
         """Readiness: the origin (the running config's) answers HTTP at all."""
