@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-from consentproxy.config import Config, Limits, load_config
+from consentproxy.config import load_config
 from consentproxy.consent import ConsentState, keys_from_env, parse_state
 from consentproxy.endpoints import MAX_BODY
 from consentproxy.engine import BodyTransform, Engine, Exchange, Head, Report, Request, ResponsePlan
@@ -28,6 +28,7 @@ from consentproxy.httpheaders import Headers, header
 from consentproxy.record import Records
 from consentproxy.records import keep_records
 from consentproxy.rewrite.encoding import BodyError
+from consentproxy.settings import Config, Limits
 
 __all__ = [
     "MAX_BODY",
@@ -104,8 +105,9 @@ def access_line(
     report: Report,
     ended: float | None = None,
 ) -> dict[str, object]:
-    """The one access-log line of a request (no IP, no query string), for `serve`'s
-    access_log and the addon's consent_report alike. ended: when the request finished
+    """The one access-log line of a request (no IP, no query string), for the access_log
+    of `serve` and of the addon alike (the addon's consent_report, for QA, keeps the whole
+    URL). ended: when the request finished
     (time.time(); now if None: a line written later says when it happened)."""
     neutralised = report.neutralised
     return {

@@ -1,4 +1,4 @@
-"""Command line: serve, demo, check-config, catalog, scan."""
+"""Command line: serve, demo, check-config, declaration, catalog, suggest, scan, records."""
 
 from __future__ import annotations
 
@@ -24,15 +24,7 @@ from consentproxy.adapter import Engine, build_engine, secret_keys
 from consentproxy.catalog import CATALOG_CATEGORIES, imports
 from consentproxy.catalog.knowledge import LAYER_HEADER, format_layer, read_layer
 from consentproxy.catalog.ocd import DATABASE_FILE, CookieDatabase, parse_database, snapshot_text
-from consentproxy.config import (
-    FORMER_CMP,
-    HOST_RE,
-    Config,
-    builtin_services,
-    catalog_config,
-    load_config,
-    parse_listen,
-)
+from consentproxy.config import FORMER_CMP, HOST_RE, builtin_services, catalog_config, load_config
 from consentproxy.consent import keys_from_env, parse_state
 from consentproxy.domains import site_of
 from consentproxy.engine import STATE_HEADER
@@ -43,6 +35,7 @@ from consentproxy.proof import shown_page
 from consentproxy.record import COLUMNS, OUTCOMES, ConsentRecord, summarise
 from consentproxy.records import PostgresStore, RecordStore, SqliteStore, open_store, redacted
 from consentproxy.rewrite.neutralise import url_target
+from consentproxy.settings import Config, parse_listen
 
 log = logging.getLogger("consentproxy")
 DEMO_DIR = Path(__file__).parent / "demo"
@@ -75,7 +68,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     engine = make_engine()  # every mistake shows before anything starts
     config = engine.config
-    if engine.forced is not None:
+    if engine.forced_state is not None:
         log.warning(
             "every visitor gets the forced consent state %r (--state): for testing "
             "and staging only",

@@ -20,8 +20,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
-from consentproxy.config import Config
 from consentproxy.errors import ConfigError
+from consentproxy.settings import Config
 
 FORMAT_VERSION = "2"
 MAX_COOKIE_LEN = 1024

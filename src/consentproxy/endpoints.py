@@ -8,7 +8,9 @@ visitors without JavaScript; the one script, consent.js, is served versioned. GE
 cookie) and erase them; what needs the store is finished by the adapter (`complete`).
 POST {prefix}grant and GET {prefix}frame load one embed in place under an enforced CSP (a
 short-lived signed grant for that service and URL, or consent for the service).
-/.well-known/gpc.json says the site honours Global Privacy Control.
+GET {prefix}declaration is the cookie declaration; POST {prefix}csp-report counts the
+browser's CSP violation reports; GET {prefix}healthz and {prefix}readyz answer liveness and
+readiness. /.well-known/gpc.json says the site honours Global Privacy Control.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from consentproxy import csp
 from consentproxy.banner.render import SCRIPT, SCRIPT_TYPE, Banner
-from consentproxy.config import Config, Service
 from consentproxy.consent import NO_DECISION, ConsentState, Signer
 from consentproxy.cookies import EXPIRED, deletion_domains
 from consentproxy.declaration import Declaration
@@ -35,6 +36,7 @@ from consentproxy.language import request_language
 from consentproxy.policy import Policy
 from consentproxy.record import ConsentRecord, Records, user_agent_family
 from consentproxy.rewrite.neutralise import url_target
+from consentproxy.settings import Config, Service
 
 
 class Asked(Protocol):

@@ -22,7 +22,6 @@ from urllib.parse import urlsplit
 
 from consentproxy import csp
 from consentproxy.banner.render import MARK_HEADER, NONCE, Banner, filled, slots, template
-from consentproxy.config import Config
 from consentproxy.consent import (
     NO_DECISION,
     ConsentState,
@@ -64,6 +63,7 @@ from consentproxy.rewrite.mimesniff import sniffs_as_html
 from consentproxy.rewrite.neutralise import Neutraliser, new_mark, refresh_url, url_target
 from consentproxy.rewrite.scanner import HtmlRewriter
 from consentproxy.rewrite.selectors import OpenMarker, parse_selectors
+from consentproxy.settings import Config
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 WORKER_DESTS = frozenset({"worker", "sharedworker", "serviceworker"})  # (Sec-Fetch-Dest)
@@ -292,7 +292,7 @@ class Report:
     request_cookies_dropped: Sequence[str] = ()
     set_cookies_dropped: Sequence[str] = ()
     cookies_deleted: Sequence[str] = ()
-    cookies_capped: Sequence[str] = ()  # lifetime cut to 13 months
+    cookies_capped: Sequence[str] = ()  # lifetime cut to cap_cookie_lifetime_days
     neutralised: Sequence[tuple[str, str]] = ()
     banner: bool = False
     rewritten: bool = False
@@ -324,7 +324,7 @@ class Report:
             ("request cookies stripped", self.request_cookies_dropped),
             ("Set-Cookie dropped", self.set_cookies_dropped),
             ("cookies deleted", self.cookies_deleted),
-            ("lifetime capped to 13 months", self.cookies_capped),
+            ("lifetime capped", self.cookies_capped),
         ):
             if names:
                 parts.append(f"{what}: {', '.join(dict.fromkeys(names))}")
@@ -1212,7 +1212,7 @@ class Engine:
         self.opener = OpenMarker(opens, fills) if opens or fills else None
         self.declaration = Declaration(config)
         self.clock = clock
-        self.forced = forced
+        self.forced_state = forced
         # Proof of consent: the adapter opens them (adapter.keep_records) and closes them.
         self.records: Records | None = None
         # Readiness checks the adapter provides ({prefix}readyz): name -> "is it fine?".
@@ -1233,7 +1233,9 @@ class Engine:
         )
         self._per_choice: dict[tuple[object, ...], tuple[CookieFilter, tuple[str, str] | None]] = {}
         # Everything of this config and release a rewritten page can depend on (not where
-        # the proxy listens or logs: a fleet's instances give a page the same ETag).
+        # the proxy listens or logs; page_digest adds the known trackers met so far, which
+        # each process meets on its own, so two instances agree on a page's ETag only once
+        # they have met the same trackers).
         served = replace(
             config, source="", listen_host="", listen_port=0, metrics_listen=None, access_log=True
         )
@@ -1358,7 +1360,8 @@ class Engine:
 
     def begin(self, req: Request) -> Exchange:
         """The state to enforce comes from X-Consent-State (test configs only), else the
-        forced state (--state), else the visitor's cookie; then the browser's signals."""
+        forced state (--state), else the visitor's cookie; then the region's regime (opt-out
+        where the config's `regions` say so) and the browser's signals."""
         refused = self.refusal(req)
         if refused is not None:
             return Exchange(self, req, NO_DECISION, "cookie", error=refused)
@@ -1370,8 +1373,8 @@ class Engine:
                 state, source = parse_state(spec, config, STATE_HEADER), "header"
             except ConfigError as e:
                 return Exchange(self, req, NO_DECISION, "header", error=(400, f"{e}\n"))
-        if state is None and self.forced is not None:
-            state, source = self.forced, "forced"
+        if state is None and self.forced_state is not None:
+            state, source = self.forced_state, "forced"
         imported = None
         if state is None:
             source = "cookie"

@@ -19,15 +19,10 @@ from blake3 import blake3
 
 from consentproxy.catalog.knowledge import CATALOG_SOURCE, Knowledge, KnownTracker, read_layer
 from consentproxy.catalog.ocd import CookieDatabase, CookieRecord, cookie_database
-from consentproxy.config import (
-    DATABASE_CATEGORIES,
-    FORMER_CMP,
-    Config,
-    Service,
-    builtin_services,
-)
+from consentproxy.config import DATABASE_CATEGORIES, FORMER_CMP, builtin_services
 from consentproxy.consent import ConsentState
 from consentproxy.domains import registrable, same_site
+from consentproxy.settings import Config, Service
 
 # Scripts that load or send to a URL: a tracker host in such a script is a load, not data.
 # In any case: these words in the lower-cased text, or a call matching _LOADER_CALL_RE at

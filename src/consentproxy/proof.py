@@ -13,15 +13,9 @@ import json
 from typing import Any
 
 from consentproxy.banner.render import Banner
-from consentproxy.config import (
-    BannerSettings,
-    Category,
-    Config,
-    ConsentSettings,
-    Service,
-)
 from consentproxy.consent import NO_DECISION
 from consentproxy.policy import Policy
+from consentproxy.settings import BannerSettings, Category, Config, ConsentSettings, Service
 
 SCHEMA = 1
 _SERVICE_FIELDS = (

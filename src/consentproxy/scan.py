@@ -23,13 +23,13 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from consentproxy import scan_report, server
-from consentproxy.config import MAX_CONSENT_DAYS, Config
 from consentproxy.consent import ConsentState, parse_state
 from consentproxy.cookies import lifetime, set_cookie_name
 from consentproxy.domains import same_site, site_of
 from consentproxy.engine import Engine
 from consentproxy.errors import ConfigError, UsageError
 from consentproxy.policy import Policy
+from consentproxy.settings import MAX_CONSENT_DAYS, Config
 
 if TYPE_CHECKING:
     from playwright.async_api import BrowserContext, Page, Request, Response

@@ -37,7 +37,9 @@ class Service:
     # What it does for the site, shown in the preferences; per language, like titles.
     purpose: dict[str, str] = field(default_factory=dict)
     retention: str = ""  # typical cookie lifetime, as text ("13 months")
-    embed: str = ""  # script | iframe | pixel: what a blocked element of it looks like
+    embed: str = (
+        ""  # script | iframe | pixel: for people (`catalog show`); the rewriter goes by the element
+    )
     # Shown in place of a blocked embed of this service, per language (a page in another
     # language gets the banner's generic, translated text instead).
     placeholder: dict[str, str] = field(default_factory=dict)

@@ -15,6 +15,7 @@ from consentproxy.rewrite.css import (
     url_spans,
 )
 from consentproxy.rewrite.neutralise import Neutraliser
+from consentproxy.rewrite.tag import StartTag
 
 PIXEL = "https://www.facebook.com/tr?id=1"
 GA = "//www.google-analytics.com/x.css"
@@ -309,18 +310,18 @@ def test_style_attribute_is_rewritten_double_quoted(blocking, tag, expected):
     ],
 )
 def test_style_attribute_without_a_blocked_load_is_the_same_object(blocking, tag):
-    assert blocking.style_attribute(b"div", tag) is tag
+    assert blocking.style_attribute(StartTag(b"div", tag)) is tag
     assert blocking.blocked == []
 
 
 def test_style_attribute_consented_is_the_same_object(policy):
     tag = f"<div style='background:url({PIXEL})'>".encode()
-    assert Neutraliser(policy, ALL).style_attribute(b"div", tag) is tag
+    assert Neutraliser(policy, ALL).style_attribute(StartTag(b"div", tag)) is tag
 
 
 def test_style_attribute_of_a_tag_start_tag_neutralised_keeps_one_set_of_marks(blocking):
     tag = blocking.start_tag(b"img", f"<img src='{PIXEL}' style='background:url({GA})'>".encode())
-    out = blocking.style_attribute(b"img", tag)
+    out = blocking.style_attribute(StartTag(b"img", tag))
     assert out.count(b"data-consent-blocked=") == 1
     assert out.endswith(b' style="background:url(about:invalid)">')
     assert blocking.blocked == [("facebook-pixel", "img"), ("google-analytics", "img")]

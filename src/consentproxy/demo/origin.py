@@ -84,10 +84,6 @@ class PageSpec:
     expect: Mapping[str, Any] = field(default_factory=dict)
 
     @property
-    def is_html(self) -> bool:
-        return self.content_type.split(";")[0].strip().lower() == "text/html"
-
-    @property
     def cookie_names(self) -> tuple[str, ...]:
         """Names of the cookies this page sets, in manifest order."""
         return tuple(cookie.split("=", 1)[0].strip() for cookie in self.set_cookies)

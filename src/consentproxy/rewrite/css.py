@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from consentproxy.config import Service
+from consentproxy.settings import Service
 
 # Raw bytes (a <style> text, or a style attribute before its entities are decoded) can only
 # hold a URL if they contain one of these: every way to spell one of the names above

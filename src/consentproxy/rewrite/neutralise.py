@@ -21,12 +21,12 @@ from urllib.parse import unquote
 
 import idna
 
-from consentproxy.config import Service
 from consentproxy.consent import ConsentState
 from consentproxy.cookies import set_cookie_name
 from consentproxy.policy import Blocked, Policy, TagOutcome, memo_digest
 from consentproxy.rewrite.css import neutralise_css, style_may_load, url_spans
 from consentproxy.rewrite.tag import Attributes, StartTag
+from consentproxy.settings import Service
 
 # Attributes through which each element fetches something.
 URL_ATTRS: dict[bytes, tuple[bytes, ...]] = {
@@ -390,7 +390,7 @@ class Neutraliser:
     def _start_tag(self, name: bytes, tag: bytes) -> bytes:
         start = StartTag(name, tag)  # parsed once, for both steps (unless the first edits)
         out = self._url_attributes(start)
-        return self._style_attribute(start if out is tag else StartTag(name, out))
+        return self.style_attribute(start if out is tag else StartTag(name, out))
 
     def _url_attributes(self, start: StartTag) -> bytes:
         name, tag = start.name, start.raw
@@ -557,13 +557,10 @@ class Neutraliser:
         if len(choices) < QUIET_CHOICES:
             choices[self.choice] = known
 
-    def style_attribute(self, name: bytes, tag: bytes) -> bytes:
+    def style_attribute(self, start: StartTag) -> bytes:
         """Any start tag whose style attribute loads a blocked service: its value rewritten
         (double-quoted, `&` and `"` escaped) with those URLs made inert. The same tag
-        object when nothing is blocked. name: the tag's name, lowercase."""
-        return self._style_attribute(StartTag(name, tag))
-
-    def _style_attribute(self, start: StartTag) -> bytes:
+        object when nothing is blocked."""
         name, tag = start.name, start.raw
         if not style_may_load(tag):
             return tag
