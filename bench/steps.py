@@ -38,9 +38,9 @@ STEPS = (
     ("engine.Exchange", "upstream_headers"),
     ("engine.Exchange", "response"),
     ("engine.Exchange", "_rewrite_plan"),
-    ("engine.BodyTransform", "feed"),
-    ("engine.BodyTransform", "close"),
-    ("engine.BodyTransform", "last"),  # (a page all at hand: feed and close in one)
+    ("body.BodyTransform", "feed"),
+    ("body.BodyTransform", "close"),
+    ("body.BodyTransform", "last"),  # (a page all at hand: feed and close in one)
     ("telemetry.Telemetry", "request_done"),
 )
 HEADERS = {"/page.txt": {"Accept": "text/plain"}, "/page.html": proxy.BROWSER}
@@ -51,9 +51,9 @@ CLOCK = time.thread_time
 def serve(upstream: str, port: int, out: Path) -> int:
     """`consentproxy serve` with each step timed; SIGUSR1 zeroes the sums, SIGUSR2 appends
     them to `out` as a JSON line ({step: [seconds, calls]})."""
-    from consentproxy import cli, engine, server, telemetry
+    from consentproxy import body, cli, engine, server, telemetry
 
-    owners = {"server": server, "engine": engine, "telemetry": telemetry}
+    owners = {"server": server, "engine": engine, "body": body, "telemetry": telemetry}
     sums: dict[str, list[float]] = {}
 
     def timed(owner: Any, name: str) -> None:

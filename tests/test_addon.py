@@ -31,8 +31,8 @@ from mitmproxy.proxy.mode_specs import ProxyMode
 from mitmproxy.test import taddons, tflow, tutils
 
 from consentproxy.adapter import access_line
-from consentproxy.engine import Report
 from consentproxy.records import open_store
+from consentproxy.report import Report
 from tests.adapters import START_SECONDS, app_in_thread, mitmdump, mitmdump_command
 from tests.conftest import DEMO_CONFIG, ROOT
 

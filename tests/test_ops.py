@@ -23,7 +23,8 @@ from aiohttp import web
 
 from consentproxy import server
 from consentproxy.config import parse_config
-from consentproxy.engine import Engine, Report
+from consentproxy.engine import Engine
+from consentproxy.report import Report
 from consentproxy.telemetry import AccessLog, Telemetry
 from tests.adapters import free_port, until_up
 from tests.pgserver import postgres_cluster
@@ -556,7 +557,7 @@ def exported() -> dict[str, set[str]]:
     been fed (a labelled metric shows no sample before)."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    from consentproxy.engine import Report
+    from consentproxy.report import Report
 
     config = parse_config(
         CONFIG.format(upstream="http://127.0.0.1:1", port=0, metrics=0, title="T")
@@ -631,7 +632,7 @@ def test_finished_requests_are_counted_and_logged_in_batches_with_the_time_they_
     scrape or a flush."""
     import time
 
-    from consentproxy.engine import Report
+    from consentproxy.report import Report
     from consentproxy.telemetry import COUNT_BATCH
 
     config = parse_config(
@@ -660,7 +661,7 @@ def test_finished_requests_are_counted_and_logged_in_batches_with_the_time_they_
 
 
 def test_upstream_seconds_fill_the_histogram_buckets_at_or_above_them():
-    from consentproxy.engine import Report
+    from consentproxy.report import Report
 
     config = parse_config(
         CONFIG.format(upstream="http://127.0.0.1:1", port=0, metrics=0, title="T")

@@ -19,14 +19,16 @@ import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
+from consentproxy.body import BodyTransform
 from consentproxy.config import load_config
 from consentproxy.consent import ConsentState, keys_from_env, parse_state
 from consentproxy.endpoints import MAX_BODY
-from consentproxy.engine import BodyTransform, Engine, Exchange, Head, Report, Request, ResponsePlan
+from consentproxy.engine import Engine, Exchange, Head, Request, ResponsePlan
 from consentproxy.errors import UsageError, UserError
 from consentproxy.httpheaders import Headers, header
 from consentproxy.record import Records
 from consentproxy.records import keep_records
+from consentproxy.report import Report
 from consentproxy.rewrite.encoding import BodyError
 from consentproxy.settings import Config, Limits
 

@@ -14,14 +14,14 @@ import json
 import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import InitVar, asdict, dataclass, field, replace
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import InitVar, dataclass, field, replace
 from functools import lru_cache
-from typing import Any
 from urllib.parse import urlsplit
 
 from consentproxy import csp
 from consentproxy.banner.render import MARK_HEADER, NONCE, Banner, filled, slots, template
+from consentproxy.body import BodyTransform, Sniff, Spoken
 from consentproxy.consent import (
     NO_DECISION,
     ConsentState,
@@ -58,8 +58,8 @@ from consentproxy.observe import Observer
 from consentproxy.policy import Policy
 from consentproxy.proof import archived
 from consentproxy.record import Records
+from consentproxy.report import Report, grown
 from consentproxy.rewrite import encoding
-from consentproxy.rewrite.mimesniff import sniffs_as_html
 from consentproxy.rewrite.neutralise import Neutraliser, new_mark, refresh_url, url_target
 from consentproxy.rewrite.scanner import HtmlRewriter
 from consentproxy.rewrite.selectors import OpenMarker, parse_selectors
@@ -280,204 +280,6 @@ class Request:
         return bool(length) or (length is None and "transfer-encoding" in self.first)
 
 
-@dataclass(slots=True)  # one a request: slots make building it a third cheaper
-class Report:
-    """What was done to one exchange (for logs, mitmproxy notes, QA reports). Its lists are
-    empty tuples until something is put in them (a new list then): most requests have
-    nothing to report, and ten empty lists were a third of building one."""
-
-    state: str = "none"  # the consent enforced, in parse_state's syntax
-    state_from: str = "cookie"  # cookie | forced (--state) | header (X-Consent-State)
-    local: bool = False  # answered by the proxy itself (the reserved prefix)
-    request_cookies_dropped: Sequence[str] = ()
-    set_cookies_dropped: Sequence[str] = ()
-    cookies_deleted: Sequence[str] = ()
-    cookies_capped: Sequence[str] = ()  # lifetime cut to cap_cookie_lifetime_days
-    neutralised: Sequence[tuple[str, str]] = ()
-    banner: bool = False
-    rewritten: bool = False
-    # Filled only when observing (Engine(observe=...)): every cookie name sent or set, and
-    # the hosts the page loads from that no service names.
-    cookies_seen: Sequence[str] = ()
-    hosts_seen: Sequence[str] = ()
-    decision: str = ""  # the action of a consent choice answered here
-    # ...its first-layer outcome (record.OUTCOMES, "" for none), the categories it grants
-    # and refuses; and whether a page showed the banner's first layer (an impression).
-    outcome: str = ""
-    categories_granted: Sequence[str] = ()
-    categories_refused: Sequence[str] = ()
-    impression: bool = False
-    csp_violations: Sequence[tuple[str, str]] = ()  # (directive, host)
-    upstream_seconds: float = 0.0  # until the origin's response headers
-    rewrite_bytes: int = 0
-    rewrite_seconds: float = 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def summary(self) -> str:
-        """One line for people (mitmweb's flow comment, logs)."""
-        parts = [f"consent {self.state} ({self.state_from})"]
-        if self.local:
-            parts.append("answered by consentproxy")
-        for what, names in (
-            ("request cookies stripped", self.request_cookies_dropped),
-            ("Set-Cookie dropped", self.set_cookies_dropped),
-            ("cookies deleted", self.cookies_deleted),
-            ("lifetime capped", self.cookies_capped),
-        ):
-            if names:
-                parts.append(f"{what}: {', '.join(dict.fromkeys(names))}")
-        if self.neutralised:
-            parts.append(
-                "neutralised: " + ", ".join(f"{svc} <{tag}>" for svc, tag in self.neutralised)
-            )
-        if self.banner:
-            parts.append("banner injected")
-        return "; ".join(parts)
-
-
-class Spoken(dict[str, tuple[list[bytes], bytes]]):
-    """A page plan's banner (the pieces of banner.pieces(), with slots) and declaration (its
-    html) by language, rendered the first time a page asks (a dict lookup after that)."""
-
-    def __init__(self, engine: Engine, state: ConsentState):
-        super().__init__()
-        self.engine, self.state = engine, state
-
-    def __missing__(self, lang: str) -> tuple[list[bytes], bytes]:
-        engine = self.engine
-        found = self[lang] = engine.banner.pieces(self.state, lang), engine.declaration.html(lang)
-        return found
-
-
-# A page's <html lang> read by the sniffer, and the banner and declaration in each language.
-Sniff = tuple[PageLanguage, Spoken]
-
-
-class BodyTransform:
-    """Decode -> rewrite HTML -> re-encode, chunk by chunk."""
-
-    def __init__(
-        self,
-        rewriter: HtmlRewriter,
-        decode: encoding.Codec | None,
-        encode: encoding.Codec | None,
-        report: Report,
-        on_close: Callable[[Report, set[str]], None] | None = None,
-        sniff: Sniff | None = None,
-        values: dict[bytes, bytes] | None = None,
-        fallback: Callable[[], str] | None = None,
-        untyped: bool = False,
-    ):
-        """untyped: a body sent with no type, rewritten only if its first bytes make it HTML
-        to a browser (mimesniff), else passed on as it came. sniff: the page's <html lang>
-        decides the language of the banner and the declaration (rendered with the slots'
-        values), seen long before either goes in; the sniffer is the page plan's, this keeps
-        the bytes read so far. fallback: the language the request gives when the page names
-        none of the config's, asked only then (or while a chunk goes through undecided).
-        decode, encode: None for none (most pages come and go uncompressed: no codec call
-        for them)."""
-        self.rewriter, self.decode, self.encode, self.report = rewriter, decode, encode, report
-        self.on_close = on_close
-        self.sniff, self.values, self.head = sniff, values, b""
-        self.fallback, self.spoken = fallback, ""  # spoken: the language the rewriter has
-        # An untyped body's first bytes until they tell whether it is HTML (else None), and
-        # whether it was not (then it passes as it came).
-        self.untyped: bytes | None = b"" if untyped else None
-        self.passing = False
-
-    def _sniff(self, data: bytes) -> None:
-        """The page's language from its first bytes; once known, the rewriter has the
-        banner and declaration in it (a chunk that goes through undecided: the fallback's)."""
-        assert self.sniff is not None
-        head, lang = self.sniff[0].read(self.head, data)
-        if lang is None:
-            self.head = head  # (kept only while undecided)
-            if not self.spoken:
-                self._speak("")
-            return
-        self._speak(lang)
-        self.sniff = None
-
-    def _speak(self, lang: str) -> None:
-        """The rewriter gets the banner and declaration in lang ("": the fallback)."""
-        assert self.sniff is not None and self.values is not None and self.fallback is not None
-        lang = lang or self.fallback()
-        if lang != self.spoken:
-            pieces, declaration = self.sniff[1][lang]
-            self.rewriter.banner = filled(pieces, self.values)
-            self.rewriter.declaration = declaration
-            self.spoken = lang
-
-    def feed(self, data: bytes) -> bytes:
-        return self._rewritten(data, last=False)
-
-    def last(self, data: bytes) -> bytes:
-        """feed(data) and close() in one: a page whose bytes are all at hand (most) comes out
-        joined once, not copied again to add its tail (the banner goes in at the end)."""
-        return self._rewritten(data, last=True)
-
-    def _rewritten(self, data: bytes, last: bool) -> bytes:
-        if self.untyped is not None or self.passing:
-            return self._sniffed(data, last)
-        started = time.perf_counter()
-        html = data
-        if self.decode is not None:
-            html = self.decode.process(data)
-            if last:
-                html += self.decode.finish()
-        if self.sniff is not None:
-            self._sniff(html)
-        out = self.rewriter.finish(html) if last else self.rewriter.feed(html)
-        report = self.report
-        report.rewrite_seconds += time.perf_counter() - started
-        report.rewrite_bytes += len(data)
-        if last:
-            self._done()
-        return out if self.encode is None else self._encoded(out, last)
-
-    def _sniffed(self, data: bytes, last: bool) -> bytes:
-        """An untyped body: held until its first bytes tell, then rewritten or passed on."""
-        if self.passing:
-            return data
-        assert self.untyped is not None
-        head = self.untyped + data
-        html = sniffs_as_html(head, last)
-        if html is None:
-            self.untyped = head
-            return b""
-        self.untyped = None
-        if html:
-            return self._rewritten(head, last)
-        self.passing, self.report.rewritten = True, False
-        return head
-
-    def close(self) -> bytes:
-        if self.untyped is not None or self.passing:
-            return self._sniffed(b"", True)
-        rewriter = self.rewriter
-        html = b"" if self.decode is None else self.decode.finish()
-        if self.sniff is not None and not self.spoken:  # (no byte came: the fallback)
-            self._speak("")
-        # (an empty chunk changes nothing: test_an_empty_chunk_changes_nothing)
-        tail = rewriter.finish(html) if html else rewriter.close()
-        self._done()
-        return tail if self.encode is None else self._encoded(tail, True)
-
-    def _encoded(self, out: bytes, last: bool) -> bytes:
-        assert self.encode is not None
-        return self.encode.process(out) + self.encode.finish() if last else self.encode.process(out)
-
-    def _done(self) -> None:
-        """The page is all out: what was done to it goes to the report (and on_close)."""
-        report, rewriter = self.report, self.rewriter
-        report.banner = rewriter.injected
-        report.neutralised = _grown(report.neutralised, rewriter.neutraliser.blocked)
-        if self.on_close is not None:
-            self.on_close(report, rewriter.neutraliser.unknown_hosts)
-
-
 @dataclass(frozen=True)
 class PagePlan:
     """What every rewritten page of one kind gets, worked out once (Exchange._page_plan):
@@ -658,10 +460,10 @@ class Exchange:
             if lk == "cookie":
                 if self.engine.observer is not None:
                     seen = (n for n, _ in cookie_pairs(v))
-                    report.cookies_seen = _grown(report.cookies_seen, seen)
+                    report.cookies_seen = grown(report.cookies_seen, seen)
                 kept, dropped = self.engine.cookie_filter(self.state).request_header(v)
                 if dropped:
-                    report.request_cookies_dropped = _grown(report.request_cookies_dropped, dropped)
+                    report.request_cookies_dropped = grown(report.request_cookies_dropped, dropped)
                 if kept is not None:
                     headers.append((k, kept))
             elif lk == "accept-encoding":
@@ -824,13 +626,13 @@ class Exchange:
             elif lk == "set-cookie":
                 stateless, self.sets_cookies = False, True
                 if engine.observer is not None:
-                    report.cookies_seen = _grown(report.cookies_seen, [set_cookie_name(v)])
+                    report.cookies_seen = grown(report.cookies_seen, [set_cookie_name(v)])
                 kept, dropped = engine.cookie_filter(self.state).set_cookies([v])
                 if kept and set_cookie_name(v) == engine.config.consent.cookie_name:
                     kept, dropped = [], [set_cookie_name(v)]  # ours: the origin's would
                     # overwrite or erase the visitor's choice (a legacy banner of that name)
                 if dropped:
-                    report.set_cookies_dropped = _grown(report.set_cookies_dropped, dropped)
+                    report.set_cookies_dropped = grown(report.set_cookies_dropped, dropped)
                 out += [(k, self._capped(c)) for c in kept]
             elif lk == "link":  # preload/preconnect of a service not consented: dropped
                 stateless = False
@@ -864,7 +666,7 @@ class Exchange:
             return False
         svc = self.engine.policy.blocked_host(target[0], self.state, target[1])
         if svc is not None:
-            self.report.neutralised = _grown(self.report.neutralised, [(svc.name, how)])
+            self.report.neutralised = grown(self.report.neutralised, [(svc.name, how)])
         return svc is not None
 
     def _held_on_the_way(self, location: str, how: str) -> bool:
@@ -961,7 +763,7 @@ class Exchange:
         out = capped(set_cookie, limit, self.engine.clock())
         if out != set_cookie:
             report = self.report
-            report.cookies_capped = _grown(report.cookies_capped, [set_cookie_name(set_cookie)])
+            report.cookies_capped = grown(report.cookies_capped, [set_cookie_name(set_cookie)])
         return out
 
     def _rewrite_plan(
@@ -1117,15 +919,6 @@ def _kept_private(headers: Headers) -> Headers:
 
 def _grants(state: ConsentState) -> int:
     return len(state.categories) + len(state.services)
-
-
-def _grown[T](items: Sequence[T], more: Iterable[T]) -> list[T]:
-    """A report's list with more items after it: a new list for an empty tuple (Report's
-    default), else the same list extended (linear in a hostile origin's thousands of
-    Set-Cookie lines)."""
-    out = items if isinstance(items, list) else list(items)
-    out.extend(more)
-    return out
 
 
 @lru_cache(maxsize=256)  # an origin sends few distinct values

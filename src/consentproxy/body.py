@@ -1,0 +1,161 @@
+"""A response body on its way to the visitor: decoded, its HTML rewritten (the banner and
+declaration in the page's own language, once its `<html lang>` is read), encoded again,
+chunk by chunk; an untyped body is sniffed first."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from consentproxy.banner.render import filled
+from consentproxy.consent import ConsentState
+from consentproxy.language import PageLanguage
+from consentproxy.report import Report, grown
+from consentproxy.rewrite import encoding
+from consentproxy.rewrite.mimesniff import sniffs_as_html
+from consentproxy.rewrite.scanner import HtmlRewriter
+
+if TYPE_CHECKING:
+    from consentproxy.engine import Engine
+
+
+class Spoken(dict[str, tuple[list[bytes], bytes]]):
+    """A page plan's banner (the pieces of banner.pieces(), with slots) and declaration (its
+    html) by language, rendered the first time a page asks (a dict lookup after that)."""
+
+    def __init__(self, engine: Engine, state: ConsentState):
+        super().__init__()
+        self.engine, self.state = engine, state
+
+    def __missing__(self, lang: str) -> tuple[list[bytes], bytes]:
+        engine = self.engine
+        found = self[lang] = engine.banner.pieces(self.state, lang), engine.declaration.html(lang)
+        return found
+
+
+# A page's <html lang> read by the sniffer, and the banner and declaration in each language.
+Sniff = tuple[PageLanguage, Spoken]
+
+
+class BodyTransform:
+    """Decode -> rewrite HTML -> re-encode, chunk by chunk."""
+
+    def __init__(
+        self,
+        rewriter: HtmlRewriter,
+        decode: encoding.Codec | None,
+        encode: encoding.Codec | None,
+        report: Report,
+        on_close: Callable[[Report, set[str]], None] | None = None,
+        sniff: Sniff | None = None,
+        values: dict[bytes, bytes] | None = None,
+        fallback: Callable[[], str] | None = None,
+        untyped: bool = False,
+    ):
+        """untyped: a body sent with no type, rewritten only if its first bytes make it HTML
+        to a browser (mimesniff), else passed on as it came. sniff: the page's <html lang>
+        decides the language of the banner and the declaration (rendered with the slots'
+        values), seen long before either goes in; the sniffer is the page plan's, this keeps
+        the bytes read so far. fallback: the language the request gives when the page names
+        none of the config's, asked only then (or while a chunk goes through undecided).
+        decode, encode: None for none (most pages come and go uncompressed: no codec call
+        for them)."""
+        self.rewriter, self.decode, self.encode, self.report = rewriter, decode, encode, report
+        self.on_close = on_close
+        self.sniff, self.values, self.head = sniff, values, b""
+        self.fallback, self.spoken = fallback, ""  # spoken: the language the rewriter has
+        # An untyped body's first bytes until they tell whether it is HTML (else None), and
+        # whether it was not (then it passes as it came).
+        self.untyped: bytes | None = b"" if untyped else None
+        self.passing = False
+
+    def _sniff(self, data: bytes) -> None:
+        """The page's language from its first bytes; once known, the rewriter has the
+        banner and declaration in it (a chunk that goes through undecided: the fallback's)."""
+        assert self.sniff is not None
+        head, lang = self.sniff[0].read(self.head, data)
+        if lang is None:
+            self.head = head  # (kept only while undecided)
+            if not self.spoken:
+                self._speak("")
+            return
+        self._speak(lang)
+        self.sniff = None
+
+    def _speak(self, lang: str) -> None:
+        """The rewriter gets the banner and declaration in lang ("": the fallback)."""
+        assert self.sniff is not None and self.values is not None and self.fallback is not None
+        lang = lang or self.fallback()
+        if lang != self.spoken:
+            pieces, declaration = self.sniff[1][lang]
+            self.rewriter.banner = filled(pieces, self.values)
+            self.rewriter.declaration = declaration
+            self.spoken = lang
+
+    def feed(self, data: bytes) -> bytes:
+        return self._rewritten(data, last=False)
+
+    def last(self, data: bytes) -> bytes:
+        """feed(data) and close() in one: a page whose bytes are all at hand (most) comes out
+        joined once, not copied again to add its tail (the banner goes in at the end)."""
+        return self._rewritten(data, last=True)
+
+    def _rewritten(self, data: bytes, last: bool) -> bytes:
+        if self.untyped is not None or self.passing:
+            return self._sniffed(data, last)
+        started = time.perf_counter()
+        html = data
+        if self.decode is not None:
+            html = self.decode.process(data)
+            if last:
+                html += self.decode.finish()
+        if self.sniff is not None:
+            self._sniff(html)
+        out = self.rewriter.finish(html) if last else self.rewriter.feed(html)
+        report = self.report
+        report.rewrite_seconds += time.perf_counter() - started
+        report.rewrite_bytes += len(data)
+        if last:
+            self._done()
+        return out if self.encode is None else self._encoded(out, last)
+
+    def _sniffed(self, data: bytes, last: bool) -> bytes:
+        """An untyped body: held until its first bytes tell, then rewritten or passed on."""
+        if self.passing:
+            return data
+        assert self.untyped is not None
+        head = self.untyped + data
+        html = sniffs_as_html(head, last)
+        if html is None:
+            self.untyped = head
+            return b""
+        self.untyped = None
+        if html:
+            return self._rewritten(head, last)
+        self.passing, self.report.rewritten = True, False
+        return head
+
+    def close(self) -> bytes:
+        if self.untyped is not None or self.passing:
+            return self._sniffed(b"", True)
+        rewriter = self.rewriter
+        html = b"" if self.decode is None else self.decode.finish()
+        if self.sniff is not None and not self.spoken:  # (no byte came: the fallback)
+            self._speak("")
+        # (an empty chunk changes nothing: test_an_empty_chunk_changes_nothing)
+        tail = rewriter.finish(html) if html else rewriter.close()
+        self._done()
+        return tail if self.encode is None else self._encoded(tail, True)
+
+    def _encoded(self, out: bytes, last: bool) -> bytes:
+        assert self.encode is not None
+        return self.encode.process(out) + self.encode.finish() if last else self.encode.process(out)
+
+    def _done(self) -> None:
+        """The page is all out: what was done to it goes to the report (and on_close)."""
+        report, rewriter = self.report, self.rewriter
+        report.banner = rewriter.injected
+        report.neutralised = grown(report.neutralised, rewriter.neutraliser.blocked)
+        if self.on_close is not None:
+            self.on_close(report, rewriter.neutraliser.unknown_hosts)
