@@ -435,36 +435,6 @@ def test_a_body_without_a_type_gets_the_csp_but_may_still_be_a_script(engine):
     assert header(plan.headers, "x-content-type-options") is None
 
 
-UNTYPED_PAGE = (
-    b"<!doctype html><body><script src='https://www.google-analytics.com/ga.js'></script>"
-)
-
-
-@pytest.mark.parametrize(
-    "request_headers", [{"Sec_Fetch_Dest": "document"}, {"Accept": "text/html,*/*;q=0.8"}]
-)
-@pytest.mark.parametrize("chunks", [[UNTYPED_PAGE], [b"\n  <!doc", UNTYPED_PAGE.lstrip(b"<!doc")]])
-def test_a_page_sent_without_a_type_is_rewritten_and_goes_on_untyped(
-    engine, request_headers, chunks
-):
-    """A browser sniffs it and renders it: unrewritten, its trackers ran with no banner."""
-    plan = get(engine, **request_headers).response(200, [("Content-Length", "99")])
-    assert plan.body is not None
-    names = {k.lower() for k, _ in plan.headers}
-    assert not names & {"content-type", "x-content-type-options", "content-length"}
-    page = b"".join(plan.body.feed(c) for c in chunks) + plan.body.close()
-    assert b'type="text/plain"' in page and b"data-consent-src" in page
-    assert b'id="consentproxy"' in page
-
-
-@pytest.mark.parametrize("body", [b"GIF89a\x01\x00<script src=//t.example/x.js>", b"", b" "])
-def test_an_untyped_body_that_is_no_page_goes_on_as_it_came(engine, body):
-    plan = get(engine, Sec_Fetch_Dest="document").response(200, [])
-    assert plan.body.feed(body[:3]) + plan.body.last(body[3:]) == body
-    plan = get(engine, Sec_Fetch_Dest="document").response(200, [])
-    assert plan.body.feed(body) + plan.body.close() == body
-
-
 @pytest.mark.parametrize("ctype", [[("Content-Type", "text/html")], []])
 def test_a_download_goes_as_it_came(engine, ctype):
     """Content-Disposition: attachment: a browser saves it, never renders it."""
@@ -1404,31 +1374,6 @@ def test_a_non_html_response_keeps_the_origins_headers_and_filters_its_cookies(e
         ("Cache-Control", "private"),  # (its cookies depend on the consent)
     ]
     assert ex.report.set_cookies_dropped == ["_ga"]
-
-
-@pytest.mark.parametrize("coding", [None, "gzip"])
-@pytest.mark.parametrize("lang", [b"", b" lang=fr"])
-def test_a_page_all_at_hand_comes_out_as_fed_then_closed(engine, monkeypatch, coding, lang):
-    """BodyTransform.last (the whole page at once, the adapter's usual case: the output
-    joined once) gives what feed then close give, bytes and report: the banner in the
-    page's language, the trackers neutralised, counted and reported once."""
-    monkeypatch.setattr("consentproxy.engine.new_mark", lambda: "m" * 24)
-    page = (
-        b"<!doctype html><html" + lang + b"><head><title>t</title></head><body>"
-        b"<iframe src=https://www.youtube.com/embed/x></iframe><p>hi</p></body></html>"
-    )
-    origin = HTML + ([("Content-Encoding", coding)] if coding else [])
-    sent = gzip.compress(page) if coding else page
-    outs, reports = [], []
-    for whole in (True, False):
-        ex = get(engine, Accept_Encoding="gzip" if coding else "identity")
-        body = ex.response(200, origin).body
-        out = body.last(sent) if whole else body.feed(sent) + body.close()
-        outs.append(gzip.decompress(out) if coding else out)
-        reports.append((ex.report.neutralised, ex.report.banner, ex.report.rewrite_bytes))
-    assert outs[0] == outs[1] and reports[0] == reports[1]
-    assert b'id="consentproxy"' in outs[0] and reports[0][0] == [("youtube", "iframe")]
-    assert (b'lang="fr"' in outs[0]) == bool(lang)
 
 
 def test_an_origin_head_is_read_once_unless_its_reading_depends_on_the_request(engine):
