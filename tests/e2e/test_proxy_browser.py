@@ -9,6 +9,7 @@ which shows the same pages do leak without the proxy.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
@@ -190,6 +191,55 @@ async def test_accept_then_withdraw_removes_trackers_and_their_cookies(tab):
     await tab.open("/facebook")
     assert tab.recorder.requests == []
     assert await tracking_cookies(tab) == set()
+
+
+# In the page: what a tracker still running does, a beacon (an image) and its cookie.
+TRACKER_SENDS = """() => {
+    new Image().src = 'https://www.facebook.com/tr?id=123&ev=Late';
+    document.cookie = '_fbp=late; path=/';
+    return document.cookie;
+}"""
+
+
+@pytest.mark.parametrize("answer", ["late", "failed"])
+async def test_a_withdrawal_stops_trackers_before_the_proxy_answers(tab, answer):
+    """The guard went on allowing a withdrawn category until /choice answered: a tracker
+    still running on the page sent its beacon and set its cookie in the meantime."""
+    await tab.open("/facebook")
+    await tab.page.click("[data-consent-action=accept-all]")
+    await tab.page.wait_for_function("window.__loaded_connect_facebook_net === 1")
+    await wait_for_cookie(tab, "_fbp")
+    asked, answered, done = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def slow(route):
+        asked.set()
+        await answered.wait()
+        await (route.continue_() if answer == "late" else route.abort())
+        done.set()
+
+    await tab.page.route("**/.consent/choice*", slow)
+    try:
+        await tab.page.click("[data-consent-action=open]")
+        await tab.page.click("[data-consent-action=reject-all]")
+        await asyncio.wait_for(asked.wait(), 10)
+        tab.recorder.clear()
+        cookies = await tab.page.evaluate(TRACKER_SENDS)
+        await tab.page.wait_for_timeout(300)
+        assert tab.recorder.to("facebook.com") == [] and "_fbp=late" not in cookies
+        assert (await tab.cookies()).get("_fbp") != "late"
+        if answer == "late":
+            async with tab.page.expect_navigation():  # then the reload, as before
+                answered.set()
+        else:
+            answered.set()
+            await tab.page.locator(".cp-error").wait_for()
+            assert "_fbp=late" not in await tab.page.evaluate(TRACKER_SENDS)
+            await tab.page.wait_for_timeout(300)
+            assert tab.recorder.to("facebook.com") == []
+    finally:  # (the held request answered before the tab closes)
+        answered.set()
+        if asked.is_set():
+            await asyncio.wait_for(done.wait(), 10)
 
 
 async def test_a_choice_made_in_one_tab_reaches_the_sites_other_tabs(tab):

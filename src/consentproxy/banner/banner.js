@@ -341,14 +341,28 @@
       else choose('reject-all', [], null, 'close');
     }
 
+    // Whether state s allows service name x, by name or by its category.
+    function allows(s, x) { return has(s.services, x) || has(s.categories, service(x)[1]); }
+    // Withdrawn: a category no longer allowed, or a service allowed neither by name nor
+    // by its category any more (accept-all answers services: [] but covers them all).
+    function withdraws(old, next) {
+      return (old.categories || []).some(function (c) { return !has(next.categories, c); }) ||
+        (old.services || []).some(function (s) { return !allows(next, s); });
+    }
+    // What both the state and a choice allow: the guard's state while a withdrawal is asked
+    // for (a grant waits for the answer, a failed request grants nothing more).
+    function both(old, chosen) {
+      var names = (old.services || []).concat(chosen.services);
+      return { decided: old.decided, reask: old.reask, gpc: old.gpc,
+        categories: (old.categories || []).filter(function (c) { return has(chosen.categories, c); }),
+        services: names.filter(function (x, i) {
+          return names.indexOf(x) === i && allows(old, x) && allows(chosen, x);
+        }) };
+    }
+
     // remote: the choice was made in another of the site's tabs (see tabs below).
     function apply(next, remote) {
-      // Withdrawn: a category no longer allowed, or a service allowed neither by name nor
-      // by its category any more (accept-all answers services: [] but covers them all).
-      var withdrawn = (state.categories || []).some(function (c) { return !has(next.categories, c); }) ||
-        (state.services || []).some(function (s) {
-          return !has(next.services, s) && !has(next.categories, service(s)[1]);
-        });
+      var withdrawn = withdraws(state, next);
       var old = state;
       state = next;
       root.setAttribute('data-consentproxy-state', encode(next));
@@ -434,6 +448,10 @@
       via = via || (dialog.matches(':modal') ? 'preferences' : 'banner');
       var body = { action: action, categories: categories, lang: lang, via: via }, sent;
       if (services) body.services = services;
+      // A withdrawal stops at once: the trackers still running on the page must not send
+      // or set anything while the answer (and the reload) comes.
+      var chosen = { categories: action === 'reject-all' ? [] : categories, services: services || [] };
+      if (action !== 'accept-all' && withdraws(state, chosen)) G.setState(both(state, chosen));
       try {
         sent = ask('choice', body);
       } catch (e) { // no usable fetch
