@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from consentproxy.consent import NO_DECISION, ConsentState
 from consentproxy.rewrite.css import STYLE_MAY_LOAD_RE
 from consentproxy.rewrite.held import MAX_HELD_TEXT
-from consentproxy.rewrite.injector import MAX_HOLD
+from consentproxy.rewrite.injector import CLOSERS, MAX_HOLD
 from consentproxy.rewrite.neutralise import _MAY_BE_REMOTE_RE, MARK_SLOT, Neutraliser
 from consentproxy.rewrite.scanner import (
     END_TAG_RE,
@@ -28,6 +28,7 @@ from consentproxy.rewrite.selectors import OpenMarker, parse_selectors
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 PAGES = sorted(CORPUS.glob("*.html"))
 BANNER = b"<div id=consentproxy></div>"
+INJECTED = CLOSERS + BANNER  # what goes in an HTML page: see injector.CLOSERS
 MARK = "test-mark"  # the response's secret, fixed so that two rewrites can be compared
 ALL = ConsentState(True, frozenset({"analytics", "advertising", "social"}))
 
@@ -64,8 +65,8 @@ def test_corpus_is_there():
 def test_everything_consented_changes_nothing_but_the_banner(policy, skip, page):
     data = page.read_bytes()
     out = rewrite(policy, data, state=ALL, skip=skip)
-    assert out.count(BANNER) == 1
-    assert out.replace(BANNER, b"", 1) == data
+    assert out.count(INJECTED) == 1
+    assert out.replace(INJECTED, b"", 1) == data
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -144,11 +145,11 @@ def test_banner_goes_before_the_last_real_body_end(policy, skip):
         b"<p>x</p></body>\n<p>late</p></BODY ></html>"
     )
     out = rewrite(policy, page, skip=skip)
-    assert out == page.replace(b"</BODY >", BANNER + b"</BODY >")
+    assert out == page.replace(b"</BODY >", INJECTED + b"</BODY >")
 
 
 def test_banner_goes_at_the_end_without_body(policy, skip):
-    assert rewrite(policy, b"<p>caf\xe9", skip=skip) == b"<p>caf\xe9" + BANNER
+    assert rewrite(policy, b"<p>caf\xe9", skip=skip) == b"<p>caf\xe9" + INJECTED
 
 
 @pytest.mark.parametrize(
@@ -186,7 +187,7 @@ def test_a_page_ending_in_raw_text_or_a_comment_gets_its_banner_as_markup(policy
 def test_a_script_the_page_leaves_open_is_left_open(policy, skip):
     """A browser never runs it: an end tag would (the banner goes in its text, unseen)."""
     page = b"<!doctype html><p>x</p><script>var a = 1"
-    assert rewrite(policy, page, skip=skip) == page + BANNER
+    assert rewrite(policy, page, skip=skip) == page + INJECTED
 
 
 def test_a_banner_given_in_pieces_goes_in_whole_before_the_body_end_or_at_the_end(policy, skip):
@@ -195,7 +196,7 @@ def test_a_banner_given_in_pieces_goes_in_whole_before_the_body_end_or_at_the_en
     for page, where in ((b"<p>x</p></body></html>", b"</body>"), (b"<p>x</p>", None)):
         rw = HtmlRewriter(Neutraliser(policy, NO_DECISION, MARK), pieces, True, skip=skip)
         out = rw.feed(page) + rw.close()
-        banner = b"".join(pieces)
+        banner = CLOSERS + b"".join(pieces)
         assert out == (page.replace(where, banner + where) if where else page + banner)
         assert rw.injected
     rw = HtmlRewriter(Neutraliser(policy, NO_DECISION, MARK), BANNER, True, skip=skip)
@@ -206,13 +207,15 @@ def test_a_banner_given_in_pieces_goes_in_whole_before_the_body_end_or_at_the_en
 def test_long_tail_after_body_end_bounds_what_is_held(policy, skip):
     page = b"<p>a</p></body>" + b"x" * (MAX_HOLD + 10)
     out = rewrite(policy, page, chunks=[4096], skip=skip)
-    assert out == page.replace(b"</body>", BANNER + b"</body>")
+    assert out == page.replace(b"</body>", INJECTED + b"</body>")
 
 
 def test_no_banner_for_fragments_when_sniffing(policy, skip):
-    assert rewrite(policy, b"<div><p>fragment</p></div>", inject=None, skip=skip).count(BANNER) == 0
+    assert (
+        rewrite(policy, b"<div><p>fragment</p></div>", inject=None, skip=skip).count(INJECTED) == 0
+    )
     doc = b"<!DOCTYPE html><html><body><p>x</p></body></html>"
-    assert rewrite(policy, doc, inject=None, skip=skip).count(BANNER) == 1
+    assert rewrite(policy, doc, inject=None, skip=skip).count(INJECTED) == 1
 
 
 def test_an_xml_prolog_still_starts_a_document(policy, skip):
@@ -220,7 +223,7 @@ def test_an_xml_prolog_still_starts_a_document(policy, skip):
         b'<?xml version="1.0" encoding="utf-8"?>\n<html xmlns="http://www.w3.org/1999/xhtml">'
         b"<body><p>x</p></body></html>"
     )
-    assert rewrite(policy, doc, inject=None, skip=skip).count(BANNER) == 1
+    assert rewrite(policy, doc, inject=None, skip=skip).count(INJECTED) == 1
 
 
 @pytest.mark.parametrize(
@@ -318,7 +321,7 @@ def test_bare_head_and_body_end_tags_go_as_any_other_spelling(policy, skip, size
     assert out == upper.replace(b"<HEAD>", b"<head>").replace(b"</BODY>", b"</body>")
     assert out.startswith(b"<!DOCTYPE html><html><head><GUARD><head><script>a()</script>")
     assert out.count(b"<GUARD>") == 1
-    assert out.endswith(b"<p>y" + BANNER + b"</body>\n</html>")
+    assert out.endswith(b"<p>y" + INJECTED + b"</body>\n</html>")
 
 
 def test_a_styled_root_element_does_not_move_the_guard(policy, skip):
@@ -336,7 +339,46 @@ def test_guard_goes_before_the_first_loading_tag_without_head(policy, skip):
 
 
 def test_guard_comes_with_the_banner_when_nothing_loads(policy, skip):
-    assert head_rewrite(policy, b"<p>plain</p>", skip=skip) == b"<p>plain</p><GUARD>" + BANNER
+    assert head_rewrite(policy, b"<p>plain</p>", skip=skip) == (
+        b"<p>plain</p>" + CLOSERS + b"<GUARD>" + BANNER
+    )
+
+
+@pytest.mark.parametrize("name", [b"noscript", b"NOSCRIPT", b"template"])
+@pytest.mark.parametrize("chunks", [None, [3]])
+def test_the_guard_goes_before_a_noscript_or_template_not_into_it(policy, skip, name, chunks):
+    """A page with no <head> whose first loading tag is in a <noscript> (a fallback
+    stylesheet) had the guard put into it: a browser running scripts reads it as text, and
+    the guard (the banner's script too) never ran."""
+    page = b"<html><%s><link rel=stylesheet href=/nojs.css></%s><p>x</p>" % (name, name)
+    out = head_rewrite(policy, page, chunks, skip=skip)
+    assert out == b"<html><GUARD>" + page[6:] + CLOSERS + BANNER
+    # once the guard is placed, they are quiet: stepped over like any tag that loads nothing
+    later = b"<head><title>t</title></head><body><%s><p>y</p></%s></body>" % (name, name)
+    assert head_rewrite(policy, later, skip=skip) == later.replace(
+        b"<head>", b"<head><GUARD>", 1
+    ).replace(b"</body>", CLOSERS + BANNER + b"</body>")
+
+
+@pytest.mark.parametrize(
+    "ending", [b"<noscript><img src=/p.gif>", b"<template><p>row", b"<select><option>a"]
+)
+@pytest.mark.parametrize(
+    ("content_type", "closed"),
+    [("text/html; charset=utf-8", True), (None, True), ("application/xhtml+xml", False)],
+)
+def test_an_html_page_left_inside_a_noscript_template_or_select_has_it_closed_for_the_banner(
+    policy, skip, ending, content_type, closed
+):
+    """The banner went into the noscript's text, the template's inert content or the select's
+    options: never shown. Browsers ignore an end tag with nothing of its name open, so the
+    closers go before every banner in HTML; never in XHTML, where one is a fatal error."""
+    page = b"<!doctype html><body><p>x</p>" + ending
+    rw = HtmlRewriter(
+        Neutraliser(policy, ALL, MARK), BANNER, True, skip=skip, content_type=content_type
+    )
+    out = rw.feed(page) + rw.close()
+    assert out == page + (CLOSERS if closed else b"") + BANNER
 
 
 # Pieces of markup, joined at random: tags the C loop steps over (local and remote URLs),
@@ -1014,7 +1056,7 @@ def test_urls_the_c_loop_reads_as_settled_are_what_the_neutraliser_lets_through(
     """Both loops give the same page for the URLs the C loop now steps over."""
     page = b"<html><head></head><body>" + b"".join(SETTLED_WITH_REFERENCES + DATA_IMAGES)
     for state in (NO_DECISION, ALL):
-        assert rewrite(policy, page, state=state, skip=skip).replace(BANNER, b"") == page
+        assert rewrite(policy, page, state=state, skip=skip).replace(INJECTED, b"") == page
 
 
 CHOICE = ("no decision", "example.com")  # any hashable key of a consent choice and site
@@ -1143,7 +1185,7 @@ def test_an_inline_script_let_through_passes_in_c_next_time_and_is_still_judged_
     )
     for _ in range(2):
         rw = HtmlRewriter(neutraliser, BANNER, True, skip=c_skip())
-        assert (rw.feed(page) + rw.close()).replace(BANNER, b"") == page
+        assert (rw.feed(page) + rw.close()).replace(INJECTED, b"") == page
     assert len(classified) == 1
     assert pixel[: -len(b"</script>")] in policy.element_memo
     for skip in SKIPS.values():
@@ -1255,7 +1297,7 @@ def test_a_remembered_tag_cut_by_a_chunks_end_comes_out_once_marked_and_reported
     page = b"<html><head></head><body>" + text + PIXEL + b"<p>b</p>" + PIXEL + text + b"</body>"
     rewrite(policy, page, skip=skip)  # (the tag memo knows it now)
     expected = page.replace(PIXEL, neutralised(policy, PIXEL)).replace(
-        b"</body>", BANNER + b"</body>"
+        b"</body>", INJECTED + b"</body>"
     )
     assert expected.count(b'data-consent-mark="test-mark"') == 2
     for cut in range(len(page) + 1):
@@ -1275,7 +1317,7 @@ def test_remembered_tags_after_a_body_end_tag_wait_with_it_for_the_banner(config
     rewrite(policy, page, skip=skip)  # (the tag memo knows it now)
     last = page.rindex(b"</body>")
     at = page.index(b"</body>") if long_tail else last
-    expected = (page[:at] + BANNER + page[at:]).replace(PIXEL, neutralised(policy, PIXEL))
+    expected = (page[:at] + INJECTED + page[at:]).replace(PIXEL, neutralised(policy, PIXEL))
     for chunks in (None, [1000], [16384]):
         assert rewrite(policy, page, chunks, skip=skip) == expected
     rw = HtmlRewriter(Neutraliser(policy, NO_DECISION, MARK), BANNER, True, skip=skip)
@@ -1319,7 +1361,7 @@ def test_settled_hosts_are_stepped_over_and_still_reported(policy, skip):
     page = b"<html><head></head><body>" + tags + b"</body></html>"
     rw = HtmlRewriter(Neutraliser(policy, NO_DECISION, MARK), BANNER, True, skip=skip)
     out = rw.feed(page) + rw.close()
-    assert out.replace(BANNER, b"") == page
+    assert out.replace(INJECTED, b"") == page
     assert rw.neutraliser.unknown_hosts == {"cdn.unknown.example"}
     assert rw.neutraliser.blocked == []
 
@@ -1577,7 +1619,7 @@ def test_a_data_block_kept_as_it_is_is_stepped_over_with_its_text_next_time(conf
     neutraliser.start_tag = lambda name, tag: seen.append(tag) or start_tag(name, tag)
     for _ in range(2):
         rw = HtmlRewriter(neutraliser, BANNER, True, skip=c_skip())
-        assert (rw.feed(page) + rw.close()).replace(BANNER, b"") == page
+        assert (rw.feed(page) + rw.close()).replace(INJECTED, b"") == page
     assert seen == [block[: block.index(b">") + 1]]
     kept = {b"<script type=x>": False}
     assert c_skip()(b"<script type=x>a<b</script>", 0, 1, kept, set(), {}, CHOICE) == 27
@@ -1597,7 +1639,7 @@ def test_after_a_base_on_a_settled_host_relative_urls_are_stepped_over_and_repor
     start_tag = neutraliser.start_tag
     neutraliser.start_tag = lambda name, tag: seen.append(name) or start_tag(name, tag)
     rw = HtmlRewriter(neutraliser, BANNER, True, skip=skip)
-    assert (rw.feed(page) + rw.close()).replace(BANNER, b"") == page
+    assert (rw.feed(page) + rw.close()).replace(INJECTED, b"") == page
     assert rw.neutraliser.unknown_hosts == {"cdn.unknown.example"}
     assert seen.count(b"img") == (0 if skip is c_skip() else 3)
     maps = b"<html><head><base href=https://www.google.com/></head><body>" + imgs
@@ -1616,7 +1658,7 @@ def test_an_inert_svg_cut_by_a_chunk_end_is_waited_for_and_stepped_over_whole(po
     markup = rw._markup
     rw._markup = lambda buf, pos, final: stops.append(buf[pos : pos + 4]) or markup(buf, pos, final)
     out = b"".join(rw.feed(page[i : i + 500]) for i in range(0, len(page), 500)) + rw.close()
-    assert out.replace(BANNER, b"") == page
+    assert out.replace(INJECTED, b"") == page
     assert (b"<sym" in stops) == (skip is SKIPS["python"])
 
 
@@ -1637,7 +1679,7 @@ def test_a_long_wait_sent_byte_by_byte_is_not_scanned_again_for_each_byte(policy
     scan = rw._scan
     rw._scan = lambda buf, final: scanned.append(len(buf)) or scan(buf, final)
     out = b"".join(rw.feed(page[i : i + 1]) for i in range(len(page))) + rw.close()
-    assert out.replace(BANNER, b"") == page
+    assert out.replace(INJECTED, b"") == page
     assert sum(scanned) < 40 * len(page)
 
 
@@ -1655,7 +1697,7 @@ def test_a_start_tag_that_never_ends_is_not_read_again_from_each_lt_inside_it(po
     step = len(page) if final else 1 << 18
     chunks = [page[i : i + step] for i in range(0, len(page), step)]
     out = b"".join(rw.feed(c) for c in chunks) + rw.close()
-    assert out.replace(BANNER, b"") == page
+    assert out.replace(INJECTED, b"") == page
     assert len(markups) < 50
 
 
@@ -1682,7 +1724,7 @@ def test_a_tracker_background_on_any_table_part_is_neutralised(policy, skip, tag
     assert b" background='https://www.facebook.com/tr" not in out
     assert b"data-consent-background='https://www.facebook.com/tr?id=1'" in out
     fine = b"<table><%s background=/a.gif><td>x</table>" % tag
-    assert rewrite(policy, fine, skip=skip).replace(BANNER, b"") == fine
+    assert rewrite(policy, fine, skip=skip).replace(INJECTED, b"") == fine
 
 
 @pytest.mark.parametrize(
@@ -1745,7 +1787,7 @@ def test_a_style_let_through_passes_in_c_next_time_and_its_unknown_host_is_still
     for _ in range(2):
         neutraliser.unknown_hosts = set()
         rw = HtmlRewriter(neutraliser, BANNER, True, skip=c_skip())
-        assert (rw.feed(page) + rw.close()).replace(BANNER, b"") == page
+        assert (rw.feed(page) + rw.close()).replace(INJECTED, b"") == page
         assert neutraliser.unknown_hosts == {"cdn.unknown.example"}
     assert styles == [
         b".a{background:url(/a.png)}",

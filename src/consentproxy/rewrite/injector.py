@@ -9,14 +9,21 @@ from __future__ import annotations
 from collections.abc import Buffer
 
 MAX_HOLD = 1 << 18  # bytes held after </body> waiting to know if it is the last
+# What goes before the banner in an HTML page: end tags that close a <noscript>, <template>
+# or <select> the page leaves open there (the banner went into the noscript's text, the
+# template's inert content or the select's options: never shown). With none open, browsers
+# ignore each (HTML's "any other end tag" in body). Not in XHTML: there a stray end tag is a
+# fatal error.
+CLOSERS = b"</noscript></template></select>"
 
 
 class Injector:
     """The output of one response. inject: True (a top-level document), False (fragment,
     iframe), or None until the scanner has decided from the first bytes."""
 
-    def __init__(self, banner: list[bytes], inject: bool | None, head: bytes):
+    def __init__(self, banner: list[bytes], inject: bool | None, head: bytes, closers: bytes = b""):
         self.banner = banner  # in pieces (banner.render.filled): written out as they are
+        self.closers = closers  # CLOSERS in an HTML page
         self.inject = inject
         self.injected = False
         self.head = head
@@ -37,6 +44,7 @@ class Injector:
     def release_hold(self, inject: bool) -> None:
         hold, self.hold, self.hold_len = self.hold or [], None, 0
         if inject and not self.injected:
+            self.out.append(self.closers)
             self.out += self.banner
             self.injected = True
         self.out.extend(hold)
@@ -59,7 +67,7 @@ class Injector:
         if self.hold is not None:
             self.release_hold(inject=True)
         elif self.inject and not self.injected and not markup_ended:
-            self.out.append(ending)
+            self.out += (ending, self.closers)
             if not self.head_done:
                 self.out.append(self.head)
             self.out += self.banner

@@ -29,7 +29,7 @@ from consentproxy.rewrite.foreign import (
     ForeignContent,
 )
 from consentproxy.rewrite.held import MAX_HELD_TEXT, HeldElement, Rewrite
-from consentproxy.rewrite.injector import Injector
+from consentproxy.rewrite.injector import CLOSERS, Injector
 from consentproxy.rewrite.neutralise import (
     MARK_SLOT,
     MEMO_TAG_BYTES,
@@ -53,7 +53,11 @@ _UNSTYLED_TAG_REST = rb"[^\t\n\f\r />]*+(?:[\t\n\f\r /]++|" + _UNSTYLED_ATTR + r
 RAWTEXT = (b"style", b"xmp", b"iframe", b"noembed", b"noframes")
 RCDATA = (b"textarea", b"title")
 ROOTS = (b"svg", b"math")  # open foreign content
-INTERESTING = tuple(URL_ATTRS) + RAWTEXT + RCDATA + ROOTS + (b"plaintext", b"head")
+# Start tags that put what follows out of the guard's reach (a <noscript>'s text to a
+# browser running scripts, a <template>'s inert content): quiet, they stop the skip loop
+# only until the guard is placed, which then goes before them, not into them.
+GUARD_BEFORE = (b"noscript", b"template")
+INTERESTING = tuple(URL_ATTRS) + RAWTEXT + RCDATA + ROOTS + GUARD_BEFORE + (b"plaintext", b"head")
 _DELIM = rb"[\t\n\f\r />]"
 
 
@@ -150,7 +154,7 @@ KEYS = {
     b"col": b"background",
     b"colgroup": b"background",
 }
-QUIET = tuple(dict.fromkeys((*URL_ATTRS, *RAWTEXT, *RCDATA, b"head")))
+QUIET = tuple(dict.fromkeys((*URL_ATTRS, *RAWTEXT, *RCDATA, *GUARD_BEFORE, b"head")))
 # What the skip loop may step over besides SKIP_RE (the bits of its quiet_ok): every quiet
 # tag (the guard is placed and no <base> points to another host), the quiet tags with a
 # key (the guard is placed: a <base> changes nothing for them), whole SVG/MathML elements
@@ -169,7 +173,7 @@ HOSTED_URLS = tuple(sorted({a for n in HOSTED for a in URL_ATTRS[n]}))
 # the neutraliser makes them for this response, mark and reports (a script only with a src:
 # an inline one's text decides). What the scanner does with them but emit the new tag is
 # the same for all: step over their text.
-REMEMBERED = tuple(n for n in QUIET if n not in (b"head", b"base", b"style"))
+REMEMBERED = tuple(n for n in QUIET if n not in (b"head", b"base", b"style", *GUARD_BEFORE))
 
 # skip(buf, pos, quiet_ok, settled, seen, elements, choice, memo, out, mark, blocked, limit,
 # spans) -> end of what, from pos, passes through untouched but for the tags the memos know,
@@ -318,7 +322,8 @@ class HtmlRewriter:
         # Where the opener's next needle is in the buffer _needle_in.
         self._needle_in = b""
         self._needle_at = -1
-        self.injector = Injector(_pieces(banner), inject, head)
+        xml = (content_type or "").partition(";")[0].strip().lower().endswith("xml")
+        self.injector = Injector(_pieces(banner), inject, head, b"" if xml else CLOSERS)
         self.base_free = True  # no <base> on another host (else see _base_settled)
         # The bytes waiting for more (an unfinished tag, an <svg> the C loop may step over
         # once it has closed); with LONG_WAIT of them, the chunks come since (see feed).
