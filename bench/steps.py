@@ -38,9 +38,9 @@ STEPS = (
     ("engine.Exchange", "upstream_headers"),
     ("engine.Exchange", "response"),
     ("engine.Exchange", "_rewrite_plan"),
-    ("body.BodyTransform", "feed"),
+    ("body.BodyTransform", "sliced"),  # (a page all at hand: rewritten and closed in one)
+    ("body.BodyTransform", "more"),  # (the next slice of a long one)
     ("body.BodyTransform", "close"),
-    ("body.BodyTransform", "last"),  # (a page all at hand: feed and close in one)
     ("telemetry.Telemetry", "request_done"),
 )
 HEADERS = {"/page.txt": {"Accept": "text/plain"}, "/page.html": proxy.BROWSER}
@@ -135,7 +135,7 @@ def hot(path: str, upstream: str, origin: list[tuple[bytes, bytes]], body: bytes
             origin_head = _head(origin_heads, tuple(origin))
             plan = clock("response", ex.response, 200, origin_head.headers, origin_head)
             if isinstance(plan.body, eng.BodyTransform):
-                clock("last", plan.body.last, body)  # (as serve does with a page at hand)
+                clock("sliced", plan.body.sliced, body, True)  # (as serve does: a page at hand)
             report = ex.report
             clock("request_done", telemetry.request_done, "GET", path, 200, 0.0, 0, report)
         for step, seconds in spent.items():

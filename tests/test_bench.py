@@ -66,4 +66,4 @@ def test_the_steps_benchmark_times_each_step_inside_serve_and_in_a_loop():
     for step in ("Request", "begin", "upstream_headers", "response", "request_done"):
         assert f"| `{step}` | " in text and f"| `{step}` | " in page
     assert "| `_rewrite_plan` | " in page and "| `_rewrite_plan` | " not in text
-    assert "| `last` | " in page  # the page is rewritten (all at hand: in one step), the text not
+    assert "| `sliced` | " in page  # the page is rewritten (all at hand: in one step), the text not

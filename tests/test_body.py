@@ -69,3 +69,43 @@ def test_a_page_all_at_hand_comes_out_as_fed_then_closed(engine, monkeypatch, co
     assert outs[0] == outs[1] and reports[0] == reports[1]
     assert b'id="consentproxy"' in outs[0] and reports[0][0] == [("youtube", "iframe")]
     assert (b'lang="fr"' in outs[0]) == bool(lang)
+
+
+@pytest.mark.parametrize("coding", [None, "gzip"])
+def test_a_page_rewritten_a_slice_at_a_time_comes_out_as_at_once(engine, monkeypatch, coding):
+    """`sliced` then more() while pending (serve lets other requests run between two) give
+    the bytes and the report of last(): the banner once, the trackers held once each."""
+    from consentproxy import body
+
+    monkeypatch.setattr("consentproxy.engine.new_mark", lambda: "m" * 24)
+    monkeypatch.setattr(body, "SLICE_BYTES", (1024, 4096))
+    page = (
+        b"<!doctype html><html lang=fr><body>"
+        + b"<p>x</p><iframe src=https://www.youtube.com/embed/x></iframe>" * 2000
+        + b"</body></html>"
+    )
+    origin = HTML + ([("Content-Encoding", coding)] if coding else [])
+    sent = gzip.compress(page) if coding else page
+    outs, reports = [], []
+    for sliced in (True, False):
+        ex = get(engine, Accept_Encoding="gzip" if coding else "identity")
+        transform = ex.response(200, origin).body
+        pieces = [transform.sliced(sent, True) if sliced else transform.last(sent)]
+        while transform.pending:
+            pieces.append(transform.more())
+        out = b"".join(pieces)
+        outs.append(gzip.decompress(out) if coding else out)
+        reports.append((len(ex.report.neutralised), ex.report.banner, len(pieces) > 20))
+    assert outs[0] == outs[1] and b'lang="fr"' in outs[0]
+    assert reports == [(2000, True, True), (2000, True, False)]
+
+
+def test_a_page_whose_rewriting_takes_too_long_is_cut(engine, monkeypatch):
+    """Its markup made the rewriter crawl, at every other visitor's cost."""
+    from consentproxy import body
+    from consentproxy.rewrite.encoding import BodyError
+
+    monkeypatch.setattr(body, "MAX_REWRITE_SECONDS", 0.0)
+    transform = get(engine).response(200, HTML).body
+    with pytest.raises(BodyError, match="rewriting it took over"):
+        transform.last(b"<!doctype html><p>x</p>")

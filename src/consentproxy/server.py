@@ -43,6 +43,10 @@ READ_TIMEOUT = 60
 SHUTDOWN_SECONDS = 10  # the grace of requests in flight when stopping
 # An idle connection, or one still sending its request head (slowloris), is closed after this.
 KEEPALIVE_TIMEOUT = 60
+# A visitor that takes no byte of a response for 1-2 times this long has its connection
+# closed: it stopped reading, and its response holds an origin connection (one each, for
+# ever). One timer checks them all (a timeout around each write cost 3 µs).
+SEND_TIMEOUT = 60
 # Up to this many body bytes are copied to go out with the response head in one write
 # (aiohttp joins what it writes together); a larger body goes in a write of its own. With
 # scattered writes (scattered_writes) nothing is copied: the head goes with any body at hand.
@@ -74,6 +78,21 @@ class ProxyServer:
         # Header blocks seen (see HEADS): the visitors', the origin's.
         self.heads: dict[RawHeaders, Head] = {}
         self.origin_heads: dict[RawHeaders, Head] = {}
+        # The responses being streamed: the visitor's transport -> [writes done, writes done
+        # at the last sweep (-1: none yet)]; see _sweep.
+        self.sending: dict[asyncio.Transport, list[int]] = {}
+        self.sweeper: asyncio.TimerHandle | None = None
+
+    def _sweep(self) -> None:
+        """Every SEND_TIMEOUT: close the connection of each visitor whose response made no
+        progress since the last sweep (the write waiting on it then fails, the handler ends
+        and the origin connection is let go)."""
+        for transport, writes in list(self.sending.items()):
+            if writes[0] == writes[1]:
+                log.warning("a visitor took nothing for %d s: connection closed", SEND_TIMEOUT)
+                transport.abort()
+            writes[1] = writes[0]
+        self.sweeper = asyncio.get_running_loop().call_later(SEND_TIMEOUT, self._sweep)
 
     async def drain(self, grace: float) -> None:
         """Requests in flight get `grace` seconds to finish; the rest (endless streams,
@@ -124,11 +143,14 @@ class ProxyServer:
         )
 
         self.records = self.engine.records = await keep_records(self.engine.config.records)
+        self.sweeper = asyncio.get_running_loop().call_later(SEND_TIMEOUT, self._sweep)
         if not getattr(http_writer, "SKIP_WRITELINES", True):
             self.head_with_body = sys.maxsize
         self.engine.probes["upstream"] = self.upstream_reachable
 
     async def close(self) -> None:
+        if self.sweeper is not None:
+            self.sweeper.cancel()
         if self.session is not None:
             await self.session.close()
         if self.records is not None:  # flush what is queued
@@ -237,14 +259,14 @@ class ProxyServer:
             else:  # a page that fails at once is a plain 502
                 try:
                     data = await content.readany()  # (all of it, if at_eof: one step)
-                    first = plan.body.last(data) if content.at_eof() else plan.body.feed(data)
+                    first = plan.body.sliced(data, content.at_eof())
                 except (BodyError, aiohttp.ClientPayloadError) as e:
                     log.warning("%s %s: %s", request.method, request.raw_path, e)
                     return _error(
                         502,
                         f"The site behind this proxy sent a page this proxy cannot rewrite: {e}.",
                     )
-            whole = content.at_eof()
+            whole = content.at_eof() and not (plan.body is not None and plan.body.pending)
             # The head goes out with the first bytes when that costs less than a write of
             # its own: always with scattered writes (no copy), else for a page (its chunk is
             # copied into its framing anyway) or a short body.
@@ -259,13 +281,18 @@ class ProxyServer:
             if request.version < aiohttp.HttpVersion11 and resp.content_length is None:
                 resp.force_close()  # no chunks in HTTP/1.0: the close ends the body
             await resp.prepare(request)
+            transport = request.transport
+            writes = [0, -1]
+            if transport is not None and not whole:
+                self.sending[transport] = writes  # (see _sweep)
             try:
                 if whole:  # head, body and end of the chunks in one write
                     await resp.write_eof(first)
                     return resp
                 if first:
                     await resp.write(first)
-                await resp.write_eof(await self._pump(upstream, resp, plan.body))
+                    writes[0] += 1
+                await resp.write_eof(await self._pump(upstream, resp, plan.body, writes))
             except (BodyError, aiohttp.ClientPayloadError, TimeoutError) as e:
                 log.warning(
                     "%s %s: body failed mid-stream: %s", request.method, request.raw_path, e
@@ -275,6 +302,9 @@ class ProxyServer:
                 return resp
             except ConnectionResetError:  # the visitor left mid-body: nothing to answer
                 return resp
+            finally:
+                if transport is not None:
+                    self.sending.pop(transport, None)
             return resp
 
     def _ask(
@@ -298,23 +328,38 @@ class ProxyServer:
         upstream: aiohttp.ClientResponse,
         resp: web.StreamResponse,
         transform: BodyTransform | None,
+        writes: list[int],
     ) -> bytes:
-        """Stream the body; returns its last bytes, to go out with the end of the response
-        in one write (chunked framing: a write and a system call fewer)."""
+        """Stream the body (what `sliced` left of its first chunk first), counting writes
+        for _sweep; returns its last bytes, to go out with the end of the response in one
+        write (chunked framing: a write and a system call fewer). Other requests run
+        between two slices of a rewrite."""
         content = upstream.content
         if transform is None:
             async for chunk in content.iter_any():
                 if content.at_eof():
                     return chunk
                 await resp.write(chunk)
+                writes[0] += 1
             return b""
-        async for chunk in content.iter_any():
-            if content.at_eof():
-                return transform.last(chunk)
-            out = transform.feed(chunk)
+        out, last = b"", content.at_eof()
+        while True:
+            while transform.pending:
+                if out:
+                    await resp.write(out)
+                    writes[0] += 1
+                await asyncio.sleep(0)
+                out = transform.more()
+            if last:
+                return out
             if out:
                 await resp.write(out)
-        return transform.close()
+                writes[0] += 1
+            chunk = await content.readany()
+            if not chunk:
+                return transform.close()
+            last = content.at_eof()
+            out = transform.sliced(chunk, last)
 
     async def _websocket(self, request: web.BaseRequest, headers: Headers) -> web.StreamResponse:
         assert self.session is not None
