@@ -250,6 +250,18 @@ def test_lookups_walk_labels_not_the_list():
     assert big.lookup("t3.example.org") is None and len(big) == 10_000
 
 
+def test_the_knowledge_base_names_every_tracker_of_its_layers_and_no_domain_it_does_not_know():
+    """The names telemetry may label by: the built-in base (built-in services on paths too)
+    and the imported layers; an unknown domain is none of them."""
+    names = policy().knowledge.names
+    assert {"chartbeat", "youtube", "google-maps"} <= names
+    layered = Knowledge(
+        layers=[[KnownTracker("acme-pixel", "advertising", domains=("acme.test",))]]
+    )
+    assert "acme-pixel" in layered.names and "acme-pixel" not in names
+    assert "s1-1.example" not in names and len(names) < 4000
+
+
 def test_known_trackers_met_are_listed_by_vendor_and_allowed_by_the_csp_once_consented():
     from consentproxy.banner.render import Banner
     from consentproxy.engine import Engine, Request

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -83,7 +82,19 @@ CSP_REPORT = "csp-report"  # under the prefix
 CSP_REPORTS_PER_SECOND, CSP_REPORTS_BURST = 20, 100  # per process
 MAX_REPORTS = 20  # in one body (the Reporting API sends lists)
 MAX_REPORTED_HOSTS = 500  # distinct blocked hosts counted by name; the rest are "other"
-DIRECTIVE_RE = re.compile(r"[a-z][a-z-]{0,31}")
+# The directives a violation report may name (CSP Level 3 and the Trusted Types and
+# Fenced Frames additions); any other counts as "other": anyone may post reports, and each
+# name made up would be a series of the metrics for good.
+DIRECTIVES = frozenset(
+    {
+        *("child-src", "connect-src", "default-src", "fenced-frame-src", "font-src"),
+        *("frame-src", "img-src", "manifest-src", "media-src", "object-src", "prefetch-src"),
+        *("script-src", "script-src-elem", "script-src-attr", "worker-src"),
+        *("style-src", "style-src-elem", "style-src-attr"),
+        *("base-uri", "form-action", "frame-ancestors", "navigate-to", "sandbox", "webrtc"),
+        *("trusted-types", "require-trusted-types-for", "plugin-types"),
+    }
+)
 _PRINTABLE_ASCII = "".join(map(chr, range(0x21, 0x7F)))
 GRANT, FRAME = "grant", "frame"  # under the prefix
 GRANT_SECONDS = 120  # how long a grant may take to be used (the frame's navigation)
@@ -401,10 +412,10 @@ class Endpoints:
         return LocalResponse(204, [("Cache-Control", "no-store")], csp_violations=violations)
 
     def _violation(self, directive: object, blocked: object) -> tuple[str, str]:
-        """(directive, host) as metric labels: known shapes only, and a bounded number of
+        """(directive, host) as metric labels: known directives only, and a bounded number of
         distinct hosts (past it, 'other')."""
         name = str(directive).split(" ")[0].lower()
-        name = name if DIRECTIVE_RE.fullmatch(name) else "other"
+        name = name if name in DIRECTIVES else "other"
         target = url_target(blocked) if isinstance(blocked, str) else None
         host = (
             target[0].lower()

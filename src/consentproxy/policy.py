@@ -65,7 +65,7 @@ _BARE_URL_RE = re.compile(rb"[\"']([a-zA-Z0-9.-]+\.[a-zA-Z]{2,})((?:/|\\/)[^\s\"
 # The category of what may never load (unknown_third_parties: block, or a known tracker
 # whose category the config lacks): no category is called that (NAME_RE).
 NEVER = "-"
-# Known trackers held on the site are remembered (the banner lists them, the CSP allows
+# Known trackers held on the site are remembered (the banner counts them, the CSP allows
 # the consented ones), up to this many.
 MAX_SEEN = 512
 # What rewrite.neutralise worked out for one start tag, memoised per consent choice: the

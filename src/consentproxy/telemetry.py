@@ -103,7 +103,9 @@ class Telemetry:
         self.rewrite_bytes = 0
         self.rewrite_seconds = 0.0
         self.by_service = _Counts(
-            "consentproxy_neutralised_elements", "Elements neutralised, by service", ("service",)
+            "consentproxy_neutralised_elements",
+            "Elements neutralised, by service (unknown third parties: other)",
+            ("service",),
         )
         self.by_category = _Counts(
             "consentproxy_set_cookies_stripped",
@@ -182,8 +184,15 @@ class Telemetry:
         if report.rewrite_bytes:
             self.rewrite_bytes += report.rewrite_bytes
             self.rewrite_seconds += report.rewrite_seconds
-        for service, _tag in report.neutralised:
-            self.by_service[service] += 1
+        if report.neutralised:
+            # By name only the config's services and the knowledge base's trackers: an
+            # unknown third party is named after its domain, which the page chooses, and
+            # each would be a series of its own for good.
+            policy = self.engine().policy
+            known = policy.knowledge.names
+            for service, _tag in report.neutralised:
+                named = service in policy.services or service in known
+                self.by_service[service if named else "other"] += 1
         if report.set_cookies_dropped:
             policy = self.engine().policy
             for name in report.set_cookies_dropped:

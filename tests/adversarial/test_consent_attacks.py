@@ -427,6 +427,22 @@ def test_csp_reports_past_the_host_cap_count_as_other(engine):
     assert len(fresh.endpoints.hosts_seen) == 500
 
 
+def test_csp_reports_name_only_directives_that_exist(engine):
+    """A directive of the right shape but no CSP's is one more series per name a visitor
+    makes up: counted as other."""
+    fresh = Engine(engine.config, [KEY], clock=lambda: NOW)
+    fresh.endpoints.reports.rate = 1e9
+    named = set()
+    for i in range(300):
+        name = "made-up-" + "".join(chr(ord("a") + int(d)) for d in str(i))
+        made_up = REPORT_URI_BODY.replace('"script-src-elem"', f'"{name}"')
+        ex, _ = report(fresh, made_up.replace("tracker.example", "x.example"))
+        named.update(directive for directive, _host in ex.report.csp_violations)
+    assert named == {"other"}
+    ex, _ = report(fresh, REPORT_URI_BODY.replace("script-src-elem", "Frame-Ancestors"))
+    assert ex.report.csp_violations == [("frame-ancestors", "tracker.example")]
+
+
 def test_csp_report_flood_is_rate_limited_and_bodies_bounded(engine):
     fresh = Engine(engine.config, [KEY], clock=lambda: NOW)
     statuses = [report(fresh, REPORT_URI_BODY)[1].status for _ in range(300)]

@@ -19,8 +19,9 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, Page, Route, async_playwright
 
-from consentproxy.banner.render import Banner
+from consentproxy.banner.render import KNOWN_LISTED, Banner
 from consentproxy.banner.texts import LANGUAGES
+from consentproxy.catalog.knowledge import builtin_trackers
 from consentproxy.config import RecordsSettings, parse_config
 from consentproxy.consent import ConsentState
 from consentproxy.policy import Policy
@@ -914,6 +915,20 @@ async def test_axe_finds_no_violations(site: Site, narrow_site: Site) -> None:
     assert await axe_violations(site.page, ["#consentproxy", "[data-consent-placeholder]"]) == []
     await narrow_site.open(page_html(lang="fr"))
     assert await axe_violations(narrow_site.page, ["#consentproxy"]) == []
+
+
+async def test_known_trackers_past_those_listed_are_one_more_item_axe_accepts(site: Site) -> None:
+    """A category lists the first KNOWN_LISTED known trackers met and "+ N" for the rest."""
+    policy = Policy(CONFIG)
+    for entry in [e for e in builtin_trackers() if e.category == "analytics"][: KNOWN_LISTED + 5]:
+        policy.known_service(entry)
+    await site.open(page_html(using=Banner(CONFIG, policy)))
+    await site.page.click("[data-consent-action=customize]")
+    await open_services(site, "analytics")
+    more = site.page.locator(".cp-more")
+    assert await more.is_visible() and await more.inner_text() == "+ 5"
+    assert await site.page.locator(".cp-known").count() == KNOWN_LISTED
+    assert await axe_violations(site.page, ["#consentproxy"]) == []
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)

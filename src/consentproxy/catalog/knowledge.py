@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 
 from consentproxy.catalog import CATALOG_CATEGORIES
@@ -194,6 +194,13 @@ class Knowledge:
             dot = host.find(".", dot + 1)
             if dot == -1:
                 return None
+
+    @cached_property
+    def names(self) -> frozenset[str]:
+        """The name of every tracker the layers know: a set the operator's layers bound, where
+        the names of unknown third parties come from pages (telemetry labels only these)."""
+        on_paths = (entry for entries in self.paths.values() for _, entry in entries)
+        return frozenset(entry.name for entry in (*self.domains.values(), *on_paths))
 
     def __len__(self) -> int:
         return len(self.domains) + len(self.paths)
