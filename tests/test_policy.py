@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 
 from consentproxy.config import parse_config
 from consentproxy.consent import NO_DECISION, ConsentState
+from consentproxy.domains import MAX_HOST_NAME
 from consentproxy.policy import (
     _BARE_URL_RE,
     _LOADER_CALL_RE,
@@ -223,3 +224,13 @@ def test_necessary_cookies_win_over_a_services_names_and_patterns_as_documented(
     site.write_text(text)
     assert main(["catalog", "classify", "_ga_ABC", "--config", str(site)]) == 0
     assert "necessary (always allowed), by necessary_cookies" in capsys.readouterr().out
+
+
+def test_a_script_naming_a_host_longer_than_a_dns_name_is_not_held_for_it(policy):
+    """Unique scripts each naming a 500 KB host: none is remembered (each grew the memo by
+    its host), and a tracker's domain at its end holds nothing: it cannot load."""
+    for i in range(3):
+        host = b"%d" % i + b"h" * 500_000 + b".google-analytics.com"
+        js = b's=document.createElement("script");s.src="https://' + host + b'/ga.js"'
+        assert policy.inline_services(js) == ()
+    assert all(len(host) <= MAX_HOST_NAME for host, _ in policy._url_hosts)

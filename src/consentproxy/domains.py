@@ -13,20 +13,31 @@ from functools import cache, lru_cache
 
 from publicsuffixlist import PublicSuffixList
 
+# No DNS name is longer (RFC 1035, written without its root dot): a URL's host that is
+# never reaches a server, so nothing that holds hosts keeps one.
+MAX_HOST_NAME = 253
+
 
 @cache
 def _psl() -> PublicSuffixList:
     return PublicSuffixList()
 
 
-@lru_cache(maxsize=4096)
 def registrable(host: str) -> str:
     """The site a host belongs to: example.co.uk for www.example.co.uk; an IP address,
-    a single label (localhost) or a public suffix is a site of its own."""
+    a single label (localhost) or a public suffix is a site of its own. Hosts no DNS name
+    can be are worked out each time: the memo's keys stay short."""
+    return _registrable(host) if len(host) <= MAX_HOST_NAME else _site(host)
+
+
+def _site(host: str) -> str:
     host = host.lower().rstrip(".")
     if host.startswith("[") or _is_ip(host):
         return host
     return _psl().privatesuffix(host) or host
+
+
+_registrable = lru_cache(maxsize=4096)(_site)
 
 
 def site_of(netloc: str) -> str:

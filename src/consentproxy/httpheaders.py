@@ -7,6 +7,8 @@ import re
 from collections.abc import Collection
 from functools import lru_cache
 
+from consentproxy.domains import MAX_HOST_NAME
+
 Headers = list[tuple[str, str]]
 
 HOP_BY_HOP = frozenset(
@@ -107,7 +109,6 @@ HOST_RE = re.compile(
     r"(?:(?P<name>[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.?)"
     r"|\[(?P<ip6>[0-9A-Fa-f:.]{2,45})\])(?::[0-9]{1,5})?"
 )
-MAX_HOST_NAME = 253
 
 
 @lru_cache(maxsize=256)  # a site's few Host values, checked on every request

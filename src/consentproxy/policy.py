@@ -21,7 +21,7 @@ from consentproxy.catalog.knowledge import CATALOG_SOURCE, Knowledge, KnownTrack
 from consentproxy.catalog.ocd import CookieDatabase, CookieRecord, cookie_database
 from consentproxy.config import DATABASE_CATEGORIES, FORMER_CMP, builtin_services
 from consentproxy.consent import ConsentState
-from consentproxy.domains import registrable, same_site
+from consentproxy.domains import MAX_HOST_NAME, registrable, same_site
 from consentproxy.settings import Config, Service
 
 # Scripts that load or send to a URL: a tracker host in such a script is a load, not data.
@@ -183,6 +183,7 @@ class Policy:
         self.tag_memo: dict[tuple[object, ...], TagOutcome] = {}
         # Where the URLs of each <style> text are, by its digest, whatever the choice.
         self.style_urls: dict[bytes, list[tuple[int, int, str]]] = {}
+        self.style_urls_bytes = 0  # what style_urls holds, as neutralise counts it
         # Per consent choice, the hosts loads are let through from (rewrite.neutralise's).
         self.settled_hosts: dict[tuple[object, ...], dict[bytes, bool]] = {}
         # The inline scripts and <style> elements worked out, per choice (rewrite.neutralise's).
@@ -472,6 +473,8 @@ class Policy:
         """Whether the URL matched in a script is one of a configured or known tracker
         (remembered by host where no entry names a path: scripts repeat their hosts)."""
         key = (m.group(1), site)
+        if len(key[0]) > MAX_HOST_NAME:  # no DNS name: loads nothing, kept nowhere
+            return False
         held = self._url_hosts.get(key)
         if held is None:
             host, path = _host_path(m)

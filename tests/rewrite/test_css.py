@@ -1,4 +1,5 @@
 import html
+import sys
 
 import pytest
 from hypothesis import given, settings
@@ -328,13 +329,31 @@ def test_style_attribute_of_a_tag_start_tag_neutralised_keeps_one_set_of_marks(b
 
 
 def test_style_texts_seen_again_reuse_their_url_spans(blocking, monkeypatch):
-    monkeypatch.setattr(neutralise, "MEMO_ENTRIES", 4)
+    monkeypatch.setattr(neutralise, "STYLE_URLS_BYTES", 3000)  # four of these texts
     for i in range(10):
         text = f"p{{x:url(/{i}.png)}}q{{y:url({PIXEL})}}".encode()
         first = blocking.style_element(b"<style>", text)
         assert blocking.style_element(b"<style>", text) == first
         assert len(blocking.policy.style_urls) <= 4
+        assert blocking.policy.style_urls_bytes <= 3000
     assert len(blocking.blocked) == 20
+
+
+def _held_bytes(spans: list[tuple[int, int, str]]) -> int:
+    return sys.getsizeof(spans) + sum(sum(map(sys.getsizeof, (t, *t))) for t in spans)
+
+
+def test_url_spans_are_kept_up_to_a_byte_bound_however_many_urls_a_text_has(blocking):
+    """Unique pages of 20,000 url()s each in a <style>: the memo of where their URLs are
+    holds at most STYLE_URLS_BYTES (by count of texts, it grew by ~4 MB a page)."""
+    memo = blocking.policy.style_urls
+    for i in range(6):
+        text = "".join(f"a{i}-{j}{{background:url(/{j}.png)}}" for j in range(20_000))
+        assert blocking.style_element(b"<style>", text.encode()) == (b"<style>", text.encode())
+        held = sum(map(_held_bytes, memo.values()))
+        assert held <= neutralise.STYLE_URLS_BYTES
+        assert held <= blocking.policy.style_urls_bytes  # (what it counts is no less)
+    assert 0 < len(memo) < 6  # (the big texts still remembered, a few at a time)
 
 
 def test_a_style_text_that_loads_nothing_blocked_is_remembered_with_its_reports(policy):

@@ -1,7 +1,12 @@
+from dataclasses import replace
+
 import pytest
 
 from consentproxy.consent import NO_DECISION, ConsentState
-from consentproxy.rewrite.neutralise import Neutraliser, srcset_urls, url_target
+from consentproxy.domains import MAX_HOST_NAME
+from consentproxy.policy import Policy
+from consentproxy.rewrite.neutralise import MEMO_HOSTS, Neutraliser, srcset_urls, url_target
+from consentproxy.rewrite.scanner import HtmlRewriter
 
 
 @pytest.mark.parametrize(
@@ -176,3 +181,98 @@ def test_only_a_short_data_block_tag_is_kept_for_the_c_loop(policy):
     assert n.settled.get(short) is False
     assert long not in n.settled
     assert b"<script type=x src=/a.js>" not in n.settled
+
+
+LONG_HOST = b"h" * 300_000 + b".example"  # no DNS name is this long: nothing loads from it
+
+
+def _rewritten(policy, page: bytes) -> tuple[Neutraliser, bytes]:
+    n = Neutraliser(policy, NO_DECISION, site="news.example")
+    rewriter = HtmlRewriter(n, b"", False)
+    return n, rewriter.feed(page) + rewriter.close()
+
+
+def _memo_hosts(policy) -> list[str | bytes]:
+    """Every host the memos hold: the settled hosts, and the tag memo's reports."""
+    settled = [h for hosts in policy.settled_hosts.values() for h in hosts]
+    return settled + [h for _, _, hosts in policy.tag_memo.values() for h in hosts]
+
+
+@pytest.mark.parametrize("unknown", ["allow", "block"])
+def test_a_host_longer_than_a_dns_name_is_kept_nowhere_and_its_tag_stays(config, unknown):
+    """Unique pages each naming a 300 KB host (it grew the memos by gigabytes): the tag
+    stays as it is (it loads nothing), no memo keeps nor report names the host."""
+    policy = Policy(replace(config, unknown_third_parties=unknown))
+    for i in range(3):
+        page = b'<p><img src="https://%d%s/p.gif"><img srcset="//%d%s/a.png 2x">' % (
+            i,
+            LONG_HOST,
+            i,
+            LONG_HOST,
+        )
+        n, out = _rewritten(policy, page)
+        assert out == page
+        assert n.unknown_hosts == set() and n.blocked == []
+    assert all(len(host) <= MAX_HOST_NAME for host in _memo_hosts(policy))
+
+
+@pytest.mark.parametrize(
+    ("host", "loads_from"),
+    [
+        ("0" * 300 + "177.0.0.1", "127.0.0.1"),
+        ("0x" + "0" * 300 + "7f000001", "127.0.0.1"),
+        ("1." + "0" * 300 + "377.0.0", "1.255.0.0"),
+        ("0" * 300 + "400.0.0.1", None),  # 256: no address
+        ("1" * 300, None),
+        ("a" * 254, None),
+    ],
+)
+def test_a_host_longer_than_a_dns_name_loads_only_as_an_ipv4_address(host, loads_from):
+    """Browsers read a host ending in a number as an IPv4 address, leading zeros and all."""
+    target = url_target(f"http://{host}/p.gif")
+    assert (target[0] if target else None) == loads_from
+
+
+def test_an_ipv4_address_spelt_longer_than_a_dns_name_is_still_blocked(config):
+    policy = Policy(replace(config, unknown_third_parties="block"))
+    n, out = _rewritten(policy, b'<img src="http://%s177.0.0.1/p.gif">' % (b"0" * 300))
+    assert b"data-consent-src=" in out and b" src=" not in out
+    assert n.blocked == [("127.0.0.1", "img")]
+
+
+def test_a_tag_naming_many_unknown_hosts_is_worked_out_each_time(policy):
+    """Its reports would make one memo entry of up to a tag's size in host names."""
+    srcset = b", ".join(b"https://cdn%d.unknown.example/p.jpg %dw" % (i, i) for i in range(50))
+    tag = b'<img srcset="' + srcset + b'">'
+    for _ in range(2):
+        n = Neutraliser(policy, NO_DECISION)
+        assert n.start_tag(b"img", tag) is tag
+        assert len(n.unknown_hosts) == 50
+    assert all(len(hosts) <= MEMO_HOSTS for _, _, hosts in policy.tag_memo.values())
+
+
+def _key_bytes(policy) -> int:
+    """The text the tag memo's keys hold (each object once: a page's base is shared)."""
+    parts = {id(p): p for key in policy.tag_memo for part in key for p in _flat(part)}
+    return sum(len(p) for p in parts.values() if isinstance(p, str | bytes))
+
+
+def _flat(part: object) -> tuple[object, ...]:
+    return part if isinstance(part, tuple) else (part,)
+
+
+def test_a_long_base_path_or_style_start_tag_is_in_the_memo_by_digest(policy):
+    """Unique pages each with a 100 KB <base> path and <style> start tag: the tag memo's keys
+    held both (each page's tags were keyed by its base), ~200 KB a page."""
+    pad = b"p" * 100_000
+    before = _key_bytes(policy)
+    for i in range(10):
+        page = (
+            b'<base href="https://cdn.example/%d%s/"><img src="a.png">'
+            b'<style data-x="%d%s">p{background:url(https://cdn.unknown.example/c.png)}</style>'
+        ) % (i, pad, i, pad)
+        for _ in range(2):  # the second time from the memo, reports and all
+            n, out = _rewritten(policy, page)
+            assert out == page
+            assert n.unknown_hosts == {"cdn.example", "cdn.unknown.example"}
+    assert _key_bytes(policy) - before < 100_000

@@ -12,6 +12,7 @@ import base64
 import binascii
 import functools
 import html
+import ipaddress
 import os
 import re
 import secrets
@@ -23,6 +24,7 @@ import idna
 
 from consentproxy.consent import ConsentState
 from consentproxy.cookies import set_cookie_name
+from consentproxy.domains import MAX_HOST_NAME
 from consentproxy.policy import Blocked, Policy, TagOutcome, memo_digest
 from consentproxy.rewrite.css import neutralise_css, style_may_load, url_spans
 from consentproxy.rewrite.tag import Attributes, StartTag
@@ -118,8 +120,17 @@ _URL_LIST_RE = re.compile(rb"(?i)importmap|speculationrules|&")  # (or an entity
 MAX_NESTED_DOCUMENTS = 4
 # A site's pages repeat the same tags: what a tag becomes is remembered per consent choice
 # (at most MEMO_ENTRIES of them; a tag over MEMO_TAG_BYTES by its digest, if unchanged).
+# An outcome naming more than MEMO_HOSTS unknown hosts (a srcset or stylesheet of many) is
+# worked out each time: with the hosts' bound (domains.MAX_HOST_NAME), ~2 KB of reports.
 MEMO_ENTRIES = 4096
-MEMO_TAG_BYTES = 1024  # so the memo stays under ~10 MB
+MEMO_TAG_BYTES = 1024  # so the memo stays under ~20 MB
+MEMO_HOSTS = 8
+# Where a <style> text's URLs are, kept for texts of any size (a site's big inline sheet is
+# read once) up to STYLE_URLS_BYTES in all, a URL's tuple counted SPAN_BYTES beside its
+# text (measured ~170), a text SPANS_ENTRY_BYTES (digest, list, slot): full, it starts over.
+STYLE_URLS_BYTES = 16 << 20
+SPAN_BYTES = 200
+SPANS_ENTRY_BYTES = 256
 # The inline scripts let through or whose start tag alone changed, and the <style> elements
 # let through, whole (start tag and text) and of at most QUIET_ELEMENT_BYTES, each with what
 # they become on each consent choice (at most QUIET_CHOICES): the C skip loop steps over them
@@ -174,10 +185,38 @@ def _url_target(value: str) -> tuple[str, str] | None:
     host = _idna_map(unquote(authority.rpartition("@")[2]))
     host = host[1:].partition("]")[0] if host.startswith("[") else host.partition(":")[0]
     host = host.rstrip(".")
+    if len(host) > MAX_HOST_NAME:  # (kept nowhere: no memo, no report)
+        host = _numeric_ipv4(host) or ""
     return (host, normal_path(path)) if host else None
 
 
 _cached_url_target = functools.lru_cache(maxsize=4096)(_url_target)
+_IPV4_PART_RE = re.compile(r"0[xX][0-9a-fA-F]*|0[0-7]*|[1-9][0-9]*")
+
+
+def _numeric_ipv4(host: str) -> str | None:
+    """The IPv4 address a host over MAX_HOST_NAME is in the URL standard's number forms
+    (0000...0177.0.0.1 is 127.0.0.1), else None: no DNS name is that long, it loads nothing."""
+    parts = host.split(".")
+    if len(parts) > 4 or not all(_IPV4_PART_RE.fullmatch(p) for p in parts):
+        return None
+    numbers = [
+        int(p[2:] or "0", 16)
+        if p[:2].lower() == "0x"
+        else int(p.lstrip("0") or "0", 8)
+        if p[0] == "0"
+        else int(p)
+        if len(p) <= 10
+        else 1 << 32
+        for p in parts
+    ]
+    *head, last = numbers
+    if any(n > 255 for n in head) or last >= 256 ** (5 - len(numbers)):
+        return None
+    address = last
+    for i, n in enumerate(head):
+        address += n << (8 * (3 - i))
+    return str(ipaddress.IPv4Address(address))
 
 
 def _idna_map(host: str) -> str:
@@ -293,6 +332,7 @@ class Neutraliser:
         # (relative URLs after it go there), else None; base_seen: that <base> was seen.
         self.base: tuple[str, str] | None = None
         self.base_seen = False
+        self.base_key: tuple[str, str | bytes] | None = None  # base in the memos' keys
         self.tag_memo = policy.tag_memo  # (the C loop reads it too: scanner.REMEMBERED)
         choice = self.choice = choice or (state.choice, site)
         # The hosts whose loads this choice lets through whatever the path (the C skip loop
@@ -338,7 +378,9 @@ class Neutraliser:
         remembered by its digest, and only when it stays as it is."""
         long = len(tag) > MEMO_TAG_BYTES
         memo_tag = memo_digest(tag) if long else tag
-        key = (self.choice, memo_tag) if self.base is None else (self.choice, self.base, memo_tag)
+        key = (
+            (self.choice, memo_tag) if self.base is None else (self.choice, self.base_key, memo_tag)
+        )
         edited = self._worked_out(key, tag, lambda: self._start_tag(name, tag), not long)
         out = tag if edited is None else edited
         if name == b"base" and not self.base_seen:
@@ -351,7 +393,9 @@ class Neutraliser:
         href = Attributes(tag, len(b"base") + 1).get(b"href")
         if href is not None:
             self.base_seen = True
-            self.base = url_target(href)
+            base = self.base = self.base_key = url_target(href)
+            if base is not None and len(base[1]) > MEMO_TAG_BYTES:  # (the memo's keys stay short)
+                self.base_key = (base[0], memo_digest(base[1].encode("utf-8", "surrogatepass")))
 
     def _worked_out(
         self, key: tuple[object, ...], tag: bytes, work: Callable[[], bytes], keep_edits: bool
@@ -362,7 +406,7 @@ class Neutraliser:
         if known is None:
             new, blocked, hosts = self._outcome(work)
             known = (None if new is tag else new, blocked, hosts)
-            if keep_edits or new is tag:
+            if (keep_edits or new is tag) and len(hosts) <= MEMO_HOSTS:
                 _remember(self.tag_memo, key, known)
         return self._report(known)
 
@@ -545,7 +589,7 @@ class Neutraliser:
         if not style:  # (what inline_script remembered, with its reports)
             known = self.tag_memo.get((self.choice, b"script", tag, memo_digest(text)))
         elif style_may_load(text):  # (what style_sheet remembered)
-            known = self.tag_memo.get((self.choice, self.base, tag, memo_digest(text)))
+            known = self.tag_memo.get(self._style_key(tag, memo_digest(text)))
             if known is not None and known[2] and self.base is not None:
                 return
         if known is None:
@@ -596,10 +640,10 @@ class Neutraliser:
         inert; None when it loads none."""
         # A site's pages repeat the same <style> texts: one that loads nothing blocked is
         # remembered per consent choice by its tag and digest, with what it adds to the
-        # reports; where a text's URLs are, whatever the choice (at most MEMO_ENTRIES each).
+        # reports; where a text's URLs are, whatever the choice (see STYLE_URLS_BYTES).
         # The text is read as latin-1 (its bytes as they are) only when not remembered.
         digest = memo_digest(css)
-        key = (self.choice, self.base, tag, digest)  # (start tags' keys are shorter)
+        key = self._style_key(tag, digest)
         known = self.tag_memo.get(key)
         if known is not None:
             self._report(known)
@@ -608,21 +652,40 @@ class Neutraliser:
             lambda: self._style_sheet(tag, css.decode("latin-1"), digest)
         )
         self._report((None, blocked, hosts))
-        if out is None:
+        if out is None and len(hosts) <= MEMO_HOSTS:
             _remember(self.tag_memo, key, (None, blocked, hosts))
         return out
 
+    def _style_key(self, tag: bytes, digest: bytes) -> tuple[object, ...]:
+        """A <style>'s key in the tag memo (start tags' keys are shorter), its start tag by
+        its digest when long."""
+        memo_tag = memo_digest(tag) if len(tag) > MEMO_TAG_BYTES else tag
+        return (self.choice, self.base_key, memo_tag, digest)
+
     def _style_sheet(self, tag: bytes, css: str, digest: bytes) -> tuple[bytes, bytes] | None:
-        memo = self.policy.style_urls
-        spans = memo.get(digest)
+        spans = self.policy.style_urls.get(digest)
         if spans is None:
-            spans = _remember(memo, digest, url_spans(css))
+            spans = url_spans(css)
+            self._remember_spans(digest, spans)
         css, svc = neutralise_css(css, self._blocked_url, spans)
         if svc is None:
             return None
         attrs = Attributes(tag, len(b"style") + 1)
         edited = self._stamp(self._edit(b"style", attrs, [], svc.name, svc.category, b""))
         return edited, css.encode("latin-1")
+
+    def _remember_spans(self, digest: bytes, spans: list[tuple[int, int, str]]) -> None:
+        """Keeps a text's URL spans in policy.style_urls, bounded by bytes (STYLE_URLS_BYTES):
+        a count of texts was no bound when each may hold 20,000 URLs."""
+        policy = self.policy
+        size = SPANS_ENTRY_BYTES + sum(SPAN_BYTES + len(url) for _, _, url in spans)
+        if size > STYLE_URLS_BYTES:
+            return
+        if policy.style_urls_bytes + size > STYLE_URLS_BYTES:
+            policy.style_urls.clear()
+            policy.style_urls_bytes = 0
+        policy.style_urls[digest] = spans
+        policy.style_urls_bytes += size
 
     def _blocked_url(self, url: str) -> Service | None:
         return self._blocked(self._target(url))
