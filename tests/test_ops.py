@@ -5,6 +5,7 @@ and sockets on 127.0.0.1, bounded in count and time."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import io
 import json
@@ -15,7 +16,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
@@ -753,6 +754,26 @@ def test_serve_keeps_its_heap_instead_of_mapping_each_responses_buffers_anew() -
     assert float(out.stdout) < 16  # a body is 256-960 pages: none faulted in again
 
 
+@contextlib.asynccontextmanager
+async def proxy_in_front_of(
+    route: str, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> AsyncIterator[server.Running]:
+    """serve's proxy (in this process) in front of an origin answering route with handler."""
+    app = web.Application()
+    app.router.add_get(route, handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    upstream = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    config = parse_config(CONFIG.format(upstream=upstream, port=0, metrics=0, title="T"))
+    running = await server.start(Engine(config, [b"k" * 32]), "127.0.0.1", 0)
+    try:
+        yield running
+    finally:
+        await running.stop()
+        await runner.cleanup()
+
+
 async def test_a_page_slow_to_rewrite_lets_other_requests_through_between_its_slices(
     monkeypatch,
 ) -> None:
@@ -774,18 +795,10 @@ async def test_a_page_slow_to_rewrite_lets_other_requests_through_between_its_sl
             headers={"Content-Encoding": "gzip"},
         )
 
-    app = web.Application()
-    app.router.add_get("/{tail:.*}", page)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    upstream = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    config = parse_config(CONFIG.format(upstream=upstream, port=0, metrics=0, title="T"))
-    running = await server.start(Engine(config, [b"k" * 32]), "127.0.0.1", 0)
-    running.proxy.on_done = lambda method, path, *_: ended.append(path)
-    base = f"http://127.0.0.1:{running.port}"
     document = {"Sec-Fetch-Dest": "document", "Accept-Encoding": "identity"}
-    try:
+    async with proxy_in_front_of("/{tail:.*}", page) as running:
+        running.proxy.on_done = lambda method, path, *_: ended.append(path)
+        base = f"http://127.0.0.1:{running.port}"
         async with (
             aiohttp.ClientSession() as client,
             client.get(base + "/big", headers=document) as slow,
@@ -794,11 +807,8 @@ async def test_a_page_slow_to_rewrite_lets_other_requests_through_between_its_sl
             async with client.get(base + "/small", headers=document) as fast:
                 assert b'id="consentproxy"' in await fast.read()
             out = await slow.read()
-        assert ended == ["/small", "/big"]
-        assert out.count(b"<p>x</p><img src=/a.png>") == 160_000 and b'id="consentproxy"' in out
-    finally:
-        await running.stop()
-        await runner.cleanup()
+    assert ended == ["/small", "/big"]
+    assert out.count(b"<p>x</p><img src=/a.png>") == 160_000 and b'id="consentproxy"' in out
 
 
 async def test_a_visitor_that_stops_reading_is_cut_and_frees_the_origin_connection(
@@ -823,22 +833,10 @@ async def test_a_visitor_that_stops_reading_is_cut_and_frees_the_origin_connecti
             origin_done.set()
         return resp
 
-    app = web.Application()
-    app.router.add_get("/stream", stream)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    upstream = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    config = parse_config(CONFIG.format(upstream=upstream, port=0, metrics=0, title="T"))
-    running = await server.start(Engine(config, [b"k" * 32]), "127.0.0.1", 0)
-    visitor = socket.socket()
-    visitor.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    try:
-        visitor.connect(("127.0.0.1", running.port))
-        visitor.sendall(b"GET /stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")  # and reads nothing
-        await asyncio.wait_for(origin_done.wait(), 15)
-        assert not running.proxy.sending
-    finally:
-        visitor.close()
-        await running.stop()
-        await runner.cleanup()
+    async with proxy_in_front_of("/stream", stream) as running:
+        with socket.socket() as visitor:
+            visitor.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            visitor.connect(("127.0.0.1", running.port))
+            visitor.sendall(b"GET /stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")  # reads nothing
+            await asyncio.wait_for(origin_done.wait(), 15)
+            assert not running.proxy.sending
