@@ -571,6 +571,32 @@ async def test_withdrawing_reloads_and_clears_the_cookies_the_page_can_reach(sit
     assert "_ga" not in names and "_gid" not in names
 
 
+async def test_withdrawing_clears_the_storage_entries_named_as_its_cookies(site: Site) -> None:
+    """Storing on the visitor's device needs consent as a cookie does: what a tracker kept
+    in localStorage or sessionStorage under a cookie name of the category withdrawn goes,
+    what nothing names (the site's own state) stays."""
+    state = {"decided": True, "categories": ["analytics"], "services": []}
+    await site.open(page_html(state, body="<p>analytics already running</p>"))
+    await site.page.evaluate("""() => {
+        localStorage.setItem('_ga', 'GA1.1'); localStorage.setItem('_gid', 'x');
+        sessionStorage.setItem('_ga', 'GA1.2'); localStorage.setItem('cart', '3');
+        sessionStorage.setItem('step', '2');
+    }""")
+    site.next_state = dict(NONE)
+    site.html = page_html(NONE, body="<p>reloaded</p>")
+    await site.page.click(".cp-manage")
+    async with site.page.expect_navigation():
+        await site.page.click("text=Reject all")
+    await site.page.wait_for_selector("text=reloaded")
+    kept = await site.page.evaluate(
+        "() => [Object.keys(localStorage).sort(), Object.keys(sessionStorage).sort()]"
+    )
+    assert [[k for k in kept[0] if not k.startswith("consentproxy")], kept[1]] == [
+        ["cart"],
+        ["step"],
+    ]
+
+
 async def test_the_guard_drops_cookie_writes_until_consent(site: Site) -> None:
     await site.open(page_html(body="<p>x</p>"))
     await site.page.evaluate("document.cookie = '_ga=1; path=/'; document.cookie = 'x=1'")

@@ -371,6 +371,7 @@
       if (withdrawn) {
         // Running trackers cannot be stopped: clear what they left and start afresh.
         G.deleteCookies();
+        G.deleteStorage();
         return renew(remote);
       }
       // An enforced CSP was written for the old choice: newly allowed hosts need a new page,

@@ -601,6 +601,22 @@
     });
   }
 
+  /* ...and the entries of the page's storage named as such a cookie is (Hotjar's _hj*,
+     Segment's ajs_*, a tag's _ga...: storing on the visitor's device needs consent as a
+     cookie does); an entry nothing names stays (the site's own state, the banner's). */
+  function deleteStorage() {
+    ["localStorage", "sessionStorage"].forEach(function (kind) {
+      var store, keys = [];
+      try { store = window[kind]; } catch (e) { return; } /* (storage off: SecurityError) */
+      if (!store) return;
+      for (var i = 0; i < store.length; i++) keys.push(store.key(i));
+      keys.forEach(function (key) {
+        var cat = cookieCategory(key);
+        if (cat !== null && !allowsCategory(cat)) store.removeItem(key);
+      });
+    });
+  }
+
   /* Google Consent Mode v2: the default (denied but for the required categories' signals)
      goes into the dataLayer before any Google tag can read it, then an update from the
      visitor's choice, now and on every change. */
@@ -647,6 +663,7 @@
     serviceOf: serviceOf,
     allowsService: allowsService,
     deleteCookies: deleteCookies,
+    deleteStorage: deleteStorage,
     setAttribute: function (el, name, value) { nativeSetAttribute.call(el, name, value); },
     fetch: function (url, init) { return nativeFetch.call(window, url, init); }
   } });
