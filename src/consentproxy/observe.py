@@ -1,8 +1,12 @@
-"""Observe mode: which cookies and third-party hosts a site uses that no service names.
+"""Observe mode: which cookies and third-party hosts a site uses that no service names,
+and the advice an operator gets from the same knowledge.
 
-Fed by the engine with each exchange's Report (so both adapters observe alike); it
-counts every name and emits one line the first time it meets one, so the operator
-can complete the config while the proxy runs.
+The Observer is fed by the engine with each exchange's Report (so both adapters observe
+alike); it counts every name and emits one line the first time it meets one, so the
+operator can complete the config while the proxy runs. `suggest` turns hosts seen into
+config lines (the Observer's summary, the `suggest` command); `config_warnings` is what
+`check-config` warns of in a valid config (a service that names only inline markers, a
+necessary cookie that a tracker sets, cookies left to chance).
 """
 
 from __future__ import annotations
