@@ -242,6 +242,41 @@ async def test_a_withdrawal_stops_trackers_before_the_proxy_answers(tab, answer)
             await asyncio.wait_for(done.wait(), 10)
 
 
+async def test_a_withdrawal_stops_the_other_tabs_trackers_before_the_proxy_answers(tab):
+    """The other tabs heard of a withdrawal only once the proxy had answered it: their
+    trackers went on beaconing and setting cookies meanwhile."""
+    await tab.open("/facebook")
+    await tab.page.click("[data-consent-action=accept-all]")
+    other = await tab.context.new_page()
+    await other.goto("/facebook")
+    await other.wait_for_function("window.__loaded_connect_facebook_net === 1")
+    asked, answered, done = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def slow(route):
+        asked.set()
+        await answered.wait()
+        await route.continue_()
+        done.set()
+
+    await tab.page.route("**/.consent/choice*", slow)
+    try:
+        await tab.page.click("[data-consent-action=open]")
+        await tab.page.click("[data-consent-action=reject-all]")
+        await asyncio.wait_for(asked.wait(), 10)
+        await other.wait_for_timeout(300)  # (the message between two tabs: well under it)
+        tab.recorder.clear()
+        cookies = await other.evaluate(TRACKER_SENDS)
+        await other.wait_for_timeout(300)
+        assert tab.recorder.to("facebook.com") == [] and "_fbp=late" not in cookies
+        async with other.expect_navigation():  # then, the answer told, it reloads as before
+            answered.set()
+    finally:  # (the held request answered before the tabs close)
+        answered.set()
+        if asked.is_set():
+            await asyncio.wait_for(done.wait(), 10)
+        await other.close()
+
+
 async def test_a_choice_made_in_one_tab_reaches_the_sites_other_tabs(tab):
     """A withdrawal stopped nothing in the site's other open tabs: their trackers, allowed
     when they loaded, kept sending and set their cookies again until the visitor left them."""

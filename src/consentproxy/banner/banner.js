@@ -410,7 +410,14 @@
         reask: !!s.reask, gpc: !!s.gpc };
     }
     if (tabs) {
-      tabs.onmessage = function () {
+      tabs.onmessage = function (e) {
+        // A withdrawal on its way in another tab: the guard stops it here too, now. A
+        // message can only narrow it (to what both allow); the state comes with the answer.
+        var w = e.data && e.data.withdrawing;
+        if (w) {
+          if (Array.isArray(w.categories) && Array.isArray(w.services)) G.setState(both(state, w));
+          return;
+        }
         ask('state').then(function (r) { return r.ok ? r.json() : null; }).then(function (s) {
           if (s && Array.isArray(s.categories) && told(paged(s)) !== told(state)) apply(paged(s), true);
         }, function () {});
@@ -452,7 +459,10 @@
       // A withdrawal stops at once: the trackers still running on the page must not send
       // or set anything while the answer (and the reload) comes.
       var chosen = { categories: action === 'reject-all' ? [] : categories, services: services || [] };
-      if (action !== 'accept-all' && withdraws(state, chosen)) G.setState(both(state, chosen));
+      if (action !== 'accept-all' && withdraws(state, chosen)) {
+        G.setState(both(state, chosen));
+        if (tabs) tabs.postMessage({ withdrawing: chosen }); // (the other tabs' trackers too)
+      }
       try {
         sent = ask('choice', body);
       } catch (e) { // no usable fetch
