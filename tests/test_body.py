@@ -6,6 +6,7 @@ import gzip
 import pytest
 
 from consentproxy.engine import Engine
+from consentproxy.httpheaders import header
 from tests.test_engine import HTML, NOW, get
 
 
@@ -44,6 +45,28 @@ def test_an_untyped_body_that_is_no_page_goes_on_as_it_came(engine, body):
     assert plan.body.feed(body[:3]) + plan.body.last(body[3:]) == body
     plan = get(engine, Sec_Fetch_Dest="document").response(200, [])
     assert plan.body.feed(body) + plan.body.close() == body
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+@pytest.mark.parametrize(
+    ("body", "page"),
+    [(UNTYPED_PAGE, True), (b"GIF89a\x01\x00<script src=//t.example/x.js>", False)],
+)
+def test_a_coded_body_sent_without_a_type_is_sniffed_decoded_and_goes_on_decoded(
+    engine, body, page, chunked
+):
+    """A browser decodes a gzip body before it sniffs it: an untyped gzip page was passed on
+    unrewritten, its trackers ran with no banner. It now goes on decoded (the headers go
+    first, before the sniff can tell): rewritten if it is a page, else as it came."""
+    plan = get(engine, Sec_Fetch_Dest="document").response(200, [("Content-Encoding", "gzip")])
+    assert plan.body is not None and header(plan.headers, "content-encoding") is None
+    sent = gzip.compress(body)
+    pieces = [sent[:9], sent[9:]] if chunked else [sent]
+    out = b"".join(plan.body.sliced(p, i == len(pieces) - 1) for i, p in enumerate(pieces))
+    if page:
+        assert b'type="text/plain"' in out and b'id="consentproxy"' in out
+    else:
+        assert out == body
 
 
 @pytest.mark.parametrize("coding", [None, "gzip"])

@@ -183,7 +183,9 @@ class BodyTransform:
         return out if self.encode is None else self._encoded(out, last)
 
     def _sniffed(self, data: bytes, last: bool) -> bytes:
-        """An untyped body: held until its first bytes tell, then rewritten or passed on."""
+        """An untyped body: held until its first bytes (decoded, as a browser sniffs them)
+        tell, then rewritten or passed on (decoded: its headers said no coding already)."""
+        data = self._decoded(data, last)
         if self.passing:
             return data
         assert self.untyped is not None
@@ -194,7 +196,7 @@ class BodyTransform:
             return b""
         self.untyped = None
         if html:
-            return self._rewritten(head, last)
+            return self._rewrite(head, last)
         self.passing, self.report.rewritten = True, False
         return head
 

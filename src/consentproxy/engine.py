@@ -565,8 +565,8 @@ class Exchange:
                 html = t
                 break
         untyped = (  # a page may come untyped: rewritten if its first bytes make it HTML
-            html is None and has_body and not codings and _untyped(types) and self._navigates()
-        )
+            html is None and has_body and _untyped(types) and self._navigates()
+        )  # (decoded first if coded, as a browser sniffs it: then it goes on decoded)
         if untyped:
             html = "text/html"
         page = (
