@@ -64,6 +64,10 @@ ANSWERS.update(
         % (len(TRACKER) + 16)
         + b"<!doctype html>\n"
         + TRACKER,
+        b"/untyped-page-gz": b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Encoding: gzip\r\n"
+        b"Content-Length: %d\r\n\r\n"
+        % len(gzip.compress(b"<!doctype html>\n" + TRACKER))
+        + gzip.compress(b"<!doctype html>\n" + TRACKER),
         b"/served-by": HEAD + b"Server: Apache/2.2.15 (CentOS)\r\nContent-Length: 5\r\n\r\nhello",
         b"/plain-then-html": HEAD.replace(
             b"Content-Type: text/html", b"Content-Type: text/plain\r\nContent-Type: text/html"
@@ -222,17 +226,20 @@ async def test_html_the_browser_renders_despite_odd_headers_is_rewritten(start_p
     assert b"X-Content-Type-Options: nosniff" in head
 
 
+@pytest.mark.parametrize("path", [b"/untyped-page", b"/untyped-page-gz"])
 async def test_a_page_the_origin_sent_without_a_type_is_rewritten_and_goes_on_untyped(
-    start_proxy, origin
+    start_proxy, origin, path
 ):
-    """A browser sniffs it as HTML and runs its trackers: it is rewritten as a page."""
+    """A browser sniffs it as HTML (gzipped: once decoded) and runs its trackers: it is
+    rewritten as a page, and goes on decoded."""
     data, _ = await get_raw(
         await start_proxy(origin),
-        b"GET /untyped-page HTTP/1.1\r\nHost: shop.example.com\r\nAccept: text/html\r\n"
-        b"Connection: close\r\n\r\n",
+        b"GET %s HTTP/1.1\r\nHost: shop.example.com\r\nAccept: text/html\r\n" % path
+        + b"Connection: close\r\n\r\n",
     )
     head, _, body = data.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200 ") and b"content-type" not in head.lower()
+    assert b"content-encoding" not in head.lower()
     assert b"data-consent-src=https://www.google-analytics.com" in body
     assert b'id="consentproxy"' in body
 
