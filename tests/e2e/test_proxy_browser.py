@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterator
+from typing import Self
 
 import pytest
 from playwright.async_api import Browser
@@ -201,6 +202,30 @@ TRACKER_SENDS = """() => {
 }"""
 
 
+class HeldChoice:
+    """The page's /choice requests held until `answered` is set, then sent on (answer
+    "late") or failed ("failed"); leaving answers a held one and waits for it."""
+
+    def __init__(self, page, answer: str = "late"):
+        self.page, self.answer = page, answer
+        self.asked, self.answered, self.done = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def _hold(self, route) -> None:
+        self.asked.set()
+        await self.answered.wait()
+        await (route.continue_() if self.answer == "late" else route.abort())
+        self.done.set()
+
+    async def __aenter__(self) -> Self:
+        await self.page.route("**/.consent/choice*", self._hold)
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        self.answered.set()
+        if self.asked.is_set():
+            await asyncio.wait_for(self.done.wait(), 10)
+
+
 @pytest.mark.parametrize("answer", ["late", "failed"])
 async def test_a_withdrawal_stops_trackers_before_the_proxy_answers(tab, answer):
     """The guard went on allowing a withdrawn category until /choice answered: a tracker
@@ -209,19 +234,10 @@ async def test_a_withdrawal_stops_trackers_before_the_proxy_answers(tab, answer)
     await tab.page.click("[data-consent-action=accept-all]")
     await tab.page.wait_for_function("window.__loaded_connect_facebook_net === 1")
     await wait_for_cookie(tab, "_fbp")
-    asked, answered, done = asyncio.Event(), asyncio.Event(), asyncio.Event()
-
-    async def slow(route):
-        asked.set()
-        await answered.wait()
-        await (route.continue_() if answer == "late" else route.abort())
-        done.set()
-
-    await tab.page.route("**/.consent/choice*", slow)
-    try:
+    async with HeldChoice(tab.page, answer) as held:
         await tab.page.click("[data-consent-action=open]")
         await tab.page.click("[data-consent-action=reject-all]")
-        await asyncio.wait_for(asked.wait(), 10)
+        await asyncio.wait_for(held.asked.wait(), 10)
         tab.recorder.clear()
         cookies = await tab.page.evaluate(TRACKER_SENDS)
         await tab.page.wait_for_timeout(300)
@@ -229,17 +245,13 @@ async def test_a_withdrawal_stops_trackers_before_the_proxy_answers(tab, answer)
         assert (await tab.cookies()).get("_fbp") != "late"
         if answer == "late":
             async with tab.page.expect_navigation():  # then the reload, as before
-                answered.set()
+                held.answered.set()
         else:
-            answered.set()
+            held.answered.set()
             await tab.page.locator(".cp-error").wait_for()
             assert "_fbp=late" not in await tab.page.evaluate(TRACKER_SENDS)
             await tab.page.wait_for_timeout(300)
             assert tab.recorder.to("facebook.com") == []
-    finally:  # (the held request answered before the tab closes)
-        answered.set()
-        if asked.is_set():
-            await asyncio.wait_for(done.wait(), 10)
 
 
 async def test_a_withdrawal_stops_the_other_tabs_trackers_before_the_proxy_answers(tab):
@@ -250,31 +262,18 @@ async def test_a_withdrawal_stops_the_other_tabs_trackers_before_the_proxy_answe
     other = await tab.context.new_page()
     await other.goto("/facebook")
     await other.wait_for_function("window.__loaded_connect_facebook_net === 1")
-    asked, answered, done = asyncio.Event(), asyncio.Event(), asyncio.Event()
-
-    async def slow(route):
-        asked.set()
-        await answered.wait()
-        await route.continue_()
-        done.set()
-
-    await tab.page.route("**/.consent/choice*", slow)
-    try:
+    async with HeldChoice(tab.page) as held:
         await tab.page.click("[data-consent-action=open]")
         await tab.page.click("[data-consent-action=reject-all]")
-        await asyncio.wait_for(asked.wait(), 10)
+        await asyncio.wait_for(held.asked.wait(), 10)
         await other.wait_for_timeout(300)  # (the message between two tabs: well under it)
         tab.recorder.clear()
         cookies = await other.evaluate(TRACKER_SENDS)
         await other.wait_for_timeout(300)
         assert tab.recorder.to("facebook.com") == [] and "_fbp=late" not in cookies
         async with other.expect_navigation():  # then, the answer told, it reloads as before
-            answered.set()
-    finally:  # (the held request answered before the tabs close)
-        answered.set()
-        if asked.is_set():
-            await asyncio.wait_for(done.wait(), 10)
-        await other.close()
+            held.answered.set()
+    await other.close()
 
 
 async def test_a_choice_made_in_one_tab_reaches_the_sites_other_tabs(tab):
