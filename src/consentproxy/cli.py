@@ -405,7 +405,7 @@ def _cookie_rule(policy: Policy, name: str) -> tuple[str | None, str | None]:
     required = next(c.name for c in config.categories if c.required)
     if name == config.consent.cookie_name:
         return required, "consent.cookie_name: the consent cookie itself"
-    if policy.necessary_by_config(name):
+    if names_cookie(config.necessary_cookies, name):
         return required, "necessary_cookies"
     owners = [s.name for s in config.services if names_cookie(s.cookies, name)]
     if owners:

@@ -133,14 +133,11 @@ class Policy:
         # first rule that matches), and the consent cookie is always necessary. guard.js
         # reads the same tables in the same order: names, then patterns in their order.
         necessary_patterns = _patterns((n, necessary) for n in config.necessary_cookies)
-        self._necessary_re = _combined(necessary_patterns)
+        necessary_re = _combined(necessary_patterns)
         for name, category in named:
             if "*" not in name:
                 self.cookie_names.setdefault(
-                    name,
-                    necessary
-                    if self._necessary_re and self._necessary_re.fullmatch(name)
-                    else category,
+                    name, necessary if necessary_re and necessary_re.fullmatch(name) else category
                 )
         for name in (*config.necessary_cookies, config.consent.cookie_name):
             if "*" not in name:
@@ -412,12 +409,6 @@ class Policy:
         """The category the config itself gives a cookie (a service or necessary_cookies)."""
         cat = self.cookie_names.get(name)
         return cat if cat is not None else _match(self._cookie_re, self.cookie_patterns, name)
-
-    def necessary_by_config(self, name: str) -> bool:
-        """Whether necessary_cookies names the cookie (exactly or by a pattern)."""
-        return name in self.config.necessary_cookies or bool(
-            self._necessary_re and self._necessary_re.fullmatch(name)
-        )
 
     def cookie_allowed(self, name: str, state: ConsentState) -> bool:
         cat = self.cookie_category(name)
