@@ -289,10 +289,7 @@ class ProxyServer:
                 if whole:  # head, body and end of the chunks in one write
                     await resp.write_eof(first)
                     return resp
-                if first:
-                    await resp.write(first)
-                    writes[0] += 1
-                await resp.write_eof(await self._pump(upstream, resp, plan.body, writes))
+                await resp.write_eof(await self._pump(upstream, resp, plan.body, first, writes))
             except (BodyError, aiohttp.ClientPayloadError, TimeoutError) as e:
                 log.warning(
                     "%s %s: body failed mid-stream: %s", request.method, request.raw_path, e
@@ -328,38 +325,29 @@ class ProxyServer:
         upstream: aiohttp.ClientResponse,
         resp: web.StreamResponse,
         transform: BodyTransform | None,
+        first: bytes,
         writes: list[int],
     ) -> bytes:
-        """Stream the body (what `sliced` left of its first chunk first), counting writes
-        for _sweep; returns its last bytes, to go out with the end of the response in one
-        write (chunked framing: a write and a system call fewer). Other requests run
-        between two slices of a rewrite."""
+        """Stream the body from its first bytes out (and what `sliced` left of them),
+        counting writes for _sweep; returns its last bytes, to go out with the end of the
+        response in one write (chunked framing: a write and a system call fewer). Other
+        requests run between two slices of a rewrite."""
         content = upstream.content
-        if transform is None:
-            async for chunk in content.iter_any():
-                if content.at_eof():
-                    return chunk
-                await resp.write(chunk)
-                writes[0] += 1
-            return b""
-        out, last = b"", content.at_eof()
-        while True:
-            while transform.pending:
-                if out:
-                    await resp.write(out)
-                    writes[0] += 1
-                await asyncio.sleep(0)
-                out = transform.more()
-            if last:
-                return out
+        out, last = first, content.at_eof()
+        while not last or (transform is not None and transform.pending):
             if out:
                 await resp.write(out)
                 writes[0] += 1
+            if transform is not None and transform.pending:
+                await asyncio.sleep(0)
+                out = transform.more()
+                continue
             chunk = await content.readany()
             if not chunk:
-                return transform.close()
+                return b"" if transform is None else transform.close()
             last = content.at_eof()
-            out = transform.sliced(chunk, last)
+            out = chunk if transform is None else transform.sliced(chunk, last)
+        return out
 
     async def _websocket(self, request: web.BaseRequest, headers: Headers) -> web.StreamResponse:
         assert self.session is not None
