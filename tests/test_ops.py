@@ -840,3 +840,53 @@ async def test_a_visitor_that_stops_reading_is_cut_and_frees_the_origin_connecti
             visitor.sendall(b"GET /stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")  # reads nothing
             await asyncio.wait_for(origin_done.wait(), 15)
             assert not running.proxy.sending
+
+
+async def test_workers_refuse_a_port_another_serve_listens_on(origin: str, tmp_path: Path) -> None:
+    """(two `serve --workers` on one port both bound it through SO_REUSEPORT, and the kernel
+    spread visitors over the two, each with its own config)"""
+    port = free_port()
+    first, second = tmp_path / "first.yaml", tmp_path / "second.yaml"
+    first.write_text(CONFIG.format(upstream=origin, port=port, metrics=free_port(), title="A"))
+    second.write_text(CONFIG.format(upstream=origin, port=port, metrics=free_port(), title="B"))
+    proc = await start_serve(first, "--workers", "2")
+    try:
+        await until_up(f"http://127.0.0.1:{port}/.consent/healthz")
+        late = await start_serve(second, "--workers", "2")
+        err = await stop_within(late, 20)
+    finally:
+        await stop(proc)
+    assert late.returncode == 2, err
+    assert f"second.yaml: listen 127.0.0.1:{port} cannot be bound" in err
+    assert "Traceback" not in err
+
+
+async def test_share_port_hands_over_without_a_gap(origin: str, tmp_path: Path) -> None:
+    """--share-port: the new serve binds beside the running one; the old one stops and
+    visitors are answered all along."""
+    port, late_metrics = free_port(), free_port()
+    first, second = tmp_path / "first.yaml", tmp_path / "second.yaml"
+    first.write_text(
+        CONFIG.format(upstream=origin, port=port, metrics=free_port(), title="Oldtitle")
+    )
+    second.write_text(
+        CONFIG.format(upstream=origin, port=port, metrics=late_metrics, title="Newtitle")
+    )
+    proc = await start_serve(first, "--workers", "2")
+    late = None
+    try:
+        await until_up(f"http://127.0.0.1:{port}/.consent/healthz")
+        late = await start_serve(second, "--share-port")
+        await until_up(f"http://127.0.0.1:{late_metrics}/metrics")
+        await stop(proc)
+        assert proc.returncode == 0
+        async with aiohttp.ClientSession() as client:
+            for _ in range(5):
+                async with client.get(f"http://127.0.0.1:{port}/page") as resp:
+                    assert resp.status == 200
+                    text = await resp.text()
+                    assert "Newtitle" in text and "Oldtitle" not in text
+    finally:
+        await stop(proc)
+        if late is not None:
+            await stop(late)

@@ -76,9 +76,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
     upstream = redacted(config.upstream or "")  # (serve refused a config with none above)
     banner = f"consentproxy: http://{config.listen_host}:{{port}}/ -> {upstream}"
+    if (args.workers > 1 or args.share_port) and config.listen_port == 0:
+        raise UsageError("--workers and --share-port need a fixed port (listen: HOST:PORT)")
+    if args.workers > 1 and not args.share_port:
+        runtime.port_free(config.source, config.listen_host, config.listen_port)
     if args.workers > 1:
-        if config.listen_port == 0:
-            raise UsageError("--workers needs a fixed port to share (listen: HOST:PORT)")
         print(f"consentproxy: {args.workers} workers", flush=True)
         return runtime.workers(
             args.workers,
@@ -86,7 +88,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 runtime.serve_forever(make_engine, banner, reuse_port=True, worker=worker)
             ),
         )
-    engine = runtime.run(runtime.serve_forever(make_engine, banner))
+    engine = runtime.run(runtime.serve_forever(make_engine, banner, reuse_port=args.share_port))
     if engine.observer is not None:
         print("consentproxy: seen, named by no service:", *engine.observer.summary(), sep="\n  ")
     return 0
@@ -746,6 +748,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         metavar="N",
         help="serve with N processes sharing the port (SO_REUSEPORT); default 1",
+    )
+    s.add_argument(
+        "--share-port",
+        action="store_true",
+        help="share the port with a serve already listening there with --share-port "
+        "or --workers (a restart without a gap: start the new one, then stop the old)",
     )
     s.set_defaults(func=cmd_serve)
     d = sub.add_parser("demo", help="run the bundled legacy demo site behind the proxy")

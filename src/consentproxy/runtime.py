@@ -11,6 +11,7 @@ import ctypes
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -71,6 +72,22 @@ def _unbound(source: str, key: str, host: str, port: int, e: OSError) -> UserErr
         f"listens there or give {key} another address"
         + (" (or --listen)" if key == "listen" else "")
     )
+
+
+def port_free(source: str, host: str, port: int) -> None:
+    """Refuse a port something already listens on, before `--workers` bind it with
+    SO_REUSEPORT: that option would let them share it with another serve started by the
+    same user (the kernel then spreads visitors over both, old config and new) where one
+    process alone gets "address in use"."""
+    try:
+        for family, kind, proto, _, address in socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        ):
+            with socket.socket(family, kind, proto) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # (as aiohttp)
+                probe.bind(address)
+    except OSError as e:
+        raise _unbound(source, "listen", host, port, e) from None
 
 
 async def serve_forever(
