@@ -532,6 +532,46 @@ async def test_x_forwarded_headers_reach_origin(proxy: str, client: aiohttp.Clie
     assert seen["x-forwarded-host"] == [proxy.removeprefix("http://")]
 
 
+async def test_header_bytes_that_are_no_utf8_pass_as_they_came_both_ways(
+    start_proxy: Callable[..., Awaitable[str]],
+) -> None:
+    """A legacy site's Latin-1 header bytes: serve re-encoded them (é, 0xE9, left as C3 A9:
+    the file name a browser showed was cafÃ©.pdf)."""
+    heads: list[bytes] = []
+
+    async def legacy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        heads.append(await reader.readuntil(b"\r\n\r\n"))
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/pdf\r\nContent-Length: 2\r\n"
+            b'Content-Disposition: attachment; filename="caf\xe9.pdf"\r\n'
+            b"Set-Cookie: PHPSESSID=\xe9t\xe9; Path=/\r\nX-Utf8: caf\xc3\xa9\r\n\r\nok"
+        )
+        await writer.drain()
+        writer.close()
+
+    origin = await asyncio.start_server(legacy, "127.0.0.1", 0)
+    try:
+        proxy = await start_proxy(f"http://127.0.0.1:{origin.sockets[0].getsockname()[1]}")
+        reader, writer = await asyncio.open_connection(*proxy.removeprefix("http://").split(":"))
+        writer.write(
+            b"GET /resume.pdf HTTP/1.1\r\nHost: shop.example.com\r\n"
+            b"Cookie: PHPSESSID=\xe9t\xe9\r\nX-Name: Ren\xe9\r\nConnection: close\r\n\r\n"
+        )
+        answer = await asyncio.wait_for(reader.read(), 10)
+        writer.close()
+    finally:
+        origin.close()
+        await origin.wait_closed()
+    assert heads, answer
+    sent = heads[0].split(b"\r\n")
+    assert b"Cookie: PHPSESSID=\xe9t\xe9" in sent and b"X-Name: Ren\xe9" in sent, sent
+    head = answer.split(b"\r\n\r\n")[0].split(b"\r\n")
+    assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith(b"\r\n\r\nok"), answer
+    assert b'Content-Disposition: attachment; filename="caf\xe9.pdf"' in head, head
+    assert b"Set-Cookie: PHPSESSID=\xe9t\xe9; Path=/" in head, head
+    assert b"X-Utf8: caf\xc3\xa9" in head, head
+
+
 FORWARDED = {
     "X-Forwarded-For": "203.0.113.7",
     "X-Forwarded-Proto": "https",

@@ -17,6 +17,7 @@ import aiohttp
 from aiohttp import hdrs, http_writer, web
 from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 from aiohttp.web_protocol import RequestHandler
+from multidict import CIMultiDict
 from yarl import URL
 
 from consentproxy.adapter import (
@@ -220,6 +221,8 @@ class ProxyServer:
         up_headers = ex.upstream_headers()
         if len(ex.req.first) < len(ex.req.headers):  # a name repeats (rare)
             up_headers = _one_spelling(up_headers)
+        if type(ex.req.parsed) is _RawHead:
+            up_headers = [*up_headers, RAW]
         if is_websocket(ex.req):
             return await self._websocket(request, up_headers)
         body_reader = _TimedBody(request.content, limits) if has_body else None
@@ -249,6 +252,8 @@ class ProxyServer:
         async with upstream:
             origin = _head(self.origin_heads, upstream.raw_headers)
             plan = ex.response(upstream.status, origin.headers, origin)
+            if type(origin) is _RawHead:
+                plan.headers = [*plan.headers, RAW]
             if not plan.has_body:
                 resp = _response(upstream.status, upstream.reason, plan.headers)
                 await resp.prepare(request)
@@ -536,10 +541,19 @@ def _too_slow() -> web.Response:
 
 def _head(heads: dict[RawHeaders, Head], raw: RawHeaders) -> Head:
     """A header block (a visitor's or the origin's) worked out, or found in heads if the
-    same bytes came before."""
+    same bytes came before. Read as UTF-8, which aiohttp writes back as it came; a block
+    with other bytes is a _RawHead."""
     head = heads.get(raw)
     if head is None:
-        head = Head.of(_decoded(raw))
+        try:  # all UTF-8 (the usual case): one pass
+            head = Head.of([(k.decode("latin-1"), v.decode()) for k, v in raw])
+        except UnicodeDecodeError:
+            head = _RawHead.of(
+                [
+                    (k.decode(errors="surrogateescape"), v.decode(errors="surrogateescape"))
+                    for k, v in raw
+                ]
+            )
         if head.size <= HEAD_BYTES:
             if len(heads) >= HEADS:
                 heads.clear()
@@ -547,21 +561,36 @@ def _head(heads: dict[RawHeaders, Head], raw: RawHeaders) -> Head:
     return head
 
 
-def _decoded(raw: RawHeaders) -> Headers:
-    """Header bytes as text that aiohttp writes back unchanged: it encodes as UTF-8, so
-    valid UTF-8 is read as such (latin-1 would double-encode é), anything else as latin-1."""
-    try:  # all UTF-8 (the usual case): one pass
-        return [(k.decode("latin-1"), v.decode()) for k, v in raw]
-    except UnicodeDecodeError:
-        pass
-    out = []
-    for k, v in raw:
-        try:
-            value = v.decode()
-        except UnicodeDecodeError:
-            value = v.decode("latin-1")
-        out.append((k.decode("latin-1"), value))
-    return out
+class _RawHead(Head):
+    """A header block with bytes that are not UTF-8: a legacy site's Latin-1 file name in
+    Content-Disposition, a cookie value set in its page's charset. Its bytes are read with
+    surrogateescape, and the headers made of it carry RAW so that they leave as they came
+    (aiohttp encodes header text as UTF-8: é (0xE9) left as C3 A9, and drops surrogates)."""
+
+
+# A header aiohttp's writer never sends (see _serialize_headers): its name has a space, which
+# no header name read from the wire has.
+RAW = ("consentproxy raw bytes", "")
+_serialize_utf8 = http_writer._serialize_headers
+
+
+def _serialize_headers(status_line: str, headers: CIMultiDict[str]) -> bytes:
+    """aiohttp's head serializer (requests and responses alike), but for a head that carries
+    RAW, whose text is written back to the bytes it was read from (surrogateescape). Installed
+    in aiohttp's http_writer, which looks it up at each head it writes."""
+    if RAW[0] not in headers:
+        return _serialize_utf8(status_line, headers)
+    lines = [status_line]
+    for name, value in headers.items():
+        if name == RAW[0]:
+            continue
+        if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
+            raise ValueError("Newline or carriage return character detected in HTTP header")
+        lines.append(f"{name}: {value}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode(errors="surrogateescape")
+
+
+http_writer._serialize_headers = _serialize_headers
 
 
 def _error(status: int, message: str) -> web.Response:
