@@ -82,6 +82,8 @@ typedef struct {
     Py_ssize_t element_bytes; /* the longest element element_outcome looks up */
     char mark_slot[MAX_SLOT]; /* where a remembered tag's new bytes take the mark (see stamp) */
     Py_ssize_t mark_slot_len;
+    uint64_t plain; /* (by index in interesting) quiet names with a key and nothing else to
+                     * check: no text, no URLs (hosted), not a script, <svg> or <math> */
 } Skipper;
 
 /* quiet_ok's bits: every quiet tag (the guard is placed and no <base> points elsewhere),
@@ -541,10 +543,19 @@ static inline Py_ssize_t quoted_attr(const unsigned char *b, Py_ssize_t a, Py_ss
     unsigned at = ends ? (unsigned)__builtin_ctz(ends) : 16;
     if (at >= 15 || b[a + at] != '=' || (b[a + at + 1] != '"' && b[a + at + 1] != '\''))
         return -1;
-    unsigned quotes = (unsigned)_mm_movemask_epi8(b[a + at + 1] == '"' ? eq(v, '"') : eq(v, '\''))
-                      >> (at + 2);
-    Py_ssize_t close = quotes ? a + at + 2 + __builtin_ctz(quotes)
-                              : quote_end(b, a + 16, n, b[a + at + 1]);
+    /* the closing quote: most often the next quote of either kind after the opening one, the
+     * first quote in v when the name holds none (found beside the name's end, not after it) */
+    unsigned both = (unsigned)_mm_movemask_epi8(_mm_or_si128(eq(v, '"'), eq(v, '\'')));
+    unsigned second = both & (both - 1);
+    Py_ssize_t close;
+    if (second && (unsigned)__builtin_ctz(both) == at + 1
+            && b[a + __builtin_ctz(second)] == b[a + at + 1])
+        close = a + __builtin_ctz(second);
+    else {
+        unsigned quotes = (unsigned)_mm_movemask_epi8(b[a + at + 1] == '"' ? eq(v, '"') : eq(v, '\''))
+                          >> (at + 2);
+        close = quotes ? a + at + 2 + __builtin_ctz(quotes) : quote_end(b, a + 16, n, b[a + at + 1]);
+    }
     if (close >= n)
         return -1; /* (an unquoted value, to the tokenizer) */
     *flags |= attr_flags(b, a, a + at, a + at + 2, close, key);
@@ -572,6 +583,8 @@ static Py_ssize_t attrs_rest(const unsigned char *b, Py_ssize_t q, Py_ssize_t n,
         Py_ssize_t a = q, past; /* a name: its first byte may be anything, even '=' */
         while ((past = quoted_attr(b, a, n, key, flags)) >= 0) { /* (and a space after it) */
             q = past;
+            if (q < n && b[q] == '>')
+                return q + 1; /* (the loop's first step, taken here: no '/' before it) */
             if (q + 1 >= n || b[q] != ' ' || is_delim(b[q + 1]))
                 break;
             a = ++q;
@@ -618,8 +631,9 @@ static inline Py_ssize_t name_index(const unsigned char *b, Py_ssize_t p, Py_ssi
                         * with the candidate's case bits set) from one load, no byte loop */
         __m128i v = _mm_loadu_si128((const __m128i *)(b + p));
         unsigned m = in_class(v, DELIM);
-        while (m && b[p + __builtin_ctz(m)] <= ' ' && !is_ws(b[p + __builtin_ctz(m)]))
-            m &= m - 1; /* (a control byte is part of the name) */
+        if (m && __builtin_expect(b[p + __builtin_ctz(m)] < ' ', 0))
+            while (m && b[p + __builtin_ctz(m)] <= ' ' && !is_ws(b[p + __builtin_ctz(m)]))
+                m &= m - 1; /* (a control byte is part of the name) */
         if (m) {
             unsigned len = (unsigned)__builtin_ctz(m), want = (1u << len) - 1;
             *end = p + len;
@@ -725,6 +739,14 @@ static Py_ssize_t comment(const unsigned char *b, Py_ssize_t p, Py_ssize_t n) {
 static int body_end(const unsigned char *b, Py_ssize_t p, Py_ssize_t n) {
     return p + 4 < n && is_delim(b[p + 4]) && (b[p] | 0x20) == 'b' && (b[p + 1] | 0x20) == 'o'
            && (b[p + 2] | 0x20) == 'd' && (b[p + 3] | 0x20) == 'y';
+}
+
+/* Whether the end tag at p ("</", a letter, 16 bytes in buf) is </body>: body_end from one
+ * 8-byte compare. */
+static inline int end_tag_body(const unsigned char *b, Py_ssize_t p) {
+    return ((load8(b + p) | load8("\0\0\x20\x20\x20\x20\0\0")) & load8("\xff\xff\xff\xff\xff\xff\0\0"))
+               == load8("</body\0\0")
+           && is_delim(b[p + 6]);
 }
 
 /* Whether the end tag's name at b[p..] is p or br, which break out of foreign content. */
@@ -1178,6 +1200,16 @@ static Py_ssize_t markup(Skipper *self, const unsigned char *b, Py_ssize_t p, Py
             return end >= 0 && quiet_ok & QUIET && remembered_tag(self, b, p, end, memos) ? end
                                                                                       : -1;
         }
+        if (self->plain >> i & 1 && quiet_ok & (QUIET | KEYED)) {
+            /* (most of a page's interesting tags: a, td, tr...) with neither its key attribute
+             * nor a style that may load, stepped over as quiet_element would; else read again
+             * below, all of it (the key, read as nothing but HAS_KEY here, changes nothing) */
+            Pending none = {0, 0, {NULL}};
+            Key plain = {self->keys.name[i], self->keys.len[i], NULL, 0, NULL, NULL, &none, 0, 0};
+            Py_ssize_t end = tag_end(b, name_end, n, &plain, &flags);
+            if (end >= 0 && !(flags & (HAS_KEY | STYLE_MAY_LOAD)))
+                return end;
+        }
         if (self->root[i] && quiet_ok & FOREIGN)
             return foreign_element(self, b, p, n, self->root[i]);
         Pending pending = {0, 0, {NULL}};
@@ -1215,18 +1247,21 @@ static Py_ssize_t markup(Skipper *self, const unsigned char *b, Py_ssize_t p, Py
     }
     if (c == '/') { /* an end tag: all but </body>; or a bogus one */
         if (p + 2 < n && is_alpha(b[p + 2])) {
-            if (body_end(b, p + 2, n))
-                return -1;
             int ignored = 0; /* an end tag's attributes do nothing */
 #ifdef __SSE2__
             if (p + 16 <= n) { /* a '>' before any quote ends it: most end tags are short */
+                if (end_tag_body(b, p))
+                    return -1;
                 __m128i v = _mm_loadu_si128((const __m128i *)(b + p));
-                unsigned m = (unsigned)_mm_movemask_epi8(
-                    _mm_or_si128(eq(v, '>'), _mm_or_si128(eq(v, '"'), eq(v, '\''))));
-                if (m && b[p + __builtin_ctz(m)] == '>')
-                    return p + __builtin_ctz(m) + 1;
+                unsigned gt = (unsigned)_mm_movemask_epi8(eq(v, '>'));
+                unsigned quotes = (unsigned)_mm_movemask_epi8(_mm_or_si128(eq(v, '"'), eq(v, '\'')));
+                if (gt && !(quotes & ((gt & -gt) - 1)))
+                    return p + __builtin_ctz(gt) + 1;
+                return tag_rest(b, p + 3, n, &NO_KEY, &ignored);
             }
 #endif
+            if (body_end(b, p + 2, n))
+                return -1;
             return tag_rest(b, p + 3, n, &NO_KEY, &ignored);
         }
         const unsigned char *gt = memchr(b + p + 2, '>', (size_t)(n - p - 2));
@@ -1305,11 +1340,34 @@ static PyObject *Skipper_skip(Skipper *self, PyObject *const *args, Py_ssize_t n
     output.n = n;
     output.done = pos;
     output.guarded = output.limit < n;
+    Py_ssize_t tag = pos; /* the last tag's '<' */
+    uint64_t lts = 0;     /* the '<' in the 16 bytes from it, when an end tag's load gave them */
     while (pos < n) {
-        if (b[pos] != '<') {
-            pos = find(b, pos, n, '<');
-            continue;
+        if (b[pos] != '<') { /* text: up to the next '<', in lts if it is that near */
+            uint64_t next = pos - tag < 16 ? lts >> (pos - tag) : 0;
+            pos = next ? pos + __builtin_ctzll(next) : find(b, pos, n, '<');
+            if (pos >= n)
+                break;
         }
+        tag = pos;
+        lts = 0;
+#ifdef __SSE2__
+        /* an end tag ("</a>", "</li>": nearly half a page's tags), read here as markup reads
+         * it (but for </body> and a quote before its '>': markup), the next '<' too when it
+         * is in the same 16 bytes */
+        if (pos + 16 <= n && b[pos + 1] == '/' && is_alpha(b[pos + 2])) {
+            if (end_tag_body(b, pos))
+                break;
+            __m128i v = _mm_loadu_si128((const __m128i *)(b + pos));
+            unsigned gt = (unsigned)_mm_movemask_epi8(eq(v, '>'));
+            unsigned quotes = (unsigned)_mm_movemask_epi8(_mm_or_si128(eq(v, '"'), eq(v, '\'')));
+            if (gt && !(quotes & ((gt & -gt) - 1))) {
+                lts = (unsigned)_mm_movemask_epi8(eq(v, '<'));
+                pos += __builtin_ctz(gt) + 1;
+                continue;
+            }
+        }
+#endif
         Py_ssize_t end = markup(self, b, pos, n, quiet_ok, memos);
         if (end < 0)
             break;
@@ -1616,6 +1674,11 @@ static int Skipper_init(Skipper *self, PyObject *args, PyObject *kwds) {
         self->root[svg] = NS_SVG;
         self->root[math] = NS_MATH;
     }
+    self->plain = 0;
+    for (Py_ssize_t i = 0; i < self->interesting.count; i++)
+        if (self->quiet[i] && self->keys.len[i] && !self->text[i] && !self->hosted[i]
+                && i != self->script && !self->root[i])
+            self->plain |= (uint64_t)1 << i;
     for (Py_ssize_t i = 0; i < self->interesting.count; i++) {
         const char *key = self->keys.name[i], *name = self->interesting.name[i];
         Py_ssize_t len = self->keys.len[i];
