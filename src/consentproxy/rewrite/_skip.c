@@ -893,6 +893,7 @@ typedef struct {
     PyObject *settled, *seen, *elements, *choice, *memo;
     Output *output; /* (NULL: no output list, no edits) */
     Hosts *hosts; /* (this skip's) */
+    Key *plain;   /* (this skip's: markup's key for a plain name, set for each) */
 } Memos;
 
 /* Whether an outcome the neutraliser remembers (the new start tag or None, what it blocks,
@@ -1204,9 +1205,10 @@ static Py_ssize_t markup(Skipper *self, const unsigned char *b, Py_ssize_t p, Py
             /* (most of a page's interesting tags: a, td, tr...) with neither its key attribute
              * nor a style that may load, stepped over as quiet_element would; else read again
              * below, all of it (the key, read as nothing but HAS_KEY here, changes nothing) */
-            Pending none = {0, 0, {NULL}};
-            Key plain = {self->keys.name[i], self->keys.len[i], NULL, 0, NULL, NULL, &none, 0, 0};
-            Py_ssize_t end = tag_end(b, name_end, n, &plain, &flags);
+            Key *plain = memos.plain; /* (no pending: no URL is read) */
+            plain->name = self->keys.name[i];
+            plain->len = self->keys.len[i];
+            Py_ssize_t end = tag_end(b, name_end, n, plain, &flags);
             if (end >= 0 && !(flags & (HAS_KEY | STYLE_MAY_LOAD)))
                 return end;
         }
@@ -1291,6 +1293,7 @@ static PyObject *Skipper_skip(Skipper *self, PyObject *const *args, Py_ssize_t n
     Py_buffer view;
     Hosts hosts;
     memset(hosts.len, 0, sizeof hosts.len);
+    Key plain = NO_KEY;
     if (nargs != 3 && nargs != 5 && nargs != 7 && nargs != 12 && nargs != 13) {
         PyErr_SetString(PyExc_TypeError,
                         "skip(buf, pos, quiet_ok[, settled, seen[, elements, choice[, memo, "
@@ -1301,7 +1304,7 @@ static PyObject *Skipper_skip(Skipper *self, PyObject *const *args, Py_ssize_t n
     Memos memos = {nargs >= 5 ? args[3] : NULL, nargs >= 5 ? args[4] : NULL,
                    nargs >= 7 ? args[5] : NULL, nargs >= 7 ? args[6] : NULL,
                    nargs >= 12 && args[7] != Py_None ? args[7] : NULL,
-                   nargs >= 12 ? &output : NULL, &hosts};
+                   nargs >= 12 ? &output : NULL, &hosts, &plain};
     if (nargs >= 12) {
         output.buf = args[0];
         output.out = args[8];
@@ -1340,17 +1343,11 @@ static PyObject *Skipper_skip(Skipper *self, PyObject *const *args, Py_ssize_t n
     output.n = n;
     output.done = pos;
     output.guarded = output.limit < n;
-    Py_ssize_t tag = pos; /* the last tag's '<' */
-    uint64_t lts = 0;     /* the '<' in the 16 bytes from it, when an end tag's load gave them */
     while (pos < n) {
-        if (b[pos] != '<') { /* text: up to the next '<', in lts if it is that near */
-            uint64_t next = pos - tag < 16 ? lts >> (pos - tag) : 0;
-            pos = next ? pos + __builtin_ctzll(next) : find(b, pos, n, '<');
-            if (pos >= n)
-                break;
+        if (b[pos] != '<') {
+            pos = find(b, pos, n, '<');
+            continue;
         }
-        tag = pos;
-        lts = 0;
 #ifdef __SSE2__
         /* an end tag ("</a>", "</li>": nearly half a page's tags), read here as markup reads
          * it (but for </body> and a quote before its '>': markup), the next '<' too when it
@@ -1362,8 +1359,12 @@ static PyObject *Skipper_skip(Skipper *self, PyObject *const *args, Py_ssize_t n
             unsigned gt = (unsigned)_mm_movemask_epi8(eq(v, '>'));
             unsigned quotes = (unsigned)_mm_movemask_epi8(_mm_or_si128(eq(v, '"'), eq(v, '\'')));
             if (gt && !(quotes & ((gt & -gt) - 1))) {
-                lts = (unsigned)_mm_movemask_epi8(eq(v, '<'));
-                pos += __builtin_ctz(gt) + 1;
+                Py_ssize_t end = pos + __builtin_ctz(gt) + 1;
+                if (b[end] != '<') { /* (end < pos + 16: in buf) text, up to the next '<' */
+                    unsigned lts = (unsigned)_mm_movemask_epi8(eq(v, '<')) >> (end - pos);
+                    end = lts ? end + __builtin_ctz(lts) : find(b, end, n, '<');
+                }
+                pos = end;
                 continue;
             }
         }
