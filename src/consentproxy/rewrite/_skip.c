@@ -1360,7 +1360,7 @@ static PyObject *Skipper_skip(Skipper *self, PyObject *const *args, Py_ssize_t n
             unsigned quotes = (unsigned)_mm_movemask_epi8(_mm_or_si128(eq(v, '"'), eq(v, '\'')));
             if (gt && !(quotes & ((gt & -gt) - 1))) {
                 Py_ssize_t end = pos + __builtin_ctz(gt) + 1;
-                if (b[end] != '<') { /* (end < pos + 16: in buf) text, up to the next '<' */
+                if (end < n && b[end] != '<') { /* text, up to the next '<' */
                     unsigned lts = (unsigned)_mm_movemask_epi8(eq(v, '<')) >> (end - pos);
                     end = lts ? end + __builtin_ctz(lts) : find(b, end, n, '<');
                 }
