@@ -265,7 +265,8 @@ def _unneutralised(attrs: dict[str, str]) -> dict[str, str]:
     out = {
         k: v
         for k, v in attrs.items()
-        if not k.startswith("data-consent-blocked") and k != "data-consent-mark"
+        if not k.startswith("data-consent-blocked")
+        and k not in ("data-consent-mark", "data-consent-css")  # (the URLs a <style> had)
     }
     if "data-consent-type" in out or out.get("type") == "text/plain":
         out.pop("type", None)

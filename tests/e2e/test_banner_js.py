@@ -1162,3 +1162,28 @@ async def test_a_csp_blocking_inline_styles_leaves_the_banner_styled(site: Site)
     )
     box = await site.page.evaluate(REJECT_BOX)
     assert box["inside"] and box["hit"]
+
+
+STYLED = (
+    f'<style data-consent-mark="{MARK}" data-consent-blocked="google-analytics"'
+    ' data-consent-blocked-category="analytics" data-consent-css="[&quot;'
+    "https://www.google-analytics.com/a.css&quot;,null,&quot;https://www.facebook.com/b.png"
+    "&quot;]\">@import url(about:invalid);p{background:url('about:invalid')}"
+    "q{background:url(about:invalid)}</style><p>styled</p>"
+)
+
+
+async def test_a_held_stylesheet_comes_back_in_place_but_what_is_still_refused(
+    site: Site,
+) -> None:
+    await site.open(page_html(body=STYLED))
+    assert site.third_party == []
+    site.next_state = {"decided": True, "categories": ["analytics"], "services": []}
+    await site.page.click("text=Accept all")
+    await site.page.wait_for_function("!document.querySelector('style[data-consent-blocked]')")
+    await site.page.wait_for_load_state("networkidle")
+    assert await site.page.evaluate("document.querySelector('#content style').textContent") == (
+        "@import url(https://www.google-analytics.com/a.css);"
+        "p{background:url('about:invalid')}q{background:url(about:invalid)}"
+    )
+    assert await site.hosts() == {"www.google-analytics.com"}

@@ -1,4 +1,5 @@
 import html
+import json
 import sys
 
 import pytest
@@ -12,6 +13,7 @@ from consentproxy.rewrite.css import (
     STYLE_MAY_LOAD_RE,
     neutralise_css,
     python_style_may_load,
+    restored_css,
     style_may_load,
     url_spans,
 )
@@ -243,10 +245,28 @@ def test_style_element_is_marked_and_its_urls_made_inert(blocking):
     )
     assert tag == (
         b'<style data-consent-blocked="google-analytics" '
-        b'data-consent-blocked-category="analytics" data-consent-mark="M" media=screen>'
+        b'data-consent-blocked-category="analytics" data-consent-mark="M" '
+        b'data-consent-css="[&quot;//www.google-analytics.com/x.css&quot;]" media=screen>'
     )
     assert text == b"@import url(about:invalid);p{x:url(/a.png)}"
     assert blocking.blocked == [("google-analytics", "style")]
+
+
+@pytest.mark.parametrize(
+    "css",
+    [
+        f"@import url({GA});p{{x:url(/a.png)}}",
+        f"@import '{GA}';p{{x:url({INERT_URL})}}q{{y:url( \"{PIXEL}\" )}}",
+        f"p{{x:url({INERT_URL})}}{INERT_URL}q{{y:\\75 rl({PIXEL})}}/*{INERT_URL}*/",
+        f"@font-face{{src:url('{GA}?a=\"&<>')}}",
+    ],
+)
+def test_style_element_keeps_what_it_made_inert_to_be_put_back_in_place(blocking, css):
+    tag, text = blocking.style_element(b"<style>", css.encode())
+    kept = json.loads(html.unescape(StartTag(b"style", tag).attrs.get(b"data-consent-css")))
+    assert text.decode() != css
+    assert restored_css(text.decode(), kept) == css
+    assert kept.count(None) == css.count(INERT_URL)  # the page's own, left as they were
 
 
 def test_style_element_keeps_non_ascii_bytes(blocking):

@@ -16,6 +16,7 @@
   var TAGS = /^(script|i?frame|img|image|feimage|link|object|embed|source|video|audio|track|input|applet|a|area|base)$/;
   var ATTRS = /^(src|srcset|href|xlink:href|data|srcdoc|poster|lowsrc|dynsrc|codebase|archive|code|imagesrcset|ping)$/;
   var EMBEDS = /^(iframe|object|embed)$/;
+  var INERT = 'about:invalid'; // what the proxy makes a URL in CSS (rewrite/css.py)
   // Never activated, whoever marked them: script URLs, and data: documents and scripts.
   function runs(el, x, v) {
     if (/srcset|srcdoc/.test(x)) return false;
@@ -190,6 +191,7 @@
         holders.delete(el);
         el.style.removeProperty('display');
       }
+      if (name === 'style') return restyle(el);
       if (!TAGS.test(name)) return;
       var svc = el.getAttribute(MARK);
       el.removeAttribute(MARK); // claimed: never queued twice
@@ -202,6 +204,26 @@
       restore(el, el);
       el.removeAttribute(CAT);
       if (/^(source|track)$/.test(name) && p && /^(video|audio)$/.test(tag(p))) p.load();
+    }
+
+    // A <style> whose URLs the proxy made inert (INERT): each put back where it was
+    // (data-consent-css lists them, one for each INERT in the text, null for the page's
+    // own), but one of a service still not allowed (a sheet may name several).
+    function restyle(el) {
+      var kept = json(el.getAttribute(PRE + 'css')), parts = el.textContent.split(INERT);
+      [MARK, CAT, PRE + 'css'].forEach(function (n) { el.removeAttribute(n); });
+      if (!Array.isArray(kept) || parts.length !== kept.length + 1) return;
+      el.textContent = parts.reduce(function (out, part, i) {
+        var u = kept[i - 1], svc = typeof u === 'string' && G.serviceOf(unescapeCss(u));
+        return out + (typeof u === 'string' && !(svc && !svc[2] && !G.allowsService(svc)) ? u : INERT) + part;
+      });
+    }
+    function unescapeCss(t) {
+      return t.replace(/\\(?:([0-9a-fA-F]{1,6})[ \t\n\r\f]?|([\s\S]))/g, function (m, h, c) {
+        var n = h && parseInt(h, 16);
+        if (!h) return c === '\n' ? '' : c;
+        return n > 0 && n <= 0x10FFFF && (n < 0xD800 || n > 0xDFFF) ? String.fromCodePoint(n) : '\uFFFD';
+      });
     }
 
     // The page's enforced CSP cannot let a new host in: the frame goes to a document of the

@@ -161,11 +161,16 @@ def url_spans(css: str) -> list[tuple[int, int, str]]:
 
 
 def neutralise_css(
-    css: str, blocked: Blocked, spans: list[tuple[int, int, str]] | None = None
+    css: str,
+    blocked: Blocked,
+    spans: list[tuple[int, int, str]] | None = None,
+    originals: list[str | None] | None = None,
 ) -> tuple[str, Service | None]:
     """The CSS with every URL of a blocked service replaced by INERT_URL, everything else
     kept as it was; and the first service blocked (None: the CSS is returned as is).
-    spans: url_spans(css) when already known."""
+    spans: url_spans(css) when already known. originals: filled with one item for each
+    INERT_URL in the result, in order: the raw text it replaced, or None where the CSS
+    had it already (what brings the sheet back in place, see restored_css)."""
     out: list[str] = []
     first: Service | None = None
     pos = 0
@@ -174,9 +179,27 @@ def neutralise_css(
         if svc is None:
             continue
         first = first or svc
+        if originals is not None:
+            originals += [None] * css.count(INERT_URL, pos, start)
+            originals.append(css[start:end])
         out += (css[pos:start], INERT_URL)
         pos = end
     if first is None:
+        if originals is not None:
+            originals.clear()
         return css, None
+    if originals is not None:
+        originals += [None] * css.count(INERT_URL, pos)
     out.append(css[pos:])
     return "".join(out), first
+
+
+def restored_css(css: str, originals: list[str | None]) -> str:
+    """What neutralise_css made inert put back (what banner.js does in the browser)."""
+    parts = css.split(INERT_URL)
+    if len(parts) != len(originals) + 1:
+        return css
+    out = [parts[0]]
+    for original, part in zip(originals, parts[1:], strict=True):
+        out += (INERT_URL if original is None else original, part)
+    return "".join(out)

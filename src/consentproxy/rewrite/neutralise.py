@@ -13,6 +13,7 @@ import binascii
 import functools
 import html
 import ipaddress
+import json
 import os
 import re
 import secrets
@@ -628,8 +629,9 @@ class Neutraliser:
         return self._edit(name, Attributes(tag, len(name) + 1), [], svc.name, svc.category, b"")
 
     def style_element(self, tag: bytes, text: bytes) -> tuple[bytes, bytes]:
-        """A <style> start tag and its text, the URLs of blocked services made inert. The
-        page's next view has them back once consent is given: nothing to restore here."""
+        """A <style> start tag and its text, the URLs of blocked services made inert; the
+        start tag keeps what they were (data-consent-css), for the banner to put back in
+        place once consent is given."""
         if not style_may_load(text):
             return tag, text
         out = self.style_sheet(tag, text)
@@ -667,11 +669,16 @@ class Neutraliser:
         if spans is None:
             spans = url_spans(css)
             self._remember_spans(digest, spans)
-        css, svc = neutralise_css(css, self._blocked_url, spans)
+        originals: list[str | None] = []
+        css, svc = neutralise_css(css, self._blocked_url, spans, originals)
         if svc is None:
             return None
+        # What the banner puts back in place once the visitor consents (banner.js).
+        kept = json.dumps(originals, ensure_ascii=False, separators=(",", ":"))
+        extra = b' data-consent-css="%s"' % html.escape(kept).encode("latin-1")
         attrs = Attributes(tag, len(b"style") + 1)
-        edited = self._stamp(self._edit(b"style", attrs, [], svc.name, svc.category, b""))
+        edited = self._edit(b"style", attrs, [], svc.name, svc.category, b"")
+        edited = self._stamp(edited.replace(MARK_SLOT, MARK_SLOT + extra, 1))
         return edited, css.encode("latin-1")
 
     def _remember_spans(self, digest: bytes, spans: list[tuple[int, int, str]]) -> None:
