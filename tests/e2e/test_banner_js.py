@@ -1164,6 +1164,85 @@ async def test_a_csp_blocking_inline_styles_leaves_the_banner_styled(site: Site)
     assert box["inside"] and box["hit"]
 
 
+def held(service: str, category: str, text: str = "", attrs: str = "") -> str:
+    """A script as the proxy holds it (an inline one: text; an external one: attrs)."""
+    return (
+        f'<script type="text/plain" data-consent-mark="{MARK}" data-consent-blocked="{service}"'
+        f' data-consent-blocked-category="{category}" {attrs}>{text}</script>'
+    )
+
+
+def loader(url: str) -> str:
+    return (
+        f"var s = document.createElement('script'); s.src = '{url}'; document.head.appendChild(s);"
+    )
+
+
+GTM = "https://www.googletagmanager.com/gtm.js?id=GTM-1"
+WRITING = (
+    '<p id="before">before</p>'
+    + held(
+        "google-analytics",
+        "analytics",
+        "document.write('<scr' + 'ipt src=\"https://www.google-analytics.com/analytics.js\">"
+        "</scr' + 'ipt><b id=\"written\">ad</b>');",
+    )
+    + held("google-tag-manager", "analytics", attrs='data-consent-src="{GTM}"')
+    + '<p id="after">after</p>'
+)
+
+
+async def test_a_held_script_writing_after_the_load_writes_in_its_place_not_over_the_page(
+    site: Site,
+) -> None:
+    # Activated after the page has loaded, a document.write would open a new document:
+    # the page gone, the held scripts after it with it.
+    await site.open(page_html(body=WRITING.replace("{GTM}", GTM)))
+    site.next_state = {"decided": True, "categories": ALL, "services": []}
+    await site.page.click("text=Accept all")
+    await site.page.wait_for_function("(window.__order || []).length === 2", timeout=5000)
+    assert await site.page.evaluate("window.__order") == ["ga", "gtm"]  # as the parser would
+    assert await site.page.evaluate(
+        """[document.getElementById('before').textContent, document.getElementById('after')
+            .textContent, document.getElementById('written').previousElementSibling.src]"""
+    ) == ["before", "after", "https://www.google-analytics.com/analytics.js"]
+    assert await site.page.locator("#consentproxy").count() == 1
+
+
+WAITING = (
+    "<script>window.onload = function () { window.__siteOnload = (window.__siteOnload || 0) + 1;"
+    " };</script>"
+    + held(
+        "google-analytics",
+        "analytics",
+        "window.addEventListener('load', function () {"
+        + loader("https://www.google-analytics.com/analytics.js")
+        + "}); document.addEventListener('DOMContentLoaded', function () { window.__ready = 1; });",
+    )
+    + held(
+        "google-tag-manager",
+        "analytics",
+        "var old = window.onload; window.onload = function () { if (old) old();"
+        + loader(GTM)
+        + "};",
+    )
+)
+
+
+async def test_a_held_script_waiting_for_the_load_event_runs_when_activated_after_it(
+    site: Site,
+) -> None:
+    await site.open(page_html(body=WAITING))
+    assert await site.page.evaluate("window.__siteOnload") == 1
+    site.next_state = {"decided": True, "categories": ALL, "services": []}
+    await site.page.click("text=Accept all")
+    await site.page.wait_for_function("(window.__order || []).length === 2", timeout=5000)
+    assert sorted(await site.page.evaluate("window.__order")) == ["ga", "gtm"]
+    assert await site.page.evaluate("window.__ready") == 1
+    # The site's own handler, run at the load already, is not run again.
+    assert await site.page.evaluate("window.__siteOnload") == 1
+
+
 STYLED = (
     f'<style data-consent-mark="{MARK}" data-consent-blocked="google-analytics"'
     ' data-consent-blocked-category="analytics" data-consent-css="[&quot;'

@@ -165,10 +165,83 @@
       });
     }
 
+    // What a held script does in its place that no longer works once the page is parsed
+    // and loaded: document.write (which would now open a new, empty document: the page
+    // gone) goes in after the script, as the parser would have put it; a listener for the
+    // load or DOMContentLoaded event that has fired (or a window.onload set) is called
+    // now, as it would have been. Only while one of these scripts runs (the scripts it
+    // writes included): the page's own code is left as it was.
+    var writers = new WeakSet(), writes = new WeakMap(), after = new WeakMap(), done = new WeakMap();
+    var ready = document.readyState !== 'loading', loaded = document.readyState === 'complete', hooked = false;
+    document.addEventListener('DOMContentLoaded', function () { ready = true; });
+    window.addEventListener('load', function () { loaded = true; });
+    function writer() { var s = document.currentScript; return s && writers.has(s) ? s : null; }
+    function later(fn, target, type) {
+      setTimeout(function () {
+        var e = new Event(type);
+        try {
+          if (typeof fn === 'function') fn.call(target, e);
+          else if (fn && typeof fn.handleEvent === 'function') fn.handleEvent(e);
+        } catch (err) { setTimeout(function () { throw err; }); }
+      });
+    }
+    function hook() {
+      if (hooked) return;
+      hooked = true;
+      ['write', 'writeln'].forEach(function (n, ln) {
+        var native = document[n];
+        document[n] = function () {
+          var s = writer();
+          if (!s) return native.apply(this, arguments);
+          writes.set(s, (writes.get(s) || '') + [].join.call(arguments, '') + (ln ? '\n' : ''));
+          Promise.resolve().then(function () { flush(s); });
+        };
+      });
+      [[window, 'load'], [document, 'DOMContentLoaded'], [window, 'DOMContentLoaded']].forEach(function (t) {
+        var target = t[0], add = target.addEventListener;
+        target.addEventListener = function (type, fn) {
+          var r = add.apply(this || target, arguments);
+          if (type === t[1] && (type === 'load' ? loaded : ready) && writer()) later(fn, target, type);
+          return r;
+        };
+      });
+      var d = Object.getOwnPropertyDescriptor(window, 'onload');
+      if (d && d.configurable && d.get && d.set) {
+        Object.defineProperty(window, 'onload', { configurable: true, enumerable: d.enumerable,
+          // For such a script the load handler has run already: none is pending.
+          get: function () { return loaded && writer() ? null : d.get.call(window); },
+          set: function (fn) {
+            d.set.call(window, fn);
+            if (loaded && writer() && typeof fn === 'function') later(fn, window, 'load');
+          } });
+      }
+    }
+    // s's writes so far, parsed as markup and put in after it (after what it wrote
+    // before); its scripts run in order, and the held script's successors wait for them.
+    function flush(s) {
+      var text = writes.get(s), at = after.get(s) || s, parent = at.parentNode;
+      writes.delete(s);
+      if (!text || !parent) return;
+      var range = document.createRange();
+      range.selectNodeContents(parent);
+      var frag = range.createContextualFragment(text), last = frag.lastChild, waits = [];
+      list(frag.querySelectorAll('script')).forEach(function (x) {
+        writers.add(x);
+        if (!x.src) return;
+        x.async = false;
+        waits.push(new Promise(function (ok) { x.addEventListener('load', ok); x.addEventListener('error', ok); setTimeout(ok, 10000); }));
+      });
+      parent.insertBefore(frag, at.nextSibling);
+      if (last) after.set(s, last);
+      done.set(s, Promise.all([done.get(s)].concat(waits)));
+    }
+
     // A fresh <script> is needed for it to run. A classic external one without async
     // holds back the scripts after it until it has run, as the parser would have.
     function runScript(old) {
+      hook();
       var s = document.createElement('script');
+      writers.add(s);
       list(old.attributes).forEach(function (a) {
         if (a.name !== 'type' && a.name.indexOf(PRE)) G.setAttribute(s, a.name, a.value);
       });
@@ -180,8 +253,10 @@
         setTimeout(done, 10000);
       });
       if (wait) s.async = false;
-      if (old.parentNode) old.parentNode.replaceChild(s, old);
-      return wait;
+      if (!old.parentNode) return;
+      old.parentNode.replaceChild(s, old);
+      if (s.src && !wait) return;
+      return Promise.resolve(wait).then(function () { flush(s); return done.get(s); });
     }
 
     function activate(el, later) {
