@@ -1266,3 +1266,31 @@ async def test_a_held_stylesheet_comes_back_in_place_but_what_is_still_refused(
         "p{background:url('about:invalid')}q{background:url(about:invalid)}"
     )
     assert await site.hosts() == {"www.google-analytics.com"}
+
+
+DEPENDING = (
+    "<script>window.__early = (window.__early || 0) + 1; window.site.loadTag('x');</script>"
+    + held(
+        "google-tag-manager",
+        "analytics",
+        "window.site = {loadTag: function (id) {" + loader(GTM) + "}};",
+    )
+    + "<script>window.__fine = (window.__fine || 0) + 1;</script>"
+    + "<script>window.__late = (window.__late || 0) + 1; window.site.loadTag('GTM-1');</script>"
+)
+
+
+async def test_the_sites_script_that_failed_for_want_of_a_held_one_runs_again_after_it(
+    site: Site,
+) -> None:
+    # A site's function kept beside a tracker's URL is held with it: the site's own script
+    # calling it fails before consent, and runs again once that script is back.
+    await site.open(page_html(body=DEPENDING))
+    assert len(site.errors) == 2  # (window.site is undefined)
+    site.errors.clear()
+    site.next_state = {"decided": True, "categories": ALL, "services": []}
+    await site.page.click("text=Accept all")
+    await site.page.wait_for_function("(window.__order || []).length === 1", timeout=5000)
+    await site.page.wait_for_load_state("networkidle")
+    assert await site.page.evaluate("[window.__early, window.__fine, window.__late]") == [1, 1, 2]
+    assert await site.page.evaluate("window.__order") == ["gtm"]

@@ -384,7 +384,25 @@
     function scan(node) {
       var els = list(node.querySelectorAll('[' + MARK + ']')), later = [];
       if (node.matches && node.matches('[' + MARK + ']')) els.unshift(node);
-      els.filter(ours).forEach(function (el) { if (allowed(el)) activate(el, later); else placeholder(el); });
+      els = els.filter(ours);
+      // The page's own inline scripts that threw as it loaded, after a held script now
+      // brought back (which may define what they use): run again in their turn.
+      var first = node === document && els.filter(function (el) { return tag(el) === 'script' && allowed(el); })[0];
+      var retry = first && G.failed ? G.failed().filter(function (s) {
+        return s.isConnected && !s.hasAttribute(MARK) && first.compareDocumentPosition(s) & Node.DOCUMENT_POSITION_FOLLOWING;
+      }) : [];
+      if (retry.length) {
+        els = els.concat(retry).sort(function (a, b) {
+          return a.compareDocumentPosition(b) & Node.DOCUMENT_POSITION_FOLLOWING ? -1 : 1;
+        });
+      }
+      els.forEach(function (el) {
+        if (retry.indexOf(el) >= 0) {
+          G.retried(el);
+          queue = queue.then(function () { return runScript(el); });
+        } else if (allowed(el)) activate(el, later);
+        else placeholder(el);
+      });
       later.forEach(function (el) { queue = queue.then(function () { return runScript(el); }); });
     }
 

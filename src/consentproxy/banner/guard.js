@@ -26,6 +26,15 @@
   var marks = {};
   marks[MARK] = 1;
   var HELD = {}, DONE = Symbol("consentproxy");
+  /* The page's own inline scripts that threw as the page loaded: one may have used what a
+     held script defines (a function of the site's kept beside a tracker's URL). The banner
+     runs those after a held script again once it brings that script back. */
+  var failed = [];
+  window.addEventListener("error", function () {
+    var s = document.currentScript;
+    if (s && s.localName === "script" && !s.hasAttribute("src") && document.readyState !== "complete" &&
+        nativeGetAttribute.call(s, PRE + "blocked") === null && failed.indexOf(s) === -1) failed.push(s);
+  }, true);
 
   var URL_ATTRS = {
     script: ["src", "href"], iframe: ["src", "srcdoc"], frame: ["src"], img: ["src", "srcset"],
@@ -665,6 +674,10 @@
     deleteCookies: deleteCookies,
     deleteStorage: deleteStorage,
     setAttribute: function (el, name, value) { nativeSetAttribute.call(el, name, value); },
-    fetch: function (url, init) { return nativeFetch.call(window, url, init); }
+    fetch: function (url, init) { return nativeFetch.call(window, url, init); },
+    /* The page's inline scripts that threw as it loaded, and one the banner ran again (a
+       retry failing too is told of as a new one). */
+    failed: function () { return failed.slice(); },
+    retried: function (s) { failed = failed.filter(function (x) { return x !== s; }); }
   } });
 })();
