@@ -1209,6 +1209,25 @@ async def test_a_held_script_writing_after_the_load_writes_in_its_place_not_over
     assert await site.page.locator("#consentproxy").count() == 1
 
 
+async def test_what_a_held_script_writes_after_the_load_is_held_if_its_service_is_refused(
+    site: Site,
+) -> None:
+    """(document.write after the load goes in through the page's DOM: the guard holds it)"""
+    writes = held(
+        "google-analytics",
+        "analytics",
+        "document.write('<scr' + 'ipt src=\"https://connect.facebook.net/en_US/fbevents.js\">"
+        '</scr\' + \'ipt><img id="pixel" src="https://www.facebook.com/tr?id=9">\');',
+    )
+    await site.open(page_html(body='<p id="before">before</p>' + writes))
+    site.next_state = {"decided": True, "categories": ["analytics"], "services": []}
+    await site.page.click("text=Accept all")
+    await site.page.wait_for_selector("#pixel", state="attached", timeout=5000)
+    await site.page.wait_for_load_state("networkidle")
+    assert await site.page.evaluate("document.getElementById('before').textContent") == "before"
+    assert await site.hosts() == set()  # neither the script nor the pixel was fetched
+
+
 WAITING = (
     "<script>window.onload = function () { window.__siteOnload = (window.__siteOnload || 0) + 1;"
     " };</script>"
