@@ -13,7 +13,6 @@ from consentproxy.rewrite.css import (
     STYLE_MAY_LOAD_RE,
     neutralise_css,
     python_style_may_load,
-    restored_css,
     style_may_load,
     url_spans,
 )
@@ -250,6 +249,17 @@ def test_style_element_is_marked_and_its_urls_made_inert(blocking):
     )
     assert text == b"@import url(about:invalid);p{x:url(/a.png)}"
     assert blocking.blocked == [("google-analytics", "style")]
+
+
+def restored_css(css: str, originals: list[str | None]) -> str:
+    """What neutralise_css made inert put back, as banner.js's restyle does."""
+    parts = css.split(INERT_URL)
+    if len(parts) != len(originals) + 1:
+        return css
+    out = [parts[0]]
+    for original, part in zip(originals, parts[1:], strict=True):
+        out += (INERT_URL if original is None else original, part)
+    return "".join(out)
 
 
 @pytest.mark.parametrize(

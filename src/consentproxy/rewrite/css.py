@@ -170,7 +170,7 @@ def neutralise_css(
     kept as it was; and the first service blocked (None: the CSS is returned as is).
     spans: url_spans(css) when already known. originals: filled with one item for each
     INERT_URL in the result, in order: the raw text it replaced, or None where the CSS
-    had it already (what brings the sheet back in place, see restored_css)."""
+    had it already (what banner.js's restyle puts back in place)."""
     out: list[str] = []
     first: Service | None = None
     pos = 0
@@ -192,14 +192,3 @@ def neutralise_css(
         originals += [None] * css.count(INERT_URL, pos)
     out.append(css[pos:])
     return "".join(out), first
-
-
-def restored_css(css: str, originals: list[str | None]) -> str:
-    """What neutralise_css made inert put back (what banner.js does in the browser)."""
-    parts = css.split(INERT_URL)
-    if len(parts) != len(originals) + 1:
-        return css
-    out = [parts[0]]
-    for original, part in zip(originals, parts[1:], strict=True):
-        out += (INERT_URL if original is None else original, part)
-    return "".join(out)
