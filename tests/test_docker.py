@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from collections.abc import AsyncIterator
 from ipaddress import ip_address, ip_network
 from pathlib import Path
@@ -56,6 +57,11 @@ def test_dockerfile_copies_what_exists_and_checks_the_health_endpoint():
     cmd = yaml.safe_load(re.search(r"^CMD (.+)$", text, re.MULTILINE)[1])
     build_parser().parse_args(cmd)
     assert 'consentproxy = "consentproxy.__main__:main"' in (ROOT / "pyproject.toml").read_text()
+    # The extras it installs exist, uvloop among them (serve runs on it when installed: the
+    # event loop bench/RESULTS.md measures)
+    extras = re.search(r"pip wheel .* '\.\[([a-z,]+)\]'", text)[1].split(",")
+    optional = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert set(extras) <= set(optional["optional-dependencies"]) and "uvloop" in extras
 
 
 def test_the_replicas_trust_the_load_balancer_and_nothing_else():

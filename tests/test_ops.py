@@ -890,3 +890,55 @@ async def test_share_port_hands_over_without_a_gap(origin: str, tmp_path: Path) 
         await stop(proc)
         if late is not None:
             await stop(late)
+
+
+async def test_serve_forwards_an_origin_s_early_answer_to_an_upload(
+    tmp_path: Path,
+) -> None:
+    """An origin that answers an upload before reading it (a 413) and closes, the rest unread
+    (its kernel resets the connection): the visitor gets that answer, not a 502, from serve in
+    its own process, on uvloop or on asyncio's loop. (With the origin in the proxy's own event
+    loop, asyncio's transport met the reset on a write first and never read the answer.)"""
+
+    async def early(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        await reader.read(1000)
+        writer.write(
+            b"HTTP/1.1 413 Payload Too Large\r\nContent-Type: text/plain\r\n"
+            b"Content-Length: 9\r\nConnection: close\r\n\r\ntoo large"
+        )
+        await writer.drain()
+        writer.close()
+
+    origin = await asyncio.start_server(early, "127.0.0.1", 0)
+    port = free_port()
+    config = tmp_path / "site.yaml"
+    upstream = f"http://127.0.0.1:{origin.sockets[0].getsockname()[1]}"
+    config.write_text(CONFIG.format(upstream=upstream, port=port, metrics=free_port(), title="A"))
+    proc = await start_serve(config)
+    try:
+        await until_up(f"http://127.0.0.1:{port}/.consent/healthz")
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        body = b"x" * (8 << 20)  # (more than the sockets' buffers hold: still being sent)
+        writer.write(
+            b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(body)
+        )
+
+        async def upload() -> None:
+            with contextlib.suppress(OSError):  # (the proxy closed first)
+                for i in range(0, len(body), 1 << 16):
+                    writer.write(body[i : i + (1 << 16)])
+                    await writer.drain()
+
+        sending = asyncio.create_task(upload())
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 20)
+            assert head.startswith(b"HTTP/1.1 413 "), head
+        finally:
+            sending.cancel()
+            writer.close()
+    finally:
+        await stop(proc)
+        origin.close()
+        await origin.wait_closed()
