@@ -847,8 +847,12 @@ async def test_workers_refuse_a_port_another_serve_listens_on(origin: str, tmp_p
     spread visitors over the two, each with its own config)"""
     port = free_port()
     first, second = tmp_path / "first.yaml", tmp_path / "second.yaml"
-    first.write_text(CONFIG.format(upstream=origin, port=port, metrics=free_port(), title="A"))
-    second.write_text(CONFIG.format(upstream=origin, port=port, metrics=free_port(), title="B"))
+    first.write_text(
+        CONFIG.format(upstream=origin, port=port, metrics=free_port(span=2), title="A")
+    )
+    second.write_text(
+        CONFIG.format(upstream=origin, port=port, metrics=free_port(span=2), title="B")
+    )
     proc = await start_serve(first, "--workers", "2")
     try:
         await until_up(f"http://127.0.0.1:{port}/.consent/healthz")
@@ -867,7 +871,7 @@ async def test_share_port_hands_over_without_a_gap(origin: str, tmp_path: Path) 
     port, late_metrics = free_port(), free_port()
     first, second = tmp_path / "first.yaml", tmp_path / "second.yaml"
     first.write_text(
-        CONFIG.format(upstream=origin, port=port, metrics=free_port(), title="Oldtitle")
+        CONFIG.format(upstream=origin, port=port, metrics=free_port(span=2), title="Oldtitle")
     )
     second.write_text(
         CONFIG.format(upstream=origin, port=port, metrics=late_metrics, title="Newtitle")
