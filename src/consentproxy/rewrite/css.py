@@ -185,8 +185,6 @@ def neutralise_css(
         out += (css[pos:start], INERT_URL)
         pos = end
     if first is None:
-        if originals is not None:
-            originals.clear()
         return css, None
     if originals is not None:
         originals += [None] * css.count(INERT_URL, pos)
