@@ -1287,6 +1287,33 @@ async def test_a_held_stylesheet_comes_back_in_place_but_what_is_still_refused(
     assert await site.hosts() == {"www.google-analytics.com"}
 
 
+STYLE_ATTRIBUTE = (
+    f'<div id=styled data-consent-mark="{MARK}" data-consent-blocked="google-analytics"'
+    ' data-consent-blocked-category="analytics" data-consent-style="[&quot;'
+    "https://www.google-analytics.com/a.png&quot;,null,&quot;https://www.facebook.com/b.png"
+    "&quot;]\" style=\"background-image:url(about:invalid),url('about:invalid'),"
+    'url(about:invalid)">styled</div>'
+)
+
+
+async def test_a_held_style_attribute_comes_back_in_place_but_what_is_still_refused(
+    site: Site,
+) -> None:
+    await site.open(page_html(body=STYLE_ATTRIBUTE))
+    assert site.third_party == []
+    site.next_state = {"decided": True, "categories": ["analytics"], "services": []}
+    await site.page.click("text=Accept all")
+    await site.page.wait_for_function("!document.querySelector('#styled[data-consent-blocked]')")
+    await site.page.wait_for_load_state("networkidle")
+    assert await site.page.evaluate("document.querySelector('#styled').getAttribute('style')") == (
+        "background-image:url(https://www.google-analytics.com/a.png),url('about:invalid'),"
+        "url(about:invalid)"
+    )
+    names = "[...document.querySelector('#styled').attributes].map(a => a.name).sort()"
+    assert await site.page.evaluate(names) == ["data-consent-mark", "id", "style"]
+    assert await site.hosts() == {"www.google-analytics.com"}
+
+
 DEPENDING = (
     "<script>window.__early = (window.__early || 0) + 1; window.site.loadTag('x');</script>"
     + held(

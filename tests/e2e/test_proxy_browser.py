@@ -14,11 +14,18 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Self
 
 import pytest
-from playwright.async_api import Browser
+from playwright.async_api import Browser, Page
 
 from tests.adapters import ADAPTERS, mitmdump
 from tests.conftest import DEMO_CONFIG
-from tests.e2e.conftest import FIRST_PARTY_HOST, ThirdPartyRecorder, expectation
+from tests.e2e.conftest import (
+    FIRST_PARTY_HOST,
+    ThirdPartyRecorder,
+    expectation,
+    pages_origin,
+    recorded,
+    start_proxy,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -113,12 +120,12 @@ async def test_tracking_cookies_do_not_reach_the_origin(tab):
     assert "_ga" not in await tab.cookies()  # and the stale one was deleted
 
 
-async def wait_until(tab, ready: Callable[[], Awaitable[bool]], seconds: float = 10) -> None:
+async def wait_until(page: Page, ready: Callable[[], Awaitable[bool]], seconds: float = 10) -> None:
     """Poll ready() every 100 ms for up to seconds (the assertion after it tells what failed)."""
     for _ in range(int(seconds * 10)):
         if await ready():
             return
-        await tab.page.wait_for_timeout(100)
+        await page.wait_for_timeout(100)
 
 
 async def wait_for_hosts(tab, hosts: set[str], seconds: float = 10) -> None:
@@ -127,7 +134,7 @@ async def wait_for_hosts(tab, hosts: set[str], seconds: float = 10) -> None:
     async def seen() -> bool:
         return hosts <= tab.recorder.hosts
 
-    await wait_until(tab, seen, seconds)
+    await wait_until(tab.page, seen, seconds)
 
 
 async def wait_for_cookie(tab, name: str) -> None:
@@ -137,7 +144,7 @@ async def wait_for_cookie(tab, name: str) -> None:
     async def stored() -> bool:
         return name in await tab.cookies()
 
-    await wait_until(tab, stored)
+    await wait_until(tab.page, stored)
 
 
 @pytest.mark.corpus(third_party=True, direct=True, document=True)
@@ -365,6 +372,48 @@ async def test_one_category_lets_only_that_category_through(tab):
         await tab.open(path)
     assert tab.recorder.hosts and tab.recorder.hosts <= ANALYTICS_HOSTS
     assert "_ga" in await tab.cookies() and "_fbp" not in await tab.cookies()
+
+
+# A legacy theme's video facades: thumbnails in a <style>, a style attribute and a table
+# cell's background.
+FACADES = {
+    "/facades": "<style>.hero{height:20px;background:url(https://i.ytimg.com/vi/a/0.jpg)}</style>"
+    "<div class=hero>hero</div><div id=facade style='height:20px;background-image:"
+    'url("https://i.ytimg.com/vi/b/0.jpg")\'>video</div><table><tr>'
+    "<td background=https://i.ytimg.com/vi/c/0.jpg>cell</td></tr></table><p>Our films</p>"
+}
+
+
+async def test_css_and_background_urls_come_back_in_place_after_accepting(browser):
+    thumbnails = {f"https://i.ytimg.com/vi/{v}/0.jpg" for v in "abc"}
+
+    async def wait_for_thumbnails(page: Page, recorder: ThirdPartyRecorder) -> None:
+        async def seen() -> bool:
+            return thumbnails <= {r.url for r in recorder.requests}
+
+        await wait_until(page, seen, 5)
+
+    async with pages_origin(FACADES) as origin:
+        async with recorded(browser, origin) as (page, recorder):  # (the test needs them)
+            await page.goto("/facades")
+            await wait_for_thumbnails(page, recorder)
+            assert {r.url for r in recorder.requests} == thumbnails
+        running = await start_proxy(origin)
+        try:
+            async with recorded(browser, f"{origin.rsplit(':', 1)[0]}:{running.port}") as (
+                page,
+                recorder,
+            ):
+                await page.goto("/facades")
+                await page.wait_for_load_state("networkidle")
+                assert recorder.requests == []
+                await page.evaluate("window.__same_page = 1")
+                await page.click("[data-consent-action=accept-all]")
+                await wait_for_thumbnails(page, recorder)
+                assert {r.url for r in recorder.requests} == thumbnails
+                assert await page.evaluate("window.__same_page") == 1
+        finally:
+            await running.stop()
 
 
 async def test_choices_work_without_javascript(browser, proxy):

@@ -323,9 +323,30 @@ def test_style_attribute_is_rewritten_double_quoted(blocking, tag, expected):
     name = tag[1:].split(" ")[0].encode()
     marks = (
         'data-consent-blocked="facebook-pixel" data-consent-blocked-category="advertising" '
-        'data-consent-mark="M"'
+        'data-consent-mark="M" data-consent-style="[&quot;{url}&quot;]"'
     )
-    assert blocking.start_tag(name, tag.encode()) == expected.format(marks=marks).encode()
+    url = PIXEL.replace("&", "&amp;")
+    out = blocking.start_tag(name, tag.encode())
+    assert out.replace(b"&amp;a=1", b"") == expected.format(marks=marks).format(url=url).encode()
+
+
+@pytest.mark.parametrize(
+    "css",
+    [
+        f"background:url({PIXEL})",
+        f"background:url({INERT_URL}), url( '{PIXEL}' ) ;mask:\75rl({GA})",
+        f'content:"a&b<\'";background:image-set("{PIXEL}" 1x)',
+        f"background:url({PIXEL}?caf\u00e9=中)",
+    ],
+)
+def test_style_attribute_keeps_what_it_made_inert_to_be_put_back_in_place(blocking, css):
+    tag = b'<div id=x style="%s">' % css.replace("&", "&amp;").replace('"', "&quot;").encode()
+    out = StartTag(b"div", blocking.start_tag(b"div", tag)).attrs
+    kept = json.loads(out.get(b"data-consent-style"))
+    value = out.get(b"style")  # (the page's bytes, read as latin-1)
+    assert value.encode("latin-1") != css.encode()
+    assert restored_css(value, kept).encode("latin-1") == css.encode()
+    assert kept.count(None) == css.count(INERT_URL)  # the page's own, left as they were
 
 
 @pytest.mark.parametrize(

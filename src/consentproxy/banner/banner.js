@@ -13,8 +13,8 @@
   var ours = G.ours;
   var MARK = 'data-consent-blocked', CAT = MARK + '-category', PRE = 'data-consent-';
   // Restore only what the proxy renames, on the tags it neutralises.
-  var TAGS = /^(script|i?frame|img|image|feimage|link|object|embed|source|video|audio|track|input|applet|a|area|base)$/;
-  var ATTRS = /^(src|srcset|href|xlink:href|data|srcdoc|poster|lowsrc|dynsrc|codebase|archive|code|imagesrcset|ping)$/;
+  var TAGS = /^(script|i?frame|img|image|feimage|link|object|embed|source|video|audio|track|input|applet|a|area|base|body|table|thead|tbody|tfoot|tr|td|th|col|colgroup)$/;
+  var ATTRS = /^(src|srcset|href|xlink:href|data|srcdoc|poster|lowsrc|dynsrc|codebase|archive|code|imagesrcset|ping|background)$/;
   var EMBEDS = /^(iframe|object|embed)$/;
   var INERT = 'about:invalid'; // what the proxy makes a URL in CSS (rewrite/css.py)
   // Never activated, whoever marked them: script URLs, and data: documents and scripts.
@@ -266,6 +266,10 @@
         holders.delete(el);
         el.style.removeProperty('display');
       }
+      if (el.hasAttribute(PRE + 'style')) {
+        restyleAttribute(el);
+        if (!TAGS.test(name)) [MARK, CAT].forEach(function (n) { el.removeAttribute(n); });
+      }
       if (name === 'style') return restyle(el);
       if (!TAGS.test(name)) return;
       var svc = el.getAttribute(MARK);
@@ -281,17 +285,27 @@
       if (/^(source|track)$/.test(name) && p && /^(video|audio)$/.test(tag(p))) p.load();
     }
 
-    // A <style> whose URLs the proxy made inert (INERT): each put back where it was
-    // (data-consent-css lists them, one for each INERT in the text, null for the page's
-    // own), but one of a service still not allowed (a sheet may name several).
-    function restyle(el) {
-      var kept = json(el.getAttribute(PRE + 'css')), parts = el.textContent.split(INERT);
-      [MARK, CAT, PRE + 'css'].forEach(function (n) { el.removeAttribute(n); });
-      if (!Array.isArray(kept) || parts.length !== kept.length + 1) return;
-      el.textContent = parts.reduce(function (out, part, i) {
+    // CSS whose URLs the proxy made inert (INERT), a <style>'s text or a style attribute:
+    // each put back where it was (data-consent-css, data-consent-style list them, one for
+    // each INERT in the text, null for the page's own), but one of a service still not
+    // allowed (a sheet may name several). null: the list does not fit the text.
+    function uninert(text, kept) {
+      var parts = text.split(INERT);
+      if (!Array.isArray(kept) || parts.length !== kept.length + 1) return null;
+      return parts.reduce(function (out, part, i) {
         var u = kept[i - 1], svc = typeof u === 'string' && G.serviceOf(unescapeCss(u));
         return out + (typeof u === 'string' && !(svc && !svc[2] && !G.allowsService(svc)) ? u : INERT) + part;
       });
+    }
+    function restyle(el) {
+      var text = uninert(el.textContent, json(el.getAttribute(PRE + 'css')));
+      [MARK, CAT, PRE + 'css'].forEach(function (n) { el.removeAttribute(n); });
+      if (text !== null) el.textContent = text;
+    }
+    function restyleAttribute(el) {
+      var text = uninert(el.getAttribute('style') || '', json(el.getAttribute(PRE + 'style')));
+      el.removeAttribute(PRE + 'style');
+      if (text !== null) G.setAttribute(el, 'style', text);
     }
     function unescapeCss(t) {
       return t.replace(/\\(?:([0-9a-fA-F]{1,6})[ \t\n\r\f]?|([\s\S]))/g, function (m, h, c) {

@@ -614,19 +614,16 @@ class Neutraliser:
         span = attrs.value_span(b"style")
         if css is None or span is None:
             return tag
-        css, svc = neutralise_css(css, self._blocked_url)
+        originals: list[str | None] = []
+        css, svc = neutralise_css(css, self._blocked_url, originals=originals)
         if svc is None:
             return tag
-        value = css.replace("&", "&amp;").replace('"', "&quot;")
-        tag = b'%s"%s"%s' % (
-            tag[: span[0]],
-            value.encode("latin-1", "xmlcharrefreplace"),
-            tag[span[1] :],
-        )
+        tag = b'%s"%s"%s' % (tag[: span[0]], _attribute_value(css), tag[span[1] :])
         if MARK_SLOT in tag:  # start_tag marked it: report only
             self.blocked.append((svc.name, name.decode("latin-1")))
-            return tag
-        return self._edit(name, Attributes(tag, len(name) + 1), [], svc.name, svc.category, b"")
+        else:
+            tag = self._edit(name, Attributes(tag, len(name) + 1), [], svc.name, svc.category, b"")
+        return _keeping(tag, b"style", originals)
 
     def style_element(self, tag: bytes, text: bytes) -> tuple[bytes, bytes]:
         """A <style> start tag and its text, the URLs of blocked services made inert; the
@@ -673,13 +670,9 @@ class Neutraliser:
         css, svc = neutralise_css(css, self._blocked_url, spans, originals)
         if svc is None:
             return None
-        # What the banner puts back in place once the visitor consents (banner.js).
-        kept = json.dumps(originals, ensure_ascii=False, separators=(",", ":"))
-        extra = b' data-consent-css="%s"' % html.escape(kept).encode("latin-1")
         attrs = Attributes(tag, len(b"style") + 1)
         edited = self._edit(b"style", attrs, [], svc.name, svc.category, b"")
-        edited = self._stamp(edited.replace(MARK_SLOT, MARK_SLOT + extra, 1))
-        return edited, css.encode("latin-1")
+        return self._stamp(_keeping(edited, b"css", originals)), css.encode("latin-1")
 
     def _remember_spans(self, digest: bytes, spans: list[tuple[int, int, str]]) -> None:
         """Keeps a text's URL spans in policy.style_urls, bounded by bytes (STYLE_URLS_BYTES):
@@ -735,6 +728,21 @@ class Neutraliser:
             pos = end
         out.append(tag[pos:])
         return b"".join(out)
+
+
+def _attribute_value(text: str) -> bytes:
+    """text as a double-quoted attribute's value (between the quotes)."""
+    value = text.replace("&", "&amp;").replace('"', "&quot;")
+    return value.encode("latin-1", "xmlcharrefreplace")
+
+
+def _keeping(tag: bytes, what: bytes, originals: list[str | None]) -> bytes:
+    """A tag marked (its MARK_SLOT) with data-consent-WHAT: what neutralise_css made inert
+    in its CSS (originals), for the banner to put back in place once the visitor consents
+    (banner.js's restyle)."""
+    kept = json.dumps(originals, ensure_ascii=False, separators=(",", ":"))
+    extra = b' data-consent-%s="%s"' % (what, _attribute_value(kept))
+    return tag.replace(MARK_SLOT, MARK_SLOT + extra, 1)
 
 
 class _RandomMarks:
