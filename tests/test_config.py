@@ -356,6 +356,11 @@ def test_regions_name_the_country_header_and_the_opt_out_places():
     ("text", "line", "says"),
     [
         ("regions: {header: CF-IPCountry, opt_out: [US]}\n", 7, "needs trusted_proxies"),
+        (  # (an empty list trusts no one: the regions would never apply)
+            "trusted_proxies: []\nregions: {header: CF-IPCountry, opt_out: [US]}\n",
+            8,
+            "needs trusted_proxies",
+        ),
         ("trusted_proxies: [10.0.0.1]\nregions: {opt_out: [US]}\n", 8, "needs header"),
         ("trusted_proxies: [10.0.0.1]\nregions: {header: 'CF IPCountry'}\n", 8, "a header name"),
         (

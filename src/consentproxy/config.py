@@ -486,6 +486,7 @@ class _Reader:
                     f"gpc: {', '.join(unknown_gpc)} is not an optional "
                     f"category; use some of {optional} or [] to ignore the signal",
                 )
+        trusted = self.networks(top["trusted_proxies"]) if "trusted_proxies" in top else ()
         return Config(
             source=self.source,
             upstream=upstream,
@@ -540,14 +541,10 @@ class _Reader:
                 else MAX_CONSENT_DAYS
             ),
             **self.tracker_keys(top, names),
-            trusted_proxies=(
-                self.networks(top["trusted_proxies"]) if "trusted_proxies" in top else ()
-            ),
+            trusted_proxies=trusted,
             limits=self.limits(top["limits"]) if "limits" in top else Limits(),
             former_cmp=former,
-            regions=self.regions(top["regions"], "trusted_proxies" in top)
-            if "regions" in top
-            else None,
+            regions=self.regions(top["regions"], bool(trusted)) if "regions" in top else None,
         )
 
     def former_cmp(self, node: yaml.Node, categories: tuple[Category, ...]) -> FormerCmp:

@@ -1,5 +1,5 @@
-"""The Open Cookie Database (jkwakman/Open-Cookie-Database, Apache-2.0): about 2,300
-cookie names with their platform and category, for the cookies no service names.
+"""The Open Cookie Database (jkwakman/Open-Cookie-Database, Apache-2.0): cookie names
+with their platform and category, for the cookies no service names.
 
 Built once into a dict of exact names and a dict of wildcard rows (a wildcard row's
 name is a prefix), probed longest prefix first: a lookup costs a few dict probes,
