@@ -503,6 +503,29 @@ def test_xhr_fragments_are_neutralised_without_banner(engine):
     assert b"data-consent-src" in out and b"consentproxy" not in out
 
 
+SCRIPT_FIRST = b"<script src=/.s/src/u.js></script>\n<html><body><p>Letters</p></body></html>"
+
+
+@pytest.mark.parametrize(
+    ("headers", "banner"),
+    [
+        # Over plain http a navigation sends no Sec-Fetch-Dest, but Upgrade-Insecure-Requests.
+        ({"Upgrade_Insecure_Requests": "1"}, True),
+        ({}, False),  # (a script's request: the first bytes decide)
+        ({"Sec_Fetch_Dest": "document"}, True),
+        ({"Sec_Fetch_Dest": "iframe", "Upgrade_Insecure_Requests": "1"}, False),
+        ({"Sec_Fetch_Dest": "empty"}, False),
+    ],
+)
+def test_a_page_whose_first_tag_is_a_script_gets_the_banner_when_a_browser_navigates(
+    engine, headers, banner
+):
+    plan = get(engine, **headers).response(200, HTML)
+    out = plan.body.feed(SCRIPT_FIRST) + plan.body.close()
+    assert (b'id="consentproxy"' in out) is banner
+    assert (b"/.consent/consent.js" in out) is banner
+
+
 def forwarded(engine, proto="https", client_ip="10.0.0.1"):
     return engine.begin(
         Request(

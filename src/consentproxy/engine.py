@@ -340,7 +340,14 @@ class Exchange:
             or (bool(config.gpc) and path == GPC_PATH)
         )
         dest = first.get("sec-fetch-dest")
-        self.inject = None if dest is None else dest == "document"
+        if dest is not None:
+            self.inject: bool | None = dest == "document"
+        else:
+            # Over plain http a browser sends no Sec-Fetch-*, but on a navigation (a page, a
+            # frame: banner.js lets a frame's banner wait) Upgrade-Insecure-Requests: a
+            # document whatever its first bytes (a host's scripts before <html>, a PHP
+            # warning). Else (old browsers, scripts' requests) the first bytes decide.
+            self.inject = True if first.get("upgrade-insecure-requests") == "1" else None
         # The origin's validators go upstream only where no rewritten page can be cached.
         self.keeps_validators = dest in SUBRESOURCE_DESTS
         self.revalidating = False  # an If-None-Match of ours went upstream as the origin's

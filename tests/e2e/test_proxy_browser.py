@@ -14,8 +14,10 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Self
 
 import pytest
+from aiohttp import web
 from playwright.async_api import Browser, Page
 
+from consentproxy.demo.origin import serve_app
 from tests.adapters import ADAPTERS, mitmdump
 from tests.conftest import DEMO_CONFIG
 from tests.e2e.conftest import (
@@ -412,6 +414,41 @@ async def test_css_and_background_urls_come_back_in_place_after_accepting(browse
                 await wait_for_thumbnails(page, recorder)
                 assert {r.url for r in recorder.requests} == thumbnails
                 assert await page.evaluate("window.__same_page") == 1
+        finally:
+            await running.stop()
+
+
+# A uCoz page: its host's scripts come before <html> (over plain http no Sec-Fetch-Dest says
+# it is a document: the first bytes did, and said "fragment").
+SCRIPT_FIRST = (
+    "<script src='https://www.google-analytics.com/analytics.js'></script>\n"
+    "<html><head><title>Letters</title></head><body><p>Our letters</p></body></html>"
+)
+
+
+async def test_a_page_whose_first_tag_is_a_script_gets_the_banner(browser):
+    async def page(_: web.Request) -> web.Response:
+        return web.Response(text=SCRIPT_FIRST, content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/letters", page)
+    async with serve_app(app) as port:
+        running = await start_proxy(f"http://127.0.0.1:{port}")
+        try:
+            async with recorded(browser, f"http://{FIRST_PARTY_HOST}:{running.port}") as (
+                tab,
+                recorder,
+            ):
+                await tab.goto("/letters")
+                await tab.locator("dialog.cp-banner").wait_for()
+                assert recorder.requests == []
+                await tab.click("[data-consent-action=accept-all]")
+
+                async def loaded() -> bool:
+                    return bool(recorder.requests)
+
+                await wait_until(tab, loaded)
+                assert recorder.hosts == {"www.google-analytics.com"}
         finally:
             await running.stop()
 
