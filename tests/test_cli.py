@@ -225,6 +225,20 @@ def test_catalog_update_writes_a_snapshot_from_the_upstream_csv(tmp_path, capsys
     assert "not an Open Cookie Database CSV" in capsys.readouterr().err
 
 
+def test_catalog_update_names_the_line_of_a_csv_that_is_not_utf8(tmp_path, capsys):
+    """A download saved by a tool that re-encoded it: where, and what to do; no traceback."""
+    from tests.test_ocd import UPSTREAM
+
+    src, dst = tmp_path / "open-cookie-database.csv", tmp_path / "snapshot.csv"
+    src.write_bytes(UPSTREAM.encode() + "Matomo,Analytics,caf\u00e9\n".encode("latin-1"))
+    assert main(["catalog", "update", str(src), "--into", str(dst)]) == 2
+    line = UPSTREAM.count("\n") + 1
+    assert f"{src}:{line}: not UTF-8 (byte 0xe9); download open-cookie-database.csv again" in (
+        capsys.readouterr().err
+    )
+    assert not dst.exists()
+
+
 def test_check_config_prints_warnings(tmp_path, capsys):
     f = tmp_path / "site.yaml"
     f.write_text(GOOD + "unknown_cookies: allow\n")

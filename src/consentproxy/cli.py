@@ -23,8 +23,21 @@ from urllib.parse import urlsplit
 from consentproxy.adapter import Engine, build_engine, secret_keys
 from consentproxy.catalog import CATALOG_CATEGORIES, imports
 from consentproxy.catalog.knowledge import LAYER_HEADER, format_layer, read_layer
-from consentproxy.catalog.ocd import DATABASE_FILE, CookieDatabase, parse_database, snapshot_text
-from consentproxy.config import FORMER_CMP, HOST_RE, builtin_services, catalog_config, load_config
+from consentproxy.catalog.ocd import (
+    DATABASE_FILE,
+    UPSTREAM,
+    CookieDatabase,
+    parse_database,
+    snapshot_text,
+)
+from consentproxy.config import (
+    FORMER_CMP,
+    HOST_RE,
+    builtin_services,
+    catalog_config,
+    decode_utf8,
+    load_config,
+)
 from consentproxy.consent import keys_from_env, parse_state
 from consentproxy.domains import site_of
 from consentproxy.engine import STATE_HEADER
@@ -434,11 +447,12 @@ def _cookie_rule(policy: Policy, name: str) -> tuple[str | None, str | None]:
 def cmd_catalog_update(args: argparse.Namespace) -> int:
     path = Path(args.file)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as e:
         raise UsageError(
             f"cannot read {path} ({e.strerror}); download open-cookie-database.csv first"
         ) from None
+    text = decode_utf8(data, str(path), f"download open-cookie-database.csv again from {UPSTREAM}")
     records = parse_database(text, str(path))
     target = Path(args.into) if args.into else DATABASE_FILE
     target.write_text(snapshot_text(records), encoding="utf-8")

@@ -160,16 +160,17 @@ def load_config(path: str | Path, option: str = "--config") -> Config:
             None,
             f"cannot read the file ({e.strerror}); check the path given to {option}",
         ) from None
+    return parse_config(decode_utf8(data, str(path), "save the file as UTF-8"), str(path))
+
+
+def decode_utf8(data: bytes, source: str, fix: str) -> str:
+    """A file's text; bytes that are not UTF-8 are the user's to fix (`fix` says how), at
+    the line they are on."""
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as e:
         line = data.count(b"\n", 0, e.start) + 1
-        raise ConfigError(
-            str(path),
-            line,
-            f"not UTF-8 (byte 0x{data[e.start]:02x}); save the file as UTF-8",
-        ) from None
-    return parse_config(text, str(path))
+        raise ConfigError(source, line, f"not UTF-8 (byte 0x{data[e.start]:02x}); {fix}") from None
 
 
 def parse_config(text: str, source: str = "<config>") -> Config:
