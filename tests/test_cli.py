@@ -225,6 +225,22 @@ def test_catalog_update_writes_a_snapshot_from_the_upstream_csv(tmp_path, capsys
     assert "not an Open Cookie Database CSV" in capsys.readouterr().err
 
 
+def test_catalog_update_never_writes_into_the_installed_package_unasked(
+    tmp_path, capsys, monkeypatch
+):
+    """--into is required: a refresh lands where the operator said, not in site-packages."""
+    from tests.test_ocd import UPSTREAM
+
+    packaged = tmp_path / "packaged.csv"  # (stands for the package's file, were it written)
+    monkeypatch.setattr("consentproxy.cli.DATABASE_FILE", packaged)
+    src = tmp_path / "open-cookie-database.csv"
+    src.write_text(UPSTREAM)
+    with pytest.raises(SystemExit) as exited:
+        main(["catalog", "update", str(src)])
+    assert exited.value.code == 2 and "--into" in capsys.readouterr().err
+    assert not packaged.exists()
+
+
 def test_catalog_update_names_the_line_of_a_csv_that_is_not_utf8(tmp_path, capsys):
     """A download saved by a tool that re-encoded it: where, and what to do; no traceback."""
     from tests.test_ocd import UPSTREAM

@@ -454,7 +454,7 @@ def cmd_catalog_update(args: argparse.Namespace) -> int:
         ) from None
     text = decode_utf8(data, str(path), f"download open-cookie-database.csv again from {UPSTREAM}")
     records = parse_database(text, str(path))
-    target = Path(args.into) if args.into else DATABASE_FILE
+    target = Path(args.into)
     target.write_text(snapshot_text(records), encoding="utf-8")
     print(
         f"consentproxy: {len(CookieDatabase(records))} cookie names from {path} written to "
@@ -805,7 +805,12 @@ def build_parser() -> argparse.ArgumentParser:
         "update", help="refresh the Open Cookie Database snapshot from its upstream CSV"
     )
     up.add_argument("file", help="open-cookie-database.csv from jkwakman/Open-Cookie-Database")
-    up.add_argument("--into", help=f"where to write (default: {DATABASE_FILE})")
+    up.add_argument(  # (no default: never the installed package's file unasked)
+        "--into",
+        required=True,
+        help=f"where to write; the snapshot serve reads is {DATABASE_FILE} (in a checkout: "
+        "src/consentproxy/catalog/open-cookie-database.csv)",
+    )
     up.set_defaults(func=cmd_catalog_update)
     im = csub.add_parser(
         "import",
