@@ -255,6 +255,21 @@ def test_catalog_update_names_the_line_of_a_csv_that_is_not_utf8(tmp_path, capsy
     assert not dst.exists()
 
 
+@pytest.mark.parametrize("command", ["update", "import"])
+def test_catalog_commands_name_an_into_they_cannot_write(tmp_path, capsys, command):
+    """A usage error naming the path and the option (exit 2), not a bare strerror (exit 1)."""
+    from tests.test_ocd import UPSTREAM
+
+    src = tmp_path / "list.txt"
+    src.write_text(UPSTREAM if command == "update" else "0.0.0.0 ads.example.com\n")
+    (tmp_path / "file").write_text("")
+    into = tmp_path / "file" / "out"  # (a file where a directory should be: even root fails)
+    assert main(["catalog", command, str(src), "--into", str(into)]) == 2
+    assert f"cannot write {into} (Not a directory); give --into a path this user can" in (
+        capsys.readouterr().err
+    )
+
+
 def test_check_config_prints_warnings(tmp_path, capsys):
     f = tmp_path / "site.yaml"
     f.write_text(GOOD + "unknown_cookies: allow\n")
@@ -294,6 +309,29 @@ def test_records_export_show_and_purge(tmp_path, capsys):
     f.write_text(GOOD)
     assert main(["records", "export", "--config", str(f)]) == 2
     assert "keeps no records" in capsys.readouterr().err
+
+
+def test_records_show_names_an_html_directory_it_cannot_make(tmp_path, capsys):
+    import asyncio
+
+    from consentproxy.records import SqliteStore
+    from tests.test_records import NOW, record
+
+    async def fill() -> None:
+        store = SqliteStore(tmp_path / "r.sqlite3")
+        await store.open()
+        await store.write([record("abc", NOW)])
+        await store.close()
+
+    asyncio.run(fill())
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD + "records: {path: r.sqlite3}\n")
+    html = tmp_path / "shown.html"
+    html.write_text("")
+    assert main(["records", "show", "abc", "--config", str(f), "--html", str(html)]) == 2
+    assert f"cannot write {html} (a file is there, not a directory); give --html" in (
+        capsys.readouterr().err
+    )
 
 
 @pytest.mark.parametrize("command", [["export"], ["stats"], ["show", "abc"], ["purge"]])

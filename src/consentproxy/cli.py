@@ -13,7 +13,8 @@ import secrets
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -444,6 +445,20 @@ def _cookie_rule(policy: Policy, name: str) -> tuple[str | None, str | None]:
     return category, rule
 
 
+@contextmanager
+def _writing(option: str) -> Iterator[None]:
+    """An output the operator named with `option` that cannot be written (a read-only or
+    missing directory, a file where a directory should be): theirs to fix, so a usage error
+    naming the path, not a bare strerror with exit 1."""
+    try:
+        yield
+    except OSError as e:
+        why = "a file is there, not a directory" if isinstance(e, FileExistsError) else e.strerror
+        raise UsageError(
+            f"cannot write {e.filename} ({why}); give {option} a path this user can write to"
+        ) from None
+
+
 def cmd_catalog_update(args: argparse.Namespace) -> int:
     path = Path(args.file)
     try:
@@ -455,7 +470,8 @@ def cmd_catalog_update(args: argparse.Namespace) -> int:
     text = decode_utf8(data, str(path), f"download open-cookie-database.csv again from {UPSTREAM}")
     records = parse_database(text, str(path))
     target = Path(args.into)
-    target.write_text(snapshot_text(records), encoding="utf-8")
+    with _writing("--into"):
+        target.write_text(snapshot_text(records), encoding="utf-8")
     print(
         f"consentproxy: {len(CookieDatabase(records))} cookie names from {path} written to "
         f"{target}; note the upstream commit in {DATABASE_FILE.stem}.NOTICE.txt"
@@ -484,11 +500,12 @@ def cmd_catalog_import(args: argparse.Namespace) -> int:
             f"consentproxy: {sum(len(e.domains) for e in found)} domains of "
             f"{len(found)} trackers from {name}"
         )
-    target.write_text(
-        f"{LAYER_HEADER}\n# Imported with `consentproxy catalog import`; "
-        "use only lists you are licensed to use.\n" + format_layer(layer),
-        encoding="utf-8",
-    )
+    with _writing("--into"):
+        target.write_text(
+            f"{LAYER_HEADER}\n# Imported with `consentproxy catalog import`; "
+            "use only lists you are licensed to use.\n" + format_layer(layer),
+            encoding="utf-8",
+        )
     print(
         f"consentproxy: {target} holds {sum(len(e.domains) for e in layer)} domains; "
         f"name it in your config: tracker_lists: [{target}]"
@@ -717,7 +734,8 @@ def cmd_records_show(args: argparse.Namespace) -> int:
     _print_records(records, "json")
     if args.html:
         out = Path(args.html)
-        out.mkdir(parents=True, exist_ok=True)
+        with _writing("--html"):
+            out.mkdir(parents=True, exist_ok=True)
         for digest, lang in sorted({(r.shown_digest, r.language) for r in records}):
             if digest not in versions:
                 print(
@@ -727,7 +745,8 @@ def cmd_records_show(args: argparse.Namespace) -> int:
                 )
                 continue
             page = out / f"shown-{digest[:12]}-{lang or 'default'}.html"
-            page.write_bytes(shown_page(versions[digest], digest, lang))
+            with _writing("--html"):
+                page.write_bytes(shown_page(versions[digest], digest, lang))
             print(f"the banner as shown ({lang or 'default language'}): {page}", file=sys.stderr)
     return 0
 
