@@ -697,6 +697,27 @@ def test_suggest_refuses_a_file_that_is_no_report_log_or_host_list(tmp_path, cap
 
 
 @pytest.mark.parametrize(
+    "report",
+    [
+        '{"states": 5}',
+        '{"states": [5]}',
+        '{"states": [{"pages": [{"requests": [{}]}]}]}',
+        '{"states": [{"pages": [{"requests": [{"host": 5}]}]}]}',
+        '{"states": [], "url": 7}',
+        '{"states": [], "url": "http://[::1"}',
+    ],
+)
+def test_suggest_refuses_json_with_states_that_is_no_scan_report(tmp_path, capsys, report):
+    """JSON of another shape (edited, another tool's) was a TypeError/KeyError traceback."""
+    f, r = tmp_path / "site.yaml", tmp_path / "report.json"
+    f.write_text(GOOD)
+    r.write_text(report)
+    assert main(["suggest", "--config", str(f), str(r)]) == 2
+    err = capsys.readouterr().err
+    assert f"consentproxy: {r}: not a scan report (its url, states, pages or requests" in err
+
+
+@pytest.mark.parametrize(
     ("dsn", "shown"),
     [
         ("postgresql://u:p@ss@db.example/records", "postgresql://u:***@db.example/records"),

@@ -516,6 +516,27 @@ def cmd_catalog_import(args: argparse.Namespace) -> int:
 SUGGEST_READS = "suggest reads a scan's report.json, serve --observe's log, or one host a line"
 
 
+def _report_hosts(report: dict[str, Any], name: str) -> tuple[str, list[str]]:
+    """The site and third-party hosts of a scan's report.json; one of another shape (edited
+    by hand, another tool's JSON) is refused with its name, never a traceback."""
+    try:
+        site = site_of(urlsplit(report.get("url", "")).netloc)
+        hosts = [
+            r["host"]
+            for s in report["states"]
+            for p in s.get("pages", [])
+            for r in p.get("requests", [])
+        ]
+        if all(isinstance(h, str) for h in hosts):
+            return site, hosts
+    except (AttributeError, KeyError, TypeError, ValueError):
+        pass
+    raise UsageError(
+        f"{name}: not a scan report (its url, states, pages or requests are not as a scan "
+        f"writes them); {SUGGEST_READS}"
+    )
+
+
 def cmd_suggest(args: argparse.Namespace) -> int:
     """Config lines for the third-party hosts a scan report or an observe log saw."""
     policy = Policy(load_config(args.config))
@@ -535,13 +556,8 @@ def cmd_suggest(args: argparse.Namespace) -> int:
                 ) from None
             if not isinstance(report, dict) or "states" not in report:
                 raise UsageError(f"{name}: not a scan report (no states in it); {SUGGEST_READS}")
-            site = site_of(urlsplit(report.get("url", "")).netloc)
-            hosts += [
-                r["host"]
-                for s in report.get("states", [])
-                for p in s.get("pages", [])
-                for r in p.get("requests", [])
-            ]
+            site, found = _report_hosts(report, name)
+            hosts += found
         elif "observe: " in text:  # serve --observe's log
             hosts += re.findall(r"third-party host '([^']+)'", text)
         else:  # one host a line ('#' comments, blank lines aside)
