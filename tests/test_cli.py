@@ -107,6 +107,19 @@ def test_serve_refuses_no_workers(tmp_path, capsys, monkeypatch, workers):
     assert f"--workers {workers}: give 1 or more processes" in capsys.readouterr().err
 
 
+def test_serve_refuses_more_workers_than_the_machine_can_use(tmp_path, capsys, monkeypatch):
+    """A typo's --workers 10000 forked processes until the machine gave out."""
+    forked = []
+    monkeypatch.setenv("CONSENTPROXY_SECRET", "s" * 32)
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    monkeypatch.setattr("consentproxy.runtime.workers", lambda n, _: forked.append(n) or 0)
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD + "listen: 127.0.0.1:9\n")  # (never bound: nothing is forked)
+    assert main(["serve", "--config", str(f), "--workers", "9", "--share-port"]) == 2
+    assert "--workers 9: give at most 8 (4 per CPU here)" in capsys.readouterr().err
+    assert not forked
+
+
 def test_check_config_hides_a_password_in_the_upstream(tmp_path, capsys):
     f = tmp_path / "site.yaml"
     f.write_text(GOOD.replace("http://127.0.0.1", "http://admin:s3cret@127.0.0.1"))

@@ -53,6 +53,7 @@ from consentproxy.settings import Config, parse_listen
 
 log = logging.getLogger("consentproxy")
 DEMO_DIR = Path(__file__).parent / "demo"
+WORKERS_PER_CPU = 4  # serve --workers: a ceiling well above any use, far below a fork bomb
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -63,6 +64,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     if args.workers < 1:
         raise UsageError(f"--workers {args.workers}: give 1 or more processes")
+    most = WORKERS_PER_CPU * (os.cpu_count() or 1)
+    if args.workers > most:  # (a typo's 10000 forked until the machine gave out)
+        raise UsageError(
+            f"--workers {args.workers}: give at most {most} ({WORKERS_PER_CPU} per CPU here); "
+            "each worker is a process with one event loop, so more than the CPUs only cost memory"
+        )
     keys: list[bytes] = []
 
     def make_engine() -> Engine:
