@@ -120,6 +120,33 @@ def test_serve_refuses_more_workers_than_the_machine_can_use(tmp_path, capsys, m
     assert not forked
 
 
+@pytest.mark.parametrize("option", ["--port", "--origin"])
+def test_demo_names_its_own_option_for_a_port_taken(capsys, option):
+    """--port was named as the demo config's listen (or --listen); --origin exited 1 with a
+    bare bind error."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        value = str(port) if option == "--port" else f"127.0.0.1:{port}"
+        assert main(["demo", option, value]) == 2
+    assert (
+        f"demo: {option} 127.0.0.1:{port} cannot be bound (Address already in use); stop what "
+        f"listens there or give {option} another address"
+    ) in capsys.readouterr().err
+
+
+def test_demo_refuses_a_port_out_of_range_naming_port(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["demo", "--port", "99999"])
+    assert exited.value.code == 2
+    assert "argument --port: '99999': give a port from 0 (any free one) to 65535" in (
+        capsys.readouterr().err
+    )
+
+
 def test_check_config_hides_a_password_in_the_upstream(tmp_path, capsys):
     f = tmp_path / "site.yaml"
     f.write_text(GOOD.replace("http://127.0.0.1", "http://admin:s3cret@127.0.0.1"))

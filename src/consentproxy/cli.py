@@ -128,6 +128,7 @@ async def _demo_origin(listen: str) -> None:
     from consentproxy.demo.origin import make_origin_app, serve_app
 
     host, port = parse_listen(listen, "--origin", None)
+    runtime.port_free("demo", host, port, "--origin")
     async with serve_app(make_origin_app(DEMO_DIR / "pages"), host, port) as bound:
         print(f"consentproxy demo origin: http://{host}:{bound}/ (unprotected)", flush=True)
         await runtime.until_stopped()
@@ -137,6 +138,8 @@ async def _demo(port: int) -> None:
     from consentproxy import runtime
     from consentproxy.demo.origin import make_origin_app, serve_app
 
+    if port:  # (else the demo config's file and --listen would be named: demo has neither)
+        runtime.port_free("demo", "127.0.0.1", port, "--port")
     async with serve_app(make_origin_app(DEMO_DIR / "pages")) as origin_port:
         config = load_config(DEMO_DIR / "config.yaml").with_overrides(
             upstream=f"http://127.0.0.1:{origin_port}", listen=f"127.0.0.1:{port}"
@@ -774,6 +777,13 @@ def cmd_records_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _port(value: str) -> int:
+    """demo --port: refused by argparse, naming the option (not the --listen it becomes)."""
+    if not value.isascii() or not value.isdigit() or int(value) > 65535:
+        raise argparse.ArgumentTypeError(f"{value!r}: give a port from 0 (any free one) to 65535")
+    return int(value)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="consentproxy",
@@ -813,7 +823,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.set_defaults(func=cmd_serve)
     d = sub.add_parser("demo", help="run the bundled legacy demo site behind the proxy")
-    d.add_argument("--port", type=int, default=8000, help="proxy port (default 8000)")
+    d.add_argument("--port", type=_port, default=8000, help="proxy port (default 8000)")
     d.add_argument(
         "--origin",
         metavar="HOST:PORT",
