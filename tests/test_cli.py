@@ -310,6 +310,19 @@ def test_catalog_commands_name_an_into_they_cannot_write(tmp_path, capsys, comma
     )
 
 
+def test_scan_names_an_out_it_cannot_write_before_scanning(tmp_path, capsys):
+    """(FileExistsError: a bare 'File exists', exit 1; a read-only --out failed only once
+    the scan was done, its report lost)"""
+    f, out = tmp_path / "site.yaml", tmp_path / "report"
+    f.write_text(GOOD)
+    out.write_text("")
+    argv = ["scan", "http://127.0.0.1:9/", "--config", str(f), "--out", str(out), "--direct"]
+    assert main([*argv, "--chromium", str(tmp_path / "never-started")]) == 2
+    assert f"cannot write {out} (a file is there, not a directory); give --out a path" in (
+        capsys.readouterr().err
+    )
+
+
 def test_check_config_prints_warnings(tmp_path, capsys):
     f = tmp_path / "site.yaml"
     f.write_text(GOOD + "unknown_cookies: allow\n")

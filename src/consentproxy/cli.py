@@ -610,6 +610,9 @@ def cmd_scan(args: argparse.Namespace) -> int:
             chromium=args.chromium,
         )
     )
+    with _writing("--out"):  # (now, not once the scan is done: its report would be lost)
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        (Path(args.out) / "report.json").touch()
     report = asyncio.run(scanner.run())
     for state in report["states"]:
         print(
