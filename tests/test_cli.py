@@ -323,6 +323,25 @@ def test_scan_names_an_out_it_cannot_write_before_scanning(tmp_path, capsys):
     )
 
 
+@pytest.mark.parametrize(
+    ("option", "value", "expected"),
+    [
+        ("--wait", "nan", "seconds from 0 to 600"),  # (a ValueError traceback)
+        ("--wait", "-1", "seconds from 0 to 600"),
+        ("--wait", "1e300", "seconds from 0 to 600"),  # (each page watched for ever)
+        ("--crawl", "-5", "0 or more links"),  # (all the page's links but the last 5)
+    ],
+)
+def test_scan_refuses_a_wait_or_crawl_out_of_range(tmp_path, capsys, option, value, expected):
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD)
+    argv = ["scan", "http://127.0.0.1:9/", "--config", str(f), "--out", str(tmp_path / "o")]
+    with pytest.raises(SystemExit) as exited:
+        main([*argv, option, value, "--chromium", str(tmp_path / "never-started")])
+    assert exited.value.code == 2
+    assert f"argument {option}: {value!r}: give {expected}" in capsys.readouterr().err
+
+
 def test_check_config_prints_warnings(tmp_path, capsys):
     f = tmp_path / "site.yaml"
     f.write_text(GOOD + "unknown_cookies: allow\n")

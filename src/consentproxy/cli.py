@@ -7,6 +7,7 @@ import asyncio
 import csv
 import json
 import logging
+import math
 import os
 import re
 import secrets
@@ -780,11 +781,20 @@ def cmd_records_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _port(value: str) -> int:
-    """demo --port: refused by argparse, naming the option (not the --listen it becomes)."""
-    if not value.isascii() or not value.isdigit() or int(value) > 65535:
-        raise argparse.ArgumentTypeError(f"{value!r}: give a port from 0 (any free one) to 65535")
-    return int(value)
+def _in_range(kind: type[float], low: float, high: float, expected: str) -> Any:
+    """An argparse type: a number from low to high, else a usage error naming the option
+    and `expected` (a float's nan or inf, a negative count, never reach the command)."""
+
+    def parse(value: str) -> float:
+        try:
+            number = kind(value)
+        except ValueError:
+            number = math.nan
+        if not low <= number <= high:  # (nan compares false)
+            raise argparse.ArgumentTypeError(f"{value!r}: give {expected}")
+        return number
+
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -826,7 +836,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.set_defaults(func=cmd_serve)
     d = sub.add_parser("demo", help="run the bundled legacy demo site behind the proxy")
-    d.add_argument("--port", type=_port, default=8000, help="proxy port (default 8000)")
+    d.add_argument(
+        "--port",
+        type=_in_range(int, 0, 65535, "a port from 0 (any free one) to 65535"),
+        default=8000,
+        help="proxy port (default 8000)",
+    )
     d.add_argument(
         "--origin",
         metavar="HOST:PORT",
@@ -920,14 +935,14 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--paths", help="comma-separated paths to visit (default: the URL's)")
     sc.add_argument(
         "--crawl",
-        type=int,
+        type=_in_range(int, 0, sys.maxsize, "0 or more links"),
         default=0,
         metavar="N",
         help="also visit up to N same-site links of the first page",
     )
     sc.add_argument(
         "--wait",
-        type=float,
+        type=_in_range(float, 0, 600, "seconds from 0 to 600"),
         default=3.0,
         metavar="SECONDS",
         help="how long each page is watched once its network has gone quiet, for trackers "
