@@ -342,6 +342,14 @@ def test_scan_refuses_a_wait_or_crawl_out_of_range(tmp_path, capsys, option, val
     assert f"argument {option}: {value!r}: give {expected}" in capsys.readouterr().err
 
 
+def test_check_config_of_a_missing_file_names_its_own_argument(tmp_path, capsys):
+    """(it said to check the path given to --config, an option check-config lacks)"""
+    assert main(["check-config", str(tmp_path / "site.yaml")]) == 2
+    assert "(No such file or directory); check the path given to check-config" in (
+        capsys.readouterr().err
+    )
+
+
 def test_check_config_prints_warnings(tmp_path, capsys):
     f = tmp_path / "site.yaml"
     f.write_text(GOOD + "unknown_cookies: allow\n")

@@ -155,7 +155,7 @@ async def _demo(port: int) -> None:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    config = load_config(args.file)
+    config = load_config(args.file, "check-config")
     print(f"{args.file}: OK")
     where = (
         f"upstream {redacted(config.upstream)}, "
