@@ -147,6 +147,23 @@ def test_demo_refuses_a_port_out_of_range_naming_port(capsys):
     )
 
 
+@pytest.mark.parametrize("metrics", [65535, 0])
+def test_serve_refuses_worker_metrics_ports_past_the_last(tmp_path, capsys, monkeypatch, metrics):
+    """Worker i's metrics listen on port + i: 65535 + 1 bound a random port (65536 wraps to
+    0), and port 0 put worker 1 on port 1; Prometheus could scrape neither."""
+    forked = []
+    monkeypatch.setenv("CONSENTPROXY_SECRET", "s" * 32)
+    monkeypatch.setattr("consentproxy.runtime.workers", lambda n, _: forked.append(n) or 0)
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD + f"listen: 127.0.0.1:9\nmetrics: {{listen: '127.0.0.1:{metrics}'}}\n")
+    assert main(["serve", "--config", str(f), "--workers", "2", "--share-port"]) == 2
+    assert (
+        f"metrics.listen 127.0.0.1:{metrics} with --workers 2: worker i listens on port + i; "
+        "give metrics.listen a port from 1 to 65534"
+    ) in capsys.readouterr().err
+    assert not forked
+
+
 def test_check_config_hides_a_password_in_the_upstream(tmp_path, capsys):
     f = tmp_path / "site.yaml"
     f.write_text(GOOD.replace("http://127.0.0.1", "http://admin:s3cret@127.0.0.1"))

@@ -100,6 +100,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     banner = f"consentproxy: http://{config.listen_host}:{{port}}/ -> {upstream}"
     if (args.workers > 1 or args.share_port) and config.listen_port == 0:
         raise UsageError("--workers and --share-port need a fixed port (listen: HOST:PORT)")
+    if args.workers > 1 and config.metrics_listen:  # (worker i on port + i: 65536 became 0)
+        host, port = config.metrics_listen
+        if not 0 < port <= 65536 - args.workers:
+            raise UsageError(
+                f"{config.source}: metrics.listen {host}:{port} with --workers {args.workers}: "
+                f"worker i listens on port + i; give metrics.listen a port from 1 to "
+                f"{65536 - args.workers}"
+            )
     if args.workers > 1 and not args.share_port:
         runtime.port_free(config.source, config.listen_host, config.listen_port)
     if args.workers > 1:
