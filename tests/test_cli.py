@@ -682,6 +682,19 @@ def test_catalog_classify_with_a_config_says_its_category_and_the_rule(
     assert ("cookie " in out) == line.startswith("cookie ")  # a URL or host is no cookie
 
 
+@pytest.mark.parametrize("what", ["/relative", "http://[::1", "http://"])
+def test_catalog_classify_with_a_config_refuses_what_is_no_cookie_host_or_url(
+    tmp_path, capsys, what
+):
+    """(it printed nothing and exited 0)"""
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD)
+    assert main(["catalog", "classify", what, "--config", str(f)]) == 2
+    assert f"{what!r} is no cookie name (it holds '/' or ':') and names no host with a domain" in (
+        capsys.readouterr().err
+    )
+
+
 def test_declaration_prints_the_cookie_declaration_in_each_format_and_language(tmp_path, capsys):
     f = tmp_path / "site.yaml"
     f.write_text(GOOD + "languages: [en, fr]\n")

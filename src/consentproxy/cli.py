@@ -405,6 +405,12 @@ def _classify_under(config: Config, what: str) -> int:
                 f"{_service_rule(config, svc.name)}"
             )
     if "/" in what or ":" in what:  # a URL: no cookie name
+        if not is_host:  # (it printed nothing, with exit 0)
+            raise UsageError(
+                f"{what!r} is no cookie name (it holds '/' or ':') and names no host with a "
+                "domain; give a cookie name (_ga), a host (www.example.com) or a URL "
+                "(https://www.example.com/page)"
+            )
         return 0
     category, rule = _cookie_rule(policy, what)
     if rule is None and not is_host:
