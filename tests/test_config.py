@@ -408,6 +408,20 @@ def test_a_config_no_reader_takes_is_one_line_naming_file_and_line(tmp_path, tex
     assert e.value.line == line and says in str(e.value)
 
 
+@pytest.mark.parametrize("wrong", ["log", "/dev/zero"])
+def test_a_file_far_larger_than_any_config_is_refused_unread(tmp_path, wrong):
+    """A log or a dump given as --config was parsed for minutes; /dev/zero was read until
+    memory ran out (a MemoryError traceback)."""
+    f = tmp_path / "serve.log" if wrong == "log" else Path(wrong)
+    if wrong == "log":
+        f.write_text("INFO a request went through\n" * 40_000)  # (1.1 MB)
+    with pytest.raises(ConfigError) as e:
+        load_config(f)
+    assert str(e.value) == (
+        f"{f}: more than 1 MiB, which no config is; check the path given to --config"
+    )
+
+
 def test_records_are_kept_at_least_as_long_as_a_consent_lasts():
     """(7 days of records for 182 days of consent: the purge deleted the proof of consents
     still in force)"""

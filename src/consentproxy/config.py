@@ -147,19 +147,29 @@ SERVICE_KEYS = {
     "consent_mode",
 }
 SERVICE_CONSENT_MODES = ("basic", "advanced")
+# A config is kilobytes: more is the wrong file (a log, a dump, /dev/zero read for ever).
+MAX_CONFIG_BYTES = 1 << 20
 
 
 def load_config(path: str | Path, option: str = "--config") -> Config:
     """Read and validate a YAML config file (`option`: where its path was given)."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        with path.open("rb") as file:
+            data = file.read(MAX_CONFIG_BYTES + 1)
     except OSError as e:
         raise ConfigError(
             str(path),
             None,
             f"cannot read the file ({e.strerror}); check the path given to {option}",
         ) from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            str(path),
+            None,
+            f"more than {MAX_CONFIG_BYTES >> 20} MiB, which no config is; check the path "
+            f"given to {option}",
+        )
     return parse_config(decode_utf8(data, str(path), "save the file as UTF-8"), str(path))
 
 
