@@ -153,9 +153,9 @@ async def _demo(port: int) -> None:
         config = load_config(DEMO_DIR / "config.yaml").with_overrides(
             upstream=f"http://127.0.0.1:{origin_port}", listen=f"127.0.0.1:{port}"
         )
-        key = os.environ.get(config.consent.secret_env) or secrets.token_hex(32)
+        keys = keys_from_env(config.consent.secret_env) or [secrets.token_hex(32).encode()]
         await runtime.serve_forever(
-            lambda: build_engine(config, [key.encode()]),
+            lambda: build_engine(config, keys),
             f"consentproxy demo: the legacy site is at http://127.0.0.1:{origin_port}/ "
             "(unprotected)\nOpen http://127.0.0.1:{port}/ to see it through consentproxy. "
             "Ctrl-C stops.",
