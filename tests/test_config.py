@@ -389,6 +389,12 @@ def test_regions_errors_name_the_line_and_the_fix(text, line, says):
         (b"upstream: 'http://127.0.0.1:99999'\n", 1, "no number from 1 to 65535"),
         (b"upstream: 'http://[::1'\n", 1, "no number from 1 to 65535, or a malformed host"),
         (b"upstream: 'http://127.0.0.1:8080#x'\n", 1, "no query or fragment"),
+        (b"upstream: 'http://shop..example'\n", 1, "or a malformed host"),  # (500s)
+        (  # (a UnicodeError traceback when serve bound it)
+            b"upstream: http://127.0.0.1:8080\nlisten: 'proxy..example:8000'\n",
+            2,
+            "listen 'proxy..example:8000' must be HOST:PORT",
+        ),
         (b"upstream: 'http://127.0.0.1:8080/app?x=1'\n", 1, "no query or fragment"),
         (
             b"upstream: http://127.0.0.1:8080\nbanner: " + b"[" * 5000 + b"]" * 5000,
