@@ -431,6 +431,18 @@ def test_records_show_names_an_html_directory_it_cannot_make(tmp_path, capsys):
     )
 
 
+@pytest.mark.parametrize("consent_id", ["\udcff", "caf\u00e9"])  # (bytes not UTF-8; accents)
+def test_records_show_refuses_an_id_no_consent_cookie_holds(tmp_path, capsys, consent_id):
+    """(sqlite3's UnicodeEncodeError traceback for the first)"""
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD + "records: {path: r.sqlite3}\n")
+    (tmp_path / "r.sqlite3").write_bytes(b"")
+    assert main(["records", "show", consent_id, "--config", str(f)]) == 2
+    assert f"{consent_id!r} is no consent id: one is ASCII letters, digits" in (
+        capsys.readouterr().err
+    )
+
+
 @pytest.mark.parametrize("command", [["export"], ["stats"], ["show", "abc"], ["purge"]])
 def test_records_commands_refuse_a_store_that_does_not_exist_and_create_none(
     tmp_path, capsys, command

@@ -762,6 +762,12 @@ def cmd_records_purge(args: argparse.Namespace) -> int:
 
 
 def cmd_records_show(args: argparse.Namespace) -> int:
+    if not args.consent_id.isascii():  # (none is stored; the driver raised on bytes not text)
+        raise UsageError(
+            f"{args.consent_id!r} is no consent id: one is ASCII letters, digits, '-' and '_' "
+            "(the consent cookie's first part)"
+        )
+
     async def work(store: RecordStore, _: int) -> tuple[list[ConsentRecord], dict[str, str]]:
         records = await store.by_id(args.consent_id)
         versions = {}
