@@ -107,6 +107,63 @@ def test_serve_refuses_no_workers(tmp_path, capsys, monkeypatch, workers):
     assert f"--workers {workers}: give 1 or more processes" in capsys.readouterr().err
 
 
+def test_serve_refuses_more_workers_than_the_machine_can_use(tmp_path, capsys, monkeypatch):
+    """A typo's --workers 10000 forked processes until the machine gave out."""
+    forked = []
+    monkeypatch.setenv("CONSENTPROXY_SECRET", "s" * 32)
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    monkeypatch.setattr("consentproxy.runtime.workers", lambda n, _: forked.append(n) or 0)
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD + "listen: 127.0.0.1:9\n")  # (never bound: nothing is forked)
+    assert main(["serve", "--config", str(f), "--workers", "9", "--share-port"]) == 2
+    assert "--workers 9: give at most 8 (4 per CPU here)" in capsys.readouterr().err
+    assert not forked
+
+
+@pytest.mark.parametrize("option", ["--port", "--origin"])
+def test_demo_names_its_own_option_for_a_port_taken(capsys, option):
+    """--port was named as the demo config's listen (or --listen); --origin exited 1 with a
+    bare bind error."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        value = str(port) if option == "--port" else f"127.0.0.1:{port}"
+        assert main(["demo", option, value]) == 2
+    assert (
+        f"demo: {option} 127.0.0.1:{port} cannot be bound (Address already in use); stop what "
+        f"listens there or give {option} another address"
+    ) in capsys.readouterr().err
+
+
+def test_demo_refuses_a_port_out_of_range_naming_port(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["demo", "--port", "99999"])
+    assert exited.value.code == 2
+    assert "argument --port: '99999': give a port from 0 (any free one) to 65535" in (
+        capsys.readouterr().err
+    )
+
+
+@pytest.mark.parametrize("metrics", [65535, 0])
+def test_serve_refuses_worker_metrics_ports_past_the_last(tmp_path, capsys, monkeypatch, metrics):
+    """Worker i's metrics listen on port + i: 65535 + 1 bound a random port (65536 wraps to
+    0), and port 0 put worker 1 on port 1; Prometheus could scrape neither."""
+    forked = []
+    monkeypatch.setenv("CONSENTPROXY_SECRET", "s" * 32)
+    monkeypatch.setattr("consentproxy.runtime.workers", lambda n, _: forked.append(n) or 0)
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD + f"listen: 127.0.0.1:9\nmetrics: {{listen: '127.0.0.1:{metrics}'}}\n")
+    assert main(["serve", "--config", str(f), "--workers", "2", "--share-port"]) == 2
+    assert (
+        f"metrics.listen 127.0.0.1:{metrics} with --workers 2: worker i listens on port + i; "
+        "give metrics.listen a port from 1 to 65534"
+    ) in capsys.readouterr().err
+    assert not forked
+
+
 def test_check_config_hides_a_password_in_the_upstream(tmp_path, capsys):
     f = tmp_path / "site.yaml"
     f.write_text(GOOD.replace("http://127.0.0.1", "http://admin:s3cret@127.0.0.1"))
@@ -225,6 +282,91 @@ def test_catalog_update_writes_a_snapshot_from_the_upstream_csv(tmp_path, capsys
     assert "not an Open Cookie Database CSV" in capsys.readouterr().err
 
 
+def test_catalog_update_never_writes_into_the_installed_package_unasked(
+    tmp_path, capsys, monkeypatch
+):
+    """--into is required: a refresh lands where the operator said, not in site-packages."""
+    from tests.test_ocd import UPSTREAM
+
+    packaged = tmp_path / "packaged.csv"  # (stands for the package's file, were it written)
+    monkeypatch.setattr("consentproxy.cli.DATABASE_FILE", packaged)
+    src = tmp_path / "open-cookie-database.csv"
+    src.write_text(UPSTREAM)
+    with pytest.raises(SystemExit) as exited:
+        main(["catalog", "update", str(src)])
+    assert exited.value.code == 2 and "--into" in capsys.readouterr().err
+    assert not packaged.exists()
+
+
+def test_catalog_update_names_the_line_of_a_csv_that_is_not_utf8(tmp_path, capsys):
+    """A download saved by a tool that re-encoded it: where, and what to do; no traceback."""
+    from tests.test_ocd import UPSTREAM
+
+    src, dst = tmp_path / "open-cookie-database.csv", tmp_path / "snapshot.csv"
+    src.write_bytes(UPSTREAM.encode() + "Matomo,Analytics,caf\u00e9\n".encode("latin-1"))
+    assert main(["catalog", "update", str(src), "--into", str(dst)]) == 2
+    line = UPSTREAM.count("\n") + 1
+    assert f"{src}:{line}: not UTF-8 (byte 0xe9); download open-cookie-database.csv again" in (
+        capsys.readouterr().err
+    )
+    assert not dst.exists()
+
+
+@pytest.mark.parametrize("command", ["update", "import"])
+def test_catalog_commands_name_an_into_they_cannot_write(tmp_path, capsys, command):
+    """A usage error naming the path and the option (exit 2), not a bare strerror (exit 1)."""
+    from tests.test_ocd import UPSTREAM
+
+    src = tmp_path / "list.txt"
+    src.write_text(UPSTREAM if command == "update" else "0.0.0.0 ads.example.com\n")
+    (tmp_path / "file").write_text("")
+    into = tmp_path / "file" / "out"  # (a file where a directory should be: even root fails)
+    assert main(["catalog", command, str(src), "--into", str(into)]) == 2
+    assert f"cannot write {into} (Not a directory); give --into a path this user can" in (
+        capsys.readouterr().err
+    )
+
+
+def test_scan_names_an_out_it_cannot_write_before_scanning(tmp_path, capsys):
+    """(FileExistsError: a bare 'File exists', exit 1; a read-only --out failed only once
+    the scan was done, its report lost)"""
+    f, out = tmp_path / "site.yaml", tmp_path / "report"
+    f.write_text(GOOD)
+    out.write_text("")
+    argv = ["scan", "http://127.0.0.1:9/", "--config", str(f), "--out", str(out), "--direct"]
+    assert main([*argv, "--chromium", str(tmp_path / "never-started")]) == 2
+    assert f"cannot write {out} (a file is there, not a directory); give --out a path" in (
+        capsys.readouterr().err
+    )
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "expected"),
+    [
+        ("--wait", "nan", "seconds from 0 to 600"),  # (a ValueError traceback)
+        ("--wait", "-1", "seconds from 0 to 600"),
+        ("--wait", "1e300", "seconds from 0 to 600"),  # (each page watched for ever)
+        ("--crawl", "-5", "0 or more links"),  # (all the page's links but the last 5)
+    ],
+)
+def test_scan_refuses_a_wait_or_crawl_out_of_range(tmp_path, capsys, option, value, expected):
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD)
+    argv = ["scan", "http://127.0.0.1:9/", "--config", str(f), "--out", str(tmp_path / "o")]
+    with pytest.raises(SystemExit) as exited:
+        main([*argv, option, value, "--chromium", str(tmp_path / "never-started")])
+    assert exited.value.code == 2
+    assert f"argument {option}: {value!r}: give {expected}" in capsys.readouterr().err
+
+
+def test_check_config_of_a_missing_file_names_its_own_argument(tmp_path, capsys):
+    """(it said to check the path given to --config, an option check-config lacks)"""
+    assert main(["check-config", str(tmp_path / "site.yaml")]) == 2
+    assert "(No such file or directory); check the path given to check-config" in (
+        capsys.readouterr().err
+    )
+
+
 def test_check_config_prints_warnings(tmp_path, capsys):
     f = tmp_path / "site.yaml"
     f.write_text(GOOD + "unknown_cookies: allow\n")
@@ -264,6 +406,41 @@ def test_records_export_show_and_purge(tmp_path, capsys):
     f.write_text(GOOD)
     assert main(["records", "export", "--config", str(f)]) == 2
     assert "keeps no records" in capsys.readouterr().err
+
+
+def test_records_show_names_an_html_directory_it_cannot_make(tmp_path, capsys):
+    import asyncio
+
+    from consentproxy.records import SqliteStore
+    from tests.test_records import NOW, record
+
+    async def fill() -> None:
+        store = SqliteStore(tmp_path / "r.sqlite3")
+        await store.open()
+        await store.write([record("abc", NOW)])
+        await store.close()
+
+    asyncio.run(fill())
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD + "records: {path: r.sqlite3}\n")
+    html = tmp_path / "shown.html"
+    html.write_text("")
+    assert main(["records", "show", "abc", "--config", str(f), "--html", str(html)]) == 2
+    assert f"cannot write {html} (a file is there, not a directory); give --html" in (
+        capsys.readouterr().err
+    )
+
+
+@pytest.mark.parametrize("consent_id", ["\udcff", "caf\u00e9"])  # (bytes not UTF-8; accents)
+def test_records_show_refuses_an_id_no_consent_cookie_holds(tmp_path, capsys, consent_id):
+    """(sqlite3's UnicodeEncodeError traceback for the first)"""
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD + "records: {path: r.sqlite3}\n")
+    (tmp_path / "r.sqlite3").write_bytes(b"")
+    assert main(["records", "show", consent_id, "--config", str(f)]) == 2
+    assert f"{consent_id!r} is no consent id: one is ASCII letters, digits" in (
+        capsys.readouterr().err
+    )
 
 
 @pytest.mark.parametrize("command", [["export"], ["stats"], ["show", "abc"], ["purge"]])
@@ -517,6 +694,19 @@ def test_catalog_classify_with_a_config_says_its_category_and_the_rule(
     assert ("cookie " in out) == line.startswith("cookie ")  # a URL or host is no cookie
 
 
+@pytest.mark.parametrize("what", ["/relative", "http://[::1", "http://"])
+def test_catalog_classify_with_a_config_refuses_what_is_no_cookie_host_or_url(
+    tmp_path, capsys, what
+):
+    """(it printed nothing and exited 0)"""
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD)
+    assert main(["catalog", "classify", what, "--config", str(f)]) == 2
+    assert f"{what!r} is no cookie name (it holds '/' or ':') and names no host with a domain" in (
+        capsys.readouterr().err
+    )
+
+
 def test_declaration_prints_the_cookie_declaration_in_each_format_and_language(tmp_path, capsys):
     f = tmp_path / "site.yaml"
     f.write_text(GOOD + "languages: [en, fr]\n")
@@ -626,6 +816,27 @@ def test_suggest_refuses_a_file_that_is_no_report_log_or_host_list(tmp_path, cap
     out = capsys.readouterr().out
     assert "name: chartbeat" in out and "csp_allow: [cdn.jsdelivr.net]" in out
     assert "# unknown: x.nobody.example" in out and "INFO" not in out
+
+
+@pytest.mark.parametrize(
+    "report",
+    [
+        '{"states": 5}',
+        '{"states": [5]}',
+        '{"states": [{"pages": [{"requests": [{}]}]}]}',
+        '{"states": [{"pages": [{"requests": [{"host": 5}]}]}]}',
+        '{"states": [], "url": 7}',
+        '{"states": [], "url": "http://[::1"}',
+    ],
+)
+def test_suggest_refuses_json_with_states_that_is_no_scan_report(tmp_path, capsys, report):
+    """JSON of another shape (edited, another tool's) was a TypeError/KeyError traceback."""
+    f, r = tmp_path / "site.yaml", tmp_path / "report.json"
+    f.write_text(GOOD)
+    r.write_text(report)
+    assert main(["suggest", "--config", str(f), str(r)]) == 2
+    err = capsys.readouterr().err
+    assert f"consentproxy: {r}: not a scan report (its url, states, pages or requests" in err
 
 
 @pytest.mark.parametrize(

@@ -394,6 +394,12 @@ def test_regions_errors_name_the_line_and_the_fix(text, line, says):
         (b"upstream: 'http://127.0.0.1:99999'\n", 1, "no number from 1 to 65535"),
         (b"upstream: 'http://[::1'\n", 1, "no number from 1 to 65535, or a malformed host"),
         (b"upstream: 'http://127.0.0.1:8080#x'\n", 1, "no query or fragment"),
+        (b"upstream: 'http://shop..example'\n", 1, "or a malformed host"),  # (500s)
+        (  # (a UnicodeError traceback when serve bound it)
+            b"upstream: http://127.0.0.1:8080\nlisten: 'proxy..example:8000'\n",
+            2,
+            "listen 'proxy..example:8000' must be HOST:PORT",
+        ),
         (b"upstream: 'http://127.0.0.1:8080/app?x=1'\n", 1, "no query or fragment"),
         (
             b"upstream: http://127.0.0.1:8080\nbanner: " + b"[" * 5000 + b"]" * 5000,
@@ -411,6 +417,20 @@ def test_a_config_no_reader_takes_is_one_line_naming_file_and_line(tmp_path, tex
     with pytest.raises(ConfigError) as e:
         load_config(f)
     assert e.value.line == line and says in str(e.value)
+
+
+@pytest.mark.parametrize("wrong", ["log", "/dev/zero"])
+def test_a_file_far_larger_than_any_config_is_refused_unread(tmp_path, wrong):
+    """A log or a dump given as --config was parsed for minutes; /dev/zero was read until
+    memory ran out (a MemoryError traceback)."""
+    f = tmp_path / "serve.log" if wrong == "log" else Path(wrong)
+    if wrong == "log":
+        f.write_text("INFO a request went through\n" * 40_000)  # (1.1 MB)
+    with pytest.raises(ConfigError) as e:
+        load_config(f)
+    assert str(e.value) == (
+        f"{f}: more than 1 MiB, which no config is; check the path given to --config"
+    )
 
 
 def test_records_are_kept_at_least_as_long_as_a_consent_lasts():

@@ -1,3 +1,5 @@
+import os
+
 import pytest
 
 from consentproxy.config import ConfigError
@@ -113,6 +115,8 @@ def test_changing_ones_mind_keeps_the_pseudonymous_id(signer):
 def test_keys_come_from_the_environment():
     assert keys_from_env("S", {"S": "new-key, old-key"}) == [b"new-key", b"old-key"]
     assert keys_from_env("S", {}) == []
+    latin1 = b"cl\xe9-secr\xe8te-0123456789"  # (as the environment holds it: not UTF-8)
+    assert keys_from_env("S", {"S": os.fsdecode(latin1)}) == [latin1]
 
 
 @pytest.mark.parametrize(

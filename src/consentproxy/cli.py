@@ -7,13 +7,15 @@ import asyncio
 import csv
 import json
 import logging
+import math
 import os
 import re
 import secrets
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,8 +25,21 @@ from urllib.parse import urlsplit
 from consentproxy.adapter import Engine, build_engine, secret_keys
 from consentproxy.catalog import CATALOG_CATEGORIES, imports
 from consentproxy.catalog.knowledge import LAYER_HEADER, format_layer, read_layer
-from consentproxy.catalog.ocd import DATABASE_FILE, CookieDatabase, parse_database, snapshot_text
-from consentproxy.config import FORMER_CMP, HOST_RE, builtin_services, catalog_config, load_config
+from consentproxy.catalog.ocd import (
+    DATABASE_FILE,
+    UPSTREAM,
+    CookieDatabase,
+    parse_database,
+    snapshot_text,
+)
+from consentproxy.config import (
+    FORMER_CMP,
+    HOST_RE,
+    builtin_services,
+    catalog_config,
+    decode_utf8,
+    load_config,
+)
 from consentproxy.consent import keys_from_env, parse_state
 from consentproxy.domains import site_of
 from consentproxy.engine import STATE_HEADER
@@ -39,6 +54,7 @@ from consentproxy.settings import Config, parse_listen
 
 log = logging.getLogger("consentproxy")
 DEMO_DIR = Path(__file__).parent / "demo"
+WORKERS_PER_CPU = 4  # serve --workers: a ceiling well above any use, far below a fork bomb
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -49,6 +65,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     if args.workers < 1:
         raise UsageError(f"--workers {args.workers}: give 1 or more processes")
+    most = WORKERS_PER_CPU * (os.cpu_count() or 1)
+    if args.workers > most:  # (a typo's 10000 forked until the machine gave out)
+        raise UsageError(
+            f"--workers {args.workers}: give at most {most} ({WORKERS_PER_CPU} per CPU here); "
+            "each worker is a process with one event loop, so more than the CPUs only cost memory"
+        )
     keys: list[bytes] = []
 
     def make_engine() -> Engine:
@@ -78,6 +100,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     banner = f"consentproxy: http://{config.listen_host}:{{port}}/ -> {upstream}"
     if (args.workers > 1 or args.share_port) and config.listen_port == 0:
         raise UsageError("--workers and --share-port need a fixed port (listen: HOST:PORT)")
+    if args.workers > 1 and config.metrics_listen:  # (worker i on port + i: 65536 became 0)
+        host, port = config.metrics_listen
+        if not 0 < port <= 65536 - args.workers:
+            raise UsageError(
+                f"{config.source}: metrics.listen {host}:{port} with --workers {args.workers}: "
+                f"worker i listens on port + i; give metrics.listen a port from 1 to "
+                f"{65536 - args.workers}"
+            )
     if args.workers > 1 and not args.share_port:
         runtime.port_free(config.source, config.listen_host, config.listen_port)
     if args.workers > 1:
@@ -107,6 +137,7 @@ async def _demo_origin(listen: str) -> None:
     from consentproxy.demo.origin import make_origin_app, serve_app
 
     host, port = parse_listen(listen, "--origin", None)
+    runtime.port_free("demo", host, port, "--origin")
     async with serve_app(make_origin_app(DEMO_DIR / "pages"), host, port) as bound:
         print(f"consentproxy demo origin: http://{host}:{bound}/ (unprotected)", flush=True)
         await runtime.until_stopped()
@@ -116,13 +147,15 @@ async def _demo(port: int) -> None:
     from consentproxy import runtime
     from consentproxy.demo.origin import make_origin_app, serve_app
 
+    if port:  # (else the demo config's file and --listen would be named: demo has neither)
+        runtime.port_free("demo", "127.0.0.1", port, "--port")
     async with serve_app(make_origin_app(DEMO_DIR / "pages")) as origin_port:
         config = load_config(DEMO_DIR / "config.yaml").with_overrides(
             upstream=f"http://127.0.0.1:{origin_port}", listen=f"127.0.0.1:{port}"
         )
-        key = os.environ.get(config.consent.secret_env) or secrets.token_hex(32)
+        keys = keys_from_env(config.consent.secret_env) or [secrets.token_hex(32).encode()]
         await runtime.serve_forever(
-            lambda: build_engine(config, [key.encode()]),
+            lambda: build_engine(config, keys),
             f"consentproxy demo: the legacy site is at http://127.0.0.1:{origin_port}/ "
             "(unprotected)\nOpen http://127.0.0.1:{port}/ to see it through consentproxy. "
             "Ctrl-C stops.",
@@ -130,7 +163,7 @@ async def _demo(port: int) -> None:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    config = load_config(args.file)
+    config = load_config(args.file, "check-config")
     print(f"{args.file}: OK")
     where = (
         f"upstream {redacted(config.upstream)}, "
@@ -372,6 +405,12 @@ def _classify_under(config: Config, what: str) -> int:
                 f"{_service_rule(config, svc.name)}"
             )
     if "/" in what or ":" in what:  # a URL: no cookie name
+        if not is_host:  # (it printed nothing, with exit 0)
+            raise UsageError(
+                f"{what!r} is no cookie name (it holds '/' or ':') and names no host with a "
+                "domain; give a cookie name (_ga), a host (www.example.com) or a URL "
+                "(https://www.example.com/page)"
+            )
         return 0
     category, rule = _cookie_rule(policy, what)
     if rule is None and not is_host:
@@ -431,17 +470,33 @@ def _cookie_rule(policy: Policy, name: str) -> tuple[str | None, str | None]:
     return category, rule
 
 
+@contextmanager
+def _writing(option: str) -> Iterator[None]:
+    """An output the operator named with `option` that cannot be written (a read-only or
+    missing directory, a file where a directory should be): theirs to fix, so a usage error
+    naming the path, not a bare strerror with exit 1."""
+    try:
+        yield
+    except OSError as e:
+        why = "a file is there, not a directory" if isinstance(e, FileExistsError) else e.strerror
+        raise UsageError(
+            f"cannot write {e.filename} ({why}); give {option} a path this user can write to"
+        ) from None
+
+
 def cmd_catalog_update(args: argparse.Namespace) -> int:
     path = Path(args.file)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as e:
         raise UsageError(
             f"cannot read {path} ({e.strerror}); download open-cookie-database.csv first"
         ) from None
+    text = decode_utf8(data, str(path), f"download open-cookie-database.csv again from {UPSTREAM}")
     records = parse_database(text, str(path))
-    target = Path(args.into) if args.into else DATABASE_FILE
-    target.write_text(snapshot_text(records), encoding="utf-8")
+    target = Path(args.into)
+    with _writing("--into"):
+        target.write_text(snapshot_text(records), encoding="utf-8")
     print(
         f"consentproxy: {len(CookieDatabase(records))} cookie names from {path} written to "
         f"{target}; note the upstream commit in {DATABASE_FILE.stem}.NOTICE.txt"
@@ -470,11 +525,12 @@ def cmd_catalog_import(args: argparse.Namespace) -> int:
             f"consentproxy: {sum(len(e.domains) for e in found)} domains of "
             f"{len(found)} trackers from {name}"
         )
-    target.write_text(
-        f"{LAYER_HEADER}\n# Imported with `consentproxy catalog import`; "
-        "use only lists you are licensed to use.\n" + format_layer(layer),
-        encoding="utf-8",
-    )
+    with _writing("--into"):
+        target.write_text(
+            f"{LAYER_HEADER}\n# Imported with `consentproxy catalog import`; "
+            "use only lists you are licensed to use.\n" + format_layer(layer),
+            encoding="utf-8",
+        )
     print(
         f"consentproxy: {target} holds {sum(len(e.domains) for e in layer)} domains; "
         f"name it in your config: tracker_lists: [{target}]"
@@ -483,6 +539,27 @@ def cmd_catalog_import(args: argparse.Namespace) -> int:
 
 
 SUGGEST_READS = "suggest reads a scan's report.json, serve --observe's log, or one host a line"
+
+
+def _report_hosts(report: dict[str, Any], name: str) -> tuple[str, list[str]]:
+    """The site and third-party hosts of a scan's report.json; one of another shape (edited
+    by hand, another tool's JSON) is refused with its name, never a traceback."""
+    try:
+        site = site_of(urlsplit(report.get("url", "")).netloc)
+        hosts = [
+            r["host"]
+            for s in report["states"]
+            for p in s.get("pages", [])
+            for r in p.get("requests", [])
+        ]
+        if all(isinstance(h, str) for h in hosts):
+            return site, hosts
+    except (AttributeError, KeyError, TypeError, ValueError):
+        pass
+    raise UsageError(
+        f"{name}: not a scan report (its url, states, pages or requests are not as a scan "
+        f"writes them); {SUGGEST_READS}"
+    )
 
 
 def cmd_suggest(args: argparse.Namespace) -> int:
@@ -504,13 +581,8 @@ def cmd_suggest(args: argparse.Namespace) -> int:
                 ) from None
             if not isinstance(report, dict) or "states" not in report:
                 raise UsageError(f"{name}: not a scan report (no states in it); {SUGGEST_READS}")
-            site = site_of(urlsplit(report.get("url", "")).netloc)
-            hosts += [
-                r["host"]
-                for s in report.get("states", [])
-                for p in s.get("pages", [])
-                for r in p.get("requests", [])
-            ]
+            site, found = _report_hosts(report, name)
+            hosts += found
         elif "observe: " in text:  # serve --observe's log
             hosts += re.findall(r"third-party host '([^']+)'", text)
         else:  # one host a line ('#' comments, blank lines aside)
@@ -553,6 +625,9 @@ def cmd_scan(args: argparse.Namespace) -> int:
             chromium=args.chromium,
         )
     )
+    with _writing("--out"):  # (now, not once the scan is done: its report would be lost)
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        (Path(args.out) / "report.json").touch()
     report = asyncio.run(scanner.run())
     for state in report["states"]:
         print(
@@ -687,6 +762,12 @@ def cmd_records_purge(args: argparse.Namespace) -> int:
 
 
 def cmd_records_show(args: argparse.Namespace) -> int:
+    if not args.consent_id.isascii():  # (none is stored; the driver raised on bytes not text)
+        raise UsageError(
+            f"{args.consent_id!r} is no consent id: one is ASCII letters, digits, '-' and '_' "
+            "(the consent cookie's first part)"
+        )
+
     async def work(store: RecordStore, _: int) -> tuple[list[ConsentRecord], dict[str, str]]:
         records = await store.by_id(args.consent_id)
         versions = {}
@@ -703,7 +784,8 @@ def cmd_records_show(args: argparse.Namespace) -> int:
     _print_records(records, "json")
     if args.html:
         out = Path(args.html)
-        out.mkdir(parents=True, exist_ok=True)
+        with _writing("--html"):
+            out.mkdir(parents=True, exist_ok=True)
         for digest, lang in sorted({(r.shown_digest, r.language) for r in records}):
             if digest not in versions:
                 print(
@@ -713,9 +795,26 @@ def cmd_records_show(args: argparse.Namespace) -> int:
                 )
                 continue
             page = out / f"shown-{digest[:12]}-{lang or 'default'}.html"
-            page.write_bytes(shown_page(versions[digest], digest, lang))
+            with _writing("--html"):
+                page.write_bytes(shown_page(versions[digest], digest, lang))
             print(f"the banner as shown ({lang or 'default language'}): {page}", file=sys.stderr)
     return 0
+
+
+def _in_range(kind: type[float], low: float, high: float, expected: str) -> Any:
+    """An argparse type: a number from low to high, else a usage error naming the option
+    and `expected` (a float's nan or inf, a negative count, never reach the command)."""
+
+    def parse(value: str) -> float:
+        try:
+            number = kind(value)
+        except ValueError:
+            number = math.nan
+        if not low <= number <= high:  # (nan compares false)
+            raise argparse.ArgumentTypeError(f"{value!r}: give {expected}")
+        return number
+
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -757,7 +856,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.set_defaults(func=cmd_serve)
     d = sub.add_parser("demo", help="run the bundled legacy demo site behind the proxy")
-    d.add_argument("--port", type=int, default=8000, help="proxy port (default 8000)")
+    d.add_argument(
+        "--port",
+        type=_in_range(int, 0, 65535, "a port from 0 (any free one) to 65535"),
+        default=8000,
+        help="proxy port (default 8000)",
+    )
     d.add_argument(
         "--origin",
         metavar="HOST:PORT",
@@ -791,7 +895,12 @@ def build_parser() -> argparse.ArgumentParser:
         "update", help="refresh the Open Cookie Database snapshot from its upstream CSV"
     )
     up.add_argument("file", help="open-cookie-database.csv from jkwakman/Open-Cookie-Database")
-    up.add_argument("--into", help=f"where to write (default: {DATABASE_FILE})")
+    up.add_argument(  # (no default: never the installed package's file unasked)
+        "--into",
+        required=True,
+        help=f"where to write; the snapshot serve reads is {DATABASE_FILE} (in a checkout: "
+        "src/consentproxy/catalog/open-cookie-database.csv)",
+    )
     up.set_defaults(func=cmd_catalog_update)
     im = csub.add_parser(
         "import",
@@ -846,14 +955,14 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--paths", help="comma-separated paths to visit (default: the URL's)")
     sc.add_argument(
         "--crawl",
-        type=int,
+        type=_in_range(int, 0, sys.maxsize, "0 or more links"),
         default=0,
         metavar="N",
         help="also visit up to N same-site links of the first page",
     )
     sc.add_argument(
         "--wait",
-        type=float,
+        type=_in_range(float, 0, 600, "seconds from 0 to 600"),
         default=3.0,
         metavar="SECONDS",
         help="how long each page is watched once its network has gone quiet, for trackers "

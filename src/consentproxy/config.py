@@ -147,29 +147,40 @@ SERVICE_KEYS = {
     "consent_mode",
 }
 SERVICE_CONSENT_MODES = ("basic", "advanced")
+# A config is kilobytes: more is the wrong file (a log, a dump, /dev/zero read for ever).
+MAX_CONFIG_BYTES = 1 << 20
 
 
 def load_config(path: str | Path, option: str = "--config") -> Config:
     """Read and validate a YAML config file (`option`: where its path was given)."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        with path.open("rb") as file:
+            data = file.read(MAX_CONFIG_BYTES + 1)
     except OSError as e:
         raise ConfigError(
             str(path),
             None,
             f"cannot read the file ({e.strerror}); check the path given to {option}",
         ) from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = data.count(b"\n", 0, e.start) + 1
+    if len(data) > MAX_CONFIG_BYTES:
         raise ConfigError(
             str(path),
-            line,
-            f"not UTF-8 (byte 0x{data[e.start]:02x}); save the file as UTF-8",
-        ) from None
-    return parse_config(text, str(path))
+            None,
+            f"more than {MAX_CONFIG_BYTES >> 20} MiB, which no config is; check the path "
+            f"given to {option}",
+        )
+    return parse_config(decode_utf8(data, str(path), "save the file as UTF-8"), str(path))
+
+
+def decode_utf8(data: bytes, source: str, fix: str) -> str:
+    """A file's text; bytes that are not UTF-8 are the user's to fix (`fix` says how), at
+    the line they are on."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise ConfigError(source, line, f"not UTF-8 (byte 0x{data[e.start]:02x}); {fix}") from None
 
 
 def parse_config(text: str, source: str = "<config>") -> Config:

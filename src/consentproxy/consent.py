@@ -258,6 +258,7 @@ def new_consent_id() -> str:
 
 def keys_from_env(var: str, environ: dict[str, str] | None = None) -> list[bytes]:
     """HMAC keys from an environment variable: several, separated by commas or spaces,
-    the first one signing (rotation: put the new key first, keep the old one after it)."""
+    the first one signing (rotation: put the new key first, keep the old one after it).
+    A key is the bytes as set, UTF-8 or not (one that is not was a UnicodeEncodeError)."""
     raw = (environ if environ is not None else os.environ).get(var, "")
-    return [k.encode() for k in re.split(r"[,\s]+", raw) if k]
+    return [k.encode("utf-8", "surrogateescape") for k in re.split(r"[,\s]+", raw) if k]

@@ -74,11 +74,11 @@ def _unbound(source: str, key: str, host: str, port: int, e: OSError) -> UserErr
     )
 
 
-def port_free(source: str, host: str, port: int) -> None:
+def port_free(source: str, host: str, port: int, key: str = "listen") -> None:
     """Refuse a port something already listens on, before `--workers` bind it with
     SO_REUSEPORT: that option would let them share it with another serve started by the
     same user (the kernel then spreads visitors over both, old config and new) where one
-    process alone gets "address in use"."""
+    process alone gets "address in use". `key`: what set the port (demo's --port)."""
     try:
         for family, kind, proto, _, address in socket.getaddrinfo(
             host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
@@ -87,7 +87,7 @@ def port_free(source: str, host: str, port: int) -> None:
                 probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # (as aiohttp)
                 probe.bind(address)
     except OSError as e:
-        raise _unbound(source, "listen", host, port, e) from None
+        raise _unbound(source, key, host, port, e) from None
 
 
 async def serve_forever(

@@ -265,10 +265,19 @@ class Scanner:
             "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "states": [],
         }
+        from playwright.async_api import Error as PlaywrightError
+
         async with async_playwright() as pw:
-            browser = await pw.chromium.launch(
-                executable_path=self.o.chromium, args=CHROMIUM_ARGS + self._resolver_rules()
-            )
+            try:
+                browser = await pw.chromium.launch(
+                    executable_path=self.o.chromium, args=CHROMIUM_ARGS + self._resolver_rules()
+                )
+            except PlaywrightError as e:  # (none there, not executable, not a browser)
+                raise UsageError(
+                    f"scan: cannot start Chromium {self.o.chromium} "
+                    f"({str(e).splitlines()[0].removeprefix('BrowserType.launch: ')}); "
+                    "install it (apt-get install chromium) or give --chromium its path"
+                ) from None
             try:
                 for spec, state in self.states.items():
                     report["states"].append(await self._state(browser, spec, state))

@@ -267,6 +267,7 @@ def _upstream(value: str, source: str, line: int | None) -> str:
     try:
         parts = urlsplit(value)
         parts.port  # noqa: B018 (it raises for a port out of range or not a number)
+        _host_name(parts.hostname or "")
     except ValueError:
         raise ConfigError(
             source,
@@ -287,8 +288,21 @@ def _upstream(value: str, source: str, line: int | None) -> str:
     return value.rstrip("/")
 
 
+def _host_name(host: str) -> str:
+    """A host the resolver can be asked about; a ValueError (UnicodeError) for one it cannot
+    (an empty or 64-character label, bytes that are not text): else a traceback at the bind,
+    or a 500 for every request to that upstream."""
+    host.encode("idna")
+    return host
+
+
 def parse_listen(value: str, source: str, line: int | None) -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
-    if not sep or not port.isascii() or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ConfigError(source, line, f"listen {value!r} must be HOST:PORT, e.g. 127.0.0.1:8000")
-    return host.strip("[]") or "0.0.0.0", int(port)
+    try:
+        if not sep or not port.isascii() or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError(port)
+        return _host_name(host.strip("[]")) or "0.0.0.0", int(port)
+    except ValueError:
+        raise ConfigError(
+            source, line, f"listen {value!r} must be HOST:PORT, e.g. 127.0.0.1:8000"
+        ) from None

@@ -82,6 +82,21 @@ def test_demo_site_through_the_proxy_has_no_violation_in_any_state(demo_origin, 
     assert "Summary per state" in html and "data:image/png;base64," in html
 
 
+def test_a_chromium_that_does_not_start_is_named_with_what_to_do(tmp_path, capsys):
+    """(a Playwright traceback, exit 1)"""
+    chromium = tmp_path / "chromium"
+    args = ["scan", "http://127.0.0.1:9/", "--config", str(DEMO_CONFIG), "--direct"]
+    assert main([*args, "--out", str(tmp_path / "o"), "--chromium", str(chromium)]) == 2
+    assert (
+        f"scan: cannot start Chromium {chromium} (Failed to launch chromium because executable "
+        "doesn't exist"
+    ) in capsys.readouterr().err
+    chromium.write_text("not a browser")
+    chromium.chmod(0o755)
+    assert main([*args, "--out", str(tmp_path / "o"), "--chromium", str(chromium)]) == 2
+    assert "or give --chromium its path" in capsys.readouterr().err
+
+
 def test_a_bad_state_stops_the_scan_naming_the_valid_ones(demo_origin, tmp_path, capsys):
     code = main(
         [
