@@ -338,6 +338,32 @@ def test_weak_origin_tags_go_back_weak(engine):
     assert header(get(engine, If_None_Match=ours).upstream_headers(), "if-none-match") == 'W/"x,y"'
 
 
+@pytest.mark.parametrize(
+    ("headers", "kept"),
+    [
+        ({"Accept": "image/avif,image/webp,image/apng,image/*,*/*;q=0.8"}, True),
+        ({"Accept": "text/css,*/*;q=0.1"}, True),
+        ({"Accept": "*/*"}, True),  # (a script)
+        (
+            {
+                "Accept": "text/html,application/xhtml+xml,*/*;q=0.8",
+                "Upgrade_Insecure_Requests": "1",
+            },
+            False,
+        ),
+        ({"Upgrade_Insecure_Requests": "1"}, False),
+        ({"Accept": "text/html, */*; q=0.01"}, False),  # (jQuery's load(): may be a page)
+    ],
+)
+def test_over_plain_http_what_is_no_navigation_keeps_the_origins_validators(engine, headers, kept):
+    """No Sec-Fetch-Dest there: an image's If-None-Match was dropped, and the origin sent the
+    whole image again on every revalidation."""
+    since = "Wed, 21 Oct 2015 07:28:00 GMT"
+    up = get(engine, If_None_Match='"v1"', If_Modified_Since=since, **headers).upstream_headers()
+    assert header(up, "if-none-match") == ('"v1"' if kept else None)
+    assert header(up, "if-modified-since") == (since if kept else None)
+
+
 def test_subresources_keep_the_origins_validators(engine):
     ex = get(
         engine,

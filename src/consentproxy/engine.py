@@ -339,17 +339,25 @@ class Exchange:
             or path.startswith(config.prefix)
             or (bool(config.gpc) and path == GPC_PATH)
         )
+        # The origin's validators go upstream only where no rewritten page can be cached.
         dest = first.get("sec-fetch-dest")
         if dest is not None:
             self.inject: bool | None = dest == "document"
+            self.keeps_validators = dest in SUBRESOURCE_DESTS
         else:
             # Over plain http a browser sends no Sec-Fetch-*, but on a navigation (a page, a
             # frame: banner.js lets a frame's banner wait) Upgrade-Insecure-Requests: a
             # document whatever its first bytes (a host's scripts before <html>, a PHP
             # warning). Else (old browsers, scripts' requests) the first bytes decide.
-            self.inject = True if first.get("upgrade-insecure-requests") == "1" else None
-        # The origin's validators go upstream only where no rewritten page can be cached.
-        self.keeps_validators = dest in SUBRESOURCE_DESTS
+            navigation = first.get("upgrade-insecure-requests") == "1"
+            self.inject = True if navigation else None
+            # What a browser asks for (all send Accept) that is no navigation and no HTML (an
+            # image, a stylesheet, a script) is revalidated as the origin says: a 304, not
+            # the whole of it again.
+            accept = first.get("accept")
+            self.keeps_validators = (
+                not navigation and accept is not None and "text/html" not in accept
+            )
         self.revalidating = False  # an If-None-Match of ours went upstream as the origin's
         self.sets_cookies = False  # the origin's response sets cookies (filtered by the state)
 

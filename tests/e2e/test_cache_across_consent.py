@@ -24,7 +24,7 @@ pytestmark = pytest.mark.e2e
 PAGE = (
     b"<!doctype html><html><head><title>cached</title>"
     b'<script async src="https://www.googletagmanager.com/gtag/js?id=G-1"></script>'
-    b"</head><body><p>a page browsers may cache</p>"
+    b"</head><body><p>a page browsers may cache</p><img src=/logo.gif alt=logo>"
     b'<img src="https://www.facebook.com/tr?id=1&amp;ev=PageView" alt="">'
     b"</body></html>"
 )
@@ -34,6 +34,8 @@ VALIDATORS = {
     "Cache-Control": "max-age=0",
 }
 TRACKERS = {"www.googletagmanager.com", "www.facebook.com"}
+GIF = b"GIF89a\x01\x00\x01\x00\x00\x00\x00;"
+IMAGE_VALIDATORS = {"ETag": '"logo-v1"', "Cache-Control": "max-age=0"}
 OPEN = "() => document.getElementById('consentproxy').shadowRoot.querySelector('dialog').open"
 
 
@@ -43,6 +45,14 @@ class Origin:
 
     def __init__(self) -> None:
         self.full = self.not_modified = 0
+        self.image_full = self.image_not_modified = 0
+
+    async def image(self, request: web.Request) -> web.Response:
+        if request.headers.get("If-None-Match") == '"logo-v1"':
+            self.image_not_modified += 1
+            return web.Response(status=304, headers=IMAGE_VALIDATORS)
+        self.image_full += 1
+        return web.Response(body=GIF, content_type="image/gif", headers=IMAGE_VALIDATORS)
 
     async def page(self, request: web.Request) -> web.Response:
         tags = [
@@ -64,6 +74,7 @@ async def site() -> AsyncIterator[tuple[str, Origin]]:
     origin = Origin()
     app = web.Application()
     app.router.add_get("/", origin.page)
+    app.router.add_get("/logo.gif", origin.image)
     async with serve_app(app) as port:
         running = await start_proxy(f"http://127.0.0.1:{port}")
         try:
@@ -141,3 +152,15 @@ async def test_a_page_cached_before_the_choice_loses_its_banner_after_accept_all
     assert origin.full == before + 1  # a whole new page, not the cached one
     assert not await page.evaluate(OPEN)
     assert set(hosts) == TRACKERS
+
+
+async def test_the_sites_own_images_are_revalidated_not_sent_again(cached_context, site):
+    """Over plain http no Sec-Fetch-Dest says a request is for an image: its If-None-Match
+    was dropped, and the origin sent the whole image again on every reload."""
+    _, origin = site
+    page = await cached_context.new_page()
+    await page.goto("/")
+    await settle(page)
+    await page.reload()
+    await settle(page)
+    assert origin.image_full == 1 and origin.image_not_modified >= 1
