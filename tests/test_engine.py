@@ -137,6 +137,25 @@ def test_a_redirect_taking_a_subresource_to_a_tracker_is_held(engine, dest):
     assert header(plan.headers, "location") == "/elsewhere"
 
 
+@pytest.mark.parametrize(
+    ("headers", "held"),
+    [
+        ({"Accept": "image/avif,image/webp,*/*;q=0.8"}, True),
+        ({"Accept": "*/*"}, True),
+        ({"Accept": "text/html,*/*;q=0.8", "Upgrade_Insecure_Requests": "1"}, False),
+        ({}, False),  # (no browser: no Accept)
+    ],
+)
+def test_over_plain_http_a_redirect_taking_a_subresource_to_a_tracker_is_held(
+    engine, headers, held
+):
+    """No Sec-Fetch-Dest there: an image's redirect to a tracker was let through."""
+    ex = get(engine, "/r?u=x", **headers)
+    to = "https://www.facebook.com/tr?id=1"
+    plan = ex.response(302, [("Location", to), ("Content-Length", "0")])
+    assert (header(plan.headers, "location") is None) == held
+
+
 def test_a_refresh_header_to_a_tracker_is_dropped(engine):
     """(<meta http-equiv=refresh> was handled, the header that does the same was not)"""
     for value in ("0; url=https://www.facebook.com/tr?id=1", "0;https://www.facebook.com/tr"):

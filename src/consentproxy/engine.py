@@ -343,6 +343,7 @@ class Exchange:
         dest = first.get("sec-fetch-dest")
         if dest is not None:
             self.inject: bool | None = dest == "document"
+            self.subresource = dest != "document"
             self.keeps_validators = dest in SUBRESOURCE_DESTS
         else:
             # Over plain http a browser sends no Sec-Fetch-*, but on a navigation (a page, a
@@ -351,13 +352,12 @@ class Exchange:
             # warning). Else (old browsers, scripts' requests) the first bytes decide.
             navigation = first.get("upgrade-insecure-requests") == "1"
             self.inject = True if navigation else None
-            # What a browser asks for (all send Accept) that is no navigation and no HTML (an
-            # image, a stylesheet, a script) is revalidated as the origin says: a 304, not
-            # the whole of it again.
+            # What a browser (all send Accept) asks for that is no navigation and no HTML: an
+            # image, a stylesheet, a script, revalidated as the origin says (a 304, not the
+            # whole of it again).
             accept = first.get("accept")
-            self.keeps_validators = (
-                not navigation and accept is not None and "text/html" not in accept
-            )
+            self.subresource = not navigation and accept is not None and "text/html" not in accept
+            self.keeps_validators = self.subresource
         self.revalidating = False  # an If-None-Match of ours went upstream as the origin's
         self.sets_cookies = False  # the origin's response sets cookies (filtered by the state)
 
@@ -686,11 +686,11 @@ class Exchange:
 
     def _held_on_the_way(self, location: str, how: str) -> bool:
         """Whether a redirect takes a subresource (a script, an image, a frame, a fetch...:
-        Sec-Fetch-Dest says; a browser on plain http sends none) to a service the visitor did
-        not consent to: the site's own `go.php?url=` would load the tracker it names. A page
-        the visitor navigates to keeps its redirect (a link out is theirs to follow)."""
-        dest = self.req.first.get("sec-fetch-dest")
-        return dest is not None and dest != "document" and self._held(location, how)
+        as Sec-Fetch-Dest says, or over plain http its other headers) to a service the
+        visitor did not consent to: the site's own `go.php?url=` would load the tracker it
+        names. A page the visitor navigates to keeps its redirect (a link out is theirs to
+        follow)."""
+        return self.subresource and self._held(location, how)
 
     def _links(self, value: str) -> str:
         """A Link header without the links (preload, preconnect, prefetch...) to services

@@ -243,10 +243,12 @@ async def origin() -> AsyncIterator[str]:
 
 @asynccontextmanager
 async def pages_origin(
-    bodies: dict[str, str], scripts: dict[str, str] | None = None
+    bodies: dict[str, str],
+    scripts: dict[str, str] | None = None,
+    redirects: dict[str, str] | None = None,
 ) -> AsyncIterator[str]:
-    """An origin serving each body at its path inside a bare HTML document, and each script
-    as JavaScript; yields ``http://legacy.test:PORT``."""
+    """An origin serving each body at its path inside a bare HTML document, each script as
+    JavaScript, and each redirect as a 302 to its URL; yields ``http://legacy.test:PORT``."""
 
     async def page(request: web.Request) -> web.Response:
         return web.Response(
@@ -258,11 +260,16 @@ async def pages_origin(
     async def script(request: web.Request) -> web.Response:
         return web.Response(text=(scripts or {})[request.path], content_type="text/javascript")
 
+    async def redirect(request: web.Request) -> web.Response:
+        raise web.HTTPFound((redirects or {})[request.path])
+
     app = web.Application()
     for path in bodies:
         app.router.add_get(path, page)
     for path in scripts or {}:
         app.router.add_get(path, script)
+    for path in redirects or {}:
+        app.router.add_get(path, redirect)
     async with serve_app(app) as port:
         yield f"http://{FIRST_PARTY_HOST}:{port}"
 
