@@ -70,6 +70,11 @@ _URL_SHAPE = bytes(47 if c in b"/\\" else 97 if c in _HOST_BYTES else 32 for c i
 # any case), also a string that starts with host/path, its scheme concatenated before it:
 # "apps.example.com/x.js".
 _BARE_URL_RE = re.compile(rb"[\"']([a-zA-Z0-9.-]+\.[a-zA-Z]{2,})((?:/|\\/)[^\s\"'<>?#]*)")
+# A URL of a special scheme with one slash or none before its host ("https:host/x.js",
+# "https:/host"): the URL parser reads a host there too (in the lower-cased text).
+_SCHEME_HOST_RE = re.compile(
+    rb"(?:https?|wss?):(?:/|\\/|\\)?([a-z0-9.-]+\.[a-z]{2,})((?:/|\\/)[^\s\"'<>?#]*)?"
+)
 # What a script's string literals say once their escapes are read (`import "https:\u002f\u002f
 # www\x2egoogle-analytics.com/a.js"`, an import map's JSON "\u002f"): \u{...}, \uXXXX, \xXX,
 # and a character escaped for nothing (\. is "."); \/ and \\ stay (_URL_HOST_RE reads them).
@@ -473,6 +478,7 @@ class Policy:
         low = text.lower()
         if b"document.write" in low:
             urls += [m for m in _BARE_URL_RE.finditer(text) if self._url_holds(m, site)]
+        urls += [m for m in _SCHEME_HOST_RE.finditer(low) if self._url_holds(m, site)]
         if urls and (markup or _loads(low)):
             for m in urls:
                 svc = self.holder(*_host_path(m), site, unknown=False)

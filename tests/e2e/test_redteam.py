@@ -56,6 +56,11 @@ FOUND = {
     # (a comment between import and its specifier: no loader the rewrite knew)
     "/module-import-after-a-comment": "<script type=module>"
     "import/**/'https://www.google-analytics.com/a.js';</script>",
+    # (a special scheme's URL with one slash or none before its host)
+    "/module-import-scheme-without-slashes": "<script type=module>"
+    "import 'https:www.google-analytics.com/a.js';</script>",
+    "/import-map-scheme-with-one-slash": '<script type=importmap>{"imports": {"a": '
+    '"https:/www.google-analytics.com/a.js"}}</script><script type=module>import "a";</script>',
     "/module-script-data-url-src": "<script type=module "
     f"src='data:text/javascript;base64,{GA_MODULE_B64}'></script>",
     "/module-imports-data-url-module": "<script type=module>"
@@ -120,6 +125,23 @@ FOUND = {
     "/import-map-text-set-after-insertion": script(
         "var m = document.createElement('script'); m.type = 'importmap'; "
         "document.head.appendChild(m); m.text = JSON.stringify({imports: {trk: G}}); "
+        "var s = document.createElement('script'); s.type = 'module'; "
+        "s.textContent = 'import \"trk\";'; document.head.appendChild(s);"
+    ),
+    "/module-inserted-with-scheme-without-slashes": script(
+        "var s = document.createElement('script'); s.type = 'module'; "
+        "s.textContent = 'import \"https:www.google-' + 'analytics.com/a.js\";'; "
+        "document.head.appendChild(s);"
+    ),
+    "/module-inserted-with-unicode-escapes": script(
+        "var s = document.createElement('script'); s.type = 'module'; "
+        "s.textContent = 'import \"https:\\\\u002f\\\\u002fwww.google-' + "
+        "'analytics.com/a.js\";'; document.head.appendChild(s);"
+    ),
+    "/import-map-inserted-json-escaped": script(
+        "var m = document.createElement('script'); m.type = 'importmap'; "
+        'm.textContent = \'{"imports": {"trk": "https:\\\\/\\\\/www.google-\' + '
+        "'analytics.com/a.js\"}}'; document.head.appendChild(m); "
         "var s = document.createElement('script'); s.type = 'module'; "
         "s.textContent = 'import \"trk\";'; document.head.appendChild(s);"
     ),

@@ -104,6 +104,8 @@ GA_IMPORT_B64 = b"aW1wb3J0ICJodHRwczovL3d3dy5nb29nbGUtYW5hbHl0aWNzLmNvbS9hbmFseX
         (b"<script type=module>", b"import '//www.google\\u{2d}analytics.com/a.js';"),
         (b"<script type=module>", b"import 'https://www.goo\\gle-analytics.com/a.js';"),
         (b"<script type=module>", b"import/**/'https://www.google-analytics.com/a.js';"),
+        (b"<script type=module>", b"import 'https:www.google-analytics.com/a.js';"),
+        (b"<script type=module>", b"import 'HTTPS:/www.google-analytics.com/a.js';"),
         (b"<script type=module>", b"export * from // re-export\n'//www.google-analytics.com/a.js'"),
         (b"<script>", b"import('https:\\x2f\\x2fwww.google-analytics.com/a.js');"),
         (

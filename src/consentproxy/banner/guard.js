@@ -201,7 +201,13 @@
     var type = (nativeGetAttribute.call(el, "type") || "").trim().toLowerCase();
     text = text === undefined ? el.textContent : String(text);
     return !el.hasAttribute("src") && (/^(importmap|speculationrules|module)$/.test(type) ||
-      /\bimport\b/.test(text)) ? textService(text) : null;
+      /\bimport\b/.test(text)) ? textService(unescaped(text)) : null;
+  }
+  /* A script's text with its string escapes read ("https:\u002f\u002f...", JSON's "\/") */
+  function unescaped(t) {
+    return t.replace(/\\(?:u\{([\da-f]{1,6})\}|u([\da-f]{4})|x([\da-f]{2})|([^\n]))/gi, function (m, a, b, c, d) {
+      return d || String.fromCodePoint(Math.min(parseInt(a || b || c, 16), 0x10ffff));
+    });
   }
   function styled(p) { return p && p.localName === "style"; }
   /* Text v going into node (a script, or a text node of one): a script it makes load a
@@ -213,7 +219,8 @@
   }
   /* The first blocked service of the URLs in a text. */
   function textService(text, base) {
-    var re = /(?:https?:|wss?:)?\/\/[^\s"'`<>()\\]+/gi, m, svc;
+    /* (a special scheme's URL needs no "//": "https:host/x.js") */
+    var re = /\b(?:https?|wss?):[^\s"'`<>()\\]+|\/\/[^\s"'`<>()\\]+/gi, m, svc;
     while ((m = re.exec(text))) if ((svc = blockedUrl(m[0], base))) return svc;
     return null;
   }
