@@ -72,14 +72,16 @@ _URL_SHAPE = bytes(47 if c in b"/\\" else 97 if c in _HOST_BYTES else 32 for c i
 _BARE_URL_RE = re.compile(rb"[\"']([a-zA-Z0-9.-]+\.[a-zA-Z]{2,})((?:/|\\/)[^\s\"'<>?#]*)")
 # A URL of a special scheme with one slash or none before its host ("https:host/x.js",
 # "https:/host"): the URL parser reads a host there too (in the lower-cased text).
-_SCHEME_HOST_RE = re.compile(
-    rb"(?:https?|wss?):(?:/|\\/|\\)?([a-z0-9.-]+\.[a-z]{2,})((?:/|\\/)[^\s\"'<>?#]*)?"
+_SCHEME_HOST_RES = tuple(  # (each starts with a literal: the engine skips to it at C speed)
+    re.compile(scheme + rb"s?:(?:/|\\/|\\)?([a-z0-9.-]+\.[a-z]{2,})((?:/|\\/)[^\s\"'<>?#]*)?")
+    for scheme in (rb"http", rb"ws")
 )
 # What a script's string literals say once their escapes are read (`import "https:\u002f\u002f
-# www\x2egoogle-analytics.com/a.js"`, an import map's JSON "\u002f"): \u{...}, \uXXXX, \xXX,
-# and a character escaped for nothing (\. is "."); \/ and \\ stay (_URL_HOST_RE reads them).
-_JS_ESCAPE_RE = re.compile(rb"\\(u\{[0-9a-fA-F]{1,6}\}|u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|[^/\\])")
-_JS_CONTROL_ESCAPES = frozenset(b"bfnrtv0\r\n")
+# www\x2egoogle-analytics.com/a.js"`, an import map's JSON "\u002f"): \u{...}, \u00XX, \xXX of
+# an ASCII character (others name no host), and a character of a URL escaped for nothing
+# (\. is "."); the others (\n, \", \/, \\) stay: no URL goes on through them.
+_JS_ASCII_ESCAPE_RE = re.compile(rb"\\(?:u00|x)[0-7][0-9a-fA-F]|\\u\{0*[0-7]?[0-9a-fA-F]\}")
+_JS_CHAR_ESCAPE_RE = re.compile(rb"\\([.:\-ac-eg-mo-qswyzA-Z])")
 # A script module as a data: URL in a script's text (an import of it, an import map's
 # entry): its code is judged as the script's own.
 _DATA_SCRIPT_RE = re.compile(
@@ -478,7 +480,7 @@ class Policy:
         low = text.lower()
         if b"document.write" in low:
             urls += [m for m in _BARE_URL_RE.finditer(text) if self._url_holds(m, site)]
-        urls += [m for m in _SCHEME_HOST_RE.finditer(low) if self._url_holds(m, site)]
+        urls += [m for rx in _SCHEME_HOST_RES for m in rx.finditer(low) if self._url_holds(m, site)]
         if urls and (markup or _loads(low)):
             for m in urls:
                 svc = self.holder(*_host_path(m), site, unknown=False)
@@ -486,7 +488,11 @@ class Policy:
                     found.setdefault(svc.name, svc)
         # What the script's escapes and data: modules hide, judged the same way.
         if depth < 2:
-            hidden = [_data_url_text(m.group()) for m in _DATA_SCRIPT_RE.finditer(text)]
+            hidden = (
+                [_data_url_text(m.group()) for m in _DATA_SCRIPT_RE.finditer(text)]
+                if b"data:" in low
+                else []
+            )
             if b"\\" in text and (unescaped := _js_unescape(text)) != text:
                 hidden.append(unescaped)
             for t in hidden:
@@ -576,16 +582,12 @@ def url_host_matches(text: bytes) -> Iterator[re.Match[bytes]]:
 
 
 def _js_unescape(text: bytes) -> bytes:
-    """The text with JavaScript string escapes read (a control character's as a space)."""
-
-    def one(m: re.Match[bytes]) -> bytes:
-        e = m.group(1)
-        if len(e) == 1:
-            return b" " if e[0] in _JS_CONTROL_ESCAPES else e
-        code = int(e[1:].strip(b"{}"), 16)
-        return chr(code).encode("utf-8", "replace") if code <= 0x10FFFF else b" "
-
-    return _JS_ESCAPE_RE.sub(one, text)
+    """The text with JavaScript string escapes read (see _JS_ASCII_ESCAPE_RE). Each escape
+    the text holds is replaced all at once: a JSON blob's thousands of \u002f cost one call
+    (a callback for each took 8 ms on a 261 KB app state)."""
+    for escape in set(_JS_ASCII_ESCAPE_RE.findall(text)):
+        text = text.replace(escape, bytes((int(escape[2:].strip(b"{}"), 16),)))
+    return _JS_CHAR_ESCAPE_RE.sub(rb"\1", text)
 
 
 def _data_url_text(url: bytes) -> bytes:
