@@ -10,9 +10,12 @@ known domains grows.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
+from urllib.parse import unquote_to_bytes
 
 import ahocorasick_rs
 from blake3 import blake3
@@ -37,8 +40,13 @@ _LOADER_WORDS = (
     b"importscripts",
 )
 _LOADER_CALLS = (b".src", b"new", b"fetch", b".open", b"location", b"import", b"from")
+# Space between the tokens of a call: comments too (`import/**/"url"` is an import), of a
+# bounded length (a comment left open must not make each try read to the end).
+_JS_COMMENT = rb"/\*[^*]{0,256}\*/|//[^\n/]{0,256}\n"
+_JS_SPACE = rb"(?:\s|%s)*" % _JS_COMMENT
 _LOADER_CALL_RE = re.compile(  # (import(url), import 'url', import x from 'url': modules)
-    rb"\.src\s*=|new\s+image|fetch\s*\(|\.open\s*\(|location\s*=|import\s*[(\'\"]|from\s*[\'\"]"
+    rb"\.src%(s)s=|new(?:\s|%(c)s)+image|fetch%(s)s\(|\.open%(s)s\("
+    rb"|location%(s)s=|import%(s)s[(\'\"]|from%(s)s[\'\"]" % {b"s": _JS_SPACE, b"c": _JS_COMMENT}
 )
 # Both, every place each occurs, in one pass (a scan per word cost ~1 ms on a 261 KB script).
 _LOADER = ahocorasick_rs.BytesAhoCorasick(_LOADER_WORDS + _LOADER_CALLS)
@@ -62,6 +70,23 @@ _URL_SHAPE = bytes(47 if c in b"/\\" else 97 if c in _HOST_BYTES else 32 for c i
 # any case), also a string that starts with host/path, its scheme concatenated before it:
 # "apps.example.com/x.js".
 _BARE_URL_RE = re.compile(rb"[\"']([a-zA-Z0-9.-]+\.[a-zA-Z]{2,})((?:/|\\/)[^\s\"'<>?#]*)")
+# A URL of a special scheme with one slash or none before its host ("https:host/x.js",
+# "https:/host"): the URL parser reads a host there too (in the lower-cased text).
+_SCHEME_HOST_RES = tuple(  # (each starts with a literal: the engine skips to it at C speed)
+    re.compile(scheme + rb"s?:(?:/|\\/|\\)?([a-z0-9.-]+\.[a-z]{2,})((?:/|\\/)[^\s\"'<>?#]*)?")
+    for scheme in (rb"http", rb"ws")
+)
+# What a script's string literals say once their escapes are read (`import "https:\u002f\u002f
+# www\x2egoogle-analytics.com/a.js"`, an import map's JSON "\u002f"): \u{...}, \u00XX, \xXX of
+# an ASCII character (others name no host), and a character of a URL escaped for nothing
+# (\. is "."); the others (\n, \", \/, \\) stay: no URL goes on through them.
+_JS_ASCII_ESCAPE_RE = re.compile(rb"\\(?:u00|x)[0-7][0-9a-fA-F]|\\u\{0*[0-7]?[0-9a-fA-F]\}")
+_JS_CHAR_ESCAPE_RE = re.compile(rb"\\([.:\-ac-eg-mo-qswyzA-Z])")
+# A script module as a data: URL in a script's text (an import of it, an import map's
+# entry): its code is judged as the script's own.
+_DATA_SCRIPT_RE = re.compile(
+    rb"(?i)data:(?:text|application)/(?:x-)?(?:java|ecma)script[^,\"'`\s]*,[^\"'`\s]*"
+)
 # The category of what may never load (unknown_third_parties: block, or a known tracker
 # whose category the config lacks): no category is called that (NAME_RE).
 NEVER = "-"
@@ -440,7 +465,9 @@ class Policy:
             found = self._inline_cache[key] = self._inline_services(text, markup, site)
         return found
 
-    def _inline_services(self, text: bytes, markup: bool, site: str) -> tuple[Service, ...]:
+    def _inline_services(
+        self, text: bytes, markup: bool, site: str, depth: int = 0
+    ) -> tuple[Service, ...]:
         found: dict[str, Service] = {}
         svc: Service | None
         if self._markers is not None:
@@ -453,10 +480,23 @@ class Policy:
         low = text.lower()
         if b"document.write" in low:
             urls += [m for m in _BARE_URL_RE.finditer(text) if self._url_holds(m, site)]
+        urls += [m for rx in _SCHEME_HOST_RES for m in rx.finditer(low) if self._url_holds(m, site)]
         if urls and (markup or _loads(low)):
             for m in urls:
                 svc = self.holder(*_host_path(m), site, unknown=False)
                 if svc is not None:
+                    found.setdefault(svc.name, svc)
+        # What the script's escapes and data: modules hide, judged the same way.
+        if depth < 2:
+            hidden = (
+                [_data_url_text(m.group()) for m in _DATA_SCRIPT_RE.finditer(text)]
+                if b"data:" in low
+                else []
+            )
+            if b"\\" in text and (unescaped := _js_unescape(text)) != text:
+                hidden.append(unescaped)
+            for t in hidden:
+                for svc in self._inline_services(t, markup, site, depth + 1):
                     found.setdefault(svc.name, svc)
         return tuple(found.values())
 
@@ -539,6 +579,27 @@ def url_host_matches(text: bytes) -> Iterator[re.Match[bytes]]:
                 break
         else:
             pos = k + 1
+
+
+def _js_unescape(text: bytes) -> bytes:
+    """The text with JavaScript string escapes read (see _JS_ASCII_ESCAPE_RE). Each escape
+    the text holds is replaced all at once: a JSON blob's thousands of \u002f cost one call
+    (a callback for each took 8 ms on a 261 KB app state)."""
+    for escape in set(_JS_ASCII_ESCAPE_RE.findall(text)):
+        text = text.replace(escape, bytes((int(escape[2:].strip(b"{}"), 16),)))
+    return _JS_CHAR_ESCAPE_RE.sub(rb"\1", text)
+
+
+def _data_url_text(url: bytes) -> bytes:
+    """What a data: URL holds (base64 or percent-encoded)."""
+    meta, _, data = url.partition(b",")
+    data = unquote_to_bytes(data)
+    if meta.lower().endswith(b";base64"):
+        try:
+            return base64.b64decode(data, validate=False)
+        except (binascii.Error, ValueError):
+            return b""
+    return data
 
 
 def _host_path(m: re.Match[bytes]) -> tuple[str, str]:

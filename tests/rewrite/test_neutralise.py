@@ -93,6 +93,49 @@ def test_script_src_gets_text_plain_and_keeps_its_type(blocked):
     assert b'data-consent-type="text/javascript"' in out and b"data-consent-src=" in out
 
 
+GA_IMPORT_B64 = b"aW1wb3J0ICJodHRwczovL3d3dy5nb29nbGUtYW5hbHl0aWNzLmNvbS9hbmFseXRpY3MuanMiOw=="
+
+
+@pytest.mark.parametrize(
+    ("tag", "text"),
+    [
+        (b"<script type=module>", b"import 'https:\\u002f\\u002fwww.google-analytics.com/a.js';"),
+        (b"<script type=module>", b"import 'https://www\\x2egoogle-analytics.com/a.js';"),
+        (b"<script type=module>", b"import '//www.google\\u{2d}analytics.com/a.js';"),
+        (b"<script type=module>", b"import 'https://www.goo\\gle-analytics.com/a.js';"),
+        (b"<script type=module>", b"import/**/'https://www.google-analytics.com/a.js';"),
+        (b"<script type=module>", b"import 'https:www.google-analytics.com/a.js';"),
+        (b"<script type=module>", b"import 'HTTPS:/www.google-analytics.com/a.js';"),
+        (b"<script type=module>", b"export * from // re-export\n'//www.google-analytics.com/a.js'"),
+        (b"<script>", b"import('https:\\x2f\\x2fwww.google-analytics.com/a.js');"),
+        (
+            b"<script type=importmap>",
+            b'{"imports": {"a": "https:\\u002f\\u002fwww.google-analytics.com/a.js"}}',
+        ),
+        (b"<script type=module>", b"import 'data:text/javascript;base64," + GA_IMPORT_B64 + b"';"),
+        (
+            b"<script type=module>",
+            b"import 'data:text/javascript,import%20%22https%3A%2F%2Fwww.google-analytics.com%2Fa.js%22';",
+        ),
+    ],
+)
+def test_inline_script_urls_behind_escapes_comments_or_in_data_modules_are_held(blocked, tag, text):
+    assert b'type="text/plain"' in blocked.inline_script(tag, text)
+
+
+def test_escapes_that_name_no_tracker_leave_the_script_alone(blocked):
+    tag = b"<script type=module>"
+    text = b"import '/app\\u002ejs'; var re = /\\d+\\.\\w/; document.write('\\x3cb>')"
+    assert blocked.inline_script(tag, text) is tag
+
+
+def test_data_script_src_is_judged_by_its_code(blocked):
+    tag = b"<script type=module src='data:text/javascript;base64," + GA_IMPORT_B64 + b"'>"
+    assert blocked.script_tag(tag).startswith(b'<script type="text/plain" data-consent-blocked=')
+    kept = b"<script src='data:text/javascript,console.log(1)'>"
+    assert blocked.script_tag(kept) is kept
+
+
 def test_non_javascript_scripts_are_never_touched(blocked):
     tag = b'<script type="application/ld+json" src="https://www.youtube.com/x">'
     assert blocked.script_tag(tag) is tag

@@ -129,7 +129,9 @@
   }
   /* The text a data: or javascript: URL makes a frame show. */
   function frameText(v) {
-    var m = /^[\s\x00-\x20]*(?:data:([^,]*),|javascript:)([\s\S]*)/i.exec(v), t = m && m[2];
+    /* (the URL parser drops tabs and newlines anywhere: "java\tscript:") */
+    var m = /^[\s\x00-\x20]*(?:data:([^,]*),|javascript:)([\s\S]*)/i.exec(v.replace(/[\t\n\r]/g, "")),
+      t = m && m[2];
     if (!m) return null;
     try { t = decodeURIComponent(t); } catch (e) { /* as it is */ }
     try { if (/base64$/i.test(m[1])) t = atob(t); } catch (e) { /* as it is */ }
@@ -188,22 +190,37 @@
 
   /* CSS with the URLs of services not consented to made inert, as the proxy does. */
   function css(text) {
-    if (text === null || text === undefined || !/\/\//.test(text)) return text;
+    if (text === null || text === undefined || !/\/\/|:/.test(text)) return text;
     return String(text).replace(/(url\(\s*|["'])([^"')]+)/gi, function (all, before, url) {
       return blockedUrl(url.trim()) ? before + "about:invalid" : all;
     });
   }
   /* An inline script whose text declares or imports a blocked URL (an import map,
      speculation rules, a module's import): the service, if any. */
-  function scriptService(el) {
+  function scriptService(el, text) {
     var type = (nativeGetAttribute.call(el, "type") || "").trim().toLowerCase();
-    var text = el.textContent;
+    text = text === undefined ? el.textContent : String(text);
     return !el.hasAttribute("src") && (/^(importmap|speculationrules|module)$/.test(type) ||
-      /\bimport\b/.test(text)) ? textService(text) : null;
+      /\bimport\b/.test(text)) ? textService(unescaped(text)) : null;
+  }
+  /* A script's text with its string escapes read ("https:\u002f\u002f...", JSON's "\/") */
+  function unescaped(t) {
+    return t.replace(/\\(?:u\{([\da-f]{1,6})\}|u([\da-f]{4})|x([\da-f]{2})|([^\n]))/gi, function (m, a, b, c, d) {
+      return d || String.fromCodePoint(Math.min(parseInt(a || b || c, 16), 0x10ffff));
+    });
+  }
+  function styled(p) { return p && p.localName === "style"; }
+  /* Text v going into node (a script, or a text node of one): a script it makes load a
+     blocked service is held before the text is in (a script inserted empty runs once it
+     gets text). */
+  function held(node, v) {
+    var s = node && (node.localName === "script" ? node : node.parentNode), svc;
+    if (s && s.localName === "script" && (svc = scriptService(s, v))) mark(s, svc);
   }
   /* The first blocked service of the URLs in a text. */
   function textService(text, base) {
-    var re = /(?:https?:|wss?:)?\/\/[^\s"'`<>()\\]+/gi, m, svc;
+    /* (a special scheme's URL needs no "//": "https:host/x.js") */
+    var re = /\b(?:https?|wss?):[^\s"'`<>()\\]+|\/\/[^\s"'`<>()\\]+/gi, m, svc;
     while ((m = re.exec(text))) if ((svc = blockedUrl(m[0], base))) return svc;
     return null;
   }
@@ -225,6 +242,7 @@
       if (clean !== style) nativeSetAttribute.call(el, "style", clean);
       var text = el.textContent, clean2 = name === "style" ? css(text) : text;
       if (clean2 !== text) el.textContent = clean2;
+      if (name === "template" && el.content) first = sweep(el.content, doc, depth) || first;
       if (name === "script" && (svc = scriptService(el))) {
         first = first || svc;
         mark(el, svc);
@@ -283,8 +301,8 @@
   }
   function frames(node) {
     if (!node || node.nodeType !== 1 && node.nodeType !== 11) return;
-    if (/^i?frame$/.test(node.localName)) child(node.contentWindow);
-    else if (node.firstElementChild) [].forEach.call(node.querySelectorAll("iframe,frame"), frames);
+    if (/^(i?frame|object)$/.test(node.localName)) child(node.contentWindow);
+    else if (node.firstElementChild) [].forEach.call(node.querySelectorAll("iframe,frame,object"), frames);
   }
   function learn(mark, url) {
     try {
@@ -329,13 +347,32 @@
         if (this.nodeType === 2 && this.ownerElement) {
           v = attribute(this.ownerElement, this.localName, v);
           if (v === HELD) return;
-        } else if (this.localName === "style") v = css(v);
+        } else {
+          if (styled(this) || styled(this.parentNode)) v = css(v);
+          held(this, v);
+        }
         set.call(this, v);
       };
     }
     accessor(win.Attr.prototype, "value", value);
     accessor(N, "nodeValue", value);
     accessor(N, "textContent", value);
+    accessor(win.CharacterData.prototype, "data", value);
+    /* (a script's own: Chromium's, for Trusted Types) */
+    ["text", "textContent", "innerText"].forEach(function (n) {
+      accessor(win.HTMLScriptElement.prototype, n, value);
+    });
+    ["appendData", "insertData", "replaceData"].forEach(function (n, k) {
+      wrap(win.CharacterData.prototype, n, function (native) {
+        return function () {
+          var a = arguments, d = this.data, o = k ? a[0] : d.length;
+          if (!/^(style|script)$/.test(this.parentNode && this.parentNode.localName)) {
+            return native.apply(this, a);
+          }
+          this.data = d.slice(0, o) + a[k] + d.slice(o + (k > 1 ? a[1] : 0));
+        };
+      });
+    });
 
     [[win.HTMLScriptElement, "src"], [win.HTMLIFrameElement, "src"],
      [win.HTMLIFrameElement, "srcdoc"], [win.HTMLFrameElement, "src"],
@@ -375,6 +412,7 @@
     [E, S].forEach(function (p) {
       accessor(p, "innerHTML", function (set) {
         return function (v) {
+          held(this, v);
           set.call(this, this.localName === "style" ? css(v) : markup(v, doc));
           frames(this);
         };
@@ -387,7 +425,14 @@
       return function (v) { var p = this.parentNode; set.call(this, markup(v, doc)); frames(p); };
     });
     accessor(win.HTMLElement.prototype, "innerText", function (set) {
-      return function (v) { set.call(this, this.localName === "style" ? css(v) : v); };
+      return function (v) { held(this, v); set.call(this, this.localName === "style" ? css(v) : v); };
+    });
+    wrap(E, "insertAdjacentText", function (native) {
+      return function (where, v) {
+        var p = /^(afterbegin|beforeend)$/i.test(where) ? this : this.parentNode;
+        held(p, v);
+        return native.call(this, where, styled(p) ? css(v) : v);
+      };
     });
     wrap(E, "insertAdjacentHTML", function (native) {
       return function (where, v) { native.call(this, where, markup(v, doc)); frames(this.parentNode || this); };
@@ -418,12 +463,21 @@
     /* Nodes joining the document: from another document (a template, DOMParser), they are
        swept; scripts and styles are judged by their text; frames get the guard. */
     function arrive(parent, args) {
+      var st = styled(parent);
       for (var i = 0; i < args.length; i++) {
         var n = args[i];
-        if (typeof n === "string" && parent && parent.localName === "style") args[i] = css(n);
-        else if (!n || typeof n !== "object") continue;
-        else if (n.nodeType === 3 && parent && parent.localName === "style") n.data = css(n.data);
-        else if (n.nodeType === 1 || n.nodeType === 11) {
+        if (typeof n === "string") {
+          held(parent, n);
+          if (st) args[i] = css(n);
+        } else if (!n || typeof n !== "object") continue;
+        else if (n.nodeType === 3) {
+          held(parent, n.data);
+          if (st) n.data = css(n.data);
+        } else if (n.nodeType === 1 || n.nodeType === 11) {
+          if (n.nodeType === 11) {  /* a fragment's text nodes go into the parent */
+            held(parent, n.textContent);
+            if (st) [].forEach.call(n.childNodes, function (c) { if (c.nodeType === 3) c.data = css(c.data); });
+          }
           if (n.ownerDocument !== doc) sweep(n, doc, 0);
           else if (/^(script|style)$/.test(n.localName)) sweep(n, doc, 0);
         }
@@ -433,7 +487,10 @@
       names.forEach(function (name) {
         wrap(proto, name, function (native) {
           return function () {
-            arrive(this, arguments);
+            /* the element the nodes go into: a Range's start, a sibling's parent */
+            var p = this.startContainer || this;
+            arrive(p.nodeType === 3 || /^(before|after|replaceWith)$/.test(name) ? p.parentNode : p,
+                   arguments);
             var r = native.apply(this, arguments);
             for (var i = 0; i < arguments.length; i++) frames(arguments[i]);
             return r;
@@ -446,10 +503,13 @@
                   "insertAdjacentElement"]);
     inserting(win.DocumentFragment.prototype, ["append", "prepend", "replaceChildren"]);
     inserting(D, ["append", "prepend", "replaceChildren", "importNode", "adoptNode"]);
+    inserting(win.CharacterData.prototype, ["before", "after", "replaceWith"]);
     inserting(win.Range.prototype, ["insertNode", "surroundContents"]);
 
     /* CSS: inline styles (through a proxy: their properties are no accessors), rules. */
-    var styles = new WeakMap(), URLISH = /image|^(-webkit-)?mask$|^webkitMask$|^(background|borderImage|border-image|content|cursor|listStyle|list-style|shapeOutside|shape-outside|filter|cssText)$/i;
+    /* every property: a URL loads in more than the image ones (clip-path, fill, marker-*,
+       -webkit-box-reflect...), and css() lets a value without "//" or ":" pass at once */
+    var styles = new WeakMap();
     var SD = win.CSSStyleDeclaration.prototype;
     accessor(SD, "cssText", function (set) { return function (v) { set.call(this, css(v)); }; });
     wrap(SD, "setProperty", function (native) {
@@ -461,20 +521,20 @@
         if (!p) {
           p = new Proxy(t, {
             get: function (t, k) { var v = t[k]; return typeof v === "function" ? v.bind(t) : v; },
-            set: function (t, k, v) { t[k] = typeof k === "string" && URLISH.test(k) ? css(v) : v; return true; }
+            set: function (t, k, v) { t[k] = typeof k === "string" ? css(v) : v; return true; }
           });
           styles.set(t, p);
         }
         return p;
       };
     }
-    [win.HTMLElement, win.SVGElement, win.MathMLElement, win.CSSStyleRule].forEach(function (c) {
+    [win.HTMLElement, win.SVGElement, win.MathMLElement, win.CSSStyleRule, win.CSSKeyframeRule].forEach(function (c) {
       var p = c && c.prototype;
       accessor(p, "style", proxied, true);
       accessor(p, "style", function (set) { return function (v) { set.call(this, css(v)); }; });
     });
-    [win.CSSStyleSheet, win.CSSGroupingRule].forEach(function (c) {
-      ["insertRule", "replace", "replaceSync", "addRule"].forEach(function (n) {
+    [win.CSSStyleSheet, win.CSSGroupingRule, win.CSSKeyframesRule].forEach(function (c) {
+      ["insertRule", "replace", "replaceSync", "addRule", "appendRule"].forEach(function (n) {
         wrap(c && c.prototype, n, function (native) {
           return function (rule) {
             var args = [].slice.call(arguments);
@@ -483,6 +543,38 @@
           };
         });
       });
+    });
+    /* Web Animations: keyframes (objects, arrays, iterables) with their CSS values inert. */
+    function keyframes(k) {
+      if (!k || typeof k !== "object") return typeof k === "string" ? css(k) : k;
+      var c = Array.isArray(k) || typeof k[Symbol.iterator] !== "function" ? k : Array.from(k);
+      var out = Array.isArray(c) ? [] : {};
+      Object.keys(c).forEach(function (p) { out[p] = keyframes(c[p]); });
+      return out;
+    }
+    wrap(E, "animate", function (native) {
+      return function (k) {
+        var a = [].slice.call(arguments);
+        a[0] = keyframes(k);
+        return native.apply(this, a);
+      };
+    });
+    wrap(win.KeyframeEffect && win.KeyframeEffect.prototype, "setKeyframes", function (native) {
+      return function (k) { return native.call(this, keyframes(k)); };
+    });
+    if (win.KeyframeEffect) {
+      win.KeyframeEffect = new Proxy(win.KeyframeEffect, {
+        construct: function (t, a, nt) {
+          a = [].slice.call(a);
+          if (a.length > 1) a[1] = keyframes(a[1]);
+          return Reflect.construct(t, a, nt);
+        }
+      });
+    }
+    wrap(win.CSS, "registerProperty", function (native) {
+      return function (d) {
+        return native.call(this, d && d.initialValue ? Object.assign({}, d, { initialValue: css(d.initialValue) }) : d);
+      };
     });
 
     /* Requests. */
@@ -519,6 +611,28 @@
     });
     wrap(win, "open", function (native) {
       return function (url) { return blockedUrl(url, doc.baseURI) ? null : child(native.apply(this, arguments)); };
+    });
+    /* document.open(url, name, features) is window.open */
+    wrap(D, "open", function (native) {
+      return function (url) {
+        return arguments.length > 2 && blockedUrl(url, doc.baseURI) ? null : native.apply(this, arguments);
+      };
+    });
+    /* Markup made by XSLT in this document, and HTML in a Blob (a blob: frame's) */
+    wrap(win.XSLTProcessor && win.XSLTProcessor.prototype, "transformToFragment", function (native) {
+      return function () { var f = native.apply(this, arguments); if (f) sweep(f, doc, 0); return f; };
+    });
+    ["Blob", "File"].forEach(function (name) {
+      var C = win[name];
+      if (typeof C === "function") win[name] = new Proxy(C, {
+        construct: function (t, a, nt) {
+          a = [].slice.call(a);
+          if (a[0] && /html|xml/i.test(a[a.length - 1] && a[a.length - 1].type)) {
+            a[0] = Array.from(a[0]).map(function (p) { return typeof p === "string" ? markup(p, doc) : p; });
+          }
+          return Reflect.construct(t, a, nt);
+        }
+      });
     });
     ["Worker", "SharedWorker", "EventSource", "WebSocket", "WebSocketStream", "WebTransport",
      "Audio"].forEach(function (name) {
@@ -558,6 +672,8 @@
     doc.addEventListener("load", function (e) { frames(e.target); }, true);
     new win.MutationObserver(function (records) {
       records.forEach(function (r) { [].forEach.call(r.addedNodes, frames); });
+      /* and the child windows no node above leads to (an <object>'s, a shadow root's) */
+      for (var i = 0; i < win.length; i++) child(win[i]);
     }).observe(doc, { childList: true, subtree: true });
   }
 

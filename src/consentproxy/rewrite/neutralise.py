@@ -536,6 +536,11 @@ class Neutraliser:
             return tag
         for attr in URL_ATTRS[b"script"]:
             svc = self._blocked(self._target(v)) if (v := attrs.get(attr)) else None
+            if svc is None and v and v.lstrip(_C0_AND_SPACE)[:5].lower() == "data:":
+                # a data: script's code, as an inline script's (a module's static import)
+                text = _document_text(v)
+                if text:
+                    svc = self.policy.blocked_inline(text, self.state, site=self.site)
             if svc:
                 return self._edit(
                     b"script", attrs, [attr, b"type"], svc.name, svc.category, b' type="text/plain"'

@@ -1,0 +1,225 @@
+"""Red-team probes in Chromium through the proxy in its default mode (`csp: report-only`, which
+blocks nothing) with no consent given: markup a hostile or odd legacy page can hold that made
+the browser request a tracker before any choice. Each page is first shown to load its tracker
+from the origin itself (else the probe proves nothing); third-party requests are answered by
+the recorder, never sent. FOUND were findings (fixed in the rewrite or the guard); BLOCKED
+are a few of the many variants already stopped, kept against regressions. What the README
+and docs/SECURITY.md list as not guaranteed (navigations, `NamedNodeMap.setNamedItem`, CSS
+written with escapes by script, SVG presentation attributes) is not probed here."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+import pytest_asyncio
+from playwright.async_api import Browser
+
+from tests.e2e.conftest import FIRST_PARTY_HOST, pages_origin, recorded, start_proxy
+
+pytestmark = pytest.mark.e2e
+
+PIXEL = "https://www.facebook.com/tr?id=1"
+GA = "https://www.google-analytics.com/analytics.js"
+# `import "https://www.google-analytics.com/analytics.js";`, base64 (a data: module's code)
+GA_MODULE_B64 = "aW1wb3J0ICJodHRwczovL3d3dy5nb29nbGUtYW5hbHl0aWNzLmNvbS9hbmFseXRpY3MuanMiOw=="
+BOX = "<div id=box style='width:20px;height:20px'>box</div>"
+# Built at run time, so the rewrite cannot see them in the page: the guard is on its own.
+JS_URLS = (
+    "var T = 'https://www.' + 'facebook.com/tr?id=1', "
+    "G = 'https://www.google-' + 'analytics.com/analytics.js', "
+    "box = document.getElementById('box');"
+)
+
+
+def script(js: str) -> str:
+    return f"{BOX}<script>{JS_URLS}\ntry {{ {js} }} catch (e) {{ window.__error = String(e); }}</script>"
+
+
+def style_element(js: str) -> str:
+    """js run with s, an empty <style> already in the document."""
+    return script("var s = document.createElement('style'); document.head.appendChild(s); " + js)
+
+
+CSS_PIXEL = "'#box{background:url(' + T + ')}'"
+
+FOUND = {
+    # --- the rewrite: parser-inserted module scripts, which no run-time hook reaches
+    # (a string's escapes and data: modules hid the import of a tracker)
+    "/module-import-unicode-escaped-slashes": "<script type=module>"
+    "import 'https:\\u002f\\u002fwww.google-analytics.com/a.js';</script>",
+    "/module-import-hex-escaped-dot": "<script type=module>"
+    "import 'https://www\\x2egoogle-analytics.com/a.js';</script>",
+    "/import-map-json-escaped-slashes": '<script type=importmap>{"imports": {"a": '
+    '"https:\\u002f\\u002fwww.google-analytics.com/a.js"}}</script>'
+    '<script type=module>import "a";</script>',
+    # (a comment between import and its specifier: no loader the rewrite knew)
+    "/module-import-after-a-comment": "<script type=module>"
+    "import/**/'https://www.google-analytics.com/a.js';</script>",
+    # (a special scheme's URL with one slash or none before its host)
+    "/module-import-scheme-without-slashes": "<script type=module>"
+    "import 'https:www.google-analytics.com/a.js';</script>",
+    "/import-map-scheme-with-one-slash": '<script type=importmap>{"imports": {"a": '
+    '"https:/www.google-analytics.com/a.js"}}</script><script type=module>import "a";</script>',
+    "/module-script-data-url-src": "<script type=module "
+    f"src='data:text/javascript;base64,{GA_MODULE_B64}'></script>",
+    "/module-imports-data-url-module": "<script type=module>"
+    f"import 'data:text/javascript;base64,{GA_MODULE_B64}';</script>",
+    # --- the guard: run-time routes it did not hook
+    # CSS: a URL without '//' (https:host is one to the URL parser)
+    "/style-url-scheme-without-slashes": script(
+        "box.style.background = 'url(https:www.facebook.com/tr)';"
+    ),
+    # inline style properties beyond the image ones load URLs too
+    "/style-clip-path-property": script("box.style.clipPath = 'url(' + T + '#c)';"),
+    "/style-webkit-box-reflect-property": script(
+        "box.style.webkitBoxReflect = 'below 0 url(' + T + ')';"
+    ),
+    "/svg-style-fill-property": script(
+        "box.innerHTML = '<svg><rect id=r width=9 height=9 /></svg>'; "
+        "document.getElementById('r').style.fill = 'url(' + T + '#g)';"
+    ),
+    # the text of a <style> by CharacterData, insertAdjacentText, a fragment, a Range, a sibling
+    "/style-text-node-data": style_element(
+        f"s.textContent = ' '; s.firstChild.data = {CSS_PIXEL};"
+    ),
+    "/style-text-node-append-data": style_element(
+        f"s.textContent = ' '; s.firstChild.appendData({CSS_PIXEL});"
+    ),
+    "/style-insert-adjacent-text": style_element(
+        f"s.insertAdjacentText('afterbegin', {CSS_PIXEL});"
+    ),
+    "/style-fragment-of-text": style_element(
+        f"var f = document.createDocumentFragment(); f.append({CSS_PIXEL}); s.appendChild(f);"
+    ),
+    "/style-range-insert-node": style_element(
+        "s.textContent = ' '; var r = document.createRange(); r.selectNodeContents(s); "
+        f"r.insertNode(document.createTextNode({CSS_PIXEL}));"
+    ),
+    "/style-text-node-after": style_element(
+        f"s.textContent = ' '; s.firstChild.after({CSS_PIXEL});"
+    ),
+    # CSS rules and values no CSSStyleSheet hook saw
+    "/keyframes-append-rule": style_element(
+        "s.textContent = '@keyframes k{} #box{animation:k 1s infinite}'; "
+        "s.sheet.cssRules[0].appendRule('to{background-image:url(' + T + ')}');"
+    ),
+    "/web-animations-keyframes": script(
+        "box.animate([{backgroundImage: 'url(' + T + ')'}, {backgroundImage: 'url(' + T + ')'}],"
+        " 1000);"
+    ),
+    "/registered-property-initial-value": script(
+        "CSS.registerProperty({name: '--u', syntax: '<url>', inherits: false, "
+        "initialValue: 'url(' + T + ')'}); box.style.backgroundImage = 'var(--u)';"
+    ),
+    # a module or import map inserted empty runs once it gets its text (and a script's
+    # textContent/innerText are its own accessors in Chromium: Trusted Types)
+    "/module-text-set-after-insertion": script(
+        "var s = document.createElement('script'); s.type = 'module'; "
+        "document.head.appendChild(s); s.text = 'import \"' + G + '\";';"
+    ),
+    "/module-text-content-set-after-insertion": script(
+        "var s = document.createElement('script'); s.type = 'module'; "
+        "document.head.appendChild(s); s.textContent = 'import \"' + G + '\";';"
+    ),
+    "/import-map-text-set-after-insertion": script(
+        "var m = document.createElement('script'); m.type = 'importmap'; "
+        "document.head.appendChild(m); m.text = JSON.stringify({imports: {trk: G}}); "
+        "var s = document.createElement('script'); s.type = 'module'; "
+        "s.textContent = 'import \"trk\";'; document.head.appendChild(s);"
+    ),
+    "/module-inserted-with-scheme-without-slashes": script(
+        "var s = document.createElement('script'); s.type = 'module'; "
+        "s.textContent = 'import \"https:www.google-' + 'analytics.com/a.js\";'; "
+        "document.head.appendChild(s);"
+    ),
+    "/module-inserted-with-unicode-escapes": script(
+        "var s = document.createElement('script'); s.type = 'module'; "
+        "s.textContent = 'import \"https:\\\\u002f\\\\u002fwww.google-' + "
+        "'analytics.com/a.js\";'; document.head.appendChild(s);"
+    ),
+    "/import-map-inserted-json-escaped": script(
+        "var m = document.createElement('script'); m.type = 'importmap'; "
+        'm.textContent = \'{"imports": {"trk": "https:\\\\/\\\\/www.google-\' + '
+        "'analytics.com/a.js\"}}'; document.head.appendChild(m); "
+        "var s = document.createElement('script'); s.type = 'module'; "
+        "s.textContent = 'import \"trk\";'; document.head.appendChild(s);"
+    ),
+    # a declarative shadow root: the sweep did not look inside <template> contents
+    "/set-html-unsafe-declarative-shadow-root": script(
+        'box.setHTMLUnsafe("<div><template shadowrootmode=open><img src=\'" + T + "\'>'
+        '</template></div>");'
+    ),
+    "/srcdoc-declarative-shadow-root-entities": script(
+        "var f = document.createElement('iframe'); f.srcdoc = \"<template shadowrootmode=open>"
+        "<img src='https:&#x2F;&#x2F;www.facebook.com/tr'></template>\"; "
+        "document.body.appendChild(f);"
+    ),
+    # a tab in the scheme of a javascript: frame URL (the URL parser drops it)
+    "/frame-javascript-url-with-tab": script(
+        "var f = document.createElement('iframe'); "
+        "f.src = 'java\\tscript:\"<img src=' + T + '>\"'; document.body.appendChild(f);"
+    ),
+    # an <object>'s about:blank window never got the guard
+    "/object-about-blank-window-fetch": "<object data='about:blank' type=text/html></object>"
+    + script("addEventListener('load', function () { window.frames[0].fetch(T); });"),
+    # a blob: frame of HTML made by script
+    "/blob-url-frame": script(
+        "var f = document.createElement('iframe'); f.src = URL.createObjectURL(new Blob("
+        "[\"<img src='\" + T + \"'>\"], {type: 'text/html'})); document.body.appendChild(f);"
+    ),
+    # document.open with three arguments is window.open (which the guard hooks)
+    "/document-open-three-arguments": script("document.open(T, 'w', '');"),
+    # XSLT's fragment belongs to the page's document: no sweep when it joins
+    "/xslt-transform-to-fragment": script(
+        "var x = new DOMParser().parseFromString('<x/>', 'text/xml'), "
+        's = new DOMParser().parseFromString(\'<xsl:stylesheet version="1.0" '
+        'xmlns:xsl="http://www.w3.org/1999/XSL/Transform"><xsl:output method="html"/>'
+        "<xsl:template match=\"/\"><img src=\"' + T.replace('&', '&amp;') + '\"/>"
+        "</xsl:template></xsl:stylesheet>', 'text/xml'), p = new XSLTProcessor(); "
+        "p.importStylesheet(s); box.appendChild(p.transformToFragment(x, document));"
+    ),
+}
+BLOCKED = {
+    "/audio-src": f"<audio src='{PIXEL}' preload=auto></audio>",
+    "/host-with-kelvin-sign": "<img src='https://www.faceboo\u212a.com/tr'>",
+    "/img-in-declarative-shadow-root": f"<div><template shadowrootmode=open><img src='{PIXEL}'>"
+    "</template></div>",
+    "/meta-refresh-comma": f"<meta http-equiv=refresh content='0,url={PIXEL}'>",
+    "/script-language-attribute": f"<script language=JavaScript1.5 src='{GA}'></script>",
+    "/input-type-image-uppercase": f"<input type=IMAGE src='{PIXEL}'>",
+    "/link-preload-fetch": f"<link rel=preload as=fetch crossorigin href='{PIXEL}'>",
+    "/template-content-cloned-by-script": f"<template id=t><img src='{PIXEL}'></template>"
+    + script("box.appendChild(document.getElementById('t').content.cloneNode(true));"),
+}
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def redteam_origin() -> AsyncIterator[str]:
+    async with pages_origin(FOUND | BLOCKED) as url:
+        yield url
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def redteam_proxy(redteam_origin: str) -> AsyncIterator[str]:
+    running = await start_proxy(redteam_origin)  # report-only, the default
+    yield f"http://{FIRST_PARTY_HOST}:{running.port}"
+    await running.stop()
+
+
+async def tracker_hosts(browser: Browser, base_url: str, path: str) -> set[str]:
+    async with recorded(browser, base_url) as (tab, recorder):
+        await tab.goto(path)
+        await tab.wait_for_load_state("networkidle")
+        await tab.wait_for_timeout(300)
+        return recorder.hosts
+
+
+@pytest.mark.parametrize("path", [*FOUND, *BLOCKED])
+async def test_no_tracker_is_requested_before_a_choice(
+    browser, redteam_origin, redteam_proxy, path
+):
+    assert await tracker_hosts(browser, redteam_origin, path), (
+        "the origin's page must load a tracker (else this test proves nothing)"
+    )
+    assert await tracker_hosts(browser, redteam_proxy, path) == set()
