@@ -15,7 +15,7 @@ import binascii
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
-from urllib.parse import unquote_to_bytes
+from urllib.parse import unquote
 
 import ahocorasick_rs
 from blake3 import blake3
@@ -491,7 +491,11 @@ class Policy:
         # What the script's escapes and data: modules hide, judged the same way.
         if depth < 2:
             hidden = (
-                [(_data_url_text(m.group()), False) for m in _DATA_SCRIPT_RE.finditer(text)]
+                [
+                    (code, False)
+                    for m in _DATA_SCRIPT_RE.finditer(text)
+                    if (code := data_url_content(m.group()[5:].decode("latin-1")))
+                ]
                 if b"data:" in low
                 else []
             )
@@ -592,16 +596,16 @@ def _js_unescape(text: bytes) -> bytes:
     return _JS_CHAR_ESCAPE_RE.sub(rb"\1", text)
 
 
-def _data_url_text(url: bytes) -> bytes:
-    """What a data: URL holds (base64 or percent-encoded)."""
-    meta, _, data = url.partition(b",")
-    data = unquote_to_bytes(data)
-    if meta.lower().endswith(b";base64"):
+def data_url_content(rest: str) -> bytes | None:
+    """What a data: URL holds, from what follows its "data:": its payload, percent-decoded,
+    and base64-decoded where its type says so (None: base64 that is not)."""
+    meta, _, payload = rest.partition(",")
+    if meta.lower().endswith(";base64"):
         try:
-            return base64.b64decode(data, validate=False)
+            return base64.b64decode(unquote(payload), validate=False)
         except (binascii.Error, ValueError):
-            return b""
-    return data
+            return None
+    return unquote(payload).encode("utf-8", "replace")
 
 
 def _host_path(m: re.Match[bytes]) -> tuple[str, str]:

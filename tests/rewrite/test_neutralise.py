@@ -129,8 +129,10 @@ def test_escapes_that_name_no_tracker_leave_the_script_alone(blocked):
     assert blocked.inline_script(tag, text) is tag
 
 
-def test_data_script_src_is_judged_by_its_code(blocked):
-    tag = b"<script type=module src='data:text/javascript;base64," + GA_IMPORT_B64 + b"'>"
+@pytest.mark.parametrize("scheme", [b"data:", b"\x01 DATA:", b"da&#9;ta:", b"d&#10;ata:"])
+def test_data_script_src_is_judged_by_its_code(blocked, scheme):
+    """(as the URL parser reads the scheme: a tab inside it let the module load unjudged)"""
+    tag = b"<script type=module src='" + scheme + b"text/javascript;base64," + GA_IMPORT_B64 + b"'>"
     assert blocked.script_tag(tag).startswith(b'<script type="text/plain" data-consent-blocked=')
     kept = b"<script src='data:text/javascript,console.log(1)'>"
     assert blocked.script_tag(kept) is kept

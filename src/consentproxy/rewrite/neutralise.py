@@ -8,8 +8,6 @@ which service and category to wait for. The banner's script restores them in pla
 
 from __future__ import annotations
 
-import base64
-import binascii
 import functools
 import html
 import ipaddress
@@ -26,7 +24,7 @@ import idna
 from consentproxy.consent import ConsentState
 from consentproxy.cookies import set_cookie_name
 from consentproxy.domains import MAX_HOST_NAME
-from consentproxy.policy import Blocked, Policy, TagOutcome, memo_digest
+from consentproxy.policy import Blocked, Policy, TagOutcome, data_url_content, memo_digest
 from consentproxy.rewrite.css import neutralise_css, style_may_load, url_spans
 from consentproxy.rewrite.tag import Attributes, StartTag
 from consentproxy.settings import Service
@@ -274,19 +272,17 @@ def relative_target(value: str, base: tuple[str, str]) -> tuple[str, str] | None
     return host, normal_path(rest if rest.startswith("/") else "/" + rest)
 
 
-def _document_text(value: str) -> bytes | None:
-    """The markup or code a data: or javascript: URL makes a frame run, else None."""
-    s = value.strip(" \t\n\f\r").translate(_URL_STRIP)
+def _document_text(value: str, schemes: tuple[str, ...] = ("data", "javascript")) -> bytes | None:
+    """The markup or code a URL of one of `schemes` (a data: or javascript: URL) makes a
+    frame or a script run, read as the URL parser reads it (C0 controls and spaces around
+    it, tabs and newlines in it dropped), else None."""
+    s = value.strip(_C0_AND_SPACE).translate(_URL_STRIP)
     scheme, colon, rest = s.partition(":")
-    if not colon or scheme.lower() not in ("data", "javascript"):
+    scheme = scheme.lower()
+    if not colon or scheme not in schemes:
         return None
-    if scheme.lower() == "data":
-        meta, _, rest = rest.partition(",")
-        if meta.lower().endswith(";base64"):
-            try:
-                return base64.b64decode(unquote(rest), validate=False)
-            except (binascii.Error, ValueError):
-                return None
+    if scheme == "data":
+        return data_url_content(rest)
     return unquote(rest).encode("utf-8", "replace")
 
 
@@ -536,11 +532,9 @@ class Neutraliser:
             return tag
         for attr in URL_ATTRS[b"script"]:
             svc = self._blocked(self._target(v)) if (v := attrs.get(attr)) else None
-            if svc is None and v and v.lstrip(_C0_AND_SPACE)[:5].lower() == "data:":
+            if svc is None and v and (text := _document_text(v, ("data",))):
                 # a data: script's code, as an inline script's (a module's static import)
-                text = _document_text(v)
-                if text:
-                    svc = self.policy.blocked_inline(text, self.state, site=self.site)
+                svc = self.policy.blocked_inline(text, self.state, site=self.site)
             if svc:
                 return self._edit(
                     b"script", attrs, [attr, b"type"], svc.name, svc.category, b' type="text/plain"'
