@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from consentproxy.consent import NO_DECISION, ConsentState
-from consentproxy.rewrite import neutralise
+from consentproxy.rewrite import css, neutralise
 from consentproxy.rewrite.css import (
     INERT_URL,
     STYLE_MAY_LOAD_RE,
@@ -195,8 +195,55 @@ PIECES = [
     "\\28",
     "ur",
     "l(",
+    "--x:",
+    "var(",
+    "a{b:c}",
+    "{--x:",
+    "'//t/a'",
+    '"//t/a"',
+    "@media",
+    "/",
 ]
 CSS = st.lists(st.sampled_from(PIECES), max_size=24).map("".join)
+
+
+def token_by_token_url_spans(css_text: str) -> list[tuple[int, int, str]]:
+    """url_spans reading each block and bracket token by token, as it does where a string
+    may load (the reference the quiet runs must agree with)."""
+    quiet = css._QUIET_TOKEN_RE
+    css._QUIET_TOKEN_RE = css._TOKEN_RE
+    try:
+        return url_spans(css_text)
+    finally:
+        css._QUIET_TOKEN_RE = quiet
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a{b:c}--x:'//t/a'",  # a quiet block, then a custom property's string
+        "{--x:c}'//t/a'",  # the block ends the custom property's value
+        "{--x:'//t/a'}",  # (a string: no quiet block)
+        '{--x:"//t/a"}',
+        "{--x:u\\rl(//t/a)}",
+        "image-set({a:b}'//t/a')",  # a block inside a function that takes URLs
+        "x(a)image-set('//t/a')",
+        ":not([a]){b:url(//t/a)}",
+        "{a:x(b);c:image-set('//t/a')}",
+        "@import{}'//t/a'",
+        "#--x:'//t/a'",  # a hash, not a custom property
+        "a{b:c(d}'//t/a')",  # a function's parenthesis keeps the block open
+        "a{b/c:d}url(//t/a)",
+    ],
+)
+def test_quiet_runs_find_what_reading_token_by_token_finds(text):
+    assert url_spans(text) == token_by_token_url_spans(text)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(css_text=CSS)
+def test_quiet_runs_find_what_reading_token_by_token_finds_at_random(css_text):
+    assert url_spans(css_text) == token_by_token_url_spans(css_text)
 
 
 @settings(max_examples=2000, deadline=None)
