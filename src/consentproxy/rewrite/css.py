@@ -77,10 +77,12 @@ _TOKEN_RE = re.compile("(?:" + _QUIET_RUN + ")++" + _TOKENS)
 # one: 70,000 tokens took 35 ms).
 _QUIET_TEXT = r"(?:[^{}()\[\]\"'/\\@]++|/(?!\*))*+"
 _QUIET_CALL = r"(?<!(?i:url|src|set))(?<!(?i:image))\(" + _QUIET_TEXT + r"\)"
-_QUIET_NEST = r"(?:" + _QUIET_TEXT + r"(?:\[" + _QUIET_TEXT + r"\]|" + _QUIET_CALL + r"))*+"
+_QUIET_NEST = (
+    r"(?:" + _QUIET_TEXT + r"(?:\[" + _QUIET_TEXT + r"\]|" + _QUIET_CALL + r"))*+" + _QUIET_TEXT
+)
 _QUIET_TOKEN_RE = re.compile(
     "(?:" + _QUIET_RUN + r"|;|[A-Za-z0-9_-]*+(?:\[" + _QUIET_NEST + r"\]|" + _QUIET_CALL + ")"
-    r"|\{" + _QUIET_NEST + _QUIET_TEXT + r"\})++" + _TOKENS
+    r"|\{" + _QUIET_NEST + r"\})++" + _TOKENS
 )
 # After `url(`: either a quoted argument (then it is a function) or a url token.
 _URL_TOKEN_RE = re.compile(
