@@ -59,7 +59,7 @@ URL_ATTRS: dict[bytes, tuple[bytes, ...]] = {
     b"colgroup": (b"background",),
     b"a": (b"ping",),  # a click POSTs to each URL listed (hyperlink auditing)
     b"area": (b"ping",),
-    b"meta": (),  # http-equiv refresh and Set-Cookie: see Neutraliser.meta_tag
+    b"meta": (),  # http-equiv refresh and Set-Cookie: see Neutraliser._meta_tag
 }
 # Elements whose URL makes a document: a data: or javascript: URL there is markup that runs.
 _DOCUMENT_TAGS = frozenset({b"iframe", b"frame", b"object", b"embed"})
@@ -492,12 +492,9 @@ class Neutraliser:
             return Service(blocked, category or self.policy.config.unknown_cookies)
         return None
 
-    def meta_tag(self, tag: bytes) -> bytes:
+    def _meta_tag(self, start: StartTag) -> bytes:
         """<meta http-equiv=refresh> to a blocked host navigates to it, and
         <meta http-equiv=Set-Cookie> (older browsers) sets a cookie: their content goes."""
-        return self._meta_tag(StartTag(b"meta", tag))
-
-    def _meta_tag(self, start: StartTag) -> bytes:
         tag, attrs = start.raw, start.attrs
         equiv = (attrs.get(b"http-equiv") or "").strip().lower()
         content = attrs.get(b"content")
