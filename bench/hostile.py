@@ -8,7 +8,10 @@ cost is linear, 10 when it is quadratic. Then long waits (an unfinished tag, an 
 loop waits for whole) sent one byte per chunk, as a hostile origin may: their time grows with
 the page too. Each page is rewritten once before it is timed, so memos are warm (a cold
 stylesheet dense with URLs is several times slower the first time). Last, a start tag that
-never ends, full of `<`, past the longest tag waited for (scanner.MAX_TAG, 1 MiB).
+never ends, full of `<`, past the longest tag waited for (scanner.MAX_TAG, 1 MiB). Then
+style sheets read for the first time (what a memo would serve again): `css.url_spans` alone on
+30 KB and 300 KB of each, the shapes its quiet runs take in few steps beside those that defeat
+them.
 
     .venv/bin/python bench/hostile.py
 """
@@ -20,6 +23,7 @@ import time
 import common
 
 from consentproxy.consent import NO_DECISION
+from consentproxy.rewrite.css import url_spans
 from consentproxy.rewrite.neutralise import Neutraliser
 from consentproxy.rewrite.scanner import MAX_TAG, HtmlRewriter
 
@@ -74,6 +78,30 @@ TRICKLED: dict[str, tuple[bytes, bytes, bytes]] = {
 }
 
 
+# Style sheets: name -> (opening, repeated unit)
+STYLE_SHEETS: dict[str, tuple[str, str]] = {
+    "rules (quiet)": ("", ".a-b .c{margin:0;color:var(--x)}"),
+    "selectors with brackets (quiet)": ("", "a[b=c]:not(.d){e:f}"),
+    "URL-dense": ("", "a{background:url(//t.example/a)}"),
+    "strings in blocks": ("", "a{b:'c'}"),
+    "a block never closed": ("--x:'a';{", "a[b]c(d);"),
+    "brackets opening": ("", "a[b("),
+    "blocks in blocks": ("", "a{b:c"),
+    "braces": ("", "{"),
+    "calls never closed": ("", "x(aaaaaaaa "),
+    "comment opens": ("", "/*"),
+}
+
+
+def sheet_seconds(text: str) -> float:
+    best = float("inf")
+    for _ in range(3):
+        t = time.process_time()
+        url_spans(text)
+        best = min(best, time.process_time() - t)
+    return best
+
+
 def page(construct: tuple[bytes, bytes, bytes], size: int) -> bytes:
     opening, unit, closing = construct
     return HEAD + opening + unit * (size // len(unit)) + closing + TAIL
@@ -116,6 +144,17 @@ def main() -> None:
     for size in (MAX_TAG + MAX_TAG // 10, 2 * MAX_TAG + MAX_TAG // 5):
         t = seconds(eng, page(CONSTRUCTS["alternating quotes"], size), CHUNK)
         print(f"| {size / 1e6:.1f} MB | {t * 1e3:.1f} |")
+    print("\n## Style sheets read for the first time, MB/s by size (CPU time)\n")
+    print("| style sheet | 30 KB | 300 KB | growth |")
+    print("|---|---|---|---|")
+    for name, (opening, unit) in STYLE_SHEETS.items():
+        small, large = (opening + unit * (n // len(unit)) for n in (30_000, 300_000))
+        times = [sheet_seconds(small), sheet_seconds(large)]
+        growth = times[1] / (times[0] * len(large) / len(small))
+        print(
+            f"| {name} | {len(small) / times[0] / 1e6:.1f} | {len(large) / times[1] / 1e6:.1f} "
+            f"| {growth:.2f} |"
+        )
 
 
 if __name__ == "__main__":

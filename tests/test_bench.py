@@ -33,10 +33,24 @@ def test_the_rewriter_benchmark_runs_and_reports_every_table():
         assert f"## {title}" in out
 
 
+def test_the_real_pages_benchmark_runs_warm_and_cold():
+    pages = BENCH.parent / "src" / "consentproxy" / "demo" / "pages"
+    warm = run("realworld.py", "--repeats", "1", "--pages", str(pages))
+    cold = run("realworld.py", "--repeats", "1", "--pages", str(pages), "--cold", "--cpu")
+    assert "## Rewriter on 4 real pages" in warm and "first view" not in warm
+    assert "CPU time, every memo cleared: a first view" in cold
+    assert "| consentproxy |" in cold
+
+
 def test_the_hostile_markup_benchmark_runs_every_construct():
     out = run("hostile.py")
-    assert out.count("\n| ") >= 28 + 5 + 2 + 3  # the rows, and each table's header
-    for title in ("Hostile markup", "Long waits sent one byte", "A start tag that never ends"):
+    assert out.count("\n| ") >= 28 + 5 + 2 + 10 + 4  # the rows, and each table's header
+    for title in (
+        "Hostile markup",
+        "Long waits sent one byte",
+        "A start tag that never ends",
+        "Style sheets read for the first time",
+    ):
         assert f"## {title}" in out
 
 
