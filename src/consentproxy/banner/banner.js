@@ -98,10 +98,15 @@
         document.adoptedStyleSheets = list(document.adoptedStyleSheets).concat([quiet]);
       } catch (e) { /* an old browser: no constructed sheets */ }
     }
+    // (A page's document.open() empties the document and drops the listeners on it and on
+    // the window: put back with its new <html>, listening again.)
     var place = function () {
-      document.documentElement.appendChild(root);
+      var html = document.documentElement;
+      if (!html) return;
+      html.appendChild(root);
       if (popover) try { root.showPopover(); } catch (e) { /* shown in place */ }
-    };
+      if (listen) listen();
+    }, listen;
     place();
     var attr = function (n) { return root.getAttribute('data-consentproxy-' + n); };
     var prefix = attr('prefix') || '/.consent/', state = json(attr('state')), catalog = json(attr('catalog'));
@@ -429,6 +434,7 @@
       m.hidden = !text;
     }
 
+    function prefs() { return dialog.classList.contains('cp-modal'); }
     function focused() {
       var a = document.activeElement;
       while (a && a.shadowRoot && a.shadowRoot.activeElement) a = a.shadowRoot.activeElement;
@@ -510,7 +516,7 @@
       if (granted && enforce && list(document.querySelectorAll('[' + MARK + ']')).filter(ours)
         .some(function (el) { return allowed(el) && needsPage(el); })) return renew(remote);
       // Another tab's choice leaves the preferences open here as they were, their boxes synced.
-      if (!remote || !(dialog.matches(':modal') || location.pathname === prefix + 'preferences')) hide();
+      if (!remote || !(prefs() || location.pathname === prefix + 'preferences')) hide();
       sync(next);
       swapClose();
       scan(document);
@@ -582,7 +588,7 @@
       if (busy) return;
       busy = true;
       form.setAttribute('aria-busy', 'true');
-      via = via || (dialog.matches(':modal') ? 'preferences' : 'banner');
+      via = via || (prefs() ? 'preferences' : 'banner');
       var body = { action: action, categories: categories, lang: lang, via: via }, sent;
       if (services) body.services = services;
       // A withdrawal stops at once: the trackers still running on the page must not send
@@ -642,12 +648,45 @@
       }
     }
 
-    document.addEventListener('click', function (e) {
+    function click(e) {
       var path = e.composedPath ? e.composedPath() : [e.target];
       for (var i = 0; i < path.length; i++) {
         if (path[i].getAttribute && path[i].hasAttribute('data-consent-action')) return onAction(path[i], e);
       }
-    });
+    }
+    // The site's own top layer (a modal dialog, a popover) goes over the banner, and its
+    // modal makes the rest of the page inert: while the banner is open it goes back on top,
+    // its dialog modal above the site's (which has the focus back after the choice).
+    function raise(e) {
+      var t = e.target, a = focused(), was = shadow.contains(a);
+      if (t === root || !dialog.open || !t.matches || !t.matches(':modal, :popover-open')) return;
+      if (dialog.matches(':modal') || document.querySelector(':modal')) {
+        if (!was) opener = a;
+        dialog.close();
+        dialog.showModal();
+      } else if (popover) {
+        root.hidePopover();
+        root.showPopover();
+      }
+      if (was) a.focus();
+    }
+    // A keyboard visitor's first Tab lands in the open banner wherever the site put the
+    // focus (autofocus, a script). Once: then (or after a click) Tab goes on as usual.
+    var first = true;
+    function key(e) {
+      if (e.key === 'Tab' && first && dialog.open && !shadow.contains(focused())) {
+        e.preventDefault();
+        stops()[0].focus();
+      }
+      if (e.key === 'Tab') first = false;
+    }
+    listen = function () {
+      document.addEventListener('click', click);
+      document.addEventListener('toggle', raise, true);
+      addEventListener('keydown', key, true);
+      addEventListener('pointerdown', function () { first = false; }, true);
+    };
+    listen();
     // Implicit submission (Enter in a field) that did not go through a button.
     form.addEventListener('submit', function (e) {
       e.preventDefault();
@@ -658,16 +697,18 @@
       e.preventDefault();
       dismiss();
     });
+    function stops() {
+      return list(dialog.querySelectorAll('button, input:not([disabled]), summary, a[href]'))
+        .filter(function (el) { return el.getClientRects().length; });
+    }
     shadow.addEventListener('keydown', function (e) {
       if (/^Esc(ape)?$/.test(e.key) && dialog.open && !dialog.matches(':modal')) dismiss();
       if (e.key !== 'Tab' || !dialog.matches(':modal')) return;
-      // Tab wraps around inside the modal preferences instead of leaving the page.
-      var stops = list(dialog.querySelectorAll('button, input:not([disabled]), summary, a[href]'))
-        .filter(function (el) { return el.getClientRects().length; });
-      var edge = e.shiftKey ? stops[0] : stops[stops.length - 1];
+      // Tab wraps around inside the modal dialog instead of leaving the page.
+      var all = stops(), edge = e.shiftKey ? all[0] : all[all.length - 1];
       if (edge && shadow.activeElement === edge) {
         e.preventDefault();
-        (e.shiftKey ? stops[stops.length - 1] : stops[0]).focus();
+        (e.shiftKey ? all[all.length - 1] : all[0]).focus();
       }
     });
 
@@ -700,16 +741,19 @@
       show();
     }
     scan(document);
-    var moves = 0;
+    var moves = 0, html = document.documentElement, site = document.querySelector(':modal');
+    if (site) raise({ target: site });
     new MutationObserver(function (records) {
       // A single-page app that replaces the body must not take the banner with it. Put back
       // after <body>, where scripts policing body's children do not look; a page that keeps
-      // removing it anyway is let be after a few tries (a fight would hang the tab).
+      // removing it anyway is let be after a few tries (a fight would hang the tab). A
+      // document made anew (document.open()) gets it again.
+      if (html !== document.documentElement) moves = 0, html = document.documentElement;
       if (!root.isConnected && moves++ < 3) place();
       records.forEach(function (r) {
         list(r.addedNodes).forEach(function (n) { if (n.nodeType === 1 && n !== root) scan(n); });
       });
-    }).observe(document.documentElement, { childList: true, subtree: true });
+    }).observe(document, { childList: true, subtree: true });
   }
 
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init);
