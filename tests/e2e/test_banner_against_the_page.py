@@ -9,12 +9,18 @@ recorder, never sent."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
+from ipaddress import ip_network
 from typing import Any
 
 import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, Page
 
+from consentproxy import server
+from consentproxy.config import Regions, load_config
+from consentproxy.engine import Engine
+from tests.conftest import DEMO_CONFIG
 from tests.e2e.conftest import FIRST_PARTY_HOST, pages_origin, recorded, start_proxy
 
 pytestmark = pytest.mark.e2e
@@ -81,6 +87,23 @@ BANNER_OPEN = """(() => { const r = document.getElementById('consentproxy');
 async def hostile_site() -> AsyncIterator[str]:
     async with pages_origin(PAGES) as origin:
         running = await start_proxy(origin, "off")
+        yield f"http://{FIRST_PARTY_HOST}:{running.port}"
+        await running.stop()
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def opt_out_site() -> AsyncIterator[str]:
+    """The same pages with California an opt-out region (Do Not Sell beside Manage cookies)."""
+    async with pages_origin(PAGES) as origin:
+        config = replace(
+            load_config(DEMO_CONFIG).with_overrides(
+                upstream=f"http://127.0.0.1:{origin.rsplit(':', 1)[1]}"
+            ),
+            csp="off",
+            trusted_proxies=(ip_network("127.0.0.1"),),
+            regions=Regions("CF-IPCountry", "CF-Region-Code", frozenset({"US-CA"})),
+        )
+        running = await server.start(Engine(config, [b"e2e-secret-key-0123456789"]), "127.0.0.1", 0)
         yield f"http://{FIRST_PARTY_HOST}:{running.port}"
         await running.stop()
 
@@ -281,5 +304,27 @@ async def test_every_control_is_reachable_at_400_percent_zoom(
         await tab.mouse.click(save["x"], save["y"])
         await tab.wait_for_function(f"!({BANNER_OPEN})", timeout=5000)
         assert len(posted) == 1 and "analytics" in posted[0]
+    finally:
+        await context.close()
+
+
+@pytest.mark.parametrize("size", [(320, 256), (256, 320)])
+async def test_manage_cookies_and_do_not_sell_are_both_reachable_at_400_percent_zoom(
+    browser: Browser, opt_out_site: str, size: tuple[int, int]
+) -> None:
+    """The two floating controls of an opt-out region, side by side at the bottom."""
+    width, height = size
+    context = await browser.new_context(
+        base_url=opt_out_site,
+        viewport={"width": width, "height": height},
+        extra_http_headers={"CF-IPCountry": "US", "CF-Region-Code": "CA"},
+    )
+    try:
+        tab = await context.new_page()
+        await tab.goto("/reflow")
+        await tab.wait_for_timeout(300)
+        floating = await where(tab, ".cp-manage")
+        assert len(floating) == 2 and all(b["ok"] for b in floating), [b["what"] for b in floating]
+        assert await tab.evaluate("document.documentElement.scrollWidth") <= width
     finally:
         await context.close()
