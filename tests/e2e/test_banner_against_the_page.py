@@ -27,7 +27,8 @@ pytestmark = pytest.mark.e2e
 
 LINKS = "".join(f"<p><a href='#l{i}'>link {i}</a></p>" for i in range(20))
 SITE_DIALOG = (
-    "<dialog id=promo><p>Subscribe to our newsletter!</p><input id=email></dialog>"
+    "<dialog id=promo><p>Subscribe to our newsletter!</p><input id=email>"
+    "<a href=#cookies id=cookies data-consent-action=open>Cookies</a></dialog>"
 )
 # A site popover over the whole window, as a newsletter or app prompt would be.
 SITE_POPOVER = (
@@ -185,6 +186,20 @@ async def test_the_preferences_come_back_on_top_of_a_modal_the_site_opens_later(
         assert len(posted) == 1 and '"save"' in posted[0]
 
 
+async def test_the_sites_cookie_link_in_its_modal_opens_the_preferences_on_top(
+    browser: Browser, hostile_site: str
+) -> None:
+    async with recorded(browser, hostile_site) as (tab, _):
+        await tab.goto("/plain")
+        await choice_posted(tab, "reject-all")
+        await tab.goto("/modal-after-load")
+        await tab.wait_for_function("document.getElementById('promo').matches(':modal')")
+        await tab.click("#cookies")
+        await tab.wait_for_timeout(300)
+        boxes = await where(tab, "dialog input[data-consent-category]:not([disabled]), .cp-save")
+        assert len(boxes) == 4 and all(b["ok"] for b in boxes), [b["what"] for b in boxes]
+
+
 # --- 2. document.open() wiping the document -------------------------------------------------
 
 
@@ -243,6 +258,17 @@ async def test_a_keyboard_visitors_first_tab_lands_in_the_banner(
         assert not await tab.evaluate(IN_BANNER)
         await tab.keyboard.press("Tab")
         assert not await tab.evaluate(IN_BANNER)  # not pulled back in
+
+
+async def test_a_visitor_who_clicked_into_the_page_tabs_on_from_there(
+    browser: Browser, hostile_site: str
+) -> None:
+    async with recorded(browser, hostile_site) as (tab, _):
+        await tab.goto("/autofocus")
+        await tab.wait_for_timeout(300)
+        await tab.click("#q")
+        await tab.keyboard.press("Tab")
+        assert await tab.evaluate(FOCUSED) == "A"  # the link after the field, not the banner
 
 
 async def test_on_a_plain_page_the_banner_is_first_and_does_not_keep_the_focus(

@@ -676,15 +676,15 @@
     function key(e) {
       if (e.key === 'Tab' && first && dialog.open && !shadow.contains(focused())) {
         e.preventDefault();
-        stops()[0].focus();
+        (stops()[0] || heading).focus();
       }
-      if (e.key === 'Tab') first = false;
+      if (e.key === 'Tab' || e.type !== 'keydown') first = false;
     }
     listen = function () {
       document.addEventListener('click', click);
       document.addEventListener('toggle', raise, true);
       addEventListener('keydown', key, true);
-      addEventListener('pointerdown', function () { first = false; }, true);
+      addEventListener('pointerdown', key, true);
     };
     listen();
     // Implicit submission (Enter in a field) that did not go through a button.
