@@ -312,7 +312,8 @@ async def test_every_control_is_reachable_at_400_percent_zoom(
         assert await tab.evaluate("document.documentElement.scrollWidth") <= width
         await tab.click("[data-consent-action=customize]")
         prefs = await where(
-            tab, "dialog input[data-consent-category]:not([disabled]), dialog button, dialog summary"
+            tab,
+            "dialog input[data-consent-category]:not([disabled]), dialog button, dialog summary",
         )
         assert len(prefs) >= 8 and all(b["ok"] for b in prefs), [b["what"] for b in prefs]
         # Each switch can be operated where it shows, and Save after them.
@@ -324,7 +325,9 @@ async def test_every_control_is_reachable_at_400_percent_zoom(
             .querySelectorAll('input[data-consent-category]:not([disabled])')].every(c => c.checked)""")
         assert checked
         posted = []
-        tab.on("request", lambda r: posted.append(r.post_data or "") if "/choice" in r.url else None)
+        tab.on(
+            "request", lambda r: posted.append(r.post_data or "") if "/choice" in r.url else None
+        )
         [save] = await where(tab, ".cp-save")
         assert save["ok"], save["what"]
         await tab.mouse.click(save["x"], save["y"])
