@@ -44,11 +44,20 @@ WIPE = (
 PAGES = {
     "/modal-inline": SITE_DIALOG + "<script>promo.showModal()</script>" + LINKS,
     "/modal-after-load": SITE_DIALOG + AFTER_LOAD.format(js="promo.showModal()") + LINKS,
+    # a web component's own modal, in its shadow root
+    "/modal-in-shadow-root": "<div id=host></div><script>var promo = host.attachShadow({mode: 'open'})"
+    ".appendChild(document.createElement('dialog')); promo.innerHTML = '<input id=email>';"
+    "promo.showModal();</script>" + LINKS,
     "/popover-manual": SITE_POPOVER.format(kind="manual")
     + AFTER_LOAD.format(js="promo.showPopover()")
     + LINKS,
     "/popover-auto": SITE_POPOVER.format(kind="auto")
     + AFTER_LOAD.format(js="promo.showPopover()")
+    + LINKS,
+    # opened by the markup (popovertarget), not by a script method
+    "/popover-declarative": "<button id=offer popovertarget=promo>Offer</button>"
+    + SITE_POPOVER.format(kind="auto")
+    + AFTER_LOAD.format(js="offer.click()")
     + LINKS,
     "/document-open": "<h1>Old</h1>" + AFTER_LOAD.format(js=WIPE),
     "/autofocus": "<input id=q autofocus>" + LINKS,
@@ -75,6 +84,10 @@ WHERE = """([sel, only]) => {
                        || b.tagName) + (inside ? '' : ' outside') + ' hit ' + (hit && hit.tagName)};
     });
 }"""
+PROMO = (
+    "(document.getElementById('promo') ||"
+    " document.getElementById('host').shadowRoot.querySelector('dialog'))"
+)
 FOCUSED = """(() => { let a = document.activeElement;
     while (a && a.shadowRoot && a.shadowRoot.activeElement) a = a.shadowRoot.activeElement;
     return a ? (a.getAttribute('data-consent-action') || a.id || a.tagName) : null; })()"""
@@ -128,13 +141,13 @@ async def choice_posted(tab: Page, action: str) -> list[str]:
 # --- 1. a site's modal dialog or popover in the top layer --------------------------------
 
 
-@pytest.mark.parametrize("path", ["/modal-inline", "/modal-after-load"])
+@pytest.mark.parametrize("path", ["/modal-inline", "/modal-after-load", "/modal-in-shadow-root"])
 async def test_a_sites_modal_dialog_leaves_the_banner_usable_on_top(
     browser: Browser, hostile_site: str, path: str
 ) -> None:
     async with recorded(browser, hostile_site) as (tab, _):
         await tab.goto(path)
-        await tab.wait_for_function("document.getElementById('promo').matches(':modal')")
+        await tab.wait_for_function(f"{PROMO}.matches(':modal')")
         await tab.wait_for_timeout(300)
         assert await tab.evaluate(BANNER_OPEN)
         # Every first-layer control is on top and takes the pointer (inert ones are not hit).
@@ -148,14 +161,15 @@ async def test_a_sites_modal_dialog_leaves_the_banner_usable_on_top(
         assert await tab.evaluate(FOCUSED) == "reject-all"
         await tab.keyboard.press("Enter")
         await tab.wait_for_function(f"!({BANNER_OPEN})", timeout=5000)
-        # The site's modal is the site's: still open, and in charge again.
-        assert await tab.evaluate("document.getElementById('promo').matches(':modal')")
+        # The site's modal is the site's: still open, in charge again, with the focus back.
+        assert await tab.evaluate(f"{PROMO}.matches(':modal')")
+        assert await tab.evaluate(FOCUSED) == "email"
         assert (await tab.context.cookies()) and any(
             c["name"] == "consent" for c in await tab.context.cookies()
         )
 
 
-@pytest.mark.parametrize("path", ["/popover-manual", "/popover-auto"])
+@pytest.mark.parametrize("path", ["/popover-manual", "/popover-auto", "/popover-declarative"])
 async def test_a_sites_popover_does_not_cover_the_banner(
     browser: Browser, hostile_site: str, path: str
 ) -> None:

@@ -7,6 +7,17 @@
   var G = window.consentproxy;
   if (!G || G.banner) return;
   G.banner = true;
+  // A site's modal dialog or popover wherever it is (in a shadow root of its own too, where
+  // no toggle event reaches the document): the banner hears of it (raise, below).
+  var early = null, lift = function (t) { early = t; };
+  [[window.HTMLDialogElement, 'showModal'], [window.HTMLElement, 'showPopover'], [window.HTMLElement, 'togglePopover']].forEach(function (m) {
+    var p = m[0] && m[0].prototype, native = p && p[m[1]];
+    if (native) p[m[1]] = function () {
+      var r = native.apply(this, arguments);
+      lift(this);
+      return r;
+    };
+  });
   // Taken now, with the guard's state, before any of the page's code has run: whether the
   // proxy (or the guard) marked an element in this response. The site's markup may carry
   // data-consent-* attributes of its own (user content keeping data-*): never activated.
@@ -81,6 +92,7 @@
     var dialog = shadow && shadow.querySelector('dialog'), form = dialog && dialog.querySelector('form');
     if (!form) return;
     root.__cp = 1;
+    var site = early; // (before the banner's own showPopover())
     pin(root, PIN);
     // Out of <body>, last in <html>: a page's inert, transform, contain, opacity or filter on
     // body, or a script policing its children, does not reach the banner. Where supported, in
@@ -659,8 +671,8 @@
     // its dialog modal above the site's (which has the focus back after the choice).
     function raise(e) {
       var t = e.target, a = focused(), was = shadow.contains(a);
-      if (t === root || !dialog.open || !t.matches || !t.matches(':modal, :popover-open')) return;
-      if (dialog.matches(':modal') || document.querySelector(':modal')) {
+      if (t === root || t === dialog || !dialog.open || !t.matches || !t.matches(':modal, :popover-open')) return;
+      if (dialog.matches(':modal') || t.matches(':modal')) {
         if (!was) opener = a;
         dialog.close();
         dialog.showModal();
@@ -741,8 +753,9 @@
       show();
     }
     scan(document);
-    var moves = 0, html = document.documentElement, site = document.querySelector(':modal');
-    if (site) raise({ target: site });
+    lift = function (t) { raise({ target: t }); };
+    lift(document.querySelector(':modal') || site || root);
+    var moves = 0, html = document.documentElement;
     new MutationObserver(function (records) {
       // A single-page app that replaces the body must not take the banner with it. Put back
       // after <body>, where scripts policing body's children do not look; a page that keeps
