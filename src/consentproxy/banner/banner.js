@@ -670,9 +670,13 @@
     // modal makes the rest of the page inert: while the banner is open it goes back on top,
     // its dialog modal above the site's (which has the focus back after the choice).
     function raise(e) {
-      var t = e.target, a = focused(), was = shadow.contains(a);
-      if (t === root || t === dialog || !dialog.open || !t.matches || !t.matches(':modal, :popover-open')) return;
-      if (dialog.matches(':modal') || t.matches(':modal')) {
+      var t = e.target, a = focused(), was = shadow.contains(a), modal;
+      try {
+        modal = t.matches(':modal');
+        if (!modal && !t.matches(':popover-open')) return;
+      } catch (x) { return; } // not an element, or a browser without popovers
+      if (t === root || t === dialog || !dialog.open) return;
+      if (modal || dialog.matches(':modal')) {
         if (!was) opener = a;
         dialog.close();
         dialog.showModal();
@@ -745,16 +749,18 @@
     if (G.pendingOpen) show();
     else if (dialog.open && (!state.decided || state.reask) && !asks()) dialog.close();
     else if (dialog.open && (!state.decided || state.reask)) {
-      // Not modal (the site stays usable) but first in line for keyboard users.
+      // Not modal (the site stays usable) but first in line for keyboard users. An element
+      // the site gave the focus or asked it for (autofocus, whether the browser has got to it
+      // yet or not) keeps it: their first Tab comes here then (key, above).
       var active = document.activeElement;
-      if (!active || active === document.body) heading.focus({ preventScroll: true });
+      if ((!active || active === document.body) && !document.querySelector('[autofocus]')) heading.focus({ preventScroll: true });
     } else if (dialog.open) {
       dialog.close(); // the preferences page: open as a modal like everywhere else
       show();
     }
     scan(document);
     lift = function (t) { raise({ target: t }); };
-    lift(document.querySelector(':modal') || site || root);
+    lift(document.querySelector(':modal') || site || document);
     var moves = 0, html = document.documentElement;
     new MutationObserver(function (records) {
       // A single-page app that replaces the body must not take the banner with it. Put back
