@@ -60,6 +60,14 @@ PAGES = {
     + AFTER_LOAD.format(js="offer.click()")
     + LINKS,
     "/document-open": "<h1>Old</h1>" + AFTER_LOAD.format(js=WIPE),
+    # trackers in the document written anew, and loaded from it and its frame afterwards
+    "/document-open-trackers": AFTER_LOAD.format(
+        js="document.open(); document.write('<body><scr' + 'ipt src=\"https://www.google-' + "
+        "'analytics.com/analytics.js\"></scr' + 'ipt><iframe id=f></iframe>'); document.close(); "
+        "setTimeout(function () { new Image().src = 'https://www.facebook.com/tr?id=1'; "
+        "document.getElementById('f').contentWindow.fetch('https://www.facebook.com/tr?id=2')"
+        ".catch(function () {}); }, 200);"
+    ),
     "/autofocus": "<input id=q autofocus>" + LINKS,
     "/focus-stolen": "<input id=q>" + LINKS + AFTER_LOAD.format(js="q.focus()"),
     "/plain": "<input id=q>" + LINKS,
@@ -98,11 +106,16 @@ BANNER_OPEN = """(() => { const r = document.getElementById('consentproxy');
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def hostile_site() -> AsyncIterator[str]:
+async def hostile_origin() -> AsyncIterator[str]:
     async with pages_origin(PAGES) as origin:
-        running = await start_proxy(origin, "off")
-        yield f"http://{FIRST_PARTY_HOST}:{running.port}"
-        await running.stop()
+        yield origin
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def hostile_site(hostile_origin: str) -> AsyncIterator[str]:
+    running = await start_proxy(hostile_origin, "off")
+    yield f"http://{FIRST_PARTY_HOST}:{running.port}"
+    await running.stop()
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
@@ -249,6 +262,19 @@ async def test_manage_cookies_comes_back_after_the_site_rewrites_its_document(
             timeout=3000,
         )
         assert await tab.evaluate("window.__same") == 1
+
+
+async def test_the_guard_still_holds_what_a_rewritten_document_loads(
+    browser: Browser, hostile_origin: str, hostile_site: str
+) -> None:
+    for base, expected in (
+        (hostile_origin, {"www.google-analytics.com", "www.facebook.com"}),
+        (hostile_site, set()),
+    ):
+        async with recorded(browser, base) as (tab, recorder):
+            await tab.goto("/document-open-trackers")
+            await tab.wait_for_timeout(1200)
+            assert recorder.hosts == expected, base
 
 
 # --- 3. focus taken by the site --------------------------------------------------------------
