@@ -7,6 +7,17 @@
   var G = window.consentproxy;
   if (!G || G.banner) return;
   G.banner = true;
+  // A site's modal dialog or popover wherever it is (in a shadow root of its own too, where
+  // no toggle event reaches the document): the banner hears of it (raise, below).
+  var early = null, lift = function (t) { early = t; };
+  [[window.HTMLDialogElement, 'showModal'], [window.HTMLElement, 'showPopover'], [window.HTMLElement, 'togglePopover']].forEach(function (m) {
+    var p = m[0] && m[0].prototype, native = p && p[m[1]];
+    if (native) p[m[1]] = function () {
+      var r = native.apply(this, arguments);
+      lift(this);
+      return r;
+    };
+  });
   // Taken now, with the guard's state, before any of the page's code has run: whether the
   // proxy (or the guard) marked an element in this response. The site's markup may carry
   // data-consent-* attributes of its own (user content keeping data-*): never activated.
@@ -81,6 +92,7 @@
     var dialog = shadow && shadow.querySelector('dialog'), form = dialog && dialog.querySelector('form');
     if (!form) return;
     root.__cp = 1;
+    var site = early; // (before the banner's own showPopover())
     pin(root, PIN);
     // Out of <body>, last in <html>: a page's inert, transform, contain, opacity or filter on
     // body, or a script policing its children, does not reach the banner. Where supported, in
@@ -98,10 +110,15 @@
         document.adoptedStyleSheets = list(document.adoptedStyleSheets).concat([quiet]);
       } catch (e) { /* an old browser: no constructed sheets */ }
     }
+    // (A page's document.open() empties the document and drops the listeners on it and on
+    // the window: put back with its new <html>, listening again.)
     var place = function () {
-      document.documentElement.appendChild(root);
+      var html = document.documentElement;
+      if (!html) return;
+      html.appendChild(root);
       if (popover) try { root.showPopover(); } catch (e) { /* shown in place */ }
-    };
+      if (listen) listen();
+    }, listen;
     place();
     var attr = function (n) { return root.getAttribute('data-consentproxy-' + n); };
     var prefix = attr('prefix') || '/.consent/', state = json(attr('state')), catalog = json(attr('catalog'));
@@ -429,6 +446,7 @@
       m.hidden = !text;
     }
 
+    function prefs() { return dialog.classList.contains('cp-modal'); }
     function focused() {
       var a = document.activeElement;
       while (a && a.shadowRoot && a.shadowRoot.activeElement) a = a.shadowRoot.activeElement;
@@ -510,7 +528,7 @@
       if (granted && enforce && list(document.querySelectorAll('[' + MARK + ']')).filter(ours)
         .some(function (el) { return allowed(el) && needsPage(el); })) return renew(remote);
       // Another tab's choice leaves the preferences open here as they were, their boxes synced.
-      if (!remote || !(dialog.matches(':modal') || location.pathname === prefix + 'preferences')) hide();
+      if (!remote || !(prefs() || location.pathname === prefix + 'preferences')) hide();
       sync(next);
       swapClose();
       scan(document);
@@ -582,7 +600,7 @@
       if (busy) return;
       busy = true;
       form.setAttribute('aria-busy', 'true');
-      via = via || (dialog.matches(':modal') ? 'preferences' : 'banner');
+      via = via || (prefs() ? 'preferences' : 'banner');
       var body = { action: action, categories: categories, lang: lang, via: via }, sent;
       if (services) body.services = services;
       // A withdrawal stops at once: the trackers still running on the page must not send
@@ -642,12 +660,49 @@
       }
     }
 
-    document.addEventListener('click', function (e) {
+    function click(e) {
       var path = e.composedPath ? e.composedPath() : [e.target];
       for (var i = 0; i < path.length; i++) {
         if (path[i].getAttribute && path[i].hasAttribute('data-consent-action')) return onAction(path[i], e);
       }
-    });
+    }
+    // The site's own top layer (a modal dialog, a popover) goes over the banner, and its
+    // modal makes the rest of the page inert: while the banner is open it goes back on top,
+    // its dialog modal above the site's (which has the focus back after the choice).
+    function raise(e) {
+      var t = e.target, a = focused(), was = shadow.contains(a), modal;
+      try {
+        modal = t.matches(':modal');
+        if (!modal && !t.matches(':popover-open')) return;
+      } catch (x) { return; } // not an element, or a browser without popovers
+      if (t === root || t === dialog || !dialog.open) return;
+      if (modal || dialog.matches(':modal')) {
+        if (!was) opener = a;
+        dialog.close();
+        dialog.showModal();
+      } else if (popover) {
+        root.hidePopover();
+        root.showPopover();
+      }
+      if (was) a.focus();
+    }
+    // A keyboard visitor's first Tab lands in the open banner wherever the site put the
+    // focus (autofocus, a script). Once: then (or after a click) Tab goes on as usual.
+    var first = true;
+    function key(e) {
+      if (e.key === 'Tab' && first && dialog.open && !shadow.contains(focused())) {
+        e.preventDefault();
+        (stops()[0] || heading).focus();
+      }
+      if (e.key === 'Tab' || e.type !== 'keydown') first = false;
+    }
+    listen = function () {
+      document.addEventListener('click', click);
+      document.addEventListener('toggle', raise, true);
+      addEventListener('keydown', key, true);
+      addEventListener('pointerdown', key, true);
+    };
+    listen();
     // Implicit submission (Enter in a field) that did not go through a button.
     form.addEventListener('submit', function (e) {
       e.preventDefault();
@@ -658,16 +713,18 @@
       e.preventDefault();
       dismiss();
     });
+    function stops() {
+      return list(dialog.querySelectorAll('button, input:not([disabled]), summary, a[href]'))
+        .filter(function (el) { return el.getClientRects().length; });
+    }
     shadow.addEventListener('keydown', function (e) {
       if (/^Esc(ape)?$/.test(e.key) && dialog.open && !dialog.matches(':modal')) dismiss();
       if (e.key !== 'Tab' || !dialog.matches(':modal')) return;
-      // Tab wraps around inside the modal preferences instead of leaving the page.
-      var stops = list(dialog.querySelectorAll('button, input:not([disabled]), summary, a[href]'))
-        .filter(function (el) { return el.getClientRects().length; });
-      var edge = e.shiftKey ? stops[0] : stops[stops.length - 1];
+      // Tab wraps around inside the modal dialog instead of leaving the page.
+      var all = stops(), edge = e.shiftKey ? all[0] : all[all.length - 1];
       if (edge && shadow.activeElement === edge) {
         e.preventDefault();
-        (e.shiftKey ? stops[stops.length - 1] : stops[0]).focus();
+        (e.shiftKey ? all[all.length - 1] : all[0]).focus();
       }
     });
 
@@ -692,24 +749,30 @@
     if (G.pendingOpen) show();
     else if (dialog.open && (!state.decided || state.reask) && !asks()) dialog.close();
     else if (dialog.open && (!state.decided || state.reask)) {
-      // Not modal (the site stays usable) but first in line for keyboard users.
+      // Not modal (the site stays usable) but first in line for keyboard users. An element
+      // the site gave the focus or asked it for (autofocus, whether the browser has got to it
+      // yet or not) keeps it: their first Tab comes here then (key, above).
       var active = document.activeElement;
-      if (!active || active === document.body) heading.focus({ preventScroll: true });
+      if ((!active || active === document.body) && !document.querySelector('[autofocus]')) heading.focus({ preventScroll: true });
     } else if (dialog.open) {
       dialog.close(); // the preferences page: open as a modal like everywhere else
       show();
     }
     scan(document);
-    var moves = 0;
+    lift = function (t) { raise({ target: t }); };
+    lift(document.querySelector(':modal') || site || document);
+    var moves = 0, html = document.documentElement;
     new MutationObserver(function (records) {
       // A single-page app that replaces the body must not take the banner with it. Put back
       // after <body>, where scripts policing body's children do not look; a page that keeps
-      // removing it anyway is let be after a few tries (a fight would hang the tab).
+      // removing it anyway is let be after a few tries (a fight would hang the tab). A
+      // document made anew (document.open()) gets it again.
+      if (html !== document.documentElement) moves = 0, html = document.documentElement;
       if (!root.isConnected && moves++ < 3) place();
       records.forEach(function (r) {
         list(r.addedNodes).forEach(function (n) { if (n.nodeType === 1 && n !== root) scan(n); });
       });
-    }).observe(document.documentElement, { childList: true, subtree: true });
+    }).observe(document, { childList: true, subtree: true });
   }
 
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init);
