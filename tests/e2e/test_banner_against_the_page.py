@@ -72,6 +72,9 @@ PAGES = {
     "/focus-stolen": "<input id=q>" + LINKS + AFTER_LOAD.format(js="q.focus()"),
     "/plain": "<input id=q>" + LINKS,
     "/reflow": "<h1>Reflow</h1>" + LINKS,
+    "/long": "<h1>Long</h1>" + LINKS * 3,
+    "/long-padded": "<script>document.documentElement.style.paddingBottom = '3px'</script>"
+    + LINKS * 3,
 }
 
 # Where a control of the banner is: scrolled into view (as a visitor scrolls to it, or
@@ -298,6 +301,39 @@ async def test_a_keyboard_visitors_first_tab_lands_in_the_banner(
         assert not await tab.evaluate(IN_BANNER)
         await tab.keyboard.press("Tab")
         assert not await tab.evaluate(IN_BANNER)  # not pulled back in
+
+
+async def test_a_link_tabbed_to_is_not_hidden_under_the_open_banner(
+    browser: Browser, hostile_site: str
+) -> None:
+    """WCAG 2.2's Focus Not Obscured (2.4.11): with the first layer open at the bottom of the
+    window, each of the page's links a keyboard visitor tabs to shows above it."""
+    padding = "document.documentElement.style.paddingBottom"
+    async with recorded(browser, hostile_site) as (tab, _):
+        await tab.goto("/long-padded")  # a site's own value is its own
+        await tab.wait_for_timeout(300)
+        assert await tab.evaluate(BANNER_OPEN) and await tab.evaluate(padding) == "3px"
+        await tab.goto("/long")
+        await tab.wait_for_timeout(300)
+        hidden, seen = [], 0
+        for _ in range(80):
+            await tab.keyboard.press("Tab")
+            if await tab.evaluate(IN_BANNER) or await tab.evaluate(FOCUSED) != "A":
+                continue
+            seen += 1
+            hit = await tab.evaluate(
+                """(() => { const a = document.activeElement, r = a.getBoundingClientRect();
+                const h = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+                return h === a ? null : a.textContent + ' under ' + (h && h.id); })()"""
+            )
+            if hit:
+                hidden.append(hit)
+        assert await tab.evaluate(BANNER_OPEN)
+        assert seen >= 60 and not hidden, (seen, hidden)
+        # The room made below the page goes with the first layer.
+        assert await tab.evaluate(padding)
+        await tab.click("#consentproxy >> [data-consent-action=reject-all]")
+        await tab.wait_for_function(f"!{padding}")
 
 
 async def test_a_visitor_who_clicked_into_the_page_tabs_on_from_there(

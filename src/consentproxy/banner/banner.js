@@ -461,6 +461,7 @@
       dialog.classList.add('cp-modal');
       dialog.setAttribute('aria-modal', 'true');
       dialog.showModal();
+      room();
       if (details) details.open = true;
       var first = boxes('category').filter(function (c) { return !c.disabled; })[0];
       (first || heading).focus();
@@ -469,6 +470,7 @@
     function hide() {
       var inside = shadow.contains(focused());
       dialog.close();
+      room();
       dialog.classList.remove('cp-modal');
       dialog.removeAttribute('aria-modal');
       if (details) details.open = false;
@@ -478,6 +480,18 @@
         if (back) back.focus();
       }
       opener = null;
+    }
+
+    // While the first layer is open at the foot of the window, the page has as much room
+    // below its end, and what the keyboard focuses scrolls out from under it (WCAG 2.4.11,
+    // technique C43); where the site set either property itself, its own is left.
+    var padded = [];
+    function room() {
+      var s = document.documentElement.style, h = dialog.open && !prefs() ? innerHeight - dialog.getBoundingClientRect().top : 0;
+      ['padding-bottom', 'scroll-padding-bottom'].forEach(function (p) {
+        if (h > 0 && !s.getPropertyValue(p) && !has(padded, p)) padded.push(p);
+        if (has(padded, p)) h > 0 ? s.setProperty(p, h + 'px') : s.removeProperty(p);
+      });
     }
 
     // Esc and the close control: refusing while no choice is made, else just closing.
@@ -701,6 +715,7 @@
       document.addEventListener('toggle', raise, true);
       addEventListener('keydown', key, true);
       addEventListener('pointerdown', key, true);
+      addEventListener('resize', room);
     };
     listen();
     // Implicit submission (Enter in a field) that did not go through a button.
@@ -758,6 +773,7 @@
       dialog.close(); // the preferences page: open as a modal like everywhere else
       show();
     }
+    room();
     scan(document);
     lift = function (t) { raise({ target: t }); };
     lift(document.querySelector(':modal') || site || document);
