@@ -167,6 +167,25 @@ def test_a_refresh_header_to_a_tracker_is_dropped(engine):
     assert header(plan.headers, "refresh") == "5; url=/next"
 
 
+@pytest.mark.parametrize(
+    "value",
+    [
+        # Chromium ends a quoted URL at the last quote of its kind: x' is userinfo
+        "0; url='https://x'@www.facebook.com/tr?id=1'",
+        "0; URL = \"https://x\"@www.facebook.com/tr\"",
+        "0; url='https://x\"@www.facebook.com/tr'",  # (the other quote ended it too)
+        # the HTML standard drops a `url` with no `=` (Firefox)
+        "0; urlhttps://www.facebook.com/tr",
+        "0; url //www.facebook.com/tr",
+    ],
+)
+def test_a_refresh_header_read_as_a_browser_reads_it_to_a_tracker_is_dropped(engine, value):
+    ex = get(engine)
+    plan = ex.response(200, [("Content-Type", "text/plain"), ("Refresh", value)])
+    assert header(plan.headers, "refresh") is None
+    assert ex.report.neutralised == [("facebook-pixel", "refresh")]
+
+
 async def test_an_erase_the_store_refuses_keeps_the_consent_cookie(engine):
     """The 503 took the cookie all the same: the visitor could no longer reach their
     records, and their refusal was forgotten."""

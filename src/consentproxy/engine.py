@@ -60,7 +60,7 @@ from consentproxy.proof import archived
 from consentproxy.record import Records
 from consentproxy.report import Report, grown
 from consentproxy.rewrite import encoding
-from consentproxy.rewrite.neutralise import Neutraliser, new_mark, refresh_url, url_target
+from consentproxy.rewrite.neutralise import Neutraliser, new_mark, refresh_urls, url_target
 from consentproxy.rewrite.scanner import HtmlRewriter
 from consentproxy.rewrite.selectors import OpenMarker, parse_selectors
 from consentproxy.settings import Config
@@ -663,8 +663,7 @@ class Exchange:
                 out.append(kv)
             elif lk == "refresh":  # (a navigation, as <meta http-equiv=refresh> makes)
                 stateless = False
-                url = refresh_url(v)
-                if url is None or not self._held(url, "refresh"):
+                if not any(self._held(url, "refresh") for url in refresh_urls(v)):
                     out.append(kv)
             elif lk != MARK_HEADER_LOWER:  # (a mark: dropped, only the proxy vouches for one)
                 out.append(kv)
@@ -938,8 +937,25 @@ def _grants(state: ConsentState) -> int:
 
 @lru_cache(maxsize=256)  # an origin sends few distinct values
 def _content_types(value: str) -> tuple[tuple[str, str], ...]:
-    """A Content-Type value's types (it may list several), each as (essence, type)."""
-    return tuple((t.split(";")[0].strip().lower(), t.strip()) for t in value.split(","))
+    """A Content-Type value's types (it may list several: commas outside quotes), each as
+    (essence, type), the essence as Chromium reads it (net's ParseContentType): it ends at
+    whitespace, `;` or `(`, and one with no `/` (or `*/*`) is no type at all, '' (the
+    browser sniffs). Read up to the first `;` only, `text/html(x)` and `text/html x` were
+    no HTML to the proxy and went on unrewritten, and `html` went on unsniffed, while
+    Chromium rendered each as a page and ran its trackers."""
+    out = []
+    for t in _LIST_ITEM_RE.findall(value):
+        t = t.strip(" \t")
+        essence = _ESSENCE_RE.match(t)[0].lower()  # type: ignore[index]
+        if "/" not in essence or essence == "*/*":
+            essence = ""
+        out.append((essence, t))
+    return tuple(out) or (("", ""),)
+
+
+# One item of a comma-separated list, a quoted string (backslash escapes) kept whole.
+_LIST_ITEM_RE = re.compile(r'(?:[^,"]|"(?:[^"\\]|\\.)*"?)+|(?<![^,])(?=,|$)')
+_ESSENCE_RE = re.compile(r"[^ \t;(]*")
 
 
 def _attachment(disposition: str | None) -> bool:

@@ -77,6 +77,21 @@ ANSWERS.update(
         b"/control-in-type": HEAD.replace(b"text/html", b"text/html\x1c")
         + b"Content-Length: %d\r\n\r\n" % len(TRACKER)
         + TRACKER,
+        # Chromium reads a type up to whitespace, ';' or '(' (net's ParseContentType), and a
+        # type with no '/' as none (it sniffs): tests/e2e/test_http_redteam.py
+        b"/type-with-a-comment": HEAD.replace(b"text/html", b"text/html(legacy)")
+        + b"Content-Length: %d\r\n\r\n" % len(TRACKER)
+        + TRACKER,
+        b"/type-then-a-space": HEAD.replace(b"text/html", b"text/html charset=utf-8")
+        + b"Content-Length: %d\r\n\r\n" % len(TRACKER)
+        + TRACKER,
+        b"/type-without-a-slash": HEAD.replace(b"text/html", b"html")
+        + b"Content-Length: %d\r\n\r\n" % len(TRACKER)
+        + TRACKER,
+        b"/refresh-quoted-userinfo": HEAD
+        + b"Refresh: 0; url='https://x'@www.facebook.com/tr?id=1'\r\n"
+        + b"Content-Length: %d\r\n\r\n" % len(HTML)
+        + HTML,
     }
 )
 
@@ -214,11 +229,22 @@ async def test_gzip_bomb_from_the_origin_is_a_clear_error_in_bounded_memory(
     assert (peak_rss_kib(pid) - before) / 1024 < 48
 
 
-@pytest.mark.parametrize("path", ["/coding-utf8", "/plain-then-html", "/control-in-type"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/coding-utf8",
+        "/plain-then-html",
+        "/control-in-type",
+        "/type-with-a-comment",
+        "/type-then-a-space",
+    ],
+)
 async def test_html_the_browser_renders_despite_odd_headers_is_rewritten(start_proxy, origin, path):
     """/control-in-type: a control character in the Content-Type is read as a space (RFC
     9110 5.5); the header dropped, the page went on untyped and unrewritten, for a browser
-    to sniff and run its trackers."""
+    to sniff and run its trackers. /type-with-a-comment (`text/html(legacy)`),
+    /type-then-a-space (`text/html charset=utf-8`): HTML to Chromium, whose type ends at
+    `(` or whitespace; read up to `;`, no HTML to the proxy, and sent on unrewritten."""
     data, _ = await get(await start_proxy(origin), path)
     head, _, body = data.partition(b"\r\n\r\n")
     assert b"data-consent-src=https://www.google-analytics.com" in body
@@ -242,6 +268,34 @@ async def test_a_page_the_origin_sent_without_a_type_is_rewritten_and_goes_on_un
     assert b"content-encoding" not in head.lower()
     assert b"data-consent-src=https://www.google-analytics.com" in body
     assert b'id="consentproxy"' in body
+
+
+async def test_a_page_whose_type_has_no_slash_is_sniffed_as_untyped_and_rewritten(
+    start_proxy, origin
+):
+    """`Content-Type: html` is no type to Chromium (no '/'), which sniffs the body and renders
+    it as a page; to the proxy it was a type that is no HTML: the page went on unrewritten."""
+    data, _ = await get_raw(
+        await start_proxy(origin),
+        b"GET /type-without-a-slash HTTP/1.1\r\nHost: shop.example.com\r\nAccept: text/html\r\n"
+        b"Connection: close\r\n\r\n",
+    )
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ") and b"nosniff" not in head.lower()
+    assert b"data-consent-src=https://www.google-analytics.com" in body
+    assert b"<script src=https://www.google-analytics.com" not in body
+
+
+async def test_a_refresh_header_whose_quoted_url_hides_a_tracker_after_userinfo_is_dropped(
+    start_proxy, origin
+):
+    """`Refresh: 0; url='https://x'@www.facebook.com/tr'`: Chromium ends a quoted URL at the
+    last quote of its kind (x' is userinfo, the host the tracker's); the proxy ended it at the
+    first quote, read the host as x, and kept the refresh."""
+    data, _ = await get(await start_proxy(origin), "/refresh-quoted-userinfo")
+    head = data.partition(b"\r\n\r\n")[0]
+    assert head.startswith(b"HTTP/1.1 200 ") and b"<p>hello</p>" in data
+    assert b"refresh" not in head.lower() and b"facebook" not in head
 
 
 @pytest.mark.parametrize("path", ["/served-by", "/"])  # a text, a page

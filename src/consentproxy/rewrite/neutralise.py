@@ -152,13 +152,46 @@ def _remember[K, V](memo: dict[K, V], key: K, value: V, bound: int = 0) -> V:
     return value
 
 
-_REFRESH_URL_RE = re.compile(r"^[\s\d.]*[;,]?\s*(?:url\s*=\s*)?['\"]?([^'\"]*)", re.IGNORECASE)
+_REFRESH_SPACE = " \t\n\r\f"  # (Blink's and the HTML standard's whitespace)
+_QUOTES = ("'", '"')
 
 
-def refresh_url(content: str) -> str | None:
-    """The URL a refresh (`<meta http-equiv=refresh content>`, the Refresh header) goes to."""
-    m = _REFRESH_URL_RE.match(content)
-    return m.group(1) if m else None
+def refresh_urls(content: str) -> tuple[str, ...]:
+    """The URLs a refresh (`<meta http-equiv=refresh content>`, the Refresh header) may go
+    to, as the HTML standard and as Chromium (Blink's ParseHTTPRefresh) read it, both where
+    they differ: the delay ends at whitespace, `;` or `,`, then may come `url=`, then the URL,
+    which a quote may open. The standard ends it at the next such quote and reads `url` with
+    no `=` as dropped (`urlhttps://host/`); Chromium ends it at the last quote and keeps a
+    `url` with no `=` (`'https://x"@host/'` is host x to one, host to the other). A regex
+    that ended every URL at its first quote of either kind let Chromium go to a tracker."""
+    s = content.lstrip(_REFRESH_SPACE)
+    i = 0
+    while i < len(s) and s[i] not in ";," and s[i] not in _REFRESH_SPACE:
+        i += 1
+    if i == len(s):  # a delay alone: no URL
+        return ()
+    rest = s[i:].lstrip(_REFRESH_SPACE)
+    if rest[:1] in (";", ","):
+        rest = rest[1:].lstrip(_REFRESH_SPACE)
+    chromium = standard = rest
+    if rest[:3].lower() == "url":
+        after = rest[3:].lstrip(_REFRESH_SPACE)
+        if after[:1] == "=":
+            chromium = standard = after[1:].lstrip(_REFRESH_SPACE)
+        else:
+            standard = after
+    out = []
+    if chromium[:1] in _QUOTES:
+        body = chromium[1:]
+        end = body.rfind(chromium[0])
+        out.append(body[:end] if end > 0 else body)
+    else:
+        out.append(chromium.strip(_REFRESH_SPACE))
+    if standard[:1] in _QUOTES:
+        out.append(standard[1:].partition(standard[0])[0])
+    else:
+        out.append(standard)
+    return tuple(dict.fromkeys(out))
 
 
 def url_target(value: str) -> tuple[str, str] | None:
@@ -504,8 +537,7 @@ class Neutraliser:
         if content is None or equiv not in ("refresh", "set-cookie"):
             return tag
         if equiv == "refresh":
-            url = refresh_url(content)
-            svc = self._blocked(self._target(url)) if url is not None else None
+            svc = next(filter(None, map(self._blocked_url, refresh_urls(content))), None)
             if svc is None:
                 return tag
             return self._edit(b"meta", attrs, [b"content"], svc.name, svc.category, b"")

@@ -1,0 +1,145 @@
+"""Red-team probes in Chromium through the proxy (`serve`, `csp: report-only`, no consent given)
+where the attack is in the origin's HTTP head, not its markup: a raw origin on 127.0.0.1 sends
+each answer byte for byte (status line, headers as written). Each answer is first shown to make
+Chromium request a tracker when loaded from the origin itself (else the probe proves nothing);
+third-party requests are answered by the recorder, never sent. FOUND were findings (fixed in the
+engine's reading of the head); BLOCKED are variants already stopped, kept against regressions.
+tests/adversarial/test_faults.py checks the same answers through both adapters."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+from collections.abc import AsyncIterator
+
+import pytest
+import pytest_asyncio
+from playwright.async_api import Browser
+
+from tests.e2e.conftest import FIRST_PARTY_HOST, recorded, start_proxy
+
+pytestmark = pytest.mark.e2e
+
+TRACKERS = (
+    b"<script src=https://www.google-analytics.com/analytics.js></script>"
+    b"<img src='https://www.facebook.com/tr?id=1'>"
+)
+PAGE = b"<!doctype html><html><head><title>t</title></head><body><p>hi</p>" + TRACKERS + b"</body></html>"
+QUIET = b"<!doctype html><html><head><title>t</title></head><body><p>hi</p></body></html>"
+OK = b"HTTP/1.1 200 OK\r\n"
+HTML = b"Content-Type: text/html\r\n"
+
+
+def meta_refresh(content: bytes) -> bytes:
+    return b"<!doctype html><html><head><meta http-equiv=refresh content=\"%s\"></head></html>" % (
+        content
+    )
+
+
+FOUND = {
+    # Chromium reads a type up to whitespace, ';' or '(' (net's ParseContentType); the proxy
+    # read up to ';': no HTML to it, so no rewrite, a page to Chromium.
+    "/type-with-a-comment": (OK + b"Content-Type: text/html(legacy)\r\n", PAGE),
+    "/type-then-a-space": (OK + b"Content-Type: text/html charset=utf-8\r\n", PAGE),
+    "/plain-then-type-with-a-comment": (
+        OK + b"Content-Type: text/plain\r\nContent-Type: text/html(x)\r\n",
+        PAGE,
+    ),
+    # A type with no '/' is none to Chromium: it sniffs the page; to the proxy it was a type.
+    "/type-without-a-slash": (OK + b"Content-Type: html\r\n", PAGE),
+    # A quoted refresh URL ends at the last quote of its kind in Chromium: the proxy ended it at
+    # the first quote of either kind, read the host as `x` and kept the refresh to the tracker.
+    "/refresh-header-quoted-userinfo": (
+        OK + HTML + b"Refresh: 0; url='https://x'@www.facebook.com/tr?id=1'\r\n",
+        QUIET,
+    ),
+    "/refresh-header-other-quote-in-userinfo": (
+        OK + HTML + b"Refresh: 0; url='https://x\"@www.facebook.com/tr?id=1'\r\n",
+        QUIET,
+    ),
+    "/meta-refresh-quoted-userinfo": (
+        OK + HTML,
+        meta_refresh(b"0; url='https://x'@www.facebook.com/tr?id=1'"),
+    ),
+}
+
+BLOCKED = {
+    "/link-preload": (
+        OK + HTML + b"Link: <https://www.google-analytics.com/analytics.js>; rel=preload; "
+        b"as=script\r\n",
+        QUIET,
+    ),
+    "/link-preload-scheme-without-slashes": (
+        OK + HTML + b"Link: <https:www.google-analytics.com/analytics.js>; rel=preload; "
+        b"as=script\r\n",
+        QUIET,
+    ),
+    "/link-preload-backslashes": (
+        OK + HTML + b"Link: <https:\\\\www.google-analytics.com\\analytics.js>; rel=preload; "
+        b"as=script\r\n",
+        QUIET,
+    ),
+    "/link-modulepreload-after-another-link": (
+        OK + HTML + b"Link: </a.css>; rel=preload; as=style, "
+        b"<https://www.google-analytics.com/analytics.js>; rel=modulepreload\r\n",
+        QUIET,
+    ),
+    "/refresh-header": (
+        OK + HTML + b"Refresh: 0;url=https://www.facebook.com/tr?id=1\r\n",
+        QUIET,
+    ),
+    "/coding-x-gzip": (OK + HTML + b"Content-Encoding: x-gzip\r\n", gzip.compress(PAGE)),
+    "/coding-upper-case-gzip": (OK + HTML + b"Content-Encoding: GZIP\r\n", gzip.compress(PAGE)),
+    "/plain-then-html": (OK + b"Content-Type: text/plain\r\nContent-Type: text/html\r\n", PAGE),
+    "/untyped": (OK, PAGE),
+}
+ANSWERS = {**FOUND, **BLOCKED}
+
+
+async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        request = await reader.readuntil(b"\r\n\r\n")
+        head, body = ANSWERS.get(request.split(b" ")[1].decode(), (b"HTTP/1.1 404 No\r\n", b""))
+        writer.write(head + b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body)
+        await writer.drain()
+    except (ConnectionError, asyncio.IncompleteReadError):
+        pass
+    writer.close()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def raw_origin() -> AsyncIterator[str]:
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    try:
+        yield f"http://{FIRST_PARTY_HOST}:{server.sockets[0].getsockname()[1]}"
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def raw_proxy(raw_origin: str) -> AsyncIterator[str]:
+    running = await start_proxy(raw_origin)
+    try:
+        yield f"http://{FIRST_PARTY_HOST}:{running.port}"
+    finally:
+        await running.stop()
+
+
+async def trackers_requested(browser: Browser, base_url: str, path: str) -> set[str]:
+    async with recorded(browser, base_url) as (page, recorder):
+        await page.goto(path)
+        await page.wait_for_timeout(500)  # a Refresh of 0 s, a preload, a late image
+        await page.wait_for_load_state("load")
+        return recorder.hosts
+
+
+@pytest.mark.parametrize("path", list(ANSWERS))
+async def test_origin_head_tricks_load_no_tracker_through_the_proxy(
+    browser: Browser, raw_origin: str, raw_proxy: str, path: str
+) -> None:
+    direct = await trackers_requested(browser, raw_origin, path)
+    assert direct & {"www.google-analytics.com", "www.facebook.com"}, (
+        f"{path}: loads no tracker from the origin itself: the probe proves nothing ({direct})"
+    )
+    assert await trackers_requested(browser, raw_proxy, path) == set()
