@@ -102,6 +102,20 @@ class _Stream:
         return [out] if out else []
 
 
+def _failed(flow: http.HTTPFlow) -> None:
+    """The engine failed on a request (a bug): a plain 500, never the request sent on."""
+    log.exception("%s: the proxy failed on the request: answered 500", flow.request.path)
+    flow.response = http.Response.make(
+        500,
+        b"The proxy failed on this request.\n",
+        {
+            "Content-Type": "text/plain; charset=utf-8",
+            "Cache-Control": "no-store",
+            "Connection": "close",
+        },
+    )
+
+
 def _authority(req: http.Request) -> str:
     return req.host if req.port == DEFAULT_PORTS.get(req.scheme) else f"{req.host}:{req.port}"
 
@@ -452,7 +466,35 @@ class ConsentAddon:
             )
         )
 
+    # Each hook fails closed: mitmproxy logs an addon's exception and goes on with the flow as
+    # it stands, so a request the engine failed on went to the origin unfiltered (the
+    # visitor's tracking cookies and all: a `return=/\xff` to the preferences page, a grant's
+    # JSON with a lone surrogate), and a response it failed on would go to the visitor
+    # unrewritten. A request is answered with a plain 500 instead, a response is cut.
+
     def requestheaders(self, flow: http.HTTPFlow) -> None:
+        try:
+            self._requestheaders(flow)
+        except Exception:
+            self.exchanges.pop(flow.id, None)
+            _failed(flow)
+
+    async def request(self, flow: http.HTTPFlow) -> None:
+        if flow.response is not None and flow.id not in self.exchanges:
+            return  # (answered already: requestheaders failed)
+        try:
+            await self._request(flow)
+        except Exception:
+            _failed(flow)
+
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        try:
+            self._responseheaders(flow)
+        except Exception:
+            log.exception("%s: the proxy failed on the response: cut", flow.request.path)
+            flow.kill()
+
+    def _requestheaders(self, flow: http.HTTPFlow) -> None:
         """Begin with the headers as the visitor sent them (before mitmproxy's own addons
         edit them, e.g. dropping a Connection header that lists hop-by-hop names)."""
         if self.engine is None or not self._enforced(flow):
@@ -485,7 +527,7 @@ class ConsentAddon:
             log.warning("%s: a body of %d bytes for the proxy's own endpoint", req.path, declared)
             flow.kill()
 
-    async def request(self, flow: http.HTTPFlow) -> None:
+    async def _request(self, flow: http.HTTPFlow) -> None:
         ex = self.exchanges.get(flow.id)
         if ex is None:
             return
@@ -515,7 +557,7 @@ class ConsentAddon:
         req.headers = _headers(ex.upstream_headers() + framing)
         req.headers["Host"] = _authority(req)
 
-    def responseheaders(self, flow: http.HTTPFlow) -> None:
+    def _responseheaders(self, flow: http.HTTPFlow) -> None:
         ex = self.exchanges.get(flow.id)
         if ex is None or ex.is_local or flow.response is None:
             return
