@@ -99,6 +99,11 @@ REQUEST_HEADERS_LOOKED_AT = frozenset(
     }
 )
 CSP_HEADERS = ("content-security-policy", "content-security-policy-report-only")
+# Where the origin tells a browser to post reports (the Reporting API's endpoints; NEL's
+# policy names one of Report-To's groups): a browser posts them by itself, unseen by any
+# policy, with the page's URL.
+REPORTING_HEADERS = ("report-to", "reporting-endpoints")
+QUOTED_RE = re.compile(r'"((?:[^"\\]|\\.)*)"')  # a JSON or structured-field string
 PAGE_CACHE_HEADERS = ("etag", "last-modified", "vary", "cache-control")  # replaced on pages
 CACHE_LISTS = frozenset({"vary", "cache-control"})  # (their lines read as one: joined)
 # What a cache in front reads instead of Cache-Control (RFC 9213's CDN-Cache-Control and a
@@ -141,6 +146,7 @@ RESPONSE_HEADERS_LOOKED_AT = frozenset(
         "location",
         "refresh",
         "content-location",
+        *REPORTING_HEADERS,
         MARK_HEADER_LOWER,
         "content-type",
         *CSP_HEADERS,
@@ -661,16 +667,25 @@ class Exchange:
                 if self.host and upstream and _under(v, upstream):
                     kv = (k, f"{self.scheme}://{self.host}{v[len(upstream) :]}")
                 out.append(kv)
+            elif lk in REPORTING_HEADERS:  # (dropped if an endpoint is a service held)
+                stateless = False
+                if not any(self._held(u, "report") for u in _quoted(v)):
+                    out.append(kv)
             elif lk == "refresh":  # (a navigation, as <meta http-equiv=refresh> makes)
                 stateless = False
                 if not any(self._held(url, "refresh") for url in refresh_urls(v)):
                     out.append(kv)
             elif lk != MARK_HEADER_LOWER:  # (a mark: dropped, only the proxy vouches for one)
+                if lk in CSP_HEADERS:  # (its report-uri to a service held: dropped)
+                    if "report-uri" in v.lower():
+                        stateless = False
+                        kv = (k, csp.without_reports_to(v, self._report_held))
+                        if not kv[1].strip(" \t,;"):  # (a policy of that alone: none)
+                            continue
+                    origin_csp = True
                 out.append(kv)
                 if lk == "content-type":
                     types += _content_types(v)
-                elif lk in CSP_HEADERS:
-                    origin_csp = True
         return (out, replaced, tuple(codings), tuple(types), origin_csp), stateless
 
     def _held(self, url: str, how: str) -> bool:
@@ -682,6 +697,9 @@ class Exchange:
         if svc is not None:
             self.report.neutralised = grown(self.report.neutralised, [(svc.name, how)])
         return svc is not None
+
+    def _report_held(self, url: str) -> bool:
+        return self._held(url, "report")
 
     def _held_on_the_way(self, location: str, how: str) -> bool:
         """Whether a redirect takes a subresource (a script, an image, a frame, a fetch...:
@@ -956,6 +974,20 @@ def _content_types(value: str) -> tuple[tuple[str, str], ...]:
 # One item of a comma-separated list, a quoted string (backslash escapes) kept whole.
 _LIST_ITEM_RE = re.compile(r'(?:[^,"]|"(?:[^"\\]|\\.)*"?)+|(?<![^,])(?=,|$)')
 _ESSENCE_RE = re.compile(r"[^ \t;(]*")
+
+
+def _quoted(value: str) -> list[str]:
+    """The quoted strings of a JSON (Report-To) or structured-field (Reporting-Endpoints)
+    value, their escapes undone: where its endpoints' URLs are."""
+    out = []
+    for m in QUOTED_RE.findall(value):
+        out.append(re.sub(r"\\(.)", r"\1", m))  # (a structured field's: \" and \\ only)
+        if "\\u" in m:  # (JSON's: https:\u002f\u002fhost)
+            try:
+                out.append(json.loads(f'"{m}"'))
+            except ValueError:
+                pass
+    return out
 
 
 def _attachment(disposition: str | None) -> bool:

@@ -88,6 +88,15 @@ ANSWERS.update(
         b"/type-without-a-slash": HEAD.replace(b"text/html", b"html")
         + b"Content-Length: %d\r\n\r\n" % len(TRACKER)
         + TRACKER,
+        b"/reports-to-a-tracker": HEAD
+        + b"Content-Security-Policy: img-src 'none'; report-uri /r https://www.facebook.com/tr\r\n"
+        + b"Content-Security-Policy-Report-Only: report-uri https://www.facebook.com/tr\r\n"
+        + b'Report-To: {"group":"t","max_age":86400,"endpoints":[{"url":'
+        + b'"https:\\u002f\\u002fwww.facebook.com/tr"}]}\r\n'
+        + b'Reporting-Endpoints: own="/r", t="https://www.facebook.com/tr"\r\n'
+        + b'NEL: {"report_to":"t","max_age":86400}\r\n'
+        + b"Content-Length: %d\r\n\r\n" % len(HTML)
+        + HTML,
         b"/refresh-quoted-userinfo": HEAD
         + b"Refresh: 0; url='https://x'@www.facebook.com/tr?id=1'\r\n"
         + b"Content-Length: %d\r\n\r\n" % len(HTML)
@@ -296,6 +305,22 @@ async def test_a_refresh_header_whose_quoted_url_hides_a_tracker_after_userinfo_
     head = data.partition(b"\r\n\r\n")[0]
     assert head.startswith(b"HTTP/1.1 200 ") and b"<p>hello</p>" in data
     assert b"refresh" not in head.lower() and b"facebook" not in head
+
+
+async def test_the_origins_reports_to_a_tracker_are_dropped(start_proxy, origin):
+    """A browser posts CSP violations (report-uri) and the Reporting API's and NEL's reports
+    (Report-To, Reporting-Endpoints; https only) where the origin says, by itself: no policy
+    governs where reports go, `csp: enforce`'s neither. Kept, they reached the tracker with
+    the page's URL (tests/e2e/test_http_redteam.py)."""
+    data, _ = await get(await start_proxy(origin), "/reports-to-a-tracker")
+    head = data.partition(b"\r\n\r\n")[0]
+    assert head.startswith(b"HTTP/1.1 200 ") and b"<p>hello</p>" in data
+    assert b"facebook" not in head and b"report-to:" not in head.lower()
+    lines = head.lower().split(b"\r\n")
+    policies = [line for line in lines if line.startswith(b"content-security-policy:")]
+    assert len(policies) == 1 and b"report-uri /r" in policies[0]  # (the site's own: kept)
+    assert not any(line.startswith(b"content-security-policy-report-only: r") for line in lines)
+    assert b"reporting-endpoints:" not in head.lower()  # (one endpoint of it held: all of it)
 
 
 @pytest.mark.parametrize("path", ["/served-by", "/"])  # a text, a page

@@ -25,6 +25,7 @@ TRACKERS = (
     b"<img src='https://www.facebook.com/tr?id=1'>"
 )
 PAGE = b"<!doctype html><html><head><title>t</title></head><body><p>hi</p>" + TRACKERS + b"</body></html>"
+VIOLATION = b"<!doctype html><html><head><title>t</title></head><body><img src=/a.gif></body></html>"
 QUIET = b"<!doctype html><html><head><title>t</title></head><body><p>hi</p></body></html>"
 OK = b"HTTP/1.1 200 OK\r\n"
 HTML = b"Content-Type: text/html\r\n"
@@ -60,6 +61,19 @@ FOUND = {
     "/meta-refresh-quoted-userinfo": (
         OK + HTML,
         meta_refresh(b"0; url='https://x'@www.facebook.com/tr?id=1'"),
+    ),
+    # The origin's own CSP is kept: its report-uri made Chromium post each violation (the
+    # page's URL in it) to the tracker, whatever the proxy's own policy (reports go where
+    # no policy governs).
+    "/csp-report-uri-to-a-tracker": (
+        OK + HTML + b"Content-Security-Policy: img-src 'none'; report-uri "
+        b"https://www.facebook.com/tr?id=1\r\n",
+        VIOLATION,
+    ),
+    "/csp-report-only-report-uri-to-a-tracker": (
+        OK + HTML + b"Content-Security-Policy-Report-Only: img-src 'none'; report-uri /r "
+        b"https://www.facebook.com/tr?id=1\r\n",
+        VIOLATION,
     ),
 }
 
