@@ -99,10 +99,16 @@ REQUEST_HEADERS_LOOKED_AT = frozenset(
     }
 )
 CSP_HEADERS = ("content-security-policy", "content-security-policy-report-only")
-# Where the origin tells a browser to post reports (the Reporting API's endpoints; NEL's
-# policy names one of Report-To's groups): a browser posts them by itself, unseen by any
-# policy, with the page's URL.
-REPORTING_HEADERS = ("report-to", "reporting-endpoints")
+# Headers whose quoted strings are URLs a browser fetches or posts to by itself: where the
+# origin tells it to post reports (the Reporting API's endpoints; NEL's policy names one of
+# Report-To's groups: unseen by any policy, with the page's URL), and speculation rules
+# (Chromium fetches the rules from the header's URLs): dropped when one names a service
+# held, reported as what it is.
+QUOTED_URL_HEADERS = {
+    "report-to": "report",
+    "reporting-endpoints": "report",
+    "speculation-rules": "speculationrules",
+}
 QUOTED_RE = re.compile(r'"((?:[^"\\]|\\.)*)"')  # a JSON or structured-field string
 PAGE_CACHE_HEADERS = ("etag", "last-modified", "vary", "cache-control")  # replaced on pages
 CACHE_LISTS = frozenset({"vary", "cache-control"})  # (their lines read as one: joined)
@@ -146,7 +152,7 @@ RESPONSE_HEADERS_LOOKED_AT = frozenset(
         "location",
         "refresh",
         "content-location",
-        *REPORTING_HEADERS,
+        *QUOTED_URL_HEADERS,
         MARK_HEADER_LOWER,
         "content-type",
         *CSP_HEADERS,
@@ -667,9 +673,10 @@ class Exchange:
                 if self.host and upstream and _under(v, upstream):
                     kv = (k, f"{self.scheme}://{self.host}{v[len(upstream) :]}")
                 out.append(kv)
-            elif lk in REPORTING_HEADERS:  # (dropped if an endpoint is a service held)
+            elif lk in QUOTED_URL_HEADERS:  # (dropped if a URL in it is a service held)
                 stateless = False
-                if not any(self._held(u, "report") for u in _quoted(v)):
+                how = QUOTED_URL_HEADERS[lk]
+                if not any(self._held(u, how) for u in _quoted(v)):
                     out.append(kv)
             elif lk == "refresh":  # (a navigation, as <meta http-equiv=refresh> makes)
                 stateless = False

@@ -95,6 +95,7 @@ ANSWERS.update(
         + b'"https:\\u002f\\u002fwww.facebook.com/tr"}]}\r\n'
         + b'Reporting-Endpoints: own="/r", t="https://www.facebook.com/tr"\r\n'
         + b'NEL: {"report_to":"t","max_age":86400}\r\n'
+        + b'Speculation-Rules: "/rules.json", "https://www.facebook.com/rules.json"\r\n'
         + b"Content-Length: %d\r\n\r\n" % len(HTML)
         + HTML,
         b"/refresh-quoted-userinfo": HEAD
@@ -307,11 +308,12 @@ async def test_a_refresh_header_whose_quoted_url_hides_a_tracker_after_userinfo_
     assert b"refresh" not in head.lower() and b"facebook" not in head
 
 
-async def test_the_origins_reports_to_a_tracker_are_dropped(start_proxy, origin):
+async def test_the_origins_reports_and_rules_from_a_tracker_are_dropped(start_proxy, origin):
     """A browser posts CSP violations (report-uri) and the Reporting API's and NEL's reports
     (Report-To, Reporting-Endpoints; https only) where the origin says, by itself: no policy
     governs where reports go, `csp: enforce`'s neither. Kept, they reached the tracker with
-    the page's URL (tests/e2e/test_http_redteam.py)."""
+    the page's URL (tests/e2e/test_http_redteam.py); so did Chromium's fetch of the
+    speculation rules a Speculation-Rules header names."""
     data, _ = await get(await start_proxy(origin), "/reports-to-a-tracker")
     head = data.partition(b"\r\n\r\n")[0]
     assert head.startswith(b"HTTP/1.1 200 ") and b"<p>hello</p>" in data
@@ -321,6 +323,7 @@ async def test_the_origins_reports_to_a_tracker_are_dropped(start_proxy, origin)
     assert len(policies) == 1 and b"report-uri /r" in policies[0]  # (the site's own: kept)
     assert not any(line.startswith(b"content-security-policy-report-only: r") for line in lines)
     assert b"reporting-endpoints:" not in head.lower()  # (one endpoint of it held: all of it)
+    assert b"speculation-rules:" not in head.lower()  # (rules Chromium fetches)
 
 
 @pytest.mark.parametrize("path", ["/served-by", "/"])  # a text, a page

@@ -75,6 +75,13 @@ FOUND = {
         b"https://www.facebook.com/tr?id=1\r\n",
         VIOLATION,
     ),
+    # Chromium fetches speculation rules from the URLs of this header (a JSON list of pages
+    # to prefetch or prerender): the proxy let it through, a fetch from the tracker.
+    "/speculation-rules-header-from-a-tracker": (
+        OK + HTML + b'Speculation-Rules: "/rules.json", '
+        b'"https://www.google-analytics.com/rules.json";a=1\r\n',
+        QUIET,
+    ),
 }
 
 BLOCKED = {
