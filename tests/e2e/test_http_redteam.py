@@ -31,6 +31,12 @@ OK = b"HTTP/1.1 200 OK\r\n"
 HTML = b"Content-Type: text/html\r\n"
 
 
+def legacy(url: bytes) -> bytes:
+    return b"<!doctype html><html><head><title>t</title></head><body><p>hi</p><img src=%s>" % (
+        url
+    ) + b"</body></html>"
+
+
 def meta_refresh(content: bytes) -> bytes:
     return b"<!doctype html><html><head><meta http-equiv=refresh content=\"%s\"></head></html>" % (
         content
@@ -82,9 +88,36 @@ FOUND = {
         b'"https://www.google-analytics.com/rules.json";a=1\r\n',
         QUIET,
     ),
+    # A charset the header names (or a <meta>) makes Chromium read bytes the proxy read as
+    # latin-1 (trying UTF-8 alone for a host): two bytes are one fullwidth letter, which the
+    # URL parser maps to ASCII; ISO-2022-JP's escapes show as nothing, in a host, an
+    # attribute's name or a tag's.
+    "/shift-jis-fullwidth-letter-in-a-host": (
+        OK + b"Content-Type: text/html; charset=Shift_JIS\r\n",
+        legacy(b"https://www.f\x82\x81cebook.com/tr?id=1"),
+    ),
+    "/shift-jis-by-meta-fullwidth-letter-in-a-host": (
+        OK + HTML,
+        b"<meta charset=shift_jis>" + legacy(b"https://www.f\x82\x81cebook.com/tr?id=1"),
+    ),
+    "/euc-jp-fullwidth-letter-in-a-host": (
+        OK + b"Content-Type: text/html; charset=euc-jp\r\n",
+        legacy(b"https://www.f\xa3\xe1cebook.com/tr?id=1"),
+    ),
+    "/gbk-fullwidth-letter-in-a-host": (
+        OK + b"Content-Type: text/html; charset=gbk\r\n",
+        legacy(b"https://www.f\xa3\xe1cebook.com/tr?id=1"),
+    ),
+    "/iso-2022-jp-escapes-in-tags-and-hosts": (
+        OK + b"Content-Type: text/html; charset=iso-2022-jp\r\n",
+        b"<!doctype html><html><head><title>t</title></head><body><p>hi</p><scr\x1b(Bipt "
+        b"src=https://www.google-analytics.com/analytics.js></script><img sr\x1b(Bc="
+        b"https://www.face\x1b(Bbook.com/tr?id=1></body></html>",
+    ),
 }
 
 BLOCKED = {
+    "/windows-1252-ordinal-letter-in-a-host": (OK + HTML, legacy(b"https://www.f\xaacebook.com/tr")),
     "/link-preload": (
         OK + HTML + b"Link: <https://www.google-analytics.com/analytics.js>; rel=preload; "
         b"as=script\r\n",

@@ -251,16 +251,50 @@ def _numeric_ipv4(host: str) -> str | None:
     return str(ipaddress.IPv4Address(address))
 
 
+# The encodings a page's bytes may be read in (the Content-Type's charset, a <meta>, or
+# Chromium's guess when none is given), for a host whose bytes are not ASCII: UTF-8 first,
+# then the legacy ones whose characters UTS #46 maps to ASCII letters (fullwidth `ａ` is two
+# bytes in each of the CJK ones, `ª` one in windows-1252), and ISO-2022-JP, whose escape
+# sequences the browser shows as nothing (`www.face\x1b(Bbook.com`).
+LEGACY_ENCODINGS = (
+    "utf-8",
+    "cp1252",
+    "cp932",  # (WHATWG's Shift_JIS)
+    "euc_jp",
+    "gb18030",  # (WHATWG's GBK and gb18030)
+    "big5hkscs",  # (WHATWG's Big5)
+    "cp949",  # (WHATWG's EUC-KR)
+    "iso2022_jp",
+    "latin-1",
+)
+
+
 def _idna_map(host: str) -> str:
     """The host as the URL parser maps it (UTS #46, as the URL standard's domain to ASCII):
-    fullwidth letters and dots become ASCII, soft hyphens and zero-width spaces vanish (the
-    page's bytes were read as latin-1, so UTF-8 is tried first)."""
-    if host.isascii():
+    fullwidth letters and dots become ASCII, soft hyphens and zero-width spaces vanish. The
+    page's bytes were read as latin-1: a host whose bytes are not ASCII is read in each of
+    LEGACY_ENCODINGS, and the first reading that maps to an ASCII host is the host (the
+    one a known service may have: read as UTF-8 alone, `www.f\x82\x81cebook.com` on a
+    Shift_JIS page was no host the proxy knew, and Chromium loaded www.facebook.com)."""
+    if host.isascii() and "\x1b" not in host:
         return host.lower()
     try:
-        host = host.encode("latin-1").decode("utf-8")
-    except (UnicodeEncodeError, UnicodeDecodeError):
-        pass
+        raw = host.encode("latin-1")
+    except UnicodeEncodeError:  # (already text: an entity, a %-escape)
+        return _uts46(host)
+    first = None
+    for encoding in LEGACY_ENCODINGS:
+        try:
+            mapped = _uts46(raw.decode(encoding))
+        except UnicodeDecodeError:
+            continue
+        if mapped.isascii() and "\x1b" not in mapped:
+            return mapped
+        first = first or mapped
+    return first or _uts46(host)
+
+
+def _uts46(host: str) -> str:
     try:
         return idna.uts46_remap(host, std3_rules=False, transitional=False)
     except idna.IDNAError:  # a code point no URL parser takes: the URL fails to load
