@@ -475,7 +475,7 @@ class ConsentAddon:
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         try:
             self._requestheaders(flow)
-        except Exception:
+        except Exception:  # noqa: BLE001 - any bug: answered (and logged), never sent on
             self.exchanges.pop(flow.id, None)
             _failed(flow)
 
@@ -484,7 +484,7 @@ class ConsentAddon:
             return  # (answered already: requestheaders failed)
         try:
             await self._request(flow)
-        except Exception:
+        except Exception:  # noqa: BLE001 - any bug: answered (and logged), never sent on
             _failed(flow)
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:

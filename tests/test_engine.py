@@ -172,7 +172,7 @@ def test_a_refresh_header_to_a_tracker_is_dropped(engine):
     [
         # Chromium ends a quoted URL at the last quote of its kind: x' is userinfo
         "0; url='https://x'@www.facebook.com/tr?id=1'",
-        "0; URL = \"https://x\"@www.facebook.com/tr\"",
+        '0; URL = "https://x"@www.facebook.com/tr"',
         "0; url='https://x\"@www.facebook.com/tr'",  # (the other quote ended it too)
         # the HTML standard drops a `url` with no `=` (Firefox)
         "0; urlhttps://www.facebook.com/tr",

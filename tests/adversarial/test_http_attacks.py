@@ -279,13 +279,18 @@ async def test_slow_request_body_is_cut_and_frees_the_origin_connection(
     [
         # a byte beyond ASCII in the return path: mitmproxy reads it as a surrogate escape,
         # which %-escaping failed on
-        b"GET /.consent/preferences?return=/\xff HTTP/1.1\r\nHost: shop.example.com\r\n"
-        b"Cookie: _ga=GA1.1.1; PHPSESSID=s\r\nConnection: close\r\n\r\n",
+        (
+            b"GET /.consent/preferences?return=/\xff HTTP/1.1\r\nHost: shop.example.com\r\n"
+            b"Cookie: _ga=GA1.1.1; PHPSESSID=s\r\nConnection: close\r\n\r\n"
+        ),
         # a lone surrogate in a grant's URL: signing it failed
-        b"POST /.consent/grant HTTP/1.1\r\nHost: shop.example.com\r\n"
-        b"Origin: http://shop.example.com\r\nContent-Type: application/json\r\n"
-        b"Cookie: _ga=GA1.1.1; PHPSESSID=s\r\nContent-Length: 73\r\nConnection: close\r\n\r\n"
-        b'{"service": "facebook-pixel", "url": "https://www.facebook.com/tr\\ud800"}',
+        (
+            b"POST /.consent/grant HTTP/1.1\r\nHost: shop.example.com\r\n"
+            b"Origin: http://shop.example.com\r\nContent-Type: application/json\r\n"
+            b"Cookie: _ga=GA1.1.1; PHPSESSID=s\r\nContent-Length: 73\r\n"
+            b"Connection: close\r\n\r\n"
+            b'{"service": "facebook-pixel", "url": "https://www.facebook.com/tr\\ud800"}'
+        ),
     ],
     ids=["return-path-byte-beyond-ascii", "grant-url-lone-surrogate"],
 )

@@ -24,21 +24,28 @@ TRACKERS = (
     b"<script src=https://www.google-analytics.com/analytics.js></script>"
     b"<img src='https://www.facebook.com/tr?id=1'>"
 )
-PAGE = b"<!doctype html><html><head><title>t</title></head><body><p>hi</p>" + TRACKERS + b"</body></html>"
-VIOLATION = b"<!doctype html><html><head><title>t</title></head><body><img src=/a.gif></body></html>"
+PAGE = (
+    b"<!doctype html><html><head><title>t</title></head><body><p>hi</p>"
+    + TRACKERS
+    + b"</body></html>"
+)
+VIOLATION = (
+    b"<!doctype html><html><head><title>t</title></head><body><img src=/a.gif></body></html>"
+)
 QUIET = b"<!doctype html><html><head><title>t</title></head><body><p>hi</p></body></html>"
 OK = b"HTTP/1.1 200 OK\r\n"
 HTML = b"Content-Type: text/html\r\n"
 
 
 def legacy(url: bytes) -> bytes:
-    return b"<!doctype html><html><head><title>t</title></head><body><p>hi</p><img src=%s>" % (
-        url
-    ) + b"</body></html>"
+    return (
+        b"<!doctype html><html><head><title>t</title></head><body><p>hi</p><img src=%s>" % (url)
+        + b"</body></html>"
+    )
 
 
 def meta_refresh(content: bytes) -> bytes:
-    return b"<!doctype html><html><head><meta http-equiv=refresh content=\"%s\"></head></html>" % (
+    return b'<!doctype html><html><head><meta http-equiv=refresh content="%s"></head></html>' % (
         content
     )
 
@@ -110,14 +117,19 @@ FOUND = {
     ),
     "/iso-2022-jp-escapes-in-tags-and-hosts": (
         OK + b"Content-Type: text/html; charset=iso-2022-jp\r\n",
-        b"<!doctype html><html><head><title>t</title></head><body><p>hi</p><scr\x1b(Bipt "
-        b"src=https://www.google-analytics.com/analytics.js></script><img sr\x1b(Bc="
-        b"https://www.face\x1b(Bbook.com/tr?id=1></body></html>",
+        (
+            b"<!doctype html><html><head><title>t</title></head><body><p>hi</p><scr\x1b(Bipt "
+            b"src=https://www.google-analytics.com/analytics.js></script><img sr\x1b(Bc="
+            b"https://www.face\x1b(Bbook.com/tr?id=1></body></html>"
+        ),
     ),
 }
 
 BLOCKED = {
-    "/windows-1252-ordinal-letter-in-a-host": (OK + HTML, legacy(b"https://www.f\xaacebook.com/tr")),
+    "/windows-1252-ordinal-letter-in-a-host": (
+        OK + HTML,
+        legacy(b"https://www.f\xaacebook.com/tr"),
+    ),
     "/link-preload": (
         OK + HTML + b"Link: <https://www.google-analytics.com/analytics.js>; rel=preload; "
         b"as=script\r\n",
