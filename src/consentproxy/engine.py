@@ -1000,8 +1000,14 @@ def _quoted(value: str) -> list[str]:
 def _attachment(disposition: str | None) -> bool:
     """Whether a response is a download (Content-Disposition: attachment): a browser saves
     it, never renders it, so its bytes go as they came (an HTML report a site lets visitors
-    download took the banner and lost its trackers' URLs in the saved file)."""
-    return disposition is not None and disposition.lstrip().lower().startswith("attachment")
+    download took the banner and lost its trackers' URLs in the saved file). The type is
+    the text before the first `;`, whole: Chromium renders a page whose type is no token
+    (`attachment foo`, `attachment=1`), which a prefix had made a download to the proxy,
+    unrewritten."""
+    return (
+        disposition is not None
+        and disposition.split(";", 1)[0].strip(" \t").lower() == "attachment"
+    )
 
 
 def _untyped(types: tuple[tuple[str, str], ...]) -> bool:

@@ -98,6 +98,10 @@ ANSWERS.update(
         + b'Speculation-Rules: "/rules.json", "https://www.facebook.com/rules.json"\r\n'
         + b"Content-Length: %d\r\n\r\n" % len(HTML)
         + HTML,
+        b"/disposition-attachment-then-a-word": HEAD
+        + b"Content-Disposition: attachment foo\r\n"
+        + b"Content-Length: %d\r\n\r\n" % len(TRACKER)
+        + TRACKER,
         b"/refresh-quoted-userinfo": HEAD
         + b"Refresh: 0; url='https://x'@www.facebook.com/tr?id=1'\r\n"
         + b"Content-Length: %d\r\n\r\n" % len(HTML)
@@ -247,6 +251,7 @@ async def test_gzip_bomb_from_the_origin_is_a_clear_error_in_bounded_memory(
         "/control-in-type",
         "/type-with-a-comment",
         "/type-then-a-space",
+        "/disposition-attachment-then-a-word",
     ],
 )
 async def test_html_the_browser_renders_despite_odd_headers_is_rewritten(start_proxy, origin, path):
@@ -254,7 +259,9 @@ async def test_html_the_browser_renders_despite_odd_headers_is_rewritten(start_p
     9110 5.5); the header dropped, the page went on untyped and unrewritten, for a browser
     to sniff and run its trackers. /type-with-a-comment (`text/html(legacy)`),
     /type-then-a-space (`text/html charset=utf-8`): HTML to Chromium, whose type ends at
-    `(` or whitespace; read up to `;`, no HTML to the proxy, and sent on unrewritten."""
+    `(` or whitespace; read up to `;`, no HTML to the proxy, and sent on unrewritten.
+    /disposition-attachment-then-a-word: no download to Chromium (its type is no token), a
+    download to the proxy, which sent it on unrewritten."""
     data, _ = await get(await start_proxy(origin), path)
     head, _, body = data.partition(b"\r\n\r\n")
     assert b"data-consent-src=https://www.google-analytics.com" in body

@@ -123,6 +123,13 @@ FOUND = {
             b"https://www.face\x1b(Bbook.com/tr?id=1></body></html>"
         ),
     ),
+    # Chromium renders a page whose Content-Disposition type is no token; the proxy read a
+    # prefix `attachment` as a download, which it does not rewrite.
+    "/disposition-attachment-then-a-word": (
+        OK + HTML + b"Content-Disposition: attachment foo\r\n",
+        PAGE,
+    ),
+    "/disposition-attachment-equals": (OK + HTML + b"Content-Disposition: attachment=1\r\n", PAGE),
 }
 
 BLOCKED = {
