@@ -102,6 +102,12 @@ class _Stream:
         return [out] if out else []
 
 
+def _interim(flow: http.HTTPFlow) -> int:
+    """The status of an interim response mitmproxy took for the final one (0: none)."""
+    status = flow.response.status_code if flow.response is not None else 0
+    return status if 100 <= status < 200 and status != 101 else 0
+
+
 def _failed(flow: http.HTTPFlow) -> None:
     """The engine failed on a request (a bug): a plain 500, never the request sent on."""
     log.exception("%s: the proxy failed on the request: answered 500", flow.request.path)
@@ -563,6 +569,8 @@ class ConsentAddon:
             return
         if flow.response.status_code == 101:  # a WebSocket handshake: mitmproxy's to do
             return
+        if flow.response.status_code < 200:  # (an interim response: see response())
+            return
         asked = flow.request.timestamp_end or flow.request.timestamp_start
         ex.report.upstream_seconds = max(0.0, flow.response.timestamp_start - asked)
         plan = ex.response(flow.response.status_code, _pairs(flow.response.headers))
@@ -580,6 +588,16 @@ class ConsentAddon:
         if isinstance(stream, _Stream) and not stream.ended:
             stream(b"")
         ex = self.exchanges.pop(flow.id, None)
+        if ex is not None and not ex.is_local and _interim(flow):
+            # mitmproxy reads an interim response (103 Early Hints, 102) as the final one:
+            # it sent the visitor that 103 and closed, the page never came (serve reads past
+            # it). A plain 502 says so instead (its Link and Set-Cookie never go out).
+            log.warning("%s: the origin sent a %d first", flow.request.path, _interim(flow))
+            flow.response = http.Response.make(
+                502,
+                b"The site sent an interim response (1xx) this proxy cannot pass on.\n",
+                {"Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store"},
+            )
         if ex is not None:
             self._note(flow, ex)
 

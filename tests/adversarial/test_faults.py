@@ -102,6 +102,12 @@ ANSWERS.update(
         + b"Content-Disposition: attachment foo\r\n"
         + b"Content-Length: %d\r\n\r\n" % len(TRACKER)
         + TRACKER,
+        b"/early-hints": b"HTTP/1.1 103 Early Hints\r\n"
+        + b"Link: <https://www.google-analytics.com/analytics.js>; rel=preload; as=script\r\n"
+        + b"Set-Cookie: _ga=GA1.1.1; Path=/\r\n\r\n"
+        + HEAD
+        + b"Content-Length: %d\r\n\r\n" % len(TRACKER)
+        + TRACKER,
         b"/refresh-quoted-userinfo": HEAD
         + b"Refresh: 0; url='https://x'@www.facebook.com/tr?id=1'\r\n"
         + b"Content-Length: %d\r\n\r\n" % len(HTML)
@@ -331,6 +337,23 @@ async def test_the_origins_reports_and_rules_from_a_tracker_are_dropped(start_pr
     assert not any(line.startswith(b"content-security-policy-report-only: r") for line in lines)
     assert b"reporting-endpoints:" not in head.lower()  # (one endpoint of it held: all of it)
     assert b"speculation-rules:" not in head.lower()  # (rules Chromium fetches)
+
+
+async def test_an_interim_response_before_the_page_is_never_all_the_visitor_gets(
+    adapter, start_proxy, origin
+):
+    """mitmproxy takes a 103 Early Hints for the final response: the visitor got a bare 103
+    and a closed connection. serve reads past it to the page; under mitmproxy it is a plain
+    502. Neither passes on the 103's tracker preload or cookie."""
+    data, took = await get(await start_proxy(origin), "/early-hints")
+    head = data.partition(b"\r\n\r\n")[0]
+    assert took < 5 and b"google-analytics" not in head and b"_ga=GA1" not in head
+    assert not data.startswith(b"HTTP/1.1 103") and b"Traceback" not in data
+    if adapter == "aiohttp":
+        assert head.startswith(b"HTTP/1.1 200 ")
+        assert b"data-consent-src=https://www.google-analytics.com" in data
+    else:
+        assert head.startswith(b"HTTP/1.1 502 ") and b"interim response" in data
 
 
 @pytest.mark.parametrize("path", ["/served-by", "/"])  # a text, a page
