@@ -192,7 +192,9 @@ SUBRESOURCE_DESTS = frozenset(
 PAGE_ETAG_RE = re.compile(r'W/"(?P<tag>[^"]*)\.cp(?P<weak>[ws])(?P<digest>[0-9a-f]{16})"')
 ETAG_RE = re.compile(r'(?:W/)?"[^"]*"')
 LINK_RE = re.compile(r'<[^>]*>(?:[^,"]|"[^"]*")*')  # one link-value of a Link header
-XML_TYPES = ("text/xml", "application/xml")  # and every +xml type
+# And every +xml type. text/xsl too: Chromium renders it as an XML document, XHTML scripts
+# and all (DOMImplementation::IsXMLMIMEType), which went out with no policy.
+XML_TYPES = ("text/xml", "application/xml", "text/xsl")
 PREFETCH_HEADERS = frozenset({"sec-purpose", "purpose", "x-moz"})  # "prefetch": not seen yet
 SNIFFED_TYPES = ("", "unknown/unknown", "application/unknown", "*/*")  # browsers sniff these
 

@@ -108,6 +108,9 @@ ANSWERS.update(
         + HEAD
         + b"Content-Length: %d\r\n\r\n" % len(TRACKER)
         + TRACKER,
+        b"/text-xsl": HEAD.replace(b"text/html", b"text/xsl")
+        + b"Content-Length: %d\r\n\r\n" % len(TRACKER)
+        + TRACKER,
         b"/refresh-quoted-userinfo": HEAD
         + b"Refresh: 0; url='https://x'@www.facebook.com/tr?id=1'\r\n"
         + b"Content-Length: %d\r\n\r\n" % len(HTML)
@@ -337,6 +340,15 @@ async def test_the_origins_reports_and_rules_from_a_tracker_are_dropped(start_pr
     assert not any(line.startswith(b"content-security-policy-report-only: r") for line in lines)
     assert b"reporting-endpoints:" not in head.lower()  # (one endpoint of it held: all of it)
     assert b"speculation-rules:" not in head.lower()  # (rules Chromium fetches)
+
+
+async def test_an_xml_document_as_text_xsl_gets_the_policy_of_the_mode(start_proxy, origin):
+    """Chromium renders text/xsl as an XML document (XHTML scripts run): it went out with no
+    policy, and `csp: enforce` held nothing in it."""
+    data, _ = await get(await start_proxy(origin, "csp: enforce\n"), "/text-xsl")
+    head = data.partition(b"\r\n\r\n")[0]
+    assert head.startswith(b"HTTP/1.1 200 ") and b"\r\nContent-Security-Policy: default-src" in head
+    assert b"X-Content-Type-Options: nosniff" in head
 
 
 async def test_an_interim_response_before_the_page_is_never_all_the_visitor_gets(
