@@ -178,7 +178,32 @@ ENFORCE_FOUND = {
     "/xhtml-as-text-xsl": (OK + b"Content-Type: text/xsl\r\n", XHTML),
 }
 ENFORCE_BLOCKED = {"/xhtml-as-text-xml": (OK + b"Content-Type: text/xml\r\n", XHTML)}
-ANSWERS = {**FOUND, **BLOCKED, **ENFORCE_FOUND, **ENFORCE_BLOCKED}
+# Set-Cookie spellings Chromium stores a tracking cookie from (BLOCKED: the proxy reads the
+# name as Chromium does, whatever the header's case, spaces, attributes or repeats).
+COOKIES = {
+    "/set-cookie-upper-case": (OK + HTML + b"SET-COOKIE: _ga=GA1.1.1; Path=/\r\n", QUIET),
+    "/set-cookie-spaces-and-tabs-around-the-name": (
+        OK + HTML + b"Set-Cookie: \t _ga \t=GA1.1.1 ; Path=/\r\n",
+        QUIET,
+    ),
+    "/set-cookie-attributes": (
+        OK + HTML + b"Set-Cookie: _fbp=fb.1; Path=/; SameSite=Lax; Max-Age=99999999999\r\n",
+        QUIET,
+    ),
+    "/set-cookie-repeated-and-lower-case": (
+        OK + HTML + b"Set-Cookie: PHPSESSID=a\r\nSet-Cookie: _ga=1\r\nset-cookie: _gid=2\r\n",
+        QUIET,
+    ),
+    "/set-cookie-on-a-redirect": (
+        (
+            b"HTTP/1.1 302 Found\r\nLocation: /set-cookie-upper-case\r\n"
+            b"Set-Cookie: _gcl_au=1.1; Path=/\r\n"
+        ),
+        b"",
+    ),
+}
+TRACKING_COOKIES = {"_ga", "_gid", "_fbp", "_gcl_au"}
+ANSWERS = {**FOUND, **BLOCKED, **ENFORCE_FOUND, **ENFORCE_BLOCKED, **COOKIES}
 
 
 async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -248,3 +273,18 @@ async def test_documents_left_to_the_policy_load_no_tracker_under_csp_enforce(
         f"{path}: loads no tracker from the origin itself: the probe proves nothing ({direct})"
     )
     assert await trackers_requested(browser, raw_enforcing_proxy, path) == set()
+
+
+async def cookies_stored(browser: Browser, base_url: str, path: str) -> set[str]:
+    async with recorded(browser, base_url) as (page, _):
+        await page.goto(path)
+        return {c["name"] for c in await page.context.cookies()}
+
+
+@pytest.mark.parametrize("path", list(COOKIES))
+async def test_set_cookie_spellings_store_no_tracking_cookie_through_the_proxy(
+    browser: Browser, raw_origin: str, raw_proxy: str, path: str
+) -> None:
+    direct = await cookies_stored(browser, raw_origin, path)
+    assert direct & TRACKING_COOKIES, f"{path}: Chromium stores no tracking cookie ({direct})"
+    assert not await cookies_stored(browser, raw_proxy, path) & TRACKING_COOKIES
