@@ -340,3 +340,15 @@ def test_a_host_whose_bytes_a_legacy_encoding_reads_as_a_trackers_is_the_tracker
 
 def test_a_utf8_host_beyond_ascii_is_read_as_utf8():
     assert url_target("https://m\u00fcnchen.de/".encode().decode("latin-1")) == ("münchen.de", "/")
+
+
+@pytest.mark.parametrize(
+    ("raw", "host"),
+    [
+        (b"https://www.f\x82\x81cebook.com:443/tr", "www.facebook.com"),  # (with a port)
+        (b"https://mouse\xdfow.com/", "mouseflow.com"),  # macintosh's fl ligature
+        (b"https://\x9do7.net/", "2o7.net"),  # KOI8-R's superscript two
+    ],
+)
+def test_a_host_in_a_single_byte_encoding_or_with_a_port_is_read_as_the_browser_maps_it(raw, host):
+    assert url_target(raw.decode("latin-1"))[0] == host  # type: ignore[index]

@@ -255,10 +255,16 @@ def _numeric_ipv4(host: str) -> str | None:
 # Chromium's guess when none is given), for a host whose bytes are not ASCII: UTF-8 first,
 # then the legacy ones whose characters UTS #46 maps to ASCII letters (fullwidth `ａ` is two
 # bytes in each of the CJK ones, `ª` one in windows-1252), and ISO-2022-JP, whose escape
-# sequences the browser shows as nothing (`www.face\x1b(Bbook.com`).
+# sequences the browser shows as nothing (`www.face\x1b(Bbook.com`). The first that maps to
+# an ASCII host wins: bytes two encodings read as two ASCII hosts are judged as the first.
 LEGACY_ENCODINGS = (
     "utf-8",
     "cp1252",
+    "mac_roman",  # (`ﬁ`, `ﬂ`)
+    "cp1251",  # (`№`, and in the next three at other bytes, `²`)
+    "koi8_r",
+    "cp866",
+    "iso8859_5",
     "cp932",  # (WHATWG's Shift_JIS)
     "euc_jp",
     "gb18030",  # (WHATWG's GBK and gb18030)
@@ -273,9 +279,10 @@ def _idna_map(host: str) -> str:
     """The host as the URL parser maps it (UTS #46, as the URL standard's domain to ASCII):
     fullwidth letters and dots become ASCII, soft hyphens and zero-width spaces vanish. The
     page's bytes were read as latin-1: a host whose bytes are not ASCII is read in each of
-    LEGACY_ENCODINGS, and the first reading that maps to an ASCII host is the host (the
-    one a known service may have: read as UTF-8 alone, `www.f\x82\x81cebook.com` on a
-    Shift_JIS page was no host the proxy knew, and Chromium loaded www.facebook.com)."""
+    LEGACY_ENCODINGS, and the first reading that maps to an ASCII host name (letters,
+    digits, `-`, `_`, dots: one a known service may have) is the host. Read as UTF-8 alone,
+    `www.f\x82\x81cebook.com` on a Shift_JIS page was no host the proxy knew, and Chromium
+    loaded www.facebook.com."""
     if host.isascii() and "\x1b" not in host:
         return host.lower()
     try:
@@ -288,10 +295,13 @@ def _idna_map(host: str) -> str:
             mapped = _uts46(raw.decode(encoding))
         except UnicodeDecodeError:
             continue
-        if mapped.isascii() and "\x1b" not in mapped:
+        if _HOST_NAME_RE.fullmatch(mapped):
             return mapped
         first = first or mapped
     return first or _uts46(host)
+
+
+_HOST_NAME_RE = re.compile(r"[a-z0-9_.-]+(?::[0-9]*)?")  # (an ASCII reading, and a port)
 
 
 def _uts46(host: str) -> str:
