@@ -111,6 +111,10 @@ ANSWERS.update(
         b"/text-xsl": HEAD.replace(b"text/html", b"text/xsl")
         + b"Content-Length: %d\r\n\r\n" % len(TRACKER)
         + TRACKER,
+        b"/untyped-page-after-a-vertical-tab": b"HTTP/1.1 200 OK\r\nConnection: close\r\n"
+        + b"Content-Length: %d\r\n\r\n" % (len(TRACKER) + 17)
+        + b"\x0b<!doctype html>\n"
+        + TRACKER,
         b"/refresh-quoted-userinfo": HEAD
         + b"Refresh: 0; url='https://x'@www.facebook.com/tr?id=1'\r\n"
         + b"Content-Length: %d\r\n\r\n" % len(HTML)
@@ -293,6 +297,23 @@ async def test_a_page_the_origin_sent_without_a_type_is_rewritten_and_goes_on_un
     assert head.startswith(b"HTTP/1.1 200 ") and b"content-type" not in head.lower()
     assert b"content-encoding" not in head.lower()
     assert b"data-consent-src=https://www.google-analytics.com" in body
+    assert b'id="consentproxy"' in body
+
+
+async def test_an_untyped_page_after_a_vertical_tab_is_sniffed_as_chromium_does_and_rewritten(
+    start_proxy, origin
+):
+    """Chromium's sniffer skips a vertical tab before the first tag (the standard's does not):
+    the page went on unrewritten, and Chromium rendered it and ran its trackers."""
+    data, _ = await get_raw(
+        await start_proxy(origin),
+        b"GET /untyped-page-after-a-vertical-tab HTTP/1.1\r\nHost: shop.example.com\r\n"
+        b"Accept: text/html\r\nUpgrade-Insecure-Requests: 1\r\nConnection: close\r\n\r\n",
+    )
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ") and b"content-type" not in head.lower()
+    assert b"data-consent-src=https://www.google-analytics.com" in body
+    assert b"<script src=https://www.google-analytics.com" not in body
     assert b'id="consentproxy"' in body
 
 
