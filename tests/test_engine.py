@@ -1491,3 +1491,14 @@ def test_an_origin_head_is_read_once_unless_its_reading_depends_on_the_request(e
         assert [v.split(";")[0] for k, v in headers if k in ("Set-Cookie", "Link")] == expected
         assert header(headers, "location") == f"http://{host}/next"
     assert varying.response is None
+
+
+def test_a_link_preloading_a_tracker_by_its_imagesrcset_is_dropped(engine):
+    """Chromium preloads an image preload's imagesrcset candidate, whatever the URL in <>."""
+    ex = get(engine)
+    value = (
+        '</a.gif>; rel=preload; as=image; imagesrcset="/b.gif 1x, '
+        'https://www.facebook.com/tr?id=1 2x", </c.css>; rel=preload; as=style'
+    )
+    plan = ex.response(200, [("Content-Type", "text/html"), ("Link", value)])
+    assert header(plan.headers, "link") == "</c.css>; rel=preload; as=style"

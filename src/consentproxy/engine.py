@@ -60,7 +60,13 @@ from consentproxy.proof import archived
 from consentproxy.record import Records
 from consentproxy.report import Report, grown
 from consentproxy.rewrite import encoding
-from consentproxy.rewrite.neutralise import Neutraliser, new_mark, refresh_urls, url_target
+from consentproxy.rewrite.neutralise import (
+    Neutraliser,
+    new_mark,
+    refresh_urls,
+    srcset_urls,
+    url_target,
+)
 from consentproxy.rewrite.scanner import HtmlRewriter
 from consentproxy.rewrite.selectors import OpenMarker, parse_selectors
 from consentproxy.settings import Config
@@ -192,6 +198,10 @@ SUBRESOURCE_DESTS = frozenset(
 PAGE_ETAG_RE = re.compile(r'W/"(?P<tag>[^"]*)\.cp(?P<weak>[ws])(?P<digest>[0-9a-f]{16})"')
 ETAG_RE = re.compile(r'(?:W/)?"[^"]*"')
 LINK_RE = re.compile(r'<[^>]*>(?:[^,"]|"[^"]*")*')  # one link-value of a Link header
+# An imagesrcset parameter of a link-value, its value quoted or not (any case, as Chromium).
+LINK_SRCSET_RE = re.compile(
+    r';[ \t]*imagesrcset[ \t]*=[ \t]*(?P<value>"(?:[^"\\]|\\.)*"?|[^;]*)', re.IGNORECASE
+)
 # And every +xml type. text/xsl too: Chromium renders it as an XML document, XHTML scripts
 # and all (DOMImplementation::IsXMLMIMEType), which went out with no policy.
 XML_TYPES = ("text/xml", "application/xml", "text/xsl")
@@ -720,11 +730,22 @@ class Exchange:
 
     def _links(self, value: str) -> str:
         """A Link header without the links (preload, preconnect, prefetch...) to services
-        the visitor did not consent to."""
+        the visitor did not consent to: by the link's URL, or an image preload's
+        `imagesrcset` (Chromium preloads a srcset's candidate, whatever the URL in <>)."""
         policy, kept = self.engine.policy, []
         for link in LINK_RE.findall(value):
-            target = url_target(link[1 : link.index(">")].strip())
-            if target is None or policy.blocked_host(target[0], self.state, target[1]) is None:
+            end = link.index(">")
+            urls = [link[1:end].strip()]
+            for m in LINK_SRCSET_RE.finditer(link, end):
+                srcset = m["value"]
+                if srcset[:1] == '"':  # (an unclosed quote: to the end)
+                    srcset = re.sub(r"\\(.)", r"\1", srcset[1:].removesuffix('"'))
+                urls += srcset_urls(srcset)
+            for url in urls:
+                target = url_target(url)
+                if target is not None and policy.blocked_host(target[0], self.state, target[1]):
+                    break
+            else:
                 kept.append(link.strip())
         return ", ".join(kept)
 

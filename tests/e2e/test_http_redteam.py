@@ -132,6 +132,17 @@ FOUND = {
     "/disposition-attachment-equals": (OK + HTML + b"Content-Disposition: attachment=1\r\n", PAGE),
     # Chromium's sniffer skips a vertical tab before the first tag, the standard's does not.
     "/untyped-after-a-vertical-tab": (OK, b"\x0b" + PAGE),
+    # An image preload's imagesrcset is what Chromium preloads: the proxy read the URL in <>.
+    "/link-preload-imagesrcset": (
+        OK + HTML + b'Link: </a.gif>; rel=preload; as=image; imagesrcset="'
+        b'https://www.facebook.com/tr?id=1 1x, /b.gif 2x"; imagesizes="100vw"\r\n',
+        QUIET,
+    ),
+    "/link-preload-imagesrcset-unquoted": (
+        OK + HTML + b"Link: </a.gif>; rel=preload; as=image; "
+        b"imagesrcset=https://www.facebook.com/tr?id=1\r\n",
+        QUIET,
+    ),
 }
 
 BLOCKED = {
