@@ -1502,3 +1502,12 @@ def test_a_link_preloading_a_tracker_by_its_imagesrcset_is_dropped(engine):
     )
     plan = ex.response(200, [("Content-Type", "text/html"), ("Link", value)])
     assert header(plan.headers, "link") == "</c.css>; rel=preload; as=style"
+
+
+def test_an_alt_svc_naming_a_trackers_host_is_dropped_and_one_of_this_host_kept(engine):
+    plan = get(engine).response(
+        200, [("Content-Type", "text/plain"), ("Alt-Svc", 'h2="www.facebook.com:443"')]
+    )
+    assert header(plan.headers, "alt-svc") is None
+    plan = get(engine).response(200, [("Content-Type", "text/plain"), ("Alt-Svc", 'h3=":443"')])
+    assert header(plan.headers, "alt-svc") == 'h3=":443"'

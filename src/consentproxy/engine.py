@@ -114,6 +114,9 @@ QUOTED_URL_HEADERS = {
     "report-to": "report",
     "reporting-endpoints": "report",
     "speculation-rules": "speculationrules",
+    # (not URLs: "host:port" alternatives a browser connects to for this origin's requests,
+    # https only: a QUIC or TLS handshake with the tracker's server, the site named in it)
+    "alt-svc": "alt-svc",
 }
 QUOTED_RE = re.compile(r'"((?:[^"\\]|\\.)*)"')  # a JSON or structured-field string
 PAGE_CACHE_HEADERS = ("etag", "last-modified", "vary", "cache-control")  # replaced on pages
@@ -688,7 +691,10 @@ class Exchange:
             elif lk in QUOTED_URL_HEADERS:  # (dropped if a URL in it is a service held)
                 stateless = False
                 how = QUOTED_URL_HEADERS[lk]
-                if not any(self._held(u, how) for u in _quoted(v)):
+                urls = _quoted(v)
+                if lk == "alt-svc":  # ("host:port", or ":port" for this very host)
+                    urls = [f"https://{u}/" for u in urls if not u.startswith(":")]
+                if not any(self._held(u, how) for u in urls):
                     out.append(kv)
             elif lk == "refresh":  # (a navigation, as <meta http-equiv=refresh> makes)
                 stateless = False

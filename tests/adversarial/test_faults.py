@@ -96,6 +96,7 @@ ANSWERS.update(
         + b'Reporting-Endpoints: own="/r", t="https://www.facebook.com/tr"\r\n'
         + b'NEL: {"report_to":"t","max_age":86400}\r\n'
         + b'Speculation-Rules: "/rules.json", "https://www.facebook.com/rules.json"\r\n'
+        + b'Alt-Svc: h3=":443"; ma=86400, h2="www.facebook.com:443"\r\n'
         + b"Content-Length: %d\r\n\r\n" % len(HTML)
         + HTML,
         b"/disposition-attachment-then-a-word": HEAD
@@ -361,6 +362,7 @@ async def test_the_origins_reports_and_rules_from_a_tracker_are_dropped(start_pr
     assert not any(line.startswith(b"content-security-policy-report-only: r") for line in lines)
     assert b"reporting-endpoints:" not in head.lower()  # (one endpoint of it held: all of it)
     assert b"speculation-rules:" not in head.lower()  # (rules Chromium fetches)
+    assert b"alt-svc:" not in head.lower()  # (a host Chromium connects to, over https)
 
 
 async def test_an_xml_document_as_text_xsl_gets_the_policy_of_the_mode(start_proxy, origin):
