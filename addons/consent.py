@@ -567,7 +567,12 @@ class ConsentAddon:
         ex = self.exchanges.get(flow.id)
         if ex is None or ex.is_local or flow.response is None:
             return
-        if flow.response.status_code == 101:  # a WebSocket handshake: mitmproxy's to do
+        if flow.response.status_code == 101:  # a WebSocket handshake: mitmproxy relays it,
+            # with the origin's headers as the engine leaves them (Chromium stores a 101's
+            # cookies: `_ga` went through) and its own Connection and Upgrade
+            origin = _pairs(flow.response.headers)
+            hop = [(k, v) for k, v in origin if k.lower() in ("connection", "upgrade")]
+            flow.response.headers = _headers(ex.response(101, origin).headers + hop)
             return
         if flow.response.status_code < 200:  # (an interim response: see response())
             return

@@ -5,10 +5,13 @@ behaviour is the engine's, and through the aiohttp adapter where it is the HTTP 
 from __future__ import annotations
 
 import asyncio
+import base64
 import gc
 import gzip
+import hashlib
 import logging
 import os
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -116,6 +119,11 @@ ANSWERS.update(
         + b"Content-Length: %d\r\n\r\n" % (len(TRACKER) + 17)
         + b"\x0b<!doctype html>\n"
         + TRACKER,
+        b"/ws": b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+        + b"Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n"  # (the key's: raw_origin)
+        + b"Set-Cookie: _ga=GA1.1.1; Path=/\r\nSet-Cookie: PHPSESSID=s; Path=/\r\n"
+        + b"Link: <https://www.google-analytics.com/analytics.js>; rel=preload; as=script\r\n"
+        + b"\r\n",
         b"/refresh-quoted-userinfo": HEAD
         + b"Refresh: 0; url='https://x'@www.facebook.com/tr?id=1'\r\n"
         + b"Content-Length: %d\r\n\r\n" % len(HTML)
@@ -174,6 +182,14 @@ async def raw_origin(reader: asyncio.StreamReader, writer: asyncio.StreamWriter)
             await writer.drain()
             writer.close()
             return
+        if path == b"/ws":  # (a handshake's answer names the key it was asked with)
+            key = re.search(rb"(?i)\r\nsec-websocket-key: *([^\r]+)", request)
+            guid = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+            accept = base64.b64encode(hashlib.sha1(key[1] + guid).digest()) if key else b""
+            writer.write(ANSWERS[path] % accept)
+            await writer.drain()
+            await asyncio.sleep(0.5)
+            return writer.close()
         writer.write(ANSWERS.get(path, HEAD + b"Content-Length: %d\r\n\r\n" % len(HTML) + HTML))
         await writer.drain()
         if path == b"/reset":
@@ -372,6 +388,29 @@ async def test_an_xml_document_as_text_xsl_gets_the_policy_of_the_mode(start_pro
     head = data.partition(b"\r\n\r\n")[0]
     assert head.startswith(b"HTTP/1.1 200 ") and b"\r\nContent-Security-Policy: default-src" in head
     assert b"X-Content-Type-Options: nosniff" in head
+
+
+async def test_a_websocket_handshake_sets_no_tracking_cookie(adapter, start_proxy, origin):
+    """Chromium stores the cookies of a WebSocket handshake's 101: mitmproxy passed the
+    origin's on unfiltered (the addon left a 101 to mitmproxy), `_ga` and all; serve answers
+    the handshake itself, with none of the origin's headers."""
+    url = await start_proxy(origin)
+    host, port = url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(
+            b"GET /ws HTTP/1.1\r\nHost: shop.example.com\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            b"Sec-WebSocket-Version: 13\r\n\r\n"
+        )
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    finally:
+        writer.close()
+    assert head.startswith(b"HTTP/1.1 101 "), head
+    assert b"upgrade: websocket" in head.lower()
+    assert b"_ga=" not in head and b"google-analytics" not in head
+    if adapter == "mitmdump":  # (the origin's own: its necessary cookie goes on)
+        assert b"Set-Cookie: PHPSESSID=s" in head
 
 
 async def test_an_interim_response_before_the_page_is_never_all_the_visitor_gets(
