@@ -301,3 +301,29 @@ async def test_set_cookie_spellings_store_no_tracking_cookie_through_the_proxy(
     direct = await cookies_stored(browser, raw_origin, path)
     assert direct & TRACKING_COOKIES, f"{path}: Chromium stores no tracking cookie ({direct})"
     assert not await cookies_stored(browser, raw_proxy, path) & TRACKING_COOKIES
+
+
+# With consent to analytics only: what the head tricks load of advertising (Facebook's pixel,
+# its cookie), which stays held; Google Analytics, consented, may load.
+ANALYTICS_ONLY = [p for p, (_, body) in FOUND.items() if b"facebook" in body + _]
+
+
+@pytest.mark.parametrize("path", [*ANALYTICS_ONLY, *COOKIES])
+async def test_with_consent_to_analytics_only_no_advertising_tracker_loads(
+    browser: Browser, raw_proxy: str, path: str
+) -> None:
+    async with recorded(browser, raw_proxy) as (page, recorder):
+        await page.goto("/.consent/state")
+        status = await page.evaluate(
+            """async () => (await fetch('/.consent/choice', {method: 'POST',
+                headers: {'Content-Type': 'application/json'},
+                body: JSON.stringify({action: 'save', categories: ['analytics']})})).status"""
+        )
+        assert status == 200
+        await page.goto(path)
+        await page.wait_for_timeout(500)
+        await page.wait_for_load_state("load")
+        cookies = {c["name"] for c in await page.context.cookies()}
+        assert "consent" in cookies  # (the choice holds)
+        assert "www.facebook.com" not in recorder.hosts
+        assert not cookies & {"_fbp", "_gcl_au"}
