@@ -84,7 +84,10 @@ JAVASCRIPT_TYPES = frozenset(
     }
 )
 BODILESS_STATUSES = (204, 205, 304)  # no content (RFC 9110 15.3.5, 15.3.6, 15.4.5)
-NO_BODY_STATUSES = frozenset({*BODILESS_STATUSES, 206})  # (206: a part, never rewritten)
+# (206: a part of what the visitor asked a Range of, never rewritten. A 206 to a request
+# with no Range is no part of anything: Chromium renders it as a page, as a 200, and the
+# proxy had let an origin's 206 page through unrewritten, trackers and all.)
+NO_BODY_STATUSES = frozenset({*BODILESS_STATUSES, 206})
 MARK_HEADER_LOWER = MARK_HEADER.lower()
 STATE_HEADER = "X-Consent-State"  # honoured only with `testing: {state_header: true}`
 STATE_HEADER_LOWER = STATE_HEADER.lower()
@@ -149,6 +152,7 @@ REPLACED_ON_PAGES = frozenset(
         "content-md5",
         "digest",
         "x-content-type-options",
+        "content-range",  # (a 206 page no range was asked of: its bytes change)
         *PAGE_CACHE_HEADERS,
         *TARGETED_CACHE_HEADERS,
     }
@@ -614,7 +618,7 @@ class Exchange:
         page = (
             html is not None
             and has_body
-            and status not in NO_BODY_STATUSES
+            and (status not in NO_BODY_STATUSES or self._unasked_part(status))
             and not _attachment(head.first.get("content-disposition"))
         )
         found = {}
@@ -628,13 +632,17 @@ class Exchange:
         if html is not None and len(types) > 1 and not untyped:
             out = without(out, "content-type") + [("Content-Type", html)]
         if html is None or not page:
-            if status >= 200 and status not in NO_BODY_STATUSES:
+            if status >= 200 and (status not in NO_BODY_STATUSES or self._unasked_part(status)):
                 out = self._document_headers(out, types)
             return ResponsePlan(_kept_private(out) if private else out, None, has_body)
         plan = self._rewrite_plan(
             out, found, encoding.codings(codings) if codings else [], html, origin_csp, untyped
         )
         return ResponsePlan(*plan, has_body)
+
+    def _unasked_part(self, status: int) -> bool:
+        """A 206 to a request that asked for no range: a whole response (see NO_BODY_STATUSES)."""
+        return status == 206 and "range" not in self.req.first
 
     def _read_headers(self, head: Head) -> tuple[ResponseHead, bool]:
         """The origin's headers as they go on (Set-Cookie filtered, Link trimmed, Location

@@ -124,6 +124,10 @@ ANSWERS.update(
         + b"Set-Cookie: _ga=GA1.1.1; Path=/\r\nSet-Cookie: PHPSESSID=s; Path=/\r\n"
         + b"Link: <https://www.google-analytics.com/analytics.js>; rel=preload; as=script\r\n"
         + b"\r\n",
+        b"/partial-page": HEAD.replace(b"200 OK", b"206 Partial Content")
+        + b"Content-Range: bytes 0-%d/%d\r\n" % (len(TRACKER) - 1, len(TRACKER))
+        + b"Content-Length: %d\r\n\r\n" % len(TRACKER)
+        + TRACKER,
         b"/refresh-quoted-userinfo": HEAD
         + b"Refresh: 0; url='https://x'@www.facebook.com/tr?id=1'\r\n"
         + b"Content-Length: %d\r\n\r\n" % len(HTML)
@@ -411,6 +415,27 @@ async def test_a_websocket_handshake_sets_no_tracking_cookie(adapter, start_prox
     assert b"_ga=" not in head and b"google-analytics" not in head
     if adapter == "mitmdump":  # (the origin's own: its necessary cookie goes on)
         assert b"Set-Cookie: PHPSESSID=s" in head
+
+
+@pytest.mark.parametrize("asked", [False, True])
+async def test_a_206_page_is_rewritten_unless_a_range_was_asked_for(start_proxy, origin, asked):
+    """A 206 to a request with no Range is a whole page to Chromium, which ran its trackers:
+    the proxy had left every 206 unrewritten. A part the visitor asked for stays as it came
+    (its bytes are a range of the origin's)."""
+    data, _ = await get_raw(
+        await start_proxy(origin),
+        b"GET /partial-page HTTP/1.1\r\nHost: shop.example.com\r\n"
+        + (b"Range: bytes=0-\r\n" if asked else b"")
+        + b"Connection: close\r\n\r\n",
+    )
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 206 ")
+    if asked:
+        assert body == TRACKER and b"Content-Range: bytes 0-" in head
+    else:
+        assert b"data-consent-src=https://www.google-analytics.com" in body
+        assert b"<script src=https://www.google" not in body
+        assert b"content-range" not in head.lower()
 
 
 async def test_an_interim_response_before_the_page_is_never_all_the_visitor_gets(

@@ -143,6 +143,14 @@ FOUND = {
         b"imagesrcset=https://www.facebook.com/tr?id=1\r\n",
         QUIET,
     ),
+    # A 206 to a navigation that asked for no range: Chromium renders it as a page; the
+    # proxy leaves a 206 (a part) unrewritten.
+    "/partial-content-no-range-was-asked-for": (
+        b"HTTP/1.1 206 Partial Content\r\n"
+        + HTML
+        + b"Content-Range: bytes 0-%d/%d\r\n" % (len(PAGE) - 1, len(PAGE)),
+        PAGE,
+    ),
 }
 
 BLOCKED = {
