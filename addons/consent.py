@@ -102,6 +102,26 @@ class _Stream:
         return [out] if out else []
 
 
+def _interim(flow: http.HTTPFlow) -> int:
+    """The status of an interim response mitmproxy took for the final one (0: none)."""
+    status = flow.response.status_code if flow.response is not None else 0
+    return status if 100 <= status < 200 and status != 101 else 0
+
+
+def _failed(flow: http.HTTPFlow) -> None:
+    """The engine failed on a request (a bug): a plain 500, never the request sent on."""
+    log.exception("%s: the proxy failed on the request: answered 500", flow.request.path)
+    flow.response = http.Response.make(
+        500,
+        b"The proxy failed on this request.\n",
+        {
+            "Content-Type": "text/plain; charset=utf-8",
+            "Cache-Control": "no-store",
+            "Connection": "close",
+        },
+    )
+
+
 def _authority(req: http.Request) -> str:
     return req.host if req.port == DEFAULT_PORTS.get(req.scheme) else f"{req.host}:{req.port}"
 
@@ -452,7 +472,35 @@ class ConsentAddon:
             )
         )
 
+    # Each hook fails closed: mitmproxy logs an addon's exception and goes on with the flow as
+    # it stands, so a request the engine failed on went to the origin unfiltered (the
+    # visitor's tracking cookies and all: a `return=/\xff` to the preferences page, a grant's
+    # JSON with a lone surrogate), and a response it failed on would go to the visitor
+    # unrewritten. A request is answered with a plain 500 instead, a response is cut.
+
     def requestheaders(self, flow: http.HTTPFlow) -> None:
+        try:
+            self._requestheaders(flow)
+        except Exception:  # noqa: BLE001 - any bug: answered (and logged), never sent on
+            self.exchanges.pop(flow.id, None)
+            _failed(flow)
+
+    async def request(self, flow: http.HTTPFlow) -> None:
+        if flow.response is not None and flow.id not in self.exchanges:
+            return  # (answered already: requestheaders failed)
+        try:
+            await self._request(flow)
+        except Exception:  # noqa: BLE001 - any bug: answered (and logged), never sent on
+            _failed(flow)
+
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        try:
+            self._responseheaders(flow)
+        except Exception:
+            log.exception("%s: the proxy failed on the response: cut", flow.request.path)
+            flow.kill()
+
+    def _requestheaders(self, flow: http.HTTPFlow) -> None:
         """Begin with the headers as the visitor sent them (before mitmproxy's own addons
         edit them, e.g. dropping a Connection header that lists hop-by-hop names)."""
         if self.engine is None or not self._enforced(flow):
@@ -485,7 +533,7 @@ class ConsentAddon:
             log.warning("%s: a body of %d bytes for the proxy's own endpoint", req.path, declared)
             flow.kill()
 
-    async def request(self, flow: http.HTTPFlow) -> None:
+    async def _request(self, flow: http.HTTPFlow) -> None:
         ex = self.exchanges.get(flow.id)
         if ex is None:
             return
@@ -515,11 +563,18 @@ class ConsentAddon:
         req.headers = _headers(ex.upstream_headers() + framing)
         req.headers["Host"] = _authority(req)
 
-    def responseheaders(self, flow: http.HTTPFlow) -> None:
+    def _responseheaders(self, flow: http.HTTPFlow) -> None:
         ex = self.exchanges.get(flow.id)
         if ex is None or ex.is_local or flow.response is None:
             return
-        if flow.response.status_code == 101:  # a WebSocket handshake: mitmproxy's to do
+        if flow.response.status_code == 101:  # a WebSocket handshake: mitmproxy relays it,
+            # with the origin's headers as the engine leaves them (Chromium stores a 101's
+            # cookies: `_ga` went through) and its own Connection and Upgrade
+            origin = _pairs(flow.response.headers)
+            hop = [(k, v) for k, v in origin if k.lower() in ("connection", "upgrade")]
+            flow.response.headers = _headers(ex.response(101, origin).headers + hop)
+            return
+        if flow.response.status_code < 200:  # (an interim response: see response())
             return
         asked = flow.request.timestamp_end or flow.request.timestamp_start
         ex.report.upstream_seconds = max(0.0, flow.response.timestamp_start - asked)
@@ -538,6 +593,16 @@ class ConsentAddon:
         if isinstance(stream, _Stream) and not stream.ended:
             stream(b"")
         ex = self.exchanges.pop(flow.id, None)
+        if ex is not None and not ex.is_local and _interim(flow):
+            # mitmproxy reads an interim response (103 Early Hints, 102) as the final one:
+            # it sent the visitor that 103 and closed, the page never came (serve reads past
+            # it). A plain 502 says so instead (its Link and Set-Cookie never go out).
+            log.warning("%s: the origin sent a %d first", flow.request.path, _interim(flow))
+            flow.response = http.Response.make(
+                502,
+                b"The site sent an interim response (1xx) this proxy cannot pass on.\n",
+                {"Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store"},
+            )
         if ex is not None:
             self._note(flow, ex)
 

@@ -27,6 +27,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from mitmproxy import exceptions, http
+from mitmproxy.flow import Error
 from mitmproxy.proxy.mode_specs import ProxyMode
 from mitmproxy.test import taddons, tflow, tutils
 
@@ -611,3 +612,47 @@ def test_the_forward_recipe_works_over_https_with_a_self_signed_dev_site(tmp_pat
             status, body = fetch(m.port)
     assert status == 200 and b'id="consentproxy"' in body
     assert b'data-consent-blocked="google-analytics"' in body
+
+
+@pytest.mark.parametrize("hook", ["begin", "local_response", "upstream_headers"])
+async def test_a_request_the_engine_fails_on_is_answered_500_never_sent_on(
+    addon, site_config, monkeypatch, hook
+):
+    """mitmproxy logs an addon's exception and goes on with the flow: a request the engine
+    failed on went to the origin as the visitor sent it, tracking cookies and all."""
+    from consentproxy.engine import Engine, Exchange
+
+    def fail(*_args, **_kwargs):
+        raise ValueError("a bug")
+
+    monkeypatch.setattr(Engine if hook == "begin" else Exchange, hook, fail)
+    path = "/.consent/state" if hook == "local_response" else "/"
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, consent_config=str(site_config))
+        f = flow(path=path, cookie="_ga=1; PHPSESSID=s")
+        addon.requestheaders(f)
+        await addon.request(f)
+    assert f.response is not None and f.response.status_code == 500
+    assert b"Traceback" not in f.response.content and b"a bug" not in f.response.content
+    assert f.error is None  # (answered: mitmproxy connects to no origin)
+
+
+async def test_a_response_the_engine_fails_on_is_cut_never_sent_unfiltered(
+    addon, site_config, monkeypatch
+):
+    from consentproxy.engine import Exchange
+
+    def fail(*_args, **_kwargs):
+        raise ValueError("a bug")
+
+    monkeypatch.setattr(Exchange, "response", fail)
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, consent_config=str(site_config))
+        f = flow()
+        addon.requestheaders(f)
+        await addon.request(f)
+        f.response = http.Response.make(
+            200, b"", http.Headers([(b"Content-Type", b"text/html"), (b"Set-Cookie", b"_ga=1")])
+        )
+        addon.responseheaders(f)
+    assert f.error is not None and f.error.msg == Error.KILLED_MESSAGE  # (a cut response)

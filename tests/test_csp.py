@@ -1,3 +1,4 @@
+from consentproxy import csp
 from consentproxy.csp import admit_injected, header
 
 OWN = "https://shop.example/.consent/"
@@ -93,3 +94,14 @@ def test_known_trackers_met_are_listed_first_met_first_within_the_bound():
     many = [f"h{i}.operator.example" for i in range(1000)]
     _, value = header("enforce", [], many, "", met)
     assert set(many) <= set(value.split()) and not set(met) & set(value.split())
+
+
+def test_a_report_uri_to_a_held_host_is_dropped_and_the_rest_kept_as_it_came():
+    def held(url: str) -> bool:
+        return "facebook.com" in url
+
+    value = "img-src 'none'; report-uri /r https://www.facebook.com/tr, default-src 'self'"
+    assert csp.without_reports_to(value, held) == "img-src 'none';report-uri /r, default-src 'self'"
+    assert csp.without_reports_to("REPORT-URI\thttps://www.facebook.com/tr", held) == ""
+    untouched = "default-src 'self'; report-uri /r"
+    assert csp.without_reports_to(untouched, held) is untouched

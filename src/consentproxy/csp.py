@@ -10,7 +10,7 @@ origin's own CSP header is kept; browsers enforce both.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 # The longest policy value the known trackers met on the site may grow it to: the site's
 # markup decides which are met, and a page naming hundreds of them would otherwise make a
@@ -118,3 +118,27 @@ def admit_injected(value: str, nonce: str, own: str) -> str:
             tokens[1:] = sources + ([add] if add not in sources else [])
         policies.append("; ".join(" ".join(d) for d in directives))
     return ", ".join(policies)
+
+
+def without_reports_to(value: str, held: Callable[[str], bool]) -> str:
+    """The origin's CSP header value without the `report-uri` URLs that held says go to a
+    service the visitor did not consent to (a directive left with none goes): a browser
+    posts every violation there, with the page's URL, and no policy governs where reports
+    go, not even `csp: enforce`'s. The value is returned as it came when nothing is held."""
+    if "report-uri" not in value.lower():
+        return value
+    changed, policies = False, []
+    for policy in value.split(","):
+        directives = []
+        for directive in policy.split(";"):
+            tokens = _ASCII_SPACES.split(directive.strip(_ASCII_SPACE))
+            if tokens[0].lower() == "report-uri":
+                kept = [t for t in tokens[1:] if not held(t)]
+                if len(kept) < len(tokens) - 1:
+                    changed = True
+                    if not kept:
+                        continue
+                    directive = " ".join([tokens[0], *kept])
+            directives.append(directive)
+        policies.append(";".join(directives))
+    return ",".join(policies) if changed else value

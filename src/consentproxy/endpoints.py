@@ -157,7 +157,21 @@ def safe_return(target: str | None) -> str:
         return "/"
     if "\\" in target or not sendable(target) or "\t" in target or urlsplit(target).netloc:
         return "/"
-    return quote(target, safe=_PRINTABLE_ASCII)
+    try:  # (a byte beyond ASCII an adapter read as a surrogate escape: %-escaped as a byte)
+        raw = target.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # (a lone surrogate: no byte a browser sent)
+        return "/"
+    return quote(raw, safe=_PRINTABLE_ASCII)
+
+
+def _utf8(text: str) -> bool:
+    """Whether text is UTF-8 text: JSON's `\\ud800` and a raw byte an adapter read as a
+    surrogate escape are not (signing or sending such a URL failed: a 500)."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class RateLimit:
@@ -280,6 +294,8 @@ class Endpoints:
         """The service an embed URL belongs to, if it is `name`'s (an absolute http(s) URL
         of a configured service the choice can allow), else None."""
         if not isinstance(name, str) or not isinstance(url, str) or len(url) > MAX_FRAME_URL:
+            return None
+        if not _utf8(url):
             return None
         policy = self.policy
         svc = policy.services.get(name)

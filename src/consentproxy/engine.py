@@ -60,7 +60,13 @@ from consentproxy.proof import archived
 from consentproxy.record import Records
 from consentproxy.report import Report, grown
 from consentproxy.rewrite import encoding
-from consentproxy.rewrite.neutralise import Neutraliser, new_mark, refresh_url, url_target
+from consentproxy.rewrite.neutralise import (
+    Neutraliser,
+    new_mark,
+    refresh_urls,
+    srcset_urls,
+    url_target,
+)
 from consentproxy.rewrite.scanner import HtmlRewriter
 from consentproxy.rewrite.selectors import OpenMarker, parse_selectors
 from consentproxy.settings import Config
@@ -78,7 +84,10 @@ JAVASCRIPT_TYPES = frozenset(
     }
 )
 BODILESS_STATUSES = (204, 205, 304)  # no content (RFC 9110 15.3.5, 15.3.6, 15.4.5)
-NO_BODY_STATUSES = frozenset({*BODILESS_STATUSES, 206})  # (206: a part, never rewritten)
+# (206: a part of what the visitor asked a Range of, never rewritten. A 206 to a request
+# with no Range is no part of anything: Chromium renders it as a page, as a 200, and the
+# proxy had let an origin's 206 page through unrewritten, trackers and all.)
+NO_BODY_STATUSES = frozenset({*BODILESS_STATUSES, 206})
 MARK_HEADER_LOWER = MARK_HEADER.lower()
 STATE_HEADER = "X-Consent-State"  # honoured only with `testing: {state_header: true}`
 STATE_HEADER_LOWER = STATE_HEADER.lower()
@@ -99,6 +108,20 @@ REQUEST_HEADERS_LOOKED_AT = frozenset(
     }
 )
 CSP_HEADERS = ("content-security-policy", "content-security-policy-report-only")
+# Headers whose quoted strings are URLs a browser fetches or posts to by itself: where the
+# origin tells it to post reports (the Reporting API's endpoints; NEL's policy names one of
+# Report-To's groups: unseen by any policy, with the page's URL), and speculation rules
+# (Chromium fetches the rules from the header's URLs): dropped when one names a service
+# held, reported as what it is.
+QUOTED_URL_HEADERS = {
+    "report-to": "report",
+    "reporting-endpoints": "report",
+    "speculation-rules": "speculationrules",
+    # (not URLs: "host:port" alternatives a browser connects to for this origin's requests,
+    # https only: a QUIC or TLS handshake with the tracker's server, the site named in it)
+    "alt-svc": "alt-svc",
+}
+QUOTED_RE = re.compile(r'"((?:[^"\\]|\\.)*)"')  # a JSON or structured-field string
 PAGE_CACHE_HEADERS = ("etag", "last-modified", "vary", "cache-control")  # replaced on pages
 CACHE_LISTS = frozenset({"vary", "cache-control"})  # (their lines read as one: joined)
 # What a cache in front reads instead of Cache-Control (RFC 9213's CDN-Cache-Control and a
@@ -129,6 +152,7 @@ REPLACED_ON_PAGES = frozenset(
         "content-md5",
         "digest",
         "x-content-type-options",
+        "content-range",  # (a 206 page no range was asked of: its bytes change)
         *PAGE_CACHE_HEADERS,
         *TARGETED_CACHE_HEADERS,
     }
@@ -141,6 +165,7 @@ RESPONSE_HEADERS_LOOKED_AT = frozenset(
         "location",
         "refresh",
         "content-location",
+        *QUOTED_URL_HEADERS,
         MARK_HEADER_LOWER,
         "content-type",
         *CSP_HEADERS,
@@ -180,7 +205,13 @@ SUBRESOURCE_DESTS = frozenset(
 PAGE_ETAG_RE = re.compile(r'W/"(?P<tag>[^"]*)\.cp(?P<weak>[ws])(?P<digest>[0-9a-f]{16})"')
 ETAG_RE = re.compile(r'(?:W/)?"[^"]*"')
 LINK_RE = re.compile(r'<[^>]*>(?:[^,"]|"[^"]*")*')  # one link-value of a Link header
-XML_TYPES = ("text/xml", "application/xml")  # and every +xml type
+# An imagesrcset parameter of a link-value, its value quoted or not (any case, as Chromium).
+LINK_SRCSET_RE = re.compile(
+    r';[ \t]*imagesrcset[ \t]*=[ \t]*(?P<value>"(?:[^"\\]|\\.)*"?|[^;]*)', re.IGNORECASE
+)
+# And every +xml type. text/xsl too: Chromium renders it as an XML document, XHTML scripts
+# and all (DOMImplementation::IsXMLMIMEType), which went out with no policy.
+XML_TYPES = ("text/xml", "application/xml", "text/xsl")
 PREFETCH_HEADERS = frozenset({"sec-purpose", "purpose", "x-moz"})  # "prefetch": not seen yet
 SNIFFED_TYPES = ("", "unknown/unknown", "application/unknown", "*/*")  # browsers sniff these
 
@@ -587,7 +618,7 @@ class Exchange:
         page = (
             html is not None
             and has_body
-            and status not in NO_BODY_STATUSES
+            and (status not in NO_BODY_STATUSES or self._unasked_part(status))
             and not _attachment(head.first.get("content-disposition"))
         )
         found = {}
@@ -601,13 +632,17 @@ class Exchange:
         if html is not None and len(types) > 1 and not untyped:
             out = without(out, "content-type") + [("Content-Type", html)]
         if html is None or not page:
-            if status >= 200 and status not in NO_BODY_STATUSES:
+            if status >= 200 and (status not in NO_BODY_STATUSES or self._unasked_part(status)):
                 out = self._document_headers(out, types)
             return ResponsePlan(_kept_private(out) if private else out, None, has_body)
         plan = self._rewrite_plan(
             out, found, encoding.codings(codings) if codings else [], html, origin_csp, untyped
         )
         return ResponsePlan(*plan, has_body)
+
+    def _unasked_part(self, status: int) -> bool:
+        """A 206 to a request that asked for no range: a whole response (see NO_BODY_STATUSES)."""
+        return status == 206 and "range" not in self.req.first
 
     def _read_headers(self, head: Head) -> tuple[ResponseHead, bool]:
         """The origin's headers as they go on (Set-Cookie filtered, Link trimmed, Location
@@ -661,17 +696,29 @@ class Exchange:
                 if self.host and upstream and _under(v, upstream):
                     kv = (k, f"{self.scheme}://{self.host}{v[len(upstream) :]}")
                 out.append(kv)
+            elif lk in QUOTED_URL_HEADERS:  # (dropped if a URL in it is a service held)
+                stateless = False
+                how = QUOTED_URL_HEADERS[lk]
+                urls = _quoted(v)
+                if lk == "alt-svc":  # ("host:port", or ":port" for this very host)
+                    urls = [f"https://{u}/" for u in urls if not u.startswith(":")]
+                if not any(self._held(u, how) for u in urls):
+                    out.append(kv)
             elif lk == "refresh":  # (a navigation, as <meta http-equiv=refresh> makes)
                 stateless = False
-                url = refresh_url(v)
-                if url is None or not self._held(url, "refresh"):
+                if not any(self._held(url, "refresh") for url in refresh_urls(v)):
                     out.append(kv)
             elif lk != MARK_HEADER_LOWER:  # (a mark: dropped, only the proxy vouches for one)
+                if lk in CSP_HEADERS:  # (its report-uri to a service held: dropped)
+                    if "report-uri" in v.lower():
+                        stateless = False
+                        kv = (k, csp.without_reports_to(v, self._report_held))
+                        if not kv[1].strip(" \t,;"):  # (a policy of that alone: none)
+                            continue
+                    origin_csp = True
                 out.append(kv)
                 if lk == "content-type":
                     types += _content_types(v)
-                elif lk in CSP_HEADERS:
-                    origin_csp = True
         return (out, replaced, tuple(codings), tuple(types), origin_csp), stateless
 
     def _held(self, url: str, how: str) -> bool:
@@ -684,6 +731,9 @@ class Exchange:
             self.report.neutralised = grown(self.report.neutralised, [(svc.name, how)])
         return svc is not None
 
+    def _report_held(self, url: str) -> bool:
+        return self._held(url, "report")
+
     def _held_on_the_way(self, location: str, how: str) -> bool:
         """Whether a redirect takes a subresource (a script, an image, a frame, a fetch...:
         as Sec-Fetch-Dest says, or over plain http its other headers) to a service the
@@ -694,11 +744,22 @@ class Exchange:
 
     def _links(self, value: str) -> str:
         """A Link header without the links (preload, preconnect, prefetch...) to services
-        the visitor did not consent to."""
+        the visitor did not consent to: by the link's URL, or an image preload's
+        `imagesrcset` (Chromium preloads a srcset's candidate, whatever the URL in <>)."""
         policy, kept = self.engine.policy, []
         for link in LINK_RE.findall(value):
-            target = url_target(link[1 : link.index(">")].strip())
-            if target is None or policy.blocked_host(target[0], self.state, target[1]) is None:
+            end = link.index(">")
+            urls = [link[1:end].strip()]
+            for m in LINK_SRCSET_RE.finditer(link, end):
+                srcset = m["value"]
+                if srcset[:1] == '"':  # (an unclosed quote: to the end)
+                    srcset = re.sub(r"\\(.)", r"\1", srcset[1:].removesuffix('"'))
+                urls += srcset_urls(srcset)
+            for url in urls:
+                target = url_target(url)
+                if target is not None and policy.blocked_host(target[0], self.state, target[1]):
+                    break
+            else:
                 kept.append(link.strip())
         return ", ".join(kept)
 
@@ -938,15 +999,52 @@ def _grants(state: ConsentState) -> int:
 
 @lru_cache(maxsize=256)  # an origin sends few distinct values
 def _content_types(value: str) -> tuple[tuple[str, str], ...]:
-    """A Content-Type value's types (it may list several), each as (essence, type)."""
-    return tuple((t.split(";")[0].strip().lower(), t.strip()) for t in value.split(","))
+    """A Content-Type value's types (it may list several: commas outside quotes), each as
+    (essence, type), the essence as Chromium reads it (net's ParseContentType): it ends at
+    whitespace, `;` or `(`, and one with no `/` (or `*/*`) is no type at all, '' (the
+    browser sniffs). Read up to the first `;` only, `text/html(x)` and `text/html x` were
+    no HTML to the proxy and went on unrewritten, and `html` went on unsniffed, while
+    Chromium rendered each as a page and ran its trackers."""
+    out = []
+    for t in _LIST_ITEM_RE.findall(value):
+        t = t.strip(" \t")
+        essence = _ESSENCE_RE.match(t)[0].lower()  # type: ignore[index]
+        if "/" not in essence or essence == "*/*":
+            essence = ""
+        out.append((essence, t))
+    return tuple(out) or (("", ""),)
+
+
+# One item of a comma-separated list, a quoted string (backslash escapes) kept whole.
+_LIST_ITEM_RE = re.compile(r'(?:[^,"]|"(?:[^"\\]|\\.)*"?)+|(?<![^,])(?=,|$)')
+_ESSENCE_RE = re.compile(r"[^ \t;(]*")
+
+
+def _quoted(value: str) -> list[str]:
+    """The quoted strings of a JSON (Report-To) or structured-field (Reporting-Endpoints)
+    value, their escapes undone: where its endpoints' URLs are."""
+    out = []
+    for m in QUOTED_RE.findall(value):
+        out.append(re.sub(r"\\(.)", r"\1", m))  # (a structured field's: \" and \\ only)
+        if "\\u" in m:  # (JSON's: https:\u002f\u002fhost)
+            try:
+                out.append(json.loads(f'"{m}"'))
+            except ValueError:
+                pass
+    return out
 
 
 def _attachment(disposition: str | None) -> bool:
     """Whether a response is a download (Content-Disposition: attachment): a browser saves
     it, never renders it, so its bytes go as they came (an HTML report a site lets visitors
-    download took the banner and lost its trackers' URLs in the saved file)."""
-    return disposition is not None and disposition.lstrip().lower().startswith("attachment")
+    download took the banner and lost its trackers' URLs in the saved file). The type is
+    the text before the first `;`, whole: Chromium renders a page whose type is no token
+    (`attachment foo`, `attachment=1`), which a prefix had made a download to the proxy,
+    unrewritten."""
+    return (
+        disposition is not None
+        and disposition.split(";", 1)[0].strip(" \t").lower() == "attachment"
+    )
 
 
 def _untyped(types: tuple[tuple[str, str], ...]) -> bool:

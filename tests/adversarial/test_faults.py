@@ -5,10 +5,13 @@ behaviour is the engine's, and through the aiohttp adapter where it is the HTTP 
 from __future__ import annotations
 
 import asyncio
+import base64
 import gc
 import gzip
+import hashlib
 import logging
 import os
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -77,6 +80,58 @@ ANSWERS.update(
         b"/control-in-type": HEAD.replace(b"text/html", b"text/html\x1c")
         + b"Content-Length: %d\r\n\r\n" % len(TRACKER)
         + TRACKER,
+        # Chromium reads a type up to whitespace, ';' or '(' (net's ParseContentType), and a
+        # type with no '/' as none (it sniffs): tests/e2e/test_http_redteam.py
+        b"/type-with-a-comment": HEAD.replace(b"text/html", b"text/html(legacy)")
+        + b"Content-Length: %d\r\n\r\n" % len(TRACKER)
+        + TRACKER,
+        b"/type-then-a-space": HEAD.replace(b"text/html", b"text/html charset=utf-8")
+        + b"Content-Length: %d\r\n\r\n" % len(TRACKER)
+        + TRACKER,
+        b"/type-without-a-slash": HEAD.replace(b"text/html", b"html")
+        + b"Content-Length: %d\r\n\r\n" % len(TRACKER)
+        + TRACKER,
+        b"/reports-to-a-tracker": HEAD
+        + b"Content-Security-Policy: img-src 'none'; report-uri /r https://www.facebook.com/tr\r\n"
+        + b"Content-Security-Policy-Report-Only: report-uri https://www.facebook.com/tr\r\n"
+        + b'Report-To: {"group":"t","max_age":86400,"endpoints":[{"url":'
+        + b'"https:\\u002f\\u002fwww.facebook.com/tr"}]}\r\n'
+        + b'Reporting-Endpoints: own="/r", t="https://www.facebook.com/tr"\r\n'
+        + b'NEL: {"report_to":"t","max_age":86400}\r\n'
+        + b'Speculation-Rules: "/rules.json", "https://www.facebook.com/rules.json"\r\n'
+        + b'Alt-Svc: h3=":443"; ma=86400, h2="www.facebook.com:443"\r\n'
+        + b"Content-Length: %d\r\n\r\n" % len(HTML)
+        + HTML,
+        b"/disposition-attachment-then-a-word": HEAD
+        + b"Content-Disposition: attachment foo\r\n"
+        + b"Content-Length: %d\r\n\r\n" % len(TRACKER)
+        + TRACKER,
+        b"/early-hints": b"HTTP/1.1 103 Early Hints\r\n"
+        + b"Link: <https://www.google-analytics.com/analytics.js>; rel=preload; as=script\r\n"
+        + b"Set-Cookie: _ga=GA1.1.1; Path=/\r\n\r\n"
+        + HEAD
+        + b"Content-Length: %d\r\n\r\n" % len(TRACKER)
+        + TRACKER,
+        b"/text-xsl": HEAD.replace(b"text/html", b"text/xsl")
+        + b"Content-Length: %d\r\n\r\n" % len(TRACKER)
+        + TRACKER,
+        b"/untyped-page-after-a-vertical-tab": b"HTTP/1.1 200 OK\r\nConnection: close\r\n"
+        + b"Content-Length: %d\r\n\r\n" % (len(TRACKER) + 17)
+        + b"\x0b<!doctype html>\n"
+        + TRACKER,
+        b"/ws": b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+        + b"Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n"  # (the key's: raw_origin)
+        + b"Set-Cookie: _ga=GA1.1.1; Path=/\r\nSet-Cookie: PHPSESSID=s; Path=/\r\n"
+        + b"Link: <https://www.google-analytics.com/analytics.js>; rel=preload; as=script\r\n"
+        + b"\r\n",
+        b"/partial-page": HEAD.replace(b"200 OK", b"206 Partial Content")
+        + b"Content-Range: bytes 0-%d/%d\r\n" % (len(TRACKER) - 1, len(TRACKER))
+        + b"Content-Length: %d\r\n\r\n" % len(TRACKER)
+        + TRACKER,
+        b"/refresh-quoted-userinfo": HEAD
+        + b"Refresh: 0; url='https://x'@www.facebook.com/tr?id=1'\r\n"
+        + b"Content-Length: %d\r\n\r\n" % len(HTML)
+        + HTML,
     }
 )
 
@@ -131,6 +186,14 @@ async def raw_origin(reader: asyncio.StreamReader, writer: asyncio.StreamWriter)
             await writer.drain()
             writer.close()
             return
+        if path == b"/ws":  # (a handshake's answer names the key it was asked with)
+            key = re.search(rb"(?i)\r\nsec-websocket-key: *([^\r]+)", request)
+            guid = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+            accept = base64.b64encode(hashlib.sha1(key[1] + guid).digest()) if key else b""
+            writer.write(ANSWERS[path] % accept)
+            await writer.drain()
+            await asyncio.sleep(0.5)
+            return writer.close()
         writer.write(ANSWERS.get(path, HEAD + b"Content-Length: %d\r\n\r\n" % len(HTML) + HTML))
         await writer.drain()
         if path == b"/reset":
@@ -214,11 +277,25 @@ async def test_gzip_bomb_from_the_origin_is_a_clear_error_in_bounded_memory(
     assert (peak_rss_kib(pid) - before) / 1024 < 48
 
 
-@pytest.mark.parametrize("path", ["/coding-utf8", "/plain-then-html", "/control-in-type"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/coding-utf8",
+        "/plain-then-html",
+        "/control-in-type",
+        "/type-with-a-comment",
+        "/type-then-a-space",
+        "/disposition-attachment-then-a-word",
+    ],
+)
 async def test_html_the_browser_renders_despite_odd_headers_is_rewritten(start_proxy, origin, path):
     """/control-in-type: a control character in the Content-Type is read as a space (RFC
     9110 5.5); the header dropped, the page went on untyped and unrewritten, for a browser
-    to sniff and run its trackers."""
+    to sniff and run its trackers. /type-with-a-comment (`text/html(legacy)`),
+    /type-then-a-space (`text/html charset=utf-8`): HTML to Chromium, whose type ends at
+    `(` or whitespace; read up to `;`, no HTML to the proxy, and sent on unrewritten.
+    /disposition-attachment-then-a-word: no download to Chromium (its type is no token), a
+    download to the proxy, which sent it on unrewritten."""
     data, _ = await get(await start_proxy(origin), path)
     head, _, body = data.partition(b"\r\n\r\n")
     assert b"data-consent-src=https://www.google-analytics.com" in body
@@ -242,6 +319,140 @@ async def test_a_page_the_origin_sent_without_a_type_is_rewritten_and_goes_on_un
     assert b"content-encoding" not in head.lower()
     assert b"data-consent-src=https://www.google-analytics.com" in body
     assert b'id="consentproxy"' in body
+
+
+async def test_an_untyped_page_after_a_vertical_tab_is_sniffed_as_chromium_does_and_rewritten(
+    start_proxy, origin
+):
+    """Chromium's sniffer skips a vertical tab before the first tag (the standard's does not):
+    the page went on unrewritten, and Chromium rendered it and ran its trackers."""
+    data, _ = await get_raw(
+        await start_proxy(origin),
+        b"GET /untyped-page-after-a-vertical-tab HTTP/1.1\r\nHost: shop.example.com\r\n"
+        b"Accept: text/html\r\nUpgrade-Insecure-Requests: 1\r\nConnection: close\r\n\r\n",
+    )
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ") and b"content-type" not in head.lower()
+    assert b"data-consent-src=https://www.google-analytics.com" in body
+    assert b"<script src=https://www.google-analytics.com" not in body
+    assert b'id="consentproxy"' in body
+
+
+async def test_a_page_whose_type_has_no_slash_is_sniffed_as_untyped_and_rewritten(
+    start_proxy, origin
+):
+    """`Content-Type: html` is no type to Chromium (no '/'), which sniffs the body and renders
+    it as a page; to the proxy it was a type that is no HTML: the page went on unrewritten."""
+    data, _ = await get_raw(
+        await start_proxy(origin),
+        b"GET /type-without-a-slash HTTP/1.1\r\nHost: shop.example.com\r\nAccept: text/html\r\n"
+        b"Connection: close\r\n\r\n",
+    )
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ") and b"nosniff" not in head.lower()
+    assert b"data-consent-src=https://www.google-analytics.com" in body
+    assert b"<script src=https://www.google-analytics.com" not in body
+
+
+async def test_a_refresh_header_whose_quoted_url_hides_a_tracker_after_userinfo_is_dropped(
+    start_proxy, origin
+):
+    """`Refresh: 0; url='https://x'@www.facebook.com/tr'`: Chromium ends a quoted URL at the
+    last quote of its kind (x' is userinfo, the host the tracker's); the proxy ended it at the
+    first quote, read the host as x, and kept the refresh."""
+    data, _ = await get(await start_proxy(origin), "/refresh-quoted-userinfo")
+    head = data.partition(b"\r\n\r\n")[0]
+    assert head.startswith(b"HTTP/1.1 200 ") and b"<p>hello</p>" in data
+    assert b"refresh" not in head.lower() and b"facebook" not in head
+
+
+async def test_the_origins_reports_and_rules_from_a_tracker_are_dropped(start_proxy, origin):
+    """A browser posts CSP violations (report-uri) and the Reporting API's and NEL's reports
+    (Report-To, Reporting-Endpoints; https only) where the origin says, by itself: no policy
+    governs where reports go, `csp: enforce`'s neither. Kept, they reached the tracker with
+    the page's URL (tests/e2e/test_http_redteam.py); so did Chromium's fetch of the
+    speculation rules a Speculation-Rules header names."""
+    data, _ = await get(await start_proxy(origin), "/reports-to-a-tracker")
+    head = data.partition(b"\r\n\r\n")[0]
+    assert head.startswith(b"HTTP/1.1 200 ") and b"<p>hello</p>" in data
+    assert b"facebook" not in head and b"report-to:" not in head.lower()
+    lines = head.lower().split(b"\r\n")
+    policies = [line for line in lines if line.startswith(b"content-security-policy:")]
+    assert len(policies) == 1 and b"report-uri /r" in policies[0]  # (the site's own: kept)
+    assert not any(line.startswith(b"content-security-policy-report-only: r") for line in lines)
+    assert b"reporting-endpoints:" not in head.lower()  # (one endpoint of it held: all of it)
+    assert b"speculation-rules:" not in head.lower()  # (rules Chromium fetches)
+    assert b"alt-svc:" not in head.lower()  # (a host Chromium connects to, over https)
+
+
+async def test_an_xml_document_as_text_xsl_gets_the_policy_of_the_mode(start_proxy, origin):
+    """Chromium renders text/xsl as an XML document (XHTML scripts run): it went out with no
+    policy, and `csp: enforce` held nothing in it."""
+    data, _ = await get(await start_proxy(origin, "csp: enforce\n"), "/text-xsl")
+    head = data.partition(b"\r\n\r\n")[0]
+    assert head.startswith(b"HTTP/1.1 200 ") and b"\r\nContent-Security-Policy: default-src" in head
+    assert b"X-Content-Type-Options: nosniff" in head
+
+
+async def test_a_websocket_handshake_sets_no_tracking_cookie(adapter, start_proxy, origin):
+    """Chromium stores the cookies of a WebSocket handshake's 101: mitmproxy passed the
+    origin's on unfiltered (the addon left a 101 to mitmproxy), `_ga` and all; serve answers
+    the handshake itself, with none of the origin's headers."""
+    url = await start_proxy(origin)
+    host, port = url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(
+            b"GET /ws HTTP/1.1\r\nHost: shop.example.com\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            b"Sec-WebSocket-Version: 13\r\n\r\n"
+        )
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    finally:
+        writer.close()
+    assert head.startswith(b"HTTP/1.1 101 "), head
+    assert b"upgrade: websocket" in head.lower()
+    assert b"_ga=" not in head and b"google-analytics" not in head
+    if adapter == "mitmdump":  # (the origin's own: its necessary cookie goes on)
+        assert b"Set-Cookie: PHPSESSID=s" in head
+
+
+@pytest.mark.parametrize("asked", [False, True])
+async def test_a_206_page_is_rewritten_unless_a_range_was_asked_for(start_proxy, origin, asked):
+    """A 206 to a request with no Range is a whole page to Chromium, which ran its trackers:
+    the proxy had left every 206 unrewritten. A part the visitor asked for stays as it came
+    (its bytes are a range of the origin's)."""
+    data, _ = await get_raw(
+        await start_proxy(origin),
+        b"GET /partial-page HTTP/1.1\r\nHost: shop.example.com\r\n"
+        + (b"Range: bytes=0-\r\n" if asked else b"")
+        + b"Connection: close\r\n\r\n",
+    )
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 206 ")
+    if asked:
+        assert body == TRACKER and b"Content-Range: bytes 0-" in head
+    else:
+        assert b"data-consent-src=https://www.google-analytics.com" in body
+        assert b"<script src=https://www.google" not in body
+        assert b"content-range" not in head.lower()
+
+
+async def test_an_interim_response_before_the_page_is_never_all_the_visitor_gets(
+    adapter, start_proxy, origin
+):
+    """mitmproxy takes a 103 Early Hints for the final response: the visitor got a bare 103
+    and a closed connection. serve reads past it to the page; under mitmproxy it is a plain
+    502. Neither passes on the 103's tracker preload or cookie."""
+    data, took = await get(await start_proxy(origin), "/early-hints")
+    head = data.partition(b"\r\n\r\n")[0]
+    assert took < 5 and b"google-analytics" not in head and b"_ga=GA1" not in head
+    assert not data.startswith(b"HTTP/1.1 103") and b"Traceback" not in data
+    if adapter == "aiohttp":
+        assert head.startswith(b"HTTP/1.1 200 ")
+        assert b"data-consent-src=https://www.google-analytics.com" in data
+    else:
+        assert head.startswith(b"HTTP/1.1 502 ") and b"interim response" in data
 
 
 @pytest.mark.parametrize("path", ["/served-by", "/"])  # a text, a page

@@ -272,3 +272,37 @@ async def test_slow_request_body_is_cut_and_frees_the_origin_connection(
             assert status(answer) == 408
     finally:
         writer.close()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        # a byte beyond ASCII in the return path: mitmproxy reads it as a surrogate escape,
+        # which %-escaping failed on
+        (
+            b"GET /.consent/preferences?return=/\xff HTTP/1.1\r\nHost: shop.example.com\r\n"
+            b"Cookie: _ga=GA1.1.1; PHPSESSID=s\r\nConnection: close\r\n\r\n"
+        ),
+        # a lone surrogate in a grant's URL: signing it failed
+        (
+            b"POST /.consent/grant HTTP/1.1\r\nHost: shop.example.com\r\n"
+            b"Origin: http://shop.example.com\r\nContent-Type: application/json\r\n"
+            b"Cookie: _ga=GA1.1.1; PHPSESSID=s\r\nContent-Length: 73\r\n"
+            b"Connection: close\r\n\r\n"
+            b'{"service": "facebook-pixel", "url": "https://www.facebook.com/tr\\ud800"}'
+        ),
+    ],
+    ids=["return-path-byte-beyond-ascii", "grant-url-lone-surrogate"],
+)
+async def test_a_request_to_the_proxys_endpoints_it_cannot_read_is_a_400_never_sent_on(
+    start_proxy: Callable[..., Awaitable[str]], bystander: tuple[int, list[bytes]], raw: bytes
+) -> None:
+    """serve answered the grant 500 (a traceback in its log); mitmproxy, whose addon raised,
+    sent both requests on to the origin as the visitor had sent them, `_ga` and all."""
+    port, seen = bystander  # (the origin here: what reaches it is recorded)
+    proxy = await start_proxy(f"http://127.0.0.1:{port}")
+    answer = await exchange(proxy, raw)
+    assert status(answer) in (200, 400), answer[:300]  # (serve: aiohttp refuses a raw 0xff)
+    assert b"secret" not in answer and b"Traceback" not in answer
+    await asyncio.sleep(0.2)
+    assert seen == []

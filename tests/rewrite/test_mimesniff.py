@@ -46,3 +46,8 @@ def test_a_start_that_may_still_become_html_waits_for_more():
     assert sniffs_as_html(b"  <ht", complete=True) is False
     assert sniffs_as_html(b"<!doctype", complete=False) is None
     assert sniffs_as_html(b"<!doctype htmlx", complete=False) is False
+
+
+def test_a_vertical_tab_before_the_first_tag_is_skipped_as_chromium_skips_it():
+    """(Chromium's sniffer trims with base::TrimWhitespaceASCII, which holds \\v)"""
+    assert sniffs_as_html(b"\x0b\x0c <html><body>", True) is True

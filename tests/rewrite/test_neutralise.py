@@ -321,3 +321,34 @@ def test_a_long_base_path_or_style_start_tag_is_in_the_memo_by_digest(policy):
             assert out == page
             assert n.unknown_hosts == {"cdn.example", "cdn.unknown.example"}
     assert _key_bytes(policy) - before < 100_000
+
+
+@pytest.mark.parametrize(
+    ("raw", "encoding"),
+    [
+        (b"https://www.f\x82\x81cebook.com/tr", "Shift_JIS"),  # fullwidth a, two bytes
+        (b"https://www.f\xa3\xe1cebook.com/tr", "EUC-JP, GBK"),
+        (b"https://www.face\x1b(Bbook.com/tr", "ISO-2022-JP"),  # an escape: shows as nothing
+        (b"https://www.f\xaacebook.com/tr", "windows-1252"),  # the ordinal a
+    ],
+)
+def test_a_host_whose_bytes_a_legacy_encoding_reads_as_a_trackers_is_the_trackers(raw, encoding):
+    """The page's bytes come as latin-1; read as UTF-8 alone, a Shift_JIS page's fullwidth
+    letter made a host the proxy knew nothing of, and Chromium loaded www.facebook.com."""
+    assert url_target(raw.decode("latin-1")) == ("www.facebook.com", "/tr"), encoding
+
+
+def test_a_utf8_host_beyond_ascii_is_read_as_utf8():
+    assert url_target("https://m\u00fcnchen.de/".encode().decode("latin-1")) == ("münchen.de", "/")
+
+
+@pytest.mark.parametrize(
+    ("raw", "host"),
+    [
+        (b"https://www.f\x82\x81cebook.com:443/tr", "www.facebook.com"),  # (with a port)
+        (b"https://mouse\xdfow.com/", "mouseflow.com"),  # macintosh's fl ligature
+        (b"https://\x9do7.net/", "2o7.net"),  # KOI8-R's superscript two
+    ],
+)
+def test_a_host_in_a_single_byte_encoding_or_with_a_port_is_read_as_the_browser_maps_it(raw, host):
+    assert url_target(raw.decode("latin-1"))[0] == host  # type: ignore[index]

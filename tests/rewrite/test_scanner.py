@@ -1794,3 +1794,21 @@ def test_a_style_let_through_passes_in_c_next_time_and_its_unknown_host_is_still
         b".a{background:url(/a.png)}",
         b".b{background:url(https://cdn.unknown.example/b.png)}",
     ]
+
+
+def test_an_iso_2022_jp_page_is_rewritten_as_utf8_so_no_escape_hides_a_tag(policy):
+    """Its escape sequences show as nothing: `<scr\\x1b(Bipt src=...>` was no tag to the
+    scanner and a script to Chromium (tests/e2e/test_http_redteam.py)."""
+    page = "<p>日本語</p>".encode("iso2022_jp") + (
+        b"<scr\x1b(Bipt src=https://www.google-analytics.com/analytics.js></script>"
+    )
+    r = HtmlRewriter(
+        Neutraliser(policy, NO_DECISION, MARK),
+        b"",
+        False,
+        content_type="text/html; charset=ISO-2022-JP",
+    )
+    out = r.finish(page)
+    assert out.startswith(b"\xef\xbb\xbf") and "<p>日本語</p>".encode() in out
+    assert b"data-consent-src=https://www.google-analytics.com" in out
+    assert b"<script src=" not in out

@@ -152,13 +152,46 @@ def _remember[K, V](memo: dict[K, V], key: K, value: V, bound: int = 0) -> V:
     return value
 
 
-_REFRESH_URL_RE = re.compile(r"^[\s\d.]*[;,]?\s*(?:url\s*=\s*)?['\"]?([^'\"]*)", re.IGNORECASE)
+_REFRESH_SPACE = " \t\n\r\f"  # (Blink's and the HTML standard's whitespace)
+_QUOTES = ("'", '"')
 
 
-def refresh_url(content: str) -> str | None:
-    """The URL a refresh (`<meta http-equiv=refresh content>`, the Refresh header) goes to."""
-    m = _REFRESH_URL_RE.match(content)
-    return m.group(1) if m else None
+def refresh_urls(content: str) -> tuple[str, ...]:
+    """The URLs a refresh (`<meta http-equiv=refresh content>`, the Refresh header) may go
+    to, as the HTML standard and as Chromium (Blink's ParseHTTPRefresh) read it, both where
+    they differ: the delay ends at whitespace, `;` or `,`, then may come `url=`, then the URL,
+    which a quote may open. The standard ends it at the next such quote and reads `url` with
+    no `=` as dropped (`urlhttps://host/`); Chromium ends it at the last quote and keeps a
+    `url` with no `=` (`'https://x"@host/'` is host x to one, host to the other). A regex
+    that ended every URL at its first quote of either kind let Chromium go to a tracker."""
+    s = content.lstrip(_REFRESH_SPACE)
+    i = 0
+    while i < len(s) and s[i] not in ";," and s[i] not in _REFRESH_SPACE:
+        i += 1
+    if i == len(s):  # a delay alone: no URL
+        return ()
+    rest = s[i:].lstrip(_REFRESH_SPACE)
+    if rest[:1] in (";", ","):
+        rest = rest[1:].lstrip(_REFRESH_SPACE)
+    chromium = standard = rest
+    if rest[:3].lower() == "url":
+        after = rest[3:].lstrip(_REFRESH_SPACE)
+        if after[:1] == "=":
+            chromium = standard = after[1:].lstrip(_REFRESH_SPACE)
+        else:
+            standard = after
+    out = []
+    if chromium[:1] in _QUOTES:
+        body = chromium[1:]
+        end = body.rfind(chromium[0])
+        out.append(body[:end] if end > 0 else body)
+    else:
+        out.append(chromium.strip(_REFRESH_SPACE))
+    if standard[:1] in _QUOTES:
+        out.append(standard[1:].partition(standard[0])[0])
+    else:
+        out.append(standard)
+    return tuple(dict.fromkeys(out))
 
 
 def url_target(value: str) -> tuple[str, str] | None:
@@ -218,16 +251,60 @@ def _numeric_ipv4(host: str) -> str | None:
     return str(ipaddress.IPv4Address(address))
 
 
+# The encodings a page's bytes may be read in (the Content-Type's charset, a <meta>, or
+# Chromium's guess when none is given), for a host whose bytes are not ASCII: UTF-8 first,
+# then the legacy ones whose characters UTS #46 maps to ASCII letters (fullwidth `ａ` is two
+# bytes in each of the CJK ones, `ª` one in windows-1252), and ISO-2022-JP, whose escape
+# sequences the browser shows as nothing (`www.face\x1b(Bbook.com`). The first that maps to
+# an ASCII host wins: bytes two encodings read as two ASCII hosts are judged as the first.
+LEGACY_ENCODINGS = (
+    "utf-8",
+    "cp1252",
+    "mac_roman",  # (`ﬁ`, `ﬂ`)
+    "cp1251",  # (`№`, and in the next three at other bytes, `²`)
+    "koi8_r",
+    "cp866",
+    "iso8859_5",
+    "cp932",  # (WHATWG's Shift_JIS)
+    "euc_jp",
+    "gb18030",  # (WHATWG's GBK and gb18030)
+    "big5hkscs",  # (WHATWG's Big5)
+    "cp949",  # (WHATWG's EUC-KR)
+    "iso2022_jp",
+    "latin-1",
+)
+
+
 def _idna_map(host: str) -> str:
     """The host as the URL parser maps it (UTS #46, as the URL standard's domain to ASCII):
-    fullwidth letters and dots become ASCII, soft hyphens and zero-width spaces vanish (the
-    page's bytes were read as latin-1, so UTF-8 is tried first)."""
-    if host.isascii():
+    fullwidth letters and dots become ASCII, soft hyphens and zero-width spaces vanish. The
+    page's bytes were read as latin-1: a host whose bytes are not ASCII is read in each of
+    LEGACY_ENCODINGS, and the first reading that maps to an ASCII host name (letters,
+    digits, `-`, `_`, dots: one a known service may have) is the host. Read as UTF-8 alone,
+    `www.f\x82\x81cebook.com` on a Shift_JIS page was no host the proxy knew, and Chromium
+    loaded www.facebook.com."""
+    if host.isascii() and "\x1b" not in host:
         return host.lower()
     try:
-        host = host.encode("latin-1").decode("utf-8")
-    except (UnicodeEncodeError, UnicodeDecodeError):
-        pass
+        raw = host.encode("latin-1")
+    except UnicodeEncodeError:  # (already text: an entity, a %-escape)
+        return _uts46(host)
+    first = None
+    for encoding in LEGACY_ENCODINGS:
+        try:
+            mapped = _uts46(raw.decode(encoding))
+        except UnicodeDecodeError:
+            continue
+        if _HOST_NAME_RE.fullmatch(mapped):
+            return mapped
+        first = first or mapped
+    return first or _uts46(host)
+
+
+_HOST_NAME_RE = re.compile(r"[a-z0-9_.-]+(?::[0-9]*)?")  # (an ASCII reading, and a port)
+
+
+def _uts46(host: str) -> str:
     try:
         return idna.uts46_remap(host, std3_rules=False, transitional=False)
     except idna.IDNAError:  # a code point no URL parser takes: the URL fails to load
@@ -501,8 +578,7 @@ class Neutraliser:
         if content is None or equiv not in ("refresh", "set-cookie"):
             return tag
         if equiv == "refresh":
-            url = refresh_url(content)
-            svc = self._blocked(self._target(url)) if url is not None else None
+            svc = next(filter(None, map(self._blocked_url, refresh_urls(content))), None)
             if svc is None:
                 return tag
             return self._edit(b"meta", attrs, [b"content"], svc.name, svc.category, b"")

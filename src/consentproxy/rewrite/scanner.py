@@ -267,11 +267,21 @@ _UTF16_LABELS = {
 _CHARSET_RE = re.compile(r";\s*charset\s*=\s*[\"']?([^\s;\"']+)", re.IGNORECASE)
 
 
+# ISO-2022-JP too: its escape sequences switch between ASCII and two-byte modes and show as
+# nothing, so `<scr\x1b(Bipt src=...>` was no tag to the scanner and a script to Chromium.
+_TRANSCODED_LABELS = {
+    **_UTF16_LABELS,
+    "iso-2022-jp": "iso2022_jp",
+    "csiso2022jp": "iso2022_jp",
+}
+
+
 @functools.lru_cache(maxsize=256)  # an origin sends few distinct values
 def _utf16_codec(content_type: str) -> str | None:
-    """The UTF-16 codec a Content-Type's charset names, else None."""
+    """The codec of a Content-Type's charset the scanner cannot read as it comes (UTF-16,
+    ISO-2022-JP: the page is rewritten as UTF-8), else None."""
     m = _CHARSET_RE.search(content_type)
-    return _UTF16_LABELS.get(m.group(1).lower()) if m else None
+    return _TRANSCODED_LABELS.get(m.group(1).lower()) if m else None
 
 
 def _pieces(banner: bytes | list[bytes]) -> list[bytes]:
