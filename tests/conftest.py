@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from consentproxy.config import Config, load_config
 from consentproxy.policy import Policy
@@ -13,6 +14,11 @@ from consentproxy.policy import Policy
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_CONFIG = ROOT / "src" / "consentproxy" / "demo" / "config.yaml"
 CORPUS = Path(__file__).resolve().parent / "corpus"
+
+# No property test is timed: an example slower than hypothesis' default 200 ms deadline on a
+# loaded machine is no failure (speed is measured in bench/, not in tests).
+settings.register_profile("untimed", deadline=None)
+settings.load_profile("untimed")
 
 
 @pytest.fixture(scope="session")
