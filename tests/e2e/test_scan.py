@@ -135,7 +135,7 @@ TRICKY = {  # path -> (status, content type, body)
         200,
         "text/html",
         '<script src="https://www.google-analytics.com/analytics.js"></script>'
-        '<iframe src="/slow"></iframe>',
+        + '<iframe src="/slow"></iframe>',
     ),
 }
 
