@@ -423,7 +423,7 @@ class Scanner:
                 record = await self._visit(
                     page, judge, path, len(done), spec, not self.o.direct and not state.decided
                 )
-            except PlaywrightError as e:  # (a loop of redirects, a download, a timeout...)
+            except (PlaywrightError, _Left) as e:  # (a loop of redirects, a download...)
                 record = PageRecord(path, path, error=str(e).splitlines()[0])
                 await page.close()  # (its error page would interrupt the next visit)
                 page = await new_page()
@@ -454,6 +454,28 @@ class Scanner:
         self, page: Page, judge: Judge, path: str, n: int, spec: str, reject_after: bool
     ) -> PageRecord:
         record = PageRecord(path, path)
+        failed: list[str] = []  # the page's own moves that failed (to https, say)
+
+        def moved(r: Request) -> None:
+            if r.is_navigation_request() and r.frame == page.main_frame:
+                failed.append(f"{r.url} ({r.failure})")
+
+        page.on("requestfailed", moved)
+        try:
+            return await self._view(page, record, path, n, spec, reject_after, failed)
+        finally:
+            page.remove_listener("requestfailed", moved)
+
+    async def _view(
+        self,
+        page: Page,
+        record: PageRecord,
+        path: str,
+        n: int,
+        spec: str,
+        reject_after: bool,
+        failed: list[str],
+    ) -> PageRecord:
         # Once the document has arrived (a redirect loop, a download, no answer still fail
         # here): a page whose load event Playwright never sees (a frame of it still loading,
         # or one Playwright lost track of) is displayed and runs its trackers all the same.
@@ -470,6 +492,9 @@ class Scanner:
         with contextlib.suppress(PlaywrightTimeout):  # a chatty page is still scanned
             await page.wait_for_load_state("networkidle", timeout=SETTLE_MS)
         await page.wait_for_timeout(self.o.wait_ms)
+        if page.url.startswith("chrome-error:"):  # (where it went is Chromium's error page)
+            where = failed[-1] if failed else "another address"
+            raise _Left(f"the page moved itself to {where}: nothing of where it went was scanned")
         reject = page.locator(REJECT).first
         shown = await reject.count() > 0 and await reject.is_visible()
         accept = page.locator('[data-consent-action="accept-all"]').first
@@ -493,6 +518,11 @@ class Scanner:
             except PlaywrightError:  # (covered by the site's own overlay, say)
                 record.banner["reject_clickable"] = False
         return record
+
+
+class _Left(Exception):
+    """The page moved itself somewhere that could not be loaded (a plain-http copy of a site
+    whose script sends it to https)."""
 
 
 @dataclass(frozen=True)

@@ -131,6 +131,11 @@ TRICKY = {  # path -> (status, content type, body)
     "/linking": (200, "text/html", '<a href="/after">after</a>'),
     "/boom": (500, "text/html", "<p>oops</p>"),
     "/data.json": (200, "application/json", "{}"),
+    "/to-https": (  # (a plain-http copy of a site whose script moves it to https)
+        200,
+        "text/html",
+        "<script>location.replace('https://' + location.host + location.pathname);</script>",
+    ),
     "/xhr": (
         200,
         "text/html",
@@ -207,6 +212,19 @@ def test_a_page_that_never_finishes_loading_is_still_scanned(tricky_origin, tmp_
     assert (page["status"], page["error"]) == (200, "") and page["screenshot"]
     assert {v["kind"] for v in page["violations"]} == {"request", "banner-missing"}
     assert code == 1
+
+
+def test_a_page_that_moves_itself_where_nothing_loads_says_so(tricky_origin, tmp_path):
+    """meedia.de's and rechtambild.de's real pages, served over http, move themselves to https:
+    page-failed said "SecurityError: Failed to read the 'localStorage' property" (Chromium's
+    error page, read as if it were the site's)."""
+    code, report = scan(
+        tricky_origin, tmp_path, "--direct", "--states", "none", "--paths", "/to-https"
+    )
+    (page,) = report["states"][0]["pages"]
+    assert page["error"].startswith(f"the page moved itself to https{tricky_origin[4:]}to-https (")
+    assert "nothing of where it went was scanned" in page["error"]
+    assert [v["kind"] for v in page["violations"]] == ["page-failed"] and code == 1
 
 
 def test_the_proxy_adds_no_console_error_to_a_page_reading_a_third_party(tricky_origin, tmp_path):
