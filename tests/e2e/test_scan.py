@@ -158,11 +158,11 @@ def tricky_origin() -> Iterator[str]:
     async def page(request: web.Request) -> web.StreamResponse:
         if request.path == "/loop":
             raise web.HTTPFound("/loop")
-        if request.path == "/slow":  # headers and a start, then nothing for a minute
+        if request.path == "/slow":  # headers and a start, then nothing for 10 s (> LOAD_MS here)
             response = web.StreamResponse(headers={"Content-Type": "text/html"})
             await response.prepare(request)
             await response.write(b"<!doctype html><p>still coming")
-            await asyncio.sleep(60)
+            await asyncio.sleep(10)
             return response
         status, kind, body = TRICKY[request.path]
         if kind == "text/html":
