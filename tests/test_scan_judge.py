@@ -51,3 +51,48 @@ def test_a_page_not_scanned_is_never_clean_and_no_document_needs_a_banner():
     assert kinds(PageRecord("/", "/", status=200)) == {"banner-missing"}
     covered = PageRecord("/", "/", status=200, banner=shown | {"reject_clickable": False})
     assert kinds(covered) == {"reject-not-clickable"}
+
+
+def test_the_html_report_leads_from_each_page_and_state_to_its_evidence(tmp_path):
+    """With 10 real pages in 7 states, report.html was 70 sections of full-page screenshots
+    (one 25,000 px tall) and a summary per state only: which page failed in which state
+    took scrolling through all of them."""
+    from consentproxy.scan_report import render
+
+    def page(path, kinds):
+        return {
+            "path": path,
+            "status": 200,
+            "screenshot": "",
+            "banner": {},
+            "requests": [],
+            "cookies": [],
+            "set_cookies": [],
+            "local_storage": [],
+            "console_errors": [],
+            "violations": [{"kind": k, "detail": "d"} for k in kinds],
+        }
+
+    states = [
+        {
+            "state": "none",
+            "third_party_requests": 0,
+            "violations": 1,
+            "pages": [page("/a", ["request"]), page("/b", [])],
+        },
+        {
+            "state": "all",
+            "third_party_requests": 0,
+            "violations": 1,
+            "pages": [page("/a", []), page("/b", ["page-failed"])],
+        },
+    ]
+    report = {"url": "http://x/", "mode": "direct", "started_at": "t", "config": "c",
+              "offline": True, "violations": 2, "states": states}  # fmt: skip
+    html = render(report, tmp_path)
+    table = html.split("<h2>Violations per page and state</h2>")[1].split("<h2>")[0]
+    assert "<th>page</th><th>none</th><th>all</th>" in table
+    assert '<td class=bad><a href="#s0p0">1</a></td><td><a href="#s1p0">0</a></td>' in table
+    assert '<td><a href="#s0p1">0</a></td><td class=bad><a href="#s1p1">failed</a></td>' in table
+    for anchor in ("s0p0", "s0p1", "s1p0", "s1p1"):
+        assert f"<h3 id={anchor}>" in html

@@ -623,6 +623,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
             crawl=args.crawl,
             wait_ms=int(args.wait * 1000),
             chromium=args.chromium,
+            resolve=args.resolve or "",
         )
     )
     with _writing("--out"):  # (now, not once the scan is done: its report would be lost)
@@ -978,6 +979,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--out",
         default="scan-report",
         help="directory for report.json, report.html and screenshots (default: scan-report)",
+    )
+    sc.add_argument(
+        "--resolve",
+        metavar="ADDRESS[:PORT]",
+        help="visit the URL's host name at this address, e.g. a local copy of the site: "
+        "scan http://www.example.com/ --resolve 127.0.0.1:8080 (its pages keep their name: "
+        "its own hosts, Domain cookies and absolute links work as in production)",
     )
     sc.add_argument("--chromium", default="/usr/bin/chromium", help="Chromium binary")
     sc.set_defaults(func=cmd_scan)

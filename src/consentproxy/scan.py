@@ -46,6 +46,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 DAY = 86400
+LOAD_MS = 30000  # at most this long for the load event (a page that never loads is scanned)
 SETTLE_MS = 5000  # at most this long for the network to go quiet after load
 CLICK_MS = 5000  # for the banner's reject-all to take a click and answer
 LATE_MS = 3000  # then this long more: a tracker a timer starts a few seconds in is seen
@@ -64,6 +65,9 @@ class ScanOptions:
     crawl: int = 0  # also visit up to N same-site links of the first page
     wait_ms: int = LATE_MS  # after the network went quiet, for what timers start late
     chromium: str = CHROMIUM
+    # ADDRESS[:PORT] the URL's host name is visited at (a local copy of www.example.com): its
+    # pages keep their own name (own hosts, Domain cookies, absolute links as in production)
+    resolve: str = ""
 
 
 def default_states(config: Config) -> tuple[str, ...]:
@@ -247,6 +251,31 @@ class Scanner:
         except ValueError:
             raise UsageError(f"scan: {options.url!r} has no valid port (1-65535)") from None
         self.origin = f"{target.scheme}://{target.netloc}"
+        self.host = target.hostname
+        self.upstream = self.origin
+        if options.resolve:
+            address = urlsplit(f"//{options.resolve}")
+            try:
+                port = address.port
+            except ValueError:
+                port = -1
+            if (
+                not address.hostname
+                or port == -1
+                or address.path
+                or address.username
+                or address.query
+                or address.fragment
+            ):
+                raise UsageError(
+                    f"scan: --resolve {options.resolve!r} must be an address and an optional "
+                    "port, such as 127.0.0.1:8080"
+                )
+            if port is None:  # (the URL's own port, said or implied)
+                port = target.port or (443 if target.scheme == "https" else 80)
+            host = f"[{address.hostname}]" if ":" in address.hostname else address.hostname
+            self.address = f"{host}:{port}"
+            self.upstream = f"{target.scheme}://{self.address}"
         self.paths = options.paths or (
             (target.path or "/") + (f"?{target.query}" if target.query else ""),
         )
@@ -265,24 +294,9 @@ class Scanner:
             "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "states": [],
         }
-        from playwright.async_api import Error as PlaywrightError
-
         async with async_playwright() as pw:
-            try:
-                browser = await pw.chromium.launch(
-                    executable_path=self.o.chromium, args=CHROMIUM_ARGS + self._resolver_rules()
-                )
-            except PlaywrightError as e:  # (none there, not executable, not a browser)
-                raise UsageError(
-                    f"scan: cannot start Chromium {self.o.chromium} "
-                    f"({str(e).splitlines()[0].removeprefix('BrowserType.launch: ')}); "
-                    "install it (apt-get install chromium) or give --chromium its path"
-                ) from None
-            try:
-                for spec, state in self.states.items():
-                    report["states"].append(await self._state(browser, spec, state))
-            finally:
-                await browser.close()
+            for spec, state in self.states.items():
+                report["states"].append(await self._state(pw, spec, state))
         report["violations"] = sum(s["violations"] for s in report["states"])
         (self.o.out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
         (self.o.out / "report.html").write_text(
@@ -290,19 +304,43 @@ class Scanner:
         )
         return report
 
-    def _resolver_rules(self) -> list[str]:
-        """Offline, no name but the site's resolves: even a request the route missed fails."""
-        if self.o.online:
-            return []
-        host = urlsplit(self.o.url).hostname
-        proxy = "" if self.o.direct else ", EXCLUDE 127.0.0.1"  # (the in-process proxy's)
-        return [f"--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE {host}{proxy}"]
+    def _resolver_rules(self, proxy_port: int | None) -> list[str]:
+        """Offline, no name but the site's resolves: even a request the route missed fails.
+        With --resolve, the site's name goes to its address (or to the in-process proxy)."""
+        rules = []
+        if self.o.resolve:
+            rules.append(
+                f"MAP {self.host} "
+                + (self.address if proxy_port is None else f"127.0.0.1:{proxy_port}")
+            )
+        if not self.o.online:
+            excluded = "" if self.o.resolve else f", EXCLUDE {self.host}"
+            proxy = "" if proxy_port is None else ", EXCLUDE 127.0.0.1"  # (the proxy's)
+            rules.append(f"MAP * ~NOTFOUND{excluded}{proxy}")
+        return [f"--host-resolver-rules={', '.join(rules)}"] if rules else []
 
-    async def _state(self, browser: Any, spec: str, state: ConsentState) -> dict[str, Any]:
+    async def _launch(self, pw: Any, proxy_port: int | None) -> Any:
+        from playwright.async_api import Error as PlaywrightError
+
+        try:
+            return await pw.chromium.launch(
+                executable_path=self.o.chromium,
+                args=CHROMIUM_ARGS + self._resolver_rules(proxy_port),
+            )
+        except PlaywrightError as e:  # (none there, not executable, not a browser)
+            raise UsageError(
+                f"scan: cannot start Chromium {self.o.chromium} "
+                f"({str(e).splitlines()[0].removeprefix('BrowserType.launch: ')}); "
+                "install it (apt-get install chromium) or give --chromium its path"
+            ) from None
+
+    async def _state(self, pw: Any, spec: str, state: ConsentState) -> dict[str, Any]:
+        """One state, in a browser of its own (with --resolve, the site's name leads to this
+        state's proxy)."""
         running = None
         base = self.origin
         if not self.o.direct:
-            config = replace(self.o.config, upstream=self.origin)
+            config = replace(self.o.config, upstream=self.upstream)
             # Undecided is a fresh browser's own state: not forced, so that the reject click
             # of _visit sets a real consent cookie (a forced state sets none; the cookie is
             # cleared after each page).
@@ -310,13 +348,18 @@ class Scanner:
                 config, [secrets.token_hex(32).encode()], forced=state if state.decided else None
             )
             running = await server.start(engine, "127.0.0.1", 0)
-            base = f"http://127.0.0.1:{running.port}"
+            # (--resolve: the site's own name, on port 80, mapped to the proxy)
+            base = f"http://{self.host}" if self.o.resolve else f"http://127.0.0.1:{running.port}"
         try:
-            context = await browser.new_context(base_url=base, service_workers="block")
+            browser = await self._launch(pw, None if running is None else running.port)
             try:
-                pages = await self._pages(context, base, spec, state)
+                context = await browser.new_context(base_url=base, service_workers="block")
+                try:
+                    pages = await self._pages(context, base, spec, state)
+                finally:
+                    await context.close()
             finally:
-                await context.close()
+                await browser.close()
         finally:
             if running is not None:
                 await running.stop()
@@ -380,7 +423,7 @@ class Scanner:
                 record = await self._visit(
                     page, judge, path, len(done), spec, not self.o.direct and not state.decided
                 )
-            except PlaywrightError as e:  # (a loop of redirects, a download, a timeout...)
+            except (PlaywrightError, _Left) as e:  # (a loop of redirects, a download...)
                 record = PageRecord(path, path, error=str(e).splitlines()[0])
                 await page.close()  # (its error page would interrupt the next visit)
                 page = await new_page()
@@ -411,7 +454,32 @@ class Scanner:
         self, page: Page, judge: Judge, path: str, n: int, spec: str, reject_after: bool
     ) -> PageRecord:
         record = PageRecord(path, path)
-        response = await page.goto(path)
+        failed: list[str] = []  # the page's own moves that failed (to https, say)
+
+        def moved(r: Request) -> None:
+            if r.is_navigation_request() and r.frame == page.main_frame:
+                failed.append(f"{r.url} ({r.failure})")
+
+        page.on("requestfailed", moved)
+        try:
+            return await self._view(page, record, path, n, spec, reject_after, failed)
+        finally:
+            page.remove_listener("requestfailed", moved)
+
+    async def _view(
+        self,
+        page: Page,
+        record: PageRecord,
+        path: str,
+        n: int,
+        spec: str,
+        reject_after: bool,
+        failed: list[str],
+    ) -> PageRecord:
+        # Once the document has arrived (a redirect loop, a download, no answer still fail
+        # here): a page whose load event Playwright never sees (a frame of it still loading,
+        # or one Playwright lost track of) is displayed and runs its trackers all the same.
+        response = await page.goto(path, wait_until="commit")
         record.url = page.url
         record.status = response.status if response else None
         if response is not None:
@@ -419,9 +487,14 @@ class Scanner:
             record.html = "html" in kind.lower()
         from playwright.async_api import TimeoutError as PlaywrightTimeout
 
+        with contextlib.suppress(PlaywrightTimeout):
+            await page.wait_for_load_state("load", timeout=LOAD_MS)
         with contextlib.suppress(PlaywrightTimeout):  # a chatty page is still scanned
             await page.wait_for_load_state("networkidle", timeout=SETTLE_MS)
         await page.wait_for_timeout(self.o.wait_ms)
+        if page.url.startswith("chrome-error:"):  # (where it went is Chromium's error page)
+            where = failed[-1] if failed else "another address"
+            raise _Left(f"the page moved itself to {where}: nothing of where it went was scanned")
         reject = page.locator(REJECT).first
         shown = await reject.count() > 0 and await reject.is_visible()
         accept = page.locator('[data-consent-action="accept-all"]').first
@@ -445,6 +518,11 @@ class Scanner:
             except PlaywrightError:  # (covered by the site's own overlay, say)
                 record.banner["reject_clickable"] = False
         return record
+
+
+class _Left(Exception):
+    """The page moved itself somewhere that could not be loaded (a plain-http copy of a site
+    whose script sends it to https)."""
 
 
 @dataclass(frozen=True)

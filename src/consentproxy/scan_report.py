@@ -17,7 +17,8 @@ th,td{border:1px solid #ddd;padding:3px 6px;text-align:left;vertical-align:top;
 overflow-wrap:anywhere}th{background:#f3f3f3}
 .ok{color:#176117;font-weight:600}.bad{color:#a31515;font-weight:600}
 tr.bad td{background:#fdecec}img{max-width:420px;border:1px solid #ccc}
-.meta{color:#555}
+.shot{display:inline-block;max-height:480px;overflow-y:auto}
+.meta{color:#555}td a{color:inherit}
 """
 
 
@@ -48,15 +49,48 @@ def _verdict(count: int) -> str:
 
 
 def _screenshot(out: Path, name: str) -> str:
+    """The whole page, in a box of its own height (a real page's is 20,000 px and more) that
+    scrolls, linking to the PNG beside the report."""
     data = base64.b64encode((out / name).read_bytes()).decode()
-    return f'<img alt="screenshot {escape(name)}" src="data:image/png;base64,{data}">'
+    return (
+        f'<div class=shot><a href="{escape(name)}"><img alt="screenshot {escape(name)}" '
+        f'src="data:image/png;base64,{data}"></a></div>'
+    )
 
 
-def _page(page: dict[str, Any], out: Path) -> str:
+def _anchor(state: int, page: int) -> str:
+    return f"s{state}p{page}"
+
+
+def _pages_table(states: list[dict[str, Any]]) -> str:
+    """Each page in each state: its violations, linked to its evidence below."""
+    paths = list(dict.fromkeys(p["path"] for s in states for p in s["pages"]))
+    cells: dict[tuple[str, int], tuple[str, int]] = {}
+    for i, s in enumerate(states):
+        for j, p in enumerate(s["pages"]):
+            failed = any(v["kind"] == "page-failed" for v in p["violations"])
+            count = len(p["violations"])
+            cells.setdefault((p["path"], i), (_anchor(i, j), -1 if failed else count))
+    rows = []
+    for path in paths:
+        row = [f"<td>{escape(path)}</td>"]
+        for i in range(len(states)):
+            if (path, i) not in cells:
+                row.append("<td></td>")
+                continue
+            anchor, count = cells[path, i]
+            text = "failed" if count < 0 else str(count)
+            row.append(f'<td{" class=bad" if count else ""}><a href="#{anchor}">{text}</a></td>')
+        rows.append(f"<tr>{''.join(row)}</tr>")
+    head = "".join(f"<th>{escape(s['state'])}</th>" for s in states)
+    return f"<table><tr><th>page</th>{head}</tr>{''.join(rows)}</table>"
+
+
+def _page(page: dict[str, Any], out: Path, anchor: str = "") -> str:
     banner = page["banner"]
     parts = [
         (
-            f"<h3>{escape(page['path'])} <span class=meta>HTTP {page['status']}</span> "
+            f"<h3{f' id={anchor}' if anchor else ''}>{escape(page['path'])} <span class=meta>HTTP {page['status']}</span> "
             f"{_verdict(len(page['violations']))}</h3>"
         ),
         _screenshot(out, page["screenshot"]) if page["screenshot"] else "",
@@ -142,8 +176,8 @@ def render(report: dict[str, Any], out: Path) -> str:
     )
     states = "\n".join(
         f"<h2>State {escape(s['state'])}: {_verdict(s['violations'])}</h2>\n"
-        + "\n".join(_page(p, out) for p in s["pages"])
-        for s in report["states"]
+        + "\n".join(_page(p, out, _anchor(i, j)) for j, p in enumerate(s["pages"]))
+        for i, s in enumerate(report["states"])
     )
     return (
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
@@ -153,5 +187,7 @@ def render(report: dict[str, Any], out: Path) -> str:
         f"<p class=meta>Scanned {escape(mode)}, {escape(report['started_at'])}; "
         f"config {escape(report['config'])}; third-party requests were "
         f"{'answered by the scanner, never sent' if report['offline'] else 'sent'}.</p>"
-        f"<h2>Summary per state</h2>{summary}\n{states}</body></html>\n"
+        f"<h2>Summary per state</h2>{summary}\n"
+        f"<h2>Violations per page and state</h2>{_pages_table(report['states'])}\n"
+        f"{states}</body></html>\n"
     )

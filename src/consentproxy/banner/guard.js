@@ -304,12 +304,14 @@
     if (/^(i?frame|object)$/.test(node.localName)) child(node.contentWindow);
     else if (node.firstElementChild) [].forEach.call(node.querySelectorAll("iframe,frame,object"), frames);
   }
-  function learn(mark, url) {
+  function ours(url) {
     try {
-      if (mark && /^[\w-]{8,64}$/.test(mark) && new URL(url, location.href).origin === location.origin) {
-        marks[mark] = 1;
-      }
-    } catch (e) { /* not ours */ }
+      return new URL(url, location.href).origin === location.origin;
+    } catch (e) { return false; }
+  }
+
+  function learn(mark, url) {
+    if (mark && /^[\w-]{8,64}$/.test(mark) && ours(url)) marks[mark] = 1;
   }
 
   function install(win) {
@@ -601,7 +603,11 @@
       return function () {
         if (this.__consentHeld) return;
         this.addEventListener("readystatechange", function () {
-          if (this.readyState === 2) learn(this.getResponseHeader(HEADER), this.responseURL);
+          // (only a response of the page's own origin has it: asking another's is a console
+          // error, 'Refused to get unsafe header', that the site never had)
+          if (this.readyState === 2 && ours(this.responseURL)) {
+            learn(this.getResponseHeader(HEADER), this.responseURL);
+          }
         });
         return native.apply(this, arguments);
       };
