@@ -23,6 +23,7 @@ import asyncio
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from playwright.async_api import Error as PlaywrightError
 
 from consentproxy.consent import NO_DECISION
@@ -38,10 +39,14 @@ from tests.e2e.test_realworld import (
     visit,
 )
 
+pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(3600)]
+
 JUDGED = 20  # a category with fewer tracker loads in the whole corpus is printed, not judged
 
 
-def trackers(policy: Policy, requests: list[tuple[str, str]], served_as: str) -> dict[tuple[str, str], str]:
+def trackers(
+    policy: Policy, requests: list[tuple[str, str]], served_as: str
+) -> dict[tuple[str, str], str]:
     """The requests to a tracker an optional category holds -> that category."""
     found = {}
     for host, path in requests:
@@ -157,9 +162,7 @@ async def test_reject_all_and_each_category_let_through_what_they_say(setup) -> 
             )
         return name, served_as, category, direct, chosen, next_view
 
-    second = await asyncio.gather(
-        *(with_only(n, s, d, c) for n, s, d in pages for c in visited)
-    )
+    second = await asyncio.gather(*(with_only(n, s, d, c) for n, s, d in pages for c in visited))
     wanted_n, in_place, on_next = Counter[str](), Counter[str](), Counter[str]()
     unjudged = Counter[str]()
     other: list[str] = []
@@ -167,10 +170,12 @@ async def test_reject_all_and_each_category_let_through_what_they_say(setup) -> 
     missing: list[str] = []
     no_choice_c: list[tuple[str, str, str]] = []
     for name, served_as, category, direct, chosen, next_view in second:
-        wanted = {r for r, c in trackers(policy, direct.requests, served_as).items() if c == category}
+        theirs = {
+            r for r, c in trackers(policy, direct.requests, served_as).items() if c == category
+        }
         refused = unchosen(chosen, f"save:{category}")
         if refused:
-            unjudged[category] += len(wanted)
+            unjudged[category] += len(theirs)
             no_choice_c += [(name, category, e) for e in refused]
             continue
         for where, seen in (("in place", chosen), ("next view", next_view)):
@@ -183,14 +188,14 @@ async def test_reject_all_and_each_category_let_through_what_they_say(setup) -> 
                 f"{name} with {category} only, {where}: {c}"
                 for c in jar_refused(policy, seen, {category})
             ]
-        wanted_n[category] += len(wanted)
-        in_place[category] += len(wanted & set(chosen.requests))
-        on_next[category] += len(wanted & set(next_view.requests))
-        if wanted - set(next_view.requests):
+        wanted_n[category] += len(theirs)
+        in_place[category] += len(theirs & set(chosen.requests))
+        on_next[category] += len(theirs & set(next_view.requests))
+        if theirs - set(next_view.requests):
             missing.append(
-                f"{name} with {category} only: {len(wanted & set(next_view.requests))}/"
-                f"{len(wanted)} on the next view; not: "
-                + ", ".join(f"{h}{p[:30]}" for h, p in sorted(wanted - set(next_view.requests))[:4])
+                f"{name} with {category} only: {len(theirs & set(next_view.requests))}/"
+                f"{len(theirs)} on the next view; not: "
+                + ", ".join(f"{h}{p[:30]}" for h, p in sorted(theirs - set(next_view.requests))[:4])
             )
     print(
         f"one category at a time, on the {len(pages)} pages whose origin loads a tracker "
