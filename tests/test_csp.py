@@ -1,4 +1,4 @@
-from consentproxy.csp import admit_injected, header
+from consentproxy.csp import admit_injected, header, host_sources
 
 OWN = "https://shop.example/.consent/"
 
@@ -93,3 +93,13 @@ def test_known_trackers_met_are_listed_first_met_first_within_the_bound():
     many = [f"h{i}.operator.example" for i in range(1000)]
     _, value = header("enforce", [], many, "", met)
     assert set(many) <= set(value.split()) and not set(met) & set(value.split())
+
+
+def test_a_star_in_a_hosts_path_allows_the_path_before_it():
+    """CSP has no wildcard inside a path: "host/*/sdk.js" is allowed as "host/" (the guard
+    and the rewriter still tell its paths apart)."""
+    assert host_sources(["connect.facebook.net/*/sdk.js", "www.google.com/maps"]) == [
+        "connect.facebook.net/",
+        "www.google.com/maps",
+        "www.google.com/maps/",
+    ]
