@@ -164,7 +164,7 @@ async def test_reject_all_and_each_category_let_through_what_they_say(setup) -> 
 
     second = await asyncio.gather(*(with_only(n, s, d, c) for n, s, d in pages for c in visited))
     wanted_n, in_place, on_next = Counter[str](), Counter[str](), Counter[str]()
-    unjudged = Counter[str]()
+    unjudged, own_jar = Counter[str](), Counter[str]()  # (own_jar: the jar check is live)
     other: list[str] = []
     other_jar: list[str] = []
     missing: list[str] = []
@@ -189,6 +189,9 @@ async def test_reject_all_and_each_category_let_through_what_they_say(setup) -> 
                 for c in jar_refused(policy, seen, {category})
             ]
         wanted_n[category] += len(theirs)
+        own_jar[category] += sum(
+            policy.cookie_category(str(c["name"])) == category for c in next_view.cookies
+        )
         in_place[category] += len(theirs & set(chosen.requests))
         on_next[category] += len(theirs & set(next_view.requests))
         if theirs - set(next_view.requests):
@@ -209,7 +212,8 @@ async def test_reject_all_and_each_category_let_through_what_they_say(setup) -> 
             f"next view {on_next[category]} ({on_next[category] / max(1, n):.1%}); requests to "
             f"a tracker of another category: "
             f"{sum(f' with {category} only,' in line for line in other)}; cookies of another "
-            f"category: {sum(f' with {category} only,' in line for line in other_jar)}; loads of "
+            f"category: {sum(f' with {category} only,' in line for line in other_jar)} (of its own, "
+            f"on the next view: {own_jar[category]}); loads of "
             f"pages where no choice could be made: {unjudged[category]}"
         )
     for line in missing:
