@@ -1,5 +1,5 @@
 from consentproxy import csp
-from consentproxy.csp import admit_injected, header
+from consentproxy.csp import admit_injected, header, host_sources
 
 OWN = "https://shop.example/.consent/"
 
@@ -105,3 +105,13 @@ def test_a_report_uri_to_a_held_host_is_dropped_and_the_rest_kept_as_it_came():
     assert csp.without_reports_to("REPORT-URI\thttps://www.facebook.com/tr", held) == ""
     untouched = "default-src 'self'; report-uri /r"
     assert csp.without_reports_to(untouched, held) is untouched
+
+
+def test_a_star_in_a_hosts_path_allows_the_path_before_it():
+    """CSP has no wildcard inside a path: "host/*/sdk.js" is allowed as "host/" (the guard
+    and the rewriter still tell its paths apart)."""
+    assert host_sources(["connect.facebook.net/*/sdk.js", "www.google.com/maps"]) == [
+        "connect.facebook.net/",
+        "www.google.com/maps",
+        "www.google.com/maps/",
+    ]

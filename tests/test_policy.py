@@ -16,6 +16,7 @@ from consentproxy.policy import (
     _loads,
     url_host_matches,
 )
+from tests.configs import FOUR_CATEGORIES
 
 ANALYTICS = ConsentState(decided=True, categories=frozenset({"analytics"}))
 
@@ -37,6 +38,34 @@ def test_shared_hosts_match_by_path_prefix(policy):
     assert (
         policy.service_for_host("www.facebook.com", "/plugins/like.php").name == "facebook-social"
     )
+
+
+def test_the_facebook_sdk_is_the_social_plugins_not_the_pixel():
+    """connect.facebook.net serves both: the JS SDK (/LOCALE/sdk.js, the older all.js, and
+    what they load under /LOCALE/sdk/) that a facebook-jssdk snippet (held as
+    facebook-social) loads for like buttons and comments, and the pixel (/LOCALE/fbevents.js,
+    /signals/). The SDK was held as the pixel's: a visitor who allowed social networks got
+    the snippet but not the SDK it loads, so no social plugin."""
+    policy = Policy(parse_config(FOUR_CATEGORIES, "t.yaml"))
+    for path in ("/en_US/sdk.js", "/de_DE/all.js", "/fr_FR/sdk/xfbml.customerchat.js"):
+        assert policy.holder("connect.facebook.net", path, "legacy.test").name == "facebook-social"
+    for path in ("/en_US/fbevents.js", "/signals/config/123", "/sdk.js", "//sdk.js"):
+        assert policy.holder("connect.facebook.net", path, "legacy.test").name == "facebook-pixel"
+
+
+def test_a_star_in_a_hosts_path_is_one_whole_segment():
+    policy = Policy(
+        parse_config(
+            "upstream: http://127.0.0.1:9\ncategories: {necessary: {required: true}, "
+            "analytics: {}}\nservices:\n  - {name: a, category: analytics, "
+            "hosts: [cdn.example.com/*/a/]}\n",
+            "t.yaml",
+        )
+    )
+    assert policy.service_for_host("cdn.example.com", "/v1/a/x.js").name == "a"
+    assert policy.service_for_host("cdn.example.com", "/v1/v2/a/x.js") is None
+    assert policy.service_for_host("cdn.example.com", "//a/x.js") is None
+    assert policy.service_for_host("cdn.example.com", "/v1/ab/x.js") is None
 
 
 def test_consent_unblocks_only_its_category(policy):

@@ -51,8 +51,10 @@ def header(
 
 def host_sources(hosts: Iterable[str]) -> list[str]:
     """Our host entries as CSP host-sources: "host/path" is a prefix for us; in CSP a path
-    is a prefix only when it ends with '/'."""
-    out = set(hosts)
+    is a prefix only when it ends with '/', and has no wildcard: "host/*/sdk.js" (a '*'
+    segment is any one for us) is allowed as "host/" (the rewriter and the guard still
+    tell its paths apart)."""
+    out = {h.split("/*", 1)[0] + "/" if "/*" in h else h for h in hosts}
     out |= {f"{h}/" for h in out if "/" in h and not h.endswith("/")}
     return sorted(out)
 

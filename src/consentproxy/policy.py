@@ -20,7 +20,13 @@ from urllib.parse import unquote
 import ahocorasick_rs
 from blake3 import blake3
 
-from consentproxy.catalog.knowledge import CATALOG_SOURCE, Knowledge, KnownTracker, read_layer
+from consentproxy.catalog.knowledge import (
+    CATALOG_SOURCE,
+    Knowledge,
+    KnownTracker,
+    read_layer,
+    under_path,
+)
 from consentproxy.catalog.ocd import CookieDatabase, CookieRecord, cookie_database
 from consentproxy.config import DATABASE_CATEGORIES, FORMER_CMP, builtin_services
 from consentproxy.consent import ConsentState
@@ -228,7 +234,7 @@ class Policy:
         host = host.lower().rstrip(".")
         if path and host in self.path_hosts:
             for prefix, on_path in self.path_hosts[host]:
-                if path.startswith(prefix):
+                if under_path(path, prefix):
                     return on_path
         svc = self.exact_hosts.get(host)
         if svc is not None:

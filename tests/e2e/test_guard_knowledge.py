@@ -121,3 +121,23 @@ async def test_a_tracker_a_page_script_adds_waits_for_its_category(page) -> None
     assert await p.evaluate(ADD_SCRIPT, "https://static.chartbeat.com/js/chartbeat.js") is None
     await p.wait_for_timeout(200)
     assert "static.chartbeat.com" in requested
+
+
+async def test_the_guard_reads_a_star_segment_in_a_hosts_path_as_the_server_does(page) -> None:
+    """connect.facebook.net/*/sdk.js: Facebook's JS SDK is the social plugins' (what their
+    facebook-jssdk snippet loads), the rest of facebook.net the pixel's, in the guard too."""
+    p, _ = page
+    for path in (
+        "/en_US/sdk.js",
+        "/de_DE/all.js",
+        "/fr_FR/sdk/xfbml.customerchat.js",
+        "/en_US/fbevents.js",
+        "/signals/config/1",
+        "/sdk.js",
+        "//sdk.js",
+    ):
+        url = f"https://connect.facebook.net{path}"
+        svc = POLICY.holder("connect.facebook.net", path, HOST)
+        got = await p.evaluate("u => window.consentproxy.serviceOf(u)", url)
+        assert got[1] == svc.category, (url, got)  # (a domain of a set: no service's name)
+    assert POLICY.holder("connect.facebook.net", "/en_US/sdk.js", HOST).category == "social"

@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 import pytest
 import pytest_asyncio
 from aiohttp import web
-from playwright.async_api import Browser, Page, Route, async_playwright
+from playwright.async_api import Browser, Locator, Page, Route, async_playwright
 from playwright.async_api import Error as PlaywrightError
 
 from consentproxy import server
@@ -80,6 +80,11 @@ class Visit:
     held_scripts: str = ""  # the text of the inline scripts the proxy held
     requests: list[tuple[str, str]] = field(default_factory=list)  # (host, path)
     errors: list[str] = field(default_factory=list)
+    # After a choice: the cookie jar (context.cookies()), and whether the banner's first
+    # layer is still shown and its "manage cookies" control is on the page.
+    cookies: list[dict[str, object]] = field(default_factory=list)
+    banner_shown: bool = False
+    manage_shown: bool = False
 
 
 async def settle(page: Page, visit: Visit) -> None:
@@ -98,9 +103,73 @@ async def settle(page: Page, visit: Visit) -> None:
         text = now
 
 
-async def visit(browser: Browser, url: str, accept: bool = False) -> tuple[Visit, Visit, Visit]:
-    """The page at url: before a choice, and (accept) after clicking accept-all, in place
-    and on the next view."""
+async def read(page: Page, visit: Visit) -> None:
+    """The page's text and the text of the inline scripts the proxy holds on it."""
+    for _ in range(3):  # a page may navigate itself (refresh, script): read the last
+        try:
+            visit.text, visit.held_scripts = await page.evaluate(
+                """[document.body ? document.body.innerText : '', Array.from(
+                    document.querySelectorAll('script[data-consent-blocked]:not([src])'),
+                    s => s.textContent).join('\\n')]"""
+            )
+            return
+        except PlaywrightError:
+            await page.wait_for_timeout(500)
+
+
+async def click(control: Locator, visit: Visit) -> None:
+    """A visitor's click; under the page's own overlay, clicked through JS (noted)."""
+    try:
+        await control.click(timeout=5000)
+    except PlaywrightError:
+        if "clicked through JS" not in visit.errors:
+            visit.errors.append("clicked through JS")
+        await control.dispatch_event("click", timeout=10_000)
+
+
+async def choose(page: Page, visit: Visit, action: str) -> None:
+    """Make a choice in the banner as a visitor does: 'accept-all', 'reject-all', or
+    'save:CATEGORY' (Customise, switch that category on, Save my choices). What went wrong
+    goes to visit.errors as 'no banner: ...' or 'ACTION: ...'."""
+    first = "customize" if action.startswith("save:") else action
+    control = page.locator(f'[data-consent-action="{first}"]').first
+    try:  # generous timeouts: a loaded machine parses a big page slowly
+        await control.wait_for(state="attached", timeout=30_000)
+    except PlaywrightError as e:
+        visit.errors.append(f"no banner: {e.message.splitlines()[0]} at {page.url}")
+        return
+    try:
+        if first == "customize":
+            await click(control, visit)
+            category = action.removeprefix("save:")
+            box = page.locator(f'input[data-consent-category="{category}"]').first
+            await box.wait_for(state="attached", timeout=10_000)
+            await click(box, visit)
+            if not await box.is_checked():
+                raise PlaywrightError(f"the {category} switch did not turn on")
+            control = page.locator('[data-consent-action="save"]').first
+        async with page.expect_response(lambda r: r.url.endswith("/choice"), timeout=30_000):
+            await click(control, visit)
+    except PlaywrightError as e:
+        visit.errors.append(f"{action}: {e.message.splitlines()[0]} at {page.url}")
+
+
+async def look(page: Page, visit: Visit) -> None:
+    """The cookie jar and the banner as a visitor sees them (after a choice)."""
+    with contextlib.suppress(PlaywrightError):
+        visit.cookies = [dict(c) for c in await page.context.cookies()]
+        visit.banner_shown = await page.locator("#consentproxy dialog.cp-banner").first.is_visible()
+        visit.manage_shown = await page.locator(
+            '#consentproxy [data-consent-action="open"]'
+        ).first.is_visible()
+
+
+async def visit(
+    browser: Browser, url: str, accept: bool = False, action: str | None = None
+) -> tuple[Visit, Visit, Visit]:
+    """The page at url: before a choice, and after a choice made in the banner (accept:
+    accept-all; action: any choice() takes), in place and on the next view."""
+    action = action or ("accept-all" if accept else None)
     netloc = urlsplit(url).netloc
     context = await browser.new_context(service_workers="block")
     before, after, reloaded = Visit(), Visit(), Visit()
@@ -138,42 +207,19 @@ async def visit(browser: Browser, url: str, accept: bool = False) -> tuple[Visit
                 raise
             # else a page that never finishes loading is still measured
         await settle(page, before)
-        for _ in range(3):  # a page may navigate itself (refresh, script): read the last
-            try:
-                before.text, before.held_scripts = await page.evaluate(
-                    """[document.body ? document.body.innerText : '', Array.from(
-                        document.querySelectorAll('script[data-consent-blocked]:not([src])'),
-                        s => s.textContent).join('\\n')]"""
-                )
-                break
-            except PlaywrightError:
-                await page.wait_for_timeout(500)
-        if accept:
+        await read(page, before)
+        if action:
             current = after
-            button = page.locator('[data-consent-action="accept-all"]').first
-            try:  # generous timeouts: a loaded machine parses a big page slowly
-                await button.wait_for(state="attached", timeout=30_000)
-            except PlaywrightError as e:
-                after.errors.append(f"no banner: {e.message.splitlines()[0]} at {page.url}")
-            else:
-                try:
-                    async with page.expect_response(
-                        lambda r: r.url.endswith("/choice"), timeout=30_000
-                    ):
-                        try:
-                            await button.click(timeout=5000)
-                        except PlaywrightError:  # under the page's own overlay: click anyway
-                            after.errors.append("clicked through JS")
-                            await button.dispatch_event("click", timeout=10_000)
-                except PlaywrightError as e:
-                    after.errors.append(f"accept-all: {e.message.splitlines()[0]} at {page.url}")
+            await choose(page, after, action)
             await settle(page, after)
-            with contextlib.suppress(PlaywrightError):  # (a page that navigated itself)
-                after.text = await page.evaluate("document.body ? document.body.innerText : ''")
+            await read(page, after)
+            await look(page, after)
             current = reloaded
             with contextlib.suppress(PlaywrightError):
                 await page.reload(wait_until="load", timeout=60_000)
             await settle(page, reloaded)
+            await read(page, reloaded)
+            await look(page, reloaded)
     finally:
         await context.close()
     return before, after, reloaded

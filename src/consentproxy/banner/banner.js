@@ -485,12 +485,13 @@
     // While the first layer is open at the foot of the window, the page has as much room
     // below its end, and what the keyboard focuses scrolls out from under it (WCAG 2.4.11,
     // technique C43); where the site set either property itself, its own is left.
-    var padded = [];
+    var pads = [];
     function room() {
       var s = document.documentElement.style, h = dialog.open && !prefs() ? innerHeight - dialog.getBoundingClientRect().top : 0;
-      ['padding-bottom', 'scroll-padding-bottom'].forEach(function (p) {
-        if (h > 0 && !s.getPropertyValue(p) && !has(padded, p)) padded.push(p);
-        if (has(padded, p)) h > 0 ? s.setProperty(p, h + 'px') : s.removeProperty(p);
+      ['', 'scroll-'].forEach(function (p) {
+        p += 'padding-bottom';
+        if (h > 0 && !s.getPropertyValue(p) && !has(pads, p)) pads.push(p);
+        if (has(pads, p)) h > 0 ? s.setProperty(p, h + 'px') : s.removeProperty(p);
       });
     }
 

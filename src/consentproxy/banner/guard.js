@@ -94,6 +94,15 @@
     }
     return null;
   }
+  /* Whether a path starts with a hosts entry's path, where a "*" segment is any one
+     non-empty segment (a locale: connect.facebook.net, "/*" "/sdk.js"), as
+     knowledge.under_path reads it. */
+  function underPath(path, prefix) {
+    var want = prefix.split("/"), got = path.split("/"), last = want.length - 1;
+    return got.length > last && want.every(function (w, i) {
+      return w === "*" ? !!got[i] : i < last ? got[i] === w : got[i].indexOf(w) === 0;
+    });
+  }
   /* [service, category] a URL belongs to, as the proxy's policy decides; path prefixes
      compare the path a server reads (dot segments are resolved by URL already). */
   function serviceOf(url, base) {
@@ -105,7 +114,7 @@
       function (m, h) { return String.fromCharCode(parseInt(h, 16)); });
     for (i = 0; i < CONFIG.paths.length; i++) {
       var p = CONFIG.paths[i];
-      if (p[0] === host && path.indexOf(p[1]) === 0) return CONFIG.services[p[2]];
+      if (p[0] === host && underPath(path, p[1])) return CONFIG.services[p[2]];
     }
     if (own(CONFIG.hosts, host)) return CONFIG.services[CONFIG.hosts[host]];
     for (i = host.indexOf("."); i !== -1; i = host.indexOf(".", i + 1)) {

@@ -15,6 +15,7 @@ category is one of the catalog's, or "-" for a third party that is known but not
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache, cached_property
@@ -184,7 +185,7 @@ class Knowledge:
         """What the layers know of a host (lower-case, no trailing dot) and path."""
         if path and host in self.paths:
             for prefix, on_path in self.paths[host]:
-                if path.startswith(prefix):
+                if under_path(path, prefix):
                     return on_path
         domains, dot = self.domains, -1
         while True:
@@ -204,3 +205,17 @@ class Knowledge:
 
     def __len__(self) -> int:
         return len(self.domains) + len(self.paths)
+
+
+def under_path(path: str, prefix: str) -> bool:
+    """Whether a URL's path starts with a hosts entry's path (connect.facebook.net/*/sdk.js):
+    a '*' that is a whole segment is any one non-empty segment (a locale, a version), the
+    last segment a prefix as the rest of the entry is (guard.js's underPath, the same)."""
+    if "*" not in prefix:
+        return path.startswith(prefix)
+    return _path_re(prefix).match(path) is not None
+
+
+@cache
+def _path_re(prefix: str) -> re.Pattern[str]:
+    return re.compile("/".join("[^/]+" if s == "*" else re.escape(s) for s in prefix.split("/")))
