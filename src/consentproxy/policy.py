@@ -57,11 +57,11 @@ _LOADER_CALL_RE = re.compile(  # (import(url), import 'url', import x from 'url'
 # Both, every place each occurs, in one pass (a scan per word cost ~1 ms on a 261 KB script).
 _LOADER = ahocorasick_rs.BytesAhoCorasick(_LOADER_WORDS + _LOADER_CALLS)
 # Loads no run-time hook of guard.js holds (docs/SECURITY.md), in the lower-cased text: a
-# module's import or import(), a worker's (its importScripts and fetches), a navigation (but
-# a variable declared `location`).
+# module's import or import() (not CSS's "!important"), a worker's (its importScripts and
+# fetches), a navigation (not a variable declared `location`).
 _UNHOOKED_RE = re.compile(
-    rb"import|worker\s*\(|serviceworker\s*\.\s*register"
-    rb"|(?<!var )(?<!let )(?<!const )location\s*=(?!=)"
+    rb"\bimport(?:\b|scripts)|worker\s*\(|serviceworker\s*\.\s*register"
+    rb"|(?<!var )(?<!let )(?<!const )\blocation\s*=(?!=)"
 )
 # Inline scripts are classified once per distinct text, for at most this many texts (then
 # the cache starts over); those over INLINE_CACHE_TEXT are remembered by their digest: a
