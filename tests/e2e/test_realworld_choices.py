@@ -210,7 +210,10 @@ async def test_reject_all_and_each_category_let_through_what_they_say(setup) -> 
         own_jar[category] += sum(
             policy.cookie_category(str(c["name"])) == category for c in next_view.cookies
         )
-        for where, seen, count in (("in place", chosen, in_place), ("next view", next_view, on_next)):
+        for where, seen, count in (
+            ("in place", chosen, in_place),
+            ("next view", next_view, on_next),
+        ):
             came = back(theirs, seen)
             count[category] += len(came)
             missing += [
