@@ -229,6 +229,66 @@ def test_a_tracker_url_in_a_script_that_loads_in_any_spelling_holds_it(policy, c
     assert policy.inline_services(js.replace(call, b"console.log(u)")) == ()
 
 
+# An app's bootstrap (the Guardian's, pcgamer's): it loads an analytics tag, and names an ad
+# library's URL (in its config, a comment) for code the guard holds at run time.
+BOOTSTRAP = (
+    b"// flags: https://www.facebook.com/tr?id=1\n"
+    b"var s = document.createElement('script');"
+    b"s.src = 'https://www.google-analytics.com/analytics.js'; document.head.appendChild(s);"
+)
+ADVERTISING = ConsentState(decided=True, categories=frozenset({"advertising"}))
+REJECTED = ConsentState(decided=True)
+
+
+def test_a_script_naming_urls_of_several_categories_runs_once_any_is_accepted(policy):
+    """Its loads of the others wait in guard.js (their URLs, their cookies: test_redteam,
+    test_guard_knowledge): it was held until all were accepted, and a visitor accepting
+    analytics never got the analytics it starts (4 of 6 missing loads in the real pages)."""
+    held = policy.blocked_inline(BOOTSTRAP, NO_DECISION)
+    assert held is not None and set(held.category.split()) == {"analytics", "advertising"}
+    assert policy.blocked_inline(BOOTSTRAP, REJECTED) is not None
+    assert policy.blocked_inline(BOOTSTRAP, ANALYTICS) is None
+    assert policy.blocked_inline(BOOTSTRAP, ADVERTISING) is None
+
+
+def test_a_required_category_does_not_release_a_script_of_an_optional_one():
+    config = parse_config(
+        FOUR_CATEGORIES + "services:\n  - use: google-analytics\n  - use: facebook-pixel\n"
+        "  - {name: pay, category: necessary, hosts: [js.pay.example], title: {en: Pay}}\n"
+    )
+    js = BOOTSTRAP.replace(b"www.facebook.com/tr", b"js.pay.example/v3")
+    assert Policy(config).blocked_inline(js, REJECTED).name == "google-analytics"
+
+
+def test_the_code_of_a_service_refused_keeps_the_script_held_for_its_category(policy):
+    """Its marker: what runs is that service's own code (the guard holds only its loads)."""
+    js = BOOTSTRAP + b"fbq('init', '1');"
+    assert policy.blocked_inline(js, ANALYTICS).name == "facebook-pixel"
+    assert policy.blocked_inline(js, ADVERTISING) is None  # (the analytics.js load: the guard's)
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        b"import('https://www.facebook.com/tr?id=1');",  # no hook holds these loads
+        b"import 'https://www.facebook.com/tr?id=1';",
+        b"new Worker(u); var f = 'https://www.facebook.com/tr?id=1';",
+        b"navigator.serviceWorker.register(u); var f = 'https://www.facebook.com/tr';",
+        b"location = 'https://www.facebook.com/tr?id=1';",
+    ],
+)
+def test_a_script_loading_where_the_guard_cannot_hold_waits_for_each_category(policy, other):
+    assert policy.blocked_inline(BOOTSTRAP + other, ANALYTICS).category == "advertising"
+    assert policy.blocked_inline(BOOTSTRAP + other, ADVERTISING).name == "google-analytics"
+
+
+@pytest.mark.parametrize(
+    "words", [b"s.style.cssText = 'color: red !important';", b"var location=window.location;"]
+)
+def test_words_like_an_unhooked_load_are_not_one(policy, words):
+    assert policy.blocked_inline(BOOTSTRAP + words, ANALYTICS) is None
+
+
 def test_necessary_cookies_win_over_a_services_names_and_patterns_as_documented(capsys, tmp_path):
     """README: the consent cookie and necessary_cookies first. A necessary pattern lost to a
     service's exact name (`_ga`) and pattern (`_ga_*`): the proxy stripped what

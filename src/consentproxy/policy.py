@@ -56,6 +56,13 @@ _LOADER_CALL_RE = re.compile(  # (import(url), import 'url', import x from 'url'
 )
 # Both, every place each occurs, in one pass (a scan per word cost ~1 ms on a 261 KB script).
 _LOADER = ahocorasick_rs.BytesAhoCorasick(_LOADER_WORDS + _LOADER_CALLS)
+# Loads no run-time hook of guard.js holds (docs/SECURITY.md), in the lower-cased text: a
+# module's import or import() (not CSS's "!important"), a worker's (its importScripts and
+# fetches), a navigation (not a variable declared `location`).
+_UNHOOKED_RE = re.compile(
+    rb"\bimport(?:\b|scripts)|worker\s*\(|serviceworker\s*\.\s*register"
+    rb"|(?<!var )(?<!let )(?<!const )\blocation\s*=(?!=)"
+)
 # Inline scripts are classified once per distinct text, for at most this many texts (then
 # the cache starts over); those over INLINE_CACHE_TEXT are remembered by their digest: a
 # bound of 8 MB.
@@ -103,6 +110,8 @@ MAX_SEEN = 512
 # new tag (None: unchanged), what it blocks as (service, tag), the unknown hosts it names.
 Blocked = tuple[tuple[str, str], ...]  # (service, element) for reports
 TagOutcome = tuple[bytes | None, Blocked, tuple[str, ...]]
+# An inline script's services, and the names of those no run-time hook holds.
+Inline = tuple[tuple[Service, ...], frozenset[str]]
 
 
 def memo_digest(data: bytes) -> bytes:
@@ -204,7 +213,7 @@ class Policy:
         self._held: dict[tuple[str, str], Service] = {}  # (tracker, its category) -> Service
         self.seen: dict[str, Service] = {}  # known trackers met on the site, by name
         # (text or its digest, markup, site) -> the services an inline script belongs to
-        self._inline_cache: dict[tuple[bytes, bool, str], tuple[Service, ...]] = {}
+        self._inline_cache: dict[tuple[bytes, bool, str], Inline] = {}
         self._url_hosts: dict[tuple[bytes, str], bool] = {}  # see _url_holds
         # What each start tag became, per consent choice (rewrite.neutralise's): kept as
         # long as this policy, so a reload starts afresh.
@@ -459,9 +468,13 @@ class Policy:
     ) -> tuple[Service, ...]:
         """Services an inline script belongs to: by marker, or by loading a tracker URL
         (a configured or known one: a host nothing knows is no reason to hold the site's
-        code). In markup (an iframe's srcdoc) every tracker URL is a load. Short scripts
+        code). In markup (an iframe's srcdoc) every tracker URL is a load."""
+        return self._inline(text, markup, site)[0]
+
+    def _inline(self, text: bytes, markup: bool, site: str) -> Inline:
+        """inline_services, and the names of those no run-time hook holds. Short scripts
         (the analytics snippets) recur on every page of a site, long ones (an app's code or
-        state) on many: their answer is remembered."""
+        state) on many: the answer is remembered."""
         memo_text = text if len(text) <= INLINE_CACHE_TEXT else memo_digest(text)
         key = (memo_text, markup, site)
         found = self._inline_cache.get(key)
@@ -472,16 +485,27 @@ class Policy:
         return found
 
     def _inline_services(
-        self, text: bytes, markup: bool, site: str, depth: int = 0, unescaped: bool = False
-    ) -> tuple[Service, ...]:
+        self,
+        text: bytes,
+        markup: bool,
+        site: str,
+        depth: int = 0,
+        unescaped: bool = False,
+        unhooked_loads: bool = False,
+    ) -> Inline:
         """depth: how many data: modules deep the text is; unescaped: its escapes are read
-        already (read again, they cost a 195 KB script 1 ms and its judging again 2 ms)."""
+        already (read again, they cost a 195 KB script 1 ms and its judging again 2 ms).
+        Unhooked: a service by marker (its own code), or by a URL in markup, a data: module
+        or a script that loads in a way guard.js cannot hold (_unhooked; unhooked_loads: a
+        data: module's code, imported)."""
         found: dict[str, Service] = {}
+        unhooked: set[str] = set()
         svc: Service | None
         if self._markers is not None:
             for index, _, _ in self._markers.find_matches_as_indexes(text):
                 svc = self._marker_services[index]
                 found.setdefault(svc.name, svc)
+                unhooked.add(svc.name)
         # The URLs of a configured or known tracker, found before asking whether the
         # script loads anything (most name none: _loads need not read them).
         urls = [m for m in url_host_matches(text) if self._url_holds(m, site)]
@@ -490,10 +514,13 @@ class Policy:
             urls += [m for m in _BARE_URL_RE.finditer(text) if self._url_holds(m, site)]
         urls += [m for rx in _SCHEME_HOST_RES for m in rx.finditer(low) if self._url_holds(m, site)]
         if urls and (markup or _loads(low)):
+            unhooked_loads = unhooked_loads or markup or _unhooked(low)
             for m in urls:
                 svc = self.holder(*_host_path(m), site, unknown=False)
                 if svc is not None:
                     found.setdefault(svc.name, svc)
+                    if unhooked_loads:
+                        unhooked.add(svc.name)
         # What the script's escapes and data: modules hide, judged the same way.
         if depth < 2:
             hidden = (
@@ -507,10 +534,14 @@ class Policy:
             )
             if not unescaped and b"\\" in text and (read := _js_unescape(text)) != text:
                 hidden.append((read, True))
-            for t, read_already in hidden:
-                for svc in self._inline_services(t, markup, site, depth + 1, read_already):
+            for t, read_already in hidden:  # (a data: module is imported)
+                services, names = self._inline_services(
+                    t, markup, site, depth + 1, read_already, not read_already
+                )
+                for svc in services:
                     found.setdefault(svc.name, svc)
-        return tuple(found.values())
+                unhooked |= names
+        return tuple(found.values()), frozenset(unhooked)
 
     def _url_holds(self, m: re.Match[bytes], site: str) -> bool:
         """Whether the URL matched in a script is one of a configured or known tracker
@@ -533,10 +564,20 @@ class Policy:
     def blocked_inline(
         self, text: bytes, state: ConsentState, markup: bool = False, site: str = ""
     ) -> Service | None:
-        """The first service of an inline script (or markup) that consent does not cover."""
-        return next(
-            (s for s in self.inline_services(text, markup, site) if not self.loads(s, state)), None
-        )
+        """The service an inline script (or markup) waits for: the first consent does not
+        cover, but none when the visitor accepted one of its services' optional categories
+        and the others' are only URLs it loads the ways guard.js holds (their loads and
+        cookies wait there, docs/SECURITY.md: the script is the site's own code, not
+        theirs). Waiting for those alone, it waits for each of their categories, any of
+        which brings it back (the banner reads them so)."""
+        services, unhooked = self._inline(text, markup, site)
+        refused = [s for s in services if not self.loads(s, state)]
+        first = next((s for s in refused if s.name in unhooked), None)
+        if first is not None or not refused:
+            return first
+        if any(s.category not in self.required and self.allows(s, state) for s in services):
+            return None
+        return replace(refused[0], category=" ".join(dict.fromkeys(s.category for s in refused)))
 
     # --- hosts the page may reach (CSP) ------------------------------------------------
 
@@ -570,6 +611,14 @@ def _loads(low: bytes) -> bool:
     return any(
         index < words or _LOADER_CALL_RE.match(low, start)
         for index, start, _ in _LOADER.find_matches_as_indexes(low, overlapping=True)
+    )
+
+
+def _unhooked(low: bytes) -> bool:
+    """Whether a script (lower-cased) loads in a way guard.js cannot hold (_UNHOOKED_RE; its
+    words found first, at memory speed)."""
+    return any(w in low for w in (b"import", b"worker", b"location")) and bool(
+        _UNHOOKED_RE.search(low)
     )
 
 

@@ -1262,6 +1262,24 @@ async def test_a_held_script_waiting_for_the_load_event_runs_when_activated_afte
     assert await site.page.evaluate("window.__siteOnload") == 1
 
 
+async def test_a_script_held_for_several_categories_comes_back_with_any_of_them(
+    site: Site,
+) -> None:
+    """The proxy lists each category an inline script waits for when any one brings it
+    back (policy.blocked_inline): the banner read the attribute as one category."""
+    body = held("facebook-pixel", "advertising analytics", loader(GTM)) + held(
+        "facebook-pixel", "advertising social", loader("https://www.google-analytics.com/a.js")
+    )
+    await site.open(page_html(body=body))
+    site.next_state = {"decided": True, "categories": ["analytics"], "services": []}
+    await site.page.click("text=Customise")
+    await site.page.check("input[data-consent-category=analytics]")
+    await site.page.click("text=Save my choices")
+    await site.page.wait_for_function("(window.__order || []).length === 1", timeout=5000)
+    await site.page.wait_for_timeout(300)
+    assert await site.hosts() == {"www.googletagmanager.com"}
+
+
 STYLED = (
     f'<style data-consent-mark="{MARK}" data-consent-blocked="google-analytics"'
     ' data-consent-blocked-category="analytics" data-consent-css="[&quot;'

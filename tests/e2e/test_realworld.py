@@ -78,6 +78,9 @@ def site_of_file(name: str) -> str:
 class Visit:
     text: str = ""
     held_scripts: str = ""  # the text of the inline scripts the proxy held
+    # Each element held (by the proxy or the guard): its tag, service, categories and the
+    # hosts its markup and text name (//host).
+    held: list[tuple[str, str, str, list[str]]] = field(default_factory=list)
     requests: list[tuple[str, str]] = field(default_factory=list)  # (host, path)
     errors: list[str] = field(default_factory=list)
     # After a choice: the cookie jar (context.cookies()), and whether the banner's first
@@ -104,13 +107,19 @@ async def settle(page: Page, visit: Visit) -> None:
 
 
 async def read(page: Page, visit: Visit) -> None:
-    """The page's text and the text of the inline scripts the proxy holds on it."""
+    """The page's text, the text of the inline scripts the proxy holds on it, and what each
+    held element waits for."""
     for _ in range(3):  # a page may navigate itself (refresh, script): read the last
         try:
-            visit.text, visit.held_scripts = await page.evaluate(
+            visit.text, visit.held_scripts, visit.held = await page.evaluate(
                 """[document.body ? document.body.innerText : '', Array.from(
                     document.querySelectorAll('script[data-consent-blocked]:not([src])'),
-                    s => s.textContent).join('\\n')]"""
+                    s => s.textContent).join('\\n'), Array.from(
+                    document.querySelectorAll('[data-consent-blocked]'), e => [e.localName,
+                    e.getAttribute('data-consent-blocked'),
+                    e.getAttribute('data-consent-blocked-category'), [...new Set(Array.from(
+                    e.outerHTML.matchAll(/\\/\\/([a-z0-9.-]+\\.[a-z]{2,})/gi),
+                    m => m[1].toLowerCase()))]])]"""
             )
             return
         except PlaywrightError:

@@ -16,6 +16,7 @@ import pytest_asyncio
 from playwright.async_api import Browser
 
 from tests.e2e.conftest import FIRST_PARTY_HOST, pages_origin, recorded, start_proxy
+from tests.e2e.test_realworld import Visit, choose
 
 pytestmark = pytest.mark.e2e
 
@@ -193,10 +194,30 @@ BLOCKED = {
     + script("box.appendChild(document.getElementById('t').content.cloneNode(true));"),
 }
 
+# A site's script naming a tracker of each of two categories by URL (a bootstrap, the
+# Guardian's or pcgamer's) runs once either category is accepted (policy.blocked_inline):
+# whatever it then loads or stores of the other, by each route, the guard holds.
+MIXED = {
+    f"/mixed-{name}": "<div id=box></div><script>var F = 'https://www.facebook.com/tr?id=1', "
+    "s = document.createElement('script'), box = document.getElementById('box'); "
+    f"s.src = '{GA}'; document.head.appendChild(s);\n{js}</script>"
+    for name, js in {
+        "image": "new Image().src = F;",
+        "script": "var f = document.createElement('script'); f.src = F; "
+        "document.head.appendChild(f);",
+        "fetch": "fetch(F, {mode: 'no-cors'});",
+        "xhr": "var x = new XMLHttpRequest(); x.open('GET', F); x.send();",
+        "beacon": "navigator.sendBeacon(F);",
+        "document-write": "document.write('<img src=\"' + F + '\">');",
+        "inner-html": "box.innerHTML = '<iframe src=\"' + F + '\"></iframe>';",
+        "cookie": "document.cookie = '_fbp=fb.1.1.1; path=/'; new Image().src = F;",
+    }.items()
+}
+
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def redteam_origin() -> AsyncIterator[str]:
-    async with pages_origin(FOUND | BLOCKED) as url:
+    async with pages_origin(FOUND | BLOCKED | MIXED) as url:
         yield url
 
 
@@ -223,3 +244,29 @@ async def test_no_tracker_is_requested_before_a_choice(
         "the origin's page must load a tracker (else this test proves nothing)"
     )
     assert await tracker_hosts(browser, redteam_proxy, path) == set()
+
+
+@pytest.mark.parametrize("path", list(MIXED))
+@pytest.mark.parametrize("where", ["in place", "next view"])
+async def test_a_script_of_two_categories_run_for_one_loads_nothing_of_the_other(
+    browser, redteam_origin, redteam_proxy, path, where
+):
+    """Analytics chosen in the banner (in place: the script the proxy held comes back, its
+    mark listing both categories; next view: the proxy lets it through)."""
+    assert await tracker_hosts(browser, redteam_origin, path) >= {
+        "www.google-analytics.com",
+        "www.facebook.com",
+    }
+    async with recorded(browser, redteam_proxy) as (tab, recorder):
+        await tab.goto(path)
+        visit = Visit()
+        await choose(tab, visit, "save:analytics")
+        assert not visit.errors
+        if where == "next view":
+            recorder.clear()
+            await tab.reload()
+        await tab.wait_for_load_state("networkidle")
+        await tab.wait_for_timeout(300)
+        assert "www.google-analytics.com" in recorder.hosts  # (it ran)
+        assert "www.facebook.com" not in recorder.hosts
+        assert "_fbp" not in {c["name"] for c in await tab.context.cookies()}

@@ -139,13 +139,14 @@
 
     function service(name) { return (catalog.services || {})[name] || [name, '', '', '']; }
     function boxes(kind) { return list(form.querySelectorAll('input[data-consent-' + kind + ']')); }
-    function chosen() {
+    // The boxes' choice made with action (services only for save).
+    function pick(action) {
       var cats = boxes('category').filter(function (c) { return c.checked && !c.disabled; })
         .map(function (c) { return c.value; });
       var svcs = boxes('service').filter(function (s) {
         return s.checked && !s.disabled && !has(cats, s.getAttribute('data-consent-service-category'));
       }).map(function (s) { return s.value; });
-      return [cats, svcs];
+      choose(action, cats, action === 'save' ? svcs : null);
     }
     function sync(next) {
       boxes('category').forEach(function (c) { c.checked = c.disabled || has(next.categories, c.value); });
@@ -408,8 +409,10 @@
       holders.set(el, host);
     }
 
+    // (an inline script the proxy holds for several categories lists them: any brings it)
     function allowed(el) {
-      return has(state.categories, el.getAttribute(CAT)) || has(state.services, el.getAttribute(MARK));
+      return String(el.getAttribute(CAT)).split(' ').some(function (c) { return has(state.categories, c); }) ||
+        has(state.services, el.getAttribute(MARK));
     }
 
     function scan(node) {
@@ -654,15 +657,11 @@
       var action = el.getAttribute('data-consent-action');
       if (/^(accept-all|reject-all|save)$/.test(action) && shadow.contains(el)) {
         e.preventDefault();
-        var picked = chosen();
-        choose(action, picked[0], action === 'save' ? picked[1] : null);
+        pick(action);
       } else if (action === 'do-not-sell' && shadow.contains(el)) {
         e.preventDefault();
         choose('reject-all', [], null, 'do-not-sell');
-      } else if (action === 'open') {
-        e.preventDefault();
-        show();
-      } else if (action === 'customize' && shadow.contains(el)) {
+      } else if (action === 'open' || action === 'customize' && shadow.contains(el)) {
         e.preventDefault();
         show();
       } else if (action === 'close' && shadow.contains(el)) {
@@ -722,8 +721,7 @@
     // Implicit submission (Enter in a field) that did not go through a button.
     form.addEventListener('submit', function (e) {
       e.preventDefault();
-      var action = (e.submitter && e.submitter.value) || 'save', picked = chosen();
-      choose(action, picked[0], action === 'save' ? picked[1] : null);
+      pick((e.submitter && e.submitter.value) || 'save');
     });
     dialog.addEventListener('cancel', function (e) { // Esc on the modal preferences
       e.preventDefault();
