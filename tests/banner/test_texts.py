@@ -6,6 +6,7 @@ import gzip
 import json
 import re
 import string
+import sys
 from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from consentproxy.banner.render import Banner
+from consentproxy.banner.render import CONFIG_SLOT, Banner, asset, script_code
 from consentproxy.banner.texts import (
     _RETENTION_WORDS,
     _UNIT_FORMS,
@@ -269,4 +270,46 @@ def test_the_script_stays_under_25_kb_compressed(config):
     tracker domains by category included."""
     script = Banner(config, Policy(config)).script
     assert b'"known":{"":' in script and b'"advertising":[' in script
-    assert len(gzip.compress(script, 9)) <= 25 * 1024
+    size = len(gzip.compress(script, 9))
+    print(f"consent.js: {len(script):,} B, {size:,} B gzipped (budget {25 * 1024:,})")
+    assert size <= 25 * 1024
+
+
+def test_the_minifier_shortens_local_names_and_keeps_what_the_page_reads(config):
+    """tdewolff's minify (render.minify_js) against rjsmin's whitespace and comments only,
+    on the same code: at least 1.5 KB gzipped saved (2.1 KB when it came in, taking the
+    script from 25,600 B to 23,465). Globals, properties and strings stay: the page's API
+    and what banner.js reads of the guard's, the attributes, the tables' slot."""
+    import rjsmin  # (a dev dependency: this comparison only)
+
+    code = asset("guard.js") + b"\n" + asset("banner.js")
+    ours, theirs = script_code(), rjsmin.jsmin(code)
+    saved = len(gzip.compress(theirs, 9)) - len(gzip.compress(ours, 9))
+    print(f"consent.js's code: {saved:,} B gzipped saved on rjsmin's")
+    assert saved >= 1500
+    assert b"nativeGetAttribute" in code and b"nativeGetAttribute" not in ours  # a local
+    assert ours.count(CONFIG_SLOT) == 1 and ours.count(b'"use strict"') == 2
+    api = re.search(rb'defineProperty\(window,"consentproxy",\{[^{]*value:(\{.*)\}\)', ours)
+    assert api is not None
+    for name in (
+        "get", "onChange", "open", "setState", "ours", "serviceOf", "allowsService",
+        "deleteCookies", "deleteStorage", "setAttribute", "fetch", "failed", "retried",
+    ):  # fmt: skip
+        assert re.search(rb"[{,]%s:" % name.encode(), api[1]), name
+    for kept in (
+        b"window.consentproxy.pendingOpen=",
+        b"window.dataLayer",
+        b'"consent:change"',
+        b'"data-consentproxy-state"',
+        b'"data-consentproxy-mark"',
+        b'"data-consent-"',
+    ):
+        assert kept in ours, kept
+    # Go's runtime never enters this process: it would not survive serve --workers's fork.
+    assert "minify" not in sys.modules
+    # Each function keeps its parameters' count (a hooked native's length stays as it was).
+    params = re.compile(rb"function\s*[\w$]*\s*\(([^)]*)\)")
+    source = re.sub(rb"/\*.*?\*/|(?m:^\s*//[^\n]*)", b"", code, flags=re.DOTALL)
+    assert [p.count(b",") + bool(p.strip()) for p in params.findall(ours)] == [
+        p.count(b",") + bool(p.strip()) for p in params.findall(source)
+    ]

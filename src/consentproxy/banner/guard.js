@@ -547,9 +547,9 @@
     [win.CSSStyleSheet, win.CSSGroupingRule, win.CSSKeyframesRule].forEach(function (c) {
       ["insertRule", "replace", "replaceSync", "addRule", "appendRule"].forEach(function (n) {
         wrap(c && c.prototype, n, function (native) {
-          return function (rule) {
+          return function (rule) { /* (rule read: its length stays the native's, 1) */
             var args = [].slice.call(arguments);
-            args[n === "addRule" ? 1 : 0] = css(args[n === "addRule" ? 1 : 0]);
+            args[n === "addRule" ? 1 : 0] = css(n === "addRule" ? args[1] : rule);
             return native.apply(this, args);
           };
         });

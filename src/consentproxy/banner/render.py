@@ -13,12 +13,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import subprocess
+import sys
 from functools import cache
 from html import escape
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-
-import rjsmin
 
 from consentproxy.banner import domainset
 from consentproxy.banner.texts import localise_retention
@@ -48,6 +48,16 @@ OPEN = ' open=""'  # boolean attributes in XML-safe form: pages may be XHTML
 # them made it 9-11 KB.
 KNOWN_LISTED = 10
 CLIENT_TEXTS = ("blocked", "load-once", "always-allow", "error", "privacy")
+CONFIG_SLOT = b"__CONSENTPROXY_CONFIG__"  # in guard.js, where the policy's tables go
+# consent.js's code minified by tdewolff's minify (Go, `pip install tdewolff-minify`): local
+# names shortened too, 2.1 KB gzipped less than whitespace and comments alone. It runs in a
+# child interpreter: a Go runtime loaded into this process would not survive the fork of
+# `serve --workers N` (which builds the banner before forking, and again in each worker),
+# whose workers hung on their first minify. Output syntax ES2015 at most.
+_MINIFY = (
+    "import sys, minify; minify.config({'js-version': 2015}); sys.stdout.buffer.write("
+    "minify.string('application/javascript', sys.stdin.buffer.read().decode()).encode())"
+)
 
 
 @cache
@@ -61,6 +71,30 @@ def package_version() -> str:
 @cache
 def asset(name: str) -> bytes:
     return (ASSET_DIR / name).read_bytes()
+
+
+@cache
+def script_code() -> bytes:
+    """guard.js then banner.js, minified, with CONFIG_SLOT for the tables: the same for
+    every config, so minified once a process (forked workers inherit it)."""
+    code = minify_js(asset("guard.js") + b"\n" + asset("banner.js"))
+    if code.count(CONFIG_SLOT) != 1:  # (a global name: the minifier leaves it as it is)
+        raise RuntimeError(f"consent.js: {CONFIG_SLOT.decode()} lost in minifying")
+    return code
+
+
+def minify_js(code: bytes) -> bytes:
+    """code minified (see _MINIFY): what the page must download before its own scripts run
+    is kept small. Global names, properties and strings stay as they are."""
+    done = subprocess.run(
+        [sys.executable, "-c", _MINIFY], input=code, capture_output=True, check=False, timeout=60
+    )
+    if done.returncode or not done.stdout:
+        raise RuntimeError(
+            "consent.js could not be minified (is tdewolff-minify installed?): "
+            + done.stderr.decode(errors="replace").strip()[-2000:]
+        )
+    return done.stdout
 
 
 def client_config(policy: Policy) -> dict[str, object]:
@@ -127,12 +161,8 @@ class Banner:
         self._rendered: dict[tuple[object, ...], list[bytes]] = {}
         self._state_attrs: dict[tuple[object, ...], str] = {}
         tables = json.dumps(client_config(policy), separators=(",", ":"), sort_keys=True)
-        # Minified: what the page must download before its own scripts run is kept small.
-        self.script = rjsmin.jsmin(
-            asset("guard.js").replace(b"__CONSENTPROXY_CONFIG__", tables.encode())
-            + b"\n"
-            + asset("banner.js")
-        )
+        # The tables are compact JSON already: put in after the code's minifying.
+        self.script = script_code().replace(CONFIG_SLOT, tables.encode(), 1)
         digest = hashlib.sha256(self.script).hexdigest()[:12]
         self.version = f"{package_version()}-{digest}"
 
