@@ -267,6 +267,17 @@ def test_the_code_of_a_service_refused_keeps_the_script_held_for_its_category(po
     assert policy.blocked_inline(js, ADVERTISING) is None  # (the analytics.js load: the guard's)
 
 
+def test_the_code_of_refused_services_of_two_categories_waits_for_both(policy):
+    """Each marker's code runs when the script does: its mark named the first category
+    alone, and the banner brought the script back in place with that one."""
+    js = b"gtag('config', 'G-1'); fbq('init', '1');"
+    assert {s.name for s in policy.inline_services(js)} == {"google-analytics", "facebook-pixel"}
+    held = policy.blocked_inline(js, NO_DECISION)
+    assert held is not None and sorted(held.category.split("+")) == ["advertising", "analytics"]
+    assert policy.blocked_inline(js, ANALYTICS).category == "advertising"
+    assert policy.blocked_inline(js, ADVERTISING).category == "analytics"
+
+
 @pytest.mark.parametrize(
     "other",
     [

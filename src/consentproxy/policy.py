@@ -569,12 +569,16 @@ class Policy:
         and the others' are only URLs it loads the ways guard.js holds (their loads and
         cookies wait there, docs/SECURITY.md: the script is the site's own code, not
         theirs). Waiting for those alone, it waits for each of their categories, any of
-        which brings it back (the banner reads them so)."""
+        which brings it back; holding the code of refused services of several categories,
+        for all of them ("a+b"; the banner reads both so)."""
         services, unhooked = self._inline(text, markup, site)
         refused = [s for s in services if not self.loads(s, state)]
-        first = next((s for s in refused if s.name in unhooked), None)
-        if first is not None or not refused:
-            return first
+        own = dict.fromkeys(s.category for s in refused if s.name in unhooked)
+        if own:
+            first = next(s for s in refused if s.name in unhooked)
+            return first if len(own) == 1 else replace(first, category="+".join(own))
+        if not refused:
+            return None
         if any(s.category not in self.required and self.allows(s, state) for s in services):
             return None
         return replace(refused[0], category=" ".join(dict.fromkeys(s.category for s in refused)))

@@ -1280,6 +1280,26 @@ async def test_a_script_held_for_several_categories_comes_back_with_any_of_them(
     assert await site.hosts() == {"www.googletagmanager.com"}
 
 
+@pytest.mark.parametrize(
+    ("categories", "services", "runs"),
+    [(["analytics"], ["facebook-pixel"], False), (["advertising", "analytics"], [], True)],
+)
+async def test_a_script_holding_code_of_several_categories_comes_back_with_all_of_them(
+    site: Site, categories: list[str], services: list[str], runs: bool
+) -> None:
+    """policy.blocked_inline's "a+b": the code of refused services of two categories (a
+    marker each). The mark named the first alone, and accepting it ran the other's code."""
+    body = held("facebook-pixel", "advertising+analytics", "window.__both = 1;") + held(
+        "google-analytics", "analytics", loader(GTM)
+    )
+    await site.open(page_html(body=body))
+    site.next_state = {"decided": True, "categories": categories, "services": services}
+    await site.page.click("text=Accept all")
+    await site.page.wait_for_function("(window.__order || []).length === 1", timeout=5000)
+    await site.page.wait_for_timeout(300)
+    assert await site.page.evaluate("window.__both === 1") is runs
+
+
 STYLED = (
     f'<style data-consent-mark="{MARK}" data-consent-blocked="google-analytics"'
     ' data-consent-blocked-category="analytics" data-consent-css="[&quot;'

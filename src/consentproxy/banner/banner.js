@@ -409,10 +409,13 @@
       holders.set(el, host);
     }
 
-    // (an inline script the proxy holds for several categories lists them: any brings it)
+    // (an inline script the proxy holds for several categories lists them: any brings it;
+    // one holding the code of several, "a+b": all of them, its service's consent not enough)
     function allowed(el) {
-      return String(el.getAttribute(CAT)).split(' ').some(function (c) { return has(state.categories, c); }) ||
-        has(state.services, el.getAttribute(MARK));
+      var cat = String(el.getAttribute(CAT));
+      return cat.split(' ').some(function (c) {
+        return c.split('+').every(function (p) { return has(state.categories, p); });
+      }) || cat.indexOf('+') < 0 && has(state.services, el.getAttribute(MARK));
     }
 
     function scan(node) {
