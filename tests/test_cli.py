@@ -248,6 +248,23 @@ def test_serve_state_forces_the_state_for_every_visitor(tmp_path):
             proc.wait(timeout=10)
 
 
+def test_serve_without_the_minifier_says_what_to_install(tmp_path):
+    """consent.js is minified in a child interpreter at start-up (banner/render.py): a
+    Python without tdewolff-minify got a traceback."""
+    (tmp_path / "minify.py").write_text("raise ImportError('No module named minify')\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "consentproxy", "serve", "--config", str(DEMO_CONFIG)],
+        env={**os.environ, "CONSENTPROXY_SECRET": "s" * 32, "PYTHONPATH": str(tmp_path)},
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "ImportError: No module named minify" in done.stderr
+    assert "pip install 'tdewolff-minify" in done.stderr
+
+
 def test_catalog_list_and_show_describe_the_builtin_services(capsys):
     assert main(["catalog", "list"]) == 0
     out = capsys.readouterr().out

@@ -24,6 +24,7 @@ from consentproxy.banner import domainset
 from consentproxy.banner.texts import localise_retention
 from consentproxy.banner.theme import css_variables
 from consentproxy.consent import ConsentState
+from consentproxy.errors import UsageError
 from consentproxy.policy import NEVER, Policy
 from consentproxy.rewrite.neutralise import new_mark
 from consentproxy.settings import Category, Config, Service, translated
@@ -86,13 +87,22 @@ def script_code() -> bytes:
 def minify_js(code: bytes) -> bytes:
     """code minified (see _MINIFY): what the page must download before its own scripts run
     is kept small. Global names, properties and strings stay as they are."""
-    done = subprocess.run(
-        [sys.executable, "-c", _MINIFY], input=code, capture_output=True, check=False, timeout=60
-    )
-    if done.returncode or not done.stdout:
-        raise RuntimeError(
-            "consent.js could not be minified (is tdewolff-minify installed?): "
-            + done.stderr.decode(errors="replace").strip()[-2000:]
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", _MINIFY],
+            input=code,
+            capture_output=True,
+            check=False,
+            timeout=60,
+        )
+        why = done.stderr.decode(errors="replace").strip().rpartition("\n")[2]
+    except (OSError, subprocess.TimeoutExpired) as e:
+        done, why = None, str(e)
+    if done is None or done.returncode or not done.stdout:
+        raise UsageError(
+            f"consent.js could not be minified in a child interpreter ({sys.executable}: "
+            f"{why or 'no output'}); install consentproxy's dependencies in this Python, "
+            "e.g. pip install 'tdewolff-minify>=2.24.12'"
         )
     return done.stdout
 
