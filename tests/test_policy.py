@@ -286,6 +286,13 @@ def test_the_code_of_refused_services_of_two_categories_waits_for_both(policy):
         b"new Worker(u); var f = 'https://www.facebook.com/tr?id=1';",
         b"navigator.serviceWorker.register(u); var f = 'https://www.facebook.com/tr';",
         b"location = 'https://www.facebook.com/tr?id=1';",
+        b"window.location.href = 'https://www.facebook.com/tr?id=1';",
+        b"top.location.replace('https://www.facebook.com/tr?id=1');",
+        b"f.action = 'https://www.facebook.com/tr'; f.submit();",
+        b"m.httpEquiv = 'refresh'; m.content = '0;https://www.facebook.com/tr';",
+        b"new RTCPeerConnection({iceServers: [{urls: 'stun:www.facebook.com/tr'}]});",
+        b"s.attributes.setNamedItem(a); a.value = 'https://www.facebook.com/tr';",
+        b"document.execCommand('insertHTML', 0, '<img src=https://www.facebook.com/tr>');",
     ],
 )
 def test_a_script_loading_where_the_guard_cannot_hold_waits_for_each_category(policy, other):
@@ -294,7 +301,12 @@ def test_a_script_loading_where_the_guard_cannot_hold_waits_for_each_category(po
 
 
 @pytest.mark.parametrize(
-    "words", [b"s.style.cssText = 'color: red !important';", b"var location=window.location;"]
+    "words",
+    [
+        b"s.style.cssText = 'color: red !important';",
+        b"var location=window.location;",
+        b"if (location.href == u) u = location.href + '#';",
+    ],
 )
 def test_words_like_an_unhooked_load_are_not_one(policy, words):
     assert policy.blocked_inline(BOOTSTRAP + words, ANALYTICS) is None

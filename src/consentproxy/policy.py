@@ -58,10 +58,24 @@ _LOADER_CALL_RE = re.compile(  # (import(url), import 'url', import x from 'url'
 _LOADER = ahocorasick_rs.BytesAhoCorasick(_LOADER_WORDS + _LOADER_CALLS)
 # Loads no run-time hook of guard.js holds (docs/SECURITY.md), in the lower-cased text: a
 # module's import or import() (not CSS's "!important"), a worker's (its importScripts and
-# fetches), a navigation (not a variable declared `location`).
+# fetches), a navigation (`location`, not a variable so named; a form; a refresh made by
+# script) and the rest of SECURITY.md's list (WebRTC, setNamedItem, execCommand).
 _UNHOOKED_RE = re.compile(
     rb"\bimport(?:\b|scripts)|worker\s*\(|serviceworker\s*\.\s*register"
-    rb"|(?<!var )(?<!let )(?<!const )\blocation\s*=(?!=)"
+    rb"|(?<!var )(?<!let )(?<!const )\blocation\s*(?:\.\s*href\s*)?=(?!=)"
+    rb"|\blocation\s*\.\s*(?:assign|replace)\s*\(|\.\s*(?:request)?submit\s*\("
+    rb"|http-?equiv|rtcpeerconnection|setnameditem|execcommand"
+)
+# Words one of them has, looked for first (at memory speed).
+_UNHOOKED_WORDS = (
+    b"import",
+    b"worker",
+    b"location",
+    b"submit",
+    b"equiv",
+    b"rtcpeer",
+    b"setnamed",
+    b"execcommand",
 )
 # Inline scripts are classified once per distinct text, for at most this many texts (then
 # the cache starts over); those over INLINE_CACHE_TEXT are remembered by their digest: a
@@ -621,9 +635,7 @@ def _loads(low: bytes) -> bool:
 def _unhooked(low: bytes) -> bool:
     """Whether a script (lower-cased) loads in a way guard.js cannot hold (_UNHOOKED_RE; its
     words found first, at memory speed)."""
-    return any(w in low for w in (b"import", b"worker", b"location")) and bool(
-        _UNHOOKED_RE.search(low)
-    )
+    return any(w in low for w in _UNHOOKED_WORDS) and bool(_UNHOOKED_RE.search(low))
 
 
 def url_host_matches(text: bytes) -> Iterator[re.Match[bytes]]:
