@@ -293,6 +293,21 @@ def test_the_code_of_refused_services_of_two_categories_waits_for_both(policy):
         b"new RTCPeerConnection({iceServers: [{urls: 'stun:www.facebook.com/tr'}]});",
         b"s.attributes.setNamedItem(a); a.value = 'https://www.facebook.com/tr';",
         b"document.execCommand('insertHTML', 0, '<img src=https://www.facebook.com/tr>');",
+        b"location['href'] = 'https://www.facebook.com/tr?id=1';",  # each way of writing it
+        b"window['location'] = 'https://www.facebook.com/tr?id=1';",
+        b"location.href += '?to=https://www.facebook.com/tr';",
+        b"location.href /* go */ = 'https://www.facebook.com/tr?id=1';",
+        b"window.location?.assign('https://www.facebook.com/tr?id=1');",
+        b"navigation.navigate('https://www.facebook.com/tr?id=1');",
+        b"HTMLFormElement.prototype.submit.call(f); f.action = 'https://www.facebook.com/tr';",
+        b"navigator.serviceWorker?.register(u); var f = 'https://www.facebook.com/tr';",
+        b"navigator['serviceWorker'].register(u); var f = 'https://www.facebook.com/tr';",
+        b"CSS.paintWorklet.addModule('https://www.facebook.com/tr?id=1');",  # hooked by none
+        b"sharedStorage.createWorklet('https://www.facebook.com/tr?id=1');",
+        b"fetchLater('https://www.facebook.com/tr?id=1');",
+        b"new FontFace('f', 'url(https://www.facebook.com/tr?id=1)').load();",
+        b"caches.open('c').then(c => c.add('https://www.facebook.com/tr?id=1'));",
+        b"el.setHTML('<img src=https://www.facebook.com/tr?id=1>');",
     ],
 )
 def test_a_script_loading_where_the_guard_cannot_hold_waits_for_each_category(policy, other):
@@ -306,6 +321,10 @@ def test_a_script_loading_where_the_guard_cannot_hold_waits_for_each_category(po
         b"s.style.cssText = 'color: red !important';",
         b"var location=window.location;",
         b"if (location.href == u) u = location.href + '#';",
+        b"if (location.href.replace(/#.*/, '') === u) go();",
+        b"const {location} = window; f.addEventListener('submit', send);",
+        b"s.style.fontFamily = 'x'; el.setHtmlContent(t);",
+        b"new window.FontFace('t', 'url(\"data:font/woff2,\")');",  # (feature tests)
     ],
 )
 def test_words_like_an_unhooked_load_are_not_one(policy, words):
