@@ -302,7 +302,7 @@ def test_the_code_of_refused_services_of_two_categories_waits_for_both(policy):
         b"HTMLFormElement.prototype.submit.call(f); f.action = 'https://www.facebook.com/tr';",
         b"navigator.serviceWorker?.register(u); var f = 'https://www.facebook.com/tr';",
         b"navigator['serviceWorker'].register(u); var f = 'https://www.facebook.com/tr';",
-        b"CSS.paintWorklet.addModule('https://www.facebook.com/tr?id=1');",  # hooked by none
+        b"CSS.paintWorklet.addModule('https://www.facebook.com/tr?id=1');",  # (hooked now, but Shared Storage's)
         b"sharedStorage.createWorklet('https://www.facebook.com/tr?id=1');",
         b"fetchLater('https://www.facebook.com/tr?id=1');",
         b"new FontFace('f', 'url(https://www.facebook.com/tr?id=1)').load();",

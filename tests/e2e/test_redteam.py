@@ -13,9 +13,16 @@ from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser
+from playwright.async_api import Browser, async_playwright
 
-from tests.e2e.conftest import FIRST_PARTY_HOST, pages_origin, recorded, start_proxy
+from tests.e2e.conftest import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    FIRST_PARTY_HOST,
+    pages_origin,
+    recorded,
+    start_proxy,
+)
 from tests.e2e.test_realworld import Visit, choose
 
 pytestmark = pytest.mark.e2e
@@ -43,6 +50,8 @@ def style_element(js: str) -> str:
 
 
 CSS_PIXEL = "'#box{background:url(' + T + ')}'"
+# setHTML's options keeping an <img src> (its default sanitizer drops the <img>)
+KEEP_IMG = "{sanitizer: {elements: ['img'], attributes: ['src']}}"
 
 FOUND = {
     # --- the rewrite: parser-inserted module scripts, which no run-time hook reaches
@@ -180,6 +189,23 @@ FOUND = {
         "</xsl:template></xsl:stylesheet>', 'text/xml'), p = new XSLTProcessor(); "
         "p.importStylesheet(s); box.appendChild(p.transformToFragment(x, document));"
     ),
+    # loaders of their own: a worklet's module, a FontFace's source, the Cache API, the
+    # Sanitizer API (given a configuration that keeps an <img src>)
+    "/paint-worklet-add-module": script("CSS.paintWorklet.addModule(G);"),
+    "/font-face-source": script("new FontFace('f', 'url(' + T + ')').load();"),
+    "/cache-add": script("caches.open('c').then(function (c) { return c.add(T); });"),
+    "/cache-add-all": script("caches.open('c').then(function (c) { return c.addAll([T]); });"),
+    "/set-html-image": script(f"box.setHTML('<img src=\"' + T + '\">', {KEEP_IMG});"),
+    "/shadow-root-set-html-image": script(
+        f"box.attachShadow({{mode: 'open'}}).setHTML('<img src=\"' + T + '\">', {KEEP_IMG});"
+    ),
+}
+# Pages whose loader exists only in a secure context (https; here their origins are
+# declared secure to Chromium).
+SECURE = {
+    "/paint-worklet-add-module",
+    "/cache-add",
+    "/cache-add-all",
 }
 BLOCKED = {
     "/audio-src": f"<audio src='{PIXEL}' preload=auto></audio>",
@@ -193,6 +219,14 @@ BLOCKED = {
     "/template-content-cloned-by-script": f"<template id=t><img src='{PIXEL}'></template>"
     + script("box.appendChild(document.getElementById('t').content.cloneNode(true));"),
 }
+
+# Loaders whose request the recorder cannot see (Chromium sends a fetchLater as the page
+# ends, and an audio worklet's module past the context's routes): their refusal is checked.
+REFUSED = {
+    "fetch-later": "fetchLater(T, {activateAfter: 0})",
+    "audio-worklet-add-module": "new AudioContext().audioWorklet.addModule(G)",
+}
+REFUSED_PAGE = "/refused-loaders"
 
 # A site's script naming a tracker of each of two categories by URL (a bootstrap, the
 # Guardian's or pcgamer's) runs once either category is accepted (policy.blocked_inline):
@@ -217,7 +251,7 @@ MIXED = {
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def redteam_origin() -> AsyncIterator[str]:
-    async with pages_origin(FOUND | BLOCKED | MIXED) as url:
+    async with pages_origin(FOUND | BLOCKED | MIXED | {REFUSED_PAGE: script("")}) as url:
         yield url
 
 
@@ -236,14 +270,47 @@ async def tracker_hosts(browser: Browser, base_url: str, path: str) -> set[str]:
         return recorder.hosts
 
 
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def secure_browser(redteam_origin: str, redteam_proxy: str) -> AsyncIterator[Browser]:
+    """Chromium taking the origin and the proxy for secure contexts."""
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                *CHROMIUM_ARGS,
+                f"--unsafely-treat-insecure-origin-as-secure={redteam_origin},{redteam_proxy}",
+            ],
+        )
+        yield browser
+        await browser.close()
+
+
 @pytest.mark.parametrize("path", [*FOUND, *BLOCKED])
 async def test_no_tracker_is_requested_before_a_choice(
-    browser, redteam_origin, redteam_proxy, path
+    browser, secure_browser, redteam_origin, redteam_proxy, path
 ):
+    browser = secure_browser if path in SECURE else browser
     assert await tracker_hosts(browser, redteam_origin, path), (
         "the origin's page must load a tracker (else this test proves nothing)"
     )
     assert await tracker_hosts(browser, redteam_proxy, path) == set()
+
+
+@pytest.mark.parametrize("load", list(REFUSED.values()), ids=list(REFUSED))
+async def test_a_loader_the_recorder_cannot_see_is_refused_before_a_choice(
+    secure_browser, redteam_origin, redteam_proxy, load
+):
+    async def outcome(base_url: str) -> str:
+        async with recorded(secure_browser, base_url) as (tab, _):
+            await tab.goto(REFUSED_PAGE)
+            return await tab.evaluate(
+                f"async () => {{ try {{ await {load}; return 'run'; }} "
+                "catch (e) { return e.name; } }"
+            )
+
+    # (AbortError: the worklet's module was asked for and got no script back)
+    assert await outcome(redteam_origin) in {"run", "AbortError"}
+    assert await outcome(redteam_proxy) == "SecurityError"
 
 
 @pytest.mark.parametrize("path", list(MIXED))

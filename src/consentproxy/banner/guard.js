@@ -1,9 +1,10 @@
 /* consentproxy guard: loaded before the site's own scripts, it holds back what
    first-party code loads at run time for services the visitor has not consented to
    (elements and their URLs however they are set, markup however it is written, CSS,
-   fetch/XHR, beacons, sockets, workers, same-origin frames' own windows) and the cookies
-   of those services. Held elements are marked exactly like the proxy marks markup, with
-   the response's mark, so the banner activates both the same way and nothing else.
+   fetch/XHR, beacons, sockets, workers, worklets, the Cache API, same-origin frames' own
+   windows) and the cookies of those services. Held elements are marked exactly like the
+   proxy marks markup, with the response's mark, so the banner activates both the same way
+   and nothing else.
    What no script can hook is listed in docs/SECURITY.md: `csp: enforce` is the guarantee.
    The proxy serves this file with CONFIG filled in. */
 (function () {
@@ -331,6 +332,17 @@
       var inner = Object.getOwnPropertyDescriptor(E, "innerHTML");
       templates = { set: inner.set, get: inner.get };
     }
+    /* The constructor win[name] with its arguments mended, or refused, by fix(args). */
+    function construct(name, fix) {
+      var C = win[name];
+      if (typeof C === "function") win[name] = new Proxy(C, {
+        construct: function (t, a, nt) {
+          a = [].slice.call(a);
+          fix(a);
+          return Reflect.construct(t, a, nt);
+        }
+      });
+    }
 
     wrap(E, "setAttribute", function (native) {
       return function (name, value) {
@@ -428,8 +440,11 @@
           frames(this);
         };
       });
-      wrap(p, "setHTMLUnsafe", function (native) {
-        return function (v) { native.call(this, markup(v, doc)); frames(this); };
+      /* (setHTML's sanitizer keeps an <img src> its options allow) */
+      ["setHTMLUnsafe", "setHTML"].forEach(function (n) {
+        wrap(p, n, function (native) {
+          return function (v, o) { native.call(this, markup(v, doc), o); frames(this); };
+        });
       });
     });
     accessor(E, "outerHTML", function (set) {
@@ -573,15 +588,9 @@
     wrap(win.KeyframeEffect && win.KeyframeEffect.prototype, "setKeyframes", function (native) {
       return function (k) { return native.call(this, keyframes(k)); };
     });
-    if (win.KeyframeEffect) {
-      win.KeyframeEffect = new Proxy(win.KeyframeEffect, {
-        construct: function (t, a, nt) {
-          a = [].slice.call(a);
-          if (a.length > 1) a[1] = keyframes(a[1]);
-          return Reflect.construct(t, a, nt);
-        }
-      });
-    }
+    construct("KeyframeEffect", function (a) { if (a.length > 1) a[1] = keyframes(a[1]); });
+    /* a FontFace's source is CSS: url(...) */
+    construct("FontFace", function (a) { if (a.length > 1) a[1] = css(a[1]); });
     wrap(win.CSS, "registerProperty", function (native) {
       return function (d) {
         return native.call(this, d && d.initialValue ? Object.assign({}, d, { initialValue: css(d.initialValue) }) : d);
@@ -589,9 +598,18 @@
     });
 
     /* Requests. */
+    function address(input) {
+      return input && typeof input === "object" && "url" in input ? input.url : input;
+    }
+    /* A URL of a service not consented to throws a SecurityError, as a CSP refusal did. */
+    function refuse(url) {
+      if (blockedUrl(url, doc.baseURI)) {
+        throw new win.DOMException("consentproxy: no consent for " + url, "SecurityError");
+      }
+    }
     wrap(win, "fetch", function (native) {
       return function (input) {
-        var url = input && typeof input === "object" && "url" in input ? input.url : input;
+        var url = address(input);
         if (blockedUrl(url, doc.baseURI)) {
           return win.Promise.reject(new win.TypeError("consentproxy: no consent for " + url));
         }
@@ -638,28 +656,31 @@
       return function () { var f = native.apply(this, arguments); if (f) sweep(f, doc, 0); return f; };
     });
     ["Blob", "File"].forEach(function (name) {
-      var C = win[name];
-      if (typeof C === "function") win[name] = new Proxy(C, {
-        construct: function (t, a, nt) {
-          a = [].slice.call(a);
-          if (a[0] && /html|xml/i.test(a[a.length - 1] && a[a.length - 1].type)) {
-            a[0] = Array.from(a[0]).map(function (p) { return typeof p === "string" ? markup(p, doc) : p; });
-          }
-          return Reflect.construct(t, a, nt);
+      construct(name, function (a) {
+        if (a[0] && /html|xml/i.test(a[a.length - 1] && a[a.length - 1].type)) {
+          a[0] = Array.from(a[0]).map(function (p) { return typeof p === "string" ? markup(p, doc) : p; });
         }
       });
     });
     ["Worker", "SharedWorker", "EventSource", "WebSocket", "WebSocketStream", "WebTransport",
      "Audio"].forEach(function (name) {
-      var C = win[name];
-      if (typeof C !== "function") return;
-      win[name] = new Proxy(C, {
-        construct: function (t, args, nt) {
-          if (args.length && blockedUrl(args[0], doc.baseURI)) {
-            throw new win.DOMException("consentproxy: no consent for " + args[0], "SecurityError");
-          }
-          return Reflect.construct(t, args, nt);
-        }
+      construct(name, function (a) { refuse(a[0]); });
+    });
+    wrap(win, "fetchLater", function (native) {
+      return function (input) { refuse(address(input)); return native.apply(this, arguments); };
+    });
+    /* Loaders answering with a promise (a worklet's module: CSS paint, audio; the Cache
+       API's fetches) reject it. */
+    [[win.Worklet, "addModule"], [win.Cache, "add"], [win.Cache, "addAll"]].forEach(function (p) {
+      wrap(p[0] && p[0].prototype, p[1], function (native) {
+        return function (r) {
+          var a = [].slice.call(arguments);
+          try {
+            if (p[1] === "addAll") a[0] = Array.from(r);  /* (an iterator is read once) */
+            [].concat(a[0]).forEach(function (u) { refuse(address(u)); });
+          } catch (e) { return win.Promise.reject(e); }
+          return native.apply(this, a);
+        };
       });
     });
 
