@@ -59,9 +59,9 @@ _LOADER = ahocorasick_rs.BytesAhoCorasick(_LOADER_WORDS + _LOADER_CALLS)
 # Loads no run-time hook of guard.js holds (docs/SECURITY.md), in the lower-cased text: a
 # module's import or import() (not CSS's "!important"), a worker's (its importScripts and
 # fetches), a navigation (`location`, not a variable so named; the Navigation API; a form; a
-# refresh made by script), the rest of SECURITY.md's list (WebRTC, setNamedItem, execCommand)
-# and what the guard does not hook (worklets, fetchLater, a FontFace but a data: one, which
-# feature tests make, the Cache API, setHTML).
+# refresh made by script), a worklet (what its module imports; Shared Storage's) and the rest
+# of SECURITY.md's list (WebRTC, setNamedItem, execCommand). fetchLater, a FontFace's source,
+# the Cache API and setHTML are hooked.
 # A member is read as `.name`, `?.name` or `['name']` (_MEMBER: from the end of the name
 # before it, `x` or `['x']`), comments between tokens as spaces.
 # Each alternative starts with a literal, a word's boundary checked behind it: the engine
@@ -69,14 +69,12 @@ _LOADER = ahocorasick_rs.BytesAhoCorasick(_LOADER_WORDS + _LOADER_CALLS)
 _MEMBER = rb"""(?:[\'\"]%(s)s\])?%(s)s(?:\??\.|\[%(s)s[\'\"])%(s)s""" % {b"s": _JS_SPACE}
 _UNHOOKED_RE = re.compile(
     rb"""import(?<!\wimport)(?:\b|scripts)|worker%(s)s\(|serviceworker%(m)sregister"""
-    rb"""|worklet|fetchlater|location(?<!\wlocation)(?<!var location)(?<!let location)"""
+    rb"""|worklet|location(?<!\wlocation)(?<!var location)(?<!let location)"""
     rb"""(?<!const location)(?:%(m)shref)?(?:[\'\"]%(s)s\])?%(s)s\+?=(?!=)"""
     rb"""|location(?<!\wlocation)%(m)s(?:assign|replace)\b"""
     rb"""|navigation(?<!\wnavigation)%(m)snavigate\b"""
     rb"""|(?:\.|\[%(s)s[\'\"])%(s)s(?:request)?submit(?:[\'\"]%(s)s\])?%(s)s"""
-    rb"""(?:\(|\.%(s)s(?:call|apply)\b)|fontface(?<!\wfontface)%(s)s\((?![^)]{0,256}data:)"""
-    rb"""|caches(?<!\wcaches)%(m)sopen\b|sethtml(?<!\wsethtml)%(s)s\("""
-    rb"""|http-?equiv|rtcpeerconnection|setnameditem|execcommand"""
+    rb"""(?:\(|\.%(s)s(?:call|apply)\b)|http-?equiv|rtcpeerconnection|setnameditem|execcommand"""
     % {b"s": _JS_SPACE, b"m": _MEMBER}
 )
 # Words one of them has, looked for first (at memory speed).
@@ -84,13 +82,9 @@ _UNHOOKED_WORDS = (
     b"import",
     b"worker",
     b"worklet",
-    b"fetchlater",
     b"location",
     b"navigate",
     b"submit",
-    b"fontface",
-    b"caches",
-    b"sethtml",
     b"equiv",
     b"rtcpeer",
     b"setnamed",
