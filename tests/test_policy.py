@@ -174,6 +174,7 @@ LOADER_TEXT = st.lists(
     st.sampled_from(
         [w.decode() for w in _LOADER_WORDS]
         + [".src", "new", "fetch", ".open", "location", ".opene", "locatione", "image"]
+        + ["navigation", ".navigate", ".href", ".assign", "['", "']", "?"]
         + ["import", "from", "'", '"', "mport", "rom"]
         + ["ew", "sr", "c", "reateelement", " ", "\n", "=", "(", "x", "."]
     ),
@@ -221,6 +222,12 @@ services:
         b"x.open\t(u)",
         b"importScripts(u)",
         b"top.location= u",
+        b"window.location.href = u",  # (a navigation by any member: it was `location =` alone)
+        b"location['href'] = u",
+        b"window['location'] = u",
+        b"location.assign(u)",
+        b"top.location?.replace(u)",
+        b"navigation.navigate(u)",
     ],
 )
 def test_a_tracker_url_in_a_script_that_loads_in_any_spelling_holds_it(policy, call):

@@ -45,14 +45,28 @@ _LOADER_WORDS = (
     b"xmlhttprequest",
     b"importscripts",
 )
-_LOADER_CALLS = (b".src", b"new", b"fetch", b".open", b"location", b"import", b"from")
+_LOADER_CALLS = (
+    b".src",
+    b"new",
+    b"fetch",
+    b".open",
+    b"location",
+    b"navigation",
+    b"import",
+    b"from",
+)
 # Space between the tokens of a call: comments too (`import/**/"url"` is an import), of a
 # bounded length (a comment left open must not make each try read to the end).
 _JS_COMMENT = rb"/\*[^*]{0,256}\*/|//[^\n/]{0,256}\n"
 _JS_SPACE = rb"(?:\s|%s)*" % _JS_COMMENT
+# A member is read as `.name`, `?.name` or `['name']` (_MEMBER: from the end of the name
+# before it, `x` or `['x']`), comments between tokens as spaces.
+_MEMBER = rb"""(?:[\'\"]%(s)s\])?%(s)s(?:\??\.|\[%(s)s[\'\"])%(s)s""" % {b"s": _JS_SPACE}
 _LOADER_CALL_RE = re.compile(  # (import(url), import 'url', import x from 'url': modules)
     rb"\.src%(s)s=|new(?:\s|%(c)s)+image|fetch%(s)s\(|\.open%(s)s\("
-    rb"|location%(s)s=|import%(s)s[(\'\"]|from%(s)s[\'\"]" % {b"s": _JS_SPACE, b"c": _JS_COMMENT}
+    rb"|location(?:[\'\"]%(s)s\])?%(s)s=|location%(m)s(?:href(?:[\'\"]%(s)s\])?%(s)s\+?=(?!=)|assign\b|replace\b)"
+    rb"|navigation%(m)snavigate\b|import%(s)s[(\'\"]|from%(s)s[\'\"]"
+    % {b"s": _JS_SPACE, b"c": _JS_COMMENT, b"m": _MEMBER}
 )
 # Both, every place each occurs, in one pass (a scan per word cost ~1 ms on a 261 KB script).
 _LOADER = ahocorasick_rs.BytesAhoCorasick(_LOADER_WORDS + _LOADER_CALLS)
@@ -62,11 +76,8 @@ _LOADER = ahocorasick_rs.BytesAhoCorasick(_LOADER_WORDS + _LOADER_CALLS)
 # refresh made by script), a worklet (what its module imports; Shared Storage's) and the rest
 # of SECURITY.md's list (WebRTC, setNamedItem, execCommand). fetchLater, a FontFace's source,
 # the Cache API and setHTML are hooked.
-# A member is read as `.name`, `?.name` or `['name']` (_MEMBER: from the end of the name
-# before it, `x` or `['x']`), comments between tokens as spaces.
 # Each alternative starts with a literal, a word's boundary checked behind it: the engine
 # skips to the bytes they start with (9 ms on a 261 KB script, 23 with leading \b's).
-_MEMBER = rb"""(?:[\'\"]%(s)s\])?%(s)s(?:\??\.|\[%(s)s[\'\"])%(s)s""" % {b"s": _JS_SPACE}
 _UNHOOKED_RE = re.compile(
     rb"""import(?<!\wimport)(?:\b|scripts)|worker%(s)s\(|serviceworker%(m)sregister"""
     rb"""|worklet|location(?<!\wlocation)(?<!var location)(?<!let location)"""
