@@ -234,6 +234,24 @@ async def browser() -> AsyncIterator[Browser]:
         await browser.close()
 
 
+@asynccontextmanager
+async def secure_chromium(*origins: str) -> AsyncIterator[Browser]:
+    """Chromium taking these plain-http origins for secure contexts: the APIs only https
+    pages get (cookieStore, worklets, fetchLater, the Cache API) are there."""
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                *CHROMIUM_ARGS,
+                f"--unsafely-treat-insecure-origin-as-secure={','.join(origins)}",
+            ],
+        )
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def origin() -> AsyncIterator[str]:
     """The legacy corpus served by the real origin app; yields ``http://legacy.test:PORT``."""

@@ -10,14 +10,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page
 
 from tests.e2e.conftest import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     FIRST_PARTY_HOST,
     pages_origin,
     recorded,
+    secure_chromium,
     start_proxy,
 )
 
@@ -289,21 +288,11 @@ COOKIE_STORE = (
 
 async def test_cookie_store_writes_wait_for_consent(attack_origin, proxy_without_csp):
     """cookieStore needs a secure context: this browser takes both origins as ones."""
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                *CHROMIUM_ARGS,
-                f"--unsafely-treat-insecure-origin-as-secure={attack_origin},{proxy_without_csp}",
-            ],
-        )
-        try:
-            names = {}
-            for base in (attack_origin, proxy_without_csp):
-                tab = await browser.new_page(base_url=base)
-                await tab.goto("/inner-html")
-                names[base] = await tab.evaluate(COOKIE_STORE)
-            assert sorted(names[attack_origin]) == ["_fbp", "_ga"]
-            assert names[proxy_without_csp] == []
-        finally:
-            await browser.close()
+    async with secure_chromium(attack_origin, proxy_without_csp) as browser:
+        names = {}
+        for base in (attack_origin, proxy_without_csp):
+            tab = await browser.new_page(base_url=base)
+            await tab.goto("/inner-html")
+            names[base] = await tab.evaluate(COOKIE_STORE)
+        assert sorted(names[attack_origin]) == ["_fbp", "_ga"]
+        assert names[proxy_without_csp] == []

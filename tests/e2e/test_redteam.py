@@ -13,14 +13,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser
 
 from tests.e2e.conftest import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     FIRST_PARTY_HOST,
     pages_origin,
     recorded,
+    secure_chromium,
     start_proxy,
 )
 from tests.e2e.test_realworld import Visit, choose
@@ -273,16 +272,8 @@ async def tracker_hosts(browser: Browser, base_url: str, path: str) -> set[str]:
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def secure_browser(redteam_origin: str, redteam_proxy: str) -> AsyncIterator[Browser]:
     """Chromium taking the origin and the proxy for secure contexts."""
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                *CHROMIUM_ARGS,
-                f"--unsafely-treat-insecure-origin-as-secure={redteam_origin},{redteam_proxy}",
-            ],
-        )
+    async with secure_chromium(redteam_origin, redteam_proxy) as browser:
         yield browser
-        await browser.close()
 
 
 @pytest.mark.parametrize("path", [*FOUND, *BLOCKED])
