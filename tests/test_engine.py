@@ -1293,6 +1293,7 @@ def test_the_do_not_sell_control_is_recorded_as_the_visitors_opt_out(regional):
         ([("Content-Length", "0")], 0, False),
         ([("Content-Length", " 12 ")], 12, True),
         ([("Transfer-Encoding", "chunked")], None, True),
+        ([("Content-Length", "\u00b2")], None, False),  # isdigit's, not int's (ValueError)
     ],
 )
 def test_a_request_says_whether_it_carries_a_body(headers, length, has_body):

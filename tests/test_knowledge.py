@@ -232,6 +232,26 @@ def test_verdicts_and_suggested_config_lines():
     assert "youtube" not in lines
 
 
+@pytest.mark.parametrize(
+    "extra",
+    [
+        "unknown_third_parties: block\ncsp_allow: [cdn.example.net]\n",
+        "unknown_third_parties: analytics\n",
+        "cookie_database: {analytics: necessary}\n",  # a tracker of a required category
+    ],
+)
+def test_a_verdict_says_what_the_holder_does(extra):
+    """verdict (observe, scan, catalog classify) and holder (the rewrite) read the same
+    layers: verdict said 'held' of a csp_allow host and of a tracker that always loads."""
+    p = policy("services:\n  - use: youtube\n" + extra)
+    for host in ("cdn.example.net", "static.chartbeat.com", "x.nobody.example", "img.n.example"):
+        holder, verdict = p.holder(host, "", "n.example"), p.verdict(host, "", "n.example")
+        says_it_loads = "loads" in verdict or verdict.startswith(
+            ("the site's own host", "known, not a tracker")
+        )
+        assert says_it_loads == (holder is None or holder.category in p.required), verdict
+
+
 def test_lookups_walk_labels_not_the_list():
     """O(labels): a knowledge base of 10,000 domains answers like one of 10."""
     small = Knowledge(

@@ -69,6 +69,7 @@ def test_sources_before_the_page_decide_without_it():
         ("//fr/de/x", "de"),  # read as urlsplit reads it: a host, then the path
         ("/f\tr/x", "fr"),  # a tab in the target is dropped, as urlsplit drops it
         ("/?fr", None),
+        ("//[::1/fr/", None),  # a host urlsplit refuses: no path read (a 500 before)
     ],
 )
 def test_the_path_source_reads_the_first_segment_of_the_targets_path(target, expected):

@@ -131,7 +131,7 @@ def access_line(
 
 async def upstream_answers(url: str, tls: ssl.SSLContext | None = None) -> bool:
     """Readiness (`{prefix}readyz`'s upstream check): the origin at `url` answers a HEAD of
-    its root with an HTTP status line, any status, within PROBE_SECONDS. `tls`: how to check
+    the upstream's path (its root, or the path `upstream` names) with an HTTP status line, any status, within PROBE_SECONDS. `tls`: how to check
     an https origin's certificate (the default context when None)."""
     parts = urlsplit(url)
     secure = parts.scheme == "https"

@@ -343,7 +343,8 @@ class Endpoints:
             return _plain(400, "not an embed of a configured service")
         now = self.clock()
         granted = (
-            expires.isdigit()
+            expires.isascii()  # ('²' is a digit to isdigit, not to int)
+            and expires.isdigit()
             and now <= int(expires) <= now + GRANT_SECONDS + 5
             and (self.signer.verify(self._grant_payload(name, url, expires), query.get("g", "")))
         )
@@ -703,7 +704,7 @@ def _cross_site(ex: Visit) -> LocalResponse | None:
     """State-changing endpoints answer only the site's own pages (CSRF)."""
     origin = header(ex.req.headers, "origin")
     site = header(ex.req.headers, "sec-fetch-site")
-    if origin is not None and urlsplit(origin).netloc.lower() != ex.host.lower():
+    if origin is not None and _netloc(origin) != ex.host.lower():
         return _plain(403, "cross-site consent requests are refused")
     if origin is None and site not in (None, "same-origin", "none"):
         return _plain(403, "cross-site consent requests are refused")
@@ -712,9 +713,16 @@ def _cross_site(ex: Visit) -> LocalResponse | None:
 
 def _referer_path(ex: Visit) -> str | None:
     ref = header(ex.req.headers, "referer")
-    if not ref:
+    if not ref or _netloc(ref) != ex.host.lower():
         return None
     parts = urlsplit(ref)
-    if parts.netloc.lower() != ex.host.lower():
-        return None
     return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def _netloc(url: str) -> str | None:
+    """A visitor's URL's host[:port], lower-cased; None for one urlsplit refuses (an IPv6
+    bracket left open, `http://[::1`, in an Origin or a Referer: a 500 before)."""
+    try:
+        return urlsplit(url).netloc.lower()
+    except ValueError:
+        return None

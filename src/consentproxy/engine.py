@@ -301,7 +301,9 @@ class Request:
     def content_length(self) -> int | None:
         """The body length the request declares (None: none declared, or not a number)."""
         value = self.first.get("content-length")
-        return int(value) if value is not None and value.strip().isdigit() else None
+        if value is None or not (value := value.strip()).isascii() or not value.isdigit():
+            return None  # ('²' is a digit to isdigit, not to int)
+        return int(value)
 
     @property
     def has_body(self) -> bool:

@@ -80,7 +80,10 @@ def request_language(
                 # as urlsplit reads it (a host after "//", tabs dropped), quicker
                 first = _FIRST_SEGMENT_RE.match(target).group(1)  # type: ignore[union-attr]
             else:
-                first = urlsplit(target).path.lstrip("/").split("/", 1)[0]
+                try:
+                    first = urlsplit(target).path.lstrip("/").split("/", 1)[0]
+                except ValueError:  # an IPv6 bracket left open after "//": no path to read
+                    first = ""
             found = offered(first, languages) if 2 <= len(first) <= 8 else None
         elif source == "cookie":
             found = None

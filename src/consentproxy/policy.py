@@ -343,12 +343,16 @@ class Policy:
                 return f"{what}: loads (known_trackers: allow)"
             category = self.mapped_category(entry.category)
             return f"{what}: " + (
-                f"held until {category} is accepted"
+                f"loads ({category} is required)"
+                if category in self.required
+                else f"held until {category} is accepted"
                 if category != NEVER
                 else f"held for good ({entry.category} has no category "
                 "here; map it under cookie_database)"
             )
         policy = self.config.unknown_third_parties
+        if policy != "allow" and self._csp_allowed(host):
+            return "unknown to the knowledge base: loads (named in csp_allow)"
         return (
             "unknown to the knowledge base: "
             + (

@@ -7,7 +7,7 @@ from itertools import zip_longest
 
 import pytest
 
-from consentproxy.banner.render import KNOWN_LISTED, Banner, filled, slots, template
+from consentproxy.banner.render import KNOWN_LISTED, Banner, filled, minify_js, slots, template
 from consentproxy.banner.texts import LANGUAGES
 from consentproxy.catalog.knowledge import builtin_trackers
 from consentproxy.config import BannerSettings, parse_config
@@ -242,3 +242,13 @@ def test_a_page_naming_hundreds_of_known_trackers_lists_ten_per_category_and_cou
             assert "cp-more" not in part
         listed += len(known)
     assert listed > 300 and text.count('class="cp-more"') == 3  # (the rest: no category here)
+
+
+def test_the_minifier_is_the_installed_one_whatever_the_current_directory(tmp_path, monkeypatch):
+    """The child interpreter that minifies consent.js took a minify.py in the directory
+    serve was started from: its output went to every visitor."""
+    (tmp_path / "minify.py").write_text(
+        "def config(_): pass\ndef string(_, code): return '/*not minified*/' + code\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    assert minify_js(b"var answer = 42 ;\n") == b"var answer=42"

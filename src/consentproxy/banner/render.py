@@ -89,7 +89,8 @@ def minify_js(code: bytes) -> bytes:
     is kept small. Global names, properties and strings stay as they are."""
     try:
         done = subprocess.run(
-            [sys.executable, "-c", _MINIFY],
+            # -P: no current directory on its path (a minify.py there was served as consent.js)
+            [sys.executable, "-P", "-c", _MINIFY],
             input=code,
             capture_output=True,
             check=False,
