@@ -19,8 +19,8 @@ from consentproxy.cookies import capped, cookie_pairs, lifetime, set_cookie_name
 from consentproxy.engine import Engine, Request
 from consentproxy.rewrite.encoding import BodyError
 from consentproxy.settings import ForTesting, RecordsSettings, Regions
-from tests.conftest import ROOT
 from tests.adversarial.oracle import rewrite
+from tests.conftest import ROOT
 from tests.rewrite.test_scanner import UTF16_BOMS
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "200"))
