@@ -410,6 +410,11 @@ class ConsentAddon:
                 if forced
                 else "consent from the visitor's cookie",
                 *(
+                    ["or from X-Consent-State (testing.state_header: never in production)"]
+                    if config.testing.state_header
+                    else []
+                ),
+                *(
                     [f"report to {ctx.options.consent_report}"]
                     if ctx.options.consent_report
                     else []

@@ -1,14 +1,17 @@
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import urllib.request
 
 import pytest
 
+from consentproxy import runtime
 from consentproxy.cli import main
 from consentproxy.demo.origin import make_origin_app
+from consentproxy.errors import UserError
 from consentproxy.records import redacted
 from tests.adapters import app_in_thread
 from tests.conftest import DEMO_CONFIG, ROOT
@@ -164,6 +167,41 @@ def test_serve_refuses_worker_metrics_ports_past_the_last(tmp_path, capsys, monk
     assert not forked
 
 
+def test_serve_refuses_worker_metrics_ports_taken_or_overlapping_listen(
+    tmp_path, capsys, monkeypatch
+):
+    """Worker 1's metrics port was serve's own listen port, or one taken: each worker
+    printed a traceback and serve exited 1."""
+    forked = []
+    monkeypatch.setenv("CONSENTPROXY_SECRET", "s" * 32)
+    monkeypatch.setattr("consentproxy.runtime.workers", lambda n, _: forked.append(n) or 0)
+    f = tmp_path / "site.yaml"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for listen, metrics, said in (
+            (port + 5, port, f"metrics.listen 127.0.0.1:{port} cannot be bound"),
+            (port, port - 1, f"worker i listens on port + i, and {port} is listen's"),
+        ):
+            f.write_text(
+                GOOD + f"listen: 127.0.0.1:{listen}\nmetrics: {{listen: '127.0.0.1:{metrics}'}}\n"
+            )
+            assert main(["serve", "--config", str(f), "--workers", "2", "--share-port"]) == 2
+            assert said in capsys.readouterr().err
+    assert not forked
+
+
+def test_a_worker_stopped_by_a_mistake_says_it_in_one_line_and_serve_exits_2(capfd):
+    def serve(worker: int) -> None:
+        raise UserError(f"site.yaml: something to fix ({worker})")
+
+    assert runtime.workers(2, serve) == 2
+    err = capfd.readouterr().err
+    assert "consentproxy: worker 0: site.yaml: something to fix (0)" in err
+    assert "Traceback" not in err
+
+
 def test_check_config_hides_a_password_in_the_upstream(tmp_path, capsys):
     f = tmp_path / "site.yaml"
     f.write_text(GOOD.replace("http://127.0.0.1", "http://admin:s3cret@127.0.0.1"))
@@ -204,6 +242,25 @@ def test_check_config_warns_loudly_when_the_state_header_is_on(tmp_path, capsys)
     assert main(["check-config", str(f)]) == 0
     err = capsys.readouterr().err
     assert err.startswith("WARNING:") and "X-Consent-State" in err and "production" in err
+
+
+def test_serve_warns_when_the_state_header_is_on(tmp_path, caplog, monkeypatch):
+    """check-config warned, serve said nothing: any visitor could pick their state."""
+
+    class Started(Exception):
+        pass
+
+    def run(serving):
+        serving.close()
+        raise Started
+
+    monkeypatch.setenv("CONSENTPROXY_SECRET", "s" * 32)
+    monkeypatch.setattr("consentproxy.runtime.run", run)
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD + "testing: {state_header: true}\n")
+    with pytest.raises(Started):
+        main(["serve", "--config", str(f)])
+    assert "testing.state_header is on" in caplog.text and "in production" in caplog.text
 
 
 def test_check_config_is_quiet_about_testing_by_default(tmp_path, capsys):

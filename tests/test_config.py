@@ -133,6 +133,28 @@ def test_flags_override_the_file_and_are_validated():
         parse_config(MINIMAL).with_overrides(upstream="ftp://x")
 
 
+@pytest.mark.parametrize(
+    ("upstream", "listen", "loops"),
+    [
+        ("http://127.0.0.1:8000", "127.0.0.1:8000", True),
+        ("http://localhost:8000/app", "127.0.0.1:8000", True),
+        ("http://[::1]:8000", "0.0.0.0:8000", True),
+        ("https://127.0.0.1", "127.0.0.1:443", True),
+        ("http://127.0.0.1:8080", "127.0.0.1:8000", False),
+        ("http://10.0.0.5:8000", "0.0.0.0:8000", False),  # (another machine, as far as known)
+    ],
+)
+def test_the_upstream_cannot_be_the_proxys_own_address(upstream, listen, loops):
+    """Each request came back to the proxy: one visit made ~10,000 requests, then a 502."""
+    text = f"upstream: {upstream}\nlisten: {listen!r}\ncategories: {{n: {{required: true}}, a: {{}}}}\n"
+    if not loops:
+        assert parse_config(text).upstream == upstream
+        return
+    assert "site.yaml:1: upstream" in str(error_of(text)) and "own address" in str(error_of(text))
+    with pytest.raises(ConfigError, match="^--upstream: upstream .* own address"):
+        parse_config(MINIMAL).with_overrides(upstream=upstream, listen=listen)
+
+
 def test_sites_replace_the_upstream_for_forward_mode():
     c = parse_config(
         MINIMAL.replace(
@@ -170,6 +192,31 @@ def test_consent_mode_is_on_with_google_services_and_maps_existing_categories():
     custom = parse_config(MINIMAL + "consent_mode: {ad_storage: [analytics]}\n")
     assert custom.consent_mode["ad_storage"] == ("analytics",)
     assert "is not a category" in str(error_of(MINIMAL + "consent_mode: {ad_storage: [ads]}\n"))
+    e = error_of(MINIMAL + "consent_mode: {ad_storage: [necessary]}\n")
+    assert "site.yaml:7" in str(e) and "would be granted before any choice" in str(e)
+    kept = parse_config(MINIMAL + "consent_mode: {security_storage: [necessary]}\n")
+    assert kept.consent_mode["security_storage"] == ("necessary",)
+
+
+@pytest.mark.parametrize(
+    ("extra", "owner"),
+    [
+        (
+            "consent: {cookie_name: PHPSESSID}\nnecessary_cookies: [PHPSESSID]\n",
+            "necessary_cookies",
+        ),
+        ("consent: {cookie_name: _ga}\n", "the service google-analytics"),
+        ("consent: {cookie_name: lang}\n", "language_cookie"),
+        ("consent: {cookie_name: CookieConsent}\nformer_cmp: {tool: cookiebot}\n", "cookiebot"),
+        ("consent: {cookie_name: PHPSESSID}\n", "PHP.net (Open Cookie Database)"),
+    ],
+)
+def test_the_consent_cookie_takes_no_name_the_site_or_the_catalog_uses(extra, owner):
+    """The origin cannot set the consent cookie: one named PHPSESSID dropped the site's
+    session cookie (every login lost), then replaced it with the visitor's choice."""
+    e = error_of(MINIMAL + extra)
+    assert "site.yaml:7: consent.cookie_name" in str(e) and owner in str(e)
+    assert parse_config(MINIMAL + "consent: {cookie_name: site_consent}\n")
 
 
 def test_trusted_proxies_are_addresses_or_networks():

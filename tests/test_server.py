@@ -890,6 +890,22 @@ async def test_origin_down_gives_502(
         assert message in await resp.text()
 
 
+async def test_an_origin_down_is_logged_without_the_upstreams_password(
+    adapter: str,
+    start_proxy: Callable[[str], Awaitable[str]],
+    client: aiohttp.ClientSession,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """serve logged `upstream http://admin:s3cret@...` on each failure (its start-up line
+    and check-config hide the password)."""
+    if adapter != "aiohttp":
+        pytest.skip("mitmproxy logs its own line, in its own process")
+    proxy = await start_proxy(f"http://admin:s3cret@127.0.0.1:{free_port()}")
+    async with client.get(proxy + "/page") as resp:
+        assert resp.status == 502
+    assert "upstream http://admin:***@127.0.0.1:" in caplog.text and "s3cret" not in caplog.text
+
+
 async def test_readiness_says_whether_the_origin_answers(
     origin: str, start_proxy: Callable[[str], Awaitable[str]], client: aiohttp.ClientSession
 ) -> None:

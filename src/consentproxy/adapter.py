@@ -27,7 +27,7 @@ from consentproxy.engine import Engine, Exchange, Head, Request, ResponsePlan
 from consentproxy.errors import UsageError, UserError
 from consentproxy.httpheaders import Headers, header
 from consentproxy.record import Records
-from consentproxy.records import keep_records
+from consentproxy.records import keep_records, redacted
 from consentproxy.report import Report
 from consentproxy.rewrite.encoding import BodyError
 from consentproxy.settings import Config, Limits
@@ -54,6 +54,7 @@ __all__ = [
     "keep_records",
     "load_config",
     "parse_state",
+    "redacted",
     "secret_keys",
     "upstream_answers",
 ]

@@ -42,7 +42,6 @@ from consentproxy.config import (
 )
 from consentproxy.consent import keys_from_env, parse_state
 from consentproxy.domains import site_of
-from consentproxy.engine import STATE_HEADER
 from consentproxy.errors import UsageError, UserError
 from consentproxy.observe import config_warnings, suggest
 from consentproxy.policy import NEVER, Policy, names_cookie
@@ -90,6 +89,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     engine = make_engine()  # every mistake shows before anything starts
     config = engine.config
+    if warning := config.testing_warning():
+        log.warning("%s", warning)
     if engine.forced_state is not None:
         log.warning(
             "every visitor gets the forced consent state %r (--state): for testing "
@@ -110,6 +111,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
             )
     if args.workers > 1 and not args.share_port:
         runtime.port_free(config.source, config.listen_host, config.listen_port)
+    if args.workers > 1 and config.metrics_listen:  # (taken: one line here, not N tracebacks)
+        host, port = config.metrics_listen
+        if port <= config.listen_port < port + args.workers:
+            raise UsageError(
+                f"{config.source}: metrics.listen {host}:{port} with --workers {args.workers}: "
+                f"worker i listens on port + i, and {config.listen_port} is listen's; give "
+                "metrics.listen ports of their own"
+            )
+        for worker in range(args.workers):
+            runtime.port_free(config.source, host, port + worker, "metrics.listen")
     if args.workers > 1:
         print(f"consentproxy: {args.workers} workers", flush=True)
         return runtime.workers(
@@ -272,12 +283,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     )
     for warning in [*config_warnings(policy), *config.translation_warnings()]:
         print(f"  warning: {warning}")
-    if config.testing.state_header:
-        print(
-            f"WARNING: {args.file}: testing.state_header is on: anyone can choose the consent "
-            f"state with an {STATE_HEADER} header. Never use this config in production.",
-            file=sys.stderr,
-        )
+    if testing := config.testing_warning():
+        print(f"WARNING: {testing}", file=sys.stderr)
     return 0
 
 

@@ -21,9 +21,10 @@ from consentproxy.banner.texts import CATEGORY_TEXTS, LANGUAGES, TEXT_KEYS, TEXT
 from consentproxy.banner.theme import DEFAULT_COLORS, HEX_RE, contrast_problems
 from consentproxy.catalog import CATALOG_CATEGORIES, CATALOG_FILE, translated
 from consentproxy.catalog.knowledge import read_layer
+from consentproxy.catalog.ocd import cookie_database
 from consentproxy.domains import is_public_suffix, registrable
 from consentproxy.errors import ConfigError
-from consentproxy.formercmp import COOKIEBOT_GROUPS, TOOLS
+from consentproxy.formercmp import COOKIEBOT_GROUPS, TOOL_COOKIES, TOOLS
 from consentproxy.rewrite.selectors import SelectorError, parse_selectors
 from consentproxy.settings import (
     MAX_CONSENT_DAYS,
@@ -39,6 +40,7 @@ from consentproxy.settings import (
     Regions,
     Service,
     _upstream,
+    own_address,
     parse_listen,
 )
 
@@ -105,6 +107,9 @@ CONSENT_MODE_DEFAULTS = {
     "personalization_storage": ("functional",),
     "security_storage": (),
 }
+# Consent Mode's signals a required category may grant (what the site needs to work);
+# the others need the visitor's consent.
+ALWAYS_GRANTED_SIGNALS = ("functionality_storage", "security_storage")
 TESTING_KEYS = {"state_header"}
 LIMIT_RANGES = {  # key -> (lowest, highest) accepted
     "html_bytes": (64 * 1024, 1 << 34),
@@ -498,6 +503,35 @@ class _Reader:
                     f"category; use some of {optional} or [] to ignore the signal",
                 )
         trusted = self.networks(top["trusted_proxies"]) if "trusted_proxies" in top else ()
+        loop = own_address(upstream, host, port)
+        if loop is not None:
+            raise self.fail(top["upstream"], loop)
+        necessary = (
+            self.strings(top["necessary_cookies"], "necessary_cookies")
+            if "necessary_cookies" in top
+            else ()
+        )
+        language_cookie = (
+            self.matching(
+                top["language_cookie"],
+                "language_cookie",
+                re.compile(r"[!#-+\-.0-9A-Z^-z|~]+"),
+                "a cookie name",
+            )
+            if "language_cookie" in top
+            else Config.language_cookie
+        )
+        owner = _cookie_owner(consent.cookie_name, necessary, services, language_cookie, former)
+        if owner is not None:
+            where = top.get("consent")
+            raise self.fail(
+                self.mapping(where, "consent", CONSENT_KEYS).get("cookie_name", where)
+                if where is not None
+                else root,
+                f"consent.cookie_name {consent.cookie_name!r} is a cookie {owner} names "
+                "too: the site's would be lost (the origin cannot set the consent cookie); "
+                "give consent.cookie_name a name of its own",
+            )
         return Config(
             source=self.source,
             upstream=upstream,
@@ -508,26 +542,13 @@ class _Reader:
             csp=csp,
             csp_allow=self.csp_sources(top["csp_allow"]) if "csp_allow" in top else (),
             unknown_cookies=unknown,
-            necessary_cookies=(
-                self.strings(top["necessary_cookies"], "necessary_cookies")
-                if "necessary_cookies" in top
-                else ()
-            ),
+            necessary_cookies=necessary,
             categories=categories,
             services=services,
             languages=languages,
             banner=banner,
             language_from=language_from,
-            language_cookie=(
-                self.matching(
-                    top["language_cookie"],
-                    "language_cookie",
-                    re.compile(r"[!#-+\-.0-9A-Z^-z|~]+"),
-                    "a cookie name",
-                )
-                if "language_cookie" in top
-                else Config.language_cookie
-            ),
+            language_cookie=language_cookie,
             cookie_database=use_database,
             cookie_database_categories=database_map,
             sites=sites,
@@ -739,7 +760,7 @@ class _Reader:
         required = tuple(c.name for c in categories if c.required)
         defaults = {
             signal: tuple(c for c in cats if c in names)
-            or (required if signal in ("functionality_storage", "security_storage") else ())
+            or (required if signal in ALWAYS_GRANTED_SIGNALS else ())
             for signal, cats in CONSENT_MODE_DEFAULTS.items()
         }
         if node is None:
@@ -772,6 +793,15 @@ class _Reader:
                     cats,
                     f"consent_mode.{signal}: {', '.join(unknown)} is not a "
                     f"category; use {', '.join(sorted(names))}",
+                )
+            forced = [c for c in listed if c in required]
+            if forced and signal not in ALWAYS_GRANTED_SIGNALS:
+                optional = ", ".join(sorted(names - set(required))) or "none"
+                raise self.fail(
+                    cats,
+                    f"consent_mode.{signal}: {', '.join(forced)} is required: the signal "
+                    "would be granted before any choice; use optional categories "
+                    f"({optional})",
                 )
             out[signal] = listed
         return out
@@ -1200,6 +1230,29 @@ def read_services(text: str, source: str, categories: frozenset[str]) -> tuple[S
     return reader.services(
         reader.mapping(root, "the catalog", {"services"})["services"], set(categories)
     )
+
+
+def _cookie_owner(
+    name: str,
+    necessary: tuple[str, ...],
+    services: tuple[Service, ...],
+    language_cookie: str,
+    former: FormerCmp | None,
+) -> str | None:
+    """Who else names this cookie exactly (the config, the former consent tool, the
+    catalog, the Open Cookie Database), or None: a consent cookie of that name took the
+    place of the site's own (a PHPSESSID: every login lost)."""
+    if name in necessary:
+        return "necessary_cookies"
+    if name == language_cookie:
+        return "language_cookie"
+    if former is not None and name in TOOL_COOKIES[former.tool]:
+        return f"the former consent tool ({former.tool})"
+    for svc in (*services, *builtin_services().values()):
+        if name in svc.cookies:
+            return f"the service {svc.name}"
+    known = cookie_database().exact.get(name)
+    return None if known is None else f"{known.platform} (Open Cookie Database)"
 
 
 @cache

@@ -69,7 +69,7 @@ from consentproxy.rewrite.neutralise import (
 )
 from consentproxy.rewrite.scanner import HtmlRewriter
 from consentproxy.rewrite.selectors import OpenMarker, parse_selectors
-from consentproxy.settings import Config
+from consentproxy.settings import STATE_HEADER, Config
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 WORKER_DESTS = frozenset({"worker", "sharedworker", "serviceworker"})  # (Sec-Fetch-Dest)
@@ -89,7 +89,6 @@ BODILESS_STATUSES = (204, 205, 304)  # no content (RFC 9110 15.3.5, 15.3.6, 15.4
 # proxy had let an origin's 206 page through unrewritten, trackers and all.)
 NO_BODY_STATUSES = frozenset({*BODILESS_STATUSES, 206})
 MARK_HEADER_LOWER = MARK_HEADER.lower()
-STATE_HEADER = "X-Consent-State"  # honoured only with `testing: {state_header: true}`
 STATE_HEADER_LOWER = STATE_HEADER.lower()
 # The request headers upstream_headers() changes or drops (the rest go to the origin as
 # they came).

@@ -31,11 +31,17 @@ class FormerChoice:
     decided_at: int  # unix seconds, when the visitor chose
 
 
+# The cookies each tool keeps its visitor's choice in.
+TOOL_COOKIES = {
+    "onetrust": ("OptanonConsent", "OptanonAlertBoxClosed"),
+    "cookiebot": ("CookieConsent",),
+}
+
+
 def read_choice(tool: str, cookies: Mapping[str, str]) -> FormerChoice | None:
     """The choice a visitor made with the former tool, from their cookies (raw values)."""
-    if tool == "onetrust":
-        return _onetrust(cookies.get("OptanonConsent"), cookies.get("OptanonAlertBoxClosed"))
-    return _cookiebot(cookies.get("CookieConsent"))
+    found = [cookies.get(name) for name in TOOL_COOKIES[tool]]
+    return _onetrust(*found) if tool == "onetrust" else _cookiebot(*found)
 
 
 def _onetrust(consent: str | None, closed: str | None) -> FormerChoice | None:

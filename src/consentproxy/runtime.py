@@ -188,6 +188,9 @@ def workers(count: int, serve: Callable[[int], None]) -> int:
             code = 0
             try:
                 serve(worker)
+            except UserError as e:  # (what the operator must fix: one line, as serve's)
+                print(f"consentproxy: worker {worker}: {e}", file=sys.stderr, flush=True)
+                code = 2
             except BaseException:
                 log.exception("worker %d failed", worker)
                 code = 1
@@ -206,8 +209,8 @@ def workers(count: int, serve: Callable[[int], None]) -> int:
         pid, code = os.wait()
         worker = children.pop(pid)
         if code and not status:
-            status = 1
             code = os.waitstatus_to_exitcode(code)
+            status = code if code > 0 else 1
             log.error(  # (the operator's one clue when the kernel's OOM killer chose it)
                 "worker %d (pid %d) %s; stopping the others",
                 worker,

@@ -34,6 +34,7 @@ from consentproxy.adapter import (
     Request,
     is_websocket,
     keep_records,
+    redacted,
     upstream_answers,
 )
 
@@ -247,7 +248,7 @@ class ProxyServer:
             # a body too slow: aiohttp dropped the origin's connection with it
             if body_reader is not None and body_reader.timed_out:
                 return _too_slow()
-            log.warning("upstream %s failed: %s", self.upstream, e)
+            log.warning("upstream %s failed: %s", redacted(self.upstream), e)
             return _error(502, "The site behind this proxy cannot be reached.")
         async with upstream:
             origin = _head(self.origin_heads, upstream.raw_headers)

@@ -76,9 +76,13 @@ class ConsentSettings:
     cookie_domain: str | None = None
 
 
+STATE_HEADER = "X-Consent-State"  # honoured only with `testing: {state_header: true}`
+
+
 @dataclass(frozen=True)
 class ForTesting:
-    """Switches for test environments only; `check-config` warns when one is on."""
+    """Switches for test environments only; check-config and serve warn when one is on
+    (Config.testing_warning)."""
 
     state_header: bool = False  # honour X-Consent-State: <state> on each request
 
@@ -235,6 +239,16 @@ class Config:
             "myapp.test"
         )
 
+    def testing_warning(self) -> str | None:
+        """What check-config and serve say of a test switch left on (it lets any visitor
+        pick the consent state enforced for them), or None."""
+        if not self.testing.state_header:
+            return None
+        return (
+            f"{self.source}: testing.state_header is on: anyone can choose the consent state "
+            f"with an {STATE_HEADER} header. Never use this config in production."
+        )
+
     def with_overrides(self, upstream: str | None = None, listen: str | None = None) -> Config:
         """Apply command-line flags, validated like the file (an error names the flag)."""
         cfg = self
@@ -243,7 +257,32 @@ class Config:
         if listen:
             host, port = parse_listen(listen, "--listen", None)
             cfg = replace(cfg, listen_host=host, listen_port=port)
+        loop = own_address(cfg.upstream, cfg.listen_host, cfg.listen_port)
+        if (upstream or listen) and loop:
+            raise ConfigError("--upstream" if upstream else "--listen", None, loop)
         return cfg
+
+
+def own_address(upstream: str | None, host: str, port: int) -> str | None:
+    """What is wrong when the upstream is the proxy's own listening address, host:port (each
+    request came back to it: one visit made thousands of requests, then a 502); else None."""
+    if upstream is None:
+        return None
+    parts = urlsplit(upstream)
+    up, host = (parts.hostname or "").lower(), host.lower()
+    same = up == host or (
+        _is_loopback(up) and (host in ("0.0.0.0", "::") or {up, host} <= _LOCALHOST)
+    )
+    if not same or (parts.port or (443 if parts.scheme == "https" else 80)) != port:
+        return None
+    return (
+        f"upstream {upstream} is this proxy's own address (listen {host}:{port}): every "
+        "request would come back to it; "
+        "give upstream the address the site itself listens on"
+    )
+
+
+_LOCALHOST = {"localhost", "127.0.0.1", "::1"}
 
 
 def translated(texts: dict[str, str], lang: str) -> str:
