@@ -263,6 +263,28 @@ def test_serve_warns_when_the_state_header_is_on(tmp_path, caplog, monkeypatch):
     assert "testing.state_header is on" in caplog.text and "in production" in caplog.text
 
 
+@pytest.mark.parametrize(
+    ("listen", "url"),
+    [("127.0.0.1:8000", "http://127.0.0.1:{port}/"), ("[::1]:8000", "http://[::1]:{port}/")],
+)
+def test_serve_says_where_it_listens_as_a_url(tmp_path, monkeypatch, listen, url):
+    """An IPv6 address was printed without its brackets: http://::1:8000/ is no URL."""
+    said = []
+
+    def run(serving):
+        said.append(serving.cr_frame.f_locals["banner"])
+        serving.close()
+        raise SystemExit(0)
+
+    monkeypatch.setenv("CONSENTPROXY_SECRET", "s" * 32)
+    monkeypatch.setattr("consentproxy.runtime.run", run)
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD + f"listen: '{listen}'\n")
+    with pytest.raises(SystemExit):
+        main(["serve", "--config", str(f)])
+    assert said[0].startswith(f"consentproxy: {url} -> http://127.0.0.1:8080")
+
+
 def test_check_config_is_quiet_about_testing_by_default(tmp_path, capsys):
     f = tmp_path / "site.yaml"
     f.write_text(GOOD)

@@ -134,6 +134,25 @@ def test_flags_override_the_file_and_are_validated():
 
 
 @pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        (
+            "languages: [en, fr, en]\n",
+            "site.yaml:7: languages must list at least one language, each once",
+        ),
+        ("  all: {}\n", "site.yaml:5: category name 'all' is a consent state's word"),
+    ],
+)
+def test_a_language_twice_or_a_category_named_like_a_state_is_refused(text, said):
+    """--state all or scan --states none could never select a category so named."""
+    if text.startswith(" "):  # (a category of its own)
+        text = MINIMAL.replace("services:", text + "services:")
+    else:
+        text = MINIMAL + text
+    assert said in str(error_of(text))
+
+
+@pytest.mark.parametrize(
     ("upstream", "listen", "loops"),
     [
         ("http://127.0.0.1:8000", "127.0.0.1:8000", True),

@@ -98,7 +98,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             args.state,
         )
     upstream = redacted(config.upstream or "")  # (serve refused a config with none above)
-    banner = f"consentproxy: http://{config.listen_host}:{{port}}/ -> {upstream}"
+    host = f"[{config.listen_host}]" if ":" in config.listen_host else config.listen_host
+    banner = f"consentproxy: http://{host}:{{port}}/ -> {upstream}"  # (an IPv6 one in [])
     if (args.workers > 1 or args.share_port) and config.listen_port == 0:
         raise UsageError("--workers and --share-port need a fixed port (listen: HOST:PORT)")
     if args.workers > 1 and config.metrics_listen:  # (worker i on port + i: 65536 became 0)

@@ -28,6 +28,7 @@ from consentproxy.formercmp import COOKIEBOT_GROUPS, TOOL_COOKIES, TOOLS
 from consentproxy.rewrite.selectors import SelectorError, parse_selectors
 from consentproxy.settings import (
     MAX_CONSENT_DAYS,
+    STATE_WORDS,
     BannerSettings,
     Category,
     Config,
@@ -463,8 +464,10 @@ class _Reader:
         languages: tuple[str, ...] = ("en", "fr")
         if "languages" in top:
             languages = self.strings(top["languages"], "languages")
-            if not languages:
-                raise self.fail(top["languages"], "languages must list at least one language")
+            if not languages or len(set(languages)) < len(languages):
+                raise self.fail(
+                    top["languages"], "languages must list at least one language, each once"
+                )
         banner = self.banner(top.get("banner"))
         language_from = Config.language_from
         if "language_from" in top:
@@ -1063,6 +1066,12 @@ class _Reader:
         out = []
         for key_node, value in node.value:
             name = self.name(key_node, "category name")
+            if name in STATE_WORDS:
+                raise self.fail(
+                    key_node,
+                    f"category name {name!r} is a consent state's word (--state and scan "
+                    f"--states read {', '.join(STATE_WORDS)} as states); give it another name",
+                )
             fields = (
                 self.mapping(value, f"category {name}", CATEGORY_KEYS)
                 if not (isinstance(value, yaml.ScalarNode) and value.value == "")

@@ -206,7 +206,7 @@ def parse_state(spec: str, config: Config, source: str = "consent state") -> Con
     """A state forced for QA: ``none`` (no decision yet), ``all``, ``reject``, categories and
     ``service:NAME`` items (``analytics,service:youtube``). ``''`` or ``cookie``: None, follow
     the visitor's cookie. Every item is checked against the config, so a typo never passes."""
-    spec = spec.strip()
+    spec = spec.strip()  # (STATE_WORDS: no category may take one of these names)
     if spec in ("", "cookie"):
         return None
     if spec == "none":

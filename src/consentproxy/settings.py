@@ -77,6 +77,8 @@ class ConsentSettings:
 
 
 STATE_HEADER = "X-Consent-State"  # honoured only with `testing: {state_header: true}`
+# What --state, scan --states and X-Consent-State read as states, not categories.
+STATE_WORDS = ("cookie", "none", "all", "reject")
 
 
 @dataclass(frozen=True)
