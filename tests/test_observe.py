@@ -140,5 +140,29 @@ services:
     assert "Open Cookie Database advertising cookies have no category here" in text
 
 
+def test_check_config_warns_of_cookies_a_pattern_or_two_services_take_from_a_category():
+    """necessary_cookies: ["_*"] sent Google Analytics' _ga without consent, and a cookie of
+    an analytics and a necessary service went by the first: check-config said nothing."""
+    text = "\n".join(
+        config_warnings(
+            Policy(
+                parse_config(
+                    BASE
+                    + """necessary_cookies: ["_*", "sess*"]
+services:
+  - use: google-analytics
+  - {name: a, category: analytics, cookies: [sid]}
+  - {name: b, category: necessary, cookies: [sid, sess_id]}
+"""
+                )
+            )
+        )
+    )
+    assert "necessary_cookies' pattern '_*' takes '_ga', '_ga_*', '_gid'" in text
+    assert "(google-analytics): sent without consent" in text
+    assert "pattern 'sess*'" not in text  # (only a necessary service's cookie)
+    assert "cookie 'sid' is listed by 'a' (analytics) and 'b' (necessary)" in text
+
+
 def test_a_sound_config_has_no_warnings(config):
     assert config_warnings(Policy(config)) == []

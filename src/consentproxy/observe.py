@@ -17,7 +17,8 @@ from collections.abc import Callable, Iterable
 
 from consentproxy.catalog.knowledge import CATALOG_SOURCE, KnownTracker
 from consentproxy.domains import same_site, site_of
-from consentproxy.policy import NEVER, Policy
+from consentproxy.policy import NEVER, Policy, names_cookie
+from consentproxy.settings import Service
 
 
 class Observer:
@@ -168,7 +169,26 @@ def config_warnings(policy: Policy) -> list[str]:
                     f"only {owner[host]!r} matches it, remove one"
                 )
             owner.setdefault(host, svc.name)
+    cookie_owner: dict[str, Service] = {}
+    for svc in config.services:
+        for cookie in svc.cookies:
+            first = cookie_owner.setdefault(cookie, svc)
+            if first.category != svc.category:
+                out.append(
+                    f"cookie {cookie!r} is listed by {first.name!r} ({first.category}) and "
+                    f"{svc.name!r} ({svc.category}); only {first.name!r} matches it, "
+                    "remove one"
+                )
     named = {c: s.name for s in config.services for c in s.cookies if s.category not in required}
+    for pattern in (n for n in config.necessary_cookies if "*" in n):
+        taken = [c for c in named if c != pattern and names_cookie([pattern], c.replace("*", ""))]
+        if taken:
+            out.append(
+                f"necessary_cookies' pattern {pattern!r} takes "
+                f"{', '.join(repr(c) for c in taken[:3])} of optional services "
+                f"({', '.join(sorted({named[c] for c in taken}))}): sent without consent; "
+                "narrow the pattern"
+            )
     for name in config.necessary_cookies:
         record = policy.database_record(name)
         builtin = policy.catalog_service(name)
