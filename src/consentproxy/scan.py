@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import json
 import re
 import secrets
+import ssl
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -23,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from consentproxy import scan_report, server
+from consentproxy.adapter import upstream_answers
 from consentproxy.consent import ConsentState, parse_state
 from consentproxy.cookies import lifetime, set_cookie_name
 from consentproxy.domains import same_site, site_of
@@ -233,6 +236,22 @@ def _slug(path: str, n: int) -> str:
     return f"{n:02d}-" + (re.sub(r"[^A-Za-z0-9]+", "-", path).strip("-") or "index")
 
 
+def _unverified() -> ssl.SSLContext:
+    """For asking whether the site answers, not whether its certificate holds (a staging
+    site's own; Chromium is told what to trust apart)."""
+    tls = ssl.create_default_context()
+    tls.check_hostname, tls.verify_mode = False, ssl.CERT_NONE
+    return tls
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def _state_file(spec: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "_", spec)
 
@@ -253,6 +272,11 @@ class Scanner:
         self.origin = f"{target.scheme}://{target.netloc}"
         self.host = target.hostname
         self.upstream = self.origin
+        if options.resolve and _is_address(target.hostname):
+            raise UsageError(
+                f"scan: --resolve gives a host name an address, and {options.url!r} names an "
+                "address already; drop --resolve"
+            )
         if options.resolve:
             address = urlsplit(f"//{options.resolve}")
             try:
@@ -276,6 +300,12 @@ class Scanner:
             host = f"[{address.hostname}]" if ":" in address.hostname else address.hostname
             self.address = f"{host}:{port}"
             self.upstream = f"{target.scheme}://{self.address}"
+        wrong = [p for p in options.paths if not p.startswith("/") or p.startswith("//")]
+        if wrong:
+            raise UsageError(
+                f"scan: --paths takes the site's own paths (/shop,/news?page=2): "
+                f"{', '.join(map(repr, wrong))} is not one"
+            )
         self.paths = options.paths or (
             (target.path or "/") + (f"?{target.query}" if target.query else ""),
         )
@@ -294,6 +324,11 @@ class Scanner:
             "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "states": [],
         }
+        if not await upstream_answers(self.upstream, _unverified()):
+            raise UsageError(
+                f"scan: the site at {self.upstream} does not answer; start it, or check the "
+                "URL" + (" and --resolve" if self.o.resolve else "")
+            )
         async with async_playwright() as pw:
             for spec, state in self.states.items():
                 report["states"].append(await self._state(pw, spec, state))

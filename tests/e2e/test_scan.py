@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -83,10 +84,10 @@ def test_demo_site_through_the_proxy_has_no_violation_in_any_state(demo_origin, 
     assert "Summary per state" in html and "data:image/png;base64," in html
 
 
-def test_a_chromium_that_does_not_start_is_named_with_what_to_do(tmp_path, capsys):
+def test_a_chromium_that_does_not_start_is_named_with_what_to_do(demo_origin, tmp_path, capsys):
     """(a Playwright traceback, exit 1)"""
     chromium = tmp_path / "chromium"
-    args = ["scan", "http://127.0.0.1:9/", "--config", str(DEMO_CONFIG), "--direct"]
+    args = ["scan", demo_origin, "--config", str(DEMO_CONFIG), "--direct"]
     assert main([*args, "--out", str(tmp_path / "o"), "--chromium", str(chromium)]) == 2
     assert (
         f"scan: cannot start Chromium {chromium} (Failed to launch chromium because executable "
@@ -322,3 +323,31 @@ def test_a_bad_resolve_address_is_a_usage_error(tmp_path, capsys):
     args = ["scan", "http://www.shop.example/", "--config", str(DEMO_CONFIG), "--direct"]
     assert main([*args, "--out", str(tmp_path), "--resolve", "127.0.0.1:99999"]) == 2
     assert "--resolve '127.0.0.1:99999' must be an address" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("flags", "said"),
+    [
+        (["--paths", "/a,//evil.example/,http://other.example/x"], "--paths takes the site's own"),
+        (["--resolve", "127.0.0.1:8080"], "names an address already; drop --resolve"),
+    ],
+)
+def test_paths_off_the_site_or_a_resolve_of_an_address_are_usage_errors(
+    demo_origin, tmp_path, capsys, flags, said
+):
+    """Paths of other sites were visited and their pages charged to the site (banner
+    missing); --resolve of a URL with an address went to port 80."""
+    args = ["scan", demo_origin, "--config", str(DEMO_CONFIG), "--out", str(tmp_path), *flags]
+    assert main(args) == 2
+    assert said in capsys.readouterr().err and not (tmp_path / "report.json").exists()
+
+
+@pytest.mark.parametrize("direct", [[], ["--direct"]])
+def test_a_site_that_does_not_answer_is_said_so_before_any_scan(tmp_path, capsys, direct):
+    """Through the proxy it was reported as 'the site answered 502: nothing was scanned'."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}/"
+    args = ["scan", url, "--config", str(DEMO_CONFIG), "--out", str(tmp_path), *direct]
+    assert main(args) == 2
+    assert f"scan: the site at {url.rstrip('/')} does not answer" in capsys.readouterr().err
