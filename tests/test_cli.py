@@ -485,9 +485,61 @@ def test_records_commands_say_which_store_cannot_be_opened(tmp_path, capsys, wha
     assert main(["records", "export", "--config", str(f)]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"consentproxy: cannot open the records store {store} (named in {f}): ")
-    assert (
-        "in a directory that exists and is writable by this user" in err and "Traceback" not in err
+    assert "check the file is a records store this user can read" in err
+    assert "Traceback" not in err
+
+
+def test_records_reading_commands_read_a_store_they_cannot_write(tmp_path, capsys):
+    """A backup, a read-only mount (chattr +i stands in): export said "attempt to write a
+    readonly database"; the reading commands now open the store read-only."""
+    import asyncio
+    import sqlite3
+
+    from consentproxy.records import SqliteStore
+    from tests.test_records import NOW, record
+
+    async def fill() -> None:
+        store = SqliteStore(tmp_path / "r.sqlite3")
+        await store.open()
+        await store.write([record("abc", NOW)])
+        await store.close()
+
+    asyncio.run(fill())
+    with sqlite3.connect(tmp_path / "r.sqlite3") as db:  # (a copy, as VACUUM INTO makes one)
+        db.execute("PRAGMA journal_mode=DELETE")
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD + "records: {path: r.sqlite3}\n")
+    if subprocess.run(["chattr", "+i", str(tmp_path / "r.sqlite3")], check=False).returncode:
+        pytest.skip("chattr +i needs root and a file system that has it")
+    try:
+        assert main(["records", "export", "--config", str(f)]) == 0
+        assert json.loads(capsys.readouterr().out)["consent_id"] == "abc"
+        assert main(["records", "show", "abc", "--config", str(f)]) == 0
+        assert main(["records", "stats", "--config", str(f)]) == 0
+    finally:
+        subprocess.run(["chattr", "-i", str(tmp_path / "r.sqlite3")], check=True)
+
+
+@pytest.mark.parametrize("command", [["export"], ["stats"], ["show", "abc"], ["purge"]])
+def test_records_commands_refuse_another_application_s_database_and_change_nothing(
+    tmp_path, capsys, command
+):
+    """export answered 0 records after adding five tables to it and switching it to WAL."""
+    import sqlite3
+
+    other = tmp_path / "app.sqlite3"
+    with sqlite3.connect(other) as db:
+        db.execute("CREATE TABLE users (a INTEGER)")
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD + "records: {path: app.sqlite3}\n")
+    assert main(["records", *command, "--config", str(f)]) == 2
+    assert capsys.readouterr().err == (
+        f"consentproxy: {other} is not a consentproxy records store (it has tables: users); "
+        "give records.path a file of its own\n"
     )
+    with sqlite3.connect(other) as db:
+        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master")]
+        assert (tables, db.execute("PRAGMA journal_mode").fetchone()) == (["users"], ("delete",))
 
 
 def test_records_show_rebuilds_the_banner_each_visitor_was_shown(tmp_path, capsys):

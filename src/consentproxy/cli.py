@@ -663,16 +663,19 @@ def _records(args: argparse.Namespace) -> tuple[RecordStore, int]:
     return store, config.records.retention_days
 
 
-async def _with_store(args: argparse.Namespace, work: Any) -> Any:
+async def _with_store(args: argparse.Namespace, work: Any, *, read_only: bool = True) -> Any:
+    """work(store, retention_days) on the config's store, opened read-only unless told."""
     store, days = _records(args)
     try:
-        await store.open()
+        await store.open(read_only=read_only)
+    except UserError:  # (another application's database, a store not set up yet)
+        raise
     except Exception as e:  # noqa: BLE001 - any driver error: the operator's to fix
         check = (
             "check the server is up and the dsn is right"
             if isinstance(store, PostgresStore)
-            else "check the file is a records store, in a directory that exists and is "
-            "writable by this user"
+            else "check the file is a records store this user can read"
+            + ("" if read_only else ", in a directory it can write")
         )
         raise UsageError(
             f"cannot open the records store {store.name} (named in {args.config}): {e}; {check}"
@@ -756,7 +759,9 @@ def cmd_records_stats(args: argparse.Namespace) -> int:
 
 def cmd_records_purge(args: argparse.Namespace) -> int:
     removed = asyncio.run(
-        _with_store(args, lambda store, days: store.purge(int(time.time()) - days * 86400))
+        _with_store(
+            args, lambda store, days: store.purge(int(time.time()) - days * 86400), read_only=False
+        )
     )
     print(f"purged {removed} records older than the retention")
     return 0
