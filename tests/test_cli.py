@@ -65,6 +65,70 @@ def test_check_config_error_names_file_line_and_fix(tmp_path, capsys):
     assert f"{f}:6: service 'youtube' is in category 'social', which is not defined" in err
 
 
+@pytest.mark.parametrize(
+    ("records", "said"),
+    [
+        ("path: .", "records.path {d} is a directory; name a file in it, e.g. {d}/records.sqlite3"),
+        (
+            "path: /proc/consentproxy-test/r.sqlite3",
+            (
+                "records.path /proc/consentproxy-test/r.sqlite3: /proc/consentproxy-test does not "
+                "exist and /proc, where it would be made, is not writable by this user ("
+            ),
+        ),
+        (
+            "path: app.sqlite3",
+            (
+                "records.path {d}/app.sqlite3 is not a consentproxy records store (it has tables: "
+                "users); give records.path a file of its own"
+            ),
+        ),
+        (
+            "path: junk.bin",
+            (
+                "records.path {d}/junk.bin is not a SQLite file (file is not a database); give "
+                "records.path a file of its own"
+            ),
+        ),
+        (
+            "dsn: 'postgresql://u:pw@127.0.0.1:1/db?sslmode=bogus'",
+            (
+                "records.dsn: sslmode=bogus is none of disable, allow, prefer, require, verify-ca, "
+                "verify-full; fix the dsn"
+            ),
+        ),
+        (
+            "dsn: 'postgresql://u:pw@127.0.0.1:notaport/db'",
+            "records.dsn: port 'notaport' is no port number (1-65535); fix the dsn",
+        ),
+    ],
+)
+def test_check_config_and_serve_refuse_a_records_store_that_can_never_open(
+    tmp_path, capsys, monkeypatch, records, said
+):
+    """check-config said OK, and serve retried forever, for these."""
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "app.sqlite3") as db:
+        db.execute("CREATE TABLE users (a INTEGER)")
+    (tmp_path / "junk.bin").write_bytes(b"not a database " * 300)
+    monkeypatch.setenv("CONSENTPROXY_SECRET", "0123456789abcdef0123456789abcdef")
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD + f"records: {{{records}}}\n")
+    for command in (["check-config", str(f)], ["serve", "--config", str(f)]):
+        assert main(command) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"consentproxy: {f}: {said.format(d=tmp_path)}")
+        assert err.count("\n") == 1 and "pw" not in err
+
+
+def test_check_config_accepts_a_records_server_that_is_down_now(tmp_path, capsys):
+    """(serve retries it: not a mistake in the config)"""
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD + "records: {dsn: 'postgresql://u:pw@127.0.0.1:1/db?sslmode=disable'}\n")
+    assert main(["check-config", str(f)]) == 0
+
+
 def test_serve_refuses_to_start_without_a_secret(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("CONSENTPROXY_SECRET", raising=False)
     f = tmp_path / "site.yaml"

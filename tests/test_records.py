@@ -680,6 +680,7 @@ async def test_a_store_that_cannot_open_is_named_with_the_delay_of_the_retry(tmp
             await asyncio.sleep(0.02)
         await writer.close()
     assert "cannot open the store postgresql://me:***@127.0.0.1:9/consent (" in caplog.text
+    assert "): check records.dsn; decisions are queued" in caplog.text
     assert "retrying in 0.5s" in caplog.text and "secret" not in caplog.text
 
 

@@ -48,7 +48,14 @@ from consentproxy.observe import config_warnings, suggest
 from consentproxy.policy import NEVER, Policy, names_cookie
 from consentproxy.proof import shown_page
 from consentproxy.record import COLUMNS, OUTCOMES, ConsentRecord, summarise
-from consentproxy.records import PostgresStore, RecordStore, SqliteStore, open_store, redacted
+from consentproxy.records import (
+    PostgresStore,
+    RecordStore,
+    SqliteStore,
+    never_opens,
+    open_store,
+    redacted,
+)
 from consentproxy.rewrite.neutralise import url_target
 from consentproxy.settings import Config, parse_listen
 
@@ -80,6 +87,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 f"{args.config} names no upstream (its sites are for mitmproxy's "
                 "forward mode); add 'upstream: URL' or pass --upstream URL"
             )
+        _records_can_open(config, args.config)
         keys[:] = keys or secret_keys(config)  # read once: a reload keeps them
         return build_engine(
             config,
@@ -162,8 +170,17 @@ async def _demo(port: int) -> None:
         )
 
 
+def _records_can_open(config: Config, file: str) -> None:
+    """A records target that can never open refuses to start (one that is down now is
+    retried by the writer)."""
+    problem = never_opens(config.records.target) if config.records.target else None
+    if problem:
+        raise UsageError(f"{file}: {problem}")
+
+
 def cmd_check_config(args: argparse.Namespace) -> int:
     config = load_config(args.file, "check-config")
+    _records_can_open(config, args.file)
     print(f"{args.file}: OK")
     where = (
         f"upstream {redacted(config.upstream)}, "

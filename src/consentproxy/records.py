@@ -15,11 +15,12 @@ import json
 import logging
 import secrets
 import sqlite3
+import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
 
 from consentproxy.errors import UsageError
 from consentproxy.record import COLUMNS, LISTS, ConsentRecord, Stats, utc_day
@@ -118,7 +119,10 @@ class NotAStore(UsageError):
     """The database holds something else: never written to, never set up as a store."""
 
 
-def not_a_store(name: str, key: str, tables: Sequence[str]) -> NotAStore:
+def not_a_store(name: str, key: str, tables: Sequence[str]) -> NotAStore | None:
+    """The error for a database holding tables (those of its TABLES query) and no store."""
+    if not tables or "schema_version" in tables:
+        return None
     own = "a file" if key == "records.path" else "a database (or a schema, in the search_path)"
     return NotAStore(
         f"{name} is not a consentproxy records store (it has tables: "
@@ -222,8 +226,8 @@ class _SqlStore:
             raise UsageError(f"{self.name} is empty: serve sets up the records store there")
         if not tables:
             return None
-        if "schema_version" not in tables:
-            raise not_a_store(self.name, self.key, tables)
+        if refused := not_a_store(self.name, self.key, tables):
+            raise refused
         rows = await fetch("SELECT version FROM schema_version")
         version = int(rows[0][0]) if rows else 0
         if read_only and version < len(MIGRATIONS):
@@ -507,6 +511,65 @@ def open_store(target: str) -> RecordStore:
     return SqliteStore(target)
 
 
+SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+
+
+def never_opens(target: str) -> str | None:
+    """Why a records target can never open, in one line naming its key and what to do
+    (None: it may). check-config and serve say it before they start; the writer would
+    retry it forever. A server down, a file locked for now, are no such reason."""
+    if target.startswith(("postgresql://", "postgres://")):
+        parts = urlsplit(target)
+        query = parse_qs(parts.query, keep_blank_values=True)
+        hosts = parts.netloc.rpartition("@")[2].split(",")
+        ports = [h.rpartition("]")[2].partition(":")[2] for h in hosts]
+        for port in [*ports, *(p for v in query.get("port", []) for p in v.split(","))]:
+            if port and not (port.isdigit() and 0 < int(port) < 65536):
+                return f"records.dsn: port {port!r} is no port number (1-65535); fix the dsn"
+        for mode in query.get("sslmode", []):
+            if mode not in SSLMODES:
+                return f"records.dsn: sslmode={mode} is none of {', '.join(SSLMODES)}; fix the dsn"
+        return None
+    if target == ":memory:":
+        return None
+    path = Path(target)
+    if path.is_dir():
+        return (
+            f"records.path {path} is a directory; name a file in it, e.g. "
+            f"{path / 'records.sqlite3'}"
+        )
+    folder = next(p for p in path.parents if p.exists())  # (serve makes the ones missing)
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as e:
+        where = (
+            f"the directory {folder}"
+            if folder == path.parent
+            else f"{path.parent} does not exist and {folder}, where it would be made,"
+        )
+        return (
+            f"records.path {path}: {where} is not writable by this user ({e.strerror}), and "
+            "SQLite writes the file and its -wal and -shm journals there; name a file in a "
+            "directory this user can write"
+        )
+    if not path.exists():
+        return None
+    try:
+        with contextlib.closing(
+            sqlite3.connect(f"file:{quote(target)}?mode=ro", uri=True, timeout=0.5)
+        ) as db:
+            tables = [str(r[0]) for r in db.execute(SqliteStore.TABLES)]
+    except sqlite3.OperationalError:  # (locked, for now: the writer retries)
+        return None
+    except sqlite3.DatabaseError as e:
+        return (
+            f"records.path {path} is not a SQLite file ({e}); give records.path a file of its own"
+        )
+    refused = not_a_store(str(path), "records.path", tables)
+    return f"records.path {refused}" if refused else None
+
+
 class RecordWriter:
     """The bounded queue between visitors and the store. submit() never waits; a
     background task writes batches, retries while the store is down, and flushes on
@@ -565,10 +628,11 @@ class RecordWriter:
                     )
                     return False
                 log.error(
-                    "records: cannot open the store %s (%s); decisions are queued and "
-                    "the cookie still holds them; retrying in %.1fs",
+                    "records: cannot open the store %s (%s): check %s; decisions are queued "
+                    "and the cookie still holds them; retrying in %.1fs",
                     self.store.name,
                     e,
+                    self.store.key,
                     delay,
                 )
                 await self._pause(delay)
