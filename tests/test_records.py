@@ -637,6 +637,38 @@ async def test_a_full_queue_drops_and_says_so(tmp_path, caplog):
     assert writer.dropped == 2 and "queue full" in caplog.text
 
 
+async def test_decisions_being_written_when_the_flush_times_out_are_counted_lost(tmp_path, caplog):
+    """A store locked by another process at shutdown: the batch being written was lost
+    and "0 decisions still queued" said, and consentproxy_records_dropped stayed 0."""
+    writing = asyncio.Event()
+
+    class Locked(SqliteStore):
+        async def write(self, batch, versions=None, impressions=None):
+            writing.set()
+            await asyncio.sleep(3600)  # (SQLite's busy timeout, then again)
+
+    writer = RecordWriter(Locked(tmp_path / "r.sqlite3"), interval=0.01)
+    await writer.start()
+    writer.submit(record("a"))
+    writer.submit(record("b"))
+    await asyncio.wait_for(writing.wait(), 10)
+    writer.submit(record("c"))
+    with caplog.at_level(logging.ERROR, "consentproxy.records"):
+        await writer.close(timeout=0.2)
+    assert writer.dropped == 3
+    assert "3 decisions queued or being written at shutdown were not recorded" in caplog.text
+
+
+async def test_decisions_queued_for_a_store_that_never_opened_are_counted_lost(caplog):
+    pytest.importorskip("asyncpg")
+    writer = RecordWriter(open_store("postgresql://me@127.0.0.1:9/consent"))
+    await writer.start()
+    writer.submit(record("a"))
+    with caplog.at_level(logging.ERROR, "consentproxy.records"):
+        await writer.close()
+    assert writer.dropped == 1 and "never opened" in caplog.text
+
+
 # A writer that never opens its store, closed as serve closes it on SIGTERM.
 NEVER_OPENED = """
 import asyncio, logging, sys

@@ -240,6 +240,8 @@ class _SqlStore:
     async def _migrate(self) -> None:
         """In one transaction: a setup cut short (a full disk) leaves nothing behind, and
         writers starting together (--workers) each wait for the one before."""
+        if await self._check(self._fetch, read_only=False) == len(MIGRATIONS):
+            return  # (nothing to do: no write lock taken, which another may hold now)
         async with self._transaction() as (run, fetch):
             done = await self._check(fetch, read_only=False)
             if done is None:
@@ -620,6 +622,7 @@ class RecordWriter:
                 break
             except Exception as e:  # noqa: BLE001 - any driver error: serve, retry later
                 if self._closing:
+                    self.dropped += self.queue.qsize()
                     log.error(
                         "records: the store %s never opened (%s); %d decisions were not recorded",
                         self.store.name,
@@ -763,6 +766,7 @@ class RecordWriter:
                     await self.store.write(batch, versions, counts)
                 self.written += len(batch)
                 self.healthy = True
+                self._batch = []
                 return
             except Exception as e:  # noqa: BLE001 - any driver error: keep the batch, retry
                 for day, count in counts.items():  # (and the counts, with those since)
@@ -770,6 +774,7 @@ class RecordWriter:
                 self.healthy = False
                 if self._closing and delay > 2:
                     self.dropped += len(batch)
+                    self._batch = []
                     log.error(
                         "records: store unavailable at shutdown, %d decisions not recorded: %s",
                         len(batch),
@@ -798,10 +803,14 @@ class RecordWriter:
         if self._task is not None:
             try:
                 await asyncio.wait_for(self._task, timeout)
-            except TimeoutError:
+            except TimeoutError:  # (the task is cancelled: its batch too is lost)
+                lost = self.queue.qsize() + len(self._batch)
+                self.dropped += lost
                 log.error(
-                    "records: %d decisions still queued at shutdown were not recorded",
-                    self.queue.qsize(),
+                    "records: %d decisions queued or being written at shutdown were not "
+                    "recorded (the store did not answer within %.0fs)",
+                    lost,
+                    timeout,
                 )
         if self.ready:
             try:
