@@ -512,6 +512,43 @@ def test_records_show_names_an_html_directory_it_cannot_make(tmp_path, capsys):
     )
 
 
+def test_no_consent_id_minted_starts_with_a_dash():
+    """One in 64 did (secrets.token_urlsafe): `records show -1bzz...` was an option."""
+    from consentproxy.consent import new_consent_id
+
+    ids = [new_consent_id() for _ in range(5000)]
+    assert not [i for i in ids if i.startswith("-")]
+    assert {len(i) for i in ids} == {16} and all(re.fullmatch(r"[\w-]+", i) for i in ids)
+    assert any("-" in i for i in ids)  # (the alphabet is kept)
+
+
+def test_records_show_takes_an_id_starting_with_a_dash(tmp_path, capsys):
+    import asyncio
+
+    from consentproxy.records import SqliteStore
+    from tests.test_records import NOW, record
+
+    async def fill() -> None:
+        store = SqliteStore(tmp_path / "r.sqlite3")
+        await store.open()
+        await store.write([record("-1bzzGJ5ykuqAwHK", NOW)])
+        await store.close()
+
+    asyncio.run(fill())
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD + "records: {path: r.sqlite3}\n")
+    for argv in (["--id=-1bzzGJ5ykuqAwHK"], ["--", "-1bzzGJ5ykuqAwHK"]):
+        assert main(["records", "show", "--config", str(f), *argv]) == 0
+        assert json.loads(capsys.readouterr().out)["consent_id"] == "-1bzzGJ5ykuqAwHK"
+    assert main(["records", "show", "--config", str(f)]) == 2
+    assert "give one consent id, as ID or --id=ID (an id starting with '-': --id=-ID" in (
+        capsys.readouterr().err
+    )
+    with pytest.raises(SystemExit):
+        main(["records", "show", "--help"])
+    assert "--id=-ID, or last, after --" in " ".join(capsys.readouterr().out.split())
+
+
 @pytest.mark.parametrize("consent_id", ["\udcff", "caf\u00e9"])  # (bytes not UTF-8; accents)
 def test_records_show_refuses_an_id_no_consent_cookie_holds(tmp_path, capsys, consent_id):
     """(sqlite3's UnicodeEncodeError traceback for the first)"""

@@ -785,6 +785,12 @@ def cmd_records_purge(args: argparse.Namespace) -> int:
 
 
 def cmd_records_show(args: argparse.Namespace) -> int:
+    if (args.consent_id is None) == (args.id is None):
+        raise UsageError(
+            "records show: give one consent id, as ID or --id=ID (an id starting with '-': "
+            "--id=-ID, or -- -ID after the options)"
+        )
+    args.consent_id = args.consent_id if args.id is None else args.id
     if not args.consent_id.isascii():  # (none is stored; the driver raised on bytes not text)
         raise UsageError(
             f"{args.consent_id!r} is no consent id: one is ASCII letters, digits, '-' and '_' "
@@ -1031,8 +1037,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="delete records older than records.retention_days (the server also does it daily)",
     )
     pu.set_defaults(func=cmd_records_purge)
-    sh = rsub.add_parser("show", help="the records of one consent id (the cookie's)")
-    sh.add_argument("consent_id")
+    sh = rsub.add_parser(
+        "show",
+        help="the records of one consent id (the cookie's)",
+        description="The records of one consent id. One starting with '-' (an earlier "
+        "version minted one in 64 so) is given as --id=-ID, or last, after --: "
+        "records show --config FILE -- -ID",
+    )
+    sh.add_argument("consent_id", nargs="?", help="the consent id (the cookie's first part)")
+    sh.add_argument(
+        "--id", metavar="ID", help="the consent id, as --id=ID: also one starting with '-'"
+    )
     sh.add_argument(
         "--html",
         metavar="DIR",
