@@ -122,6 +122,33 @@ def test_check_config_and_serve_refuse_a_records_store_that_can_never_open(
         assert err.count("\n") == 1 and "pw" not in err
 
 
+def test_check_config_refuses_a_records_file_it_cannot_write(tmp_path, capsys):
+    """(serve started and could never write to it); the reading commands still read it."""
+    import asyncio
+
+    from consentproxy.records import SqliteStore
+
+    async def make() -> None:
+        store = SqliteStore(tmp_path / "r.sqlite3")
+        await store.open()
+        await store.close()
+
+    asyncio.run(make())
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD + "records: {path: r.sqlite3}\n")
+    if subprocess.run(["chattr", "+i", str(tmp_path / "r.sqlite3")], check=False).returncode:
+        pytest.skip("chattr +i needs root and a file system that has it")
+    try:
+        assert main(["check-config", str(f)]) == 2
+        assert capsys.readouterr().err == (
+            f"consentproxy: {f}: records.path {tmp_path / 'r.sqlite3'} is not readable and "
+            "writable by this user; give it to the user serve runs as, or name another file\n"
+        )
+        assert main(["records", "export", "--config", str(f)]) == 0
+    finally:
+        subprocess.run(["chattr", "-i", str(tmp_path / "r.sqlite3")], check=True)
+
+
 def test_check_config_accepts_a_records_server_that_is_down_now(tmp_path, capsys):
     """(serve retries it: not a mistake in the config)"""
     f = tmp_path / "site.yaml"

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import secrets
 import sqlite3
 import tempfile
@@ -557,6 +558,11 @@ def never_opens(target: str) -> str | None:
         )
     if not path.exists():
         return None
+    if not os.access(path, os.R_OK | os.W_OK):
+        return (
+            f"records.path {path} is not readable and writable by this user; give it to the "
+            "user serve runs as, or name another file"
+        )
     try:
         with contextlib.closing(
             sqlite3.connect(f"file:{quote(target)}?mode=ro", uri=True, timeout=0.5)
