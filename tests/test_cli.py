@@ -571,6 +571,11 @@ def test_records_show_takes_an_id_starting_with_a_dash(tmp_path, capsys):
     assert "give one consent id, as ID or --id=ID (an id starting with '-': --id=-ID" in (
         capsys.readouterr().err
     )
+    with pytest.raises(SystemExit):  # (as the cookie holds it: argparse takes it for an option)
+        main(["records", "show", "-1bzzGJ5ykuqAwHK", "--config", str(f)])
+    assert "unrecognized arguments: -1bzzGJ5ykuqAwHK; a consent id starting with '-' is given" in (
+        capsys.readouterr().err
+    )
     with pytest.raises(SystemExit):
         main(["records", "show", "--help"])
     assert "--id=-ID, or last, after --" in " ".join(capsys.readouterr().out.split())

@@ -1061,7 +1061,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # (as parse_args; an id starting with '-' reads as an option: say how)
+        dash_id = getattr(args, "func", None) is cmd_records_show and args.consent_id is None
+        parser.error(
+            f"unrecognized arguments: {' '.join(extra)}"
+            + (
+                "; a consent id starting with '-' is given as --id=-ID, or last, after --: "
+                "records show --config FILE -- -ID"
+                if dash_id
+                else ""
+            )
+        )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
         return int(args.func(args))
