@@ -68,6 +68,97 @@ def test_check_config_error_names_file_line_and_fix(tmp_path, capsys):
     assert f"{f}:6: service 'youtube' is in category 'social', which is not defined" in err
 
 
+@pytest.mark.parametrize(
+    ("records", "said"),
+    [
+        ("path: .", "records.path {d} is a directory; name a file in it, e.g. {d}/records.sqlite3"),
+        (
+            "path: /proc/consentproxy-test/r.sqlite3",
+            (
+                "records.path /proc/consentproxy-test/r.sqlite3: /proc/consentproxy-test does not "
+                "exist and /proc, where it would be made, is not writable by this user ("
+            ),
+        ),
+        (
+            "path: app.sqlite3",
+            (
+                "records.path {d}/app.sqlite3 is not a consentproxy records store (it has tables: "
+                "users); give records.path a file of its own"
+            ),
+        ),
+        (
+            "path: junk.bin",
+            (
+                "records.path {d}/junk.bin is not a SQLite file (file is not a database); give "
+                "records.path a file of its own"
+            ),
+        ),
+        (
+            "dsn: 'postgresql://u:pw@127.0.0.1:1/db?sslmode=bogus'",
+            (
+                "records.dsn: sslmode=bogus is none of disable, allow, prefer, require, verify-ca, "
+                "verify-full; fix the dsn"
+            ),
+        ),
+        (
+            "dsn: 'postgresql://u:pw@127.0.0.1:notaport/db'",
+            "records.dsn: port 'notaport' is no port number (1-65535); fix the dsn",
+        ),
+    ],
+)
+def test_check_config_and_serve_refuse_a_records_store_that_can_never_open(
+    tmp_path, capsys, monkeypatch, records, said
+):
+    """check-config said OK, and serve retried forever, for these."""
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "app.sqlite3") as db:
+        db.execute("CREATE TABLE users (a INTEGER)")
+    (tmp_path / "junk.bin").write_bytes(b"not a database " * 300)
+    monkeypatch.setenv("CONSENTPROXY_SECRET", "0123456789abcdef0123456789abcdef")
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD + f"records: {{{records}}}\n")
+    for command in (["check-config", str(f)], ["serve", "--config", str(f)]):
+        assert main(command) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"consentproxy: {f}: {said.format(d=tmp_path)}")
+        assert err.count("\n") == 1 and "pw" not in err
+
+
+def test_check_config_refuses_a_records_file_it_cannot_write(tmp_path, capsys):
+    """(serve started and could never write to it); the reading commands still read it."""
+    import asyncio
+
+    from consentproxy.records import SqliteStore
+
+    async def make() -> None:
+        store = SqliteStore(tmp_path / "r.sqlite3")
+        await store.open()
+        await store.close()
+
+    asyncio.run(make())
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD + "records: {path: r.sqlite3}\n")
+    if subprocess.run(["chattr", "+i", str(tmp_path / "r.sqlite3")], check=False).returncode:
+        pytest.skip("chattr +i needs root and a file system that has it")
+    try:
+        assert main(["check-config", str(f)]) == 2
+        assert capsys.readouterr().err == (
+            f"consentproxy: {f}: records.path {tmp_path / 'r.sqlite3'} is not readable and "
+            "writable by this user; give it to the user serve runs as, or name another file\n"
+        )
+        assert main(["records", "export", "--config", str(f)]) == 0
+    finally:
+        subprocess.run(["chattr", "-i", str(tmp_path / "r.sqlite3")], check=True)
+
+
+def test_check_config_accepts_a_records_server_that_is_down_now(tmp_path, capsys):
+    """(serve retries it: not a mistake in the config)"""
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD + "records: {dsn: 'postgresql://u:pw@127.0.0.1:1/db?sslmode=disable'}\n")
+    assert main(["check-config", str(f)]) == 0
+
+
 def test_serve_refuses_to_start_without_a_secret(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("CONSENTPROXY_SECRET", raising=False)
     f = tmp_path / "site.yaml"
@@ -527,6 +618,48 @@ def test_records_show_names_an_html_directory_it_cannot_make(tmp_path, capsys):
     )
 
 
+def test_no_consent_id_minted_starts_with_a_dash():
+    """One in 64 did (secrets.token_urlsafe): `records show -1bzz...` was an option."""
+    from consentproxy.consent import new_consent_id
+
+    ids = [new_consent_id() for _ in range(5000)]
+    assert not [i for i in ids if i.startswith("-")]
+    assert {len(i) for i in ids} == {16} and all(re.fullmatch(r"[\w-]+", i) for i in ids)
+    assert any("-" in i for i in ids)  # (the alphabet is kept)
+
+
+def test_records_show_takes_an_id_starting_with_a_dash(tmp_path, capsys):
+    import asyncio
+
+    from consentproxy.records import SqliteStore
+    from tests.test_records import NOW, record
+
+    async def fill() -> None:
+        store = SqliteStore(tmp_path / "r.sqlite3")
+        await store.open()
+        await store.write([record("-1bzzGJ5ykuqAwHK", NOW)])
+        await store.close()
+
+    asyncio.run(fill())
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD + "records: {path: r.sqlite3}\n")
+    for argv in (["--id=-1bzzGJ5ykuqAwHK"], ["--", "-1bzzGJ5ykuqAwHK"]):
+        assert main(["records", "show", "--config", str(f), *argv]) == 0
+        assert json.loads(capsys.readouterr().out)["consent_id"] == "-1bzzGJ5ykuqAwHK"
+    assert main(["records", "show", "--config", str(f)]) == 2
+    assert "give one consent id, as ID or --id=ID (an id starting with '-': --id=-ID" in (
+        capsys.readouterr().err
+    )
+    with pytest.raises(SystemExit):  # (as the cookie holds it: argparse takes it for an option)
+        main(["records", "show", "-1bzzGJ5ykuqAwHK", "--config", str(f)])
+    assert "unrecognized arguments: -1bzzGJ5ykuqAwHK; a consent id starting with '-' is given" in (
+        capsys.readouterr().err
+    )
+    with pytest.raises(SystemExit):
+        main(["records", "show", "--help"])
+    assert "--id=-ID, or last, after --" in " ".join(capsys.readouterr().out.split())
+
+
 @pytest.mark.parametrize("consent_id", ["\udcff", "caf\u00e9"])  # (bytes not UTF-8; accents)
 def test_records_show_refuses_an_id_no_consent_cookie_holds(tmp_path, capsys, consent_id):
     """(sqlite3's UnicodeEncodeError traceback for the first)"""
@@ -564,9 +697,61 @@ def test_records_commands_say_which_store_cannot_be_opened(tmp_path, capsys, wha
     assert main(["records", "export", "--config", str(f)]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"consentproxy: cannot open the records store {store} (named in {f}): ")
-    assert (
-        "in a directory that exists and is writable by this user" in err and "Traceback" not in err
+    assert "check the file is a records store this user can read" in err
+    assert "Traceback" not in err
+
+
+def test_records_reading_commands_read_a_store_they_cannot_write(tmp_path, capsys):
+    """A backup, a read-only mount (chattr +i stands in): export said "attempt to write a
+    readonly database"; the reading commands now open the store read-only."""
+    import asyncio
+    import sqlite3
+
+    from consentproxy.records import SqliteStore
+    from tests.test_records import NOW, record
+
+    async def fill() -> None:
+        store = SqliteStore(tmp_path / "r.sqlite3")
+        await store.open()
+        await store.write([record("abc", NOW)])
+        await store.close()
+
+    asyncio.run(fill())
+    with sqlite3.connect(tmp_path / "r.sqlite3") as db:  # (a copy, as VACUUM INTO makes one)
+        db.execute("PRAGMA journal_mode=DELETE")
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD + "records: {path: r.sqlite3}\n")
+    if subprocess.run(["chattr", "+i", str(tmp_path / "r.sqlite3")], check=False).returncode:
+        pytest.skip("chattr +i needs root and a file system that has it")
+    try:
+        assert main(["records", "export", "--config", str(f)]) == 0
+        assert json.loads(capsys.readouterr().out)["consent_id"] == "abc"
+        assert main(["records", "show", "abc", "--config", str(f)]) == 0
+        assert main(["records", "stats", "--config", str(f)]) == 0
+    finally:
+        subprocess.run(["chattr", "-i", str(tmp_path / "r.sqlite3")], check=True)
+
+
+@pytest.mark.parametrize("command", [["export"], ["stats"], ["show", "abc"], ["purge"]])
+def test_records_commands_refuse_another_application_s_database_and_change_nothing(
+    tmp_path, capsys, command
+):
+    """export answered 0 records after adding five tables to it and switching it to WAL."""
+    import sqlite3
+
+    other = tmp_path / "app.sqlite3"
+    with sqlite3.connect(other) as db:
+        db.execute("CREATE TABLE users (a INTEGER)")
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD + "records: {path: app.sqlite3}\n")
+    assert main(["records", *command, "--config", str(f)]) == 2
+    assert capsys.readouterr().err == (
+        f"consentproxy: {other} is not a consentproxy records store (it has tables: users); "
+        "give records.path a file of its own\n"
     )
+    with sqlite3.connect(other) as db:
+        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master")]
+        assert (tables, db.execute("PRAGMA journal_mode").fetchone()) == (["users"], ("delete",))
 
 
 def test_records_show_rebuilds_the_banner_each_visitor_was_shown(tmp_path, capsys):

@@ -4,18 +4,24 @@ same behaviour; the writer never blocks, batches, retries and flushes."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import secrets
+import sqlite3
 import subprocess
 import sys
 import time
 
 import pytest
 
+from consentproxy.errors import UsageError
 from consentproxy.record import ConsentRecord, Stats, summarise, user_agent_family
 from consentproxy.records import (
     HEARTBEAT_SECONDS,
+    MIGRATIONS,
     STALE_SECONDS,
     VERSIONS_KEPT,
+    NotAStore,
     PostgresStore,
     RecordWriter,
     SqliteStore,
@@ -63,6 +69,151 @@ async def store(store_target):
         await store._execute("DELETE FROM banner_impressions")
     yield store
     await store.close()
+
+
+@pytest.fixture
+async def fresh_target(store_target):
+    """A target holding nothing yet: a new file, or a new PostgreSQL schema."""
+    if not store_target.startswith("postgresql://"):
+        yield store_target
+        return
+    import asyncpg
+
+    schema = f"fresh_{secrets.token_hex(4)}"
+    conn = await asyncpg.connect(store_target)
+    await conn.execute(f"CREATE SCHEMA {schema}")
+    yield f"{store_target}{'&' if '?' in store_target else '?'}search_path={schema}"
+    await conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    await conn.close()
+
+
+async def _tables(target: str) -> list[str]:
+    if target.startswith("postgresql://"):
+        import asyncpg
+
+        conn = await asyncpg.connect(target)
+        try:
+            sql = "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+            return sorted(r[0] for r in await conn.fetch(sql))
+        finally:
+            await conn.close()
+    with contextlib.closing(sqlite3.connect(target)) as db:
+        sql = "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%'"
+        return sorted(r[0] for r in db.execute(sql))
+
+
+async def test_a_first_setup_cut_short_leaves_nothing_and_the_next_one_sets_up(
+    fresh_target, monkeypatch
+):
+    """A disk full half way through the first setup: Python's sqlite3 committed each
+    CREATE on its own, and every later open failed "table consent_records already
+    exists". Now one transaction: rolled back whole."""
+    import consentproxy.records
+
+    monkeypatch.setattr(
+        consentproxy.records,
+        "MIGRATIONS",
+        (*MIGRATIONS, "CREATE TABLE consent_records (a INTEGER)"),
+    )
+    with pytest.raises(Exception, match="already exists"):
+        await open_store(fresh_target).open()
+    assert await _tables(fresh_target) == []
+    monkeypatch.setattr(consentproxy.records, "MIGRATIONS", MIGRATIONS)
+    store = open_store(fresh_target)
+    await store.open()
+    try:
+        await store.write([record("a")])
+        assert len(await store.by_id("a")) == 1
+    finally:
+        await store.close()
+
+
+async def test_a_first_setup_an_older_version_left_half_done_is_done_again(tmp_path):
+    """What an older version's setup cut short left (tables, schema_version 0): no record
+    can be in it (none is written before the setup is done), so it is set up again."""
+    path = tmp_path / "r.sqlite3"
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.execute("CREATE TABLE schema_version (version INTEGER)")
+        db.execute("INSERT INTO schema_version (version) VALUES (0)")
+        db.execute(MIGRATIONS[0].format(id="INTEGER PRIMARY KEY AUTOINCREMENT", bool="INTEGER"))
+        db.execute(MIGRATIONS[1])
+        db.commit()
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        await store.write([record("a")])
+        assert len(await store.by_id("a")) == 1
+    finally:
+        await store.close()
+
+
+async def test_writers_setting_up_a_new_store_together_wait_for_the_first(fresh_target):
+    """serve --workers 2 on a new file: both migrated at once, one failed "table
+    consent_records already exists" (logged as an ERROR, then retried)."""
+    stores = [open_store(fresh_target) for _ in range(6)]
+    try:
+        await asyncio.gather(*(s.open() for s in stores))
+        await stores[0].write([record("a")])
+        assert [r.consent_id for r in await stores[-1].by_id("a")] == ["a"]
+        rows = await stores[0]._fetch("SELECT version FROM schema_version")  # type: ignore[attr-defined]
+        assert [tuple(r) for r in rows] == [(len(MIGRATIONS),)]
+    finally:
+        for s in stores:
+            await s.close()
+
+
+async def test_another_application_s_database_is_refused_and_left_as_it_was(fresh_target):
+    """A file of its own: a store never adds its tables to another's database (nor
+    switches its journal to WAL), for serve, purge or a reading command alike."""
+    if fresh_target.startswith("postgresql://"):
+        import asyncpg
+
+        conn = await asyncpg.connect(fresh_target)
+        await conn.execute("CREATE TABLE users (a INTEGER)")
+        await conn.close()
+        own = "records.dsn a database (or a schema, in the search_path)"
+    else:
+        with contextlib.closing(sqlite3.connect(fresh_target)) as db:
+            db.execute("CREATE TABLE users (a INTEGER)")
+            db.commit()
+        own = "records.path a file"
+    for read_only in (False, True):
+        with pytest.raises(NotAStore) as refused:
+            await open_store(fresh_target).open(read_only=read_only)
+        assert str(refused.value).endswith(
+            f" is not a consentproxy records store (it has tables: users); give {own} of its own"
+        )
+    assert await _tables(fresh_target) == ["users"]
+    if not fresh_target.startswith("postgresql://"):
+        with contextlib.closing(sqlite3.connect(fresh_target)) as db:
+            assert db.execute("PRAGMA journal_mode").fetchone() == ("delete",)
+
+
+async def test_a_store_opened_read_only_is_read_and_never_written_or_migrated(tmp_path):
+    path = tmp_path / "r.sqlite3"
+    store = SqliteStore(path)
+    await store.open()
+    await store.write([record("a")])
+    await store.close()
+    reader = SqliteStore(path)
+    await reader.open(read_only=True)
+    try:
+        assert len(await reader.by_id("a")) == 1
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            await reader.write([record("b")])
+    finally:
+        await reader.close()
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.execute(f"UPDATE schema_version SET version = {len(MIGRATIONS) - 1}")
+        db.commit()
+    with pytest.raises(UsageError, match=r"not set up or upgraded yet \(schema version"):
+        await SqliteStore(path).open(read_only=True)
+    with contextlib.closing(sqlite3.connect(path)) as db:  # (not migrated: still the old)
+        assert db.execute("SELECT version FROM schema_version").fetchone()[0] == len(MIGRATIONS) - 1
+    empty = tmp_path / "empty.sqlite3"
+    empty.touch()
+    with pytest.raises(UsageError, match="is empty: serve sets up the records store there"):
+        await SqliteStore(empty).open(read_only=True)
 
 
 async def test_records_round_trip_and_are_found_by_consent_id(store):
@@ -486,6 +637,38 @@ async def test_a_full_queue_drops_and_says_so(tmp_path, caplog):
     assert writer.dropped == 2 and "queue full" in caplog.text
 
 
+async def test_decisions_being_written_when_the_flush_times_out_are_counted_lost(tmp_path, caplog):
+    """A store locked by another process at shutdown: the batch being written was lost
+    and "0 decisions still queued" said, and consentproxy_records_dropped stayed 0."""
+    writing = asyncio.Event()
+
+    class Locked(SqliteStore):
+        async def write(self, batch, versions=None, impressions=None):
+            writing.set()
+            await asyncio.sleep(3600)  # (SQLite's busy timeout, then again)
+
+    writer = RecordWriter(Locked(tmp_path / "r.sqlite3"), interval=0.01)
+    await writer.start()
+    writer.submit(record("a"))
+    writer.submit(record("b"))
+    await asyncio.wait_for(writing.wait(), 10)
+    writer.submit(record("c"))
+    with caplog.at_level(logging.ERROR, "consentproxy.records"):
+        await writer.close(timeout=0.2)
+    assert writer.dropped == 3
+    assert "3 decisions queued or being written at shutdown were not recorded" in caplog.text
+
+
+async def test_decisions_queued_for_a_store_that_never_opened_are_counted_lost(caplog):
+    pytest.importorskip("asyncpg")
+    writer = RecordWriter(open_store("postgresql://me@127.0.0.1:9/consent"))
+    await writer.start()
+    writer.submit(record("a"))
+    with caplog.at_level(logging.ERROR, "consentproxy.records"):
+        await writer.close()
+    assert writer.dropped == 1 and "never opened" in caplog.text
+
+
 # A writer that never opens its store, closed as serve closes it on SIGTERM.
 NEVER_OPENED = """
 import asyncio, logging, sys
@@ -529,6 +712,7 @@ async def test_a_store_that_cannot_open_is_named_with_the_delay_of_the_retry(tmp
             await asyncio.sleep(0.02)
         await writer.close()
     assert "cannot open the store postgresql://me:***@127.0.0.1:9/consent (" in caplog.text
+    assert "): check records.dsn; decisions are queued" in caplog.text
     assert "retrying in 0.5s" in caplog.text and "secret" not in caplog.text
 
 

@@ -47,7 +47,14 @@ from consentproxy.observe import config_warnings, suggest
 from consentproxy.policy import NEVER, Policy, names_cookie
 from consentproxy.proof import shown_page
 from consentproxy.record import COLUMNS, OUTCOMES, ConsentRecord, summarise
-from consentproxy.records import PostgresStore, RecordStore, SqliteStore, open_store, redacted
+from consentproxy.records import (
+    PostgresStore,
+    RecordStore,
+    SqliteStore,
+    never_opens,
+    open_store,
+    redacted,
+)
 from consentproxy.rewrite.neutralise import url_target
 from consentproxy.settings import Config, parse_listen
 
@@ -79,6 +86,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 f"{args.config} names no upstream (its sites are for mitmproxy's "
                 "forward mode); add 'upstream: URL' or pass --upstream URL"
             )
+        _records_can_open(config, args.config)
         keys[:] = keys or secret_keys(config)  # read once: a reload keeps them
         return build_engine(
             config,
@@ -174,8 +182,17 @@ async def _demo(port: int) -> None:
         )
 
 
+def _records_can_open(config: Config, file: str) -> None:
+    """A records target that can never open refuses to start (one that is down now is
+    retried by the writer)."""
+    problem = never_opens(config.records.target) if config.records.target else None
+    if problem:
+        raise UsageError(f"{file}: {problem}")
+
+
 def cmd_check_config(args: argparse.Namespace) -> int:
     config = load_config(args.file, "check-config")
+    _records_can_open(config, args.file)
     print(f"{args.file}: OK")
     where = (
         f"upstream {redacted(config.upstream)}, "
@@ -671,16 +688,19 @@ def _records(args: argparse.Namespace) -> tuple[RecordStore, int]:
     return store, config.records.retention_days
 
 
-async def _with_store(args: argparse.Namespace, work: Any) -> Any:
+async def _with_store(args: argparse.Namespace, work: Any, *, read_only: bool = True) -> Any:
+    """work(store, retention_days) on the config's store, opened read-only unless told."""
     store, days = _records(args)
     try:
-        await store.open()
+        await store.open(read_only=read_only)
+    except UserError:  # (another application's database, a store not set up yet)
+        raise
     except Exception as e:  # noqa: BLE001 - any driver error: the operator's to fix
         check = (
             "check the server is up and the dsn is right"
             if isinstance(store, PostgresStore)
-            else "check the file is a records store, in a directory that exists and is "
-            "writable by this user"
+            else "check the file is a records store this user can read"
+            + ("" if read_only else ", in a directory it can write")
         )
         raise UsageError(
             f"cannot open the records store {store.name} (named in {args.config}): {e}; {check}"
@@ -764,13 +784,21 @@ def cmd_records_stats(args: argparse.Namespace) -> int:
 
 def cmd_records_purge(args: argparse.Namespace) -> int:
     removed = asyncio.run(
-        _with_store(args, lambda store, days: store.purge(int(time.time()) - days * 86400))
+        _with_store(
+            args, lambda store, days: store.purge(int(time.time()) - days * 86400), read_only=False
+        )
     )
     print(f"purged {removed} records older than the retention")
     return 0
 
 
 def cmd_records_show(args: argparse.Namespace) -> int:
+    if (args.consent_id is None) == (args.id is None):
+        raise UsageError(
+            "records show: give one consent id, as ID or --id=ID (an id starting with '-': "
+            "--id=-ID, or -- -ID after the options)"
+        )
+    args.consent_id = args.consent_id if args.id is None else args.id
     if not args.consent_id.isascii():  # (none is stored; the driver raised on bytes not text)
         raise UsageError(
             f"{args.consent_id!r} is no consent id: one is ASCII letters, digits, '-' and '_' "
@@ -1017,8 +1045,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="delete records older than records.retention_days (the server also does it daily)",
     )
     pu.set_defaults(func=cmd_records_purge)
-    sh = rsub.add_parser("show", help="the records of one consent id (the cookie's)")
-    sh.add_argument("consent_id")
+    sh = rsub.add_parser(
+        "show",
+        help="the records of one consent id (the cookie's)",
+        description="The records of one consent id. One starting with '-' (an earlier "
+        "version minted one in 64 so) is given as --id=-ID, or last, after --: "
+        "records show --config FILE -- -ID",
+    )
+    sh.add_argument("consent_id", nargs="?", help="the consent id (the cookie's first part)")
+    sh.add_argument(
+        "--id", metavar="ID", help="the consent id, as --id=ID: also one starting with '-'"
+    )
     sh.add_argument(
         "--html",
         metavar="DIR",
@@ -1032,7 +1069,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # (as parse_args; an id starting with '-' reads as an option: say how)
+        dash_id = getattr(args, "func", None) is cmd_records_show and args.consent_id is None
+        parser.error(
+            f"unrecognized arguments: {' '.join(extra)}"
+            + (
+                "; a consent id starting with '-' is given as --id=-ID, or last, after --: "
+                "records show --config FILE -- -ID"
+                if dash_id
+                else ""
+            )
+        )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
         return int(args.func(args))

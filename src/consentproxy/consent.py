@@ -253,7 +253,12 @@ def _described(choice: tuple[bool, frozenset[str], frozenset[str], bool]) -> str
 
 
 def new_consent_id() -> str:
-    return secrets.token_urlsafe(12)
+    """16 characters of base64url (A-Z a-z 0-9 - _), never starting with '-': a command
+    line would take such an id for an option (`records show ID`). Ids minted before, one in
+    64 starting with '-', stay valid."""
+    while (consent_id := secrets.token_urlsafe(12)).startswith("-"):
+        pass
+    return consent_id
 
 
 def keys_from_env(var: str, environ: dict[str, str] | None = None) -> list[bytes]:

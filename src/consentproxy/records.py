@@ -13,14 +13,17 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import secrets
 import sqlite3
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
 
+from consentproxy.errors import UsageError
 from consentproxy.record import COLUMNS, LISTS, ConsentRecord, Stats, utc_day
 
 if TYPE_CHECKING:
@@ -99,13 +102,48 @@ MIGRATIONS = (
     ),
     "DROP TABLE store_state",
 )
+# The tables the migrations create. At version 0 none holds anything: a first setup that
+# an older version cut short (each CREATE committed on its own, then the disk was full)
+# left some; the setup drops them and starts again.
+OWN_TABLES = (
+    "consent_records",
+    "store_state",
+    "shown_versions",
+    "banner_impressions",
+    "store_sessions",
+)
+# One number for every setup of a PostgreSQL store (pg_advisory_xact_lock): one at a time.
+SETUP_LOCK = 0x636F6E73656E74
+
+
+class NotAStore(UsageError):
+    """The database holds something else: never written to, never set up as a store."""
+
+
+def not_a_store(name: str, key: str, tables: Sequence[str]) -> NotAStore | None:
+    """The error for a database holding tables (those of its TABLES query) and no store."""
+    if not tables or "schema_version" in tables:
+        return None
+    own = "a file" if key == "records.path" else "a database (or a schema, in the search_path)"
+    return NotAStore(
+        f"{name} is not a consentproxy records store (it has tables: "
+        f"{', '.join(sorted(tables))}); give {key} {own} of its own"
+    )
+
+
+# A transaction's statements: run (no result) and fetch (rows).
+Run = Callable[[str], Awaitable[Any]]
+Fetch = Callable[[str], Awaitable[Sequence[Sequence[Any]]]]
 
 
 class RecordStore(Protocol):
     name: str  # for messages: the SQLite path, or the DSN without its password
+    key: str  # the config's key naming it: records.path or records.dsn
 
-    async def open(self) -> None:
-        """Create or migrate the schema."""
+    async def open(self, *, read_only: bool = False) -> None:
+        """Create or migrate the schema (in one transaction, one writer at a time); refuse
+        a database that holds other tables (NotAStore). read_only: change nothing, refuse
+        a database that is no store of this version."""
 
     async def close(self) -> None: ...
 
@@ -159,30 +197,66 @@ class _SqlStore:
     async def _fetch(self, sql: str, *args: Any) -> list[Sequence[Any]]:
         raise NotImplementedError
 
-    async def _script(self, statements: Sequence[str]) -> None:
+    TABLES = ""  # the names of the tables in the store's database (or schema)
+    name = key = ""
+
+    def _transaction(self) -> contextlib.AbstractAsyncContextManager[tuple[Run, Fetch]]:
+        """One transaction, taken by one setup at a time."""
         raise NotImplementedError
 
-    async def _connect(self) -> None:
+    async def _connect(self, read_only: bool) -> None:
         raise NotImplementedError
 
-    async def open(self) -> None:
+    async def open(self, *, read_only: bool = False) -> None:
         try:
-            await self._connect()
-            await self._migrate()
+            await self._connect(read_only)
+            if read_only:
+                await self._check(self._fetch, read_only=True)
+            else:
+                await self._migrate()
         except BaseException:  # a half-open store holds a pool, or a thread that blocks exit
             with contextlib.suppress(Exception):
                 await self.close()
             raise
 
+    async def _check(self, fetch: Fetch, *, read_only: bool) -> int | None:
+        """The version of the schema (None: an empty database); NotAStore for another's,
+        and read_only, a UsageError for a store not set up or upgraded (the reader cannot)."""
+        tables = [str(r[0]) for r in await fetch(self.TABLES)]
+        if not tables and read_only:
+            raise UsageError(f"{self.name} is empty: serve sets up the records store there")
+        if not tables:
+            return None
+        if refused := not_a_store(self.name, self.key, tables):
+            raise refused
+        rows = await fetch("SELECT version FROM schema_version")
+        version = int(rows[0][0]) if rows else 0
+        if read_only and version < len(MIGRATIONS):
+            raise UsageError(
+                f"{self.name} is a records store not set up or upgraded yet (schema version "
+                f"{version} of {len(MIGRATIONS)}): start serve, or run records purge, once"
+            )
+        return version
+
     async def _migrate(self) -> None:
-        await self._execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER)")
-        rows = await self._fetch("SELECT version FROM schema_version")
-        done = rows[0][0] if rows else 0
-        if not rows:
-            await self._execute("INSERT INTO schema_version (version) VALUES (0)")
-        todo = [m.format(id=self.ID, bool=self.BOOL) for m in MIGRATIONS[done:]]
-        if todo:
-            await self._script([*todo, f"UPDATE schema_version SET version = {len(MIGRATIONS)}"])
+        """In one transaction: a setup cut short (a full disk) leaves nothing behind, and
+        writers starting together (--workers) each wait for the one before."""
+        if await self._check(self._fetch, read_only=False) == len(MIGRATIONS):
+            return  # (nothing to do: no write lock taken, which another may hold now)
+        async with self._transaction() as (run, fetch):
+            done = await self._check(fetch, read_only=False)
+            if done is None:
+                await run("CREATE TABLE schema_version (version INTEGER)")
+            if not done:
+                await run("DELETE FROM schema_version")
+                await run("INSERT INTO schema_version (version) VALUES (0)")
+                for table in OWN_TABLES:  # (an older version's setup cut short)
+                    await run(f"DROP TABLE IF EXISTS {table}")
+                done = 0
+            for sql in MIGRATIONS[done:]:
+                await run(sql.format(id=self.ID, bool=self.BOOL))
+            if done < len(MIGRATIONS):
+                await run(f"UPDATE schema_version SET version = {len(MIGRATIONS)}")
 
     async def close(self) -> None:
         if self._connected():
@@ -292,6 +366,9 @@ class SqliteStore(_SqlStore):
     BOOL = "INTEGER"
     DAY = "strftime('%Y-%m-%d', decided_at, 'unixepoch')"
 
+    TABLES = "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%'"
+    key = "records.path"
+
     def __init__(self, path: str | Path):
         self.path = self.name = str(path)
         self.db: Any = None
@@ -299,17 +376,25 @@ class SqliteStore(_SqlStore):
     def _ph(self, n: int) -> str:
         return "?"
 
-    async def _connect(self) -> None:
+    async def _connect(self, read_only: bool) -> None:
         import aiosqlite
 
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        if read_only:  # (a backup, a read-only mount: nothing written, not even the journal)
+            target, uri = f"file:{quote(self.path)}?mode=ro", True
+        else:
+            target, uri = self.path, False
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         # Opened here, not by aiosqlite: a connect failing there leaves its thread to answer
         # a loop that may be closed by then (a traceback at exit).
-        connection = await asyncio.to_thread(sqlite3.connect, self.path, check_same_thread=False)
+        connection = await asyncio.to_thread(
+            sqlite3.connect, target, check_same_thread=False, uri=uri
+        )
         self.db = await aiosqlite.Connection(lambda: connection, 64)
-        await self.db.execute("PRAGMA journal_mode=WAL")
-        await self.db.execute("PRAGMA synchronous=NORMAL")
+        if not read_only:  # (WAL only for a store: another's file stays as it was)
+            await self._check(self._fetch, read_only=False)
+            await self.db.execute("PRAGMA journal_mode=WAL")
+            await self.db.execute("PRAGMA synchronous=NORMAL")
 
     def _connected(self) -> bool:
         return self.db is not None
@@ -327,10 +412,18 @@ class SqliteStore(_SqlStore):
         async with self.db.execute(sql, args) as cursor:
             return list(await cursor.fetchall())
 
-    async def _script(self, statements: Sequence[str]) -> None:
-        for sql in statements:
-            await self.db.execute(sql)
-        await self.db.commit()
+    @contextlib.asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[tuple[Run, Fetch]]:
+        # (Python's sqlite3 begins none for DDL: each CREATE would commit on its own.)
+        # IMMEDIATE: a second setup waits here (the busy timeout), then finds it done.
+        await self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db.execute, self._fetch
+            await self.db.commit()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await self.db.rollback()
+            raise
 
     async def write(
         self,
@@ -357,6 +450,9 @@ class PostgresStore(_SqlStore):
     BOOL = "BOOLEAN"
     DAY = "to_char(to_timestamp(decided_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
 
+    TABLES = "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+    key = "records.dsn"
+
     def __init__(self, dsn: str):
         self.dsn = dsn
         self.name = redacted(dsn)
@@ -365,10 +461,15 @@ class PostgresStore(_SqlStore):
     def _ph(self, n: int) -> str:
         return f"${n}"
 
-    async def _connect(self) -> None:
+    async def _connect(self, read_only: bool) -> None:
         import asyncpg
 
-        self.pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=4)
+        self.pool = await asyncpg.create_pool(
+            self.dsn,
+            min_size=1,
+            max_size=4,
+            server_settings={"default_transaction_read_only": "on"} if read_only else None,
+        )
 
     def _connected(self) -> bool:
         return self.pool is not None
@@ -385,10 +486,11 @@ class PostgresStore(_SqlStore):
     async def _fetch(self, sql: str, *args: Any) -> list[Sequence[Any]]:
         return list(await self.pool.fetch(sql, *args))
 
-    async def _script(self, statements: Sequence[str]) -> None:
+    @contextlib.asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[tuple[Run, Fetch]]:
         async with self.pool.acquire() as conn, conn.transaction():
-            for sql in statements:
-                await conn.execute(sql)
+            await conn.execute(f"SELECT pg_advisory_xact_lock({SETUP_LOCK})")
+            yield conn.execute, conn.fetch
 
     async def write(
         self,
@@ -410,6 +512,70 @@ def open_store(target: str) -> RecordStore:
     if target.startswith(("postgresql://", "postgres://")):
         return PostgresStore(target)
     return SqliteStore(target)
+
+
+SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+
+
+def never_opens(target: str) -> str | None:
+    """Why a records target can never open, in one line naming its key and what to do
+    (None: it may). check-config and serve say it before they start; the writer would
+    retry it forever. A server down, a file locked for now, are no such reason."""
+    if target.startswith(("postgresql://", "postgres://")):
+        parts = urlsplit(target)
+        query = parse_qs(parts.query, keep_blank_values=True)
+        hosts = parts.netloc.rpartition("@")[2].split(",")
+        ports = [h.rpartition("]")[2].partition(":")[2] for h in hosts]
+        for port in [*ports, *(p for v in query.get("port", []) for p in v.split(","))]:
+            if port and not (port.isdigit() and 0 < int(port) < 65536):
+                return f"records.dsn: port {port!r} is no port number (1-65535); fix the dsn"
+        for mode in query.get("sslmode", []):
+            if mode not in SSLMODES:
+                return f"records.dsn: sslmode={mode} is none of {', '.join(SSLMODES)}; fix the dsn"
+        return None
+    if target == ":memory:":
+        return None
+    path = Path(target)
+    if path.is_dir():
+        return (
+            f"records.path {path} is a directory; name a file in it, e.g. "
+            f"{path / 'records.sqlite3'}"
+        )
+    folder = next(p for p in path.parents if p.exists())  # (serve makes the ones missing)
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as e:
+        where = (
+            f"the directory {folder}"
+            if folder == path.parent
+            else f"{path.parent} does not exist and {folder}, where it would be made,"
+        )
+        return (
+            f"records.path {path}: {where} is not writable by this user ({e.strerror}), and "
+            "SQLite writes the file and its -wal and -shm journals there; name a file in a "
+            "directory this user can write"
+        )
+    if not path.exists():
+        return None
+    if not os.access(path, os.R_OK | os.W_OK):
+        return (
+            f"records.path {path} is not readable and writable by this user; give it to the "
+            "user serve runs as, or name another file"
+        )
+    try:
+        with contextlib.closing(
+            sqlite3.connect(f"file:{quote(target)}?mode=ro", uri=True, timeout=0.5)
+        ) as db:
+            tables = [str(r[0]) for r in db.execute(SqliteStore.TABLES)]
+    except sqlite3.OperationalError:  # (locked, for now: the writer retries)
+        return None
+    except sqlite3.DatabaseError as e:
+        return (
+            f"records.path {path} is not a SQLite file ({e}); give records.path a file of its own"
+        )
+    refused = not_a_store(str(path), "records.path", tables)
+    return f"records.path {refused}" if refused else None
 
 
 class RecordWriter:
@@ -462,6 +628,7 @@ class RecordWriter:
                 break
             except Exception as e:  # noqa: BLE001 - any driver error: serve, retry later
                 if self._closing:
+                    self.dropped += self.queue.qsize()
                     log.error(
                         "records: the store %s never opened (%s); %d decisions were not recorded",
                         self.store.name,
@@ -470,10 +637,11 @@ class RecordWriter:
                     )
                     return False
                 log.error(
-                    "records: cannot open the store %s (%s); decisions are queued and "
-                    "the cookie still holds them; retrying in %.1fs",
+                    "records: cannot open the store %s (%s): check %s; decisions are queued "
+                    "and the cookie still holds them; retrying in %.1fs",
                     self.store.name,
                     e,
+                    self.store.key,
                     delay,
                 )
                 await self._pause(delay)
@@ -604,6 +772,7 @@ class RecordWriter:
                     await self.store.write(batch, versions, counts)
                 self.written += len(batch)
                 self.healthy = True
+                self._batch = []
                 return
             except Exception as e:  # noqa: BLE001 - any driver error: keep the batch, retry
                 for day, count in counts.items():  # (and the counts, with those since)
@@ -611,6 +780,7 @@ class RecordWriter:
                 self.healthy = False
                 if self._closing and delay > 2:
                     self.dropped += len(batch)
+                    self._batch = []
                     log.error(
                         "records: store unavailable at shutdown, %d decisions not recorded: %s",
                         len(batch),
@@ -639,10 +809,14 @@ class RecordWriter:
         if self._task is not None:
             try:
                 await asyncio.wait_for(self._task, timeout)
-            except TimeoutError:
+            except TimeoutError:  # (the task is cancelled: its batch too is lost)
+                lost = self.queue.qsize() + len(self._batch)
+                self.dropped += lost
                 log.error(
-                    "records: %d decisions still queued at shutdown were not recorded",
-                    self.queue.qsize(),
+                    "records: %d decisions queued or being written at shutdown were not "
+                    "recorded (the store did not answer within %.0fs)",
+                    lost,
+                    timeout,
                 )
         if self.ready:
             try:
