@@ -229,6 +229,9 @@ NAVIGATIONS = {
     "link-click-event-dispatched": "link('h').dispatchEvent(new MouseEvent('click'));",
     "click-event-dispatched-inside-a-link": "var s = link('h').appendChild("
     "document.createElement('span')); s.dispatchEvent(new MouseEvent('click', {bubbles: true}));",
+    "label-of-a-submit-button-clicked": "var b = form('get', 'h').appendChild("
+    "document.createElement('button')), l = document.createElement('label'); b.id = 'b'; "
+    "l.htmlFor = 'b'; document.body.appendChild(l).click();",
     "area-clicked": "var m = document.body.appendChild(document.createElement('map')), "
     "a = m.appendChild(document.createElement('area')); a.href = U; a.target = 'h'; a.click();",
     # another realm's: a same-origin frame's prototypes on the page's elements, its own form

@@ -665,9 +665,12 @@
       var u = s ? nativeGetAttribute.call(s, "formaction") : null;
       return stops(form, u === null ? nativeGetAttribute.call(form, "action") : u);
     }
-    /* (the element the click activates: the nearest link or control around its target) */
+    /* (the element the click activates: the nearest link or control around its target, a
+       label's control) */
     function clicked(el, bubbles) {
-      var t = el.closest && el.closest("a,area,button,input"), h = t && t.href;
+      var t = el.closest && el.closest("a,area,button,input,label"), h;
+      if (t && t.localName === "label") t = t.control;
+      h = t && t.href;
       return !!t && (t === el || bubbles) && (/^(a|area)$/.test(t.localName)
         ? stops(t, h && h.baseVal !== undefined ? h.baseVal : h)  /* (an SVG <a>'s) */
         : !!t.form && /^(submit|image)$/.test(t.type) && sent(t.form, t));
