@@ -335,6 +335,14 @@ MIXED = {
         "document-write": "document.write('<img src=\"' + F + '\">');",
         "inner-html": "box.innerHTML = '<iframe src=\"' + F + '\"></iframe>';",
         "cookie": "document.cookie = '_fbp=fb.1.1.1; path=/'; new Image().src = F;",
+        # (a form submitted, a link clicked: into a hidden frame; held for advertising too,
+        # as a navigation no hook held, until the guard's submit and click hooks)
+        "form-submit": "var h = document.body.appendChild(document.createElement('iframe')), "
+        "f = document.body.appendChild(document.createElement('form')); h.name = 'h'; "
+        "h.hidden = true; f.action = F; f.target = 'h'; f.submit();",
+        "link-click": "var h = document.body.appendChild(document.createElement('iframe')), "
+        "a = document.body.appendChild(document.createElement('a')); h.name = 'h'; "
+        "h.hidden = true; a.href = F; a.target = 'h'; a.click();",
     }.items()
 }
 
