@@ -232,6 +232,9 @@ NAVIGATIONS = {
     "label-of-a-submit-button-clicked": "var b = form('get', 'h').appendChild("
     "document.createElement('button')), l = document.createElement('label'); b.id = 'b'; "
     "l.htmlFor = 'b'; document.body.appendChild(l).click();",
+    "label-click-event-dispatched": "var b = form('get', 'h').appendChild("
+    "document.createElement('button')), l = document.createElement('label'); b.id = 'b'; "
+    "l.htmlFor = 'b'; document.body.appendChild(l).dispatchEvent(new MouseEvent('click'));",
     "area-clicked": "var m = document.body.appendChild(document.createElement('map')), "
     "a = m.appendChild(document.createElement('area')); a.href = U; a.target = 'h'; a.click();",
     # another realm's: a same-origin frame's prototypes on the page's elements, its own form

@@ -652,11 +652,12 @@
       };
     });
     /* Navigations made by script: a form submitted (submit, requestSubmit), a link or a
-       form's submit button clicked (click(), a click event dispatched). One to a service
-       not consented to is not made, as CSP's form-action refuses a form's, silently. The
-       visitor's own go on: the browser's (trusted) clicks reach no hook, and a script
-       submitting a form while the visitor's click, key or submission in it is dispatched
-       (a form checked before it is sent) does it for them. */
+       form's submit button clicked (click(), a click event dispatched, its label's). One
+       to a service not consented to is not made, as CSP's form-action refuses a form's,
+       silently. The visitor's own go on: the browser's (trusted) clicks reach no hook, and
+       a script submitting a form or clicking a link while the visitor's click, key or
+       submission inside it is dispatched (a form checked before it is sent) does it for
+       them. */
     function stops(el, url) {
       var e = win.event || window.event, t = e && e.isTrusted && /^(click|submit|key)/.test(e.type) && e.target;
       return !!blockedUrl(url, el.ownerDocument.baseURI) && !(t && t.nodeType && el.contains(t));
@@ -666,12 +667,11 @@
       return stops(form, u === null ? nativeGetAttribute.call(form, "action") : u);
     }
     /* (the element the click activates: the nearest link or control around its target, a
-       label's control) */
+       label's control; one around it only for a click that bubbles) */
     function clicked(el, bubbles) {
-      var t = el.closest && el.closest("a,area,button,input,label"), h;
-      if (t && t.localName === "label") t = t.control;
-      h = t && t.href;
-      return !!t && (t === el || bubbles) && (/^(a|area)$/.test(t.localName)
+      var a = el.closest && el.closest("a,area,button,input,label"),
+        t = a && a.localName === "label" ? a.control : a, h = t && t.href;
+      return !!t && (a === el || bubbles) && (/^(a|area)$/.test(t.localName)
         ? stops(t, h && h.baseVal !== undefined ? h.baseVal : h)  /* (an SVG <a>'s) */
         : !!t.form && /^(submit|image)$/.test(t.type) && sent(t.form, t));
     }
