@@ -295,7 +295,6 @@ def test_the_code_of_refused_services_of_two_categories_waits_for_both(policy):
         b"location = 'https://www.facebook.com/tr?id=1';",
         b"window.location.href = 'https://www.facebook.com/tr?id=1';",
         b"top.location.replace('https://www.facebook.com/tr?id=1');",
-        b"f.action = 'https://www.facebook.com/tr'; f.submit();",
         b"m.httpEquiv = 'refresh'; m.content = '0;https://www.facebook.com/tr';",
         b"new RTCPeerConnection({iceServers: [{urls: 'stun:www.facebook.com/tr'}]});",
         b"s.attributes.setNamedItem(a); a.value = 'https://www.facebook.com/tr';",
@@ -306,7 +305,8 @@ def test_the_code_of_refused_services_of_two_categories_waits_for_both(policy):
         b"location.href /* go */ = 'https://www.facebook.com/tr?id=1';",
         b"window.location?.assign('https://www.facebook.com/tr?id=1');",
         b"navigation.navigate('https://www.facebook.com/tr?id=1');",
-        b"HTMLFormElement.prototype.submit.call(f); f.action = 'https://www.facebook.com/tr';",
+        b"f.submit(); location = 'https://www.facebook.com/tr?id=1';",  # (a form besides)
+        b"$('#form').submit(); top.location.href = 'https://www.facebook.com/tr?id=1';",
         b"navigator.serviceWorker?.register(u); var f = 'https://www.facebook.com/tr';",
         b"navigator['serviceWorker'].register(u); var f = 'https://www.facebook.com/tr';",
         b"CSS.paintWorklet.addModule('https://www.facebook.com/tr?id=1');",  # (its imports)
@@ -347,6 +347,27 @@ def test_a_load_guard_js_holds_does_not_hold_the_script(policy, other):
     """Hooked since helper-60's guard.js (test_redteam's FOUND pages): what the script
     loads of the refused service waits there."""
     assert policy.blocked_inline(BOOTSTRAP + other, ANALYTICS) is None
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        b"f.action = 'https://www.facebook.com/tr'; f.submit();",
+        b"HTMLFormElement.prototype.submit.call(f); f.action = 'https://www.facebook.com/tr';",
+        b"f['requestSubmit'](b); b.formAction = 'https://www.facebook.com/tr';",
+        b"$('#form').submit(); var f = 'https://www.facebook.com/tr';",  # (the uCoz loader's)
+        b"a.href = 'https://www.facebook.com/tr'; a.click();",
+        b"a.href = 'https://www.facebook.com/tr'; a.dispatchEvent(new MouseEvent('click'));",
+    ],
+)
+def test_a_form_submitted_or_a_link_clicked_by_the_script_does_not_hold_it(policy, other):
+    """Held for each category while no hook held them: guard.js refuses a form a script
+    submits, or a link or a form's button it clicks, to a refused service's URL
+    (test_redteam's NAVIGATIONS). A navigation by location is still held (above)."""
+    assert policy.blocked_inline(BOOTSTRAP + other, ANALYTICS) is None
+    assert policy.blocked_inline(BOOTSTRAP + other, ADVERTISING) is None
+    held = policy.blocked_inline(BOOTSTRAP + other, NO_DECISION)
+    assert held is not None and set(held.category.split()) == {"analytics", "advertising"}
 
 
 def test_necessary_cookies_win_over_a_services_names_and_patterns_as_documented(capsys, tmp_path):

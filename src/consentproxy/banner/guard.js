@@ -651,6 +651,45 @@
         return arguments.length > 2 && blockedUrl(url, doc.baseURI) ? null : native.apply(this, arguments);
       };
     });
+    /* Navigations made by script: a form submitted (submit, requestSubmit), a link or a
+       form's submit button clicked (click(), a click event dispatched, its label's). One
+       to a service not consented to is not made, as CSP's form-action refuses a form's,
+       silently. The visitor's own go on: the browser's (trusted) clicks reach no hook, and
+       a script submitting a form or clicking a link while the visitor's click, key or
+       submission inside it is dispatched (a form checked before it is sent) does it for
+       them. */
+    function stops(el, url) {
+      var e = win.event || window.event, t = e && e.isTrusted && /^(click|submit|key)/.test(e.type) && e.target;
+      return !!blockedUrl(url, el.ownerDocument.baseURI) && !(t && t.nodeType && el.contains(t));
+    }
+    function sent(form, s) {  /* s: the submitter, whose formaction wins over the action */
+      var u = s ? nativeGetAttribute.call(s, "formaction") : null;
+      return stops(form, u === null ? nativeGetAttribute.call(form, "action") : u);
+    }
+    /* (the element the click activates: the nearest link or control around its target, a
+       label's control; one around it only for a click that bubbles) */
+    function clicked(el, bubbles) {
+      var a = el.closest && el.closest("a,area,button,input,label"),
+        t = a && a.localName === "label" ? a.control : a, h = t && t.href;
+      return !!t && (a === el || bubbles) && (/^(a|area)$/.test(t.localName)
+        ? stops(t, h && h.baseVal !== undefined ? h.baseVal : h)  /* (an SVG <a>'s) */
+        : !!t.form && /^(submit|image)$/.test(t.type) && sent(t.form, t));
+    }
+    var F = win.HTMLFormElement.prototype;
+    wrap(F, "submit", function (native) {
+      return function () { if (!sent(this)) return native.apply(this, arguments); };
+    });
+    wrap(F, "requestSubmit", function (native) {
+      return function (s) { if (!sent(this, s)) return native.apply(this, arguments); };
+    });
+    wrap(win.HTMLElement.prototype, "click", function (native) {
+      return function () { if (!clicked(this, true)) return native.apply(this, arguments); };
+    });
+    wrap(win.EventTarget.prototype, "dispatchEvent", function (native) {
+      return function (e) {
+        return e && e.type === "click" && clicked(this, e.bubbles) ? false : native.apply(this, arguments);
+      };
+    });
     /* Markup made by XSLT in this document, and HTML in a Blob (a blob: frame's) */
     wrap(win.XSLTProcessor && win.XSLTProcessor.prototype, "transformToFragment", function (native) {
       return function () { var f = native.apply(this, arguments); if (f) sweep(f, doc, 0); return f; };
