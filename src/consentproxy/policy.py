@@ -62,11 +62,18 @@ _JS_SPACE = rb"(?:\s|%s)*" % _JS_COMMENT
 # A member is read as `.name`, `?.name` or `['name']` (_MEMBER: from the end of the name
 # before it, `x` or `['x']`), comments between tokens as spaces.
 _MEMBER = rb"""(?:[\'\"]%(s)s\])?%(s)s(?:\??\.|\[%(s)s[\'\"])%(s)s""" % {b"s": _JS_SPACE}
+# A navigation by script: `location` (not a variable so named, nor compared) or its href
+# set, assign() or replace() called, the Navigation API's navigate().
+_NAVIGATION = (
+    rb"""location(?<!\wlocation)(?<!var location)(?<!let location)(?<!const location)"""
+    rb"""(?:%(m)shref)?(?:[\'\"]%(s)s\])?%(s)s\+?=(?!=)"""
+    rb"""|location(?<!\wlocation)%(m)s(?:assign|replace)\b"""
+    rb"""|navigation(?<!\wnavigation)%(m)snavigate\b"""
+) % {b"s": _JS_SPACE, b"m": _MEMBER}
 _LOADER_CALL_RE = re.compile(  # (import(url), import 'url', import x from 'url': modules)
-    rb"\.src%(s)s=|new(?:\s|%(c)s)+image|fetch%(s)s\(|\.open%(s)s\("
-    rb"|location(?:[\'\"]%(s)s\])?%(s)s=|location%(m)s(?:href(?:[\'\"]%(s)s\])?%(s)s\+?=(?!=)|assign\b|replace\b)"
-    rb"|navigation%(m)snavigate\b|import%(s)s[(\'\"]|from%(s)s[\'\"]"
-    % {b"s": _JS_SPACE, b"c": _JS_COMMENT, b"m": _MEMBER}
+    rb"\.src%(s)s=|new(?:\s|%(c)s)+image|fetch%(s)s\(|\.open%(s)s\(|%(n)s"
+    rb"|import%(s)s[(\'\"]|from%(s)s[\'\"]"
+    % {b"s": _JS_SPACE, b"c": _JS_COMMENT, b"n": _NAVIGATION}
 )
 # Both, every place each occurs, in one pass (a scan per word cost ~1 ms on a 261 KB script).
 _LOADER = ahocorasick_rs.BytesAhoCorasick(_LOADER_WORDS + _LOADER_CALLS)
@@ -80,12 +87,8 @@ _LOADER = ahocorasick_rs.BytesAhoCorasick(_LOADER_WORDS + _LOADER_CALLS)
 # skips to the bytes they start with (9 ms on a 261 KB script, 23 with leading \b's).
 _UNHOOKED_RE = re.compile(
     rb"""import(?<!\wimport)(?:\b|scripts)|worker%(s)s\(|serviceworker%(m)sregister"""
-    rb"""|worklet|location(?<!\wlocation)(?<!var location)(?<!let location)"""
-    rb"""(?<!const location)(?:%(m)shref)?(?:[\'\"]%(s)s\])?%(s)s\+?=(?!=)"""
-    rb"""|location(?<!\wlocation)%(m)s(?:assign|replace)\b"""
-    rb"""|navigation(?<!\wnavigation)%(m)snavigate\b"""
-    rb"""|http-?equiv|rtcpeerconnection|setnameditem|execcommand"""
-    % {b"s": _JS_SPACE, b"m": _MEMBER}
+    rb"""|worklet|%(n)s|http-?equiv|rtcpeerconnection|setnameditem|execcommand"""
+    % {b"s": _JS_SPACE, b"m": _MEMBER, b"n": _NAVIGATION}
 )
 # Words one of them has, looked for first (at memory speed).
 _UNHOOKED_WORDS = (
@@ -553,8 +556,10 @@ class Policy:
         if b"document.write" in low:
             urls += [m for m in _BARE_URL_RE.finditer(text) if self._url_holds(m, site)]
         urls += [m for rx in _SCHEME_HOST_RES for m in rx.finditer(low) if self._url_holds(m, site)]
-        if urls and (markup or _loads(low)):
-            unhooked_loads = unhooked_loads or markup or _unhooked(low)
+        # (a load no hook holds is a load too: execCommand's image, a refresh, WebRTC...)
+        unhooked_here = bool(urls) and (markup or _unhooked(low))
+        if urls and (unhooked_here or _loads(low)):
+            unhooked_loads = unhooked_loads or unhooked_here
             for m in urls:
                 svc = self.holder(*_host_path(m), site, unknown=False)
                 if svc is not None:
