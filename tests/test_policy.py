@@ -345,6 +345,7 @@ def test_a_script_loading_where_the_guard_cannot_hold_waits_for_each_category(po
         b"if (location.href == u) u = location.href + '#';",
         b"if (location.href.replace(/#.*/, '') === u) go();",
         b"const {location} = window;",
+        b"style.textContent = '@import url(/site.css);';",  # (CSS's: the guard holds it)
     ],
 )
 def test_words_like_an_unhooked_load_are_not_one(policy, words):

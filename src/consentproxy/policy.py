@@ -78,7 +78,8 @@ _LOADER_CALL_RE = re.compile(  # (import(url), import 'url', import x from 'url'
 # Both, every place each occurs, in one pass (a scan per word cost ~1 ms on a 261 KB script).
 _LOADER = ahocorasick_rs.BytesAhoCorasick(_LOADER_WORDS + _LOADER_CALLS)
 # Loads no run-time hook of guard.js holds (docs/SECURITY.md), in the lower-cased text: a
-# module's import or import() (not CSS's "!important"), a worker's (its importScripts and
+# module's import or import() (not CSS's "!important" or "@import", which the guard holds
+# in a style's text), a worker's (its importScripts and
 # fetches), a navigation (`location`, not a variable so named; the Navigation API; a refresh
 # made by script), a worklet (what its module imports; Shared Storage's) and the rest of
 # SECURITY.md's list (WebRTC, setNamedItem, execCommand). fetchLater, a FontFace's source,
@@ -86,7 +87,7 @@ _LOADER = ahocorasick_rs.BytesAhoCorasick(_LOADER_WORDS + _LOADER_CALLS)
 # Each alternative starts with a literal, a word's boundary checked behind it: the engine
 # skips to the bytes they start with (9 ms on a 261 KB script, 23 with leading \b's).
 _UNHOOKED_RE = re.compile(
-    rb"""import(?<!\wimport)(?:\b|scripts)|worker%(s)s\(|serviceworker%(m)sregister"""
+    rb"""import(?<!\wimport)(?<!@import)(?:\b|scripts)|worker%(s)s\(|serviceworker%(m)sregister"""
     rb"""|worklet|%(n)s|http-?equiv|rtcpeerconnection|setnameditem|execcommand"""
     % {b"s": _JS_SPACE, b"m": _MEMBER, b"n": _NAVIGATION}
 )
