@@ -5,6 +5,7 @@ import socket
 import subprocess
 import sys
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -595,7 +596,8 @@ def test_records_export_show_and_purge(tmp_path, capsys):
     assert "keeps no records" in capsys.readouterr().err
 
 
-def test_records_show_names_an_html_directory_it_cannot_make(tmp_path, capsys):
+def config_with_records(tmp_path: Path, *consent_ids: str) -> Path:
+    """A config whose SQLite store holds a record of each id."""
     import asyncio
 
     from consentproxy.records import SqliteStore
@@ -604,12 +606,17 @@ def test_records_show_names_an_html_directory_it_cannot_make(tmp_path, capsys):
     async def fill() -> None:
         store = SqliteStore(tmp_path / "r.sqlite3")
         await store.open()
-        await store.write([record("abc", NOW)])
+        await store.write([record(i, NOW) for i in consent_ids])
         await store.close()
 
     asyncio.run(fill())
     f = tmp_path / "site.yaml"
     f.write_text(GOOD + "records: {path: r.sqlite3}\n")
+    return f
+
+
+def test_records_show_names_an_html_directory_it_cannot_make(tmp_path, capsys):
+    f = config_with_records(tmp_path, "abc")
     html = tmp_path / "shown.html"
     html.write_text("")
     assert main(["records", "show", "abc", "--config", str(f), "--html", str(html)]) == 2
@@ -629,20 +636,7 @@ def test_no_consent_id_minted_starts_with_a_dash():
 
 
 def test_records_show_takes_an_id_starting_with_a_dash(tmp_path, capsys):
-    import asyncio
-
-    from consentproxy.records import SqliteStore
-    from tests.test_records import NOW, record
-
-    async def fill() -> None:
-        store = SqliteStore(tmp_path / "r.sqlite3")
-        await store.open()
-        await store.write([record("-1bzzGJ5ykuqAwHK", NOW)])
-        await store.close()
-
-    asyncio.run(fill())
-    f = tmp_path / "site.yaml"
-    f.write_text(GOOD + "records: {path: r.sqlite3}\n")
+    f = config_with_records(tmp_path, "-1bzzGJ5ykuqAwHK")
     for argv in (["--id=-1bzzGJ5ykuqAwHK"], ["--", "-1bzzGJ5ykuqAwHK"]):
         assert main(["records", "show", "--config", str(f), *argv]) == 0
         assert json.loads(capsys.readouterr().out)["consent_id"] == "-1bzzGJ5ykuqAwHK"

@@ -32,7 +32,7 @@ def registrable(host: str) -> str:
 
 def _site(host: str) -> str:
     host = host.lower().rstrip(".")
-    if host.startswith("[") or _is_ip(host):
+    if host.startswith("[") or is_ip(host):
         return host
     return _psl().privatesuffix(host) or host
 
@@ -58,7 +58,7 @@ def same_site(host: str, site: str) -> bool:
     return host == site or host.endswith("." + site)
 
 
-def _is_ip(host: str) -> bool:
+def is_ip(host: str) -> bool:
     try:
         ipaddress.ip_address(host)
     except ValueError:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import json
 import re
 import secrets
@@ -28,7 +27,7 @@ from consentproxy import scan_report, server
 from consentproxy.adapter import upstream_answers
 from consentproxy.consent import ConsentState, parse_state
 from consentproxy.cookies import lifetime, set_cookie_name
-from consentproxy.domains import same_site, site_of
+from consentproxy.domains import is_ip, same_site, site_of
 from consentproxy.engine import Engine
 from consentproxy.errors import ConfigError, UsageError
 from consentproxy.policy import Policy
@@ -244,14 +243,6 @@ def _unverified() -> ssl.SSLContext:
     return tls
 
 
-def _is_address(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
 def _state_file(spec: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "_", spec)
 
@@ -272,7 +263,7 @@ class Scanner:
         self.origin = f"{target.scheme}://{target.netloc}"
         self.host = target.hostname
         self.upstream = self.origin
-        if options.resolve and _is_address(target.hostname):
+        if options.resolve and is_ip(target.hostname):
             raise UsageError(
                 f"scan: --resolve gives a host name an address, and {options.url!r} names an "
                 "address already; drop --resolve"
