@@ -294,6 +294,19 @@ def test_a_worker_stopped_by_a_mistake_says_it_in_one_line_and_serve_exits_2(cap
     assert "Traceback" not in err
 
 
+def test_check_config_refuses_the_short_secret_serve_would_refuse(tmp_path, capsys, monkeypatch):
+    """It said OK with a secret serve refuses (helper-63); with none set, it checks the
+    file alone (a machine without the secret may check it) and says so."""
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD)
+    monkeypatch.setenv("CONSENTPROXY_SECRET", "short")
+    assert main(["check-config", str(f)]) == 2
+    assert "CONSENTPROXY_SECRET holds a key shorter than 16" in capsys.readouterr().err
+    monkeypatch.delenv("CONSENTPROXY_SECRET")
+    assert main(["check-config", str(f)]) == 0
+    assert "(not set in this shell)" in capsys.readouterr().out
+
+
 def test_check_config_hides_a_password_in_the_upstream(tmp_path, capsys):
     f = tmp_path / "site.yaml"
     f.write_text(GOOD.replace("http://127.0.0.1", "http://admin:s3cret@127.0.0.1"))

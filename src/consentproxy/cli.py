@@ -193,6 +193,8 @@ def _records_can_open(config: Config, file: str) -> None:
 def cmd_check_config(args: argparse.Namespace) -> int:
     config = load_config(args.file, "check-config")
     _records_can_open(config, args.file)
+    if keys_from_env(config.consent.secret_env):  # (set here: as serve would read it)
+        secret_keys(config)
     print(f"{args.file}: OK")
     where = (
         f"upstream {redacted(config.upstream)}, "
