@@ -132,8 +132,9 @@ def access_line(
 
 async def upstream_answers(url: str, tls: ssl.SSLContext | None = None) -> bool:
     """Readiness (`{prefix}readyz`'s upstream check): the origin at `url` answers a HEAD of
-    the upstream's path (its root, or the path `upstream` names) with an HTTP status line, any status, within PROBE_SECONDS. `tls`: how to check
-    an https origin's certificate (the default context when None)."""
+    the upstream's path (its root, or the path `upstream` names) with an HTTP status line,
+    any status, within PROBE_SECONDS. `tls`: how to check an https origin's certificate (the
+    default context when None)."""
     parts = urlsplit(url)
     secure = parts.scheme == "https"
     try:

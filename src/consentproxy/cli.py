@@ -110,7 +110,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     banner = f"consentproxy: http://{host}:{{port}}/ -> {upstream}"  # (an IPv6 one in [])
     if (args.workers > 1 or args.share_port) and config.listen_port == 0:
         raise UsageError("--workers and --share-port need a fixed port (listen: HOST:PORT)")
-    if args.workers > 1 and config.metrics_listen:  # (worker i on port + i: 65536 became 0)
+    # Worker i's metrics on port + i: each checked here (65536 became 0; one taken or
+    # listen's gave a traceback per worker).
+    if args.workers > 1 and config.metrics_listen:
         host, port = config.metrics_listen
         if not 0 < port <= 65536 - args.workers:
             raise UsageError(
@@ -118,10 +120,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 f"worker i listens on port + i; give metrics.listen a port from 1 to "
                 f"{65536 - args.workers}"
             )
-    if args.workers > 1 and not args.share_port:
-        runtime.port_free(config.source, config.listen_host, config.listen_port)
-    if args.workers > 1 and config.metrics_listen:  # (taken: one line here, not N tracebacks)
-        host, port = config.metrics_listen
         if port <= config.listen_port < port + args.workers:
             raise UsageError(
                 f"{config.source}: metrics.listen {host}:{port} with --workers {args.workers}: "
@@ -130,6 +128,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             )
         for worker in range(args.workers):
             runtime.port_free(config.source, host, port + worker, "metrics.listen")
+    if args.workers > 1 and not args.share_port:
+        runtime.port_free(config.source, config.listen_host, config.listen_port)
     if args.workers > 1:
         print(f"consentproxy: {args.workers} workers", flush=True)
         return runtime.workers(

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from html import escape
 from typing import Protocol
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit
+from urllib.parse import SplitResult, parse_qsl, quote, urlencode, urlsplit
 
 from consentproxy import csp
 from consentproxy.banner.render import SCRIPT, SCRIPT_TYPE, Banner
@@ -30,7 +30,7 @@ from consentproxy.consent import NO_DECISION, ConsentState, Signer
 from consentproxy.cookies import EXPIRED, deletion_domains
 from consentproxy.declaration import Declaration
 from consentproxy.domains import same_site
-from consentproxy.httpheaders import Headers, header, sendable, valid_host
+from consentproxy.httpheaders import Headers, header, sendable, split_url, valid_host
 from consentproxy.language import request_language
 from consentproxy.policy import Policy
 from consentproxy.record import ConsentRecord, Records, user_agent_family
@@ -704,7 +704,7 @@ def _cross_site(ex: Visit) -> LocalResponse | None:
     """State-changing endpoints answer only the site's own pages (CSRF)."""
     origin = header(ex.req.headers, "origin")
     site = header(ex.req.headers, "sec-fetch-site")
-    if origin is not None and _netloc(origin) != ex.host.lower():
+    if origin is not None and _netloc(split_url(origin)) != ex.host.lower():
         return _plain(403, "cross-site consent requests are refused")
     if origin is None and site not in (None, "same-origin", "none"):
         return _plain(403, "cross-site consent requests are refused")
@@ -713,16 +713,12 @@ def _cross_site(ex: Visit) -> LocalResponse | None:
 
 def _referer_path(ex: Visit) -> str | None:
     ref = header(ex.req.headers, "referer")
-    if not ref or _netloc(ref) != ex.host.lower():
+    parts = split_url(ref) if ref else None
+    if parts is None or _netloc(parts) != ex.host.lower():
         return None
-    parts = urlsplit(ref)
     return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
-def _netloc(url: str) -> str | None:
-    """A visitor's URL's host[:port], lower-cased; None for one urlsplit refuses (an IPv6
-    bracket left open, `http://[::1`, in an Origin or a Referer: a 500 before)."""
-    try:
-        return urlsplit(url).netloc.lower()
-    except ValueError:
-        return None
+def _netloc(parts: SplitResult | None) -> str | None:
+    """A visitor's URL's host[:port], lower-cased (None: no URL urlsplit reads)."""
+    return None if parts is None else parts.netloc.lower()

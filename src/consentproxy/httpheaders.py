@@ -6,6 +6,7 @@ import ipaddress
 import re
 from collections.abc import Collection
 from functools import lru_cache
+from urllib.parse import SplitResult, urlsplit
 
 from consentproxy.domains import MAX_HOST_NAME
 
@@ -125,3 +126,12 @@ def valid_host(host: str) -> bool:
             return False
         return True
     return len(m["name"]) <= MAX_HOST_NAME
+
+
+def split_url(url: str) -> SplitResult | None:
+    """A URL a visitor sent (an Origin, a Referer, a request target) in its parts; None for
+    one urlsplit refuses (an IPv6 bracket left open, `http://[::1`: a ValueError was a 500)."""
+    try:
+        return urlsplit(url)
+    except ValueError:
+        return None

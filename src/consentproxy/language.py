@@ -12,7 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from functools import lru_cache
-from urllib.parse import urlsplit
+
+from consentproxy.httpheaders import split_url
 
 SNIFF_BYTES = 4096  # <html> comes after the doctype and comments of a page's first bytes
 # The starts of pages (up to their <html> tag) whose language PageLanguage remembers: how
@@ -80,10 +81,8 @@ def request_language(
                 # as urlsplit reads it (a host after "//", tabs dropped), quicker
                 first = _FIRST_SEGMENT_RE.match(target).group(1)  # type: ignore[union-attr]
             else:
-                try:
-                    first = urlsplit(target).path.lstrip("/").split("/", 1)[0]
-                except ValueError:  # an IPv6 bracket left open after "//": no path to read
-                    first = ""
+                parts = split_url(target)  # (None: an IPv6 bracket left open after "//")
+                first = "" if parts is None else parts.path.lstrip("/").split("/", 1)[0]
             found = offered(first, languages) if 2 <= len(first) <= 8 else None
         elif source == "cookie":
             found = None

@@ -79,16 +79,16 @@ _LOADER_CALL_RE = re.compile(  # (import(url), import 'url', import x from 'url'
 _LOADER = ahocorasick_rs.BytesAhoCorasick(_LOADER_WORDS + _LOADER_CALLS)
 # Loads no run-time hook of guard.js holds (docs/SECURITY.md), in the lower-cased text: a
 # module's import or import() (not CSS's "!important" or "@import", which the guard holds
-# in a style's text), a worker's (its importScripts and
-# fetches), a navigation (`location`, not a variable so named; the Navigation API; a refresh
-# made by script), a worklet (what its module imports; Shared Storage's) and the rest of
-# SECURITY.md's list (WebRTC, setNamedItem, execCommand). fetchLater, a FontFace's source,
-# the Cache API, setHTML and a form submitted or a link clicked by script are hooked.
+# in a style's text), a worker's (its importScripts and fetches), a navigation (_NAVIGATION;
+# a refresh made by script), a worklet (what its module imports; Shared Storage's) and the
+# rest of SECURITY.md's list (WebRTC, setNamedItem, execCommand). fetchLater, a FontFace's
+# source, the Cache API, setHTML and a form submitted or a link clicked by script are hooked.
 # Each alternative starts with a literal, a word's boundary checked behind it: the engine
 # skips to the bytes they start with (9 ms on a 261 KB script, 23 with leading \b's).
 _UNHOOKED_RE = re.compile(
-    rb"""import(?<!\wimport)(?<!@import)(?:\b|scripts)|worker%(s)s\(|serviceworker%(m)sregister"""
-    rb"""|worklet|%(n)s|http-?equiv|rtcpeerconnection|setnameditem|execcommand"""
+    rb"""import(?<!\wimport)(?<!@import)(?:\b|scripts)|worker%(s)s\("""
+    rb"""|serviceworker%(m)sregister|worklet|%(n)s"""
+    rb"""|http-?equiv|rtcpeerconnection|setnameditem|execcommand"""
     % {b"s": _JS_SPACE, b"m": _MEMBER, b"n": _NAVIGATION}
 )
 # Words one of them has, looked for first (at memory speed).
@@ -558,8 +558,7 @@ class Policy:
             urls += [m for m in _BARE_URL_RE.finditer(text) if self._url_holds(m, site)]
         urls += [m for rx in _SCHEME_HOST_RES for m in rx.finditer(low) if self._url_holds(m, site)]
         # (a load no hook holds is a load too: execCommand's image, a refresh, WebRTC...)
-        unhooked_here = bool(urls) and (markup or _unhooked(low))
-        if urls and (unhooked_here or _loads(low)):
+        if urls and ((unhooked_here := markup or _unhooked(low)) or _loads(low)):
             unhooked_loads = unhooked_loads or unhooked_here
             for m in urls:
                 svc = self.holder(*_host_path(m), site, unknown=False)
