@@ -283,14 +283,28 @@ VISITOR = {
         "if (f.q.value) HTMLFormElement.prototype.submit.call(f); }); "
         "document.body.appendChild(f);"
     ),
+    # (Facebook's own share snippet: a popup named facebook-share-dialog)
+    "/visitor-clicks-a-share-link-opening-a-popup": script(
+        "var a = document.createElement('a'); a.id = 'go'; a.href = '#'; a.textContent = 'share'; "
+        "a.onclick = function () { window.open(T, 'facebook-share-dialog', "
+        "'width=626,height=436'); return false; }; document.body.appendChild(a);"
+    ),
 }
+# A script going to a tracker on the visitor's click, but not where the visitor went: a form
+# of its own submitted, a window opened in one of the page's frames (the top's or a frame's).
 ANY_CLICK = {
     "/form-submitted-on-any-click": "<iframe name=h hidden></iframe><button id=go>go</button>"
     + script(
         "var f = document.createElement('form'); f.action = T; f.target = 'h'; "
         "document.body.appendChild(f); "
         "document.addEventListener('click', function () { f.submit(); });"
-    )
+    ),
+    "/window-opened-in-a-frame-on-a-click": "<iframe name=h hidden></iframe>"
+    "<button id=go>go</button>"
+    + script("document.getElementById('go').onclick = function () { window.open(T, 'h'); };"),
+    "/window-opened-in-a-nested-frame-on-a-click": "<iframe srcdoc='<iframe name=h></iframe>'>"
+    "</iframe><button id=go>go</button>"
+    + script("document.getElementById('go').onclick = function () { window.open(T, 'h'); };"),
 }
 
 # Pages whose loader exists only in a secure context (https; here their origins are
@@ -311,6 +325,8 @@ BLOCKED = {
     "/link-preload-fetch": f"<link rel=preload as=fetch crossorigin href='{PIXEL}'>",
     "/template-content-cloned-by-script": f"<template id=t><img src='{PIXEL}'></template>"
     + script("box.appendChild(document.getElementById('t').content.cloneNode(true));"),
+    "/window-open-into-a-hidden-frame": "<iframe name=h hidden></iframe>"
+    + script("window.open(T, 'h');"),
 }
 
 # Loaders whose request the recorder cannot see (Chromium sends a fetchLater as the page
@@ -463,12 +479,12 @@ async def test_the_visitors_own_navigation_to_a_tracker_goes_on(browser, redteam
         assert recorder.hosts == {"www.facebook.com"}
 
 
-async def test_a_form_a_script_submits_on_a_click_of_the_visitors_elsewhere_is_refused(
-    browser, redteam_origin, redteam_proxy
+@pytest.mark.parametrize("path", list(ANY_CLICK))
+async def test_a_script_going_to_a_tracker_on_a_click_of_the_visitors_elsewhere_is_refused(
+    browser, redteam_origin, redteam_proxy, path
 ):
-    """The visitor's click is theirs for the form they click in, not for a tracker's form a
-    script submits on any click."""
-    path = "/form-submitted-on-any-click"
+    """The visitor's click is theirs for the form they click in and for a window of its own,
+    not for a tracker's form a script submits on any click or a tracker opened in a frame."""
     for base, expected in ((redteam_origin, {"www.facebook.com"}), (redteam_proxy, set())):
         async with recorded(browser, base) as (tab, recorder):
             await tab.goto(path)
@@ -476,3 +492,32 @@ async def test_a_form_a_script_submits_on_a_click_of_the_visitors_elsewhere_is_r
             await tab.wait_for_load_state("networkidle")
             await tab.wait_for_timeout(300)
             assert recorder.hosts == expected, base
+
+
+async def test_a_refused_request_fails_as_a_csp_refusal_did(browser, redteam_proxy):
+    """An XMLHttpRequest to a tracker ends as CSP ended it, with a network error: a page
+    waiting for its error or loadend event goes on, a synchronous one throws."""
+    async with recorded(browser, redteam_proxy) as (tab, recorder):
+        await tab.goto(REFUSED_PAGE)
+        seen = await tab.evaluate(
+            """() => new Promise(done => {
+                var x = new XMLHttpRequest(), events = [];
+                ['readystatechange', 'load', 'error', 'loadend'].forEach(e =>
+                    x.addEventListener(e, () => events.push(e + ' ' + x.readyState + ' '
+                        + x.status)));
+                x.addEventListener('loadend', () => {
+                    var s = new XMLHttpRequest(), thrown = 'none';
+                    try { s.open('GET', T, false); s.send(); } catch (e) { thrown = e.name; }
+                    done({events, thrown, own: Object.keys(x).concat(Object.keys(s))});
+                });
+                x.open('GET', T);
+                x.send();
+                setTimeout(() => done({events, thrown: 'timeout', own: Object.keys(x)}), 3000);
+            })"""
+        )
+        assert seen == {
+            "events": ["readystatechange 1 0", "readystatechange 4 0", "error 4 0", "loadend 4 0"],
+            "thrown": "NetworkError",
+            "own": [],
+        }
+        assert recorder.hosts == set()

@@ -620,15 +620,17 @@
       };
     });
     var X = win.XMLHttpRequest.prototype;
+    /* A request to a service not consented to is sent to "data:", a URL no fetch can make:
+       it fails as a CSP refusal did (an error event, a NetworkError when synchronous). */
     wrap(X, "open", function (native) {
       return function (method, url) {
-        this.__consentHeld = !!blockedUrl(url, doc.baseURI);
-        return native.apply(this, arguments);
+        var a = [].slice.call(arguments);
+        if (blockedUrl(url, doc.baseURI)) a[1] = "data:";
+        return native.apply(this, a);
       };
     });
     wrap(X, "send", function (native) {
       return function () {
-        if (this.__consentHeld) return;
         this.addEventListener("readystatechange", function () {
           // (only a response of the page's own origin has it: asking another's is a console
           // error, 'Refused to get unsafe header', that the site never had)
@@ -642,15 +644,6 @@
     wrap(win.navigator, "sendBeacon", function (native) {
       return function (url) { return blockedUrl(url, doc.baseURI) ? false : native.apply(this, arguments); };
     });
-    wrap(win, "open", function (native) {
-      return function (url) { return blockedUrl(url, doc.baseURI) ? null : child(native.apply(this, arguments)); };
-    });
-    /* document.open(url, name, features) is window.open */
-    wrap(D, "open", function (native) {
-      return function (url) {
-        return arguments.length > 2 && blockedUrl(url, doc.baseURI) ? null : native.apply(this, arguments);
-      };
-    });
     /* Navigations made by script: a form submitted (submit, requestSubmit), a link or a
        form's submit button clicked (click(), a click event dispatched, its label's). One
        to a service not consented to is not made, as CSP's form-action refuses a form's,
@@ -658,8 +651,12 @@
        a script submitting a form or clicking a link while the visitor's click, key or
        submission inside it is dispatched (a form checked before it is sent) does it for
        them. */
+    function gesture() {  /* the target of the visitor's click, key or submission dispatched */
+      var e = win.event || window.event;
+      return e && e.isTrusted && /^(click|submit|key)/.test(e.type) && e.target;
+    }
     function stops(el, url) {
-      var e = win.event || window.event, t = e && e.isTrusted && /^(click|submit|key)/.test(e.type) && e.target;
+      var t = gesture();
       return !!blockedUrl(url, el.ownerDocument.baseURI) && !(t && t.nodeType && el.contains(t));
     }
     function sent(form, s) {  /* s: the submitter, whose formaction wins over the action */
@@ -688,6 +685,29 @@
     wrap(win.EventTarget.prototype, "dispatchEvent", function (native) {
       return function (e) {
         return e && e.type === "click" && clicked(this, e.bubbles) ? false : native.apply(this, arguments);
+      };
+    });
+    /* A window a script opens on a service not consented to is not opened (null), unless
+       the visitor's click or key opens it in a window of its own (a "Share" popup), not in
+       one of the page's frames (document.open(url, name, features) is window.open). */
+    function opens(url, name) {
+      var n = name == null ? "" : String(name);
+      return !blockedUrl(url, doc.baseURI) || !!gesture() && (/^(_blank|_top|)$/i.test(n)
+        || (/^_(self|parent)$/i.test(n) ? win === win.top : !framed(win.top, n)));
+    }
+    function framed(w, n) {  /* a frame of the page's (w's, from the top down) is named n */
+      var f;
+      try { f = w[n]; } catch (e) { /* another origin's window, with no frame so named */ }
+      if (f && f !== w && f.window === f && f.top === win.top) return true;
+      for (var i = 0; i < w.length; i++) if (framed(w[i], n)) return true;
+      return false;
+    }
+    wrap(win, "open", function (native) {
+      return function (url, name) { return opens(url, name) ? child(native.apply(this, arguments)) : null; };
+    });
+    wrap(D, "open", function (native) {
+      return function (url, name) {
+        return arguments.length > 2 && !opens(url, name) ? null : native.apply(this, arguments);
       };
     });
     /* Markup made by XSLT in this document, and HTML in a Blob (a blob: frame's) */
