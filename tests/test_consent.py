@@ -42,11 +42,13 @@ def test_a_cookie_already_verified_is_judged_on_its_age_at_every_request(signer)
     assert signer.decode(other, NOW) == NO_DECISION  # another value: verified
 
 
-def test_a_newer_revision_asks_again_keeping_the_old_choice_meanwhile(signer):
+def test_a_newer_revision_asks_again_and_grants_nothing_meanwhile(signer):
+    """The operator bumps the revision to ask everyone again: the choice made under the old
+    policy is no consent to the new one."""
     value = signer.encode(signer.decide({"analytics"}, {"youtube"}, NOW))
     later = Signer([b"k" * 32], 182, revision=4).decode(value, NOW)
     assert later.decided and later.reask
-    assert later.categories == {"analytics"} and later.services == {"youtube"}
+    assert later.categories == set() and later.services == set()
     assert not signer.decode(value, NOW).reask
 
 

@@ -30,7 +30,7 @@ def get(engine, target="/", cookie=None, **extra):
     return engine.begin(Request("GET", target, headers))
 
 
-def choose(engine, action, categories=(), cookie=None):
+def choose(engine, action, categories=(), cookie=None, via=None):
     ex = engine.begin(
         Request(
             "POST",
@@ -43,9 +43,8 @@ def choose(engine, action, categories=(), cookie=None):
             + ([("Cookie", cookie)] if cookie else []),
         )
     )
-    resp = ex.local_response(
-        json.dumps({"action": action, "categories": list(categories)}).encode()
-    )
+    choice = {"action": action, "categories": list(categories)} | ({"via": via} if via else {})
+    resp = ex.local_response(json.dumps(choice).encode())
     consents = [v for k, v in resp.headers if k == "Set-Cookie" and v.startswith("consent=")]
     return resp, consents[-1].split(";")[0]  # (after the deletions of stale variants, if any)
 
@@ -932,6 +931,30 @@ def test_a_new_service_in_an_accepted_category_asks_again(engine, config):
     plan = get(changed, cookie=cookie, Sec_Fetch_Dest="document").response(200, HTML)
     page = plan.body.feed(b"<html><body>x</body></html>") + plan.body.close()
     assert b'id="cp-reask"' in page
+
+
+def test_closing_the_banner_after_a_policy_change_keeps_what_holds_and_renews_nothing(
+    engine,
+):
+    """Closing is no answer: after a category's services changed it keeps the categories
+    that did not change, dated as they were (however much the banner's script asks);
+    after a new revision nothing holds, and closing is a refusal."""
+    from dataclasses import replace
+
+    _, cookie = choose(engine, "save", ["analytics", "social"])
+    fewer = replace(
+        engine.config, services=tuple(s for s in engine.config.services if s.name != "vimeo")
+    )
+    later = NOW + 86400
+    changed = Engine(fewer, [b"k" * 32], clock=lambda: later)
+    for action in ("save", "accept-all"):
+        state = choose(changed, action, ["analytics", "social"], cookie, via="close")[0].new_state
+        assert state.categories == {"analytics"} and state.decided_at == NOW
+    assert choose(changed, "save", ["analytics", "social"], cookie)[0].new_state.decided_at == later
+    bumped = replace(engine.config, consent=replace(engine.config.consent, revision=9))
+    asked = Engine(bumped, [b"k" * 32], clock=lambda: later)
+    state = choose(asked, "save", ["analytics", "social"], cookie, via="close")[0].new_state
+    assert state.categories == set() and (state.revision, state.decided_at) == (9, later)
 
 
 def test_origin_cookies_are_capped_to_the_configured_lifetime(engine):

@@ -159,12 +159,18 @@ class Signer:
         accepted, services = _names(cats, True), _names(svcs)
         if accepted is None or services is None:
             return NO_DECISION
+        if int(rev) < self.revision:
+            # The operator bumped the revision to ask everyone again: a choice made under
+            # the old policy grants nothing until the visitor answers (a refusal stays one).
+            return ConsentState(
+                True, consent_id=cid, decided_at=decided_at, revision=int(rev), reask=True
+            )
         # Only categories whose services are those the visitor saw still count.
         pairs = [c.split("~") for c in accepted]
         categories = frozenset(
             name for name, digest in pairs if digest == self.digests.get(name, "")
         )
-        reask = int(rev) < self.revision or len(categories) < len(accepted)
+        reask = len(categories) < len(accepted)
         return ConsentState(True, categories, services, cid, decided_at, int(rev), reask)
 
     def decide(

@@ -19,7 +19,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from html import escape
 from typing import Protocol
 from urllib.parse import SplitResult, parse_qsl, quote, urlencode, urlsplit
@@ -574,6 +574,16 @@ class Endpoints:
         if ex.state.gpc:
             cats, svcs = map(set, policy.under_gpc(cats, svcs))
         state = self.signer.decide(cats, svcs, self.clock(), ex.state)
+        if via in ("close", "form-close"):
+            # Closing the banner is no answer: it keeps what still holds (after a policy
+            # change), never more, and renews none of it.
+            kept = (state.categories & ex.state.categories, state.services & ex.state.services)
+            state = replace(
+                state,
+                categories=kept[0],
+                services=kept[1],
+                decided_at=ex.state.decided_at if any(kept) else state.decided_at,
+            )
         cfg = self.config.consent
         cookies = self.consent_cookies(ex, self.signer.encode(state), cfg.max_age_days * 86400)
         resp = _answer(ex, is_json, back, state, cfg.revision, "your choice is saved")
