@@ -12,7 +12,7 @@ from consentproxy.catalog.ocd import (
 from consentproxy.config import ConfigError, parse_config
 from consentproxy.consent import NO_DECISION, ConsentState
 from consentproxy.engine import Engine, Request
-from consentproxy.policy import Policy
+from consentproxy.policy import NEVER, Policy
 from tests.configs import FOUR_CATEGORIES as BASE
 
 # The upstream CSV's layout (all its columns), three rows in the upstream's own shape.
@@ -122,6 +122,31 @@ cookie_database: {advertising: networks, functional: technical}
     assert policy.cookie_category("shop_theme") == "technical"
     assert policy.cookie_category("acme_uid") == "networks"
     assert policy.cookie_category("fbx_test") == "networks"  # social falls back to advertising
+
+
+def test_a_mapping_into_a_required_category_makes_no_third_party_required(database):
+    """`functional: technical` keeps the site's preference cookies the database knows, not a
+    chat widget's visitor id nor Google Fonts' requests: those are held until the config
+    names them. The catalog's own necessary services (reCAPTCHA) are still required."""
+    from consentproxy.observe import config_warnings
+
+    policy = Policy(
+        parse_config("""\
+upstream: http://127.0.0.1:9
+categories:
+  technical: {required: true}
+  audience: {}
+cookie_database: {analytics: audience, functional: technical}
+"""),
+        database,
+    )
+    assert policy.cookie_category("shop_theme") == "technical"
+    assert policy.cookie_category("intercom-id-abc123") is None  # unknown: blocked
+    for host, path in (("widget.intercom.io", "/widget/x"), ("fonts.googleapis.com", "/css")):
+        assert policy.holder(host, path).category == NEVER
+        assert "held for good" in policy.verdict(host, path, "shop.example.com")
+    assert policy.holder("www.google.com", "/recaptcha/api.js").category == "technical"
+    assert [w for w in config_warnings(policy) if "maps functional to technical" in w]
 
 
 def test_builtin_services_the_config_does_not_use_win_over_the_database():

@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 
 from consentproxy.catalog.knowledge import CATALOG_SOURCE, KnownTracker
+from consentproxy.config import builtin_services
 from consentproxy.domains import same_site, site_of
 from consentproxy.policy import NEVER, Policy, names_cookie
 from consentproxy.settings import Service
@@ -214,6 +215,16 @@ def config_warnings(policy: Policy) -> list[str]:
             "unknown_cookies: allow lets every cookie no service names through "
             "without consent; prefer block and run `serve --observe` to list them"
         )
+    for database, mapped in policy.database_categories().items():
+        if mapped in required and database != "necessary":
+            services = [s.name for s in builtin_services().values() if s.category == database]
+            out.append(
+                f"cookie_database maps {database} to {mapped}, a required category: the "
+                f"Open Cookie Database's {database} cookies are kept without consent; the "
+                f"third parties of that category ({', '.join(services[:4])}...) are not "
+                "made required by it: they stay held until the config names them "
+                "(- {use: NAME, category: CATEGORY})"
+            )
     if policy.database is not None and config.unknown_cookies != "block":
         for ours, theirs in policy.database_categories().items():
             if theirs is None:  # blocked would be safe; allowed or another category is not

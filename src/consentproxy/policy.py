@@ -349,8 +349,8 @@ class Policy:
                 if category in self.required
                 else f"held until {category} is accepted"
                 if category != NEVER
-                else f"held for good ({entry.category} has no category "
-                "here; map it under cookie_database)"
+                else f"held for good ({entry.category} has no optional category here: "
+                "map it under cookie_database, or name the service)"
             )
         policy = self.config.unknown_third_parties
         if policy != "allow" and self._csp_allowed(host):
@@ -391,9 +391,17 @@ class Policy:
         return svc
 
     def mapped_category(self, category: str) -> str:
-        """A catalog category as this config's (like the Open Cookie Database's), NEVER
-        when the config has none for it."""
-        return self._database_category.get(category) or NEVER
+        """A third party's catalog category as this config's, NEVER when it has none."""
+        return self.third_party_category(category) or NEVER
+
+    def third_party_category(self, category: str) -> str | None:
+        """A catalog category of a third party's (a built-in service, a known tracker) as
+        this config's, mapped like the Open Cookie Database's, but never into a required
+        category unless it is the catalog's own necessary: `cookie_database: {functional:
+        technical}` makes the site's preference cookies technical, not a chat widget's
+        visitor id or Google Fonts' requests (those then wait for a service of the config)."""
+        mapped = self._database_category.get(category)
+        return None if mapped in self.required and category != "necessary" else mapped
 
     def known_domains(self, all_known: bool = True) -> dict[str, list[str]]:
         """The knowledge layers' domains by the category a load from them waits for, for
@@ -471,7 +479,7 @@ class Policy:
             svc = self.catalog_service(name)
             record = self.database_record(name) if svc is None else None
             if svc is not None:
-                cat = self._database_category[svc.category]
+                cat = self.third_party_category(svc.category)
             elif record is not None:
                 cat = self._database_category[record.category]
         return cat
