@@ -521,3 +521,27 @@ async def test_a_refused_request_fails_as_a_csp_refusal_did(browser, redteam_pro
             "own": [],
         }
         assert recorder.hosts == set()
+
+
+async def test_a_cookie_a_script_sets_lives_no_longer_than_an_origins(
+    secure_browser, redteam_proxy
+):
+    """cap_cookie_lifetime_days (395 days by default) holds for a script's cookies as for
+    the origin's: two years asked by document.cookie (by Max-Age, by Expires) and by the
+    Cookie Store API are cut (Chromium's own ceiling is 400 days). Necessary cookies here:
+    they need no consent."""
+    writes = {
+        "document.cookie, max-age": "document.cookie = 'lang=en; max-age=63072000; path=/'",
+        "document.cookie, expires": "document.cookie = 'PHPSESSID=1; path=/; expires=' "
+        "+ new Date(Date.now() + 2 * 365 * 864e5).toUTCString()",
+        "cookieStore.set": "cookieStore.set({name: 'lang', value: 'fr', "
+        "expires: Date.now() + 2 * 365 * 864e5})",
+    }
+    async with recorded(secure_browser, redteam_proxy) as (tab, _):
+        await tab.goto(REFUSED_PAGE)
+        for how, js in writes.items():
+            now = await tab.evaluate(f"async () => {{ await ({js}); return Date.now() / 1e3; }}")
+            name = js.split("'")[1].split("=")[0] if "document" in js else "lang"
+            jar = {c["name"]: c for c in await tab.context.cookies()}
+            assert name in jar, how
+            assert now + 394 * 86400 < jar[name]["expires"] <= now + 395 * 86400 + 5, how

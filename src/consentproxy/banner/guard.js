@@ -743,14 +743,18 @@
       });
     });
 
-    /* Cookies: document.cookie and the Cookie Store API. */
+    /* Cookies: document.cookie and the Cookie Store API; one let through lives no longer
+       than an origin's may (cap_cookie_lifetime_days). */
     accessor(D, "cookie", function (set) {
-      return function (v) { if (cookieAllowed(String(v))) set.call(this, v); };
+      return function (v) { v = String(v); if (cookieAllowed(v)) set.call(this, capped(v)); };
     });
     wrap(win.CookieStore && win.CookieStore.prototype, "set", function (native) {
       return function (a) {
-        var name = a && typeof a === "object" ? a.name : a;
-        return cookieAllowed(name + "=") ? native.apply(this, arguments) : win.Promise.resolve();
+        var name = a && typeof a === "object" ? a.name : a, args = [].slice.call(arguments);
+        if (a && typeof a === "object" && a.expires > Date.now() + CONFIG.cap * 1e3) {
+          args[0] = Object.assign({}, a, { expires: Date.now() + CONFIG.cap * 1e3 });
+        }
+        return cookieAllowed(name + "=") ? native.apply(this, args) : win.Promise.resolve();
       };
     });
 
@@ -793,6 +797,13 @@
       cat = CONFIG.unknown;
     }
     return allowsCategory(cat);
+  }
+  /* (Max-Age wins over Expires, as in the browser; one that is not a number is ignored) */
+  function capped(text) {
+    var age = /;\s*max-age\s*=\s*(\d+)\s*(;|$)/i.exec(text), exp = /;\s*expires\s*=([^;]*)/i.exec(text);
+    var life = age ? +age[1] : exp ? (Date.parse(exp[1]) - Date.now()) / 1e3 : 0;
+    return life > CONFIG.cap
+      ? text.replace(/;\s*(max-age|expires)\s*=[^;]*/gi, "") + "; max-age=" + CONFIG.cap : text;
   }
   var cookie = Object.getOwnPropertyDescriptor(Document.prototype, "cookie");
   install(window);
