@@ -93,6 +93,22 @@ def test_texts_follow_the_language_and_the_operator_overrides(config):
     assert 'href="/confidentialite">Politique de confidentialit&#233;</a>' in markup
 
 
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_the_first_layer_names_every_purpose_asked_for(config, lang):
+    """Before any choice the visitor reads what each optional category is for (CNIL's
+    recommendation, EDPB 05/2020): the built-in body names none itself, the config's
+    categories are listed after it, by their titles."""
+    from consentproxy.settings import translated
+
+    body = re.search(
+        r'<p id="cp-body">(.*?)</p>',
+        Banner(config, Policy(config)).render(NO_DECISION, lang, "/").decode(),
+    )
+    assert body
+    titles = [translated(c.title, lang) for c in config.categories if not c.required]
+    assert len(titles) >= 3 and all(unescape(t) in unescape(body[1]) for t in titles)
+
+
 def test_services_show_what_the_config_and_catalog_say(config):
     custom = parse_config("""
 upstream: http://127.0.0.1:9

@@ -148,6 +148,7 @@ def client_config(policy: Policy) -> dict[str, object]:
         "patterns": [list(p) for p in policy.cookie_patterns],
         "required": sorted(policy.required),
         "unknown": policy.config.unknown_cookies,
+        "cap": policy.config.cap_cookie_lifetime_days * 86400,
         "consentMode": {k: list(v) for k, v in policy.config.consent_mode.items()} or None,
     }
 
@@ -270,6 +271,14 @@ class Banner:
             )
             if url
         )
+        # The purposes asked for, on the first layer (CNIL, EDPB 05/2020): the optional
+        # categories' titles, whatever the body says.
+        titles = [translated(c.title, lang) for c in cfg.categories if not c.required]
+        purposes = (
+            f" <strong>{escape(t['purposes'])}</strong> {escape(', '.join(titles))}."
+            if titles
+            else ""
+        )
         # In an opt-out region, before any choice, the browser's signal refused them all.
         refused = cfg.gpc if state.decided or not state.opt_out else self.optional
         regime = state.opt_out and not state.decided  # optional cookies on until refused
@@ -335,7 +344,7 @@ class Banner:
             f'<input type="hidden" name="lang" value="{lang}"/>'
             f'<div class="cp-head">{logo}<h2 id="cp-title" tabindex="-1">'
             f"{escape(t['title'])}</h2>{close}</div>"
-            f'<p id="cp-body">{escape(t["body"])}{privacy}</p>{notes}'
+            f'<p id="cp-body">{escape(t["body"])}{purposes}{privacy}</p>{notes}'
             f'<details class="cp-details"{OPEN * open_preferences}>'
             f'<summary data-consent-action="customize">{escape(t["customize"])}</summary>'
             f"<fieldset><legend>{escape(t['categories'])}</legend>{categories}</fieldset>"

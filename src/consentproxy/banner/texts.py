@@ -18,9 +18,10 @@ import re
 TEXTS: dict[str, dict[str, str]] = {
     "en": {
         "title": "Your privacy choices",
-        "body": "We and our partners use cookies to measure our audience and to show "
-        "videos and social content. Accept or refuse them, or choose by category. "
-        "You can change your mind at any time with “Manage cookies”.",
+        "body": "We and our partners use cookies for the purposes below. Accept or refuse "
+        "them, or choose by category. You can change your mind at any time with "
+        "“Manage cookies”.",
+        "purposes": "Purposes:",
         "privacy": "Privacy policy",
         "cookie-policy": "Cookie policy",
         "dpo": "Data protection officer",
@@ -62,10 +63,10 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "fr": {
         "title": "Vos choix en matière de cookies",
-        "body": "Nous et nos partenaires utilisons des cookies pour mesurer l'audience et "
-        "afficher des vidéos et contenus sociaux. Acceptez-les, refusez-les ou "
-        "choisissez par catégorie. Vous pouvez changer d'avis à tout moment avec "
-        "« Gérer les cookies ».",
+        "body": "Nous et nos partenaires utilisons des cookies pour les finalités "
+        "ci-dessous. Acceptez-les, refusez-les ou choisissez par catégorie. Vous pouvez "
+        "changer d'avis à tout moment avec « Gérer les cookies ».",
+        "purposes": "Finalités :",
         "privacy": "Politique de confidentialité",
         "cookie-policy": "Politique de cookies",
         "dpo": "Délégué à la protection des données",
@@ -109,10 +110,10 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "de": {
         "title": "Ihre Datenschutzeinstellungen",
-        "body": "Wir und unsere Partner verwenden Cookies, um die Nutzung unserer Website zu "
-        "messen und Videos sowie Inhalte sozialer Netzwerke anzuzeigen. Sie können "
-        "alle akzeptieren, alle ablehnen oder nach Kategorien wählen. Ihre Entscheidung "
-        "können Sie jederzeit über „Cookies verwalten“ ändern.",
+        "body": "Wir und unsere Partner verwenden Cookies für die unten genannten Zwecke. "
+        "Sie können alle akzeptieren, alle ablehnen oder nach Kategorien wählen. Ihre "
+        "Entscheidung können Sie jederzeit über „Cookies verwalten“ ändern.",
+        "purposes": "Zwecke:",
         "privacy": "Datenschutzerklärung",
         "cookie-policy": "Cookie-Richtlinie",
         "dpo": "Datenschutzbeauftragter",
@@ -157,10 +158,10 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "es": {
         "title": "Sus opciones de privacidad",
-        "body": "Nosotros y nuestros socios utilizamos cookies para medir la audiencia y "
-        "mostrar vídeos y contenido de redes sociales. Puede aceptarlas, rechazarlas "
-        "o elegir por categoría, y cambiar de opinión en cualquier momento desde "
-        "«Gestionar cookies».",
+        "body": "Nosotros y nuestros socios utilizamos cookies para las finalidades "
+        "indicadas a continuación. Puede aceptarlas, rechazarlas o elegir por categoría, "
+        "y cambiar de opinión en cualquier momento desde «Gestionar cookies».",
+        "purposes": "Finalidades:",
         "privacy": "Política de privacidad",
         "cookie-policy": "Política de cookies",
         "dpo": "Delegado de protección de datos",
@@ -204,10 +205,10 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "it": {
         "title": "Le sue scelte sulla privacy",
-        "body": "Noi e i nostri partner utilizziamo i cookie per misurare il pubblico e "
-        "mostrare video e contenuti dei social network. Può accettarli, rifiutarli o "
-        "scegliere per categoria, e cambiare idea in qualsiasi momento con "
-        "«Gestisci i cookie».",
+        "body": "Noi e i nostri partner utilizziamo i cookie per le finalità indicate di "
+        "seguito. Può accettarli, rifiutarli o scegliere per categoria, e cambiare idea "
+        "in qualsiasi momento con «Gestisci i cookie».",
+        "purposes": "Finalità:",
         "privacy": "Informativa sulla privacy",
         "cookie-policy": "Informativa sui cookie",
         "dpo": "Responsabile della protezione dei dati",
@@ -252,10 +253,10 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "nl": {
         "title": "Uw privacykeuzes",
-        "body": "Wij en onze partners gebruiken cookies om het bezoek aan onze website te "
-        "meten en om video's en content van sociale media te tonen. U kunt ze "
-        "accepteren, weigeren of per categorie kiezen, en uw keuze altijd wijzigen via "
-        "‘Cookies beheren’.",
+        "body": "Wij en onze partners gebruiken cookies voor de hieronder genoemde "
+        "doeleinden. U kunt ze accepteren, weigeren of per categorie kiezen, en uw keuze "
+        "altijd wijzigen via ‘Cookies beheren’.",
+        "purposes": "Doeleinden:",
         "privacy": "Privacyverklaring",
         "cookie-policy": "Cookiebeleid",
         "dpo": "Functionaris voor gegevensbescherming",
@@ -298,10 +299,10 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "pt": {
         "title": "As suas escolhas de privacidade",
-        "body": "Nós e os nossos parceiros utilizamos cookies para medir a audiência e "
-        "apresentar vídeos e conteúdos de redes sociais. Pode aceitá-los, recusá-los "
-        "ou escolher por categoria, e mudar de ideias a qualquer momento em "
-        "«Gerir cookies».",
+        "body": "Nós e os nossos parceiros utilizamos cookies para as finalidades "
+        "indicadas abaixo. Pode aceitá-los, recusá-los ou escolher por categoria, e "
+        "mudar de ideias a qualquer momento em «Gerir cookies».",
+        "purposes": "Finalidades:",
         "privacy": "Política de privacidade",
         "cookie-policy": "Política de cookies",
         "dpo": "Encarregado da proteção de dados",
@@ -346,10 +347,10 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "pl": {
         "title": "Ustawienia prywatności",
-        "body": "Wraz z naszymi partnerami używamy plików cookie, aby analizować ruch w "
-        "serwisie oraz wyświetlać filmy i treści z mediów społecznościowych. Można je "
-        "zaakceptować, odrzucić lub wybrać według kategorii, a decyzję zmienić w "
-        "dowolnym momencie w „Ustawieniach plików cookie”.",
+        "body": "Wraz z naszymi partnerami używamy plików cookie w celach wymienionych "
+        "poniżej. Można je zaakceptować, odrzucić lub wybrać według kategorii, a decyzję "
+        "zmienić w dowolnym momencie w „Ustawieniach plików cookie”.",
+        "purposes": "Cele:",
         "privacy": "Polityka prywatności",
         "cookie-policy": "Polityka plików cookie",
         "dpo": "Inspektor ochrony danych",
