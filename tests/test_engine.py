@@ -1097,6 +1097,18 @@ def get_with_host(engine, host):
     return engine.begin(Request("GET", "/", [("Host", host)]))
 
 
+def test_the_origin_sees_the_proxy_in_cdn_loop_and_a_request_back_from_it_is_refused(engine):
+    """RFC 8586's CDN-Loop, with this deployment's entry (the same in each worker: it comes
+    from the secret) after what came in; a request already carrying it went round a loop."""
+    loop = dict(get(engine, CDN_Loop="cdn.example").upstream_headers())["CDN-Loop"]
+    assert loop == f"cdn.example, {engine.loop_id}" and engine.loop_id.startswith("consentproxy-")
+    assert engine.loop_id == Engine(engine.config, [b"k" * 32]).loop_id
+    looped = get(engine, CDN_Loop=loop).local_response(b"")
+    assert looped.status == 508 and b"loop detected" in looped.body
+    other = Engine(engine.config, [b"o" * 32])  # another deployment in front of this one
+    assert other.loop_id != engine.loop_id and get(other, CDN_Loop=loop).error is None
+
+
 def test_two_host_headers_are_refused(engine):
     ex = engine.begin(Request("GET", "/", [("Host", "a.example"), ("Host", "b.example")]))
     assert ex.local_response(b"").status == 400

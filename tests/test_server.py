@@ -1641,3 +1641,29 @@ def test_scattered_writes_on_uvloop_reach_a_slow_visitor_whole(monkeypatch):
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(scenario())
+
+
+async def test_a_loop_through_another_address_is_a_508_at_once():
+    """Two instances of one deployment (one secret), each the other's upstream, as when the
+    upstream's name now points at the proxy: the request comes back carrying the
+    deployment's own CDN-Loop entry and is refused at once (it went round thousands of times)."""
+    ports = free_port(), free_port()
+    running = [
+        await server.start(
+            Engine(parse_config(CONFIG.format(upstream=f"http://127.0.0.1:{other}")), KEYS),
+            "127.0.0.1",
+            port,
+        )
+        for port, other in (ports, ports[::-1])
+    ]
+    try:
+        timeout = aiohttp.ClientTimeout(total=10)
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as session,
+            session.get(f"http://127.0.0.1:{ports[0]}/") as resp,
+        ):
+            body = await resp.text()
+        assert resp.status == 508 and "loop detected" in body, body
+    finally:
+        for r in running:
+            await r.stop()

@@ -9,6 +9,7 @@ an optional body transform. Both adapters behave the same because only this deci
 from __future__ import annotations
 
 import hashlib
+import hmac
 import ipaddress
 import json
 import re
@@ -103,6 +104,7 @@ REQUEST_HEADERS_LOOKED_AT = frozenset(
         "x-forwarded-host",
         "host",
         "expect",
+        "cdn-loop",
         STATE_HEADER_LOWER,
     }
 )
@@ -495,10 +497,11 @@ class Exchange:
 
     def upstream_headers(self) -> Headers:
         """The request headers to send to the origin: tracking cookies removed, only
-        codings we can decode asked for, X-Forwarded-* added; no Host (the adapter sends
+        codings we can decode asked for, CDN-Loop and X-Forwarded-* added; no Host (the adapter sends
         the origin's own) and no Expect (the adapter reads the body itself)."""
         req, report = self.req, self.report
         headers: Headers = []
+        loops: list[str] = []
         for lk, kv in req.parsed.passing:
             if lk not in REQUEST_HEADERS_LOOKED_AT:
                 headers.append(kv)
@@ -521,11 +524,14 @@ class Exchange:
                     headers.append((k, tags))
             elif lk == "if-modified-since" and self.keeps_validators:
                 headers.append((k, v))  # a page's date cannot tell the consent state
+            elif lk == "cdn-loop":
+                loops.append(v)
         prior = req.first.get("x-forwarded-for") if self.trusted else None
         if req.client_ip:
             headers.append(
                 ("X-Forwarded-For", f"{prior}, {req.client_ip}" if prior else req.client_ip)
             )
+        headers.append(("CDN-Loop", ", ".join([*loops, self.engine.loop_id])))
         headers.append(("X-Forwarded-Proto", self.scheme))
         forwarded_host = req.first.get("x-forwarded-host") if self.trusted else None
         if forwarded_host and valid_host(forwarded_host):
@@ -1120,6 +1126,11 @@ class Engine:
         self.declaration = Declaration(config)
         self.clock = clock
         self.forced_state = forced
+        # This deployment's entry in CDN-Loop (RFC 8586), the same in every worker and
+        # instance sharing its secret: a request that comes back with it went round a loop
+        # (an upstream whose DNS now points at the proxy). Not Via: an nginx origin stops
+        # compressing for a request with Via (gzip_proxied off).
+        self.loop_id = "consentproxy-" + hmac.new(keys[0], b"loop", "sha256").hexdigest()[:10]
         # Proof of consent: the adapter opens them (adapter.keep_records) and closes them.
         self.records: Records | None = None
         # Readiness checks the adapter provides ({prefix}readyz): name -> "is it fine?".
@@ -1208,6 +1219,12 @@ class Engine:
             return 400, "invalid Host header\n"
         if not head.sendable:  # (as serve's parser refuses: smuggled to the origin else)
             return 400, "a control character in a header\n"
+        if self.loop_id in req.first.get("cdn-loop", ""):
+            return 508, (
+                "loop detected: this request came back to the proxy from its own upstream; "
+                "give upstream the address the site itself listens on (not a name that "
+                "now points at the proxy)\n"
+            )
         return None
 
     def _choice(self, state: ConsentState) -> tuple[CookieFilter, tuple[str, str] | None]:
