@@ -102,6 +102,45 @@ class _Stream:
         return [out] if out else []
 
 
+def _send_on(flow: http.HTTPFlow, ex: Exchange) -> None:
+    """The request head as the origin gets it. Done in `requestheaders`: mitmproxy sends
+    the head of a body it streams (stream_large_bodies) before the `request` hook."""
+    req = flow.request
+    # Framing, upgrades and the connection's end are mitmproxy's: keep what it needs to send
+    # the request on and to close the visitor's connection when they asked for it (and an
+    # Expect: 100-continue, which mitmproxy answers and drops once this hook returns).
+    framing = [
+        (k, v)
+        for k, v in ex.req.headers
+        if k.lower() == "transfer-encoding"
+        or (k.lower() == "expect" and v.lower() == "100-continue")
+    ]
+    if is_websocket(ex.req):
+        framing += [("Connection", "Upgrade"), ("Upgrade", "websocket")]
+    elif _asks_to_close(ex.req.headers):
+        framing.append(("Connection", "close"))
+    req.headers = _headers(ex.upstream_headers() + framing)
+    req.headers["Host"] = _authority(req)
+
+
+def _refuse_large_body(flow: http.HTTPFlow, ex: Exchange) -> None:
+    """Cut a request to the proxy's own endpoints whose body is over MAX_BODY (serve reads
+    MAX_BODY + 1 bytes at most and answers 413; mitmproxy would read it whole first), or
+    that mitmproxy may stream: over stream_large_bodies, or of a length not declared while
+    that is set. A streamed request goes to the origin before `request` could answer it,
+    and an answer given now is not sent before its body is read."""
+    limit = _stream_limit()
+    declared = ex.req.content_length
+    if declared is None:
+        if limit is None or not ex.req.has_body:
+            return
+    elif declared <= (MAX_BODY if limit is None else min(MAX_BODY, limit)):
+        return
+    size = "an undeclared length" if declared is None else f"{declared} bytes"
+    log.warning("%s: a body of %s for the proxy's own endpoint: cut", flow.request.path, size)
+    flow.kill()
+
+
 def _interim(flow: http.HTTPFlow) -> int:
     """The status of an interim response mitmproxy took for the final one (0: none)."""
     status = flow.response.status_code if flow.response is not None else 0
@@ -153,10 +192,15 @@ def _ignore(_: str) -> None:
     pass
 
 
-def _keep_for_view() -> int:
+def _stream_limit() -> int | None:
+    """mitmproxy's stream_large_bodies in bytes (None: not set)."""
     limit = _option("stream_large_bodies")
-    size = parse_size(limit) if isinstance(limit, str) else None
-    return KEEP_FOR_VIEW if size is None else size
+    return parse_size(limit) if isinstance(limit, str) else None
+
+
+def _keep_for_view() -> int:
+    limit = _stream_limit()
+    return KEEP_FOR_VIEW if limit is None else limit
 
 
 def _resolve_table(value: str) -> dict[str, str]:
@@ -531,12 +575,10 @@ class ConsentAddon:
             )
         )
         self.exchanges[flow.id] = ex
-        declared = ex.req.content_length
-        if ex.is_local and declared is not None and declared > MAX_BODY:
-            # mitmproxy would read the whole body before `request`; serve reads MAX_BODY + 1
-            # bytes at most and refuses. Here the flow is cut before its body is read.
-            log.warning("%s: a body of %d bytes for the proxy's own endpoint", req.path, declared)
-            flow.kill()
+        if ex.is_local:
+            _refuse_large_body(flow, ex)
+        else:
+            _send_on(flow, ex)
 
     async def _request(self, flow: http.HTTPFlow) -> None:
         ex = self.exchanges.get(flow.id)
@@ -557,16 +599,6 @@ class ConsentAddon:
             flow.response = http.Response.make(local.status, local.body, _headers(local.headers))
             if ex.error is not None:  # a request refused outright: no more on this connection
                 flow.response.headers["Connection"] = "close"  # (as serve does)
-            return
-        # Framing, upgrades and the connection's end are mitmproxy's: keep what it needs to
-        # send the request on and to close the visitor's connection when they asked for it.
-        framing = [(k, v) for k, v in ex.req.headers if k.lower() == "transfer-encoding"]
-        if is_websocket(ex.req):
-            framing += [("Connection", "Upgrade"), ("Upgrade", "websocket")]
-        elif _asks_to_close(ex.req.headers):
-            framing.append(("Connection", "close"))
-        req.headers = _headers(ex.upstream_headers() + framing)
-        req.headers["Host"] = _authority(req)
 
     def _responseheaders(self, flow: http.HTTPFlow) -> None:
         ex = self.exchanges.get(flow.id)

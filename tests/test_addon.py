@@ -18,7 +18,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from http.client import HTTPConnection
+from http.client import HTTPConnection, HTTPException
 from pathlib import Path
 
 import pytest
@@ -301,10 +301,34 @@ async def _page(request: web.Request) -> web.Response:
     return resp
 
 
+async def _echo(request: web.Request) -> web.Response:
+    """The request as the origin got it: its headers and its body's length."""
+    body = await request.read()
+    return web.json_response({"headers": list(request.headers.items()), "length": len(body)})
+
+
+async def _bad_gzip(request: web.Request) -> web.Response:
+    return web.Response(
+        body=b"\x1f\x8b\x08\x00garbage",
+        headers={"Content-Type": "text/html", "Content-Encoding": "gzip"},
+    )
+
+
+ORIGIN_PATHS: list[str] = []  # every path the module's origin was asked for
+
+
+@web.middleware
+async def _seen(request: web.Request, handler):
+    ORIGIN_PATHS.append(request.path)
+    return await handler(request)
+
+
 @pytest.fixture(scope="module")
 def origin():
-    app = web.Application()
+    app = web.Application(middlewares=[_seen])
     app.router.add_get("/page", _page)
+    app.router.add_route("*", "/echo", _echo)
+    app.router.add_get("/badgzip", _bad_gzip)
     with app_in_thread(app) as port:
         yield f"http://127.0.0.1:{port}"
 
@@ -656,3 +680,93 @@ async def test_a_response_the_engine_fails_on_is_cut_never_sent_unfiltered(
         )
         addon.responseheaders(f)
     assert f.error is not None and f.error.msg == Error.KILLED_MESSAGE  # (a cut response)
+
+
+# --- request bodies mitmproxy streams, responses other features make -----------------------
+
+STREAM_LIMIT = 1024  # stream_large_bodies below: a body over it is streamed to the origin
+
+
+def ask(port, method, target, body=None, **headers):
+    """One request to the proxy on its own connection: (status, headers, body), or None
+    when the proxy cut it."""
+    visitor = HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        visitor.request(method, target, body=body, headers=headers)
+        answer = visitor.getresponse()
+        return answer.status, answer.headers, answer.read()
+    except (ConnectionError, HTTPException):
+        return None
+    finally:
+        visitor.close()
+
+
+@pytest.mark.parametrize("mode", ["reverse", "regular"])
+def test_a_request_body_mitmproxy_streams_is_sent_on_filtered_and_a_local_one_never(
+    tmp_path, origin, mode
+):
+    """With stream_large_bodies, mitmproxy sends a large body's request head upstream before
+    the `request` hook: the origin got the visitor's _ga, the X-Consent-State header, the
+    proxy's Host and no X-Forwarded-*; a choice over the limit went to the origin (a 404)."""
+    port = int(origin.rsplit(":", 1)[1])
+    site = f"myapp.test:{port}" if mode == "regular" else ""
+    config = tmp_path / "site.yaml"
+    config.write_text(
+        DEMO_CONFIG.read_text().replace(
+            "upstream: http://127.0.0.1:8080",
+            "sites: [myapp.test]" if site else f"upstream: {origin}",
+        )
+        + "testing: {state_header: true}\n"
+    )
+    report = tmp_path / "flows.jsonl"
+    options = [f"stream_large_bodies={STREAM_LIMIT}", f"consent_report={report}"]
+    if site:
+        options.append("consent_resolve=myapp.test=127.0.0.1")
+    with mitmdump(config, mode if site else f"reverse:{origin}", tmp_path, SECRET, *options) as m:
+        visited = site or f"127.0.0.1:{m.port}"
+        base = f"http://{site}" if site else ""
+        sent = {
+            "small": b"x" * 100,
+            "declared": b"x" * 4 * STREAM_LIMIT,
+            "chunked": iter([b"x" * 2 * STREAM_LIMIT] * 2),
+        }
+        seen = {}
+        for name, body in sent.items():
+            answer = ask(
+                m.port,
+                "POST",
+                f"{base}/echo",
+                body,
+                Host=visited,
+                Cookie="_ga=1; PHPSESSID=s",
+                X_Consent_State="reject",
+            )
+            assert answer is not None and answer[0] == 200, (name, answer)
+            seen[name] = json.loads(answer[2])
+        choice = b'{"action": "accept-all"}'
+        json_from = {"Content-Type": "application/json", "Origin": f"http://{visited}"}
+        small = ask(m.port, "POST", f"{base}/.consent/choice", choice, Host=visited, **json_from)
+        large = ask(
+            m.port,
+            "POST",
+            f"{base}/.consent/choice",
+            choice + b" " * 2 * STREAM_LIMIT,
+            Host=visited,
+            **json_from,
+        )
+    for name, got in seen.items():
+        headers = {}
+        for k, v in got["headers"]:
+            headers.setdefault(k.lower(), []).append(v)
+        assert headers["cookie"] == ["PHPSESSID=s"], name
+        assert "x-consent-state" not in headers, name
+        assert headers["host"] == [site or origin.removeprefix("http://")], name
+        assert headers["x-forwarded-for"] == ["127.0.0.1"], name
+        assert headers["x-forwarded-host"] == [visited], name
+        assert got["length"] == (100 if name == "small" else 4 * STREAM_LIMIT), name
+    lines = [json.loads(x) for x in report.read_text().splitlines()]
+    echoed = [x for x in lines if x["url"].endswith("/echo")]
+    assert [x["request_cookies_dropped"] for x in echoed] == [["_ga"]] * 3
+    assert small is not None and small[0] == 200
+    assert large is None or large[0] == 413
+    assert "/.consent/choice" not in ORIGIN_PATHS
