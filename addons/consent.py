@@ -141,6 +141,23 @@ def _refuse_large_body(flow: http.HTTPFlow, ex: Exchange) -> None:
     flow.kill()
 
 
+def _rewrite_whole(flow: http.HTTPFlow, plan: ResponsePlan, content: bytes) -> None:
+    """A response another mitmproxy feature made whole (map_local, server_replay): mitmproxy
+    calls responseheaders itself and streams nothing, so its body is rewritten here at once
+    (a stream would never be fed, and the page go out empty)."""
+    response = flow.response
+    assert response is not None
+    response.headers = _headers(plan.headers)
+    if not plan.has_body:
+        return
+    stream = _Stream(plan.body, flow, 0)  # (it keeps nothing: the body is all here)
+    out = b"".join([*(stream(content) if content else []), *stream(b"")])
+    if not stream.failed:
+        response.raw_content = out
+        response.headers.pop("Transfer-Encoding", None)
+        response.headers["Content-Length"] = str(len(out))
+
+
 def _interim(flow: http.HTTPFlow) -> int:
     """The status of an interim response mitmproxy took for the final one (0: none)."""
     status = flow.response.status_code if flow.response is not None else 0
@@ -616,6 +633,9 @@ class ConsentAddon:
         asked = flow.request.timestamp_end or flow.request.timestamp_start
         ex.report.upstream_seconds = max(0.0, flow.response.timestamp_start - asked)
         plan = ex.response(flow.response.status_code, _pairs(flow.response.headers))
+        if flow.response.raw_content is not None:
+            _rewrite_whole(flow, plan, flow.response.raw_content)
+            return
         headers = plan.headers
         if _unframed(flow, plan):
             headers = [*headers, ("Transfer-Encoding", "chunked")]

@@ -123,6 +123,7 @@ async def serve(addon, f, status=200, headers=(("Content-Type", "text/html"),), 
         f.response = http.Response.make(
             status, b"", http.Headers([(k.encode(), v.encode()) for k, v in headers])
         )
+        f.response.raw_content = None  # (its body not read yet, as the origin's in mitmproxy)
         addon.responseheaders(f)
         stream = f.response.stream
         if callable(stream):  # the addon keeps what it sent as the flow's content
@@ -770,3 +771,22 @@ def test_a_request_body_mitmproxy_streams_is_sent_on_filtered_and_a_local_one_ne
     assert small is not None and small[0] == 200
     assert large is None or large[0] == 413
     assert "/.consent/choice" not in ORIGIN_PATHS
+
+
+def test_a_response_another_mitmproxy_feature_makes_is_rewritten_whole(tmp_path, origin):
+    """--map-local (as --server-replay) answers in the request hook, and mitmproxy then calls
+    responseheaders itself: the addon set up a stream nothing fed, and the page went out
+    empty."""
+    mapped = tmp_path / "mapped.html"
+    mapped.write_bytes(ORIGIN_PAGE)
+    with mitmdump(
+        reverse_config(tmp_path, origin),
+        f"reverse:{origin}",
+        tmp_path,
+        SECRET,
+        f"map_local=|/mapped|{mapped}",
+    ) as m:
+        status, headers, body = get(f"http://127.0.0.1:{m.port}/mapped", Sec_Fetch_Dest="document")
+    assert status == 200 and b'id="consentproxy"' in body and b"<p>hello</p>" in body
+    assert b'data-consent-blocked="google-analytics"' in body
+    assert headers["Content-Length"] == str(len(body))
