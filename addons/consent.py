@@ -614,6 +614,8 @@ class ConsentAddon:
             if local.complete is not None:
                 local.status, local.body = await local.complete()
             flow.response = http.Response.make(local.status, local.body, _headers(local.headers))
+            if req.method == "HEAD":  # its head alone, its Content-Length kept (as serve's)
+                flow.response.raw_content = b""
             if ex.error is not None:  # a request refused outright: no more on this connection
                 flow.response.headers["Connection"] = "close"  # (as serve does)
 

@@ -790,3 +790,31 @@ def test_a_response_another_mitmproxy_feature_makes_is_rewritten_whole(tmp_path,
     assert status == 200 and b'id="consentproxy"' in body and b"<p>hello</p>" in body
     assert b'data-consent-blocked="google-analytics"' in body
     assert headers["Content-Length"] == str(len(body))
+
+
+LOCAL_PATHS = [
+    "/.consent/consent.js",
+    "/.consent/state",
+    "/.consent/healthz",
+    "/.consent/readyz",
+    "/.consent/preferences",
+    "/.consent/declaration",
+    "/.well-known/gpc.json",
+]
+
+
+def test_a_head_to_the_proxy_s_own_endpoints_gets_the_head_alone(tmp_path, origin):
+    """The addon sent the body to a HEAD too: the visitor's next response on the connection
+    began with it (curl: "Received HTTP/0.9"). serve sends the head only, its length kept."""
+    with mitmdump(reverse_config(tmp_path, origin), f"reverse:{origin}", tmp_path, SECRET) as m:
+        visitor = HTTPConnection("127.0.0.1", m.port, timeout=10)
+        answers = []
+        for path in LOCAL_PATHS:
+            for method in ("HEAD", "GET"):
+                visitor.request(method, path)
+                answer = visitor.getresponse()
+                answers.append((path, method, answer.status, answer.getheader("Content-Length")))
+                answer.read()
+        visitor.close()
+    for head, got in zip(answers[::2], answers[1::2], strict=True):
+        assert head[2:] == got[2:] and int(got[3]) > 0, (head, got)
