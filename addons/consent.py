@@ -39,6 +39,7 @@ from consentproxy.adapter import (
     access_line,
     build_engine,
     header,
+    is_ip,
     is_websocket,
     keep_records,
     load_config,
@@ -228,8 +229,22 @@ def _resolve_table(value: str) -> dict[str, str]:
             raise exceptions.OptionsError(
                 f"consent_resolve: {item!r} is not NAME=ADDRESS, e.g. myapp.test=127.0.0.1"
             )
-        table[name.lower()] = address
+        table[name.lower()] = _address(item, name, address)
     return table
+
+
+def _address(item: str, name: str, address: str) -> str:
+    """An address as the lookup takes it (an IPv6 one without its brackets). One with a
+    port is refused: the lookup has no port to give, so every request would be a 502."""
+    if address.startswith("[") and address.endswith("]"):
+        address = address[1:-1]
+    if ":" not in address or is_ip(address):
+        return address
+    bare = address.rpartition(":")[0].removeprefix("[").removesuffix("]")
+    raise exceptions.OptionsError(
+        f"consent_resolve: {item!r} gives a port; write {name}={bare} (an address only: "
+        "the port is the URL's)"
+    )
 
 
 def _resolved(table: dict[str, str], host: str) -> str | None:

@@ -818,3 +818,22 @@ def test_a_head_to_the_proxy_s_own_endpoints_gets_the_head_alone(tmp_path, origi
         visitor.close()
     for head, got in zip(answers[::2], answers[1::2], strict=True):
         assert head[2:] == got[2:] and int(got[3]) > 0, (head, got)
+
+
+def test_a_consent_resolve_address_with_a_port_stops_mitmdump_saying_what_to_write(
+    tmp_path, site_config
+):
+    """It was taken, and every request to the name was then a 502 (Name or service not
+    known): the table gives addresses; the port is the URL's."""
+    code, out = start_failure(tmp_path, site_config, "consent_resolve=myapp.test=127.0.0.1:18080")
+    assert code == 1 and "Traceback" not in out
+    assert (
+        "consent_resolve: 'myapp.test=127.0.0.1:18080' gives a port; write "
+        "myapp.test=127.0.0.1 (an address only: the port is the URL's)"
+    ) in out
+
+
+def test_consent_resolve_takes_ipv6_addresses(addon):
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, consent_resolve="myapp.test=::1,b.test=[::1]")
+    assert addon.resolve == {"myapp.test": "::1", "b.test": "::1"}
