@@ -476,7 +476,8 @@ class ConsentAddon:
             else f"{m.description}: no site"
             for m in self._modes()
         ]
-        forced = ctx.options.consent_state
+        # (consent_state=cookie forces nothing: the engine has no forced state)
+        forced = ctx.options.consent_state.strip() if engine.forced_state is not None else ""
         return "; ".join(
             [
                 f"enforcing {config.source}",

@@ -837,3 +837,13 @@ def test_consent_resolve_takes_ipv6_addresses(addon):
     with taddons.context(addon) as tctx:
         tctx.configure(addon, consent_resolve="myapp.test=::1,b.test=[::1]")
     assert addon.resolve == {"myapp.test": "::1", "b.test": "::1"}
+
+
+def test_consent_state_cookie_is_logged_as_following_the_cookie(addon, site_config, caplog):
+    """`cookie` forces nothing (the visitor's cookie decides), yet the start-up line said
+    "consent state forced to cookie"."""
+    caplog.set_level(logging.INFO, "consentproxy")
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, consent_config=str(site_config), consent_state="cookie")
+    [line] = [r.getMessage() for r in caplog.records if "enforcing" in r.getMessage()]
+    assert "consent from the visitor's cookie" in line and "forced" not in line
