@@ -691,7 +691,8 @@ class ConsentAddon:
         report = ex.report
         flow.comment = report.summary()
         flow.metadata[NOTE] = report.as_dict()
-        status = flow.response.status_code if flow.response else None
+        # null: the flow failed (a response cut mid-way too: the visitor got no whole one)
+        status = flow.response.status_code if flow.response and flow.error is None else None
         if ex.engine.config.access_log:
             sent = 0  # a flow that failed before any response
             if flow.response is not None:

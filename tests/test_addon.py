@@ -847,3 +847,25 @@ def test_consent_state_cookie_is_logged_as_following_the_cookie(addon, site_conf
         tctx.configure(addon, consent_config=str(site_config), consent_state="cookie")
     [line] = [r.getMessage() for r in caplog.records if "enforcing" in r.getMessage()]
     assert "consent from the visitor's cookie" in line and "forced" not in line
+
+
+def test_a_response_cut_by_an_error_is_reported_with_no_status(tmp_path, origin):
+    """A page whose gzip is corrupt is cut; the report and the access line said 200 (the
+    status the visitor never got whole), where null is what says the flow failed."""
+    report, log = tmp_path / "flows.jsonl", tmp_path / "mitmdump.log"
+    with mitmdump(
+        reverse_config(tmp_path, origin),
+        f"reverse:{origin}",
+        tmp_path,
+        SECRET,
+        f"consent_report={report}",
+        output=log,
+    ) as m:
+        answer = ask(m.port, "GET", "/badgzip", Sec_Fetch_Dest="document")
+        until(lambda: report.exists() and report.read_text())
+    assert answer is None  # (cut)
+    [line] = [json.loads(x) for x in report.read_text().splitlines()]
+    logged = re.findall(r"^\[[\d:.]+\] (\{.*\})$", log.read_text(), re.MULTILINE)
+    [access] = [json.loads(x) for x in logged]
+    assert (line["url"].endswith("/badgzip"), line["status"]) == (True, None)
+    assert (access["path"], access["status"]) == ("/badgzip", None)
