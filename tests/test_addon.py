@@ -343,6 +343,19 @@ def reverse_config(tmp_path, origin, extra=""):
     return config
 
 
+def reverse_mitmdump(tmp_path, origin, *options, output=None):
+    """mitmdump with the addon in reverse mode in front of the module's origin."""
+    config = reverse_config(tmp_path, origin)
+    return mitmdump(config, f"reverse:{origin}", tmp_path, SECRET, *options, output=output)
+
+
+def access_lines(log):
+    """The JSON access lines in what mitmdump printed."""
+    return [
+        json.loads(x) for x in re.findall(r"^\[[\d:.]+\] (\{.*\})$", log.read_text(), re.MULTILINE)
+    ]
+
+
 def get(url, **headers):
     with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as r:
         return r.status, r.headers, r.read()
@@ -401,9 +414,7 @@ def test_startup_says_in_one_line_what_is_enforced_where(tmp_path, origin):
         "consentproxy: sites lists localhost: browsers send loopback requests straight to "
         "the site, never through a proxy"
     ) in out
-    with mitmdump(
-        reverse_config(tmp_path, origin), f"reverse:{origin}", tmp_path, SECRET, output=log
-    ):
+    with reverse_mitmdump(tmp_path, origin, output=log):
         pass
     assert (
         f"enforcing {tmp_path / 'site.yaml'}; reverse proxy to {origin}: every flow; CSP "
@@ -414,13 +425,7 @@ def test_startup_says_in_one_line_what_is_enforced_where(tmp_path, origin):
 
 def test_every_report_field_is_filled_under_mitmdump(tmp_path, origin):
     report = tmp_path / "flows.jsonl"
-    with mitmdump(
-        reverse_config(tmp_path, origin),
-        f"reverse:{origin}",
-        tmp_path,
-        SECRET,
-        f"consent_report={report}",
-    ) as m:
+    with reverse_mitmdump(tmp_path, origin, f"consent_report={report}") as m:
         get(f"http://127.0.0.1:{m.port}/page", Cookie="_ga=1; mystery=2", Sec_Fetch_Dest="document")
     [line] = [json.loads(x) for x in report.read_text().splitlines()]
     assert set(line) == REPORT_LINE_FIELDS
@@ -435,15 +440,12 @@ def test_mitmdump_logs_the_same_access_line_as_serve(tmp_path, origin):
     """access_log (on by default): one JSON line per flow in mitmproxy's log, the fields and
     the values serve's access log gives (no IP, no query string)."""
     log = tmp_path / "mitmdump.log"
-    with mitmdump(
-        reverse_config(tmp_path, origin), f"reverse:{origin}", tmp_path, SECRET, output=log
-    ) as m:
+    with reverse_mitmdump(tmp_path, origin, output=log) as m:
         _, _, body = get(
             f"http://127.0.0.1:{m.port}/page?secret=1", Cookie="_ga=1", Sec_Fetch_Dest="document"
         )
         time.sleep(0.5)  # the line is written once the flow has ended
-    logged = re.findall(r"^\[[\d:.]+\] (\{.*\})$", log.read_text(), re.MULTILINE)
-    [line] = [json.loads(x) for x in logged]
+    [line] = access_lines(log)
     assert set(line) == set(access_line("GET", "/", 200, 0.0, 0, Report(state="none")))
     assert (line["method"], line["path"], line["status"]) == ("GET", "/page", 200)
     assert line["bytes"] == len(body) and line["ms"] >= line["upstream_ms"] >= ORIGIN_DELAY * 1000
@@ -460,9 +462,7 @@ def test_the_readme_documents_every_report_field():
 
 def test_a_rewritten_page_shows_its_size_in_mitmdump_not_content_missing(tmp_path, origin):
     log = tmp_path / "mitmdump.log"
-    with mitmdump(
-        reverse_config(tmp_path, origin), f"reverse:{origin}", tmp_path, SECRET, output=log
-    ) as m:
+    with reverse_mitmdump(tmp_path, origin, output=log) as m:
         _, _, body = get(f"http://127.0.0.1:{m.port}/page", Sec_Fetch_Dest="document")
     out = log.read_text()
     assert "content missing" not in out
@@ -779,13 +779,7 @@ def test_a_response_another_mitmproxy_feature_makes_is_rewritten_whole(tmp_path,
     empty."""
     mapped = tmp_path / "mapped.html"
     mapped.write_bytes(ORIGIN_PAGE)
-    with mitmdump(
-        reverse_config(tmp_path, origin),
-        f"reverse:{origin}",
-        tmp_path,
-        SECRET,
-        f"map_local=|/mapped|{mapped}",
-    ) as m:
+    with reverse_mitmdump(tmp_path, origin, f"map_local=|/mapped|{mapped}") as m:
         status, headers, body = get(f"http://127.0.0.1:{m.port}/mapped", Sec_Fetch_Dest="document")
     assert status == 200 and b'id="consentproxy"' in body and b"<p>hello</p>" in body
     assert b'data-consent-blocked="google-analytics"' in body
@@ -806,7 +800,7 @@ LOCAL_PATHS = [
 def test_a_head_to_the_proxy_s_own_endpoints_gets_the_head_alone(tmp_path, origin):
     """The addon sent the body to a HEAD too: the visitor's next response on the connection
     began with it (curl: "Received HTTP/0.9"). serve sends the head only, its length kept."""
-    with mitmdump(reverse_config(tmp_path, origin), f"reverse:{origin}", tmp_path, SECRET) as m:
+    with reverse_mitmdump(tmp_path, origin) as m:
         visitor = HTTPConnection("127.0.0.1", m.port, timeout=10)
         answers = []
         for path in LOCAL_PATHS:
@@ -853,19 +847,11 @@ def test_a_response_cut_by_an_error_is_reported_with_no_status(tmp_path, origin)
     """A page whose gzip is corrupt is cut; the report and the access line said 200 (the
     status the visitor never got whole), where null is what says the flow failed."""
     report, log = tmp_path / "flows.jsonl", tmp_path / "mitmdump.log"
-    with mitmdump(
-        reverse_config(tmp_path, origin),
-        f"reverse:{origin}",
-        tmp_path,
-        SECRET,
-        f"consent_report={report}",
-        output=log,
-    ) as m:
+    with reverse_mitmdump(tmp_path, origin, f"consent_report={report}", output=log) as m:
         answer = ask(m.port, "GET", "/badgzip", Sec_Fetch_Dest="document")
         until(lambda: report.exists() and report.read_text())
     assert answer is None  # (cut)
     [line] = [json.loads(x) for x in report.read_text().splitlines()]
-    logged = re.findall(r"^\[[\d:.]+\] (\{.*\})$", log.read_text(), re.MULTILINE)
-    [access] = [json.loads(x) for x in logged]
+    [access] = access_lines(log)
     assert (line["url"].endswith("/badgzip"), line["status"]) == (True, None)
     assert (access["path"], access["status"]) == ("/badgzip", None)
