@@ -39,6 +39,7 @@ from consentproxy.adapter import (
     access_line,
     build_engine,
     header,
+    is_ip,
     is_websocket,
     keep_records,
     load_config,
@@ -102,6 +103,62 @@ class _Stream:
         return [out] if out else []
 
 
+def _send_on(flow: http.HTTPFlow, ex: Exchange) -> None:
+    """The request head as the origin gets it. Done in `requestheaders`: mitmproxy sends
+    the head of a body it streams (stream_large_bodies) before the `request` hook."""
+    req = flow.request
+    # Framing, upgrades and the connection's end are mitmproxy's: keep what it needs to send
+    # the request on and to close the visitor's connection when they asked for it (and an
+    # Expect: 100-continue, which mitmproxy answers and drops once this hook returns).
+    framing = [
+        (k, v)
+        for k, v in ex.req.headers
+        if k.lower() == "transfer-encoding"
+        or (k.lower() == "expect" and v.lower() == "100-continue")
+    ]
+    if is_websocket(ex.req):
+        framing += [("Connection", "Upgrade"), ("Upgrade", "websocket")]
+    elif _asks_to_close(ex.req.headers):
+        framing.append(("Connection", "close"))
+    req.headers = _headers(ex.upstream_headers() + framing)
+    req.headers["Host"] = _authority(req)
+
+
+def _refuse_large_body(flow: http.HTTPFlow, ex: Exchange) -> None:
+    """Cut a request to the proxy's own endpoints whose body is over MAX_BODY (serve reads
+    MAX_BODY + 1 bytes at most and answers 413; mitmproxy would read it whole first), or
+    that mitmproxy may stream: over stream_large_bodies, or of a length not declared while
+    that is set. A streamed request goes to the origin before `request` could answer it,
+    and an answer given now is not sent before its body is read."""
+    limit = _stream_limit()
+    declared = ex.req.content_length
+    if declared is None:
+        if limit is None or not ex.req.has_body:
+            return
+    elif declared <= (MAX_BODY if limit is None else min(MAX_BODY, limit)):
+        return
+    size = "an undeclared length" if declared is None else f"{declared} bytes"
+    log.warning("%s: a body of %s for the proxy's own endpoint: cut", flow.request.path, size)
+    flow.kill()
+
+
+def _rewrite_whole(flow: http.HTTPFlow, plan: ResponsePlan, content: bytes) -> None:
+    """A response another mitmproxy feature made whole (map_local, server_replay): mitmproxy
+    calls responseheaders itself and streams nothing, so its body is rewritten here at once
+    (a stream would never be fed, and the page go out empty)."""
+    response = flow.response
+    assert response is not None
+    response.headers = _headers(plan.headers)
+    if not plan.has_body:
+        return
+    stream = _Stream(plan.body, flow, 0)  # (it keeps nothing: the body is all here)
+    out = b"".join([*(stream(content) if content else []), *stream(b"")])
+    if not stream.failed:
+        response.raw_content = out
+        response.headers.pop("Transfer-Encoding", None)
+        response.headers["Content-Length"] = str(len(out))
+
+
 def _interim(flow: http.HTTPFlow) -> int:
     """The status of an interim response mitmproxy took for the final one (0: none)."""
     status = flow.response.status_code if flow.response is not None else 0
@@ -153,10 +210,15 @@ def _ignore(_: str) -> None:
     pass
 
 
-def _keep_for_view() -> int:
+def _stream_limit() -> int | None:
+    """mitmproxy's stream_large_bodies in bytes (None: not set)."""
     limit = _option("stream_large_bodies")
-    size = parse_size(limit) if isinstance(limit, str) else None
-    return KEEP_FOR_VIEW if size is None else size
+    return parse_size(limit) if isinstance(limit, str) else None
+
+
+def _keep_for_view() -> int:
+    limit = _stream_limit()
+    return KEEP_FOR_VIEW if limit is None else limit
 
 
 def _resolve_table(value: str) -> dict[str, str]:
@@ -167,8 +229,22 @@ def _resolve_table(value: str) -> dict[str, str]:
             raise exceptions.OptionsError(
                 f"consent_resolve: {item!r} is not NAME=ADDRESS, e.g. myapp.test=127.0.0.1"
             )
-        table[name.lower()] = address
+        table[name.lower()] = _address(item, name, address)
     return table
+
+
+def _address(item: str, name: str, address: str) -> str:
+    """An address as the lookup takes it (an IPv6 one without its brackets). One with a
+    port is refused: the lookup has no port to give, so every request would be a 502."""
+    if address.startswith("[") and address.endswith("]"):
+        address = address[1:-1]
+    if ":" not in address or is_ip(address):
+        return address
+    bare = address.rpartition(":")[0].removeprefix("[").removesuffix("]")
+    raise exceptions.OptionsError(
+        f"consent_resolve: {item!r} gives a port; write {name}={bare} (an address only: "
+        "the port is the URL's)"
+    )
 
 
 def _resolved(table: dict[str, str], host: str) -> str | None:
@@ -400,7 +476,8 @@ class ConsentAddon:
             else f"{m.description}: no site"
             for m in self._modes()
         ]
-        forced = ctx.options.consent_state
+        # (consent_state=cookie forces nothing: the engine has no forced state)
+        forced = ctx.options.consent_state.strip() if engine.forced_state is not None else ""
         return "; ".join(
             [
                 f"enforcing {config.source}",
@@ -531,12 +608,10 @@ class ConsentAddon:
             )
         )
         self.exchanges[flow.id] = ex
-        declared = ex.req.content_length
-        if ex.is_local and declared is not None and declared > MAX_BODY:
-            # mitmproxy would read the whole body before `request`; serve reads MAX_BODY + 1
-            # bytes at most and refuses. Here the flow is cut before its body is read.
-            log.warning("%s: a body of %d bytes for the proxy's own endpoint", req.path, declared)
-            flow.kill()
+        if ex.is_local:
+            _refuse_large_body(flow, ex)
+        else:
+            _send_on(flow, ex)
 
     async def _request(self, flow: http.HTTPFlow) -> None:
         ex = self.exchanges.get(flow.id)
@@ -555,18 +630,10 @@ class ConsentAddon:
             if local.complete is not None:
                 local.status, local.body = await local.complete()
             flow.response = http.Response.make(local.status, local.body, _headers(local.headers))
+            if req.method == "HEAD":  # its head alone, its Content-Length kept (as serve's)
+                flow.response.raw_content = b""
             if ex.error is not None:  # a request refused outright: no more on this connection
                 flow.response.headers["Connection"] = "close"  # (as serve does)
-            return
-        # Framing, upgrades and the connection's end are mitmproxy's: keep what it needs to
-        # send the request on and to close the visitor's connection when they asked for it.
-        framing = [(k, v) for k, v in ex.req.headers if k.lower() == "transfer-encoding"]
-        if is_websocket(ex.req):
-            framing += [("Connection", "Upgrade"), ("Upgrade", "websocket")]
-        elif _asks_to_close(ex.req.headers):
-            framing.append(("Connection", "close"))
-        req.headers = _headers(ex.upstream_headers() + framing)
-        req.headers["Host"] = _authority(req)
 
     def _responseheaders(self, flow: http.HTTPFlow) -> None:
         ex = self.exchanges.get(flow.id)
@@ -584,6 +651,9 @@ class ConsentAddon:
         asked = flow.request.timestamp_end or flow.request.timestamp_start
         ex.report.upstream_seconds = max(0.0, flow.response.timestamp_start - asked)
         plan = ex.response(flow.response.status_code, _pairs(flow.response.headers))
+        if flow.response.raw_content is not None:
+            _rewrite_whole(flow, plan, flow.response.raw_content)
+            return
         headers = plan.headers
         if _unframed(flow, plan):
             headers = [*headers, ("Transfer-Encoding", "chunked")]
@@ -621,7 +691,8 @@ class ConsentAddon:
         report = ex.report
         flow.comment = report.summary()
         flow.metadata[NOTE] = report.as_dict()
-        status = flow.response.status_code if flow.response else None
+        # null: the flow failed (a response cut mid-way too: the visitor got no whole one)
+        status = flow.response.status_code if flow.response and flow.error is None else None
         if ex.engine.config.access_log:
             sent = 0  # a flow that failed before any response
             if flow.response is not None:

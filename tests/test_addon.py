@@ -18,7 +18,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from http.client import HTTPConnection
+from http.client import HTTPConnection, HTTPException
 from pathlib import Path
 
 import pytest
@@ -123,6 +123,7 @@ async def serve(addon, f, status=200, headers=(("Content-Type", "text/html"),), 
         f.response = http.Response.make(
             status, b"", http.Headers([(k.encode(), v.encode()) for k, v in headers])
         )
+        f.response.raw_content = None  # (its body not read yet, as the origin's in mitmproxy)
         addon.responseheaders(f)
         stream = f.response.stream
         if callable(stream):  # the addon keeps what it sent as the flow's content
@@ -301,10 +302,34 @@ async def _page(request: web.Request) -> web.Response:
     return resp
 
 
+async def _echo(request: web.Request) -> web.Response:
+    """The request as the origin got it: its headers and its body's length."""
+    body = await request.read()
+    return web.json_response({"headers": list(request.headers.items()), "length": len(body)})
+
+
+async def _bad_gzip(request: web.Request) -> web.Response:
+    return web.Response(
+        body=b"\x1f\x8b\x08\x00garbage",
+        headers={"Content-Type": "text/html", "Content-Encoding": "gzip"},
+    )
+
+
+ORIGIN_PATHS: list[str] = []  # every path the module's origin was asked for
+
+
+@web.middleware
+async def _seen(request: web.Request, handler):
+    ORIGIN_PATHS.append(request.path)
+    return await handler(request)
+
+
 @pytest.fixture(scope="module")
 def origin():
-    app = web.Application()
+    app = web.Application(middlewares=[_seen])
     app.router.add_get("/page", _page)
+    app.router.add_route("*", "/echo", _echo)
+    app.router.add_get("/badgzip", _bad_gzip)
     with app_in_thread(app) as port:
         yield f"http://127.0.0.1:{port}"
 
@@ -316,6 +341,19 @@ def reverse_config(tmp_path, origin, extra=""):
         + extra
     )
     return config
+
+
+def reverse_mitmdump(tmp_path, origin, *options, output=None):
+    """mitmdump with the addon in reverse mode in front of the module's origin."""
+    config = reverse_config(tmp_path, origin)
+    return mitmdump(config, f"reverse:{origin}", tmp_path, SECRET, *options, output=output)
+
+
+def access_lines(log):
+    """The JSON access lines in what mitmdump printed."""
+    return [
+        json.loads(x) for x in re.findall(r"^\[[\d:.]+\] (\{.*\})$", log.read_text(), re.MULTILINE)
+    ]
 
 
 def get(url, **headers):
@@ -376,9 +414,7 @@ def test_startup_says_in_one_line_what_is_enforced_where(tmp_path, origin):
         "consentproxy: sites lists localhost: browsers send loopback requests straight to "
         "the site, never through a proxy"
     ) in out
-    with mitmdump(
-        reverse_config(tmp_path, origin), f"reverse:{origin}", tmp_path, SECRET, output=log
-    ):
+    with reverse_mitmdump(tmp_path, origin, output=log):
         pass
     assert (
         f"enforcing {tmp_path / 'site.yaml'}; reverse proxy to {origin}: every flow; CSP "
@@ -389,13 +425,7 @@ def test_startup_says_in_one_line_what_is_enforced_where(tmp_path, origin):
 
 def test_every_report_field_is_filled_under_mitmdump(tmp_path, origin):
     report = tmp_path / "flows.jsonl"
-    with mitmdump(
-        reverse_config(tmp_path, origin),
-        f"reverse:{origin}",
-        tmp_path,
-        SECRET,
-        f"consent_report={report}",
-    ) as m:
+    with reverse_mitmdump(tmp_path, origin, f"consent_report={report}") as m:
         get(f"http://127.0.0.1:{m.port}/page", Cookie="_ga=1; mystery=2", Sec_Fetch_Dest="document")
     [line] = [json.loads(x) for x in report.read_text().splitlines()]
     assert set(line) == REPORT_LINE_FIELDS
@@ -410,15 +440,12 @@ def test_mitmdump_logs_the_same_access_line_as_serve(tmp_path, origin):
     """access_log (on by default): one JSON line per flow in mitmproxy's log, the fields and
     the values serve's access log gives (no IP, no query string)."""
     log = tmp_path / "mitmdump.log"
-    with mitmdump(
-        reverse_config(tmp_path, origin), f"reverse:{origin}", tmp_path, SECRET, output=log
-    ) as m:
+    with reverse_mitmdump(tmp_path, origin, output=log) as m:
         _, _, body = get(
             f"http://127.0.0.1:{m.port}/page?secret=1", Cookie="_ga=1", Sec_Fetch_Dest="document"
         )
         time.sleep(0.5)  # the line is written once the flow has ended
-    logged = re.findall(r"^\[[\d:.]+\] (\{.*\})$", log.read_text(), re.MULTILINE)
-    [line] = [json.loads(x) for x in logged]
+    [line] = access_lines(log)
     assert set(line) == set(access_line("GET", "/", 200, 0.0, 0, Report(state="none")))
     assert (line["method"], line["path"], line["status"]) == ("GET", "/page", 200)
     assert line["bytes"] == len(body) and line["ms"] >= line["upstream_ms"] >= ORIGIN_DELAY * 1000
@@ -435,9 +462,7 @@ def test_the_readme_documents_every_report_field():
 
 def test_a_rewritten_page_shows_its_size_in_mitmdump_not_content_missing(tmp_path, origin):
     log = tmp_path / "mitmdump.log"
-    with mitmdump(
-        reverse_config(tmp_path, origin), f"reverse:{origin}", tmp_path, SECRET, output=log
-    ) as m:
+    with reverse_mitmdump(tmp_path, origin, output=log) as m:
         _, _, body = get(f"http://127.0.0.1:{m.port}/page", Sec_Fetch_Dest="document")
     out = log.read_text()
     assert "content missing" not in out
@@ -656,3 +681,177 @@ async def test_a_response_the_engine_fails_on_is_cut_never_sent_unfiltered(
         )
         addon.responseheaders(f)
     assert f.error is not None and f.error.msg == Error.KILLED_MESSAGE  # (a cut response)
+
+
+# --- request bodies mitmproxy streams, responses other features make -----------------------
+
+STREAM_LIMIT = 1024  # stream_large_bodies below: a body over it is streamed to the origin
+
+
+def ask(port, method, target, body=None, **headers):
+    """One request to the proxy on its own connection: (status, headers, body), or None
+    when the proxy cut it."""
+    visitor = HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        visitor.request(method, target, body=body, headers=headers)
+        answer = visitor.getresponse()
+        return answer.status, answer.headers, answer.read()
+    except (ConnectionError, HTTPException):
+        return None
+    finally:
+        visitor.close()
+
+
+@pytest.mark.parametrize("mode", ["reverse", "regular"])
+def test_a_request_body_mitmproxy_streams_is_sent_on_filtered_and_a_local_one_never(
+    tmp_path, origin, mode
+):
+    """With stream_large_bodies, mitmproxy sends a large body's request head upstream before
+    the `request` hook: the origin got the visitor's _ga, the X-Consent-State header, the
+    proxy's Host and no X-Forwarded-*; a choice over the limit went to the origin (a 404)."""
+    port = int(origin.rsplit(":", 1)[1])
+    site = f"myapp.test:{port}" if mode == "regular" else ""
+    config = tmp_path / "site.yaml"
+    config.write_text(
+        DEMO_CONFIG.read_text().replace(
+            "upstream: http://127.0.0.1:8080",
+            "sites: [myapp.test]" if site else f"upstream: {origin}",
+        )
+        + "testing: {state_header: true}\n"
+    )
+    report = tmp_path / "flows.jsonl"
+    options = [f"stream_large_bodies={STREAM_LIMIT}", f"consent_report={report}"]
+    if site:
+        options.append("consent_resolve=myapp.test=127.0.0.1")
+    with mitmdump(config, mode if site else f"reverse:{origin}", tmp_path, SECRET, *options) as m:
+        visited = site or f"127.0.0.1:{m.port}"
+        base = f"http://{site}" if site else ""
+        sent = {
+            "small": b"x" * 100,
+            "declared": b"x" * 4 * STREAM_LIMIT,
+            "chunked": iter([b"x" * 2 * STREAM_LIMIT] * 2),
+        }
+        seen = {}
+        for name, body in sent.items():
+            answer = ask(
+                m.port,
+                "POST",
+                f"{base}/echo",
+                body,
+                Host=visited,
+                Cookie="_ga=1; PHPSESSID=s",
+                X_Consent_State="reject",
+            )
+            assert answer is not None and answer[0] == 200, (name, answer)
+            seen[name] = json.loads(answer[2])
+        choice = b'{"action": "accept-all"}'
+        json_from = {"Content-Type": "application/json", "Origin": f"http://{visited}"}
+        small = ask(m.port, "POST", f"{base}/.consent/choice", choice, Host=visited, **json_from)
+        large = ask(
+            m.port,
+            "POST",
+            f"{base}/.consent/choice",
+            choice + b" " * 2 * STREAM_LIMIT,
+            Host=visited,
+            **json_from,
+        )
+    for name, got in seen.items():
+        headers = {}
+        for k, v in got["headers"]:
+            headers.setdefault(k.lower(), []).append(v)
+        assert headers["cookie"] == ["PHPSESSID=s"], name
+        assert "x-consent-state" not in headers, name
+        assert headers["host"] == [site or origin.removeprefix("http://")], name
+        assert headers["x-forwarded-for"] == ["127.0.0.1"], name
+        assert headers["x-forwarded-host"] == [visited], name
+        assert got["length"] == (100 if name == "small" else 4 * STREAM_LIMIT), name
+    lines = [json.loads(x) for x in report.read_text().splitlines()]
+    echoed = [x for x in lines if x["url"].endswith("/echo")]
+    assert [x["request_cookies_dropped"] for x in echoed] == [["_ga"]] * 3
+    assert small is not None and small[0] == 200
+    assert large is None or large[0] == 413
+    assert "/.consent/choice" not in ORIGIN_PATHS
+
+
+def test_a_response_another_mitmproxy_feature_makes_is_rewritten_whole(tmp_path, origin):
+    """--map-local (as --server-replay) answers in the request hook, and mitmproxy then calls
+    responseheaders itself: the addon set up a stream nothing fed, and the page went out
+    empty."""
+    mapped = tmp_path / "mapped.html"
+    mapped.write_bytes(ORIGIN_PAGE)
+    with reverse_mitmdump(tmp_path, origin, f"map_local=|/mapped|{mapped}") as m:
+        status, headers, body = get(f"http://127.0.0.1:{m.port}/mapped", Sec_Fetch_Dest="document")
+    assert status == 200 and b'id="consentproxy"' in body and b"<p>hello</p>" in body
+    assert b'data-consent-blocked="google-analytics"' in body
+    assert headers["Content-Length"] == str(len(body))
+
+
+LOCAL_PATHS = [
+    "/.consent/consent.js",
+    "/.consent/state",
+    "/.consent/healthz",
+    "/.consent/readyz",
+    "/.consent/preferences",
+    "/.consent/declaration",
+    "/.well-known/gpc.json",
+]
+
+
+def test_a_head_to_the_proxy_s_own_endpoints_gets_the_head_alone(tmp_path, origin):
+    """The addon sent the body to a HEAD too: the visitor's next response on the connection
+    began with it (curl: "Received HTTP/0.9"). serve sends the head only, its length kept."""
+    with reverse_mitmdump(tmp_path, origin) as m:
+        visitor = HTTPConnection("127.0.0.1", m.port, timeout=10)
+        answers = []
+        for path in LOCAL_PATHS:
+            for method in ("HEAD", "GET"):
+                visitor.request(method, path)
+                answer = visitor.getresponse()
+                answers.append((path, method, answer.status, answer.getheader("Content-Length")))
+                answer.read()
+        visitor.close()
+    for head, got in zip(answers[::2], answers[1::2], strict=True):
+        assert head[2:] == got[2:] and int(got[3]) > 0, (head, got)
+
+
+def test_a_consent_resolve_address_with_a_port_stops_mitmdump_saying_what_to_write(
+    tmp_path, site_config
+):
+    """It was taken, and every request to the name was then a 502 (Name or service not
+    known): the table gives addresses; the port is the URL's."""
+    code, out = start_failure(tmp_path, site_config, "consent_resolve=myapp.test=127.0.0.1:18080")
+    assert code == 1 and "Traceback" not in out
+    assert (
+        "consent_resolve: 'myapp.test=127.0.0.1:18080' gives a port; write "
+        "myapp.test=127.0.0.1 (an address only: the port is the URL's)"
+    ) in out
+
+
+def test_consent_resolve_takes_ipv6_addresses(addon):
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, consent_resolve="myapp.test=::1,b.test=[::1]")
+    assert addon.resolve == {"myapp.test": "::1", "b.test": "::1"}
+
+
+def test_consent_state_cookie_is_logged_as_following_the_cookie(addon, site_config, caplog):
+    """`cookie` forces nothing (the visitor's cookie decides), yet the start-up line said
+    "consent state forced to cookie"."""
+    caplog.set_level(logging.INFO, "consentproxy")
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, consent_config=str(site_config), consent_state="cookie")
+    [line] = [r.getMessage() for r in caplog.records if "enforcing" in r.getMessage()]
+    assert "consent from the visitor's cookie" in line and "forced" not in line
+
+
+def test_a_response_cut_by_an_error_is_reported_with_no_status(tmp_path, origin):
+    """A page whose gzip is corrupt is cut; the report and the access line said 200 (the
+    status the visitor never got whole), where null is what says the flow failed."""
+    report, log = tmp_path / "flows.jsonl", tmp_path / "mitmdump.log"
+    with reverse_mitmdump(tmp_path, origin, f"consent_report={report}", output=log) as m:
+        answer = ask(m.port, "GET", "/badgzip", Sec_Fetch_Dest="document")
+        until(lambda: report.exists() and report.read_text())
+    assert answer is None  # (cut)
+    [line] = [json.loads(x) for x in report.read_text().splitlines()]
+    [access] = access_lines(log)
+    assert (line["url"].endswith("/badgzip"), line["status"]) == (True, None)
+    assert (access["path"], access["status"]) == ("/badgzip", None)

@@ -233,8 +233,10 @@ async def events(request: web.Request) -> web.StreamResponse:
     return resp
 
 
-async def ws_echo(request: web.Request) -> web.WebSocketResponse:
+async def ws_echo(request: web.Request, set_cookies: tuple[str, ...] = ()) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(protocols=("v2",))
+    for value in set_cookies:  # on the 101
+        ws.headers.add("Set-Cookie", value)
     await ws.prepare(request)
     async for msg in ws:
         if msg.type == aiohttp.WSMsgType.TEXT:
@@ -271,6 +273,7 @@ def origin_app() -> web.Application:
     app.router.add_get("/slow", slow)
     app.router.add_get("/events", events)
     app.router.add_get("/ws", ws_echo)
+    app.router.add_get("/ws-cookies", functools.partial(ws_echo, set_cookies=TRACKING_SET_COOKIES))
     app.router.add_get("/redirect", redirect)
     return app
 
@@ -1030,26 +1033,40 @@ async def test_websocket_target_reaches_the_origin_byte_for_byte(
         assert await ws.receive_str(timeout=5) == target
 
 
+async def handshake(proxy: str, path: str) -> bytes:
+    """The head of the proxy's answer to a WebSocket handshake for path."""
+    host, port = proxy.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        b"GET " + path.encode() + b" HTTP/1.1\r\nHost: shop.example.com\r\n"
+        b"Upgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    try:
+        return await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    finally:
+        writer.close()
+
+
 async def test_websocket_handshake_names_the_origin_s_server_or_none(
     proxy: str, adapter: str
 ) -> None:
     """serve answers the handshake itself (the origin's head is not relayed): with no Server
     header of aiohttp's naming its version (see test_faults); mitmproxy relays the origin's."""
-    host, port = proxy.removeprefix("http://").split(":")
-    reader, writer = await asyncio.open_connection(host, int(port))
-    writer.write(
-        b"GET /ws HTTP/1.1\r\nHost: shop.example.com\r\nUpgrade: websocket\r\n"
-        b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-        b"Sec-WebSocket-Version: 13\r\n\r\n"
-    )
-    try:
-        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
-    finally:
-        writer.close()
+    head = await handshake(proxy, "/ws")
     assert head.startswith(b"HTTP/1.1 101 ")
     found = [ln for ln in head.lower().split(b"\r\n") if ln.startswith(b"server:")]
     origin_s = b"server: " + aiohttp.http.SERVER_SOFTWARE.lower().encode()  # (an aiohttp one)
     assert found == ([] if adapter == "aiohttp" else [origin_s])
+
+
+async def test_websocket_handshake_keeps_the_necessary_set_cookies_only(proxy: str) -> None:
+    """serve dropped every Set-Cookie of the origin's 101, a session's too; they are
+    filtered as any response's are."""
+    head = await handshake(proxy, "/ws-cookies")
+    assert head.startswith(b"HTTP/1.1 101 ")
+    found = [ln for ln in head.split(b"\r\n") if ln.lower().startswith(b"set-cookie:")]
+    assert found == [b"Set-Cookie: " + TRACKING_SET_COOKIES[-1].encode()]
 
 
 # --- 13: the proxy's own endpoints ------------------------------------------------------

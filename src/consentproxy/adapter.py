@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from consentproxy.body import BodyTransform
 from consentproxy.config import load_config
 from consentproxy.consent import ConsentState, keys_from_env, parse_state
+from consentproxy.domains import is_ip
 from consentproxy.endpoints import MAX_BODY
 from consentproxy.engine import Engine, Exchange, Head, Request, ResponsePlan
 from consentproxy.errors import UsageError, UserError
@@ -50,6 +51,7 @@ __all__ = [
     "access_line",
     "build_engine",
     "header",
+    "is_ip",
     "is_websocket",
     "keep_records",
     "load_config",

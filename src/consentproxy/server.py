@@ -225,7 +225,7 @@ class ProxyServer:
         if type(ex.req.parsed) is _RawHead:
             up_headers = [*up_headers, RAW]
         if is_websocket(ex.req):
-            return await self._websocket(request, up_headers)
+            return await self._websocket(request, ex, up_headers)
         body_reader = _TimedBody(request.content, limits) if has_body else None
         upload = body_reader.chunks() if body_reader is not None else None
         asked = time.perf_counter()
@@ -355,7 +355,12 @@ class ProxyServer:
             out = chunk if transform is None else transform.sliced(chunk, last)
         return out
 
-    async def _websocket(self, request: web.BaseRequest, headers: Headers) -> web.StreamResponse:
+    async def _websocket(
+        self, request: web.BaseRequest, ex: Exchange, headers: Headers
+    ) -> web.StreamResponse:
+        """Relay a WebSocket: serve answers the visitor's handshake itself, with the
+        Set-Cookie of the origin's 101 as the engine leaves them (a session's kept; browsers
+        store a 101's cookies)."""
         assert self.session is not None
         http_url = _origin_url(self.upstream, request.raw_path)
         url = http_url.with_scheme("wss" if http_url.scheme == "https" else "ws")
@@ -379,6 +384,11 @@ class ProxyServer:
         except (aiohttp.ClientError, OSError):
             return _error(502, "The site behind this proxy refused the WebSocket.")
         ws = _WebSocket(protocols=[upstream.protocol] if upstream.protocol else ())
+        # (aiohttp keeps the 101 it got on the client WebSocket, as _response only)
+        origin = _head(self.origin_heads, upstream._response.raw_headers)
+        for k, v in ex.response(101, origin.headers, origin).headers:
+            if k.lower() == "set-cookie":
+                ws.headers.add(k, v)
         await ws.prepare(request)
 
         async def pump(
