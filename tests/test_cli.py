@@ -284,6 +284,26 @@ def test_serve_refuses_worker_metrics_ports_taken_or_overlapping_listen(
     assert not forked
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_listen_address_given_by_flag_that_cannot_be_bound_names_the_flag(
+    tmp_path, capsys, monkeypatch, workers
+):
+    """It named the config file's listen, which the operator had not written."""
+    monkeypatch.setenv("CONSENTPROXY_SECRET", "s" * 32)
+    monkeypatch.setattr("consentproxy.runtime.workers", lambda n, _: 0)
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        listen = ["--listen", f"127.0.0.1:{port}", "--workers", str(workers)]
+        assert main(["serve", "--config", str(f), *listen]) == 2
+    err = capsys.readouterr().err
+    assert f"--listen 127.0.0.1:{port} cannot be bound" in err, err
+    assert "give --listen another address" in err and "site.yaml" not in err
+
+
 def test_a_worker_stopped_by_a_mistake_says_it_in_one_line_and_serve_exits_2(capfd):
     def serve(worker: int) -> None:
         raise UserError(f"site.yaml: something to fix ({worker})")

@@ -129,7 +129,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         for worker in range(args.workers):
             runtime.port_free(config.source, host, port + worker, "metrics.listen")
     if args.workers > 1 and not args.share_port:
-        runtime.port_free(config.source, config.listen_host, config.listen_port)
+        source, key = runtime.listen_named(config)
+        runtime.port_free(source, config.listen_host, config.listen_port, key)
     if args.workers > 1:
         print(f"consentproxy: {args.workers} workers", flush=True)
         return runtime.workers(

@@ -17,7 +17,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from consentproxy import server
-from consentproxy.adapter import Engine, UserError
+from consentproxy.adapter import Config, Engine, UserError
 from consentproxy.telemetry import FLUSH_SECONDS, AccessLog, Telemetry
 
 log = logging.getLogger("consentproxy")
@@ -68,10 +68,16 @@ async def until_stopped() -> None:
 
 def _unbound(source: str, key: str, host: str, port: int, e: OSError) -> UserError:
     return UserError(
-        f"{source}: {key} {host}:{port} cannot be bound ({e.strerror or e}); stop what "
+        (f"{source}: " if source else "")
+        + f"{key} {host}:{port} cannot be bound ({e.strerror or e}); stop what "
         f"listens there or give {key} another address"
         + (" (or --listen)" if key == "listen" else "")
     )
+
+
+def listen_named(config: Config) -> tuple[str, str]:
+    """Where the listen address was given, as errors name it: (file, key) or the flag."""
+    return ("", "--listen") if config.listen_flag else (config.source, "listen")
 
 
 def port_free(source: str, host: str, port: int, key: str = "listen") -> None:
@@ -101,7 +107,7 @@ async def serve_forever(
     try:
         running = await server.start(engine, config.listen_host, config.listen_port, reuse_port)
     except OSError as e:
-        raise _unbound(config.source, "listen", config.listen_host, config.listen_port, e)
+        raise _unbound(*listen_named(config), config.listen_host, config.listen_port, e)
     access_log = AccessLog(sys.stderr) if config.access_log else None
     telemetry = Telemetry(lambda: running.proxy.engine, access_log)
     running.proxy.on_done = telemetry.request_done

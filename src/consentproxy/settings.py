@@ -152,6 +152,7 @@ class Config:
     upstream: str | None  # None: only `sites` (mitmproxy forward mode), no fixed origin
     listen_host: str = "127.0.0.1"
     listen_port: int = 8000
+    listen_flag: bool = False  # the address came from --listen (an error names the flag)
     prefix: str = "/.consent/"
     consent: ConsentSettings = ConsentSettings()
     csp: str = "report-only"
@@ -258,7 +259,7 @@ class Config:
             cfg = replace(cfg, upstream=_upstream(upstream, "--upstream", None))
         if listen:
             host, port = parse_listen(listen, "--listen", None)
-            cfg = replace(cfg, listen_host=host, listen_port=port)
+            cfg = replace(cfg, listen_host=host, listen_port=port, listen_flag=True)
         loop = own_address(cfg.upstream, cfg.listen_host, cfg.listen_port)
         if (upstream or listen) and loop:
             raise ConfigError("--upstream" if upstream else "--listen", None, loop)
