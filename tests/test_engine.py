@@ -61,6 +61,46 @@ def test_of_two_consent_cookies_the_one_that_grants_less_is_read(engine):
         assert "_ga" not in header(ex.upstream_headers(), "cookie")
 
 
+def save(engine, categories, services, cookie=None):
+    """A choice by category and by service (the preferences' switches), and its cookie."""
+    ex = engine.begin(
+        Request(
+            "POST",
+            "/.consent/choice",
+            [
+                ("Host", "shop.example.com"),
+                ("Origin", "http://shop.example.com"),
+                ("Content-Type", "application/json"),
+            ]
+            + ([("Cookie", cookie)] if cookie else []),
+        )
+    )
+    choice = {"action": "save", "categories": categories, "services": services}
+    resp = ex.local_response(json.dumps(choice).encode())
+    return resp.new_state, [v for k, v in resp.headers if k == "Set-Cookie"][-1].split(";")[0]
+
+
+def test_of_several_consent_cookies_what_all_grant_is_read_and_no_planted_id_is_kept(engine):
+    """A sibling site planting its own valid consent on the parent domain narrows the
+    visitor's and no more (the cookie granting fewer items was read: the planted advertising
+    alone over the visitor's analytics and social). Neither id is kept for the next choice:
+    the planted one's holder could read the visitor's records with it."""
+    visitor, visitors = save(engine, ["analytics", "social"], ["youtube"])
+    planter, planted = save(engine, ["advertising"], [])
+    for pair in (f"{visitors}; {planted}", f"{planted}; {visitors}"):
+        state = get(engine, cookie=f"{pair}; _ga=1").state
+        assert state.decided and state.categories == set() and state.services == set()
+        assert state.consent_id == "" and "_ga" not in header(
+            get(engine, cookie=f"{pair}; _ga=1").upstream_headers(), "cookie"
+        )
+    new, _ = save(engine, ["analytics"], [], cookie=f"{visitors}; {planted}")
+    assert new.consent_id not in ("", visitor.consent_id, planter.consent_id)
+    # by category in one, by service in the other: the service is what both grant
+    _, by_service = save(engine, [], ["youtube", "google-analytics"])
+    state = get(engine, cookie=f"{visitors}; {by_service}").state
+    assert state.categories == set() and state.services == {"youtube", "google-analytics"}
+
+
 def with_cookie_domain(engine, domain):
     consent = replace(engine.config.consent, cookie_domain=domain)
     return Engine(replace(engine.config, consent=consent), [b"k" * 32], clock=lambda: NOW)

@@ -89,6 +89,7 @@ def test_an_expired_grant_frames_nothing(engine, clock):
         {"g": "forged"},
         {"e": str(NOW + 3600)},  # a later expiry
         {"e": "\u00b2"},  # a digit to str.isdigit, not to int (a 500 before)
+        {"e": "9" * 4400},  # more digits than int reads (a 500 before)
     ],
 )
 def test_a_grant_covers_its_service_url_and_time_only(engine, change):

@@ -30,7 +30,7 @@ from consentproxy.consent import NO_DECISION, ConsentState, Signer
 from consentproxy.cookies import EXPIRED, deletion_domains
 from consentproxy.declaration import Declaration
 from consentproxy.domains import same_site
-from consentproxy.httpheaders import Headers, header, sendable, split_url, valid_host
+from consentproxy.httpheaders import Headers, header, number, sendable, split_url, valid_host
 from consentproxy.language import request_language
 from consentproxy.policy import Policy
 from consentproxy.record import ConsentRecord, Records, user_agent_family
@@ -342,11 +342,8 @@ class Endpoints:
         if svc is None:
             return _plain(400, "not an embed of a configured service")
         now = self.clock()
-        granted = (
-            expires.isascii()  # ('²' is a digit to isdigit, not to int)
-            and expires.isdigit()
-            and now <= int(expires) <= now + GRANT_SECONDS + 5
-            and (self.signer.verify(self._grant_payload(name, url, expires), query.get("g", "")))
+        granted = now <= (number(expires) or 0) <= now + GRANT_SECONDS + 5 and (
+            self.signer.verify(self._grant_payload(name, url, expires), query.get("g", ""))
         )
         if not granted and not self.policy.allows(svc, ex.state):
             return _plain(403, "this embed needs your consent or a fresh grant")

@@ -48,6 +48,7 @@ from consentproxy.httpheaders import (
     all_sendable,
     end_to_end_pairs,
     joined,
+    number,
     sendable,
     spaced,
     split_off,
@@ -302,9 +303,7 @@ class Request:
     def content_length(self) -> int | None:
         """The body length the request declares (None: none declared, or not a number)."""
         value = self.first.get("content-length")
-        if value is None or not (value := value.strip()).isascii() or not value.isdigit():
-            return None  # ('²' is a digit to isdigit, not to int)
-        return int(value)
+        return None if value is None else number(value.strip())
 
     @property
     def has_body(self) -> bool:
@@ -1000,10 +999,6 @@ def _kept_private(headers: Headers) -> Headers:
     return [*out, ("Cache-Control", _private(found.get("cache-control")))]
 
 
-def _grants(state: ConsentState) -> int:
-    return len(state.categories) + len(state.services)
-
-
 @lru_cache(maxsize=256)  # an origin sends few distinct values
 def _content_types(value: str) -> tuple[tuple[str, str], ...]:
     """A Content-Type value's types (it may list several: commas outside quotes), each as
@@ -1267,20 +1262,46 @@ class Engine:
         return self._choice(state)[1]
 
     def consent_of(self, cookies: Sequence[tuple[str, str]]) -> ConsentState:
-        """The visitor's state from their cookies: of two valid consent cookies, the one
-        that grants the least (the first valid one was read, and a browser sends the older
-        of two first, or the one with the longer path: a withdrawal kept on the cookie domain
-        was ignored for a consent kept host-only, and a sibling site could plant a consent
-        of its own under a path)."""
+        """The visitor's state from their cookies: of several valid consent cookies, what
+        all of them grant (a browser sends the older of two first, or the one with the
+        longer path: a withdrawal kept on the cookie domain was ignored for a consent kept
+        host-only; and a sibling site can plant a consent of its own on the parent domain,
+        which then can only narrow the visitor's)."""
         name = self.config.consent.cookie_name
         now = self.clock()
-        found = NO_DECISION
-        for n, value in cookies:
-            if n == name:
-                state = self.signer.decode(value, now)
-                if state.decided and (not found.decided or _grants(state) < _grants(found)):
-                    found = state
-        return found
+        valid = [
+            state
+            for n, value in cookies
+            if n == name and (state := self.signer.decode(value, now)).decided
+        ]
+        if len(valid) < 2:
+            return valid[0] if valid else NO_DECISION
+        return self._common(valid)
+
+    def _common(self, states: list[ConsentState]) -> ConsentState:
+        """What every one of several decisions grants, dated as the oldest (it expires
+        first); with no pseudonymous id when they disagree on it, so that the visitor's next
+        choice starts a new one, not a planted cookie's (whose holder could read the
+        visitor's records with it)."""
+        services = self.policy.services
+        categories = frozenset.intersection(*(s.categories for s in states))
+        granted = frozenset.intersection(
+            *(
+                s.services | {n for n, svc in services.items() if svc.category in s.categories}
+                for s in states
+            )
+        )
+        oldest = min(states, key=lambda s: s.decided_at)
+        ids = {s.consent_id for s in states}
+        return replace(
+            oldest,
+            categories=categories,
+            services=frozenset(
+                n for n in granted if n not in services or services[n].category not in categories
+            ),
+            consent_id=oldest.consent_id if len(ids) == 1 else "",
+            reask=any(s.reask for s in states),
+        )
 
     def begin(self, req: Request) -> Exchange:
         """The state to enforce comes from X-Consent-State (test configs only), else the

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import parse_qsl, unquote
 
+from consentproxy.httpheaders import number
+
 TOOLS = ("onetrust", "cookiebot")
 # The groups each tool stores, as its documentation names them (OneTrust's ids are the
 # site's own: C0002, 2, or any the site created).
@@ -79,7 +81,8 @@ def _cookiebot(consent: str | None) -> FormerChoice | None:
     stamp = fields.get("stamp", "").strip("'")
     if fields.get("method") != "'explicit'" or stamp in ("", "-1", "0"):
         return None
-    if not fields.get("utc", "").isdigit():
+    utc = number(fields.get("utc", ""))
+    if utc is None:
         return None
     states = {g: fields.get(g) for g in COOKIEBOT_GROUPS}
     if not all(v in ("true", "false") for v in states.values()):
@@ -88,7 +91,7 @@ def _cookiebot(consent: str | None) -> FormerChoice | None:
         "cookiebot",
         frozenset(g for g, v in states.items() if v == "true"),
         frozenset(g for g, v in states.items() if v == "false"),
-        int(fields["utc"]) // 1000,
+        utc // 1000,
     )
 
 

@@ -128,6 +128,15 @@ def valid_host(host: str) -> bool:
     return len(m["name"]) <= MAX_HOST_NAME
 
 
+def number(text: str, digits: int = 19) -> int | None:
+    """A count or a time a visitor or an origin sent, when it is one: ASCII digits, not too
+    many ('²' is a digit to isdigit but not to int, and int refuses more than 4,300 digits:
+    each was a 500)."""
+    if 0 < len(text) <= digits and text.isascii() and text.isdigit():
+        return int(text)
+    return None
+
+
 def split_url(url: str) -> SplitResult | None:
     """A URL a visitor sent (an Origin, a Referer, a request target) in its parts; None for
     one urlsplit refuses (an IPv6 bracket left open, `http://[::1`: a ValueError was a 500)."""
