@@ -1149,6 +1149,41 @@ def test_the_origin_sees_the_proxy_in_cdn_loop_and_a_request_back_from_it_is_ref
     assert other.loop_id != engine.loop_id and get(other, CDN_Loop=loop).error is None
 
 
+def test_a_response_whose_headers_consent_decides_is_kept_by_the_cookie(engine):
+    """A script's redirect to a tracker, cached while accepted, was followed from the
+    browser's cache after a withdrawal (red team): a header naming a service consent decides
+    makes the response vary with the cookie, and private, in every state; one naming none
+    is left as it came."""
+    _, accepted = choose(engine, "accept-all")
+    origin = [
+        ("Location", "https://www.google-analytics.com/analytics.js"),
+        ("Cache-Control", "public, max-age=600"),
+    ]
+    for cookie in (None, accepted):
+        plan = get(engine, "/go.js", cookie, Sec_Fetch_Dest="script").response(302, origin)
+        assert "Cookie" in header(plan.headers, "vary") and header(
+            plan.headers, "cache-control"
+        ).startswith("private"), plan.headers
+    own = [("Location", "/static/app.js"), ("Cache-Control", "public, max-age=600")]
+    plan = get(engine, "/go.js", Sec_Fetch_Dest="script").response(302, own)
+    assert header(plan.headers, "vary") is None
+    assert header(plan.headers, "cache-control") == "public, max-age=600"
+
+
+@pytest.mark.parametrize(
+    ("dest", "content_type"), [("empty", "text/html"), ("empty", None), ("document", "text/html")]
+)
+def test_a_page_no_navigation_asked_for_is_kept_by_no_cache(engine, dest, content_type):
+    """A page a script fetched (or a prefetch) goes out with no banner and no guard, and an
+    untyped one unrewritten: cached, a navigation rendered it, its trackers unheld (red
+    team). A navigation's page is kept privately, by the cookie, as before."""
+    headers = [("Cache-Control", "public, max-age=600")]
+    headers += [("Content-Type", content_type)] if content_type else []
+    plan = get(engine, "/t2", Sec_Fetch_Dest=dest).response(200, headers)
+    cache = header(plan.headers, "cache-control")
+    assert cache == ("no-store" if dest == "empty" else "private, max-age=600"), plan.headers
+
+
 def test_two_host_headers_are_refused(engine):
     ex = engine.begin(Request("GET", "/", [("Host", "a.example"), ("Host", "b.example")]))
     assert ex.local_response(b"").status == 400

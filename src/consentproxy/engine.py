@@ -71,7 +71,7 @@ from consentproxy.rewrite.neutralise import (
 )
 from consentproxy.rewrite.scanner import HtmlRewriter
 from consentproxy.rewrite.selectors import OpenMarker, parse_selectors
-from consentproxy.settings import STATE_HEADER, Config
+from consentproxy.settings import STATE_HEADER, Config, Service
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 WORKER_DESTS = frozenset({"worker", "sharedworker", "serviceworker"})  # (Sec-Fetch-Dest)
@@ -393,6 +393,7 @@ class Exchange:
             self.keeps_validators = self.subresource
         self.revalidating = False  # an If-None-Match of ours went upstream as the origin's
         self.sets_cookies = False  # the origin's response sets cookies (filtered by the state)
+        self.varies = False  # a header of the origin's names a service consent decides
 
     @property
     def forced(self) -> bool:
@@ -640,6 +641,20 @@ class Exchange:
         if html is None or not page:
             if status >= 200 and (status not in NO_BODY_STATUSES or self._unasked_part(status)):
                 out = self._document_headers(out, types)
+            if (
+                html is None
+                and has_body
+                and 200 <= status < 300
+                and not untyped
+                and _untyped(types)
+            ):
+                # (a body a browser may sniff as a page, unrewritten for this request, which
+                # is no navigation: cached, a navigation would render it, trackers and all)
+                return ResponsePlan(_uncached(out), None, has_body)
+            if self.varies:
+                out, found = split_off(out, ("vary", "cache-control"), CACHE_LISTS)
+                out += self._page_cache_tail(found.get("vary"), found.get("cache-control"), False)
+                return ResponsePlan(out, None, has_body)
             return ResponsePlan(_kept_private(out) if private else out, None, has_body)
         plan = self._rewrite_plan(
             out, found, encoding.codings(codings) if codings else [], html, origin_csp, untyped
@@ -732,10 +747,21 @@ class Exchange:
         target = url_target(url)
         if target is None:
             return False
-        svc = self.engine.policy.blocked_host(target[0], self.state, target[1])
+        svc = self._decided(target)
         if svc is not None:
             self.report.neutralised = grown(self.report.neutralised, [(svc.name, how)])
         return svc is not None
+
+    def _decided(self, target: tuple[str, str]) -> Service | None:
+        """The service of a header's URL the visitor did not consent to; and whether the
+        header names one consent decides at all (`varies`: it differs between states, so the
+        response is kept as a page is, by the cookie: a redirect to a tracker cached while
+        accepted was followed from the browser's cache after a withdrawal)."""
+        policy = self.engine.policy
+        svc = policy.blocked_host(target[0], self.state, target[1])
+        if svc is not None or policy.blocked_host(target[0], NO_DECISION, target[1]):
+            self.varies = True
+        return svc
 
     def _report_held(self, url: str) -> bool:
         return self._held(url, "report")
@@ -752,7 +778,7 @@ class Exchange:
         """A Link header without the links (preload, preconnect, prefetch...) to services
         the visitor did not consent to: by the link's URL, or an image preload's
         `imagesrcset` (Chromium preloads a srcset's candidate, whatever the URL in <>)."""
-        policy, kept = self.engine.policy, []
+        kept = []
         for link in LINK_RE.findall(value):
             end = link.index(">")
             urls = [link[1:end].strip()]
@@ -763,7 +789,7 @@ class Exchange:
                 urls += srcset_urls(srcset)
             for url in urls:
                 target = url_target(url)
-                if target is not None and policy.blocked_host(target[0], self.state, target[1]):
+                if target is not None and self._decided(target):
                     break
             else:
                 kept.append(link.strip())
@@ -910,6 +936,8 @@ class Exchange:
         if etag:
             out.append(("ETag", self._page_etag(etag)))
         out += plan.tail
+        if self.inject is False:  # a page a script or a prefetch asked for: no banner, no
+            out = _uncached(out)  # guard, so never rendered from a cache by a navigation
         values = slots(req.target, nonce, mark)
         neutraliser = Neutraliser(engine.policy, state, mark, 0, plan.site, plan.choice)
         rewriter = HtmlRewriter(
@@ -989,6 +1017,12 @@ class Exchange:
         if engine.observer is not None:
             report.hosts_seen = sorted(unknown_hosts)
             engine.observer.hosts_seen(report.hosts_seen, self.host, self.req.target.split("?")[0])
+
+
+def _uncached(headers: Headers) -> Headers:
+    """A response no cache may keep (Cache-Control: no-store; a prefetch cache ignores Vary)."""
+    out, _ = split_off(headers, ("cache-control",), CACHE_LISTS)
+    return [*out, ("Cache-Control", "no-store")]
 
 
 def _kept_private(headers: Headers) -> Headers:
