@@ -595,6 +595,15 @@ class Scanner:
         if response is not None:
             kind = (await response.all_headers()).get("content-type", "text/html")
             record.html = "html" in kind.lower()
+            if not self.o.direct and response.status in (502, 504):
+                said = ""
+                with contextlib.suppress(PlaywrightError):  # (its body went with its page)
+                    said = await response.text()
+                if said.startswith(server.UPSTREAM_FAILED):  # (not the site's own 502)
+                    record.error = (
+                        "the scanner's proxy could not get the page from the site "
+                        f"({response.status}: {said.strip()})"
+                    )
         from playwright.async_api import TimeoutError as PlaywrightTimeout
 
         with contextlib.suppress(PlaywrightTimeout):
@@ -642,8 +651,11 @@ class Scanner:
                     await reject.click(timeout=CLICK_MS)
             except PlaywrightError:  # (covered by the site's own overlay, say)
                 record.banner["reject_clickable"] = False
-        await page.evaluate(LEAVE_JS)
-        await page.wait_for_timeout(LEAVE_MS)
+        try:  # (a page that moved itself on meanwhile has left already)
+            await page.evaluate(LEAVE_JS)
+            await page.wait_for_timeout(LEAVE_MS)
+        except PlaywrightError as e:
+            record.warnings.append(f"not told it was left: {str(e).splitlines()[0]}")
 
 
 async def _visible(page: Page, selector: str) -> bool:

@@ -190,6 +190,9 @@ def tricky_origin() -> Iterator[str]:
     async def page(request: web.Request) -> web.StreamResponse:
         if request.path == "/loop":
             raise web.HTTPFound("/loop")
+        if request.path == "/drop" and request.transport is not None:  # (no answer at all)
+            request.transport.close()
+            return web.Response()
         if request.path == "/hop":  # (a redirect to a tracker: not reached, offline)
             raise web.HTTPFound("https://www.facebook.com/tr?id=1&ev=Hop")
         if request.path == "/slow":  # headers and a start, then nothing for 10 s (> LOAD_MS here)
@@ -204,7 +207,7 @@ def tricky_origin() -> Iterator[str]:
         return web.Response(status=status, text=body, content_type=kind)
 
     app = web.Application()
-    for path in [*TRICKY, "/loop", "/slow", "/hop"]:
+    for path in [*TRICKY, "/loop", "/slow", "/hop", "/drop"]:
         app.router.add_get(path, page)
     with app_in_thread(app) as port:
         yield f"http://localhost:{port}/"
@@ -332,6 +335,19 @@ def test_the_proxy_adds_no_console_error_to_a_page_reading_a_third_party(tricky_
     (page,) = report["states"][0]["pages"]
     assert [r["host"] for r in page["requests"]] == ["api.example.net"]
     assert page["console_errors"] == [] and code == 0
+
+
+def test_a_page_the_scanners_proxy_could_not_get_is_no_answer_of_the_site(tricky_origin, tmp_path):
+    """A page the in-process proxy could not get from the site (a connection closed with no
+    answer) was "the site answered 502", an answer the site never gave."""
+    code, report = scan(tricky_origin, tmp_path, "--states", "all", "--paths", "/drop")
+    (page,) = report["states"][0]["pages"]
+    (failed,) = page["violations"]
+    assert failed["detail"].startswith(
+        "the scanner's proxy could not get the page from the site (502: The site behind this "
+        "proxy cannot be reached.)"
+    )
+    assert code == 3
 
 
 def test_a_scan_through_the_proxy_of_a_named_host_runs(tricky_origin, tmp_path):
