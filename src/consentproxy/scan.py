@@ -362,9 +362,7 @@ class Scanner:
                 f"scan: --paths takes the site's own paths (/shop,/news?page=2): "
                 f"{', '.join(map(repr, wrong))} is not one"
             )
-        self.paths = options.paths or (
-            (target.path or "/") + (f"?{target.query}" if target.query else ""),
-        )
+        self.paths = options.paths or (_path(options.url),)
         self.states = check_states(options.states, options.config, options.direct)
 
     async def run(self) -> dict[str, Any]:
@@ -554,7 +552,8 @@ class Scanner:
     async def _visit(
         self, page: Page, record: PageRecord, judge: Judge, n: int, spec: str, reject_after: bool
     ) -> None:
-        """Fills record as far as the page lets it (its error is the caller's to note)."""
+        """Fills record as far as the page lets it: what it did before failing is evidence too
+        (a failure is raised, a hop of its redirects that failed named in record.error)."""
         from playwright.async_api import Error as PlaywrightError
 
         failed: list[tuple[str, str]] = []  # the page's moves that failed (to https, say)

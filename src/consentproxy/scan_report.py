@@ -176,7 +176,11 @@ def _page(page: dict[str, Any], out: Path, anchor: str = "") -> str:
                 for s in page.get("storage", [])
             ),
         ),
-        _table(["not recorded"], (((w,), False) for w in page.get("warnings", []))),
+        (
+            _table(["not recorded"], (((w,), False) for w in page["warnings"]))
+            if page.get("warnings")
+            else ""
+        ),
         f"<p>Console errors: {len(page['console_errors'])}.</p>",
         _table(["console error"], (((e,), False) for e in page["console_errors"])),
     ]
