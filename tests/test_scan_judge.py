@@ -1,7 +1,7 @@
 """scan's judge: what a page did under a state, and what the cookie declaration misses."""
 
 from consentproxy.config import parse_config
-from consentproxy.consent import NO_DECISION
+from consentproxy.consent import NO_DECISION, parse_state
 from consentproxy.scan import Judge, PageRecord
 
 CONFIG = parse_config("""
@@ -96,3 +96,23 @@ def test_the_html_report_leads_from_each_page_and_state_to_its_evidence(tmp_path
     assert '<td><a href="#s0p1">0</a></td><td class=bad><a href="#s1p1">failed</a></td>' in table
     for anchor in ("s0p0", "s0p1", "s1p0", "s1p1"):
         assert f"<h3 id={anchor}>" in html
+
+
+def test_the_html_report_says_what_each_state_allowed_and_what_each_kind_means(tmp_path):
+    """A request allowed in state analytics read "held until analytics is accepted" with its
+    being allowed shown by the row's colour alone; the header said each state was forced
+    (none is not) and no kind of violation was explained."""
+    from consentproxy.scan_report import render
+
+    judge = Judge(CONFIG, parse_state("analytics", CONFIG, "--states"), "shop.example")
+    request = judge.request("https://www.google-analytics.com/analytics.js", "script", "parser")
+    page = {"path": "/", "status": 200, "screenshot": "", "banner": {}, "requests": [request],
+            "cookies": [], "set_cookies": [], "local_storage": [], "console_errors": [],
+            "violations": []}  # fmt: skip
+    state = {"state": "analytics", "third_party_requests": 1, "violations": 0, "pages": [page]}
+    report = {"url": "http://x/", "mode": "proxy", "started_at": "t", "config": "c",
+              "offline": True, "violations": 0, "states": [state]}  # fmt: skip
+    html = render(report, tmp_path)
+    assert "<td>allowed</td><td>service google-analytics (analytics) of the config</td>" in html
+    assert "each state but none forced" in html
+    assert "<td>storage</td><td>a localStorage or sessionStorage key" in html

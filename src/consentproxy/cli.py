@@ -635,9 +635,9 @@ def cmd_scan(args: argparse.Namespace) -> int:
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)  # the report says it all
     config = load_config(args.config)
     states = (
-        tuple(s for s in args.states.split(";") if s.strip())
+        tuple(s.strip() for s in args.states.split(";") if s.strip())
         if args.states
-        else default_states(config)
+        else default_states(config, args.direct)
     )
     scanner = Scanner(
         ScanOptions(
@@ -647,7 +647,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
             out=Path(args.out),
             direct=args.direct,
             online=args.online,
-            paths=tuple(p for p in (args.paths or "").split(",") if p),
+            paths=tuple(p.strip() for p in (args.paths or "").split(",") if p.strip()),
             crawl=args.crawl,
             wait_ms=int(args.wait * 1000),
             chromium=args.chromium,
@@ -656,19 +656,29 @@ def cmd_scan(args: argparse.Namespace) -> int:
     )
     with _writing("--out"):  # (now, not once the scan is done: its report would be lost)
         Path(args.out).mkdir(parents=True, exist_ok=True)
-        (Path(args.out) / "report.json").touch()
+        for name in ("report.json", "report.html"):  # (an earlier scan's goes: never as ours)
+            (Path(args.out) / name).unlink(missing_ok=True)
+            (Path(args.out) / name).touch()
+            (Path(args.out) / name).unlink()
     report = asyncio.run(scanner.run())
+    kinds = set()
     for state in report["states"]:
         print(
             f"  {state['state']:<24} {len(state['pages'])} page(s), "
             f"{state['third_party_requests']} third-party request(s), "
             f"{state['violations']} violation(s)"
         )
+    for state in report["states"]:
+        for page in state["pages"]:
+            for v in page["violations"]:
+                kinds.add(v["kind"])
+                print(f"  {state['state']} {page['path']}: {v['kind']}: {v['detail']}")
     print(
         f"consentproxy scan: {report['violations']} violation(s); "
         f"report in {Path(args.out) / 'report.html'}"
     )
-    return 1 if report["violations"] else 0
+    # 1: the site broke a rule; 3: it broke none seen, but a page could not be scanned
+    return 1 if kinds - {"page-failed"} else 3 if kinds else 0
 
 
 def _records(args: argparse.Namespace) -> tuple[RecordStore, int]:
@@ -973,7 +983,7 @@ def build_parser() -> argparse.ArgumentParser:
     sc = sub.add_parser(
         "scan",
         help="visit a site in each consent state with Chromium and "
-        "report what got through (exit 1 on violations)",
+        "report what got through (exit 1 on violations, 3 when a page could not be scanned)",
     )
     sc.add_argument("url", help="the site to scan, e.g. http://127.0.0.1:8080/")
     sc.add_argument(
@@ -990,9 +1000,14 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument(
         "--direct",
         action="store_true",
-        help="scan the site as it is, without the proxy (the 'before' report)",
+        help="scan the site as it is, without the proxy (the 'before' report): "
+        "state none alone, as nothing applies another to it",
     )
-    sc.add_argument("--paths", help="comma-separated paths to visit (default: the URL's)")
+    sc.add_argument(
+        "--paths",
+        help="comma-separated paths to visit (default: the URL's); "
+        "a comma in a path is written %%2C",
+    )
     sc.add_argument(
         "--crawl",
         type=_in_range(int, 0, sys.maxsize, "0 or more links"),

@@ -40,6 +40,14 @@ TOOL_COOKIES = {
 }
 
 
+# Each tool's banner and its reject-all button, as the tool's own script builds them (a site
+# scanned as it is may still show its own: that is a banner, not a missing one).
+BANNERS = {
+    "OneTrust": ("#onetrust-banner-sdk", "#onetrust-reject-all-handler"),
+    "Cookiebot": ("#CybotCookiebotDialog", "#CybotCookiebotDialogBodyButtonDecline"),
+}
+
+
 def read_choice(tool: str, cookies: Mapping[str, str]) -> FormerChoice | None:
     """The choice a visitor made with the former tool, from their cookies (raw values)."""
     found = [cookies.get(name) for name in TOOL_COOKIES[tool]]

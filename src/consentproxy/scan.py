@@ -1,9 +1,10 @@
 """`consentproxy scan URL`: what a visitor in each consent state gets, as evidence.
 
 For every state, a fresh headless Chromium (Debian's) visits the pages through the proxy
-started in-process with that state forced (or, with `direct`, the site as it is) and records
-third-party requests, cookies (jar and Set-Cookie), localStorage, the banner and console
-errors, with a screenshot. Anything the state does not allow is a violation.
+started in-process with that state forced (or, with `direct`, the site as it is, before any
+choice: state none alone) and records third-party requests (also those a page sends as it
+is left), cookies (jar and Set-Cookie), localStorage and sessionStorage, the banner and
+console errors, with a screenshot. Anything the state does not allow is a violation.
 
 Offline by default: third-party requests are answered by the scanner (and counted), never
 sent, so a scan reaches nothing but the site itself. Playwright is imported only here.
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from consentproxy import scan_report, server
+from consentproxy import formercmp, scan_report, server
 from consentproxy.adapter import upstream_answers
 from consentproxy.consent import ConsentState, parse_state
 from consentproxy.cookies import lifetime, set_cookie_name
@@ -52,6 +53,7 @@ LOAD_MS = 30000  # at most this long for the load event (a page that never loads
 SETTLE_MS = 5000  # at most this long for the network to go quiet after load
 CLICK_MS = 5000  # for the banner's reject-all to take a click and answer
 LATE_MS = 3000  # then this long more: a tracker a timer starts a few seconds in is seen
+LEAVE_MS = 500  # after the page was told it is left, for the beacons it sends then
 REJECT = '[data-consent-action="reject-all"]'
 
 
@@ -72,15 +74,40 @@ class ScanOptions:
     resolve: str = ""
 
 
-def default_states(config: Config) -> tuple[str, ...]:
-    """No decision, refusal, acceptance, and each optional category alone."""
+# Leaving a page: Chromium sends what a page's pagehide or visibilitychange handler asks for
+# (sendBeacon, fetch keepalive) after the page is gone, where no Playwright event or route
+# sees it; so the page is told it is hidden and left while it is still there.
+LEAVE_JS = """() => {
+  for (const [name, value] of [['visibilityState', 'hidden'], ['hidden', true]]) {
+    try { Object.defineProperty(document, name, {get: () => value, configurable: true}); }
+    catch (e) {}
+  }
+  document.dispatchEvent(new Event('visibilitychange', {bubbles: true}));
+  window.dispatchEvent(new PageTransitionEvent('pagehide', {persisted: false}));
+}"""
+STORAGE_JS = "() => [Object.keys(localStorage), Object.keys(sessionStorage)]"
+
+
+def default_states(config: Config, direct: bool = False) -> tuple[str, ...]:
+    """No decision, refusal, acceptance, and each optional category alone; the site as it is
+    (direct) shows no decision alone: nothing applies a state to it."""
+    if direct:
+        return ("none",)
     return ("none", "reject", "all", *(c.name for c in config.categories if not c.required))
 
 
-def check_states(states: tuple[str, ...], config: Config) -> dict[str, ConsentState]:
+def check_states(
+    states: tuple[str, ...], config: Config, direct: bool = False
+) -> dict[str, ConsentState]:
     """Each state parsed against the config (a typo stops the scan before it starts)."""
     if not states:
         raise UsageError("scan: --states names no state; e.g. --states 'none;reject;all'")
+    if direct and set(states) != {"none"}:
+        raise UsageError(
+            "scan: --direct visits the site with no choice made: it scans state none only "
+            f"(not {';'.join(s for s in states if s != 'none')}); scan the other states "
+            "through the proxy (without --direct)"
+        )
     out: dict[str, ConsentState] = {}
     for spec in states:
         state = parse_state(spec, config, "--states")
@@ -102,18 +129,21 @@ class PageRecord:
     path: str
     url: str
     status: int | None = None
-    error: str = ""  # why the page could not be visited (nothing of it was scanned)
+    error: str = ""  # why the page could not be visited in full (what it did until then stays)
     html: bool = True  # a document the banner goes in (not JSON, an image, a download)
     screenshot: str = ""
-    banner: dict[str, bool] = field(default_factory=dict)
+    banner: dict[str, Any] = field(default_factory=dict)  # ("tool": the site's own one)
     requests: list[dict[str, Any]] = field(default_factory=list)
     cookies: list[dict[str, Any]] = field(default_factory=list)
     set_cookies: list[dict[str, Any]] = field(default_factory=list)
-    local_storage: list[str] = field(default_factory=list)
+    local_storage: list[str] = field(default_factory=list)  # the keys this page added
+    # each key this page added to localStorage or sessionStorage, judged as a cookie name
+    storage: list[dict[str, Any]] = field(default_factory=list)
     console_errors: list[str] = field(default_factory=list)
     violations: list[dict[str, str]] = field(default_factory=list)
     # The cookies and third parties seen that the cookie declaration does not list.
     undeclared: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # what could not be recorded (no failure)
 
 
 class Judge:
@@ -155,6 +185,17 @@ class Judge:
             or self.policy.named_cookie_category(name) is not None,
         }
 
+    def storage(self, key: str, area: str) -> dict[str, Any]:
+        """A storage key, classified as a cookie of its name; one nothing names is the site's
+        own state (listed, never charged: unknown_cookies is for cookies)."""
+        category = self.policy.cookie_category(key)
+        return {
+            "key": key,
+            "area": area,
+            "category": category or "unknown",
+            "allowed": category is None or self.policy.cookie_allowed(key, self.state),
+        }
+
     def undeclared(self, page: PageRecord) -> list[str]:
         """What the page used that the cookie declaration does not list (add a service,
         or the name to necessary_cookies, and it will)."""
@@ -166,16 +207,33 @@ class Judge:
     def violations(self, page: PageRecord) -> list[dict[str, str]]:
         found: list[dict[str, str]] = []
         consent = self.config.consent
-        if page.error or page.status is None or page.status >= 400:
-            # (a page the site failed to serve was not scanned: never a clean report)
+        failed = bool(page.error) or page.status is None or page.status >= 400
+        if failed:
+            # (a page the site failed to serve was not scanned in full: never a clean report)
             why = page.error or f"the site answered {page.status}"
-            found.append({"kind": "page-failed", "detail": f"{why}: nothing was scanned"})
+            seen_any = page.requests or page.cookies or page.set_cookies or page.storage
+            found.append(
+                {
+                    "kind": "page-failed",
+                    "detail": f"{why}: "
+                    + ("what it did until then is listed" if seen_any else "nothing was scanned"),
+                }
+            )
         for r in page.requests:
             if not r["allowed"]:
                 found.append(
                     {
                         "kind": "request",
                         "detail": f"{r['service']} ({r['category']}) loaded {r['url']}",
+                    }
+                )
+        for st in page.storage:
+            if not st["allowed"]:
+                found.append(
+                    {
+                        "kind": "storage",
+                        "detail": f"{st['key']} ({st['category']}) in {st['area']}Storage "
+                        "without consent",
                     }
                 )
         seen: set[tuple[str, str]] = set()
@@ -209,10 +267,17 @@ class Judge:
                         "detail": f"{name} lives {days} days, more than 13 months",
                     }
                 )
-        if not page.html or page.error:
-            pass  # (no banner goes in what is no document)
+        if not page.html or failed:
+            pass  # (no banner goes in what is no document, nor in the site's error page)
         elif not self.state.decided and not page.banner.get("shown"):
-            found.append({"kind": "banner-missing", "detail": "no consent banner before a choice"})
+            tools = " or ".join(formercmp.BANNERS)
+            found.append(
+                {
+                    "kind": "banner-missing",
+                    "detail": "no consent banner before a choice "
+                    f"(neither consentproxy's nor a {tools} one)",
+                }
+            )
         elif page.banner.get("reject_clickable") is False:
             found.append(
                 {
@@ -297,13 +362,16 @@ class Scanner:
                 f"scan: --paths takes the site's own paths (/shop,/news?page=2): "
                 f"{', '.join(map(repr, wrong))} is not one"
             )
-        self.paths = options.paths or (
-            (target.path or "/") + (f"?{target.query}" if target.query else ""),
-        )
-        self.states = check_states(options.states, options.config)
+        self.paths = options.paths or (_path(options.url),)
+        self.states = check_states(options.states, options.config, options.direct)
 
     async def run(self) -> dict[str, Any]:
-        from playwright.async_api import async_playwright
+        try:
+            from playwright.async_api import async_playwright
+        except ImportError:
+            raise UsageError(
+                "scan needs Playwright: pip install playwright (or this package's dev extra)"
+            ) from None
 
         self.o.out.mkdir(parents=True, exist_ok=True)
         report: dict[str, Any] = {
@@ -435,6 +503,7 @@ class Scanner:
             return page
 
         page = await new_page()
+        stored: set[tuple[str, str]] = set()  # (area, key): charged to the page that added it
         out, todo, done = [], list(self.paths), set()
         while todo:
             path = todo.pop(0)
@@ -445,14 +514,18 @@ class Scanner:
             responses.clear()
             errors.clear()
             jar = {_jar_key(c) for c in await context.cookies()}  # (set by earlier pages)
+            record = PageRecord(path, path)
             try:
-                record = await self._visit(
-                    page, judge, path, len(done), spec, not self.o.direct and not state.decided
+                await self._visit(
+                    page, record, judge, len(done), spec, not self.o.direct and not state.decided
                 )
             except (PlaywrightError, _Left) as e:  # (a loop of redirects, a download...)
-                record = PageRecord(path, path, error=str(e).splitlines()[0])
+                record.error = record.error or str(e).splitlines()[0]
                 await page.close()  # (its error page would interrupt the next visit)
                 page = await new_page()
+            record.storage = [s for s in record.storage if (s["area"], s["key"]) not in stored]
+            stored |= {(s["area"], s["key"]) for s in record.storage}
+            record.local_storage = [s["key"] for s in record.storage if s["area"] == "local"]
             record.requests = [
                 judge.request(r.url, r.resource_type, _initiator(r)) for r in requests
             ]
@@ -477,18 +550,25 @@ class Scanner:
         return out
 
     async def _visit(
-        self, page: Page, judge: Judge, path: str, n: int, spec: str, reject_after: bool
-    ) -> PageRecord:
-        record = PageRecord(path, path)
-        failed: list[str] = []  # the page's own moves that failed (to https, say)
+        self, page: Page, record: PageRecord, judge: Judge, n: int, spec: str, reject_after: bool
+    ) -> None:
+        """Fills record as far as the page lets it: what it did before failing is evidence too
+        (a failure is raised, a hop of its redirects that failed named in record.error)."""
+        from playwright.async_api import Error as PlaywrightError
+
+        failed: list[tuple[str, str]] = []  # the page's moves that failed (to https, say)
 
         def moved(r: Request) -> None:
             if r.is_navigation_request() and r.frame == page.main_frame:
-                failed.append(f"{r.url} ({r.failure})")
+                failed.append((r.url, str(r.failure)))
 
         page.on("requestfailed", moved)
         try:
-            return await self._view(page, record, path, n, spec, reject_after, failed)
+            await self._view(page, record, judge, n, spec, reject_after, failed)
+        except PlaywrightError as e:  # a hop of its redirects that failed is named
+            hop = next((f"{u} ({why})" for u, why in failed if _path(u) != record.path), "")
+            record.error = str(e).splitlines()[0] + (f"; the hop that failed: {hop}" if hop else "")
+            raise
         finally:
             page.remove_listener("requestfailed", moved)
 
@@ -496,12 +576,15 @@ class Scanner:
         self,
         page: Page,
         record: PageRecord,
-        path: str,
+        judge: Judge,
         n: int,
         spec: str,
         reject_after: bool,
-        failed: list[str],
-    ) -> PageRecord:
+        failed: list[tuple[str, str]],
+    ) -> None:
+        from playwright.async_api import Error as PlaywrightError
+
+        path = record.path
         # Once the document has arrived (a redirect loop, a download, no answer still fail
         # here): a page whose load event Playwright never sees (a frame of it still loading,
         # or one Playwright lost track of) is displayed and runs its trackers all the same.
@@ -511,6 +594,15 @@ class Scanner:
         if response is not None:
             kind = (await response.all_headers()).get("content-type", "text/html")
             record.html = "html" in kind.lower()
+            if not self.o.direct and response.status in (502, 504):
+                said = ""
+                with contextlib.suppress(PlaywrightError):  # (its body went with its page)
+                    said = await response.text()
+                if said.startswith(server.UPSTREAM_FAILED):  # (not the site's own 502)
+                    record.error = (
+                        "the scanner's proxy could not get the page from the site "
+                        f"({response.status}: {said.strip()})"
+                    )
         from playwright.async_api import TimeoutError as PlaywrightTimeout
 
         with contextlib.suppress(PlaywrightTimeout):
@@ -519,23 +611,38 @@ class Scanner:
             await page.wait_for_load_state("networkidle", timeout=SETTLE_MS)
         await page.wait_for_timeout(self.o.wait_ms)
         if page.url.startswith("chrome-error:"):  # (where it went is Chromium's error page)
-            where = failed[-1] if failed else "another address"
+            where = f"{failed[-1][0]} ({failed[-1][1]})" if failed else "another address"
             raise _Left(f"the page moved itself to {where}: nothing of where it went was scanned")
         reject = page.locator(REJECT).first
-        shown = await reject.count() > 0 and await reject.is_visible()
-        accept = page.locator('[data-consent-action="accept-all"]').first
+        shown = await _visible(page, REJECT)
         record.banner = {
             "present": await page.locator("#consentproxy").count() > 0,
-            "shown": shown or (await accept.count() > 0 and await accept.is_visible()),
+            "shown": shown or await _visible(page, '[data-consent-action="accept-all"]'),
             "reject_first_layer": shown,
         }
-        record.local_storage = await page.evaluate("Object.keys(window.localStorage)")
+        if self.o.direct and not record.banner["shown"]:  # the site's own consent tool's?
+            for tool, (banner, refuse) in formercmp.BANNERS.items():
+                if await _visible(page, banner):
+                    record.banner.update(
+                        tool=tool, shown=True, reject_first_layer=await _visible(page, refuse)
+                    )
+                    break
+        try:  # (a page of no origin of its own, data: say, has no storage to read)
+            areas = await page.evaluate(STORAGE_JS)
+            record.storage = [
+                judge.storage(key, area)
+                for area, keys in zip(("local", "session"), areas)
+                for key in keys
+            ]
+        except PlaywrightError as e:
+            record.warnings.append(f"storage not read: {str(e).splitlines()[0]}")
         shot = f"{_state_file(spec)}-{_slug(path, n)}.png"
-        await page.screenshot(path=str(self.o.out / shot), full_page=True)
-        record.screenshot = shot
+        try:  # (Chromium takes none of a page a million pixels tall: the rest is evidence)
+            await page.screenshot(path=str(self.o.out / shot), full_page=True)
+            record.screenshot = shot
+        except PlaywrightError as e:
+            record.warnings.append(f"no screenshot: {str(e).splitlines()[0]}")
         if reject_after and shown:  # refusing sets the consent cookie: check its lifetime
-            from playwright.async_api import Error as PlaywrightError
-
             try:
                 async with page.expect_response(
                     lambda r: r.url.endswith("/choice"), timeout=CLICK_MS
@@ -543,7 +650,16 @@ class Scanner:
                     await reject.click(timeout=CLICK_MS)
             except PlaywrightError:  # (covered by the site's own overlay, say)
                 record.banner["reject_clickable"] = False
-        return record
+        try:  # (a page that moved itself on meanwhile has left already)
+            await page.evaluate(LEAVE_JS)
+            await page.wait_for_timeout(LEAVE_MS)
+        except PlaywrightError as e:
+            record.warnings.append(f"not told it was left: {str(e).splitlines()[0]}")
+
+
+async def _visible(page: Page, selector: str) -> bool:
+    first = page.locator(selector).first
+    return await first.count() > 0 and await first.is_visible()
 
 
 class _Left(Exception):
@@ -598,6 +714,11 @@ async def _set_cookies(judge: Judge, responses: list[Response]) -> list[dict[str
     return out
 
 
+def _path(url: str) -> str:
+    parts = urlsplit(url)
+    return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+
+
 async def _links(page: Page, base: str, prefix: str) -> list[str]:
     """Same-site paths the page links to, in document order: not the banner's (its privacy
     and preferences links; Playwright's selectors reach into its shadow root), nor the
@@ -616,7 +737,7 @@ async def _links(page: Page, base: str, prefix: str) -> list[str]:
             and parts.scheme in ("http", "https")
             and not (parts.path or "/").startswith(prefix)
         ):
-            path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            path = _path(href)
             if path not in paths:
                 paths.append(path)
     return paths

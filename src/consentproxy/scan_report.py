@@ -22,6 +22,21 @@ tr.bad td{background:#fdecec}img{max-width:420px;border:1px solid #ccc}
 """
 
 
+# What each violation kind means, for a reader who has not read the README.
+KINDS = {
+    "request": "a third-party request of a service whose category the state does not allow",
+    "cookie": "a cookie of a category the state does not allow",
+    "storage": "a localStorage or sessionStorage key named as a cookie of a category the "
+    "state does not allow",
+    "cookie-lifetime": "a cookie living longer than 13 months",
+    "consent-lifetime": "the consent cookie living longer than max_age_days",
+    "banner-missing": "no consent banner before a choice (state none)",
+    "reject-not-first-layer": "a banner without a visible reject-all on its first layer",
+    "reject-not-clickable": "the banner's reject-all not taking a click",
+    "page-failed": "the page could not be scanned in full (what it did until then is listed)",
+}
+
+
 def _table(headers: Sequence[str], rows: Iterable[tuple[Sequence[Any], bool]]) -> str:
     body = "".join(
         f"<tr{' class=bad' if bad else ''}>"
@@ -65,12 +80,13 @@ def _anchor(state: int, page: int) -> str:
 def _pages_table(states: list[dict[str, Any]]) -> str:
     """Each page in each state: its violations, linked to its evidence below."""
     paths = list(dict.fromkeys(p["path"] for s in states for p in s["pages"]))
-    cells: dict[tuple[str, int], tuple[str, int]] = {}
+    cells: dict[tuple[str, int], tuple[str, str, int]] = {}
     for i, s in enumerate(states):
         for j, p in enumerate(s["pages"]):
             failed = any(v["kind"] == "page-failed" for v in p["violations"])
             count = len(p["violations"])
-            cells.setdefault((p["path"], i), (_anchor(i, j), -1 if failed else count))
+            text = ("failed" + (f" + {count - 1}" if count > 1 else "")) if failed else str(count)
+            cells.setdefault((p["path"], i), (_anchor(i, j), text, count))
     rows = []
     for path in paths:
         row = [f"<td>{escape(path)}</td>"]
@@ -78,8 +94,7 @@ def _pages_table(states: list[dict[str, Any]]) -> str:
             if (path, i) not in cells:
                 row.append("<td></td>")
                 continue
-            anchor, count = cells[path, i]
-            text = "failed" if count < 0 else str(count)
+            anchor, text, count = cells[path, i]
             row.append(f'<td{" class=bad" if count else ""}><a href="#{anchor}">{text}</a></td>')
         rows.append(f"<tr>{''.join(row)}</tr>")
     head = "".join(f"<th>{escape(s['state'])}</th>" for s in states)
@@ -88,6 +103,7 @@ def _pages_table(states: list[dict[str, Any]]) -> str:
 
 def _page(page: dict[str, Any], out: Path, anchor: str = "") -> str:
     banner = page["banner"]
+    own = f" (the site's own {banner['tool']})" if banner.get("tool") else ""
     parts = [
         (
             f"<h3{f' id={anchor}' if anchor else ''}>{escape(page['path'])} <span class=meta>HTTP {page['status']}</span> "
@@ -96,19 +112,21 @@ def _page(page: dict[str, Any], out: Path, anchor: str = "") -> str:
         _screenshot(out, page["screenshot"]) if page["screenshot"] else "",
         (
             f"<p>Banner: {'shown' if banner.get('shown') else 'not shown'}"
+            f"{escape(own)}"
             f"{', reject-all on the first layer' if banner.get('reject_first_layer') else ''}.</p>"
         ),
         "<h4>Violations</h4>",
         _table(["kind", "detail"], (((v["kind"], v["detail"]), True) for v in page["violations"])),
         "<h4>Third-party requests</h4>",
         _table(
-            ["host", "service", "category", "verdict", "type", "initiator", "url"],
+            ["host", "service", "category", "in this state", "rule", "type", "initiator", "url"],
             (
                 (
                     (
                         r["host"],
                         r["service"],
                         r["category"],
+                        "allowed" if r["allowed"] else "not allowed",
                         r.get("verdict", ""),
                         r["resource_type"],
                         r["initiator"],
@@ -142,10 +160,28 @@ def _page(page: dict[str, Any], out: Path, anchor: str = "") -> str:
             f"<p>Not in the cookie declaration: "
             f"{escape(', '.join(page.get('undeclared', [])) or 'nothing')}.</p>"
         ),
-        (
-            f"<p>localStorage keys: {escape(', '.join(page['local_storage']) or 'none')}. "
-            f"Console errors: {len(page['console_errors'])}.</p>"
+        "<h4>Storage keys this page added</h4>",
+        _table(
+            ["key", "storage", "category", "in this state"],
+            (
+                (
+                    (
+                        s["key"],
+                        s["area"],
+                        s["category"],
+                        "allowed" if s["allowed"] else "not allowed",
+                    ),
+                    not s["allowed"],
+                )
+                for s in page.get("storage", [])
+            ),
         ),
+        (
+            _table(["not recorded"], (((w,), False) for w in page["warnings"]))
+            if page.get("warnings")
+            else ""
+        ),
+        f"<p>Console errors: {len(page['console_errors'])}.</p>",
         _table(["console error"], (((e,), False) for e in page["console_errors"])),
     ]
     return "\n".join(parts)
@@ -156,8 +192,10 @@ def render(report: dict[str, Any], out: Path) -> str:
     mode = (
         "the site as it is (--direct)"
         if report["mode"] == "direct"
-        else "through consentproxy, each state forced"
+        else "through consentproxy, each state but none forced (none: a fresh visitor, "
+        "whose reject-all click is real)"
     )
+    legend = _table(["kind", "means"], (((k, v), False) for k, v in KINDS.items()))
     summary = _table(
         ["state", "pages", "third-party requests", "violations", "verdict"],
         (
@@ -189,5 +227,6 @@ def render(report: dict[str, Any], out: Path) -> str:
         f"{'answered by the scanner, never sent' if report['offline'] else 'sent'}.</p>"
         f"<h2>Summary per state</h2>{summary}\n"
         f"<h2>Violations per page and state</h2>{_pages_table(report['states'])}\n"
+        f"<h3>Violation kinds</h3>{legend}\n"
         f"{states}</body></html>\n"
     )

@@ -59,6 +59,9 @@ HEAD_WITH_BODY_BYTES = 16 * 1024
 # worst ~6 MB for the visitors' and as much for the origin's.
 HEADS = 256
 HEAD_BYTES = 8192
+# How each answer of the proxy's own to a page it could not get from the site begins (what
+# the site never said: a scan tells it apart from a 502 of the site's).
+UPSTREAM_FAILED = "The site behind this proxy"
 # The origin's head as a browser takes it (Chromium: 256 KiB in all): a 9 KB CSP or 130
 # Set-Cookie lines are a page, not a 502 (aiohttp's client stops at 8190 bytes and 128 lines).
 ORIGIN_FIELD_BYTES = 1 << 16
@@ -243,13 +246,13 @@ class ProxyServer:
                 upstream = await self._ask("GET", url, up_headers, None)
             ex.report.upstream_seconds = time.perf_counter() - asked
         except TimeoutError:
-            return _error(504, "The site behind this proxy did not answer in time.")
+            return _error(504, f"{UPSTREAM_FAILED} did not answer in time.")
         except (aiohttp.ClientError, OSError) as e:
             # a body too slow: aiohttp dropped the origin's connection with it
             if body_reader is not None and body_reader.timed_out:
                 return _too_slow()
             log.warning("upstream %s failed: %s", redacted(self.upstream), e)
-            return _error(502, "The site behind this proxy cannot be reached.")
+            return _error(502, f"{UPSTREAM_FAILED} cannot be reached.")
         async with upstream:
             origin = _head(self.origin_heads, upstream.raw_headers)
             plan = ex.response(upstream.status, origin.headers, origin)
@@ -270,7 +273,7 @@ class ProxyServer:
                     log.warning("%s %s: %s", request.method, request.raw_path, e)
                     return _error(
                         502,
-                        f"The site behind this proxy sent a page this proxy cannot rewrite: {e}.",
+                        f"{UPSTREAM_FAILED} sent a page this proxy cannot rewrite: {e}.",
                     )
             whole = content.at_eof() and not (plan.body is not None and plan.body.pending)
             # The head goes out with the first bytes when that costs less than a write of
@@ -382,7 +385,7 @@ class ProxyServer:
                 protocols=protocols,
             )
         except (aiohttp.ClientError, OSError):
-            return _error(502, "The site behind this proxy refused the WebSocket.")
+            return _error(502, f"{UPSTREAM_FAILED} refused the WebSocket.")
         ws = _WebSocket(protocols=[upstream.protocol] if upstream.protocol else ())
         # (aiohttp keeps the 101 it got on the client WebSocket, as _response only)
         origin = _head(self.origin_heads, upstream._response.raw_headers)

@@ -1,12 +1,13 @@
-"""`consentproxy scan` of the bundled demo site in every state: the site as it is breaks the
-rules in each of them (--direct), the same site through the proxy in none. Third-party
-requests are answered by the scanner, never sent (its default)."""
+"""`consentproxy scan` of the bundled demo site: the site as it is breaks the rules before a
+choice (--direct), the same site through the proxy in no state. Third-party requests are
+answered by the scanner, never sent (its default)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import socket
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,18 +41,25 @@ def kinds(state: dict) -> set[str]:
     return {v["kind"] for page in state["pages"] for v in page["violations"]}
 
 
-def test_demo_site_as_it_is_violates_in_every_state(demo_origin, tmp_path):
+def test_demo_site_as_it_is_violates_before_a_choice(demo_origin, tmp_path, capsys):
+    """--direct named every state but visited each as `none` (`all` had 0 requests): it scans
+    `none` alone, the one state a visit of the site as it is shows."""
     code, report = scan(demo_origin, tmp_path, "--direct")
     assert code == 1 and report["mode"] == "direct" and report["offline"] is True
-    by_state = {s["state"]: s for s in report["states"]}
-    assert list(by_state) == STATES
-    assert kinds(by_state["none"]) >= {"banner-missing", "request", "cookie", "cookie-lifetime"}
-    assert kinds(by_state["all"]) == {"cookie-lifetime"}  # _ga: two years
-    hosts = {r["host"] for r in by_state["none"]["pages"][0]["requests"]}
+    (none,) = report["states"]
+    assert none["state"] == "none"
+    assert kinds(none) >= {"banner-missing", "request", "cookie", "cookie-lifetime"}
+    hosts = {r["host"] for r in none["pages"][0]["requests"]}
     assert {"www.google-analytics.com", "connect.facebook.net"} <= hosts
-    jar = {c["name"] for c in by_state["none"]["pages"][0]["cookies"]}
+    jar = {c["name"] for c in none["pages"][0]["cookies"]}
     assert {"_ga", "_fbp", "PHPSESSID"} <= jar
-    assert all(s["violations"] for s in report["states"])
+    said = capsys.readouterr().out  # (each violation, not only their count)
+    assert "  none /: request: google-analytics (analytics) loaded https://www." in said
+    args = ["scan", demo_origin, "--config", str(DEMO_CONFIG), "--direct", "--out", str(tmp_path)]
+    assert main([*args, "--states", "none;all"]) == 2
+    assert "--direct visits the site with no choice made: it scans state none only" in (
+        capsys.readouterr().err
+    )
 
 
 def test_demo_site_through_the_proxy_has_no_violation_in_any_state(demo_origin, tmp_path):
@@ -143,6 +151,29 @@ TRICKY = {  # path -> (status, content type, body)
         "<script>var x = new XMLHttpRequest(); x.open('GET', 'https://api.example.net/d');"
         + "x.send();</script>",
     ),
+    "/beacon": (  # what a tracker sends as the visitor leaves: the scan closed the page unseen
+        200,
+        "text/html",
+        "<script>addEventListener('pagehide', function () { navigator.sendBeacon("
+        + "'https://static.hot' + 'jar.com/api/visit'); }); document.addEventListener("
+        + "'visibilitychange', function () { if (document.visibilityState === 'hidden') "
+        + "fetch('https://www.google-' + 'analytics.com/g/collect', {method: 'POST', "
+        + "keepalive: true, body: 'x'}); });</script>",
+    ),
+    "/storage": (
+        200,
+        "text/html",
+        "<script>localStorage.setItem('_ga', '1'); localStorage.setItem('cart', '2'); "
+        + "sessionStorage.setItem('_fbp', '3');</script>",
+    ),
+    "/own-cmp": (  # the site's own OneTrust banner, with its reject-all
+        200,
+        "text/html",
+        '<div id="onetrust-banner-sdk"><p>We use cookies.</p><button '
+        + 'id="onetrust-accept-btn-handler">Accept All</button><button '
+        + 'id="onetrust-reject-all-handler">Reject All</button></div>',
+    ),
+    "/tall": (200, "text/html", '<div style="height:1000000px">tall</div>'),
     "/hanging": (  # a frame that never finishes: the page's load event never comes
         200,
         "text/html",
@@ -159,6 +190,11 @@ def tricky_origin() -> Iterator[str]:
     async def page(request: web.Request) -> web.StreamResponse:
         if request.path == "/loop":
             raise web.HTTPFound("/loop")
+        if request.path == "/drop" and request.transport is not None:  # (no answer at all)
+            request.transport.close()
+            return web.Response()
+        if request.path == "/hop":  # (a redirect to a tracker: not reached, offline)
+            raise web.HTTPFound("https://www.facebook.com/tr?id=1&ev=Hop")
         if request.path == "/slow":  # headers and a start, then nothing for 10 s (> LOAD_MS here)
             response = web.StreamResponse(headers={"Content-Type": "text/html"})
             await response.prepare(request)
@@ -171,7 +207,7 @@ def tricky_origin() -> Iterator[str]:
         return web.Response(status=status, text=body, content_type=kind)
 
     app = web.Application()
-    for path in [*TRICKY, "/loop", "/slow"]:
+    for path in [*TRICKY, "/loop", "/slow", "/hop", "/drop"]:
         app.router.add_get(path, page)
     with app_in_thread(app) as port:
         yield f"http://localhost:{port}/"
@@ -201,6 +237,69 @@ def test_a_scan_sees_late_trackers_and_sockets_and_never_calls_a_failed_page_cle
     assert len({p["screenshot"] for p in pages.values() if p["screenshot"]}) == 6
 
 
+LEFT = "/beacon,/storage,/after,/own-cmp,/hop,/tall"
+
+
+@pytest.fixture(scope="module")
+def left(tricky_origin, tmp_path_factory) -> tuple[Path, dict[str, dict]]:
+    """One --direct scan, state none, of pages that act as they are left, store things,
+    show their own banner, redirect to a tracker or are too tall for a screenshot."""
+    out = tmp_path_factory.mktemp("left")
+    _, report = scan(tricky_origin, out, "--direct", "--states", "none", "--paths", LEFT)
+    return out, {p["path"]: p for p in report["states"][0]["pages"]}
+
+
+def test_beacons_sent_as_a_page_is_left_are_seen(left):
+    """sendBeacon on pagehide and fetch(keepalive) on visibilitychange went unreported: the
+    scan left each page without either event its trackers wait for."""
+    page = left[1]["/beacon"]
+    assert {r["host"] for r in page["requests"]} >= {
+        "static.hotjar.com",
+        "www.google-analytics.com",
+    }
+    assert any("www.google-analytics.com/g/collect" in v["detail"] for v in page["violations"])
+
+
+def test_storage_is_judged_and_charged_to_the_page_that_added_it(left):
+    """localStorage keys were listed, never judged, and listed again on every later page;
+    sessionStorage was never read."""
+    pages = left[1]
+    storage = {(s["area"], s["key"]): s["allowed"] for s in pages["/storage"]["storage"]}
+    assert storage == {("local", "_ga"): False, ("local", "cart"): True, ("session", "_fbp"): False}
+    details = [v["detail"] for v in pages["/storage"]["violations"] if v["kind"] == "storage"]
+    assert sorted(details) == [
+        "_fbp (advertising) in sessionStorage without consent",
+        "_ga (analytics) in localStorage without consent",
+    ]
+    assert pages["/after"]["storage"] == [] and pages["/after"]["local_storage"] == []
+
+
+def test_a_sites_own_consent_banner_is_no_missing_banner(left):
+    """A site with its own OneTrust banner, scanned --direct, got banner-missing."""
+    pages = left[1]
+    assert pages["/own-cmp"]["banner"]["tool"] == "OneTrust"
+    assert pages["/own-cmp"]["banner"]["reject_first_layer"]
+    assert pages["/own-cmp"]["violations"] == []
+    (missing,) = [v for v in pages["/after"]["violations"] if v["kind"] == "banner-missing"]
+    assert "neither consentproxy's nor" in missing["detail"]
+
+
+def test_a_failing_page_keeps_what_was_seen_and_names_the_failed_hop(left):
+    """A redirect to a tracker failed the page with an error naming the site's own URL and
+    "nothing was scanned" though its request was listed; a page too tall to screenshot lost
+    its status, banner and storage; the HTML table said "failed" and hid the leak."""
+    out, pages = left
+    hop = pages["/hop"]
+    assert "https://www.facebook.com/tr?id=1&ev=Hop" in hop["error"]
+    assert "www.facebook.com" in {r["host"] for r in hop["requests"]}
+    failed = [v["detail"] for v in hop["violations"] if v["kind"] == "page-failed"]
+    assert failed and "nothing" not in failed[0]
+    tall = pages["/tall"]
+    assert (tall["status"], tall["error"], tall["screenshot"]) == (200, "", "")
+    assert tall["banner"]["shown"] is False and "screenshot" in tall["warnings"][0]
+    assert ">failed + 1<" in (out / "report.html").read_text()
+
+
 def test_a_page_that_never_finishes_loading_is_still_scanned(tricky_origin, tmp_path, monkeypatch):
     """A page Playwright never saw fire its load event (a frame still loading, or one it lost
     track of: 1 view in 8 of chip.de's real page, which the browser had loaded completely)
@@ -225,7 +324,7 @@ def test_a_page_that_moves_itself_where_nothing_loads_says_so(tricky_origin, tmp
     (page,) = report["states"][0]["pages"]
     assert page["error"].startswith(f"the page moved itself to https{tricky_origin[4:]}to-https (")
     assert "nothing of where it went was scanned" in page["error"]
-    assert [v["kind"] for v in page["violations"]] == ["page-failed"] and code == 1
+    assert [v["kind"] for v in page["violations"]] == ["page-failed"] and code == 3
 
 
 def test_the_proxy_adds_no_console_error_to_a_page_reading_a_third_party(tricky_origin, tmp_path):
@@ -236,6 +335,19 @@ def test_the_proxy_adds_no_console_error_to_a_page_reading_a_third_party(tricky_
     (page,) = report["states"][0]["pages"]
     assert [r["host"] for r in page["requests"]] == ["api.example.net"]
     assert page["console_errors"] == [] and code == 0
+
+
+def test_a_page_the_scanners_proxy_could_not_get_is_no_answer_of_the_site(tricky_origin, tmp_path):
+    """A page the in-process proxy could not get from the site (a connection closed with no
+    answer) was "the site answered 502", an answer the site never gave."""
+    code, report = scan(tricky_origin, tmp_path, "--states", "all", "--paths", "/drop")
+    (page,) = report["states"][0]["pages"]
+    (failed,) = page["violations"]
+    assert failed["detail"].startswith(
+        "the scanner's proxy could not get the page from the site (502: The site behind this "
+        "proxy cannot be reached.)"
+    )
+    assert code == 3
 
 
 def test_a_scan_through_the_proxy_of_a_named_host_runs(tricky_origin, tmp_path):
@@ -351,3 +463,40 @@ def test_a_site_that_does_not_answer_is_said_so_before_any_scan(tmp_path, capsys
     args = ["scan", url, "--config", str(DEMO_CONFIG), "--out", str(tmp_path), *direct]
     assert main(args) == 2
     assert f"scan: the site at {url.rstrip('/')} does not answer" in capsys.readouterr().err
+
+
+def test_reports_of_an_earlier_scan_go_and_an_unwritable_one_is_named(tmp_path, capsys):
+    """A failed rerun into an --out left the earlier report.html and report.json as if they
+    were its own; a report.html that is a directory said "Is a directory", no path."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}/"
+    args = ["scan", url, "--config", str(DEMO_CONFIG), "--out", str(tmp_path)]
+    for name in ("report.json", "report.html"):
+        (tmp_path / name).write_text("an earlier scan's")
+    assert main(args) == 2
+    assert not (tmp_path / "report.json").exists() and not (tmp_path / "report.html").exists()
+    (tmp_path / "report.html").mkdir()
+    assert main(args) == 2
+    assert f"cannot write {tmp_path / 'report.html'}" in capsys.readouterr().err
+
+
+def test_a_scan_without_playwright_says_how_to_install_it(
+    demo_origin, tmp_path, monkeypatch, capsys
+):
+    """(a traceback: ModuleNotFoundError)"""
+    monkeypatch.setitem(sys.modules, "playwright", None)
+    monkeypatch.setitem(sys.modules, "playwright.async_api", None)
+    args = ["scan", demo_origin, "--config", str(DEMO_CONFIG), "--out", str(tmp_path)]
+    assert main(args) == 2
+    assert "scan needs Playwright: pip install playwright" in capsys.readouterr().err
+
+
+def test_a_page_the_scan_could_not_visit_exits_3_not_as_a_leak(tricky_origin, tmp_path, capsys):
+    """A broken scan and a leak both exited 1; ' none' was a state of its own name."""
+    code, report = scan(
+        tricky_origin, tmp_path, "--direct", "--states", " none ", "--paths", "/boom"
+    )
+    assert code == 3 and report["states"][0]["state"] == "none"
+    assert [v["kind"] for v in report["states"][0]["pages"][0]["violations"]] == ["page-failed"]
+    assert "none /boom: page-failed: the site answered 500" in capsys.readouterr().out
