@@ -160,6 +160,23 @@ def test_a_choice_older_than_the_consent_lifetime_is_not_imported():
     assert not any(v.startswith("consent=") for k, v in plan.headers if k == "Set-Cookie")
 
 
+def test_a_choice_dated_after_the_proxy_took_over_is_not_imported():
+    """The old tool's cookies are unsigned: a sibling site planting them after the switch is
+    not the visitor's choice (red team). check-config warns of an import with no until."""
+    from consentproxy.observe import config_warnings
+
+    for until, imported in (("2026-08-02", True), ("2026-08-01T09:00Z", False)):
+        text = ONETRUST.replace("}}\n", f"}}, until: {until}}}\n")
+        ex, _ = first_visit(
+            engine(text), f"OptanonConsent={OPTANON}; OptanonAlertBoxClosed={CLOSED}"
+        )
+        assert ex.state.decided is imported, until
+        assert not [w for w in config_warnings(Policy(parse_config(text))) if "no until" in w]
+    assert [w for w in config_warnings(Policy(parse_config(ONETRUST))) if "no until" in w]
+    with pytest.raises(ConfigError, match="former_cmp.until must be a date"):
+        parse_config(ONETRUST.replace("}}\n", "}, until: soon}\n"))
+
+
 def test_without_an_import_table_nothing_is_imported():
     ex, _ = first_visit(
         engine(CONFIG + "former_cmp: {tool: onetrust}\n"),

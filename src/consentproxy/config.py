@@ -11,6 +11,7 @@ import ipaddress
 import re
 from collections.abc import Collection
 from dataclasses import replace
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -583,8 +584,9 @@ class _Reader:
         )
 
     def former_cmp(self, node: yaml.Node, categories: tuple[Category, ...]) -> FormerCmp:
-        """`former_cmp: {tool: onetrust, neutralise: true, import: {C0002: analytics}}`."""
-        items = self.mapping(node, "former_cmp", {"tool", "neutralise", "import"})
+        """`former_cmp: {tool: onetrust, neutralise: true, import: {C0002: analytics},
+        until: 2026-12-01}`."""
+        items = self.mapping(node, "former_cmp", {"tool", "neutralise", "import", "until"})
         if "tool" not in items:
             raise self.fail(node, f"former_cmp needs tool: one of {', '.join(TOOLS)}")
         tool = self.word(items["tool"], "former_cmp.tool", TOOLS)
@@ -619,7 +621,18 @@ class _Reader:
             if "neutralise" in items
             else True
         )
-        return FormerCmp(tool, neutralise, imports)
+        until = self.instant(items["until"], "former_cmp.until") if "until" in items else None
+        return FormerCmp(tool, neutralise, imports, until)
+
+    def instant(self, node: yaml.Node, name: str) -> float:
+        """An ISO date (its midnight) or date-time, UTC unless it names an offset."""
+        try:  # (the text as written: YAML would make a date of it)
+            when = datetime.fromisoformat(node.value if isinstance(node, yaml.ScalarNode) else "")
+        except ValueError:
+            raise self.fail(
+                node, f"{name} must be a date or a date-time (2026-12-01, 2026-12-01T09:00Z)"
+            ) from None
+        return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
 
     def regions(self, node: yaml.Node, trusted: bool) -> Regions:
         """`regions: {header: CF-IPCountry, opt_out: [US-CA, US-CO]}`."""

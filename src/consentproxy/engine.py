@@ -1370,7 +1370,8 @@ class Engine:
 
     def former_choice(self, cookies: Sequence[tuple[str, str]]) -> ConsentState | None:
         """The visitor's choice with the site's former consent tool, in our categories, when
-        the config imports it and it is still young enough to hold (it keeps its date)."""
+        the config imports it, it is still young enough to hold (it keeps its date) and it
+        was made before the proxy took over (former_cmp.until)."""
         former = self.config.former_cmp
         if former is None or not former.imports:
             return None
@@ -1378,6 +1379,8 @@ class Engine:
         now = self.clock()
         if choice is None or choice.decided_at <= now - self.signer.max_age:
             return None
+        if former.until is not None and choice.decided_at > former.until:
+            return None  # (not the old tool's: written since the proxy took over)
         return self.signer.decide(
             former_categories(choice, former.imports), (), min(choice.decided_at, now)
         )

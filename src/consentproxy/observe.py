@@ -233,6 +233,15 @@ def config_warnings(policy: Policy) -> list[str]:
                     f"count as unknown ({config.unknown_cookies}); map them with "
                     f"cookie_database: {{{ours}: CATEGORY}}"
                 )
+    former = config.former_cmp
+    if former is not None and former.imports and former.until is None:
+        out.append(
+            f"former_cmp imports {former.tool}'s choices with no until: its cookies are "
+            "unsigned, and a sibling site or a script writing them is imported as the "
+            "visitor's choice for as long as the import runs; give the day the proxy took "
+            "over (until: YYYY-MM-DD): later choices are not imported, and none at all six "
+            "months on"
+        )
     loader = policy.holder("www.googletagmanager.com", "/gtag/js", unknown=False)
     advanced = [s.name for s in config.services if s.consent_mode == "advanced"]
     if advanced and loader is not None and loader.consent_mode != "advanced":

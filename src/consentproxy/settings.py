@@ -65,6 +65,9 @@ class FormerCmp:
     tool: str  # onetrust | cookiebot
     neutralise: bool = True
     imports: dict[str, str] = field(default_factory=dict)  # its group -> our category
+    # When the proxy took over (a Unix time): a choice dated later was not made with the old
+    # tool (its cookies are unsigned: a sibling site or a script can write them).
+    until: float | None = None
 
 
 @dataclass(frozen=True)
