@@ -101,6 +101,26 @@ def test_of_several_consent_cookies_what_all_grant_is_read_and_no_planted_id_is_
     assert state.categories == set() and state.services == {"youtube", "google-analytics"}
 
 
+def test_a_host_prefixed_consent_cookie_is_secure_and_host_only(engine):
+    """`__Host-consent` (a sibling subdomain can neither plant nor toss one): the browser
+    takes it only Secure, on Path=/ and with no Domain, so it is always sent so; with
+    cookie_domain it could never be kept, and the config says so."""
+    consent = replace(engine.config.consent, cookie_name="__Host-consent")
+    hosted = Engine(replace(engine.config, consent=consent), [b"k" * 32], clock=lambda: NOW)
+    _, value = save(hosted, ["analytics"], [])  # (over plain http here)
+    ex = hosted.begin(Request("GET", "/", [("Host", "shop.example.com"), ("Cookie", value)]))
+    assert value.startswith("__Host-consent=") and ex.state.categories == {"analytics"}
+    cookie = hosted.endpoints.consent_cookies(ex, value.split("=", 1)[1], 60)[-1][1]
+    assert "; Secure" in cookie and "Path=/;" in cookie and "Domain" not in cookie
+    from consentproxy.config import ConfigError, parse_config
+    from tests.configs import FOUR_CATEGORIES
+
+    with pytest.raises(ConfigError, match="a browser refuses a __Host- cookie with a Domain"):
+        parse_config(
+            FOUR_CATEGORIES + "consent: {cookie_name: __Host-c, cookie_domain: .example.com}\n"
+        )
+
+
 def with_cookie_domain(engine, domain):
     consent = replace(engine.config.consent, cookie_domain=domain)
     return Engine(replace(engine.config, consent=consent), [b"k" * 32], clock=lambda: NOW)

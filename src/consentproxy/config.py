@@ -1065,6 +1065,12 @@ class _Reader:
                     "consent.cookie_domain must be the site's own domain such as .example.com "
                     "(no address, no public suffix such as .co.uk; or null)",
                 )
+            if s.cookie_name.startswith("__Host-"):
+                raise self.fail(
+                    items["cookie_domain"],
+                    f"consent.cookie_domain with cookie_name {s.cookie_name}: a browser refuses "
+                    "a __Host- cookie with a Domain; drop one of them",
+                )
             s = replace(s, cookie_domain=domain)
         return s
 

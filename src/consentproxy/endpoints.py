@@ -475,9 +475,12 @@ class Endpoints:
         browser would refuse the cookie: no choice would ever be kept there). A visitor who
         sent it twice (host-only and on the cookie domain: the config changed between two
         choices; or one planted by a sibling site) has the other variants deleted first:
-        the engine reads the one that grants the least (Engine.consent_of)."""
+        the engine reads what all of them grant (Engine.consent_of). A __Host- or __Secure-
+        name is always Secure (a browser takes it over https only, never from a sibling)."""
         cfg = self.config.consent
-        name, secure = cfg.cookie_name, "; Secure" if ex.scheme == "https" else ""
+        name = cfg.cookie_name
+        prefixed = name.startswith(("__Host-", "__Secure-"))
+        secure = "; Secure" if ex.scheme == "https" or prefixed else ""
         host = ex.host.split(":")[0].lower().rstrip(".")
         base = cfg.cookie_domain.lstrip(".") if cfg.cookie_domain else None
         domain = base if base and same_site(host, base) else None
