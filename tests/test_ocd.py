@@ -26,6 +26,13 @@ Data Controller,User Privacy & GDPR Rights Portals,Wildcard match
 5,Shop,Personalization,shop_theme,,Theme,1 year,Shop,,0
 """
 ANALYTICS = ConsentState(decided=True, categories=frozenset({"analytics"}))
+# A policy's own words: technical (required) and audience.
+TECHNICAL = """\
+upstream: http://127.0.0.1:9
+categories:
+  technical: {required: true}
+  audience: {}
+"""
 
 
 @pytest.fixture(scope="module")
@@ -108,14 +115,10 @@ services:
 
 def test_config_maps_database_categories_to_its_own_names(database):
     policy = Policy(
-        parse_config("""\
-upstream: http://127.0.0.1:9
-categories:
-  technical: {required: true}
-  audience: {}
-  networks: {}
-cookie_database: {advertising: networks, functional: technical}
-"""),
+        parse_config(
+            TECHNICAL + "  networks: {}\n"
+            "cookie_database: {advertising: networks, functional: technical}\n"
+        ),
         database,
     )
     assert policy.cookie_category("shop_cart") == "technical"
@@ -131,13 +134,7 @@ def test_a_mapping_into_a_required_category_makes_no_third_party_required(databa
     from consentproxy.observe import config_warnings
 
     policy = Policy(
-        parse_config("""\
-upstream: http://127.0.0.1:9
-categories:
-  technical: {required: true}
-  audience: {}
-cookie_database: {analytics: audience, functional: technical}
-"""),
+        parse_config(TECHNICAL + "cookie_database: {analytics: audience, functional: technical}\n"),
         database,
     )
     assert policy.cookie_category("shop_theme") == "technical"
