@@ -641,13 +641,7 @@ class Exchange:
         if html is None or not page:
             if status >= 200 and (status not in NO_BODY_STATUSES or self._unasked_part(status)):
                 out = self._document_headers(out, types)
-            if (
-                html is None
-                and has_body
-                and 200 <= status < 300
-                and not untyped
-                and _untyped(types)
-            ):
+            if html is None and has_body and 200 <= status < 300 and _untyped(types):
                 # (a body a browser may sniff as a page, unrewritten for this request, which
                 # is no navigation: cached, a navigation would render it, trackers and all)
                 return ResponsePlan(_uncached(out), None, has_body)
@@ -1317,22 +1311,19 @@ class Engine:
         first); with no pseudonymous id when they disagree on it, so that the visitor's next
         choice starts a new one, not a planted cookie's (whose holder could read the
         visitor's records with it)."""
-        services = self.policy.services
+        services_in = self.policy.services_in  # (category -> its services)
+
+        def of(categories: frozenset[str]) -> frozenset[str]:
+            return frozenset().union(*(services_in.get(c, ()) for c in categories))
+
         categories = frozenset.intersection(*(s.categories for s in states))
-        granted = frozenset.intersection(
-            *(
-                s.services | {n for n, svc in services.items() if svc.category in s.categories}
-                for s in states
-            )
-        )
+        granted = frozenset.intersection(*(s.services | of(s.categories) for s in states))
         oldest = min(states, key=lambda s: s.decided_at)
         ids = {s.consent_id for s in states}
         return replace(
             oldest,
             categories=categories,
-            services=frozenset(
-                n for n in granted if n not in services or services[n].category not in categories
-            ),
+            services=granted - of(categories),
             consent_id=oldest.consent_id if len(ids) == 1 else "",
             reask=any(s.reask for s in states),
         )
