@@ -101,6 +101,21 @@ def counter(scrape: str, name: str, **labels: str) -> float:
     return float(m.group(1)) if m else 0.0
 
 
+async def up(proc: asyncio.subprocess.Process, url: str) -> None:
+    """until_up(url), or serve's own words when it exits first (a taken port, a bad config:
+    the bare "never answered" after 20 s hid them)."""
+    answered = asyncio.ensure_future(until_up(url))
+    exited = asyncio.ensure_future(proc.wait())
+    await asyncio.wait({answered, exited}, return_when=asyncio.FIRST_COMPLETED)
+    if answered.done():
+        exited.cancel()
+        return answered.result()
+    answered.cancel()
+    assert proc.stderr is not None
+    err = (await proc.stderr.read()).decode()
+    raise AssertionError(f"serve exited {proc.returncode} before {url} answered:\n{err}")
+
+
 async def stop(proc: asyncio.subprocess.Process) -> str:
     if proc.returncode is None:
         proc.send_signal(signal.SIGTERM)
@@ -124,9 +139,9 @@ async def test_two_workers_share_one_port_and_both_answer(origin: str, tmp_path:
     config.write_text(CONFIG.format(upstream=origin, port=port, metrics=metrics, title="One"))
     proc = await start_serve(config, "--workers", "2")
     try:
-        await until_up(f"http://127.0.0.1:{port}/.consent/healthz")
+        await up(proc, f"http://127.0.0.1:{port}/.consent/healthz")
         for m in (metrics, metrics + 1):  # both workers up, not just the first to answer
-            await until_up(f"http://127.0.0.1:{m}/metrics")
+            await up(proc, f"http://127.0.0.1:{m}/metrics")
         # New connections each time: the kernel spreads them over the workers.
         for _ in range(60):
             async with (
@@ -159,10 +174,12 @@ async def test_a_worker_that_dies_is_named_and_stops_the_others(
     no clue)"""
     port = free_port()
     config = tmp_path / "site.yaml"
-    config.write_text(CONFIG.format(upstream=origin, port=port, metrics=free_port(), title="A"))
+    config.write_text(
+        CONFIG.format(upstream=origin, port=port, metrics=free_port(span=2), title="A")
+    )
     proc = await start_serve(config, "--workers", "2")
     try:
-        await until_up(f"http://127.0.0.1:{port}/.consent/healthz")
+        await up(proc, f"http://127.0.0.1:{port}/.consent/healthz")
         children = [
             int(p.name)
             for p in Path("/proc").iterdir()
@@ -217,7 +234,7 @@ async def test_a_reload_sent_while_serve_imports_its_modules_does_not_end_it(
             await asyncio.sleep(0.001)
         importing = "aiohttp" not in Path(f"/proc/{proc.pid}/maps").read_text()
         proc.send_signal(signal.SIGHUP)
-        await until_up(f"http://127.0.0.1:{port}/.consent/healthz")
+        await up(proc, f"http://127.0.0.1:{port}/.consent/healthz")
         assert proc.returncode is None
         assert importing, "HUP was ignored only once aiohttp was loaded"
     finally:
@@ -234,7 +251,7 @@ async def test_sighup_reloads_under_load_without_losing_a_request(
     statuses: list[int] = []
     titles: list[str] = []
     try:
-        await until_up(f"http://127.0.0.1:{port}/.consent/healthz")
+        await up(proc, f"http://127.0.0.1:{port}/.consent/healthz")
         async with aiohttp.ClientSession() as client:
 
             async def hit() -> None:
@@ -557,7 +574,7 @@ async def test_a_second_sigterm_stops_serve_at_once(origin: str, tmp_path: Path)
     config.write_text(CONFIG.format(upstream=origin, port=port, metrics=free_port(), title="T"))
     proc = await start_serve(config)
     try:
-        await until_up(f"http://127.0.0.1:{port}/.consent/healthz")
+        await up(proc, f"http://127.0.0.1:{port}/.consent/healthz")
         async with aiohttp.ClientSession() as client:
             resp = await client.get(f"http://127.0.0.1:{port}/endless")
             await resp.content.read(1000)
@@ -855,7 +872,7 @@ async def test_workers_refuse_a_port_another_serve_listens_on(origin: str, tmp_p
     )
     proc = await start_serve(first, "--workers", "2")
     try:
-        await until_up(f"http://127.0.0.1:{port}/.consent/healthz")
+        await up(proc, f"http://127.0.0.1:{port}/.consent/healthz")
         late = await start_serve(second, "--workers", "2")
         err = await stop_within(late, 20)
     finally:
@@ -879,9 +896,9 @@ async def test_share_port_hands_over_without_a_gap(origin: str, tmp_path: Path) 
     proc = await start_serve(first, "--workers", "2")
     late = None
     try:
-        await until_up(f"http://127.0.0.1:{port}/.consent/healthz")
+        await up(proc, f"http://127.0.0.1:{port}/.consent/healthz")
         late = await start_serve(second, "--share-port")
-        await until_up(f"http://127.0.0.1:{late_metrics}/metrics")
+        await up(late, f"http://127.0.0.1:{late_metrics}/metrics")
         await stop(proc)
         assert proc.returncode == 0
         async with aiohttp.ClientSession() as client:

@@ -806,7 +806,11 @@ async def test_load_once_activates_only_that_embed_and_records_nothing(site: Sit
             .first.get_by_role("button", name="Load this once")
             .click()
         )
-    await site.page.wait_for_load_state("networkidle")
+    # (its frame loaded, not networkidle: Playwright can lose that for a frame inserted late,
+    # microsoft/playwright#42598)
+    frame = await (await site.page.wait_for_selector("iframe[src$='/embed/abc']")).content_frame()
+    assert frame is not None
+    await frame.wait_for_load_state()
     assert [u for u in site.third_party if "youtube" in u] == ["https://www.youtube.com/embed/abc"]
     assert site.choices == []
     assert await site.page.locator("[data-consent-placeholder]").count() == 1

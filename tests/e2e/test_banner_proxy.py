@@ -110,7 +110,9 @@ async def test_load_once_does_not_outlive_the_page(browser, proxy, contexts):
             .get_by_role("button", name="Load this once")
             .click()
         )
-    await page.wait_for_load_state("networkidle")
+    # Not networkidle: a frame whose request ends before its DOMContentLoaded can leave
+    # Playwright's networkidle unset for good (microsoft/playwright#42598); it failed CI once.
+    await page.wait_for_selector("iframe[src^='https://player.vimeo.com/']", state="attached")
     assert "player.vimeo.com" in recorder.hosts
     recorder.clear()
     await page.reload()
