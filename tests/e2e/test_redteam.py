@@ -292,6 +292,16 @@ VISITOR = {
 }
 # A script going to a tracker on the visitor's click, but not where the visitor went: a form
 # of its own submitted, a window opened in one of the page's frames (the top's or a frame's).
+# Markup a forum comment can hold: same-origin posts to the proxy's endpoints, which their
+# CSRF check lets through (FOUND: one click recorded Accept all, or erased the choice).
+ENDPOINT_FORMS = {
+    "/comment-form-to-choice": "<form method=post action='/.consent/choice'>"
+    "<input type=hidden name=action value=accept-all><button id=go>Win a prize</button></form>",
+    "/comment-button-to-choice": "<form method=post><input type=hidden name=action "
+    "value=accept-all><button id=go formaction='../.consent/choice'>Win a prize</button></form>",
+    "/comment-form-to-erase": "<form method=post action='/.consent/me/erase'>"
+    "<button id=go>Win a prize</button></form>",
+}
 ANY_CLICK = {
     "/form-submitted-on-any-click": "<iframe name=h hidden></iframe><button id=go>go</button>"
     + script(
@@ -368,7 +378,7 @@ MIXED = {
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def redteam_origin() -> AsyncIterator[str]:
-    pages = FOUND | BLOCKED | MIXED | NAVIGATION_CONTROLS | VISITOR | ANY_CLICK
+    pages = FOUND | BLOCKED | MIXED | NAVIGATION_CONTROLS | VISITOR | ANY_CLICK | ENDPOINT_FORMS
     pages |= {REFUSED_PAGE: script(""), OWN_LANDING: "landed"}
     async with pages_origin(pages) as url:
         yield url
@@ -545,3 +555,26 @@ async def test_a_cookie_a_script_sets_lives_no_longer_than_an_origins(
             jar = {c["name"]: c for c in await tab.context.cookies()}
             assert name in jar, how
             assert now + 394 * 86400 < jar[name]["expires"] <= now + 395 * 86400 + 5, how
+
+
+@pytest.mark.parametrize("path", list(ENDPOINT_FORMS))
+async def test_a_form_of_the_sites_markup_cannot_post_to_the_proxys_endpoints(
+    browser, redteam_proxy, path
+):
+    """The visitor's click on it posts to the page itself: no choice is made, none erased."""
+    async with recorded(browser, redteam_proxy) as (tab, _):
+
+        async def state() -> object:
+            return await tab.evaluate("fetch('/.consent/state').then(r => r.json())")
+
+        await tab.goto(path)
+        if path.endswith("erase"):  # a visitor who has chosen: the form would take it back
+            await tab.click("[data-consent-action=reject-all]")
+            for _ in range(100):
+                if (await state())["decided"]:  # type: ignore[index]
+                    break
+                await tab.wait_for_timeout(50)
+        before = await state()
+        async with tab.expect_navigation():
+            await tab.click("#go")
+        assert await state() == before

@@ -5,7 +5,13 @@ import pytest
 from consentproxy.consent import NO_DECISION, ConsentState
 from consentproxy.domains import MAX_HOST_NAME
 from consentproxy.policy import Policy
-from consentproxy.rewrite.neutralise import MEMO_HOSTS, Neutraliser, srcset_urls, url_target
+from consentproxy.rewrite.neutralise import (
+    MEMO_HOSTS,
+    Neutraliser,
+    at_endpoints,
+    srcset_urls,
+    url_target,
+)
 from consentproxy.rewrite.scanner import HtmlRewriter
 
 
@@ -352,3 +358,45 @@ def test_a_utf8_host_beyond_ascii_is_read_as_utf8():
 )
 def test_a_host_in_a_single_byte_encoding_or_with_a_port_is_read_as_the_browser_maps_it(raw, host):
     assert url_target(raw.decode("latin-1"))[0] == host  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "/.consent/choice",
+        " /.consent/me/erase ",
+        "https://other.example/.consent/choice?x#y",
+        "//site.example\\.consent\\choice",
+        "/x/../.consent/choice",
+        "/%2e%2E/.consent/choice",
+        "/%2Econsent/choice",  # (unescaped, as a front server may)
+        "../../../.consent/choice",  # from any page: '..' climbs to the root
+        ".consent/choice",  # relative, from a page at the root
+        "./.consent/",
+        "/.con\tsent/choice",
+        "http:/.consent/choice",
+        "http:.consent/choice",
+    ],
+)
+def test_a_form_url_that_may_post_to_the_endpoints_is_caught(value):
+    assert at_endpoints(value, "/.consent/")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "?action=accept-all",
+        "#top",
+        "/search",
+        "/consent/choice",
+        "/.consent",
+        "choice",
+        "javascript:void(0)",
+        "mailto:a@b.example",
+        "/x/.consent/choice",
+        "data:text/html,x",
+    ],
+)
+def test_a_form_url_that_cannot_reach_the_endpoints_passes(value):
+    assert not at_endpoints(value, "/.consent/")

@@ -1124,7 +1124,9 @@ static Py_ssize_t quiet_element(Skipper *self, const unsigned char *b, Py_ssize_
                                 Py_ssize_t name_end, Py_ssize_t n, Py_ssize_t i, int quiet_ok,
                                 Key key, Memos memos) {
     int flags = 0;
-    if (!self->quiet[i] || !(quiet_ok & QUIET || (quiet_ok & KEYED && key.len)))
+    /* (KEYED alone: not a hosted name, such as <input formaction>, whose other URLs a <base>
+     * elsewhere would send to another host) */
+    if (!self->quiet[i] || !(quiet_ok & QUIET || (quiet_ok & KEYED && key.len && !self->hosted[i])))
         return -1;
     int hosted = key.urls != NULL;
     Py_ssize_t end = tag_end(b, name_end, n, &key, &flags);

@@ -60,7 +60,21 @@ URL_ATTRS: dict[bytes, tuple[bytes, ...]] = {
     b"a": (b"ping",),  # a click POSTs to each URL listed (hyperlink auditing)
     b"area": (b"ping",),
     b"meta": (),  # http-equiv refresh and Set-Cookie: see Neutraliser._meta_tag
+    b"form": (),  # action, a button's formaction: see ENDPOINT_ATTRS
+    b"button": (),
 }
+# Where a form posts (and the <base> relative actions resolve against): never to the
+# proxy's own endpoints from the site's markup. A form in a forum comment aimed at
+# {prefix}choice recorded "Accept all" on one click, one at {prefix}me/erase erased the
+# visitor's records: same-origin posts, which the endpoints' CSRF check lets through.
+ENDPOINT_ATTRS = {
+    b"form": b"action",
+    b"button": b"formaction",
+    b"input": b"formaction",
+    b"base": b"href",
+}
+REFUSED_PREFIX = b"data-consent-refused-"  # (never put back: no service, no consent)
+ENDPOINT_POSTS = "consent-endpoints"  # what the reports name such a form
 # Elements whose URL makes a document: a data: or javascript: URL there is markup that runs.
 _DOCUMENT_TAGS = frozenset({b"iframe", b"frame", b"object", b"embed"})
 JS_TYPES = frozenset(
@@ -349,6 +363,25 @@ def relative_target(value: str, base: tuple[str, str]) -> tuple[str, str] | None
     return host, normal_path(rest if rest.startswith("/") else "/" + rest)
 
 
+def at_endpoints(value: str, prefix: str) -> bool:
+    """Whether a form's URL may lead under the proxy's prefix from some page of the site,
+    whatever its host (another one's post is cross-site: refused anyway). The tag memo
+    serves every page alike, so a relative URL counts as from a page at the root, where
+    any '..' climbs from elsewhere: '../.consent/choice' is caught, 'consent/x' with a
+    /consent/ prefix is a false alarm that only costs the form its action."""
+    s = value.strip(_C0_AND_SPACE).translate(_URL_STRIP).replace("\\", "/")
+    m = _SPECIAL_URL_RE.match(s)
+    assert m is not None
+    scheme = (m["scheme"] or "").lower()
+    if scheme and scheme not in ("http", "https"):
+        return False
+    if len(m["slashes"]) >= 2:
+        path = _split_authority(m["rest"])[1]
+    else:
+        path = (m["slashes"] + m["rest"]).split("?")[0].split("#")[0]
+    return normal_path(path if path.startswith("/") else "/" + path).startswith(prefix)
+
+
 def _document_text(value: str, schemes: tuple[str, ...] = ("data", "javascript")) -> bytes | None:
     """The markup or code a URL of one of `schemes` (a data: or javascript: URL) makes a
     frame or a script run, read as the URL parser reads it (C0 controls and spaces around
@@ -507,8 +540,23 @@ class Neutraliser:
 
     def _start_tag(self, name: bytes, tag: bytes) -> bytes:
         start = StartTag(name, tag)  # parsed once, for both steps (unless the first edits)
+        if name in ENDPOINT_ATTRS:
+            start = self._no_endpoint_post(start)
         out = self._url_attributes(start)
-        return self.style_attribute(start if out is tag else StartTag(name, out))
+        return self.style_attribute(start if out is start.raw else StartTag(name, out))
+
+    def _no_endpoint_post(self, start: StartTag) -> StartTag:
+        """The tag with its action (formaction, <base href>) renamed when it leads to the
+        proxy's endpoints (at_endpoints): the form then posts to its own page."""
+        attr = ENDPOINT_ATTRS[start.name]
+        value = start.attrs.get(attr)
+        if value is None or not at_endpoints(value, self.policy.config.prefix):
+            return start
+        raw = start.raw
+        for s, e in reversed(start.attrs.spans(attr)):  # (every one: the next would count)
+            raw = raw[:s] + REFUSED_PREFIX + raw[s:e].lower() + raw[e:]
+        self.blocked.append((ENDPOINT_POSTS, start.name.decode("latin-1")))
+        return StartTag(start.name, raw)
 
     def _url_attributes(self, start: StartTag) -> bytes:
         name, tag = start.name, start.raw

@@ -31,6 +31,7 @@ from consentproxy.rewrite.foreign import (
 from consentproxy.rewrite.held import MAX_HELD_TEXT, HeldElement, Rewrite
 from consentproxy.rewrite.injector import CLOSERS, Injector
 from consentproxy.rewrite.neutralise import (
+    ENDPOINT_ATTRS,
     MARK_SLOT,
     MEMO_TAG_BYTES,
     QUIET_ELEMENT_BYTES,
@@ -140,6 +141,7 @@ DOCUMENT_START_RE = re.compile(
 # name another host (but HOSTED ones); for raw-text elements, up to their end tag; a
 # <script> only as HOSTED says.
 KEYS = {
+    **ENDPOINT_ATTRS,  # (an <input> stops at its formaction only where every quiet tag may pass)
     b"meta": b"http-equiv",
     b"a": b"ping",
     b"area": b"ping",
