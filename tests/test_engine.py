@@ -24,6 +24,9 @@ def engine(config) -> Engine:
     )
 
 
+CSP_RO = "content-security-policy-report-only"
+
+
 def get(engine, target="/", cookie=None, **extra):
     headers = [("Host", "shop.example.com")] + ([("Cookie", cookie)] if cookie else [])
     headers += [(k.replace("_", "-"), v) for k, v in extra.items()]
@@ -545,6 +548,37 @@ def test_xml_and_svg_documents_get_the_csp_and_nosniff(engine, ctype):
     assert plan.body is None
     assert "default-src 'self'" in header(plan.headers, "content-security-policy-report-only")
     assert header(plan.headers, "x-content-type-options") == "nosniff"
+
+
+@pytest.mark.parametrize(
+    ("ctype", "dest"),
+    [("image/svg+xml", "document"), ("text/xml", None), ("text/javascript", None)],
+)
+def test_a_document_not_rewritten_gets_one_policy_for_every_visitor(engine, ctype, dest):
+    """A shared cache served one visitor's policy to the next: an SVG document cached for a
+    visitor who accepted all let its trackers load for one who chose nothing."""
+    _, accepted = choose(engine, "accept-all")
+    origin = [("Content-Type", ctype), ("Cache-Control", "public, max-age=60")]
+    dests = {"Sec_Fetch_Dest": dest} if dest else {}
+    plans = [get(engine, "/a", cookie=c, **dests).response(200, origin) for c in (None, accepted)]
+    (policy,) = {header(p.headers, "content-security-policy-report-only") for p in plans}
+    assert policy == header(get(engine).response(200, origin).headers, CSP_RO)
+    assert "google-analytics.com" not in policy
+    assert {header(p.headers, "cache-control") for p in plans} == {"public, max-age=60"}
+
+
+def test_a_worker_s_script_gets_the_visitor_s_policy_and_stays_out_of_shared_caches(engine):
+    _, accepted = choose(engine, "accept-all")
+    origin = [("Content-Type", "text/javascript"), ("Cache-Control", "public, max-age=60")]
+    none, all_ = (
+        get(engine, "/w.js", cookie=c, Sec_Fetch_Dest="worker").response(200, origin)
+        for c in (None, accepted)
+    )
+    assert header(none.headers, CSP_RO) != header(all_.headers, CSP_RO)
+    assert "google-analytics.com" in header(all_.headers, CSP_RO)
+    for plan in (none, all_):
+        assert header(plan.headers, "cache-control") == "private, max-age=60"
+        assert "Cookie" in header(plan.headers, "vary")
 
 
 def test_a_body_without_a_type_gets_the_csp_but_may_still_be_a_script(engine):

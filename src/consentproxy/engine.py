@@ -793,11 +793,17 @@ class Exchange:
         """What the proxy does not rewrite but a browser may render as a document with
         scripts (see _document_kind), or run as a worker, gets the CSP of the mode: a worker
         lives under its own script's policy, not the page's (a first-party worker's fetch of
-        a tracker went past `csp: enforce`)."""
+        a tracker went past `csp: enforce`).
+        What a shared cache keeps must hold for whoever it serves next: an SVG or XML document
+        (or any script when no Sec-Fetch-Dest says which is a worker's) gets the policy of no
+        decision, the same for all, and a worker's script the visitor's, kept private."""
         document, xml = _document_kind(types)
         if not document and not self._may_be_worker(types):
             return out
-        policy = self.engine.csp_header(self.state)
+        state = NO_DECISION
+        if self.req.first.get("sec-fetch-dest") in WORKER_DESTS:
+            state, self.varies = self.state, True
+        policy = self.engine.csp_header(state)
         return (
             out
             + ([policy] if policy else [])
