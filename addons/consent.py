@@ -358,6 +358,11 @@ class ConsentAddon:
 
     def running(self) -> None:
         self.started = True
+        after = ctx.master.addons.get(_AfterMitmproxy.name)
+        if after is None:
+            ctx.master.addons.add(_AfterMitmproxy(self))
+        else:  # (this script reloaded: the new instance's exchanges)
+            after.owner = self
         loop = asyncio.get_running_loop()
         self.watcher = loop.create_task(self._watch())
         self._resolve_names(loop)
@@ -575,6 +580,17 @@ class ConsentAddon:
         except Exception:  # noqa: BLE001 - any bug: answered (and logged), never sent on
             _failed(flow)
 
+    def cookies_added(self, flow: http.HTTPFlow) -> None:
+        """Filter the Cookie headers again: what mitmproxy's own addons added since
+        requestheaders (see _AfterMitmproxy)."""
+        ex = self.exchanges.get(flow.id)
+        if ex is None or ex.is_local or flow.response is not None:
+            return
+        cookies = flow.request.headers.get_all("cookie")
+        kept = [v for c in cookies if (v := ex.kept_cookies(c)) is not None]
+        if kept != cookies:
+            flow.request.headers.set_all("cookie", kept)
+
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         try:
             self._responseheaders(flow)
@@ -715,6 +731,26 @@ class ConsentAddon:
             **report.as_dict(),
         }
         self.report_file.write(json.dumps(line, separators=(",", ":")) + "\n")
+
+
+class _AfterMitmproxy:
+    """The addon's last word on a request, after mitmproxy's own addons (a script's hooks
+    run before theirs): --stickycookie replays in `request` the cookies flows set, a _ga of
+    when the visitor had accepted; --modify-headers may set one in `requestheaders`."""
+
+    name = "consentproxy-after-mitmproxy"
+
+    def __init__(self, owner: ConsentAddon) -> None:
+        self.owner = owner
+
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        self.request(flow)
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        try:
+            self.owner.cookies_added(flow)
+        except Exception:  # noqa: BLE001 - any bug: answered (and logged), never sent on
+            _failed(flow)
 
 
 addons = [ConsentAddon()]

@@ -855,3 +855,34 @@ def test_a_response_cut_by_an_error_is_reported_with_no_status(tmp_path, origin)
     [access] = access_lines(log)
     assert (line["url"].endswith("/badgzip"), line["status"]) == (True, None)
     assert (access["path"], access["status"]) == ("/badgzip", None)
+
+
+@pytest.mark.parametrize(
+    "option", ["stickycookie=.", "modify_headers=/~q/Cookie/_ga=2; PHPSESSID=s1"]
+)
+def test_a_cookie_another_mitmproxy_feature_adds_is_filtered_too(tmp_path, origin, option):
+    """mitmproxy's own addons run after a script's: --stickycookie replays the cookies
+    flows set (in `request`), a _ga kept while the visitor accepted went to the origin after
+    they refused; --modify-headers sets its own (in `requestheaders`)."""
+    config = reverse_config(tmp_path, origin, "testing: {state_header: true}\n")
+    with mitmdump(config, f"reverse:{origin}", tmp_path, SECRET, option) as m:
+        get(f"http://127.0.0.1:{m.port}/page", **{"X-Consent-State": "all"})  # sets _ga
+        _, _, body = get(f"http://127.0.0.1:{m.port}/echo", **{"X-Consent-State": "reject"})
+    sent = [v for k, v in json.loads(body)["headers"] if k.lower() == "cookie"]
+    assert sent == ["PHPSESSID=s1"]
+
+
+def test_a_cookie_another_mitmproxy_feature_adds_to_a_streamed_request_is_filtered_too(
+    tmp_path, origin
+):
+    """(mitmproxy sends a streamed body's head after `requestheaders`, before `request`)"""
+    config = reverse_config(tmp_path, origin)
+    options = [
+        f"stream_large_bodies={STREAM_LIMIT}",
+        "modify_headers=/~q/Cookie/_ga=2; PHPSESSID=s",
+    ]
+    with mitmdump(config, f"reverse:{origin}", tmp_path, SECRET, *options) as m:
+        answer = ask(m.port, "POST", "/echo", b"x" * 4 * STREAM_LIMIT, Host=f"127.0.0.1:{m.port}")
+    assert answer is not None and answer[0] == 200
+    sent = [v for k, v in json.loads(answer[2])["headers"] if k.lower() == "cookie"]
+    assert sent == ["PHPSESSID=s"]

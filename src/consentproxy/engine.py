@@ -495,6 +495,16 @@ class Exchange:
         left = engine.config.consent.max_age_days * 86400 - int(engine.clock()) + state.decided_at
         return engine.endpoints.consent_cookies(self, engine.signer.encode(state), max(left, 0))
 
+    def kept_cookies(self, cookie: str) -> str | None:
+        """A Cookie header as the origin may get it (None: nothing left), what it loses
+        reported. (The addon calls it again on what other mitmproxy features add.)"""
+        kept, dropped = self.engine.cookie_filter(self.state).request_header(cookie)
+        if dropped:
+            self.report.request_cookies_dropped = grown(
+                self.report.request_cookies_dropped, dropped
+            )
+        return kept
+
     def upstream_headers(self) -> Headers:
         """The request headers to send to the origin: tracking cookies removed, only
         codings we can decode asked for, CDN-Loop and X-Forwarded-* added; no Host (the adapter sends
@@ -511,9 +521,7 @@ class Exchange:
                 if self.engine.observer is not None:
                     seen = (n for n, _ in cookie_pairs(v))
                     report.cookies_seen = grown(report.cookies_seen, seen)
-                kept, dropped = self.engine.cookie_filter(self.state).request_header(v)
-                if dropped:
-                    report.request_cookies_dropped = grown(report.request_cookies_dropped, dropped)
+                kept = self.kept_cookies(v)
                 if kept is not None:
                     headers.append((k, kept))
             elif lk == "accept-encoding":
