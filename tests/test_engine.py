@@ -956,6 +956,9 @@ def test_preferences_page_works_without_javascript(engine):
     resp = get(engine, "/.consent/preferences?return=/shop").local_response(b"")
     assert resp.status == 200 and b'name="return" value="/shop"' in resp.body
     assert header(resp.headers, "cache-control") == "no-store"
+    # never framed: not by another site, nor by the site's own markup (clickjacking)
+    assert header(resp.headers, "content-security-policy") == "frame-ancestors 'none'"
+    assert header(resp.headers, "x-frame-options") == "DENY"
     evil = get(engine, "/.consent/preferences?return=//evil.example").local_response(b"")
     assert b'name="return" value="/"' in evil.body
 

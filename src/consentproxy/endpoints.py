@@ -257,7 +257,14 @@ class Endpoints:
             page = self.banner.preferences_page(ex.state, lang, back)
             return LocalResponse(
                 200,
-                [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store")],
+                [
+                    ("Content-Type", "text/html; charset=utf-8"),
+                    ("Cache-Control", "no-store"),
+                    # (a frame of the site's markup, invisible over a "Win" button, made the
+                    # visitor's click an "Accept all": its posts are same-origin)
+                    ("Content-Security-Policy", "frame-ancestors 'none'"),
+                    ("X-Frame-Options", "DENY"),
+                ],
                 page,
             )
         if path == "declaration":
