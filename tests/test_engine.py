@@ -1,3 +1,4 @@
+import asyncio
 import gzip
 import json
 from dataclasses import replace
@@ -12,6 +13,7 @@ from consentproxy.cookies import MAX_DELETION_BYTES
 from consentproxy.engine import MARK_HEADER, Engine, Head, Request
 from consentproxy.httpheaders import header
 from consentproxy.policy import Policy
+from consentproxy.records import RecordWriter, SqliteStore
 
 NOW = 1_800_000_000.0
 HTML = [("Content-Type", "text/html; charset=utf-8")]
@@ -271,6 +273,51 @@ async def test_an_erase_the_store_refuses_keeps_the_consent_cookie(engine):
         engine.records = None
     assert resp.status == 503
     assert not any(v.startswith("consent=") for k, v in resp.headers if k == "Set-Cookie")
+
+
+async def me_and_erase(engine, cookie):
+    """GET {prefix}me, then POST {prefix}me/erase, with these cookies: their two bodies."""
+    out = []
+    for method, path in (("GET", "/.consent/me"), ("POST", "/.consent/me/erase")):
+        headers = [("Host", "shop.example.com"), ("Origin", "http://shop.example.com")]
+        ex = engine.begin(Request(method, path, [*headers, ("Cookie", cookie)]))
+        resp = ex.local_response(b"")
+        resp.status, resp.body = await resp.complete()
+        assert resp.status == 200
+        out.append(json.loads(resp.body))
+    return out
+
+
+async def test_me_and_erase_answer_for_each_consent_cookie_of_the_visitor_however_old(engine):
+    """A sibling's planted cookie beside the visitor's own (the state then keeps no id) made
+    `me` say "no records" and erase 0, the visitor's records kept and their cookie gone; so
+    did their own cookie once past its six months, though records are kept thirteen."""
+    now = [NOW]
+    clocked = Engine(engine.config, [b"k" * 32], clock=lambda: now[0])
+    writer = RecordWriter(SqliteStore(":memory:"), interval=0.01, clock=lambda: now[0])
+    await writer.start()
+    clocked.records = writer
+    try:
+        while not writer.ready:
+            await asyncio.sleep(0.01)
+        visitor, visitors = save(clocked, ["analytics"], [])
+        planter, planted = save(clocked, ["advertising"], [])
+        for cid in (visitor.consent_id, planter.consent_id):
+            while not await writer.by_id(cid):
+                await asyncio.sleep(0.01)
+        me, erased = await me_and_erase(clocked, f"{visitors}; {planted}")
+        assert set(me["consent_ids"]) == {visitor.consent_id, planter.consent_id}
+        assert len(me["records"]) == 2 and erased == {"erased": 2}
+        visitor, visitors = save(clocked, ["analytics"], [])
+        while not await writer.by_id(visitor.consent_id):
+            await asyncio.sleep(0.01)
+        now[0] += 200 * 86400  # (the consent is over: asked again; the record is kept)
+        assert not get(clocked, cookie=visitors).state.decided
+        me, erased = await me_and_erase(clocked, visitors)
+        assert me["consent_ids"] == [visitor.consent_id] and len(me["records"]) == 1
+        assert erased == {"erased": 1} and await writer.by_id(visitor.consent_id) == []
+    finally:
+        await writer.close()
 
 
 def set_cookies_kept(engine, action, *set_cookies):

@@ -141,17 +141,31 @@ class Signer:
         """Decided within max_age, and not later than the clock allows."""
         return now - self.max_age <= decided_at <= now + CLOCK_SKEW
 
-    def _decode(self, value: str | None, now: float) -> ConsentState:
+    def _fields(self, value: str | None) -> list[str] | None:
+        """The fields of a cookie value this deployment signed (its id checked), else None."""
         if not value or len(value) > MAX_COOKIE_LEN or not value.isascii():
-            return NO_DECISION  # (compare_digest raises on non-ASCII text)
+            return None  # (compare_digest raises on non-ASCII text)
         payload, _, signature = value.rpartition(".")
         if not self.verify(payload, signature):
-            return NO_DECISION
+            return None
         parts = payload.split(".")
-        if len(parts) != 6 or parts[0] != FORMAT_VERSION:
+        if len(parts) != 6 or parts[0] != FORMAT_VERSION or not _ID_RE.fullmatch(parts[1]):
+            return None
+        return parts
+
+    def record_id(self, value: str | None) -> str | None:
+        """The pseudonymous id of a cookie this deployment signed, however old or of
+        whatever revision: the visitor's records outlive their consent (six months against
+        thirteen), and `me` and `me/erase` answer for them all along."""
+        parts = self._fields(value)
+        return None if parts is None else parts[1]
+
+    def _decode(self, value: str | None, now: float) -> ConsentState:
+        parts = self._fields(value)
+        if parts is None:
             return NO_DECISION
         _, cid, rev, ts, cats, svcs = parts
-        if not (_ID_RE.fullmatch(cid) and rev.isdigit() and ts.isdigit()):
+        if not (rev.isdigit() and ts.isdigit()):
             return NO_DECISION
         decided_at = int(ts)
         if int(rev) > self.revision or not self._fresh(decided_at, now):

@@ -81,6 +81,7 @@ GPC_PATH = "/.well-known/gpc.json"
 CSP_REPORT = "csp-report"  # under the prefix
 CSP_REPORTS_PER_SECOND, CSP_REPORTS_BURST = 20, 100  # per process
 MAX_REPORTS = 20  # in one body (the Reporting API sends lists)
+MAX_RECORD_IDS = 8  # consent cookies me and me/erase read (each an HMAC to check)
 MAX_REPORTED_HOSTS = 500  # distinct blocked hosts counted by name; the rest are "other"
 # The directives a violation report may name (CSP Level 3 and the Trusted Types and
 # Fenced Frames additions); any other counts as "other": anyone may post reports, and each
@@ -290,7 +291,7 @@ class Endpoints:
         if path == "readyz":
             return _ready(records, probes or {})
         if path == "me":
-            return _me(ex, records)
+            return _me(ex, records, self._record_ids(ex))
         if path == "me/erase":
             if method != "POST":
                 return _plain(405, "use POST")
@@ -452,7 +453,6 @@ class Endpoints:
     def _erase(self, ex: Visit, body: bytes, records: Records | None) -> LocalResponse:
         """Erase the visitor's records and their consent cookie: back to no decision. A
         form post (the preferences' button) goes back to the page."""
-        cid = ex.state.consent_id
         if ex.forced:  # (as a choice: a QA run forced to a state erases nothing, not the cookie)
             return _json(200, {"erased": 0, "forced": True})
         if records is not None and not records.ready:
@@ -465,7 +465,10 @@ class Endpoints:
         resp.new_state = NO_DECISION
 
         async def complete() -> tuple[int, bytes]:
-            erased = await records.erase(cid) if records is not None and cid else 0
+            erased = 0
+            if records is not None:
+                for cid in self._record_ids(ex):
+                    erased += await records.erase(cid)
             # The cookie goes only once the records have: a failed erase (a 503) that took
             # it would leave the visitor no way back to their records, and forget their choice.
             resp.headers += self.consent_cookies(ex, "", 0)
@@ -475,6 +478,15 @@ class Endpoints:
 
         resp.complete = _unavailable_as_503(complete)
         return resp
+
+    def _record_ids(self, ex: Visit) -> list[str]:
+        """The ids of the consent cookies the visitor holds that this deployment signed,
+        however old (Signer.record_id): an expired one hid records kept for thirteen months,
+        and a sibling's planted one beside the visitor's own (the state then keeps no id) hid
+        the visitor's."""
+        name = self.config.consent.cookie_name
+        values = [v for n, v in ex.req.cookies if n == name][:MAX_RECORD_IDS]
+        return list(dict.fromkeys(filter(None, map(self.signer.record_id, values))))
 
     def consent_cookies(self, ex: Visit, value: str, max_age: int) -> Headers:
         """The Set-Cookie headers setting the consent cookie (or erasing it: one shape for
@@ -657,9 +669,9 @@ def _unavailable() -> LocalResponse:
     return _plain(503, "consent records are unavailable right now; try again later")
 
 
-def _me(ex: Visit, records: Records | None) -> LocalResponse:
-    """The visitor's own records: what the operator keeps about them."""
-    cid = ex.state.consent_id
+def _me(ex: Visit, records: Records | None, ids: list[str]) -> LocalResponse:
+    """The visitor's own records: what the operator keeps about them, under each id of
+    theirs (Endpoints._record_ids)."""
     if records is None:
         return _plain(404, "this site keeps no consent records")
     if not records.ready:
@@ -667,9 +679,11 @@ def _me(ex: Visit, records: Records | None) -> LocalResponse:
     resp = _json(200, {})
 
     async def complete() -> tuple[int, bytes]:
-        found = await records.by_id(cid) if cid else []
+        found = [r for cid in ids for r in await records.by_id(cid)]
+        found.sort(key=lambda r: r.decided_at)
+        cid = ex.state.consent_id or (ids[0] if ids else None)
         return 200, json.dumps(
-            {"consent_id": cid or None, "records": [asdict(r) for r in found]}
+            {"consent_id": cid, "consent_ids": ids, "records": [asdict(r) for r in found]}
         ).encode()
 
     resp.complete = _unavailable_as_503(complete)
