@@ -10,6 +10,7 @@ decodes nothing, keeps no cookies and follows no redirect.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import gzip
 import hashlib
@@ -1684,3 +1685,63 @@ async def test_a_loop_through_another_address_is_a_508_at_once():
     finally:
         for r in running:
             await r.stop()
+
+
+LATE_RESPONSE = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 7\r\n"
+    b"Set-Cookie: PHPSESSID=someone-else; Path=/\r\n\r\nnot his"
+)
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        b"HTTP/1.1 204 No Content\r\n\r\n",
+        b'HTTP/1.1 304 Not Modified\r\nETag: "x"\r\n\r\n',
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok",
+    ],
+    ids=["204", "304", "short-length"],
+)
+async def test_what_an_origin_sends_after_its_response_never_reaches_the_next_visitor(
+    start_proxy: Callable[..., Awaitable[str]], client: aiohttp.ClientSession, first: bytes
+) -> None:
+    """A response, then late on the same connection bytes that read as another: the pooled
+    connection went one response behind, and each visitor got the previous one's page and
+    session cookie."""
+
+    writers: list[asyncio.StreamWriter] = []
+
+    async def origin(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.append(writer)
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            while head := await reader.readuntil(b"\r\n\r\n"):
+                path = head.split(b" ")[1]
+                if path == b"/first":
+                    writer.write(first)
+                    await writer.drain()
+                    await asyncio.sleep(0.05)
+                    writer.write(LATE_RESPONSE)
+                else:
+                    body = b"answer to " + path
+                    writer.write(
+                        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                        b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+                    )
+                await writer.drain()
+        writer.close()
+
+    server_ = await asyncio.start_server(origin, "127.0.0.1", 0)
+    try:
+        proxy = await start_proxy(f"http://127.0.0.1:{server_.sockets[0].getsockname()[1]}")
+        async with client.get(proxy + "/first") as resp:
+            await resp.read()
+        await asyncio.sleep(0.3)
+        for i in range(3):  # (each another visitor, on a connection of their own)
+            async with aiohttp.request("GET", proxy + f"/next?{i}") as resp:
+                assert await resp.text() == f"answer to /next?{i}"
+                assert "Set-Cookie" not in resp.headers
+    finally:
+        server_.close()
+        for writer in writers:  # (the proxy keeps its connections: wait_closed waits for them)
+            writer.close()
+        await server_.wait_closed()

@@ -15,7 +15,10 @@ from dataclasses import dataclass
 
 import aiohttp
 from aiohttp import hdrs, http_writer, web
+from aiohttp.client_reqrep import ConnectionKey
+from aiohttp.connector import Connection
 from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
+from aiohttp.tracing import Trace
 from aiohttp.web_protocol import RequestHandler
 from multidict import CIMultiDict
 from yarl import URL
@@ -67,6 +70,21 @@ UPSTREAM_FAILED = "The site behind this proxy"
 ORIGIN_FIELD_BYTES = 1 << 16
 ORIGIN_HEADERS = 512
 RawHeaders = tuple[tuple[bytes, bytes], ...]
+
+
+class _OriginConnector(aiohttp.TCPConnector):
+    """aiohttp's pool, but a connection on which the origin sent anything while it sat idle
+    (a response after a 204, a 304, or past its Content-Length) is closed, not reused: its
+    next request read that instead of its own answer, and every later visitor got the
+    previous one's page and session cookie. (As nginx's keepalive does; bytes still in
+    flight when the request goes out are every HTTP/1.1 pool's risk.)"""
+
+    async def _get(self, key: ConnectionKey, traces: list[Trace]) -> Connection | None:
+        while (conn := await super()._get(key, traces)) is not None:
+            if conn.protocol is not None and not conn.protocol.should_close:
+                return conn
+            conn.close()
+        return None
 
 
 class ProxyServer:
@@ -135,7 +153,7 @@ class ProxyServer:
 
     async def start(self) -> None:
         self.session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
+            connector=_OriginConnector(limit=0, ttl_dns_cache=300),
             auto_decompress=False,
             cookie_jar=aiohttp.DummyCookieJar(),
             timeout=aiohttp.ClientTimeout(
