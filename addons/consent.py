@@ -28,6 +28,7 @@ from mitmproxy.utils.human import parse_size
 
 from consentproxy.adapter import (
     MAX_BODY,
+    UPSTREAM_FAILED,
     BodyError,
     BodyTransform,
     Engine,
@@ -44,6 +45,7 @@ from consentproxy.adapter import (
     keep_records,
     load_config,
     parse_state,
+    unpassable,
     upstream_answers,
 )
 
@@ -159,10 +161,15 @@ def _rewrite_whole(flow: http.HTTPFlow, plan: ResponsePlan, content: bytes) -> N
         response.headers["Content-Length"] = str(len(out))
 
 
-def _interim(flow: http.HTTPFlow) -> int:
-    """The status of an interim response mitmproxy took for the final one (0: none)."""
-    status = flow.response.status_code if flow.response is not None else 0
-    return status if 100 <= status < 200 and status != 101 else 0
+def _unpassable(flow: http.HTTPFlow, ex: Exchange) -> bool:
+    """An answer of the origin's no visitor could read (adapter.unpassable): mitmproxy reads
+    an interim response (103 Early Hints, 102) as the final one, and sent the visitor that
+    103 and closed; a 101 to no upgrade asked for, a status 0 or 600, a head of 32 MB."""
+    resp = flow.response
+    if resp is None:
+        return False
+    size = sum(len(k) + len(v) for k, v in resp.headers.fields)
+    return unpassable(resp.status_code, is_websocket(ex.req), size)
 
 
 def _failed(flow: http.HTTPFlow) -> None:
@@ -655,14 +662,14 @@ class ConsentAddon:
         ex = self.exchanges.get(flow.id)
         if ex is None or ex.is_local or flow.response is None:
             return
+        if _unpassable(flow, ex):  # (response() answers a 502)
+            return
         if flow.response.status_code == 101:  # a WebSocket handshake: mitmproxy relays it,
             # with the origin's headers as the engine leaves them (Chromium stores a 101's
             # cookies: `_ga` went through) and its own Connection and Upgrade
             origin = _pairs(flow.response.headers)
             hop = [(k, v) for k, v in origin if k.lower() in ("connection", "upgrade")]
             flow.response.headers = _headers(ex.response(101, origin).headers + hop)
-            return
-        if flow.response.status_code < 200:  # (an interim response: see response())
             return
         asked = flow.request.timestamp_end or flow.request.timestamp_start
         ex.report.upstream_seconds = max(0.0, flow.response.timestamp_start - asked)
@@ -684,14 +691,13 @@ class ConsentAddon:
         if isinstance(stream, _Stream) and not stream.ended:
             stream(b"")
         ex = self.exchanges.pop(flow.id, None)
-        if ex is not None and not ex.is_local and _interim(flow):
-            # mitmproxy reads an interim response (103 Early Hints, 102) as the final one:
-            # it sent the visitor that 103 and closed, the page never came (serve reads past
-            # it). A plain 502 says so instead (its Link and Set-Cookie never go out).
-            log.warning("%s: the origin sent a %d first", flow.request.path, _interim(flow))
+        if ex is not None and not ex.is_local and _unpassable(flow, ex):
+            # a plain 502 instead, as serve's (its Link and Set-Cookie never go out)
+            status = flow.response.status_code  # type: ignore[union-attr]
+            log.warning("%s: the origin answered %d", flow.request.path, status)
             flow.response = http.Response.make(
                 502,
-                b"The site sent an interim response (1xx) this proxy cannot pass on.\n",
+                f"{UPSTREAM_FAILED} sent an answer this proxy cannot pass on.\n".encode(),
                 {"Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store"},
             )
         if ex is not None:

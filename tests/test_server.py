@@ -1745,3 +1745,57 @@ async def test_what_an_origin_sends_after_its_response_never_reaches_the_next_vi
         for writer in writers:  # (the proxy keeps its connections: wait_closed waits for them)
             writer.close()
         await server_.wait_closed()
+
+
+ODD_ANSWERS = {
+    "/reason": b"HTTP/1.1 200 OK\x01\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok",
+    "/reset": b"HTTP/1.1 205 Reset Content\r\nContent-Length: 11\r\n\r\nhello world",
+    "/status-0": b"HTTP/1.1 0 Zero\r\nContent-Length: 2\r\n\r\nok",
+    "/status-99": b"HTTP/1.1 99 X\r\nContent-Length: 2\r\n\r\nok",
+    "/status-101": b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n",
+    "/status-600": b"HTTP/1.1 600 X\r\nContent-Length: 2\r\n\r\nok",
+    "/big-head": b"HTTP/1.1 200 OK\r\n"
+    + b"".join(b"X-Pad-%d: %s\r\n" % (i, b"p" * 60_000) for i in range(6))
+    + b"Content-Length: 2\r\n\r\nok",
+}
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/reason", 200),
+        ("/reset", 205),
+        ("/status-0", 502),
+        ("/status-99", 502),
+        ("/status-101", 502),
+        ("/status-600", 502),
+        ("/big-head", 502),
+    ],
+)
+async def test_an_answer_of_the_origin_s_no_visitor_could_read_is_fixed_or_a_502(
+    start_proxy: Callable[..., Awaitable[str]], path: str, status: int
+) -> None:
+    """A control character in the reason phrase was a 500 with a traceback (and a broken
+    body); a 205's Content-Length went out without its body, and the visitor waited for it;
+    a 1xx or a 101 (no upgrade asked for) as the answer, or a status out of range, went on
+    as is; and the origin's head could reach 32 MiB (a browser takes 256 KiB)."""
+
+    async def origin(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            head = await reader.readuntil(b"\r\n\r\n")
+            writer.write(ODD_ANSWERS[head.split(b" ")[1].decode()])
+            await writer.drain()
+        writer.close()
+
+    server_ = await asyncio.start_server(origin, "127.0.0.1", 0)
+    try:
+        proxy = await start_proxy(f"http://127.0.0.1:{server_.sockets[0].getsockname()[1]}")
+        timeout = aiohttp.ClientTimeout(total=5)
+        async with aiohttp.request("GET", proxy + path, timeout=timeout) as resp:
+            body = await resp.read()
+            assert resp.status == status, body
+            if status == 502:
+                assert body.startswith(b"The site behind this proxy ")
+    finally:
+        server_.close()
+        await server_.wait_closed()

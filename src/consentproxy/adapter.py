@@ -26,7 +26,7 @@ from consentproxy.domains import is_ip
 from consentproxy.endpoints import MAX_BODY
 from consentproxy.engine import Engine, Exchange, Head, Request, ResponsePlan
 from consentproxy.errors import UsageError, UserError
-from consentproxy.httpheaders import Headers, header
+from consentproxy.httpheaders import Headers, header, sendable
 from consentproxy.record import Records
 from consentproxy.records import keep_records, redacted
 from consentproxy.report import Report
@@ -35,6 +35,8 @@ from consentproxy.settings import Config, Limits
 
 __all__ = [
     "MAX_BODY",
+    "ORIGIN_HEAD_BYTES",
+    "UPSTREAM_FAILED",
     "BodyError",
     "BodyTransform",
     "Config",
@@ -58,11 +60,26 @@ __all__ = [
     "parse_state",
     "redacted",
     "secret_keys",
+    "sendable",
+    "unpassable",
     "upstream_answers",
 ]
 
 MIN_KEY_LEN = 16
 PROBE_SECONDS = 2.0
+# How each answer of the proxy's own to a page it could not get from the site begins (what
+# the site never said: a scan tells it apart from a 502 of the site's).
+UPSTREAM_FAILED = "The site behind this proxy"
+ORIGIN_HEAD_BYTES = 1 << 18  # the origin's head as a browser takes it (Chromium: 256 KiB)
+
+
+def unpassable(status: int, upgrade: bool, head_bytes: int) -> bool:
+    """An answer of the origin's that no visitor could read, a 502 instead: a status out of
+    range, a 1xx for the answer (a 101 only to a WebSocket request: the visitor held a
+    connection switched to nothing), or a head over ORIGIN_HEAD_BYTES."""
+    return (
+        not (200 <= status <= 599 or (status == 101 and upgrade)) or head_bytes > ORIGIN_HEAD_BYTES
+    )
 
 
 def secret_keys(config: Config) -> list[bytes]:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from consentproxy import formercmp, scan_report, server
-from consentproxy.adapter import upstream_answers
+from consentproxy.adapter import UPSTREAM_FAILED, upstream_answers
 from consentproxy.consent import ConsentState, parse_state
 from consentproxy.cookies import lifetime, set_cookie_name
 from consentproxy.domains import is_ip, same_site, site_of
@@ -598,7 +598,7 @@ class Scanner:
                 said = ""
                 with contextlib.suppress(PlaywrightError):  # (its body went with its page)
                     said = await response.text()
-                if said.startswith(server.UPSTREAM_FAILED):  # (not the site's own 502)
+                if said.startswith(UPSTREAM_FAILED):  # (not the site's own 502)
                     record.error = (
                         "the scanner's proxy could not get the page from the site "
                         f"({response.status}: {said.strip()})"

@@ -25,6 +25,7 @@ from yarl import URL
 
 from consentproxy.adapter import (
     MAX_BODY,
+    UPSTREAM_FAILED,
     BodyError,
     BodyTransform,
     Engine,
@@ -38,6 +39,8 @@ from consentproxy.adapter import (
     is_websocket,
     keep_records,
     redacted,
+    sendable,
+    unpassable,
     upstream_answers,
 )
 
@@ -62,14 +65,12 @@ HEAD_WITH_BODY_BYTES = 16 * 1024
 # worst ~6 MB for the visitors' and as much for the origin's.
 HEADS = 256
 HEAD_BYTES = 8192
-# How each answer of the proxy's own to a page it could not get from the site begins (what
-# the site never said: a scan tells it apart from a 502 of the site's).
-UPSTREAM_FAILED = "The site behind this proxy"
 # The origin's head as a browser takes it (Chromium: 256 KiB in all): a 9 KB CSP or 130
 # Set-Cookie lines are a page, not a 502 (aiohttp's client stops at 8190 bytes and 128 lines).
 ORIGIN_FIELD_BYTES = 1 << 16
 ORIGIN_HEADERS = 512
 RawHeaders = tuple[tuple[bytes, bytes], ...]
+_FRAMING = ("content-length", "transfer-encoding")
 
 
 class _OriginConnector(aiohttp.TCPConnector):
@@ -273,11 +274,23 @@ class ProxyServer:
             return _error(502, f"{UPSTREAM_FAILED} cannot be reached.")
         async with upstream:
             origin = _head(self.origin_heads, upstream.raw_headers)
-            plan = ex.response(upstream.status, origin.headers, origin)
+            status = upstream.status
+            if unpassable(status, False, origin.size):  # (WebSockets: _websocket)
+                log.warning(
+                    "%s %s: the origin answered %d", request.method, request.raw_path, status
+                )
+                return _error(502, f"{UPSTREAM_FAILED} sent an answer this proxy cannot pass on.")
+            plan = ex.response(status, origin.headers, origin)
             if type(origin) is _RawHead:
                 plan.headers = [*plan.headers, RAW]
+            # (a control character in the reason phrase: aiohttp raised, and sent a 500)
+            reason = upstream.reason if upstream.reason and sendable(upstream.reason) else None
             if not plan.has_body:
-                resp = _response(upstream.status, upstream.reason, plan.headers)
+                headers = plan.headers
+                if status == 205:  # no content, nor a length promising some (aiohttp drops
+                    # that of a 204 or a 304 only: the visitor waited for 11 bytes)
+                    headers = [(k, v) for k, v in headers if k.lower() not in _FRAMING]
+                resp = _response(status, reason, headers)
                 await resp.prepare(request)
                 return resp
             content = upstream.content
@@ -299,8 +312,8 @@ class ProxyServer:
             # copied into its framing anyway) or a short body.
             joined = plan.body is not None or len(first) <= self.head_with_body
             resp = _response(
-                upstream.status,
-                upstream.reason,
+                status,
+                reason,
                 plan.headers,
                 bool(first) and joined,
                 typed="content-type" in origin.first,
