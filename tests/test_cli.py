@@ -658,6 +658,23 @@ def test_records_show_names_an_html_directory_it_cannot_make(tmp_path, capsys):
     )
 
 
+def test_records_erase_takes_one_visitor_s_records_away(tmp_path, capsys):
+    """A visitor's erasure asked by e-mail (their cookie expired, or another browser): the
+    operator had no command for it."""
+    f = config_with_records(tmp_path, "abc", "-1bzzGJ5ykuqAwHK", "keep")
+    assert main(["records", "erase", "abc", "--config", str(f)]) == 0
+    assert main(["records", "erase", "--config", str(f), "--id=-1bzzGJ5ykuqAwHK"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "erased 1 records of abc",
+        "erased 1 records of -1bzzGJ5ykuqAwHK",
+    ]
+    assert main(["records", "erase", "abc", "--config", str(f)]) == 1  # (nothing left)
+    assert main(["records", "show", "abc", "--config", str(f)]) == 1
+    assert main(["records", "show", "keep", "--config", str(f)]) == 0
+    assert main(["records", "erase", "--config", str(f)]) == 2
+    assert "records erase: give one consent id" in capsys.readouterr().err
+
+
 def test_no_consent_id_minted_starts_with_a_dash():
     """One in 64 did (secrets.token_urlsafe): `records show -1bzz...` was an option."""
     from consentproxy.consent import new_consent_id

@@ -275,6 +275,18 @@ async def test_an_erase_the_store_refuses_keeps_the_consent_cookie(engine):
     assert not any(v.startswith("consent=") for k, v in resp.headers if k == "Set-Cookie")
 
 
+def test_closing_the_banner_is_recorded_when_it_happened(engine):
+    """(recorded under the date of the choice it kept: the proof said the visitor closed
+    the re-ask a hundred days before it was shown, and it was purged as early)"""
+    now = [NOW]
+    clocked = Engine(engine.config, [b"k" * 32], clock=lambda: now[0])
+    _, accepted = choose(clocked, "accept-all")
+    now[0] += 100 * 86400
+    resp, _ = choose(clocked, "save", ["analytics"], cookie=accepted, via="close")
+    assert resp.record.decided_at == int(now[0])
+    assert resp.new_state.decided_at == int(NOW)  # (the cookie renews nothing)
+
+
 async def me_and_erase(engine, cookie):
     """GET {prefix}me, then POST {prefix}me/erase, with these cookies: their two bodies."""
     out = []

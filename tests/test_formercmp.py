@@ -153,6 +153,30 @@ def test_the_import_is_kept_as_proof_with_its_origin():
     assert record.refused_categories == ("social",)
 
 
+def test_a_former_choice_is_imported_under_one_id_and_recorded_once():
+    """The page and its subresources, asked in parallel with the former tool's cookies
+    before ours was kept: each imported the choice under a new id and recorded it (rows no
+    cookie held, left by the visitor's erase), as shown by a banner they never saw."""
+    submitted = []
+
+    class Kept:
+        def submit(self, record, shown=None):
+            submitted.append(record)
+
+    eng = engine()
+    eng.records = Kept()
+    tool = f"OptanonConsent={OPTANON}; OptanonAlertBoxClosed={CLOSED}"
+    states = [first_visit(eng, tool)[0].state for _ in range(3)]
+    assert len({s.consent_id for s in states}) == 1
+    (record,) = submitted
+    assert record.consent_id == states[0].consent_id and record.shown_digest == ""
+    # the same in another process (a worker, an instance), another for another visitor
+    assert first_visit(engine(), tool)[0].state.consent_id == states[0].consent_id
+    other = OPTANON.replace("consentId=", "consentId=x")
+    elsewhere = first_visit(engine(), f"OptanonConsent={other}; OptanonAlertBoxClosed={CLOSED}")
+    assert elsewhere[0].state.consent_id != states[0].consent_id
+
+
 def test_a_choice_older_than_the_consent_lifetime_is_not_imported():
     eng = Engine(parse_config(ONETRUST), [b"k" * 32], clock=lambda: CLOSED_AT + 183 * 86400)
     ex, plan = first_visit(eng, f"OptanonConsent={OPTANON}; OptanonAlertBoxClosed={CLOSED}")

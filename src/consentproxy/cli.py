@@ -805,18 +805,32 @@ def cmd_records_purge(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_records_show(args: argparse.Namespace) -> int:
+def _consent_id(args: argparse.Namespace) -> str:
+    """The consent id `records show` and `records erase` are given, as ID or --id=ID."""
     if (args.consent_id is None) == (args.id is None):
         raise UsageError(
-            "records show: give one consent id, as ID or --id=ID (an id starting with '-': "
-            "--id=-ID, or -- -ID after the options)"
+            f"records {args.records_command}: give one consent id, as ID or --id=ID (an id "
+            "starting with '-': --id=-ID, or -- -ID after the options)"
         )
-    args.consent_id = args.consent_id if args.id is None else args.id
-    if not args.consent_id.isascii():  # (none is stored; the driver raised on bytes not text)
+    cid = str(args.consent_id if args.id is None else args.id)
+    if not cid.isascii():  # (none is stored; the driver raised on bytes not text)
         raise UsageError(
-            f"{args.consent_id!r} is no consent id: one is ASCII letters, digits, '-' and '_' "
+            f"{cid!r} is no consent id: one is ASCII letters, digits, '-' and '_' "
             "(the consent cookie's first part)"
         )
+    return cid
+
+
+def cmd_records_erase(args: argparse.Namespace) -> int:
+    """An erasure asked of the operator (art. 17: by e-mail, the id read from `me`)."""
+    cid = _consent_id(args)
+    erased = asyncio.run(_with_store(args, lambda store, _: store.erase(cid), read_only=False))
+    print(f"erased {erased} records of {cid}")
+    return 0 if erased else 1
+
+
+def cmd_records_show(args: argparse.Namespace) -> int:
+    args.consent_id = _consent_id(args)
 
     async def work(store: RecordStore, _: int) -> tuple[list[ConsentRecord], dict[str, str]]:
         records = await store.by_id(args.consent_id)
@@ -1070,10 +1084,6 @@ def build_parser() -> argparse.ArgumentParser:
         "version minted one in 64 so) is given as --id=-ID, or last, after --: "
         "records show --config FILE -- -ID",
     )
-    sh.add_argument("consent_id", nargs="?", help="the consent id (the cookie's first part)")
-    sh.add_argument(
-        "--id", metavar="ID", help="the consent id, as --id=ID: also one starting with '-'"
-    )
     sh.add_argument(
         "--html",
         metavar="DIR",
@@ -1081,7 +1091,20 @@ def build_parser() -> argparse.ArgumentParser:
         "made on, rebuilt from the archived version, as DIR/shown-VERSION-LANG.html",
     )
     sh.set_defaults(func=cmd_records_show)
-    for parser in (ex, st, pu, sh):
+    er = rsub.add_parser(
+        "erase",
+        help="erase the records of one consent id (a visitor's request, made otherwise than "
+        "through the site's own button)",
+        description="Erase the records of one consent id (the `consent_id` the visitor "
+        "reads at {prefix}me). One starting with '-' is given as --id=-ID.",
+    )
+    er.set_defaults(func=cmd_records_erase)
+    for one in (sh, er):
+        one.add_argument("consent_id", nargs="?", help="the consent id (the cookie's first part)")
+        one.add_argument(
+            "--id", metavar="ID", help="the consent id, as --id=ID: also one starting with '-'"
+        )
+    for parser in (ex, st, pu, sh, er):
         parser.add_argument("--config", required=True, help="YAML config with records:")
     return p
 
@@ -1090,12 +1113,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:  # (as parse_args; an id starting with '-' reads as an option: say how)
-        dash_id = getattr(args, "func", None) is cmd_records_show and args.consent_id is None
+        dash_id = (
+            getattr(args, "func", None) in (cmd_records_show, cmd_records_erase)
+            and args.consent_id is None
+        )
         parser.error(
             f"unrecognized arguments: {' '.join(extra)}"
             + (
                 "; a consent id starting with '-' is given as --id=-ID, or last, after --: "
-                "records show --config FILE -- -ID"
+                f"records {args.records_command} --config FILE -- -ID"
                 if dash_id
                 else ""
             )

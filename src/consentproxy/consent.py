@@ -106,6 +106,12 @@ class Signer:
         payloads never start like a cookie's)."""
         return self._sign(self.keys[0], payload)
 
+    def derived_id(self, text: str) -> str:
+        """A pseudonymous id standing for text (a former tool's cookies), the same in every
+        process: a visitor's first requests, in parallel, import one choice under one id."""
+        cid = self.sign(f"id\n{text}")[:16]
+        return "_" + cid[1:] if cid.startswith("-") else cid
+
     def verify(self, payload: str, signature: str) -> bool:
         """Whether any key signed payload."""
         return signature.isascii() and any(

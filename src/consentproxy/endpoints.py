@@ -627,7 +627,9 @@ class Endpoints:
         ) or bool(was.categories - state.categories)
         return ConsentRecord(
             consent_id=state.consent_id,
-            decided_at=state.decided_at,
+            # when the visitor answered (a close keeps the cookie's older date: it renews
+            # nothing); an import, when they chose with the former tool
+            decided_at=state.decided_at if via.startswith("import:") else int(self.clock()),
             revision=state.revision,
             config_digest=self.config_digest,
             action=action,
@@ -640,7 +642,7 @@ class Endpoints:
             gpc=ex.state.gpc,
             user_agent=user_agent_family(header(ex.req.headers, "user-agent")),
             language=lang,
-            shown_digest=self.shown[0],
+            shown_digest="" if via.startswith("import:") else self.shown[0],  # (the tool's)
             outcome=_outcome(ex, action, via),
         )
 

@@ -41,8 +41,8 @@ from consentproxy.declaration import Declaration
 from consentproxy.domains import site_of
 from consentproxy.endpoints import CSP_REPORT, GPC_PATH, Endpoints, LocalResponse
 from consentproxy.errors import ConfigError
+from consentproxy.formercmp import TOOL_COOKIES, read_choice
 from consentproxy.formercmp import categories as former_categories
-from consentproxy.formercmp import read_choice
 from consentproxy.httpheaders import (
     Headers,
     all_sendable,
@@ -179,6 +179,7 @@ RESPONSE_HEADERS_LOOKED_AT = frozenset(
 # CSP, cache headers) and a banner: at worst PAGE_PLANS x (24 KB + a banner), ~10 MB with
 # the demo config's 17 KB banner; a site's visitors need a few (choices x languages).
 PAGE_PLANS = 256
+IMPORTED_IDS = 4096  # former tools' choices an engine remembers it recorded (then cleared)
 PAGE_PLAN_KEY_BYTES = 8192
 # Destinations whose responses a browser never renders as a document: their cached copies
 # may be revalidated with the origin's own validators (anything else's may be a page
@@ -488,7 +489,10 @@ class Exchange:
         engine, state = self.engine, self.state
         tool = engine.config.former_cmp.tool  # type: ignore[union-attr]
         self.report.decision = f"import:{tool}"
-        if engine.records is not None:
+        if engine.records is not None and state.consent_id not in engine.imported_ids:
+            if len(engine.imported_ids) >= IMPORTED_IDS:
+                engine.imported_ids.clear()
+            engine.imported_ids.add(state.consent_id)  # (recorded once, not per response)
             engine.records.submit(
                 engine.endpoints.record(self, state, "save", f"import:{tool}", self.lang)
             )
@@ -1197,6 +1201,7 @@ class Engine:
         self.page_version = hashlib.sha256(f"{served!r}|{self.banner.version}".encode()).hexdigest()
         self._page_digests: dict[tuple[object, ...], str] = {}
         self.page_plans: dict[tuple[object, ...], PagePlan] = {}  # see PAGE_PLANS
+        self.imported_ids: set[str] = set()  # former tools' choices recorded lately
         self._decodable: dict[str, str] = {}
 
     def trusts(self, client_ip: str) -> bool:
@@ -1380,15 +1385,19 @@ class Engine:
         former = self.config.former_cmp
         if former is None or not former.imports:
             return None
-        choice = read_choice(former.tool, dict(cookies))
+        jar = dict(cookies)
+        choice = read_choice(former.tool, jar)
         now = self.clock()
         if choice is None or choice.decided_at <= now - self.signer.max_age:
             return None
         if former.until is not None and choice.decided_at > former.until:
             return None  # (not the old tool's: written since the proxy took over)
-        return self.signer.decide(
+        state = self.signer.decide(
             former_categories(choice, former.imports), (), min(choice.decided_at, now)
         )
+        # One id per former choice (a new one per response left records no cookie held)
+        raw = "\n".join(f"{n}={jar.get(n, '')}" for n in TOOL_COOKIES[former.tool])
+        return replace(state, consent_id=self.signer.derived_id(f"{former.tool}\n{raw}"))
 
     def _region(self, state: ConsentState, req: Request) -> ConsentState:
         """In an opt-out region (the country a trusted proxy names; config `regions`), the

@@ -45,7 +45,7 @@ def user_agent_family(user_agent: str | None) -> str:
 @dataclass(frozen=True)
 class ConsentRecord:
     consent_id: str
-    decided_at: int  # unix seconds, from the same clock that signed the cookie
+    decided_at: int  # unix seconds when the visitor answered (the clock that signs cookies)
     revision: int  # consent.revision of the config
     config_digest: str  # which categories/services the visitor was shown
     action: str  # accept-all | reject-all | save | erase
