@@ -161,13 +161,14 @@ def _rewrite_whole(flow: http.HTTPFlow, plan: ResponsePlan, content: bytes) -> N
         response.headers["Content-Length"] = str(len(out))
 
 
-def _unpassable(flow: http.HTTPFlow, ex: Exchange) -> bool:
-    """An answer of the origin's no visitor could read (adapter.unpassable): mitmproxy reads
-    an interim response (103 Early Hints, 102) as the final one, and sent the visitor that
-    103 and closed; a 101 to no upgrade asked for, a status 0 or 600, a head of 32 MB."""
+def _unpassable(flow: http.HTTPFlow, ex: Exchange) -> str | None:
+    """What makes the origin's answer one no visitor could read (adapter.unpassable), or
+    None: mitmproxy reads an interim response (103 Early Hints, 102) as the final one, and
+    sent the visitor that 103 and closed; a 101 to no upgrade asked for, a status 0 or 600,
+    a head of 32 MB."""
     resp = flow.response
     if resp is None:
-        return False
+        return None
     size = sum(len(k) + len(v) for k, v in resp.headers.fields)
     return unpassable(resp.status_code, is_websocket(ex.req), size)
 
@@ -691,13 +692,12 @@ class ConsentAddon:
         if isinstance(stream, _Stream) and not stream.ended:
             stream(b"")
         ex = self.exchanges.pop(flow.id, None)
-        if ex is not None and not ex.is_local and _unpassable(flow, ex):
-            # a plain 502 instead, as serve's (its Link and Set-Cookie never go out)
-            status = flow.response.status_code  # type: ignore[union-attr]
-            log.warning("%s: the origin answered %d", flow.request.path, status)
+        why = _unpassable(flow, ex) if ex is not None and not ex.is_local else None
+        if why:  # a plain 502 instead, as serve's (its Link and Set-Cookie never go out)
+            log.warning("%s: the origin sent %s", flow.request.path, why)
             flow.response = http.Response.make(
                 502,
-                f"{UPSTREAM_FAILED} sent an answer this proxy cannot pass on.\n".encode(),
+                f"{UPSTREAM_FAILED} sent {why}, which cannot be passed on.\n".encode(),
                 {"Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store"},
             )
         if ex is not None:

@@ -73,13 +73,17 @@ UPSTREAM_FAILED = "The site behind this proxy"
 ORIGIN_HEAD_BYTES = 1 << 18  # the origin's head as a browser takes it (Chromium: 256 KiB)
 
 
-def unpassable(status: int, upgrade: bool, head_bytes: int) -> bool:
-    """An answer of the origin's that no visitor could read, a 502 instead: a status out of
-    range, a 1xx for the answer (a 101 only to a WebSocket request: the visitor held a
-    connection switched to nothing), or a head over ORIGIN_HEAD_BYTES."""
-    return (
-        not (200 <= status <= 599 or (status == 101 and upgrade)) or head_bytes > ORIGIN_HEAD_BYTES
-    )
+def unpassable(status: int, upgrade: bool, head_bytes: int) -> str | None:
+    """What makes an answer of the origin's one no visitor could read (a 502 instead), or
+    None: a 1xx for the answer (a 101 only to a WebSocket request: the visitor held a
+    connection switched to nothing), a status out of range, a head over ORIGIN_HEAD_BYTES."""
+    if 100 <= status < 200 and not (status == 101 and upgrade):
+        return f"an interim response ({status}) for its answer"
+    if not 100 <= status <= 599:
+        return f"a status out of range ({status})"
+    if head_bytes > ORIGIN_HEAD_BYTES:
+        return f"a head of {head_bytes} bytes (browsers take {ORIGIN_HEAD_BYTES})"
+    return None
 
 
 def secret_keys(config: Config) -> list[bytes]:

@@ -275,11 +275,9 @@ class ProxyServer:
         async with upstream:
             origin = _head(self.origin_heads, upstream.raw_headers)
             status = upstream.status
-            if unpassable(status, False, origin.size):  # (WebSockets: _websocket)
-                log.warning(
-                    "%s %s: the origin answered %d", request.method, request.raw_path, status
-                )
-                return _error(502, f"{UPSTREAM_FAILED} sent an answer this proxy cannot pass on.")
+            if why := unpassable(status, False, origin.size):  # (WebSockets: _websocket)
+                log.warning("%s %s: the origin sent %s", request.method, request.raw_path, why)
+                return _error(502, f"{UPSTREAM_FAILED} sent {why}, which cannot be passed on.")
             plan = ex.response(status, origin.headers, origin)
             if type(origin) is _RawHead:
                 plan.headers = [*plan.headers, RAW]
