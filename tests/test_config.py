@@ -94,6 +94,12 @@ def test_custom_service_is_described_in_full():
         (MINIMAL + "banner:\n  css: missing.css\n", 8, "cannot read the CSS file"),
         (MINIMAL + "banner:\n  logo: javascript:alert(1)\n", 8, "http(s) URL"),
         (MINIMAL + "languages: [en, sv]\n", 7, "banner.texts.sv"),
+        (
+            MINIMAL + "banner:\n  texts:\n    fr: {gpc: 'Votre navigateur: {catégories} off'}\n",
+            9,
+            "{catégories} is filled in with nothing; this text takes {categories}",
+        ),
+        (MINIMAL + "banner:\n  texts: {en: {title: 'Hi {name}'}}\n", 8, "takes no {...}"),
     ],
 )
 def test_config_errors_name_file_line_and_fix(text, line, hint):

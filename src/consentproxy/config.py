@@ -18,7 +18,14 @@ from typing import Any
 
 import yaml
 
-from consentproxy.banner.texts import CATEGORY_TEXTS, LANGUAGES, TEXT_KEYS, TEXTS
+from consentproxy.banner.texts import (
+    CATEGORY_TEXTS,
+    LANGUAGES,
+    PLACEHOLDER_RE,
+    PLACEHOLDERS,
+    TEXT_KEYS,
+    TEXTS,
+)
 from consentproxy.banner.theme import DEFAULT_COLORS, HEX_RE, contrast_problems
 from consentproxy.catalog import CATALOG_CATEGORIES, CATALOG_FILE, translated
 from consentproxy.catalog.knowledge import read_layer
@@ -872,10 +879,25 @@ class _Reader:
             ).items():
                 given = self.mapping(node_, f"banner.texts.{lang}", set(TEXT_KEYS))
                 texts[lang] = {
-                    k: self.string(v, f"banner.texts.{lang}.{k}") for k, v in given.items()
+                    k: self.text(v, f"banner.texts.{lang}.{k}") for k, v in given.items()
                 }
             out = replace(out, texts=texts)
         return out
+
+    def text(self, node: yaml.Node, what: str) -> str:
+        """A banner text, with no {placeholder} but those its key is filled in with."""
+        text = self.string(node, what)
+        key = what.rpartition(".")[2]
+        allowed = PLACEHOLDERS.get(key, ())
+        for name in PLACEHOLDER_RE.findall(text):
+            if name not in allowed:
+                use = " or ".join(f"{{{a}}}" for a in allowed) if allowed else "no {...}"
+                raise self.fail(
+                    node,
+                    f"{what}: {{{name}}} is filled in with nothing; this text takes {use} "
+                    "(kept as written, not translated)",
+                )
+        return text
 
     def url(self, node: yaml.Node, what: str) -> str:
         url = self.string(node, what)

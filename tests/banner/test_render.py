@@ -203,6 +203,16 @@ def test_the_privacy_signal_in_an_opt_out_region_refused_every_optional_category
     )
 
 
+def test_a_brace_in_the_privacy_signal_s_text_is_only_text(config):
+    """(str.format read it: a stray '{' in the operator's text made every page a 500, the
+    note shown or not)"""
+    texts = {"en": {"gpc": "GPC on: {categories} off {"}}
+    custom = Banner(replace(config, banner=replace(config.banner, texts=texts)), Policy(config))
+    assert 'id="cp-gpc"' not in custom.render(NO_DECISION, "en", "/").decode()
+    markup = custom.render(replace(REGIME, categories=frozenset(), gpc=True), "en", "/").decode()
+    assert re.search(r'id="cp-gpc">GPC on: [^{<]*Advertising[^{<]* off {</p>', markup)
+
+
 @pytest.mark.parametrize("lang", ["en", "fr", "de", "es", "it", "nl", "pt", "pl"])
 def test_the_do_not_sell_control_speaks_every_language(banner, lang):
     from consentproxy.banner.texts import TEXTS

@@ -287,11 +287,14 @@ class Banner:
             for k, text, on in (
                 (
                     "gpc",
-                    t["gpc"].format(
-                        categories=", ".join(
+                    t["gpc"].replace(  # (as banner.js fills its texts in, not str.format)
+                        "{categories}",
+                        ", ".join(
                             translated(c.title, lang) for c in cfg.categories if c.name in refused
-                        )
-                    ),
+                        ),
+                    )
+                    if state.gpc
+                    else "",
                     state.gpc,
                 ),
                 ("reask", t["reask"], state.reask),

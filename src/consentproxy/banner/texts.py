@@ -395,6 +395,15 @@ TEXTS: dict[str, dict[str, str]] = {
     },
 }
 TEXT_KEYS = frozenset(TEXTS["en"])
+# The {placeholders} each text may hold (filled in by banner.js or the renderer); any other
+# {...} in an operator's text is refused by the config (a translated {catégories} broke
+# every page, or showed "undefined").
+PLACEHOLDERS = {
+    "blocked": ("service", "category"),
+    "always-allow": ("service",),
+    "gpc": ("categories",),
+}
+PLACEHOLDER_RE = re.compile(r"\{([^{}]*)\}")
 LANGUAGES = tuple(TEXTS)
 
 # The usual categories (the catalog's): (title, description) per language, for configs
