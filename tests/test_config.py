@@ -92,6 +92,14 @@ def test_custom_service_is_described_in_full():
         (MINIMAL + "consent: {max_age_day: 90}\n", 7, "(did you mean 'max_age_days'?)"),
         (MINIMAL + "csp: enforced\n", 7, "(did you mean 'enforce'?)"),
         (MINIMAL + "banner:\n  css: missing.css\n", 8, "cannot read the CSS file"),
+        (MINIMAL + "banner:\n  css: /etc/passwd\n", 8, "must name a .css file"),
+        (
+            MINIMAL.replace(
+                "  - use: google-analytics", "  - use: google-analytics\n    cookies: ['*']"
+            ),
+            7,
+            "claims every cookie of the site",
+        ),
         (MINIMAL + "banner:\n  logo: javascript:alert(1)\n", 8, "http(s) URL"),
         (MINIMAL + "languages: [en, sv]\n", 7, "banner.texts.sv"),
         (
@@ -464,6 +472,7 @@ def test_regions_errors_name_the_line_and_the_fix(text, line, says):
             "drop the tag",
         ),
         (b"upstream: 'http://127.0.0.1:99999'\n", 1, "no number from 1 to 65535"),
+        (b"upstream: 'http://127.0.0.1:0'\n", 1, "no number from 1 to 65535"),
         (b"upstream: 'http://[::1'\n", 1, "no number from 1 to 65535, or a malformed host"),
         (b"upstream: 'http://127.0.0.1:8080#x'\n", 1, "no query or fragment"),
         (b"upstream: 'http://shop..example'\n", 1, "or a malformed host"),  # (500s)

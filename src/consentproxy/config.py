@@ -938,6 +938,12 @@ class _Reader:
     def css_file(self, node: yaml.Node) -> str:
         """The operator's CSS, read now so a missing file fails at start, not per page."""
         path = Path(self.string(node, "banner.css"))
+        if path.suffix.lower() != ".css":  # (`css: env` beside the secret's file, inlined)
+            raise self.fail(
+                node,
+                f"banner.css {path} must name a .css file: its text goes into every page, "
+                "where a slip would publish another file",
+            )
         if not path.is_absolute():
             path = Path(self.source).parent / path
         try:
@@ -1190,6 +1196,14 @@ class _Reader:
                     if k in fields
                 },
             }
+            for item in fields["cookies"].value if "cookies" in fields else ():
+                if not item.value.strip("*"):  # (after strings(): a list of scalars)
+                    raise self.fail(
+                        item,
+                        f"cookie pattern {item.value!r} claims every cookie of the site for "
+                        "this service, its session cookies too (logins fail until consent); "
+                        "name the service's own, e.g. _hj*",
+                    )
             svc = replace(base, **changes)
             if "name" in fields and "use" in fields:
                 svc = replace(svc, name=self.name(fields["name"], "service name"))

@@ -311,7 +311,8 @@ def _upstream(value: str, source: str, line: int | None) -> str:
     and a port out of range failed every request with a 500."""
     try:
         parts = urlsplit(value)
-        parts.port  # noqa: B018 (it raises for a port out of range or not a number)
+        if parts.port == 0:  # (it raises for a port out of range or not a number, not 0)
+            raise ValueError("port 0")
         _host_name(parts.hostname or "")
     except ValueError:
         raise ConfigError(
