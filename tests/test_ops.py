@@ -24,6 +24,7 @@ import pytest
 from aiohttp import web
 
 from consentproxy import server
+from consentproxy.cli import main
 from consentproxy.config import parse_config
 from consentproxy.engine import Engine, Request
 from consentproxy.report import Report
@@ -191,6 +192,25 @@ async def test_a_worker_that_dies_is_named_and_stops_the_others(
         await stop(proc)
     assert proc.returncode == 1
     assert f"(pid {children[0]}) was killed by signal 9; stopping the others" in err
+
+
+async def test_healthcheck_asks_the_serve_of_its_config(origin: str, tmp_path: Path) -> None:
+    """The Docker image's HEALTHCHECK asked 127.0.0.1:8000/.consent/healthz whatever the
+    config said: another port or prefix was unhealthy for good."""
+    port = free_port()
+    config = tmp_path / "site.yaml"
+    config.write_text(
+        CONFIG.format(upstream=origin, port=port, metrics=free_port(), title="A")
+        + "prefix: /_cp/\n"
+    )
+    check = ["healthcheck", "--config", str(config), "--timeout", "5"]
+    assert await asyncio.to_thread(main, check) == 1  # (nothing listens yet)
+    proc = await start_serve(config)
+    try:
+        await up(proc, f"http://127.0.0.1:{port}/_cp/healthz")
+        assert await asyncio.to_thread(main, check) == 0
+    finally:
+        await stop(proc)
 
 
 async def test_a_taken_port_is_one_clear_error_and_an_exit(origin: str, tmp_path: Path) -> None:

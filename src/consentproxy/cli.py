@@ -191,6 +191,25 @@ def _records_can_open(config: Config, file: str) -> None:
         raise UsageError(f"{file}: {problem}")
 
 
+def cmd_healthcheck(args: argparse.Namespace) -> int:
+    """Whether the serve of this config answers its healthz (the Docker image's HEALTHCHECK:
+    a fixed URL there missed another prefix or port for good)."""
+    import urllib.request
+
+    config = load_config(args.config, "healthcheck")
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(config.listen_host, config.listen_host)
+    url = (
+        f"http://{f'[{host}]' if ':' in host else host}:{config.listen_port}{config.prefix}healthz"
+    )
+    try:
+        with urllib.request.urlopen(url, timeout=args.timeout) as resp:
+            resp.read()
+    except (OSError, ValueError) as e:
+        print(f"consentproxy: {url} did not answer: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_check_config(args: argparse.Namespace) -> int:
     config = load_config(args.file, "check-config")
     _records_can_open(config, args.file)
@@ -932,6 +951,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve only the legacy site, unprotected, on HOST:PORT",
     )
     d.set_defaults(func=cmd_demo)
+    hc = sub.add_parser(
+        "healthcheck",
+        help="exit 0 when the serve of this config answers {prefix}healthz (a container's "
+        "HEALTHCHECK), else 1",
+    )
+    hc.add_argument("--config", required=True, help="YAML config file (its listen and prefix)")
+    hc.add_argument("--timeout", type=float, default=2.0, help="seconds to wait (default 2)")
+    hc.set_defaults(func=cmd_healthcheck)
     c = sub.add_parser("check-config", help="validate a config file and explain it")
     c.add_argument("file")
     c.set_defaults(func=cmd_check_config)
