@@ -164,5 +164,27 @@ services:
     assert "cookie 'sid' is listed by 'a' (analytics) and 'b' (necessary)" in text
 
 
+def test_check_config_warns_of_settings_that_do_nothing_or_trust_everyone():
+    """Texts of a language not in `languages` (never shown), trusted_proxies 0.0.0.0/0 (any
+    client picks its scheme and its country's regime), and an opt-out region where GPC
+    refuses nothing: all accepted without a word."""
+    text = "\n".join(
+        config_warnings(
+            Policy(
+                parse_config(
+                    BASE
+                    + "banner: {texts: {de: {title: Hallo}}}\n"
+                    + "trusted_proxies: [0.0.0.0/0, 10.0.0.0/8]\n"
+                    + "regions: {header: CF-IPCountry, opt_out: [US]}\n"
+                )
+            )
+        )
+    )
+    assert "banner.texts has de, which languages does not list: never shown" in text
+    assert "trusted_proxies 0.0.0.0/0 trusts every client" in text
+    assert "10.0.0.0/8" not in text
+    assert "in the opt-out regions a browser's Global Privacy Control signal changes" in text
+
+
 def test_a_sound_config_has_no_warnings(config):
     assert config_warnings(Policy(config)) == []

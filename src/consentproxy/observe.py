@@ -242,6 +242,25 @@ def config_warnings(policy: Policy) -> list[str]:
             "over (until: YYYY-MM-DD): later choices are not imported, and none at all six "
             "months on"
         )
+    unused = sorted(set(config.banner.texts) - set(config.languages))
+    if unused:
+        out.append(
+            f"banner.texts has {', '.join(unused)}, which languages does not list: never "
+            f"shown; add {'it' if len(unused) == 1 else 'them'} to languages or drop the texts"
+        )
+    for network in config.trusted_proxies:
+        if network.prefixlen == 0:
+            out.append(
+                f"trusted_proxies {network} trusts every client: anyone can set "
+                "X-Forwarded-For, X-Forwarded-Proto and the country header (and so pick "
+                "the opt-out regime); list your front proxies' addresses"
+            )
+    if config.regions is not None and not config.gpc:
+        out.append(
+            "gpc lists no category: in the opt-out regions a browser's Global Privacy "
+            "Control signal changes nothing (the default refuses advertising, which this "
+            "config has not); name the categories it refuses (gpc: [CATEGORY])"
+        )
     loader = policy.holder("www.googletagmanager.com", "/gtag/js", unknown=False)
     advanced = [s.name for s in config.services if s.consent_mode == "advanced"]
     if advanced and loader is not None and loader.consent_mode != "advanced":
