@@ -73,6 +73,7 @@ def test_check_config_error_names_file_line_and_fix(tmp_path, capsys):
     ("records", "said"),
     [
         ("path: .", "records.path {d} is a directory; name a file in it, e.g. {d}/records.sqlite3"),
+        ("path: /dev/null", "records.path /dev/null is no regular file; name a file of its own"),
         (
             "path: /proc/consentproxy-test/r.sqlite3",
             (

@@ -558,6 +558,8 @@ def never_opens(target: str) -> str | None:
         )
     if not path.exists():
         return None
+    if not path.is_file():  # (/dev/null read as an empty database; serve wrote beside it)
+        return f"records.path {path} is no regular file; name a file of its own"
     if not os.access(path, os.R_OK | os.W_OK):
         return (
             f"records.path {path} is not readable and writable by this user; give it to the "
