@@ -181,6 +181,26 @@ def test_a_worker_s_script_gets_the_mode_s_policy(engine, dest, policed):
     )
 
 
+def test_headers_hold_an_unknown_third_party_as_unknown_third_parties_says(engine):
+    """(a Link preload or a subresource's redirect to a host no list names went on before
+    consent, though the same URL in the page was held for the category the config gives)"""
+    config = replace(engine.config, unknown_third_parties="advertising")
+    held = Engine(config, [b"k" * 32], clock=lambda: NOW)
+    unknown = "https://cdn.unknown-vendor.example/t.js"
+    link = [("Content-Type", "text/html"), ("Link", f"<{unknown}>; rel=preload; as=script")]
+    _, accepted = choose(held, "accept-all")
+    for cookie, kept in ((None, False), (accepted, True)):
+        plan = get(held, cookie=cookie, Sec_Fetch_Dest="document").response(200, link)
+        assert (header(plan.headers, "link") is not None) == kept
+        plan = get(held, "/r", cookie=cookie, Sec_Fetch_Dest="image").response(
+            302, [("Location", unknown)]
+        )
+        assert (header(plan.headers, "location") == unknown) == kept
+    # the site's own hosts are no third party
+    own = [("Content-Type", "text/html"), ("Link", "<https://cdn.example.com/a.js>; rel=preload")]
+    assert header(get(held, Sec_Fetch_Dest="document").response(200, own).headers, "link")
+
+
 @pytest.mark.parametrize("dest", ["script", "image", "style", "iframe", "empty", "document"])
 def test_a_redirect_taking_a_subresource_to_a_tracker_is_held(engine, dest):
     """The site's own go.php?url= loaded the tracker it names (a script, a pixel, a frame);

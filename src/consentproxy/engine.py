@@ -763,11 +763,15 @@ class Exchange:
         header names one consent decides at all (`varies`: it differs between states, so the
         response is kept as a page is, by the cookie: a redirect to a tracker cached while
         accepted was followed from the browser's cache after a withdrawal)."""
-        policy = self.engine.policy
-        svc = policy.blocked_host(target[0], self.state, target[1])
-        if svc is not None or policy.blocked_host(target[0], NO_DECISION, target[1]):
+        policy, site = self.engine.policy, self.site()  # (unknown_third_parties: off-site)
+        svc = policy.blocked_host(target[0], self.state, target[1], site)
+        if svc is not None or policy.blocked_host(target[0], NO_DECISION, target[1], site):
             self.varies = True
         return svc
+
+    def site(self) -> str:
+        """The registrable domain of the site asked for (its Host, else the upstream's)."""
+        return site_of(self.host or urlsplit(self.upstream or "").netloc)
 
     def _report_held(self, url: str) -> bool:
         return self._held(url, "report")
@@ -997,7 +1001,7 @@ class Exchange:
         policy = engine.csp_header(state)
         if policy:
             tail.append(policy)
-        site = site_of(self.host or urlsplit(self.upstream or "").netloc)
+        site = self.site()
         return PagePlan(
             [(k, csp.admit_injected(v, NONCE, own)) for k, v in origin_csp],
             tail,
