@@ -7,7 +7,7 @@ from ipaddress import ip_network
 import pytest
 
 from consentproxy.banner.render import Banner
-from consentproxy.config import ForTesting, Regions
+from consentproxy.config import ForTesting, Regions, parse_config
 from consentproxy.consent import NO_DECISION, parse_state
 from consentproxy.cookies import MAX_DELETION_BYTES
 from consentproxy.engine import MARK_HEADER, Engine, Head, Request
@@ -293,6 +293,28 @@ async def test_an_erase_the_store_refuses_keeps_the_consent_cookie(engine):
         engine.records = None
     assert resp.status == 503
     assert not any(v.startswith("consent=") for k, v in resp.headers if k == "Set-Cookie")
+
+
+LONE_SERVICE = """\
+upstream: http://127.0.0.1:9
+categories: {necessary: {required: true}, analytics: {}, social: {}}
+services: [{use: google-analytics}, {use: youtube}]
+"""
+
+
+def test_always_allow_a_service_alone_in_its_category_grants_it(engine):
+    """(a category with all its services ticked counted as one just unticked: the only
+    social service, YouTube, allowed from its placeholder, was refused, the banner closed
+    on a refusal and the record said so); a category granted before and now unticked, its
+    services still ticked by a form without JavaScript, is still a withdrawal."""
+    lone = Engine(parse_config(LONE_SERVICE), [b"k" * 32], clock=lambda: NOW)
+    choice = {"action": "save", "categories": [], "services": ["youtube"], "via": "placeholder"}
+    resp = post_choice(lone, choice)
+    assert resp.new_state.services == {"youtube"}
+    assert resp.record.granted_services == ("youtube",)
+    _, social = save(lone, ["social"], [])
+    unticked = save(lone, [], ["youtube"], cookie=social)[0]
+    assert unticked.categories == set() and unticked.services == set()
 
 
 def test_closing_the_banner_is_recorded_when_it_happened(engine):

@@ -586,9 +586,15 @@ class Endpoints:
                 if s in policy.services and policy.services[s].category in policy.optional
             }
             # A service whose whole category is granted needs no consent of its own; a
-            # category left unticked with all its services ticked was just unticked (a
-            # form without JavaScript cannot untick them along with it).
-            whole = [c for c, names in policy.services_in.items() if names and names <= ticked]
+            # category granted before, now left unticked with all its services ticked, was
+            # just unticked (a form without JavaScript cannot untick them along with it).
+            # Not one granted before: its services were ticked one by one (a lone service,
+            # a placeholder's Always allow: the rule had refused it, and recorded that).
+            whole = [
+                c
+                for c, names in policy.services_in.items()
+                if names and names <= ticked and c in ex.state.categories
+            ]
             svcs = set(policy.outside(ticked, [*cats, *whole]))
         if ex.state.gpc:
             cats, svcs = map(set, policy.under_gpc(cats, svcs))
