@@ -317,6 +317,20 @@ def test_always_allow_a_service_alone_in_its_category_grants_it(engine):
     assert unticked.categories == set() and unticked.services == set()
 
 
+def test_a_placeholder_s_always_allow_renews_no_earlier_choice(engine):
+    """(its click dated the whole choice anew: analytics, accepted once, held a year)"""
+    now = [NOW]
+    clocked = Engine(engine.config, [b"k" * 32], clock=lambda: now[0])
+    _, analytics = save(clocked, ["analytics"], [])
+    now[0] += 180 * 86400
+    choice = {"action": "save", "categories": ["analytics"], "services": ["youtube"]}
+    resp = post_choice(clocked, {**choice, "via": "placeholder"}, analytics)
+    assert resp.new_state.services == {"youtube"} and resp.new_state.decided_at == int(NOW)
+    assert resp.record.decided_at == int(now[0])  # (the record: when it was given)
+    # the preferences show all of it: saving them renews it
+    assert post_choice(clocked, choice, analytics).new_state.decided_at == int(now[0])
+
+
 def test_closing_the_banner_is_recorded_when_it_happened(engine):
     """(recorded under the date of the choice it kept: the proof said the visitor closed
     the re-ask a hundred days before it was shown, and it was purged as early)"""

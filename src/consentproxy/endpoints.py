@@ -599,6 +599,10 @@ class Endpoints:
         if ex.state.gpc:
             cats, svcs = map(set, policy.under_gpc(cats, svcs))
         state = self.signer.decide(cats, svcs, self.clock(), ex.state)
+        if via == "placeholder" and ex.state.decided and not ex.state.reask:
+            # One service added from its placeholder confirms none of the rest: the choice
+            # keeps its date (six months from when the visitor last saw all of it).
+            state = replace(state, decided_at=ex.state.decided_at)
         if via in ("close", "form-close"):
             # Closing the banner is no answer: it keeps what still holds (after a policy
             # change), never more, and renews none of it.
