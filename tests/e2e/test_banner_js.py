@@ -587,9 +587,22 @@ async def test_withdrawing_reloads_and_clears_the_cookies_and_storage_the_page_c
 
 
 async def test_the_guard_drops_cookie_writes_until_consent(site: Site) -> None:
+    """(a first Max-Age of 0, a malformed one, or a past Expires read as a deletion: the
+    browser takes the last valid Max-Age, over any Expires, and kept _ga for a year)"""
     await site.open(page_html(body="<p>x</p>"))
     await site.page.evaluate("document.cookie = '_ga=1; path=/'; document.cookie = 'x=1'")
     assert await site.page.evaluate("document.cookie") == ""  # unknown cookies: blocked
+    for attributes in (
+        "max-age=0; max-age=31536000",
+        "max-age=031536000",
+        "max-age=-1x",
+        "expires=Thu, 01 Jan 1970 00:00:00 GMT; max-age=31536000",
+    ):
+        await site.page.evaluate(f"document.cookie = '_ga=GA1.2.3; {attributes}; path=/'")
+        assert await site.page.evaluate("document.cookie") == "", attributes
+    await site.page.evaluate("document.cookie = 'PHPSESSID=1; path=/'")  # (necessary)
+    await site.page.evaluate("document.cookie = 'PHPSESSID=1; max-age=5; max-age=0; path=/'")
+    assert await site.page.evaluate("document.cookie") == ""  # (a deletion goes through)
 
 
 async def test_adding_a_category_does_not_reload(site: Site) -> None:

@@ -542,6 +542,8 @@ async def test_a_cookie_a_script_sets_lives_no_longer_than_an_origins(
     they need no consent."""
     writes = {
         "document.cookie, max-age": "document.cookie = 'lang=en; max-age=63072000; path=/'",
+        "document.cookie, the last max-age": "document.cookie = "
+        "'PHPSESSID=2; max-age=5; max-age=63072000; path=/'",
         "document.cookie, expires": "document.cookie = 'PHPSESSID=1; path=/; expires=' "
         "+ new Date(Date.now() + 2 * 365 * 864e5).toUTCString()",
         "cookieStore.set": "cookieStore.set({name: 'lang', value: 'fr', "

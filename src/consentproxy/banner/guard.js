@@ -785,11 +785,25 @@
     }
     return null;
   }
+  /* The seconds a browser keeps a cookie string's cookie (null: the session), as RFC
+     6265bis reads its attributes: the last valid Max-Age wins over any Expires, one that is
+     not an integer is ignored, else the last Expires. (The first "max-age=0" or a past
+     Expires read as a deletion let "_ga=1; max-age=0; max-age=31536000" in for a year.) */
+  function lifetime(text) {
+    var age = null, expires = null;
+    text.split(";").slice(1).forEach(function (av) {
+      var at = av.indexOf("="), key = (at < 0 ? av : av.slice(0, at)).trim().toLowerCase();
+      var value = at < 0 ? "" : av.slice(at + 1).trim();
+      if (key === "max-age" && /^-?\d+$/.test(value)) age = +value;
+      else if (key === "expires" && !isNaN(Date.parse(value))) {
+        expires = (Date.parse(value) - Date.now()) / 1e3;
+      }
+    });
+    return age !== null ? age : expires;
+  }
   function cookieAllowed(text) {
-    var name = text.split(";")[0].split("=")[0].trim();
-    if (/;\s*max-age\s*=\s*(0|-)/i.test(text)) return true;  /* deleting is always fine */
-    var expires = /;\s*expires\s*=([^;]*)/i.exec(text);
-    if (expires && Date.parse(expires[1]) < Date.now()) return true;
+    var name = text.split(";")[0].split("=")[0].trim(), life = lifetime(text);
+    if (life !== null && life <= 0) return true;  /* deleting is always fine */
     var cat = cookieCategory(name);
     if (cat === null) {
       if (CONFIG.unknown === "allow") return true;
@@ -798,11 +812,9 @@
     }
     return allowsCategory(cat);
   }
-  /* (Max-Age wins over Expires, as in the browser; one that is not a number is ignored) */
   function capped(text) {
-    var age = /;\s*max-age\s*=\s*(\d+)\s*(;|$)/i.exec(text), exp = /;\s*expires\s*=([^;]*)/i.exec(text);
-    var life = age ? +age[1] : exp ? (Date.parse(exp[1]) - Date.now()) / 1e3 : 0;
-    return life > CONFIG.cap
+    var life = lifetime(text);
+    return life !== null && life > CONFIG.cap
       ? text.replace(/;\s*(max-age|expires)\s*=[^;]*/gi, "") + "; max-age=" + CONFIG.cap : text;
   }
   var cookie = Object.getOwnPropertyDescriptor(Document.prototype, "cookie");
