@@ -48,12 +48,17 @@ async def page(request: web.Request) -> web.Response:
     return resp
 
 
+async def own_snippet(request: web.Request) -> web.Response:
+    return web.Response(text=OWN_SNIPPET, content_type="text/html")
+
+
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def advanced_proxy() -> AsyncIterator[str]:
     """The demo config with Google Analytics and gtag.js's host (Google Tag Manager) in
     advanced mode; the Facebook pixel stays basic."""
     app = web.Application()
     app.router.add_get("/", page)
+    app.router.add_get("/own", own_snippet)
     async with serve_app(app) as port:
         config = load_config(DEMO_CONFIG).with_overrides(upstream=f"http://127.0.0.1:{port}")
         config = replace(
@@ -107,3 +112,50 @@ async def test_advanced_tag_loads_before_consent_with_denied_signals_and_no_cook
         await tab.wait_for_load_state("networkidle")
         assert "_ga" in {c["name"] for c in await tab.context.cookies()}
         assert recorder.to("facebook.net")
+
+
+# The site's own snippet grants every signal (in a dataLayer it declares anew), then updates
+# them once its tag has run; the tag, as gtag.js does, wraps dataLayer.push and reads each
+# consent command it is handed.
+OWN_SNIPPET = (
+    "<!doctype html><html><head><title>shop</title><script>var dataLayer = [];"
+    "function gtag(){dataLayer.push(arguments);}"
+    "gtag('consent', 'default', {ad_storage: 'granted', analytics_storage: 'granted',"
+    " ad_user_data: 'granted', ad_personalization: 'granted'});</script>"
+    f"<script async src=\"{GTAG}\" onload=\"gtag('consent', 'update', "
+    "{ad_storage: 'granted', ad_user_data: 'granted'}); window.__updated = 1\"></script>"
+    "</head><body><p>shop</p></body></html>"
+)
+CHAIN_TAG = (
+    "var layer = window.dataLayer, before = layer.push, seen = window.__tag_seen = [];"
+    "function read(e) { if (e[0] === 'consent') seen.push([e[1], JSON.stringify(e[2])]); }"
+    "[].forEach.call(layer, read);"
+    "layer.push = function () { [].forEach.call(arguments, read);"
+    " return before.apply(layer, arguments); };"
+)
+
+
+async def test_the_site_s_own_consent_commands_only_narrow_the_visitor_s_choice(
+    browser: Browser, advanced_proxy: str
+) -> None:
+    """(its snippet's default and update, all granted, went on untouched: Google's tags read
+    every signal granted before any choice, ad signals after only analytics was accepted)"""
+    async with recorded(browser, advanced_proxy) as (tab, _):
+
+        async def tag(route: Route) -> None:
+            await route.fulfill(body=CHAIN_TAG, content_type="application/javascript")
+
+        await tab.route("https://www.googletagmanager.com/gtag/js*", tag)
+        for accepted in (False, True):
+            if accepted:
+                await tab.click("[data-consent-action=accept-all]")
+                await tab.wait_for_function("() => !(" + OPEN + ")()")
+            await tab.goto("/")
+            await tab.evaluate("window.__updated = 0")
+            await tab.goto("/own")
+            await tab.wait_for_function("() => window.__updated === 1")
+            seen = await tab.evaluate("window.__tag_seen")
+            assert seen, seen
+            for kind, signals in seen:
+                values = {v for k, v in json.loads(signals).items() if k in SIGNALS}
+                assert values == ({"granted"} if accepted else {"denied"}), (kind, signals)

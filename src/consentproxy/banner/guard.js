@@ -863,16 +863,65 @@
   /* Google Consent Mode v2: the default (denied but for the required categories' signals)
      goes into the dataLayer before any Google tag can read it, then an update from the
      visitor's choice, now and on every change. */
+  function granted(signal) { return CONFIG.consentMode[signal].some(allowsCategory); }
   function consentMode(kind) {
     if (!CONFIG.consentMode) return;
     var signals = {};
     Object.keys(CONFIG.consentMode).forEach(function (signal) {
-      var granted = CONFIG.consentMode[signal].some(allowsCategory); /* required: always */
-      signals[signal] = granted ? "granted" : "denied";
+      signals[signal] = granted(signal) ? "granted" : "denied"; /* required: always */
     });
     if (kind === "default") signals.wait_for_update = 500;
-    window.dataLayer = window.dataLayer || [];
     (function () { window.dataLayer.push(arguments); })("consent", kind, signals);
+  }
+  /* The page's own Consent Mode commands (its snippet's gtag('consent', 'default', {...:
+     'granted'}), an update, a former tool's) only narrow the visitor's choice: a signal it
+     grants that the choice does not is pushed as denied. (They went on untouched: all four
+     granted before any choice.) The guard's push is the dataLayer's first whoever replaces
+     it (gtag.js, GTM: each one set is called in turn, as their own chain would), and a
+     dataLayer the page assigns anew gets it, and the visitor's consent, too. */
+  function clamp(item) {
+    var signals = item && item[0] === "consent" && (item[1] === "default" || item[1] === "update")
+      && item[2];
+    if (!signals || typeof signals !== "object") return;
+    Object.keys(CONFIG.consentMode).forEach(function (signal) {
+      if (own(signals, signal) && signals[signal] !== "denied" && !granted(signal)) {
+        signals[signal] = "denied";
+      }
+    });
+  }
+  function guardLayer(layer) {
+    /* set: the pushes assigned, last first; a wrapper calls the push it read (this one)
+       from inside, or later with the same item: each call goes one further down */
+    var set = [], depth = 0, levels = new WeakMap(), arrayPush = Array.prototype.push;
+    for (var i = 0; i < layer.length; i++) clamp(layer[i]);
+    function push() {
+      for (var i = 0; i < arguments.length; i++) clamp(arguments[i]);
+      var item = arguments[0], keyed = item !== null && typeof item === "object";
+      var from = !depth && keyed && levels.has(item) ? levels.get(item) + 1 : depth;
+      var next = set[set.length - 1 - from];
+      if (!next) return arrayPush.apply(layer, arguments);
+      if (keyed) levels.set(item, from);
+      var was = depth;
+      depth = from + 1;
+      try { return next.apply(layer, arguments); } finally { depth = was; }
+    }
+    Object.defineProperty(layer, "push", { configurable: true, enumerable: false,
+      get: function () { return push; }, set: function (f) { set.push(f); } });
+    return layer;
+  }
+  if (CONFIG.consentMode) {
+    var layer = window.dataLayer;
+    layer = guardLayer(Array.isArray(layer) ? layer : []);
+    Object.defineProperty(window, "dataLayer", { configurable: true, enumerable: true,
+      get: function () { return layer; },
+      set: function (next) {
+        if (next === layer) return;
+        layer = next;
+        if (!Array.isArray(next)) return;  /* (not a dataLayer Google reads) */
+        guardLayer(next);
+        consentMode("default");
+        if (state.decided) consentMode("update");
+      } });
   }
   consentMode("default");
   if (state.decided) consentMode("update");
