@@ -268,6 +268,9 @@ async def test_a_withdrawal_stops_the_other_tabs_trackers_before_the_proxy_answe
     trackers went on beaconing and setting cookies meanwhile."""
     await tab.open("/facebook")
     await tab.page.click("[data-consent-action=accept-all]")
+    # (the choice answered, its cookie kept: then the other tab opens with it; CI once
+    # opened it first, on a loaded machine)
+    await tab.page.wait_for_function("window.__loaded_connect_facebook_net === 1")
     other = await tab.context.new_page()
     await other.goto("/facebook")
     await other.wait_for_function("window.__loaded_connect_facebook_net === 1")
