@@ -879,15 +879,14 @@ class _Reader:
             ).items():
                 given = self.mapping(node_, f"banner.texts.{lang}", set(TEXT_KEYS))
                 texts[lang] = {
-                    k: self.text(v, f"banner.texts.{lang}.{k}") for k, v in given.items()
+                    k: self.text(v, f"banner.texts.{lang}.{k}", k) for k, v in given.items()
                 }
             out = replace(out, texts=texts)
         return out
 
-    def text(self, node: yaml.Node, what: str) -> str:
+    def text(self, node: yaml.Node, what: str, key: str) -> str:
         """A banner text, with no {placeholder} but those its key is filled in with."""
         text = self.string(node, what)
-        key = what.rpartition(".")[2]
         allowed = PLACEHOLDERS.get(key, ())
         for name in PLACEHOLDER_RE.findall(text):
             if name not in allowed:

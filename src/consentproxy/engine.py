@@ -1396,12 +1396,12 @@ class Engine:
             return None
         if former.until is not None and choice.decided_at > former.until:
             return None  # (not the old tool's: written since the proxy took over)
-        state = self.signer.decide(
-            former_categories(choice, former.imports), (), min(choice.decided_at, now)
-        )
         # One id per former choice (a new one per response left records no cookie held)
         raw = "\n".join(f"{n}={jar.get(n, '')}" for n in TOOL_COOKIES[former.tool])
-        return replace(state, consent_id=self.signer.derived_id(f"{former.tool}\n{raw}"))
+        derived = replace(NO_DECISION, consent_id=self.signer.derived_id(f"{former.tool}\n{raw}"))
+        return self.signer.decide(
+            former_categories(choice, former.imports), (), min(choice.decided_at, now), derived
+        )
 
     def _region(self, state: ConsentState, req: Request) -> ConsentState:
         """In an opt-out region (the country a trusted proxy names; config `regions`), the
