@@ -1848,3 +1848,43 @@ def test_the_sites_other_forms_pass_as_they_were(policy, skip):
     )
     out = rewrite(policy, page, state=ALL, skip=skip)
     assert out.replace(INJECTED, b"", 1) == page
+
+
+def test_the_c_loop_steps_over_a_form_that_cannot_post_to_the_endpoints():
+    """A page's forms cost the neutraliser nothing when their actions plainly cannot name
+    the prefix: one with the endpoints' word, or what could spell it, is handed over."""
+    page = b"<p><form action=/search method=get><button formaction='//shop.example/c'>"
+    word = b".consent"
+    c = c_skip()
+    assert c(page, 0, 3, {}, set(), {}, None, None, [], b"", [], 99, False, word) == len(page)
+    # (without the word, every one stops, as before)
+    assert c_skip()(page, 0, 3, {}, set(), {}, None, None, [], b"", [], 99, False) == 3
+    for markup in (
+        b"<form action=/.consent/choice>",
+        b"<form action=/.CONSENT/choice>",
+        b"<form action=/%2econsent/choice>",
+        b"<form action=/&#46;consent/choice>",
+        b"<form action='/.con\tsent/choice'>",
+        b"<form action=/search ACTION=/x>",  # (a second: the neutraliser reads the first)
+        b"<button formaction=../.consent/me/erase>",
+    ):
+        skip = c_skip()(markup, 0, 3, {}, set(), {}, None, None, [], b"", [], 99, False, word)
+        assert skip == 0, markup
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    action=st.lists(
+        st.sampled_from(
+            ["/", ".", "..", "%2e", "&#46;", "\\", "\t", "consent", ".Consent/", "?", "h:"]
+        ),
+        max_size=8,
+    ).map("".join),
+    attr=st.sampled_from(["<form action", "<button formaction", "<input formaction"]),
+)
+def test_a_form_reads_the_same_to_both_skip_loops(policy, action, attr):
+    """Whatever the action, the C loop steps over a form only where the neutraliser would
+    have left it as it is: the rewrites are the same bytes."""
+    page = f"<html><head></head><body>{attr}='{action}'><p>x</p></body></html>".encode()
+    outs = [rewrite(policy, page, state=ALL, skip=s) for s in (c_skip(), SKIPS["python"])]
+    assert outs[0] == outs[1]

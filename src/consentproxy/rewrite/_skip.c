@@ -8,8 +8,9 @@
  * unchanged:
  *  - a start tag named in `quiet` unless it has its key attribute (keys[i], such as
  *    http-equiv; with QUIET, a background or ping key may hold URLs of settled hosts, as
- *    below) or, for a name without a key, unless it may point to another host (a "//" or a
- *    '&' or ':'; with KEYED alone, only names with a key);
+ *    below; an action or formaction key, any URL without skip's endpoint word: see
+ *    inert_action) or, for a name without a key, unless it may point to another host (a
+ *    "//" or a '&' or ':'; with KEYED alone, only names with a key);
  *  - for a name in `hosted` (with skip's settled and seen), the URLs in its `urls`
  *    attributes must instead each be relative without a colon, or name a settled host
  *    plainly (http(s)://host or //host: see urls_settled), other attributes aside;
@@ -138,12 +139,14 @@ typedef struct {
     Pending *pending;
     int data_urls; /* an image's: a data: URL names no host */
     int key_urls;  /* the key attribute holds a URL or a list of them (KEY_URL...), read as
-                      URLs are (see markup), or an http-equiv (KEY_EQUIV), or 0: the tag
-                      stops wherever the key is */
+                      URLs are (see markup), or an http-equiv (KEY_EQUIV), or where a form
+                      posts (KEY_ACTION), or 0: the tag stops wherever the key is */
     Hosts *hosts;  /* with settled: what the skip knows of hosts already */
+    const char *endpoint; /* for KEY_ACTION: the endpoints' word (see inert_action) */
+    Py_ssize_t endpoint_len;
 } Key;
-static const Key NO_KEY = {"", 0, NULL, 0, NULL, NULL, NULL, 0, 0};
-enum { KEY_URL = 1, KEY_URL_LIST = 2, KEY_EQUIV = 3 };
+static const Key NO_KEY = {"", 0, NULL, 0, NULL, NULL, NULL, 0, 0, NULL, NULL, 0};
+enum { KEY_URL = 1, KEY_URL_LIST = 2, KEY_EQUIV = 3, KEY_ACTION = 4 };
 #define KEY_MET ((uint64_t)1 << 63) /* in urls_met: the key attribute was met */
 
 /* Byte classes, as the tokenizer sees them. */
@@ -475,6 +478,19 @@ static int inert_equiv(const unsigned char *b, Py_ssize_t v, Py_ssize_t w) {
            && !(w - v == 10 && contains_ci(b, v, w, "set-cookie", 10));
 }
 
+/* Whether a form's action b[v..w) plainly cannot lead to the proxy's endpoints
+ * (neutralise.at_endpoints): the endpoints' word (the prefix's longest segment, lowercase:
+ * neutralise.endpoint_word) is not in it in any case, nor a reference, an escape or a tab or
+ * newline that the URL parser drops (any of which could spell it). */
+static int inert_action(const unsigned char *b, Py_ssize_t v, Py_ssize_t w, const Key *key) {
+    if (key->endpoint_len == 0)
+        return 0;
+    for (Py_ssize_t i = v; i < w; i++)
+        if (b[i] == '%' || b[i] == '&' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r')
+            return 0;
+    return !contains_ci(b, v, w, key->endpoint, key->endpoint_len);
+}
+
 /* The flags for an attribute b[a..q) with value b[v..w) (v < 0: no value). */
 static inline int attr_flags(const unsigned char *b, Py_ssize_t a, Py_ssize_t q,
                              Py_ssize_t v, Py_ssize_t w, const Key *key) {
@@ -486,6 +502,8 @@ static inline int attr_flags(const unsigned char *b, Py_ssize_t a, Py_ssize_t q,
         key->pending->urls_met |= KEY_MET;
         if (key->key_urls == KEY_EQUIV)
             return inert_equiv(b, v, w) ? 0 : HAS_KEY;
+        if (key->key_urls == KEY_ACTION)
+            return inert_action(b, v, w, key) ? 0 : HAS_KEY;
         return urls_settled(b, v, w, key->key_urls == KEY_URL_LIST, *key) ? 0 : UNSETTLED;
     }
     Py_ssize_t url = key->urls == NULL ? -1 : lookup(b, a, q - a, key->urls);
@@ -894,6 +912,8 @@ typedef struct {
     Output *output; /* (NULL: no output list, no edits) */
     Hosts *hosts; /* (this skip's) */
     Key *plain;   /* (this skip's: markup's key for a plain name, set for each) */
+    const char *endpoint; /* the endpoints' word (see inert_action), or NULL */
+    Py_ssize_t endpoint_len;
 } Memos;
 
 /* Whether an outcome the neutraliser remembers (the new start tag or None, what it blocks,
@@ -1218,7 +1238,7 @@ static Py_ssize_t markup(Skipper *self, const unsigned char *b, Py_ssize_t p, Py
             return foreign_element(self, b, p, n, self->root[i]);
         Pending pending = {0, 0, {NULL}};
         Key key = {self->keys.name[i], self->keys.len[i], NULL, 0, NULL, NULL, &pending, 0,
-                   self->key_urls[i]};
+                   self->key_urls[i], NULL, memos.endpoint, memos.endpoint_len};
         /* a background or ping key holds URLs: with no <base> elsewhere, they may name
          * settled hosts as a hosted tag's URLs do (else the tag stops at its key) */
         int key_urls = key.key_urls == KEY_URL || key.key_urls == KEY_URL_LIST;
@@ -1296,17 +1316,25 @@ static PyObject *Skipper_skip(Skipper *self, PyObject *const *args, Py_ssize_t n
     Hosts hosts;
     memset(hosts.len, 0, sizeof hosts.len);
     Key plain = NO_KEY;
-    if (nargs != 3 && nargs != 5 && nargs != 7 && nargs != 12 && nargs != 13) {
+    if (nargs != 3 && nargs != 5 && nargs != 7 && nargs != 12 && nargs != 13 && nargs != 14) {
         PyErr_SetString(PyExc_TypeError,
                         "skip(buf, pos, quiet_ok[, settled, seen[, elements, choice[, memo, "
-                        "out, mark, blocked, limit[, spans]]]])");
+                        "out, mark, blocked, limit[, spans[, endpoint]]]]])");
         return NULL;
     }
     Output output = {0};
     Memos memos = {nargs >= 5 ? args[3] : NULL, nargs >= 5 ? args[4] : NULL,
                    nargs >= 7 ? args[5] : NULL, nargs >= 7 ? args[6] : NULL,
                    nargs >= 12 && args[7] != Py_None ? args[7] : NULL,
-                   nargs >= 12 ? &output : NULL, &hosts, &plain};
+                   nargs >= 12 ? &output : NULL, &hosts, &plain, NULL, 0};
+    if (nargs == 14) {
+        if (!PyBytes_Check(args[13])) {
+            PyErr_SetString(PyExc_TypeError, "endpoint must be bytes");
+            return NULL;
+        }
+        memos.endpoint = PyBytes_AS_STRING(args[13]);
+        memos.endpoint_len = PyBytes_GET_SIZE(args[13]);
+    }
     if (nargs >= 12) {
         output.buf = args[0];
         output.out = args[8];
@@ -1690,7 +1718,10 @@ static int Skipper_init(Skipper *self, PyObject *args, PyObject *kwds) {
         self->key_urls[i] = len == 10 && memcmp(key, "background", 10) == 0 ? KEY_URL
                             : len == 4 && memcmp(key, "ping", 4) == 0       ? KEY_URL_LIST
                             : len == 10 && memcmp(key, "http-equiv", 10) == 0 ? KEY_EQUIV
-                                                                             : 0;
+                            : (len == 6 && memcmp(key, "action", 6) == 0)
+                                    || (len == 10 && memcmp(key, "formaction", 10) == 0)
+                                ? KEY_ACTION
+                                : 0;
         self->data_urls[i] = (self->interesting.len[i] == 3 && memcmp(name, "img", 3) == 0)
                              || (self->interesting.len[i] == 6 && memcmp(name, "source", 6) == 0);
     }

@@ -36,6 +36,7 @@ class Skipper:
         blocked: list[tuple[str, str]] = ...,
         limit: int = ...,
         spans: bool = ...,
+        endpoint: bytes = ...,
         /,
     ) -> int: ...
 

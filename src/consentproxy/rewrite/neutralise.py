@@ -382,6 +382,15 @@ def at_endpoints(value: str, prefix: str) -> bool:
     return normal_path(path if path.startswith("/") else "/" + path).startswith(prefix)
 
 
+@functools.cache
+def endpoint_word(prefix: str) -> bytes:
+    """The prefix's longest segment, lowercase: a form's URL without it, in any case, and
+    without a '%', a '&', a tab or a newline (which could spell it), cannot lead under the
+    prefix (at_endpoints), and so the C skip loop steps over such a form (_skip.c's
+    inert_action) instead of handing each to _no_endpoint_post."""
+    return max(prefix.strip("/").split("/"), key=len).lower().encode("ascii")
+
+
 def _document_text(value: str, schemes: tuple[str, ...] = ("data", "javascript")) -> bytes | None:
     """The markup or code a URL of one of `schemes` (a data: or javascript: URL) makes a
     frame or a script run, read as the URL parser reads it (C0 controls and spaces around
@@ -441,6 +450,7 @@ class Neutraliser:
         self.base_seen = False
         self.base_key: tuple[str, str | bytes] | None = None  # base in the memos' keys
         self.tag_memo = policy.tag_memo  # (the C loop reads it too: scanner.REMEMBERED)
+        self.endpoint_word = endpoint_word(policy.config.prefix)  # (for the C loop too)
         choice = self.choice = choice or (state.choice, site)
         # The hosts whose loads this choice lets through whatever the path (the C skip loop
         # steps over tags naming only these): host bytes -> whether a page reports it (an

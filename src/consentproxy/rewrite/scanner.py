@@ -198,6 +198,7 @@ Skip = Callable[
         list[tuple[str, str]],
         int,
         bool,
+        bytes,
     ],
     int,
 ]
@@ -512,6 +513,7 @@ class HtmlRewriter:
                         neutraliser.blocked,
                         limit,
                         direct,
+                        neutraliser.endpoint_word,
                     )
                     wait = False
                     if opener is not None and end > pos:
