@@ -305,6 +305,25 @@ def test_a_listen_address_given_by_flag_that_cannot_be_bound_names_the_flag(
     assert "give --listen another address" in err and "site.yaml" not in err
 
 
+@pytest.mark.parametrize(
+    "host, advice",
+    [
+        ("nohost.invalid", "nohost.invalid is no address of this machine; give --listen"),
+        ("192.0.2.1", "192.0.2.1 is no address of this machine; give --listen"),
+    ],
+)
+def test_a_listen_address_of_no_interface_says_so_rather_than_to_stop_a_listener(
+    tmp_path, capsys, monkeypatch, host, advice
+):
+    """'stop what listens there' sent the operator looking for a process that was not."""
+    monkeypatch.setenv("CONSENTPROXY_SECRET", "s" * 32)
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD)
+    assert main(["serve", "--config", str(f), "--listen", f"{host}:8000"]) == 2
+    err = capsys.readouterr().err
+    assert advice in err and "stop what listens" not in err, err
+
+
 def test_a_worker_stopped_by_a_mistake_says_it_in_one_line_and_serve_exits_2(capfd):
     def serve(worker: int) -> None:
         raise UserError(f"site.yaml: something to fix ({worker})")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import errno
 import logging
 import os
 import signal
@@ -67,11 +68,18 @@ async def until_stopped() -> None:
 
 
 def _unbound(source: str, key: str, host: str, port: int, e: OSError) -> UserError:
+    """What to do depends on why: something listens there, the address is none of this
+    machine's (or no name), or the port is privileged."""
+    other = f"{key} another address" + (" (or --listen)" if key == "listen" else "")
+    if isinstance(e, socket.gaierror) or e.errno == errno.EADDRNOTAVAIL:
+        advice = f"{host} is no address of this machine; give {other}, e.g. 0.0.0.0:{port}"
+    elif e.errno == errno.EACCES:
+        advice = f"ports below 1024 need root (or CAP_NET_BIND_SERVICE); give {other}"
+    else:
+        advice = f"stop what listens there or give {other}"
     return UserError(
         (f"{source}: " if source else "")
-        + f"{key} {host}:{port} cannot be bound ({e.strerror or e}); stop what "
-        f"listens there or give {key} another address"
-        + (" (or --listen)" if key == "listen" else "")
+        + f"{key} {host}:{port} cannot be bound ({e.strerror or e}); {advice}"
     )
 
 
