@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from consentproxy.banner.render import CONFIG_SLOT, Banner, asset, script_code
+from consentproxy.banner.render import CONFIG_SLOT, Banner, script_code, script_source
 from consentproxy.banner.texts import (
     _RETENTION_WORDS,
     _UNIT_FORMS,
@@ -282,7 +282,7 @@ def test_the_minifier_shortens_local_names_and_keeps_what_the_page_reads(config)
     and what banner.js reads of the guard's, the attributes, the tables' slot."""
     import rjsmin  # (a dev dependency: this comparison only)
 
-    code = asset("guard.js") + b"\n" + asset("banner.js")
+    code = script_source()
     ours, theirs = script_code(), rjsmin.jsmin(code)
     saved = len(gzip.compress(theirs, 9)) - len(gzip.compress(ours, 9))
     print(f"consent.js's code: {saved:,} B gzipped saved on rjsmin's")

@@ -55,6 +55,21 @@ GUARD = {
         'document.write("<img src=\'https://www.", "facebook.com/tr?id=1\'>");'
     ),
     "/inner-html": script('box.innerHTML = "<img src=\'" + T + "\'>";'),
+    # Legacy code's globals with a built-in's name: the guard's own URL parsing threw, and it
+    # let every load through (a Promise or a Map polyfill is as common).
+    "/page-var-url-then-loads": script(
+        "var URL = '/api/'; var i = new Image(); i.src = T; box.appendChild(i); "
+        "fetch(T, {mode: 'no-cors'}); navigator.sendBeacon(T); "
+        "var s = document.createElement('script'); s.src = G + 'analytics.js'; "
+        "document.head.appendChild(s);"
+    ),
+    "/page-replaces-built-ins-then-loads": script(
+        "window.Promise = function () {}; var Map = 1, Set = 1, WeakMap = 1, WeakSet = 1, "
+        "Symbol = 1, Proxy = 1, Reflect = 1, Event = 1, CustomEvent = 1, "
+        "JSON = {parse: function () { throw 1; }, stringify: function () { throw 1; }}; "
+        'box.innerHTML = "<img src=\'" + T + "\'>"; '
+        "var f = document.createElement('iframe'); f.src = T; box.appendChild(f);"
+    ),
     # (the guard knew no background: a table built by jQuery-era code loaded its tracker)
     "/table-background-inner-html": script(
         'box.innerHTML = "<table><tr background=\'" + T + "\'><td>x</td></tr></table>";'
@@ -241,6 +256,22 @@ async def test_guarded_loads_come_back_after_consent(browser, proxy_without_csp)
         await tab.goto("/about-blank-frame-fetch")
         await settle(tab)
         assert {"www.facebook.com"} <= recorder.hosts
+
+
+async def test_the_banner_works_on_a_page_that_named_its_globals_after_built_ins(
+    browser, proxy_without_csp
+):
+    """`var URL` and friends after consent.js: Esc still refuses (the banner's script ran) and
+    Accept all brings the page's trackers back."""
+    async with recorded(browser, proxy_without_csp) as (tab, recorder):
+        errors: list[str] = []
+        tab.on("pageerror", lambda e: errors.append(str(e)))
+        await tab.goto("/page-var-url-then-loads")
+        await tab.click("[data-consent-action=accept-all]")
+        await tab.wait_for_selector("#box img[src]", state="attached")
+        await settle(tab)
+        assert "www.facebook.com" in recorder.hosts
+        assert all(e.startswith("consentproxy: no consent") for e in errors), errors
 
 
 async def test_stored_markup_posing_as_marks_never_runs_after_accept_all(

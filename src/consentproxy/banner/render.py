@@ -74,11 +74,47 @@ def asset(name: str) -> bytes:
     return (ASSET_DIR / name).read_bytes()
 
 
+# The built-ins both scripts use, bound as they are when consent.js runs, before any of the
+# page's code: a legacy page's `var URL = '/api/'` replaced window.URL, every URL the guard
+# parsed threw, and it let every tracker through (a Promise or a Map polyfill alike).
+NATIVES = (
+    "URL",
+    "Set",
+    "Map",
+    "WeakMap",
+    "WeakSet",
+    "Promise",
+    "JSON",
+    "Proxy",
+    "Reflect",
+    "Symbol",
+    "Event",
+    "CustomEvent",
+    "Date",
+    "Math",
+    "Object",
+    "Array",
+    "String",
+    "RegExp",
+    "Error",
+    "atob",
+)
+
+
+def script_source() -> bytes:
+    """guard.js then banner.js, in one function that holds NATIVES as they were."""
+    return (
+        b"(function(" + ",".join(NATIVES).encode() + b"){\n" + asset("guard.js") + b"\n"
+        + asset("banner.js") + b"\n})(" + b",".join(b"window." + n.encode() for n in NATIVES)
+        + b");"
+    )  # fmt: skip
+
+
 @cache
 def script_code() -> bytes:
-    """guard.js then banner.js, minified, with CONFIG_SLOT for the tables: the same for
-    every config, so minified once a process (forked workers inherit it)."""
-    code = minify_js(asset("guard.js") + b"\n" + asset("banner.js"))
+    """script_source() minified, with CONFIG_SLOT for the tables: the same for every config,
+    so minified once a process (forked workers inherit it)."""
+    code = minify_js(script_source())
     if code.count(CONFIG_SLOT) != 1:  # (a global name: the minifier leaves it as it is)
         raise RuntimeError(f"consent.js: {CONFIG_SLOT.decode()} lost in minifying")
     return code
