@@ -1067,6 +1067,24 @@ def test_without_origin_csp_nothing_gets_a_nonce(engine):
     assert b"nonce" not in html
 
 
+def test_a_language_of_the_operators_own_is_served_on_every_page(config):
+    """`languages: [sv, en]` with every text given, as the README asks: each page, the
+    preferences and the declaration were a 500 (the services' lifetimes have no Swedish)."""
+    from consentproxy.banner.texts import TEXTS
+
+    texts = {**config.banner.texts, "sv": {k: f"sv {v}" for k, v in TEXTS["en"].items()}}
+    swedish = replace(config, languages=("sv", "en"), banner=replace(config.banner, texts=texts))
+    eng = Engine(
+        swedish.with_overrides(upstream="http://127.0.0.1:9"), [b"k" * 32], clock=lambda: NOW
+    )
+    plan = get(eng, Sec_Fetch_Dest="document").response(200, HTML)
+    html = plan.body.feed(b"<html><head></head><body>x</body></html>") + plan.body.close()
+    assert b'lang="sv"' in html and b"sv Accept all" in html
+    for target in ("/.consent/preferences", "/.consent/declaration?lang=sv"):
+        resp = get(eng, target).local_response(b"")
+        assert resp.status == 200 and b"sv " in resp.body, target
+
+
 def test_preferences_page_works_without_javascript(engine):
     resp = get(engine, "/.consent/preferences?return=/shop").local_response(b"")
     assert resp.status == 200 and b'name="return" value="/shop"' in resp.body

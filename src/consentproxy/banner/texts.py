@@ -751,9 +751,12 @@ def _unit(lang: str, n: int, unit: str, up_to: bool) -> str:
 
 def localise_retention(text: str, lang: str) -> str | None:
     """A lifetime in the language's words; None when it holds words outside this small
-    grammar (the caller then shows the operator's text as written)."""
+    grammar or for a language it has no words for (the operator's own: the caller then
+    shows the operator's text as written)."""
     if lang == "en" or not text:
         return text
+    if lang not in _RETENTION_WORDS:
+        return None
     rest = _NAMES.sub("", _DURATION.sub("", _ON.sub(")", _OWN.sub("", text))))
     if re.sub(r"\b(no cookies of its own|no cookies|session|to)\b|[\s,]", "", rest):
         return None  # words this grammar does not know
