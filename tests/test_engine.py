@@ -214,6 +214,17 @@ def test_a_redirect_taking_a_subresource_to_a_tracker_is_held(engine, dest):
     assert header(plan.headers, "location") == "/elsewhere"
 
 
+@pytest.mark.parametrize(("dest", "asks"), [("document", True), ("frame", True), ("iframe", False)])
+def test_a_framesets_frames_get_the_banner(engine, dest, asks):
+    """A <frameset> page's own markup drops the banner (nothing goes after </frameset>): its
+    frames carry it, and banner.js lets the largest ask. Over https (Sec-Fetch-Dest: frame)
+    no frame had one, so the site had no banner and no Manage cookies anywhere. An iframe's
+    page leaves the asking to the page around it."""
+    plan = get(engine, Sec_Fetch_Dest=dest).response(200, HTML)
+    html = plan.body.feed(b"<html><head></head><body>x</body></html>") + plan.body.close()
+    assert (b'id="consentproxy"' in html) == asks
+
+
 @pytest.mark.parametrize(
     ("headers", "held"),
     [

@@ -376,7 +376,8 @@ class Exchange:
         # The origin's validators go upstream only where no rewritten page can be cached.
         dest = first.get("sec-fetch-dest")
         if dest is not None:
-            self.inject: bool | None = dest == "document"
+            # (a <frameset> page drops what follows it: its frames carry the banner)
+            self.inject: bool | None = dest in ("document", "frame")
             self.subresource = dest != "document"
             self.keeps_validators = dest in SUBRESOURCE_DESTS
         else:
