@@ -190,6 +190,36 @@ async def test_global_privacy_control_is_honoured_and_said(browser, proxy, conte
     assert not recorder.to("facebook.net") and not recorder.to("facebook.com")
 
 
+# What a page's script may do to the banner's buttons: each made a choice recorded as the
+# visitor's ("via": "banner") with no visitor there.
+FAKE_CHOICES = {
+    "click": "b => b.click()",
+    "dispatched click": (
+        "b => b.dispatchEvent(new MouseEvent('click', {bubbles: true, composed: true}))"
+    ),
+    "request submit": "b => b.form.requestSubmit(b)",
+    "escape": (
+        "b => b.dispatchEvent(new KeyboardEvent('keydown', {key: 'Escape', bubbles: true,"
+        " composed: true}))"
+    ),
+}
+
+
+@pytest.mark.parametrize("how", FAKE_CHOICES)
+async def test_a_script_clicking_the_banner_records_no_choice(browser, proxy, contexts, how):
+    page, recorder, _ = await visit(browser, proxy, "/facebook")
+    posts: list[str] = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+    action = "reject-all" if how == "escape" else "accept-all"
+    await page.locator(f"[data-consent-action={action}]").evaluate(FAKE_CHOICES[how])
+    await page.wait_for_timeout(300)
+    assert posts == [] and not (await page.evaluate("window.consentproxy.get()"))["decided"]
+    assert not await page.evaluate(f"({CLOSED})()") and not recorder.to("facebook.net")
+    await page.click("[data-consent-action=accept-all]")  # the visitor's own click
+    await page.wait_for_function(CLOSED)
+    assert [u for u in posts if u.endswith("/.consent/choice")]
+
+
 async def test_the_demo_sites_own_manage_cookies_link_opens_the_preferences(
     browser, demo_site, contexts
 ):

@@ -656,9 +656,14 @@
       });
     }
 
+    // A choice is the visitor's: a click a script makes (el.click(), dispatchEvent) records
+    // nothing, though it would have been recorded as theirs ("via": "banner").
+    var CHOICES = /^(accept-all|reject-all|save|do-not-sell|close|allow-service)$/;
     function onAction(el, e) {
       var action = el.getAttribute('data-consent-action');
-      if (/^(accept-all|reject-all|save)$/.test(action) && shadow.contains(el)) {
+      if (!e.isTrusted && CHOICES.test(action) && (shadow.contains(el) || mine.has(el))) {
+        e.preventDefault();
+      } else if (/^(accept-all|reject-all|save)$/.test(action) && shadow.contains(el)) {
         e.preventDefault();
         pick(action);
       } else if (action === 'do-not-sell' && shadow.contains(el)) {
@@ -721,20 +726,25 @@
       addEventListener('resize', room);
     };
     listen();
-    // Implicit submission (Enter in a field) that did not go through a button.
+    // Implicit submission (Enter in a field) that did not go through a button: the
+    // visitor's Enter, not a script's requestSubmit() (whose submit event the browser fires).
+    var entered = 0;
     form.addEventListener('submit', function (e) {
       e.preventDefault();
-      pick((e.submitter && e.submitter.value) || 'save');
+      if (Date.now() - entered < 1000) pick((e.submitter && e.submitter.value) || 'save');
+      entered = 0;
     });
     dialog.addEventListener('cancel', function (e) { // Esc on the modal preferences
       e.preventDefault();
-      dismiss();
+      if (e.isTrusted) dismiss();
     });
     function stops() {
       return list(dialog.querySelectorAll('button, input:not([disabled]), summary, a[href]'))
         .filter(function (el) { return el.getClientRects().length; });
     }
     shadow.addEventListener('keydown', function (e) {
+      if (!e.isTrusted) return;
+      if (e.key === 'Enter') entered = Date.now();
       if (/^Esc(ape)?$/.test(e.key) && dialog.open && !dialog.matches(':modal')) dismiss();
       if (e.key !== 'Tab' || !dialog.matches(':modal')) return;
       // Tab wraps around inside the modal dialog instead of leaving the page.
