@@ -11,7 +11,13 @@ import pytest
 from consentproxy.banner.render import MARK_HEADER
 from consentproxy.config import ConfigError, load_config, parse_config
 from consentproxy.engine import Engine, Request
-from consentproxy.language import KNOWN_STARTS, PageLanguage, pick_language, request_language
+from consentproxy.language import (
+    KNOWN_STARTS,
+    PageLanguage,
+    direction,
+    pick_language,
+    request_language,
+)
 from tests.conftest import ROOT
 
 LANGS = ("en", "fr", "de")
@@ -247,7 +253,7 @@ def test_the_preferences_page_speaks_the_language_of_the_page_it_came_from(amper
             [("Host", "www.example.com"), ("Accept-Language", "fr")],
         )
     )
-    assert b'<html lang="en">' in ex.local_response(b"").body
+    assert b'<html lang="en" dir="ltr">' in ex.local_response(b"").body
 
 
 def test_the_requests_language_is_worked_out_only_for_a_page_that_names_none(ampere):
@@ -265,3 +271,12 @@ def test_the_requests_language_is_worked_out_only_for_a_page_that_names_none(amp
         assert (ex._language is not None) == asked
         m = re.search(rb'<div id="consentproxy"[^>]*lang="(\w+)"', out)
         assert m is not None and m.group(1).decode() == lang
+
+
+@pytest.mark.parametrize(
+    ("lang", "expected"),
+    [("ar", "rtl"), ("he-IL", "rtl"), ("fa", "rtl"), ("en", "ltr"), ("de", "ltr")],
+)
+def test_what_the_proxy_writes_in_a_language_reads_its_way(lang, expected):
+    """An operator's Arabic banner on a left-to-right page was laid out left to right."""
+    assert direction(lang) == expected

@@ -15,6 +15,7 @@ from html import escape
 from typing import Any
 
 from consentproxy.banner.texts import localise_retention
+from consentproxy.language import direction
 from consentproxy.settings import Config, translated
 
 SCHEMA = "consentproxy-declaration/1"
@@ -90,7 +91,7 @@ class Declaration:
         head = "".join(f'<th scope="col">{escape(t[k])}</th>' for k in COLUMNS)
         parts = [
             (
-                f'<section class="consent-declaration" lang="{lang}" '
+                f'<section class="consent-declaration" lang="{lang}" dir="{direction(lang)}" '
                 f'aria-label="{escape(t["declaration"])}">'
             )
         ]

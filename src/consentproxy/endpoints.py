@@ -31,7 +31,7 @@ from consentproxy.cookies import EXPIRED, deletion_domains
 from consentproxy.declaration import Declaration
 from consentproxy.domains import same_site
 from consentproxy.httpheaders import Headers, header, number, sendable, split_url, valid_host
-from consentproxy.language import request_language
+from consentproxy.language import direction, request_language
 from consentproxy.policy import Policy
 from consentproxy.record import ConsentRecord, Records, user_agent_family
 from consentproxy.rewrite.neutralise import url_target
@@ -358,8 +358,9 @@ class Endpoints:
         lang = ex.lang
         title = escape(svc.display_title(lang))
         page = (
-            f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">'
-            f"<title>{title}</title><style>html,body{{margin:0;height:100%;overflow:hidden}}"
+            f'<!DOCTYPE html><html lang="{lang}" dir="{direction(lang)}"><head>'
+            f'<meta charset="utf-8"><title>{title}</title>'
+            "<style>html,body{margin:0;height:100%;overflow:hidden}"
             "iframe{display:block;border:0;width:100%;height:100%}</style></head><body>"
             f'<iframe src="{escape(url)}" title="{title}" allow="{FRAME_ALLOW}">'
             "</iframe></body></html>"

@@ -32,6 +32,18 @@ _LANG_ATTR_RE = re.compile(
 )
 
 
+# Languages written right to left (primary subtags): what the proxy writes in one is laid out
+# as it reads, whatever the page's own direction (an English banner on an Arabic page too).
+RTL_LANGUAGES = frozenset(
+    {"ar", "arc", "ckb", "dv", "fa", "he", "iw", "ks", "ps", "sd", "syr", "ug", "ur", "yi"}
+)
+
+
+def direction(lang: str) -> str:
+    """The dir attribute for text in lang."""
+    return "rtl" if lang.partition("-")[0].lower() in RTL_LANGUAGES else "ltr"
+
+
 def offered(tag: str | None, languages: Sequence[str]) -> str | None:
     """The config's language a tag names ("fr-CA", "pt_BR" -> fr, pt), if any."""
     primary = (tag or "").strip().lower().replace("_", "-").partition("-")[0]

@@ -1155,6 +1155,19 @@ async def test_a_same_origin_frame_leaves_the_first_layer_to_the_page(site: Site
     assert not await widget.evaluate(FRAME_OPEN)
 
 
+async def test_an_english_banner_on_a_right_to_left_page_reads_left_to_right(site: Site) -> None:
+    """The dialog inherited the page's direction (`all: initial` leaves it): the full stops
+    went to the start of its lines and the Customise triangle was mirrored."""
+    await site.open(
+        page_html(body="<p>مرحبا</p>").replace("<html lang=en>", "<html lang=ar dir=rtl>")
+    )
+    directions = await site.page.evaluate(
+        """[...document.getElementById('consentproxy').shadowRoot.querySelectorAll('dialog, p')]
+        .map(e => getComputedStyle(e).direction)"""
+    )
+    assert directions and set(directions) == {"ltr"}
+
+
 async def test_in_a_frameset_the_largest_frame_asks(site: Site) -> None:
     site.pages["/nav"] = page_html(body="<p>nav</p>")
     site.pages["/main"] = page_html(body="<p>main</p>")

@@ -175,6 +175,25 @@ async def test_demo_site_keyboard_only_at_200_percent_zoom(browser, demo_site, c
     assert recorder.requests == []
 
 
+# How far the open dialog's content runs past its own edge or the viewport's (CSS px).
+OVERFLOW = """() => { const d = document.getElementById('consentproxy').shadowRoot
+    .querySelector('dialog[open]');
+    return Math.max(d.scrollWidth - d.clientWidth, d.getBoundingClientRect().right - innerWidth); }"""
+
+
+@pytest.mark.parametrize("lang", ["en", "fr", "de", "es", "it", "nl", "pt", "pl"])
+async def test_every_language_reflows_at_400_percent_zoom(browser, demo_site, contexts, lang):
+    """WCAG 1.4.10 at 320 and 256 CSS px wide: nothing of the banner runs off its edge. One
+    German word ("Datenschutzeinstellungen") widened the whole form: the close button and the
+    buttons' ends were cut off, which axe does not see."""
+    for width, height in ((320, 256), (256, 320)):
+        viewport = {"width": width, "height": height}
+        page, _, _ = await visit(browser, demo_site, "/", locale=lang, viewport=viewport)
+        assert await page.evaluate(OVERFLOW) <= 0, (width, "first layer")
+        await page.click("[data-consent-action=customize]")
+        assert await page.evaluate(OVERFLOW) <= 0, (width, "preferences")
+
+
 async def test_global_privacy_control_is_honoured_and_said(browser, proxy, contexts):
     page, recorder, _ = await visit(
         browser, proxy, "/facebook", extra_http_headers={"Sec-GPC": "1"}

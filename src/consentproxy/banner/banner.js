@@ -402,7 +402,7 @@
       var kids = [make('p', {}, [make('strong', {}, [title]), ' \u2014 ', text]),
         make('div', {}, once ? [once, always] : [always])];
       if (svc[3]) kids.push(make('a', { href: svc[3], target: '_blank', rel: 'noopener' }, [T.privacy]));
-      sr.append(make('div', { class: 'cp-ph', role: 'group', 'aria-label': title, lang: lang }, kids));
+      sr.append(make('div', { class: 'cp-ph', role: 'group', 'aria-label': title, lang: lang, dir: root.dir }, kids));
       if (once) once.addEventListener('click', function () { activate(el); });
       el.parentNode.insertBefore(host, el);
       el.style.setProperty('display', 'none', 'important');

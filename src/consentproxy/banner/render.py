@@ -25,6 +25,7 @@ from consentproxy.banner.texts import localise_retention
 from consentproxy.banner.theme import css_variables
 from consentproxy.consent import ConsentState
 from consentproxy.errors import UsageError
+from consentproxy.language import direction
 from consentproxy.policy import NEVER, Policy
 from consentproxy.rewrite.neutralise import new_mark
 from consentproxy.settings import Category, Config, Service, translated
@@ -280,7 +281,8 @@ class Banner:
         them again ("Manage cookies" links here)."""
         t, mark = self.config.banner.text(lang), new_mark()
         return (
-            f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">'
+            f'<!DOCTYPE html><html lang="{lang}" dir="{direction(lang)}"><head>'
+            '<meta charset="utf-8">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{escape(t['manage'])}</title>"
         ).encode() + (
@@ -374,7 +376,7 @@ class Banner:
             f'data-consentproxy-csp="{cfg.csp}" '
             f"data-consentproxy-state='{_attr(_state_json(state))}' "
             f"data-consentproxy-catalog='{_attr(self._client_catalog(lang, t))}' "
-            f'lang="{lang}"><template shadowrootmode="open">'
+            f'lang="{lang}" dir="{direction(lang)}"><template shadowrootmode="open">'
             f"<style{NONCE}>{self.css}</style>"
             f'<dialog class="cp-banner cp-{position}" aria-labelledby="cp-title" '
             f'aria-describedby="cp-body"{OPEN * shown}>'
