@@ -1096,6 +1096,40 @@ def test_a_language_of_the_operators_own_is_served_on_every_page(config):
         assert resp.status == 200 and b"sv " in resp.body, target
 
 
+SELF_HOSTED = """\
+upstream: http://127.0.0.1:9
+categories:
+  necessary: {required: true}
+  analytics: {}
+services:
+  - name: matomo
+    category: analytics
+    hosts: [shop.example.com/matomo]
+"""
+
+
+@pytest.mark.parametrize("target", ["/", "/shop/item?id=1"])
+def test_a_service_on_a_path_of_the_sites_own_host_is_held_however_the_page_names_it(target):
+    """A self-hosted Matomo at /matomo/: the README holds the site's own hosts' services, but
+    a root-relative or relative src (what such a page writes) was served untouched; only the
+    absolute URL was held."""
+    eng = Engine(parse_config(SELF_HOSTED, "site.yaml"), [b"k" * 32], clock=lambda: NOW)
+    up = "../" if target != "/" else ""
+    page = (
+        "<html><head><script src=/matomo/matomo.js></script>"
+        f"<script src='{up}matomo/piwik.js'></script><script src=/js/app.js></script>"
+        "<base href=/static/><img src=logo.png></head><body>x</body></html>"
+    ).encode()
+    for state, held in ((None, 2), ("analytics", 0)):
+        cookie = None
+        if state:
+            cookie = choose(eng, "save", [state])[1]
+        plan = get(eng, target, cookie, Sec_Fetch_Dest="document").response(200, HTML)
+        html = plan.body.feed(page) + plan.body.close()
+        assert html.count(b"data-consent-src=") == held, html
+        assert b"<script src=/js/app.js>" in html and b"<img src=logo.png>" in html
+
+
 def test_preferences_page_works_without_javascript(engine):
     resp = get(engine, "/.consent/preferences?return=/shop").local_response(b"")
     assert resp.status == 200 and b'name="return" value="/shop"' in resp.body

@@ -956,7 +956,9 @@ class Exchange:
         if self.inject is False:  # a page a script or a prefetch asked for: no banner, no
             out = _uncached(out)  # guard, so never rendered from a cache by a navigation
         values = slots(req.target, nonce, mark)
-        neutraliser = Neutraliser(engine.policy, state, mark, 0, plan.site, plan.choice)
+        # (the page's own URL matters only where a service is on a path of a host)
+        page = url_target("//" + self.host + req.target) if engine.policy.path_hosts else None
+        neutraliser = Neutraliser(engine.policy, state, mark, 0, plan.site, plan.choice, page)
         rewriter = HtmlRewriter(
             neutraliser,
             filled(plan.banner, values) if plan.banner else [],  # (else: once sniffed)

@@ -429,13 +429,14 @@ class Neutraliser:
         depth: int = 0,
         site: str = "",
         choice: tuple[object, str] | None = None,
+        page: tuple[str, str] | None = None,
     ):
         """mark: this response's secret (default: a fresh one), see MARK_ATTR; depth: how
         deep in srcdoc/data: documents this one classifies; site: the page's registrable
         domain (its own hosts are never held as trackers); choice: (state.choice, site),
         the memos' key, made here unless given (the engine's page plan gives each of its
         pages the same tuple: the memos then find it by identity, not compared item by
-        item)."""
+        item); page: (host, path) of the page, as url_target reads it."""
         self.policy = policy
         self.state = state
         self.mark = mark or new_mark()
@@ -449,6 +450,10 @@ class Neutraliser:
         self.base: tuple[str, str] | None = None
         self.base_seen = False
         self.base_key: tuple[str, str | bytes] | None = None  # base in the memos' keys
+        # A service on a path of the page's own host (a self-hosted Matomo at /matomo/):
+        # the page's relative URLs are resolved against its own URL, as after a <base>.
+        if page is not None and page[0] in policy.path_hosts:
+            self._set_base(page)
         self.tag_memo = policy.tag_memo  # (the C loop reads it too: scanner.REMEMBERED)
         self.endpoint_word = endpoint_word(policy.config.prefix)  # (for the C loop too)
         choice = self.choice = choice or (state.choice, site)
@@ -510,9 +515,15 @@ class Neutraliser:
         href = Attributes(tag, len(b"base") + 1).get(b"href")
         if href is not None:
             self.base_seen = True
-            base = self.base = self.base_key = url_target(href)
-            if base is not None and len(base[1]) > MEMO_TAG_BYTES:  # (the memo's keys stay short)
-                self.base_key = (base[0], memo_digest(base[1].encode("utf-8", "surrogatepass")))
+            base = url_target(href)
+            if base is None and self.base is not None:  # (relative to the page's own URL)
+                base = relative_target(href, self.base) or self.base
+            self._set_base(base)
+
+    def _set_base(self, base: tuple[str, str] | None) -> None:
+        self.base = self.base_key = base
+        if base is not None and len(base[1]) > MEMO_TAG_BYTES:  # (the memo's keys stay short)
+            self.base_key = (base[0], memo_digest(base[1].encode("utf-8", "surrogatepass")))
 
     def _worked_out(
         self, key: tuple[object, ...], tag: bytes, work: Callable[[], bytes], keep_edits: bool

@@ -337,7 +337,8 @@ class HtmlRewriter:
         self._needle_at = -1
         xml = (content_type or "").partition(";")[0].strip().lower().endswith("xml")
         self.injector = Injector(_pieces(banner), inject, head, b"" if xml else CLOSERS)
-        self.base_free = True  # no <base> on another host (else see _base_settled)
+        # no base on another host, nor the page's own (Neutraliser's page; else _base_settled)
+        self.base_free = neutraliser.base is None
         # The bytes waiting for more (an unfinished tag, an <svg> the C loop may step over
         # once it has closed); with LONG_WAIT of them, the chunks come since (see feed).
         self.pending = b""
