@@ -74,6 +74,8 @@ def test_custom_service_is_described_in_full():
         (MINIMAL + "listen: localhost\n", 7, "HOST:PORT"),
         (MINIMAL + "services: []\n", 7, "appears twice"),
         ("upstream: [\n", 2, "not valid YAML"),
+        ("upstream: http://127.0.0.1:9\n# a line\nlisten: 'x\0'\n", 3, "character U+0000"),
+        (MINIMAL + "consent: {secret_env: A B}\n", 7, "no environment variable's name"),
         (  # (reported where the file ends: where the quote was opened is what helps)
             'upstream: http://127.0.0.1:9\ncsp: "report-only\nlisten: 127.0.0.1:8000\n\n',
             5,

@@ -38,6 +38,7 @@ from consentproxy.config import (
     builtin_services,
     catalog_config,
     decode_utf8,
+    did_you_mean,
     load_config,
 )
 from consentproxy.consent import keys_from_env, parse_state
@@ -362,7 +363,8 @@ def cmd_catalog_show(args: argparse.Namespace) -> int:
     svc = builtin_services().get(args.name)
     if svc is None:
         raise UsageError(
-            f"no built-in service {args.name!r}; `consentproxy catalog list` shows them"
+            f"no built-in service {args.name!r}{did_you_mean(args.name, builtin_services())}; "
+            "`consentproxy catalog list` shows them"
         )
     for key in (
         "name",

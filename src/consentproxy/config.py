@@ -208,10 +208,15 @@ def parse_config(text: str, source: str = "<config>") -> Config:
             if begun and getattr(e, "context", None) and (not mark or begun.line != mark.line)
             else ""
         )
+        line, problem = (mark.line + 1 if mark else None), getattr(e, "problem", e)
+        if isinstance(e, yaml.reader.ReaderError):  # (a character YAML refuses: at an offset)
+            line = text.count("\n", 0, e.position) + 1
+            code = e.character if isinstance(e.character, int) else ord(e.character)
+            problem = f"character U+{code:04X} ({e.reason})"
         raise ConfigError(
             source,
-            mark.line + 1 if mark else None,
-            f"not valid YAML: {getattr(e, 'problem', e)}{where}; fix the syntax",
+            line,
+            f"not valid YAML: {problem}{where}; fix the syntax",
         ) from None
     except RecursionError:
         raise ConfigError(source, None, "nested too deep to read; fix the structure") from None
@@ -227,7 +232,7 @@ def parse_config(text: str, source: str = "<config>") -> Config:
         raise ConfigError(source, None, "nested too deep to read; fix the structure") from None
 
 
-def _did_you_mean(text: str, choices: Collection[str]) -> str:
+def did_you_mean(text: str, choices: Collection[str]) -> str:
     """' (did you mean 'x'?)' when a choice is close to a misspelt text, else ''."""
     close = difflib.get_close_matches(text, choices, n=1, cutoff=0.75)
     return f" (did you mean {close[0]!r}?)" if close else ""
@@ -303,7 +308,7 @@ class _Reader:
             if key not in allowed:
                 raise self.fail(
                     k,
-                    f"unknown key {key!r}{_did_you_mean(key, allowed)} in {what}; "
+                    f"unknown key {key!r}{did_you_mean(key, allowed)} in {what}; "
                     f"allowed: {', '.join(sorted(allowed))}",
                 )
             if key in out:
@@ -365,7 +370,7 @@ class _Reader:
             if isinstance(value, bool)
             else ""
         )
-        hint = pitfall or _did_you_mean(text, words)
+        hint = pitfall or did_you_mean(text, words)
         raise self.fail(
             node,
             f"{what} must be one of {', '.join(words)}{' or ' + others if others else ''}{hint}",
@@ -1079,7 +1084,14 @@ class _Reader:
                 s, revision=self.integer(items["revision"], "consent.revision", 0, 1_000_000)
             )
         if "secret_env" in items:
-            s = replace(s, secret_env=self.string(items["secret_env"], "consent.secret_env"))
+            name = self.string(items["secret_env"], "consent.secret_env")
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+                raise self.fail(
+                    items["secret_env"],
+                    f"consent.secret_env {name!r} is no environment variable's name; use "
+                    "letters, digits and '_', e.g. CONSENTPROXY_SECRET",
+                )
+            s = replace(s, secret_env=name)
         if "cookie_domain" in items and self.scalar(items["cookie_domain"]) is not None:
             domain = self.string(items["cookie_domain"], "consent.cookie_domain").lower()
             if (
@@ -1172,7 +1184,7 @@ class _Reader:
                     raise self.fail(
                         fields["use"],
                         f"no built-in service {wanted!r}"
-                        f"{_did_you_mean(wanted, builtin_services())}; "
+                        f"{did_you_mean(wanted, builtin_services())}; "
                         "run `consentproxy catalog list` or describe it with "
                         "name/category/hosts",
                     )
