@@ -403,7 +403,7 @@
         make('div', {}, once ? [once, always] : [always])];
       if (svc[3]) kids.push(make('a', { href: svc[3], target: '_blank', rel: 'noopener' }, [T.privacy]));
       sr.append(make('div', { class: 'cp-ph', role: 'group', 'aria-label': title, lang: lang, dir: root.dir }, kids));
-      if (once) once.addEventListener('click', function () { activate(el); });
+      if (once) once.addEventListener('click', function (e) { if (e.isTrusted) activate(el); });
       el.parentNode.insertBefore(host, el);
       el.style.setProperty('display', 'none', 'important');
       holders.set(el, host);
