@@ -64,8 +64,13 @@ def _pairs(headers: http.Headers) -> Headers:
     return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers.fields]
 
 
-def _headers(pairs: Headers) -> http.Headers:
-    return http.Headers([(k.encode("latin-1"), v.encode("latin-1")) for k, v in pairs])
+def _headers(flow: http.HTTPFlow, pairs: Headers) -> http.Headers:
+    """Headers of the flow's messages: on HTTP/2 and 3 their names in lower case (RFC 9113
+    8.2.1; mitmproxy lower-cases them itself, logging a line for each)."""
+    lower = flow.request.is_http2 or flow.request.is_http3
+    return http.Headers(
+        [((k.lower() if lower else k).encode("latin-1"), v.encode("latin-1")) for k, v in pairs]
+    )
 
 
 class _Stream:
@@ -122,8 +127,11 @@ def _send_on(flow: http.HTTPFlow, ex: Exchange) -> None:
         framing += [("Connection", "Upgrade"), ("Upgrade", "websocket")]
     elif _asks_to_close(ex.req.headers):
         framing.append(("Connection", "close"))
-    req.headers = _headers(ex.upstream_headers() + framing)
-    req.headers["Host"] = _authority(req)
+    req.headers = _headers(flow, ex.upstream_headers() + framing)
+    if req.is_http2 or req.is_http3:  # the origin's authority in :authority and no Host (a
+        req.authority = _authority(req)  # strict origin refuses a Host that differs from it)
+    else:
+        req.headers["Host"] = _authority(req)
 
 
 def _refuse_large_body(flow: http.HTTPFlow, ex: Exchange) -> None:
@@ -150,7 +158,7 @@ def _rewrite_whole(flow: http.HTTPFlow, plan: ResponsePlan, content: bytes) -> N
     (a stream would never be fed, and the page go out empty)."""
     response = flow.response
     assert response is not None
-    response.headers = _headers(plan.headers)
+    response.headers = _headers(flow, plan.headers)
     if not plan.has_body:
         return
     stream = _Stream(plan.body, flow, 0)  # (it keeps nothing: the body is all here)
@@ -653,7 +661,9 @@ class ConsentAddon:
             local = ex.local_response(req.get_content(strict=False) or b"")
             if local.complete is not None:
                 local.status, local.body = await local.complete()
-            flow.response = http.Response.make(local.status, local.body, _headers(local.headers))
+            flow.response = http.Response.make(
+                local.status, local.body, _headers(flow, local.headers)
+            )
             if req.method == "HEAD":  # its head alone, its Content-Length kept (as serve's)
                 flow.response.raw_content = b""
             if ex.error is not None:  # a request refused outright: no more on this connection
@@ -670,7 +680,7 @@ class ConsentAddon:
             # cookies: `_ga` went through) and its own Connection and Upgrade
             origin = _pairs(flow.response.headers)
             hop = [(k, v) for k, v in origin if k.lower() in ("connection", "upgrade")]
-            flow.response.headers = _headers(ex.response(101, origin).headers + hop)
+            flow.response.headers = _headers(flow, ex.response(101, origin).headers + hop)
             return
         asked = flow.request.timestamp_end or flow.request.timestamp_start
         ex.report.upstream_seconds = max(0.0, flow.response.timestamp_start - asked)
@@ -681,7 +691,7 @@ class ConsentAddon:
         headers = plan.headers
         if _unframed(flow, plan):
             headers = [*headers, ("Transfer-Encoding", "chunked")]
-        flow.response.headers = _headers(headers)
+        flow.response.headers = _headers(flow, headers)
         flow.response.stream = _Stream(plan.body, flow, _keep_for_view())
 
     def response(self, flow: http.HTTPFlow) -> None:

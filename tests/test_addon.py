@@ -18,6 +18,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from http.client import HTTPConnection, HTTPException
 from pathlib import Path
 
@@ -36,6 +37,7 @@ from consentproxy.records import open_store
 from consentproxy.report import Report
 from tests.adapters import START_SECONDS, app_in_thread, mitmdump, mitmdump_command
 from tests.conftest import DEMO_CONFIG, ROOT
+from tests.http2 import h2_ask, h2_origin
 
 SITE = "www.example.com"
 HTML = b'<html><body><iframe src="https://www.youtube.com/embed/x"></iframe></body></html>'
@@ -886,3 +888,42 @@ def test_a_cookie_another_mitmproxy_feature_adds_to_a_streamed_request_is_filter
     assert answer is not None and answer[0] == 200
     sent = [v for k, v in json.loads(answer[2])["headers"] if k.lower() == "cookie"]
     assert sent == ["PHPSESSID=s"]
+
+
+# --- an HTTP/2 origin ----------------------------------------------------------------------
+
+H2_PAGE_HEAD = [(":status", "200"), ("content-type", "text/html"), ("set-cookie", "_ga=1")]
+
+
+def h2_get(port, path="/", **headers):
+    """A navigation over HTTP/2 (mitmproxy then speaks HTTP/2 to an HTTP/2 origin too)."""
+    head = [(":method", "GET"), (":path", path), (":scheme", "https")]
+    head += [(":authority", "myapp.test"), ("sec-fetch-dest", "document")]
+    return h2_ask(port, head + [(k.replace("_", "-").lower(), v) for k, v in headers.items()])
+
+
+@contextmanager
+def before_h2_origin(tmp_path, answer, *options, output=None):
+    """mitmdump in reverse mode in front of a strict HTTP/2 origin: (origin, mitmdump)."""
+    pem, key = self_signed("myapp.test", tmp_path)
+    with h2_origin(pem, key, answer) as o:
+        url = f"https://127.0.0.1:{o.port}"
+        config = reverse_config(tmp_path, url)
+        with mitmdump(
+            config, f"reverse:{url}", tmp_path, SECRET, "ssl_insecure=true", *options, output=output
+        ) as m:
+            yield o, m
+
+
+def test_an_http2_origin_gets_its_own_authority_and_no_host_header(tmp_path):
+    """The origin got :authority myapp.test (the visitor's) and Host 127.0.0.1:port (its
+    own): a strict one answered a protocol error, a 502. mitmproxy also logged a line per
+    upper-case header name the addon added."""
+    log = tmp_path / "mitmdump.log"
+    with before_h2_origin(tmp_path, lambda _: (H2_PAGE_HEAD, [ORIGIN_PAGE]), output=log) as (o, m):
+        answer = h2_get(m.port)
+    assert o.refused == [] and answer is not None and answer[0] == 200
+    [head] = o.requests
+    assert dict(head)[":authority"] == f"127.0.0.1:{o.port}" and "host" not in dict(head)
+    assert dict(head)["x-forwarded-host"] == "myapp.test"
+    assert "Lowercased" not in log.read_text()
