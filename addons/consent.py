@@ -17,12 +17,14 @@ import json
 import logging
 import os
 import ssl
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TextIO
 
 import orjson
 from mitmproxy import ctx, exceptions, http
+from mitmproxy.proxy.layers.http._events import ResponseData
 from mitmproxy.proxy.mode_specs import ProxyMode, ReverseMode
 from mitmproxy.utils.human import parse_size
 
@@ -84,30 +86,45 @@ class _Stream:
     def __init__(self, body: BodyTransform | None, flow: http.HTTPFlow, keep: int):
         self.body, self.flow, self.keep = body, flow, keep
         self.failed = False
-        self.ended = False  # called with b'' (mitmproxy streams no body that ends with the head)
+        self.ended = False  # called at the end (mitmproxy streams no body that ends with the head)
         self.kept: list[bytes] | None = []
         self.sent = 0
 
     def __call__(self, data: bytes) -> list[bytes]:
-        self.ended = self.ended or not data
-        if self.failed:
+        if self.failed or (not data and _empty_frame()):
             return []
+        if self.ended:  # (never fed to a body closed: its bytes would go out unrewritten)
+            self._cut("data after the body's end")
+            return []
+        self.ended = not data
         try:
             body = self.body
             out = data if body is None else body.feed(data) if data else body.close()
         except BodyError as e:
-            log.warning("%s: body failed mid-stream: %s", self.flow.request.path, e)
-            self.failed = True
-            self.flow.kill()
+            self._cut(str(e))
             return []
         self.sent += len(out)
         if self.kept is not None and self.sent > self.keep:
             self.kept = None
         elif self.kept is not None:
             self.kept.append(out)
-        if not data and self.kept is not None and self.flow.response is not None:
+        if self.ended and self.kept is not None and self.flow.response is not None:
             self.flow.response.raw_content = b"".join(self.kept)
         return [out] if out else []
+
+    def _cut(self, why: str) -> None:
+        log.warning("%s: body failed mid-stream: %s", self.flow.request.path, why)
+        self.failed = True
+        self.flow.kill()
+
+
+def _empty_frame() -> bool:
+    """Whether mitmproxy calls the stream with b'' for an empty HTTP/2 DATA frame (legal mid-
+    body, RFC 9113 6.1), not for the end of the body: it calls it with b'' for both, and only
+    the event its caller handles (a ResponseData, or the ResponseEndOfMessage) tells them
+    apart. Any other caller (the addon's own) means the end."""
+    caller = sys._getframe(2).f_locals  # (0: here, 1: _Stream.__call__, 2: mitmproxy's)
+    return isinstance(caller.get("event"), ResponseData)
 
 
 def _send_on(flow: http.HTTPFlow, ex: Exchange) -> None:

@@ -927,3 +927,18 @@ def test_an_http2_origin_gets_its_own_authority_and_no_host_header(tmp_path):
     assert dict(head)[":authority"] == f"127.0.0.1:{o.port}" and "host" not in dict(head)
     assert dict(head)["x-forwarded-host"] == "myapp.test"
     assert "Lowercased" not in log.read_text()
+
+
+def test_an_empty_http2_data_frame_mid_body_does_not_end_the_page(tmp_path):
+    """mitmproxy passes an empty DATA frame (legal without END_STREAM) to the stream as b'',
+    as it does the end: the addon closed the body there, and the rest of the page went out
+    unrewritten, the tracker's tag live and the banner inside it."""
+    cut = ORIGIN_PAGE.index(b"analytics.js")  # (inside the tracker's tag)
+    frames = [ORIGIN_PAGE[:cut], b"", ORIGIN_PAGE[cut:], b""]
+    with before_h2_origin(tmp_path, lambda _: (H2_PAGE_HEAD, frames)) as (_, m):
+        answer = h2_get(m.port)
+    assert answer is not None and answer[0] == 200
+    page = answer[2]
+    assert b'data-consent-blocked="google-analytics"' in page
+    assert page.index(b'id="consentproxy"') > page.index(b"<p>hello</p>")
+    assert b'<script src="https://www.google-analytics.com/analytics.js">' not in page
