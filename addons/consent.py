@@ -118,6 +118,20 @@ class _Stream:
         self.flow.kill()
 
 
+class _Instead:
+    """The stream of the proxy's own answer in place of the origin's (judged in its head):
+    sent whole with the first chunk of the origin's body, which is dropped, never kept.
+    Without a body to stream, `response` puts the answer back (mitmproxy sets the content it
+    read, nothing)."""
+
+    def __init__(self, answer: bytes):
+        self.answer, self.unsent = answer, answer
+
+    def __call__(self, data: bytes) -> list[bytes]:
+        out, self.unsent = self.unsent, b""
+        return [out] if out else []
+
+
 def _empty_frame() -> bool:
     """Whether mitmproxy calls the stream with b'' for an empty HTTP/2 DATA frame (legal mid-
     body, RFC 9113 6.1), not for the end of the body: it calls it with b'' for both, and only
@@ -690,7 +704,19 @@ class ConsentAddon:
         ex = self.exchanges.get(flow.id)
         if ex is None or ex.is_local or flow.response is None:
             return
-        if _unpassable(flow, ex):  # (response() answers a 502)
+        why = _unpassable(flow, ex)
+        if why:  # a plain 502 instead, as serve's (nothing of the origin's answer goes out)
+            log.warning("%s: the origin sent %s", flow.request.path, why)
+            answer = f"{UPSTREAM_FAILED} sent {why}, which cannot be passed on.\n".encode()
+            flow.response = http.Response.make(
+                502,
+                answer,
+                _headers(
+                    flow,
+                    [("Content-Type", "text/plain; charset=utf-8"), ("Cache-Control", "no-store")],
+                ),
+            )
+            flow.response.stream = _Instead(answer)
             return
         if flow.response.status_code == 101:  # a WebSocket handshake: mitmproxy relays it,
             # with the origin's headers as the engine leaves them (Chromium stores a 101's
@@ -718,15 +744,9 @@ class ConsentAddon:
         stream = flow.response.stream if flow.response is not None else None
         if isinstance(stream, _Stream) and not stream.ended:
             stream(b"")
+        if isinstance(stream, _Instead) and flow.response is not None:
+            flow.response.raw_content = stream.answer  # (sent, or to send: nothing streamed)
         ex = self.exchanges.pop(flow.id, None)
-        why = _unpassable(flow, ex) if ex is not None and not ex.is_local else None
-        if why:  # a plain 502 instead, as serve's (its Link and Set-Cookie never go out)
-            log.warning("%s: the origin sent %s", flow.request.path, why)
-            flow.response = http.Response.make(
-                502,
-                f"{UPSTREAM_FAILED} sent {why}, which cannot be passed on.\n".encode(),
-                {"Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store"},
-            )
         if ex is not None:
             self._note(flow, ex)
 

@@ -32,7 +32,7 @@ from mitmproxy.flow import Error
 from mitmproxy.proxy.mode_specs import ProxyMode
 from mitmproxy.test import taddons, tflow, tutils
 
-from consentproxy.adapter import access_line
+from consentproxy.adapter import ORIGIN_HEAD_BYTES, UPSTREAM_FAILED, access_line
 from consentproxy.records import open_store
 from consentproxy.report import Report
 from tests.adapters import START_SECONDS, app_in_thread, mitmdump, mitmdump_command
@@ -317,6 +317,18 @@ async def _bad_gzip(request: web.Request) -> web.Response:
     )
 
 
+async def _big_head(request: web.Request) -> web.Response:
+    """The page, its head padded by `pad` bytes of header names and values, its body by
+    `body` bytes."""
+    resp = await _page(request)
+    resp.body = ORIGIN_PAGE + b" " * int(request.query.get("body", "0"))
+    pad = int(request.query["pad"])
+    for i in range(0, pad, 8000):
+        name = f"X-Pad{i}"
+        resp.headers[name] = "y" * (min(8000, pad - i) - len(name))
+    return resp
+
+
 ORIGIN_PATHS: list[str] = []  # every path the module's origin was asked for
 
 
@@ -332,6 +344,7 @@ def origin():
     app.router.add_get("/page", _page)
     app.router.add_route("*", "/echo", _echo)
     app.router.add_get("/badgzip", _bad_gzip)
+    app.router.add_get("/bighead", _big_head)
     with app_in_thread(app) as port:
         yield f"http://127.0.0.1:{port}"
 
@@ -942,3 +955,29 @@ def test_an_empty_http2_data_frame_mid_body_does_not_end_the_page(tmp_path):
     assert b'data-consent-blocked="google-analytics"' in page
     assert page.index(b'id="consentproxy"') > page.index(b"<p>hello</p>")
     assert b'<script src="https://www.google-analytics.com/analytics.js">' not in page
+
+
+def head_bytes(headers):
+    """A head's size as the proxies judge it: its names and values."""
+    return sum(len(k) + len(v) for k, v in headers.items())
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_an_origin_head_too_large_is_a_502_and_one_just_under_passes(tmp_path, origin, streamed):
+    """The head was judged in `response`: with stream_large_bodies the origin's answer had
+    gone out already (its _ga, its live tag) while the log said 502; without, the body was
+    read whole first, and the proxy's own headers counted (a head just under the limit: a
+    502, where serve passes it)."""
+    over = ORIGIN_HEAD_BYTES + 8000
+    _, unpadded, _ = get(f"{origin}/bighead?pad=0")
+    under = ORIGIN_HEAD_BYTES - head_bytes(unpadded)  # (a head of the limit exactly)
+    options = [f"stream_large_bodies={STREAM_LIMIT}"] if streamed else []
+    log = tmp_path / "mitmdump.log"
+    with reverse_mitmdump(tmp_path, origin, *options, output=log) as m:
+        big = ask(m.port, "GET", f"/bighead?pad={over}&body={4 * STREAM_LIMIT}")
+        small = ask(m.port, "GET", f"/bighead?pad={under}", Sec_Fetch_Dest="document")
+        until(lambda: len(access_lines(log)) == 2)
+    assert big is not None and big[0] == 502 and big[1]["Set-Cookie"] is None
+    assert big[2].startswith(f"{UPSTREAM_FAILED} sent a head of ".encode())
+    assert small is not None and small[0] == 200 and b'id="consentproxy"' in small[2]
+    assert [a["status"] for a in access_lines(log)] == [502, 200]
