@@ -170,11 +170,17 @@ def _refuse_large_body(flow: http.HTTPFlow, ex: Exchange) -> None:
     MAX_BODY + 1 bytes at most and answers 413; mitmproxy would read it whole first), or
     that mitmproxy may stream: over stream_large_bodies, or of a length not declared while
     that is set. A streamed request goes to the origin before `request` could answer it,
-    and an answer given now is not sent before its body is read."""
+    and an answer given now is not sent before its body is read. On HTTP/2 and 3 a body
+    needs no declared length (nor chunked framing): any request but a GET or HEAD may have
+    one."""
     limit = _stream_limit()
     declared = ex.req.content_length
+    req = flow.request
     if declared is None:
-        if limit is None or not ex.req.has_body:
+        may_have_body = ex.req.has_body or (
+            (req.is_http2 or req.is_http3) and req.method not in ("GET", "HEAD")
+        )
+        if limit is None or not may_have_body:
             return
     elif declared <= (MAX_BODY if limit is None else min(MAX_BODY, limit)):
         return
@@ -702,7 +708,14 @@ class ConsentAddon:
 
     def _responseheaders(self, flow: http.HTTPFlow) -> None:
         ex = self.exchanges.get(flow.id)
-        if ex is None or ex.is_local or flow.response is None:
+        if ex is None or flow.response is None:
+            return
+        if ex.is_local:  # the proxy's own answer (its body set), never an origin's (unread)
+            if flow.response.raw_content is None:
+                log.warning(
+                    "%s: the origin answered the proxy's own endpoint: cut", flow.request.path
+                )
+                flow.kill()
             return
         why = _unpassable(flow, ex)
         if why:  # a plain 502 instead, as serve's (nothing of the origin's answer goes out)

@@ -908,6 +908,11 @@ def test_a_cookie_another_mitmproxy_feature_adds_to_a_streamed_request_is_filter
 H2_PAGE_HEAD = [(":status", "200"), ("content-type", "text/html"), ("set-cookie", "_ga=1")]
 
 
+def h2_page(_head):
+    """The origin's page, in one DATA frame."""
+    return H2_PAGE_HEAD, [ORIGIN_PAGE]
+
+
 def h2_get(port, path="/", **headers):
     """A navigation over HTTP/2 (mitmproxy then speaks HTTP/2 to an HTTP/2 origin too)."""
     head = [(":method", "GET"), (":path", path), (":scheme", "https")]
@@ -933,7 +938,7 @@ def test_an_http2_origin_gets_its_own_authority_and_no_host_header(tmp_path):
     own): a strict one answered a protocol error, a 502. mitmproxy also logged a line per
     upper-case header name the addon added."""
     log = tmp_path / "mitmdump.log"
-    with before_h2_origin(tmp_path, lambda _: (H2_PAGE_HEAD, [ORIGIN_PAGE]), output=log) as (o, m):
+    with before_h2_origin(tmp_path, h2_page, output=log) as (o, m):
         answer = h2_get(m.port)
     assert o.refused == [] and answer is not None and answer[0] == 200
     [head] = o.requests
@@ -981,3 +986,31 @@ def test_an_origin_head_too_large_is_a_502_and_one_just_under_passes(tmp_path, o
     assert big[2].startswith(f"{UPSTREAM_FAILED} sent a head of ".encode())
     assert small is not None and small[0] == 200 and b'id="consentproxy"' in small[2]
     assert [a["status"] for a in access_lines(log)] == [502, 200]
+
+
+def test_an_http2_post_to_the_proxy_s_own_endpoint_of_no_declared_length_never_reaches_the_origin(
+    tmp_path,
+):
+    """HTTP/2 needs no Content-Length: mitmproxy streamed a choice over stream_large_bodies
+    to the origin (the visitor's _ga with it), and the origin's answer came back."""
+    head = [(":method", "POST"), (":path", "/.consent/choice"), (":scheme", "https")]
+    head += [(":authority", "myapp.test"), ("origin", "https://myapp.test")]
+    head += [("content-type", "application/json"), ("cookie", "_ga=1")]
+    body = b'{"action": "accept-all"}' + b" " * 4 * STREAM_LIMIT
+    limit = f"stream_large_bodies={STREAM_LIMIT}"
+    with before_h2_origin(tmp_path, h2_page, limit) as (o, m):
+        answer = h2_ask(m.port, head, (body[:2048], body[2048:]))
+    assert o.requests == []
+    assert answer is None or answer[0] == 413
+
+
+async def test_an_origin_s_answer_to_the_proxy_s_own_endpoint_is_cut(addon, site_config):
+    """(however the request reached it: mitmproxy streamed it there before `request`)"""
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, consent_config=str(site_config))
+        f = flow(path="/.consent/choice", cookie="_ga=1")
+        addon.requestheaders(f)
+        f.response = http.Response.make(200, b"", http.Headers([(b"Set-Cookie", b"_ga=2")]))
+        f.response.raw_content = None  # (its body not read yet, as the origin's in mitmproxy)
+        addon.responseheaders(f)
+    assert f.error is not None and f.error.msg == Error.KILLED_MESSAGE
