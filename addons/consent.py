@@ -25,7 +25,7 @@ from typing import Any, TextIO
 import orjson
 from mitmproxy import ctx, exceptions, http
 from mitmproxy.proxy.layers.http._events import ResponseData
-from mitmproxy.proxy.mode_specs import ProxyMode, ReverseMode
+from mitmproxy.proxy.mode_specs import ProxyMode, RegularMode, ReverseMode, UpstreamMode
 from mitmproxy.utils.human import parse_size
 
 from consentproxy.adapter import (
@@ -60,6 +60,7 @@ WATCH_SECONDS = 1.0  # how often the config file's mtime is looked at
 # Bodies the addon streams are kept for mitmproxy's view of the flow (mitmweb, mitmdump's
 # size) up to this size, or mitmproxy's stream_large_bodies when it is set.
 KEEP_FOR_VIEW = 1 << 20
+NAMED_MODES = (RegularMode, UpstreamMode)  # modes whose flows' host is the name asked for
 
 
 def _pairs(headers: http.Headers) -> Headers:
@@ -282,7 +283,7 @@ def _resolve_table(value: str) -> dict[str, str]:
             raise exceptions.OptionsError(
                 f"consent_resolve: {item!r} is not NAME=ADDRESS, e.g. myapp.test=127.0.0.1"
             )
-        table[name.lower()] = _address(item, name, address)
+        table[_ascii(name)] = _address(item, name, address)
     return table
 
 
@@ -300,8 +301,19 @@ def _address(item: str, name: str, address: str) -> str:
     )
 
 
+def _ascii(host: str) -> str:
+    """A host name as `sites` and consent_resolve spell it: IDNA (punycode), lower case, no
+    final dot. (mitmproxy decodes the IDNA of the names it parses.)"""
+    host = host.lower().rstrip(".")
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:  # (no name IDNA takes: as it is, matching none)
+        return host
+
+
 def _resolved(table: dict[str, str], host: str) -> str | None:
     """The address for a host: its own entry, else that of the nearest *.suffix."""
+    host = _ascii(host)
     parts = host.split(".")
     return table.get(host) or next(
         (
@@ -433,7 +445,7 @@ class ConsentAddon:
         async def getaddrinfo(host: bytes | str | None, *args: Any, **kwargs: Any) -> Any:
             if self.resolve and host:
                 name = host.decode("ascii", "replace") if isinstance(host, bytes) else host
-                host = _resolved(self.resolve, name.lower().rstrip(".")) or host
+                host = _resolved(self.resolve, name) or host
             return await lookup(host, *args, **kwargs)
 
         loop.getaddrinfo = getaddrinfo  # type: ignore[method-assign]
@@ -483,6 +495,14 @@ class ConsentAddon:
                 "consentproxy: %s lists no sites: flows of the %s pass untouched",
                 config.source,
                 " and ".join(m.description for m in forward),
+            )
+        addressed = [m.description for m in forward if not isinstance(m, NAMED_MODES)]
+        if addressed and config.sites:
+            log.warning(
+                "consentproxy: in %s a flow's host may be an address: %s enforced by the "
+                "name each request gives (Host, :authority), a request without one is not",
+                " and ".join(addressed),
+                ", ".join(config.sites),
             )
         if forward and config.loopback_warning():
             log.warning("consentproxy: %s", config.loopback_warning())
@@ -602,13 +622,16 @@ class ConsentAddon:
 
     def _enforced(self, flow: http.HTTPFlow) -> bool:
         """Reverse mode fronts one site: all of it. Other modes: the config's sites only
-        (the requests inside a CONNECT tunnel, not the CONNECT itself)."""
+        (the requests inside a CONNECT tunnel, not the CONNECT itself), by the flow's host
+        or the name the request gives (its Host or :authority): in transparent, SOCKS5,
+        WireGuard and local modes the host may be the site's address."""
+        req = flow.request
         return (
             self.engine is not None
-            and flow.request.method != "CONNECT"
+            and req.method != "CONNECT"
             and (
                 isinstance(flow.client_conn.proxy_mode, ReverseMode)
-                or self.engine.config.is_site(flow.request.host)
+                or any(self.engine.config.is_site(_ascii(h)) for h in (req.host, req.pretty_host))
             )
         )
 

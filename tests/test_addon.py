@@ -163,6 +163,52 @@ async def test_forward_mode_leaves_other_hosts_untouched(addon, site_config):
     assert f.comment == "" and "consentproxy" not in f.metadata
 
 
+IDN_SITE = "xn--bcher-kva.example"  # bücher.example, as `sites` must spell it
+
+
+@pytest.mark.parametrize(
+    ("mode", "host", "named"),
+    [
+        ("socks5", "127.0.0.1", SITE),  # (the client resolved the name: SOCKS5 gets an address)
+        ("transparent", "127.0.0.1", SITE),
+        ("regular", "bücher.example", IDN_SITE),  # (mitmproxy decodes the name's IDNA)
+        ("regular", "bücher.example", None),
+    ],
+)
+async def test_a_site_is_enforced_by_its_ascii_name_given_as_host_or_in_the_request(
+    addon, tmp_path, mode, host, named
+):
+    """Sites were matched on the flow's host alone: an address in SOCKS5 and transparent
+    modes, a Unicode name for an IDN site, never the name `sites` holds."""
+    config = tmp_path / "site.yaml"
+    config.write_text(
+        DEMO_CONFIG.read_text().replace(
+            "upstream: http://127.0.0.1:8080", f"sites: [{SITE}, {IDN_SITE}]"
+        )
+    )
+    f = flow(host=named or IDN_SITE, cookie="_ga=1; PHPSESSID=s", mode=mode)
+    f.request.data.host = host  # (what mitmproxy parsed; the Host header as the client sent)
+    if named is None:
+        del f.request.headers["Host"]
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, consent_config=str(config))
+        f = await serve(addon, f)
+    assert f.request.headers["Cookie"] == "PHPSESSID=s"
+
+
+def test_a_mode_where_the_host_may_be_an_address_says_sites_go_by_the_request_s_name(
+    addon, site_config, caplog
+):
+    with taddons.context(addon) as tctx:
+        tctx.options.mode = ["socks5"]
+        tctx.configure(addon, consent_config=str(site_config))
+    assert any(
+        f"SOCKS v5 proxy a flow's host may be an address: {SITE} enforced by the name each "
+        "request gives" in r.getMessage()
+        for r in caplog.records
+    )
+
+
 async def test_reverse_mode_enforces_every_host(addon):
     with taddons.context(addon) as tctx:
         tctx.configure(addon, consent_config=str(DEMO_CONFIG))
@@ -534,17 +580,24 @@ async def _records(path):
 
 
 async def test_consent_resolve_gives_a_name_or_its_subdomains_the_address_given(addon):
+    """(an IDN name as consent_resolve spells it: IDNA, mitmproxy looking it up decoded)"""
     loop = asyncio.get_running_loop()
 
     async def address(host: str) -> str:
         return (await loop.getaddrinfo(host, 443, type=socket.SOCK_STREAM))[0][4][0]
 
     with taddons.context(addon) as tctx:
-        tctx.configure(addon, consent_resolve="myapp.test=127.0.0.1, *.myapp.test=127.0.0.2")
+        tctx.configure(
+            addon,
+            consent_resolve=(
+                "myapp.test=127.0.0.1, *.myapp.test=127.0.0.2, xn--bcher-kva.test=127.0.0.3"
+            ),
+        )
         addon.running()
         try:
-            found = [await address(h) for h in ("myapp.test", "a.b.myapp.test", "127.0.0.9")]
-            assert found == ["127.0.0.1", "127.0.0.2", "127.0.0.9"]
+            names = ("myapp.test", "a.b.myapp.test", "127.0.0.9", "bücher.test")
+            found = [await address(h) for h in names]
+            assert found == ["127.0.0.1", "127.0.0.2", "127.0.0.9", "127.0.0.3"]
             with pytest.raises(
                 exceptions.OptionsError, match="consent_resolve: 'myapp.test' is not NAME=ADDRESS"
             ):
