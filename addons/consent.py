@@ -29,6 +29,7 @@ from mitmproxy.proxy.mode_specs import ProxyMode, RegularMode, ReverseMode, Upst
 from mitmproxy.utils.human import parse_size
 
 from consentproxy.adapter import (
+    MARK_HEADER,
     MAX_BODY,
     UPSTREAM_FAILED,
     BodyError,
@@ -740,6 +741,8 @@ class ConsentAddon:
                 )
                 flow.kill()
             return
+        if flow.is_replay == "response" and MARK_HEADER in flow.response.headers:
+            return  # (recorded through the addon: rewritten once already; no live origin's)
         why = _unpassable(flow, ex)
         if why:  # a plain 502 instead, as serve's (nothing of the origin's answer goes out)
             log.warning("%s: the origin sent %s", flow.request.path, why)

@@ -1067,3 +1067,19 @@ async def test_an_origin_s_answer_to_the_proxy_s_own_endpoint_is_cut(addon, site
         f.response.raw_content = None  # (its body not read yet, as the origin's in mitmproxy)
         addon.responseheaders(f)
     assert f.error is not None and f.error.msg == Error.KILLED_MESSAGE
+
+
+def test_a_page_recorded_through_the_addon_is_rewritten_once_when_replayed_through_it(
+    tmp_path, origin
+):
+    """--server-replay of a flow saved behind the addon rewrote the page again: two guard
+    scripts, two banners. (The proxy's mark is believed on a replayed response only: an
+    origin's is dropped.)"""
+    flows = tmp_path / "flows.mitm"
+    with reverse_mitmdump(tmp_path, origin, f"save_stream_file={flows}") as m:
+        _, _, recorded = get(f"http://127.0.0.1:{m.port}/page", Sec_Fetch_Dest="document")
+    with reverse_mitmdump(tmp_path, origin, f"server_replay={flows}") as m:
+        _, _, replayed = get(f"http://127.0.0.1:{m.port}/page", Sec_Fetch_Dest="document")
+    assert recorded.count(b'id="consentproxy"') == 1
+    assert replayed.count(b'id="consentproxy"') == 1
+    assert replayed.count(b"/.consent/consent.js") == recorded.count(b"/.consent/consent.js")

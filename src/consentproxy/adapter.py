@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
+from consentproxy.banner.render import MARK_HEADER
 from consentproxy.body import BodyTransform
 from consentproxy.config import load_config
 from consentproxy.consent import ConsentState, keys_from_env, parse_state
@@ -34,6 +35,7 @@ from consentproxy.rewrite.encoding import BodyError
 from consentproxy.settings import Config, Limits
 
 __all__ = [
+    "MARK_HEADER",
     "MAX_BODY",
     "ORIGIN_HEAD_BYTES",
     "UPSTREAM_FAILED",
