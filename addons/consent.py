@@ -194,11 +194,14 @@ def _refuse_large_body(flow: http.HTTPFlow, ex: Exchange) -> None:
 def _rewrite_whole(flow: http.HTTPFlow, plan: ResponsePlan, content: bytes) -> None:
     """A response another mitmproxy feature made whole (map_local, server_replay): mitmproxy
     calls responseheaders itself and streams nothing, so its body is rewritten here at once
-    (a stream would never be fed, and the page go out empty)."""
+    (a stream would never be fed, and the page go out empty). One with no body to send (a
+    HEAD's, a 304's) goes out as its head alone: a body after a HEAD's head began the
+    visitor's next response on the connection."""
     response = flow.response
     assert response is not None
     response.headers = _headers(flow, plan.headers)
     if not plan.has_body:
+        response.raw_content = b""
         return
     stream = _Stream(plan.body, flow, 0)  # (it keeps nothing: the body is all here)
     out = b"".join([*(stream(content) if content else []), *stream(b"")])

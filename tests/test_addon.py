@@ -854,6 +854,23 @@ def test_a_response_another_mitmproxy_feature_makes_is_rewritten_whole(tmp_path,
     assert headers["Content-Length"] == str(len(body))
 
 
+def test_a_head_to_a_path_another_mitmproxy_feature_answers_gets_the_head_alone(tmp_path, origin):
+    """--map-local answered a HEAD with the file's body after the head: the visitor's next
+    response on the connection began with it."""
+    mapped = tmp_path / "mapped.html"
+    mapped.write_bytes(ORIGIN_PAGE)
+    with reverse_mitmdump(tmp_path, origin, f"map_local=|/mapped|{mapped}") as m:
+        visitor = HTTPConnection("127.0.0.1", m.port, timeout=10)
+        visitor.request("HEAD", "/mapped")
+        head = visitor.getresponse()
+        head.read()
+        visitor.request("GET", "/echo")
+        after = visitor.getresponse()
+        echoed = after.read()
+        visitor.close()
+    assert head.status == 200 and after.status == 200 and json.loads(echoed)["length"] == 0
+
+
 LOCAL_PATHS = [
     "/.consent/consent.js",
     "/.consent/state",
