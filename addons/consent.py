@@ -688,6 +688,14 @@ class ConsentAddon:
         if header(headers, "host") is None and req.host_header:  # HTTP/2's :authority
             headers.append(("Host", req.host_header))
         reverse = isinstance(flow.client_conn.proxy_mode, ReverseMode)
+        if reverse and req.http_version == "HTTP/1.1" and header(headers, "host") is None:
+            # RFC 9112 3.2, as serve's parser answers (mitmproxy takes the origin's)
+            flow.response = http.Response.make(
+                400,
+                b"bad request\n",
+                {"Content-Type": "text/plain; charset=utf-8", "Connection": "close"},
+            )
+            return
         peer = flow.client_conn.peername
         # An HTTP/1 absolute-form target in reverse mode is no path: the engine refuses it.
         absolute = reverse and req.authority and req.http_version.startswith("HTTP/1")

@@ -1799,3 +1799,16 @@ async def test_an_answer_of_the_origin_s_no_visitor_could_read_is_fixed_or_a_502
     finally:
         server_.close()
         await server_.wait_closed()
+
+
+async def test_an_http_1_1_request_without_host_is_a_400(proxy: str) -> None:
+    """RFC 9112 3.2: a server answers 400 to an HTTP/1.1 request with no Host; mitmdump in
+    reverse mode took the origin's and answered 200."""
+    reader, writer = await asyncio.open_connection(*proxy.removeprefix("http://").split(":"))
+    try:
+        writer.write(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+    assert answer.split(b" ", 2)[1] == b"400", answer
