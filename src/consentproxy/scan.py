@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import re
 import secrets
@@ -54,6 +55,7 @@ SETTLE_MS = 5000  # at most this long for the network to go quiet after load
 CLICK_MS = 5000  # for the banner's reject-all to take a click and answer
 LATE_MS = 3000  # then this long more: a tracker a timer starts a few seconds in is seen
 LEAVE_MS = 500  # after the page was told it is left, for the beacons it sends then
+FILE_PART = 80  # characters of a path or state in a screenshot's file name
 REJECT = '[data-consent-action="reject-all"]'
 
 
@@ -297,7 +299,7 @@ class Judge:
 
 def _slug(path: str, n: int) -> str:
     """A page's file name part: its number (/a/b and /a-b would share one) and its path."""
-    return f"{n:02d}-" + (re.sub(r"[^A-Za-z0-9]+", "-", path).strip("-") or "index")
+    return f"{n:02d}-" + (_file_part(path, "-").strip("-") or "index")
 
 
 def _unverified() -> ssl.SSLContext:
@@ -309,7 +311,16 @@ def _unverified() -> ssl.SSLContext:
 
 
 def _state_file(spec: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "_", spec)
+    return _file_part(spec, "_")
+
+
+def _file_part(text: str, sep: str) -> str:
+    """text as a part of a file name: a long one is cut, with a hash of it (a file name of
+    more than 255 bytes is refused, and two long paths differing at their end stay apart)."""
+    part = re.sub(r"[^A-Za-z0-9]+", sep, text)
+    if len(part) <= FILE_PART:
+        return part
+    return f"{part[:FILE_PART]}{sep}{hashlib.sha256(text.encode()).hexdigest()[:10]}"
 
 
 class Scanner:
@@ -640,7 +651,7 @@ class Scanner:
         try:  # (Chromium takes none of a page a million pixels tall: the rest is evidence)
             await page.screenshot(path=str(self.o.out / shot), full_page=True)
             record.screenshot = shot
-        except PlaywrightError as e:
+        except (PlaywrightError, OSError) as e:  # (OSError: the file system refused it)
             record.warnings.append(f"no screenshot: {str(e).splitlines()[0]}")
         if reject_after and shown:  # refusing sets the consent cookie: check its lifetime
             try:

@@ -138,6 +138,7 @@ TRICKY = {  # path -> (status, content type, body)
     "/setter": (200, "text/html", "<script>document.cookie = '_ga=1; path=/';</script>"),
     "/after": (200, "text/html", "<p>nothing of its own</p>"),
     "/linking": (200, "text/html", '<a href="/after">after</a>'),
+    "/long-link": (200, "text/html", f'<a href="/after?{"x" * 300}">after</a>'),
     "/boom": (500, "text/html", "<p>oops</p>"),
     "/data.json": (200, "application/json", "{}"),
     "/to-https": (  # (a plain-http copy of a site whose script moves it to https)
@@ -500,3 +501,19 @@ def test_a_page_the_scan_could_not_visit_exits_3_not_as_a_leak(tricky_origin, tm
     assert code == 3 and report["states"][0]["state"] == "none"
     assert [v["kind"] for v in report["states"][0]["pages"][0]["violations"]] == ["page-failed"]
     assert "none /boom: page-failed: the site answered 500" in capsys.readouterr().out
+
+
+def test_a_long_path_or_state_still_gets_its_report_and_screenshots(tricky_origin, tmp_path):
+    """A link of 300 characters, or a state naming many services, made a screenshot's file name
+    too long for the file system: the scan stopped with exit 1, no report."""
+    code, report = scan(
+        tricky_origin, tmp_path, "--direct", "--paths", "/long-link", "--crawl", "1"
+    )
+    pages = report["states"][0]["pages"]
+    assert [p["path"][:8] for p in pages] == ["/long-li", "/after?x"] and code == 1
+    assert all((tmp_path / p["screenshot"]).is_file() for p in pages)
+    names = "google-analytics google-tag-manager google-ads facebook-pixel hotjar tiktok-pixel"
+    services = ",".join(f"service:{name}" for name in names.split() * 2)
+    code, report = scan(tricky_origin, tmp_path, "--states", services, "--paths", "/after")
+    (page,) = report["states"][0]["pages"]
+    assert (tmp_path / page["screenshot"]).is_file() and code == 0
