@@ -526,9 +526,16 @@ class Scanner:
             errors.clear()
             jar = {_jar_key(c) for c in await context.cookies()}  # (set by earlier pages)
             record = PageRecord(path, path)
+            links: list[str] = []  # (the first page's, to crawl)
             try:
-                await self._visit(
-                    page, record, judge, len(done), spec, not self.o.direct and not state.decided
+                links = await self._visit(
+                    page,
+                    record,
+                    judge,
+                    len(done),
+                    spec,
+                    not self.o.direct and not state.decided,
+                    base if len(done) == 1 and self.o.crawl else "",
                 )
             except (PlaywrightError, _Left) as e:  # (a loop of redirects, a download...)
                 record.error = record.error or str(e).splitlines()[0]
@@ -554,17 +561,24 @@ class Scanner:
             record.violations = judge.violations(record)
             record.undeclared = judge.undeclared(record)
             out.append(asdict(record))
-            if len(done) == 1 and self.o.crawl and not record.error:
-                links = await _links(page, base, self.o.config.prefix)
+            if not record.error:
                 todo += [p for p in links if p not in done][: self.o.crawl]
         await page.close()
         return out
 
     async def _visit(
-        self, page: Page, record: PageRecord, judge: Judge, n: int, spec: str, reject_after: bool
-    ) -> None:
+        self,
+        page: Page,
+        record: PageRecord,
+        judge: Judge,
+        n: int,
+        spec: str,
+        reject_after: bool,
+        follow: str,
+    ) -> list[str]:
         """Fills record as far as the page lets it: what it did before failing is evidence too
-        (a failure is raised, a hop of its redirects that failed named in record.error)."""
+        (a failure is raised, a hop of its redirects that failed named in record.error).
+        Returns the page's links to follow under the base URL `follow` (none for "")."""
         from playwright.async_api import Error as PlaywrightError
 
         failed: list[tuple[str, str]] = []  # the page's moves that failed (to https, say)
@@ -575,7 +589,7 @@ class Scanner:
 
         page.on("requestfailed", moved)
         try:
-            await self._view(page, record, judge, n, spec, reject_after, failed)
+            return await self._view(page, record, judge, n, spec, reject_after, follow, failed)
         except PlaywrightError as e:  # a hop of its redirects that failed is named
             hop = next((f"{u} ({why})" for u, why in failed if _path(u) != record.path), "")
             record.error = str(e).splitlines()[0] + (f"; the hop that failed: {hop}" if hop else "")
@@ -591,8 +605,9 @@ class Scanner:
         n: int,
         spec: str,
         reject_after: bool,
+        follow: str,
         failed: list[tuple[str, str]],
-    ) -> None:
+    ) -> list[str]:
         from playwright.async_api import Error as PlaywrightError
 
         path = record.path
@@ -647,6 +662,12 @@ class Scanner:
             ]
         except PlaywrightError as e:
             record.warnings.append(f"storage not read: {str(e).splitlines()[0]}")
+        links: list[str] = []
+        if follow:  # (now: as it is left, a page may reload itself or move on)
+            try:
+                links = await _links(page, follow, self.o.config.prefix)
+            except PlaywrightError as e:
+                record.warnings.append(f"links not read: {str(e).splitlines()[0]}")
         shot = f"{_state_file(spec)}-{_slug(path, n)}.png"
         try:  # (Chromium takes none of a page a million pixels tall: the rest is evidence)
             await page.screenshot(path=str(self.o.out / shot), full_page=True)
@@ -666,6 +687,7 @@ class Scanner:
             await page.wait_for_timeout(LEAVE_MS)
         except PlaywrightError as e:
             record.warnings.append(f"not told it was left: {str(e).splitlines()[0]}")
+        return links
 
 
 async def _visible(page: Page, selector: str) -> bool:

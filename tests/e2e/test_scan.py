@@ -138,6 +138,13 @@ TRICKY = {  # path -> (status, content type, body)
     "/setter": (200, "text/html", "<script>document.cookie = '_ga=1; path=/';</script>"),
     "/after": (200, "text/html", "<p>nothing of its own</p>"),
     "/linking": (200, "text/html", '<a href="/after">after</a>'),
+    "/reloading": (  # reloads itself as it is left, and again and again once it has been
+        200,
+        "text/html",
+        '<a href="/after">after</a><script>if (sessionStorage.left) setTimeout(function () { '
+        + "location.reload(); }, 5); addEventListener('pagehide', function () { "
+        + "sessionStorage.left = 1; location.reload(); });</script>",
+    ),
     "/long-link": (200, "text/html", f'<a href="/after?{"x" * 300}">after</a>'),
     "/boom": (500, "text/html", "<p>oops</p>"),
     "/data.json": (200, "application/json", "{}"),
@@ -517,3 +524,13 @@ def test_a_long_path_or_state_still_gets_its_report_and_screenshots(tricky_origi
     code, report = scan(tricky_origin, tmp_path, "--states", services, "--paths", "/after")
     (page,) = report["states"][0]["pages"]
     assert (tmp_path / page["screenshot"]).is_file() and code == 0
+
+
+def test_a_page_reloading_itself_as_it_is_left_is_crawled(tricky_origin, tmp_path):
+    """Its links were read after it was told it was left: 'Execution context was destroyed',
+    a traceback and no report."""
+    code, report = scan(
+        tricky_origin, tmp_path, "--direct", "--paths", "/reloading", "--crawl", "1"
+    )
+    assert [p["path"] for p in report["states"][0]["pages"]] == ["/reloading", "/after"]
+    assert code == 1  # (banner-missing)
