@@ -636,6 +636,7 @@ class Scanner:
         with contextlib.suppress(PlaywrightTimeout):  # a chatty page is still scanned
             await page.wait_for_load_state("networkidle", timeout=SETTLE_MS)
         await page.wait_for_timeout(self.o.wait_ms)
+        record.url = page.url  # (where it is scanned, once its own script moved it)
         if page.url.startswith("chrome-error:"):  # (where it went is Chromium's error page)
             where = f"{failed[-1][0]} ({failed[-1][1]})" if failed else "another address"
             raise _Left(f"the page moved itself to {where}: nothing of where it went was scanned")
@@ -687,6 +688,8 @@ class Scanner:
             await page.wait_for_timeout(LEAVE_MS)
         except PlaywrightError as e:
             record.warnings.append(f"not told it was left: {str(e).splitlines()[0]}")
+        if page.url != record.url:  # (what it did on the way is charged to it)
+            record.warnings.append(f"it moved itself to {page.url} as it was left")
         return links
 
 

@@ -145,6 +145,12 @@ TRICKY = {  # path -> (status, content type, body)
         + "location.reload(); }, 5); addEventListener('pagehide', function () { "
         + "sessionStorage.left = 1; location.reload(); });</script>",
     ),
+    "/moving": (  # goes to another page as it is left
+        200,
+        "text/html",
+        '<a href="/after">after</a><script>addEventListener("pagehide", function () { '
+        + 'location.href = "/storage"; });</script>',
+    ),
     "/long-link": (200, "text/html", f'<a href="/after?{"x" * 300}">after</a>'),
     "/boom": (500, "text/html", "<p>oops</p>"),
     "/data.json": (200, "application/json", "{}"),
@@ -534,3 +540,11 @@ def test_a_page_reloading_itself_as_it_is_left_is_crawled(tricky_origin, tmp_pat
     )
     assert [p["path"] for p in report["states"][0]["pages"]] == ["/reloading", "/after"]
     assert code == 1  # (banner-missing)
+
+
+def test_a_page_moving_itself_as_it_is_left_is_crawled_and_said_so(tricky_origin, tmp_path):
+    """The crawl read the links of where it went (none): it silently stopped there."""
+    _, report = scan(tricky_origin, tmp_path, "--direct", "--paths", "/moving", "--crawl", "5")
+    pages = report["states"][0]["pages"]
+    assert [p["path"] for p in pages] == ["/moving", "/after"]
+    assert f"it moved itself to {tricky_origin}storage as it was left" in pages[0]["warnings"]
