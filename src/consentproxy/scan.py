@@ -56,7 +56,10 @@ CLICK_MS = 5000  # for the banner's reject-all to take a click and answer
 LATE_MS = 3000  # then this long more: a tracker a timer starts a few seconds in is seen
 LEAVE_MS = 500  # after the page was told it is left, for the beacons it sends then
 FILE_PART = 80  # characters of a path or state in a screenshot's file name
-REJECT = '[data-consent-action="reject-all"]'
+# consentproxy's banner's buttons (in its shadow root, which Playwright's selectors reach),
+# not a site's own element of the same attribute (a leftover of an older consent tool)
+REJECT = '#consentproxy [data-consent-action="reject-all"]'
+ACCEPT = '#consentproxy [data-consent-action="accept-all"]'
 
 
 @dataclass(frozen=True)
@@ -644,7 +647,7 @@ class Scanner:
         shown = await _visible(page, REJECT)
         record.banner = {
             "present": await page.locator("#consentproxy").count() > 0,
-            "shown": shown or await _visible(page, '[data-consent-action="accept-all"]'),
+            "shown": shown or await _visible(page, ACCEPT),
             "reject_first_layer": shown,
         }
         if self.o.direct and not record.banner["shown"]:  # the site's own consent tool's?
@@ -676,9 +679,11 @@ class Scanner:
         except (PlaywrightError, OSError) as e:  # (OSError: the file system refused it)
             record.warnings.append(f"no screenshot: {str(e).splitlines()[0]}")
         if reject_after and shown:  # refusing sets the consent cookie: check its lifetime
+            # (the proxy's own endpoint answering, not a site's URL ending in /choice)
+            choice = f"{urlsplit(page.url).netloc}{self.o.config.prefix}choice"
             try:
                 async with page.expect_response(
-                    lambda r: r.url.endswith("/choice"), timeout=CLICK_MS
+                    lambda r: r.url.split("://", 1)[-1].split("?")[0] == choice, timeout=CLICK_MS
                 ):
                     await reject.click(timeout=CLICK_MS)
             except PlaywrightError:  # (covered by the site's own overlay, say)

@@ -151,6 +151,18 @@ TRICKY = {  # path -> (status, content type, body)
         '<a href="/after">after</a><script>addEventListener("pagehide", function () { '
         + 'location.href = "/storage"; });</script>',
     ),
+    "/hidden-reject": (  # a leftover of the site's older consent tool, hidden
+        200,
+        "text/html",
+        '<div hidden><button data-consent-action="reject-all">Reject</button></div>',
+    ),
+    "/visible-reject": (200, "text/html", '<button data-consent-action="reject-all">No</button>'),
+    "/own-choice": (  # takes every click for itself, and asks its own /api/choice
+        200,
+        "text/html",
+        "<script>addEventListener('click', function (e) { e.stopImmediatePropagation(); "
+        + "e.preventDefault(); fetch('/api/choice'); }, true);</script>",
+    ),
     "/long-link": (200, "text/html", f'<a href="/after?{"x" * 300}">after</a>'),
     "/boom": (500, "text/html", "<p>oops</p>"),
     "/data.json": (200, "application/json", "{}"),
@@ -548,3 +560,19 @@ def test_a_page_moving_itself_as_it_is_left_is_crawled_and_said_so(tricky_origin
     pages = report["states"][0]["pages"]
     assert [p["path"] for p in pages] == ["/moving", "/after"]
     assert f"it moved itself to {tricky_origin}storage as it was left" in pages[0]["warnings"]
+
+
+def test_the_sites_own_reject_all_is_not_taken_for_the_banners(tricky_origin, tmp_path):
+    """A site's own [data-consent-action=reject-all] was taken for the banner's: a hidden one
+    gave reject-not-first-layer, a visible one got the click (reject-not-clickable, no consent
+    cookie judged); a site's own request to a URL ending in /choice passed for the banner's."""
+    paths = "/hidden-reject,/visible-reject,/own-choice"
+    _, report = scan(tricky_origin, tmp_path, "--states", "none", "--paths", paths)
+    pages = {p["path"]: p for p in report["states"][0]["pages"]}
+    found = {path: [v["kind"] for v in p["violations"]] for path, p in pages.items()}
+    assert found == {
+        "/hidden-reject": [],
+        "/visible-reject": [],
+        "/own-choice": ["reject-not-clickable"],
+    }
+    assert "consent" in {c["name"] for c in pages["/visible-reject"]["set_cookies"]}
