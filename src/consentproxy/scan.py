@@ -79,16 +79,20 @@ class ScanOptions:
     resolve: str = ""
 
 
-# Leaving a page: Chromium sends what a page's pagehide or visibilitychange handler asks for
-# (sendBeacon, fetch keepalive) after the page is gone, where no Playwright event or route
-# sees it; so the page is told it is hidden and left while it is still there.
+# Leaving a page: Chromium sends what a page's pagehide, visibilitychange or unload handler
+# asks for (sendBeacon, fetch keepalive) after the page is gone, where no Playwright event or
+# route sees it, and what its beforeunload one asks for is seen with the next page's request;
+# so the page is told it is left, in a visitor's order of events, while it is still there
+# (then it is taken to about:blank, where Chromium's real events show nothing more).
 LEAVE_JS = """() => {
+  window.dispatchEvent(new Event('beforeunload', {cancelable: true}));
+  window.dispatchEvent(new PageTransitionEvent('pagehide', {persisted: false}));
   for (const [name, value] of [['visibilityState', 'hidden'], ['hidden', true]]) {
     try { Object.defineProperty(document, name, {get: () => value, configurable: true}); }
     catch (e) {}
   }
   document.dispatchEvent(new Event('visibilitychange', {bubbles: true}));
-  window.dispatchEvent(new PageTransitionEvent('pagehide', {persisted: false}));
+  window.dispatchEvent(new Event('unload'));
 }"""
 STORAGE_JS = "() => [Object.keys(localStorage), Object.keys(sessionStorage)]"
 
@@ -695,6 +699,10 @@ class Scanner:
             record.warnings.append(f"not told it was left: {str(e).splitlines()[0]}")
         if page.url != record.url:  # (what it did on the way is charged to it)
             record.warnings.append(f"it moved itself to {page.url} as it was left")
+        try:  # (what it does after this is no other page's)
+            await page.goto("about:blank")
+        except PlaywrightError as e:
+            record.warnings.append(f"not left: {str(e).splitlines()[0]}")
         return links
 
 

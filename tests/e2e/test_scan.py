@@ -163,6 +163,13 @@ TRICKY = {  # path -> (status, content type, body)
         "<script>addEventListener('click', function (e) { e.stopImmediatePropagation(); "
         + "e.preventDefault(); fetch('/api/choice'); }, true);</script>",
     ),
+    "/unloading": (  # what a tracker sends as the page is unloaded
+        200,
+        "text/html",
+        "<script>['beforeunload', 'unload'].forEach(function (ev) { addEventListener(ev, "
+        + "function () { navigator.sendBeacon('https://www.google-' + 'analytics.com/g/collect"
+        + "?ev=' + ev, 'x'); }); });</script>",
+    ),
     "/long-link": (200, "text/html", f'<a href="/after?{"x" * 300}">after</a>'),
     "/boom": (500, "text/html", "<p>oops</p>"),
     "/data.json": (200, "application/json", "{}"),
@@ -576,3 +583,19 @@ def test_the_sites_own_reject_all_is_not_taken_for_the_banners(tricky_origin, tm
         "/own-choice": ["reject-not-clickable"],
     }
     assert "consent" in {c["name"] for c in pages["/visible-reject"]["set_cookies"]}
+
+
+def test_beacons_sent_as_a_page_is_unloaded_are_charged_to_it(tricky_origin, tmp_path):
+    """The beforeunload one was charged to the next page, the last page's unload one never
+    seen: the page was unloaded by the next visit, or not at all."""
+    paths = "/unloading,/after,/unloading?last"
+    _, report = scan(tricky_origin, tmp_path, "--direct", "--paths", paths)
+    sent = {
+        p["path"]: sorted(r["url"].rpartition("=")[2] for r in p["requests"])
+        for p in report["states"][0]["pages"]
+    }
+    assert sent == {
+        "/unloading": ["beforeunload", "unload"],
+        "/after": [],
+        "/unloading?last": ["beforeunload", "unload"],
+    }
