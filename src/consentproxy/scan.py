@@ -23,7 +23,7 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from consentproxy import formercmp, scan_report, server
 from consentproxy.adapter import UPSTREAM_FAILED, upstream_answers
@@ -374,11 +374,16 @@ class Scanner:
             host = f"[{address.hostname}]" if ":" in address.hostname else address.hostname
             self.address = f"{host}:{port}"
             self.upstream = f"{target.scheme}://{self.address}"
-        wrong = [p for p in options.paths if not p.startswith("/") or p.startswith("//")]
+        wrong = [p for p in options.paths if not _own(self.origin, p)]
         if wrong:
             raise UsageError(
                 f"scan: --paths takes the site's own paths (/shop,/news?page=2): "
                 f"{', '.join(map(repr, wrong))} is not one"
+            )
+        if not _own(self.origin, _path(options.url)):
+            raise UsageError(
+                f"scan: the path of {options.url!r} leads a browser to another host "
+                f"({_path(options.url)!r}); write it with no backslash, tab or //"
             )
         self.paths = options.paths or (_path(options.url),)
         self.states = check_states(options.states, options.config, options.direct)
@@ -763,6 +768,19 @@ async def _set_cookies(judge: Judge, responses: list[Response]) -> list[dict[str
     return out
 
 
+def _own(origin: str, path: str) -> bool:
+    """Whether a browser visiting path on origin stays there: a path of the site's own, not
+    one it reads as another host's (//host/, and as the WHATWG URL standard has it, a tab
+    or newline dropped, a backslash a slash: /\\host/, /<TAB>/host/)."""
+    cleaned = re.sub(r"[\t\n\r]", "", path).replace("\\", "/")
+    try:
+        return path.startswith("/") and urlsplit(urljoin(origin, cleaned)).netloc == (
+            urlsplit(origin).netloc
+        )
+    except ValueError:  # (//[::1 names no host a browser would go to either)
+        return False
+
+
 def _path(url: str) -> str:
     parts = urlsplit(url)
     return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
@@ -785,6 +803,7 @@ async def _links(page: Page, base: str, prefix: str) -> list[str]:
             parts.netloc == site
             and parts.scheme in ("http", "https")
             and not (parts.path or "/").startswith(prefix)
+            and _own(base, _path(href))  # (a link to http://site//other.example/)
         ):
             path = _path(href)
             if path not in paths:

@@ -474,6 +474,9 @@ def test_a_bad_resolve_address_is_a_usage_error(tmp_path, capsys):
     ("flags", "said"),
     [
         (["--paths", "/a,//evil.example/,http://other.example/x"], "--paths takes the site's own"),
+        (["--paths", "/\\www.google-analytics.com/"], "'/\\\\www.google-analytics.com/' is not"),
+        (["--paths", "/\t/www.google-analytics.com/"], "'/\\t/www.google-analytics.com/' is not"),
+        (["--paths", "//[::1"], "'//[::1' is not one"),
         (["--resolve", "127.0.0.1:8080"], "names an address already; drop --resolve"),
     ],
 )
@@ -481,7 +484,8 @@ def test_paths_off_the_site_or_a_resolve_of_an_address_are_usage_errors(
     demo_origin, tmp_path, capsys, flags, said
 ):
     """Paths of other sites were visited and their pages charged to the site (banner
-    missing); --resolve of a URL with an address went to port 80."""
+    missing), also /\\host/ and /<TAB>/host/, which a browser reads as //host/; --resolve of
+    a URL with an address went to port 80."""
     args = ["scan", demo_origin, "--config", str(DEMO_CONFIG), "--out", str(tmp_path), *flags]
     assert main(args) == 2
     assert said in capsys.readouterr().err and not (tmp_path / "report.json").exists()
@@ -599,3 +603,13 @@ def test_beacons_sent_as_a_page_is_unloaded_are_charged_to_it(tricky_origin, tmp
         "/after": [],
         "/unloading?last": ["beforeunload", "unload"],
     }
+
+
+def test_a_url_whose_path_a_browser_reads_as_another_host_is_a_usage_error(tmp_path, capsys):
+    """Its path, visited on the site, took the browser to www.google-analytics.com."""
+    url = "http://127.0.0.1:9/\\www.google-analytics.com/"
+    args = ["scan", url, "--config", str(DEMO_CONFIG), "--out", str(tmp_path), "--direct"]
+    assert main(args) == 2
+    assert "leads a browser to another host ('/\\\\www.google-analytics.com/')" in (
+        capsys.readouterr().err
+    )
