@@ -494,9 +494,15 @@ class Scanner:
         judge = Judge(self.o.config, state, site_of(urlsplit(self.o.url).netloc))
         requests: list[Request | _Socket] = []
         responses: list[Response] = []
-        context.on(
-            "request", lambda r: requests.append(r) if urlsplit(r.url).hostname != site else None
-        )
+
+        def listed(url: str) -> bool:
+            """A third party's, or a service's the config places on the site's own host (a
+            self-hosted Matomo: hosts: [www.shop.example/matomo])."""
+            parts = urlsplit(url)
+            host = parts.hostname or ""
+            return host != site or judge.policy.service_for_host(host, parts.path) is not None
+
+        context.on("request", lambda r: requests.append(r) if listed(r.url) else None)
         context.on("response", lambda r: responses.append(r))
         if not self.o.online:
             await context.route(
@@ -517,9 +523,7 @@ class Scanner:
             page = await context.new_page()
             page.on(  # (a request event never shows a WebSocket)
                 "websocket",
-                lambda ws: (
-                    requests.append(_Socket(ws.url)) if urlsplit(ws.url).hostname != site else None
-                ),
+                lambda ws: requests.append(_Socket(ws.url)) if listed(ws.url) else None,
             )
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda e: errors.append(str(e)))

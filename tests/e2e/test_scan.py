@@ -170,6 +170,8 @@ TRICKY = {  # path -> (status, content type, body)
         + "function () { navigator.sendBeacon('https://www.google-' + 'analytics.com/g/collect"
         + "?ev=' + ev, 'x'); }); });</script>",
     ),
+    "/self-hosted": (200, "text/html", '<script src="/matomo/matomo.js"></script>'),
+    "/matomo/matomo.js": (200, "application/javascript", ""),
     "/long-link": (200, "text/html", f'<a href="/after?{"x" * 300}">after</a>'),
     "/boom": (500, "text/html", "<p>oops</p>"),
     "/data.json": (200, "application/json", "{}"),
@@ -613,3 +615,22 @@ def test_a_url_whose_path_a_browser_reads_as_another_host_is_a_usage_error(tmp_p
     assert "leads a browser to another host ('/\\\\www.google-analytics.com/')" in (
         capsys.readouterr().err
     )
+
+
+def test_a_service_on_the_sites_own_host_is_reported(tricky_origin, tmp_path):
+    """A self-hosted Matomo the config names (hosts: [127.0.0.1/matomo]) was never listed: the
+    scan recorded no request to the site's own host."""
+    origin = tricky_origin.replace("localhost", "127.0.0.1")  # (a config host has a dot)
+    config = tmp_path / "matomo.yaml"
+    config.write_text(
+        "upstream: http://127.0.0.1:9\ncategories:\n  necessary: {required: true}\n"
+        "  analytics: {}\nservices:\n  - name: matomo\n    title: {en: Matomo}\n"
+        "    category: analytics\n    hosts: [127.0.0.1/matomo]\n"
+    )
+    args = ["scan", origin, "--config", str(config), "--direct", "--wait", "0"]
+    code = main([*args, "--paths", "/self-hosted", "--out", str(tmp_path / "out")])
+    (page,) = json.loads((tmp_path / "out" / "report.json").read_text())["states"][0]["pages"]
+    assert [(r["url"], r["service"], r["allowed"]) for r in page["requests"]] == [
+        (f"{origin}matomo/matomo.js", "matomo", False)
+    ]
+    assert "request" in {v["kind"] for v in page["violations"]} and code == 1
