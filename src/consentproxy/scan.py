@@ -94,7 +94,17 @@ LEAVE_JS = """() => {
   document.dispatchEvent(new Event('visibilitychange', {bubbles: true}));
   window.dispatchEvent(new Event('unload'));
 }"""
-STORAGE_JS = "() => [Object.keys(localStorage), Object.keys(sessionStorage)]"
+STORAGE_JS = "[Object.keys(localStorage), Object.keys(sessionStorage)]"  # (see _isolated)
+
+
+LINKS_JS = """(function links(root) {
+  const hrefs = [];
+  for (const el of root.querySelectorAll('*')) {
+    if (el.matches('a[href]') && typeof el.href === 'string') hrefs.push(el.href);
+    if (el.shadowRoot && el.id !== 'consentproxy') hrefs.push(...links(el.shadowRoot));
+  }
+  return hrefs;
+})(document)"""
 
 
 def default_states(config: Config, direct: bool = False) -> tuple[str, ...]:
@@ -671,7 +681,7 @@ class Scanner:
                     )
                     break
         try:  # (a page of no origin of its own, data: say, has no storage to read)
-            areas = await page.evaluate(STORAGE_JS)
+            areas = await _isolated(page, STORAGE_JS)
             record.storage = [
                 judge.storage(key, area)
                 for area, keys in zip(("local", "session"), areas)
@@ -713,6 +723,34 @@ class Scanner:
         except PlaywrightError as e:
             record.warnings.append(f"not left: {str(e).splitlines()[0]}")
         return links
+
+
+async def _isolated(page: Page, expression: str) -> Any:
+    """expression's value in a world of the page's document of its own (a DevTools isolated
+    world), where the page's code, which may have replaced Object.keys to hide what it
+    stored, does not reach: what the page did is read with the browser's built-ins."""
+    from playwright.async_api import Error as PlaywrightError
+
+    cdp = await page.context.new_cdp_session(page)
+    try:
+        frame = (await cdp.send("Page.getFrameTree"))["frameTree"]["frame"]["id"]
+        world = await cdp.send(
+            "Page.createIsolatedWorld", {"frameId": frame, "worldName": "consentproxy-scan"}
+        )
+        result = await cdp.send(
+            "Runtime.evaluate",
+            {
+                "expression": expression,
+                "contextId": world["executionContextId"],
+                "returnByValue": True,
+            },
+        )
+    finally:
+        await cdp.detach()
+    if "exceptionDetails" in result:  # (a page of no origin of its own has no storage)
+        details = result["exceptionDetails"]
+        raise PlaywrightError(details.get("exception", {}).get("description") or details["text"])
+    return result["result"].get("value")
 
 
 async def _visible(page: Page, selector: str) -> bool:
@@ -791,14 +829,10 @@ def _path(url: str) -> str:
 
 
 async def _links(page: Page, base: str, prefix: str) -> list[str]:
-    """Same-site paths the page links to, in document order: not the banner's (its privacy
-    and preferences links; Playwright's selectors reach into its shadow root), nor the
-    proxy's own under prefix, which a --direct scan of the same site never meets."""
-    hrefs = await page.eval_on_selector_all(
-        "a[href]",
-        "els => els.filter(e => (e.getRootNode().host || {}).id !== 'consentproxy')"
-        ".map(e => e.href)",
-    )
+    """Same-site paths the page links to, in document order (open shadow roots too): not the
+    banner's (its privacy and preferences links, in its shadow root), nor the proxy's own
+    under prefix, which a --direct scan of the same site never meets."""
+    hrefs = await _isolated(page, LINKS_JS)
     site = urlsplit(base).netloc
     paths = []
     for href in hrefs:

@@ -172,6 +172,19 @@ TRICKY = {  # path -> (status, content type, body)
     ),
     "/self-hosted": (200, "text/html", '<script src="/matomo/matomo.js"></script>'),
     "/matomo/matomo.js": (200, "application/javascript", ""),
+    "/hiding-storage": (  # hides its keys of _ from whoever lists them with Object.keys
+        200,
+        "text/html",
+        "<script>localStorage.setItem('_ga', '1'); sessionStorage.setItem('_fbp', '2'); "
+        + "var keys = Object.keys; Object.keys = function (o) { return keys(o).filter("
+        + "function (k) { return k[0] !== '_'; }); };</script>",
+    ),
+    "/hiding-links": (  # an old library's Array.prototype.filter of its own
+        200,
+        "text/html",
+        '<a href="/after">after</a><script>Array.prototype.filter = function () { '
+        + "return []; };</script>",
+    ),
     "/long-link": (200, "text/html", f'<a href="/after?{"x" * 300}">after</a>'),
     "/boom": (500, "text/html", "<p>oops</p>"),
     "/data.json": (200, "application/json", "{}"),
@@ -634,3 +647,16 @@ def test_a_service_on_the_sites_own_host_is_reported(tricky_origin, tmp_path):
         (f"{origin}matomo/matomo.js", "matomo", False)
     ]
     assert "request" in {v["kind"] for v in page["violations"]} and code == 1
+
+
+def test_a_page_cannot_hide_its_storage_or_links_from_the_scan(tricky_origin, tmp_path):
+    """Storage was listed with the page's own Object.keys, links with its own
+    Array.prototype.filter, both of which a page may replace."""
+    paths = "/hiding-links,/hiding-storage"
+    _, report = scan(tricky_origin, tmp_path, "--direct", "--paths", paths, "--crawl", "1")
+    _, page, after = report["states"][0]["pages"]
+    assert after["path"] == "/after"
+    assert {(s["area"], s["key"]) for s in page["storage"]} == {
+        ("local", "_ga"),
+        ("session", "_fbp"),
+    }
