@@ -55,6 +55,8 @@ SETTLE_MS = 5000  # at most this long for the network to go quiet after load
 CLICK_MS = 5000  # for the banner's reject-all to take a click and answer
 LATE_MS = 3000  # then this long more: a tracker a timer starts a few seconds in is seen
 LEAVE_MS = 500  # after the page was told it is left, for the beacons it sends then
+MAX_ERRORS = 100  # console errors kept of a page (one logging 60 MB made a report of as much)
+ERROR_CHARS = 1000  # of each
 FILE_PART = 80  # characters of a path or state in a screenshot's file name
 # consentproxy's banner's buttons (in its shadow root, which Playwright's selectors reach),
 # not a site's own element of the same attribute (a leftover of an older consent tool)
@@ -158,7 +160,8 @@ class PageRecord:
     local_storage: list[str] = field(default_factory=list)  # the keys this page added
     # each key this page added to localStorage or sessionStorage, judged as a cookie name
     storage: list[dict[str, Any]] = field(default_factory=list)
-    console_errors: list[str] = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)  # the first MAX_ERRORS, cut
+    console_errors_left_off: int = 0  # how many more there were
     violations: list[dict[str, str]] = field(default_factory=list)
     # The cookies and third parties seen that the cookie declaration does not list.
     undeclared: list[str] = field(default_factory=list)
@@ -527,7 +530,7 @@ class Scanner:
             )
         from playwright.async_api import Error as PlaywrightError
 
-        errors: list[str] = []
+        errors = _Console()
 
         async def new_page() -> Page:
             page = await context.new_page()
@@ -535,8 +538,8 @@ class Scanner:
                 "websocket",
                 lambda ws: requests.append(_Socket(ws.url)) if listed(ws.url) else None,
             )
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("console", lambda m: errors.add(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.add(str(e)))
             return page
 
         page = await new_page()
@@ -583,7 +586,8 @@ class Scanner:
             ]
             if not state.decided:  # undecided again for the next page (see _state)
                 await context.clear_cookies(name=self.o.config.consent.cookie_name)
-            record.console_errors = list(errors)
+            record.console_errors = list(errors.kept)
+            record.console_errors_left_off = errors.left_off
             record.violations = judge.violations(record)
             record.undeclared = judge.undeclared(record)
             out.append(asdict(record))
@@ -756,6 +760,25 @@ async def _isolated(page: Page, expression: str) -> Any:
 async def _visible(page: Page, selector: str) -> bool:
     first = page.locator(selector).first
     return await first.count() > 0 and await first.is_visible()
+
+
+@dataclass
+class _Console:
+    """A page's console errors: the first MAX_ERRORS, each cut at ERROR_CHARS, and how many
+    more there were."""
+
+    kept: list[str] = field(default_factory=list)
+    left_off: int = 0
+
+    def add(self, text: str) -> None:
+        if len(self.kept) < MAX_ERRORS:
+            self.kept.append(text[:ERROR_CHARS])
+        else:
+            self.left_off += 1
+
+    def clear(self) -> None:
+        self.kept.clear()
+        self.left_off = 0
 
 
 class _Left(Exception):

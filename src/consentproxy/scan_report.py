@@ -181,7 +181,13 @@ def _page(page: dict[str, Any], out: Path, anchor: str = "") -> str:
             if page.get("warnings")
             else ""
         ),
-        f"<p>Console errors: {len(page['console_errors'])}.</p>",
+        f"<p>Console errors: {len(page['console_errors'])}"
+        + (
+            f" (and {page['console_errors_left_off']} more, not kept)"
+            if page.get("console_errors_left_off")
+            else ""
+        )
+        + ".</p>",
         _table(["console error"], (((e,), False) for e in page["console_errors"])),
     ]
     return "\n".join(parts)

@@ -185,6 +185,11 @@ TRICKY = {  # path -> (status, content type, body)
         '<a href="/after">after</a><script>Array.prototype.filter = function () { '
         + "return []; };</script>",
     ),
+    "/flood": (  # logs 150 errors of 5,000 characters each
+        200,
+        "text/html",
+        "<script>for (var i = 0; i < 150; i++) console.error('E'.repeat(5000) + i);</script>",
+    ),
     "/long-link": (200, "text/html", f'<a href="/after?{"x" * 300}">after</a>'),
     "/boom": (500, "text/html", "<p>oops</p>"),
     "/data.json": (200, "application/json", "{}"),
@@ -660,3 +665,13 @@ def test_a_page_cannot_hide_its_storage_or_links_from_the_scan(tricky_origin, tm
         ("local", "_ga"),
         ("session", "_fbp"),
     }
+
+
+def test_a_flood_of_console_errors_is_kept_in_bounds(tricky_origin, tmp_path):
+    """Every error was kept whole: a 150-byte script made a 60 MB report.json and
+    report.html."""
+    _, report = scan(tricky_origin, tmp_path, "--direct", "--paths", "/flood")
+    (page,) = report["states"][0]["pages"]
+    assert len(page["console_errors"]) == 100 and page["console_errors_left_off"] == 50
+    assert {len(e) for e in page["console_errors"]} == {1000}
+    assert "Console errors: 100 (and 50 more, not kept)." in (tmp_path / "report.html").read_text()
