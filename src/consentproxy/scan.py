@@ -346,7 +346,10 @@ def _file_part(text: str, sep: str) -> str:
 class Scanner:
     def __init__(self, options: ScanOptions):
         self.o = options
-        target = urlsplit(options.url)
+        try:
+            target = urlsplit(options.url)
+        except ValueError:  # (http://[::1/: an address's bracket left open)
+            target = urlsplit("")
         if target.scheme not in ("http", "https") or not target.hostname:
             raise UsageError(
                 f"scan: {options.url!r} must be an http:// or https:// URL such "
@@ -365,11 +368,16 @@ class Scanner:
                 "address already; drop --resolve"
             )
         if options.resolve:
-            address = urlsplit(f"//{options.resolve}")
             try:
+                address = urlsplit(f"//{options.resolve}")
                 port = address.port
-            except ValueError:
-                port = -1
+            except ValueError:  # ([::1 or a port out of range)
+                address, port = urlsplit(""), -1
+            if options.resolve.count(":") > 1 and "[" not in options.resolve:
+                raise UsageError(
+                    f"scan: --resolve {options.resolve!r}: write an IPv6 address in brackets, "
+                    "such as [::1] or [::1]:8080"
+                )
             if (
                 not address.hostname
                 or port == -1

@@ -484,10 +484,20 @@ def test_a_local_copy_is_scanned_under_the_sites_own_name(named_copy, tmp_path, 
         assert code == 0 and report["violations"] == 0, [p["violations"] for p in pages]
 
 
-def test_a_bad_resolve_address_is_a_usage_error(tmp_path, capsys):
-    args = ["scan", "http://www.shop.example/", "--config", str(DEMO_CONFIG), "--direct"]
-    assert main([*args, "--out", str(tmp_path), "--resolve", "127.0.0.1:99999"]) == 2
-    assert "--resolve '127.0.0.1:99999' must be an address" in capsys.readouterr().err
+@pytest.mark.parametrize(
+    ("url", "resolve", "said"),
+    [
+        ("http://www.shop.example/", "127.0.0.1:99999", "--resolve '127.0.0.1:99999' must be"),
+        ("http://www.shop.example/", "[::1", "--resolve '[::1' must be an address"),
+        ("http://www.shop.example/", "::1", "write an IPv6 address in brackets, such as [::1]"),
+        ("http://[::1/", "", "'http://[::1/' must be an http:// or https:// URL"),
+    ],
+)
+def test_a_bad_url_or_resolve_address_is_a_usage_error(tmp_path, capsys, url, resolve, said):
+    """(a URL or --resolve with an address's bracket left open: a traceback, exit 1)"""
+    args = ["scan", url, "--config", str(DEMO_CONFIG), "--direct", "--out", str(tmp_path)]
+    assert main([*args, "--resolve", resolve] if resolve else args) == 2
+    assert said in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
