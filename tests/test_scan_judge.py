@@ -53,6 +53,18 @@ def test_a_page_not_scanned_is_never_clean_and_no_document_needs_a_banner():
     assert kinds(covered) == {"reject-not-clickable"}
 
 
+def test_a_missing_banner_names_only_the_banners_looked_for():
+    """Through the proxy, where no OneTrust or Cookiebot banner is looked for, it said
+    "neither consentproxy's nor a OneTrust or Cookiebot one"."""
+    page = PageRecord("/", "/", status=200)
+    for direct, said in [
+        (False, "no consent banner before a choice (consentproxy's was not shown)"),
+        (True, "no consent banner before a choice (neither consentproxy's nor a OneTrust or"),
+    ]:
+        (missing,) = Judge(CONFIG, NO_DECISION, "shop.example", direct).violations(page)
+        assert missing["detail"].startswith(said)
+
+
 def test_the_html_report_leads_from_each_page_and_state_to_its_evidence(tmp_path):
     """With 10 real pages in 7 states, report.html was 70 sections of full-page screenshots
     (one 25,000 px tall) and a summary per state only: which page failed in which state

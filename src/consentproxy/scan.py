@@ -171,9 +171,10 @@ class PageRecord:
 class Judge:
     """Classifies what a page did under one state and names the violations."""
 
-    def __init__(self, config: Config, state: ConsentState, site: str = ""):
-        """site: the scanned site's registrable domain (its hosts are never trackers)."""
-        self.config, self.state, self.site = config, state, site
+    def __init__(self, config: Config, state: ConsentState, site: str = "", direct: bool = False):
+        """site: the scanned site's registrable domain (its hosts are never trackers); direct:
+        the site as it is, where a banner of its own consent tool was looked for too."""
+        self.config, self.state, self.site, self.direct = config, state, site, direct
         self.policy = Policy(config)
 
     def request(self, url: str, resource_type: str, initiator: str) -> dict[str, Any]:
@@ -292,12 +293,15 @@ class Judge:
         if not page.html or failed:
             pass  # (no banner goes in what is no document, nor in the site's error page)
         elif not self.state.decided and not page.banner.get("shown"):
-            tools = " or ".join(formercmp.BANNERS)
+            looked = (  # (through the proxy, consentproxy's alone is looked for)
+                f"neither consentproxy's nor a {' or '.join(formercmp.BANNERS)} one"
+                if self.direct
+                else "consentproxy's was not shown"
+            )
             found.append(
                 {
                     "kind": "banner-missing",
-                    "detail": "no consent banner before a choice "
-                    f"(neither consentproxy's nor a {tools} one)",
+                    "detail": f"no consent banner before a choice ({looked})",
                 }
             )
         elif page.banner.get("reject_clickable") is False:
@@ -512,7 +516,7 @@ class Scanner:
         self, context: BrowserContext, base: str, spec: str, state: ConsentState
     ) -> list[dict[str, Any]]:
         site = urlsplit(base).hostname
-        judge = Judge(self.o.config, state, site_of(urlsplit(self.o.url).netloc))
+        judge = Judge(self.o.config, state, site_of(urlsplit(self.o.url).netloc), self.o.direct)
         requests: list[Request | _Socket] = []
         responses: list[Response] = []
 
