@@ -569,8 +569,7 @@ class Scanner:
             record = PageRecord(path, path)
             links: list[str] = []  # (the first page's, to crawl)
             try:
-                links = await self._visit(
-                    page,
+                visit = _Visit(
                     record,
                     judge,
                     len(done),
@@ -578,6 +577,7 @@ class Scanner:
                     not self.o.direct and not state.decided,
                     base if len(done) == 1 and self.o.crawl else "",
                 )
+                links = await self._visit(page, visit)
             except (PlaywrightError, _Left) as e:  # (a loop of redirects, a download...)
                 record.error = record.error or str(e).splitlines()[0]
                 await page.close()  # (its error page would interrupt the next visit)
@@ -608,19 +608,11 @@ class Scanner:
         await page.close()
         return out
 
-    async def _visit(
-        self,
-        page: Page,
-        record: PageRecord,
-        judge: Judge,
-        n: int,
-        spec: str,
-        reject_after: bool,
-        follow: str,
-    ) -> list[str]:
-        """Fills record as far as the page lets it: what it did before failing is evidence too
-        (a failure is raised, a hop of its redirects that failed named in record.error).
-        Returns the page's links to follow under the base URL `follow` (none for "")."""
+    async def _visit(self, page: Page, visit: _Visit) -> list[str]:
+        """Fills the visit's record as far as the page lets it: what it did before failing is
+        evidence too (a failure is raised, a hop of its redirects that failed named in
+        record.error). Returns the page's links to follow (see _Visit.follow)."""
+        record = visit.record
         from playwright.async_api import Error as PlaywrightError
 
         failed: list[tuple[str, str]] = []  # the page's moves that failed (to https, say)
@@ -631,7 +623,7 @@ class Scanner:
 
         page.on("requestfailed", moved)
         try:
-            return await self._view(page, record, judge, n, spec, reject_after, follow, failed)
+            return await self._view(page, visit, failed)
         except PlaywrightError as e:  # a hop of its redirects that failed is named
             hop = next((f"{u} ({why})" for u, why in failed if _path(u) != record.path), "")
             record.error = str(e).splitlines()[0] + (f"; the hop that failed: {hop}" if hop else "")
@@ -639,18 +631,10 @@ class Scanner:
         finally:
             page.remove_listener("requestfailed", moved)
 
-    async def _view(
-        self,
-        page: Page,
-        record: PageRecord,
-        judge: Judge,
-        n: int,
-        spec: str,
-        reject_after: bool,
-        follow: str,
-        failed: list[tuple[str, str]],
-    ) -> list[str]:
+    async def _view(self, page: Page, visit: _Visit, failed: list[tuple[str, str]]) -> list[str]:
         from playwright.async_api import Error as PlaywrightError
+
+        record, judge, follow = visit.record, visit.judge, visit.follow
 
         path = record.path
         # Once the document has arrived (a redirect loop, a download, no answer still fail
@@ -711,13 +695,13 @@ class Scanner:
                 links = await _links(page, follow, self.o.config.prefix)
             except PlaywrightError as e:
                 record.warnings.append(f"links not read: {str(e).splitlines()[0]}")
-        shot = f"{_state_file(spec)}-{_slug(path, n)}.png"
+        shot = f"{_state_file(visit.spec)}-{_slug(path, visit.n)}.png"
         try:  # (Chromium takes none of a page a million pixels tall: the rest is evidence)
             await page.screenshot(path=str(self.o.out / shot), full_page=True)
             record.screenshot = shot
         except (PlaywrightError, OSError) as e:  # (OSError: the file system refused it)
             record.warnings.append(f"no screenshot: {str(e).splitlines()[0]}")
-        if reject_after and shown:  # refusing sets the consent cookie: check its lifetime
+        if visit.reject_after and shown:  # refusing sets the consent cookie: check its lifetime
             # (the proxy's own endpoint answering, not a site's URL ending in /choice)
             choice = f"{urlsplit(page.url).netloc}{self.o.config.prefix}choice"
             try:
@@ -772,6 +756,21 @@ async def _isolated(page: Page, expression: str) -> Any:
 async def _visible(page: Page, selector: str) -> bool:
     first = page.locator(selector).first
     return await first.count() > 0 and await first.is_visible()
+
+
+@dataclass(frozen=True)
+class _Visit:
+    """One page's visit in one state: its record, filled as it goes; its number (in file
+    names); the state's spec; whether to click Reject all after (an undecided state through
+    the proxy: the consent cookie's lifetime is checked); and the base URL of the links to
+    follow from it ("" for none)."""
+
+    record: PageRecord
+    judge: Judge
+    n: int
+    spec: str
+    reject_after: bool
+    follow: str
 
 
 @dataclass
