@@ -733,9 +733,10 @@ class ConsentAddon:
             local = ex.local_response(req.get_content(strict=False) or b"")
             if local.complete is not None:
                 local.status, local.body = await local.complete()
-            flow.response = http.Response.make(
-                local.status, local.body, _headers(flow, local.headers)
-            )
+            # (an empty body given: make() would encode it anew in its Content-Encoding)
+            flow.response = http.Response.make(local.status, b"", _headers(flow, local.headers))
+            flow.response.raw_content = local.body  # (as it goes: consent.js compressed)
+            flow.response.headers["Content-Length"] = str(len(local.body))
             if req.method == "HEAD":  # its head alone, its Content-Length kept (as serve's)
                 flow.response.raw_content = b""
             if ex.error is not None:  # a request refused outright: no more on this connection

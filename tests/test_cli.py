@@ -498,6 +498,8 @@ def test_catalog_list_and_show_describe_the_builtin_services(capsys):
     assert "retention:" in out and "_pk_id.*" in out and "embed:       script" in out
     assert main(["catalog", "show", "nope"]) == 2
     assert "catalog list" in capsys.readouterr().err
+    assert main(["catalog", "show", "google-analytics"]) == 0  # (its domain holds www.)
+    assert "domains:     google-analytics.com" in capsys.readouterr().out
     assert main(["catalog", "show", "youtub"]) == 2
     assert "(did you mean 'youtube'?)" in capsys.readouterr().err
 

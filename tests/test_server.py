@@ -87,6 +87,11 @@ COMPRESS: dict[str, Callable[[bytes], bytes]] = {
     "br": brotli.compress,
     "zstd": zstandard.compress,
 }
+DECOMPRESS: dict[str, Callable[[bytes], bytes]] = {
+    "gzip": gzip.decompress,
+    "br": brotli.decompress,
+    "identity": bytes,
+}
 
 
 # --- the origin ---------------------------------------------------------------------------
@@ -1230,6 +1235,15 @@ async def test_the_one_script_is_served_versioned_and_cached(
     assert b"One guard a window" not in body
     async with client.get(proxy + "/.consent/consent.js?v=stale") as resp:
         assert resp.headers["Cache-Control"] == "no-cache"
+    # compressed as the visitor accepts (56 KB, 25 KB in gzip), once: not twice over
+    for coding in ("gzip", "br", "identity"):
+        got = {"Accept-Encoding": coding}
+        async with client.get(proxy + src[1].decode(), headers=got) as resp:
+            assert resp.headers.get("Content-Encoding", "identity") == coding
+            assert "Accept-Encoding" in resp.headers["Vary"]
+            sent = await resp.read()
+        assert int(resp.headers["Content-Length"]) == len(sent)
+        assert DECOMPRESS[coding](sent) == body and (len(sent) < len(body) / 2 or sent == body)
 
 
 # --- 14: redirects ------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Command line: serve, demo, check-config, declaration, catalog, suggest, scan, records."""
+"""Command line: serve, demo, healthcheck, check-config, declaration, catalog, suggest, scan,
+records."""
 
 from __future__ import annotations
 
@@ -377,14 +378,17 @@ def cmd_catalog_show(args: argparse.Namespace) -> int:
         "placeholder",
         "privacy_url",
         "hosts",
+        "domains",
         "cookies",
         "inline",
+        "consent_mode",
     ):
         value = getattr(svc, key)
         if isinstance(value, dict):  # translated: one line per language
             value = "; ".join(f"({lang}) {text}" for lang, text in value.items())
         if value:
-            print(f"{key + ':':<13}{', '.join(value) if isinstance(value, tuple) else value}")
+            label = f"{key}:".ljust(13) if len(key) < 12 else f"{key}: "
+            print(f"{label}{', '.join(value) if isinstance(value, tuple) else value}")
     return 0
 
 

@@ -9,17 +9,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
-METHODS = (
-    "banner",
-    "preferences",
-    "placeholder",
-    "form",
-    "gpc",
-    "erase",
-    "import:onetrust",
-    "import:cookiebot",  # import: the choice made with the site's former consent tool
-    "do-not-sell",
-)  # the opt-out control of an opt-out region (config regions)
 # What a visitor shown the first layer (no choice yet, or asked again) did with it.
 OUTCOMES = ("accept-all", "reject-all", "customise", "close")
 UA_FAMILIES = (
@@ -49,7 +38,10 @@ class ConsentRecord:
     revision: int  # consent.revision of the config
     config_digest: str  # which categories/services the visitor was shown
     action: str  # accept-all | reject-all | save | erase
-    method: str  # one of METHODS: where the visitor gave it
+    # where the visitor gave it: banner, preferences, placeholder, do-not-sell (the opt-out
+    # control of an opt-out region), form (the no-JS form) or import:TOOL (the choice made
+    # with the site's former consent tool)
+    method: str
     granted_categories: tuple[str, ...]
     refused_categories: tuple[str, ...]
     granted_services: tuple[str, ...]

@@ -322,6 +322,25 @@ def narrowed(accept_encoding: str) -> str:
     return ", ".join(kept) or "identity"
 
 
+def best_accepted(accept_encoding: str | None) -> str:
+    """The coding the proxy prefers of those the client accepts (for a body of its own)."""
+    client_accepts = accepted(accept_encoding)
+    return next((e for e in PREFERRED_OUTPUT if e in client_accepts), "identity")
+
+
+def compressed(data: bytes, coding: str) -> bytes:
+    """data in coding, compressed as far as it goes: for an asset made once, sent often."""
+    match coding:
+        case "br":
+            return brotli.compress(data, quality=11)  # type: ignore[no-any-return]
+        case "zstd":
+            return zstandard.ZstdCompressor(level=19).compress(data)
+        case "gzip" | "deflate":
+            obj = zlib.compressobj(9, wbits=31 if coding == "gzip" else 15)
+            return obj.compress(data) + obj.flush()
+    return data
+
+
 def output_encoding(origin: str, client_accepts: set[str]) -> str:
     """Keep the origin's coding when the client takes it, else the best the client takes."""
     origin = "gzip" if origin == "x-gzip" else origin
