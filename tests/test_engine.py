@@ -179,6 +179,10 @@ def test_a_worker_s_script_gets_the_mode_s_policy(engine, dest, policed):
     assert bool(names & {"content-security-policy", "content-security-policy-report-only"}) == (
         policed
     )
+    # A script's copy in the browser's cache is not a worker's: Chromium gave a <script>'s
+    # (no policy) to a `new Worker` of the same URL, whose fetch of a tracker then went on.
+    vary = ", ".join(v for k, v in plan.headers if k.lower() == "vary")
+    assert ("Sec-Fetch-Dest" in vary) == (dest is not None)
 
 
 def test_headers_hold_an_unknown_third_party_as_unknown_third_parties_says(engine):

@@ -813,12 +813,22 @@ class Exchange:
         a tracker went past `csp: enforce`).
         What a shared cache keeps must hold for whoever it serves next: an SVG or XML document
         (or any script when no Sec-Fetch-Dest says which is a worker's) gets the policy of no
-        decision, the same for all, and a worker's script the visitor's, kept private."""
+        decision, the same for all, and a worker's script the visitor's, kept private.
+        A script varies with Sec-Fetch-Dest: the browser's cache gave the copy a <script>
+        had fetched (no policy) to a `new Worker` of it, which then fetched a tracker."""
         document, xml = _document_kind(types)
-        if not document and not self._may_be_worker(types):
+        dest = self.req.first.get("sec-fetch-dest")
+        script = False
+        for essence, _ in types:  # (no generator made for the usual one type)
+            script = script or essence in JAVASCRIPT_TYPES
+        if dest is not None and script:
+            out = out + [("Vary", "Sec-Fetch-Dest")]
+        # a worker's script: as Sec-Fetch-Dest says, or where a browser sends none (plain
+        # http), any JavaScript (a policy on a script a page runs is ignored)
+        if not document and not (dest in WORKER_DESTS if dest is not None else script):
             return out
         state = NO_DECISION
-        if self.req.first.get("sec-fetch-dest") in WORKER_DESTS:
+        if dest in WORKER_DESTS:
             state, self.varies = self.state, True
         policy = self.engine.csp_header(state)
         return (
@@ -836,18 +846,6 @@ class Exchange:
         if dest is not None:
             return dest in NAVIGATION_DESTS
         return "text/html" in first.get("accept", "")
-
-    def _may_be_worker(self, types: tuple[tuple[str, str], ...]) -> bool:
-        """Whether a response may be a worker's script: as Sec-Fetch-Dest says, or, where a
-        browser sends none (plain http), any JavaScript (a policy on a script a page runs
-        is ignored)."""
-        dest = self.req.first.get("sec-fetch-dest")
-        if dest is not None:
-            return dest in WORKER_DESTS
-        for essence, _ in types:  # (no generator made for the usual one type)
-            if essence in JAVASCRIPT_TYPES:
-                return True
-        return False
 
     def _page_cache_headers(self, out: Headers, origin: dict[str, str]) -> Headers:
         """A page cached for this very state (a 304): validated by our tag of this state.
