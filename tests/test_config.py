@@ -229,6 +229,9 @@ def test_consent_mode_is_on_with_google_services_and_maps_existing_categories():
     assert "is not a category" in str(error_of(MINIMAL + "consent_mode: {ad_storage: [ads]}\n"))
     e = error_of(MINIMAL + "consent_mode: {ad_storage: [necessary]}\n")
     assert "site.yaml:7" in str(e) and "would be granted before any choice" in str(e)
+    functional = MINIMAL.replace("necessary: {required: true}", "functional: {required: true}")
+    assert parse_config(functional).consent_mode["personalization_storage"] == ()  # (not
+    # granted before any choice by a required category, as an explicit mapping is refused)
     kept = parse_config(MINIMAL + "consent_mode: {security_storage: [necessary]}\n")
     assert kept.consent_mode["security_storage"] == ("necessary",)
 

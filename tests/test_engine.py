@@ -470,7 +470,7 @@ def test_html_is_rewritten_with_private_caching_and_csp(engine):
     assert plan.body is not None
     assert header(plan.headers, "content-length") is None
     assert header(plan.headers, "etag").startswith('W/"abc.cps')
-    assert header(plan.headers, "vary") == "Cookie"
+    assert header(plan.headers, "vary") == "Cookie, Sec-GPC"  # (gpc: [advertising] by default)
     assert header(plan.headers, "cache-control") == "private, max-age=60"
     assert "default-src 'self'" in header(plan.headers, "content-security-policy-report-only")
 
@@ -540,7 +540,7 @@ def test_page_of_the_same_state_revalidates_with_the_origins_tag(engine):
     assert plan.body is None
     assert header(plan.headers, "etag") == cached
     assert header(plan.headers, "cache-control") == "private, max-age=60"
-    assert header(plan.headers, "vary") == "Cookie"
+    assert header(plan.headers, "vary") == "Cookie, Sec-GPC"
     assert header(plan.headers, "last-modified") is None
     assert header(plan.headers, "content-security-policy") is None
     ex = get(engine, cookie=accepted, If_None_Match=cached)
@@ -938,7 +938,7 @@ def test_a_page_keeps_every_line_of_its_cache_lists_and_no_cache_a_cdn_reads_fir
     ]
     plan = get(engine, "/", Sec_Fetch_Dest="document").response(200, HTML + origin)
     assert header(plan.headers, "cache-control") == "max-age=600, no-store"
-    assert header(plan.headers, "vary") == "Accept-Language, User-Agent, Cookie"
+    assert header(plan.headers, "vary") == "Accept-Language, User-Agent, Cookie, Sec-GPC"
     names = {k.lower() for k, _ in plan.headers}
     assert "x-kept" in names and not names & {k.lower() for k, _ in TARGETED}
     image = get(engine, "/a.png", Sec_Fetch_Dest="image").response(
@@ -1132,6 +1132,22 @@ def test_a_service_on_a_path_of_the_sites_own_host_is_held_however_the_page_name
         html = plan.body.feed(page) + plan.body.close()
         assert html.count(b"data-consent-src=") == held, html
         assert b"<script src=/js/app.js>" in html and b"<img src=logo.png>" in html
+
+
+@pytest.mark.parametrize(
+    ("gpc", "dnt", "vary"),
+    [
+        ((), False, "Cookie"),
+        (("advertising",), False, "Cookie, Sec-GPC"),
+        ((), True, "Cookie, DNT"),
+    ],
+)
+def test_a_page_varies_with_the_signals_that_change_its_state(engine, gpc, dnt, vary):
+    """A page the browser kept from before the visitor turned GPC on was reused with it on:
+    its trackers loaded for a visitor whose signal refused them."""
+    eng = Engine(replace(engine.config, gpc=gpc, dnt=dnt), [b"k" * 32], clock=lambda: NOW)
+    plan = get(eng, Sec_Fetch_Dest="document").response(200, HTML)
+    assert header(plan.headers, "vary") == vary
 
 
 def test_preferences_page_works_without_javascript(engine):

@@ -786,8 +786,11 @@ class _Reader:
         security signals; a signal whose categories are not in the config stays denied."""
         names = {c.name for c in categories}
         required = tuple(c.name for c in categories if c.required)
+        # (only optional categories grant by default: a required `functional` granted
+        # personalization_storage before any choice)
+        chosen = names - set(required)
         defaults = {
-            signal: tuple(c for c in cats if c in names)
+            signal: tuple(c for c in cats if c in chosen)
             or (required if signal in ALWAYS_GRANTED_SIGNALS else ())
             for signal, cats in CONSENT_MODE_DEFAULTS.items()
         }

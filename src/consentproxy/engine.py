@@ -859,10 +859,14 @@ class Exchange:
         """Caching of a rewritten page: private, varying with the cookie (and the country,
         and the encoding), validated only by a tag of its consent state (no date: it could
         not tell the state); vary, cache: the origin's."""
-        regions = self.engine.config.regions  # the regime depends on the country too
+        config = self.engine.config
+        regions = config.regions  # the regime depends on the country too
         varies = (
             ["Cookie"]
             + ([h for h in (regions.header, regions.subdivision_header) if h] if regions else [])
+            # (a page kept from before the visitor turned GPC on was reused with it on)
+            + (["Sec-GPC"] if config.gpc or regions else [])
+            + (["DNT"] if config.dnt else [])
             + (["Accept-Encoding"] if encoded else [])
         )
         have = {v.strip().lower() for v in (vary or "").split(",")}
