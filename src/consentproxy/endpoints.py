@@ -437,8 +437,10 @@ class Endpoints:
         return LocalResponse(204, [("Cache-Control", "no-store")], csp_violations=violations)
 
     def _violation(self, directive: object, blocked: object) -> tuple[str, str]:
-        """(directive, host) as metric labels: known directives only, and a bounded number of
-        distinct hosts (past it, 'other')."""
+        """(directive, host) as metric labels: known directives only; a host the config or
+        the knowledge base names by its name (what tuning report-only to enforce looks
+        for), and a bounded number of other distinct hosts (past it, 'other': a burst of
+        made-up hosts in anonymous reports took every label for good)."""
         name = str(directive).split(" ")[0].lower()
         name = name if name in DIRECTIVES else "other"
         target = url_target(blocked) if isinstance(blocked, str) else None
@@ -447,11 +449,18 @@ class Endpoints:
             if target
             else (blocked if blocked in ("inline", "eval", "data", "blob", "self") else "other")
         )
-        if host not in self.hosts_seen:
+        if host not in self.hosts_seen and not self._named(host):
             if len(self.hosts_seen) >= MAX_REPORTED_HOSTS or not valid_host(host):
                 return name, "other"
             self.hosts_seen.add(host)
         return name, host
+
+    def _named(self, host: str) -> bool:
+        policy = self.policy
+        return valid_host(host) and (
+            policy.service_for_host(host) is not None
+            or policy.knowledge.lookup(host, "") is not None
+        )
 
     def _erase(self, ex: Visit, body: bytes, records: Records | None) -> LocalResponse:
         """Erase the visitor's records and their consent cookie: back to no decision. A
