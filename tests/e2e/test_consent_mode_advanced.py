@@ -52,6 +52,10 @@ async def own_snippet(request: web.Request) -> web.Response:
     return web.Response(text=OWN_SNIPPET, content_type="text/html")
 
 
+async def renamed_layer(request: web.Request) -> web.Response:
+    return web.Response(text=RENAMED_LAYER, content_type="text/html")
+
+
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def advanced_proxy() -> AsyncIterator[str]:
     """The demo config with Google Analytics and gtag.js's host (Google Tag Manager) in
@@ -59,6 +63,7 @@ async def advanced_proxy() -> AsyncIterator[str]:
     app = web.Application()
     app.router.add_get("/", page)
     app.router.add_get("/own", own_snippet)
+    app.router.add_get("/renamed", renamed_layer)
     async with serve_app(app) as port:
         config = load_config(DEMO_CONFIG).with_overrides(upstream=f"http://127.0.0.1:{port}")
         config = replace(
@@ -159,3 +164,41 @@ async def test_the_site_s_own_consent_commands_only_narrow_the_visitor_s_choice(
             for kind, signals in seen:
                 values = {v for k, v in json.loads(signals).items() if k in SIGNALS}
                 assert values == ({"granted"} if accepted else {"denied"}), (kind, signals)
+
+
+# GTM's snippet with its data layer renamed (`l=dl`): the site's own default grants every
+# signal and the container's start event is queued before gtm.js is asked for.
+RENAMED_LAYER = (
+    "<!doctype html><html><head><title>shop</title><script>var dl = [];"
+    "function gtag(){dl.push(arguments);}"
+    "gtag('consent', 'default', {ad_storage: 'granted', analytics_storage: 'granted',"
+    " ad_user_data: 'granted', ad_personalization: 'granted'});"
+    "dl.push({'gtm.start': Date.now(), event: 'gtm.js'});"
+    "var j = document.createElement('script'); j.async = true;"
+    " j.onload = function () { window.__updated = 1; };"
+    " j.src = 'https://www.googletagmanager.com/gtm.js?id=GTM-1&l=dl';"
+    " document.head.appendChild(j);</script></head><body><p>shop</p></body></html>"
+)
+
+
+async def test_a_renamed_data_layer_gets_the_default_first_and_the_clamp(
+    browser: Browser, advanced_proxy: str
+) -> None:
+    """(the default and the clamp reached window.dataLayer only: a container reading `dl`
+    saw every signal granted before any choice)"""
+    async with recorded(browser, advanced_proxy) as (tab, _):
+
+        async def tag(route: Route) -> None:
+            body = CHAIN_TAG.replace("window.dataLayer", "window.dl")
+            await route.fulfill(body=body, content_type="application/javascript")
+
+        await tab.route("https://www.googletagmanager.com/gtm.js*", tag)
+        await tab.goto("/renamed")
+        await tab.wait_for_function("() => window.__updated === 1")
+        first = await tab.evaluate("window.dl[0][0] + ' ' + window.dl[0][1]")
+        assert first == "consent default"  # (before the start event the container reads)
+        seen = await tab.evaluate("window.__tag_seen")
+        assert len(seen) == 2, seen  # the guard's default, then the site's, clamped
+        for kind, signals in seen:
+            values = {v for k, v in json.loads(signals).items() if k in SIGNALS}
+            assert values == {"denied"}, (kind, signals)

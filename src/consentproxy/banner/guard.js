@@ -134,6 +134,7 @@
   /* svc[2]: a Google tag in Consent Mode's advanced mode loads before consent (its
      cookies still wait, see the cookie guard). */
   function blockedUrl(url, base) {
+    if (url) layerOf(String(url));
     var svc = url && serviceOf(String(url), base);
     return svc && !svc[2] && !allowsService(svc) ? svc : null;
   }
@@ -864,14 +865,20 @@
      goes into the dataLayer before any Google tag can read it, then an update from the
      visitor's choice, now and on every change. */
   function granted(signal) { return CONFIG.consentMode[signal].some(allowsCategory); }
-  function consentMode(kind) {
-    if (!CONFIG.consentMode) return;
+  /* The data layers Google's tags read, by name: window.dataLayer, and one a Google tag's
+     URL names (`l=`: a GTM or gtag.js snippet may rename it; neither the default nor the
+     clamp reached one so named). */
+  var layers = {};
+  function command(kind) {
     var signals = {};
     Object.keys(CONFIG.consentMode).forEach(function (signal) {
       signals[signal] = granted(signal) ? "granted" : "denied"; /* required: always */
     });
     if (kind === "default") signals.wait_for_update = 500;
-    (function () { window.dataLayer.push(arguments); })("consent", kind, signals);
+    return (function () { return arguments; })("consent", kind, signals);
+  }
+  function consentMode(kind) {
+    Object.keys(layers).forEach(function (name) { window[name].push(command(kind)); });
   }
   /* The page's own Consent Mode commands (its snippet's gtag('consent', 'default', {...:
      'granted'}), an update, a former tool's) only narrow the visitor's choice: a signal it
@@ -909,22 +916,42 @@
       get: function () { return push; }, set: function (f) { set.push(f); } });
     return layer;
   }
-  if (CONFIG.consentMode) {
-    var layer = window.dataLayer;
+  /* A layer guarded, given the default (and the visitor's update) first of all: a renamed
+     one is met once the page's snippet has queued its own commands and GTM's start event,
+     which Google's tag must not read before them. */
+  function watchLayer(name) {
+    if (own(layers, name)) return;
+    layers[name] = 1;
+    var layer = window[name];
     layer = guardLayer(Array.isArray(layer) ? layer : []);
-    Object.defineProperty(window, "dataLayer", { configurable: true, enumerable: true,
-      get: function () { return layer; },
-      set: function (next) {
-        if (next === layer) return;
-        layer = next;
-        if (!Array.isArray(next)) return;  /* (not a dataLayer Google reads) */
-        guardLayer(next);
-        consentMode("default");
-        if (state.decided) consentMode("update");
-      } });
+    function tell(list) {
+      Array.prototype.unshift.apply(list, [command("default")].concat(
+        state.decided ? [command("update")] : []));
+    }
+    /* (a page's `var dl` cannot be redefined: that one is guarded as it is, not anew) */
+    var found = Object.getOwnPropertyDescriptor(window, name);
+    if (!found || found.configurable) {
+      Object.defineProperty(window, name, { configurable: true, enumerable: true,
+        get: function () { return layer; },
+        set: function (next) {
+          if (next === layer) return;
+          layer = next;
+          if (!Array.isArray(next)) return;  /* (not a dataLayer Google reads) */
+          guardLayer(next);
+          tell(next);
+        } });
+    } else if (found.value == null && found.writable) {  /* (`var dl;` not set yet) */
+      window[name] = layer;
+    }
+    tell(layer);
   }
-  consentMode("default");
-  if (state.decided) consentMode("update");
+  var LAYER_URL = /^https:\/\/www\.googletagmanager\.com\/(gtm\.js|gtag\/js)\?/;
+  function layerOf(url) {
+    if (!CONFIG.consentMode || !LAYER_URL.test(url)) return;
+    var name = new URL(url).searchParams.get("l");
+    if (name && /^[A-Za-z_$][\w$]*$/.test(name)) watchLayer(name);
+  }
+  if (CONFIG.consentMode) watchLayer("dataLayer");
 
   var listeners = [];
   function copy(s) {
