@@ -538,8 +538,11 @@ class Endpoints:
         body = self._scripts.get(coding)
         if body is None:
             body = self._scripts[coding] = encoding.compressed(banner.script, coding)
-        headers = [("Content-Type", SCRIPT_TYPE), ("Cache-Control", cache)]
-        headers.append(("Vary", "Accept-Encoding"))
+        headers = [
+            ("Content-Type", SCRIPT_TYPE),
+            ("Cache-Control", cache),
+            ("Vary", "Accept-Encoding"),
+        ]
         if coding != "identity":
             headers.append(("Content-Encoding", coding))
         return LocalResponse(200, headers, body)

@@ -958,8 +958,10 @@ class Exchange:
         if self.inject is False:  # a page a script or a prefetch asked for: no banner, no
             out = _uncached(out)  # guard, so never rendered from a cache by a navigation
         values = slots(req.target, nonce, mark)
-        # (the page's own URL matters only where a service is on a path of a host)
-        page = url_target("//" + self.host + req.target) if engine.policy.path_hosts else None
+        # (its host as url_target reads it, remembered: a site has few; the neutraliser reads
+        # the path only where a service is on a path of that host)
+        own = url_target("//" + self.host)
+        page = (own[0], req.target.partition("?")[0]) if own is not None else None
         neutraliser = Neutraliser(engine.policy, state, mark, 0, plan.site, plan.choice, page)
         rewriter = HtmlRewriter(
             neutraliser,

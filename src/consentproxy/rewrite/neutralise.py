@@ -436,7 +436,7 @@ class Neutraliser:
         domain (its own hosts are never held as trackers); choice: (state.choice, site),
         the memos' key, made here unless given (the engine's page plan gives each of its
         pages the same tuple: the memos then find it by identity, not compared item by
-        item); page: (host, path) of the page, as url_target reads it."""
+        item); page: (host, path) of the page, its host as url_target reads it."""
         self.policy = policy
         self.state = state
         self.mark = mark or new_mark()
@@ -453,7 +453,8 @@ class Neutraliser:
         # A service on a path of the page's own host (a self-hosted Matomo at /matomo/):
         # the page's relative URLs are resolved against its own URL, as after a <base>.
         if page is not None and page[0] in policy.path_hosts:
-            self._set_base(page)
+            path = page[1]
+            self._set_base((page[0], normal_path(path) if path.startswith("/") else "/"))
         self.tag_memo = policy.tag_memo  # (the C loop reads it too: scanner.REMEMBERED)
         self.endpoint_word = endpoint_word(policy.config.prefix)  # (for the C loop too)
         choice = self.choice = choice or (state.choice, site)
