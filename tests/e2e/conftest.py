@@ -19,6 +19,7 @@ Typical test::
 
 from __future__ import annotations
 
+import asyncio
 import pathlib
 import re
 from collections.abc import AsyncIterator, Callable
@@ -396,3 +397,16 @@ async def axe_violations(page: Page, include: list[str]) -> list[dict[str, Any]]
         [include, WCAG_AA],
     )
     return list(result)
+
+
+async def jar_with(context: BrowserContext, *wanted: str) -> dict[str, Any]:
+    """The browser's cookie jar (name -> cookie) once it holds each wanted "name" or
+    "name=value", or after 5 s: Chromium sends a document.cookie write to its jar without
+    waiting, so a jar read at once may not have it yet (it came late under load)."""
+    for _ in range(100):
+        jar = {c["name"]: c for c in await context.cookies()}
+        pairs = {f"{n}={c['value']}" for n, c in jar.items()}
+        if all(w in jar or w in pairs for w in wanted):
+            break
+        await asyncio.sleep(0.05)
+    return jar

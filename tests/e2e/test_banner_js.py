@@ -26,7 +26,7 @@ from consentproxy.config import RecordsSettings, parse_config
 from consentproxy.consent import ConsentState
 from consentproxy.policy import Policy
 from consentproxy.scan import CHROMIUM_ARGS as BROWSER_FLAGS
-from tests.e2e.conftest import CHROMIUM, GIF_1X1, axe_violations
+from tests.e2e.conftest import CHROMIUM, GIF_1X1, axe_violations, jar_with
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
 
@@ -566,7 +566,7 @@ async def test_withdrawing_reloads_and_clears_the_cookies_and_storage_the_page_c
         sessionStorage.setItem('_ga', 'GA1.2'); localStorage.setItem('cart', '3');
         sessionStorage.setItem('step', '2');
     }""")
-    assert {"_ga", "_gid"} <= {c["name"] for c in await site.page.context.cookies()}
+    assert {"_ga", "_gid"} <= set(await jar_with(site.page.context, "_ga", "_gid"))
     site.next_state = dict(NONE)
     site.html = page_html(NONE, body="<p>reloaded</p>")
     await site.page.click(".cp-manage")

@@ -18,6 +18,7 @@ from playwright.async_api import Browser
 
 from tests.e2e.conftest import (
     FIRST_PARTY_HOST,
+    jar_with,
     pages_origin,
     recorded,
     secure_chromium,
@@ -540,22 +541,31 @@ async def test_a_cookie_a_script_sets_lives_no_longer_than_an_origins(
     the origin's: two years asked by document.cookie (by Max-Age, by Expires) and by the
     Cookie Store API are cut (Chromium's own ceiling is 400 days). Necessary cookies here:
     they need no consent."""
-    writes = {
-        "document.cookie, max-age": "document.cookie = 'lang=en; max-age=63072000; path=/'",
-        "document.cookie, the last max-age": "document.cookie = "
-        "'PHPSESSID=2; max-age=5; max-age=63072000; path=/'",
-        "document.cookie, expires": "document.cookie = 'PHPSESSID=1; path=/; expires=' "
-        "+ new Date(Date.now() + 2 * 365 * 864e5).toUTCString()",
-        "cookieStore.set": "cookieStore.set({name: 'lang', value: 'fr', "
-        "expires: Date.now() + 2 * 365 * 864e5})",
+    writes = {  # how: (the cookie written, the script writing it)
+        "document.cookie, max-age": (
+            "lang=en",
+            "document.cookie = 'lang=en; max-age=63072000; path=/'",
+        ),
+        "document.cookie, the last max-age": (
+            "PHPSESSID=2",
+            "document.cookie = 'PHPSESSID=2; max-age=5; max-age=63072000; path=/'",
+        ),
+        "document.cookie, expires": (
+            "PHPSESSID=1",
+            "document.cookie = 'PHPSESSID=1; path=/; expires=' + new Date(Date.now() + 6e10).toUTCString()",
+        ),
+        "cookieStore.set": (
+            "lang=fr",
+            "cookieStore.set({name: 'lang', value: 'fr', expires: Date.now() + 2 * 365 * 864e5})",
+        ),
     }
     async with recorded(secure_browser, redteam_proxy) as (tab, _):
         await tab.goto(REFUSED_PAGE)
-        for how, js in writes.items():
+        for how, (cookie, js) in writes.items():
             now = await tab.evaluate(f"async () => {{ await ({js}); return Date.now() / 1e3; }}")
-            name = js.split("'")[1].split("=")[0] if "document" in js else "lang"
-            jar = {c["name"]: c for c in await tab.context.cookies()}
-            assert name in jar, how
+            name, value = cookie.split("=")
+            jar = await jar_with(tab.context, cookie)
+            assert jar.get(name, {}).get("value") == value, how
             assert now + 394 * 86400 < jar[name]["expires"] <= now + 395 * 86400 + 5, how
 
 
