@@ -164,6 +164,34 @@ services:
     assert "cookie 'sid' is listed by 'a' (analytics) and 'b' (necessary)" in text
 
 
+def test_check_config_warns_of_a_host_another_services_domain_holds():
+    """A service's exact host under a used built-in's domain takes it (the exact host wins):
+    www.google-analytics.com made necessary loaded Google Analytics before any choice, and
+    check-config said nothing. The catalog's own overlap is meant and not warned of."""
+    text = "\n".join(
+        config_warnings(
+            Policy(
+                parse_config(
+                    BASE
+                    + """services:
+  - use: google-analytics
+  - {use: google-ads, category: analytics}
+  - {name: cdn, category: necessary, hosts: [www.google-analytics.com, static.example]}
+  - {name: maps, category: analytics, hosts: ["*.maps.example", "a.maps.example/x"]}
+"""
+                )
+            )
+        )
+    )
+    assert (
+        "host 'www.google-analytics.com' of 'cdn' (necessary) is under 'google-analytics''s "
+        "'google-analytics.com' (analytics)" in text
+    )
+    assert "static.example" not in text
+    assert "maps.example" not in text  # (one service's own entries)
+    assert "stats.g.doubleclick.net" not in text
+
+
 def test_check_config_warns_of_settings_that_do_nothing_or_trust_everyone():
     """Texts of a language not in `languages` (never shown), trusted_proxies 0.0.0.0/0 (any
     client picks its scheme and its country's regime), and an opt-out region where GPC

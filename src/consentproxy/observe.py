@@ -150,6 +150,36 @@ def suggest(policy: Policy, hosts: Iterable[str], site: str = "") -> list[str]:
     return lines
 
 
+def _hosts_taken(services: Iterable[Service]) -> list[str]:
+    """A service's host under another's domain (or *.wildcard) takes it from that one: the
+    closer entry wins (an exact host always). The catalog's own overlaps are meant
+    (stats.g.doubleclick.net is Google Analytics', under Google Ads' doubleclick.net)."""
+
+    def entries(svc: Service) -> list[tuple[str, bool]]:  # (host, covers its subdomains)
+        hosts = [h.partition("/")[0] for h in svc.hosts]
+        return [(h.removeprefix("*."), h.startswith("*.")) for h in hosts] + [
+            (d, True) for d in svc.domains
+        ]
+
+    builtin = builtin_services()
+    catalog = {n: {h for h, _ in entries(s)} for n, s in builtin.items()}
+    wide = [(d, svc) for svc in services for d, covers in entries(svc) if covers]
+    out = []
+    for svc in services:
+        for host, _ in dict.fromkeys(entries(svc)):
+            for domain, other in wide:
+                if other.name == svc.name or not host.endswith("." + domain):
+                    continue
+                if host in catalog.get(svc.name, ()) and domain in catalog.get(other.name, ()):
+                    continue
+                out.append(
+                    f"host {host!r} of {svc.name!r} ({svc.category}) is under {other.name!r}'s "
+                    f"{domain!r} ({other.category}): loads from it wait for {svc.name!r}; "
+                    f"if they are {other.name!r}'s, remove it from {svc.name!r}"
+                )
+    return out
+
+
 def config_warnings(policy: Policy) -> list[str]:
     """Things in a valid config that look wrong (check-config prints them)."""
     config, out = policy.config, []
@@ -170,6 +200,7 @@ def config_warnings(policy: Policy) -> list[str]:
                     f"only {owner[host]!r} matches it, remove one"
                 )
             owner.setdefault(host, svc.name)
+    out += _hosts_taken(config.services)
     cookie_owner: dict[str, Service] = {}
     for svc in config.services:
         for cookie in svc.cookies:
