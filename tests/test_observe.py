@@ -188,8 +188,31 @@ def test_check_config_warns_of_a_host_another_services_domain_holds():
         "'google-analytics.com' (analytics)" in text
     )
     assert "static.example" not in text
+    assert "lists 'www.google-analytics.com'" not in text  # (the warning above says it)
     assert "maps.example" not in text  # (one service's own entries)
     assert "stats.g.doubleclick.net" not in text
+
+
+def test_check_config_warns_of_a_known_tracker_made_necessary():
+    text = "\n".join(
+        config_warnings(
+            Policy(
+                parse_config(
+                    BASE
+                    + """services:
+  - {name: cdn, category: necessary, hosts: [connect.facebook.net, "www.google.com/maps"]}
+  - {name: mine, category: analytics, hosts: [static.hotjar.com]}
+"""
+                )
+            )
+        )
+    )
+    assert (
+        "'cdn' (necessary: no consent asked) lists 'connect.facebook.net', a tracker's "
+        "(Meta (Facebook) Pixel, advertising, says the built-in catalog)" in text
+    )
+    assert "'www.google.com/maps', a tracker's (Google Maps, social" in text
+    assert "hotjar" not in text  # (held until consent all the same)
 
 
 def test_check_config_warns_of_settings_that_do_nothing_or_trust_everyone():

@@ -150,7 +150,7 @@ def suggest(policy: Policy, hosts: Iterable[str], site: str = "") -> list[str]:
     return lines
 
 
-def _hosts_taken(services: Iterable[Service]) -> list[str]:
+def _hosts_taken(services: Iterable[Service]) -> dict[tuple[str, str], str]:
     """A service's host under another's domain (or *.wildcard) takes it from that one: the
     closer entry wins (an exact host always). The catalog's own overlaps are meant
     (stats.g.doubleclick.net is Google Analytics', under Google Ads' doubleclick.net)."""
@@ -164,7 +164,7 @@ def _hosts_taken(services: Iterable[Service]) -> list[str]:
     builtin = builtin_services()
     catalog = {n: {h for h, _ in entries(s)} for n, s in builtin.items()}
     wide = [(d, svc) for svc in services for d, covers in entries(svc) if covers]
-    out = []
+    out = {}  # (service, host) -> the warning
     for svc in services:
         for host, _ in dict.fromkeys(entries(svc)):
             for domain, other in wide:
@@ -172,7 +172,7 @@ def _hosts_taken(services: Iterable[Service]) -> list[str]:
                     continue
                 if host in catalog.get(svc.name, ()) and domain in catalog.get(other.name, ()):
                     continue
-                out.append(
+                out[svc.name, host] = (
                     f"host {host!r} of {svc.name!r} ({svc.category}) is under {other.name!r}'s "
                     f"{domain!r} ({other.category}): loads from it wait for {svc.name!r}; "
                     f"if they are {other.name!r}'s, remove it from {svc.name!r}"
@@ -200,7 +200,18 @@ def config_warnings(policy: Policy) -> list[str]:
                     f"only {owner[host]!r} matches it, remove one"
                 )
             owner.setdefault(host, svc.name)
-    out += _hosts_taken(config.services)
+    hosts_taken = _hosts_taken(config.services)
+    out += hosts_taken.values()
+    for svc in (s for s in config.services if s.category in required):
+        for entry in (*svc.hosts, *svc.domains):
+            host, slash, path = entry.removeprefix("*.").partition("/")
+            known = policy.knowledge.lookup(host, slash + path)
+            if known is not None and known.held and (svc.name, host) not in hosts_taken:
+                out.append(
+                    f"{svc.name!r} ({svc.category}: no consent asked) lists {entry!r}, a "
+                    f"tracker's ({known.label}, {known.category}, says the {known.source}); "
+                    "keep it only if the site cannot work without it"
+                )
     cookie_owner: dict[str, Service] = {}
     for svc in config.services:
         for cookie in svc.cookies:
