@@ -59,9 +59,17 @@ MAX_ERRORS = 100  # console errors kept of a page (one logging 60 MB made a repo
 ERROR_CHARS = 1000  # of each
 FILE_PART = 80  # characters of a path or state in a screenshot's file name
 # consentproxy's banner's buttons (in its shadow root, which Playwright's selectors reach),
-# not a site's own element of the same attribute (a leftover of an older consent tool)
-REJECT = '#consentproxy [data-consent-action="reject-all"]'
-ACCEPT = '#consentproxy [data-consent-action="accept-all"]'
+# not a site's own element of the same attribute (a leftover of an older consent tool), nor
+# one in a site's own id=consentproxy: the banner carries the response's mark, which the
+# guard's script, the document's first, carries too (a site's markup cannot know it).
+BANNER = '[id=consentproxy][data-consent-mark="{}"]'
+REJECT = BANNER + ' [data-consent-action="reject-all"]'
+ACCEPT = BANNER + ' [data-consent-action="accept-all"]'
+MARK_JS = """(() => {
+    const guard = document.querySelector('script[data-consentproxy-mark]');
+    const mark = guard && guard.getAttribute('data-consentproxy-mark');
+    return /^[\\w-]{8,64}$/.test(mark || '') ? mark : '';
+})()"""
 
 
 @dataclass(frozen=True)
@@ -666,11 +674,15 @@ class Scanner:
         if page.url.startswith("chrome-error:"):  # (where it went is Chromium's error page)
             where = f"{failed[-1][0]} ({failed[-1][1]})" if failed else "another address"
             raise _Left(f"the page moved itself to {where}: nothing of where it went was scanned")
-        reject = page.locator(REJECT).first
-        shown = await _visible(page, REJECT)
+        try:
+            mark = await _isolated(page, MARK_JS) or "none"
+        except PlaywrightError:  # (no document of its own, no banner)
+            mark = "none"
+        reject = page.locator(REJECT.format(mark)).first
+        shown = await _visible(page, REJECT.format(mark))
         record.banner = {
-            "present": await page.locator("#consentproxy").count() > 0,
-            "shown": shown or await _visible(page, ACCEPT),
+            "present": await page.locator(BANNER.format(mark)).count() > 0,
+            "shown": shown or await _visible(page, ACCEPT.format(mark)),
             "reject_first_layer": shown,
         }
         if self.o.direct and not record.banner["shown"]:  # the site's own consent tool's?

@@ -157,6 +157,17 @@ TRICKY = {  # path -> (status, content type, body)
         '<div hidden><button data-consent-action="reject-all">Reject</button></div>',
     ),
     "/visible-reject": (200, "text/html", '<button data-consent-action="reject-all">No</button>'),
+    "/posing-hidden": (  # the site's markup posing as the banner (a forum comment, say)
+        200,
+        "text/html",
+        '<div id="consentproxy" data-consent-mark="x" hidden>'
+        + '<button data-consent-action="reject-all">Reject</button></div>',
+    ),
+    "/posing-visible": (
+        200,
+        "text/html",
+        '<div id=consentproxy><button data-consent-action="reject-all">No</button></div>',
+    ),
     "/own-choice": (  # takes every click for itself, and asks its own /api/choice
         200,
         "text/html",
@@ -606,8 +617,9 @@ def test_a_page_moving_itself_as_it_is_left_is_crawled_and_said_so(tricky_origin
 def test_the_sites_own_reject_all_is_not_taken_for_the_banners(tricky_origin, tmp_path):
     """A site's own [data-consent-action=reject-all] was taken for the banner's: a hidden one
     gave reject-not-first-layer, a visible one got the click (reject-not-clickable, no consent
-    cookie judged); a site's own request to a URL ending in /choice passed for the banner's."""
-    paths = "/hidden-reject,/visible-reject,/own-choice"
+    cookie judged); a site's own request to a URL ending in /choice passed for the banner's.
+    So did a site's element posing as the banner (id=consentproxy) in front of it."""
+    paths = "/hidden-reject,/visible-reject,/own-choice,/posing-hidden,/posing-visible"
     _, report = scan(tricky_origin, tmp_path, "--states", "none", "--paths", paths)
     pages = {p["path"]: p for p in report["states"][0]["pages"]}
     found = {path: [v["kind"] for v in p["violations"]] for path, p in pages.items()}
@@ -615,8 +627,11 @@ def test_the_sites_own_reject_all_is_not_taken_for_the_banners(tricky_origin, tm
         "/hidden-reject": [],
         "/visible-reject": [],
         "/own-choice": ["reject-not-clickable"],
+        "/posing-hidden": [],
+        "/posing-visible": [],
     }
-    assert "consent" in {c["name"] for c in pages["/visible-reject"]["set_cookies"]}
+    for path in ("/visible-reject", "/posing-visible"):
+        assert "consent" in {c["name"] for c in pages[path]["set_cookies"]}, path
 
 
 def test_beacons_sent_as_a_page_is_unloaded_are_charged_to_it(tricky_origin, tmp_path):
