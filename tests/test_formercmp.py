@@ -8,7 +8,7 @@ import pytest
 
 from consentproxy.config import FORMER_CMP, ConfigError, parse_config
 from consentproxy.consent import NO_DECISION, ConsentState
-from consentproxy.engine import Engine, Request
+from consentproxy.engine import IMPORT_ID_SECONDS, Engine, Request
 from consentproxy.formercmp import FormerChoice, categories, read_choice
 from consentproxy.policy import Policy
 
@@ -175,6 +175,62 @@ def test_a_former_choice_is_imported_under_one_id_and_recorded_once():
     other = OPTANON.replace("consentId=", "consentId=x")
     elsewhere = first_visit(engine(), f"OptanonConsent={other}; OptanonAlertBoxClosed={CLOSED}")
     assert elsewhere[0].state.consent_id != states[0].consent_id
+
+
+def test_a_copy_of_the_former_tools_cookies_replayed_later_gets_another_id():
+    """The id was the old tool's cookies' digest for good: whoever had a copy of them (they
+    are not HttpOnly; sibling subdomains get them) got the visitor's id by replaying them,
+    and read and erased their records, and shared their later choices."""
+    tool = f"OptanonConsent={OPTANON}; OptanonAlertBoxClosed={CLOSED}"
+    now = [NOW]
+    eng = Engine(parse_config(ONETRUST), [b"k" * 32], clock=lambda: now[0])
+    ids = set()
+    for now[0] in (NOW, NOW + 3, NOW + IMPORT_ID_SECONDS * 2):
+        ids.add(first_visit(eng, tool)[0].state.consent_id)
+    assert len(ids) == 2
+
+
+def test_raising_the_revision_asks_visitors_of_the_former_tool_again():
+    """An import was stamped with the revision in force, so raising consent.revision to ask
+    everyone again asked no one whose choice came from the old tool."""
+    tool = f"OptanonConsent={OPTANON}; OptanonAlertBoxClosed={CLOSED}"
+    imported, plan = first_visit(engine(), tool)
+    ours = next(v for k, v in plan.headers if k == "Set-Cookie" and v.startswith("consent="))
+    raised = engine(ONETRUST + "consent: {revision: 2}\n")
+    again, _ = first_visit(raised, tool)
+    assert imported.state.decided and not again.state.decided
+    kept, _ = first_visit(raised, ours.split(";")[0] + "; " + tool)
+    assert kept.state.reask and not kept.state.categories
+    text = ONETRUST.replace("}}\n", "}, revision: 2}\n") + "consent: {revision: 2}\n"
+    assert first_visit(engine(text), tool)[0].state.decided  # (the switch was at 2)
+    from consentproxy.observe import config_warnings
+
+    assert "former_cmp imports nothing: consent.revision (2) is above former_cmp.revision " in (
+        "\n".join(config_warnings(raised.policy))
+    )
+    assert not [w for w in config_warnings(Policy(parse_config(text))) if "imports nothing" in w]
+    with pytest.raises(ConfigError, match="former_cmp.revision must be a whole number from 0 to 1"):
+        parse_config(ONETRUST.replace("}}\n", "}, revision: 2}\n"))
+
+
+async def test_an_erase_deletes_the_former_tools_cookies_it_would_import_again():
+    """With neutralise: false the old tool's cookies stay: the erase took our cookie, and the
+    next request imported the old choice again (unrecorded), analytics running."""
+    eng = engine(ONETRUST.replace("former_cmp: {", "former_cmp: {neutralise: false, "))
+    tool = f"OptanonConsent={OPTANON}; OptanonAlertBoxClosed={CLOSED}"
+    headers = [("Host", "www.site.example"), ("Origin", "http://www.site.example")]
+    ex = eng.begin(Request("POST", "/.consent/me/erase", [*headers, ("Cookie", tool)]))
+    resp = ex.local_response(b"")
+    resp.status, resp.body = await resp.complete()
+    deleted = [v for k, v in resp.headers if k == "Set-Cookie" and "Max-Age=0" in v]
+    for name in ("OptanonConsent", "OptanonAlertBoxClosed"):
+        assert f"{name}=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=/" in deleted
+        assert any(v.startswith(f"{name}=") and "Domain=site.example" in v for v in deleted)
+    plain = engine(CONFIG)
+    ex = plain.begin(Request("POST", "/.consent/me/erase", [*headers, ("Cookie", tool)]))
+    resp = ex.local_response(b"")
+    await resp.complete()
+    assert not [v for k, v in resp.headers if k == "Set-Cookie" and "Optanon" in v]
 
 
 def test_a_choice_older_than_the_consent_lifetime_is_not_imported():

@@ -471,7 +471,12 @@ class _Reader:
                     f"unknown_cookies must be one of block, allow or {others}",
                 )
         services = self.services(top.get("services"), names)
-        former = self.former_cmp(top["former_cmp"], categories) if "former_cmp" in top else None
+        consent = self.consent(top.get("consent"))
+        former = (
+            self.former_cmp(top["former_cmp"], categories, consent.revision)
+            if "former_cmp" in top
+            else None
+        )
         if former is not None and former.neutralise:
             services = _neutralised(services, former.tool)
         languages: tuple[str, ...] = ("en", "fr")
@@ -505,7 +510,6 @@ class _Reader:
                 )
         use_database, database_map = self.cookie_database(top.get("cookie_database"), names)
         consent_mode = self.consent_mode(top.get("consent_mode"), categories, services)
-        consent = self.consent(top.get("consent"))
         gpc = tuple(c for c in ("advertising",) if c in names)
         required_names = {c.name for c in categories if c.required}
         if "gpc" in top:
@@ -595,10 +599,15 @@ class _Reader:
             regions=self.regions(top["regions"], bool(trusted)) if "regions" in top else None,
         )
 
-    def former_cmp(self, node: yaml.Node, categories: tuple[Category, ...]) -> FormerCmp:
+    def former_cmp(
+        self, node: yaml.Node, categories: tuple[Category, ...], revision: int
+    ) -> FormerCmp:
         """`former_cmp: {tool: onetrust, neutralise: true, import: {C0002: analytics},
-        until: 2026-12-01}`."""
-        items = self.mapping(node, "former_cmp", {"tool", "neutralise", "import", "until"})
+        until: 2026-12-01, revision: 1}` (revision: consent.revision's when the proxy took
+        over, at most today's)."""
+        items = self.mapping(
+            node, "former_cmp", {"tool", "neutralise", "import", "until", "revision"}
+        )
         if "tool" not in items:
             raise self.fail(node, f"former_cmp needs tool: one of {', '.join(TOOLS)}")
         tool = self.word(items["tool"], "former_cmp.tool", TOOLS)
@@ -634,7 +643,10 @@ class _Reader:
             else True
         )
         until = self.instant(items["until"], "former_cmp.until") if "until" in items else None
-        return FormerCmp(tool, neutralise, imports, until)
+        taken_over = 1
+        if "revision" in items:
+            taken_over = self.integer(items["revision"], "former_cmp.revision", 0, revision)
+        return FormerCmp(tool, neutralise, imports, until, taken_over)
 
     def instant(self, node: yaml.Node, name: str) -> float:
         """An ISO date (its midnight) or date-time, UTC unless it names an offset."""

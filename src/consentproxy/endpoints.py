@@ -27,9 +27,10 @@ from urllib.parse import SplitResult, parse_qsl, quote, urlencode, urlsplit
 from consentproxy import csp
 from consentproxy.banner.render import SCRIPT, SCRIPT_TYPE, Banner
 from consentproxy.consent import NO_DECISION, ConsentState, Signer
-from consentproxy.cookies import EXPIRED, deletion_domains
+from consentproxy.cookies import EXPIRED, deletion_domains, deletion_headers
 from consentproxy.declaration import Declaration
 from consentproxy.domains import same_site
+from consentproxy.formercmp import TOOL_COOKIES
 from consentproxy.httpheaders import Headers, header, number, sendable, split_url, valid_host
 from consentproxy.language import direction, request_language
 from consentproxy.policy import Policy
@@ -483,13 +484,26 @@ class Endpoints:
                     erased += await records.erase(cid)
             # The cookie goes only once the records have: a failed erase (a 503) that took
             # it would leave the visitor no way back to their records, and forget their choice.
-            resp.headers += self.consent_cookies(ex, "", 0)
+            resp.headers += self.consent_cookies(ex, "", 0) + self._former_deleted(ex)
             if back is not None:
                 resp.headers.append(("Location", safe_return(back)))
             return (200 if back is None else 303), json.dumps({"erased": erased}).encode()
 
         resp.complete = _unavailable_as_503(complete)
         return resp
+
+    def _former_deleted(self, ex: Visit) -> Headers:
+        """The former consent tool's cookies the visitor sent, deleted: their choice there
+        would be imported again on the next request (with `neutralise: false` the proxy
+        leaves them), undoing the erase."""
+        former = self.config.former_cmp
+        sent = {n for n, _ in ex.req.cookies}
+        names = [n for n in TOOL_COOKIES[former.tool] if n in sent] if former else []
+        if not names:
+            return []
+        cfg = self.config.consent
+        values = deletion_headers(names, ex.host, cfg.cookie_domain, ex.scheme == "https")
+        return [("Set-Cookie", v) for v in values]
 
     def _record_ids(self, ex: Visit) -> list[str]:
         """The ids of the consent cookies the visitor holds that this deployment signed,

@@ -179,6 +179,7 @@ RESPONSE_HEADERS_LOOKED_AT = frozenset(
 # CSP, cache headers) and a banner: at worst PAGE_PLANS x (24 KB + a banner), ~10 MB with
 # the demo config's 17 KB banner; a site's visitors need a few (choices x languages).
 PAGE_PLANS = 256
+IMPORT_ID_SECONDS = 120  # a former choice imported in one such window gets one id
 IMPORTED_IDS = 4096  # former tools' choices an engine remembers it recorded (then cleared)
 PAGE_PLAN_KEY_BYTES = 8192
 # Destinations whose responses a browser never renders as a document: their cached copies
@@ -1394,8 +1395,8 @@ class Engine:
         the config imports it, it is still young enough to hold (it keeps its date) and it
         was made before the proxy took over (former_cmp.until)."""
         former = self.config.former_cmp
-        if former is None or not former.imports:
-            return None
+        if former is None or not former.imports or former.revision < self.signer.revision:
+            return None  # (the policy changed since: everyone is asked)
         jar = dict(cookies)
         choice = read_choice(former.tool, jar)
         now = self.clock()
@@ -1403,9 +1404,14 @@ class Engine:
             return None
         if former.until is not None and choice.decided_at > former.until:
             return None  # (not the old tool's: written since the proxy took over)
-        # One id per former choice (a new one per response left records no cookie held)
+        # One id per former choice (a new one per response left records no cookie held) in
+        # every process, for a while: a copy of the old tool's cookies (they are not HttpOnly,
+        # and siblings get them) replayed later gets another id, not the visitor's records.
         raw = "\n".join(f"{n}={jar.get(n, '')}" for n in TOOL_COOKIES[former.tool])
-        derived = replace(NO_DECISION, consent_id=self.signer.derived_id(f"{former.tool}\n{raw}"))
+        window = int(now // IMPORT_ID_SECONDS)
+        derived = replace(
+            NO_DECISION, consent_id=self.signer.derived_id(f"{former.tool}\n{window}\n{raw}")
+        )
         return self.signer.decide(
             former_categories(choice, former.imports), (), min(choice.decided_at, now), derived
         )

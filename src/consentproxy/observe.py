@@ -284,6 +284,13 @@ def config_warnings(policy: Policy) -> list[str]:
             "over (until: YYYY-MM-DD): later choices are not imported, and none at all six "
             "months on"
         )
+    if former is not None and former.imports and former.revision < config.consent.revision:
+        out.append(
+            f"former_cmp imports nothing: consent.revision ({config.consent.revision}) is "
+            f"above former_cmp.revision ({former.revision}), the policy {former.tool}'s "
+            "choices were made under; if the policy has not changed since the proxy took "
+            "over, give former_cmp.revision the revision of then"
+        )
     unused = sorted(set(config.banner.texts) - set(config.languages))
     if unused:
         out.append(

@@ -68,6 +68,9 @@ class FormerCmp:
     # When the proxy took over (a Unix time): a choice dated later was not made with the old
     # tool (its cookies are unsigned: a sibling site or a script can write them).
     until: float | None = None
+    # consent.revision when the proxy took over: the old tool's choices were made under that
+    # policy, so once the operator raises consent.revision none is imported any more.
+    revision: int = 1
 
 
 @dataclass(frozen=True)
