@@ -161,8 +161,9 @@ class Signer:
 
     def record_id(self, value: str | None) -> str | None:
         """The pseudonymous id of a cookie this deployment signed, however old or of
-        whatever revision: the visitor's records outlive their consent (six months against
-        thirteen), and `me` and `me/erase` answer for them all along."""
+        whatever revision: `me` and `me/erase` answer for every cookie the browser still
+        sends. (It keeps ours as long as the consent, six months; the records are kept
+        thirteen, past which only the id ties them to the visitor.)"""
         parts = self._fields(value)
         return None if parts is None else parts[1]
 
