@@ -177,6 +177,33 @@ def test_a_former_choice_is_imported_under_one_id_and_recorded_once():
     assert elsewhere[0].state.consent_id != states[0].consent_id
 
 
+def test_a_flood_of_forged_former_choices_from_one_address_is_not_all_recorded():
+    """Each made-up OptanonConsent on a GET was a new choice recorded for thirteen months."""
+    from consentproxy.endpoints import RECORDS_BURST
+
+    submitted = []
+
+    class Kept:
+        def submit(self, record, shown=None):
+            submitted.append(record)
+
+    eng = engine()
+    eng.records = Kept()
+    eng.endpoints.recorded.clock = lambda: 0.0  # (no refill while the test runs)
+    for i in range(RECORDS_BURST + 5):
+        cookie = f"OptanonConsent={OPTANON.replace('consentId=', f'consentId={i}')}; "
+        req = Request(
+            "GET",
+            "/",
+            [("Host", "site.example"), ("Cookie", cookie + f"OptanonAlertBoxClosed={CLOSED}")],
+            client_ip="203.0.113.5",
+        )
+        ex = eng.begin(req)
+        ex.response(200, [("Content-Type", "text/html")])
+        assert ex.state.decided
+    assert len(submitted) == RECORDS_BURST
+
+
 def test_a_copy_of_the_former_tools_cookies_replayed_later_gets_another_id():
     """The id was the old tool's cookies' digest for good: whoever had a copy of them (they
     are not HttpOnly; sibling subdomains get them) got the visitor's id by replaying them,

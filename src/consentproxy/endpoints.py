@@ -15,6 +15,7 @@ readiness. /.well-known/gpc.json says the site honours Global Privacy Control.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import time
@@ -71,6 +72,8 @@ class Visit(Protocol):
     def host(self) -> str: ...
     @property
     def scheme(self) -> str: ...
+    @property
+    def visitor(self) -> str: ...  # their address
 
 
 log = logging.getLogger("consentproxy")
@@ -82,6 +85,10 @@ VIA = ("banner", "preferences", "placeholder", "close", "do-not-sell")
 GPC_PATH = "/.well-known/gpc.json"
 CSP_REPORT = "csp-report"  # under the prefix
 CSP_REPORTS_PER_SECOND, CSP_REPORTS_BURST = 20, 100  # per process
+# What one address may add to the records (choices, imports), per process: a visitor makes
+# a few choices; a script posting a thousand a second filled the disk (656 B a record).
+RECORDS_PER_SECOND, RECORDS_BURST = 1, 60
+MAX_CLIENTS = 10_000  # addresses counted at once (past it, all are forgotten)
 MAX_REPORTS = 20  # in one body (the Reporting API sends lists)
 MAX_RECORD_IDS = 8  # consent cookies me and me/erase read (each an HMAC to check)
 MAX_REPORTED_HOSTS = 500  # distinct blocked hosts counted by name; the rest are "other"
@@ -194,6 +201,34 @@ class RateLimit:
         return True
 
 
+class ClientRates:
+    """A RateLimit per client address (an IPv6 one by its /64: one host holds them all).
+    A loopback address (a front proxy on the machine, not in trusted_proxies) or none is
+    every visitor's: not limited. At most MAX_CLIENTS addresses: past it all are
+    forgotten, so memory stays bounded and a flood of addresses only resets the counts."""
+
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic):
+        self.rate, self.burst, self.clock = rate, burst, clock
+        self._limits: dict[str, RateLimit] = {}
+
+    def take(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address.split("%")[0])
+        except ValueError:
+            return True
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:  # (a dual-stack socket's)
+            ip = ip.ipv4_mapped
+        if ip.is_loopback:
+            return True
+        key = str(ipaddress.ip_network(f"{ip}/64", strict=False)) if ip.version == 6 else str(ip)
+        limit = self._limits.get(key)
+        if limit is None:
+            if len(self._limits) >= MAX_CLIENTS:
+                self._limits.clear()
+            limit = self._limits[key] = RateLimit(self.rate, self.burst, self.clock)
+        return limit.take()
+
+
 class Endpoints:
     """The reserved prefix, built from what it depends on (engine.Engine builds it)."""
 
@@ -216,6 +251,7 @@ class Endpoints:
         self.declaration, self.clock = declaration, clock
         self.shown, self.config_digest = shown, config_digest
         self.reports = RateLimit(CSP_REPORTS_PER_SECOND, CSP_REPORTS_BURST)
+        self.recorded = ClientRates(RECORDS_PER_SECOND, RECORDS_BURST)
         self.hosts_seen: set[str] = set()  # in CSP reports, up to MAX_REPORTED_HOSTS
 
     def handle(
@@ -609,6 +645,10 @@ class Endpoints:
                 self.config.consent.revision,
                 "the consent state is forced by the proxy; nothing was saved",
             )
+        if not self.recorded.take(ex.visitor):
+            resp = _plain(429, "too many choices from your address; try again in a minute")
+            resp.headers.append(("Retry-After", "60"))
+            return resp
         policy = self.policy
         if action == "accept-all":
             cats: set[str] = set(policy.optional)

@@ -404,6 +404,17 @@ class Exchange:
         X-Consent-State header) rather than the visitor's cookie."""
         return self.report.state_from != "cookie"
 
+    @property
+    def visitor(self) -> str:
+        """The visitor's address: the peer's, or behind trusted proxies the last address of
+        X-Forwarded-For that is none of theirs (the ones before it anyone can write)."""
+        if self.trusted:
+            hops = (self.req.first.get("x-forwarded-for") or "").split(",")
+            for hop in map(str.strip, reversed(hops)):
+                if hop and not self.engine.trusts(hop):
+                    return hop
+        return self.req.client_ip
+
     # Worked out once asked (not as cached_property: reading an instance's __dict__ makes
     # one, and every attribute of the exchange is then read from it).
     _language: tuple[str | None, str] | None = None
@@ -491,7 +502,11 @@ class Exchange:
         engine, state = self.engine, self.state
         tool = engine.config.former_cmp.tool  # type: ignore[union-attr]
         self.report.decision = f"import:{tool}"
-        if engine.records is not None and state.consent_id not in engine.imported_ids:
+        if (
+            engine.records is not None
+            and state.consent_id not in engine.imported_ids
+            and engine.endpoints.recorded.take(self.visitor)  # (forged cookies, by the 1000)
+        ):
             if len(engine.imported_ids) >= IMPORTED_IDS:
                 engine.imported_ids.clear()
             engine.imported_ids.add(state.consent_id)  # (recorded once, not per response)
