@@ -408,6 +408,29 @@ def test_serve_warns_when_the_state_header_is_on(tmp_path, caplog, monkeypatch):
     assert "testing.state_header is on" in caplog.text and "in production" in caplog.text
 
 
+def test_serve_warns_when_the_rewriters_c_loop_is_not_built(tmp_path, caplog, monkeypatch):
+    """Installed without a compiler (the Docker image was: no setup.py, no gcc), pages were
+    rewritten ~7x slower and nothing said so."""
+
+    class Started(Exception):
+        pass
+
+    def run(serving):
+        serving.close()
+        raise Started
+
+    monkeypatch.setenv("CONSENTPROXY_SECRET", "s" * 32)
+    monkeypatch.setattr("consentproxy.runtime.run", run)
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD)
+    for built in (True, False):
+        monkeypatch.setattr("consentproxy.rewrite.scanner.C_LOOP", built)
+        caplog.clear()
+        with pytest.raises(Started):
+            main(["serve", "--config", str(f)])
+        assert ("C loop is not built" in caplog.text) is not built
+
+
 @pytest.mark.parametrize(
     ("listen", "url"),
     [("127.0.0.1:8000", "http://127.0.0.1:{port}/"), ("[::1]:8000", "http://[::1]:{port}/")],
@@ -428,6 +451,24 @@ def test_serve_says_where_it_listens_as_a_url(tmp_path, monkeypatch, listen, url
     with pytest.raises(SystemExit):
         main(["serve", "--config", str(f)])
     assert said[0].startswith(f"consentproxy: {url} -> http://127.0.0.1:8080")
+
+
+def test_the_version_and_check_config_with_config_as_elsewhere(tmp_path, capsys):
+    """--version was "the following arguments are required: command"; check-config was the
+    one command refusing --config FILE."""
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert (
+        e.value.code == 0 and capsys.readouterr().out == f"consentproxy {version('consentproxy')}\n"
+    )
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD)
+    assert main(["check-config", "--config", str(f)]) == 0
+    assert capsys.readouterr().out.startswith(f"{f}: OK")
+    assert main(["check-config"]) == 2
+    assert "give one config file" in capsys.readouterr().err
 
 
 def test_check_config_is_quiet_about_testing_by_default(tmp_path, capsys):

@@ -19,6 +19,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -57,6 +58,7 @@ from consentproxy.records import (
     open_store,
     redacted,
 )
+from consentproxy.rewrite import scanner
 from consentproxy.rewrite.neutralise import url_target
 from consentproxy.settings import Config, parse_listen
 
@@ -101,6 +103,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = engine.config
     if warning := config.testing_warning():
         log.warning("%s", warning)
+    if not scanner.C_LOOP:
+        log.warning(
+            "the rewriter's C loop is not built (installed without a C compiler): pages "
+            "are rewritten about 7 times slower; reinstall with gcc present"
+        )
     if engine.forced_state is not None:
         log.warning(
             "every visitor gets the forced consent state %r (--state): for testing "
@@ -213,11 +220,14 @@ def cmd_healthcheck(args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    config = load_config(args.file, "check-config")
-    _records_can_open(config, args.file)
+    if (args.file is None) == (args.config_file is None):
+        raise UsageError("check-config: give one config file (check-config FILE)")
+    file = args.file or args.config_file
+    config = load_config(file, "check-config")
+    _records_can_open(config, file)
     if keys_from_env(config.consent.secret_env):  # (set here: as serve would read it)
         secret_keys(config)
-    print(f"{args.file}: OK")
+    print(f"{file}: OK")
     where = (
         f"upstream {redacted(config.upstream)}, "
         f"listening on {config.listen_host}:{config.listen_port}"
@@ -912,6 +922,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Cookie-consent enforcing "
         "reverse proxy for sites whose code you cannot change.",
     )
+    p.add_argument("--version", action="version", version=f"%(prog)s {version('consentproxy')}")
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("serve", help="run the proxy in front of a site")
     s.add_argument("--config", required=True, help="YAML config file")
@@ -966,7 +977,8 @@ def build_parser() -> argparse.ArgumentParser:
     hc.add_argument("--timeout", type=float, default=2.0, help="seconds to wait (default 2)")
     hc.set_defaults(func=cmd_healthcheck)
     c = sub.add_parser("check-config", help="validate a config file and explain it")
-    c.add_argument("file")
+    c.add_argument("file", nargs="?", help="YAML config file (or --config FILE, as elsewhere)")
+    c.add_argument("--config", dest="config_file", help=argparse.SUPPRESS)
     c.set_defaults(func=cmd_check_config)
     dc = sub.add_parser(
         "declaration",

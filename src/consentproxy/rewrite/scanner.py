@@ -248,6 +248,7 @@ else:
     SCRIPT_DATA = {_SKIPPER.skip: _SKIPPER.script_data}
     TAG_SPAN = {_SKIPPER.skip: tag_span}
 DEFAULT_SKIP = next(iter(SKIPS.values()))
+C_LOOP = "c" in SKIPS  # (serve warns without it)
 
 MAX_TAG = 1 << 20  # a start tag longer than this is passed through untouched
 SNIFF_BYTES = 1024
