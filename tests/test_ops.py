@@ -205,6 +205,8 @@ async def test_healthcheck_asks_the_serve_of_its_config(origin: str, tmp_path: P
     )
     check = ["healthcheck", "--config", str(config), "--timeout", "5"]
     assert await asyncio.to_thread(main, check) == 1  # (nothing listens yet)
+    # no config there (compose's origin had the image's check): 1 too, Docker reserves 2
+    assert main(["healthcheck", "--config", str(tmp_path / "none.yaml")]) == 1
     proc = await start_serve(config)
     try:
         await up(proc, f"http://127.0.0.1:{port}/_cp/healthz")

@@ -202,10 +202,15 @@ def _records_can_open(config: Config, file: str) -> None:
 
 def cmd_healthcheck(args: argparse.Namespace) -> int:
     """Whether the serve of this config answers its healthz (the Docker image's HEALTHCHECK:
-    a fixed URL there missed another prefix or port for good)."""
+    a fixed URL there missed another prefix or port for good). Unhealthy is 1 whatever the
+    cause: Docker reserves 2."""
     import urllib.request
 
-    config = load_config(args.config, "healthcheck")
+    try:
+        config = load_config(args.config, "healthcheck")
+    except UserError as e:
+        print(f"consentproxy: {e}", file=sys.stderr)
+        return 1
     host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(config.listen_host, config.listen_host)
     url = (
         f"http://{f'[{host}]' if ':' in host else host}:{config.listen_port}{config.prefix}healthz"
