@@ -52,7 +52,7 @@ def test_declaration_lists_each_categorys_services_with_their_cookies_and_facts(
     ga = analytics["services"][0]
     assert ga["name"] == "google-analytics" and ga["provider"] == "Google"
     assert ga["purpose"] == "Counts visits and measures how pages are used."
-    assert "_ga" in ga["cookies"] and ga["retention"].startswith("2 years")
+    assert "_ga" in ga["cookies"] and ga["retention"] == "13 months (_ga), 24 hours (_gid)"
     assert ga["privacy_url"] == "https://policies.google.com/privacy"
     assert "*.google-analytics.com" in ga["hosts"]  # a domain: its subdomains
     assert [s["name"] for s in analytics["services"]] == ["google-analytics", "counter"]
@@ -73,7 +73,7 @@ def test_the_sites_own_cookies_are_declared_under_the_required_category():
 def test_declaration_is_in_the_language_asked_for():
     html = declaration().html("de").decode()
     assert 'lang="de"' in html and "Reichweitenmessung" in html and "Zweck" in html
-    assert "Speicherdauer" in html and "2 Jahre (_ga)" in html
+    assert "Speicherdauer" in html and "13 Monate (_ga)" in html
     assert "Derzeit keine Dienste in dieser Kategorie." in html  # advertising: none
     assert "Audience measurement" not in html and "Purpose" not in html
 

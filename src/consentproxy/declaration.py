@@ -14,7 +14,7 @@ import json
 from html import escape
 from typing import Any
 
-from consentproxy.banner.texts import localise_retention
+from consentproxy.banner.texts import lifetime_shown
 from consentproxy.language import direction
 from consentproxy.settings import Config, translated
 
@@ -31,12 +31,14 @@ class Declaration:
 
     def data(self, lang: str) -> dict[str, Any]:
         cfg, t = self.config, self.config.banner.text(lang)
-        consent = cfg.consent
+        consent, cap = cfg.consent, cfg.cap_cookie_lifetime_days
         site = {
             "title": t["this-site"],
             "purpose": t["site-purpose"],
             "cookies": [consent.cookie_name, *cfg.necessary_cookies],
-            "retention": _lifetime(f"{consent.max_age_days} days ({consent.cookie_name})", lang),
+            "retention": lifetime_shown(
+                f"{consent.max_age_days} days ({consent.cookie_name})", lang, cap
+            ),
         }
         categories: list[dict[str, Any]] = []
         for cat in cfg.categories:
@@ -47,7 +49,7 @@ class Declaration:
                     "provider": s.vendor,
                     "purpose": translated(s.purpose, lang),
                     "cookies": list(s.cookies),
-                    "retention": _lifetime(s.retention, lang),
+                    "retention": lifetime_shown(s.retention, lang, cap),
                     "privacy_url": s.privacy_url,
                     "hosts": list(s.source_hosts),
                 }
@@ -163,11 +165,6 @@ class Declaration:
                 )
             out.append("")
         return "\n".join(out)
-
-
-def _lifetime(text: str, lang: str) -> str:
-    """A lifetime in the language's words, or as written (words the grammar lacks)."""
-    return localise_retention(text, lang) or text
 
 
 def _md(text: str) -> str:

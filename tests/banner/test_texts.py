@@ -22,6 +22,7 @@ from consentproxy.banner.texts import (
     LANGUAGES,
     TEXT_KEYS,
     TEXTS,
+    lifetime_shown,
     localise_retention,
 )
 from consentproxy.catalog import I18N_DIR
@@ -116,6 +117,21 @@ def test_every_catalog_lifetime_reads_in_every_language(lang):
 )
 def test_lifetimes_are_said_in_the_language_or_left_as_written(text, lang, expected):
     assert localise_retention(text, lang) == expected
+
+
+def test_a_lifetime_longer_than_the_cap_is_shown_cut_to_it():
+    """The policy page and the preferences said "2 years (_ga)" while the proxy keeps no
+    cookie of the site past cap_cookie_lifetime_days: 13 months here. A vendor's cookies on
+    its own domain (the proxy never sees them) stay as declared."""
+    assert lifetime_shown("2 years (_ga), 24 hours (_gid)", "en", 395) == (
+        "13 months (_ga), 24 hours (_gid)"
+    )
+    assert lifetime_shown("up to 3 years (__lc_cid)", "fr", 395) == "jusqu'à 13 mois (__lc_cid)"
+    assert lifetime_shown("2 years (vuid)", "en", 90) == "90 days (vuid)"
+    assert lifetime_shown("2 years (vuid)", "en", 365) == "12 months (vuid)"
+    for theirs in ("up to 2 years (Facebook's own cookies)", "13 months (ad-id, on x.com)"):
+        assert lifetime_shown(theirs, "en", 90) == theirs
+    assert lifetime_shown("13 months (IDE)", "en", 395) == "13 months (IDE)"
 
 
 def test_the_lifetime_grammar_covers_every_language():

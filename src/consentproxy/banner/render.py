@@ -21,7 +21,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from consentproxy.banner import domainset
-from consentproxy.banner.texts import localise_retention
+from consentproxy.banner.texts import lifetime_shown
 from consentproxy.banner.theme import css_variables
 from consentproxy.consent import ConsentState
 from consentproxy.errors import UsageError
@@ -203,6 +203,7 @@ class Banner:
         self.policy = policy
         self.prefix = config.prefix
         self.optional = policy.optional
+        self._cap_days = config.cap_cookie_lifetime_days
         settings = config.banner
         self.css = _compact(
             asset("banner.css").decode() + css_variables(settings.colors) + settings.css
@@ -482,7 +483,7 @@ class Banner:
             (t["vendor"], svc.vendor),
             ("", translated(svc.purpose, lang)),
             (t["cookies"], ", ".join(svc.cookies)),
-            (t["retention"], localise_retention(svc.retention, lang) or svc.retention),
+            (t["retention"], lifetime_shown(svc.retention, lang, self._cap_days)),
         ]
         details = "".join(
             f"<li>{escape(k)}{': ' if k else ''}{escape(v)}</li>" for k, v in facts if v

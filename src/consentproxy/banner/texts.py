@@ -749,6 +749,27 @@ def _unit(lang: str, n: int, unit: str, up_to: bool) -> str:
     return forms[0] if n == 1 else forms[1]
 
 
+_DAYS = {"minute": 1 / 1440, "hour": 1 / 24, "day": 1, "week": 7, "month": 30.44, "year": 365.25}
+_THEIRS = re.compile(r" \([^()]*(?:'s own cookies|, on [^()]*)\)")  # (on their own domain)
+
+
+def lifetime_shown(text: str, lang: str, cap_days: int) -> str:
+    """A service's lifetime as people read it: in their language (as written where the
+    grammar lacks words), and a cookie of the site's kept longer than the proxy lets it
+    (cap_cookie_lifetime_days) shown as cut to that: "2 years (_ga)" is 13 months here. A
+    vendor's cookies on its own domain the proxy never sees: those stay as declared."""
+
+    def cut(m: re.Match[str]) -> str:
+        if int(m.group(2)) * _DAYS[m.group(3)] <= cap_days + 1 or _THEIRS.match(text, m.end()):
+            return m.group(0)
+        months = round(cap_days / _DAYS["month"])
+        near = abs(months * _DAYS["month"] - cap_days) < 1
+        return (m.group(1) or "") + (f"{months} months" if near else f"{cap_days} days")
+
+    capped = _DURATION.sub(cut, text)
+    return localise_retention(capped, lang) or capped
+
+
 def localise_retention(text: str, lang: str) -> str | None:
     """A lifetime in the language's words; None when it holds words outside this small
     grammar or for a language it has no words for (the operator's own: the caller then
