@@ -123,6 +123,26 @@ def test_style_pages_give_the_same_output_at_every_split(policy, skip, page, blo
     assert rewrite(policy, page, [1], skip=skip) == whole
 
 
+@pytest.mark.parametrize(
+    "tag",
+    [
+        b"<img alt='>' src=https://www.facebook.com/tr>",
+        b'<img alt=">" src=https://www.facebook.com/tr>',
+        b"<iframe title='a>b' src=https://www.youtube.com/embed/x></iframe>",
+        b'<script data-x="1>2" src=https://www.googletagmanager.com/gtag/js></script>',
+    ],
+)
+def test_a_quoted_value_holding_a_gt_is_read_whole_at_every_split(policy, skip, tag):
+    """A chunk ending inside a quoted value that holds '>' (`<img alt='>`): the value was
+    read as unquoted, the tag as ending at that '>', and the rest of it, the tracker's URL
+    with it, went out as text, which the browser read as the tag's and loaded."""
+    page = b"<html><head></head><body><p>a</p>" + tag + b"<p>b</p></body></html>"
+    whole = rewrite(policy, page, skip=skip)
+    assert whole.count(b"data-consent-blocked=") == 1
+    for cut in range(1, len(page)):
+        assert rewrite(policy, page, [cut, len(page)], skip=skip) == whole, f"cut at {cut}"
+
+
 # A page that opens with one is read as UTF-16 and written out as UTF-8.
 UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 

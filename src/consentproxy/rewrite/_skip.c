@@ -533,8 +533,8 @@ static inline Py_ssize_t tag_end(const unsigned char *b, Py_ssize_t q, Py_ssize_
 }
 
 /* _TAG_REST after the first letter of the name: the end of the tag ('>' + 1), or -1
- * if buf ends first. Quoted values may hold '>'; one with no closing quote in buf is
- * an unquoted value, as in the regex's alternation. *flags gets what the attributes hold,
+ * if buf ends first. Quoted values may hold '>'; one with no closing quote in buf leaves
+ * the tag unended in buf, as in the regex (scanner._ATTR). *flags gets what the attributes hold,
  * and SELF_CLOSING when the '/' before the '>' is no part of a value (foreign._self_closing). */
 static inline Py_ssize_t tag_rest(const unsigned char *b, Py_ssize_t q, Py_ssize_t n,
                                   const Key *key, int *flags) {
@@ -575,7 +575,7 @@ static inline Py_ssize_t quoted_attr(const unsigned char *b, Py_ssize_t a, Py_ss
         close = quotes ? a + at + 2 + __builtin_ctz(quotes) : quote_end(b, a + 16, n, b[a + at + 1]);
     }
     if (close >= n)
-        return -1; /* (an unquoted value, to the tokenizer) */
+        return -1; /* (attrs_rest finds the tag unended) */
     *flags |= attr_flags(b, a, a + at, a + at + 2, close, key);
     return close + 1;
 #else
@@ -622,14 +622,14 @@ static Py_ssize_t attrs_rest(const unsigned char *b, Py_ssize_t q, Py_ssize_t n,
             r++;
         if (r < n && (b[r] == '"' || b[r] == '\'')) {
             Py_ssize_t close = quote_end(b, r + 1, n, b[r]);
-            if (close < n) {
-                *flags |= attr_flags(b, a, q, r + 1, close, key);
-                q = close + 1;
-                /* (most often a space and the next name, taken as the loop would) */
-                if (q + 1 < n && b[q] == ' ' && !is_delim(b[q + 1]))
-                    q++;
-                continue;
-            }
+            if (close >= n)
+                return -1; /* the value, so the tag, goes on past buf */
+            *flags |= attr_flags(b, a, q, r + 1, close, key);
+            q = close + 1;
+            /* (most often a space and the next name, taken as the loop would) */
+            if (q + 1 < n && b[q] == ' ' && !is_delim(b[q + 1]))
+                q++;
+            continue;
         }
         Py_ssize_t v = r;
         r = span(b, r, n, WS | GT);

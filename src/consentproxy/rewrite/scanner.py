@@ -41,9 +41,14 @@ from consentproxy.rewrite.neutralise import (
 from consentproxy.rewrite.selectors import OpenMarker
 from consentproxy.wordtrie import trie_pattern
 
+# An attribute: a name, and a value after '='. A value opening a quote ends at its closing
+# quote; with none in buf the tag does not end in buf (to a browser, all up to that quote is
+# the value: read as an unquoted value, `<img alt='>` cut from `' src=TRACKER>` in the next
+# chunk passed for a whole tag, and the tracker went out as text that the browser loaded).
 _ATTR = (
     rb"[^\t\n\f\r />][^\t\n\f\r /=>]*+"
-    rb"(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:\"[^\"]*+\"|'[^']*+'|[^\t\n\f\r >]*+))?+"
+    rb"(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:\"[^\"]*+\"|'[^']*+'|(?![\"'])[^\t\n\f\r >]*+)"
+    rb"|(?![\t\n\f\r ]*+=))"
 )
 _ATTRS = rb"(?:[\t\n\f\r /]++|" + _ATTR + rb")*+"
 _TAG_REST = rb"[^\t\n\f\r />]*+" + _ATTRS + rb">"
