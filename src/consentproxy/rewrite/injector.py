@@ -49,6 +49,11 @@ class Injector:
             self.injected = True
         self.out.extend(hold)
 
+    def ends_page(self) -> bool:
+        """Whether the banner goes after all the page's bytes (no </body> to go before): a
+        tag the page leaves open is then ended by the banner's markup."""
+        return bool(self.inject) and not self.injected and self.hold is None
+
     def waits_at_body_end(self) -> bool:
         """Whether a </body> starts a hold (the banner is still to place)."""
         return bool(self.inject) and not self.injected

@@ -928,3 +928,30 @@ def _is_js(attrs: Attributes) -> bool:
     if t is None:
         return True
     return t.strip(" \t\n\f\r").lower() in JS_TYPES
+
+
+# What else makes a document or acts, by element, for unended (a srcdoc over any src, a
+# meta refresh's or Set-Cookie's content).
+_ACTING_ATTRS = {b"iframe": (b"srcdoc",), b"frame": (b"srcdoc",), b"meta": (b"content",)}
+_TAG_NAME_RE = re.compile(rb"<([A-Za-z][^\t\n\f\r />]*)")
+
+
+def unended(tag: bytes) -> bytes:
+    """A start tag (its first bytes) whose end the rewriter never reads: the page ends inside
+    it, or it runs past MAX_TAG. What it holds further on cannot be checked, and the
+    proxy's own markup after the page would end it (a tracker the browser would have
+    dropped with the tag then loaded): it goes out inert, an empty value first for each
+    attribute it could fetch or act through, and style (a browser takes the first of two
+    of a name). Fail closed: no service is named, nothing can put it back."""
+    m = _TAG_NAME_RE.match(tag)
+    if m is None:
+        return tag
+    name = m.group(1).lower()
+    acting = (
+        *URL_ATTRS.get(name, ()),
+        *_ACTING_ATTRS.get(name, ()),
+        *((ENDPOINT_ATTRS[name],) if name in ENDPOINT_ATTRS else ()),
+        b"style",
+    )
+    inert = b"".join(b' %s=""' % a for a in dict.fromkeys(acting))
+    return tag[: m.end()] + inert + tag[m.end() :]

@@ -37,6 +37,7 @@ from consentproxy.rewrite.neutralise import (
     QUIET_ELEMENT_BYTES,
     URL_ATTRS,
     Neutraliser,
+    unended,
 )
 from consentproxy.rewrite.selectors import OpenMarker
 from consentproxy.wordtrie import trie_pattern
@@ -633,10 +634,12 @@ class HtmlRewriter:
                 # A start tag that does not end in buf (at the page's end, or over MAX_TAG):
                 # to a browser, all up to its end is inside it, and its end is at the next
                 # '>' or after. Passed through up to that '>': read again from each '<' in
-                # it, to the end of buf, a hostile megabyte of it took minutes.
+                # it, to the end of buf, a hostile megabyte of it took minutes. Made inert
+                # where its end is not the page's, the banner's markup's then (unended).
                 gt = buf.find(b">", pos)
                 end = n if gt < 0 else gt + 1
-                self._emit(buf[pos:end])
+                tag = buf[pos:end]
+                self._emit(unended(tag) if not final or self.injector.ends_page() else tag)
                 return end
             self._emit(buf[pos : pos + 1])
             return pos + 1
