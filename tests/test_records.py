@@ -601,6 +601,35 @@ async def test_an_erase_takes_the_visitor_s_records_still_queued_or_retried(tmp_
     await writer.close()
 
 
+async def test_an_erase_the_store_refuses_keeps_the_visitor_s_records_queued_or_retried(
+    tmp_path,
+):
+    """The disk full: the erase failed (the visitor got a 503 and kept the cookie), yet
+    their decisions waiting for the store had been thrown away, and none counted dropped."""
+
+    class Full(FlakyStore):
+        async def erase(self, consent_id: str) -> int:
+            raise sqlite3.OperationalError("database or disk is full")
+
+    store = Full(tmp_path / "r.sqlite3", failures=2)
+    writer = RecordWriter(store, batch=1, interval=0.01)
+    await writer.start()
+    for cid in ("a", "a"):  # (one being retried, one still queued)
+        writer.submit(record(cid))
+    for _ in range(100):  # until the first has failed once at least
+        if store.failures < 2:
+            break
+        await asyncio.sleep(0.01)
+    with pytest.raises(sqlite3.OperationalError):
+        await writer.erase("a")
+    for _ in range(200):
+        if writer.written == 2:
+            break
+        await asyncio.sleep(0.02)
+    assert (len(await store.by_id("a")), writer.dropped) == (2, 0)
+    await writer.close()
+
+
 async def test_a_write_that_fails_half_way_is_not_written_twice(tmp_path):
     """The records inserted before the failure stayed in the open transaction and went in
     again with the retry: 5 decisions became 7 rows."""

@@ -718,8 +718,11 @@ class RecordWriter:
 
     async def erase(self, consent_id: str) -> int:
         """The visitor's records, with those still queued or being retried (written after
-        the erase, they would outlive it: the visitor was told none was left)."""
+        the erase, they would outlive it: the visitor was told none was left). Those are
+        taken once the store's erase went through: a failed one (503, the cookie kept) loses
+        nothing, and the lock keeps any write out until they are gone."""
         async with self._lock:
+            erased = await self.store.erase(consent_id)
             queued = []
             while not self.queue.empty():
                 queued.append(self.queue.get_nowait())
@@ -727,7 +730,7 @@ class RecordWriter:
                 if record.consent_id != consent_id:
                     self.queue.put_nowait(record)
             self._batch[:] = [r for r in self._batch if r.consent_id != consent_id]
-            return await self.store.erase(consent_id)
+            return erased
 
     async def purge(self) -> int:
         """Delete records older than the retention (13 months by default)."""
