@@ -303,7 +303,7 @@ async def test_a_new_config_keeping_records_elsewhere_closes_the_old_writer_afte
     store = open_store(str(tmp_path / "a.db"))
     await store.open()
     try:
-        assert [r.action for r in await store.since(0)] == ["accept-all"]
+        assert [r.action async for r in store.since(0)] == ["accept-all"]
     finally:
         await store.close()
 
@@ -574,7 +574,7 @@ async def _records(path):
     store = open_store(str(path))
     await store.open()
     try:
-        return await store.since(0)
+        return [r async for r in store.since(0)]
     finally:
         await store.close()
 

@@ -694,6 +694,40 @@ def test_records_export_show_and_purge(tmp_path, capsys):
     assert "keeps no records" in capsys.readouterr().err
 
 
+def test_records_export_writes_each_record_as_before(tmp_path, capsys):
+    """(Each is now written as it is read, not once all are.)"""
+    import asyncio
+
+    from consentproxy.records import SqliteStore
+    from tests.test_records import NOW, record
+
+    async def fill() -> None:
+        store = SqliteStore(tmp_path / "r.sqlite3")
+        await store.open()
+        await store.write([record("abc", NOW, user_agent='Firefox "133", caf\u00e9')])
+        await store.close()
+
+    asyncio.run(fill())
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD + "records: {path: r.sqlite3}\n")
+    assert main(["records", "export", "--config", str(f), "--format", "csv"]) == 0
+    assert capsys.readouterr().out == (
+        "consent_id,decided_at,revision,config_digest,action,method,granted_categories,"
+        "refused_categories,granted_services,refused_services,withdrawal,gpc,user_agent,"
+        "language,shown_digest,outcome\r\n"
+        "abc,1800000000,1,d1,save,preferences,analytics,social,youtube,vimeo,False,False,"
+        '"Firefox ""133"", caf\u00e9",,,\r\n'
+    )
+    assert main(["records", "export", "--config", str(f)]) == 0
+    assert capsys.readouterr().out == (
+        '{"consent_id": "abc", "decided_at": 1800000000, "revision": 1, "config_digest": '
+        '"d1", "action": "save", "method": "preferences", "granted_categories": ["analytics"], '
+        '"refused_categories": ["social"], "granted_services": ["youtube"], "refused_services": '
+        '["vimeo"], "withdrawal": false, "gpc": false, "user_agent": "Firefox \\"133\\", '
+        'caf\u00e9", "language": "", "shown_digest": "", "outcome": ""}\n'
+    )
+
+
 def config_with_records(tmp_path: Path, *consent_ids: str) -> Path:
     """A config whose SQLite store holds a record of each id."""
     import asyncio

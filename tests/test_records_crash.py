@@ -88,7 +88,7 @@ async def test_kill_9_mid_load_loses_at_most_one_batch(tmp_path):
     await store.open()
     # the crash is noticed (the writer that left no sign of life for STALE_SECONDS)...
     assert await store.beat("next", int(time.time()) + STALE_SECONDS + 1) == 1
-    kept = len(await store.since(0))
+    kept = len([r async for r in store.since(0)])
     await store.close()
     lost = acknowledged - kept
     print(

@@ -15,8 +15,8 @@ import secrets
 import signal
 import sys
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import aclosing, contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -764,15 +764,15 @@ async def _with_store(args: argparse.Namespace, work: Any, *, read_only: bool = 
         await store.close()
 
 
-def _print_records(records: list[ConsentRecord], fmt: str) -> None:
-    if fmt == "csv":
-        out = csv.writer(sys.stdout)
-        out.writerow(COLUMNS)
-        for r in records:
-            out.writerow([" ".join(v) if isinstance(v, tuple) else v for v in asdict(r).values()])
-    else:
-        for r in records:
-            print(json.dumps(asdict(r), ensure_ascii=False))
+def _record_printer(fmt: str) -> Callable[[ConsentRecord], None]:
+    """Prints one record at a time (an export streams them), after CSV's header."""
+    if fmt != "csv":
+        return lambda r: print(json.dumps(asdict(r), ensure_ascii=False))
+    out = csv.writer(sys.stdout)
+    out.writerow(COLUMNS)
+    return lambda r: out.writerow(
+        [" ".join(v) if isinstance(v, tuple) else v for v in asdict(r).values()]
+    )
 
 
 def _since(args: argparse.Namespace) -> int:
@@ -786,8 +786,14 @@ def _since(args: argparse.Namespace) -> int:
 
 def cmd_records_export(args: argparse.Namespace) -> int:
     since = _since(args)
-    records = asyncio.run(_with_store(args, lambda store, _: store.since(since)))
-    _print_records(records, args.format)
+
+    async def work(store: RecordStore, _: int) -> None:
+        print_record = _record_printer(args.format)
+        async with aclosing(store.since(since)) as records:
+            async for r in records:
+                print_record(r)
+
+    asyncio.run(_with_store(args, work))
     return 0
 
 
@@ -885,7 +891,9 @@ def cmd_records_show(args: argparse.Namespace) -> int:
     if not records:
         print(f"no records for {args.consent_id}", file=sys.stderr)
         return 1
-    _print_records(records, "json")
+    print_record = _record_printer("json")
+    for r in records:
+        print_record(r)
     if args.html:
         out = Path(args.html)
         with _writing("--html"):

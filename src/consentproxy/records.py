@@ -18,7 +18,7 @@ import secrets
 import sqlite3
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
@@ -61,6 +61,8 @@ def _record(row: Sequence[Any]) -> ConsentRecord:
     return ConsentRecord(**values)
 
 
+# Rows read from the store at once by what reads them all (an export): memory stays flat.
+ROWS_AT_ONCE = 1000
 # Versions of what was shown a writer keeps at hand (a config's languages; more after
 # reloads): each a few KB.
 VERSIONS_KEPT = 32
@@ -172,7 +174,10 @@ class RecordStore(Protocol):
 
     async def by_id(self, consent_id: str) -> list[ConsentRecord]: ...
 
-    async def since(self, since: int) -> list[ConsentRecord]: ...
+    def since(self, since: int) -> AsyncGenerator[ConsentRecord]:
+        """The records from `since` on, oldest first, as they are read: an export of
+        millions never holds them all."""
+        ...
 
     async def erase(self, consent_id: str) -> int: ...
 
@@ -195,6 +200,10 @@ class _SqlStore:
         raise NotImplementedError
 
     async def _fetch(self, sql: str, *args: Any) -> list[Sequence[Any]]:
+        raise NotImplementedError
+
+    def _rows(self, sql: str, *args: Any) -> AsyncIterator[Sequence[Any]]:
+        """A query's rows as they come, ROWS_AT_ONCE at a time."""
         raise NotImplementedError
 
     TABLES = ""  # the names of the tables in the store's database (or schema)
@@ -334,9 +343,9 @@ class _SqlStore:
         rows = await self._fetch(self._select(f"consent_id = {self._ph(1)}"), consent_id)
         return [_record(r) for r in rows]
 
-    async def since(self, since: int) -> list[ConsentRecord]:
-        rows = await self._fetch(self._select(f"decided_at >= {self._ph(1)}"), since)
-        return [_record(r) for r in rows]
+    async def since(self, since: int) -> AsyncGenerator[ConsentRecord]:
+        async for row in self._rows(self._select(f"decided_at >= {self._ph(1)}"), since):
+            yield _record(row)
 
     async def erase(self, consent_id: str) -> int:
         return await self._execute(
@@ -412,6 +421,12 @@ class SqliteStore(_SqlStore):
         async with self.db.execute(sql, args) as cursor:
             return list(await cursor.fetchall())
 
+    async def _rows(self, sql: str, *args: Any) -> AsyncIterator[Sequence[Any]]:
+        async with self.db.execute(sql, args) as cursor:
+            while rows := await cursor.fetchmany(ROWS_AT_ONCE):
+                for row in rows:
+                    yield row
+
     @contextlib.asynccontextmanager
     async def _transaction(self) -> AsyncIterator[tuple[Run, Fetch]]:
         # (Python's sqlite3 begins none for DDL: each CREATE would commit on its own.)
@@ -485,6 +500,11 @@ class PostgresStore(_SqlStore):
 
     async def _fetch(self, sql: str, *args: Any) -> list[Sequence[Any]]:
         return list(await self.pool.fetch(sql, *args))
+
+    async def _rows(self, sql: str, *args: Any) -> AsyncIterator[Sequence[Any]]:
+        async with self.pool.acquire() as conn, conn.transaction():  # (a cursor needs one)
+            async for row in conn.cursor(sql, *args, prefetch=ROWS_AT_ONCE):
+                yield row
 
     @contextlib.asynccontextmanager
     async def _transaction(self) -> AsyncIterator[tuple[Run, Fetch]]:
