@@ -844,6 +844,88 @@ def test_records_commands_say_which_store_cannot_be_opened(tmp_path, capsys, wha
     assert "Traceback" not in err
 
 
+def test_records_commands_leave_out_a_row_that_is_no_record_and_say_which(tmp_path, capsys, caplog):
+    """(a JSONDecodeError traceback naming neither the row nor the file)"""
+    import sqlite3
+
+    f = config_with_records(tmp_path, "abc", "abc", "keep")
+    with sqlite3.connect(tmp_path / "r.sqlite3") as db:
+        db.execute("UPDATE consent_records SET granted_categories = 'analytics' WHERE id = 1")
+    summary = (
+        f"consentproxy: {tmp_path / 'r.sqlite3'}: 1 of its rows left out, being no records "
+        "(each named above, with what to do)\n"
+    )
+    for command, out in (
+        (["export"], ["abc", "keep"]),
+        (["show", "abc"], ["abc"]),
+        (["stats", "--format", "json"], None),
+    ):
+        caplog.clear()
+        assert main(["records", *command, "--config", str(f)]) == 1
+        stdout, stderr = capsys.readouterr()
+        if out is not None:
+            assert [json.loads(x)["consent_id"] for x in stdout.splitlines()] == out
+        else:
+            assert json.loads(stdout)[-1]["decisions"] == 2
+        assert stderr.endswith(summary)
+        assert "row 1 of " in caplog.text and "DELETE FROM consent_records WHERE id = 1" in (
+            caplog.text
+        )
+
+
+def test_records_commands_say_a_store_damaged_mid_file_is_to_be_restored(tmp_path, capsys):
+    """(a "database disk image is malformed" traceback)"""
+    import asyncio
+
+    from consentproxy.records import SqliteStore
+    from tests.test_records import NOW, record
+
+    async def fill() -> None:
+        store = SqliteStore(tmp_path / "r.sqlite3")
+        await store.open()
+        await store.write([record(f"v{i}", NOW + i) for i in range(3000)])
+        await store.close()
+
+    asyncio.run(fill())
+    path = tmp_path / "r.sqlite3"
+    with path.open("r+b") as file:  # (pages of records overwritten; the schema's intact)
+        file.seek(path.stat().st_size // 2)
+        file.write(b"\xff" * 8192)
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD + "records: {path: r.sqlite3}\n")
+    for command in (["export"], ["stats"]):
+        assert main(["records", *command, "--config", str(f)]) == 2
+        assert capsys.readouterr().err == (
+            f"consentproxy: the records store {path} (named in {f}) failed: database disk image "
+            "is malformed; the file is damaged: restore it from a backup, or save what is left "
+            f"with `sqlite3 {path} .recover | sqlite3 NEW` and name NEW in records.path\n"
+        )
+
+
+def test_records_erase_says_to_try_again_while_another_holds_the_write_lock(
+    tmp_path, capsys, monkeypatch
+):
+    """(a "database is locked" traceback after 5 s)"""
+    import sqlite3
+
+    from consentproxy import records
+
+    monkeypatch.setattr(records, "BUSY_SECONDS", 0.1)
+    f = config_with_records(tmp_path, "abc")
+    holder = sqlite3.connect(tmp_path / "r.sqlite3", isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        assert main(["records", "erase", "abc", "--config", str(f)]) == 2
+    finally:
+        holder.close()
+    assert capsys.readouterr().err == (
+        f"consentproxy: the records store {tmp_path / 'r.sqlite3'} (named in {f}) failed: "
+        "database is locked; another process holds its write lock (serve writing a batch, or "
+        "another records command); try again later\n"
+    )
+    assert main(["records", "erase", "abc", "--config", str(f)]) == 0
+
+
 def test_records_reading_commands_read_a_store_they_cannot_write(tmp_path, capsys):
     """A backup, a read-only mount (chattr +i stands in): export said "attempt to write a
     readonly database"; the reading commands now open the store read-only."""

@@ -1,6 +1,7 @@
 import asyncio
 import gzip
 import json
+import logging
 from dataclasses import replace
 from ipaddress import ip_network
 
@@ -441,6 +442,33 @@ async def test_me_and_erase_answer_for_each_consent_cookie_of_the_visitor_howeve
         assert me["consent_ids"] == [visitor.consent_id] and len(me["records"]) == 1
         assert erased == {"erased": 1} and await writer.by_id(visitor.consent_id) == []
     finally:
+        await writer.close()
+
+
+async def test_me_answers_with_the_visitor_s_other_records_when_one_row_is_no_record(
+    engine, caplog
+):
+    """A row edited by hand (its granted_categories no JSON list) made `me` answer 503 for
+    that visitor for good."""
+    writer = RecordWriter(SqliteStore(":memory:"), interval=0.01)
+    await writer.start()
+    engine.records = writer
+    try:
+        while not writer.ready:
+            await asyncio.sleep(0.01)
+        visitor, cookie = save(engine, ["analytics"], [])
+        save(engine, [], [], cookie=cookie)
+        while len(await writer.by_id(visitor.consent_id)) < 2:
+            await asyncio.sleep(0.01)
+        await writer.store._execute(
+            "UPDATE consent_records SET granted_categories = 'analytics' WHERE id = 1"
+        )
+        with caplog.at_level(logging.ERROR, "consentproxy.records"):
+            me, _ = await me_and_erase(engine, cookie)
+        assert [r["granted_categories"] for r in me["records"]] == [[]]
+        assert "row 1 of :memory: is no record and was left out" in caplog.text
+    finally:
+        engine.records = None
         await writer.close()
 
 

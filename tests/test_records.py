@@ -235,6 +235,29 @@ async def test_records_since_a_time_are_read_a_chunk_at_a_time(store, monkeypatc
     assert [r.consent_id async for r in found] == ["v1", "v2", "v3", "v4"]
 
 
+async def test_a_row_that_is_no_record_is_left_out_and_named_with_its_id(store, caplog):
+    """A list column that is not JSON (a row edited by hand) stopped export, show and stats
+    with a JSONDecodeError naming neither row nor file, and made `me` answer 503."""
+    await store.write([record("a", NOW), record("a", NOW + 1), record("b", NOW + 2)])
+    rowid = (await store._fetch("SELECT MIN(id) FROM consent_records"))[0][0]
+    await store._execute(
+        f"UPDATE consent_records SET granted_categories = 'analytics' WHERE id = {rowid}"
+    )
+    with caplog.at_level(logging.ERROR, "consentproxy.records"):
+        assert [r.decided_at for r in await store.by_id("a")] == [NOW + 1]
+        assert [r.consent_id async for r in store.since(0)] == ["a", "b"]
+        assert sum(n for *_, n in (await store.stats(0)).decisions) == 2
+    assert store.left_out == 3
+    assert (
+        caplog.text.count(
+            f"row {rowid} of {store.name} is no record and was left out: its granted_categories "
+            f"is 'analytics', not a JSON list of names; put it right from a backup, or delete it "
+            f"(DELETE FROM consent_records WHERE id = {rowid})"
+        )
+        == 3
+    )
+
+
 async def test_erase_removes_only_that_visitor(store):
     await store.write([record("a"), record("b")])
     assert await store.erase("a") == 1

@@ -12,10 +12,11 @@ import math
 import os
 import re
 import secrets
+import shlex
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import aclosing, contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -49,7 +50,7 @@ from consentproxy.errors import UsageError, UserError
 from consentproxy.observe import config_warnings, suggest
 from consentproxy.policy import NEVER, Policy, names_cookie
 from consentproxy.proof import shown_page
-from consentproxy.record import COLUMNS, OUTCOMES, ConsentRecord, summarise
+from consentproxy.record import COLUMNS, OUTCOMES, ConsentRecord, Stats, summarise
 from consentproxy.records import (
     PostgresStore,
     RecordStore,
@@ -741,7 +742,12 @@ def _records(args: argparse.Namespace) -> tuple[RecordStore, int]:
     return store, config.records.retention_days
 
 
-async def _with_store(args: argparse.Namespace, work: Any, *, read_only: bool = True) -> Any:
+async def _with_store[T](
+    args: argparse.Namespace,
+    work: Callable[[RecordStore, int], Awaitable[T]],
+    *,
+    read_only: bool = True,
+) -> T:
     """work(store, retention_days) on the config's store, opened read-only unless told."""
     store, days = _records(args)
     try:
@@ -749,19 +755,57 @@ async def _with_store(args: argparse.Namespace, work: Any, *, read_only: bool = 
     except UserError:  # (another application's database, a store not set up yet)
         raise
     except Exception as e:  # noqa: BLE001 - any driver error: the operator's to fix
-        check = (
-            "check the server is up and the dsn is right"
-            if isinstance(store, PostgresStore)
-            else "check the file is a records store this user can read"
-            + ("" if read_only else ", in a directory it can write")
-        )
         raise UsageError(
-            f"cannot open the records store {store.name} (named in {args.config}): {e}; {check}"
+            f"cannot open the records store {store.name} (named in {args.config}): {e}; "
+            f"{_what_to_do(store, e, read_only)}"
         ) from None
     try:
         return await work(store, days)
+    except (UserError, BrokenPipeError):  # (the reader of an export left: main's)
+        raise
+    except Exception as e:  # (any driver error: the operator's to fix)
+        if isinstance(e, OSError) and not isinstance(e, ConnectionError | TimeoutError):
+            raise  # (stdout, not the store)
+        raise UsageError(
+            f"the records store {store.name} (named in {args.config}) failed: {e}; "
+            f"{_what_to_do(store, e, read_only)}"
+        ) from None
     finally:
         await store.close()
+
+
+def _what_to_do(store: RecordStore, error: Exception, read_only: bool) -> str:
+    """The operator's next step for a store that failed to open or answer."""
+    if isinstance(store, PostgresStore):
+        return "check the server is up and the dsn is right"
+    kind = str(getattr(error, "sqlite_errorname", ""))
+    if kind.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+        return (
+            "another process holds its write lock (serve writing a batch, or another "
+            "records command); try again later"
+        )
+    if kind.startswith("SQLITE_CORRUPT"):
+        path = shlex.quote(store.name)
+        return (
+            f"the file is damaged: restore it from a backup, or save what is left with "
+            f"`sqlite3 {path} .recover | sqlite3 NEW` and name NEW in records.path"
+        )
+    return "check the file is a records store this user can read" + (
+        "" if read_only else ", in a directory it can write"
+    )
+
+
+def _left_out(store: RecordStore) -> int:
+    """The exit status of a command reading records: 1 when rows that are no records were
+    left out of its answer (each logged, with its id)."""
+    if not store.left_out:
+        return 0
+    print(
+        f"consentproxy: {store.name}: {store.left_out} of its rows left out, being no records "
+        "(each named above, with what to do)",
+        file=sys.stderr,
+    )
+    return 1
 
 
 def _record_printer(fmt: str) -> Callable[[ConsentRecord], None]:
@@ -787,26 +831,29 @@ def _since(args: argparse.Namespace) -> int:
 def cmd_records_export(args: argparse.Namespace) -> int:
     since = _since(args)
 
-    async def work(store: RecordStore, _: int) -> None:
+    async def work(store: RecordStore, _: int) -> int:
         print_record = _record_printer(args.format)
         async with aclosing(store.since(since)) as records:
             async for r in records:
                 print_record(r)
+        return _left_out(store)
 
-    asyncio.run(_with_store(args, work))
-    return 0
+    return asyncio.run(_with_store(args, work))
 
 
 def cmd_records_stats(args: argparse.Namespace) -> int:
     """The operator's numbers per day and category, from the store."""
     since = _since(args)
     categories = [c.name for c in load_config(args.config).categories if not c.required]
-    days = summarise(
-        asyncio.run(_with_store(args, lambda store, _: store.stats(since))), categories
-    )
+
+    async def work(store: RecordStore, _: int) -> tuple[Stats, int]:
+        return await store.stats(since), _left_out(store)
+
+    stats, status = asyncio.run(_with_store(args, work))
+    days = summarise(stats, categories)
     if args.format == "json":
         print(json.dumps(days, indent=1))
-        return 0
+        return status
     counts = ("impressions", "decisions", *OUTCOMES, "ignored")
     head = [*counts, *(f"{c} opt-in" for c in categories)]
     rows = [
@@ -823,7 +870,7 @@ def cmd_records_stats(args: argparse.Namespace) -> int:
     if args.format == "csv":
         out = csv.writer(sys.stdout)
         out.writerows([["day", *head], *rows])
-        return 0
+        return status
     widths = [max(len(x), 10) for x in ["day", *head]]
     for line in (["day", *head], *rows):
         print(
@@ -838,7 +885,7 @@ def cmd_records_stats(args: argparse.Namespace) -> int:
         "the category",
         file=sys.stderr,
     )
-    return 0
+    return status
 
 
 def cmd_records_purge(args: argparse.Namespace) -> int:
@@ -878,16 +925,16 @@ def cmd_records_erase(args: argparse.Namespace) -> int:
 def cmd_records_show(args: argparse.Namespace) -> int:
     args.consent_id = _consent_id(args)
 
-    async def work(store: RecordStore, _: int) -> tuple[list[ConsentRecord], dict[str, str]]:
+    async def work(store: RecordStore, _: int) -> tuple[list[ConsentRecord], dict[str, str], int]:
         records = await store.by_id(args.consent_id)
         versions = {}
         for digest in {r.shown_digest for r in records if r.shown_digest}:
             content = await store.shown(digest)
             if content is not None:
                 versions[digest] = content
-        return records, versions
+        return records, versions, _left_out(store)
 
-    records, versions = asyncio.run(_with_store(args, work))
+    records, versions, status = asyncio.run(_with_store(args, work))
     if not records:
         print(f"no records for {args.consent_id}", file=sys.stderr)
         return 1
@@ -910,7 +957,7 @@ def cmd_records_show(args: argparse.Namespace) -> int:
             with _writing("--html"):
                 page.write_bytes(shown_page(versions[digest], digest, lang))
             print(f"the banner as shown ({lang or 'default language'}): {page}", file=sys.stderr)
-    return 0
+    return status
 
 
 def _in_range(kind: type[float], low: float, high: float, expected: str) -> Any:

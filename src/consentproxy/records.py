@@ -53,14 +53,20 @@ def _row(record: ConsentRecord) -> tuple[Any, ...]:
     )
 
 
-def _record(row: Sequence[Any]) -> ConsentRecord:
-    values: dict[str, Any] = {
-        k: tuple(json.loads(v)) if k in LISTS else v for k, v in zip(COLUMNS, row, strict=True)
-    }
-    values["withdrawal"], values["gpc"] = bool(values["withdrawal"]), bool(values["gpc"])
-    return ConsentRecord(**values)
+def _names(value: Any) -> tuple[str, ...] | None:
+    """A list column's names; None for a value that is no JSON list of names (a row edited
+    by hand, or damaged)."""
+    try:
+        names = json.loads(value)
+    except (TypeError, ValueError):
+        return None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        return None
+    return tuple(names)
 
 
+# How long a write waits for another's lock on a SQLite store (its busy timeout).
+BUSY_SECONDS = 5.0
 # Rows read from the store at once by what reads them all (an export): memory stays flat.
 ROWS_AT_ONCE = 1000
 # Versions of what was shown a writer keeps at hand (a config's languages; more after
@@ -141,6 +147,7 @@ Fetch = Callable[[str], Awaitable[Sequence[Sequence[Any]]]]
 class RecordStore(Protocol):
     name: str  # for messages: the SQLite path, or the DSN without its password
     key: str  # the config's key naming it: records.path or records.dsn
+    left_out: int  # rows read that were no records: each logged with its id, then skipped
 
     async def open(self, *, read_only: bool = False) -> None:
         """Create or migrate the schema (in one transaction, one writer at a time); refuse
@@ -208,6 +215,7 @@ class _SqlStore:
 
     TABLES = ""  # the names of the tables in the store's database (or schema)
     name = key = ""
+    left_out = 0
 
     def _transaction(self) -> contextlib.AbstractAsyncContextManager[tuple[Run, Fetch]]:
         """One transaction, taken by one setup at a time."""
@@ -312,19 +320,51 @@ class _SqlStore:
 
     async def stats(self, since: int) -> Stats:
         rows = await self._fetch(
-            f"SELECT {self.DAY}, outcome, granted_categories, refused_categories, COUNT(*) "
-            f"FROM consent_records WHERE decided_at >= {self._ph(1)} GROUP BY 1, 2, 3, 4",
+            f"SELECT {self.DAY}, outcome, granted_categories, refused_categories, COUNT(*), "
+            f"MIN(id) FROM consent_records WHERE decided_at >= {self._ph(1)} "
+            "GROUP BY 1, 2, 3, 4",
             since,
         )
         shown = await self._fetch(
             f"SELECT day, count FROM banner_impressions WHERE day >= {self._ph(1)}", utc_day(since)
         )
-        return Stats(
-            [
-                (str(d), str(o), tuple(json.loads(g)), tuple(json.loads(r)), int(n))
-                for d, o, g, r, n in rows
-            ],
-            {str(d): int(n) for d, n in shown},
+        decisions = []
+        for d, o, g, r, n, first in rows:
+            granted, refused = _names(g), _names(r)
+            if granted is None or refused is None:
+                bad = ("granted_categories", g) if granted is None else ("refused_categories", r)
+                self._leave_out(first, *bad, int(n))
+                continue
+            decisions.append((str(d), str(o), granted, refused, int(n)))
+        return Stats(decisions, {str(d): int(n) for d, n in shown})
+
+    def _record(self, row: Sequence[Any]) -> ConsentRecord | None:
+        """A row (its id first) as a record; None for one that is none, said in the log: a
+        row edited by hand or damaged no longer stops an export, or a visitor's `me`."""
+        values: dict[str, Any] = dict(zip(COLUMNS, row[1:], strict=True))
+        for column in LISTS:
+            names = _names(values[column])
+            if names is None:
+                self._leave_out(row[0], column, values[column], 1)
+                return None
+            values[column] = names
+        values["withdrawal"], values["gpc"] = bool(values["withdrawal"]), bool(values["gpc"])
+        return ConsentRecord(**values)
+
+    def _leave_out(self, rowid: Any, column: str, value: Any, rows: int) -> None:
+        self.left_out += rows
+        alike = f" (and {rows - 1} more alike)" if rows > 1 else ""
+        shown = repr(value) if len(repr(value)) <= 80 else f"{repr(value)[:77]}..."
+        log.error(
+            "records: row %s%s of %s is no record and was left out: its %s is %s, not a JSON "
+            "list of names; put it right from a backup, or delete it (DELETE FROM "
+            "consent_records WHERE id = %s)",
+            rowid,
+            alike,
+            self.name,
+            column,
+            shown,
+            rowid,
         )
 
     async def shown(self, digest: str) -> str | None:
@@ -335,17 +375,18 @@ class _SqlStore:
 
     def _select(self, where: str) -> str:
         return (
-            f"SELECT {', '.join(COLUMNS)} FROM consent_records WHERE {where} "
+            f"SELECT id, {', '.join(COLUMNS)} FROM consent_records WHERE {where} "
             "ORDER BY decided_at, id"
         )
 
     async def by_id(self, consent_id: str) -> list[ConsentRecord]:
         rows = await self._fetch(self._select(f"consent_id = {self._ph(1)}"), consent_id)
-        return [_record(r) for r in rows]
+        return [r for r in map(self._record, rows) if r is not None]
 
     async def since(self, since: int) -> AsyncGenerator[ConsentRecord]:
         async for row in self._rows(self._select(f"decided_at >= {self._ph(1)}"), since):
-            yield _record(row)
+            if (record := self._record(row)) is not None:
+                yield record
 
     async def erase(self, consent_id: str) -> int:
         return await self._execute(
@@ -397,7 +438,7 @@ class SqliteStore(_SqlStore):
         # Opened here, not by aiosqlite: a connect failing there leaves its thread to answer
         # a loop that may be closed by then (a traceback at exit).
         connection = await asyncio.to_thread(
-            sqlite3.connect, target, check_same_thread=False, uri=uri
+            sqlite3.connect, target, check_same_thread=False, uri=uri, timeout=BUSY_SECONDS
         )
         self.db = await aiosqlite.Connection(lambda: connection, 64)
         if not read_only:  # (WAL only for a store: another's file stays as it was)
