@@ -93,6 +93,7 @@ def test_custom_service_is_described_in_full():
         (MINIMAL + "banner:\n  texts: {en: {titel: Hi}}\n", 8, "'titel' (did you mean 'title'?)"),
         (MINIMAL + "consent: {max_age_day: 90}\n", 7, "(did you mean 'max_age_days'?)"),
         (MINIMAL + "csp: enforced\n", 7, "(did you mean 'enforce'?)"),
+        (MINIMAL + "cps: enforce\n", 7, "unknown key 'cps' (did you mean 'csp'?)"),
         (MINIMAL + "banner:\n  css: missing.css\n", 8, "cannot read the CSS file"),
         (MINIMAL + "banner:\n  css: /etc/passwd\n", 8, "must name a .css file"),
         (

@@ -233,8 +233,12 @@ def parse_config(text: str, source: str = "<config>") -> Config:
 
 
 def did_you_mean(text: str, choices: Collection[str]) -> str:
-    """' (did you mean 'x'?)' when a choice is close to a misspelt text, else ''."""
-    close = difflib.get_close_matches(text, choices, n=1, cutoff=0.75)
+    """' (did you mean 'x'?)' when a choice is close to a misspelt text, else '': two
+    letters swapped (`cps`, which difflib finds too far from `csp`), or alike enough."""
+    swaps = {text[:i] + text[i + 1] + text[i] + text[i + 2 :] for i in range(len(text) - 1)}
+    close = [c for c in choices if c in swaps] or difflib.get_close_matches(
+        text, choices, n=1, cutoff=0.75
+    )
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
