@@ -572,10 +572,12 @@ async def test_stopping_lets_requests_in_flight_finish(origin: str) -> None:
 
 
 async def test_stopping_cancels_what_outlasts_the_grace(
-    origin: str, monkeypatch: pytest.MonkeyPatch
+    origin: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """An endless page: stop() takes the grace, then cancels it (aiohttp alone waited
-    twice the grace, 22 s in all with the default, past systemd's TimeoutStopSec)."""
+    twice the grace, 22 s in all with the default, past systemd's TimeoutStopSec). The log
+    says so (a stop cutting requests was silent)."""
+    caplog.set_level("INFO", "consentproxy")
     monkeypatch.setattr(server, "SHUTDOWN_SECONDS", 2)
     config = parse_config(CONFIG.format(upstream=origin, port=0, metrics=0, title="T"))
     running = await server.start(Engine(config, [b"k" * 32]), "127.0.0.1", 0)
@@ -588,6 +590,8 @@ async def test_stopping_cancels_what_outlasts_the_grace(
         resp.close()
     assert 2 <= took < 3.5, f"stop took {took:.1f}s for a 2 s grace"
     assert running.proxy.in_flight == set()
+    assert "stopping: 1 requests in flight get 2 s" in caplog.text
+    assert "stopping: 1 requests cut" in caplog.text
 
 
 async def test_a_second_sigterm_stops_serve_at_once(origin: str, tmp_path: Path) -> None:

@@ -120,13 +120,17 @@ class ProxyServer:
 
     async def drain(self, grace: float) -> None:
         """Requests in flight get `grace` seconds to finish; the rest (endless streams,
-        WebSockets, a silent origin) are cancelled, so stopping never hangs."""
+        WebSockets, a silent origin) are cancelled, so stopping never hangs. Said in the
+        log: a stop cutting requests was silent."""
         if self.in_flight:
+            log.info("stopping: %d requests in flight get %g s", len(self.in_flight), grace)
             await asyncio.wait(set(self.in_flight), timeout=grace)
         self.hurry()
 
     def hurry(self) -> None:
         """Cancel every request in flight now (a second SIGTERM)."""
+        if self.in_flight:
+            log.warning("stopping: %d requests cut", len(self.in_flight))
         for task in self.in_flight:
             task.cancel()
 
