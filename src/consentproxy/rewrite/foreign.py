@@ -72,6 +72,21 @@ _HTML_ENCODINGS = ("text/html", "application/xhtml+xml")
 
 # What an open element is to the tree builder; from BOUNDARY on, a scope boundary.
 PLAIN, SPECIAL_KIND, BOUNDARY, HTML_POINT, TEXT_POINT = range(5)
+# Open elements as the stack holds them, one object each: `<svg><style>` and a million
+# `<a>` made a million tuples and names (313 MB for a 6 MB page); now a million pointers
+# to one. Bounded (distinct names are the page's to choose).
+_ENTRIES: dict[tuple[bytes, int, int], tuple[bytes, int, int]] = {}
+MAX_ENTRIES = 4096
+
+
+def _entry(name: bytes, ns: int, kind: int) -> tuple[bytes, int, int]:
+    key = (name, ns, kind)
+    entry = _ENTRIES.get(key)
+    if entry is None:
+        entry = key
+        if len(_ENTRIES) < MAX_ENTRIES:
+            _ENTRIES[key] = key
+    return entry
 
 
 class ForeignContent:
@@ -101,18 +116,18 @@ class ForeignContent:
             if not (name in BREAKOUT or name == b"font" and _has_any(tag, name, FONT_ATTRS)):
                 ns = stack[-1][1]
                 if not _self_closing(tag, name):
-                    stack.append((name, ns, _kind(name, ns, tag)))
+                    stack.append(_entry(name, ns, _kind(name, ns, tag)))
                 return False
             self._pop_to_html()
         if name in (b"svg", b"math"):
             if not _self_closing(tag, name):
-                stack.append((name, SVG if name == b"svg" else MATHML, PLAIN))
+                stack.append(_entry(name, SVG if name == b"svg" else MATHML, PLAIN))
             return True
         if stack and name in CLOSES_P:
             self._close_p()
         if stack and name not in NOT_PUSHED:
             kind = BOUNDARY if name in SCOPE else SPECIAL_KIND if name in SPECIAL else PLAIN
-            stack.append((name, HTML, kind))
+            stack.append(_entry(name, HTML, kind))
         return True
 
     def _pop_to_html(self) -> None:
