@@ -308,8 +308,14 @@ async def test_sighup_reloads_under_load_without_losing_a_request(
                     )
                     proc.send_signal(signal.SIGHUP)
                 await asyncio.gather(*(hit() for _ in range(10)))
+            async with client.get(f"http://127.0.0.1:{metrics}/metrics") as resp:
+                scrape = await resp.text()
     finally:
         log = await stop(proc)
+    # (what alerting reads: a refused reload was in the log alone)
+    assert 'consentproxy_config_reloads_total{result="applied"} 3.0' in scrape
+    assert 'consentproxy_config_reloads_total{result="refused"} 2.0' in scrape
+    assert re.search(r'consentproxy_build_info\{c_loop="yes",version="[^"]+"\} 1.0', scrape)
     assert statuses == [200] * 300
     assert titles[0] == "Before" and titles[-1] == "After"
     assert "reloaded" in log and "reload refused, the running config stays" in log

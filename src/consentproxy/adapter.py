@@ -32,9 +32,11 @@ from consentproxy.record import Records
 from consentproxy.records import keep_records, redacted
 from consentproxy.report import Report
 from consentproxy.rewrite.encoding import BodyError
+from consentproxy.rewrite.scanner import C_LOOP
 from consentproxy.settings import Config, Limits
 
 __all__ = [
+    "C_LOOP",
     "MARK_HEADER",
     "MAX_BODY",
     "ORIGIN_HEAD_BYTES",

@@ -145,10 +145,13 @@ async def serve_forever(
                 await running.proxy.reload(fresh)
             except UserError as e:
                 log.error("reload refused, the running config stays: %s", e)
+                telemetry.reloads["refused"] += 1
                 return
             except Exception:  # (a bug must not be a traceback, nor stop later reloads)
                 log.exception("reload refused, the running config stays")
+                telemetry.reloads["refused"] += 1
                 return
+            telemetry.reloads["applied"] += 1
         new = fresh.config
         kept = [  # (against what was started: a change reverted since is no change)
             what

@@ -15,6 +15,7 @@ import bisect
 import itertools
 import time
 from collections.abc import Callable, Iterator
+from importlib.metadata import version
 from typing import Any, TextIO
 
 import orjson
@@ -26,7 +27,7 @@ from prometheus_client.core import (
     Metric,
 )
 
-from consentproxy.adapter import Engine, Report, access_line
+from consentproxy.adapter import C_LOOP, Engine, Report, access_line
 
 ACCESS_LOG_BATCH = 256  # lines; the adapter also flushes every FLUSH_SECONDS
 FLUSH_SECONDS = 1.0
@@ -133,6 +134,13 @@ class Telemetry:
             "Each decision's answer for each optional "
             "category: granted or refused (opt-in rate: granted / both)",
             ("category", "answer"),
+        )
+        # SIGHUP reloads, applied or refused (the running config stays): a refused one was
+        # in the log alone, which no alert reads.
+        self.reloads = _Counts(
+            "consentproxy_config_reloads",
+            "Config reloads, by result: applied, refused",
+            ("result",),
         )
         # (method, path, status, seconds, bytes sent, report, time.time() at the end)
         self.finished: list[tuple[str, str, int, float, int, Report, float]] = []
@@ -244,7 +252,14 @@ class Telemetry:
             self.impressions,
             created=self.created,
         )
-        yield from (c.family() for c in (self.by_outcome, self.answers))
+        yield from (c.family() for c in (self.by_outcome, self.answers, self.reloads))
+        info = GaugeMetricFamily(
+            "consentproxy_build_info",
+            "The running version, and whether the rewriter's C loop is built (no: ~7x slower)",
+            labels=("version", "c_loop"),
+        )
+        info.add_metric([version("consentproxy"), "yes" if C_LOOP else "no"], 1)
+        yield info
         yield GaugeMetricFamily(
             "consentproxy_records_queue_depth",
             "Decisions waiting to be recorded",
