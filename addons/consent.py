@@ -522,6 +522,8 @@ class ConsentAddon:
         it has queued is written first) and the new engine opens its own on first use."""
         old = self.engine
         self.engine = engine
+        if old is not None and engine is not None:
+            engine.endpoints.carry_over(old.endpoints)
         if old is not None and old.records is not None:
             if engine is not None and engine.config.records == old.config.records:
                 engine.records = old.records

@@ -365,6 +365,31 @@ async def test_probes_flip_when_the_upstream_or_the_store_goes_away(tmp_path: Pa
         pg.__exit__(None, None, None)
 
 
+async def test_a_reload_keeps_the_report_hosts_labelled_and_the_rate_limits(origin: str) -> None:
+    """Each reload emptied the CSP report hosts given a metrics label (the series live on:
+    500 more a reload) and the rate limits (a flood started afresh)."""
+    text = CONFIG.format(upstream=origin, port=0, metrics=0, title="T")
+    running = await server.start(Engine(parse_config(text), [b"k" * 32]), "127.0.0.1", 0)
+    base = f"http://127.0.0.1:{running.port}"
+    report = {"csp-report": {"violated-directive": "img-src", "blocked-uri": "https://a.example/x"}}
+    try:
+        async with aiohttp.ClientSession() as client:
+            async with client.post(
+                base + "/.consent/csp-report",
+                data=json.dumps(report),
+                headers={"Content-Type": "application/csp-report"},
+            ) as resp:
+                assert resp.status == 204
+            old = running.proxy.engine.endpoints
+            assert "a.example" in old.hosts_seen
+            await running.proxy.reload(Engine(parse_config(text), [b"k" * 32]))
+            new = running.proxy.engine.endpoints
+            assert new is not old and "a.example" in new.hosts_seen
+            assert new.recorded is old.recorded and new.reports is old.reports
+    finally:
+        await running.stop()
+
+
 async def test_a_reload_that_adds_or_moves_the_records_store_records_there(
     origin: str, tmp_path: Path
 ) -> None:

@@ -254,6 +254,12 @@ class Endpoints:
         self.recorded = ClientRates(RECORDS_PER_SECOND, RECORDS_BURST)
         self.hosts_seen: set[str] = set()  # in CSP reports, up to MAX_REPORTED_HOSTS
 
+    def carry_over(self, old: Endpoints) -> None:
+        """What a reload keeps of the endpoints it replaces: the CSP report hosts given a
+        label (the metrics' series live on: each reload let 500 more in) and the rate
+        limits (a reload let a flood start afresh)."""
+        self.hosts_seen, self.reports, self.recorded = old.hosts_seen, old.reports, old.recorded
+
     def handle(
         self,
         ex: Visit,

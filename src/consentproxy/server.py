@@ -148,6 +148,7 @@ class ProxyServer:
             self.records = await keep_records(engine.config.records)
         engine.records = self.records
         engine.probes = self.engine.probes
+        engine.endpoints.carry_over(self.engine.endpoints)
         self.engine = engine
         if old is not None and old is not self.records:
             await old.close()
