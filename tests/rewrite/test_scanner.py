@@ -1877,6 +1877,37 @@ def test_an_iso_2022_jp_page_is_rewritten_as_utf8_so_no_escape_hides_a_tag(polic
     assert b"<script src=" not in out
 
 
+def rewrite_as(policy, page: bytes, content_type, cut: int, skip) -> bytes:
+    """The page rewritten in two chunks, cut at cut, as served with content_type."""
+    rw = HtmlRewriter(
+        Neutraliser(policy, NO_DECISION, MARK), BANNER, True, skip=skip, content_type=content_type
+    )
+    return rw.feed(page[:cut]) + rw.feed(page[cut:]) + rw.close()
+
+
+@pytest.mark.parametrize(
+    ("page", "text"),
+    [
+        (b"<p>\x1b$d" + b"x" * 8, "<p>\ufffd$dxxxxxxxx"),
+        (
+            b"<p>\x1b$d<img src=https://WWW.facebook.com/tr>",
+            "<p>\ufffd$d<img data-consent",
+        ),
+    ],
+)
+def test_an_iso_2022_jp_escape_browsers_do_not_know_is_read_as_they_read_it(
+    policy, skip, page, text
+):
+    """CPython's decoder held an unknown escape sequence at a chunk's end and raised out of
+    feed() once it held 9 bytes ('pending buffer overflow', errors='replace' or not), and
+    took one to run to the next capital letter: the tag in it was one U+FFFD to the scanner,
+    the pixel to Chromium, which replaces the ESC alone."""
+    for cut in range(len(page) + 1):
+        out = rewrite_as(policy, page, "text/html; charset=iso-2022-jp", cut, skip)
+        assert out.startswith(b"\xef\xbb\xbf" + text.encode())
+        assert b" src=https:" not in out
+
+
 @pytest.mark.parametrize(
     "markup",
     [

@@ -13,12 +13,17 @@ the guard and the banner placed, is the injector's (rewrite/injector.py).
 from __future__ import annotations
 
 import codecs
-import functools
 import html
 import re
 from collections.abc import Buffer, Callable
 
 from consentproxy.policy import TagOutcome
+from consentproxy.rewrite.charset import (
+    UTF8_BOM,
+    UTF16_BOMS,
+    decoder,
+    header_codec,
+)
 from consentproxy.rewrite.css import style_may_load
 from consentproxy.rewrite.foreign import (
     BREAKOUT,
@@ -261,37 +266,6 @@ SNIFF_BYTES = 1024
 # Bytes waiting this long are scanned again only once as many more have come: a hostile
 # origin sending a long wait (a tag, an <svg>) byte by byte made each byte rescan it all.
 LONG_WAIT = 512
-UTF8_BOM = b"\xef\xbb\xbf"
-# UTF-16 pages (a byte order mark, or the charset of the Content-Type) are no ASCII the
-# scanner can read: they are rewritten as UTF-8, with a UTF-8 BOM, which browsers honour
-# before any charset the headers or a <meta> give. The WHATWG labels of UTF-16.
-_UTF16_BOMS = {b"\xff\xfe": "utf-16-le", b"\xfe\xff": "utf-16-be"}
-_UTF16_LABELS = {
-    "utf-16be": "utf-16-be",
-    "unicodefffe": "utf-16-be",
-    **dict.fromkeys(
-        ("csunicode", "iso-10646-ucs-2", "ucs-2", "unicode", "unicodefeff", "utf-16", "utf-16le"),
-        "utf-16-le",
-    ),
-}
-_CHARSET_RE = re.compile(r";\s*charset\s*=\s*[\"']?([^\s;\"']+)", re.IGNORECASE)
-
-
-# ISO-2022-JP too: its escape sequences switch between ASCII and two-byte modes and show as
-# nothing, so `<scr\x1b(Bipt src=...>` was no tag to the scanner and a script to Chromium.
-_TRANSCODED_LABELS = {
-    **_UTF16_LABELS,
-    "iso-2022-jp": "iso2022_jp",
-    "csiso2022jp": "iso2022_jp",
-}
-
-
-@functools.lru_cache(maxsize=256)  # an origin sends few distinct values
-def _utf16_codec(content_type: str) -> str | None:
-    """The codec of a Content-Type's charset the scanner cannot read as it comes (UTF-16,
-    ISO-2022-JP: the page is rewritten as UTF-8), else None."""
-    m = _CHARSET_RE.search(content_type)
-    return _TRANSCODED_LABELS.get(m.group(1).lower()) if m else None
 
 
 def _pieces(banner: bytes | list[bytes]) -> list[bytes]:
@@ -359,9 +333,9 @@ class HtmlRewriter:
         self.held: HeldElement | None = None
         self.outer: list[HeldElement] = []
         self.foreign = ForeignContent()
-        # The first bytes until the encoding is known (a BOM needs two), then the UTF-16
-        # decoder if the page is UTF-16, else None.
-        self.utf16 = _utf16_codec(content_type) if content_type else None
+        # The first bytes until the encoding is known (a BOM needs two), then the decoder
+        # if the page is transcoded (rewrite/charset.py), else None.
+        self.header_codec = header_codec(content_type) if content_type else None
         self.start: bytes | None = b""
         self.decoder: codecs.IncrementalDecoder | None = None
 
@@ -402,18 +376,20 @@ class HtmlRewriter:
     # --- input -------------------------------------------------------------------------
 
     def _decode(self, data: bytes, final: bool) -> bytes:
-        """The page's bytes as the scanner reads them: UTF-16 becomes UTF-8."""
+        """The page's bytes as the scanner reads them: UTF-16 and ISO-2022-JP become UTF-8."""
         if self.start is not None:
             data = self.start + data if self.start else data
             if len(data) < 3 and not final:
                 self.start = data
                 return b""
             self.start = None
-            codec = None if data.startswith(UTF8_BOM) else _UTF16_BOMS.get(data[:2]) or self.utf16
+            if data.startswith(UTF8_BOM):
+                return data
+            codec = UTF16_BOMS.get(data[:2]) or self.header_codec
             if codec is None:
                 return data
-            self.decoder = codecs.getincrementaldecoder(codec)("replace")
-            if data[:2] in _UTF16_BOMS:
+            self.decoder = decoder(codec)
+            if data[:2] in UTF16_BOMS:
                 data = data[2:]
             self.injector.out.append(UTF8_BOM)
         assert self.decoder is not None
