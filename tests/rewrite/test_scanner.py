@@ -1909,6 +1909,51 @@ def test_an_iso_2022_jp_escape_browsers_do_not_know_is_read_as_they_read_it(
 
 
 @pytest.mark.parametrize(
+    "meta",
+    [
+        b"<meta charset=iso-2022-jp>",
+        b"<META CHARSET='CSISO2022JP'>",
+        b'<meta http-equiv=content-type content="text/html; charset=iso-2022-jp">',
+    ],
+)
+@pytest.mark.parametrize("content_type", [None, "text/html", "text/html; charset=x-made-up"])
+def test_an_iso_2022_jp_page_its_meta_declares_is_rewritten_as_utf8(
+    policy, skip, meta, content_type
+):
+    """A <meta> in the first 1024 bytes gives the page's charset when the Content-Type
+    gives none a browser knows: `<\x1b(Bimg src=TRACKER>` was no tag to the scanner and
+    the pixel to Chromium."""
+    page = (
+        b"<!doctype html><html><head>"
+        + meta
+        + b"</head><body><\x1b(Bimg src=https://www.facebook.com/tr>"
+    )
+    for cut in (0, 1, 20, len(page) - 30, len(page)):
+        out = rewrite_as(policy, page, content_type, cut, skip)
+        assert out.startswith(b"\xef\xbb\xbf<!doctype html>")
+        assert b" data-consent-src=https://www.facebook.com/tr" in out
+        assert b" src=https:" not in out
+
+
+@pytest.mark.parametrize(
+    ("head", "content_type"),
+    [
+        (b"<meta charset=iso-2022-jp>", "text/html; charset=utf-8"),  # the header decides
+        (b"<meta charset=utf-8><meta charset=iso-2022-jp>", None),  # the first one does
+        (b"<!-- <meta charset=iso-2022-jp> -->", None),
+        (b"<meta content='text/html; charset=iso-2022-jp'>", None),  # (no http-equiv)
+    ],
+)
+def test_a_page_no_browser_reads_as_iso_2022_jp_is_left_as_it_comes(
+    policy, skip, head, content_type
+):
+    page = b"<html><head>" + head + "</head><body><p>日本語</p></body></html>".encode()
+    assert rewrite_as(policy, page, content_type, 7, skip) == page.replace(
+        b"</body>", INJECTED + b"</body>"
+    )
+
+
+@pytest.mark.parametrize(
     "markup",
     [
         b"<form method=post action=/.consent/choice><button name=action value=accept-all>",

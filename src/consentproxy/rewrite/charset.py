@@ -4,7 +4,8 @@ UTF-16 is no ASCII the scanner can read, and ISO-2022-JP's escape sequences swit
 ASCII and two-byte modes and show as nothing (`<scr\\x1b(Bipt src=...>` was no tag to the
 scanner and a script to Chromium). Such pages are rewritten as UTF-8 behind a UTF-8 BOM,
 which browsers honour before any charset a header or a <meta> gives. A page is one when
-its BOM or its Content-Type's charset says so.
+its BOM, its Content-Type's charset or, with no charset there a browser takes, a <meta>
+that the browser's prescan of its first bytes finds says so.
 """
 
 from __future__ import annotations
@@ -37,6 +38,153 @@ def header_codec(content_type: str) -> str | None:
     None."""
     m = _CHARSET_RE.search(content_type)
     return _TRANSCODED_LABELS.get(m.group(1).lower()) if m else None
+
+
+@functools.lru_cache(maxsize=256)
+def header_decides(content_type: str) -> bool:
+    """Whether a browser reads the page in the Content-Type's charset, a <meta> unread: it
+    names one the browser knows (taken to be one Python's codecs know) and it is HTML's."""
+    if content_type.partition(";")[0].strip().lower().endswith("xml"):
+        return True  # (no <meta> prescan in XML)
+    m = _CHARSET_RE.search(content_type)
+    if m is None:
+        return False
+    try:
+        codecs.lookup(m.group(1))
+    except LookupError:
+        return False
+    return True
+
+
+# --- the <meta> prescan (WHATWG HTML 13.2.3.2, "prescan a byte stream") ------------------
+
+PRESCAN_BYTES = 1024  # (Chromium reads on past them while only head elements have come)
+_WHITESPACE = b"\t\n\f\r "
+# What the prescan stops at: UTF-8's labels (UTF-16's are UTF-8 to it).
+_UTF8_LABELS = frozenset(
+    ("utf-8", "utf8", "unicode-1-1-utf-8", "unicode11utf8", "unicode20utf8", "x-unicode20utf8")
+).union(_UTF16_LABELS)
+_META_RE = re.compile(rb"<[mM][eE][tT][aA][\t\n\f\r /]")
+_TAG_RE = re.compile(rb"</?[A-Za-z]")
+_TAG_NAME_RE = re.compile(rb"[^\t\n\f\r >]*+")
+
+
+def meta_codec(head: bytes) -> str | None:
+    """The codec of what a <meta> in the page's first PRESCAN_BYTES declares, if the
+    scanner cannot read it as it comes (ISO-2022-JP: a <meta> naming UTF-16 means UTF-8),
+    else None. A label other than UTF-8's is passed over as if browsers knew none of them:
+    past one they know, a page declaring two charsets is read in the second; stopped at
+    one they do not, the ISO-2022-JP one after it hid a tracker's tag from the scanner."""
+    head = head[:PRESCAN_BYTES]
+    if b"2022" not in head:  # (most pages: no label that matters)
+        return None
+    pos, n = 0, len(head)
+    while pos < n:
+        if head.startswith(b"<!--", pos):
+            pos = head.find(b"-->", pos + 2) + 3  # (<!--> ends at its '>')
+            if pos < 3:
+                return None
+            continue
+        if _META_RE.match(head, pos):
+            pos, label = _meta(head, pos + 5)
+            if label in _UTF8_LABELS:
+                return None
+            if label in _ISO_2022_JP_LABELS:
+                return ISO_2022_JP
+        elif _TAG_RE.match(head, pos):
+            pos = _TAG_NAME_RE.match(head, pos + 1).end()  # type: ignore[union-attr]
+            while (attribute := _attribute(head, pos)) is not None:
+                pos = attribute[0]
+        elif head.startswith((b"<!", b"</", b"<?"), pos):
+            pos = head.find(b">", pos)
+            if pos < 0:
+                return None
+        pos += 1
+    return None
+
+
+def _meta(head: bytes, pos: int) -> tuple[int, str | None]:
+    """The end of the <meta>'s attributes from pos, and the label of the charset it
+    declares (by charset, or by http-equiv=content-type and content), if any."""
+    seen: set[bytes] = set()
+    pragma, need_pragma, charset = False, None, None
+    while (attribute := _attribute(head, pos)) is not None:
+        pos, name, value = attribute
+        if name in seen:
+            continue
+        seen.add(name)
+        if name == b"http-equiv":
+            pragma = pragma or value == b"content-type"
+        elif name == b"content" and charset is None:
+            charset = _content_charset(value)
+            need_pragma = True if charset is not None else need_pragma
+        elif name == b"charset":
+            charset, need_pragma = value, False
+    if charset is None or need_pragma is None or (need_pragma and not pragma):
+        return pos, None
+    return pos, charset.strip(_WHITESPACE).decode("latin-1")
+
+
+def _attribute(head: bytes, pos: int) -> tuple[int, bytes, bytes] | None:
+    """The attribute at pos (its end, its name and value, both lowercased), or None where
+    the tag ends (or the bytes do)."""
+    n = len(head)
+    while pos < n and head[pos] in b"\t\n\f\r /":
+        pos += 1
+    if pos >= n or head[pos] == 0x3E:
+        return None
+    start = pos
+    pos += 1  # (a name may start with '=')
+    while pos < n and head[pos] not in b"\t\n\f\r /=>":
+        pos += 1
+    name = head[start:pos].lower()
+    while pos < n and head[pos] in _WHITESPACE:
+        pos += 1
+    if pos >= n:
+        return None
+    if head[pos] != 0x3D:
+        return pos, name, b""
+    pos += 1
+    while pos < n and head[pos] in _WHITESPACE:
+        pos += 1
+    if pos >= n:
+        return None
+    quote = head[pos]
+    if quote in b"\"'":
+        end = head.find(bytes((quote,)), pos + 1)
+        return None if end < 0 else (end + 1, name, head[pos + 1 : end].lower())
+    start = pos
+    while pos < n and head[pos] not in b"\t\n\f\r >":
+        pos += 1
+    return None if pos >= n else (pos, name, head[start:pos].lower())
+
+
+def _content_charset(content: bytes) -> bytes | None:
+    """The charset a <meta>'s content names ("extract a character encoding from a meta
+    element"), or None."""
+    pos, n = 0, len(content)
+    while True:
+        pos = content.find(b"charset", pos)
+        if pos < 0:
+            return None
+        pos += 7
+        while pos < n and content[pos] in _WHITESPACE:
+            pos += 1
+        if pos < n and content[pos] == 0x3D:
+            break
+    pos += 1
+    while pos < n and content[pos] in _WHITESPACE:
+        pos += 1
+    if pos >= n:
+        return None
+    quote = content[pos]
+    if quote in b"\"'":
+        end = content.find(bytes((quote,)), pos + 1)
+        return None if end < 0 else content[pos + 1 : end]
+    end = pos
+    while end < n and content[end] not in b"\t\n\f\r ;":
+        end += 1
+    return content[pos:end]
 
 
 # --- decoders --------------------------------------------------------------------------

@@ -19,10 +19,13 @@ from collections.abc import Buffer, Callable
 
 from consentproxy.policy import TagOutcome
 from consentproxy.rewrite.charset import (
+    PRESCAN_BYTES,
     UTF8_BOM,
     UTF16_BOMS,
     decoder,
     header_codec,
+    header_decides,
+    meta_codec,
 )
 from consentproxy.rewrite.css import style_may_load
 from consentproxy.rewrite.foreign import (
@@ -333,9 +336,13 @@ class HtmlRewriter:
         self.held: HeldElement | None = None
         self.outer: list[HeldElement] = []
         self.foreign = ForeignContent()
-        # The first bytes until the encoding is known (a BOM needs two), then the decoder
-        # if the page is transcoded (rewrite/charset.py), else None.
+        # The first bytes until the encoding is known (a BOM needs two, a <meta> the
+        # prescan's bytes), then the decoder if the page is transcoded (rewrite/charset.py),
+        # else None.
         self.header_codec = header_codec(content_type) if content_type else None
+        self.prescan = self.header_codec is None and not (
+            content_type and header_decides(content_type)
+        )
         self.start: bytes | None = b""
         self.decoder: codecs.IncrementalDecoder | None = None
 
@@ -379,13 +386,15 @@ class HtmlRewriter:
         """The page's bytes as the scanner reads them: UTF-16 and ISO-2022-JP become UTF-8."""
         if self.start is not None:
             data = self.start + data if self.start else data
-            if len(data) < 3 and not final:
+            if len(data) < (PRESCAN_BYTES if self.prescan else 3) and not final:
                 self.start = data
                 return b""
             self.start = None
             if data.startswith(UTF8_BOM):
                 return data
             codec = UTF16_BOMS.get(data[:2]) or self.header_codec
+            if codec is None and self.prescan:
+                codec = meta_codec(data)
             if codec is None:
                 return data
             self.decoder = decoder(codec)
