@@ -134,6 +134,15 @@ GUARD = {
         "var s = document.createElementNS(SVG, 'svg'), i = document.createElementNS(SVG, 'image'); "
         "i.href.baseVal = T; s.appendChild(i); box.appendChild(s);"
     ),
+    "/svg-set-href-made-by-script": script(
+        "var s = document.createElementNS(SVG, 'svg'), i = document.createElementNS(SVG, 'image'), "
+        "a = document.createElementNS(SVG, 'set'); a.setAttribute('attributeName', 'href'); "
+        "a.setAttribute('to', T); i.appendChild(a); s.appendChild(i); box.appendChild(s);"
+    ),
+    "/svg-animate-values-in-markup-from-script": script(
+        "box.innerHTML = '<svg><image><animate attributeName=href dur=0.1s fill=freeze values=\"/a.png;' + T + "
+        "'\"/></image></svg>';"
+    ),
     "/event-source": script("new EventSource(T);"),
     "/web-socket": script("new WebSocket('wss://www.' + 'google-analytics.com/socket');"),
     "/import-map-and-import": script(

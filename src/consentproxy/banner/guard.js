@@ -45,6 +45,9 @@
   };
   ["body", "table", "thead", "tbody", "tfoot", "tr", "td", "th", "col", "colgroup"]
     .forEach(function (n) { URL_ATTRS[n] = ["background"]; });
+  /* SVG animations of an href load what they set it to (the proxy asks for an attributeName
+     of href; here whatever they animate: a script may name it after the values). */
+  URL_ATTRS.set = URL_ATTRS.animate = ["to", "values", "from", "by"];
   var DOCUMENTS = /^(i?frame|object|embed)$/;
   var nativeSetAttribute = Element.prototype.setAttribute;
   var nativeGetAttribute = Element.prototype.getAttribute;
@@ -153,7 +156,7 @@
     var v = String(value), doc = el.ownerDocument, base = doc.baseURI, i, svc;
     if (attr === "srcdoc") return markupService(v, doc, depth);
     var urls = /srcset$/.test(attr) ? v.split(",").map(function (c) { return c.trim().split(/\s+/)[0]; })
-      : attr === "ping" ? v.trim().split(/\s+/) : [v];
+      : attr === "ping" ? v.trim().split(/\s+/) : attr === "values" ? v.split(";") : [v];
     for (i = 0; i < urls.length; i++) if ((svc = blockedUrl(urls[i], base))) return svc;
     var text = DOCUMENTS.test(el.localName) && frameText(v);
     return text ? markupService(text, doc, depth) : null;

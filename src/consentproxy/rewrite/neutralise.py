@@ -46,6 +46,10 @@ URL_ATTRS: dict[bytes, tuple[bytes, ...]] = {
     b"input": (b"src",),
     b"applet": (b"code", b"codebase", b"archive"),
     b"feimage": (b"href", b"xlink:href"),
+    # SVG animations of an href (ANIMATED_URL: `<image><set attributeName=href to=URL>`
+    # loads URL): the values they take, `values` a ';' list.
+    b"set": (b"to", b"values", b"from", b"by"),
+    b"animate": (b"to", b"values", b"from", b"by"),
     b"base": (b"href",),  # every relative URL after it would go to that host
     b"body": (b"background",),
     b"table": (b"background",),
@@ -75,6 +79,10 @@ ENDPOINT_ATTRS = {
 }
 REFUSED_PREFIX = b"data-consent-refused-"  # (never put back: no service, no consent)
 ENDPOINT_POSTS = "consent-endpoints"  # what the reports name such a form
+# The attributeName with which an SVG animation loads its values (another loads nothing);
+# matched in any case, spaces stripped: a spelling Chromium does not take costs a renamed
+# attribute, one it takes that went unmatched a request.
+ANIMATED_URL = frozenset({"href", "xlink:href"})
 # Elements whose URL makes a document: a data: or javascript: URL there is markup that runs.
 _DOCUMENT_TAGS = frozenset({b"iframe", b"frame", b"object", b"embed"})
 JS_TYPES = frozenset(
@@ -589,6 +597,8 @@ class Neutraliser:
         if self.base is None and not _MAY_BE_REMOTE_RE.search(tag):
             return tag
         attrs = start.attrs
+        if name in (b"set", b"animate") and not _animates_url(attrs):
+            return tag
         svc: Service | None = None
         renames: list[bytes] = []
         for attr in URL_ATTRS.get(name, ()):
@@ -600,6 +610,8 @@ class Neutraliser:
                 if attr.endswith(b"srcset")
                 else value.split()
                 if attr == b"ping"
+                else value.split(";")
+                if attr == b"values"
                 else [value]
             )
             hit = next((s for s in map(self._blocked, map(self._target, urls)) if s), None)
@@ -870,6 +882,10 @@ class Neutraliser:
             pos = end
         out.append(tag[pos:])
         return b"".join(out)
+
+
+def _animates_url(attrs: Attributes) -> bool:
+    return (attrs.get(b"attributename") or "").strip().lower() in ANIMATED_URL
 
 
 def _attribute_value(text: str) -> bytes:
