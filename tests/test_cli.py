@@ -389,8 +389,9 @@ def test_check_config_warns_loudly_when_the_state_header_is_on(tmp_path, capsys)
     assert err.startswith("WARNING:") and "X-Consent-State" in err and "production" in err
 
 
-def test_serve_warns_when_the_state_header_is_on(tmp_path, caplog, monkeypatch):
-    """check-config warned, serve said nothing: any visitor could pick their state."""
+@pytest.fixture
+def serve_until_started(tmp_path, monkeypatch):
+    """Runs `serve` on GOOD + extra up to where it would start serving (what it says first)."""
 
     class Started(Exception):
         pass
@@ -401,33 +402,31 @@ def test_serve_warns_when_the_state_header_is_on(tmp_path, caplog, monkeypatch):
 
     monkeypatch.setenv("CONSENTPROXY_SECRET", "s" * 32)
     monkeypatch.setattr("consentproxy.runtime.run", run)
-    f = tmp_path / "site.yaml"
-    f.write_text(GOOD + "testing: {state_header: true}\n")
-    with pytest.raises(Started):
-        main(["serve", "--config", str(f)])
+
+    def serve(extra: str = "") -> None:
+        f = tmp_path / "site.yaml"
+        f.write_text(GOOD + extra)
+        with pytest.raises(Started):
+            main(["serve", "--config", str(f)])
+
+    return serve
+
+
+def test_serve_warns_when_the_state_header_is_on(serve_until_started, caplog):
+    """check-config warned, serve said nothing: any visitor could pick their state."""
+    serve_until_started("testing: {state_header: true}\n")
     assert "testing.state_header is on" in caplog.text and "in production" in caplog.text
 
 
-def test_serve_warns_when_the_rewriters_c_loop_is_not_built(tmp_path, caplog, monkeypatch):
+def test_serve_warns_when_the_rewriters_c_loop_is_not_built(
+    serve_until_started, caplog, monkeypatch
+):
     """Installed without a compiler (the Docker image was: no setup.py, no gcc), pages were
     rewritten ~7x slower and nothing said so."""
-
-    class Started(Exception):
-        pass
-
-    def run(serving):
-        serving.close()
-        raise Started
-
-    monkeypatch.setenv("CONSENTPROXY_SECRET", "s" * 32)
-    monkeypatch.setattr("consentproxy.runtime.run", run)
-    f = tmp_path / "site.yaml"
-    f.write_text(GOOD)
     for built in (True, False):
         monkeypatch.setattr("consentproxy.rewrite.scanner.C_LOOP", built)
         caplog.clear()
-        with pytest.raises(Started):
-            main(["serve", "--config", str(f)])
+        serve_until_started()
         assert ("C loop is not built" in caplog.text) is not built
 
 

@@ -117,6 +117,19 @@ def engine(text: str = ONETRUST) -> Engine:
     return Engine(parse_config(text), [b"k" * 32], clock=lambda: NOW)
 
 
+def recording_engine() -> tuple[Engine, list]:
+    """An engine, and the records it submits."""
+    submitted: list = []
+
+    class Kept:
+        def submit(self, record, shown=None):
+            submitted.append(record)
+
+    eng = engine()
+    eng.records = Kept()
+    return eng, submitted
+
+
 def first_visit(eng: Engine, cookie: str):
     ex = eng.begin(
         Request(
@@ -157,14 +170,7 @@ def test_a_former_choice_is_imported_under_one_id_and_recorded_once():
     """The page and its subresources, asked in parallel with the former tool's cookies
     before ours was kept: each imported the choice under a new id and recorded it (rows no
     cookie held, left by the visitor's erase), as shown by a banner they never saw."""
-    submitted = []
-
-    class Kept:
-        def submit(self, record, shown=None):
-            submitted.append(record)
-
-    eng = engine()
-    eng.records = Kept()
+    eng, submitted = recording_engine()
     tool = f"OptanonConsent={OPTANON}; OptanonAlertBoxClosed={CLOSED}"
     states = [first_visit(eng, tool)[0].state for _ in range(3)]
     assert len({s.consent_id for s in states}) == 1
@@ -181,14 +187,7 @@ def test_a_flood_of_forged_former_choices_from_one_address_is_not_all_recorded()
     """Each made-up OptanonConsent on a GET was a new choice recorded for thirteen months."""
     from consentproxy.endpoints import RECORDS_BURST
 
-    submitted = []
-
-    class Kept:
-        def submit(self, record, shown=None):
-            submitted.append(record)
-
-    eng = engine()
-    eng.records = Kept()
+    eng, submitted = recording_engine()
     eng.endpoints.recorded.clock = lambda: 0.0  # (no refill while the test runs)
     for i in range(RECORDS_BURST + 5):
         cookie = f"OptanonConsent={OPTANON.replace('consentId=', f'consentId={i}')}; "

@@ -105,6 +105,11 @@ categories:
 """
 
 
+def warned(extra: str) -> str:
+    """What check-config warns of in BASE + extra, one warning a line."""
+    return "\n".join(config_warnings(Policy(parse_config(BASE + extra))))
+
+
 def test_check_config_warns_about_what_looks_wrong():
     warnings = config_warnings(
         Policy(
@@ -168,20 +173,13 @@ def test_check_config_warns_of_a_host_another_services_domain_holds():
     """A service's exact host under a used built-in's domain takes it (the exact host wins):
     www.google-analytics.com made necessary loaded Google Analytics before any choice, and
     check-config said nothing. The catalog's own overlap is meant and not warned of."""
-    text = "\n".join(
-        config_warnings(
-            Policy(
-                parse_config(
-                    BASE
-                    + """services:
+    text = warned(
+        """services:
   - use: google-analytics
   - {use: google-ads, category: analytics}
   - {name: cdn, category: necessary, hosts: [www.google-analytics.com, static.example]}
   - {name: maps, category: analytics, hosts: ["*.maps.example", "a.maps.example/x"]}
 """
-                )
-            )
-        )
     )
     assert (
         "host 'www.google-analytics.com' of 'cdn' (necessary) is under 'google-analytics''s "
@@ -194,18 +192,11 @@ def test_check_config_warns_of_a_host_another_services_domain_holds():
 
 
 def test_check_config_warns_of_a_known_tracker_made_necessary():
-    text = "\n".join(
-        config_warnings(
-            Policy(
-                parse_config(
-                    BASE
-                    + """services:
+    text = warned(
+        """services:
   - {name: cdn, category: necessary, hosts: [connect.facebook.net, "www.google.com/maps"]}
   - {name: mine, category: analytics, hosts: [static.hotjar.com]}
 """
-                )
-            )
-        )
     )
     assert (
         "'cdn' (necessary: no consent asked) lists 'connect.facebook.net', a tracker's "

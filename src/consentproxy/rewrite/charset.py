@@ -144,19 +144,27 @@ def _attribute(head: bytes, pos: int) -> tuple[int, bytes, bytes] | None:
         return None
     if head[pos] != 0x3D:
         return pos, name, b""
-    pos += 1
-    while pos < n and head[pos] in _WHITESPACE:
+    value = _value(head, pos + 1, b"\t\n\f\r >")
+    return None if value is None else (value[0], name, value[1].lower())
+
+
+def _value(data: bytes, pos: int, ends: bytes, whole: bool = False) -> tuple[int, bytes] | None:
+    """After '=' at pos - 1: where the value ends (past its closing quote), and the value;
+    unquoted, it ends at a byte of `ends`, or with data if it is `whole` (a content
+    attribute's). None when data ends first."""
+    n = len(data)
+    while pos < n and data[pos] in _WHITESPACE:
         pos += 1
     if pos >= n:
         return None
-    quote = head[pos]
+    quote = data[pos]
     if quote in b"\"'":
-        end = head.find(bytes((quote,)), pos + 1)
-        return None if end < 0 else (end + 1, name, head[pos + 1 : end].lower())
+        end = data.find(bytes((quote,)), pos + 1)
+        return None if end < 0 else (end + 1, data[pos + 1 : end])
     start = pos
-    while pos < n and head[pos] not in b"\t\n\f\r >":
+    while pos < n and data[pos] not in ends:
         pos += 1
-    return None if pos >= n else (pos, name, head[start:pos].lower())
+    return (pos, data[start:pos]) if pos < n or whole else None
 
 
 def _content_charset(content: bytes) -> bytes | None:
@@ -172,19 +180,8 @@ def _content_charset(content: bytes) -> bytes | None:
             pos += 1
         if pos < n and content[pos] == 0x3D:
             break
-    pos += 1
-    while pos < n and content[pos] in _WHITESPACE:
-        pos += 1
-    if pos >= n:
-        return None
-    quote = content[pos]
-    if quote in b"\"'":
-        end = content.find(bytes((quote,)), pos + 1)
-        return None if end < 0 else content[pos + 1 : end]
-    end = pos
-    while end < n and content[end] not in b"\t\n\f\r ;":
-        end += 1
-    return content[pos:end]
+    value = _value(content, pos + 1, b"\t\n\f\r ;", whole=True)
+    return None if value is None else value[1]
 
 
 # --- decoders --------------------------------------------------------------------------
