@@ -87,8 +87,11 @@ CSP_REPORT = "csp-report"  # under the prefix
 CSP_REPORTS_PER_SECOND, CSP_REPORTS_BURST = 20, 100  # per process
 # What one address may add to the records (choices, imports), per process: a visitor makes
 # a few choices; a script posting a thousand a second filled the disk (656 B a record).
+# Past it the choice holds all the same (its cookie), unrecorded. All addresses together:
+# ALL_RECORDS_PER_SECOND, for a flood from many.
 RECORDS_PER_SECOND, RECORDS_BURST = 1, 60
-MAX_CLIENTS = 10_000  # addresses counted at once (past it, all are forgotten)
+ALL_RECORDS_PER_SECOND, ALL_RECORDS_BURST = 200, 2000
+MAX_CLIENTS = 10_000  # addresses counted at once (past it, the longest unseen is forgotten)
 MAX_REPORTS = 20  # in one body (the Reporting API sends lists)
 MAX_RECORD_IDS = 8  # consent cookies me and me/erase read (each an HMAC to check)
 MAX_REPORTED_HOSTS = 500  # distinct blocked hosts counted by name; the rest are "other"
@@ -202,31 +205,50 @@ class RateLimit:
 
 
 class ClientRates:
-    """A RateLimit per client address (an IPv6 one by its /64: one host holds them all).
-    A loopback address (a front proxy on the machine, not in trusted_proxies) or none is
-    every visitor's: not limited. At most MAX_CLIENTS addresses: past it all are
-    forgotten, so memory stays bounded and a flood of addresses only resets the counts."""
+    """A RateLimit per client address (an IPv6 one by its /64: one host holds them all),
+    and one for all. A loopback address (a front proxy on the machine, not in
+    trusted_proxies) or none is every visitor's: counted in all only. At most MAX_CLIENTS
+    addresses, the one unseen longest forgotten first (clearing all let a flood of
+    addresses start every count afresh)."""
 
     def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic):
         self.rate, self.burst, self.clock = rate, burst, clock
         self._limits: dict[str, RateLimit] = {}
+        self._all: RateLimit | None = None  # (made on first use: the clock may be set)
+        self.refused = 0
 
     def take(self, address: str) -> bool:
-        try:
-            ip = ipaddress.ip_address(address.split("%")[0])
-        except ValueError:
-            return True
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:  # (a dual-stack socket's)
-            ip = ip.ipv4_mapped
-        if ip.is_loopback:
-            return True
-        key = str(ipaddress.ip_network(f"{ip}/64", strict=False)) if ip.version == 6 else str(ip)
-        limit = self._limits.get(key)
-        if limit is None:
-            if len(self._limits) >= MAX_CLIENTS:
-                self._limits.clear()
-            limit = self._limits[key] = RateLimit(self.rate, self.burst, self.clock)
-        return limit.take()
+        if self._all is None:
+            self._all = RateLimit(ALL_RECORDS_PER_SECOND, ALL_RECORDS_BURST, self.clock)
+        key = _client_key(address)
+        if key is not None:
+            limit = self._limits.pop(key, None)
+            if limit is None:
+                if len(self._limits) >= MAX_CLIENTS:
+                    del self._limits[next(iter(self._limits))]
+                limit = RateLimit(self.rate, self.burst, self.clock)
+            self._limits[key] = limit  # (last: the most recently seen)
+            if not limit.take():
+                self.refused += 1
+                return False
+        if not self._all.take():
+            self.refused += 1
+            return False
+        return True
+
+
+def _client_key(address: str) -> str | None:
+    """What an address is counted under: itself, an IPv6 one's /64, an IPv4-mapped one's
+    IPv4 (a dual-stack socket's); None for a loopback one or none."""
+    try:
+        ip = ipaddress.ip_address(address.split("%")[0])
+    except ValueError:
+        return address or None  # (a front proxy's word for it, `unknown`: as written)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    if ip.is_loopback:
+        return None
+    return str(ipaddress.ip_network(f"{ip}/64", strict=False)) if ip.version == 6 else str(ip)
 
 
 class Endpoints:
@@ -651,10 +673,6 @@ class Endpoints:
                 self.config.consent.revision,
                 "the consent state is forced by the proxy; nothing was saved",
             )
-        if not self.recorded.take(ex.visitor):
-            resp = _plain(429, "too many choices from your address; try again in a minute")
-            resp.headers.append(("Retry-After", "60"))
-            return resp
         policy = self.policy
         if action == "accept-all":
             cats: set[str] = set(policy.optional)

@@ -407,10 +407,11 @@ class Exchange:
     @property
     def visitor(self) -> str:
         """The visitor's address: the peer's, or behind trusted proxies the last address of
-        X-Forwarded-For that is none of theirs (the ones before it anyone can write)."""
+        X-Forwarded-For (all its lines: a proxy may add one of its own) that is none of
+        theirs (the ones before it anyone can write); its port, if given, left out."""
         if self.trusted:
-            hops = (self.req.first.get("x-forwarded-for") or "").split(",")
-            for hop in map(str.strip, reversed(hops)):
+            lines = [v for k, v in self.req.headers if k.lower() == "x-forwarded-for"]
+            for hop in map(_address, reversed(",".join(lines).split(","))):
                 if hop and not self.engine.trusts(hop):
                     return hop
         return self.req.client_ip
@@ -484,7 +485,7 @@ class Exchange:
             self.report.decision, self.report.outcome = record.action, record.outcome
             self.report.categories_granted = list(record.granted_categories)
             self.report.categories_refused = list(record.refused_categories)
-            if self.engine.records is not None:
+            if self.engine.records is not None and engine.endpoints.recorded.take(self.visitor):
                 self.engine.records.submit(resp.record, self.engine.shown)
         if resp.new_state is not None:
             old = self._not_covered(resp.new_state)
@@ -1465,3 +1466,12 @@ class Engine:
             return state
         categories, services = self.policy.under_gpc(state.categories, state.services)
         return replace(state, categories=categories, services=services, gpc=True)
+
+
+def _address(hop: str) -> str:
+    """An X-Forwarded-For entry's address: `203.0.113.9:5123` and `[2001:db8::1]:443` give
+    theirs (some load balancers add the port)."""
+    hop = hop.strip()
+    if hop.startswith("["):
+        return hop[1 : hop.find("]")] if "]" in hop else hop
+    return hop.rsplit(":", 1)[0] if hop.count(":") == 1 else hop

@@ -150,7 +150,9 @@ class Telemetry:
         writer = self.engine().records
         if writer is None:
             return 0.0
-        return float(writer.queued() if what == "queue" else writer.dropped)
+        if what == "queue":
+            return float(writer.queued())
+        return float(writer.dropped + self.engine().endpoints.recorded.refused)
 
     def request_done(
         self, method: str, path: str, status: int, seconds: float, sent: int, report: Report
@@ -267,7 +269,8 @@ class Telemetry:
         )
         yield GaugeMetricFamily(
             "consentproxy_records_dropped",
-            "Decisions that could not be recorded",
+            "Decisions that could not be recorded (the store failing, or past an address's "
+            "rate: endpoints.RECORDS_PER_SECOND)",
             self._writer_value("dropped"),
         )
 
