@@ -418,6 +418,16 @@ def test_serve_warns_when_the_state_header_is_on(serve_until_started, caplog):
     assert "testing.state_header is on" in caplog.text and "in production" in caplog.text
 
 
+def test_serve_says_what_check_config_warns_of(serve_until_started, caplog):
+    """former_cmp.revision (new, 1 by default) under a raised consent.revision stopped the
+    import on an upgrade, and only check-config said why."""
+    serve_until_started(
+        "consent: {revision: 2}\nformer_cmp: {tool: onetrust, import: {C0002: analytics}, "
+        "until: 2026-01-01}\n"
+    )
+    assert "former_cmp imports nothing: consent.revision (2) is above" in caplog.text
+
+
 def test_serve_warns_when_the_rewriters_c_loop_is_not_built(
     serve_until_started, caplog, monkeypatch
 ):

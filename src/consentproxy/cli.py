@@ -104,6 +104,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = engine.config
     if warning := config.testing_warning():
         log.warning("%s", warning)
+    for warning in config_warnings(engine.policy):  # (check-config's, said where it runs:
+        log.warning("%s: %s", config.source, warning)  # an upgrade may bring new ones)
     if not scanner.C_LOOP:
         log.warning(
             "the rewriter's C loop is not built (installed without a C compiler): pages "
