@@ -132,6 +132,12 @@ def test_a_lifetime_longer_than_the_cap_is_shown_cut_to_it():
     for theirs in ("up to 2 years (Facebook's own cookies)", "13 months (ad-id, on x.com)"):
         assert lifetime_shown(theirs, "en", 90) == theirs
     assert lifetime_shown("13 months (IDE)", "en", 395) == "13 months (IDE)"
+    # The catalog's vendors' own (an embed's, a tracking domain's) say where they live.
+    from consentproxy.config import builtin_services
+
+    for name in ("vimeo", "youtube", "google-ads", "adobe-analytics"):
+        retention = builtin_services()[name].retention
+        assert lifetime_shown(retention, "en", 90) == retention, name
 
 
 def test_the_lifetime_grammar_covers_every_language():
