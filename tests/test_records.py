@@ -70,6 +70,7 @@ async def store(store_target):
         await store._execute("DELETE FROM consent_records")
         await store._execute("DELETE FROM shown_versions")
         await store._execute("DELETE FROM banner_impressions")
+        await store._execute("DELETE FROM erasures")
     yield store
     await store.close()
 
@@ -262,6 +263,25 @@ async def test_erase_removes_only_that_visitor(store):
     await store.write([record("a"), record("b")])
     assert await store.erase("a") == 1
     assert await store.by_id("a") == [] and len(await store.by_id("b")) == 1
+
+
+async def test_a_record_another_process_had_queued_is_not_written_after_the_erase(
+    store_target, store
+):
+    """With --workers (or instances sharing a store), an erase in one took the records of the
+    store and its own queue; one another had queued was written after it, and kept."""
+    other = open_store(store_target)  # (another worker's writer, on the same store)
+    await other.open()
+    try:
+        now = int(time.time())  # (the erase's time)
+        await store.write([record("a", now - 10)])
+        assert await store.erase("a") == 1
+        later = now + 60  # (chosen again after the erase: kept)
+        await other.write([record("a", now - 5), record("b", now - 5), record("a", later)])
+        assert [r.decided_at for r in await store.by_id("a")] == [later]
+        assert len(await store.by_id("b")) == 1
+    finally:
+        await other.close()
 
 
 async def test_purge_keeps_what_is_younger_than_the_retention(store):

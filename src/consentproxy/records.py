@@ -109,6 +109,9 @@ MIGRATIONS = (
         "WHERE clean = 0"
     ),
     "DROP TABLE store_state",
+    # Each visitor's last erasure: a record decided before it that another process (a
+    # worker, an instance) still had queued is not written after it.
+    "CREATE TABLE erasures (consent_id TEXT PRIMARY KEY, erased_at BIGINT NOT NULL)",
 )
 # The tables the migrations create. At version 0 none holds anything: a first setup that
 # an older version cut short (each CREATE committed on its own, then the disk was full)
@@ -303,6 +306,14 @@ class _SqlStore:
         marks = ", ".join(self._ph(i + 1) for i in range(len(COLUMNS)))
         return f"INSERT INTO consent_records ({', '.join(COLUMNS)}) VALUES ({marks})"
 
+    def _erased(self) -> str:
+        """After a batch, for each of its visitors: what they decided before they last erased
+        their records goes (another process had it queued as they erased)."""
+        return (
+            f"DELETE FROM consent_records WHERE consent_id = {self._ph(1)} AND decided_at <= "
+            f"(SELECT erased_at FROM erasures WHERE consent_id = {self._ph(1)})"
+        )
+
     def _archive(self) -> str:
         """A version is archived once: the same digest is the same content."""
         return (
@@ -389,6 +400,12 @@ class _SqlStore:
                 yield record
 
     async def erase(self, consent_id: str) -> int:
+        await self._execute(
+            f"INSERT INTO erasures (consent_id, erased_at) VALUES ({self._ph(1)}, {self._ph(2)}) "
+            "ON CONFLICT (consent_id) DO UPDATE SET erased_at = excluded.erased_at",
+            consent_id,
+            int(time.time()),
+        )
         return await self._execute(
             f"DELETE FROM consent_records WHERE consent_id = {self._ph(1)}", consent_id
         )
@@ -408,6 +425,7 @@ class _SqlStore:
         await self._execute(
             f"DELETE FROM banner_impressions WHERE day < {self._ph(1)}", utc_day(before)
         )
+        await self._execute(f"DELETE FROM erasures WHERE erased_at < {self._ph(1)}", before)
         return removed
 
 
@@ -424,7 +442,7 @@ class SqliteStore(_SqlStore):
         self.db: Any = None
 
     def _ph(self, n: int) -> str:
-        return "?"
+        return f"?{n}"  # (numbered: a query may name one twice)
 
     async def _connect(self, read_only: bool) -> None:
         import aiosqlite
@@ -493,6 +511,7 @@ class SqliteStore(_SqlStore):
                 self._archive(), [(d, now, c) for d, c in (versions or {}).items()]
             )
             await self.db.executemany(self._insert(), [_row(r) for r in batch])
+            await self.db.executemany(self._erased(), [(c,) for c in _visitors(batch)])
             await self.db.executemany(self._count_impressions(), list((impressions or {}).items()))
             await self.db.commit()
         except BaseException:  # (what went in before the failure would go in again on retry)
@@ -564,8 +583,13 @@ class PostgresStore(_SqlStore):
             if versions:
                 await conn.executemany(self._archive(), [(d, now, c) for d, c in versions.items()])
             await conn.executemany(self._insert(), [_row(r) for r in batch])
+            await conn.executemany(self._erased(), [(c,) for c in _visitors(batch)])
             if impressions:
                 await conn.executemany(self._count_impressions(), list(impressions.items()))
+
+
+def _visitors(batch: Sequence[ConsentRecord]) -> list[str]:
+    return list(dict.fromkeys(r.consent_id for r in batch))
 
 
 def open_store(target: str) -> RecordStore:
