@@ -107,6 +107,13 @@ def tracker_log(context: BrowserContext) -> list[str]:
     return hosts
 
 
+async def accept_all(page: Page) -> None:
+    """Click Accept all and wait for the proxy's answer (its cookie): a reload sent before
+    it (a loaded machine) asked with no choice made yet."""
+    async with page.expect_response(lambda r: "/.consent/choice" in r.url):
+        await page.click("[data-consent-action=accept-all]")
+
+
 async def settle(page: Page) -> None:
     await page.wait_for_load_state("networkidle")
     await page.wait_for_timeout(200)
@@ -119,7 +126,7 @@ async def test_withdrawal_is_not_undone_by_the_browser_cache(cached_context, sit
     await page.goto("/")
     await settle(page)
     assert hosts == []
-    await page.click("[data-consent-action=accept-all]")
+    await accept_all(page)
     await page.reload()
     await page.reload()  # the accepted page, revalidated: the origin's 304 serves it
     await settle(page)
@@ -145,7 +152,7 @@ async def test_a_page_cached_before_the_choice_loses_its_banner_after_accept_all
     await page.goto("/")
     await settle(page)
     assert await page.evaluate(OPEN)
-    await page.click("[data-consent-action=accept-all]")
+    await accept_all(page)
     before = origin.full
     await page.reload()
     await settle(page)
