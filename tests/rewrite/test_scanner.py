@@ -1993,9 +1993,31 @@ def test_an_iso_2022_jp_page_its_meta_declares_is_rewritten_as_utf8(
 
 
 @pytest.mark.parametrize(
+    "content_type",
+    ["text/html; charset=utf_8", "text/html; charset=utf-7", "text/html; charset=latin_1"],
+)
+def test_a_header_charset_browsers_do_not_know_leaves_the_meta_to_decide(
+    policy, skip, content_type
+):
+    """Python's codecs know `utf_8`, `utf-7` and `latin_1`, the WHATWG labels (and Chromium)
+    not: the <meta charset=iso-2022-jp> decides, and `<\x1b(Bimg src=TRACKER>` was the
+    pixel to Chromium and no tag to the scanner."""
+    page = (
+        b"<!doctype html><html><head><meta charset=iso-2022-jp>"
+        b"</head><body><\x1b(Bimg src=https://www.facebook.com/tr>"
+    )
+    out = rewrite_as(policy, page, content_type, 20, skip)
+    assert out.startswith(b"\xef\xbb\xbf<!doctype html>")
+    assert b" data-consent-src=https://www.facebook.com/tr" in out
+    assert b" src=https:" not in out
+
+
+@pytest.mark.parametrize(
     ("head", "content_type"),
     [
         (b"<meta charset=iso-2022-jp>", "text/html; charset=utf-8"),  # the header decides
+        (b"<meta charset=iso-2022-jp>", "text/html; charset=Latin1"),  # (a WHATWG label)
+        (b"<meta charset=ISO-2022-JP>", "text/html; charset=x-user-defined"),
         (b"<meta charset=utf-8><meta charset=iso-2022-jp>", None),  # the first one does
         (b"<!-- <meta charset=iso-2022-jp> -->", None),
         (b"<meta content='text/html; charset=iso-2022-jp'>", None),  # (no http-equiv)

@@ -15,21 +15,22 @@ import functools
 import re
 from collections.abc import Buffer
 
+import webencodings
+
 UTF8_BOM = b"\xef\xbb\xbf"
 UTF16_BOMS = {b"\xff\xfe": "utf-16-le", b"\xfe\xff": "utf-16-be"}
-# The WHATWG labels of the encodings transcoded, and the codec each is read with.
-_UTF16_LABELS = {
-    "utf-16be": "utf-16-be",
-    "unicodefffe": "utf-16-be",
-    **dict.fromkeys(
-        ("csunicode", "iso-10646-ucs-2", "ucs-2", "unicode", "unicodefeff", "utf-16", "utf-16le"),
-        "utf-16-le",
-    ),
-}
 ISO_2022_JP = "iso-2022-jp"
-_ISO_2022_JP_LABELS = dict.fromkeys(("iso-2022-jp", "csiso2022jp"), ISO_2022_JP)
-_TRANSCODED_LABELS = {**_UTF16_LABELS, **_ISO_2022_JP_LABELS}
+# The encodings transcoded (by their WHATWG names), and the codec each is read with.
+_TRANSCODED = {"utf-16le": "utf-16-le", "utf-16be": "utf-16-be", ISO_2022_JP: ISO_2022_JP}
 _CHARSET_RE = re.compile(r";\s*charset\s*=\s*[\"']?([^\s;\"']+)", re.IGNORECASE)
+
+
+@functools.lru_cache(maxsize=256)
+def _encoding(label: str) -> str | None:
+    """The WHATWG name of the encoding a label names (Encoding, "get an encoding"), or
+    None for a label browsers do not know (Python's aliases, `utf_8`, `latin_1`, are none)."""
+    encoding = webencodings.lookup(label)
+    return None if encoding is None else str(encoding.name)
 
 
 @functools.lru_cache(maxsize=256)  # an origin sends few distinct values
@@ -37,33 +38,25 @@ def header_codec(content_type: str) -> str | None:
     """The codec of a Content-Type's charset the scanner cannot read as it comes, else
     None."""
     m = _CHARSET_RE.search(content_type)
-    return _TRANSCODED_LABELS.get(m.group(1).lower()) if m else None
+    return _TRANSCODED.get(_encoding(m.group(1)) or "") if m else None
 
 
 @functools.lru_cache(maxsize=256)
 def header_decides(content_type: str) -> bool:
     """Whether a browser reads the page in the Content-Type's charset, a <meta> unread: it
-    names one the browser knows (taken to be one Python's codecs know) and it is HTML's."""
+    names one the browser knows (a WHATWG label) and it is HTML's."""
     if content_type.partition(";")[0].strip().lower().endswith("xml"):
         return True  # (no <meta> prescan in XML)
     m = _CHARSET_RE.search(content_type)
-    if m is None:
-        return False
-    try:
-        codecs.lookup(m.group(1))
-    except LookupError:
-        return False
-    return True
+    return m is not None and _encoding(m.group(1)) is not None
 
 
 # --- the <meta> prescan (WHATWG HTML 13.2.3.2, "prescan a byte stream") ------------------
 
 PRESCAN_BYTES = 1024  # (Chromium reads on past them while only head elements have come)
 _WHITESPACE = b"\t\n\f\r "
-# What the prescan stops at: UTF-8's labels (UTF-16's are UTF-8 to it).
-_UTF8_LABELS = frozenset(
-    ("utf-8", "utf8", "unicode-1-1-utf-8", "unicode11utf8", "unicode20utf8", "x-unicode20utf8")
-).union(_UTF16_LABELS)
+# What the prescan stops at: UTF-8 (UTF-16 is UTF-8 to it).
+_UTF8 = frozenset(("utf-8", "utf-16le", "utf-16be"))
 _META_RE = re.compile(rb"<[mM][eE][tT][aA][\t\n\f\r /]")
 _TAG_RE = re.compile(rb"</?[A-Za-z]")
 _TAG_NAME_RE = re.compile(rb"[^\t\n\f\r >]*+")
@@ -87,9 +80,10 @@ def meta_codec(head: bytes) -> str | None:
             continue
         if _META_RE.match(head, pos):
             pos, label = _meta(head, pos + 5)
-            if label in _UTF8_LABELS:
+            encoding = None if label is None else _encoding(label)
+            if encoding in _UTF8:
                 return None
-            if label in _ISO_2022_JP_LABELS:
+            if encoding == ISO_2022_JP:
                 return ISO_2022_JP
         elif _TAG_RE.match(head, pos):
             pos = _TAG_NAME_RE.match(head, pos + 1).end()  # type: ignore[union-attr]
