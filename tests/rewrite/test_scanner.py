@@ -1971,6 +1971,12 @@ def test_an_iso_2022_jp_escape_browsers_do_not_know_is_read_as_they_read_it(
         b"<meta charset=iso-2022-jp>",
         b"<META CHARSET='CSISO2022JP'>",
         b'<meta http-equiv=content-type content="text/html; charset=iso-2022-jp">',
+        # comments as Chromium's tokenizer ends them (WHATWG's prescan: at `-->` only)
+        b"<!-- x --!><meta charset=iso-2022-jp>",
+        b"<!--><meta charset=iso-2022-jp>",
+        b"<!---><meta charset=iso-2022-jp>",
+        # and as Firefox's prescan does: to Chromium the UTF-8 one is the first
+        b"<!-- --!><meta charset=utf-8> --><meta charset=iso-2022-jp>",
     ],
 )
 @pytest.mark.parametrize("content_type", [None, "text/html", "text/html; charset=x-made-up"])
@@ -2020,6 +2026,8 @@ def test_a_header_charset_browsers_do_not_know_leaves_the_meta_to_decide(
         (b"<meta charset=ISO-2022-JP>", "text/html; charset=x-user-defined"),
         (b"<meta charset=utf-8><meta charset=iso-2022-jp>", None),  # the first one does
         (b"<!-- <meta charset=iso-2022-jp> -->", None),
+        (b"<!-- --!-><meta charset=iso-2022-jp> -->", None),
+        (b"<!--!><meta charset=iso-2022-jp> -->", None),
         (b"<meta content='text/html; charset=iso-2022-jp'>", None),  # (no http-equiv)
     ],
 )

@@ -67,22 +67,32 @@ def meta_codec(head: bytes) -> str | None:
     scanner cannot read it as it comes (ISO-2022-JP: a <meta> naming UTF-16 means UTF-8),
     else None. A label other than UTF-8's is passed over as if browsers knew none of them:
     past one they know, a page declaring two charsets is read in the second; stopped at
-    one they do not, the ISO-2022-JP one after it hid a tracker's tag from the scanner."""
+    one they do not, the ISO-2022-JP one after it hid a tracker's tag from the scanner.
+    The bytes are read as each browser's prescan reads them (`_reading`), and ISO-2022-JP
+    is the page's if one reading finds it first."""
     head = head[:PRESCAN_BYTES]
     if b"2022" not in head:  # (most pages: no label that matters)
         return None
+    if ISO_2022_JP in (_reading(head, chromium=True), _reading(head, chromium=False)):
+        return ISO_2022_JP
+    return None
+
+
+def _reading(head: bytes, chromium: bool) -> str | None:
+    """The encoding of the first <meta> in head naming UTF-8 or ISO-2022-JP, as Chromium
+    reads the bytes (its tokenizer) or as WHATWG's prescan (Firefox's) does, or None."""
     pos, n = 0, len(head)
     while pos < n:
         if head.startswith(b"<!--", pos):
-            pos = head.find(b"-->", pos + 2) + 3  # (<!--> ends at its '>')
-            if pos < 3:
+            pos = _comment_end(head, pos, chromium)
+            if pos < 0:
                 return None
             continue
         if _META_RE.match(head, pos):
             pos, label = _meta(head, pos + 5)
             encoding = None if label is None else _encoding(label)
             if encoding in _UTF8:
-                return None
+                return "utf-8"
             if encoding == ISO_2022_JP:
                 return ISO_2022_JP
         elif _TAG_RE.match(head, pos):
@@ -95,6 +105,17 @@ def meta_codec(head: bytes) -> str | None:
                 return None
         pos += 1
     return None
+
+
+def _comment_end(head: bytes, pos: int, chromium: bool) -> int:
+    """Where the comment that starts at pos ends: after the first `-->` (`<!-->` and
+    `<!--->` too: WHATWG's prescan, Firefox), or, to Chromium (its prescan is its
+    tokenizer), after a `--!>` before it; -1 if the bytes end first."""
+    end = head.find(b"-->", pos + 2)
+    end = -1 if end < 0 else end + 3
+    if chromium and (bang := head.find(b"--!>", pos + 4, end if end >= 0 else len(head))) >= 0:
+        return bang + 4
+    return end
 
 
 def _meta(head: bytes, pos: int) -> tuple[int, str | None]:
