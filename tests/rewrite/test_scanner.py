@@ -2019,6 +2019,59 @@ def test_a_header_charset_browsers_do_not_know_leaves_the_meta_to_decide(
 
 
 @pytest.mark.parametrize(
+    "declaration",
+    [
+        b'<?xml version="1.0" encoding="ISO-2022-JP"?>',
+        b"<?xml version='1.0' encoding = 'csiso2022jp' ?>",
+        b'<?xml version="1.0" encoding="iso-2022-jp"?><!-- --!><meta charset=utf-8> -->',
+        b"<?xml version='1.0'" + b" " * 1100 + b"encoding='iso-2022-jp'?>",  # (past 1024)
+    ],
+)
+@pytest.mark.parametrize("content_type", [None, "text/html"])
+def test_an_iso_2022_jp_page_its_xml_declaration_declares_is_rewritten_as_utf8(
+    policy, skip, declaration, content_type
+):
+    """Chromium honours an XML declaration at a text/html page's very start (its encoding,
+    read up to the declaration's '>'), a <meta> unless one follows."""
+    page = declaration + b"<html><head></head><body><\x1b(Bimg src=https://www.facebook.com/tr>"
+    for cut in (0, 5, 30, len(page)):
+        out = rewrite_as(policy, page, content_type, cut, skip)
+        assert out.startswith(b"\xef\xbb\xbf<?xml")
+        assert b" data-consent-src=https://www.facebook.com/tr" in out
+        assert b" src=https:" not in out
+
+
+@pytest.mark.parametrize(
+    ("head", "content_type"),
+    [
+        (b"<meta charset=utf-8>", None),  # (the <meta> decides)
+        (b"", "text/html; charset=utf-8"),  # (the header does)
+    ],
+)
+def test_an_xml_declaration_something_else_decides_over_is_left_as_it_comes(
+    policy, skip, head, content_type
+):
+    page = (
+        b'<?xml version="1.0" encoding="iso-2022-jp"?><html><head>'
+        + head
+        + ("</head><body><p>日本語</p></body></html>".encode())
+    )
+    assert rewrite_as(policy, page, content_type, 7, skip) == page.replace(
+        b"</body>", INJECTED + b"</body>"
+    )
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_a_utf16_page_its_xml_declaration_shows_is_rewritten_as_utf8(policy, skip, codec):
+    """`<\\0?\\0x\\0` at the start is UTF-16 to Chromium, no BOM needed: to the scanner its
+    tags were split by NULs."""
+    page = '<?xml version="1.0"?><html><body><img src=https://www.facebook.com/tr>'
+    out = rewrite_as(policy, page.encode(codec), "text/html", 9, skip)
+    assert out.startswith(b"\xef\xbb\xbf<?xml version")
+    assert b" data-consent-src=https://www.facebook.com/tr" in out
+
+
+@pytest.mark.parametrize(
     ("head", "content_type"),
     [
         (b"<meta charset=iso-2022-jp>", "text/html; charset=utf-8"),  # the header decides
@@ -2028,6 +2081,7 @@ def test_a_header_charset_browsers_do_not_know_leaves_the_meta_to_decide(
         (b"<!-- <meta charset=iso-2022-jp> -->", None),
         (b"<!-- --!-><meta charset=iso-2022-jp> -->", None),
         (b"<!--!><meta charset=iso-2022-jp> -->", None),
+        (b'<?xml encoding="iso-2022-jp"?>', None),  # (not at the start)
         (b"<meta content='text/html; charset=iso-2022-jp'>", None),  # (no http-equiv)
     ],
 )

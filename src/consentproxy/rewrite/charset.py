@@ -71,11 +71,54 @@ def meta_codec(head: bytes) -> str | None:
     The bytes are read as each browser's prescan reads them (`_reading`), and ISO-2022-JP
     is the page's if one reading finds it first."""
     head = head[:PRESCAN_BYTES]
-    if b"2022" not in head:  # (most pages: no label that matters)
+    xml = _xml_declaration(head)
+    if xml is None and b"2022" not in head:  # (most pages: no label that matters)
         return None
-    if ISO_2022_JP in (_reading(head, chromium=True), _reading(head, chromium=False)):
-        return ISO_2022_JP
+    if xml in UTF16_BOMS.values():
+        return xml
+    found = (_reading(head, chromium=True), _reading(head, chromium=False))
+    if ISO_2022_JP in found or (xml == ISO_2022_JP and found != ("utf-8", "utf-8")):
+        return ISO_2022_JP  # (a <meta>'s charset comes before the XML declaration's)
     return None
+
+
+def _xml_declaration(head: bytes) -> str | None:
+    """The codec an XML declaration at the page's very start gives it, if the scanner
+    cannot read the page as it comes, else None. Chromium honours one in text/html with no
+    charset in the Content-Type, before a <meta> (which then decides); it reads the
+    encoding up to the declaration's first '>', past PRESCAN_BYTES if need be: a
+    declaration the bytes end in is taken to say ISO-2022-JP (the scanner reads what the
+    browser does either way). Its UTF-16 form (`<\\0?\\0x\\0`) is UTF-16, BOM or not."""
+    if not head.startswith(b"<?xml"):
+        return _XML_UTF16.get(head[:6])
+    if (close := head.find(b">")) < 0:
+        return ISO_2022_JP
+    decl = head[:close]  # (the encoding's closing quote comes before the '>')
+    pos = decl.find(b"encoding") + 8
+    if pos < 8:
+        return None
+    pos = _skip_xml_space(decl, pos)
+    if not decl.startswith(b"=", pos):
+        return None
+    pos = _skip_xml_space(decl, pos + 1)
+    if pos >= len(decl) or decl[pos] not in b"\"'":
+        return None
+    end = decl.find(decl[pos : pos + 1], pos + 1)
+    if end < 0:
+        return None
+    encoding = _encoding(decl[pos + 1 : end].decode("latin-1"))
+    return ISO_2022_JP if encoding == ISO_2022_JP else None
+
+
+_XML_UTF16 = {b"<\0?\0x\0": "utf-16-le", b"\0<\0?\0x": "utf-16-be"}
+
+
+def _skip_xml_space(decl: bytes, pos: int) -> int:
+    """Past the bytes Chromium skips around an XML declaration's '=': those up to ' ' as
+    a signed char, so bytes from 0x80 too."""
+    while pos < len(decl) and not 0x20 < decl[pos] < 0x80:
+        pos += 1
+    return pos
 
 
 def _reading(head: bytes, chromium: bool) -> str | None:
