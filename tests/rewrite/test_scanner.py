@@ -2071,6 +2071,53 @@ def test_a_utf16_page_its_xml_declaration_shows_is_rewritten_as_utf8(policy, ski
     assert b" data-consent-src=https://www.facebook.com/tr" in out
 
 
+@pytest.mark.parametrize("content_type", [None, "text/html"])
+@pytest.mark.parametrize(
+    "meta",
+    [
+        b"<meta charset=utf-8>",
+        b"<META HTTP-EQUIV=Content-Type CONTENT='text/html; charset=UTF-8'>",
+        b"<meta charset=iso-2022-jp>",
+    ],
+)
+def test_a_head_sent_early_is_sent_on_once_its_meta_settles_the_charset(
+    policy, skip, content_type, meta
+):
+    """With no charset in the Content-Type, nothing was sent before 1024 bytes had come: an
+    origin that flushed its <head> and then worked out its body for seconds had the visitor
+    wait for nothing. A whole <meta> naming the charset settles it."""
+    rw = HtmlRewriter(
+        Neutraliser(policy, NO_DECISION, MARK), BANNER, True, skip=skip, content_type=content_type
+    )
+    head = b"<!doctype html><html><head><title>t</title>" + meta
+    assert rw.feed(head[:-1]) == b""  # (not yet)
+    bom = b"\xef\xbb\xbf" if b"2022" in meta else b""
+    assert rw.feed(head[-1:] + b"<link rel=icon href=/i.png>").startswith(
+        bom + b"<!doctype html><html><head><title>t</title>"
+    )
+    body = b"</head><body><\x1b(Bimg src=https://www.facebook.com/tr></body></html>"
+    out = rw.feed(body) + rw.close()
+    assert (b"data-consent-src=" in out) == bool(bom)
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b'<div title="<meta charset=utf-8>"><meta charset=iso-2022-jp>',
+        b"<!-- --!><meta charset=utf-8> --><meta charset=iso-2022-jp>",
+        b"<!-- x --><body><p>x</p><meta charset=iso-2022-jp>",  # (Chromium reads 1024 bytes)
+        b"<meta charset=windows-1252><meta charset=iso-2022-jp>",
+    ],
+)
+def test_bytes_that_settle_nothing_yet_send_nothing_yet(policy, skip, head):
+    """What the first bytes show settles the charset only if no more bytes can change it."""
+    page = b"<html><head>" + head + b"<p><\x1b(Bimg src=https://www.facebook.com/tr></p>"
+    for cut in range(len(page)):
+        out = rewrite_as(policy, page, None, cut, skip)
+        assert out.startswith(b"\xef\xbb\xbf<html><head>")
+        assert b" data-consent-src=https://www.facebook.com/tr" in out
+
+
 @pytest.mark.parametrize(
     ("head", "content_type"),
     [

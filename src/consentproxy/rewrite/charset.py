@@ -60,26 +60,85 @@ _UTF8 = frozenset(("utf-8", "utf-16le", "utf-16be"))
 _META_RE = re.compile(rb"<[mM][eE][tT][aA][\t\n\f\r /]")
 _TAG_RE = re.compile(rb"</?[A-Za-z]")
 _TAG_NAME_RE = re.compile(rb"[^\t\n\f\r >]*+")
+_TAG_END_RE = re.compile(rb"[\t\n\f\r /]*+>")  # (where _attribute returned None)
 
 
-def meta_codec(head: bytes) -> str | None:
-    """The codec of what a <meta> in the page's first PRESCAN_BYTES declares, if the
-    scanner cannot read it as it comes (ISO-2022-JP: a <meta> naming UTF-16 means UTF-8),
-    else None. A label other than UTF-8's is passed over as if browsers knew none of them:
-    past one they know, a page declaring two charsets is read in the second; stopped at
-    one they do not, the ISO-2022-JP one after it hid a tracker's tag from the scanner.
-    The bytes are read as each browser's prescan reads them (`_reading`), and ISO-2022-JP
-    is the page's if one reading finds it first."""
+def prescan(head: bytes, final: bool) -> tuple[bool, str | None]:
+    """Whether the page's first bytes, head, settle what a <meta> in its first
+    PRESCAN_BYTES (or its XML declaration) declares, and the codec it declares if the
+    scanner cannot read the page as it comes (ISO-2022-JP: a <meta> naming UTF-16 means
+    UTF-8), else None. final: no more bytes come (or PRESCAN_BYTES have).
+
+    A label other than UTF-8's is passed over as if browsers knew none of them: past one
+    they know, a page declaring two charsets is read in the second; stopped at one they do
+    not, the ISO-2022-JP one after it hid a tracker's tag from the scanner. The bytes are
+    read as each browser's prescan reads them (`_reading`), and ISO-2022-JP is the page's
+    if one reading finds it first. Before PRESCAN_BYTES, a whole <meta> naming UTF-8 to
+    each reading, or ISO-2022-JP to one, settles it: Chromium reads on to 1024 bytes past
+    <body> and any tag, so what the head's end shows settles nothing."""
+    final = final or len(head) >= PRESCAN_BYTES
     head = head[:PRESCAN_BYTES]
     xml = _xml_declaration(head)
-    if xml is None and b"2022" not in head:  # (most pages: no label that matters)
-        return None
     if xml in UTF16_BOMS.values():
-        return xml
-    found = (_reading(head, chromium=True), _reading(head, chromium=False))
-    if ISO_2022_JP in found or (xml == ISO_2022_JP and found != ("utf-8", "utf-8")):
-        return ISO_2022_JP  # (a <meta>'s charset comes before the XML declaration's)
+        return True, xml
+    if final and xml is None and b"2022" not in head:  # (most pages: no label that matters)
+        return True, None
+    found = (_reading(head, True, final), _reading(head, False, final))
+    if ISO_2022_JP in found:
+        return True, ISO_2022_JP
+    if found == ("utf-8", "utf-8"):
+        return True, None  # (a <meta>'s charset comes before the XML declaration's)
+    return final, ISO_2022_JP if final and xml == ISO_2022_JP else None
+
+
+def _reading(head: bytes, chromium: bool, final: bool) -> str | None:
+    """The encoding of the first whole <meta> in head naming UTF-8 or ISO-2022-JP (a
+    final one the bytes end in may name ISO-2022-JP), as Chromium reads the bytes (its
+    tokenizer) or as WHATWG's prescan (Firefox's) does, or None. A tag the bytes end in
+    ends the reading: more bytes may show what looked like tags inside it to be text."""
+    pos = 0
+    while (pos := head.find(b"<", pos)) >= 0:
+        if head.startswith(b"<!--", pos):
+            pos = _comment_end(head, pos, chromium)
+            if pos < 0:
+                return None
+            continue
+        if _META_RE.match(head, pos):
+            pos, label = _meta(head, pos + 5)
+            encoding = None if label is None else _encoding(label)
+            closed = _TAG_END_RE.match(head, pos)
+            if encoding == ISO_2022_JP and (closed or final):
+                return ISO_2022_JP
+            if closed is None:
+                return None
+            if encoding in _UTF8:
+                return "utf-8"
+            pos = closed.end()
+        elif _TAG_RE.match(head, pos):
+            pos = _TAG_NAME_RE.match(head, pos + 1).end()  # type: ignore[union-attr]
+            while (attribute := _attribute(head, pos)) is not None:
+                pos = attribute[0]
+            if (closed := _TAG_END_RE.match(head, pos)) is None:
+                return None
+            pos = closed.end()
+        elif head.startswith((b"<!", b"</", b"<?"), pos):
+            pos = head.find(b">", pos) + 1
+            if pos == 0:
+                return None
+        else:
+            pos += 1
     return None
+
+
+def _comment_end(head: bytes, pos: int, chromium: bool) -> int:
+    """Where the comment that starts at pos ends: after the first `-->` (`<!-->` and
+    `<!--->` too: WHATWG's prescan, Firefox), or, to Chromium (its prescan is its
+    tokenizer), after a `--!>` before it; -1 if the bytes end first."""
+    end = head.find(b"-->", pos + 2)
+    end = -1 if end < 0 else end + 3
+    if chromium and (bang := head.find(b"--!>", pos + 4, end if end >= 0 else len(head))) >= 0:
+        return bang + 4
+    return end
 
 
 def _xml_declaration(head: bytes) -> str | None:
@@ -119,46 +178,6 @@ def _skip_xml_space(decl: bytes, pos: int) -> int:
     while pos < len(decl) and not 0x20 < decl[pos] < 0x80:
         pos += 1
     return pos
-
-
-def _reading(head: bytes, chromium: bool) -> str | None:
-    """The encoding of the first <meta> in head naming UTF-8 or ISO-2022-JP, as Chromium
-    reads the bytes (its tokenizer) or as WHATWG's prescan (Firefox's) does, or None."""
-    pos, n = 0, len(head)
-    while pos < n:
-        if head.startswith(b"<!--", pos):
-            pos = _comment_end(head, pos, chromium)
-            if pos < 0:
-                return None
-            continue
-        if _META_RE.match(head, pos):
-            pos, label = _meta(head, pos + 5)
-            encoding = None if label is None else _encoding(label)
-            if encoding in _UTF8:
-                return "utf-8"
-            if encoding == ISO_2022_JP:
-                return ISO_2022_JP
-        elif _TAG_RE.match(head, pos):
-            pos = _TAG_NAME_RE.match(head, pos + 1).end()  # type: ignore[union-attr]
-            while (attribute := _attribute(head, pos)) is not None:
-                pos = attribute[0]
-        elif head.startswith((b"<!", b"</", b"<?"), pos):
-            pos = head.find(b">", pos)
-            if pos < 0:
-                return None
-        pos += 1
-    return None
-
-
-def _comment_end(head: bytes, pos: int, chromium: bool) -> int:
-    """Where the comment that starts at pos ends: after the first `-->` (`<!-->` and
-    `<!--->` too: WHATWG's prescan, Firefox), or, to Chromium (its prescan is its
-    tokenizer), after a `--!>` before it; -1 if the bytes end first."""
-    end = head.find(b"-->", pos + 2)
-    end = -1 if end < 0 else end + 3
-    if chromium and (bang := head.find(b"--!>", pos + 4, end if end >= 0 else len(head))) >= 0:
-        return bang + 4
-    return end
 
 
 def _meta(head: bytes, pos: int) -> tuple[int, str | None]:

@@ -25,7 +25,7 @@ from consentproxy.rewrite.charset import (
     decoder,
     header_codec,
     header_decides,
-    meta_codec,
+    prescan,
 )
 from consentproxy.rewrite.css import style_may_load
 from consentproxy.rewrite.foreign import (
@@ -336,9 +336,9 @@ class HtmlRewriter:
         self.held: HeldElement | None = None
         self.outer: list[HeldElement] = []
         self.foreign = ForeignContent()
-        # The first bytes until the encoding is known (a BOM needs two, a <meta> the
-        # prescan's bytes), then the decoder if the page is transcoded (rewrite/charset.py),
-        # else None.
+        # The first bytes until the encoding is known (a BOM needs three, a <meta> the
+        # prescan's bytes or fewer: charset.prescan), then the decoder if the page is
+        # transcoded (rewrite/charset.py), else None.
         self.header_codec = header_codec(content_type) if content_type else None
         self.prescan = self.header_codec is None and not (
             content_type and header_decides(content_type)
@@ -385,16 +385,12 @@ class HtmlRewriter:
     def _decode(self, data: bytes, final: bool) -> bytes:
         """The page's bytes as the scanner reads them: UTF-16 and ISO-2022-JP become UTF-8."""
         if self.start is not None:
-            data = self.start + data if self.start else data
-            if len(data) < (PRESCAN_BYTES if self.prescan else 3) and not final:
+            arrived, data = data, self.start + data if self.start else data
+            decided, codec = self._codec(data, arrived, final)
+            if not decided:
                 self.start = data
                 return b""
             self.start = None
-            if data.startswith(UTF8_BOM):
-                return data
-            codec = UTF16_BOMS.get(data[:2]) or self.header_codec
-            if codec is None and self.prescan:
-                codec = meta_codec(data)
             if codec is None:
                 return data
             self.decoder = decoder(codec)
@@ -403,6 +399,21 @@ class HtmlRewriter:
             self.injector.out.append(UTF8_BOM)
         assert self.decoder is not None
         return self.decoder.decode(data, final).encode("utf-8")
+
+    def _codec(self, data: bytes, arrived: bytes, final: bool) -> tuple[bool, str | None]:
+        """Whether the page's first bytes, data (arrived: the last of them), settle how it
+        is read, and the codec it is transcoded from, if it is. Nothing is sent before:
+        an origin that sends its <head> early has it sent on once the bytes settle it."""
+        if len(data) < 3 and not final:
+            return False, None
+        if data.startswith(UTF8_BOM):
+            return True, None
+        codec = UTF16_BOMS.get(data[:2]) or self.header_codec
+        if codec is not None or not self.prescan:
+            return True, codec
+        if not final and len(data) < PRESCAN_BYTES and b">" not in arrived:
+            return False, None  # (a <meta> that settles it ends in one)
+        return prescan(data, final)
 
     def feed(self, data: bytes) -> bytes:
         self._read(data)
