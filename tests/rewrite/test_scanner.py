@@ -1977,6 +1977,12 @@ def test_an_iso_2022_jp_escape_browsers_do_not_know_is_read_as_they_read_it(
         b"<!---><meta charset=iso-2022-jp>",
         # and as Firefox's prescan does: to Chromium the UTF-8 one is the first
         b"<!-- --!><meta charset=utf-8> --><meta charset=iso-2022-jp>",
+        # raw text: no <meta> to Chromium's tokenizer (WHATWG's prescan sees the UTF-8 one)
+        b"<title><meta charset=utf-8></title><meta charset=iso-2022-jp>",
+        b"<style>/*<meta charset=utf-8>*/</STYLE ><meta charset=iso-2022-jp>",
+        b"<script>document.write('<meta charset=utf-8>')</script><meta charset=iso-2022-jp>",
+        b"<script><!--<script></script><meta charset=utf-8></script><meta charset=iso-2022-jp>",
+        b'<script>x="<a title=\'"</script><meta charset=iso-2022-jp>\'>"',
     ],
 )
 @pytest.mark.parametrize("content_type", [None, "text/html", "text/html; charset=x-made-up"])

@@ -61,6 +61,13 @@ _META_RE = re.compile(rb"<[mM][eE][tT][aA][\t\n\f\r /]")
 _TAG_RE = re.compile(rb"</?[A-Za-z]")
 _TAG_NAME_RE = re.compile(rb"[^\t\n\f\r >]*+")
 _TAG_END_RE = re.compile(rb"[\t\n\f\r /]*+>")  # (where _attribute returned None)
+# The elements whose text Chromium's tokenizer reads to their end tag as text (RCDATA,
+# RAWTEXT), and those whose text is not read as markup and may not end there.
+_RAW_TEXT_END = {
+    name: re.compile(rb"</" + name + rb"[\t\n\f\r />]", re.IGNORECASE)
+    for name in (b"title", b"textarea", b"style", b"xmp", b"iframe", b"noembed", b"noframes")
+}
+_SCRIPT_TEXT = frozenset((b"script", b"plaintext", b"noscript"))
 
 
 def prescan(head: bytes, final: bool) -> tuple[bool, str | None]:
@@ -95,7 +102,11 @@ def _reading(head: bytes, chromium: bool, final: bool) -> str | None:
     """The encoding of the first whole <meta> in head naming UTF-8 or ISO-2022-JP (a
     final one the bytes end in may name ISO-2022-JP), as Chromium reads the bytes (its
     tokenizer) or as WHATWG's prescan (Firefox's) does, or None. A tag the bytes end in
-    ends the reading: more bytes may show what looked like tags inside it to be text."""
+    ends the reading: more bytes may show what looked like tags inside it to be text.
+    Chromium's tokenizer reads an element's raw text as text (`<title><meta charset=utf-8>
+    </title>` names no charset to it); past a <script> (whose text may not end at its
+    first `</script>`, and in which `<!--` starts no comment), <plaintext> or <noscript>,
+    it is read as `_iso_2022_jp_meta` reads it."""
     pos = 0
     while (pos := head.find(b"<", pos)) >= 0:
         if head.startswith(b"<!--", pos):
@@ -115,18 +126,38 @@ def _reading(head: bytes, chromium: bool, final: bool) -> str | None:
                 return "utf-8"
             pos = closed.end()
         elif _TAG_RE.match(head, pos):
-            pos = _TAG_NAME_RE.match(head, pos + 1).end()  # type: ignore[union-attr]
+            end = _TAG_NAME_RE.match(head, pos + 1).end()  # type: ignore[union-attr]
+            name, pos = head[pos + 1 : end].lower(), end
             while (attribute := _attribute(head, pos)) is not None:
                 pos = attribute[0]
             if (closed := _TAG_END_RE.match(head, pos)) is None:
                 return None
             pos = closed.end()
+            if chromium and (end_tag := _RAW_TEXT_END.get(name)) is not None:
+                if (text_end := end_tag.search(head, pos)) is None:
+                    return None
+                pos = text_end.start()
+            elif chromium and name in _SCRIPT_TEXT:
+                return _iso_2022_jp_meta(head, pos, final)
         elif head.startswith((b"<!", b"</", b"<?"), pos):
             pos = head.find(b">", pos) + 1
             if pos == 0:
                 return None
         else:
             pos += 1
+    return None
+
+
+def _iso_2022_jp_meta(head: bytes, pos: int, final: bool) -> str | None:
+    """ISO-2022-JP if a <meta> from pos names it, wherever it is (in a comment, in an
+    attribute's value, in another <meta>: where Chromium's tokenizer may be is not
+    known), else None: a UTF-8 one decides nothing."""
+    while (meta := _META_RE.search(head, pos)) is not None:
+        end, label = _meta(head, meta.start() + 5)
+        closed = final or _TAG_END_RE.match(head, end) is not None
+        if closed and label is not None and _encoding(label) == ISO_2022_JP:
+            return ISO_2022_JP
+        pos = meta.start() + 1
     return None
 
 
