@@ -5,7 +5,7 @@ ASCII and two-byte modes and show as nothing (`<scr\\x1b(Bipt src=...>` was no t
 scanner and a script to Chromium). Such pages are rewritten as UTF-8 behind a UTF-8 BOM,
 which browsers honour before any charset a header or a <meta> gives. A page is one when
 its BOM, its Content-Type's charset or, with no charset there a browser takes, a <meta>
-that the browser's prescan of its first bytes finds says so.
+that the browser's prescan of its first bytes finds (or an XML declaration) says so.
 """
 
 from __future__ import annotations
