@@ -271,6 +271,10 @@ SNIFF_BYTES = 1024
 LONG_WAIT = 512
 
 
+_UNESCAPED = bytes.maketrans(b"\x1b\x0e\x0f", b"???")
+_BODY_RE = re.compile(rb"<body[\t\n\f\r />]", re.IGNORECASE)
+
+
 def _pieces(banner: bytes | list[bytes]) -> list[bytes]:
     """The banner as the injector writes it out: in pieces (banner.render.filled)."""
     return [banner] if isinstance(banner, bytes) else banner
@@ -345,6 +349,10 @@ class HtmlRewriter:
         )
         self.start: bytes | None = b""
         self.decoder: codecs.IncrementalDecoder | None = None
+        # Sent on before the prescan settled (see _decode): its bytes so far, while it goes
+        # on; then whether the page is ISO-2022-JP after all (its escapes made '?').
+        self.seen: bytes | None = None
+        self.unescaped = False
 
     # --- output ------------------------------------------------------------------------
 
@@ -388,8 +396,17 @@ class HtmlRewriter:
             arrived, data = data, self.start + data if self.start else data
             decided, codec = self._codec(data, arrived, final)
             if not decided:
-                self.start = data
-                return b""
+                if not _BODY_RE.search(data) or b"2022" in data or b"\x1b" in data:
+                    self.start = data  # (a <meta> may yet settle it: wait)
+                    return b""
+                # An origin flushing its head and a first part of the body, no charset in the
+                # Content-Type, had the visitor wait for 1024 bytes: sent on, the prescan
+                # going on (a <meta> past <body> counts to Chromium), ESC, SO and SI made
+                # '?' (in no other encoding a page's byte; an ISO-2022-JP reader stays in
+                # ASCII: the browser reads what the scanner reads, the page's text lost
+                # where such a <meta> declares it ISO-2022-JP).
+                self.start, self.seen = None, data
+                return data.translate(_UNESCAPED)
             self.start = None
             if codec is None:
                 return data
@@ -397,7 +414,16 @@ class HtmlRewriter:
             if data[:2] in UTF16_BOMS:
                 data = data[2:]
             self.injector.out.append(UTF8_BOM)
-        assert self.decoder is not None
+        if self.seen is not None:
+            self.seen = (self.seen + data)[:PRESCAN_BYTES]
+            decided, codec = prescan(self.seen, final)
+            if not decided:
+                return data.translate(_UNESCAPED)
+            self.seen, self.unescaped = None, codec is not None
+        if self.unescaped:
+            return data.translate(_UNESCAPED)
+        if self.decoder is None:  # (settled: not ISO-2022-JP)
+            return data
         return self.decoder.decode(data, final).encode("utf-8")
 
     def _codec(self, data: bytes, arrived: bytes, final: bool) -> tuple[bool, str | None]:
@@ -431,7 +457,7 @@ class HtmlRewriter:
         return self.injector.take()
 
     def _read(self, data: bytes) -> None:
-        if self.start is not None or self.decoder is not None:
+        if self.start is not None or self.decoder or self.seen is not None or self.unescaped:
             data = self._decode(data, False)
         if len(self.pending) >= LONG_WAIT:  # scanned again once as many bytes have come
             self.arrived.append(data)
@@ -454,7 +480,7 @@ class HtmlRewriter:
 
     def _end(self) -> None:
         buf = self.pending + self._take_arrived() if self.arrived else self.pending
-        if self.start is not None or self.decoder is not None:
+        if self.start is not None or self.decoder or self.seen is not None or self.unescaped:
             buf += self._decode(b"", True)
         if self.injector.inject is None:
             self.injector.inject = bool(DOCUMENT_START_RE.match(buf))
