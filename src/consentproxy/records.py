@@ -461,8 +461,26 @@ class SqliteStore(_SqlStore):
         self.db = await aiosqlite.Connection(lambda: connection, 64)
         if not read_only:  # (WAL only for a store: another's file stays as it was)
             await self._check(self._fetch, read_only=False)
-            await self.db.execute("PRAGMA journal_mode=WAL")
+            await self._wal()
             await self.db.execute("PRAGMA synchronous=NORMAL")
+
+    async def _wal(self) -> None:
+        """The store in WAL mode (kept in the file: set once). Switching waits for no busy
+        timeout: while another writer sets the store up (`serve --workers` on a new file),
+        it fails at once with "database is locked", so it is tried again for as long."""
+        deadline = time.monotonic() + BUSY_SECONDS
+        while True:
+            try:
+                async with self.db.execute("PRAGMA journal_mode") as cursor:
+                    mode = await cursor.fetchone()
+                if mode is not None and str(mode[0]).lower() == "wal":
+                    return
+                await self.db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.02)
 
     def _connected(self) -> bool:
         return self.db is not None
