@@ -94,21 +94,16 @@ class ScanOptions:
 # route sees it, and what its beforeunload one asks for is seen with the next page's request;
 # so the page is told it is left, in a visitor's order of events, while it is still there
 # (then it is taken to about:blank, where Chromium's real events show nothing more).
-# A page is told it is left as a browser tells it: its document says hidden (for the page's
-# own code, so in its world), then the events go out from an isolated world (see _isolated),
-# whose dispatchEvent a page replacing its own to dodge them does not reach.
-HIDE_JS = """() => {
+LEAVE_JS = """() => {
+  window.dispatchEvent(new Event('beforeunload', {cancelable: true}));
+  window.dispatchEvent(new PageTransitionEvent('pagehide', {persisted: false}));
   for (const [name, value] of [['visibilityState', 'hidden'], ['hidden', true]]) {
     try { Object.defineProperty(document, name, {get: () => value, configurable: true}); }
     catch (e) {}
   }
-}"""
-LEAVE_JS = """(() => {
-  window.dispatchEvent(new Event('beforeunload', {cancelable: true}));
-  window.dispatchEvent(new PageTransitionEvent('pagehide', {persisted: false}));
   document.dispatchEvent(new Event('visibilitychange', {bubbles: true}));
   window.dispatchEvent(new Event('unload'));
-})()"""
+}"""
 STORAGE_JS = "[Object.keys(localStorage), Object.keys(sessionStorage)]"  # (see _isolated)
 
 
@@ -729,8 +724,7 @@ class Scanner:
             except PlaywrightError:  # (covered by the site's own overlay, say)
                 record.banner["reject_clickable"] = False
         try:  # (a page that moved itself on meanwhile has left already)
-            await page.evaluate(HIDE_JS)
-            await _isolated(page, LEAVE_JS)
+            await page.evaluate(LEAVE_JS)
             await page.wait_for_timeout(LEAVE_MS)
         except PlaywrightError as e:
             record.warnings.append(f"not told it was left: {str(e).splitlines()[0]}")
