@@ -55,6 +55,7 @@ SETTLE_MS = 5000  # at most this long for the network to go quiet after load
 CLICK_MS = 5000  # for the banner's reject-all to take a click and answer
 LATE_MS = 3000  # then this long more: a tracker a timer starts a few seconds in is seen
 LEAVE_MS = 500  # after the page was told it is left, for the beacons it sends then
+ISOLATED_SECONDS = 10  # for what is read in an isolated world (see _isolated)
 MAX_ERRORS = 100  # console errors kept of a page (one logging 60 MB made a report of as much)
 ERROR_CHARS = 1000  # of each
 FILE_PART = 80  # characters of a path or state in a screenshot's file name
@@ -749,16 +750,23 @@ async def _isolated(page: Page, expression: str) -> Any:
         world = await cdp.send(
             "Page.createIsolatedWorld", {"frameId": frame, "worldName": "consentproxy-scan"}
         )
-        result = await cdp.send(
-            "Runtime.evaluate",
-            {
-                "expression": expression,
-                "contextId": world["executionContextId"],
-                "returnByValue": True,
-            },
+        # (bounded: a page navigating meanwhile may leave the answer never coming)
+        result = await asyncio.wait_for(
+            cdp.send(
+                "Runtime.evaluate",
+                {
+                    "expression": expression,
+                    "contextId": world["executionContextId"],
+                    "returnByValue": True,
+                },
+            ),
+            ISOLATED_SECONDS,
         )
+    except TimeoutError:
+        raise PlaywrightError("the page's document went away as it was read") from None
     finally:
-        await cdp.detach()
+        with contextlib.suppress(PlaywrightError, TimeoutError):
+            await asyncio.wait_for(cdp.detach(), ISOLATED_SECONDS)
     if "exceptionDetails" in result:  # (a page of no origin of its own has no storage)
         details = result["exceptionDetails"]
         raise PlaywrightError(details.get("exception", {}).get("description") or details["text"])
