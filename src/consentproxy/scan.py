@@ -744,24 +744,27 @@ async def _isolated(page: Page, expression: str) -> Any:
     stored, does not reach: what the page did is read with the browser's built-ins."""
     from playwright.async_api import Error as PlaywrightError
 
-    cdp = await page.context.new_cdp_session(page)
     try:
+        cdp = await asyncio.wait_for(page.context.new_cdp_session(page), ISOLATED_SECONDS)
+    except TimeoutError:
+        raise PlaywrightError("the page's document went away as it was read") from None
+
+    async def read() -> Any:
         frame = (await cdp.send("Page.getFrameTree"))["frameTree"]["frame"]["id"]
         world = await cdp.send(
             "Page.createIsolatedWorld", {"frameId": frame, "worldName": "consentproxy-scan"}
         )
-        # (bounded: a page navigating meanwhile may leave the answer never coming)
-        result = await asyncio.wait_for(
-            cdp.send(
-                "Runtime.evaluate",
-                {
-                    "expression": expression,
-                    "contextId": world["executionContextId"],
-                    "returnByValue": True,
-                },
-            ),
-            ISOLATED_SECONDS,
+        return await cdp.send(
+            "Runtime.evaluate",
+            {
+                "expression": expression,
+                "contextId": world["executionContextId"],
+                "returnByValue": True,
+            },
         )
+
+    try:  # (bounded: a page navigating meanwhile may leave an answer never coming)
+        result = await asyncio.wait_for(read(), ISOLATED_SECONDS)
     except TimeoutError:
         raise PlaywrightError("the page's document went away as it was read") from None
     finally:
