@@ -20,6 +20,7 @@ import re
 import secrets
 import ssl
 import time
+from collections.abc import Awaitable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -744,10 +745,14 @@ async def _isolated(page: Page, expression: str) -> Any:
     stored, does not reach: what the page did is read with the browser's built-ins."""
     from playwright.async_api import Error as PlaywrightError
 
-    try:
-        cdp = await asyncio.wait_for(page.context.new_cdp_session(page), ISOLATED_SECONDS)
-    except TimeoutError:
-        raise PlaywrightError("the page's document went away as it was read") from None
+    async def in_time(step: Awaitable[Any]) -> Any:
+        """step's value; bounded: a page navigating meanwhile may leave it never coming."""
+        try:
+            return await asyncio.wait_for(step, ISOLATED_SECONDS)
+        except TimeoutError:
+            raise PlaywrightError("the page's document went away as it was read") from None
+
+    cdp = await in_time(page.context.new_cdp_session(page))
 
     async def read() -> Any:
         frame = (await cdp.send("Page.getFrameTree"))["frameTree"]["frame"]["id"]
@@ -763,10 +768,8 @@ async def _isolated(page: Page, expression: str) -> Any:
             },
         )
 
-    try:  # (bounded: a page navigating meanwhile may leave an answer never coming)
-        result = await asyncio.wait_for(read(), ISOLATED_SECONDS)
-    except TimeoutError:
-        raise PlaywrightError("the page's document went away as it was read") from None
+    try:
+        result = await in_time(read())
     finally:
         with contextlib.suppress(PlaywrightError, TimeoutError):
             await asyncio.wait_for(cdp.detach(), ISOLATED_SECONDS)

@@ -390,6 +390,17 @@ class HtmlRewriter:
 
     # --- input -------------------------------------------------------------------------
 
+    @property
+    def _decoding(self) -> bool:
+        """Whether the page's bytes go through _decode: its encoding is not settled yet,
+        it is transcoded, or it was sent on before the prescan settled."""
+        return (
+            self.start is not None
+            or self.decoder is not None
+            or self.seen is not None
+            or self.unescaped
+        )
+
     def _decode(self, data: bytes, final: bool) -> bytes:
         """The page's bytes as the scanner reads them: UTF-16 and ISO-2022-JP become UTF-8."""
         if self.start is not None:
@@ -457,7 +468,7 @@ class HtmlRewriter:
         return self.injector.take()
 
     def _read(self, data: bytes) -> None:
-        if self.start is not None or self.decoder or self.seen is not None or self.unescaped:
+        if self._decoding:
             data = self._decode(data, False)
         if len(self.pending) >= LONG_WAIT:  # scanned again once as many bytes have come
             self.arrived.append(data)
@@ -480,7 +491,7 @@ class HtmlRewriter:
 
     def _end(self) -> None:
         buf = self.pending + self._take_arrived() if self.arrived else self.pending
-        if self.start is not None or self.decoder or self.seen is not None or self.unescaped:
+        if self._decoding:
             buf += self._decode(b"", True)
         if self.injector.inject is None:
             self.injector.inject = bool(DOCUMENT_START_RE.match(buf))
