@@ -3,6 +3,7 @@ from datetime import UTC, datetime
 import pytest
 
 from consentproxy.cookies import (
+    EXPIRED,
     MAX_DELETION_BYTES,
     CookieFilter,
     capped,
@@ -99,12 +100,37 @@ def test_the_cap_never_lengthens_a_cookie_and_reads_max_age_as_browsers_do():
     """An Expires a browser ignores made a session cookie one kept for the cap's length; a
     Max-Age Python's int() reads (1_0) hid a far Expires; 5,000 digits raised."""
     session = "PHPSESSID=1; Path=/; HttpOnly; Expires=Fri, 01 Jan 2100 00:00 GMT"
-    assert capped(session, 86400, NOW) == session
+    assert capped(session, 86400, NOW) == "PHPSESSID=1; Path=/; HttpOnly"  # (still a session's)
     far = "_ga=1; Max-Age=1_0; Expires=Fri, 01 Jan 2100 00:00:00 GMT"
     assert capped(far, 86400, NOW) == "_ga=1; Max-Age=86400"
     assert capped("_ga=1; Max-Age=" + "9" * 5000, 86400, NOW) == "_ga=1; Max-Age=86400"
-    assert lifetime("a=1; Max-Age=+10", NOW) is None and lifetime("a=1; Max-Age=-5", NOW) == -5
-    assert lifetime("a=1; Max-Age=60; Max-Age=soon", NOW) == 60  # (the last readable one)
+    assert lifetime("a=1; Max-Age=+10", NOW) == 10 and lifetime("a=1; Max-Age=-5", NOW) == -5
+
+
+@pytest.mark.parametrize(
+    "attrs",
+    [
+        "Max-Age=+50000000",  # (Chromium: 400 days, as every one below)
+        "Max-Age=00000000000000000063072000",
+        "Max-Age=60; Max-Age=soon; Expires=Fri, 01 Jan 2100 00:00:00 GMT",
+        "Expires=Fri, 01 Jan 2100 00:00:000 GMT",
+        "Expires=Fri, 01 Jan 20000 00:00:00 GMT",
+    ],
+)
+def test_no_spelling_chromium_keeps_for_long_escapes_the_cap(attrs):
+    """Found by helper-88 in Chromium 156: each was passed on as it came, the proxy reading a
+    session cookie, a Max-Age of 0 or of 60 s."""
+    assert capped(f"_ga=1; Path=/; {attrs}", 30 * 86400, NOW) == "_ga=1; Path=/; Max-Age=2592000"
+
+
+def test_lifetime_attributes_browsers_read_otherwise_become_one_max_age():
+    """Firefox takes the last Max-Age that is an integer, Chromium the last Max-Age: one
+    Max-Age leaves nothing to read two ways; a deletion stays one."""
+    assert capped("a=1; Max-Age=60; Max-Age=soon", 86400, NOW) == "a=1"  # (Chromium: a session)
+    assert capped("a=1; Max-Age=60; Max-Age=120", 86400, NOW) == "a=1; Max-Age=120"
+    assert capped(f"a=; {EXPIRED}; {EXPIRED}", 86400, NOW) == "a=; Max-Age=0"
+    kept = "a=; Max-Age=60; Expires=soon; Path=/"
+    assert capped(kept, 86400, NOW) == kept  # (Max-Age wins everywhere)
 
 
 def test_capped_cuts_long_lifetimes_and_keeps_the_rest():
@@ -157,8 +183,27 @@ def test_a_cookie_set_under_a_directory_is_deleted_there():
     """(only Path=/ was tried: a tracker set on /blog outlived every withdrawal)"""
     values = deletion_headers(["_ga"], "example.com", None, False, "/blog/2024/post?x=/a/b")
     paths = {v.split("Path=")[1].split(";")[0] for v in values}
-    assert paths == {"/", "/blog", "/blog/2024"}
+    assert paths == {"/", "/blog", "/blog/", "/blog/2024", "/blog/2024/", "/blog/2024/post"}
     assert deletion_headers(["_ga"], "example.com", None, False, "/")[0].endswith("Path=/")
+
+
+@pytest.mark.parametrize(
+    ("target", "path"), [("/blog/post", "/blog/"), ("/app", "/app"), ("/blog/", "/blog/")]
+)
+def test_a_cookie_set_on_a_path_with_a_final_slash_or_on_the_page_itself_is_deleted(target, path):
+    """Found by helper-88 in Chromium 156, which keeps Path=/blog and Path=/blog/ apart: an
+    HttpOnly `_ga; Path=/blog/`, or `Path=/app` set by /app, outlived every withdrawal."""
+    values = deletion_headers(["_ga"], "example.com", None, False, target)
+    assert f"_ga=; Max-Age=0; {EXPIRED}; Path={path}" in values
+
+
+def test_a_partitioned_cookie_is_deleted_over_https():
+    """Chromium files a Partitioned cookie apart: deleted only by a Partitioned deletion
+    (helper-88), which needs Secure."""
+    values = deletion_headers(["_ga"], "www.example.com", None, True)
+    assert f"_ga=; Max-Age=0; {EXPIRED}; Path=/; Secure; Partitioned" in values
+    assert f"_ga=; Max-Age=0; {EXPIRED}; Path=/; Domain=example.com; Secure; Partitioned" in values
+    assert not any("Partitioned" in v for v in deletion_headers(["_ga"], "a.test", None, False))
 
 
 def test_a_cookie_set_with_no_path_on_a_deep_page_is_deleted_there():
@@ -167,7 +212,16 @@ def test_a_cookie_set_with_no_path_on_a_deep_page_is_deleted_there():
     outlived every withdrawal."""
     values = deletion_headers(["_gid"], "example.com", None, False, "/a/b/c/d/page.html")
     paths = {v.split("Path=")[1].split(";")[0] for v in values}
-    assert paths == {"/", "/a", "/a/b", "/a/b/c/d"}
+    assert paths == {
+        "/",
+        "/a",
+        "/a/",
+        "/a/b",
+        "/a/b/",
+        "/a/b/c/d",
+        "/a/b/c/d/",
+        "/a/b/c/d/page.html",
+    }
 
 
 def test_an_unknown_cookie_is_not_deleted_on_the_parent_domain():

@@ -43,35 +43,59 @@ def cookie_pairs(header_value: str) -> tuple[tuple[str, str], ...]:
 
 
 def lifetime(header_value: str, now: float) -> float | None:
-    """Seconds a Set-Cookie asks to live, as a browser reads it (RFC 6265bis 5.6.1-5.6.2: the
-    last readable Max-Age wins over the last readable Expires); None: a session cookie. Read
-    otherwise (Python's int() and its e-mail dates), `Max-Age=1_0` or a date a browser takes
-    escaped the cap, and an `Expires` a browser ignores turned a session cookie into one kept
-    for the cap's whole length."""
-    max_age = expires = None
+    """Seconds a Set-Cookie asks to live, as Chromium reads it: the last Max-Age when it is
+    an integer, else the last Expires when it is a date (RFC 6265bis 5.1.1); None: a session
+    cookie. Read otherwise (Python's int() and its e-mail dates), `Max-Age=1_0` or a date a
+    browser takes escaped the cap, and an `Expires` a browser ignores turned a session cookie
+    into one kept for the cap's whole length."""
+    return _reading(header_value, now)[0]
+
+
+def _reading(header_value: str, now: float) -> tuple[float | None, bool]:
+    """(lifetime, whether every browser reads it so: no lifetime attribute given twice, none
+    this reading ignores but an Expires a Max-Age overrides). Firefox takes the last Max-Age
+    that is an integer, Chromium the last Max-Age (`Max-Age=60; Max-Age=soon` and an Expires
+    in 2100: 60 s against 400 days)."""
+    max_ages, dates = [], []
     for attr in header_value.split(";")[1:]:
         key, _, value = attr.partition("=")
-        key, value = key.strip(" \t").lower(), value.strip(" \t")
-        if key == "max-age" and _MAX_AGE_RE.fullmatch(value):
-            digits = value.lstrip("-")
-            max_age = float(int(digits[:18])) * (-1 if value[0] == "-" else 1)  # (a lot: capped)
+        key = key.strip(" \t").lower()
+        if key == "max-age":
+            max_ages.append(value.strip(" \t"))
         elif key == "expires":
-            when = cookie_date(value)
-            expires = when - now if when is not None else expires
-    return max_age if max_age is not None else expires
+            dates.append(value.strip(" \t"))
+    age = _max_age(max_ages[-1]) if max_ages else None
+    when = cookie_date(dates[-1]) if dates and age is None else None
+    life = age if age is not None else when - now if when is not None else None
+    single = len(max_ages) <= 1 and len(dates) <= 1
+    return life, single and (age is not None or (not max_ages and (not dates or when is not None)))
 
 
-_MAX_AGE_RE = re.compile(r"-?[0-9]+")
+def _max_age(value: str) -> float | None:
+    """A Max-Age value's seconds (a sign and leading zeros as Chromium takes them; past 18
+    digits, a lot: capped); None if it is not an integer."""
+    if not _MAX_AGE_RE.fullmatch(value):
+        return None
+    digits = value.lstrip("+-").lstrip("0")
+    seconds = float(int(digits or "0")) if len(digits) <= 18 else 1e18
+    return -seconds if value[0] == "-" else seconds
+
+
+_MAX_AGE_RE = re.compile(r"[+-]?[0-9]+")
 _DATE_TOKEN_RE = re.compile(r"[^\x09\x20-\x2f\x3b-\x40\x5b-\x60\x7b-\x7e]+")
-_TIME_RE = re.compile(r"([0-9]{1,2}):([0-9]{1,2}):([0-9]{1,2})(?:[^0-9].*)?", re.DOTALL)
+# Chromium reads a time as sscanf's "%2u:%2u:%2u" (digits may follow: 00:00:000) and a year
+# of up to five digits (20000: kept as long as a cookie may be).
+_TIME_RE = re.compile(r"([0-9]{1,2}):([0-9]{1,2}):([0-9]{1,2}).*", re.DOTALL)
 _DAY_RE = re.compile(r"([0-9]{1,2})(?:[^0-9].*)?", re.DOTALL)
-_YEAR_RE = re.compile(r"([0-9]{2,4})(?:[^0-9].*)?", re.DOTALL)
+_YEAR_RE = re.compile(r"([0-9]{2,5})(?:[^0-9].*)?", re.DOTALL)
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_LAST_DATE = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()
 
 
 def cookie_date(value: str) -> float | None:
-    """An Expires value as a browser reads it (RFC 6265bis 5.1.1), as a Unix time; None if
-    a browser would ignore it (a time without seconds, a day that does not exist...)."""
+    """An Expires value as a browser reads it (RFC 6265bis 5.1.1, as loose as Chromium), as a
+    Unix time; None if a browser would ignore it (a time without seconds, a day that does
+    not exist...)."""
     hms = day = month = year = None
     for token in _DATE_TOKEN_RE.findall(value):
         if hms is None and (m := _TIME_RE.fullmatch(token)):
@@ -88,6 +112,8 @@ def cookie_date(value: str) -> float | None:
     hour, minute, second = hms
     if not 1 <= day <= 31 or year < 1601 or hour > 23 or minute > 59 or second > 59:
         return None
+    if year > 9999:
+        return _LAST_DATE
     try:
         return datetime(year, month, day, hour, minute, second, tzinfo=UTC).timestamp()
     except ValueError:  # (no such day: 30 February)
@@ -95,15 +121,19 @@ def cookie_date(value: str) -> float | None:
 
 
 def capped(header_value: str, max_seconds: int, now: float) -> str:
-    """The Set-Cookie unchanged, or with its lifetime cut to max_seconds (Max-Age only)."""
-    life = lifetime(header_value, now)
-    if life is None or life <= max_seconds:
+    """The Set-Cookie unchanged, or with one Max-Age for all its lifetime attributes: cut to
+    max_seconds, or the lifetime it is read to ask for where browsers may read it otherwise
+    (none: a session cookie, as where the reading ignores them)."""
+    life, read_alike = _reading(header_value, now)
+    if read_alike and (life is None or life <= max_seconds):
         return header_value
     pair, *attrs = header_value.split(";")
     kept = [
         a for a in attrs if a.partition("=")[0].strip(" \t").lower() not in ("max-age", "expires")
     ]
-    return ";".join([pair, *kept, f" Max-Age={max_seconds}"])
+    if life is not None:
+        kept.append(f" Max-Age={int(max(0, min(life, max_seconds)))}")
+    return ";".join([pair, *kept])
 
 
 @dataclass(frozen=True)
@@ -152,7 +182,7 @@ class CookieFilter:
 # every page (a 502) for a visitor with 15 tracker cookies; the rest go with the next ones.
 MAX_DELETION_BYTES = 2048
 MAX_DELETION_DOMAINS = 8  # the host and its parents nearest the root
-MAX_DELETION_PATHS = 4  # directories of the request's path (and /)
+MAX_DELETION_PATHS = 7  # of the request's path (but /): see _paths
 _NAME_RE = re.compile(r"[\x21-\x7e]+")  # printable ASCII (no control, space or 8-bit)
 
 
@@ -165,24 +195,29 @@ def deletion_headers(
     on_parents: Callable[[str], bool] = lambda _: True,
 ) -> list[str]:
     """Set-Cookie values deleting each cookie wherever it may have been set: a browser
-    deletes only the cookie of the same name, domain and path (RFC 6265bis 5.7).
+    deletes only the cookie of the same name, domain and path (RFC 6265bis 5.7), and of the
+    same partition (CHIPS).
 
     Domains: host-only, the host, and its parents (a cookie may have been set by JavaScript
     on `.example.com` while we serve `www.example.com`; browsers refuse a Domain that is a
     public suffix), down to cookie_domain when set; parents only for the names on_parents
     lets through (an unknown name may be a sibling site's own session: deleted on the
-    parent, the visitor would be logged out there). Paths: / first, then the directories of
-    the request's path (a tracker set on /blog comes with /blog/post and is deleted by
-    Path=/blog alone). At most MAX_DELETION_BYTES of them: when they do not all fit, the
-    names go in a random order (what one response deleted no longer comes back, and the
-    next deletes others).
+    parent, the visitor would be logged out there). Paths: / first, then those of the
+    request's path (_paths: a tracker set on /blog comes with /blog/post and is deleted by
+    Path=/blog alone), then, over https, / again for a Partitioned cookie. At most
+    MAX_DELETION_BYTES of them: when they do not all fit, the names go in a random order
+    (what one response deleted no longer comes back, and the next deletes others).
     """
     domains = deletion_domains(host, cookie_domain)
     valid = (n for n in names if _NAME_RE.fullmatch(n) and ";" not in n and "=" not in n)
     unique = list(dict.fromkeys(valid))
-    paths = ["/", *_directories(path)]
+    ways = [("/", ""), *((p, "") for p in _paths(path))]
+    if secure:
+        ways.append(("/", "; Partitioned"))
     # (by path: every name under / before any under a directory)
-    tiers = [[_deletions(n, p, domains, secure, on_parents) for n in unique] for p in paths]
+    tiers = [
+        [_deletions(n, p, domains, secure, on_parents, more) for n in unique] for p, more in ways
+    ]
     out: list[str] = []
     room = MAX_DELETION_BYTES
     for tier in tiers:
@@ -196,34 +231,53 @@ def deletion_headers(
     return out
 
 
+def deletion(name: str, path: str = "/", domain: str | None = None, flags: str = "") -> str:
+    """The Set-Cookie value deleting the cookie name set with path and domain (None: a
+    host-only one)."""
+    where = f"; Domain={domain}" if domain else ""
+    return f"{name}=; Max-Age=0; {EXPIRED}; Path={path}{where}{flags}"
+
+
 def _deletions(
-    name: str, path: str, domains: list[str], secure: bool, on_parents: Callable[[str], bool]
+    name: str,
+    path: str,
+    domains: list[str],
+    secure: bool,
+    on_parents: Callable[[str], bool],
+    more: str = "",
 ) -> list[str]:
     """The Set-Cookie values deleting one name under one path (host-only, then on each
-    domain). Prefixes are matched in any case, as browsers do."""
+    domain); more: attributes after Secure. Prefixes are matched in any case, as browsers
+    do."""
     low = name.lower()
     host_prefix = low.startswith("__host-")
     flags = "; Secure" if secure or host_prefix or low.startswith("__secure-") else ""
+    flags += more
     if host_prefix:  # (only ever host-only, under /)
-        return [f"{name}=; Max-Age=0; {EXPIRED}; Path=/{flags}"] if path == "/" else []
+        return [deletion(name, "/", None, flags)] if path == "/" else []
     kept = domains if on_parents(name) else domains[:1]
-    return [f"{name}=; Max-Age=0; {EXPIRED}; Path={path}{flags}"] + [
-        f"{name}=; Max-Age=0; {EXPIRED}; Path={path}; Domain={d}{flags}" for d in kept
-    ]
+    return [deletion(name, path, d, flags) for d in (None, *kept)]
 
 
-def _directories(path: str) -> list[str]:
-    """The directories a cookie sent with a request to path may have been set on (but /):
-    /a/b/c -> /a, /a/b. Past MAX_DELETION_PATHS - 1 of them, those nearest the root and the
-    request's own directory, the default path of a cookie set with none by a response to a
-    page there (/a/b/c/d/e -> /a, /a/b, /a/b/c/d): the guard in the page deletes what
-    JavaScript can read on any of them, but an HttpOnly one only a response can delete."""
-    parts = path.split("?", 1)[0].split("#", 1)[0].split("/")[1:-1]
-    found = ["/" + "/".join(parts[: i + 1]) for i in range(len(parts)) if parts[i]]
-    valid = [p for p in found if ";" not in p and _NAME_RE.fullmatch(p)]
-    return (
-        valid if len(valid) < MAX_DELETION_PATHS else valid[: MAX_DELETION_PATHS - 2] + valid[-1:]
-    )
+def _paths(path: str) -> list[str]:
+    """The paths but / a cookie sent with a request to path may have been set on, nearest
+    the root first: its directories, with and without a final slash (a browser keeps
+    Path=/blog and Path=/blog/ apart), and path itself (Path=/app, set by /app). Past
+    MAX_DELETION_PATHS, those nearest the root and the last three: the request's own
+    directory, the default path of a cookie set with none by a response to a page there
+    (/a/b/c/d/e: /a/b/c/d), and path. The guard in the page deletes what JavaScript can read
+    on any of them, but an HttpOnly one only a response can delete."""
+    segments = path.split("?", 1)[0].split("#", 1)[0].split("/")[1:]
+    found = []
+    for i in range(1, len(segments)):
+        directory = "/" + "/".join(segments[:i])
+        found += [directory, directory + "/"]
+    if segments and segments[-1]:
+        found.append("/" + "/".join(segments))
+    valid = [p for p in dict.fromkeys(found) if ";" not in p and _NAME_RE.fullmatch(p)]
+    if len(valid) <= MAX_DELETION_PATHS:
+        return valid
+    return valid[: MAX_DELETION_PATHS - 3] + valid[-3:]
 
 
 def deletion_domains(host: str, cookie_domain: str | None) -> list[str]:

@@ -28,7 +28,7 @@ from urllib.parse import SplitResult, parse_qsl, quote, urlencode, urlsplit
 from consentproxy import csp
 from consentproxy.banner.render import SCRIPT, SCRIPT_TYPE, Banner
 from consentproxy.consent import NO_DECISION, ConsentState, Signer
-from consentproxy.cookies import EXPIRED, deletion_domains, deletion_headers
+from consentproxy.cookies import deletion, deletion_domains, deletion_headers
 from consentproxy.declaration import Declaration
 from consentproxy.domains import same_site
 from consentproxy.formercmp import TOOL_COOKIES
@@ -598,10 +598,7 @@ class Endpoints:
         out = []
         if sum(n == name for n, _ in ex.req.cookies) > 1:
             others = [d for d in [None, *deletion_domains(host, cfg.cookie_domain)] if d != domain]
-            out = [
-                f"{name}=; Max-Age=0; {EXPIRED}; Path=/" + (f"; Domain={d}" if d else "") + secure
-                for d in others
-            ]
+            out = [deletion(name, "/", d, secure) for d in others]
         return [("Set-Cookie", v) for v in [*out, cookie]]
 
     def _script(self, target: str, accept_encoding: str | None) -> LocalResponse:

@@ -597,9 +597,17 @@ async def test_the_guard_drops_cookie_writes_until_consent(site: Site) -> None:
         "max-age=031536000",
         "max-age=-1x",
         "expires=Thu, 01 Jan 1970 00:00:00 GMT; max-age=31536000",
+        # (helper-88: each read here as a deletion, kept 400 days or for the session by the jar)
+        "expires=Tue, 01 Jan 69 00:00:00 GMT",
+        "expires=Thu, 01 Jan 1970 00:00:00 GMT; max-age=+50000000",
+        "expires=Thu, 01 Jan 1970",
     ):
         await site.page.evaluate(f"document.cookie = '_ga=GA1.2.3; {attributes}; path=/'")
         assert await site.page.evaluate("document.cookie") == "", attributes
+    # A refused cookie may be emptied: a site's own deletion of one goes through.
+    await site.page.context.add_cookies([{"name": "_gid", "value": "1", "url": BASE}])
+    await site.page.evaluate("document.cookie = '_gid=; expires=Thu, 01 Jan 1970 00:00:00 GMT'")
+    assert "_gid" not in {c["name"] for c in await site.page.context.cookies()}
     await site.page.evaluate("document.cookie = 'PHPSESSID=1; path=/'")  # (necessary)
     await site.page.evaluate("document.cookie = 'PHPSESSID=1; max-age=5; max-age=0; path=/'")
     assert await site.page.evaluate("document.cookie") == ""  # (a deletion goes through)

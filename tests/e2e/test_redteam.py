@@ -554,6 +554,14 @@ async def test_a_cookie_a_script_sets_lives_no_longer_than_an_origins(
             "PHPSESSID=1",
             "document.cookie = 'PHPSESSID=1; path=/; expires=' + new Date(Date.now() + 6e10).toUTCString()",
         ),
+        "document.cookie, a two-digit year (V8's Date.parse: 1969; the jar: 2069)": (
+            "lang=de",
+            "document.cookie = 'lang=de; path=/; expires=Tue, 01 Jan 69 00:00:00 GMT'",
+        ),
+        "document.cookie, a signed max-age": (
+            "lang=it",
+            "document.cookie = 'lang=it; path=/; max-age=+63072000'",
+        ),
         "cookieStore.set": (
             "lang=fr",
             "cookieStore.set({name: 'lang', value: 'fr', expires: Date.now() + 2 * 365 * 864e5})",

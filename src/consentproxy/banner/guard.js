@@ -750,7 +750,7 @@
     /* Cookies: document.cookie and the Cookie Store API; one let through lives no longer
        than an origin's may (cap_cookie_lifetime_days). */
     accessor(D, "cookie", function (set) {
-      return function (v) { v = String(v); if (cookieAllowed(v)) set.call(this, capped(v)); };
+      return function (v) { v = String(v); if (cookieWritable(v)) set.call(this, capped(v)); };
     });
     wrap(win.CookieStore && win.CookieStore.prototype, "set", function (native) {
       return function (a) {
@@ -758,7 +758,7 @@
         if (a && typeof a === "object" && a.expires > Date.now() + CONFIG.cap * 1e3) {
           args[0] = Object.assign({}, a, { expires: Date.now() + CONFIG.cap * 1e3 });
         }
-        return cookieAllowed(name + "=") ? native.apply(this, args) : win.Promise.resolve();
+        return nameAllowed(name) ? native.apply(this, args) : win.Promise.resolve();
       };
     });
 
@@ -789,25 +789,41 @@
     }
     return null;
   }
-  /* The seconds a browser keeps a cookie string's cookie (null: the session), as RFC
-     6265bis reads its attributes: the last valid Max-Age wins over any Expires, one that is
-     not an integer is ignored, else the last Expires. (The first "max-age=0" or a past
-     Expires read as a deletion let "_ga=1; max-age=0; max-age=31536000" in for a year.) */
-  function lifetime(text) {
-    var age = null, expires = null;
+  /* The seconds a browser keeps a cookie string's cookie (null: the session), as Chromium
+     reads its attributes (cookies.lifetime, the proxy's): the last Max-Age if it is an
+     integer, else the last Expires if it is a date (RFC 6265bis 5.1.1, cookieDate: V8's
+     Date.parse read "01 Jan 69" as 1969, the jar as 2069); and whether every browser reads
+     it so (no lifetime attribute twice, none ignored but an Expires a Max-Age overrides). */
+  var MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
+  function cookieDate(value) {
+    var hms = null, day = null, month = null, year = null, m;
+    (value.match(/[^\x09\x20-\x2f\x3b-\x40\x5b-\x60\x7b-\x7e]+/g) || []).forEach(function (t) {
+      if (hms === null && (m = /^(\d{1,2}):(\d{1,2}):(\d{1,2})/.exec(t))) hms = [+m[1], +m[2], +m[3]];
+      else if (day === null && (m = /^(\d{1,2})(?:\D|$)/.exec(t))) day = +m[1];
+      else if (month === null && MONTHS.indexOf(t.slice(0, 3).toLowerCase()) !== -1) {
+        month = MONTHS.indexOf(t.slice(0, 3).toLowerCase());
+      } else if (year === null && (m = /^(\d{2,5})(?:\D|$)/.exec(t))) year = +m[1];
+    });
+    if (hms === null || day === null || month === null || year === null) return null;
+    year += year >= 70 && year <= 99 ? 1900 : year <= 69 ? 2000 : 0;
+    if (day < 1 || day > 31 || year < 1601 || hms[0] > 23 || hms[1] > 59 || hms[2] > 59) return null;
+    var when = new Date(Date.UTC(Math.min(year, 9999), month, day, hms[0], hms[1], hms[2]));
+    return when.getUTCDate() === day ? when.getTime() / 1e3 : null;  /* (no 30 February) */
+  }
+  function reading(text) {
+    var ages = [], dates = [];
     text.split(";").slice(1).forEach(function (av) {
       var at = av.indexOf("="), key = (at < 0 ? av : av.slice(0, at)).trim().toLowerCase();
       var value = at < 0 ? "" : av.slice(at + 1).trim();
-      if (key === "max-age" && /^-?\d+$/.test(value)) age = +value;
-      else if (key === "expires" && !isNaN(Date.parse(value))) {
-        expires = (Date.parse(value) - Date.now()) / 1e3;
-      }
+      if (key === "max-age") ages.push(value); else if (key === "expires") dates.push(value);
     });
-    return age !== null ? age : expires;
+    var age = ages.length && /^[+-]?\d+$/.test(ages[ages.length - 1]) ? +ages[ages.length - 1] : null;
+    var when = age === null && dates.length ? cookieDate(dates[dates.length - 1]) : null;
+    var life = age !== null ? age : when !== null ? when - Date.now() / 1e3 : null;
+    return { life: life, alike: ages.length <= 1 && dates.length <= 1 &&
+      (age !== null || (!ages.length && (!dates.length || when !== null))) };
   }
-  function cookieAllowed(text) {
-    var name = text.split(";")[0].split("=")[0].trim(), life = lifetime(text);
-    if (life !== null && life <= 0) return true;  /* deleting is always fine */
+  function nameAllowed(name) {
     var cat = cookieCategory(name);
     if (cat === null) {
       if (CONFIG.unknown === "allow") return true;
@@ -816,10 +832,22 @@
     }
     return allowsCategory(cat);
   }
+  /* A refused cookie may only be emptied: what reads as a deletion here may be kept for
+     400 days by the jar ("_gid=1; expires=Thu, 01 Jan 1970 00:00:00 GMT; max-age=+50000000"
+     where Max-Age was read as an integer only without a sign), and an empty value carries
+     no identifier. */
+  function cookieWritable(text) {
+    var pair = text.split(";")[0], at = pair.indexOf("=");
+    if (at !== -1 && !pair.slice(at + 1).trim()) return true;
+    return nameAllowed((at < 0 ? "" : pair.slice(0, at)).trim());
+  }
+  /* The cookie string with one max-age for its lifetime attributes when it asks for more
+     than the cap or browsers may read them otherwise (cookies.capped, the proxy's). */
   function capped(text) {
-    var life = lifetime(text);
-    return life !== null && life > CONFIG.cap
-      ? text.replace(/;\s*(max-age|expires)\s*=[^;]*/gi, "") + "; max-age=" + CONFIG.cap : text;
+    var r = reading(text);
+    if (r.alike && (r.life === null || r.life <= CONFIG.cap)) return text;
+    text = text.replace(/;\s*(max-age|expires)\s*=[^;]*/gi, "").replace(/;\s*(max-age|expires)\s*(?=;|$)/gi, "");
+    return r.life === null ? text : text + "; max-age=" + Math.floor(Math.max(0, Math.min(r.life, CONFIG.cap)));
   }
   var cookie = Object.getOwnPropertyDescriptor(Document.prototype, "cookie");
   install(window);
@@ -829,6 +857,8 @@
      deletes the rest, HttpOnly ones included, on the next response). */
   function deleteCookies() {
     var host = location.hostname, paths = ["/"], domains = [""], parts = host.split(".");
+    /* (a Secure one, a __Host- one, and a Partitioned one, filed apart, each need theirs) */
+    var flags = window.isSecureContext ? ["", "; secure", "; secure; partitioned"] : [""];
     location.pathname.split("/").reduce(function (acc, seg) {
       if (!seg) return acc;
       acc += "/" + seg;
@@ -838,11 +868,13 @@
     for (var i = 0; i < parts.length - 1; i++) domains.push("; domain=" + parts.slice(i).join("."));
     String(cookie.get.call(document)).split(";").forEach(function (pair) {
       var name = pair.split("=")[0].trim();
-      if (!name || cookieAllowed(name + "=")) return;
+      if (!name || nameAllowed(name)) return;
       paths.forEach(function (path) {
         domains.forEach(function (domain) {
-          cookie.set.call(document, name + "=; expires=Thu, 01 Jan 1970 00:00:00 GMT; path=" +
-            path + domain);
+          flags.forEach(function (more) {
+            cookie.set.call(document, name + "=; expires=Thu, 01 Jan 1970 00:00:00 GMT; path=" +
+              path + domain + more);
+          });
         });
       });
     });
