@@ -724,12 +724,9 @@ class ConsentAddon:
         if ex is None:
             return
         req = flow.request
-        engine = ex.engine  # records are opened on first use: a choice, or one imported
-        if (
-            (ex.is_local or ex.imported)
-            and engine.records is None
-            and (engine.config.records.target)
-        ):
+        engine = ex.engine  # records are opened with the first request (configure is not
+        # async): a page's banner impression is counted as a choice is
+        if engine.records is None and engine.config.records.target:
             engine.records = await keep_records(engine.config.records)
         if ex.is_local:
             local = ex.local_response(req.get_content(strict=False) or b"")

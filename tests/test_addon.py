@@ -308,6 +308,24 @@ async def test_a_new_config_keeping_records_elsewhere_closes_the_old_writer_afte
         await store.close()
 
 
+async def test_the_banners_impressions_are_counted_before_any_choice(addon, site_config, tmp_path):
+    """The records opened on the first choice or import: a page shown before was not
+    counted (helper-89), so the addon's impressions fell short of serve's."""
+    config = tmp_path / "a.yaml"
+    config.write_text(site_config.read_text() + f"records: {{path: {tmp_path / 'a.db'}}}\n")
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, consent_config=str(config))
+        page = await serve(addon, flow(Sec_Fetch_Dest="document"))
+        assert "consent" in page.response.get_text()  # (the banner is on it)
+        await addon.done()
+    store = open_store(str(tmp_path / "a.db"))
+    await store.open()
+    try:
+        assert sum((await store.stats(0)).impressions.values()) == 1
+    finally:
+        await store.close()
+
+
 async def test_the_proxy_endpoints_answer_in_forward_mode_too(addon, site_config):
     with taddons.context(addon) as tctx:
         tctx.configure(addon, consent_config=str(site_config))

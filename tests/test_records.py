@@ -399,6 +399,22 @@ async def test_the_writer_counts_impressions_by_day_and_writes_them_with_the_bat
         await writer.close()
 
 
+async def test_impressions_counted_as_the_writer_closes_are_written(tmp_path):
+    """Closed before its store was open (a proxy stopped at once), the writer left the loop
+    with the impressions counted unwritten."""
+    path = tmp_path / "r.sqlite3"
+    writer = RecordWriter(SqliteStore(path), interval=0.01)
+    await writer.start()
+    writer.impression()
+    await writer.close()
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        assert sum((await store.stats(0)).impressions.values()) == 1
+    finally:
+        await store.close()
+
+
 async def test_purge_drops_versions_no_record_names_any_more(store):
     await store.write(
         [record("old", NOW - 100, shown_digest="v1"), record("new", NOW, shown_digest="v2")],

@@ -864,6 +864,8 @@ class RecordWriter:
             if self.clock() - last_beat > HEARTBEAT_SECONDS:
                 last_beat = self.clock()
                 await self._beat()
+        if self.impressions:  # counted as it closed (or before the store was open)
+            await self._write([])
 
     async def _write(self, batch: list[ConsentRecord]) -> None:
         self._batch = batch  # (an erase takes its visitor's records out of it)
