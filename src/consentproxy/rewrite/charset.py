@@ -83,9 +83,10 @@ def prescan(head: bytes, final: bool) -> tuple[bool, str | None]:
     if one reading finds it first. Before PRESCAN_BYTES, a whole <meta> naming UTF-8 to
     each reading, or ISO-2022-JP to one, settles it: Chromium reads on to 1024 bytes past
     <body> and any tag, so what the head's end shows settles nothing."""
+    ended = final and len(head) < PRESCAN_BYTES  # (the page's last bytes)
     final = final or len(head) >= PRESCAN_BYTES
     head = head[:PRESCAN_BYTES]
-    xml = _xml_declaration(head)
+    xml = _xml_declaration(head, ended)
     if xml in UTF16_BOMS.values():
         return True, xml
     if final and xml is None and b"2022" not in head:  # (most pages: no label that matters)
@@ -172,17 +173,19 @@ def _comment_end(head: bytes, pos: int, chromium: bool) -> int:
     return end
 
 
-def _xml_declaration(head: bytes) -> str | None:
+def _xml_declaration(head: bytes, ended: bool) -> str | None:
     """The codec an XML declaration at the page's very start gives it, if the scanner
     cannot read the page as it comes, else None. Chromium honours one in text/html with no
     charset in the Content-Type, before a <meta> (which then decides); it reads the
     encoding up to the declaration's first '>', past PRESCAN_BYTES if need be: a
     declaration the bytes end in is taken to say ISO-2022-JP (the scanner reads what the
-    browser does either way). Its UTF-16 form (`<\\0?\\0x\\0`) is UTF-16, BOM or not."""
+    browser does either way), unless the page ends in it (ended: no tag follows that a
+    reading could hide; the page stays byte for byte). Its UTF-16 form (`<\\0?\\0x\\0`) is
+    UTF-16, BOM or not."""
     if not head.startswith(b"<?xml"):
         return _XML_UTF16.get(head[:6])
     if (close := head.find(b">")) < 0:
-        return ISO_2022_JP
+        return None if ended else ISO_2022_JP
     decl = head[:close]  # (the encoding's closing quote comes before the '>')
     pos = decl.find(b"encoding") + 8
     if pos < 8:
