@@ -86,10 +86,11 @@ JAVASCRIPT_TYPES = frozenset(
     }
 )
 BODILESS_STATUSES = (204, 205, 304)  # no content (RFC 9110 15.3.5, 15.3.6, 15.4.5)
-# (206: a part of what the visitor asked a Range of, never rewritten. A 206 to a request
-# with no Range is no part of anything: Chromium renders it as a page, as a 200, and the
-# proxy had let an origin's 206 page through unrewritten, trackers and all.)
-NO_BODY_STATUSES = frozenset({*BODILESS_STATUSES, 206})
+# Statuses whose bodies are never rewritten nor treated as documents: the bodiless ones and
+# 206, a part of what the visitor asked a Range of. (A 206 to a request with no Range is no
+# part of anything: Chromium renders it as a page, as a 200, and the proxy had let an
+# origin's 206 page through unrewritten, trackers and all.)
+UNREWRITTEN_STATUSES = frozenset({*BODILESS_STATUSES, 206})
 MARK_HEADER_LOWER = MARK_HEADER.lower()
 STATE_HEADER_LOWER = STATE_HEADER.lower()
 # The request headers upstream_headers() changes or drops (the rest go to the origin as
@@ -655,7 +656,7 @@ class Exchange:
         page = (
             html is not None
             and has_body
-            and (status not in NO_BODY_STATUSES or self._unasked_part(status))
+            and (status not in UNREWRITTEN_STATUSES or self._unasked_part(status))
             and not _attachment(head.first.get("content-disposition"))
         )
         found = {}
@@ -669,7 +670,7 @@ class Exchange:
         if html is not None and len(types) > 1 and not untyped:
             out = without(out, "content-type") + [("Content-Type", html)]
         if html is None or not page:
-            if status >= 200 and (status not in NO_BODY_STATUSES or self._unasked_part(status)):
+            if status >= 200 and (status not in UNREWRITTEN_STATUSES or self._unasked_part(status)):
                 out = self._document_headers(out, types)
             if html is None and has_body and 200 <= status < 300 and _untyped(types):
                 # (a body a browser may sniff as a page, unrewritten for this request, which
@@ -686,7 +687,7 @@ class Exchange:
         return ResponsePlan(*plan, has_body)
 
     def _unasked_part(self, status: int) -> bool:
-        """A 206 to a request that asked for no range: a whole response (see NO_BODY_STATUSES)."""
+        """A 206 to a request that asked for no range: a whole response (see UNREWRITTEN_STATUSES)."""
         return status == 206 and "range" not in self.req.first
 
     def _read_headers(self, head: Head) -> tuple[ResponseHead, bool]:
