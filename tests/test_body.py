@@ -42,7 +42,7 @@ def test_a_page_sent_without_a_type_is_rewritten_and_goes_on_untyped(
 @pytest.mark.parametrize("body", [b"GIF89a\x01\x00<script src=//t.example/x.js>", b"", b" "])
 def test_an_untyped_body_that_is_no_page_goes_on_as_it_came(engine, body):
     plan = get(engine, Sec_Fetch_Dest="document").response(200, [])
-    assert plan.body.feed(body[:3]) + plan.body.last(body[3:]) == body
+    assert plan.body.feed(body[:3]) + plan.body.sliced(body[3:], True) == body
     plan = get(engine, Sec_Fetch_Dest="document").response(200, [])
     assert plan.body.feed(body) + plan.body.close() == body
 
@@ -72,8 +72,8 @@ def test_a_coded_body_sent_without_a_type_is_sniffed_decoded_and_goes_on_decoded
 @pytest.mark.parametrize("coding", [None, "gzip"])
 @pytest.mark.parametrize("lang", [b"", b" lang=fr"])
 def test_a_page_all_at_hand_comes_out_as_fed_then_closed(engine, monkeypatch, coding, lang):
-    """BodyTransform.last (the whole page at once, the adapter's usual case: the output
-    joined once) gives what feed then close give, bytes and report: the banner in the
+    """BodyTransform.sliced(page, True) (the whole page at once, serve's usual case: the
+    output joined once) gives what feed then close give, bytes and report: the banner in the
     page's language, the trackers neutralised, counted and reported once."""
     monkeypatch.setattr("consentproxy.engine.new_mark", lambda: "m" * 24)
     page = (
@@ -86,7 +86,7 @@ def test_a_page_all_at_hand_comes_out_as_fed_then_closed(engine, monkeypatch, co
     for whole in (True, False):
         ex = get(engine, Accept_Encoding="gzip" if coding else "identity")
         body = ex.response(200, origin).body
-        out = body.last(sent) if whole else body.feed(sent) + body.close()
+        out = body.sliced(sent, True) if whole else body.feed(sent) + body.close()
         outs.append(gzip.decompress(out) if coding else out)
         reports.append((ex.report.neutralised, ex.report.banner, ex.report.rewrite_bytes))
     assert outs[0] == outs[1] and reports[0] == reports[1]
@@ -97,7 +97,7 @@ def test_a_page_all_at_hand_comes_out_as_fed_then_closed(engine, monkeypatch, co
 @pytest.mark.parametrize("coding", [None, "gzip"])
 def test_a_page_rewritten_a_slice_at_a_time_comes_out_as_at_once(engine, monkeypatch, coding):
     """`sliced` then more() while pending (serve lets other requests run between two) give
-    the bytes and the report of last(): the banner once, the trackers held once each."""
+    the bytes and the report of feed then close: the banner once, the trackers held once each."""
     from consentproxy import body
 
     monkeypatch.setattr("consentproxy.engine.new_mark", lambda: "m" * 24)
@@ -113,7 +113,9 @@ def test_a_page_rewritten_a_slice_at_a_time_comes_out_as_at_once(engine, monkeyp
     for sliced in (True, False):
         ex = get(engine, Accept_Encoding="gzip" if coding else "identity")
         transform = ex.response(200, origin).body
-        pieces = [transform.sliced(sent, True) if sliced else transform.last(sent)]
+        pieces = [
+            transform.sliced(sent, True) if sliced else transform.feed(sent) + transform.close()
+        ]
         while transform.pending:
             pieces.append(transform.more())
         out = b"".join(pieces)
@@ -131,4 +133,4 @@ def test_a_page_whose_rewriting_takes_too_long_is_cut(engine, monkeypatch):
     monkeypatch.setattr(body, "MAX_REWRITE_SECONDS", 0.0)
     transform = get(engine).response(200, HTML).body
     with pytest.raises(BodyError, match="rewriting it took over"):
-        transform.last(b"<!doctype html><p>x</p>")
+        transform.sliced(b"<!doctype html><p>x</p>", True)

@@ -111,17 +111,15 @@ class BodyTransform:
             self.spoken = lang
 
     def feed(self, data: bytes) -> bytes:
-        return self._rewritten(data, last=False)
-
-    def last(self, data: bytes) -> bytes:
-        """feed(data) and close() in one: a page whose bytes are all at hand (most) comes out
-        joined once, not copied again to add its tail (the banner goes in at the end)."""
-        return self._rewritten(data, last=True)
+        if self.untyped is not None or self.passing:
+            return self._sniffed(data, False)
+        return self._rewrite(self._decoded(data, False), False)
 
     def sliced(self, data: bytes, last: bool) -> bytes:
-        """feed(data), or last(data) when last, for an adapter that lets other requests run
-        meanwhile: at most a slice of the decoded HTML is rewritten; while `pending`, more()
-        gives what the next slice makes."""
+        """feed(data), or when last feed(data) and close() in one (a page whose bytes are all
+        at hand, most, comes out joined once, not copied again to add its tail), for an
+        adapter that lets other requests run meanwhile: at most a slice of the decoded HTML
+        is rewritten; while `pending`, more() gives what the next slice makes."""
         if self.untyped is not None or self.passing:
             return self._sniffed(data, last)
         html = self._decoded(data, last)
@@ -152,11 +150,6 @@ class BodyTransform:
         low, high = SLICE_BYTES
         self.slice = high if took <= 0 else int(min(max(size / took * SLICE_SECONDS, low), high))
         return out
-
-    def _rewritten(self, data: bytes, last: bool) -> bytes:
-        if self.untyped is not None or self.passing:
-            return self._sniffed(data, last)
-        return self._rewrite(self._decoded(data, last), last)
 
     def _decoded(self, data: bytes, last: bool) -> bytes:
         self.report.rewrite_bytes += len(data)
