@@ -5,9 +5,12 @@ comment and start/end tag that cannot matter; only the few tags that can load
 something (or change how what follows is tokenized) reach Python. The skip loop is
 the C extension `_skip` when it was built, else the regex SKIP_RE: both give the same
 bytes (tests/rewrite run both). State survives chunk boundaries; what is held between
-chunks is at most the current tag (or an inline script or <style> being classified,
-rewrite/held.py), never the page. Start tags go to the neutraliser; the output, with
-the guard and the banner placed, is the injector's (rewrite/injector.py).
+chunks is bounded, never the page: the current tag, an inline script or <style> being
+classified (rewrite/held.py), the page's first bytes until they settle its charset
+(rewrite/charset.py's prescan, PRESCAN_BYTES or an XML declaration), and what follows a
+</body> until it is known to be the last (up to injector.MAX_HOLD). Start tags go to the
+neutraliser; the output, with the guard and the banner placed, is the injector's
+(rewrite/injector.py).
 """
 
 from __future__ import annotations
