@@ -604,8 +604,8 @@ class HtmlRewriter:
                 if step < 0:
                     return pos  # incomplete: wait for more
                 pos = step
-            elif state in _CLOSERS:
-                closer, keep = _CLOSERS[state]
+            elif state in _SECTION_ENDS:
+                closer, keep = _SECTION_ENDS[state]
                 m = closer.search(buf, pos)
                 if m is None:
                     keep = 0 if final else keep
@@ -956,11 +956,11 @@ def _char_ref(m: re.Match[str]) -> str:
     return html.unescape(m.group()).encode("utf-8").decode("latin-1")
 
 
-_CLOSERS = {
+_SECTION_ENDS = {
     COMMENT: (COMMENT_END_RE, 3),
     BOGUS: (re.compile(rb">"), 0),
     CDATA: (re.compile(rb"]]>"), 2),
-}  # state: (its end, bytes kept for a split end)
+}  # a comment, bogus comment or CDATA state: (its end, bytes kept for a split end)
 _MAYBE_TAG_RE = re.compile(rb"<(?:[A-Za-z]|/[A-Za-z]?|!-?|\?)?\Z")
 _TAG_START_RE = re.compile(rb"</?[A-Za-z]")
 
