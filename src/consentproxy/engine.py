@@ -288,7 +288,7 @@ class Request:
     method: str
     target: str  # path and query, as the visitor sent them
     headers: Headers
-    scheme: str = "http"  # of the visitor's connection (X-Forwarded-Proto wins)
+    scheme: str = "http"  # of the connection (Exchange.scheme heeds trusted X-Forwarded-Proto)
     client_ip: str = ""
     upstream: str | None = None  # scheme://host[:port] of the origin, if not config.upstream
     head: InitVar[Head | None] = None  # Head.of(headers), if the adapter has it already
