@@ -75,7 +75,7 @@ from consentproxy.settings import STATE_HEADER, Config, Service
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 WORKER_DESTS = frozenset({"worker", "sharedworker", "serviceworker"})  # (Sec-Fetch-Dest)
-NAVIGATION_DESTS = frozenset({"document", "iframe", "frame"})  # what a browser renders
+RENDERED_DESTS = frozenset({"document", "iframe", "frame"})  # what a browser renders
 JAVASCRIPT_TYPES = frozenset(
     {
         "text/javascript",
@@ -649,7 +649,7 @@ class Exchange:
                 html = t
                 break
         untyped = (  # a page may come untyped: rewritten if its first bytes make it HTML
-            html is None and has_body and _untyped(types) and self._navigates()
+            html is None and has_body and _untyped(types) and self._may_render()
         )  # (decoded first if coded, as a browser sniffs it: then it goes on decoded)
         if untyped:
             html = "text/html"
@@ -855,14 +855,16 @@ class Exchange:
             + ([("X-Content-Type-Options", "nosniff")] if xml else [])
         )
 
-    def _navigates(self) -> bool:
-        """Whether the request is a browser's for a document it may render (a page or a
-        frame's): as Sec-Fetch-Dest says, or, where a browser sends none (plain http), as
-        its Accept does."""
+    def _may_render(self) -> bool:
+        """Whether the request is a browser's for a document it may render (a page, a frame's
+        or an iframe's): as Sec-Fetch-Dest says, or, where a browser sends none (plain http),
+        as its Accept does. Wider than `inject` (which pages get the banner: no iframe's; no
+        Sec-Fetch-Dest, a navigation's Upgrade-Insecure-Requests): an untyped body any
+        rendered document brings is sniffed, and rewritten only if its bytes make it HTML."""
         first = self.req.first
         dest = first.get("sec-fetch-dest")
         if dest is not None:
-            return dest in NAVIGATION_DESTS
+            return dest in RENDERED_DESTS
         return "text/html" in first.get("accept", "")
 
     def _page_cache_headers(self, out: Headers, origin: dict[str, str]) -> Headers:
