@@ -31,7 +31,6 @@ from mitmproxy.utils.human import parse_size
 from consentproxy.adapter import (
     MARK_HEADER,
     MAX_BODY,
-    UPSTREAM_FAILED,
     BodyError,
     BodyTransform,
     Engine,
@@ -49,6 +48,7 @@ from consentproxy.adapter import (
     load_config,
     parse_state,
     unpassable,
+    unpassable_message,
     upstream_answers,
 )
 
@@ -757,7 +757,7 @@ class ConsentAddon:
         why = _unpassable(flow, ex)
         if why:  # a plain 502 instead, as serve's (nothing of the origin's answer goes out)
             log.warning("%s: the origin sent %s", flow.request.path, why)
-            answer = f"{UPSTREAM_FAILED} sent {why}, which cannot be passed on.\n".encode()
+            answer = (unpassable_message(why) + "\n").encode()
             flow.response = http.Response.make(
                 502,
                 answer,

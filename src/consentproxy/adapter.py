@@ -66,6 +66,7 @@ __all__ = [
     "secret_keys",
     "sendable",
     "unpassable",
+    "unpassable_message",
     "upstream_answers",
 ]
 
@@ -88,6 +89,12 @@ def unpassable(status: int, upgrade: bool, head_bytes: int) -> str | None:
     if head_bytes > ORIGIN_HEAD_BYTES:
         return f"a head of {head_bytes} bytes (browsers take {ORIGIN_HEAD_BYTES})"
     return None
+
+
+def unpassable_message(why: str) -> str:
+    """The text of the 502 either adapter answers for what unpassable found (one sentence:
+    the two answer alike)."""
+    return f"{UPSTREAM_FAILED} sent {why}, which cannot be passed on."
 
 
 def secret_keys(config: Config) -> list[bytes]:

@@ -41,6 +41,7 @@ from consentproxy.adapter import (
     redacted,
     sendable,
     unpassable,
+    unpassable_message,
     upstream_answers,
 )
 
@@ -282,7 +283,7 @@ class ProxyServer:
             status = upstream.status
             if why := unpassable(status, False, origin.size):  # (WebSockets: _websocket)
                 log.warning("%s %s: the origin sent %s", request.method, request.raw_path, why)
-                return _error(502, f"{UPSTREAM_FAILED} sent {why}, which cannot be passed on.")
+                return _error(502, unpassable_message(why))
             plan = ex.response(status, origin.headers, origin)
             if type(origin) is _RawHead:
                 plan.headers = [*plan.headers, RAW]
