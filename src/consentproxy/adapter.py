@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-from consentproxy.banner.render import MARK_HEADER
+from consentproxy.banner.render import MARK_HEADER, package_version
 from consentproxy.body import BodyTransform
 from consentproxy.config import load_config
 from consentproxy.consent import ConsentState, keys_from_env, parse_state
@@ -61,6 +61,7 @@ __all__ = [
     "is_websocket",
     "keep_records",
     "load_config",
+    "package_version",
     "parse_state",
     "redacted",
     "secret_keys",

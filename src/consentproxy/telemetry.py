@@ -15,7 +15,6 @@ import bisect
 import itertools
 import time
 from collections.abc import Callable, Iterator
-from importlib.metadata import version
 from typing import Any, TextIO
 
 import orjson
@@ -27,7 +26,7 @@ from prometheus_client.core import (
     Metric,
 )
 
-from consentproxy.adapter import C_LOOP, Engine, Report, access_line
+from consentproxy.adapter import C_LOOP, Engine, Report, access_line, package_version
 
 ACCESS_LOG_BATCH = 256  # lines; the adapter also flushes every FLUSH_SECONDS
 FLUSH_SECONDS = 1.0
@@ -260,7 +259,7 @@ class Telemetry:
             "The running version, and whether the rewriter's C loop is built (no: ~7x slower)",
             labels=("version", "c_loop"),
         )
-        info.add_metric([version("consentproxy"), "yes" if C_LOOP else "no"], 1)
+        info.add_metric([package_version(), "yes" if C_LOOP else "no"], 1)
         yield info
         yield GaugeMetricFamily(
             "consentproxy_records_queue_depth",
