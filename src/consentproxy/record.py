@@ -118,7 +118,9 @@ class Records(Protocol):
     awaited by the adapter, never by the core."""
 
     ready: bool  # the store is open (a visitor's own records can be read and erased)
-    dropped: int  # decisions that could not be recorded (the queue was full)
+    # Decisions never recorded: the queue was full, or at shutdown the store had never
+    # opened, was down, or did not answer in time.
+    dropped: int
 
     def submit(self, record: ConsentRecord, shown: tuple[str, str] | None = None) -> None: ...
 
