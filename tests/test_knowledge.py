@@ -15,6 +15,7 @@ from consentproxy.policy import NEVER, Policy
 from tests.configs import FOUR_CATEGORIES as BASE
 
 ANALYTICS = ConsentState(True, frozenset({"analytics"}))
+REJECTED = ConsentState(True)
 
 
 def policy(extra: str = "", knowledge: Knowledge | None = None) -> Policy:
@@ -199,11 +200,10 @@ def test_inline_scripts_writing_a_tracker_url_with_its_scheme_apart_are_held():
         b'document.write(unescape("%3Cscript src=\'" + p + "static.chartbeat.com/js/c.js\''
         b' %3E%3C/script%3E"));'
     )
-    assert [s.name for s in p.inline_services(js, site="news.example")] == ["chartbeat"]
-    assert (
-        p.inline_services(b'document.write("cdn.nobody-knows.example/x.js")', site="news.example")
-        == ()
-    )
+    held = p.blocked_inline(js, REJECTED, site="news.example")
+    assert held is not None and (held.name, held.category) == ("chartbeat", "analytics")
+    unknown = b'document.write("cdn.nobody-knows.example/x.js")'
+    assert p.blocked_inline(unknown, REJECTED, site="news.example") is None
 
 
 def test_verdicts_and_suggested_config_lines():
@@ -336,7 +336,7 @@ def test_a_tracker_url_without_its_scheme_is_a_load_only_where_markup_is_written
         b'var s = document.createElement("script"); s.src = "https://" + e.agent; '
         b'var e = {agent: "js-agent.newrelic.com/nr-1123.min.js"};'
     )
-    assert p.inline_services(js, site="news.example") == ()
+    assert p.blocked_inline(js, REJECTED, site="news.example") is None
 
 
 def test_a_built_in_service_the_config_does_not_use_is_named_by_its_title_for_people():

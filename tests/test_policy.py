@@ -19,6 +19,8 @@ from consentproxy.policy import (
 from tests.configs import FOUR_CATEGORIES
 
 ANALYTICS = ConsentState(decided=True, categories=frozenset({"analytics"}))
+ADVERTISING = ConsentState(decided=True, categories=frozenset({"advertising"}))
+REJECTED = ConsentState(decided=True)
 
 
 def test_hosts_match_exactly_then_by_closest_wildcard(policy):
@@ -99,20 +101,19 @@ def test_unknown_cookies_follow_the_config(policy):
 
 
 def test_inline_scripts_are_recognised_by_marker_or_loading(policy):
-    names = lambda js: {s.name for s in policy.inline_services(js)}
-    assert names(b"fbq('init', '1');") == {"facebook-pixel"}
-    assert names(b"window._linkedin_partner_id = 1;") == {"linkedin-insight"}
-    assert names(
-        b"var s=document.createElement('script');s.src='https://static.hotjar.com/c/x.js'"
-    ) == {"hotjar"}
-    assert names(b'var links = {"yt": "https://www.youtube.com/mychannel"};') == set()
+    held = lambda js: policy.blocked_inline(js, REJECTED)  # (the one service, as configured)
+    assert held(b"fbq('init', '1');") == policy.services["facebook-pixel"]
+    assert held(b"window._linkedin_partner_id = 1;") == policy.services["linkedin-insight"]
+    assert (
+        held(b"var s=document.createElement('script');s.src='https://static.hotjar.com/c/x.js'")
+        == policy.services["hotjar"]
+    )
+    assert held(b'var links = {"yt": "https://www.youtube.com/mychannel"};') is None
     # (a module's import of a tracker's URL: `import` was no loader word)
     gtm = b"https://www.googletagmanager.com/gtag/js?id=G-1"
     for js in (b"import('%s')", b"import '%s';", b'import x from "%s";', b"import {a}from'%s'"):
-        assert names(js % gtm) == {"google-tag-manager"}, js
-    assert (
-        names(b"var s = \"</body><script src='https://www.google-analytics.com/a.js'>\";") == set()
-    )
+        assert held(js % gtm) == policy.services["google-tag-manager"], js
+    assert held(b"var s = \"</body><script src='https://www.google-analytics.com/a.js'>\";") is None
 
 
 def test_csp_hosts_are_the_consented_services(policy):
@@ -203,8 +204,10 @@ services:
   - {name: long, category: marketing, inline: ["track(\\"ad"], title: {en: Long}}
 """)
     policy = Policy(config)
-    assert [s.name for s in policy.inline_services(b'x; track("ad1")')] == ["long"]
-    assert [s.name for s in policy.inline_services(b'track(1); track("ad")')] == ["short", "long"]
+    held = policy.blocked_inline(b'x; track("ad1")', REJECTED)
+    assert held is not None and (held.name, held.category) == ("long", "marketing")
+    held = policy.blocked_inline(b'track(1); track("ad")', REJECTED)  # (the first, both's)
+    assert held is not None and (held.name, held.category) == ("short", "analytics+marketing")
 
 
 @pytest.mark.parametrize(
@@ -236,8 +239,8 @@ services:
 )
 def test_a_tracker_url_in_a_script_that_loads_in_any_spelling_holds_it(policy, call):
     js = b'var u = "https://static.hotjar.com/c/x.js"; ' + call
-    assert [s.name for s in policy.inline_services(js)] == ["hotjar"]
-    assert policy.inline_services(js.replace(call, b"console.log(u)")) == ()
+    assert policy.blocked_inline(js, REJECTED) == policy.services["hotjar"]
+    assert policy.blocked_inline(js.replace(call, b"console.log(u)"), REJECTED) is None
 
 
 @pytest.mark.parametrize(
@@ -252,7 +255,7 @@ def test_a_tracker_url_in_a_script_that_loads_in_any_spelling_holds_it(policy, c
 def test_a_location_compared_or_so_named_loads_nothing(policy, words):
     """`location == u` read as `location = u`: the site's own code was held before consent."""
     js = b'var u = "https://static.hotjar.com/c/x.js"; ' + words
-    assert policy.inline_services(js) == ()
+    assert policy.blocked_inline(js, REJECTED) is None
 
 
 # An app's bootstrap (the Guardian's, pcgamer's): it loads an analytics tag, and names an ad
@@ -262,8 +265,6 @@ BOOTSTRAP = (
     b"var s = document.createElement('script');"
     b"s.src = 'https://www.google-analytics.com/analytics.js'; document.head.appendChild(s);"
 )
-ADVERTISING = ConsentState(decided=True, categories=frozenset({"advertising"}))
-REJECTED = ConsentState(decided=True)
 
 
 def test_a_script_naming_urls_of_several_categories_runs_once_any_is_accepted(policy):
@@ -297,9 +298,9 @@ def test_the_code_of_refused_services_of_two_categories_waits_for_both(policy):
     """Each marker's code runs when the script does: its mark named the first category
     alone, and the banner brought the script back in place with that one."""
     js = b"gtag('config', 'G-1'); fbq('init', '1');"
-    assert {s.name for s in policy.inline_services(js)} == {"google-analytics", "facebook-pixel"}
     held = policy.blocked_inline(js, NO_DECISION)
-    assert held is not None and sorted(held.category.split("+")) == ["advertising", "analytics"]
+    assert held is not None and held.name == "google-analytics"
+    assert sorted(held.category.split("+")) == ["advertising", "analytics"]
     assert policy.blocked_inline(js, ANALYTICS).category == "advertising"
     assert policy.blocked_inline(js, ADVERTISING).category == "analytics"
 
@@ -420,5 +421,5 @@ def test_a_script_naming_a_host_longer_than_a_dns_name_is_not_held_for_it(policy
     for i in range(3):
         host = b"%d" % i + b"h" * 500_000 + b".google-analytics.com"
         js = b's=document.createElement("script");s.src="https://' + host + b'/ga.js"'
-        assert policy.inline_services(js) == ()
+        assert policy.blocked_inline(js, REJECTED) is None
     assert all(len(host) <= MAX_HOST_NAME for host, _ in policy._url_hosts)

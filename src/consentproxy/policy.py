@@ -515,18 +515,13 @@ class Policy:
 
     # --- inline scripts ----------------------------------------------------------------
 
-    def inline_services(
-        self, text: bytes, markup: bool = False, site: str = ""
-    ) -> tuple[Service, ...]:
+    def _inline(self, text: bytes, markup: bool, site: str) -> Inline:
         """Services an inline script belongs to: by marker, or by loading a tracker URL
         (a configured or known one: a host nothing knows is no reason to hold the site's
-        code). In markup (an iframe's srcdoc) every tracker URL is a load."""
-        return self._inline(text, markup, site)[0]
-
-    def _inline(self, text: bytes, markup: bool, site: str) -> Inline:
-        """inline_services, and the names of those no run-time hook holds. Short scripts
-        (the analytics snippets) recur on every page of a site, long ones (an app's code or
-        state) on many: the answer is remembered."""
+        code; in markup, an iframe's srcdoc, every tracker URL is a load); and the names of
+        those no run-time hook holds. Short scripts (the analytics snippets) recur on every
+        page of a site, long ones (an app's code or state) on many: the answer is
+        remembered."""
         memo_text = text if len(text) <= INLINE_CACHE_TEXT else memo_digest(text)
         key = (memo_text, markup, site)
         found = self._inline_cache.get(key)
