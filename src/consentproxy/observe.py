@@ -181,7 +181,8 @@ def _hosts_taken(services: Iterable[Service]) -> dict[tuple[str, str], str]:
 
 
 def config_warnings(policy: Policy) -> list[str]:
-    """Things in a valid config that look wrong (check-config prints them)."""
+    """Things in a valid config that look wrong (check-config prints them, serve logs them).
+    Asked of a policy no visitor is served with: it meets gtag.js's host (Policy.holder)."""
     config, out = policy.config, []
     required = policy.required
     for svc in config.services:

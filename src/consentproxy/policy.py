@@ -302,7 +302,10 @@ class Policy:
         """The service a load from host+path waits for on a page of `site` (a registrable
         domain): a configured service; else, off the site's own domain, a known tracker
         (known_trackers: hold) or, with unknown=True, an unknown third party as
-        unknown_third_parties says. None: it may always load."""
+        unknown_third_parties says. None: it may always load. A known tracker found is met:
+        remembered in `seen` (the banner lists it, the CSP lets it in once consented, the
+        page digests change), so a caller that only asks (check-config) does so on a Policy
+        no visitor is served with."""
         host = host.lower().rstrip(".")
         known = self._known_holder(host, path, site)
         if not isinstance(known, Unknown):
