@@ -20,12 +20,11 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import aclosing, contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from consentproxy.adapter import Engine, build_engine, secret_keys
+from consentproxy.adapter import Engine, build_engine, package_version, secret_keys
 from consentproxy.catalog import CATALOG_CATEGORIES, imports
 from consentproxy.catalog.knowledge import LAYER_HEADER, format_layer, read_layer
 from consentproxy.catalog.ocd import (
@@ -984,7 +983,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Cookie-consent enforcing "
         "reverse proxy for sites whose code you cannot change.",
     )
-    p.add_argument("--version", action="version", version=f"%(prog)s {version('consentproxy')}")
+    p.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("serve", help="run the proxy in front of a site")
     s.add_argument("--config", required=True, help="YAML config file")
