@@ -784,6 +784,28 @@ def test_a_document_not_rewritten_gets_one_policy_for_every_visitor(engine, ctyp
     assert {header(p.headers, "cache-control") for p in plans} == {"public, max-age=60"}
 
 
+@pytest.mark.parametrize("ctype", ["text/html", "image/svg+xml", ""])
+def test_a_part_of_a_page_is_never_cached_and_has_the_policy_of_no_decision(engine, ctype):
+    """helper-91 in Chromium 156: a script's fetch of /page with `Range: bytes=0-`, answered
+    by a 206 the origin let cache for 10 minutes, was cached; the tab's navigation to /page
+    was then built from it, unrewritten and with no policy, and its Facebook pixel loaded."""
+    _, accepted = choose(engine, "accept-all")
+    origin = [("Content-Range", "bytes 0-150/151"), ("Cache-Control", "max-age=600")]
+    origin += [("Content-Type", ctype)] if ctype else []
+    plan = get(engine, "/page", cookie=accepted, Range="bytes=0-").response(206, origin)
+    assert plan.body is None and plan.has_body  # (the part as it came)
+    assert header(plan.headers, "cache-control") == "no-store"
+    policy = header(plan.headers, CSP_RO)
+    assert policy == header(
+        get(engine).response(200, [("Content-Type", "image/svg+xml")]).headers, CSP_RO
+    )
+    assert "google-analytics.com" not in policy
+    image = get(engine, "/v.mp4", Range="bytes=0-").response(
+        206, [("Content-Type", "video/mp4"), *origin[:2]]
+    )
+    assert header(image.headers, "cache-control") == "max-age=600"  # (media parts stay cached)
+
+
 def test_a_worker_s_script_gets_the_visitor_s_policy_and_stays_out_of_shared_caches(engine):
     _, accepted = choose(engine, "accept-all")
     origin = [("Content-Type", "text/javascript"), ("Cache-Control", "public, max-age=60")]

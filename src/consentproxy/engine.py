@@ -670,8 +670,14 @@ class Exchange:
         if html is not None and len(types) > 1 and not untyped:
             out = without(out, "content-type") + [("Content-Type", html)]
         if html is None or not page:
-            if status >= 200 and (status not in UNREWRITTEN_STATUSES or self._unasked_part(status)):
+            if status >= 200 and status not in BODILESS_STATUSES:  # (a part too: its type's)
                 out = self._document_headers(out, types)
+            if status == 206 and has_body and (html is not None or _document_kind(types)[0]):
+                # A part of a page (a script's Range fetch, a <video> of it): Chromium built
+                # a later navigation from the part it had cached, unrewritten, trackers and
+                # all. Never cached, and under the policy of no decision.
+                policy = engine.csp_header(NO_DECISION) if html is not None else None
+                return ResponsePlan(_uncached(out + ([policy] if policy else [])), None, True)
             if html is None and has_body and 200 <= status < 300 and _untyped(types):
                 # (a body a browser may sniff as a page, unrewritten for this request, which
                 # is no navigation: cached, a navigation would render it, trackers and all)
