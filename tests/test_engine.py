@@ -806,6 +806,19 @@ def test_a_part_of_a_page_is_never_cached_and_has_the_policy_of_no_decision(engi
     assert header(image.headers, "cache-control") == "max-age=600"  # (media parts stay cached)
 
 
+@pytest.mark.parametrize(
+    "headers", [{"Sec_Fetch_Dest": "serviceworker"}, {"Service_Worker": "script"}]
+)
+def test_a_service_worker_s_script_is_refused_under_csp_enforce(engine, headers):
+    """helper-91 in Chromium 156: a service worker answered the site's navigations with
+    pages of its own making, under no policy: a held Google Analytics and Facebook pixel
+    loaded in them for a visitor who had chosen nothing."""
+    enforcing = Engine(replace(engine.config, csp="enforce"), [b"k" * 32], clock=lambda: NOW)
+    ex = get(enforcing, "/sw.js", **headers)
+    assert ex.is_local and ex.local_response(b"").status == 404
+    assert not get(engine, "/sw.js", **headers).is_local  # (report-only: the site's own)
+
+
 def test_a_worker_s_script_gets_the_visitor_s_policy_and_stays_out_of_shared_caches(engine):
     _, accepted = choose(engine, "accept-all")
     origin = [("Content-Type", "text/javascript"), ("Cache-Control", "public, max-age=60")]

@@ -1283,7 +1283,8 @@ class Engine:
     def refusal(self, req: Request) -> tuple[int, str] | None:
         """What no request may be, whichever adapter parsed it: a target that is not a
         path (CONNECT, absolute or authority form, '@' tricks), a bad or doubled Host, a
-        control character (but tab) in a header value, a head larger than the limits."""
+        control character (but tab) in a header value, a head larger than the limits; with
+        `csp: enforce`, a service worker's script."""
         limits, target, head = self.config.limits, req.target, req.parsed
         if len(target) > limits.header_line_bytes:
             return 414, "request target too long\n"
@@ -1298,6 +1299,16 @@ class Engine:
             return 400, "invalid Host header\n"
         if not head.sendable:  # (as serve's parser refuses: smuggled to the origin else)
             return 400, "a control character in a header\n"
+        if self.config.csp == "enforce" and (
+            req.first.get("sec-fetch-dest") == "serviceworker"
+            or req.first.get("service-worker") == "script"
+        ):
+            # Its fetch handler answers the site's navigations with documents of its own
+            # making, under no policy of the proxy's: held trackers loaded in them.
+            return 404, (
+                "service workers are refused with csp: enforce: one would serve pages "
+                "outside the proxy's policy (docs/SECURITY.md)\n"
+            )
         if self.loop_id in req.first.get("cdn-loop", ""):
             return 508, (
                 "loop detected: this request came back to the proxy from its own upstream; "
