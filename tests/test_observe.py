@@ -191,6 +191,32 @@ def test_check_config_warns_of_a_host_another_services_domain_holds():
     assert "stats.g.doubleclick.net" not in text
 
 
+def test_check_config_warns_under_csp_enforce_of_services_the_policy_cannot_tell_apart():
+    """helper-91 in Chromium 156: a visitor who accepted social only loaded the Facebook
+    pixel's script under `csp: enforce`, let in by facebook-social's connect.facebook.net/
+    and *.facebook.com. Paths apart (cdn.example/stats/, /fonts/) and report-only are not
+    warned of."""
+    services = """services:
+  - use: facebook-social
+  - use: facebook-pixel
+  - {name: stats, category: analytics, hosts: ["cdn.example/stats/"]}
+  - {name: fonts, category: social, hosts: ["cdn.example/fonts/"]}
+"""
+    base = BASE + "  social: {}\n  advertising: {}\n"
+
+    def warned(extra: str) -> str:
+        return "\n".join(config_warnings(Policy(parse_config(base + extra))))
+
+    text = warned("csp: enforce\n" + services)
+    assert (
+        "accepting social (facebook-social) lets in facebook-pixel (advertising) at "
+        "https://www.facebook.com/tr: the policy's source *.facebook.com cannot tell them apart"
+    ) in text
+    assert "accepting advertising (facebook-pixel) lets in facebook-social (social)" in text
+    assert "cdn.example" not in text
+    assert "lets in" not in warned(services)
+
+
 def test_check_config_warns_of_a_known_tracker_made_necessary():
     text = warned(
         """services:

@@ -15,6 +15,7 @@ import json
 from collections import Counter
 from collections.abc import Callable, Iterable
 
+from consentproxy import csp
 from consentproxy.catalog.knowledge import CATALOG_SOURCE, KnownTracker
 from consentproxy.config import builtin_services
 from consentproxy.domains import same_site, site_of
@@ -180,6 +181,53 @@ def _hosts_taken(services: Iterable[Service]) -> dict[tuple[str, str], str]:
     return out
 
 
+def _csp_overlaps(policy: Policy) -> list[str]:
+    """With `csp: enforce`, where a consented service's CSP source admits the URLs of a
+    service of another category: a source names a host (`*.` its subdomains) and at most a
+    path prefix (csp.host_sources), so the policy cannot tell the two apart (the rewrite and
+    the guard still do). docs/SECURITY.md lists the built-in pairs."""
+    services = [s for s in policy.config.services if s.category not in policy.required]
+    out = []
+    for svc in services:
+        sources = csp.host_sources(svc.source_hosts)
+        for other in services:
+            if other.category == svc.category:
+                continue
+            for host, path in _sample_urls(other):
+                if policy.service_for_host(host, path) is not other:
+                    continue
+                source = next((s for s in sources if _admits(s, host, path)), None)
+                if source is not None:
+                    out.append(
+                        f"with csp: enforce, accepting {svc.category} ({svc.name}) lets in "
+                        f"{other.name} ({other.category}) at https://{host}{path}: the "
+                        f"policy's source {source} cannot tell them apart (the rewrite and "
+                        "the guard still hold it; docs/SECURITY.md)"
+                    )
+                    break
+    return out
+
+
+def _sample_urls(svc: Service) -> list[tuple[str, str]]:
+    """(host, path) of one URL for each host entry and domain of a service."""
+    out = []
+    for entry in svc.hosts:
+        host, slash, path = entry.partition("/")
+        path = (slash + path).replace("*", "x") or "/"
+        out.append((host.replace("*.", "x.", 1), path + ("x.js" if path.endswith("/") else "")))
+    return out + [(f"www.{d}", "/x.js") for d in svc.domains]
+
+
+def _admits(source: str, host: str, path: str) -> bool:
+    """Whether a CSP host-source (host or *.host, and a path: a prefix if it ends in '/')
+    matches a URL's host and path."""
+    name, slash, prefix = source.partition("/")
+    if not (host == name or (name.startswith("*.") and host.endswith(name[1:]))):
+        return False
+    prefix = slash + prefix
+    return not prefix or (path.startswith(prefix) if prefix.endswith("/") else path == prefix)
+
+
 def config_warnings(policy: Policy) -> list[str]:
     """Things in a valid config that look wrong (check-config prints them, serve logs them).
     Asked of a policy no visitor is served with: it meets gtag.js's host (Policy.holder)."""
@@ -203,6 +251,8 @@ def config_warnings(policy: Policy) -> list[str]:
             owner.setdefault(host, svc.name)
     hosts_taken = _hosts_taken(config.services)
     out += hosts_taken.values()
+    if config.csp == "enforce":
+        out += _csp_overlaps(policy)
     for svc in (s for s in config.services if s.category in required):
         for entry in (*svc.hosts, *svc.domains):
             host, slash, path = entry.removeprefix("*.").partition("/")
