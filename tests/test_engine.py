@@ -15,6 +15,7 @@ from consentproxy.engine import MARK_HEADER, Engine, Head, Request
 from consentproxy.httpheaders import header
 from consentproxy.policy import Policy
 from consentproxy.records import RecordWriter, SqliteStore
+from tests.configs import FOUR_CATEGORIES
 
 NOW = 1_800_000_000.0
 HTML = [("Content-Type", "text/html; charset=utf-8")]
@@ -817,6 +818,24 @@ def test_a_service_worker_s_script_is_refused_under_csp_enforce(engine, headers)
     ex = get(enforcing, "/sw.js", **headers)
     assert ex.is_local and ex.local_response(b"").status == 404
     assert not get(engine, "/sw.js", **headers).is_local  # (report-only: the site's own)
+
+
+def test_a_service_on_the_site_s_own_host_is_answered_by_the_proxy_under_csp_enforce():
+    """helper-91 in Chromium 156: a self-hosted Matomo (`hosts: [shop.example.com/matomo/]`)
+    loaded before any choice through a dynamic import(), which no hook holds and the
+    policy's 'self' admits."""
+    text = FOUR_CATEGORIES + (
+        "csp: enforce\nservices:\n"
+        '  - {name: matomo, category: analytics, hosts: ["shop.example.com/matomo/"]}\n'
+    )
+    enforcing = Engine(parse_config(text), [b"k" * 32], clock=lambda: NOW)
+    ex = enforcing.begin(Request("GET", "/matomo/m.js?v=5", [("Host", "shop.example.com:8443")]))
+    assert ex.is_local and ex.local_response(b"").status == 403
+    assert not get(enforcing, "/shop/matomo.js").is_local  # (the site's own)
+    _, accepted = choose(enforcing, "accept-all")
+    assert not get(enforcing, "/matomo/matomo.js", cookie=accepted).is_local
+    reporting = Engine(parse_config(text.replace("enforce", "report-only")), [b"k" * 32])
+    assert not get(reporting, "/matomo/matomo.js").is_local
 
 
 def test_a_worker_s_script_gets_the_visitor_s_policy_and_stays_out_of_shared_caches(engine):

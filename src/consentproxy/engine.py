@@ -375,6 +375,12 @@ class Exchange:
             or path.startswith(config.prefix)
             or (bool(config.gpc) and path == GPC_PATH)
         )
+        if not self.is_local and config.csp == "enforce" and engine.policy.path_hosts:
+            held = self._held_here(path)
+            if held is not None:
+                why = f"held until consent: {held.name} ({held.category}), a service on the "
+                self.error = (403, why + "site's own host (csp: enforce)\n")
+                self.is_local = self.report.local = True
         # The origin's validators go upstream only where no rewritten page can be cached.
         dest = first.get("sec-fetch-dest")
         if dest is not None:
@@ -793,6 +799,17 @@ class Exchange:
         if svc is not None or policy.blocked_host(target[0], NO_DECISION, target[1], site):
             self.varies = True
         return svc
+
+    def _held_here(self, path: str) -> Service | None:
+        """A configured service on the site's own host (a self-hosted Matomo: `hosts:
+        [www.example.com/matomo/]`) the visitor has not consented to. The policy's 'self'
+        admits it, so under csp: enforce the proxy answers for it (a dynamic import() of
+        it, which no hook holds, had loaded)."""
+        host, policy = urlsplit("//" + self.host).hostname or "", self.engine.policy
+        if host not in policy.path_hosts:  # (a service's path: the site itself is none)
+            return None
+        svc = policy.service_for_host(host, path)
+        return svc if svc is not None and not policy.loads(svc, self.state) else None
 
     def site(self) -> str:
         """The registrable domain of the site asked for (its Host, else the upstream's)."""
