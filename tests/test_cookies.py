@@ -86,6 +86,8 @@ def test_lifetime_reads_max_age_before_expires_and_none_for_session_cookies():
         ("Thu, 01 Jan 69 00:00:00 GMT", "2069-01-01 00:00:00"),  # (Python: 1969)
         ("Fri, 01 Jan 2100 00:00 GMT", None),  # no seconds: a browser ignores it
         ("Thu, 30 Feb 2030 00:00:00 GMT", None),
+        ("Fri, 01 Jan 20000 00:00:00 GMT", "9999-01-01 00:00:00"),  # (as long as may be)
+        ("Fri, 31 Feb 20000 00:00:00 GMT", None),  # (as the guard reads it: helper-92)
         ("Thu, 01 Jan 1500 00:00:00 GMT", None),
         ("tomorrow", None),
     ],
@@ -195,6 +197,16 @@ def test_a_cookie_set_on_a_path_with_a_final_slash_or_on_the_page_itself_is_dele
     HttpOnly `_ga; Path=/blog/`, or `Path=/app` set by /app, outlived every withdrawal."""
     values = deletion_headers(["_ga"], "example.com", None, False, target)
     assert f"_ga=; Max-Age=0; {EXPIRED}; Path={path}" in values
+
+
+def test_the_deletions_likeliest_to_match_come_first():
+    """(helper-92) With the slash variants before them, the 2 KiB went before the request's
+    own directory, where a cookie set with no Path by this page lives: an HttpOnly one there
+    was never deleted, every response spending the bytes alike."""
+    values = deletion_headers(["_ga", "_gid"], "shop.example.com", None, True, "/de/p/s/123")
+    paths = [v.split("Path=")[1].split(";")[0] for v in values]
+    assert "/de/p/s" in paths and "/de" not in paths
+    assert any("Partitioned" in v for v in values)
 
 
 def test_a_partitioned_cookie_is_deleted_over_https():

@@ -89,7 +89,6 @@ _TIME_RE = re.compile(r"([0-9]{1,2}):([0-9]{1,2}):([0-9]{1,2}).*", re.DOTALL)
 _DAY_RE = re.compile(r"([0-9]{1,2})(?:[^0-9].*)?", re.DOTALL)
 _YEAR_RE = re.compile(r"([0-9]{2,5})(?:[^0-9].*)?", re.DOTALL)
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
-_LAST_DATE = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()
 
 
 def cookie_date(value: str) -> float | None:
@@ -112,10 +111,8 @@ def cookie_date(value: str) -> float | None:
     hour, minute, second = hms
     if not 1 <= day <= 31 or year < 1601 or hour > 23 or minute > 59 or second > 59:
         return None
-    if year > 9999:
-        return _LAST_DATE
-    try:
-        return datetime(year, month, day, hour, minute, second, tzinfo=UTC).timestamp()
+    try:  # (a year past 9999 as its last: kept as long as a cookie may be)
+        return datetime(min(year, 9999), month, day, hour, minute, second, tzinfo=UTC).timestamp()
     except ValueError:  # (no such day: 30 February)
         return None
 
@@ -202,25 +199,23 @@ def deletion_headers(
     on `.example.com` while we serve `www.example.com`; browsers refuse a Domain that is a
     public suffix), down to cookie_domain when set; parents only for the names on_parents
     lets through (an unknown name may be a sibling site's own session: deleted on the
-    parent, the visitor would be logged out there). Paths: / first, then those of the
-    request's path (_paths: a tracker set on /blog comes with /blog/post and is deleted by
-    Path=/blog alone), then, over https, / again for a Partitioned cookie. At most
+    parent, the visitor would be logged out there). Paths: / first, over https / again for
+    a Partitioned cookie, then those of the request's path, likeliest first (_paths: a
+    tracker set on /blog comes with /blog/post and is deleted by Path=/blog alone). At most
     MAX_DELETION_BYTES of them: when they do not all fit, the names go in a random order
     (what one response deleted no longer comes back, and the next deletes others).
     """
     domains = deletion_domains(host, cookie_domain)
     valid = (n for n in names if _NAME_RE.fullmatch(n) and ";" not in n and "=" not in n)
     unique = list(dict.fromkeys(valid))
-    ways = [("/", ""), *((p, "") for p in _paths(path))]
-    if secure:
-        ways.append(("/", "; Partitioned"))
-    # (by path: every name under / before any under a directory)
-    tiers = [
-        [_deletions(n, p, domains, secure, on_parents, more) for n in unique] for p, more in ways
-    ]
+    ways = [("/", ""), *([("/", "; Partitioned")] if secure else [])]
+    ways += [(p, "") for p in _paths(path)]
     out: list[str] = []
     room = MAX_DELETION_BYTES
-    for tier in tiers:
+    for p, more in ways:  # (by path: every name under one before any under the next)
+        if room < len(deletion("x", p)):  # (built only while one may still fit)
+            break
+        tier = [_deletions(n, p, domains, secure, on_parents, more) for n in unique]
         if sum(len(v) for lines in tier for v in lines) > room:
             random.shuffle(tier)
         for lines in tier:
@@ -260,24 +255,21 @@ def _deletions(
 
 
 def _paths(path: str) -> list[str]:
-    """The paths but / a cookie sent with a request to path may have been set on, nearest
-    the root first: its directories, with and without a final slash (a browser keeps
-    Path=/blog and Path=/blog/ apart), and path itself (Path=/app, set by /app). Past
-    MAX_DELETION_PATHS, those nearest the root and the last three: the request's own
-    directory, the default path of a cookie set with none by a response to a page there
-    (/a/b/c/d/e: /a/b/c/d), and path. The guard in the page deletes what JavaScript can read
-    on any of them, but an HttpOnly one only a response can delete."""
+    """The paths but / a cookie sent with a request to path may have been set on, likeliest
+    first: the request's own directory, the default path of a cookie set with none by a
+    response to this page (/a/b/c: /a/b), and the same with a final slash (a browser keeps
+    Path=/blog and Path=/blog/ apart); path itself (Path=/app, set by /app); then the other
+    directories, nearest the root first, each both ways. At most MAX_DELETION_PATHS. The
+    guard in the page deletes what JavaScript can read on any of them, but an HttpOnly one
+    only a response can delete."""
     segments = path.split("?", 1)[0].split("#", 1)[0].split("/")[1:]
-    found = []
-    for i in range(1, len(segments)):
-        directory = "/" + "/".join(segments[:i])
-        found += [directory, directory + "/"]
+    directories = ["/" + "/".join(segments[:i]) for i in range(1, len(segments))]
+    found = [d + end for d in directories[-1:] for end in ("", "/")]
     if segments and segments[-1]:
         found.append("/" + "/".join(segments))
+    found += [d + end for d in directories[:-1] for end in ("", "/")]
     valid = [p for p in dict.fromkeys(found) if ";" not in p and _NAME_RE.fullmatch(p)]
-    if len(valid) <= MAX_DELETION_PATHS:
-        return valid
-    return valid[: MAX_DELETION_PATHS - 3] + valid[-3:]
+    return valid[:MAX_DELETION_PATHS]
 
 
 def deletion_domains(host: str, cookie_domain: str | None) -> list[str]:

@@ -92,6 +92,14 @@ BODILESS_STATUSES = (204, 205, 304)  # no content (RFC 9110 15.3.5, 15.3.6, 15.4
 # origin's 206 page through unrewritten, trackers and all.)
 UNREWRITTEN_STATUSES = frozenset({*BODILESS_STATUSES, 206})
 MARK_HEADER_LOWER = MARK_HEADER.lower()
+# A service worker's script under `csp: enforce` (Exchange._enforced_here): installed in place
+# of the site's, it takes over and unregisters, so no worker answers for the site.
+UNREGISTER_WORKER = b"""// consentproxy: no service worker under csp: enforce (docs/SECURITY.md)
+self.addEventListener("install", function () { self.skipWaiting(); });
+self.addEventListener("activate", function () { self.registration.unregister(); });
+"""
+
+
 STATE_HEADER_LOWER = STATE_HEADER.lower()
 # The request headers upstream_headers() changes or drops (the rest go to the origin as
 # they came).
@@ -375,12 +383,6 @@ class Exchange:
             or path.startswith(config.prefix)
             or (bool(config.gpc) and path == GPC_PATH)
         )
-        if not self.is_local and config.csp == "enforce" and engine.policy.path_hosts:
-            held = self._held_here(path)
-            if held is not None:
-                why = f"held until consent: {held.name} ({held.category}), a service on the "
-                self.error = (403, why + "site's own host (csp: enforce)\n")
-                self.is_local = self.report.local = True
         # The origin's validators go upstream only where no rewritten page can be cached.
         dest = first.get("sec-fetch-dest")
         if dest is not None:
@@ -404,6 +406,11 @@ class Exchange:
         self.revalidating = False  # an If-None-Match of ours went upstream as the origin's
         self.sets_cookies = False  # the origin's response sets cookies (filtered by the state)
         self.varies = False  # a header of the origin's names a service consent decides
+        # What `csp: enforce` cannot hold, answered here (the connection kept, unlike error).
+        self.enforced: LocalResponse | None = None
+        if config.csp == "enforce" and not self.is_local:
+            self.enforced = self._enforced_here(dest, path)
+            self.is_local = self.report.local = self.enforced is not None
 
     @property
     def forced(self) -> bool:
@@ -474,6 +481,8 @@ class Exchange:
 
     def local_response(self, body: bytes) -> LocalResponse:
         """Answer a request under the reserved prefix (body: the request body)."""
+        if self.enforced is not None:
+            return self.enforced
         if self.error is not None:
             status, why = self.error
             return LocalResponse(
@@ -678,11 +687,12 @@ class Exchange:
         if html is None or not page:
             if status >= 200 and status not in BODILESS_STATUSES:  # (a part too: its type's)
                 out = self._document_headers(out, types)
-            if status == 206 and has_body and (html is not None or _document_kind(types)[0]):
+            document = status == 206 and _document_kind(types)[0]  # (its policy: above)
+            if status == 206 and has_body and (html is not None or document):
                 # A part of a page (a script's Range fetch, a <video> of it): Chromium built
                 # a later navigation from the part it had cached, unrewritten, trackers and
                 # all. Never cached, and under the policy of no decision.
-                policy = engine.csp_header(NO_DECISION) if html is not None else None
+                policy = engine.csp_header(NO_DECISION) if not document else None
                 return ResponsePlan(_uncached(out + ([policy] if policy else [])), None, True)
             if html is None and has_body and 200 <= status < 300 and _untyped(types):
                 # (a body a browser may sniff as a page, unrewritten for this request, which
@@ -800,16 +810,26 @@ class Exchange:
             self.varies = True
         return svc
 
-    def _held_here(self, path: str) -> Service | None:
-        """A configured service on the site's own host (a self-hosted Matomo: `hosts:
-        [www.example.com/matomo/]`) the visitor has not consented to. The policy's 'self'
-        admits it, so under csp: enforce the proxy answers for it (a dynamic import() of
-        it, which no hook holds, had loaded)."""
-        host, policy = urlsplit("//" + self.host).hostname or "", self.engine.policy
-        if host not in policy.path_hosts:  # (a service's path: the site itself is none)
+    def _enforced_here(self, dest: str | None, path: str) -> LocalResponse | None:
+        """Under `csp: enforce`, what the policy cannot hold: a service worker's script (its
+        fetch handler answered the site's navigations with pages of its own, under no policy,
+        and held trackers loaded in them) gets one that unregisters itself (a 404 leaves an
+        installed worker running); a held service's subresource on the site's own host (a
+        self-hosted Matomo: `hosts: [www.example.com/matomo/]`), which the policy's 'self'
+        admits (a dynamic import() of it loaded), a 403 until consent. Its pages (an admin
+        screen, an opt-out frame) go on."""
+        if dest == "serviceworker" or self.req.first.get("service-worker") == "script":
+            return LocalResponse(200, _no_store("text/javascript"), UNREGISTER_WORKER)
+        if dest in RENDERED_DESTS or (dest is None and not self.subresource):
             return None
-        svc = policy.service_for_host(host, path)
-        return svc if svc is not None and not policy.loads(svc, self.state) else None
+        policy = self.engine.policy
+        if not policy.path_hosts:
+            return None
+        svc = policy.path_service((urlsplit("//" + self.host).hostname or "").rstrip("."), path)
+        if svc is None or policy.loads(svc, self.state):
+            return None
+        why = f"held until consent: {svc.name} ({svc.category}), a service on the site's own host"
+        return LocalResponse(403, _no_store("text/plain; charset=utf-8"), why.encode())
 
     def site(self) -> str:
         """The registrable domain of the site asked for (its Host, else the upstream's)."""
@@ -1085,6 +1105,11 @@ class Exchange:
             engine.observer.hosts_seen(report.hosts_seen, self.host, self.req.target.split("?")[0])
 
 
+def _no_store(content_type: str) -> Headers:
+    """The head of an answer of the proxy's own that no cache keeps."""
+    return [("Content-Type", content_type), ("Cache-Control", "no-store")]
+
+
 def _uncached(headers: Headers) -> Headers:
     """A response no cache may keep (Cache-Control: no-store; a prefetch cache ignores Vary)."""
     out, _ = split_off(headers, ("cache-control",), CACHE_LISTS)
@@ -1300,8 +1325,7 @@ class Engine:
     def refusal(self, req: Request) -> tuple[int, str] | None:
         """What no request may be, whichever adapter parsed it: a target that is not a
         path (CONNECT, absolute or authority form, '@' tricks), a bad or doubled Host, a
-        control character (but tab) in a header value, a head larger than the limits; with
-        `csp: enforce`, a service worker's script."""
+        control character (but tab) in a header value, a head larger than the limits."""
         limits, target, head = self.config.limits, req.target, req.parsed
         if len(target) > limits.header_line_bytes:
             return 414, "request target too long\n"
@@ -1316,16 +1340,6 @@ class Engine:
             return 400, "invalid Host header\n"
         if not head.sendable:  # (as serve's parser refuses: smuggled to the origin else)
             return 400, "a control character in a header\n"
-        if self.config.csp == "enforce" and (
-            req.first.get("sec-fetch-dest") == "serviceworker"
-            or req.first.get("service-worker") == "script"
-        ):
-            # Its fetch handler answers the site's navigations with documents of its own
-            # making, under no policy of the proxy's: held trackers loaded in them.
-            return 404, (
-                "service workers are refused with csp: enforce: one would serve pages "
-                "outside the proxy's policy (docs/SECURITY.md)\n"
-            )
         if self.loop_id in req.first.get("cdn-loop", ""):
             return 508, (
                 "loop detected: this request came back to the proxy from its own upstream; "

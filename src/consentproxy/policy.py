@@ -282,9 +282,9 @@ class Policy:
         first, then exact hosts, then the closest wildcard."""
         host = host.lower().rstrip(".")
         if path and host in self.path_hosts:
-            for prefix, on_path in self.path_hosts[host]:
-                if under_path(path, prefix):
-                    return on_path
+            svc = self.path_service(host, path)
+            if svc is not None:
+                return svc
         svc = self.exact_hosts.get(host)
         if svc is not None:
             return svc
@@ -294,6 +294,14 @@ class Policy:
             if svc is not None:
                 return svc
             dot = host.find(".", dot + 1)
+        return None
+
+    def path_service(self, host: str, path: str) -> Service | None:
+        """The service a host and path entry (www.google.com/maps) gives a URL, if any (host:
+        lower-case)."""
+        for prefix, svc in self.path_hosts.get(host, ()):
+            if under_path(path, prefix):
+                return svc
         return None
 
     def holder(
