@@ -92,15 +92,13 @@ BODILESS_STATUSES = (204, 205, 304)  # no content (RFC 9110 15.3.5, 15.3.6, 15.4
 # origin's 206 page through unrewritten, trackers and all.)
 UNREWRITTEN_STATUSES = frozenset({*BODILESS_STATUSES, 206})
 MARK_HEADER_LOWER = MARK_HEADER.lower()
+STATE_HEADER_LOWER = STATE_HEADER.lower()
 # A service worker's script under `csp: enforce` (Exchange._enforced_here): installed in place
 # of the site's, it takes over and unregisters, so no worker answers for the site.
 UNREGISTER_WORKER = b"""// consentproxy: no service worker under csp: enforce (docs/SECURITY.md)
 self.addEventListener("install", function () { self.skipWaiting(); });
 self.addEventListener("activate", function () { self.registration.unregister(); });
 """
-
-
-STATE_HEADER_LOWER = STATE_HEADER.lower()
 # The request headers upstream_headers() changes or drops (the rest go to the origin as
 # they came).
 REQUEST_HEADERS_LOOKED_AT = frozenset(
@@ -687,13 +685,14 @@ class Exchange:
         if html is None or not page:
             if status >= 200 and status not in BODILESS_STATUSES:  # (a part too: its type's)
                 out = self._document_headers(out, types)
-            document = status == 206 and _document_kind(types)[0]  # (its policy: above)
-            if status == 206 and has_body and (html is not None or document):
-                # A part of a page (a script's Range fetch, a <video> of it): Chromium built
-                # a later navigation from the part it had cached, unrewritten, trackers and
-                # all. Never cached, and under the policy of no decision.
-                policy = engine.csp_header(NO_DECISION) if not document else None
-                return ResponsePlan(_uncached(out + ([policy] if policy else [])), None, True)
+            if status == 206 and has_body:
+                document = _document_kind(types)[0]  # (its policy is there: above)
+                if html is not None or document:
+                    # A part of a page (a script's Range fetch, a <video> of it): Chromium
+                    # built a later navigation from the part it had cached, unrewritten,
+                    # trackers and all. Never cached, and under the policy of no decision.
+                    policy = None if document else engine.csp_header(NO_DECISION)
+                    return ResponsePlan(_uncached(out + ([policy] if policy else [])), None, True)
             if html is None and has_body and 200 <= status < 300 and _untyped(types):
                 # (a body a browser may sniff as a page, unrewritten for this request, which
                 # is no navigation: cached, a navigation would render it, trackers and all)
