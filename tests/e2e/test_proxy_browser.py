@@ -11,13 +11,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import replace
 from typing import Self
+from urllib.parse import urlsplit
 
 import pytest
 from aiohttp import web
-from playwright.async_api import Browser, Page
+from playwright.async_api import Browser, Page, async_playwright
 
+from consentproxy import server
+from consentproxy.config import load_config
 from consentproxy.demo.origin import serve_app
+from consentproxy.engine import Engine
+from consentproxy.scan import CHROMIUM
+from consentproxy.scan import CHROMIUM_ARGS as BROWSER_FLAGS
 from tests.adapters import ADAPTERS, mitmdump
 from tests.conftest import DEMO_CONFIG
 from tests.e2e.conftest import (
@@ -303,6 +310,52 @@ async def test_a_choice_made_in_one_tab_reaches_the_sites_other_tabs(tab):
     assert await other.evaluate("window.__loaded_connect_facebook_net") is None
     assert await other.locator("[data-consent-blocked]").count() >= 1
     await other.close()
+
+
+async def test_a_page_back_from_the_browsers_cache_asks_what_was_chosen_meanwhile(origin):
+    """A page kept in the back-forward cache came back as it was left, its trackers running,
+    after a withdrawal no message reached it with: made on a sibling host under
+    cookie_domain (another origin: no BroadcastChannel), it beaconed and set _fbp again."""
+    port = origin.rsplit(":", 1)[1]
+    config = load_config(DEMO_CONFIG).with_overrides(upstream=f"http://127.0.0.1:{port}")
+    config = replace(config, consent=replace(config.consent, cookie_domain=FIRST_PARTY_HOST))
+    running = await server.start(Engine(config, [b"e2e-secret-key-0123456789"]), "127.0.0.1", 0)
+    shop, www = (f"http://{h}.{FIRST_PARTY_HOST}:{running.port}" for h in ("shop", "www"))
+    recorder = ThirdPartyRecorder(frozenset(urlsplit(u).hostname for u in (shop, www)))
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                *BROWSER_FLAGS,
+                f"--host-resolver-rules=MAP *.{FIRST_PARTY_HOST} 127.0.0.1, MAP * ~NOTFOUND",
+            ],
+            ignore_default_args=["--disable-back-forward-cache"],  # (Playwright's default)
+        )
+        try:
+            context = await browser.new_context()
+            await recorder.install(context)
+            page = await context.new_page()
+            await page.goto(www + "/facebook")
+            await page.click("[data-consent-action=accept-all]")
+            await page.wait_for_function("window.__loaded_connect_facebook_net === 1")
+            await page.evaluate("""() => addEventListener('pageshow', (e) => {
+                if (e.persisted) sessionStorage.restored = 1; })""")  # (kept over a reload)
+            await page.goto(shop + "/embeds")
+            await page.click("[data-consent-action=open]")
+            async with page.expect_navigation():
+                await page.click("[data-consent-action=reject-all]")
+            await page.wait_for_load_state("networkidle")
+            recorder.clear()
+            await page.evaluate("history.back()")  # (go_back waits for a load none sends)
+            await page.wait_for_function("location.host.startsWith('www.')")
+            await page.wait_for_load_state("networkidle")
+            cookies = await page.evaluate(TRACKER_SENDS)
+            await page.wait_for_timeout(300)
+            assert recorder.to("facebook.com") == [] and "_fbp=late" not in cookies
+            assert await page.evaluate("sessionStorage.restored") == "1"  # (from the cache)
+        finally:
+            await browser.close()
+            await running.stop()
 
 
 async def test_another_tabs_withdrawal_does_not_post_its_form_again(tab):

@@ -577,6 +577,21 @@
       return { decided: !!(s.decided || s.opt_out), categories: s.categories, services: s.services || [],
         reask: !!s.reask, gpc: !!s.gpc };
     }
+    // The proxy's state now, applied if it is not the page's.
+    function refresh() {
+      return ask('state').then(function (r) { return r.ok ? r.json() : null; }).then(function (s) {
+        if (s && Array.isArray(s.categories) && told(paged(s)) !== told(state)) apply(paged(s), true);
+      }, function () {});
+    }
+    // A page back from the browser's back-forward cache is as it was left, its trackers
+    // running: a choice made meanwhile that no message reached it with (made on a sibling
+    // host under cookie_domain, another origin) is asked for, the guard holding everything
+    // optional until the answer.
+    var restored = function (e) {
+      if (!e.persisted) return;
+      G.asking(true);
+      refresh().then(function () { G.asking(false); });
+    };
     if (tabs) {
       tabs.onmessage = function (e) {
         // A withdrawal on its way in another tab: the guard stops it here too, now. A
@@ -586,9 +601,7 @@
           if (Array.isArray(w.categories) && Array.isArray(w.services)) G.setState(both(state, w));
           return;
         }
-        ask('state').then(function (r) { return r.ok ? r.json() : null; }).then(function (s) {
-          if (s && Array.isArray(s.categories) && told(paged(s)) !== told(state)) apply(paged(s), true);
-        }, function () {});
+        refresh();
       };
       var last = null;
       try { last = localStorage.getItem(LAST); } catch (e) { /* no storage: nothing to compare */ }
@@ -724,6 +737,7 @@
       addEventListener('keydown', key, true);
       addEventListener('pointerdown', key, true);
       addEventListener('resize', room);
+      addEventListener('pageshow', restored);
     };
     listen();
     // Implicit submission (Enter in a field) that did not go through a button: the

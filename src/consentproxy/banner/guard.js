@@ -56,11 +56,14 @@
 
   function has(list, x) { return list.indexOf(x) !== -1; }
   function own(o, k) { return Object.prototype.hasOwnProperty.call(o, k); }
+  /* asking: only what is required is allowed while the banner asks whether the state
+     still holds (a page back from the browser's cache); the state itself stays. */
+  var asking = false;
   function allowsCategory(cat) {
-    return has(CONFIG.required, cat) || (state.decided && has(state.categories, cat));
+    return has(CONFIG.required, cat) || (!asking && state.decided && has(state.categories, cat));
   }
   function allowsService(svc) {
-    return allowsCategory(svc[1]) || (state.decided && has(state.services, svc[0]));
+    return allowsCategory(svc[1]) || (!asking && state.decided && has(state.services, svc[0]));
   }
 
   /* The knowledge base's domains by category: Golomb-coded sets (banner/domainset.py),
@@ -1013,6 +1016,7 @@
       });
       document.dispatchEvent(new CustomEvent("consent:change", { detail: detail }));
     },
+    asking: function (on) { asking = !!on; },
     ours: function (el) { return own(marks, nativeGetAttribute.call(el, PRE + "mark")); },
     serviceOf: serviceOf,
     allowsService: allowsService,
