@@ -239,11 +239,15 @@ async def events(request: web.Request) -> web.StreamResponse:
     return resp
 
 
+WS_OPENED = [0]  # WebSockets the origin has accepted
+
+
 async def ws_echo(request: web.Request, set_cookies: tuple[str, ...] = ()) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(protocols=("v2",))
     for value in set_cookies:  # on the 101
         ws.headers.add("Set-Cookie", value)
     await ws.prepare(request)
+    WS_OPENED[0] += 1
     async for msg in ws:
         if msg.type == aiohttp.WSMsgType.TEXT:
             await ws.send_str(request.raw_path if msg.data == "path?" else msg.data)
@@ -1064,6 +1068,37 @@ async def test_websocket_handshake_names_the_origin_s_server_or_none(
     found = [ln for ln in head.lower().split(b"\r\n") if ln.startswith(b"server:")]
     origin_s = b"server: " + aiohttp.http.SERVER_SOFTWARE.lower().encode()  # (an aiohttp one)
     assert found == ([] if adapter == "aiohttp" else [origin_s])
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"Upgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n",  # no Connection
+        b"Upgrade: websocket\r\nConnection: Upgrade\r\n",  # no key
+    ],
+    ids=["no-connection-upgrade", "no-key"],
+)
+async def test_a_handshake_the_proxy_cannot_answer_opens_no_websocket_at_the_origin(
+    proxy: str, adapter: str, head: bytes
+) -> None:
+    """serve opened the origin's WebSocket first, then failed to answer the visitor (aiohttp's
+    own 400, naming its version) and left the origin's open until a garbage collection."""
+    opened = WS_OPENED[0]
+    host, port = proxy.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        b"GET /ws HTTP/1.1\r\nHost: shop.example.com\r\n" + head + b"Connection: close\r\n\r\n"
+        if b"Connection:" not in head
+        else b"GET /ws HTTP/1.1\r\nHost: shop.example.com\r\n" + head + b"\r\n"
+    )
+    try:
+        answer = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    finally:
+        writer.close()
+    assert answer.startswith(b"HTTP/1.1 400 ")  # (mitmproxy relays the origin's own)
+    assert adapter != "aiohttp" or b"\r\nserver:" not in answer.lower()
+    await asyncio.sleep(0.2)
+    assert WS_OPENED[0] == opened
 
 
 async def test_websocket_handshake_keeps_the_necessary_set_cookies_only(proxy: str) -> None:

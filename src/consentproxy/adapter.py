@@ -27,7 +27,7 @@ from consentproxy.domains import is_ip
 from consentproxy.endpoints import MAX_BODY
 from consentproxy.engine import Engine, Exchange, Head, Request, ResponsePlan
 from consentproxy.errors import UsageError, UserError
-from consentproxy.httpheaders import Headers, header, sendable
+from consentproxy.httpheaders import Headers, header, sendable, without
 from consentproxy.record import Records
 from consentproxy.records import keep_records, redacted
 from consentproxy.report import Report
@@ -69,6 +69,7 @@ __all__ = [
     "unpassable",
     "unpassable_message",
     "upstream_answers",
+    "without",
 ]
 
 MIN_KEY_LEN = 16

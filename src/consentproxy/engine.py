@@ -113,6 +113,7 @@ REQUEST_HEADERS_LOOKED_AT = frozenset(
         "host",
         "expect",
         "cdn-loop",
+        "content-length",
         STATE_HEADER_LOWER,
     }
 )
@@ -416,14 +417,21 @@ class Exchange:
         X-Consent-State header) rather than the visitor's cookie."""
         return self.report.state_from != "cookie"
 
+    def forwarded_for(self) -> str:
+        """X-Forwarded-For from trusted proxies, all its lines as one list (a front proxy may
+        add a line of its own after the visitor's; read first alone, the visitor's went to
+        the origin as the last hop before the proxy, and the real address was lost)."""
+        if not self.trusted:
+            return ""
+        return ", ".join([v for k, v in self.req.headers if k.lower() == "x-forwarded-for"])
+
     @property
     def visitor(self) -> str:
         """The visitor's address: the peer's, or behind trusted proxies the last address of
-        X-Forwarded-For (all its lines: a proxy may add one of its own) that is none of
-        theirs (the ones before it anyone can write); its port, if given, left out."""
+        X-Forwarded-For (forwarded_for) that is none of theirs (the ones before it anyone
+        can write); its port, if given, left out."""
         if self.trusted:
-            lines = [v for k, v in self.req.headers if k.lower() == "x-forwarded-for"]
-            for hop in map(_address, reversed(",".join(lines).split(","))):
+            for hop in map(_address, reversed(self.forwarded_for().split(","))):
                 if hop and not self.engine.trusts(hop):
                     return hop
         return self.req.client_ip
@@ -570,7 +578,9 @@ class Exchange:
                 headers.append((k, v))  # a page's date cannot tell the consent state
             elif lk == "cdn-loop":
                 loops.append(v)
-        prior = req.first.get("x-forwarded-for") if self.trusted else None
+            elif lk == "content-length":  # as read here (refusal): digits alone, no zeros
+                headers.append((k, str(req.content_length)))
+        prior = self.forwarded_for() if "x-forwarded-for" in req.first else None
         if req.client_ip:
             headers.append(
                 ("X-Forwarded-For", f"{prior}, {req.client_ip}" if prior else req.client_ip)
@@ -1339,6 +1349,10 @@ class Engine:
             return 400, "invalid Host header\n"
         if not head.sendable:  # (as serve's parser refuses: smuggled to the origin else)
             return 400, "a control character in a header\n"
+        if "content-length" in req.first and req.content_length is None:
+            # (aiohttp reads 25 digits, zeros first: the body unread here went to the
+            # origin's pooled connection as the start of the next visitor's request)
+            return 400, "invalid Content-Length\n"
         if self.loop_id in req.first.get("cdn-loop", ""):
             return 508, (
                 "loop detected: this request came back to the proxy from its own upstream; "

@@ -43,6 +43,7 @@ from consentproxy.adapter import (
     unpassable,
     unpassable_message,
     upstream_answers,
+    without,
 )
 
 log = logging.getLogger("consentproxy")
@@ -268,7 +269,8 @@ class ProxyServer:
                 # An origin that sends its body to a HEAD too, in the packet of its head:
                 # aiohttp reads that body as a malformed next response. Asked again as a GET,
                 # whose head a HEAD's is (RFC 9110 9.3.2); its body is left unread.
-                upstream = await self._ask("GET", url, up_headers, None)
+                # (no Content-Length: the HEAD's body, if it had one, is not sent again)
+                upstream = await self._ask("GET", url, without(up_headers, "content-length"), None)
             ex.report.upstream_seconds = time.perf_counter() - asked
         except TimeoutError:
             return _error(504, f"{UPSTREAM_FAILED} did not answer in time.")
@@ -407,12 +409,17 @@ class ProxyServer:
             "sec-websocket-version",
             "sec-websocket-extensions",
             "sec-websocket-protocol",
+            "content-length",  # (a handshake's body is never read: the origin waited for it)
         }
         protocols = [
             p.strip()
             for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")
             if p.strip()
         ]
+        if not _WebSocket(protocols=protocols).can_prepare(request).ok:
+            # (no Connection: Upgrade, no key: asked of the origin first, its WebSocket was
+            # left open, and aiohttp's own 400 went out, naming its version)
+            return _error(400, "not a WebSocket handshake this proxy can answer")
         try:
             upstream = await self.session.ws_connect(
                 url,
@@ -427,7 +434,11 @@ class ProxyServer:
         for k, v in ex.response(101, origin.headers, origin).headers:
             if k.lower() == "set-cookie":
                 ws.headers.add(k, v)
-        await ws.prepare(request)
+        try:
+            await ws.prepare(request)
+        except BaseException:
+            await upstream.close()
+            raise
 
         async def pump(
             src: aiohttp.ClientWebSocketResponse | web.WebSocketResponse,

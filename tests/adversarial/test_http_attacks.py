@@ -149,6 +149,41 @@ async def test_request_headers_reach_the_origin_as_the_visitor_sent_them(
     assert added <= {"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "cdn-loop"}
 
 
+async def test_a_content_length_goes_to_the_origin_as_the_number_the_proxy_read(
+    start_proxy: Callable[..., Awaitable[str]], origin: str, adapter: str
+) -> None:
+    """Zeros first are a number to the proxy and to most parsers, but not to all: the origin
+    gets the digits the proxy framed the body by (mitmproxy refuses them)."""
+    proxy = await start_proxy(origin)
+    answer = await exchange(
+        proxy,
+        b"POST /h HTTP/1.1\r\nHost: shop.example.com\r\nContent-Length: 0005\r\n"
+        b"Connection: close\r\n\r\nabcde",
+    )
+    if adapter == "mitmdump":
+        assert status(answer) == 400 and b"content-length" in answer
+        return
+    seen = json.loads(answer.split(b"\r\n\r\n", 1)[1])["headers"]
+    assert [v for k, v in seen if k.lower() == "content-length"] == ["5"]
+
+
+async def test_every_x_forwarded_for_line_of_a_trusted_proxy_reaches_the_origin(
+    start_proxy: Callable[..., Awaitable[str]], origin: str
+) -> None:
+    """A front proxy may add a line of its own after the visitor's: the first line alone went
+    on, the visitor's forged address as the last hop, the real one lost."""
+    proxy = await start_proxy(origin, "trusted_proxies: [127.0.0.1]\n")
+    answer = await exchange(
+        proxy,
+        b"GET /h HTTP/1.1\r\nHost: shop.example.com\r\nX-Forwarded-For: 10.0.0.1\r\n"
+        b"X-Forwarded-For: 203.0.113.77\r\nConnection: close\r\n\r\n",
+    )
+    seen = json.loads(answer.split(b"\r\n\r\n", 1)[1])["headers"]
+    assert [v for k, v in seen if k.lower() == "x-forwarded-for"] == [
+        "10.0.0.1, 203.0.113.77, 127.0.0.1"
+    ]
+
+
 async def test_host_with_two_thousand_labels_is_refused_not_answered_with_megabytes(
     start_proxy: Callable[..., Awaitable[str]], origin: str
 ) -> None:
