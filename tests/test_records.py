@@ -755,7 +755,20 @@ async def test_decisions_being_written_when_the_flush_times_out_are_counted_lost
     with caplog.at_level(logging.ERROR, "consentproxy.records"):
         await writer.close(timeout=0.2)
     assert writer.dropped == 3
-    assert "3 decisions queued or being written at shutdown were not recorded" in caplog.text
+    assert "3 decisions and 0 banner impressions were not recorded at shutdown" in caplog.text
+
+
+async def test_impressions_a_store_down_at_shutdown_cannot_take_are_said_lost(tmp_path, caplog):
+    """Only impressions to write, the store down: "0 decisions not recorded" was logged,
+    and the counts were lost unsaid."""
+    store = FlakyStore(tmp_path / "r.sqlite3", failures=10**6)
+    writer = RecordWriter(store, interval=0.01)
+    await writer.start()
+    for _ in range(3):
+        writer.impression()
+    with caplog.at_level(logging.ERROR, "consentproxy.records"):
+        await writer.close()
+    assert "0 decisions and 3 banner impressions were not recorded at shutdown" in caplog.text
 
 
 async def test_decisions_queued_for_a_store_that_never_opened_are_counted_lost(caplog):

@@ -733,13 +733,7 @@ class RecordWriter:
                 break
             except Exception as e:  # noqa: BLE001 - any driver error: serve, retry later
                 if self._closing:
-                    self.dropped += self.queue.qsize()
-                    log.error(
-                        "records: the store %s never opened (%s); %d decisions were not recorded",
-                        self.store.name,
-                        e,
-                        self.queue.qsize(),
-                    )
+                    self._lost(self.queue.qsize(), f"the store {self.store.name} never opened: {e}")
                     return False
                 log.error(
                     "records: cannot open the store %s (%s): check %s; decisions are queued "
@@ -889,13 +883,8 @@ class RecordWriter:
                     self.impressions[day] = self.impressions.get(day, 0) + count
                 self.healthy = False
                 if self._closing and delay > 2:
-                    self.dropped += len(batch)
                     self._batch = []
-                    log.error(
-                        "records: store unavailable at shutdown, %d decisions not recorded: %s",
-                        len(batch),
-                        e,
-                    )
+                    self._lost(len(batch), f"the store was unavailable: {e}")
                     return
                 log.warning(
                     "records: cannot write %d decisions (%s); retrying in %.1fs",
@@ -912,6 +901,19 @@ class RecordWriter:
         except Exception as e:  # noqa: BLE001 - housekeeping must not stop the writer
             log.warning("records: purge failed: %s", e)
 
+    def _lost(self, decisions: int, why: str) -> None:
+        """What closing could not write, counted and said: the decisions, and the banner
+        impressions (an impressions-only write had been logged as "0 decisions")."""
+        impressions = sum(self.impressions.values())
+        self.impressions = {}
+        self.dropped += decisions
+        log.error(
+            "records: %d decisions and %d banner impressions were not recorded at shutdown (%s)",
+            decisions,
+            impressions,
+            why,
+        )
+
     async def close(self, timeout: float = 10.0) -> None:
         """Flush what is queued (bounded by timeout), then close the store."""
         self._closing = True
@@ -920,13 +922,9 @@ class RecordWriter:
             try:
                 await asyncio.wait_for(self._task, timeout)
             except TimeoutError:  # (the task is cancelled: its batch too is lost)
-                lost = self.queue.qsize() + len(self._batch)
-                self.dropped += lost
-                log.error(
-                    "records: %d decisions queued or being written at shutdown were not "
-                    "recorded (the store did not answer within %.0fs)",
-                    lost,
-                    timeout,
+                self._lost(
+                    self.queue.qsize() + len(self._batch),
+                    f"the store did not answer within {timeout:.0f}s",
                 )
         if self.ready:
             try:
