@@ -619,3 +619,48 @@ def test_a_bad_merge_key_names_its_line(text, line, says):
     with pytest.raises(ConfigError) as e:
         parse_config(base + text)
     assert e.value.line == line and says in str(e.value)
+
+
+# --- globals: the stand-ins the guard keeps for a held service --------------------------
+
+
+def test_globals_take_the_three_forms_and_extend_a_builtins_list():
+    from consentproxy.config import builtin_services
+
+    c = parse_config(
+        MINIMAL.replace(
+            "- use: google-analytics",
+            "- {use: google-analytics, globals: [gaLegacy()]}\n"
+            "  - name: legacy-tracker\n"
+            "    category: analytics\n"
+            "    hosts: [tracker.example.net]\n"
+            "    globals: [trk(), '_trkq[]', '$trk.cmd[]', trk_2()]\n",
+        )
+    )
+    ga, mine = c.services
+    assert ga.globals == (*builtin_services()["google-analytics"].globals, "gaLegacy()")
+    assert mine.globals == ("trk()", "_trkq[]", "$trk.cmd[]", "trk_2()")
+    replaced = parse_config(
+        MINIMAL.replace(
+            "- use: google-analytics",
+            "- {use: google-analytics, globals: [ga()], replace: [globals]}",
+        )
+    )
+    assert replaced.services[0].globals == ("ga()",)
+
+
+@pytest.mark.parametrize(
+    "entry",
+    ["ga", "ga(", "ga(x)", "ga[0]", "window.ga()", "googletag.cmd()", "a.b.c[]", "1ga()",
+     "ga ()", "ga-x()", "gä()", ".cmd[]", "ga[]()"],
+)  # fmt: skip
+def test_a_global_of_another_form_is_explained_with_its_line(entry):
+    err = error_of(
+        MINIMAL.replace(
+            "- use: google-analytics",
+            f"- use: google-analytics\n    globals:\n      - fbq()\n      - {entry!r}",
+        )
+    )
+    assert err.line == 9 and f"global {entry!r} must be one of" in str(err)
+    assert "name() (a function), name[] (an array) or name.prop[]" in str(err)
+    assert err.source == "site.yaml" and str(err).startswith("site.yaml:9:")

@@ -398,6 +398,7 @@ def cmd_catalog_show(args: argparse.Namespace) -> int:
         "domains",
         "cookies",
         "inline",
+        "globals",
         "consent_mode",
     ):
         value = getattr(svc, key)

@@ -149,7 +149,7 @@ CONSENT_KEYS = {"cookie_name", "max_age_days", "revision", "secret_env", "cookie
 CATEGORY_KEYS = {"required", "title", "description"}
 SERVICE_TEXT_KEYS = ("vendor", "privacy_url", "retention", "embed")
 SERVICE_TRANSLATED_KEYS = ("title", "purpose", "placeholder")
-SERVICE_LISTS = ("hosts", "domains", "cookies", "inline")
+SERVICE_LISTS = ("hosts", "domains", "cookies", "inline", "globals")
 SERVICE_KEYS = {
     "use",
     "name",
@@ -161,6 +161,10 @@ SERVICE_KEYS = {
     "consent_mode",
 }
 SERVICE_CONSENT_MODES = ("basic", "advanced")
+# A service's globals: `name()`, `name[]` or `name.prop[]`, each name a JavaScript
+# identifier (ASCII: what snippets use).
+GLOBAL_RE = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*(?:\(\)|\[\]|\.[A-Za-z_$][A-Za-z0-9_$]*\[\])")
+GLOBAL_FORMS = "name() (a function), name[] (an array) or name.prop[] (an object with an array)"
 # A config is kilobytes: more is the wrong file (a log, a dump, /dev/zero read for ever).
 MAX_CONFIG_BYTES = 1 << 20
 
@@ -1233,6 +1237,13 @@ class _Reader:
                         f"cookie pattern {item.value!r} claims every cookie of the site for "
                         "this service, its session cookies too (logins fail until consent); "
                         "name the service's own, e.g. _hj*",
+                    )
+            for item in fields["globals"].value if "globals" in fields else ():
+                if not GLOBAL_RE.fullmatch(item.value):  # (after strings(): scalars)
+                    raise self.fail(
+                        item,
+                        f"global {item.value!r} must be one of {GLOBAL_FORMS}, such as "
+                        "ga(), _gaq[] or googletag.cmd[]",
                     )
             svc = replace(base, **changes)
             if "name" in fields and "use" in fields:

@@ -33,6 +33,11 @@ class Service:
     domains: tuple[str, ...] = ()
     cookies: tuple[str, ...] = ()
     inline: tuple[str, ...] = ()
+    # Globals its snippet defines that sites' own code calls: `name()` (a function),
+    # `name[]` (an array queue), `name.prop[]` (an object with an array). While the service
+    # is held, the guard defines a stand-in for each one the page lacks (nothing is sent);
+    # once it is allowed, the calls kept are made on what its snippet defined.
+    globals: tuple[str, ...] = ()
     privacy_url: str = ""
     # What it does for the site, shown in the preferences; per language, like titles.
     purpose: dict[str, str] = field(default_factory=dict)
