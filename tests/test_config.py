@@ -664,3 +664,21 @@ def test_a_global_of_another_form_is_explained_with_its_line(entry):
     assert err.line == 9 and f"global {entry!r} must be one of" in str(err)
     assert "name() (a function), name[] (an array) or name.prop[]" in str(err)
     assert err.source == "site.yaml" and str(err).startswith("site.yaml:9:")
+
+
+def test_the_catalog_names_the_globals_sites_call():
+    from consentproxy.config import builtin_services
+
+    want = {
+        "google-analytics": ("ga()", "gtag()", "_gaq[]", "dataLayer[]"),
+        "google-tag-manager": ("dataLayer[]",),
+        "facebook-pixel": ("fbq()",),
+        "google-ads": ("googletag.cmd[]",),
+        "hotjar": ("hj()",),
+        "twitter": ("twq()",),
+        "linkedin-insight": ("lintrk()",),
+    }
+    services = builtin_services()
+    for name, globals_ in want.items():
+        assert services[name].globals == globals_, name
+    assert services["tiktok-pixel"].globals == ()  # (ttq: an object with methods)
