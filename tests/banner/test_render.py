@@ -278,3 +278,33 @@ def test_the_minifier_is_the_installed_one_whatever_the_current_directory(tmp_pa
     )
     monkeypatch.chdir(tmp_path)
     assert minify_js(b"var answer = 42 ;\n") == b"var answer=42"
+
+
+def test_the_guards_tables_carry_each_services_globals_by_its_index():
+    """guard.js makes its stand-ins from `globals`: each form -> the indexes into `services`
+    (name, category) of the services that define it, which it holds or lets go by."""
+    from consentproxy.banner.render import client_config
+
+    config = parse_config(
+        "upstream: http://127.0.0.1:8080\ncategories:\n  necessary: {required: true}\n"
+        "  analytics: {}\n  advertising: {}\nservices:\n  - use: google-analytics\n"
+        "  - use: facebook-pixel\n  - {use: google-ads, globals: [legacyAds()]}\n"
+        "  - name: counter\n    category: analytics\n    hosts: [count.example.net]\n"
+        "  - use: google-tag-manager\n"
+    )
+    tables = client_config(Policy(config))
+    names = [s[0] for s in tables["services"]]  # type: ignore[index, union-attr]
+    assert {
+        form: [names[i] for i in at]
+        for form, at in tables["globals"].items()  # type: ignore[attr-defined]
+    } == {
+        "ga()": ["google-analytics"],
+        "gtag()": ["google-analytics"],
+        "_gaq[]": ["google-analytics"],
+        "dataLayer[]": ["google-analytics", "google-tag-manager"],
+        "fbq()": ["facebook-pixel"],
+        "googletag.cmd[]": ["google-ads"],
+        "legacyAds()": ["google-ads"],
+    }
+    banner = Banner(config, Policy(config))
+    assert b'"globals":{"_gaq[]":[0],"dataLayer[]":[0,4],' in banner.script

@@ -316,6 +316,7 @@ def test_the_minifier_shortens_local_names_and_keeps_what_the_page_reads(config)
     for name in (
         "get", "onChange", "open", "setState", "ours", "serviceOf", "allowsService",
         "deleteCookies", "deleteStorage", "setAttribute", "fetch", "failed", "retried",
+        "replay",
     ):  # fmt: skip
         assert re.search(rb"[{,]%s:" % name.encode(), api[1]), name
     for kept in (

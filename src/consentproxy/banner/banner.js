@@ -553,6 +553,9 @@
       sync(next);
       swapClose();
       scan(document);
+      // The calls the guard's stand-ins kept for services now allowed, once the held
+      // scripts are back (their snippets' own init first), whether they ran or failed.
+      if (G.replay) queue.then(G.replay, G.replay);
     }
 
     // The page afresh: reloaded where the visitor chose; in another tab, asked for again

@@ -29,7 +29,9 @@
   var HELD = {}, DONE = Symbol("consentproxy");
   /* The page's own inline scripts that threw as the page loaded: one may have used what a
      held script defines (a function of the site's kept beside a tracker's URL). The banner
-     runs those after a held script again once it brings that script back. */
+     runs those after a held script again once it brings that script back. (A call of a
+     held service's global the catalog names, ga(...), no longer throws: its stand-in keeps
+     it, below, and replays it instead.) */
   var failed = [];
   window.addEventListener("error", function () {
     var s = document.currentScript;
@@ -991,6 +993,59 @@
   }
   if (CONFIG.consentMode) watchLayer("dataLayer");
 
+  /* Stand-ins: the globals a held service's snippet defines that the site's own code calls
+     (an onclick's ga('send', ...), _gaq.push, googletag.cmd.push): with the snippet held they
+     threw a ReferenceError, and the rest of that code never ran. A stand-in keeps what it is
+     given and does nothing else (no element, no request). Once the state allows one of its
+     services it is taken away before the held scripts run again (a snippet keeps a global it
+     finds: `if (f.fbq) return;`), and once the banner has brought them back (replay) what it
+     kept is made on what is there then, in order. A name the page has at this point (the
+     Consent Mode dataLayer above), or that a service allowed now (or loading before consent)
+     defines, gets none; one the page's own code sets later is the page's. */
+  var standIns = [], kept = [];
+  /* (the state's own word, never `asking`'s: the banner brings scripts back by it) */
+  function allowedNow(svc) {
+    return !!svc[2] || has(CONFIG.required, svc[1]) || state.decided &&
+      (has(state.categories, svc[1]) || has(state.services, svc[0]));
+  }
+  /* [form's parts, its services, the stand-in, the calls it kept] */
+  Object.keys(CONFIG.globals).forEach(function (form) {
+    var m = /^([\w$]+)(?:\.([\w$]+))?(\(\))?/.exec(form), calls = [], value;
+    var svcs = CONFIG.globals[form].map(function (i) { return CONFIG.services[i]; });
+    if (svcs.some(allowedNow) || m[1] in window) return;
+    value = m[3] ? function () { if (calls.length < 200) calls.push(arguments); } : m[2] ? {} : [];
+    if (m[2]) value[m[2]] = [];
+    window[m[1]] = value;  /* (plain: configurable, and the page's own declaration wins) */
+    standIns.push([m, svcs, value, calls]);
+  });
+  /* setState: the stand-ins of a service now allowed go, what they kept left to replay
+     (one the page's own code replaced is the page's). */
+  function release() {
+    standIns = standIns.filter(function (s) {
+      if (!s[1].some(allowedNow)) return true;
+      try { if (window[s[0][1]] === s[2] && delete window[s[0][1]]) kept.push(s); } catch (e) { /* the page's */ }
+    });
+  }
+  /* The calls the stand-ins taken away kept, made on what is there now: a function's on
+     the function the snippet defined (dropped if there is none); an array's items pushed
+     onto its queue, or, with none there yet (its library loads later, from a queue the
+     site's own `x = x || []` made of the stand-in), the stand-in put back as that queue. */
+  function replay() {
+    kept.splice(0).forEach(function (s) {
+      var m = s[0], name = m[1], prop = m[2];
+      if (m[3] ? typeof window[name] !== "function" : window[name] == null) {
+        if (!m[3]) window[name] = s[2];
+        return;
+      }
+      (m[3] ? s[3] : [].slice.call(prop ? s[2][prop] : s[2])).forEach(function (item) {
+        try {
+          var now = window[name];
+          if (m[3]) now.apply(window, item); else (prop ? now[prop] : now).push(item);
+        } catch (e) { setTimeout(function () { throw e; }); }
+      });
+    });
+  }
+
   var listeners = [];
   function copy(s) {
     return { decided: !!s.decided, categories: (s.categories || []).slice(),
@@ -1009,6 +1064,7 @@
     open: function () { window.consentproxy.pendingOpen = true; }, /* until the banner is up */
     setState: function (next) {
       state = next;
+      release();
       consentMode("update");
       var detail = copy(next);
       listeners.forEach(function (cb) {
@@ -1027,6 +1083,9 @@
     /* The page's inline scripts that threw as it loaded, and one the banner ran again (a
        retry failing too is told of as a new one). */
     failed: function () { return failed.slice(); },
-    retried: function (s) { failed = failed.filter(function (x) { return x !== s; }); }
+    retried: function (s) { failed = failed.filter(function (x) { return x !== s; }); },
+    /* The calls the stand-ins of services now allowed kept: the banner has them made once
+       it has brought the held scripts back. */
+    replay: replay
   } });
 })();

@@ -164,6 +164,10 @@ def client_config(policy: Policy) -> dict[str, object]:
                     services.append([entry.name, policy.mapped_category(entry.category)])
                 known_paths.append([h, prefix, index[entry.name]])
     third = policy.config.unknown_third_parties
+    globals_: dict[str, list[int]] = {}
+    for s in policy.config.services:
+        for form in s.globals:
+            globals_.setdefault(form, []).append(index[s.name])
     return {
         "services": services,
         "hosts": {h: index[s.name] for h, s in policy.exact_hosts.items()},
@@ -187,6 +191,9 @@ def client_config(policy: Policy) -> dict[str, object]:
         "unknown": policy.config.unknown_cookies,
         "cap": policy.config.cap_cookie_lifetime_days * 86400,
         "consentMode": {k: list(v) for k, v in policy.config.consent_mode.items()} or None,
+        # a global's form ("ga()", "_gaq[]", "googletag.cmd[]") -> the indexes of the
+        # services that define it: guard.js's stand-ins
+        "globals": globals_,
     }
 
 
