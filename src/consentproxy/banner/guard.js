@@ -83,8 +83,8 @@
     for (var k = 0; k < n; k++) {
       var q = 0, r = 0, j;
       while (bit()) q++;
-      for (j = 0; j < 16; j++) r = r * 2 + bit();
-      last += q * 65536 + r;
+      for (j = 0; j < 15; j++) r = r * 2 + bit();
+      last += q * 32768 + r;
       values.add(last);
     }
     return [cat, span, values];
