@@ -55,6 +55,15 @@ GUARD = {
         'document.write("<img src=\'https://www.", "facebook.com/tr?id=1\'>");'
     ),
     "/inner-html": script('box.innerHTML = "<img src=\'" + T + "\'>";'),
+    # A URL without a scheme ("//host/x"): markup is swept in a template, whose document's
+    # base is about:blank, against which it named no host (until 2026-12-05 it loaded). No
+    # JS_URLS in the write's script: a write naming a tracker's "host/path" is held by the
+    # proxy whole, and the guard is not reached (as in the document-write tests above).
+    "/inner-html-scheme-relative": script('box.innerHTML = "<img src=\'" + T.slice(6) + "\'>";'),
+    "/document-write-scheme-relative": (
+        "<script>var h = 'www.google-' + 'analytics.com'; document.write('<scr' + 'ipt src=\"//'"
+        " + h + '/analytics.js\"></scr' + 'ipt>');</script>"
+    ),
     # Legacy code's globals with a built-in's name: the guard's own URL parsing threw, and it
     # let every load through (a Promise or a Map polyfill is as common).
     "/page-var-url-then-loads": script(

@@ -157,8 +157,10 @@
     return t;
   }
   /* The blocked service setting attr to value on el loads, if any. */
-  function blocked(el, attr, value, depth) {
-    var v = String(value), doc = el.ownerDocument, base = doc.baseURI, i, svc;
+  /* into: the document markup parsed away from the page goes into (a template's contents
+     have a base of about:blank, against which "//host/x" and "x.gif" name nothing). */
+  function blocked(el, attr, value, depth, into) {
+    var v = String(value), doc = into || el.ownerDocument, base = doc.baseURI, i, svc;
     if (attr === "srcdoc") return markupService(v, doc, depth);
     var urls = /srcset$/.test(attr) ? v.split(",").map(function (c) { return c.trim().split(/\s+/)[0]; })
       : attr === "ping" ? v.trim().split(/\s+/) : attr === "values" ? v.split(";") : [v];
@@ -251,7 +253,7 @@
       var name = (el.localName || "").toLowerCase(), svc;
       (URL_ATTRS[name] || []).forEach(function (a) {
         var v = nativeGetAttribute.call(el, a);
-        if (v !== null && (svc = blocked(el, a, v, depth))) {
+        if (v !== null && (svc = blocked(el, a, v, depth, doc))) {
           el.removeAttribute(a);
           first = first || svc;
           hold(el, a, v, svc);
