@@ -12,6 +12,7 @@ from consentproxy.policy import (
     _LOADER_CALL_RE,
     _LOADER_WORDS,
     _URL_HOST_RE,
+    SITE_SCRIPT_BYTES,
     Policy,
     _loads,
     url_host_matches,
@@ -292,6 +293,28 @@ def test_the_code_of_a_service_refused_keeps_the_script_held_for_its_category(po
     js = BOOTSTRAP + b"fbq('init', '1');"
     assert policy.blocked_inline(js, ANALYTICS).name == "facebook-pixel"
     assert policy.blocked_inline(js, ADVERTISING) is None  # (the analytics.js load: the guard's)
+
+
+def test_a_long_script_of_the_site_runs_and_leaves_its_tracker_loads_to_the_guard(policy):
+    """An app's bootstrap naming a tracker in its config (theguardian.com's 57 KB, with
+    pubads.g.doubleclick.net): held whole, the site's code never ran for a visitor who had
+    not accepted; its loads wait in guard.js. A snippet, a marker or a load no hook holds
+    keeps it held, whatever its length."""
+    app = b"var config = {};" + b"x = 1;" * (SITE_SCRIPT_BYTES // 6)
+    assert policy.blocked_inline(BOOTSTRAP, NO_DECISION) is not None  # a snippet: held
+    for state in (NO_DECISION, REJECTED):
+        assert policy.blocked_inline(app + BOOTSTRAP, state) is None
+        assert policy.blocked_inline(app + BOOTSTRAP + b"fbq('init', '1');", state) is not None
+        unhooked = app + BOOTSTRAP + b"location = u;"
+        assert policy.blocked_inline(unhooked, state) is not None
+
+
+def test_a_marker_at_the_end_of_a_longer_name_is_none(policy):
+    """htmlparser2's "this.cbs.onselfclosingtag(" in a 195 KB hydration bundle held it as
+    Google Analytics (the marker "gtag(")."""
+    assert policy.blocked_inline(b"this.cbs.onselfclosingtag();", NO_DECISION) is None
+    assert policy.blocked_inline(b"window.gtag('js', new Date());", NO_DECISION) is not None
+    assert policy.blocked_inline(b"x;gtag('js', new Date());", NO_DECISION) is not None
 
 
 def test_the_code_of_refused_services_of_two_categories_waits_for_both(policy):

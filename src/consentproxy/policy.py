@@ -103,6 +103,19 @@ _UNHOOKED_WORDS = (
     b"setnamed",
     b"execcommand",
 )
+# An inline script longer than this is the site's own code (an app's bootstrap, its config
+# or a hydration bundle: 16-195 KB on the real pages), not a tracker's snippet (the built-in
+# services' run to 2 KB, a vendor's loader inlined whole to 10): when every tracker it names
+# is only a URL it loads the ways guard.js holds, it runs whatever the choice (before any,
+# after Reject all) and the guard holds those loads (held whole, the site's own code never
+# ran for a visitor who had not accepted). A marker or a load no hook holds (_unhooked)
+# holds it still, whatever its length.
+SITE_SCRIPT_BYTES = 16 * 1024
+# A marker is not found at the end of a longer name ("onselfclosingtag(" in an HTML parser's
+# code is no call of gtag): where it starts with one of these bytes, the byte before it is none.
+_NAME_BYTE = bytes(
+    c in b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_$" for c in range(256)
+)
 # Inline scripts are classified once per distinct text, for at most this many texts (then
 # the cache starts over); those over INLINE_CACHE_TEXT are remembered by their digest: a
 # bound of 8 MB.
@@ -560,7 +573,9 @@ class Policy:
         unhooked: set[str] = set()
         svc: Service | None
         if self._markers is not None:
-            for index, _, _ in self._markers.find_matches_as_indexes(text):
+            for index, start, _ in self._markers.find_matches_as_indexes(text):
+                if start and _NAME_BYTE[text[start - 1]] and _NAME_BYTE[text[start]]:
+                    continue  # the end of a longer name: "onselfclosingtag(" calls no gtag
                 svc = self._marker_services[index]
                 found.setdefault(svc.name, svc)
                 unhooked.add(svc.name)
@@ -627,16 +642,17 @@ class Policy:
         cover, but none when the visitor accepted one of its services' optional categories
         and the others' are only URLs it loads the ways guard.js holds (their loads and
         cookies wait there, docs/SECURITY.md: the script is the site's own code, not
-        theirs). Waiting for those alone, it waits for each of their categories, any of
-        which brings it back; holding the code of refused services of several categories,
-        for all of them ("a+b"; the banner reads both so)."""
+        theirs), nor whatever the choice when it is longer than SITE_SCRIPT_BYTES. Waiting
+        for those alone, it waits for each of their categories, any of which brings it
+        back; holding the code of refused services of several categories, for all of them
+        ("a+b"; the banner reads both so)."""
         services, unhooked = self._inline(text, markup, site)
         refused = [s for s in services if not self.loads(s, state)]
         own = dict.fromkeys(s.category for s in refused if s.name in unhooked)
         if own:
             first = next(s for s in refused if s.name in unhooked)
             return first if len(own) == 1 else replace(first, category="+".join(own))
-        if not refused:
+        if not refused or len(text) > SITE_SCRIPT_BYTES:
             return None
         if any(s.category not in self.required and self.allows(s, state) for s in services):
             return None
