@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import difflib
 import os
+import re
 import secrets
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -53,6 +54,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session"), pytest
 REALWORLD = Path(os.environ.get("CONSENTPROXY_REALWORLD", ROOT.parent / "shared" / "realworld"))
 PAGES = sorted((REALWORLD / "pages").glob("*.html"))
 TABS = 8  # pages visited at once
+# A page error naming a global: one the guard has a stand-in for must not be missing.
+NOT_DEFINED_RE = re.compile(r"([A-Za-z_$][\w$]*) is not defined")
 QUIET_MS = 600  # no new request and the same text this long: the page has settled
 
 
@@ -316,7 +319,12 @@ async def test_real_pages_hold_every_known_tracker_and_keep_their_text(setup) ->
     missing: list[str] = []
     blanked: list[tuple[str, int, int]] = []  # (page, its text's length before, after accept)
     origin_loads = back = 0
+    # The site's own code that threw only through the proxy (before any choice), and how
+    # much of it was a held service's global the guard has a stand-in for.
+    stand_ins = {g.split(".")[0].rstrip("()[]") for s in policy.config.services for g in s.globals}
+    errors_added: list[tuple[str, str]] = []
     for name, site, served_as, direct, held, accepted, reloaded in results:
+        errors_added += [(name, e) for e in dict.fromkeys(held.errors) if e not in direct.errors]
 
         def tracker(host: str, path: str, served_as: str = served_as) -> bool:
             svc = policy.holder(host, path, site_of(served_as))
@@ -372,6 +380,15 @@ async def test_real_pages_hold_every_known_tracker_and_keep_their_text(setup) ->
     )
     for line in missing:
         print(f"  after accept-all, {line}")
+    print(
+        f"  page errors through the proxy only, before any choice: {len(errors_added)} on "
+        f"{len({n for n, _ in errors_added})} pages"
+    )
+    for name, error in errors_added:
+        print(f"    {name}: {error.splitlines()[0][:120]}")
+    missing_globals = [
+        (n, e) for n, e in errors_added if (m := NOT_DEFINED_RE.search(e)) and m[1] in stand_ins
+    ]
     for name, error in no_accept:  # its loads stay held
         print(f"  no choice made on {name}: {error}")
     for name, line in written_by_held:
@@ -381,6 +398,7 @@ async def test_real_pages_hold_every_known_tracker_and_keep_their_text(setup) ->
     for line, count in sorted(others.items()):
         print(f"  {count:4} x {line}")
     assert not leaks, leaks[:20]
+    assert not missing_globals, missing_globals  # (ga, fbq, googletag...: a stand-in's)
     assert not text_diffs, text_diffs
     assert not blanked, blanked
     assert not [n for n, e in no_accept if e.startswith("no banner")], no_accept
