@@ -57,6 +57,11 @@ BODIES = {
     "/lead": GA_SNIPPET + FB_SNIPPET + "<script src='/bundle.js'></script>"
     "<button id=lead onclick=\"fbq('trackCustom','Click');this.textContent='sent'\">Lead</button>",
     # the page's own ga, defined after its bundle called one (the stand-in then)
+    # Google's outbound link: the navigation waits on the hit's callback
+    "/out": GA_SNIPPET + "<a id=out href='/elsewhere' onclick=\"ga('send','event','out','click',"
+    "{hitCallback:function(){document.body.dataset.went='ga'}});return false\">Out</a>"
+    "<a id=out2 href='/elsewhere' onclick=\"gtag('event','out',{event_callback:function(){"
+    "document.body.dataset.went2='gtag'}});return false\">Out</a>",
     "/own": GA_SNIPPET + "<script src='/early.js'></script>"
     "<script>window.ga=function(){(window.mine=window.mine||[]).push([].slice.call(arguments))};"
     "ga('send','own');</script>",
@@ -118,6 +123,31 @@ async def test_before_a_choice_the_sites_own_calls_run_on_and_send_nothing(brows
         assert recorder.requests == []
         # a stand-in: a function that keeps the calls, with no queue a library reads
         assert await page.evaluate("typeof ga === 'function' && ga.q === undefined")
+
+
+async def test_a_callback_the_sites_link_waits_on_is_called_and_its_call_never_made_later(
+    browser,
+):
+    """A stand-in kept ga('send', ..., {hitCallback: go}) and never called go: Google's
+    outbound-link code (then `return false`) left every such link dead before consent, and
+    on consent the page would have followed one clicked minutes before."""
+    async with through_proxy(browser) as (page, recorder, errors):
+        await page.goto("/out")
+        await page.wait_for_load_state("networkidle")
+        await page.click("#out")
+        await page.click("#out2")
+        await page.wait_for_function("document.body.dataset.went && document.body.dataset.went2")
+        assert errors == [] and recorder.requests == []
+        await page.click("[data-consent-action=accept-all]")
+
+        async def loaded() -> bool:
+            return "www.google-analytics.com" in recorder.hosts
+
+        await wait_until(page, loaded)
+        await page.wait_for_timeout(300)
+        calls = (await queues(page))["ga"]
+        assert calls and ["create", "UA-1-1", "auto"] in calls
+        assert not [c for c in calls if "out" in c]  # (answered: not made again)
 
 
 async def test_calls_made_before_consent_reach_the_service_after_its_own_init(browser):

@@ -412,6 +412,7 @@
     // (an inline script the proxy holds for several categories lists them: any brings it;
     // one holding the code of several, "a+b": all of them, its service's consent not enough)
     function allowed(el) {
+      if (asking) return false; // (the guard holds what a page back from the cache inserts)
       var cat = String(el.getAttribute(CAT));
       return cat.split(' ').some(function (c) {
         return c.split('+').every(function (p) { return has(state.categories, p); });
@@ -581,19 +582,23 @@
         reask: !!s.reask, gpc: !!s.gpc };
     }
     // The proxy's state now, applied if it is not the page's.
-    function refresh() {
+    // (answered: before the answer is applied, however it came)
+    function refresh(answered) {
       return ask('state').then(function (r) { return r.ok ? r.json() : null; }).then(function (s) {
+        if (answered) answered();
         if (s && Array.isArray(s.categories) && told(paged(s)) !== told(state)) apply(paged(s), true);
-      }, function () {});
+        else if (answered) scan(document);
+      }, answered);
     }
     // A page back from the browser's back-forward cache is as it was left, its trackers
     // running: a choice made meanwhile that no message reached it with (made on a sibling
-    // host under cookie_domain, another origin) is asked for, the guard holding everything
-    // optional until the answer.
-    var restored = function (e) {
+    // host under cookie_domain, another origin) is asked for, the guard and the banner
+    // holding everything optional until the answer (what they held meanwhile comes back
+    // after an answer that changes nothing).
+    var asking = false, restored = function (e) {
       if (!e.persisted) return;
-      G.asking(true);
-      refresh().then(function () { G.asking(false); });
+      G.asking(asking = true);
+      refresh(function () { G.asking(asking = false); });
     };
     if (tabs) {
       tabs.onmessage = function (e) {

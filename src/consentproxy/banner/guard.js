@@ -1005,6 +1005,30 @@
      Consent Mode dataLayer above), or that a service allowed now (or loading before consent)
      defines, gets none; one the page's own code sets later is the page's. */
   var standIns = [], kept = [];
+  /* A call's callback the site waits on (Google's outbound link: ga('send', 'event', ...,
+     {hitCallback: go}) then `return false`; gtag's event_callback, a dataLayer item's
+     eventCallback): called at once, and that call not kept (a link followed minutes later,
+     on consent, would take the visitor away). */
+  function answered(args) {
+    var done = false;
+    [].forEach.call(args, function (a) {
+      ["hitCallback", "event_callback", "eventCallback"].forEach(function (k) {
+        if (a != null && typeof a[k] === "function") {
+          done = true;
+          setTimeout(a[k]);
+        }
+      });
+    });
+    return done;
+  }
+  function queue() {
+    var q = [];
+    q.push = function () {
+      [].forEach.call(arguments, function (a) { if (!answered([a])) [].push.call(q, a); });
+      return q.length;
+    };
+    return q;
+  }
   /* (the state's own word, never `asking`'s: the banner brings scripts back by it) */
   function allowedNow(svc) {
     return !!svc[2] || has(CONFIG.required, svc[1]) || state.decided &&
@@ -1015,8 +1039,9 @@
     var m = /^([\w$]+)(?:\.([\w$]+))?(\(\))?/.exec(form), calls = [], value;
     var svcs = CONFIG.globals[form].map(function (i) { return CONFIG.services[i]; });
     if (svcs.some(allowedNow) || m[1] in window) return;
-    value = m[3] ? function () { if (calls.length < 200) calls.push(arguments); } : m[2] ? {} : [];
-    if (m[2]) value[m[2]] = [];
+    value = m[3] ? function () { if (!answered(arguments) && calls.length < 200) calls.push(arguments); }
+      : m[2] ? {} : queue();
+    if (m[2]) value[m[2]] = queue();
     window[m[1]] = value;  /* (plain: configurable, and the page's own declaration wins) */
     standIns.push([m, svcs, value, calls]);
   });
@@ -1029,22 +1054,34 @@
     });
   }
   /* The calls the stand-ins taken away kept, made on what is there now: a function's on
-     the function the snippet defined (dropped if there is none); an array's items pushed
-     onto its queue, or, with none there yet (its library loads later, from a queue the
-     site's own `x = x || []` made of the stand-in), the stand-in put back as that queue. */
+     the function the snippet defined, or, with none there yet, on the one its library
+     defines once loaded (a snippet that ran before consent, inside a long script of the
+     site's, had made its queue of the stand-in: Yandex's ym(id, "init")); an array's items
+     pushed onto its queue, or, with none there yet (its library loads later, from a queue
+     the site's own `x = x || []` made of the stand-in), the stand-in put back as that
+     queue. */
   function replay() {
     kept.splice(0).forEach(function (s) {
-      var m = s[0], name = m[1], prop = m[2];
-      if (m[3] ? typeof window[name] !== "function" : window[name] == null) {
-        if (!m[3]) window[name] = s[2];
-        return;
+      var m = s[0], name = m[1];
+      if (m[3] ? typeof window[name] === "function" : window[name] != null) return made(s);
+      if (!m[3]) window[name] = s[2];
+      else if (!(name in window)) {
+        Object.defineProperty(window, name, { configurable: true, get: function () {},
+          set: function (v) {
+            delete window[name];
+            window[name] = v;
+            if (typeof v === "function") setTimeout(made, 0, s);
+          } });
       }
-      (m[3] ? s[3] : [].slice.call(prop ? s[2][prop] : s[2])).forEach(function (item) {
-        try {
-          var now = window[name];
-          if (m[3]) now.apply(window, item); else (prop ? now[prop] : now).push(item);
-        } catch (e) { setTimeout(function () { throw e; }); }
-      });
+    });
+  }
+  function made(s) {
+    var m = s[0], name = m[1], prop = m[2];
+    (m[3] ? s[3] : [].slice.call(prop ? s[2][prop] : s[2])).forEach(function (item) {
+      try {
+        var now = window[name];
+        if (m[3]) now.apply(window, item); else (prop ? now[prop] : now).push(item);
+      } catch (e) { setTimeout(function () { throw e; }); }
     });
   }
 
@@ -1066,13 +1103,13 @@
     open: function () { window.consentproxy.pendingOpen = true; }, /* until the banner is up */
     setState: function (next) {
       state = next;
-      release();
       consentMode("update");
       var detail = copy(next);
       listeners.forEach(function (cb) {
         try { cb(detail); } catch (e) { setTimeout(function () { throw e; }); }
       });
       document.dispatchEvent(new CustomEvent("consent:change", { detail: detail }));
+      release();  /* (after the page's listeners: a ga() one makes is kept, then replayed) */
     },
     asking: function (on) { asking = !!on; },
     ours: function (el) { return own(marks, nativeGetAttribute.call(el, PRE + "mark")); },
