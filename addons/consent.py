@@ -156,9 +156,11 @@ def _send_on(flow: http.HTTPFlow, ex: Exchange) -> None:
         if k.lower() == "transfer-encoding"
         or (k.lower() == "expect" and v.lower() == "100-continue")
     ]
-    if is_websocket(ex.req):
+    if is_websocket(ex.req) and _connection_says(ex.req.headers, "upgrade"):
+        # (a visitor's Upgrade without Connection: Upgrade asks for none: serve answers it
+        # 400; here it goes on as a plain request, its Upgrade dropped as hop-by-hop)
         framing += [("Connection", "Upgrade"), ("Upgrade", "websocket")]
-    elif _asks_to_close(ex.req.headers):
+    elif _connection_says(ex.req.headers, "close"):
         framing.append(("Connection", "close"))
     req.headers = _headers(flow, ex.upstream_headers() + framing)
     if req.is_http2 or req.is_http3:  # the origin's authority in :authority and no Host (a
@@ -241,9 +243,9 @@ def _authority(req: http.Request) -> str:
     return req.host if req.port == DEFAULT_PORTS.get(req.scheme) else f"{req.host}:{req.port}"
 
 
-def _asks_to_close(headers: Headers) -> bool:
+def _connection_says(headers: Headers, token: str) -> bool:
     tokens = (header(headers, "connection") or "").lower().split(",")
-    return "close" in (t.strip() for t in tokens)
+    return token in (t.strip() for t in tokens)
 
 
 def _unframed(flow: http.HTTPFlow, plan: ResponsePlan) -> bool:

@@ -666,6 +666,14 @@ def test_a_global_of_another_form_is_explained_with_its_line(entry):
     assert err.source == "site.yaml" and str(err).startswith("site.yaml:9:")
 
 
+@pytest.mark.parametrize("key", ["globals: [fbq()]", "cookies: [_x]"])
+def test_a_service_listed_twice_is_named_at_its_own_line_whatever_its_lists(key):
+    """The check of a list's entries reused the service's variable: "listed twice" named the
+    line of its last global or cookie."""
+    err = error_of(MINIMAL + f"  - use: google-analytics\n\n\n    {key}\n")
+    assert "listed twice" in str(err) and err.line == 7
+
+
 def test_the_catalog_names_the_globals_sites_call():
     from consentproxy.config import builtin_services
 

@@ -315,6 +315,9 @@ def test_a_marker_at_the_end_of_a_longer_name_is_none(policy):
     assert policy.blocked_inline(b"this.cbs.onselfclosingtag();", NO_DECISION) is None
     assert policy.blocked_inline(b"window.gtag('js', new Date());", NO_DECISION) is not None
     assert policy.blocked_inline(b"x;gtag('js', new Date());", NO_DECISION) is not None
+    # after an escape in a string ("\n", "\t": the letter is no name's)
+    written = b"document.write(\"<script>\\ngtag('config','G-1');<\\/script>\");"
+    assert policy.blocked_inline(written, NO_DECISION) is not None
 
 
 def test_the_code_of_refused_services_of_two_categories_waits_for_both(policy):

@@ -1073,7 +1073,10 @@ async def test_websocket_handshake_names_the_origin_s_server_or_none(
 @pytest.mark.parametrize(
     "head",
     [
-        b"Upgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n",  # no Connection
+        (  # no Connection: Upgrade
+            b"Upgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            b"Sec-WebSocket-Version: 13\r\n"
+        ),
         b"Upgrade: websocket\r\nConnection: Upgrade\r\n",  # no key
     ],
     ids=["no-connection-upgrade", "no-key"],

@@ -1230,19 +1230,19 @@ class _Reader:
                     if k in fields
                 },
             }
-            for item in fields["cookies"].value if "cookies" in fields else ():
-                if not item.value.strip("*"):  # (after strings(): a list of scalars)
+            for entry in fields["cookies"].value if "cookies" in fields else ():
+                if not entry.value.strip("*"):  # (after strings(): a list of scalars)
                     raise self.fail(
-                        item,
-                        f"cookie pattern {item.value!r} claims every cookie of the site for "
+                        entry,
+                        f"cookie pattern {entry.value!r} claims every cookie of the site for "
                         "this service, its session cookies too (logins fail until consent); "
                         "name the service's own, e.g. _hj*",
                     )
-            for item in fields["globals"].value if "globals" in fields else ():
-                if not GLOBAL_RE.fullmatch(item.value):  # (after strings(): scalars)
+            for entry in fields["globals"].value if "globals" in fields else ():
+                if not GLOBAL_RE.fullmatch(entry.value):  # (after strings(): scalars)
                     raise self.fail(
-                        item,
-                        f"global {item.value!r} must be one of {GLOBAL_FORMS}, such as "
+                        entry,
+                        f"global {entry.value!r} must be one of {GLOBAL_FORMS}, such as "
                         "ga(), _gaq[] or googletag.cmd[]",
                     )
             svc = replace(base, **changes)

@@ -574,7 +574,12 @@ class Policy:
         svc: Service | None
         if self._markers is not None:
             for index, start, _ in self._markers.find_matches_as_indexes(text):
-                if start and _NAME_BYTE[text[start - 1]] and _NAME_BYTE[text[start]]:
+                if (
+                    start
+                    and _NAME_BYTE[text[start - 1]]
+                    and _NAME_BYTE[text[start]]
+                    and text[start - 2 : start - 1] != b"\\"  # ("\ngtag(" in a string)
+                ):
                     continue  # the end of a longer name: "onselfclosingtag(" calls no gtag
                 svc = self._marker_services[index]
                 found.setdefault(svc.name, svc)

@@ -717,6 +717,7 @@ class RecordWriter:
         # The batch being written (retried while the store is down), and the lock a write
         # and an erase take: an erase never runs while a batch naming that visitor is written.
         self._batch: list[ConsentRecord] = []
+        self._counts: dict[str, int] = {}  # the impressions being written (with _batch)
         self._lock = asyncio.Lock()
         self.session = secrets.token_hex(8)  # this writer's name among the store's sessions
 
@@ -870,15 +871,17 @@ class RecordWriter:
                 for r in batch
                 if r.shown_digest in self._versions
             }
-            counts, self.impressions = self.impressions, {}
+            counts = self._counts = self.impressions
+            self.impressions = {}
             try:
                 async with self._lock:
                     await self.store.write(batch, versions, counts)
                 self.written += len(batch)
                 self.healthy = True
-                self._batch = []
+                self._batch, self._counts = [], {}
                 return
             except Exception as e:  # noqa: BLE001 - any driver error: keep the batch, retry
+                self._counts = {}
                 for day, count in counts.items():  # (and the counts, with those since)
                     self.impressions[day] = self.impressions.get(day, 0) + count
                 self.healthy = False
@@ -904,8 +907,8 @@ class RecordWriter:
     def _lost(self, decisions: int, why: str) -> None:
         """What closing could not write, counted and said: the decisions, and the banner
         impressions (an impressions-only write had been logged as "0 decisions")."""
-        impressions = sum(self.impressions.values())
-        self.impressions = {}
+        impressions = sum(self.impressions.values()) + sum(self._counts.values())
+        self.impressions, self._counts = {}, {}
         self.dropped += decisions
         log.error(
             "records: %d decisions and %d banner impressions were not recorded at shutdown (%s)",

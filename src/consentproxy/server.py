@@ -429,14 +429,14 @@ class ProxyServer:
         except (aiohttp.ClientError, OSError):
             return _error(502, f"{UPSTREAM_FAILED} refused the WebSocket.")
         ws = _WebSocket(protocols=[upstream.protocol] if upstream.protocol else ())
-        # (aiohttp keeps the 101 it got on the client WebSocket, as _response only)
-        origin = _head(self.origin_heads, upstream._response.raw_headers)
-        for k, v in ex.response(101, origin.headers, origin).headers:
-            if k.lower() == "set-cookie":
-                ws.headers.add(k, v)
         try:
+            # (aiohttp keeps the 101 it got on the client WebSocket, as _response only)
+            origin = _head(self.origin_heads, upstream._response.raw_headers)
+            for k, v in ex.response(101, origin.headers, origin).headers:
+                if k.lower() == "set-cookie":
+                    ws.headers.add(k, v)
             await ws.prepare(request)
-        except BaseException:
+        except BaseException:  # (the origin's WebSocket is not left open)
             await upstream.close()
             raise
 
