@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page
+from playwright.async_api import Browser, Page, Route
 
 from tests.e2e.conftest import (
     FIRST_PARTY_HOST,
@@ -62,6 +62,13 @@ BODIES = {
     "{hitCallback:function(){document.body.dataset.went='ga'}});return false\">Out</a>"
     "<a id=out2 href='/elsewhere' onclick=\"gtag('event','out',{event_callback:function(){"
     "document.body.dataset.went2='gtag'}});return false\">Out</a>",
+    # An app's bundle (over 16 KiB: it runs before consent) with a Hotjar-like snippet in
+    # it, found by its URL alone: the snippet makes its queue of the stand-in
+    "/bundle": "<script>var pad = '" + "x" * 17000 + "';"
+    "(function(w,n,u){w[n]=w[n]||function(){(w[n].q=w[n].q||[]).push(arguments)};"
+    "w[n]('init',7);var s=document.createElement('script');s.src=u;"
+    "document.head.appendChild(s)})(window,'hj','https://static.hotjar.com/c/hotjar-7.js');"
+    "</script>",
     "/own": GA_SNIPPET + "<script src='/early.js'></script>"
     "<script>window.ga=function(){(window.mine=window.mine||[]).push([].slice.call(arguments))};"
     "ga('send','own');</script>",
@@ -148,6 +155,32 @@ async def test_a_callback_the_sites_link_waits_on_is_called_and_its_call_never_m
         calls = (await queues(page))["ga"]
         assert calls and ["create", "UA-1-1", "auto"] in calls
         assert not [c for c in calls if "out" in c]  # (answered: not made again)
+
+
+async def test_a_snippet_that_ran_before_consent_reaches_the_library_consent_brings(browser):
+    """A long script of the site's runs before consent (its trackers are URLs the guard
+    holds), its snippet keeping the stand-in it found as its queue. On consent the stand-in
+    went and, the library not loaded yet when the banner was done, its init was dropped."""
+    async with through_proxy(browser) as (page, recorder, errors):
+
+        async def library(route: Route) -> None:  # (its loader, then itself: as Hotjar's)
+            if "modules" not in route.request.url:  # (later: after the banner is done)
+                body = "setTimeout(function () { var m = document.createElement('script');"
+                body += "m.src = 'https://script.hotjar.com/modules.js';"
+                body += "document.head.appendChild(m); }, 300);"
+            else:
+                body = "window.hj = function () {"
+                body += " (window.got = window.got || []).push([].slice.call(arguments)); };"
+            await route.fulfill(content_type="application/javascript", body=body)
+
+        await page.route("https://*.hotjar.com/**", library)
+        await page.goto("/bundle")
+        await page.wait_for_load_state("networkidle")
+        assert errors == [] and recorder.requests == []
+        assert await page.evaluate("window.got") is None  # (held: nothing loaded)
+        await page.click("[data-consent-action=accept-all]")
+        await page.wait_for_function("window.got", timeout=10_000)
+        assert await page.evaluate("window.got") == [["init", 7]]
 
 
 async def test_calls_made_before_consent_reach_the_service_after_its_own_init(browser):
