@@ -1113,6 +1113,23 @@ def test_forwarding_headers_of_a_trusted_proxy_are_believed(engine):
     assert forwarded(trusting, client_ip="11.0.0.1").scheme == "http"
 
 
+def test_a_trusted_proxy_that_adds_its_forwarding_lines_is_read_not_the_visitor_s(engine):
+    """(HAProxy's add-header, not set-header: the visitor's forged line came first, and the
+    origin built its links on the visitor's host)"""
+    trusting = Engine(
+        replace(engine.config, trusted_proxies=(ip_network("10.0.0.0/8"),)),
+        [b"k" * 32],
+        clock=lambda: NOW,
+    )
+    forged = [("Host", "h.example"), ("X-Forwarded-Proto", "https, https")]
+    forged += [("X-Forwarded-Host", "evil.example"), ("X-Forwarded-Host", "www.example.com")]
+    ex = trusting.begin(
+        Request("GET", "/", [*forged, ("X-Forwarded-Proto", "http")], client_ip="10.0.0.1")
+    )
+    assert ex.scheme == "http"
+    assert header(ex.upstream_headers(), "x-forwarded-host") == "www.example.com"
+
+
 @pytest.mark.parametrize("proto", ["https://evil.example/#", "javascript", "", "ftp"])
 def test_forged_forwarded_proto_cannot_redirect_off_site(engine, proto):
     trusting = Engine(

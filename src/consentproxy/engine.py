@@ -370,7 +370,7 @@ class Exchange:
         self.trusted = bool(config.trusted_proxies) and engine.trusts(req.client_ip)
         self.scheme = req.scheme
         if self.trusted:
-            proto = (first.get("x-forwarded-proto") or "").split(",")[0].strip().lower()
+            proto = self._nearest("x-forwarded-proto").lower()
             if proto in ("http", "https"):
                 self.scheme = proto
         self.host = first.get("host") or ""
@@ -423,7 +423,17 @@ class Exchange:
         the origin as the last hop before the proxy, and the real address was lost)."""
         if not self.trusted:
             return ""
-        return ", ".join([v for k, v in self.req.headers if k.lower() == "x-forwarded-for"])
+        return ", ".join(self._lines("x-forwarded-for"))
+
+    def _lines(self, name: str) -> list[str]:
+        return [v for k, v in self.req.headers if k.lower() == name]
+
+    def _nearest(self, name: str) -> str:
+        """What the trusted proxy nearest to us says in an X-Forwarded-* header: its last
+        value (a front proxy that adds its line, not replacing the visitor's, puts it last;
+        the first is anyone's to write)."""
+        lines = self._lines(name)
+        return lines[-1].rpartition(",")[2].strip() if lines else ""
 
     @property
     def visitor(self) -> str:
@@ -587,7 +597,7 @@ class Exchange:
             )
         headers.append(("CDN-Loop", ", ".join([*loops, self.engine.loop_id])))
         headers.append(("X-Forwarded-Proto", self.scheme))
-        forwarded_host = req.first.get("x-forwarded-host") if self.trusted else None
+        forwarded_host = self._nearest("x-forwarded-host") if self.trusted else None
         if forwarded_host and valid_host(forwarded_host):
             headers.append(("X-Forwarded-Host", forwarded_host))
         elif self.host:
