@@ -160,15 +160,18 @@ def test_of_several_consent_cookies_what_all_grant_is_read_and_no_planted_id_is_
     assert state.categories == set() and state.services == {"youtube", "google-analytics"}
 
 
-def test_a_host_prefixed_consent_cookie_is_secure_and_host_only(engine):
+@pytest.mark.parametrize("name", ["__Host-consent", "__host-consent"])
+def test_a_host_prefixed_consent_cookie_is_secure_and_host_only(engine, name):
     """`__Host-consent` (a sibling subdomain can neither plant nor toss one): the browser
     takes it only Secure, on Path=/ and with no Domain, so it is always sent so; with
-    cookie_domain it could never be kept, and the config says so."""
-    consent = replace(engine.config.consent, cookie_name="__Host-consent")
+    cookie_domain it could never be kept, and the config says so. Browsers read the prefix
+    in any case: `__host-consent` set without Secure was refused, and the banner never
+    stopped asking."""
+    consent = replace(engine.config.consent, cookie_name=name)
     hosted = Engine(replace(engine.config, consent=consent), [b"k" * 32], clock=lambda: NOW)
     _, value = save(hosted, ["analytics"], [])  # (over plain http here)
     ex = hosted.begin(Request("GET", "/", [("Host", "shop.example.com"), ("Cookie", value)]))
-    assert value.startswith("__Host-consent=") and ex.state.categories == {"analytics"}
+    assert value.startswith(f"{name}=") and ex.state.categories == {"analytics"}
     cookie = hosted.endpoints.consent_cookies(ex, value.split("=", 1)[1], 60)[-1][1]
     assert "; Secure" in cookie and "Path=/;" in cookie and "Domain" not in cookie
     from consentproxy.config import ConfigError, parse_config
@@ -176,7 +179,7 @@ def test_a_host_prefixed_consent_cookie_is_secure_and_host_only(engine):
 
     with pytest.raises(ConfigError, match="a browser refuses a __Host- cookie with a Domain"):
         parse_config(
-            FOUR_CATEGORIES + "consent: {cookie_name: __Host-c, cookie_domain: .example.com}\n"
+            FOUR_CATEGORIES + f"consent: {{cookie_name: {name}, cookie_domain: .example.com}}\n"
         )
 
 
@@ -196,8 +199,48 @@ def test_a_choice_deletes_the_consent_cookies_it_does_not_set(engine):
     assert stale and all(c.startswith("consent=; Max-Age=0") for c in stale)
     assert any("Domain" not in c for c in stale)  # the host-only one
     assert not any(c.endswith("Domain=example.com") for c in stale)  # (not the one set)
-    resp, _ = choose(scoped, "accept-all", cookie=old)  # one: nothing else to delete
+    resp, _ = choose(scoped, "accept-all")  # none sent: nothing else to delete
     assert len([v for k, v in resp.headers if k == "Set-Cookie"]) == 1
+
+
+@pytest.mark.parametrize("before", [None, ".example.com"])
+def test_a_consent_cookie_of_the_former_cookie_domain_goes_with_a_choice_or_an_erase(
+    engine, before
+):
+    """The config's cookie_domain changed (added, or dropped): the one cookie the visitor
+    holds is of the other variant. It was left: an erase kept the host-only accept-all in
+    force, and a choice was narrowed back to it (the engine reads what both grant)."""
+    after = ".example.com" if before is None else None
+    _, old = choose(with_cookie_domain(engine, before), "accept-all")
+    now = with_cookie_domain(engine, after)
+    resp, new = choose(now, "reject-all", cookie=old)
+    assert get(now, cookie=f"{old}; {new}").state.categories == set()
+    cookies = [v for k, v in resp.headers if k == "Set-Cookie"]
+    old_variant = "Domain=example.com" if before else "Path=/;"
+    assert any(c.startswith("consent=; Max-Age=0") and old_variant in c for c in cookies[:-1])
+    if before is None:  # the host-only one: no Domain at all
+        assert any("Domain" not in c for c in cookies[:-1])
+    erase = now.begin(
+        Request(
+            "POST",
+            "/.consent/me/erase",
+            [
+                ("Host", "shop.example.com"),
+                ("Origin", "http://shop.example.com"),
+                ("Cookie", old),
+            ],
+        )
+    )
+    answer = erase.local_response(b"")
+    asyncio.run(answer.complete())
+    deleted = [v for k, v in answer.headers if k == "Set-Cookie"]
+    assert all(c.startswith("consent=; Max-Age=0") for c in deleted)
+    expected = (
+        ["Domain" not in c for c in deleted]
+        if before is None
+        else ["Domain=example.com" in c for c in deleted]
+    )
+    assert any(expected) and len(deleted) > 1
 
 
 def test_a_host_outside_the_cookie_domain_keeps_its_choice_host_only(engine):
@@ -464,6 +507,34 @@ async def test_me_and_erase_answer_for_each_consent_cookie_of_the_visitor_howeve
         await writer.close()
 
 
+async def test_a_flood_of_erasures_from_one_address_is_refused_as_choices_are(engine):
+    """Each id erased is a row kept thirteen months: one script minted ids with choices (whose
+    cookie is set unrecorded past the limit) and erased them, 1,400 rows a second. Each id
+    counts as a record does; past the limit the erase is a 429 and the cookie stays."""
+    from consentproxy.endpoints import MAX_RECORD_IDS, RECORDS_BURST
+
+    writer = RecordWriter(SqliteStore(":memory:"), interval=0.01)
+    await writer.start()
+    engine.records = writer
+    engine.endpoints.recorded.clock = lambda: 0.0  # (no refill while the test runs)
+    try:
+        while not writer.ready:
+            await asyncio.sleep(0.01)
+        cookies = "; ".join(save(engine, ["analytics"], [])[1] for _ in range(MAX_RECORD_IDS))
+        headers = [("Host", "shop.example.com"), ("Origin", "http://shop.example.com")]
+        statuses = []
+        for _ in range(RECORDS_BURST // MAX_RECORD_IDS + 1):
+            req = Request("POST", "/.consent/me/erase", [*headers, ("Cookie", cookies)])
+            resp = engine.begin(replace(req, client_ip="203.0.113.5")).local_response(b"")
+            if resp.complete is not None:
+                resp.status, resp.body = await resp.complete()
+            statuses.append(resp.status)
+        assert statuses == [200] * (RECORDS_BURST // MAX_RECORD_IDS) + [429]
+        assert not any(k == "Set-Cookie" for k, _ in resp.headers)
+    finally:
+        await writer.close()
+
+
 async def test_me_answers_with_the_visitor_s_other_records_when_one_row_is_no_record(
     engine, caplog
 ):
@@ -535,7 +606,10 @@ def test_withdrawal_deletes_what_the_new_choice_no_longer_covers(engine):
     _, consent = choose(engine, "accept-all")
     resp, _ = choose(engine, "reject-all", cookie=f"{consent}; _ga=1; PHPSESSID=s")
     deleted = {v.split("=")[0] for k, v in resp.headers if k == "Set-Cookie" and "Max-Age=0" in v}
-    assert deleted == {"_ga"}
+    assert deleted == {"_ga", "consent"}  # (consent: its variants on other domains)
+    resp, _ = choose(engine, "reject-all", cookie="consent=a-sibling-site-s; _ga=1")
+    deleted = {v.split("=")[0] for k, v in resp.headers if k == "Set-Cookie" and "Max-Age=0" in v}
+    assert deleted == {"_ga"}  # (not ours: left to the site that set it)
 
 
 def test_choice_from_another_site_is_refused(engine):

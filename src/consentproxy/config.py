@@ -1127,7 +1127,7 @@ class _Reader:
                     "consent.cookie_domain must be the site's own domain such as .example.com "
                     "(no address, no public suffix such as .co.uk; or null)",
                 )
-            if s.cookie_name.startswith("__Host-"):
+            if s.cookie_name.lower().startswith("__host-"):  # (browsers: in any case)
                 raise self.fail(
                     items["cookie_domain"],
                     f"consent.cookie_domain with cookie_name {s.cookie_name}: a browser refuses "

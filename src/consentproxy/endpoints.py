@@ -85,7 +85,7 @@ VIA = ("banner", "preferences", "placeholder", "close", "do-not-sell")
 GPC_PATH = "/.well-known/gpc.json"
 CSP_REPORT = "csp-report"  # under the prefix
 CSP_REPORTS_PER_SECOND, CSP_REPORTS_BURST = 20, 100  # per process
-# What one address may add to the records (choices, imports), per process: a visitor makes
+# What one address may add to the records (choices, imports, erasures), per process: a visitor makes
 # a few choices; a script posting a thousand a second filled the disk (656 B a record).
 # Past it the choice holds all the same (its cookie), unrecorded. All addresses together:
 # ALL_RECORDS_PER_SECOND, for a flood from many.
@@ -534,6 +534,11 @@ class Endpoints:
             return _json(200, {"erased": 0, "forced": True})
         if records is not None and not records.ready:
             return _unavailable()
+        ids = self._record_ids(ex)
+        # Each id erased is a row kept as long as the records (records.erase): counted as
+        # a record is, else one script minted and erased ids by the thousand a second.
+        if records is not None and not all(self.recorded.take(ex.visitor) for _ in ids):
+            return _plain(429, "too many erasures from your address; try again in a minute")
         ctype = (header(ex.req.headers, "content-type") or "").split(";")[0].strip().lower()
         back = None
         if ctype == "application/x-www-form-urlencoded":
@@ -544,7 +549,7 @@ class Endpoints:
         async def complete() -> tuple[int, bytes]:
             erased = 0
             if records is not None:
-                for cid in self._record_ids(ex):
+                for cid in ids:
                     erased += await records.erase(cid)
             # The cookie goes only once the records have: a failed erase (a 503) that took
             # it would leave the visitor no way back to their records, and forget their choice.
@@ -584,11 +589,14 @@ class Endpoints:
         browser would refuse the cookie: no choice would ever be kept there). A visitor who
         sent it twice (host-only and on the cookie domain: the config changed between two
         choices; or one planted by a sibling site) has the other variants deleted first:
-        the engine reads what all of them grant (Engine.consent_of). A __Host- or __Secure-
+        the engine reads what all of them grant (Engine.consent_of). So has a visitor who
+        sent one we signed: the browser does not say which it is, and one left by the config's
+        former cookie_domain outlived an erase (a host-only accept-all kept in force) and
+        narrowed the next choice back to its own. A __Host- or __Secure-
         name is always Secure (a browser takes it over https only, never from a sibling)."""
         cfg = self.config.consent
         name = cfg.cookie_name
-        prefixed = name.startswith(("__Host-", "__Secure-"))
+        prefixed = name.lower().startswith(("__host-", "__secure-"))  # (in any case, as browsers)
         secure = "; Secure" if ex.scheme == "https" or prefixed else ""
         host = ex.host.split(":")[0].lower().rstrip(".")
         base = cfg.cookie_domain.lstrip(".") if cfg.cookie_domain else None
@@ -596,7 +604,9 @@ class Endpoints:
         cookie = f"{name}={value}; Max-Age={max_age}; Path=/; SameSite=Lax; HttpOnly"
         cookie += (f"; Domain={domain}" if domain else "") + secure
         out = []
-        if sum(n == name for n, _ in ex.req.cookies) > 1:
+        sent = [v for n, v in ex.req.cookies if n == name]
+        # (one this deployment did not sign is another's: a sibling site's, left alone)
+        if len(sent) > 1 or (sent and self.signer.record_id(sent[0])):
             others = [d for d in [None, *deletion_domains(host, cfg.cookie_domain)] if d != domain]
             out = [deletion(name, "/", d, secure) for d in others]
         return [("Set-Cookie", v) for v in [*out, cookie]]
