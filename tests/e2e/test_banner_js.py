@@ -611,6 +611,11 @@ async def test_the_guard_drops_cookie_writes_until_consent(site: Site) -> None:
     await site.page.evaluate("document.cookie = 'PHPSESSID=1; path=/'")  # (necessary)
     await site.page.evaluate("document.cookie = 'PHPSESSID=1; max-age=5; max-age=0; path=/'")
     assert await site.page.evaluate("document.cookie") == ""  # (a deletion goes through)
+    # The consent cookie is the proxy's (HttpOnly): a script's, minted anywhere, granted
+    # what the visitor never chose (helper-99).
+    name = CONFIG.consent.cookie_name
+    await site.page.evaluate(f"document.cookie = '{name}=1.minted.elsewhere; path=/'")
+    assert await site.page.evaluate("document.cookie") == ""
 
 
 async def test_adding_a_category_does_not_reload(site: Site) -> None:

@@ -185,7 +185,9 @@ def client_config(policy: Policy) -> dict[str, object]:
         "thirdParties": None
         if third == "allow"
         else [NEVER if third == "block" else third, sorted(policy.config.csp_allow)],
-        "cookies": policy.cookie_names,
+        # The consent cookie is the proxy's to set (HttpOnly): a page's script writing one
+        # (a value minted anywhere: it binds no browser) granted what the visitor never chose.
+        "cookies": {**policy.cookie_names, policy.config.consent.cookie_name: NEVER},
         "patterns": [list(p) for p in policy.cookie_patterns],
         "required": sorted(policy.required),
         "unknown": policy.config.unknown_cookies,
