@@ -115,3 +115,23 @@ def test_a_star_in_a_hosts_path_allows_the_path_before_it():
         "www.google.com/maps",
         "www.google.com/maps/",
     ]
+
+
+def test_a_policy_trusting_what_trusted_scripts_insert_is_told_apart():
+    """('strict-dynamic' where script elements are governed: consent.js bringing a held
+    <script> back in place would run it whatever the policy's nonces say)"""
+    trusting = [
+        "script-src 'nonce-a' 'strict-dynamic'",
+        "default-src 'self'; SCRIPT-SRC 'sha256-x' 'Strict-Dynamic'",
+        "default-src 'nonce-a' 'strict-dynamic'; img-src *",
+        "img-src 'self', script-src-elem 'nonce-a' 'strict-dynamic'",  # (the second policy)
+    ]
+    other = [
+        "script-src 'nonce-a'",
+        "script-src-elem 'nonce-a'; script-src 'nonce-a' 'strict-dynamic'",  # (elem governs)
+        "script-src 'self'; script-src 'strict-dynamic'",  # (the first counts)
+        "default-src 'self'; script-src 'self'; style-src 'strict-dynamic'",
+        "",
+    ]
+    assert [csp.trusts_inserted_scripts(v) for v in trusting] == [True] * len(trusting)
+    assert [csp.trusts_inserted_scripts(v) for v in other] == [False] * len(other)

@@ -2,6 +2,7 @@ import asyncio
 import gzip
 import json
 import logging
+import re
 from dataclasses import replace
 from ipaddress import ip_network
 
@@ -798,6 +799,31 @@ def test_bodies_that_must_not_be_rewritten_pass_through(engine, method, status, 
     plan = ex.response(status, [("Content-Type", ctype)])
     assert plan.body is None
     assert plan.has_body == (method == "GET" and status not in (204, 205, 304))
+
+
+@pytest.mark.parametrize(
+    ("policy", "mode", "in_place"),
+    [
+        ("script-src 'nonce-a' 'strict-dynamic'", "report", False),
+        ("script-src 'nonce-a' 'strict-dynamic'", "off", False),
+        ("script-src 'nonce-a' 'strict-dynamic'", "enforce", True),  # (banner.js reloads)
+        ("script-src 'nonce-a' 'self'", "report", True),
+    ],
+)
+def test_a_page_whose_csp_trusts_inserted_scripts_brings_nothing_back_in_place(
+    engine, policy, mode, in_place
+):
+    """(helper-101: an injected <script> the origin's nonces kept out ran once the visitor
+    accepted, consent.js bringing it back: 'strict-dynamic' trusts what it inserts)"""
+    moded = Engine(replace(engine.config, csp=mode), [b"k" * 32], clock=lambda: NOW)
+    plan = get(moded).response(200, HTML + [("Content-Security-Policy", policy)])
+    mark = header(plan.headers, MARK_HEADER)
+    gtm = b'<script src="https://www.googletagmanager.com/gtm.js?id=G"></script>'
+    out = plan.body.feed(b"<html><head>" + gtm + b"</head><body>x</body></html>")
+    out += plan.body.close()
+    (held,) = re.findall(rb"<script[^>]*googletagmanager[^>]*>", out)
+    assert b"data-consent-src" in held
+    assert (f'data-consent-mark="{mark}"'.encode() in held) == in_place
 
 
 @pytest.mark.parametrize("coding", ["UTF-8", "none", "compress", "gzip, foo"])

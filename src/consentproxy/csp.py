@@ -122,6 +122,23 @@ def admit_injected(value: str, nonce: str, own: str) -> str:
     return ", ".join(policies)
 
 
+def trusts_inserted_scripts(value: str) -> bool:
+    """Whether a policy of this CSP value lets run any script a script it trusts inserts
+    ('strict-dynamic' where script elements are governed): consent.js, trusted by the
+    proxy's nonce, bringing back a held <script> in place would run what the policy's nonces
+    and hashes kept out (an injected tag in a forum post, once the visitor accepted)."""
+    for policy in value.split(","):
+        directives: dict[str, list[str]] = {}
+        for directive in policy.split(";"):
+            tokens = _ASCII_SPACES.split(directive.strip(_ASCII_SPACE))
+            if tokens != [""]:
+                directives.setdefault(tokens[0].lower(), tokens[1:])  # (the first counts)
+        name = next((n for n in _FALLBACKS["script"] if n in directives), None)
+        if name is not None and "'strict-dynamic'" in map(str.lower, directives[name]):
+            return True
+    return False
+
+
 def without_reports_to(value: str, held: Callable[[str], bool]) -> str:
     """The origin's CSP header value without the `report-uri` URLs that held says go to a
     service the visitor did not consent to (a directive left with none goes): a browser

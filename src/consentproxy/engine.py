@@ -339,6 +339,10 @@ class PagePlan:
     head: bytes  # banner.script_pieces as a template(): the guard's script tag
     declaration: bytes
     sniff: Sniff | None  # None: the request decided the language, not the page
+    # The origin's CSP trusts what trusted scripts insert, and no policy of ours makes
+    # banner.js reload to bring anything back: it is brought back on the next page only
+    # (Neutraliser.hold_in_place).
+    held_in_place: bool = False
 
 
 @dataclass(slots=True)
@@ -1045,6 +1049,8 @@ class Exchange:
         own = url_target("//" + self.host)
         page = (own[0], req.target.partition("?")[0]) if own is not None else None
         neutraliser = Neutraliser(engine.policy, state, mark, 0, plan.site, plan.choice, page)
+        if plan.held_in_place:
+            neutraliser.hold_in_place()
         rewriter = HtmlRewriter(
             neutraliser,
             filled(plan.banner, values) if plan.banner else [],  # (else: once sniffed)
@@ -1101,6 +1107,12 @@ class Exchange:
             template(engine.banner.script_pieces(state, site)),
             engine.declaration.html(decided) if decided else b"",
             None if decided else (PageLanguage(engine.config.languages), Spoken(engine, state)),
+            engine.config.csp != "enforce"
+            and any(
+                csp.trusts_inserted_scripts(v)
+                for k, v in origin_csp
+                if k.lower() == "content-security-policy"
+            ),
         )
 
     def _page_done(self, report: Report, unknown_hosts: set[str]) -> None:

@@ -265,15 +265,18 @@ async def pages_origin(
     bodies: dict[str, str],
     scripts: dict[str, str] | None = None,
     redirects: dict[str, str] | None = None,
+    headers: dict[str, dict[str, str]] | None = None,
 ) -> AsyncIterator[str]:
-    """An origin serving each body at its path inside a bare HTML document, each script as
-    JavaScript, and each redirect as a 302 to its URL; yields ``http://legacy.test:PORT``."""
+    """An origin serving each body at its path inside a bare HTML document (with the
+    headers given for that path), each script as JavaScript, and each redirect as a 302 to
+    its URL; yields ``http://legacy.test:PORT``."""
 
     async def page(request: web.Request) -> web.Response:
         return web.Response(
             text="<!doctype html><html><head><title>x</title></head><body>"
             f"{bodies[request.path]}</body></html>",
             content_type="text/html",
+            headers=(headers or {}).get(request.path),
         )
 
     async def script(request: web.Request) -> web.Response:

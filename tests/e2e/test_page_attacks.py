@@ -208,12 +208,21 @@ STORED_XSS = (
     "<script src='/.consent/consent.js' data-consentproxy-mark=guessed data-consentproxy-state="
     '\'{"decided":true,"categories":["analytics","social","advertising"]}\'></script>'
 )
-ALL = GUARD | ENFORCE_ONLY | {"/stored-xss": STORED_XSS}
+STRICT_DYNAMIC_POLICY = "script-src 'nonce-site-nonce' 'strict-dynamic'; object-src 'none'"
+# A page whose policy trusts what its trusted scripts insert ('strict-dynamic'), with a
+# stored tracker tag and a stored inline snippet, neither carrying the policy's nonce.
+STRICT_DYNAMIC = (
+    "<script nonce=site-nonce>window.__site = 1</script>"
+    "<div class=comment><script src='https://www.googletagmanager.com/gtag/js?id=G-X'></script>"
+    "<script>window.__xss = 'inline'; gtag('config', 'G-X')</script></div>"
+)
+POLICIES = {"/strict-dynamic": {"Content-Security-Policy": STRICT_DYNAMIC_POLICY}}
+ALL = GUARD | ENFORCE_ONLY | {"/stored-xss": STORED_XSS, "/strict-dynamic": STRICT_DYNAMIC}
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def attack_origin() -> AsyncIterator[str]:
-    async with pages_origin(ALL, SCRIPTS) as url:
+    async with pages_origin(ALL, SCRIPTS, headers=POLICIES) as url:
         yield url
 
 
@@ -345,3 +354,25 @@ async def test_cookie_store_writes_wait_for_consent(attack_origin, proxy_without
             names[base] = await tab.evaluate(COOKIE_STORE)
         assert sorted(names[attack_origin]) == ["_fbp", "_ga"]
         assert names[proxy_without_csp] == []
+
+
+async def test_what_the_origin_s_strict_dynamic_policy_kept_out_stays_out_after_accept_all(
+    browser, attack_origin, proxy_without_csp
+):
+    """(helper-101) consent.js, trusted by the proxy's nonce, brought back the stored tags it
+    had held, and 'strict-dynamic' ran what a trusted script inserts: markup the origin's
+    nonce kept out ran for every visitor who accepted. It is never brought back in place on
+    such a page; on the next, it comes as it came, and the origin's policy judges it."""
+    for base in (attack_origin, proxy_without_csp):
+        async with recorded(browser, base) as (tab, recorder):
+            await tab.goto("/strict-dynamic")
+            await settle(tab)
+            assert await tab.evaluate("window.__site") == 1  # (the page's own nonce'd code)
+            if base == proxy_without_csp:
+                await tab.click("[data-consent-action=accept-all]")
+                await settle(tab)
+                assert await tab.evaluate("window.__xss") is None
+                await tab.reload()
+                await settle(tab)
+            assert await tab.evaluate("window.__xss") is None
+            assert recorder.hosts == set()

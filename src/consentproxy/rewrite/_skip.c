@@ -468,14 +468,16 @@ static int urls_settled(const unsigned char *b, Py_ssize_t p, Py_ssize_t end, in
     return 1;
 }
 
-/* Whether an http-equiv value b[v..w) is plainly neither refresh nor set-cookie (what
- * Neutraliser.meta_tag reads): letters, digits and '-' alone (no reference, no space). */
+/* Whether an http-equiv value b[v..w) is plainly neither refresh, set-cookie nor
+ * content-security-policy (what Neutraliser.start_tag and meta_tag read): letters, digits
+ * and '-' alone (no reference, no space). */
 static int inert_equiv(const unsigned char *b, Py_ssize_t v, Py_ssize_t w) {
     for (Py_ssize_t i = v; i < w; i++)
         if (!is_alpha(b[i]) && !(b[i] >= '0' && b[i] <= '9') && b[i] != '-')
             return 0;
     return !(w - v == 7 && contains_ci(b, v, w, "refresh", 7))
-           && !(w - v == 10 && contains_ci(b, v, w, "set-cookie", 10));
+           && !(w - v == 10 && contains_ci(b, v, w, "set-cookie", 10))
+           && !(w - v == 23 && contains_ci(b, v, w, "content-security-policy", 23));
 }
 
 /* Whether a form's action b[v..w) plainly cannot lead to the proxy's endpoints

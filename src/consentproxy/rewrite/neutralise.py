@@ -23,6 +23,7 @@ import idna
 
 from consentproxy.consent import ConsentState
 from consentproxy.cookies import set_cookie_name
+from consentproxy.csp import trusts_inserted_scripts
 from consentproxy.domains import MAX_HOST_NAME
 from consentproxy.policy import Blocked, Policy, TagOutcome, data_url_content, memo_digest
 from consentproxy.rewrite.css import neutralise_css, style_may_load, url_spans
@@ -129,6 +130,8 @@ MARK_ATTR = b"data-consent-mark"
 MARK_BYTES = 12  # 96 random bits
 MARK_SLOT = b' data-consent-mark="\x00"'
 _MARK_ATTR_OPEN = b' %s="' % MARK_ATTR  # the slot's stamp: this, the mark, '"'
+# A <meta> that may set a CSP (Neutraliser.start_tag reads it; the C loop stops at it)
+_POLICY_EQUIV = re.compile(rb"security-policy", re.IGNORECASE).search
 # The site's own data-consent-* attributes on an element the proxy neutralises are renamed
 # so that none can pass for the proxy's (data-consent-action, the site's "open" link, stays).
 _OWN_PREFIX = b"data-consent-"
@@ -477,6 +480,13 @@ class Neutraliser:
         )
         self.element_memo = policy.element_memo
 
+    def hold_in_place(self) -> None:
+        """What is neutralised from here on is never brought back on this page: stamped with
+        a mark nobody knows (banner.js brings back only the response's). For a page under a
+        policy that trusts what trusted scripts insert (csp.trusts_inserted_scripts): the
+        visitor's consent shows on their next page, where that policy judges the tags."""
+        self.mark_attr = _MARK_ATTR_OPEN + new_mark().encode("ascii") + b'"'
+
     def _stamp(self, tag: bytes) -> bytes:
         """The tag with this response's mark in the slot _edit left for it (the first)."""
         return tag.replace(MARK_SLOT, self.mark_attr, 1)
@@ -507,6 +517,12 @@ class Neutraliser:
         too), or that has a style attribute. Worked out once per consent choice, with what
         it adds to the reports. A long tag (an <img> with a long srcset, a data: URL) is
         remembered by its digest, and only when it stays as it is."""
+        if name == b"meta" and _POLICY_EQUIV(tag):
+            attrs = Attributes(tag, len(b"meta") + 1)
+            if (attrs.get(b"http-equiv") or "").strip().lower() == "content-security-policy":
+                if trusts_inserted_scripts(attrs.get(b"content") or ""):
+                    self.hold_in_place()
+                return tag  # (never remembered: the C loop would step over the next one)
         long = len(tag) > MEMO_TAG_BYTES
         memo_tag = memo_digest(tag) if long else tag
         key = (
