@@ -117,14 +117,16 @@ def test_a_star_in_a_hosts_path_allows_the_path_before_it():
     ]
 
 
-def test_a_policy_trusting_what_trusted_scripts_insert_is_told_apart():
+def test_a_policy_under_which_held_scripts_wait_for_the_next_page_is_told_apart():
     """('strict-dynamic' where script elements are governed: consent.js bringing a held
-    <script> back in place would run it whatever the policy's nonces say)"""
+    <script> back in place would run it whatever the policy's nonces say; Trusted Types:
+    consent.js could not)"""
     trusting = [
         "script-src 'nonce-a' 'strict-dynamic'",
         "default-src 'self'; SCRIPT-SRC 'sha256-x' 'Strict-Dynamic'",
         "default-src 'nonce-a' 'strict-dynamic'; img-src *",
         "img-src 'self', script-src-elem 'nonce-a' 'strict-dynamic'",  # (the second policy)
+        "script-src 'self'; require-trusted-types-for 'script'",  # (consent.js cannot)
     ]
     other = [
         "script-src 'nonce-a'",
@@ -133,5 +135,5 @@ def test_a_policy_trusting_what_trusted_scripts_insert_is_told_apart():
         "default-src 'self'; script-src 'self'; style-src 'strict-dynamic'",
         "",
     ]
-    assert [csp.trusts_inserted_scripts(v) for v in trusting] == [True] * len(trusting)
-    assert [csp.trusts_inserted_scripts(v) for v in other] == [False] * len(other)
+    assert [csp.held_scripts_wait(v) for v in trusting] == [True] * len(trusting)
+    assert [csp.held_scripts_wait(v) for v in other] == [False] * len(other)

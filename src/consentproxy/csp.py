@@ -122,17 +122,22 @@ def admit_injected(value: str, nonce: str, own: str) -> str:
     return ", ".join(policies)
 
 
-def trusts_inserted_scripts(value: str) -> bool:
-    """Whether a policy of this CSP value lets run any script a script it trusts inserts
-    ('strict-dynamic' where script elements are governed): consent.js, trusted by the
-    proxy's nonce, bringing back a held <script> in place would run what the policy's nonces
-    and hashes kept out (an injected tag in a forum post, once the visitor accepted)."""
+def held_scripts_wait(value: str) -> bool:
+    """Whether, under a policy of this CSP value, a <script> the rewrite held must come back
+    on the next page, never in place: where it trusts what a trusted script inserts
+    ('strict-dynamic' where script elements are governed), consent.js (trusted by the
+    proxy's nonce) bringing one back would run what its nonces and hashes kept out (a tag
+    injected in a forum post, once the visitor accepted); where it requires Trusted Types,
+    consent.js cannot set a script's text or URL (the page's own code in a held script
+    never ran on that view)."""
     for policy in value.split(","):
         directives: dict[str, list[str]] = {}
         for directive in policy.split(";"):
             tokens = _ASCII_SPACES.split(directive.strip(_ASCII_SPACE))
             if tokens != [""]:
                 directives.setdefault(tokens[0].lower(), tokens[1:])  # (the first counts)
+        if "require-trusted-types-for" in directives:
+            return True
         name = next((n for n in _FALLBACKS["script"] if n in directives), None)
         if name is not None and "'strict-dynamic'" in map(str.lower, directives[name]):
             return True

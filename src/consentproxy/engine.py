@@ -339,7 +339,7 @@ class PagePlan:
     head: bytes  # banner.script_pieces as a template(): the guard's script tag
     declaration: bytes
     sniff: Sniff | None  # None: the request decided the language, not the page
-    # The origin's CSP trusts what trusted scripts insert, and no policy of ours makes
+    # The origin's CSP makes held scripts wait (csp.held_scripts_wait), and no policy of ours makes
     # banner.js reload to bring anything back: it is brought back on the next page only
     # (Neutraliser.hold_in_place).
     held_in_place: bool = False
@@ -1109,7 +1109,7 @@ class Exchange:
             None if decided else (PageLanguage(engine.config.languages), Spoken(engine, state)),
             engine.config.csp != "enforce"
             and any(
-                csp.trusts_inserted_scripts(v)
+                csp.held_scripts_wait(v)
                 for k, v in origin_csp
                 if k.lower() == "content-security-policy"
             ),

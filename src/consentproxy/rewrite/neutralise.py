@@ -23,7 +23,7 @@ import idna
 
 from consentproxy.consent import ConsentState
 from consentproxy.cookies import set_cookie_name
-from consentproxy.csp import trusts_inserted_scripts
+from consentproxy.csp import held_scripts_wait
 from consentproxy.domains import MAX_HOST_NAME
 from consentproxy.policy import Blocked, Policy, TagOutcome, data_url_content, memo_digest
 from consentproxy.rewrite.css import neutralise_css, style_may_load, url_spans
@@ -483,8 +483,8 @@ class Neutraliser:
     def hold_in_place(self) -> None:
         """What is neutralised from here on is never brought back on this page: stamped with
         a mark nobody knows (banner.js brings back only the response's). For a page under a
-        policy that trusts what trusted scripts insert (csp.trusts_inserted_scripts): the
-        visitor's consent shows on their next page, where that policy judges the tags."""
+        policy its held scripts must wait under (csp.held_scripts_wait): the visitor's
+        consent shows on their next page, where that policy judges the tags."""
         self.mark_attr = _MARK_ATTR_OPEN + new_mark().encode("ascii") + b'"'
 
     def _stamp(self, tag: bytes) -> bytes:
@@ -520,7 +520,7 @@ class Neutraliser:
         if name == b"meta" and _POLICY_EQUIV(tag):
             attrs = Attributes(tag, len(b"meta") + 1)
             if (attrs.get(b"http-equiv") or "").strip().lower() == "content-security-policy":
-                if trusts_inserted_scripts(attrs.get(b"content") or ""):
+                if held_scripts_wait(attrs.get(b"content") or ""):
                     self.hold_in_place()
                 return tag  # (never remembered: the C loop would step over the next one)
         long = len(tag) > MEMO_TAG_BYTES
