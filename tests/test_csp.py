@@ -137,3 +137,9 @@ def test_a_policy_under_which_held_scripts_wait_for_the_next_page_is_told_apart(
     ]
     assert [csp.held_scripts_wait(v) for v in trusting] == [True] * len(trusting)
     assert [csp.held_scripts_wait(v) for v in other] == [False] * len(other)
+
+
+def test_a_policy_repeated_gets_the_proxy_s_sources_once():
+    """(a hostile origin's 7.8 KB header of one policy 400 times came out as 32 KB)"""
+    value = ", ".join(["default-src 'none'"] * 400 + ["img-src 'self'"])
+    assert admit_injected(value, "N", OWN) == f"default-src 'nonce-N' {OWN}, img-src 'self'"
