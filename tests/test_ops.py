@@ -491,6 +491,50 @@ def test_each_neutralised_element_is_counted_under_its_service() -> None:
     assert [line["neutralised"] for line in lines] == [["google-analytics", "youtube"], ["youtube"]]
 
 
+def test_a_cookie_name_no_utf_8_reads_is_logged_and_counted_with_the_others() -> None:
+    """A visitor's `Cookie: x\\xff=1` (read as a surrogate escape) made the access line's JSON
+    fail: that batch's lines were lost, the next scrape was a 500, and the flush at shutdown
+    ended serve with a traceback."""
+    engine = Engine(
+        parse_config(CONFIG.format(upstream="http://127.0.0.1:9", port=0, metrics=0, title="T")),
+        [b"k" * 32],
+    )
+    log = io.StringIO()
+    telemetry = Telemetry(lambda: engine, AccessLog(log))
+    for names in (("x\udcff",), ("_ga",)):
+        report = Report(request_cookies_dropped=names, set_cookies_dropped=names)
+        telemetry.request_done("GET", "/", 200, 0.01, 10, report)
+    scrape = telemetry.scrape().decode()
+    assert counter(scrape, "consentproxy_requests", status="200") == 2
+    telemetry.flush()
+    lines = [json.loads(line) for line in log.getvalue().splitlines()]
+    assert [line["request_cookies_stripped"] for line in lines] == [["x\udcff"], ["_ga"]]
+
+
+def test_the_access_log_goes_out_in_whole_lines_a_pipe_takes_whole() -> None:
+    """serve's workers share stderr: one batch written at once (64 KB) was cut by another
+    worker's lines, mid-line (a pipe keeps a write whole up to PIPE_BUF bytes only)."""
+    from consentproxy.telemetry import ACCESS_LOG_BATCH, ATOMIC_WRITE
+
+    class Writes(io.StringIO):
+        def __init__(self) -> None:
+            super().__init__()
+            self.writes: list[str] = []
+
+        def write(self, text: str) -> int:
+            self.writes.append(text)
+            return super().write(text)
+
+    stream = Writes()
+    access_log = AccessLog(stream)
+    for i in range(ACCESS_LOG_BATCH - 1):
+        access_log.add({"path": "/" + "x" * (i % 300)})
+    access_log.flush()
+    assert len(stream.writes) > 1
+    assert all(len(w.encode()) <= ATOMIC_WRITE and w.endswith("\n") for w in stream.writes)
+    assert len(stream.getvalue().splitlines()) == ACCESS_LOG_BATCH - 1
+
+
 def test_unknown_third_parties_are_counted_under_other_whatever_their_number() -> None:
     """Blocked unknown hosts are services named after their domain, which the page chooses:
     by name, 2,000 of them were 2,000 series for good (a probe grew /metrics to 41 MB). Only

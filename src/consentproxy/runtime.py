@@ -178,7 +178,10 @@ async def serve_forever(
     async def flush_every_second() -> None:
         while True:
             await asyncio.sleep(FLUSH_SECONDS)
-            telemetry.flush()
+            try:
+                telemetry.flush()
+            except Exception:  # (a failed write must not end the flushing)
+                log.exception("the access log could not be written")
 
     asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
     flusher = asyncio.create_task(flush_every_second())

@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import json
+import logging
+import select
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, TextIO
@@ -30,6 +33,11 @@ from consentproxy.adapter import C_LOOP, Engine, Report, access_line, package_ve
 
 ACCESS_LOG_BATCH = 256  # lines; the adapter also flushes every FLUSH_SECONDS
 FLUSH_SECONDS = 1.0
+# At most this much in one write: what the system writes to a pipe whole (serve's workers
+# share stderr; a 64 KB batch of one was cut by another's lines, mid-line).
+ATOMIC_WRITE = select.PIPE_BUF
+
+log = logging.getLogger("consentproxy")
 # Finished requests counted and logged together (and at each flush and scrape).
 COUNT_BATCH = 64
 
@@ -43,15 +51,31 @@ class AccessLog:
 
     def add(self, line: dict[str, object]) -> None:
         lines = self.lines
-        lines.append(orjson.dumps(line))
+        try:
+            lines.append(orjson.dumps(line))
+        except TypeError:  # a name with a byte no UTF-8 reads (a surrogate escape): \udcff
+            lines.append(json.dumps(line, separators=(",", ":")).encode())
         if len(lines) >= ACCESS_LOG_BATCH:
             self.flush()
 
     def flush(self) -> None:
-        if self.lines:
-            lines, self.lines = self.lines, []
-            self.stream.write(b"\n".join(lines).decode() + "\n")
-            self.stream.flush()
+        """The lines kept, in writes of whole lines of at most ATOMIC_WRITE bytes each."""
+        if not self.lines:
+            return
+        lines, self.lines = self.lines, []
+        chunk: list[bytes] = []
+        size = 0
+        for line in lines:
+            if chunk and size + len(line) + 1 > ATOMIC_WRITE:
+                self._write(chunk)
+                chunk, size = [], 0
+            chunk.append(line)
+            size += len(line) + 1
+        self._write(chunk)
+
+    def _write(self, lines: list[bytes]) -> None:
+        self.stream.write(b"\n".join(lines).decode() + "\n")
+        self.stream.flush()
 
 
 UPSTREAM_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -168,7 +192,10 @@ class Telemetry:
         """Count and log the requests finished since the last time."""
         finished, self.finished = self.finished, []
         for request in finished:
-            self._count(*request)
+            try:
+                self._count(*request)
+            except Exception:  # (one request's odd report loses no other's)
+                log.exception("%s %s: not counted or logged", request[0], request[1][:200])
 
     def flush(self) -> None:
         """Every finished request counted, and the access log written out."""
