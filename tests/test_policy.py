@@ -14,7 +14,9 @@ from consentproxy.policy import (
     _URL_HOST_RE,
     SITE_SCRIPT_BYTES,
     Policy,
+    _linear,
     _loads,
+    pattern_source,
     url_host_matches,
 )
 from tests.configs import FOUR_CATEGORIES
@@ -449,3 +451,27 @@ def test_a_script_naming_a_host_longer_than_a_dns_name_is_not_held_for_it(policy
         js = b's=document.createElement("script");s.src="https://' + host + b'/ga.js"'
         assert policy.blocked_inline(js, REJECTED) is None
     assert all(len(host) <= MAX_HOST_NAME for host, _ in policy._url_hosts)
+
+
+@settings(max_examples=2000)
+@given(
+    glob=st.text("ab-*", min_size=1, max_size=8).filter(lambda g: "*" in g),
+    name=st.text("ab-", max_size=10),
+)
+def test_a_cookie_pattern_matches_on_the_server_as_it_does_in_the_browser(glob, name):
+    """(the server's form keeps each piece where it first occurs, guard.js's tries them all)"""
+    assert bool(re.fullmatch(_linear(glob), name)) == bool(re.fullmatch(pattern_source(glob), name))
+
+
+@pytest.mark.timeout(10)
+def test_a_long_cookie_name_against_a_pattern_of_many_stars_costs_its_length_alone():
+    """`wp-*-*-*-time` against a visitor's 1.6 KB name of dashes took 8 s (backtracking),
+    their worker stalled meanwhile; 8 KB, what a header line allows, would take minutes."""
+    config = parse_config(
+        FOUR_CATEGORIES + "services:\n  - name: wp\n    category: analytics\n"
+        "    cookies: [wp-*-*-*-time]\n"
+    )
+    policy = Policy(config)
+    assert policy.cookie_category("wp-a-b-c-time") == "analytics"
+    for _ in range(20):
+        assert policy.cookie_category("wp-" + "-" * 8000) is None

@@ -26,7 +26,7 @@ from consentproxy.banner.theme import css_variables
 from consentproxy.consent import ConsentState
 from consentproxy.errors import UsageError
 from consentproxy.language import direction
-from consentproxy.policy import NEVER, Policy
+from consentproxy.policy import NEVER, Policy, pattern_source
 from consentproxy.rewrite.neutralise import new_mark
 from consentproxy.settings import Category, Config, Service, translated
 
@@ -188,7 +188,7 @@ def client_config(policy: Policy) -> dict[str, object]:
         # The consent cookie is the proxy's to set (HttpOnly): a page's script writing one
         # (a value minted anywhere: it binds no browser) granted what the visitor never chose.
         "cookies": {**policy.cookie_names, policy.config.consent.cookie_name: NEVER},
-        "patterns": [list(p) for p in policy.cookie_patterns],
+        "patterns": [[pattern_source(n), c] for n, c in policy.cookie_patterns],
         "required": sorted(policy.required),
         "unknown": policy.config.unknown_cookies,
         "cap": policy.config.cap_cookie_lifetime_days * 86400,
