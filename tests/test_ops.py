@@ -302,6 +302,16 @@ async def test_sighup_reloads_under_load_without_losing_a_request(
                         )
                     )
                     proc.send_signal(signal.SIGHUP)
+                if round_ == 26:  # an upstream of where it still listens: every request
+                    config.write_text(  # would come back (all 508s): refused
+                        CONFIG.format(
+                            upstream=f"http://127.0.0.1:{port}",
+                            port=port + 1,
+                            metrics=metrics,
+                            title="Loop",
+                        )
+                    )
+                    proc.send_signal(signal.SIGHUP)
                 if round_ == 27:  # put back as it was started: nothing left to say
                     config.write_text(
                         CONFIG.format(upstream=origin, port=port, metrics=metrics, title="After")
@@ -314,12 +324,13 @@ async def test_sighup_reloads_under_load_without_losing_a_request(
         log = await stop(proc)
     # (what alerting reads: a refused reload was in the log alone)
     assert 'consentproxy_config_reloads_total{result="applied"} 3.0' in scrape
-    assert 'consentproxy_config_reloads_total{result="refused"} 2.0' in scrape
+    assert 'consentproxy_config_reloads_total{result="refused"} 3.0' in scrape
     assert re.search(r'consentproxy_build_info\{c_loop="yes",version="[^"]+"\} 1.0', scrape)
     assert statuses == [200] * 300
     assert titles[0] == "Before" and titles[-1] == "After"
     assert "reloaded" in log and "reload refused, the running config stays" in log
     assert "not valid YAML" in log and "not UTF-8 (byte 0xe9)" in log
+    assert "is this proxy's own address" in log
     assert "Traceback" not in log
     assert log.count("a change to listen takes effect only on a restart") == 1
     # The access log, written in batches, has every request once the process has stopped.

@@ -33,7 +33,7 @@ from consentproxy.records import keep_records, redacted
 from consentproxy.report import Report
 from consentproxy.rewrite.encoding import BodyError
 from consentproxy.rewrite.scanner import C_LOOP
-from consentproxy.settings import Config, Limits
+from consentproxy.settings import Config, Limits, own_address
 
 __all__ = [
     "C_LOOP",
@@ -61,6 +61,7 @@ __all__ = [
     "is_websocket",
     "keep_records",
     "load_config",
+    "own_address",
     "package_version",
     "parse_state",
     "redacted",

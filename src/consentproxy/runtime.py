@@ -18,7 +18,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from consentproxy import server
-from consentproxy.adapter import Config, Engine, UserError
+from consentproxy.adapter import Config, Engine, UserError, own_address
 from consentproxy.telemetry import FLUSH_SECONDS, AccessLog, Telemetry
 
 log = logging.getLogger("consentproxy")
@@ -142,6 +142,11 @@ async def serve_forever(
         async with reloading:
             try:
                 fresh = make_engine()
+                # (the file's listen is checked by the config; the proxy listens where it
+                # started until a restart: an upstream of that address looped, all 508s)
+                loop = own_address(fresh.config.upstream, config.listen_host, running.port)
+                if loop:
+                    raise UserError(f"{config.source}: {loop}")
                 await running.proxy.reload(fresh)
             except UserError as e:
                 log.error("reload refused, the running config stays: %s", e)
