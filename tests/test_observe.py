@@ -256,3 +256,11 @@ def test_check_config_warns_of_settings_that_do_nothing_or_trust_everyone():
 
 def test_a_sound_config_has_no_warnings(config):
     assert config_warnings(Policy(config)) == []
+
+
+def test_check_config_warns_of_a_csp_longer_than_a_page_s_head_can_carry():
+    """(3,000 csp_allow hosts made every page's head 65 KB; nothing said so)"""
+    hosts = ", ".join(f"cdn{i}.example.net" for i in range(600))
+    assert "the CSP of a visitor who accepts everything is" in warned(f"csp_allow: [{hosts}]\n")
+    assert "the CSP" not in warned(f"csp_allow: [{hosts}]\ncsp: 'off'\n")
+    assert "the CSP" not in warned("csp_allow: [cdn.example.net]\n")

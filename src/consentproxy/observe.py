@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from consentproxy import csp
 from consentproxy.catalog.knowledge import CATALOG_SOURCE, KnownTracker
 from consentproxy.config import builtin_services
+from consentproxy.consent import ConsentState
 from consentproxy.domains import same_site, site_of
 from consentproxy.policy import NEVER, Policy, names_cookie
 from consentproxy.settings import Service
@@ -228,6 +229,23 @@ def _admits(source: str, host: str, path: str) -> bool:
     return not prefix or (path.startswith(prefix) if prefix.endswith("/") else path == prefix)
 
 
+def _csp_size(policy: Policy) -> list[str]:
+    """The policy a visitor who accepts everything gets, when it is longer than a page's
+    head can safely carry (3,000 csp_allow hosts made every page's head 65 KB: front
+    proxies refuse a head over 16 KB, some browsers one over 32)."""
+    config = policy.config
+    everything = ConsentState(True, frozenset(policy.optional), frozenset(policy.services))
+    found = csp.header(config.csp, policy.allowed_hosts(everything), config.csp_allow, "/")
+    if found is None or len(found[1]) <= csp.MAX_VALUE:
+        return []
+    warning = (
+        f"the CSP of a visitor who accepts everything is {len(found[1]):,} bytes (the "
+        f"services' hosts and csp_allow), over {csp.MAX_VALUE:,}: a page's head that long "
+        "is refused by front proxies; list fewer hosts (*.example.com covers its subdomains)"
+    )
+    return [warning]
+
+
 def config_warnings(policy: Policy) -> list[str]:
     """Things in a valid config that look wrong (check-config prints them, serve logs them).
     Asked of a policy no visitor is served with: it meets gtag.js's host (Policy.holder)."""
@@ -251,6 +269,7 @@ def config_warnings(policy: Policy) -> list[str]:
             owner.setdefault(host, svc.name)
     hosts_taken = _hosts_taken(config.services)
     out += hosts_taken.values()
+    out += _csp_size(policy)
     if config.csp == "enforce":
         out += _csp_overlaps(policy)
     for svc in (s for s in config.services if s.category in required):
