@@ -205,7 +205,8 @@ class RateLimit:
 
 
 class ClientRates:
-    """A RateLimit per client address (an IPv6 one by its /64: one host holds them all),
+    """A RateLimit per client address (an IPv6 one by its /48: one site holds them all,
+    and one host walking the /64s of its /48 left 3 of 30 real decisions recorded),
     and one for all. A loopback address (a front proxy on the machine, not in
     trusted_proxies) or none is every visitor's: counted in all only. At most MAX_CLIENTS
     addresses, the one unseen longest forgotten first (clearing all let a flood of
@@ -238,7 +239,7 @@ class ClientRates:
 
 
 def _client_key(address: str) -> str | None:
-    """What an address is counted under: itself, an IPv6 one's /64, an IPv4-mapped one's
+    """What an address is counted under: itself, an IPv6 one's /48, an IPv4-mapped one's
     IPv4 (a dual-stack socket's); None for a loopback one or none."""
     try:
         ip = ipaddress.ip_address(address.split("%")[0])
@@ -248,7 +249,7 @@ def _client_key(address: str) -> str | None:
         ip = ip.ipv4_mapped
     if ip.is_loopback:
         return None
-    return str(ipaddress.ip_network(f"{ip}/64", strict=False)) if ip.version == 6 else str(ip)
+    return str(ipaddress.ip_network(f"{ip}/48", strict=False)) if ip.version == 6 else str(ip)
 
 
 class Endpoints:
