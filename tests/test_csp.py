@@ -19,8 +19,17 @@ def test_unsafe_inline_is_never_switched_off_by_a_nonce():
     )
 
 
-def test_default_src_stands_in_for_missing_directives():
-    assert admit_injected("default-src 'none'", "N", OWN) == f"default-src 'nonce-N' {OWN}"
+def test_what_falls_back_to_default_src_gets_a_directive_of_its_own():
+    """(helper-101: default-src 'none' took the nonce and the endpoints, and with them every
+    directive falling back to it did: frames, objects, workers, fonts, media)"""
+    assert admit_injected("default-src 'none'", "N", OWN) == (
+        f"default-src 'none'; script-src 'nonce-N'; style-src 'nonce-N'; connect-src {OWN}; "
+        f"frame-src {OWN}"
+    )
+    assert admit_injected("default-src 'self' 'unsafe-inline'; img-src *", "N", OWN) == (
+        f"default-src 'self' 'unsafe-inline'; img-src *; script-src 'self' 'unsafe-inline' "
+        f"{OWN}; connect-src 'self' 'unsafe-inline' {OWN}; frame-src 'self' 'unsafe-inline' {OWN}"
+    )
 
 
 def test_fetch_and_form_posts_to_our_endpoints_are_allowed():
@@ -52,7 +61,7 @@ def test_the_origins_frame_src_lets_in_only_the_proxys_frame_documents():
     assert admit_injected("frame-src https://www.youtube.com", "N", OWN) == (
         f"frame-src https://www.youtube.com {OWN}"
     )
-    assert admit_injected("child-src 'none'", "N", OWN) == f"child-src {OWN}"
+    assert admit_injected("child-src 'none'", "N", OWN) == f"child-src 'none'; frame-src {OWN}"
 
 
 def test_the_frame_document_frames_its_service_and_nothing_else():
@@ -142,4 +151,7 @@ def test_a_policy_under_which_held_scripts_wait_for_the_next_page_is_told_apart(
 def test_a_policy_repeated_gets_the_proxy_s_sources_once():
     """(a hostile origin's 7.8 KB header of one policy 400 times came out as 32 KB)"""
     value = ", ".join(["default-src 'none'"] * 400 + ["img-src 'self'"])
-    assert admit_injected(value, "N", OWN) == f"default-src 'nonce-N' {OWN}, img-src 'self'"
+    assert admit_injected(value, "N", OWN) == (
+        f"default-src 'none'; script-src 'nonce-N'; style-src 'nonce-N'; connect-src {OWN}; "
+        f"frame-src {OWN}, img-src 'self'"
+    )

@@ -78,6 +78,15 @@ _FALLBACKS = {
     "frame": ("frame-src", "child-src", "default-src"),  # the frame document of an embed
     "form": ("form-action",),
 }
+# Where what the proxy injects is let in when a fallback governs it: its own directive,
+# the fallback's sources copied (default-src 'none' widened, frames, objects, workers and
+# fonts took the nonce and the endpoints too; child-src, workers).
+_OWN = {
+    "script": "script-src",
+    "style": "style-src",
+    "connect": "connect-src",
+    "frame": "frame-src",
+}
 
 
 def _allows_inline(tokens: list[str]) -> bool:
@@ -99,7 +108,8 @@ def admit_injected(value: str, nonce: str, own: str) -> str:
     """The origin's CSP header value, changed only so that what the proxy injects runs:
     its script and style by nonce (or by URL where adding a nonce would switch off the
     site's own 'unsafe-inline'), its endpoints (own: "scheme://host/prefix/") for fetch
-    and form posts. Every other source and directive is the origin's, untouched."""
+    and form posts, in the directives that govern them (one of their own where a fallback
+    did). Every other source and directive is the origin's, untouched."""
     policies = []
     for policy in value.split(","):
         directives = [_ASCII_SPACES.split(d.strip(_ASCII_SPACE)) for d in policy.split(";")]
@@ -117,7 +127,10 @@ def admit_injected(value: str, nonce: str, own: str) -> str:
                 continue  # its 'unsafe-inline' already lets the inline <style> in
             else:
                 add = own
-            tokens[1:] = sources + ([add] if add not in sources else [])
+            if name in ("default-src", "child-src"):
+                directives.append([_OWN[kind], *sources, *([add] if add not in sources else [])])
+            else:
+                tokens[1:] = sources + ([add] if add not in sources else [])
         policies.append("; ".join(" ".join(d) for d in directives))
     # (a policy repeated is enforced once: each copy would get the nonce and the endpoints,
     # and 400 copies of `default-src 'none'` made a 32 KB header front proxies refuse)

@@ -216,8 +216,15 @@ STRICT_DYNAMIC = (
     "<div class=comment><script src='https://www.googletagmanager.com/gtag/js?id=G-X'></script>"
     "<script>window.__xss = 'inline'; gtag('config', 'G-X')</script></div>"
 )
-POLICIES = {"/strict-dynamic": {"Content-Security-Policy": STRICT_DYNAMIC_POLICY}}
+# A policy governing everything by default-src: what the proxy injects gets directives of
+# its own, default-src (frames, objects, workers, fonts...) stays the origin's.
+DEFAULT_ONLY_POLICY = "default-src 'none'"
+POLICIES = {
+    "/strict-dynamic": {"Content-Security-Policy": STRICT_DYNAMIC_POLICY},
+    "/default-src-only": {"Content-Security-Policy": DEFAULT_ONLY_POLICY},
+}
 ALL = GUARD | ENFORCE_ONLY | {"/stored-xss": STORED_XSS, "/strict-dynamic": STRICT_DYNAMIC}
+ALL["/default-src-only"] = "<p>a page under default-src 'none'</p>"
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
@@ -376,3 +383,21 @@ async def test_what_the_origin_s_strict_dynamic_policy_kept_out_stays_out_after_
                 await settle(tab)
             assert await tab.evaluate("window.__xss") is None
             assert recorder.hosts == set()
+
+
+async def test_under_an_origin_policy_of_default_src_alone_the_banner_shows_and_answers(
+    browser, proxy_without_csp
+):
+    """(its script and style by the response's nonce in script-src and style-src, its
+    choice posted to the endpoints connect-src lists: default-src itself stays 'none')"""
+    async with recorded(browser, proxy_without_csp) as (tab, _):
+        violations: list[str] = []
+        tab.on("console", lambda m: violations.append(m.text) if "Policy" in m.text else None)
+        response = await tab.goto("/default-src-only")
+        assert response is not None
+        assert response.headers["content-security-policy"].startswith("default-src 'none';")
+        await tab.click("[data-consent-action=reject-all]")
+        await settle(tab)
+        state = await tab.evaluate("fetch('/.consent/state').then(r => r.json())")
+        assert state["decided"] is True and state["categories"] == []
+        assert violations == []
