@@ -16,6 +16,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import ssl
 import sys
 import time
@@ -62,10 +63,21 @@ WATCH_SECONDS = 1.0  # how often the config file's mtime is looked at
 # size) up to this size, or mitmproxy's stream_large_bodies when it is set.
 KEEP_FOR_VIEW = 1 << 20
 NAMED_MODES = (RegularMode, UpstreamMode)  # modes whose flows' host is the name asked for
+_FOLD = re.compile(r"\r?\n[ \t]+")
 
 
 def _pairs(headers: http.Headers) -> Headers:
-    return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers.fields]
+    """The fields as text, a value folded over lines (obs-fold, RFC 9112 5.2) read as one
+    line, as aiohttp and browsers read it: mitmproxy keeps the fold, and the engine dropped
+    such a value as holding control characters (a legacy origin's folded CSP, its cookies)."""
+    return [
+        (k.decode("latin-1"), _unfolded(v) if b"\n" in v else v.decode("latin-1"))
+        for k, v in headers.fields
+    ]
+
+
+def _unfolded(value: bytes) -> str:
+    return _FOLD.sub(" ", value.decode("latin-1"))
 
 
 def _headers(flow: http.HTTPFlow, pairs: Headers) -> http.Headers:
@@ -244,7 +256,9 @@ def _authority(req: http.Request) -> str:
 
 
 def _connection_says(headers: Headers, token: str) -> bool:
-    tokens = (header(headers, "connection") or "").lower().split(",")
+    """Whether a Connection header names token (any of them: a second one's `close` was
+    missed, and the connection kept open)."""
+    tokens = ",".join(v for k, v in headers if k.lower() == "connection").lower().split(",")
     return token in (t.strip() for t in tokens)
 
 
@@ -539,7 +553,9 @@ class ConsentAddon:
         # we send the origin its own Host ourselves, as `consentproxy serve` does. Lazy
         # connections: the consent endpoints answer and a dead origin is a 502, as in `serve`.
         if "keep_host_header" in ctx.options:  # absent only in bare test contexts
-            ctx.options.update(keep_host_header=True, connection_strategy="lazy")
+            ctx.options.update(
+                keep_host_header=True, connection_strategy="lazy", keep_alt_svc_header=True
+            )
         engine.probes = self._probes()
         log.info("consentproxy: %s", self._describe(engine))
 
@@ -768,7 +784,8 @@ class ConsentAddon:
                     [("Content-Type", "text/plain; charset=utf-8"), ("Cache-Control", "no-store")],
                 ),
             )
-            flow.response.stream = _Instead(answer)
+            # (a HEAD's answer has no body: one sent was read as the next response's head)
+            flow.response.stream = _Instead(b"" if flow.request.method == "HEAD" else answer)
             return
         if flow.response.status_code == 101:  # a WebSocket handshake: mitmproxy relays it,
             # with the origin's headers as the engine leaves them (Chromium stores a 101's

@@ -136,6 +136,18 @@ ANSWERS.update(
 )
 
 
+ANSWERS.update(
+    {  # a legacy origin's folded lines (obs-fold): read as one, as browsers read them
+        b"/folded": HEAD
+        + b"Content-Security-Policy: script-src 'self';\r\n object-src 'none'\r\n"
+        + b"Set-Cookie: lang=fr;\r\n Path=/\r\n"
+        + b"Content-Length: %d\r\n\r\n" % len(HTML)
+        + HTML,
+        b"/status-600": b"HTTP/1.1 600 Odd\r\nContent-Length: 5\r\n\r\nodd!\n",
+    }
+)
+
+
 LONG_CSP = b"Content-Security-Policy: default-src 'self' " + b"https://a.example.com " * 410
 ANSWERS.update(
     {  # heads browsers take (Chromium: up to 256 KiB), and one past what the proxy takes
@@ -832,3 +844,46 @@ async def test_soak_memory_and_fds_stay_flat(proxy_for, origin, monkeypatch):
     assert total > seconds * 20
     assert fds1 <= fds0 + 4
     assert rss1 - rss0 < 20 * 1024
+
+
+async def test_a_folded_header_of_the_origin_is_kept_as_one_line(start_proxy, origin):
+    """(mitmproxy keeps the fold: the addon dropped the origin's CSP, and its necessary
+    cookie, as holding control characters; serve's aiohttp reads the fold as a space)"""
+    url = await start_proxy(origin)
+    data, _ = await get(url, "/folded")
+    head = data.split(b"\r\n\r\n", 1)[0].decode("latin-1").lower()
+    assert "content-security-policy: script-src 'self'" in head and "object-src 'none'" in head
+    assert "set-cookie: lang=fr; path=/" in head
+
+
+async def test_a_head_refused_for_its_origin_s_answer_leaves_the_connection_readable(
+    start_proxy, origin
+):
+    """(the addon's 502 to a HEAD had a body: the next response on the connection began
+    with it)"""
+    url = await start_proxy(origin)
+    host, port = url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(b"HEAD /status-600 HTTP/1.1\r\nHost: shop.example.com\r\n\r\n")
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        assert head.startswith(b"HTTP/1.1 502")
+        writer.write(
+            b"GET /.consent/healthz HTTP/1.1\r\nHost: shop.example.com\r\nConnection: close\r\n\r\n"
+        )
+        rest = await asyncio.wait_for(reader.read(), 10)
+        assert rest.startswith(b"HTTP/1.1 200"), rest[:80]
+    finally:
+        writer.close()
+
+
+async def test_a_close_asked_in_a_second_connection_header_closes(start_proxy, origin):
+    """(the addon read the first Connection header alone, and kept the connection open)"""
+    url = await start_proxy(origin)
+    data = await exchange(
+        url,
+        b"GET / HTTP/1.1\r\nHost: shop.example.com\r\n"
+        b"Connection: keep-alive\r\nConnection: close\r\n\r\n",
+        wait=5,
+    )
+    assert data.startswith(b"HTTP/1.1 200")
