@@ -1809,6 +1809,8 @@ ODD_ANSWERS = {
     "/big-head": b"HTTP/1.1 200 OK\r\n"
     + b"".join(b"X-Pad-%d: %s\r\n" % (i, b"p" * 60_000) for i in range(6))
     + b"Content-Length: 2\r\n\r\nok",
+    "/charset": b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=\xff\r\n"
+    b"Content-Length: 11\r\n\r\n<p>page</p>",
 }
 
 
@@ -1822,6 +1824,7 @@ ODD_ANSWERS = {
         ("/status-101", 502),
         ("/status-600", 502),
         ("/big-head", 502),
+        ("/charset", 200),
     ],
 )
 async def test_an_answer_of_the_origin_s_no_visitor_could_read_is_fixed_or_a_502(
@@ -1830,7 +1833,8 @@ async def test_an_answer_of_the_origin_s_no_visitor_could_read_is_fixed_or_a_502
     """A control character in the reason phrase was a 500 with a traceback (and a broken
     body); a 205's Content-Length went out without its body, and the visitor waited for it;
     a 1xx or a 101 (no upgrade asked for) as the answer, or a status out of range, went on
-    as is; and the origin's head could reach 32 MiB (a browser takes 256 KiB)."""
+    as is; the origin's head could reach 32 MiB (a browser takes 256 KiB); and a charset
+    label not ASCII was a 500 with a traceback."""
 
     async def origin(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
@@ -1848,6 +1852,8 @@ async def test_an_answer_of_the_origin_s_no_visitor_could_read_is_fixed_or_a_502
             assert resp.status == status, body
             if status == 502:
                 assert body.startswith(b"The site behind this proxy ")
+            if path == "/charset":
+                assert b"<p>page</p>" in body
     finally:
         server_.close()
         await server_.wait_closed()

@@ -1886,6 +1886,24 @@ def test_an_iso_2022_jp_page_is_rewritten_as_utf8_so_no_escape_hides_a_tag(polic
     assert b"<script src=" not in out
 
 
+@pytest.mark.parametrize("label", ["\udcff", "utf-8\udcff", "\u00ff", "ｕｔｆ-16"])
+def test_a_charset_label_not_ascii_names_no_encoding(policy, label):
+    """aiohttp hands a header's stray byte over as a surrogate, and webencodings raised
+    UnicodeEncodeError on it (a 500 and a traceback); no label is anything but ASCII."""
+    page = b"<p>x</p><script src=https://www.google-analytics.com/analytics.js></script>"
+    r = HtmlRewriter(
+        Neutraliser(policy, NO_DECISION, MARK),
+        b"",
+        False,
+        content_type=f"text/html; charset={label}",
+    )
+    out = r.finish(page)
+    assert (
+        out.startswith(b"<p>x</p>") and b"data-consent-src=https://www.google-analytics.com" in out
+    )
+    assert b"<script src=" not in out
+
+
 @pytest.mark.parametrize(
     ("markup", "attr"),
     [

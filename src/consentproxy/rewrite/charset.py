@@ -28,7 +28,10 @@ _CHARSET_RE = re.compile(r";\s*charset\s*=\s*[\"']?([^\s;\"']+)", re.IGNORECASE)
 @functools.lru_cache(maxsize=256)
 def _encoding(label: str) -> str | None:
     """The WHATWG name of the encoding a label names (Encoding, "get an encoding"), or
-    None for a label browsers do not know (Python's aliases, `utf_8`, `latin_1`, are none)."""
+    None for a label browsers do not know (Python's aliases, `utf_8`, `latin_1`, are none;
+    nor is one not ASCII: every label is, and a header's stray byte reaches us a surrogate)."""
+    if not label.isascii():
+        return None
     encoding = webencodings.lookup(label)
     return None if encoding is None else str(encoding.name)
 
