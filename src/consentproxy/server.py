@@ -278,13 +278,13 @@ class ProxyServer:
             # a body too slow: aiohttp dropped the origin's connection with it
             if body_reader is not None and body_reader.timed_out:
                 return _too_slow()
-            log.warning("upstream %s failed: %s", redacted(self.upstream), e)
+            log.warning("upstream %s failed: %s", redacted(self.upstream), _failure(e))
             return _error(502, f"{UPSTREAM_FAILED} cannot be reached.")
         async with upstream:
             origin = _head(self.origin_heads, upstream.raw_headers)
             status = upstream.status
             if why := unpassable(status, False, origin.size):  # (WebSockets: _websocket)
-                log.warning("%s %s: the origin sent %s", request.method, request.raw_path, why)
+                log.warning("%s %s: the origin sent %s", request.method, _logged(request), why)
                 return _error(502, unpassable_message(why))
             plan = ex.response(status, origin.headers, origin)
             if type(origin) is _RawHead:
@@ -307,7 +307,7 @@ class ProxyServer:
                     data = await content.readany()  # (all of it, if at_eof: one step)
                     first = plan.body.sliced(data, content.at_eof())
                 except (BodyError, aiohttp.ClientPayloadError) as e:
-                    log.warning("%s %s: %s", request.method, request.raw_path, e)
+                    log.warning("%s %s: %s", request.method, _logged(request), e)
                     return _error(
                         502,
                         f"{UPSTREAM_FAILED} sent a page this proxy cannot rewrite: {e}.",
@@ -338,7 +338,7 @@ class ProxyServer:
                 await resp.write_eof(await self._pump(upstream, resp, plan.body, first, writes))
             except (BodyError, aiohttp.ClientPayloadError, TimeoutError) as e:
                 log.warning(
-                    "%s %s: body failed mid-stream: %s", request.method, request.raw_path, e
+                    "%s %s: body failed mid-stream: %s", request.method, _logged(request), e
                 )
                 if request.transport is not None:
                     request.transport.close()  # the visitor must see a broken response
@@ -584,6 +584,35 @@ def _origin_url(upstream: str, target: str) -> URL:
     return URL(upstream + target, encoded=True)
 
 
+def _logged(request: web.BaseRequest) -> str:
+    """The request's path as logged: without its query, which may hold what the visitor
+    typed or a token (README: no query string in the logs)."""
+    return request.raw_path.partition("?")[0]
+
+
+def _failure(e: BaseException) -> str:
+    """What went wrong asking the origin, for the log: aiohttp's message names the URL
+    asked, query included, in a response or URL error."""
+    if isinstance(e, aiohttp.ClientResponseError):
+        return f"{type(e).__name__}: {e.status}, {ascii(e.message)[:200]}"
+    if isinstance(e, aiohttp.InvalidURL):
+        return type(e).__name__
+    return f"{type(e).__name__}: {e}"
+
+
+def _too_many_headers(exc: BaseException | None) -> bool:
+    """Whether aiohttp refused a request head for its number of fields (no type of its own)."""
+    return isinstance(exc, HttpProcessingError) and "Too many headers" in str(exc)
+
+
+def _refusal(exc: HttpProcessingError) -> str:
+    """What was wrong with a request aiohttp could not parse: its kind and the limit
+    passed, never its bytes (aiohttp quotes them: a Cookie header's session id)."""
+    if isinstance(exc, LineTooLong):
+        return f"a line over {exc.args[1]} bytes"
+    return "too many header fields" if _too_many_headers(exc) else type(exc).__name__
+
+
 def _arrived(content: aiohttp.StreamReader) -> bytes:
     """The body bytes that came with the origin's head (no wait); a failure is left for the
     pump to meet, after the head has gone out (as when it comes later)."""
@@ -677,9 +706,7 @@ class _Handler(RequestHandler):
         exc: BaseException | None = None,
         message: str | None = None,
     ) -> web.StreamResponse:
-        if isinstance(exc, LineTooLong) or (
-            isinstance(exc, HttpProcessingError) and "Too many headers" in str(exc)
-        ):
+        if isinstance(exc, LineTooLong) or _too_many_headers(exc):
             status, message = 431, "request header fields too large\n"
         elif isinstance(exc, HttpProcessingError):
             message = "bad request\n"
@@ -696,7 +723,7 @@ class _Handler(RequestHandler):
     def log_exception(self, *args: object, **kw: object) -> None:
         exc = kw.get("exc_info")
         if isinstance(exc, HttpProcessingError):  # the visitor's mistake, not ours
-            log.info("malformed request refused: %s", ascii(exc.message)[:200])
+            log.info("malformed request refused: %s", _refusal(exc))
         else:
             super().log_exception(*args, **kw)
 
