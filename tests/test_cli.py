@@ -70,6 +70,31 @@ def test_check_config_error_names_file_line_and_fix(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(
+    "args",
+    [["check-config", ""], ["check-config", "--config", ""], ["declaration", "--config", ""]],
+)
+def test_an_empty_config_file_name_is_refused_plainly(args, capsys):
+    """check-config "" took the empty name for none and raised a TypeError (a traceback);
+    elsewhere Path("") read the current directory."""
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "an empty file name; give the config file" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("timeout", ["inf", "-1", "nan", "0", "1e300", "x"])
+def test_healthcheck_refuses_a_timeout_that_is_not_a_positive_number_of_seconds(
+    tmp_path, capsys, timeout
+):
+    """inf was an OverflowError and a traceback, -1 and nan 'did not answer'."""
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD)
+    with pytest.raises(SystemExit) as exited:
+        main(["healthcheck", "--config", str(f), "--timeout", timeout])
+    assert exited.value.code == 2
+    assert f"argument --timeout: {timeout!r}: give seconds" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
     ("records", "said"),
     [
         ("path: .", "records.path {d} is a directory; name a file in it, e.g. {d}/records.sqlite3"),

@@ -229,7 +229,7 @@ def cmd_healthcheck(args: argparse.Namespace) -> int:
 def cmd_check_config(args: argparse.Namespace) -> int:
     if (args.file is None) == (args.config_file is None):
         raise UsageError("check-config: give one config file (check-config FILE)")
-    file = args.file or args.config_file
+    file = args.config_file if args.file is None else args.file  # (`or` took "" for none)
     config = load_config(file, "check-config")
     _records_can_open(config, file)
     if keys_from_env(config.consent.secret_env):  # (set here: as serve would read it)
@@ -1036,7 +1036,12 @@ def build_parser() -> argparse.ArgumentParser:
         "HEALTHCHECK), else 1",
     )
     hc.add_argument("--config", required=True, help="YAML config file (its listen and prefix)")
-    hc.add_argument("--timeout", type=float, default=2.0, help="seconds to wait (default 2)")
+    hc.add_argument(
+        "--timeout",
+        type=_in_range(float, sys.float_info.min, 3600, "seconds, more than 0 and at most 3600"),
+        default=2.0,
+        help="seconds to wait (default 2)",
+    )
     hc.set_defaults(func=cmd_healthcheck)
     c = sub.add_parser("check-config", help="validate a config file and explain it")
     c.add_argument("file", nargs="?", help="YAML config file (or --config FILE, as elsewhere)")

@@ -171,6 +171,10 @@ MAX_CONFIG_BYTES = 1 << 20
 
 def load_config(path: str | Path, option: str = "--config") -> Config:
     """Read and validate a YAML config file (`option`: where its path was given)."""
+    if not str(path):  # (Path("") is the current directory)
+        raise ConfigError(
+            '""', None, f"an empty file name; give the config file's path to {option}"
+        )
     path = Path(path)
     try:
         with path.open("rb") as file:
