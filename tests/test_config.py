@@ -427,6 +427,43 @@ def test_dpo_and_policy_page_mistakes_are_explained(text, hint):
     assert err.line == 7 and hint in str(err)
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "javascript:alert(document.domain)",
+        "/\\\\evil.example",
+        "//evil.example",
+        "/\\t/evil.example",
+    ],
+)
+@pytest.mark.parametrize("where", ["service", "banner", "dpo"])
+def test_a_link_to_another_host_or_a_script_is_refused_wherever_it_is_given(url, where):
+    """A service's privacy_url took any text, linked in the declaration as written (a
+    javascript: URL ran on a click); `/\\evil.example` passed everywhere as a path, and
+    browsers read it as `//evil.example`."""
+    quoted = f'"{url}"'
+    text = {
+        "service": MINIMAL.replace(
+            "- use: google-analytics", f"- {{use: google-analytics, privacy_url: {quoted}}}"
+        ),
+        "banner": MINIMAL + f"banner: {{privacy_url: {quoted}}}\n",
+        "dpo": MINIMAL + f"banner: {{dpo: {{url: {quoted}}}}}\n",
+    }[where]
+    err = error_of(text)
+    assert str(err).startswith(f"site.yaml:{6 if where == 'service' else 7}: "), str(err)
+    assert "must be an http(s) URL or a path starting with / (not // or /\\" in str(err)
+
+
+@pytest.mark.parametrize("url", ["https://example.net/privacy", "/privacy-policy", "/p?a=1#x"])
+def test_a_service_privacy_url_on_the_web_or_the_site_is_kept(url):
+    c = parse_config(
+        MINIMAL.replace(
+            "- use: google-analytics", f"- {{use: google-analytics, privacy_url: '{url}'}}"
+        )
+    )
+    assert c.services[0].privacy_url == url
+
+
 def test_regions_name_the_country_header_and_the_opt_out_places():
     c = parse_config(
         MINIMAL + "trusted_proxies: [10.0.0.0/8]\nregions:\n  header: CF-IPCountry\n"

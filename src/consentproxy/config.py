@@ -147,7 +147,7 @@ MAX_CSS = 32 * 1024
 DATABASE_CATEGORIES = ("functional", "analytics", "advertising", "social")
 CONSENT_KEYS = {"cookie_name", "max_age_days", "revision", "secret_env", "cookie_domain"}
 CATEGORY_KEYS = {"required", "title", "description"}
-SERVICE_TEXT_KEYS = ("vendor", "privacy_url", "retention", "embed")
+SERVICE_TEXT_KEYS = ("vendor", "retention", "embed")
 SERVICE_TRANSLATED_KEYS = ("title", "purpose", "placeholder")
 SERVICE_LISTS = ("hosts", "domains", "cookies", "inline", "globals")
 SERVICE_KEYS = {
@@ -157,6 +157,7 @@ SERVICE_KEYS = {
     *SERVICE_LISTS,
     "replace",
     *SERVICE_TEXT_KEYS,
+    "privacy_url",
     *SERVICE_TRANSLATED_KEYS,
     "consent_mode",
 }
@@ -931,9 +932,17 @@ class _Reader:
         return text
 
     def url(self, node: yaml.Node, what: str) -> str:
+        """A link or image the page shows: http(s), or a path on the site. Browsers read a
+        path starting `/\\` as `//` (another host), and drop a tab or newline anywhere."""
         url = self.string(node, what)
-        if not re.match(r"(https?://|/(?!/)|data:image/)", url) or '"' in url:
-            raise self.fail(node, f"{what} must be an http(s) URL or a path starting with /")
+        if not re.match(r"(https?://|/(?![/\\])|data:image/)", url) or re.search(
+            r'["\x00-\x1f\x7f]', url
+        ):
+            raise self.fail(
+                node,
+                f"{what} must be an http(s) URL or a path starting with / (not // or /\\, "
+                "which name another host; no control characters)",
+            )
         return url
 
     def selectors(self, node: yaml.Node, what: str) -> tuple[str, ...]:
@@ -1223,6 +1232,7 @@ class _Reader:
             # A built-in's lists grow with what the entry adds, unless it says `replace:`.
             changes: dict[str, Any] = {
                 **{k: self.string(fields[k], k) for k in SERVICE_TEXT_KEYS if k in fields},
+                **{k: self.url(fields[k], k) for k in ("privacy_url",) if k in fields},
                 **{k: self.texts(fields[k], k) for k in SERVICE_TRANSLATED_KEYS if k in fields},
                 **{
                     k: tuple(
