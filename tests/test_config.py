@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from consentproxy.catalog.knowledge import LAYER_HEADER
-from consentproxy.config import ConfigError, load_config, parse_config
+from consentproxy.config import MAX_CSS, ConfigError, load_config, parse_config
 from tests.conftest import ROOT
 
 MINIMAL = """\
@@ -123,6 +123,26 @@ def test_css_that_could_break_out_of_its_style_element_is_refused(tmp_path: Path
     (tmp_path / "x.css").write_text("a{}</style><script>alert(1)</script>")
     (tmp_path / "c.yaml").write_text(MINIMAL + "banner: {css: x.css}\n")
     with pytest.raises(ConfigError, match="without '<'"):
+        load_config(tmp_path / "c.yaml")
+
+
+def test_banner_css_over_the_limit_is_refused_at_its_line(tmp_path: Path):
+    (tmp_path / "x.css").write_text("a{}" + " " * (MAX_CSS - 2))
+    (tmp_path / "c.yaml").write_text(MINIMAL + "banner: {css: x.css}\n")
+    with pytest.raises(ConfigError, match="c.yaml:7: .*x.css must be plain CSS under 32 KB"):
+        load_config(tmp_path / "c.yaml")
+
+
+@pytest.mark.parametrize(
+    ("key", "said"),
+    [("banner: {css: zero.css}", "must be plain CSS under"), ("tracker_lists: [zero.css]", "MiB")],
+)
+def test_a_file_named_for_dev_zero_is_refused_after_its_limit(tmp_path: Path, key, said):
+    """banner.css and tracker_lists were read whole before their size was checked: a name
+    for /dev/zero took all memory."""
+    (tmp_path / "zero.css").symlink_to("/dev/zero")
+    (tmp_path / "c.yaml").write_text(MINIMAL + key + "\n")
+    with pytest.raises(ConfigError, match=f"c.yaml:7: .*{said}"):
         load_config(tmp_path / "c.yaml")
 
 

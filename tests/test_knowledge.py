@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from consentproxy.catalog import imports
+from consentproxy.catalog import imports, knowledge
 from consentproxy.catalog.knowledge import Knowledge, KnownTracker, builtin_trackers, read_layer
 from consentproxy.config import ConfigError, parse_config
 from consentproxy.consent import NO_DECISION, ConsentState
@@ -166,6 +166,19 @@ def test_imports_read_hosts_files_rules_and_disconnect():
     }
     with pytest.raises(ConfigError, match="not a Disconnect services.json"):
         imports.read_list('{"nope": 1}', "x.json")
+
+
+def test_a_tracker_list_over_the_limit_is_refused_unread(tmp_path):
+    """It was read whole before anything was checked: a name for /dev/zero took all memory."""
+    big = tmp_path / "big.tsv"
+    big.write_bytes(b"#" * (knowledge.MAX_LAYER_BYTES + 1))
+    with pytest.raises(ConfigError, match=f"{big}: more than 32 MiB"):
+        read_layer(big)
+    (tmp_path / "zero.tsv").symlink_to("/dev/zero")
+    with pytest.raises(ConfigError, match="zero.tsv: more than 32 MiB"):
+        read_layer(tmp_path / "zero.tsv")
+    big.write_bytes(b"#" * knowledge.MAX_LAYER_BYTES)
+    assert read_layer(big) == ()
 
 
 def test_catalog_import_writes_a_layer_a_config_can_name(tmp_path, capsys):

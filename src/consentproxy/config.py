@@ -32,6 +32,7 @@ from consentproxy.catalog.knowledge import read_layer
 from consentproxy.catalog.ocd import cookie_database
 from consentproxy.domains import is_public_suffix, registrable
 from consentproxy.errors import ConfigError
+from consentproxy.files import read_at_most
 from consentproxy.formercmp import COOKIEBOT_GROUPS, TOOL_COOKIES, TOOLS
 from consentproxy.rewrite.selectors import SelectorError, parse_selectors
 from consentproxy.settings import (
@@ -178,8 +179,7 @@ def load_config(path: str | Path, option: str = "--config") -> Config:
         )
     path = Path(path)
     try:
-        with path.open("rb") as file:
-            data = file.read(MAX_CONFIG_BYTES + 1)
+        data = read_at_most(path, MAX_CONFIG_BYTES)
     except OSError as e:
         raise ConfigError(
             str(path),
@@ -987,13 +987,14 @@ class _Reader:
         if not path.is_absolute():
             path = Path(self.source).parent / path
         try:
-            css = path.read_text(encoding="utf-8")
+            data = read_at_most(path, MAX_CSS)
+            css = "" if len(data) > MAX_CSS else data.decode("utf-8")
         except (OSError, UnicodeDecodeError) as e:
             raise self.fail(
                 node,
                 f"cannot read the CSS file {path} ({e}); give a path relative to this config file",
             ) from None
-        if len(css) > MAX_CSS or "<" in css:
+        if len(data) > MAX_CSS or "<" in css:
             raise self.fail(
                 node,
                 f"{path} must be plain CSS under {MAX_CSS // 1024} KB "

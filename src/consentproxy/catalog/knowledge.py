@@ -24,11 +24,13 @@ from pathlib import Path
 from consentproxy.catalog import CATALOG_CATEGORIES
 from consentproxy.domains import is_public_suffix
 from consentproxy.errors import ConfigError
+from consentproxy.files import read_at_most
 from consentproxy.settings import Service
 
 BUILTIN_FILE = Path(__file__).with_name("trackers.tsv")
 LAYER_HEADER = "# consentproxy tracker list: name\tcategory\tkind\ttitle\tvendor\tdomains"
 NOT_A_TRACKER = "-"
+MAX_LAYER_BYTES = 32 << 20  # (the built-in one is 0.25 MiB: more is a wrong path)
 CATALOG_SOURCE = "built-in catalog"
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_-.")
 _DOMAIN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-.")
@@ -118,13 +120,21 @@ def parse_layer(text: str, source: str) -> tuple[KnownTracker, ...]:
 
 def read_layer(path: str | Path) -> tuple[KnownTracker, ...]:
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        data = read_at_most(Path(path), MAX_LAYER_BYTES)
+        text = "" if len(data) > MAX_LAYER_BYTES else data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(
             str(path),
             None,
             f"cannot read the tracker list ({e}); make it with `consentproxy catalog import`",
         ) from None
+    if len(data) > MAX_LAYER_BYTES:
+        raise ConfigError(
+            str(path),
+            None,
+            f"more than {MAX_LAYER_BYTES >> 20} MiB, which no tracker list is; check the "
+            "path, or split the list in two",
+        )
     return parse_layer(text, Path(path).name)
 
 
