@@ -484,6 +484,37 @@ def test_a_service_privacy_url_on_the_web_or_the_site_is_kept(url):
     assert c.services[0].privacy_url == url
 
 
+@pytest.mark.parametrize(
+    ("text", "line", "said"),
+    [
+        (MINIMAL.replace("{title: {en: Audience, fr: Audience}}", "{title: {}}"), 4, "is empty"),
+        (MINIMAL.replace("{en: Audience, fr: Audience}", "{en: Audience, fr: ' '}"), 4, "nothing"),
+        (MINIMAL.replace("{en: Audience, fr: Audience}", '"\\u200b"'), 4, "nothing"),
+        (MINIMAL + "banner:\n  texts: {en: {accept-all: ' '}}\n", 8, "nothing"),
+        (MINIMAL + 'banner:\n  texts: {en: {accept-all: "\\u200b\\u2060"}}\n', 8, "nothing"),
+        (MINIMAL + 'banner:\n  texts: {en: {title: "\\u3164 \\u0301"}}\n', 8, "nothing"),
+        (
+            MINIMAL.replace(
+                "- use: google-analytics", '- {use: google-analytics, purpose: {fr: "\\t"}}'
+            ),
+            6,
+            "nothing",
+        ),
+    ],
+)
+def test_a_blank_text_for_visitors_is_refused(text, line, said):
+    """`title: {}` dropped the category's title, and a space or a zero-width space was a
+    blank button: a choice nobody can read."""
+    err = error_of(text)
+    assert str(err).startswith(f"site.yaml:{line}: "), str(err)
+    assert said in str(err) and "leave the key out for the built-in one" in str(err)
+
+
+def test_a_text_with_something_visible_among_invisible_characters_is_kept():
+    c = parse_config(MINIMAL + 'banner:\n  texts: {en: {accept-all: "\\u200bOK "}}\n')
+    assert c.banner.texts["en"]["accept-all"] == "\u200bOK "
+
+
 def test_regions_name_the_country_header_and_the_opt_out_places():
     c = parse_config(
         MINIMAL + "trusted_proxies: [10.0.0.0/8]\nregions:\n  header: CF-IPCountry\n"

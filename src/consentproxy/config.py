@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import re
+import unicodedata
 from collections.abc import Collection
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -143,6 +144,11 @@ BANNER_KEYS = {
 }
 DPO_KEYS = ("email", "address", "url")
 MAX_CSS = 32 * 1024
+# What a text made only of shows nothing: controls, format characters (zero-width space,
+# joiners, marks of direction), marks with no letter to sit on, and letters and symbols
+# drawn as nothing (Hangul fillers, the blank Braille pattern); spaces besides.
+_INVISIBLE_KINDS = ("Cc", "Cf", "Mn", "Me")
+_INVISIBLE = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 # The Open Cookie Database's categories, once mapped (necessary always maps to the
 # config's required category).
 DATABASE_CATEGORIES = ("functional", "analytics", "advertising", "social")
@@ -420,9 +426,30 @@ class _Reader:
     def texts(self, node: yaml.Node, what: str) -> dict[str, str]:
         """A translatable text: a plain string (English) or {en: ..., fr: ...}."""
         if isinstance(node, yaml.ScalarNode):
-            return {"en": self.string(node, what)}
+            return {"en": self.shown(node, what)}
         items = self.mapping(node, what, set(_keys(node)))
-        return {lang: self.string(v, f"{what}.{lang}") for lang, v in items.items()}
+        if not items:  # (the built-in text is dropped for none)
+            raise self.fail(
+                node,
+                f"{what} is empty; give the text (one string, or {{en: ..., fr: ...}}), "
+                "or leave the key out for the built-in one",
+            )
+        return {lang: self.shown(v, f"{what}.{lang}") for lang, v in items.items()}
+
+    def shown(self, node: yaml.Node, what: str) -> str:
+        """A text a visitor reads: one of spaces or invisible characters would leave a
+        button or a heading blank (a choice nobody can read is no informed one)."""
+        text = self.string(node, what)
+        if all(
+            c.isspace() or c in _INVISIBLE or unicodedata.category(c) in _INVISIBLE_KINDS
+            for c in text
+        ):
+            raise self.fail(
+                node,
+                f"{what} shows nothing (only spaces or invisible characters); write the text, "
+                "or leave the key out for the built-in one",
+            )
+        return text
 
     def matching(self, node: yaml.Node, what: str, pattern: re.Pattern[str], rule: str) -> str:
         value = self.string(node, what)
@@ -919,7 +946,7 @@ class _Reader:
 
     def text(self, node: yaml.Node, what: str, key: str) -> str:
         """A banner text, with no {placeholder} but those its key is filled in with."""
-        text = self.string(node, what)
+        text = self.shown(node, what)
         allowed = PLACEHOLDERS.get(key, ())
         for name in PLACEHOLDER_RE.findall(text):
             if name not in allowed:
