@@ -190,6 +190,24 @@ def test_a_language_twice_or_a_category_named_like_a_state_is_refused(text, said
 
 
 @pytest.mark.parametrize(
+    "host", ["127.1", "2130706433", "127.0.0.01", "0127.0.0.1", "1.2.3.4.5", "999.1.1.1"]
+)
+def test_an_upstream_ip_address_not_in_its_four_number_form_is_refused(host):
+    """The resolver takes 127.1 as 127.0.0.1, so check-config passed it, and aiohttp refuses
+    it: every request was a 502."""
+    text = MINIMAL.replace("http://127.0.0.1:8080", f"http://{host}:8080")
+    assert str(error_of(text)).startswith(f"site.yaml:1: upstream 'http://{host}:8080': {host}")
+    assert "four numbers from 0 to 255" in str(error_of(text))
+    with pytest.raises(ConfigError, match="^--upstream: .*such as 127.0.0.1"):
+        parse_config(MINIMAL).with_overrides(upstream=f"http://{host}")
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "10.20.30.40", "255.255.255.255", "1host.example"])
+def test_an_upstream_ip_address_in_its_four_number_form_or_a_name_is_kept(host):
+    assert parse_config(MINIMAL.replace("127.0.0.1", host)).upstream == f"http://{host}:8080"
+
+
+@pytest.mark.parametrize(
     ("upstream", "listen", "loops"),
     [
         ("http://127.0.0.1:8000", "127.0.0.1:8000", True),

@@ -304,6 +304,9 @@ def translated(texts: dict[str, str], lang: str) -> str:
     return texts.get(lang) or texts.get("en") or next(iter(texts.values()), "")
 
 
+_DIGITS_AND_DOTS = frozenset("0123456789.")
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost" or host.endswith(".localhost"):
         return True
@@ -339,7 +342,22 @@ def _upstream(value: str, source: str, line: int | None) -> str:
         raise ConfigError(
             source, line, f"upstream {value!r} must have no query or fragment (drop '?...', '#...')"
         )
+    if set(parts.hostname) <= _DIGITS_AND_DOTS and not _is_ipv4(parts.hostname):
+        raise ConfigError(  # (the resolver takes 127.1 as 127.0.0.1; aiohttp refuses it: a 502)
+            source,
+            line,
+            f"upstream {value!r}: {parts.hostname} is no IPv4 address in its one form, four "
+            "numbers from 0 to 255 with no leading zeros; write it so, such as 127.0.0.1",
+        )
     return value.rstrip("/")
+
+
+def _is_ipv4(host: str) -> bool:
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def _host_name(host: str) -> str:
