@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from consentproxy.banner.texts import TEXTS
 from consentproxy.banner.theme import DEFAULT_COLORS
+from consentproxy.domains import is_ip
 from consentproxy.errors import ConfigError
 
 MAX_CONSENT_DAYS = 395  # 13 months: the longest a choice may ever be kept
@@ -342,7 +343,7 @@ def _upstream(value: str, source: str, line: int | None) -> str:
         raise ConfigError(
             source, line, f"upstream {value!r} must have no query or fragment (drop '?...', '#...')"
         )
-    if set(parts.hostname) <= _DIGITS_AND_DOTS and not _is_ipv4(parts.hostname):
+    if set(parts.hostname) <= _DIGITS_AND_DOTS and not is_ip(parts.hostname):
         raise ConfigError(  # (the resolver takes 127.1 as 127.0.0.1; aiohttp refuses it: a 502)
             source,
             line,
@@ -350,14 +351,6 @@ def _upstream(value: str, source: str, line: int | None) -> str:
             "numbers from 0 to 255 with no leading zeros; write it so, such as 127.0.0.1",
         )
     return value.rstrip("/")
-
-
-def _is_ipv4(host: str) -> bool:
-    try:
-        ipaddress.IPv4Address(host)
-    except ValueError:
-        return False
-    return True
 
 
 def _host_name(host: str) -> str:
