@@ -57,6 +57,11 @@ CLICK_MS = 5000  # for the banner's reject-all to take a click and answer
 LATE_MS = 3000  # then this long more: a tracker a timer starts a few seconds in is seen
 LEAVE_MS = 500  # after the page was told it is left, for the beacons it sends then
 ISOLATED_SECONDS = 10  # for what is read in an isolated world (see _isolated)
+# A visit's deadline is its waits (LOAD_MS, SETTLE_MS, --wait, CLICK_MS, LEAVE_MS) and this
+# for the rest (reads of the page, its screenshot, leaving it): past it, the page's script is
+# taken to be stuck in a loop, which nothing of Playwright's sets a time limit on.
+VISIT_MARGIN_MS = 60000
+CLOSE_SECONDS = 10  # for a stuck page to close
 MAX_ERRORS = 100  # console errors kept of a page (one logging 60 MB made a report of as much)
 ERROR_CHARS = 1000  # of each
 FILE_PART = 80  # characters of a path or state in a screenshot's file name
@@ -565,6 +570,9 @@ class Scanner:
             return page
 
         page = await new_page()
+        deadline = (
+            LOAD_MS + SETTLE_MS + self.o.wait_ms + CLICK_MS + LEAVE_MS + VISIT_MARGIN_MS
+        ) / 1000
         stored: set[tuple[str, str]] = set()  # (area, key): charged to the page that added it
         out, todo, done = [], list(self.paths), set()
         while todo:
@@ -587,7 +595,11 @@ class Scanner:
                     not self.o.direct and not state.decided,
                     base if len(done) == 1 and self.o.crawl else "",
                 )
-                links = await self._visit(page, visit)
+                links = await asyncio.wait_for(self._visit(page, visit), deadline)
+            except TimeoutError:  # (its script in an endless loop: the next page goes on)
+                record.error = f"the page stopped responding (its visit took over {deadline:g} s)"
+                await _close(page)
+                page = await new_page()
             except (PlaywrightError, _Left) as e:  # (a loop of redirects, a download...)
                 record.error = record.error or str(e).splitlines()[0]
                 await page.close()  # (its error page would interrupt the next visit)
@@ -777,6 +789,15 @@ async def _isolated(page: Page, expression: str) -> Any:
         details = result["exceptionDetails"]
         raise PlaywrightError(details.get("exception", {}).get("description") or details["text"])
     return result["result"].get("value")
+
+
+async def _close(page: Page) -> None:
+    """Closes a page whose script is stuck: without asking it (a beforeunload handler would
+    run in the loop), and bounded (a page not closed stays, idle, with the context)."""
+    from playwright.async_api import Error as PlaywrightError
+
+    with contextlib.suppress(PlaywrightError, TimeoutError):
+        await asyncio.wait_for(page.close(run_before_unload=False), CLOSE_SECONDS)
 
 
 async def _visible(page: Page, selector: str) -> bool:

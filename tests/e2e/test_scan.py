@@ -238,6 +238,12 @@ TRICKY = {  # path -> (status, content type, body)
         + 'id="onetrust-reject-all-handler">Reject All</button></div>',
     ),
     "/tall": (200, "text/html", '<div style="height:1000000px">tall</div>'),
+    "/stuck": (200, "text/html", "<script>setTimeout(() => { for (;;); }, 1500);</script>"),
+    "/stuck-leaving": (
+        200,
+        "text/html",
+        "<script>addEventListener('pagehide', () => { for (;;); });</script>",
+    ),
     "/hanging": (  # a frame that never finishes: the page's load event never comes
         200,
         "text/html",
@@ -700,3 +706,24 @@ def test_a_flood_of_console_errors_is_kept_in_bounds(tricky_origin, tmp_path):
     assert len(page["console_errors"]) == 100 and page["console_errors_left_off"] == 50
     assert {len(e) for e in page["console_errors"]} == {1000}
     assert "Console errors: 100 (and 50 more, not kept)." in (tmp_path / "report.html").read_text()
+
+
+@pytest.mark.timeout(150)
+def test_a_page_stuck_in_an_endless_loop_fails_and_the_scan_goes_on(
+    tricky_origin, tmp_path, monkeypatch
+):
+    """A script looping for ever 1.5 s in, or as the page was left: the scan never ended
+    (counting the banner and telling the page it was left have no time limit)."""
+    monkeypatch.setattr("consentproxy.scan.LOAD_MS", 1500)
+    monkeypatch.setattr("consentproxy.scan.CLICK_MS", 1000)
+    monkeypatch.setattr("consentproxy.scan.VISIT_MARGIN_MS", 3000)
+    paths = "/stuck,/stuck-leaving,/after"
+    code, report = scan(tricky_origin, tmp_path, "--direct", "--paths", paths, "--wait", "2")
+    pages = report["states"][0]["pages"]
+    assert [(p["path"], p["error"][:27]) for p in pages] == [
+        ("/stuck", "the page stopped responding"),
+        ("/stuck-leaving", "the page stopped responding"),
+        ("/after", ""),
+    ]
+    assert pages[2]["status"] == 200 and pages[2]["screenshot"]
+    assert "page-failed" in {v["kind"] for v in pages[0]["violations"]} and code == 1
