@@ -192,8 +192,11 @@ class Judge:
         self.config, self.state, self.site, self.direct = config, state, site, direct
         self.policy = Policy(config)
 
-    def request(self, url: str, resource_type: str, initiator: str) -> dict[str, Any]:
-        """A third-party request, judged by every layer (config, knowledge base)."""
+    def request(
+        self, url: str, resource_type: str, initiator: str, blocked_by_csp: bool = False
+    ) -> dict[str, Any]:
+        """A third-party request, judged by every layer (config, knowledge base); one the
+        page's CSP (the proxy's, csp: enforce) blocked was asked for, never sent."""
         parts = urlsplit(url)
         host = parts.hostname or ""
         svc = self.policy.holder(host, parts.path, self.site)
@@ -206,6 +209,7 @@ class Judge:
             "initiator": initiator,
             "verdict": self.policy.verdict(host, parts.path, self.site),
             "allowed": svc is None or self.policy.loads(svc, self.state),
+            "blocked_by_csp": blocked_by_csp,
             # a configured service's (the declaration lists it) or the site's own
             "declared": self.policy.service_for_host(host, parts.path) is not None
             or bool(self.site)
@@ -258,7 +262,7 @@ class Judge:
                 }
             )
         for r in page.requests:
-            if not r["allowed"]:
+            if not r["allowed"] and not r["blocked_by_csp"]:
                 found.append(
                     {
                         "kind": "request",
@@ -523,7 +527,9 @@ class Scanner:
         return {
             "state": spec,
             "pages": pages,
-            "third_party_requests": sum(len(p["requests"]) for p in pages),
+            "third_party_requests": sum(
+                not r["blocked_by_csp"] for p in pages for r in p["requests"]
+            ),
             "violations": sum(len(p["violations"]) for p in pages),
         }
 
@@ -608,7 +614,8 @@ class Scanner:
             stored |= {(s["area"], s["key"]) for s in record.storage}
             record.local_storage = [s["key"] for s in record.storage if s["area"] == "local"]
             record.requests = [
-                judge.request(r.url, r.resource_type, _initiator(r)) for r in requests
+                judge.request(r.url, r.resource_type, _initiator(r), _blocked_by_csp(r))
+                for r in requests
             ]
             record.set_cookies = await _set_cookies(judge, responses)
             record.cookies = [
@@ -865,6 +872,14 @@ def _initiator(request: Request | _Socket) -> str:
         return f"{request.frame.url} ({request.resource_type})"
     except PlaywrightError:  # a request of no frame (service worker, preload)
         return request.resource_type
+
+
+def _blocked_by_csp(request: Request | _Socket) -> bool:
+    """Whether the page's CSP kept the request from being sent (Playwright's failure text
+    for it is "csp")."""
+    if isinstance(request, _Socket):
+        return False
+    return "csp" in (request.failure or "").lower()
 
 
 async def _set_cookies(judge: Judge, responses: list[Response]) -> list[dict[str, Any]]:

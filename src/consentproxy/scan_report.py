@@ -73,6 +73,13 @@ def _screenshot(out: Path, name: str) -> str:
     )
 
 
+def _in_state(request: dict[str, Any]) -> str:
+    """(one the page's CSP blocked was never sent, whatever the state allows)"""
+    if request.get("blocked_by_csp"):
+        return "blocked by CSP"
+    return "allowed" if request["allowed"] else "not allowed"
+
+
 def _anchor(state: int, page: int) -> str:
     return f"s{state}p{page}"
 
@@ -126,13 +133,13 @@ def _page(page: dict[str, Any], out: Path, anchor: str = "") -> str:
                         r["host"],
                         r["service"],
                         r["category"],
-                        "allowed" if r["allowed"] else "not allowed",
+                        _in_state(r),
                         r.get("verdict", ""),
                         r["resource_type"],
                         r["initiator"],
                         r["url"],
                     ),
-                    not r["allowed"],
+                    not r["allowed"] and not r.get("blocked_by_csp"),
                 )
                 for r in page["requests"]
             ),

@@ -238,6 +238,12 @@ TRICKY = {  # path -> (status, content type, body)
         + 'id="onetrust-reject-all-handler">Reject All</button></div>',
     ),
     "/tall": (200, "text/html", '<div style="height:1000000px">tall</div>'),
+    "/importing": (  # what the guard cannot hook: only csp: enforce stops it
+        200,
+        "text/html",
+        "<script type=module>import('https://www.google-' + 'analytics.com/analytics.js')"
+        + ".catch(() => {});</script>",
+    ),
     "/stuck": (200, "text/html", "<script>setTimeout(() => { for (;;); }, 1500);</script>"),
     "/stuck-leaving": (
         200,
@@ -727,3 +733,28 @@ def test_a_page_stuck_in_an_endless_loop_fails_and_the_scan_goes_on(
     ]
     assert pages[2]["status"] == 200 and pages[2]["screenshot"]
     assert "page-failed" in {v["kind"] for v in pages[0]["violations"]} and code == 1
+
+
+@pytest.mark.parametrize("csp", ["enforce", "report-only"])
+def test_a_request_the_proxys_csp_blocked_is_no_violation(tricky_origin, tmp_path, csp):
+    """Under csp: enforce, a dynamic import() of a tracker the CSP blocked (never sent) was
+    reported as loaded, a violation; under report-only it is sent, and is one."""
+    origin = tricky_origin.replace("localhost", "127.0.0.1")
+    config = tmp_path / "csp.yaml"
+    config.write_text(
+        f"upstream: http://127.0.0.1:9\ncsp: {csp}\ncategories:\n  necessary: "
+        "{required: true}\n  analytics: {}\nservices:\n  - use: google-analytics\n"
+    )
+    args = ["scan", origin, "--config", str(config), "--states", "reject", "--wait", "0"]
+    code = main([*args, "--paths", "/importing", "--out", str(tmp_path / "out")])
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    (page,) = report["states"][0]["pages"]
+    sent = [(r["host"], r["blocked_by_csp"]) for r in page["requests"]]
+    kinds = [v["kind"] for v in page["violations"]]
+    if csp == "enforce":
+        assert sent == [("www.google-analytics.com", True)] and kinds == [] and code == 0
+        assert report["states"][0]["third_party_requests"] == 0
+        assert "blocked by CSP" in (tmp_path / "out" / "report.html").read_text()
+    else:
+        assert sent == [("www.google-analytics.com", False)] and kinds == ["request"]
+        assert report["states"][0]["third_party_requests"] == 1 and code == 1
