@@ -2,7 +2,7 @@
 
 from consentproxy.config import parse_config
 from consentproxy.consent import NO_DECISION, parse_state
-from consentproxy.scan import Judge, PageRecord
+from consentproxy.scan import Judge, PageRecord, _Console
 
 CONFIG = parse_config("""
 upstream: http://127.0.0.1:9
@@ -128,3 +128,10 @@ def test_the_html_report_says_what_each_state_allowed_and_what_each_kind_means(t
     assert "<td>allowed</td><td>service google-analytics (analytics) of the config</td>" in html
     assert "each state but none forced" in html
     assert "<td>storage</td><td>a localStorage or sessionStorage key" in html
+
+
+def test_a_lone_surrogate_a_page_logs_is_replaced_as_it_is_kept():
+    """(UTF-8 cannot hold one: report.html's write failed)"""
+    errors = _Console()
+    errors.add("a \udc00 b")
+    assert errors.kept == ["a \ufffd b"]

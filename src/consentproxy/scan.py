@@ -64,6 +64,7 @@ VISIT_MARGIN_MS = 60000
 CLOSE_SECONDS = 10  # for a stuck page to close
 MAX_ERRORS = 100  # console errors kept of a page (one logging 60 MB made a report of as much)
 ERROR_CHARS = 1000  # of each
+SURROGATE = re.compile("[\ud800-\udfff]")
 FILE_PART = 80  # characters of a path or state in a screenshot's file name
 # consentproxy's banner's buttons (in its shadow root, which Playwright's selectors reach),
 # not a site's own element of the same attribute (a leftover of an older consent tool), nor
@@ -460,8 +461,8 @@ class Scanner:
                 report["states"].append(await self._state(pw, spec, state))
         report["violations"] = sum(s["violations"] for s in report["states"])
         (self.o.out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-        (self.o.out / "report.html").write_text(
-            scan_report.render(report, self.o.out), encoding="utf-8"
+        (self.o.out / "report.html").write_text(  # (errors: should a _clean be missed)
+            scan_report.render(report, self.o.out), encoding="utf-8", errors="replace"
         )
         return report
 
@@ -607,20 +608,24 @@ class Scanner:
                 await _close(page)
                 page = await new_page()
             except (PlaywrightError, _Left) as e:  # (a loop of redirects, a download...)
-                record.error = record.error or str(e).splitlines()[0]
+                record.error = record.error or _said(e)
                 await page.close()  # (its error page would interrupt the next visit)
                 page = await new_page()
             record.storage = [s for s in record.storage if (s["area"], s["key"]) not in stored]
             stored |= {(s["area"], s["key"]) for s in record.storage}
             record.local_storage = [s["key"] for s in record.storage if s["area"] == "local"]
             record.requests = [
-                judge.request(r.url, r.resource_type, _initiator(r), _blocked_by_csp(r))
+                judge.request(
+                    _clean(r.url), r.resource_type, _clean(_initiator(r)), _blocked_by_csp(r)
+                )
                 for r in requests
             ]
             record.set_cookies = await _set_cookies(judge, responses)
             record.cookies = [
                 judge.cookie(
-                    c["name"], c["domain"], None if c["expires"] < 0 else c["expires"] - time.time()
+                    _clean(c["name"]),
+                    _clean(c["domain"]),
+                    None if c["expires"] < 0 else c["expires"] - time.time(),
                 )
                 for c in await context.cookies()
                 if _jar_key(c) not in jar
@@ -655,7 +660,7 @@ class Scanner:
             return await self._view(page, visit, failed)
         except PlaywrightError as e:  # a hop of its redirects that failed is named
             hop = next((f"{u} ({why})" for u, why in failed if _path(u) != record.path), "")
-            record.error = str(e).splitlines()[0] + (f"; the hop that failed: {hop}" if hop else "")
+            record.error = _said(e) + (f"; the hop that failed: {hop}" if hop else "")
             raise
         finally:
             page.remove_listener("requestfailed", moved)
@@ -716,24 +721,24 @@ class Scanner:
         try:  # (a page of no origin of its own, data: say, has no storage to read)
             areas = await _isolated(page, STORAGE_JS)
             record.storage = [
-                judge.storage(key, area)
+                judge.storage(_clean(key), area)
                 for area, keys in zip(("local", "session"), areas)
                 for key in keys
             ]
         except PlaywrightError as e:
-            record.warnings.append(f"storage not read: {str(e).splitlines()[0]}")
+            record.warnings.append(f"storage not read: {_said(e)}")
         links: list[str] = []
         if follow:  # (now: as it is left, a page may reload itself or move on)
             try:
                 links = await _links(page, follow, self.o.config.prefix)
             except PlaywrightError as e:
-                record.warnings.append(f"links not read: {str(e).splitlines()[0]}")
+                record.warnings.append(f"links not read: {_said(e)}")
         shot = f"{_state_file(visit.spec)}-{_slug(path, visit.n)}.png"
         try:  # (Chromium takes none of a page a million pixels tall: the rest is evidence)
             await page.screenshot(path=str(self.o.out / shot), full_page=True)
             record.screenshot = shot
         except (PlaywrightError, OSError) as e:  # (OSError: the file system refused it)
-            record.warnings.append(f"no screenshot: {str(e).splitlines()[0]}")
+            record.warnings.append(f"no screenshot: {_said(e)}")
         if visit.reject_after and shown:  # refusing sets the consent cookie: check its lifetime
             # (the proxy's own endpoint answering, not a site's URL ending in /choice)
             choice = f"{urlsplit(page.url).netloc}{self.o.config.prefix}choice"
@@ -748,13 +753,13 @@ class Scanner:
             await page.evaluate(LEAVE_JS)
             await page.wait_for_timeout(LEAVE_MS)
         except PlaywrightError as e:
-            record.warnings.append(f"not told it was left: {str(e).splitlines()[0]}")
+            record.warnings.append(f"not told it was left: {_said(e)}")
         if page.url != record.url:  # (what it did on the way is charged to it)
             record.warnings.append(f"it moved itself to {page.url} as it was left")
         try:  # (what it does after this is no other page's)
             await page.goto("about:blank")
         except PlaywrightError as e:
-            record.warnings.append(f"not left: {str(e).splitlines()[0]}")
+            record.warnings.append(f"not left: {_said(e)}")
         return links
 
 
@@ -837,7 +842,7 @@ class _Console:
 
     def add(self, text: str) -> None:
         if len(self.kept) < MAX_ERRORS:
-            self.kept.append(text[:ERROR_CHARS])
+            self.kept.append(_clean(text[:ERROR_CHARS]))
         else:
             self.left_off += 1
 
@@ -857,6 +862,17 @@ class _Socket:
 
     url: str
     resource_type: str = "websocket"
+
+
+def _clean(text: str) -> str:
+    """A page's string as text a file or terminal takes: a lone UTF-16 surrogate (JavaScript
+    strings may hold one, UTF-8 cannot) made writing report.html fail; it becomes U+FFFD."""
+    return SURROGATE.sub("\ufffd", text)
+
+
+def _said(error: BaseException) -> str:
+    """An error's first line, cleaned (its message may carry the page's own text)."""
+    return _clean((str(error).splitlines() or [""])[0])
 
 
 def _jar_key(cookie: Any) -> tuple[str, str, str]:
@@ -902,7 +918,8 @@ async def _set_cookies(judge: Judge, responses: list[Response]) -> list[dict[str
             )
             life = lifetime(v, now)
             if life is None or life > 0:  # not a deletion
-                out.append(judge.cookie(set_cookie_name(v), domain, life) | {"url": r.url})
+                cookie = judge.cookie(_clean(set_cookie_name(v)), _clean(domain), life)
+                out.append(cookie | {"url": _clean(r.url)})
     return out
 
 

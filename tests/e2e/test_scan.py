@@ -244,6 +244,11 @@ TRICKY = {  # path -> (status, content type, body)
         "<script type=module>import('https://www.google-' + 'analytics.com/analytics.js')"
         + ".catch(() => {});</script>",
     ),
+    "/surrogate": (  # a lone UTF-16 surrogate, which UTF-8 cannot hold
+        200,
+        "text/html",
+        "<script>localStorage.setItem('x\\ud800y', '1'); console.error('a \\udc00');</script>",
+    ),
     "/stuck": (200, "text/html", "<script>setTimeout(() => { for (;;); }, 1500);</script>"),
     "/stuck-leaving": (
         200,
@@ -758,3 +763,13 @@ def test_a_request_the_proxys_csp_blocked_is_no_violation(tricky_origin, tmp_pat
     else:
         assert sent == [("www.google-analytics.com", False)] and kinds == ["request"]
         assert report["states"][0]["third_party_requests"] == 1 and code == 1
+
+
+def test_a_lone_surrogate_a_page_stores_or_logs_is_reported(tricky_origin, tmp_path):
+    """A storage key or console error holding one: report.html's write failed
+    (UnicodeEncodeError), the CLI stopped with a traceback, report.html empty."""
+    _, report = scan(tricky_origin, tmp_path, "--direct", "--paths", "/surrogate")
+    (page,) = report["states"][0]["pages"]
+    assert [s["key"] for s in page["storage"]] == ["x\ufffdy"]
+    assert page["console_errors"] == ["a \ufffd"]
+    assert "x\ufffdy" in (tmp_path / "report.html").read_text(encoding="utf-8")
