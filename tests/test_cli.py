@@ -1408,3 +1408,30 @@ def test_output_cut_short_by_its_reader_is_no_error():
         env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
     )
     assert piped.stdout and piped.stderr == ""
+
+
+def test_scan_prints_a_pages_own_strings_with_their_control_characters_escaped(
+    tmp_path, capsys, monkeypatch
+):
+    """A storage key of escape sequences and newlines cleared the terminal, retitled it and
+    forged a '0 violation(s)' line of the scan's own."""
+    key = "_ga\x1b[2J\x1b]0;pwned\x07\nconsentproxy scan: 0 violation(s)\x85\x7f\ud800"
+    detail = f"{key} (analytics) in localStorage without consent"
+    page = {"path": "/", "violations": [{"kind": "storage", "detail": detail}]}
+    state = {"state": "none", "pages": [page], "third_party_requests": 0, "violations": 1}
+
+    async def run(self):
+        return {"states": [state], "violations": 1}
+
+    monkeypatch.setattr("consentproxy.scan.Scanner.run", run)
+    args = ["scan", "http://127.0.0.1:9/", "--config", str(DEMO_CONFIG), "--direct"]
+    assert main([*args, "--out", str(tmp_path)]) == 1
+    said = capsys.readouterr().out
+    assert (
+        "  none /: storage: _ga\\x1b[2J\\x1b]0;pwned\\x07\\nconsentproxy scan: 0 violation(s)"
+        "\\x85\\x7f\\ud800 (analytics) in localStorage without consent\n"
+    ) in said
+    assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f\ud800-\udfff]", said)
+    assert [line for line in said.splitlines() if line.startswith("consentproxy scan:")] == [
+        f"consentproxy scan: 1 violation(s); report in {tmp_path / 'report.html'}"
+    ]

@@ -672,6 +672,17 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     return 0
 
 
+# (C0, DEL, C1, and a lone UTF-16 surrogate, which a terminal's UTF-8 cannot take)
+UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _printable(text: str) -> str:
+    """text as one line of plain characters: a page's own string (a storage key in a
+    violation) sent escape sequences to the terminal and forged lines of the scan's output;
+    each control character is written as Python writes it (\\x1b, \\n)."""
+    return UNPRINTABLE.sub(lambda m: repr(m[0])[1:-1], text)
+
+
 def cmd_scan(args: argparse.Namespace) -> int:
     from consentproxy.scan import Scanner, ScanOptions, default_states
 
@@ -707,7 +718,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     kinds = set()
     for state in report["states"]:
         print(
-            f"  {state['state']:<24} {len(state['pages'])} page(s), "
+            f"  {_printable(state['state']):<24} {len(state['pages'])} page(s), "
             f"{state['third_party_requests']} third-party request(s), "
             f"{state['violations']} violation(s)"
         )
@@ -715,7 +726,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
         for page in state["pages"]:
             for v in page["violations"]:
                 kinds.add(v["kind"])
-                print(f"  {state['state']} {page['path']}: {v['kind']}: {v['detail']}")
+                said = f"{state['state']} {page['path']}: {v['kind']}: {v['detail']}"
+                print(f"  {_printable(said)}")
     print(
         f"consentproxy scan: {report['violations']} violation(s); "
         f"report in {Path(args.out) / 'report.html'}"
