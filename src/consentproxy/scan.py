@@ -64,6 +64,8 @@ VISIT_MARGIN_MS = 60000
 CLOSE_SECONDS = 10  # for a stuck page to close
 MAX_ERRORS = 100  # console errors kept of a page (one logging 60 MB made a report of as much)
 ERROR_CHARS = 1000  # of each
+MAX_REQUESTS = 500  # requests kept of a page (one making 1,500 made a report of 24 MB)
+URL_CHARS = 2000  # of each URL kept (a page's own URLs may be of any length)
 SURROGATE = re.compile("[\ud800-\udfff]")
 FILE_PART = 80  # characters of a path or state in a screenshot's file name
 # consentproxy's banner's buttons (in its shadow root, which Playwright's selectors reach),
@@ -170,7 +172,8 @@ class PageRecord:
     html: bool = True  # a document the banner goes in (not JSON, an image, a download)
     screenshot: str = ""
     banner: dict[str, Any] = field(default_factory=dict)  # ("tool": the site's own one)
-    requests: list[dict[str, Any]] = field(default_factory=list)
+    requests: list[dict[str, Any]] = field(default_factory=list)  # the first MAX_REQUESTS
+    requests_left_off: int = 0  # how many more there were (see _kept_requests)
     cookies: list[dict[str, Any]] = field(default_factory=list)
     set_cookies: list[dict[str, Any]] = field(default_factory=list)
     local_storage: list[str] = field(default_factory=list)  # the keys this page added
@@ -202,7 +205,7 @@ class Judge:
         host = parts.hostname or ""
         svc = self.policy.holder(host, parts.path, self.site)
         return {
-            "url": url,
+            "url": _cut_url(url),
             "host": host,
             "service": svc.name if svc else None,
             "category": svc.category if svc else None,
@@ -529,7 +532,8 @@ class Scanner:
             "state": spec,
             "pages": pages,
             "third_party_requests": sum(
-                not r["blocked_by_csp"] for p in pages for r in p["requests"]
+                sum(not r["blocked_by_csp"] for r in p["requests"]) + p["requests_left_off"]
+                for p in pages
             ),
             "violations": sum(len(p["violations"]) for p in pages),
         }
@@ -614,12 +618,14 @@ class Scanner:
             record.storage = [s for s in record.storage if (s["area"], s["key"]) not in stored]
             stored |= {(s["area"], s["key"]) for s in record.storage}
             record.local_storage = [s["key"] for s in record.storage if s["area"] == "local"]
-            record.requests = [
-                judge.request(
-                    _clean(r.url), r.resource_type, _clean(_initiator(r)), _blocked_by_csp(r)
-                )
-                for r in requests
-            ]
+            record.requests, record.requests_left_off = _kept_requests(
+                [
+                    judge.request(
+                        _clean(r.url), r.resource_type, _clean(_initiator(r)), _blocked_by_csp(r)
+                    )
+                    for r in requests
+                ]
+            )
             record.set_cookies = await _set_cookies(judge, responses)
             record.cookies = [
                 judge.cookie(
@@ -755,7 +761,7 @@ class Scanner:
         except PlaywrightError as e:
             record.warnings.append(f"not told it was left: {_said(e)}")
         if page.url != record.url:  # (what it did on the way is charged to it)
-            record.warnings.append(f"it moved itself to {page.url} as it was left")
+            record.warnings.append(f"it moved itself to {_cut_url(page.url)} as it was left")
         try:  # (what it does after this is no other page's)
             await page.goto("about:blank")
         except PlaywrightError as e:
@@ -875,6 +881,21 @@ def _said(error: BaseException) -> str:
     return _clean((str(error).splitlines() or [""])[0])
 
 
+def _cut_url(url: str) -> str:
+    """url, or its first URL_CHARS characters marked as cut."""
+    if len(url) <= URL_CHARS:
+        return url
+    return f"{url[:URL_CHARS]}... (cut: {len(url)} characters)"
+
+
+def _kept_requests(judged: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+    """The first MAX_REQUESTS of a page's requests, in their order, those the state does not
+    allow first (a flood of allowed ones hides no violation); and how many more there were."""
+    charged = [not r["allowed"] and not r["blocked_by_csp"] for r in judged]
+    first = sorted(range(len(judged)), key=lambda i: not charged[i])[:MAX_REQUESTS]
+    return [judged[i] for i in sorted(first)], len(judged) - len(first)
+
+
 def _jar_key(cookie: Any) -> tuple[str, str, str]:
     return cookie["name"], cookie["domain"], cookie["path"]
 
@@ -885,7 +906,7 @@ def _initiator(request: Request | _Socket) -> str:
     from playwright.async_api import Error as PlaywrightError
 
     try:
-        return f"{request.frame.url} ({request.resource_type})"
+        return f"{_cut_url(request.frame.url)} ({request.resource_type})"
     except PlaywrightError:  # a request of no frame (service worker, preload)
         return request.resource_type
 
@@ -919,7 +940,7 @@ async def _set_cookies(judge: Judge, responses: list[Response]) -> list[dict[str
             life = lifetime(v, now)
             if life is None or life > 0:  # not a deletion
                 cookie = judge.cookie(_clean(set_cookie_name(v)), _clean(domain), life)
-                out.append(cookie | {"url": _clean(r.url)})
+                out.append(cookie | {"url": _cut_url(_clean(r.url))})
     return out
 
 

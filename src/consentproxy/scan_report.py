@@ -125,6 +125,12 @@ def _page(page: dict[str, Any], out: Path, anchor: str = "") -> str:
         "<h4>Violations</h4>",
         _table(["kind", "detail"], (((v["kind"], v["detail"]), True) for v in page["violations"])),
         "<h4>Third-party requests</h4>",
+        (
+            f"<p>The first {len(page['requests'])}, those not allowed first (and "
+            f"{page['requests_left_off']} more, not kept).</p>"
+            if page.get("requests_left_off")
+            else ""
+        ),
         _table(
             ["host", "service", "category", "in this state", "rule", "type", "initiator", "url"],
             (

@@ -249,6 +249,13 @@ TRICKY = {  # path -> (status, content type, body)
         "text/html",
         "<script>localStorage.setItem('x\\ud800y', '1'); console.error('a \\udc00');</script>",
     ),
+    "/many-requests": (  # 520 requests of 3,000-character URLs, then a tracker's
+        200,
+        "text/html",
+        "<script>for (var i = 0; i < 520; i++) fetch('https://api.example.net/' + i + '?' "
+        + "+ 'x'.repeat(3000)); new Image().src = 'https://www.google-' + "
+        + "'analytics.com/collect?' + 'y'.repeat(3000);</script>",
+    ),
     "/stuck": (200, "text/html", "<script>setTimeout(() => { for (;;); }, 1500);</script>"),
     "/stuck-leaving": (
         200,
@@ -773,3 +780,19 @@ def test_a_lone_surrogate_a_page_stores_or_logs_is_reported(tricky_origin, tmp_p
     assert [s["key"] for s in page["storage"]] == ["x\ufffdy"]
     assert page["console_errors"] == ["a \ufffd"]
     assert "x\ufffdy" in (tmp_path / "report.html").read_text(encoding="utf-8")
+
+
+def test_a_flood_of_long_requests_is_kept_in_bounds_and_hides_no_violation(tricky_origin, tmp_path):
+    """Every request was kept with its whole URL: 1,500 fetches of 16 KB URLs made a
+    report.json and a report.html of 24 MB each."""
+    _, report = scan(tricky_origin, tmp_path, "--direct", "--paths", "/many-requests")
+    (page,) = report["states"][0]["pages"]
+    assert len(page["requests"]) == 500 and page["requests_left_off"] == 21
+    assert report["states"][0]["third_party_requests"] == 521
+    tracker = [r for r in page["requests"] if not r["allowed"]]
+    assert [r["host"] for r in tracker] == ["www.google-analytics.com"]  # (kept first)
+    assert tracker[0]["url"].endswith("y" * 10 + "... (cut: 3041 characters)")
+    assert max(len(r["url"]) for r in page["requests"]) < 2100
+    (request,) = [v for v in page["violations"] if v["kind"] == "request"]
+    assert len(request["detail"]) < 2200
+    assert "(and 21 more, not kept)" in (tmp_path / "report.html").read_text()
