@@ -725,12 +725,7 @@ class Scanner:
                     )
                     break
         try:  # (a page of no origin of its own, data: say, has no storage to read)
-            areas = await _isolated(page, STORAGE_JS)
-            record.storage = [
-                judge.storage(_clean(key), area)
-                for area, keys in zip(("local", "session"), areas)
-                for key in keys
-            ]
+            record.storage = await _storage(page, judge)
         except PlaywrightError as e:
             record.warnings.append(f"storage not read: {_said(e)}")
         links: list[str] = []
@@ -760,6 +755,8 @@ class Scanner:
             await page.wait_for_timeout(LEAVE_MS)
         except PlaywrightError as e:
             record.warnings.append(f"not told it was left: {_said(e)}")
+        with contextlib.suppress(PlaywrightError):  # what it stored as it was left is its own
+            record.storage += [s for s in await _storage(page, judge) if s not in record.storage]
         if page.url != record.url:  # (what it did on the way is charged to it)
             record.warnings.append(f"it moved itself to {_cut_url(page.url)} as it was left")
         try:  # (what it does after this is no other page's)
@@ -807,6 +804,16 @@ async def _isolated(page: Page, expression: str) -> Any:
         details = result["exceptionDetails"]
         raise PlaywrightError(details.get("exception", {}).get("description") or details["text"])
     return result["result"].get("value")
+
+
+async def _storage(page: Page, judge: Judge) -> list[dict[str, Any]]:
+    """The keys in the page's localStorage and sessionStorage, judged."""
+    areas = await _isolated(page, STORAGE_JS)
+    return [
+        judge.storage(_clean(key), area)
+        for area, keys in zip(("local", "session"), areas)
+        for key in keys
+    ]
 
 
 async def _close(page: Page) -> None:

@@ -256,6 +256,11 @@ TRICKY = {  # path -> (status, content type, body)
         + "+ 'x'.repeat(3000)); new Image().src = 'https://www.google-' + "
         + "'analytics.com/collect?' + 'y'.repeat(3000);</script>",
     ),
+    "/storing-as-left": (
+        200,
+        "text/html",
+        "<script>addEventListener('pagehide', () => localStorage.setItem('_ga', '1'));</script>",
+    ),
     "/stuck": (200, "text/html", "<script>setTimeout(() => { for (;;); }, 1500);</script>"),
     "/stuck-leaving": (
         200,
@@ -796,3 +801,14 @@ def test_a_flood_of_long_requests_is_kept_in_bounds_and_hides_no_violation(trick
     (request,) = [v for v in page["violations"] if v["kind"] == "request"]
     assert len(request["detail"]) < 2200
     assert "(and 21 more, not kept)" in (tmp_path / "report.html").read_text()
+
+
+def test_storage_a_page_writes_as_it_is_left_is_charged_to_it(tricky_origin, tmp_path):
+    """Storage was read before the page was told it was left: a key its pagehide handler
+    wrote was charged to the next page."""
+    paths = "/storing-as-left,/after"
+    _, report = scan(tricky_origin, tmp_path, "--direct", "--paths", paths)
+    left, after = report["states"][0]["pages"]
+    assert [(s["area"], s["key"]) for s in left["storage"]] == [("local", "_ga")]
+    assert "storage" in {v["kind"] for v in left["violations"]}
+    assert after["storage"] == []
