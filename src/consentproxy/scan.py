@@ -555,6 +555,8 @@ class Scanner:
 
         context.on("request", lambda r: requests.append(r) if listed(r.url) else None)
         context.on("response", lambda r: responses.append(r))
+        opened: list[Page] = []  # (the scan's own tabs, and the windows a page opened)
+        context.on("page", lambda p: opened.append(p))
         if not self.o.online:
             await context.route(
                 "**/*",
@@ -615,6 +617,13 @@ class Scanner:
                 record.error = record.error or _said(e)
                 await page.close()  # (its error page would interrupt the next visit)
                 page = await new_page()
+            for window in [w for w in opened if w is not page and not w.is_closed()]:
+                # (left open, what it sent was charged to the pages after it)
+                record.warnings.append(
+                    f"it opened a window ({_cut_url(_clean(window.url))}): closed after its visit"
+                )
+                await _close(window)
+            opened.clear()
             record.storage = [s for s in record.storage if (s["area"], s["key"]) not in stored]
             stored |= {(s["area"], s["key"]) for s in record.storage}
             record.local_storage = [s["key"] for s in record.storage if s["area"] == "local"]

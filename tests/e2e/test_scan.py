@@ -261,6 +261,13 @@ TRICKY = {  # path -> (status, content type, body)
         "text/html",
         "<script>addEventListener('pagehide', () => localStorage.setItem('_ga', '1'));</script>",
     ),
+    "/popup": (200, "text/html", "<script>window.open('/popup-child');</script>"),
+    "/popup-child": (  # a tracker's beacon every 300 ms
+        200,
+        "text/html",
+        "<script>setInterval(() => { new Image().src = 'https://www.google-' + "
+        + "'analytics.com/collect?popup=' + Date.now(); }, 300);</script>",
+    ),
     "/stuck": (200, "text/html", "<script>setTimeout(() => { for (;;); }, 1500);</script>"),
     "/stuck-leaving": (
         200,
@@ -812,3 +819,15 @@ def test_storage_a_page_writes_as_it_is_left_is_charged_to_it(tricky_origin, tmp
     assert [(s["area"], s["key"]) for s in left["storage"]] == [("local", "_ga")]
     assert "storage" in {v["kind"] for v in left["violations"]}
     assert after["storage"] == []
+
+
+def test_a_window_a_page_opens_is_closed_after_its_visit(tricky_origin, tmp_path):
+    """A popup was never closed: its tracker's beacons were charged to the pages after it."""
+    _, report = scan(tricky_origin, tmp_path, "--direct", "--paths", "/popup,/after")
+    popup, after = report["states"][0]["pages"]
+    assert "www.google-analytics.com" in {r["host"] for r in popup["requests"]}
+    assert (
+        f"it opened a window ({tricky_origin}popup-child): closed after its visit"
+        in (popup["warnings"])
+    )
+    assert after["requests"] == [] and after["warnings"] == []
