@@ -85,7 +85,7 @@ VIA = ("banner", "preferences", "placeholder", "close", "do-not-sell")
 GPC_PATH = "/.well-known/gpc.json"
 CSP_REPORT = "csp-report"  # under the prefix
 CSP_REPORTS_PER_SECOND, CSP_REPORTS_BURST = 20, 100  # per process
-# What one address may add to the records (choices, imports, erasures), per process: a visitor makes
+# What one address may add to the records (choices, imports; erasures apart), per process: a visitor makes
 # a few choices; a script posting a thousand a second filled the disk (656 B a record).
 # Past it the choice holds all the same (its cookie), unrecorded. All addresses together:
 # ALL_RECORDS_PER_SECOND, for a flood from many.
@@ -205,8 +205,7 @@ class RateLimit:
 
 
 class ClientRates:
-    """A RateLimit per client address (an IPv6 one by its /48: one site holds them all,
-    and one host walking the /64s of its /48 left 3 of 30 real decisions recorded),
+    """A RateLimit per client address (an IPv6 one by its /64: one host holds them all),
     and one for all. A loopback address (a front proxy on the machine, not in
     trusted_proxies) or none is every visitor's: counted in all only. At most MAX_CLIENTS
     addresses, the one unseen longest forgotten first (clearing all let a flood of
@@ -239,7 +238,7 @@ class ClientRates:
 
 
 def _client_key(address: str) -> str | None:
-    """What an address is counted under: itself, an IPv6 one's /48, an IPv4-mapped one's
+    """What an address is counted under: itself, an IPv6 one's /64, an IPv4-mapped one's
     IPv4 (a dual-stack socket's); None for a loopback one or none."""
     try:
         ip = ipaddress.ip_address(address.split("%")[0])
@@ -249,7 +248,7 @@ def _client_key(address: str) -> str | None:
         ip = ip.ipv4_mapped
     if ip.is_loopback:
         return None
-    return str(ipaddress.ip_network(f"{ip}/48", strict=False)) if ip.version == 6 else str(ip)
+    return str(ipaddress.ip_network(f"{ip}/64", strict=False)) if ip.version == 6 else str(ip)
 
 
 class Endpoints:
@@ -275,13 +274,17 @@ class Endpoints:
         self.shown, self.config_digest = shown, config_digest
         self.reports = RateLimit(CSP_REPORTS_PER_SECOND, CSP_REPORTS_BURST)
         self.recorded = ClientRates(RECORDS_PER_SECOND, RECORDS_BURST)
+        # the ids me/erase erases, each an erasure row (records.erase): a limit of their own
+        # (not the records', whose refusals the metrics count as decisions dropped)
+        self.erasing = ClientRates(RECORDS_PER_SECOND, RECORDS_BURST)
         self.hosts_seen: set[str] = set()  # in CSP reports, up to MAX_REPORTED_HOSTS
 
     def carry_over(self, old: Endpoints) -> None:
         """What a reload keeps of the endpoints it replaces: the CSP report hosts given a
         label (the metrics' series live on: each reload let 500 more in) and the rate
         limits (a reload let a flood start afresh)."""
-        self.hosts_seen, self.reports, self.recorded = old.hosts_seen, old.reports, old.recorded
+        self.hosts_seen, self.reports = old.hosts_seen, old.reports
+        self.recorded, self.erasing = old.recorded, old.erasing
 
     def handle(
         self,
@@ -537,8 +540,8 @@ class Endpoints:
             return _unavailable()
         ids = self._record_ids(ex)
         # Each id erased is a row kept as long as the records (records.erase): counted as
-        # a record is, else one script minted and erased ids by the thousand a second.
-        if records is not None and not all(self.recorded.take(ex.visitor) for _ in ids):
+        # records are, else one script minted and erased ids by the thousand a second.
+        if records is not None and not all(self.erasing.take(ex.visitor) for _ in ids):
             return _plain(429, "too many erasures from your address; try again in a minute")
         ctype = (header(ex.req.headers, "content-type") or "").split(";")[0].strip().lower()
         back = None

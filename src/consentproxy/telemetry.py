@@ -195,7 +195,8 @@ class Telemetry:
             try:
                 self._count(*request)
             except Exception:  # (one request's odd report loses no other's)
-                log.exception("%s %s: not counted or logged", request[0], request[1][:200])
+                path = request[1].partition("?")[0][:200]  # (no query: the visitor's)
+                log.exception("%s %s: not counted or logged", request[0], path)
 
     def flush(self) -> None:
         """Every finished request counted, and the access log written out."""

@@ -2269,25 +2269,41 @@ def test_a_form_reads_the_same_to_both_skip_loops(policy, action, attr):
 
 
 @pytest.mark.parametrize("chunks", [None, [7]])
-def test_after_a_policy_trusting_inserted_scripts_nothing_held_carries_the_mark(
+def test_after_a_policy_trusting_inserted_scripts_no_held_script_carries_the_mark(
     policy, skip, chunks
 ):
     """A <meta> CSP with 'strict-dynamic': banner.js, trusted, bringing back a held <script>
     after consent ran a tag the page's policy kept out (an injected one, without its nonce).
-    What is held after that <meta> can never be brought back on this page (the next page
-    leaves it as it came, for the policy to judge); what comes before it still can."""
+    A script held after that <meta> can never be brought back on this page (the next page
+    leaves it as it came, for the policy to judge); one before it still can, and so can an
+    embed after it (no script: helper-105 found click-to-load gone with the mark)."""
     gtm = b'<script src="https://www.googletagmanager.com/gtm.js?id=G"></script>'
+    frame = b'<iframe src="https://www.youtube.com/embed/x"></iframe>'
     meta = (
         b'<meta http-equiv="Content-Security-Policy" '
         b"content=\"script-src 'nonce-a' 'strict-dynamic'\">"
     )
-    page = b"<html><head>" + gtm + meta + gtm + b"</head><body>x</body></html>"
+    page = b"<html><head>" + gtm + meta + gtm + b"</head><body>" + frame + b"</body></html>"
+    ours = f'data-consent-mark="{MARK}"'.encode()
     for _ in range(2):  # (the second time, from the memos)
         out = rewrite(policy, page, chunks, skip=skip)
         before, _, after = out.partition(meta)
-        assert before.count(f'data-consent-mark="{MARK}"'.encode()) == 1
-        assert after.count(b"data-consent-mark=") == 1
-        assert f'data-consent-mark="{MARK}"'.encode() not in after
+        assert before.count(ours) == 1
+        held, _, body = after.partition(b"<iframe")
+        assert held.count(b"data-consent-mark=") == 1 and ours not in held
+        assert ours in body.partition(b">")[0]
     lenient = page.replace(b"'strict-dynamic'", b"'self'")
     out = rewrite(policy, lenient, chunks, skip=skip)
-    assert out.count(f'data-consent-mark="{MARK}"'.encode()) == 2
+    assert out.count(ours) == 3
+
+
+def test_a_meta_csp_s_own_style_attribute_is_neutralised_as_any_tag_s(policy, skip):
+    """(helper-105: read for its policy, the <meta> went out as it came, its style's tracker
+    image with it: a <meta> in the body shows with display:block)"""
+    page = (
+        b"<html><body><meta http-equiv=Content-Security-Policy content='img-src *' "
+        b"style='display:block;background:url(https://www.facebook.com/tr?id=1)'></body></html>"
+    )
+    for _ in range(2):
+        out = rewrite(policy, page, skip=skip)
+        assert b"url(https://www.facebook.com/tr" not in out and b"url(about:invalid)" in out

@@ -452,6 +452,8 @@ class Neutraliser:
         self.state = state
         self.mark = mark or new_mark()
         self.mark_attr = _MARK_ATTR_OPEN + self.mark.encode("ascii") + b'"'
+        self.script_mark_attr = self.mark_attr  # (another once scripts are held in place)
+        self.one_mark = True  # every tag stamped alike: the C loop may stamp from its memo
         self.depth = depth
         self.site = site
         self.blocked: list[tuple[str, str]] = []  # (service, element) for reports
@@ -481,15 +483,18 @@ class Neutraliser:
         self.element_memo = policy.element_memo
 
     def hold_in_place(self) -> None:
-        """What is neutralised from here on is never brought back on this page: stamped with
-        a mark nobody knows (banner.js brings back only the response's). For a page under a
-        policy its held scripts must wait under (csp.held_scripts_wait): the visitor's
-        consent shows on their next page, where that policy judges the tags."""
-        self.mark_attr = _MARK_ATTR_OPEN + new_mark().encode("ascii") + b'"'
+        """The scripts neutralised from here on are never brought back on this page: stamped
+        with a mark nobody knows (banner.js brings back only the response's). For a page
+        under a policy its held scripts must wait under (csp.held_scripts_wait): the
+        visitor's consent shows on their next page, where that policy judges the tags.
+        (Frames and images come back in place as ever: the C loop stops stamping, its memo
+        knowing no tag's name, and each is stamped here by what it is.)"""
+        self.script_mark_attr = _MARK_ATTR_OPEN + new_mark().encode("ascii") + b'"'
+        self.one_mark = False
 
-    def _stamp(self, tag: bytes) -> bytes:
+    def _stamp(self, tag: bytes, script: bool = False) -> bytes:
         """The tag with this response's mark in the slot _edit left for it (the first)."""
-        return tag.replace(MARK_SLOT, self.mark_attr, 1)
+        return tag.replace(MARK_SLOT, self.script_mark_attr if script else self.mark_attr, 1)
 
     def _target(self, value: str) -> tuple[str, str] | None:
         """(host, path) a URL attribute value fetches from, the document's base included."""
@@ -520,9 +525,14 @@ class Neutraliser:
         if name == b"meta" and _POLICY_EQUIV(tag):
             attrs = Attributes(tag, len(b"meta") + 1)
             if (attrs.get(b"http-equiv") or "").strip().lower() == "content-security-policy":
-                if held_scripts_wait(attrs.get(b"content") or ""):
+                if self.policy.config.csp != "enforce" and held_scripts_wait(
+                    attrs.get(b"content") or ""
+                ):  # (under enforce, banner.js reloads the page for a script)
                     self.hold_in_place()
-                return tag  # (never remembered: the C loop would step over the next one)
+                # never remembered (the C loop would step over the next one); its style
+                # attribute neutralised as any tag's
+                out = self._start_tag(name, tag)
+                return tag if out is tag else self._stamp(out)
         long = len(tag) > MEMO_TAG_BYTES
         memo_tag = memo_digest(tag) if long else tag
         key = (
@@ -532,7 +542,7 @@ class Neutraliser:
         out = tag if edited is None else edited
         if name == b"base" and not self.base_seen:
             self._note_base(out)
-        return tag if out is tag else self._stamp(out)
+        return tag if out is tag else self._stamp(out, name == b"script")
 
     def _note_base(self, tag: bytes) -> None:
         """The first <base> with an href sets the document's base URL (when one is
@@ -719,10 +729,10 @@ class Neutraliser:
         over MEMO_TAG_BYTES is worked out each time: the memo's keys stay short)."""
         if len(tag) > MEMO_TAG_BYTES:
             out = self._inline_script(tag, content)
-            return tag if out is tag else self._stamp(out)
+            return tag if out is tag else self._stamp(out, True)
         key = (self.choice, b"script", tag, memo_digest(content))  # (no start tag's key)
         edited = self._worked_out(key, tag, lambda: self._inline_script(tag, content), True)
-        return tag if edited is None else self._stamp(edited)
+        return tag if edited is None else self._stamp(edited, True)
 
     def _inline_script(self, tag: bytes, content: bytes) -> bytes:
         start = StartTag(b"script", tag)

@@ -551,7 +551,7 @@ class HtmlRewriter:
                         neutraliser.unknown_hosts,
                         neutraliser.element_memo,
                         neutraliser.choice,
-                        neutraliser.tag_memo if self.base_free else None,
+                        neutraliser.tag_memo if self.base_free and neutraliser.one_mark else None,
                         out,
                         neutraliser.mark_attr,
                         neutraliser.blocked,
