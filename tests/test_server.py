@@ -289,6 +289,26 @@ def origin_app() -> web.Application:
     return app
 
 
+@contextlib.asynccontextmanager
+async def canned_origin(answers: dict[str, bytes]) -> AsyncIterator[str]:
+    """An origin answering each path (its query left out) with its bytes as they are, then
+    closing: what no well-behaved server sends. Yields its URL."""
+
+    async def origin(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            head = await reader.readuntil(b"\r\n\r\n")
+            writer.write(answers[head.split(b" ")[1].decode().partition("?")[0]])
+            await writer.drain()
+        writer.close()
+
+    server_ = await asyncio.start_server(origin, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server_.sockets[0].getsockname()[1]}"
+    finally:
+        server_.close()
+        await server_.wait_closed()
+
+
 # --- fixtures -----------------------------------------------------------------------------
 
 
@@ -939,23 +959,11 @@ async def test_an_origin_failure_is_logged_without_the_query(
     URL asked (README: no query string in the logs)."""
     if adapter != "aiohttp":
         pytest.skip("mitmproxy logs its own line, in its own process")
-
-    async def origin(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
-            head = await reader.readuntil(b"\r\n\r\n")
-            writer.write(QUERY_LOGGED[head.split(b" ")[1].decode().partition("?")[0]])
-            await writer.drain()
-        writer.close()
-
-    server_ = await asyncio.start_server(origin, "127.0.0.1", 0)
-    try:
-        proxy = await start_proxy(f"http://127.0.0.1:{server_.sockets[0].getsockname()[1]}")
+    async with canned_origin(QUERY_LOGGED) as origin:
+        proxy = await start_proxy(origin)
         timeout = aiohttp.ClientTimeout(total=5)
         async with aiohttp.request("GET", f"{proxy}{path}?token=s3cret", timeout=timeout) as resp:
             assert resp.status == 502
-    finally:
-        server_.close()
-        await server_.wait_closed()
     assert "WARNING" in caplog.text
     assert "s3cret" not in caplog.text and "token" not in caplog.text
     if path != "/garbage":
@@ -1897,17 +1905,8 @@ async def test_an_answer_of_the_origin_s_no_visitor_could_read_is_fixed_or_a_502
     a 1xx or a 101 (no upgrade asked for) as the answer, or a status out of range, went on
     as is; the origin's head could reach 32 MiB (a browser takes 256 KiB); and a charset
     label not ASCII was a 500 with a traceback."""
-
-    async def origin(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
-            head = await reader.readuntil(b"\r\n\r\n")
-            writer.write(ODD_ANSWERS[head.split(b" ")[1].decode()])
-            await writer.drain()
-        writer.close()
-
-    server_ = await asyncio.start_server(origin, "127.0.0.1", 0)
-    try:
-        proxy = await start_proxy(f"http://127.0.0.1:{server_.sockets[0].getsockname()[1]}")
+    async with canned_origin(ODD_ANSWERS) as origin:
+        proxy = await start_proxy(origin)
         timeout = aiohttp.ClientTimeout(total=5)
         async with aiohttp.request("GET", proxy + path, timeout=timeout) as resp:
             body = await resp.read()
@@ -1916,9 +1915,6 @@ async def test_an_answer_of_the_origin_s_no_visitor_could_read_is_fixed_or_a_502
                 assert body.startswith(b"The site behind this proxy ")
             if path == "/charset":
                 assert b"<p>page</p>" in body
-    finally:
-        server_.close()
-        await server_.wait_closed()
 
 
 async def test_an_http_1_1_request_without_host_is_a_400(proxy: str) -> None:
