@@ -572,8 +572,11 @@ class Scanner:
 
         errors = _Console()
 
+        tabs: list[Page] = []  # the scan's own (one closed stuck stays: no window of a page's)
+
         async def new_page() -> Page:
             page = await context.new_page()
+            tabs.append(page)
             page.on(  # (a request event never shows a WebSocket)
                 "websocket",
                 lambda ws: requests.append(_Socket(ws.url)) if listed(ws.url) else None,
@@ -617,7 +620,7 @@ class Scanner:
                 record.error = record.error or _said(e)
                 await page.close()  # (its error page would interrupt the next visit)
                 page = await new_page()
-            for window in [w for w in opened if w is not page and not w.is_closed()]:
+            for window in [w for w in opened if w not in tabs and not w.is_closed()]:
                 # (left open, what it sent was charged to the pages after it)
                 record.warnings.append(
                     f"it opened a window ({_cut_url(_clean(window.url))}): closed after its visit"
