@@ -126,26 +126,27 @@ def test_a_star_in_a_hosts_path_allows_the_path_before_it():
     ]
 
 
-def test_a_policy_under_which_held_scripts_wait_for_the_next_page_is_told_apart():
-    """('strict-dynamic' where script elements are governed: consent.js bringing a held
-    <script> back in place would run it whatever the policy's nonces say; Trusted Types:
-    consent.js could not)"""
-    trusting = [
-        "script-src 'nonce-a' 'strict-dynamic'",
-        "default-src 'self'; SCRIPT-SRC 'sha256-x' 'Strict-Dynamic'",
-        "default-src 'nonce-a' 'strict-dynamic'; img-src *",
-        "img-src 'self', script-src-elem 'nonce-a' 'strict-dynamic'",  # (the second policy)
-        "script-src 'self'; require-trusted-types-for 'script'",  # (consent.js cannot)
-    ]
-    other = [
-        "script-src 'nonce-a'",
-        "script-src-elem 'nonce-a'; script-src 'nonce-a' 'strict-dynamic'",  # (elem governs)
-        "script-src 'self'; script-src 'strict-dynamic'",  # (the first counts)
-        "default-src 'self'; script-src 'self'; style-src 'strict-dynamic'",
-        "",
-    ]
-    assert [csp.held_scripts_wait(v) for v in trusting] == [True] * len(trusting)
-    assert [csp.held_scripts_wait(v) for v in other] == [False] * len(other)
+def test_which_held_scripts_may_come_back_in_place_under_the_origin_s_policy():
+    """('strict-dynamic' where script elements are governed: consent.js bringing back a held
+    <script> would run it whatever its nonce, so only one with the origin's nonce comes
+    back; Trusted Types: consent.js could not, none does; any other policy: all do)"""
+    cases = {
+        "script-src 'nonce-a' 'strict-dynamic'": {"a"},
+        "default-src 'self'; SCRIPT-SRC 'sha256-x' 'Strict-Dynamic'": set(),
+        "default-src 'nonce-a' 'nonce-b' 'strict-dynamic'; img-src *": {"a", "b"},
+        "img-src 'self', script-src-elem 'nonce-a' 'strict-dynamic'": {"a"},  # (2nd policy)
+        "script-src 'nonce-a' 'nonce-b' 'strict-dynamic', script-src 'nonce-b' 'strict-dynamic'": {
+            "b"
+        },  # (both policies must allow it)
+        "script-src 'nonce-a' 'strict-dynamic'; require-trusted-types-for 'script'": set(),
+        "script-src 'nonce-a'": None,
+        "script-src-elem 'nonce-a'; script-src 'nonce-a' 'strict-dynamic'": None,  # (elem)
+        "script-src 'self'; script-src 'strict-dynamic'": None,  # (the first counts)
+        "default-src 'self'; script-src 'self'; style-src 'strict-dynamic'": None,
+        "": None,
+    }
+    for value, kept in cases.items():
+        assert csp.scripts_back_in_place(value) == (None if kept is None else frozenset(kept))
 
 
 def test_a_policy_repeated_gets_the_proxy_s_sources_once():

@@ -451,6 +451,51 @@ def test_a_placeholder_s_always_allow_renews_no_earlier_choice(engine):
     assert post_choice(clocked, choice, analytics).new_state.decided_at == int(now[0])
 
 
+def test_a_choice_on_a_banner_a_reload_has_changed_since_grants_nothing(engine):
+    """(helper-106) A category added by a reload between the banner shown and the click:
+    Accept all granted it, recorded as the new version shown, and the cookie's digests kept
+    it from ever being asked. The banner names the version it shows; a choice on another
+    grants nothing: banner.js's JSON gets a 400, and the form it then posts goes back to the
+    page, its banner afresh. A refusal stands whatever was shown."""
+    fewer = replace(
+        engine.config, categories=tuple(c for c in engine.config.categories if c.name != "social")
+    )
+    before = Engine(fewer, [b"k" * 32], clock=lambda: NOW)
+    markup = before.banner.render(NO_DECISION, "en", "/").decode()
+    shown = re.search(r'name="shown" value="([0-9a-f]+)"', markup)[1]
+    assert shown == before.shown[0] != engine.shown[0]
+    assert (
+        json.loads(
+            re.search(r"data-consentproxy-catalog='([^']*)'", markup)[1]
+            .replace("&quot;", '"')
+            .replace("&#x27;", "'")
+            .replace("&amp;", "&")
+        )["v"]
+        == shown
+    )
+    stale = post_choice(engine, {"action": "accept-all", "categories": [], "shown": shown})
+    assert stale.status == 400 and stale.record is None
+    assert not any(k == "Set-Cookie" for k, _ in stale.headers)
+    form = engine.begin(
+        Request(
+            "POST",
+            "/.consent/choice",
+            [
+                ("Host", "shop.example.com"),
+                ("Origin", "http://shop.example.com"),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+            ],
+        )
+    ).local_response(f"action=accept-all&return=/shop&shown={shown}".encode())
+    assert form.status == 303 and header(form.headers, "location") == "/shop"
+    assert form.record is None and not any(k == "Set-Cookie" for k, _ in form.headers)
+    refused = post_choice(engine, {"action": "reject-all", "categories": [], "shown": shown})
+    assert refused.status == 200 and refused.new_state.decided
+    current = {"action": "accept-all", "categories": [], "shown": engine.shown[0]}
+    assert "social" in post_choice(engine, current).new_state.categories
+    assert "social" in post_choice(engine, {"action": "accept-all"}).new_state.categories
+
+
 def test_closing_the_banner_is_recorded_when_it_happened(engine):
     """(recorded under the date of the choice it kept: the proof said the visitor closed
     the re-ask a hundred days before it was shown, and it was purged as early)"""
@@ -819,11 +864,13 @@ def test_a_page_whose_csp_trusts_inserted_scripts_brings_nothing_back_in_place(
     plan = get(moded).response(200, HTML + [("Content-Security-Policy", policy)])
     mark = header(plan.headers, MARK_HEADER)
     gtm = b'<script src="https://www.googletagmanager.com/gtm.js?id=G"></script>'
-    out = plan.body.feed(b"<html><head>" + gtm + b"</head><body>x</body></html>")
+    own = gtm.replace(b"<script", b'<script nonce="a"')  # (the origin's: always in place)
+    out = plan.body.feed(b"<html><head>" + gtm + own + b"</head><body>x</body></html>")
     out += plan.body.close()
-    (held,) = re.findall(rb"<script[^>]*googletagmanager[^>]*>", out)
-    assert b"data-consent-src" in held
-    assert (f'data-consent-mark="{mark}"'.encode() in held) == in_place
+    injected, nonced = re.findall(rb"<script[^>]*googletagmanager[^>]*>", out)
+    assert b"data-consent-src" in injected and b"data-consent-src" in nonced
+    assert (f'data-consent-mark="{mark}"'.encode() in injected) == in_place
+    assert f'data-consent-mark="{mark}"'.encode() in nonced
 
 
 @pytest.mark.parametrize("coding", ["UTF-8", "none", "compress", "gzip, foo"])
@@ -1578,9 +1625,9 @@ def test_a_record_names_the_language_and_the_version_the_visitor_was_shown(engin
     assert form.shown_digest == digest == archived(engine.config)[0]
     # The archive renders the same banner the live config does.
     again = config_from(content, digest)
-    assert Banner(again, Policy(again)).render(NO_DECISION, "de", "/") == engine.banner.render(
+    assert Banner(again, Policy(again), digest).render(
         NO_DECISION, "de", "/"
-    )
+    ) == engine.banner.render(NO_DECISION, "de", "/")
 
 
 def test_after_max_age_days_the_choice_is_gone_and_the_banner_asks_again(engine):

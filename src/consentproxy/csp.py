@@ -137,26 +137,33 @@ def admit_injected(value: str, nonce: str, own: str) -> str:
     return ", ".join(dict.fromkeys(policies))
 
 
-def held_scripts_wait(value: str) -> bool:
-    """Whether, under a policy of this CSP value, a <script> the rewrite held must come back
-    on the next page, never in place: where it trusts what a trusted script inserts
-    ('strict-dynamic' where script elements are governed), consent.js (trusted by the
-    proxy's nonce) bringing one back would run what its nonces and hashes kept out (a tag
-    injected in a forum post, once the visitor accepted); where it requires Trusted Types,
-    consent.js cannot set a script's text or URL (the page's own code in a held script
-    never ran on that view)."""
+def scripts_back_in_place(value: str) -> frozenset[str] | None:
+    """Which held <script>s consent.js may bring back in place under the policies of this CSP
+    value: all (None), or only those carrying one of the nonces returned (none, if empty).
+    Where a policy trusts what a trusted script inserts ('strict-dynamic' where script
+    elements are governed), consent.js (trusted by the proxy's nonce) bringing one back ran
+    it whatever its nonce: a tag injected in a forum post, once the visitor accepted; one
+    the origin gave its nonce is its own. Where a policy requires Trusted Types, consent.js
+    cannot set a script's text or URL: none (the page's own held code failed to come back)."""
+    kept: frozenset[str] | None = None
     for policy in value.split(","):
         directives: dict[str, list[str]] = {}
         for directive in policy.split(";"):
             tokens = _ASCII_SPACES.split(directive.strip(_ASCII_SPACE))
             if tokens != [""]:
                 directives.setdefault(tokens[0].lower(), tokens[1:])  # (the first counts)
-        if "require-trusted-types-for" in directives:
-            return True
         name = next((n for n in _FALLBACKS["script"] if n in directives), None)
-        if name is not None and "'strict-dynamic'" in map(str.lower, directives[name]):
-            return True
-    return False
+        sources = directives[name] if name is not None else []
+        if "require-trusted-types-for" in directives:
+            nonces: frozenset[str] = frozenset()
+        elif "'strict-dynamic'" in map(str.lower, sources):
+            nonces = frozenset(
+                t[7:-1] for t in sources if t.lower().startswith("'nonce-") and t.endswith("'")
+            )
+        else:
+            continue
+        kept = nonces if kept is None else kept & nonces  # (every policy must allow it)
+    return kept
 
 
 def without_reports_to(value: str, held: Callable[[str], bool]) -> str:

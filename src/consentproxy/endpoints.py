@@ -652,6 +652,7 @@ class Endpoints:
                 services = data.get("services") or []
                 via = str(data["via"]) if data.get("via") in VIA else "banner"
                 lang = data.get("lang")
+                seen = data.get("shown")
                 back = None
             else:
                 form = parse_qsl(body.decode("utf-8"), keep_blank_values=True)
@@ -660,6 +661,7 @@ class Endpoints:
                 services = [v for k, v in form if k == "service"]
                 back = next((v for k, v in form if k == "return"), None)
                 lang = next((v for k, v in form if k == "lang"), None)
+                seen = next((v for k, v in form if k == "shown"), None)
                 # The no-JS close button posts to choice?via=close, the opt-out to
                 # choice?via=do-not-sell.
                 via = {"close": "form-close", "do-not-sell": "do-not-sell"}.get(
@@ -675,6 +677,13 @@ class Endpoints:
                 "action must be accept-all, reject-all or save; "
                 "categories and services must be lists",
             )
+        if isinstance(seen, str) and seen != self.shown[0] and action != "reject-all":
+            # The banner the visitor chose on was rendered before a reload changed what it
+            # shows (a category added): granting what it grants now, recorded as the new
+            # version shown, claimed a consent never given. banner.js then posts the form,
+            # which goes back to the page, its banner afresh; nothing is set or recorded.
+            stale = "the banner changed since this page was shown: choose again on it"
+            return _plain(400, stale) if is_json else _back(ex, back, stale)
         if ex.forced:  # a QA run forced to a state stays in it: no cookie, no record
             return _answer(
                 ex,
@@ -850,6 +859,11 @@ def _answer(
     """A choice's answer: the state as JSON, or (a form post) back to the page."""
     if is_json:
         return _json(200, state_json(state, revision, ex.forced))
+    return _back(ex, back, saying)
+
+
+def _back(ex: Visit, back: str | None, saying: str) -> LocalResponse:
+    """A form post's answer: back to the page it came from."""
     resp = _plain(303, saying)
     resp.headers.append(("Location", safe_return(back or _referer_path(ex))))
     return resp

@@ -339,10 +339,10 @@ class PagePlan:
     head: bytes  # banner.script_pieces as a template(): the guard's script tag
     declaration: bytes
     sniff: Sniff | None  # None: the request decided the language, not the page
-    # The origin's CSP makes held scripts wait (csp.held_scripts_wait), and no policy of ours makes
-    # banner.js reload to bring anything back: it is brought back on the next page only
-    # (Neutraliser.hold_in_place).
-    held_in_place: bool = False
+    # The nonces a held script needs to come back in place under the origin's CSP (None:
+    # any comes back; csp.scripts_back_in_place), where no policy of ours makes banner.js
+    # reload for it (Neutraliser.hold_in_place).
+    script_nonces: frozenset[str] | None = None
 
 
 @dataclass(slots=True)
@@ -1049,8 +1049,8 @@ class Exchange:
         own = url_target("//" + self.host)
         page = (own[0], req.target.partition("?")[0]) if own is not None else None
         neutraliser = Neutraliser(engine.policy, state, mark, 0, plan.site, plan.choice, page)
-        if plan.held_in_place:
-            neutraliser.hold_in_place()
+        if plan.script_nonces is not None:
+            neutraliser.hold_in_place(plan.script_nonces)
         rewriter = HtmlRewriter(
             neutraliser,
             filled(plan.banner, values) if plan.banner else [],  # (else: once sniffed)
@@ -1107,11 +1107,10 @@ class Exchange:
             template(engine.banner.script_pieces(state, site)),
             engine.declaration.html(decided) if decided else b"",
             None if decided else (PageLanguage(engine.config.languages), Spoken(engine, state)),
-            engine.config.csp != "enforce"
-            and any(
-                csp.held_scripts_wait(v)
-                for k, v in origin_csp
-                if k.lower() == "content-security-policy"
+            None
+            if engine.config.csp == "enforce"
+            else csp.scripts_back_in_place(
+                ", ".join(v for k, v in origin_csp if k.lower() == "content-security-policy")
             ),
         )
 
@@ -1268,7 +1267,8 @@ class Engine:
             config.consent.revision,
             category_digests(self.policy.services_in),
         )
-        self.banner = Banner(config, self.policy)
+        self.shown = archived(config)  # (digest, content) of every text the banner shows
+        self.banner = Banner(config, self.policy, self.shown[0])
         opens, fills = (
             tuple(s for text in texts for s in parse_selectors(text))
             for texts in (config.banner.open_selectors, config.banner.declaration_selectors)
@@ -1289,7 +1289,6 @@ class Engine:
         self.config_digest = hashlib.sha256(
             json.dumps([config.consent.revision, sorted(self.signer.digests.items())]).encode()
         ).hexdigest()[:12]
-        self.shown = archived(config)  # (digest, content) of every text the banner shows
         self.endpoints = Endpoints(
             config,
             self.policy,

@@ -102,7 +102,7 @@ def shown_page(content: str, digest: str, lang: str) -> bytes:
     config = config_from(content, digest)
     if lang not in config.languages:
         lang = config.languages[0]
-    banner = Banner(config, Policy(config))
+    banner = Banner(config, Policy(config), digest)
     title = f"Consent banner shown: version {digest[:12]}, language {lang}"
     return (
         (

@@ -59,7 +59,7 @@ banner:
 """,
     "test-banner.yaml",
 )
-BANNER = Banner(CONFIG, Policy(CONFIG))
+BANNER = Banner(CONFIG, Policy(CONFIG), "version-shown")
 _KEEPING = replace(CONFIG, records=RecordsSettings(":memory:"))
 KEEPING_RECORDS = Banner(_KEEPING, Policy(_KEEPING))
 ALL = ["analytics", "social", "advertising"]
@@ -154,6 +154,7 @@ class Site:
     choices: list[dict[str, Any]] = field(default_factory=list)
     vias: list[str | None] = field(default_factory=list)
     langs: list[str | None] = field(default_factory=list)
+    versions: list[str | None] = field(default_factory=list)
     erased: list[str | None] = field(default_factory=list)
     third_party: list[str] = field(default_factory=list)
     loads: int = 0
@@ -185,9 +186,10 @@ class Site:
                 await route.fulfill(status=415, body="no JSON here")
                 return
             choice = req.post_data if form else json.loads(req.post_data or "null")
-            if isinstance(choice, dict):  # where and in which language: checked on their own
-                self.vias.append(choice.pop("via", None))
+            if isinstance(choice, dict):  # where, in which language, on which version
+                self.vias.append(choice.pop("via", None))  # of the banner: checked on their own
                 self.langs.append(choice.pop("lang", None))
+                self.versions.append(choice.pop("shown", None))
             self.choices.append(choice)
             if self.fail_choice:
                 await route.abort("connectionrefused")
@@ -790,6 +792,7 @@ async def test_a_choice_says_the_banners_language(site: Site) -> None:
     await site.page.click("[data-consent-action=reject-all]")
     await site.choice_count(1)
     assert site.langs == ["de"]
+    assert site.versions == ["version-shown"]  # (the version of the banner it shows)
 
 
 async def test_the_preferences_erase_button_posts_its_own_form_not_a_choice(site: Site) -> None:
@@ -943,7 +946,8 @@ async def test_without_javascript_the_banner_shows_and_posts_a_form(site_without
     await site.page.click("text=Customise")
     assert await site.page.locator("input[data-consent-category=analytics]").is_visible()
     await site.page.click("text=Reject all")
-    assert site.choices == ["return=%2F&lang=en&action=reject-all"]  # the language read
+    # the language read, the version shown
+    assert site.choices == ["return=%2F&lang=en&shown=version-shown&action=reject-all"]
 
 
 async def test_axe_finds_no_violations(site: Site, narrow_site: Site) -> None:
@@ -1070,7 +1074,7 @@ async def test_a_refused_json_choice_falls_back_to_the_form(site: Site) -> None:
     site.refuse_json = True
     async with site.page.expect_navigation():
         await site.page.click("text=Reject all")
-    assert site.choices == ["return=%2F&lang=en&action=reject-all"]
+    assert site.choices == ["return=%2F&lang=en&shown=version-shown&action=reject-all"]
     assert site.loads == 2
 
 

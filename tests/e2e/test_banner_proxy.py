@@ -304,3 +304,44 @@ async def test_a_page_cut_short_in_a_noscript_or_template_shows_a_working_banner
     await accept.click()
     await page.wait_for_function(CLOSED)
     await page.wait_for_function("() => window.__loaded_www_google_analytics_com === 1")
+
+
+async def test_accept_all_on_a_banner_a_reload_has_changed_grants_nothing_until_seen_afresh(
+    browser: Browser,
+) -> None:
+    """(helper-106) The config reloaded with a category more while the banner was open:
+    Accept all granted it, recorded as shown. banner.js posts the version it shows; on one
+    reloaded away the choice is refused, its form goes back to the page, and the page's new
+    banner is the one the visitor then answers."""
+    from dataclasses import replace
+
+    from consentproxy.engine import Engine
+    from tests.e2e.conftest import pages_origin, recorded
+
+    async with pages_origin({"/": "<p>x</p>"}) as origin:
+        running = await start_proxy(origin)
+        try:
+            async with recorded(browser, f"http://{FIRST_PARTY_HOST}:{running.port}") as (
+                tab,
+                _,
+            ):
+                await tab.goto("/")
+                titles = "[id=consentproxy] [data-consent-category]"
+                before = await tab.locator(titles).count()
+                config = running.proxy.engine.config
+                more = replace(
+                    config,
+                    categories=(*config.categories, replace(config.categories[-1], name="extra")),
+                )
+                await running.proxy.reload(Engine(more, [b"e2e-secret-key-0123456789"]))
+                async with tab.expect_navigation():
+                    await tab.click("[data-consent-action=accept-all]")
+                state = await tab.evaluate("fetch('/.consent/state').then(r => r.json())")
+                assert state["decided"] is False  # (nothing granted on the old banner)
+                assert await tab.locator(titles).count() == before + 1
+                await tab.click("[data-consent-action=accept-all]")
+                await tab.wait_for_function(CLOSED)
+                state = await tab.evaluate("fetch('/.consent/state').then(r => r.json())")
+                assert "extra" in state["categories"]
+        finally:
+            await running.stop()

@@ -2275,26 +2275,30 @@ def test_after_a_policy_trusting_inserted_scripts_no_held_script_carries_the_mar
     """A <meta> CSP with 'strict-dynamic': banner.js, trusted, bringing back a held <script>
     after consent ran a tag the page's policy kept out (an injected one, without its nonce).
     A script held after that <meta> can never be brought back on this page (the next page
-    leaves it as it came, for the policy to judge); one before it still can, and so can an
-    embed after it (no script: helper-105 found click-to-load gone with the mark)."""
+    leaves it as it came, for the policy to judge); one before it still can, and so can one
+    carrying the policy's nonce (the origin's own), and an embed after it (no script:
+    helper-105 found click-to-load gone with the mark)."""
     gtm = b'<script src="https://www.googletagmanager.com/gtm.js?id=G"></script>'
+    own = b'<script nonce="a">gtag("js", new Date())</script>'
     frame = b'<iframe src="https://www.youtube.com/embed/x"></iframe>'
     meta = (
         b'<meta http-equiv="Content-Security-Policy" '
         b"content=\"script-src 'nonce-a' 'strict-dynamic'\">"
     )
-    page = b"<html><head>" + gtm + meta + gtm + b"</head><body>" + frame + b"</body></html>"
+    page = b"<html><head>" + gtm + meta + gtm + own + b"</head><body>" + frame + b"</body></html>"
     ours = f'data-consent-mark="{MARK}"'.encode()
     for _ in range(2):  # (the second time, from the memos)
         out = rewrite(policy, page, chunks, skip=skip)
         before, _, after = out.partition(meta)
         assert before.count(ours) == 1
-        held, _, body = after.partition(b"<iframe")
-        assert held.count(b"data-consent-mark=") == 1 and ours not in held
+        injected, _, rest = after.partition(b"</script>")
+        assert b"data-consent-mark=" in injected and ours not in injected
+        nonced, _, body = rest.partition(b"<iframe")
+        assert b"data-consent-blocked" in nonced and ours in nonced
         assert ours in body.partition(b">")[0]
     lenient = page.replace(b"'strict-dynamic'", b"'self'")
     out = rewrite(policy, lenient, chunks, skip=skip)
-    assert out.count(ours) == 3
+    assert out.count(ours) == 4
 
 
 def test_a_meta_csp_s_own_style_attribute_is_neutralised_as_any_tag_s(policy, skip):

@@ -643,7 +643,9 @@
       busy = true;
       form.setAttribute('aria-busy', 'true');
       via = via || (prefs() ? 'preferences' : 'banner');
-      var body = { action: action, categories: categories, lang: lang, via: via }, sent;
+      // shown: the version of the banner this page shows (a choice made on one a reload
+      // of the config has since changed is refused, and the page comes afresh: see submit)
+      var body = { action: action, categories: categories, lang: lang, via: via, shown: catalog.v }, sent;
       if (services) body.services = services;
       // A withdrawal stops at once: the trackers still running on the page must not send
       // or set anything while the answer (and the reload) comes.

@@ -207,8 +207,11 @@ class Banner:
     """Renders the banner (before </body>) and the script tag (early in <head>) for one
     visitor's state and language, and builds consent.js with the policy's tables."""
 
-    def __init__(self, config: Config, policy: Policy):
+    def __init__(self, config: Config, policy: Policy, shown: str = ""):
+        """shown: the digest of the version of every text it shows (proof.archived): a
+        choice names it, and one made on a version since reloaded away is refused."""
         self.config = config
+        self.shown = shown
         self.policy = policy
         self.prefix = config.prefix
         self.optional = policy.optional
@@ -393,6 +396,7 @@ class Banner:
             f'<form method="post" action="{p}choice">'
             f'<input type="hidden" name="return" value="{RETURN}"/>'
             f'<input type="hidden" name="lang" value="{lang}"/>'
+            f'<input type="hidden" name="shown" value="{self.shown}"/>'
             f'<div class="cp-head">{logo}<h2 id="cp-title" tabindex="-1">'
             f"{escape(t['title'])}</h2>{close}</div>"
             f'<p id="cp-body">{escape(t["body"])}{purposes}{privacy}</p>{notes}'
@@ -526,6 +530,7 @@ class Banner:
                     for s in cfg.services
                 },
                 "texts": {k: t[k] for k in CLIENT_TEXTS},
+                "v": self.shown,  # (banner.js posts it with a choice)
             },
             ensure_ascii=False,
             separators=(",", ":"),

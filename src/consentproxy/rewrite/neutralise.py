@@ -23,7 +23,7 @@ import idna
 
 from consentproxy.consent import ConsentState
 from consentproxy.cookies import set_cookie_name
-from consentproxy.csp import held_scripts_wait
+from consentproxy.csp import scripts_back_in_place
 from consentproxy.domains import MAX_HOST_NAME
 from consentproxy.policy import Blocked, Policy, TagOutcome, data_url_content, memo_digest
 from consentproxy.rewrite.css import neutralise_css, style_may_load, url_spans
@@ -452,8 +452,8 @@ class Neutraliser:
         self.state = state
         self.mark = mark or new_mark()
         self.mark_attr = _MARK_ATTR_OPEN + self.mark.encode("ascii") + b'"'
-        self.script_mark_attr = self.mark_attr  # (another once scripts are held in place)
         self.one_mark = True  # every tag stamped alike: the C loop may stamp from its memo
+        self.script_nonces: frozenset[str] = frozenset()  # (see hold_in_place)
         self.depth = depth
         self.site = site
         self.blocked: list[tuple[str, str]] = []  # (service, element) for reports
@@ -482,19 +482,25 @@ class Neutraliser:
         )
         self.element_memo = policy.element_memo
 
-    def hold_in_place(self) -> None:
-        """The scripts neutralised from here on are never brought back on this page: stamped
-        with a mark nobody knows (banner.js brings back only the response's). For a page
-        under a policy its held scripts must wait under (csp.held_scripts_wait): the
-        visitor's consent shows on their next page, where that policy judges the tags.
-        (Frames and images come back in place as ever: the C loop stops stamping, its memo
-        knowing no tag's name, and each is stamped here by what it is.)"""
-        self.script_mark_attr = _MARK_ATTR_OPEN + new_mark().encode("ascii") + b'"'
+    def hold_in_place(self, nonces: frozenset[str]) -> None:
+        """The scripts neutralised from here on come back on this page only if they carry
+        one of nonces (the origin's, csp.scripts_back_in_place); any other is stamped with a
+        mark nobody knows (banner.js brings back only the response's): the visitor's consent
+        shows on their next page, where the origin's policy judges it as it came. (Frames
+        and images come back in place as ever: the C loop stops stamping, its memo knowing
+        no tag's nonce, and each is stamped here by what it is.)"""
+        self.script_nonces = nonces if self.one_mark else self.script_nonces & nonces
         self.one_mark = False
 
-    def _stamp(self, tag: bytes, script: bool = False) -> bytes:
-        """The tag with this response's mark in the slot _edit left for it (the first)."""
-        return tag.replace(MARK_SLOT, self.script_mark_attr if script else self.mark_attr, 1)
+    def _stamp(self, tag: bytes, script: bytes | None = None) -> bytes:
+        """The tag with this response's mark in the slot _edit left for it (the first);
+        script: a held <script>'s start tag as the page had it (see hold_in_place)."""
+        mark = self.mark_attr
+        if script is not None and not self.one_mark:
+            nonce = Attributes(script, len(b"script") + 1).get(b"nonce")
+            if nonce not in self.script_nonces:
+                mark = _MARK_ATTR_OPEN + new_mark().encode("ascii") + b'"'
+        return tag.replace(MARK_SLOT, mark, 1)
 
     def _target(self, value: str) -> tuple[str, str] | None:
         """(host, path) a URL attribute value fetches from, the document's base included."""
@@ -525,10 +531,10 @@ class Neutraliser:
         if name == b"meta" and _POLICY_EQUIV(tag):
             attrs = Attributes(tag, len(b"meta") + 1)
             if (attrs.get(b"http-equiv") or "").strip().lower() == "content-security-policy":
-                if self.policy.config.csp != "enforce" and held_scripts_wait(
-                    attrs.get(b"content") or ""
-                ):  # (under enforce, banner.js reloads the page for a script)
-                    self.hold_in_place()
+                nonces = scripts_back_in_place(attrs.get(b"content") or "")
+                # (under enforce, banner.js reloads the page for a script)
+                if nonces is not None and self.policy.config.csp != "enforce":
+                    self.hold_in_place(nonces)
                 # never remembered (the C loop would step over the next one); its style
                 # attribute neutralised as any tag's
                 out = self._start_tag(name, tag)
@@ -542,7 +548,7 @@ class Neutraliser:
         out = tag if edited is None else edited
         if name == b"base" and not self.base_seen:
             self._note_base(out)
-        return tag if out is tag else self._stamp(out, name == b"script")
+        return tag if out is tag else self._stamp(out, tag if name == b"script" else None)
 
     def _note_base(self, tag: bytes) -> None:
         """The first <base> with an href sets the document's base URL (when one is
@@ -729,10 +735,10 @@ class Neutraliser:
         over MEMO_TAG_BYTES is worked out each time: the memo's keys stay short)."""
         if len(tag) > MEMO_TAG_BYTES:
             out = self._inline_script(tag, content)
-            return tag if out is tag else self._stamp(out, True)
+            return tag if out is tag else self._stamp(out, tag)
         key = (self.choice, b"script", tag, memo_digest(content))  # (no start tag's key)
         edited = self._worked_out(key, tag, lambda: self._inline_script(tag, content), True)
-        return tag if edited is None else self._stamp(edited, True)
+        return tag if edited is None else self._stamp(edited, tag)
 
     def _inline_script(self, tag: bytes, content: bytes) -> bytes:
         start = StartTag(b"script", tag)
