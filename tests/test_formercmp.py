@@ -164,6 +164,10 @@ def test_the_import_is_kept_as_proof_with_its_origin():
     assert record.method == "import:onetrust" and record.decided_at == CLOSED_AT
     assert record.granted_categories == ("analytics",)
     assert record.refused_categories == ("social",)
+    # (helper-106: the page's language, and the former tool as a refused service: neither
+    # was what the visitor read or was offered)
+    assert record.language == "" and record.shown_digest == ""
+    assert "onetrust" not in record.refused_services + record.granted_services
 
 
 def test_a_former_choice_is_imported_under_one_id_and_recorded_once():

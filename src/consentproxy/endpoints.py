@@ -750,7 +750,11 @@ class Endpoints:
     ) -> ConsentRecord:
         """via: VIA, or form / form-close (the no-JS form)."""
         policy = self.policy
-        allowed = {s for s in policy.services if policy.allows(policy.services[s], state)}
+        # (of the services a visitor is asked about: a necessary one, or a former tool the
+        # config names, was never offered, nor granted or refused)
+        offered = {s for s, svc in policy.services.items() if svc.category in policy.optional}
+        allowed = {s for s in offered if policy.allows(policy.services[s], state)}
+        imported = via.startswith("import:")
         was = ex.state if ex.state.decided or ex.state.opt_out else NO_DECISION
         withdrawn = any(
             policy.allows(svc, was) and not policy.allows(svc, state)
@@ -760,7 +764,7 @@ class Endpoints:
             consent_id=state.consent_id,
             # when the visitor answered (a close keeps the cookie's older date: it renews
             # nothing); an import, when they chose with the former tool
-            decided_at=state.decided_at if via.startswith("import:") else int(self.clock()),
+            decided_at=state.decided_at if imported else int(self.clock()),
             revision=state.revision,
             config_digest=self.config_digest,
             action=action,
@@ -768,12 +772,12 @@ class Endpoints:
             granted_categories=tuple(sorted(state.categories)),
             refused_categories=tuple(sorted(set(policy.optional) - state.categories)),
             granted_services=tuple(sorted(allowed)),
-            refused_services=tuple(sorted(set(policy.services) - allowed)),
+            refused_services=tuple(sorted(offered - allowed)),
             withdrawal=withdrawn,
             gpc=ex.state.gpc,
             user_agent=user_agent_family(header(ex.req.headers, "user-agent")),
-            language=lang,
-            shown_digest="" if via.startswith("import:") else self.shown[0],  # (the tool's)
+            language="" if imported else lang,  # (the tool's banner, not ours, was read)
+            shown_digest="" if imported else self.shown[0],
             outcome=_outcome(ex, action, via),
         )
 
