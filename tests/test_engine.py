@@ -1630,6 +1630,29 @@ def test_a_record_names_the_language_and_the_version_the_visitor_was_shown(engin
     ) == engine.banner.render(NO_DECISION, "de", "/")
 
 
+def test_the_archive_renders_the_cookie_lifetime_cap_the_cookie_policy_and_the_dpo(engine):
+    """(helper-106: the rebuilt banner said "13 months (_ga)" where the live one, capped,
+    said 90 days, and lacked the cookie policy's link and the DPO: under the same digest)"""
+    from consentproxy.proof import config_from
+
+    banner = replace(
+        engine.config.banner, cookie_policy_url="/cookie-policy-v7", dpo={"email": "dpo@x.example"}
+    )
+    config = replace(engine.config, cap_cookie_lifetime_days=90, banner=banner)
+    live = Engine(config, [b"k" * 32], clock=lambda: NOW)
+    digest, content = live.shown
+    again = config_from(content, digest)
+    for lang in ("en", "fr"):
+        shown = live.banner.render(NO_DECISION, lang, "/", open_preferences=True)
+        assert b"/cookie-policy-v7" in shown and b"dpo@x.example" in shown
+        assert (
+            Banner(again, Policy(again), digest).render(
+                NO_DECISION, lang, "/", open_preferences=True
+            )
+            == shown
+        )
+
+
 def test_after_max_age_days_the_choice_is_gone_and_the_banner_asks_again(engine):
     _, cookie = choose(engine, "accept-all")
     day = 86400

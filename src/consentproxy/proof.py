@@ -41,12 +41,16 @@ def presentation(config: Config) -> dict[str, Any]:
         "prefix": config.prefix,
         "languages": list(config.languages),
         "gpc": list(config.gpc),
+        # (the retention shown is capped by it: "90 days (_ga)", not the service's 13 months)
+        "cap_cookie_lifetime_days": config.cap_cookie_lifetime_days,
         "banner": {
             "position": banner.position,
             "colors": banner.colors,
             "logo": banner.logo,
             "css": banner.css,
             "privacy_url": banner.privacy_url,
+            "cookie_policy_url": banner.cookie_policy_url,  # (the policy's revision linked)
+            "dpo": banner.dpo,
             "texts": {lang: banner.text(lang) for lang in config.languages},
         },
         "categories": [
@@ -82,6 +86,12 @@ def config_from(content: str, digest: str) -> Config:
         consent=ConsentSettings(revision=data["revision"]),
         languages=tuple(data["languages"]),
         gpc=tuple(data["gpc"]),
+        # (versions archived before these were kept: what the defaults showed)
+        **(
+            {"cap_cookie_lifetime_days": data["cap_cookie_lifetime_days"]}
+            if "cap_cookie_lifetime_days" in data
+            else {}
+        ),
         cookie_database=False,
         categories=tuple(Category(**c) for c in data["categories"]),
         services=tuple(Service(**{**s, "cookies": tuple(s["cookies"])}) for s in data["services"]),
@@ -91,6 +101,8 @@ def config_from(content: str, digest: str) -> Config:
             logo=banner["logo"],
             css=banner["css"],
             privacy_url=banner["privacy_url"],
+            cookie_policy_url=banner.get("cookie_policy_url", ""),
+            dpo=banner.get("dpo", {}),
             texts=banner["texts"],
         ),
     )
