@@ -4,6 +4,7 @@ import json
 import logging
 import re
 from dataclasses import replace
+from html import unescape
 from ipaddress import ip_network
 
 import pytest
@@ -38,8 +39,10 @@ def get(engine, target="/", cookie=None, **extra):
     return engine.begin(Request("GET", target, headers))
 
 
-def post_choice(engine, choice, cookie=None):
-    """POST {prefix}choice from the site's own page, as banner.js does."""
+def post_choice(engine, choice, cookie=None, form: bytes | None = None):
+    """POST {prefix}choice from the site's own page, as banner.js does (the JSON of choice),
+    or as its form does without JavaScript (form: the form's body)."""
+    ctype = "application/json" if form is None else "application/x-www-form-urlencoded"
     ex = engine.begin(
         Request(
             "POST",
@@ -47,12 +50,12 @@ def post_choice(engine, choice, cookie=None):
             [
                 ("Host", "shop.example.com"),
                 ("Origin", "http://shop.example.com"),
-                ("Content-Type", "application/json"),
+                ("Content-Type", ctype),
             ]
             + ([("Cookie", cookie)] if cookie else []),
         )
     )
-    return ex.local_response(json.dumps(choice).encode())
+    return ex.local_response(json.dumps(choice).encode() if form is None else form)
 
 
 def choose(engine, action, categories=(), cookie=None, via=None):
@@ -464,29 +467,12 @@ def test_a_choice_on_a_banner_a_reload_has_changed_since_grants_nothing(engine):
     markup = before.banner.render(NO_DECISION, "en", "/").decode()
     shown = re.search(r'name="shown" value="([0-9a-f]+)"', markup)[1]
     assert shown == before.shown[0] != engine.shown[0]
-    assert (
-        json.loads(
-            re.search(r"data-consentproxy-catalog='([^']*)'", markup)[1]
-            .replace("&quot;", '"')
-            .replace("&#x27;", "'")
-            .replace("&amp;", "&")
-        )["v"]
-        == shown
-    )
+    catalog = unescape(re.search(r"data-consentproxy-catalog='([^']*)'", markup)[1])
+    assert json.loads(catalog)["v"] == shown
     stale = post_choice(engine, {"action": "accept-all", "categories": [], "shown": shown})
     assert stale.status == 400 and stale.record is None
     assert not any(k == "Set-Cookie" for k, _ in stale.headers)
-    form = engine.begin(
-        Request(
-            "POST",
-            "/.consent/choice",
-            [
-                ("Host", "shop.example.com"),
-                ("Origin", "http://shop.example.com"),
-                ("Content-Type", "application/x-www-form-urlencoded"),
-            ],
-        )
-    ).local_response(f"action=accept-all&return=/shop&shown={shown}".encode())
+    form = post_choice(engine, None, form=f"action=accept-all&return=/shop&shown={shown}".encode())
     assert form.status == 303 and header(form.headers, "location") == "/shop"
     assert form.record is None and not any(k == "Set-Cookie" for k, _ in form.headers)
     refused = post_choice(engine, {"action": "reject-all", "categories": [], "shown": shown})
@@ -1477,20 +1463,11 @@ def test_preferences_page_works_without_javascript(engine):
 
 
 def test_form_choice_keeps_services_outside_granted_categories(engine):
-    ex = engine.begin(
-        Request(
-            "POST",
-            "/.consent/choice",
-            [
-                ("Host", "shop.example.com"),
-                ("Origin", "http://shop.example.com"),
-                ("Content-Type", "application/x-www-form-urlencoded"),
-            ],
-        )
-    )
-    resp = ex.local_response(
-        b"action=save&category=analytics&service=google-analytics"
-        b"&service=youtube&service=nope&return=/x"
+    resp = post_choice(
+        engine,
+        None,
+        form=b"action=save&category=analytics&service=google-analytics"
+        b"&service=youtube&service=nope&return=/x",
     )
     assert resp.status == 303 and header(resp.headers, "location") == "/x"
     assert resp.new_state.categories == frozenset({"analytics"})
