@@ -104,6 +104,12 @@ _ASCII_SPACE = " \t\n\f\r"
 _ASCII_SPACES = re.compile(f"[{_ASCII_SPACE}]+")
 
 
+def _directives(policy: str) -> list[list[str]]:
+    """One policy's directives, each its tokens (its name first), the empty ones left out."""
+    directives = [_ASCII_SPACES.split(d.strip(_ASCII_SPACE)) for d in policy.split(";")]
+    return [d for d in directives if d != [""]]
+
+
 def admit_injected(value: str, nonce: str, own: str) -> str:
     """The origin's CSP header value, changed only so that what the proxy injects runs:
     its script and style by nonce (or by URL where adding a nonce would switch off the
@@ -112,8 +118,7 @@ def admit_injected(value: str, nonce: str, own: str) -> str:
     did). Every other source and directive is the origin's, untouched."""
     policies = []
     for policy in value.split(","):
-        directives = [_ASCII_SPACES.split(d.strip(_ASCII_SPACE)) for d in policy.split(";")]
-        directives = [d for d in directives if d != [""]]
+        directives = _directives(policy)
         names = [d[0].lower() for d in directives]
         for kind, chain in _FALLBACKS.items():
             name = next((n for n in chain if n in names), None)
@@ -148,10 +153,8 @@ def scripts_back_in_place(value: str) -> frozenset[str] | None:
     kept: frozenset[str] | None = None
     for policy in value.split(","):
         directives: dict[str, list[str]] = {}
-        for directive in policy.split(";"):
-            tokens = _ASCII_SPACES.split(directive.strip(_ASCII_SPACE))
-            if tokens != [""]:
-                directives.setdefault(tokens[0].lower(), tokens[1:])  # (the first counts)
+        for tokens in _directives(policy):
+            directives.setdefault(tokens[0].lower(), tokens[1:])  # (the first counts)
         name = next((n for n in _FALLBACKS["script"] if n in directives), None)
         sources = directives[name] if name is not None else []
         if "require-trusted-types-for" in directives:

@@ -85,8 +85,9 @@ VIA = ("banner", "preferences", "placeholder", "close", "do-not-sell")
 GPC_PATH = "/.well-known/gpc.json"
 CSP_REPORT = "csp-report"  # under the prefix
 CSP_REPORTS_PER_SECOND, CSP_REPORTS_BURST = 20, 100  # per process
-# What one address may add to the records (choices, imports; erasures apart), per process: a visitor makes
-# a few choices; a script posting a thousand a second filled the disk (656 B a record).
+# What one address may add to the records (choices, imports; erasures apart), per process:
+# a visitor makes a few choices; a script posting a thousand a second filled the disk (656 B
+# a record).
 # Past it the choice holds all the same (its cookie), unrecorded. All addresses together:
 # ALL_RECORDS_PER_SECOND, for a flood from many.
 RECORDS_PER_SECOND, RECORDS_BURST = 1, 60
