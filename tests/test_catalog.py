@@ -176,6 +176,7 @@ def test_catalog_markers_catch_the_corpus_inline_snippets(all_services: Policy):
         b"window.intercomSettings = {app_id: 'x'};": "intercom",
         b"window.$crisp=[];window.CRISP_WEBSITE_ID='x';": "crisp",
         b"window.uetq = window.uetq || [];": "bing-uet",
+        b"var freestar = freestar || {}; freestar.queue = freestar.queue || [];": "freestar",
         b"function OptanonWrapper() { }": "onetrust",
     }
     for js, name in snippets.items():

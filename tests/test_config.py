@@ -796,3 +796,11 @@ def test_the_catalog_names_the_globals_sites_call():
     for name, globals_ in want.items():
         assert services[name].globals == globals_, name
     assert services["tiktok-pixel"].globals == ()  # (ttq: an object with methods)
+
+
+def test_metrics_on_the_proxys_own_port_is_refused_where_it_is_written():
+    """(it passed check-config, and serve said only that the port "cannot be bound")"""
+    with pytest.raises(ConfigError, match=r":8: metrics.listen port 8000 is listen's own"):
+        parse_config(MINIMAL + "listen: 0.0.0.0:8000\nmetrics: {listen: '127.0.0.1:8000'}\n")
+    c = parse_config(MINIMAL + "listen: 0.0.0.0:8000\nmetrics: {listen: '127.0.0.1:9100'}\n")
+    assert c.metrics_listen == ("127.0.0.1", 9100)

@@ -621,7 +621,7 @@ class _Reader:
                 if "records" in top
                 else RecordsSettings()
             ),
-            metrics_listen=self.metrics(top["metrics"]) if "metrics" in top else None,
+            metrics_listen=self.metrics(top["metrics"], port) if "metrics" in top else None,
             access_log=(
                 self.boolean(top["access_log"], "access_log") if "access_log" in top else True
             ),
@@ -763,14 +763,22 @@ class _Reader:
             }
         )
 
-    def metrics(self, node: yaml.Node) -> tuple[str, int]:
-        """`metrics: {listen: 127.0.0.1:9100}`: where Prometheus scrapes /metrics."""
+    def metrics(self, node: yaml.Node, listen_port: int) -> tuple[str, int]:
+        """`metrics: {listen: 127.0.0.1:9100}`: where Prometheus scrapes /metrics, never
+        the public port (listen_port: the proxy's; one equal failed as "cannot be bound")."""
         items = self.mapping(node, "metrics", {"listen"})
         if "listen" not in items:
             raise self.fail(node, "metrics needs listen: HOST:PORT, e.g. 127.0.0.1:9100")
-        return parse_listen(
+        host, port = parse_listen(
             str(self.scalar(items["listen"])), self.source, items["listen"].start_mark.line + 1
         )
+        if port and port == listen_port:
+            raise self.fail(
+                items["listen"],
+                f"metrics.listen port {port} is listen's own: /metrics needs a port of its "
+                "own, reached by Prometheus only (e.g. 127.0.0.1:9100)",
+            )
+        return host, port
 
     def records(self, node: yaml.Node, consent_days: int) -> RecordsSettings:
         """`records: {path: FILE}` (SQLite, relative to this file) or `{dsn: postgresql://}`,
