@@ -1,5 +1,6 @@
 import itertools
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -813,7 +814,7 @@ def test_the_c_loop_stops_at_svg_and_math_elements_the_scanner_must_see(markup):
 
 
 def test_a_slash_in_an_unquoted_value_does_not_close_a_foreign_element():
-    """<svg d=x/> stays open (foreign._self_closing): the first </svg> closes it, the
+    """<svg d=x/> stays open (foreign.self_closing): the first </svg> closes it, the
     outer one is still open after it."""
     inner = b"<svg><svg d=x/></svg>"
     assert c_skip()(inner + b"<style>", 0, 4) == 0
@@ -2311,3 +2312,70 @@ def test_a_meta_csp_s_own_style_attribute_is_neutralised_as_any_tag_s(policy, sk
     for _ in range(2):
         out = rewrite(policy, page, skip=skip)
         assert b"url(https://www.facebook.com/tr" not in out and b"url(about:invalid)" in out
+
+
+XML_BANNER = b'<div id="consentproxy"></div>'
+
+
+@pytest.mark.parametrize(
+    "closed",
+    [
+        b'<script src="/a.js"/>',
+        b'<script type="application/json"/>',
+        b"<script/>",
+        b"<style/>",
+        b"<title/>",
+        b'<textarea name="a"/>',
+        b'<iframe src="/frame"/>',
+        b"<xmp/>",
+        b"<noembed/>",
+        b"<plaintext/>",
+    ],
+)
+@pytest.mark.parametrize(
+    ("body", "end"),
+    [
+        (
+            (
+                b'<body><p>text</p><iframe src="https://www.youtube.com/embed/x"></iframe>'
+                b'<img src="https://www.facebook.com/tr?id=1" alt=""/></body>'
+            ),
+            b"</body></html>",
+        ),
+        (
+            (
+                b'<frameset cols="50%,50%"><frame src="https://www.youtube.com/embed/x"/>'
+                b'<frame src="https://www.facebook.com/tr?id=1"/></frameset>'
+            ),
+            b"</html>",
+        ),
+    ],
+)
+def test_an_xhtml_page_stays_xml_with_elements_closed_by_a_slash(policy, skip, closed, body, end):
+    """In XML '/>' ends any element: read as HTML, the rewrite took the rest of the page for
+    a script's or a title's text (the trackers after it loaded) and put the banner after
+    </html>, where Chromium shows only its XML error. The banner goes before </html> when
+    there is no </body> (a frameset). Each page after an HTML page with the same tags, which
+    the C loop remembers (it steps over one and what follows up to its end tag)."""
+    page = (
+        b'<?xml version="1.0"?>\n<html xmlns="http://www.w3.org/1999/xhtml"><head>'
+        + closed
+        + b"</head>"
+        + body
+        + b"</html>"
+    )
+    rewrite(policy, b"<html><head>" + closed + b"</head></html>", skip=skip)  # (remembered)
+    for cut in (1, len(page) // 2, len(page) - 3):
+        rw = HtmlRewriter(
+            Neutraliser(policy, NO_DECISION, MARK),
+            XML_BANNER,
+            True,
+            skip=skip,
+            content_type="application/xhtml+xml",
+        )
+        out = rw.feed(page[:cut]) + rw.feed(page[cut:]) + rw.close()
+        ElementTree.fromstring(out)  # (raises on what is no XML)
+        assert b' src="https://www.youtube.com' not in out
+        assert b' src="https://www.facebook.com' not in out
+        assert out.count(XML_BANNER) == 1
+        assert out.endswith(XML_BANNER + end)

@@ -115,12 +115,12 @@ class ForeignContent:
         if stack and not self._html_start(name):
             if not (name in BREAKOUT or name == b"font" and _has_any(tag, name, FONT_ATTRS)):
                 ns = stack[-1][1]
-                if not _self_closing(tag, name):
+                if not self_closing(tag, name):
                     stack.append(_entry(name, ns, _kind(name, ns, tag)))
                 return False
             self._pop_to_html()
         if name in (b"svg", b"math"):
-            if not _self_closing(tag, name):
+            if not self_closing(tag, name):
                 stack.append(_entry(name, SVG if name == b"svg" else MATHML, PLAIN))
             return True
         if stack and name in CLOSES_P:
@@ -210,8 +210,9 @@ def _has_any(tag: bytes, name: bytes, attr_names: tuple[bytes, ...]) -> bool:
     return any(attrs.get(a) is not None for a in attr_names)
 
 
-def _self_closing(tag: bytes, name: bytes) -> bool:
-    """Ends in '/>' where the '/' is no part of an unquoted attribute value."""
+def self_closing(tag: bytes, name: bytes) -> bool:
+    """Ends in '/>' where the '/' is no part of an unquoted attribute value (in foreign
+    content, and in an XML document, such a tag has no content)."""
     if not tag.endswith(b"/>"):
         return False
     items = Attributes(tag, len(name) + 1).items

@@ -38,6 +38,7 @@ from consentproxy.rewrite.foreign import (
     MATHML_TEXT,
     SVG,
     ForeignContent,
+    self_closing,
 )
 from consentproxy.rewrite.held import MAX_HELD_TEXT, HeldElement, Rewrite
 from consentproxy.rewrite.injector import CLOSERS, Injector
@@ -81,23 +82,32 @@ _DELIM = rb"[\t\n\f\r />]"
 
 # Everything that cannot matter, as one possessive match (no backtracking); the most
 # frequent alternatives first.
-SKIP_RE = re.compile(
-    rb"(?:[^<]++"
-    rb"|<(?!"
-    + trie_pattern(list(INTERESTING), ignore_case=True)
-    + _DELIM
-    + rb")[A-Za-z]"
-    + _UNSTYLED_TAG_REST
-    + rb"|</(?![bB][oO][dD][yY]"
-    + _DELIM
-    + rb")[A-Za-z]"
-    + _TAG_REST
-    + rb"|<!--(?:-?>|(?s:.*?)--!?>)"  # comments, incl. <!--> and <!--->
-    rb"|<[!?](?!--)[^>]*+>"  # doctype, bogus comments
-    rb"|</(?![A-Za-z])[^>]*+>"  # </> and bogus end tags
-    rb"|<(?=[^A-Za-z!/?])"  # a lone '<' is text
-    rb")*+"
-)
+def _skip_re(end_tags: list[bytes]) -> re.Pattern[bytes]:
+    """What the skip loop steps over: all but interesting start tags and `end_tags`."""
+    return re.compile(
+        rb"(?:[^<]++"
+        rb"|<(?!"
+        + trie_pattern(list(INTERESTING), ignore_case=True)
+        + _DELIM
+        + rb")[A-Za-z]"
+        + _UNSTYLED_TAG_REST
+        + rb"|</(?!"
+        + trie_pattern(end_tags, ignore_case=True)
+        + _DELIM
+        + rb")[A-Za-z]"
+        + _TAG_REST
+        + rb"|<!--(?:-?>|(?s:.*?)--!?>)"  # comments, incl. <!--> and <!--->
+        rb"|<[!?](?!--)[^>]*+>"  # doctype, bogus comments
+        rb"|</(?![A-Za-z])[^>]*+>"  # </> and bogus end tags
+        rb"|<(?=[^A-Za-z!/?])"  # a lone '<' is text
+        rb")*+"
+    )
+
+
+SKIP_RE = _skip_re([b"body"])
+# In an XML document the banner goes before </html> when no </body> came: nothing may
+# follow the root element's end (a fatal error: the browser shows no page, only the error).
+XML_SKIP_RE = _skip_re([b"body", b"html"])
 # In foreign content (rewrite/foreign.py) every tag and <![CDATA[ counts: skip the rest.
 _FOREIGN_TEXT = (
     rb"[^<]++|<!--(?:-?>|(?s:.*?)--!?>)|<[!?](?!--|\[CDATA\[)[^>]*+>"
@@ -221,15 +231,25 @@ Skip = Callable[
 ]
 
 
-def python_skip(buf: bytes, pos: int, quiet_ok: int, *memos: object) -> int:
-    """The pure-Python skip loop: SKIP_RE alone (it steps over no interesting tag, so it
-    reads none of the neutraliser's memos); the run goes to the output list, if given."""
-    end = SKIP_RE.match(buf, pos).end()  # type: ignore[union-attr]
-    if len(memos) > 5 and end > pos:
-        out = memos[5]
-        assert isinstance(out, list)
-        out.append(buf[pos:end])
-    return end
+def _regex_skip(regex: re.Pattern[bytes]) -> Skip:
+    def skip(buf: bytes, pos: int, quiet_ok: int, *memos: object) -> int:
+        end = regex.match(buf, pos).end()  # type: ignore[union-attr]
+        if len(memos) > 5 and end > pos:
+            out = memos[5]
+            assert isinstance(out, list)
+            out.append(buf[pos:end])
+        return end
+
+    return skip
+
+
+# The pure-Python skip loop: SKIP_RE alone (it steps over no interesting tag, so it reads
+# none of the neutraliser's memos); the run goes to the output list, if given.
+python_skip = _regex_skip(SKIP_RE)
+# An XML document's: its tags closed by '/>' (a <script src/>, a <title/>) have no text,
+# where the C loop, reading HTML, steps over a remembered one and what follows up to its
+# end tag (a tracker after it was never seen; the banner went after </html>).
+xml_skip = _regex_skip(XML_SKIP_RE)
 
 
 # What the C loop is built with (bench/skip.py builds another checkout's loop alike).
@@ -328,6 +348,10 @@ class HtmlRewriter:
         self._needle_at = -1
         xml = (content_type or "").partition(";")[0].strip().lower().endswith("xml")
         self.injector = Injector(_pieces(banner), inject, head, b"" if xml else CLOSERS)
+        self.xml = xml  # read with XML's rules where HTML's would break it ('/>', </html>)
+        if xml:
+            self.skip = xml_skip
+            self.script_data, self.tag_span = _PYTHON_TOOLS
         # no base on another host, nor the page's own (Neutraliser's page; else _base_settled)
         self.base_free = neutraliser.base is None
         # The bytes waiting for more (an unfinished tag, an <svg> the C loop may step over
@@ -684,8 +708,8 @@ class HtmlRewriter:
         if tag[1] == 0x2F:  # '/': </body>, or any end tag in foreign content
             self.foreign.end_tag(name)
             self._end_svg_script()
-            if name == b"body":
-                self._body_end_tag(tag)
+            if name == b"body" or (name == b"html" and self.xml and self.injector.hold is None):
+                self._body_end_tag(tag)  # (</html>: XML_SKIP_RE's, with no </body> before)
             else:
                 self._emit(tag)
             return end
@@ -752,12 +776,14 @@ class HtmlRewriter:
             depth = len(stack)
             html = self.foreign.start_tag(name, tag)
             self._end_svg_script()  # a breakout may have closed it
+        # In XML a '/>' ends the element: no script data nor text follows.
+        closed = self.xml and html and self_closing(tag, name)
         if name == b"script":
-            if html:
+            if html and not closed:
                 self.state, self.script_sub = SCRIPT, S_PLAIN
-            if not neutraliser.script_is_inline_js(tag):
+            if closed or not neutraliser.script_is_inline_js(tag):
                 out = neutraliser.start_tag(name, tag)
-                if out is page_tag and html:
+                if out is page_tag and html and not closed:
                     neutraliser.keep_data_block(out)
                 self._emit(out)
             elif self.held is not None and self.held.script:  # inside a held SVG script:
@@ -774,7 +800,7 @@ class HtmlRewriter:
         tag = neutraliser.start_tag(name, tag)  # (any tag may have a style attribute)
         if name == b"base":
             self.base_free = neutraliser.base is None
-        if name == b"style":
+        if name == b"style" and not closed:
             if html:
                 held = self._hold(tag, neutraliser.style_element, script=False)
                 held.page_tag = tag is page_tag
@@ -784,7 +810,7 @@ class HtmlRewriter:
                 self._end_svg_script()  # self-closing: nothing to wait for
         else:
             self._emit(tag)
-        if not html:
+        if not html or closed:
             return
         if name in TEXT_ELEMENTS:
             self.state, self.text_end = TEXT, name
