@@ -224,7 +224,15 @@ POLICIES = {
     "/strict-dynamic": {"Content-Security-Policy": STRICT_DYNAMIC_POLICY},
     "/default-src-only": {"Content-Security-Policy": DEFAULT_ONLY_POLICY},
 }
+# Markup alone: one element naming two services of two categories (helper-107).
+SEVERAL = (
+    "<img src='https://www.google-analytics.com/c?a' srcset='https://www.facebook.com/tr?a 1x'>"
+    "<video src='https://www.google-analytics.com/c?b' poster='https://www.facebook.com/tr?b'>"
+    "</video><a id=ping href=#x ping='https://www.google-analytics.com/c?c "
+    "https://www.facebook.com/tr?c'>link</a><img src='https://www.google-analytics.com/c?d'>"
+)
 ALL = GUARD | ENFORCE_ONLY | {"/stored-xss": STORED_XSS, "/strict-dynamic": STRICT_DYNAMIC}
+ALL["/several-services"] = SEVERAL
 ALL["/default-src-only"] = "<p>a page under default-src 'none'</p>"
 
 
@@ -344,6 +352,23 @@ async def test_stored_markup_posing_as_marks_never_runs_after_accept_all(
         assert recorder.hosts == {"www.youtube.com", "www.google-analytics.com"}
         assert await tab.get_attribute("#real", "src") == "https://www.youtube.com/embed/real"
         assert len(choices) == 1
+
+
+async def test_consent_to_one_category_brings_back_no_url_of_another_on_the_same_element(
+    browser, attack_origin, proxy_without_csp
+):
+    """An element was held for the first service its URLs named: consent to analytics alone
+    brought back, in place, the advertising pixel in its srcset, poster and ping."""
+    assert "www.facebook.com" in await tracker_hosts(browser, attack_origin, "/several-services")
+    async with recorded(browser, proxy_without_csp) as (tab, recorder):
+        await tab.goto("/several-services")
+        await tab.click("[data-consent-action=customize]")
+        await tab.check("input[data-consent-category=analytics]")
+        await tab.click("[data-consent-action=save]")
+        await tab.wait_for_selector("img[src$='c?d']", state="attached")
+        await tab.click("#ping")
+        await settle(tab)
+        assert recorder.hosts == {"www.google-analytics.com"}
 
 
 COOKIE_STORE = (

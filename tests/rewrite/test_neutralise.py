@@ -400,3 +400,23 @@ def test_a_form_url_that_may_post_to_the_endpoints_is_caught(value):
 )
 def test_a_form_url_that_cannot_reach_the_endpoints_passes(value):
     assert not at_endpoints(value, "/.consent/")
+
+
+@pytest.mark.parametrize(
+    "tag",
+    [
+        b"<img src=https://www.google-analytics.com/c srcset='https://www.facebook.com/tr 1x'>",
+        b"<video src=https://www.google-analytics.com/c poster=https://www.facebook.com/tr>",
+        b"<a href=/x ping='https://www.google-analytics.com/c https://www.facebook.com/tr'>",
+    ],
+)
+def test_an_element_with_urls_of_several_services_waits_for_all_their_categories(policy, tag):
+    """It named the first service alone: consent to analytics brought back, in place, the
+    refused advertising pixel in its srcset, poster or ping (helper-107)."""
+    out = Neutraliser(policy, NO_DECISION, mark="M").start_tag(tag[1 : tag.index(b" ")], tag)
+    assert b'data-consent-blocked-category="analytics+advertising"' in out
+    analytics = ConsentState(True, frozenset({"analytics"}))
+    out = Neutraliser(policy, analytics, mark="M").start_tag(tag[1 : tag.index(b" ")], tag)
+    assert (
+        b'data-consent-blocked="facebook-pixel" data-consent-blocked-category="advertising"' in out
+    )

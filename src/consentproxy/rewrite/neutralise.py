@@ -631,7 +631,7 @@ class Neutraliser:
         attrs = start.attrs
         if name in (b"set", b"animate") and not _animates_url(attrs):
             return tag
-        svc: Service | None = None
+        held: dict[str, Service] = {}  # the services its URLs wait for, by name
         renames: list[bytes] = []
         for attr in URL_ATTRS.get(name, ()):
             value = attrs.get(attr)
@@ -646,20 +646,24 @@ class Neutraliser:
                 if attr == b"values"
                 else [value]
             )
-            hit = next((s for s in map(self._blocked, map(self._target, urls)) if s), None)
-            if hit is None and name in _DOCUMENT_TAGS and (text := _document_text(value)):
-                hit = self._document_blocked(text)
-            if hit:
-                svc = svc or hit
+            hits = [s for s in map(self._blocked, map(self._target, urls)) if s]
+            if not hits and name in _DOCUMENT_TAGS and (text := _document_text(value)):
+                hits = [s] if (s := self._document_blocked(text)) else []
+            if hits:
+                held.update((s.name, s) for s in hits)
                 renames.append(attr)
         if name in (b"iframe", b"frame") and (srcdoc := attrs.get(b"srcdoc")):
             hit = self._document_blocked(srcdoc.encode("utf-8", "replace"))
             if hit:
-                svc = svc or hit
+                held.setdefault(hit.name, hit)
                 renames.append(b"srcdoc")
-        if svc is None:
+        if not held:
             return tag
-        return self._edit(name, attrs, renames, svc.name, svc.category, b"")
+        first, *others = held.values()
+        # Several services' URLs: it comes back with all their categories ("a+b", banner.js's
+        # allowed); the first's consent brought back a refused one's srcset, poster or ping.
+        category = "+".join(s.category for s in held.values()) if others else first.category
+        return self._edit(name, attrs, renames, first.name, category, b"")
 
     def _document_blocked(self, text: bytes) -> Service | None:
         """The first blocked service a document loads (a srcdoc, a data: or javascript:
