@@ -124,6 +124,23 @@ def test_a_flood_of_choices_from_one_address_is_not_all_recorded(engine):
     assert not all(many) and sum(many) < ALL_RECORDS_BURST
 
 
+def test_choices_left_unrecorded_past_the_rate_are_said_in_the_log_once_a_minute(caplog):
+    """A metric alone said it: a flood from many addresses, or a front proxy not in
+    trusted_proxies making every visitor one address, left every choice unrecorded with no
+    line in the log (helper-108)."""
+    from consentproxy.endpoints import ClientRates
+
+    now = [0.0]
+    rates = ClientRates(1, 2, clock=lambda: now[0], refusing="choices were not recorded")
+    assert [rates.take("203.0.113.5") for _ in range(5)] == [True, True, False, False, False]
+    said = [r.getMessage() for r in caplog.records]
+    assert said == ["1 choices were not recorded, past one address's rate (1/s)"]
+    now[0] = 61.0
+    assert [rates.take("203.0.113.5") for _ in range(3)] == [True, True, False]
+    said = [r.getMessage() for r in caplog.records]
+    assert said[1:] == ["3 choices were not recorded, past one address's rate (1/s)"]
+
+
 def test_of_two_consent_cookies_a_refusal_wins(engine):
     """The first valid one was read, and a browser sends the older of two first (or the one
     with the longer path): a withdrawal kept on the cookie domain was ignored for a consent

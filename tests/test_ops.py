@@ -436,6 +436,46 @@ async def test_a_reload_that_adds_or_moves_the_records_store_records_there(
             assert db.execute("SELECT count(*) FROM consent_records").fetchone() == (count,)
 
 
+async def test_a_choice_in_flight_across_a_reload_that_moves_the_store_is_recorded(
+    origin: str, tmp_path: Path
+) -> None:
+    """The request kept the engine it began with, whose writer the reload closed: the visitor
+    got the cookie and no store the record (helper-108)."""
+    import sqlite3
+
+    def config(path: Path) -> Engine:
+        text = CONFIG.format(upstream=origin, port=0, metrics=0, title="T")
+        return Engine(parse_config(text + f"records: {{path: {path}}}\n"), [b"k" * 32])
+
+    first, second = tmp_path / "a.sqlite3", tmp_path / "b.sqlite3"
+    running = await server.start(config(first), "127.0.0.1", 0)
+    body = b'{"action": "reject-all"}'
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", running.port)
+        writer.write(
+            b"POST /.consent/choice HTTP/1.1\r\n"
+            + f"Host: 127.0.0.1:{running.port}\r\nOrigin: http://127.0.0.1:{running.port}\r\n".encode()
+            + b"Content-Type: application/json\r\nConnection: close\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body[:5]
+        )
+        await writer.drain()
+        await asyncio.sleep(0.2)  # (the request is in flight, on the first engine)
+        await running.proxy.reload(config(second))
+        writer.write(body[5:])
+        await writer.drain()
+        answer = await reader.read()
+        writer.close()
+        assert answer.startswith(b"HTTP/1.1 200") and b"Set-Cookie: consent=" in answer
+    finally:
+        await running.stop()
+    counts = []
+    for path in (first, second):
+        with sqlite3.connect(path) as db:
+            counts += db.execute("SELECT count(*) FROM consent_records").fetchone()
+    assert counts == [0, 1]
+
+
 async def test_metrics_and_access_log_follow_what_the_proxy_does(origin: str) -> None:
     config = parse_config(CONFIG.format(upstream=origin, port=0, metrics=0, title="T"))
     running = await server.start(Engine(config, [b"k" * 32]), "127.0.0.1", 0)

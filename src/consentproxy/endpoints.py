@@ -212,11 +212,31 @@ class ClientRates:
     addresses, the one unseen longest forgotten first (clearing all let a flood of
     addresses start every count afresh)."""
 
-    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        rate: float,
+        burst: int,
+        clock: Callable[[], float] = time.monotonic,
+        refusing: str = "",
+    ):
         self.rate, self.burst, self.clock = rate, burst, clock
         self._limits: dict[str, RateLimit] = {}
         self._all: RateLimit | None = None  # (made on first use: the clock may be set)
         self.refused = 0
+        # What a refusal costs, said in the log at most once a minute (a metric alone kept
+        # a flood, or a front proxy not trusted making all visitors one, out of sight).
+        self.refusing = refusing
+        self._said_at: float | None = None
+        self._unsaid = 0
+
+    def _refuse(self, past: str) -> bool:
+        self.refused += 1
+        self._unsaid += 1
+        now = self.clock()
+        if self.refusing and (self._said_at is None or now - self._said_at >= 60):
+            log.warning("%d %s, past %s", self._unsaid, self.refusing, past)
+            self._said_at, self._unsaid = now, 0
+        return False
 
     def take(self, address: str) -> bool:
         if self._all is None:
@@ -230,11 +250,9 @@ class ClientRates:
                 limit = RateLimit(self.rate, self.burst, self.clock)
             self._limits[key] = limit  # (last: the most recently seen)
             if not limit.take():
-                self.refused += 1
-                return False
+                return self._refuse(f"one address's rate ({self.rate:g}/s)")
         if not self._all.take():
-            self.refused += 1
-            return False
+            return self._refuse("all addresses' rate")
         return True
 
 
@@ -274,7 +292,12 @@ class Endpoints:
         self.declaration, self.clock = declaration, clock
         self.shown, self.config_digest = shown, config_digest
         self.reports = RateLimit(CSP_REPORTS_PER_SECOND, CSP_REPORTS_BURST)
-        self.recorded = ClientRates(RECORDS_PER_SECOND, RECORDS_BURST)
+        self.recorded = ClientRates(
+            RECORDS_PER_SECOND,
+            RECORDS_BURST,
+            refusing="choices since were not recorded (their cookies were set): a flood, or "
+            "every visitor at one address (a front proxy not in trusted_proxies)",
+        )
         # the ids me/erase erases, each an erasure row (records.erase): a limit of their own
         # (not the records', whose refusals the metrics count as decisions dropped)
         self.erasing = ClientRates(RECORDS_PER_SECOND, RECORDS_BURST)

@@ -782,6 +782,13 @@ class RecordWriter:
             versions[shown[0]] = versions.pop(shown[0], shown[1])  # (the last used: last)
             if len(versions) > VERSIONS_KEPT:
                 del versions[next(iter(versions))]
+        if self._closing:  # (nothing reads the queue now)
+            self.dropped += 1
+            log.error(
+                "records: a decision came after the store was closed and was not recorded "
+                "(the visitor's cookie still holds it)"
+            )
+            return
         if self.queue.qsize() >= self.limit:
             self.dropped += 1
             log.error(
