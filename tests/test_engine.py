@@ -1606,7 +1606,11 @@ def test_a_record_names_the_language_and_the_version_the_visitor_was_shown(engin
         return ex.local_response(body).record
 
     assert decide(b'{"action":"reject-all","lang":"pl"}', "application/json").language == "pl"
-    form = decide(b"action=reject-all&lang=de&return=/", "application/x-www-form-urlencoded")
+    digest, content = engine.shown
+    form = decide(
+        f"action=reject-all&lang=de&return=/&shown={digest}".encode(),
+        "application/x-www-form-urlencoded",
+    )
     assert form.language == "de"
     # A language the config does not offer (a forged or stale form): the browser's.
     assert (
@@ -1615,8 +1619,12 @@ def test_a_record_names_the_language_and_the_version_the_visitor_was_shown(engin
         ).language
         == "it"
     )
-    digest, content = engine.shown
     assert form.shown_digest == digest == archived(engine.config)[0]
+    # A choice that names no version, or another (a forged post, a consent.js cached from
+    # before it named one): recorded with none, not as the one shown now (helper-108).
+    assert decide(b'{"action":"accept-all"}', "application/json").shown_digest == ""
+    stale = b'{"action":"reject-all","shown":"0123"}'
+    assert decide(stale, "application/json").shown_digest == ""
     # The archive renders the same banner the live config does.
     again = config_from(content, digest)
     assert Banner(again, Policy(again), digest).render(

@@ -766,13 +766,15 @@ class Endpoints:
         if not isinstance(lang, str) or lang not in self.config.languages:
             # an old page's banner, or none
             lang = ex.lang
-        resp.record = self.record(ex, state, action, via, lang)
+        resp.record = self.record(ex, state, action, via, lang, seen)
         return resp
 
     def record(
-        self, ex: Visit, state: ConsentState, action: str, via: str, lang: str
+        self, ex: Visit, state: ConsentState, action: str, via: str, lang: str, seen: object = None
     ) -> ConsentRecord:
-        """via: VIA, or form / form-close (the no-JS form)."""
+        """via: VIA, or form / form-close (the no-JS form); seen: the version of the banner
+        the choice says it was made on (only the current one is recorded as shown: one not
+        named, by a forged post or a consent.js cached from before, is recorded as unknown)."""
         policy = self.policy
         # (of the services a visitor is asked about: a necessary one, or a former tool the
         # config names, was never offered, nor granted or refused)
@@ -801,7 +803,7 @@ class Endpoints:
             gpc=ex.state.gpc,
             user_agent=user_agent_family(header(ex.req.headers, "user-agent")),
             language="" if imported else lang,  # (the tool's banner, not ours, was read)
-            shown_digest="" if imported else self.shown[0],
+            shown_digest=self.shown[0] if seen == self.shown[0] else "",
             outcome=_outcome(ex, action, via),
         )
 
