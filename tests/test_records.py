@@ -844,6 +844,7 @@ async def test_a_store_that_cannot_open_is_named_with_the_delay_of_the_retry(tmp
         ("Googlebot/2.1 (+http://www.google.com/bot.html)", "bot"),
         ("", "other"),
         (None, "other"),
+        ("Chrome/" + "9" * 8100, "Chrome 9999"),  # (a record 12 times the size: helper-108)
     ],
 )
 def test_only_the_browser_family_is_kept(ua, family):

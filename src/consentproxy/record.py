@@ -13,11 +13,11 @@ from typing import Any, Protocol
 OUTCOMES = ("accept-all", "reject-all", "customise", "close")
 UA_FAMILIES = (
     ("bot", re.compile(r"bot|crawl|spider|slurp|headless", re.IGNORECASE)),
-    ("Edge", re.compile(r"Edg/(\d+)")),
-    ("Opera", re.compile(r"OPR/(\d+)")),
-    ("Firefox", re.compile(r"Firefox/(\d+)")),
-    ("Chrome", re.compile(r"Chrom(?:e|ium)/(\d+)")),
-    ("Safari", re.compile(r"Version/(\d+).*Safari/")),
+    ("Edge", re.compile(r"Edg/(\d{1,4})")),
+    ("Opera", re.compile(r"OPR/(\d{1,4})")),
+    ("Firefox", re.compile(r"Firefox/(\d{1,4})")),
+    ("Chrome", re.compile(r"Chrom(?:e|ium)/(\d{1,4})")),
+    ("Safari", re.compile(r"Version/(\d{1,4}).*Safari/")),
 )
 
 
