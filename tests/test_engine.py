@@ -681,7 +681,8 @@ def test_html_is_rewritten_with_private_caching_and_csp(engine):
     assert plan.body is not None
     assert header(plan.headers, "content-length") is None
     assert header(plan.headers, "etag").startswith('W/"abc.cps')
-    assert header(plan.headers, "vary") == "Cookie, Sec-GPC"  # (gpc: [advertising] by default)
+    # (gpc: [advertising] by default; the banner's language may follow Accept-Language)
+    assert header(plan.headers, "vary") == "Cookie, Sec-GPC, Accept-Language"
     assert header(plan.headers, "cache-control") == "private, max-age=60"
     assert "default-src 'self'" in header(plan.headers, "content-security-policy-report-only")
 
@@ -751,7 +752,7 @@ def test_page_of_the_same_state_revalidates_with_the_origins_tag(engine):
     assert plan.body is None
     assert header(plan.headers, "etag") == cached
     assert header(plan.headers, "cache-control") == "private, max-age=60"
-    assert header(plan.headers, "vary") == "Cookie, Sec-GPC"
+    assert header(plan.headers, "vary") == "Cookie, Sec-GPC, Accept-Language"
     assert header(plan.headers, "last-modified") is None
     assert header(plan.headers, "content-security-policy") is None
     ex = get(engine, cookie=accepted, If_None_Match=cached)
@@ -1453,17 +1454,22 @@ def test_a_service_on_a_path_of_the_sites_own_host_is_held_however_the_page_name
 
 
 @pytest.mark.parametrize(
-    ("gpc", "dnt", "vary"),
+    ("gpc", "dnt", "language_from", "vary"),
     [
-        ((), False, "Cookie"),
-        (("advertising",), False, "Cookie, Sec-GPC"),
-        ((), True, "Cookie, DNT"),
+        ((), False, ("html-lang", "cookie"), "Cookie"),
+        (("advertising",), False, ("html-lang",), "Cookie, Sec-GPC"),
+        ((), True, ("html-lang",), "Cookie, DNT"),
+        ((), False, ("html-lang", "accept-language"), "Cookie, Accept-Language"),
     ],
 )
-def test_a_page_varies_with_the_signals_that_change_its_state(engine, gpc, dnt, vary):
+def test_a_page_varies_with_the_signals_that_change_its_state(
+    engine, gpc, dnt, language_from, vary
+):
     """A page the browser kept from before the visitor turned GPC on was reused with it on:
-    its trackers loaded for a visitor whose signal refused them."""
-    eng = Engine(replace(engine.config, gpc=gpc, dnt=dnt), [b"k" * 32], clock=lambda: NOW)
+    its trackers loaded for a visitor whose signal refused them. A banner whose language
+    follows Accept-Language stayed in the old one after the browser's changed (helper-109)."""
+    config = replace(engine.config, gpc=gpc, dnt=dnt, language_from=language_from)
+    eng = Engine(config, [b"k" * 32], clock=lambda: NOW)
     plan = get(eng, Sec_Fetch_Dest="document").response(200, HTML)
     assert header(plan.headers, "vary") == vary
 

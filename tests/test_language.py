@@ -35,6 +35,10 @@ HTML = [("Content-Type", "text/html; charset=utf-8")]
         ("garbage;q=x", None),
         ("pt_BR", None),
         ("DE-at", "de"),
+        ("fr;q=0, de;q=0.5", "de"),  # (q=0: "not acceptable", it was chosen: helper-109)
+        ("fr;q=0", None),
+        ("fr;q=nan, de", "de"),
+        ("fr;q=inf, de;q=0.1", "de"),
     ],
 )
 def test_accept_language_gives_the_first_offered_by_quality(header, expected):

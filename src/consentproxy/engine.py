@@ -954,6 +954,12 @@ class Exchange:
             + (["Sec-GPC"] if config.gpc or regions else [])
             + (["DNT"] if config.dnt else [])
             + (["Accept-Encoding"] if encoded else [])
+            # (the banner's language may follow it: a page with no lang of its own)
+            + (
+                ["Accept-Language"]
+                if "accept-language" in config.language_from and len(config.languages) > 1
+                else []
+            )
         )
         have = {v.strip().lower() for v in (vary or "").split(",")}
         missing = [v for v in varies if v.lower() not in have and "*" not in have]

@@ -52,7 +52,8 @@ def offered(tag: str | None, languages: Sequence[str]) -> str | None:
 
 @lru_cache(maxsize=1024)  # browsers send few distinct values
 def pick_language(accept_language: str | None, languages: tuple[str, ...]) -> str | None:
-    """The first of the browser's languages (by q) the config offers."""
+    """The first of the browser's languages (by q) the config offers; none with q=0 ("not
+    acceptable", RFC 9110 12.4.2) or a q that is no number."""
     ranked = []
     for i, part in enumerate((accept_language or "").split(",")):
         tag, _, params = part.partition(";")
@@ -62,7 +63,8 @@ def pick_language(accept_language: str | None, languages: tuple[str, ...]) -> st
                 q = float(params.strip()[2:])
             except ValueError:
                 q = 0.0
-        ranked.append((-q, i, tag))
+        if q > 0 and q != float("inf"):  # (nan is neither)
+            ranked.append((-q, i, tag))
     for _, _, tag in sorted(ranked):
         found = offered(tag, languages)
         if found:
