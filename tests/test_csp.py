@@ -156,3 +156,14 @@ def test_a_policy_repeated_gets_the_proxy_s_sources_once():
         f"default-src 'none'; script-src 'nonce-N'; style-src 'nonce-N'; connect-src {OWN}; "
         f"frame-src {OWN}, img-src 'self'"
     )
+
+
+def test_a_value_of_thousands_of_policies_is_passed_on_as_it_came():
+    """Thousands of small distinct policies each gained four directives: a 64 KB line went
+    out as 2.9 MB (helper-111), past any browser's head. Empty ones enforce nothing."""
+    value = ",".join(f"default-src h{i}.example" for i in range(3000))
+    assert admit_injected(value, "N", OWN) == value
+    few = ",".join(f"default-src h{i}.example" for i in range(3))
+    assert admit_injected(few, "N", OWN).count("'nonce-N'") == 6
+    assert admit_injected("," * 65000 + "img-src 'self'", "N", OWN) == "img-src 'self'"
+    assert csp.scripts_back_in_place("," * 65000 + "script-src 'strict-dynamic'") == frozenset()

@@ -17,6 +17,10 @@ from collections.abc import Callable, Iterable
 # header that front proxies refuse (nginx's head buffer is 4-8 KB unless raised, and the
 # README asks for 16 KB).
 MAX_VALUE = 8192
+# What admit_injected may add to the origin's own value: a real one grows by a few hundred
+# bytes; a hostile one of thousands of small distinct policies grew 45-fold (a 64 KB line
+# went out as 2.9 MB, past any browser's head), and is passed on as it came.
+MAX_ADMITTED = 16384
 
 
 def header(
@@ -115,9 +119,13 @@ def admit_injected(value: str, nonce: str, own: str) -> str:
     its script and style by nonce (or by URL where adding a nonce would switch off the
     site's own 'unsafe-inline'), its endpoints (own: "scheme://host/prefix/") for fetch
     and form posts, in the directives that govern them (one of their own where a fallback
-    did). Every other source and directive is the origin's, untouched."""
-    policies = []
-    for policy in value.split(","):
+    did). Every other source and directive is the origin's, untouched. A value that would
+    grow by more than MAX_ADMITTED is returned as it came (its policies then keep what the
+    proxy injects out, the banner included)."""
+    policies, room = [], len(value) + MAX_ADMITTED
+    for policy in dict.fromkeys(value.split(",")):  # (a policy repeated: read once)
+        if not policy.strip(_ASCII_SPACE):
+            continue  # (an empty one enforces nothing: thousands of commas cost a lot)
         directives = _directives(policy)
         names = [d[0].lower() for d in directives]
         for kind, chain in _FALLBACKS.items():
@@ -137,6 +145,9 @@ def admit_injected(value: str, nonce: str, own: str) -> str:
             else:
                 tokens[1:] = sources + ([add] if add not in sources else [])
         policies.append("; ".join(" ".join(d) for d in directives))
+        room -= len(policies[-1]) + 2
+        if room < 0:
+            return value
     # (a policy repeated is enforced once: each copy would get the nonce and the endpoints,
     # and 400 copies of `default-src 'none'` made a 32 KB header front proxies refuse)
     return ", ".join(dict.fromkeys(policies))
@@ -151,7 +162,9 @@ def scripts_back_in_place(value: str) -> frozenset[str] | None:
     the origin gave its nonce is its own. Where a policy requires Trusted Types, consent.js
     cannot set a script's text or URL: none (the page's own held code failed to come back)."""
     kept: frozenset[str] | None = None
-    for policy in value.split(","):
+    for policy in dict.fromkeys(value.split(",")):
+        if not policy.strip(_ASCII_SPACE):
+            continue
         directives: dict[str, list[str]] = {}
         for tokens in _directives(policy):
             directives.setdefault(tokens[0].lower(), tokens[1:])  # (the first counts)

@@ -216,7 +216,9 @@ SUBRESOURCE_DESTS = frozenset(
 # digest of what the rewrite depended on (the choice, the config, the language...).
 PAGE_ETAG_RE = re.compile(r'W/"(?P<tag>[^"]*)\.cp(?P<weak>[ws])(?P<digest>[0-9a-f]{16})"')
 ETAG_RE = re.compile(r'(?:W/)?"[^"]*"')
-LINK_RE = re.compile(r'<[^>]*>(?:[^,"]|"[^"]*")*')  # one link-value of a Link header
+# One link-value of a Link header; a '<' never closed is one too, to the end (tried from each
+# '<' of "<<<...", a 64 KB line took a second: helper-111), and no link.
+LINK_RE = re.compile(r'<[^>]*+(?:>(?:[^,"]++|"[^"]*+")*+)?')
 # An imagesrcset parameter of a link-value, its value quoted or not (any case, as Chromium).
 LINK_SRCSET_RE = re.compile(
     r';[ \t]*imagesrcset[ \t]*=[ \t]*(?P<value>"(?:[^"\\]|\\.)*"?|[^;]*)', re.IGNORECASE
@@ -875,7 +877,9 @@ class Exchange:
         `imagesrcset` (Chromium preloads a srcset's candidate, whatever the URL in <>)."""
         kept = []
         for link in LINK_RE.findall(value):
-            end = link.index(">")
+            end = link.find(">")
+            if end < 0:
+                continue
             urls = [link[1:end].strip()]
             for m in LINK_SRCSET_RE.finditer(link, end):
                 srcset = m["value"]
