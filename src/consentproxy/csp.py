@@ -17,9 +17,10 @@ from collections.abc import Callable, Iterable
 # header that front proxies refuse (nginx's head buffer is 4-8 KB unless raised, and the
 # README asks for 16 KB).
 MAX_VALUE = 8192
-# What admit_injected may add to the origin's own value: a real one grows by a few hundred
-# bytes; a hostile one of thousands of small distinct policies grew 45-fold (a 64 KB line
-# went out as 2.9 MB, past any browser's head), and is passed on as it came.
+# What admit_injected may add to the origin's own value besides four copies of it (a
+# default-src's sources go into four directives of their own): a hostile value of thousands
+# of small distinct policies grew 45-fold (a 64 KB line went out as 2.9 MB, past any
+# browser's head), and is passed on as it came.
 MAX_ADMITTED = 16384
 
 
@@ -120,9 +121,9 @@ def admit_injected(value: str, nonce: str, own: str) -> str:
     site's own 'unsafe-inline'), its endpoints (own: "scheme://host/prefix/") for fetch
     and form posts, in the directives that govern them (one of their own where a fallback
     did). Every other source and directive is the origin's, untouched. A value that would
-    grow by more than MAX_ADMITTED is returned as it came (its policies then keep what the
-    proxy injects out, the banner included)."""
-    policies, room = [], len(value) + MAX_ADMITTED
+    grow by more than four times its length and MAX_ADMITTED is returned as it came (its
+    policies then keep what the proxy injects out, the banner included)."""
+    policies, room = [], 5 * len(value) + MAX_ADMITTED
     for policy in dict.fromkeys(value.split(",")):  # (a policy repeated: read once)
         if not policy.strip(_ASCII_SPACE):
             continue  # (an empty one enforces nothing: thousands of commas cost a lot)
