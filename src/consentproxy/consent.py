@@ -4,8 +4,9 @@ Cookie value: ``2.ID.REVISION.DECIDED_AT.CATEGORIES.SERVICES.SIGNATURE`` where t
 are joined by ``+`` (``-`` when empty), each category as ``NAME~DIGEST`` (a short digest of
 the services it held when the visitor accepted it), and the signature is HMAC-SHA256 over
 the rest. Expired, from a newer revision, tampered or unreadable is "no decision". From
-an older revision, or for a category whose services changed since, the visitor is asked
-again; meanwhile the old choice applies to what did not change, never more.
+an older revision the visitor is asked again, and the old choice grants nothing meanwhile
+(a refusal stays one); for a category whose services changed since, asked again, the
+unchanged categories still apply, never more.
 """
 
 from __future__ import annotations

@@ -272,7 +272,7 @@ SKIPPER_ARGS = (
 TagSpan = Callable[[bytes, int], tuple[int, int, int] | None]
 try:
     from consentproxy.rewrite._skip import Skipper, tag_span
-except ImportError:  # built without a compiler: same bytes, ~7x slower (bench/RESULTS.md)
+except ImportError:  # built without a compiler: same bytes, 4-11x slower (README)
     SKIPS: dict[str, Skip] = {"python": python_skip}
     SCRIPT_DATA: dict[Skip, Callable[[bytes, int, int], tuple[int, int, bool]]] = {}
     TAG_SPAN: dict[Skip, TagSpan] = {}
