@@ -41,12 +41,32 @@ from playwright.async_api import (
 )
 
 from consentproxy import server
+from consentproxy.banner.render import CONFIG_SLOT, Banner, minify_js, script_code, script_source
 from consentproxy.config import load_config
 from consentproxy.demo.origin import PageSpec, load_manifest, make_origin_app, serve_app
 from consentproxy.engine import Engine
 from consentproxy.scan import CHROMIUM
 from consentproxy.scan import CHROMIUM_ARGS as BROWSER_FLAGS
 from tests.conftest import DEMO_CONFIG
+
+# Where banner.js takes the guard's private tools (guard.js returns them in this order).
+_TOOLS = re.compile(rb"var \[([\w\s,]+)\] = guard;")
+
+
+def script_with_tools(banner: Banner) -> bytes:
+    """banner's consent.js, and the guard's private tools (what banner.js gets, never the
+    page) on window.__guard by banner.js's names for them (serviceOf, guardState, ...): for
+    tests that classify URLs or set the state with no banner to click. Only tests build it."""
+    head, tail = script_code().split(CONFIG_SLOT)
+    tables = banner.script[len(head) : len(banner.script) - len(tail)]
+    source = script_source()
+    found = _TOOLS.search(source)
+    assert found is not None, "banner.js takes the guard's tools otherwise now"
+    names = [n.strip() for n in found[1].decode().split(",")]
+    expose = "window.__guard = {" + ", ".join(f"{n}: {n}" for n in names) + "};"
+    code = minify_js(source.replace(found[0], found[0] + expose.encode(), 1))
+    return code.replace(CONFIG_SLOT, tables, 1)
+
 
 E2E_DIR = pathlib.Path(__file__).parent
 DEMO_PAGES = DEMO_CONFIG.parent / "pages"

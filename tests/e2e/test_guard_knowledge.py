@@ -21,7 +21,7 @@ from consentproxy.config import parse_config
 from consentproxy.consent import NO_DECISION
 from consentproxy.policy import NEVER, Policy
 from tests.configs import FOUR_CATEGORIES
-from tests.e2e.conftest import CHROMIUM
+from tests.e2e.conftest import CHROMIUM, script_with_tools
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
 
@@ -31,7 +31,7 @@ POLICY = Policy(CONFIG)
 BANNER = Banner(CONFIG, POLICY)
 BANNER_SETS = POLICY.known_domains(all_known=False)
 CATEGORIES = """hosts => Object.fromEntries(hosts.map(h => {
-    const s = window.consentproxy.serviceOf('https://' + h + '/x.js');
+    const s = window.__guard.serviceOf('https://' + h + '/x.js');
     return [h, s ? s[1] : null]; }))"""
 ADD_SCRIPT = """url => { const s = document.createElement('script'); s.src = url;
                          document.head.append(s); return s.getAttribute('type'); }"""
@@ -40,6 +40,7 @@ ADD_SCRIPT = """url => { const s = document.createElement('script'); s.src = url
 @pytest_asyncio.fixture(loop_scope="session")
 async def page() -> AsyncIterator[tuple[Page, list[str]]]:
     requested: list[str] = []
+    script = script_with_tools(BANNER)  # (the page's own scripts never get the guard's tools)
     html = (
         "<!DOCTYPE html><html><head>"
         + BANNER.script_tag(NO_DECISION, "", HOST).decode()
@@ -52,7 +53,7 @@ async def page() -> AsyncIterator[tuple[Page, list[str]]]:
             requested.append(url.hostname or "")
             await route.fulfill(body="", content_type="application/javascript")
         elif url.path.endswith("consent.js"):
-            await route.fulfill(body=BANNER.script, content_type="text/javascript")
+            await route.fulfill(body=script, content_type="text/javascript")
         else:
             await route.fulfill(body=html, content_type="text/html")
 
@@ -104,7 +105,7 @@ async def test_guard_lets_the_site_cdns_and_unknown_hosts_through(page) -> None:
         "https://fonts.example-unknown.org/f.css",
         "/relative.js",
     ):
-        assert await p.evaluate("u => window.consentproxy.serviceOf(u)", url) is None, url
+        assert await p.evaluate("u => window.__guard.serviceOf(u)", url) is None, url
 
 
 async def test_a_tracker_a_page_script_adds_waits_for_its_category(page) -> None:
@@ -116,7 +117,7 @@ async def test_a_tracker_a_page_script_adds_waits_for_its_category(page) -> None
     await p.wait_for_timeout(200)
     assert "static.chartbeat.com" not in requested and "cdn.jsdelivr.net" in requested
     await p.evaluate(
-        "window.consentproxy.setState({decided: true, categories: ['analytics'], services: []})"
+        "window.__guard.guardState({decided: true, categories: ['analytics'], services: []})"
     )
     assert await p.evaluate(ADD_SCRIPT, "https://static.chartbeat.com/js/chartbeat.js") is None
     await p.wait_for_timeout(200)
@@ -138,6 +139,6 @@ async def test_the_guard_reads_a_star_segment_in_a_hosts_path_as_the_server_does
     ):
         url = f"https://connect.facebook.net{path}"
         svc = POLICY.holder("connect.facebook.net", path, HOST)
-        got = await p.evaluate("u => window.consentproxy.serviceOf(u)", url)
+        got = await p.evaluate("u => window.__guard.serviceOf(u)", url)
         assert got[1] == svc.category, (url, got)  # (a domain of a set: no service's name)
     assert POLICY.holder("connect.facebook.net", "/en_US/sdk.js", HOST).category == "social"

@@ -169,6 +169,22 @@ GUARD = {
         'var d = f.contentDocument; d.write("<img src=\'" + T + "\'>"); d.close();'
     ),
     "/parser-inserted-frame-fetch": "<iframe></iframe>" + script("window.frames[0].fetch(T);"),
+    # The guard's own tools were on window.consentproxy, for every script of the page's: a
+    # native fetch and setAttribute loaded past it, setState granted consent (helper-107).
+    # (The origin has no consentproxy: there they are the plain ones, and load.)
+    "/page-fetches-with-the-guards-fetch": script(
+        "(window.consentproxy && consentproxy.fetch || fetch)(T, {mode: 'no-cors'});"
+    ),
+    "/page-sets-a-src-with-the-guards-setter": script(
+        "var s = document.createElement('script'), set = window.consentproxy && "
+        "consentproxy.setAttribute || function (e, n, v) { e.setAttribute(n, v); }; "
+        "document.head.appendChild(s); set(s, 'src', G + 'analytics.js');"
+    ),
+    "/page-grants-itself-consent": script(
+        "if (window.consentproxy && consentproxy.setState) consentproxy.setState({decided: true, "
+        "categories: ['analytics', 'advertising', 'social'], services: []}); "
+        "var i = new Image(); i.src = T; box.appendChild(i);"
+    ),
 }
 # Not hookable from a script: CSP enforce is the layer (docs/SECURITY.md).
 ENFORCE_ONLY = {
@@ -387,6 +403,19 @@ async def test_cookie_store_writes_wait_for_consent(attack_origin, proxy_without
             names[base] = await tab.evaluate(COOKIE_STORE)
         assert sorted(names[attack_origin]) == ["_fbp", "_ga"]
         assert names[proxy_without_csp] == []
+
+
+async def test_the_page_gets_the_documented_api_and_no_tool_of_the_guards(
+    browser, proxy_without_csp
+):
+    """README's get(), open(), onChange(cb): the guard's tools (the GUARD pages above used
+    them) are banner.js's alone, reachable from no global."""
+    async with recorded(browser, proxy_without_csp) as (tab, _):
+        await tab.goto("/inner-html")
+        await tab.wait_for_load_state("load")
+        api = "Object.getOwnPropertyNames(window.consentproxy).sort()"
+        assert await tab.evaluate(api) == ["get", "onChange", "open"]
+        assert await tab.evaluate("typeof guard + typeof __guard") == "undefinedundefined"
 
 
 async def test_what_the_origin_s_strict_dynamic_policy_kept_out_stays_out_after_accept_all(

@@ -1,12 +1,15 @@
 /* consentproxy banner: enhances the server-rendered form (which works without JS too):
  * posts choices as JSON, manages focus and Esc, shows click-to-load placeholders, and
  * brings neutralised elements back in place when the new state allows them. Runs after
- * guard.js in the same file and uses its window.consentproxy. */
+ * guard.js in the same function, whose tools it gets as `guard` (never on window). */
 (function () {
   'use strict';
-  var G = window.consentproxy;
-  if (!G || G.banner) return;
-  G.banner = true;
+  if (!guard) return; // (another copy's guard came first: its banner is up)
+  // The guard's tools, in the order guard.js returns them. ours(el): whether the proxy (or
+  // the guard) marked el in this response. The site's markup may carry data-consent-*
+  // attributes of its own (user content keeping data-*): never activated.
+  var [guardState, guardAsking, ours, serviceOf, allowsService, deleteCookies, deleteStorage,
+    setAttr, guardFetch, failedScripts, retried, replay] = guard;
   // A site's modal dialog or popover wherever it is (in a shadow root of its own too, where
   // no toggle event reaches the document): the banner hears of it (raise, below).
   var early = null, lift = function (t) { early = t; };
@@ -18,10 +21,6 @@
       return r;
     };
   });
-  // Taken now, with the guard's state, before any of the page's code has run: whether the
-  // proxy (or the guard) marked an element in this response. The site's markup may carry
-  // data-consent-* attributes of its own (user content keeping data-*): never activated.
-  var ours = G.ours;
   var MARK = 'data-consent-blocked', CAT = MARK + '-category', PRE = 'data-consent-';
   // Restore only what the proxy renames, on the tags it neutralises.
   var TAGS = /^(script|i?frame|img|image|feimage|link|object|embed|source|video|audio|track|input|applet|a|area|base|body|table|thead|tbody|tfoot|tr|td|th|col|colgroup)$/;
@@ -178,7 +177,7 @@
         if (n.indexOf(PRE) || n === MARK || n === CAT) return;
         if (to === from) from.removeAttribute(n);
         if (!ATTRS.test(x) && !(x === 'type' && tag(to) === 'script') || runs(to, x, a.value)) return;
-        if (x.indexOf('xlink:')) G.setAttribute(to, x, a.value);
+        if (x.indexOf('xlink:')) setAttr(to, x, a.value);
         else to.setAttributeNS('http://www.w3.org/1999/xlink', x, a.value);
       });
     }
@@ -261,7 +260,7 @@
       var s = document.createElement('script');
       writers.add(s);
       list(old.attributes).forEach(function (a) {
-        if (a.name !== 'type' && a.name.indexOf(PRE)) G.setAttribute(s, a.name, a.value);
+        if (a.name !== 'type' && a.name.indexOf(PRE)) setAttr(s, a.name, a.value);
       });
       restore(old, s);
       if (old.nonce) s.nonce = old.nonce;
@@ -311,8 +310,8 @@
       var parts = text.split(INERT);
       if (!Array.isArray(kept) || parts.length !== kept.length + 1) return null;
       return parts.reduce(function (out, part, i) {
-        var u = kept[i - 1], svc = typeof u === 'string' && G.serviceOf(unescapeCss(u));
-        return out + (typeof u === 'string' && !(svc && !svc[2] && !G.allowsService(svc)) ? u : INERT) + part;
+        var u = kept[i - 1], svc = typeof u === 'string' && serviceOf(unescapeCss(u));
+        return out + (typeof u === 'string' && !(svc && !svc[2] && !allowsService(svc)) ? u : INERT) + part;
       });
     }
     function restyle(el) {
@@ -323,7 +322,7 @@
     function restyleAttribute(el) {
       var text = uninert(el.getAttribute('style') || '', json(el.getAttribute(PRE + 'style')));
       el.removeAttribute(PRE + 'style');
-      if (text !== null) G.setAttribute(el, 'style', text);
+      if (text !== null) setAttr(el, 'style', text);
     }
     function unescapeCss(t) {
       return t.replace(/\\(?:([0-9a-fA-F]{1,6})[ \t\n\r\f]?|([\s\S]))/g, function (m, h, c) {
@@ -341,7 +340,7 @@
       try { url = new URL(el.getAttribute(PRE + 'src'), document.baseURI).href; } catch (e) { return; }
       list(el.attributes).forEach(function (a) { if (!a.name.indexOf(PRE)) el.removeAttribute(a.name); });
       ask('grant', { service: name, url: url }).then(function (r) { return r.ok ? r.json() : {}; }).then(function (g) {
-        if (g.url) G.setAttribute(el, 'src', g.url);
+        if (g.url) setAttr(el, 'src', g.url);
       }, function () {});
     }
 
@@ -360,7 +359,7 @@
       init.cache = 'no-store';
       init.redirect = 'follow';
       init.signal = null;
-      return G.fetch(here(prefix + path), init);
+      return guardFetch(here(prefix + path), init);
     }
 
     // Whether an element allowed now needs a page whose CSP lets its host in.
@@ -426,7 +425,7 @@
       // The page's own inline scripts that threw as it loaded, after a held script now
       // brought back (which may define what they use): run again in their turn.
       var first = node === document && els.filter(function (el) { return tag(el) === 'script' && allowed(el); })[0];
-      var retry = first && G.failed ? G.failed().filter(function (s) {
+      var retry = first ? failedScripts().filter(function (s) {
         return s.isConnected && !s.hasAttribute(MARK) && first.compareDocumentPosition(s) & Node.DOCUMENT_POSITION_FOLLOWING;
       }) : [];
       if (retry.length) {
@@ -436,7 +435,7 @@
       }
       els.forEach(function (el) {
         if (retry.indexOf(el) >= 0) {
-          G.retried(el);
+          retried(el);
           queue = queue.then(function () { return runScript(el); });
         } else if (allowed(el)) activate(el, later);
         else placeholder(el);
@@ -536,11 +535,11 @@
       state = next;
       root.setAttribute('data-consentproxy-state', encode(next));
       // The guard holds run-time loads back by the same state: update it first.
-      G.setState(next);
+      guardState(next);
       if (withdrawn) {
         // Running trackers cannot be stopped: clear what they left and start afresh.
-        G.deleteCookies();
-        G.deleteStorage();
+        deleteCookies();
+        deleteStorage();
         return renew(remote);
       }
       // An enforced CSP was written for the old choice: newly allowed hosts need a new page,
@@ -556,7 +555,7 @@
       scan(document);
       // The calls the guard's stand-ins kept for services now allowed, once the held
       // scripts are back (their snippets' own init first), whether they ran or failed.
-      if (G.replay) queue.then(G.replay, G.replay);
+      queue.then(replay, replay);
     }
 
     // The page afresh: reloaded where the visitor chose; in another tab, asked for again
@@ -597,8 +596,8 @@
     // after an answer that changes nothing).
     var asking = false, restored = function (e) {
       if (!e.persisted) return;
-      G.asking(asking = true);
-      refresh(function () { G.asking(asking = false); });
+      guardAsking(asking = true);
+      refresh(function () { guardAsking(asking = false); });
     };
     if (tabs) {
       tabs.onmessage = function (e) {
@@ -606,7 +605,7 @@
         // message can only narrow it (to what both allow); the state comes with the answer.
         var w = e.data && e.data.withdrawing;
         if (w) {
-          if (Array.isArray(w.categories) && Array.isArray(w.services)) G.setState(both(state, w));
+          if (Array.isArray(w.categories) && Array.isArray(w.services)) guardState(both(state, w));
           return;
         }
         refresh();
@@ -651,7 +650,7 @@
       // or set anything while the answer (and the reload) comes.
       var chosen = { categories: action === 'reject-all' ? [] : categories, services: services || [] };
       if (action !== 'accept-all' && withdraws(state, chosen)) {
-        G.setState(both(state, chosen));
+        guardState(both(state, chosen));
         if (tabs) tabs.postMessage({ withdrawing: chosen }); // (the other tabs' trackers too)
       }
       try {
@@ -796,8 +795,9 @@
       } catch (e) { return false; } // a cross-origin top
     }
 
-    G.open = show;
-    if (G.pendingOpen) show();
+    var api = window.consentproxy;
+    api.open = show;
+    if (api.pendingOpen) show();
     else if (dialog.open && (!state.decided || state.reask) && !asks()) dialog.close();
     else if (dialog.open && (!state.decided || state.reask)) {
       // Not modal (the site stays usable) but first in line for keyboard users. An element

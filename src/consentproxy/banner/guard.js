@@ -6,8 +6,10 @@
    proxy marks markup, with the response's mark, so the banner activates both the same way
    and nothing else.
    What no script can hook is listed in docs/SECURITY.md: `csp: enforce` is the guarantee.
-   The proxy serves this file with CONFIG filled in. */
-(function () {
+   The proxy serves this file with CONFIG filled in, and banner.js right after it inside one
+   function (render.script_source): banner.js gets the guard's own tools as `guard`, a
+   variable of that function's, which no script of the page's reaches. */
+var guard = (function () {
   "use strict";
   /* One guard a window: another copy (the site's markup may carry one, with a state and
      a mark of its own making) does nothing. */
@@ -1092,16 +1094,21 @@
   }
 
   /* The page's API (documented in the README): get(), open(), onChange(cb), and a
-     consent:change event on document. ours(el): el was neutralised by the proxy in this
-     response (or a fragment it fetched) or held by this guard. */
+     consent:change event on document; nothing more (the page's scripts, trackers too, see
+     it). */
   Object.defineProperty(window, "consentproxy", { enumerable: true, value: {
     get: function () { return copy(state); },
     onChange: function (cb) {
       listeners.push(cb);
       return function () { listeners = listeners.filter(function (l) { return l !== cb; }); };
     },
-    open: function () { window.consentproxy.pendingOpen = true; }, /* until the banner is up */
-    setState: function (next) {
+    open: function () { window.consentproxy.pendingOpen = true; } /* until the banner is up */
+  } });
+  /* banner.js's tools, never on window: a page script with setState would grant itself
+     consent, with fetch or setAttribute load past the guard. In this order (banner.js takes
+     them by their place: no property names to ship). */
+  return [
+    function (next) {  /* the new state */
       state = next;
       consentMode("update");
       var detail = copy(next);
@@ -1111,20 +1118,22 @@
       document.dispatchEvent(new CustomEvent("consent:change", { detail: detail }));
       release();  /* (after the page's listeners: a ga() one makes is kept, then replayed) */
     },
-    asking: function (on) { asking = !!on; },
-    ours: function (el) { return own(marks, nativeGetAttribute.call(el, PRE + "mark")); },
-    serviceOf: serviceOf,
-    allowsService: allowsService,
-    deleteCookies: deleteCookies,
-    deleteStorage: deleteStorage,
-    setAttribute: function (el, name, value) { nativeSetAttribute.call(el, name, value); },
-    fetch: function (url, init) { return nativeFetch.call(window, url, init); },
+    function (on) { asking = !!on; },
+    /* ours(el): el was neutralised by the proxy in this response (or a fragment it fetched)
+       or held by this guard */
+    function (el) { return own(marks, nativeGetAttribute.call(el, PRE + "mark")); },
+    serviceOf,
+    allowsService,
+    deleteCookies,
+    deleteStorage,
+    nativeSetAttribute.call.bind(nativeSetAttribute),  /* (el, name, value) */
+    nativeFetch.bind(window),
     /* The page's inline scripts that threw as it loaded, and one the banner ran again (a
        retry failing too is told of as a new one). */
-    failed: function () { return failed.slice(); },
-    retried: function (s) { failed = failed.filter(function (x) { return x !== s; }); },
+    function () { return failed.slice(); },
+    function (s) { failed = failed.filter(function (x) { return x !== s; }); },
     /* The calls the stand-ins of services now allowed kept: the banner has them made once
        it has brought the held scripts back. */
-    replay: replay
-  } });
+    replay
+  ];
 })();
