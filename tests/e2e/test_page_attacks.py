@@ -405,6 +405,55 @@ async def test_cookie_store_writes_wait_for_consent(attack_origin, proxy_without
         assert names[proxy_without_csp] == []
 
 
+# A page script writing a tracker's cookie: (the script, the names the origin's jar gets,
+# the names the proxy's gets). Each got past the guard (helper-107): setState on window;
+# a value of white space JavaScript's trim() empties (an emptying, let through) and Chromium
+# keeps (it trims spaces and tabs only); a name the guard read, then the browser read again.
+COOKIE_WRITES = {
+    "the page grants itself consent": (
+        (
+            "try { consentproxy.setState({decided: true, categories: ['analytics', 'advertising', "
+            "'social'], services: []}); } catch (e) {} document.cookie = '_ga=GA1.2.3; path=/';"
+        ),
+        {"_ga"},
+        set(),
+    ),
+    "a value of white space but spaces and tabs": (
+        "document.cookie = '_fbp=\\u2003\\u00a0; path=/';",
+        {"_fbp"},
+        set(),
+    ),
+    "set(options), a name another on its second reading": (
+        (
+            "var n = 0; await cookieStore.set({get name() { return n++ ? '_ga' : 'lang'; }, "
+            "value: 'GA1.2.3', path: '/'});"
+        ),
+        {"lang"},  # (the browser reads it once)
+        {"lang"},
+    ),
+    "set(name, value), a name another on its second reading": (
+        "var n = 0; await cookieStore.set({toString() { return n++ ? '_ga' : 'lang'; }}, 'GA1');",
+        {"lang"},
+        {"lang"},
+    ),
+}
+
+
+@pytest.mark.parametrize("how", COOKIE_WRITES)
+async def test_a_page_script_writes_no_tracker_cookie_past_the_guard(
+    attack_origin, proxy_without_csp, how
+):
+    js, at_origin, behind_proxy = COOKIE_WRITES[how]
+    async with secure_chromium(attack_origin, proxy_without_csp) as browser:
+        for base, expected in ((attack_origin, at_origin), (proxy_without_csp, behind_proxy)):
+            tab = await browser.new_page(base_url=base)
+            await tab.goto("/inner-html")
+            await tab.evaluate(f"async () => {{ {js} }}")
+            jar = {c["name"] for c in await tab.context.cookies()}
+            assert {n for n in jar if not n.startswith("consent")} == expected, base
+            await tab.context.close()
+
+
 async def test_the_page_gets_the_documented_api_and_no_tool_of_the_guards(
     browser, proxy_without_csp
 ):

@@ -539,8 +539,8 @@ async def test_a_cookie_a_script_sets_lives_no_longer_than_an_origins(
 ):
     """cap_cookie_lifetime_days (395 days by default) holds for a script's cookies as for
     the origin's: two years asked by document.cookie (by Max-Age, by Expires) and by the
-    Cookie Store API are cut (Chromium's own ceiling is 400 days). Necessary cookies here:
-    they need no consent."""
+    Cookie Store API (by expires, by maxAge) are cut (Chromium's own ceiling is 400 days).
+    Necessary cookies here: they need no consent."""
     writes = {  # how: (the cookie written, the script writing it)
         "document.cookie, max-age": (
             "lang=en",
@@ -565,6 +565,10 @@ async def test_a_cookie_a_script_sets_lives_no_longer_than_an_origins(
         "cookieStore.set": (
             "lang=fr",
             "cookieStore.set({name: 'lang', value: 'fr', expires: Date.now() + 2 * 365 * 864e5})",
+        ),
+        "cookieStore.set, maxAge (seconds)": (
+            "PHPSESSID=3",
+            "cookieStore.set({name: 'PHPSESSID', value: '3', maxAge: 2 * 365 * 86400})",
         ),
     }
     async with recorded(secure_browser, redteam_proxy) as (tab, _):

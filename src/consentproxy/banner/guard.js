@@ -762,12 +762,15 @@ var guard = (function () {
       return function (v) { v = String(v); if (cookieWritable(v)) set.call(this, capped(v)); };
     });
     wrap(win.CookieStore && win.CookieStore.prototype, "set", function (native) {
+      /* What it is given read once (its own fields, as set(name, value) or set(options)
+         the browser tells apart), into one plain object the browser then reads: a getter or
+         a toString answering otherwise the second time named a cookie never checked here. */
       return function (a) {
-        var name = a && typeof a === "object" ? a.name : a, args = [].slice.call(arguments);
-        if (a && typeof a === "object" && a.expires > Date.now() + CONFIG.cap * 1e3) {
-          args[0] = Object.assign({}, a, { expires: Date.now() + CONFIG.cap * 1e3 });
-        }
-        return nameAllowed(name) ? native.apply(this, args) : win.Promise.resolve();
+        var o = arguments.length > 1 ? { name: String(a), value: String(arguments[1]) } : Object.assign({}, a);
+        if (o.name !== undefined) o.name = String(o.name);
+        if (o.expires != null) o.expires = Math.min(+o.expires, Date.now() + CONFIG.cap * 1e3);
+        if (o.maxAge != null) o.maxAge = Math.min(+o.maxAge, CONFIG.cap);  /* (seconds) */
+        return nameAllowed(o.name) ? native.call(this, o) : win.Promise.resolve();
       };
     });
 
@@ -844,10 +847,11 @@ var guard = (function () {
   /* A refused cookie may only be emptied: what reads as a deletion here may be kept for
      400 days by the jar ("_gid=1; expires=Thu, 01 Jan 1970 00:00:00 GMT; max-age=+50000000"
      where Max-Age was read as an integer only without a sign), and an empty value carries
-     no identifier. */
+     no identifier. (Empty as Chromium reads it: spaces and tabs around a value are trimmed,
+     no other white space, "\u2003" is a value.) */
   function cookieWritable(text) {
     var pair = text.split(";")[0], at = pair.indexOf("=");
-    if (at !== -1 && !pair.slice(at + 1).trim()) return true;
+    if (at !== -1 && /^[ \t]*$/.test(pair.slice(at + 1))) return true;
     return nameAllowed((at < 0 ? "" : pair.slice(0, at)).trim());
   }
   /* The cookie string with one max-age for its lifetime attributes when it asks for more
