@@ -457,7 +457,7 @@ def test_serve_warns_when_the_rewriters_c_loop_is_not_built(
     serve_until_started, caplog, monkeypatch
 ):
     """Installed without a compiler (the Docker image was: no setup.py, no gcc), pages were
-    rewritten ~7x slower and nothing said so."""
+    rewritten 4-11x slower and nothing said so."""
     for built in (True, False):
         monkeypatch.setattr("consentproxy.rewrite.scanner.C_LOOP", built)
         caplog.clear()

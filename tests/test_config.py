@@ -804,3 +804,8 @@ def test_metrics_on_the_proxys_own_port_is_refused_where_it_is_written():
         parse_config(MINIMAL + "listen: 0.0.0.0:8000\nmetrics: {listen: '127.0.0.1:8000'}\n")
     c = parse_config(MINIMAL + "listen: 0.0.0.0:8000\nmetrics: {listen: '127.0.0.1:9100'}\n")
     assert c.metrics_listen == ("127.0.0.1", 9100)
+    with pytest.raises(ConfigError, match=r":8: metrics.listen port 8000 is listen's own"):
+        parse_config(MINIMAL + "listen: 127.0.0.1:8000\nmetrics: {listen: '127.0.0.1:8000'}\n")
+    # (two addresses of the machine's may share a port: both bind)
+    c = parse_config(MINIMAL + "listen: 10.0.0.5:8000\nmetrics: {listen: '127.0.0.1:8000'}\n")
+    assert c.metrics_listen == ("127.0.0.1", 8000)

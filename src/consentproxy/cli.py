@@ -960,10 +960,16 @@ def cmd_records_show(args: argparse.Namespace) -> int:
         with _writing("--html"):
             out.mkdir(parents=True, exist_ok=True)
         for digest, lang in sorted({(r.shown_digest, r.language) for r in records}):
+            if not digest:
+                print(
+                    "what was shown is not known for some records (older than the archive, "
+                    "an import, or a choice naming no current version of the banner)",
+                    file=sys.stderr,
+                )
+                continue
             if digest not in versions:
                 print(
-                    f"version {digest[:12] or '(none: a record older than the archive)'} "
-                    "of what was shown is not in the archive",
+                    f"version {digest[:12]} of what was shown is not in the archive",
                     file=sys.stderr,
                 )
                 continue

@@ -621,7 +621,7 @@ class _Reader:
                 if "records" in top
                 else RecordsSettings()
             ),
-            metrics_listen=self.metrics(top["metrics"], port) if "metrics" in top else None,
+            metrics_listen=self.metrics(top["metrics"], (host, port)) if "metrics" in top else None,
             access_log=(
                 self.boolean(top["access_log"], "access_log") if "access_log" in top else True
             ),
@@ -763,16 +763,18 @@ class _Reader:
             }
         )
 
-    def metrics(self, node: yaml.Node, listen_port: int) -> tuple[str, int]:
+    def metrics(self, node: yaml.Node, listen: tuple[str, int]) -> tuple[str, int]:
         """`metrics: {listen: 127.0.0.1:9100}`: where Prometheus scrapes /metrics, never
-        the public port (listen_port: the proxy's; one equal failed as "cannot be bound")."""
+        the public address (listen: the proxy's; the same failed as "cannot be bound")."""
         items = self.mapping(node, "metrics", {"listen"})
         if "listen" not in items:
             raise self.fail(node, "metrics needs listen: HOST:PORT, e.g. 127.0.0.1:9100")
         host, port = parse_listen(
             str(self.scalar(items["listen"])), self.source, items["listen"].start_mark.line + 1
         )
-        if port and port == listen_port:
+        # (the same port on two addresses binds, unless one is every address)
+        every = ("", "0.0.0.0", "::")
+        if port == listen[1] != 0 and (host == listen[0] or host in every or listen[0] in every):
             raise self.fail(
                 items["listen"],
                 f"metrics.listen port {port} is listen's own: /metrics needs a port of its "

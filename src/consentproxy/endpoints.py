@@ -227,15 +227,16 @@ class ClientRates:
         # a flood, or a front proxy not trusted making all visitors one, out of sight).
         self.refusing = refusing
         self._said_at: float | None = None
-        self._unsaid = 0
+        self._unsaid: dict[str, int] = {}  # refusals not said yet, by the limit passed
 
     def _refuse(self, past: str) -> bool:
         self.refused += 1
-        self._unsaid += 1
+        self._unsaid[past] = self._unsaid.get(past, 0) + 1
         now = self.clock()
         if self.refusing and (self._said_at is None or now - self._said_at >= 60):
-            log.warning("%d %s, past %s", self._unsaid, self.refusing, past)
-            self._said_at, self._unsaid = now, 0
+            for limit, count in self._unsaid.items():
+                log.warning("%d %s, past %s", count, self.refusing, limit)
+            self._said_at, self._unsaid = now, {}
         return False
 
     def take(self, address: str) -> bool:
@@ -250,9 +251,12 @@ class ClientRates:
                 limit = RateLimit(self.rate, self.burst, self.clock)
             self._limits[key] = limit  # (last: the most recently seen)
             if not limit.take():
-                return self._refuse(f"one address's rate ({self.rate:g}/s)")
+                return self._refuse(
+                    f"one address's rate ({self.rate:g}/s: a flood, or every visitor at one "
+                    "address, behind a front proxy not in trusted_proxies)"
+                )
         if not self._all.take():
-            return self._refuse("all addresses' rate")
+            return self._refuse("all addresses' rate (a flood from many)")
         return True
 
 
@@ -295,8 +299,7 @@ class Endpoints:
         self.recorded = ClientRates(
             RECORDS_PER_SECOND,
             RECORDS_BURST,
-            refusing="choices since were not recorded (their cookies were set): a flood, or "
-            "every visitor at one address (a front proxy not in trusted_proxies)",
+            refusing="choices since were not recorded (their cookies were set)",
         )
         # the ids me/erase erases, each an erasure row (records.erase): a limit of their own
         # (not the records', whose refusals the metrics count as decisions dropped)

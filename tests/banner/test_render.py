@@ -175,6 +175,9 @@ def test_an_opt_out_region_asks_nothing_and_offers_the_do_not_sell_control(banne
         "</button>"
     ) in markup
     assert 'id="cp-opt-out"' in markup and "Manage cookies</a>" in markup
+    # The version shown, for the record of the opt-out (recorded as unknown without it)
+    dns_form = markup.split("via=do-not-sell")[1].split("</form>")[0]
+    assert f'<input type="hidden" name="shown" value="{banner.shown}"/>' in dns_form
     # Closing the preferences changes nothing: the regime is no refusal to confirm.
     assert re.search(r'<button type="button" class="cp-close"', markup)
     assert all(f'data-consent-category="{c}" checked="checked"' in markup for c in OPTIONAL)

@@ -426,6 +426,7 @@ class Banner:
             f'<form method="post" action="{_attr(self.prefix)}choice?via=do-not-sell">'
             f'<input type="hidden" name="return" value="{RETURN}"/>'
             f'<input type="hidden" name="lang" value="{lang}"/>'
+            f'<input type="hidden" name="shown" value="{self.shown}"/>'
             f'<button type="submit" name="action" value="reject-all" class="cp-manage '
             f'cp-dns" data-consent-action="do-not-sell">{escape(t["do-not-sell"])}'
             f"</button></form>"

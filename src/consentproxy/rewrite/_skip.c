@@ -537,7 +537,7 @@ static inline Py_ssize_t tag_end(const unsigned char *b, Py_ssize_t q, Py_ssize_
 /* _TAG_REST after the first letter of the name: the end of the tag ('>' + 1), or -1
  * if buf ends first. Quoted values may hold '>'; one with no closing quote in buf leaves
  * the tag unended in buf, as in the regex (scanner._ATTR). *flags gets what the attributes hold,
- * and SELF_CLOSING when the '/' before the '>' is no part of a value (foreign._self_closing). */
+ * and SELF_CLOSING when the '/' before the '>' is no part of a value (foreign.self_closing). */
 static inline Py_ssize_t tag_rest(const unsigned char *b, Py_ssize_t q, Py_ssize_t n,
                                   const Key *key, int *flags) {
     return tag_end(b, span(b, q, n, DELIM), n, key, flags);

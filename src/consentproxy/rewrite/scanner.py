@@ -812,6 +812,8 @@ class HtmlRewriter:
             self._emit(tag)
         if not html or closed:
             return
+        if self.xml and name != b"style":
+            return  # (in XML a <title>'s, a <noframes>'s content is markup: its pixel loads)
         if name in TEXT_ELEMENTS:
             self.state, self.text_end = TEXT, name
         elif name == b"plaintext":
