@@ -1337,9 +1337,9 @@ async def test_the_one_script_is_served_versioned_and_cached(
         assert resp.headers["Content-Type"].startswith("text/javascript")
         assert "immutable" in resp.headers["Cache-Control"]
         body = await resp.read()
-    # (minified: the guard's API and the banner's claim on it, not their comments; local
-    # names shortened, G's among them)
-    assert b'defineProperty(window,"consentproxy"' in body and b".banner=!0" in body
+    # (minified: the guard's API and its tools handed to the banner, not their comments;
+    # local names shortened, the tools' among them)
+    assert b'defineProperty(window,"consentproxy"' in body and b"guardState" not in body
     assert b"One guard a window" not in body
     async with client.get(proxy + "/.consent/consent.js?v=stale") as resp:
         assert resp.headers["Cache-Control"] == "no-cache"
