@@ -1302,6 +1302,43 @@ def test_a_trusted_proxy_that_adds_its_forwarding_lines_is_read_not_the_visitor_
     assert header(ex.upstream_headers(), "x-forwarded-host") == "www.example.com"
 
 
+FORGED = [
+    ("Forwarded", "for=6.6.6.6;proto=https;host=evil.example"),
+    ("X-Real-IP", "6.6.6.6"),
+    ("True-Client-IP", "6.6.6.6"),
+    ("X_Forwarded_For", "6.6.6.6"),
+    ("X-Forwarded_Proto", "https"),
+    ("X-Forwarded-Port", "443"),
+    ("X-Forwarded-Ssl", "on"),
+    ("X-Forwarded-Prefix", "/evil"),
+    ("Front-End-Https", "on"),
+    ("X-Original-URL", "/admin"),
+    ("X_Rewrite_URL", "/admin"),
+]
+
+
+def test_forwarding_headers_only_a_trusted_proxy_writes_reach_the_origin(engine):
+    """The proxy set X-Forwarded-For, -Proto and -Host; the visitor's Forwarded, X-Real-IP,
+    X-Forwarded-Ssl, X-Original-URL... (and X_Real_IP, which CGI reads as X-Real-IP) went on
+    to an origin that trusts the proxy's address: a forged address, scheme or path
+    (helper-114). A trusted proxy's go on."""
+    headers = [("Host", "h.example"), ("X-Custom_Thing", "kept"), *FORGED]
+    sent = engine.begin(Request("GET", "/", headers, client_ip="1.2.3.4")).upstream_headers()
+    assert [k for k, _ in sent if k.lower() not in ("x-forwarded-for", "x-forwarded-proto")] == [
+        "X-Custom_Thing",
+        "CDN-Loop",
+        "X-Forwarded-Host",
+    ]
+    assert header(sent, "x-forwarded-for") == "1.2.3.4"
+    trusting = Engine(
+        replace(engine.config, trusted_proxies=(ip_network("10.0.0.0/8"),)),
+        [b"k" * 32],
+        clock=lambda: NOW,
+    )
+    sent = trusting.begin(Request("GET", "/", headers, client_ip="10.0.0.1")).upstream_headers()
+    assert FORGED[0] in sent and FORGED[-1] in sent
+
+
 @pytest.mark.parametrize("proto", ["https://evil.example/#", "javascript", "", "ftp"])
 def test_forged_forwarded_proto_cannot_redirect_off_site(engine, proto):
     trusting = Engine(
@@ -1726,6 +1763,8 @@ def test_connect_is_refused(engine):
         "h example",
         "h\x0bx",
         "h.example:123456",
+        "h.example:65536",  # (no port: it went on as X-Forwarded-Host, helper-114)
+        "[::1]:99999",
     ],
 )
 def test_a_host_that_is_no_host_name_or_address_is_refused(engine, host):

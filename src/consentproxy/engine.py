@@ -117,6 +117,34 @@ REQUEST_HEADERS_LOOKED_AT = frozenset(
         STATE_HEADER_LOWER,
     }
 )
+# Request headers a proxy writes to tell the origin the visitor's address, scheme, host or
+# path (besides X-Forwarded-For, -Proto and -Host, which the proxy sets itself): one the
+# visitor wrote reached the origin, which trusts the proxy's address, as the proxy's word
+# (X-Real-IP, Forwarded: proto=https, X-Original-URL: /admin). Dropped unless they come
+# from a trusted proxy; and their forms with '_' for '-' (CGI and PHP read X_Real_IP as
+# X-Real-IP), and every other X-Forwarded-*.
+FORWARDING = frozenset(
+    {
+        "forwarded",
+        "x-real-ip",
+        "client-ip",
+        "true-client-ip",
+        "x-client-ip",
+        "x-cluster-client-ip",
+        "x-originating-ip",
+        "x-remote-ip",
+        "x-remote-addr",
+        "cf-connecting-ip",
+        "fastly-client-ip",
+        "x-forwarded",
+        "front-end-https",
+        "x-url-scheme",
+        "x-original-url",
+        "x-rewrite-url",
+        "x-original-host",
+        "x-host",
+    }
+)
 CSP_HEADERS = ("content-security-policy", "content-security-policy-report-only")
 # Headers whose quoted strings are URLs a browser fetches or posts to by itself: where the
 # origin tells it to post reports (the Reporting API's endpoints; NEL's policy names one of
@@ -145,6 +173,12 @@ TARGETED_CACHE_HEADERS = (
     "x-accel-expires",
 )
 VENDOR_CDN_CACHE = "-cdn-cache-control"
+
+
+def _forwarding(lk: str) -> bool:
+    """Whether a request header (lower-case name) is one FORWARDING names, in any form."""
+    name = lk.replace("_", "-")
+    return name in FORWARDING or name.startswith("x-forwarded")
 
 
 def _dropped_on_pages(lk: str) -> bool:
@@ -574,7 +608,12 @@ class Exchange:
         loops: list[str] = []
         for lk, kv in req.parsed.passing:
             if lk not in REQUEST_HEADERS_LOOKED_AT:
-                headers.append(kv)
+                if not (
+                    (lk in FORWARDING or "_" in lk or lk.startswith("x-forwarded"))
+                    and _forwarding(lk)
+                    and not self.trusted
+                ):
+                    headers.append(kv)
                 continue
             k, v = kv
             if lk == "cookie":

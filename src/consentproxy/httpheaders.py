@@ -108,7 +108,7 @@ def end_to_end_pairs(headers: Headers, names: list[str]) -> list[tuple[str, tupl
 # A Host header: a name (labels, at most 253 bytes) or an IPv4 or [IPv6] address, and a port.
 HOST_RE = re.compile(
     r"(?:(?P<name>[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.?)"
-    r"|\[(?P<ip6>[0-9A-Fa-f:.]{2,45})\])(?::[0-9]{1,5})?"
+    r"|\[(?P<ip6>[0-9A-Fa-f:.]{2,45})\])(?::(?P<port>[0-9]{1,5}))?"
 )
 
 
@@ -117,7 +117,7 @@ def valid_host(host: str) -> bool:
     """A Host (or X-Forwarded-Host) value: a host name or IP address and an optional port;
     anything else (userinfo, paths, controls, 2,000 labels) is refused."""
     m = HOST_RE.fullmatch(host)
-    if m is None:
+    if m is None or m["port"] is not None and int(m["port"]) > 65535:
         return False
     if m["ip6"] is not None:
         try:
