@@ -292,6 +292,7 @@ class Head:
     # (name, value) tuple), and whether no value holds a control character.
     passing: list[tuple[str, tuple[str, str]]]
     sendable: bool
+    forwarding: bool  # a request's: one of passing is FORWARDING's (only a trusted proxy's go)
     # A response's: what Exchange.response reads of it when no header in it depends on the
     # consent state or the request (Set-Cookie, Link, Location): set the first time.
     response: ResponseHead | None = None
@@ -314,6 +315,7 @@ class Head:
             not valid_host(host)
             or (len(first) < len(headers) and names.count("host") > 1)  # (was it Host?)
         )
+        passing = end_to_end_pairs(headers, names)
         return cls(
             headers,
             first,
@@ -321,8 +323,9 @@ class Head:
             max(lines, default=0),
             sum(lines),
             bad_host,
-            end_to_end_pairs(headers, names),
+            passing,
             all_sendable(headers),
+            any(_forwarding(lk) for lk, _ in passing if lk not in REQUEST_HEADERS_LOOKED_AT),
         )
 
 
@@ -606,13 +609,10 @@ class Exchange:
         req, report = self.req, self.report
         headers: Headers = []
         loops: list[str] = []
+        drop = req.parsed.forwarding and not self.trusted
         for lk, kv in req.parsed.passing:
             if lk not in REQUEST_HEADERS_LOOKED_AT:
-                if not (
-                    (lk in FORWARDING or "_" in lk or lk.startswith("x-forwarded"))
-                    and _forwarding(lk)
-                    and not self.trusted
-                ):
+                if not (drop and _forwarding(lk)):
                     headers.append(kv)
                 continue
             k, v = kv
