@@ -90,6 +90,11 @@ def test_lifetime_reads_max_age_before_expires_and_none_for_session_cookies():
         ("Fri, 31 Feb 20000 00:00:00 GMT", None),  # (as the guard reads it: helper-92)
         ("Thu, 01 Jan 1500 00:00:00 GMT", None),
         ("tomorrow", None),
+        # (Chromium's reading, helper-115: a token led by a digit with a ':' is a time or
+        # nothing, one of 6 bytes or more never a year; 2026 was read in both)
+        ("2026:1 Jan 01 2100 00:00:00 GMT", "2100-01-01 00:00:00"),
+        ("Dec 31 2026abc 2100 00:00:00 GMT", "2100-12-31 00:00:00"),
+        ("Thu, 1a Jan 2100 00:00:00 GMT", "2100-01-01 00:00:00"),  # (atoi)
     ],
 )
 def test_expires_dates_are_read_as_browsers_read_them(value, expected):
@@ -105,7 +110,8 @@ def test_the_cap_never_lengthens_a_cookie_and_reads_max_age_as_browsers_do():
     assert capped(session, 86400, NOW) == "PHPSESSID=1; Path=/; HttpOnly"  # (still a session's)
     far = "_ga=1; Max-Age=1_0; Expires=Fri, 01 Jan 2100 00:00:00 GMT"
     assert capped(far, 86400, NOW) == "_ga=1; Max-Age=86400"
-    assert capped("_ga=1; Max-Age=" + "9" * 5000, 86400, NOW) == "_ga=1; Max-Age=86400"
+    assert capped("_ga=1; Max-Age=" + "9" * 5000, 86400, NOW) == "_ga=1"  # (see below)
+    assert capped("_ga=1; Max-Age=" + "9" * 1000, 86400, NOW) == "_ga=1; Max-Age=86400"
     assert lifetime("a=1; Max-Age=+10", NOW) == 10 and lifetime("a=1; Max-Age=-5", NOW) == -5
 
 
@@ -132,12 +138,12 @@ def test_lifetime_attributes_browsers_read_otherwise_become_one_max_age():
     assert capped("a=1; Max-Age=60; Max-Age=120", 86400, NOW) == "a=1; Max-Age=120"
     assert capped(f"a=; {EXPIRED}; {EXPIRED}", 86400, NOW) == "a=; Max-Age=0"
     kept = "a=; Max-Age=60; Expires=soon; Path=/"
-    assert capped(kept, 86400, NOW) == kept  # (Max-Age wins everywhere)
+    assert capped(kept, 86400, NOW) == "a=; Max-Age=60; Path=/"  # (Max-Age wins everywhere)
 
 
 def test_capped_cuts_long_lifetimes_and_keeps_the_rest():
     long = "_ga=GA1.2; Path=/; EXPIRES=Wed, 21 Oct 2037 07:28:00 GMT; Max-Age=63072000; Secure"
-    assert capped(long, 86400, NOW) == "_ga=GA1.2; Path=/; Secure; Max-Age=86400"
+    assert capped(long, 86400, NOW) == "_ga=GA1.2; Path=/; Max-Age=86400; Secure"
     assert capped("lang=fr; Max-Age=3600", 86400, NOW) == "lang=fr; Max-Age=3600"
     assert capped("sid=1; HttpOnly", 86400, NOW) == "sid=1; HttpOnly"
 
@@ -263,3 +269,38 @@ def test_a_visitor_sending_endless_cookie_names_cannot_grow_a_filters_memory():
         assert len(f._known) <= KNOWN_NAMES
     assert all(len(n) <= KNOWN_NAME_LEN for n in f._known)
     assert f.allowed("ok1") and not f.allowed("no1")  # answers the same after a clearing
+
+
+CAP = 395 * 86400
+
+
+@pytest.mark.parametrize(
+    "attrs",
+    [
+        "Expires=2026:1 Jan 01 2100 00:00:00 GMT",  # (read: 1 Jan 2026, past)
+        "Expires=Dec 31 2026abc 2100 00:00:00 GMT",  # (read: 31 Dec 2026, past)
+        "Max-Age=" + "0" * 1100 + "60; Expires=Fri, 01 Jan 2100 00:00:00 GMT",  # (read: 60 s)
+        "Max-Age=60; Max-Age=" + "9" * 2000,  # (read: 1e18 s, Chromium: 60 s)
+    ],
+)
+def test_a_browser_gets_only_the_proxys_one_max_age(attrs):
+    """Found by helper-115 in Chromium: each was passed on as it came, the proxy reading a
+    lifetime within the cap, and Chromium kept the cookie 400 days (a value over 1,024 bytes
+    it ignores). Now every lifetime attribute gives way to the one Max-Age of the proxy's
+    reading: read otherwise, a cookie can only live less, never past the cap."""
+    out = capped(f"_ga=1; Path=/; {attrs}; Secure", CAP, NOW)
+    pair, *rest = out.split("; ")
+    ages = [a for a in rest if a.lower().startswith(("max-age", "expires"))]
+    assert pair == "_ga=1" and len(ages) == 1 and ages[0].startswith("Max-Age=")
+    assert int(ages[0].removeprefix("Max-Age=")) <= CAP
+    assert rest == ["Path=/", ages[0], "Secure"]
+
+
+def test_an_expires_within_the_cap_becomes_the_max_age_read_from_it():
+    day_later = "a=1; Path=/; Expires=Sat, 16 Jan 2027 08:00:00 GMT; Secure"
+    assert capped(day_later, CAP, NOW) == "a=1; Path=/; Max-Age=86400; Secure"
+    past = "a=1; expires=Thu, 01 Jan 2026 00:00:00 GMT"
+    assert capped(past, CAP, NOW) == "a=1; Max-Age=0"
+    assert capped("a=1;max-age=60;Path=/", CAP, NOW) == "a=1;max-age=60;Path=/"  # (as it is)
+    assert capped("a=1; Max-Age=060", CAP, NOW) == "a=1; Max-Age=60"
+    assert capped("a=1; Max-Age=" + "9" * 1100, CAP, NOW) == "a=1"  # (Chromium: a session's)

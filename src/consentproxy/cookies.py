@@ -45,30 +45,43 @@ def cookie_pairs(header_value: str) -> tuple[tuple[str, str], ...]:
 def lifetime(header_value: str, now: float) -> float | None:
     """Seconds a Set-Cookie asks to live, as Chromium reads it: the last Max-Age when it is
     an integer, else the last Expires when it is a date (RFC 6265bis 5.1.1); None: a session
-    cookie. Read otherwise (Python's int() and its e-mail dates), `Max-Age=1_0` or a date a
-    browser takes escaped the cap, and an `Expires` a browser ignores turned a session cookie
-    into one kept for the cap's whole length."""
-    return _reading(header_value, now)[0]
-
-
-def _reading(header_value: str, now: float) -> tuple[float | None, bool]:
-    """(lifetime, whether every browser reads it so: no lifetime attribute given twice, none
-    this reading ignores but an Expires a Max-Age overrides). Firefox takes the last Max-Age
-    that is an integer, Chromium the last Max-Age (`Max-Age=60; Max-Age=soon` and an Expires
-    in 2100: 60 s against 400 days)."""
+    cookie. An attribute whose value is over MAX_ATTRIBUTE_VALUE bytes counts as absent.
+    Read otherwise (Python's int() and its e-mail dates), `Max-Age=1_0` or a date a browser
+    takes escaped the cap, and an `Expires` a browser ignores turned a session cookie into
+    one kept for the cap's whole length. (capped() writes this reading as the one lifetime
+    attribute a browser gets: where a browser would have read the origin's otherwise, the
+    cookie still lives no longer than the cap.)"""
     max_ages, dates = [], []
     for attr in header_value.split(";")[1:]:
-        key, _, value = attr.partition("=")
-        key = key.strip(" \t").lower()
+        key, value = _attribute(attr)
         if key == "max-age":
-            max_ages.append(value.strip(" \t"))
+            max_ages.append(value)
         elif key == "expires":
-            dates.append(value.strip(" \t"))
+            dates.append(value)
     age = _max_age(max_ages[-1]) if max_ages else None
     when = cookie_date(dates[-1]) if dates and age is None else None
-    life = age if age is not None else when - now if when is not None else None
-    single = len(max_ages) <= 1 and len(dates) <= 1
-    return life, single and (age is not None or (not max_ages and (not dates or when is not None)))
+    return age if age is not None else when - now if when is not None else None
+
+
+# Chromium ignores an attribute whose value is longer (ParsedCookie): `Max-Age=000...060`
+# of 1,100 digits was read as 60 s, Chromium taking the Expires in 2100 beside it.
+MAX_ATTRIBUTE_VALUE = 1024
+_LIFETIME_KEYS = ("max-age", "expires")
+
+
+def _attribute(attr: str) -> tuple[str, str]:
+    """An attribute's name (lower case) and value as Chromium reads them: trimmed of spaces
+    and tabs; a value over MAX_ATTRIBUTE_VALUE bytes makes no attribute ("", "")."""
+    key, _, value = attr.partition("=")
+    value = value.strip(" \t")
+    if len(value) > MAX_ATTRIBUTE_VALUE // 4 and _size(value) > MAX_ATTRIBUTE_VALUE:
+        return "", ""
+    return key.strip(" \t").lower(), value
+
+
+def _size(text: str) -> int:
+    """Bytes text is sent as (UTF-8; a byte read with surrogateescape counts one)."""
+    return len(text) if text.isascii() else len(text.encode("utf-8", "replace"))
 
 
 def _max_age(value: str) -> float | None:
@@ -83,28 +96,33 @@ def _max_age(value: str) -> float | None:
 
 _MAX_AGE_RE = re.compile(r"[+-]?[0-9]+")
 _DATE_TOKEN_RE = re.compile(r"[^\x09\x20-\x2f\x3b-\x40\x5b-\x60\x7b-\x7e]+")
-# Chromium reads a time as sscanf's "%2u:%2u:%2u" (digits may follow: 00:00:000) and a year
-# of up to five digits (20000: kept as long as a cookie may be).
-_TIME_RE = re.compile(r"([0-9]{1,2}):([0-9]{1,2}):([0-9]{1,2}).*", re.DOTALL)
-_DAY_RE = re.compile(r"([0-9]{1,2})(?:[^0-9].*)?", re.DOTALL)
-_YEAR_RE = re.compile(r"([0-9]{2,5})(?:[^0-9].*)?", re.DOTALL)
+# Chromium reads a token with a ':' as a time, with sscanf's "%2u:%2u:%2u" (digits may
+# follow: 00:00:000), and as nothing else.
+_TIME_RE = re.compile(r"([0-9]{1,2}):([0-9]{1,2}):([0-9]{1,2})")
+_DIGITS_RE = re.compile(r"[0-9]+")
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 
 
 def cookie_date(value: str) -> float | None:
-    """An Expires value as a browser reads it (RFC 6265bis 5.1.1, as loose as Chromium), as a
-    Unix time; None if a browser would ignore it (a time without seconds, a day that does
-    not exist...)."""
+    """An Expires value as Chromium reads it (cookie_util::ParseCookieExpirationTime, looser
+    than RFC 6265bis 5.1.1), as a Unix time; None if it would ignore it (a time without
+    seconds, a day that does not exist...). Tokens: one led by a digit is a time if it has
+    a ':' (and else nothing: `2026:1` is no year), else the day if it is of at most 2 bytes,
+    else the year if of at most 5 (`2026abc` is none: atoi of a longer one could overflow);
+    one led by another character is the month if it starts with a month's name."""
     hms = day = month = year = None
     for token in _DATE_TOKEN_RE.findall(value):
-        if hms is None and (m := _TIME_RE.fullmatch(token)):
-            hms = tuple(map(int, m.groups()))
-        elif day is None and (m := _DAY_RE.fullmatch(token)):
-            day = int(m[1])
-        elif month is None and token[:3].lower() in _MONTHS:
-            month = _MONTHS.index(token[:3].lower()) + 1
-        elif year is None and (m := _YEAR_RE.fullmatch(token)):
-            year = int(m[1])
+        if not "0" <= token[0] <= "9":
+            head = token[:3]
+            if month is None and head.isascii() and head.lower() in _MONTHS:
+                month = _MONTHS.index(head.lower()) + 1
+        elif ":" in token:
+            if hms is None and (m := _TIME_RE.match(token)):
+                hms = tuple(map(int, m.groups()))
+        elif day is None and _size(token) <= 2:
+            day = int(_DIGITS_RE.match(token)[0])  # type: ignore[index]
+        elif year is None and _size(token) <= 5:
+            year = int(_DIGITS_RE.match(token)[0])  # type: ignore[index]
     if hms is None or day is None or month is None or year is None:
         return None
     year += 1900 if 70 <= year <= 99 else 2000 if year <= 69 else 0
@@ -118,19 +136,40 @@ def cookie_date(value: str) -> float | None:
 
 
 def capped(header_value: str, max_seconds: int, now: float) -> str:
-    """The Set-Cookie unchanged, or with one Max-Age for all its lifetime attributes: cut to
-    max_seconds, or the lifetime it is read to ask for where browsers may read it otherwise
-    (none: a session cookie, as where the reading ignores them)."""
-    life, read_alike = _reading(header_value, now)
-    if read_alike and (life is None or life <= max_seconds):
-        return header_value
+    """The Set-Cookie with one Max-Age for all its lifetime attributes (Max-Age and
+    Expires, whatever their case, spacing or length), from lifetime(): cut to max_seconds,
+    0 for a time past, none (a session cookie) where it reads none. Whatever a browser would
+    have made of the origin's attributes, it gets only that one: a date Chromium reads in
+    2100 where this reading found 2026 (`Expires=2026:1 Jan 01 2100 00:00:00 GMT`) makes a
+    cookie shorter lived, never one kept for 400 days. The Max-Age takes the place of the
+    first lifetime attribute; the rest of the line is kept byte for byte, and a line whose
+    only lifetime attribute is that very Max-Age is kept whole."""
     pair, *attrs = header_value.split(";")
-    kept = [
-        a for a in attrs if a.partition("=")[0].strip(" \t").lower() not in ("max-age", "expires")
-    ]
-    if life is not None:
-        kept.append(f" Max-Age={int(max(0, min(life, max_seconds)))}")
+    found = [i for i, a in enumerate(attrs) if _attribute_name(a) in _LIFETIME_KEYS]
+    if not found:
+        return header_value
+    life = lifetime(header_value, now)
+    ours = None if life is None else str(int(max(0, min(life, max_seconds))))
+    if ours is not None and len(found) == 1:
+        key, value = _attribute(attrs[found[0]])
+        if key == "max-age" and value == ours:
+            return header_value
+    kept = [a for i, a in enumerate(attrs) if i not in found]
+    if ours is not None:
+        kept.insert(found[0], f" Max-Age={ours}")
     return ";".join([pair, *kept])
+
+
+def _attribute_name(attr: str) -> str:
+    """An attribute's name as a browser matches it, whatever its value's length: a Max-Age
+    or Expires Chromium ignores (too long) is removed as well."""
+    return attr.partition("=")[0].strip(" \t").lower()
+
+
+def cut(header_value: str, max_seconds: int, now: float) -> bool:
+    """Whether the Set-Cookie's lifetime is over max_seconds (capped() cuts it)."""
+    life = lifetime(header_value, now)
+    return life is not None and life > max_seconds
 
 
 @dataclass(frozen=True)
