@@ -172,6 +172,12 @@ def cut(header_value: str, max_seconds: int, now: float) -> bool:
     return life is not None and life > max_seconds
 
 
+_SPLIT_RE = re.compile(r"[\s,]")
+# A `name=` after white space or a comma: a cookie of its own to a lenient reader (aiohttp's
+# splits at any of Python's white space, and reads `_ga =x` as _ga's).
+_EMBEDDED_RE = re.compile(r"[\s,]+([^\s,;=]*)\s*=")
+
+
 @dataclass(frozen=True)
 class CookieFilter:
     """Split cookies into kept and dropped with a predicate on the name."""
@@ -191,14 +197,29 @@ class CookieFilter:
         return found
 
     def request_header(self, header_value: str) -> tuple[str | None, list[str]]:
-        """The Cookie header to forward upstream (None: send none) and the dropped names."""
+        """The Cookie header to forward upstream (None: send none) and the dropped names.
+        A pair is dropped, allowed or not, when an origin may read a cookie not kept out of
+        it: Python's SimpleCookie and aiohttp split `PHPSESSID=s, _ga=GA1.2.3 _gid=GA1.2.4`
+        (a value a page's script may set) at the space, and `=_ga=GA1.2.3` (a cookie with
+        no name) went on as `_ga=GA1.2.3`."""
         kept, dropped = [], []
         for name, value in cookie_pairs(header_value):
-            if self.allowed(name):
+            if self.allowed(name) and not self._smuggles(name, value):
                 kept.append(f"{name}={value}" if name else value)
             else:
                 dropped.append(name)
         return ("; ".join(kept) if kept else None), dropped
+
+    def _smuggles(self, name: str, value: str) -> bool:
+        """Whether the pair holds another cookie's `name=` an origin may read and that would
+        not be kept: after a space, tab or comma (in its value, or its name: a browser takes
+        `x _ga` as a name), or, for a pair with no name, anywhere."""
+        if not name:
+            return "=" in value
+        if not _SPLIT_RE.search(value) and not _SPLIT_RE.search(name):
+            return False
+        inner = _EMBEDDED_RE.findall(f"{name}={value}")
+        return any(n and not self.allowed(n) for n in inner)
 
     def set_cookies(self, values: Iterable[str]) -> tuple[list[str], list[str]]:
         """Set-Cookie values to keep, and the names of those dropped."""
@@ -219,7 +240,17 @@ class CookieFilter:
 MAX_DELETION_BYTES = 2048
 MAX_DELETION_DOMAINS = 8  # the host and its parents nearest the root
 MAX_DELETION_PATHS = 7  # of the request's path (but /): see _paths
-_NAME_RE = re.compile(r"[\x21-\x7e]+")  # printable ASCII (no control, space or 8-bit)
+_NAME_RE = re.compile(r"[\x21-\x7e]+")  # printable ASCII (no control, space or 8-bit): paths
+# A name a browser stores (and a deletion names back): no control character, ';' or '=', no
+# space or tab at either end (trimmed: no such name exists); a space within (`_ga_ x`, which
+# `_ga_*` names) and 8-bit text are kept. Not a surrogate: a byte that is not UTF-8, read
+# with surrogateescape, which aiohttp's writer would not send back as it came.
+_COOKIE_NAME_RE = re.compile(r"[^\x00-\x1f\x7f;=\ud800-\udfff]+")
+
+
+def deletable(name: str) -> bool:
+    """Whether a deletion can name the cookie as it was sent (see _COOKIE_NAME_RE)."""
+    return bool(_COOKIE_NAME_RE.fullmatch(name)) and name.strip(" ") == name
 
 
 def deletion_headers(
@@ -245,8 +276,7 @@ def deletion_headers(
     (what one response deleted no longer comes back, and the next deletes others).
     """
     domains = deletion_domains(host, cookie_domain)
-    valid = (n for n in names if _NAME_RE.fullmatch(n) and ";" not in n and "=" not in n)
-    unique = list(dict.fromkeys(valid))
+    unique = list(dict.fromkeys(filter(deletable, names)))
     ways = [("/", ""), *([("/", "; Partitioned")] if secure else [])]
     ways += [(p, "") for p in _paths(path)]
     out: list[str] = []
@@ -255,13 +285,13 @@ def deletion_headers(
         if room < len(deletion("x", p)):  # (built only while one may still fit)
             break
         tier = [_deletions(n, p, domains, secure, on_parents, more) for n in unique]
-        if sum(len(v) for lines in tier for v in lines) > room:
+        if sum(_size(v) for lines in tier for v in lines) > room:
             random.shuffle(tier)
         for lines in tier:
             for value in lines:
-                if len(value) <= room:
+                if _size(value) <= room:
                     out.append(value)
-                    room -= len(value)
+                    room -= _size(value)
     return out
 
 

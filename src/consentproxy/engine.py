@@ -688,9 +688,16 @@ class Exchange:
         return [("Set-Cookie", v) for v in values]
 
     def _named(self, cookie: str) -> bool:
-        """Whether a cookie is one the config or the cookie databases name (a tracker's, set
-        on the site's parent domain as readily as on its host)."""
-        return self.engine.policy.cookie_category(cookie) is not None
+        """Whether a cookie is deleted on the site's parent domains too: one the config or
+        the cookie databases name (a tracker's, set there as readily as on its host), or any
+        when unknown_cookies gives the names nothing names a category (the operator's word
+        that they are that category's: a legacy tracker of its own name on `Domain=` the
+        parent outlived every withdrawal). With `block`, an unknown name may be a sibling
+        site's session, deleted on its host alone."""
+        policy = self.engine.policy
+        if policy.config.unknown_cookies not in ("block", "allow"):
+            return True
+        return policy.cookie_category(cookie) is not None
 
     def response(self, status: int, headers: Headers, head: Head | None = None) -> ResponsePlan:
         """Plan the response to the visitor from the origin's status and headers (head:
