@@ -293,10 +293,12 @@ class Head:
     # (name, value) tuple), and whether no value holds a control character.
     passing: list[tuple[str, tuple[str, str]]]
     sendable: bool
-    forwarding: bool  # a request's: one of passing is FORWARDING's (only a trusted proxy's go)
     # A response's: what Exchange.response reads of it when no header in it depends on the
     # consent state or the request (Set-Cookie, Link, Location): set the first time.
     response: ResponseHead | None = None
+    # A request's: whether one of passing is FORWARDING's (only a trusted proxy's go on),
+    # set the first time upstream_headers asks.
+    forwarding: bool | None = None
 
     @classmethod
     def of(cls, headers: Headers) -> Head:
@@ -316,7 +318,6 @@ class Head:
             not valid_host(host)
             or (len(first) < len(headers) and names.count("host") > 1)  # (was it Host?)
         )
-        passing = end_to_end_pairs(headers, names)
         return cls(
             headers,
             first,
@@ -324,9 +325,8 @@ class Head:
             max(lines, default=0),
             sum(lines),
             bad_host,
-            passing,
+            end_to_end_pairs(headers, names),
             all_sendable(headers),
-            any(_forwarding(lk) for lk, _ in passing if lk not in REQUEST_HEADERS_LOOKED_AT),
         )
 
 
@@ -610,8 +610,13 @@ class Exchange:
         req, report = self.req, self.report
         headers: Headers = []
         loops: list[str] = []
-        drop = req.parsed.forwarding and not self.trusted
-        for lk, kv in req.parsed.passing:
+        parsed = req.parsed
+        if parsed.forwarding is None:
+            parsed.forwarding = any(
+                _forwarding(lk) for lk, _ in parsed.passing if lk not in REQUEST_HEADERS_LOOKED_AT
+            )
+        drop = parsed.forwarding and not self.trusted
+        for lk, kv in parsed.passing:
             if lk not in REQUEST_HEADERS_LOOKED_AT:
                 if not (drop and _forwarding(lk)):
                     headers.append(kv)
@@ -689,13 +694,15 @@ class Exchange:
 
     def _named(self, cookie: str) -> bool:
         """Whether a cookie is deleted on the site's parent domains too: one the config or
-        the cookie databases name (a tracker's, set there as readily as on its host), or any
-        when unknown_cookies gives the names nothing names a category (the operator's word
-        that they are that category's: a legacy tracker of its own name on `Domain=` the
-        parent outlived every withdrawal). With `block`, an unknown name may be a sibling
-        site's session, deleted on its host alone."""
+        the cookie databases name (a tracker's, set there as readily as on its host), or,
+        where unknown_cookies gives the names nothing names a category and the operator set
+        consent.cookie_domain (the parents stop there: the site's own), any (a legacy
+        tracker of its own name on that `Domain=` outlived every withdrawal). Otherwise an
+        unknown name may be a sibling site's session (a company's single sign-on on the
+        parent domain): deleted on the host alone."""
         policy = self.engine.policy
-        if policy.config.unknown_cookies not in ("block", "allow"):
+        config = policy.config
+        if config.unknown_cookies not in ("block", "allow") and config.consent.cookie_domain:
             return True
         return policy.cookie_category(cookie) is not None
 

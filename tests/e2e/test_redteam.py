@@ -597,6 +597,22 @@ async def test_a_cookie_a_script_sets_lives_no_longer_than_an_origins(
             assert now + 394 * 86400 < jar[name]["expires"] <= now + 395 * 86400 + 5, how
 
 
+async def test_a_script_s_cookie_lives_no_longer_than_the_cap_however_chromium_reads_it(
+    secure_browser, redteam_proxy
+):
+    """The guard passed these on as they came, reading each within the cap, and Chromium
+    kept them 400 days (helper-117): now it writes its own one max-age, never longer than
+    the cap (here a past date's 0 for the first: the cookie is not kept at all)."""
+    async with recorded(secure_browser, redteam_proxy) as (tab, _):
+        await tab.goto(REFUSED_PAGE)
+        for i, attrs in enumerate(ORIGIN_LIFETIMES.values()):
+            js = f"document.cookie = 'lang=s{i}; path=/; ' + {attrs!r}"
+            now = await tab.evaluate(f"() => {{ {js}; return Date.now() / 1e3; }}")
+            jar = {c["name"]: c for c in await tab.context.cookies()}
+            if jar.get("lang", {}).get("value") == f"s{i}":
+                assert jar["lang"]["expires"] <= now + 395 * 86400 + 5, attrs[:40]
+
+
 @pytest.mark.parametrize("path", list(ORIGIN_LIFETIMES))
 async def test_an_origins_cookie_lives_no_longer_than_the_cap_however_chromium_reads_it(
     browser, redteam_proxy, path

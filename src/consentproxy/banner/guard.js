@@ -804,8 +804,7 @@ var guard = (function () {
   /* The seconds a browser keeps a cookie string's cookie (null: the session), as Chromium
      reads its attributes (cookies.lifetime, the proxy's): the last Max-Age if it is an
      integer, else the last Expires if it is a date (RFC 6265bis 5.1.1, cookieDate: V8's
-     Date.parse read "01 Jan 69" as 1969, the jar as 2069); and whether every browser reads
-     it so (no lifetime attribute twice, none ignored but an Expires a Max-Age overrides). */
+     Date.parse read "01 Jan 69" as 1969, the jar as 2069). */
   var MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
   function cookieDate(value) {
     var hms = null, day = null, month = null, year = null, m;
@@ -831,9 +830,7 @@ var guard = (function () {
     });
     var age = ages.length && /^[+-]?\d+$/.test(ages[ages.length - 1]) ? +ages[ages.length - 1] : null;
     var when = age === null && dates.length ? cookieDate(dates[dates.length - 1]) : null;
-    var life = age !== null ? age : when !== null ? when - Date.now() / 1e3 : null;
-    return { life: life, alike: ages.length <= 1 && dates.length <= 1 &&
-      (age !== null || (!ages.length && (!dates.length || when !== null))) };
+    return age !== null ? age : when !== null ? when - Date.now() / 1e3 : null;
   }
   function nameAllowed(name) {
     var cat = cookieCategory(name);
@@ -854,13 +851,13 @@ var guard = (function () {
     if (at !== -1 && /^[ \t]*$/.test(pair.slice(at + 1))) return true;
     return nameAllowed((at < 0 ? "" : pair.slice(0, at)).trim());
   }
-  /* The cookie string with one max-age for its lifetime attributes when it asks for more
-     than the cap or browsers may read them otherwise (cookies.capped, the proxy's). */
+  /* The cookie string with one max-age, read here and capped, for all its lifetime
+     attributes (cookies.capped, the proxy's): where Chromium would read them otherwise
+     ("Expires=2026:1 Jan 01 2100", a Max-Age of 1,100 digits), the cookie lives shorter,
+     never past the cap. */
   function capped(text) {
-    var r = reading(text);
-    if (r.alike && (r.life === null || r.life <= CONFIG.cap)) return text;
-    text = text.replace(/;\s*(max-age|expires)\s*=[^;]*/gi, "").replace(/;\s*(max-age|expires)\s*(?=;|$)/gi, "");
-    return r.life === null ? text : text + "; max-age=" + Math.floor(Math.max(0, Math.min(r.life, CONFIG.cap)));
+    var life = reading(text), out = text.replace(/;\s*(max-age|expires)\s*(=[^;]*)?(?=;|$)/gi, "");
+    return out === text || life === null ? out : out + "; max-age=" + Math.floor(Math.max(0, Math.min(life, CONFIG.cap)));
   }
   var cookie = Object.getOwnPropertyDescriptor(Document.prototype, "cookie");
   install(window);
