@@ -1962,10 +1962,10 @@ def test_an_svg_animation_that_loads_no_tracker_is_left_as_it_comes(policy, skip
     )
 
 
-def rewrite_as(policy, page: bytes, content_type, cut: int, skip) -> bytes:
+def rewrite_as(policy, page: bytes, content_type, cut: int, skip, banner=BANNER) -> bytes:
     """The page rewritten in two chunks, cut at cut, as served with content_type."""
     rw = HtmlRewriter(
-        Neutraliser(policy, NO_DECISION, MARK), BANNER, True, skip=skip, content_type=content_type
+        Neutraliser(policy, NO_DECISION, MARK), banner, True, skip=skip, content_type=content_type
     )
     return rw.feed(page[:cut]) + rw.feed(page[cut:]) + rw.close()
 
@@ -2366,14 +2366,7 @@ def test_an_xhtml_page_stays_xml_with_elements_closed_by_a_slash(policy, skip, c
     )
     rewrite(policy, b"<html><head>" + closed + b"</head></html>", skip=skip)  # (remembered)
     for cut in (1, len(page) // 2, len(page) - 3):
-        rw = HtmlRewriter(
-            Neutraliser(policy, NO_DECISION, MARK),
-            XML_BANNER,
-            True,
-            skip=skip,
-            content_type="application/xhtml+xml",
-        )
-        out = rw.feed(page[:cut]) + rw.feed(page[cut:]) + rw.close()
+        out = rewrite_as(policy, page, "application/xhtml+xml", cut, skip, XML_BANNER)
         ElementTree.fromstring(out)  # (raises on what is no XML)
         assert b' src="https://www.youtube.com' not in out
         assert b' src="https://www.facebook.com' not in out
@@ -2394,14 +2387,7 @@ def test_in_an_xhtml_page_what_html_reads_as_text_is_markup(policy, skip, name):
         + name
         + b"></body></html>"
     )
-    rw = HtmlRewriter(
-        Neutraliser(policy, NO_DECISION, MARK),
-        XML_BANNER,
-        True,
-        skip=skip,
-        content_type="application/xhtml+xml",
-    )
-    out = rw.feed(page) + rw.close()
+    out = rewrite_as(policy, page, "application/xhtml+xml", len(page), skip, XML_BANNER)
     assert b' src="https://www.facebook.com' not in out
     ElementTree.fromstring(out)
     html = rewrite(policy, page, skip=skip)  # (as HTML: text, as browsers read it)
