@@ -48,7 +48,7 @@ def lifetime(header_value: str, now: float) -> float | None:
     cookie. An attribute whose value is over MAX_ATTRIBUTE_VALUE bytes counts as absent.
     Read otherwise (Python's int() and its e-mail dates), `Max-Age=1_0` or a date a browser
     takes escaped the cap, and an `Expires` a browser ignores turned a session cookie into
-    one kept for the cap's whole length. (capped() writes this reading as the one lifetime
+    one kept for the cap's whole length. (capping() writes this reading as the one lifetime
     attribute a browser gets: where a browser would have read the origin's otherwise, the
     cookie still lives no longer than the cap.)"""
     max_ages, dates = [], []
@@ -136,6 +136,11 @@ def cookie_date(value: str) -> float | None:
 
 
 def capped(header_value: str, max_seconds: int, now: float) -> str:
+    """The Set-Cookie with its one Max-Age (see capping)."""
+    return capping(header_value, max_seconds, now)[0]
+
+
+def capping(header_value: str, max_seconds: int, now: float) -> tuple[str, bool]:
     """The Set-Cookie with one Max-Age for all its lifetime attributes (Max-Age and
     Expires, whatever their case, spacing or length), from lifetime(): cut to max_seconds,
     0 for a time past, none (a session cookie) where it reads none. Whatever a browser would
@@ -143,33 +148,29 @@ def capped(header_value: str, max_seconds: int, now: float) -> str:
     2100 where this reading found 2026 (`Expires=2026:1 Jan 01 2100 00:00:00 GMT`) makes a
     cookie shorter lived, never one kept for 400 days. The Max-Age takes the place of the
     first lifetime attribute; the rest of the line is kept byte for byte, and a line whose
-    only lifetime attribute is that very Max-Age is kept whole."""
+    only lifetime attribute is that very Max-Age is kept whole. And whether the lifetime
+    was cut (over max_seconds), read once for both."""
     pair, *attrs = header_value.split(";")
     found = [i for i, a in enumerate(attrs) if _attribute_name(a) in _LIFETIME_KEYS]
     if not found:
-        return header_value
+        return header_value, False
     life = lifetime(header_value, now)
+    cut = life is not None and life > max_seconds
     ours = None if life is None else str(int(max(0, min(life, max_seconds))))
     if ours is not None and len(found) == 1:
         key, value = _attribute(attrs[found[0]])
         if key == "max-age" and value == ours:
-            return header_value
+            return header_value, cut
     kept = [a for i, a in enumerate(attrs) if i not in found]
     if ours is not None:
         kept.insert(found[0], f" Max-Age={ours}")
-    return ";".join([pair, *kept])
+    return ";".join([pair, *kept]), cut
 
 
 def _attribute_name(attr: str) -> str:
     """An attribute's name as a browser matches it, whatever its value's length: a Max-Age
     or Expires Chromium ignores (too long) is removed as well."""
     return attr.partition("=")[0].strip(" \t").lower()
-
-
-def cut(header_value: str, max_seconds: int, now: float) -> bool:
-    """Whether the Set-Cookie's lifetime is over max_seconds (capped() cuts it)."""
-    life = lifetime(header_value, now)
-    return life is not None and life > max_seconds
 
 
 # A `name=` after a space or tab: a cookie of its own to a lenient reader (aiohttp's and
@@ -295,9 +296,9 @@ def deletion_headers(
             random.shuffle(tier)
         for lines in tier:
             for value in lines:
-                if _size(value) <= room:
+                if (size := _size(value)) <= room:
                     out.append(value)
-                    room -= _size(value)
+                    room -= size
     return out
 
 

@@ -109,6 +109,12 @@ _ASCII_SPACE = " \t\n\f\r"
 _ASCII_SPACES = re.compile(f"[{_ASCII_SPACE}]+")
 
 
+def _policies(value: str) -> list[str]:
+    """A CSP value's policies, each once (a policy repeated is enforced once) and none empty
+    (one enforces nothing: thousands of commas cost a lot)."""
+    return [p for p in dict.fromkeys(value.split(",")) if p.strip(_ASCII_SPACE)]
+
+
 def _directives(policy: str) -> list[list[str]]:
     """One policy's directives, each its tokens (its name first), the empty ones left out."""
     directives = [_ASCII_SPACES.split(d.strip(_ASCII_SPACE)) for d in policy.split(";")]
@@ -124,9 +130,7 @@ def admit_injected(value: str, nonce: str, own: str) -> str:
     grow by more than four times its length and MAX_ADMITTED is returned as it came (its
     policies then keep what the proxy injects out, the banner included)."""
     policies, room = [], 5 * len(value) + MAX_ADMITTED
-    for policy in dict.fromkeys(value.split(",")):  # (a policy repeated: read once)
-        if not policy.strip(_ASCII_SPACE):
-            continue  # (an empty one enforces nothing: thousands of commas cost a lot)
+    for policy in _policies(value):
         directives = _directives(policy)
         names = [d[0].lower() for d in directives]
         for kind, chain in _FALLBACKS.items():
@@ -163,9 +167,7 @@ def scripts_back_in_place(value: str) -> frozenset[str] | None:
     the origin gave its nonce is its own. Where a policy requires Trusted Types, consent.js
     cannot set a script's text or URL: none (the page's own held code failed to come back)."""
     kept: frozenset[str] | None = None
-    for policy in dict.fromkeys(value.split(",")):
-        if not policy.strip(_ASCII_SPACE):
-            continue
+    for policy in _policies(value):
         directives: dict[str, list[str]] = {}
         for tokens in _directives(policy):
             directives.setdefault(tokens[0].lower(), tokens[1:])  # (the first counts)

@@ -32,9 +32,8 @@ from consentproxy.consent import (
 )
 from consentproxy.cookies import (
     CookieFilter,
-    capped,
+    capping,
     cookie_pairs,
-    cut,
     deletion_headers,
     set_cookie_name,
 )
@@ -1036,11 +1035,11 @@ class Exchange:
         return f'W/"{opaque}.cp{"w" if weak else "s"}{self.page_digest}"'
 
     def _capped(self, set_cookie: str) -> str:
-        """The Set-Cookie with its one Max-Age (cookies.capped), reported when its lifetime
+        """The Set-Cookie with its one Max-Age (cookies.capping), reported when its lifetime
         was cut (not when an Expires within the cap was only written as a Max-Age)."""
         limit, now = self.engine.config.cap_cookie_lifetime_days * 86400, self.engine.clock()
-        out = capped(set_cookie, limit, now)
-        if out != set_cookie and cut(set_cookie, limit, now):
+        out, cut = capping(set_cookie, limit, now)
+        if cut:
             report = self.report
             report.cookies_capped = grown(report.cookies_capped, [set_cookie_name(set_cookie)])
         return out
