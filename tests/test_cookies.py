@@ -170,7 +170,7 @@ def test_deletions_are_deduplicated_bounded_and_skip_unsendable_names():
     names = ["_ga", "_ga", "bad\x01name", "caf\udce9", *(f"c{i}" for i in range(100))]
     values = deletion_headers(names, "example.com", None, False)
     assert sum(map(len, values)) <= MAX_DELETION_BYTES
-    assert not any("\x01" in v or "\udce9" in v for v in values)
+    assert not any("\x01" in v for v in values)
     assert len(values) == len(set(values))
 
 
@@ -310,10 +310,11 @@ def test_an_expires_within_the_cap_becomes_the_max_age_read_from_it():
 def test_a_name_a_browser_stores_is_deleted_whatever_its_characters():
     """`_ga_ x` (a space within: `_ga_*`, analytics) was left out of the deletions and
     outlived every withdrawal. 8-bit text goes back as it came (UTF-8 through aiohttp,
-    Latin-1 through mitmproxy); a byte that is not UTF-8 (a surrogate) would not."""
+    Latin-1 through mitmproxy), a byte that is not UTF-8 (read as a surrogate) too: serve
+    writes it back as that byte (test_server)."""
     names = ["_ga_ x", "_ga_\xe9", "_ga_\xc3\xa9", "b\udce9", "a\tb", "x;y", "x=y", "c\x7f"]
     deleted = {v.split("=")[0] for v in deletion_headers(names, "www.legacy.test", None, False)}
-    assert deleted == {"_ga_ x", "_ga_\xe9", "_ga_\xc3\xa9"}
+    assert deleted == {"_ga_ x", "_ga_\xe9", "_ga_\xc3\xa9", "b\udce9"}
 
 
 def test_deletions_are_bounded_in_bytes_not_characters():

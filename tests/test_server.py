@@ -606,6 +606,30 @@ async def test_header_bytes_that_are_no_utf8_pass_as_they_came_both_ways(
     assert b"X-Utf8: caf\xc3\xa9" in head, head
 
 
+@pytest.mark.parametrize("path", ["/", "/.consent/choice"])
+async def test_a_cookie_name_that_is_no_utf8_is_deleted_as_it_came(
+    start_proxy: Callable[..., Awaitable[str]], origin: str, path: str
+) -> None:
+    """A refused cookie whose name is not UTF-8 (a page's charset): its deletion, on a page
+    or on the answer to a refusal, named it as it came (serve's deletion was dropped: the
+    visitor's raw head made it, the origin's UTF-8 head or the proxy's own answer sent it)."""
+    proxy = await start_proxy(origin)
+    host, port = proxy.removeprefix("http://").split(":")
+    body = b'{"action": "reject-all"}' if path != "/" else b""
+    request = f"{'POST' if body else 'GET'} {path} HTTP/1.1\r\nHost: {host}:{port}\r\n".encode()
+    if body:
+        request += f"Origin: {proxy}\r\nContent-Type: application/json\r\n".encode()
+    request += f"Content-Length: {len(body)}\r\nConnection: close\r\n".encode()
+    request += b"Cookie: PHPSESSID=1; _g\xe4=2\r\n\r\n" + body
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(request)
+    answer = await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    head_lines = answer.split(b"\r\n\r\n")[0].split(b"\r\n")
+    assert answer.startswith(b"HTTP/1.1 "), answer
+    assert any(line.startswith(b"Set-Cookie: _g\xe4=;") for line in head_lines), head_lines
+
+
 FORWARDED = {
     "X-Forwarded-For": "203.0.113.7",
     "X-Forwarded-Proto": "https",

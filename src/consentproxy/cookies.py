@@ -250,9 +250,9 @@ MAX_DELETION_PATHS = 7  # of the request's path (but /): see _paths
 _NAME_RE = re.compile(r"[\x21-\x7e]+")  # printable ASCII (no control, space or 8-bit): paths
 # A name a browser stores (and a deletion names back): no control character, ';' or '=', no
 # space or tab at either end (trimmed: no such name exists); a space within (`_ga_ x`, which
-# `_ga_*` names) and 8-bit text are kept. Not a surrogate: a byte that is not UTF-8, read
-# with surrogateescape, which aiohttp's writer would not send back as it came.
-_COOKIE_NAME_RE = re.compile(r"[^\x00-\x1f\x7f;=\ud800-\udfff]+")
+# `_ga_*` names) and 8-bit text are kept, a byte that is not UTF-8 too (read with
+# surrogateescape: the adapters write it back as it came).
+_COOKIE_NAME_RE = re.compile(r"[^\x00-\x1f\x7f;=]+")
 
 
 def deletable(name: str) -> bool:

@@ -248,13 +248,15 @@ class ProxyServer:
             answer = _Answer(status=local.status, body=local.body)
             for k, v in local.headers:
                 answer.headers.add(k, v)
+            if _raw(ex.req.parsed):  # (a deletion names a visitor's cookie as it came)
+                answer.headers.add(*RAW)
             if ex.error is not None:  # a request refused outright: no more on this connection
                 answer.force_close()
             return answer
         up_headers = ex.upstream_headers()
         if len(ex.req.first) < len(ex.req.headers):  # a name repeats (rare)
             up_headers = _one_spelling(up_headers)
-        if type(ex.req.parsed) is _RawHead:
+        if _raw(ex.req.parsed):
             up_headers = [*up_headers, RAW]
         if is_websocket(ex.req):
             return await self._websocket(request, ex, up_headers)
@@ -290,7 +292,7 @@ class ProxyServer:
                 log.warning("%s %s: the origin sent %s", request.method, _logged(request), why)
                 return _error(502, unpassable_message(why))
             plan = ex.response(status, origin.headers, origin)
-            if type(origin) is _RawHead:
+            if _raw(origin, ex.req.parsed):
                 plan.headers = [*plan.headers, RAW]
             # (a control character in the reason phrase: aiohttp raised, and sent a 500)
             reason = upstream.reason if upstream.reason and sendable(upstream.reason) else None
@@ -438,6 +440,8 @@ class ProxyServer:
             for k, v in ex.response(101, origin.headers, origin).headers:
                 if k.lower() == "set-cookie":
                     ws.headers.add(k, v)
+            if _raw(origin, ex.req.parsed):
+                ws.headers.add(*RAW)
             await ws.prepare(request)
         except BaseException:  # (the origin's WebSocket is not left open)
             await upstream.close()
@@ -658,6 +662,12 @@ class _RawHead(Head):
     Content-Disposition, a cookie value set in its page's charset. Its bytes are read with
     surrogateescape, and the headers made of it carry RAW so that they leave as they came
     (aiohttp encodes header text as UTF-8: é (0xE9) left as C3 A9, and drops surrogates)."""
+
+
+def _raw(*heads: Head) -> bool:
+    """Whether headers made of these heads must carry RAW: the origin's bytes, or a
+    deletion naming a visitor's cookie as it came."""
+    return any(type(head) is _RawHead for head in heads)
 
 
 # A header aiohttp's writer never sends (see _serialize_headers): its name has a space, which
