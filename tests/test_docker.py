@@ -5,6 +5,7 @@ as the same processes with the same commands and config files on 127.0.0.1."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -20,9 +21,12 @@ from pathlib import Path
 import aiohttp
 import pytest
 import yaml
+from aiohttp import web
 
+from consentproxy import server
 from consentproxy.cli import build_parser
 from consentproxy.config import load_config
+from consentproxy.engine import FORWARDING
 from tests.adapters import free_port, until_up
 from tests.conftest import ROOT
 
@@ -94,19 +98,26 @@ async def start(*args: str) -> asyncio.subprocess.Process:
     )
 
 
-@pytest.fixture
-async def topology(postgres_dsn: str, tmp_path: Path) -> AsyncIterator[dict[str, str]]:
-    """origin, proxy1, proxy2 and lb as compose runs them, each on a loopback port."""
+@contextlib.asynccontextmanager
+async def compose_topology(
+    postgres_dsn: str, tmp_path: Path, origin: int | None = None
+) -> AsyncIterator[dict[str, str]]:
+    """origin, proxy1, proxy2 and lb as compose runs them, each on a loopback port (the
+    origin: compose's command, or the app already listening on port `origin`)."""
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     if not Path(nginx).exists():
         pytest.fail("nginx is missing: run `make services`")
     ports = {name: free_port() for name in ("origin", "proxy1", "proxy2", "lb")}
     cli = [sys.executable, "-m", "consentproxy"]
-    origin_cmd = [
-        a.replace("0.0.0.0:8080", f"127.0.0.1:{ports['origin']}")
-        for a in SERVICES["origin"]["command"]
-    ]
-    procs = [await start(*cli, *origin_cmd)]
+    procs = []
+    if origin is None:
+        origin_cmd = [
+            a.replace("0.0.0.0:8080", f"127.0.0.1:{ports['origin']}")
+            for a in SERVICES["origin"]["command"]
+        ]
+        procs.append(await start(*cli, *origin_cmd))
+    else:
+        ports["origin"] = origin
     for name in ("proxy1", "proxy2"):
         config = (DOCKER / "proxy.yaml").read_text()
         config = (
@@ -134,8 +145,11 @@ async def topology(postgres_dsn: str, tmp_path: Path) -> AsyncIterator[dict[str,
         f"{k}_temp_path {tmp_path}/{k};"
         for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
     )
+    # (as root, nginx's workers are nobody, who cannot reach tmp_path's temp files: an
+    # upload nginx spools to client_body was a 500)
+    user = "user root root; " if os.geteuid() == 0 else ""
     (tmp_path / "nginx.conf").write_text(
-        f"pid {tmp_path}/nginx.pid; error_log {tmp_path}/error.log; events {{}} "
+        f"{user}pid {tmp_path}/nginx.pid; error_log {tmp_path}/error.log; events {{}} "
         f"http {{ access_log off; {temp} include {tmp_path}/default.conf; }}"
     )
     procs.append(
@@ -153,6 +167,12 @@ async def topology(postgres_dsn: str, tmp_path: Path) -> AsyncIterator[dict[str,
             if proc.returncode is None:
                 proc.terminate()
             await asyncio.wait_for(proc.wait(), 20)
+
+
+@pytest.fixture
+async def topology(postgres_dsn: str, tmp_path: Path) -> AsyncIterator[dict[str, str]]:
+    async with compose_topology(postgres_dsn, tmp_path) as urls:
+        yield urls
 
 
 async def test_compose_topology_two_replicas_behave_as_one(topology: dict[str, str]) -> None:
@@ -181,6 +201,90 @@ async def test_compose_topology_two_replicas_behave_as_one(topology: dict[str, s
                 topology[name] + "/.consent/state", headers={"Cookie": cookie}
             ) as resp:
                 assert (await resp.json())["decided"] is True
+
+
+# What a visitor may forge for the origin to take as the front proxy's word: every name the
+# proxy drops from anyone it does not trust, the X-Forwarded-* in use and the country headers.
+FORGED = sorted(
+    {
+        *FORWARDING,
+        *(f"x-forwarded-{n}" for n in ("for", "port", "prefix", "ssl", "uri", "path", "server")),
+        *("x-forwarded-scheme", "x-forwarded-protocol", "x-forwarded-by"),
+        *("x-forwarded-client-cert", "cf-ipcountry", "cf-region-code"),
+        *("cloudfront-viewer-country", "cloudfront-viewer-country-region"),
+    }
+)
+FORGERY = "6.6.6.6"
+
+
+async def test_the_load_balancer_passes_none_of_a_visitors_forwarding_headers_on(
+    postgres_dsn: str, tmp_path: Path
+) -> None:
+    """The replicas trust the load balancer, which passed a visitor's X-Real-IP, Forwarded,
+    X-Original-URL, CF-IPCountry... on, and its forged X-Forwarded-For first: the origin took
+    them as the proxy's word. And nginx's 1 MB default refused a 2 MB upload (a 413)."""
+    seen: list[tuple[list[tuple[str, str]], int]] = []
+
+    async def echo(request: web.Request) -> web.Response:
+        body = await request.read()
+        seen.append(([(k.lower(), v) for k, v in request.headers.items()], len(body)))
+        return web.Response(text="ok")
+
+    app = web.Application(client_max_size=4 * 1024 * 1024)
+    app.router.add_route("*", "/{tail:.*}", echo)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    origin = free_port()
+    await web.TCPSite(runner, "127.0.0.1", origin).start()
+    try:
+        async with (
+            compose_topology(postgres_dsn, tmp_path, origin) as urls,
+            aiohttp.ClientSession() as client,
+        ):
+            forged = {name: FORGERY for name in FORGED}
+            forged["X_Real_IP"] = FORGERY  # (CGI and PHP read it as X-Real-IP)
+            async with client.get(urls["lb"] + "/page", headers=forged) as resp:
+                assert resp.status == 200
+            ((headers, _),) = seen
+            assert not [kv for kv in headers if FORGERY in kv[1]], headers
+            assert ("x-real-ip", "127.0.0.1") in headers
+            (forwarded_for,) = [v for k, v in headers if k == "x-forwarded-for"]
+            assert {a.strip() for a in forwarded_for.split(",")} == {"127.0.0.1"}
+            upload = b"x" * (2 * 1024 * 1024)
+            async with client.post(urls["lb"] + "/upload", data=upload) as resp:
+                assert resp.status == 200, resp.status
+            assert seen[1][1] == len(upload)
+    finally:
+        await runner.cleanup()
+
+
+def test_the_tls_front_clears_every_forwarding_header_the_proxy_drops():
+    """deploy/nginx-tls.conf passed the visitor's forwarding headers on to a proxy that
+    trusts it (see the load balancer's test above): every one is cleared or set by nginx."""
+    for conf in (ROOT / "deploy" / "nginx-tls.conf", DOCKER / "nginx-lb.conf"):
+        text = conf.read_text()
+        set_here = {
+            name.lower(): value
+            for name, value in re.findall(r"proxy_set_header\s+(\S+)\s+(\S+);", text)
+        }
+        missing = [n for n in FORGED if n not in set_here]
+        assert not missing, (conf.name, missing)
+        assert set_here["x-forwarded-for"] == set_here["x-real-ip"] == "$remote_addr"
+        assert not re.search(r"underscores_in_headers\s+on", text)  # (X_Real_IP dropped)
+
+
+def test_the_nginx_fronts_take_uploads_and_wait_longer_than_serve():
+    """nginx-tls.conf set no client_max_body_size (nginx's 1 MB refused a 2 MB upload with
+    a 413, while serve streams any size on) and waited 60 s for serve, as long as serve
+    waits for the origin: the visitor got nginx's 504, not the proxy's own answer."""
+    for conf in (ROOT / "deploy" / "nginx-tls.conf", DOCKER / "nginx-lb.conf"):
+        text = conf.read_text()
+        assert re.search(r"^\s*client_max_body_size 0;", text, re.MULTILINE), conf.name
+        wait = re.search(r"^\s*proxy_read_timeout (\d+)s;", text, re.MULTILINE)
+        assert wait and int(wait[1]) > server.READ_TIMEOUT, conf.name
+        assert re.search(r"^\s*server_tokens off;", text, re.MULTILINE), conf.name
+    tls = (ROOT / "deploy" / "nginx-tls.conf").read_text()
+    assert re.search(r"^\s*ssl_protocols TLSv1\.2 TLSv1\.3;", tls, re.MULTILINE)
 
 
 def test_the_tls_front_of_deploy_is_a_config_nginx_accepts(tmp_path: Path):
