@@ -14,7 +14,7 @@ from consentproxy.cli import main
 from consentproxy.demo.origin import make_origin_app
 from consentproxy.errors import UserError
 from consentproxy.records import redacted
-from tests.adapters import app_in_thread
+from tests.adapters import app_in_thread, free_port
 from tests.conftest import DEMO_CONFIG, ROOT
 
 GOOD = """\
@@ -545,6 +545,36 @@ def test_serve_state_forces_the_state_for_every_visitor(tmp_path):
         finally:
             proc.terminate()
             proc.wait(timeout=10)
+
+
+def test_healthcheck_asks_serve_directly_whatever_proxy_the_environment_names(tmp_path):
+    """urlopen honoured http_proxy, which Docker often puts in a container's environment:
+    the check went through the proxy and failed a healthy serve."""
+    port = free_port()
+    config = tmp_path / "site.yaml"
+    config.write_text(GOOD.replace("8080", str(free_port())) + f"listen: 127.0.0.1:{port}\n")
+    env = {**os.environ, "CONSENTPROXY_SECRET": "s" * 32}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "consentproxy", "serve", "--config", str(config)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        check = [sys.executable, "-m", "consentproxy", "healthcheck", "--config", str(config)]
+        for _ in range(200):
+            if subprocess.run(check, env=env, check=False).returncode == 0:
+                break
+        else:
+            pytest.fail("serve did not come up")
+        for name in ("no_proxy", "NO_PROXY"):
+            env.pop(name, None)
+        proxied = {**env, "http_proxy": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9"}
+        done = subprocess.run(check, env=proxied, check=False, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
 
 
 def test_serve_without_the_minifier_says_what_to_install(tmp_path):

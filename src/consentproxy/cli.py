@@ -217,8 +217,11 @@ def cmd_healthcheck(args: argparse.Namespace) -> int:
     url = (
         f"http://{f'[{host}]' if ':' in host else host}:{config.listen_port}{config.prefix}healthz"
     )
+    # No proxy: the serve is on this machine, and an http_proxy Docker put in the
+    # environment took the check through the proxy, which failed it.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
-        with urllib.request.urlopen(url, timeout=args.timeout) as resp:
+        with opener.open(url, timeout=args.timeout) as resp:
             resp.read()
     except (OSError, ValueError) as e:
         print(f"consentproxy: {url} did not answer: {e}", file=sys.stderr)
