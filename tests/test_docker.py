@@ -357,3 +357,17 @@ def test_the_systemd_unit_checks_a_reload_and_stops_serve_alone():
     assert reload[0][2] == start[start.index("--config") + 1]
     assert reload[-1] == ["/bin/kill", "-HUP", "$MAINPID"]
     assert ("KillMode", "mixed") in settings and ("DynamicUser", "yes") in settings
+
+
+def test_the_deployment_installs_from_a_checkout_not_from_pypi():
+    """The systemd unit said `pip install 'consentproxy[postgres,uvloop]'`: consentproxy is
+    not on PyPI, so that installs whoever took the name there, or fails."""
+    unit = (ROOT / "deploy" / "consentproxy.service").read_text()
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    installs = re.findall(r"pip install '([^']+)'", unit)
+    assert installs
+    for target in installs:
+        assert target.startswith("/") and target.endswith("[postgres,uvloop]"), target
+        assert f"pip install '{target}'" in readme
+    for text in (unit, readme, (DOCKER / "README.md").read_text()):
+        assert not re.search(r"pip\s+install\s+['\"]?consentproxy\b", text)
