@@ -34,7 +34,7 @@ DOCKER = ROOT / "docker"
 COMPOSE = yaml.safe_load((DOCKER / "compose.yaml").read_text())
 SERVICES = COMPOSE["services"]
 BUILT = {name: s for name, s in SERVICES.items() if "build" in s}
-SECRET = "compose-demo-secret-change-me-0123456789"
+SECRET = "compose-test-secret-0123456789abcdef"  # (the tests'; compose.yaml has none)
 LB_ADDRESS = SERVICES["lb"]["networks"]["default"]["ipv4_address"]
 
 
@@ -49,7 +49,9 @@ def test_compose_builds_the_dockerfile_and_mounts_files_that_exist():
             assert (DOCKER / source).is_file(), (name, source)
             if target == "/etc/consentproxy/config.yaml":
                 assert load_config(DOCKER / source).upstream  # a config that loads
-    assert SECRET in SERVICES["proxy1"]["environment"]["CONSENTPROXY_SECRET"]
+    # No default secret: compose.yaml's own, published, signed anyone's consent cookie
+    secret = SERVICES["proxy1"]["environment"]["CONSENTPROXY_SECRET"]
+    assert re.fullmatch(r"\$\{CONSENTPROXY_SECRET:\?[^}]+\}", secret), secret
 
 
 def test_dockerfile_copies_what_exists_and_checks_the_health_endpoint():
