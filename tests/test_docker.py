@@ -64,6 +64,10 @@ def test_dockerfile_copies_what_exists_and_checks_the_health_endpoint():
     cmd = yaml.safe_load(re.search(r"^CMD (.+)$", text, re.MULTILINE)[1])
     assert check[0] == "consentproxy" and check[-2:] == cmd[-2:] == ["--config", check[-1]]
     build_parser().parse_args(check[1:])
+    # The check loads the whole config, ~0.4 s of CPU: its 3 s timeout failed a healthy
+    # container on a loaded host
+    times = dict(re.findall(r"--(interval|timeout|start-period)=(\d+)s", text))
+    assert int(times["timeout"]) >= 10 and int(times["interval"]) >= int(times["timeout"])
     assert re.search(r"^USER (?!root)", text, re.MULTILINE)
     cmd = yaml.safe_load(re.search(r"^CMD (.+)$", text, re.MULTILINE)[1])
     build_parser().parse_args(cmd)
