@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.metadata
 import json
 import os
 import re
@@ -22,6 +23,7 @@ import aiohttp
 import pytest
 import yaml
 from aiohttp import web
+from packaging.requirements import Requirement
 
 from consentproxy import server
 from consentproxy.cli import build_parser
@@ -377,3 +379,17 @@ def test_the_deployment_installs_from_a_checkout_not_from_pypi():
         assert f"pip install '{target}'" in readme
     for text in (unit, readme, (DOCKER / "README.md").read_text()):
         assert not re.search(r"pip\s+install\s+['\"]?consentproxy\b", text)
+
+
+def test_the_dependencies_whose_internals_are_used_are_bounded_to_the_tested_ones():
+    """server.py patches aiohttp's internals, addons/consent.py reads a private mitmproxy
+    module: aiohttp>=3.11 and mitmproxy>=12 let any later release in, internals changed."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    requirements = [
+        Requirement(r)
+        for r in [*project["dependencies"], *project["optional-dependencies"]["mitmproxy"]]
+    ]
+    for name in ("aiohttp", "mitmproxy"):
+        (req,) = [r for r in requirements if r.name == name]
+        assert [s for s in req.specifier if s.operator in ("<", "<=", "==", "~=")], req
+        assert req.specifier.contains(importlib.metadata.version(name)), req
