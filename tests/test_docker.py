@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fnmatch
 import importlib.metadata
 import json
 import os
@@ -70,7 +71,9 @@ def test_dockerfile_copies_what_exists_and_checks_the_health_endpoint():
     # container on a loaded host
     times = dict(re.findall(r"--(interval|timeout|start-period)=(\d+)s", text))
     assert int(times["timeout"]) >= 10 and int(times["interval"]) >= int(times["timeout"])
-    assert re.search(r"^USER (?!root)", text, re.MULTILINE)
+    # numeric, the ids of the user it makes (a name: runAsNonRoot cannot tell it is not root)
+    uid, gid = re.search(r"^USER (\d+):(\d+)$", text, re.MULTILINE).groups()
+    assert uid != "0" and f"--uid {uid} --gid {gid}" in text and f"--gid {gid} " in text
     cmd = yaml.safe_load(re.search(r"^CMD (.+)$", text, re.MULTILINE)[1])
     build_parser().parse_args(cmd)
     assert 'consentproxy = "consentproxy.__main__:main"' in (ROOT / "pyproject.toml").read_text()
@@ -350,6 +353,10 @@ def test_the_image_builds_the_rewriters_c_loop_from_what_it_copies(tmp_path: Pat
     (wheel,) = (tmp_path / "out").glob("consentproxy-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert [n for n in names if n.startswith("consentproxy/rewrite/_skip.") and n.endswith(".so")]
+    # and an image without it fails to build: the C loop imported once installed
+    image = text.split("\nFROM ")[2]
+    installed = image.index("pip install ")
+    assert image.find("RUN python -c 'import consentproxy.rewrite._skip'") > installed
 
 
 def test_the_systemd_unit_checks_a_reload_and_stops_serve_alone():
@@ -393,3 +400,30 @@ def test_the_dependencies_whose_internals_are_used_are_bounded_to_the_tested_one
         (req,) = [r for r in requirements if r.name == name]
         assert [s for s in req.specifier if s.operator in ("<", "<=", "==", "~=")], req
         assert req.specifier.contains(importlib.metadata.version(name)), req
+
+
+def _docker_ignores(pattern: list[str], path: list[str]) -> bool:
+    """Whether a .dockerignore pattern matches a path, both split on /, as Docker does: `*`
+    within one component, `**` any number of them."""
+    if not pattern:
+        return not path
+    if pattern[0] == "**":
+        return any(_docker_ignores(pattern[1:], path[i:]) for i in range(len(path) + 1))
+    return (
+        bool(path)
+        and fnmatch.fnmatchcase(path[0], pattern[0])
+        and (_docker_ignores(pattern[1:], path[1:]))
+    )
+
+
+def test_the_build_context_leaves_the_checkouts_egg_info_out():
+    """.dockerignore's `*.egg-info` matched at the top only: an editable install's
+    src/consentproxy.egg-info went into the build (COPY src), stale SOURCES.txt and all."""
+    patterns = [
+        line.strip().split("/")
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    for path in ("src/consentproxy.egg-info", "consentproxy.egg-info"):
+        assert any(_docker_ignores(p, path.split("/")) for p in patterns), path
+    assert not any(_docker_ignores(p, ["src", "consentproxy"]) for p in patterns)
