@@ -374,6 +374,22 @@ def test_the_systemd_unit_checks_a_reload_and_stops_serve_alone():
     assert ("KillMode", "mixed") in settings and ("DynamicUser", "yes") in settings
 
 
+def test_serve_is_given_more_than_its_shutdown_budget_and_restarted():
+    """serve drains for SHUTDOWN_SECONDS, then writes the queued records for up to 10 s
+    more: systemd's and compose's 20 s before SIGKILL was the whole of it, none to spare.
+    A unit without RestartSec restarted a failing serve every 100 ms; compose never did."""
+    budget = server.SHUTDOWN_SECONDS + 10  # (records.Records.close's timeout)
+    text = (ROOT / "deploy" / "consentproxy.service").read_text()
+    unit = dict(re.findall(r"^(\w+)=(.*)$", text, re.MULTILINE))
+    assert int(unit["TimeoutStopSec"]) > budget and int(unit["RestartSec"]) >= 1
+    for name, service in SERVICES.items():
+        assert service.get("restart") == "unless-stopped", name
+        if service.get("command", [""])[0] == "serve":
+            assert int(service["stop_grace_period"].removesuffix("s")) > budget, name
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert f"`TimeoutStopSec={unit['TimeoutStopSec']}`" in readme
+
+
 def test_the_deployment_installs_from_a_checkout_not_from_pypi():
     """The systemd unit said `pip install 'consentproxy[postgres,uvloop]'`: consentproxy is
     not on PyPI, so that installs whoever took the name there, or fails."""
