@@ -1,5 +1,6 @@
 """Observe mode and check-config warnings: what the operator should add to the config."""
 
+from consentproxy import observe
 from consentproxy.config import parse_config
 from consentproxy.engine import Engine, Request
 from consentproxy.observe import config_warnings
@@ -60,6 +61,23 @@ def test_observe_reports_each_unnamed_cookie_and_host_once_with_counts(config):
     ]
     assert engine.observer.cookies["mystery"] == 2
     assert engine.observer.summary()[0].startswith("cookie 'mystery': 2 times")
+
+
+def test_a_visitors_made_up_cookie_names_are_counted_up_to_a_bound(config, monkeypatch):
+    """Each name a visitor sends was counted and logged: made-up names on every request grew
+    the counts and the log without end. Past MAX_OBSERVED, one line; the rest uncounted."""
+    monkeypatch.setattr(observe, "MAX_OBSERVED", 5)
+    engine, lines = observed(config)
+    for i in range(4):
+        visit(engine, f"made_up_{2 * i}=1; made_up_{2 * i + 1}=1")
+    assert engine.observer is not None and len(engine.observer.cookies) == 5
+    said = [line for line in lines if "cookie 'made_up_" in line]
+    assert len(said) == 5 and [line for line in lines if "distinct cookie names" in line] == [
+        "observe: 5 distinct cookie names seen; the others are not counted (made-up names "
+        "from a visitor or a page?)"
+    ]
+    visit(engine, "made_up_0=1")
+    assert engine.observer.cookies["made_up_0"] == 2  # (those counted still are)
 
 
 def test_observe_gives_each_third_party_the_knowledge_bases_verdict(config):

@@ -1809,6 +1809,33 @@ def test_scattered_writes_on_uvloop_reach_a_slow_visitor_whole(monkeypatch):
         runner.run(scenario())
 
 
+async def test_a_visitor_leaving_a_download_it_stopped_reading_is_logged_as_any_request(
+    origin: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found by helper-121: a visitor who stopped reading a download, then left, made
+    aiohttp's drain raise ConnectionError (not ConnectionResetError): a traceback ("Error
+    handling request"), and no access-log line or metrics for the request."""
+    running = await server.start(
+        Engine(parse_config(CONFIG.format(upstream=origin)), KEYS), "127.0.0.1", 0
+    )
+    done: list[int] = []
+    running.proxy.on_done = lambda method, target, status, *_: done.append(status)
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", running.port)
+        writer.write(b"GET /big HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        await reader.readexactly(1 << 16)
+        await asyncio.sleep(1)  # (the proxy's writes wait for this reader: drain)
+        writer.transport.abort()
+        async with asyncio.timeout(10):
+            while not done:
+                await asyncio.sleep(0.05)
+    finally:
+        await running.stop()
+    assert done == [200]
+    # (the origin's own handler logs its traceback: the proxy closed its connection)
+    assert "consentproxy/server.py" not in caplog.text, caplog.text
+
+
 async def test_a_loop_through_another_address_is_a_508_at_once():
     """Two instances of one deployment (one secret), each the other's upstream, as when the
     upstream's name now points at the proxy: the request comes back carrying the

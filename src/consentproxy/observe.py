@@ -24,8 +24,15 @@ from consentproxy.policy import NEVER, Policy, names_cookie
 from consentproxy.settings import Service
 
 
+# Distinct cookie names, and distinct hosts, counted by name: a visitor names the cookies it
+# sends (made-up names on every request grew the counts and the log without end), a page
+# the hosts it loads.
+MAX_OBSERVED = 10_000
+
+
 class Observer:
-    """Aggregates what no configured service names; `emit` gets one line per new name."""
+    """Aggregates what no configured service names; `emit` gets one line per new name (up
+    to MAX_OBSERVED names of each kind, then one line saying the rest go uncounted)."""
 
     def __init__(self, policy: Policy, emit: Callable[[str], None]):
         self.policy = policy
@@ -34,13 +41,26 @@ class Observer:
         self.hosts: Counter[str] = Counter()
         self.sites: dict[str, str] = {}  # host -> the site it was seen on
         self.blocked: Counter[tuple[str, str]] = Counter()  # CSP reports: (directive, host)
+        self.full: set[str] = set()  # the kinds past MAX_OBSERVED (said once)
+
+    def _counted(self, counts: Counter[str], name: str, kind: str) -> bool:
+        """Count name; whether it is met for the first time (a line to emit)."""
+        if name not in counts and len(counts) >= MAX_OBSERVED:
+            if kind not in self.full:
+                self.full.add(kind)
+                self.emit(
+                    f"observe: {MAX_OBSERVED} distinct {kind} seen; the others are not "
+                    "counted (made-up names from a visitor or a page?)"
+                )
+            return False
+        counts[name] += 1
+        return counts[name] == 1
 
     def cookies_seen(self, names: Iterable[str]) -> None:
         for name in names:
             if not name or self.policy.named_cookie_category(name) is not None:
                 continue
-            self.cookies[name] += 1
-            if self.cookies[name] == 1:
+            if self._counted(self.cookies, name, "cookie names"):
                 self.emit(
                     f"observe: cookie {name!r} is named by no service (nor in the "
                     f"cookie declaration); {self._cookie_guess(name)}"
@@ -53,8 +73,7 @@ class Observer:
         for host in hosts:
             if same_site(host, site):
                 continue
-            self.hosts[host] += 1
-            if self.hosts[host] == 1:
+            if self._counted(self.hosts, host, "third-party hosts"):
                 self.sites[host] = site
                 self.emit(
                     f"observe: third-party host {host!r}"

@@ -348,7 +348,8 @@ class ProxyServer:
                 if request.transport is not None:
                     request.transport.close()  # the visitor must see a broken response
                 return resp
-            except ConnectionResetError:  # the visitor left mid-body: nothing to answer
+            except ConnectionError:  # the visitor left mid-body: nothing to answer (a
+                # reset, or aiohttp's ConnectionError when it left while a write waited)
                 return resp
             finally:
                 if transport is not None:
