@@ -23,7 +23,6 @@ from consentproxy.domains import same_site, site_of
 from consentproxy.policy import NEVER, Policy, names_cookie
 from consentproxy.settings import Service
 
-
 # Distinct cookie names, and distinct hosts, counted by name: a visitor names the cookies it
 # sends (made-up names on every request grew the counts and the log without end), a page
 # the hosts it loads.
