@@ -241,6 +241,7 @@ async def events(request: web.Request) -> web.StreamResponse:
 
 
 WS_OPENED = [0]  # WebSockets the origin has accepted
+WS_CLOSED: list[int | None] = []  # the close code of each, as the origin got or sent it
 
 
 async def ws_echo(request: web.Request, set_cookies: tuple[str, ...] = ()) -> web.WebSocketResponse:
@@ -250,10 +251,16 @@ async def ws_echo(request: web.Request, set_cookies: tuple[str, ...] = ()) -> we
     await ws.prepare(request)
     WS_OPENED[0] += 1
     async for msg in ws:
-        if msg.type == aiohttp.WSMsgType.TEXT:
+        if msg.type == aiohttp.WSMsgType.TEXT and msg.data == "bye?":
+            await ws.close(code=4001, message=b"bye")
+        elif msg.type == aiohttp.WSMsgType.TEXT and msg.data == "big?":
+            with contextlib.suppress(ConnectionError):
+                await ws.send_bytes(b"x" * (server.WS_MESSAGE_BYTES + 1))
+        elif msg.type == aiohttp.WSMsgType.TEXT:
             await ws.send_str(request.raw_path if msg.data == "path?" else msg.data)
         elif msg.type == aiohttp.WSMsgType.BINARY:
             await ws.send_bytes(msg.data)
+    WS_CLOSED.append(ws.close_code)
     return ws
 
 
@@ -1117,6 +1124,39 @@ async def test_websocket_echo_through_proxy(proxy: str, client: aiohttp.ClientSe
         assert await ws.receive_str(timeout=5) == "hello"
         await ws.send_bytes(b"\x00\x01binary")
         assert await ws.receive_bytes(timeout=5) == b"\x00\x01binary"
+
+
+async def test_a_websockets_close_code_and_reason_reach_the_other_end(
+    proxy: str, client: aiohttp.ClientSession
+) -> None:
+    """Found by helper-121: the origin's close 4001 "bye" reached the visitor as 1000 and
+    no reason (an application's own codes tell a client why, and whether to reconnect)."""
+    async with client.ws_connect(proxy + "/ws") as ws:
+        await ws.send_str("bye?")
+        msg = await ws.receive(timeout=5)
+        assert (msg.type, msg.data, msg.extra) == (aiohttp.WSMsgType.CLOSE, 4001, "bye")
+    closed = len(WS_CLOSED)
+    async with client.ws_connect(proxy + "/ws") as ws:
+        await ws.send_str("hello")
+        assert await ws.receive_str(timeout=5) == "hello"
+        await ws.close(code=4002, message=b"done")
+    async with asyncio.timeout(5):  # (the origin's end closes when the proxy's did)
+        while 4002 not in WS_CLOSED[closed:]:
+            await asyncio.sleep(0.02)
+
+
+async def test_a_websocket_message_over_the_limit_closes_both_ends_saying_so(
+    start_proxy: Callable[..., Awaitable[str]], origin: str, adapter: str
+) -> None:
+    """An origin's message over the limit: the visitor's end was dropped with no word (aiohttp's
+    4 MiB default, said nowhere); now closed with 1009, "too big"."""
+    if adapter != "aiohttp":
+        pytest.skip("mitmproxy's own limits")
+    proxy = await start_proxy(origin)
+    async with aiohttp.ClientSession() as session, session.ws_connect(proxy + "/ws") as ws:
+        await ws.send_str("big?")
+        msg = await ws.receive(timeout=5)
+        assert (msg.type, msg.data) == (aiohttp.WSMsgType.CLOSE, 1009)
 
 
 async def test_websocket_subprotocol_is_the_one_the_origin_chose(

@@ -50,6 +50,9 @@ log = logging.getLogger("consentproxy")
 
 CONNECT_TIMEOUT = 10
 READ_TIMEOUT = 60
+# A WebSocket message is relayed whole: past this, the side that sent it is closed with 1009
+# ("too big"), and so is the other.
+WS_MESSAGE_BYTES = 4 << 20
 SHUTDOWN_SECONDS = 10  # the grace of requests in flight when stopping
 # An idle connection, or one still sending its request head (slowloris), is closed after this.
 KEEPALIVE_TIMEOUT = 60
@@ -431,10 +434,14 @@ class ProxyServer:
                 url,
                 headers=[(k, v) for k, v in headers if k.lower() not in skip],
                 protocols=protocols,
+                max_msg_size=WS_MESSAGE_BYTES,
             )
         except (aiohttp.ClientError, OSError):
             return _error(502, f"{UPSTREAM_FAILED} refused the WebSocket.")
-        ws = _WebSocket(protocols=[upstream.protocol] if upstream.protocol else ())
+        ws = _WebSocket(
+            protocols=[upstream.protocol] if upstream.protocol else (),
+            max_msg_size=WS_MESSAGE_BYTES,
+        )
         try:
             # (aiohttp keeps the 101 it got on the client WebSocket, as _response only)
             origin = _head(self.origin_heads, upstream._response.raw_headers)
@@ -452,15 +459,37 @@ class ProxyServer:
             src: aiohttp.ClientWebSocketResponse | web.WebSocketResponse,
             dst: aiohttp.ClientWebSocketResponse | web.WebSocketResponse,
         ) -> None:
-            async for msg in src:
+            """src's messages to dst, then its close, with its code and reason (an
+            application's own codes tell a client why, and whether to come back)."""
+            code, reason = 1000, b""
+            while True:
+                msg = await src.receive()
                 if msg.type == aiohttp.WSMsgType.TEXT:
                     await dst.send_str(msg.data)
                 elif msg.type == aiohttp.WSMsgType.BINARY:
                     await dst.send_bytes(msg.data)
-            await dst.close()
+                elif msg.type in _WS_ENDS:
+                    if msg.type == aiohttp.WSMsgType.CLOSE and msg.data not in _WS_UNSENDABLE:
+                        code, reason = msg.data, (msg.extra or "").encode()
+                    elif msg.type == aiohttp.WSMsgType.ERROR:
+                        code = src.close_code or 1011  # (a message over the limit: 1009)
+                    break
+            await dst.close(code=code, message=reason)
 
         await asyncio.gather(pump(ws, upstream), pump(upstream, ws), return_exceptions=True)
         return ws
+
+
+_WS_ENDS = frozenset(
+    {
+        aiohttp.WSMsgType.CLOSE,
+        aiohttp.WSMsgType.CLOSING,
+        aiohttp.WSMsgType.CLOSED,
+        aiohttp.WSMsgType.ERROR,
+    }
+)
+# Close codes a peer may receive but never send (RFC 6455 7.4.1): 1005 is no code at all.
+_WS_UNSENDABLE = frozenset({1005, 1006, 1015})
 
 
 def scattered_writes() -> bool:
