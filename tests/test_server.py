@@ -1876,6 +1876,34 @@ async def test_a_visitor_leaving_a_download_it_stopped_reading_is_logged_as_any_
     assert "consentproxy/server.py" not in caplog.text, caplog.text
 
 
+async def test_a_visitor_leaving_during_its_upload_is_no_origin_failure(
+    origin: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found by helper-121: an upload the visitor cut was logged as the origin's failure (a
+    WARNING, counted as a 502), skewing the 502s an operator alerts on."""
+    running = await server.start(
+        Engine(parse_config(CONFIG.format(upstream=origin)), KEYS), "127.0.0.1", 0
+    )
+    done: list[int] = []
+    running.proxy.on_done = lambda method, target, status, *_: done.append(status)
+    try:
+        _, writer = await asyncio.open_connection("127.0.0.1", running.port)
+        writer.write(
+            b"POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000000\r\n\r\n"
+            + b"x" * 100_000
+        )
+        await writer.drain()
+        await asyncio.sleep(0.3)
+        writer.transport.abort()
+        async with asyncio.timeout(10):
+            while not done:
+                await asyncio.sleep(0.05)
+    finally:
+        await running.stop()
+    assert done == [server.VISITOR_LEFT]
+    assert "failed" not in caplog.text, caplog.text
+
+
 async def test_a_loop_through_another_address_is_a_508_at_once():
     """Two instances of one deployment (one secret), each the other's upstream, as when the
     upstream's name now points at the proxy: the request comes back carrying the

@@ -53,6 +53,9 @@ READ_TIMEOUT = 60
 # A WebSocket message is relayed whole: past this, the side that sent it is closed with 1009
 # ("too big"), and so is the other.
 WS_MESSAGE_BYTES = 4 << 20
+# The status logged and counted for a visitor who left during its upload (nginx's "client
+# closed request"): never sent, the visitor is gone; not a 502, an origin's failure.
+VISITOR_LEFT = 499
 SHUTDOWN_SECONDS = 10  # the grace of requests in flight when stopping
 # An idle connection, or one still sending its request head (slowloris), is closed after this.
 KEEPALIVE_TIMEOUT = 60
@@ -286,6 +289,11 @@ class ProxyServer:
             # a body too slow: aiohttp dropped the origin's connection with it
             if body_reader is not None and body_reader.timed_out:
                 return _too_slow()
+            if body_reader is not None and body_reader.left:  # (not the origin's failure)
+                log.info(
+                    "%s %s: the visitor left during its upload", request.method, _logged(request)
+                )
+                return _error(VISITOR_LEFT, "The request body was cut.")
             log.warning("upstream %s failed: %s", redacted(self.upstream), _failure(e))
             return _error(502, f"{UPSTREAM_FAILED} cannot be reached.")
         async with upstream:
@@ -518,7 +526,7 @@ class _TimedBody:
 
     def __init__(self, stream: aiohttp.StreamReader, limits: Limits):
         self.stream, self.limits = stream, limits
-        self.timed_out = False
+        self.timed_out = self.left = False
         self.started = self.received = 0.0
 
     async def _read(self, n: int) -> bytes:
@@ -533,6 +541,9 @@ class _TimedBody:
         except TimeoutError:
             self.timed_out = True
             raise BodyTimeout from None
+        except (aiohttp.ClientError, OSError):  # the visitor left mid-body
+            self.left = True
+            raise
         self.received += len(chunk)
         return chunk
 
