@@ -55,7 +55,7 @@ class BodyTransform:
     def __init__(
         self,
         rewriter: HtmlRewriter,
-        decode: encoding.Codec | None,
+        decode: encoding.Decoder | None,
         encode: encoding.Codec | None,
         report: Report,
         on_close: Callable[[Report, set[str]], None] | None = None,
@@ -80,12 +80,14 @@ class BodyTransform:
         # whether it was not (then it passes as it came).
         self.untyped: bytes | None = b"" if untyped else None
         self.passing = False
-        # What `sliced` left to rewrite (more() takes it a slice at a time): the decoded
-        # HTML, where the next slice starts, whether it ends the body; the slice's size.
+        # What `sliced` left to rewrite (more() takes it a slice at a time): a step of the
+        # decoded HTML, where the next slice starts; whether the input fed so far ends the
+        # body; the slice's size; whether nothing went out yet.
         self.rest: bytes | None = None
         self.rest_at = 0
-        self.rest_last = False
+        self.last = False
         self.slice = SLICE_BYTES[1]
+        self.first = True
 
     def _sniff(self, data: bytes) -> None:
         """The page's language from its first bytes; once known, the rewriter has the
@@ -111,33 +113,55 @@ class BodyTransform:
             self.spoken = lang
 
     def feed(self, data: bytes) -> bytes:
+        """What data makes, rewritten: decoded a step at a time, each step rewritten whole."""
+        self.first = False
+        out = self._step(data, False)
+        if self.decode is None or not self.decode.pending:
+            return out
+        outs = [out]
+        while self.decode.pending:
+            outs.append(self._step(b"", False))
+        return b"".join(outs)
+
+    def _step(self, data: bytes, last: bool) -> bytes:
+        html = self._decoded(data, last)
         if self.untyped is not None or self.passing:
-            return self._sniffed(data, False)
-        return self._rewrite(self._decoded(data, False), False)
+            return self._sniffed(html, self._ends())
+        return self._rewrite(html, self._ends())
 
     def sliced(self, data: bytes, last: bool) -> bytes:
         """feed(data), or when last feed(data) and close() in one (a page whose bytes are all
         at hand, most, comes out joined once, not copied again to add its tail), for an
         adapter that lets other requests run meanwhile: at most a slice of the decoded HTML
-        is rewritten; while `pending`, more() gives what the next slice makes."""
-        if self.untyped is not None or self.passing:
-            return self._sniffed(data, last)
+        is rewritten; while `pending`, more() gives what the next slice makes. A read that
+        decodes to more than a step is decoded a step at a time (by more()); the first one
+        is checked whole first (its output dropped), so that a body that cannot be decoded
+        is known before anything goes out."""
         html = self._decoded(data, last)
-        if len(html) <= self.slice:
-            return self._rewrite(html, last)
-        self.rest, self.rest_at, self.rest_last = html, 0, last
+        if self.first and self.decode is not None and self.decode.pending:
+            self._check(data, last)
+        self.first = False
+        return self._sliced(html)
+
+    def _sliced(self, html: bytes) -> bytes:
+        if self.untyped is not None or self.passing:
+            return self._sniffed(html, self._ends())
+        if len(html) <= self.slice and not self.pending:
+            return self._rewrite(html, self.last)
+        self.rest, self.rest_at = html, 0
         return self.more()
 
     @property
     def pending(self) -> bool:
         """Whether more() has a slice to rewrite (after `sliced`)."""
-        return self.rest is not None
+        return self.rest is not None or (self.decode is not None and self.decode.pending)
 
     def more(self) -> bytes:
         """The next slice of what `sliced` left, rewritten (the last one ends the body if
         `sliced` was told so); the next slice is sized by how fast this one went."""
         rest, at = self.rest, self.rest_at
-        assert rest is not None
+        if rest is None:  # the decoder's next step
+            return self._sliced(self._decoded(b"", self.last))
         size = self.slice
         final = at + size >= len(rest)
         if final:
@@ -145,22 +169,42 @@ class BodyTransform:
         else:
             self.rest_at = at + size
         before = self.report.rewrite_seconds
-        out = self._rewrite(rest[at : at + size], final and self.rest_last)
+        out = self._rewrite(rest[at : at + size], final and self._ends())
         took = self.report.rewrite_seconds - before
         low, high = SLICE_BYTES
         self.slice = high if took <= 0 else int(min(max(size / took * SLICE_SECONDS, low), high))
         return out
 
+    def _ends(self) -> bool:
+        """Whether the decoded HTML at hand ends the body."""
+        return self.last and (self.decode is None or not self.decode.pending)
+
     def _decoded(self, data: bytes, last: bool) -> bytes:
+        """A step of what the body decodes to (with its end, if last and it is the last)."""
         self.report.rewrite_bytes += len(data)
+        self.last = last
         if self.decode is None:
             return data
         started = time.perf_counter()
-        html = self.decode.process(data)
-        if last:
+        html = self.decode.step(data, SLICE_BYTES[1])
+        if last and not self.decode.pending:
             html += self.decode.finish()
         self.report.rewrite_seconds += time.perf_counter() - started
         return html
+
+    def _check(self, data: bytes, last: bool) -> None:
+        """Raises BodyError if the body's first bytes (data) cannot be decoded, or decode to
+        over the limit, decoding them again from the start, a step at a time, output dropped
+        (an adapter can still answer a page that says so, not a cut one)."""
+        assert self.decode is not None
+        started = time.perf_counter()
+        check = self.decode.renewed()
+        check.step(data, SLICE_BYTES[1])
+        while check.pending:
+            check.step(b"", SLICE_BYTES[1])
+        if last:
+            check.finish()
+        self.report.rewrite_seconds += time.perf_counter() - started
 
     def _rewrite(self, html: bytes, last: bool) -> bytes:
         started = time.perf_counter()
@@ -176,9 +220,9 @@ class BodyTransform:
         return out if self.encode is None else self._encoded(out, last)
 
     def _sniffed(self, data: bytes, last: bool) -> bytes:
-        """An untyped body: held until its first bytes (decoded, as a browser sniffs them)
-        tell, then rewritten or passed on (decoded: its headers said no coding already)."""
-        data = self._decoded(data, last)
+        """An untyped body (data decoded): held until its first bytes (decoded, as a browser
+        sniffs them) tell, then rewritten or passed on (decoded: its headers said no coding
+        already)."""
         if self.passing:
             return data
         assert self.untyped is not None
@@ -195,7 +239,7 @@ class BodyTransform:
 
     def close(self) -> bytes:
         if self.untyped is not None or self.passing:
-            return self._sniffed(b"", True)
+            return self._sniffed(self._decoded(b"", True), True)
         rewriter = self.rewriter
         html = b"" if self.decode is None else self.decode.finish()
         if self.sniff is not None and not self.spoken:  # (no byte came: the fallback)

@@ -27,12 +27,34 @@ class Codec(Protocol):
     def finish(self) -> bytes: ...
 
 
+class Decoder(Codec, Protocol):
+    """A body's decoder, in steps: `step` gives at most about `size` bytes of what its
+    input decodes to (a compressed read that inflates to MBs is never held decoded whole);
+    while `pending`, step(b"", size) gives the next (the input left waits, compressed)."""
+
+    @property
+    def pending(self) -> bool: ...
+    def step(self, data: bytes, size: int) -> bytes: ...
+    def renewed(self) -> Decoder: ...
+
+
+WHOLE = 1 << 20  # the step of process(): all of a chunk, decoded a MiB at a time
+
+
 class Identity:
+    pending = False
+
     def process(self, data: bytes) -> bytes:
+        return data
+
+    def step(self, data: bytes, size: int) -> bytes:
         return data
 
     def finish(self) -> bytes:
         return b""
+
+    def renewed(self) -> Identity:
+        return self
 
 
 class _Limited:
@@ -40,7 +62,28 @@ class _Limited:
     bomb would otherwise inflate to hundreds of MB in one call)."""
 
     def __init__(self, limit: int):
-        self.left = limit
+        self.limit = self.left = limit
+
+    @property
+    def pending(self) -> bool:
+        raise NotImplementedError
+
+    def step(self, data: bytes, size: int) -> bytes:
+        raise NotImplementedError
+
+    def process(self, data: bytes) -> bytes:
+        """All that data decodes to (stopped at the limit)."""
+        out = self.step(data, WHOLE)
+        if not self.pending:
+            return out
+        parts = [out]
+        while self.pending:
+            parts.append(self.step(b"", WHOLE))
+        return b"".join(parts)
+
+    def _room(self, size: int) -> int:
+        """What a step may decode: its size, or one byte over the limit (then refused)."""
+        return min(size, max(self.left, 0) + 1)
 
     def _take(self, out: bytes) -> bytes:
         self.left -= len(out)
@@ -49,33 +92,49 @@ class _Limited:
         return out
 
 
+INFLATE_ERROR: type[Exception] = isal_zlib.error  # type: ignore[assignment]  # (its stub: an instance)
+
+
 class ZlibDecoder(_Limited):
-    """gzip or deflate; 'deflate' in the wild is zlib-wrapped or raw, so try both."""
+    """gzip or deflate; 'deflate' in the wild is zlib-wrapped or raw, so try both. ISA-L's
+    inflate, twice zlib's speed (0.09 ms against 0.20 for a 600 KB page in 35 KB of gzip)."""
 
     def __init__(self, gzip: bool, limit: int):
         super().__init__(limit)
         self.gzip = gzip
-        self.obj = zlib.decompressobj(wbits=31 if gzip else 15)
+        self.obj = isal_zlib.decompressobj(wbits=31 if gzip else 15)
         self.started = False
+        self.tail = b""  # input a step left (zlib's unconsumed_tail)
+        self.full = False  # the last step filled its room: more may come with no input
 
-    def process(self, data: bytes) -> bytes:
+    @property
+    def pending(self) -> bool:
+        return self.full or bool(self.tail)
+
+    def renewed(self) -> ZlibDecoder:
+        return ZlibDecoder(self.gzip, self.limit)
+
+    def step(self, data: bytes, size: int) -> bytes:
+        if self.tail:
+            data = self.tail + data if data else self.tail
         try:
-            out = self._inflate(data)
-        except zlib.error as e:
+            out = self._inflate(data, size)
+        except INFLATE_ERROR as e:
             if self.gzip or self.started:
                 raise BodyError(f"bad {'gzip' if self.gzip else 'deflate'} body: {e}") from None
-            self.obj = zlib.decompressobj(wbits=-15)  # raw deflate
+            self.obj = isal_zlib.decompressobj(wbits=-15)  # raw deflate
             try:
-                out = self._inflate(data)
-            except zlib.error as e:
+                out = self._inflate(data, size)
+            except INFLATE_ERROR as e:
                 raise BodyError(f"bad deflate body: {e}") from None
         self.started = self.started or bool(data)
         return out
 
-    def _inflate(self, data: bytes) -> bytes:
-        out = self.obj.decompress(data, max(self.left, 0) + 1)
-        if self.obj.unconsumed_tail:  # more to come than the limit allows
-            self.left = -1
+    def _inflate(self, data: bytes, size: int) -> bytes:
+        room = self._room(size)
+        out = self.obj.decompress(data, room)
+        self.tail = self.obj.unconsumed_tail
+        self.full = len(out) == room and not self.obj.eof
         return self._take(out)
 
     def finish(self) -> bytes:
@@ -88,12 +147,25 @@ class BrotliDecoder(_Limited):
     def __init__(self, limit: int) -> None:
         super().__init__(limit)
         self.obj = brotli.Decompressor()
+        self.full = False  # the last step reached its limit: more may come with no input
 
-    def process(self, data: bytes) -> bytes:
+    @property
+    def pending(self) -> bool:
+        return self.full
+
+    def renewed(self) -> BrotliDecoder:
+        return BrotliDecoder(self.limit)
+
+    def step(self, data: bytes, size: int) -> bytes:
+        # (brotli's output buffer grows in blocks, doubling, until it is at the limit: up
+        # to about twice the limit asked; so half the step is asked)
+        room = self._room(max(size // 2, 1))
         try:
-            return self._take(self.obj.process(data, output_buffer_limit=max(self.left, 0) + 1))
+            out = self.obj.process(data, output_buffer_limit=room)
         except brotli.error as e:
             raise BodyError(f"bad br body: {e}") from None
+        self.full = len(out) >= room and not self.obj.is_finished()
+        return self._take(out)
 
     def finish(self) -> bytes:
         if not self.obj.is_finished():
@@ -105,31 +177,45 @@ ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 SKIPPABLE_MAGIC = 0x184D2A50  # to 0x184D2A5F: a frame of metadata, skipped
 
 
+ZSTD_BLOCK = 1 << 17  # what a zstd block decodes to at most (RFC 8878 3.1.1.2.3)
+
+
 class ZstdFrames:
-    """Whether a zstd body stopped between two frames (or went on to the end of one), from
-    the frames' and blocks' headers alone (RFC 8878 3.1): the stream writer that bounds the
-    decoder's output does not tell, so a truncated body would pass for a whole one."""
+    """Whether a zstd body stopped between two frames (or went on to the end of one), and
+    where its blocks end, from the frames' and blocks' headers alone (RFC 8878 3.1): zstd's
+    decoder tells neither, so a truncated body would pass for a whole one, and a step of
+    input could decode to MBs (a 4-byte block repeats a byte 128 KiB times)."""
 
     def __init__(self) -> None:
         self.head = b""  # the start of a frame or block header, until it is whole
         self.in_frame = False  # blocks come (else a frame starts, or the body ends)
         self.checksum = 0  # bytes of checksum after the current frame's last block
         self.skip = 0  # bytes of a block's content (or a checksum, a skippable frame) to come
+        self.block = False  # the bytes to skip are a block's content
+        self.trailer = 0  # bytes to skip after the block (the checksum after the last)
 
-    def feed(self, data: bytes) -> None:
-        i, n = 0, len(data)
+    def feed(self, data: bytes, blocks: int = 0) -> int:
+        """Reads data up to where its `blocks`-th block ends (0: all of it); how far."""
+        i, n, ended = 0, len(data), 0
         while i < n:
             if self.skip:
                 taken = min(self.skip, n - i)
                 self.skip -= taken
                 i += taken
-                continue
-            want = self._header_length()
-            got = min(want - len(self.head), n - i)
-            self.head += data[i : i + got]
-            i += got
-            if len(self.head) == self._header_length():  # (it may grow once the start is in)
-                self._read_header()
+            else:
+                want = self._header_length()
+                got = min(want - len(self.head), n - i)
+                self.head += data[i : i + got]
+                i += got
+                if len(self.head) == self._header_length():  # (it may grow once the start is in)
+                    self._read_header()
+            if self.block and not self.skip:
+                self.block = False
+                self.skip, self.trailer = self.trailer, 0
+                ended += 1
+                if ended == blocks:
+                    return i
+        return n
 
     def _header_length(self) -> int:
         head = self.head
@@ -148,9 +234,10 @@ class ZstdFrames:
         if self.in_frame:  # a block: last bit, type (1: one byte repeated), size
             value = int.from_bytes(head, "little")
             self.skip = 1 if (value >> 1) & 3 == 1 else value >> 3
+            self.block = True
             if value & 1:
                 self.in_frame = False
-                self.skip += self.checksum
+                self.trailer = self.checksum
         elif head[:4] == ZSTD_MAGIC:
             self.in_frame = True
             self.checksum = 4 if head[4] & 4 else 0
@@ -164,27 +251,35 @@ class ZstdFrames:
 
 
 class ZstdDecoder(_Limited):
-    """Written to a sink that counts, so decoding stops at the limit, not after it."""
+    """Fed a few blocks at a time (as many as a step holds decoded), so that a step decodes
+    to its size at most and decoding stops at the limit, not after it."""
 
     def __init__(self, limit: int) -> None:
         super().__init__(limit)
-        self.out: list[bytes] = []
-        decompressor = zstandard.ZstdDecompressor()  # (only write() is needed of a sink)
-        self.obj = decompressor.stream_writer(self, write_size=1 << 16, closefd=False)  # type: ignore[arg-type]
+        self.obj = zstandard.ZstdDecompressor().decompressobj(read_across_frames=True)
         self.frames = ZstdFrames()
+        self.tail = b""  # input a step left
 
-    def write(self, data: bytes) -> int:
-        self.out.append(self._take(data))
-        return len(data)
+    @property
+    def pending(self) -> bool:
+        return bool(self.tail)
 
-    def process(self, data: bytes) -> bytes:
+    def renewed(self) -> ZstdDecoder:
+        return ZstdDecoder(self.limit)
+
+    def step(self, data: bytes, size: int) -> bytes:
+        if self.tail:
+            data = self.tail + data if data else self.tail
+        blocks = max(self._room(size) // ZSTD_BLOCK, 1)
+        cut = self.frames.feed(data, blocks)
+        if cut < len(data):
+            data, self.tail = data[:cut], data[cut:]
+        else:
+            self.tail = b""
         try:
-            self.obj.write(data)
+            return self._take(self.obj.decompress(data))
         except zstandard.ZstdError as e:
             raise BodyError(f"bad zstd body: {e}") from None
-        self.frames.feed(data)
-        out, self.out = b"".join(self.out), []
-        return out
 
     def finish(self) -> bytes:
         if not self.frames.ended():
@@ -193,14 +288,31 @@ class ZstdDecoder(_Limited):
 
 
 class Chain:
-    """Stacked codings (Content-Encoding: gzip, br): undone last first, as browsers do."""
+    """Stacked codings (Content-Encoding: gzip, br): undone last first, as browsers do; a
+    step takes the next of the innermost decoder that has one."""
 
-    def __init__(self, decoders: list[Codec]):
+    def __init__(self, decoders: list[Decoder]):
         self.decoders = decoders
+
+    @property
+    def pending(self) -> bool:
+        return any(d.pending for d in self.decoders)
+
+    def renewed(self) -> Chain:
+        return Chain([d.renewed() for d in self.decoders])
 
     def process(self, data: bytes) -> bytes:
         for d in self.decoders:
             data = d.process(data)
+        return data
+
+    def step(self, data: bytes, size: int) -> bytes:
+        decoders = self.decoders
+        first = 0
+        if not data:  # (the last one pending goes on)
+            first = max((i for i, d in enumerate(decoders) if d.pending), default=0)
+        for d in decoders[first:]:
+            data = d.step(data, size)
         return data
 
     def finish(self) -> bytes:
@@ -249,14 +361,14 @@ class ZstdEncoder:
         return self.obj.flush()
 
 
-def decoder(codings: list[str], limit: int) -> Codec:
+def decoder(codings: list[str], limit: int) -> Decoder:
     """What undoes `codings` (in the order they were applied) and stops at `limit` bytes
     (an uncompressed body streams unlimited: it costs the origin what it costs us)."""
     chain = [_DECODERS[c](limit) for c in reversed(codings)]
     return chain[0] if len(chain) == 1 else Chain(chain) if chain else Identity()
 
 
-_DECODERS: dict[str, Callable[[int], Codec]] = {
+_DECODERS: dict[str, Callable[[int], Decoder]] = {
     "gzip": lambda limit: ZlibDecoder(gzip=True, limit=limit),
     "x-gzip": lambda limit: ZlibDecoder(gzip=True, limit=limit),
     "deflate": lambda limit: ZlibDecoder(gzip=False, limit=limit),
