@@ -476,6 +476,35 @@ async def test_a_choice_in_flight_across_a_reload_that_moves_the_store_is_record
     assert counts == [0, 1]
 
 
+async def test_readyz_finds_the_records_open_at_start_and_after_a_reload_moving_them(
+    origin: str, tmp_path: Path
+) -> None:
+    """The store opened in the background: a readyz at once found it not open yet (503,
+    `records: failing`). keep_records returns it open. The first request counts: no retry."""
+
+    def config(path: Path) -> Engine:
+        text = CONFIG.format(upstream=origin, port=0, metrics=0, title="T")
+        return Engine(parse_config(text + f"records: {{path: {path}}}\n"), [b"k" * 32])
+
+    running = await server.start(config(tmp_path / "a.sqlite3"), "127.0.0.1", 0)
+    readyz = f"http://127.0.0.1:{running.port}/.consent/readyz"
+    try:
+        async with aiohttp.ClientSession() as client:
+            async with client.get(readyz) as resp:
+                assert (resp.status, await resp.json()) == (
+                    200,
+                    {"upstream": "ok", "records": "ok"},
+                )
+            await running.proxy.reload(config(tmp_path / "b.sqlite3"))
+            async with client.get(readyz) as resp:
+                assert (resp.status, await resp.json()) == (
+                    200,
+                    {"upstream": "ok", "records": "ok"},
+                )
+    finally:
+        await running.stop()
+
+
 async def test_metrics_and_access_log_follow_what_the_proxy_does(origin: str) -> None:
     config = parse_config(CONFIG.format(upstream=origin, port=0, metrics=0, title="T"))
     running = await server.start(Engine(config, [b"k" * 32]), "127.0.0.1", 0)

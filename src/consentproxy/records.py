@@ -76,6 +76,9 @@ VERSIONS_KEPT = 32
 # without closing (a crash, kill -9): the decisions it had queued may be missing.
 HEARTBEAT_SECONDS = 60
 STALE_SECONDS = 3 * HEARTBEAT_SECONDS
+# How long keep_records waits for a store to open (a store that is down, or that fails its
+# first attempt, is not waited for: retried in the background while the proxy serves).
+OPEN_SECONDS = 5.0
 
 # Migrations, in order; the store records how many it has applied. {id} and {bool} are
 # the dialects' only differences.
@@ -712,6 +715,7 @@ class RecordWriter:
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self.ready = False  # the store is open
+        self._tried = asyncio.Event()  # the first attempt to open it is over
         self.healthy = True  # the last write went through
         self._stop = asyncio.Event()
         # The batch being written (retried while the store is down), and the lock a write
@@ -726,6 +730,13 @@ class RecordWriter:
         so a database that is down never stops the proxy from serving."""
         self._task = asyncio.create_task(self._run())
 
+    async def opened(self, seconds: float) -> bool:
+        """Wait for the store to open, up to `seconds` or its first failure to (then it is
+        retried in the background); whether it is open."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._tried.wait(), seconds)
+        return self.ready
+
     async def _open(self) -> bool:
         delay = 0.5
         while True:
@@ -733,6 +744,7 @@ class RecordWriter:
                 await self.store.open()
                 break
             except Exception as e:  # noqa: BLE001 - any driver error: serve, retry later
+                self._tried.set()
                 if self._closing:
                     self._lost(self.queue.qsize(), f"the store {self.store.name} never opened: {e}")
                     return False
@@ -747,6 +759,7 @@ class RecordWriter:
                 await self._pause(delay)
                 delay = min(delay * 2, 30.0)
         self.ready = True
+        self._tried.set()
         await self._beat()
         await self._purge_quietly()
         return True
@@ -945,9 +958,12 @@ class RecordWriter:
 
 
 async def keep_records(settings: RecordsSettings) -> RecordWriter | None:
-    """The writer an adapter starts with the proxy (None when the config keeps none)."""
+    """The writer an adapter starts with the proxy (None when the config keeps none), its
+    store open when it is returned (up to OPEN_SECONDS): a visitor's first request finds it
+    ready (`{prefix}readyz`, `{prefix}me` answered 503 while it opened)."""
     if not settings.target:
         return None
     writer = RecordWriter(open_store(settings.target), retention_days=settings.retention_days)
     await writer.start()
+    await writer.opened(OPEN_SECONDS)
     return writer
