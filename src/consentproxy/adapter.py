@@ -4,7 +4,8 @@
 
 An adapter builds the engine with `build_engine` (the secret's rule is here, the same for
 both), opens the proof-of-consent records with `keep_records`, hands them to its engines
-(`engine.records`) and closes them (what is queued is written first), then per
+(`engine.records`; a new engine of a reloaded config gets them from `take_over`) and closes
+them (what is queued is written first), then per
 request: `engine.begin(Request(...))`; a local exchange is answered with
 `ex.local_response(body)` (its `complete`, if any, awaited); otherwise
 `ex.upstream_headers()` go to the origin as they are, `ex.response(status, headers)` plans
@@ -68,6 +69,7 @@ __all__ = [
     "redacted",
     "secret_keys",
     "sendable",
+    "take_over",
     "unpassable",
     "unpassable_message",
     "upstream_answers",
@@ -130,6 +132,27 @@ def build_engine(
 ) -> Engine:
     """The engine for a config; keys: the secret's (secret_keys(config) when not given)."""
     return Engine(config, keys or secret_keys(config), forced=forced, observe=observe)
+
+
+async def take_over(previous: Engine | None, engine: Engine | None) -> Records | None:
+    """The records writer of `engine`, which takes over from `previous` (requests in flight
+    keep theirs): `previous`'s while the records settings stay; otherwise a new one, open
+    first (keep_records), which `previous` then writes to as well: a choice, a banner
+    impression or an erasure in flight goes to the new store (to the old writer, closed
+    under it, it was lost). Returns the old writer, for the adapter to close once `engine`
+    serves (what it queued is written), or None. An engine given its writer already keeps
+    it."""
+    old = previous.records if previous is not None else None
+    if engine is not None and engine.records is None:
+        if previous is not None and previous.config.records == engine.config.records:
+            engine.records = old
+        else:
+            engine.records = await keep_records(engine.config.records)
+    new = engine.records if engine is not None else None
+    if previous is None or old is None or old is new:
+        return None
+    previous.records = new
+    return old
 
 
 def is_websocket(req: Request) -> bool:

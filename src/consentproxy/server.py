@@ -40,6 +40,7 @@ from consentproxy.adapter import (
     keep_records,
     redacted,
     sendable,
+    take_over,
     unpassable,
     unpassable_message,
     upstream_answers,
@@ -151,17 +152,12 @@ class ProxyServer:
         the records writer too while the records settings stay; otherwise the new one is
         opened first and the old one closed after (what it has queued is written), so no
         decision and no readiness check is lost."""
-        old, previous = self.records, self.engine
-        if engine.config.records != previous.config.records:
-            self.records = await keep_records(engine.config.records)
-        engine.records = self.records
+        previous = self.engine
+        old = await take_over(previous, engine)
         engine.probes = previous.probes
         engine.endpoints.carry_over(previous.endpoints)
-        self.engine = engine
-        if old is not None and old is not self.records:
-            # Requests in flight keep the engine they began with: their choices go to the
-            # new store (they went to a queue closed under them, unrecorded and unsaid).
-            previous.records = self.records
+        self.engine, self.records = engine, engine.records
+        if old is not None:
             await old.close()
 
     async def upstream_reachable(self) -> bool:
