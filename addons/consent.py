@@ -45,9 +45,9 @@ from consentproxy.adapter import (
     header,
     is_ip,
     is_websocket,
-    keep_records,
     load_config,
     parse_state,
+    take_over,
     unpassable,
     unpassable_message,
     upstream_answers,
@@ -59,6 +59,7 @@ NOTE = "consentproxy"  # flow.metadata key of the report
 DEFAULT_PORTS = {"http": 80, "https": 443}
 ENGINE_OPTIONS = frozenset({"consent_config", "consent_state", "consent_observe", "consent_report"})
 WATCH_SECONDS = 1.0  # how often the config file's mtime is looked at
+START_POLL_SECONDS = 0.005  # how often the records' opening looks whether mitmproxy has started
 # Bodies the addon streams are kept for mitmproxy's view of the flow (mitmweb, mitmdump's
 # size) up to this size, or mitmproxy's stream_large_bodies when it is set.
 KEEP_FOR_VIEW = 1 << 20
@@ -363,6 +364,11 @@ def _option(name: str) -> object:
     return getattr(ctx.options, name) if name in ctx.options else None
 
 
+def _keeps_records(engine: Engine | None) -> bool:
+    """Whether an engine has a records writer, or is to have one."""
+    return engine is not None and (engine.records is not None or bool(engine.config.records.target))
+
+
 def _stamp(path: str) -> tuple[int, int] | None:
     """What tells that a file changed: its mtime and size (None: unreadable now)."""
     try:
@@ -381,7 +387,10 @@ class ConsentAddon:
         self.said_idle = False
         self.stamp: tuple[int, int] | None = None  # of the config file the engine was built from
         self.watcher: asyncio.Task[None] | None = None
+        # The records writers handed from engine to engine, in order (_hand_over): the last.
+        self.opening: asyncio.Task[None] | None = None
         self.closing: set[asyncio.Task[None]] = set()  # records writers of replaced engines
+        self.stopping = False  # done() was called
         self.observing = False  # consent_observe: log what no service names
         self.resolve: dict[str, str] = {}  # consent_resolve: host name or *.suffix -> address
 
@@ -533,20 +542,19 @@ class ConsentAddon:
         return [ProxyMode.parse(m) for m in ctx.options.mode] if "mode" in ctx.options else []
 
     def _use(self, engine: Engine | None) -> None:
-        """Serve new flows with `engine` (flows in flight keep theirs). The records writer
-        carries over while the records settings stay; otherwise the old one is closed (what
-        it has queued is written first) and the new engine opens its own on first use."""
+        """Serve new flows with `engine` (flows in flight keep theirs). Its records writer is
+        handed over in the background (_hand_over, as serve's reload): the old one while the
+        records settings stay; otherwise a new one, opened before a flow of `engine` uses it
+        (each waits for it: _records), which flows in flight with the old engine write to
+        from then on, then the old one closed (what it queued is written)."""
         old = self.engine
         self.engine = engine
         if old is not None and engine is not None:
             engine.endpoints.carry_over(old.endpoints)
-        if old is not None and old.records is not None:
-            if engine is not None and engine.config.records == old.config.records:
-                engine.records = old.records
-            else:
-                task = asyncio.get_running_loop().create_task(old.records.close())
-                self.closing.add(task)
-                task.add_done_callback(self.closing.discard)
+        if _keeps_records(old) or _keeps_records(engine):
+            self.opening = asyncio.get_running_loop().create_task(
+                self._hand_over(old, engine, self.opening)
+            )
         if engine is None:
             return
         # The engine needs the Host the visitor used (CSRF check, cookie domains, redirects);
@@ -601,6 +609,37 @@ class ConsentAddon:
             ]
         )
 
+    async def _hand_over(
+        self, old: Engine | None, engine: Engine | None, before: asyncio.Task[None] | None
+    ) -> None:
+        if before is not None:  # (the writer `old` takes from it)
+            await before
+        await self._start_over()
+        try:
+            closing = await take_over(old, engine)
+        except Exception:  # (a bug must not stop later hand-overs)
+            log.exception("consentproxy: the records could not be handed to the new config")
+            return
+        if closing is not None:  # (flows wait for the new writer, never for this)
+            task = asyncio.get_running_loop().create_task(closing.close())
+            self.closing.add(task)
+            task.add_done_callback(self.closing.discard)
+
+    async def _start_over(self) -> None:
+        """Until mitmproxy has started: it exits on an error logged while it starts (its
+        errorcheck addon watches the log until the running hooks have run), and a records
+        store that is down logs one at its first attempt, which must not stop the proxy (as
+        serve: it serves, the store retried). Flows wait for the records meanwhile."""
+        check = ctx.master.addons.get("errorcheck") if ctx.master is not None else None
+        watch = getattr(check, "logger", None)
+        while watch in logging.getLogger().handlers and not self.stopping:
+            await asyncio.sleep(START_POLL_SECONDS)
+
+    async def _records(self, engine: Engine) -> None:
+        """Wait for the engine's records writer to be opened (or handed over)."""
+        if engine.records is None and engine.config.records.target and self.opening:
+            await asyncio.shield(self.opening)  # (a flow cut does not cut the opening)
+
     async def _watch(self) -> None:
         """Reload the engine when the config file changes (its mtime or size)."""
         while True:
@@ -631,6 +670,9 @@ class ConsentAddon:
         if self.watcher is not None:
             self.watcher.cancel()
         vars(asyncio.get_running_loop()).pop("getaddrinfo", None)  # (see _resolve_names)
+        self.stopping = True  # (a start that failed is over: the records are not waited for)
+        if self.opening is not None:
+            await self.opening
         engine = self.engine
         if engine is not None and engine.records is not None:
             await engine.records.close()
@@ -742,10 +784,7 @@ class ConsentAddon:
         if ex is None:
             return
         req = flow.request
-        engine = ex.engine  # records are opened with the first request (configure is not
-        # async): a page's banner impression is counted as a choice is
-        if engine.records is None and engine.config.records.target:
-            engine.records = await keep_records(engine.config.records)
+        await self._records(ex.engine)  # (a page's too: its banner impression is counted)
         if ex.is_local:
             local = ex.local_response(req.get_content(strict=False) or b"")
             if local.complete is not None:

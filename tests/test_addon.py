@@ -295,10 +295,11 @@ async def test_a_new_config_keeping_records_elsewhere_closes_the_old_writer_afte
         await serve(addon, choice())
         writer = addon.engine.records
         tctx.configure(addon, consent_config=str(first), consent_state="")  # same records
+        await addon.opening
         assert addon.engine.records is writer
         tctx.configure(addon, consent_config=str(second))
-        assert addon.engine.records is None
-        await asyncio.gather(*addon.closing)
+        await addon.opening
+        assert addon.engine.records not in (None, writer)
     assert writer.written == 1 and writer.queue.empty()
     store = open_store(str(tmp_path / "a.db"))
     await store.open()
@@ -306,6 +307,52 @@ async def test_a_new_config_keeping_records_elsewhere_closes_the_old_writer_afte
         assert [r.action async for r in store.since(0)] == ["accept-all"]
     finally:
         await store.close()
+
+
+async def test_a_page_and_a_choice_in_flight_across_a_reload_moving_the_store_go_to_the_new(
+    addon, site_config, tmp_path
+):
+    """The reload closed the old engine's writer, which flows in flight still used: the
+    choice was "not recorded" (its cookie set all the same) and the page's banner impression
+    lost unsaid (helper-119). As serve's reload: they go to the new store."""
+    first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    first.write_text(site_config.read_text() + f"records: {{path: {tmp_path / 'a.db'}}}\n")
+    second.write_text(site_config.read_text() + f"records: {{path: {tmp_path / 'b.db'}}}\n")
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, consent_config=str(first))
+        page, decision = flow(Sec_Fetch_Dest="document"), choice()
+        addon.requestheaders(page)
+        await addon.request(page)
+        old = addon.engine.records
+        page.response = http.Response.make(200, b"", {"Content-Type": "text/html"})
+        page.response.raw_content = None
+        addon.responseheaders(page)  # (its body streams across the reload)
+        addon.requestheaders(decision)  # (its body comes after it)
+        tctx.configure(addon, consent_config=str(second))
+        await closed(old)  # (the reload is over: the old store closed)
+        await addon.request(decision)
+        assert decision.response.status_code == 200
+        addon.response(decision)
+        stream = page.response.stream
+        assert b"consent" in b"".join([*stream(HTML), *stream(b"")])  # (the banner)
+        addon.response(page)
+        await addon.done()
+    for db, want in (("a.db", ([], 0)), ("b.db", (["accept-all"], 1))):
+        store = open_store(str(tmp_path / db))
+        await store.open()
+        try:
+            got = [r.action async for r in store.since(0)]
+            assert (got, sum((await store.stats(0)).impressions.values())) == want, db
+        finally:
+            await store.close()
+
+
+async def closed(writer):
+    for _ in range(250):
+        if writer._closing and writer._task.done():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the writer was never closed")
 
 
 async def test_the_banners_impressions_are_counted_before_any_choice(addon, site_config, tmp_path):
@@ -571,6 +618,98 @@ def test_an_edited_config_is_in_force_within_seconds_and_a_broken_edit_changes_n
     assert [r.action for r in records] == ["accept-all", "accept-all"]  # one writer, flushed
 
 
+def ready(port: int) -> tuple[int, dict[str, str]]:
+    """GET /.consent/readyz once: its status and what it says."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/.consent/readyz", timeout=10) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def test_readyz_finds_the_records_open_at_start_and_after_a_reload_moving_them(tmp_path, origin):
+    """The addon opened its records on the first request, in the background: right after
+    it started, or after a reload that moved the store, readyz answered 503 `records:
+    failing` (and /.consent/me a 503) for ~50 ms, where serve answers 200 (helper-119). The
+    first request counts: no retry."""
+    config = reverse_config(tmp_path, origin, f"records: {{path: {tmp_path / 'a.db'}}}\n")
+    log = tmp_path / "mitmdump.log"
+    with mitmdump(config, f"reverse:{origin}", tmp_path, SECRET, output=log) as m:
+        assert ready(m.port) == (200, {"upstream": "ok", "records": "ok"})
+        config.write_text(config.read_text().replace("a.db", "b.db"))
+        until(lambda: "consentproxy: reloaded" in log.read_text(), 0.01)
+        assert ready(m.port) == (200, {"upstream": "ok", "records": "ok"})
+    assert (tmp_path / "b.db").exists() and "Traceback" not in log.read_text()
+
+
+def test_a_choice_and_an_erasure_in_flight_across_a_reload_moving_the_store_are_kept(
+    tmp_path, origin
+):
+    """The reload closed the old engine's writer, which requests in flight still used: a
+    choice got its cookie and was "not recorded", an erasure a 503 (helper-119). As serve's
+    (test_ops): they go to the new store, open before the old one is closed."""
+    config = reverse_config(tmp_path, origin, f"records: {{path: {tmp_path / 'a.db'}}}\n")
+    log = tmp_path / "mitmdump.log"
+    with mitmdump(config, f"reverse:{origin}", tmp_path, SECRET, output=log) as m:
+        cookie = post(m.port, "/.consent/choice", b'{"action": "reject-all"}')[1]
+        cookie = cookie.split(";")[0]
+        choosing = begin_post(m.port, "/.consent/choice", b'{"action": "accept-all"}')
+        erasing = begin_post(m.port, "/.consent/me/erase", b"{}", cookie)
+        config.write_text(config.read_text().replace("a.db", "b.db"))
+        until(lambda: "consentproxy: reloaded" in log.read_text(), 0.01)
+        assert ready(m.port)[0] == 200  # (the new store is open)
+        chose, erased = choosing(), erasing()
+        assert chose.startswith(b"HTTP/1.1 200") and b"Set-Cookie: consent=" in chose, chose
+        assert erased.startswith(b"HTTP/1.1 200") and b'"erased": 0' in erased, erased
+    out = log.read_text()
+    assert "not recorded" not in out and "Traceback" not in out, out
+    kept = [[r.action for r in asyncio.run(_records(tmp_path / db))] for db in ("a.db", "b.db")]
+    assert kept == [["reject-all"], ["accept-all"]]
+
+
+def post(port: int, path: str, body: bytes, cookie: str = "") -> tuple[int, str]:
+    """A POST to the proxy's own endpoint: its status and Set-Cookie."""
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}",
+        data=body,
+        headers={
+            "Content-Type": "application/json",
+            "Origin": f"http://127.0.0.1:{port}",
+            **({"Cookie": cookie} if cookie else {}),
+        },
+    )
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return r.status, r.headers.get("Set-Cookie", "")
+
+
+def begin_post(port: int, path: str, body: bytes, cookie: str = ""):
+    """Send the head of a POST (its Content-Length given), the body not yet; returns what
+    sends the body and reads the whole answer."""
+    conn = socket.create_connection(("127.0.0.1", port), timeout=10)
+    fields = [
+        f"Host: 127.0.0.1:{port}",
+        f"Origin: http://127.0.0.1:{port}",
+        "Content-Type: application/json",
+        *([f"Cookie: {cookie}"] if cookie else []),
+        "Connection: close",
+        f"Content-Length: {len(body)}",
+    ]
+    conn.sendall(
+        (f"POST {path} HTTP/1.1\r\n" + "".join(f"{f}\r\n" for f in fields) + "\r\n").encode()
+    )
+    time.sleep(0.2)  # (mitmproxy has the head: the flow began on the running engine)
+
+    def finish() -> bytes:
+        with conn:
+            conn.sendall(body)
+            answer = b""
+            while chunk := conn.recv(65536):
+                answer += chunk
+            return answer
+
+    return finish
+
+
 def choose(port: int) -> None:
     req = urllib.request.Request(
         f"http://127.0.0.1:{port}/.consent/choice",
@@ -581,11 +720,11 @@ def choose(port: int) -> None:
         assert r.status == 200
 
 
-def until(condition, seconds: float = 10) -> None:
+def until(condition, step: float = 0.2, seconds: float = 10) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
         assert time.monotonic() < deadline, "not within the time"
-        time.sleep(0.2)
+        time.sleep(step)
 
 
 async def _records(path):
