@@ -175,11 +175,26 @@ def _send_on(flow: http.HTTPFlow, ex: Exchange) -> None:
         framing += [("Connection", "Upgrade"), ("Upgrade", "websocket")]
     elif _connection_says(ex.req.headers, "close"):
         framing.append(("Connection", "close"))
+    if (req.is_http2 or req.is_http3) and not framing and ex.req.content_length is None:
+        # An HTTP/2 or 3 body needs no declared length, and mitmproxy sent one on to an
+        # HTTP/1.1 origin with neither a Content-Length nor chunks: the origin read no body,
+        # then the body as a request of its own, its cookies never filtered (smuggling).
+        # Chunked it goes (an HTTP/2 origin's connection drops the header); a GET's or a
+        # HEAD's, which no browser sends, is dropped (chunks would make one of every GET).
+        if req.method in ("GET", "HEAD"):
+            req.stream = _no_body
+        else:
+            framing.append(("transfer-encoding", "chunked"))
     req.headers = _headers(flow, ex.upstream_headers() + framing)
     if req.is_http2 or req.is_http3:  # the origin's authority in :authority and no Host (a
         req.authority = _authority(req)  # strict origin refuses a Host that differs from it)
     else:
         req.headers["Host"] = _authority(req)
+
+
+def _no_body(_: bytes) -> bytes:
+    """A request body mitmproxy streams, dropped (see _send_on)."""
+    return b""
 
 
 def _refuse_large_body(flow: http.HTTPFlow, ex: Exchange) -> None:

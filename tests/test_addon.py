@@ -1231,6 +1231,37 @@ def test_an_http2_post_to_the_proxy_s_own_endpoint_of_no_declared_length_never_r
     assert answer is None or answer[0] == 413
 
 
+@pytest.mark.parametrize("limit", [(), ("stream_large_bodies=1k",)])
+def test_an_http2_body_of_no_declared_length_reaches_an_http1_origin_whole(tmp_path, origin, limit):
+    """Found by helper-127: mitmproxy sent an HTTP/2 body with no content-length on to an
+    HTTP/1.1 origin with neither a Content-Length nor chunks: the origin read an empty POST,
+    then the body as a second request, whose _ga went unfiltered (request smuggling)."""
+    smuggled = b"GET /echo?smuggled HTTP/1.1\r\nHost: x\r\nCookie: _ga=SMUGGLED\r\n\r\n"
+    body = smuggled + b"x" * 2048
+    head = [(":method", "POST"), (":path", "/echo"), (":scheme", "https")]
+    head += [(":authority", "myapp.test"), ("cookie", "_ga=1")]
+    seen = len(ORIGIN_PATHS)
+    with reverse_mitmdump(tmp_path, origin, *limit) as m:
+        answer = h2_ask(m.port, head, (body[:1000], body[1000:]))
+    assert answer is not None and answer[0] == 200, answer
+    assert json.loads(answer[2])["length"] == len(body)
+    assert ORIGIN_PATHS[seen:] == ["/echo"]  # (no second request)
+
+
+def test_an_http2_get_s_body_is_dropped_never_read_as_a_request(tmp_path, origin):
+    """(no browser sends a GET with a body; chunked framing would be on every GET)"""
+    smuggled = b"GET /echo?smuggled HTTP/1.1\r\nHost: x\r\nCookie: _ga=SMUGGLED\r\n\r\n"
+    head = [(":method", "GET"), (":path", "/echo"), (":scheme", "https")]
+    head += [(":authority", "myapp.test")]
+    seen = len(ORIGIN_PATHS)
+    with reverse_mitmdump(tmp_path, origin) as m:
+        answer = h2_ask(m.port, head, (smuggled,))
+        time.sleep(0.3)
+    assert answer is not None and answer[0] == 200, answer
+    assert json.loads(answer[2])["length"] == 0
+    assert ORIGIN_PATHS[seen:] == ["/echo"]
+
+
 async def test_an_origin_s_answer_to_the_proxy_s_own_endpoint_is_cut(addon, site_config):
     """(however the request reached it: mitmproxy streamed it there before `request`)"""
     with taddons.context(addon) as tctx:
