@@ -176,15 +176,15 @@ def _send_on(flow: http.HTTPFlow, ex: Exchange) -> None:
     elif _connection_says(ex.req.headers, "close"):
         framing.append(("Connection", "close"))
     if (req.is_http2 or req.is_http3) and not framing and ex.req.content_length is None:
-        # An HTTP/2 or 3 body needs no declared length, and mitmproxy sent one on to an
-        # HTTP/1.1 origin with neither a Content-Length nor chunks: the origin read no body,
-        # then the body as a request of its own, its cookies never filtered (smuggling).
-        # Chunked it goes (an HTTP/2 origin's connection drops the header); a GET's or a
-        # HEAD's, which no browser sends, is dropped (chunks would make one of every GET).
-        if req.method in ("GET", "HEAD"):
+        if req.method in ("GET", "HEAD"):  # (see _framed)
             req.stream = _no_body
-        else:
-            framing.append(("transfer-encoding", "chunked"))
+        elif _stream_limit() is not None:  # (what mitmproxy streams has no `request` hook)
+            if req.scheme != "http":  # (its origin may speak HTTP/2, which refuses chunks;
+                # an answer now would be sent once the body is read, or streamed: cut)
+                log.warning("%s: a body of no declared length over TLS: cut", req.path)
+                flow.kill()
+                return
+            framing.append(("transfer-encoding", "chunked"))  # (HTTP/1.1, always)
     req.headers = _headers(flow, ex.upstream_headers() + framing)
     if req.is_http2 or req.is_http3:  # the origin's authority in :authority and no Host (a
         req.authority = _authority(req)  # strict origin refuses a Host that differs from it)
@@ -193,8 +193,25 @@ def _send_on(flow: http.HTTPFlow, ex: Exchange) -> None:
 
 
 def _no_body(_: bytes) -> bytes:
-    """A request body mitmproxy streams, dropped (see _send_on)."""
+    """A request body mitmproxy streams, dropped (see _framed)."""
     return b""
+
+
+def _framed(flow: http.HTTPFlow) -> None:
+    """An HTTP/2 or 3 body needs no declared length, and mitmproxy sent one on to an
+    HTTP/1.1 origin with neither a Content-Length nor chunks: the origin read no body, then
+    the body as a request of its own, its cookies never filtered (request smuggling). Read
+    whole, it goes with its length. One mitmproxy may stream (stream_large_bodies) is
+    chunked to a plain-http origin and cut for another (it may speak HTTP/2, whose
+    connections refuse chunks, and the head goes before the `request` hook); a GET's or a
+    HEAD's, which no browser sends, is dropped (chunked framing would be on every GET)."""
+    req = flow.request
+    if not (req.is_http2 or req.is_http3) or req.raw_content is None:
+        return
+    if "content-length" in req.headers or "transfer-encoding" in req.headers:
+        return
+    if req.method not in ("GET", "HEAD"):
+        req.headers["content-length"] = str(len(req.raw_content))
 
 
 def _refuse_large_body(flow: http.HTTPFlow, ex: Exchange) -> None:
@@ -800,6 +817,8 @@ class ConsentAddon:
             return
         req = flow.request
         await self._records(ex.engine)  # (a page's too: its banner impression is counted)
+        if not ex.is_local:
+            _framed(flow)
         if ex.is_local:
             local = ex.local_response(req.get_content(strict=False) or b"")
             if local.complete is not None:

@@ -1248,6 +1248,27 @@ def test_an_http2_body_of_no_declared_length_reaches_an_http1_origin_whole(tmp_p
     assert ORIGIN_PATHS[seen:] == ["/echo"]  # (no second request)
 
 
+def test_an_http2_body_of_no_declared_length_reaches_an_http2_origin_whole(tmp_path):
+    """(chunked framing is refused by an HTTP/2 origin: a connection-specific header)"""
+    head = [(":method", "POST"), (":path", "/x"), (":scheme", "https")]
+    head += [(":authority", "myapp.test")]
+    with before_h2_origin(tmp_path, h2_page) as (o, m):
+        answer = h2_ask(m.port, head, (b"a" * 100, b"b" * 100))
+    assert o.refused == [] and answer is not None and answer[0] == 200, (o.refused, answer)
+    [request] = o.requests
+    assert ("content-length", "200") in request
+
+
+def test_an_http2_body_of_no_declared_length_mitmproxy_may_stream_over_tls_is_cut(tmp_path):
+    """(its origin may speak HTTP/1.1, which it would reach unframed, or HTTP/2, which
+    refuses chunks; its head goes before the `request` hook that could give it a length)"""
+    head = [(":method", "POST"), (":path", "/x"), (":scheme", "https")]
+    head += [(":authority", "myapp.test")]
+    with before_h2_origin(tmp_path, h2_page, "stream_large_bodies=1k") as (o, m):
+        answer = h2_ask(m.port, head, (b"a" * 1000, b"b" * 2000))
+    assert o.requests == [] and (answer is None or answer[0] >= 400), answer
+
+
 def test_an_http2_get_s_body_is_dropped_never_read_as_a_request(tmp_path, origin):
     """(no browser sends a GET with a body; chunked framing would be on every GET)"""
     smuggled = b"GET /echo?smuggled HTTP/1.1\r\nHost: x\r\nCookie: _ga=SMUGGLED\r\n\r\n"
