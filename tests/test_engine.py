@@ -384,6 +384,42 @@ def test_over_plain_http_a_redirect_taking_a_subresource_to_a_tracker_is_held(
     assert (header(plan.headers, "location") is None) == held
 
 
+NAVIGATION_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+
+@pytest.mark.parametrize(
+    "purpose",
+    [{"Sec_Purpose": "prefetch"}, {"Purpose": "prefetch"}, {"Sec_Purpose": "prefetch;prerender"}],
+)
+@pytest.mark.parametrize("body", [False, True])
+def test_over_plain_http_a_prefetchs_redirect_to_a_tracker_is_held_and_not_kept(
+    engine, purpose, body
+):
+    """<link rel=prefetch href=/r>, /r a 302 to www.google-analytics.com: Chromium asks with
+    a navigation's Accept and no Upgrade-Insecure-Requests over plain http, and followed the
+    redirect through the proxy (helper-118). A prefetch is no link out the visitor follows:
+    its redirect is held, and the answer kept by no cache (a prefetch's ignores Vary: a
+    navigation would take the redirect that went nowhere)."""
+    to = "https://www.google-analytics.com/analytics.js"
+    origin = [("Location", to), ("Cache-Control", "public, max-age=600")]
+    origin += [("Content-Type", "text/html")] if body else [("Content-Length", "0")]
+    ex = get(engine, "/r", Accept=NAVIGATION_ACCEPT, **purpose)
+    plan = ex.response(302, origin)
+    if plan.body is not None:
+        plan.body.feed(b"<html><body>moved</body></html>")
+        plan.body.close()
+    assert header(plan.headers, "location") is None
+    assert ex.report.neutralised == [("google-analytics", "redirect")]
+    assert header(plan.headers, "cache-control") == "no-store", plan.headers
+    # a navigation keeps its redirect (a link out is the visitor's to follow), and so does
+    # a prefetch's redirect on the site
+    plan = get(engine, "/r", Accept=NAVIGATION_ACCEPT).response(302, origin)
+    assert header(plan.headers, "location") == to
+    own = [("Location", "/next"), ("Content-Length", "0")]
+    plan = get(engine, "/r", Accept=NAVIGATION_ACCEPT, **purpose).response(302, own)
+    assert header(plan.headers, "location") == "/next"
+
+
 def test_a_refresh_header_to_a_tracker_is_dropped(engine):
     """(<meta http-equiv=refresh> was handled, the header that does the same was not)"""
     for value in ("0; url=https://www.facebook.com/tr?id=1", "0;https://www.facebook.com/tr"):
@@ -1806,18 +1842,19 @@ def test_the_origin_sees_the_proxy_in_cdn_loop_and_a_request_back_from_it_is_ref
 def test_a_response_whose_headers_consent_decides_is_kept_by_the_cookie(engine):
     """A script's redirect to a tracker, cached while accepted, was followed from the
     browser's cache after a withdrawal (red team): a header naming a service consent decides
-    makes the response vary with the cookie, and private, in every state; one naming none
-    is left as it came."""
+    makes the response vary with the cookie, and private, in every state (held, its
+    redirect dropped, it is kept by no cache); one naming none is left as it came."""
     _, accepted = choose(engine, "accept-all")
     origin = [
         ("Location", "https://www.google-analytics.com/analytics.js"),
         ("Cache-Control", "public, max-age=600"),
     ]
-    for cookie in (None, accepted):
-        plan = get(engine, "/go.js", cookie, Sec_Fetch_Dest="script").response(302, origin)
-        assert "Cookie" in header(plan.headers, "vary") and header(
-            plan.headers, "cache-control"
-        ).startswith("private"), plan.headers
+    plan = get(engine, "/go.js", None, Sec_Fetch_Dest="script").response(302, origin)
+    assert header(plan.headers, "cache-control") == "no-store", plan.headers
+    plan = get(engine, "/go.js", accepted, Sec_Fetch_Dest="script").response(302, origin)
+    assert "Cookie" in header(plan.headers, "vary") and header(
+        plan.headers, "cache-control"
+    ).startswith("private"), plan.headers
     own = [("Location", "/static/app.js"), ("Cache-Control", "public, max-age=600")]
     plan = get(engine, "/go.js", Sec_Fetch_Dest="script").response(302, own)
     assert header(plan.headers, "vary") is None

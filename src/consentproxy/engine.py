@@ -445,6 +445,11 @@ class Exchange:
             accept = first.get("accept")
             self.subresource = not navigation and accept is not None and "text/html" not in accept
             self.keeps_validators = self.subresource
+        # A prefetch (<link rel=prefetch>, speculation rules) asks with a navigation's Accept
+        # and, over plain http, no Upgrade-Insecure-Requests: its redirect to a tracker is
+        # no link out the visitor follows, Chromium followed it to www.google-analytics.com.
+        self.prefetch = prefetching(first)
+        self.redirect_held = False  # a Location to a service held was dropped: no-store
         self.revalidating = False  # an If-None-Match of ours went upstream as the origin's
         self.sets_cookies = False  # the origin's response sets cookies (filtered by the state)
         self.varies = False  # a header of the origin's names a service consent decides
@@ -776,6 +781,8 @@ class Exchange:
                 # (a body a browser may sniff as a page, unrewritten for this request, which
                 # is no navigation: cached, a navigation would render it, trackers and all)
                 return ResponsePlan(_uncached(out), None, has_body)
+            if self.redirect_held:  # (a prefetch cache ignores Vary, and the redirect
+                return ResponsePlan(_uncached(out), None, has_body)  # it kept went nowhere)
             if self.varies:
                 out, found = split_off(out, ("vary", "cache-control"), CACHE_LISTS)
                 out += self._page_cache_tail(found.get("vary"), found.get("cache-control"), False)
@@ -838,6 +845,7 @@ class Exchange:
             elif lk in ("location", "content-location"):  # to the origin: to the proxy
                 stateless = False
                 if lk == "location" and self._held_on_the_way(v, "redirect"):
+                    self.redirect_held = True
                     continue
                 if self.host and upstream and _under(v, upstream):
                     kv = (k, f"{self.scheme}://{self.host}{v[len(upstream) :]}")
@@ -918,11 +926,11 @@ class Exchange:
 
     def _held_on_the_way(self, location: str, how: str) -> bool:
         """Whether a redirect takes a subresource (a script, an image, a frame, a fetch...:
-        as Sec-Fetch-Dest says, or over plain http its other headers) to a service the
-        visitor did not consent to: the site's own `go.php?url=` would load the tracker it
-        names. A page the visitor navigates to keeps its redirect (a link out is theirs to
-        follow)."""
-        return self.subresource and self._held(location, how)
+        as Sec-Fetch-Dest says, or over plain http its other headers; a prefetch) to a
+        service the visitor did not consent to: the site's own `go.php?url=` would load the
+        tracker it names. A page the visitor navigates to keeps its redirect (a link out is
+        theirs to follow)."""
+        return (self.subresource or self.prefetch) and self._held(location, how)
 
     def _links(self, value: str) -> str:
         """A Link header without the links (preload, preconnect, prefetch...) to services
@@ -1106,8 +1114,9 @@ class Exchange:
         if etag:
             out.append(("ETag", self._page_etag(etag)))
         out += plan.tail
-        if self.inject is False:  # a page a script or a prefetch asked for: no banner, no
-            out = _uncached(out)  # guard, so never rendered from a cache by a navigation
+        if self.inject is False or self.redirect_held:  # a page a script or a prefetch
+            out = _uncached(out)  # asked for: no banner, no guard, so never rendered from a
+        # cache by a navigation (and a redirect held is kept by none: a prefetch's ignores Vary)
         values = slots(req.target, nonce, mark)
         # (its host as url_target reads it, remembered: a site has few; the neutraliser reads
         # the path only where a service is on a path of that host)
@@ -1182,22 +1191,24 @@ class Exchange:
     def _page_done(self, report: Report, unknown_hosts: set[str]) -> None:
         """A rewritten page has gone out: count an impression of the banner's first layer
         (not in forced states, not for a prefetch or prerender the visitor may never see:
-        most requests name none of PREFETCH_HEADERS, one set operation says so); observe."""
-        engine, state, first = self.engine, self.state, self.req.first
+        `prefetching`); observe."""
+        engine, state = self.engine, self.state
         report.impression = (
-            report.banner
-            and state.asks
-            and (report.state_from == "cookie")
-            and (
-                PREFETCH_HEADERS.isdisjoint(first)
-                or not any("prefetch" in first[h] for h in PREFETCH_HEADERS if h in first)
-            )
+            report.banner and state.asks and (report.state_from == "cookie") and not self.prefetch
         )
         if report.impression and engine.records is not None:
             engine.records.impression()
         if engine.observer is not None:
             report.hosts_seen = sorted(unknown_hosts)
             engine.observer.hosts_seen(report.hosts_seen, self.host, self.req.target.split("?")[0])
+
+
+def prefetching(first: dict[str, str]) -> bool:
+    """Whether a request is a prefetch or a prerender (Sec-Purpose, Purpose or X-Moz saying
+    "prefetch": most requests name none of PREFETCH_HEADERS, one set operation says so)."""
+    return not PREFETCH_HEADERS.isdisjoint(first) and any(
+        "prefetch" in first[h].lower() for h in PREFETCH_HEADERS if h in first
+    )
 
 
 def _no_store(content_type: str) -> Headers:
