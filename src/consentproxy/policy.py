@@ -121,33 +121,72 @@ _NAME_BYTE = bytes(
 # bound of 8 MB.
 INLINE_CACHE_TEXT = 4096
 INLINE_CACHE_ENTRIES = 2048
-# A host and path inside a URL in text: //host, \/\/host (JSON-escaped) or \\host. Both
-# cases spelt out: re.IGNORECASE made each match ~10x slower on long texts.
-_URL_HOST_RE = re.compile(
-    rb"(?:/|\\/|\\)(?:/|\\/|\\)([a-zA-Z0-9.-]+\.[a-zA-Z]{2,})((?:/|\\/)[^\s\"'<>?#]*)?"
+# A URL's host as a script may spell it: plain (letters, digits, dots, hyphens, up to its last
+# letters after a dot: the common case, read as it is), or, where its run of those bytes goes
+# on in a spelling the URL parser or a JavaScript string undoes, spelt: percent-escapes
+# (www.google%2Danalytics.com), bytes of non-ASCII characters UTS #46 may map to ASCII
+# (fullwidth letters, the ideographic full stop "。"), tabs and newlines (the URL parser drops
+# them) and a string's escapes (\t, \n, \r, \uXXXX, \u{...}, \xXX, a line continuation):
+# each such spelling read as url_target reads an attribute's host (_spelt_host), once.
+# (The escapes of ASCII characters are read before already, see _JS_ASCII_ESCAPE_RE.)
+_ESCAPE = (  # (of a non-ASCII character: the text's escapes of ASCII ones are read already)
+    rb"\\(?:u(?!00[0-7])[0-9a-fA-F]{4}|u\{(?!0*[0-7]?[0-9a-fA-F]\})[0-9a-fA-F]{1,6}\}"
+    rb"|x[89a-fA-F][0-9a-fA-F]|[tnr]|\r\n?|\n|\xe2\x80[\xa8\xa9])"
 )
+_SPELT = rb"%|[\x80-\xff\t\n\r]|" + _ESCAPE
+# (spelt where one of those follows the run's plain bytes, tabs and newlines only where a
+# host's byte comes after them and not first: a comment's "//word" at its line's end, or
+# an empty one, reads no host, as before, and costs nothing more)
+_HOST = (
+    rb"((?=[a-zA-Z0-9.-]++(?:%%|[\x80-\xff]|%(e)s|[\t\n\r]++[a-zA-Z0-9.%%\x80-\xff\\-])"
+    rb"|%%|[\x80-\xff]|%(e)s)"
+    rb"(?P<spelt>(?:[a-zA-Z0-9.-]|%(x)s)+)|[a-zA-Z0-9.-]+\.[a-zA-Z]{2,})"
+    % {b"x": _SPELT, b"e": _ESCAPE}
+)
+# A host and path inside a URL in text: //host, \/\/host (JSON-escaped) or \\host. Both
+# cases spelt out: re.IGNORECASE made each match ~10x slower on long texts. Group 1 the
+# host, "spelt" set when spelt, 3 the path.
+_URL_HOST_RE = re.compile(rb"(?:/|\\/|\\)(?:/|\\/|\\)%s((?:/|\\/)[^\s\"'<>?#]*)?" % _HOST)
 # Where a _URL_HOST_RE match may start: a host byte after two of "/" and "\\" (each pair
 # found by _SEPARATORS); _URL_SHAPE tells the kind of a byte: "/" for those two, "a" for
-# the bytes of a host, " " for the rest.
+# the bytes a host may start with, " " for the rest.
 _SEPARATORS = ahocorasick_rs.BytesAhoCorasick([b"//", b"/\\", b"\\/", b"\\\\"])
-_HOST_BYTES = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-"
-_URL_SHAPE = bytes(47 if c in b"/\\" else 97 if c in _HOST_BYTES else 32 for c in range(256))
+_HOST_BYTES = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-%"
+_URL_SHAPE = bytes(
+    47 if c in b"/\\" else 97 if c in _HOST_BYTES or c >= 0x80 else 32 for c in range(256)
+)
+# The bytes after a backslash that start an escape of _SPELT's.
+_ESCAPE_LETTERS = frozenset(bytes((c,)) for c in b"uxtnr\n\r\xe2")
 # In a script that writes markup (which the guard cannot see: it says document.write in
 # any case), also a string that starts with host/path, its scheme concatenated before it:
 # "apps.example.com/x.js".
-_BARE_URL_RE = re.compile(rb"[\"']([a-zA-Z0-9.-]+\.[a-zA-Z]{2,})((?:/|\\/)[^\s\"'<>?#]*)")
+_BARE_URL_RE = re.compile(rb"[\"']%s((?:/|\\/)[^\s\"'<>?#]*)" % _HOST)
 # A URL of a special scheme with one slash or none before its host ("https:host/x.js",
 # "https:/host"): the URL parser reads a host there too (in the lower-cased text).
 _SCHEME_HOST_RES = tuple(  # (each starts with a literal: the engine skips to it at C speed)
-    re.compile(scheme + rb"s?:(?:/|\\/|\\)?([a-z0-9.-]+\.[a-z]{2,})((?:/|\\/)[^\s\"'<>?#]*)?")
+    re.compile(scheme + rb"s?:(?:/|\\/|\\)?%s((?:/|\\/)[^\s\"'<>?#]*)?" % _HOST)
     for scheme in (rb"http", rb"ws")
 )
+# A spelt host longer than this is read as none: what UTS #46 maps a long run costs ~2 us a
+# byte (a comment's words after "//", in a script without spaces), and a host of more than
+# MAX_HOST_NAME loads nothing.
+MAX_SPELT_HOST = 4 * MAX_HOST_NAME
 # What a script's string literals say once their escapes are read (`import "https:\u002f\u002f
 # www\x2egoogle-analytics.com/a.js"`, an import map's JSON "\u002f"): \u{...}, \u00XX, \xXX of
-# an ASCII character (others name no host), and a character of a URL escaped for nothing
-# (\. is "."); the others (\n, \", \/, \\) stay: no URL goes on through them.
+# an ASCII character (others, and \t, \n, \r, are read in a host where it is spelt with
+# them: _SPELT), and a character of a URL escaped for nothing (\. is "."); the others (\",
+# \/, \\) stay: no URL goes on through them.
 _JS_ASCII_ESCAPE_RE = re.compile(rb"\\(?:u00|x)[0-7][0-9a-fA-F]|\\u\{0*[0-7]?[0-9a-fA-F]\}")
 _JS_CHAR_ESCAPE_RE = re.compile(rb"\\([.:\-ac-eg-mo-qswyzA-Z])")
+# A spelt host's escapes (_SPELT's): \uXXXX, \u{...} and \xXX are the character, \t, \n, \r
+# and a line continuation nothing (the URL parser drops a tab or a newline).
+_HOST_ESCAPE_RE = re.compile(
+    rb"\\(?:u([0-9a-fA-F]{4})|u\{([0-9a-fA-F]{1,6})\}|x([0-9a-fA-F]{2})|[tnr]|\r\n?|\n"
+    rb"|\xe2\x80[\xa8\xa9])"
+)
+# What a spelt host must read as to be one (letters, digits, "-", "_" and dots, as
+# url_target's reading of a known service's host).
+_HOST_NAME_RE = re.compile(r"[a-z0-9_.-]+")
 # A script module as a data: URL in a script's text (an import of it, an import map's
 # entry): its code is judged as the script's own.
 _DATA_SCRIPT_RE = re.compile(
@@ -586,16 +625,21 @@ class Policy:
                 unhooked.add(svc.name)
         # The URLs of a configured or known tracker, found before asking whether the
         # script loads anything (most name none: _loads need not read them).
-        urls = [m for m in url_host_matches(text) if self._url_holds(m, site)]
+        urls = [u for m in url_host_matches(text) if (u := self._url_holds(m, site))]
         low = text.lower()
         if b"document.write" in low:
-            urls += [m for m in _BARE_URL_RE.finditer(text) if self._url_holds(m, site)]
-        urls += [m for rx in _SCHEME_HOST_RES for m in rx.finditer(low) if self._url_holds(m, site)]
+            urls += [u for m in _BARE_URL_RE.finditer(text) if (u := self._url_holds(m, site))]
+        urls += [
+            u
+            for rx in _SCHEME_HOST_RES
+            for m in rx.finditer(low)
+            if (u := self._url_holds(m, site))
+        ]
         # (a load no hook holds is a load too: execCommand's image, a refresh, WebRTC...)
         if urls and ((unhooked_here := markup or _unhooked(low)) or _loads(low)):
             unhooked_loads = unhooked_loads or unhooked_here
-            for m in urls:
-                svc = self.holder(*_host_path(m), site, unknown=False)
+            for host, path in urls:
+                svc = self.holder(host, path, site, unknown=False)
                 if svc is not None:
                     found.setdefault(svc.name, svc)
                     if unhooked_loads:
@@ -622,23 +666,30 @@ class Policy:
                 unhooked |= names
         return tuple(found.values()), frozenset(unhooked)
 
-    def _url_holds(self, m: re.Match[bytes], site: str) -> bool:
-        """Whether the URL matched in a script is one of a configured or known tracker
-        (remembered by host where no entry names a path: scripts repeat their hosts)."""
-        key = (m.group(1), site)
-        if len(key[0]) > MAX_HOST_NAME:  # no DNS name: loads nothing, kept nowhere
-            return False
+    def _url_holds(self, m: re.Match[bytes], site: str) -> tuple[str, str] | None:
+        """The host and path of the URL matched in a script when it is one of a configured
+        or known tracker, else None (whether it is, remembered by the host as spelt where no
+        entry names a path: scripts repeat their hosts)."""
+        raw = m.group(1)
+        spelt = m.group(2) is not None  # (the "spelt" group: by number, a little faster)
+        if len(raw) > (MAX_SPELT_HOST if spelt else MAX_HOST_NAME):
+            return None  # (no DNS name: loads nothing, kept nowhere)
+        key = (raw, site)
         held = self._url_hosts.get(key)
+        if held is False:
+            return None
+        target = _host_path(m)
+        if target is None:
+            return None
         if held is None:
-            host, path = _host_path(m)
-            host = host.lower().rstrip(".")
+            host, path = target
             known = self._known_holder(host, path, site)
             held = known is not None and not isinstance(known, Unknown)
             if host not in self.path_hosts and host not in self.knowledge.paths:
                 if len(self._url_hosts) >= INLINE_CACHE_ENTRIES:
                     self._url_hosts.clear()
                 self._url_hosts[key] = held
-        return held
+        return target if held else None
 
     def blocked_inline(
         self, text: bytes, state: ConsentState, markup: bool = False, site: str = ""
@@ -706,14 +757,18 @@ def _unhooked(low: bytes) -> bool:
 
 def url_host_matches(text: bytes) -> Iterator[re.Match[bytes]]:
     """_URL_HOST_RE.finditer(text), trying it only where a match may start: its host comes
-    after two slashes or backslashes (at k + 2 for a pair at k), and its start, a slash or
+    after two slashes or backslashes (at k + 2 for a pair at k: a host byte, or a backslash
+    that starts an escape), and its start, a slash or
     a backslash, 2 to 4 bytes before the host. Python's regex engine tries every byte, at
     ~100 MB/s."""
     pos = 0  # no match starts before (the end of the last one, or the starts tried)
     last = len(text) - 2  # a pair from there on has no host after it
     for _, k, _ in _SEPARATORS.find_matches_as_indexes(text, overlapping=True):
-        if k < pos or k >= last or _URL_SHAPE[text[k + 2]] != 97:
+        if k < pos or k >= last:
             continue
+        kind = _URL_SHAPE[text[k + 2]]
+        if kind != 97 and (kind != 47 or text[k + 3 : k + 4] not in _ESCAPE_LETTERS):
+            continue  # (a host may start with a string's escape: \u..., \x..., \t...)
         for start in range(max(pos, k - 2), k + 1):
             m = _URL_HOST_RE.match(text, start) if _URL_SHAPE[text[start]] == 47 else None
             if m is not None:
@@ -745,9 +800,47 @@ def data_url_content(rest: str) -> bytes | None:
     return unquote(payload).encode("utf-8", "replace")
 
 
-def _host_path(m: re.Match[bytes]) -> tuple[str, str]:
-    """The host and path of a URL matched in a script (JSON-escaped slashes undone)."""
-    return (m.group(1).decode("ascii"), (m.group(2) or b"").replace(b"\\/", b"/").decode("latin-1"))
+def _host_path(m: re.Match[bytes]) -> tuple[str, str] | None:
+    """The host (lower-case, no final dot) and path of a URL matched in a script
+    (JSON-escaped slashes undone); None: its host, spelt, reads as none."""
+    path = (m.group(3) or b"").replace(b"\\/", b"/").decode("latin-1")
+    if m.group(2) is None:
+        return m.group(1).decode("ascii").lower().rstrip("."), path
+    host = _spelt_host(m.group(1))
+    return (host, path) if host else None
+
+
+def _spelt_host(raw: bytes) -> str:
+    """A host a script spells with escapes, percent-escapes or non-ASCII characters as the
+    browser reads it: its string's escapes read (a character's as UTF-8, a tab's, a newline's
+    and a line continuation's as nothing), then as url_target reads an attribute's host
+    (tabs and newlines dropped, percent-decoded, UTS #46 in the page's likely encodings);
+    "" where that is no host (a character no host may hold: the URL fails to load)."""
+    # (imported here: rewrite.neutralise reads this module, and its reading of hosts is the
+    # one there is)
+    from consentproxy.rewrite.neutralise import url_target
+
+    if b"\\" in raw:
+        raw = _HOST_ESCAPE_RE.sub(_host_escape, raw)
+    plain = raw.translate(None, b"\t\n\r")  # (most: a comment's "//" and a newline)
+    if plain.isascii() and b"%" not in plain:  # (what url_target reads such a host as)
+        host = plain.decode("ascii").lower().rstrip(".")
+        return host if _HOST_NAME_RE.fullmatch(host) else ""
+    target = url_target("//" + raw.decode("latin-1") + "/")
+    host = target[0] if target is not None else ""
+    return host if _HOST_NAME_RE.fullmatch(host) else ""
+
+
+def _host_escape(m: re.Match[bytes]) -> bytes:
+    """What a string escape in a spelt host stands for, as UTF-8 (a lone surrogate: kept as
+    it is, it names no host)."""
+    code = m.group(1) or m.group(2) or m.group(3)
+    if code is None:
+        return b""
+    point = int(code, 16)
+    if point > 0x10FFFF or 0xD800 <= point <= 0xDFFF:
+        return m.group()
+    return chr(point).encode("utf-8")
 
 
 def _patterns[T](pairs: Iterable[tuple[str, T]]) -> list[tuple[str, T]]:

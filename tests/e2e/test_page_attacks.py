@@ -247,7 +247,30 @@ SEVERAL = (
     "</video><a id=ping href=#x ping='https://www.google-analytics.com/c?c "
     "https://www.facebook.com/tr?c'>link</a><img src='https://www.google-analytics.com/c?d'>"
 )
+# Inline scripts naming a tracker's URL in a spelling the URL parser or the JavaScript string
+# undoes, by loads no hook of the guard's holds (a module's import, an import map's, a
+# navigation): the same spellings in an attribute were held, these loaded (helper-118).
+SPELT = {
+    "/module-import-percent-escaped-host": (
+        '<script type=module>import "https://www.google%2Danalytics.com/analytics.js";</script>'
+    ),
+    "/module-import-ideographic-full-stop": (
+        '<script type=module>import "https://www.google-analytics\u3002com/analytics.js";</script>'
+    ),
+    "/module-import-tab-escape-in-host": (
+        '<script type=module>import "https://www.google-\\tanalytics.com/analytics.js";</script>'
+    ),
+    "/import-map-percent-escaped-host": (
+        '<script type=importmap>{"imports": {"ga": '
+        '"https://www.google%2Danalytics.com/analytics.js"}}</script>'
+        '<script type=module>import "ga";</script>'
+    ),
+    "/navigation-fullwidth-full-stop": (
+        "<script>location.href = 'https://www.youtube\uff0ecom/watch?v=1';</script>"
+    ),
+}
 ALL = GUARD | ENFORCE_ONLY | {"/stored-xss": STORED_XSS, "/strict-dynamic": STRICT_DYNAMIC}
+ALL |= SPELT
 ALL["/several-services"] = SEVERAL
 ALL["/default-src-only"] = "<p>a page under default-src 'none'</p>"
 
@@ -289,6 +312,16 @@ async def settle(tab: Page) -> None:
 
 @pytest.mark.parametrize("path", GUARD)
 async def test_guard_holds_run_time_load(browser, attack_origin, proxy_without_csp, path):
+    assert await tracker_hosts(browser, attack_origin, path), (
+        "the origin's page must load a tracker (else this test proves nothing)"
+    )
+    assert await tracker_hosts(browser, proxy_without_csp, path) == set()
+
+
+@pytest.mark.parametrize("path", SPELT)
+async def test_a_tracker_url_spelt_as_the_browser_reads_it_is_held_in_an_inline_script(
+    browser, attack_origin, proxy_without_csp, path
+):
     assert await tracker_hosts(browser, attack_origin, path), (
         "the origin's page must load a tracker (else this test proves nothing)"
     )
