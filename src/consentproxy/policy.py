@@ -103,6 +103,9 @@ _UNHOOKED_WORDS = (
     b"setnamed",
     b"execcommand",
 )
+# The words an event handler's code holds if blocked_inline(handler=True) may hold it: one of
+# a load no hook holds, or a data: module's (rewrite/neutralise.py's skip condition).
+HANDLER_WORDS = (*_UNHOOKED_WORDS, b"data:")
 # An inline script longer than this is the site's own code (an app's bootstrap, its config
 # or a hydration bundle: 16-195 KB on the real pages), not a tracker's snippet (the built-in
 # services' run to 2 KB, a vendor's loader inlined whole to 10): when every tracker it names
@@ -305,7 +308,7 @@ class Policy:
         self._held: dict[tuple[str, str], Service] = {}  # (tracker, its category) -> Service
         self.seen: dict[str, Service] = {}  # known trackers met on the site, by name
         # (text or its digest, markup, site) -> the services an inline script belongs to
-        self._inline_cache: dict[tuple[bytes, bool, str], Inline] = {}
+        self._inline_cache: dict[tuple[bytes, bool, str, bool], Inline] = {}
         self._url_hosts: dict[tuple[bytes, str], bool] = {}  # see _url_holds
         # What each start tag became, per consent choice (rewrite.neutralise's): kept as
         # long as this policy, so a reload starts afresh.
@@ -578,20 +581,22 @@ class Policy:
 
     # --- inline scripts ----------------------------------------------------------------
 
-    def _inline(self, text: bytes, markup: bool, site: str) -> Inline:
+    def _inline(self, text: bytes, markup: bool, site: str, markers: bool = True) -> Inline:
         """Services an inline script belongs to: by marker, or by loading a tracker URL
         (a configured or known one: a host nothing knows is no reason to hold the site's
         code; in markup, an iframe's srcdoc, every tracker URL is a load); and the names of
         those no run-time hook holds. Short scripts (the analytics snippets) recur on every
         page of a site, long ones (an app's code or state) on many: the answer is
-        remembered."""
+        remembered. markers: False for an event handler's code (see blocked_inline)."""
         memo_text = text if len(text) <= INLINE_CACHE_TEXT else memo_digest(text)
-        key = (memo_text, markup, site)
+        key = (memo_text, markup, site, markers)
         found = self._inline_cache.get(key)
         if found is None:
             if len(self._inline_cache) >= INLINE_CACHE_ENTRIES:
                 self._inline_cache.clear()
-            found = self._inline_cache[key] = self._inline_services(text, markup, site)
+            found = self._inline_cache[key] = self._inline_services(
+                text, markup, site, markers=markers
+            )
         return found
 
     def _inline_services(
@@ -602,6 +607,7 @@ class Policy:
         depth: int = 0,
         unescaped: bool = False,
         unhooked_loads: bool = False,
+        markers: bool = True,
     ) -> Inline:
         """depth: how many data: modules deep the text is; unescaped: its escapes are read
         already (read again, they cost a 195 KB script 1 ms and its judging again 2 ms).
@@ -611,7 +617,7 @@ class Policy:
         found: dict[str, Service] = {}
         unhooked: set[str] = set()
         svc: Service | None
-        if self._markers is not None:
+        if self._markers is not None and markers:
             for index, start, _ in self._markers.find_matches_as_indexes(text):
                 if (
                     start
@@ -659,7 +665,7 @@ class Policy:
                 hidden.append((read, True))
             for t, read_already in hidden:  # (a data: module is imported)
                 services, names = self._inline_services(
-                    t, markup, site, depth + 1, read_already, not read_already
+                    t, markup, site, depth + 1, read_already, not read_already, markers
                 )
                 for svc in services:
                     found.setdefault(svc.name, svc)
@@ -692,7 +698,12 @@ class Policy:
         return target if held else None
 
     def blocked_inline(
-        self, text: bytes, state: ConsentState, markup: bool = False, site: str = ""
+        self,
+        text: bytes,
+        state: ConsentState,
+        markup: bool = False,
+        site: str = "",
+        handler: bool = False,
     ) -> Service | None:
         """The service an inline script (or markup) waits for: the first consent does not
         cover, but none when the visitor accepted one of its services' optional categories
@@ -701,14 +712,18 @@ class Policy:
         theirs), nor whatever the choice when it is longer than SITE_SCRIPT_BYTES. Waiting
         for those alone, it waits for each of their categories, any of which brings it
         back; holding the code of refused services of several categories, for all of them
-        ("a+b"; the banner reads both so)."""
-        services, unhooked = self._inline(text, markup, site)
+        ("a+b"; the banner reads both so). handler: the code of an event handler attribute
+        (onclick...), judged as the site's own code of any length: held only for a load no
+        run-time hook holds (import(), a navigation...: the guard holds the others, and lets
+        a visitor's click open a "Share" window), and not by marker (the service's globals'
+        stand-ins keep its calls: an onclick's `ga('send', ...); open_modal()` still works)."""
+        services, unhooked = self._inline(text, markup, site, not handler)
         refused = [s for s in services if not self.loads(s, state)]
         own = dict.fromkeys(s.category for s in refused if s.name in unhooked)
         if own:
             first = next(s for s in refused if s.name in unhooked)
             return first if len(own) == 1 else replace(first, category="+".join(own))
-        if not refused or len(text) > SITE_SCRIPT_BYTES:
+        if not refused or handler or len(text) > SITE_SCRIPT_BYTES:
             return None
         if any(s.category not in self.required and self.allows(s, state) for s in services):
             return None

@@ -269,7 +269,40 @@ SPELT = {
         "<script>location.href = 'https://www.youtube\uff0ecom/watch?v=1';</script>"
     ),
 }
+# Event handler attributes loading a tracker in a way no run-time hook holds (helper-118,
+# under the default csp: report-only): the proxy holds the attribute (data-consent-on...),
+# and the banner puts it back on consent. (element id h; the attribute it comes back as)
+GA_IMPORT = "import('https://www.google-analytics.com/analytics.js')"
+TO_YOUTUBE = "location.href='https://www.youtube.com/embed/x'"
+HANDLERS = {
+    "/handler-img-onerror": (f'<img id=h src="/missing.gif" onerror="{GA_IMPORT}">', "onerror"),
+    "/handler-body-onload": (f'<p>x</p><body id=h onload="{TO_YOUTUBE}">', "onload"),
+    "/handler-svg-onload": (f'<svg id=h onload="{GA_IMPORT}"></svg>', "onload"),
+    "/handler-iframe-onload": (
+        f'<iframe id=h src="/missing.gif" onload="{GA_IMPORT}"></iframe>',
+        "onload",
+    ),
+    "/handler-details-ontoggle-entities": (
+        '<details id=h open ontoggle="'
+        + GA_IMPORT.replace("'", "&apos;")  # (entity-encoded quotes: the browser reads them)
+        + '">x</details>',
+        "ontoggle",
+    ),
+    "/handler-input-autofocus-onfocus": (
+        f'<input id=h autofocus onfocus="{TO_YOUTUBE}">',
+        "onfocus",
+    ),
+}
+# Handlers that wait for a click: an import() the proxy holds, a pixel the guard holds.
+CLICKS = {
+    "/handler-onclick-import": f'<button id=h onclick="{GA_IMPORT}">go</button>',
+    "/handler-onclick-pixel": (
+        "<a id=h href=#p onclick=\"new Image().src='https://www.facebook.com/tr?id=1&ev=Click'\">"
+        "go</a>"
+    ),
+}
 ALL = GUARD | ENFORCE_ONLY | {"/stored-xss": STORED_XSS, "/strict-dynamic": STRICT_DYNAMIC}
+ALL |= {path: body for path, (body, _) in HANDLERS.items()} | CLICKS
 ALL |= SPELT
 ALL["/several-services"] = SEVERAL
 ALL["/default-src-only"] = "<p>a page under default-src 'none'</p>"
@@ -284,6 +317,13 @@ async def attack_origin() -> AsyncIterator[str]:
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def proxy_without_csp(attack_origin: str) -> AsyncIterator[str]:
     running = await start_proxy(attack_origin, "off")
+    yield f"http://{FIRST_PARTY_HOST}:{running.port}"
+    await running.stop()
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def report_only_proxy(attack_origin: str) -> AsyncIterator[str]:
+    running = await start_proxy(attack_origin, "report-only")
     yield f"http://{FIRST_PARTY_HOST}:{running.port}"
     await running.stop()
 
@@ -542,3 +582,48 @@ async def test_under_an_origin_policy_of_default_src_alone_the_banner_shows_and_
         state = await tab.evaluate("fetch('/.consent/state').then(r => r.json())")
         assert state["decided"] is True and state["categories"] == []
         assert violations == []
+
+
+@pytest.mark.parametrize("path", HANDLERS)
+async def test_an_event_handler_loading_a_tracker_waits_for_consent(
+    browser, attack_origin, report_only_proxy, path
+):
+    """Before consent no request; after Accept all the handler is back on its element."""
+    assert await tracker_hosts(browser, attack_origin, path), (
+        "the origin's page must load a tracker (else this test proves nothing)"
+    )
+    attr = HANDLERS[path][1]
+    async with recorded(browser, report_only_proxy) as (tab, recorder):
+        await tab.goto(path)
+        await settle(tab)
+        assert recorder.hosts == set()
+        await tab.click("[data-consent-action=accept-all]")
+        await tab.wait_for_selector(f"#h[{attr}]", state="attached")
+        assert await tab.get_attribute("#h", f"data-consent-{attr}") is None
+
+
+@pytest.mark.parametrize(
+    ("path", "host"),
+    [
+        ("/handler-onclick-import", "www.google-analytics.com"),
+        ("/handler-onclick-pixel", "www.facebook.com"),
+    ],
+)
+async def test_an_onclick_tracker_fires_on_click_only_after_consent(
+    browser, attack_origin, report_only_proxy, path, host
+):
+    async with recorded(browser, attack_origin) as (tab, recorder):
+        await tab.goto(path)
+        await tab.click("#h")
+        await settle(tab)
+        assert host in recorder.hosts  # (the origin's page: the click loads it)
+    async with recorded(browser, report_only_proxy) as (tab, recorder):
+        await tab.goto(path)
+        await tab.click("#h")
+        await settle(tab)
+        assert recorder.hosts == set()
+        await tab.click("[data-consent-action=accept-all]")
+        await tab.wait_for_selector("#h[onclick]", state="attached")
+        await tab.click("#h")
+        await settle(tab)
+        assert host in recorder.hosts

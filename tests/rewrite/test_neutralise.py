@@ -420,3 +420,35 @@ def test_an_element_with_urls_of_several_services_waits_for_all_their_categories
     assert (
         b'data-consent-blocked="facebook-pixel" data-consent-blocked-category="advertising"' in out
     )
+
+
+def test_a_held_event_handler_is_remembered_per_choice_and_counts_in_each_response(policy):
+    """The handler's verdict is the tag's (the tag memo, per consent choice): the second page's
+    tag comes from the memo with its own mark and report; a consent to its category keeps the
+    very bytes given."""
+    tag = b"<div class=a onClick=\"import('https://www.google-analytics.com/a.js')\" onclick=x>"
+    first, second = Neutraliser(policy, NO_DECISION, "m1"), Neutraliser(policy, NO_DECISION, "m2")
+    for n in (first, second):
+        assert n.start_tag(b"div", tag) == (
+            b'<div data-consent-blocked="google-analytics" data-consent-blocked-category='
+            b'"analytics" data-consent-mark="%s" class=a data-consent-onclick="import('
+            b"'https://www.google-analytics.com/a.js')\" data-consent-onclick=x>" % n.mark.encode()
+        )
+        assert n.blocked == [("google-analytics", "div")]
+    analytics = ConsentState(decided=True, categories=frozenset({"analytics"}))
+    assert Neutraliser(policy, analytics).start_tag(b"div", tag) is tag
+
+
+def test_an_event_handler_is_judged_by_what_loads_past_the_guard_and_never_by_marker(policy):
+    """blocked_inline(handler=True): a module's import() or a navigation holds it; a marker's
+    call (its stand-in keeps it) or a load the guard holds (a pixel, a Share window) does not,
+    whatever its length; the same text in a <script> is held."""
+    for code, held in (
+        (b"import('https://www.google-analytics.com/a.js')", True),
+        (b"location.replace('https://www.youtube.com/x')", True),
+        (b"fbq('track', 'Lead'); open_modal()", False),
+        (b"new Image().src = 'https://www.facebook.com/tr?id=1'", False),
+        (b"window.open('https://www.facebook.com/sharer.php?u=x')", False),
+    ):
+        assert (policy.blocked_inline(code, NO_DECISION, handler=True) is not None) is held
+        assert policy.blocked_inline(code, NO_DECISION) is not None

@@ -22,14 +22,17 @@
     };
   });
   var MARK = 'data-consent-blocked', CAT = MARK + '-category', PRE = 'data-consent-';
-  // Restore only what the proxy renames, on the tags it neutralises.
+  // Restore only what the proxy renames, on the tags it neutralises (and on any tag, on...:
+  // an event handler it held; the site's own data-consent-* on a tag the proxy or the guard
+  // marks are renamed data-site-consent-*).
   var TAGS = /^(script|i?frame|img|image|feimage|link|object|embed|source|video|audio|track|input|applet|a|area|base|body|table|thead|tbody|tfoot|tr|td|th|col|colgroup)$/;
-  var ATTRS = /^(src|srcset|href|xlink:href|data|srcdoc|poster|lowsrc|dynsrc|codebase|archive|code|imagesrcset|ping|background)$/;
+  var ATTRS = /^(src|srcset|href|xlink:href|data|srcdoc|poster|lowsrc|dynsrc|codebase|archive|code|imagesrcset|ping|background|on[a-z]+)$/;
   var EMBEDS = /^(iframe|object|embed)$/;
   var INERT = 'about:invalid'; // what the proxy makes a URL in CSS (rewrite/css.py)
-  // Never activated, whoever marked them: script URLs, and data: documents and scripts.
+  // Never activated, whoever marked them: script URLs, and data: documents and scripts (an
+  // event handler's code is no URL: its "javascript:" is a label).
   function runs(el, x, v) {
-    if (/srcset|srcdoc/.test(x)) return false;
+    if (/srcset|srcdoc|^on/.test(x)) return false;
     try {
       var p = new URL(v, document.baseURI).protocol;
       return /^(javascript|vbscript):$/.test(p) || p === 'data:' && /^(script|i?frame|object|embed)$/.test(tag(el));
@@ -176,7 +179,7 @@
         var n = a.name, x = n.slice(PRE.length);
         if (n.indexOf(PRE) || n === MARK || n === CAT) return;
         if (to === from) from.removeAttribute(n);
-        if (!ATTRS.test(x) && !(x === 'type' && tag(to) === 'script') || runs(to, x, a.value)) return;
+        if (!(TAGS.test(tag(to)) ? ATTRS : /^on[a-z]+$/).test(x) && !(x === 'type' && tag(to) === 'script') || runs(to, x, a.value)) return;
         if (x.indexOf('xlink:')) setAttr(to, x, a.value);
         else to.setAttributeNS('http://www.w3.org/1999/xlink', x, a.value);
       });
@@ -283,12 +286,8 @@
         holders.delete(el);
         el.style.removeProperty('display');
       }
-      if (el.hasAttribute(PRE + 'style')) {
-        restyleAttribute(el);
-        if (!TAGS.test(name)) [MARK, CAT].forEach(function (n) { el.removeAttribute(n); });
-      }
+      if (el.hasAttribute(PRE + 'style')) restyleAttribute(el);
       if (name === 'style') return restyle(el);
-      if (!TAGS.test(name)) return;
       var svc = el.getAttribute(MARK);
       el.removeAttribute(MARK); // claimed: never queued twice
       if (name === 'script') {
@@ -297,7 +296,7 @@
         return;
       }
       if (enforce && FRAMES.test(name) && el.hasAttribute(PRE + 'src')) return framed(el, svc);
-      restore(el, el);
+      restore(el, el); // (another tag's: its event handlers alone)
       el.removeAttribute(CAT);
       if (/^(source|track)$/.test(name) && p && /^(video|audio)$/.test(tag(p))) p.load();
     }

@@ -14,7 +14,9 @@
  *  - for a name in `hosted` (with skip's settled and seen), the URLs in its `urls`
  *    attributes must instead each be relative without a colon, or name a settled host
  *    plainly (http(s)://host or //host: see urls_settled), other attributes aside;
- *  - a style attribute whose value cannot load anything (css.STYLE_MAY_LOAD_RE);
+ *  - a style attribute whose value cannot load anything (css.STYLE_MAY_LOAD_RE), and an
+ *    event handler attribute (on...) whose code cannot be one the neutraliser holds (see
+ *    handler_may_load); one that may be stops the skip as a style that may load does;
  *  - for a quiet name in `text` (title, textarea, style), its raw text up to the end
  *    tag, when the end tag is in buf (and, for <style>, the text cannot load anything, or
  *    the neutraliser has let the very same element through, as below);
@@ -493,11 +495,91 @@ static int inert_action(const unsigned char *b, Py_ssize_t v, Py_ssize_t w, cons
     return !contains_ci(b, v, w, key->endpoint, key->endpoint_len);
 }
 
+/* The words one of which an event handler's code holds if it may load in a way no run-time
+ * hook holds (policy.HANDLER_WORDS: policy._UNHOOKED_WORDS, and "data:" for a module of that
+ * scheme; tests/rewrite/test_scanner.py checks each word). */
+static const char *const HANDLER_WORDS[] = {"import",   "worker", "worklet",  "location",
+                                            "navigate", "equiv",  "rtcpeer",  "setnamed",
+                                            "execcommand", "data:"};
+
+/* Whether one of HANDLER_WORDS starts at b[i], in any case. */
+static int handler_word_at(const unsigned char *b, Py_ssize_t i, Py_ssize_t w) {
+    for (size_t k = 0; k < sizeof HANDLER_WORDS / sizeof *HANDLER_WORDS; k++)
+        if (starts_ci(b, i, w, HANDLER_WORDS[k], (Py_ssize_t)strlen(HANDLER_WORDS[k])))
+            return 1;
+    return 0;
+}
+
+/* The 4 bytes at s as one number (in the machine's order). */
+static inline uint32_t load4(const void *s) {
+    uint32_t w;
+    memcpy(&w, s, 4);
+    return w;
+}
+
+/* Whether an event handler's value b[v..w) (an attribute named "on"...) may be code the
+ * neutraliser holds (neutralise.handler_may_load_re): a '\\' (an escape may spell anything)
+ * or a character reference but "&amp;" (a '&' and a letter, digit or '#'), or else a '/' or
+ * ':' (a URL) and one of policy.HANDLER_WORDS (handler_word_at, tried where the 4 bytes,
+ * case bits set, start one: a handler may be a page's whole loader script). */
+static int hides_code(const unsigned char *b, Py_ssize_t i, Py_ssize_t w) {
+    return b[i] == '\\'
+           || (b[i] == '&' && i + 1 < w
+               && (is_alpha(b[i + 1]) || (b[i + 1] >= '0' && b[i + 1] <= '9') || b[i + 1] == '#')
+               && !(i + 5 <= w && memcmp(b + i, "&amp;", 5) == 0));
+}
+
+static int handler_may_load(const unsigned char *b, Py_ssize_t v, Py_ssize_t w) {
+    int url = 0;
+    Py_ssize_t i = v;
+#ifdef __SSE2__
+    for (; i + 16 <= w; i += 16) { /* (only the bytes that matter are looked at) */
+        __m128i x = _mm_loadu_si128((const __m128i *)(b + i));
+        __m128i m = _mm_or_si128(_mm_or_si128(eq(x, '\\'), eq(x, '&')),
+                                 _mm_or_si128(eq(x, '/'), eq(x, ':')));
+        for (unsigned bits = (unsigned)_mm_movemask_epi8(m); bits; bits &= bits - 1) {
+            Py_ssize_t k = i + __builtin_ctz(bits);
+            if (hides_code(b, k, w))
+                return 1;
+            url |= b[k] == '/' || b[k] == ':';
+        }
+    }
+#endif
+    for (; i < w; i++) {
+        if (hides_code(b, i, w))
+            return 1;
+        url |= b[i] == '/' || b[i] == ':';
+    }
+    if (!url)
+        return 0;
+    for (Py_ssize_t i = v; i + 5 <= w; i++) { /* (the shortest words: "equiv", "data:") */
+        uint32_t x = load4(b + i) | 0x20202020u; /* (no other byte becomes a letter) */
+        if ((x == load4("impo") || x == load4("work") || x == load4("loca") || x == load4("navi")
+             || x == load4("equi") || x == load4("exec") || x == load4("rtcp")
+             || x == load4("setn") || x == load4("data"))
+                && handler_word_at(b, i, w))
+            return 1;
+    }
+    return 0;
+}
+
+/* The flags of an attribute b[a..q) with value b[v..w) that is neither a style nor a key or
+ * URL attribute: an event handler whose code may load counts as a style that may load (the
+ * tag reaches the neutraliser, or its memo). Out of line: attr_flags is read for every
+ * attribute of every tag, few of which start with "o". */
+static __attribute__((noinline)) int handler_flags(const unsigned char *b, Py_ssize_t a,
+                                                   Py_ssize_t q, Py_ssize_t v, Py_ssize_t w) {
+    return (b[a] | 0x20) == 'o' && q - a > 2 && (b[a + 1] | 0x20) == 'n' && v >= 0
+                   && handler_may_load(b, v, w)
+               ? HAS_STYLE | STYLE_MAY_LOAD
+               : 0;
+}
+
 /* The flags for an attribute b[a..q) with value b[v..w) (v < 0: no value). */
 static inline int attr_flags(const unsigned char *b, Py_ssize_t a, Py_ssize_t q,
                              Py_ssize_t v, Py_ssize_t w, const Key *key) {
-    if (q - a != 5 && q - a != key->len && key->urls == NULL)
-        return 0; /* (most attributes: neither style, nor the key, nor a URL) */
+    if (q - a != 5 && q - a != key->len && key->urls == NULL) /* (most attributes: neither */
+        return (b[a] | 0x20) == 'o' ? handler_flags(b, a, q, v, w) : 0; /* style, key nor URL) */
     if (key->len && q - a == key->len && contains_ci(b, a, q, key->name, key->len)) {
         if (!key->key_urls || v < 0 || key->pending->urls_met & KEY_MET)
             return HAS_KEY;
@@ -521,7 +603,7 @@ static inline int attr_flags(const unsigned char *b, Py_ssize_t a, Py_ssize_t q,
         return (v >= 0 && !urls_settled(b, v, w, list, *key) ? UNSETTLED : 0) | own;
     }
     if (q - a != 5 || (b[a] | 0x20) != 's' || !contains_ci(b, a, q, "style", 5))
-        return 0;
+        return handler_flags(b, a, q, v, w);
     return HAS_STYLE | (v >= 0 && css_may_load(b, v, w) ? STYLE_MAY_LOAD : 0);
 }
 

@@ -49,6 +49,7 @@ from consentproxy.rewrite.neutralise import (
     QUIET_ELEMENT_BYTES,
     URL_ATTRS,
     Neutraliser,
+    handler_may_load_re,
     unended,
 )
 from consentproxy.rewrite.selectors import OpenMarker
@@ -65,8 +66,19 @@ _ATTR = (
 )
 _ATTRS = rb"(?:[\t\n\f\r /]++|" + _ATTR + rb")*+"
 _TAG_REST = rb"[^\t\n\f\r />]*+" + _ATTRS + rb">"
-# An attribute other than style (CSS in one may load something: the tag must reach Python).
-_UNSTYLED_ATTR = rb"(?![sS][tT][yY][lL][eE][\t\n\f\r /=>])" + _ATTR
+# An attribute other than style (CSS in one may load something: the tag must reach Python),
+# nor an event handler whose value may be code the neutraliser holds (its code may load
+# something: neutralise.HANDLER_WORDS; _skip.c's handler_may_load).
+_LOADING_HANDLER = (
+    rb"[oO][nN][^\t\n\f\r /=>]++[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:\""
+    + handler_may_load_re(rb'[^"]')
+    + rb"|'"
+    + handler_may_load_re(rb"[^']")
+    + rb"|(?![\"'])"
+    + handler_may_load_re(rb"[^\t\n\f\r >]")
+    + rb")"
+)
+_UNSTYLED_ATTR = rb"(?![sS][tT][yY][lL][eE][\t\n\f\r /=>]|" + _LOADING_HANDLER + rb")" + _ATTR
 _UNSTYLED_TAG_REST = rb"[^\t\n\f\r />]*+(?:[\t\n\f\r /]++|" + _UNSTYLED_ATTR + rb")*+>"
 
 RAWTEXT = (b"style", b"xmp", b"iframe", b"noembed", b"noframes")
