@@ -603,7 +603,7 @@ static inline int attr_flags(const unsigned char *b, Py_ssize_t a, Py_ssize_t q,
         return (v >= 0 && !urls_settled(b, v, w, list, *key) ? UNSETTLED : 0) | own;
     }
     if (q - a != 5 || (b[a] | 0x20) != 's' || !contains_ci(b, a, q, "style", 5))
-        return handler_flags(b, a, q, v, w);
+        return (b[a] | 0x20) == 'o' ? handler_flags(b, a, q, v, w) : 0;
     return HAS_STYLE | (v >= 0 && css_may_load(b, v, w) ? STYLE_MAY_LOAD : 0);
 }
 

@@ -154,18 +154,21 @@ SITE_PREFIX = b"data-site-consent-"
 _HANDLER_NAME_RE = re.compile(rb"on[a-z]+")
 
 
-def handler_may_load_re(char: bytes) -> bytes:
+def handler_may_load_re(end: bytes) -> bytes:
     """A regex source matching the start of an event handler's value (after its quote, if
-    any) whose characters are all of the class `char` when the value may be code the
-    neutraliser holds (see HANDLER_WORDS)."""
+    any) that ends at the first of the bytes `end` (a class's body, b"" for none) when the
+    value may be code the neutraliser holds (see HANDLER_WORDS). Most values have none of
+    '\\', '&', '/' and ':': a possessive run fails them first."""
+    char = b"[^%s]" % end if end else rb"[\x00-\xff]"
     words = b"|".join(re.escape(w) for w in HANDLER_WORDS)
-    return rb"(?:%(c)s*?(?:\\|&(?=[0-9A-Za-z#])(?!amp;))|(?=%(c)s*?[/:])%(c)s*?(?i:%(w)s))" % {
-        b"c": char,
-        b"w": words,
-    }
+    return (
+        rb"(?=[^%(e)s\\&/:]*+[\\&/:])"
+        rb"(?:%(c)s*?(?:\\|&(?=[0-9A-Za-z#])(?!amp;))|(?=%(c)s*?[/:])%(c)s*?(?i:%(w)s))"
+        % {b"e": end, b"c": char, b"w": words}
+    )
 
 
-_HANDLER_MAY_LOAD = re.compile(handler_may_load_re(rb"[\x00-\xff]"))
+_HANDLER_MAY_LOAD = re.compile(handler_may_load_re(b""))
 _CATEGORY_RE = re.compile(rb' data-consent-blocked-category="([^"]*)"')
 # Inline scripts that are no code but declare loads: every tracker URL in them is one.
 _URL_LIST_TYPES = frozenset({"importmap", "speculationrules"})

@@ -71,11 +71,11 @@ _TAG_REST = rb"[^\t\n\f\r />]*+" + _ATTRS + rb">"
 # something: neutralise.HANDLER_WORDS; _skip.c's handler_may_load).
 _LOADING_HANDLER = (
     rb"[oO][nN][^\t\n\f\r /=>]++[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:\""
-    + handler_may_load_re(rb'[^"]')
+    + handler_may_load_re(b'"')
     + rb"|'"
-    + handler_may_load_re(rb"[^']")
+    + handler_may_load_re(b"'")
     + rb"|(?![\"'])"
-    + handler_may_load_re(rb"[^\t\n\f\r >]")
+    + handler_may_load_re(rb"\t\n\f\r >")
     + rb")"
 )
 _UNSTYLED_ATTR = rb"(?![sS][tT][yY][lL][eE][\t\n\f\r /=>]|" + _LOADING_HANDLER + rb")" + _ATTR
