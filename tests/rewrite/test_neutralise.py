@@ -452,3 +452,24 @@ def test_an_event_handler_is_judged_by_what_loads_past_the_guard_and_never_by_ma
     ):
         assert (policy.blocked_inline(code, NO_DECISION, handler=True) is not None) is held
         assert policy.blocked_inline(code, NO_DECISION) is not None
+
+
+@pytest.mark.parametrize("kind", ["application/xhtml+xml", "image/svg+xml", "text/xml"])
+def test_a_data_document_of_an_xml_type_is_read_as_xml(blocked, kind):
+    """Found by helper-118: a frame's data: document of an XML type was read with HTML's
+    rules, where `<title/>` makes the rest of it text: its pixel (slashes as entities, which
+    the text's quick look does not read) loaded."""
+    doc = (
+        (
+            "<html xmlns='http://www.w3.org/1999/xhtml'><body><title/>"
+            "<img src='https:&#x2f;&#x2f;www.facebook.com/tr'/></body></html>"
+        )
+        .replace("'", "%27")
+        .replace("#", "%23")
+    )
+    for tag in (b"iframe", b"object"):
+        attr = b"src" if tag == b"iframe" else b"data"
+        html = b'<%s %s="data:%s,%s">' % (tag, attr, kind.encode(), doc.encode())
+        assert b"data-consent-blocked" in blocked.start_tag(tag, html), kind
+    as_html = b'<iframe src="data:text/html,%s">' % doc.encode()
+    assert b"data-consent-blocked" not in blocked.start_tag(b"iframe", as_html)  # (its text)

@@ -450,6 +450,16 @@ def _document_text(value: str, schemes: tuple[str, ...] = ("data", "javascript")
     return unquote(rest).encode("utf-8", "replace")
 
 
+XML_TYPE = "application/xhtml+xml"  # (what the scanner reads with XML's rules: any */*xml)
+
+
+def _xml_data(value: str) -> bool:
+    """Whether a data: URL's media type is an XML one (application/xhtml+xml,
+    image/svg+xml, text/xml...), which a frame renders with XML's rules."""
+    head = value.strip(_C0_AND_SPACE).translate(_URL_STRIP).partition(",")[0].lower()
+    return head.startswith("data:") and head.partition(";")[0].strip().endswith("xml")
+
+
 def _split_authority(rest: str) -> tuple[str, str]:
     """'host:port/path?q' -> ('host:port', '/path'); backslashes count as slashes."""
     m = _AUTHORITY_END_RE.search(rest)
@@ -720,7 +730,7 @@ class Neutraliser:
             )
             hits = [s for s in map(self._blocked, map(self._target, urls)) if s]
             if not hits and name in _DOCUMENT_TAGS and (text := _document_text(value)):
-                hits = [s] if (s := self._document_blocked(text)) else []
+                hits = [s] if (s := self._document_blocked(text, _xml_data(value))) else []
             if hits:
                 held.update((s.name, s) for s in hits)
                 renames.append(attr)
@@ -737,10 +747,11 @@ class Neutraliser:
         category = "+".join(s.category for s in held.values()) if others else first.category
         return self._edit(name, attrs, renames, first.name, category, b"")
 
-    def _document_blocked(self, text: bytes) -> Service | None:
+    def _document_blocked(self, text: bytes, xml: bool = False) -> Service | None:
         """The first blocked service a document loads (a srcdoc, a data: or javascript:
         frame): judged by rewriting it as the page is, so its entities, <base>, styles
-        and nested documents count as they would in the browser."""
+        and nested documents count as they would in the browser (xml: a data: document of
+        an XML type, read with XML's rules as the browser reads it)."""
         svc = self.policy.blocked_inline(text, self.state, markup=True, site=self.site)
         if svc is not None or self.depth >= MAX_NESTED_DOCUMENTS:
             return svc
@@ -749,7 +760,7 @@ class Neutraliser:
         inner = Neutraliser(
             self.policy, self.state, self.mark, self.depth + 1, self.site, self.choice
         )
-        rewriter = HtmlRewriter(inner, b"", False)
+        rewriter = HtmlRewriter(inner, b"", False, content_type=XML_TYPE if xml else None)
         rewriter.feed(text)
         rewriter.close()
         for blocked, _ in inner.blocked:
