@@ -179,12 +179,15 @@ def _send_on(flow: http.HTTPFlow, ex: Exchange) -> None:
         if req.method in ("GET", "HEAD"):  # (see _framed)
             req.stream = _no_body
         elif _stream_limit() is not None:  # (what mitmproxy streams has no `request` hook)
-            if req.scheme != "http":  # (its origin may speak HTTP/2, which refuses chunks;
-                # an answer now would be sent once the body is read, or streamed: cut)
+            if req.scheme == "http":  # (HTTP/1.1, always)
+                framing.append(("transfer-encoding", "chunked"))
+            elif req.method in ("POST", "PUT", "PATCH"):  # (its protocol not known yet: an
+                # answer now would be sent once the body is read, or streamed: cut)
                 log.warning("%s: a body of no declared length over TLS: cut", req.path)
                 flow.kill()
                 return
-            framing.append(("transfer-encoding", "chunked"))  # (HTTP/1.1, always)
+            else:  # (a preflight, a DELETE: bodies no browser sends)
+                req.stream = _no_body
     req.headers = _headers(flow, ex.upstream_headers() + framing)
     if req.is_http2 or req.is_http3:  # the origin's authority in :authority and no Host (a
         req.authority = _authority(req)  # strict origin refuses a Host that differs from it)
@@ -201,9 +204,11 @@ def _framed(flow: http.HTTPFlow) -> None:
     """An HTTP/2 or 3 body needs no declared length, and mitmproxy sent one on to an
     HTTP/1.1 origin with neither a Content-Length nor chunks: the origin read no body, then
     the body as a request of its own, its cookies never filtered (request smuggling). Read
-    whole, it goes with its length. One mitmproxy may stream (stream_large_bodies) is
-    chunked to a plain-http origin and cut for another (it may speak HTTP/2, whose
-    connections refuse chunks, and the head goes before the `request` hook); a GET's or a
+    whole, it goes with its length. One mitmproxy may stream (stream_large_bodies), whose
+    head goes before the `request` hook, is chunked to a plain-http origin (HTTP/1.1) and,
+    for an https one (it may speak HTTP/2, which refuses chunks: not known when the head
+    goes, not even under connection_strategy eager), a POST's, PUT's or PATCH's is cut and
+    another method's dropped; a GET's or a
     HEAD's, which no browser sends, is dropped (chunked framing would be on every GET)."""
     req = flow.request
     if not (req.is_http2 or req.is_http3) or req.raw_content is None:

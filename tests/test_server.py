@@ -1143,6 +1143,20 @@ async def test_a_websockets_close_code_and_reason_reach_the_other_end(
     async with asyncio.timeout(5):  # (the origin's end closes when the proxy's did)
         while 4002 not in WS_CLOSED[closed:]:
             await asyncio.sleep(0.02)
+    # A close frame with no code (a browser's ws.close()): a clean close on the other side
+    # (found by helper-128: aiohttp reads it as 0, which serve sent on, and no end may send
+    # 0: the origin saw a protocol error, 1006; aiohttp's "no code" is 0, mitmproxy's too).
+    closed = len(WS_CLOSED)
+    async with client.ws_connect(proxy + "/ws") as ws:
+        await ws.send_str("hello")
+        assert await ws.receive_str(timeout=5) == "hello"
+        await ws._writer.send_frame(b"", aiohttp.WSMsgType.CLOSE)  # (no code: as browsers)
+        msg = await ws.receive(timeout=5)
+        assert msg.type == aiohttp.WSMsgType.CLOSE and msg.data in (0, 1000), msg
+    async with asyncio.timeout(5):  # (the first two origin ends may still be closing)
+        while not (ends := [c for c in WS_CLOSED[closed:] if c not in (4001, 4002)]):
+            await asyncio.sleep(0.02)
+    assert ends[0] in (0, 1000, 1005), ends
 
 
 async def test_a_websocket_message_over_the_limit_closes_both_ends_saying_so(

@@ -473,10 +473,12 @@ class ProxyServer:
                 elif msg.type == aiohttp.WSMsgType.BINARY:
                     await dst.send_bytes(msg.data)
                 elif msg.type in _WS_ENDS:
-                    if msg.type == aiohttp.WSMsgType.CLOSE and msg.data not in _WS_UNSENDABLE:
-                        code, reason = msg.data, (msg.extra or "").encode()
-                    elif msg.type == aiohttp.WSMsgType.ERROR:
-                        code = src.close_code or 1011  # (a message over the limit: 1009)
+                    if msg.type == aiohttp.WSMsgType.CLOSE:  # (0: a close frame with no code)
+                        code = msg.data if msg.data and msg.data not in _WS_UNSENDABLE else 1000
+                        reason = (msg.extra or "").encode()
+                    else:  # an error (a message over the limit: 1009), or a connection lost
+                        code = src.close_code or 1011
+                        code = 1011 if code in _WS_UNSENDABLE else code
                     break
             await dst.close(code=code, message=reason)
 
