@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from urllib.parse import unquote
@@ -685,7 +686,10 @@ class Policy:
         if held is False:
             return None
         target = _host_path(m)
-        if target is None:
+        if target is None:  # (remembered: a spelt one took UTS #46 to read)
+            if len(self._url_hosts) >= INLINE_CACHE_ENTRIES:
+                self._url_hosts.clear()
+            self._url_hosts[key] = False
             return None
         if held is None:
             host, path = target
@@ -841,9 +845,33 @@ def _spelt_host(raw: bytes) -> str:
     if plain.isascii() and b"%" not in plain:  # (what url_target reads such a host as)
         host = plain.decode("ascii").lower().rstrip(".")
         return host if _HOST_NAME_RE.fullmatch(host) else ""
+    if b"%" not in plain and not _may_fold_to_ascii(plain):
+        return ""  # (no host a service names: a comment's words, ~70 us each to map)
     target = url_target("//" + raw.decode("latin-1") + "/")
     host = target[0] if target is not None else ""
     return host if _HOST_NAME_RE.fullmatch(host) else ""
+
+
+def _may_fold_to_ascii(plain: bytes) -> bool:
+    """Whether non-ASCII text (UTF-8) may read as an ASCII host under UTS #46 (fullwidth
+    letters, the ideographic full stop): its NFKC case-folded form is ASCII. A host a
+    service names is ASCII (an internationalised one as its xn-- form, which a script spells
+    in ASCII); text that is no UTF-8 (a legacy charset's bytes) is read in full."""
+    try:
+        text = plain.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
+    return all(c.isascii() or _ignored(c) for c in folded.translate(_FULL_STOPS))
+
+
+_FULL_STOPS = str.maketrans({"\u3002": ".", "\uff61": "."})  # (UTS #46: "."; NFKC: not)
+
+
+def _ignored(c: str) -> bool:
+    """What UTS #46 may map to nothing: format characters (a soft hyphen, zero widths, a
+    BOM) and variation selectors (more than it ignores: those then read in full)."""
+    return unicodedata.category(c) == "Cf" or "\ufe00" <= c <= "\ufe0f" or c >= "\U000e0100"
 
 
 def _host_escape(m: re.Match[bytes]) -> bytes:
