@@ -509,6 +509,9 @@ SPELT_LOADS = [
     "location.href='https://www.youtube\uff0ecom/watch?v=1';",  # (fullwidth full stop)
     "location.href='https://www.youtube\uff61com/watch?v=1';",  # (halfwidth ideographic)
     "location.href='//WWW.YOUTUBE%2ECOM/watch?v=1';",
+    # a tab or a newline right after the slashes (helper-128: only one within the host was)
+    'import "https://\twww.google-analytics.com/analytics.js";',
+    "location.href=`https://\nwww.youtube.com/embed/x`;",
 ]
 
 

@@ -139,11 +139,11 @@ _ESCAPE = (  # (of a non-ASCII character: the text's escapes of ASCII ones are r
 )
 _SPELT = rb"%|[\x80-\xff\t\n\r]|" + _ESCAPE
 # (spelt where one of those follows the run's plain bytes, tabs and newlines only where a
-# host's byte comes after them and not first: a comment's "//word" at its line's end, or
-# an empty one, reads no host, as before, and costs nothing more)
+# host's byte comes after them: an empty comment's "//" at its line's end reads no host, as
+# before; its next line's code reads as a host of its own, which no service names)
 _HOST = (
     rb"((?=[a-zA-Z0-9.-]++(?:%%|[\x80-\xff]|%(e)s|[\t\n\r]++[a-zA-Z0-9.%%\x80-\xff\\-])"
-    rb"|%%|[\x80-\xff]|%(e)s)"
+    rb"|%%|[\x80-\xff]|%(e)s|[\t\n\r]++[a-zA-Z0-9%%\x80-\xff])"
     rb"(?P<spelt>(?:[a-zA-Z0-9.-]|%(x)s)+)|[a-zA-Z0-9.-]+\.[a-zA-Z]{2,})"
     % {b"x": _SPELT, b"e": _ESCAPE}
 )
@@ -159,6 +159,7 @@ _HOST_BYTES = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-
 _URL_SHAPE = bytes(
     47 if c in b"/\\" else 97 if c in _HOST_BYTES or c >= 0x80 else 32 for c in range(256)
 )
+_URL_BREAKS = b"\t\n\r"  # (the URL parser drops them wherever they are)
 # The bytes after a backslash that start an escape of _SPELT's.
 _ESCAPE_LETTERS = frozenset(bytes((c,)) for c in b"uxtnr\n\r\xe2")
 # In a script that writes markup (which the guard cannot see: it says document.write in
@@ -786,8 +787,13 @@ def url_host_matches(text: bytes) -> Iterator[re.Match[bytes]]:
         if k < pos or k >= last:
             continue
         kind = _URL_SHAPE[text[k + 2]]
-        if kind != 97 and (kind != 47 or text[k + 3 : k + 4] not in _ESCAPE_LETTERS):
-            continue  # (a host may start with a string's escape: \u..., \x..., \t...)
+        if (
+            kind != 97
+            and (kind != 47 or text[k + 3 : k + 4] not in _ESCAPE_LETTERS)
+            and text[k + 2] not in _URL_BREAKS
+        ):
+            continue  # (a host may start with a string's escape (\u..., \x..., \t...), or
+            # a tab or a newline, which the URL parser drops)
         for start in range(max(pos, k - 2), k + 1):
             m = _URL_HOST_RE.match(text, start) if _URL_SHAPE[text[start]] == 47 else None
             if m is not None:
