@@ -1092,3 +1092,23 @@ async def test_share_port_hands_over_without_a_gap(origin: str, tmp_path: Path) 
         await stop(proc)
         if late is not None:
             await stop(late)
+
+
+async def test_a_reload_after_one_that_left_no_records_writer_opens_one(tmp_path):
+    """Found by helper-128: an engine left with no writer (its hand-over failed) passed its
+    None on to the next engine of the same records settings, whose config keeps records:
+    choices went unrecorded for good."""
+    from consentproxy.adapter import take_over
+
+    config = parse_config(
+        "upstream: http://127.0.0.1:9\ncategories:\n  necessary: {required: true}\n"
+        f"  analytics: {{}}\nrecords:\n  path: {tmp_path}/r.db\n"
+    )
+    previous, engine = Engine(config, [b"k" * 32]), Engine(config, [b"k" * 32])
+    assert previous.records is None
+    assert await take_over(previous, engine) is None
+    try:
+        assert engine.records is not None and engine.records.ready
+    finally:
+        if engine.records is not None:
+            await engine.records.close()

@@ -144,8 +144,12 @@ async def take_over(previous: Engine | None, engine: Engine | None) -> Records |
     it."""
     old = previous.records if previous is not None else None
     if engine is not None and engine.records is None:
-        if previous is not None and previous.config.records == engine.config.records:
-            engine.records = old
+        if (
+            old is not None
+            and previous is not None
+            and previous.config.records == engine.config.records
+        ):
+            engine.records = old  # (a previous left with none, its hand-over failed: opened)
         else:
             engine.records = await keep_records(engine.config.records)
     new = engine.records if engine is not None else None
