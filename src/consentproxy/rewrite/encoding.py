@@ -193,10 +193,13 @@ class ZstdFrames:
         self.skip = 0  # bytes of a block's content (or a checksum, a skippable frame) to come
         self.block = False  # the bytes to skip are a block's content
         self.trailer = 0  # bytes to skip after the block (the checksum after the last)
+        self.cost = 0  # what the block decodes to at most
 
-    def feed(self, data: bytes, blocks: int = 0) -> int:
-        """Reads data up to where its `blocks`-th block ends (0: all of it); how far."""
-        i, n, ended = 0, len(data), 0
+    def feed(self, data: bytes, budget: int = 0) -> int:
+        """Reads data up to where the blocks it holds decode to `budget` bytes or more (at
+        most a block more; 0: all of it); how far. (A block's bound, not its count: a body of
+        1-byte blocks made a step, a rewrite and a write of every two bytes.)"""
+        i, n, spent = 0, len(data), 0
         while i < n:
             if self.skip:
                 taken = min(self.skip, n - i)
@@ -212,8 +215,8 @@ class ZstdFrames:
             if self.block and not self.skip:
                 self.block = False
                 self.skip, self.trailer = self.trailer, 0
-                ended += 1
-                if ended == blocks:
+                spent += self.cost
+                if budget and spent >= budget:
                     return i
         return n
 
@@ -233,7 +236,9 @@ class ZstdFrames:
         head, self.head = self.head, b""
         if self.in_frame:  # a block: last bit, type (1: one byte repeated), size
             value = int.from_bytes(head, "little")
-            self.skip = 1 if (value >> 1) & 3 == 1 else value >> 3
+            kind = (value >> 1) & 3  # 0: raw, 1: one byte repeated, 2: compressed
+            self.skip = 1 if kind == 1 else value >> 3
+            self.cost = value >> 3 if kind < 2 else ZSTD_BLOCK
             self.block = True
             if value & 1:
                 self.in_frame = False
@@ -251,8 +256,8 @@ class ZstdFrames:
 
 
 class ZstdDecoder(_Limited):
-    """Fed a few blocks at a time (as many as a step holds decoded), so that a step decodes
-    to its size at most and decoding stops at the limit, not after it."""
+    """Fed a few blocks at a time (as many as a step holds decoded, by their headers), so
+    that a step decodes to its size at most and decoding stops at the limit, not after it."""
 
     def __init__(self, limit: int) -> None:
         super().__init__(limit)
@@ -270,8 +275,10 @@ class ZstdDecoder(_Limited):
     def step(self, data: bytes, size: int) -> bytes:
         if self.tail:
             data = self.tail + data if data else self.tail
-        blocks = max(self._room(size) // ZSTD_BLOCK, 1)
-        cut = self.frames.feed(data, blocks)
+        # (a step decodes to at most a block past its budget: its size, or half of it and
+        # a block where it is smaller than two)
+        room = self._room(size)
+        cut = self.frames.feed(data, max(room - ZSTD_BLOCK, room // 2, 1))
         if cut < len(data):
             data, self.tail = data[:cut], data[cut:]
         else:
