@@ -1863,12 +1863,9 @@ def test_scattered_writes_on_uvloop_reach_a_slow_visitor_whole(monkeypatch):
         runner.run(scenario())
 
 
-async def test_a_visitor_leaving_a_download_it_stopped_reading_is_logged_as_any_request(
-    origin: str, caplog: pytest.LogCaptureFixture
-) -> None:
-    """Found by helper-121: a visitor who stopped reading a download, then left, made
-    aiohttp's drain raise ConnectionError (not ConnectionResetError): a traceback ("Error
-    handling request"), and no access-log line or metrics for the request."""
+async def _statuses_when_the_visitor_leaves(origin: str, request: bytes, read: int) -> list[int]:
+    """What serve's access log is told of a request the visitor sends, reads `read` bytes
+    of the answer to, then stops reading for a second and leaves (a reset)."""
     running = await server.start(
         Engine(parse_config(CONFIG.format(upstream=origin)), KEYS), "127.0.0.1", 0
     )
@@ -1876,16 +1873,27 @@ async def test_a_visitor_leaving_a_download_it_stopped_reading_is_logged_as_any_
     running.proxy.on_done = lambda method, target, status, *_: done.append(status)
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", running.port)
-        writer.write(b"GET /big HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-        await reader.readexactly(1 << 16)
-        await asyncio.sleep(1)  # (the proxy's writes wait for this reader: drain)
+        writer.write(request)
+        await writer.drain()
+        await reader.readexactly(read)
+        await asyncio.sleep(1)  # (the proxy's writes wait for this reader, or its body)
         writer.transport.abort()
         async with asyncio.timeout(10):
             while not done:
                 await asyncio.sleep(0.05)
     finally:
         await running.stop()
-    assert done == [200]
+    return done
+
+
+async def test_a_visitor_leaving_a_download_it_stopped_reading_is_logged_as_any_request(
+    origin: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found by helper-121: a visitor who stopped reading a download, then left, made
+    aiohttp's drain raise ConnectionError (not ConnectionResetError): a traceback ("Error
+    handling request"), and no access-log line or metrics for the request."""
+    request = b"GET /big HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    assert await _statuses_when_the_visitor_leaves(origin, request, 1 << 16) == [200]
     # (the origin's own handler logs its traceback: the proxy closed its connection)
     assert "consentproxy/server.py" not in caplog.text, caplog.text
 
@@ -1895,26 +1903,9 @@ async def test_a_visitor_leaving_during_its_upload_is_no_origin_failure(
 ) -> None:
     """Found by helper-121: an upload the visitor cut was logged as the origin's failure (a
     WARNING, counted as a 502), skewing the 502s an operator alerts on."""
-    running = await server.start(
-        Engine(parse_config(CONFIG.format(upstream=origin)), KEYS), "127.0.0.1", 0
-    )
-    done: list[int] = []
-    running.proxy.on_done = lambda method, target, status, *_: done.append(status)
-    try:
-        _, writer = await asyncio.open_connection("127.0.0.1", running.port)
-        writer.write(
-            b"POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000000\r\n\r\n"
-            + b"x" * 100_000
-        )
-        await writer.drain()
-        await asyncio.sleep(0.3)
-        writer.transport.abort()
-        async with asyncio.timeout(10):
-            while not done:
-                await asyncio.sleep(0.05)
-    finally:
-        await running.stop()
-    assert done == [server.VISITOR_LEFT]
+    request = b"POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000000\r\n\r\n"
+    left = await _statuses_when_the_visitor_leaves(origin, request + b"x" * 100_000, 0)
+    assert left == [server.VISITOR_LEFT]
     assert "failed" not in caplog.text, caplog.text
 
 
