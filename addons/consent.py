@@ -204,12 +204,12 @@ def _framed(flow: http.HTTPFlow) -> None:
     """An HTTP/2 or 3 body needs no declared length, and mitmproxy sent one on to an
     HTTP/1.1 origin with neither a Content-Length nor chunks: the origin read no body, then
     the body as a request of its own, its cookies never filtered (request smuggling). Read
-    whole, it goes with its length. One mitmproxy may stream (stream_large_bodies), whose
-    head goes before the `request` hook, is chunked to a plain-http origin (HTTP/1.1) and,
-    for an https one (it may speak HTTP/2, which refuses chunks: not known when the head
-    goes, not even under connection_strategy eager), a POST's, PUT's or PATCH's is cut and
-    another method's dropped; a GET's or a
-    HEAD's, which no browser sends, is dropped (chunked framing would be on every GET)."""
+    whole, it goes with its length. What _send_on decided for the rest: one mitmproxy may
+    stream (stream_large_bodies), whose head goes before the `request` hook, is chunked to a
+    plain-http origin (HTTP/1.1) and, for an https one (it may speak HTTP/2, which refuses
+    chunks: not known when the head goes, not even under connection_strategy eager), a
+    POST's, PUT's or PATCH's is cut and another method's dropped; a GET's or a HEAD's, which
+    no browser sends, is dropped (chunked framing would be on every GET)."""
     req = flow.request
     if not (req.is_http2 or req.is_http3) or req.raw_content is None:
         return
@@ -824,18 +824,18 @@ class ConsentAddon:
         await self._records(ex.engine)  # (a page's too: its banner impression is counted)
         if not ex.is_local:
             _framed(flow)
-        if ex.is_local:
-            local = ex.local_response(req.get_content(strict=False) or b"")
-            if local.complete is not None:
-                local.status, local.body = await local.complete()
-            # (an empty body given: make() would encode it anew in its Content-Encoding)
-            flow.response = http.Response.make(local.status, b"", _headers(flow, local.headers))
-            flow.response.raw_content = local.body  # (as it goes: consent.js compressed)
-            flow.response.headers["Content-Length"] = str(len(local.body))
-            if req.method == "HEAD":  # its head alone, its Content-Length kept (as serve's)
-                flow.response.raw_content = b""
-            if ex.error is not None:  # a request refused outright: no more on this connection
-                flow.response.headers["Connection"] = "close"  # (as serve does)
+            return
+        local = ex.local_response(req.get_content(strict=False) or b"")
+        if local.complete is not None:
+            local.status, local.body = await local.complete()
+        # (an empty body given: make() would encode it anew in its Content-Encoding)
+        flow.response = http.Response.make(local.status, b"", _headers(flow, local.headers))
+        flow.response.raw_content = local.body  # (as it goes: consent.js compressed)
+        flow.response.headers["Content-Length"] = str(len(local.body))
+        if req.method == "HEAD":  # its head alone, its Content-Length kept (as serve's)
+            flow.response.raw_content = b""
+        if ex.error is not None:  # a request refused outright: no more on this connection
+            flow.response.headers["Connection"] = "close"  # (as serve does)
 
     def _responseheaders(self, flow: http.HTTPFlow) -> None:
         ex = self.exchanges.get(flow.id)

@@ -149,8 +149,8 @@ async def take_over(previous: Engine | None, engine: Engine | None) -> Records |
             and previous is not None
             and previous.config.records == engine.config.records
         ):
-            engine.records = old  # (a previous left with none, its hand-over failed: opened)
-        else:
+            engine.records = old
+        else:  # (or a previous left with none, its hand-over failed)
             engine.records = await keep_records(engine.config.records)
     new = engine.records if engine is not None else None
     if previous is None or old is None or old is new:

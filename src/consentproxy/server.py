@@ -228,6 +228,9 @@ class ProxyServer:
 
     async def _handle(self, request: web.BaseRequest, ex: Exchange) -> web.StreamResponse:
         has_body = ex.req.has_body
+        # A visitor's head with bytes that are not UTF-8: the heads made of it carry RAW (the
+        # origin's, and a deletion naming its cookie as it came). Found once a request.
+        raw = type(ex.req.parsed) is _RawHead
         expect = ex.req.first.get("expect")
         if (
             has_body
@@ -250,7 +253,7 @@ class ProxyServer:
             answer = _Answer(status=local.status, body=local.body)
             for k, v in local.headers:
                 answer.headers.add(k, v)
-            if _raw(ex.req.parsed):  # (a deletion names a visitor's cookie as it came)
+            if raw:
                 answer.headers.add(*RAW)
             if ex.error is not None:  # a request refused outright: no more on this connection
                 answer.force_close()
@@ -258,10 +261,10 @@ class ProxyServer:
         up_headers = ex.upstream_headers()
         if len(ex.req.first) < len(ex.req.headers):  # a name repeats (rare)
             up_headers = _one_spelling(up_headers)
-        if _raw(ex.req.parsed):
+        if raw:
             up_headers = [*up_headers, RAW]
         if is_websocket(ex.req):
-            return await self._websocket(request, ex, up_headers)
+            return await self._websocket(request, ex, up_headers, raw)
         body_reader = _TimedBody(request.content, limits) if has_body else None
         upload = body_reader.chunks() if body_reader is not None else None
         asked = time.perf_counter()
@@ -299,7 +302,7 @@ class ProxyServer:
                 log.warning("%s %s: the origin sent %s", request.method, _logged(request), why)
                 return _error(502, unpassable_message(why))
             plan = ex.response(status, origin.headers, origin)
-            if _raw(origin, ex.req.parsed):
+            if raw or type(origin) is _RawHead:
                 plan.headers = [*plan.headers, RAW]
             # (a control character in the reason phrase: aiohttp raised, and sent a 500)
             reason = upstream.reason if upstream.reason and sendable(upstream.reason) else None
@@ -409,7 +412,7 @@ class ProxyServer:
         return out
 
     async def _websocket(
-        self, request: web.BaseRequest, ex: Exchange, headers: Headers
+        self, request: web.BaseRequest, ex: Exchange, headers: Headers, raw: bool
     ) -> web.StreamResponse:
         """Relay a WebSocket: serve answers the visitor's handshake itself, with the
         Set-Cookie of the origin's 101 as the engine leaves them (a session's kept; browsers
@@ -452,7 +455,7 @@ class ProxyServer:
             for k, v in ex.response(101, origin.headers, origin).headers:
                 if k.lower() == "set-cookie":
                     ws.headers.add(k, v)
-            if _raw(origin, ex.req.parsed):
+            if raw or type(origin) is _RawHead:
                 ws.headers.add(*RAW)
             await ws.prepare(request)
         except BaseException:  # (the origin's WebSocket is not left open)
@@ -701,12 +704,6 @@ class _RawHead(Head):
     Content-Disposition, a cookie value set in its page's charset. Its bytes are read with
     surrogateescape, and the headers made of it carry RAW so that they leave as they came
     (aiohttp encodes header text as UTF-8: é (0xE9) left as C3 A9, and drops surrogates)."""
-
-
-def _raw(*heads: Head) -> bool:
-    """Whether headers made of these heads must carry RAW: the origin's bytes, or a
-    deletion naming a visitor's cookie as it came."""
-    return any(type(head) is _RawHead for head in heads)
 
 
 # A header aiohttp's writer never sends (see _serialize_headers): its name has a space, which
