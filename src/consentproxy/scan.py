@@ -61,7 +61,8 @@ ISOLATED_SECONDS = 10  # for what is read in an isolated world (see _isolated)
 # for the rest (reads of the page, its screenshot, leaving it): past it, the page's script is
 # taken to be stuck in a loop, which nothing of Playwright's sets a time limit on.
 VISIT_MARGIN_MS = 60000
-CLOSE_SECONDS = 10  # for a stuck page to close
+CLOSE_SECONDS = 10  # for a page or a context to close (see _closed)
+HEADERS_SECONDS = 10  # for the headers of a page's responses (see _set_cookies)
 MAX_ERRORS = 100  # console errors kept of a page (one logging 60 MB made a report of as much)
 ERROR_CHARS = 1000  # of each
 MAX_REQUESTS = 500  # requests kept of a page (one making 1,500 made a report of 24 MB)
@@ -522,7 +523,7 @@ class Scanner:
                 try:
                     pages = await self._pages(context, base, spec, state)
                 finally:
-                    await context.close()
+                    await _closed(context.close())
             finally:
                 await browser.close()
         finally:
@@ -618,7 +619,7 @@ class Scanner:
                 page = await new_page()
             except (PlaywrightError, _Left) as e:  # (a loop of redirects, a download...)
                 record.error = record.error or _said(e)
-                await page.close()  # (its error page would interrupt the next visit)
+                await _close(page)  # (its error page would interrupt the next visit)
                 page = await new_page()
             for window in [w for w in opened if w not in tabs and not w.is_closed()]:
                 # (left open, what it sent was charged to the pages after it)
@@ -638,7 +639,12 @@ class Scanner:
                     for r in requests
                 ]
             )
-            record.set_cookies = await _set_cookies(judge, responses)
+            record.set_cookies, unread = await _set_cookies(judge, responses)
+            if unread:
+                record.warnings.append(
+                    f"the Set-Cookie headers of {unread} of its responses not read: "
+                    f"Chromium did not give them within {HEADERS_SECONDS:g} s"
+                )
             record.cookies = [
                 judge.cookie(
                     _clean(c["name"]),
@@ -657,7 +663,7 @@ class Scanner:
             out.append(asdict(record))
             if not record.error:
                 todo += [p for p in links if p not in done][: self.o.crawl]
-        await page.close()
+        await _close(page)
         return out
 
     async def _visit(self, page: Page, visit: _Visit) -> list[str]:
@@ -829,12 +835,19 @@ async def _storage(page: Page, judge: Judge) -> list[dict[str, Any]]:
 
 
 async def _close(page: Page) -> None:
-    """Closes a page whose script is stuck: without asking it (a beforeunload handler would
-    run in the loop), and bounded (a page not closed stays, idle, with the context)."""
+    """Closes a page without asking it (a beforeunload handler of a stuck script would run
+    in the loop)."""
+    await _closed(page.close(run_before_unload=False))
+
+
+async def _closed(closing: Awaitable[None]) -> None:
+    """Waits for a page or context to close, bounded: Playwright may never see one whose
+    page reloads itself without end close (a third of the time), and a scan waiting for it
+    never ended. What is not closed goes with the browser."""
     from playwright.async_api import Error as PlaywrightError
 
     with contextlib.suppress(PlaywrightError, TimeoutError):
-        await asyncio.wait_for(page.close(run_before_unload=False), CLOSE_SECONDS)
+        await asyncio.wait_for(closing, CLOSE_SECONDS)
 
 
 async def _visible(page: Page, selector: str) -> bool:
@@ -938,16 +951,25 @@ def _blocked_by_csp(request: Request | _Socket) -> bool:
     return "csp" in (request.failure or "").lower()
 
 
-async def _set_cookies(judge: Judge, responses: list[Response]) -> list[dict[str, Any]]:
+async def _set_cookies(judge: Judge, responses: list[Response]) -> tuple[list[dict[str, Any]], int]:
+    """The cookies responses set, judged, and how many responses' headers never came:
+    Playwright waits for a response's raw headers until Chromium sends them, which for one
+    a page's reload cut short it may never do (a scan waited for ever)."""
     from playwright.async_api import Error as PlaywrightError
 
+    async def read(r: Response) -> list[str]:
+        with contextlib.suppress(PlaywrightError):  # the response went away with its page
+            return await r.header_values("set-cookie")
+        return []
+
+    reads = [asyncio.ensure_future(read(r)) for r in responses]
+    _, unread = await asyncio.wait(reads, timeout=HEADERS_SECONDS) if reads else (set(), set())
+    for values in unread:
+        values.cancel()
     now = time.time()
     out = []
-    for r in responses:
-        values: list[str] = []
-        with contextlib.suppress(PlaywrightError):  # the response went away with its page
-            values = await r.header_values("set-cookie")
-        for v in values:
+    for r, values in zip(responses, reads):
+        for v in [] if values in unread else values.result():
             domain = next(
                 (
                     a.split("=", 1)[1].strip()
@@ -960,7 +982,7 @@ async def _set_cookies(judge: Judge, responses: list[Response]) -> list[dict[str
             if life is None or life > 0:  # not a deletion
                 cookie = judge.cookie(_clean(set_cookie_name(v)), _clean(domain), life)
                 out.append(cookie | {"url": _cut_url(_clean(r.url))})
-    return out
+    return out, len(unread)
 
 
 def _own(origin: str, path: str) -> bool:

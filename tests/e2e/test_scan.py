@@ -642,6 +642,43 @@ def test_a_page_reloading_itself_as_it_is_left_is_crawled(tricky_origin, tmp_pat
     assert code == 1  # (banner-missing)
 
 
+async def _never(*args: object, **kwargs: object) -> None:
+    """What Playwright does for a page reloading itself without end, some of the time: it
+    never sees it close, nor a response of it its reload cut short give its headers."""
+    await asyncio.Event().wait()
+
+
+@pytest.mark.timeout(90)
+def test_pages_and_contexts_that_never_close_do_not_stop_the_scan(
+    tricky_origin, tmp_path, monkeypatch
+):
+    """The scan waited for ever (a CI run on a slow machine hung on /reloading)."""
+    from playwright.async_api import BrowserContext, Page
+
+    monkeypatch.setattr(Page, "close", _never)
+    monkeypatch.setattr(BrowserContext, "close", _never)
+    monkeypatch.setattr("consentproxy.scan.CLOSE_SECONDS", 1)
+    code, report = scan(tricky_origin, tmp_path, "--states", "none;all", "--paths", "/after,/loop")
+    pages = [(p["path"], p["status"]) for s in report["states"] for p in s["pages"]]
+    assert pages == [("/after", 200), ("/loop", None)] * 2 and code == 3  # (/loop failed)
+
+
+@pytest.mark.timeout(90)
+def test_responses_whose_headers_never_come_are_said_so(tricky_origin, tmp_path, monkeypatch):
+    """The scan waited for ever for their Set-Cookie."""
+    from playwright.async_api import Response
+
+    monkeypatch.setattr(Response, "header_values", _never)
+    monkeypatch.setattr("consentproxy.scan.HEADERS_SECONDS", 1, raising=False)
+    _, report = scan(tricky_origin, tmp_path, "--direct", "--paths", "/after")
+    (page,) = report["states"][0]["pages"]
+    assert page["status"] == 200 and page["set_cookies"] == []
+    assert (
+        "the Set-Cookie headers of 1 of its responses not read: Chromium did not give them "
+        "within 1 s" in page["warnings"]
+    )
+
+
 def test_a_page_moving_itself_as_it_is_left_is_crawled_and_said_so(tricky_origin, tmp_path):
     """The crawl read the links of where it went (none): it silently stopped there."""
     _, report = scan(tricky_origin, tmp_path, "--direct", "--paths", "/moving", "--crawl", "5")
