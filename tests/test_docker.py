@@ -331,7 +331,8 @@ def test_the_tls_front_of_deploy_is_a_config_nginx_accepts(tmp_path: Path):
 
 def test_the_image_builds_the_rewriters_c_loop_from_what_it_copies(tmp_path: Path):
     """The image copied no setup.py (and had no compiler): its wheel held no C loop, and
-    every page was rewritten 4-11x slower without a word."""
+    every page was rewritten 4-11x slower without a word. Nor the licence: an image is a
+    redistribution, which Apache 2.0 asks to carry a copy of it."""
     text = (DOCKER / "Dockerfile").read_text()
     build = text.split("\nFROM ")[1]  # (the build stage)
     assert re.search(r"apt-get install [^\n]*\bgcc\b", build)
@@ -353,6 +354,11 @@ def test_the_image_builds_the_rewriters_c_loop_from_what_it_copies(tmp_path: Pat
     (wheel,) = (tmp_path / "out").glob("consentproxy-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert [n for n in names if n.startswith("consentproxy/rewrite/_skip.") and n.endswith(".so")]
+    # with the licence it is under, and the shipped data's sources and licences
+    licence = next(n for n in names if n.endswith(".dist-info/licenses/LICENSE"))
+    assert b"Apache License\n" in zipfile.ZipFile(wheel).read(licence)[:200]
+    notices = {"open-cookie-database.NOTICE.txt", "trackers.NOTICE.txt"}
+    assert notices <= {n.removeprefix("consentproxy/catalog/") for n in names}
     # and an image without it fails to build: the C loop imported once installed
     image = text.split("\nFROM ")[2]
     installed = image.index("pip install ")
