@@ -809,3 +809,37 @@ def test_metrics_on_the_proxys_own_port_is_refused_where_it_is_written():
     # (two addresses of the machine's may share a port: both bind)
     c = parse_config(MINIMAL + "listen: 10.0.0.5:8000\nmetrics: {listen: '127.0.0.1:8000'}\n")
     assert c.metrics_listen == ("127.0.0.1", 8000)
+
+
+@pytest.mark.parametrize(
+    ("entries", "said"),
+    [
+        ("[en, pt-BR]", "languages entry 'pt-BR' is no language code in lower case"),
+        ("[EN-gb, fr]", "write en; regional variants are not told apart"),
+        ("[en, pt_BR]", "write pt; regional variants are not told apart"),
+        ("[EN, fr]", "did you mean 'en'?"),
+        ("['zz\"><svg onload=alert(1)>', en]", "such as en or fr"),
+    ],
+)
+def test_a_language_that_is_no_lower_case_primary_subtag_is_refused(entries, said):
+    """pt-BR was accepted and never chosen (the page's, path's, cookie's and browser's
+    languages are read as primary subtags: every request got en), and an entry went into
+    the pages' lang attributes as written (helper-130)."""
+    error = str(error_of(MINIMAL + f"languages: {entries}\n"))
+    assert error.startswith("site.yaml:7: ") and said in error
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'banner: {texts: {en: {manage: "M\\ud800"}}}\n',
+        '  ads: {title: {en: "Ads \\udfff"}}\n',
+        '"\\ud83d": {}\n',  # (a key)
+    ],
+)
+def test_a_lone_surrogate_anywhere_in_the_config_is_refused_at_its_line(text):
+    """check-config passed it, then Engine() died with UnicodeEncodeError (helper-130)."""
+    text = MINIMAL.replace("services:", text + "services:") if text[0] == " " else MINIMAL + text
+    error = str(error_of(text))
+    assert "lone surrogate" in error and error.endswith("remove the character")
+    assert error.startswith(("site.yaml:5: ", "site.yaml:7: "))

@@ -247,6 +247,21 @@ def parse_config(text: str, source: str = "<config>") -> Config:
         raise ConfigError(source, None, "nested too deep to read; fix the structure") from None
 
 
+def _language_fix(lang: str) -> str:
+    """What to write for a `languages` entry that is no primary language subtag: the page's,
+    path's, cookie's and browser's languages are read as one (offered()), so a regional
+    variant would never be chosen, and the entry goes into the page's lang attributes."""
+    primary = lang.replace("_", "-").partition("-")[0]
+    fix = (
+        f"write {primary.lower()}; regional variants are not told apart"
+        if primary != lang and _LANGUAGE_RE.fullmatch(primary.lower())
+        else f"did you mean {lang.lower()!r}?"
+        if _LANGUAGE_RE.fullmatch(lang.lower())
+        else "write a language's 2 or 3 letter code such as en or fr"
+    )
+    return f"languages entry {lang!r} is no language code in lower case (ISO 639); {fix}"
+
+
 def did_you_mean(text: str, choices: Collection[str]) -> str:
     """' (did you mean 'x'?)' when a choice is close to a misspelt text, else '': two
     letters swapped (`cps`, which difflib finds too far from `csp`), or alike enough."""
@@ -258,6 +273,9 @@ def did_you_mean(text: str, choices: Collection[str]) -> str:
 
 
 MERGE_TAG = "tag:yaml.org,2002:merge"  # the tag YAML gives a plain `<<` key
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+# A language as the proxy tells them apart: a primary subtag (BCP 47), in lower case.
+_LANGUAGE_RE = re.compile("[a-z]{2,3}")
 # A CSP host-source (CSP 3, 2.3.1) naming a host: [scheme "://"] ["*."] name [":" port]
 # [path] ("*" alone, a scheme-source or a keyword would let every tracker through).
 _CSP_HOST_SOURCE = re.compile(
@@ -280,19 +298,30 @@ class _Reader:
         """Resolve YAML merge keys (`<<: *defaults`, or a list of them) in place, as YAML
         1.1 defines them and PyYAML orders them: the merged keys first, a mapping's own keys
         winning over them and the first merged mapping over the next. The reader then sees
-        plain mappings, and each error still names the line that gave the value."""
+        plain mappings, and each error still names the line that gave the value. On the way,
+        refuse any key or value holding a lone surrogate (an escape such as "\\ud800"): read
+        as text, it broke the first encoding of it, when the engine started."""
         done: set[int] = set()
 
         def visit(node: yaml.Node) -> None:
             if id(node) in done:
                 return
             done.add(id(node))
-            if isinstance(node, yaml.SequenceNode):
+            if isinstance(node, yaml.ScalarNode):
+                if _SURROGATE_RE.search(node.value):
+                    raise self.fail(
+                        node,
+                        f"{node.value!r} holds half a character (a lone surrogate escape, "
+                        "\\ud800 to \\udfff) that no page can be written in; remove the "
+                        "character",
+                    )
+            elif isinstance(node, yaml.SequenceNode):
                 for item in node.value:
                     visit(item)
             elif isinstance(node, yaml.MappingNode):
                 own, merged = [], []
                 for key, value in node.value:
+                    visit(key)
                     visit(value)
                     if key.tag != MERGE_TAG:
                         own.append((key, value))
@@ -526,6 +555,9 @@ class _Reader:
                 raise self.fail(
                     top["languages"], "languages must list at least one language, each once"
                 )
+            for item, lang in zip(top["languages"].value, languages, strict=True):
+                if not _LANGUAGE_RE.fullmatch(lang):
+                    raise self.fail(item, _language_fix(lang))
         banner = self.banner(top.get("banner"))
         language_from = Config.language_from
         if "language_from" in top:

@@ -456,7 +456,7 @@ class Endpoints:
         lang = ex.lang
         title = escape(svc.display_title(lang))
         page = (
-            f'<!DOCTYPE html><html lang="{lang}" dir="{direction(lang)}"><head>'
+            f'<!DOCTYPE html><html lang="{escape(lang)}" dir="{direction(lang)}"><head>'
             f'<meta charset="utf-8"><title>{title}</title>'
             "<style>html,body{margin:0;height:100%;overflow:hidden}"
             "iframe{display:block;border:0;width:100%;height:100%}</style></head><body>"

@@ -8,7 +8,7 @@ from itertools import zip_longest
 import pytest
 
 from consentproxy.banner.render import KNOWN_LISTED, Banner, filled, minify_js, slots, template
-from consentproxy.banner.texts import LANGUAGES
+from consentproxy.banner.texts import LANGUAGES, TEXTS
 from consentproxy.catalog.knowledge import builtin_trackers
 from consentproxy.config import BannerSettings, parse_config
 from consentproxy.consent import NO_DECISION, ConsentState
@@ -311,3 +311,18 @@ def test_the_guards_tables_carry_each_services_globals_by_its_index():
     }
     banner = Banner(config, Policy(config))
     assert b'"globals":{"_gaq[]":[0],"dataLayer[]":[0,4],' in banner.script
+
+
+def test_a_language_is_escaped_in_the_attributes_it_is_written_into():
+    """The config refuses such a language (config.py); the markup escapes it anyway, as it
+    escapes every other text it writes (helper-130)."""
+    cfg = parse_config("upstream: http://x.test\ncategories: {necessary: {required: true}, a: {}}")
+    bad = 'x"><svg onload=alert(1)>'
+    texts = {**cfg.banner.texts, bad: TEXTS["en"]}
+    cfg = replace(cfg, languages=("en", bad), banner=replace(cfg.banner, texts=texts))
+    rendered = Banner(cfg, Policy(cfg))
+    for markup in (
+        rendered.render(NO_DECISION, bad, "/"),
+        rendered.preferences_page(NO_DECISION, bad, "/"),
+    ):
+        assert b"<svg" not in markup and b'"x&quot;&gt;&lt;svg onload=alert(1)&gt;"' in markup

@@ -294,7 +294,7 @@ class Banner:
         them again ("Manage cookies" links here)."""
         t, mark = self.config.banner.text(lang), new_mark()
         return (
-            f'<!DOCTYPE html><html lang="{lang}" dir="{direction(lang)}"><head>'
+            f'<!DOCTYPE html><html lang="{escape(lang)}" dir="{direction(lang)}"><head>'
             '<meta charset="utf-8">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{escape(t['manage'])}</title>"
@@ -389,13 +389,13 @@ class Banner:
             f'data-consentproxy-csp="{cfg.csp}" '
             f"data-consentproxy-state='{_attr(_state_json(state))}' "
             f"data-consentproxy-catalog='{_attr(self._client_catalog(lang, t))}' "
-            f'lang="{lang}" dir="{direction(lang)}"><template shadowrootmode="open">'
+            f'lang="{escape(lang)}" dir="{direction(lang)}"><template shadowrootmode="open">'
             f"<style{NONCE}>{self.css}</style>"
             f'<dialog class="cp-banner cp-{position}" aria-labelledby="cp-title" '
             f'aria-describedby="cp-body"{OPEN * shown}>'
             f'<form method="post" action="{p}choice">'
             f'<input type="hidden" name="return" value="{RETURN}"/>'
-            f'<input type="hidden" name="lang" value="{lang}"/>'
+            f'<input type="hidden" name="lang" value="{escape(lang)}"/>'
             f'<input type="hidden" name="shown" value="{self.shown}"/>'
             f'<div class="cp-head">{logo}<h2 id="cp-title" tabindex="-1">'
             f"{escape(t['title'])}</h2>{close}</div>"
@@ -425,7 +425,7 @@ class Banner:
         return (
             f'<form method="post" action="{_attr(self.prefix)}choice?via=do-not-sell">'
             f'<input type="hidden" name="return" value="{RETURN}"/>'
-            f'<input type="hidden" name="lang" value="{lang}"/>'
+            f'<input type="hidden" name="lang" value="{escape(lang)}"/>'
             f'<input type="hidden" name="shown" value="{self.shown}"/>'
             f'<button type="submit" name="action" value="reject-all" class="cp-manage '
             f'cp-dns" data-consent-action="do-not-sell">{escape(t["do-not-sell"])}'
