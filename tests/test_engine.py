@@ -2368,3 +2368,11 @@ def test_a_necessary_cookie_holding_a_tracker_does_not_reach_the_origin(engine):
     )
     ex = get(allowing, cookie="=_ga=GA1.2.3; sid=1")
     assert header(ex.upstream_headers(), "cookie") == "sid=1"
+
+
+def test_every_accept_language_line_is_read_as_one_list():
+    """Only the first line was read (RFC 9110 5.3 lets a recipient join them: helper-130)."""
+    req = Request("GET", "/", [("Accept-Language", "sv"), ("Host", "a"), ("accept-language", "de")])
+    assert req.accept_language == "sv,de"
+    assert Request("GET", "/", [("Accept-Language", "fr")]).accept_language == "fr"
+    assert Request("GET", "/", [("Host", "a"), ("Host", "b")]).accept_language is None

@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import pytest
 
+from consentproxy import language
 from consentproxy.banner.render import MARK_HEADER
 from consentproxy.config import ConfigError, load_config, parse_config
 from consentproxy.engine import Engine, Request
@@ -39,17 +40,46 @@ HTML = [("Content-Type", "text/html; charset=utf-8")]
         ("fr;q=0", None),
         ("fr;q=nan, de", "de"),
         ("fr;q=inf, de;q=0.1", "de"),
+        # RFC 9110 12.4.2's qvalue only, its q in any case and among other parameters
+        # (float() put q=1.5, 2, 1_0 or 0.5e1 above q=1; Q= and a q after level= were
+        # missed: helper-130)
+        ("de, fr;q=1.5", "de"),
+        ("de, fr;q=2", "de"),
+        ("de, fr;q=1_0", "de"),
+        ("de, fr;q=0.5e1", "de"),
+        ("de;q=0.5, fr;q=1.0001", "de"),
+        ("de;q=0.5, fr;Q=0.1", "de"),
+        ("fr;level=1;q=0.1, de;q=0.5", "de"),
+        ("fr;level=1;q=0.1", "fr"),
+        ("de;q=0.5, fr ; Q=1.000", "fr"),
+        ("de;q=0.5, fr;q=abc", "de"),
+        (", ,;q=1, de", "de"),  # (empty entries skipped)
     ],
 )
 def test_accept_language_gives_the_first_offered_by_quality(header, expected):
     assert pick_language(header, LANGS) == expected
 
 
+def test_only_the_first_32_language_ranges_are_read_and_remembered():
+    """An 8 KiB header of ~4,000 entries cost ~1.4 ms a request, and the cache kept whole
+    headers (up to 64 KiB each) as keys (helper-130)."""
+    filler = ", ".join(["sv"] * 31)
+    assert pick_language(f"{filler}, ,, de", LANGS) == "de"  # (empty ones do not count)
+    assert pick_language(f"{filler}, sv, de", LANGS) is None
+    # (of its first 2 KiB, whole ranges only: fr;q=0.1 is not read as fr;q)
+    assert pick_language(f"{'x' * 2030}, de;q=0.5, fr;q=0.1", LANGS) == "de"
+    assert pick_language(f"{'x' * 2040}, de;q=0.5, fr;q=0.1", LANGS) is None
+    huge = ",".join(["xx"] * 30_000) + ",de"
+    language._ranked_pick.cache_clear()
+    assert pick_language(huge, LANGS) is None
+    assert pick_language(huge + "x", LANGS) is None
+    info = language._ranked_pick.cache_info()
+    assert (info.hits, info.misses) == (1, 1)  # (one key: the 32 ranges read)
+
+
 def ask(order=ORDER, target="/", **headers: str) -> tuple[str | None, str]:
     req = Request("GET", target, [(k.replace("_", "-"), v) for k, v in headers.items()])
-    return request_language(
-        order, LANGS, target, req.cookies, req.first.get("accept-language"), "lang"
-    )
+    return request_language(order, LANGS, target, req.cookies, req.accept_language, "lang")
 
 
 def test_the_page_decides_first_and_the_request_is_its_fallback():
@@ -57,6 +87,12 @@ def test_the_page_decides_first_and_the_request_is_its_fallback():
     assert ask(Cookie="a=1; lang=fr_FR", Accept_Language="de") == (None, "fr")
     assert ask(Accept_Language="de-CH") == (None, "de")
     assert ask(target="/sv/", Cookie="lang=xx", Accept_Language="sv") == (None, "en")
+
+
+def test_a_quoted_language_cookie_is_read():
+    """RFC 6265's cookie-value may be quoted: lang="fr" was no language (helper-130)."""
+    assert ask(Cookie='a=1; lang="fr"', Accept_Language="de") == (None, "fr")
+    assert ask(Cookie='lang="', Accept_Language="de") == (None, "de")
 
 
 def test_sources_before_the_page_decide_without_it():
@@ -111,6 +147,15 @@ def sniffed(sniffer: PageLanguage, page: bytes, size: int) -> tuple[str | None, 
         ),
         (b"<HTML LANG=fr class=x><body>", "fr"),
         (b'<html data-lang="fr" lang="de">', "de"),
+        # attributes read as the tokenizer reads them: lang in another one's value, a '>'
+        # in a quoted value (helper-130)
+        (b'<html data-x=" lang=de" lang="fr">', "fr"),
+        (b"<html title='a>b' lang=\"fr\"><body>", "fr"),
+        (b'<html title="a>b lang=de" lang=fr>', "fr"),
+        (b"<html lang=&#102;r>", "fr"),
+        # in HTML xml:lang means nothing: lang wins
+        (b'<html xml:lang="de" lang="fr">', "fr"),
+        (b'<html xml:lang="de">', "en"),
         (b'<html lang="sv"><body>', "en"),  # not offered: the fallback
         (b"<!doctype html><head><title>x", "en"),  # no <html> at all
         (b"<html><body>", "en"),  # no lang on it
@@ -122,17 +167,26 @@ def test_html_lang_is_read_from_the_first_bytes_in_any_chunking(page, expected):
         assert (found or "en") == expected
 
 
+def test_in_an_xml_page_xml_lang_wins_over_lang():
+    """(In HTML it means nothing: there lang wins, and the two readings are kept apart.)"""
+    sniffer = PageLanguage(LANGS)
+    page = b'<html xmlns="http://www.w3.org/1999/xhtml" xml:lang="de" lang="fr">'
+    assert sniffer.read(b"", page, xml=True)[1] == "de"
+    assert sniffer.read(b"", page)[1] == "fr"
+    assert sniffer.read(b"", page, xml=True)[1] == "de"
+
+
 def test_pages_that_start_alike_are_read_once_and_the_rest_each_time():
     sniffer = PageLanguage(LANGS)
     start = b'<!DOCTYPE html>\n<html lang="fr">'
     for tail in (b"<head><title>a", b"<body>b"):
         assert sniffer.read(b"", start + tail)[1] == "fr"
-    assert list(sniffer.known) == [start]
+    assert list(sniffer.known) == [(False, start)]
     # The first "<html" in a comment: the bytes up to its '>' say nothing of the page's own.
     for lang in ("de", "fr", "de"):
         page = b"<!--<html>--><html lang=" + lang.encode() + b"><body>"
         assert sniffer.read(b"", page)[1] == lang
-    assert list(sniffer.known) == [start]
+    assert list(sniffer.known) == [(False, start)]
     for i in range(40):  # bounded
         sniffer.read(b"", b"<html lang=fr id=p%d>" % i)
     assert 0 < len(sniffer.known) <= KNOWN_STARTS
@@ -174,10 +228,12 @@ def ampere() -> Engine:
     return Engine(config, [b"k" * 32], clock=lambda: 1_800_000_000.0)
 
 
-def banner_lang(engine: Engine, target: str, page: bytes, chunk: int = 7, **headers: str) -> str:
+def banner_lang(
+    engine: Engine, target: str, page: bytes, chunk: int = 7, types=HTML, **headers: str
+) -> str:
     pairs = [("Host", "www.example.com"), ("Sec-Fetch-Dest", "document")]
     pairs += [(k.replace("_", "-"), v) for k, v in headers.items()]
-    plan = engine.begin(Request("GET", target, pairs)).response(200, HTML)
+    plan = engine.begin(Request("GET", target, pairs)).response(200, types)
     assert plan.body is not None
     out = b"".join(plan.body.feed(page[i : i + chunk]) for i in range(0, len(page), chunk))
     out += plan.body.close()
@@ -240,6 +296,14 @@ def test_pages_of_one_kind_read_their_own_lang_while_streamed_side_by_side(amper
         out = outs[lang] + plan.body.close()
         m = re.search(rb'<div id="consentproxy"[^>]*lang="(\w+)"', out)
         assert m is not None and m.group(1).decode() == lang
+
+
+def test_an_xhtml_page_is_read_by_its_xml_lang_and_an_html_page_by_its_lang(ampere):
+    page = b'<html xmlns="http://www.w3.org/1999/xhtml" xml:lang="en" lang="fr"><body></body>'
+    page += b"</html>"
+    xhtml = [("Content-Type", "application/xhtml+xml")]
+    assert banner_lang(ampere, "/", page, types=xhtml) == "en"
+    assert banner_lang(ampere, "/", page) == "fr"
 
 
 def test_the_config_order_can_put_the_path_before_the_page(ampere):

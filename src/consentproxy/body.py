@@ -93,7 +93,7 @@ class BodyTransform:
         """The page's language from its first bytes; once known, the rewriter has the
         banner and declaration in it (a chunk that goes through undecided: the fallback's)."""
         assert self.sniff is not None
-        head, lang = self.sniff[0].read(self.head, data)
+        head, lang = self.sniff[0].read(self.head, data, self.rewriter.xml)
         if lang is None:
             self.head = head  # (kept only while undecided)
             if not self.spoken:

@@ -54,6 +54,8 @@ class Asked(Protocol):
     def first(self) -> dict[str, str]: ...  # the first value of each, by lower-case name
     @property
     def cookies(self) -> tuple[tuple[str, str], ...]: ...  # every Cookie header's pairs
+    @property
+    def accept_language(self) -> str | None: ...  # every Accept-Language line, joined
 
 
 class Visit(Protocol):
@@ -348,7 +350,7 @@ class Endpoints:
                         cfg.languages,
                         back,
                         ex.req.cookies,
-                        ex.req.first.get("accept-language"),
+                        ex.req.accept_language,
                         cfg.language_cookie,
                     ),
                 )

@@ -349,6 +349,15 @@ class Request:
         self.first, self.cookies = parsed.first, parsed.cookies
 
     @property
+    def accept_language(self) -> str | None:
+        """Every Accept-Language line as one list (RFC 9110 5.3): a second line's languages
+        count too."""
+        value = self.first.get("accept-language")
+        if value is not None and len(self.first) < len(self.headers):  # (a name came twice)
+            value = ",".join(v for k, v in self.headers if k.lower() == "accept-language")
+        return value
+
+    @property
     def content_length(self) -> int | None:
         """The body length the request declares (None: none declared, or not a number)."""
         value = self.first.get("content-length")
@@ -511,7 +520,7 @@ class Exchange:
                 cfg.languages,
                 req.target,
                 req.cookies,
-                req.first.get("accept-language"),
+                req.accept_language,
                 cfg.language_cookie,
             )
         return language

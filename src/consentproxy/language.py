@@ -12,8 +12,11 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from functools import lru_cache
+from itertools import islice
 
 from consentproxy.httpheaders import split_url
+from consentproxy.rewrite.scanner import ATTRS
+from consentproxy.rewrite.tag import Attributes
 
 SNIFF_BYTES = 4096  # <html> comes after the doctype and comments of a page's first bytes
 # The starts of pages (up to their <html> tag) whose language PageLanguage remembers: how
@@ -21,15 +24,17 @@ SNIFF_BYTES = 4096  # <html> comes after the doctype and comments of a page's fi
 KNOWN_STARTS, KNOWN_START_BYTES = 16, 1024
 _HTML_TAG_RE = re.compile(
     rb"(?:\xef\xbb\xbf)?(?:[\t\n\f\r ]++|<!--.*?-->|<\?xml[^>]*+>|<!doctype[^>]*+>)*+"
-    rb"<html((?:[\t\n\f\r /][^>]*+)?)>",
+    rb"(<html(?=[\t\n\f\r />])" + ATTRS + rb">)",  # (its attributes as the tokenizer reads them)
     re.IGNORECASE | re.DOTALL,
 )
 _FIRST_SEGMENT_RE = re.compile(r"/([^/?#]*)")  # a path's first segment, from its "/"
-_LANG_ATTR_RE = re.compile(
-    rb"(?:^|[\t\n\f\r /])(?:xml:)?lang[\t\n\f\r ]*=[\t\n\f\r ]*"
-    rb"(?:\"([^\"]*)\"|'([^']*)'|([^\t\n\f\r >]+))",
-    re.IGNORECASE,
-)
+# Accept-Language: the first MAX_RANGES language ranges with a tag, of its first MAX_READ
+# characters (the whole ranges in them; the rest, up to the 64 KiB a header line may hold,
+# is never read: a request's cost and the remembered rankings' keys stay small), and a q as
+# RFC 9110 12.4.2 writes it (float() would read q=2, q=1_0 or q=0.5e1 as outranking q=1).
+MAX_RANGES, MAX_READ = 32, 2048
+_RANGE_RE = re.compile(r"[^\t ,;][^,]*+")  # (from its tag on: spaces and empty ones skipped)
+_QVALUE_RE = re.compile(r"0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?")
 
 
 # Languages written right to left (primary subtags): what the proxy writes in one is laid out
@@ -50,20 +55,30 @@ def offered(tag: str | None, languages: Sequence[str]) -> str | None:
     return primary if primary in languages else None
 
 
-@lru_cache(maxsize=1024)  # browsers send few distinct values
 def pick_language(accept_language: str | None, languages: tuple[str, ...]) -> str | None:
-    """The first of the browser's languages (by q) the config offers; none with q=0 ("not
-    acceptable", RFC 9110 12.4.2) or a q that is no number."""
+    """The first of the browser's languages (by q) the config offers, of its first
+    MAX_RANGES in MAX_READ; none with q=0 ("not acceptable", RFC 9110 12.4.2) or a q that
+    is no qvalue (as a malformed one was)."""
+    read = accept_language or ""
+    if len(read) > MAX_READ:
+        read = read[: MAX_READ + 1].rpartition(",")[0]  # (no range cut short)
+    ranges = islice(_RANGE_RE.finditer(read), MAX_RANGES)
+    return _ranked_pick(tuple(m.group() for m in ranges), languages)
+
+
+@lru_cache(maxsize=1024)  # browsers send few distinct values (the key: at most MAX_RANGES)
+def _ranked_pick(ranges: tuple[str, ...], languages: tuple[str, ...]) -> str | None:
     ranked = []
-    for i, part in enumerate((accept_language or "").split(",")):
-        tag, _, params = part.partition(";")
+    for i, part in enumerate(ranges):
+        tag, *params = part.split(";")
         q = 1.0
-        if params.strip().startswith("q="):
-            try:
-                q = float(params.strip()[2:])
-            except ValueError:
-                q = 0.0
-        if q > 0 and q != float("inf"):  # (nan is neither)
+        for param in params:  # (q among the others: fr;level=1;q=0.1)
+            name, _, value = param.partition("=")
+            if name.strip(" \t").lower() == "q":
+                value = value.strip(" \t")
+                q = float(value) if _QVALUE_RE.fullmatch(value) else 0.0
+                break
+        if q > 0:
             ranked.append((-q, i, tag))
     for _, _, tag in sorted(ranked):
         found = offered(tag, languages)
@@ -101,8 +116,9 @@ def request_language(
         elif source == "cookie":
             found = None
             for name, value in cookies:  # (no generator made for the usual few cookies)
-                if name == cookie_name:
-                    found = offered(value, languages)
+                if name == cookie_name:  # (quoted or not: RFC 6265's cookie-value)
+                    quoted = len(value) > 1 and value[0] == value[-1] == '"'
+                    found = offered(value[1:-1] if quoted else value, languages)
                     break
         else:  # (none sent: nothing to pick from)
             found = pick_language(accept_language, tuple(languages)) if accept_language else None
@@ -125,32 +141,34 @@ class PageLanguage:
         self.languages = languages
         # A page's bytes up to the end of its <html> tag -> its language: a site's pages
         # start alike (one template), and one dict lookup costs a fifth of the regexes.
-        self.known: dict[bytes, str] = {}
+        self.known: dict[tuple[bool, bytes], str] = {}
 
-    def read(self, head: bytes, data: bytes) -> tuple[bytes, str | None]:
+    def read(self, head: bytes, data: bytes, xml: bool = False) -> tuple[bytes, str | None]:
         """(the page's first bytes, head then data, up to SNIFF_BYTES; the language once
         decided, "" when the page names none of the config's: the request's fallback; else
         None: read the next chunk with those bytes as head, and at the end of the page take
-        the fallback)."""
+        the fallback). xml: the page is read as XML, where xml:lang wins over lang (in HTML
+        xml:lang means nothing)."""
         # (most pages: the first chunk decides, read where it is up to SNIFF_BYTES)
         head = head + data[: SNIFF_BYTES - len(head)] if head else data
         # (up to the first '>' after the first "<html": the key of known pages)
         start = head.find(b"<html", 0, KNOWN_START_BYTES)
         end = head.find(b">", start, KNOWN_START_BYTES) + 1 if start >= 0 else 0
         if end:
-            lang = self.known.get(head[:end])
+            lang = self.known.get((xml, head[:end]))
             if lang is not None:
                 return head, lang
         m = _HTML_TAG_RE.match(head, 0, SNIFF_BYTES)
         if m is not None:
-            attr = _LANG_ATTR_RE.search(m.group(1))
-            tag = next((g for g in attr.groups() if g is not None), b"") if attr else b""
-            lang = offered(tag.decode("latin-1"), self.languages) or ""
+            attrs = Attributes(m.group(1), len(b"<html"))
+            tag = (attrs.get(b"xml:lang") if xml else None) or attrs.get(b"lang")
+            lang = offered(tag, self.languages) or ""
             # The match ends there and read no byte after it (its quantifiers possessive, no
-            # lookahead): a page that starts with the same bytes has the same <html> tag.
+            # lookahead past its '>'): a page that starts with the same bytes has the same
+            # <html> tag.
             if m.end() == end:
                 if len(self.known) >= KNOWN_STARTS:
                     self.known.clear()
-                self.known[head[:end]] = lang
+                self.known[xml, head[:end]] = lang
             return head, lang
         return head, "" if len(head) >= SNIFF_BYTES else None

@@ -64,8 +64,8 @@ _ATTR = (
     rb"(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:\"[^\"]*+\"|'[^']*+'|(?![\"'])[^\t\n\f\r >]*+)"
     rb"|(?![\t\n\f\r ]*+=))"
 )
-_ATTRS = rb"(?:[\t\n\f\r /]++|" + _ATTR + rb")*+"
-_TAG_REST = rb"[^\t\n\f\r />]*+" + _ATTRS + rb">"
+ATTRS = rb"(?:[\t\n\f\r /]++|" + _ATTR + rb")*+"
+_TAG_REST = rb"[^\t\n\f\r />]*+" + ATTRS + rb">"
 # An attribute other than style (CSS in one may load something: the tag must reach Python),
 # nor an event handler whose value may be code the neutraliser holds (its code may load
 # something: neutralise.HANDLER_WORDS; _skip.c's handler_may_load).
@@ -156,7 +156,7 @@ BETWEEN_TAGS_RE = re.compile(
     rb"|<(?=[^A-Za-z!/?])"
     rb")*+"
 )
-TAG_RE = re.compile(rb"</?([A-Za-z][^\t\n\f\r />]*+)" + _ATTRS + rb">")  # (group 1: its name)
+TAG_RE = re.compile(rb"</?([A-Za-z][^\t\n\f\r />]*+)" + ATTRS + rb">")  # (group 1: its name)
 COMMENT_END_RE = re.compile(rb"--!?>")
 CDATA_OPEN = b"<![CDATA["
 SCRIPT_TOKEN_RE = re.compile(rb"<!--|-->|<(/?)(?i:script)(?=[\t\n\f\r />])")
