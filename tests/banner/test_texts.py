@@ -335,3 +335,10 @@ def test_the_minifier_shortens_local_names_and_keeps_what_the_page_reads(config)
     assert [p.count(b",") + bool(p.strip()) for p in params.findall(ours)] == [
         p.count(b",") + bool(p.strip()) for p in params.findall(source)
     ]
+
+
+def test_a_lifetime_cut_to_one_day_or_one_month_is_singular_in_english():
+    """ "1 days (_ga)", "1 months": the other languages' words were right (helper-130)."""
+    assert lifetime_shown("2 years (_ga)", "en", 1) == "1 day (_ga)"
+    assert lifetime_shown("2 years (_ga)", "en", 30) == "1 month (_ga)"
+    assert lifetime_shown("up to 2 years (_ga)", "fr", 1) == "jusqu'à 1 jour (_ga)"

@@ -764,7 +764,8 @@ def lifetime_shown(text: str, lang: str, cap_days: int) -> str:
             return m.group(0)
         months = round(cap_days / _DAYS["month"])
         near = abs(months * _DAYS["month"] - cap_days) < 1
-        return (m.group(1) or "") + (f"{months} months" if near else f"{cap_days} days")
+        n, unit = (months, "month") if near else (cap_days, "day")
+        return f"{m.group(1) or ''}{n} {unit}{'' if n == 1 else 's'}"
 
     capped = _DURATION.sub(cut, text)
     return localise_retention(capped, lang) or capped
