@@ -843,3 +843,22 @@ def test_a_lone_surrogate_anywhere_in_the_config_is_refused_at_its_line(text):
     error = str(error_of(text))
     assert "lone surrogate" in error and error.endswith("remove the character")
     assert error.startswith(("site.yaml:5: ", "site.yaml:7: "))
+
+
+@pytest.mark.parametrize(
+    "tagged",
+    [
+        "dnt: !!bool 1",
+        "dnt: !!bool abc",
+        "consent: {max_age_days: !!int ''}",
+        "consent: {max_age_days: !!float ''}",
+        "consent: {max_age_days: !!int '-'}",
+        "consent: {max_age_days: !!int '_'}",
+        "csp: !!timestamp abc",
+    ],
+)
+def test_a_tag_pyyaml_cannot_read_is_one_line_naming_its_line(tagged):
+    """PyYAML's constructors raise KeyError, IndexError or AttributeError for these: every
+    command was a traceback."""
+    err = error_of(MINIMAL + tagged + "\n")
+    assert str(err).startswith("site.yaml:7: cannot read ") and str(err).endswith("drop the tag")

@@ -369,7 +369,9 @@ class _Reader:
             raise self.fail(node, "expected a single value here, not a list or mapping")
         try:
             return self.loader.construct_object(node)
-        except (yaml.YAMLError, ValueError):  # (a tag: !!int abc, !foo x, !!binary zz)
+        # (a tag: !!int abc, !foo x, !!binary zz; PyYAML's constructors raise the lookup
+        # and attribute errors of their own parsing for !!bool 1, !!int "", !!timestamp abc)
+        except (yaml.YAMLError, ValueError, LookupError, AttributeError):
             raise self.fail(
                 node, f"cannot read {node.value!r} as tagged ({node.tag}); drop the tag"
             ) from None
