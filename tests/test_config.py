@@ -862,3 +862,38 @@ def test_a_tag_pyyaml_cannot_read_is_one_line_naming_its_line(tagged):
     command was a traceback."""
     err = error_of(MINIMAL + tagged + "\n")
     assert str(err).startswith("site.yaml:7: cannot read ") and str(err).endswith("drop the tag")
+
+
+@pytest.mark.parametrize(
+    ("extra", "line", "says"),
+    [
+        ("csp_allow: ['*.com']\n", 7, "csp_allow entry '*.com' covers every site under"),
+        ("csp_allow: ['https://*.co.uk:443/x']\n", 7, "'*.co.uk' covers every site"),
+        ("csp_allow: ['*.github.io']\n", 7, "such as cdn.example.github.io"),
+        (
+            "  - {name: shop-cdn, category: analytics, hosts: ['*.co.uk']}\n",
+            7,
+            "host '*.co.uk' covers every site under the public suffix co.uk",
+        ),
+        (
+            "  - {name: shop-cdn, category: analytics, hosts: ['*.co.uk/js']}\n",
+            7,
+            "host '*.co.uk' covers",
+        ),
+    ],
+)
+def test_a_wildcard_over_a_public_suffix_is_refused(extra, line, says):
+    """`csp_allow: ['*.com']` let every .com host load despite unknown_third_parties: block;
+    a service's `*.co.uk` held a .co.uk site's own files."""
+    err = error_of(MINIMAL + extra)
+    assert str(err).startswith(f"site.yaml:{line}: ") and says in str(err), str(err)
+
+
+def test_a_wildcard_under_a_site_of_a_public_suffix_is_kept():
+    c = parse_config(
+        MINIMAL
+        + "  - {name: shop-cdn, category: analytics, hosts: ['*.shop.co.uk', '*.me.github.io']}\n"
+        + "csp_allow: ['*.example.co.uk', 'https://*.me.github.io']\n"
+    )
+    assert c.services[1].hosts == ("*.shop.co.uk", "*.me.github.io")
+    assert c.csp_allow == ("*.example.co.uk", "https://*.me.github.io")

@@ -452,7 +452,22 @@ class _Reader:
                     "site needs, such as cdn.example.com, *.example.com or "
                     "https://cdn.example.com:8443/assets/",
                 )
+            host = re.sub(r"^[A-Za-z][A-Za-z0-9+.-]*://", "", value)
+            self.not_every_site(item, re.split(r"[:/]", host, maxsplit=1)[0], "csp_allow entry")
         return values
+
+    def not_every_site(self, node: yaml.Node, host: str, what: str) -> None:
+        """`*.com` or `*.co.uk` names no vendor's hosts but every site under a public suffix
+        (the CSP let every .com host in; a service held a .co.uk site's own files): refused,
+        as a public suffix is for cookie_domain and domains."""
+        suffix = host.lower().removeprefix("*.").rstrip(".")
+        if host.startswith("*.") and is_public_suffix(suffix):
+            raise self.fail(
+                node,
+                f"{what} {host!r} covers every site under the public suffix {suffix}, "
+                f"which unrelated owners share; name the hosts, such as cdn.example.{suffix} "
+                f"or *.example.{suffix}",
+            )
 
     def texts(self, node: yaml.Node, what: str) -> dict[str, str]:
         """A translatable text: a plain string (English) or {en: ..., fr: ...}."""
@@ -1380,6 +1395,7 @@ class _Reader:
                         "must be lower-case like cdn.example.com, "
                         "*.example.com or www.example.com/path",
                     )
+                self.not_every_site(fields.get("hosts", item), h.partition("/")[0], "host")
             for d in svc.domains:
                 self.vendor_domain(fields.get("domains", item), d, svc.name)
             if svc.name in out:
