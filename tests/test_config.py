@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 import pytest
@@ -897,3 +898,24 @@ def test_a_wildcard_under_a_site_of_a_public_suffix_is_kept():
     )
     assert c.services[1].hosts == ("*.shop.co.uk", "*.me.github.io")
     assert c.csp_allow == ("*.example.co.uk", "https://*.me.github.io")
+
+
+@pytest.mark.parametrize(
+    ("path", "encoded"),
+    [("/a b", "/a%20b"), ("/a\tb", "/a%09b"), ("/caf\u00e9/", "/caf%C3%A9/")],
+)
+def test_an_upstream_path_no_request_line_carries_is_refused_with_its_encoding(path, encoded):
+    """`/a b` went out as `GET /a b/x` (a malformed request line), a tab was dropped, and
+    non-ASCII was sent raw."""
+    upstream = "http://127.0.0.1:8080" + path
+    err = error_of(MINIMAL.replace("http://127.0.0.1:8080", json.dumps(upstream)))
+    said = f"in its path, which a request line cannot carry; percent-encode it: {encoded}"
+    assert str(err).startswith("site.yaml:1: upstream ") and str(err).endswith(said)
+    with pytest.raises(ConfigError) as flag:
+        parse_config(MINIMAL).with_overrides(upstream=upstream)
+    assert str(flag.value).startswith("--upstream: ") and str(flag.value).endswith(said)
+
+
+def test_an_upstream_path_percent_encoded_is_kept():
+    c = parse_config(MINIMAL.replace("8080", "8080/a%20b/caf%C3%A9"))
+    assert c.upstream == "http://127.0.0.1:8080/a%20b/caf%C3%A9"

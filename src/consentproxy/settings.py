@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field, replace
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from consentproxy.banner.texts import TEXTS
 from consentproxy.banner.theme import DEFAULT_COLORS
@@ -306,6 +306,8 @@ def translated(texts: dict[str, str], lang: str) -> str:
 
 
 _DIGITS_AND_DOTS = frozenset("0123456789.")
+# What a URL's path holds as it is (RFC 3986's pchar and '/', '%' already encoding).
+_PATH_CHARACTERS = "/%!$&'()*+,;=:@-._~"
 
 
 def _is_loopback(host: str) -> bool:
@@ -342,6 +344,15 @@ def _upstream(value: str, source: str, line: int | None) -> str:
     if parts.query or parts.fragment or "?" in value or "#" in value:
         raise ConfigError(
             source, line, f"upstream {value!r} must have no query or fragment (drop '?...', '#...')"
+        )
+    path = "/" + value.partition("://")[2].partition("/")[2] if parts.path else ""
+    if any(c.isspace() or not c.isprintable() or not c.isascii() for c in path):
+        raise ConfigError(  # (urlsplit drops a tab; the proxy sends the path as it is written)
+            source,
+            line,
+            f"upstream {value!r} has a space, control or non-ASCII character in its path, "
+            "which a request line cannot carry; percent-encode "
+            f"it: {quote(path, safe=_PATH_CHARACTERS)}",
         )
     if set(parts.hostname) <= _DIGITS_AND_DOTS and not is_ip(parts.hostname):
         raise ConfigError(  # (the resolver takes 127.1 as 127.0.0.1; aiohttp refuses it: a 502)
