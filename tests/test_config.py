@@ -919,3 +919,28 @@ def test_an_upstream_path_no_request_line_carries_is_refused_with_its_encoding(p
 def test_an_upstream_path_percent_encoded_is_kept():
     c = parse_config(MINIMAL.replace("8080", "8080/a%20b/caf%C3%A9"))
     assert c.upstream == "http://127.0.0.1:8080/a%20b/caf%C3%A9"
+
+
+@pytest.mark.parametrize(
+    ("written", "says"),
+    [
+        ("030", "YAML reads 030 as 24; write 30, not 030"),
+        ("3:05", "YAML reads 3:05 as 185; write the number meant in decimal digits"),
+        ("0b1_0", "YAML reads 0b1_0 as 2; write the number meant"),
+        ("0x10", "YAML reads 0x10 as 16; write the number meant"),
+        ("1_0", "YAML reads 1_0 as 10; write 10, not 1_0"),
+        ("!!int 030", "write 30, not 030"),
+    ],
+)
+def test_a_number_yaml_reads_in_another_base_is_refused(written, says):
+    """`max_age_days: 030` was 24 days, `3:05` was 185: values other than those meant."""
+    err = error_of(MINIMAL + f"consent: {{max_age_days: {written}}}\n")
+    assert str(err).startswith("site.yaml:7: consent.max_age_days (at most 13 months): YAML")
+    assert says in str(err)
+
+
+@pytest.mark.parametrize("written", ["30", "+30"])
+def test_a_number_in_decimal_digits_is_kept(written):
+    assert (
+        parse_config(MINIMAL + f"consent: {{max_age_days: {written}}}\n").consent.max_age_days == 30
+    )

@@ -394,6 +394,10 @@ class _Reader:
 
     def integer(self, node: yaml.Node, what: str, low: int, high: int) -> int:
         value = self.scalar(node)
+        if type(value) is int and not _DECIMAL.fullmatch(node.value):  # (not a bool)
+            raise self.fail(
+                node, f"{what}: YAML reads {node.value} as {value:d}; {_decimal_fix(node.value)}"
+            )
         if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
             raise self.fail(node, f"{what} must be a whole number from {low} to {high}")
         return value
@@ -1490,6 +1494,20 @@ def _neutralised(services: tuple[Service, ...], tool: str) -> tuple[Service, ...
     built-in) in the category nothing allows: its scripts, loaders and cookies never pass."""
     given = next((s for s in services if s.name == tool), builtin_services()[tool])
     return (*(s for s in services if s.name != tool), replace(given, category=FORMER_CMP))
+
+
+# A number as people write it; YAML 1.1 reads 030 as octal (24), 3:05 as base 60 (185),
+# 0b10, 0x10 and 1_000 too: a value other than the one meant.
+_DECIMAL = re.compile(r"[-+]?(0|[1-9][0-9]*)")
+
+
+def _decimal_fix(written: str) -> str:
+    """What to write instead of a number YAML 1.1 reads in another base or form."""
+    digits = written.replace("_", "").lstrip("+-")
+    if digits.isdigit():
+        meant = written[0].strip("0123456789") + (digits.lstrip("0") or "0")
+        return f"write {meant}, not {written}"
+    return "write the number meant in decimal digits"
 
 
 def _flag(value: object) -> object:
