@@ -81,6 +81,33 @@ def test_an_empty_config_file_name_is_refused_plainly(args, capsys):
     assert "an empty file name; give the config file" in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["serve", "--upstream", ""], "consentproxy: --upstream: an empty value; give a URL"),
+        (["serve", "--listen", ""], "consentproxy: --listen: an empty value; give HOST:PORT"),
+        (["declaration", "--lang", ""], "argument --lang: an empty value; give one of"),
+        (["records", "export", "--since", ""], "argument --since: an empty value; give a date"),
+        (["records", "stats", "--since", ""], "argument --since: an empty value; give a date"),
+        (["scan", "http://x.test/", "--states", ""], "argument --states: an empty value"),
+        (["scan", "http://x.test/", "--paths", ""], "argument --paths: an empty value"),
+        (["scan", "http://x.test/", "--resolve", ""], "argument --resolve: an empty value"),
+        (["demo", "--origin", ""], "argument --origin: an empty value; give HOST:PORT"),
+    ],
+)
+def test_an_empty_value_given_to_an_option_is_refused_naming_it(tmp_path, capsys, args, says):
+    """Each was taken for the option not given: serve --upstream "" served the file's
+    upstream, --since "" every record, demo --origin "" the whole demo."""
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD)
+    argv = [*args[:-2], *(["--config", str(f)] if args[0] != "demo" else []), *args[-2:]]
+    try:
+        code = main(argv)
+    except SystemExit as exited:
+        code = exited.code
+    assert code == 2 and says in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("timeout", ["inf", "-1", "nan", "0", "1e300", "x"])
 def test_healthcheck_refuses_a_timeout_that_is_not_a_positive_number_of_seconds(
     tmp_path, capsys, timeout

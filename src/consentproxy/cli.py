@@ -999,6 +999,18 @@ def _in_range(kind: type[float], low: float, high: float, expected: str) -> Any:
     return parse
 
 
+def _given(expected: str) -> Any:
+    """An argparse type: any text but an empty one, which the command took for the option
+    not given (--lang "" for the first language, --since "" for every record)."""
+
+    def parse(value: str) -> str:
+        if not value:
+            raise argparse.ArgumentTypeError(f"an empty value; give {expected}")
+        return value
+
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="consentproxy",
@@ -1047,6 +1059,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     d.add_argument(
         "--origin",
+        type=_given("HOST:PORT"),
         metavar="HOST:PORT",
         help="serve only the legacy site, unprotected, on HOST:PORT",
     )
@@ -1074,7 +1087,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dc.add_argument("--config", required=True, help="YAML config file")
     dc.add_argument("--format", choices=("markdown", "html", "json"), default="markdown")
-    dc.add_argument("--lang", help="one of the config's languages (default: its first)")
+    dc.add_argument(
+        "--lang",
+        type=_given("one of the config's languages"),
+        help="one of the config's languages (default: its first)",
+    )
     dc.set_defaults(func=cmd_declaration)
     cat = sub.add_parser("catalog", help="the built-in services and the Open Cookie Database")
     csub = cat.add_subparsers(dest="catalog_command", required=True)
@@ -1140,6 +1157,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sc.add_argument(
         "--states",
+        type=_given("states separated by ';', such as none;all"),
         help="states to scan, separated by ';' (a state may hold "
         "commas: analytics,social); default: none;reject;all and each optional "
         "category alone",
@@ -1152,6 +1170,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sc.add_argument(
         "--paths",
+        type=_given("paths separated by ',', such as /,/shop"),
         help="comma-separated paths to visit (default: the URL's); "
         "a comma in a path is written %%2C",
     )
@@ -1183,6 +1202,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sc.add_argument(
         "--resolve",
+        type=_given("ADDRESS[:PORT], such as 127.0.0.1:8080"),
         metavar="ADDRESS[:PORT]",
         help="visit the URL's host name at this address, e.g. a local copy of the site: "
         "scan http://www.example.com/ --resolve 127.0.0.1:8080 (its pages keep their name: "
@@ -1193,7 +1213,9 @@ def build_parser() -> argparse.ArgumentParser:
     rec = sub.add_parser("records", help="the proof-of-consent records a config keeps")
     rsub = rec.add_subparsers(dest="records_command", required=True)
     ex = rsub.add_parser("export", help="records as JSON lines or CSV on stdout")
-    ex.add_argument("--since", help="from this date (YYYY-MM-DD, UTC) on")
+    ex.add_argument(
+        "--since", type=_given("a date like 2026-05-01"), help="from this date (YYYY-MM-DD, UTC) on"
+    )
     ex.add_argument("--format", choices=("json", "csv"), default="json")
     ex.set_defaults(func=cmd_records_export)
     st = rsub.add_parser(
@@ -1202,7 +1224,9 @@ def build_parser() -> argparse.ArgumentParser:
         "(accept all, reject all, customise, close, ignored) and each "
         "category's opt-in rate",
     )
-    st.add_argument("--since", help="from this date (YYYY-MM-DD, UTC) on")
+    st.add_argument(
+        "--since", type=_given("a date like 2026-05-01"), help="from this date (YYYY-MM-DD, UTC) on"
+    )
     st.add_argument("--format", choices=("text", "json", "csv"), default="text")
     st.set_defaults(func=cmd_records_stats)
     pu = rsub.add_parser(

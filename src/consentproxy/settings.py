@@ -267,6 +267,14 @@ class Config:
     def with_overrides(self, upstream: str | None = None, listen: str | None = None) -> Config:
         """Apply command-line flags, validated like the file (an error names the flag)."""
         cfg = self
+        if upstream == "":  # (given, unlike None: an empty value was ignored, the file's used)
+            raise ConfigError(
+                "--upstream", None, "an empty value; give a URL such as http://127.0.0.1:8080"
+            )
+        if listen == "":
+            raise ConfigError(
+                "--listen", None, "an empty value; give HOST:PORT such as 127.0.0.1:8000"
+            )
         if upstream:
             cfg = replace(cfg, upstream=_upstream(upstream, "--upstream", None))
         if listen:
