@@ -944,3 +944,32 @@ def test_a_number_in_decimal_digits_is_kept(written):
     assert (
         parse_config(MINIMAL + f"consent: {{max_age_days: {written}}}\n").consent.max_age_days == 30
     )
+
+
+@pytest.mark.parametrize(
+    ("extra", "says"),
+    [
+        (
+            "listen: ':8000'\n",
+            (
+                "listen ':8000' names no host; write 0.0.0.0:8000 to listen on every "
+                "interface, or 127.0.0.1:8000"
+            ),
+        ),
+        (
+            "metrics: {listen: ':9100'}\n",
+            "metrics.listen ':9100' names no host; write 0.0.0.0:9100",
+        ),
+        ("listen: '[]:8000'\n", "names no host"),
+        ("metrics: {listen: 9100}\n", "metrics.listen '9100' must be HOST:PORT"),
+    ],
+)
+def test_a_listen_address_with_no_host_is_refused_naming_both_choices(extra, says):
+    """`:8000` meant every interface, which nothing said; metrics must never be on the
+    public address."""
+    err = error_of(MINIMAL + extra)
+    assert str(err).startswith("site.yaml:7: ") and says in str(err), str(err)
+    if extra.startswith("listen"):
+        with pytest.raises(ConfigError) as flag:
+            parse_config(MINIMAL).with_overrides(listen=extra[9:-2])
+        assert str(flag.value) == "--listen: " + str(err).removeprefix("site.yaml:7: ")

@@ -823,10 +823,13 @@ class _Reader:
         if "listen" not in items:
             raise self.fail(node, "metrics needs listen: HOST:PORT, e.g. 127.0.0.1:9100")
         host, port = parse_listen(
-            str(self.scalar(items["listen"])), self.source, items["listen"].start_mark.line + 1
+            str(self.scalar(items["listen"])),
+            self.source,
+            items["listen"].start_mark.line + 1,
+            "metrics.listen",
         )
         # (the same port on two addresses binds, unless one is every address)
-        every = ("", "0.0.0.0", "::")
+        every = ("0.0.0.0", "::")
         if port == listen[1] != 0 and (host == listen[0] or host in every or listen[0] in every):
             raise self.fail(
                 items["listen"],

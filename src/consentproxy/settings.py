@@ -380,13 +380,25 @@ def _host_name(host: str) -> str:
     return host
 
 
-def parse_listen(value: str, source: str, line: int | None) -> tuple[str, int]:
+def parse_listen(
+    value: str, source: str, line: int | None, what: str = "listen"
+) -> tuple[str, int]:
+    """HOST:PORT. No host is refused: it meant every interface, which nothing said (and
+    metrics.listen must never be the public address)."""
     host, sep, port = value.rpartition(":")
     try:
         if not sep or not port.isascii() or not port.isdigit() or not 0 <= int(port) <= 65535:
             raise ValueError(port)
-        return _host_name(host.strip("[]")) or "0.0.0.0", int(port)
+        name = _host_name(host.strip("[]"))
     except ValueError:
         raise ConfigError(
-            source, line, f"listen {value!r} must be HOST:PORT, e.g. 127.0.0.1:8000"
+            source, line, f"{what} {value!r} must be HOST:PORT, e.g. 127.0.0.1:8000"
         ) from None
+    if not name:
+        raise ConfigError(
+            source,
+            line,
+            f"{what} {value!r} names no host; write 0.0.0.0:{int(port)} to listen on every "
+            f"interface, or 127.0.0.1:{int(port)}",
+        )
+    return name, int(port)
