@@ -1,4 +1,5 @@
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -613,17 +614,39 @@ def test_a_config_no_reader_takes_is_one_line_naming_file_and_line(tmp_path, tex
     assert e.value.line == line and says in str(e.value)
 
 
-@pytest.mark.parametrize("wrong", ["log", "/dev/zero"])
-def test_a_file_far_larger_than_any_config_is_refused_unread(tmp_path, wrong):
-    """A log or a dump given as --config was parsed for minutes; /dev/zero was read until
-    memory ran out (a MemoryError traceback)."""
-    f = tmp_path / "serve.log" if wrong == "log" else Path(wrong)
-    if wrong == "log":
-        f.write_text("INFO a request went through\n" * 40_000)  # (1.1 MB)
+def test_a_file_far_larger_than_any_config_is_refused_unread(tmp_path):
+    """A log or a dump given as --config was parsed for minutes."""
+    f = tmp_path / "serve.log"
+    f.write_text("INFO a request went through\n" * 40_000)  # (1.1 MB)
     with pytest.raises(ConfigError) as e:
         load_config(f)
     assert str(e.value) == (
         f"{f}: more than 1 MiB, which no config is; check the path given to --config"
+    )
+
+
+@pytest.mark.parametrize("wrong", ["fifo", "/dev/zero", "directory"])
+def test_a_config_that_is_no_regular_file_is_refused_unopened(tmp_path, wrong):
+    """check-config on a FIFO waited for a writer for ever; /dev/zero was read to its
+    limit."""
+    f = Path(wrong) if wrong.startswith("/") else tmp_path / wrong
+    if wrong == "fifo":
+        os.mkfifo(f)
+    elif wrong == "directory":
+        f.mkdir()
+    with pytest.raises(ConfigError) as e:
+        load_config(f, "check-config")
+    assert str(e.value) == (
+        f"{f}: not a regular file (a directory, a pipe or a device); give a regular file "
+        "to check-config"
+    )
+
+
+@pytest.mark.parametrize("key", ["[bogus]", "{bogus: 1}"])
+def test_a_key_that_is_a_list_or_mapping_is_named_plainly(key):
+    """The error printed PyYAML's internal ScalarNode(...) text."""
+    assert str(error_of(MINIMAL + f"{key}: 1\n")) == (
+        "site.yaml:7: a key in the config is a list or mapping; keys are words"
     )
 
 

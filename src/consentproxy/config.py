@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import re
+import stat
 import unicodedata
 from collections.abc import Collection
 from dataclasses import replace
@@ -185,6 +186,13 @@ def load_config(path: str | Path, option: str = "--config") -> Config:
         )
     path = Path(path)
     try:
+        if not stat.S_ISREG(path.stat().st_mode):  # (a FIFO's open waited for a writer for ever)
+            raise ConfigError(
+                str(path),
+                None,
+                f"not a regular file (a directory, a pipe or a device); give a regular file "
+                f"to {option}",
+            )
         data = read_at_most(path, MAX_CONFIG_BYTES)
     except OSError as e:
         raise ConfigError(
@@ -352,6 +360,8 @@ class _Reader:
             raise self.fail(node, f"{what} must be a mapping (key: value lines)")
         out: dict[str, yaml.Node] = {}
         for k, v in node.value:
+            if not isinstance(k, yaml.ScalarNode):  # (its str() is PyYAML's node, not the text)
+                raise self.fail(k, f"a key in {what} is a list or mapping; keys are words")
             key = str(k.value)
             if key not in allowed:
                 raise self.fail(
