@@ -35,6 +35,38 @@ def test_check_config_explains_a_good_config(tmp_path, capsys):
     assert "OK" in out and "category analytics: google-analytics" in out
 
 
+def checked(tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str) -> str:
+    """What check-config prints of a config it passes."""
+    f = tmp_path / "site.yaml"
+    f.write_text(text)
+    assert main(["check-config", str(f)]) == 0
+    return capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("secret", "said"),
+    [(" , ", "(set in this shell, but to no key: only spaces or commas)"), (None, "(not set")],
+)
+def test_check_config_tells_a_secret_set_to_no_key_from_one_not_set(
+    tmp_path, capsys, monkeypatch, secret, said
+):
+    """A secret of spaces and commas was reported as not set in this shell."""
+    if secret is None:
+        monkeypatch.delenv("CONSENTPROXY_SECRET", raising=False)
+    else:
+        monkeypatch.setenv("CONSENTPROXY_SECRET", secret)
+    assert f"signed with $CONSENTPROXY_SECRET {said}" in checked(tmp_path, capsys, GOOD)
+
+
+def test_check_config_warns_of_banner_texts_for_a_language_not_offered(tmp_path, capsys):
+    """banner.texts.de with languages [en, fr] was accepted silently: no visitor sees it."""
+    out = checked(tmp_path, capsys, GOOD + "banner:\n  texts: {de: {title: Cookies}}\n")
+    assert (
+        "  warning: banner.texts.de is for a language not in languages (en, fr): no visitor "
+        "sees it; add de to languages, or drop the texts"
+    ) in out
+
+
 def test_check_config_of_a_sites_only_config_names_no_listen_address(tmp_path, capsys):
     f = tmp_path / "site.yaml"
     f.write_text(GOOD.replace("upstream: http://127.0.0.1:8080", "sites: [myapp.test]"))

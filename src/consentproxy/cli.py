@@ -229,6 +229,16 @@ def cmd_healthcheck(args: argparse.Namespace) -> int:
     return 0
 
 
+def _unset(var: str) -> str:
+    """What check-config says of a secret it cannot sign with: not set, or set to nothing
+    but spaces and commas (which was reported as not set)."""
+    if keys_from_env(var):
+        return ""
+    if var in os.environ:
+        return " (set in this shell, but to no key: only spaces or commas)"
+    return " (not set in this shell)"
+
+
 def cmd_check_config(args: argparse.Namespace) -> int:
     if (args.file is None) == (args.config_file is None):
         raise UsageError("check-config: give one config file (check-config FILE)")
@@ -248,8 +258,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     print(
         f"  consent cookie {config.consent.cookie_name!r}, valid "
         f"{config.consent.max_age_days} days, revision {config.consent.revision}, "
-        f"signed with ${config.consent.secret_env}"
-        + ("" if keys_from_env(config.consent.secret_env) else " (not set in this shell)")
+        f"signed with ${config.consent.secret_env}" + _unset(config.consent.secret_env)
     )
     print(f"  CSP {config.csp}")
     former = config.former_cmp
