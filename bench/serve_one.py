@@ -104,6 +104,7 @@ class CopyRewriter:
         declaration: bytes = b"",
     ):
         self.neutraliser, self.injected = neutraliser, False
+        self.xml = False  # (read by the page's language sniff, as HtmlRewriter's)
 
     def feed(self, data: bytes) -> bytes:
         return data
