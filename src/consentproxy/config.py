@@ -287,7 +287,7 @@ _LANGUAGE_RE = re.compile("[a-z]{2,3}")
 # A CSP host-source (CSP 3, 2.3.1) naming a host: [scheme "://"] ["*."] name [":" port]
 # [path] ("*" alone, a scheme-source or a keyword would let every tracker through).
 _CSP_HOST_SOURCE = re.compile(
-    r"(?:[A-Za-z][A-Za-z0-9+.-]*://)?(?:\*\.)?[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.?"
+    r"(?:[A-Za-z][A-Za-z0-9+.-]*://)?(?P<host>(?:\*\.)?[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.?)"
     r"(?::(?:[0-9]+|\*))?(?:/[^\s;,]*)?"
 )
 
@@ -458,7 +458,8 @@ class _Reader:
                     f"csp_allow entry {value!r} must be one source such as "
                     "cdn.example.com, with no space, ';' or ','",
                 )
-            if not _CSP_HOST_SOURCE.fullmatch(value):
+            source = _CSP_HOST_SOURCE.fullmatch(value)
+            if source is None:
                 raise self.fail(  # (a scheme or * lets every tracker through `csp: enforce`;
                     item,  # a source browsers cannot read is dropped from the policy)
                     f"csp_allow entry {value!r} is no host (a scheme, *, or a keyword the "
@@ -466,8 +467,7 @@ class _Reader:
                     "site needs, such as cdn.example.com, *.example.com or "
                     "https://cdn.example.com:8443/assets/",
                 )
-            host = re.sub(r"^[A-Za-z][A-Za-z0-9+.-]*://", "", value)
-            self.not_every_site(item, re.split(r"[:/]", host, maxsplit=1)[0], "csp_allow entry")
+            self.not_every_site(item, source["host"], "csp_allow entry")
         return values
 
     def not_every_site(self, node: yaml.Node, host: str, what: str) -> None:
