@@ -137,14 +137,32 @@ def test_banner_css_over_the_limit_is_refused_at_its_line(tmp_path: Path):
 
 @pytest.mark.parametrize(
     ("key", "said"),
-    [("banner: {css: zero.css}", "must be plain CSS under"), ("tracker_lists: [zero.css]", "MiB")],
+    [("banner: {css: big.css}", "must be plain CSS under"), ("tracker_lists: [big.css]", "MiB")],
 )
-def test_a_file_named_for_dev_zero_is_refused_after_its_limit(tmp_path: Path, key, said):
-    """banner.css and tracker_lists were read whole before their size was checked: a name
-    for /dev/zero took all memory."""
-    (tmp_path / "zero.css").symlink_to("/dev/zero")
+def test_a_file_over_its_limit_is_refused_after_its_limit(tmp_path: Path, key, said):
+    """banner.css and tracker_lists were read whole before their size was checked."""
+    (tmp_path / "big.css").write_bytes(b"a" * (33 << 20))
     (tmp_path / "c.yaml").write_text(MINIMAL + key + "\n")
     with pytest.raises(ConfigError, match=f"c.yaml:7: .*{said}"):
+        load_config(tmp_path / "c.yaml")
+
+
+@pytest.mark.parametrize("wrong", ["fifo", "/dev/zero", "directory"])
+@pytest.mark.parametrize("key", ["banner: {css: x.css}", "tracker_lists: [x.css]"])
+def test_a_css_file_or_tracker_list_that_is_no_regular_file_is_refused_unread(
+    tmp_path: Path, key, wrong
+):
+    """A FIFO waited for a writer for ever (serve and check-config hung at start); /dev/zero
+    was read to its limit."""
+    named = tmp_path / "x.css"
+    if wrong == "fifo":
+        os.mkfifo(named)
+    elif wrong == "directory":
+        named.mkdir()
+    else:
+        named.symlink_to(wrong)
+    (tmp_path / "c.yaml").write_text(MINIMAL + key + "\n")
+    with pytest.raises(ConfigError, match=r"c.yaml:7: .*not a regular file \(a directory"):
         load_config(tmp_path / "c.yaml")
 
 
@@ -894,6 +912,7 @@ def test_a_tag_pyyaml_cannot_read_is_one_line_naming_its_line(tagged):
         ("csp_allow: ['*.com']\n", 7, "csp_allow entry '*.com' covers every site under"),
         ("csp_allow: ['https://*.co.uk:443/x']\n", 7, "'*.co.uk' covers every site"),
         ("csp_allow: ['*.github.io']\n", 7, "such as cdn.example.github.io"),
+        ("sites: [www.example.com, '*.com']\n", 7, "site '*.com' covers every site under"),
         (
             "  - {name: shop-cdn, category: analytics, hosts: ['*.co.uk']}\n",
             7,
@@ -908,7 +927,8 @@ def test_a_tag_pyyaml_cannot_read_is_one_line_naming_its_line(tagged):
 )
 def test_a_wildcard_over_a_public_suffix_is_refused(extra, line, says):
     """`csp_allow: ['*.com']` let every .com host load despite unknown_third_parties: block;
-    a service's `*.co.uk` held a .co.uk site's own files."""
+    a service's `*.co.uk` held a .co.uk site's own files; `sites: ['*.com']` had the addon
+    rewrite every .com site the developer's browser visited."""
     err = error_of(MINIMAL + extra)
     assert str(err).startswith(f"site.yaml:{line}: ") and says in str(err), str(err)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import re
-import stat
 import unicodedata
 from collections.abc import Collection
 from dataclasses import replace
@@ -34,7 +33,7 @@ from consentproxy.catalog.knowledge import read_layer
 from consentproxy.catalog.ocd import cookie_database
 from consentproxy.domains import is_public_suffix, registrable
 from consentproxy.errors import ConfigError
-from consentproxy.files import read_at_most
+from consentproxy.files import NOT_REGULAR, NotARegularFile, read_at_most
 from consentproxy.formercmp import COOKIEBOT_GROUPS, TOOL_COOKIES, TOOLS
 from consentproxy.rewrite.selectors import SelectorError, parse_selectors
 from consentproxy.settings import (
@@ -186,14 +185,11 @@ def load_config(path: str | Path, option: str = "--config") -> Config:
         )
     path = Path(path)
     try:
-        if not stat.S_ISREG(path.stat().st_mode):  # (a FIFO's open waited for a writer for ever)
-            raise ConfigError(
-                str(path),
-                None,
-                f"not a regular file (a directory, a pipe or a device); give a regular file "
-                f"to {option}",
-            )
         data = read_at_most(path, MAX_CONFIG_BYTES)
+    except NotARegularFile:
+        raise ConfigError(
+            str(path), None, f"{NOT_REGULAR}; give a regular file to {option}"
+        ) from None
     except OSError as e:
         raise ConfigError(
             str(path),
@@ -886,16 +882,18 @@ class _Reader:
     def sites(self, node: yaml.Node) -> tuple[str, ...]:
         if not isinstance(node, yaml.SequenceNode):
             raise self.fail(node, "sites must be a list, e.g. [www.example.com]")
-        return tuple(
-            self.matching(
+        sites = []
+        for n in node.value:
+            site = self.matching(
                 n,
                 "site",
                 SITE_RE,
                 "a lower-case host name like "
                 "www.example.com or *.example.com (no scheme, port or path)",
             )
-            for n in node.value
-        )
+            self.not_every_site(n, site, "site")
+            sites.append(site)
+        return tuple(sites)
 
     def testing(self, node: yaml.Node) -> ForTesting:
         items = self.mapping(node, "testing", TESTING_KEYS)
