@@ -825,7 +825,9 @@ class ConsentAddon:
         if not ex.is_local:
             _framed(flow)
             return
-        local = ex.local_response(req.get_content(strict=False) or b"")
+        # The body as it came, never decoded (as serve reads it): mitmproxy's content is
+        # its Content-Encoding undone, whole, and 600 bytes of brotli were 128 MiB.
+        local = ex.local_response(req.raw_content or b"")
         if local.complete is not None:
             local.status, local.body = await local.complete()
         # (an empty body given: make() would encode it anew in its Content-Encoding)

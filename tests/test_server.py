@@ -516,6 +516,29 @@ async def test_request_body_streams_upstream_intact(
     assert got == {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
 
 
+@pytest.mark.parametrize("data", [json.dumps(list(range(20000))).encode(), b"hi"])
+async def test_a_coded_request_body_reaches_the_origin_as_it_came(
+    proxy: str, client: aiohttp.ClientSession, data: bytes
+) -> None:
+    """An API client's gzipped upload goes on coded, with its Content-Encoding and length
+    (the origin decodes it: /upload reads the decoded bytes). `serve` had let aiohttp
+    decode it and sent the decoded bytes under the visitor's Content-Encoding and length:
+    cut to that length (a corrupt body), or, decoded shorter than it came, waited for by
+    the origin until the proxy's 60 s read timeout, holding the connection."""
+    coded = gzip.compress(data)
+    async with (
+        asyncio.timeout(10),
+        client.post(
+            proxy + "/upload",
+            data=coded,
+            headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+        ) as resp,
+    ):
+        assert resp.status == 200, await resp.text()
+        got = await resp.json()
+    assert got == {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
 async def test_upload_with_expect_100_continue_is_not_stalled(
     proxy: str, client: aiohttp.ClientSession
 ) -> None:
@@ -1054,6 +1077,34 @@ async def test_a_body_over_the_limit_for_the_proxys_endpoint_is_never_read_whole
         assert answer.startswith(b"HTTP/1.1 413 "), answer
     else:
         assert answer == b"" or answer.startswith(b"HTTP/1.1 502 "), answer
+
+
+@pytest.mark.parametrize("path", ["csp-report", "choice"])
+async def test_a_coded_body_for_the_proxys_endpoint_is_read_as_sent_never_decoded(
+    proxy: str, proxy_pid: int, client: aiohttp.ClientSession, path: str
+) -> None:
+    """A browser never codes a request body: the endpoints read the bytes as they came,
+    in both adapters (a coded one is unreadable: a 400, no cookie). The addon had read
+    mitmproxy's decoded content: 600 bytes of brotli, posted by anyone to csp-report,
+    were 128 MiB in memory (16 KiB, the most an endpoint takes, are gigabytes), and a
+    gzipped accept-all set its cookie there only."""
+    bomb = brotli.compress(b"\0" * (128 << 20), quality=11)
+    assert len(bomb) < 1024
+    before = peak_rss_kib(proxy_pid)
+    async with client.post(
+        f"{proxy}/.consent/{path}",
+        data=bomb,
+        headers={"Origin": proxy, "Content-Type": "application/json", "Content-Encoding": "br"},
+    ) as resp:
+        assert resp.status == 400, (resp.status, await resp.text())
+    assert (peak_rss_kib(proxy_pid) - before) / 1024 < 64
+    async with client.post(
+        f"{proxy}/.consent/{path}",
+        data=gzip.compress(b'{"action": "accept-all"}'),
+        headers={"Origin": proxy, "Content-Type": "application/json", "Content-Encoding": "gzip"},
+    ) as resp:
+        assert resp.status == 400, (resp.status, await resp.text())
+        assert "Set-Cookie" not in resp.headers
 
 
 @pytest.mark.parametrize("adapter", ["aiohttp"])  # mitmproxy has no upstream read timeout

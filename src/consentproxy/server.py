@@ -815,6 +815,10 @@ async def start(engine: Engine, host: str, port: int, reuse_port: bool = False) 
         max_field_size=limits.header_line_bytes,
         keepalive_timeout=KEEPALIVE_TIMEOUT,
         access_log=None,
+        # A request body goes on as it came, coded or not (its Content-Encoding and length
+        # with it), and the endpoints read it so: aiohttp decoded it, and the origin got
+        # decoded bytes under the visitor's coding and length (cut to it, or waited for).
+        auto_decompress=False,
     )
     # On stop, requests in flight get SHUTDOWN_SECONDS to finish.
     runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=SHUTDOWN_SECONDS)
