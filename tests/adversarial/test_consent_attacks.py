@@ -10,6 +10,7 @@ from urllib.parse import quote
 import pytest
 
 from consentproxy import consent
+from consentproxy import engine as engine_module
 from consentproxy.config import ConfigError, load_config, parse_config
 from consentproxy.consent import Signer
 from consentproxy.cookies import cookie_pairs
@@ -114,6 +115,39 @@ def test_oversized_cookie_is_no_decision_even_when_signed(engine, monkeypatch):
     assert not state_of(engine, value).decided
     monkeypatch.setattr(consent, "MAX_COOKIE_LEN", 1 << 20)
     assert state_of(engine, value).decided  # its size alone refused it
+
+
+def signatures_checked(engine, monkeypatch, pairs: list[str]) -> tuple[bool, int]:
+    """Whether a request sending these cookies (in Cookie lines of up to 8,000 bytes, as a
+    head may hold) is decided, and how many HMACs it cost."""
+    made = []
+    sign = Signer._sign
+    monkeypatch.setattr(Signer, "_sign", lambda self, k, p: made.append(p) or sign(self, k, p))
+    fresh = Engine(engine.config, [KEY, OLD_KEY], clock=lambda: NOW)  # (nothing remembered)
+    lines = [""]
+    for pair in pairs:
+        if len(lines[-1]) + len(pair) > 8000:
+            lines.append("")
+        lines[-1] += f"{pair}; "
+    headers = [("Host", HOST), *(("Cookie", line) for line in lines)]
+    ex = fresh.begin(Request("GET", "/", headers))
+    assert ex.error is None
+    return ex.state.decided, len(made)
+
+
+def test_a_head_full_of_consent_cookies_costs_a_bounded_number_of_signatures(engine, monkeypatch):
+    """Each consent cookie is an HMAC per key to check: 2,400 forged ones (`consent=1234`,
+    in the 32 KiB a head may hold) cost 4,800 HMACs, 10 ms of CPU for a request that costs
+    10 µs. Past MAX_CONSENT_COOKIES distinct ones none is read (no decision: a sibling
+    planting more only asks again, as its one planted cookie could narrow the choice),
+    and one sent many times is read once."""
+    value = f"consent={accepted_cookie(engine)}"
+    forged = [f"consent={i}" for i in range(2400)]
+    assert signatures_checked(engine, monkeypatch, forged) == (False, 0)
+    assert signatures_checked(engine, monkeypatch, [value, *forged[:300]]) == (False, 0)
+    assert signatures_checked(engine, monkeypatch, [value] * 200) == (True, 1)
+    some = forged[: engine_module.MAX_CONSENT_COOKIES - 1]
+    assert signatures_checked(engine, monkeypatch, [*some, value])[0]
 
 
 # --- CSRF ---------------------------------------------------------------------------------
