@@ -603,6 +603,35 @@ async def test_me_and_erase_answer_for_each_consent_cookie_of_the_visitor_howeve
         await writer.close()
 
 
+async def test_me_answers_the_latest_records_of_an_id_within_a_bound(engine):
+    """One id gathers a record a choice (a script choosing once a second for two days, or
+    from many addresses for minutes): 200,000 of them made one `me` 5.6 s of CPU in the
+    event loop, 115 MiB of JSON and 700 MiB of memory, for anyone holding the cookie to ask
+    again. `me` answers the latest MAX_ME_RECORDS, oldest first, and says more were kept."""
+    from consentproxy.endpoints import MAX_ME_RECORDS
+
+    store = SqliteStore(":memory:")
+    await store.open()
+    writer = RecordWriter(store)
+    writer.ready = True
+    engine.records = writer
+    try:
+        visitor, cookie = save(engine, ["analytics"], [])
+        made = engine.endpoints.record
+        record = made(get(engine, cookie=cookie), visitor, "save", "banner", "en")
+        times = range(int(NOW) - 3 * MAX_ME_RECORDS, int(NOW))
+        await store.write([replace(record, decided_at=t) for t in times])
+        me, _ = await me_and_erase(engine, cookie)
+        assert [r["decided_at"] for r in me["records"]] == list(times[-MAX_ME_RECORDS:])
+        assert me["more"] is True
+        await store.write([record])
+        me, _ = await me_and_erase(engine, cookie)
+        assert len(me["records"]) == 1 and me["more"] is False
+    finally:
+        engine.records = None
+        await store.close()
+
+
 async def test_a_flood_of_erasures_from_one_address_is_refused_as_choices_are(engine):
     """Each id erased is a row kept thirteen months: one script minted ids with choices (whose
     cookie is set unrecorded past the limit) and erased them, 1,400 rows a second. Each id

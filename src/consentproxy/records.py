@@ -185,7 +185,8 @@ class RecordStore(Protocol):
     async def shown(self, digest: str) -> str | None:
         """An archived version of what was shown, by digest."""
 
-    async def by_id(self, consent_id: str) -> list[ConsentRecord]: ...
+    async def by_id(self, consent_id: str, latest: int | None = None) -> list[ConsentRecord]:
+        """An id's records, oldest first; `latest`: only the latest so many of them."""
 
     def since(self, since: int) -> AsyncGenerator[ConsentRecord]:
         """The records from `since` on, oldest first, as they are read: an export of
@@ -387,14 +388,18 @@ class _SqlStore:
         )
         return str(rows[0][0]) if rows else None
 
-    def _select(self, where: str) -> str:
+    def _select(self, where: str, order: str = "decided_at, id") -> str:
         return (
-            f"SELECT id, {', '.join(COLUMNS)} FROM consent_records WHERE {where} "
-            "ORDER BY decided_at, id"
+            f"SELECT id, {', '.join(COLUMNS)} FROM consent_records WHERE {where} ORDER BY {order}"
         )
 
-    async def by_id(self, consent_id: str) -> list[ConsentRecord]:
-        rows = await self._fetch(self._select(f"consent_id = {self._ph(1)}"), consent_id)
+    async def by_id(self, consent_id: str, latest: int | None = None) -> list[ConsentRecord]:
+        where = f"consent_id = {self._ph(1)}"
+        if latest is None:
+            rows = await self._fetch(self._select(where), consent_id)
+        else:  # (newest first, then turned: the latest, oldest first)
+            newest = self._select(where, f"decided_at DESC, id DESC LIMIT {self._ph(2)}")
+            rows = (await self._fetch(newest, consent_id, latest))[::-1]
         return [r for r in map(self._record, rows) if r is not None]
 
     async def since(self, since: int) -> AsyncGenerator[ConsentRecord]:
@@ -831,8 +836,8 @@ class RecordWriter:
     def queued(self) -> int:
         return self.queue.qsize()
 
-    async def by_id(self, consent_id: str) -> list[ConsentRecord]:
-        return await self.store.by_id(consent_id)
+    async def by_id(self, consent_id: str, latest: int | None = None) -> list[ConsentRecord]:
+        return await self.store.by_id(consent_id, latest)
 
     async def erase(self, consent_id: str) -> int:
         """The visitor's records, with those still queued or being retried (written after
