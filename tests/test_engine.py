@@ -1075,6 +1075,27 @@ def test_a_service_on_the_site_s_own_host_is_answered_by_the_proxy_under_csp_enf
     assert not get(whole, "/css/a.css", Sec_Fetch_Dest="style").is_local  # (helper-92)
 
 
+def test_a_service_on_the_site_s_own_host_let_through_is_kept_from_shared_caches():
+    """Its 403 until consent is the proxy's only hold on a dynamic import() under enforce:
+    the script a consenting visitor got went on with the origin's `public, max-age=3600`,
+    and a CDN in front served it to every visitor after, their requests never reaching the
+    proxy. It is kept as a page is (private, Vary: Cookie)."""
+    text = FOUR_CATEGORIES + (
+        "csp: enforce\nservices:\n"
+        '  - {name: matomo, category: analytics, hosts: ["shop.example.com/matomo/"]}\n'
+    )
+    enforcing = Engine(parse_config(text), [b"k" * 32], clock=lambda: NOW)
+    _, accepted = choose(enforcing, "accept-all")
+    ex = get(enforcing, "/matomo/m.js", cookie=accepted, Sec_Fetch_Dest="script")
+    public = [("Content-Type", "text/javascript"), ("Cache-Control", "public, max-age=3600")]
+    headers = ex.response(200, public).headers
+    assert "public" not in header(headers, "cache-control")
+    assert "private" in header(headers, "cache-control")
+    assert "cookie" in header(headers, "vary").lower()
+    other = get(enforcing, "/js/site.js", cookie=accepted, Sec_Fetch_Dest="script")
+    assert header(other.response(200, public).headers, "cache-control") == "public, max-age=3600"
+
+
 def test_a_worker_s_script_gets_the_visitor_s_policy_and_stays_out_of_shared_caches(engine):
     _, accepted = choose(engine, "accept-all")
     origin = [("Content-Type", "text/javascript"), ("Cache-Control", "public, max-age=60")]

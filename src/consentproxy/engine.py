@@ -924,7 +924,12 @@ class Exchange:
         if not policy.path_hosts:
             return None
         svc = policy.path_service((urlsplit("//" + self.host).hostname or "").rstrip("."), path)
-        if svc is None or policy.loads(svc, self.state):
+        if svc is None:
+            return None
+        if policy.loads(svc, self.state):
+            # (let through for this visitor only: kept as a page is, or a shared cache in
+            # front served it to every visitor after, the 403 below never reached)
+            self.varies = True
             return None
         why = f"held until consent: {svc.name} ({svc.category}), a service on the site's own host"
         return LocalResponse(403, _no_store("text/plain; charset=utf-8"), why.encode())
