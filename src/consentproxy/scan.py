@@ -519,7 +519,9 @@ class Scanner:
         try:
             browser = await self._launch(pw, None if running is None else running.port)
             try:
-                context = await browser.new_context(base_url=base, service_workers="block")
+                # (service workers run, as for a visitor: what one sends is seen, and
+                # routed, on the context; under report-only the proxy lets one run)
+                context = await browser.new_context(base_url=base)
                 try:
                     pages = await self._pages(context, base, spec, state)
                 finally:
@@ -937,9 +939,11 @@ def _initiator(request: Request | _Socket) -> str:
         return "websocket"
     from playwright.async_api import Error as PlaywrightError
 
+    if request.service_worker is not None:  # (it has no frame)
+        return f"service worker {_cut_url(request.service_worker.url)} ({request.resource_type})"
     try:
         return f"{_cut_url(request.frame.url)} ({request.resource_type})"
-    except PlaywrightError:  # a request of no frame (service worker, preload)
+    except PlaywrightError:  # a request of no frame (a preload)
         return request.resource_type
 
 

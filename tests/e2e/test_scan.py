@@ -274,6 +274,17 @@ TRICKY = {  # path -> (status, content type, body)
         "text/html",
         "<script>addEventListener('pagehide', () => { for (;;); });</script>",
     ),
+    "/service-worker": (  # a worker that reports the visit from outside the page
+        200,
+        "text/html",
+        "<script>navigator.serviceWorker.register('/sw.js');</script>",
+    ),
+    "/sw.js": (
+        200,
+        "application/javascript",
+        "addEventListener('install', (e) => e.waitUntil(fetch('https://www.google-' + "
+        + "'analytics.com/g/collect?sw=1').catch(() => {})));",
+    ),
     "/hanging": (  # a frame that never finishes: the page's load event never comes
         200,
         "text/html",
@@ -868,3 +879,17 @@ def test_a_window_a_page_opens_is_closed_after_its_visit(tricky_origin, tmp_path
         in (popup["warnings"])
     )
     assert after["requests"] == [] and after["warnings"] == []
+
+
+def test_what_a_pages_service_worker_sends_is_charged_to_it(tricky_origin, tmp_path):
+    """Service workers were blocked: a page's worker sending a tracker's hit (as workbox's
+    offline Google Analytics does; under csp: report-only the proxy lets a worker run) was
+    never seen, and the page reported clean of it."""
+    _, report = scan(tricky_origin, tmp_path, "--direct", "--paths", "/service-worker,/after")
+    page, after = report["states"][0]["pages"]
+    (sent,) = [r for r in page["requests"] if r["host"] == "www.google-analytics.com"]
+    assert sent["initiator"] == f"service worker {tricky_origin}sw.js (fetch)"
+    assert f"google-analytics (analytics) loaded {sent['url']}" in {
+        v["detail"] for v in page["violations"] if v["kind"] == "request"
+    }
+    assert after["requests"] == []
