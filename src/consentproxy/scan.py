@@ -62,6 +62,7 @@ ISOLATED_SECONDS = 10  # for what is read in an isolated world (see _isolated)
 # taken to be stuck in a loop, which nothing of Playwright's sets a time limit on.
 VISIT_MARGIN_MS = 60000
 CLOSE_SECONDS = 10  # for a page or a context to close (see _closed)
+JAR_SECONDS = 0.25  # how often the cookie jar is read during a visit (see _Jar)
 HEADERS_SECONDS = 10  # for the headers of a page's responses (see _set_cookies)
 MAX_ERRORS = 100  # console errors kept of a page (one logging 60 MB made a report of as much)
 ERROR_CHARS = 1000  # of each
@@ -602,7 +603,7 @@ class Scanner:
             requests.clear()
             responses.clear()
             errors.clear()
-            jar = {_jar_key(c) for c in await context.cookies()}  # (set by earlier pages)
+            jar = _Jar(context, {_jar_key(c) for c in await context.cookies()})
             record = PageRecord(path, path)
             links: list[str] = []  # (the first page's, to crawl)
             try:
@@ -613,8 +614,13 @@ class Scanner:
                     spec,
                     not self.o.direct and not state.decided,
                     base if len(done) == 1 and self.o.crawl else "",
+                    jar,
                 )
-                links = await asyncio.wait_for(self._visit(page, visit), deadline)
+                watching = asyncio.ensure_future(jar.watch())
+                try:
+                    links = await asyncio.wait_for(self._visit(page, visit), deadline)
+                finally:
+                    watching.cancel()
             except TimeoutError:  # (its script in an endless loop: the next page goes on)
                 record.error = f"the page stopped responding (its visit took over {deadline:g} s)"
                 await _close(page)
@@ -647,14 +653,15 @@ class Scanner:
                     f"the Set-Cookie headers of {unread} of its responses not read: "
                     f"Chromium did not give them within {HEADERS_SECONDS:g} s"
                 )
+            with contextlib.suppress(PlaywrightError, TimeoutError):
+                await jar.read()  # (what it set as it was left, or as it was closed)
             record.cookies = [
                 judge.cookie(
                     _clean(c["name"]),
                     _clean(c["domain"]),
                     None if c["expires"] < 0 else c["expires"] - time.time(),
                 )
-                for c in await context.cookies()
-                if _jar_key(c) not in jar
+                for c in jar.seen.values()
             ]
             if not state.decided:  # undecided again for the next page (see _state)
                 await context.clear_cookies(name=self.o.config.consent.cookie_name)
@@ -770,6 +777,8 @@ class Scanner:
                     await reject.click(timeout=CLICK_MS)
             except PlaywrightError:  # (covered by the site's own overlay, say)
                 record.banner["reject_clickable"] = False
+        with contextlib.suppress(PlaywrightError, TimeoutError):  # (one it deletes as it is
+            await visit.jar.read()  # left is its own)
         try:  # (a page that moved itself on meanwhile has left already)
             await page.evaluate(LEAVE_JS)
             await page.wait_for_timeout(LEAVE_MS)
@@ -870,6 +879,35 @@ class _Visit:
     spec: str
     reject_after: bool
     follow: str
+    jar: _Jar
+
+
+@dataclass
+class _Jar:
+    """The cookies a visit put in the browser (not those of earlier pages, `before`): read
+    while it goes on, before the page is told it is left and after, so that one the page
+    deletes again (as it is left, or a second after setting it) is still charged to it, with
+    the longest lifetime it was seen with."""
+
+    context: BrowserContext
+    before: set[tuple[str, str, str]]
+    seen: dict[tuple[str, str, str], Any] = field(default_factory=dict)
+
+    async def read(self) -> None:
+        for cookie in await asyncio.wait_for(self.context.cookies(), ISOLATED_SECONDS):
+            key = _jar_key(cookie)
+            known = self.seen.get(key)  # (a session cookie's expires is -1)
+            if key not in self.before and (known is None or cookie["expires"] >= known["expires"]):
+                self.seen[key] = cookie
+
+    async def watch(self) -> None:
+        """Reads the jar every JAR_SECONDS until cancelled (a read that fails is skipped)."""
+        from playwright.async_api import Error as PlaywrightError
+
+        while True:
+            await asyncio.sleep(JAR_SECONDS)
+            with contextlib.suppress(PlaywrightError, TimeoutError):
+                await self.read()
 
 
 @dataclass

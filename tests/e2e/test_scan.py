@@ -274,6 +274,19 @@ TRICKY = {  # path -> (status, content type, body)
         "text/html",
         "<script>addEventListener('pagehide', () => { for (;;); });</script>",
     ),
+    "/unsetting": (  # a cookie of the whole visit, deleted as the page is left
+        200,
+        "text/html",
+        "<script>document.cookie = '_ga=GA1.2.3; path=/; max-age=34128000'; fetch('/after'); "
+        + "addEventListener('pagehide', () => { document.cookie = '_ga=; path=/; max-age=0'; "
+        + "});</script>",
+    ),
+    "/blinking": (  # a cookie of a second
+        200,
+        "text/html",
+        "<script>document.cookie = '_fbp=fb.1.2; path=/'; setTimeout(() => { "
+        + "document.cookie = '_fbp=; path=/; max-age=0'; }, 1000);</script>",
+    ),
     "/service-worker": (  # a worker that reports the visit from outside the page
         200,
         "text/html",
@@ -893,3 +906,19 @@ def test_what_a_pages_service_worker_sends_is_charged_to_it(tricky_origin, tmp_p
         v["detail"] for v in page["violations"] if v["kind"] == "request"
     }
     assert after["requests"] == []
+
+
+def test_a_cookie_a_page_deletes_again_is_still_charged_to_it(tricky_origin, tmp_path):
+    """The jar was read once, after the page was left: a cookie it deleted as it was left, or
+    a second after setting it, was never reported (sent with its requests all the same)."""
+    paths = "/unsetting,/blinking,/after"
+    _, report = scan(tricky_origin, tmp_path, "--direct", "--paths", paths, "--wait", "2")
+    unsetting, blinking, after = report["states"][0]["pages"]
+    assert [(c["name"], c["allowed"]) for c in unsetting["cookies"]] == [("_ga", False)]
+    assert unsetting["cookies"][0]["lifetime_days"] > 394
+    assert [(c["name"], c["lifetime_days"]) for c in blinking["cookies"]] == [("_fbp", None)]
+    assert {v["detail"] for p in (unsetting, blinking) for v in p["violations"]} >= {
+        "_ga (analytics) set without consent",
+        "_fbp (advertising) set without consent",
+    }
+    assert after["cookies"] == []
