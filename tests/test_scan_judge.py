@@ -135,3 +135,19 @@ def test_a_lone_surrogate_a_page_logs_is_replaced_as_it_is_kept():
     errors = _Console()
     errors.add("a \udc00 b")
     assert errors.kept == ["a \ufffd b"]
+
+
+def test_what_is_kept_of_a_flood_of_cookies_puts_each_violation_first():
+    """(Set-Cookie headers were all kept: 45,000 made a report.json of 47 MB)"""
+    from consentproxy.scan import DAY, _kept
+
+    judge = Judge(CONFIG, NO_DECISION, "shop.example")
+    session = judge.cookie("PHPSESSID", "shop.example", None)
+    long_lived = judge.cookie("PHPSESSID", "shop.example", 400 * DAY)  # (allowed, too long)
+    kept, left_off = _kept(
+        [session] * 600 + [long_lived], lambda c: bool(judge.cookie_faults(c)), 500
+    )
+    assert (len(kept), left_off, kept[-1]) == (500, 101, long_lived)
+    assert judge.cookie_faults(long_lived) == [
+        ("cookie-lifetime", "PHPSESSID lives 400.0 days, more than 13 months")
+    ]

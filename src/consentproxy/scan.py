@@ -20,7 +20,7 @@ import re
 import secrets
 import ssl
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -67,6 +67,10 @@ HEADERS_SECONDS = 10  # for the headers of a page's responses (see _set_cookies)
 MAX_ERRORS = 100  # console errors kept of a page (one logging 60 MB made a report of as much)
 ERROR_CHARS = 1000  # of each
 MAX_REQUESTS = 500  # requests kept of a page (one making 1,500 made a report of 24 MB)
+# cookies, Set-Cookie headers and storage keys kept of a page, each (responses setting 45,000
+# cookies made a report.json of 47 MB; 80,000 storage keys a visit of minutes, "stopped
+# responding")
+MAX_KEPT = 500
 URL_CHARS = 2000  # of each URL kept (a page's own URLs may be of any length)
 SURROGATE = re.compile("[\ud800-\udfff]")
 FILE_PART = 80  # characters of a path or state in a screenshot's file name
@@ -175,11 +179,12 @@ class PageRecord:
     screenshot: str = ""
     banner: dict[str, Any] = field(default_factory=dict)  # ("tool": the site's own one)
     requests: list[dict[str, Any]] = field(default_factory=list)  # the first MAX_REQUESTS
-    requests_left_off: int = 0  # how many more there were (see _kept_requests)
-    cookies: list[dict[str, Any]] = field(default_factory=list)
-    set_cookies: list[dict[str, Any]] = field(default_factory=list)
+    requests_left_off: int = 0  # how many more there were (see _kept)
+    cookies: list[dict[str, Any]] = field(default_factory=list)  # the first MAX_KEPT
+    set_cookies: list[dict[str, Any]] = field(default_factory=list)  # the first MAX_KEPT
     local_storage: list[str] = field(default_factory=list)  # the keys this page added
-    # each key this page added to localStorage or sessionStorage, judged as a cookie name
+    # each key this page added to localStorage or sessionStorage, judged as a cookie name (the
+    # first MAX_KEPT)
     storage: list[dict[str, Any]] = field(default_factory=list)
     console_errors: list[str] = field(default_factory=list)  # the first MAX_ERRORS, cut
     console_errors_left_off: int = 0  # how many more there were
@@ -187,6 +192,10 @@ class PageRecord:
     # The cookies and third parties seen that the cookie declaration does not list.
     undeclared: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # what could not be recorded (no failure)
+    # how many more cookies, Set-Cookie headers and storage keys there were than kept
+    cookies_left_off: int = 0
+    set_cookies_left_off: int = 0
+    storage_left_off: int = 0
 
 
 class Judge:
@@ -252,9 +261,25 @@ class Judge:
             | {f"third party {r['host']}" for r in page.requests if not r["declared"]}
         )
 
+    def cookie_faults(self, cookie: dict[str, Any]) -> list[tuple[str, str]]:
+        """The violations one cookie (of the jar or a Set-Cookie) is, as (kind, detail)."""
+        name, days = cookie["name"], cookie["lifetime_days"]
+        consent = self.config.consent
+        found = []
+        if not cookie["allowed"]:
+            found.append(("cookie", f"{name} ({cookie['category']}) set without consent"))
+        if days is None:
+            pass
+        elif name == consent.cookie_name:
+            if days > consent.max_age_days + 1:
+                said = f"more than max_age_days ({consent.max_age_days})"
+                found.append(("consent-lifetime", f"the consent cookie lives {days} days, {said}"))
+        elif days > MAX_CONSENT_DAYS:
+            found.append(("cookie-lifetime", f"{name} lives {days} days, more than 13 months"))
+        return found
+
     def violations(self, page: PageRecord) -> list[dict[str, str]]:
         found: list[dict[str, str]] = []
-        consent = self.config.consent
         failed = bool(page.error) or page.status is None or page.status >= 400
         if failed:
             # (a page the site failed to serve was not scanned in full: never a clean report)
@@ -284,37 +309,12 @@ class Judge:
                         "without consent",
                     }
                 )
-        seen: set[tuple[str, str]] = set()
+        said: set[tuple[str, str]] = set()  # (kind, name): each once a page
         for c in page.cookies + page.set_cookies:
-            name, days = c["name"], c["lifetime_days"]
-            if not c["allowed"] and ("cookie", name) not in seen:
-                seen.add(("cookie", name))
-                found.append(
-                    {"kind": "cookie", "detail": f"{name} ({c['category']}) set without consent"}
-                )
-            if name == consent.cookie_name:
-                if (
-                    days is not None
-                    and days > consent.max_age_days + 1
-                    and ("consent", name) not in seen
-                ):
-                    seen.add(("consent", name))
-                    found.append(
-                        {
-                            "kind": "consent-lifetime",
-                            "detail": f"the consent "
-                            f"cookie lives {days} days, more than max_age_days "
-                            f"({consent.max_age_days})",
-                        }
-                    )
-            elif days is not None and days > MAX_CONSENT_DAYS and ("life", name) not in seen:
-                seen.add(("life", name))
-                found.append(
-                    {
-                        "kind": "cookie-lifetime",
-                        "detail": f"{name} lives {days} days, more than 13 months",
-                    }
-                )
+            for kind, detail in self.cookie_faults(c):
+                if (kind, c["name"]) not in said:
+                    said.add((kind, c["name"]))
+                    found.append({"kind": kind, "detail": detail})
         if not page.html or failed:
             pass  # (no banner goes in what is no document, nor in the site's error page)
         elif not self.state.decided and not page.banner.get("shown"):
@@ -638,16 +638,24 @@ class Scanner:
             opened.clear()
             record.storage = [s for s in record.storage if (s["area"], s["key"]) not in stored]
             stored |= {(s["area"], s["key"]) for s in record.storage}
+            record.storage, record.storage_left_off = _kept(
+                record.storage, lambda s: not s["allowed"], MAX_KEPT
+            )
             record.local_storage = [s["key"] for s in record.storage if s["area"] == "local"]
-            record.requests, record.requests_left_off = _kept_requests(
+            record.requests, record.requests_left_off = _kept(
                 [
                     judge.request(
                         _clean(r.url), r.resource_type, _clean(_initiator(r)), _blocked_by_csp(r)
                     )
                     for r in requests
-                ]
+                ],
+                lambda r: not r["allowed"] and not r["blocked_by_csp"],
+                MAX_REQUESTS,
             )
-            record.set_cookies, unread = await _set_cookies(judge, responses)
+            set_cookies, unread = await _set_cookies(judge, responses)
+            record.set_cookies, record.set_cookies_left_off = _kept(
+                set_cookies, lambda c: bool(judge.cookie_faults(c)), MAX_KEPT
+            )
             if unread:
                 record.warnings.append(
                     f"the Set-Cookie headers of {unread} of its responses not read: "
@@ -655,14 +663,18 @@ class Scanner:
                 )
             with contextlib.suppress(PlaywrightError, TimeoutError):
                 await jar.read()  # (what it set as it was left, or as it was closed)
-            record.cookies = [
-                judge.cookie(
-                    _clean(c["name"]),
-                    _clean(c["domain"]),
-                    None if c["expires"] < 0 else c["expires"] - time.time(),
-                )
-                for c in jar.seen.values()
-            ]
+            record.cookies, record.cookies_left_off = _kept(
+                [
+                    judge.cookie(
+                        _clean(c["name"]),
+                        _clean(c["domain"]),
+                        None if c["expires"] < 0 else c["expires"] - time.time(),
+                    )
+                    for c in jar.seen.values()
+                ],
+                lambda c: bool(judge.cookie_faults(c)),
+                MAX_KEPT,
+            )
             if not state.decided:  # undecided again for the next page (see _state)
                 await context.clear_cookies(name=self.o.config.consent.cookie_name)
             record.console_errors = list(errors.kept)
@@ -785,7 +797,10 @@ class Scanner:
         except PlaywrightError as e:
             record.warnings.append(f"not told it was left: {_said(e)}")
         with contextlib.suppress(PlaywrightError):  # what it stored as it was left is its own
-            record.storage += [s for s in await _storage(page, judge) if s not in record.storage]
+            read = {(s["area"], s["key"]) for s in record.storage}
+            record.storage += [
+                s for s in await _storage(page, judge) if (s["area"], s["key"]) not in read
+            ]
         if page.url != record.url:  # (what it did on the way is charged to it)
             record.warnings.append(f"it moved itself to {_cut_url(page.url)} as it was left")
         try:  # (what it does after this is no other page's)
@@ -960,11 +975,14 @@ def _cut_url(url: str) -> str:
     return f"{url[:URL_CHARS]}... (cut: {len(url)} characters)"
 
 
-def _kept_requests(judged: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
-    """The first MAX_REQUESTS of a page's requests, in their order, those the state does not
-    allow first (a flood of allowed ones hides no violation); and how many more there were."""
-    charged = [not r["allowed"] and not r["blocked_by_csp"] for r in judged]
-    first = sorted(range(len(judged)), key=lambda i: not charged[i])[:MAX_REQUESTS]
+def _kept(
+    judged: list[dict[str, Any]], charged: Callable[[dict[str, Any]], bool], most: int
+) -> tuple[list[dict[str, Any]], int]:
+    """The first `most` of a page's requests, cookies or storage keys, in their order, those
+    charged (a violation) first (a flood of allowed ones hides no violation); and how many
+    more there were."""
+    flags = [charged(item) for item in judged]
+    first = sorted(range(len(judged)), key=lambda i: not flags[i])[:most]
     return [judged[i] for i in sorted(first)], len(judged) - len(first)
 
 

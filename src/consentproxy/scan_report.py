@@ -108,6 +108,18 @@ def _pages_table(states: list[dict[str, Any]]) -> str:
     return f"<table><tr><th>page</th>{head}</tr>{''.join(rows)}</table>"
 
 
+def _left_off(page: dict[str, Any], items: str) -> str:
+    """What a page's list of `items` is, when it was cut (a report of an earlier version has
+    no count of what was left off: nothing was)."""
+    more = page.get(f"{items}_left_off")
+    if not more:
+        return ""
+    return (
+        f"<p>The first {len(page[items])}, those with a violation first (and {more} more, "
+        "not kept).</p>"
+    )
+
+
 def _page(page: dict[str, Any], out: Path, anchor: str = "") -> str:
     banner = page["banner"]
     own = f" (the site's own {banner['tool']})" if banner.get("tool") else ""
@@ -125,12 +137,7 @@ def _page(page: dict[str, Any], out: Path, anchor: str = "") -> str:
         "<h4>Violations</h4>",
         _table(["kind", "detail"], (((v["kind"], v["detail"]), True) for v in page["violations"])),
         "<h4>Third-party requests</h4>",
-        (
-            f"<p>The first {len(page['requests'])}, those not allowed first (and "
-            f"{page['requests_left_off']} more, not kept).</p>"
-            if page.get("requests_left_off")
-            else ""
-        ),
+        _left_off(page, "requests"),
         _table(
             ["host", "service", "category", "in this state", "rule", "type", "initiator", "url"],
             (
@@ -151,6 +158,7 @@ def _page(page: dict[str, Any], out: Path, anchor: str = "") -> str:
             ),
         ),
         "<h4>Cookies in the browser</h4>",
+        _left_off(page, "cookies"),
         _table(
             ["name", "domain", "category", "lifetime (days)"],
             (
@@ -159,6 +167,7 @@ def _page(page: dict[str, Any], out: Path, anchor: str = "") -> str:
             ),
         ),
         "<h4>Set-Cookie headers</h4>",
+        _left_off(page, "set_cookies"),
         _table(
             ["name", "domain", "category", "lifetime (days)", "from"],
             (
@@ -174,6 +183,7 @@ def _page(page: dict[str, Any], out: Path, anchor: str = "") -> str:
             f"{escape(', '.join(page.get('undeclared', [])) or 'nothing')}.</p>"
         ),
         "<h4>Storage keys this page added</h4>",
+        _left_off(page, "storage"),
         _table(
             ["key", "storage", "category", "in this state"],
             (

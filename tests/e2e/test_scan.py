@@ -274,6 +274,18 @@ TRICKY = {  # path -> (status, content type, body)
         "text/html",
         "<script>addEventListener('pagehide', () => { for (;;); });</script>",
     ),
+    "/many-keys": (  # 3,000 storage keys of its own, then a tracker's
+        200,
+        "text/html",
+        "<script>for (let i = 0; i < 3000; i++) localStorage.setItem('k' + i, ''); "
+        + "localStorage.setItem('_ga', '1');</script>",
+    ),
+    "/many-cookies": (  # 900 Set-Cookie headers of a necessary cookie, then a tracker's
+        200,
+        "text/html",
+        "<script>(async () => { for (let i = 0; i < 3; i++) await fetch('/cookie-flood'); "
+        + "await fetch('/cookie-flood?ga'); })();</script>",
+    ),
     "/unsetting": (  # a cookie of the whole visit, deleted as the page is left
         200,
         "text/html",
@@ -319,6 +331,13 @@ def tricky_origin() -> Iterator[str]:
             return web.Response()
         if request.path == "/hop":  # (a redirect to a tracker: not reached, offline)
             raise web.HTTPFound("https://www.facebook.com/tr?id=1&ev=Hop")
+        if request.path == "/cookie-flood":
+            flood = web.Response()
+            for _ in range(0 if request.query_string else 300):
+                flood.headers.add("Set-Cookie", "lang=en; Path=/")
+            if request.query_string:
+                flood.headers.add("Set-Cookie", "_ga=GA1.2.3; Path=/")
+            return flood
         if request.path == "/slow":  # headers and a start, then nothing for 10 s (> LOAD_MS here)
             response = web.StreamResponse(headers={"Content-Type": "text/html"})
             await response.prepare(request)
@@ -331,7 +350,7 @@ def tricky_origin() -> Iterator[str]:
         return web.Response(status=status, text=body, content_type=kind)
 
     app = web.Application()
-    for path in [*TRICKY, "/loop", "/slow", "/hop", "/drop"]:
+    for path in [*TRICKY, "/loop", "/slow", "/hop", "/drop", "/cookie-flood"]:
         app.router.add_get(path, page)
     with app_in_thread(app) as port:
         yield f"http://localhost:{port}/"
@@ -922,3 +941,23 @@ def test_a_cookie_a_page_deletes_again_is_still_charged_to_it(tricky_origin, tmp
         "_fbp (advertising) set without consent",
     }
     assert after["cookies"] == []
+
+
+def test_floods_of_storage_keys_and_set_cookies_are_kept_in_bounds(tricky_origin, tmp_path):
+    """Every storage key and Set-Cookie was kept: responses setting 45,000 cookies made a
+    report.json of 47 MB and a report.html of 37 MB; 80,000 storage keys took the scan's
+    check for those written as the page was left minutes (quadratic), and the page was
+    page-failed, "stopped responding", with a report of 14 MB."""
+    _, report = scan(tricky_origin, tmp_path, "--direct", "--paths", "/many-keys,/many-cookies")
+    keys, cookies = report["states"][0]["pages"]
+    assert len(keys["storage"]) == 500 and keys["storage_left_off"] == 2501
+    assert len(keys["local_storage"]) == 500 and keys["error"] == ""
+    assert [v["detail"] for v in keys["violations"] if v["kind"] == "storage"] == [
+        "_ga (analytics) in localStorage without consent"  # (kept first)
+    ]
+    assert len(cookies["set_cookies"]) == 500 and cookies["set_cookies_left_off"] == 401
+    assert "_ga" in {c["name"] for c in cookies["set_cookies"]}
+    assert "_ga (analytics) set without consent" in {v["detail"] for v in cookies["violations"]}
+    html = (tmp_path / "report.html").read_text()
+    assert "The first 500, those with a violation first (and 2501 more, not kept)." in html
+    assert "(and 401 more, not kept)." in html
