@@ -705,6 +705,9 @@ def cmd_scan(args: argparse.Namespace) -> int:
         if args.states
         else default_states(config, args.direct)
     )
+    paths = tuple(p.strip() for p in (args.paths or "").split(",") if p.strip())
+    if args.paths and not paths:  # (a list of unset variables: not the URL's path alone)
+        raise UsageError(f"scan: --paths {args.paths!r} names no path; e.g. --paths /,/shop")
     scanner = Scanner(
         ScanOptions(
             url=args.url,
@@ -713,7 +716,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
             out=Path(args.out),
             direct=args.direct,
             online=args.online,
-            paths=tuple(p.strip() for p in (args.paths or "").split(",") if p.strip()),
+            paths=paths,
             crawl=args.crawl,
             wait_ms=int(args.wait * 1000),
             chromium=args.chromium,

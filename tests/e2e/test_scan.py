@@ -598,6 +598,7 @@ def test_a_bad_url_or_resolve_address_is_a_usage_error(tmp_path, capsys, url, re
         (["--paths", "/\t/www.google-analytics.com/"], "'/\\t/www.google-analytics.com/' is not"),
         (["--paths", "//[::1"], "'//[::1' is not one"),
         (["--resolve", "127.0.0.1:8080"], "names an address already; drop --resolve"),
+        (["--paths", ", ,"], "--paths ', ,' names no path; e.g. --paths /,/shop"),
     ],
 )
 def test_paths_off_the_site_or_a_resolve_of_an_address_are_usage_errors(
@@ -605,7 +606,8 @@ def test_paths_off_the_site_or_a_resolve_of_an_address_are_usage_errors(
 ):
     """Paths of other sites were visited and their pages charged to the site (banner
     missing), also /\\host/ and /<TAB>/host/, which a browser reads as //host/; --resolve of
-    a URL with an address went to port 80."""
+    a URL with an address went to port 80; --paths naming no path (a list of unset
+    variables) scanned the URL's alone."""
     args = ["scan", demo_origin, "--config", str(DEMO_CONFIG), "--out", str(tmp_path), *flags]
     assert main(args) == 2
     assert said in capsys.readouterr().err and not (tmp_path / "report.json").exists()
