@@ -720,7 +720,7 @@ class Scanner:
         # here): a page whose load event Playwright never sees (a frame of it still loading,
         # or one Playwright lost track of) is displayed and runs its trackers all the same.
         response = await page.goto(path, wait_until="commit")
-        record.url = page.url
+        record.url = _cut_url(page.url)
         record.status = response.status if response else None
         if response is not None:
             kind = (await response.all_headers()).get("content-type", "text/html")
@@ -741,7 +741,8 @@ class Scanner:
         with contextlib.suppress(PlaywrightTimeout):  # a chatty page is still scanned
             await page.wait_for_load_state("networkidle", timeout=SETTLE_MS)
         await page.wait_for_timeout(self.o.wait_ms)
-        record.url = page.url  # (where it is scanned, once its own script moved it)
+        scanned = page.url  # (where it is scanned, once its own script moved it)
+        record.url = _cut_url(scanned)  # (history.replaceState may make it 2 MB long)
         if page.url.startswith("chrome-error:"):  # (where it went is Chromium's error page)
             where = f"{failed[-1][0]} ({failed[-1][1]})" if failed else "another address"
             raise _Left(f"the page moved itself to {where}: nothing of where it went was scanned")
@@ -801,7 +802,7 @@ class Scanner:
             record.storage += [
                 s for s in await _storage(page, judge) if (s["area"], s["key"]) not in read
             ]
-        if page.url != record.url:  # (what it did on the way is charged to it)
+        if page.url != scanned:  # (what it did on the way is charged to it)
             record.warnings.append(f"it moved itself to {_cut_url(page.url)} as it was left")
         try:  # (what it does after this is no other page's)
             await page.goto("about:blank")

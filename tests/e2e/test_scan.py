@@ -286,6 +286,11 @@ TRICKY = {  # path -> (status, content type, body)
         "<script>(async () => { for (let i = 0; i < 3; i++) await fetch('/cookie-flood'); "
         + "await fetch('/cookie-flood?ga'); })();</script>",
     ),
+    "/long-url": (  # its own address made 1 MB long, in place
+        200,
+        "text/html",
+        "<script>history.replaceState(null, '', '/long-url?' + 'x'.repeat(1000000));</script>",
+    ),
     "/unsetting": (  # a cookie of the whole visit, deleted as the page is left
         200,
         "text/html",
@@ -963,3 +968,14 @@ def test_floods_of_storage_keys_and_set_cookies_are_kept_in_bounds(tricky_origin
     html = (tmp_path / "report.html").read_text()
     assert "The first 500, those with a violation first (and 2501 more, not kept)." in html
     assert "(and 401 more, not kept)." in html
+
+
+def test_a_page_lengthening_its_own_address_is_reported_in_bounds(tricky_origin, tmp_path):
+    """The address a page is scanned at was kept whole: history.replaceState made it 1 MB,
+    and report.json as much for each page and state."""
+    _, report = scan(tricky_origin, tmp_path, "--direct", "--paths", "/long-url")
+    (page,) = report["states"][0]["pages"]
+    assert page["url"].startswith(f"{tricky_origin}long-url?xxx")
+    whole = len(f"{tricky_origin}long-url?") + 1_000_000
+    assert page["url"].endswith(f"... (cut: {whole} characters)")
+    assert page["warnings"] == [] and (tmp_path / "report.json").stat().st_size < 20000
