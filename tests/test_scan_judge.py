@@ -151,3 +151,17 @@ def test_what_is_kept_of_a_flood_of_cookies_puts_each_violation_first():
     assert judge.cookie_faults(long_lived) == [
         ("cookie-lifetime", "PHPSESSID lives 400.0 days, more than 13 months")
     ]
+
+
+def test_a_cookie_living_an_hour_past_13_months_is_charged():
+    """Its lifetime was rounded to a tenth of a day before it was compared: 395 days and an
+    hour read 395.0, "not more than 13 months"."""
+    from consentproxy.scan import DAY
+
+    judge = Judge(CONFIG, NO_DECISION, "shop.example")
+    over = judge.cookie("PHPSESSID", "shop.example", 395 * DAY + 3600)
+    assert judge.cookie_faults(over) == [
+        ("cookie-lifetime", "PHPSESSID lives 395.1 days, more than 13 months")
+    ]
+    assert judge.cookie_faults(judge.cookie("PHPSESSID", "shop.example", 395 * DAY - 5)) == []
+    assert judge.cookie("PHPSESSID", "shop.example", 182 * DAY)["lifetime_days"] == 182.0

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import math
 import re
 import secrets
 import ssl
@@ -236,7 +237,7 @@ class Judge:
             "name": name,
             "domain": domain,
             "category": self.policy.cookie_category(name) or "unknown",
-            "lifetime_days": None if life is None else round(life / DAY, 1),
+            "lifetime_days": None if life is None else _tenths_up(life / DAY),
             "allowed": self.policy.cookie_allowed(name, self.state),
             "declared": name == self.config.consent.cookie_name
             or self.policy.named_cookie_category(name) is not None,
@@ -344,6 +345,12 @@ class Judge:
                 }
             )
         return found
+
+
+def _tenths_up(days: float) -> float:
+    """days rounded up to a tenth (rounded to the nearest, 395 days and an hour read 395.0:
+    no more than 13 months); float noise (0.30000000000000004) is no tenth more."""
+    return math.ceil(round(days * 10, 6)) / 10
 
 
 def _slug(path: str, n: int) -> str:
