@@ -727,7 +727,8 @@ class Scanner:
         # here): a page whose load event Playwright never sees (a frame of it still loading,
         # or one Playwright lost track of) is displayed and runs its trackers all the same.
         response = await page.goto(path, wait_until="commit")
-        record.url = _cut_url(page.url)
+        committed = page.url
+        record.url = _cut_url(committed)
         record.status = response.status if response else None
         if response is not None:
             kind = (await response.all_headers()).get("content-type", "text/html")
@@ -751,7 +752,9 @@ class Scanner:
         scanned = page.url  # (where it is scanned, once its own script moved it)
         record.url = _cut_url(scanned)  # (history.replaceState may make it 2 MB long)
         if page.url.startswith("chrome-error:"):  # (where it went is Chromium's error page)
-            where = f"{failed[-1][0]} ({failed[-1][1]})" if failed else "another address"
+            # (its own first address, its request aborted as it moved on, may fail after it)
+            moves = [move for move in failed if move[0] != committed] or failed
+            where = f"{moves[-1][0]} ({moves[-1][1]})" if moves else "another address"
             raise _Left(f"the page moved itself to {where}: nothing of where it went was scanned")
         try:
             mark = await _isolated(page, MARK_JS) or "none"
