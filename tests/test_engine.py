@@ -1125,6 +1125,33 @@ def test_a_download_goes_as_it_came(engine, ctype):
 
 
 @pytest.mark.parametrize(
+    "types",
+    [
+        [("Content-Type", "text/plain"), ("Content-Type", "unknown/unknown")],
+        [("Content-Type", "application/json, application/unknown")],
+        [("Content-Type", "text/plain"), ("Content-Type", "*/*; charset=utf-8")],
+        [("Content-Type", "image/png"), ("Content-Type", "UNKNOWN/UNKNOWN")],
+    ],
+)
+def test_a_body_one_of_whose_types_is_unknown_is_sniffed_and_its_types_kept(engine, types):
+    """Chromium takes the last type it does not pass over and sniffs an unknown one: the
+    proxy read a type in the list (not every one was unknown) and let the page through
+    unrewritten, trackers and all (tests/e2e/test_http_redteam.py)."""
+    plan = get(engine, Sec_Fetch_Dest="document").response(200, types)
+    assert plan.body is not None and plan.body.untyped is not None
+    assert [(k, v) for k, v in plan.headers if k.lower() == "content-type"] == types
+    assert header(plan.headers, "x-content-type-options") is None
+
+
+@pytest.mark.parametrize("passed_over", ["", "*/*", "html", "html; a=b/c"])
+def test_a_type_chromium_passes_over_after_a_known_one_is_no_sniffing(engine, passed_over):
+    """An empty type, `*/*` alone, one with no '/': Chromium takes the known type before."""
+    types = [("Content-Type", "text/plain"), ("Content-Type", passed_over)]
+    plan = get(engine, Sec_Fetch_Dest="document").response(200, types)
+    assert plan.body is None
+
+
+@pytest.mark.parametrize(
     ("request_headers", "response_headers"),
     [
         ({"Sec_Fetch_Dest": "image"}, []),  # not rendered as a document

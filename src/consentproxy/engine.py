@@ -264,7 +264,7 @@ LINK_SRCSET_RE = re.compile(
 # and all (DOMImplementation::IsXMLMIMEType), which went out with no policy.
 XML_TYPES = ("text/xml", "application/xml", "text/xsl")
 PREFETCH_HEADERS = frozenset({"sec-purpose", "purpose", "x-moz"})  # "prefetch": not seen yet
-SNIFFED_TYPES = ("", "unknown/unknown", "application/unknown", "*/*")  # browsers sniff these
+UNKNOWN_TYPES = ("unknown/unknown", "application/unknown", "*/*")  # browsers sniff these
 
 
 # What Exchange.response reads of an origin's head: the headers that go on, where in them
@@ -1251,15 +1251,16 @@ def _kept_private(headers: Headers) -> Headers:
 def _content_types(value: str) -> tuple[tuple[str, str], ...]:
     """A Content-Type value's types (it may list several: commas outside quotes), each as
     (essence, type), the essence as Chromium reads it (net's ParseContentType): it ends at
-    whitespace, `;` or `(`, and one with no `/` (or `*/*`) is no type at all, '' (the
-    browser sniffs). Read up to the first `;` only, `text/html(x)` and `text/html x` were
-    no HTML to the proxy and went on unrewritten, and `html` went on unsniffed, while
-    Chromium rendered each as a page and ran its trackers."""
+    whitespace, `;` or `(`, and one with no `/` (or a type that is `*/*` alone) is no type
+    at all, '', which Chromium passes over (with no other, the browser sniffs). Read up to
+    the first `;` only, `text/html(x)` and `text/html x` were no HTML to the proxy and went
+    on unrewritten, and `html` went on unsniffed, while Chromium rendered each as a page
+    and ran its trackers."""
     out = []
     for t in _LIST_ITEM_RE.findall(value):
         t = t.strip(" \t")
         essence = _ESSENCE_RE.match(t)[0].lower()  # type: ignore[index]
-        if "/" not in essence or essence == "*/*":
+        if "/" not in essence or t == "*/*":
             essence = ""
         out.append((essence, t))
     return tuple(out) or (("", ""),)
@@ -1298,11 +1299,18 @@ def _attachment(disposition: str | None) -> bool:
 
 
 def _untyped(types: tuple[tuple[str, str], ...]) -> bool:
-    """Whether a body of these (essence, type)s has no type a browser takes (it sniffs)."""
+    """Whether a browser may sniff a body of these (essence, type)s: it has no type a
+    browser takes (each is '': none, or one passed over), or one of them is unknown
+    (`unknown/unknown`, `*/*; charset=utf-8`). Chromium takes the last type it does not
+    pass over: `text/plain` then `unknown/unknown` was sniffed and rendered as a page, which
+    the proxy, reading a type there, had let through unrewritten, trackers and all. (Read
+    in any place, as HTML is: a browser may take the first.)"""
+    typed = False
     for essence, _ in types:  # (no generator made for the usual one type)
-        if essence not in SNIFFED_TYPES:
-            return False
-    return True
+        if essence in UNKNOWN_TYPES:
+            return True
+        typed = typed or bool(essence)
+    return not typed
 
 
 @lru_cache(maxsize=256)

@@ -132,6 +132,25 @@ FOUND = {
     "/disposition-attachment-equals": (OK + HTML + b"Content-Disposition: attachment=1\r\n", PAGE),
     # Chromium's sniffer skips a vertical tab before the first tag, the standard's does not.
     "/untyped-after-a-vertical-tab": (OK, b"\x0b" + PAGE),
+    # Chromium takes the last type it does not pass over (an empty one, `*/*` alone, one with
+    # no '/'): an unknown type after a known one is sniffed, and the page rendered; to the
+    # proxy the body had a type (not every one was unknown) and went on unrewritten.
+    "/plain-then-unknown-type": (
+        OK + b"Content-Type: text/plain\r\nContent-Type: unknown/unknown\r\n",
+        PAGE,
+    ),
+    "/type-list-ending-in-an-unknown-type": (
+        OK + b"Content-Type: application/json, application/unknown\r\n",
+        PAGE,
+    ),
+    "/plain-then-any-type-with-a-parameter": (
+        OK + b"Content-Type: text/plain\r\nContent-Type: */*; charset=utf-8\r\n",
+        PAGE,
+    ),
+    "/plain-then-an-unknown-type-folded": (
+        OK + b"Content-Type: text/plain\r\n ,unknown/unknown\r\n",
+        PAGE,
+    ),
     # An image preload's imagesrcset is what Chromium preloads: the proxy read the URL in <>.
     "/link-preload-imagesrcset": (
         OK + HTML + b'Link: </a.gif>; rel=preload; as=image; imagesrcset="'
