@@ -50,6 +50,13 @@ def meta_refresh(content: bytes) -> bytes:
     )
 
 
+XHTML = (
+    b'<?xml version="1.0"?><html xmlns="http://www.w3.org/1999/xhtml"><body><p>hi</p>'
+    b'<script src="https://www.google-analytics.com/analytics.js"></script>'
+    b'<img src="https://www.facebook.com/tr?id=1"/></body></html>'
+)
+
+
 FOUND = {
     # Chromium reads a type up to whitespace, ';' or '(' (net's ParseContentType); the proxy
     # read up to ';': no HTML to it, so no rewrite, a page to Chromium.
@@ -151,6 +158,20 @@ FOUND = {
         OK + b"Content-Type: text/plain\r\n ,unknown/unknown\r\n",
         PAGE,
     ),
+    # Chromium reads an XHTML page in the encoding its XML declaration names (UTF-16 shown by
+    # the declaration's own bytes, or ISO-2022-JP): the proxy read no declaration in XHTML.
+    "/xhtml-in-utf16-by-its-xml-declaration": (
+        OK + b"Content-Type: application/xhtml+xml\r\n",
+        XHTML.replace(b'version="1.0"', b'version="1.0" encoding="utf-16"')
+        .decode()
+        .encode("utf-16-le"),
+    ),
+    "/xhtml-in-iso-2022-jp-by-its-xml-declaration": (
+        OK + b"Content-Type: application/xhtml+xml\r\n",
+        XHTML.replace(b'version="1.0"', b'version="1.0" encoding="iso-2022-jp"')
+        .replace(b"<script", b"<scr\x1b(Bipt")
+        .replace(b"www.facebook", b"www.face\x1b(Bbook"),
+    ),
     # An image preload's imagesrcset is what Chromium preloads: the proxy read the URL in <>.
     "/link-preload-imagesrcset": (
         OK + HTML + b'Link: </a.gif>; rel=preload; as=image; imagesrcset="'
@@ -208,11 +229,6 @@ BLOCKED = {
 }
 # What the rewrite leaves to `csp: enforce` (documents it does not rewrite), through an
 # enforcing proxy.
-XHTML = (
-    b'<?xml version="1.0"?><html xmlns="http://www.w3.org/1999/xhtml"><body><p>hi</p>'
-    b'<script src="https://www.google-analytics.com/analytics.js"></script>'
-    b'<img src="https://www.facebook.com/tr?id=1"/></body></html>'
-)
 ENFORCE_FOUND = {
     # Chromium renders text/xsl as an XML document; the proxy gave XML its policy, not it.
     "/xhtml-as-text-xsl": (OK + b"Content-Type: text/xsl\r\n", XHTML),

@@ -46,10 +46,8 @@ def header_codec(content_type: str) -> str | None:
 
 @functools.lru_cache(maxsize=256)
 def header_decides(content_type: str) -> bool:
-    """Whether a browser reads the page in the Content-Type's charset, a <meta> unread: it
-    names one the browser knows (a WHATWG label) and it is HTML's."""
-    if content_type.partition(";")[0].strip().lower().endswith("xml"):
-        return True  # (no <meta> prescan in XML)
+    """Whether a browser reads the page in the Content-Type's charset, a <meta> or an XML
+    declaration unread: it names one the browser knows (a WHATWG label)."""
     m = _CHARSET_RE.search(content_type)
     return m is not None and _encoding(m.group(1)) is not None
 
@@ -73,11 +71,15 @@ _RAW_TEXT_END = {
 _SCRIPT_TEXT = frozenset((b"script", b"plaintext", b"noscript"))
 
 
-def prescan(head: bytes, final: bool) -> tuple[bool, str | None]:
+def prescan(head: bytes, final: bool, xml: bool = False) -> tuple[bool, str | None]:
     """Whether the page's first bytes, head, settle what a <meta> in its first
     PRESCAN_BYTES (or its XML declaration) declares, and the codec it declares if the
     scanner cannot read the page as it comes (ISO-2022-JP: a <meta> naming UTF-16 means
-    UTF-8), else None. final: no more bytes come (or PRESCAN_BYTES have).
+    UTF-8), else None. final: no more bytes come (or PRESCAN_BYTES have). xml: an XML
+    document (XHTML), which has no <meta> prescan, only its declaration: read as HTML's
+    (`<?xml version="1.0" encoding="utf-16"?>` in UTF-16, or naming ISO-2022-JP), which
+    Chromium honours in XHTML too (the declaration unread, such a page's trackers were
+    no tags to the scanner and ran).
 
     A label other than UTF-8's is passed over as if browsers knew none of them: past one
     they know, a page declaring two charsets is read in the second; stopped at one they do
@@ -89,17 +91,21 @@ def prescan(head: bytes, final: bool) -> tuple[bool, str | None]:
     ended = final and len(head) < PRESCAN_BYTES  # (the page's last bytes)
     final = final or len(head) >= PRESCAN_BYTES
     head = head[:PRESCAN_BYTES]
-    xml = _xml_declaration(head, ended)
-    if xml in UTF16_BOMS.values():
-        return True, xml
-    if final and xml is None and b"2022" not in head:  # (most pages: no label that matters)
+    declared = _xml_declaration(head, ended)
+    if xml:  # (settled once the declaration is whole, or is none: its UTF-16 form in 6)
+        whole = b">" in head or not head.startswith(b"<?xml"[: len(head)])
+        settled = final or (whole and len(head) >= 6)
+        return settled, declared if settled else None
+    if declared in UTF16_BOMS.values():
+        return True, declared
+    if final and declared is None and b"2022" not in head:  # (most pages: no label matters)
         return True, None
     found = (_reading(head, True, final), _reading(head, False, final))
     if ISO_2022_JP in found:
         return True, ISO_2022_JP
     if found == ("utf-8", "utf-8"):
         return True, None  # (a <meta>'s charset comes before the XML declaration's)
-    return final, ISO_2022_JP if final and xml == ISO_2022_JP else None
+    return final, ISO_2022_JP if final and declared == ISO_2022_JP else None
 
 
 def _reading(head: bytes, chromium: bool, final: bool) -> str | None:

@@ -466,7 +466,7 @@ class HtmlRewriter:
             self.injector.out.append(UTF8_BOM)
         if self.seen is not None:
             self.seen = (self.seen + data)[:PRESCAN_BYTES]
-            decided, codec = prescan(self.seen, final)
+            decided, codec = prescan(self.seen, final, self.xml)
             if not decided:
                 return data.translate(_UNESCAPED)
             self.seen, self.unescaped = None, codec is not None
@@ -489,7 +489,7 @@ class HtmlRewriter:
             return True, codec
         if not final and len(data) < PRESCAN_BYTES and b">" not in arrived:
             return False, None  # (a <meta> that settles it ends in one)
-        return prescan(data, final)
+        return prescan(data, final, self.xml)
 
     def feed(self, data: bytes) -> bytes:
         self._read(data)
