@@ -988,11 +988,24 @@ def test_html_in_any_content_type_is_rewritten_and_sent_as_the_only_type(engine,
         "text/plain, image/svg+xml",
     ],
 )
-def test_xml_and_svg_documents_get_the_csp_and_nosniff(engine, ctype):
+def test_xml_and_svg_documents_get_the_policy_enforced_and_nosniff(engine, ctype):
+    """Not rewritten (XML must stay well-formed), their policy is all that holds: under
+    report-only, XHTML served as XML, an SVG document and XSLT's output ran their trackers
+    (tests/e2e/test_http_redteam.py)."""
     plan = get(engine).response(200, [("Content-Type", ctype)])
     assert plan.body is None
-    assert "default-src 'self'" in header(plan.headers, "content-security-policy-report-only")
+    assert header(plan.headers, CSP_RO) is None
+    assert "default-src 'self'" in header(plan.headers, "content-security-policy")
     assert header(plan.headers, "x-content-type-options") == "nosniff"
+
+
+@pytest.mark.parametrize("mode", ["off", "report-only", "enforce"])
+def test_an_svg_document_gets_the_policy_of_no_decision_enforced_in_every_mode(config, mode):
+    engine = Engine(replace(config, csp=mode), [b"k" * 32])
+    plan = get(engine, Sec_Fetch_Dest="iframe").response(200, [("Content-Type", "image/svg+xml")])
+    assert [k for k, _ in plan.headers if "security-policy" in k.lower()] == [
+        "Content-Security-Policy"
+    ]
 
 
 @pytest.mark.parametrize(
@@ -1006,8 +1019,9 @@ def test_a_document_not_rewritten_gets_one_policy_for_every_visitor(engine, ctyp
     origin = [("Content-Type", ctype), ("Cache-Control", "public, max-age=60")]
     dests = {"Sec_Fetch_Dest": dest} if dest else {}
     plans = [get(engine, "/a", cookie=c, **dests).response(200, origin) for c in (None, accepted)]
-    (policy,) = {header(p.headers, "content-security-policy-report-only") for p in plans}
-    assert policy == header(get(engine).response(200, origin).headers, CSP_RO)
+    name = CSP_RO if ctype == "text/javascript" else "content-security-policy"  # (XML's)
+    (policy,) = {header(p.headers, name) for p in plans}
+    assert policy == header(get(engine).response(200, origin).headers, name)
     assert "google-analytics.com" not in policy
     assert {header(p.headers, "cache-control") for p in plans} == {"public, max-age=60"}
 
@@ -1023,10 +1037,10 @@ def test_a_part_of_a_page_is_never_cached_and_has_the_policy_of_no_decision(engi
     plan = get(engine, "/page", cookie=accepted, Range="bytes=0-").response(206, origin)
     assert plan.body is None and plan.has_body  # (the part as it came)
     assert header(plan.headers, "cache-control") == "no-store"
-    (policy,) = [v for k, v in plan.headers if k.lower() == CSP_RO]  # (one: helper-92)
-    assert policy == header(
-        get(engine).response(200, [("Content-Type", "image/svg+xml")]).headers, CSP_RO
-    )
+    name = "content-security-policy" if "xml" in ctype else CSP_RO  # (XML's: enforced)
+    (policy,) = [v for k, v in plan.headers if k.lower() in (name, CSP_RO)]  # (one: helper-92)
+    assert policy == header(get(engine).response(200, []).headers, CSP_RO)  # (no decision's)
+    assert header(plan.headers, name) == policy
     assert "google-analytics.com" not in policy
     image = get(engine, "/v.mp4", Range="bytes=0-").response(
         206, [("Content-Type", "video/mp4"), *origin[:2]]

@@ -466,13 +466,14 @@ async def test_non_html_body_is_byte_identical_with_content_length(
         assert "Transfer-Encoding" not in resp.headers
 
 
-async def test_svg_document_gets_the_csp_and_nosniff_and_its_bytes(
+async def test_svg_document_gets_the_csp_enforced_and_nosniff_and_its_bytes(
     proxy: str, client: aiohttp.ClientSession
 ) -> None:
     async with client.get(proxy + "/drawing.svg") as resp:
         assert await resp.read() == SVG
-        assert "default-src 'self'" in resp.headers["Content-Security-Policy-Report-Only"]
-        assert "facebook" not in resp.headers["Content-Security-Policy-Report-Only"]
+        assert "default-src 'self'" in resp.headers["Content-Security-Policy"]
+        assert "facebook" not in resp.headers["Content-Security-Policy"]
+        assert "Content-Security-Policy-Report-Only" not in resp.headers
         assert resp.headers["X-Content-Type-Options"] == "nosniff"
 
 

@@ -974,12 +974,13 @@ class Exchange:
 
     def _document_headers(self, out: Headers, types: tuple[tuple[str, str], ...]) -> Headers:
         """What the proxy does not rewrite but a browser may render as a document with
-        scripts (see _document_kind), or run as a worker, gets the CSP of the mode: a worker
-        lives under its own script's policy, not the page's (a first-party worker's fetch of
-        a tracker went past `csp: enforce`).
+        scripts (see _document_kind), or run as a worker, gets a CSP: a worker lives under
+        its own script's policy, not the page's (a first-party worker's fetch of a tracker
+        went past `csp: enforce`).
         What a shared cache keeps must hold for whoever it serves next: an SVG or XML document
-        (or any script when no Sec-Fetch-Dest says which is a worker's) gets the policy of no
-        decision, the same for all, and a worker's script the visitor's, kept private.
+        gets the policy of no decision enforced in every mode (Engine.document_policy), a
+        body with no type (or any script when no Sec-Fetch-Dest says which is a worker's)
+        that of no decision in the mode, and a worker's script the visitor's, kept private.
         A script varies with Sec-Fetch-Dest: the browser's cache gave the copy a <script>
         had fetched (no policy) to a `new Worker` of it, which then fetched a tracker."""
         document, xml = _document_kind(types)
@@ -993,10 +994,13 @@ class Exchange:
         # http), any JavaScript (a policy on a script a page runs is ignored)
         if not document and not (dest in WORKER_DESTS if dest is not None else script):
             return out
-        state = NO_DECISION
         if dest in WORKER_DESTS:
-            state, self.varies = self.state, True
-        policy = self.engine.csp_header(state)
+            self.varies = True
+            policy = self.engine.csp_header(self.state)
+        elif xml:
+            policy = self.engine.document_policy()
+        else:
+            policy = self.engine.csp_header(NO_DECISION)
         return (
             out
             + ([policy] if policy else [])
@@ -1413,6 +1417,7 @@ class Engine:
         self.page_plans: dict[tuple[object, ...], PagePlan] = {}  # see PAGE_PLANS
         self.imported_ids: set[str] = set()  # former tools' choices recorded lately
         self._decodable: dict[str, str] = {}
+        self._document_policy: tuple[int, tuple[str, str]] | None = None
 
     def trusts(self, client_ip: str) -> bool:
         """Whether the peer is one of `trusted_proxies` (its X-Forwarded-* are believed)."""
@@ -1494,15 +1499,32 @@ class Engine:
             policy = self.policy
             found = self._per_choice[key] = (
                 CookieFilter(lambda n: policy.cookie_allowed(n, state)),
-                csp.header(
-                    self.config.csp,
-                    policy.allowed_hosts(state),
-                    self.config.csp_allow,
-                    f"{self.config.prefix}{CSP_REPORT}",
-                    policy.met_hosts(state),
-                ),
+                self._policy(self.config.csp, state),
             )
         return found
+
+    def _policy(self, mode: str, state: ConsentState) -> tuple[str, str] | None:
+        policy = self.policy
+        return csp.header(
+            mode,
+            policy.allowed_hosts(state),
+            self.config.csp_allow,
+            f"{self.config.prefix}{CSP_REPORT}",
+            policy.met_hosts(state),
+        )
+
+    def document_policy(self) -> tuple[str, str]:
+        """The policy of a document the proxy does not rewrite (XML: XHTML served as XML, an
+        SVG document opened or framed, XSLT's output): that of no decision, the same for
+        every visitor (a shared cache may keep it), and enforced whatever the mode, as
+        nothing else holds what it loads (its trackers ran under `report-only`)."""
+        seen = len(self.policy.seen)
+        found = self._document_policy
+        if found is None or found[0] != seen:
+            value = self._policy("enforce", NO_DECISION)
+            assert value is not None
+            found = self._document_policy = (seen, value)
+        return found[1]
 
     def decodable(self, accept_encoding: str) -> str:
         """The visitor's Accept-Encoding as the origin gets it (encoding.narrowed): what the
