@@ -88,6 +88,12 @@ ANSWERS.update(
         b"/type-then-a-space": HEAD.replace(b"text/html", b"text/html charset=utf-8")
         + b"Content-Length: %d\r\n\r\n" % len(TRACKER)
         + TRACKER,
+        b"/plain-then-unknown-type": HEAD.replace(
+            b"Content-Type: text/html",
+            b"Content-Type: text/plain\r\nContent-Type: unknown/unknown",
+        )
+        + b"Content-Length: %d\r\n\r\n" % len(TRACKER)
+        + TRACKER,
         b"/type-without-a-slash": HEAD.replace(b"text/html", b"html")
         + b"Content-Length: %d\r\n\r\n" % len(TRACKER)
         + TRACKER,
@@ -354,15 +360,17 @@ async def test_an_untyped_page_after_a_vertical_tab_is_sniffed_as_chromium_does_
     assert b'id="consentproxy"' in body
 
 
+@pytest.mark.parametrize("path", [b"/type-without-a-slash", b"/plain-then-unknown-type"])
 async def test_a_page_whose_type_has_no_slash_is_sniffed_as_untyped_and_rewritten(
-    start_proxy, origin
+    start_proxy, origin, path
 ):
     """`Content-Type: html` is no type to Chromium (no '/'), which sniffs the body and renders
-    it as a page; to the proxy it was a type that is no HTML: the page went on unrewritten."""
+    it as a page; to the proxy it was a type that is no HTML: the page went on unrewritten.
+    So did `text/plain` then `unknown/unknown`: Chromium takes the last, and sniffs."""
     data, _ = await get_raw(
         await start_proxy(origin),
-        b"GET /type-without-a-slash HTTP/1.1\r\nHost: shop.example.com\r\nAccept: text/html\r\n"
-        b"Connection: close\r\n\r\n",
+        b"GET %s HTTP/1.1\r\nHost: shop.example.com\r\nAccept: text/html\r\n"
+        b"Connection: close\r\n\r\n" % path,
     )
     head, _, body = data.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200 ") and b"nosniff" not in head.lower()
