@@ -978,7 +978,7 @@ class Exchange:
         its own script's policy, not the page's (a first-party worker's fetch of a tracker
         went past `csp: enforce`).
         What a shared cache keeps must hold for whoever it serves next: an SVG or XML document
-        gets the policy of no decision enforced in every mode (Engine.document_policy), a
+        gets the policy of no decision enforced unless the mode is off (document_policy), a
         body with no type (or any script when no Sec-Fetch-Dest says which is a worker's)
         that of no decision in the mode, and a worker's script the visitor's, kept private.
         A script varies with Sec-Fetch-Dest: the browser's cache gave the copy a <script>
@@ -1513,11 +1513,13 @@ class Engine:
             policy.met_hosts(state),
         )
 
-    def document_policy(self) -> tuple[str, str]:
+    def document_policy(self) -> tuple[str, str] | None:
         """The policy of a document the proxy does not rewrite (XML: XHTML served as XML, an
         SVG document opened or framed, XSLT's output): that of no decision, the same for
-        every visitor (a shared cache may keep it), and enforced whatever the mode, as
-        nothing else holds what it loads (its trackers ran under `report-only`)."""
+        every visitor (a shared cache may keep it), and enforced under `report-only` too, as
+        nothing else holds what it loads (its trackers ran); `off` is no policy anywhere."""
+        if self.config.csp == "off":
+            return None
         seen = len(self.policy.seen)
         found = self._document_policy
         if found is None or found[0] != seen:

@@ -235,7 +235,7 @@ ENFORCE_FOUND = {
 }
 ENFORCE_BLOCKED = {"/xhtml-as-text-xml": (OK + b"Content-Type: text/xml\r\n", XHTML)}
 # Documents the proxy does not rewrite (XML must stay well-formed) under `csp: report-only`,
-# the default: their policy is enforced in every mode. They had the policy of the mode, which
+# the default: their policy is enforced there too (`off` is no policy anywhere). They had the policy of the mode, which
 # in report-only blocks nothing: XHTML served as XML, an SVG document opened, framed or
 # embedded, an XML document's XSLT output ran their trackers.
 SVG = (
