@@ -4,7 +4,7 @@ import pytest
 
 from consentproxy.catalog import CATALOG_CATEGORIES
 from consentproxy.config import EMBED_KINDS, builtin_services, catalog_config
-from consentproxy.consent import ConsentState
+from consentproxy.consent import NO_DECISION, ConsentState
 from consentproxy.domains import is_public_suffix, registrable
 from consentproxy.policy import Policy
 from consentproxy.rewrite.neutralise import url_target
@@ -151,6 +151,25 @@ def test_a_vendor_domain_covers_every_subdomain(all_services: Policy):
         assert all_services.service_for_host(host).name == name, host
     assert all_services.service_for_host("www.facebook.com", "/tr").name == "facebook-pixel"
     assert all_services.service_for_host("notyoutube.com") is None
+
+
+def test_the_ad_and_analytics_hosts_real_pages_load_that_no_list_named_are_held(
+    all_services: Policy,
+):
+    """Hosts real pages requested before consent as unknown third parties: Gourmet Ads'
+    ga_pub_N.js (its logo is on the same host), Nuffnang's ss.js and lb.js on its Singapore
+    domain (the base knew only nuffnang.com), Zeus's main.js on a newspaper, HubSpot's CTA
+    loader (its image on hubspot.com was already held)."""
+    for host, path, name in (
+        ("bcdn.grmtas.com", "/pub/ga_pub_4512.js", "gourmet-ads"),
+        ("synad3.nuffnang.com.sg", "/ss.js", "nuffnang"),
+        ("synad2.nuffnang.com.my", "/lb.js", "nuffnang"),
+        ("mng-mercurynews.zeustechnology.com", "/main.js", "zeus"),
+        ("js.hscta.net", "/cta/current.js", "hubspot"),
+    ):
+        svc = all_services.service_for_host(host, path)
+        assert svc is not None and svc.name == name, host
+        assert all_services.blocked_host(host, NO_DECISION, path, "news.example") is svc, host
 
 
 def test_catalog_hosts_catch_every_tracker_the_corpus_loads(all_services: Policy):
