@@ -603,6 +603,27 @@ async def test_me_and_erase_answer_for_each_consent_cookie_of_the_visitor_howeve
         await writer.close()
 
 
+async def test_me_reads_the_consent_cookies_the_state_is_read_from(engine):
+    """`me` read the first 8 values sent, the state the distinct ones: 8 copies of a planted
+    value before the visitor's own cookie hid the visitor's records from `me` and
+    `me/erase` while every page read the visitor's choice."""
+    writer = RecordWriter(SqliteStore(":memory:"), interval=0.01)
+    await writer.start()
+    engine.records = writer
+    try:
+        while not writer.ready:
+            await asyncio.sleep(0.01)
+        visitor, visitors = save(engine, ["analytics"], [])
+        while not await writer.by_id(visitor.consent_id):
+            await asyncio.sleep(0.01)
+        cookies = "; ".join(["consent=planted"] * 8 + [visitors])
+        assert get(engine, cookie=cookies).state.decided
+        me, erased = await me_and_erase(engine, cookies)
+        assert me["consent_ids"] == [visitor.consent_id] and erased == {"erased": 1}
+    finally:
+        await writer.close()
+
+
 async def test_me_answers_the_latest_records_of_an_id_within_a_bound(engine):
     """One id gathers a record a choice (a script choosing once a second for two days, or
     from many addresses for minutes): 200,000 of them made one `me` 5.6 s of CPU in the
@@ -636,7 +657,8 @@ async def test_a_flood_of_erasures_from_one_address_is_refused_as_choices_are(en
     """Each id erased is a row kept thirteen months: one script minted ids with choices (whose
     cookie is set unrecorded past the limit) and erased them, 1,400 rows a second. Each id
     counts as a record does; past the limit the erase is a 429 and the cookie stays."""
-    from consentproxy.endpoints import MAX_RECORD_IDS, RECORDS_BURST
+    from consentproxy.consent import MAX_CONSENT_COOKIES as MAX_RECORD_IDS
+    from consentproxy.endpoints import RECORDS_BURST
 
     writer = RecordWriter(SqliteStore(":memory:"), interval=0.01)
     await writer.start()

@@ -27,7 +27,7 @@ from urllib.parse import SplitResult, parse_qsl, quote, urlencode, urlsplit
 
 from consentproxy import csp
 from consentproxy.banner.render import SCRIPT, SCRIPT_TYPE, Banner
-from consentproxy.consent import NO_DECISION, ConsentState, Signer
+from consentproxy.consent import NO_DECISION, ConsentState, Signer, consent_values
 from consentproxy.cookies import deletion, deletion_domains, deletion_headers
 from consentproxy.declaration import Declaration
 from consentproxy.domains import same_site
@@ -96,7 +96,6 @@ RECORDS_PER_SECOND, RECORDS_BURST = 1, 60
 ALL_RECORDS_PER_SECOND, ALL_RECORDS_BURST = 200, 2000
 MAX_CLIENTS = 10_000  # addresses counted at once (past it, the longest unseen is forgotten)
 MAX_REPORTS = 20  # in one body (the Reporting API sends lists)
-MAX_RECORD_IDS = 8  # consent cookies me and me/erase read (each an HMAC to check)
 # The records `me` answers, the latest: an id gathers one a choice, and a script choosing
 # once a second for two days made one `me` 200,000 of them (5.6 s of CPU, 115 MiB of JSON).
 MAX_ME_RECORDS = 1000
@@ -614,9 +613,8 @@ class Endpoints:
         """The ids of the consent cookies the visitor holds that this deployment signed,
         however old (Signer.record_id): an expired one hid records kept for thirteen months,
         and a sibling's planted one beside the visitor's own (the state then keeps no id) hid
-        the visitor's."""
-        name = self.config.consent.cookie_name
-        values = [v for n, v in ex.req.cookies if n == name][:MAX_RECORD_IDS]
+        the visitor's. Read from the cookies the state is (consent_values): too many, none."""
+        values = consent_values(ex.req.cookies, self.config.consent.cookie_name) or ()
         return list(dict.fromkeys(filter(None, map(self.signer.record_id, values))))
 
     def consent_cookies(self, ex: Visit, value: str, max_age: int) -> Headers:

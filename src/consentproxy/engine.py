@@ -28,6 +28,7 @@ from consentproxy.consent import (
     ConsentState,
     Signer,
     category_digests,
+    consent_values,
     parse_state,
 )
 from consentproxy.cookies import (
@@ -223,9 +224,6 @@ RESPONSE_HEADERS_LOOKED_AT = frozenset(
 PAGE_PLANS = 256
 IMPORT_ID_SECONDS = 120  # a former choice imported in one such window gets one id
 IMPORTED_IDS = 4096  # former tools' choices an engine remembers it recorded (then cleared)
-# Distinct consent cookies a request's state is read from (each an HMAC per key to check:
-# 2,400 forged ones in a head cost 10 ms). Past it none is read: no decision (Engine.consent_of).
-MAX_CONSENT_COOKIES = 8
 PAGE_PLAN_KEY_BYTES = 8192
 # Destinations whose responses a browser never renders as a document: their cached copies
 # may be revalidated with the origin's own validators (anything else's may be a page
@@ -1551,12 +1549,9 @@ class Engine:
         all of them grant (a browser sends the older of two first, or the one with the
         longer path: a withdrawal kept on the cookie domain was ignored for a consent kept
         host-only; and a sibling site can plant a consent of its own on the parent domain,
-        which then can only narrow the visitor's). More than MAX_CONSENT_COOKIES distinct ones
-        is no decision, none read: reading only some would let planted ones hide the
-        visitor's (a sibling's one cookie narrows the choice; more only ask again)."""
-        name = self.config.consent.cookie_name
-        values = dict.fromkeys(value for n, value in cookies if n == name)
-        if len(values) > MAX_CONSENT_COOKIES:
+        which then can only narrow the visitor's). Too many is no decision (consent_values)."""
+        values = consent_values(cookies, self.config.consent.cookie_name)
+        if not values:
             return NO_DECISION
         now = self.clock()
         valid = [state for value in values if (state := self.signer.decode(value, now)).decided]

@@ -10,9 +10,8 @@ from urllib.parse import quote
 import pytest
 
 from consentproxy import consent
-from consentproxy import engine as engine_module
 from consentproxy.config import ConfigError, load_config, parse_config
-from consentproxy.consent import Signer
+from consentproxy.consent import MAX_CONSENT_COOKIES, Signer
 from consentproxy.cookies import cookie_pairs
 from consentproxy.engine import Engine, Request
 from tests.conftest import DEMO_CONFIG
@@ -146,7 +145,7 @@ def test_a_head_full_of_consent_cookies_costs_a_bounded_number_of_signatures(eng
     assert signatures_checked(engine, monkeypatch, forged) == (False, 0)
     assert signatures_checked(engine, monkeypatch, [value, *forged[:300]]) == (False, 0)
     assert signatures_checked(engine, monkeypatch, [value] * 200) == (True, 1)
-    some = forged[: engine_module.MAX_CONSENT_COOKIES - 1]
+    some = forged[: MAX_CONSENT_COOKIES - 1]
     assert signatures_checked(engine, monkeypatch, [*some, value])[0]
 
 
