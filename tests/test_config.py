@@ -1,5 +1,6 @@
 import json
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -643,15 +644,19 @@ def test_a_file_far_larger_than_any_config_is_refused_unread(tmp_path):
     )
 
 
-@pytest.mark.parametrize("wrong", ["fifo", "/dev/zero", "directory"])
+@pytest.mark.parametrize("wrong", ["fifo", "/dev/zero", "directory", "socket"])
 def test_a_config_that_is_no_regular_file_is_refused_unopened(tmp_path, wrong):
     """check-config on a FIFO waited for a writer for ever; /dev/zero was read to its
-    limit."""
+    limit; a socket was "cannot read the file (No such device or address)"."""
     f = Path(wrong) if wrong.startswith("/") else tmp_path / wrong
     if wrong == "fifo":
         os.mkfifo(f)
     elif wrong == "directory":
         f.mkdir()
+    elif wrong == "socket":
+        listening = socket.socket(socket.AF_UNIX)
+        listening.bind(str(f))
+        listening.close()  # (the name stays, a socket's)
     with pytest.raises(ConfigError) as e:
         load_config(f, "check-config")
     assert str(e.value) == (

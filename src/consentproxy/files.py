@@ -25,8 +25,10 @@ class NotARegularFile(OSError):
 def read_at_most(path: Path, limit: int) -> bytes:
     """The file's first limit + 1 bytes: more than limit means it is too big (OSError as
     open and read raise it; NotARegularFile for anything but a regular file)."""
-    # (O_NONBLOCK: a FIFO's open returns at once instead of waiting for a writer; it changes
-    # nothing for a regular file's reads)
+    if not stat.S_ISREG(os.stat(path).st_mode):  # (unopened: a socket's open fails, and a
+        raise NotARegularFile()  # device's may do something)
+    # Checked again once open, for a name swapped meanwhile (O_NONBLOCK: then a FIFO's open
+    # returns at once instead of waiting for a writer; no change to a regular file's reads).
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
