@@ -626,8 +626,9 @@ class Scanner:
                 watching = asyncio.ensure_future(jar.watch())
                 try:
                     links = await asyncio.wait_for(self._visit(page, visit), deadline)
-                finally:
-                    watching.cancel()
+                finally:  # (awaited, not left running past its page; asyncio.wait: a
+                    watching.cancel()  # cancel of this scan itself still goes through)
+                    await asyncio.wait([watching])
             except TimeoutError:  # (its script in an endless loop: the next page goes on)
                 record.error = f"the page stopped responding (its visit took over {deadline:g} s)"
                 await _close(page)
