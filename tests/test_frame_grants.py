@@ -48,8 +48,9 @@ def grant(engine, service, url, headers=SITE):
     return ex.local_response(json.dumps({"service": service, "url": url}).encode())
 
 
-def frame(engine, target, cookie=None):
+def frame(engine, target, cookie=None, dest=None):
     headers = [("Host", "site.example")] + ([("Cookie", cookie)] if cookie else [])
+    headers += [("Sec-Fetch-Dest", dest)] if dest else []
     return engine.begin(Request("GET", target, headers)).local_response(b"")
 
 
@@ -73,6 +74,14 @@ def test_a_grant_frames_that_embed_once_and_records_nothing(engine):
     assert "frame-ancestors 'self'" in policy and "script-src" not in policy
     assert header(page.headers, "cache-control") == "no-store"
     assert not any(k == "Set-Cookie" for k, _ in page.headers)
+
+
+@pytest.mark.parametrize(("dest", "status"), [("iframe", 200), ("embed", 200), ("document", 403)])
+def test_a_grant_frames_its_embed_in_a_page_never_opened_top_level(engine, dest, status):
+    """/grant asks for no visitor's cookie: anyone could get a grant's URL and send it as a
+    link, and whoever opened it within two minutes had the embed load, consent or not."""
+    target = json.loads(grant(engine, "youtube", VIDEO).body)["url"]
+    assert frame(engine, target, dest=dest).status == status
 
 
 def test_an_expired_grant_frames_nothing(engine, clock):

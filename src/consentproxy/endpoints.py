@@ -452,8 +452,13 @@ class Endpoints:
         if svc is None:
             return _plain(400, "not an embed of a configured service")
         now = self.clock()
-        granted = now <= (number(expires) or 0) <= now + GRANT_SECONDS + 5 and (
-            self.signer.verify(self._grant_payload(name, url, expires), query.get("g", ""))
+        # (a grant is for a frame of the page: /grant asks for no visitor's cookie, and a
+        # link to its URL, opened top-level by anyone it was sent to, loaded the embed)
+        framing = header(ex.req.headers, "sec-fetch-dest") != "document"
+        granted = (
+            framing
+            and now <= (number(expires) or 0) <= now + GRANT_SECONDS + 5
+            and self.signer.verify(self._grant_payload(name, url, expires), query.get("g", ""))
         )
         if not granted and not self.policy.allows(svc, ex.state):
             return _plain(403, "this embed needs your consent or a fresh grant")
