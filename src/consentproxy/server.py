@@ -7,14 +7,18 @@ WebSockets through, and turns upstream failures into a plain 502/504.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import re
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 from aiohttp import hdrs, http_writer, web
+from aiohttp.client_proto import ResponseHandler
 from aiohttp.client_reqrep import ConnectionKey
 from aiohttp.connector import Connection
 from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
@@ -82,12 +86,47 @@ RawHeaders = tuple[tuple[bytes, bytes], ...]
 _FRAMING = ("content-length", "transfer-encoding")
 
 
+class _OriginProtocol(ResponseHandler):
+    """aiohttp's origin connection, but the bytes a 204 or a 304 sent after its head (a body
+    old PHP or a hand-written server added, in the same packet) are dropped and the
+    connection closed after it, as a browser does (Chromium ignores them; a 304 shows its
+    cached copy): aiohttp's client read them as a malformed next response, and the visitor
+    got a 502. Only the first bytes of an answer are looked at (a head cut in two goes as it
+    did)."""
+
+    answer_starts = False  # the next bytes begin the answer to a request just sent
+
+    def set_response_params(self, **params: Any) -> None:
+        self.answer_starts = True  # (before: any bytes it feeds again begin the answer)
+        super().set_response_params(**params)
+
+    def data_received(self, data: bytes) -> None:
+        if self.answer_starts and data:
+            self.answer_starts = False
+            if data[9:12] in _BODILESS and data.startswith(b"HTTP/1."):
+                size = data.find(b"\r\n\r\n") + 4
+                if size == 3 and (end := _HEAD_END.search(data)) is not None:  # (bare LFs)
+                    size = end.end()
+                if 3 < size < len(data):
+                    self._should_close = True  # (what follows on it is not an answer)
+                    data = data[:size]
+        super().data_received(data)
+
+
+_BODILESS = (b"204", b"304")
+_HEAD_END = re.compile(rb"\n\r?\n")
+
+
 class _OriginConnector(aiohttp.TCPConnector):
     """aiohttp's pool, but a connection on which the origin sent anything while it sat idle
     (a response after a 204, a 304, or past its Content-Length) is closed, not reused: its
     next request read that instead of its own answer, and every later visitor got the
     previous one's page and session cookie. (As nginx's keepalive does; bytes still in
     flight when the request goes out are every HTTP/1.1 pool's risk.)"""
+
+    def __init__(self, **options: Any):
+        super().__init__(**options)
+        self._factory = functools.partial(_OriginProtocol, loop=self._loop)  # type: ignore[assignment]
 
     async def _get(self, key: ConnectionKey, traces: list[Trace]) -> Connection | None:
         while (conn := await super()._get(key, traces)) is not None:
