@@ -87,12 +87,14 @@ _FRAMING = ("content-length", "transfer-encoding")
 
 
 class _OriginProtocol(ResponseHandler):
-    """aiohttp's origin connection, but the bytes a 204 or a 304 sent after its head (a body
-    old PHP or a hand-written server added, in the same packet) are dropped and the
-    connection closed after it, as a browser does (Chromium ignores them; a 304 shows its
-    cached copy): aiohttp's client read them as a malformed next response, and the visitor
-    got a 502. Only the first bytes of an answer are looked at (a head cut in two goes as it
-    did)."""
+    """aiohttp's origin connection, taking two sloppy answers as a browser does (aiohttp's
+    client refused them, and the visitor got a 502):
+    - a 204 or a 304 with bytes after its head (a body old PHP or a hand-written server
+      added, in the same packet): dropped, and the connection closed after it (Chromium
+      ignores them; a 304 shows its cached copy);
+    - a Content-Length repeated with the same value (two lines, or "5, 5"): one (RFC 9110
+      8.6; Chromium takes it, and refuses different values, as aiohttp still does).
+    Only the first bytes of an answer are looked at (a head cut in two goes as it did)."""
 
     answer_starts = False  # the next bytes begin the answer to a request just sent
 
@@ -103,18 +105,41 @@ class _OriginProtocol(ResponseHandler):
     def data_received(self, data: bytes) -> None:
         if self.answer_starts and data:
             self.answer_starts = False
-            if data[9:12] in _BODILESS and data.startswith(b"HTTP/1."):
-                size = data.find(b"\r\n\r\n") + 4
-                if size == 3 and (end := _HEAD_END.search(data)) is not None:  # (bare LFs)
-                    size = end.end()
-                if 3 < size < len(data):
+            size = data.find(b"\r\n\r\n") + 4
+            if size == 3 and (end := _HEAD_END.search(data)) is not None:  # (bare LFs)
+                size = end.end()
+            if size > 3:
+                head = data[:size]
+                one = _one_length(head)
+                if data[9:12] in _BODILESS and data.startswith(b"HTTP/1.") and size < len(data):
                     self._should_close = True  # (what follows on it is not an answer)
-                    data = data[:size]
+                    data = one
+                elif one is not head:
+                    data = one + data[size:]
         super().data_received(data)
 
 
 _BODILESS = (b"204", b"304")
 _HEAD_END = re.compile(rb"\n\r?\n")
+_LENGTH = re.compile(rb"(?im)^content-length[ \t]*:([^\r\n]*)\r?\n")
+
+
+def _one_length(head: bytes) -> bytes:
+    """The head with its Content-Length once if it repeats one value, else as it is (the
+    same object: most heads have one, found without a regex)."""
+    lower = head.lower()
+    at = lower.find(b"\ncontent-length")
+    if at < 0 or (
+        lower.find(b"\ncontent-length", at + 15) < 0
+        and lower.find(b",", at, lower.find(b"\n", at + 15)) < 0
+    ):
+        return head
+    values = {v.strip() for m in _LENGTH.finditer(head) for v in m[1].split(b",")}
+    if len(values) != 1:
+        return head
+    line_end = head.find(b"\n") + 1
+    rest = _LENGTH.sub(b"", head[line_end:])
+    return head[:line_end] + b"Content-Length: " + values.pop() + b"\r\n" + rest
 
 
 class _OriginConnector(aiohttp.TCPConnector):
