@@ -419,6 +419,8 @@ class ProxyServer:
                 log.warning(
                     "%s %s: body failed mid-stream: %s", request.method, _logged(request), e
                 )
+                if plan.body is not None and isinstance(e, aiohttp.ClientPayloadError):
+                    await _as_far_as_it_came(resp, plan.body)
                 if request.transport is not None:
                     request.transport.close()  # the visitor must see a broken response
                 return resp
@@ -673,6 +675,20 @@ def _one_spelling(headers: Headers) -> Headers:
     x-a: 2 alone)."""
     spelling: dict[str, str] = {}
     return [(spelling.setdefault(k.lower(), k), v) for k, v in headers]
+
+
+async def _as_far_as_it_came(resp: web.StreamResponse, page: BodyTransform) -> None:
+    """A page the origin cut short (a Content-Length past its end, no last chunk) goes on
+    rewritten as far as it came, then is cut (the visitor sees it broken), as Chromium shows
+    the part it got: what the rewriter held back (its first bytes, to find where the banner
+    goes) was lost, and the visitor got an empty page. Everything before was written (_pump
+    reads only then). A body that cannot end (a coding cut mid-block) is cut as it is."""
+    try:
+        rest = page.close()
+    except BodyError:
+        return
+    if rest:
+        await resp.write(rest)
 
 
 def _response(
