@@ -1,9 +1,11 @@
 import asyncio
+import contextlib
 import gzip
 import json
 import logging
 import re
 import time
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from html import unescape
 from ipaddress import ip_network
@@ -558,6 +560,21 @@ def test_closing_the_banner_is_recorded_when_it_happened(engine):
     assert resp.new_state.decided_at == int(NOW)  # (the cookie renews nothing)
 
 
+@contextlib.asynccontextmanager
+async def recording(engine: Engine) -> AsyncIterator[RecordWriter]:
+    """The engine keeping records in a fresh in-memory store, ready (closed after)."""
+    writer = RecordWriter(SqliteStore(":memory:"), interval=0.01)
+    await writer.start()
+    engine.records = writer
+    try:
+        while not writer.ready:
+            await asyncio.sleep(0.01)
+        yield writer
+    finally:
+        engine.records = None
+        await writer.close()
+
+
 async def me_and_erase(engine, cookie):
     """GET {prefix}me, then POST {prefix}me/erase, with these cookies: their two bodies."""
     out = []
@@ -607,12 +624,7 @@ async def test_me_reads_the_consent_cookies_the_state_is_read_from(engine):
     """`me` read the first 8 values sent, the state the distinct ones: 8 copies of a planted
     value before the visitor's own cookie hid the visitor's records from `me` and
     `me/erase` while every page read the visitor's choice."""
-    writer = RecordWriter(SqliteStore(":memory:"), interval=0.01)
-    await writer.start()
-    engine.records = writer
-    try:
-        while not writer.ready:
-            await asyncio.sleep(0.01)
+    async with recording(engine) as writer:
         visitor, visitors = save(engine, ["analytics"], [])
         while not await writer.by_id(visitor.consent_id):
             await asyncio.sleep(0.01)
@@ -620,8 +632,6 @@ async def test_me_reads_the_consent_cookies_the_state_is_read_from(engine):
         assert get(engine, cookie=cookies).state.decided
         me, erased = await me_and_erase(engine, cookies)
         assert me["consent_ids"] == [visitor.consent_id] and erased == {"erased": 1}
-    finally:
-        await writer.close()
 
 
 async def test_me_answers_the_latest_records_of_an_id_within_a_bound(engine):
@@ -687,12 +697,7 @@ async def test_me_answers_with_the_visitor_s_other_records_when_one_row_is_no_re
 ):
     """A row edited by hand (its granted_categories no JSON list) made `me` answer 503 for
     that visitor for good."""
-    writer = RecordWriter(SqliteStore(":memory:"), interval=0.01)
-    await writer.start()
-    engine.records = writer
-    try:
-        while not writer.ready:
-            await asyncio.sleep(0.01)
+    async with recording(engine) as writer:
         visitor, cookie = save(engine, ["analytics"], [])
         save(engine, [], [], cookie=cookie)
         while len(await writer.by_id(visitor.consent_id)) < 2:
@@ -704,9 +709,6 @@ async def test_me_answers_with_the_visitor_s_other_records_when_one_row_is_no_re
             me, _ = await me_and_erase(engine, cookie)
         assert [r["granted_categories"] for r in me["records"]] == [[]]
         assert "row 1 of :memory: is no record and was left out" in caplog.text
-    finally:
-        engine.records = None
-        await writer.close()
 
 
 def set_cookies_kept(engine, action, *set_cookies):
