@@ -1415,7 +1415,6 @@ class Engine:
         self.page_plans: dict[tuple[object, ...], PagePlan] = {}  # see PAGE_PLANS
         self.imported_ids: set[str] = set()  # former tools' choices recorded lately
         self._decodable: dict[str, str] = {}
-        self._document_policy: tuple[int, tuple[str, str]] | None = None
 
     def trusts(self, client_ip: str) -> bool:
         """Whether the peer is one of `trusted_proxies` (its X-Forwarded-* are believed)."""
@@ -1497,34 +1496,24 @@ class Engine:
             policy = self.policy
             found = self._per_choice[key] = (
                 CookieFilter(lambda n: policy.cookie_allowed(n, state)),
-                self._policy(self.config.csp, state),
+                csp.header(
+                    self.config.csp,
+                    policy.allowed_hosts(state),
+                    self.config.csp_allow,
+                    f"{self.config.prefix}{CSP_REPORT}",
+                    policy.met_hosts(state),
+                ),
             )
         return found
-
-    def _policy(self, mode: str, state: ConsentState) -> tuple[str, str] | None:
-        policy = self.policy
-        return csp.header(
-            mode,
-            policy.allowed_hosts(state),
-            self.config.csp_allow,
-            f"{self.config.prefix}{CSP_REPORT}",
-            policy.met_hosts(state),
-        )
 
     def document_policy(self) -> tuple[str, str] | None:
         """The policy of a document the proxy does not rewrite (XML: XHTML served as XML, an
         SVG document opened or framed, XSLT's output): that of no decision, the same for
         every visitor (a shared cache may keep it), and enforced under `report-only` too, as
-        nothing else holds what it loads (its trackers ran); `off` is no policy anywhere."""
-        if self.config.csp == "off":
-            return None
-        seen = len(self.policy.seen)
-        found = self._document_policy
-        if found is None or found[0] != seen:
-            value = self._policy("enforce", NO_DECISION)
-            assert value is not None
-            found = self._document_policy = (seen, value)
-        return found[1]
+        nothing else holds what it loads (its trackers ran); `off` is no policy anywhere.
+        The value is the mode's own (csp.header's differs by name only): built once."""
+        policy = self.csp_header(NO_DECISION)
+        return None if policy is None else ("Content-Security-Policy", policy[1])
 
     def decodable(self, accept_encoding: str) -> str:
         """The visitor's Accept-Encoding as the origin gets it (encoding.narrowed): what the
