@@ -667,29 +667,22 @@ async def test_a_flood_of_erasures_from_one_address_is_refused_as_choices_are(en
     """Each id erased is a row kept thirteen months: one script minted ids with choices (whose
     cookie is set unrecorded past the limit) and erased them, 1,400 rows a second. Each id
     counts as a record does; past the limit the erase is a 429 and the cookie stays."""
-    from consentproxy.consent import MAX_CONSENT_COOKIES as MAX_RECORD_IDS
+    from consentproxy.consent import MAX_CONSENT_COOKIES
     from consentproxy.endpoints import RECORDS_BURST
 
-    writer = RecordWriter(SqliteStore(":memory:"), interval=0.01)
-    await writer.start()
-    engine.records = writer
     engine.endpoints.erasing.clock = lambda: 0.0  # (no refill while the test runs)
-    try:
-        while not writer.ready:
-            await asyncio.sleep(0.01)
-        cookies = "; ".join(save(engine, ["analytics"], [])[1] for _ in range(MAX_RECORD_IDS))
+    async with recording(engine):
+        cookies = "; ".join(save(engine, ["analytics"], [])[1] for _ in range(MAX_CONSENT_COOKIES))
         headers = [("Host", "shop.example.com"), ("Origin", "http://shop.example.com")]
         statuses = []
-        for _ in range(RECORDS_BURST // MAX_RECORD_IDS + 1):
+        for _ in range(RECORDS_BURST // MAX_CONSENT_COOKIES + 1):
             req = Request("POST", "/.consent/me/erase", [*headers, ("Cookie", cookies)])
             resp = engine.begin(replace(req, client_ip="203.0.113.5")).local_response(b"")
             if resp.complete is not None:
                 resp.status, resp.body = await resp.complete()
             statuses.append(resp.status)
-        assert statuses == [200] * (RECORDS_BURST // MAX_RECORD_IDS) + [429]
+        assert statuses == [200] * (RECORDS_BURST // MAX_CONSENT_COOKIES) + [429]
         assert not any(k == "Set-Cookie" for k, _ in resp.headers)
-    finally:
-        await writer.close()
 
 
 async def test_me_answers_with_the_visitor_s_other_records_when_one_row_is_no_record(
