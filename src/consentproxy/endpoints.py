@@ -917,11 +917,20 @@ def _back(ex: Visit, back: str | None, saying: str) -> LocalResponse:
 
 
 def _cross_site(ex: Visit) -> LocalResponse | None:
-    """State-changing endpoints answer only the site's own pages (CSRF)."""
+    """State-changing endpoints answer only the site's own pages (CSRF). A page of the
+    site's plain-http origin is another origin when the request is known to come over
+    https (TLS, or a trusted proxy's X-Forwarded-Proto): whoever can write into plain http
+    on the way could otherwise choose for the visitor. When the request looks like plain
+    http, the scheme is not compared: behind a TLS front that is not trusted, every
+    genuine choice comes from an https page."""
     origin = header(ex.req.headers, "origin")
     site = header(ex.req.headers, "sec-fetch-site")
-    if origin is not None and _netloc(split_url(origin)) != ex.host.lower():
-        return _plain(403, "cross-site consent requests are refused")
+    if origin is not None:
+        parts = split_url(origin)
+        if _netloc(parts) != ex.host.lower() or (
+            ex.scheme == "https" and parts is not None and parts.scheme.lower() != "https"
+        ):
+            return _plain(403, "cross-site consent requests are refused")
     if origin is None and site not in (None, "same-origin", "none"):
         return _plain(403, "cross-site consent requests are refused")
     return None

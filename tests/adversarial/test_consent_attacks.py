@@ -181,6 +181,33 @@ def test_cross_site_post_is_refused(engine, path, headers):
     assert not any(k == "Set-Cookie" for k, _ in resp.headers)
 
 
+@pytest.mark.parametrize(
+    ("scheme", "origin", "status"),
+    [
+        ("https", f"http://{HOST}", 403),  # a page of the plain-http origin, over https
+        ("https", f"HTTPS://{HOST}", 200),
+        ("http", f"https://{HOST}", 200),  # (behind a TLS front the proxy does not trust)
+        ("http", f"http://{HOST}", 200),
+    ],
+)
+@pytest.mark.parametrize("path", ["choice", "grant"])
+def test_over_https_a_choice_from_the_sites_plain_http_origin_is_refused(
+    engine, scheme, origin, status, path
+):
+    """Whoever can write into the site's plain-http pages on the way (an open network)
+    would otherwise choose, or grant an embed, for the visitor of the https site."""
+    body = (
+        CHOICE
+        if path == "choice"
+        else b'{"service": "youtube", "url": "https://www.youtube.com/embed/x"}'
+    )
+    hs = [("Host", HOST), ("Content-Type", "application/json"), ("Origin", origin)]
+    resp = engine.begin(Request("POST", f"/.consent/{path}", hs, scheme=scheme)).local_response(
+        body
+    )
+    assert resp.status == status, (resp.status, resp.body)
+
+
 def test_same_site_form_without_javascript_still_works(engine):
     resp = post(
         engine,
