@@ -457,6 +457,17 @@ def test_serve_refuses_an_unknown_forced_state_naming_the_valid_ones(tmp_path, c
     assert "(analytics)" in err and "google-analytics" in err
 
 
+@pytest.mark.parametrize("state", ["", " "])
+def test_serve_refuses_an_empty_forced_state(tmp_path, capsys, monkeypatch, state):
+    """A QA script's `--state "$STATE"` with the variable unset must not quietly follow
+    the visitor's cookie: `cookie` says that."""
+    monkeypatch.setenv("CONSENTPROXY_SECRET", "s" * 32)
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD)
+    assert main(["serve", "--config", str(f), "--state", state]) == 2
+    assert "--state is empty" in capsys.readouterr().err
+
+
 def test_serve_without_upstream_says_how_to_give_one(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("CONSENTPROXY_SECRET", "s" * 32)
     f = tmp_path / "site.yaml"

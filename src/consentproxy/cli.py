@@ -75,6 +75,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     if args.workers < 1:
         raise UsageError(f"--workers {args.workers}: give 1 or more processes")
+    if args.state is not None and not args.state.strip():  # (a QA script's unset $STATE)
+        raise UsageError(
+            "--state is empty; give none, all, reject, categories or service:NAME items, "
+            "or cookie (or no --state) to follow the visitor's cookie"
+        )
     most = WORKERS_PER_CPU * (os.cpu_count() or 1)
     if args.workers > most:  # (a typo's 10000 forked until the machine gave out)
         raise UsageError(
@@ -95,7 +100,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return build_engine(
             config,
             keys,
-            forced=parse_state(args.state, config, "--state"),
+            forced=parse_state(args.state or "", config, "--state"),
             observe=log.info if args.observe else None,
         )
 
@@ -1037,7 +1042,6 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--listen", help="HOST:PORT to listen on (overrides the file)")
     s.add_argument(
         "--state",
-        default="",
         metavar="STATE",
         help="force the consent state for every visitor (staging/QA): none, all, "
         "reject, CAT1,CAT2 or service:NAME,...; default: follow the cookie",
