@@ -3,11 +3,12 @@ import re
 import pytest
 
 from consentproxy.catalog import CATALOG_CATEGORIES
-from consentproxy.config import EMBED_KINDS, builtin_services, catalog_config
+from consentproxy.config import EMBED_KINDS, builtin_services, catalog_config, parse_config
 from consentproxy.consent import NO_DECISION, ConsentState
 from consentproxy.domains import is_public_suffix, registrable
 from consentproxy.policy import Policy
 from consentproxy.rewrite.neutralise import url_target
+from tests.configs import FOUR_CATEGORIES
 from tests.conftest import CORPUS
 
 REJECTED = ConsentState(decided=True)
@@ -170,6 +171,42 @@ def test_the_ad_and_analytics_hosts_real_pages_load_that_no_list_named_are_held(
         svc = all_services.service_for_host(host, path)
         assert svc is not None and svc.name == name, host
         assert all_services.blocked_host(host, NO_DECISION, path, "news.example") is svc, host
+
+
+# (host, path, service, category): what real pages loaded from them before consent.
+UNLISTED_OR_MISFILED = (
+    ("api.pymx5.com", "/v1/sites/track", "invisibly", "analytics"),  # "Invisibly Pixel Code"
+    ("pymx5.com", "/scripts/load_tags.js", "invisibly", "analytics"),
+    ("www.stack-sonar.com", "/ping.js", "stack-sonar", "analytics"),  # stackSonar(KEY)
+    ("insights.blogfoster.com", "/v1/1200.js", "blogfoster-insights", "analytics"),
+    ("stats.blogoscoop.net", "/11006/7.gif", "blogoscoop", "analytics"),
+    ("js.advideo.ru", "/aro.js", "advideo", "advertising"),  # advideo_playlist_id
+    ("cdn2.lockerdomecdn.com", "/_js/ajs.js", "lockerdome", "advertising"),  # ldAdInit slots
+    ("cdn2.lockerdome.com", "/_js/ajs.js", "lockerdome", "advertising"),
+    ("js.trendmd.com", "/trendmd.amp.html", "trendmd", "advertising"),
+    ("d.impactradius-event.com", "/P-A226927.js", "impact", "advertising"),  # trackImpression
+    ("lib.selfcampaign.com", "/tag/139117_69db3d2a", "selfcampaign", "advertising"),  # myrtb
+)
+
+
+@pytest.mark.parametrize(("host", "path", "name", "category"), UNLISTED_OR_MISFILED)
+def test_the_trackers_real_pages_loaded_unnamed_or_misfiled_are_held(
+    all_services: Policy, host: str, path: str, name: str, category: str
+):
+    """Ad, affiliate and counter hosts no list named (pymx5.com, stack-sonar.com,
+    blogoscoop.net, advideo.ru, lockerdomecdn.com, trendmd.com, selfcampaign.com), or WhoTracks.me filed as no
+    tracker (impactradius-event.com "essential", blogfoster.com "misc") or as social
+    (LockerDome, an ad network now): held before consent, configured or not."""
+    svc = all_services.service_for_host(host, path)
+    assert svc is not None and (svc.name, svc.category) == (name, category)
+    assert all_services.blocked_host(host, NO_DECISION, path, "news.example") is svc
+    unused = Policy(parse_config(FOUR_CATEGORIES)).holder(host, path, "news.example")
+    assert unused is not None and (unused.name, unused.category) == (name, category)
+
+
+def test_blogfosters_own_site_is_no_tracker(all_services: Policy):
+    """Only Blogfoster's insights host counts visits; its other hosts are the company's."""
+    assert all_services.service_for_host("www.blogfoster.com", "/") is None
 
 
 def test_catalog_hosts_catch_every_tracker_the_corpus_loads(all_services: Policy):
