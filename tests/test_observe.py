@@ -1,5 +1,7 @@
 """Observe mode and check-config warnings: what the operator should add to the config."""
 
+import yaml
+
 from consentproxy import observe
 from consentproxy.config import parse_config
 from consentproxy.engine import Engine, Request
@@ -282,3 +284,27 @@ def test_check_config_warns_of_a_csp_longer_than_a_page_s_head_can_carry():
     assert "the CSP of a visitor who accepts everything is" in warned(f"csp_allow: [{hosts}]\n")
     assert "the CSP" not in warned(f"csp_allow: [{hosts}]\ncsp: 'off'\n")
     assert "the CSP" not in warned("csp_allow: [cdn.example.net]\n")
+
+
+def test_a_pages_made_up_hosts_put_no_config_lines_in_what_suggest_prints(config):
+    """A page's URL names any host it likes (%-escapes decoded): 'a.com, evil.example,
+    x.cdn.jsdelivr.net' is a known non-tracker's, and was printed in csp_allow's list, which
+    the operator pastes as three entries; a line break left the comment of an unknown one.
+    What is no host name is in no config line, the page's names in none but as counted."""
+    engine, _ = observed(config)
+    ex = engine.begin(Request("GET", "/", [("Host", "www.shop.example.com")]))
+    plan = ex.response(200, HTML)
+    plan.body.feed(
+        b'<img src="https://a.com,%20tracker.evil.example,%20x.cdn.jsdelivr.net/p.png">'
+        b'<img src="https://x%0acsp_allow%20[*]%0a%23.nobody.example/p.png">'
+        b'<img src="https://&anchor.cdn.jsdelivr.net/p.png">'
+        b'<script src="https://cdn.jsdelivr.net/npm/x.js"></script>'
+    )
+    plan.body.close()
+    summary = engine.observer.summary()
+    lines = observe.suggest(engine.policy, engine.observer.hosts, "shop.example.com")
+    assert lines == summary[-len(lines) :]
+    printed = "\n".join(lines)
+    assert yaml.safe_load(printed) == {"csp_allow": ["cdn.jsdelivr.net"]}
+    assert "evil" not in printed and "anchor" not in printed and "nobody" not in printed
+    assert lines[-1] == "# 3 seen that are no host names, left out (a page's made-up URLs?)"

@@ -20,6 +20,7 @@ from consentproxy.catalog.knowledge import CATALOG_SOURCE, KnownTracker
 from consentproxy.config import builtin_services
 from consentproxy.consent import ConsentState
 from consentproxy.domains import same_site, site_of
+from consentproxy.httpheaders import HOST_RE
 from consentproxy.policy import NEVER, Policy, names_cookie
 from consentproxy.settings import Service
 
@@ -136,8 +137,12 @@ def suggest(policy: Policy, hosts: Iterable[str], site: str = "") -> list[str]:
     services: dict[str, KnownTracker] = {}
     allow: dict[str, None] = {}
     unknown: dict[str, None] = {}
+    made_up = 0
     for host in sorted(set(hosts)):
         host = host.lower().rstrip(".")
+        if not _host_name(host):
+            made_up += 1
+            continue
         if policy.service_for_host(host) is not None or (site and same_site(host, site)):
             continue
         entry = policy.knowledge.lookup(host)
@@ -167,7 +172,18 @@ def suggest(policy: Policy, hosts: Iterable[str], site: str = "") -> list[str]:
         f"# unknown: {h} (a service's hosts if it tracks; csp_allow if it is the site's own)"
         for h in unknown
     ]
+    if made_up:
+        lines.append(f"# {made_up} seen that are no host names, left out (a page's made-up URLs?)")
     return lines
+
+
+def _host_name(host: str) -> bool:
+    """Whether a host seen is a name that may go in a config line: a page's URL names any
+    host it likes (%-escapes decoded), and one with ', ' in it was printed in csp_allow's
+    list as the operator pastes it (more entries, one a tracker), a line break left its
+    comment, '&' or '*' began a YAML anchor or alias."""
+    m = HOST_RE.fullmatch(host)
+    return m is not None and m["name"] is not None and m["port"] is None
 
 
 def _hosts_taken(services: Iterable[Service]) -> dict[tuple[str, str], str]:
