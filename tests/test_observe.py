@@ -308,3 +308,18 @@ def test_a_pages_made_up_hosts_put_no_config_lines_in_what_suggest_prints(config
     assert yaml.safe_load(printed) == {"csp_allow": ["cdn.jsdelivr.net"]}
     assert "evil" not in printed and "anchor" not in printed and "nobody" not in printed
     assert lines[-1] == "# 3 seen that are no host names, left out (a page's made-up URLs?)"
+
+
+def test_a_visitors_path_in_an_observe_line_is_one_line_of_plain_characters(config):
+    """A line names the page a host was first seen on, the path the visitor asked for:
+    serve's parser (aiohttp's) takes C1 controls in it (U+009B, a CSI to xterm; U+0085, a
+    line break to str.splitlines) and U+2028; they reached the log raw."""
+    engine, lines = observed(config)
+    path = "/\x1b]0;owned\x07\x9b2J\x85observe: forged\u2028x"
+    ex = engine.begin(Request("GET", path, [("Host", "www.shop.example.com")]))
+    ex.upstream_headers()
+    plan = ex.response(200, HTML)
+    plan.body.feed(b'<img src="https://cdn.unknown-tracker.example/p.png">')
+    plan.body.close()
+    assert len(lines) == 1 and lines[0].isprintable(), lines
+    assert "on /\\x1b]0;owned\\x07\\x9b2J\\x85observe: forged\\u2028x is named" in lines[0]

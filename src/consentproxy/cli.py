@@ -48,6 +48,7 @@ from consentproxy.domains import site_of
 from consentproxy.errors import UsageError, UserError
 from consentproxy.observe import config_warnings, suggest
 from consentproxy.policy import NEVER, Policy, names_cookie
+from consentproxy.printable import printable
 from consentproxy.proof import shown_page
 from consentproxy.record import COLUMNS, OUTCOMES, ConsentRecord, Stats, summarise
 from consentproxy.records import (
@@ -689,17 +690,6 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     return 0
 
 
-# (C0, DEL, C1, and a lone UTF-16 surrogate, which a terminal's UTF-8 cannot take)
-UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
-
-
-def _printable(text: str) -> str:
-    """text as one line of plain characters: a page's own string (a storage key in a
-    violation) sent escape sequences to the terminal and forged lines of the scan's output;
-    each control character is written as Python writes it (\\x1b, \\n)."""
-    return UNPRINTABLE.sub(lambda m: repr(m[0])[1:-1], text)
-
-
 def cmd_scan(args: argparse.Namespace) -> int:
     from consentproxy.scan import Scanner, ScanOptions, default_states
 
@@ -738,7 +728,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     kinds = set()
     for state in report["states"]:
         print(
-            f"  {_printable(state['state']):<24} {len(state['pages'])} page(s), "
+            f"  {printable(state['state']):<24} {len(state['pages'])} page(s), "
             f"{state['third_party_requests']} third-party request(s), "
             f"{state['violations']} violation(s)"
         )
@@ -747,7 +737,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
             for v in page["violations"]:
                 kinds.add(v["kind"])
                 said = f"{state['state']} {page['path']}: {v['kind']}: {v['detail']}"
-                print(f"  {_printable(said)}")
+                print(f"  {printable(said)}")
     print(
         f"consentproxy scan: {report['violations']} violation(s); "
         f"report in {Path(args.out) / 'report.html'}"

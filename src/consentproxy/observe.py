@@ -22,6 +22,7 @@ from consentproxy.consent import ConsentState
 from consentproxy.domains import same_site, site_of
 from consentproxy.httpheaders import HOST_RE
 from consentproxy.policy import NEVER, Policy, names_cookie
+from consentproxy.printable import printable
 from consentproxy.settings import Service
 
 # Distinct cookie names, and distinct hosts, counted by name: a visitor names the cookies it
@@ -36,7 +37,8 @@ class Observer:
 
     def __init__(self, policy: Policy, emit: Callable[[str], None]):
         self.policy = policy
-        self.emit = emit
+        # (every line names what a page or a visitor chose: a page's path is theirs)
+        self.emit: Callable[[str], None] = lambda line: emit(printable(line))
         self.cookies: Counter[str] = Counter()
         self.hosts: Counter[str] = Counter()
         self.sites: dict[str, str] = {}  # host -> the site it was seen on
