@@ -40,7 +40,9 @@ def detect(text: str) -> str:
     start = text.lstrip()[:1]
     if start == "{":
         return "disconnect"
-    if re.search(r"^\s*(\|\||!|\[Adblock)", text, re.MULTILINE):
+    # ([^\S\n]: a line's own leading blanks; \s ran on over every blank line after it, and
+    # a list of newlines took time quadratic in its length)
+    if re.search(r"^[^\S\n]*(\|\||!|\[Adblock)", text, re.MULTILINE):
         return "rules"
     return "hosts"
 
@@ -95,7 +97,7 @@ def _disconnect(text: str, source: str) -> list[KnownTracker]:
         data = json.loads(text)
         categories = data["categories"]
         assert isinstance(categories, dict)
-    except (ValueError, KeyError, TypeError, AssertionError):
+    except (ValueError, KeyError, TypeError, AssertionError, RecursionError):
         raise ConfigError(
             source,
             None,
