@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -371,3 +372,25 @@ def test_a_hostile_list_is_read_in_linear_time_or_refused_with_its_name():
     deep = '{"categories": {"Advertising": [' + "[" * 100_000 + "]" * 100_000 + "]}}"
     with pytest.raises(ConfigError, match="deep.json: not a Disconnect services.json"):
         imports.read_list(deep, "deep.json")
+
+
+def test_an_imported_lists_names_reach_the_operators_terminal_as_plain_characters(tmp_path, capsys):
+    """A services.json names its companies as it likes: their escape sequences went into
+    the layer and out raw where a verdict is printed (catalog classify --config: ESC ]0;
+    retitled the terminal, ESC [2J cleared it)."""
+    from consentproxy.cli import main
+
+    company = "\x1b]0;owned\x07Evil\x1b[2J\x9b1mCo\u2028rp\x00"
+    listed = tmp_path / "services.json"
+    sites = {company: {"https://e.example/": ["t.evil.example"]}}
+    listed.write_text(json.dumps({"categories": {"Analytics": [sites]}}))
+    into = tmp_path / "layer.tsv"
+    assert main(["catalog", "import", str(listed), "--into", str(into)]) == 0
+    [entry] = read_layer(into)
+    assert entry.title == entry.vendor == "\\x1b]0;owned\\x07Evil\\x1b[2J\\x9b1mCo rp\\x00"
+    config = tmp_path / "c.yaml"
+    config.write_text(BASE + f"tracker_lists: [{into}]\n")
+    capsys.readouterr()
+    assert main(["catalog", "classify", "--config", str(config), "t.evil.example"]) == 0
+    out = capsys.readouterr().out
+    assert "known tracker \\x1b]0;owned" in out and out.rstrip("\n").isprintable(), out

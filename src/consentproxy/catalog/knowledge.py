@@ -25,6 +25,7 @@ from consentproxy.catalog import CATALOG_CATEGORIES
 from consentproxy.domains import is_public_suffix
 from consentproxy.errors import ConfigError
 from consentproxy.files import read_at_most
+from consentproxy.printable import printable
 from consentproxy.settings import Service
 
 BUILTIN_FILE = Path(__file__).with_name("trackers.tsv")
@@ -60,13 +61,15 @@ class KnownTracker:
 
 
 def format_layer(entries: Iterable[KnownTracker]) -> str:
-    """The layer file's lines (tabs and line breaks in texts become spaces)."""
+    """The layer file's lines: tabs and line breaks in texts become spaces, other control
+    characters are written escaped (\\x1b): a list names its companies as it likes, and
+    their escape sequences reached the terminal wherever a verdict is printed."""
     return "".join(
         "\t".join(
             (
                 e.name,
                 e.category,
-                *(" ".join(t.split()) for t in (e.kind, e.title, e.vendor)),
+                *(printable(" ".join(t.split())) for t in (e.kind, e.title, e.vendor)),
                 " ".join(e.domains),
             )
         )
