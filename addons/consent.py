@@ -23,7 +23,6 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TextIO
 
-import orjson
 from mitmproxy import ctx, exceptions, http
 from mitmproxy.proxy.layers.http._events import ResponseData
 from mitmproxy.proxy.mode_specs import ProxyMode, RegularMode, ReverseMode, UpstreamMode
@@ -40,6 +39,7 @@ from consentproxy.adapter import (
     Request,
     ResponsePlan,
     UserError,
+    access_json,
     access_line,
     build_engine,
     header,
@@ -922,7 +922,7 @@ class ConsentAddon:
                 )
             seconds = time.time() - flow.request.timestamp_start
             line = access_line(ex.req.method, ex.req.target, status, seconds, sent, report)
-            access_log.info(orjson.dumps(line).decode())  # as serve's telemetry writes it
+            access_log.info(access_json(line).decode())  # as serve's telemetry writes it
         if self.report_file is None:
             return
         line = {

@@ -476,10 +476,10 @@ def reverse_mitmdump(tmp_path, origin, *options, output=None):
 
 
 def access_lines(log):
-    """The JSON access lines in what mitmdump printed."""
-    return [
-        json.loads(x) for x in re.findall(r"^\[[\d:.]+\] (\{.*\})$", log.read_text(), re.MULTILINE)
-    ]
+    """The JSON access lines in what mitmdump printed (its own lines may hold a visitor's
+    bytes as they came)."""
+    text = log.read_bytes().decode("utf-8", "replace")
+    return [json.loads(x) for x in re.findall(r"^\[[\d:.]+\] (\{.*\})$", text, re.MULTILINE)]
 
 
 def get(url, **headers):
@@ -1083,6 +1083,24 @@ def test_consent_state_cookie_is_logged_as_following_the_cookie(addon, site_conf
         tctx.configure(addon, consent_config=str(site_config), consent_state="cookie")
     [line] = [r.getMessage() for r in caplog.records if "enforcing" in r.getMessage()]
     assert "consent from the visitor's cookie" in line and "forced" not in line
+
+
+def test_mitmdump_logs_a_visitors_path_no_utf_8_reads_and_its_controls_escaped(tmp_path, origin):
+    """mitmproxy reads a path's bytes as UTF-8 with surrogate escapes: orjson refused
+    `/\\xff` (TypeError), the flow's access line and report line were lost to an addon
+    error; C1 controls (U+009B, a CSI to xterm) went to the log raw. serve's encoder now
+    (mitmproxy's own line of the flow still shows the bytes as they came)."""
+    report, log = tmp_path / "flows.jsonl", tmp_path / "mitmdump.log"
+    with reverse_mitmdump(tmp_path, origin, f"consent_report={report}", output=log) as m:
+        with socket.create_connection(("127.0.0.1", m.port), timeout=10) as visitor:
+            visitor.sendall(b"GET /p\xff\xc2\x9b2J HTTP/1.1\r\nHost: a\r\n\r\n")
+            assert visitor.recv(12).startswith(b"HTTP/1.")  # (the origin refuses it)
+        until(lambda: report.exists() and report.read_text())
+        until(lambda: access_lines(log))
+    [access] = access_lines(log)
+    assert access["path"] == "/p\udcff\x9b2J"
+    [ours] = [x for x in log.read_bytes().splitlines() if b'"path":"/p' in x]
+    assert ours.isascii() and b"Traceback" not in log.read_bytes()  # (mitmproxy's: raw)
 
 
 def test_a_response_cut_by_an_error_is_reported_with_no_status(tmp_path, origin):

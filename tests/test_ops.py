@@ -591,6 +591,20 @@ def test_a_cookie_name_no_utf_8_reads_is_logged_and_counted_with_the_others() ->
     assert [line["request_cookies_stripped"] for line in lines] == [["x\udcff"], ["_ga"]]
 
 
+def test_an_access_line_carries_a_visitors_controls_escaped() -> None:
+    """orjson escapes C0 only: a path or cookie name with C1 controls (U+009B, a CSI to
+    xterm; U+0085, a line break to str.splitlines) or U+2028 (one to a JavaScript log
+    viewer) went to the log raw; they are JSON escapes now, the line reads back the same."""
+    log = io.StringIO()
+    access_log = AccessLog(log)
+    path, name = '/\x9b2J\x85{"forged": 1}\u2028\u2029\x1b', "\x9b31m_ga"
+    access_log.add({"path": path, "request_cookies_stripped": [name], "text": "é€"})
+    access_log.flush()
+    text = log.getvalue()
+    assert text.endswith("\n") and text[:-1].isprintable(), repr(text)
+    assert json.loads(text) == {"path": path, "request_cookies_stripped": [name], "text": "é€"}
+
+
 def test_the_access_log_goes_out_in_whole_lines_a_pipe_takes_whole() -> None:
     """serve's workers share stderr: one batch written at once (64 KB) was cut by another
     worker's lines, mid-line (a pipe keeps a write whole up to PIPE_BUF bytes only)."""

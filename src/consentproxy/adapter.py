@@ -16,10 +16,14 @@ visitor's connection), and `access_line` is the one JSON line it logs per reques
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import ssl
 import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
+
+import orjson
 
 from consentproxy.banner.render import MARK_HEADER, package_version
 from consentproxy.body import BodyTransform
@@ -56,6 +60,7 @@ __all__ = [
     "Request",
     "ResponsePlan",
     "UserError",
+    "access_json",
     "access_line",
     "build_engine",
     "header",
@@ -162,6 +167,26 @@ async def take_over(previous: Engine | None, engine: Engine | None) -> Records |
 def is_websocket(req: Request) -> bool:
     """A WebSocket handshake: the adapter passes it through (never rewritten)."""
     return req.first.get("upgrade", "").lower() == "websocket"
+
+
+# C1 controls (U+009B is a CSI to xterm, U+0085 a line break to str.splitlines) and U+2028,
+# U+2029 (line breaks to a JavaScript log viewer), in UTF-8: JSON may carry them raw.
+_RAW_CONTROLS = re.compile(rb"\xc2[\x80-\x9f]|\xe2\x80[\xa8\xa9]")
+
+
+def access_json(line: dict[str, object]) -> bytes:
+    """An access line as the one JSON line both adapters write, every control character
+    escaped: its path and cookie names are the visitor's (orjson escapes C0 only, and a
+    name with a byte no UTF-8 reads, \\udcff, it refuses: the line was lost)."""
+    try:
+        out = orjson.dumps(line)
+    except TypeError:  # (a surrogate escape: json escapes it, and all else, as ASCII)
+        return json.dumps(line, separators=(",", ":")).encode()
+    return out if out.isascii() else _RAW_CONTROLS.sub(_json_escape, out)
+
+
+def _json_escape(m: re.Match[bytes]) -> bytes:
+    return b"\\u%04x" % ord(m[0].decode())
 
 
 def access_line(

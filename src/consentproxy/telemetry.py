@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import bisect
 import itertools
-import json
 import logging
 import select
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, TextIO
 
-import orjson
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -29,7 +27,14 @@ from prometheus_client.core import (
     Metric,
 )
 
-from consentproxy.adapter import C_LOOP, Engine, Report, access_line, package_version
+from consentproxy.adapter import (
+    C_LOOP,
+    Engine,
+    Report,
+    access_json,
+    access_line,
+    package_version,
+)
 
 ACCESS_LOG_BATCH = 256  # lines; the adapter also flushes every FLUSH_SECONDS
 FLUSH_SECONDS = 1.0
@@ -50,12 +55,8 @@ class AccessLog:
         self.lines: list[bytes] = []  # UTF-8, decoded together at flush()
 
     def add(self, line: dict[str, object]) -> None:
-        lines = self.lines
-        try:
-            lines.append(orjson.dumps(line))
-        except TypeError:  # a name with a byte no UTF-8 reads (a surrogate escape): \udcff
-            lines.append(json.dumps(line, separators=(",", ":")).encode())
-        if len(lines) >= ACCESS_LOG_BATCH:
+        self.lines.append(access_json(line))
+        if len(self.lines) >= ACCESS_LOG_BATCH:
             self.flush()
 
     def flush(self) -> None:
