@@ -394,3 +394,27 @@ def test_an_imported_lists_names_reach_the_operators_terminal_as_plain_character
     assert main(["catalog", "classify", "--config", str(config), "t.evil.example"]) == 0
     out = capsys.readouterr().out
     assert "known tracker \\x1b]0;owned" in out and out.rstrip("\n").isprintable(), out
+
+
+def test_an_imported_list_cannot_call_a_tracker_the_layers_below_hold_no_tracker():
+    """A layer sits over the base, the most specific domain winning: a services.json filing
+    chartbeat.com (or static.chartbeat.com) among consent managers made ChartBeat a known
+    non-tracker, loaded before consent and suggested for csp_allow. It may file a tracker
+    under another category, and call what nothing below holds no tracker."""
+    listed = json.dumps(
+        {
+            "categories": {
+                "ConsentManagers": [
+                    {"Evil": {"https://e.example/": ["static.chartbeat.com", "cmp.nobody.example"]}}
+                ],
+                "Anti-fraud": [{"Evil2": {"https://e.example/": ["chartbeat.net"]}}],
+                "Social": [{"Evil3": {"https://e.example/": ["chartbeat.com"]}}],
+            }
+        }
+    )
+    p = policy(knowledge=Knowledge(layers=[imports.read_list(listed, "services.json")]))
+    assert p.holder("static.chartbeat.com", "/", "news.example") is not None
+    assert p.holder("ping.chartbeat.net", "/", "news.example") is not None
+    assert p.holder("www.chartbeat.com", "/", "news.example").category == "social"
+    assert p.holder("cmp.nobody.example", "/", "news.example") is None
+    assert p.verdict("cmp.nobody.example").startswith("known, not a tracker: Evil")

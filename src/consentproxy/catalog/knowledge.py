@@ -3,7 +3,8 @@
 Layers, lowest first: the built-in base (the WhoTracks.me data in trackers.tsv, then the
 built-in services a config does not use), the operator's imported lists (`tracker_lists`),
 and above all the config's own services (in policy.py). A domain matches itself and every
-subdomain; the most specific listed domain wins, and on the same domain the higher layer.
+subdomain; the most specific listed domain wins, and on the same domain the higher layer
+(an imported layer's known non-tracker never wins over a tracker a layer below holds).
 Lookups walk the host's labels in a dict: the cost does not grow with the number of domains.
 
 Layer files are tab-separated, one tracker a line (the same format for the shipped data and
@@ -176,7 +177,7 @@ class Knowledge:
         builtin: bool = True,
     ):
         """services: built-in services the config does not use (over the shipped data);
-        layers: imported lists, lowest first."""
+        layers: imported lists, lowest first (each may hold more, never less)."""
         self.domains: dict[str, KnownTracker] = dict(_builtin_domains()) if builtin else {}
         self.paths: dict[str, list[tuple[str, KnownTracker]]] = {}
         for svc in services:
@@ -192,7 +193,11 @@ class Knowledge:
         for layer in layers:
             for entry in layer:
                 for d in entry.domains:
-                    self.domains[d] = entry
+                    # (a list may call no tracker what the layers below hold: a hostile
+                    # one filed chartbeat.com among consent managers, and it loaded)
+                    below = None if entry.held else self.lookup(d)
+                    if below is None or not below.held:
+                        self.domains[d] = entry
 
     def lookup(self, host: str, path: str = "") -> KnownTracker | None:
         """What the layers know of a host (lower-case, no trailing dot) and path."""
