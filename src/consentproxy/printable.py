@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import re
 
-# (C0, DEL, C1, the Unicode line and paragraph separators some viewers break at, and a lone
+# (C0, DEL, C1, the Unicode line and paragraph separators some viewers break at, the
+# bidirectional overrides and isolates that show a line's text in another order, and a lone
 # UTF-16 surrogate, which a terminal's UTF-8 cannot take)
-UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 def printable(text: str) -> str:
