@@ -597,7 +597,7 @@ def test_an_access_line_carries_a_visitors_controls_escaped() -> None:
     viewer) went to the log raw; they are JSON escapes now, the line reads back the same."""
     log = io.StringIO()
     access_log = AccessLog(log)
-    path, name = '/\x9b2J\x85{"forged": 1}\u2028\u2029\x1b', "\x9b31m_ga"
+    path, name = '/\x9b2J\x85{"forged": 1}\u2028\u2029\x1b\u202e\u2067', "\x9b31m_ga"
     access_log.add({"path": path, "request_cookies_stripped": [name], "text": "é€"})
     access_log.flush()
     text = log.getvalue()

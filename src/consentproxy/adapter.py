@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import ssl
 import time
 from collections.abc import Callable
@@ -34,6 +33,7 @@ from consentproxy.endpoints import MAX_BODY
 from consentproxy.engine import Engine, Exchange, Head, Request, ResponsePlan
 from consentproxy.errors import UsageError, UserError
 from consentproxy.httpheaders import Headers, header, sendable, without
+from consentproxy.printable import UNPRINTABLE
 from consentproxy.record import Records
 from consentproxy.records import keep_records, redacted
 from consentproxy.report import Report
@@ -169,11 +169,6 @@ def is_websocket(req: Request) -> bool:
     return req.first.get("upgrade", "").lower() == "websocket"
 
 
-# C1 controls (U+009B is a CSI to xterm, U+0085 a line break to str.splitlines) and U+2028,
-# U+2029 (line breaks to a JavaScript log viewer), in UTF-8: JSON may carry them raw.
-_RAW_CONTROLS = re.compile(rb"\xc2[\x80-\x9f]|\xe2\x80[\xa8\xa9]")
-
-
 def access_json(line: dict[str, object]) -> bytes:
     """An access line as the one JSON line both adapters write, every control character
     escaped: its path and cookie names are the visitor's (orjson escapes C0 only, and a
@@ -182,11 +177,10 @@ def access_json(line: dict[str, object]) -> bytes:
         out = orjson.dumps(line)
     except TypeError:  # (a surrogate escape: json escapes it, and all else, as ASCII)
         return json.dumps(line, separators=(",", ":")).encode()
-    return out if out.isascii() else _RAW_CONTROLS.sub(_json_escape, out)
-
-
-def _json_escape(m: re.Match[bytes]) -> bytes:
-    return b"\\u%04x" % ord(m[0].decode())
+    if out.isascii():
+        return out
+    # (C0 is escaped already; C1 controls, U+2028 and the bidirectional overrides are not)
+    return UNPRINTABLE.sub(lambda m: f"\\u{ord(m[0]):04x}", out.decode()).encode()
 
 
 def access_line(
