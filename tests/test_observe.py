@@ -22,6 +22,14 @@ def observed(config):
     return engine, lines
 
 
+def page(engine, markup, path="/"):
+    """markup served as a page at path (what it loads observed)."""
+    ex = engine.begin(Request("GET", path, [("Host", "www.shop.example.com")]))
+    plan = ex.response(200, HTML)
+    plan.body.feed(markup)
+    plan.body.close()
+
+
 def visit(engine, cookie="", set_cookies=()):
     ex = engine.begin(
         Request(
@@ -84,14 +92,13 @@ def test_a_visitors_made_up_cookie_names_are_counted_up_to_a_bound(config, monke
 
 def test_observe_gives_each_third_party_the_knowledge_bases_verdict(config):
     engine, lines = observed(config)
-    ex = engine.begin(Request("GET", "/news/1?x=2", [("Host", "www.shop.example.com")]))
-    plan = ex.response(200, HTML)
-    plan.body.feed(
+    page(
+        engine,
         b'<script src="https://static.chartbeat.com/c.js"></script>'
         b'<script src="https://cdn.jsdelivr.net/npm/x.js"></script>'
-        b'<img src="https://img.shop.example.com/a.png">'
+        b'<img src="https://img.shop.example.com/a.png">',
+        "/news/1?x=2",
     )
-    plan.body.close()
     assert sorted(lines) == [
         (
             "observe: third-party host 'cdn.jsdelivr.net' on /news/1 is named by no service (nor "
@@ -292,15 +299,13 @@ def test_a_pages_made_up_hosts_put_no_config_lines_in_what_suggest_prints(config
     the operator pastes as three entries; a line break left the comment of an unknown one.
     What is no host name is in no config line, the page's names in none but as counted."""
     engine, _ = observed(config)
-    ex = engine.begin(Request("GET", "/", [("Host", "www.shop.example.com")]))
-    plan = ex.response(200, HTML)
-    plan.body.feed(
+    page(
+        engine,
         b'<img src="https://a.com,%20tracker.evil.example,%20x.cdn.jsdelivr.net/p.png">'
         b'<img src="https://x%0acsp_allow%20[*]%0a%23.nobody.example/p.png">'
         b'<img src="https://&anchor.cdn.jsdelivr.net/p.png">'
-        b'<script src="https://cdn.jsdelivr.net/npm/x.js"></script>'
+        b'<script src="https://cdn.jsdelivr.net/npm/x.js"></script>',
     )
-    plan.body.close()
     summary = engine.observer.summary()
     lines = observe.suggest(engine.policy, engine.observer.hosts, "shop.example.com")
     assert lines == summary[-len(lines) :]
@@ -316,10 +321,6 @@ def test_a_visitors_path_in_an_observe_line_is_one_line_of_plain_characters(conf
     line break to str.splitlines) and U+2028; they reached the log raw."""
     engine, lines = observed(config)
     path = "/\x1b]0;owned\x07\x9b2J\x85observe: forged\u2028x"
-    ex = engine.begin(Request("GET", path, [("Host", "www.shop.example.com")]))
-    ex.upstream_headers()
-    plan = ex.response(200, HTML)
-    plan.body.feed(b'<img src="https://cdn.unknown-tracker.example/p.png">')
-    plan.body.close()
+    page(engine, b'<img src="https://cdn.unknown-tracker.example/p.png">', path)
     assert len(lines) == 1 and lines[0].isprintable(), lines
     assert "on /\\x1b]0;owned\\x07\\x9b2J\\x85observe: forged\\u2028x is named" in lines[0]
