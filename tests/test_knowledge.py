@@ -418,3 +418,28 @@ def test_an_imported_list_cannot_call_a_tracker_the_layers_below_hold_no_tracker
     assert p.holder("www.chartbeat.com", "/", "news.example").category == "social"
     assert p.holder("cmp.nobody.example", "/", "news.example") is None
     assert p.verdict("cmp.nobody.example").startswith("known, not a tracker: Evil")
+
+
+def test_catalog_import_reads_no_further_than_a_list_may_be_and_writes_no_layer_too_big(
+    tmp_path, capsys, monkeypatch
+):
+    """A list was read whole (a name for /dev/zero took all memory), and a layer over
+    MAX_LAYER_BYTES was written, which the config then refused: serve would not start."""
+    from consentproxy.cli import main
+
+    into = tmp_path / "layer.tsv"
+    (tmp_path / "zero.txt").symlink_to("/dev/zero")
+    assert main(["catalog", "import", str(tmp_path / "zero.txt"), "--into", str(into)]) == 2
+    assert "zero.txt (not a regular file" in capsys.readouterr().err
+    hosts = tmp_path / "h.txt"
+    hosts.write_text("".join(f"0.0.0.0 ads{i}.example{i}.com\n" for i in range(2000)))
+    monkeypatch.setattr(imports, "MAX_LIST_BYTES", 1000)
+    assert main(["catalog", "import", str(hosts), "--into", str(into)]) == 2
+    assert "h.txt: more than 0 MiB, which no tracker list is" in capsys.readouterr().err
+    monkeypatch.setattr(imports, "MAX_LIST_BYTES", 1 << 20)
+    monkeypatch.setattr(knowledge, "MAX_LAYER_BYTES", 50_000)
+    assert main(["catalog", "import", str(hosts), "--into", str(into)]) == 2
+    assert "layer.tsv would be more than 0 MiB, which a config refuses; nothing written" in (
+        capsys.readouterr().err
+    )
+    assert not into.exists()

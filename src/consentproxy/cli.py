@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from consentproxy.adapter import Engine, build_engine, package_version, secret_keys
-from consentproxy.catalog import CATALOG_CATEGORIES, imports
+from consentproxy.catalog import CATALOG_CATEGORIES, imports, knowledge
 from consentproxy.catalog.knowledge import LAYER_HEADER, format_layer, read_layer
 from consentproxy.catalog.ocd import (
     DATABASE_FILE,
@@ -46,6 +46,7 @@ from consentproxy.config import (
 from consentproxy.consent import keys_from_env, parse_state
 from consentproxy.domains import site_of
 from consentproxy.errors import UsageError, UserError
+from consentproxy.files import read_at_most
 from consentproxy.observe import config_warnings, suggest
 from consentproxy.policy import NEVER, Policy, names_cookie
 from consentproxy.printable import printable
@@ -599,9 +600,15 @@ def cmd_catalog_import(args: argparse.Namespace) -> int:
     layer = list(read_layer(target)) if target.exists() else []
     for name in args.files:
         try:
-            text = Path(name).read_text(encoding="utf-8", errors="replace")
+            data = read_at_most(Path(name), imports.MAX_LIST_BYTES)
         except OSError as e:
             raise UsageError(f"cannot read {name} ({e.strerror})") from None
+        if len(data) > imports.MAX_LIST_BYTES:
+            raise UsageError(
+                f"{name}: more than {imports.MAX_LIST_BYTES >> 20} MiB, which no tracker list "
+                "is; check the path, or split the list"
+            )
+        text = data.decode("utf-8", errors="replace")
         found = imports.read_list(text, Path(name).name, args.format, args.category)
         if not found:  # (nothing is written: a wrong file is likelier than an empty list)
             raise UsageError(
@@ -614,12 +621,18 @@ def cmd_catalog_import(args: argparse.Namespace) -> int:
             f"consentproxy: {sum(len(e.domains) for e in found)} domains of "
             f"{len(found)} trackers from {name}"
         )
-    with _writing("--into"):
-        target.write_text(
-            f"{LAYER_HEADER}\n# Imported with `consentproxy catalog import`; "
-            "use only lists you are licensed to use.\n" + format_layer(layer),
-            encoding="utf-8",
+    written = (
+        f"{LAYER_HEADER}\n# Imported with `consentproxy catalog import`; "
+        "use only lists you are licensed to use.\n" + format_layer(layer)
+    ).encode()
+    if len(written) > knowledge.MAX_LAYER_BYTES:  # (serve would refuse it: nothing written)
+        raise UsageError(
+            f"{target} would be more than {knowledge.MAX_LAYER_BYTES >> 20} MiB, which a config "
+            "refuses; nothing written: import fewer lists into it, or split them over two "
+            "files (tracker_lists takes several)"
         )
+    with _writing("--into"):
+        target.write_bytes(written)
     print(
         f"consentproxy: {target} holds {sum(len(e.domains) for e in layer)} domains; "
         f"name it in your config: tracker_lists: [{target}]"

@@ -12,11 +12,14 @@ import json
 import re
 from collections.abc import Iterable
 
-from consentproxy.catalog.knowledge import NOT_A_TRACKER, KnownTracker
+from consentproxy.catalog.knowledge import MAX_LAYER_BYTES, NOT_A_TRACKER, KnownTracker
 from consentproxy.domains import is_public_suffix, registrable
 from consentproxy.errors import ConfigError
 
 FORMATS = ("auto", "hosts", "disconnect", "rules")
+# A list read whole (/dev/zero, or a huge file, costs this, not all memory): four layers' limit,
+# a hosts file's lines being longer than the layer's.
+MAX_LIST_BYTES = 4 * MAX_LAYER_BYTES
 # Disconnect's categories -> the catalog's ("-": known, not a tracker; None: skipped).
 DISCONNECT = {
     "Advertising": "advertising",
