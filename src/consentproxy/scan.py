@@ -3,8 +3,8 @@
 For every state, a fresh headless Chromium (Debian's) visits the pages through the proxy
 started in-process with that state forced (or, with `direct`, the site as it is, before any
 choice: state none alone) and records third-party requests (also those a page sends as it
-is left), cookies (jar and Set-Cookie), localStorage and sessionStorage, the banner and
-console errors, with a screenshot. Anything the state does not allow is a violation.
+is left), cookies (jar and Set-Cookie), localStorage and sessionStorage, IndexedDB databases
+and Cache Storage caches, the banner and console errors, with a screenshot. Anything the state does not allow is a violation.
 
 Offline by default: third-party requests are answered by the scanner (and counted), never
 sent, so a scan reaches nothing but the site itself. Playwright is imported only here.
@@ -121,7 +121,21 @@ LEAVE_JS = """() => {
   document.dispatchEvent(new Event('visibilitychange', {bubbles: true}));
   window.dispatchEvent(new Event('unload'));
 }"""
-STORAGE_JS = "[Object.keys(localStorage), Object.keys(sessionStorage)]"  # (see _isolated)
+# localStorage's and sessionStorage's keys, IndexedDB's databases and Cache Storage's caches
+# (trackers keep their ids in each; caches is there in a secure context alone; see _isolated)
+STORAGE_JS = """(async () => [
+  Object.keys(localStorage),
+  Object.keys(sessionStorage),
+  (await indexedDB.databases()).map((db) => db.name),
+  self.caches ? await caches.keys() : [],
+])()"""
+# what Judge.storage's areas are called in a violation's detail, in STORAGE_JS's order
+AREAS = {
+    "local": "localStorage",
+    "session": "sessionStorage",
+    "indexedDB": "IndexedDB",
+    "cache": "Cache Storage",
+}
 
 
 LINKS_JS = """(function links(root) {
@@ -187,16 +201,23 @@ class PageRecord:
     # each key this page added to localStorage or sessionStorage, judged as a cookie name (the
     # first MAX_KEPT)
     storage: list[dict[str, Any]] = field(default_factory=list)
+    # each IndexedDB database and Cache Storage cache this page created, judged as a storage
+    # key of its name (the first MAX_KEPT each)
+    databases: list[dict[str, Any]] = field(default_factory=list)
+    caches: list[dict[str, Any]] = field(default_factory=list)
     console_errors: list[str] = field(default_factory=list)  # the first MAX_ERRORS, cut
     console_errors_left_off: int = 0  # how many more there were
     violations: list[dict[str, str]] = field(default_factory=list)
     # The cookies and third parties seen that the cookie declaration does not list.
     undeclared: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # what could not be recorded (no failure)
-    # how many more cookies, Set-Cookie headers and storage keys there were than kept
+    # how many more cookies, Set-Cookie headers, storage keys, databases and caches there were
+    # than kept
     cookies_left_off: int = 0
     set_cookies_left_off: int = 0
     storage_left_off: int = 0
+    databases_left_off: int = 0
+    caches_left_off: int = 0
 
 
 class Judge:
@@ -244,8 +265,9 @@ class Judge:
         }
 
     def storage(self, key: str, area: str) -> dict[str, Any]:
-        """A storage key, classified as a cookie of its name; one nothing names is the site's
-        own state (listed, never charged: unknown_cookies is for cookies)."""
+        """A storage key (an IndexedDB database's or a cache's name too: area, one of AREAS),
+        classified as a cookie of its name; one nothing names is the site's own state (listed,
+        never charged: unknown_cookies is for cookies)."""
         category = self.policy.cookie_category(key)
         return {
             "key": key,
@@ -285,7 +307,14 @@ class Judge:
         if failed:
             # (a page the site failed to serve was not scanned in full: never a clean report)
             why = page.error or f"the site answered {page.status}"
-            seen_any = page.requests or page.cookies or page.set_cookies or page.storage
+            seen_any = (
+                page.requests
+                or page.cookies
+                or page.set_cookies
+                or page.storage
+                or page.databases
+                or page.caches
+            )
             found.append(
                 {
                     "kind": "page-failed",
@@ -301,12 +330,12 @@ class Judge:
                         "detail": f"{r['service']} ({r['category']}) loaded {r['url']}",
                     }
                 )
-        for st in page.storage:
+        for st in page.storage + page.databases + page.caches:
             if not st["allowed"]:
                 found.append(
                     {
                         "kind": "storage",
-                        "detail": f"{st['key']} ({st['category']}) in {st['area']}Storage "
+                        "detail": f"{st['key']} ({st['category']}) in {AREAS[st['area']]} "
                         "without consent",
                     }
                 )
@@ -644,11 +673,11 @@ class Scanner:
                 )
                 await _close(window)
             opened.clear()
-            record.storage = [s for s in record.storage if (s["area"], s["key"]) not in stored]
-            stored |= {(s["area"], s["key"]) for s in record.storage}
-            record.storage, record.storage_left_off = _kept(
-                record.storage, lambda s: not s["allowed"], MAX_KEPT
-            )
+            added = [s for s in record.storage if (s["area"], s["key"]) not in stored]
+            stored |= {(s["area"], s["key"]) for s in added}
+            record.storage, record.storage_left_off = _kept_in(added, "local", "session")
+            record.databases, record.databases_left_off = _kept_in(added, "indexedDB")
+            record.caches, record.caches_left_off = _kept_in(added, "cache")
             record.local_storage = [s["key"] for s in record.storage if s["area"] == "local"]
             record.requests, record.requests_left_off = _kept(
                 [
@@ -848,6 +877,7 @@ async def _isolated(page: Page, expression: str) -> Any:
                 "expression": expression,
                 "contextId": world["executionContextId"],
                 "returnByValue": True,
+                "awaitPromise": True,  # (STORAGE_JS's reads of IndexedDB and caches)
             },
         )
 
@@ -863,13 +893,10 @@ async def _isolated(page: Page, expression: str) -> Any:
 
 
 async def _storage(page: Page, judge: Judge) -> list[dict[str, Any]]:
-    """The keys in the page's localStorage and sessionStorage, judged."""
+    """The keys in the page's localStorage and sessionStorage and the names of its IndexedDB
+    databases and caches, judged (PageRecord.storage until the visit is over)."""
     areas = await _isolated(page, STORAGE_JS)
-    return [
-        judge.storage(_clean(key), area)
-        for area, keys in zip(("local", "session"), areas)
-        for key in keys
-    ]
+    return [judge.storage(_clean(key), area) for area, keys in zip(AREAS, areas) for key in keys]
 
 
 async def _close(page: Page) -> None:
@@ -996,6 +1023,11 @@ def _kept(
     flags = [charged(item) for item in judged]
     first = sorted(range(len(judged)), key=lambda i: not flags[i])[:most]
     return [judged[i] for i in sorted(first)], len(judged) - len(first)
+
+
+def _kept_in(stored: list[dict[str, Any]], *areas: str) -> tuple[list[dict[str, Any]], int]:
+    """What a page stored in these areas (see AREAS), kept as _kept keeps it."""
+    return _kept([s for s in stored if s["area"] in areas], lambda s: not s["allowed"], MAX_KEPT)
 
 
 def _jar_key(cookie: Any) -> tuple[str, str, str]:

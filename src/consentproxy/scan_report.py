@@ -26,8 +26,8 @@ tr.bad td{background:#fdecec}img{max-width:420px;border:1px solid #ccc}
 KINDS = {
     "request": "a third-party request of a service whose category the state does not allow",
     "cookie": "a cookie of a category the state does not allow",
-    "storage": "a localStorage or sessionStorage key named as a cookie of a category the "
-    "state does not allow",
+    "storage": "a localStorage or sessionStorage key, an IndexedDB database or a Cache Storage "
+    "cache named as a cookie of a category the state does not allow",
     "cookie-lifetime": "a cookie living longer than 13 months",
     "consent-lifetime": "the consent cookie living longer than max_age_days",
     "banner-missing": "no consent banner before a choice (state none)",
@@ -120,6 +120,20 @@ def _left_off(page: dict[str, Any], items: str) -> str:
     )
 
 
+def _names(stored: list[dict[str, Any]]) -> str:
+    """A page's IndexedDB databases or caches (none in a report of an earlier version)."""
+    return _table(
+        ["name", "category", "in this state"],
+        (
+            (
+                (s["key"], s["category"], "allowed" if s["allowed"] else "not allowed"),
+                not s["allowed"],
+            )
+            for s in stored
+        ),
+    )
+
+
 def _page(page: dict[str, Any], out: Path, anchor: str = "") -> str:
     banner = page["banner"]
     own = f" (the site's own {banner['tool']})" if banner.get("tool") else ""
@@ -199,6 +213,12 @@ def _page(page: dict[str, Any], out: Path, anchor: str = "") -> str:
                 for s in page.get("storage", [])
             ),
         ),
+        "<h4>IndexedDB databases this page created</h4>",
+        _left_off(page, "databases"),
+        _names(page.get("databases", [])),
+        "<h4>Cache Storage caches this page created</h4>",
+        _left_off(page, "caches"),
+        _names(page.get("caches", [])),
         (
             _table(["not recorded"], (((w,), False) for w in page["warnings"]))
             if page.get("warnings")

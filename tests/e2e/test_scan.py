@@ -274,6 +274,12 @@ TRICKY = {  # path -> (status, content type, body)
         "text/html",
         "<script>addEventListener('pagehide', () => { for (;;); });</script>",
     ),
+    "/databases": (  # a tracker's id kept in an IndexedDB database and a cache, and its own
+        200,
+        "text/html",
+        "<script>indexedDB.open('_hjid'); indexedDB.open('shop'); caches.open('_ga'); "
+        + "caches.open('assets');</script>",
+    ),
     "/many-keys": (  # 3,000 storage keys of its own, then a tracker's
         200,
         "text/html",
@@ -979,3 +985,27 @@ def test_a_page_lengthening_its_own_address_is_reported_in_bounds(tricky_origin,
     whole = len(f"{tricky_origin}long-url?") + 1_000_000
     assert page["url"].endswith(f"... (cut: {whole} characters)")
     assert page["warnings"] == [] and (tmp_path / "report.json").stat().st_size < 20000
+
+
+def test_indexeddb_databases_and_caches_a_page_creates_are_judged(tricky_origin, tmp_path):
+    """Neither was read: a tracker keeping its id in an IndexedDB database or a Cache Storage
+    cache (a cookie by another name) was reported clean."""
+    _, report = scan(tricky_origin, tmp_path, "--direct", "--paths", "/databases,/after")
+    page, after = report["states"][0]["pages"]
+    assert sorted((d["key"], d["category"], d["allowed"]) for d in page["databases"]) == [
+        ("_hjid", "analytics", False),
+        ("shop", "unknown", True),
+    ]
+    assert sorted((c["key"], c["allowed"]) for c in page["caches"]) == [
+        ("_ga", False),
+        ("assets", True),
+    ]
+    assert page["databases_left_off"] == page["caches_left_off"] == 0
+    assert {v["detail"] for v in page["violations"] if v["kind"] == "storage"} == {
+        "_hjid (analytics) in IndexedDB without consent",
+        "_ga (analytics) in Cache Storage without consent",
+    }
+    assert after["databases"] == after["caches"] == [] and page["storage"] == []
+    html = (tmp_path / "report.html").read_text()
+    assert "<h4>IndexedDB databases this page created</h4>" in html
+    assert "<tr class=bad><td>_hjid</td><td>analytics</td><td>not allowed</td></tr>" in html
