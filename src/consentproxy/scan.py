@@ -4,7 +4,8 @@ For every state, a fresh headless Chromium (Debian's) visits the pages through t
 started in-process with that state forced (or, with `direct`, the site as it is, before any
 choice: state none alone) and records third-party requests (also those a page sends as it
 is left), cookies (jar and Set-Cookie), localStorage and sessionStorage, IndexedDB databases
-and Cache Storage caches, the banner and console errors, with a screenshot. Anything the state does not allow is a violation.
+and Cache Storage caches, the banner and console errors, with a screenshot. Anything the state
+does not allow is a violation.
 
 Offline by default: third-party requests are answered by the scanner (and counted), never
 sent, so a scan reaches nothing but the site itself. Playwright is imported only here.
