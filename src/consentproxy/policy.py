@@ -147,14 +147,26 @@ _HOST = (
     rb"(?P<spelt>(?:[a-zA-Z0-9.-]|%(x)s)+)|[a-zA-Z0-9.-]+\.[a-zA-Z]{2,})"
     % {b"x": _SPELT, b"e": _ESCAPE}
 )
+# What may come before a host: userinfo (https://u@host), read past.
+_USERINFO = rb"(?:[^\s/\\@\"'<>?#]{1,256}+@)?"
 # A host and path inside a URL in text: //host, \/\/host (JSON-escaped) or \\host. Both
 # cases spelt out: re.IGNORECASE made each match ~10x slower on long texts. Group 1 the
 # host, "spelt" set when spelt, 3 the path.
-_URL_HOST_RE = re.compile(rb"(?:/|\\/|\\)(?:/|\\/|\\)%s((?:/|\\/)[^\s\"'<>?#]*)?" % _HOST)
+_AFTER_SLASHES = rb"%s%s((?:/|\\/)[^\s\"'<>?#]*)?" % (_USERINFO, _HOST)
+_URL_HOST_RE = re.compile(rb"(?:/|\\/|\\)(?:/|\\/|\\)" + _AFTER_SLASHES)
+# A slash, then tabs or newlines (the URL parser drops them, a string's escapes of them or a
+# line continuation too) and a slash: "https:/<TAB>/host". Found among _SEPARATORS by how it
+# starts (one tab, a string's escape, one line break then a slash: "*/" ends many a
+# comment's line).
+_BREAKS_AFTER = (b"\t", b"\\t", b"\\n", b"\\r", b"\\\n", b"\\\r", b"\n/", b"\r/", b"\r\n/")
+_BROKEN_URL_RE = re.compile(rb"/(?:[\t\n\r]|\\[tnr\n]|\\\r\n?)+(?:/|\\/|\\)" + _AFTER_SLASHES)
 # Where a _URL_HOST_RE match may start: a host byte after two of "/" and "\\" (each pair
 # found by _SEPARATORS); _URL_SHAPE tells the kind of a byte: "/" for those two, "a" for
 # the bytes a host may start with, " " for the rest.
-_SEPARATORS = ahocorasick_rs.BytesAhoCorasick([b"//", b"/\\", b"\\/", b"\\\\"])
+_PAIRS = 4  # (the first four: a pair; after them, broken slashes' starts)
+_SEPARATORS = ahocorasick_rs.BytesAhoCorasick(
+    [b"//", b"/\\", b"\\/", b"\\\\", *(b"/" + b for b in _BREAKS_AFTER)]
+)
 _HOST_BYTES = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-%"
 _URL_SHAPE = bytes(
     47 if c in b"/\\" else 97 if c in _HOST_BYTES or c >= 0x80 else 32 for c in range(256)
@@ -169,7 +181,7 @@ _BARE_URL_RE = re.compile(rb"[\"']%s((?:/|\\/)[^\s\"'<>?#]*)" % _HOST)
 # A URL of a special scheme with one slash or none before its host ("https:host/x.js",
 # "https:/host"): the URL parser reads a host there too (in the lower-cased text).
 _SCHEME_HOST_RES = tuple(  # (each starts with a literal: the engine skips to it at C speed)
-    re.compile(scheme + rb"s?:(?:/|\\/|\\)?%s((?:/|\\/)[^\s\"'<>?#]*)?" % _HOST)
+    re.compile(scheme + rb"s?:(?:/|\\/|\\)?%s%s((?:/|\\/)[^\s\"'<>?#]*)?" % (_USERINFO, _HOST))
     for scheme in (rb"http", rb"ws")
 )
 # A spelt host longer than this is read as none: what UTS #46 maps a long run costs ~2 us a
@@ -776,14 +788,20 @@ def _unhooked(low: bytes) -> bool:
 
 
 def url_host_matches(text: bytes) -> Iterator[re.Match[bytes]]:
-    """_URL_HOST_RE.finditer(text), trying it only where a match may start: its host comes
+    """_URL_HOST_RE.finditer(text), and _BROKEN_URL_RE's match at each run of broken
+    slashes, trying it only where a match may start: its host comes
     after two slashes or backslashes (at k + 2 for a pair at k: a host byte, or a backslash
     that starts an escape), and its start, a slash or
     a backslash, 2 to 4 bytes before the host. Python's regex engine tries every byte, at
     ~100 MB/s."""
     pos = 0  # no match starts before (the end of the last one, or the starts tried)
     last = len(text) - 2  # a pair from there on has no host after it
-    for _, k, _ in _SEPARATORS.find_matches_as_indexes(text, overlapping=True):
+    for index, k, _ in _SEPARATORS.find_matches_as_indexes(text, overlapping=True):
+        if index >= _PAIRS:  # (read wherever they are, besides the pairs' matches: one may
+            # have read past them as a host of its own, "\/\t\/host" as "\/\t")
+            if k < last and (m := _BROKEN_URL_RE.match(text, k)):
+                yield m
+            continue
         if k < pos or k >= last:
             continue
         kind = _URL_SHAPE[text[k + 2]]
