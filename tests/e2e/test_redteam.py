@@ -32,6 +32,24 @@ PIXEL = "https://www.facebook.com/tr?id=1"
 GA = "https://www.google-analytics.com/analytics.js"
 # `import "https://www.google-analytics.com/analytics.js";`, base64 (a data: module's code)
 GA_MODULE_B64 = "aW1wb3J0ICJodHRwczovL3d3dy5nb29nbGUtYW5hbHl0aWNzLmNvbS9hbmFseXRpY3MuanMiOw=="
+GA_HOST = "www.google-analytics.com"
+
+
+def module(url: str) -> str:
+    """A parser-inserted module script importing url."""
+    return f"<script type=module>import '{url}';</script>"
+
+
+def inserted_module(url: str) -> str:
+    """A module script importing url (its host split, out of the rewrite's sight) that a
+    script inserts: the guard reads it."""
+    url = url.replace("google-analytics", 'google-" + "analytics')
+    return (
+        "<script>var s = document.createElement('script'); s.type = 'module'; "
+        f"s.textContent = \"import '{url}';\"; document.head.appendChild(s);</script>"
+    )
+
+
 BOX = "<div id=box style='width:20px;height:20px'>box</div>"
 # Built at run time, so the rewrite cannot see them in the page: the guard is on its own.
 JS_URLS = (
@@ -200,6 +218,29 @@ FOUND = {
     "/shadow-root-set-html-image": script(
         f"box.attachShadow({{mode: 'open'}}).setHTML('<img src=\"' + T + '\">', {KEEP_IMG});"
     ),
+    # --- spellings of a tracker's URL the URL parser reads (found by helper-141): a tab or
+    # a newline between the slashes (it drops them anywhere), a string's \\t or \\n, a
+    # backslash for a slash, userinfo before the host
+    "/module-import-tab-between-slashes": module(f"https:/\t/{GA_HOST}/a.js"),
+    "/module-import-escaped-tab-between-slashes": module(f"https:/\\t/{GA_HOST}/a.js"),
+    "/module-import-escaped-newline-between-slashes": module(f"https:/\\n/{GA_HOST}/a.js"),
+    "/module-import-tabs-around-slashes": module(f"https:\t/\t\t/\t{GA_HOST}/a.js"),
+    "/module-import-template-newline-between-slashes": "<script type=module>"
+    f"import(`https:/\n/{GA_HOST}/a.js`);</script>",
+    "/module-import-userinfo-and-port": module(f"https://u@{GA_HOST}:443/a.js"),
+    "/import-map-escaped-tab-between-slashes": '<script type=importmap>{"imports": {"a": '
+    f'"https:/\\t/{GA_HOST}/a.js"}}}}</script><script type=module>import "a";</script>',
+    "/inserted-module-import-tab-between-slashes": inserted_module(f"https:/\t/{GA_HOST}/a.js"),
+    "/inserted-module-import-escaped-tab": inserted_module(f"https:/\\\\t/{GA_HOST}/a.js"),
+    "/inserted-module-import-escaped-newline": inserted_module(f"https:/\\\\n/{GA_HOST}/a.js"),
+    "/inserted-module-import-backslashes": inserted_module(f"https:{'\\' * 8}{GA_HOST}/a.js"),
+    "/inserted-import-map-escaped-tab": script(
+        "var s = document.createElement('script'); s.type = 'importmap'; "
+        's.textContent = \'{"imports": {"a": "https:/\\\\t/www.google-\' + '
+        "'analytics.com/a.js\"}}'; document.head.appendChild(s); "
+        "var m = document.createElement('script'); m.type = 'module'; "
+        "m.textContent = 'import \"a\";'; document.head.appendChild(m);"
+    ),
 }
 # Navigations a script makes, U their URL (a tracker's here; the site's own and an allowed
 # host's in NAVIGATION_CONTROLS): a form submitted (into the hidden frame h or the page
@@ -326,6 +367,19 @@ SECURE = {
     "/cache-add-all",
 }
 BLOCKED = {
+    # (spellings read already: entities, backslashes, case, a final dot, percent-escapes,
+    # IDNA's full stops and fullwidth letters, C0 controls around)
+    "/img-entity-spelt-url": "<img src='https:&#x2F;&#x2F;www&period;face&NewLine;book.com/tr'>",
+    "/img-backslashes-upper-case-final-dot": "<img src='HTTPS:\\\\WWW.FACEBOOK.COM.\\tr'>",
+    "/img-percent-and-ideographic-stops": "<img src='\x01 https://%77ww\u3002facebook\uff0ecom/tr'>",
+    "/img-fullwidth-letters": "<img src='https://\uff57\uff57\uff57.facebook.com/tr'>",
+    "/module-import-backslashes": module(f"https:{'\\' * 4}{GA_HOST}\\\\a.js"),
+    "/module-import-percent-and-ideographic-stop": module(
+        "https://%77ww\u3002google-analytics\uff0ecom./a.js"
+    ),
+    "/inserted-module-import-upper-case-percent": inserted_module(
+        "HTTPS://%77ww.google-analytics.COM./a.js"
+    ),
     "/audio-src": f"<audio src='{PIXEL}' preload=auto></audio>",
     "/host-with-kelvin-sign": "<img src='https://www.faceboo\u212a.com/tr'>",
     "/img-in-declarative-shadow-root": f"<div><template shadowrootmode=open><img src='{PIXEL}'>"

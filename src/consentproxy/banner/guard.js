@@ -227,9 +227,10 @@ var guard = (function () {
       /\bimport\b/.test(text)) ? textService(unescaped(text)) : null;
   }
   /* A script's text with its string escapes read ("https:\u002f\u002f...", JSON's "\/") */
+  var ESCAPED = {t: "\t", n: "\n", r: "\r"};  /* (dropped by the URL parser: "https:/\t/host") */
   function unescaped(t) {
     return t.replace(/\\(?:u\{([\da-f]{1,6})\}|u([\da-f]{4})|x([\da-f]{2})|([^\n]))/gi, function (m, a, b, c, d) {
-      return d || String.fromCodePoint(Math.min(parseInt(a || b || c, 16), 0x10ffff));
+      return d ? ESCAPED[d] || d : String.fromCodePoint(Math.min(parseInt(a || b || c, 16), 0x10ffff));
     });
   }
   function styled(p) { return p && p.localName === "style"; }
@@ -242,8 +243,10 @@ var guard = (function () {
   }
   /* The first blocked service of the URLs in a text. */
   function textService(text, base) {
-    /* (a special scheme's URL needs no "//": "https:host/x.js") */
-    var re = /\b(?:https?|wss?):[^\s"'`<>()\\]+|\/\/[^\s"'`<>()\\]+/gi, m, svc;
+    /* (a special scheme's URL needs no "//": "https:host/x.js"; the URL parser drops tabs
+       and newlines anywhere, "https:/\t/host", and reads a backslash as a slash) */
+    var re = /\b(?:https?|wss?):[^\s"'`<>()]+|[\/\\]{2}[^\s"'`<>()]+/gi, m, svc;
+    text = String(text).replace(/[\t\n\r]+/g, "");
     while ((m = re.exec(text))) if ((svc = blockedUrl(m[0], base))) return svc;
     return null;
   }
