@@ -538,6 +538,29 @@ def test_a_tracker_url_an_inline_script_spells_as_the_browser_reads_it_is_held(p
     )
 
 
+IDN_SERVICE = (
+    FOUR_CATEGORIES + "services:\n  - name: buecher\n    category: analytics\n"
+    "    hosts: [xn--bcher-kva.example]\n"
+)
+
+
+@pytest.mark.parametrize(
+    "js",
+    [
+        'import "https://b\u00fccher.example/a.js";',
+        'import "https://B\u00dcCHER.example/a.js";',
+        'import "https://b\\u00fccher.example/a.js";',
+        'import "https:/\t/b%C3%BCcher.example/a.js";',
+        'import "https://xn--bcher-kva.example/a.js";',
+    ],
+)
+def test_an_internationalised_host_a_service_names_is_held_however_a_script_spells_it(js):
+    """The config names it as its xn-- form; a script's Unicode spelling loaded it
+    (helper-141)."""
+    held = Policy(parse_config(IDN_SERVICE)).blocked_inline(js.encode(), NO_DECISION)
+    assert held is not None and held.name == "buecher", js
+
+
 def test_an_import_maps_tracker_url_spelt_with_a_percent_escape_is_held(policy):
     import_map = b'{"imports": {"ga": "https://www.google%2Danalytics.com/analytics.js"}}'
     held = policy.blocked_inline(import_map, NO_DECISION, markup=True)

@@ -324,6 +324,12 @@ class Policy:
         # (text or its digest, markup, site) -> the services an inline script belongs to
         self._inline_cache: dict[tuple[bytes, bool, str, bool], Inline] = {}
         self._url_hosts: dict[tuple[bytes, str], bool] = {}  # see _url_holds
+        # Whether a service names an internationalised host (see _spelt_host).
+        self._idn = any(
+            label.startswith("xn--")
+            for host in (*self.exact_hosts, *self.wild_hosts, *self.path_hosts)
+            for label in host.split(".")
+        )
         # What each start tag became, per consent choice (rewrite.neutralise's): kept as
         # long as this policy, so a reload starts afresh.
         self.tag_memo: dict[tuple[object, ...], TagOutcome] = {}
@@ -698,7 +704,7 @@ class Policy:
         held = self._url_hosts.get(key)
         if held is False:
             return None
-        target = _host_path(m)
+        target = _host_path(m, self._idn)
         if target is None:  # (remembered: a spelt one took UTS #46 to read)
             if len(self._url_hosts) >= INLINE_CACHE_ENTRIES:
                 self._url_hosts.clear()
@@ -843,22 +849,25 @@ def data_url_content(rest: str) -> bytes | None:
     return unquote(payload).encode("utf-8", "replace")
 
 
-def _host_path(m: re.Match[bytes]) -> tuple[str, str] | None:
+def _host_path(m: re.Match[bytes], idn: bool = False) -> tuple[str, str] | None:
     """The host (lower-case, no final dot) and path of a URL matched in a script
-    (JSON-escaped slashes undone); None: its host, spelt, reads as none."""
+    (JSON-escaped slashes undone); None: its host, spelt, reads as none. idn: see
+    _spelt_host."""
     path = (m.group(3) or b"").replace(b"\\/", b"/").decode("latin-1")
     if m.group(2) is None:
         return m.group(1).decode("ascii").lower().rstrip("."), path
-    host = _spelt_host(m.group(1))
+    host = _spelt_host(m.group(1), idn)
     return (host, path) if host else None
 
 
-def _spelt_host(raw: bytes) -> str:
+def _spelt_host(raw: bytes, idn: bool = False) -> str:
     """A host a script spells with escapes, percent-escapes or non-ASCII characters as the
     browser reads it: its string's escapes read (a character's as UTF-8, a tab's, a newline's
     and a line continuation's as nothing), then as url_target reads an attribute's host
     (tabs and newlines dropped, percent-decoded, UTS #46 in the page's likely encodings);
-    "" where that is no host (a character no host may hold: the URL fails to load)."""
+    "" where that is no host (a character no host may hold: the URL fails to load). idn:
+    a service names an internationalised host (its xn-- form), which a script may spell in
+    Unicode: every spelt host is read (else only one that may fold to ASCII)."""
     # (imported here: rewrite.neutralise reads this module, and its reading of hosts is the
     # one there is)
     from consentproxy.rewrite.neutralise import url_target
@@ -869,7 +878,7 @@ def _spelt_host(raw: bytes) -> str:
     if plain.isascii() and b"%" not in plain:  # (what url_target reads such a host as)
         host = plain.decode("ascii").lower().rstrip(".")
         return host if _HOST_NAME_RE.fullmatch(host) else ""
-    if b"%" not in plain and not _may_fold_to_ascii(plain):
+    if b"%" not in plain and not idn and not _may_fold_to_ascii(plain):
         return ""  # (no host a service names: a comment's words, ~70 us each to map)
     target = url_target("//" + raw.decode("latin-1") + "/")
     host = target[0] if target is not None else ""
@@ -879,8 +888,9 @@ def _spelt_host(raw: bytes) -> str:
 def _may_fold_to_ascii(plain: bytes) -> bool:
     """Whether non-ASCII text (UTF-8) may read as an ASCII host under UTS #46 (fullwidth
     letters, the ideographic full stop): its NFKC case-folded form is ASCII. A host a
-    service names is ASCII (an internationalised one as its xn-- form, which a script spells
-    in ASCII); text that is no UTF-8 (a legacy charset's bytes) is read in full."""
+    service names is ASCII (an internationalised one as its xn-- form: where one does,
+    every spelt host is read, see _spelt_host); text that is no UTF-8 (a legacy charset's
+    bytes) is read in full."""
     try:
         text = plain.decode("utf-8")
     except UnicodeDecodeError:

@@ -2,6 +2,7 @@ from dataclasses import replace
 
 import pytest
 
+from consentproxy.config import parse_config
 from consentproxy.consent import NO_DECISION, ConsentState
 from consentproxy.domains import MAX_HOST_NAME
 from consentproxy.policy import Policy
@@ -13,6 +14,7 @@ from consentproxy.rewrite.neutralise import (
     url_target,
 )
 from consentproxy.rewrite.scanner import HtmlRewriter
+from tests.configs import FOUR_CATEGORIES
 
 
 @pytest.mark.parametrize(
@@ -76,6 +78,20 @@ def test_duplicate_src_attributes_are_all_renamed(blocked):
 def test_entity_encoded_host_is_recognised(blocked):
     out = blocked.start_tag(b"img", b'<img src="https:&#x2F;&#x2F;www.facebook.com/tr">')
     assert b"data-consent-src" in out
+
+
+@pytest.mark.parametrize(
+    "src",
+    ["https://b\u00fccher.example/x", "https://B%C3%9Ccher.example/x", "//xn--bcher-kva.example/x"],
+)
+def test_an_internationalised_host_a_service_names_is_held_however_spelt(src):
+    """(the config names it as its xn-- form; read as "bücher.example", it loaded, helper-141)"""
+    config = parse_config(
+        FOUR_CATEGORIES + "services:\n  - name: buecher\n    category: analytics\n"
+        "    hosts: [xn--bcher-kva.example]\n"
+    )
+    held = Neutraliser(Policy(config), NO_DECISION, mark="M")
+    assert b"data-consent-src" in held.start_tag(b"img", f'<img src="{src}">'.encode())
 
 
 def test_srcdoc_holding_a_tracker_is_neutralised(blocked):
@@ -344,8 +360,14 @@ def test_a_host_whose_bytes_a_legacy_encoding_reads_as_a_trackers_is_the_tracker
     assert url_target(raw.decode("latin-1")) == ("www.facebook.com", "/tr"), encoding
 
 
-def test_a_utf8_host_beyond_ascii_is_read_as_utf8():
-    assert url_target("https://m\u00fcnchen.de/".encode().decode("latin-1")) == ("münchen.de", "/")
+def test_a_utf8_host_beyond_ascii_is_read_as_utf8_and_named_as_the_request_names_it():
+    """(its xn-- form, as a config must spell an internationalised host and new URL() in
+    the guard names it: read as "münchen.de", no service naming it matched, helper-141)"""
+    assert url_target("https://m\u00fcnchen.de/".encode().decode("latin-1")) == (
+        "xn--mnchen-3ya.de",
+        "/",
+    )
+    assert url_target("https://M\u00dcNCHEN.de\u3002/") == ("xn--mnchen-3ya.de", "/")
 
 
 @pytest.mark.parametrize(

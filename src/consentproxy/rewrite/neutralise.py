@@ -273,9 +273,10 @@ def _url_target(value: str) -> tuple[str, str] | None:
     if not scheme and len(m["slashes"]) < 2:
         return None
     authority, path = _split_authority(m["rest"])
-    host = _idna_map(unquote(authority.rpartition("@")[2]))
+    # (percent-escapes decoded to bytes, as the page's own come: "b%C3%BCcher" is UTF-8)
+    host = _idna_map(unquote(authority.rpartition("@")[2], "latin-1"))
     host = host[1:].partition("]")[0] if host.startswith("[") else host.partition(":")[0]
-    host = host.rstrip(".")
+    host = _a_label(host.rstrip("."))
     if len(host) > MAX_HOST_NAME:  # (kept nowhere: no memo, no report)
         host = _numeric_ipv4(host) or ""
     return (host, normal_path(path)) if host else None
@@ -358,6 +359,20 @@ def _idna_map(host: str) -> str:
             return mapped
         first = first or mapped
     return first or _uts46(host)
+
+
+def _a_label(host: str) -> str:
+    """The host as the request names it: each label beyond ASCII as its xn-- form (as a
+    config must spell an internationalised host, and new URL() names it in guard.js)."""
+    if host.isascii():
+        return host
+    try:
+        return ".".join(
+            label if label.isascii() else "xn--" + label.encode("punycode").decode("ascii")
+            for label in host.split(".")
+        )
+    except UnicodeError:
+        return host
 
 
 _HOST_NAME_RE = re.compile(r"[a-z0-9_.-]+(?::[0-9]*)?")  # (an ASCII reading, and a port)
