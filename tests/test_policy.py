@@ -525,6 +525,9 @@ SPELT_LOADS = [
     # userinfo before the host
     'import "https://u:p@www.google-analytics.com:443/analytics.js";',
     'import "https:u@www.google-analytics.com/analytics.js";',
+    # a tab before the one slash of a URL that has one
+    'import "https:\t/www.google-analytics.com/analytics.js";',
+    'import "https:\\t/\\twww.google-analytics.com/analytics.js";',
 ]
 
 

@@ -179,9 +179,10 @@ _ESCAPE_LETTERS = frozenset(bytes((c,)) for c in b"uxtnr\n\r\xe2")
 # "apps.example.com/x.js".
 _BARE_URL_RE = re.compile(rb"[\"']%s((?:/|\\/)[^\s\"'<>?#]*)" % _HOST)
 # A URL of a special scheme with one slash or none before its host ("https:host/x.js",
-# "https:/host"): the URL parser reads a host there too (in the lower-cased text).
+# "https:/host", "https:<TAB>/host"): the URL parser reads a host there too (in the
+# lower-cased text).
 _SCHEME_HOST_RES = tuple(  # (each starts with a literal: the engine skips to it at C speed)
-    re.compile(scheme + rb"s?:(?:/|\\/|\\)?%s%s((?:/|\\/)[^\s\"'<>?#]*)?" % (_USERINFO, _HOST))
+    re.compile(scheme + rb"s?:(?:[\t\n\r]|\\[tnr])*(?:/|\\/|\\)?" + _AFTER_SLASHES)
     for scheme in (rb"http", rb"ws")
 )
 # A spelt host longer than this is read as none: what UTS #46 maps a long run costs ~2 us a

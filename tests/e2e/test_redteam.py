@@ -228,6 +228,7 @@ FOUND = {
     "/module-import-template-newline-between-slashes": "<script type=module>"
     f"import(`https:/\n/{GA_HOST}/a.js`);</script>",
     "/module-import-userinfo-and-port": module(f"https://u@{GA_HOST}:443/a.js"),
+    "/module-import-tab-before-one-slash": module(f"https:\t/{GA_HOST}/a.js"),
     "/import-map-escaped-tab-between-slashes": '<script type=importmap>{"imports": {"a": '
     f'"https:/\\t/{GA_HOST}/a.js"}}}}</script><script type=module>import "a";</script>',
     "/inserted-module-import-tab-between-slashes": inserted_module(f"https:/\t/{GA_HOST}/a.js"),
