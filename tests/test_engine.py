@@ -2493,3 +2493,46 @@ def test_every_accept_language_line_is_read_as_one_list():
     assert req.accept_language == "sv,de"
     assert Request("GET", "/", [("Accept-Language", "fr")]).accept_language == "fr"
     assert Request("GET", "/", [("Host", "a"), ("Host", "b")]).accept_language is None
+
+
+@pytest.mark.parametrize(
+    "ctype",
+    ["text/html; charset=utf-8", None],  # (untyped: the GET's sniffed, its head not)
+)
+@pytest.mark.parametrize("status", [200, 404])
+def test_a_head_of_a_page_gets_the_get_s_headers(engine, ctype, status):
+    """RFC 9110 9.3.2: a HEAD's headers are the GET's. A HEAD of a page went on with the
+    origin's (its Vary, Cache-Control, ETag, Content-Length and Content-Encoding, no CSP,
+    no nosniff): a cache storing the HEAD's headers, or a client trusting its length or its
+    validator, had those of no rewritten page. What is per response (the mark, a nonce)
+    differs; the body does not go."""
+    origin = [
+        ("Content-Length", "1234"),
+        ("Content-Encoding", "gzip"),
+        ("ETag", '"v1"'),
+        ("Cache-Control", "public, max-age=600"),
+        ("Vary", "Accept-Encoding"),
+        ("Accept-Ranges", "bytes"),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Set-Cookie", "_ga=GA1.2.3; Path=/"),
+        ("Set-Cookie", "PHPSESSID=s; Path=/"),
+        *([("Content-Type", ctype)] if ctype else []),
+    ]
+    asked = {"Accept_Encoding": "gzip", "Sec_Fetch_Dest": "document"}
+    ex = get(engine, "/p", cookie="_fbp=1", **asked)
+    plans = {"GET": ex.response(status, origin)}
+    headers = [("Host", "shop.example.com"), ("Cookie", "_fbp=1")]
+    headers += [(k.replace("_", "-"), v) for k, v in asked.items()]
+    ex = engine.begin(Request("HEAD", "/p", headers))
+    plans["HEAD"] = ex.response(status, origin)
+    assert plans["GET"].body is not None and plans["GET"].has_body
+    assert plans["HEAD"].body is None and not plans["HEAD"].has_body
+    assert not ex.report.rewritten  # (nothing of a body was)
+
+    def comparable(headers):
+        return [(k, "" if k == MARK_HEADER else v) for k, v in headers]
+
+    assert comparable(plans["HEAD"].headers) == comparable(plans["GET"].headers)
+    names = {k.lower() for k, _ in plans["HEAD"].headers}
+    assert "content-length" not in names and CSP_RO in names
+    assert header(plans["HEAD"].headers, "vary") and "_ga=" not in str(plans["HEAD"].headers)

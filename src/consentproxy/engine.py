@@ -720,11 +720,18 @@ class Exchange:
             return True
         return policy.cookie_category(cookie) is not None
 
-    def response(self, status: int, headers: Headers, head: Head | None = None) -> ResponsePlan:
+    def response(
+        self, status: int, headers: Headers, head: Head | None = None, head_only: bool = False
+    ) -> ResponsePlan:
         """Plan the response to the visitor from the origin's status and headers (head:
-        Head.of(headers), if the adapter has it already)."""
+        Head.of(headers), if the adapter has it already). head_only: the body does not go
+        on (as to a HEAD: a refused WebSocket handshake's, which serve does not have)."""
         engine, req = self.engine, self.req
-        has_body = req.method != "HEAD" and status >= 200 and status not in BODILESS_STATUSES
+        # A HEAD's headers are the GET's (RFC 9110 9.3.2): planned as if the body came, the
+        # body alone left out (its head had the origin's Content-Length, ETag, cache headers
+        # and no CSP, nosniff or Vary of the rewritten page).
+        has_body = status >= 200 and status not in BODILESS_STATUSES
+        sends = has_body and not head_only and req.method != "HEAD"
         if head is None:
             head = Head.of(headers)
         known = head.response
@@ -747,7 +754,7 @@ class Exchange:
         if status == 304 and self.revalidating:  # the page cached for this very state
             out = [(k, v) for k, v in out if not _dropped_on_pages(k.lower())]
             out, found = split_off(out, PAGE_CACHE_HEADERS, CACHE_LISTS)
-            return ResponsePlan(self._page_cache_headers(out, found), None, has_body)
+            return ResponsePlan(self._page_cache_headers(out, found), None, False)
         # Every Content-Type, each possibly a list: HTML in any of them is HTML (the most
         # dangerous reading; browsers take the last), sent on as the only type.
         html = None
@@ -777,7 +784,7 @@ class Exchange:
         if html is not None and len(types) > 1 and not untyped:
             out = without(out, "content-type") + [("Content-Type", html)]
         if html is None or not page:
-            if status >= 200 and status not in BODILESS_STATUSES:  # (a part too: its type's)
+            if has_body:  # (a part too: its type's)
                 out = self._document_headers(out, types)
             if status == 206 and has_body:
                 document = _document_kind(types)[0]  # (its policy is there: above)
@@ -786,22 +793,28 @@ class Exchange:
                     # built a later navigation from the part it had cached, unrewritten,
                     # trackers and all. Never cached, and under the policy of no decision.
                     policy = None if document else engine.csp_header(NO_DECISION)
-                    return ResponsePlan(_uncached(out + ([policy] if policy else [])), None, True)
+                    return ResponsePlan(_uncached(out + ([policy] if policy else [])), None, sends)
             if html is None and has_body and 200 <= status < 300 and _untyped(types):
                 # (a body a browser may sniff as a page, unrewritten for this request, which
                 # is no navigation: cached, a navigation would render it, trackers and all)
-                return ResponsePlan(_uncached(out), None, has_body)
+                return ResponsePlan(_uncached(out), None, sends)
             if self.redirect_held:  # (a prefetch cache ignores Vary, and the redirect
-                return ResponsePlan(_uncached(out), None, has_body)  # it kept went nowhere)
+                return ResponsePlan(_uncached(out), None, sends)  # it kept went nowhere)
             if self.varies:
                 out, found = split_off(out, ("vary", "cache-control"), CACHE_LISTS)
                 out += self._page_cache_tail(found.get("vary"), found.get("cache-control"), False)
-                return ResponsePlan(out, None, has_body)
-            return ResponsePlan(_kept_private(out) if private else out, None, has_body)
+                return ResponsePlan(out, None, sends)
+            return ResponsePlan(_kept_private(out) if private else out, None, sends)
         plan = self._rewrite_plan(
-            out, found, encoding.codings(codings) if codings else [], html, origin_csp, untyped
+            out,
+            found,
+            encoding.codings(codings) if codings else [],
+            html,
+            origin_csp,
+            untyped,
+            sends,
         )
-        return ResponsePlan(*plan, has_body)
+        return ResponsePlan(*plan, sends)
 
     def _unasked_part(self, status: int) -> bool:
         """A 206 to a request that asked for no range: a whole response (see UNREWRITTEN_STATUSES)."""
@@ -1079,11 +1092,13 @@ class Exchange:
         content_type: str,
         has_csp: bool,
         untyped: bool = False,
-    ) -> tuple[Headers, BodyTransform]:
+        sends: bool = True,
+    ) -> tuple[Headers, BodyTransform | None]:
         """out: without REPLACED_ON_PAGES, found: the first value of each of those; has_csp:
         the origin sent a CSP header (out holds it); untyped: the body came with no type and
         goes on with none, rewritten only if it sniffs as HTML (sent as it comes: no coding,
-        no nosniff, which would stop the browser's sniffing)."""
+        no nosniff, which would stop the browser's sniffing); sends: the body goes on (not
+        to a HEAD: the head alone, no transform)."""
         engine, req, state = self.engine, self.req, self.state
         origin_csp: Headers = []
         if has_csp:  # the origin's own CSP stays; it only learns to let in what is injected
@@ -1136,6 +1151,8 @@ class Exchange:
         if self.inject is False or self.redirect_held:  # a page a script or a prefetch
             out = _uncached(out)  # asked for: no banner, no guard, so never rendered from a
         # cache by a navigation (and a redirect held is kept by none: a prefetch's ignores Vary)
+        if not sends:
+            return out, None
         values = slots(req.target, nonce, mark)
         # (its host as url_target reads it, remembered: a site has few; the neutraliser reads
         # the path only where a service is on a path of that host)

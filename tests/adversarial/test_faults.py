@@ -216,7 +216,10 @@ async def raw_origin(reader: asyncio.StreamReader, writer: asyncio.StreamWriter)
             await writer.drain()
             await asyncio.sleep(0.5)
             return writer.close()
-        writer.write(ANSWERS.get(path, HEAD + b"Content-Length: %d\r\n\r\n" % len(HTML) + HTML))
+        answer = ANSWERS.get(path, HEAD + b"Content-Length: %d\r\n\r\n" % len(HTML) + HTML)
+        if request.startswith(b"HEAD ") and path == b"/page-for-head":  # (others: sloppy)
+            answer = answer.partition(b"\r\n\r\n")[0] + b"\r\n\r\n"  # (its head alone)
+        writer.write(answer)
         await writer.drain()
         if path == b"/reset":
             writer.transport.abort()
@@ -1016,3 +1019,45 @@ async def test_a_page_its_origin_cut_short_goes_on_as_far_as_it_came(
     assert b"<p>first part</p>" in body and b"consent.js" in body
     assert b'<script type="text/plain" data-consent-blocked="google-analytics"' in body
     assert not body.endswith(b"0\r\n\r\n")
+
+
+PAGE_FOR_HEAD = (
+    HEAD + b'Content-Length: %d\r\nETag: "v1"\r\nCache-Control: public, max-age=600\r\n'
+    b"Vary: Accept-Encoding\r\nAccept-Ranges: bytes\r\nSet-Cookie: _ga=GA1.2.3; Path=/\r\n"
+    b"Set-Cookie: PHPSESSID=s; Path=/\r\n\r\n" % len(TRACKER) + TRACKER
+)
+ANSWERS.update({b"/page-for-head": PAGE_FOR_HEAD, b"/page-for-head-sloppy": PAGE_FOR_HEAD})
+
+
+@pytest.mark.parametrize("path", ["/page-for-head", "/page-for-head-sloppy"])
+async def test_a_head_of_a_page_gets_the_get_s_headers_and_no_body(start_proxy, origin, path):
+    """(RFC 9110 9.3.2) A HEAD had the origin's Content-Length, ETag, public Cache-Control and
+    Vary, and no CSP or nosniff, while its GET's were the rewritten page's: a client taking
+    the HEAD's length or validator for the GET's. -sloppy: an origin that sends a HEAD its
+    body too. Framing and the per-response mark aside, the heads are the same; no body."""
+    url = await start_proxy(origin)
+    heads = {}
+    for method in ("GET", "HEAD"):
+        raw = b"%s %s HTTP/1.1\r\nHost: shop.example.com\r\nSec-Fetch-Dest: document\r\n"
+        raw += b"Connection: close\r\n\r\n"
+        data, _ = await get_raw(url, raw % (method.encode(), path.encode()))
+        head, _, body = data.partition(b"\r\n\r\n")
+        lines = head.split(b"\r\n")
+        fields = [tuple(line.split(b": ", 1)) for line in lines[1:]]
+        heads[method] = (
+            lines[0],
+            sorted(f for f in fields if f[0].lower() not in (b"date", b"x-consent-mark", *FRAMING)),
+        )
+        if method == "HEAD":
+            assert body == b"", data
+            assert not any(f[0].lower() == b"content-length" for f in fields), head
+    assert heads["HEAD"] == heads["GET"]
+    (status, fields) = heads["HEAD"]
+    assert status.startswith(b"HTTP/1.1 200 "), status
+    names = {f[0].lower() for f in fields}
+    assert {b"vary", b"x-content-type-options", b"content-security-policy-report-only"} <= names
+    assert b"_ga=" not in b"".join(v for _, v in fields) and (b"ETag", b'"v1"') not in fields
+
+
+FRAMING = (b"content-length", b"transfer-encoding", b"connection")
+
