@@ -24,7 +24,7 @@ from aiohttp.connector import Connection
 from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 from aiohttp.tracing import Trace
 from aiohttp.web_protocol import RequestHandler
-from multidict import CIMultiDict
+from multidict import CIMultiDict, MultiMapping
 from yarl import URL
 
 from consentproxy.adapter import (
@@ -168,6 +168,7 @@ class ProxyServer:
         assert engine.config.upstream, "the aiohttp proxy needs a fixed upstream"
         self.engine = engine  # swapped whole by reload(); in-flight requests keep theirs
         self.session: aiohttp.ClientSession | None = None
+        self.ws_session: aiohttp.ClientSession  # (made with session)
         self.on_done: Callable[[str, str, int, float, int, Report], None] | None = None
         self.in_flight: set[asyncio.Task[object]] = set()  # requests being answered
         self.records: Records | None = None  # opened by start(), closed by close()
@@ -229,17 +230,23 @@ class ProxyServer:
         return await upstream_answers(self.upstream)
 
     async def start(self) -> None:
-        self.session = aiohttp.ClientSession(
-            connector=_OriginConnector(limit=0, ttl_dns_cache=300),
-            auto_decompress=False,
-            cookie_jar=aiohttp.DummyCookieJar(),
-            timeout=aiohttp.ClientTimeout(
+        connector = _OriginConnector(limit=0, ttl_dns_cache=300)
+        settings: dict[str, Any] = {
+            "auto_decompress": False,
+            "cookie_jar": aiohttp.DummyCookieJar(),
+            "timeout": aiohttp.ClientTimeout(
                 total=None, sock_connect=CONNECT_TIMEOUT, sock_read=READ_TIMEOUT
             ),
             # (nothing the visitor did not send: aiohttp would add these)
-            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
-            max_field_size=ORIGIN_FIELD_BYTES,
-            max_headers=ORIGIN_HEADERS,
+            "skip_auto_headers": ("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
+            "max_field_size": ORIGIN_FIELD_BYTES,
+            "max_headers": ORIGIN_HEADERS,
+        }
+        self.session = aiohttp.ClientSession(connector=connector, **settings)
+        # WebSocket handshakes' own (ws_connect follows redirects, which nothing else asks):
+        # one sharing the connector, so that the middleware costs other requests nothing.
+        self.ws_session = aiohttp.ClientSession(
+            connector=connector, connector_owner=False, middlewares=(_unfollowed,), **settings
         )
 
         self.records = self.engine.records = await keep_records(self.engine.config.records)
@@ -252,6 +259,7 @@ class ProxyServer:
         if self.sweeper is not None:
             self.sweeper.cancel()
         if self.session is not None:
+            await self.ws_session.close()
             await self.session.close()
         if self.records is not None:  # flush what is queued
             await self.records.close()
@@ -503,12 +511,16 @@ class ProxyServer:
             # left open, and aiohttp's own 400 went out, naming its version)
             return _error(400, "not a WebSocket handshake this proxy can answer")
         try:
-            upstream = await self.session.ws_connect(
+            upstream = await self.ws_session.ws_connect(
                 url,
                 headers=[(k, v) for k, v in headers if k.lower() not in skip],
                 protocols=protocols,
                 max_msg_size=WS_MESSAGE_BYTES,
             )
+        except aiohttp.WSServerHandshakeError as e:
+            if e.headers is None or e.status < 200 or unpassable(e.status, False, 0):
+                return _error(502, f"{UPSTREAM_FAILED} refused the WebSocket.")  # (a bad 101)
+            return await self._refused_handshake(request, ex, e.status, e.headers, raw)
         except (aiohttp.ClientError, OSError):
             return _error(502, f"{UPSTREAM_FAILED} refused the WebSocket.")
         ws = _WebSocket(
@@ -554,6 +566,52 @@ class ProxyServer:
         await asyncio.gather(pump(ws, upstream), pump(upstream, ws), return_exceptions=True)
         return ws
 
+    async def _refused_handshake(
+        self,
+        request: web.BaseRequest,
+        ex: Exchange,
+        status: int,
+        headers: MultiMapping[str],
+        raw: bool,
+    ) -> web.StreamResponse:
+        """The origin's answer to a WebSocket handshake that is no 101 (a 401 whose challenge
+        Chromium answers, a 429's Retry-After, a redirect): its status and headers as the
+        engine leaves them (its cookies filtered), without its body, which aiohttp's client
+        does not keep; so no cache keeps it either."""
+        origin = _head(
+            self.origin_heads,
+            tuple((k.encode(), v.encode(errors="surrogateescape")) for k, v in headers.items()),
+        )
+        plan = ex.response(status, origin.headers, origin, head_only=True)
+        out = [(k, v) for k, v in plan.headers if k.lower() not in _NOT_WITHOUT_A_BODY]
+        out += [("Cache-Control", "no-store"), ("Content-Length", "0")]
+        if raw or type(origin) is _RawHead:
+            out.append(RAW)
+        resp = _response(status, None, out)
+        await resp.prepare(request)
+        await resp.write_eof()
+        return resp
+
+
+async def _unfollowed(
+    req: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+) -> aiohttp.ClientResponse:
+    """A WebSocket handshake's redirect goes to the visitor as the origin sent it (Chromium
+    follows none): ws_connect followed it from serve, to whatever host it named (an open
+    redirect made serve open WebSockets into its own network, the visitor's cookies sent)."""
+    resp = await handler(req)
+    if resp.status in (301, 302, 303, 307, 308):
+        resp.close()
+        raise aiohttp.WSServerHandshakeError(
+            resp.request_info, (), status=resp.status, message="a redirect", headers=resp.headers
+        )
+    return resp
+
+
+# What a head the body of which is not sent cannot keep (the body's framing and coding).
+_NOT_WITHOUT_A_BODY = frozenset(
+    {"content-length", "transfer-encoding", "content-encoding", "cache-control"}
+)
 
 _WS_ENDS = frozenset(
     {

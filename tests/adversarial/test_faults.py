@@ -1061,3 +1061,53 @@ async def test_a_head_of_a_page_gets_the_get_s_headers_and_no_body(start_proxy, 
 
 FRAMING = (b"content-length", b"transfer-encoding", b"connection")
 
+
+REFUSED_HANDSHAKE = (  # (its status: below)
+    b"Content-Type: text/html\r\nConnection: close\r\n"
+    b'WWW-Authenticate: Basic realm="chat"\r\nLocation: /login\r\nRetry-After: 30\r\n'
+    b"Set-Cookie: _ga=GA1.1.1; Path=/\r\nSet-Cookie: PHPSESSID=s; Path=/\r\n"
+    b"Content-Length: %d\r\n\r\n" % len(TRACKER)
+)
+ANSWERS.update(
+    {
+        b"/ws-%d" % status: b"HTTP/1.1 %d Refused\r\n" % status + REFUSED_HANDSHAKE + TRACKER
+        for status in (302, 401, 403, 404, 429, 503)
+    }
+)
+
+
+@pytest.mark.parametrize("status", [302, 401, 403, 404, 429, 503])
+async def test_a_websocket_handshake_the_origin_refuses_goes_on_as_it_refused(
+    adapter, start_proxy, origin, status
+):
+    """serve answered any status but 101 to a handshake with its own 502 (the site 'cannot
+    be reached'): a 401's challenge never reached Chromium, which answers it for a
+    WebSocket, nor a 429's or 503's Retry-After a client backs off by, nor the origin's
+    necessary cookie. Now its status and headers go on as the engine leaves them (_ga
+    dropped, as on any response), and are kept by no cache; mitmdump passes its body too. A
+    redirect is the visitor's (Chromium follows none): serve followed it, from its own
+    network."""
+    host, port = (await start_proxy(origin)).removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    ASKED.clear()
+    try:
+        writer.write(
+            b"GET /ws-%d HTTP/1.1\r\nHost: shop.example.com\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            b"Sec-WebSocket-Version: 13\r\n\r\n" % status
+        )
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        length = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
+        body = await reader.readexactly(int(length[1])) if length else b""
+    finally:
+        writer.close()
+    data = head + body
+    assert head.startswith(b"HTTP/1.1 %d " % status), data[:300]
+    assert b"Set-Cookie: PHPSESSID=s" in head and b"_ga=" not in head
+    assert b'WWW-Authenticate: Basic realm="chat"' in head and b"Retry-After: 30" in head
+    assert b"Location: http://shop.example.com/login" in head or b"Location: /login" in head
+    assert b"www.google-analytics.com/analytics.js></script>" not in body  # (held, if sent)
+    # (serve followed a redirect itself, to any host it named: its own network, say)
+    assert [h.split(b" ")[1] for h in ASKED] == [b"/ws-%d" % status]
+    if adapter == "aiohttp":  # (aiohttp's client keeps no body of a refused handshake)
+        assert body == b"" and b"no-store" in head
