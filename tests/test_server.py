@@ -690,13 +690,21 @@ async def test_x_forwarded_headers_of_anyone_else_are_replaced(
 # --- 6: responses that must not be rewritten --------------------------------------------
 
 
-async def test_head_is_passed_through_untouched(proxy: str, client: aiohttp.ClientSession) -> None:
+async def test_a_head_of_a_page_has_its_get_s_headers_and_no_body(
+    proxy: str, client: aiohttp.ClientSession
+) -> None:
+    """(RFC 9110 9.3.2: it had the origin's length, ETag and public Cache-Control; see
+    test_faults' test_a_head_of_a_page_gets_the_get_s_headers_and_no_body)"""
+    async with client.get(proxy + "/page", headers={"Sec-Fetch-Dest": "document"}) as resp:
+        got = resp.headers
     async with client.head(proxy + "/page", headers={"Sec-Fetch-Dest": "document"}) as resp:
         assert resp.status == 200
         assert await resp.read() == b""
-        assert resp.headers["Content-Length"] == str(len(PAGE))
-        assert resp.headers["ETag"] == '"v1"'
-        assert resp.headers["Cache-Control"] == "public, max-age=60"
+        assert "Content-Length" not in resp.headers
+        for name in ("ETag", "Cache-Control", "Vary", "X-Content-Type-Options"):
+            assert resp.headers[name] == got[name], name
+        assert resp.headers["ETag"].startswith('W/"v1.cp')
+        assert resp.headers["Content-Security-Policy-Report-Only"]
 
 
 @pytest.mark.parametrize(
