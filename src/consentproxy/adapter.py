@@ -165,8 +165,10 @@ async def take_over(previous: Engine | None, engine: Engine | None) -> Records |
 
 
 def is_websocket(req: Request) -> bool:
-    """A WebSocket handshake: the adapter passes it through (never rewritten)."""
-    return req.first.get("upgrade", "").lower() == "websocket"
+    """A WebSocket handshake: the adapter passes it through (never rewritten). A GET only
+    (RFC 6455 4.1): another method asking for the upgrade goes as the request it is, its
+    Upgrade dropped (serve had asked the origin a GET handshake for a POST or a DELETE)."""
+    return req.method == "GET" and req.first.get("upgrade", "").lower() == "websocket"
 
 
 def access_json(line: dict[str, object]) -> bytes:

@@ -1076,6 +1076,22 @@ ANSWERS.update(
 )
 
 
+async def first_answer(url: str, raw: bytes) -> bytes:
+    """The proxy's first answer to raw: its head, and as many bytes as its Content-Length
+    says (a connection kept open, or switched to a WebSocket, is not waited out)."""
+    host, port = url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(raw)
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        length = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
+        if length is None or raw.startswith(b"HEAD "):
+            return head
+        return head + await asyncio.wait_for(reader.readexactly(int(length[1])), 10)
+    finally:
+        writer.close()
+
+
 @pytest.mark.parametrize("status", [302, 401, 403, 404, 429, 503])
 async def test_a_websocket_handshake_the_origin_refuses_goes_on_as_it_refused(
     adapter, start_proxy, origin, status
@@ -1087,21 +1103,14 @@ async def test_a_websocket_handshake_the_origin_refuses_goes_on_as_it_refused(
     dropped, as on any response), and are kept by no cache; mitmdump passes its body too. A
     redirect is the visitor's (Chromium follows none): serve followed it, from its own
     network."""
-    host, port = (await start_proxy(origin)).removeprefix("http://").split(":")
-    reader, writer = await asyncio.open_connection(host, int(port))
     ASKED.clear()
-    try:
-        writer.write(
-            b"GET /ws-%d HTTP/1.1\r\nHost: shop.example.com\r\nUpgrade: websocket\r\n"
-            b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-            b"Sec-WebSocket-Version: 13\r\n\r\n" % status
-        )
-        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
-        length = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
-        body = await reader.readexactly(int(length[1])) if length else b""
-    finally:
-        writer.close()
-    data = head + body
+    data = await first_answer(
+        await start_proxy(origin),
+        b"GET /ws-%d HTTP/1.1\r\nHost: shop.example.com\r\nUpgrade: websocket\r\n"
+        b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        b"Sec-WebSocket-Version: 13\r\n\r\n" % status,
+    )
+    head, _, body = data.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 %d " % status), data[:300]
     assert b"Set-Cookie: PHPSESSID=s" in head and b"_ga=" not in head
     assert b'WWW-Authenticate: Basic realm="chat"' in head and b"Retry-After: 30" in head
@@ -1111,3 +1120,24 @@ async def test_a_websocket_handshake_the_origin_refuses_goes_on_as_it_refused(
     assert [h.split(b" ")[1] for h in ASKED] == [b"/ws-%d" % status]
     if adapter == "aiohttp":  # (aiohttp's client keeps no body of a refused handshake)
         assert body == b"" and b"no-store" in head
+
+
+@pytest.mark.parametrize("method", [b"POST", b"HEAD", b"DELETE"])
+async def test_an_upgrade_to_websocket_on_another_method_than_get_is_that_method(
+    start_proxy, origin, method
+):
+    """A handshake is a GET (RFC 6455 4.1; no browser sends another): serve took any method
+    with Upgrade: websocket for one, and the origin was asked a GET handshake for the
+    visitor's POST or DELETE (its body dropped), a 101 answered. It goes as the request it
+    is, its Upgrade dropped as the hop-by-hop header it is."""
+    ASKED.clear()
+    data = await first_answer(
+        await start_proxy(origin),
+        b"%s /ws-method HTTP/1.1\r\nHost: shop.example.com\r\nUpgrade: websocket\r\n"
+        b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        b"Sec-WebSocket-Version: 13\r\nContent-Length: 5\r\n\r\nabcde" % method,
+    )
+    assert data.startswith(b"HTTP/1.1 200 "), data[:300]
+    asked = [h for h in ASKED if b" /ws-method " in h]
+    assert asked and asked[0].startswith(method + b" "), asked
+    assert b"upgrade: websocket" not in asked[0].lower()
