@@ -1092,6 +1092,19 @@ async def first_answer(url: str, raw: bytes) -> bytes:
         writer.close()
 
 
+def handshake(target: bytes, method: bytes = b"GET", body: bytes = b"") -> bytes:
+    """A WebSocket handshake for target (with a body, and its length, if given)."""
+    return (
+        b"%s %s HTTP/1.1\r\nHost: shop.example.com\r\nUpgrade: websocket\r\n"
+        b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        b"Sec-WebSocket-Version: 13\r\n"
+        % (method, target)
+        + (b"Content-Length: %d\r\n" % len(body) if body else b"")
+        + b"\r\n"
+        + body
+    )
+
+
 @pytest.mark.parametrize("status", [302, 401, 403, 404, 429, 503])
 async def test_a_websocket_handshake_the_origin_refuses_goes_on_as_it_refused(
     adapter, start_proxy, origin, status
@@ -1104,12 +1117,7 @@ async def test_a_websocket_handshake_the_origin_refuses_goes_on_as_it_refused(
     redirect is the visitor's (Chromium follows none): serve followed it, from its own
     network."""
     ASKED.clear()
-    data = await first_answer(
-        await start_proxy(origin),
-        b"GET /ws-%d HTTP/1.1\r\nHost: shop.example.com\r\nUpgrade: websocket\r\n"
-        b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-        b"Sec-WebSocket-Version: 13\r\n\r\n" % status,
-    )
+    data = await first_answer(await start_proxy(origin), handshake(b"/ws-%d" % status))
     head, _, body = data.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 %d " % status), data[:300]
     assert b"Set-Cookie: PHPSESSID=s" in head and b"_ga=" not in head
@@ -1131,12 +1139,7 @@ async def test_an_upgrade_to_websocket_on_another_method_than_get_is_that_method
     visitor's POST or DELETE (its body dropped), a 101 answered. It goes as the request it
     is, its Upgrade dropped as the hop-by-hop header it is."""
     ASKED.clear()
-    data = await first_answer(
-        await start_proxy(origin),
-        b"%s /ws-method HTTP/1.1\r\nHost: shop.example.com\r\nUpgrade: websocket\r\n"
-        b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-        b"Sec-WebSocket-Version: 13\r\nContent-Length: 5\r\n\r\nabcde" % method,
-    )
+    data = await first_answer(await start_proxy(origin), handshake(b"/ws-method", method, b"abcde"))
     assert data.startswith(b"HTTP/1.1 200 "), data[:300]
     asked = [h for h in ASKED if b" /ws-method " in h]
     assert asked and asked[0].startswith(method + b" "), asked
