@@ -522,9 +522,20 @@ SPELT_LOADS = [
     "import(`https:/\n/www.google-analytics.com/analytics.js`);",
     "import(`https:/\r\n/www.google-analytics.com/analytics.js`);",
     '{"imports": {"a": "https:\\/\\t\\/www.google-analytics.com\\/a.js"}} import "a";',
-    # userinfo before the host
+    # tabs, line breaks and escapes after a line break between the slashes (helper-146)
+    "import(`https:/\n\t/www.google-analytics.com/analytics.js`);",  # (an indented line)
+    "import(`https:/\r\t/www.google-analytics.com/analytics.js`);",
+    "import(`https:/\n\r/www.google-analytics.com/analytics.js`);",
+    "import(`https:/\r\n\t/www.google-analytics.com/analytics.js`);",
+    "import(`https:/\n\n/www.google-analytics.com/analytics.js`);",
+    "import(`https:/\n\\t/www.google-analytics.com/analytics.js`);",  # (an escape after)
+    # userinfo before the host: the host is after the last "@", however long it is
     'import "https://u:p@www.google-analytics.com:443/analytics.js";',
     'import "https:u@www.google-analytics.com/analytics.js";',
+    'import "https://a@b@www.google-analytics.com/analytics.js";',
+    'import "https://a:b@c@www.google-analytics.com/analytics.js";',
+    'import "https://' + "u" * 257 + '@www.google-analytics.com/analytics.js";',
+    'import "https:a@b@www.google-analytics.com/analytics.js";',
     # a tab before the one slash of a URL that has one
     'import "https:\t/www.google-analytics.com/analytics.js";',
     'import "https:\\t/\\twww.google-analytics.com/analytics.js";',
