@@ -603,6 +603,10 @@ def test_an_access_line_carries_a_visitors_controls_escaped() -> None:
     text = log.getvalue()
     assert text.endswith("\n") and text[:-1].isprintable(), repr(text)
     assert json.loads(text) == {"path": path, "request_cookies_stripped": [name], "text": "é€"}
+    access_log.add({"path": "/a\x7fb"})  # (DEL in a line all ASCII: orjson leaves it too)
+    access_log.flush()
+    rest = log.getvalue()[len(text) :]
+    assert rest[:-1].isprintable() and json.loads(rest) == {"path": "/a\x7fb"}, repr(rest)
 
 
 def test_the_access_log_goes_out_in_whole_lines_a_pipe_takes_whole() -> None:

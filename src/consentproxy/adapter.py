@@ -179,9 +179,10 @@ def access_json(line: dict[str, object]) -> bytes:
         out = orjson.dumps(line)
     except TypeError:  # (a surrogate escape: json escapes it, and all else, as ASCII)
         return json.dumps(line, separators=(",", ":")).encode()
-    if out.isascii():
+    if out.isascii() and b"\x7f" not in out:
         return out
-    # (C0 is escaped already; C1 controls, U+2028 and the bidirectional overrides are not)
+    # (C0 is escaped already; DEL, C1 controls, U+2028 and the bidirectional overrides are
+    # not)
     return UNPRINTABLE.sub(lambda m: f"\\u{ord(m[0]):04x}", out.decode()).encode()
 
 
