@@ -394,6 +394,12 @@ def test_an_imported_lists_names_reach_the_operators_terminal_as_plain_character
     assert main(["catalog", "classify", "--config", str(config), "t.evil.example"]) == 0
     out = capsys.readouterr().out
     assert "known tracker \\x1b]0;owned" in out and out.rstrip("\n").isprintable(), out
+    # a layer written by hand (or before its texts were escaped) is read escaped
+    raw = "\x1b]0;owned\x07Evil\x1b[2J\x9b1mCo"  # (line breaks: no layer line at all)
+    into.write_text(f"evil\tanalytics\tkind\t{raw}\t{raw}\tt.evil.example\n")
+    assert main(["catalog", "classify", "--config", str(config), "t.evil.example"]) == 0
+    out = capsys.readouterr().out
+    assert "known tracker \\x1b]0;owned" in out and out.rstrip("\n").isprintable(), out
 
 
 def test_an_imported_list_cannot_call_a_tracker_the_layers_below_hold_no_tracker():
@@ -418,6 +424,22 @@ def test_an_imported_list_cannot_call_a_tracker_the_layers_below_hold_no_tracker
     assert p.holder("www.chartbeat.com", "/", "news.example").category == "social"
     assert p.holder("cmp.nobody.example", "/", "news.example") is None
     assert p.verdict("cmp.nobody.example").startswith("known, not a tracker: Evil")
+
+
+def test_a_layers_known_non_trackers_are_judged_against_the_layers_below_alone():
+    """A layer's own lines do not count as below it: a hosts list holding adnet.example and
+    a services.json filing cmp.adnet.example among consent managers, imported into one
+    layer, read one way in one order and the other in the other (helper-146)."""
+    parent = KnownTracker("adnet", "advertising", domains=("adnet.example",))
+    child = KnownTracker("cmp", "-", domains=("cmp.adnet.example",))
+    base = KnownTracker("chartbeat", "analytics", domains=("chartbeat.example",))
+    hidden = KnownTracker("evil", "-", domains=("static.chartbeat.example",))
+    read = [
+        Knowledge(layers=[[base], order], builtin=False).lookup(host)
+        for order in ([parent, child, hidden], [hidden, child, parent])
+        for host in ("cmp.adnet.example", "static.chartbeat.example")
+    ]
+    assert [e.name for e in read if e] == ["cmp", "chartbeat", "cmp", "chartbeat"]
 
 
 def test_catalog_import_reads_no_further_than_a_list_may_be_and_writes_no_layer_too_big(

@@ -118,6 +118,8 @@ def parse_layer(text: str, source: str) -> tuple[KnownTracker, ...]:
                 f"{bad or name!r} is not a lower-case domain "
                 "or name (public suffixes such as co.uk are nobody's)",
             )
+        # (a layer written by hand or before its texts were escaped: as format_layer does)
+        kind, title, vendor = (printable(t) for t in (kind, title, vendor))
         out.append(KnownTracker(name, category, kind, title, vendor, listed, source))
     return tuple(out)
 
@@ -191,13 +193,16 @@ class Knowledge:
             for d in svc.domains:
                 self.domains[d] = entry
         for layer in layers:
-            for entry in layer:
-                for d in entry.domains:
-                    # (a list may call no tracker what the layers below hold: a hostile
-                    # one filed chartbeat.com among consent managers, and it loaded)
-                    below = None if entry.held else self.lookup(d)
-                    if below is None or not below.held:
-                        self.domains[d] = entry
+            # (a list may call no tracker what the layers below hold: a hostile one filed
+            # chartbeat.com among consent managers, and it loaded; judged against those
+            # below alone, so that the order of a layer's lines changes nothing)
+            added = {
+                d: entry
+                for entry in layer
+                for d in entry.domains
+                if entry.held or not ((below := self.lookup(d)) and below.held)
+            }
+            self.domains.update(added)
 
     def lookup(self, host: str, path: str = "") -> KnownTracker | None:
         """What the layers know of a host (lower-case, no trailing dot) and path."""
