@@ -124,12 +124,16 @@ LEAVE_JS = """() => {
 }"""
 # localStorage's and sessionStorage's keys, IndexedDB's databases and Cache Storage's caches
 # (trackers keep their ids in each; caches is there in a secure context alone; see _isolated)
-STORAGE_JS = """(async () => [
-  Object.keys(localStorage),
-  Object.keys(sessionStorage),
-  (await indexedDB.databases()).map((db) => db.name),
-  self.caches ? await caches.keys() : [],
-])()"""
+# (each area read on its own: one the page's origin may not read, a reason in its place)
+STORAGE_JS = """(async () => {
+  const names = async (read) => { try { return await read(); } catch (e) { return String(e); } };
+  return [
+    await names(() => Object.keys(localStorage)),
+    await names(() => Object.keys(sessionStorage)),
+    await names(async () => (await indexedDB.databases()).map((db) => db.name)),
+    await names(async () => (self.caches ? await caches.keys() : [])),
+  ];
+})()"""
 # what Judge.storage's areas are called in a violation's detail, in STORAGE_JS's order
 AREAS = {
     "local": "localStorage",
@@ -806,7 +810,9 @@ class Scanner:
                     )
                     break
         try:  # (a page of no origin of its own, data: say, has no storage to read)
-            record.storage = await _storage(page, judge)
+            record.storage, unread = await _storage(page, judge)
+            if unread:
+                record.warnings.append(f"storage not read: {unread}")
         except PlaywrightError as e:
             record.warnings.append(f"storage not read: {_said(e)}")
         links: list[str] = []
@@ -841,7 +847,7 @@ class Scanner:
         with contextlib.suppress(PlaywrightError):  # what it stored as it was left is its own
             read = {(s["area"], s["key"]) for s in record.storage}
             record.storage += [
-                s for s in await _storage(page, judge) if (s["area"], s["key"]) not in read
+                s for s in (await _storage(page, judge))[0] if (s["area"], s["key"]) not in read
             ]
         if page.url != scanned:  # (what it did on the way is charged to it)
             record.warnings.append(f"it moved itself to {_cut_url(page.url)} as it was left")
@@ -893,11 +899,23 @@ async def _isolated(page: Page, expression: str) -> Any:
     return result["result"].get("value")
 
 
-async def _storage(page: Page, judge: Judge) -> list[dict[str, Any]]:
+async def _storage(page: Page, judge: Judge) -> tuple[list[dict[str, Any]], str]:
     """The keys in the page's localStorage and sessionStorage and the names of its IndexedDB
-    databases and caches, judged (PageRecord.storage until the visit is over)."""
+    databases and caches, judged (PageRecord.storage until the visit is over), and what could
+    not be read and why ("" when all was)."""
     areas = await _isolated(page, STORAGE_JS)
-    return [judge.storage(_clean(key), area) for area, keys in zip(AREAS, areas) for key in keys]
+    judged = [
+        judge.storage(_clean(key), area)
+        for area, keys in zip(AREAS, areas)
+        if isinstance(keys, list)
+        for key in keys
+    ]
+    unread = [
+        f"{AREAS[area]} ({_clean(why)[:200]})"
+        for area, why in zip(AREAS, areas)
+        if isinstance(why, str)
+    ]
+    return judged, ", ".join(unread)
 
 
 async def _close(page: Page) -> None:

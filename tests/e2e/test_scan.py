@@ -342,6 +342,12 @@ def tricky_origin() -> Iterator[str]:
             return web.Response()
         if request.path == "/hop":  # (a redirect to a tracker: not reached, offline)
             raise web.HTTPFound("https://www.facebook.com/tr?id=1&ev=Hop")
+        if request.path == "/sandboxed":  # (an origin of its own none: no storage it reads)
+            return web.Response(
+                text="<!doctype html><p>sandboxed",
+                content_type="text/html",
+                headers={"Content-Security-Policy": "sandbox allow-scripts"},
+            )
         if request.path == "/cookie-flood":
             flood = web.Response()
             for _ in range(0 if request.query_string else 300):
@@ -361,7 +367,7 @@ def tricky_origin() -> Iterator[str]:
         return web.Response(status=status, text=body, content_type=kind)
 
     app = web.Application()
-    for path in [*TRICKY, "/loop", "/slow", "/hop", "/drop", "/cookie-flood"]:
+    for path in [*TRICKY, "/loop", "/slow", "/hop", "/drop", "/cookie-flood", "/sandboxed"]:
         app.router.add_get(path, page)
     with app_in_thread(app) as port:
         yield f"http://localhost:{port}/"
@@ -1009,3 +1015,13 @@ def test_indexeddb_databases_and_caches_a_page_creates_are_judged(tricky_origin,
     html = (tmp_path / "report.html").read_text()
     assert "<h4>IndexedDB databases this page created</h4>" in html
     assert "<tr class=bad><td>_hjid</td><td>analytics</td><td>not allowed</td></tr>" in html
+
+
+def test_each_storage_area_a_page_may_not_read_is_said_with_its_reason(tricky_origin, tmp_path):
+    """The four areas were read in one expression: the first that failed lost the others'
+    keys, and the warning named one reason; each is read on its own now (helper-146)."""
+    _, report = scan(tricky_origin, tmp_path, "--direct", "--paths", "/sandboxed")
+    [page] = report["states"][0]["pages"]
+    [warning] = [w for w in page["warnings"] if w.startswith("storage not read")]
+    for area in ("localStorage (", "sessionStorage (", "IndexedDB (", "Cache Storage ("):
+        assert area in warning, warning
