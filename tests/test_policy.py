@@ -9,6 +9,7 @@ from consentproxy.consent import NO_DECISION, ConsentState
 from consentproxy.domains import MAX_HOST_NAME
 from consentproxy.policy import (
     _BARE_URL_RE,
+    _BROKEN_URL_RE,
     _LOADER_CALL_RE,
     _LOADER_WORDS,
     _URL_HOST_RE,
@@ -170,6 +171,15 @@ def test_url_hosts_are_found_as_the_regex_finds_them(text):
     want = [(m.span(), m.groups()) for m in _URL_HOST_RE.finditer(text)]
     found = [(m.span(), m.groups()) for m in url_host_matches(text) if m.re is _URL_HOST_RE]
     assert found == want
+
+
+@given(URL_TEXT_ESCAPED.map(lambda t: t.replace(b"\t", b"\n\t").replace(b"\\t", b"\n\\t")))
+@settings(max_examples=2000)
+def test_broken_slashes_are_read_wherever_the_regex_reads_them(text):
+    """url_host_matches tries _BROKEN_URL_RE only where _SEPARATORS finds a start: at every
+    place the regex matches (a line break then a tab between the slashes was no start)."""
+    want = {i for i in range(len(text)) if _BROKEN_URL_RE.match(text, i)}
+    assert want <= {m.start() for m in url_host_matches(text) if m.re is _BROKEN_URL_RE}
 
 
 @given(URL_TEXT)
