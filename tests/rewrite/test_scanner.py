@@ -2596,3 +2596,43 @@ def test_an_unended_tag_gets_its_event_handlers_emptied_first(policy, skip):
     page = b"<!doctype html><body><div onclick=\"import('//www.google-analytics.com/a.js')\" x='"
     out = rewrite(policy, page, skip=skip)
     assert out.startswith(b'<!doctype html><body><div style="" onclick="" onclick=')
+
+
+URL_DECIDERS = [b"\x01", b"\x1f", b"\x7f", b"\\", b":", b"&"]  # each leaves the URL to Python
+
+
+@pytest.mark.parametrize("lead", [0, 7])
+def test_the_c_loop_reads_a_urls_deciding_byte_at_every_place_of_every_length(lead):
+    """urls_settled reads a URL 16 bytes at a time, the last ones as the 16 ending the
+    value: a control byte, '\\\\', a scheme's ':' or a reference at any place of a URL of
+    1-70 bytes is found, at the buffer's start (lead 0: values under 16 bytes read byte by
+    byte) or not; the same URL without it is stepped over."""
+    text = b"t" * lead
+    for size in range(1, 71):
+        plain = b"/" + b"a" * (size - 1)
+        tag = text + b"<img src='" + plain + b"'>"
+        assert c_skip()(tag, 0, 1, SETTLED, set()) == len(tag), tag
+        for at in range(1, size):
+            for byte in URL_DECIDERS:
+                tag = text + b"<img src='" + plain[:at] + byte + plain[at + 1 :] + b"'>"
+                assert c_skip()(tag, 0, 1, SETTLED, set()) == lead, tag
+
+
+HOST_BYTES = [b"Z", b"z", b"A", b"9", b"0", b".", b"-", b"_"]
+NOT_HOST_BYTES = [b"@", b"[", b"`", b"{", b"/", b":", b"%", b"\x80", b"\xc1", b"\xfa", b" "]
+
+
+@pytest.mark.parametrize("lead", [0, 7])
+def test_the_c_loop_ends_a_host_at_its_first_byte_of_another_kind_wherever_it_falls(lead):
+    """A host is read 16 bytes at a time too: a host of 1-40 bytes is settled with a letter,
+    digit, '.', '-' or '_' anywhere in it, and ends (the URL then Python's) at any other
+    byte, the neighbours of each range among them."""
+    text = b"t" * lead
+    for size in range(1, 41):
+        for at in range(size):
+            for byte in HOST_BYTES + NOT_HOST_BYTES:
+                host = b"a" * at + byte + b"a" * (size - at - 1)
+                tag = text + b"<img src=//" + host + b"/x.png>"
+                settled = {host.lower(): False}
+                stepped = c_skip()(tag, 0, 1, settled, set()) == len(tag)
+                assert stepped == (byte in HOST_BYTES), tag

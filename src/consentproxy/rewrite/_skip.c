@@ -201,6 +201,29 @@ static inline Py_ssize_t span(const unsigned char *b, Py_ssize_t q, Py_ssize_t n
 static inline unsigned bytes_eq(const unsigned char *s, unsigned char c) {
     return (unsigned)_mm_movemask_epi8(eq(_mm_loadu_si128((const __m128i *)s), c));
 }
+
+/* Which of 16 bytes lie in lo..hi (0xff each): v - lo, wrapped, is at most hi - lo. */
+static inline __m128i in_range(__m128i v, char lo, char hi) {
+    __m128i off = _mm_sub_epi8(v, _mm_set1_epi8(lo));
+    return _mm_cmpeq_epi8(_mm_min_epu8(off, _mm_set1_epi8((char)(hi - lo))), off);
+}
+
+/* The first byte of b[p..end) that marks (a bit for each of 16 bytes) marks, or end, for
+ * end >= 16. The last bytes, fewer than 16, are read as the 16 ending at end (b[0..end) is
+ * the caller's buffer), their bits shifted past those before p: no byte loop for the tail,
+ * whose exit a loop would mispredict on every short URL. Inlined: marks is a constant. */
+static inline __attribute__((always_inline)) Py_ssize_t
+first_marked(const unsigned char *b, Py_ssize_t p, Py_ssize_t end, unsigned (*marks)(__m128i)) {
+    for (; p + 16 <= end; p += 16) {
+        unsigned bits = marks(_mm_loadu_si128((const __m128i *)(b + p)));
+        if (bits)
+            return p + __builtin_ctz(bits);
+    }
+    if (p == end)
+        return end;
+    unsigned bits = marks(_mm_loadu_si128((const __m128i *)(b + end - 16))) >> (16 - (end - p));
+    return bits ? p + __builtin_ctz(bits) : end;
+}
 #endif
 
 /* The first c in b[q..n), or n: most runs of text between tags and quoted values are short,
@@ -323,6 +346,27 @@ static int is_host_byte(unsigned char c) {
     return is_alpha(c) || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_';
 }
 
+#ifdef __SSE2__
+/* Which of 16 bytes are no host bytes (is_host_byte), as a bit mask. */
+static inline unsigned not_host_marks(__m128i v) {
+    __m128i m = _mm_or_si128(in_range(_mm_or_si128(v, _mm_set1_epi8(0x20)), 'a', 'z'),
+                             in_range(v, '0', '9'));
+    m = _mm_or_si128(m, _mm_or_si128(eq(v, '.'), _mm_or_si128(eq(v, '-'), eq(v, '_'))));
+    return (unsigned)_mm_movemask_epi8(m) ^ 0xffff;
+}
+#endif
+
+/* The first byte of b[p..end) that is no host byte, or end. */
+static Py_ssize_t host_end(const unsigned char *b, Py_ssize_t p, Py_ssize_t end) {
+#ifdef __SSE2__
+    if (end >= 16)
+        return first_marked(b, p, end, not_host_marks);
+#endif
+    while (p < end && is_host_byte(b[p]))
+        p++;
+    return p;
+}
+
 /* dict[bytes(s[0..len))], borrowed, or NULL when absent (errors cleared: absent too). */
 static PyObject *get_bytes(PyObject *dict, const char *s, Py_ssize_t len) {
     PyObject *key = PyBytes_FromStringAndSize(s, len);
@@ -380,22 +424,25 @@ static int is_url_stop(unsigned char c) {
            || is_url_control(c);
 }
 
+#ifdef __SSE2__
+/* Which of 16 bytes are url stops (is_url_stop), as a bit mask. */
+static inline unsigned url_stop_marks(__m128i v) {
+    __m128i low = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v);
+    __m128i m = _mm_or_si128(_mm_or_si128(eq(v, ' '), eq(v, ',')),
+                             _mm_or_si128(_mm_or_si128(eq(v, '?'), eq(v, '#')),
+                                          _mm_or_si128(eq(v, ':'), eq(v, '&'))));
+    m = _mm_or_si128(m, _mm_or_si128(low, _mm_or_si128(eq(v, 0x7f), eq(v, '\\'))));
+    return (unsigned)_mm_movemask_epi8(m);
+}
+#endif
+
 /* The first byte of b[p..end) that urls_settled reads (' ' and ',' between URLs in a list,
  * '?', '#', ':', '&', and the control bytes that leave a URL to the neutraliser), or end:
  * real pages' URLs are long (query strings, srcset lists). */
 static Py_ssize_t url_stop(const unsigned char *b, Py_ssize_t p, Py_ssize_t end) {
 #ifdef __SSE2__
-    for (; p + 16 <= end; p += 16) {
-        __m128i v = _mm_loadu_si128((const __m128i *)(b + p));
-        __m128i low = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v);
-        __m128i m = _mm_or_si128(_mm_or_si128(eq(v, ' '), eq(v, ',')),
-                                 _mm_or_si128(_mm_or_si128(eq(v, '?'), eq(v, '#')),
-                                              _mm_or_si128(eq(v, ':'), eq(v, '&'))));
-        m = _mm_or_si128(m, _mm_or_si128(low, _mm_or_si128(eq(v, 0x7f), eq(v, '\\'))));
-        unsigned bits = (unsigned)_mm_movemask_epi8(m);
-        if (bits)
-            return p + __builtin_ctz(bits);
-    }
+    if (end >= 16)
+        return first_marked(b, p, end, url_stop_marks);
 #endif
     while (p < end && !is_url_stop(b[p]))
         p++;
@@ -443,9 +490,7 @@ static int urls_settled(const unsigned char *b, Py_ssize_t p, Py_ssize_t end, in
                                                                           : -1;
         int behind = host >= 0; /* the host is behind: the rest is path, query or data */
         if (behind) {
-            Py_ssize_t q = host;
-            while (q < end && is_host_byte(b[q]))
-                q++;
+            Py_ssize_t q = host_end(b, host, end);
             if (q == host || (q < end && b[q] != '/' && b[q] != '?' && b[q] != '#')
                     || !settled_host(b, host, q - host, key))
                 return 0;
@@ -790,19 +835,28 @@ static int remote_at(const unsigned char *b, Py_ssize_t p, Py_ssize_t end) {
     return 0;
 }
 
+#ifdef __SSE2__
+/* Which of 16 bytes may start _MAY_BE_REMOTE_RE ('&', ':', '/', '\\'), as a bit mask. */
+static inline unsigned remote_marks(__m128i v) {
+    return (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(eq(v, '&'), eq(v, ':')),
+                                                    _mm_or_si128(eq(v, '/'), eq(v, '\\'))));
+}
+#endif
+
+/* The first byte of b[p..end) that may start _MAY_BE_REMOTE_RE, or end. */
+static Py_ssize_t remote_sign(const unsigned char *b, Py_ssize_t p, Py_ssize_t end) {
+#ifdef __SSE2__
+    if (end >= 16)
+        return first_marked(b, p, end, remote_marks);
+#endif
+    while (p < end && b[p] != '&' && b[p] != ':' && b[p] != '/' && b[p] != '\\')
+        p++;
+    return p;
+}
+
 /* neutralise._MAY_BE_REMOTE_RE somewhere in b[p..end): only its first bytes are looked at. */
 static int may_be_remote(const unsigned char *b, Py_ssize_t p, Py_ssize_t end) {
-#ifdef __SSE2__
-    for (; p + 16 <= end; p += 16) {
-        __m128i v = _mm_loadu_si128((const __m128i *)(b + p));
-        __m128i m = _mm_or_si128(_mm_or_si128(eq(v, '&'), eq(v, ':')),
-                                 _mm_or_si128(eq(v, '/'), eq(v, '\\')));
-        for (unsigned bits = (unsigned)_mm_movemask_epi8(m); bits; bits &= bits - 1)
-            if (remote_at(b, p + __builtin_ctz(bits), end))
-                return 1;
-    }
-#endif
-    for (; p < end; p++)
+    for (; (p = remote_sign(b, p, end)) < end; p++)
         if (remote_at(b, p, end))
             return 1;
     return 0;
