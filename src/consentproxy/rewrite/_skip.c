@@ -208,23 +208,40 @@ static inline __m128i in_range(__m128i v, char lo, char hi) {
     return _mm_cmpeq_epi8(_mm_min_epu8(off, _mm_set1_epi8((char)(hi - lo))), off);
 }
 
-/* The first byte of b[p..end) that marks (a bit for each of 16 bytes) marks, or end, for
- * end >= 16. The last bytes, fewer than 16, are read as the 16 ending at end (b[0..end) is
- * the caller's buffer), their bits shifted past those before p: no byte loop for the tail,
- * whose exit a loop would mispredict on every short URL. Inlined: marks is a constant. */
-static inline __attribute__((always_inline)) Py_ssize_t
-first_marked(const unsigned char *b, Py_ssize_t p, Py_ssize_t end, unsigned (*marks)(__m128i)) {
-    for (; p + 16 <= end; p += 16) {
-        unsigned bits = marks(_mm_loadu_si128((const __m128i *)(b + p)));
-        if (bits)
-            return p + __builtin_ctz(bits);
-    }
-    if (p == end)
-        return end;
-    unsigned bits = marks(_mm_loadu_si128((const __m128i *)(b + end - 16))) >> (16 - (end - p));
-    return bits ? p + __builtin_ctz(bits) : end;
-}
+typedef unsigned (*Marks)(__m128i); /* a bit for each of 16 bytes */
+#define SSE_MARKS(f) (f)
+#else
+typedef const void *Marks;
+#define SSE_MARKS(f) NULL
 #endif
+
+/* The first byte of b[p..end) that marks (16 at a time) or is_marked (one at a time: a
+ * buffer under 16 bytes, no SSE2) marks, or end. The last bytes, fewer than 16, are read as
+ * the 16 ending at end (b[0..end) is the caller's buffer), their bits shifted past those
+ * before p: no byte loop for the tail, whose exit a loop would mispredict on every short
+ * URL. Inlined: marks and is_marked are constants. */
+static inline __attribute__((always_inline)) Py_ssize_t
+first_marked(const unsigned char *b, Py_ssize_t p, Py_ssize_t end, Marks marks,
+             int (*is_marked)(unsigned char)) {
+#ifdef __SSE2__
+    if (end >= 16) {
+        for (; p + 16 <= end; p += 16) {
+            unsigned bits = marks(_mm_loadu_si128((const __m128i *)(b + p)));
+            if (bits)
+                return p + __builtin_ctz(bits);
+        }
+        if (p == end)
+            return end;
+        unsigned bits = marks(_mm_loadu_si128((const __m128i *)(b + end - 16))) >> (16 - (end - p));
+        return bits ? p + __builtin_ctz(bits) : end;
+    }
+#else
+    (void)marks;
+#endif
+    while (p < end && !is_marked(b[p]))
+        p++;
+    return p;
+}
 
 /* The first c in b[q..n), or n: most runs of text between tags and quoted values are short,
  * so the first 64 bytes are looked at inline, 16 at a time; memchr takes a longer run. */
@@ -340,32 +357,22 @@ static int starts_ci(const unsigned char *b, Py_ssize_t p, Py_ssize_t end, const
     return p + len <= end && contains_ci(b, p, p + len, w, len);
 }
 
-/* A byte of a host name the C loop reads as is (lower-cased): anything else, from '%' and
- * '@' to ':' (a port) and non-ASCII (IDNA), leaves the URL to the neutraliser. */
-static int is_host_byte(unsigned char c) {
-    return is_alpha(c) || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_';
+/* Whether c ends a host name the C loop reads as is (lower-cased): anything but letters,
+ * digits, '.', '-' and '_', from '%' and '@' to ':' (a port) and non-ASCII (IDNA), leaves
+ * the URL to the neutraliser. */
+static int ends_host(unsigned char c) {
+    return !(is_alpha(c) || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_');
 }
 
 #ifdef __SSE2__
-/* Which of 16 bytes are no host bytes (is_host_byte), as a bit mask. */
-static inline unsigned not_host_marks(__m128i v) {
+/* Which of 16 bytes end a host name (ends_host), as a bit mask. */
+static inline unsigned host_end_marks(__m128i v) {
     __m128i m = _mm_or_si128(in_range(_mm_or_si128(v, _mm_set1_epi8(0x20)), 'a', 'z'),
                              in_range(v, '0', '9'));
     m = _mm_or_si128(m, _mm_or_si128(eq(v, '.'), _mm_or_si128(eq(v, '-'), eq(v, '_'))));
     return (unsigned)_mm_movemask_epi8(m) ^ 0xffff;
 }
 #endif
-
-/* The first byte of b[p..end) that is no host byte, or end. */
-static Py_ssize_t host_end(const unsigned char *b, Py_ssize_t p, Py_ssize_t end) {
-#ifdef __SSE2__
-    if (end >= 16)
-        return first_marked(b, p, end, not_host_marks);
-#endif
-    while (p < end && is_host_byte(b[p]))
-        p++;
-    return p;
-}
 
 /* dict[bytes(s[0..len))], borrowed, or NULL when absent (errors cleared: absent too). */
 static PyObject *get_bytes(PyObject *dict, const char *s, Py_ssize_t len) {
@@ -440,13 +447,7 @@ static inline unsigned url_stop_marks(__m128i v) {
  * '?', '#', ':', '&', and the control bytes that leave a URL to the neutraliser), or end:
  * real pages' URLs are long (query strings, srcset lists). */
 static Py_ssize_t url_stop(const unsigned char *b, Py_ssize_t p, Py_ssize_t end) {
-#ifdef __SSE2__
-    if (end >= 16)
-        return first_marked(b, p, end, url_stop_marks);
-#endif
-    while (p < end && !is_url_stop(b[p]))
-        p++;
-    return p;
+    return first_marked(b, p, end, SSE_MARKS(url_stop_marks), is_url_stop);
 }
 
 /* The 8 bytes at s as one number (in the machine's order), to compare 8 bytes at once. */
@@ -490,7 +491,7 @@ static int urls_settled(const unsigned char *b, Py_ssize_t p, Py_ssize_t end, in
                                                                           : -1;
         int behind = host >= 0; /* the host is behind: the rest is path, query or data */
         if (behind) {
-            Py_ssize_t q = host_end(b, host, end);
+            Py_ssize_t q = first_marked(b, host, end, SSE_MARKS(host_end_marks), ends_host);
             if (q == host || (q < end && b[q] != '/' && b[q] != '?' && b[q] != '#')
                     || !settled_host(b, host, q - host, key))
                 return 0;
@@ -843,20 +844,14 @@ static inline unsigned remote_marks(__m128i v) {
 }
 #endif
 
-/* The first byte of b[p..end) that may start _MAY_BE_REMOTE_RE, or end. */
-static Py_ssize_t remote_sign(const unsigned char *b, Py_ssize_t p, Py_ssize_t end) {
-#ifdef __SSE2__
-    if (end >= 16)
-        return first_marked(b, p, end, remote_marks);
-#endif
-    while (p < end && b[p] != '&' && b[p] != ':' && b[p] != '/' && b[p] != '\\')
-        p++;
-    return p;
+/* Whether c may start _MAY_BE_REMOTE_RE. */
+static int is_remote_sign(unsigned char c) {
+    return c == '&' || c == ':' || c == '/' || c == '\\';
 }
 
 /* neutralise._MAY_BE_REMOTE_RE somewhere in b[p..end): only its first bytes are looked at. */
 static int may_be_remote(const unsigned char *b, Py_ssize_t p, Py_ssize_t end) {
-    for (; (p = remote_sign(b, p, end)) < end; p++)
+    for (; (p = first_marked(b, p, end, SSE_MARKS(remote_marks), is_remote_sign)) < end; p++)
         if (remote_at(b, p, end))
             return 1;
     return 0;
