@@ -301,10 +301,21 @@ CLICKS = {
         "go</a>"
     ),
 }
+# Script alone: each element given two services' URLs, one attribute after the other, in
+# both orders (the guard's hold named the last one only: helper-144).
+SEVERAL_AT_RUN_TIME = script(
+    "[[G + 'c?a', T + '&a'], [T + '&b', G + 'c?b']].forEach(function (p, i) {"
+    " var v = document.createElement('video');"
+    " if (i) { v.poster = p[0]; v.src = p[1]; } else { v.src = p[0]; v.poster = p[1]; }"
+    " box.appendChild(v); });"
+    "var f = document.createElement('iframe'); f.src = G + 'c?f';"
+    "f.setAttribute('srcdoc', '<img src=' + T + '&f>'); box.appendChild(f);"
+)
 ALL = GUARD | ENFORCE_ONLY | {"/stored-xss": STORED_XSS, "/strict-dynamic": STRICT_DYNAMIC}
 ALL |= {path: body for path, (body, _) in HANDLERS.items()} | CLICKS
 ALL |= SPELT
 ALL["/several-services"] = SEVERAL
+ALL["/several-services-at-run-time"] = SEVERAL_AT_RUN_TIME
 ALL["/default-src-only"] = "<p>a page under default-src 'none'</p>"
 
 
@@ -458,6 +469,34 @@ async def test_consent_to_one_category_brings_back_no_url_of_another_on_the_same
         await tab.click("#ping")
         await settle(tab)
         assert recorder.hosts == {"www.google-analytics.com"}
+
+
+@pytest.mark.parametrize(
+    ("category", "host"),
+    [("analytics", "www.google-analytics.com"), ("advertising", "www.facebook.com")],
+)
+async def test_consent_to_one_category_releases_no_run_time_hold_of_another(
+    browser, attack_origin, proxy_without_csp, category, host
+):
+    """A script gives an element two services' URLs: held for both, it comes back with both
+    (the guard's mark named the last one set: its consent alone released the other's URL)."""
+    path = "/several-services-at-run-time"
+    assert await tracker_hosts(browser, attack_origin, path) == {
+        "www.google-analytics.com",
+        "www.facebook.com",
+    }
+    async with recorded(browser, proxy_without_csp) as (tab, recorder):
+        await tab.goto(path)
+        await settle(tab)
+        assert recorder.hosts == set()
+        await tab.click("[data-consent-action=customize]")
+        await tab.check(f"input[data-consent-category={category}]")
+        await tab.click("[data-consent-action=save]")
+        await settle(tab)
+        assert recorder.hosts <= {host}, "in place"
+        await tab.reload()
+        await settle(tab)
+        assert recorder.hosts == {host}, "on the next view"
 
 
 COOKIE_STORE = (

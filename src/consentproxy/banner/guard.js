@@ -176,10 +176,17 @@ var guard = (function () {
   }
 
   /* Mark el as held for svc: the site's own data-consent-* renamed (as the proxy does),
-     the response's mark, and a script made inert. */
+     the response's mark, and a script made inert. Held for several services, it names the
+     first and waits for all their categories ("a+b", as the proxy marks one): named after
+     the last, that one's consent alone put back the others' URLs. */
   function mark(el, svc) {
     var set = function (n, v) { nativeSetAttribute.call(el, n, v); }, a = el.attributes, i, n;
-    if (nativeGetAttribute.call(el, PRE + "mark") !== MARK) {
+    var ours = nativeGetAttribute.call(el, PRE + "mark") === MARK, first = ours && nativeGetAttribute.call(el, PRE + "blocked"), cats;
+    if (first) {
+      /* (a category once more for a second service: its consent alone is not enough) */
+      cats = nativeGetAttribute.call(el, PRE + "blocked-category");
+      svc = [first, first === svc[0] || cats.split("+").indexOf(svc[1], 1) > 0 ? cats : cats + "+" + svc[1]];
+    } else if (!ours) {
       for (i = a.length - 1; i >= 0; i--) {
         n = a[i].name;
         if (!n.indexOf(PRE) && n !== PRE + "action") {
