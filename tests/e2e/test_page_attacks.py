@@ -6,11 +6,12 @@ the recorder (and WebSockets only counted), never sent."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, Page
+from playwright.async_api import Browser, Page, Route
 
 from tests.e2e.conftest import (
     FIRST_PARTY_HOST,
@@ -301,6 +302,15 @@ CLICKS = {
         "go</a>"
     ),
 }
+# Markup alone: documents, hints and styles naming two services of two categories.
+SEVERAL_MORE = (
+    "<iframe srcdoc=\"<img src='https://www.google-analytics.com/c?s'>"
+    "<img src='https://www.facebook.com/tr?s'>\"></iframe>"
+    "<link rel=preload as=image href='https://www.google-analytics.com/c?l' "
+    "imagesrcset='https://www.facebook.com/tr?l 1x'>"
+    '<div style="width:9px;height:9px;background:url(https://www.google-analytics.com/c?y),'
+    'url(https://www.facebook.com/tr?y)"></div>'
+)
 # Script alone: each element given two services' URLs, one attribute after the other, in
 # both orders (the guard's hold named the last one only: helper-144).
 SEVERAL_AT_RUN_TIME = script(
@@ -316,6 +326,23 @@ ALL |= {path: body for path, (body, _) in HANDLERS.items()} | CLICKS
 ALL |= SPELT
 ALL["/several-services"] = SEVERAL
 ALL["/several-services-at-run-time"] = SEVERAL_AT_RUN_TIME
+ALL["/several-services-more"] = SEVERAL_MORE
+ALL["/choice-while-loading"] = (
+    "<script>addEventListener('DOMContentLoaded', function () { window.dcl = 1; });</script>"
+    "<script defer src=/slow.js></script>"
+    "<img src='https://www.google-analytics.com/c?late'><img src='https://www.facebook.com/tr?late'>"
+    "<script src='https://www.google-analytics.com/analytics.js?late'></script>"
+    "<script src='https://connect.facebook.net/en_US/fbevents.js'></script>"
+)
+ALL["/load-once-several"] = (
+    "<iframe width=300 height=200 srcdoc=\"<iframe src='https://www.youtube.com/embed/x'></iframe>"
+    "<img src='https://www.facebook.com/tr?once'>\"></iframe>"
+)
+# Two held scripts, the second brought back once the first has run (helper-144).
+ALL["/two-held-scripts"] = (
+    "<script src='https://www.google-analytics.com/analytics.js?slow'></script>"
+    "<script src='https://www.googletagmanager.com/gtm.js?id=GTM-2'></script>"
+)
 ALL["/default-src-only"] = "<p>a page under default-src 'none'</p>"
 
 
@@ -475,12 +502,13 @@ async def test_consent_to_one_category_brings_back_no_url_of_another_on_the_same
     ("category", "host"),
     [("analytics", "www.google-analytics.com"), ("advertising", "www.facebook.com")],
 )
-async def test_consent_to_one_category_releases_no_run_time_hold_of_another(
-    browser, attack_origin, proxy_without_csp, category, host
+@pytest.mark.parametrize("path", ["/several-services-at-run-time", "/several-services-more"])
+async def test_consent_to_one_category_releases_no_hold_of_another(
+    browser, attack_origin, proxy_without_csp, category, host, path
 ):
-    """A script gives an element two services' URLs: held for both, it comes back with both
-    (the guard's mark named the last one set: its consent alone released the other's URL)."""
-    path = "/several-services-at-run-time"
+    """An element given two services' URLs, by a script or in the markup: held for both, it
+    comes back with both (the guard's mark named the last one a script set: its consent alone
+    released the other's URL)."""
     assert await tracker_hosts(browser, attack_origin, path) == {
         "www.google-analytics.com",
         "www.facebook.com",
@@ -497,6 +525,78 @@ async def test_consent_to_one_category_releases_no_run_time_hold_of_another(
         await tab.reload()
         await settle(tab)
         assert recorder.hosts == {host}, "on the next view"
+
+
+async def test_a_withdrawal_made_before_the_restored_scripts_arrive_runs_none_of_them(
+    browser, proxy_without_csp
+):
+    """Accept all, then Reject all while the first held script brought back is still loading
+    (and the choice on its way): the banner's queue ran the second once the first had come,
+    past the guard, though the visitor had refused it."""
+
+    async def slow(route: Route, delay: float) -> None:
+        await asyncio.sleep(delay)
+        await route.fallback()
+
+    async with recorded(browser, proxy_without_csp) as (tab, recorder):
+        await tab.route("**/analytics.js?slow", lambda route: slow(route, 1.5))
+        await tab.goto("/two-held-scripts")
+        await tab.click("[data-consent-action=accept-all]")
+        await tab.wait_for_timeout(300)
+        await tab.route("**/.consent/choice*", lambda route: slow(route, 3))
+        await tab.click("[data-consent-action=open]")
+        async with tab.expect_event("load", timeout=10000):
+            await tab.click("[data-consent-action=reject-all]")
+        await settle(tab)
+        assert recorder.hosts == {"www.google-analytics.com"}
+
+
+async def test_a_choice_made_while_the_page_loads_brings_back_its_category_only(
+    browser, proxy_without_csp
+):
+    """A category saved before DOMContentLoaded (a slow deferred script of the site's): its
+    elements come back with it, another category's stay held."""
+
+    async def slow(route: Route) -> None:
+        await asyncio.sleep(3)
+        await route.fallback()
+
+    async with recorded(browser, proxy_without_csp) as (tab, recorder):
+        await tab.route("**/slow.js", slow)
+        await tab.goto("/choice-while-loading", wait_until="commit")
+        await tab.click("[data-consent-action=customize]")
+        await tab.check("input[data-consent-category=analytics]")
+        await tab.click("[data-consent-action=save]")
+        assert await tab.evaluate("!window.dcl")
+        await settle(tab)
+        assert recorder.hosts == {"www.google-analytics.com"}, "in place"
+        assert len(recorder.requests) == 2
+        recorder.clear()
+        await tab.reload()
+        await settle(tab)
+        assert recorder.hosts == {"www.google-analytics.com"}, "on the next view"
+
+
+async def test_an_embed_held_for_several_services_offers_no_load_once(
+    browser, attack_origin, proxy_without_csp
+):
+    """A frame document naming YouTube and the Pixel: its placeholder names YouTube, and its
+    Load this once loaded the Pixel too. Now it offers Always allow YouTube only, which brings
+    nothing of the Pixel, in place or on the next view."""
+    assert await tracker_hosts(browser, attack_origin, "/load-once-several") == {
+        "www.youtube.com",
+        "www.facebook.com",
+    }
+    async with recorded(browser, proxy_without_csp) as (tab, recorder):
+        await tab.goto("/load-once-several")
+        await tab.click("[data-consent-action=reject-all]")
+        await tab.wait_for_selector("[data-consent-action=allow-service]")
+        assert await tab.locator("[data-consent-action=load-once]").count() == 0
+        await tab.click("[data-consent-action=allow-service]")
+        await settle(tab)
+        await tab.reload()
+        await settle(tab)
+        assert recorder.hosts == set()
 
 
 COOKIE_STORE = (

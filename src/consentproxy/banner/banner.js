@@ -391,7 +391,8 @@
       if (styles()) sr.adoptedStyleSheets = [sheet];
       else if (style) sr.append(style.cloneNode(true));
       // Under an enforced CSP an <object>/<embed> can only come with a new page: no "once".
-      var once = (!enforce || FRAMES.test(tag(el))) &&
+      // Nor for one held for several services ("a+b"): it would load the others too.
+      var once = (!enforce || FRAMES.test(tag(el))) && el.getAttribute(CAT).indexOf('+') < 0 &&
         make('button', { type: 'button', 'data-consent-action': 'load-once' }, [T['load-once']]);
       var always = make('button', { type: 'button', 'data-consent-action': 'allow-service',
         'data-consent-service': name }, [fmt(T['always-allow'], { service: title })]);
