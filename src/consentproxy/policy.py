@@ -755,10 +755,9 @@ class Policy:
         stand-ins keep its calls: an onclick's `ga('send', ...); open_modal()` still works)."""
         services, unhooked = self._inline(text, markup, site, not handler)
         refused = [s for s in services if not self.loads(s, state)]
-        own = dict.fromkeys(s.category for s in refused if s.name in unhooked)
+        own = [s for s in refused if s.name in unhooked]
         if own:
-            first = next(s for s in refused if s.name in unhooked)
-            return first if len(own) == 1 else replace(first, category="+".join(own))
+            return own[0] if len(own) == 1 else replace(own[0], category=all_of(own))
         if not refused or handler or len(text) > SITE_SCRIPT_BYTES:
             return None
         if any(s.category not in self.required and self.allows(s, state) for s in services):
@@ -782,6 +781,14 @@ class Policy:
                 h for s in self.seen.values() if self.loads(s, state) for h in s.source_hosts
             )
         )
+
+
+def all_of(services: Sequence[Service]) -> str:
+    """The category mark of a hold for several services: all their categories ("a+b", as
+    banner.js reads it). Two services of one category make it "a+a": the first's consent
+    alone (a placeholder's Always allow) brought back the other's loads too."""
+    parts = list(dict.fromkeys(p for s in services for p in re.split("[+ ]", s.category)))
+    return "+".join(parts * 2 if len(parts) == 1 and len(services) > 1 else parts)
 
 
 class Unknown:

@@ -320,6 +320,9 @@ SEVERAL_AT_RUN_TIME = script(
     " box.appendChild(v); });"
     "var f = document.createElement('iframe'); f.src = G + 'c?f';"
     "f.setAttribute('srcdoc', '<img src=' + T + '&f>'); box.appendChild(f);"
+    "var m = document.createElement('script'); m.type = 'module';"
+    "m.textContent = 'import \"' + G + 'm.js\"; import \"' + T + '&m\";';"
+    "document.body.appendChild(m);"
 )
 ALL = GUARD | ENFORCE_ONLY | {"/stored-xss": STORED_XSS, "/strict-dynamic": STRICT_DYNAMIC}
 ALL |= {path: body for path, (body, _) in HANDLERS.items()} | CLICKS
@@ -337,6 +340,10 @@ ALL["/choice-while-loading"] = (
 ALL["/load-once-several"] = (
     "<iframe width=300 height=200 srcdoc=\"<iframe src='https://www.youtube.com/embed/x'></iframe>"
     "<img src='https://www.facebook.com/tr?once'>\"></iframe>"
+)
+ALL["/always-allow-several"] = (
+    "<iframe width=300 height=200 srcdoc=\"<iframe src='https://www.youtube.com/embed/x'></iframe>"
+    "<iframe src='https://player.vimeo.com/video/1'></iframe>\"></iframe>"
 )
 # Two held scripts, the second brought back once the first has run (helper-144).
 ALL["/two-held-scripts"] = (
@@ -597,6 +604,26 @@ async def test_an_embed_held_for_several_services_offers_no_load_once(
         await tab.reload()
         await settle(tab)
         assert recorder.hosts == set()
+
+
+async def test_always_allow_on_an_embed_held_for_two_services_of_a_category_brings_neither(
+    browser, attack_origin, proxy_without_csp
+):
+    """A frame document naming YouTube and Vimeo (both social): Always allow YouTube, on its
+    placeholder, brings back nothing of Vimeo, in place or on the next view."""
+    assert await tracker_hosts(browser, attack_origin, "/always-allow-several") == {
+        "www.youtube.com",
+        "player.vimeo.com",
+    }
+    async with recorded(browser, proxy_without_csp) as (tab, recorder):
+        await tab.goto("/always-allow-several")
+        await tab.click("[data-consent-action=reject-all]")
+        await tab.click("[data-consent-action=allow-service]")
+        await settle(tab)
+        assert "player.vimeo.com" not in recorder.hosts, "in place"
+        await tab.reload()
+        await settle(tab)
+        assert "player.vimeo.com" not in recorder.hosts, "on the next view"
 
 
 COOKIE_STORE = (

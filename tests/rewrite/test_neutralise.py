@@ -99,6 +99,17 @@ def test_srcdoc_holding_a_tracker_is_neutralised(blocked):
     assert b"data-consent-srcdoc" in blocked.start_tag(b"iframe", tag)
 
 
+def test_srcdoc_of_two_services_of_one_category_waits_for_both(blocked):
+    """YouTube and Vimeo in one frame document: "social" alone let Always allow YouTube
+    bring back Vimeo's frame with it; "social+social" needs the category."""
+    tag = (
+        b'<iframe srcdoc="&lt;iframe src=https://www.youtube.com/embed/a&gt;&lt;/iframe&gt;'
+        b'&lt;iframe src=https://player.vimeo.com/video/1&gt;&lt;/iframe&gt;">'
+    )
+    out = blocked.start_tag(b"iframe", tag)
+    assert b'data-consent-blocked="youtube" data-consent-blocked-category="social+social"' in out
+
+
 def test_first_party_and_consented_tags_are_untouched(policy, blocked):
     tag = b'<img src="/logo.png" alt="https://www.youtube.com">'
     assert blocked.start_tag(b"img", tag) is tag

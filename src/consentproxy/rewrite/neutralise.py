@@ -30,6 +30,7 @@ from consentproxy.policy import (
     Blocked,
     Policy,
     TagOutcome,
+    all_of,
     data_url_content,
     memo_digest,
 )
@@ -693,8 +694,7 @@ class Neutraliser:
         if not held:
             return start.raw
         names = tuple(held)
-        parts = dict.fromkeys(p for s in held.values() for p in re.split("[+ ]", s.category))
-        tag, category = start.raw, "+".join(parts)
+        tag, category = start.raw, all_of([*held.values()])
         if len(held) == 1:
             category = held[names[0]].category
         if MARK_SLOT not in tag:
@@ -759,7 +759,7 @@ class Neutraliser:
         first, *others = held.values()
         # Several services' URLs: it comes back with all their categories ("a+b", banner.js's
         # allowed); the first's consent brought back a refused one's srcset, poster or ping.
-        category = "+".join(s.category for s in held.values()) if others else first.category
+        category = all_of([*held.values()]) if others else first.category
         return self._edit(name, attrs, renames, first.name, category, b"")
 
     def _document_blocked(self, text: bytes, xml: bool = False) -> Service | None:
