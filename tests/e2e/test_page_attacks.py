@@ -345,6 +345,12 @@ ALL["/always-allow-several"] = (
     "<iframe width=300 height=200 srcdoc=\"<iframe src='https://www.youtube.com/embed/x'></iframe>"
     "<iframe src='https://player.vimeo.com/video/1'></iframe>\"></iframe>"
 )
+ALL["/always-allow-several-at-run-time"] = script(
+    "var f = document.createElement('iframe'); f.width = 300; f.height = 200;"
+    "f.srcdoc = ['https://www.' + 'youtube.com/embed/x', 'https://player.' + 'vimeo.com/video/1']"
+    ".map(function (u) { return '<iframe src=' + u + '></iframe>'; }).join('');"
+    "box.appendChild(f);"
+)
 # Two held scripts, the second brought back once the first has run (helper-144).
 ALL["/two-held-scripts"] = (
     "<script src='https://www.google-analytics.com/analytics.js?slow'></script>"
@@ -606,17 +612,18 @@ async def test_an_embed_held_for_several_services_offers_no_load_once(
         assert recorder.hosts == set()
 
 
+@pytest.mark.parametrize("path", ["/always-allow-several", "/always-allow-several-at-run-time"])
 async def test_always_allow_on_an_embed_held_for_two_services_of_a_category_brings_neither(
-    browser, attack_origin, proxy_without_csp
+    browser, attack_origin, proxy_without_csp, path
 ):
     """A frame document naming YouTube and Vimeo (both social): Always allow YouTube, on its
     placeholder, brings back nothing of Vimeo, in place or on the next view."""
-    assert await tracker_hosts(browser, attack_origin, "/always-allow-several") == {
+    assert await tracker_hosts(browser, attack_origin, path) == {
         "www.youtube.com",
         "player.vimeo.com",
     }
     async with recorded(browser, proxy_without_csp) as (tab, recorder):
-        await tab.goto("/always-allow-several")
+        await tab.goto(path)
         await tab.click("[data-consent-action=reject-all]")
         await tab.click("[data-consent-action=allow-service]")
         await settle(tab)

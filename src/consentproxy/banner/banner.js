@@ -55,7 +55,7 @@
     border: '0', padding: '0', background: 'none', overflow: 'visible' };
 
   function list(x) { return Array.prototype.slice.call(x || []); }
-  function has(a, x) { return (a || []).indexOf(x) >= 0; }
+  function has(a, x) { return (a || []).indexOf(x) !== -1; }
   function json(v) { try { return JSON.parse(v) || {}; } catch (e) { return {}; } }
   function fmt(s, o) { return s.replace(/\{(\w+)\}/g, function (m, k) { return o[k]; }); }
   function tag(el) { return (el.localName || '').toLowerCase(); }

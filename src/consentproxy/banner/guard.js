@@ -181,12 +181,7 @@ var guard = (function () {
      the last, that one's consent alone put back the others' URLs. */
   function mark(el, svc) {
     var set = function (n, v) { nativeSetAttribute.call(el, n, v); }, a = el.attributes, i, n;
-    var ours = nativeGetAttribute.call(el, PRE + "mark") === MARK, first = ours && nativeGetAttribute.call(el, PRE + "blocked"), cats;
-    if (first) {
-      /* (a category once more for a second service: its consent alone is not enough) */
-      cats = nativeGetAttribute.call(el, PRE + "blocked-category");
-      svc = [first, first === svc[0] || cats.split("+").indexOf(svc[1], 1) > 0 ? cats : cats + "+" + svc[1]];
-    } else if (!ours) {
+    if (nativeGetAttribute.call(el, PRE + "mark") !== MARK) {
       for (i = a.length - 1; i >= 0; i--) {
         n = a[i].name;
         if (!n.indexOf(PRE) && n !== PRE + "action") {
@@ -195,6 +190,8 @@ var guard = (function () {
         }
       }
       set(PRE + "mark", MARK);
+    } else if ((n = nativeGetAttribute.call(el, PRE + "blocked"))) {
+      svc = both([n, nativeGetAttribute.call(el, PRE + "blocked-category")], svc);
     }
     set(PRE + "blocked", svc[0]);
     set(PRE + "blocked-category", svc[1]);
@@ -204,6 +201,11 @@ var guard = (function () {
       set("type", "text/plain");
     }
     return HELD;
+  }
+  /* Held for a (if any) and b: a's name and all their categories, b's once more if a has it alone
+     (a second service's: its consent alone is not enough). */
+  function both(a, b) {
+    return a[0] === b[0] || ~(a[1] + "+").indexOf("+" + b[1] + "+") ? a : [a[0], a[1] + "+" + b[1]];
   }
   function hold(el, attr, value, svc) {
     mark(el, svc);
@@ -248,14 +250,14 @@ var guard = (function () {
     var s = node && (node.localName === "script" ? node : node.parentNode), svc;
     if (s && s.localName === "script" && (svc = scriptService(s, v))) mark(s, svc);
   }
-  /* The first blocked service of the URLs in a text. */
+  /* The blocked services of the URLs in a text (the first's name, see both). */
   function textService(text, base) {
     /* (a special scheme's URL needs no "//": "https:host/x.js"; the URL parser drops tabs
        and newlines anywhere, "https:/\t/host", and reads a backslash as a slash) */
-    var re = /\b(?:https?|wss?):[^\s"'`<>()]+|[\/\\]{2}[^\s"'`<>()]+/gi, m, svc;
+    var re = /\b(?:https?|wss?):[^\s"'`<>()]+|[\/\\]{2}[^\s"'`<>()]+/gi, m, svc, all;
     text = String(text).replace(/[\t\n\r]+/g, "");
-    while ((m = re.exec(text))) if ((svc = blockedUrl(m[0], base))) return svc;
-    return null;
+    while ((m = re.exec(text))) if ((svc = blockedUrl(m[0], base))) all = all ? both(all, svc) : svc;
+    return all;
   }
   /* Hold what a tree of markup parsed away from the page would load; the first service. */
   function sweep(root, doc, depth) {
