@@ -472,6 +472,16 @@ def test_a_held_event_handler_is_remembered_per_choice_and_counts_in_each_respon
     assert Neutraliser(policy, analytics).start_tag(b"div", tag) is tag
 
 
+def test_a_handler_of_another_service_of_the_tags_category_waits_for_the_category(blocked):
+    """A YouTube frame whose onload imports Vimeo's code: "social" let Always allow YouTube
+    bring back the handler; "social+social" needs the category (the same service's, as is)."""
+    tag = b"<iframe src=https://www.youtube.com/embed/a onload=\"import('%s')\">"
+    vimeo = blocked.start_tag(b"iframe", tag % b"https://player.vimeo.com/a.js")
+    assert b'data-consent-blocked="youtube" data-consent-blocked-category="social+social"' in vimeo
+    own = blocked.start_tag(b"iframe", tag % b"https://www.youtube.com/a.js")
+    assert b'data-consent-blocked="youtube" data-consent-blocked-category="social"' in own
+
+
 def test_an_event_handler_is_judged_by_what_loads_past_the_guard_and_never_by_marker(policy):
     """blocked_inline(handler=True): a module's import() or a navigation holds it; a marker's
     call (its stand-in keeps it) or a load the guard holds (a pixel, a Share window) does not,

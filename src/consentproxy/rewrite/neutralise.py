@@ -170,7 +170,7 @@ def handler_may_load_re(end: bytes) -> bytes:
 
 
 _HANDLER_MAY_LOAD = re.compile(handler_may_load_re(b""))
-_CATEGORY_RE = re.compile(rb' data-consent-blocked-category="([^"]*)"')
+_HELD_RE = re.compile(rb' data-consent-blocked="([^"]*)" data-consent-blocked-category="([^"]*)"')
 # Inline scripts that are no code but declare loads: every tracker URL in them is one.
 _URL_LIST_TYPES = frozenset({"importmap", "speculationrules"})
 _URL_LIST_RE = re.compile(rb"(?i)importmap|speculationrules|&")  # (or an entity)
@@ -693,16 +693,14 @@ class Neutraliser:
                 renames.append(name)
         if not held:
             return start.raw
-        names = tuple(held)
-        tag, category = start.raw, all_of([*held.values()])
-        if len(held) == 1:
-            category = held[names[0]].category
+        names, tag = tuple(held), start.raw
         if MARK_SLOT not in tag:
+            category = all_of([*held.values()]) if len(held) > 1 else held[names[0]].category
             return self._edit(start.name, start.attrs, renames, names[0], category, b"")
         for s, e in sorted((sp for n in renames for sp in start.attrs.spans(n)), reverse=True):
             tag = tag[:s] + b"data-consent-" + tag[s:e].lower() + tag[e:]
         self.blocked.append((names[0], start.name.decode("latin-1")))
-        return _CATEGORY_RE.sub(lambda c: _joined(c.group(1), category), tag, count=1)
+        return _HELD_RE.sub(lambda m: _joined(m, held), tag, count=1)
 
     def _no_endpoint_post(self, start: StartTag) -> StartTag:
         """The tag with its action (formaction, <base href>) renamed when it leads to the
@@ -1034,14 +1032,17 @@ def _may_have_handler(tag: bytes) -> bool:
     return False
 
 
-def _joined(category: bytes, more: str) -> bytes:
-    """The category attribute of a tag held for `category` that now waits for `more` too:
-    all of both ("a+b"; the same one stays as it is)."""
-    old = category.decode("latin-1")
-    if old == more:
-        return b' data-consent-blocked-category="%s"' % category
-    parts = dict.fromkeys([*re.split("[+ ]", old), *re.split("[+ ]", more)])
-    return b' data-consent-blocked-category="%s"' % "+".join(parts).encode("latin-1")
+def _joined(held: re.Match[bytes], more: dict[str, Service]) -> bytes:
+    """The service and category attributes of a tag held (its URLs or style) that now waits
+    for the services `more` names too: all their categories (all_of: "a+b", "a+a" for
+    another service of its category; the same service's stays as it is)."""
+    name, category = (html.unescape(g.decode("latin-1")) for g in held.groups())
+    services = {name: Service(name, category)} | more
+    joined = all_of([*services.values()]) if len(services) > 1 else category
+    return b' data-consent-blocked="%s" data-consent-blocked-category="%s"' % (
+        held.group(1),
+        joined.encode("latin-1"),
+    )
 
 
 def _animates_url(attrs: Attributes) -> bool:
