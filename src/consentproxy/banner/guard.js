@@ -235,11 +235,11 @@ var guard = (function () {
     return !el.hasAttribute("src") && (/^(importmap|speculationrules|module)$/.test(type) ||
       /\bimport\b/.test(text)) ? textService(unescaped(text)) : null;
   }
-  /* A script's text with its string escapes read ("https:\u002f\u002f...", JSON's "\/") */
-  var ESCAPED = {t: "\t", n: "\n", r: "\r"};  /* (dropped by the URL parser: "https:/\t/host") */
+  /* A script's text with its string escapes read ("https:\u002f\u002f...", JSON's "\/"), \t,
+     \n and \r as nothing (the URL parser drops a tab or a newline: "https:/\t/host") */
   function unescaped(t) {
     return t.replace(/\\(?:u\{([\da-f]{1,6})\}|u([\da-f]{4})|x([\da-f]{2})|([^\n]))/gi, function (m, a, b, c, d) {
-      return d ? ESCAPED[d] || d : String.fromCodePoint(Math.min(parseInt(a || b || c, 16), 0x10ffff));
+      return d ? "tnr".indexOf(d) < 0 ? d : "" : String.fromCodePoint(Math.min(parseInt(a || b || c, 16), 0x10ffff));
     });
   }
   function styled(p) { return p && p.localName === "style"; }

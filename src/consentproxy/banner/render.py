@@ -180,7 +180,9 @@ def client_config(policy: Policy) -> dict[str, object]:
         + known_paths,
         "known": {
             cat: domainset.encode(domains)
-            for cat, domains in sorted(policy.known_domains(all_known=third != "allow").items())
+            for cat, domains in sorted(
+                domainset.most_specific(policy.known_domains(all_known=third != "allow")).items()
+            )
         },
         "thirdParties": None
         if third == "allow"
