@@ -786,7 +786,10 @@ class Policy:
 def all_of(services: Sequence[Service]) -> str:
     """The category mark of a hold for several services: all their categories ("a+b", as
     banner.js reads it). Two services of one category make it "a+a": the first's consent
-    alone (a placeholder's Always allow) brought back the other's loads too."""
+    alone (a placeholder's Always allow) brought back the other's loads too. One service's
+    is its own category, as it is."""
+    if len(services) == 1:
+        return services[0].category
     parts = list(dict.fromkeys(p for s in services for p in re.split("[+ ]", s.category)))
     return "+".join(parts * 2 if len(parts) == 1 and len(services) > 1 else parts)
 

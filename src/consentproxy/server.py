@@ -583,7 +583,10 @@ class ProxyServer:
             tuple((k.encode(), v.encode(errors="surrogateescape")) for k, v in headers.items()),
         )
         plan = ex.response(status, origin.headers, origin, head_only=True)
-        out = [(k, v) for k, v in plan.headers if k.lower() not in _NOT_WITHOUT_A_BODY]
+        # (what a head whose body is not sent cannot keep: the body's framing and coding)
+        out = without(
+            plan.headers, "content-length", "transfer-encoding", "content-encoding", "cache-control"
+        )
         out += [("Cache-Control", "no-store"), ("Content-Length", "0")]
         if raw or type(origin) is _RawHead:
             out.append(RAW)
@@ -607,11 +610,6 @@ async def _unfollowed(
         )
     return resp
 
-
-# What a head the body of which is not sent cannot keep (the body's framing and coding).
-_NOT_WITHOUT_A_BODY = frozenset(
-    {"content-length", "transfer-encoding", "content-encoding", "cache-control"}
-)
 
 _WS_ENDS = frozenset(
     {

@@ -695,7 +695,7 @@ class Neutraliser:
             return start.raw
         names, tag = tuple(held), start.raw
         if MARK_SLOT not in tag:
-            category = all_of([*held.values()]) if len(held) > 1 else held[names[0]].category
+            category = all_of([*held.values()])
             return self._edit(start.name, start.attrs, renames, names[0], category, b"")
         for s, e in sorted((sp for n in renames for sp in start.attrs.spans(n)), reverse=True):
             tag = tag[:s] + b"data-consent-" + tag[s:e].lower() + tag[e:]
@@ -754,11 +754,10 @@ class Neutraliser:
                 renames.append(b"srcdoc")
         if not held:
             return tag
-        first, *others = held.values()
         # Several services' URLs: it comes back with all their categories ("a+b", banner.js's
         # allowed); the first's consent brought back a refused one's srcset, poster or ping.
-        category = all_of([*held.values()]) if others else first.category
-        return self._edit(name, attrs, renames, first.name, category, b"")
+        services = [*held.values()]
+        return self._edit(name, attrs, renames, services[0].name, all_of(services), b"")
 
     def _document_blocked(self, text: bytes, xml: bool = False) -> Service | None:
         """The first blocked service a document loads (a srcdoc, a data: or javascript:
@@ -1038,7 +1037,7 @@ def _joined(held: re.Match[bytes], more: dict[str, Service]) -> bytes:
     another service of its category; the same service's stays as it is)."""
     name, category = (html.unescape(g.decode("latin-1")) for g in held.groups())
     services = {name: Service(name, category)} | more
-    joined = all_of([*services.values()]) if len(services) > 1 else category
+    joined = all_of([*services.values()])
     return b' data-consent-blocked="%s" data-consent-blocked-category="%s"' % (
         held.group(1),
         joined.encode("latin-1"),
