@@ -21,6 +21,7 @@ import math
 import re
 import secrets
 import ssl
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -477,6 +478,7 @@ class Scanner:
                 f"({_path(options.url)!r}); write it with no backslash, tab or //"
             )
         self.paths = options.paths or (_path(options.url),)
+        self.scratch = Path()  # (run's throw-away directory: the proxies' records store)
         self.states = check_states(options.states, options.config, options.direct)
 
     async def run(self) -> dict[str, Any]:
@@ -502,9 +504,11 @@ class Scanner:
                 f"scan: the site at {self.upstream} does not answer; start it, or check the "
                 "URL" + (" and --resolve" if self.o.resolve else "")
             )
-        async with async_playwright() as pw:
-            for spec, state in self.states.items():
-                report["states"].append(await self._state(pw, spec, state))
+        with tempfile.TemporaryDirectory(prefix="consentproxy-scan-") as scratch:
+            self.scratch = Path(scratch)
+            async with async_playwright() as pw:
+                for spec, state in self.states.items():
+                    report["states"].append(await self._state(pw, spec, state))
         report["violations"] = sum(s["violations"] for s in report["states"])
         (self.o.out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
         (self.o.out / "report.html").write_text(  # (errors: should a _clean be missed)
@@ -548,7 +552,12 @@ class Scanner:
         running = None
         base = self.origin
         if not self.o.direct:
-            config = replace(self.o.config, upstream=self.upstream)
+            # Records as the site keeps them (the banner offers them), in a store of the
+            # scan's own: a scan's click is no visitor's consent, nor the site's statistics.
+            records = self.o.config.records
+            if records.target:
+                records = replace(records, target=str(self.scratch / "records.sqlite3"))
+            config = replace(self.o.config, upstream=self.upstream, records=records)
             # Undecided is a fresh browser's own state: not forced, so that the reject click
             # of _visit sets a real consent cookie (a forced state sets none; the cookie is
             # cleared after each page).

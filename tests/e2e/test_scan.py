@@ -92,6 +92,23 @@ def test_demo_site_through_the_proxy_has_no_violation_in_any_state(demo_origin, 
     assert "Summary per state" in html and "data:image/png;base64," in html
 
 
+def test_a_scan_keeps_no_record_in_the_sites_store(demo_origin, tmp_path):
+    """The scan's proxies wrote into the config's records store: state none's reject-all
+    click was kept as a visitor's proof of consent, and its pages as banner impressions, in
+    `records stats` (a CI scan with the production config, a production database)."""
+    config = tmp_path / "site.yaml"
+    config.write_text(DEMO_CONFIG.read_text() + "records: {path: site-records.sqlite3}\n")
+    out = tmp_path / "out"
+    args = ["scan", demo_origin, "--config", str(config), "--states", "none", "--wait", "0"]
+    code = main([*args, "--out", str(out)])
+    report = json.loads((out / "report.json").read_text())
+    assert code == 0 and report["violations"] == 0
+    (page,) = report["states"][0]["pages"]
+    assert page["banner"] == {"present": True, "shown": True, "reject_first_layer": True}
+    assert "consent" in {c["name"] for c in page["set_cookies"]}  # (the click was real)
+    assert not (tmp_path / "site-records.sqlite3").exists()
+
+
 def test_a_chromium_that_does_not_start_is_named_with_what_to_do(demo_origin, tmp_path, capsys):
     """(a Playwright traceback, exit 1)"""
     chromium = tmp_path / "chromium"
