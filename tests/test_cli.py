@@ -76,6 +76,25 @@ def test_check_config_of_a_sites_only_config_names_no_listen_address(tmp_path, c
     assert "listening" not in out and "warning" not in out
 
 
+def test_an_ipv6_listen_address_is_written_in_brackets(tmp_path, capsys, monkeypatch):
+    """check-config said "listening on ::1:8000", and a taken port or an upstream that is the
+    proxy itself was named "::1:PORT": which colon starts the port?"""
+    out = checked(tmp_path, capsys, GOOD + 'listen: "[::1]:8000"\n')
+    assert "listening on [::1]:8000," in out
+    f = tmp_path / "loop.yaml"
+    f.write_text(GOOD.replace("127.0.0.1:8080", "[::1]:8000") + 'listen: "[::1]:8000"\n')
+    assert main(["check-config", str(f)]) == 2
+    assert "is this proxy's own address (listen [::1]:8000)" in capsys.readouterr().err
+    monkeypatch.setenv("CONSENTPROXY_SECRET", "s" * 32)
+    with socket.socket(socket.AF_INET6) as taken:
+        taken.bind(("::1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        serve = ["serve", "--config", str(tmp_path / "site.yaml"), "--listen", f"[::1]:{port}"]
+        assert main(serve) == 2
+    assert f"--listen [::1]:{port} cannot be bound" in capsys.readouterr().err
+
+
 def test_check_config_warns_that_browsers_bypass_proxies_for_loopback_sites(tmp_path, capsys):
     f = tmp_path / "site.yaml"
     f.write_text(

@@ -33,6 +33,25 @@ def test_demo_prints_the_url_and_serves_the_protected_site():
         proc.wait(timeout=10)
 
 
+def test_demo_origin_on_ipv6_prints_a_url_that_opens():
+    """--origin [::1]:PORT printed http://::1:PORT/, no URL a browser or curl opens."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "consentproxy", "demo", "--origin", "[::1]:0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline()
+        m = re.search(r"origin: (\S+) \(unprotected\)", line)
+        assert m and m.group(1).startswith("http://[::1]:"), line
+        with urllib.request.urlopen(m.group(1), timeout=10) as resp:
+            assert "Garage Dupont" in resp.read().decode()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 def test_the_demo_pages_hold_nothing_written_for_the_proxy_and_the_config_wires_them():
     """A legacy site: its "Gérer mes cookies" links are plain links, marked by the rewriter
     through banner.open_selectors in the demo config."""

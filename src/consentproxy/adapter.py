@@ -39,7 +39,7 @@ from consentproxy.records import keep_records, redacted
 from consentproxy.report import Report
 from consentproxy.rewrite.encoding import BodyError
 from consentproxy.rewrite.scanner import C_LOOP
-from consentproxy.settings import Config, Limits, own_address
+from consentproxy.settings import Config, Limits, host_port, own_address
 
 __all__ = [
     "C_LOOP",
@@ -64,6 +64,7 @@ __all__ = [
     "access_line",
     "build_engine",
     "header",
+    "host_port",
     "is_ip",
     "is_websocket",
     "keep_records",

@@ -62,7 +62,7 @@ from consentproxy.records import (
 )
 from consentproxy.rewrite import scanner
 from consentproxy.rewrite.neutralise import url_target
-from consentproxy.settings import Config, parse_listen
+from consentproxy.settings import Config, host_port, parse_listen
 
 log = logging.getLogger("consentproxy")
 DEMO_DIR = Path(__file__).parent / "demo"
@@ -132,15 +132,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # listen's gave a traceback per worker).
     if args.workers > 1 and config.metrics_listen:
         host, port = config.metrics_listen
+        metrics = f"{config.source}: metrics.listen {host_port(host, port)}"
         if not 0 < port <= 65536 - args.workers:
             raise UsageError(
-                f"{config.source}: metrics.listen {host}:{port} with --workers {args.workers}: "
+                f"{metrics} with --workers {args.workers}: "
                 f"worker i listens on port + i; give metrics.listen a port from 1 to "
                 f"{65536 - args.workers}"
             )
         if port <= config.listen_port < port + args.workers:
             raise UsageError(
-                f"{config.source}: metrics.listen {host}:{port} with --workers {args.workers}: "
+                f"{metrics} with --workers {args.workers}: "
                 f"worker i listens on port + i, and {config.listen_port} is listen's; give "
                 "metrics.listen ports of their own"
             )
@@ -178,7 +179,9 @@ async def _demo_origin(listen: str) -> None:
     host, port = parse_listen(listen, "--origin", None)
     runtime.port_free("demo", host, port, "--origin")
     async with serve_app(make_origin_app(DEMO_DIR / "pages"), host, port) as bound:
-        print(f"consentproxy demo origin: http://{host}:{bound}/ (unprotected)", flush=True)
+        print(
+            f"consentproxy demo origin: http://{host_port(host, bound)}/ (unprotected)", flush=True
+        )
         await runtime.until_stopped()
 
 
@@ -257,7 +260,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     print(f"{file}: OK")
     where = (
         f"upstream {redacted(config.upstream)}, "
-        f"listening on {config.listen_host}:{config.listen_port}"
+        f"listening on {host_port(config.listen_host, config.listen_port)}"
         if config.upstream
         else "no upstream (sites only, for mitmproxy's forward mode)"
     )

@@ -18,7 +18,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from consentproxy import server
-from consentproxy.adapter import Config, Engine, UserError, own_address
+from consentproxy.adapter import Config, Engine, UserError, host_port, own_address
 from consentproxy.telemetry import FLUSH_SECONDS, AccessLog, Telemetry
 
 log = logging.getLogger("consentproxy")
@@ -79,7 +79,7 @@ def _unbound(source: str, key: str, host: str, port: int, e: OSError) -> UserErr
         advice = f"stop what listens there or give {other}"
     return UserError(
         (f"{source}: " if source else "")
-        + f"{key} {host}:{port} cannot be bound ({e.strerror or e}); {advice}"
+        + f"{key} {host_port(host, port)} cannot be bound ({e.strerror or e}); {advice}"
     )
 
 

@@ -37,7 +37,7 @@ from consentproxy.domains import is_ip, same_site, site_of
 from consentproxy.engine import Engine
 from consentproxy.errors import ConfigError, UsageError
 from consentproxy.policy import Policy
-from consentproxy.settings import MAX_CONSENT_DAYS, Config
+from consentproxy.settings import MAX_CONSENT_DAYS, Config, host_port
 
 if TYPE_CHECKING:
     from playwright.async_api import BrowserContext, Page, Request, Response
@@ -463,8 +463,7 @@ class Scanner:
                 )
             if port is None:  # (the URL's own port, said or implied)
                 port = target.port or (443 if target.scheme == "https" else 80)
-            host = f"[{address.hostname}]" if ":" in address.hostname else address.hostname
-            self.address = f"{host}:{port}"
+            self.address = host_port(address.hostname, port)
             self.upstream = f"{target.scheme}://{self.address}"
         wrong = [p for p in options.paths if not _own(self.origin, p)]
         if wrong:

@@ -306,7 +306,7 @@ def own_address(upstream: str | None, host: str, port: int) -> str | None:
     if not same or (parts.port or (443 if parts.scheme == "https" else 80)) != port:
         return None
     return (
-        f"upstream {upstream} is this proxy's own address (listen {host}:{port}): every "
+        f"upstream {upstream} is this proxy's own address (listen {host_port(host, port)}): every "
         "request would come back to it; "
         "give upstream the address the site itself listens on"
     )
@@ -385,6 +385,12 @@ def _host_name(host: str) -> str:
     or a 500 for every request to that upstream."""
     host.encode("idna")
     return host
+
+
+def host_port(host: str, port: int) -> str:
+    """An address as parse_listen reads it back: an IPv6 host in brackets ([::1]:8000, where
+    ::1:8000 leaves the reader to guess which colon starts the port)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def parse_listen(
