@@ -207,6 +207,28 @@ def test_catalog_import_of_a_file_with_no_tracker_writes_nothing(tmp_path, capsy
     assert not into.exists()
 
 
+def test_catalog_import_into_what_is_no_layer_says_to_name_another_file(tmp_path, capsys):
+    """--into naming the config, a list or a directory said "cannot read the tracker list
+    ...; make it with `consentproxy catalog import`": the command being run."""
+    from consentproxy.cli import main
+
+    (tmp_path / "h.txt").write_text("0.0.0.0 ads.one.example\n")
+    config = tmp_path / "site.yaml"
+    config.write_text("upstream: http://127.0.0.1:8080\n")
+    for into, why in [
+        (config, "site.yaml:1: expected 6 tab-separated fields"),
+        (tmp_path, f"{tmp_path}: cannot read the tracker list (not a regular file"),
+    ]:
+        assert main(["catalog", "import", str(tmp_path / "h.txt"), "--into", str(into)]) == 2
+        err = capsys.readouterr().err
+        assert f"consentproxy: --into {into} is no tracker layer to add to ({why}" in err, err
+        assert err.rstrip().endswith(
+            "give --into a new file, or a layer catalog import wrote (nothing written)"
+        )
+        assert "make it with" not in err and "write it with" not in err
+    assert config.read_text() == "upstream: http://127.0.0.1:8080\n"
+
+
 def test_inline_scripts_writing_a_tracker_url_with_its_scheme_apart_are_held():
     """document.write(... proto + "host/path" ...): the guard never sees it."""
     p = policy()

@@ -45,7 +45,7 @@ from consentproxy.config import (
 )
 from consentproxy.consent import keys_from_env, parse_state
 from consentproxy.domains import site_of
-from consentproxy.errors import UsageError, UserError
+from consentproxy.errors import ConfigError, UsageError, UserError
 from consentproxy.files import read_at_most
 from consentproxy.observe import config_warnings, suggest
 from consentproxy.policy import NEVER, Policy, names_cookie
@@ -600,7 +600,13 @@ def cmd_catalog_update(args: argparse.Namespace) -> int:
 def cmd_catalog_import(args: argparse.Namespace) -> int:
     """Lists the operator may use, into a layer file its config names (tracker_lists)."""
     target = Path(args.into)
-    layer = list(read_layer(target)) if target.exists() else []
+    try:
+        layer = list(read_layer(target)) if target.exists() else []
+    except ConfigError as e:  # (its fix, "make it with catalog import", is this command)
+        raise UsageError(
+            f"--into {target} is no tracker layer to add to ({str(e).rsplit('; ', 1)[0]}); "
+            "give --into a new file, or a layer catalog import wrote (nothing written)"
+        ) from None
     for name in args.files:
         try:
             data = read_at_most(Path(name), imports.MAX_LIST_BYTES)
