@@ -159,6 +159,37 @@ def test_an_empty_value_given_to_an_option_is_refused_naming_it(tmp_path, capsys
     assert code == 2 and says in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["catalog", "classify", ""], "argument COOKIE_OR_HOST: an empty value"),
+        (["catalog", "update", "", "--into", "x.csv"], "argument file: an empty value"),
+        (["catalog", "update", "o.csv", "--into", ""], "argument --into: an empty value"),
+        (["catalog", "import", ""], "argument FILE: an empty value"),
+        (["catalog", "import", "h.txt", "--into", ""], "argument --into: an empty value"),
+        (["suggest", "--config", "site.yaml", ""], "argument REPORT_OR_LOG: an empty value"),
+        (["records", "show", "", "--config", "site.yaml"], "argument consent_id: an empty"),
+        (["records", "show", "--id=", "--config", "site.yaml"], "argument --id: an empty"),
+        (["records", "erase", "--id=", "--config", "site.yaml"], "argument --id: an empty"),
+        (["records", "show", "a", "--html", "", "--config", "site.yaml"], "--html: an empty"),
+    ],
+)
+def test_an_empty_file_name_or_id_is_refused_naming_its_argument(
+    tmp_path, capsys, monkeypatch, args, says
+):
+    """Each was taken as a name: catalog import "" and suggest "" said "cannot read  (Is a
+    directory)", --into "" named ".", records erase --id= "erased 0 records of ", classify ""
+    answered for a cookie with no name, and records show --html "" wrote no banner, unsaid."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "site.yaml").write_text(GOOD + "records: {path: r.sqlite3}\n")
+    try:
+        code = main(args)
+    except SystemExit as exited:
+        code = exited.code
+    err = capsys.readouterr().err
+    assert code == 2 and says in err, err
+
+
 @pytest.mark.parametrize("timeout", ["inf", "-1", "nan", "0", "1e300", "x"])
 def test_healthcheck_refuses_a_timeout_that_is_not_a_positive_number_of_seconds(
     tmp_path, capsys, timeout

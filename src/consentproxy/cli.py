@@ -1128,7 +1128,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("name")
     show.set_defaults(func=cmd_catalog_show)
     cl = csub.add_parser("classify", help="which service or category a cookie or host is")
-    cl.add_argument("what", metavar="COOKIE_OR_HOST")
+    cl.add_argument("what", metavar="COOKIE_OR_HOST", type=_given("a cookie name, a host or a URL"))
     cl.add_argument(
         "--config", help="classify as this config does: its category and the rule that decided"
     )
@@ -1136,10 +1136,15 @@ def build_parser() -> argparse.ArgumentParser:
     up = csub.add_parser(
         "update", help="refresh the Open Cookie Database snapshot from its upstream CSV"
     )
-    up.add_argument("file", help="open-cookie-database.csv from jkwakman/Open-Cookie-Database")
+    up.add_argument(
+        "file",
+        type=_given("the CSV's path"),
+        help="open-cookie-database.csv from jkwakman/Open-Cookie-Database",
+    )
     up.add_argument(  # (no default: never the installed package's file unasked)
         "--into",
         required=True,
+        type=_given("the path to write"),
         help=f"where to write; the snapshot serve reads is {DATABASE_FILE} (in a checkout: "
         "src/consentproxy/catalog/open-cookie-database.csv)",
     )
@@ -1150,10 +1155,11 @@ def build_parser() -> argparse.ArgumentParser:
         "files, Disconnect's services.json, ||domain^ rules) into a layer file "
         "a config names under tracker_lists",
     )
-    im.add_argument("files", nargs="+", metavar="FILE")
+    im.add_argument("files", nargs="+", metavar="FILE", type=_given("a tracker list's path"))
     im.add_argument(
         "--into",
         default="tracker-list.tsv",
+        type=_given("the layer file's path"),
         help="the layer file to write or add to (default: tracker-list.tsv)",
     )
     im.add_argument("--format", choices=imports.FORMATS, default="auto")
@@ -1169,7 +1175,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the config lines that would cover the "
         "third-party hosts a scan report.json or a serve --observe log saw",
     )
-    sg.add_argument("files", nargs="+", metavar="REPORT_OR_LOG")
+    sg.add_argument(
+        "files",
+        nargs="+",
+        metavar="REPORT_OR_LOG",
+        type=_given("a report.json, an observe log or a list of hosts"),
+    )
     sg.add_argument("--config", required=True, help="the YAML config to complete")
     sg.set_defaults(func=cmd_suggest)
     sc = sub.add_parser(
@@ -1272,6 +1283,7 @@ def build_parser() -> argparse.ArgumentParser:
     sh.add_argument(
         "--html",
         metavar="DIR",
+        type=_given("a directory"),
         help="also write the banner each decision was "
         "made on, rebuilt from the archived version, as DIR/shown-VERSION-LANG.html",
     )
@@ -1285,9 +1297,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     er.set_defaults(func=cmd_records_erase)
     for one in (sh, er):
-        one.add_argument("consent_id", nargs="?", help="the consent id (the cookie's first part)")
         one.add_argument(
-            "--id", metavar="ID", help="the consent id, as --id=ID: also one starting with '-'"
+            "consent_id",
+            nargs="?",
+            type=_given("the consent id"),
+            help="the consent id (the cookie's first part)",
+        )
+        one.add_argument(
+            "--id",
+            metavar="ID",
+            type=_given("the consent id"),
+            help="the consent id, as --id=ID: also one starting with '-'",
         )
     for parser in (ex, st, pu, sh, er):
         parser.add_argument("--config", required=True, help="YAML config with records:")
