@@ -4,16 +4,28 @@ import re
 import subprocess
 import sys
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
-def test_demo_prints_the_url_and_serves_the_protected_site():
+@contextmanager
+def demo(*args: str) -> Iterator[subprocess.Popen[str]]:
+    """`consentproxy demo ARGS` running, its stdout to read; stopped after."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "consentproxy", "demo", "--port", "0"],
+        [sys.executable, "-m", "consentproxy", "demo", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
     )
     try:
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_demo_prints_the_url_and_serves_the_protected_site():
+    with demo("--port", "0") as proc:
         url = None
         for _ in range(5):
             line = proc.stdout.readline()
@@ -28,28 +40,16 @@ def test_demo_prints_the_url_and_serves_the_protected_site():
         assert 'id="consentproxy"' in page and "Garage Dupont" in page
         assert 'data-consent-blocked="google-analytics"' in page
         assert not any(c.startswith(("_ga=", "_fbp=")) for c in cookies)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def test_demo_origin_on_ipv6_prints_a_url_that_opens():
     """--origin [::1]:PORT printed http://::1:PORT/, no URL a browser or curl opens."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "consentproxy", "demo", "--origin", "[::1]:0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
+    with demo("--origin", "[::1]:0") as proc:
         line = proc.stdout.readline()
         m = re.search(r"origin: (\S+) \(unprotected\)", line)
         assert m and m.group(1).startswith("http://[::1]:"), line
         with urllib.request.urlopen(m.group(1), timeout=10) as resp:
             assert "Garage Dupont" in resp.read().decode()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def test_the_demo_pages_hold_nothing_written_for_the_proxy_and_the_config_wires_them():
