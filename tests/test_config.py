@@ -1021,3 +1021,26 @@ def test_a_listen_address_with_no_host_is_refused_naming_both_choices(extra, say
         with pytest.raises(ConfigError) as flag:
             parse_config(MINIMAL).with_overrides(listen=extra[9:-2])
         assert str(flag.value) == "--listen: " + str(err).removeprefix("site.yaml:7: ")
+
+
+@pytest.mark.parametrize(
+    ("entry", "says"),
+    [
+        (
+            'hosts: ["https://stats.example/"]',
+            "host 'https://stats.example/' of 'stats' is a URL; write it as a host: stats.example",
+        ),
+        (
+            'hosts: ["http://WWW.Example.org:8080/Pixel"]',
+            "write it as a host: www.example.org/Pixel",
+        ),
+        (
+            'domains: ["https://stats.example/js"]',
+            "of 'stats' is a URL; write the domain alone: stats.example",
+        ),
+    ],
+)
+def test_a_service_host_or_domain_written_as_a_url_is_refused_with_what_to_write(entry, says):
+    """A URL pasted from the page said "must be lower-case like cdn.example.com": it was."""
+    e = error_of(MINIMAL + f"  - name: stats\n    category: analytics\n    {entry}\n")
+    assert str(e).endswith(says) and "lower-case" not in str(e), e

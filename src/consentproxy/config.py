@@ -1134,6 +1134,12 @@ class _Reader:
     def vendor_domain(self, node: yaml.Node, domain: str, service: str) -> None:
         """A `domains` entry: a registrable domain (every subdomain matches), never a public
         suffix shared by unrelated owners."""
+        if _unschemed(domain):
+            raise self.fail(
+                node,
+                f"domain {domain!r} of {service!r} is a URL; write the domain alone: "
+                f"{_unschemed(domain).partition('/')[0]}",
+            )
         if not HOST_RE.fullmatch(domain) or "/" in domain or domain.startswith("*."):
             raise self.fail(
                 node,
@@ -1403,6 +1409,11 @@ class _Reader:
                     f"embed {svc.embed!r} of {svc.name!r} must be one of {', '.join(EMBED_KINDS)}",
                 )
             for h in svc.hosts:
+                if _unschemed(h):  # (pasted from a page: "must be lower-case" puzzled)
+                    raise self.fail(
+                        fields.get("hosts", item),
+                        f"host {h!r} of {svc.name!r} is a URL; write it as a host: {_unschemed(h)}",
+                    )
                 if not HOST_RE.fullmatch(h):
                     raise self.fail(
                         fields.get("hosts", item),
@@ -1510,6 +1521,16 @@ def _neutralised(services: tuple[Service, ...], tool: str) -> tuple[Service, ...
 # A number as people write it; YAML 1.1 reads 030 as octal (24), 3:05 as base 60 (185),
 # 0b10, 0x10 and 1_000 too: a value other than the one meant.
 _DECIMAL = re.compile(r"[-+]?(0|[1-9][0-9]*)")
+
+
+def _unschemed(value: str) -> str:
+    """A host written as a URL, as a host entry is written (lower-case, no scheme, no port,
+    no lone final '/'); "" when it is none."""
+    scheme, sep, rest = value.partition("://")
+    if not sep or not scheme.isalpha():
+        return ""
+    host, slash, path = rest.partition("/")
+    return re.sub(r":[0-9]*$", "", host).lower() + (slash + path if path else "")
 
 
 def _decimal_fix(written: str) -> str:
