@@ -1,5 +1,6 @@
 """`consentproxy demo` really starts the legacy site behind the proxy and says where."""
 
+import os
 import re
 import subprocess
 import sys
@@ -70,3 +71,19 @@ def test_the_demo_pages_hold_nothing_written_for_the_proxy_and_the_config_wires_
     plan = ex.response(200, [("Content-Type", "text/html; charset=utf-8")])
     page = plan.body.feed((DEMO_DIR / "pages" / "index.html").read_bytes()) + plan.body.close()
     assert page.count(b'<a data-consent-action="open" href="#cookies" class="lien-cookies"') == 1
+
+
+def test_demo_refuses_a_short_secret_as_serve_does():
+    """A CONSENTPROXY_SECRET of a few characters signed the demo's consent cookies unsaid
+    (serve and check-config refuse it; only an unset one makes the demo a throw-away key)."""
+    env = {**os.environ, "CONSENTPROXY_SECRET": "short"}
+    done = subprocess.run(
+        [sys.executable, "-m", "consentproxy", "demo", "--port", "0"],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 2
+    assert "CONSENTPROXY_SECRET holds a key shorter than 16 characters" in done.stderr

@@ -191,11 +191,17 @@ async def _demo(port: int) -> None:
 
     if port:  # (else the demo config's file and --listen would be named: demo has neither)
         runtime.port_free("demo", "127.0.0.1", port, "--port")
+    demo = load_config(DEMO_DIR / "config.yaml")
+    # A secret set is held to serve's rule (a short one refused); none: a throw-away key.
+    keys = (
+        secret_keys(demo)
+        if keys_from_env(demo.consent.secret_env)
+        else [secrets.token_hex(32).encode()]
+    )
     async with serve_app(make_origin_app(DEMO_DIR / "pages")) as origin_port:
-        config = load_config(DEMO_DIR / "config.yaml").with_overrides(
+        config = demo.with_overrides(
             upstream=f"http://127.0.0.1:{origin_port}", listen=f"127.0.0.1:{port}"
         )
-        keys = keys_from_env(config.consent.secret_env) or [secrets.token_hex(32).encode()]
         await runtime.serve_forever(
             lambda: build_engine(config, keys),
             f"consentproxy demo: the legacy site is at http://127.0.0.1:{origin_port}/ "
