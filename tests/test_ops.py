@@ -1130,3 +1130,30 @@ async def test_a_reload_after_one_that_left_no_records_writer_opens_one(tmp_path
     finally:
         if engine.records is not None:
             await engine.records.close()
+
+
+@pytest.mark.parametrize("python", ["/nonexistent/python3.12", "sh"])
+def test_a_python_named_by_python_that_does_not_work_is_refused_not_replaced(python) -> None:
+    """README: `PYTHON=/path/to/python3.12` chooses the Python; one that is missing or no
+    Python >= 3.12 was passed over in silence for another found on the PATH."""
+    from tests.conftest import ROOT
+
+    found = subprocess.run(
+        [str(ROOT / "scripts" / "find-python")],
+        env={**os.environ, "PYTHON": python},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert found.returncode == 1 and found.stdout == ""
+    assert f"find-python: PYTHON={python} is no Python >= 3.12" in found.stderr
+    chosen = subprocess.run(
+        [str(ROOT / "scripts" / "find-python")],
+        env={**os.environ, "PYTHON": sys.executable},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert chosen.stdout.strip() == sys.executable
