@@ -1044,3 +1044,24 @@ def test_a_service_host_or_domain_written_as_a_url_is_refused_with_what_to_write
     """A URL pasted from the page said "must be lower-case like cdn.example.com": it was."""
     e = error_of(MINIMAL + f"  - name: stats\n    category: analytics\n    {entry}\n")
     assert str(e).endswith(says) and "lower-case" not in str(e), e
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "  - {name: stats, category: analytcs, hosts: [stats.example]}\n",
+        "unknown_cookies: analytcs\n",
+        "unknown_third_parties: analytcs\n",
+        "unknown_third_parties: blok\n",
+        "gpc: [analytcs]\n",
+        "consent_mode: {analytics_storage: [analytcs]}\n",
+        "cookie_database: {analytics: analytcs}\n",
+        "former_cmp: {tool: onetrust, import: {C0002: analytcs}}\n",
+    ],
+)
+def test_a_misspelt_category_name_is_told_which_was_meant(entry):
+    """Keys and words misspelt got "(did you mean ...?)"; a category name, the most
+    written word of a config, got only the list to read through."""
+    e = error_of(MINIMAL + entry)
+    meant = "block" if "blok" in entry else "analytics"
+    assert f"(did you mean {meant!r}?)" in str(e), e

@@ -564,7 +564,8 @@ class _Reader:
             if unknown not in ("block", "allow") and unknown not in names:
                 raise self.fail(
                     top["unknown_cookies"],
-                    f"unknown_cookies must be one of block, allow or {others}",
+                    f"unknown_cookies must be one of block, allow or {others}"
+                    + did_you_mean(unknown, {"block", "allow", *names}),
                 )
         services = self.services(top.get("services"), names)
         consent = self.consent(top.get("consent"))
@@ -619,7 +620,8 @@ class _Reader:
                 raise self.fail(
                     top["gpc"],
                     f"gpc: {', '.join(unknown_gpc)} is not an optional "
-                    f"category; use some of {optional} or [] to ignore the signal",
+                    f"category; use some of {optional} or [] to ignore the signal"
+                    + did_you_mean(unknown_gpc[0], names - required_names),
                 )
         trusted = self.networks(top["trusted_proxies"]) if "trusted_proxies" in top else ()
         loop = own_address(upstream, host, port)
@@ -733,7 +735,8 @@ class _Reader:
                         value,
                         f"former_cmp.import.{group}: {category!r} is not an "
                         f"optional category; use one of {', '.join(sorted(optional))}"
-                        " (leave out the tool's strictly necessary group)",
+                        " (leave out the tool's strictly necessary group)"
+                        + did_you_mean(category, optional),
                     )
                 imports[group] = category
         neutralise = (
@@ -949,7 +952,7 @@ class _Reader:
                 raise self.fail(
                     cats,
                     f"consent_mode.{signal}: {', '.join(unknown)} is not a "
-                    f"category; use {', '.join(sorted(names))}",
+                    f"category; use {', '.join(sorted(names))}" + did_you_mean(unknown[0], names),
                 )
             forced = [c for c in listed if c in required]
             if forced and signal not in ALWAYS_GRANTED_SIGNALS:
@@ -1126,7 +1129,8 @@ class _Reader:
                 raise self.fail(
                     value,
                     f"cookie_database.{key}: category {target!r} is not "
-                    f"defined; use one of {', '.join(sorted(categories))}",
+                    f"defined; use one of {', '.join(sorted(categories))}"
+                    + did_you_mean(target, categories),
                 )
             out[key] = target
         return True, out
@@ -1179,7 +1183,8 @@ class _Reader:
                 raise self.fail(
                     top["unknown_third_parties"],
                     "unknown_third_parties must be "
-                    f"allow, block or a category name ({', '.join(sorted(names))})",
+                    f"allow, block or a category name ({', '.join(sorted(names))})"
+                    + did_you_mean(value, {"allow", "block", *names}),
                 )
             out["unknown_third_parties"] = value
         if "tracker_lists" in top:
@@ -1395,7 +1400,8 @@ class _Reader:
                     where,
                     f"service {svc.name!r} is in category "
                     f"{svc.category or '(none)'!r}, which is not defined; use one "
-                    f"of {', '.join(sorted(categories))} or add it under categories",
+                    f"of {', '.join(sorted(categories))} or add it under categories"
+                    + did_you_mean(svc.category, categories),
                 )
             if not (svc.hosts or svc.domains or svc.cookies or svc.inline):
                 raise self.fail(
