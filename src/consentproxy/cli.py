@@ -230,9 +230,7 @@ def cmd_healthcheck(args: argparse.Namespace) -> int:
         print(f"consentproxy: {e}", file=sys.stderr)
         return 1
     host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(config.listen_host, config.listen_host)
-    url = (
-        f"http://{f'[{host}]' if ':' in host else host}:{config.listen_port}{config.prefix}healthz"
-    )
+    url = f"http://{host_port(host, config.listen_port)}{config.prefix}healthz"
     # No proxy: the serve is on this machine, and an http_proxy Docker put in the
     # environment took the check through the proxy, which failed it.
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
