@@ -1,3 +1,4 @@
+import json
 import random
 
 from consentproxy.banner import domainset
@@ -25,6 +26,16 @@ def test_the_code_costs_about_bits_plus_two_per_name():
     _, code = domainset.encode(names)
     raw_bits = len(code.partition("~")[0]) * 6
     assert raw_bits / len(names) <= domainset.BITS + 2.5
+
+
+def test_the_code_is_written_in_digits_json_keeps_as_they_are():
+    """Six bits a character of DIGITS (the characters minified code uses most: gzip codes
+    both with one table), none escaped in JSON, then the count."""
+    assert len(set(domainset.DIGITS)) == 64
+    _, code = domainset.encode(f"t{i}.example.net" for i in range(500))
+    data, _, count = code.rpartition("~")
+    assert set(data) <= set(domainset.DIGITS) and count == "500"
+    assert json.dumps(code) == f'"{code}"'
 
 
 def test_an_empty_set_finds_nothing():

@@ -278,6 +278,10 @@ def test_the_english_check_catches_an_untranslated_purpose():
     assert {"records", "visitors", "surveys"} <= shown(config, "de") & english
 
 
+# Issue 16's 25 KiB, tightened as consent.js shrinks (never loosened past 25 * 1024).
+SCRIPT_BUDGET = 25_400
+
+
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_banner_markup_stays_under_6_kb_compressed_in_every_language(config, lang):
     """What each page carries: the banner (its CSS inline) and the script tag."""
@@ -289,12 +293,13 @@ def test_banner_markup_stays_under_6_kb_compressed_in_every_language(config, lan
 def test_the_script_stays_under_25_kb_compressed(config):
     """Issue 16's budget for what the page loads once and caches (versioned, immutable):
     the guard, the banner's code and the tables they classify with, the knowledge base's
-    tracker domains by category included."""
+    tracker domains by category included. Held below the budget where it stands: each fix or
+    service added spends some of what is left (25,339 B at the last count)."""
     script = Banner(config, Policy(config)).script
     assert b'"known":{"":' in script and b'"advertising":[' in script
     size = len(gzip.compress(script, 9))
-    print(f"consent.js: {len(script):,} B, {size:,} B gzipped (budget {25 * 1024:,})")
-    assert size <= 25 * 1024
+    print(f"consent.js: {len(script):,} B, {size:,} B gzipped (budget {SCRIPT_BUDGET:,})")
+    assert size <= SCRIPT_BUDGET
 
 
 def test_the_minifier_shortens_local_names_and_keeps_what_the_page_reads(config):

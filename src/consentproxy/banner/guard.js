@@ -70,8 +70,9 @@ var guard = (function () {
     return allowsCategory(svc[1]) || (!asking && state.decided && has(state.services, svc[0]));
   }
 
-  /* The knowledge base's domains by category: Golomb-coded sets (banner/domainset.py),
-     decoded once into Sets of 32-bit FNV-1a hashes modulo each set's span. */
+  /* The knowledge base's domains by category: Golomb-coded sets (banner/domainset.py), six
+     bits a character of CONFIG.digits, decoded once into Sets of 32-bit FNV-1a hashes modulo
+     each set's span. */
   function fnv(text) {
     var h = 0x811c9dc5;
     for (var i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
@@ -79,9 +80,9 @@ var guard = (function () {
   }
   var known = Object.keys(CONFIG.known).map(function (cat) {
     var span = CONFIG.known[cat][0], code = CONFIG.known[cat][1], cut = code.lastIndexOf("~");
-    var raw = atob(code.slice(0, cut)), n = +code.slice(cut + 1), pos = 0, last = 0;
-    var values = new Set();
-    function bit() { var b = (raw.charCodeAt(pos >> 3) >> (7 - (pos & 7))) & 1; pos++; return b; }
+    var raw = [].map.call(code.slice(0, cut), function (c) { return CONFIG.digits.indexOf(c); });
+    var n = +code.slice(cut + 1), pos = 0, last = 0, values = new Set();
+    function bit() { var b = (raw[pos / 6 | 0] >> (5 - pos % 6)) & 1; pos++; return b; }
     for (var k = 0; k < n; k++) {
       var q = 0, r = 0, j;
       while (bit()) q++;

@@ -178,6 +178,7 @@ def client_config(policy: Policy) -> dict[str, object]:
             for prefix, s in rules
         ]
         + known_paths,
+        "digits": domainset.DIGITS,  # (the sets' characters, six bits each)
         "known": {
             cat: domainset.encode(domains)
             for cat, domains in sorted(
