@@ -279,7 +279,7 @@ def test_the_english_check_catches_an_untranslated_purpose():
 
 
 # Issue 16's 25 KiB, tightened as consent.js shrinks (never loosened past 25 * 1024).
-SCRIPT_BUDGET = 25_400
+SCRIPT_BUDGET = 24_900
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
@@ -294,9 +294,9 @@ def test_the_script_stays_under_25_kb_compressed(config):
     """Issue 16's budget for what the page loads once and caches (versioned, immutable):
     the guard, the banner's code and the tables they classify with, the knowledge base's
     tracker domains by category included. Held below the budget where it stands: each fix or
-    service added spends some of what is left (25,339 B at the last count)."""
+    service added spends some of what is left (24,849 B at the last count)."""
     script = Banner(config, Policy(config)).script
-    assert b'"known":{"":' in script and b'"advertising":[' in script
+    assert b'"known":[' in script and b'"advertising","analytics"' in script
     size = len(gzip.compress(script, 9))
     print(f"consent.js: {len(script):,} B, {size:,} B gzipped (budget {SCRIPT_BUDGET:,})")
     assert size <= SCRIPT_BUDGET

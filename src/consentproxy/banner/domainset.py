@@ -1,29 +1,27 @@
-"""A compact set of domain names for guard.js: a Golomb-coded set (GCS).
+"""The knowledge base's domain names by key (their category) for guard.js, compactly: one
+Golomb-coded set (GCS) whose values each carry their key.
 
-Thousands of tracker domains would weigh ~21 KB gzipped as text; as a GCS they take about
-BITS + 1.5 bits each (~7.6 KB for 3,700), at the price of a false positive one lookup in
-2**BITS (a host the guard holds though no list names it; the server's own lookups are
-exact). Each name is hashed with 32-bit FNV-1a into [0, n * 2**BITS); the sorted values'
-gaps are Rice-coded (quotient in unary, then BITS bits) and the bit string sent six bits a
-character, in DIGITS. guard.js decodes it once into a Set: lookups are O(1).
+Thousands of tracker domains would weigh ~21 KB gzipped as text; so they take about
+BITS - log2(keys) + 1.2 bits each, and their key's (1 bit for the key with most names, 2 for
+the next...): ~7.3 KB for 3,700 in five keys, at the price of a false positive one lookup in
+2**BITS a key, as in one set a key (a host the guard holds though no list names it; the
+server's own lookups are exact). Each name is hashed with 32-bit FNV-1a into [0, span); the
+sorted values' gaps are Rice-coded (quotient in unary, then `rice` bits) and the bit string
+sent six bits a character, in DIGITS. guard.js decodes it once into a Map: lookups are O(1).
 """
 
 from __future__ import annotations
 
-import base64
-from collections.abc import Iterable
-
-# One lookup in 32,768 meets a false positive. 15, not 16: the bit a domain it saves (550 B
-# gzipped) paid for the guard's stand-ins within consent.js's 25 KB; none of the 1,882 hosts
-# the 109 real pages name (tests/e2e/test_realworld.py) meets one at either.
+# One lookup in 32,768 a key meets a false positive. 15, not 16: the bit a domain it saves
+# (550 B gzipped) paid for the guard's stand-ins within consent.js's 25 KB; none of the 1,882
+# hosts the 109 real pages name (tests/e2e/test_realworld.py) meets one at either.
 BITS = 15
 # The 64 characters minified consent.js uses most (none that JSON or HTML escape), a digit
 # each, rather than base64's: gzip codes the sets' characters and the code's with one Huffman
 # table, where base64's capitals and digits, rare in code, cost the demo's 240 B more.
 DIGITS = "etnor(),iacs.ul=fdp m{}[]gh:y|vw;b!0E1-/?+kSAx_TLCMOjNPD2IRH$^Fq"
-_BASE64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-_TO_DIGITS = bytes.maketrans(_BASE64, DIGITS.encode())
-_FROM_DIGITS = bytes.maketrans(DIGITS.encode(), _BASE64)
+# [span, rice, count, keys, code]: what guard.js reads (render.client_config's "known")
+Table = tuple[int, int, int, list[str], str]
 
 
 def most_specific(by_key: dict[str, list[str]]) -> dict[str, list[str]]:
@@ -51,49 +49,68 @@ def fnv1a(name: str) -> int:
     return h
 
 
-def encode(names: Iterable[str], bits: int = BITS) -> tuple[int, str]:
-    """(the range hashes are taken modulo, the Rice code of the sorted values in DIGITS)."""
-    names = set(names)
-    span = max(1, len(names)) << bits
-    values = sorted({fnv1a(n) % span for n in names})
-    out, acc, used, last = bytearray(), 0, 0, 0
-    for v in values:
-        gap, last = v - last, v
-        # (gap >> bits) ones, a zero, then the low `bits` bits, most significant first
-        for bit in [1] * (gap >> bits) + [0] + [(gap >> i) & 1 for i in range(bits - 1, -1, -1)]:
-            acc, used = (acc << 1) | bit, used + 1
-            if used == 8:
-                out.append(acc)
-                acc, used = 0, 0
-    if used:
-        out.append(acc << (8 - used))
-    digits = base64.b64encode(bytes(out)).rstrip(b"=").translate(_TO_DIGITS).decode("ascii")
-    return span, f"{digits}~{len(values)}"
+def encode(by_key: dict[str, list[str]], bits: int = BITS) -> Table:
+    """The names hashed into [0, span), span their count * 2**bits / the number of keys:
+    one set whose lookups meet as many false positives as one set a key, each n * 2**bits,
+    did, but that pays log2(keys) bits less a name for a label of 1.2 bits or so. Each sorted
+    value's gap: (gap >> rice) ones, a zero, the low `rice` bits (rice: the mean gap's
+    log2), then the index of its key (most names first) in unary, the last one's without its
+    closing zero."""
+    keys = sorted((k for k, names in by_key.items() if names), key=lambda k: (-len(by_key[k]), k))
+    index = {name: i for i, k in enumerate(keys) for name in by_key[k]}
+    hashes = [(fnv1a(name), i) for name, i in index.items()]
+    span = max(1, (len(hashes) << bits) // max(1, len(keys)))
+    rice = (span // max(1, len(hashes))).bit_length() - 1  # (1 at least: fewer keys than 2**bits)
+    label = _labels(hashes, span)
+    while label is None:  # two names of two keys share a value: the next span
+        span += 1
+        label = _labels(hashes, span)
+    stream, last = [], 0
+    for v in sorted(label):
+        gap, last, i = v - last, v, label[v]
+        stream += ["1" * (gap >> rice), "0", format(gap % (1 << rice), f"0{rice}b")]
+        stream += ["1" * i, "0" * (i < len(keys) - 1)]
+    line = "".join(stream)
+    line += "0" * (-len(line) % 6)
+    code = "".join(DIGITS[int(line[i : i + 6], 2)] for i in range(0, len(line), 6))
+    return span, rice, len(label), keys, code
 
 
-def decode(span: int, code: str, bits: int = BITS) -> set[int]:
-    """The hash values (the guard's decoder, in Python: tests check both agree)."""
-    data, _, count = code.rpartition("~")
-    raw = base64.b64decode(data.encode().translate(_FROM_DIGITS) + b"=" * (-len(data) % 4))
-    pos, last, out = 0, 0, set()
+def _labels(hashes: list[tuple[int, int]], span: int) -> dict[int, int] | None:
+    """Each name's value -> its key's index; None if two keys' names share a value (one of
+    them would be looked up in the other's category)."""
+    label: dict[int, int] = {}
+    for h, i in hashes:
+        if label.setdefault(h % span, i) != i:
+            return None
+    return label
+
+
+def decode(span: int, rice: int, count: int, keys: list[str], code: str) -> dict[int, str]:
+    """The hash values and their keys (the guard's decoder, in Python: tests check both
+    agree)."""
+    stream = "".join(f"{DIGITS.index(c):06b}" for c in code)
+    pos, last, out = 0, 0, {}
 
     def bit() -> int:
         nonlocal pos
-        b = (raw[pos >> 3] >> (7 - (pos & 7))) & 1
         pos += 1
-        return b
+        return int(stream[pos - 1])
 
-    for _ in range(int(count)):
-        q = 0
-        while bit():
-            q += 1
+    for _ in range(count):
         r = 0
-        for _ in range(bits):
-            r = (r << 1) | bit()
-        last += (q << bits) | r
-        out.add(last)
+        while bit():
+            r += 1
+        for _ in range(rice):
+            r = r * 2 + bit()
+        i = 0
+        while i < len(keys) - 1 and bit():
+            i += 1
+        last += r
+        out[last] = keys[i]
     return out
 
 
-def contains(values: set[int], span: int, name: str) -> bool:
-    return fnv1a(name) % span in values
+def key_of(values: dict[int, str], span: int, name: str) -> str | None:
+    """The key a lookup of name finds (None: not listed), false positives included."""
+    return values.get(fnv1a(name) % span)

@@ -70,28 +70,26 @@ var guard = (function () {
     return allowsCategory(svc[1]) || (!asking && state.decided && has(state.services, svc[0]));
   }
 
-  /* The knowledge base's domains by category: Golomb-coded sets (banner/domainset.py), six
-     bits a character of CONFIG.digits, decoded once into Sets of 32-bit FNV-1a hashes modulo
-     each set's span. */
+  /* The knowledge base's domains by category: one Golomb-coded set whose values carry their
+     category (banner/domainset.py), six bits a character of CONFIG.digits, decoded once
+     into a Map of 32-bit FNV-1a hashes modulo its span. */
   function fnv(text) {
     var h = 0x811c9dc5;
     for (var i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
     return h >>> 0;
   }
-  var known = Object.keys(CONFIG.known).map(function (cat) {
-    var span = CONFIG.known[cat][0], code = CONFIG.known[cat][1], cut = code.lastIndexOf("~");
-    var raw = [].map.call(code.slice(0, cut), function (c) { return CONFIG.digits.indexOf(c); });
-    var n = +code.slice(cut + 1), pos = 0, last = 0, values = new Set();
+  var KNOWN = CONFIG.known, known = new Map();
+  (function () {  /* (the digits decoded are let go once read) */
+    var raw = [].map.call(KNOWN[4], function (c) { return CONFIG.digits.indexOf(c); }), pos = 0, last = 0;
     function bit() { var b = (raw[pos / 6 | 0] >> (5 - pos % 6)) & 1; pos++; return b; }
-    for (var k = 0; k < n; k++) {
-      var q = 0, r = 0, j;
-      while (bit()) q++;
-      for (j = 0; j < 15; j++) r = r * 2 + bit();
-      last += q * 32768 + r;
-      values.add(last);
+    for (var k = 0; k < KNOWN[2]; k++) {
+      var r = 0, c = 0, j;
+      while (bit()) r++;  /* [span, rice, count, keys, code]: gaps, Rice-coded, and their key */
+      for (j = 0; j < KNOWN[1]; j++) r = r * 2 + bit();
+      while (c < KNOWN[3].length - 1 && bit()) c++;
+      known.set(last += r, KNOWN[3][c]);
     }
-    return [cat, span, values];
-  });
+  })();
   var site = me && me.getAttribute("data-consentproxy-site") || "";
   function under(host, domain) {
     return host === domain || host.slice(-domain.length - 1) === "." + domain;
@@ -99,10 +97,8 @@ var guard = (function () {
   function knownOf(host) {  /* [host, category], false (known, never held) or null */
     /* every listed domain has a dot: the top-level label alone is never looked up */
     for (var name = host; name.indexOf(".") !== -1; name = name.slice(name.indexOf(".") + 1)) {
-      var h = fnv(name);
-      for (var k = 0; k < known.length; k++) {
-        if (known[k][2].has(h % known[k][1])) return known[k][0] ? [host, known[k][0]] : false;
-      }
+      var cat = known.get(fnv(name) % KNOWN[0]);
+      if (cat !== undefined) return cat ? [host, cat] : false;
     }
     return null;
   }

@@ -147,8 +147,8 @@ def minify_js(code: bytes) -> bytes:
 
 def client_config(policy: Policy) -> dict[str, object]:
     """What guard.js needs to classify URLs and cookies: the policy's own tables, with
-    services as indexes into one list, and the knowledge base's domains as compact sets
-    by category (see domainset)."""
+    services as indexes into one list, and the knowledge base's domains as one compact set
+    whose values carry their category (see domainset)."""
     # [name, category] or, loading before consent (Consent Mode advanced), [.., 1]
     services = [
         [s.name, s.category] + [1] * (s.consent_mode == "advanced") for s in policy.config.services
@@ -179,12 +179,9 @@ def client_config(policy: Policy) -> dict[str, object]:
         ]
         + known_paths,
         "digits": domainset.DIGITS,  # (the sets' characters, six bits each)
-        "known": {
-            cat: domainset.encode(domains)
-            for cat, domains in sorted(
-                domainset.most_specific(policy.known_domains(all_known=third != "allow")).items()
-            )
-        },
+        "known": domainset.encode(
+            domainset.most_specific(policy.known_domains(all_known=third != "allow"))
+        ),
         "thirdParties": None
         if third == "allow"
         else [NEVER if third == "block" else third, sorted(policy.config.csp_allow)],
