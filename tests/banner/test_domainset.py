@@ -93,3 +93,27 @@ def test_a_name_under_a_parent_of_its_own_set_is_left_out_and_no_other():
         "social": ["social.example"],
         "": ["x.social.example"],
     }
+
+
+def test_a_name_the_configs_own_hosts_answer_first_is_left_out():
+    """The guard asks its config's hosts (exact, then wild: every parent) before the known
+    sets: a name listed both ways, or under a wild one, is never looked up there."""
+    sets = {"advertising": ["ads.example", "x.ads.example", "pixel.example", "cdn.pixel.example"]}
+    exact, wild = {"ads.example", "pixel.example"}, {"ads.example", "cdn.example"}
+    assert domainset.unanswered(sets, exact, wild) == {
+        "advertising": ["pixel.example", "cdn.pixel.example"]
+    }
+
+
+def test_the_demos_guard_gets_no_domain_its_services_answer_first(config):
+    """doubleclick.net is Google Ads' (exact and wild): the known set leaves it out; a
+    tracker no service names stays."""
+    from consentproxy.banner.render import client_config
+    from consentproxy.policy import Policy
+
+    known = client_config(Policy(config))["known"]
+    assert isinstance(known, tuple)
+    values = domainset.decode(*known)
+    assert domainset.key_of(values, known[0], "doubleclick.net") is None
+    assert domainset.key_of(values, known[0], "stats.g.doubleclick.net") is None
+    assert domainset.key_of(values, known[0], "adzly.com") == "advertising"

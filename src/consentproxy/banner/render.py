@@ -180,7 +180,13 @@ def client_config(policy: Policy) -> dict[str, object]:
         + known_paths,
         "digits": domainset.DIGITS,  # (the sets' characters, six bits each)
         "known": domainset.encode(
-            domainset.most_specific(policy.known_domains(all_known=third != "allow"))
+            domainset.most_specific(
+                domainset.unanswered(
+                    policy.known_domains(all_known=third != "allow"),
+                    set(policy.exact_hosts),
+                    set(policy.wild_hosts),
+                )
+            )
         ),
         "thirdParties": None
         if third == "allow"
