@@ -14,7 +14,7 @@ from consentproxy.language import PageLanguage
 from consentproxy.report import Report, grown
 from consentproxy.rewrite import encoding
 from consentproxy.rewrite.encoding import BodyError
-from consentproxy.rewrite.mimesniff import sniffs_as_html
+from consentproxy.rewrite.mimesniff import XML, sniffed_type
 from consentproxy.rewrite.scanner import HtmlRewriter
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ class BodyTransform:
         untyped: bool = False,
     ):
         """untyped: a body sent with no type, rewritten only if its first bytes make it HTML
-        to a browser (mimesniff), else passed on as it came. sniff: the page's <html lang>
+        or XML to a browser (mimesniff; XML read with its rules), else passed on as it came. sniff: the page's <html lang>
         decides the language of the banner and the declaration (rendered with the slots'
         values), seen long before either goes in; the sniffer is the page plan's, this keeps
         the bytes read so far. fallback: the language the request gives when the page names
@@ -227,12 +227,14 @@ class BodyTransform:
             return data
         assert self.untyped is not None
         head = self.untyped + data
-        html = sniffs_as_html(head, last)
-        if html is None:
+        kind = sniffed_type(head, last)
+        if kind is None:
             self.untyped = head
             return b""
         self.untyped = None
-        if html:
+        if kind:  # (XML: rewritten as an XHTML page is, its well-formedness kept)
+            if kind == XML:
+                self.rewriter.as_xml()
             return self._rewrite(head, last)
         self.passing, self.report.rewritten = True, False
         return head

@@ -226,6 +226,9 @@ BLOCKED = {
     "/coding-upper-case-gzip": (OK + HTML + b"Content-Encoding: GZIP\r\n", gzip.compress(PAGE)),
     "/plain-then-html": (OK + b"Content-Type: text/plain\r\nContent-Type: text/html\r\n", PAGE),
     "/untyped": (OK, PAGE),
+    # Chromium sniffs an untyped body starting with `<?xml` as XML (text/xml) and runs the
+    # scripts of its XHTML: the proxy passed it on unrewritten, under the policy of the mode.
+    "/untyped-xhtml": (OK, XHTML),
 }
 # What the rewrite leaves to `csp: enforce` (documents it does not rewrite), through an
 # enforcing proxy.

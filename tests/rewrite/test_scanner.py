@@ -2424,6 +2424,24 @@ def test_an_xhtml_page_stays_xml_with_elements_closed_by_a_slash(policy, skip, c
         assert out.endswith(XML_BANNER + end)
 
 
+def test_a_rewriter_told_before_its_first_byte_reads_the_page_as_xml(policy, skip):
+    """An untyped body sniffed as XML (body.py): '/>' ends the script, the pixel after it
+    is held and the banner goes before </body>, as for application/xhtml+xml; a feed gets
+    none (the banner after its root was Chromium's XML error)."""
+    page = (
+        b'<?xml version="1.0"?><html xmlns="http://www.w3.org/1999/xhtml"><head><script/>'
+        b'</head><body><img src="https://www.facebook.com/tr?id=1" alt=""/></body></html>'
+    )
+    feed = b'<?xml version="1.0"?>\n<rss version="2.0"><channel><title>x</title></channel></rss>\n'
+    for body in (page, feed):
+        rw = HtmlRewriter(Neutraliser(policy, NO_DECISION, MARK), XML_BANNER, True, skip=skip)
+        rw.as_xml()
+        out = rw.feed(body[:7]) + rw.feed(body[7:]) + rw.close()
+        ElementTree.fromstring(out)
+        assert b' src="https://www.facebook.com' not in out
+        assert out.endswith(XML_BANNER + b"</body></html>" if body is page else b"</rss>\n")
+
+
 @pytest.mark.parametrize(
     "name", [b"noframes", b"iframe", b"title", b"textarea", b"noembed", b"xmp"]
 )

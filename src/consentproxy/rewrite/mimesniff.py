@@ -1,7 +1,8 @@
-"""Whether a browser renders a body sent without a type as HTML: the WHATWG MIME Sniffing
-standard's patterns for an unknown type (section 7.1), as Chromium's sniffer also reads
-them. The engine rewrites such a body as a page; before, it went on unrewritten, and the
-browser sniffed it and ran its trackers (with no banner to refuse them).
+"""Whether a browser renders a body sent without a type as a document with scripts, HTML or
+XML: the WHATWG MIME Sniffing standard's patterns for an unknown type (section 7.1), as
+Chromium's sniffer also reads them. The engine rewrites such a body as a page; before, it
+went on unrewritten, and the browser sniffed it and ran its trackers (with no banner to
+refuse them).
 """
 
 from __future__ import annotations
@@ -21,19 +22,27 @@ _HTML_RE = re.compile(
     rb"[ >]",
     re.IGNORECASE,
 )
+# The XML processing instruction, as written (no other case): text/xml, whose XHTML elements'
+# scripts Chromium runs. It had gone on unrewritten under the policy of the mode, which under
+# `report-only` blocks nothing.
+_XML = b"<?xml"
 _LONGEST = len(b"<!doctype html ")
+HTML, XML = "text/html", "text/xml"
 
 
-def sniffs_as_html(head: bytes, complete: bool) -> bool | None:
-    """Whether a body starting with `head` is HTML to a browser; None while it cannot tell
-    yet (more bytes may come: complete is False). A byte order mark makes it text."""
+def sniffed_type(head: bytes, complete: bool) -> str | None:
+    """What a body starting with `head` is to a browser: HTML, XML, or "" (neither: no
+    document with scripts); None while it cannot tell yet (more bytes may come: complete is
+    False). A byte order mark makes it text."""
     if head[:3] == b"\xef\xbb\xbf" or head[:2] in (b"\xfe\xff", b"\xff\xfe"):
-        return False
+        return ""
     start = len(head) - len(head.lstrip(_SPACE))
     if start >= SNIFF_BYTES:
-        return False
+        return ""
     if _HTML_RE.match(head, start):
-        return True
+        return HTML
+    if head.startswith(_XML, start):
+        return XML
     if complete or len(head) - start >= _LONGEST:
-        return False
+        return ""
     return None

@@ -358,12 +358,11 @@ class HtmlRewriter:
         # Where the opener's next needle is in the buffer _needle_in.
         self._needle_in = b""
         self._needle_at = -1
-        xml = (content_type or "").partition(";")[0].strip().lower().endswith("xml")
-        self.injector = Injector(_pieces(banner), inject, head, b"" if xml else CLOSERS)
-        self.xml = xml  # read with XML's rules where HTML's would break it ('/>', </html>)
-        if xml:
-            self.skip = xml_skip
-            self.script_data, self.tag_span = _PYTHON_TOOLS
+        self.injector = Injector(_pieces(banner), inject, head, CLOSERS)
+        self.xml = False  # read with XML's rules where HTML's would break it ('/>', </html>)
+        self.banner_last = True  # with no </body> (nor XHTML's </html>), after all the page
+        if (content_type or "").partition(";")[0].strip().lower().endswith("xml"):
+            self.as_xml(typed=True)
         # no base on another host, nor the page's own (Neutraliser's page; else _base_settled)
         self.base_free = neutraliser.base is None
         # The bytes waiting for more (an unfinished tag, an <svg> the C loop may step over
@@ -392,6 +391,17 @@ class HtmlRewriter:
         # on; then whether the page is ISO-2022-JP after all (its escapes made '?').
         self.seen: bytes | None = None
         self.unescaped = False
+
+    def as_xml(self, typed: bool = False) -> None:
+        """Read the document with XML's rules, from its first byte. Not typed: an untyped
+        body sniffed as XML (body.py), told before any byte is fed; it may be no XHTML at
+        all (a feed), so the banner goes before its </body> or </html> only, never after its
+        root (Chromium showed its XML error)."""
+        self.xml = True
+        self.banner_last = typed
+        self.skip = xml_skip
+        self.script_data, self.tag_span = _PYTHON_TOOLS
+        self.injector.closers = b""  # (no HTML element to close: they would break the XML)
 
     # --- output ------------------------------------------------------------------------
 
@@ -540,7 +550,7 @@ class HtmlRewriter:
             self._emit(buf[end:])
         while self.held is not None:  # unterminated script or style: classify what came
             self._finish_held()
-        self.injector.close(markup_ended=self.state == PLAINTEXT, ending=self._ending())
+        self.injector.close(self.state == PLAINTEXT or not self.banner_last, self._ending())
 
     def _ending(self) -> bytes:
         """What ends the comment or raw text the page ends in, so that markup put after it
