@@ -70,9 +70,12 @@ _FOLD = re.compile(r"\r?\n[ \t]+")
 def _pairs(headers: http.Headers) -> Headers:
     """The fields as text, a value folded over lines (obs-fold, RFC 9112 5.2) read as one
     line, as aiohttp and browsers read it: mitmproxy keeps the fold, and the engine dropped
-    such a value as holding control characters (a legacy origin's folded CSP, its cookies)."""
+    such a value as holding control characters (a legacy origin's folded CSP, its cookies).
+    A name as browsers read it, without white space before the colon: mitmproxy keeps it
+    when told not to validate inbound headers, and `Set-Cookie : _ga=1` went to the visitor
+    as no Set-Cookie, which Chromium stored (serve's aiohttp refuses such a head: a 502)."""
     return [
-        (k.decode("latin-1"), _unfolded(v) if b"\n" in v else v.decode("latin-1"))
+        (k.decode("latin-1").strip(" \t"), _unfolded(v) if b"\n" in v else v.decode("latin-1"))
         for k, v in headers.fields
     ]
 
