@@ -884,8 +884,11 @@ class ConsentAddon:
             _rewrite_whole(flow, plan, flow.response.raw_content)
             return
         headers = plan.headers
-        if _unframed(flow, plan):
+        if _unframed(flow, plan):  # (in chunks, under an HTTP/1.1 status line as serve's:
+            # browsers ignore chunks under an HTTP/1.0 origin's, and read their sizes as
+            # the page's bytes)
             headers = [*headers, ("Transfer-Encoding", "chunked")]
+            flow.response.http_version = "HTTP/1.1"
         flow.response.headers = _headers(flow, headers)
         flow.response.stream = _Stream(plan.body, flow, _keep_for_view())
 
