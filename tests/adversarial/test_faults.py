@@ -366,18 +366,25 @@ async def test_html_the_browser_renders_despite_odd_headers_is_rewritten(start_p
     assert b"X-Content-Type-Options: nosniff" in head
 
 
+async def navigated(url: str, path: bytes) -> tuple[bytes, bytes]:
+    """The head and body a navigation over plain http gets (no Sec-Fetch-Dest there: its
+    Accept says it renders what it gets)."""
+    data, _ = await get_raw(
+        url,
+        b"GET %s HTTP/1.1\r\nHost: shop.example.com\r\nAccept: text/html\r\n" % path
+        + b"Connection: close\r\n\r\n",
+    )
+    head, _, body = data.partition(b"\r\n\r\n")
+    return head, body
+
+
 @pytest.mark.parametrize("path", [b"/untyped-page", b"/untyped-page-gz"])
 async def test_a_page_the_origin_sent_without_a_type_is_rewritten_and_goes_on_untyped(
     start_proxy, origin, path
 ):
     """A browser sniffs it as HTML (gzipped: once decoded) and runs its trackers: it is
     rewritten as a page, and goes on decoded."""
-    data, _ = await get_raw(
-        await start_proxy(origin),
-        b"GET %s HTTP/1.1\r\nHost: shop.example.com\r\nAccept: text/html\r\n" % path
-        + b"Connection: close\r\n\r\n",
-    )
-    head, _, body = data.partition(b"\r\n\r\n")
+    head, body = await navigated(await start_proxy(origin), path)
     assert head.startswith(b"HTTP/1.1 200 ") and b"content-type" not in head.lower()
     assert b"content-encoding" not in head.lower()
     assert b"data-consent-src=https://www.google-analytics.com" in body
@@ -408,12 +415,7 @@ async def test_an_untyped_body_a_browser_sniffs_as_xml_is_rewritten_and_stays_xm
     on unrewritten under the policy of the mode (report-only: the tracker loaded,
     tests/e2e/test_http_redteam.py). Rewritten as an XHTML page is, well-formed still (a
     feed gets no banner after its root)."""
-    data, _ = await get_raw(
-        await start_proxy(origin),
-        b"GET %s HTTP/1.1\r\nHost: shop.example.com\r\nSec-Fetch-Dest: document\r\n" % path
-        + b"Connection: close\r\n\r\n",
-    )
-    head, _, body = data.partition(b"\r\n\r\n")
+    head, body = await navigated(await start_proxy(origin), path)
     assert head.startswith(b"HTTP/1.1 200 ") and b"content-type" not in head.lower()
     if b"transfer-encoding: chunked" in head.lower():
         body = _dechunked(body)
