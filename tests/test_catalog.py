@@ -186,6 +186,11 @@ UNLISTED_OR_MISFILED = (
     ("js.trendmd.com", "/trendmd.amp.html", "trendmd", "advertising"),
     ("d.impactradius-event.com", "/P-A226927.js", "impact", "advertising"),  # trackImpression
     ("lib.selfcampaign.com", "/tag/139117_69db3d2a", "selfcampaign", "advertising"),  # myrtb
+    ("images.tracdelight.io", "/600x600/n6ubag84etpj35xk", "tracdelight", "advertising"),
+    ("td.oo34.net", "/cl/", "tracdelight", "advertising"),  # its links' aaid, per affiliate
+    ("cdn.bestcheck.de", "/pUyarPnHh39erAdIb6SzW5PLKmo=/trim/", "bestcheck", "advertising"),
+    ("x.bestcheck.de", "/track/", "bestcheck", "advertising"),  # "Angebot von BestCheck.de"
+    ("widget.secure.ownlocal.com", "/embed.js", "ownlocal", "advertising"),  # featured level
 )
 
 
@@ -194,7 +199,8 @@ def test_the_trackers_real_pages_loaded_unnamed_or_misfiled_are_held(
     all_services: Policy, host: str, path: str, name: str, category: str
 ):
     """Ad, affiliate and counter hosts no list named (pymx5.com, stack-sonar.com,
-    blogoscoop.net, advideo.ru, lockerdomecdn.com, trendmd.com, selfcampaign.com), or WhoTracks.me filed as no
+    blogoscoop.net, advideo.ru, lockerdomecdn.com, trendmd.com, selfcampaign.com,
+    tracdelight.io, oo34.net, bestcheck.de, ownlocal.com), or WhoTracks.me filed as no
     tracker (impactradius-event.com "essential", blogfoster.com "misc") or as social
     (LockerDome, an ad network now): held before consent, configured or not."""
     svc = all_services.service_for_host(host, path)
