@@ -892,6 +892,29 @@ def test_over_plain_http_what_is_no_navigation_keeps_the_origins_validators(engi
     assert header(up, "if-modified-since") == (since if kept else None)
 
 
+KINDS = [  # a request's headers, then (inject, subresource, keeps_validators, prefetch)
+    ([("Sec-Fetch-Dest", "document")], (True, False, False, False)),
+    ([("Sec-Fetch-Dest", "image")], (False, True, True, False)),
+    ([("Sec-Fetch-Dest", "iframe"), ("Sec-Purpose", "prefetch")], (False, True, False, True)),
+    ([("Upgrade-Insecure-Requests", "1"), ("Accept", "text/html")], (True, False, False, False)),
+    ([("Accept", "text/css,*/*;q=0.1")], (None, True, True, False)),
+    ([("Accept", "text/html"), ("Purpose", "prefetch")], (None, False, False, True)),
+]
+
+
+def test_what_kind_of_request_a_head_is_is_worked_out_once_for_that_head_alone(engine):
+    """The kind of request (banner, subresource, validators, prefetch) is kept on the head
+    its requests share (server._head): each head's requests get its own, in any order, and
+    through any engine (a reload keeps the heads)."""
+    heads = [Head.of([("Host", "h.example"), *headers]) for headers, _ in KINDS]
+    other = Engine(replace(engine.config, csp="enforce"), [b"k" * 32], clock=lambda: NOW)
+    for eng in (engine, other, engine):
+        for head, (_, kind) in reversed([*zip(heads, KINDS, strict=True)] * 2):
+            ex = eng.begin(Request("GET", "/", head.headers, head=head))
+            assert (ex.inject, ex.subresource, ex.keeps_validators, ex.prefetch) == kind
+            assert head.kind is not None and head.kind[1:] == kind
+
+
 def test_subresources_keep_the_origins_validators(engine):
     ex = get(
         engine,

@@ -269,6 +269,8 @@ UNKNOWN_TYPES = ("unknown/unknown", "application/unknown", "*/*")  # browsers sn
 # those a page replaces are (a bit each), the Content-Encodings, the Content-Types as
 # (essence, type), whether a CSP header is among them.
 ResponseHead = tuple[Headers, int, tuple[str, ...], tuple[tuple[str, str], ...], bool]
+# A request's Sec-Fetch-Dest, inject, subresource, keeps_validators, prefetch (request_kind).
+RequestKind = tuple[str | None, bool | None, bool, bool, bool]
 
 
 @dataclass(slots=True)
@@ -277,8 +279,8 @@ class Head:
     repeat it: a browser sends the same block for most requests of a page (HTTP/2's HPACK
     rests on that), an origin most of its responses' within a second (until Date changes).
     The aiohttp adapter keeps the Heads of the blocks it has seen by their bytes
-    (server.HEADS). Shared by those messages: read only, but for `response`, set once and
-    the same for all. (A response's has its Cookie, size and Host fields too, unread: one
+    (server.HEADS). Shared by those messages: read only, but for what is worked out of it
+    (`response`, `forwarding`, `kind`), set once and the same for all. (A response's has its Cookie, size and Host fields too, unread: one
     kind of head costs less than two.)"""
 
     headers: Headers
@@ -299,6 +301,9 @@ class Head:
     # A request's: whether one of passing is FORWARDING's (only a trusted proxy's go on),
     # set the first time upstream_headers asks.
     forwarding: bool | None = None
+    # A request's: what kind of request it is (request_kind), set the first time an
+    # Exchange asks.
+    kind: RequestKind | None = None
 
     @classmethod
     def of(cls, headers: Headers) -> Head:
@@ -435,30 +440,11 @@ class Exchange:
             or path.startswith(config.prefix)
             or (bool(config.gpc) and path == GPC_PATH)
         )
-        # The origin's validators go upstream only where no rewritten page can be cached.
-        dest = first.get("sec-fetch-dest")
-        if dest is not None:
-            # (a <frameset> page drops what follows it: its frames carry the banner)
-            self.inject: bool | None = dest in ("document", "frame")
-            self.subresource = dest != "document"
-            self.keeps_validators = dest in SUBRESOURCE_DESTS
-        else:
-            # Over plain http a browser sends no Sec-Fetch-*, but on a navigation (a page, a
-            # frame: banner.js lets a frame's banner wait) Upgrade-Insecure-Requests: a
-            # document whatever its first bytes (a host's scripts before <html>, a PHP
-            # warning). Else (old browsers, scripts' requests) the first bytes decide.
-            navigation = first.get("upgrade-insecure-requests") == "1"
-            self.inject = True if navigation else None
-            # What a browser (all send Accept) asks for that is no navigation and no HTML: an
-            # image, a stylesheet, a script, revalidated as the origin says (a 304, not the
-            # whole of it again).
-            accept = first.get("accept")
-            self.subresource = not navigation and accept is not None and "text/html" not in accept
-            self.keeps_validators = self.subresource
-        # A prefetch (<link rel=prefetch>, speculation rules) asks with a navigation's Accept
-        # and, over plain http, no Upgrade-Insecure-Requests: its redirect to a tracker is
-        # no link out the visitor follows, Chromium followed it to www.google-analytics.com.
-        self.prefetch = prefetching(first)
+        # (worked out once for every request of the same head: see Head)
+        kind = req.parsed.kind
+        if kind is None:
+            kind = req.parsed.kind = request_kind(first)
+        dest, self.inject, self.subresource, self.keeps_validators, self.prefetch = kind
         self.redirect_held = False  # a Location to a service held was dropped: no-store
         self.revalidating = False  # an If-None-Match of ours went upstream as the origin's
         self.sets_cookies = False  # the origin's response sets cookies (filtered by the state)
@@ -1237,6 +1223,36 @@ class Exchange:
         if engine.observer is not None:
             report.hosts_seen = sorted(unknown_hosts)
             engine.observer.hosts_seen(report.hosts_seen, self.host, self.req.target.split("?")[0])
+
+
+def request_kind(first: dict[str, str]) -> RequestKind:
+    """What a request's headers (the first value of each) say of the kind of request it is:
+    its Sec-Fetch-Dest; whether its page gets the banner (None: its first bytes decide);
+    whether it is a subresource; whether the origin's validators go upstream (only where no
+    rewritten page can be cached); whether it is a prefetch."""
+    dest = first.get("sec-fetch-dest")
+    if dest is not None:
+        # (a <frameset> page drops what follows it: its frames carry the banner)
+        inject: bool | None = dest in ("document", "frame")
+        subresource = dest != "document"
+        keeps_validators = dest in SUBRESOURCE_DESTS
+    else:
+        # Over plain http a browser sends no Sec-Fetch-*, but on a navigation (a page, a
+        # frame: banner.js lets a frame's banner wait) Upgrade-Insecure-Requests: a
+        # document whatever its first bytes (a host's scripts before <html>, a PHP
+        # warning). Else (old browsers, scripts' requests) the first bytes decide.
+        navigation = first.get("upgrade-insecure-requests") == "1"
+        inject = True if navigation else None
+        # What a browser (all send Accept) asks for that is no navigation and no HTML: an
+        # image, a stylesheet, a script, revalidated as the origin says (a 304, not the
+        # whole of it again).
+        accept = first.get("accept")
+        subresource = not navigation and accept is not None and "text/html" not in accept
+        keeps_validators = subresource
+    # A prefetch (<link rel=prefetch>, speculation rules) asks with a navigation's Accept
+    # and, over plain http, no Upgrade-Insecure-Requests: its redirect to a tracker is
+    # no link out the visitor follows, Chromium followed it to www.google-analytics.com.
+    return dest, inject, subresource, keeps_validators, prefetching(first)
 
 
 def prefetching(first: dict[str, str]) -> bool:
