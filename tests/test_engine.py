@@ -2015,6 +2015,29 @@ def test_a_page_no_navigation_asked_for_is_kept_by_no_cache(engine, dest, conten
     assert cache == ("no-store" if dest == "empty" else "private, max-age=600"), plan.headers
 
 
+def test_whether_a_body_may_be_sniffed_is_read_once_for_each_origin_head_alone(engine):
+    """Whether a browser may sniff the body is kept with what else is read of the origin's
+    head (Head.response, shared by its responses): each head's responses get their own,
+    in any order, to a page a script fetched (an untyped body: not to be cached) and to a
+    navigation (an untyped body: sniffed, rewritten if its bytes are a page)."""
+    heads = {
+        kind: Head.of([("Cache-Control", "public, max-age=600"), *headers])
+        for kind, headers in (
+            ("untyped", []),
+            ("unknown", [("Content-Type", "unknown/unknown")]),
+            ("typed", [("Content-Type", "text/plain")]),
+        )
+    }
+    for _ in range(2):
+        for kind, head in reversed(heads.items()):
+            fetched = get(engine, "/t", Sec_Fetch_Dest="empty").response(200, head.headers, head)
+            cache = header(fetched.headers, "cache-control")
+            assert cache == ("public, max-age=600" if kind == "typed" else "no-store"), kind
+            page = get(engine, "/t", Sec_Fetch_Dest="document").response(200, head.headers, head)
+            assert (page.body is None) == (kind == "typed"), kind
+            assert head.response is not None
+
+
 def test_two_host_headers_are_refused(engine):
     ex = engine.begin(Request("GET", "/", [("Host", "a.example"), ("Host", "b.example")]))
     assert ex.local_response(b"").status == 400

@@ -267,8 +267,9 @@ UNKNOWN_TYPES = ("unknown/unknown", "application/unknown", "*/*")  # browsers sn
 
 # What Exchange.response reads of an origin's head: the headers that go on, where in them
 # those a page replaces are (a bit each), the Content-Encodings, the Content-Types as
-# (essence, type), whether a CSP header is among them.
-ResponseHead = tuple[Headers, int, tuple[str, ...], tuple[tuple[str, str], ...], bool]
+# (essence, type), whether a CSP header is among them, whether a browser may sniff its body
+# (_untyped).
+ResponseHead = tuple[Headers, int, tuple[str, ...], tuple[tuple[str, str], ...], bool, bool]
 # A request's Sec-Fetch-Dest, inject, subresource, keeps_validators, prefetch (request_kind).
 RequestKind = tuple[str | None, bool | None, bool, bool, bool]
 
@@ -725,7 +726,7 @@ class Exchange:
             known, stateless = self._read_headers(head)
             if stateless:  # (read once for every response with this head)
                 head.response = known
-        kept, replaced, codings, types, origin_csp = known
+        kept, replaced, codings, types, origin_csp, sniffed = known
         out = list(kept)
         private = self.sets_cookies  # Set-Cookie lines that depend on the visitor's consent
         if "cookie" in req.first:
@@ -749,7 +750,7 @@ class Exchange:
                 html = t
                 break
         untyped = (  # a page may come untyped: rewritten if its first bytes make it HTML
-            html is None and has_body and _untyped(types) and self._may_render()
+            html is None and has_body and sniffed and self._may_render()
         )  # (decoded first if coded, as a browser sniffs it: then it goes on decoded)
         if untyped:
             html = "text/html"
@@ -780,7 +781,7 @@ class Exchange:
                     # trackers and all. Never cached, and under the policy of no decision.
                     policy = None if document else engine.csp_header(NO_DECISION)
                     return ResponsePlan(_uncached(out + ([policy] if policy else [])), None, sends)
-            if html is None and has_body and 200 <= status < 300 and _untyped(types):
+            if html is None and has_body and 200 <= status < 300 and sniffed:
                 # (a body a browser may sniff as a page, unrewritten for this request, which
                 # is no navigation: cached, a navigation would render it, trackers and all)
                 return ResponsePlan(_uncached(out), None, sends)
@@ -882,7 +883,8 @@ class Exchange:
                 out.append(kv)
                 if lk == "content-type":
                     types += _content_types(v)
-        return (out, replaced, tuple(codings), tuple(types), origin_csp), stateless
+        read = tuple(types)
+        return (out, replaced, tuple(codings), read, origin_csp, _untyped(read)), stateless
 
     def _held(self, url: str, how: str) -> bool:
         """Whether url names a service the visitor did not consent to (reported as held)."""
