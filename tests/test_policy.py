@@ -549,6 +549,19 @@ SPELT_LOADS = [
     # a tab before the one slash of a URL that has one
     'import "https:\t/www.google-analytics.com/analytics.js";',
     'import "https:\\t/\\twww.google-analytics.com/analytics.js";',
+    # tabs and newlines inside the scheme, one slash or none after it (helper-147: the URL
+    # parser drops them before it reads the scheme), in any case, as a string's escapes
+    'import "ht\ttps:www.google-analytics.com/analytics.js";',
+    'import "ht\\ttps:www.google-analytics.com/analytics.js";',
+    'import "ht\\ttps:/www.google-analytics.com/analytics.js";',
+    'import "HT\\tTPS:www.google-analytics.com/analytics.js";',
+    'import "http\\ns:www.google-analytics.com/analytics.js";',
+    'import "https\\r:www.google-analytics.com/analytics.js";',
+    'import "h\\\nttps:www.google-analytics.com/analytics.js";',  # (a line continuation)
+    'import "ht\\u0009tps:www.google-analytics.com/analytics.js";',
+    'import "ht\\x0Atps:www.google-analytics.com/analytics.js";',
+    "location.href='ht\\ttp:www.youtube.com/embed/x';",
+    "import(`ht\ntps:\n/\nwww.google-analytics.com/analytics.js`);",
 ]
 
 
@@ -560,6 +573,24 @@ def test_a_tracker_url_an_inline_script_spells_as_the_browser_reads_it_is_held(p
     assert policy.blocked_inline(js.encode(), ANALYTICS if "google" in js else NO_DECISION) is (
         None if "google" in js else svc
     )
+
+
+@pytest.mark.parametrize(
+    ("js", "name"),
+    [
+        ('import "https://www.google.com:443/pagead/conversion.js";', "google-ads"),
+        ('import "https:www.google.com:443/pagead/conversion.js";', "google-ads"),
+        ("location.href='https://www.facebook.com:443/tr?id=1';", "facebook-pixel"),
+        ("location.href='https://www.facebook.com:0443/tr?id=1';", "facebook-pixel"),
+        ("location.href='https://www.facebook.com:\\t443/tr?id=1';", "facebook-pixel"),
+        ("location.href='//www.facebook.com:/tr?id=1';", "facebook-pixel"),
+    ],
+)
+def test_a_path_scoped_services_url_with_a_port_in_a_script_is_that_services(policy, js, name):
+    """The path after a port was read as none: the host's other service (facebook-social,
+    or nothing for www.google.com) judged the load (helper-147)."""
+    held = policy.blocked_inline(js.encode(), NO_DECISION)
+    assert held is not None and held.name == name, js
 
 
 IDN_SERVICE = (
@@ -582,6 +613,30 @@ def test_an_internationalised_host_a_service_names_is_held_however_a_script_spel
     """The config names it as its xn-- form; a script's Unicode spelling loaded it
     (helper-141)."""
     held = Policy(parse_config(IDN_SERVICE)).blocked_inline(js.encode(), NO_DECISION)
+    assert held is not None and held.name == "buecher", js
+
+
+@pytest.mark.parametrize(
+    "js",
+    [
+        'import "https://b\u00fccher.example/a.js";',
+        'import "https://cdn.B\u00dcCHER.example/a.js";',
+        'import "https://b\\u00fccher.example/a.js";',
+        'import "https:b%C3%BCcher.example/a.js";',
+    ],
+)
+def test_an_internationalised_host_a_tracker_list_names_is_held_however_a_script_spells_it(
+    tmp_path, js
+):
+    """Read in Unicode only where a config's service named one: a tracker list's xn-- host
+    spelt in Unicode loaded before consent (helper-147)."""
+    (tmp_path / "layer.tsv").write_text(
+        "buecher\tanalytics\tsite analytics\tB\u00fccher\t\txn--bcher-kva.example\n"
+    )
+    config = parse_config(
+        FOUR_CATEGORIES + "tracker_lists: [layer.tsv]\n", str(tmp_path / "c.yaml")
+    )
+    held = Policy(config).blocked_inline(js.encode(), NO_DECISION, site="news.example")
     assert held is not None and held.name == "buecher", js
 
 

@@ -153,10 +153,13 @@ _HOST = (
 # each "http:" of a run, so the last "@" is looked for in the next 256 bytes only.
 _USERINFO = rb"(?:[^\s/\\@\"'<>?#]*+@)*+"
 _SLASHLESS_USERINFO = rb"(?:[^\s/\\\"'<>?#]{0,256}@)?"
+# A tab or a newline (the URL parser drops them wherever they are), a string's escape of one
+# or a line continuation.
+_BREAK = rb"(?:[\t\n\r]|\\[tnr\n]|\\\r\n?)"
 # A host and path inside a URL in text: //host, \/\/host (JSON-escaped) or \\host. Both
 # cases spelt out: re.IGNORECASE made each match ~10x slower on long texts. Group 1 the
 # host, "spelt" set when spelt, 3 the path.
-_AFTER_HOST = rb"((?:/|\\/)[^\s\"'<>?#]*)?"
+_AFTER_HOST = rb"(?::(?:[0-9]|%s)*+)?((?:/|\\/)[^\s\"'<>?#]*)?" % _BREAK
 _AFTER_SLASHES = _USERINFO + _HOST + _AFTER_HOST
 _URL_HOST_RE = re.compile(rb"(?:/|\\/|\\)(?:/|\\/|\\)" + _AFTER_SLASHES)
 # A slash, then tabs or newlines (the URL parser drops them, a string's escapes of them or a
@@ -164,7 +167,7 @@ _URL_HOST_RE = re.compile(rb"(?:/|\\/|\\)(?:/|\\/|\\)" + _AFTER_SLASHES)
 # starts: a slash and a tab, a string's escape, or a line break ("*/" ends many a comment's
 # line: on the 109 real pages, 654 times in 14 MB, each a match failing in a few bytes).
 _BREAKS_AFTER = (b"\t", b"\\t", b"\\n", b"\\r", b"\\\n", b"\\\r", b"\n", b"\r")
-_BROKEN_URL_RE = re.compile(rb"/(?:[\t\n\r]|\\[tnr\n]|\\\r\n?)+(?:/|\\/|\\)" + _AFTER_SLASHES)
+_BROKEN_URL_RE = re.compile(rb"/%s+(?:/|\\/|\\)" % _BREAK + _AFTER_SLASHES)
 # Where a _URL_HOST_RE match may start: a host byte after two of "/" and "\\" (each pair
 # found by _SEPARATORS); _URL_SHAPE tells the kind of a byte: "/" for those two, "a" for
 # the bytes a host may start with, " " for the rest.
@@ -184,13 +187,14 @@ _ESCAPE_LETTERS = frozenset(bytes((c,)) for c in b"uxtnr\n\r\xe2")
 # "apps.example.com/x.js".
 _BARE_URL_RE = re.compile(rb"[\"']%s((?:/|\\/)[^\s\"'<>?#]*)" % _HOST)
 # A URL of a special scheme with one slash or none before its host ("https:host/x.js",
-# "https:/host", "https:<TAB>/host"): the URL parser reads a host there too (in the
+# "https:/host", "https:<TAB>/host"), breaks in its scheme too ("ht<TAB>tps:host": the URL
+# parser drops them before it reads the scheme): it reads a host there too (in the
 # lower-cased text).
-_SCHEME_HOST_RES = tuple(  # (each starts with a literal: the engine skips to it at C speed)
+_SCHEME_HOST_RES = tuple(  # (each starts with a letter: the engine skips to it at C speed)
     # ("//" after the colon is _URL_HOST_RE's: not tried again here)
     re.compile(
-        scheme
-        + rb"s?:(?!//)(?:[\t\n\r]|\\[tnr])*(?:/|\\/|\\)?"
+        b"".join(b"%c%s*" % (c, _BREAK) for c in scheme)
+        + rb"(?:s%s*)?:(?!//)%s*(?:/|\\/|\\)?" % (_BREAK, _BREAK)
         + _SLASHLESS_USERINFO
         + _HOST
         + _AFTER_HOST
@@ -337,11 +341,18 @@ class Policy:
         # (text or its digest, markup, site) -> the services an inline script belongs to
         self._inline_cache: dict[tuple[bytes, bool, str, bool], Inline] = {}
         self._url_hosts: dict[tuple[bytes, str], bool] = {}  # see _url_holds
-        # Whether a service names an internationalised host (see _spelt_host).
+        # Whether a service or a tracker list names an internationalised host (see
+        # _spelt_host; the shipped lists name none).
         self._idn = any(
-            label.startswith("xn--")
-            for host in (*self.exact_hosts, *self.wild_hosts, *self.path_hosts)
-            for label in host.split(".")
+            host.startswith("xn--") or ".xn--" in host
+            for hosts in (
+                self.exact_hosts,
+                self.wild_hosts,
+                self.path_hosts,
+                self.knowledge.domains,
+                self.knowledge.paths,
+            )
+            for host in hosts
         )
         # What each start tag became, per consent choice (rewrite.neutralise's): kept as
         # long as this policy, so a reload starts afresh.
@@ -889,8 +900,9 @@ def _spelt_host(raw: bytes, idn: bool = False) -> str:
     and a line continuation's as nothing), then as url_target reads an attribute's host
     (tabs and newlines dropped, percent-decoded, UTS #46 in the page's likely encodings);
     "" where that is no host (a character no host may hold: the URL fails to load). idn:
-    a service names an internationalised host (its xn-- form), which a script may spell in
-    Unicode: every spelt host is read (else only one that may fold to ASCII)."""
+    a service or a tracker list names an internationalised host (its xn-- form), which a
+    script may spell in Unicode: every spelt host is read (else only one that may fold to
+    ASCII)."""
     # (imported here: rewrite.neutralise reads this module, and its reading of hosts is the
     # one there is)
     from consentproxy.rewrite.neutralise import url_target
@@ -911,9 +923,9 @@ def _spelt_host(raw: bytes, idn: bool = False) -> str:
 def _may_fold_to_ascii(plain: bytes) -> bool:
     """Whether non-ASCII text (UTF-8) may read as an ASCII host under UTS #46 (fullwidth
     letters, the ideographic full stop): its NFKC case-folded form is ASCII. A host a
-    service names is ASCII (an internationalised one as its xn-- form: where one does,
-    every spelt host is read, see _spelt_host); text that is no UTF-8 (a legacy charset's
-    bytes) is read in full."""
+    service or a tracker list names is ASCII (an internationalised one as its xn-- form:
+    where one does, every spelt host is read, see _spelt_host); text that is no UTF-8 (a
+    legacy charset's bytes) is read in full."""
     try:
         text = plain.decode("utf-8")
     except UnicodeDecodeError:
