@@ -381,6 +381,37 @@ def test_a_utf8_host_beyond_ascii_is_read_as_utf8_and_named_as_the_request_names
     assert url_target("https://M\u00dcNCHEN.de\u3002/") == ("xn--mnchen-3ya.de", "/")
 
 
+IDN_SERVICE = (
+    FOUR_CATEGORIES + "services:\n  - name: buecher\n    category: analytics\n"
+    "    hosts: [xn--bcher-kva.example, xn--bcher-jvab.example]\n"  # (b\u00fccher, \u00fcb\u00fccher)
+)
+
+
+@pytest.mark.parametrize(
+    "tag",
+    [
+        b'<img src="https://b&uuml;cher.example/a.png">',
+        b'<img src="https://b&#xfc;cher.example/a.png">',
+        b'<img src="https://B&Uuml;CHER.example/a.png">',
+        b'<img srcset="https://b&uuml;cher.example/a.png 2x">',
+        b'<img src="https://b&uuml;cher.example/a.png" alt="\xc3\xbc">',
+        '<img src="https://\u00fcb&uuml;cher.example/a.png">'.encode(),
+    ],
+)
+def test_a_character_reference_in_a_host_is_the_character_it_names(tag):
+    """Read as a legacy byte: `b&uuml;cher` was IBM866's `b\u2116cher`, bnocher.example,
+    and Chromium loaded b\u00fccher.example (helper-147)."""
+    n = Neutraliser(Policy(parse_config(IDN_SERVICE)), NO_DECISION, mark="M")
+    assert b"data-consent-src" in n.start_tag(b"img", tag), tag
+
+
+def test_a_character_reference_beside_utf8_bytes_in_a_host_is_read_with_them(blocked):
+    """Fullwidth letters, one a reference and one UTF-8 bytes: the reference's character
+    could not be a byte, and the whole host was read as latin-1 (helper-147)."""
+    tag = '<img src="https://www.f&#xFF41;c\uff45book.com/tr">'.encode()
+    assert b"data-consent-src" in blocked.start_tag(b"img", tag)
+
+
 @pytest.mark.parametrize(
     ("raw", "host"),
     [

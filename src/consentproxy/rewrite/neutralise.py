@@ -254,17 +254,19 @@ def refresh_urls(content: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(out))
 
 
-def url_target(value: str) -> tuple[str, str] | None:
+def url_target(value: str, text: bool = False) -> tuple[str, str] | None:
     """(host, path) a URL attribute value points to, or None for a same-origin/relative URL.
 
     Follows what browsers do, not what is tidy: tabs and newlines are removed,
     backslashes count as slashes, userinfo and port are dropped, %-escapes decoded.
-    A site's pages repeat the same URLs: short ones are parsed once.
+    A site's pages repeat the same URLs: short ones are parsed once. text: the value is
+    characters (Attributes.text), not the page's bytes as latin-1: its host is read as
+    they are, in no legacy encoding.
     """
-    return _cached_url_target(value) if len(value) <= 512 else _url_target(value)
+    return _cached_url_target(value, text) if len(value) <= 512 else _url_target(value, text)
 
 
-def _url_target(value: str) -> tuple[str, str] | None:
+def _url_target(value: str, text: bool = False) -> tuple[str, str] | None:
     s = value.strip(_C0_AND_SPACE).translate(_URL_STRIP)
     m = _SPECIAL_URL_RE.match(s)
     assert m is not None
@@ -275,7 +277,8 @@ def _url_target(value: str) -> tuple[str, str] | None:
         return None
     authority, path = _split_authority(m["rest"])
     # (percent-escapes decoded to bytes, as the page's own come: "b%C3%BCcher" is UTF-8)
-    host = _idna_map(unquote(authority.rpartition("@")[2], "latin-1"))
+    host = authority.rpartition("@")[2]
+    host = _uts46(unquote(host)) if text else _idna_map(unquote(host, "latin-1"))
     host = host[1:].partition("]")[0] if host.startswith("[") else host.partition(":")[0]
     host = _a_label(host.rstrip("."))
     if len(host) > MAX_HOST_NAME:  # (kept nowhere: no memo, no report)
@@ -452,6 +455,13 @@ def endpoint_word(prefix: str) -> bytes:
     return max(prefix.strip("/").split("/"), key=len).lower().encode("ascii")
 
 
+def _urls(attr: bytes, value: str) -> list[str]:
+    """The URLs an attribute's value names (a srcset's, a ping's, an animation's values)."""
+    if attr.endswith(b"srcset"):
+        return srcset_urls(value)
+    return value.split() if attr == b"ping" else value.split(";") if attr == b"values" else [value]
+
+
 def _document_text(value: str, schemes: tuple[str, ...] = ("data", "javascript")) -> bytes | None:
     """The markup or code a URL of one of `schemes` (a data: or javascript: URL) makes a
     frame or a script run, read as the URL parser reads it (C0 controls and spaces around
@@ -562,9 +572,10 @@ class Neutraliser:
                 mark = _MARK_ATTR_OPEN + new_mark().encode("ascii") + b'"'
         return tag.replace(MARK_SLOT, mark, 1)
 
-    def _target(self, value: str) -> tuple[str, str] | None:
-        """(host, path) a URL attribute value fetches from, the document's base included."""
-        target = url_target(value)
+    def _target(self, value: str, text: bool = False) -> tuple[str, str] | None:
+        """(host, path) a URL attribute value fetches from, the document's base included
+        (text: see url_target)."""
+        target = url_target(value, text)
         if target is None and self.base is not None:
             return relative_target(value, self.base)
         return target
@@ -732,16 +743,14 @@ class Neutraliser:
             value = attrs.get(attr)
             if value is None:
                 continue
-            urls = (
-                srcset_urls(value)
-                if attr.endswith(b"srcset")
-                else value.split()
-                if attr == b"ping"
-                else value.split(";")
-                if attr == b"values"
-                else [value]
-            )
-            hits = [s for s in map(self._blocked, map(self._target, urls)) if s]
+            hits = [s for u in _urls(attr, value) if (s := self._blocked(self._target(u)))]
+            if not hits and not value.isascii():  # (its character references' characters
+                # may be no byte of the page's: "b&uuml;cher" is no IBM866 "b\u2116cher")
+                hits = [
+                    s
+                    for u in _urls(attr, attrs.text(attr) or "")
+                    if (s := self._blocked(self._target(u, text=True)))
+                ]
             if not hits and name in _DOCUMENT_TAGS and (text := _document_text(value)):
                 hits = [s] if (s := self._document_blocked(text, _xml_data(value))) else []
             if hits:

@@ -25,6 +25,18 @@ class Attributes:
         self.items = list(ATTR_RE.finditer(tag, name_end, len(tag) - 1))
 
     def get(self, name: bytes) -> str | None:
+        """The first `name` attribute's value: the page's bytes as latin-1, its character
+        references read (None: no such attribute)."""
+        raw = self._raw(name)
+        return None if raw is None else html.unescape(raw.decode("latin-1"))
+
+    def text(self, name: bytes) -> str | None:
+        """get's value as characters, as Chromium reads it on a UTF-8 page (or with its
+        bytes all ASCII, on any): its bytes as UTF-8, its references as what they name."""
+        raw = self._raw(name)
+        return None if raw is None else html.unescape(raw.decode("utf-8", "replace"))
+
+    def _raw(self, name: bytes) -> bytes | None:
         for m in self.items:
             if m.group(1).lower() == name:
                 raw = m.group(2)
@@ -32,7 +44,7 @@ class Attributes:
                     raw = m.group(3)
                 if raw is None:
                     raw = m.group(4) or b""
-                return html.unescape(raw.decode("latin-1"))
+                return raw
         return None
 
     def spans(self, name: bytes) -> list[tuple[int, int]]:
