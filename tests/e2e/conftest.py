@@ -331,13 +331,18 @@ async def recorded(
 
 
 async def start_proxy(
-    origin: str, csp: str = "report-only", observe: Callable[[str], None] | None = None
+    origin: str,
+    csp: str = "report-only",
+    observe: Callable[[str], None] | None = None,
+    tracker_lists: tuple[str, ...] = (),
 ) -> server.Running:
     """consentproxy (the aiohttp adapter) with the demo config in front of an origin
-    (observe: serve --observe's lines go there)."""
+    (observe: serve --observe's lines go there; tracker_lists: the layer files it reads)."""
     port = origin.rsplit(":", 1)[1]
     config = replace(
-        load_config(DEMO_CONFIG).with_overrides(upstream=f"http://127.0.0.1:{port}"), csp=csp
+        load_config(DEMO_CONFIG).with_overrides(upstream=f"http://127.0.0.1:{port}"),
+        csp=csp,
+        tracker_lists=tracker_lists,
     )
     return await server.start(
         Engine(config, [b"e2e-secret-key-0123456789"], observe=observe), "127.0.0.1", 0

@@ -242,6 +242,31 @@ FOUND = {
         "var m = document.createElement('script'); m.type = 'module'; "
         "m.textContent = 'import \"a\";'; document.head.appendChild(m);"
     ),
+    # --- (found by helper-147) a tab or a newline inside the scheme, one slash or none after
+    # it, a string's escape of one or a line continuation; a path-scoped service's path after
+    # a port; fullwidth letters, one a character reference and one UTF-8 bytes, in a host
+    "/module-import-tab-in-scheme": module(f"ht\ttps:{GA_HOST}/a.js"),
+    "/module-import-escaped-tab-in-scheme": module(f"ht\\ttps:/{GA_HOST}/a.js"),
+    "/module-import-line-continuation-in-scheme": module(f"h\\\nttps:{GA_HOST}/a.js"),
+    "/module-import-path-after-a-port": module("https://www.google.com:443/pagead/conversion.js"),
+    "/image-host-reference-beside-utf8": "<img src='https://www.f&#xFF41;c\uff45book.com/tr'>",
+    "/inserted-module-import-line-continuation-in-scheme": inserted_module(
+        f"h\\\\\\nttps:{GA_HOST}/a.js"
+    ),
+}
+# An internationalised host a tracker list names (as its xn-- form), spelt in Unicode: in a
+# module's import (read so only where a config's service named one), with a character
+# reference in an attribute (read as IBM866's byte: bnocher.example), in a module a script
+# inserts (found by helper-147; IDN_PROXY's tracker list).
+IDN_HOST = "xn--bcher-kva.example"
+IDN_FOUND = {
+    "/idn-module-import": module("https://b\u00fccher.example/a.js"),
+    "/idn-image-host-reference": "<img src='https://b&uuml;cher.example/a.png'>",
+    "/idn-inserted-module-import": script(
+        "var s = document.createElement('script'); s.type = 'module'; "
+        's.textContent = "import \'https://b\u00fc" + "cher.example/a.js\';"; '
+        "document.head.appendChild(s);"
+    ),
 }
 # Navigations a script makes, U their URL (a tracker's here; the site's own and an allowed
 # host's in NAVIGATION_CONTROLS): a form submitted (into the hidden frame h or the page
@@ -446,6 +471,7 @@ ORIGIN_LIFETIMES = {
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def redteam_origin() -> AsyncIterator[str]:
     pages = FOUND | BLOCKED | MIXED | NAVIGATION_CONTROLS | VISITOR | ANY_CLICK | ENDPOINT_FORMS
+    pages |= IDN_FOUND
     pages |= {REFUSED_PAGE: script(""), OWN_LANDING: "landed"}
     pages |= dict.fromkeys(ORIGIN_LIFETIMES, "set")
     headers = {
@@ -459,6 +485,16 @@ async def redteam_origin() -> AsyncIterator[str]:
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def redteam_proxy(redteam_origin: str) -> AsyncIterator[str]:
     running = await start_proxy(redteam_origin)  # report-only, the default
+    yield f"http://{FIRST_PARTY_HOST}:{running.port}"
+    await running.stop()
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def idn_proxy(redteam_origin: str, tmp_path_factory) -> AsyncIterator[str]:
+    """The proxy with a tracker list naming IDN_HOST (analytics)."""
+    layer = tmp_path_factory.mktemp("idn") / "layer.tsv"
+    layer.write_text(f"buecher\tanalytics\tsite analytics\tB\u00fccher\t\t{IDN_HOST}\n")
+    running = await start_proxy(redteam_origin, tracker_lists=(str(layer),))
     yield f"http://{FIRST_PARTY_HOST}:{running.port}"
     await running.stop()
 
@@ -487,6 +523,14 @@ async def test_no_tracker_is_requested_before_a_choice(
         "the origin's page must load a tracker (else this test proves nothing)"
     )
     assert await tracker_hosts(browser, redteam_proxy, path) == set()
+
+
+@pytest.mark.parametrize("path", list(IDN_FOUND))
+async def test_an_internationalised_tracker_host_is_not_requested_before_a_choice(
+    browser, redteam_origin, idn_proxy, path
+):
+    assert IDN_HOST in await tracker_hosts(browser, redteam_origin, path)
+    assert await tracker_hosts(browser, idn_proxy, path) == set()
 
 
 @pytest.mark.parametrize("load", list(REFUSED.values()), ids=list(REFUSED))
