@@ -558,6 +558,9 @@ SPELT_LOADS = [
     'import "http\\ns:www.google-analytics.com/analytics.js";',
     'import "https\\r:www.google-analytics.com/analytics.js";',
     'import "h\\\nttps:www.google-analytics.com/analytics.js";',  # (a line continuation)
+    'import "h\\\u2028ttps:www.google-analytics.com/analytics.js";',  # (one at U+2028)
+    'import "https\\\u2029:\\\u2029www.google-analytics.com/analytics.js";',
+    'import "https:/\\\u2028/www.google-analytics.com/analytics.js";',
     'import "ht\\u0009tps:www.google-analytics.com/analytics.js";',
     'import "ht\\x0Atps:www.google-analytics.com/analytics.js";',
     "location.href='ht\\ttp:www.youtube.com/embed/x';",

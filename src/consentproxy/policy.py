@@ -154,8 +154,8 @@ _HOST = (
 _USERINFO = rb"(?:[^\s/\\@\"'<>?#]*+@)*+"
 _SLASHLESS_USERINFO = rb"(?:[^\s/\\\"'<>?#]{0,256}@)?"
 # A tab or a newline (the URL parser drops them wherever they are), a string's escape of one
-# or a line continuation.
-_BREAK = rb"(?:[\t\n\r]|\\[tnr\n]|\\\r\n?)"
+# or a line continuation (at U+2028 and U+2029 too).
+_BREAK = rb"(?:[\t\n\r]|\\[tnr\n]|\\\r\n?|\\\xe2\x80[\xa8\xa9])"
 # A host and path inside a URL in text: //host, \/\/host (JSON-escaped) or \\host. Both
 # cases spelt out: re.IGNORECASE made each match ~10x slower on long texts. Group 1 the
 # host, "spelt" set when spelt, 3 the path.
@@ -166,7 +166,7 @@ _URL_HOST_RE = re.compile(rb"(?:/|\\/|\\)(?:/|\\/|\\)" + _AFTER_SLASHES)
 # line continuation too) and a slash: "https:/<TAB>/host". Found among _SEPARATORS by how it
 # starts: a slash and a tab, a string's escape, or a line break ("*/" ends many a comment's
 # line: on the 109 real pages, 654 times in 14 MB, each a match failing in a few bytes).
-_BREAKS_AFTER = (b"\t", b"\\t", b"\\n", b"\\r", b"\\\n", b"\\\r", b"\n", b"\r")
+_BREAKS_AFTER = (b"\t", b"\\t", b"\\n", b"\\r", b"\\\n", b"\\\r", b"\\\xe2", b"\n", b"\r")
 _BROKEN_URL_RE = re.compile(rb"/%s+(?:/|\\/|\\)" % _BREAK + _AFTER_SLASHES)
 # Where a _URL_HOST_RE match may start: a host byte after two of "/" and "\\" (each pair
 # found by _SEPARATORS); _URL_SHAPE tells the kind of a byte: "/" for those two, "a" for
