@@ -253,6 +253,10 @@ FOUND = {
     "/inserted-module-import-line-continuation-in-scheme": inserted_module(
         f"h\\\\\\nttps:{GA_HOST}/a.js"
     ),
+    "/module-import-ls-continuation-in-scheme": module(f"h\\\u2028ttps:{GA_HOST}/a.js"),
+    "/inserted-module-import-ls-continuation-in-scheme": inserted_module(
+        f"h\\\\\u2028ttps:{GA_HOST}/a.js"
+    ),
 }
 # An internationalised host a tracker list names (as its xn-- form), spelt in Unicode: in a
 # module's import (read so only where a config's service named one), with a character

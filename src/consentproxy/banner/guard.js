@@ -233,11 +233,11 @@ var guard = (function () {
       /\bimport\b/.test(text)) ? textService(unescaped(text)) : null;
   }
   /* A script's text with its string escapes read ("https:\u002f\u002f...", JSON's "\/"), \t,
-     \n and \r as nothing (the URL parser drops a tab or a newline: "https:/\t/host"), a
-     line continuation as its line break (textService drops it: "h\<LF>ttps:host") */
+     \n and \r as nothing (the URL parser drops a tab or a newline: "https:/\t/host"), and an
+     escaped space or line break (a line continuation: "h\<LF>ttps:host", at U+2028 too) */
   function unescaped(t) {
     return t.replace(/\\(?:u\{([\da-f]{1,6})\}|u([\da-f]{4})|x([\da-f]{2})|([^]))/gi, function (m, a, b, c, d) {
-      return d ? "tnr".indexOf(d) < 0 ? d : "" : String.fromCodePoint(Math.min(parseInt(a || b || c, 16), 0x10ffff));
+      return d ? /[tnr\s]/.test(d) ? "" : d : String.fromCodePoint(Math.min(parseInt(a || b || c, 16), 0x10ffff));
     });
   }
   function styled(p) { return p && p.localName === "style"; }
