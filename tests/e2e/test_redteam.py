@@ -266,6 +266,9 @@ IDN_HOST = "xn--bcher-kva.example"
 IDN_FOUND = {
     "/idn-module-import": module("https://b\u00fccher.example/a.js"),
     "/idn-image-host-reference": "<img src='https://b&uuml;cher.example/a.png'>",
+    "/idn-script-src-host-reference": "<script src='https://b&uuml;cher.example/a.js'></script>",
+    "/idn-style-host-css-escape": "<div style='width:9px;height:9px;"
+    "background:url(https://b\\fc cher.example/a.png)'>x</div>",
     "/idn-inserted-module-import": script(
         "var s = document.createElement('script'); s.type = 'module'; "
         's.textContent = "import \'https://b\u00fc" + "cher.example/a.js\';"; '

@@ -405,6 +405,27 @@ def test_a_character_reference_in_a_host_is_the_character_it_names(tag):
     assert b"data-consent-src" in n.start_tag(b"img", tag), tag
 
 
+@pytest.mark.parametrize(
+    ("name", "tag"),
+    [
+        (b"script", b'<script src="https://b&uuml;cher.example/a.js">'),
+        (b"div", b'<div style="background:url(https://b&uuml;cher.example/a.png)">'),
+        (b"div", b'<div style="background:url(https://b\\fc cher.example/a.png)">'),  # (CSS)
+    ],
+)
+def test_a_character_in_a_host_of_a_script_or_a_style_is_the_character(name, tag):
+    """(a script's src, a style's URL: `&uuml;` or the CSS escape `\\fc` read as a byte,
+    IBM866's; helper-147)"""
+    n = Neutraliser(Policy(parse_config(IDN_SERVICE)), NO_DECISION, mark="M")
+    assert b'data-consent-blocked="buecher"' in n.start_tag(name, tag), tag
+
+
+def test_a_style_element_s_host_in_a_css_escape_is_the_character():
+    n = Neutraliser(Policy(parse_config(IDN_SERVICE)), NO_DECISION, mark="M")
+    out = n.style_element(b"<style>", b"a{background:url(https://b\\fc cher.example/a.png)}")
+    assert b"about:invalid" in out[1], out
+
+
 def test_a_character_reference_beside_utf8_bytes_in_a_host_is_read_with_them(blocked):
     """Fullwidth letters, one a reference and one UTF-8 bytes: the reference's character
     could not be a byte, and the whole host was read as latin-1 (helper-147)."""

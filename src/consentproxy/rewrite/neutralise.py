@@ -743,14 +743,7 @@ class Neutraliser:
             value = attrs.get(attr)
             if value is None:
                 continue
-            hits = [s for u in _urls(attr, value) if (s := self._blocked(self._target(u)))]
-            if not hits and not value.isascii():  # (its character references' characters
-                # may be no byte of the page's: "b&uuml;cher" is no IBM866 "b\u2116cher")
-                hits = [
-                    s
-                    for u in _urls(attr, attrs.text(attr) or "")
-                    if (s := self._blocked(self._target(u, text=True)))
-                ]
+            hits = self._attribute_blocked(attrs, attr, value)
             if not hits and name in _DOCUMENT_TAGS and (text := _document_text(value)):
                 hits = [s] if (s := self._document_blocked(text, _xml_data(value))) else []
             if hits:
@@ -826,7 +819,8 @@ class Neutraliser:
         if not _is_js(attrs):
             return tag
         for attr in URL_ATTRS[b"script"]:
-            svc = self._blocked(self._target(v)) if (v := attrs.get(attr)) else None
+            v = attrs.get(attr)
+            svc = next(iter(self._attribute_blocked(attrs, attr, v)), None) if v else None
             if svc is None and v and (text := _document_text(v, ("data",))):
                 # a data: script's code, as an inline script's (a module's static import)
                 svc = self.policy.blocked_inline(text, self.state, site=self.site)
@@ -982,7 +976,22 @@ class Neutraliser:
         policy.style_urls_bytes += size
 
     def _blocked_url(self, url: str) -> Service | None:
-        return self._blocked(self._target(url))
+        """The service a URL in CSS waits for: read as the page's bytes, and beyond ASCII
+        as characters too (where the first holds nothing): a CSS escape (`\\fc `) or a
+        character reference is a character, not a byte of IBM866's."""
+        svc = self._blocked(self._target(url))
+        return svc if svc or url.isascii() else self._blocked(self._target(url, text=True))
+
+    def _attribute_blocked(self, attrs: Attributes, attr: bytes, value: str) -> list[Service]:
+        """The services the URLs of an attribute's value (attrs.get) wait for: read as the
+        page's bytes, and beyond ASCII as characters too (where the first holds nothing,
+        Attributes.text): its character references' characters may be no byte of the
+        page's, "b&uuml;cher" is no IBM866 "b\u2116cher"."""
+        hits = [s for u in _urls(attr, value) if (s := self._blocked(self._target(u)))]
+        if hits or value.isascii():
+            return hits
+        text = attrs.text(attr) or ""
+        return [s for u in _urls(attr, text) if (s := self._blocked(self._target(u, text=True)))]
 
     def _edit(
         self,
