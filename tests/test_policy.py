@@ -587,11 +587,25 @@ def test_a_tracker_url_an_inline_script_spells_as_the_browser_reads_it_is_held(p
         ("location.href='https://www.facebook.com:0443/tr?id=1';", "facebook-pixel"),
         ("location.href='https://www.facebook.com:\\t443/tr?id=1';", "facebook-pixel"),
         ("location.href='//www.facebook.com:/tr?id=1';", "facebook-pixel"),
+        # its path as the server reads it: tabs, newlines, their escapes and line
+        # continuations dropped, backslashes as slashes, dot segments resolved, unreserved
+        # characters unescaped
+        ('import "https://www.google.com/page\tad/conversion.js";', "google-ads"),
+        ('import "https://www.google.com/page\\tad/conversion.js";', "google-ads"),
+        ('import "https://www.google.com/pa\\\ngead/conversion.js";', "google-ads"),
+        ('import "https://www.google.com\t/pagead/conversion.js";', "google-ads"),
+        ('import "https://www.google.com\\\\pagead\\\\conversion.js";', "google-ads"),
+        ('import "https://www.google.com:443\\\\pagead/conversion.js";', "google-ads"),
+        ('import "https://www.google.com/./pagead/conversion.js";', "google-ads"),
+        ('import "https://www.google.com/x/../pagead/conversion.js";', "google-ads"),
+        ('import "https://www.google.com/p%61gead/conversion.js";', "google-ads"),
+        ("location.href='https:\\/\\/www.facebook.com\\/t\\tr?id=1';", "facebook-pixel"),
     ],
 )
-def test_a_path_scoped_services_url_with_a_port_in_a_script_is_that_services(policy, js, name):
-    """The path after a port was read as none: the host's other service (facebook-social,
-    or nothing for www.google.com) judged the load (helper-147)."""
+def test_a_path_scoped_services_url_in_a_script_is_that_services_however_spelt(policy, js, name):
+    """The path after a port was read as none, and one spelt otherwise than the server reads
+    it as its spelling: the host's other service (facebook-social, or nothing for
+    www.google.com) judged the load (helper-147)."""
     held = policy.blocked_inline(js.encode(), NO_DECISION)
     assert held is not None and held.name == name, js
 

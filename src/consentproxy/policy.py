@@ -158,8 +158,9 @@ _SLASHLESS_USERINFO = rb"(?:[^\s/\\\"'<>?#]{0,256}@)?"
 _BREAK = rb"(?:[\t\n\r]|\\[tnr\n]|\\\r\n?|\\\xe2\x80[\xa8\xa9])"
 # A host and path inside a URL in text: //host, \/\/host (JSON-escaped) or \\host. Both
 # cases spelt out: re.IGNORECASE made each match ~10x slower on long texts. Group 1 the
-# host, "spelt" set when spelt, 3 the path.
-_AFTER_HOST = rb"(?::(?:[0-9]|%s)*+)?((?:/|\\/)[^\s\"'<>?#]*)?" % _BREAK
+# host, "spelt" set when spelt, 3 the path (after a port; its tabs and newlines, a string's
+# escaped backslashes and slashes, read by _host_path).
+_AFTER_HOST = rb"(?::(?:[0-9]|%(b)s)*+)?(%(b)s*(?:/|\\/|\\\\)[^ \f\v\"'<>?#]*)?" % {b"b": _BREAK}
 _AFTER_SLASHES = _USERINFO + _HOST + _AFTER_HOST
 _URL_HOST_RE = re.compile(rb"(?:/|\\/|\\)(?:/|\\/|\\)" + _AFTER_SLASHES)
 # A slash, then tabs or newlines (the URL parser drops them, a string's escapes of them or a
@@ -887,11 +888,25 @@ def _host_path(m: re.Match[bytes], idn: bool = False) -> tuple[str, str] | None:
     """The host (lower-case, no final dot) and path of a URL matched in a script
     (JSON-escaped slashes undone); None: its host, spelt, reads as none. idn: see
     _spelt_host."""
-    path = (m.group(3) or b"").replace(b"\\/", b"/").decode("latin-1")
+    path = _PATH_SPELLING_RE.sub(_path_byte, m.group(3) or b"").decode("latin-1")
+    if "." in path or "%" in path:
+        from consentproxy.rewrite.neutralise import normal_path  # (see _spelt_host)
+
+        path = normal_path(path)
     if m.group(2) is None:
         return m.group(1).decode("ascii").lower().rstrip("."), path
     host = _spelt_host(m.group(1), idn)
     return (host, path) if host else None
+
+
+# What a path in a script's text spells otherwise than the server reads it: a string's
+# escaped slash or backslash (each a slash to the URL parser), a tab, a newline, a string's
+# escape of one or a line continuation (nothing).
+_PATH_SPELLING_RE = re.compile(rb"\\[/\\]|%s" % _BREAK)
+
+
+def _path_byte(m: re.Match[bytes]) -> bytes:
+    return b"/" if m.group()[1:] in (b"/", b"\\") else b""
 
 
 def _spelt_host(raw: bytes, idn: bool = False) -> str:

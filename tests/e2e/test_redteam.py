@@ -249,6 +249,10 @@ FOUND = {
     "/module-import-escaped-tab-in-scheme": module(f"ht\\ttps:/{GA_HOST}/a.js"),
     "/module-import-line-continuation-in-scheme": module(f"h\\\nttps:{GA_HOST}/a.js"),
     "/module-import-path-after-a-port": module("https://www.google.com:443/pagead/conversion.js"),
+    "/module-import-path-with-a-tab": module("https://www.google.com/page\tad/conversion.js"),
+    "/module-import-path-escaped-letter": module("https://www.google.com/p%61gead/conversion.js"),
+    "/module-import-path-dot-segment": module("https://www.google.com/./pagead/conversion.js"),
+    "/module-import-path-backslashes": module("https://www.google.com\\\\pagead/conversion.js"),
     "/image-host-reference-beside-utf8": "<img src='https://www.f&#xFF41;c\uff45book.com/tr'>",
     "/inserted-module-import-line-continuation-in-scheme": inserted_module(
         f"h\\\\\\nttps:{GA_HOST}/a.js"
