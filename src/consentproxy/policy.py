@@ -735,11 +735,14 @@ class Policy:
                 self._url_hosts.clear()
             self._url_hosts[key] = False
             return None
+        host, path = target
+        paths = host in self.path_hosts or host in self.knowledge.paths
+        if paths:
+            target = host, _server_path(path)
         if held is None:
-            host, path = target
-            known = self._known_holder(host, path, site)
+            known = self._known_holder(*target, site)
             held = known is not None and not isinstance(known, Unknown)
-            if host not in self.path_hosts and host not in self.knowledge.paths:
+            if not paths:
                 if len(self._url_hosts) >= INLINE_CACHE_ENTRIES:
                     self._url_hosts.clear()
                 self._url_hosts[key] = held
@@ -885,14 +888,9 @@ def data_url_content(rest: str) -> bytes | None:
 
 
 def _host_path(m: re.Match[bytes], idn: bool = False) -> tuple[str, str] | None:
-    """The host (lower-case, no final dot) and path of a URL matched in a script
-    (JSON-escaped slashes undone); None: its host, spelt, reads as none. idn: see
-    _spelt_host."""
-    path = _PATH_SPELLING_RE.sub(_path_byte, m.group(3) or b"").decode("latin-1")
-    if "." in path or "%" in path:
-        from consentproxy.rewrite.neutralise import normal_path  # (see _spelt_host)
-
-        path = normal_path(path)
+    """The host (lower-case, no final dot) and path (as spelt: see _server_path) of a URL
+    matched in a script; None: its host, spelt, reads as none. idn: see _spelt_host."""
+    path = (m.group(3) or b"").decode("latin-1")
     if m.group(2) is None:
         return m.group(1).decode("ascii").lower().rstrip("."), path
     host = _spelt_host(m.group(1), idn)
@@ -902,11 +900,19 @@ def _host_path(m: re.Match[bytes], idn: bool = False) -> tuple[str, str] | None:
 # What a path in a script's text spells otherwise than the server reads it: a string's
 # escaped slash or backslash (each a slash to the URL parser), a tab, a newline, a string's
 # escape of one or a line continuation (nothing).
-_PATH_SPELLING_RE = re.compile(rb"\\[/\\]|%s" % _BREAK)
+_PATH_SPELLING_RE = re.compile(r"\\[/\\]|" + _BREAK.decode("latin-1"))
 
 
-def _path_byte(m: re.Match[bytes]) -> bytes:
-    return b"/" if m.group()[1:] in (b"/", b"\\") else b""
+def _server_path(path: str) -> str:
+    """A path matched in a script as the server reads it (where an entry names its host's
+    paths): its spellings read (_PATH_SPELLING_RE), then resolved as url_target does."""
+    from consentproxy.rewrite.neutralise import normal_path  # (see _spelt_host)
+
+    return normal_path(_PATH_SPELLING_RE.sub(_path_char, path))
+
+
+def _path_char(m: re.Match[str]) -> str:
+    return "/" if m.group()[1:] in ("/", "\\") else ""
 
 
 def _spelt_host(raw: bytes, idn: bool = False) -> str:
