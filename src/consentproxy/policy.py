@@ -154,8 +154,10 @@ _HOST = (
 _USERINFO = rb"(?:[^\s/\\@\"'<>?#]*+@)*+"
 _SLASHLESS_USERINFO = rb"(?:[^\s/\\\"'<>?#]{0,256}@)?"
 # A tab or a newline (the URL parser drops them wherever they are), a string's escape of one
-# or a line continuation (at U+2028 and U+2029 too).
-_BREAK = rb"(?:[\t\n\r]|\\[tnr\n]|\\\r\n?|\\\xe2\x80[\xa8\xa9])"
+# or a line continuation (at U+2028 and U+2029 too). Each read one way only: a CRLF
+# continuation also read as a backslash-CR and a newline made a run of n of them 2**n
+# readings (the \n possessive).
+_BREAK = rb"(?:[\t\n\r]|\\[tnr\n]|\\\r\n?+|\\\xe2\x80[\xa8\xa9])"
 # A host and path inside a URL in text: //host, \/\/host (JSON-escaped) or \\host. Both
 # cases spelt out: re.IGNORECASE made each match ~10x slower on long texts. Group 1 the
 # host, "spelt" set when spelt, 3 the path (after a port; its tabs and newlines, a string's
