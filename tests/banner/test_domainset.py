@@ -1,6 +1,8 @@
 import json
 import random
 
+import pytest
+
 from consentproxy.banner import domainset
 
 # Four keys of tracker-like names, as the knowledge base's categories come (one far larger).
@@ -32,6 +34,27 @@ def test_names_of_two_keys_never_share_a_value():
     assert table[0] != span
     assert domainset.key_of(values, table[0], "ads.example") == "advertising"
     assert domainset.key_of(values, table[0], other) == "analytics"
+
+
+@pytest.mark.timeout(10)
+def test_names_whose_hashes_are_equal_settle_on_a_category_not_on_letting_one_through():
+    """Their values are equal in every span: the encoder looked for another one for ever,
+    and serve never started (helper-153, with a two-line tracker list). The value goes to a
+    category over the known non-trackers, else to the key with more names."""
+    a, b = "t439599.example", "t622382.example"
+    assert domainset.fnv1a(a) == domainset.fnv1a(b)
+    for by_key, want in (
+        ({"analytics": [a, "x.example"], "advertising": [b]}, "analytics"),
+        ({"": [a, "x.example"], "advertising": [b]}, "advertising"),
+        ({"advertising": [a], "": [b, "x.example"]}, "advertising"),
+    ):
+        table = domainset.encode(by_key)
+        values = domainset.decode(*table)
+        assert domainset.key_of(values, table[0], a) == want
+        assert domainset.key_of(values, table[0], b) == want
+        assert domainset.key_of(values, table[0], "x.example") == next(
+            k for k, names in by_key.items() if "x.example" in names
+        )
 
 
 def test_names_not_encoded_are_found_as_rarely_as_in_one_set_a_key():

@@ -20,6 +20,10 @@ BITS = 15
 # each, rather than base64's: gzip codes the sets' characters and the code's with one Huffman
 # table, where base64's capitals and digits, rare in code, cost the demo's 240 B more.
 DIGITS = "etnor(),iacs.ul=fdp m{}[]gh:y|vw;b!0E1-/?+kSAx_TLCMOjNPD2IRH$^Fq"
+# Spans tried for one where no two keys' names share a value: names whose 32-bit hashes are
+# equal (about one pair in a list of 100,000) share one in every span, and the spans needed
+# grow with the names (100,000: 20 tries).
+MAX_SPANS = 64
 # [span, rice, count, keys, code]: what guard.js reads (render.client_config's "known")
 Table = tuple[int, int, int, list[str], str]
 
@@ -76,10 +80,9 @@ def encode(by_key: dict[str, list[str]], bits: int = BITS) -> Table:
     hashes = [(fnv1a(name), i) for name, i in index.items()]
     span = max(1, (len(hashes) << bits) // max(1, len(keys)))
     rice = (span // max(1, len(hashes))).bit_length() - 1  # (1 at least: fewer keys than 2**bits)
-    label = _labels(hashes, span)
-    while label is None:  # two names of two keys share a value: the next span
-        span += 1
-        label = _labels(hashes, span)
+    tries = 0  # (two names of two keys share a value: the next span, MAX_SPANS at most)
+    while (label := _labels(hashes, span, keys, tries == MAX_SPANS)) is None:
+        span, tries = span + 1, tries + 1
     stream, last = [], 0
     for v in sorted(label):
         gap, last, i = v - last, v, label[v]
@@ -91,13 +94,20 @@ def encode(by_key: dict[str, list[str]], bits: int = BITS) -> Table:
     return span, rice, len(label), keys, code
 
 
-def _labels(hashes: list[tuple[int, int]], span: int) -> dict[int, int] | None:
+def _labels(
+    hashes: list[tuple[int, int]], span: int, keys: list[str], settle: bool
+) -> dict[int, int] | None:
     """Each name's value -> its key's index; None if two keys' names share a value (one of
-    them would be looked up in the other's category)."""
+    them would be looked up in the other's category), unless settle: then the value goes to
+    a category over the known non-trackers' "" (held, not let through), else to the key
+    with more names."""
     label: dict[int, int] = {}
     for h, i in hashes:
-        if label.setdefault(h % span, i) != i:
-            return None
+        j = label.setdefault(h % span, i)
+        if j != i:
+            if not settle:
+                return None
+            label[h % span] = j if keys[i] == "" else i if keys[j] == "" else min(i, j)
     return label
 
 
