@@ -65,10 +65,10 @@ class BodyTransform:
         untyped: bool = False,
     ):
         """untyped: a body sent with no type, rewritten only if its first bytes make it HTML
-        or XML to a browser (mimesniff; XML read with its rules), else passed on as it came. sniff: the page's <html lang>
-        decides the language of the banner and the declaration (rendered with the slots'
-        values), seen long before either goes in; the sniffer is the page plan's, this keeps
-        the bytes read so far. fallback: the language the request gives when the page names
+        or XML to a browser (mimesniff; XML read with its rules), else passed on as it came.
+        sniff: the page's <html lang> decides the language of the banner and the declaration
+        (rendered with the slots' values), seen long before either goes in; the sniffer is
+        the page plan's, this keeps the bytes read so far. fallback: the language the request gives when the page names
         none of the config's, asked only then (or while a chunk goes through undecided).
         decode, encode: None for none (most pages come and go uncompressed: no codec call
         for them)."""

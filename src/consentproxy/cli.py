@@ -124,8 +124,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             args.state,
         )
     upstream = redacted(config.upstream or "")  # (serve refused a config with none above)
-    host = f"[{config.listen_host}]" if ":" in config.listen_host else config.listen_host
-    banner = f"consentproxy: http://{host}:{{port}}/ -> {upstream}"  # (an IPv6 one in [])
+    banner = f"consentproxy: http://{host_port(config.listen_host, '{port}')}/ -> {upstream}"
     if (args.workers > 1 or args.share_port) and config.listen_port == 0:
         raise UsageError("--workers and --share-port need a fixed port (listen: HOST:PORT)")
     # Worker i's metrics on port + i: each checked here (65536 became 0; one taken or

@@ -281,8 +281,8 @@ class Head:
     rests on that), an origin most of its responses' within a second (until Date changes).
     The aiohttp adapter keeps the Heads of the blocks it has seen by their bytes
     (server.HEADS). Shared by those messages: read only, but for what is worked out of it
-    (`response`, `forwarding`, `kind`), set once and the same for all. (A response's has its Cookie, size and Host fields too, unread: one
-    kind of head costs less than two.)"""
+    (`response`, `forwarding`, `kind`), set once and the same for all. (A response's has its
+    Cookie, size and Host fields too, unread: one kind of head costs less than two.)"""
 
     headers: Headers
     # The first value of each header by lower-case name, the (name, value) pairs of every

@@ -387,7 +387,7 @@ def _host_name(host: str) -> str:
     return host
 
 
-def host_port(host: str, port: int) -> str:
+def host_port(host: str, port: int | str) -> str:
     """An address as parse_listen reads it back: an IPv6 host in brackets ([::1]:8000, where
     ::1:8000 leaves the reader to guess which colon starts the port)."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

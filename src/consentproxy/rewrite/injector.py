@@ -65,13 +65,14 @@ class Injector:
         self.hold = [tag]
         self.hold_len = len(tag)
 
-    def close(self, markup_ended: bool, ending: bytes = b"") -> None:
+    def close(self, at_end: bool, ending: bytes = b"") -> None:
         """The end of the page: the banner goes before the last </body>, else at the end
-        (with the head markup if no tag placed it), unless markup ended (<plaintext>);
-        there, after `ending`, what ends the comment or raw text the page ends in."""
+        (with the head markup if no tag placed it) if at_end (not where markup ended,
+        <plaintext>, nor after an XML document's root); there, after `ending`, what ends the
+        comment or raw text the page ends in."""
         if self.hold is not None:
             self.release_hold(inject=True)
-        elif self.inject and not self.injected and not markup_ended:
+        elif self.inject and not self.injected and at_end:
             self.out += (ending, self.closers)
             if not self.head_done:
                 self.out.append(self.head)

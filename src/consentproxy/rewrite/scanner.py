@@ -550,7 +550,7 @@ class HtmlRewriter:
             self._emit(buf[end:])
         while self.held is not None:  # unterminated script or style: classify what came
             self._finish_held()
-        self.injector.close(self.state == PLAINTEXT or not self.banner_last, self._ending())
+        self.injector.close(self.state != PLAINTEXT and self.banner_last, self._ending())
 
     def _ending(self) -> bytes:
         """What ends the comment or raw text the page ends in, so that markup put after it
