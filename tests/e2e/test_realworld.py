@@ -91,6 +91,11 @@ class Visit:
     cookies: list[dict[str, object]] = field(default_factory=list)
     banner_shown: bool = False
     manage_shown: bool = False
+    # What the last read saw beside the text (document.readyState, location.href, the body's
+    # first 300 characters of markup), and the main frame's navigations: what a page read
+    # blank after a choice is (a new document written over it, a navigation under way...).
+    seen: list[str] = field(default_factory=list)
+    navigations: list[str] = field(default_factory=list)
 
 
 async def settle(page: Page, visit: Visit) -> None:
@@ -114,7 +119,7 @@ async def read(page: Page, visit: Visit) -> None:
     held element waits for."""
     for attempt in range(40):  # a page may navigate itself (refresh, script): read the last
         try:
-            visit.text, visit.held_scripts, visit.held = await page.evaluate(
+            visit.text, visit.held_scripts, visit.held, visit.seen = await page.evaluate(
                 """[document.body ? document.body.innerText : '', Array.from(
                     document.querySelectorAll('script[data-consent-blocked]:not([src])'),
                     s => s.textContent).join('\\n'), Array.from(
@@ -122,7 +127,8 @@ async def read(page: Page, visit: Visit) -> None:
                     e.getAttribute('data-consent-blocked'),
                     e.getAttribute('data-consent-blocked-category'), [...new Set(Array.from(
                     e.outerHTML.matchAll(/\\/\\/([a-z0-9.-]+\\.[a-z]{2,})/gi),
-                    m => m[1].toLowerCase()))]])]"""
+                    m => m[1].toLowerCase()))]]), [document.readyState, location.href,
+                    (document.body ? document.body.outerHTML : 'no body').slice(0, 300)]]"""
             )
             return
         except PlaywrightError as e:  # (polled: a slow machine only makes the test slower)
@@ -214,6 +220,10 @@ async def visit(
         await context.add_init_script(SAME_RANDOM)
         page = await context.new_page()
         page.on("pageerror", lambda e: current.errors.append(str(e)))
+        page.on(
+            "framenavigated",
+            lambda f: f == page.main_frame and current.navigations.append(f.url),
+        )
         try:
             await page.goto(url, wait_until="load", timeout=60_000)
         except PlaywrightError as e:
@@ -319,8 +329,9 @@ async def test_real_pages_hold_every_known_tracker_and_keep_their_text(setup) ->
     renamed = clicked_through_js = next_view = unjudged = 0
     written_by_held: list[tuple[str, str]] = []
     missing: list[str] = []
-    # (page, its text's length before and after accept, and whether it could not be read)
-    blanked: list[tuple[str, int, int, list[str]]] = []
+    # (page, its text's length before and after accept, whether it could not be read, what
+    # the read saw beside the text and the main frame's navigations after the click)
+    blanked: list[tuple[str, int, int, list[str], list[str], list[str]]] = []
     origin_loads = back = 0
     # The site's own code that threw only through the proxy (before any choice), and how
     # much of it was a held service's global the guard has a stand-in for.
@@ -356,7 +367,16 @@ async def test_real_pages_hold_every_known_tracker_and_keep_their_text(setup) ->
         if not refused and len(accepted.text) < len(held.text) / 2:
             # (a held script's document.write, run after the load, opened a new document)
             unread = [e for e in accepted.errors if e.startswith("not read")]
-            blanked.append((name, len(held.text), len(accepted.text), unread))
+            blanked.append(
+                (
+                    name,
+                    len(held.text),
+                    len(accepted.text),
+                    unread,
+                    accepted.seen,
+                    accepted.navigations,
+                )
+            )
         wanted = {(h, p) for h, p in direct.requests if tracker(h, p)}
         if refused:  # no choice made: a page the test cannot judge activation on
             unjudged += len(wanted)
