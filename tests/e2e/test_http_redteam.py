@@ -208,6 +208,11 @@ BLOCKED = {
         b"as=script\r\n",
         QUIET,
     ),
+    # (a compression dictionary: fetched once the page is idle, whatever its host)
+    "/link-compression-dictionary": (
+        OK + HTML + b"Link: <https://www.facebook.com/tr?id=1>; rel=compression-dictionary\r\n",
+        QUIET,
+    ),
     "/link-preload-backslashes": (
         OK + HTML + b"Link: <https:\\\\www.google-analytics.com\\analytics.js>; rel=preload; "
         b"as=script\r\n",

@@ -429,6 +429,13 @@ BLOCKED = {
     + script("box.appendChild(document.getElementById('t').content.cloneNode(true));"),
     "/window-open-into-a-hidden-frame": "<iframe name=h hidden></iframe>"
     + script("window.open(T, 'h');"),
+    # (Compression Dictionary Transport: Chromium fetches the dictionary once the page is idle,
+    # whatever its host; held as any <link>'s href, in markup and at run time)
+    "/link-compression-dictionary": f"<link rel=compression-dictionary href='{PIXEL}'>",
+    "/inserted-link-compression-dictionary": script(
+        "var l = document.createElement('link'); l.rel = 'compression-dictionary'; "
+        "l.href = T; document.head.appendChild(l);"
+    ),
 }
 
 # Loaders whose request the recorder cannot see (Chromium sends a fetchLater as the page
