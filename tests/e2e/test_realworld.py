@@ -100,7 +100,10 @@ class Visit:
 
 async def settle(page: Page, visit: Visit) -> None:
     """Until the page stops loading and its text stops changing (polled, so a slow machine
-    only makes the test slower)."""
+    only makes the test slower). No text is no end: an A/B tool's anti-flicker snippet
+    (Kameleoon's "* { visibility: hidden }" for up to a second, brought back by accept-all
+    on heise.de) hides the whole page while it waits for its engine, and two reads inside
+    that second read as a page blanked by a held script."""
     text = None
     for _ in range(20):
         count = len(visit.requests)
@@ -109,7 +112,7 @@ async def settle(page: Page, visit: Visit) -> None:
             now = await page.evaluate("document.body ? document.body.innerText : ''")
         except PlaywrightError:  # the page navigated itself: read the next one
             continue
-        if now == text and len(visit.requests) == count:
+        if now == text and now.strip() and len(visit.requests) == count:
             return
         text = now
 
@@ -211,8 +214,9 @@ async def visit(
                     )
                 )
             return
-        if parts.scheme in ("http", "https"):
-            current.requests.append((parts.hostname or "", parts.path))
+        if parts.scheme in ("http", "https"):  # (a path's ;parameters, as its query, not:
+            # an ad call's ";grp=RANDOM;misc=TIME" differs on every load)
+            current.requests.append((parts.hostname or "", parts.path.split(";")[0]))
         await route.fulfill(**fake_response(parts.hostname or "", request.resource_type))
 
     try:
