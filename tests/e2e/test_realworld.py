@@ -56,6 +56,7 @@ PAGES = sorted((REALWORLD / "pages").glob("*.html"))
 TABS = 8  # pages visited at once
 # A page error naming a global: one the guard has a stand-in for must not be missing.
 NOT_DEFINED_RE = re.compile(r"([A-Za-z_$][\w$]*) is not defined")
+TIME_RE = re.compile(r"\d{10,}")  # seconds or milliseconds since 1970
 QUIET_MS = 600  # no new request and the same text this long: the page has settled
 
 
@@ -214,9 +215,8 @@ async def visit(
                     )
                 )
             return
-        if parts.scheme in ("http", "https"):  # (a path's ;parameters, as its query, not:
-            # an ad call's ";grp=RANDOM;misc=TIME" differs on every load)
-            current.requests.append((parts.hostname or "", parts.path.split(";")[0]))
+        if parts.scheme in ("http", "https"):
+            current.requests.append((parts.hostname or "", same_load(parts.path)))
         await route.fulfill(**fake_response(parts.hostname or "", request.resource_type))
 
     try:
@@ -251,6 +251,14 @@ async def visit(
     finally:
         await context.close()
     return before, after, reloaded
+
+
+def same_load(path: str) -> str:
+    """A load's path as two visits' loads of one thing share it: its ;parameters dropped as
+    its query is (an ad call's ";grp=RANDOM;misc=TIME"), a time in it as TIME (HubSpot's
+    "/analytics/" + the time rounded to 5 minutes + "/ID.js": the origin's visit and the
+    proxy's minutes apart on a loaded machine)."""
+    return TIME_RE.sub("TIME", path.split(";")[0])
 
 
 def text_lost(origin: str, proxied: str) -> list[str]:
