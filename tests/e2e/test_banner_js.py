@@ -1277,6 +1277,37 @@ async def test_what_a_held_script_writes_after_the_load_is_held_if_its_service_i
     assert await site.hosts() == set()  # neither the script nor the pixel was fetched
 
 
+# A held script that inserts an inline script of its own which writes: run by the parser,
+# the write goes in at the parser's place, after the held script.
+INSERTING = (
+    '<p id="before">before</p>'
+    + held(
+        "google-analytics",
+        "analytics",
+        "var s = document.createElement('script');"
+        " s.text = \"document.write('<b id=written>ad</b>')\"; document.body.appendChild(s);",
+    )
+    + '<p id="after">after</p>'
+)
+
+
+async def test_an_inline_script_a_held_one_inserts_writes_in_its_place_not_over_the_page(
+    site: Site,
+) -> None:
+    # (its currentScript is the inserted script: a write of its own after the load opened
+    # a new document, the page gone)
+    await site.open(page_html(body=INSERTING))
+    site.next_state = {"decided": True, "categories": ALL, "services": []}
+    await site.page.click("text=Accept all")
+    await site.page.wait_for_selector("#written", state="attached", timeout=5000)
+    await site.page.wait_for_timeout(300)
+    assert await site.page.evaluate(
+        """[document.getElementById('before').textContent, document.getElementById('after')
+            .textContent, document.getElementById('written').nextElementSibling.id]"""
+    ) == ["before", "after", "after"]
+    assert await site.page.locator("#consentproxy").count() == 1
+
+
 WAITING = (
     "<script>window.onload = function () { window.__siteOnload = (window.__siteOnload || 0) + 1;"
     " };</script>"

@@ -190,12 +190,13 @@
     // gone) goes in after the script, as the parser would have put it; a listener for the
     // load or DOMContentLoaded event that has fired (or a window.onload set) is called
     // now, as it would have been. Only while one of these scripts runs (the scripts it
-    // writes included): the page's own code is left as it was.
-    var writers = new WeakSet(), writes = new WeakMap(), after = new WeakMap(), done = new WeakMap();
+    // writes included, and an inline one it makes: the parser would have put its writes
+    // after the held script too): the page's own code is left as it was.
+    var writers = new WeakSet(), writes = new WeakMap(), after = new WeakMap(), done = new WeakMap(), made = new WeakMap();
     var ready = document.readyState !== 'loading', loaded = document.readyState === 'complete', hooked = false;
     document.addEventListener('DOMContentLoaded', function () { ready = true; });
     window.addEventListener('load', function () { loaded = true; });
-    function writer() { var s = document.currentScript; return s && writers.has(s) ? s : null; }
+    function writer() { var s = document.currentScript; return s && (writers.has(s) ? s : !s.src && made.get(s)) || null; }
     function later(fn, target, type) {
       setTimeout(function () {
         var e = new Event(type);
@@ -208,6 +209,12 @@
     function hook() {
       if (hooked) return;
       hooked = true;
+      var create = document.createElement;
+      document.createElement = function () {
+        var el = create.apply(this, arguments), s = writer();
+        if (s) made.set(el, s);
+        return el;
+      };
       ['write', 'writeln'].forEach(function (n, ln) {
         var native = document[n];
         document[n] = function () {
