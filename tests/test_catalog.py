@@ -191,6 +191,18 @@ UNLISTED_OR_MISFILED = (
     ("cdn.bestcheck.de", "/pUyarPnHh39erAdIb6SzW5PLKmo=/trim/", "bestcheck", "advertising"),
     ("x.bestcheck.de", "/track/", "bestcheck", "advertising"),  # "Angebot von BestCheck.de"
     ("widget.secure.ownlocal.com", "/embed.js", "ownlocal", "advertising"),  # featured level
+    ("cdn.p-n.io", "/pushly-sdk.min.js", "pushly", "analytics"),  # domain_key, per site
+    (
+        "push.delivery.ethinking.de",
+        "/ethinking/ethinking-push.js.gz",
+        "ethinking-push",
+        "analytics",
+    ),
+    ("widget.mytaste.sg", "/blogcounter.js", "mytaste-counter", "analytics"),  # blog_id
+    ("franziska-elea.api.oneall.com", "/socialize/library.js", "oneall", "social"),
+    ("kia.klambt.services", "/delivery/asyncjs.php", "klambt-ads", "advertising"),  # Revive
+    ("cdn.klambt.services", "/kas/20190725-2.js", "klambt-ads", "advertising"),  # revive_id
+    ("track.blogmeetsbrand.com", "/badge100x100.png", "blogmeetsbrand", "advertising"),
 )
 
 
@@ -200,9 +212,11 @@ def test_the_trackers_real_pages_loaded_unnamed_or_misfiled_are_held(
 ):
     """Ad, affiliate and counter hosts no list named (pymx5.com, stack-sonar.com,
     blogoscoop.net, advideo.ru, lockerdomecdn.com, trendmd.com, selfcampaign.com,
-    tracdelight.io, oo34.net, bestcheck.de, ownlocal.com), or WhoTracks.me filed as no
-    tracker (impactradius-event.com "essential", blogfoster.com "misc") or as social
-    (LockerDome, an ad network now): held before consent, configured or not."""
+    tracdelight.io, oo34.net, bestcheck.de, ownlocal.com, p-n.io, push.delivery.ethinking.de,
+    widget.mytaste.sg, oneall.com, klambt.services' ad paths, track.blogmeetsbrand.com), or
+    WhoTracks.me filed as no tracker (impactradius-event.com "essential", blogfoster.com
+    "misc") or as social (LockerDome, an ad network now): held before consent, configured
+    or not."""
     svc = all_services.service_for_host(host, path)
     assert svc is not None and (svc.name, svc.category) == (name, category)
     assert all_services.blocked_host(host, NO_DECISION, path, "news.example") is svc
@@ -213,6 +227,11 @@ def test_the_trackers_real_pages_loaded_unnamed_or_misfiled_are_held(
 def test_blogfosters_own_site_is_no_tracker(all_services: Policy):
     """Only Blogfoster's insights host counts visits; its other hosts are the company's."""
     assert all_services.service_for_host("www.blogfoster.com", "/") is None
+
+
+def test_klambts_cdn_is_held_only_on_its_ad_loaders_path(all_services: Policy):
+    """KLAMBT's CDN serves its magazines' own files beside the ad loader (kas/)."""
+    assert all_services.service_for_host("cdn.klambt.services", "/fonts/a.woff2") is None
 
 
 def test_catalog_hosts_catch_every_tracker_the_corpus_loads(all_services: Policy):
