@@ -7,6 +7,8 @@ import pytest
 
 from consentproxy.catalog.knowledge import LAYER_HEADER
 from consentproxy.config import MAX_CSS, ConfigError, load_config, parse_config
+from consentproxy.policy import Policy
+from consentproxy.settings import Config
 from tests.conftest import ROOT
 
 MINIMAL = """\
@@ -718,9 +720,8 @@ def test_csp_allow_takes_every_spelling_of_a_host_source():
     assert parse_config(MINIMAL + f"csp_allow: {sources}\n").csp_allow == tuple(sources)
 
 
-def test_the_readmes_example_config_loads(tmp_path: Path):
-    """An operator starts from it: it listed a service twice, a subdomain as a registrable
-    domain and a category it did not define, and was refused."""
+def readme_example(tmp_path: Path) -> Config:
+    """The README's example config, loaded with the files it names."""
     readme = (ROOT / "README.md").read_text()
     section = readme.split("\n## Configuration\n", 1)[1]
     example = section.split("```yaml\n", 1)[1].split("\n```", 1)[0]
@@ -728,8 +729,24 @@ def test_the_readmes_example_config_loads(tmp_path: Path):
     (tmp_path / "banner-extra.css").write_text(".cp-banner{border-radius:0}\n")
     config = tmp_path / "site.yaml"
     config.write_text(example)
-    loaded = load_config(config)
+    return load_config(config)
+
+
+def test_the_readmes_example_config_loads(tmp_path: Path):
+    """An operator starts from it: it listed a service twice, a subdomain as a registrable
+    domain and a category it did not define, and was refused."""
+    loaded = readme_example(tmp_path)
     assert loaded.upstream == "http://127.0.0.1:8080" and "advertising" in loaded.gpc
+
+
+def test_the_readmes_example_holds_a_matomo_of_the_sites_own_on_a_host_of_its_own(
+    tmp_path: Path,
+):
+    """A publisher's (or its agency's) own Matomo on a host no list names (a real page loaded
+    analytics.w2media.online's piwik.js): the example shows how to give it to the built-in
+    service, whose snippet (_paq.push) was held while its host was an unknown third party."""
+    matomo = Policy(readme_example(tmp_path)).service_for_host("stats.example.net", "/matomo.js")
+    assert matomo is not None and matomo.name == "matomo-cloud"
 
 
 def test_yaml_merge_keys_share_settings_and_a_mappings_own_keys_win():
