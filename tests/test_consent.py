@@ -159,6 +159,24 @@ def test_a_bad_state_names_the_item_and_the_valid_ones(config, spec, bad):
     assert "analytics, advertising, social" in message and "youtube" in message
 
 
+@pytest.mark.parametrize(
+    ("spec", "hint"),
+    [
+        ("analytcs", "(did you mean 'analytics'?)"),
+        ("analytics,service:youtub", "(did you mean 'service:youtube'?)"),
+        ("rejcet", "(did you mean 'reject'?)"),
+        ("al", "(did you mean 'all'?)"),
+        ("nothing-like-it", None),
+    ],
+)
+def test_a_misspelt_state_item_gets_the_close_name(config, spec, hint):
+    """The config's keys and categories say 'did you mean'; a --state, --states or
+    X-Consent-State typo gets the same hint (one helper, config.did_you_mean)."""
+    with pytest.raises(ConfigError) as e:
+        parse_state(spec, config, "--state")
+    assert (hint in str(e.value)) if hint else "did you mean" not in str(e.value)
+
+
 @pytest.mark.parametrize("spec", ["none", "reject", "analytics,social,service:youtube"])
 def test_describe_state_is_the_inverse_of_parse_state(config, spec):
     assert describe_state(parse_state(spec, config)) == spec

@@ -268,8 +268,14 @@ def _language_fix(lang: str) -> str:
 
 def did_you_mean(text: str, choices: Collection[str]) -> str:
     """' (did you mean 'x'?)' when a choice is close to a misspelt text, else '': two
-    letters swapped (`cps`, which difflib finds too far from `csp`), or alike enough."""
-    swaps = {text[:i] + text[i + 1] + text[i] + text[i + 2 :] for i in range(len(text) - 1)}
+    letters swapped (`cps`, which difflib finds too far from `csp`), or alike enough. The
+    swaps are made only when a choice is as long (an X-Consent-State item of 8 KB made
+    8,000 copies of itself)."""
+    lengths = {len(c) for c in choices}
+    swaps = {
+        text[:i] + text[i + 1] + text[i] + text[i + 2 :]
+        for i in range(len(text) - 1 if len(text) in lengths else 0)
+    }
     close = [c for c in choices if c in swaps] or difflib.get_close_matches(
         text, choices, n=1, cutoff=0.75
     )

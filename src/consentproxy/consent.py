@@ -21,8 +21,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
+from consentproxy.config import did_you_mean
 from consentproxy.errors import ConfigError
-from consentproxy.settings import Config
+from consentproxy.settings import STATE_WORDS, Config
 
 FORMAT_VERSION = "2"
 MAX_COOKIE_LEN = 1024
@@ -271,10 +272,13 @@ def parse_state(spec: str, config: Config, source: str = "consent state") -> Con
         elif not colon and item in optional:
             categories.add(item)
         elif colon or item not in required:
+            names = {*optional, *(f"service:{s}" for s in services)}
             raise ConfigError(
                 source,
                 None,
-                f"{item!r} in {spec!r} is no category or service; "
+                f"{item!r} in {spec!r} is no category or service"
+                + did_you_mean(item, names if "," in spec else {*STATE_WORDS, *names})
+                + "; "
                 "use none, all, reject, cookie, or a comma-separated list of "
                 f"categories ({', '.join(optional)}) and service:NAME items "
                 f"(NAME one of {', '.join(services) or 'no service configured'})",
