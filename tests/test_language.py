@@ -66,6 +66,8 @@ def test_only_the_first_32_language_ranges_are_read_and_remembered():
     filler = ", ".join(["sv"] * 31)
     assert pick_language(f"{filler}, ,, de", LANGS) == "de"  # (empty ones do not count)
     assert pick_language(f"{filler}, sv, de", LANGS) is None
+    # (nor do ranges with no tag: ';q=1' was read as a range 'q=1' and counted)
+    assert pick_language(f"{filler}, ;q=1, ; Q=0.5,\t;level=1, de", LANGS) == "de"
     # (of its first 2 KiB, whole ranges only: fr;q=0.1 is not read as fr;q)
     assert pick_language(f"{'x' * 2030}, de;q=0.5, fr;q=0.1", LANGS) == "de"
     assert pick_language(f"{'x' * 2040}, de;q=0.5, fr;q=0.1", LANGS) is None

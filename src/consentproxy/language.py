@@ -33,7 +33,9 @@ _FIRST_SEGMENT_RE = re.compile(r"/([^/?#]*)")  # a path's first segment, from it
 # is never read: a request's cost and the remembered rankings' keys stay small), and a q as
 # RFC 9110 12.4.2 writes it (float() would read q=2, q=1_0 or q=0.5e1 as outranking q=1).
 MAX_RANGES, MAX_READ = 32, 2048
-_RANGE_RE = re.compile(r"[^\t ,;][^,]*+")  # (from its tag on: spaces and empty ones skipped)
+# (from its tag on: spaces and empty ones skipped, and one with no tag, ';q=1', whose 'q=1'
+# was read as a range and counted)
+_RANGE_RE = re.compile(r"(?:^|,)[\t ]*+([^\t ,;][^,]*+)")
 _QVALUE_RE = re.compile(r"0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?")
 
 
@@ -63,7 +65,7 @@ def pick_language(accept_language: str | None, languages: tuple[str, ...]) -> st
     if len(read) > MAX_READ:
         read = read[: MAX_READ + 1].rpartition(",")[0]  # (no range cut short)
     ranges = islice(_RANGE_RE.finditer(read), MAX_RANGES)
-    return _ranked_pick(tuple(m.group() for m in ranges), languages)
+    return _ranked_pick(tuple(m[1] for m in ranges), languages)
 
 
 @lru_cache(maxsize=1024)  # browsers send few distinct values (the key: at most MAX_RANGES)
