@@ -1927,6 +1927,17 @@ def test_connect_is_refused(engine):
     assert ex.local_response(b"").status == 400
 
 
+@pytest.mark.parametrize("method", ["TRACE", "trace"])
+def test_trace_is_refused_as_nginx_refuses_it(engine, method):
+    """An origin that answers TRACE echoed the request as the proxy sent it, with this
+    deployment's CDN-Loop id (and X-Forwarded-For): nothing a visitor needs (nginx answers
+    405 to TRACE whatever it proxies)."""
+    ex = engine.begin(Request(method, "/", [("Host", "h.example")]))
+    assert ex.is_local
+    refused = ex.local_response(b"")
+    assert refused.status == 405 and b"TRACE" in refused.body
+
+
 @pytest.mark.parametrize(
     "host",
     [

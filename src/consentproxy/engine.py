@@ -1492,8 +1492,8 @@ class Engine:
 
     def refusal(self, req: Request) -> tuple[int, str] | None:
         """What no request may be, whichever adapter parsed it: a target that is not a
-        path (CONNECT, absolute or authority form, '@' tricks), a bad or doubled Host, a
-        control character (but tab) in a header value, a head larger than the limits."""
+        path (CONNECT, absolute or authority form, '@' tricks), TRACE, a bad or doubled
+        Host, a control character (but tab) in a header value, a head larger than the limits."""
         limits, target, head = self.config.limits, req.target, req.parsed
         if len(target) > limits.header_line_bytes:
             return 414, "request target too long\n"
@@ -1504,6 +1504,10 @@ class Engine:
             return 431, "request header fields too large\n"
         if req.method == "CONNECT" or not target.startswith("/"):
             return 400, "the request target must be a path: this is no forward proxy\n"
+        if req.method.upper() == "TRACE":  # (any case: an origin may read trace as TRACE)
+            # An origin's echo would show what the proxy adds (its CDN-Loop id, the
+            # X-Forwarded-* it writes); refused as nginx refuses it, whatever it proxies.
+            return 405, "TRACE is not served: the proxy does not pass it to the site\n"
         if head.bad_host:
             return 400, "invalid Host header\n"
         if not head.sendable:  # (as serve's parser refuses: smuggled to the origin else)
