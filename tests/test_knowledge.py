@@ -269,6 +269,29 @@ def test_verdicts_and_suggested_config_lines():
     assert "youtube" not in lines
 
 
+def test_every_suggested_line_is_one_the_config_takes():
+    """suggest printed names the config refuses ('Acme Pixel!', one it already has, the
+    same name twice), a vendor's subdomain under domains, and categories it has not
+    (functional): now each entry reads, or is commented out saying what to add."""
+    own = "  - {name: acme-pixel, category: analytics, hosts: [x.own.test]}\n"
+    layer = [
+        KnownTracker("Acme Pixel!", "advertising", domains=("cdn.acme.test",)),
+        KnownTracker("acme-pixel", "advertising", domains=("acme2.test",)),
+        KnownTracker("acme.pixel", "advertising", domains=("acme3.test",)),
+        KnownTracker("chat", "functional", domains=("chat.test",)),
+    ]
+    p = policy("services:\n" + own, Knowledge(layers=[layer]))
+    seen = [e.domains[0] for e in [*builtin_trackers(), *layer] if e.held and e.domains]
+    lines = suggest(p, seen)
+    config = parse_config(BASE + "\n".join(lines) + "\n" + own)  # (raised ConfigError)
+    names = [s.name for s in config.services]
+    assert len(names) == len(set(names)) > 1000
+    assert {"acme-pixel-2", "acme-pixel-3", "acme-pixel-4"} <= set(names)
+    acme = next(s for s in config.services if "cdn.acme.test" in s.hosts)
+    assert acme.hosts == ("cdn.acme.test", "*.cdn.acme.test") and not acme.domains
+    assert "  # - name: chat  # its category functional is not one here" in "\n".join(lines)
+
+
 @pytest.mark.parametrize(
     "extra",
     [

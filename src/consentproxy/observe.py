@@ -12,6 +12,7 @@ necessary cookie that a tracker sets, cookies left to chance).
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable
 
@@ -19,7 +20,7 @@ from consentproxy import csp
 from consentproxy.catalog.knowledge import CATALOG_SOURCE, KnownTracker
 from consentproxy.config import builtin_services
 from consentproxy.consent import ConsentState
-from consentproxy.domains import same_site, site_of
+from consentproxy.domains import registrable, same_site, site_of
 from consentproxy.httpheaders import HOST_RE
 from consentproxy.policy import NEVER, Policy, names_cookie
 from consentproxy.printable import printable
@@ -127,9 +128,33 @@ class Observer:
         )
 
 
-def _category_line(policy: Policy, category: str) -> str:
+def _entry(policy: Policy, first: str, rest: list[str], category: str, builtin: bool) -> list[str]:
+    """A services entry as the config reads it: a category of the config's (a built-in's
+    own stays unsaid), or, when the config has none it maps to, the entry commented out
+    with what to add (a line the config refused, as a category it has not, was printed)."""
     mapped = policy.mapped_category(category)
-    return mapped if mapped != NEVER else f"{category}  # not a category here: pick one"
+    if builtin and category == mapped:
+        return [f"  - {first}", *rest]
+    if mapped != NEVER:
+        return [f"  - {first}", *rest, f"    category: {mapped}"]
+    pick = ", ".join(c.name for c in policy.config.categories if not c.required)
+    return [
+        f"  # - {first}  # its category {category} is not one here: uncomment, add category: ONE",
+        *(f"  #{line[1:]}" for line in rest),
+        f"  #   category: {pick.replace(', ', ' | ') or 'a category'}",
+    ]
+
+
+def _service_name(name: str, taken: set[str]) -> str:
+    """A name the config takes (NAME_RE: a knowledge layer names its trackers as it likes,
+    'Hotjar Ltd.'), none of the config's nor another printed: a clash is refused."""
+    base = re.sub(r"[^a-z0-9_-]+", "-", name.lower()).strip("-_")[:36] or "tracker"
+    found, n = base, 1
+    while found in taken:
+        n += 1
+        found = f"{base}-{n}"
+    taken.add(found)
+    return found
 
 
 def suggest(policy: Policy, hosts: Iterable[str], site: str = "") -> list[str]:
@@ -159,15 +184,22 @@ def suggest(policy: Policy, hosts: Iterable[str], site: str = "") -> list[str]:
     lines = ["# config lines covering what was seen (consentproxy suggest):"]
     if use or services:
         lines.append("services:")
-    lines += [f"  - use: {name}" for name in use]
+    builtin = builtin_services()
+    for name in use:
+        lines += _entry(policy, f"use: {name}", [], builtin[name].category, True)
+    taken = {*use, *(s.name for s in policy.config.services)}
     for e in services.values():
-        lines += [
-            f"  - name: {e.name.replace('.', '-')[:40]}",
+        rest = [
             f"    title: {json.dumps(e.title or e.name)}",
             f"    vendor: {json.dumps(e.vendor or e.title or e.name)}",
-            f"    category: {_category_line(policy, e.category)}",
-            f"    domains: [{', '.join(e.domains)}]",
         ]
+        # (the knowledge's domains may be a vendor's subdomain: a host of the config's)
+        domains = [d for d in e.domains if registrable(d) == d]
+        hosts = [json.dumps(h) for d in e.domains if d not in domains for h in (d, f"*.{d}")]
+        rest += [
+            f"    {k}: [{', '.join(v)}]" for k, v in (("domains", domains), ("hosts", hosts)) if v
+        ]
+        lines += _entry(policy, f"name: {_service_name(e.name, taken)}", rest, e.category, False)
     if allow:
         lines.append(f"csp_allow: [{', '.join(allow)}]  # known, not trackers (for csp: enforce)")
     lines += [
