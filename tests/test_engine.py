@@ -20,6 +20,7 @@ from consentproxy.engine import MARK_HEADER, Engine, Head, Request
 from consentproxy.httpheaders import header
 from consentproxy.policy import Policy
 from consentproxy.records import RecordWriter, SqliteStore
+from consentproxy.report import Report
 from tests.configs import FOUR_CATEGORIES
 
 NOW = 1_800_000_000.0
@@ -1588,6 +1589,15 @@ def test_report_says_what_was_done_in_one_line(engine):
     assert json.loads(json.dumps(ex.report.as_dict()))["neutralised"] == [
         ["facebook-pixel", "script"]
     ]
+
+
+def test_a_summary_shows_cookie_names_printable_and_at_most_20_of_each_kind():
+    """mitmproxy's flow comment: a name's escape sequence reached the console, and an
+    origin's 5,000 Set-Cookie lines made a comment of 5,000 names."""
+    report = Report(set_cookies_dropped=["a\x1b[2Jb", *(f"c{i}" for i in range(5000)), "c1"])
+    summary = report.summary()
+    assert "Set-Cookie dropped: a\\x1b[2Jb, c0, c1, " in summary and "\x1b" not in summary
+    assert summary.endswith("c18 and 4981 more") and len(summary) < 200
 
 
 def test_redirects_to_a_per_request_upstream_are_made_relative_to_the_visitor(engine):

@@ -7,6 +7,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from consentproxy.printable import printable
+
+SUMMARY_NAMES = 20  # a summary's cookie names of each kind (the others counted)
+
 
 @dataclass(slots=True)  # one a request: slots make building it a third cheaper
 class Report:
@@ -55,7 +59,7 @@ class Report:
             ("lifetime capped", self.cookies_capped),
         ):
             if names:
-                parts.append(f"{what}: {', '.join(dict.fromkeys(names))}")
+                parts.append(f"{what}: {_listed(names)}")
         if self.neutralised:
             parts.append(
                 "neutralised: " + ", ".join(f"{svc} <{tag}>" for svc, tag in self.neutralised)
@@ -63,6 +67,16 @@ class Report:
         if self.banner:
             parts.append("banner injected")
         return "; ".join(parts)
+
+
+def _listed(names: Sequence[str]) -> str:
+    """Cookie names as a summary shows them: a visitor and an origin name them as they like,
+    and mitmproxy's console showed their control characters raw, the thousands of an
+    origin's Set-Cookie lines as one comment; each name once, printable, SUMMARY_NAMES."""
+    distinct = list(dict.fromkeys(names))
+    shown = ", ".join(printable(n) for n in distinct[:SUMMARY_NAMES])
+    more = len(distinct) - SUMMARY_NAMES
+    return f"{shown} and {more} more" if more > 0 else shown
 
 
 def grown[T](items: Sequence[T], more: Iterable[T]) -> list[T]:
