@@ -4,7 +4,7 @@ that a DPO can read: a verdict per state first, then the evidence page by page."
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -73,11 +73,12 @@ def _screenshot(out: Path, name: str) -> str:
     )
 
 
-def _in_state(request: dict[str, Any]) -> str:
-    """(one the page's CSP blocked was never sent, whatever the state allows)"""
-    if request.get("blocked_by_csp"):
+def _in_state(item: dict[str, Any]) -> str:
+    """Whether the state allows a request, a storage key, a database or a cache (a request
+    the page's CSP blocked was never sent, whatever the state allows)."""
+    if item.get("blocked_by_csp"):
         return "blocked by CSP"
-    return "allowed" if request["allowed"] else "not allowed"
+    return "allowed" if item["allowed"] else "not allowed"
 
 
 def _anchor(state: int, page: int) -> str:
@@ -120,18 +121,23 @@ def _left_off(page: dict[str, Any], items: str) -> str:
     )
 
 
-def _names(stored: list[dict[str, Any]]) -> str:
-    """A page's IndexedDB databases or caches (none in a report of an earlier version)."""
-    return _table(
-        ["name", "category", "in this state"],
-        (
-            (
-                (s["key"], s["category"], "allowed" if s["allowed"] else "not allowed"),
-                not s["allowed"],
-            )
-            for s in stored
-        ),
-    )
+def _list(
+    page: dict[str, Any],
+    items: str,
+    title: str,
+    headers: Sequence[str],
+    cells: Callable[[dict[str, Any]], Sequence[Any]],
+) -> str:
+    """One of a page's lists under its heading, with what was cut, each row marked where
+    the state did not allow it (a report of an earlier version may have no such list)."""
+    listed = page.get(items, [])
+    rows = ((cells(x), _in_state(x) == "not allowed") for x in listed)
+    return "\n".join([f"<h4>{title}</h4>", _left_off(page, items), _table(headers, rows)])
+
+
+def _named(x: dict[str, Any]) -> tuple[str, str, str]:
+    """A page's IndexedDB database or cache."""
+    return (x["key"], x["category"], _in_state(x))
 
 
 def _page(page: dict[str, Any], out: Path, anchor: str = "") -> str:
@@ -150,75 +156,61 @@ def _page(page: dict[str, Any], out: Path, anchor: str = "") -> str:
         ),
         "<h4>Violations</h4>",
         _table(["kind", "detail"], (((v["kind"], v["detail"]), True) for v in page["violations"])),
-        "<h4>Third-party requests</h4>",
-        _left_off(page, "requests"),
-        _table(
+        _list(
+            page,
+            "requests",
+            "Third-party requests",
             ["host", "service", "category", "in this state", "rule", "type", "initiator", "url"],
-            (
-                (
-                    (
-                        r["host"],
-                        r["service"],
-                        r["category"],
-                        _in_state(r),
-                        r.get("verdict", ""),
-                        r["resource_type"],
-                        r["initiator"],
-                        r["url"],
-                    ),
-                    not r["allowed"] and not r.get("blocked_by_csp"),
-                )
-                for r in page["requests"]
+            lambda r: (
+                r["host"],
+                r["service"],
+                r["category"],
+                _in_state(r),
+                r.get("verdict", ""),
+                r["resource_type"],
+                r["initiator"],
+                r["url"],
             ),
         ),
-        "<h4>Cookies in the browser</h4>",
-        _left_off(page, "cookies"),
-        _table(
+        _list(
+            page,
+            "cookies",
+            "Cookies in the browser",
             ["name", "domain", "category", "lifetime (days)"],
-            (
-                ((c["name"], c["domain"], c["category"], c["lifetime_days"]), not c["allowed"])
-                for c in page["cookies"]
-            ),
+            lambda c: (c["name"], c["domain"], c["category"], c["lifetime_days"]),
         ),
-        "<h4>Set-Cookie headers</h4>",
-        _left_off(page, "set_cookies"),
-        _table(
+        _list(
+            page,
+            "set_cookies",
+            "Set-Cookie headers",
             ["name", "domain", "category", "lifetime (days)", "from"],
-            (
-                (
-                    (c["name"], c["domain"], c["category"], c["lifetime_days"], c["url"]),
-                    not c["allowed"],
-                )
-                for c in page["set_cookies"]
-            ),
+            lambda c: (c["name"], c["domain"], c["category"], c["lifetime_days"], c["url"]),
         ),
         (
             f"<p>Not in the cookie declaration: "
             f"{escape(', '.join(page.get('undeclared', [])) or 'nothing')}.</p>"
         ),
-        "<h4>Storage keys this page added</h4>",
-        _left_off(page, "storage"),
-        _table(
+        _list(
+            page,
+            "storage",
+            "Storage keys this page added",
             ["key", "storage", "category", "in this state"],
-            (
-                (
-                    (
-                        s["key"],
-                        s["area"],
-                        s["category"],
-                        "allowed" if s["allowed"] else "not allowed",
-                    ),
-                    not s["allowed"],
-                )
-                for s in page.get("storage", [])
-            ),
+            lambda s: (s["key"], s["area"], s["category"], _in_state(s)),
         ),
-        "<h4>IndexedDB databases this page created</h4>",
-        _left_off(page, "databases"),
-        _names(page.get("databases", [])),
-        "<h4>Cache Storage caches this page created</h4>",
-        _left_off(page, "caches"),
-        _names(page.get("caches", [])),
+        _list(
+            page,
+            "databases",
+            "IndexedDB databases this page created",
+            ["name", "category", "in this state"],
+            _named,
+        ),
+        _list(
+            page,
+            "caches",
+            "Cache Storage caches this page created",
+            ["name", "category", "in this state"],
+            _named,
+        ),
         (
             _table(["not recorded"], (((w,), False) for w in page["warnings"]))
             if page.get("warnings")
