@@ -190,6 +190,41 @@ def test_an_empty_file_name_or_id_is_refused_naming_its_argument(
     assert code == 2 and says in err, err
 
 
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (
+            ["check-config", "site.yaml", "--strict"],
+            (
+                "usage: consentproxy check-config [-h]",
+                "unrecognized arguments: --strict; consentproxy check-config --help lists",
+            ),
+        ),
+        (
+            ["records", "export", "--config", "site.yaml", "--fromat=csv"],
+            (
+                "usage: consentproxy records export [-h]",
+                "arguments: --fromat=csv (did you mean '--format'?); consentproxy records export",
+            ),
+        ),
+        (
+            ["serve", "--config", "site.yaml", "--listn", "127.0.0.1:8000"],
+            (
+                "usage: consentproxy serve [-h]",
+                "arguments: --listn 127.0.0.1:8000 (did you mean '--listen'?);",
+            ),
+        ),
+    ],
+)
+def test_an_argument_a_command_does_not_take_is_said_with_its_usage(tmp_path, capsys, args, says):
+    """The top parser said it, with its own usage (serve, demo, ... {...}), naming no option
+    of the command given nor the one meant."""
+    with pytest.raises(SystemExit) as exited:
+        main(args)
+    err = " ".join(capsys.readouterr().err.split())
+    assert exited.value.code == 2 and all(s in err for s in says), err
+
+
 @pytest.mark.parametrize("timeout", ["inf", "-1", "nan", "0", "1e300", "x"])
 def test_healthcheck_refuses_a_timeout_that_is_not_a_positive_number_of_seconds(
     tmp_path, capsys, timeout

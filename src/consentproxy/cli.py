@@ -1317,6 +1317,16 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _chosen(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The (sub)command's parser the arguments chose: an argument it does not take is said
+    with its usage and options (the top parser's named no option of `records export`)."""
+    while chooser := next(
+        (a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None
+    ):
+        parser = chooser.choices[getattr(args, chooser.dest)]
+    return parser
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
@@ -1325,13 +1335,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             getattr(args, "func", None) in (cmd_records_show, cmd_records_erase)
             and args.consent_id is None
         )
-        parser.error(
+        chosen = _chosen(parser, args)
+        options = [o for a in chosen._actions for o in a.option_strings]
+        chosen.error(
             f"unrecognized arguments: {' '.join(extra)}"
+            + did_you_mean(extra[0].partition("=")[0], options)
             + (
                 "; a consent id starting with '-' is given as --id=-ID, or last, after --: "
                 f"records {args.records_command} --config FILE -- -ID"
                 if dash_id
-                else ""
+                else f"; {chosen.prog} --help lists what it takes"
             )
         )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
