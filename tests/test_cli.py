@@ -225,6 +225,28 @@ def test_an_argument_a_command_does_not_take_is_said_with_its_usage(tmp_path, ca
     assert exited.value.code == 2 and all(s in err for s in says), err
 
 
+def test_ctrl_c_ends_a_command_with_130_and_no_traceback(tmp_path):
+    """Ctrl-C while a command loads its config or reads a file (serve's start, a slow
+    disk) printed a KeyboardInterrupt traceback of thirty lines. suggest reads a FIFO here:
+    opening it for writing returns once the command has opened it, so the interrupt comes
+    while it reads, whatever the machine's speed."""
+    import signal
+
+    (tmp_path / "site.yaml").write_text(GOOD)
+    fifo = tmp_path / "hosts"
+    os.mkfifo(fifo)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "consentproxy", "suggest", "--config", "site.yaml", str(fifo)],
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # (a terminal's)
+    )
+    with open(fifo, "w"):
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and not err, err.decode()
+
+
 @pytest.mark.parametrize("timeout", ["inf", "-1", "nan", "0", "1e300", "x"])
 def test_healthcheck_refuses_a_timeout_that_is_not_a_positive_number_of_seconds(
     tmp_path, capsys, timeout
