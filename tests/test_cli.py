@@ -235,12 +235,17 @@ def test_ctrl_c_ends_a_command_with_130_and_no_traceback(tmp_path):
     (tmp_path / "site.yaml").write_text(GOOD)
     fifo = tmp_path / "hosts"
     os.mkfifo(fifo)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "consentproxy", "suggest", "--config", "site.yaml", str(fifo)],
-        cwd=tmp_path,
-        stderr=subprocess.PIPE,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # (a terminal's)
-    )
+    # (a handler here is SIG_DFL in the child, as from a terminal; a background job's
+    # SIG_IGN would be inherited)
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "consentproxy", "suggest", "--config", "site.yaml", str(fifo)],
+            cwd=tmp_path,
+            stderr=subprocess.PIPE,
+        )
+    finally:
+        signal.signal(signal.SIGINT, before)
     with open(fifo, "w"):
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
