@@ -1,7 +1,9 @@
 """The site's former consent tool: its stored choice read from the real cookie formats
-(OneTrust's OptanonConsent + OptanonAlertBoxClosed, Cookiebot's CookieConsent), mapped to
+(OneTrust's OptanonConsent + OptanonAlertBoxClosed, Cookiebot's CookieConsent, Didomi's
+didomi_token), mapped to
 the config's categories, imported once; its scripts and loaders neutralised for good."""
 
+import base64
 import json
 import time
 
@@ -30,6 +32,35 @@ COOKIEBOT = (
     "true%2Cpreferences:true%2Cstatistics:true%2Cmarketing:false%2Cmethod:%27explicit"
     "%27%2Cver:1%2Cutc:1785578400123%2Cregion:%27fr%27}"
 )
+# Didomi's own example of its didomi_token (support.didomi.io, "Didomi Cookies: storage"):
+# base64 of {"user_id":...,"created":"2021-03-17T16:46:32.344Z","updated":...,"vendors":
+# {"enabled":[...]},"purposes":{"enabled":[...]},"vendors_li":{"enabled":["google"]},"version":2}
+DIDOMI_EXAMPLE = (
+    "eyJ1c2VyX2lkIjoiMTc4NDExNGMtZjhiMy02NTkwLWE2ZGYtYjlmYjI0MGJkZWE1IiwiY3JlYXRlZCI6IjIwMjEt"
+    "MDMtMTdUMTY6NDY6MzIuMzQ0WiIsInVwZGF0ZWQiOiIyMDIxLTAzLTE3VDE2OjQ2OjMyLjM0NFoiLCJ2ZW5kb3Jz"
+    "Ijp7ImVuYWJsZWQiOlsiYW1hem9uIiwiZ29vZ2xlIiwiYzpyZXNlYXV4c28tVkZlcEtyTFIiLCJjOnBhcnRlbmFp"
+    "cmUtWDlTRFdrZzIiLCJjOnBlcnNvbm5hbGktWDNWY3h6UkQiLCJjOmdvb2dsZWFuYS1oN0tjM2U3WSIsImM6cHVi"
+    "bGljaXRlLXRGUkY0ZDM5Il19LCJwdXJwb3NlcyI6eyJlbmFibGVkIjpbInA0ZW05YThtIiwicGFydGVuYWlyZS1j"
+    "QXNEZThqQyIsIkNMLVQxUmdtNyIsIk05TlJISmUzRyIsInE0emxKcWRjRCJdfSwidmVuZG9yc19saSI6eyJlbmFi"
+    "bGVkIjpbImdvb2dsZSJdfSwidmVyc2lvbiI6Mn0="
+)
+
+
+def didomi_token(**changed: object) -> str:
+    """A didomi_token of the documented shape, the choice made at CLOSED: measurement
+    accepted, the site's advertising purpose refused."""
+    token = {
+        "user_id": "1784114c-f8b3-6590-a6df-b9fb240bdea5",
+        "created": "2026-08-01T10:00:00.123Z",
+        "updated": CLOSED,
+        "vendors": {"enabled": ["google", "c:googleana-h7Kc3e7Y"], "disabled": []},
+        "purposes": {"enabled": ["audiencem-hJxaeGrR"], "disabled": ["publicite-tFRF4d39"]},
+        "vendors_li": {"enabled": ["google"], "disabled": []},
+        "version": 2,
+        **changed,
+    }
+    return base64.b64encode(json.dumps(token, separators=(",", ":")).encode()).decode()
+
 
 CONFIG = """\
 upstream: http://127.0.0.1:9
@@ -107,11 +138,55 @@ def test_cookiebot_values_that_hold_no_explicit_choice_import_nothing(value):
     assert read_choice("cookiebot", {"CookieConsent": value}) is None
 
 
+def test_didomis_own_example_token_is_read():
+    choice = read_choice("didomi", {"didomi_token": DIDOMI_EXAMPLE})
+    granted = {"p4em9a8m", "partenaire-cAsDe8jC", "CL-T1Rgm7", "M9NRHJe3G", "q4zlJqdcD"}
+    assert choice == FormerChoice("didomi", frozenset(granted), frozenset(), 1_615_999_592)
+
+
+def test_didomi_purposes_and_the_time_of_the_choice_are_read():
+    choice = read_choice("didomi", {"didomi_token": didomi_token()})
+    assert choice == FormerChoice(
+        "didomi",
+        frozenset({"audiencem-hJxaeGrR"}),
+        frozenset({"publicite-tFRF4d39"}),
+        CLOSED_AT,
+    )
+    # (as a cookie may carry it, URL-encoded)
+    quoted = didomi_token().replace("=", "%3D").replace("+", "%2B").replace("/", "%2F")
+    assert read_choice("didomi", {"didomi_token": quoted}) == choice
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        didomi_token(purposes={"enabled": [], "disabled": []}),  # no purpose answered
+        didomi_token(purposes={}),
+        didomi_token(updated="yesterday"),
+        didomi_token(updated="2026-08-01T10:00:00"),  # no zone
+        didomi_token(updated=1785578400),
+        didomi_token(purposes={"enabled": ["a"], "disabled": ["a"]}),  # both: no answer
+        didomi_token(purposes={"enabled": [["a"]]}),
+        didomi_token(purposes=["audiencem-hJxaeGrR"]),
+        base64.b64encode(b"[1, 2]").decode(),
+        base64.b64encode(b'{"updated": "' + CLOSED.encode() + b'", "purposes": ').decode(),
+        base64.b64encode(b"\xff\xfe").decode(),
+        "garbage!",
+        base64.b64encode(b"[" * 6000).decode(),  # 8 KB of nesting: a RecursionError was a 500
+        base64.b64encode(b'{"version": ' + b"9" * 5000 + b"}").decode(),  # int's digit limit
+    ],
+)
+def test_didomi_tokens_that_hold_no_choice_import_nothing(value):
+    assert read_choice("didomi", {"didomi_token": value}) is None
+
+
 @pytest.mark.parametrize(
     ("tool", "cookies"),
     [
         ("cookiebot", {"CookieConsent": "a" * 80000}),
         ("onetrust", {"OptanonConsent": "groups=" + "a" * 80000, "OptanonAlertBoxClosed": CLOSED}),
+        ("didomi", {"didomi_token": "e" * 80000}),
+        ("didomi", {"didomi_token": base64.b64encode(b"[" * 60000).decode()}),
     ],
 )
 def test_a_cookie_of_one_long_field_costs_what_its_size_does(tool, cookies):
@@ -320,6 +395,25 @@ def test_a_cookiebot_choice_is_imported():
     assert ex.state.categories == {"analytics"} and ex.state.decided_at == CLOSED_AT
 
 
+def test_a_didomi_choice_is_imported():
+    eng = engine(
+        CONFIG + "former_cmp: {tool: didomi, import: {audiencem-hJxaeGrR: analytics, "
+        "publicite-tFRF4d39: social}}\n"
+    )
+    ex, plan = first_visit(eng, f"didomi_token={didomi_token()}")
+    assert ex.state.categories == {"analytics"} and ex.state.decided_at == CLOSED_AT
+    assert ex.report.decision == "import:didomi"
+    assert any(v.startswith("didomi_token=; Max-Age=0") for k, v in plan.headers)  # retired
+
+
+def test_the_neutralised_didomi_never_loads():
+    policy = Policy(parse_config(CONFIG + "former_cmp: {tool: didomi}\n"))
+    everything = ConsentState(True, frozenset({"analytics", "social"}), frozenset({"didomi"}))
+    assert policy.blocked_host("sdk.privacy-center.org", everything) is not None
+    assert policy.blocked_inline(b"window.didomiOnReady = [];", everything) is not None
+    assert not policy.cookie_allowed("didomi_token", everything)
+
+
 def test_the_neutralised_tool_never_loads_whatever_is_accepted():
     policy = Policy(parse_config(ONETRUST))
     svc = policy.service_for_host("cdn.cookielaw.org")
@@ -368,7 +462,10 @@ def test_the_former_tools_loader_is_neutralised_in_the_page():
 @pytest.mark.parametrize(
     ("extra", "hint"),
     [
-        ("former_cmp: {tool: trustarc}\n", "former_cmp.tool must be one of onetrust, cookiebot"),
+        (
+            "former_cmp: {tool: trustarc}\n",
+            "former_cmp.tool must be one of onetrust, cookiebot, didomi",
+        ),
         ("former_cmp: {import: {C0002: analytics}}\n", "former_cmp needs tool"),
         ("former_cmp: {tool: onetrust, import: {C0001: necessary}}\n", "not an optional category"),
         ("former_cmp: {tool: onetrust, import: {C0002: ads}}\n", "not an optional category"),

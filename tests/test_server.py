@@ -10,6 +10,7 @@ decodes nothing, keeps no cookies and follows no redirect.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import functools
 import gzip
@@ -1663,26 +1664,60 @@ async def test_gpc_refuses_advertising_even_on_accept_all(
         assert "advertising" not in (await resp.json())["categories"]
 
 
-async def test_a_former_onetrust_choice_is_imported_once_and_kept_as_proof(
-    start_proxy, origin: str, client: aiohttp.ClientSession, tmp_path: Path
+def former_tools_cookies(tool: str, chosen: float) -> str:
+    """The Cookie header of a visitor who chose with the site's former tool at `chosen`:
+    analytics (OneTrust's C0002, the site's Didomi purpose audiencem) accepted, advertising
+    refused."""
+    when = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(chosen))
+    if tool == "onetrust":
+        return (
+            "OptanonConsent=isGpcEnabled=0&datestamp=x&version=202501.1.0&consentId=d52f49ab"
+            "&interactionCount=1&landingPath=NotLandingPage&groups=C0001%3A1%2CC0002%3A1"
+            f"%2CC0004%3A0&AwaitingReconsent=false; OptanonAlertBoxClosed={when}"
+        )
+    token = {
+        "user_id": "1784114c-f8b3-6590-a6df-b9fb240bdea5",
+        "created": when,
+        "updated": when,
+        "vendors": {"enabled": ["google"], "disabled": []},
+        "purposes": {"enabled": ["audiencem-hJxaeGrR"], "disabled": ["publicite-tFRF4d39"]},
+        "version": 2,
+    }
+    return "didomi_token=" + base64.b64encode(json.dumps(token).encode()).decode()
+
+
+@pytest.mark.parametrize(
+    ("tool", "groups", "retired"),
+    [
+        ("onetrust", "C0002: analytics, C0004: advertising", "OptanonConsent"),
+        (
+            "didomi",
+            "audiencem-hJxaeGrR: analytics, publicite-tFRF4d39: advertising",
+            "didomi_token",
+        ),
+    ],
+)
+async def test_a_former_tools_choice_is_imported_once_and_kept_as_proof(
+    start_proxy,
+    origin: str,
+    client: aiohttp.ClientSession,
+    tmp_path: Path,
+    tool: str,
+    groups: str,
+    retired: str,
 ) -> None:
-    """A returning visitor of a site that ran OneTrust is not asked again: their stored
-    choice becomes the proxy's consent cookie on the first request, with its date."""
+    """A returning visitor of a site that ran OneTrust or Didomi is not asked again: their
+    stored choice becomes the proxy's consent cookie on the first request, with its date."""
     proxy = await start_proxy(
         origin,
         (
             f"records: {{path: {tmp_path / 'records.sqlite3'}}}\n"
-            "former_cmp: {tool: onetrust, import: {C0002: analytics, C0004: advertising}}\n"
+            f"former_cmp: {{tool: {tool}, import: {{{groups}}}}}\n"
         ),
     )
-    closed = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(time.time() - 30 * 86400))
-    onetrust = (
-        "OptanonConsent=isGpcEnabled=0&datestamp=x&version=202501.1.0&consentId=d52f49ab"
-        "&interactionCount=1&landingPath=NotLandingPage&groups=C0001%3A1%2CC0002%3A1"
-        f"%2CC0004%3A0&AwaitingReconsent=false; OptanonAlertBoxClosed={closed}"
-    )
+    former = former_tools_cookies(tool, time.time() - 30 * 86400)
     async with client.get(
-        proxy + "/page", headers={"Cookie": onetrust, "Sec-Fetch-Dest": "document"}
+        proxy + "/page", headers={"Cookie": former, "Sec-Fetch-Dest": "document"}
     ) as resp:
         body = await resp.read()
         set_cookies = resp.headers.getall("Set-Cookie")
@@ -1691,13 +1726,13 @@ async def test_a_former_onetrust_choice_is_imported_once_and_kept_as_proof(
     assert len(ours) == 1
     max_age = int(re.search(r"Max-Age=(\d+)", ours[0]).group(1))
     assert 151 * 86400 < max_age <= 152 * 86400  # six months from the choice, not from now
-    assert any(c.startswith("OptanonConsent=; Max-Age=0") for c in set_cookies)  # retired
+    assert any(c.startswith(f"{retired}=; Max-Age=0") for c in set_cookies)  # retired
     cookie = ours[0].split(";")[0]
     record = (await my_records(client, proxy, cookie, 1))["records"][0]
-    assert record["method"] == "import:onetrust"
+    assert record["method"] == f"import:{tool}"
     assert record["granted_categories"] == ["analytics"]
     assert record["refused_categories"] == ["advertising"]
-    async with client.get(proxy + "/page", headers={"Cookie": f"{cookie}; {onetrust}"}) as resp:
+    async with client.get(proxy + "/page", headers={"Cookie": f"{cookie}; {former}"}) as resp:
         assert not any(c.startswith("consent=") for c in resp.headers.getall("Set-Cookie", []))
     assert len((await my_records(client, proxy, cookie, 1))["records"]) == 1
 

@@ -3,23 +3,29 @@ asked again when consentproxy takes over (`former_cmp: {tool, import}` in the co
 
 Only a choice the visitor made counts: OneTrust's OptanonConsent with the banner closed
 (OptanonAlertBoxClosed, the time of the choice) and no reconsent pending; Cookiebot's
-CookieConsent given explicitly (`method:'explicit'`) with its time (`utc`). Defaults that
-were never answered, implied consent and regions where the tool asked nothing are no choice.
+CookieConsent given explicitly (`method:'explicit'`) with its time (`utc`); Didomi's
+didomi_token naming the site's purposes enabled or disabled, with the time of its last update
+(`updated`). Defaults that were never answered, implied consent and regions where the tool
+asked nothing are no choice.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import parse_qsl, unquote
 
 from consentproxy.httpheaders import number
 
-TOOLS = ("onetrust", "cookiebot")
+TOOLS = ("onetrust", "cookiebot", "didomi")
 # The groups each tool stores, as its documentation names them (OneTrust's ids are the
-# site's own: C0002, 2, or any the site created).
+# site's own: C0002, 2, or any the site created; Didomi's purposes too: its ids, or the
+# site's own custom ones, audiencem-hJxaeGrR).
 COOKIEBOT_GROUPS = ("preferences", "statistics", "marketing")
 # Each from a field's start (from every character, 8 KB of one a visitor sends cost 200 ms
 # a request: helper-111).
@@ -39,6 +45,7 @@ class FormerChoice:
 TOOL_COOKIES = {
     "onetrust": ("OptanonConsent", "OptanonAlertBoxClosed"),
     "cookiebot": ("CookieConsent",),
+    "didomi": ("didomi_token",),
 }
 
 
@@ -53,7 +60,7 @@ BANNERS = {
 def read_choice(tool: str, cookies: Mapping[str, str]) -> FormerChoice | None:
     """The choice a visitor made with the former tool, from their cookies (raw values)."""
     found = [cookies.get(name) for name in TOOL_COOKIES[tool]]
-    return _onetrust(*found) if tool == "onetrust" else _cookiebot(*found)
+    return _READERS[tool](*found)
 
 
 def _onetrust(consent: str | None, closed: str | None) -> FormerChoice | None:
@@ -103,6 +110,45 @@ def _cookiebot(consent: str | None) -> FormerChoice | None:
         frozenset(g for g, v in states.items() if v == "false"),
         utc // 1000,
     )
+
+
+def _didomi(token: str | None) -> FormerChoice | None:
+    """didomi_token=eyJ1c2VyX2lkIjoi... : base64 of {"user_id":"...","created":"2021-03-17T
+    16:46:32.344Z","updated":"...","vendors":{"enabled":[...]},"purposes":{"enabled":[...],
+    "disabled":[...]},"vendors_li":{...},"purposes_li":{...},"version":2} (Didomi's own
+    description and example: support.didomi.io/en/didomi-cookies-storage-1; `updated` is "last
+    consent update date"). Only purposes given consent count (not legitimate interest, which
+    asks no one), and only when the token answers one: the standard IAB purposes are in
+    euconsent-v2, not here."""
+    if not token:
+        return None
+    try:  # (all linear; deep nesting a visitor sends is a RecursionError, not a 500)
+        fields = json.loads(base64.b64decode(unquote(token), validate=True))
+    except (ValueError, binascii.Error, RecursionError):
+        return None
+    if not isinstance(fields, dict) or not isinstance(fields.get("updated"), str):
+        return None
+    try:
+        decided = datetime.fromisoformat(fields["updated"])
+    except ValueError:
+        return None
+    purposes = fields.get("purposes")
+    if decided.tzinfo is None or not isinstance(purposes, dict):
+        return None
+    answered = [purposes.get("enabled", []), purposes.get("disabled", [])]
+    if not all(isinstance(ids, list) and all(isinstance(i, str) for i in ids) for ids in answered):
+        return None
+    granted, refused = frozenset(answered[0]), frozenset(answered[1])
+    if not granted | refused or granted & refused:
+        return None
+    return FormerChoice("didomi", granted, refused, int(decided.timestamp()))
+
+
+_READERS: dict[str, Callable[..., FormerChoice | None]] = {
+    "onetrust": _onetrust,
+    "cookiebot": _cookiebot,
+    "didomi": _didomi,
+}
 
 
 def categories(choice: FormerChoice, table: Mapping[str, str]) -> frozenset[str]:
