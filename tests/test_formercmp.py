@@ -386,24 +386,24 @@ def test_without_an_import_table_nothing_is_imported():
     assert ex.state == NO_DECISION
 
 
-def test_a_cookiebot_choice_is_imported():
-    eng = engine(
-        CONFIG + "former_cmp: {tool: cookiebot, import: {statistics: analytics, "
-        "marketing: social}}\n"
-    )
-    ex, _ = first_visit(eng, f"CookieConsent={COOKIEBOT}")
+@pytest.mark.parametrize(
+    ("tool", "table", "cookie"),
+    [
+        ("cookiebot", "statistics: analytics, marketing: social", f"CookieConsent={COOKIEBOT}"),
+        (
+            "didomi",
+            "audiencem-hJxaeGrR: analytics, publicite-tFRF4d39: social",
+            f"didomi_token={didomi_token()}",
+        ),
+    ],
+)
+def test_a_cookiebot_or_didomi_choice_is_imported(tool, table, cookie):
+    eng = engine(CONFIG + f"former_cmp: {{tool: {tool}, import: {{{table}}}}}\n")
+    ex, plan = first_visit(eng, cookie)
     assert ex.state.categories == {"analytics"} and ex.state.decided_at == CLOSED_AT
-
-
-def test_a_didomi_choice_is_imported():
-    eng = engine(
-        CONFIG + "former_cmp: {tool: didomi, import: {audiencem-hJxaeGrR: analytics, "
-        "publicite-tFRF4d39: social}}\n"
-    )
-    ex, plan = first_visit(eng, f"didomi_token={didomi_token()}")
-    assert ex.state.categories == {"analytics"} and ex.state.decided_at == CLOSED_AT
-    assert ex.report.decision == "import:didomi"
-    assert any(v.startswith("didomi_token=; Max-Age=0") for k, v in plan.headers)  # retired
+    assert ex.report.decision == f"import:{tool}"
+    name = cookie.split("=")[0]
+    assert any(v.startswith(f"{name}=; Max-Age=0") for k, v in plan.headers)  # retired
 
 
 def test_the_neutralised_didomi_never_loads():

@@ -1664,16 +1664,20 @@ async def test_gpc_refuses_advertising_even_on_accept_all(
         assert "advertising" not in (await resp.json())["categories"]
 
 
-def former_tools_cookies(tool: str, chosen: float) -> str:
-    """The Cookie header of a visitor who chose with the site's former tool at `chosen`:
-    analytics (OneTrust's C0002, the site's Didomi purpose audiencem) accepted, advertising
-    refused."""
+def former_tool(tool: str, chosen: float) -> tuple[str, str, str]:
+    """The import table, and the Cookie header and the name of the cookie of a visitor who
+    chose with the site's former tool at `chosen`: analytics (OneTrust's C0002, the site's
+    Didomi purpose audiencem) accepted, advertising refused."""
     when = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(chosen))
     if tool == "onetrust":
         return (
-            "OptanonConsent=isGpcEnabled=0&datestamp=x&version=202501.1.0&consentId=d52f49ab"
-            "&interactionCount=1&landingPath=NotLandingPage&groups=C0001%3A1%2CC0002%3A1"
-            f"%2CC0004%3A0&AwaitingReconsent=false; OptanonAlertBoxClosed={when}"
+            "C0002: analytics, C0004: advertising",
+            (
+                "OptanonConsent=isGpcEnabled=0&datestamp=x&version=202501.1.0&consentId=d52f49ab"
+                "&interactionCount=1&landingPath=NotLandingPage&groups=C0001%3A1%2CC0002%3A1"
+                f"%2CC0004%3A0&AwaitingReconsent=false; OptanonAlertBoxClosed={when}"
+            ),
+            "OptanonConsent",
         )
     token = {
         "user_id": "1784114c-f8b3-6590-a6df-b9fb240bdea5",
@@ -1683,31 +1687,20 @@ def former_tools_cookies(tool: str, chosen: float) -> str:
         "purposes": {"enabled": ["audiencem-hJxaeGrR"], "disabled": ["publicite-tFRF4d39"]},
         "version": 2,
     }
-    return "didomi_token=" + base64.b64encode(json.dumps(token).encode()).decode()
+    return (
+        "audiencem-hJxaeGrR: analytics, publicite-tFRF4d39: advertising",
+        "didomi_token=" + base64.b64encode(json.dumps(token).encode()).decode(),
+        "didomi_token",
+    )
 
 
-@pytest.mark.parametrize(
-    ("tool", "groups", "retired"),
-    [
-        ("onetrust", "C0002: analytics, C0004: advertising", "OptanonConsent"),
-        (
-            "didomi",
-            "audiencem-hJxaeGrR: analytics, publicite-tFRF4d39: advertising",
-            "didomi_token",
-        ),
-    ],
-)
+@pytest.mark.parametrize("tool", ["onetrust", "didomi"])
 async def test_a_former_tools_choice_is_imported_once_and_kept_as_proof(
-    start_proxy,
-    origin: str,
-    client: aiohttp.ClientSession,
-    tmp_path: Path,
-    tool: str,
-    groups: str,
-    retired: str,
+    start_proxy, origin: str, client: aiohttp.ClientSession, tmp_path: Path, tool: str
 ) -> None:
     """A returning visitor of a site that ran OneTrust or Didomi is not asked again: their
     stored choice becomes the proxy's consent cookie on the first request, with its date."""
+    groups, former, retired = former_tool(tool, time.time() - 30 * 86400)
     proxy = await start_proxy(
         origin,
         (
@@ -1715,7 +1708,6 @@ async def test_a_former_tools_choice_is_imported_once_and_kept_as_proof(
             f"former_cmp: {{tool: {tool}, import: {{{groups}}}}}\n"
         ),
     )
-    former = former_tools_cookies(tool, time.time() - 30 * 86400)
     async with client.get(
         proxy + "/page", headers={"Cookie": former, "Sec-Fetch-Dest": "document"}
     ) as resp:
