@@ -1,11 +1,12 @@
 """The site's former consent tool: its stored choice read from the real cookie formats
 (OneTrust's OptanonConsent + OptanonAlertBoxClosed, Cookiebot's CookieConsent, Didomi's
-didomi_token), mapped to
+didomi_token, vanilla-cookieconsent's cc_cookie), mapped to
 the config's categories, imported once; its scripts and loaders neutralised for good."""
 
 import base64
 import json
 import time
+from urllib.parse import quote
 
 import pytest
 
@@ -60,6 +61,24 @@ def didomi_token(**changed: object) -> str:
         **changed,
     }
     return base64.b64encode(json.dumps(token, separators=(",", ":")).encode()).decode()
+
+
+def cc_cookie(**changed: object) -> str:
+    """A cc_cookie as vanilla-cookieconsent v3 writes it (src/utils/cookies.js: the saved
+    content JSON.stringify'd, then encodeURIComponent): analytics accepted at CLOSED, ads not."""
+    content = {
+        "categories": ["necessary", "analytics"],
+        "revision": 0,
+        "data": None,
+        "consentTimestamp": "2026-07-01T09:00:00.000Z",
+        "consentId": "0f7b8c9e-2d1a-4e3b-9c5d-6a7b8c9d0e1f",
+        "services": {"necessary": [], "analytics": ["ga"], "ads": []},
+        "languageCode": "en",
+        "lastConsentTimestamp": CLOSED,
+        "expirationTime": 1_801_330_400_123,
+        **changed,
+    }
+    return quote(json.dumps(content, separators=(",", ":")), safe="!'()*-._~")
 
 
 CONFIG = """\
@@ -180,10 +199,44 @@ def test_didomi_tokens_that_hold_no_choice_import_nothing(value):
     assert read_choice("didomi", {"didomi_token": value}) is None
 
 
+def test_a_vanilla_cookieconsent_choice_and_its_time_are_read():
+    choice = read_choice("vanilla-cookieconsent", {"cc_cookie": cc_cookie()})
+    assert choice == FormerChoice(
+        "vanilla-cookieconsent",
+        frozenset({"necessary", "analytics"}),
+        frozenset({"ads"}),
+        CLOSED_AT,
+    )
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        cc_cookie(lastConsentTimestamp=None),
+        cc_cookie(lastConsentTimestamp="2026-08-01T10:00:00"),  # no zone
+        cc_cookie(categories="analytics"),
+        cc_cookie(categories=["analytics", 1]),
+        cc_cookie(services=None),
+        cc_cookie(categories=["analytics", "social"]),  # a category the site never defined
+        # v2's cookie (level, last_consent_update): not read
+        quote(
+            '{"level":["necessary","analytics"],"revision":0,"data":null,"rfc_cookie":true,'
+            f'"consent_date":"{CLOSED}","last_consent_update":"{CLOSED}"}}'
+        ),
+        quote("[" * 8000),
+        quote('{"revision": ' + "9" * 5000 + "}"),
+        "%7B",
+    ],
+)
+def test_cc_cookies_that_hold_no_choice_import_nothing(value):
+    assert read_choice("vanilla-cookieconsent", {"cc_cookie": value}) is None
+
+
 @pytest.mark.parametrize(
     ("tool", "cookies"),
     [
         ("cookiebot", {"CookieConsent": "a" * 80000}),
+        ("vanilla-cookieconsent", {"cc_cookie": "%5B" * 27000}),
         ("onetrust", {"OptanonConsent": "groups=" + "a" * 80000, "OptanonAlertBoxClosed": CLOSED}),
         ("didomi", {"didomi_token": "e" * 80000}),
         ("didomi", {"didomi_token": base64.b64encode(b"[" * 60000).decode()}),
@@ -395,6 +448,7 @@ def test_without_an_import_table_nothing_is_imported():
             "audiencem-hJxaeGrR: analytics, publicite-tFRF4d39: social",
             f"didomi_token={didomi_token()}",
         ),
+        ("vanilla-cookieconsent", "analytics: analytics, ads: social", f"cc_cookie={cc_cookie()}"),
     ],
 )
 def test_a_cookiebot_or_didomi_choice_is_imported(tool, table, cookie):
@@ -404,6 +458,13 @@ def test_a_cookiebot_or_didomi_choice_is_imported(tool, table, cookie):
     assert ex.report.decision == f"import:{tool}"
     name = cookie.split("=")[0]
     assert any(v.startswith(f"{name}=; Max-Age=0") for k, v in plan.headers)  # retired
+
+
+def test_the_neutralised_vanilla_cookieconsent_never_runs():
+    policy = Policy(parse_config(CONFIG + "former_cmp: {tool: vanilla-cookieconsent}\n"))
+    everything = ConsentState(True, frozenset({"analytics", "social"}), frozenset())
+    assert policy.blocked_inline(b"CookieConsent.run({categories: {}});", everything) is not None
+    assert not policy.cookie_allowed("cc_cookie", everything)
 
 
 def test_the_neutralised_didomi_never_loads():
@@ -464,7 +525,7 @@ def test_the_former_tools_loader_is_neutralised_in_the_page():
     [
         (
             "former_cmp: {tool: trustarc}\n",
-            "former_cmp.tool must be one of onetrust, cookiebot, didomi",
+            "former_cmp.tool must be one of onetrust, cookiebot, didomi, vanilla-cookieconsent",
         ),
         ("former_cmp: {import: {C0002: analytics}}\n", "former_cmp needs tool"),
         ("former_cmp: {tool: onetrust, import: {C0001: necessary}}\n", "not an optional category"),

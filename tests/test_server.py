@@ -28,6 +28,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 import brotli
@@ -1667,7 +1668,7 @@ async def test_gpc_refuses_advertising_even_on_accept_all(
 def former_tool(tool: str, chosen: float) -> tuple[str, str, str]:
     """The import table, and the Cookie header and the name of the cookie of a visitor who
     chose with the site's former tool at `chosen`: analytics (OneTrust's C0002, the site's
-    Didomi purpose audiencem) accepted, advertising refused."""
+    Didomi purpose audiencem, its CookieConsent category) accepted, advertising refused."""
     when = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(chosen))
     if tool == "onetrust":
         return (
@@ -1678,6 +1679,18 @@ def former_tool(tool: str, chosen: float) -> tuple[str, str, str]:
                 f"%2CC0004%3A0&AwaitingReconsent=false; OptanonAlertBoxClosed={when}"
             ),
             "OptanonConsent",
+        )
+    if tool == "vanilla-cookieconsent":
+        saved = {
+            "categories": ["necessary", "analytics"],
+            "consentTimestamp": when,
+            "services": {"necessary": [], "analytics": [], "ads": []},
+            "lastConsentTimestamp": when,
+        }
+        return (
+            "analytics: analytics, ads: advertising",
+            "cc_cookie=" + quote(json.dumps(saved, separators=(",", ":")), safe="!'()*-._~"),
+            "cc_cookie",
         )
     token = {
         "user_id": "1784114c-f8b3-6590-a6df-b9fb240bdea5",
@@ -1694,12 +1707,13 @@ def former_tool(tool: str, chosen: float) -> tuple[str, str, str]:
     )
 
 
-@pytest.mark.parametrize("tool", ["onetrust", "didomi"])
+@pytest.mark.parametrize("tool", ["onetrust", "didomi", "vanilla-cookieconsent"])
 async def test_a_former_tools_choice_is_imported_once_and_kept_as_proof(
     start_proxy, origin: str, client: aiohttp.ClientSession, tmp_path: Path, tool: str
 ) -> None:
-    """A returning visitor of a site that ran OneTrust or Didomi is not asked again: their
-    stored choice becomes the proxy's consent cookie on the first request, with its date."""
+    """A returning visitor of a site that ran OneTrust, Didomi or vanilla-cookieconsent is not
+    asked again: their stored choice becomes the proxy's consent cookie on the first request,
+    with its date."""
     groups, former, retired = former_tool(tool, time.time() - 30 * 86400)
     proxy = await start_proxy(
         origin,

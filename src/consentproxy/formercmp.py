@@ -5,8 +5,9 @@ Only a choice the visitor made counts: OneTrust's OptanonConsent with the banner
 (OptanonAlertBoxClosed, the time of the choice) and no reconsent pending; Cookiebot's
 CookieConsent given explicitly (`method:'explicit'`) with its time (`utc`); Didomi's
 didomi_token naming the site's purposes enabled or disabled, with the time of its last update
-(`updated`). Defaults that were never answered, implied consent and regions where the tool
-asked nothing are no choice.
+(`updated`); vanilla-cookieconsent's cc_cookie (written only when a category is accepted or
+refused: a button, or the site's call) with the time of its last change. Defaults that were
+never answered, implied consent and regions where the tool asked nothing are no choice.
 """
 
 from __future__ import annotations
@@ -18,14 +19,16 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeGuard
 from urllib.parse import parse_qsl, unquote
 
 from consentproxy.httpheaders import number
 
-TOOLS = ("onetrust", "cookiebot", "didomi")
+TOOLS = ("onetrust", "cookiebot", "didomi", "vanilla-cookieconsent")
 # The groups each tool stores, as its documentation names them (OneTrust's ids are the
 # site's own: C0002, 2, or any the site created; Didomi's purposes too: its ids, or the
-# site's own custom ones, audiencem-hJxaeGrR).
+# site's own custom ones, audiencem-hJxaeGrR; vanilla-cookieconsent's categories too:
+# the names the site's CookieConsent.run gave them, analytics).
 COOKIEBOT_GROUPS = ("preferences", "statistics", "marketing")
 # Each from a field's start (from every character, 8 KB of one a visitor sends cost 200 ms
 # a request: helper-111).
@@ -46,6 +49,7 @@ TOOL_COOKIES = {
     "onetrust": ("OptanonConsent", "OptanonAlertBoxClosed"),
     "cookiebot": ("CookieConsent",),
     "didomi": ("didomi_token",),
+    "vanilla-cookieconsent": ("cc_cookie",),
 }
 
 
@@ -71,11 +75,8 @@ def _onetrust(consent: str | None, closed: str | None) -> FormerChoice | None:
     fields = dict(parse_qsl(consent, keep_blank_values=True))
     if fields.get("AwaitingReconsent", "").lower() == "true":
         return None
-    try:
-        decided = datetime.fromisoformat(unquote(closed))  # Python 3.11+: "Z" too
-    except ValueError:
-        return None
-    if decided.tzinfo is None:
+    decided = _instant(unquote(closed))
+    if decided is None:
         return None
     groups = dict(_OPTANON_GROUP_RE.findall(fields.get("groups", "")))
     if not groups:
@@ -84,7 +85,7 @@ def _onetrust(consent: str | None, closed: str | None) -> FormerChoice | None:
         "onetrust",
         frozenset(g for g, v in groups.items() if v == "1"),
         frozenset(g for g, v in groups.items() if v == "0"),
-        int(decided.timestamp()),
+        decided,
     )
 
 
@@ -122,32 +123,77 @@ def _didomi(token: str | None) -> FormerChoice | None:
     euconsent-v2, not here."""
     if not token:
         return None
-    try:  # (all linear; deep nesting a visitor sends is a RecursionError, not a 500)
-        fields = json.loads(base64.b64decode(unquote(token), validate=True))
-    except (ValueError, binascii.Error, RecursionError):
-        return None
-    if not isinstance(fields, dict) or not isinstance(fields.get("updated"), str):
-        return None
     try:
-        decided = datetime.fromisoformat(fields["updated"])
-    except ValueError:
+        fields = _json(base64.b64decode(unquote(token), validate=True).decode())
+    except (ValueError, binascii.Error):
         return None
-    purposes = fields.get("purposes")
-    if decided.tzinfo is None or not isinstance(purposes, dict):
+    if not isinstance(fields, dict):
+        return None
+    decided, purposes = _instant(fields.get("updated")), fields.get("purposes")
+    if decided is None or not isinstance(purposes, dict):
         return None
     answered = [purposes.get("enabled", []), purposes.get("disabled", [])]
-    if not all(isinstance(ids, list) and all(isinstance(i, str) for i in ids) for ids in answered):
+    if not all(_names(ids) for ids in answered):
         return None
     granted, refused = frozenset(answered[0]), frozenset(answered[1])
     if not granted | refused or granted & refused:
         return None
-    return FormerChoice("didomi", granted, refused, int(decided.timestamp()))
+    return FormerChoice("didomi", granted, refused, decided)
+
+
+def _vanilla_cookieconsent(cookie: str | None) -> FormerChoice | None:
+    """cc_cookie=%7B%22categories%22%3A%5B%22necessary%22%2C%22analytics%22%5D%2C%22revision
+    %22%3A0%2C...%22consentTimestamp%22%3A%22...%22%2C...%22services%22%3A%7B%22necessary%22
+    %3A%5B%5D%2C%22analytics%22%3A%5B%5D%7D%2C...%22lastConsentTimestamp%22%3A%22...%22%7D:
+    URL-encoded JSON of the accepted categories and, in `services`, every category the site
+    defined (orestbida/cookieconsent v3, src/utils/cookies.js saveCookiePreferences and
+    setCookie: written only by acceptCategory, from its buttons or the site's own call; v2's
+    cookie, `level` and `last_consent_update`, is not read)."""
+    if not cookie:
+        return None
+    fields = _json(unquote(cookie))
+    if not isinstance(fields, dict):
+        return None
+    decided = _instant(fields.get("lastConsentTimestamp"))
+    accepted, services = fields.get("categories"), fields.get("services")
+    if decided is None or not _names(accepted) or not isinstance(services, dict):
+        return None
+    granted = frozenset(accepted)
+    if not granted <= services.keys():
+        return None
+    return FormerChoice("vanilla-cookieconsent", granted, frozenset(services) - granted, decided)
+
+
+def _json(text: str) -> object:
+    """A JSON value a visitor sent, or None (all linear; deep nesting is a RecursionError,
+    5000 digits a ValueError: each would be a 500)."""
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _instant(text: object) -> int | None:
+    """Unix seconds of an ISO date-time with its zone ("2021-03-17T16:46:32.344Z"), or None."""
+    if not isinstance(text, str):
+        return None
+    try:
+        when = datetime.fromisoformat(text)  # Python 3.11+: "Z" too
+    except ValueError:
+        return None
+    return None if when.tzinfo is None else int(when.timestamp())
+
+
+def _names(value: object) -> TypeGuard[list[str]]:
+    """Whether a JSON value is a list of strings."""
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
 _READERS: dict[str, Callable[..., FormerChoice | None]] = {
     "onetrust": _onetrust,
     "cookiebot": _cookiebot,
     "didomi": _didomi,
+    "vanilla-cookieconsent": _vanilla_cookieconsent,
 }
 
 
