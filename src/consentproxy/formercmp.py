@@ -147,8 +147,9 @@ def _vanilla_cookieconsent(cookie: str | None) -> FormerChoice | None:
     %3A%5B%5D%2C%22analytics%22%3A%5B%5D%7D%2C...%22lastConsentTimestamp%22%3A%22...%22%7D:
     URL-encoded JSON of the accepted categories and, in `services`, every category the site
     defined (orestbida/cookieconsent v3, src/utils/cookies.js saveCookiePreferences and
-    setCookie: written only by acceptCategory, from its buttons or the site's own call; v2's
-    cookie, `level` and `last_consent_update`, is not read)."""
+    setCookie: written only by acceptCategory, from its buttons or the site's own call;
+    src/utils/general.js gives every category a `services` key; v2's cookie, `level` and
+    `last_consent_update`, is not read)."""
     if not cookie:
         return None
     fields = _json(unquote(cookie))
