@@ -161,6 +161,29 @@ class _OriginConnector(aiohttp.TCPConnector):
         return None
 
 
+# Headers aiohttp's client would add that the origin gets only from the visitor.
+NOT_ADDED = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
+_NOT_ADDED = CIMultiDict((name, None) for name in NOT_ADDED)
+
+
+class _OriginRequest(aiohttp.ClientRequest):
+    """aiohttp's request to the origin, its headers taken as the engine made them: Host,
+    then the engine's list (which has no Host) in one copy, and none of aiohttp's own
+    (NOT_ADDED). aiohttp's client went over them one by one in Python, twice more, looking
+    for a Host and for its own headers, and built its skip list again on each request
+    (~26,000 instructions a request, callgrind; a text response took ~1,040,000)."""
+
+    def update_headers(self, headers: Any) -> None:
+        host = self.url.host_port_subcomponent
+        assert host is not None  # (an absolute URL: _origin_url's)
+        self.headers = CIMultiDict(((hdrs.HOST, host),))
+        if headers:
+            self.headers.extend(headers)
+
+    def update_auto_headers(self, skip_auto_headers: Any) -> None:
+        self._skip_auto_headers = _NOT_ADDED
+
+
 class ProxyServer:
     """Owns the upstream client session; `handle` serves one visitor request."""
 
@@ -238,11 +261,13 @@ class ProxyServer:
                 total=None, sock_connect=CONNECT_TIMEOUT, sock_read=READ_TIMEOUT
             ),
             # (nothing the visitor did not send: aiohttp would add these)
-            "skip_auto_headers": ("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
+            "skip_auto_headers": NOT_ADDED,
             "max_field_size": ORIGIN_FIELD_BYTES,
             "max_headers": ORIGIN_HEADERS,
         }
-        self.session = aiohttp.ClientSession(connector=connector, **settings)
+        self.session = aiohttp.ClientSession(
+            connector=connector, request_class=_OriginRequest, **settings
+        )
         # WebSocket handshakes' own (ws_connect follows redirects, which nothing else asks):
         # one sharing the connector, so that the middleware costs other requests nothing.
         self.ws_session = aiohttp.ClientSession(
