@@ -2,9 +2,11 @@
 `serve` ignores HUP: the third of a second of imports that follows is part of its start,
 and HUP's default, ending the process, would turn a `systemctl reload` or a logrotate sent
 then into an outage. `cli.cmd_serve` keeps it ignored until the loop has its handler.
-Ctrl-C before a loop's handler (a start, a command reading a file) ends with 130, as a
-shell counts an interrupt, and no traceback."""
+Ctrl-C before a loop's handler (a start, a command reading a file) ends the process by
+SIGINT, as Python does on an interrupt nobody catches, with no traceback: a shell's loop
+around the command stops (an exit with 130 reads as an interrupt handled, and it went on)."""
 
+import os
 import signal
 import sys
 
@@ -16,8 +18,10 @@ def main() -> int:
         from consentproxy.cli import main as run
 
         return run()
-    except KeyboardInterrupt:  # (Ctrl-C in a start or a read: no traceback; a shell's 130)
-        return 130
+    except KeyboardInterrupt:  # (Ctrl-C in a start or a read: no traceback)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+        return 130  # (a shell's figure, where the signal did not end the process)
 
 
 if __name__ == "__main__":
