@@ -1600,6 +1600,15 @@ def test_a_summary_shows_cookie_names_printable_and_at_most_20_of_each_kind():
     assert summary.endswith("c18 and 4981 more") and len(summary) < 200
 
 
+def test_a_summary_shows_what_was_neutralised_printable_once_and_at_most_20():
+    """The page names its tags as it likes (`<x\x1b[2J style=...>` is recorded as written),
+    and 3,000 pixels made a comment of 66,000 characters."""
+    held = [("facebook-pixel", "x\x1b[2j"), *(("facebook-pixel", f"img{i}") for i in range(3000))]
+    summary = Report(neutralised=[*held, ("facebook-pixel", "img0")]).summary()
+    assert "neutralised: facebook-pixel <x\\x1b[2j>, facebook-pixel <img0>, " in summary
+    assert "\x1b" not in summary and summary.endswith("<img18> and 2981 more")
+
+
 def test_redirects_to_a_per_request_upstream_are_made_relative_to_the_visitor(engine):
     ex = engine.begin(
         Request("GET", "/", [("Host", "www.example.com")], upstream="http://www.example.com:8080")
@@ -1937,15 +1946,33 @@ def test_connect_is_refused(engine):
     assert ex.local_response(b"").status == 400
 
 
-@pytest.mark.parametrize("method", ["TRACE", "trace"])
+@pytest.mark.parametrize("method", ["TRACE", "trace", "TRACK"])
 def test_trace_is_refused_as_nginx_refuses_it(engine, method):
-    """An origin that answers TRACE echoed the request as the proxy sent it, with this
-    deployment's CDN-Loop id (and X-Forwarded-For): nothing a visitor needs (nginx answers
-    405 to TRACE whatever it proxies)."""
+    """An origin that answers TRACE (or TRACK, IIS's) echoed the request as the proxy sent
+    it, with this deployment's CDN-Loop id (and X-Forwarded-For): nothing a visitor needs
+    (nginx answers 405 to TRACE whatever it proxies). The 405 says what is allowed."""
     ex = engine.begin(Request(method, "/", [("Host", "h.example")]))
     assert ex.is_local
     refused = ex.local_response(b"")
-    assert refused.status == 405 and b"TRACE" in refused.body
+    assert refused.status == 405 and method.encode() in refused.body
+    assert header(refused.headers, "allow") == "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("POST", "state", "GET, HEAD"),
+        ("GET", "choice", "POST"),
+        ("GET", "csp-report", "POST"),
+        ("GET", "me/erase", "POST"),
+    ],
+)
+def test_an_endpoint_s_405_says_what_it_allows(engine, method, path, allow):
+    """RFC 9110 (15.5.6): a 405 carries Allow; the endpoints' said "use POST" alone."""
+    prefix = engine.config.prefix
+    ex = engine.begin(Request(method, prefix + path, [("Host", "h.example")]))
+    refused = ex.local_response(b"")
+    assert refused.status == 405 and header(refused.headers, "allow") == allow
 
 
 @pytest.mark.parametrize(

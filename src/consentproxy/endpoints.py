@@ -144,6 +144,13 @@ def _plain(status: int, message: str) -> LocalResponse:
     )
 
 
+def _not_allowed(allow: str, message: str) -> LocalResponse:
+    """A 405 with the Allow that RFC 9110 (15.5.6) asks of it."""
+    refused = _plain(405, message)
+    refused.headers.append(("Allow", allow))
+    return refused
+
+
 def _json(status: int, data: object) -> LocalResponse:
     return LocalResponse(
         status,
@@ -335,7 +342,7 @@ class Endpoints:
             "GET",
             "HEAD",
         ):
-            return _plain(405, "use GET")
+            return _not_allowed("GET, HEAD", "use GET")
         if path == SCRIPT:
             return self._script(ex.req.target, header(ex.req.headers, "accept-encoding"))
         if path == "state":
@@ -374,19 +381,19 @@ class Endpoints:
             return self._declaration(ex)
         if path == "choice":
             if method != "POST":
-                return _plain(405, "use POST with action=accept-all|reject-all|save")
+                return _not_allowed("POST", "use POST with action=accept-all|reject-all|save")
             return _cross_site(ex) or self._choice(ex, body)
         if path == CSP_REPORT:
             if method != "POST":
-                return _plain(405, "use POST")
+                return _not_allowed("POST", "use POST")
             return self._csp_report(ex, body)
         if path == GRANT:
             if method != "POST":
-                return _plain(405, 'use POST with {"service": NAME, "url": URL}')
+                return _not_allowed("POST", 'use POST with {"service": NAME, "url": URL}')
             return _cross_site(ex) or self._grant(ex, body)
         if path == FRAME:
             if method not in ("GET", "HEAD"):
-                return _plain(405, "use GET")
+                return _not_allowed("GET, HEAD", "use GET")
             return self._frame(ex)
         if path == "healthz":  # liveness: the process answers
             return _plain(200, "ok")
@@ -396,7 +403,7 @@ class Endpoints:
             return _me(ex, records, self._record_ids(ex))
         if path == "me/erase":
             if method != "POST":
-                return _plain(405, "use POST")
+                return _not_allowed("POST", "use POST")
             return _cross_site(ex) or self._erase(ex, body, records)
         return _plain(404, "not found")
 

@@ -161,6 +161,10 @@ QUOTED_URL_HEADERS = {
     "alt-svc": "alt-svc",
 }
 QUOTED_RE = re.compile(r'"((?:[^"\\]|\\.)*)"')  # a JSON or structured-field string
+# Methods whose answer echoes the request as the proxy sent it (TRACE, and IIS's TRACK):
+# refused, never passed on; a 405's Allow lists the methods that are.
+ECHOES = ("TRACE", "TRACK")
+PASSED_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
 PAGE_CACHE_HEADERS = ("etag", "last-modified", "vary", "cache-control")  # replaced on pages
 CACHE_LISTS = frozenset({"vary", "cache-control"})  # (their lines read as one: joined)
 # What a cache in front reads instead of Cache-Control (RFC 9213's CDN-Cache-Control and a
@@ -546,11 +550,10 @@ class Exchange:
             return self.enforced
         if self.error is not None:
             status, why = self.error
-            return LocalResponse(
-                status,
-                [("Content-Type", "text/plain; charset=utf-8"), ("Cache-Control", "no-store")],
-                why.encode(),
-            )
+            head = [("Content-Type", "text/plain; charset=utf-8"), ("Cache-Control", "no-store")]
+            if status == 405:  # (RFC 9110 15.5.6: a 405 says what is allowed)
+                head.append(("Allow", PASSED_METHODS))
+            return LocalResponse(status, head, why.encode())
         engine = self.engine
         resp = engine.endpoints.handle(self, body, engine.records, engine.probes)
         if resp.csp_violations:
@@ -1492,7 +1495,7 @@ class Engine:
 
     def refusal(self, req: Request) -> tuple[int, str] | None:
         """What no request may be, whichever adapter parsed it: a target that is not a
-        path (CONNECT, absolute or authority form, '@' tricks), TRACE, a bad or doubled
+        path (CONNECT, absolute or authority form, '@' tricks), TRACE or TRACK, a bad or doubled
         Host, a control character (but tab) in a header value, a head larger than the limits."""
         limits, target, head = self.config.limits, req.target, req.parsed
         if len(target) > limits.header_line_bytes:
@@ -1504,10 +1507,10 @@ class Engine:
             return 431, "request header fields too large\n"
         if req.method == "CONNECT" or not target.startswith("/"):
             return 400, "the request target must be a path: this is no forward proxy\n"
-        if req.method.upper() == "TRACE":  # (any case: an origin may read trace as TRACE)
+        if req.method.upper() in ECHOES:  # (any case: an origin may read trace as TRACE)
             # An origin's echo would show what the proxy adds (its CDN-Loop id, the
             # X-Forwarded-* it writes); refused as nginx refuses it, whatever it proxies.
-            return 405, "TRACE is not served: the proxy does not pass it to the site\n"
+            return 405, f"{req.method} is not served: the proxy does not pass it to the site\n"
         if head.bad_host:
             return 400, "invalid Host header\n"
         if not head.sendable:  # (as serve's parser refuses: smuggled to the origin else)

@@ -9,7 +9,7 @@ from typing import Any
 
 from consentproxy.printable import printable
 
-SUMMARY_NAMES = 20  # a summary's cookie names of each kind (the others counted)
+SUMMARY_NAMES = 20  # a summary's names of each kind (the others counted)
 
 
 @dataclass(slots=True)  # one a request: slots make building it a third cheaper
@@ -61,18 +61,17 @@ class Report:
             if names:
                 parts.append(f"{what}: {_listed(names)}")
         if self.neutralised:
-            parts.append(
-                "neutralised: " + ", ".join(f"{svc} <{tag}>" for svc, tag in self.neutralised)
-            )
+            parts.append(f"neutralised: {_listed([f'{s} <{t}>' for s, t in self.neutralised])}")
         if self.banner:
             parts.append("banner injected")
         return "; ".join(parts)
 
 
 def _listed(names: Sequence[str]) -> str:
-    """Cookie names as a summary shows them: a visitor and an origin name them as they like,
-    and mitmproxy's console showed their control characters raw, the thousands of an
-    origin's Set-Cookie lines as one comment; each name once, printable, SUMMARY_NAMES."""
+    """Names as a summary shows them: a visitor, an origin and a page name cookies and tags
+    as they like, and mitmproxy's console showed their control characters raw, the
+    thousands of an origin's Set-Cookie lines (or a page's pixels) as one comment; each
+    name once, printable, SUMMARY_NAMES."""
     distinct = list(dict.fromkeys(names))
     shown = ", ".join(printable(n) for n in distinct[:SUMMARY_NAMES])
     more = len(distinct) - SUMMARY_NAMES
