@@ -58,6 +58,10 @@ TOOL_COOKIES = {
 BANNERS = {
     "OneTrust": ("#onetrust-banner-sdk", "#onetrust-reject-all-handler"),
     "Cookiebot": ("#CybotCookiebotDialog", "#CybotCookiebotDialogBodyButtonDecline"),
+    "Didomi": ("#didomi-notice", "[id^=didomi-notice-disagree-button]"),
+    # (its consent modal, class cm; the buttons' data-role: orestbida/cookieconsent v3's
+    # src/core/modals/consentModal.js)
+    "vanilla-cookieconsent": ("#cc-main .cm", "#cc-main .cm [data-role=necessary]"),
 }
 
 

@@ -355,7 +355,7 @@ class Judge:
             pass  # (no banner goes in what is no document, nor in the site's error page)
         elif not self.state.decided and not page.banner.get("shown"):
             looked = (  # (through the proxy, consentproxy's alone is looked for)
-                f"neither consentproxy's nor a {' or '.join(formercmp.BANNERS)} one"
+                f"neither consentproxy's nor the site's own ({', '.join(formercmp.BANNERS)})"
                 if self.direct
                 else "consentproxy's was not shown"
             )

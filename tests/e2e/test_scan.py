@@ -254,6 +254,20 @@ TRICKY = {  # path -> (status, content type, body)
         + 'id="onetrust-accept-btn-handler">Accept All</button><button '
         + 'id="onetrust-reject-all-handler">Reject All</button></div>',
     ),
+    "/own-didomi": (  # Didomi's notice, as its SDK builds it
+        200,
+        "text/html",
+        '<div id="didomi-host"><div id="didomi-notice"><p>We use cookies.</p><button '
+        + 'id="didomi-notice-agree-button">Agree</button><button '
+        + 'id="didomi-notice-disagree-button">Disagree</button></div></div>',
+    ),
+    "/own-cc": (  # vanilla-cookieconsent v3's consent modal, as its script builds it
+        200,
+        "text/html",
+        '<div id="cc-main"><div class="cm-wrapper"><div class="cm cm--box" role="dialog">'
+        + '<p>We use cookies.</p><button class="cm__btn" data-role="all">Accept all</button>'
+        + '<button class="cm__btn" data-role="necessary">Reject all</button></div></div></div>',
+    ),
     "/tall": (200, "text/html", '<div style="height:1000000px">tall</div>'),
     "/importing": (  # what the guard cannot hook: only csp: enforce stops it
         200,
@@ -414,7 +428,7 @@ def test_a_scan_sees_late_trackers_and_sockets_and_never_calls_a_failed_page_cle
     assert len({p["screenshot"] for p in pages.values() if p["screenshot"]}) == 6
 
 
-LEFT = "/beacon,/storage,/after,/own-cmp,/hop,/tall"
+LEFT = "/beacon,/storage,/after,/own-cmp,/own-didomi,/own-cc,/hop,/tall"
 
 
 @pytest.fixture(scope="module")
@@ -452,11 +466,17 @@ def test_storage_is_judged_and_charged_to_the_page_that_added_it(left):
 
 
 def test_a_sites_own_consent_banner_is_no_missing_banner(left):
-    """A site with its own OneTrust banner, scanned --direct, got banner-missing."""
+    """A site with its own OneTrust banner, scanned --direct, got banner-missing; so did one
+    with a Didomi or vanilla-cookieconsent banner once those could be imported."""
     pages = left[1]
-    assert pages["/own-cmp"]["banner"]["tool"] == "OneTrust"
-    assert pages["/own-cmp"]["banner"]["reject_first_layer"]
-    assert pages["/own-cmp"]["violations"] == []
+    for path, tool in [
+        ("/own-cmp", "OneTrust"),
+        ("/own-didomi", "Didomi"),
+        ("/own-cc", "vanilla-cookieconsent"),
+    ]:
+        assert pages[path]["banner"]["tool"] == tool
+        assert pages[path]["banner"]["reject_first_layer"]
+        assert pages[path]["violations"] == []
     (missing,) = [v for v in pages["/after"]["violations"] if v["kind"] == "banner-missing"]
     assert "neither consentproxy's nor" in missing["detail"]
 
