@@ -280,7 +280,7 @@ def test_the_english_check_catches_an_untranslated_purpose():
 
 # Issue 16's budget is 25 KiB (25,600 B): held at what consent.js weighs plus ~100 B, so growth
 # shows; a change that needs the room raises it, never past 25 * 1024.
-SCRIPT_BUDGET = 24_900
+SCRIPT_BUDGET = 25_000
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)

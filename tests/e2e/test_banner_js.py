@@ -1308,6 +1308,24 @@ async def test_an_inline_script_a_held_one_inserts_writes_in_its_place_not_over_
     assert await site.page.locator("#consentproxy").count() == 1
 
 
+FROZEN = (
+    "<script>Object.defineProperty(Document.prototype, 'createElement', {writable: false});"
+    " Object.defineProperty(Document.prototype, 'write', {writable: false});</script>"
+    + held("google-analytics", "analytics", "window.__first = 1;")
+    + held("google-tag-manager", "analytics", "window.__second = 1;")
+)
+
+
+async def test_a_page_s_read_only_document_methods_stop_no_restore(site: Site) -> None:
+    # (banner.js hooks createElement and write while a restored script runs: assigning
+    # one the page made read-only threw in strict mode, and no held script came back)
+    await site.open(page_html(body=FROZEN))
+    site.next_state = {"decided": True, "categories": ALL, "services": []}
+    await site.page.click("text=Accept all")
+    await site.page.wait_for_function("window.__second === 1", timeout=5000)
+    assert await site.page.evaluate("window.__first") == 1
+
+
 WAITING = (
     "<script>window.onload = function () { window.__siteOnload = (window.__siteOnload || 0) + 1;"
     " };</script>"

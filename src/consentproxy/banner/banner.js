@@ -206,31 +206,34 @@
         } catch (err) { setTimeout(function () { throw err; }); }
       });
     }
+    // (each hook put in a try: a page may have made the method read-only, and a throw here
+    // would stop every restore after it)
+    function put(o, k, fn) { try { o[k] = fn; } catch (e) {} }
     function hook() {
       if (hooked) return;
       hooked = true;
       var create = document.createElement;
-      document.createElement = function () {
+      put(document, 'createElement', function () {
         var el = create.apply(this, arguments), s = writer();
         if (s) made.set(el, s);
         return el;
-      };
+      });
       ['write', 'writeln'].forEach(function (n, ln) {
         var native = document[n];
-        document[n] = function () {
+        put(document, n, function () {
           var s = writer();
           if (!s) return native.apply(this, arguments);
           writes.set(s, (writes.get(s) || '') + [].join.call(arguments, '') + (ln ? '\n' : ''));
           Promise.resolve().then(function () { flush(s); });
-        };
+        });
       });
       [[window, 'load'], [document, 'DOMContentLoaded'], [window, 'DOMContentLoaded']].forEach(function (t) {
         var target = t[0], add = target.addEventListener;
-        target.addEventListener = function (type, fn) {
+        put(target, 'addEventListener', function (type, fn) {
           var r = add.apply(this || target, arguments);
           if (type === t[1] && (type === 'load' ? loaded : ready) && writer()) later(fn, target, type);
           return r;
-        };
+        });
       });
       var d = Object.getOwnPropertyDescriptor(window, 'onload');
       if (d && d.configurable && d.get && d.set) {
