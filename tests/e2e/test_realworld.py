@@ -56,7 +56,10 @@ PAGES = sorted((REALWORLD / "pages").glob("*.html"))
 TABS = 8  # pages visited at once
 # A page error naming a global: one the guard has a stand-in for must not be missing.
 NOT_DEFINED_RE = re.compile(r"([A-Za-z_$][\w$]*) is not defined")
-TIME_RE = re.compile(r"\d{10,}")  # seconds or milliseconds since 1970
+# A time in seconds or milliseconds since 1970, of 2020-2040 (an id of 10 digits, Google
+# Ads' conversion id say, outside that span stays itself: two loads are not made one).
+TIME_RE = re.compile(r"(?<![0-9])([0-9]{10})([0-9]{3})?(?![0-9])")
+TIMES = range(1_577_836_800, 2_208_988_800)
 QUIET_MS = 600  # no new request and the same text this long: the page has settled
 
 
@@ -258,7 +261,7 @@ def same_load(path: str) -> str:
     its query is (an ad call's ";grp=RANDOM;misc=TIME"), a time in it as TIME (HubSpot's
     "/analytics/" + the time rounded to 5 minutes + "/ID.js": the origin's visit and the
     proxy's minutes apart on a loaded machine)."""
-    return TIME_RE.sub("TIME", path.split(";")[0])
+    return TIME_RE.sub(lambda m: "TIME" if int(m[1]) in TIMES else m[0], path.split(";")[0])
 
 
 def text_lost(origin: str, proxied: str) -> list[str]:
