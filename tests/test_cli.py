@@ -275,8 +275,16 @@ def test_healthcheck_refuses_a_timeout_that_is_not_a_positive_number_of_seconds(
         (
             "path: /proc/consentproxy-test/r.sqlite3",
             (
-                "records.path /proc/consentproxy-test/r.sqlite3: /proc/consentproxy-test does not "
-                "exist and /proc, where it would be made, is not writable by this user ("
+                "records.path /proc/consentproxy-test/r.sqlite3: the directory "
+                "/proc/consentproxy-test does not exist; make it (writable by the user serve runs "
+                "as), or fix the path\n"
+            ),
+        ),
+        (
+            "path: typo/r.sqlite3",
+            (
+                "records.path {d}/typo/r.sqlite3: the directory {d}/typo does not exist; make it "
+                "(writable by the user serve runs as), or fix the path\n"
             ),
         ),
         (
@@ -323,6 +331,7 @@ def test_check_config_and_serve_refuse_a_records_store_that_can_never_open(
         err = capsys.readouterr().err
         assert err.startswith(f"consentproxy: {f}: {said.format(d=tmp_path)}")
         assert err.count("\n") == 1 and "pw" not in err
+        assert not (tmp_path / "typo").exists()  # (serve made it, and a store in it, unsaid)
 
 
 def test_check_config_refuses_a_records_file_it_cannot_write(tmp_path, capsys):

@@ -457,10 +457,8 @@ class SqliteStore(_SqlStore):
 
         if read_only:  # (a backup, a read-only mount: nothing written, not even the journal)
             target, uri = f"file:{quote(self.path)}?mode=ro", True
-        else:
+        else:  # (the file made if missing, never its directory: never_opens says so)
             target, uri = self.path, False
-            if self.path != ":memory:":
-                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         # Opened here, not by aiosqlite: a connect failing there leaves its thread to answer
         # a loop that may be closed by then (a traceback at exit).
         connection = await asyncio.to_thread(
@@ -652,18 +650,18 @@ def never_opens(target: str) -> str | None:
             f"records.path {path} is a directory; name a file in it, e.g. "
             f"{path / 'records.sqlite3'}"
         )
-    folder = next(p for p in path.parents if p.exists())  # (serve makes the ones missing)
+    if not path.parent.is_dir():  # (a typo in it: a new empty store elsewhere, unsaid)
+        return (
+            f"records.path {path}: the directory {path.parent} does not exist; make it "
+            "(writable by the user serve runs as), or fix the path"
+        )
     try:
-        with tempfile.TemporaryFile(dir=folder):
+        with tempfile.TemporaryFile(dir=path.parent):
             pass
     except OSError as e:
-        where = (
-            f"the directory {folder}"
-            if folder == path.parent
-            else f"{path.parent} does not exist and {folder}, where it would be made,"
-        )
         return (
-            f"records.path {path}: {where} is not writable by this user ({e.strerror}), and "
+            f"records.path {path}: the directory {path.parent} is not writable by this user "
+            f"({e.strerror}), and "
             "SQLite writes the file and its -wal and -shm journals there; name a file in a "
             "directory this user can write"
         )
