@@ -1026,6 +1026,8 @@ def test_records_erase_takes_one_visitor_s_records_away(tmp_path, capsys):
     ]
     assert main(["records", "erase", "abc", "--config", str(f)]) == 1  # (nothing left)
     assert main(["records", "show", "abc", "--config", str(f)]) == 1
+    said = capsys.readouterr()  # (as show says it: on stderr, nothing on stdout to read as done)
+    assert (said.out, said.err) == ("", "no records for abc: nothing erased\nno records for abc\n")
     assert main(["records", "show", "keep", "--config", str(f)]) == 0
     assert main(["records", "erase", "--config", str(f)]) == 2
     assert "records erase: give one consent id" in capsys.readouterr().err

@@ -967,8 +967,11 @@ def cmd_records_erase(args: argparse.Namespace) -> int:
     """An erasure asked of the operator (art. 17: by e-mail, the id read from `me`)."""
     cid = _consent_id(args)
     erased = asyncio.run(_with_store(args, lambda store, _: store.erase(cid), read_only=False))
+    if not erased:  # (as show says it: a script reads the status, an operator stderr)
+        print(f"no records for {cid}: nothing erased", file=sys.stderr)
+        return 1
     print(f"erased {erased} records of {cid}")
-    return 0 if erased else 1
+    return 0
 
 
 def cmd_records_show(args: argparse.Namespace) -> int:
