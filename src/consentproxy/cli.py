@@ -716,7 +716,7 @@ def cmd_suggest(args: argparse.Namespace) -> int:
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
-    from consentproxy.scan import Scanner, ScanOptions, default_states
+    from consentproxy.scan import Scanner, ScanOptions, default_states, remove_earlier_screenshots
 
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)  # the report says it all
     config = load_config(args.config)
@@ -745,6 +745,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     )
     with _writing("--out"):  # (now, not once the scan is done: its report would be lost)
         Path(args.out).mkdir(parents=True, exist_ok=True)
+        remove_earlier_screenshots(Path(args.out))
         for name in ("report.json", "report.html"):  # (an earlier scan's goes: never as ours)
             (Path(args.out) / name).unlink(missing_ok=True)
             (Path(args.out) / name).touch()

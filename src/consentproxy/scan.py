@@ -401,6 +401,22 @@ def _unverified() -> ssl.SSLContext:
     return tls
 
 
+def remove_earlier_screenshots(out: Path) -> None:
+    """The screenshots an earlier scan's out/report.json names go, before this scan writes
+    its own: the directory then holds this run's evidence alone (a state or page no longer
+    scanned kept its PNG). Only what that report names, by a file name of out's: any other
+    file there is the user's, and a report.json no scan wrote names nothing."""
+    try:
+        earlier = json.loads((out / "report.json").read_text(encoding="utf-8"))
+        pages = [p for s in earlier["states"] for p in s["pages"]]
+        names = {p["screenshot"] for p in pages} if earlier["schema"] == SCHEMA else set()
+    except (OSError, ValueError, TypeError, KeyError):  # (none, or no report of a scan's)
+        return
+    for name in names:
+        if isinstance(name, str) and name.endswith(".png") and Path(name).name == name:
+            (out / name).unlink(missing_ok=True)
+
+
 def _state_file(spec: str) -> str:
     return _file_part(spec, "_")
 

@@ -694,6 +694,29 @@ def test_reports_of_an_earlier_scan_go_and_an_unwritable_one_is_named(tmp_path, 
     assert f"cannot write {tmp_path / 'report.html'}" in capsys.readouterr().err
 
 
+def test_an_earlier_scans_screenshots_go_and_the_users_files_stay(tmp_path, capsys):
+    """A rerun into an --out left the earlier run's screenshots beside the new report: a
+    state or page no longer scanned kept its old PNG, as if this run's evidence."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}/"
+    earlier = {"schema": "consentproxy-scan/1", "states": [{"pages": [
+        {"screenshot": "none-01-index.png"}, {"screenshot": ""}, {"screenshot": "../x.png"}
+    ]}]}  # fmt: skip
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "report.json").write_text(json.dumps(earlier))
+    for name in ("none-01-index.png", "mine.png", "notes.txt"):
+        (tmp_path / "out" / name).write_text("a file")
+    (tmp_path / "x.png").write_text("not in --out")
+    args = ["scan", url, "--config", str(DEMO_CONFIG), "--out", str(tmp_path / "out")]
+    assert main(args) == 2
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["mine.png", "notes.txt"]
+    assert (tmp_path / "x.png").exists()
+    (tmp_path / "out" / "report.json").write_text("[not a scan's report")  # (a user's file)
+    assert main(args) == 2  # (it is gone as before; what it names is never read as a list)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["mine.png", "notes.txt"]
+
+
 def test_a_scan_without_playwright_says_how_to_install_it(
     demo_origin, tmp_path, monkeypatch, capsys
 ):
