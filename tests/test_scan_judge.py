@@ -130,6 +130,47 @@ def test_the_html_report_says_what_each_state_allowed_and_what_each_kind_means(t
     assert "<td>storage</td><td>a localStorage or sessionStorage key" in html
 
 
+def test_the_html_report_says_plainly_what_each_state_lets_through(tmp_path):
+    """The summary and each state's heading named the state alone ('none', 'all',
+    'analytics'): what it let through (which categories; none before a choice) was the
+    reader's to work out from the config, and report.json had it nowhere."""
+    from consentproxy.scan import state_allows
+    from consentproxy.scan_report import render
+
+    config = parse_config(
+        "upstream: http://127.0.0.1:9\n"
+        "categories: {necessary: {required: true}, analytics: {}, social: {}}\n"
+        "services: [{use: google-analytics}, {use: youtube}]\n"
+    )
+    specs = ["none", "reject", "all", "analytics", "service:youtube"]
+    states = [
+        {"state": spec, "third_party_requests": 0, "violations": 0, "pages": [],
+         "allows": state_allows(parse_state(spec, config, "--states"), config)}
+        for spec in specs
+    ]  # fmt: skip
+    assert states[2]["allows"] == {
+        "decided": True,
+        "categories": ["necessary", "analytics", "social"],
+        "services": [],
+        "refused": [],
+    }
+    report = {"url": "http://x/", "mode": "proxy", "started_at": "t", "config": "c",
+              "offline": True, "violations": 0, "states": states}  # fmt: skip
+    html = render(report, tmp_path)
+    summary = html.split("<h2>Summary per state</h2>")[1].split("<h2>")[0]
+    for spec, said in [
+        ("none", "necessary only: no choice made yet (the banner asks)"),
+        ("reject", "necessary; refused: analytics, social"),
+        ("all", "necessary, analytics, social"),
+        ("analytics", "necessary, analytics; refused: social"),
+        ("service:youtube", "necessary, service youtube; refused: analytics, social"),
+    ]:
+        assert f"<td>{spec}</td><td>{said}</td>" in summary
+        assert f"<h2>State {spec} ({said}): " in html
+    states[0].pop("allows")  # (a report of an earlier version: the state alone, as before)
+    assert "<h2>State none: " in render(report, tmp_path)
+
+
 def test_a_lone_surrogate_a_page_logs_is_replaced_as_it_is_kept():
     """(UTF-8 cannot hold one: report.html's write failed)"""
     errors = _Console()

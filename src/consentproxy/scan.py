@@ -162,6 +162,20 @@ def default_states(config: Config, direct: bool = False) -> tuple[str, ...]:
     return ("none", "reject", "all", *(c.name for c in config.categories if not c.required))
 
 
+def state_allows(state: ConsentState, config: Config) -> dict[str, Any]:
+    """What a state lets through, for the report's reader (a state's name, `all` or
+    `analytics`, says it only with the config at hand): the categories, required ones
+    first, the services named apart, and the optional categories refused, in the config's
+    order."""
+    allowed = [c.name for c in config.categories if c.required or state.allows(c.name)]
+    return {
+        "decided": state.decided,
+        "categories": allowed,
+        "services": [s.name for s in config.services if s.name in state.services],
+        "refused": [c.name for c in config.categories if c.name not in allowed],
+    }
+
+
 def check_states(
     states: tuple[str, ...], config: Config, direct: bool = False
 ) -> dict[str, ConsentState]:
@@ -599,6 +613,7 @@ class Scanner:
                 await running.stop()
         return {
             "state": spec,
+            "allows": state_allows(state, self.o.config),
             "pages": pages,
             "third_party_requests": sum(
                 sum(not r["blocked_by_csp"] for r in p["requests"]) + p["requests_left_off"]

@@ -81,6 +81,17 @@ def _in_state(item: dict[str, Any]) -> str:
     return "allowed" if item["allowed"] else "not allowed"
 
 
+def _lets_through(state: dict[str, Any]) -> str:
+    """What a state lets through, in words ("" in a report of an earlier version)."""
+    allows = state.get("allows")
+    if allows is None:
+        return ""
+    named = ", ".join([*allows["categories"], *(f"service {s}" for s in allows["services"])])
+    if not allows["decided"]:
+        return f"{named} only: no choice made yet (the banner asks)"
+    return f"{named}; refused: {', '.join(allows['refused'])}" if allows["refused"] else named
+
+
 def _anchor(state: int, page: int) -> str:
     return f"s{state}p{page}"
 
@@ -238,11 +249,12 @@ def render(report: dict[str, Any], out: Path) -> str:
     )
     legend = _table(["kind", "means"], (((k, v), False) for k, v in KINDS.items()))
     summary = _table(
-        ["state", "pages", "third-party requests", "violations", "verdict"],
+        ["state", "lets through", "pages", "third-party requests", "violations", "verdict"],
         (
             (
                 (
                     s["state"],
+                    _lets_through(s),
                     len(s["pages"]),
                     s["third_party_requests"],
                     s["violations"],
@@ -254,7 +266,9 @@ def render(report: dict[str, Any], out: Path) -> str:
         ),
     )
     states = "\n".join(
-        f"<h2>State {escape(s['state'])}: {_verdict(s['violations'])}</h2>\n"
+        f"<h2>State {escape(s['state'])}"
+        f"{f' ({escape(_lets_through(s))})' if 'allows' in s else ''}: "
+        f"{_verdict(s['violations'])}</h2>\n"
         + "\n".join(_page(p, out, _anchor(i, j)) for j, p in enumerate(s["pages"]))
         for i, s in enumerate(report["states"])
     )
