@@ -159,7 +159,7 @@ def test_the_html_report_says_plainly_what_each_state_lets_through(tmp_path):
     html = render(report, tmp_path)
     summary = html.split("<h2>Summary per state</h2>")[1].split("<h2>")[0]
     for spec, said in [
-        ("none", "necessary only: no choice made yet (the banner asks)"),
+        ("none", "necessary only: no choice made yet, the banner asks"),
         ("reject", "necessary; refused: analytics, social"),
         ("all", "necessary, analytics, social"),
         ("analytics", "necessary, analytics; refused: social"),

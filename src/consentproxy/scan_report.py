@@ -88,7 +88,7 @@ def _lets_through(state: dict[str, Any]) -> str:
         return ""
     named = ", ".join([*allows["categories"], *(f"service {s}" for s in allows["services"])])
     if not allows["decided"]:
-        return f"{named} only: no choice made yet (the banner asks)"
+        return f"{named} only: no choice made yet, the banner asks"
     return f"{named}; refused: {', '.join(allows['refused'])}" if allows["refused"] else named
 
 
