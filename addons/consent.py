@@ -47,6 +47,7 @@ from consentproxy.adapter import (
     is_websocket,
     load_config,
     parse_state,
+    records_can_open,
     take_over,
     unpassable,
     unpassable_message,
@@ -554,6 +555,7 @@ class ConsentAddon:
     def _build(self, path: str) -> Engine:
         try:  # a config the engine refuses, a bad state, no secret: as in `serve`
             config = load_config(path, "consent_config")
+            records_can_open(config, path)
             forced = parse_state(ctx.options.consent_state, config, "consent_state")
             engine = build_engine(config, forced=forced, observe=_observing())
         except UserError as e:

@@ -264,6 +264,25 @@ async def test_a_bad_option_once_running_is_refused_and_the_running_engine_stays
         assert addon.engine.config.source == str(site_config) and addon.report_file is None
 
 
+async def test_a_records_store_that_can_never_open_is_refused_as_serve_does(
+    addon, site_config, tmp_path
+):
+    """A typo in records.path's directory made it, and a new empty store in it, unsaid."""
+    typo = tmp_path / "typo.yaml"
+    typo.write_text(site_config.read_text() + f"records: {{path: {tmp_path / 'typo' / 'r.db'}}}\n")
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, consent_config=str(site_config))
+        addon.running()
+        with pytest.raises(
+            exceptions.OptionsError,
+            match=f"{typo}: records.path {tmp_path / 'typo' / 'r.db'}: the directory "
+            f"{tmp_path / 'typo'} does not exist; make it",
+        ):
+            tctx.configure(addon, consent_config=str(typo))
+        assert addon.engine.config.source == str(site_config)
+    assert not (tmp_path / "typo").exists()
+
+
 @pytest.mark.parametrize("secret", [None, "short"])
 def test_without_a_long_secret_the_addon_refuses_its_config_as_serve_does(
     addon, site_config, caplog, monkeypatch, secret

@@ -35,7 +35,7 @@ from consentproxy.errors import UsageError, UserError
 from consentproxy.httpheaders import Headers, header, sendable, without
 from consentproxy.printable import UNPRINTABLE
 from consentproxy.record import Records
-from consentproxy.records import keep_records, redacted
+from consentproxy.records import keep_records, never_opens, redacted
 from consentproxy.report import Report
 from consentproxy.rewrite.encoding import BodyError
 from consentproxy.rewrite.scanner import C_LOOP
@@ -72,6 +72,7 @@ __all__ = [
     "own_address",
     "package_version",
     "parse_state",
+    "records_can_open",
     "redacted",
     "secret_keys",
     "sendable",
@@ -127,6 +128,14 @@ def secret_keys(config: Config) -> list[bytes]:
             f"{var} holds a key shorter than {MIN_KEY_LEN} characters; use a long random secret"
         )
     return keys
+
+
+def records_can_open(config: Config, file: str) -> None:
+    """A records target that can never open refuses the config, in serve and mitmproxy
+    alike (one that is down now is retried by the writer)."""
+    problem = never_opens(config.records.target) if config.records.target else None
+    if problem:
+        raise UsageError(f"{file}: {problem}")
 
 
 def build_engine(

@@ -24,7 +24,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from consentproxy.adapter import Engine, build_engine, package_version, secret_keys
+from consentproxy.adapter import (
+    Engine,
+    build_engine,
+    package_version,
+    records_can_open,
+    secret_keys,
+)
 from consentproxy.catalog import CATALOG_CATEGORIES, imports, knowledge
 from consentproxy.catalog.knowledge import LAYER_HEADER, format_layer, read_layer
 from consentproxy.catalog.ocd import (
@@ -56,7 +62,6 @@ from consentproxy.records import (
     PostgresStore,
     RecordStore,
     SqliteStore,
-    never_opens,
     open_store,
     redacted,
 )
@@ -97,7 +102,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 f"{args.config} names no upstream (its sites are for mitmproxy's "
                 "forward mode); add 'upstream: URL' or pass --upstream URL"
             )
-        _records_can_open(config, args.config)
+        records_can_open(config, args.config)
         keys[:] = keys or secret_keys(config)  # read once: a reload keeps them
         return build_engine(
             config,
@@ -209,14 +214,6 @@ async def _demo(port: int) -> None:
         )
 
 
-def _records_can_open(config: Config, file: str) -> None:
-    """A records target that can never open refuses to start (one that is down now is
-    retried by the writer)."""
-    problem = never_opens(config.records.target) if config.records.target else None
-    if problem:
-        raise UsageError(f"{file}: {problem}")
-
-
 def cmd_healthcheck(args: argparse.Namespace) -> int:
     """Whether the serve of this config answers its healthz (the Docker image's HEALTHCHECK:
     a fixed URL there missed another prefix or port for good). Unhealthy is 1 whatever the
@@ -257,7 +254,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         raise UsageError("check-config: give one config file (check-config FILE)")
     file = args.config_file if args.file is None else args.file  # (`or` took "" for none)
     config = load_config(file, "check-config")
-    _records_can_open(config, file)
+    records_can_open(config, file)
     if keys_from_env(config.consent.secret_env):  # (set here: as serve would read it)
         secret_keys(config)
     print(f"{file}: OK")
