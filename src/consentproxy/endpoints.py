@@ -136,7 +136,9 @@ class LocalResponse:
     complete: Callable[[], Awaitable[tuple[int, bytes]]] | None = None
 
 
-def _plain(status: int, message: str) -> LocalResponse:
+def plain(status: int, message: str) -> LocalResponse:
+    """The proxy's own short answers (and its refusals of a request, engine.py's): one line
+    of text, never cached."""
     return LocalResponse(
         status,
         [("Content-Type", "text/plain; charset=utf-8"), ("Cache-Control", "no-store")],
@@ -144,9 +146,9 @@ def _plain(status: int, message: str) -> LocalResponse:
     )
 
 
-def _not_allowed(allow: str, message: str) -> LocalResponse:
+def not_allowed(allow: str, message: str) -> LocalResponse:
     """A 405 with the Allow that RFC 9110 (15.5.6) asks of it."""
-    refused = _plain(405, message)
+    refused = plain(405, message)
     refused.headers.append(("Allow", allow))
     return refused
 
@@ -342,7 +344,7 @@ class Endpoints:
             "GET",
             "HEAD",
         ):
-            return _not_allowed("GET, HEAD", "use GET")
+            return not_allowed("GET, HEAD", "use GET")
         if path == SCRIPT:
             return self._script(ex.req.target, header(ex.req.headers, "accept-encoding"))
         if path == "state":
@@ -381,31 +383,31 @@ class Endpoints:
             return self._declaration(ex)
         if path == "choice":
             if method != "POST":
-                return _not_allowed("POST", "use POST with action=accept-all|reject-all|save")
+                return not_allowed("POST", "use POST with action=accept-all|reject-all|save")
             return _cross_site(ex) or self._choice(ex, body)
         if path == CSP_REPORT:
             if method != "POST":
-                return _not_allowed("POST", "use POST")
+                return not_allowed("POST", "use POST")
             return self._csp_report(ex, body)
         if path == GRANT:
             if method != "POST":
-                return _not_allowed("POST", 'use POST with {"service": NAME, "url": URL}')
+                return not_allowed("POST", 'use POST with {"service": NAME, "url": URL}')
             return _cross_site(ex) or self._grant(ex, body)
         if path == FRAME:
             if method not in ("GET", "HEAD"):
-                return _not_allowed("GET, HEAD", "use GET")
+                return not_allowed("GET, HEAD", "use GET")
             return self._frame(ex)
         if path == "healthz":  # liveness: the process answers
-            return _plain(200, "ok")
+            return plain(200, "ok")
         if path == "readyz":
             return _ready(records, probes or {})
         if path == "me":
             return _me(ex, records, self._record_ids(ex))
         if path == "me/erase":
             if method != "POST":
-                return _not_allowed("POST", "use POST")
+                return not_allowed("POST", "use POST")
             return _cross_site(ex) or self._erase(ex, body, records)
-        return _plain(404, "not found")
+        return plain(404, "not found")
 
     def _framed(self, name: object, url: object) -> Service | None:
         """The service an embed URL belongs to, if it is `name`'s (an absolute http(s) URL
@@ -428,14 +430,14 @@ class Endpoints:
         """A grant for one embed: the URL of a frame document that loads it, valid for
         GRANT_SECONDS. Nothing is recorded and no cookie changes ("load this once")."""
         if len(body) > MAX_BODY:
-            return _plain(413, "request body too large")
+            return plain(413, "request body too large")
         try:
             data = json.loads(body or b"{}")
         except (ValueError, RecursionError):
-            return _plain(400, "unreadable grant request")
+            return plain(400, "unreadable grant request")
         name, url = (data.get("service"), data.get("url")) if isinstance(data, dict) else ("", "")
         if self._framed(name, url) is None:
-            return _plain(
+            return plain(
                 400,
                 "service must be a configured service and url an absolute URL of one of its hosts",
             )
@@ -457,7 +459,7 @@ class Endpoints:
         name, url, expires = query.get("s", ""), query.get("u", ""), query.get("e", "")
         svc = self._framed(name, url)
         if svc is None:
-            return _plain(400, "not an embed of a configured service")
+            return plain(400, "not an embed of a configured service")
         now = self.clock()
         # (a grant is for a frame of the page: /grant asks for no visitor's cookie, and a
         # link to its URL, opened top-level by anyone it was sent to, loaded the embed)
@@ -468,7 +470,7 @@ class Endpoints:
             and self.signer.verify(self._grant_payload(name, url, expires), query.get("g", ""))
         )
         if not granted and not self.policy.allows(svc, ex.state):
-            return _plain(403, "this embed needs your consent or a fresh grant")
+            return plain(403, "this embed needs your consent or a fresh grant")
         lang = ex.lang
         title = escape(svc.display_title(lang))
         page = (
@@ -503,7 +505,7 @@ class Endpoints:
             "json" if "application/json" in accept and "text/html" not in accept else "html"
         )
         if fmt not in ("html", "json"):
-            return _plain(400, "format must be html or json")
+            return plain(400, "format must be html or json")
         body, ctype = (
             (declaration.json(lang), "application/json")
             if fmt == "json"
@@ -525,13 +527,13 @@ class Endpoints:
         list): counted by directive and blocked host, so report-only shows what enforce
         would block. Anyone can post here: bounded in size, rate and distinct hosts."""
         if len(body) > MAX_BODY:
-            return _plain(413, "report too large")
+            return plain(413, "report too large")
         if not self.reports.take():
-            return _plain(429, "too many reports")
+            return plain(429, "too many reports")
         try:
             data = json.loads(body)
         except (ValueError, RecursionError):
-            return _plain(400, "unreadable report")
+            return plain(400, "unreadable report")
         items = data if isinstance(data, list) else [data]
         violations: list[tuple[str, str]] = []
         for item in items[:MAX_REPORTS]:
@@ -585,7 +587,7 @@ class Endpoints:
         # Each id erased is a row kept as long as the records (records.erase): counted as
         # records are, else one script minted and erased ids by the thousand a second.
         if records is not None and not all(self.erasing.take(ex.visitor) for _ in ids):
-            return _plain(429, "too many erasures from your address; try again in a minute")
+            return plain(429, "too many erasures from your address; try again in a minute")
         ctype = (header(ex.req.headers, "content-type") or "").split(";")[0].strip().lower()
         back = None
         if ctype == "application/x-www-form-urlencoded":
@@ -681,7 +683,7 @@ class Endpoints:
     def _choice(self, ex: Visit, body: bytes) -> LocalResponse:
         headers = ex.req.headers
         if len(body) > MAX_BODY:
-            return _plain(413, "request body too large")
+            return plain(413, "request body too large")
         ctype = (header(headers, "content-type") or "").split(";")[0].strip().lower()
         is_json = ctype == "application/json"
         try:
@@ -710,11 +712,11 @@ class Endpoints:
                     dict(parse_qsl(urlsplit(ex.req.target).query)).get("via", ""), "form"
                 )
         except (ValueError, UnicodeDecodeError) as e:
-            return _plain(400, f"unreadable choice: {e}")
+            return plain(400, f"unreadable choice: {e}")
         except RecursionError:  # JSON nested thousands deep
-            return _plain(400, "unreadable choice: nested too deep")
+            return plain(400, "unreadable choice: nested too deep")
         if action not in ACTIONS or not _strings(wanted) or not _strings(services):
-            return _plain(
+            return plain(
                 400,
                 "action must be accept-all, reject-all or save; "
                 "categories and services must be lists",
@@ -725,7 +727,7 @@ class Endpoints:
             # version shown, claimed a consent never given. banner.js then posts the form,
             # which goes back to the page, its banner afresh; nothing is set or recorded.
             stale = "the banner changed since this page was shown: choose again on it"
-            return _plain(400, stale) if is_json else _back(ex, back, stale)
+            return plain(400, stale) if is_json else _back(ex, back, stale)
         if ex.forced:  # a QA run forced to a state stays in it: no cookie, no record
             return _answer(
                 ex,
@@ -847,14 +849,14 @@ def _ready(
 
 def _unavailable() -> LocalResponse:
     """While the records store is not open: visitors retry rather than get a wrong answer."""
-    return _plain(503, "consent records are unavailable right now; try again later")
+    return plain(503, "consent records are unavailable right now; try again later")
 
 
 def _me(ex: Visit, records: Records | None, ids: list[str]) -> LocalResponse:
     """The visitor's own records: what the operator keeps about them, under each id of
     theirs (Endpoints._record_ids)."""
     if records is None:
-        return _plain(404, "this site keeps no consent records")
+        return plain(404, "this site keeps no consent records")
     if not records.ready:
         return _unavailable()
     resp = _json(200, {})
@@ -918,7 +920,7 @@ def _answer(
 
 def _back(ex: Visit, back: str | None, saying: str) -> LocalResponse:
     """A form post's answer: back to the page it came from."""
-    resp = _plain(303, saying)
+    resp = plain(303, saying)
     resp.headers.append(("Location", safe_return(back or _referer_path(ex))))
     return resp
 
@@ -937,9 +939,9 @@ def _cross_site(ex: Visit) -> LocalResponse | None:
         if _netloc(parts) != ex.host.lower() or (
             ex.scheme == "https" and parts is not None and parts.scheme.lower() != "https"
         ):
-            return _plain(403, "cross-site consent requests are refused")
+            return plain(403, "cross-site consent requests are refused")
     if origin is None and site not in (None, "same-origin", "none"):
-        return _plain(403, "cross-site consent requests are refused")
+        return plain(403, "cross-site consent requests are refused")
     return None
 
 

@@ -40,7 +40,14 @@ from consentproxy.cookies import (
 )
 from consentproxy.declaration import Declaration
 from consentproxy.domains import site_of
-from consentproxy.endpoints import CSP_REPORT, GPC_PATH, Endpoints, LocalResponse
+from consentproxy.endpoints import (
+    CSP_REPORT,
+    GPC_PATH,
+    Endpoints,
+    LocalResponse,
+    not_allowed,
+    plain,
+)
 from consentproxy.errors import ConfigError
 from consentproxy.formercmp import TOOL_COOKIES, read_choice
 from consentproxy.formercmp import categories as former_categories
@@ -550,10 +557,7 @@ class Exchange:
             return self.enforced
         if self.error is not None:
             status, why = self.error
-            head = [("Content-Type", "text/plain; charset=utf-8"), ("Cache-Control", "no-store")]
-            if status == 405:  # (RFC 9110 15.5.6: a 405 says what is allowed)
-                head.append(("Allow", PASSED_METHODS))
-            return LocalResponse(status, head, why.encode())
+            return not_allowed(PASSED_METHODS, why) if status == 405 else plain(status, why)
         engine = self.engine
         resp = engine.endpoints.handle(self, body, engine.records, engine.probes)
         if resp.csp_violations:
@@ -1499,31 +1503,31 @@ class Engine:
         Host, a control character (but tab) in a header value, a head larger than the limits."""
         limits, target, head = self.config.limits, req.target, req.parsed
         if len(target) > limits.header_line_bytes:
-            return 414, "request target too long\n"
+            return 414, "request target too long"
         if (
             head.longest > limits.header_line_bytes
             or len(req.method) + len(target) + 12 + head.size > limits.request_head_bytes
         ):
-            return 431, "request header fields too large\n"
+            return 431, "request header fields too large"
         if req.method == "CONNECT" or not target.startswith("/"):
-            return 400, "the request target must be a path: this is no forward proxy\n"
+            return 400, "the request target must be a path: this is no forward proxy"
         if req.method.upper() in ECHOES:  # (any case: an origin may read trace as TRACE)
             # An origin's echo would show what the proxy adds (its CDN-Loop id, the
             # X-Forwarded-* it writes); refused as nginx refuses it, whatever it proxies.
-            return 405, f"{req.method} is not served: the proxy does not pass it to the site\n"
+            return 405, f"{req.method} is not served: the proxy does not pass it to the site"
         if head.bad_host:
-            return 400, "invalid Host header\n"
+            return 400, "invalid Host header"
         if not head.sendable:  # (as serve's parser refuses: smuggled to the origin else)
-            return 400, "a control character in a header\n"
+            return 400, "a control character in a header"
         if "content-length" in req.first and req.content_length is None:
             # (aiohttp reads 25 digits, zeros first: the body unread here went to the
             # origin's pooled connection as the start of the next visitor's request)
-            return 400, "invalid Content-Length\n"
+            return 400, "invalid Content-Length"
         if self.loop_id in req.first.get("cdn-loop", ""):
             return 508, (
                 "loop detected: this request came back to the proxy from its own upstream; "
                 "give upstream the address the site itself listens on (not a name that "
-                "now points at the proxy)\n"
+                "now points at the proxy)"
             )
         return None
 
@@ -1626,7 +1630,7 @@ class Engine:
             try:
                 state, source = parse_state(spec, config, STATE_HEADER), "header"
             except ConfigError as e:
-                return Exchange(self, req, NO_DECISION, "header", error=(400, f"{e}\n"))
+                return Exchange(self, req, NO_DECISION, "header", error=(400, str(e)))
         if state is None and self.forced_state is not None:
             state, source = self.forced_state, "forced"
         imported = None
