@@ -9,7 +9,7 @@ from consentproxy.domains import is_public_suffix, registrable
 from consentproxy.policy import Policy
 from consentproxy.rewrite.neutralise import url_target
 from tests.configs import FOUR_CATEGORIES
-from tests.conftest import CORPUS
+from tests.conftest import CORPUS, ROOT
 
 REJECTED = ConsentState(decided=True)
 
@@ -94,6 +94,12 @@ def all_services() -> Policy:
 def test_catalog_has_the_services_legacy_sites_load():
     assert len(builtin_services()) >= 40
     assert REQUIRED <= set(builtin_services())
+
+
+def test_the_readme_counts_the_builtin_services():
+    """README's Catalog section gives their number: a service added is counted there too."""
+    said = re.search(r"services\.yaml` holds (\d+) built-in", (ROOT / "README.md").read_text())
+    assert said and int(said[1]) == len(builtin_services())
 
 
 def test_every_builtin_service_is_described_for_visitors():

@@ -73,7 +73,10 @@ def test_every_catalog_service_speaks_every_language(lang):
     given = yaml.safe_load((I18N_DIR / f"{lang}.yaml").read_text(encoding="utf-8"))
     french = yaml.safe_load((I18N_DIR / "fr.yaml").read_text(encoding="utf-8"))
     services = builtin_services()
-    assert given.keys() == services.keys()
+    lacking, gone = services.keys() - given.keys(), given.keys() - services.keys()
+    assert not lacking and not gone, (
+        f"catalog/i18n/{lang}.yaml lacks {sorted(lacking)}; names no service {sorted(gone)}"
+    )
     for name, svc in services.items():
         assert set(given[name]) <= {"title", "purpose", "placeholder"}, name
         assert svc.purpose[lang] and svc.placeholder[lang], name
