@@ -2,10 +2,12 @@ import re
 
 import pytest
 
+from consentproxy import catalog
 from consentproxy.catalog import CATALOG_CATEGORIES
 from consentproxy.config import EMBED_KINDS, builtin_services, catalog_config, parse_config
 from consentproxy.consent import NO_DECISION, ConsentState
 from consentproxy.domains import is_public_suffix, registrable
+from consentproxy.errors import ConfigError
 from consentproxy.policy import Policy
 from consentproxy.rewrite.neutralise import url_target
 from tests.configs import FOUR_CATEGORIES
@@ -100,6 +102,28 @@ def test_the_readme_counts_the_builtin_services():
     """README's Catalog section gives their number: a service added is counted there too."""
     said = re.search(r"services\.yaml` holds (\d+) built-in", (ROOT / "README.md").read_text())
     assert said and int(said[1]) == len(builtin_services())
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("  purpse: Zählt Besuche.\n", r"de\.yaml:4: unknown key 'purpse' in google-analytics"),
+        ("  vendor: Google LLC\n", r"de\.yaml:4: unknown key 'vendor' in google-analytics"),
+        ("  purpose: [Zählt, Besuche]\n", r"de\.yaml:4: google-analytics\.purpose must be text"),
+        ("  purpose:\n", r"de\.yaml:4: google-analytics\.purpose must be text"),
+    ],
+)
+def test_a_slip_in_a_translation_file_is_refused_with_its_file_and_line(
+    tmp_path, monkeypatch, text, says
+):
+    """A contributor's misspelt key in catalog/i18n/LANG.yaml stopped every command with a
+    traceback (AttributeError: 'Service' object has no attribute 'purpse'), naming no file;
+    a list was taken for a text."""
+    lines = "# German texts\ngoogle-tag-manager: {purpose: Lädt Tags.}\ngoogle-analytics:\n"
+    (tmp_path / "de.yaml").write_text(lines + text, encoding="utf-8")
+    monkeypatch.setattr(catalog, "I18N_DIR", tmp_path)
+    with pytest.raises(ConfigError, match=says):
+        catalog.translated(builtin_services())
 
 
 def test_every_builtin_service_is_described_for_visitors():

@@ -28,7 +28,7 @@ from consentproxy.banner.texts import (
     TEXTS,
 )
 from consentproxy.banner.theme import DEFAULT_COLORS, HEX_RE, contrast_problems
-from consentproxy.catalog import CATALOG_CATEGORIES, CATALOG_FILE, translated
+from consentproxy.catalog import CATALOG_CATEGORIES, CATALOG_FILE, TRANSLATED_KEYS, translated
 from consentproxy.catalog.knowledge import read_layer
 from consentproxy.catalog.ocd import cookie_database
 from consentproxy.domains import is_public_suffix, registrable
@@ -155,7 +155,6 @@ DATABASE_CATEGORIES = ("functional", "analytics", "advertising", "social")
 CONSENT_KEYS = {"cookie_name", "max_age_days", "revision", "secret_env", "cookie_domain"}
 CATEGORY_KEYS = {"required", "title", "description"}
 SERVICE_TEXT_KEYS = ("vendor", "retention", "embed")
-SERVICE_TRANSLATED_KEYS = ("title", "purpose", "placeholder")
 SERVICE_LISTS = ("hosts", "domains", "cookies", "inline", "globals")
 SERVICE_KEYS = {
     "use",
@@ -165,7 +164,7 @@ SERVICE_KEYS = {
     "replace",
     *SERVICE_TEXT_KEYS,
     "privacy_url",
-    *SERVICE_TRANSLATED_KEYS,
+    *TRANSLATED_KEYS,
     "consent_mode",
 }
 SERVICE_CONSENT_MODES = ("basic", "advanced")
@@ -1352,7 +1351,7 @@ class _Reader:
             changes: dict[str, Any] = {
                 **{k: self.string(fields[k], k) for k in SERVICE_TEXT_KEYS if k in fields},
                 **{k: self.url(fields[k], k) for k in ("privacy_url",) if k in fields},
-                **{k: self.texts(fields[k], k) for k in SERVICE_TRANSLATED_KEYS if k in fields},
+                **{k: self.texts(fields[k], k) for k in TRANSLATED_KEYS if k in fields},
                 **{
                     k: tuple(
                         dict.fromkeys(

@@ -10,11 +10,13 @@ from typing import Any
 
 import yaml
 
+from consentproxy.errors import ConfigError
 from consentproxy.settings import Service
 
 CATALOG_FILE = Path(__file__).with_name("services.yaml")
 I18N_DIR = Path(__file__).with_name("i18n")
 CATALOG_CATEGORIES = frozenset({"necessary", "functional", "analytics", "advertising", "social"})
+TRANSLATED_KEYS = ("title", "purpose", "placeholder")  # a service's words, per language
 
 
 def translated(services: dict[str, Service]) -> dict[str, Service]:
@@ -23,10 +25,39 @@ def translated(services: dict[str, Service]) -> dict[str, Service]:
     out = dict(services)
     for path in sorted(I18N_DIR.glob("*.yaml")):
         lang = path.stem
-        for name, fields in yaml.safe_load(path.read_text(encoding="utf-8")).items():
+        for name, fields in _translations(path).items():
             if name not in out:
                 continue  # a translation of a service no longer in the catalog
             svc = out[name]
             texts: dict[str, Any] = {k: {**getattr(svc, k), lang: v} for k, v in fields.items()}
             out[name] = replace(svc, **texts)
+    return out
+
+
+def _translations(path: Path) -> dict[str, dict[str, str]]:
+    """One i18n file: each service's texts. A contributor's slip (a key misspelt, a list or
+    nothing for a text) is refused with the file and line, as a config's own mistakes are."""
+    root = yaml.compose(path.read_text(encoding="utf-8"))
+    if not isinstance(root, yaml.MappingNode):
+        raise ConfigError(str(path), None, "must map each service's name to its texts")
+
+    def fail(node: yaml.Node, message: str) -> ConfigError:
+        return ConfigError(str(path), node.start_mark.line + 1, message)
+
+    out: dict[str, dict[str, str]] = {}
+    for name, fields in root.value:
+        if not isinstance(fields, yaml.MappingNode):
+            raise fail(fields, f"{name.value}: give {', '.join(TRANSLATED_KEYS)} as text")
+        texts: dict[str, str] = {}
+        for key, text in fields.value:
+            if key.value not in TRANSLATED_KEYS:
+                raise fail(
+                    key,
+                    f"unknown key {key.value!r} in {name.value}; "
+                    f"allowed: {', '.join(TRANSLATED_KEYS)}",
+                )
+            if not (isinstance(text, yaml.ScalarNode) and text.value.strip()):
+                raise fail(text, f"{name.value}.{key.value} must be text")
+            texts[key.value] = text.value
+        out[name.value] = texts
     return out
