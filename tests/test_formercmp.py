@@ -1,6 +1,6 @@
 """The site's former consent tool: its stored choice read from the real cookie formats
 (OneTrust's OptanonConsent + OptanonAlertBoxClosed, Cookiebot's CookieConsent, Didomi's
-didomi_token, vanilla-cookieconsent's cc_cookie), mapped to
+didomi_token, vanilla-cookieconsent's cc_cookie, any IAB TCF CMP's euconsent-v2), mapped to
 the config's categories, imported once; its scripts and loaders neutralised for good."""
 
 import base64
@@ -79,6 +79,50 @@ def cc_cookie(**changed: object) -> str:
         **changed,
     }
     return quote(json.dumps(content, separators=(",", ":")), safe="!'()*-._~")
+
+
+CLOSED_DAY = 1_785_542_400  # 2026-08-01T00:00Z: TCF 2.2 strings keep the day of the choice
+# Sirdata's (CMP 92) TC strings, as its iabtcfv2 README shows them: purposes 1-10 consented
+# (the vendors a bit field), and 1-6, 9, 10 (the vendors in ranges).
+SIRDATA_BITFIELD = (
+    "COxR03kOxR1CqBcABCENAgCMAP_AAH_AAAqIF3EXySoGY2thI2YVFxBEIYwfJxyigMgChgQIsSwNQIeFLBoGLiAAHBG"
+    "YJAQAGBAEEACBAQIkHGBMCQAAgAgBiRCMQEGMCzNIBIBAggEbY0FACCVmHkHSmZCY7064O__QLuIJEFQMAkSBAIACL"
+    "ECIQwAQDiAAAYAlAAABAhIaAAgIWBQEeAAAACAwAAgAAABBAAACAAQAAICIAAABAAAgAiAQAAAAGgIQAACBABACRIAA"
+    "AEANCAAgiCEAQg4EAo4AAA.IF3EXySoGY2tho2YVFzBEIYwfJxyigMgShgQIsS0NQIeFLBoGPiAAHBGYJAQAGBAkkAC"
+    "BAQIsHGBMCQABgAgRiRCMQEGMDzNIBIBAggkbY0FACCVmnkHS3ZCY70-6u__QA.elAAAAAAAWA"
+)
+SIRDATA_RANGES = (
+    "COxSKBCOxSKCCBcABCENAgCMAPzAAEPAAAqIDaQBQAMgAgABqAR0A2gDaQAwAMgAgANoAAA.elAAAAAAAWA"
+)
+# The spec's own service-specific example (its core segment dated 2008 and 2012).
+SPEC_EXAMPLE = (
+    "CLcVDxRMWfGmWAVAHCENAXCkAKDAADnAABRgA5mdfCKZuYJez-NQm0TBMYA4oCAAGQYIAAAAAAEAIAEgAA"
+    ".argAC0gAAAAAAAAAAAA"
+)
+ALL_PURPOSES = frozenset(str(n) for n in range(1, 25))
+
+
+def tc_string(
+    purposes: str = "100000111100000000000000",  # 1, 7-10: storage and measurement
+    *,
+    version: int = 2,
+    created: int = CLOSED_DAY * 10,  # deciseconds
+    updated: int = CLOSED_DAY * 10,
+    features: str = "0" * 12,
+    one_untold: str = "0",
+    vendors: str = "0000000000001010" + "0" + "0000000101",  # MaxVendorId 10, 8 and 10
+    tail: str = "0000000000000000" + "0" + "0" * 12,  # no vendor LI; no restrictions
+) -> str:
+    """A core TC string as a TCF 2.2 CMP writes it (IAB Tech Lab, "Consent string and vendor
+    list formats v2", The Core String; iabtcf-es TCModel.updated: the day of the choice):
+    CMP 10, English, GVL 150, policy 4, service-specific, published from France."""
+    bits = (
+        f"{version:06b}{created:036b}{updated:036b}{10:012b}{3:012b}{1:06b}{269:012b}"
+        f"{150:012b}{4:06b}10{features}{purposes}{'0' * 24}{one_untold}{325:012b}{vendors}{tail}"
+    )
+    bits += "0" * (-len(bits) % 8)
+    raw = int(bits, 2).to_bytes(len(bits) // 8, "big")
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 CONFIG = """\
@@ -232,6 +276,70 @@ def test_cc_cookies_that_hold_no_choice_import_nothing(value):
     assert read_choice("vanilla-cookieconsent", {"cc_cookie": value}) is None
 
 
+def test_a_tc_strings_purposes_and_the_day_of_the_choice_are_read():
+    choice = read_choice("tcf", {"euconsent-v2": tc_string()})
+    granted = frozenset({"1", "7", "8", "9", "10"})
+    assert choice == FormerChoice("tcf", granted, ALL_PURPOSES - granted, CLOSED_DAY)
+
+
+@pytest.mark.parametrize(
+    ("value", "granted", "decided_at"),
+    [
+        (SIRDATA_BITFIELD, {str(n) for n in range(1, 11)}, 1_585_914_282),
+        (SIRDATA_RANGES, {"1", "2", "3", "4", "5", "6", "9", "10"}, 1_585_922_880),
+    ],
+)
+def test_a_tcf_cmps_own_tc_strings_are_read(value, granted, decided_at):
+    choice = read_choice("tcf", {"euconsent-v2": value})
+    assert choice == FormerChoice("tcf", frozenset(granted), ALL_PURPOSES - granted, decided_at)
+
+
+def test_a_tc_string_refusing_storage_grants_no_purpose():
+    """Purpose 1, storing or reading anything on the device, is what every category needs."""
+    choice = read_choice("tcf", {"euconsent-v2": tc_string("0" * 6 + "1" * 18)})
+    assert choice == FormerChoice("tcf", frozenset(), ALL_PURPOSES, CLOSED_DAY)
+
+
+def test_a_tc_string_consenting_only_to_vendors_or_a_special_feature_is_a_choice():
+    ranges = "0000000000001010" + "1" + "000000000001" + "1" + f"{3:016b}{9:016b}"
+    for value in (
+        tc_string("0" * 24, vendors=ranges),
+        tc_string("0" * 24, features="1" + "0" * 11),
+    ):
+        choice = read_choice("tcf", {"euconsent-v2": value})
+        assert choice == FormerChoice("tcf", frozenset(), ALL_PURPOSES, CLOSED_DAY)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        # no consent at all: a refusal, or the legitimate-interest-only string a CMP may write
+        # before any choice (the spec: positive consent only after an affirmative action)
+        tc_string("0" * 24, vendors="0000000000001010" + "0" + "0" * 10),
+        tc_string(one_untold="1"),  # purpose 1 never asked
+        tc_string(version=1),
+        tc_string(created=CLOSED_DAY * 10 + 1, updated=CLOSED_DAY * 10),
+        tc_string(created=1_514_764_800 * 10, updated=1_514_764_800 * 10),  # 2018-01-01
+        tc_string(created=0, updated=0),
+        SPEC_EXAMPLE,
+        tc_string()[:30],  # cut in the core fields
+        tc_string()[:40],  # in the vendor section
+        tc_string(vendors=f"{65535:016b}0" + "1" * 100),  # a bit field shorter than it says
+        tc_string(vendors="0000000000001010" + "1" + "111111111111" + "1" + "0" * 40),
+        tc_string(tail="0000000000000000" + "0" + "111111111111" + "0" * 20),  # restrictions
+        tc_string().replace("A", "+", 1),  # not base64url
+        tc_string() + "==",
+        "%20" + tc_string(),
+        "",
+        "A" * 8192,
+        "C" + "_" * 8191,
+        tc_string() + "." + "A" * 8192,  # (longer than a browser keeps)
+    ],
+)
+def test_tc_strings_that_hold_no_choice_import_nothing(value):
+    assert read_choice("tcf", {"euconsent-v2": value}) is None
+
+
 @pytest.mark.parametrize(
     ("tool", "cookies"),
     [
@@ -240,6 +348,8 @@ def test_cc_cookies_that_hold_no_choice_import_nothing(value):
         ("onetrust", {"OptanonConsent": "groups=" + "a" * 80000, "OptanonAlertBoxClosed": CLOSED}),
         ("didomi", {"didomi_token": "e" * 80000}),
         ("didomi", {"didomi_token": base64.b64encode(b"[" * 60000).decode()}),
+        ("tcf", {"euconsent-v2": "C" + "_" * 80000}),
+        ("tcf", {"euconsent-v2": "C" + "_" * 4095}),  # every field its largest: 4095 ranges
     ],
 )
 def test_a_cookie_of_one_long_field_costs_what_its_size_does(tool, cookies):
@@ -431,6 +541,30 @@ def test_a_choice_dated_after_the_proxy_took_over_is_not_imported():
         parse_config(ONETRUST.replace("}}\n", "}, until: soon}\n"))
 
 
+@pytest.mark.parametrize("tool", ["onetrust", "tcf"])
+def test_a_choice_dated_after_now_is_not_imported(tool):
+    """A date to come is no choice the visitor made (a forgery, or a TC string's 36 bits of
+    anything up to 2187): it was imported as made now, for six months. A visitor's clock
+    a few minutes fast still is."""
+    from datetime import UTC, datetime
+
+    text = (
+        ONETRUST
+        if tool == "onetrust"
+        else CONFIG + "former_cmp: {tool: tcf, import: {1: analytics}}\n"
+    )
+    for ahead, imported in ((2 * 86400, False), (600, True)):
+        when = NOW + ahead
+        closed = f"{datetime.fromtimestamp(when, UTC):%Y-%m-%dT%H:%M:%S.000Z}"
+        cookie = (
+            f"OptanonConsent={OPTANON}; OptanonAlertBoxClosed={closed}"
+            if tool == "onetrust"
+            else f"euconsent-v2={tc_string(created=when * 10, updated=when * 10)}"
+        )
+        ex, _ = first_visit(engine(text), cookie)
+        assert ex.state.decided is imported, ahead
+
+
 def test_without_an_import_table_nothing_is_imported():
     ex, _ = first_visit(
         engine(CONFIG + "former_cmp: {tool: onetrust}\n"),
@@ -449,12 +583,14 @@ def test_without_an_import_table_nothing_is_imported():
             f"didomi_token={didomi_token()}",
         ),
         ("vanilla-cookieconsent", "analytics: analytics, ads: social", f"cc_cookie={cc_cookie()}"),
+        ("tcf", "1: analytics, 8: analytics, 4: social", f"euconsent-v2={tc_string()}"),
     ],
 )
 def test_a_cookiebot_or_didomi_choice_is_imported(tool, table, cookie):
     eng = engine(CONFIG + f"former_cmp: {{tool: {tool}, import: {{{table}}}}}\n")
     ex, plan = first_visit(eng, cookie)
-    assert ex.state.categories == {"analytics"} and ex.state.decided_at == CLOSED_AT
+    assert ex.state.categories == {"analytics"}
+    assert ex.state.decided_at == (CLOSED_DAY if tool == "tcf" else CLOSED_AT)
     assert ex.report.decision == f"import:{tool}"
     name = cookie.split("=")[0]
     assert any(v.startswith(f"{name}=; Max-Age=0") for k, v in plan.headers)  # retired
@@ -465,6 +601,16 @@ def test_the_neutralised_vanilla_cookieconsent_never_runs():
     everything = ConsentState(True, frozenset({"analytics", "social"}), frozenset())
     assert policy.blocked_inline(b"CookieConsent.run({categories: {}});", everything) is not None
     assert not policy.cookie_allowed("cc_cookie", everything)
+
+
+def test_the_neutralised_tcf_cmps_stub_never_runs():
+    """Each TCF CMP's stub names the frame the CMP API is found by (__tcfapiLocator: the IAB's
+    reference stub, Didomi's, consentmanager's); the CMP's own host is the site's to add."""
+    policy = Policy(parse_config(CONFIG + "former_cmp: {tool: tcf}\n"))
+    everything = ConsentState(True, frozenset({"analytics", "social"}), frozenset({"tcf"}))
+    stub = b"function makeStub() { var TCF_LOCATOR_NAME = '__tcfapiLocator'; }"
+    assert policy.blocked_inline(stub, everything) is not None
+    assert not policy.cookie_allowed("euconsent-v2", everything)
 
 
 def test_the_neutralised_didomi_never_loads():
@@ -525,12 +671,16 @@ def test_the_former_tools_loader_is_neutralised_in_the_page():
     [
         (
             "former_cmp: {tool: trustarc}\n",
-            "former_cmp.tool must be one of onetrust, cookiebot, didomi, vanilla-cookieconsent",
+            "former_cmp.tool must be one of onetrust, cookiebot, didomi, vanilla-cookieconsent, tcf",
         ),
         ("former_cmp: {import: {C0002: analytics}}\n", "former_cmp needs tool"),
         ("former_cmp: {tool: onetrust, import: {C0001: necessary}}\n", "not an optional category"),
         ("former_cmp: {tool: onetrust, import: {C0002: ads}}\n", "not an optional category"),
         ("former_cmp: {tool: cookiebot, import: {C0002: analytics}}\n", "Cookiebot has no group"),
+        (
+            "former_cmp: {tool: tcf, import: {12: analytics}}\n",
+            "IAB TCF has no group '12'; its groups are 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11",
+        ),
     ],
 )
 def test_former_cmp_mistakes_are_explained(extra, hint):

@@ -34,7 +34,7 @@ from consentproxy.catalog.ocd import cookie_database
 from consentproxy.domains import is_public_suffix, registrable
 from consentproxy.errors import ConfigError
 from consentproxy.files import NOT_REGULAR, NotARegularFile, read_at_most
-from consentproxy.formercmp import COOKIEBOT_GROUPS, TOOL_COOKIES, TOOLS
+from consentproxy.formercmp import FIXED_GROUPS, TOOL_COOKIES, TOOLS
 from consentproxy.rewrite.selectors import SelectorError, parse_selectors
 from consentproxy.settings import (
     MAX_CONSENT_DAYS,
@@ -728,11 +728,12 @@ class _Reader:
         if "import" in items:
             table = items["import"]
             for group, value in self.mapping(table, "former_cmp.import", set(_keys(table))).items():
-                if tool == "cookiebot" and group not in COOKIEBOT_GROUPS:
+                if tool in FIXED_GROUPS and group not in FIXED_GROUPS[tool][1]:
+                    known, groups = FIXED_GROUPS[tool]
                     raise self.fail(
                         value,
-                        f"former_cmp.import: Cookiebot has no group "
-                        f"{group!r}; its groups are {', '.join(COOKIEBOT_GROUPS)}",
+                        f"former_cmp.import: {known} has no group "
+                        f"{group!r}; its groups are {', '.join(groups)}",
                     )
                 category = self.string(value, f"former_cmp.import.{group}")
                 if category not in optional:

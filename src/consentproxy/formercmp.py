@@ -6,8 +6,10 @@ Only a choice the visitor made counts: OneTrust's OptanonConsent with the banner
 CookieConsent given explicitly (`method:'explicit'`) with its time (`utc`); Didomi's
 didomi_token naming the site's purposes enabled or disabled, with the time of its last update
 (`updated`); vanilla-cookieconsent's cc_cookie (written only when a category is accepted or
-refused: a button, or the site's call) with the time of its last change. Defaults that were
-never answered, implied consent and regions where the tool asked nothing are no choice.
+refused: a button, or the site's call) with the time of its last change; any IAB TCF CMP's
+euconsent-v2 holding a consent (written only after the visitor acted) with the day of its
+last update. Defaults that were never answered, implied consent and regions where the tool
+asked nothing are no choice.
 """
 
 from __future__ import annotations
@@ -24,12 +26,17 @@ from urllib.parse import parse_qsl, unquote
 
 from consentproxy.httpheaders import number
 
-TOOLS = ("onetrust", "cookiebot", "didomi", "vanilla-cookieconsent")
+TOOLS = ("onetrust", "cookiebot", "didomi", "vanilla-cookieconsent", "tcf")
 # The groups each tool stores, as its documentation names them (OneTrust's ids are the
 # site's own: C0002, 2, or any the site created; Didomi's purposes too: its ids, or the
 # site's own custom ones, audiencem-hJxaeGrR; vanilla-cookieconsent's categories too:
 # the names the site's CookieConsent.run gave them, analytics).
 COOKIEBOT_GROUPS = ("preferences", "statistics", "marketing")
+# The IAB TCF's purposes (policy 2.2: 1 store or access information on a device ... 11 use
+# limited data to select content); the TC string has a bit for 24.
+TCF_PURPOSES = tuple(str(n) for n in range(1, 12))
+# The tools whose groups are fixed, by the name their documentation gives them.
+FIXED_GROUPS = {"cookiebot": ("Cookiebot", COOKIEBOT_GROUPS), "tcf": ("IAB TCF", TCF_PURPOSES)}
 # Each from a field's start (from every character, 8 KB of one a visitor sends cost 200 ms
 # a request: helper-111).
 _OPTANON_GROUP_RE = re.compile(r"(?<![^,])([^:,]++):([01])")
@@ -50,6 +57,7 @@ TOOL_COOKIES = {
     "cookiebot": ("CookieConsent",),
     "didomi": ("didomi_token",),
     "vanilla-cookieconsent": ("cc_cookie",),
+    "tcf": ("euconsent-v2",),
 }
 
 
@@ -169,6 +177,100 @@ def _vanilla_cookieconsent(cookie: str | None) -> FormerChoice | None:
     return FormerChoice("vanilla-cookieconsent", granted, frozenset(services) - granted, decided)
 
 
+# A TC string's core segment, base64url without padding, and each character's six bits.
+_BASE64URL_RE = re.compile(r"[A-Za-z0-9_-]++")
+_SEXTETS = {
+    c: f"{i:06b}"
+    for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+}
+# The TC string's version 2 was published in April 2019 (the spec's version history): one
+# created before is not a CMP's.
+_TCF_V2_PUBLISHED = 1_554_076_800  # 2019-04-01T00:00Z
+_COOKIE_CHARS = 4096  # the longest cookie a browser keeps (RFC 6265 6.1: at least 4096 B)
+
+
+class _Truncated(ValueError):
+    """A bit field shorter than its fields."""
+
+
+class _Bits:
+    """A TC string's bits, read in order (big-endian, left to right)."""
+
+    def __init__(self, text: str) -> None:
+        self.text, self.at = text, 0
+
+    def take(self, count: int) -> str:
+        field = self.text[self.at : self.at + count]
+        if len(field) < count:
+            raise _Truncated
+        self.at += count
+        return field
+
+    def number(self, count: int) -> int:
+        return int(self.take(count), 2)
+
+
+def _tcf(tc_string: str | None) -> FormerChoice | None:
+    """euconsent-v2=COxSKBCOxSKCCBcABCENAgCMAPzAAEPAAAqIDaQBQAMgAgABqAR0A2gDaQAwAMgAgANoAAA
+    .elAAAAAAAWA (Sirdata's, its iabtcfv2 README): base64url of the core segment's bits, Version 6, Created and LastUpdated 36 (deciseconds), CmpId ...
+    SpecialFeatureOptIns 12, PurposesConsent 24, PurposesLITransparency 24,
+    PurposeOneTreatment 1, PublisherCC 12, then the vendors' consent and legitimate interest
+    sections and the publisher restrictions (IAB Tech Lab, "Consent string and vendor list
+    formats v2", The Core String). TCF 2.2 CMPs keep the day of the last change in both
+    dates (iabtcf-es, TCModel.updated). The spec forbids positive consent before the
+    visitor's affirmative action, so a string with none (a refusal, or a legitimate-interest
+    only string written before any choice) is no choice; nor is one whose purpose 1 was
+    never asked. Refused purpose 1 (storing or reading on the device) grants no purpose."""
+    if not tc_string or len(tc_string) > _COOKIE_CHARS:
+        return None
+    core = tc_string.split(".", 1)[0]
+    if not _BASE64URL_RE.fullmatch(core):
+        return None
+    bits = _Bits("".join(_SEXTETS[c] for c in core))
+    try:
+        version, created, updated = bits.number(6), bits.number(36), bits.number(36)
+        bits.take(12 + 12 + 6 + 12 + 12 + 6 + 1 + 1)  # CmpId ... UseNonStandardStacks
+        features, purposes = bits.take(12), bits.take(24)
+        bits.take(24)  # PurposesLITransparency
+        purpose_one_untold = bits.take(1) == "1"
+        bits.take(12)  # PublisherCC
+        vendors = _tcf_vendors(bits)
+        _tcf_vendors(bits)  # their legitimate interest
+        for _ in range(bits.number(12)):  # NumPubRestrictions
+            bits.take(6 + 2)  # PurposeId, RestrictionType
+            _tcf_ranges(bits)
+    except _Truncated:
+        return None
+    if version != 2 or not _TCF_V2_PUBLISHED * 10 <= created <= updated or purpose_one_untold:
+        return None
+    if "1" not in features + purposes and not vendors:
+        return None
+    granted = frozenset(str(n) for n, bit in enumerate(purposes, 1) if bit == "1")
+    if "1" not in granted:
+        granted = frozenset()
+    return FormerChoice(
+        "tcf", granted, frozenset(str(n) for n in range(1, 25)) - granted, updated // 10
+    )
+
+
+def _tcf_vendors(bits: _Bits) -> bool:
+    """A TC string's vendor section (MaxVendorId 16, IsRangeEncoding 1, a bit a vendor or
+    ranges): whether it names any vendor."""
+    most = bits.number(16)
+    if bits.take(1) == "1":
+        return _tcf_ranges(bits) > 0
+    return "1" in bits.take(most)
+
+
+def _tcf_ranges(bits: _Bits) -> int:
+    """NumEntries 12, each IsARange 1, StartOrOnlyVendorId 16 and EndVendorId 16 if a range:
+    how many."""
+    entries = bits.number(12)
+    for _ in range(entries):
+        bits.take(32 if bits.take(1) == "1" else 16)
+    return entries
+
+
 def _json(text: str) -> object:
     """A JSON value a visitor sent, or None (all linear; deep nesting is a RecursionError,
     5000 digits a ValueError: each would be a 500)."""
@@ -199,6 +301,7 @@ _READERS: dict[str, Callable[..., FormerChoice | None]] = {
     "cookiebot": _cookiebot,
     "didomi": _didomi,
     "vanilla-cookieconsent": _vanilla_cookieconsent,
+    "tcf": _tcf,
 }
 
 
