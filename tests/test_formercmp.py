@@ -1,6 +1,7 @@
 """The site's former consent tool: its stored choice read from the real cookie formats
 (OneTrust's OptanonConsent + OptanonAlertBoxClosed, Cookiebot's CookieConsent, Didomi's
-didomi_token, vanilla-cookieconsent's cc_cookie, any IAB TCF CMP's euconsent-v2), mapped to
+didomi_token, vanilla-cookieconsent's cc_cookie, any IAB TCF CMP's euconsent-v2, Iubenda's
+_iub_cs-<id>), mapped to
 the config's categories, imported once; its scripts and loaders neutralised for good."""
 
 import base64
@@ -123,6 +124,30 @@ def tc_string(
     bits += "0" * (-len(bits) % 8)
     raw = int(bits, 2).to_bytes(len(bits) // 8, "big")
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+# Iubenda's, as a visitor's browser sent it (a scraper's Cookie header in public code): its
+# purposes 1, 3 and 4 consented on 2025-02-05; the same moment names _iub_previous_preference_id
+# (2025/02/05/15/40/00/391/157518).
+IUBENDA_SENT = (
+    "%7B%22timestamp%22%3A%222025-02-05T15%3A40%3A00.391Z%22%2C%22version%22%3A%221.75.1%22%2C"
+    "%22purposes%22%3A%7B%221%22%3Atrue%2C%223%22%3Atrue%2C%224%22%3Atrue%7D%2C%22id%22%3A"
+    "50053366%2C%22cons%22%3A%7B%22rand%22%3A%22157518%22%7D%7D"
+)
+
+
+def iub_cs(**changed: object) -> str:
+    """An _iub_cs-<id> value of the same shape (URL-encoded JSON), chosen at CLOSED:
+    measurement (4) accepted, marketing (5) refused."""
+    content = {
+        "timestamp": CLOSED,
+        "version": "1.75.1",
+        "purposes": {"1": True, "2": True, "3": False, "4": True, "5": False},
+        "id": 50053366,
+        "cons": {"rand": "157518"},
+        **changed,
+    }
+    return quote(json.dumps(content, separators=(",", ":")), safe="")
 
 
 CONFIG = """\
@@ -338,6 +363,46 @@ def test_a_tc_string_consenting_only_to_vendors_or_a_special_feature_is_a_choice
 )
 def test_tc_strings_that_hold_no_choice_import_nothing(value):
     assert read_choice("tcf", {"euconsent-v2": value}) is None
+
+
+def test_an_iubenda_choice_and_its_time_are_read():
+    sent = read_choice("iubenda", {"_iub_cs-50053366": IUBENDA_SENT, "_iub_cs-s": "x"})
+    assert sent == FormerChoice(
+        "iubenda", frozenset({"1", "3", "4"}), frozenset({"2", "5"}), 1_738_770_000
+    )
+    choice = read_choice("iubenda", {"_iub_cs-7": iub_cs(), "_iub_cs-7-granular": "%7B%7D"})
+    assert choice == FormerChoice(
+        "iubenda", frozenset({"1", "2", "4"}), frozenset({"3", "5"}), CLOSED_AT
+    )
+
+
+@pytest.mark.parametrize(
+    "cookies",
+    [
+        {"_iub_cs-90483436": "%7B%22id%22%3A90483436%7D"},  # as sent where it asked nothing
+        # all or nothing, no purposes: consent by scrolling or browsing on is stored the same
+        {
+            "_iub_cs-71185313": (
+                "%7B%22consent%22%3Atrue%2C%22timestamp%22%3A%222023-10-12T16%3A03%3A31.031Z"
+                "%22%2C%22version%22%3A%221.51.0%22%2C%22id%22%3A71185313%2C%22cons%22%3A%7B"
+                "%22rand%22%3A%221438b8%22%7D%7D"
+            )
+        },
+        {"_iub_cs-7": iub_cs(timestamp=None)},
+        {"_iub_cs-7": iub_cs(timestamp="2026-08-01T10:00:00")},  # no zone
+        {"_iub_cs-7": iub_cs(purposes={})},
+        {"_iub_cs-7": iub_cs(purposes={"4": "yes"})},
+        {"_iub_cs-7": iub_cs(purposes={"6": True})},
+        {"_iub_cs-7": iub_cs(purposes=[4])},
+        {"_iub_cs-7": iub_cs(), "_iub_cs-8": iub_cs()},  # two sites' choices: whose?
+        {"_iub_cs-s": iub_cs()},
+        {"_iub_cs-\u00b2": iub_cs()},
+        {"_iub_cs-7": quote("[" * 8000)},
+        {"_iub_cs-7": "%7B"},
+    ],
+)
+def test_iubenda_cookies_that_hold_no_choice_import_nothing(cookies):
+    assert read_choice("iubenda", cookies) is None
 
 
 @pytest.mark.parametrize(
@@ -584,6 +649,7 @@ def test_without_an_import_table_nothing_is_imported():
         ),
         ("vanilla-cookieconsent", "analytics: analytics, ads: social", f"cc_cookie={cc_cookie()}"),
         ("tcf", "1: analytics, 8: analytics, 4: social", f"euconsent-v2={tc_string()}"),
+        ("iubenda", "4: analytics, 5: social", f"_iub_cs-50053366={iub_cs()}"),
     ],
 )
 def test_a_cookiebot_or_didomi_choice_is_imported(tool, table, cookie):
@@ -611,6 +677,38 @@ def test_the_neutralised_tcf_cmps_stub_never_runs():
     stub = b"function makeStub() { var TCF_LOCATOR_NAME = '__tcfapiLocator'; }"
     assert policy.blocked_inline(stub, everything) is not None
     assert not policy.cookie_allowed("euconsent-v2", everything)
+
+
+def test_the_neutralised_iubenda_never_loads():
+    policy = Policy(parse_config(CONFIG + "former_cmp: {tool: iubenda}\n"))
+    everything = ConsentState(True, frozenset({"analytics", "social"}), frozenset({"iubenda"}))
+    assert policy.blocked_host("cdn.iubenda.com", everything) is not None
+    assert policy.blocked_inline(b"var _iub = _iub || []; _iub.csConfiguration = {};", everything)
+    assert not policy.cookie_allowed("_iub_cs-50053366", everything)
+
+
+def test_visitors_of_iubenda_get_an_id_of_their_own():
+    """Its cookie's name carries the site's id: read by a fixed name, each visitor's import
+    would share one id (and one record history), and the erase would leave the cookie."""
+    text = CONFIG + "former_cmp: {tool: iubenda, import: {4: analytics}}\n"
+    ids = {
+        first_visit(engine(text), f"_iub_cs-50053366={iub_cs(cons={'rand': r})}")[
+            0
+        ].state.consent_id
+        for r in ("157518", "2b4c1d")
+    }
+    assert len(ids) == 2
+
+
+async def test_an_erase_deletes_iubendas_cookie_named_by_the_sites_id():
+    text = CONFIG + "former_cmp: {tool: iubenda, neutralise: false, import: {4: analytics}}\n"
+    headers = [("Host", "www.site.example"), ("Origin", "http://www.site.example")]
+    ex = engine(text).begin(
+        Request("POST", "/.consent/me/erase", [*headers, ("Cookie", f"_iub_cs-7={iub_cs()}")])
+    )
+    resp = ex.local_response(b"")
+    await resp.complete()
+    assert any(v.startswith("_iub_cs-7=; Max-Age=0") for k, v in resp.headers if k == "Set-Cookie")
 
 
 def test_the_neutralised_didomi_never_loads():
@@ -671,7 +769,7 @@ def test_the_former_tools_loader_is_neutralised_in_the_page():
     [
         (
             "former_cmp: {tool: trustarc}\n",
-            "former_cmp.tool must be one of onetrust, cookiebot, didomi, vanilla-cookieconsent, tcf",
+            "must be one of onetrust, cookiebot, didomi, vanilla-cookieconsent, tcf, iubenda",
         ),
         ("former_cmp: {import: {C0002: analytics}}\n", "former_cmp needs tool"),
         ("former_cmp: {tool: onetrust, import: {C0001: necessary}}\n", "not an optional category"),
@@ -680,6 +778,10 @@ def test_the_former_tools_loader_is_neutralised_in_the_page():
         (
             "former_cmp: {tool: tcf, import: {12: analytics}}\n",
             "IAB TCF has no group '12'; its groups are 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11",
+        ),
+        (
+            "former_cmp: {tool: iubenda, import: {analytics: analytics}}\n",
+            "Iubenda has no group 'analytics'; its groups are 1, 2, 3, 4, 5",
         ),
     ],
 )

@@ -1745,8 +1745,8 @@ async def test_gpc_refuses_advertising_even_on_accept_all(
 def former_tool(tool: str, chosen: float) -> tuple[str, str, str]:
     """The import table, and the Cookie header and the name of the cookie of a visitor who
     chose with the site's former tool at `chosen`: analytics (OneTrust's C0002, the site's
-    Didomi purpose audiencem, its CookieConsent category, the TC string's purposes 1 and 8)
-    accepted, advertising refused."""
+    Didomi purpose audiencem, its CookieConsent category, the TC string's purposes 1 and 8,
+    Iubenda's measurement) accepted, advertising refused."""
     when = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(chosen))
     if tool == "onetrust":
         return (
@@ -1764,6 +1764,13 @@ def former_tool(tool: str, chosen: float) -> tuple[str, str, str]:
             "1: analytics, 8: analytics, 4: advertising",
             "euconsent-v2=" + tc_string("100000010000000000000000", created=day, updated=day),
             "euconsent-v2",
+        )
+    if tool == "iubenda":
+        saved = {"timestamp": when, "purposes": {"1": True, "4": True, "5": False}, "id": 7}
+        return (
+            "4: analytics, 5: advertising",
+            "_iub_cs-7=" + quote(json.dumps(saved, separators=(",", ":")), safe=""),
+            "_iub_cs-7",
         )
     if tool == "vanilla-cookieconsent":
         saved = {
@@ -1792,12 +1799,12 @@ def former_tool(tool: str, chosen: float) -> tuple[str, str, str]:
     )
 
 
-@pytest.mark.parametrize("tool", ["onetrust", "didomi", "vanilla-cookieconsent", "tcf"])
+@pytest.mark.parametrize("tool", ["onetrust", "didomi", "vanilla-cookieconsent", "tcf", "iubenda"])
 async def test_a_former_tools_choice_is_imported_once_and_kept_as_proof(
     start_proxy, origin: str, client: aiohttp.ClientSession, tmp_path: Path, tool: str
 ) -> None:
-    """A returning visitor of a site that ran OneTrust, Didomi, vanilla-cookieconsent or a TCF
-    CMP is not asked again: their stored choice becomes the proxy's consent cookie on the first request,
+    """A returning visitor of a site that ran OneTrust, Didomi, vanilla-cookieconsent, a TCF
+    CMP or Iubenda is not asked again: their stored choice becomes the proxy's consent cookie on the first request,
     with its date."""
     groups, former, retired = former_tool(tool, time.time() - 30 * 86400)
     proxy = await start_proxy(

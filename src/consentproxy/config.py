@@ -34,7 +34,7 @@ from consentproxy.catalog.ocd import cookie_database
 from consentproxy.domains import is_public_suffix, registrable
 from consentproxy.errors import ConfigError
 from consentproxy.files import NOT_REGULAR, NotARegularFile, read_at_most
-from consentproxy.formercmp import FIXED_GROUPS, TOOL_COOKIES, TOOLS
+from consentproxy.formercmp import FIXED_GROUPS, TOOLS, tool_cookies
 from consentproxy.rewrite.selectors import SelectorError, parse_selectors
 from consentproxy.settings import (
     MAX_CONSENT_DAYS,
@@ -1491,7 +1491,7 @@ def _cookie_owner(
         return "necessary_cookies"
     if name == language_cookie:
         return "language_cookie"
-    if former is not None and name in TOOL_COOKIES[former.tool]:
+    if former is not None and tool_cookies(former.tool, [name]):
         return f"the former consent tool ({former.tool})"
     for svc in (*services, *builtin_services().values()):
         if name in svc.cookies:

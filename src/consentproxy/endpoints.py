@@ -31,7 +31,7 @@ from consentproxy.consent import NO_DECISION, ConsentState, Signer, consent_valu
 from consentproxy.cookies import deletion, deletion_domains, deletion_headers
 from consentproxy.declaration import Declaration
 from consentproxy.domains import same_site
-from consentproxy.formercmp import TOOL_COOKIES
+from consentproxy.formercmp import tool_cookies
 from consentproxy.httpheaders import Headers, header, number, sendable, split_url, valid_host
 from consentproxy.language import direction, request_language
 from consentproxy.policy import Policy
@@ -616,7 +616,7 @@ class Endpoints:
         leaves them), undoing the erase."""
         former = self.config.former_cmp
         sent = {n for n, _ in ex.req.cookies}
-        names = [n for n in TOOL_COOKIES[former.tool] if n in sent] if former else []
+        names = tool_cookies(former.tool, sent) if former else []
         if not names:
             return []
         cfg = self.config.consent

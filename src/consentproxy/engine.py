@@ -49,8 +49,8 @@ from consentproxy.endpoints import (
     plain,
 )
 from consentproxy.errors import ConfigError
-from consentproxy.formercmp import TOOL_COOKIES, read_choice
 from consentproxy.formercmp import categories as former_categories
+from consentproxy.formercmp import read_choice, tool_cookies
 from consentproxy.httpheaders import (
     Headers,
     all_sendable,
@@ -1664,7 +1664,7 @@ class Engine:
         # One id per former choice (a new one per response left records no cookie held) in
         # every process, for a while: a copy of the old tool's cookies (they are not HttpOnly,
         # and siblings get them) replayed later gets another id, not the visitor's records.
-        raw = "\n".join(f"{n}={jar.get(n, '')}" for n in TOOL_COOKIES[former.tool])
+        raw = "\n".join(f"{n}={jar[n]}" for n in tool_cookies(former.tool, jar))
         window = int(now // IMPORT_ID_SECONDS)
         derived = replace(
             NO_DECISION, consent_id=self.signer.derived_id(f"{former.tool}\n{window}\n{raw}")

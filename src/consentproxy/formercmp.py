@@ -8,8 +8,9 @@ didomi_token naming the site's purposes enabled or disabled, with the time of it
 (`updated`); vanilla-cookieconsent's cc_cookie (written only when a category is accepted or
 refused: a button, or the site's call) with the time of its last change; any IAB TCF CMP's
 euconsent-v2 holding a consent (written only after the visitor acted) with the day of its
-last update. Defaults that were never answered, implied consent and regions where the tool
-asked nothing are no choice.
+last update; Iubenda's _iub_cs-<id> answering its purposes one by one, with its time.
+Defaults that were never answered, implied consent and regions where the tool asked nothing
+are no choice.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeGuard
@@ -26,7 +27,7 @@ from urllib.parse import parse_qsl, unquote
 
 from consentproxy.httpheaders import number
 
-TOOLS = ("onetrust", "cookiebot", "didomi", "vanilla-cookieconsent", "tcf")
+TOOLS = ("onetrust", "cookiebot", "didomi", "vanilla-cookieconsent", "tcf", "iubenda")
 # The groups each tool stores, as its documentation names them (OneTrust's ids are the
 # site's own: C0002, 2, or any the site created; Didomi's purposes too: its ids, or the
 # site's own custom ones, audiencem-hJxaeGrR; vanilla-cookieconsent's categories too:
@@ -35,11 +36,19 @@ COOKIEBOT_GROUPS = ("preferences", "statistics", "marketing")
 # The IAB TCF's purposes (policy 2.2: 1 store or access information on a device ... 11 use
 # limited data to select content); the TC string has a bit for 24.
 TCF_PURPOSES = tuple(str(n) for n in range(1, 12))
+# Iubenda's purposes (1 strictly necessary, 2 basic interactions and functionalities,
+# 3 experience enhancement, 4 measurement, 5 targeting and advertising).
+IUBENDA_PURPOSES = ("1", "2", "3", "4", "5")
 # The tools whose groups are fixed, by the name their documentation gives them.
-FIXED_GROUPS = {"cookiebot": ("Cookiebot", COOKIEBOT_GROUPS), "tcf": ("IAB TCF", TCF_PURPOSES)}
+FIXED_GROUPS = {
+    "cookiebot": ("Cookiebot", COOKIEBOT_GROUPS),
+    "tcf": ("IAB TCF", TCF_PURPOSES),
+    "iubenda": ("Iubenda", IUBENDA_PURPOSES),
+}
 # Each from a field's start (from every character, 8 KB of one a visitor sends cost 200 ms
 # a request: helper-111).
 _OPTANON_GROUP_RE = re.compile(r"(?<![^,])([^:,]++):([01])")
+_SITE_ID_RE = re.compile(r"[0-9]++")
 _COOKIEBOT_FIELD_RE = re.compile(r"(?<!\w)(\w++):(true|false|'[^']*+'|-?\d++)")
 
 
@@ -51,13 +60,15 @@ class FormerChoice:
     decided_at: int  # unix seconds, when the visitor chose
 
 
-# The cookies each tool keeps its visitor's choice in.
+# The cookies each tool keeps its visitor's choice in (a trailing * stands for the site's id:
+# Iubenda's _iub_cs-50053366).
 TOOL_COOKIES = {
     "onetrust": ("OptanonConsent", "OptanonAlertBoxClosed"),
     "cookiebot": ("CookieConsent",),
     "didomi": ("didomi_token",),
     "vanilla-cookieconsent": ("cc_cookie",),
     "tcf": ("euconsent-v2",),
+    "iubenda": ("_iub_cs-*",),
 }
 
 
@@ -70,13 +81,31 @@ BANNERS = {
     # (its consent modal, class cm; the buttons' data-role: orestbida/cookieconsent v3's
     # src/core/modals/consentModal.js)
     "vanilla-cookieconsent": ("#cc-main .cm", "#cc-main .cm [data-role=necessary]"),
+    "Iubenda": ("#iubenda-cs-banner", "#iubenda-cs-banner .iubenda-cs-reject-btn"),
 }
 
 
 def read_choice(tool: str, cookies: Mapping[str, str]) -> FormerChoice | None:
     """The choice a visitor made with the former tool, from their cookies (raw values)."""
-    found = [cookies.get(name) for name in TOOL_COOKIES[tool]]
+    found = [
+        cookies[names[0]] if len(names := _named(name, cookies)) == 1 else None
+        for name in TOOL_COOKIES[tool]
+    ]
     return _READERS[tool](*found)
+
+
+def tool_cookies(tool: str, names: Iterable[str]) -> list[str]:
+    """The cookies among these the tool keeps its choice in, in the tool's order."""
+    return [n for name in TOOL_COOKIES[tool] for n in _named(name, names)]
+
+
+def _named(name: str, names: Iterable[str]) -> list[str]:
+    """The cookies among these a tool's cookie name names (with a trailing *, those with a
+    site's id, ASCII digits, in its place: not Iubenda's _iub_cs-s or _iub_cs-7-uspr)."""
+    if not name.endswith("*"):
+        return [name] if name in names else []
+    stem = name[:-1]
+    return sorted(n for n in names if n.startswith(stem) and _SITE_ID_RE.fullmatch(n, len(stem)))
 
 
 def _onetrust(consent: str | None, closed: str | None) -> FormerChoice | None:
@@ -175,6 +204,30 @@ def _vanilla_cookieconsent(cookie: str | None) -> FormerChoice | None:
     if not granted <= services.keys():
         return None
     return FormerChoice("vanilla-cookieconsent", granted, frozenset(services) - granted, decided)
+
+
+def _iubenda(cookie: str | None) -> FormerChoice | None:
+    """_iub_cs-50053366=%7B%22timestamp%22%3A%222025-02-05T15%3A40%3A00.391Z%22%2C%22version
+    %22%3A%221.75.1%22%2C%22purposes%22%3A%7B%221%22%3Atrue%2C%223%22%3Atrue%2C%224%22%3Atrue
+    %7D%2C%22id%22%3A50053366%2C%22cons%22%3A%7B%22rand%22%3A%22157518%22%7D%7D: URL-encoded
+    JSON of the purposes consented and the time (as browsers send it, in public code: a
+    scraper's Cookie header, its _iub_previous_preference_id naming the same moment; WooCommerce
+    pixel manager's reader). Only a choice per purpose counts (perPurposeConsent: the
+    all-or-nothing `consent: true` answers none); a purpose left out was not consented."""
+    if not cookie:
+        return None
+    fields = _json(unquote(cookie))
+    if not isinstance(fields, dict):
+        return None
+    decided, purposes = _instant(fields.get("timestamp")), fields.get("purposes")
+    if decided is None or not isinstance(purposes, dict) or not purposes:
+        return None
+    if not purposes.keys() <= set(IUBENDA_PURPOSES) or not all(
+        isinstance(v, bool) for v in purposes.values()
+    ):
+        return None
+    granted = frozenset(p for p, v in purposes.items() if v)
+    return FormerChoice("iubenda", granted, frozenset(IUBENDA_PURPOSES) - granted, decided)
 
 
 # A TC string's core segment, base64url without padding, and each character's six bits.
@@ -302,6 +355,7 @@ _READERS: dict[str, Callable[..., FormerChoice | None]] = {
     "didomi": _didomi,
     "vanilla-cookieconsent": _vanilla_cookieconsent,
     "tcf": _tcf,
+    "iubenda": _iubenda,
 }
 
 

@@ -261,6 +261,14 @@ TRICKY = {  # path -> (status, content type, body)
         + 'id="didomi-notice-agree-button">Agree</button><button '
         + 'id="didomi-notice-disagree-button">Disagree</button></div></div>',
     ),
+    "/own-iub": (  # Iubenda's banner: its id and buttons' classes, as its script builds them
+        200,
+        "text/html",
+        '<div id="iubenda-cs-banner" class="iubenda-cs-default"><div class="iubenda-cs-container">'
+        + '<p>We use cookies.</p><button class="iubenda-cs-reject-btn iubenda-cs-btn-primary">'
+        + 'Reject</button><button class="iubenda-cs-accept-btn iubenda-cs-btn-primary">Accept'
+        + "</button></div></div>",
+    ),
     "/own-cc": (  # vanilla-cookieconsent v3's consent modal, as its script builds it
         200,
         "text/html",
@@ -428,7 +436,7 @@ def test_a_scan_sees_late_trackers_and_sockets_and_never_calls_a_failed_page_cle
     assert len({p["screenshot"] for p in pages.values() if p["screenshot"]}) == 6
 
 
-LEFT = "/beacon,/storage,/after,/own-cmp,/own-didomi,/own-cc,/hop,/tall"
+LEFT = "/beacon,/storage,/after,/own-cmp,/own-didomi,/own-cc,/own-iub,/hop,/tall"
 
 
 @pytest.fixture(scope="module")
@@ -467,12 +475,13 @@ def test_storage_is_judged_and_charged_to_the_page_that_added_it(left):
 
 def test_a_sites_own_consent_banner_is_no_missing_banner(left):
     """A site with its own OneTrust banner, scanned --direct, got banner-missing; so did one
-    with a Didomi or vanilla-cookieconsent banner once those could be imported."""
+    with a Didomi, vanilla-cookieconsent or Iubenda banner once those could be imported."""
     pages = left[1]
     for path, tool in [
         ("/own-cmp", "OneTrust"),
         ("/own-didomi", "Didomi"),
         ("/own-cc", "vanilla-cookieconsent"),
+        ("/own-iub", "Iubenda"),
     ]:
         assert pages[path]["banner"]["tool"] == tool
         assert pages[path]["banner"]["reject_first_layer"]
