@@ -19,7 +19,7 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeGuard
@@ -48,8 +48,8 @@ FIXED_GROUPS = {
 # Each from a field's start (from every character, 8 KB of one a visitor sends cost 200 ms
 # a request: helper-111).
 _OPTANON_GROUP_RE = re.compile(r"(?<![^,])([^:,]++):([01])")
-_SITE_ID_RE = re.compile(r"[0-9]++")
 _COOKIEBOT_FIELD_RE = re.compile(r"(?<!\w)(\w++):(true|false|'[^']*+'|-?\d++)")
+_SITE_ID_RE = re.compile(r"[0-9]++")  # (str.isdigit takes "²" too)
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,7 @@ BANNERS = {
     # (its consent modal, class cm; the buttons' data-role: orestbida/cookieconsent v3's
     # src/core/modals/consentModal.js)
     "vanilla-cookieconsent": ("#cc-main .cm", "#cc-main .cm [data-role=necessary]"),
+    # (its banner's id and its buttons' classes, as consent-clicking tools name them)
     "Iubenda": ("#iubenda-cs-banner", "#iubenda-cs-banner .iubenda-cs-reject-btn"),
 }
 
@@ -94,12 +95,12 @@ def read_choice(tool: str, cookies: Mapping[str, str]) -> FormerChoice | None:
     return _READERS[tool](*found)
 
 
-def tool_cookies(tool: str, names: Iterable[str]) -> list[str]:
+def tool_cookies(tool: str, names: Collection[str]) -> list[str]:
     """The cookies among these the tool keeps its choice in, in the tool's order."""
     return [n for name in TOOL_COOKIES[tool] for n in _named(name, names)]
 
 
-def _named(name: str, names: Iterable[str]) -> list[str]:
+def _named(name: str, names: Collection[str]) -> list[str]:
     """The cookies among these a tool's cookie name names (with a trailing *, those with a
     site's id, ASCII digits, in its place: not Iubenda's _iub_cs-s or _iub_cs-7-uspr)."""
     if not name.endswith("*"):
