@@ -1437,13 +1437,14 @@ static Py_ssize_t markup(Skipper *self, const unsigned char *b, Py_ssize_t p, Py
 }
 
 /* skip(buf, pos, quiet_ok[, settled, seen[, elements, choice[, memo, out, mark, blocked,
- * limit[, spans]]]]): memo (or None) the neutraliser's tag memo, to be read only while no <base>
- * points elsewhere; out a list the run stepped over goes to, in pieces, the remembered tags in
- * it (see remembered) as the neutraliser makes them for this response: mark its mark attribute,
- * blocked its blocked list (seen its unknown hosts); limit: the opener's next needle, or
- * len(buf) (see Output); spans: runs of SPAN_BYTES or more of a bytes buf go to out as Spans,
- * not copies (for an out that is only joined). Without out, the skip stops at each remembered
- * tag that changes or reports something. */
+ * limit[, spans[, endpoint]]]]]): memo (or None) the neutraliser's tag memo, to be read only
+ * while no <base> points elsewhere; out a list the run stepped over goes to, in pieces, the
+ * remembered tags in it (see remembered) as the neutraliser makes them for this response: mark
+ * its mark attribute, blocked its blocked list (seen its unknown hosts); limit: the opener's
+ * next needle, or len(buf) (see Output); spans: runs of SPAN_BYTES or more of a bytes buf go to
+ * out as Spans, not copies (for an out that is only joined), endpoint given or not; endpoint:
+ * the endpoints' word (see inert_action). Without out, the skip stops at each remembered tag
+ * that changes or reports something. */
 static PyObject *Skipper_skip(Skipper *self, PyObject *const *args, Py_ssize_t nargs) {
     Py_buffer view;
     Hosts hosts;
@@ -1476,7 +1477,7 @@ static PyObject *Skipper_skip(Skipper *self, PyObject *const *args, Py_ssize_t n
         output.limit = PyLong_AsSsize_t(args[11]);
         if (output.limit == -1 && PyErr_Occurred())
             return NULL;
-        int spans = nargs == 13 ? PyObject_IsTrue(args[12]) : 0;
+        int spans = nargs >= 13 ? PyObject_IsTrue(args[12]) : 0;
         if (spans < 0)
             return NULL;
         /* (a Span reads the page later: only bytes are sure to stay as they are) */
