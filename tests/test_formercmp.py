@@ -304,7 +304,7 @@ def test_cc_cookies_that_hold_no_choice_import_nothing(value):
 def test_a_tc_strings_purposes_and_the_day_of_the_choice_are_read():
     choice = read_choice("tcf", {"euconsent-v2": tc_string()})
     granted = frozenset({"1", "7", "8", "9", "10"})
-    assert choice == FormerChoice("tcf", granted, ALL_PURPOSES - granted, CLOSED_DAY)
+    assert choice == FormerChoice("tcf", granted, ALL_PURPOSES - granted, CLOSED_DAY, 86400)
 
 
 @pytest.mark.parametrize(
@@ -316,13 +316,15 @@ def test_a_tc_strings_purposes_and_the_day_of_the_choice_are_read():
 )
 def test_a_tcf_cmps_own_tc_strings_are_read(value, granted, decided_at):
     choice = read_choice("tcf", {"euconsent-v2": value})
-    assert choice == FormerChoice("tcf", frozenset(granted), ALL_PURPOSES - granted, decided_at)
+    assert choice == FormerChoice(
+        "tcf", frozenset(granted), ALL_PURPOSES - granted, decided_at, 86400
+    )
 
 
 def test_a_tc_string_refusing_storage_grants_no_purpose():
     """Purpose 1, storing or reading anything on the device, is what every category needs."""
     choice = read_choice("tcf", {"euconsent-v2": tc_string("0" * 6 + "1" * 18)})
-    assert choice == FormerChoice("tcf", frozenset(), ALL_PURPOSES, CLOSED_DAY)
+    assert choice == FormerChoice("tcf", frozenset(), ALL_PURPOSES, CLOSED_DAY, 86400)
 
 
 def test_a_tc_string_consenting_only_to_vendors_or_a_special_feature_is_a_choice():
@@ -332,7 +334,7 @@ def test_a_tc_string_consenting_only_to_vendors_or_a_special_feature_is_a_choice
         tc_string("0" * 24, features="1" + "0" * 11),
     ):
         choice = read_choice("tcf", {"euconsent-v2": value})
-        assert choice == FormerChoice("tcf", frozenset(), ALL_PURPOSES, CLOSED_DAY)
+        assert choice == FormerChoice("tcf", frozenset(), ALL_PURPOSES, CLOSED_DAY, 86400)
 
 
 @pytest.mark.parametrize(
@@ -604,6 +606,17 @@ def test_a_choice_dated_after_the_proxy_took_over_is_not_imported():
     assert [w for w in config_warnings(Policy(parse_config(ONETRUST))) if "no until" in w]
     with pytest.raises(ConfigError, match="former_cmp.until must be a date"):
         parse_config(ONETRUST.replace("}}\n", "}, until: soon}\n"))
+
+
+def test_a_tc_string_of_the_day_the_proxy_took_over_is_not_the_former_tools():
+    """A TC string keeps only the day (its midnight, UTC or the visitor's): one written at
+    15:00 on the day the proxy took over at 09:00, by a sibling's CMP, read as dated 00:00
+    and was imported (helper-169)."""
+    text = CONFIG + "former_cmp: {tool: tcf, import: {1: analytics}, until: %s}\n"
+    cookie = f"euconsent-v2={tc_string()}"
+    for until, imported in (("2026-08-01T09:00Z", False), ("2026-08-02T00:00Z", True)):
+        ex, _ = first_visit(engine(text % until), cookie)
+        assert ex.state.decided is imported, until
 
 
 @pytest.mark.parametrize("tool", ["onetrust", "tcf"])

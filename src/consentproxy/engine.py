@@ -1659,7 +1659,7 @@ class Engine:
         now = self.clock()
         if choice is None or not now - self.signer.max_age < choice.decided_at <= now + 86400:
             return None  # (too old; or to come, beyond a visitor's clock a day fast: forged)
-        if former.until is not None and choice.decided_at > former.until:
+        if former.until is not None and choice.decided_at + choice.vague > former.until:
             return None  # (not the old tool's: written since the proxy took over)
         # One id per former choice (a new one per response left records no cookie held) in
         # every process, for a while: a copy of the old tool's cookies (they are not HttpOnly,

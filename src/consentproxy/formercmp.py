@@ -58,6 +58,9 @@ class FormerChoice:
     granted: frozenset[str]  # the tool's groups the visitor accepted
     refused: frozenset[str]
     decided_at: int  # unix seconds, when the visitor chose
+    # How much later the choice may have been made than decided_at says (a TC string keeps
+    # only its day): what `until` compares, so a string of the switch's day is not the tool's.
+    vague: int = 0
 
 
 # The cookies each tool keeps its visitor's choice in (a trailing * stands for the site's id:
@@ -302,9 +305,8 @@ def _tcf(tc_string: str | None) -> FormerChoice | None:
     granted = frozenset(str(n) for n, bit in enumerate(purposes, 1) if bit == "1")
     if "1" not in granted:
         granted = frozenset()
-    return FormerChoice(
-        "tcf", granted, frozenset(str(n) for n in range(1, 25)) - granted, updated // 10
-    )
+    refused = frozenset(str(n) for n in range(1, 25)) - granted
+    return FormerChoice("tcf", granted, refused, updated // 10, vague=86400)
 
 
 def _tcf_vendors(bits: _Bits) -> bool:
