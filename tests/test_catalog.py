@@ -111,6 +111,9 @@ def test_the_readme_counts_the_builtin_services():
         ("  vendor: Google LLC\n", r"de\.yaml:4: unknown key 'vendor' in google-analytics"),
         ("  purpose: [Zählt, Besuche]\n", r"de\.yaml:4: google-analytics\.purpose must be text"),
         ("  purpose:\n", r"de\.yaml:4: google-analytics\.purpose must be text"),
+        ("  purpose: ~\n", r"de\.yaml:4: google-analytics\.purpose must be text"),
+        ("  title: yes\n", r"de\.yaml:4: google-analytics\.title must be text"),
+        ("  purpose: [Zählt\n", r"de\.yaml:5: not valid YAML: .*begun on line 4"),
     ],
 )
 def test_a_slip_in_a_translation_file_is_refused_with_its_file_and_line(

@@ -32,7 +32,7 @@ from consentproxy.catalog import CATALOG_CATEGORIES, CATALOG_FILE, TRANSLATED_KE
 from consentproxy.catalog.knowledge import read_layer
 from consentproxy.catalog.ocd import cookie_database
 from consentproxy.domains import is_public_suffix, registrable
-from consentproxy.errors import ConfigError
+from consentproxy.errors import ConfigError, not_yaml
 from consentproxy.files import NOT_REGULAR, NotARegularFile, read_at_most
 from consentproxy.formercmp import FIXED_GROUPS, TOOLS, tool_cookies
 from consentproxy.rewrite.selectors import SelectorError, parse_selectors
@@ -219,23 +219,7 @@ def parse_config(text: str, source: str = "<config>") -> Config:
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        begun = getattr(e, "context_mark", None)  # an unclosed quote or bracket: where it began
-        where = (
-            f" ({e.context} begun on line {begun.line + 1})"  # type: ignore[attr-defined]
-            if begun and getattr(e, "context", None) and (not mark or begun.line != mark.line)
-            else ""
-        )
-        line, problem = (mark.line + 1 if mark else None), getattr(e, "problem", e)
-        if isinstance(e, yaml.reader.ReaderError):  # (a character YAML refuses: at an offset)
-            line = text.count("\n", 0, e.position) + 1
-            code = e.character if isinstance(e.character, int) else ord(e.character)
-            problem = f"character U+{code:04X} ({e.reason})"
-        raise ConfigError(
-            source,
-            line,
-            f"not valid YAML: {problem}{where}; fix the syntax",
-        ) from None
+        raise not_yaml(e, text, source) from None
     except RecursionError:
         raise ConfigError(source, None, "nested too deep to read; fix the structure") from None
     if root is None:

@@ -11,6 +11,8 @@ with it. Anything else is a bug and should be loud.
 
 from __future__ import annotations
 
+import yaml
+
 
 class UserError(Exception):
     """A mistake the user can fix; the message says how."""
@@ -27,3 +29,21 @@ class ConfigError(UserError):
         where = f"{source}:{line}" if line else source
         super().__init__(f"{where}: {message}")
         self.source, self.line = source, line
+
+
+def not_yaml(e: yaml.YAMLError, text: str, source: str) -> ConfigError:
+    """A file YAML cannot read (a config, a catalog file), said at its line: for an unclosed
+    quote or bracket, where it began too; for a character YAML refuses, which one."""
+    mark = getattr(e, "problem_mark", None)
+    begun = getattr(e, "context_mark", None)
+    where = (
+        f" ({e.context} begun on line {begun.line + 1})"  # type: ignore[attr-defined]
+        if begun and getattr(e, "context", None) and (not mark or begun.line != mark.line)
+        else ""
+    )
+    line, problem = (mark.line + 1 if mark else None), getattr(e, "problem", e)
+    if isinstance(e, yaml.reader.ReaderError):  # (at an offset, not a mark)
+        line = text.count("\n", 0, e.position) + 1
+        code = e.character if isinstance(e.character, int) else ord(e.character)
+        problem = f"character U+{code:04X} ({e.reason})"
+    return ConfigError(source, line, f"not valid YAML: {problem}{where}; fix the syntax")

@@ -10,13 +10,14 @@ from typing import Any
 
 import yaml
 
-from consentproxy.errors import ConfigError
+from consentproxy.errors import ConfigError, not_yaml
 from consentproxy.settings import Service
 
 CATALOG_FILE = Path(__file__).with_name("services.yaml")
 I18N_DIR = Path(__file__).with_name("i18n")
 CATALOG_CATEGORIES = frozenset({"necessary", "functional", "analytics", "advertising", "social"})
 TRANSLATED_KEYS = ("title", "purpose", "placeholder")  # a service's words, per language
+_TEXT = "tag:yaml.org,2002:str"  # (a node YAML reads as a string)
 
 
 def translated(services: dict[str, Service]) -> dict[str, Service]:
@@ -37,7 +38,11 @@ def translated(services: dict[str, Service]) -> dict[str, Service]:
 def _translations(path: Path) -> dict[str, dict[str, str]]:
     """One i18n file: each service's texts. A contributor's slip (a key misspelt, a list or
     nothing for a text) is refused with the file and line, as a config's own mistakes are."""
-    root = yaml.compose(path.read_text(encoding="utf-8"))
+    text = path.read_text(encoding="utf-8")
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as e:
+        raise not_yaml(e, text, str(path)) from None
     if not isinstance(root, yaml.MappingNode):
         raise ConfigError(str(path), None, "must map each service's name to its texts")
 
@@ -56,7 +61,7 @@ def _translations(path: Path) -> dict[str, dict[str, str]]:
                     f"unknown key {key.value!r} in {name.value}; "
                     f"allowed: {', '.join(TRANSLATED_KEYS)}",
                 )
-            if not (isinstance(text, yaml.ScalarNode) and text.value.strip()):
+            if not (text.tag == _TEXT and text.value.strip()):  # (not ~, yes, 12: no words)
                 raise fail(text, f"{name.value}.{key.value} must be text")
             texts[key.value] = text.value
         out[name.value] = texts
