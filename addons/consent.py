@@ -135,6 +135,7 @@ class _Stream:
         log.warning("%s: body failed mid-stream: %s", self.flow.request.path, why)
         self.failed = True
         self.flow.kill()
+        _hang_up_origin(self.flow)
 
 
 class _Instead:
@@ -149,6 +150,19 @@ class _Instead:
     def __call__(self, data: bytes) -> list[bytes]:
         out, self.unsent = self.unsent, b""
         return [out] if out else []
+
+
+def _hang_up_origin(flow: http.HTTPFlow) -> None:
+    """Close the origin's connection of a flow killed while its body streams: mitmproxy
+    looks at a kill only at the flow's next hook, which mid-body is the body's end, so the
+    visitor waited (and the origin was read) for as long as the origin sent, endlessly for
+    an endless page. An origin that hangs up mid-body is a cut mitmproxy acts on at once:
+    the visitor's response is cut (serve's BodyError). A flow not from a live connection,
+    or whose origin is not connected (a response made whole), has nothing to close."""
+    server = ctx.master.addons.get("proxyserver") if ctx.master is not None else None
+    handler = getattr(server, "connections", {}).get(flow.client_conn.id)
+    if handler is not None and flow.server_conn in handler.transports:
+        handler.close_connection(flow.server_conn)
 
 
 def _empty_frame() -> bool:

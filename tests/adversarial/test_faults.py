@@ -172,12 +172,15 @@ ANSWERS.update(
 ENDLESS: set[asyncio.StreamWriter] = set()  # /endless responses still being written
 
 
-async def endless(writer: asyncio.StreamWriter) -> None:
-    """An HTML page that never ends, until the proxy hangs up."""
+async def endless(writer: asyncio.StreamWriter, coding: bytes = b"") -> None:
+    """An HTML page that never ends, until the proxy hangs up (`coding`: a Content-Encoding
+    line its bytes are not in)."""
     ENDLESS.add(writer)
     try:
         writer.write(
-            HEAD.replace(b"Connection: close\r\n", b"") + b"Transfer-Encoding: chunked\r\n\r\n"
+            HEAD.replace(b"Connection: close\r\n", b"")
+            + coding
+            + b"Transfer-Encoding: chunked\r\n\r\n"
         )
         while True:
             writer.write(b"1000\r\n" + b"<p>" + b"x" * 4089 + b"</p>\r\n")
@@ -200,6 +203,8 @@ async def raw_origin(reader: asyncio.StreamReader, writer: asyncio.StreamWriter)
         path = request.split(b" ")[1]
         if path == b"/endless":
             return await endless(writer)
+        if path == b"/endless-bad-gzip":
+            return await endless(writer, b"Content-Encoding: gzip\r\n")
         if path == b"/hang":
             await asyncio.sleep(30)
         if path == b"/slow-body":
@@ -686,6 +691,23 @@ async def test_upstream_reset_mid_body_is_a_cut_response(start_proxy, origin):
     url = await start_proxy(origin)
     data, took = await get(url, "/reset")
     assert took < 5 and not data.endswith(b"0\r\n\r\n")
+
+
+async def test_a_body_that_fails_mid_stream_is_cut_at_once_and_frees_the_origin(
+    start_proxy, origin
+):
+    """An endless page that is no gzip, under Content-Encoding: gzip. serve cuts it at its
+    first chunk; the addon's flow.kill() cuts a flow in transit only once its body ends
+    (mitmproxy's stream has no hook until then): the visitor waited as long as the origin
+    sent, the origin's connection held (and drained) all that time."""
+    url = await start_proxy(origin)
+    data, took = await get(url, "/endless-bad-gzip", wait=5)
+    assert took < 3 and not data.endswith(b"0\r\n\r\n")
+    for _ in range(20):
+        if not ENDLESS:
+            break
+        await asyncio.sleep(0.1)
+    assert ENDLESS == set(), "the origin's endless page is still being read"
 
 
 async def test_origin_down_is_502_at_once_and_recovers(start_proxy):
