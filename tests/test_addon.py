@@ -1327,6 +1327,22 @@ def test_an_http2_get_s_body_is_dropped_never_read_as_a_request(tmp_path, origin
     assert ORIGIN_PATHS[seen:] == ["/echo"]
 
 
+@pytest.mark.parametrize("path", ["/echo x", "/echo\tx"])
+def test_an_http2_path_with_a_space_is_a_400_never_a_request_line_split(tmp_path, origin, path):
+    """An HTTP/2 :path is no request line: mitmproxy took `/echo x` and sent an HTTP/1.1
+    origin `GET /echo x HTTP/1.1`, a request line of four parts (serve's visitors speak
+    HTTP/1.1, whose request line no such path survives)."""
+    head = [(":method", "GET"), (":path", path), (":scheme", "https")]
+    head += [(":authority", "myapp.test")]
+    seen = len(ORIGIN_PATHS)
+    with reverse_mitmdump(tmp_path, origin) as m:
+        answer = h2_ask(m.port, head)
+        time.sleep(0.3)
+    assert answer is not None and answer[0] == 400, answer
+    assert b"in the request target" in answer[2]
+    assert ORIGIN_PATHS[seen:] == []
+
+
 async def test_an_origin_s_answer_to_the_proxy_s_own_endpoint_is_cut(addon, site_config):
     """(however the request reached it: mitmproxy streamed it there before `request`)"""
     with taddons.context(addon) as tctx:

@@ -168,6 +168,10 @@ QUOTED_URL_HEADERS = {
     "alt-svc": "alt-svc",
 }
 QUOTED_RE = re.compile(r'"((?:[^"\\]|\\.)*)"')  # a JSON or structured-field string
+# What no request target holds (RFC 9112 3.2): serve's parser refuses a control character in
+# one, mitmproxy sent it on (an origin may read the path up to a NUL), and an HTTP/2 :path
+# with a space went to an HTTP/1.1 origin as a request line of four parts.
+TARGET_CONTROL_RE = re.compile(r"[\x00-\x20\x7f]")
 # Methods whose answer echoes the request as the proxy sent it (TRACE, and IIS's TRACK):
 # refused, never passed on; a 405's Allow lists the methods that are.
 ECHOES = ("TRACE", "TRACK")
@@ -1499,8 +1503,9 @@ class Engine:
 
     def refusal(self, req: Request) -> tuple[int, str] | None:
         """What no request may be, whichever adapter parsed it: a target that is not a
-        path (CONNECT, absolute or authority form, '@' tricks), TRACE or TRACK, a bad or doubled
-        Host, a control character (but tab) in a header value, a head larger than the limits."""
+        path (CONNECT, absolute or authority form, '@' tricks) or holds a control character or
+        a space, TRACE or TRACK, a bad or doubled Host, a control character (but tab) in a
+        header value, a head larger than the limits."""
         limits, target, head = self.config.limits, req.target, req.parsed
         if len(target) > limits.header_line_bytes:
             return 414, "request target too long"
@@ -1511,6 +1516,8 @@ class Engine:
             return 431, "request header fields too large"
         if req.method == "CONNECT" or not target.startswith("/"):
             return 400, "the request target must be a path: this is no forward proxy"
+        if TARGET_CONTROL_RE.search(target):
+            return 400, "a control character or a space in the request target"
         if req.method.upper() in ECHOES:  # (any case: an origin may read trace as TRACE)
             # An origin's echo would show what the proxy adds (its CDN-Loop id, the
             # X-Forwarded-* it writes); refused as nginx refuses it, whatever it proxies.

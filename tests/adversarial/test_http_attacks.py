@@ -342,3 +342,20 @@ async def test_a_request_to_the_proxys_endpoints_it_cannot_read_is_a_400_never_s
     assert b"secret" not in answer and b"Traceback" not in answer
     await asyncio.sleep(0.2)
     assert seen == []
+
+
+@pytest.mark.parametrize("control", [b"\x00", b"\x01", b"\x1b", b"\x7f"])
+async def test_a_control_character_in_the_request_target_is_a_400_never_sent_on(
+    start_proxy: Callable[..., Awaitable[str]], bystander: tuple[int, list[bytes]], control: bytes
+) -> None:
+    """serve's parser refuses it; mitmproxy read `GET /a\\x00b` and sent it on, to an origin
+    that may read the path up to the NUL or refuse it (a path the engine did not judge)."""
+    port, seen = bystander  # (the origin here: what reaches it is recorded)
+    proxy = await start_proxy(f"http://127.0.0.1:{port}")
+    answer = await exchange(
+        proxy,
+        b"GET /a" + control + b"b HTTP/1.1\r\nHost: shop.example.com\r\nConnection: close\r\n\r\n",
+    )
+    assert status(answer) == 400 and b"secret" not in answer, answer[:300]
+    await asyncio.sleep(0.2)
+    assert seen == []
