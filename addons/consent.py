@@ -24,6 +24,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TextIO
 
 from mitmproxy import ctx, exceptions, http
+from mitmproxy.net.http import status_codes
+from mitmproxy.net.http.http1 import assemble_response
+from mitmproxy.proxy.layers.http import _http1
 from mitmproxy.proxy.layers.http._events import ResponseData
 from mitmproxy.proxy.mode_specs import ProxyMode, RegularMode, ReverseMode, UpstreamMode
 from mitmproxy.utils.human import parse_size
@@ -31,6 +34,7 @@ from mitmproxy.utils.human import parse_size
 from consentproxy.adapter import (
     MARK_HEADER,
     MAX_BODY,
+    UPSTREAM_FAILED,
     BodyError,
     BodyTransform,
     Engine,
@@ -307,6 +311,23 @@ def _failed(flow: http.HTTPFlow) -> None:
     )
 
 
+def _plain_error_response(status_code: int, message: str = "") -> bytes:
+    """mitmproxy's own answer to an HTTP/1 visitor when it cannot reach or read the origin
+    (or read the request), in place of its HTML page while the addon runs: one sentence, as
+    serve's. Its page named its version (`Server: mitmproxy 12.3.1`) and showed the error as
+    it read it, a 502 the origin's address with it (`[Errno 111] Connect call failed
+    ('10.0.0.5', 8080)`); the error is in mitmproxy's log still. (mitmproxy's HTTP/2 layer
+    writes its page itself.)"""
+    reason = status_codes.RESPONSES.get(status_code, "Error")
+    text = f"{UPSTREAM_FAILED} cannot be reached." if status_code == 502 else f"{reason}."
+    headers = {
+        "Content-Type": "text/plain; charset=utf-8",
+        "Cache-Control": "no-store",
+        "Connection": "close",
+    }
+    return assemble_response(http.Response.make(status_code, (text + "\n").encode(), headers))
+
+
 def _authority(req: http.Request) -> str:
     return req.host if req.port == DEFAULT_PORTS.get(req.scheme) else f"{req.host}:{req.port}"
 
@@ -448,6 +469,7 @@ class ConsentAddon:
         self.stopping = False  # done() was called
         self.observing = False  # consent_observe: log what no service names
         self.resolve: dict[str, str] = {}  # consent_resolve: host name or *.suffix -> address
+        self.error_response = _http1.make_error_response  # mitmproxy's (see running)
 
     def load(self, loader: object) -> None:
         add = loader.add_option  # type: ignore[attr-defined]
@@ -515,6 +537,7 @@ class ConsentAddon:
         loop = asyncio.get_running_loop()
         self.watcher = loop.create_task(self._watch())
         self._resolve_names(loop)
+        _http1.make_error_response = _plain_error_response  # (undone by done())
 
     def _resolve_names(self, loop: asyncio.AbstractEventLoop) -> None:
         """consent_resolve: a name in the table resolves to its address where mitmproxy
@@ -726,6 +749,7 @@ class ConsentAddon:
         if self.watcher is not None:
             self.watcher.cancel()
         vars(asyncio.get_running_loop()).pop("getaddrinfo", None)  # (see _resolve_names)
+        _http1.make_error_response = self.error_response
         self.stopping = True  # (a start that failed is over: the records are not waited for)
         if self.opening is not None:
             await self.opening

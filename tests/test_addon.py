@@ -872,9 +872,11 @@ def test_the_forward_recipe_works_over_https_with_a_self_signed_dev_site(tmp_pat
                 return e.code, e.read()
 
         resolve = "consent_resolve=myapp.test=127.0.0.1"
-        with mitmdump(config, "regular", tmp_path, SECRET, resolve) as m:
+        log = tmp_path / "mitmdump.log"
+        with mitmdump(config, "regular", tmp_path, SECRET, resolve, output=log) as m:
             status, body = fetch(m.port)
-        assert status == 502 and b"Certificate verify failed" in body
+        assert status == 502 and body == f"{UPSTREAM_FAILED} cannot be reached.\n".encode()
+        assert "Certificate verify failed" in log.read_text()  # (why: in the log)
         with mitmdump(
             config, "regular", tmp_path, SECRET, resolve, f"ssl_verify_upstream_trusted_ca={pem}"
         ) as m:

@@ -24,6 +24,7 @@ import zstandard
 from aiohttp import web
 
 from consentproxy import server
+from consentproxy.adapter import UPSTREAM_FAILED
 from consentproxy.config import parse_config
 from consentproxy.engine import Engine
 from tests.adapters import app_in_thread, free_port, peak_rss_kib
@@ -708,6 +709,24 @@ async def test_a_body_that_fails_mid_stream_is_cut_at_once_and_frees_the_origin(
             break
         await asyncio.sleep(0.1)
     assert ENDLESS == set(), "the origin's endless page is still being read"
+
+
+@pytest.mark.parametrize("down", [False, True], ids=["unreadable-answer", "origin-down"])
+async def test_an_origin_failure_is_a_plain_502_naming_no_software_and_no_address(
+    start_proxy, origin, down
+):
+    """mitmproxy answered both with its own HTML page: `Server: mitmproxy 12.3.1`, and its
+    error as it read it, the origin's address with it (`[Errno 111] Connect call failed
+    ('127.0.0.1', 40165)`); serve answers a plain sentence."""
+    port = free_port()
+    url = await start_proxy(f"http://127.0.0.1:{port}" if down else origin)
+    data, _ = await get(url, "/" if down else "/lengths-differ")
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 502 "), data[:300]
+    assert b"\r\ncontent-type: text/plain; charset=utf-8" in head.lower()
+    assert b"\r\nserver:" not in head.lower()
+    assert body.decode().startswith(f"{UPSTREAM_FAILED} ")
+    assert b"127.0.0.1" not in body and str(port).encode() not in body and b"<" not in body
 
 
 async def test_origin_down_is_502_at_once_and_recovers(start_proxy):
