@@ -1001,4 +1001,22 @@ class _AfterMitmproxy:
             _failed(flow)
 
 
-addons = [ConsentAddon()]
+def _addons() -> list[ConsentAddon]:
+    """This addon, unless mitmproxy runs it already: a second -s naming it by another path,
+    or a copy of it, was refused by mitmproxy with a traceback ("An addon called
+    'consentaddon' already exists") that named neither file nor what to do. An error logged
+    while mitmdump starts stops it."""
+    master = getattr(ctx, "master", None)  # (None: imported outside mitmproxy)
+    loaded = master.addons.get("consentaddon") if master is not None else None
+    if loaded is None:
+        return [ConsentAddon()]
+    log.error(
+        "consentproxy: %s is a second copy of the addon, which %s loaded already; load it "
+        "once (one -s)",
+        __file__,
+        type(loaded).__init__.__code__.co_filename,
+    )
+    return []
+
+
+addons = _addons()

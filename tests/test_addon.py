@@ -523,6 +523,23 @@ def test_a_config_path_that_cannot_be_read_stops_mitmdump_naming_the_option(tmp_
     assert "Traceback" not in out and "--config" not in out
 
 
+def test_the_addon_loaded_twice_stops_mitmdump_naming_both_files(tmp_path, site_config):
+    """A second -s naming the addon by another path (or a copy of it): mitmproxy refused the
+    second with a traceback ("An addon called 'consentaddon' already exists"), naming
+    neither file nor what to do."""
+    copy = tmp_path / "consent.py"
+    copy.write_text((ROOT / "addons" / "consent.py").read_text())
+    args, env = mitmdump_command(site_config, "regular", tmp_path, SECRET, scripts=(copy,))
+    done = subprocess.run(args, env=env, capture_output=True, timeout=START_SECONDS, check=False)
+    out = (done.stdout + done.stderr).decode()
+    assert done.returncode == 1
+    assert (
+        f"consentproxy: {copy} is a second copy of the addon, which "
+        f"{ROOT / 'addons' / 'consent.py'} loaded already; load it once (one -s)"
+    ) in out
+    assert "Traceback" not in out
+
+
 def test_a_report_path_that_cannot_be_written_stops_mitmdump(tmp_path, site_config):
     code, out = start_failure(tmp_path, site_config, f"consent_report={tmp_path}/no/r.jsonl")
     assert code == 1
