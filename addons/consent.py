@@ -68,6 +68,7 @@ START_POLL_SECONDS = 0.005  # how often the records' opening looks whether mitmp
 # Bodies the addon streams are kept for mitmproxy's view of the flow (mitmweb, mitmdump's
 # size) up to this size, or mitmproxy's stream_large_bodies when it is set.
 KEEP_FOR_VIEW = 1 << 20
+KEEP_MESSAGES = 256  # a WebSocket's latest messages kept for mitmproxy's view, at most
 NAMED_MODES = (RegularMode, UpstreamMode)  # modes whose flows' host is the name asked for
 _FOLD = re.compile(r"\r?\n[ \t]+")
 
@@ -157,16 +158,20 @@ class _Instead:
 
 
 def _hang_up_origin(flow: http.HTTPFlow) -> None:
-    """Close the origin's connection of a flow killed while its body streams: mitmproxy
+    """Drop the origin's connection of a flow killed while its body streams: mitmproxy
     looks at a kill only at the flow's next hook, which mid-body is the body's end, so the
     visitor waited (and the origin was read) for as long as the origin sent, endlessly for
     an endless page. An origin that hangs up mid-body is a cut mitmproxy acts on at once:
-    the visitor's response is cut (serve's BodyError). A flow not from a live connection,
-    or whose origin is not connected (a response made whole), has nothing to close."""
+    the visitor's response is cut (serve's BodyError). Its socket is aborted, so mitmproxy
+    reads the end as it reads an origin's (cancelling the connection's task, as its own
+    close does, lost the end when the task waited to hand over data: the visitor hung). A
+    flow not from a live connection, or whose origin is not connected (a response made
+    whole), has nothing to drop."""
     server = ctx.master.addons.get("proxyserver") if ctx.master is not None else None
     handler = getattr(server, "connections", {}).get(flow.client_conn.id)
-    if handler is not None and flow.server_conn in handler.transports:
-        handler.close_connection(flow.server_conn)
+    io = handler.transports.get(flow.server_conn) if handler is not None else None
+    if io is not None and io.writer is not None:
+        io.writer.transport.abort()
 
 
 def _empty_frame() -> bool:
@@ -944,6 +949,24 @@ class ConsentAddon:
         ex = self.exchanges.pop(flow.id, None)
         if ex is not None:
             self._note(flow, ex)
+
+    def websocket_message(self, flow: http.HTTPFlow) -> None:
+        """mitmproxy keeps every message of a WebSocket for its view of the flow while it is
+        open: 64 messages of 1 MiB each way held 128 MiB (serve keeps none). An enforced
+        flow keeps its latest, as its streamed bodies: up to _keep_for_view() bytes and
+        KEEP_MESSAGES messages, the newest always (flow.websocket.messages[-1] is the one
+        the hook is about, for mitmproxy's addons after this one)."""
+        messages = flow.websocket.messages if flow.websocket is not None else []
+        if len(messages) < 2 or not self._enforced(flow):
+            return
+        room = _keep_for_view()
+        first = len(messages) - 1
+        while first > 0 and len(messages) - first < KEEP_MESSAGES:
+            room -= len(messages[first].content)
+            if room < len(messages[first - 1].content):
+                break
+            first -= 1
+        del messages[:first]
 
     def error(self, flow: http.HTTPFlow) -> None:
         ex = self.exchanges.pop(flow.id, None)

@@ -1260,6 +1260,24 @@ async def test_websocket_echo_through_proxy(proxy: str, client: aiohttp.ClientSe
         assert await ws.receive_bytes(timeout=5) == b"\x00\x01binary"
 
 
+async def test_a_long_websocket_is_relayed_in_bounded_memory(
+    proxy: str, proxy_pid: int, client: aiohttp.ClientSession
+) -> None:
+    """64 messages of 1 MiB each way: mitmproxy keeps every message of a WebSocket for its
+    view of the flow while it is open (its peak RSS up 128 MiB here, a chat's day of them
+    for good); serve keeps none."""
+    message = "x" * (1 << 20)
+    async with client.ws_connect(proxy + "/ws", max_msg_size=0) as ws:
+        await ws.send_str("warm-up")
+        assert await ws.receive_str(timeout=5) == "warm-up"
+        before = peak_rss_kib(proxy_pid)
+        for _ in range(64):
+            await ws.send_str(message)
+            assert await ws.receive_str(timeout=10) == message
+    growth_mib = (peak_rss_kib(proxy_pid) - before) / 1024
+    assert growth_mib < 32, f"peak RSS grew by {growth_mib:.0f} MiB for 64 MiB each way"
+
+
 async def test_a_websockets_close_code_and_reason_reach_the_other_end(
     proxy: str, client: aiohttp.ClientSession
 ) -> None:
