@@ -611,6 +611,48 @@ def test_an_access_line_carries_a_visitors_controls_escaped() -> None:
     assert rest[:-1].isprintable() and json.loads(rest) == {"path": "/a\x7fb"}, repr(rest)
 
 
+def test_the_access_log_writes_hostile_lines_as_json_dumps_does() -> None:
+    """What an operator reads of a visitor's path and cookie names, an origin's cookie
+    names and a page's services, byte for byte: json.dumps' JSON (its non-ASCII as it is),
+    with C0, DEL, C1, U+2028-U+202E and U+2066-U+2069 as \\u escapes; a line holding a
+    lone surrogate all ASCII, as json.dumps writes it. On generated inputs of every kind
+    (quotes, backslashes, controls, non-ASCII, 8 KB paths)."""
+    from consentproxy.printable import UNPRINTABLE
+
+    rng = random.Random(164)
+    pieces = ['"', "\\", "\\u", "/", "\x00", "\x1f", "\n", "\x7f", "\x80", "\x85", "\x9b", "\x9f"]
+    pieces += ["\xa0", "é", "€", "\u2028", "\u202e", "\u2066", "\u2069", "\ufeff", "😀", "\udcff"]
+    pieces += ["a", "Z", "0", " ", "~", "%22", "?", "&", "{", "}"]
+
+    def text(most: int) -> str:
+        return "".join(rng.choice(pieces) for _ in range(rng.randint(0, most)))
+
+    def reference(line: dict[str, object]) -> bytes:
+        out = json.dumps(line, ensure_ascii=False, separators=(",", ":"))
+        if re.search("[\ud800-\udfff]", out):
+            return json.dumps(line, separators=(",", ":")).encode()
+        return UNPRINTABLE.sub(lambda m: f"\\u{ord(m[0]):04x}", out).encode()
+
+    log = io.StringIO()
+    access_log = AccessLog(log)
+    expected = []
+    for i in range(3000):
+        plain = i % 3 == 0  # (most requests' lines: nothing to escape)
+        line = {
+            "path": "/" + ("page.txt" if plain else text(8192 if i % 50 == 1 else 40)),
+            "request_cookies_stripped": [] if plain else [text(10) for _ in range(i % 3)],
+            "neutralised": [] if plain else [text(10) for _ in range(i % 2)],
+            "bytes": rng.randint(0, 1 << 40),
+            "ms": rng.randint(0, 10**7) / 10,
+            "banner": bool(i % 2),
+            "decision": None if plain else text(5),
+        }
+        access_log.add(line)
+        expected.append(reference(line))
+    access_log.flush()
+    assert log.getvalue().encode().split(b"\n") == [*expected, b""]
+
+
 def test_an_access_line_rounds_its_times_as_round_would_without_calling_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
