@@ -189,7 +189,9 @@ def access_json(line: dict[str, object]) -> bytes:
         out = orjson.dumps(line)
     except TypeError:  # (a surrogate escape: json escapes it, and all else, as ASCII)
         return json.dumps(line, separators=(",", ":")).encode()
-    if out.isascii() and b"\x7f" not in out:
+    # (DEL looked for as an int: a bytes needle is first tried as one, an error made and
+    # dropped, ~3,000 instructions a line: helper-164)
+    if out.isascii() and 0x7F not in out:
         return out
     # (C0 is escaped already; DEL, C1 controls, U+2028 and the bidirectional overrides are
     # not)
