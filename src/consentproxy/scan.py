@@ -600,8 +600,9 @@ class Scanner:
             browser = await self._launch(pw, None if running is None else running.port)
             try:
                 # (service workers run, as for a visitor: what one sends is seen, and
-                # routed, on the context; under report-only the proxy lets one run)
-                context = await browser.new_context(base_url=base)
+                # routed, on the context; under report-only the proxy lets one run; a
+                # download is cancelled: accepted, it went on for the rest of the state)
+                context = await browser.new_context(base_url=base, accept_downloads=False)
                 try:
                     pages = await self._pages(context, base, spec, state)
                 finally:

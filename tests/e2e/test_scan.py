@@ -369,6 +369,9 @@ TRICKY = {  # path -> (status, content type, body)
 }
 
 
+DOWNLOADED = [0]  # bytes of /download sent, in all
+
+
 @pytest.fixture(scope="module")
 def tricky_origin() -> Iterator[str]:
     from aiohttp import web
@@ -394,6 +397,18 @@ def tricky_origin() -> Iterator[str]:
             if request.query_string:
                 flood.headers.add("Set-Cookie", "_ga=GA1.2.3; Path=/")
             return flood
+        if request.path == "/download":  # an attachment that never ends (bytes sent counted)
+            response = web.StreamResponse(
+                headers={
+                    "Content-Type": "application/octet-stream",
+                    "Content-Disposition": "attachment",
+                }
+            )
+            await response.prepare(request)
+            while DOWNLOADED[0] < 2 << 30:  # (2 GB at most, whatever the browser does)
+                await response.write(b"x" * (1 << 20))
+                DOWNLOADED[0] += 1 << 20
+            return response
         if request.path == "/slow":  # headers and a start, then nothing for 10 s (> LOAD_MS here)
             response = web.StreamResponse(headers={"Content-Type": "text/html"})
             await response.prepare(request)
@@ -406,7 +421,16 @@ def tricky_origin() -> Iterator[str]:
         return web.Response(status=status, text=body, content_type=kind)
 
     app = web.Application()
-    for path in [*TRICKY, "/loop", "/slow", "/hop", "/drop", "/cookie-flood", "/sandboxed"]:
+    for path in [
+        *TRICKY,
+        "/download",
+        "/loop",
+        "/slow",
+        "/hop",
+        "/drop",
+        "/cookie-flood",
+        "/sandboxed",
+    ]:
         app.router.add_get(path, page)
     with app_in_thread(app) as port:
         yield f"http://localhost:{port}/"
@@ -999,6 +1023,19 @@ def test_a_window_a_page_opens_is_closed_after_its_visit(tricky_origin, tmp_path
         in (popup["warnings"])
     )
     assert after["requests"] == [] and after["warnings"] == []
+
+
+def test_a_download_stops_with_its_page(tricky_origin, tmp_path):
+    """A download went on in the background for the rest of the state (Playwright's
+    context accepts them): an endless attachment wrote 1.4 GB into /tmp in the 6 s of the
+    next page's visit."""
+    DOWNLOADED[0] = 0
+    _, report = scan(
+        tricky_origin, tmp_path, "--direct", "--paths", "/download,/after", "--wait", "2"
+    )
+    download, after = report["states"][0]["pages"]
+    assert "page-failed" in {v["kind"] for v in download["violations"]}
+    assert after["error"] == "" and DOWNLOADED[0] < 50 << 20
 
 
 def test_what_a_pages_service_worker_sends_is_charged_to_it(tricky_origin, tmp_path):
