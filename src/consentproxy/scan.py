@@ -567,6 +567,10 @@ class Scanner:
             return await pw.chromium.launch(
                 executable_path=self.o.chromium,
                 args=CHROMIUM_ARGS + self._resolver_rules(proxy_port),
+                # Chromium's popup blocker on, as in a visitor's browser (Playwright turns it
+                # off): a page opening itself again every 50 ms, unblocked, opened windows
+                # by the hundred and the scan never ended
+                ignore_default_args=["--disable-popup-blocking"],
             )
         except PlaywrightError as e:  # (none there, not executable, not a browser)
             raise UsageError(
