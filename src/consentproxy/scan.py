@@ -40,7 +40,7 @@ from consentproxy.policy import Policy
 from consentproxy.settings import MAX_CONSENT_DAYS, Config, host_port
 
 if TYPE_CHECKING:
-    from playwright.async_api import BrowserContext, Page, Request, Response
+    from playwright.async_api import BrowserContext, Dialog, Page, Request, Response
 
 SCHEMA = "consentproxy-scan/1"
 CHROMIUM = "/usr/bin/chromium"
@@ -660,7 +660,17 @@ class Scanner:
         from playwright.async_api import Error as PlaywrightError
 
         errors = _Console()
+        dialogs: list[str] = []  # the kinds of those a page (or a window of it) opened
 
+        async def close(dialog: Dialog) -> None:
+            """Closed as Playwright does when no one listens (dismissed; beforeunload's
+            accepted: the page is left, not kept in place of the next), counted for the
+            report."""
+            dialogs.append(dialog.type)
+            with contextlib.suppress(PlaywrightError):  # (its page went away meanwhile)
+                await (dialog.accept() if dialog.type == "beforeunload" else dialog.dismiss())
+
+        context.on("dialog", close)
         tabs: list[Page] = []  # the scan's own (one closed stuck stays: no window of a page's)
 
         async def new_page() -> Page:
@@ -688,6 +698,7 @@ class Scanner:
             requests.clear()
             responses.clear()
             errors.clear()
+            dialogs.clear()
             jar = _Jar(context, {_jar_key(c) for c in await context.cookies()})
             record = PageRecord(path, path)
             links: list[str] = []  # (the first page's, to crawl)
@@ -722,6 +733,11 @@ class Scanner:
                 )
                 await _close(window)
             opened.clear()
+            if dialogs:  # (an alert on every load, or thousands holding the banner off)
+                record.warnings.append(
+                    f"it opened {len(dialogs)} dialog(s) ({', '.join(sorted(set(dialogs)))}): "
+                    "dismissed, a beforeunload one accepted"
+                )
             added = [s for s in record.storage if (s["area"], s["key"]) not in stored]
             stored |= {(s["area"], s["key"]) for s in added}
             record.storage, record.storage_left_off = _kept_in(added, "local", "session")

@@ -300,6 +300,12 @@ TRICKY = {  # path -> (status, content type, body)
         "text/html",
         "<script>addEventListener('pagehide', () => localStorage.setItem('_ga', '1'));</script>",
     ),
+    "/dialogs": (  # and one asking whether to leave (shown after a click: the reject-all)
+        200,
+        "text/html",
+        "<script>alert('a'); confirm('b'); prompt('c'); addEventListener('beforeunload', "
+        + "(e) => e.preventDefault());</script>",
+    ),
     "/popup": (  # a window opened as the visitor clicks (the banner's reject-all)
         200,
         "text/html",
@@ -1044,6 +1050,17 @@ def test_a_download_stops_with_its_page(tricky_origin, tmp_path):
     download, after = report["states"][0]["pages"]
     assert "page-failed" in {v["kind"] for v in download["violations"]}
     assert after["error"] == "" and DOWNLOADED[0] < 50 << 20
+
+
+def test_the_dialogs_a_page_opens_are_said(tricky_origin, tmp_path):
+    """A page's alert(), confirm() and prompt() were dismissed and said nowhere (thousands
+    of them held the banner off: banner-missing, and no word of why)."""
+    _, report = scan(tricky_origin, tmp_path, "--states", "none", "--paths", "/dialogs,/after")
+    page, after = report["states"][0]["pages"]
+    opened = "alert, beforeunload, confirm, prompt"
+    said = f"it opened 4 dialog(s) ({opened}): dismissed, a beforeunload one accepted"
+    assert page["warnings"] == [said]
+    assert page["error"] == after["error"] == "" and after["warnings"] == []
 
 
 @pytest.mark.timeout(120)
