@@ -460,7 +460,13 @@ class Scanner:
             target.port  # noqa: B018 (it raises for a port out of range)
         except ValueError:
             raise UsageError(f"scan: {options.url!r} has no valid port (1-65535)") from None
-        self.origin = f"{target.scheme}://{target.netloc}"
+        # as Chromium writes the site's links (a crawl compares them with it): the host in
+        # lower case, no default port (http://LOCALHOST:8080 crawled nothing)
+        default = 443 if target.scheme == "https" else 80
+        own_port = "" if target.port in (None, default) else f":{target.port}"
+        own_host = f"[{target.hostname}]" if ":" in target.hostname else target.hostname
+        user = target.netloc.rpartition("@")[0]  # (a staging site's user:password, kept)
+        self.origin = f"{target.scheme}://{user + '@' if user else ''}{own_host}{own_port}"
         self.host = target.hostname
         self.upstream = self.origin
         if options.resolve and is_ip(target.hostname):
