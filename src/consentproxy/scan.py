@@ -1198,7 +1198,8 @@ async def _links(page: Page, base: str, prefix: str) -> list[str]:
     under prefix, which a --direct scan of the same site never meets."""
     hrefs = await _isolated(page, LINKS_JS)
     site = urlsplit(base).netloc
-    paths = []
+    # (in order, each once; a list searched per link took 98 s over 100,000 links)
+    paths: dict[str, None] = {}
     for href in hrefs:
         parts = urlsplit(href)
         if (
@@ -1207,10 +1208,8 @@ async def _links(page: Page, base: str, prefix: str) -> list[str]:
             and not (parts.path or "/").startswith(prefix)
             and _own(base, _path(href))  # (a link to http://site//other.example/)
         ):
-            path = _path(href)
-            if path not in paths:
-                paths.append(path)
-    return paths
+            paths[_path(href)] = None
+    return list(paths)
 
 
 def scan(options: ScanOptions) -> dict[str, Any]:

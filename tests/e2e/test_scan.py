@@ -8,6 +8,7 @@ import asyncio
 import json
 import socket
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -154,6 +155,13 @@ TRICKY = {  # path -> (status, content type, body)
     "/ws": (200, "text/html", "<script>new WebSocket('wss://ws.hot' + 'jar.com/x');</script>"),
     "/setter": (200, "text/html", "<script>document.cookie = '_ga=1; path=/';</script>"),
     "/after": (200, "text/html", "<p>nothing of its own</p>"),
+    "/trap": (  # a crawl trap: 100,000 links of its own, each unique (unseen: no layout)
+        200,
+        "text/html",
+        "<div hidden></div><script>const box = document.querySelector('div'); "
+        + "for (let i = 0; i < 100000; i++) { const a = document.createElement('a'); "
+        + "a.href = '/after?n=' + i; box.append(a); }</script>",
+    ),
     "/linking": (  # and links a crawl must not follow off the site
         200,
         "text/html",
@@ -625,6 +633,18 @@ def test_a_crawl_follows_the_sites_links_alone(tricky_origin, tmp_path, direct, 
         url, tmp_path, *flags, "--states", "none", "--paths", "/linking", "--crawl", "5"
     )
     assert [p["path"] for p in report["states"][0]["pages"]] == ["/linking", "/after"]
+
+
+@pytest.mark.timeout(300)
+def test_a_page_of_endless_links_is_crawled_in_bounded_time(tricky_origin, tmp_path):
+    """Its links were made unique in a list searched per link: 100,000 of them held the
+    scan 98 s in that loop (past the visit's deadline: "stopped responding")."""
+    started = time.monotonic()
+    _, report = scan(tricky_origin, tmp_path, "--direct", "--paths", "/trap", "--crawl", "2")
+    took = time.monotonic() - started
+    pages = report["states"][0]["pages"]
+    assert [p["path"] for p in pages] == ["/trap", "/after?n=0", "/after?n=1"]
+    assert pages[0]["error"] == "" and took < 40
 
 
 NAMED = {  # a local copy of www.shop.example: its own hosts, a Domain cookie, absolute links
