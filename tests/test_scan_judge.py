@@ -206,3 +206,31 @@ def test_a_cookie_living_an_hour_past_13_months_is_charged():
     ]
     assert judge.cookie_faults(judge.cookie("PHPSESSID", "shop.example", 395 * DAY - 5)) == []
     assert judge.cookie("PHPSESSID", "shop.example", 182 * DAY)["lifetime_days"] == 182.0
+
+
+def test_what_a_hostile_page_put_in_the_html_report_never_runs(tmp_path):
+    """Each string a page controls is written escaped; and the report said nothing of
+    scripts: opened from a CI's artifacts, one escape missed would have run the page's."""
+    import html5lib
+
+    from consentproxy.scan_report import render
+
+    evil = '"><script>alert(1)</script><img src=x onerror=alert(2)>'
+    judge = Judge(CONFIG, NO_DECISION, "shop.example")
+    cookie = judge.cookie(evil, evil, None)
+    page = {"path": "/" + evil, "status": 200, "screenshot": "", "url": evil,
+            "banner": {"shown": True, "tool": evil}, "error": evil,
+            "requests": [judge.request("https://a.example/" + evil, evil, evil)],
+            "cookies": [cookie], "set_cookies": [cookie | {"url": evil}],
+            "local_storage": [evil], "storage": [judge.storage(evil, "local")],
+            "databases": [judge.storage(evil, "indexedDB")], "caches": [], "warnings": [evil],
+            "console_errors": [evil], "undeclared": [evil],
+            "violations": [{"kind": evil, "detail": evil}]}  # fmt: skip
+    state = {"state": evil, "third_party_requests": 1, "violations": 1, "pages": [page]}
+    report = {"url": evil, "mode": "direct", "started_at": evil, "config": evil,
+              "offline": True, "violations": 1, "states": [state]}  # fmt: skip
+    tree = html5lib.parse(render(report, tmp_path), namespaceHTMLElements=False)
+    assert tree.findall(".//script") == []
+    assert not [e for e in tree.iter() if any(a.startswith("on") for a in e.attrib)]
+    (csp,) = tree.findall(".//meta[@http-equiv='Content-Security-Policy']")
+    assert "default-src 'none'" in csp.get("content") and "script-src" not in csp.get("content")

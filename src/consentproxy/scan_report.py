@@ -22,6 +22,10 @@ tr.bad td{background:#fdecec}img{max-width:420px;border:1px solid #ccc}
 """
 
 
+# No script runs in the report, whatever a page put in it (every string of a page's is
+# escaped; this holds should one be missed): its styles and screenshots (data: URLs) alone.
+REPORT_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'"
+
 # What each violation kind means, for a reader who has not read the README.
 KINDS = {
     "request": "a third-party request of a service whose category the state does not allow",
@@ -274,6 +278,7 @@ def render(report: dict[str, Any], out: Path) -> str:
     )
     return (
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        f'<meta http-equiv="Content-Security-Policy" content="{REPORT_CSP}">'
         f"<title>Consent scan of {escape(report['url'])}</title><style>{CSS}</style></head>"
         f"<body><h1>Consent scan of {escape(report['url'])}: "
         f"{_verdict(report['violations'])}</h1>"
