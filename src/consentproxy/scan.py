@@ -740,9 +740,10 @@ class Scanner:
                 await _close(window)
             opened.clear()
             if dialogs:  # (an alert on every load, or thousands holding the banner off)
+                left = "; beforeunload accepted: it was left" * ("beforeunload" in dialogs)
                 record.warnings.append(
                     f"it opened {len(dialogs)} dialog(s) ({', '.join(sorted(set(dialogs)))}): "
-                    "dismissed, a beforeunload one accepted"
+                    f"dismissed{left}"
                 )
             added = [s for s in record.storage if (s["area"], s["key"]) not in stored]
             stored |= {(s["area"], s["key"]) for s in added}

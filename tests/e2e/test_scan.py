@@ -1088,7 +1088,7 @@ def test_the_dialogs_a_page_opens_are_said(tricky_origin, tmp_path):
     _, report = scan(tricky_origin, tmp_path, "--states", "none", "--paths", "/dialogs,/after")
     page, after = report["states"][0]["pages"]
     opened = "alert, beforeunload, confirm, prompt"
-    said = f"it opened 4 dialog(s) ({opened}): dismissed, a beforeunload one accepted"
+    said = f"it opened 4 dialog(s) ({opened}): dismissed; beforeunload accepted: it was left"
     assert page["warnings"] == [said]
     assert page["error"] == after["error"] == "" and after["warnings"] == []
 
