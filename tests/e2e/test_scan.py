@@ -1100,11 +1100,11 @@ def test_a_page_opening_windows_without_end_is_scanned_as_a_visitors_browser_sho
     """Playwright turns Chromium's popup blocker off: a page opening itself again every
     50 ms opened windows by the hundred, and the scan never ended (no report in 300 s).
     (What the scan asks of the page in its main world is a user gesture to Chromium: each
-    lets one window open, as a visitor's click does.)"""
+    lets one window open, as a visitor's click does: 4 to 10 of them, 225 before.)"""
     POPUPS[0] = 0
     _, report = scan(tricky_origin, tmp_path, "--direct", "--paths", "/popup-flood,/after")
     flood, after = report["states"][0]["pages"]
-    assert flood["error"] == after["error"] == "" and POPUPS[0] < 10
+    assert flood["error"] == after["error"] == "" and POPUPS[0] < 30
 
 
 def test_what_a_pages_service_worker_sends_is_charged_to_it(tricky_origin, tmp_path):
