@@ -1,5 +1,7 @@
 """scan's judge: what a page did under a state, and what the cookie declaration misses."""
 
+import pytest
+
 from consentproxy.config import parse_config
 from consentproxy.consent import NO_DECISION, parse_state
 from consentproxy.scan import Judge, PageRecord, _Console
@@ -234,3 +236,21 @@ def test_what_a_hostile_page_put_in_the_html_report_never_runs(tmp_path):
     assert not [e for e in tree.iter() if any(a.startswith("on") for a in e.attrib)]
     (csp,) = tree.findall(".//meta[@http-equiv='Content-Security-Policy']")
     assert "default-src 'none'" in csp.get("content") and "script-src" not in csp.get("content")
+
+
+@pytest.mark.parametrize(
+    ("url", "origin", "host"),
+    [
+        ("http://LocalHost:8080/", "http://localhost:8080", "localhost"),
+        ("http://b\u00fccher.test:8080/a", "http://xn--bcher-kva.test:8080", "xn--bcher-kva.test"),
+        ("http://[0:0:0:0:0:0:0:1]:80/", "http://[::1]", "::1"),
+        ("https://u:p@site.test:443/", "https://u:p@site.test", "site.test"),
+    ],
+)
+def test_the_sites_origin_is_written_as_chromium_writes_its_links(tmp_path, url, origin, host):
+    """A crawl follows the links whose origin is the site's, as Chromium writes them: an IDN
+    site's own page was taken for a third party's and nothing was crawled (helper-170)."""
+    from consentproxy.scan import Scanner, ScanOptions
+
+    scanner = Scanner(ScanOptions(url, CONFIG, ("none",), tmp_path))
+    assert (scanner.origin, scanner.host) == (origin, host)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import ipaddress
 import json
 import math
 import re
@@ -444,6 +445,18 @@ def _file_part(text: str, sep: str) -> str:
     return f"{part[:FILE_PART]}{sep}{hashlib.sha256(text.encode()).hexdigest()[:10]}"
 
 
+def _as_chromium_writes(host: str) -> str:
+    """A URL's host as Chromium writes it in a page's URL: an IPv6 address compressed
+    ([0:0:0:0:0:0:0:1] is [::1]), a name in its ASCII form (bücher.test is
+    xn--bcher-kva.test), lower case; one IDNA cannot write stays as given."""
+    if is_ip(host):
+        return ipaddress.ip_address(host).compressed
+    try:
+        return host.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        return host
+
+
 class Scanner:
     def __init__(self, options: ScanOptions):
         self.o = options
@@ -461,13 +474,15 @@ class Scanner:
         except ValueError:
             raise UsageError(f"scan: {options.url!r} has no valid port (1-65535)") from None
         # as Chromium writes the site's links (a crawl compares them with it): the host in
-        # lower case, no default port (http://LOCALHOST:8080 crawled nothing)
+        # lower case (http://LOCALHOST:8080 crawled nothing), an IDN in its ASCII form and an
+        # IPv6 address compressed (bücher.test's own page was taken for a third party's), no
+        # default port
         default = 443 if target.scheme == "https" else 80
         own_port = "" if target.port in (None, default) else f":{target.port}"
-        own_host = f"[{target.hostname}]" if ":" in target.hostname else target.hostname
+        self.host = _as_chromium_writes(target.hostname)
+        own_host = f"[{self.host}]" if ":" in self.host else self.host
         user = target.netloc.rpartition("@")[0]  # (a staging site's user:password, kept)
         self.origin = f"{target.scheme}://{user + '@' if user else ''}{own_host}{own_port}"
-        self.host = target.hostname
         self.upstream = self.origin
         if options.resolve and is_ip(target.hostname):
             raise UsageError(
