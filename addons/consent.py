@@ -140,7 +140,8 @@ class _Stream:
         log.warning("%s: body failed mid-stream: %s", self.flow.request.path, why)
         self.failed = True
         self.flow.kill()
-        _hang_up_origin(self.flow)
+        if not self.ended:  # (at the end, the origin's answer is whole: nothing to stop)
+            _hang_up_origin(self.flow)
 
 
 class _Instead:
@@ -166,7 +167,11 @@ def _hang_up_origin(flow: http.HTTPFlow) -> None:
     reads the end as it reads an origin's (cancelling the connection's task, as its own
     close does, lost the end when the task waited to hand over data: the visitor hung). A
     flow not from a live connection, or whose origin is not connected (a response made
-    whole), has nothing to drop."""
+    whole), has nothing to drop. Only an HTTP/1 origin's: an HTTP/2 one carries the visitor's
+    other requests (a page's CSS, another tab's), which its end would cut too; that flow is
+    cut at its body's end, as before."""
+    if flow.server_conn.alpn not in (None, b"", b"http/1.1"):
+        return
     server = ctx.master.addons.get("proxyserver") if ctx.master is not None else None
     handler = getattr(server, "connections", {}).get(flow.client_conn.id)
     io = handler.transports.get(flow.server_conn) if handler is not None else None
@@ -749,8 +754,10 @@ class ConsentAddon:
             self._use(engine)
 
     async def done(self) -> None:
-        """mitmproxy is shutting down (or reloading this script): stop watching, flush the
-        records still queued, close the report."""
+        """mitmproxy is shutting down: stop watching, flush the records still queued, close
+        the report. (It waits on the records, so it is async, and mitmproxy cannot reload or
+        remove this script while it runs: its script watcher calls done() synchronously and
+        drops the error. Restart mitmdump after editing the addon; the config reloads.)"""
         if self.watcher is not None:
             self.watcher.cancel()
         vars(asyncio.get_running_loop()).pop("getaddrinfo", None)  # (see _resolve_names)
