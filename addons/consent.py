@@ -310,15 +310,17 @@ def _unpassable(flow: http.HTTPFlow, ex: Exchange) -> str | None:
 def _failed(flow: http.HTTPFlow) -> None:
     """The engine failed on a request (a bug): a plain 500, never the request sent on."""
     log.exception("%s: the proxy failed on the request: answered 500", flow.request.path)
-    flow.response = http.Response.make(
-        500,
-        b"The proxy failed on this request.\n",
-        {
-            "Content-Type": "text/plain; charset=utf-8",
-            "Cache-Control": "no-store",
-            "Connection": "close",
-        },
-    )
+    flow.response = _closing_plain(500, "The proxy failed on this request.")
+
+
+def _closing_plain(status: int, sentence: str) -> http.Response:
+    """A sentence of the proxy's own, never cached, the connection closed after it."""
+    headers = {
+        "Content-Type": "text/plain; charset=utf-8",
+        "Cache-Control": "no-store",
+        "Connection": "close",
+    }
+    return http.Response.make(status, f"{sentence}\n".encode(), headers)
 
 
 def _plain_error_response(status_code: int, message: str = "") -> bytes:
@@ -330,12 +332,7 @@ def _plain_error_response(status_code: int, message: str = "") -> bytes:
     writes its page itself.)"""
     reason = status_codes.RESPONSES.get(status_code, "Error")
     text = f"{UPSTREAM_FAILED} cannot be reached." if status_code == 502 else f"{reason}."
-    headers = {
-        "Content-Type": "text/plain; charset=utf-8",
-        "Cache-Control": "no-store",
-        "Connection": "close",
-    }
-    return assemble_response(http.Response.make(status_code, (text + "\n").encode(), headers))
+    return assemble_response(_closing_plain(status_code, text))
 
 
 def _authority(req: http.Request) -> str:

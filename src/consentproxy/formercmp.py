@@ -269,8 +269,8 @@ class _Bits:
 
 def _tcf(tc_string: str | None) -> FormerChoice | None:
     """euconsent-v2=COxSKBCOxSKCCBcABCENAgCMAPzAAEPAAAqIDaQBQAMgAgABqAR0A2gDaQAwAMgAgANoAAA
-    .elAAAAAAAWA (Sirdata's, its iabtcfv2 README): base64url of the core segment's bits, Version 6, Created and LastUpdated 36 (deciseconds), CmpId ...
-    SpecialFeatureOptIns 12, PurposesConsent 24, PurposesLITransparency 24,
+    .elAAAAAAAWA (Sirdata's, its iabtcfv2 README): base64url of the core segment's bits,
+    Version 6, Created and LastUpdated 36 (deciseconds), CmpId ... SpecialFeatureOptIns 12, PurposesConsent 24, PurposesLITransparency 24,
     PurposeOneTreatment 1, PublisherCC 12, then the vendors' consent and legitimate interest
     sections and the publisher restrictions (IAB Tech Lab, "Consent string and vendor list
     formats v2", The Core String). TCF 2.2 CMPs keep the day of the last change in both

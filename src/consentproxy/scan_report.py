@@ -271,7 +271,7 @@ def render(report: dict[str, Any], out: Path) -> str:
     )
     states = "\n".join(
         f"<h2>State {escape(s['state'])}"
-        f"{f' ({escape(_lets_through(s))})' if 'allows' in s else ''}: "
+        f"{f' ({escape(through)})' if (through := _lets_through(s)) else ''}: "
         f"{_verdict(s['violations'])}</h2>\n"
         + "\n".join(_page(p, out, _anchor(i, j)) for j, p in enumerate(s["pages"]))
         for i, s in enumerate(report["states"])

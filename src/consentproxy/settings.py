@@ -68,7 +68,7 @@ class FormerCmp:
     """The consent tool the site used before (formercmp.py): its scripts held for good, and
     its stored choice imported once, mapped to this config's categories."""
 
-    tool: str  # formercmp.TOOLS: onetrust | cookiebot | didomi | vanilla-cookieconsent
+    tool: str  # one of formercmp.TOOLS
     neutralise: bool = True
     imports: dict[str, str] = field(default_factory=dict)  # its group -> our category
     # When the proxy took over (a Unix time): a choice dated later was not made with the old

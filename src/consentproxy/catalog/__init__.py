@@ -54,15 +54,15 @@ def _translations(path: Path) -> dict[str, dict[str, str]]:
         if not isinstance(fields, yaml.MappingNode):
             raise fail(fields, f"{name.value}: give {', '.join(TRANSLATED_KEYS)} as text")
         texts: dict[str, str] = {}
-        for key, text in fields.value:
+        for key, words in fields.value:
             if key.value not in TRANSLATED_KEYS:
                 raise fail(
                     key,
                     f"unknown key {key.value!r} in {name.value}; "
                     f"allowed: {', '.join(TRANSLATED_KEYS)}",
                 )
-            if not (text.tag == _TEXT and text.value.strip()):  # (not ~, yes, 12: no words)
-                raise fail(text, f"{name.value}.{key.value} must be text")
-            texts[key.value] = text.value
+            if not (words.tag == _TEXT and words.value.strip()):  # (not ~, yes, 12: no words)
+                raise fail(words, f"{name.value}.{key.value} must be text")
+            texts[key.value] = words.value
         out[name.value] = texts
     return out
