@@ -6,7 +6,9 @@ the config's categories, imported once; its scripts and loaders neutralised for 
 
 import base64
 import json
+import re
 import time
+from dataclasses import replace
 from urllib.parse import quote
 
 import pytest
@@ -124,6 +126,21 @@ def tc_string(
     bits += "0" * (-len(bits) % 8)
     raw = int(bits, 2).to_bytes(len(bits) // 8, "big")
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def vendor_bits(*ids: int) -> str:
+    """A vendor consent section naming these vendors in a bit field (MaxVendorId, then
+    IsRangeEncoding 0 and a bit a vendor)."""
+    most = max(ids, default=0)
+    return f"{most:016b}0" + "".join("1" if n in ids else "0" for n in range(1, most + 1))
+
+
+def vendor_ranges(*ranges: tuple[int, int], most: int = 65535) -> str:
+    """The same in ranges (IsRangeEncoding 1, NumEntries, then IsARange, the ids)."""
+    entries = "".join(
+        f"0{start:016b}" if start == end else f"1{start:016b}{end:016b}" for start, end in ranges
+    )
+    return f"{most:016b}1{len(ranges):012b}{entries}"
 
 
 # Iubenda's, as a visitor's browser sent it (a scraper's Cookie header in public code): its
@@ -304,7 +321,26 @@ def test_cc_cookies_that_hold_no_choice_import_nothing(value):
 def test_a_tc_strings_purposes_and_the_day_of_the_choice_are_read():
     choice = read_choice("tcf", {"euconsent-v2": tc_string()})
     granted = frozenset({"1", "7", "8", "9", "10"})
-    assert choice == FormerChoice("tcf", granted, ALL_PURPOSES - granted, CLOSED_DAY, 86400)
+    assert choice == FormerChoice(
+        "tcf", granted, ALL_PURPOSES - granted, CLOSED_DAY, 86400, ((8, 8), (10, 10))
+    )
+
+
+@pytest.mark.parametrize(
+    ("vendors", "consented"),
+    [
+        (vendor_bits(755), ((755, 755),)),
+        (vendor_bits(1, 2, 3, 91, 755), ((1, 3), (91, 91), (755, 755))),
+        (vendor_ranges((600, 600), (3, 9), most=755), ((3, 9), (600, 600))),
+        (vendor_ranges((3, 9), (5, 20), (21, 21), (30, 40)), ((3, 21), (30, 40))),
+        # every vendor there may ever be, in one range: never spelt out
+        (vendor_ranges((1, 65535)), ((1, 65535),)),
+    ],
+)
+def test_a_tc_strings_consented_vendors_are_read(vendors, consented):
+    """Its vendor consent section, a bit field or ranges, as the ranges of ids it names."""
+    choice = read_choice("tcf", {"euconsent-v2": tc_string(vendors=vendors)})
+    assert choice is not None and choice.vendors == consented
 
 
 @pytest.mark.parametrize(
@@ -316,7 +352,8 @@ def test_a_tc_strings_purposes_and_the_day_of_the_choice_are_read():
 )
 def test_a_tcf_cmps_own_tc_strings_are_read(value, granted, decided_at):
     choice = read_choice("tcf", {"euconsent-v2": value})
-    assert choice == FormerChoice(
+    assert choice is not None and choice.vendors
+    assert replace(choice, vendors=()) == FormerChoice(
         "tcf", frozenset(granted), ALL_PURPOSES - granted, decided_at, 86400
     )
 
@@ -324,17 +361,19 @@ def test_a_tcf_cmps_own_tc_strings_are_read(value, granted, decided_at):
 def test_a_tc_string_refusing_storage_grants_no_purpose():
     """Purpose 1, storing or reading anything on the device, is what every category needs."""
     choice = read_choice("tcf", {"euconsent-v2": tc_string("0" * 6 + "1" * 18)})
-    assert choice == FormerChoice("tcf", frozenset(), ALL_PURPOSES, CLOSED_DAY, 86400)
+    assert choice == FormerChoice(
+        "tcf", frozenset(), ALL_PURPOSES, CLOSED_DAY, 86400, ((8, 8), (10, 10))
+    )
 
 
 def test_a_tc_string_consenting_only_to_vendors_or_a_special_feature_is_a_choice():
     ranges = "0000000000001010" + "1" + "000000000001" + "1" + f"{3:016b}{9:016b}"
-    for value in (
-        tc_string("0" * 24, vendors=ranges),
-        tc_string("0" * 24, features="1" + "0" * 11),
+    for value, vendors in (
+        (tc_string("0" * 24, vendors=ranges), ((3, 9),)),
+        (tc_string("0" * 24, features="1" + "0" * 11), ((8, 8), (10, 10))),
     ):
         choice = read_choice("tcf", {"euconsent-v2": value})
-        assert choice == FormerChoice("tcf", frozenset(), ALL_PURPOSES, CLOSED_DAY, 86400)
+        assert choice == FormerChoice("tcf", frozenset(), ALL_PURPOSES, CLOSED_DAY, 86400, vendors)
 
 
 @pytest.mark.parametrize(
@@ -354,6 +393,14 @@ def test_a_tc_string_consenting_only_to_vendors_or_a_special_feature_is_a_choice
         tc_string(vendors=f"{65535:016b}0" + "1" * 100),  # a bit field shorter than it says
         tc_string(vendors="0000000000001010" + "1" + "111111111111" + "1" + "0" * 40),
         tc_string(tail="0000000000000000" + "0" + "111111111111" + "0" * 20),  # restrictions
+        # vendor ranges the section cannot hold: backwards, vendor 0, past its MaxVendorId
+        tc_string(vendors=vendor_ranges((9, 3))),
+        tc_string(vendors=vendor_ranges((0, 3))),
+        tc_string(vendors=vendor_ranges((0, 0))),
+        tc_string(vendors=vendor_ranges((3, 9), (700, 800), most=755)),
+        tc_string(vendors=vendor_ranges((756, 756), most=755)),
+        tc_string(tail=vendor_ranges((9, 3)) + "0" * 12),  # in the legitimate interests'
+        tc_string(vendors=f"{4095:016b}1{4095:012b}" + "1" * 33 * 700),  # 4,095 ranges, cut
         tc_string().replace("A", "+", 1),  # not base64url
         tc_string() + "==",
         "%20" + tc_string(),
@@ -430,8 +477,34 @@ def test_a_cookie_of_one_long_field_costs_what_its_size_does(tool, cookies):
 def test_a_category_is_granted_only_when_every_group_mapped_to_it_was():
     choice = FormerChoice("onetrust", frozenset({"C0002", "C0005"}), frozenset({"C0004"}), 0)
     table = {"C0002": "analytics", "C0004": "social", "C0005": "social"}
-    assert categories(choice, table) == {"analytics"}
-    assert categories(choice, {"C0002": "analytics", "C0005": "social"}) == {"analytics", "social"}
+    assert categories(choice, table, {}) == {"analytics"}
+    assert categories(choice, {"C0002": "analytics", "C0005": "social"}, {}) == {
+        "analytics",
+        "social",
+    }
+
+
+def test_a_category_needs_every_tcf_vendor_listed_for_it_too():
+    """A visitor who kept the purposes but switched Google off in the CMP's partner list
+    did not consent to Google's advertising."""
+    vendors = ((3, 9), (755, 755))
+    choice = FormerChoice("tcf", frozenset({"1", "4", "8"}), frozenset(), 0, 86400, vendors)
+    table = {"1": "advertising", "4": "advertising", "8": "analytics"}
+    both = {"advertising", "analytics"}
+    assert categories(choice, table, {"advertising": {755}, "analytics": {3, 9}}) == both
+    assert categories(choice, table, {"advertising": {755, 91}}) == {"analytics"}
+    assert categories(choice, table, {"analytics": {2}, "advertising": {10}}) == set()
+
+
+def test_a_tc_string_at_the_cookie_cap_costs_what_its_size_does():
+    """As many ranges as 4,096 characters hold, each naming every vendor there may be."""
+    value = tc_string(vendors=vendor_ranges(*[(1, 65535)] * 736))
+    assert 4000 < len(value) <= 4096
+    started = time.process_time()
+    for _ in range(10):
+        choice = read_choice("tcf", {"euconsent-v2": value})
+    assert time.process_time() - started < 1
+    assert choice is not None and choice.vendors == ((1, 65535),)
 
 
 def engine(text: str = ONETRUST) -> Engine:
@@ -675,6 +748,42 @@ def test_a_cookiebot_or_didomi_choice_is_imported(tool, table, cookie):
     assert any(v.startswith(f"{name}=; Max-Age=0") for k, v in plan.headers)  # retired
 
 
+ADVERTISING = """\
+upstream: http://127.0.0.1:9
+categories:
+  necessary: {required: true}
+  analytics: {}
+  advertising: {}
+services:
+  - use: google-analytics
+  - use: google-ads
+former_cmp:
+  tool: tcf
+  import: {1: advertising, 4: advertising, 8: analytics}
+"""
+# Purposes 1 (storage), 4 (personalised advertising) and 8 (measurement) consented.
+ADS_AND_MEASUREMENT = "100100010000000000000000"
+
+
+@pytest.mark.parametrize(
+    ("extra", "vendors", "imported"),
+    [
+        # google-ads is Google's vendor 755 unless the config says otherwise
+        ("", vendor_bits(8, 10), {"analytics"}),
+        ("", vendor_bits(8, 755), {"analytics", "advertising"}),
+        ("", vendor_ranges((700, 800)), {"analytics", "advertising"}),
+        ("  vendors: {google-ads: []}\n", vendor_bits(8, 10), {"analytics", "advertising"}),
+        ("  vendors: {google-ads: [755, 91]}\n", vendor_bits(755), {"analytics"}),
+        ("  vendors: {analytics: [91]}\n", vendor_bits(755), {"advertising"}),
+        ("  vendors: {analytics: [91]}\n", vendor_bits(91, 755), {"analytics", "advertising"}),
+    ],
+)
+def test_a_tcf_category_is_imported_only_with_its_vendors_consent(extra, vendors, imported):
+    eng = engine(ADVERTISING + extra)
+    ex, _ = first_visit(eng, f"euconsent-v2={tc_string(ADS_AND_MEASUREMENT, vendors=vendors)}")
+    assert ex.state.categories == imported
+
+
 def test_the_neutralised_vanilla_cookieconsent_never_runs():
     policy = Policy(parse_config(CONFIG + "former_cmp: {tool: vanilla-cookieconsent}\n"))
     everything = ConsentState(True, frozenset({"analytics", "social"}), frozenset())
@@ -801,4 +910,33 @@ def test_the_former_tools_loader_is_neutralised_in_the_page():
 def test_former_cmp_mistakes_are_explained(extra, hint):
     with pytest.raises(ConfigError, match=hint) as e:
         parse_config(CONFIG + extra, "site.yaml")
+    assert str(e.value).startswith("site.yaml:9: ")
+
+
+@pytest.mark.parametrize(
+    ("extra", "hint"),
+    [
+        (
+            "  vendors: {advertsing: [755]}\n",
+            (
+                "former_cmp.vendors: 'advertsing' is neither a category former_cmp.import "
+                "maps to nor a service of this config (did you mean 'advertising'?)"
+            ),
+        ),
+        ("  vendors: {analytics: 755}\n", "former_cmp.vendors.analytics must be a list"),
+        ("  vendors: {analytics: [0]}\n", "must be a whole number from 1 to 65535"),
+        ("  vendors: {google-ads: [65536]}\n", "must be a whole number from 1 to 65535"),
+        ("  vendors: [755]\n", "former_cmp.vendors must be a mapping"),
+    ],
+)
+def test_former_cmp_vendor_mistakes_are_explained(extra, hint):
+    with pytest.raises(ConfigError, match=re.escape(hint)) as e:
+        parse_config(ADVERTISING + extra, "site.yaml")
+    assert str(e.value).startswith("site.yaml:12: ")
+
+
+def test_only_a_tc_string_names_vendors():
+    text = CONFIG + "former_cmp: {tool: onetrust, import: {C0002: analytics}, vendors: {}}\n"
+    with pytest.raises(ConfigError, match="only tool: tcf") as e:
+        parse_config(text, "site.yaml")
     assert str(e.value).startswith("site.yaml:9: ")

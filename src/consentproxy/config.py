@@ -34,7 +34,13 @@ from consentproxy.catalog.ocd import cookie_database
 from consentproxy.domains import is_public_suffix, registrable
 from consentproxy.errors import ConfigError, not_yaml
 from consentproxy.files import NOT_REGULAR, NotARegularFile, read_at_most
-from consentproxy.formercmp import FIXED_GROUPS, TOOLS, tool_cookies
+from consentproxy.formercmp import (
+    FIXED_GROUPS,
+    TCF_MAX_VENDOR,
+    TCF_VENDOR_IDS,
+    TOOLS,
+    tool_cookies,
+)
 from consentproxy.rewrite.selectors import SelectorError, parse_selectors
 from consentproxy.settings import (
     MAX_CONSENT_DAYS,
@@ -559,7 +565,7 @@ class _Reader:
         services = self.services(top.get("services"), names)
         consent = self.consent(top.get("consent"))
         former = (
-            self.former_cmp(top["former_cmp"], categories, consent.revision)
+            self.former_cmp(top["former_cmp"], categories, services, consent.revision)
             if "former_cmp" in top
             else None
         )
@@ -690,13 +696,17 @@ class _Reader:
         )
 
     def former_cmp(
-        self, node: yaml.Node, categories: tuple[Category, ...], revision: int
+        self,
+        node: yaml.Node,
+        categories: tuple[Category, ...],
+        services: tuple[Service, ...],
+        revision: int,
     ) -> FormerCmp:
         """`former_cmp: {tool: onetrust, neutralise: true, import: {C0002: analytics},
         until: 2026-12-01, revision: 1}` (revision: consent.revision's when the proxy took
-        over, at most today's)."""
+        over, at most today's); with tool tcf, `vendors: {advertising: [755]}` too."""
         items = self.mapping(
-            node, "former_cmp", {"tool", "neutralise", "import", "until", "revision"}
+            node, "former_cmp", {"tool", "neutralise", "import", "until", "revision", "vendors"}
         )
         if "tool" not in items:
             raise self.fail(node, f"former_cmp needs tool: one of {', '.join(TOOLS)}")
@@ -738,7 +748,48 @@ class _Reader:
         taken_over = 1
         if "revision" in items:
             taken_over = self.integer(items["revision"], "former_cmp.revision", 0, revision)
-        return FormerCmp(tool, neutralise, imports, until, taken_over)
+        vendors = {}
+        if tool == "tcf":
+            vendors = self.tcf_vendors(items.get("vendors"), set(imports.values()), services)
+        elif "vendors" in items:
+            raise self.fail(
+                items["vendors"],
+                "former_cmp.vendors: only tool: tcf stores vendors (its TC string's vendor "
+                "section); leave it out",
+            )
+        return FormerCmp(tool, neutralise, imports, until, taken_over, vendors)
+
+    def tcf_vendors(
+        self, node: yaml.Node | None, imported: set[str], services: tuple[Service, ...]
+    ) -> dict[str, frozenset[int]]:
+        """`former_cmp.vendors: {advertising: [755], google-ads: []}`: the IAB TCF vendors an
+        imported category needs consented, named for the category or for a service in it (a
+        service's replace the built-in's ids, formercmp.TCF_VENDOR_IDS)."""
+        listed: dict[str, tuple[int, ...]] = {}
+        if node is not None:
+            names = imported | {s.name for s in services}
+            for key, value in self.mapping(node, "former_cmp.vendors", set(_keys(node))).items():
+                if key not in names:
+                    raise self.fail(
+                        value,
+                        f"former_cmp.vendors: {key!r} is neither a category former_cmp.import "
+                        "maps to nor a service of this config"
+                        + did_you_mean(key, names)
+                        + f"; use one of {', '.join(sorted(names))}",
+                    )
+                what = f"former_cmp.vendors.{key}"
+                if not isinstance(value, yaml.SequenceNode):
+                    raise self.fail(value, f"{what} must be a list of vendor ids, e.g. [755]")
+                listed[key] = tuple(
+                    self.integer(n, f"each id of {what}", 1, TCF_MAX_VENDOR) for n in value.value
+                )
+        needed: dict[str, set[int]] = {c: set(listed.get(c, ())) for c in imported}
+        for service in services:
+            if service.category in needed:
+                default = TCF_VENDOR_IDS.get(service.name)
+                ids = listed.get(service.name, () if default is None else (default,))
+                needed[service.category].update(ids)
+        return {c: frozenset(ids) for c, ids in needed.items() if ids}
 
     def instant(self, node: yaml.Node, name: str) -> float:
         """An ISO date (its midnight) or date-time, UTC unless it names an offset."""

@@ -1677,7 +1677,10 @@ class Engine:
             NO_DECISION, consent_id=self.signer.derived_id(f"{former.tool}\n{window}\n{raw}")
         )
         return self.signer.decide(
-            former_categories(choice, former.imports), (), min(choice.decided_at, now), derived
+            former_categories(choice, former.imports, former.vendors),
+            (),
+            min(choice.decided_at, now),
+            derived,
         )
 
     def _region(self, state: ConsentState, req: Request) -> ConsentState:

@@ -8,7 +8,7 @@ didomi_token naming the site's purposes enabled or disabled, with the time of it
 (`updated`); vanilla-cookieconsent's cc_cookie (written only when a category is accepted or
 refused: a button, or the site's call) with the time of its last change; any IAB TCF CMP's
 euconsent-v2 holding a consent (written only after the visitor acted) with the day of its
-last update; Iubenda's _iub_cs-<id> answering its purposes one by one, with its time.
+last update and the vendors it consents to; Iubenda's _iub_cs-<id> answering its purposes one by one, with its time.
 Defaults that were never answered, implied consent and regions where the tool asked nothing
 are no choice.
 """
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import json
 import re
 from collections.abc import Callable, Collection, Mapping
@@ -36,6 +37,13 @@ COOKIEBOT_GROUPS = ("preferences", "statistics", "marketing")
 # The IAB TCF's purposes (policy 2.2: 1 store or access information on a device ... 11 use
 # limited data to select content); the TC string has a bit for 24.
 TCF_PURPOSES = tuple(str(n) for n in range(1, 12))
+# The IAB TCF vendor ids of built-in services, which a category holding one needs consented
+# too (the Global Vendor List's ids, which stay with their vendor: Google Advertising Products
+# is 755, Didomi's "Set up Google Advertising Products in the TCF", and only Google's advertising
+# products are a TCF vendor, not Google Analytics; Quantcast 11, Xandr (AppNexus) 32, Criteo 91,
+# Outbrain 164, the GVL as CMPs carried it in 2018: M6 Web's, the Guardian's).
+TCF_VENDOR_IDS = {"google-ads": 755, "quantcast": 11, "xandr": 32, "criteo": 91, "outbrain": 164}
+TCF_MAX_VENDOR = 65535  # (a vendor id is 16 bits)
 # Iubenda's purposes (1 strictly necessary, 2 basic interactions and functionalities,
 # 3 experience enhancement, 4 measurement, 5 targeting and advertising).
 IUBENDA_PURPOSES = ("1", "2", "3", "4", "5")
@@ -61,6 +69,9 @@ class FormerChoice:
     # How much later the choice may have been made than decided_at says (a TC string keeps
     # only its day): what `until` compares, so a string of the switch's day is not the tool's.
     vague: int = 0
+    # The IAB TCF vendors given consent (a TC string's vendor section), as sorted disjoint
+    # ranges of ids: one range may name 65,535 vendors, so none is spelt out.
+    vendors: tuple[tuple[int, int], ...] = ()
 
 
 # The cookies each tool keeps its visitor's choice in (a trailing * stands for the site's id:
@@ -243,11 +254,12 @@ _SEXTETS = {
 # The TC string's version 2 was published in April 2019 (the spec's version history): one
 # created before is not a CMP's.
 _TCF_V2_PUBLISHED = 1_554_076_800  # 2019-04-01T00:00Z
+_RUN_RE = re.compile(r"1++")  # consecutive vendors of a bit field
 _COOKIE_CHARS = 4096  # the longest cookie a browser keeps (RFC 6265 6.1: at least 4096 B)
 
 
-class _Truncated(ValueError):
-    """A bit field shorter than its fields."""
+class _Malformed(ValueError):
+    """A bit field shorter than its fields, or a field out of its bounds."""
 
 
 class _Bits:
@@ -259,7 +271,7 @@ class _Bits:
     def take(self, count: int) -> str:
         field = self.text[self.at : self.at + count]
         if len(field) < count:
-            raise _Truncated
+            raise _Malformed
         self.at += count
         return field
 
@@ -296,7 +308,7 @@ def _tcf(tc_string: str | None) -> FormerChoice | None:
         for _ in range(bits.number(12)):  # NumPubRestrictions
             bits.take(6 + 2)  # PurposeId, RestrictionType
             _tcf_ranges(bits)
-    except _Truncated:
+    except _Malformed:
         return None
     if version != 2 or not _TCF_V2_PUBLISHED * 10 <= created <= updated or purpose_one_untold:
         return None
@@ -306,25 +318,37 @@ def _tcf(tc_string: str | None) -> FormerChoice | None:
     if "1" not in granted:
         granted = frozenset()
     refused = frozenset(str(n) for n in range(1, 25)) - granted
-    return FormerChoice("tcf", granted, refused, updated // 10, vague=86400)
+    return FormerChoice("tcf", granted, refused, updated // 10, 86400, vendors)
 
 
-def _tcf_vendors(bits: _Bits) -> bool:
+def _tcf_vendors(bits: _Bits) -> tuple[tuple[int, int], ...]:
     """A TC string's vendor section (MaxVendorId 16, IsRangeEncoding 1, a bit a vendor or
-    ranges): whether it names any vendor."""
+    ranges): the vendors it names, as sorted disjoint ranges (a run of bits is one: linear
+    in the string). Ranges the section cannot hold (backwards, from vendor 0, past its
+    MaxVendorId) make it no choice."""
     most = bits.number(16)
-    if bits.take(1) == "1":
-        return _tcf_ranges(bits) > 0
-    return "1" in bits.take(most)
+    if bits.take(1) == "0":
+        return tuple((run.start() + 1, run.end()) for run in _RUN_RE.finditer(bits.take(most)))
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(_tcf_ranges(bits)):
+        if not 1 <= start <= end <= most:
+            raise _Malformed
+        if merged and start <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return tuple(merged)
 
 
-def _tcf_ranges(bits: _Bits) -> int:
+def _tcf_ranges(bits: _Bits) -> list[tuple[int, int]]:
     """NumEntries 12, each IsARange 1, StartOrOnlyVendorId 16 and EndVendorId 16 if a range:
-    how many."""
-    entries = bits.number(12)
-    for _ in range(entries):
-        bits.take(32 if bits.take(1) == "1" else 16)
-    return entries
+    the ranges of vendor ids (one alone, from itself to itself)."""
+    ranges = []
+    for _ in range(bits.number(12)):
+        is_range = bits.take(1) == "1"
+        start = bits.number(16)
+        ranges.append((start, bits.number(16) if is_range else start))
+    return ranges
 
 
 def _json(text: str) -> object:
@@ -362,10 +386,24 @@ _READERS: dict[str, Callable[..., FormerChoice | None]] = {
 }
 
 
-def categories(choice: FormerChoice, table: Mapping[str, str]) -> frozenset[str]:
+def categories(
+    choice: FormerChoice, table: Mapping[str, str], vendors: Mapping[str, Collection[int]]
+) -> frozenset[str]:
     """Our categories the former choice grants: a category is granted when every group the
-    table maps to it was accepted (and the choice names them all); the rest is refused."""
+    table maps to it was accepted (and the choice names them all) and every TCF vendor the
+    config needs for it was given consent; the rest is refused."""
     wanted: dict[str, list[str]] = {}
     for group, category in table.items():
         wanted.setdefault(category, []).append(group)
-    return frozenset(c for c, groups in wanted.items() if all(g in choice.granted for g in groups))
+    return frozenset(
+        c
+        for c, groups in wanted.items()
+        if all(g in choice.granted for g in groups)
+        and all(_consented(choice.vendors, v) for v in vendors.get(c, ()))
+    )
+
+
+def _consented(ranges: tuple[tuple[int, int], ...], vendor: int) -> bool:
+    """Whether sorted disjoint ranges of vendor ids hold this one."""
+    at = bisect.bisect_right(ranges, (vendor, TCF_MAX_VENDOR)) - 1
+    return at >= 0 and ranges[at][1] >= vendor

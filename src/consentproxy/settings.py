@@ -77,6 +77,9 @@ class FormerCmp:
     # consent.revision when the proxy took over: the old tool's choices were made under that
     # policy, so once the operator raises consent.revision none is imported any more.
     revision: int = 1
+    # Our category -> the IAB TCF vendors it needs consented too (tool tcf: the built-in
+    # services' ids, formercmp.TCF_VENDOR_IDS, and former_cmp.vendors).
+    vendors: dict[str, frozenset[int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
