@@ -1304,6 +1304,15 @@ def test_check_config_says_what_happens_to_the_former_consent_tool(tmp_path, cap
         "former consent tool cookiebot: its scripts, loaders and cookies neutralised; a "
         "returning visitor's choice imported once (statistics -> analytics)"
     ) in capsys.readouterr().out
+    f.write_text(
+        GOOD + "  - use: criteo\n    category: analytics\nformer_cmp: {tool: tcf, import: "
+        "{1: analytics, 8: analytics}, vendors: {analytics: [755]}}\n"
+    )
+    assert main(["check-config", str(f)]) == 0
+    assert (
+        "imported once (1 -> analytics, 8 -> analytics; analytics needs the TCF vendors "
+        "91, 755 consented too)"
+    ) in capsys.readouterr().out
 
 
 def test_check_config_says_which_places_are_opt_out(tmp_path, capsys):

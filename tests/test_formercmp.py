@@ -748,19 +748,11 @@ def test_a_cookiebot_or_didomi_choice_is_imported(tool, table, cookie):
     assert any(v.startswith(f"{name}=; Max-Age=0") for k, v in plan.headers)  # retired
 
 
-ADVERTISING = """\
-upstream: http://127.0.0.1:9
-categories:
-  necessary: {required: true}
-  analytics: {}
-  advertising: {}
-services:
-  - use: google-analytics
-  - use: google-ads
-former_cmp:
-  tool: tcf
-  import: {1: advertising, 4: advertising, 8: analytics}
-"""
+# Google's ads, in the social category here.
+ADVERTISING = CONFIG + (
+    "  - {use: google-ads, category: social}\n"
+    "former_cmp:\n  tool: tcf\n  import: {1: social, 4: social, 8: analytics}\n"
+)
 # Purposes 1 (storage), 4 (personalised advertising) and 8 (measurement) consented.
 ADS_AND_MEASUREMENT = "100100010000000000000000"
 
@@ -770,12 +762,12 @@ ADS_AND_MEASUREMENT = "100100010000000000000000"
     [
         # google-ads is Google's vendor 755 unless the config says otherwise
         ("", vendor_bits(8, 10), {"analytics"}),
-        ("", vendor_bits(8, 755), {"analytics", "advertising"}),
-        ("", vendor_ranges((700, 800)), {"analytics", "advertising"}),
-        ("  vendors: {google-ads: []}\n", vendor_bits(8, 10), {"analytics", "advertising"}),
+        ("", vendor_bits(8, 755), {"analytics", "social"}),
+        ("", vendor_ranges((700, 800)), {"analytics", "social"}),
+        ("  vendors: {google-ads: []}\n", vendor_bits(8, 10), {"analytics", "social"}),
         ("  vendors: {google-ads: [755, 91]}\n", vendor_bits(755), {"analytics"}),
-        ("  vendors: {analytics: [91]}\n", vendor_bits(755), {"advertising"}),
-        ("  vendors: {analytics: [91]}\n", vendor_bits(91, 755), {"analytics", "advertising"}),
+        ("  vendors: {analytics: [91]}\n", vendor_bits(755), {"social"}),
+        ("  vendors: {analytics: [91]}\n", vendor_bits(91, 755), {"analytics", "social"}),
     ],
 )
 def test_a_tcf_category_is_imported_only_with_its_vendors_consent(extra, vendors, imported):
@@ -917,10 +909,10 @@ def test_former_cmp_mistakes_are_explained(extra, hint):
     ("extra", "hint"),
     [
         (
-            "  vendors: {advertsing: [755]}\n",
+            "  vendors: {socal: [755]}\n",
             (
-                "former_cmp.vendors: 'advertsing' is neither a category former_cmp.import "
-                "maps to nor a service of this config (did you mean 'advertising'?)"
+                "former_cmp.vendors: 'socal' is neither a category former_cmp.import "
+                "maps to nor a service of this config (did you mean 'social'?)"
             ),
         ),
         ("  vendors: {analytics: 755}\n", "former_cmp.vendors.analytics must be a list"),
@@ -932,7 +924,7 @@ def test_former_cmp_mistakes_are_explained(extra, hint):
 def test_former_cmp_vendor_mistakes_are_explained(extra, hint):
     with pytest.raises(ConfigError, match=re.escape(hint)) as e:
         parse_config(ADVERTISING + extra, "site.yaml")
-    assert str(e.value).startswith("site.yaml:12: ")
+    assert str(e.value).startswith("site.yaml:13: ")
 
 
 def test_only_a_tc_string_names_vendors():

@@ -283,6 +283,10 @@ def cmd_check_config(args: argparse.Namespace) -> int:
             + (
                 "; a returning visitor's choice imported once ("
                 + ", ".join(f"{g} -> {c}" for g, c in former.imports.items())
+                + "".join(
+                    f"; {c} needs the TCF vendors {', '.join(map(str, sorted(ids)))} consented too"
+                    for c, ids in former.vendors.items()
+                )
                 + ")"
                 if former.imports
                 else "; choices not imported (add import: {GROUP: category})"
