@@ -8,9 +8,9 @@ didomi_token naming the site's purposes enabled or disabled, with the time of it
 (`updated`); vanilla-cookieconsent's cc_cookie (written only when a category is accepted or
 refused: a button, or the site's call) with the time of its last change; any IAB TCF CMP's
 euconsent-v2 holding a consent (written only after the visitor acted) with the day of its
-last update and the vendors it consents to; Iubenda's _iub_cs-<id> answering its purposes one by one, with its time.
-Defaults that were never answered, implied consent and regions where the tool asked nothing
-are no choice.
+last update and the vendors it consents to; Iubenda's _iub_cs-<id> answering its purposes
+one by one, with its time. Defaults that were never answered, implied consent and regions
+where the tool asked nothing are no choice.
 """
 
 from __future__ import annotations
