@@ -16,7 +16,7 @@ import pytest
 from consentproxy.config import FORMER_CMP, ConfigError, parse_config
 from consentproxy.consent import NO_DECISION, ConsentState
 from consentproxy.engine import IMPORT_ID_SECONDS, Engine, Request
-from consentproxy.formercmp import FormerChoice, categories, read_choice
+from consentproxy.formercmp import FormerChoice, TcfVendors, categories, read_choice
 from consentproxy.policy import Policy
 
 NOW = 1_790_000_000  # 2026-09-21
@@ -322,25 +322,26 @@ def test_a_tc_strings_purposes_and_the_day_of_the_choice_are_read():
     choice = read_choice("tcf", {"euconsent-v2": tc_string()})
     granted = frozenset({"1", "7", "8", "9", "10"})
     assert choice == FormerChoice(
-        "tcf", granted, ALL_PURPOSES - granted, CLOSED_DAY, 86400, ((8, 8), (10, 10))
+        "tcf", granted, ALL_PURPOSES - granted, CLOSED_DAY, 86400, TcfVendors("0000000101")
     )
 
 
 @pytest.mark.parametrize(
     ("vendors", "consented"),
     [
-        (vendor_bits(755), ((755, 755),)),
-        (vendor_bits(1, 2, 3, 91, 755), ((1, 3), (91, 91), (755, 755))),
-        (vendor_ranges((600, 600), (3, 9), most=755), ((3, 9), (600, 600))),
-        (vendor_ranges((3, 9), (5, 20), (21, 21), (30, 40)), ((3, 21), (30, 40))),
+        (vendor_bits(755), {755}),
+        (vendor_bits(1, 2, 3, 91, 755), {1, 2, 3, 91, 755}),
+        (vendor_ranges((600, 600), (3, 9), most=755), {*range(3, 10), 600}),
+        (vendor_ranges((3, 9), (5, 20), (21, 21), (30, 40)), {*range(3, 22), *range(30, 41)}),
         # every vendor there may ever be, in one range: never spelt out
-        (vendor_ranges((1, 65535)), ((1, 65535),)),
+        (vendor_ranges((1, 65535)), set(range(1, 65536))),
     ],
 )
 def test_a_tc_strings_consented_vendors_are_read(vendors, consented):
-    """Its vendor consent section, a bit field or ranges, as the ranges of ids it names."""
+    """Its vendor consent section, a bit field or ranges: the ids it names, no other."""
     choice = read_choice("tcf", {"euconsent-v2": tc_string(vendors=vendors)})
-    assert choice is not None and choice.vendors == consented
+    assert choice is not None
+    assert {n for n in range(-1, 65538) if n in choice.vendors} == consented
 
 
 @pytest.mark.parametrize(
@@ -353,7 +354,7 @@ def test_a_tc_strings_consented_vendors_are_read(vendors, consented):
 def test_a_tcf_cmps_own_tc_strings_are_read(value, granted, decided_at):
     choice = read_choice("tcf", {"euconsent-v2": value})
     assert choice is not None and choice.vendors
-    assert replace(choice, vendors=()) == FormerChoice(
+    assert replace(choice, vendors=TcfVendors()) == FormerChoice(
         "tcf", frozenset(granted), ALL_PURPOSES - granted, decided_at, 86400
     )
 
@@ -362,15 +363,15 @@ def test_a_tc_string_refusing_storage_grants_no_purpose():
     """Purpose 1, storing or reading anything on the device, is what every category needs."""
     choice = read_choice("tcf", {"euconsent-v2": tc_string("0" * 6 + "1" * 18)})
     assert choice == FormerChoice(
-        "tcf", frozenset(), ALL_PURPOSES, CLOSED_DAY, 86400, ((8, 8), (10, 10))
+        "tcf", frozenset(), ALL_PURPOSES, CLOSED_DAY, 86400, TcfVendors("0000000101")
     )
 
 
 def test_a_tc_string_consenting_only_to_vendors_or_a_special_feature_is_a_choice():
     ranges = "0000000000001010" + "1" + "000000000001" + "1" + f"{3:016b}{9:016b}"
     for value, vendors in (
-        (tc_string("0" * 24, vendors=ranges), ((3, 9),)),
-        (tc_string("0" * 24, features="1" + "0" * 11), ((8, 8), (10, 10))),
+        (tc_string("0" * 24, vendors=ranges), TcfVendors(ranges=((3, 9),))),
+        (tc_string("0" * 24, features="1" + "0" * 11), TcfVendors("0000000101")),
     ):
         choice = read_choice("tcf", {"euconsent-v2": value})
         assert choice == FormerChoice("tcf", frozenset(), ALL_PURPOSES, CLOSED_DAY, 86400, vendors)
@@ -487,7 +488,7 @@ def test_a_category_is_granted_only_when_every_group_mapped_to_it_was():
 def test_a_category_needs_every_tcf_vendor_listed_for_it_too():
     """A visitor who kept the purposes but switched Google off in the CMP's partner list
     did not consent to Google's advertising."""
-    vendors = ((3, 9), (755, 755))
+    vendors = TcfVendors(ranges=((3, 9), (755, 755)))
     choice = FormerChoice("tcf", frozenset({"1", "4", "8"}), frozenset(), 0, 86400, vendors)
     table = {"1": "advertising", "4": "advertising", "8": "analytics"}
     both = {"advertising", "analytics"}
@@ -496,15 +497,23 @@ def test_a_category_needs_every_tcf_vendor_listed_for_it_too():
     assert categories(choice, table, {"analytics": {2}, "advertising": {10}}) == set()
 
 
-def test_a_tc_string_at_the_cookie_cap_costs_what_its_size_does():
-    """As many ranges as 4,096 characters hold, each naming every vendor there may be."""
-    value = tc_string(vendors=vendor_ranges(*[(1, 65535)] * 736))
+@pytest.mark.parametrize(
+    ("vendors", "budget"),
+    [
+        # as many ranges as 4,096 characters hold, each naming every vendor there may be
+        (vendor_ranges(*[(1, 65535)] * 736), 0.005),
+        # a bit field of 12,000 vendors apart: read as ranges, 5 ms (main's reader 0.16 ms)
+        (vendor_bits(*range(1, 24000, 2)), 0.001),
+    ],
+)
+def test_a_tc_string_at_the_cookie_cap_costs_what_its_size_does(vendors, budget):
+    value = tc_string(vendors=vendors)
     assert 4000 < len(value) <= 4096
     started = time.process_time()
-    for _ in range(10):
+    for _ in range(100):
         choice = read_choice("tcf", {"euconsent-v2": value})
-    assert time.process_time() - started < 1
-    assert choice is not None and choice.vendors == ((1, 65535),)
+    assert time.process_time() - started < 100 * budget
+    assert choice is not None and 1 in choice.vendors
 
 
 def engine(text: str = ONETRUST) -> Engine:
