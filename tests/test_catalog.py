@@ -114,6 +114,7 @@ def test_the_readme_counts_the_builtin_services():
         ("  purpose: ~\n", r"de\.yaml:4: google-analytics\.purpose must be text"),
         ("  title: yes\n", r"de\.yaml:4: google-analytics\.title must be text"),
         ("  purpose: [Zählt\n", r"de\.yaml:5: not valid YAML: .*begun on line 4"),
+        ("  purpose: " + "[" * 5000 + "]" * 5000 + "\n", r"de\.yaml: nested too deep"),
     ],
 )
 def test_a_slip_in_a_translation_file_is_refused_with_its_file_and_line(

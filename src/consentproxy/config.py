@@ -32,7 +32,7 @@ from consentproxy.catalog import CATALOG_CATEGORIES, CATALOG_FILE, TRANSLATED_KE
 from consentproxy.catalog.knowledge import read_layer
 from consentproxy.catalog.ocd import cookie_database
 from consentproxy.domains import is_public_suffix, registrable
-from consentproxy.errors import ConfigError, not_yaml
+from consentproxy.errors import ConfigError, yaml_tree
 from consentproxy.files import NOT_REGULAR, NotARegularFile, read_at_most
 from consentproxy.formercmp import (
     FIXED_GROUPS,
@@ -222,12 +222,7 @@ def decode_utf8(data: bytes, source: str, fix: str) -> str:
 
 
 def parse_config(text: str, source: str = "<config>") -> Config:
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as e:
-        raise not_yaml(e, text, source) from None
-    except RecursionError:
-        raise ConfigError(source, None, "nested too deep to read; fix the structure") from None
+    root = yaml_tree(text, source)
     if root is None:
         raise ConfigError(
             source, None, "the file is empty; start from README's Configuration example"
@@ -1505,7 +1500,7 @@ class _Reader:
 
 def read_services(text: str, source: str, categories: frozenset[str]) -> tuple[Service, ...]:
     """Read a file holding only a `services:` list (the built-in catalog)."""
-    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    root = yaml_tree(text, source)
     reader = _Reader(source)
     return reader.services(
         reader.mapping(root, "the catalog", {"services"})["services"], set(categories)

@@ -31,7 +31,18 @@ class ConfigError(UserError):
         self.source, self.line = source, line
 
 
-def not_yaml(e: yaml.YAMLError, text: str, source: str) -> ConfigError:
+def yaml_tree(text: str, source: str) -> yaml.Node | None:
+    """A YAML file's node tree (None for an empty file), for a reader that names each
+    mistake's line; a file YAML cannot read is a ConfigError at its line."""
+    try:
+        return yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as e:
+        raise _not_yaml(e, text, source) from None
+    except RecursionError:
+        raise ConfigError(source, None, "nested too deep to read; fix the structure") from None
+
+
+def _not_yaml(e: yaml.YAMLError, text: str, source: str) -> ConfigError:
     """A file YAML cannot read (a config, a catalog file), said at its line: for an unclosed
     quote or bracket, where it began too; for a character YAML refuses, which one."""
     mark = getattr(e, "problem_mark", None)

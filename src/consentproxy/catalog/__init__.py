@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from consentproxy.errors import ConfigError, not_yaml
+from consentproxy.errors import ConfigError, yaml_tree
 from consentproxy.settings import Service
 
 CATALOG_FILE = Path(__file__).with_name("services.yaml")
@@ -39,10 +39,7 @@ def _translations(path: Path) -> dict[str, dict[str, str]]:
     """One i18n file: each service's texts. A contributor's slip (a key misspelt, a list or
     nothing for a text) is refused with the file and line, as a config's own mistakes are."""
     text = path.read_text(encoding="utf-8")
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as e:
-        raise not_yaml(e, text, str(path)) from None
+    root = yaml_tree(text, str(path))
     if not isinstance(root, yaml.MappingNode):
         raise ConfigError(str(path), None, "must map each service's name to its texts")
 
