@@ -24,10 +24,18 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TextIO
 
 from mitmproxy import ctx, exceptions, http
+from mitmproxy.flow import Error
 from mitmproxy.net.http import status_codes
 from mitmproxy.net.http.http1 import assemble_response
-from mitmproxy.proxy.layers.http import _http1
-from mitmproxy.proxy.layers.http._events import ResponseData
+from mitmproxy.proxy.layer import CommandGenerator
+from mitmproxy.proxy.layers.http import HttpStream, SendHttp, _http1
+from mitmproxy.proxy.layers.http._events import (
+    ErrorCode,
+    RequestData,
+    ResponseData,
+    ResponseProtocolError,
+)
+from mitmproxy.proxy.layers.http._hooks import HttpErrorHook
 from mitmproxy.proxy.mode_specs import ProxyMode, RegularMode, ReverseMode, UpstreamMode
 from mitmproxy.utils.human import parse_size
 
@@ -335,6 +343,41 @@ def _plain_error_response(status_code: int, message: str = "") -> bytes:
     return assemble_response(_closing_plain(status_code, text))
 
 
+Consume = Callable[[HttpStream, Any], CommandGenerator[None]]
+
+
+def _bounded(consume: Consume, local: Callable[[http.HTTPFlow], bool]) -> Consume:
+    """mitmproxy's reading of a request body it holds for the `request` hook, bounded for
+    the proxy's own endpoints (`local`): one of no declared length (chunked, or HTTP/2's)
+    was read whole before the addon could answer, 130 MiB held for a 64 MiB body. Over
+    MAX_BODY the visitor gets a 413 and the rest is not read, as serve refuses it; a small
+    body (a browser's chunked choice) is read as before. mitmproxy has no hook per chunk of
+    a body it holds, and the one it streams (flow.request.stream) goes to the origin, its
+    head first; its own bound (body_size_limit) is for every flow. The refusal is the one
+    body_size_limit makes (HttpStream.check_body_size)."""
+
+    def state(stream: HttpStream, event: Any) -> CommandGenerator[None]:
+        flow = stream.flow
+        if not (
+            isinstance(event, RequestData)
+            and len(stream.request_body_buf) + len(event.data) > MAX_BODY
+            and local(flow)
+        ):
+            yield from consume(stream, event)
+            return
+        why = f"a request body over {MAX_BODY} bytes for the proxy's own endpoint"
+        log.warning("%s: %s: 413", flow.request.path, why)
+        flow.error = Error(why)
+        yield HttpErrorHook(flow)
+        refusal = ResponseProtocolError(stream.stream_id, why, ErrorCode.REQUEST_TOO_LARGE)
+        yield SendHttp(refusal, stream.context.client)
+        stream.request_body_buf.clear()
+        stream.client_state = stream.state_errored
+        flow.live = False
+
+    return state
+
+
 def _authority(req: http.Request) -> str:
     return req.host if req.port == DEFAULT_PORTS.get(req.scheme) else f"{req.host}:{req.port}"
 
@@ -477,6 +520,7 @@ class ConsentAddon:
         self.observing = False  # consent_observe: log what no service names
         self.resolve: dict[str, str] = {}  # consent_resolve: host name or *.suffix -> address
         self.error_response = _http1.make_error_response  # mitmproxy's (see running)
+        self.consume = HttpStream.state_consume_request_body  # mitmproxy's (see running)
 
     def load(self, loader: object) -> None:
         add = loader.add_option  # type: ignore[attr-defined]
@@ -544,7 +588,8 @@ class ConsentAddon:
         loop = asyncio.get_running_loop()
         self.watcher = loop.create_task(self._watch())
         self._resolve_names(loop)
-        _http1.make_error_response = _plain_error_response  # (undone by done())
+        _http1.make_error_response = _plain_error_response  # (these undone by done())
+        HttpStream.state_consume_request_body = _bounded(self.consume, self._local)  # type: ignore[method-assign]
 
     def _resolve_names(self, loop: asyncio.AbstractEventLoop) -> None:
         """consent_resolve: a name in the table resolves to its address where mitmproxy
@@ -759,6 +804,7 @@ class ConsentAddon:
             self.watcher.cancel()
         vars(asyncio.get_running_loop()).pop("getaddrinfo", None)  # (see _resolve_names)
         _http1.make_error_response = self.error_response
+        HttpStream.state_consume_request_body = self.consume  # type: ignore[method-assign]
         self.stopping = True  # (a start that failed is over: the records are not waited for)
         if self.opening is not None:
             await self.opening
@@ -789,6 +835,11 @@ class ConsentAddon:
                 or any(self.engine.config.is_site(_ascii(h)) for h in (req.host, req.pretty_host))
             )
         )
+
+    def _local(self, flow: http.HTTPFlow) -> bool:
+        """Whether a flow is a request to the proxy's own endpoints."""
+        ex = self.exchanges.get(flow.id)
+        return ex is not None and ex.is_local
 
     # Each hook fails closed: mitmproxy logs an addon's exception and goes on with the flow as
     # it stands, so a request the engine failed on went to the origin unfiltered (the

@@ -793,6 +793,68 @@ async def test_100_mib_html_page_is_rewritten_in_bounded_memory(adapter, start_p
     assert growth_mib < 64, f"peak RSS grew by {growth_mib:.0f} MiB for a {HUGE_MIB} MiB page"
 
 
+CHOICE = b'{"action": "accept-all"}'
+HUGE_BODY_MIB = 64
+
+
+async def post_chunked(url: str, chunks: Iterator[bytes]) -> tuple[bytes, int]:
+    """A choice POSTed in chunks (no declared length, as fetch() streams one), the answer
+    read as it comes (a proxy may answer mid-body): (the proxy's answer, b"" if it closed
+    with none, and the body's bytes sent by then)."""
+    port = url.rpartition(":")[2]
+    reader, writer = await asyncio.open_connection("127.0.0.1", int(port))
+    writer.write(
+        f"POST /.consent/choice HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nOrigin: {url}\r\n".encode()
+        + b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    sent = 0
+
+    async def send() -> None:
+        nonlocal sent
+        for chunk in chunks:
+            writer.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            await writer.drain()
+            sent += len(chunk)
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+
+    sending = asyncio.create_task(send())
+    try:
+        async with asyncio.timeout(60):
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = re.search(rb"(?im)^content-length: *(\d+)", head)
+            answer = head + await reader.readexactly(int(length[1]) if length else 0)
+    except (asyncio.IncompleteReadError, ConnectionResetError):  # (closed: no whole answer)
+        answer = b""
+    finally:
+        sending.cancel()
+        await asyncio.gather(sending, return_exceptions=True)
+        writer.close()
+    return answer, sent
+
+
+@pytest.mark.timeout(120)
+async def test_a_chunked_body_to_the_proxy_s_endpoint_is_refused_as_it_streams_in_bounded_memory(
+    adapter, start_proxy, origin
+):
+    """A body of no declared length to the proxy's own endpoints: mitmproxy read it whole
+    before the addon's 413 (its RSS grew by 140 MiB for a body of 64 MiB); serve refuses it
+    once over the endpoints' limit. A browser's small chunked choice still sets the cookie."""
+    url = await start_proxy(origin)
+    pid = _listening_mitmdump(url) if adapter == "mitmdump" else os.getpid()
+    small, _ = await post_chunked(url, iter([CHOICE[:10], CHOICE[10:]]))
+    head = small.partition(b"\r\n\r\n")[0]
+    assert head.startswith(b"HTTP/1.1 200 ") and b"\r\nSet-Cookie: consent=" in head, small
+    before = peak_rss_kib(pid)
+    blank = b" " * (1 << 16)
+    huge = iter([CHOICE, *[blank] * (HUGE_BODY_MIB * 16)])
+    answer, sent = await post_chunked(url, huge)
+    growth_mib = (peak_rss_kib(pid) - before) / 1024
+    assert answer.startswith(b"HTTP/1.1 413 "), answer[:300]
+    assert growth_mib < 16, f"peak RSS grew by {growth_mib:.0f} MiB for a {HUGE_BODY_MIB} MiB body"
+    assert sent < HUGE_BODY_MIB << 20  # (refused as it came, not once read whole)
+
+
 def _listening_mitmdump(url: str) -> int:
     """The pid of the mitmdump started for url (its --mode names the port)."""
     mode = f"@127.0.0.1:{url.rpartition(':')[2]}".encode()
