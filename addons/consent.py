@@ -27,15 +27,19 @@ from mitmproxy import ctx, exceptions, http
 from mitmproxy.flow import Error
 from mitmproxy.net.http import status_codes
 from mitmproxy.net.http.http1 import assemble_response
+from mitmproxy.proxy.events import Event
 from mitmproxy.proxy.layer import CommandGenerator
 from mitmproxy.proxy.layers.http import HttpStream, SendHttp, _http1
 from mitmproxy.proxy.layers.http._events import (
     ErrorCode,
     RequestData,
     ResponseData,
+    ResponseEndOfMessage,
+    ResponseHeaders,
     ResponseProtocolError,
 )
 from mitmproxy.proxy.layers.http._hooks import HttpErrorHook
+from mitmproxy.proxy.layers.http._http2 import Http2Server
 from mitmproxy.proxy.mode_specs import ProxyMode, RegularMode, ReverseMode, UpstreamMode
 from mitmproxy.utils.human import parse_size
 
@@ -331,16 +335,53 @@ def _closing_plain(status: int, sentence: str) -> http.Response:
     return http.Response.make(status, f"{sentence}\n".encode(), headers)
 
 
-def _plain_error_response(status_code: int, message: str = "") -> bytes:
-    """mitmproxy's own answer to an HTTP/1 visitor when it cannot reach or read the origin
-    (or read the request), in place of its HTML page while the addon runs: one sentence, as
-    serve's. Its page named its version (`Server: mitmproxy 12.3.1`) and showed the error as
-    it read it, a 502 the origin's address with it (`[Errno 111] Connect call failed
-    ('10.0.0.5', 8080)`); the error is in mitmproxy's log still. (mitmproxy's HTTP/2 layer
-    writes its page itself.)"""
+def _plain_error(status_code: int) -> http.Response:
+    """mitmproxy's own answer when it cannot reach or read the origin (or read the request),
+    in place of its HTML page while the addon runs: one sentence, as serve's. Its page named
+    its version (`Server: mitmproxy 12.3.1`) and showed the error as it read it, a 502 the
+    origin's address with it (`[Errno 111] Connect call failed ('10.0.0.5', 8080)`); the
+    error is in mitmproxy's log still."""
     reason = status_codes.RESPONSES.get(status_code, "Error")
     text = f"{UPSTREAM_FAILED} cannot be reached." if status_code == 502 else f"{reason}."
-    return assemble_response(_closing_plain(status_code, text))
+    return _closing_plain(status_code, text)
+
+
+def _plain_error_response(status_code: int, message: str = "") -> bytes:
+    """_plain_error for an HTTP/1 visitor (in place of _http1.make_error_response)."""
+    return assemble_response(_plain_error(status_code))
+
+
+H2Handle = Callable[[Http2Server, Event], CommandGenerator[None]]
+
+
+def _plain_h2_errors(handle: H2Handle) -> H2Handle:
+    """_plain_error for an HTTP/2 visitor: mitmproxy's HTTP/2 layer writes its page itself
+    for an error event of a stream it has sent no head on (Http2Connection._handle_event),
+    so that event is sent as a response of the stream instead; the connection, which
+    carries the visitor's other requests, stays open. (No hook replaces the page: the
+    `error` hook runs before it is written, and nothing it sets is read.)"""
+
+    def handle_event(conn: Http2Server, event: Event) -> CommandGenerator[None]:
+        if not isinstance(event, ResponseProtocolError):
+            yield from handle(conn, event)
+            return
+        status = event.code.http_status_code()
+        stream = conn.h2_conn.streams.get(event.stream_id)
+        if (
+            status is None
+            or stream is None
+            or not conn.is_open_for_us(event.stream_id)
+            or stream.state_machine.headers_sent
+        ):
+            yield from handle(conn, event)
+            return
+        answer = _plain_error(status)
+        del answer.headers["Connection"]  # (HTTP/2 has none: RFC 9113 8.2.2)
+        yield from handle(conn, ResponseHeaders(event.stream_id, answer, end_stream=False))
+        yield from handle(conn, ResponseData(event.stream_id, answer.raw_content or b""))
+        yield from handle(conn, ResponseEndOfMessage(event.stream_id))
+
+    return handle_event
 
 
 Consume = Callable[[HttpStream, Any], CommandGenerator[None]]
@@ -520,7 +561,8 @@ class ConsentAddon:
         self.observing = False  # consent_observe: log what no service names
         self.resolve: dict[str, str] = {}  # consent_resolve: host name or *.suffix -> address
         self.error_response = _http1.make_error_response  # mitmproxy's (see running)
-        self.consume = HttpStream.state_consume_request_body  # mitmproxy's (see running)
+        self.consume: Consume = HttpStream.state_consume_request_body  # mitmproxy's (see running)
+        self.h2_handle: H2Handle = Http2Server._handle_event  # mitmproxy's (see running)
 
     def load(self, loader: object) -> None:
         add = loader.add_option  # type: ignore[attr-defined]
@@ -590,6 +632,7 @@ class ConsentAddon:
         self._resolve_names(loop)
         _http1.make_error_response = _plain_error_response  # (these undone by done())
         HttpStream.state_consume_request_body = _bounded(self.consume, self._local)  # type: ignore[method-assign]
+        Http2Server._handle_event = _plain_h2_errors(self.h2_handle)  # type: ignore[method-assign,assignment]
 
     def _resolve_names(self, loop: asyncio.AbstractEventLoop) -> None:
         """consent_resolve: a name in the table resolves to its address where mitmproxy
@@ -805,6 +848,7 @@ class ConsentAddon:
         vars(asyncio.get_running_loop()).pop("getaddrinfo", None)  # (see _resolve_names)
         _http1.make_error_response = self.error_response
         HttpStream.state_consume_request_body = self.consume  # type: ignore[method-assign]
+        Http2Server._handle_event = self.h2_handle  # type: ignore[method-assign,assignment]
         self.stopping = True  # (a start that failed is over: the records are not waited for)
         if self.opening is not None:
             await self.opening

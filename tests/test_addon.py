@@ -35,7 +35,7 @@ from mitmproxy.test import taddons, tflow, tutils
 from consentproxy.adapter import ORIGIN_HEAD_BYTES, UPSTREAM_FAILED, access_line
 from consentproxy.records import open_store
 from consentproxy.report import Report
-from tests.adapters import START_SECONDS, app_in_thread, mitmdump, mitmdump_command
+from tests.adapters import START_SECONDS, app_in_thread, free_port, mitmdump, mitmdump_command
 from tests.conftest import DEMO_CONFIG, ROOT
 from tests.http2 import h2_ask, h2_origin
 
@@ -1216,6 +1216,21 @@ def before_h2_origin(tmp_path, answer, *options, output=None):
             yield o, m
 
 
+def test_an_http2_visitor_gets_the_plain_502_when_the_origin_cannot_be_reached(tmp_path):
+    """mitmproxy's HTTP/2 layer writes its own error page: its version in `server` and the
+    error as it read it, the origin's address with it (`[Errno 111] Connect call failed
+    ('127.0.0.1', port)`), where an HTTP/1 visitor gets serve's plain sentence."""
+    url = f"https://127.0.0.1:{free_port()}"  # (nothing listens there)
+    config = reverse_config(tmp_path, url)
+    with mitmdump(config, f"reverse:{url}", tmp_path, SECRET, "ssl_insecure=true") as m:
+        answer = h2_get(m.port)
+    assert answer is not None
+    status, headers, body = answer
+    assert (status, body) == (502, f"{UPSTREAM_FAILED} cannot be reached.\n".encode())
+    assert dict(headers)["content-type"] == "text/plain; charset=utf-8"
+    assert "server" not in dict(headers)
+
+
 def test_an_http2_origin_gets_its_own_authority_and_no_host_header(tmp_path):
     """The origin got :authority myapp.test (the visitor's) and Host 127.0.0.1:port (its
     own): a strict one answered a protocol error, a 502. mitmproxy also logged a line per
@@ -1285,6 +1300,23 @@ def test_an_http2_post_to_the_proxy_s_own_endpoint_of_no_declared_length_never_r
         answer = h2_ask(m.port, head, (body[:2048], body[2048:]))
     assert o.requests == []
     assert answer is None or answer[0] == 413
+
+
+def test_an_http2_choice_of_no_declared_length_is_read_up_to_the_endpoints_limit(tmp_path):
+    """An HTTP/2 body needs no content-length: a small choice sets its cookie; one over the
+    endpoints' limit is refused (413) as it comes, in the plain words of an HTTP/1 visitor's
+    (tests/adversarial/test_faults.py measures a chunked one of 64 MiB)."""
+    head = [(":method", "POST"), (":path", "/.consent/choice"), (":scheme", "https")]
+    head += [(":authority", "myapp.test"), ("origin", "https://myapp.test")]
+    head += [("content-type", "application/json")]
+    choice = b'{"action": "accept-all"}'
+    with before_h2_origin(tmp_path, h2_page) as (o, m):
+        small = h2_ask(m.port, head, (choice[:10], choice[10:]))
+        large = h2_ask(m.port, head, (choice, *[b" " * 16000] * 3))  # (DATA frames of 16 KB)
+    assert small is not None and small[0] == 200
+    assert any(k == "set-cookie" and v.startswith("consent=") for k, v in small[1])
+    assert large is not None and (large[0], large[2]) == (413, b"Payload Too Large.\n")
+    assert o.requests == []
 
 
 @pytest.mark.parametrize("limit", [(), ("stream_large_bodies=1k",)])
