@@ -1,9 +1,12 @@
 """scan's judge: what a page did under a state, and what the cookie declaration misses."""
 
+import re
+
 import pytest
 
 from consentproxy.config import parse_config
 from consentproxy.consent import NO_DECISION, parse_state
+from consentproxy.errors import UsageError
 from consentproxy.scan import Judge, PageRecord, _Console
 
 CONFIG = parse_config("""
@@ -245,6 +248,13 @@ def test_what_a_hostile_page_put_in_the_html_report_never_runs(tmp_path):
         ("http://b\u00fccher.test:8080/a", "http://xn--bcher-kva.test:8080", "xn--bcher-kva.test"),
         ("http://[0:0:0:0:0:0:0:1]:80/", "http://[::1]", "::1"),
         ("https://u:p@site.test:443/", "https://u:p@site.test", "site.test"),
+        ("http://127.1:8080/", "http://127.0.0.1:8080", "127.0.0.1"),
+        ("http://0X7F.1/", "http://127.0.0.1", "127.0.0.1"),
+        ("http://2130706433/", "http://127.0.0.1", "127.0.0.1"),
+        ("http://0177.0.0.1./", "http://127.0.0.1", "127.0.0.1"),
+        ("http://0x/", "http://0.0.0.0", "0.0.0.0"),
+        ("http://a.0x1g/", "http://a.0x1g", "a.0x1g"),
+        ("http://1.2.3.1_0/", "http://1.2.3.1_0", "1.2.3.1_0"),
     ],
 )
 def test_the_sites_origin_is_written_as_chromium_writes_its_links(tmp_path, url, origin, host):
@@ -254,3 +264,13 @@ def test_the_sites_origin_is_written_as_chromium_writes_its_links(tmp_path, url,
 
     scanner = Scanner(ScanOptions(url, CONFIG, ("none",), tmp_path))
     assert (scanner.origin, scanner.host) == (origin, host)
+
+
+@pytest.mark.parametrize("host", ["1.2.3.256", "09", "1.2.3.4.5", "1..2", "0x1.0x1000000"])
+def test_a_host_ending_in_a_number_that_is_no_address_is_a_usage_error(tmp_path, host):
+    """Chromium visits no such URL (the URL standard reads it as an IPv4 address, and it is
+    none): the scan went on to fail each page."""
+    from consentproxy.scan import Scanner, ScanOptions
+
+    with pytest.raises(UsageError, match=f"{re.escape(host)} is no IPv4 address"):
+        Scanner(ScanOptions(f"http://{host}:8080/", CONFIG, ("none",), tmp_path))

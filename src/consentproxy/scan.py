@@ -22,6 +22,7 @@ import math
 import re
 import secrets
 import ssl
+import string
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -34,7 +35,7 @@ from consentproxy import formercmp, scan_report, server
 from consentproxy.adapter import UPSTREAM_FAILED, upstream_answers
 from consentproxy.consent import ConsentState, parse_state
 from consentproxy.cookies import lifetime, set_cookie_name
-from consentproxy.domains import is_ip, same_site, site_of
+from consentproxy.domains import is_ip, registrable, same_site
 from consentproxy.engine import Engine
 from consentproxy.errors import ConfigError, UsageError
 from consentproxy.policy import Policy
@@ -78,6 +79,7 @@ MAX_KEPT = 500
 URL_CHARS = 2000  # of each URL kept (a page's own URLs may be of any length)
 SURROGATE = re.compile("[\ud800-\udfff]")
 FILE_PART = 80  # characters of a path or state in a screenshot's file name
+DIGITS = {8: string.octdigits, 10: string.digits, 16: string.hexdigits}  # (by base)
 # consentproxy's banner's buttons (in its shadow root, which Playwright's selectors reach),
 # not a site's own element of the same attribute (a leftover of an older consent tool), nor
 # one in a site's own id=consentproxy: the banner carries the response's mark, which the
@@ -447,14 +449,55 @@ def _file_part(text: str, sep: str) -> str:
 
 def _as_chromium_writes(host: str) -> str:
     """A URL's host as Chromium writes it in a page's URL: an IPv6 address compressed
-    ([0:0:0:0:0:0:0:1] is [::1]), a name in its ASCII form (bücher.test is
-    xn--bcher-kva.test), lower case; one IDNA cannot write stays as given."""
-    if is_ip(host):
-        return ipaddress.ip_address(host).compressed
+    ([0:0:0:0:0:0:0:1] is [::1]), an IPv4 one in its one form (127.1 is 127.0.0.1), a name
+    in its ASCII form (bücher.test is xn--bcher-kva.test), lower case; one IDNA cannot write
+    stays as given. A ValueError for a host that ends in a number but is no IPv4 address
+    (1.2.3.256): Chromium visits no such URL."""
+    if ":" in host:  # (urlsplit's hostname of [::1])
+        return ipaddress.ip_address(host).compressed if is_ip(host) else host
     try:
-        return host.encode("idna").decode("ascii").lower()
+        name = host.encode("idna").decode("ascii").lower()
     except UnicodeError:
-        return host
+        name = host
+    return _ipv4(name) or name
+
+
+def _ipv4(host: str) -> str:
+    """The IPv4 address a host names as the URL standard reads it (and Chromium, and
+    inet_aton): one to four numbers, each decimal, 0x hex or 0 octal, the last filling the
+    bytes left (127.1, 0x7f.1, 2130706433 and 0177.0.0.1. are 127.0.0.1); "" for a name
+    (one whose last label is no number); a ValueError for a number that is no address."""
+    labels = host.split(".")
+    if len(labels) > 1 and not labels[-1]:  # (a trailing dot)
+        labels.pop()
+    try:
+        _ipv4_number(labels[-1])
+    except ValueError:
+        if not labels[-1].isascii() or not labels[-1].isdigit():
+            return ""  # a name
+        raise  # (09: a digit no octal number has)
+    numbers = [_ipv4_number(label) for label in labels]
+    if (
+        len(numbers) > 4
+        or max(numbers[:-1], default=0) > 255
+        or numbers[-1] >= 256 ** (5 - len(numbers))
+    ):
+        raise ValueError(f"{host} is no IPv4 address")
+    value = sum(n << 8 * (3 - i) for i, n in enumerate(numbers[:-1])) + numbers[-1]
+    return str(ipaddress.IPv4Address(value))
+
+
+def _ipv4_number(label: str) -> int:
+    """One number of an IPv4 address as the URL standard reads it: 0x7f (hex), 0177 (octal),
+    127 (0x alone is 0); a ValueError for any other label (int() takes 1_0, +1 and spaces)."""
+    digits, base = label, 10
+    if label[:2] in ("0x", "0X"):
+        digits, base = label[2:], 16
+    elif len(label) > 1 and label[0] == "0":
+        digits, base = label[1:], 8
+    if not label or not set(digits) <= set(DIGITS[base]):
+        raise ValueError(f"{label!r} is no number")
+    return int(digits, base) if digits else 0
 
 
 class Scanner:
@@ -474,17 +517,24 @@ class Scanner:
         except ValueError:
             raise UsageError(f"scan: {options.url!r} has no valid port (1-65535)") from None
         # as Chromium writes the site's links (a crawl compares them with it): the host in
-        # lower case (http://LOCALHOST:8080 crawled nothing), an IDN in its ASCII form and an
-        # IPv6 address compressed (bücher.test's own page was taken for a third party's), no
-        # default port
+        # lower case (http://LOCALHOST:8080 crawled nothing), an IDN in its ASCII form, an IPv6
+        # address compressed (bücher.test's own page was taken for a third party's) and an IPv4
+        # one in its one form (127.1's was too, and its proxy's upstream refused), no default
+        # port
         default = 443 if target.scheme == "https" else 80
         own_port = "" if target.port in (None, default) else f":{target.port}"
-        self.host = _as_chromium_writes(target.hostname)
+        try:
+            self.host = _as_chromium_writes(target.hostname)
+        except ValueError:
+            raise UsageError(
+                f"scan: {options.url!r}: {target.hostname} is no IPv4 address (four numbers "
+                "from 0 to 255, such as 127.0.0.1), nor a name a browser visits"
+            ) from None
         own_host = f"[{self.host}]" if ":" in self.host else self.host
         user = target.netloc.rpartition("@")[0]  # (a staging site's user:password, kept)
         self.origin = f"{target.scheme}://{user + '@' if user else ''}{own_host}{own_port}"
         self.upstream = self.origin
-        if options.resolve and is_ip(target.hostname):
+        if options.resolve and is_ip(self.host):
             raise UsageError(
                 f"scan: --resolve gives a host name an address, and {options.url!r} names an "
                 "address already; drop --resolve"
@@ -652,7 +702,7 @@ class Scanner:
         self, context: BrowserContext, base: str, spec: str, state: ConsentState
     ) -> list[dict[str, Any]]:
         site = urlsplit(base).hostname
-        judge = Judge(self.o.config, state, site_of(urlsplit(self.o.url).netloc), self.o.direct)
+        judge = Judge(self.o.config, state, registrable(self.host), self.o.direct)
         requests: list[Request | _Socket] = []
         responses: list[Response] = []
 

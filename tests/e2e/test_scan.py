@@ -620,13 +620,15 @@ def test_a_scan_through_the_proxy_of_a_named_host_runs(tricky_origin, tmp_path):
     assert code == 0
 
 
-@pytest.mark.parametrize("host", ["localhost", "LocalHost"])
+@pytest.mark.parametrize("host", ["localhost", "LocalHost", "127.1", "0x7f.1", "2130706433"])
 @pytest.mark.parametrize("direct", [True, False])
 def test_a_crawl_follows_the_sites_links_alone(tricky_origin, tmp_path, direct, host):
     """Through the proxy, the crawl also visited the banner's links and the proxy's own
     pages (/.consent/preferences...): its report no longer compared with a --direct one.
     A URL whose host was written in capitals crawled nothing (--direct): its links, as
-    Chromium writes them, were taken for another host's."""
+    Chromium writes them, were taken for another host's; so did one of 127.1 (Chromium's
+    127.0.0.1), whose own page an offline scan answered empty, and whose proxy answered
+    502 (aiohttp takes no 127.1) (helper-175)."""
     flags = ("--direct",) if direct else ()
     url = tricky_origin.replace("localhost", host)
     _, report = scan(
