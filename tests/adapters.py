@@ -136,6 +136,14 @@ def peak_rss_kib(pid: int) -> int:
     raise AssertionError(f"no VmHWM for {pid}")
 
 
+def peak_rss_from_now_kib(pid: int) -> int:
+    """The high-water mark of a process's resident memory set back to what it holds now,
+    which this returns: a peak read after it is the test's own, not one an earlier test in
+    the same process left higher (which hid a growth under it). Linux: clear_refs 5."""
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
+    return peak_rss_kib(pid)
+
+
 @contextmanager
 def app_in_thread(app: web.Application, ssl_context: ssl.SSLContext | None = None) -> Iterator[int]:
     """An aiohttp app on its own event loop and thread, so it outlives any test's loop
