@@ -39,6 +39,7 @@ from consentproxy.domains import is_ip, registrable, same_site
 from consentproxy.engine import Engine
 from consentproxy.errors import ConfigError, UsageError
 from consentproxy.policy import Policy
+from consentproxy.records import redacted
 from consentproxy.settings import MAX_CONSENT_DAYS, Config, host_port
 
 if TYPE_CHECKING:
@@ -592,7 +593,7 @@ class Scanner:
         self.o.out.mkdir(parents=True, exist_ok=True)
         report: dict[str, Any] = {
             "schema": SCHEMA,
-            "url": self.o.url,
+            "url": _cut_url(self.o.url),
             "mode": "direct" if self.o.direct else "proxy",
             "offline": not self.o.online,
             "config": self.o.config.source,
@@ -878,7 +879,9 @@ class Scanner:
         try:
             return await self._view(page, visit, failed)
         except PlaywrightError as e:  # a hop of its redirects that failed is named
-            hop = next((f"{u} ({why})" for u, why in failed if _path(u) != record.path), "")
+            hop = next(
+                (f"{_cut_url(u)} ({why})" for u, why in failed if _path(u) != record.path), ""
+            )
             record.error = _said(e) + (f"; the hop that failed: {hop}" if hop else "")
             raise
         finally:
@@ -921,7 +924,7 @@ class Scanner:
         if page.url.startswith("chrome-error:"):  # (where it went is Chromium's error page)
             # (its own first address, its request aborted as it moved on, may fail after it)
             moves = [move for move in failed if move[0] != committed] or failed
-            where = f"{moves[-1][0]} ({moves[-1][1]})" if moves else "another address"
+            where = f"{_cut_url(moves[-1][0])} ({moves[-1][1]})" if moves else "another address"
             raise _Left(f"the page moved itself to {where}: nothing of where it went was scanned")
         try:
             mark = await _isolated(page, MARK_JS) or "none"
@@ -1159,7 +1162,10 @@ def _said(error: BaseException) -> str:
 
 
 def _cut_url(url: str) -> str:
-    """url, or its first URL_CHARS characters marked as cut."""
+    """url as a report keeps it: without a password (a staging site's, in the page's own
+    URL: a report is shared), and its first URL_CHARS characters marked as cut."""
+    if "@" in url.partition("://")[2].partition("/")[0]:  # (userinfo: most URLs have none)
+        url = redacted(url)
     if len(url) <= URL_CHARS:
         return url
     return f"{url[:URL_CHARS]}... (cut: {len(url)} characters)"
@@ -1263,13 +1269,14 @@ async def _links(page: Page, base: str, prefix: str) -> list[str]:
     banner's (its privacy and preferences links, in its shadow root), nor the proxy's own
     under prefix, which a --direct scan of the same site never meets."""
     hrefs = await _isolated(page, LINKS_JS)
-    site = urlsplit(base).netloc
+    # (the origin's, which holds no user:password: Chromium writes a password's @ as %40)
+    site = urlsplit(base).netloc.rpartition("@")[2]
     # (in order, each once; a list searched per link took 98 s over 100,000 links)
     paths: dict[str, None] = {}
     for href in hrefs:
         parts = urlsplit(href)
         if (
-            parts.netloc == site
+            parts.netloc.rpartition("@")[2] == site
             and parts.scheme in ("http", "https")
             and not (parts.path or "/").startswith(prefix)
             and _own(base, _path(href))  # (a link to http://site//other.example/)

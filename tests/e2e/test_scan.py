@@ -5,6 +5,7 @@ answered by the scanner, never sent (its default)."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import socket
 import sys
@@ -233,6 +234,7 @@ TRICKY = {  # path -> (status, content type, body)
         "<script>for (var i = 0; i < 150; i++) console.error('E'.repeat(5000) + i);</script>",
     ),
     "/long-link": (200, "text/html", f'<a href="/after?{"x" * 300}">after</a>'),
+    "/private": (200, "text/html", '<a href="/after">after</a>'),  # (behind u:p@ss)
     "/boom": (500, "text/html", "<p>oops</p>"),
     "/data.json": (200, "application/json", "{}"),
     "/to-https": (  # (a plain-http copy of a site whose script moves it to https)
@@ -438,6 +440,10 @@ def tricky_origin() -> Iterator[str]:
             POPUPS[0] += 1
             again = "setInterval(() => window.open('/popup-flood'), 50)" * (POPUPS[0] < 30)
             return web.Response(text=f"<p>flood<script>{again}</script>", content_type="text/html")
+        if request.path == "/private" and request.headers.get("Authorization") != (
+            "Basic " + base64.b64encode(b"u:p@ss").decode()
+        ):  # (a staging site's)
+            return web.Response(status=401, headers={"WWW-Authenticate": 'Basic realm="s"'})
         if request.path == "/slow":  # headers and a start, then nothing for 10 s (> LOAD_MS here)
             response = web.StreamResponse(headers={"Content-Type": "text/html"})
             await response.prepare(request)
@@ -460,6 +466,7 @@ def tricky_origin() -> Iterator[str]:
         "/drop",
         "/cookie-flood",
         "/sandboxed",
+        "/private",
     ]:
         app.router.add_get(path, page)
     with app_in_thread(app) as port:
@@ -635,6 +642,28 @@ def test_a_crawl_follows_the_sites_links_alone(tricky_origin, tmp_path, direct, 
         url, tmp_path, *flags, "--states", "none", "--paths", "/linking", "--crawl", "5"
     )
     assert [p["path"] for p in report["states"][0]["pages"]] == ["/linking", "/after"]
+
+
+@pytest.mark.parametrize("password", ["p@ss", "p%40ss"])
+@pytest.mark.parametrize("direct", [True, False])
+def test_a_sites_password_lets_the_scan_in_and_stays_out_of_its_report(
+    tricky_origin, tmp_path, direct, password
+):
+    """A staging site's user:password in the URL signs the scan in. One whose '@' was not
+    percent-encoded crawled nothing (--direct): Chromium writes p@ss as p%40ss in the page's
+    links, which were taken for another host's; and the report held the password, in its
+    URL and (--direct) each page's (helper-175)."""
+    flags = ("--direct",) if direct else ()
+    url = tricky_origin.replace("localhost", f"u:{password}@127.0.0.1")
+    _, report = scan(
+        url, tmp_path, *flags, "--states", "none", "--paths", "/private", "--crawl", "5"
+    )
+    pages = report["states"][0]["pages"]
+    assert [(p["path"], p["status"]) for p in pages] == [("/private", 200), ("/after", 200)]
+    assert report["url"] == tricky_origin.replace("localhost", "u:***@127.0.0.1")
+    for name in ("report.json", "report.html"):
+        written = (tmp_path / name).read_text()
+        assert "p@ss" not in written and "p%40ss" not in written
 
 
 @pytest.mark.timeout(300)
