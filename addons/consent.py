@@ -549,6 +549,7 @@ class ConsentAddon:
     def __init__(self) -> None:
         self.engine: Engine | None = None
         self.exchanges: dict[str, Exchange] = {}  # flow id -> its exchange, until answered
+        self.ws_kept: dict[str, int] = {}  # flow id -> bytes of an open WebSocket's kept messages
         self.report_file: TextIO | None = None  # consent_report, open for appending
         self.started = False  # mitmproxy runs: a bad option is refused (and rolled back)
         self.said_idle = False
@@ -1054,18 +1055,22 @@ class ConsentAddon:
         open: 64 messages of 1 MiB each way held 128 MiB (serve keeps none). An enforced
         flow keeps its latest, as its streamed bodies: up to _keep_for_view() bytes and
         KEEP_MESSAGES messages, the newest always (flow.websocket.messages[-1] is the one
-        the hook is about, for mitmproxy's addons after this one)."""
+        the hook is about, for mitmproxy's addons after this one). The bytes kept are
+        counted as they come: the oldest go, none is read again (a walk over the kept ones
+        took ~50 µs a message)."""
         messages = flow.websocket.messages if flow.websocket is not None else []
-        if len(messages) < 2 or not self._enforced(flow):
+        if not messages or not self._enforced(flow):
             return
-        room = _keep_for_view()
-        first = len(messages) - 1
-        while first > 0 and len(messages) - first < KEEP_MESSAGES:
-            room -= len(messages[first].content)
-            if room < len(messages[first - 1].content):
-                break
-            first -= 1
+        kept = self.ws_kept.get(flow.id, 0) + len(messages[-1].content)
+        room, first = _keep_for_view(), 0
+        while len(messages) - first > 1 and (len(messages) - first > KEEP_MESSAGES or kept > room):
+            kept -= len(messages[first].content)
+            first += 1
         del messages[:first]
+        self.ws_kept[flow.id] = kept
+
+    def websocket_end(self, flow: http.HTTPFlow) -> None:
+        self.ws_kept.pop(flow.id, None)
 
     def error(self, flow: http.HTTPFlow) -> None:
         ex = self.exchanges.pop(flow.id, None)

@@ -27,10 +27,11 @@ from aiohttp import web
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from mitmproxy import exceptions, http
+from mitmproxy import exceptions, http, websocket
 from mitmproxy.flow import Error
 from mitmproxy.proxy.mode_specs import ProxyMode
 from mitmproxy.test import taddons, tflow, tutils
+from wsproto.frame_protocol import Opcode
 
 from consentproxy.adapter import ORIGIN_HEAD_BYTES, UPSTREAM_FAILED, access_line
 from consentproxy.records import open_store
@@ -1420,3 +1421,41 @@ def test_a_page_recorded_through_the_addon_is_rewritten_once_when_replayed_throu
     assert recorded.count(b'id="consentproxy"') == 1
     assert replayed.count(b'id="consentproxy"') == 1
     assert replayed.count(b"/.consent/consent.js") == recorded.count(b"/.consent/consent.js")
+
+
+class _Read(list):
+    """A WebSocket's messages, counting the reads of one (the trim's work)."""
+
+    reads = 0
+
+    def __getitem__(self, i):
+        self.reads += 1
+        return super().__getitem__(i)
+
+
+async def test_a_websockets_messages_are_trimmed_in_constant_time_each(addon, site_config):
+    """The trim walked back over up to KEEP_MESSAGES messages for each one (~50 µs each, 256
+    reads); it now keeps their bytes' total, and reads the new one and those it drops. What
+    is kept is as before: the latest KEEP_MESSAGES, no more bytes than the view keeps, the
+    newest always (helper-175)."""
+    module = load_addon_module()
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, consent_config=str(site_config))
+        f = flow()
+        f.websocket = websocket.WebSocketData(messages=_Read())
+        messages = f.websocket.messages
+
+        def send(*sizes: int) -> list[int]:
+            for size in sizes:
+                messages.append(websocket.WebSocketMessage(Opcode.TEXT, True, b"x" * size))
+                addon.websocket_message(f)
+            return [len(list.__getitem__(messages, i).content) for i in range(len(messages))]
+
+        assert send(*range(1, 1001)) == list(range(1001 - module.KEEP_MESSAGES, 1001))
+        assert messages.reads < 3 * 1000, messages.reads
+        view = module.KEEP_FOR_VIEW
+        assert send(view // 3, view // 3, view // 3, view // 3) == [view // 3] * 3
+        assert send(2 * view) == [2 * view]  # (the newest, over the bytes kept)
+        assert send(1) == [1]
+        addon.websocket_end(f)
+    assert addon.ws_kept == {}  # (none kept past its end)
