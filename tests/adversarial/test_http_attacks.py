@@ -81,6 +81,7 @@ def status(answer: bytes) -> int:
         "GET @127.0.0.1:{port}/",
         "GET http://127.0.0.1:{port}/",
         "POST http://user@127.0.0.1:{port}/x",
+        "OPTIONS *",  # (asterisk-form: the server's own options, no path; helper-175)
     ],
 )
 async def test_request_target_tricks_never_reach_another_port(
