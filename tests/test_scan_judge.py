@@ -269,7 +269,7 @@ def test_the_sites_origin_is_written_as_chromium_writes_its_links(tmp_path, url,
 @pytest.mark.parametrize("host", ["1.2.3.256", "09", "1.2.3.4.5", "1..2", "0x1.0x1000000"])
 def test_a_host_ending_in_a_number_that_is_no_address_is_a_usage_error(tmp_path, host):
     """Chromium visits no such URL (the URL standard reads it as an IPv4 address, and it is
-    none): the scan went on to fail each page."""
+    none): it was said not to answer."""
     from consentproxy.scan import Scanner, ScanOptions
 
     with pytest.raises(UsageError, match=f"{re.escape(host)} is no IPv4 address"):

@@ -745,10 +745,14 @@ def test_a_local_copy_is_scanned_under_the_sites_own_name(named_copy, tmp_path, 
         ("http://www.shop.example/", "[::1", "--resolve '[::1' must be an address"),
         ("http://www.shop.example/", "::1", "write an IPv6 address in brackets, such as [::1]"),
         ("http://[::1/", "", "'http://[::1/' must be an http:// or https:// URL"),
+        ("http://127.1:9/", "127.0.0.1:9", "names an address already; drop --resolve"),
+        ("http://1.2.3.256/", "", "1.2.3.256 is no IPv4 address (four numbers from 0 to 255"),
     ],
 )
 def test_a_bad_url_or_resolve_address_is_a_usage_error(tmp_path, capsys, url, resolve, said):
-    """(a URL or --resolve with an address's bracket left open: a traceback, exit 1)"""
+    """(a URL or --resolve with an address's bracket left open: a traceback, exit 1; an
+    address in another form, 127.1, taken for a name; one ending in a number that is no
+    address, which Chromium does not visit, said not to answer (helper-175))"""
     args = ["scan", url, "--config", str(DEMO_CONFIG), "--direct", "--out", str(tmp_path)]
     assert main([*args, "--resolve", resolve] if resolve else args) == 2
     assert said in capsys.readouterr().err
