@@ -27,7 +27,7 @@ from consentproxy import server
 from consentproxy.adapter import UPSTREAM_FAILED
 from consentproxy.config import parse_config
 from consentproxy.engine import Engine
-from tests.adapters import app_in_thread, free_port, peak_rss_kib
+from tests.adapters import app_in_thread, free_port, peak_rss_from_now_kib, peak_rss_kib
 from tests.test_server import CONFIG, KEYS, _dechunked, mitmdump_in_front_of
 
 pytestmark = pytest.mark.timeout(60)
@@ -335,7 +335,7 @@ async def test_gzip_bomb_from_the_origin_is_a_clear_error_in_bounded_memory(
 ):
     url = await start_proxy(origin, "limits: {html_bytes: 1048576}\n")
     pid = _listening_mitmdump(url) if adapter == "mitmdump" else os.getpid()
-    before = peak_rss_kib(pid)
+    before = peak_rss_from_now_kib(pid)
     data, took = await get(url, "/gzip-bomb")
     assert took < 10
     assert b"\0" * 1024 not in data and BOMB[:64] not in data  # never the page unrewritten
@@ -773,7 +773,7 @@ def huge_origin() -> Iterator[str]:
 async def test_100_mib_html_page_is_rewritten_in_bounded_memory(adapter, start_proxy, huge_origin):
     url = await start_proxy(huge_origin)
     pid = _listening_mitmdump(url) if adapter == "mitmdump" else os.getpid()
-    before = peak_rss_kib(pid)
+    before = peak_rss_from_now_kib(pid)
     size = blocked = 0
     tail = b""
     timeout = aiohttp.ClientTimeout(total=150)
