@@ -1061,7 +1061,10 @@ class ConsentAddon:
         messages = flow.websocket.messages if flow.websocket is not None else []
         if not messages or not self._enforced(flow):
             return
-        kept = self.ws_kept.get(flow.id, 0) + len(messages[-1].content)
+        kept = self.ws_kept.get(flow.id)
+        if kept is None:  # (its first, or the first since a config reload enforced it)
+            kept = sum(len(m.content) for m in messages[:-1])
+        kept += len(messages[-1].content)
         room, first = _keep_for_view(), 0
         while len(messages) - first > 1 and (len(messages) - first > KEEP_MESSAGES or kept > room):
             kept -= len(messages[first].content)

@@ -1458,4 +1458,9 @@ async def test_a_websockets_messages_are_trimmed_in_constant_time_each(addon, si
         assert send(2 * view) == [2 * view]  # (the newest, over the bytes kept)
         assert send(1) == [1]
         addon.websocket_end(f)
-    assert addon.ws_kept == {}  # (none kept past its end)
+        assert addon.ws_kept == {}  # (none kept past its end)
+        # one enforced once it has messages (a config reload): those count from the start
+        messages.extend(
+            websocket.WebSocketMessage(Opcode.TEXT, True, b"x" * (view // 2)) for _ in "ab"
+        )
+        assert send(1) == [view // 2, 1]
