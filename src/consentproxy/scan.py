@@ -39,7 +39,6 @@ from consentproxy.domains import is_ip, registrable, same_site
 from consentproxy.engine import Engine
 from consentproxy.errors import ConfigError, UsageError
 from consentproxy.policy import Policy
-from consentproxy.records import redacted
 from consentproxy.settings import MAX_CONSENT_DAYS, Config, host_port
 
 if TYPE_CHECKING:
@@ -79,6 +78,9 @@ MAX_REQUESTS = 500  # requests kept of a page (one making 1,500 made a report of
 MAX_KEPT = 500
 URL_CHARS = 2000  # of each URL kept (a page's own URLs may be of any length)
 SURROGATE = re.compile("[\ud800-\udfff]")
+# a URL's password in any text (a page's error names its URL: `net::ERR_... at
+# http://u:pass@host/`), as Chromium or the user wrote it (an '@' in it bare or %40)
+URL_PASSWORD = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^\s/?#@:]*:)[^\s/?#]*@")
 FILE_PART = 80  # characters of a path or state in a screenshot's file name
 DIGITS = {8: string.octdigits, 10: string.digits, 16: string.hexdigits}  # (by base)
 # consentproxy's banner's buttons (in its shadow root, which Playwright's selectors reach),
@@ -611,6 +613,7 @@ class Scanner:
                 for spec, state in self.states.items():
                     report["states"].append(await self._state(pw, spec, state))
         report["violations"] = sum(s["violations"] for s in report["states"])
+        report = _without_passwords(report)  # (a report is shared)
         (self.o.out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
         (self.o.out / "report.html").write_text(  # (errors: should a _clean be missed)
             scan_report.render(report, self.o.out), encoding="utf-8", errors="replace"
@@ -1161,11 +1164,21 @@ def _said(error: BaseException) -> str:
     return _clean((str(error).splitlines() or [""])[0])
 
 
+def _without_passwords(data: Any) -> Any:
+    """A report with no URL's password in any of its texts: a staging site's is in the URL
+    of each page and request the scan keeps, and in every error Chromium says of a page (a
+    redirect loop, an untrusted certificate)."""
+    if isinstance(data, str):
+        return URL_PASSWORD.sub(r"\1***@", data)
+    if isinstance(data, list):
+        return [_without_passwords(item) for item in data]
+    if isinstance(data, dict):
+        return {key: _without_passwords(value) for key, value in data.items()}
+    return data
+
+
 def _cut_url(url: str) -> str:
-    """url as a report keeps it: without a password (a staging site's, in the page's own
-    URL: a report is shared), and its first URL_CHARS characters marked as cut."""
-    if "@" in url.partition("://")[2].partition("/")[0]:  # (userinfo: most URLs have none)
-        url = redacted(url)
+    """url, or its first URL_CHARS characters marked as cut."""
     if len(url) <= URL_CHARS:
         return url
     return f"{url[:URL_CHARS]}... (cut: {len(url)} characters)"

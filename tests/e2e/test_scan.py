@@ -647,22 +647,29 @@ def test_a_crawl_follows_the_sites_links_alone(tricky_origin, tmp_path, direct, 
 @pytest.mark.parametrize("password", ["p@ss", "p%40ss"])
 @pytest.mark.parametrize("direct", [True, False])
 def test_a_sites_password_lets_the_scan_in_and_stays_out_of_its_report(
-    tricky_origin, tmp_path, direct, password
+    tricky_origin, tmp_path, capsys, direct, password
 ):
     """A staging site's user:password in the URL signs the scan in. One whose '@' was not
     percent-encoded crawled nothing (--direct): Chromium writes p@ss as p%40ss in the page's
     links, which were taken for another host's; and the report held the password, in its
-    URL and (--direct) each page's (helper-175)."""
+    URL and (--direct) each page's (helper-175), and in a failed page's error, which names
+    the URL Chromium went to (`net::ERR_TOO_MANY_REDIRECTS at http://u:p%40ss@...`), also
+    printed (helper-177)."""
     flags = ("--direct",) if direct else ()
     url = tricky_origin.replace("localhost", f"u:{password}@127.0.0.1")
     _, report = scan(
-        url, tmp_path, *flags, "--states", "none", "--paths", "/private", "--crawl", "5"
+        url, tmp_path, *flags, "--states", "none", "--paths", "/private,/loop", "--crawl", "5"
     )
-    pages = report["states"][0]["pages"]
-    assert [(p["path"], p["status"]) for p in pages] == [("/private", 200), ("/after", 200)]
+    pages = {p["path"]: p for p in report["states"][0]["pages"]}
+    assert {path: p["status"] for path, p in pages.items() if path != "/loop"} == {
+        "/private": 200,
+        "/after": 200,
+    }
+    went = "u:***@127.0.0.1:" if direct else "127.0.0.1:"  # (the proxy signs it in)
+    assert f"ERR_TOO_MANY_REDIRECTS at http://{went}" in pages["/loop"]["error"]
     assert report["url"] == tricky_origin.replace("localhost", "u:***@127.0.0.1")
-    for name in ("report.json", "report.html"):
-        written = (tmp_path / name).read_text()
+    out = capsys.readouterr().out
+    for written in (*((tmp_path / n).read_text() for n in ("report.json", "report.html")), out):
         assert "p@ss" not in written and "p%40ss" not in written
 
 
