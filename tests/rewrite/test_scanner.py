@@ -561,6 +561,12 @@ PIECES = [
     b"<b onclick=\"a &amp;&amp; go('/x')\">",
     b"<p onclick='x&#47;' onclick=\"location='//www.youtube.com/'\">",
     b"<i onclick=\"\\u0069mport('//www.google-analytics.com/a')\">",
+    # attribute names in other cases, after others (the C loop reads most from a byte)
+    b"<b class=x STYLE='background:url(//www.facebook.com/tr)'>",
+    b"<img alt=a SRC=//www.facebook.com/tr>",
+    b"<a title=t HREF=/x PING=//cdn.unknown.example/q>",
+    b"<meta name=x HTTP-EQUIV=Refresh content='0;url=//www.facebook.com/tr'>",
+    b"<p title=x OnClick=\"location='//www.youtube.com/'\">",
 ]
 SOUP = st.lists(st.sampled_from(PIECES), max_size=40).map(b"".join)
 
@@ -933,6 +939,43 @@ def test_the_c_loop_steps_over_scripts_from_settled_hosts_up_to_their_end_tag(ma
 def test_the_c_loop_stops_at_scripts_the_neutraliser_must_see(markup):
     assert c_skip()(markup, 0, 1, SETTLED, set()) == 0
     assert c_skip()(markup, 0, 1) == 0  # without settled hosts, never
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
+        b"<b class=x STYLE='background:url(//www.facebook.com/tr)'>",
+        b'<b title=x Style="background:url(/a.png)">',
+        b"<p id=a ONCLICK=\"location='//www.youtube.com/'\">",
+        b"<p/oNlOaD=import('//www.google-analytics.com/a.js')>",
+        b"<img alt=a SRC=//www.facebook.com/tr>",
+        b"<img alt='a'/Src='//www.facebook.com/tr'>",
+        b"<img alt=\"a\"SRCSET='//www.facebook.com/tr 1x'>",
+        b"<img width=1 Src = //www.facebook.com/tr>",
+        b"<img alt=\x00 sRc=//www.facebook.com/tr>",
+        b"<a title=t HREF=/x PING=//www.facebook.com/tr>",
+        b"<meta name=x HTTP-EQUIV=refresh content='0;url=//www.facebook.com/tr'>",
+        b"<img alt=a SRC=//static.example/a.png",  # unended: the rest may be in the next chunk
+    ],
+)
+def test_an_attribute_that_may_load_is_read_in_any_case_after_any_other(markup):
+    """Most attributes (class, title, alt...) are told apart from their first byte and length
+    alone: a style, an event handler, a key or a URL attribute is still read in any case, after
+    a quote, a '/' or a NUL, with spaces around its '='."""
+    assert c_skip()(markup, 0, 1, SETTLED, set()) == 0
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
+        b"<img class=STYLE title=onclick alt='src=//www.facebook.com/tr' src=/a.png>",
+        b"<b CLASS='a' TITLE=\"STYLE=x\" ID=ONCLICK>",
+        b"<a Title='x' Class=y HREF=/x>",
+        b"<p Stile=url(//www.facebook.com/tr) o=1 on=x>",  # neither a style nor a handler
+    ],
+)
+def test_attributes_that_cannot_load_are_stepped_over_in_any_case(markup):
+    assert c_skip()(markup, 0, 1, SETTLED, set()) == len(markup)
 
 
 def test_an_inline_script_holding_a_comment_is_stepped_over_where_its_escape_states_end_it(

@@ -621,11 +621,11 @@ static __attribute__((noinline)) int handler_flags(const unsigned char *b, Py_ss
                : 0;
 }
 
-/* The flags for an attribute b[a..q) with value b[v..w) (v < 0: no value). */
-static inline int attr_flags(const unsigned char *b, Py_ssize_t a, Py_ssize_t q,
-                             Py_ssize_t v, Py_ssize_t w, const Key *key) {
-    if (q - a != 5 && q - a != key->len && key->urls == NULL) /* (most attributes: neither */
-        return (b[a] | 0x20) == 'o' ? handler_flags(b, a, q, v, w) : 0; /* style, key nor URL) */
+/* attr_flags for an attribute that may be a style, an event handler, the key or a URL
+ * attribute (may_matter). */
+static __attribute__((noinline)) int named_attr_flags(const unsigned char *b, Py_ssize_t a,
+                                                      Py_ssize_t q, Py_ssize_t v, Py_ssize_t w,
+                                                      const Key *key) {
     if (key->len && q - a == key->len && contains_ci(b, a, q, key->name, key->len)) {
         if (!key->key_urls || v < 0 || key->pending->urls_met & KEY_MET)
             return HAS_KEY;
@@ -651,6 +651,26 @@ static inline int attr_flags(const unsigned char *b, Py_ssize_t a, Py_ssize_t q,
     if (q - a != 5 || (b[a] | 0x20) != 's' || !contains_ci(b, a, q, "style", 5))
         return (b[a] | 0x20) == 'o' ? handler_flags(b, a, q, v, w) : 0;
     return HAS_STYLE | (v >= 0 && css_may_load(b, v, w) ? STYLE_MAY_LOAD : 0);
+}
+
+/* Whether an attribute named b[a..q) may be a style (5 bytes, 's'), an event handler ('o'),
+ * the key (its length and first byte) or one of the URL attributes (a length and a first
+ * byte of theirs, as lookup reads them): most of a tag's (class, id, title, alt...) are
+ * none, told from its first byte and length, in a few instructions and no call. */
+static inline int may_matter(const unsigned char *b, Py_ssize_t a, Py_ssize_t q,
+                             const Key *key) {
+    Py_ssize_t len = q - a;
+    unsigned char first = b[a] | 0x20;
+    return (len == 5 && first == 's') || first == 'o'
+           || (len == key->len && lower(b[a]) == (unsigned char)key->name[0])
+           || (key->urls != NULL && len < MAX_NAME
+               && key->urls->by_len[len] & key->urls->by_first[b[a]]);
+}
+
+/* The flags for an attribute b[a..q) with value b[v..w) (v < 0: no value). */
+static inline int attr_flags(const unsigned char *b, Py_ssize_t a, Py_ssize_t q,
+                             Py_ssize_t v, Py_ssize_t w, const Key *key) {
+    return may_matter(b, a, q, key) ? named_attr_flags(b, a, q, v, w, key) : 0;
 }
 
 static Py_ssize_t attrs_rest(const unsigned char *b, Py_ssize_t q, Py_ssize_t n,
