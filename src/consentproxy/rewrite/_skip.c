@@ -87,6 +87,10 @@ typedef struct {
     Py_ssize_t mark_slot_len;
     uint64_t plain; /* (by index in interesting) quiet names with a key and nothing else to
                      * check: no text, no URLs (hosted), not a script, <svg> or <math> */
+    /* what may_matter reads (see Key.firsts): by index in interesting, with its key, without
+     * and with the urls; and with the urls and no key */
+    uint32_t key_firsts[MAX_NAMES][2][MAX_NAME];
+    uint32_t url_firsts[MAX_NAME];
 } Skipper;
 
 /* quiet_ok's bits: every quiet tag (the guard is placed and no <base> points elsewhere),
@@ -146,8 +150,18 @@ typedef struct {
     Hosts *hosts;  /* with settled: what the skip knows of hosts already */
     const char *endpoint; /* for KEY_ACTION: the endpoints' word (see inert_action) */
     Py_ssize_t endpoint_len;
+    /* by name length: the first bytes, folded (first_bit), of the names that are a style,
+     * the key or one of urls at that length (see may_matter) */
+    const uint32_t *firsts;
 } Key;
-static const Key NO_KEY = {"", 0, NULL, 0, NULL, NULL, NULL, 0, 0, NULL, NULL, 0};
+
+/* A name's first byte as one bit of 32: a letter's in either case the same (other bytes may
+ * share a bit with one: may_matter reads them as it, which only costs a closer look). */
+static inline uint32_t first_bit(unsigned char c) { return (uint32_t)1 << ((c | 0x20) & 31); }
+
+/* Key.firsts with no key and no urls: a style alone. */
+static const uint32_t STYLE_FIRSTS[MAX_NAME] = {[5] = (uint32_t)1 << ('s' & 31)};
+static const Key NO_KEY = {"", 0, NULL, 0, NULL, NULL, NULL, 0, 0, NULL, NULL, 0, STYLE_FIRSTS};
 enum { KEY_URL = 1, KEY_URL_LIST = 2, KEY_EQUIV = 3, KEY_ACTION = 4 };
 #define KEY_MET ((uint64_t)1 << 63) /* in urls_met: the key attribute was met */
 
@@ -653,18 +667,14 @@ static __attribute__((noinline)) int named_attr_flags(const unsigned char *b, Py
     return HAS_STYLE | (v >= 0 && css_may_load(b, v, w) ? STYLE_MAY_LOAD : 0);
 }
 
-/* Whether an attribute named b[a..q) may be a style (5 bytes, 's'), an event handler ('o'),
- * the key (its length and first byte) or one of the URL attributes (a length and a first
- * byte of theirs, as lookup reads them): most of a tag's (class, id, title, alt...) are
- * none, told from its first byte and length, in a few instructions and no call. */
+/* Whether an attribute named b[a..q) may be a style, the key or one of the URL attributes (a
+ * length and a first byte of theirs: key->firsts) or an event handler ('o'): most of a
+ * tag's (class, id, title, alt...) are none, told from its first byte and length in a few
+ * instructions and no call. */
 static inline int may_matter(const unsigned char *b, Py_ssize_t a, Py_ssize_t q,
                              const Key *key) {
     Py_ssize_t len = q - a;
-    unsigned char first = b[a] | 0x20;
-    return (len == 5 && first == 's') || first == 'o'
-           || (len == key->len && lower(b[a]) == (unsigned char)key->name[0])
-           || (key->urls != NULL && len < MAX_NAME
-               && key->urls->by_len[len] & key->urls->by_first[b[a]]);
+    return (b[a] | 0x20) == 'o' || (len < MAX_NAME && key->firsts[len] & first_bit(b[a]));
 }
 
 /* The flags for an attribute b[a..q) with value b[v..w) (v < 0: no value). */
@@ -1348,7 +1358,7 @@ static Py_ssize_t remembered(Skipper *self, const unsigned char *b, Py_ssize_t p
     int flags = 0, script = i == self->script;
     Pending pending = {0, 0, {NULL}};
     Key key = {"", 0, script ? &self->urls : NULL, self->script_urls, NULL, NULL, &pending, 0,
-               0};
+               0, NULL, NULL, 0, script ? self->url_firsts : STYLE_FIRSTS};
     Py_ssize_t end = tag_end(b, name_end, n, &key, &flags);
     if (end < 0 || (script && !(flags & HAS_URL)))
         return -1;
@@ -1383,6 +1393,7 @@ static Py_ssize_t markup(Skipper *self, const unsigned char *b, Py_ssize_t p, Py
             Key *plain = memos.plain; /* (no pending: no URL is read) */
             plain->name = self->keys.name[i];
             plain->len = self->keys.len[i];
+            plain->firsts = self->key_firsts[i][0];
             Py_ssize_t end = tag_end(b, name_end, n, plain, &flags);
             if (end >= 0 && !(flags & (HAS_KEY | STYLE_MAY_LOAD)))
                 return end;
@@ -1391,7 +1402,8 @@ static Py_ssize_t markup(Skipper *self, const unsigned char *b, Py_ssize_t p, Py
             return foreign_element(self, b, p, n, self->root[i]);
         Pending pending = {0, 0, {NULL}};
         Key key = {self->keys.name[i], self->keys.len[i], NULL, 0, NULL, NULL, &pending, 0,
-                   self->key_urls[i], NULL, memos.endpoint, memos.endpoint_len};
+                   self->key_urls[i], NULL, memos.endpoint, memos.endpoint_len,
+                   self->key_firsts[i][0]};
         /* a background or ping key holds URLs: with no <base> elsewhere, they may name
          * settled hosts as a hosted tag's URLs do (else the tag stops at its key) */
         int key_urls = key.key_urls == KEY_URL || key.key_urls == KEY_URL_LIST;
@@ -1406,6 +1418,7 @@ static Py_ssize_t markup(Skipper *self, const unsigned char *b, Py_ssize_t p, Py
             key.urls = &self->urls;
             key.own_urls = i == self->script ? self->script_urls : ~(uint64_t)0;
             key.data_urls = self->data_urls[i];
+            key.firsts = self->key_firsts[i][1];
         }
         Py_ssize_t end = quiet_element(self, b, p, name_end, n, i, quiet_ok, key, memos);
         for (int k = 0; k < pending.count; k++) { /* the tag is stepped over: reported */
@@ -1878,6 +1891,18 @@ static int Skipper_init(Skipper *self, PyObject *args, PyObject *kwds) {
                                 : 0;
         self->data_urls[i] = (self->interesting.len[i] == 3 && memcmp(name, "img", 3) == 0)
                              || (self->interesting.len[i] == 6 && memcmp(name, "source", 6) == 0);
+    }
+    memcpy(self->url_firsts, STYLE_FIRSTS, sizeof self->url_firsts);
+    for (Py_ssize_t j = 0; j < self->urls.count; j++)
+        self->url_firsts[self->urls.len[j]] |= first_bit((unsigned char)self->urls.name[j][0]);
+    for (Py_ssize_t i = 0; i < self->interesting.count; i++) {
+        Py_ssize_t len = self->keys.len[i];
+        memcpy(self->key_firsts[i][0], STYLE_FIRSTS, sizeof STYLE_FIRSTS);
+        memcpy(self->key_firsts[i][1], self->url_firsts, sizeof self->url_firsts);
+        if (len) {
+            self->key_firsts[i][0][len] |= first_bit((unsigned char)self->keys.name[i][0]);
+            self->key_firsts[i][1][len] |= first_bit((unsigned char)self->keys.name[i][0]);
+        }
     }
     return 0;
 }
