@@ -719,21 +719,19 @@ static inline Py_ssize_t quoted_attr(const unsigned char *b, Py_ssize_t a, Py_ss
     __m128i v = _mm_loadu_si128((const __m128i *)(b + a));
     unsigned ends = in_class(v, DELIM | EQ) & ~1u; /* (or a control byte: no '=') */
     unsigned at = ends ? (unsigned)__builtin_ctz(ends) : 16;
-    if (at >= 15 || b[a + at] != '=' || (b[a + at + 1] != '"' && b[a + at + 1] != '\''))
+    unsigned equals = (unsigned)_mm_movemask_epi8(eq(v, '='));
+    if (at >= 15 || !(equals >> at & 1))
         return -1;
-    /* the closing quote: most often the next quote of either kind after the opening one, the
-     * first quote in v when the name holds none (found beside the name's end, not after it) */
-    unsigned both = (unsigned)_mm_movemask_epi8(_mm_or_si128(eq(v, '"'), eq(v, '\'')));
-    unsigned second = both & (both - 1);
-    Py_ssize_t close;
-    if (second && (unsigned)__builtin_ctz(both) == at + 1
-            && b[a + __builtin_ctz(second)] == b[a + at + 1])
-        close = a + __builtin_ctz(second);
-    else {
-        unsigned quotes = (unsigned)_mm_movemask_epi8(b[a + at + 1] == '"' ? eq(v, '"') : eq(v, '\''))
-                          >> (at + 2);
-        close = quotes ? a + at + 2 + __builtin_ctz(quotes) : quote_end(b, a + 16, n, b[a + at + 1]);
-    }
+    /* the quote after the '=' and the closing one: the next of its kind in v, or past v */
+    unsigned doubles = (unsigned)_mm_movemask_epi8(eq(v, '"'));
+    unsigned kind = doubles >> (at + 1) & 1 ? doubles
+                    : b[a + at + 1] == '\'' ? (unsigned)_mm_movemask_epi8(eq(v, '\''))
+                                             : 0;
+    if (!kind)
+        return -1;
+    unsigned quotes = kind >> (at + 2);
+    Py_ssize_t close = quotes ? a + at + 2 + __builtin_ctz(quotes)
+                              : quote_end(b, a + 16, n, b[a + at + 1]);
     if (close >= n)
         return -1; /* (attrs_rest finds the tag unended) */
     *flags |= attr_flags(b, a, a + at, a + at + 2, close, key);
