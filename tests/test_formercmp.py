@@ -9,11 +9,12 @@ import json
 import re
 import time
 from dataclasses import replace
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 
-from consentproxy.config import FORMER_CMP, ConfigError, parse_config
+from consentproxy.config import FORMER_CMP, ConfigError, builtin_services, parse_config
 from consentproxy.consent import NO_DECISION, ConsentState
 from consentproxy.engine import IMPORT_ID_SECONDS, Engine, Request
 from consentproxy.formercmp import FormerChoice, TcfVendors, categories, read_choice
@@ -783,6 +784,40 @@ def test_a_tcf_category_is_imported_only_with_its_vendors_consent(extra, vendors
     eng = engine(ADVERTISING + extra)
     ex, _ = first_visit(eng, f"euconsent-v2={tc_string(ADS_AND_MEASUREMENT, vendors=vendors)}")
     assert ex.state.categories == imported
+
+
+@pytest.mark.parametrize(
+    ("service", "needed"),
+    [
+        ("{use: google-ads, name: gads, category: social}", {755}),  # (renamed: was none)
+        ("{name: criteo, category: social, hosts: [ads.example]}", None),  # (not Criteo's 91)
+        ("{name: my-ads, category: social, hosts: [ads.example], tcf_vendor: 1234}", {1234}),
+    ],
+)
+def test_a_services_tcf_vendor_goes_with_it_not_with_its_name(service, needed):
+    """The built-in ids were looked up by the service's final name: google-ads renamed by
+    `name:` lost Google's 755 (a visitor who switched Google off was imported into its
+    category), and a service of the operator's named like a built-in one got its id."""
+    config = parse_config(
+        CONFIG + f"  - {service}\nformer_cmp: {{tool: tcf, import: {{1: social, 4: social}}}}\n"
+    )
+    assert config.former_cmp is not None
+    assert config.former_cmp.vendors.get("social") == needed
+
+
+def test_the_readme_names_the_built_in_tcf_vendors():
+    """README's table of the built-in services' TCF vendor ids is the catalog's."""
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    table = dict(re.findall(r"^\| `([\w-]+)` \| [^|]+ \| (\d+) \|", readme, re.MULTILINE))
+    assert {n: int(i) for n, i in table.items()} == {
+        s.name: s.tcf_vendor for s in builtin_services().values() if s.tcf_vendor
+    }
+
+
+def test_a_tcf_vendor_out_of_range_is_refused_at_its_line():
+    text = CONFIG + "  - {use: google-ads, tcf_vendor: 70000}\n"
+    with pytest.raises(ConfigError, match=r"<config>:9: tcf_vendor of 'google-ads' must be"):
+        parse_config(text)
 
 
 def test_the_neutralised_vanilla_cookieconsent_never_runs():

@@ -426,6 +426,7 @@ def cmd_catalog_show(args: argparse.Namespace) -> int:
         "inline",
         "globals",
         "consent_mode",
+        "tcf_vendor",
     ):
         value = getattr(svc, key)
         if isinstance(value, dict):  # translated: one line per language

@@ -37,7 +37,6 @@ from consentproxy.files import NOT_REGULAR, NotARegularFile, read_at_most
 from consentproxy.formercmp import (
     FIXED_GROUPS,
     TCF_MAX_VENDOR,
-    TCF_VENDOR_IDS,
     TOOLS,
     tool_cookies,
 )
@@ -172,6 +171,7 @@ SERVICE_KEYS = {
     "privacy_url",
     *TRANSLATED_KEYS,
     "consent_mode",
+    "tcf_vendor",
 }
 SERVICE_CONSENT_MODES = ("basic", "advanced")
 # A service's globals: `name()`, `name[]` or `name.prop[]`, each name a JavaScript
@@ -759,7 +759,7 @@ class _Reader:
     ) -> dict[str, frozenset[int]]:
         """`former_cmp.vendors: {advertising: [755], google-ads: []}`: the IAB TCF vendors an
         imported category needs consented, named for the category or for a service in it (a
-        service's replace the built-in's ids, formercmp.TCF_VENDOR_IDS)."""
+        service's replace its tcf_vendor)."""
         listed: dict[str, tuple[int, ...]] = {}
         if node is not None:
             names = imported | {s.name for s in services}
@@ -781,8 +781,8 @@ class _Reader:
         needed: dict[str, set[int]] = {c: set(listed.get(c, ())) for c in imported}
         for service in services:
             if service.category in needed:
-                default = TCF_VENDOR_IDS.get(service.name)
-                ids = listed.get(service.name, () if default is None else (default,))
+                own = (service.tcf_vendor,) if service.tcf_vendor else ()
+                ids = listed.get(service.name, own)
                 needed[service.category].update(ids)
         return {c: frozenset(ids) for c, ids in needed.items() if ids}
 
@@ -1413,6 +1413,11 @@ class _Reader:
                 svc = replace(svc, name=self.name(fields["name"], "service name"))
             if "category" in fields:
                 svc = replace(svc, category=self.name(fields["category"], "category"))
+            if "tcf_vendor" in fields:
+                vendor = self.integer(
+                    fields["tcf_vendor"], f"tcf_vendor of {svc.name!r}", 1, TCF_MAX_VENDOR
+                )
+                svc = replace(svc, tcf_vendor=vendor)
             if "consent_mode" in fields:
                 svc = replace(
                     svc,

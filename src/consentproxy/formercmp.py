@@ -37,12 +37,6 @@ COOKIEBOT_GROUPS = ("preferences", "statistics", "marketing")
 # The IAB TCF's purposes (policy 2.2: 1 store or access information on a device ... 11 use
 # limited data to select content); the TC string has a bit for 24.
 TCF_PURPOSES = tuple(str(n) for n in range(1, 12))
-# The IAB TCF vendor ids of built-in services, which a category holding one needs consented
-# too (the Global Vendor List's ids, which stay with their vendor: Google Advertising Products
-# is 755, Didomi's "Set up Google Advertising Products in the TCF", and only Google's advertising
-# products are a TCF vendor, not Google Analytics; Quantcast 11, Xandr (AppNexus) 32, Criteo 91,
-# Outbrain 164, the GVL as CMPs carried it in 2018: M6 Web's, the Guardian's).
-TCF_VENDOR_IDS = {"google-ads": 755, "quantcast": 11, "xandr": 32, "criteo": 91, "outbrain": 164}
 TCF_MAX_VENDOR = 65535  # (a vendor id is 16 bits)
 # Iubenda's purposes (1 strictly necessary, 2 basic interactions and functionalities,
 # 3 experience enhancement, 4 measurement, 5 targeting and advertising).

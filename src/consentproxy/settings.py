@@ -52,6 +52,9 @@ class Service:
     # Google Consent Mode: basic holds its tags until consent; advanced (an explicit opt-in,
     # legally contested in the EU) loads them before, with every signal denied.
     consent_mode: str = "basic"
+    # Its id in the IAB TCF's Global Vendor List (0: none): with former_cmp tool tcf, the
+    # category it is in is imported only when the TC string consents to this vendor too.
+    tcf_vendor: int = 0
 
     def display_title(self, lang: str = "en") -> str:
         return translated(self.title, lang) or self.name
@@ -77,8 +80,8 @@ class FormerCmp:
     # consent.revision when the proxy took over: the old tool's choices were made under that
     # policy, so once the operator raises consent.revision none is imported any more.
     revision: int = 1
-    # Our category -> the IAB TCF vendors it needs consented too (tool tcf: the built-in
-    # services' ids, formercmp.TCF_VENDOR_IDS, and former_cmp.vendors).
+    # Our category -> the IAB TCF vendors it needs consented too (tool tcf: its services'
+    # tcf_vendor, and former_cmp.vendors).
     vendors: dict[str, frozenset[int]] = field(default_factory=dict)
 
 
