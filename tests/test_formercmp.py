@@ -971,6 +971,14 @@ def test_former_cmp_vendor_mistakes_are_explained(extra, hint):
     assert str(e.value).startswith("site.yaml:13: ")
 
 
+def test_vendors_of_a_service_in_no_imported_category_are_refused():
+    """They were taken and counted for nothing (check-config said nothing of them)."""
+    text = CONFIG + "former_cmp: {tool: tcf, import: {1: analytics}, vendors: {youtube: [1]}}\n"
+    with pytest.raises(ConfigError, match="'youtube' is in category 'social', which") as e:
+        parse_config(text, "site.yaml")
+    assert str(e.value).startswith("site.yaml:9: ")
+
+
 def test_only_a_tc_string_names_vendors():
     text = CONFIG + "former_cmp: {tool: onetrust, import: {C0002: analytics}, vendors: {}}\n"
     with pytest.raises(ConfigError, match="only tool: tcf") as e:
