@@ -1060,6 +1060,7 @@ class ConsentAddon:
         took ~50 µs a message)."""
         messages = flow.websocket.messages if flow.websocket is not None else []
         if not messages or not self._enforced(flow):
+            self.ws_kept.pop(flow.id, None)  # (counted again if it is enforced again)
             return
         kept = self.ws_kept.get(flow.id)
         if kept is None:  # (its first, or the first since a config reload enforced it)

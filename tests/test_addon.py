@@ -1464,3 +1464,12 @@ async def test_a_websockets_messages_are_trimmed_in_constant_time_each(addon, si
             websocket.WebSocketMessage(Opcode.TEXT, True, b"x" * (view // 2)) for _ in "ab"
         )
         assert send(1) == [view // 2, 1]
+        # a stretch not enforced (a reload dropped its host) is counted once it is again: its
+        # count stayed at the messages before, and the bytes bound missed the stretch's
+        # (helper-177)
+        site, f.request.host = f.request.host, "elsewhere.example"
+        del f.request.headers["Host"]
+        assert not addon._enforced(f)
+        assert send(view // 2, view // 2) == [view // 2, 1, view // 2, view // 2]
+        f.request.host = site
+        assert send(1) == [view // 2, 1]
