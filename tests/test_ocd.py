@@ -72,6 +72,19 @@ def test_a_file_that_is_not_the_database_is_refused_with_the_fix():
         )
 
 
+@pytest.mark.parametrize(
+    "row",
+    [
+        "Google,Analytics,_ga\r,2 years,0",  # (a carriage return alone, within a field)
+        "Google,Analytics,_ga,2 years," + "0" * 200_000,  # (past the csv module's field limit)
+    ],
+)
+def test_a_row_csv_cannot_read_is_refused_at_its_line(row):
+    header = "Platform,Category,Cookie / Data Key name,Retention period,Wildcard match\n"
+    with pytest.raises(ConfigError, match="ocd.csv:3: not a CSV row.*download"):
+        parse_database(header + "Google,Analytics,_gid,1 day,0\n" + row + "\n", "ocd.csv")
+
+
 def test_the_packaged_snapshot_is_the_real_database():
     db = cookie_database()
     rows = DATABASE_FILE.read_text().splitlines()

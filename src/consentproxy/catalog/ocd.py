@@ -72,8 +72,22 @@ class CookieRecord:
 
 
 def parse_database(text: str, source: str) -> tuple[CookieRecord, ...]:
-    """Rows of an Open Cookie Database CSV (the upstream file or our snapshot)."""
+    """Rows of an Open Cookie Database CSV (the upstream file or our snapshot); a row the csv
+    module cannot read (a carriage return alone in a field, a field past its size limit) is
+    a ConfigError at its line, as a row of an unknown category is."""
     reader = csv.DictReader(io.StringIO(text))
+    try:
+        return _records(reader, source)
+    except csv.Error as e:  # (its words, less its hint to Python programmers: " - do you...")
+        raise ConfigError(
+            source,
+            reader.line_num + 1,  # (the line being read: line_num counts those read)
+            f"not a CSV row ({str(e).partition(' - ')[0]}); download "
+            f"open-cookie-database.csv again from {UPSTREAM}, or fix the row",
+        ) from None
+
+
+def _records(reader: csv.DictReader[str], source: str) -> tuple[CookieRecord, ...]:
     missing = [c for c in COLUMNS if c not in (reader.fieldnames or ())]
     if missing:
         raise ConfigError(
