@@ -855,6 +855,19 @@ def test_catalog_update_names_the_line_of_a_csv_that_is_not_utf8(tmp_path, capsy
     assert not dst.exists()
 
 
+def test_catalog_update_reads_no_further_than_a_database_can_be(tmp_path, capsys):
+    """/dev/zero (or a log given by mistake) was read whole: all memory, then a traceback.
+    A pipe is still read (`catalog update <(curl ...)`), up to the limit."""
+    from consentproxy.catalog.ocd import MAX_DATABASE_BYTES
+
+    dst = tmp_path / "snapshot.csv"
+    assert main(["catalog", "update", "/dev/zero", "--into", str(dst)]) == 2
+    assert f"/dev/zero: more than {MAX_DATABASE_BYTES >> 20} MiB, which no cookie database is" in (
+        capsys.readouterr().err
+    )
+    assert not dst.exists()
+
+
 @pytest.mark.parametrize("command", ["update", "import"])
 def test_catalog_commands_name_an_into_they_cannot_write(tmp_path, capsys, command):
     """A usage error naming the path and the option (exit 2), not a bare strerror (exit 1)."""

@@ -35,6 +35,7 @@ from consentproxy.catalog import CATALOG_CATEGORIES, imports, knowledge
 from consentproxy.catalog.knowledge import LAYER_HEADER, format_layer, read_layer
 from consentproxy.catalog.ocd import (
     DATABASE_FILE,
+    MAX_DATABASE_BYTES,
     UPSTREAM,
     CookieDatabase,
     parse_database,
@@ -585,11 +586,19 @@ def _writing(option: str) -> Iterator[None]:
 def cmd_catalog_update(args: argparse.Namespace) -> int:
     path = Path(args.file)
     try:
-        data = path.read_bytes()
+        with path.open("rb") as file:  # (a pipe too: `catalog update <(curl ...)`)
+            data = file.read(MAX_DATABASE_BYTES + 1)
     except OSError as e:
         raise UsageError(
             f"cannot read {path} ({e.strerror}); download open-cookie-database.csv first"
         ) from None
+    if len(data) > MAX_DATABASE_BYTES:
+        raise ConfigError(
+            str(path),
+            None,
+            f"more than {MAX_DATABASE_BYTES >> 20} MiB, which no cookie database is; check "
+            f"the path, or download open-cookie-database.csv again from {UPSTREAM}",
+        )
     text = decode_utf8(data, str(path), f"download open-cookie-database.csv again from {UPSTREAM}")
     records = parse_database(text, str(path))
     target = Path(args.into)

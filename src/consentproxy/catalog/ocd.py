@@ -21,6 +21,8 @@ DATABASE_FILE = Path(__file__).with_name("open-cookie-database.csv")
 UPSTREAM = "https://github.com/jkwakman/Open-Cookie-Database"
 PLATFORM, CATEGORY, NAME = "Platform", "Category", "Cookie / Data Key name"
 RETENTION, WILDCARD = "Retention period", "Wildcard match"
+# The upstream file is some 0.7 MiB: more is a wrong path (a log, /dev/zero read for ever).
+MAX_DATABASE_BYTES = 32 << 20
 # The columns we keep (the upstream CSV has more: ids, descriptions, domains, portals).
 COLUMNS = (PLATFORM, CATEGORY, NAME, RETENTION, WILDCARD)
 # The database's categories, mapped to the catalog's.
