@@ -115,6 +115,13 @@ def test_the_readme_counts_the_builtin_services():
         ("  title: yes\n", r"de\.yaml:4: google-analytics\.title must be text"),
         ("  purpose: [Zählt\n", r"de\.yaml:5: not valid YAML: .*begun on line 4"),
         ("  purpose: " + "[" * 5000 + "]" * 5000 + "\n", r"de\.yaml: nested too deep"),
+        # (a list tagged as text: AttributeError; a list for a name or a key: TypeError)
+        ("  purpose: !!str [Zählt]\n", r"de\.yaml:4: google-analytics\.purpose must be text"),
+        ("  [purpose]: Zählt.\n", r"de\.yaml:4: unknown key \(a list or mapping\) in google-an"),
+        (
+            "  purpose: Zählt.\n[youtube]: {purpose: Zeigt.}\n",
+            r"de\.yaml:5: a service's name is a list or mapping",
+        ),
     ],
 )
 def test_a_slip_in_a_translation_file_is_refused_with_its_file_and_line(

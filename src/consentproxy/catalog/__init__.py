@@ -48,17 +48,24 @@ def _translations(path: Path) -> dict[str, dict[str, str]]:
 
     out: dict[str, dict[str, str]] = {}
     for name, fields in root.value:
+        if not isinstance(name, yaml.ScalarNode):  # (its value is nodes, no name)
+            raise fail(name, "a service's name is a list or mapping; write the name alone")
         if not isinstance(fields, yaml.MappingNode):
             raise fail(fields, f"{name.value}: give {', '.join(TRANSLATED_KEYS)} as text")
         texts: dict[str, str] = {}
         for key, words in fields.value:
-            if key.value not in TRANSLATED_KEYS:
+            if not (isinstance(key, yaml.ScalarNode) and key.value in TRANSLATED_KEYS):
+                given = (
+                    repr(key.value) if isinstance(key, yaml.ScalarNode) else "(a list or mapping)"
+                )
                 raise fail(
                     key,
-                    f"unknown key {key.value!r} in {name.value}; "
-                    f"allowed: {', '.join(TRANSLATED_KEYS)}",
+                    f"unknown key {given} in {name.value}; allowed: {', '.join(TRANSLATED_KEYS)}",
                 )
-            if not (words.tag == _TEXT and words.value.strip()):  # (not ~, yes, 12: no words)
+            # (not ~, yes, 12: no words; nor a list tagged !!str, a list still)
+            if not (
+                isinstance(words, yaml.ScalarNode) and words.tag == _TEXT and words.value.strip()
+            ):
                 raise fail(words, f"{name.value}.{key.value} must be text")
             texts[key.value] = words.value
         out[name.value] = texts
