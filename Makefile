@@ -56,7 +56,8 @@ e2e: install chromium $(AXE)
 FUZZ_EXAMPLES ?= 100000
 fuzz: install
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q --timeout=0 \
-	  tests/adversarial/test_fuzz.py tests/adversarial/test_html5lib_differential.py
+	  tests/adversarial/test_fuzz.py tests/adversarial/test_html5lib_differential.py \
+	  tests/test_config_fuzz.py
 
 SOAK_SECONDS ?= 600
 soak: install
