@@ -431,6 +431,12 @@ class _Reader:
             return ()
         if not isinstance(node, yaml.SequenceNode):
             raise self.fail(node, f"{what} must be a list, e.g. [a, b]")
+        # An alias repeated (`[&a ..., *a, *a]`) is one node: a 1 MiB config repeated a long
+        # entry 100,000 times, each checked again (minutes at start); twice means nothing.
+        if len({id(n) for n in node.value}) < len(node.value):
+            raise self.fail(
+                node, f"{what} names the same entry twice through an alias (*); list each once"
+            )
         return tuple(self.string(n, f"each entry of {what}") for n in node.value)
 
     def csp_sources(self, node: yaml.Node) -> tuple[str, ...]:
