@@ -21,7 +21,7 @@ import ssl
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 from mitmproxy import ctx, exceptions, http
 from mitmproxy.flow import Error
@@ -346,9 +346,35 @@ def _plain_error(status_code: int) -> http.Response:
     return _closing_plain(status_code, text)
 
 
-def _plain_error_response(status_code: int, message: str = "") -> bytes:
-    """_plain_error for an HTTP/1 visitor (in place of _http1.make_error_response)."""
-    return assemble_response(_plain_error(status_code))
+class ErrorResponse(Protocol):
+    """_http1.make_error_response's shape."""
+
+    def __call__(self, status_code: int, message: str = "") -> bytes: ...
+
+
+def _plain_http1_errors(make: ErrorResponse) -> ErrorResponse:
+    """_plain_error for an HTTP/1 visitor, in place of mitmproxy's page (make)."""
+
+    def make_error_response(status_code: int, message: str = "") -> bytes:
+        return assemble_response(_plain_error(status_code))
+
+    return _standing_in(make, make_error_response)
+
+
+STANDS_IN_FOR = "consentproxy_stands_in_for"  # (a stand-in's attribute: mitmproxy's own)
+
+
+def _standing_in[F: Callable[..., Any]](own: F, stand_in: F) -> F:
+    setattr(stand_in, STANDS_IN_FOR, own)
+    return stand_in
+
+
+def _mitmproxys[F: Callable[..., Any]](current: F) -> F:
+    """mitmproxy's own function under the addon's stand-in for it: a script reloaded runs no
+    async done(), so the new instance finds the old one's stand-in in place, which it must
+    neither wrap again nor put back when it stops. (Not functools.wraps' __wrapped__:
+    mitmproxy's own layer methods carry one, from its @expect.)"""
+    return getattr(current, STANDS_IN_FOR, current)
 
 
 H2Handle = Callable[[Http2Server, Event], CommandGenerator[None]]
@@ -381,7 +407,7 @@ def _plain_h2_errors(handle: H2Handle) -> H2Handle:
         yield from handle(conn, ResponseData(event.stream_id, answer.raw_content or b""))
         yield from handle(conn, ResponseEndOfMessage(event.stream_id))
 
-    return handle_event
+    return _standing_in(handle, handle_event)
 
 
 Consume = Callable[[HttpStream, Any], CommandGenerator[None]]
@@ -416,7 +442,7 @@ def _bounded(consume: Consume, local: Callable[[http.HTTPFlow], bool]) -> Consum
         stream.client_state = stream.state_errored
         flow.live = False
 
-    return state
+    return _standing_in(consume, state)
 
 
 def _authority(req: http.Request) -> str:
@@ -561,9 +587,10 @@ class ConsentAddon:
         self.stopping = False  # done() was called
         self.observing = False  # consent_observe: log what no service names
         self.resolve: dict[str, str] = {}  # consent_resolve: host name or *.suffix -> address
-        self.error_response = _http1.make_error_response  # mitmproxy's (see running)
-        self.consume: Consume = HttpStream.state_consume_request_body  # mitmproxy's (see running)
-        self.h2_handle: H2Handle = Http2Server._handle_event  # mitmproxy's (see running)
+        # mitmproxy's own, which running() stands in for and done() puts back
+        self.error_response = _mitmproxys(_http1.make_error_response)
+        self.consume: Consume = _mitmproxys(HttpStream.state_consume_request_body)
+        self.h2_handle: H2Handle = _mitmproxys(Http2Server._handle_event)
 
     def load(self, loader: object) -> None:
         add = loader.add_option  # type: ignore[attr-defined]
@@ -631,7 +658,7 @@ class ConsentAddon:
         loop = asyncio.get_running_loop()
         self.watcher = loop.create_task(self._watch())
         self._resolve_names(loop)
-        _http1.make_error_response = _plain_error_response  # (these undone by done())
+        _http1.make_error_response = _plain_http1_errors(self.error_response)  # (done() undoes)
         HttpStream.state_consume_request_body = _bounded(self.consume, self._local)  # type: ignore[method-assign]
         Http2Server._handle_event = _plain_h2_errors(self.h2_handle)  # type: ignore[method-assign,assignment]
 

@@ -265,6 +265,35 @@ async def test_a_bad_option_once_running_is_refused_and_the_running_engine_stays
         assert addon.engine.config.source == str(site_config) and addon.report_file is None
 
 
+async def test_a_reloaded_script_stands_in_for_mitmproxys_own_once_and_puts_them_back(
+    addon, site_config
+):
+    """mitmproxy reloads a script it watches without awaiting the old instance's done(): the
+    new one took the old one's stand-ins for mitmproxy's own, wrapped them again (one layer
+    a reload), and its done() put a stand-in back, not mitmproxy's (helper-177)."""
+    from mitmproxy.proxy.layers.http import HttpStream, _http1
+    from mitmproxy.proxy.layers.http._http2 import Http2Server
+
+    def patched() -> list[object]:
+        return [
+            _http1.make_error_response,
+            HttpStream.state_consume_request_body,
+            Http2Server._handle_event,
+        ]
+
+    own = patched()
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, consent_config=str(site_config))
+        addon.running()
+        reloaded = load_addon_module().ConsentAddon()  # (the old one's done() not run)
+        with taddons.context(reloaded) as again:
+            again.configure(reloaded, consent_config=str(site_config))
+            reloaded.running()
+            assert [reloaded.error_response, reloaded.consume, reloaded.h2_handle] == own
+            await reloaded.done()
+    assert patched() == own
+
+
 async def test_a_records_store_that_can_never_open_is_refused_as_serve_does(
     addon, site_config, tmp_path
 ):
