@@ -568,7 +568,7 @@ class Scanner:
             if port is None:  # (the URL's own port, said or implied)
                 port = target.port or (443 if target.scheme == "https" else 80)
             self.address = host_port(address.hostname, port)
-            self.upstream = f"{target.scheme}://{self.address}"
+            self.upstream = f"{target.scheme}://{user + '@' if user else ''}{self.address}"
         wrong = [p for p in options.paths if not _own(self.origin, p)]
         if wrong:
             raise UsageError(
@@ -604,8 +604,8 @@ class Scanner:
         }
         if not await upstream_answers(self.upstream, _unverified()):
             raise UsageError(
-                f"scan: the site at {self.upstream} does not answer; start it, or check the "
-                "URL" + (" and --resolve" if self.o.resolve else "")
+                f"scan: the site at {_without_passwords(self.upstream)} does not answer; start "
+                "it, or check the URL" + (" and --resolve" if self.o.resolve else "")
             )
         with tempfile.TemporaryDirectory(prefix="consentproxy-scan-") as scratch:
             self.scratch = Path(scratch)

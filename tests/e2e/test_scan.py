@@ -673,6 +673,24 @@ def test_a_sites_password_lets_the_scan_in_and_stays_out_of_its_report(
         assert "p@ss" not in written and "p%40ss" not in written
 
 
+@pytest.mark.parametrize("direct", [True, False])
+def test_a_sites_password_signs_the_scan_in_at_a_resolved_address(tricky_origin, tmp_path, direct):
+    """Through the proxy with --resolve, the upstream was the address alone, without the
+    URL's user:password: every page was a 401 (helper-177)."""
+    port = tricky_origin.rpartition(":")[2].strip("/")
+    flags = ("--direct",) if direct else ()
+    _, report = scan(
+        f"http://u:p%40ss@staging.test:{port}/private",
+        tmp_path,
+        *flags,
+        "--resolve",
+        f"127.0.0.1:{port}",
+        "--states",
+        "none",
+    )
+    assert [(p["path"], p["status"]) for p in report["states"][0]["pages"]] == [("/private", 200)]
+
+
 @pytest.mark.timeout(300)
 def test_a_page_of_endless_links_is_crawled_in_bounded_time(tricky_origin, tmp_path):
     """Its links were made unique in a list searched per link: 100,000 of them held the
@@ -788,15 +806,19 @@ def test_paths_off_the_site_or_a_resolve_of_an_address_are_usage_errors(
     assert said in capsys.readouterr().err and not (tmp_path / "report.json").exists()
 
 
+@pytest.mark.parametrize("user", ["", "u:s3cret@"])
 @pytest.mark.parametrize("direct", [[], ["--direct"]])
-def test_a_site_that_does_not_answer_is_said_so_before_any_scan(tmp_path, capsys, direct):
-    """Through the proxy it was reported as 'the site answered 502: nothing was scanned'."""
+def test_a_site_that_does_not_answer_is_said_so_before_any_scan(tmp_path, capsys, direct, user):
+    """Through the proxy it was reported as 'the site answered 502: nothing was scanned'. The
+    sentence named the site's password too (helper-177)."""
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
-        url = f"http://127.0.0.1:{closed.getsockname()[1]}/"
+        port = closed.getsockname()[1]
+    url = f"http://{user}127.0.0.1:{port}/"
     args = ["scan", url, "--config", str(DEMO_CONFIG), "--out", str(tmp_path), *direct]
     assert main(args) == 2
-    assert f"scan: the site at {url.rstrip('/')} does not answer" in capsys.readouterr().err
+    said = f"http://{user.replace('s3cret', '***')}127.0.0.1:{port}"
+    assert f"scan: the site at {said} does not answer" in capsys.readouterr().err
 
 
 def test_reports_of_an_earlier_scan_go_and_an_unwritable_one_is_named(tmp_path, capsys):
