@@ -254,7 +254,7 @@ async def upstream_answers(url: str, tls: ssl.SSLContext | None = None) -> bool:
             try:
                 path = parts.path.rstrip("/") + "/"
                 writer.write(
-                    f"HEAD {path} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+                    f"HEAD {path} HTTP/1.1\r\nHost: {parts.netloc.rpartition('@')[2]}\r\n"
                     "Connection: close\r\n\r\n".encode("latin-1")
                 )
                 return (await reader.readline()).startswith(b"HTTP/")

@@ -80,7 +80,8 @@ URL_CHARS = 2000  # of each URL kept (a page's own URLs may be of any length)
 SURROGATE = re.compile("[\ud800-\udfff]")
 # a URL's password in any text (a page's error names its URL: `net::ERR_... at
 # http://u:pass@host/`), as Chromium or the user wrote it (an '@' in it bare or %40)
-URL_PASSWORD = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^\s/?#@:]*:)[^\s/?#]*@")
+# (one start a word, its scheme bounded: a page's 'a.a.a...' storage key took quadratic time)
+URL_PASSWORD = re.compile(r"(?i)((?<![a-z0-9+.-])[a-z][a-z0-9+.-]{0,31}://[^\s/?#:]*:)[^\s/?#]*@")
 FILE_PART = 80  # characters of a path or state in a screenshot's file name
 DIGITS = {8: string.octdigits, 10: string.digits, 16: string.hexdigits}  # (by base)
 # consentproxy's banner's buttons (in its shadow root, which Playwright's selectors reach),

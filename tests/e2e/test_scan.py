@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -397,11 +398,17 @@ TRICKY = {  # path -> (status, content type, body)
 
 DOWNLOADED = [0]  # bytes of /download sent, in all
 POPUPS = [0]  # visits of /popup-flood, in all
+HOSTS: set[str] = set()  # the Host headers it was sent, in all
 
 
 @pytest.fixture(scope="module")
 def tricky_origin() -> Iterator[str]:
     from aiohttp import web
+
+    @web.middleware
+    async def hosts(request: web.Request, handler: Any) -> web.StreamResponse:
+        HOSTS.add(request.headers.get("Host", ""))  # (of every request: the scan's probe too)
+        return await handler(request)
 
     async def page(request: web.Request) -> web.StreamResponse:
         if request.path == "/loop":
@@ -455,7 +462,7 @@ def tricky_origin() -> Iterator[str]:
             body = f"<!doctype html><html><head><title>t</title></head><body>{body}</body></html>"
         return web.Response(status=status, text=body, content_type=kind)
 
-    app = web.Application()
+    app = web.Application(middlewares=[hosts])
     for path in [
         *TRICKY,
         "/download",
@@ -689,6 +696,7 @@ def test_a_sites_password_signs_the_scan_in_at_a_resolved_address(tricky_origin,
         "none",
     )
     assert [(p["path"], p["status"]) for p in report["states"][0]["pages"]] == [("/private", 200)]
+    assert not [h for h in HOSTS if "@" in h]  # (the probe of the site named it: its log)
 
 
 @pytest.mark.timeout(300)
@@ -806,7 +814,7 @@ def test_paths_off_the_site_or_a_resolve_of_an_address_are_usage_errors(
     assert said in capsys.readouterr().err and not (tmp_path / "report.json").exists()
 
 
-@pytest.mark.parametrize("user", ["", "u:s3cret@"])
+@pytest.mark.parametrize("user", ["", "u:s3cret@", "me@corp.com:s3cret@"])
 @pytest.mark.parametrize("direct", [[], ["--direct"]])
 def test_a_site_that_does_not_answer_is_said_so_before_any_scan(tmp_path, capsys, direct, user):
     """Through the proxy it was reported as 'the site answered 502: nothing was scanned'. The
