@@ -1515,7 +1515,7 @@ class Engine:
         ):
             return 431, "request header fields too large"
         if req.method == "CONNECT" or not target.startswith("/"):
-            return 400, "the request target must be a path: this is no forward proxy"
+            return 400, "the request target must be a path (/...), not *, a URL or host:port"
         if TARGET_CONTROL_RE.search(target):
             return 400, "a control character or a space in the request target"
         if req.method.upper() in ECHOES:  # (any case: an origin may read trace as TRACE)
