@@ -73,6 +73,7 @@ from consentproxy.adapter import (
 log = logging.getLogger("consentproxy")
 access_log = logging.getLogger("consentproxy.access")  # the config's access_log, as in serve
 NOTE = "consentproxy"  # flow.metadata key of the report
+REFUSED = "consentproxy.refused"  # flow.metadata key: the status the addon refused it with
 DEFAULT_PORTS = {"http": 80, "https": 443}
 ENGINE_OPTIONS = frozenset({"consent_config", "consent_state", "consent_observe", "consent_report"})
 WATCH_SECONDS = 1.0  # how often the config file's mtime is looked at
@@ -342,7 +343,9 @@ def _plain_error(status_code: int) -> http.Response:
     origin's address with it (`[Errno 111] Connect call failed ('10.0.0.5', 8080)`); the
     error is in mitmproxy's log still."""
     reason = status_codes.RESPONSES.get(status_code, "Error")
-    text = f"{UPSTREAM_FAILED} cannot be reached." if status_code == 502 else f"{reason}."
+    text = {502: f"{UPSTREAM_FAILED} cannot be reached.", 413: "request body too large"}.get(
+        status_code, f"{reason}."
+    )
     return _closing_plain(status_code, text)
 
 
@@ -435,6 +438,7 @@ def _bounded(consume: Consume, local: Callable[[http.HTTPFlow], bool]) -> Consum
         why = f"a request body over {MAX_BODY} bytes for the proxy's own endpoint"
         log.warning("%s: %s: 413", flow.request.path, why)
         flow.error = Error(why)
+        flow.metadata[REFUSED] = 413  # (for the access line, as serve logs it)
         yield HttpErrorHook(flow)
         refusal = ResponseProtocolError(stream.stream_id, why, ErrorCode.REQUEST_TOO_LARGE)
         yield SendHttp(refusal, stream.context.client)
@@ -1113,8 +1117,10 @@ class ConsentAddon:
         report = ex.report
         flow.comment = report.summary()
         flow.metadata[NOTE] = report.as_dict()
-        # null: the flow failed (a response cut mid-way too: the visitor got no whole one)
+        # null: the flow failed (a response cut mid-way too: the visitor got no whole one),
+        # unless it failed as the addon refused it
         status = flow.response.status_code if flow.response and flow.error is None else None
+        status = flow.metadata.get(REFUSED, status)
         if ex.engine.config.access_log:
             sent = 0  # a flow that failed before any response
             if flow.response is not None:
