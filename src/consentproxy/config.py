@@ -770,15 +770,16 @@ class _Reader:
         if node is not None:
             names = imported | {s.name for s in services if s.category in imported}
             for key, value in self.mapping(node, "former_cmp.vendors", set(_keys(node))).items():
-                service = next((s for s in services if s.name == key), None)
-                if key not in names and service is not None:
-                    raise self.fail(
-                        value,
-                        f"former_cmp.vendors: {key!r} is in category {service.category!r}, "
-                        "which former_cmp.import maps nothing to, so its vendors would count "
-                        f"for nothing; map a group to {service.category!r} or leave {key!r} out",
-                    )
                 if key not in names:
+                    service = next((s for s in services if s.name == key), None)
+                    if service is not None:
+                        raise self.fail(
+                            value,
+                            f"former_cmp.vendors: {key!r} is in category {service.category!r}"
+                            ", which former_cmp.import maps nothing to, so its vendors would "
+                            f"count for nothing; map a group to {service.category!r} or leave "
+                            f"{key!r} out",
+                        )
                     raise self.fail(
                         value,
                         f"former_cmp.vendors: {key!r} is neither a category former_cmp.import "
