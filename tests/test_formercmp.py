@@ -1,7 +1,7 @@
 """The site's former consent tool: its stored choice read from the real cookie formats
 (OneTrust's OptanonConsent + OptanonAlertBoxClosed, Cookiebot's CookieConsent, Didomi's
 didomi_token, vanilla-cookieconsent's cc_cookie, any IAB TCF CMP's euconsent-v2, Iubenda's
-_iub_cs-<id>), mapped to
+_iub_cs-<id>, CookieYes' cookieyes-consent, Klaro's klaro), mapped to
 the config's categories, imported once; its scripts and loaders neutralised for good."""
 
 import base64
@@ -13,6 +13,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from consentproxy.config import FORMER_CMP, ConfigError, builtin_services, parse_config
 from consentproxy.consent import NO_DECISION, ConsentState
@@ -927,7 +929,10 @@ def test_the_former_tools_loader_is_neutralised_in_the_page():
     [
         (
             "former_cmp: {tool: trustarc}\n",
-            "must be one of onetrust, cookiebot, didomi, vanilla-cookieconsent, tcf, iubenda",
+            (
+                "must be one of onetrust, cookiebot, didomi, vanilla-cookieconsent, tcf, "
+                "iubenda, cookieyes, klaro"
+            ),
         ),
         ("former_cmp: {import: {C0002: analytics}}\n", "former_cmp needs tool"),
         ("former_cmp: {tool: onetrust, import: {C0001: necessary}}\n", "not an optional category"),
@@ -984,3 +989,179 @@ def test_only_a_tc_string_names_vendors():
     with pytest.raises(ConfigError, match="only tool: tcf") as e:
         parse_config(text, "site.yaml")
     assert str(e.value).startswith("site.yaml:9: ")
+
+
+# As CookieYes' WordPress plugin writes it once the visitor saved their preferences (its
+# random consentid; cookie-law-info 3.x, lite/frontend/js/script.js).
+COOKIEYES = (
+    "consentid:OHNOck5kY2gzQjJ6UFlmN2dPUGFkZjVNM2hWRm9lZU4,consent:yes,action:yes,"
+    "necessary:yes,functional:no,analytics:yes,performance:no,advertisement:no,other:no"
+)
+# As Klaro writes it (kiprotect/klaro 0.7.22, saveConsents): encodeURIComponent of its JSON.
+KLARO = quote(json.dumps({"matomo": True, "youtube": False}, separators=(",", ":")), safe="")
+UNTIL = "2026-08-01"  # the day the proxy took over, in the examples of the tools with no time
+
+
+def test_a_cookieyes_choice_is_read_with_no_time():
+    choice = read_choice("cookieyes", {"cookieyes-consent": COOKIEYES})
+    assert choice == FormerChoice(
+        "cookieyes",
+        frozenset({"necessary", "analytics"}),
+        frozenset({"functional", "performance", "advertisement", "other"}),
+        None,
+    )
+    # (the script of CookieYes' web app adds the site's renewal date: no category, no time)
+    renewed = read_choice(
+        "cookieyes", {"cookieyes-consent": COOKIEYES + ",lastRenewedDate:1734509533000"}
+    )
+    assert renewed == choice
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        # its first visit: the default state stored, no action
+        "consentid:abc,consent:no,action:,necessary:yes,analytics:no",
+        "consentid:abc,consent:no,necessary:yes,analytics:yes",
+        # rejected, or the banner closed (action alone): they cannot be told apart
+        "consentid:abc,consent:no,action:yes,necessary:yes,analytics:no",
+        "consentid:abc,consent:no,action:yes,necessary:yes,analytics:yes",
+        "consentid:abc,consent:yes,action:no,necessary:yes,analytics:yes",
+        "consentid:abc,consent:yes,action:yes",  # no category
+        "consent:yes,action:yes,analytics:maybe",
+        "consent:yes,action:yes,analytics:yes,analytics:no",  # which?
+        "consent:yes,action:yes,analytics",
+        "consent:yes,consent:no,action:yes,analytics:yes",
+        "",
+        "a" * 80000,
+    ],
+)
+def test_cookieyes_values_that_hold_no_choice_import_nothing(value):
+    assert read_choice("cookieyes", {"cookieyes-consent": value}) is None
+
+
+def test_a_klaro_choice_is_read_with_no_time():
+    assert read_choice("klaro", {"klaro": KLARO}) == FormerChoice(
+        "klaro", frozenset({"matomo"}), frozenset({"youtube"}), None
+    )
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        quote("{}"),
+        quote('{"matomo": 1}'),
+        quote('{"matomo": "true"}'),
+        quote('["matomo"]'),
+        quote("true"),
+        quote("[" * 8000),
+        "%7B",
+        "",
+    ],
+)
+def test_klaro_values_that_hold_no_choice_import_nothing(value):
+    assert read_choice("klaro", {"klaro": value}) is None
+
+
+COOKIEYES_ITEMS = st.lists(
+    st.tuples(
+        st.sampled_from(["consent", "action", "consentid", "analytics", "ads", "a:b", ""]),
+        st.sampled_from(["yes", "no", "", "maybe", "y:es"]),
+    ),
+    max_size=8,
+).map(lambda items: ",".join(f"{k}:{v}" for k, v in items))
+
+
+@given(st.one_of(st.text(max_size=200), COOKIEYES_ITEMS))
+def test_any_cookieyes_cookie_is_a_choice_or_none_never_a_crash(value):
+    """Forged or malformed, it is read or refused; what is read is a consented action."""
+    choice = read_choice("cookieyes", {"cookieyes-consent": value})
+    if choice is not None:
+        fields = value.split(",")
+        assert "consent:yes" in fields and "action:yes" in fields
+        assert not choice.granted & choice.refused and choice.granted | choice.refused
+        assert not {"consent", "action", "consentid"} & (choice.granted | choice.refused)
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner),
+    max_leaves=8,
+)
+
+
+@given(st.one_of(st.text(max_size=200), JSON_VALUES.map(lambda v: quote(json.dumps(v)))))
+def test_any_klaro_cookie_is_a_choice_or_none_never_a_crash(value):
+    choice = read_choice("klaro", {"klaro": value})
+    if choice is not None:
+        assert not choice.granted & choice.refused and choice.granted | choice.refused
+
+
+@pytest.mark.parametrize(
+    ("tool", "table", "cookie"),
+    [
+        (
+            "cookieyes",
+            "analytics: analytics, advertisement: social",
+            f"cookieyes-consent={COOKIEYES}",
+        ),
+        ("klaro", "matomo: analytics, youtube: social", f"klaro={KLARO}"),
+    ],
+)
+def test_a_choice_of_a_tool_with_no_time_is_imported_as_made_when_the_proxy_took_over(
+    tool, table, cookie
+):
+    """Its cookie keeps no time: the choice is taken as made on `until`, so it lasts six
+    months from the day the proxy took over, and none is imported after that."""
+    text = CONFIG + f"former_cmp: {{tool: {tool}, import: {{{table}}}, until: {UNTIL}}}\n"
+    ex, plan = first_visit(engine(text), cookie)
+    assert ex.state.categories == {"analytics"} and ex.report.decision == f"import:{tool}"
+    assert ex.state.decided_at == CLOSED_DAY
+    ours = [v for k, v in plan.headers if k == "Set-Cookie" and v.startswith("consent=")]
+    assert f"Max-Age={182 * 86400 - (NOW - CLOSED_DAY)};" in ours[0]
+    name = cookie.split("=")[0]
+    assert any(v.startswith(f"{name}=; Max-Age=0") for k, v in plan.headers)  # retired
+    later = Engine(parse_config(text), [b"k" * 32], clock=lambda: CLOSED_DAY + 183 * 86400)
+    assert first_visit(later, cookie)[0].state == NO_DECISION
+
+
+@pytest.mark.parametrize("tool", ["cookieyes", "klaro"])
+def test_an_import_from_a_tool_with_no_time_needs_until_at_its_line(tool):
+    text = CONFIG + f"former_cmp:\n  tool: {tool}\n  import: {{a: analytics}}\n"
+    with pytest.raises(ConfigError, match=f"{tool}'s cookie keeps no time of the choice") as e:
+        parse_config(text, "site.yaml")
+    assert str(e.value).startswith("site.yaml:11: ")
+    parse_config(CONFIG + f"former_cmp: {{tool: {tool}}}\n")  # (neutralised only: no time needed)
+
+
+@pytest.mark.parametrize(
+    ("tool", "host", "loader", "cookie"),
+    [
+        (
+            "cookieyes",
+            "cdn-cookieyes.com",
+            b'var _ckyConfig = {"_ipData":[],"_categories":[]};',
+            "cookieyes-consent",
+        ),
+        ("klaro", "cdn.kiprotect.com", b"var klaroConfig = {services: []};", "klaro"),
+    ],
+)
+def test_the_neutralised_wordpress_tools_never_load(tool, host, loader, cookie):
+    policy = Policy(parse_config(CONFIG + f"former_cmp: {{tool: {tool}}}\n"))
+    everything = ConsentState(True, frozenset({"analytics", "social"}), frozenset({tool}))
+    assert policy.blocked_host(host, everything) is not None
+    assert policy.blocked_inline(loader, everything) is not None
+    assert not policy.cookie_allowed(cookie, everything)
+
+
+@pytest.mark.parametrize(("tool", "cookie"), [("cookieyes", COOKIEYES), ("klaro", KLARO)])
+async def test_an_erase_deletes_the_wordpress_tools_cookie(tool, cookie):
+    name = "cookieyes-consent" if tool == "cookieyes" else "klaro"
+    text = CONFIG + f"former_cmp: {{tool: {tool}, neutralise: false}}\n"
+    headers = [("Host", "www.site.example"), ("Origin", "http://www.site.example")]
+    ex = engine(text).begin(
+        Request("POST", "/.consent/me/erase", [*headers, ("Cookie", f"{name}={cookie}")])
+    )
+    resp = ex.local_response(b"")
+    await resp.complete()
+    assert any(v.startswith(f"{name}=; Max-Age=0") for k, v in resp.headers if k == "Set-Cookie")

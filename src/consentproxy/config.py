@@ -38,6 +38,7 @@ from consentproxy.formercmp import (
     FIXED_GROUPS,
     TCF_MAX_VENDOR,
     TOOLS,
+    UNDATED,
     tool_cookies,
 )
 from consentproxy.rewrite.selectors import SelectorError, parse_selectors
@@ -746,6 +747,13 @@ class _Reader:
             else True
         )
         until = self.instant(items["until"], "former_cmp.until") if "until" in items else None
+        if imports and until is None and tool in UNDATED:
+            raise self.fail(
+                items["import"],
+                f"former_cmp.import: {tool}'s cookie keeps no time of the choice; give "
+                "former_cmp.until the day the proxy took over (its choices are taken as made "
+                "then)",
+            )
         taken_over = 1
         if "revision" in items:
             taken_over = self.integer(items["revision"], "former_cmp.revision", 0, revision)

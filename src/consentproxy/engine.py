@@ -1663,10 +1663,15 @@ class Engine:
             return None  # (the policy changed since: everyone is asked)
         jar = dict(cookies)
         choice = read_choice(former.tool, jar)
+        if choice is None:
+            return None
+        # (a tool that keeps no time: taken as made when the proxy took over, the config's
+        # until, which an import from it needs)
+        decided = choice.decided_at if choice.decided_at is not None else former.until
         now = self.clock()
-        if choice is None or not now - self.signer.max_age < choice.decided_at <= now + 86400:
+        if decided is None or not now - self.signer.max_age < decided <= now + 86400:
             return None  # (too old; or to come, beyond a visitor's clock a day fast: forged)
-        if former.until is not None and choice.decided_at + choice.vague > former.until:
+        if former.until is not None and decided + choice.vague > former.until:
             return None  # (not the old tool's: written since the proxy took over)
         # One id per former choice (a new one per response left records no cookie held) in
         # every process, for a while: a copy of the old tool's cookies (they are not HttpOnly,
@@ -1679,7 +1684,7 @@ class Engine:
         return self.signer.decide(
             former_categories(choice, former.imports, former.vendors),
             (),
-            min(choice.decided_at, now),
+            min(decided, now),
             derived,
         )
 

@@ -9,8 +9,9 @@ didomi_token naming the site's purposes enabled or disabled, with the time of it
 refused: a button, or the site's call) with the time of its last change; any IAB TCF CMP's
 euconsent-v2 holding a consent (written only after the visitor acted) with the day of its
 last update and the vendors it consents to; Iubenda's _iub_cs-<id> answering its purposes
-one by one, with its time. Defaults that were never answered, implied consent and regions
-where the tool asked nothing are no choice.
+one by one, with its time; CookieYes' cookieyes-consent once the visitor acted and consented,
+Klaro's klaro (written only when the visitor saves), neither with a time. Defaults that were
+never answered, implied consent and regions where the tool asked nothing are no choice.
 """
 
 from __future__ import annotations
@@ -28,11 +29,24 @@ from urllib.parse import parse_qsl, unquote
 
 from consentproxy.httpheaders import number
 
-TOOLS = ("onetrust", "cookiebot", "didomi", "vanilla-cookieconsent", "tcf", "iubenda")
+TOOLS = (
+    "onetrust",
+    "cookiebot",
+    "didomi",
+    "vanilla-cookieconsent",
+    "tcf",
+    "iubenda",
+    "cookieyes",
+    "klaro",
+)
+# The tools whose cookie keeps no time of the choice: an import from them needs `until`, the
+# time it is taken as made (README).
+UNDATED = ("cookieyes", "klaro")
 # The groups each tool stores, as its documentation names them (OneTrust's ids are the
 # site's own: C0002, 2, or any the site created; Didomi's purposes too: its ids, or the
 # site's own custom ones, audiencem-hJxaeGrR; vanilla-cookieconsent's categories too:
-# the names the site's CookieConsent.run gave them, analytics).
+# the names the site's CookieConsent.run gave them, analytics; CookieYes' category slugs,
+# analytics, advertisement or the site's own; Klaro's service names, from its klaroConfig).
 COOKIEBOT_GROUPS = ("preferences", "statistics", "marketing")
 # The IAB TCF's purposes (policy 2.2: 1 store or access information on a device ... 11 use
 # limited data to select content); the TC string has a bit for 24.
@@ -52,6 +66,9 @@ FIXED_GROUPS = {
 _OPTANON_GROUP_RE = re.compile(r"(?<![^,])([^:,]++):([01])")
 _COOKIEBOT_FIELD_RE = re.compile(r"(?<!\w)(\w++):(true|false|'[^']*+'|-?\d++)")
 _SITE_ID_RE = re.compile(r"[0-9]++")  # (str.isdigit takes "²" too)
+# cookieyes-consent's fields that are no category: its log id, whether the visitor consented
+# and acted, and (written by the script of CookieYes' web app) the site's consent renewal.
+_COOKIEYES_META = ("consentid", "consent", "action", "lastRenewedDate")
 
 
 @dataclass(frozen=True)
@@ -81,7 +98,7 @@ class FormerChoice:
     tool: str
     granted: frozenset[str]  # the tool's groups the visitor accepted
     refused: frozenset[str]
-    decided_at: int  # unix seconds, when the visitor chose
+    decided_at: int | None  # unix seconds, when the visitor chose (None: the tool keeps no time)
     # How much later the choice may have been made than decided_at says (a TC string keeps
     # only its day): what `until` compares, so a string of the switch's day is not the tool's.
     vague: int = 0
@@ -97,6 +114,8 @@ TOOL_COOKIES = {
     "vanilla-cookieconsent": ("cc_cookie",),
     "tcf": ("euconsent-v2",),
     "iubenda": ("_iub_cs-*",),
+    "cookieyes": ("cookieyes-consent",),
+    "klaro": ("klaro",),
 }
 
 
@@ -259,6 +278,49 @@ def _iubenda(cookie: str | None) -> FormerChoice | None:
     return FormerChoice("iubenda", granted, frozenset(IUBENDA_PURPOSES) - granted, decided)
 
 
+def _cookieyes(cookie: str | None) -> FormerChoice | None:
+    """cookieyes-consent=consentid:Z3k3...,consent:yes,action:yes,necessary:yes,functional:no,
+    analytics:yes,performance:no,advertisement:no: each category slug of the site yes or no
+    (CookieYes' WordPress plugin, cookie-law-info 3.x, lite/frontend/js/script.js:
+    _ckySetInStore writes it; its first visit stores the default state with consent:no and no
+    action, _ckyAcceptCookies sets action:yes and consent:yes unless the visitor rejected;
+    _ckyActionClose, the banner's close button, sets action:yes alone, and under the GDPR
+    nothing runs unless consent is yes). Only consent:yes after an action is a choice: a
+    rejection and a close cannot be told apart, and neither grants anything."""
+    if not cookie:
+        return None
+    fields: dict[str, str] = {}
+    for item in unquote(cookie).split(","):
+        key, colon, value = item.partition(":")
+        if not colon or key in fields:
+            return None
+        fields[key] = value
+    if fields.get("action") != "yes" or fields.get("consent") != "yes":
+        return None
+    states = {k: v for k, v in fields.items() if k not in _COOKIEYES_META}
+    if not states or not all(v in ("yes", "no") for v in states.values()):
+        return None
+    granted = frozenset(k for k, v in states.items() if v == "yes")
+    return FormerChoice("cookieyes", granted, frozenset(states) - granted, None)
+
+
+def _klaro(cookie: str | None) -> FormerChoice | None:
+    """klaro=%7B%22matomo%22%3Atrue%2C%22youtube%22%3Afalse%7D: URL-encoded JSON, each service
+    of the site's klaroConfig consented or not (kiprotect/klaro 0.7.22, src/consent-manager.js
+    saveConsents, called only when the visitor accepts, declines or saves in its notice or
+    modal, or accepts a service where it is embedded; src/stores.js CookieStore). A service
+    the cookie lacks (added since) was not answered."""
+    if not cookie:
+        return None
+    consents = _json(unquote(cookie))
+    if not isinstance(consents, dict) or not consents:
+        return None
+    if not all(isinstance(v, bool) for v in consents.values()):
+        return None
+    granted = frozenset(k for k, v in consents.items() if v)
+    return FormerChoice("klaro", granted, frozenset(consents) - granted, None)
+
+
 # A TC string's core segment, base64url without padding, and each character's six bits.
 _BASE64URL_RE = re.compile(r"[A-Za-z0-9_-]++")
 _SEXTETS = {
@@ -395,6 +457,8 @@ _READERS: dict[str, Callable[..., FormerChoice | None]] = {
     "vanilla-cookieconsent": _vanilla_cookieconsent,
     "tcf": _tcf,
     "iubenda": _iubenda,
+    "cookieyes": _cookieyes,
+    "klaro": _klaro,
 }
 
 
