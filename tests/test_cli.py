@@ -1329,6 +1329,14 @@ def test_check_config_names_the_sites_own_elements_that_open_the_preferences(tmp
                 "vendors 91, 755 consented too)"
             ),
         ),
+        (
+            "former_cmp: {tool: klaro, import: {matomo: analytics}, until: 2026-08-01}\n",
+            (
+                "imported once (matomo -> analytics); klaro's cookie keeps no time: each "
+                "choice taken as made 2026-08-01 00:00 UTC, none imported from 2027-01-30 "
+                "00:00 UTC"
+            ),
+        ),
     ],
 )
 def test_check_config_says_what_happens_to_the_former_consent_tool(tmp_path, capsys, extra, says):

@@ -308,6 +308,11 @@ def test_consent_mode_is_on_with_google_services_and_maps_existing_categories():
         ("consent: {cookie_name: _ga}\n", "the service google-analytics"),
         ("consent: {cookie_name: lang}\n", "language_cookie"),
         ("consent: {cookie_name: CookieConsent}\nformer_cmp: {tool: cookiebot}\n", "cookiebot"),
+        ("consent: {cookie_name: klaro}\nformer_cmp: {tool: klaro}\n", "tool (klaro)"),
+        (
+            "consent: {cookie_name: cookieyes-consent}\nformer_cmp: {tool: cookieyes}\n",
+            "tool (cookieyes)",
+        ),
         ("consent: {cookie_name: PHPSESSID}\n", "PHP.net (Open Cookie Database)"),
     ],
 )

@@ -54,6 +54,7 @@ from consentproxy.consent import keys_from_env, parse_state
 from consentproxy.domains import site_of
 from consentproxy.errors import ConfigError, UsageError, UserError
 from consentproxy.files import read_at_most
+from consentproxy.formercmp import UNDATED
 from consentproxy.observe import config_warnings, suggest
 from consentproxy.policy import NEVER, Policy, names_cookie
 from consentproxy.printable import printable
@@ -274,6 +275,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     print(f"  CSP {config.csp}")
     former = config.former_cmp
     if former is not None:
+        max_age = config.consent.max_age_days * 86400
         print(
             f"  former consent tool {former.tool}: "
             + (
@@ -289,6 +291,14 @@ def cmd_check_config(args: argparse.Namespace) -> int:
                     for c, ids in former.vendors.items()
                 )
                 + ")"
+                + (
+                    f"; {former.tool}'s cookie keeps no time: each choice taken as made "
+                    f"{datetime.fromtimestamp(former.until, UTC):%Y-%m-%d %H:%M} UTC, none "
+                    "imported from "
+                    f"{datetime.fromtimestamp(former.until + max_age, UTC):%Y-%m-%d %H:%M} UTC"
+                    if former.tool in UNDATED and former.until is not None
+                    else ""
+                )
                 if former.imports
                 else "; choices not imported (add import: {GROUP: category})"
             )
