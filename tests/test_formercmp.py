@@ -1,7 +1,7 @@
 """The site's former consent tool: its stored choice read from the real cookie formats
 (OneTrust's OptanonConsent + OptanonAlertBoxClosed, Cookiebot's CookieConsent, Didomi's
 didomi_token, vanilla-cookieconsent's cc_cookie, any IAB TCF CMP's euconsent-v2, Iubenda's
-_iub_cs-<id>, CookieYes' cookieyes-consent, Klaro's klaro), mapped to
+_iub_cs-<id>, CookieYes' cookieyes-consent, Klaro's klaro, Complianz's cmplz_*), mapped to
 the config's categories, imported once; its scripts and loaders neutralised for good."""
 
 import base64
@@ -931,7 +931,7 @@ def test_the_former_tools_loader_is_neutralised_in_the_page():
             "former_cmp: {tool: trustarc}\n",
             (
                 "must be one of onetrust, cookiebot, didomi, vanilla-cookieconsent, tcf, "
-                "iubenda, cookieyes, klaro"
+                "iubenda, cookieyes, klaro, complianz"
             ),
         ),
         ("former_cmp: {import: {C0002: analytics}}\n", "former_cmp needs tool"),
@@ -945,6 +945,10 @@ def test_the_former_tools_loader_is_neutralised_in_the_page():
         (
             "former_cmp: {tool: iubenda, import: {analytics: analytics}}\n",
             "Iubenda has no group 'analytics'; its groups are 1, 2, 3, 4, 5",
+        ),
+        (
+            "former_cmp: {tool: complianz, import: {stats: analytics}, until: 2026-08-01}\n",
+            "Complianz has no group 'stats'; its groups are preferences, statistics, marketing",
         ),
     ],
 )
@@ -999,6 +1003,12 @@ COOKIEYES = (
 )
 # As Klaro writes it (kiprotect/klaro 0.7.22, saveConsents): encodeURIComponent of its JSON.
 KLARO = quote(json.dumps({"matomo": True, "youtube": False}, separators=(",", ":")), safe="")
+# As Complianz writes them once the visitor saved their preferences (cmplz_set_consent, each
+# prefixed cmplz_; cmplz_set_banner_status).
+COMPLIANZ = (
+    "cmplz_functional=allow; cmplz_preferences=deny; cmplz_statistics=allow; "
+    "cmplz_marketing=deny; cmplz_banner-status=dismissed"
+)
 UNTIL = "2026-08-01"  # the day the proxy took over, in the examples of the tools with no time
 
 
@@ -1106,6 +1116,7 @@ def test_any_klaro_cookie_is_a_choice_or_none_never_a_crash(value):
             f"cookieyes-consent={COOKIEYES}",
         ),
         ("klaro", "matomo: analytics, youtube: social", f"klaro={KLARO}"),
+        ("complianz", "statistics: analytics, marketing: social", COMPLIANZ),
     ],
 )
 def test_a_choice_of_a_tool_with_no_time_is_imported_as_made_when_the_proxy_took_over(
@@ -1125,9 +1136,9 @@ def test_a_choice_of_a_tool_with_no_time_is_imported_as_made_when_the_proxy_took
     assert first_visit(later, cookie)[0].state == NO_DECISION
 
 
-@pytest.mark.parametrize("tool", ["cookieyes", "klaro"])
+@pytest.mark.parametrize("tool", ["cookieyes", "klaro", "complianz"])
 def test_an_import_from_a_tool_with_no_time_needs_until_at_its_line(tool):
-    text = CONFIG + f"former_cmp:\n  tool: {tool}\n  import: {{a: analytics}}\n"
+    text = CONFIG + f"former_cmp:\n  tool: {tool}\n  import: {{marketing: analytics}}\n"
     with pytest.raises(ConfigError, match=f"{tool}'s cookie keeps no time of the choice") as e:
         parse_config(text, "site.yaml")
     assert str(e.value).startswith("site.yaml:11: ")
@@ -1144,24 +1155,77 @@ def test_an_import_from_a_tool_with_no_time_needs_until_at_its_line(tool):
             "cookieyes-consent",
         ),
         ("klaro", "cdn.kiprotect.com", b"var klaroConfig = {services: []};", "klaro"),
+        ("complianz", None, b'var complianz = {"prefix":"cmplz_"};', "cmplz_marketing"),
     ],
 )
 def test_the_neutralised_wordpress_tools_never_load(tool, host, loader, cookie):
     policy = Policy(parse_config(CONFIG + f"former_cmp: {{tool: {tool}}}\n"))
     everything = ConsentState(True, frozenset({"analytics", "social"}), frozenset({tool}))
-    assert policy.blocked_host(host, everything) is not None
+    assert host is None or policy.blocked_host(host, everything) is not None
     assert policy.blocked_inline(loader, everything) is not None
     assert not policy.cookie_allowed(cookie, everything)
 
 
-@pytest.mark.parametrize(("tool", "cookie"), [("cookieyes", COOKIEYES), ("klaro", KLARO)])
-async def test_an_erase_deletes_the_wordpress_tools_cookie(tool, cookie):
-    name = "cookieyes-consent" if tool == "cookieyes" else "klaro"
+@pytest.mark.parametrize(
+    ("tool", "cookie"),
+    [
+        ("cookieyes", f"cookieyes-consent={COOKIEYES}"),
+        ("klaro", f"klaro={KLARO}"),
+        ("complianz", COMPLIANZ + "; cmplz_policy_id=14"),
+    ],
+)
+async def test_an_erase_deletes_the_wordpress_tools_cookies(tool, cookie):
     text = CONFIG + f"former_cmp: {{tool: {tool}, neutralise: false}}\n"
     headers = [("Host", "www.site.example"), ("Origin", "http://www.site.example")]
-    ex = engine(text).begin(
-        Request("POST", "/.consent/me/erase", [*headers, ("Cookie", f"{name}={cookie}")])
-    )
+    ex = engine(text).begin(Request("POST", "/.consent/me/erase", [*headers, ("Cookie", cookie)]))
     resp = ex.local_response(b"")
     await resp.complete()
-    assert any(v.startswith(f"{name}=; Max-Age=0") for k, v in resp.headers if k == "Set-Cookie")
+    deleted = {v.split("=")[0] for k, v in resp.headers if k == "Set-Cookie" and "Max-Age=0" in v}
+    assert {c.split("=")[0] for c in cookie.split("; ")} <= deleted
+
+
+def jar(header: str) -> dict[str, str]:
+    return dict(c.split("=", 1) for c in header.split("; ") if c)
+
+
+def test_a_complianz_choice_is_read_with_no_time():
+    assert read_choice("complianz", jar(COMPLIANZ)) == FormerChoice(
+        "complianz", frozenset({"statistics"}), frozenset({"preferences", "marketing"}), None
+    )
+    # (a category accepted from its own link: the others not answered)
+    one = read_choice("complianz", jar("cmplz_marketing=allow; cmplz_banner-status=dismissed"))
+    assert one == FormerChoice("complianz", frozenset({"marketing"}), frozenset(), None)
+
+
+@pytest.mark.parametrize(
+    "cookies",
+    [
+        # the banner closed, or in opt-out regions dismissed by scrolling or a timeout: no answer
+        "cmplz_functional=allow; cmplz_banner-status=dismissed",
+        # answered, then the site's cookie policy changed: all denied, the banner shown again
+        "cmplz_statistics=deny; cmplz_marketing=deny; cmplz_banner-status=show",
+        "cmplz_statistics=allow; cmplz_marketing=allow",  # never dismissed
+        "cmplz_marketing=maybe; cmplz_banner-status=dismissed",
+        "cmplz_marketing=; cmplz_banner-status=dismissed",
+        "cmplz_rt_marketing=allow; cmplz_rt_banner-status=dismissed",  # (a multisite's root)
+        "",
+    ],
+)
+def test_complianz_cookies_that_hold_no_choice_import_nothing(cookies):
+    assert read_choice("complianz", jar(cookies)) is None
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            ["cmplz_banner-status", "cmplz_marketing", "cmplz_statistics", "cmplz_preferences"]
+        ),
+        st.sampled_from(["dismissed", "show", "allow", "deny", ""]) | st.text(max_size=20),
+    )
+)
+def test_any_complianz_cookies_are_a_choice_or_none_never_a_crash(cookies):
+    choice = read_choice("complianz", cookies)
+    if choice is not None:
+        assert cookies["cmplz_banner-status"] == "dismissed"
+        answered = {k.removeprefix("cmplz_") for k, v in cookies.items() if v in ("allow", "deny")}
+        assert choice.granted | choice.refused == answered and not choice.granted & choice.refused

@@ -10,7 +10,8 @@ refused: a button, or the site's call) with the time of its last change; any IAB
 euconsent-v2 holding a consent (written only after the visitor acted) with the day of its
 last update and the vendors it consents to; Iubenda's _iub_cs-<id> answering its purposes
 one by one, with its time; CookieYes' cookieyes-consent once the visitor acted and consented,
-Klaro's klaro (written only when the visitor saves), neither with a time. Defaults that were
+Klaro's klaro (written only when the visitor saves), Complianz's cmplz_<category> once its
+banner was dismissed, none with a time. Defaults that were
 never answered, implied consent and regions where the tool asked nothing are no choice.
 """
 
@@ -38,10 +39,11 @@ TOOLS = (
     "iubenda",
     "cookieyes",
     "klaro",
+    "complianz",
 )
 # The tools whose cookie keeps no time of the choice: an import from them needs `until`, the
 # time it is taken as made (README).
-UNDATED = ("cookieyes", "klaro")
+UNDATED = ("cookieyes", "klaro", "complianz")
 # The groups each tool stores, as its documentation names them (OneTrust's ids are the
 # site's own: C0002, 2, or any the site created; Didomi's purposes too: its ids, or the
 # site's own custom ones, audiencem-hJxaeGrR; vanilla-cookieconsent's categories too:
@@ -55,11 +57,14 @@ TCF_MAX_VENDOR = 65535  # (a vendor id is 16 bits)
 # Iubenda's purposes (1 strictly necessary, 2 basic interactions and functionalities,
 # 3 experience enhancement, 4 measurement, 5 targeting and advertising).
 IUBENDA_PURPOSES = ("1", "2", "3", "4", "5")
+# Complianz's categories a visitor answers (functional is always allowed).
+COMPLIANZ_GROUPS = ("preferences", "statistics", "marketing")
 # The tools whose groups are fixed, by the name their documentation gives them.
 FIXED_GROUPS = {
     "cookiebot": ("Cookiebot", COOKIEBOT_GROUPS),
     "tcf": ("IAB TCF", TCF_PURPOSES),
     "iubenda": ("Iubenda", IUBENDA_PURPOSES),
+    "complianz": ("Complianz", COMPLIANZ_GROUPS),
 }
 # Each from a field's start (from every character, 8 KB of one a visitor sends cost 200 ms
 # a request: helper-111).
@@ -116,6 +121,17 @@ TOOL_COOKIES = {
     "iubenda": ("_iub_cs-*",),
     "cookieyes": ("cookieyes-consent",),
     "klaro": ("klaro",),
+    # (its banner's status and its categories first, read; then the rest it writes, erased)
+    "complianz": (
+        "cmplz_banner-status",
+        *(f"cmplz_{group}" for group in COMPLIANZ_GROUPS),
+        "cmplz_functional",
+        "cmplz_policy_id",
+        "cmplz_id",
+        "cmplz_consented_services",
+        "cmplz_saved_categories",
+        "cmplz_saved_services",
+    ),
 }
 
 
@@ -321,6 +337,22 @@ def _klaro(cookie: str | None) -> FormerChoice | None:
     return FormerChoice("klaro", granted, frozenset(consents) - granted, None)
 
 
+def _complianz(status: str | None, *answers: str | None) -> FormerChoice | None:
+    """cmplz_banner-status=dismissed; cmplz_preferences=deny; cmplz_statistics=allow;
+    cmplz_marketing=deny (really-simple-plugins/complianz-gdpr 7.2.0, cookiebanner/js/
+    complianz.js: cmplz_set_consent writes a category's allow or deny when the visitor accepts,
+    denies or saves, each of which dismisses the banner; a change of the site's cookie policy
+    denies all and shows it again; its close button and, in opt-out regions, scrolling or a
+    timeout dismiss it and answer nothing). A category not written was not answered."""
+    if status != "dismissed":
+        return None
+    states = {g: v for g, v in zip(COMPLIANZ_GROUPS, answers, strict=False) if v is not None}
+    if not states or not all(v in ("allow", "deny") for v in states.values()):
+        return None
+    granted = frozenset(g for g, v in states.items() if v == "allow")
+    return FormerChoice("complianz", granted, frozenset(states) - granted, None)
+
+
 # A TC string's core segment, base64url without padding, and each character's six bits.
 _BASE64URL_RE = re.compile(r"[A-Za-z0-9_-]++")
 _SEXTETS = {
@@ -459,6 +491,7 @@ _READERS: dict[str, Callable[..., FormerChoice | None]] = {
     "iubenda": _iubenda,
     "cookieyes": _cookieyes,
     "klaro": _klaro,
+    "complianz": _complianz,
 }
 
 
