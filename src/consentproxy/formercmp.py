@@ -11,8 +11,8 @@ euconsent-v2 holding a consent (written only after the visitor acted) with the d
 last update and the vendors it consents to; Iubenda's _iub_cs-<id> answering its purposes
 one by one, with its time; CookieYes' cookieyes-consent once the visitor acted and consented,
 Klaro's klaro (written only when the visitor saves), Complianz's cmplz_<category> once its
-banner was dismissed, none with a time. Defaults that were
-never answered, implied consent and regions where the tool asked nothing are no choice.
+banner was dismissed, none with a time. Defaults that were never answered, implied consent
+and regions where the tool asked nothing are no choice.
 """
 
 from __future__ import annotations
