@@ -14,6 +14,7 @@ from tests.configs import FOUR_CATEGORIES
 from tests.conftest import CORPUS, ROOT
 
 REJECTED = ConsentState(decided=True)
+ADS_ACCEPTED = ConsentState(decided=True, categories=frozenset({"advertising"}))
 
 # The services the issue names (and those the demo uses): all must be built in.
 REQUIRED = {
@@ -246,6 +247,10 @@ UNLISTED_OR_MISFILED = (
     ("kia.klambt.services", "/delivery/asyncjs.php", "klambt-ads", "advertising"),  # Revive
     ("cdn.klambt.services", "/kas/20190725-2.js", "klambt-ads", "advertising"),  # revive_id
     ("track.blogmeetsbrand.com", "/badge100x100.png", "blogmeetsbrand", "advertising"),
+    ("bordeaux.futurecdn.net", "/bordeaux.js", "future-ads", "advertising"),  # setTargeting
+    ("champagne.futurecdn.net", "/champagne.js", "future-ads", "advertising"),  # bordeaux's
+    ("freyr.futurecdn.net", "/freyr.js", "future-ads", "advertising"),  # freyrData, Permutive
+    ("assets.novalymedia.com", "/latest/novalymedia.min.js", "novaly-media", "advertising"),
 )
 
 
@@ -256,7 +261,8 @@ def test_the_trackers_real_pages_loaded_unnamed_or_misfiled_are_held(
     """Ad, affiliate and counter hosts no list named (pymx5.com, stack-sonar.com,
     blogoscoop.net, advideo.ru, lockerdomecdn.com, trendmd.com, selfcampaign.com,
     tracdelight.io, oo34.net, bestcheck.de, ownlocal.com, p-n.io, push.delivery.ethinking.de,
-    widget.mytaste.sg, oneall.com, klambt.services' ad paths, track.blogmeetsbrand.com), or
+    widget.mytaste.sg, oneall.com, klambt.services' ad paths, track.blogmeetsbrand.com,
+    futurecdn.net's ad hosts, novalymedia.com), or
     WhoTracks.me filed as no tracker (impactradius-event.com "essential", blogfoster.com
     "misc") or as social (LockerDome, an ad network now): held before consent, configured
     or not."""
@@ -270,6 +276,49 @@ def test_the_trackers_real_pages_loaded_unnamed_or_misfiled_are_held(
 def test_blogfosters_own_site_is_no_tracker(all_services: Policy):
     """Only Blogfoster's insights host counts visits; its other hosts are the company's."""
     assert all_services.service_for_host("www.blogfoster.com", "/") is None
+
+
+def test_futures_cdn_is_held_only_on_its_ad_hosts(all_services: Policy):
+    """futurecdn.net serves Future's sites themselves (vanilla., cdn.mos.cms.: their
+    scripts, images and search) beside its ad stack."""
+    for host in ("vanilla.futurecdn.net", "cdn.mos.cms.futurecdn.net", "futurecdn.net"):
+        assert all_services.service_for_host(host, "/pcgamer/media/shared/js/a.js") is None
+
+
+# Future's snippets, cut from the markup of one of its sites (pcgamer.com): the ad stack's
+# command queues and page data wait with its ads; the site's own bootstrap (window.vanilla:
+# its feature flags and script loader, which every later script of the page uses) does not.
+FUTURE_AD_SNIPPETS = (
+    b"""const tag = document.createElement('script');
+    tag.setAttribute("src", 'https://bordeaux.futurecdn.net/bordeaux.js');
+    let featureFlags = window.vanilla.featureFlags;
+    headElement.append(tag);
+    window.bordeaux = window.bordeaux || {}; window.bordeaux.cmd = window.bordeaux.cmd || [];
+    window.bordeaux.cmd.push(function () { window.bordeaux.setPageTemplate("article"); });""",
+    b"""window.freyr = window.freyr || {}; window.freyr.cmd = window.freyr.cmd || [];
+    window.bordeaux.cmd.push(function () { window.freyr.setPermutiveEnabledStatus(false); });""",
+    b"""window.freyr = window.freyr ? window.freyr : { cmd: [] };
+    window.freyrData = {"page":{"title":"An Illusionist in Skyrim","type":"feature"}};""",
+)
+
+
+@pytest.mark.parametrize("js", FUTURE_AD_SNIPPETS)
+def test_futures_ad_snippets_wait_with_its_ads(all_services: Policy, js: bytes):
+    """Before: they ran (the first threw on the bootstrap the Tag Manager marker holds)."""
+    svc = all_services.blocked_inline(js, REJECTED)
+    assert svc is not None and (svc.name, svc.category) == ("future-ads", "advertising")
+    assert all_services.blocked_inline(js, ADS_ACCEPTED) is None
+
+
+def test_futures_site_bootstrap_is_the_sites_own_code(all_services: Policy):
+    """window.vanilla is the sites' framework, not an ad tag: no marker of the ad stack
+    holds it (only a Tag Manager snippet inside it would)."""
+    js = b"""window.vanilla = window.vanilla || {}; window.VAN = window.VAN || {};
+    window.vanilla.featureFlags = Object.assign({}, defaultFlags);
+    window.vanilla.resourceBasePath = '//vanilla.futurecdn.net/pcgamer/media/shared/js/';
+    window.vanilla.addScript = function(src, id) { var s = document.createElement('script');
+    s.src = src; s.id = id; document.head.appendChild(s); };"""
+    assert all_services.blocked_inline(js, REJECTED) is None
 
 
 def test_klambts_cdn_is_held_only_on_its_ad_loaders_path(all_services: Policy):
@@ -309,6 +358,32 @@ def test_catalog_markers_catch_the_corpus_inline_snippets(all_services: Policy):
         svc = all_services.services[name]
         expected = None if svc.category in all_services.required else svc
         assert all_services.blocked_inline(js, REJECTED) == expected, js
+
+
+# WordAds' snippets, cut from the markup WordPress.com serves (headers and an ad slot):
+# __ATA is WordAds' global; its ads come from s.pubmine.com, Automattic's ad host.
+WORDADS_SNIPPETS = (
+    # the header: the ad loader's settings; it loads //s.pubmine.com/showad.js by
+    # document.write, so it was held, and each slot's initAd call then threw on the page
+    b"""window.__ATA = { scriptSrc: '//s.pubmine.com/showad.js', slotPrefix: 'automattic-id-',
+    isSync: true, initAd: function(o) { var d = window.document, id = window.__ATA.id();
+    d.write('<div id="' + id + '"></div>'); } };""",
+    # an ad slot in the post
+    b"(function(g){g.__ATA.initAd({sectionId:26942, width:300, height:250});})(window);",
+    # a WordPress.com blog's header: the visitor's ad-consent cookie read, then mhead.js
+    b"""function __ATA_CC() {var v = document.cookie.match('(^|;) ?personalized-ads-consent=([^;]*)(;|$)');return v ? 1 : 0;}
+    var __ATA_PP = { pt: 1, ht: 0, tn: 'triton-lite', siteid: 8982, consent: __ATA_CC() };""",
+)
+
+
+@pytest.mark.parametrize("js", WORDADS_SNIPPETS)
+def test_wordads_snippets_wait_with_its_ads(all_services: Policy, js: bytes):
+    """WordAds' header defines __ATA and its ad slots call __ATA.initAd: held alike (the
+    header alone held, each slot threw "Cannot read properties of undefined"), all run
+    in order once advertising is accepted."""
+    svc = all_services.blocked_inline(js, REJECTED)
+    assert svc is not None and (svc.name, svc.category) == ("wordads", "advertising")
+    assert all_services.blocked_inline(js, ADS_ACCEPTED) is None
 
 
 def test_catalog_paths_keep_shared_hosts_first_party(all_services: Policy):
