@@ -1099,3 +1099,36 @@ def test_a_list_naming_an_alias_twice_is_refused(key):
     a hang). An entry twice means nothing, so the list is refused at its first repeat."""
     with pytest.raises(ConfigError, match=r"c\.yaml:7: .* the same entry twice through an alias"):
         parse_config(MINIMAL + key + "\n", "c.yaml")
+
+
+def _aliased(services: int, path: int) -> str:
+    """A config whose first service anchors a host of `path` bytes and the others alias it."""
+    return (
+        MINIMAL
+        + f"  - {{name: s0, category: analytics, hosts: [&a a.example/{'p' * path}]}}\n"
+        + "".join(
+            f"  - {{name: s{i}, category: analytics, hosts: [*a]}}\n" for i in range(1, services)
+        )
+    )
+
+
+def test_aliases_repeating_more_text_than_a_config_holds_are_refused_at_a_line():
+    """12,000 services' hosts: [*a] of one 400 KB entry (a 1 MiB config) took 21-46 s to
+    read, each repeat checked again (and check-config printed its warning 12,000 times):
+    past 16 MiB of text repeated, the reader stops at the list that went over."""
+    e = error_of(_aliased(450, 40_000))
+    assert e.line == 7 + 420 and "aliases (*) repeat more than 16 MiB" in str(e), e
+    assert "anchored at line 7" in str(e) and "write a long entry once" in str(e), e
+
+
+def test_merge_keys_of_every_service_are_not_counted_as_too_much():
+    """Shared settings of a few hundred bytes, merged into each of 1,000 services, load."""
+    stats = "{category: analytics, vendor: " + "Acme " * 40 + ", retention: 13 months}"
+    text = (
+        MINIMAL
+        + f"  - &stats {{<<: {stats}, name: s0, hosts: [s0.example]}}\n"
+        + "".join(
+            f"  - {{<<: *stats, name: s{i}, hosts: [s{i}.example]}}\n" for i in range(1, 1000)
+        )
+    )
+    assert len(parse_config(text, "c.yaml").services) == 1001

@@ -181,6 +181,10 @@ GLOBAL_RE = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*(?:\(\)|\[\]|\.[A-Za-z_$][A-Za-
 GLOBAL_FORMS = "name() (a function), name[] (an array) or name.prop[] (an object with an array)"
 # A config is kilobytes: more is the wrong file (a log, a dump, /dev/zero read for ever).
 MAX_CONFIG_BYTES = 1 << 20
+# The text aliases (*a, <<: *a) may repeat, all told: each repeat is read and checked again
+# (12,000 services' hosts: [*a] of a 400 KB entry took 21-46 s to read), while shared settings
+# are a few hundred bytes, once a service.
+MAX_ALIASED_BYTES = 16 * MAX_CONFIG_BYTES
 
 
 def load_config(path: str | Path, option: str = "--config") -> Config:
@@ -295,11 +299,37 @@ class _Reader:
         winning over them and the first merged mapping over the next. The reader then sees
         plain mappings, and each error still names the line that gave the value. On the way,
         refuse any key or value holding a lone surrogate (an escape such as "\\ud800"): read
-        as text, it broke the first encoding of it, when the engine started."""
+        as text, it broke the first encoding of it, when the engine started; and aliases
+        repeating more than MAX_ALIASED_BYTES of text, at the list or mapping holding the
+        alias that goes over."""
         done: set[int] = set()
+        sizes: dict[int, int] = {}
+        aliased = 0
 
-        def visit(node: yaml.Node) -> None:
-            if id(node) in done:
+        def size(node: yaml.Node) -> int:
+            """The text node holds, each alias in it counted as often as it is read."""
+            if id(node) not in sizes:
+                sizes[id(node)] = 0  # (an anchor aliased inside itself: counted once)
+                if isinstance(node, yaml.ScalarNode):
+                    sizes[id(node)] = len(node.value)
+                elif isinstance(node, yaml.SequenceNode):
+                    sizes[id(node)] = sum(map(size, node.value))
+                elif isinstance(node, yaml.MappingNode):
+                    sizes[id(node)] = sum(size(k) + size(v) for k, v in node.value)
+            return sizes[id(node)]
+
+        def visit(node: yaml.Node, within: yaml.Node | None = None) -> None:
+            nonlocal aliased
+            if id(node) in done:  # an alias: its text is read once more
+                aliased += size(node)
+                if aliased > MAX_ALIASED_BYTES:
+                    raise self.fail(
+                        within,
+                        f"aliases (*) repeat more than {MAX_ALIASED_BYTES >> 20} MiB of text "
+                        f"in the config, each repeat read again (this one {size(node):,} "
+                        f"bytes, anchored at line {node.start_mark.line + 1}); write a long "
+                        "entry once, and share only short settings through anchors",
+                    )
                 return
             done.add(id(node))
             if isinstance(node, yaml.ScalarNode):
@@ -312,12 +342,12 @@ class _Reader:
                     )
             elif isinstance(node, yaml.SequenceNode):
                 for item in node.value:
-                    visit(item)
+                    visit(item, node)
             elif isinstance(node, yaml.MappingNode):
                 own, merged = [], []
                 for key, value in node.value:
-                    visit(key)
-                    visit(value)
+                    visit(key, node)
+                    visit(value, node)
                     if key.tag != MERGE_TAG:
                         own.append((key, value))
                         continue
@@ -329,7 +359,6 @@ class _Reader:
                                 "a merge key (<<) takes a mapping or a list of them, "
                                 "such as <<: *defaults",
                             )
-                        visit(source)
                         merged.extend(source.value)
                 if len(own) < len(node.value):
                     given = {str(key.value) for key, _ in own}
