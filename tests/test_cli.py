@@ -1700,3 +1700,16 @@ def test_scan_prints_a_pages_own_strings_with_their_control_characters_escaped(
     assert [line for line in said.splitlines() if line.startswith("consentproxy scan:")] == [
         f"consentproxy scan: 1 violation(s); report in {tmp_path / 'report.html'}"
     ]
+
+
+def test_suggest_reads_no_more_than_its_limit_of_a_file(tmp_path, capsys):
+    """suggest read the whole file, a serve log of gigabytes or /dev/zero until memory ran
+    out: past 64 MiB it is refused, saying how to give it the observe lines alone."""
+    f, log = tmp_path / "site.yaml", tmp_path / "serve.log"
+    f.write_text(GOOD)
+    log.write_text("INFO observe: third-party host 'x.nobody.example' on / is named by no one\n")
+    os.truncate(log, (64 << 20) + 1)
+    assert main(["suggest", "--config", str(f), str(log)]) == 2
+    err = capsys.readouterr().err
+    assert f"consentproxy: {log}: more than 64 MiB, which no scan report" in err
+    assert "grep 'observe: ' serve.log > observe.log" in err

@@ -674,6 +674,9 @@ def cmd_catalog_import(args: argparse.Namespace) -> int:
 
 
 SUGGEST_READS = "suggest reads a scan's report.json, serve --observe's log, or one host a line"
+# A report keeps 500 requests a page, an observe log one line a name: more is a whole serve
+# log, or the wrong file (/dev/zero was read until memory ran out).
+MAX_SUGGEST_BYTES = 64 << 20
 
 
 def _report_hosts(report: dict[str, Any], name: str) -> tuple[str, list[str]]:
@@ -704,9 +707,17 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     site = ""
     for name in args.files:
         try:
-            text = Path(name).read_text(encoding="utf-8-sig", errors="replace")
+            with open(name, "rb") as file:  # (a pipe too: suggest <(grep observe: serve.log))
+                data = file.read(MAX_SUGGEST_BYTES + 1)
         except OSError as e:
             raise UsageError(f"cannot read {name} ({e.strerror})") from None
+        if len(data) > MAX_SUGGEST_BYTES:
+            raise UsageError(
+                f"{name}: more than {MAX_SUGGEST_BYTES >> 20} MiB, which no scan report or "
+                "observe log is; check the path, or give suggest a serve log's observe lines "
+                "only: grep 'observe: ' serve.log > observe.log"
+            )
+        text = data.decode("utf-8-sig", errors="replace")
         if text.lstrip().startswith("{"):  # a scan's report.json
             try:
                 report = json.loads(text)
