@@ -915,6 +915,33 @@ def test_scan_refuses_a_wait_or_crawl_out_of_range(tmp_path, capsys, option, val
     assert f"argument {option}: {value!r}: give {expected}" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["http://u:s3cret@127.0.0.1:99999/"],  # (no valid port)
+        ["http://u:s3cret@127.0.0.1:8080/", "--resolve", "127.0.0.1"],  # (an address already)
+        ["http://u:s3cret@127.0.0.1:8080/", "--paths", "http://u:s3cret@other.example/"],
+        ["http://u:s3cret@127.0.0.1:8080/", "--crawl", "http://u:s3cret@127.0.0.1:8080/"],
+        ["http://u:s3cret@127.0.0.1:8080/", "http://u:s3cret@127.0.0.1:8081/"],  # (unrecognized)
+        ["ftp://u:s3cret@127.0.0.1/"],  # (no http:// URL)
+    ],
+)
+def test_scan_hides_the_password_of_a_url_in_its_usage_errors(tmp_path, capsys, args):
+    """A staging site's user:password, hidden in the report, was printed whole by the usage
+    errors that repeat the URL or a value given (argparse's too), into the terminal's and a
+    CI job's log."""
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD)
+    argv = ["scan", *args, "--config", str(f), "--out", str(tmp_path / "o")]
+    try:
+        code = main([*argv, "--chromium", str(tmp_path / "never-started")])
+    except SystemExit as exited:
+        code = exited.code
+    err = capsys.readouterr().err
+    assert code == 2 and "s3cret" not in err, err
+    assert "u:***@" in err, err
+
+
 def test_check_config_of_a_missing_file_names_its_own_argument(tmp_path, capsys):
     """(it said to check the path given to --config, an option check-config lacks)"""
     assert main(["check-config", str(tmp_path / "site.yaml")]) == 2

@@ -21,7 +21,7 @@ from contextlib import aclosing, contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 from consentproxy.adapter import (
@@ -57,7 +57,7 @@ from consentproxy.files import read_at_most
 from consentproxy.formercmp import UNDATED
 from consentproxy.observe import config_warnings, suggest
 from consentproxy.policy import NEVER, Policy, names_cookie
-from consentproxy.printable import printable
+from consentproxy.printable import printable, without_passwords
 from consentproxy.proof import shown_page
 from consentproxy.record import COLUMNS, OUTCOMES, ConsentRecord, Stats, summarise
 from consentproxy.records import (
@@ -224,8 +224,8 @@ def cmd_healthcheck(args: argparse.Namespace) -> int:
 
     try:
         config = load_config(args.config, "healthcheck")
-    except UserError as e:
-        print(f"consentproxy: {e}", file=sys.stderr)
+    except UserError as e:  # (scan's name the URL given, password and all)
+        print(f"consentproxy: {without_passwords(str(e))}", file=sys.stderr)
         return 1
     host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(config.listen_host, config.listen_host)
     url = f"http://{host_port(host, config.listen_port)}{config.prefix}healthz"
@@ -1079,8 +1079,17 @@ def _given(expected: str) -> Any:
     return parse
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors with each URL's password hidden: they repeat a value given (scan's
+    `--crawl http://u:pass@staging/`, a second URL unrecognised) to the terminal and its log.
+    Its subcommands' parsers are of this class too."""
+
+    def error(self, message: str) -> NoReturn:
+        super().error(without_passwords(message))
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="consentproxy",
         description="Cookie-consent enforcing "
         "reverse proxy for sites whose code you cannot change.",
@@ -1386,8 +1395,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
         return int(args.func(args))
-    except UserError as e:
-        print(f"consentproxy: {e}", file=sys.stderr)
+    except UserError as e:  # (scan's name the URL given, password and all)
+        print(f"consentproxy: {without_passwords(str(e))}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # the reader left (`| head`): nothing to say; the exit's flush is
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # quiet too

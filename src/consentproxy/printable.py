@@ -1,5 +1,5 @@
 """Strings from pages and visitors as an operator's terminal and log show them: one line
-of plain characters, never a control sequence nor a line of its own."""
+of plain characters, never a control sequence nor a line of its own; no URL's password."""
 
 from __future__ import annotations
 
@@ -16,3 +16,15 @@ def printable(text: str) -> str:
     so a page's storage key or a visitor's path neither sends escape sequences to the
     terminal nor forges a line of the output."""
     return UNPRINTABLE.sub(lambda m: repr(m[0])[1:-1], text)
+
+
+# a URL's password in any text (a page's error names its URL: `net::ERR_... at
+# http://u:pass@host/`), as Chromium or the user wrote it (an '@' in it bare or %40)
+# (one start a word, its scheme bounded: a page's 'a.a.a...' storage key took quadratic time)
+URL_PASSWORD = re.compile(r"(?i)((?<![a-z0-9+.-])[a-z][a-z0-9+.-]{0,31}://[^\s/?#:]*:)[^\s/?#]*@")
+
+
+def without_passwords(text: str) -> str:
+    """text with each URL's password written ***: a staging site's is in the URL a scan is
+    given, which its report and its usage errors repeat."""
+    return URL_PASSWORD.sub(r"\1***@", text)

@@ -39,6 +39,7 @@ from consentproxy.domains import is_ip, registrable, same_site
 from consentproxy.engine import Engine
 from consentproxy.errors import ConfigError, UsageError
 from consentproxy.policy import Policy
+from consentproxy.printable import without_passwords
 from consentproxy.settings import MAX_CONSENT_DAYS, Config, host_port
 
 if TYPE_CHECKING:
@@ -78,10 +79,6 @@ MAX_REQUESTS = 500  # requests kept of a page (one making 1,500 made a report of
 MAX_KEPT = 500
 URL_CHARS = 2000  # of each URL kept (a page's own URLs may be of any length)
 SURROGATE = re.compile("[\ud800-\udfff]")
-# a URL's password in any text (a page's error names its URL: `net::ERR_... at
-# http://u:pass@host/`), as Chromium or the user wrote it (an '@' in it bare or %40)
-# (one start a word, its scheme bounded: a page's 'a.a.a...' storage key took quadratic time)
-URL_PASSWORD = re.compile(r"(?i)((?<![a-z0-9+.-])[a-z][a-z0-9+.-]{0,31}://[^\s/?#:]*:)[^\s/?#]*@")
 FILE_PART = 80  # characters of a path or state in a screenshot's file name
 DIGITS = {8: string.octdigits, 10: string.digits, 16: string.hexdigits}  # (by base)
 # consentproxy's banner's buttons (in its shadow root, which Playwright's selectors reach),
@@ -1170,7 +1167,7 @@ def _without_passwords(data: Any) -> Any:
     of each page and request the scan keeps, and in every error Chromium says of a page (a
     redirect loop, an untrusted certificate)."""
     if isinstance(data, str):
-        return URL_PASSWORD.sub(r"\1***@", data)
+        return without_passwords(data)
     if isinstance(data, list):
         return [_without_passwords(item) for item in data]
     if isinstance(data, dict):
