@@ -2712,3 +2712,34 @@ def test_the_c_loop_ends_a_host_at_its_first_byte_of_another_kind_wherever_it_fa
                 settled = {host.lower(): False}
                 stepped = c_skip()(tag, 0, 1, settled, set()) == len(tag)
                 assert stepped == (byte in HOST_BYTES), tag
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
+        b"<script src=/a.js lowsrc=https://cdn.unknown.example/x></script>",
+        b"<link href=/a.css lowsrc=https://cdn.unknown.example/x rel=stylesheet>",
+        b"<input type=image src=/a.png srcset=https://cdn.unknown.example/x>",
+        b"<source src=/a.png lowsrc=https://cdn.unknown.example/x>",
+    ],
+)
+def test_both_loops_report_no_host_of_a_url_attribute_the_tag_does_not_load(config, markup):
+    """Once a host was settled as one to report (an <img> of it on an earlier page), the C
+    loop reported it from any hosted tag's URL attribute, its own or another tag's (a
+    <script>'s lowsrc, an <input>'s srcset), which loads nothing: the Python loop, and the
+    neutraliser, read a tag's own only. Same bytes either way; the report now agrees too."""
+    from consentproxy.policy import Policy
+
+    learned = b"<html><body>" + b"<img src=https://cdn.unknown.example/a.png>" * 2
+    page = b"<html><head><title>t</title></head><body><p>x</p>" + markup * 3 + b"</body></html>"
+    reports, outs = [], []
+    for skip in (c_skip(), SKIPS["python"]):
+        policy = Policy(config)  # (its memos learned afresh)
+        for text in (learned, page):
+            neutraliser = Neutraliser(policy, NO_DECISION, MARK)
+            rw = HtmlRewriter(neutraliser, BANNER, True, head=b"<GUARD>", skip=skip)
+            out = rw.feed(text) + rw.close()
+        outs.append(out)
+        reports.append(neutraliser.unknown_hosts)
+    assert outs[0] == outs[1]
+    assert reports[0] == reports[1] == set(), reports

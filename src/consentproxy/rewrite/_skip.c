@@ -25,7 +25,8 @@
  *    through on this consent choice (skip's elements, by choice), and its script data up to
  *    its end tag (followed through its escape states when it holds "<!--");
  *  - an unknown host a hosted tag names that the page has not reported yet (not in seen) is
- *    settled too: seen gets it once the tag is stepped over.
+ *    settled too: seen gets it once the tag is stepped over (named in one of the tag's own
+ *    URL attributes, hosted_urls: in another, which loads nothing, it stops the skip).
  * With quiet_ok's FOREIGN bit it also steps over a whole <svg> or <math> element whose
  * descendants are all among `foreign` (elements that load nothing, rewrite/foreign.py),
  * with text, comments and no style that may load: the tree builder's stack of open
@@ -79,6 +80,7 @@ typedef struct {
     char data_urls[MAX_NAMES]; /* an image's: a data: URL in it names no host */
     Names urls;             /* the attributes those URLs are in */
     uint64_t script_urls;   /* (by index in urls) a <script>'s own: with one, no inline code */
+    uint64_t own_urls[MAX_NAMES]; /* by index in interesting: a hosted tag's own (as above) */
     Py_ssize_t script;      /* the index of "script" in interesting */
     char remembered[MAX_NAMES]; /* by index in interesting: its edit may come from the memo */
     Py_ssize_t tag_bytes;   /* the longest start tag looked up in the memo */
@@ -140,7 +142,8 @@ typedef struct {
     const char *name;
     Py_ssize_t len;
     const Names *urls;
-    uint64_t own_urls; /* (by index in urls) the tag's own URL attributes: HAS_URL */
+    uint64_t own_urls; /* (by index in urls) the tag's own URL attributes: HAS_URL; a host
+                        * in another tag's is never reported (see unreported) */
     PyObject *settled, *seen;
     Pending *pending;
     int data_urls; /* an image's: a data: URL names no host */
@@ -153,6 +156,7 @@ typedef struct {
     /* by name length: the first bytes, folded (first_bit), of the names that are a style,
      * the key or one of urls at that length (see may_matter) */
     const uint32_t *firsts;
+    int unreported; /* an attribute the tag loads nothing from: a host to report stops it */
 } Key;
 
 /* A name's first byte as one bit of 32: a letter's in either case the same (other bytes may
@@ -161,7 +165,7 @@ static inline uint32_t first_bit(unsigned char c) { return (uint32_t)1 << ((c | 
 
 /* Key.firsts with no key and no urls: a style alone. */
 static const uint32_t STYLE_FIRSTS[MAX_NAME] = {[5] = (uint32_t)1 << ('s' & 31)};
-static const Key NO_KEY = {"", 0, NULL, 0, NULL, NULL, NULL, 0, 0, NULL, NULL, 0, STYLE_FIRSTS};
+static const Key NO_KEY = {"", 0, NULL, 0, NULL, NULL, NULL, 0, 0, NULL, NULL, 0, STYLE_FIRSTS, 0};
 enum { KEY_URL = 1, KEY_URL_LIST = 2, KEY_EQUIV = 3, KEY_ACTION = 4 };
 #define KEY_MET ((uint64_t)1 << 63) /* in urls_met: the key attribute was met */
 
@@ -417,7 +421,7 @@ static int settled_host(const unsigned char *b, Py_ssize_t p, Py_ssize_t len, Ke
     if (!state) {
         PyObject *text = PyUnicode_DecodeASCII(host, len, NULL);
         int seen = text == NULL ? -1 : PySet_Contains(key.seen, text);
-        if (seen == 0 && key.pending->count < MAX_PENDING) {
+        if (seen == 0 && !key.unreported && key.pending->count < MAX_PENDING) {
             key.pending->host[key.pending->count++] = text;
             return 1;
         }
@@ -660,7 +664,9 @@ static __attribute__((noinline)) int named_attr_flags(const unsigned char *b, Py
             return own; /* (only whether it has one is asked) */
         Py_ssize_t len = key->urls->len[url];
         int list = len >= 6 && memcmp(key->urls->name[url] + len - 6, "srcset", 6) == 0;
-        return (v >= 0 && !urls_settled(b, v, w, list, *key) ? UNSETTLED : 0) | own;
+        Key read = *key; /* (another tag's URL attribute: the neutraliser reports none of it) */
+        read.unreported = !own;
+        return (v >= 0 && !urls_settled(b, v, w, list, read) ? UNSETTLED : 0) | own;
     }
     if (q - a != 5 || (b[a] | 0x20) != 's' || !contains_ci(b, a, q, "style", 5))
         return (b[a] | 0x20) == 'o' ? handler_flags(b, a, q, v, w) : 0;
@@ -1356,7 +1362,7 @@ static Py_ssize_t remembered(Skipper *self, const unsigned char *b, Py_ssize_t p
     int flags = 0, script = i == self->script;
     Pending pending = {0, 0, {NULL}};
     Key key = {"", 0, script ? &self->urls : NULL, self->script_urls, NULL, NULL, &pending, 0,
-               0, NULL, NULL, 0, script ? self->url_firsts : STYLE_FIRSTS};
+               0, NULL, NULL, 0, script ? self->url_firsts : STYLE_FIRSTS, 0};
     Py_ssize_t end = tag_end(b, name_end, n, &key, &flags);
     if (end < 0 || (script && !(flags & HAS_URL)))
         return -1;
@@ -1401,7 +1407,7 @@ static Py_ssize_t markup(Skipper *self, const unsigned char *b, Py_ssize_t p, Py
         Pending pending = {0, 0, {NULL}};
         Key key = {self->keys.name[i], self->keys.len[i], NULL, 0, NULL, NULL, &pending, 0,
                    self->key_urls[i], NULL, memos.endpoint, memos.endpoint_len,
-                   self->key_firsts[i][0]};
+                   self->key_firsts[i][0], 0};
         /* a background or ping key holds URLs: with no <base> elsewhere, they may name
          * settled hosts as a hosted tag's URLs do (else the tag stops at its key) */
         int key_urls = key.key_urls == KEY_URL || key.key_urls == KEY_URL_LIST;
@@ -1414,7 +1420,7 @@ static Py_ssize_t markup(Skipper *self, const unsigned char *b, Py_ssize_t p, Py
         }
         if (self->hosted[i] && settled != NULL) {
             key.urls = &self->urls;
-            key.own_urls = i == self->script ? self->script_urls : ~(uint64_t)0;
+            key.own_urls = self->own_urls[i];
             key.data_urls = self->data_urls[i];
             key.firsts = self->key_firsts[i][1];
         }
@@ -1803,21 +1809,64 @@ static int flag_names(Skipper *self, const Names *among, PyObject *subset, char 
     return 0;
 }
 
+/* The mask (by index in urls) of the URL attributes named in the tuple given (NULL: none). */
+static int url_mask(Skipper *self, PyObject *given, uint64_t *mask) {
+    Names own = {0};
+    if (given != NULL && set_names(&own, given) < 0)
+        return -1;
+    *mask = 0;
+    for (Py_ssize_t j = 0; j < own.count; j++) {
+        Py_ssize_t url = index_of(&self->urls, own.name[j], own.len[j]);
+        if (url == self->urls.count) {
+            PyErr_SetString(PyExc_ValueError, "a hosted tag's URL attribute is not in urls");
+            return -1;
+        }
+        *mask |= (uint64_t)1 << url;
+    }
+    return 0;
+}
+
+/* Each hosted tag's own URL attributes: hosted_urls holds a tuple of them per name in hosted
+ * (the neutraliser reads these only). */
+static int own_urls(Skipper *self, PyObject *hosted, PyObject *hosted_urls) {
+    if (!PyTuple_Check(hosted) || !PyTuple_Check(hosted_urls)
+            || PyTuple_GET_SIZE(hosted) != PyTuple_GET_SIZE(hosted_urls)) {
+        PyErr_SetString(PyExc_ValueError, "hosted_urls must be a tuple per name in hosted");
+        return -1;
+    }
+    for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(hosted); j++) {
+        PyObject *name = PyTuple_GET_ITEM(hosted, j);
+        if (!PyBytes_Check(name)) {
+            PyErr_SetString(PyExc_TypeError, "hosted must hold bytes");
+            return -1;
+        }
+        Py_ssize_t i = index_of(&self->interesting, PyBytes_AS_STRING(name),
+                                PyBytes_GET_SIZE(name));
+        if (i == self->interesting.count) {
+            PyErr_SetString(PyExc_ValueError, "a hosted name is not among the interesting");
+            return -1;
+        }
+        if (url_mask(self, PyTuple_GET_ITEM(hosted_urls, j), &self->own_urls[i]) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 static int Skipper_init(Skipper *self, PyObject *args, PyObject *kwds) {
     PyObject *interesting, *quiet, *keys, *text, *foreign, *svg_points, *math_points, *hosted,
-        *urls, *script_urls = NULL, *remembered = NULL;
+        *urls, *script_urls = NULL, *remembered = NULL, *hosted_urls = NULL;
     static char *kwlist[] = {"interesting", "quiet", "keys", "text", "foreign", "svg_points",
                              "math_points", "hosted", "urls", "element_bytes", "script_urls",
-                             "remembered", "tag_bytes", "mark_slot", NULL};
+                             "remembered", "tag_bytes", "mark_slot", "hosted_urls", NULL};
     const char *mark_slot = "";
     self->element_bytes = self->tag_bytes = self->mark_slot_len = 0;
     /* (no script_urls: every <script> is inline code to the loop; no remembered: the memo
-     * is never read) */
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOOOOOO|nOOny#", kwlist, &interesting,
+     * is never read; no hosted_urls: every URL attribute is every hosted tag's own) */
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOOOOOO|nOOny#O", kwlist, &interesting,
                                      &quiet, &keys, &text, &foreign, &svg_points, &math_points,
                                      &hosted, &urls, &self->element_bytes, &script_urls,
                                      &remembered, &self->tag_bytes, &mark_slot,
-                                     &self->mark_slot_len))
+                                     &self->mark_slot_len, &hosted_urls))
         return -1;
     if (self->mark_slot_len > MAX_SLOT) {
         PyErr_SetString(PyExc_ValueError, "the mark slot is too long");
@@ -1845,19 +1894,13 @@ static int Skipper_init(Skipper *self, PyObject *args, PyObject *kwds) {
             || (remembered != NULL
                 && flag_names(self, &self->interesting, remembered, self->remembered, NULL) < 0))
         return -1;
-    Names own = {0};
-    if (script_urls != NULL && set_names(&own, script_urls) < 0)
+    if (url_mask(self, script_urls, &self->script_urls) < 0)
         return -1;
-    self->script_urls = 0;
-    for (Py_ssize_t j = 0; j < own.count; j++) {
-        Py_ssize_t url = index_of(&self->urls, own.name[j], own.len[j]);
-        if (url == self->urls.count) {
-            PyErr_SetString(PyExc_ValueError, "a script URL attribute is not among the urls");
-            return -1;
-        }
-        self->script_urls |= (uint64_t)1 << url;
-    }
     self->script = index_of(&self->interesting, "script", 6); /* (count: none) */
+    for (Py_ssize_t i = 0; i < MAX_NAMES; i++)
+        self->own_urls[i] = i == self->script ? self->script_urls : ~(uint64_t)0;
+    if (hosted_urls != NULL && own_urls(self, hosted, hosted_urls) < 0)
+        return -1;
     Py_ssize_t svg = index_of(&self->interesting, "svg", 3);
     Py_ssize_t math = index_of(&self->interesting, "math", 4);
     if (self->foreign.count) { /* (the roots start a foreign element: they are among it) */
@@ -1923,7 +1966,7 @@ static PyTypeObject SkipperType = {
     .tp_basicsize = sizeof(Skipper),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "Skipper(interesting, quiet, keys, text, foreign, svg_points, math_points, "
-              "hosted, urls, element_bytes=0, script_urls=(), remembered=(), tag_bytes=0, mark_slot=b''): the rewriter's skip loop, in C.",
+              "hosted, urls, element_bytes=0, script_urls=(), remembered=(), tag_bytes=0, mark_slot=b'', hosted_urls=None): the rewriter's skip loop, in C.",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)Skipper_init,
     .tp_methods = Skipper_methods,

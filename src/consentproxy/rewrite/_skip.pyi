@@ -19,6 +19,7 @@ class Skipper:
         remembered: tuple[bytes, ...] = (),
         tag_bytes: int = 0,
         mark_slot: bytes = b"",
+        hosted_urls: tuple[tuple[bytes, ...], ...] | None = None,
     ) -> None: ...
     def script_data(self, buf: bytes, pos: int, sub: int, /) -> tuple[int, int, bool]: ...
     def skip(

@@ -280,6 +280,7 @@ SKIPPER_ARGS = (
     REMEMBERED,
     MEMO_TAG_BYTES,
     MARK_SLOT,
+    tuple(URL_ATTRS[n] for n in HOSTED),  # (a host another tag's attribute names: unreported)
 )
 TagSpan = Callable[[bytes, int], tuple[int, int, int] | None]
 try:
