@@ -293,6 +293,28 @@ TRICKY = {  # path -> (status, content type, body)
         + '<p>We use cookies.</p><button class="cm__btn" data-role="all">Accept all</button>'
         + '<button class="cm__btn" data-role="necessary">Reject all</button></div></div></div>',
     ),
+    "/own-cky": (  # CookieYes' bar, as the WordPress plugin's script builds it
+        200,
+        "text/html",
+        '<div class="cky-consent-container"><div class="cky-consent-bar"><p>We use cookies.</p>'
+        + '<button class="cky-btn cky-btn-reject" data-cky-tag="reject-button">Reject All'
+        + '</button><button class="cky-btn cky-btn-accept">Accept All</button></div></div>',
+    ),
+    "/own-klaro": (  # Klaro's notice, as its script builds it
+        200,
+        "text/html",
+        '<div class="klaro"><div class="cookie-notice"><div class="cn-body"><p>We use cookies.'
+        + '</p><div class="cn-buttons"><button class="cm-btn cm-btn-danger cn-decline">I '
+        + 'decline</button><button class="cm-btn cm-btn-success">OK</button></div></div>'
+        + "</div></div>",
+    ),
+    "/own-cmplz": (  # Complianz's banner, as its template builds it
+        200,
+        "text/html",
+        '<div id="cmplz-cookiebanner-container"><div class="cmplz-cookiebanner"><p>We use '
+        + 'cookies.</p><div class="cmplz-buttons"><button class="cmplz-btn cmplz-accept">'
+        + 'Accept</button><button class="cmplz-btn cmplz-deny">Deny</button></div></div></div>',
+    ),
     "/tall": (200, "text/html", '<div style="height:1000000px">tall</div>'),
     "/importing": (  # what the guard cannot hook: only csp: enforce stops it
         200,
@@ -504,7 +526,10 @@ def test_a_scan_sees_late_trackers_and_sockets_and_never_calls_a_failed_page_cle
     assert len({p["screenshot"] for p in pages.values() if p["screenshot"]}) == 6
 
 
-LEFT = "/beacon,/storage,/after,/own-cmp,/own-didomi,/own-cc,/own-iub,/hop,/tall"
+LEFT = (
+    "/beacon,/storage,/after,/own-cmp,/own-didomi,/own-cc,/own-iub,/own-cky,/own-klaro,"
+    "/own-cmplz,/hop,/tall"
+)
 
 
 @pytest.fixture(scope="module")
@@ -543,13 +568,17 @@ def test_storage_is_judged_and_charged_to_the_page_that_added_it(left):
 
 def test_a_sites_own_consent_banner_is_no_missing_banner(left):
     """A site with its own OneTrust banner, scanned --direct, got banner-missing; so did one
-    with a Didomi, vanilla-cookieconsent or Iubenda banner once those could be imported."""
+    with a Didomi, vanilla-cookieconsent, Iubenda, CookieYes, Klaro or Complianz banner once
+    those could be imported."""
     pages = left[1]
     for path, tool in [
         ("/own-cmp", "OneTrust"),
         ("/own-didomi", "Didomi"),
         ("/own-cc", "vanilla-cookieconsent"),
         ("/own-iub", "Iubenda"),
+        ("/own-cky", "CookieYes"),
+        ("/own-klaro", "Klaro"),
+        ("/own-cmplz", "Complianz"),
     ]:
         assert pages[path]["banner"]["tool"] == tool
         assert pages[path]["banner"]["reject_first_layer"]
