@@ -727,6 +727,109 @@ def test_an_attribute_read_in_one_16_byte_load_ends_where_the_regex_says():
     assert cases == 6 * 2 * 19 * 3 * 2 * 3
 
 
+# Attributes after another, as the C loop reads them from their 16 bytes or past them: quoted
+# values of both kinds holding the other quote, '>' or a name; a name with '=' or '/' in it,
+# after a '/', starting with '=', a control byte or a space before its '=', no value,
+# unquoted, duplicated, no closing quote, no space or two after the value.
+HOSTILE_ATTRS = [
+    b'b="2"',
+    b"b='2'",
+    b'b=""',
+    b"c='\"'",
+    b'c="\'"',
+    b'd="><p style=x>"',
+    b'style="x"',
+    b"STYLE='a' style='b'",
+    b'b="2"b="3"',
+    b'b=="2"',
+    b'=b="2"',
+    b'b/="2"',
+    b'/b="2"',
+    b'b\x01="2"',
+    b'b\x0b="2"',
+    b'b ="2"',
+    b'b= "2"',
+    b"b=2",
+    b"b",
+    b'b="2',
+    b'b="2"/',
+    b'b="2"  e="5"',
+    b'b="2"\te="5"',
+    b'="x>"',
+    b"='>'",
+    b'b="2" /',
+    b'b="' + b"v" * 14 + b'"',
+    b"b" * 14 + b'="2"',
+]
+
+
+def test_a_hostile_attribute_after_another_ends_where_the_regex_says():
+    """A first attribute of every length up to 18 bytes (its 16 bytes read at once), then
+    each hostile attribute (or layout), then the tag's end in every form: the C loop and the
+    tag reader stop where the regexes do, at every end of the buffer."""
+    c, py = c_skip(), SKIPS["python"]
+    tag_span = TAG_SPAN[c]
+    for size in range(14):
+        first = b'a="' + b"v" * size + b'"'
+        for attr in HOSTILE_ATTRS:
+            for tail in (b">", b"/>", b" >", b" />", b' z="9">'):
+                buf = b"<p " + first + b" " + attr + tail + b"<b>text</b>"
+                for end in range(len(buf) + 1):
+                    cut = buf[:end]
+                    assert c(cut, 0, False) == py(cut, 0, False), cut
+                assert tag_span(buf, 0) == python_tag_span(buf, 0), buf
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    attrs=st.lists(
+        st.sampled_from(HOSTILE_ATTRS)
+        | st.tuples(st.sampled_from([b"a", b"style", b"On"]), st.integers(0, 20)).map(
+            lambda a: a[0] + b'="' + b"v" * a[1] + b'"'
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+    cut=st.integers(0, 400),
+)
+def test_a_tag_of_many_attributes_ends_where_the_regex_says_wherever_the_chunk_ends(attrs, cut):
+    """Up to 12 attributes, hostile ones among short and long quoted ones, the buffer cut
+    anywhere (a chunk may end in any of them): the same end as the regex."""
+    c, py = c_skip(), SKIPS["python"]
+    buf = b"<div " + b" ".join(attrs) + b"><p>after</p>"
+    for part in (buf, buf[: cut % (len(buf) + 1)]):
+        assert c(part, 0, False) == py(part, 0, False), part
+    assert TAG_SPAN[c](buf, 0) == python_tag_span(buf, 0), buf
+
+
+LOADING_ATTRS = [
+    b'src="//www.facebook.com/tr"',
+    b"SRC='//www.facebook.com/tr'",
+    b'src="/a.png" src="//www.facebook.com/tr"',  # the second one: left to the neutraliser
+    b'style="background:url(/a.png)"',
+    b"onclick=\"location='//www.youtube.com/'\"",
+    # event handlers of every length from the shortest the C loop reads ("on" and a letter)
+    # to past the 15 bytes its table of names by length holds
+    *(b"on" + b"x" * size + b"=\"location='//www.youtube.com/'\"" for size in (1, 12, 13, 14, 20)),
+    b"ONANIMATIONSTART=\"location='//www.youtube.com/'\"",
+]
+
+
+@pytest.mark.parametrize("attr", LOADING_ATTRS)
+def test_an_attribute_that_may_load_is_read_after_any_other_attributes(attr):
+    """An image's URL, style or event handler (the C loop tells most attributes apart from
+    their length and first byte) after one, two, five or ten attributes of any length: the C
+    loop stops at the tag; with a settled URL in its place, it steps over it."""
+    c = c_skip()
+    for size in range(14):
+        for before in (b'a="' + b"v" * size + b'"', b'a="1" b="' + b"v" * size + b'"'):
+            for count in (1, 5, 10):
+                tag = b"<img " + b" ".join([before] * count) + b" "
+                assert c(tag + attr + b">", 0, 1, SETTLED, set()) == 0, tag + attr
+                plain = tag + b'src="/a.png" alt="x">'
+                assert c(plain, 0, 1, SETTLED, set()) == len(plain), plain
+
+
 def test_text_and_quoted_values_are_searched_to_their_end_at_every_length():
     """The C loop looks for the next '<' (and a value's closing quote) in four unrolled
     16-byte loads when 64 bytes are left in the buffer, 16 at a time nearer its end, then

@@ -154,7 +154,8 @@ typedef struct {
     const char *endpoint; /* for KEY_ACTION: the endpoints' word (see inert_action) */
     Py_ssize_t endpoint_len;
     /* by name length: the first bytes, folded (first_bit), of the names that are a style,
-     * the key or one of urls at that length (see may_matter) */
+     * the key or one of urls at that length, and 'o' from 3 bytes on (an event handler: "on"
+     * and a letter at least; see may_matter) */
     const uint32_t *firsts;
     int unreported; /* an attribute the tag loads nothing from: a host to report stops it */
 } Key;
@@ -163,8 +164,13 @@ typedef struct {
  * share a bit with one: may_matter reads them as it, which only costs a closer look). */
 static inline uint32_t first_bit(unsigned char c) { return (uint32_t)1 << ((c | 0x20) & 31); }
 
-/* Key.firsts with no key and no urls: a style alone. */
-static const uint32_t STYLE_FIRSTS[MAX_NAME] = {[5] = (uint32_t)1 << ('s' & 31)};
+/* Key.firsts with no key and no urls: a style and the event handlers. */
+#define HANDLER_FIRST ((uint32_t)1 << ('o' & 31))
+static const uint32_t STYLE_FIRSTS[MAX_NAME] = {
+    [3] = HANDLER_FIRST,  [4] = HANDLER_FIRST,  [5] = HANDLER_FIRST | (uint32_t)1 << ('s' & 31),
+    [6] = HANDLER_FIRST,  [7] = HANDLER_FIRST,  [8] = HANDLER_FIRST,  [9] = HANDLER_FIRST,
+    [10] = HANDLER_FIRST, [11] = HANDLER_FIRST, [12] = HANDLER_FIRST, [13] = HANDLER_FIRST,
+    [14] = HANDLER_FIRST, [15] = HANDLER_FIRST};
 static const Key NO_KEY = {"", 0, NULL, 0, NULL, NULL, NULL, 0, 0, NULL, NULL, 0, STYLE_FIRSTS, 0};
 enum { KEY_URL = 1, KEY_URL_LIST = 2, KEY_EQUIV = 3, KEY_ACTION = 4 };
 #define KEY_MET ((uint64_t)1 << 63) /* in urls_met: the key attribute was met */
@@ -673,14 +679,14 @@ static __attribute__((noinline)) int named_attr_flags(const unsigned char *b, Py
     return HAS_STYLE | (v >= 0 && css_may_load(b, v, w) ? STYLE_MAY_LOAD : 0);
 }
 
-/* Whether an attribute named b[a..q) may be a style, the key or one of the URL attributes (a
- * length and a first byte of theirs: key->firsts) or an event handler ('o'): most of a
- * tag's (class, id, title, alt...) are none, told from its first byte and length in a few
- * instructions and no call. */
+/* Whether an attribute named b[a..q) may be a style, the key or one of the URL attributes or
+ * an event handler (a length and a first byte of theirs: key->firsts; a longer name only an
+ * event handler's, 'o'): most of a tag's (class, id, title, alt...) are none, told from its
+ * first byte and length in a few instructions and no call. */
 static inline int may_matter(const unsigned char *b, Py_ssize_t a, Py_ssize_t q,
                              const Key *key) {
     Py_ssize_t len = q - a;
-    return (b[a] | 0x20) == 'o' || (len < MAX_NAME && key->firsts[len] & first_bit(b[a]));
+    return len < MAX_NAME ? (key->firsts[len] & first_bit(b[a])) != 0 : (b[a] | 0x20) == 'o';
 }
 
 /* The flags for an attribute b[a..q) with value b[v..w) (v < 0: no value). */
