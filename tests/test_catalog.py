@@ -321,6 +321,16 @@ def test_futures_site_bootstrap_is_the_sites_own_code(all_services: Policy):
     assert all_services.blocked_inline(js, REJECTED) is None
 
 
+def test_futures_queue_pushed_by_the_sites_own_bundle_is_no_ad_snippet(all_services: Policy):
+    """pcgamer's 190 KB newsletter form (the site's own) pushes to freyr.cmd, as its ad
+    snippets do: the queue's name held it until advertising was accepted, for good if not;
+    the guard's stand-in queue takes its pushes now."""
+    js = b"""const re=function(e,t){document.dispatchEvent(new CustomEvent(e,{detail:t}))},
+    ie=function(e,t){window.freyr.cmd.push((function(){window.freyr.pushAndUpdate(e,t)}))};"""
+    assert all_services.blocked_inline(js, REJECTED) is None
+    assert "freyr.cmd[]" in all_services.services["future-ads"].globals
+
+
 def test_klambts_cdn_is_held_only_on_its_ad_loaders_path(all_services: Policy):
     """KLAMBT's CDN serves its magazines' own files beside the ad loader (kas/)."""
     assert all_services.service_for_host("cdn.klambt.services", "/fonts/a.woff2") is None

@@ -1136,6 +1136,29 @@ def test_a_choice_of_a_tool_with_no_time_is_imported_as_made_when_the_proxy_took
     assert first_visit(later, cookie)[0].state == NO_DECISION
 
 
+def test_an_until_still_to_come_imports_a_choice_as_made_now():
+    """An operator who wrote the planned switch day and deployed ahead of it: nothing was
+    imported (dated at until, beyond a clock a day fast) and the old cookies were retired."""
+    ahead = time.strftime("%Y-%m-%d", time.gmtime(NOW + 7 * 86400))
+    text = CONFIG + f"former_cmp: {{tool: klaro, import: {{matomo: analytics}}, until: {ahead}}}\n"
+    ex, _ = first_visit(engine(text), f"klaro={KLARO}")
+    assert ex.state.categories == {"analytics"} and ex.state.decided_at == NOW
+
+
+def test_visitors_sending_the_same_tool_cookies_get_ids_of_their_own():
+    """Klaro's cookie names no visitor: everyone who accepted all sent the same bytes, and
+    visitors of the same two minutes shared one id, saw and erased each other's records."""
+    text = CONFIG + f"former_cmp: {{tool: klaro, import: {{matomo: analytics}}, until: {UNTIL}}}\n"
+    eng = engine(text)
+
+    def visit(ip: str, agent: str = "Firefox/140.0") -> str:
+        headers = [("Host", "site.example"), ("Cookie", f"klaro={KLARO}"), ("User-Agent", agent)]
+        return eng.begin(Request("GET", "/", headers, client_ip=ip)).state.consent_id
+
+    assert visit("192.0.2.1") == visit("192.0.2.1")  # (one visitor's parallel requests)
+    assert len({visit("192.0.2.1"), visit("192.0.2.2"), visit("192.0.2.1", "Chrome/142")}) == 3
+
+
 @pytest.mark.parametrize("tool", ["cookieyes", "klaro", "complianz"])
 def test_an_import_from_a_tool_with_no_time_needs_until_at_its_line(tool):
     text = CONFIG + f"former_cmp:\n  tool: {tool}\n  import: {{marketing: analytics}}\n"
@@ -1164,6 +1187,21 @@ def test_the_neutralised_wordpress_tools_never_load(tool, host, loader, cookie):
     assert host is None or policy.blocked_host(host, everything) is not None
     assert policy.blocked_inline(loader, everything) is not None
     assert not policy.cookie_allowed(cookie, everything)
+
+
+@pytest.mark.parametrize(
+    "js",
+    [
+        b"var cfg = {excluded: ['/wp-content/plugins/complianz-gdpr/js/complianz.js']};",
+        b"jQuery('.complianz-notice').hide();",
+        b"if (window.complianzSettings) {}",
+    ],
+)
+def test_a_sites_own_script_naming_complianz_runs(js):
+    """The marker was the word complianz: these were held for good, whatever was accepted."""
+    policy = Policy(parse_config(CONFIG + "former_cmp: {tool: complianz}\n"))
+    everything = ConsentState(True, frozenset({"analytics", "social"}), frozenset())
+    assert policy.blocked_inline(js, everything) is None
 
 
 @pytest.mark.parametrize(
@@ -1202,6 +1240,8 @@ def test_a_complianz_choice_is_read_with_no_time():
     [
         # the banner closed, or in opt-out regions dismissed by scrolling or a timeout: no answer
         "cmplz_functional=allow; cmplz_banner-status=dismissed",
+        # closed where the site forces statistics on (forceEnableStats: written on every page)
+        "cmplz_statistics=allow; cmplz_banner-status=dismissed",
         # answered, then the site's cookie policy changed: all denied, the banner shown again
         "cmplz_statistics=deny; cmplz_marketing=deny; cmplz_banner-status=show",
         "cmplz_statistics=allow; cmplz_marketing=allow",  # never dismissed
@@ -1229,3 +1269,4 @@ def test_any_complianz_cookies_are_a_choice_or_none_never_a_crash(cookies):
         assert cookies["cmplz_banner-status"] == "dismissed"
         answered = {k.removeprefix("cmplz_") for k, v in cookies.items() if v in ("allow", "deny")}
         assert choice.granted | choice.refused == answered and not choice.granted & choice.refused
+        assert answered - {"statistics"}  # (statistics alone may be the site's, unasked)

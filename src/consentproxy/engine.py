@@ -1645,7 +1645,7 @@ class Engine:
             source = "cookie"
             state = self.consent_of(req.cookies) if req.cookies else NO_DECISION
             if not state.decided and config.former_cmp is not None:
-                imported = self.former_choice(req.cookies)
+                imported = self.former_choice(req)
         # (calls skipped where the config has no regions: each costs a request ~1 µs in
         # the server, bench/steps.py)
         if config.regions is not None:
@@ -1654,21 +1654,23 @@ class Engine:
             state = imported
         return Exchange(self, req, self._signals(state, req), source, imported=imported is not None)
 
-    def former_choice(self, cookies: Sequence[tuple[str, str]]) -> ConsentState | None:
+    def former_choice(self, req: Request) -> ConsentState | None:
         """The visitor's choice with the site's former consent tool, in our categories, when
         the config imports it, it is still young enough to hold (it keeps its date) and it
         was made before the proxy took over (former_cmp.until)."""
         former = self.config.former_cmp
         if former is None or not former.imports or former.revision < self.signer.revision:
             return None  # (the policy changed since: everyone is asked)
-        jar = dict(cookies)
+        jar = dict(req.cookies)
         choice = read_choice(former.tool, jar)
         if choice is None:
             return None
-        # (a tool that keeps no time: taken as made when the proxy took over, the config's
-        # until, which an import from it needs)
-        decided = choice.decided_at if choice.decided_at is not None else former.until
         now = self.clock()
+        # (a tool that keeps no time: taken as made when the proxy took over, the config's
+        # until, which an import from it needs; an until still to come, deployed ahead of
+        # it, as made now, which it was at the latest)
+        until = former.until if former.until is None else min(former.until, now)
+        decided = choice.decided_at if choice.decided_at is not None else until
         if decided is None or not now - self.signer.max_age < decided <= now + 86400:
             return None  # (too old; or to come, beyond a visitor's clock a day fast: forged)
         if former.until is not None and decided + choice.vague > former.until:
@@ -1676,10 +1678,18 @@ class Engine:
         # One id per former choice (a new one per response left records no cookie held) in
         # every process, for a while: a copy of the old tool's cookies (they are not HttpOnly,
         # and siblings get them) replayed later gets another id, not the visitor's records.
+        # Many tools' cookies name no visitor (Klaro's, a TC string of the day): everyone's
+        # accept-all is the same bytes, so the visitor's address and browser are in it too,
+        # else visitors of one minute shared an id, saw and erased each other's records.
         raw = "\n".join(f"{n}={jar[n]}" for n in tool_cookies(former.tool, jar))
+        first = req.first
+        visitor = "\n".join(
+            (req.client_ip, first.get("x-forwarded-for", ""), first.get("user-agent", ""))
+        )
         window = int(now // IMPORT_ID_SECONDS)
         derived = replace(
-            NO_DECISION, consent_id=self.signer.derived_id(f"{former.tool}\n{window}\n{raw}")
+            NO_DECISION,
+            consent_id=self.signer.derived_id(f"{former.tool}\n{window}\n{visitor}\n{raw}"),
         )
         return self.signer.decide(
             former_categories(choice, former.imports, former.vendors),

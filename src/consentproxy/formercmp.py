@@ -349,11 +349,15 @@ def _complianz(status: str | None, *answers: str | None) -> FormerChoice | None:
     complianz.js: cmplz_set_consent writes a category's allow or deny when the visitor accepts,
     denies or saves, each of which dismisses the banner; a change of the site's cookie policy
     denies all and shows it again; its close button and, in opt-out regions, scrolling or a
-    timeout dismiss it and answer nothing). A category not written was not answered."""
+    timeout dismiss it and answer nothing). A category not written was not answered. Where
+    the site needs no consent for statistics (forceEnableStats) it writes statistics=allow on
+    every page, unasked: statistics alone, after a close, is no choice."""
     if status != "dismissed":
         return None
     states = {g: v for g, v in zip(COMPLIANZ_GROUPS, answers, strict=False) if v is not None}
-    if not states or not all(v in ("allow", "deny") for v in states.values()):
+    if not states.keys() - {"statistics"} or not all(
+        v in ("allow", "deny") for v in states.values()
+    ):
         return None
     granted = frozenset(g for g, v in states.items() if v == "allow")
     return FormerChoice("complianz", granted, frozenset(states) - granted, None)
