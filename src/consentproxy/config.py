@@ -183,8 +183,11 @@ GLOBAL_FORMS = "name() (a function), name[] (an array) or name.prop[] (an object
 MAX_CONFIG_BYTES = 1 << 20
 # The text aliases (*a, <<: *a) may repeat, all told: each repeat is read and checked again
 # (12,000 services' hosts: [*a] of a 400 KB entry took 21-46 s to read), while shared settings
-# are a few hundred bytes, once a service.
-MAX_ALIASED_BYTES = 16 * MAX_CONFIG_BYTES
+# are a few hundred bytes, once a service. Each node counts ALIASED_NODE_COST characters
+# besides its text: reading goes per node (32 aliases of a 60,000-domain list, 4 MB of
+# text, took 29 s).
+MAX_ALIASED_CHARACTERS = 16 * MAX_CONFIG_BYTES
+ALIASED_NODE_COST = 64
 
 
 def load_config(path: str | Path, option: str = "--config") -> Config:
@@ -300,8 +303,8 @@ class _Reader:
         plain mappings, and each error still names the line that gave the value. On the way,
         refuse any key or value holding a lone surrogate (an escape such as "\\ud800"): read
         as text, it broke the first encoding of it, when the engine started; and aliases
-        repeating more than MAX_ALIASED_BYTES of text, at the list or mapping holding the
-        alias that goes over."""
+        repeating more than MAX_ALIASED_CHARACTERS (of text and a cost per node), at the
+        list or mapping holding the alias that goes over."""
         done: set[int] = set()
         sizes: dict[int, int] = {}
         aliased = 0
@@ -311,24 +314,26 @@ class _Reader:
             if id(node) not in sizes:
                 sizes[id(node)] = 0  # (an anchor aliased inside itself: counted once)
                 if isinstance(node, yaml.ScalarNode):
-                    sizes[id(node)] = len(node.value)
+                    text = len(node.value)
                 elif isinstance(node, yaml.SequenceNode):
-                    sizes[id(node)] = sum(map(size, node.value))
-                elif isinstance(node, yaml.MappingNode):
-                    sizes[id(node)] = sum(size(k) + size(v) for k, v in node.value)
+                    text = sum(map(size, node.value))
+                else:
+                    text = sum(size(k) + size(v) for k, v in node.value)
+                sizes[id(node)] = ALIASED_NODE_COST + text
             return sizes[id(node)]
 
         def visit(node: yaml.Node, within: yaml.Node | None = None) -> None:
             nonlocal aliased
             if id(node) in done:  # an alias: its text is read once more
                 aliased += size(node)
-                if aliased > MAX_ALIASED_BYTES:
+                if aliased > MAX_ALIASED_CHARACTERS:
                     raise self.fail(
                         within,
-                        f"aliases (*) repeat more than {MAX_ALIASED_BYTES >> 20} MiB of text "
-                        f"in the config, each repeat read again (this one {size(node):,} "
-                        f"bytes, anchored at line {node.start_mark.line + 1}); write a long "
-                        "entry once, and share only short settings through anchors",
+                        f"aliases (*) repeat more than {MAX_ALIASED_CHARACTERS:,} characters "
+                        "in the config, each repeat read again and each value counted as "
+                        f"{ALIASED_NODE_COST} more than its text (this one {size(node):,}, "
+                        f"anchored at line {node.start_mark.line + 1}); "
+                        "write a long entry once, and share only short settings through anchors",
                     )
                 return
             done.add(id(node))
