@@ -942,6 +942,25 @@ def test_scan_hides_the_password_of_a_url_in_its_usage_errors(tmp_path, capsys, 
     assert "u:***@" in err, err
 
 
+@pytest.mark.parametrize("password", ["s3/cret", "s3?cret", "s3#cret", "s3 cret"])
+@pytest.mark.parametrize("where", ["url", "--crawl"])
+def test_scan_hides_a_password_no_url_parser_reads_whole(tmp_path, capsys, password, where):
+    """A '/', '?', '#' or space in the password ended the password's pattern, so
+    `scan http://u:pa/ss@127.0.0.1:8080/` printed "'http://u:pa/ss@...' has no valid port"
+    (`pa ss`: "the site at ... does not answer"), and argparse's error the --crawl value whole."""
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD)
+    url = f"http://u:{password}@127.0.0.1:1/"
+    given = [url] if where == "url" else ["http://127.0.0.1:1/", "--crawl", url]
+    argv = ["scan", *given, "--config", str(f), "--out", str(tmp_path / "o"), "--direct"]
+    try:
+        code = main([*argv, "--chromium", str(tmp_path / "never-started")])
+    except SystemExit as exited:
+        code = exited.code
+    err = capsys.readouterr().err
+    assert code == 2 and password not in err and "u:***@" in err, err
+
+
 def test_check_config_of_a_missing_file_names_its_own_argument(tmp_path, capsys):
     """(it said to check the path given to --config, an option check-config lacks)"""
     assert main(["check-config", str(tmp_path / "site.yaml")]) == 2

@@ -16,7 +16,7 @@ import shlex
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import aclosing, contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -57,7 +57,7 @@ from consentproxy.files import read_at_most
 from consentproxy.formercmp import UNDATED
 from consentproxy.observe import config_warnings, suggest
 from consentproxy.policy import NEVER, Policy, names_cookie
-from consentproxy.printable import printable, without_passwords
+from consentproxy.printable import passwords_in, printable, without_passwords
 from consentproxy.proof import shown_page
 from consentproxy.record import COLUMNS, OUTCOMES, ConsentRecord, Stats, summarise
 from consentproxy.records import (
@@ -1082,13 +1082,22 @@ def _given(expected: str) -> Any:
 class _Parser(argparse.ArgumentParser):
     """Usage errors with each URL's password hidden: they repeat a value given (scan's
     `--crawl http://u:pass@staging/`, a second URL unrecognised) to the terminal and its log.
-    Its subcommands' parsers are of this class too."""
+    Its subcommands' parsers are of this class too, each given its part of the arguments."""
+
+    passwords: tuple[str, ...] = ()
+
+    def parse_known_args(
+        self, args: Iterable[str] | None = None, namespace: Any = None
+    ) -> tuple[Any, list[str]]:
+        given = list(sys.argv[1:] if args is None else args)
+        self.passwords = passwords_in(given)
+        return super().parse_known_args(given, namespace)
 
     def error(self, message: str) -> NoReturn:
-        super().error(without_passwords(message))
+        super().error(without_passwords(message, self.passwords))
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> _Parser:
     p = _Parser(
         prog="consentproxy",
         description="Cookie-consent enforcing "
@@ -1396,7 +1405,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except UserError as e:  # (scan's name the URL given, password and all)
-        print(f"consentproxy: {without_passwords(str(e))}", file=sys.stderr)
+        print(f"consentproxy: {without_passwords(str(e), parser.passwords)}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # the reader left (`| head`): nothing to say; the exit's flush is
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # quiet too

@@ -4,6 +4,7 @@ of plain characters, never a control sequence nor a line of its own; no URL's pa
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 # (C0, DEL, C1, the Unicode line and paragraph separators some viewers break at, the
 # bidirectional overrides and isolates that show a line's text in another order, and a lone
@@ -24,7 +25,22 @@ def printable(text: str) -> str:
 URL_PASSWORD = re.compile(r"(?i)((?<![a-z0-9+.-])[a-z][a-z0-9+.-]{0,31}://[^\s/?#:]*:)[^\s/?#]*@")
 
 
-def without_passwords(text: str) -> str:
+def without_passwords(text: str, passwords: Iterable[str] = ()) -> str:
     """text with each URL's password written ***: a staging site's is in the URL a scan is
-    given, which its report and its usage errors repeat."""
+    given, which its report and its usage errors repeat. `passwords` (passwords_in the
+    command line) are hidden wherever a URL's `:password@` spells them."""
+    for password in passwords:
+        text = text.replace(f":{password}@", ":***@")
     return URL_PASSWORD.sub(r"\1***@", text)
+
+
+def passwords_in(argv: Iterable[str]) -> tuple[str, ...]:
+    """The passwords of the URLs in argv as written: the text between the first ':' after
+    '://' and the last '@'. A '/', '?', '#' or space in one ends URL_PASSWORD's match, so
+    `scan http://u:pa/ss@host/` printed it whole in "... has no valid port"."""
+    found = []
+    for arg in argv:
+        userinfo = arg.partition("://")[2].rpartition("@")[0]
+        if password := userinfo.partition(":")[2]:
+            found.append(password)
+    return tuple(found)
