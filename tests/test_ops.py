@@ -341,6 +341,41 @@ async def test_sighup_reloads_under_load_without_losing_a_request(
     assert '"GET /page HTTP/1.1"' not in log  # and aiohttp's own access log is off
 
 
+async def test_a_refused_reload_logs_the_upstream_without_its_password(
+    origin: str, tmp_path: Path
+) -> None:
+    """A reload refused for its upstream (a port out of range, the proxy's own address)
+    logged the UserError whole: `upstream http://u:s3cret@...` in serve's log."""
+    port, metrics = free_port(), free_port()
+    config = tmp_path / "site.yaml"
+    config.write_text(CONFIG.format(upstream=origin, port=port, metrics=metrics, title="T"))
+    proc = await start_serve(config)
+    try:
+        await up(proc, f"http://127.0.0.1:{port}/.consent/healthz")
+        async with aiohttp.ClientSession() as client:
+            for refused, upstream in enumerate(["127.0.0.1:99999", f"127.0.0.1:{port}"], 1):
+                config.write_text(
+                    CONFIG.format(
+                        upstream=f"http://u:s3cret@{upstream}",
+                        port=port,
+                        metrics=metrics,
+                        title="T",
+                    )
+                )
+                proc.send_signal(signal.SIGHUP)
+                counted = f'consentproxy_config_reloads_total{{result="refused"}} {refused}.0'
+                for _ in range(100):
+                    async with client.get(f"http://127.0.0.1:{metrics}/metrics") as resp:
+                        if counted in await resp.text():
+                            break
+                    await asyncio.sleep(0.1)
+    finally:
+        log = await stop(proc)
+    assert log.count("reload refused, the running config stays") == 2, log
+    assert "s3cret" not in log and "is this proxy's own address" in log, log
+    assert log.count("http://u:***@127.0.0.1") == 2, log
+
+
 async def test_probes_flip_when_the_upstream_or_the_store_goes_away(tmp_path: Path) -> None:
     runner = web.AppRunner(await origin_app())
     await runner.setup()

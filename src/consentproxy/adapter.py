@@ -33,7 +33,7 @@ from consentproxy.endpoints import MAX_BODY
 from consentproxy.engine import Engine, Exchange, Head, Request, ResponsePlan
 from consentproxy.errors import UsageError, UserError
 from consentproxy.httpheaders import Headers, header, sendable, without
-from consentproxy.printable import UNPRINTABLE
+from consentproxy.printable import UNPRINTABLE, without_passwords
 from consentproxy.record import Records
 from consentproxy.records import keep_records, never_opens, redacted
 from consentproxy.report import Report
@@ -81,6 +81,7 @@ __all__ = [
     "unpassable_message",
     "upstream_answers",
     "without",
+    "without_passwords",
 ]
 
 MIN_KEY_LEN = 16

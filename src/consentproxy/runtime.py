@@ -18,7 +18,14 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from consentproxy import server
-from consentproxy.adapter import Config, Engine, UserError, host_port, own_address
+from consentproxy.adapter import (
+    Config,
+    Engine,
+    UserError,
+    host_port,
+    own_address,
+    without_passwords,
+)
 from consentproxy.telemetry import FLUSH_SECONDS, AccessLog, Telemetry
 
 log = logging.getLogger("consentproxy")
@@ -149,7 +156,7 @@ async def serve_forever(
                     raise UserError(f"{config.source}: {loop}")
                 await running.proxy.reload(fresh)
             except UserError as e:
-                log.error("reload refused, the running config stays: %s", e)
+                log.error("reload refused, the running config stays: %s", without_passwords(str(e)))
                 telemetry.reloads["refused"] += 1
                 return
             except Exception:  # (a bug must not be a traceback, nor stop later reloads)

@@ -11,6 +11,7 @@ from consentproxy.banner.texts import TEXTS
 from consentproxy.banner.theme import DEFAULT_COLORS
 from consentproxy.domains import is_ip
 from consentproxy.errors import ConfigError
+from consentproxy.printable import without_passwords
 
 MAX_CONSENT_DAYS = 395  # 13 months: the longest a choice may ever be kept
 
@@ -312,7 +313,7 @@ def own_address(upstream: str | None, host: str, port: int) -> str | None:
     if not same or (parts.port or (443 if parts.scheme == "https" else 80)) != port:
         return None
     return (
-        f"upstream {upstream} is this proxy's own address (listen {host_port(host, port)}): every "
+        f"upstream {without_passwords(upstream)} is this proxy's own address (listen {host_port(host, port)}): every "
         "request would come back to it; "
         "give upstream the address the site itself listens on"
     )
