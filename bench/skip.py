@@ -47,7 +47,7 @@ def other_skip(checkout: Path) -> scanner.Skip:
     loader.exec_module(module)
     try:
         return module.Skipper(*scanner.SKIPPER_ARGS).skip
-    except TypeError:  # a loop built before script_urls: it takes the arguments before them
+    except TypeError:  # a loop built before hosted_urls (the last): it takes those before it
         return module.Skipper(*scanner.SKIPPER_ARGS[:-1]).skip
 
 

@@ -18,6 +18,7 @@ from consentproxy.rewrite.scanner import (
     MAX_TAG,
     SCRIPT_DATA,
     SCRIPT_TOKEN_RE,
+    SKIPPER_ARGS,
     SKIPS,
     TAG_SPAN,
     HtmlRewriter,
@@ -2846,3 +2847,14 @@ def test_both_loops_report_no_host_of_a_url_attribute_the_tag_does_not_load(conf
         reports.append(neutraliser.unknown_hosts)
     assert outs[0] == outs[1]
     assert reports[0] == reports[1] == set(), reports
+
+
+def test_a_c_skipper_takes_hosted_urls_none_as_not_given():
+    """hosted_urls=None, the default _skip.pyi and the type's doc give, was refused
+    ("hosted_urls must be a tuple per name in hosted"): None is now not given."""
+    c_skip()
+    from consentproxy.rewrite._skip import Skipper
+
+    page = b"<p>x</p><script src=/a.js lowsrc=https://cdn.unknown.example/x></script><p>y</p>"
+    given = Skipper(*SKIPPER_ARGS[:-1], hosted_urls=None).skip
+    assert given(page, 0, False) == Skipper(*SKIPPER_ARGS[:-1]).skip(page, 0, False)

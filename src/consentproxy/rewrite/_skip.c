@@ -1867,7 +1867,7 @@ static int Skipper_init(Skipper *self, PyObject *args, PyObject *kwds) {
     const char *mark_slot = "";
     self->element_bytes = self->tag_bytes = self->mark_slot_len = 0;
     /* (no script_urls: every <script> is inline code to the loop; no remembered: the memo
-     * is never read; no hosted_urls: every URL attribute is every hosted tag's own) */
+     * is never read; no hosted_urls, or None: every URL attribute is every hosted tag's own) */
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOOOOOO|nOOny#O", kwlist, &interesting,
                                      &quiet, &keys, &text, &foreign, &svg_points, &math_points,
                                      &hosted, &urls, &self->element_bytes, &script_urls,
@@ -1905,7 +1905,7 @@ static int Skipper_init(Skipper *self, PyObject *args, PyObject *kwds) {
     self->script = index_of(&self->interesting, "script", 6); /* (count: none) */
     for (Py_ssize_t i = 0; i < MAX_NAMES; i++)
         self->own_urls[i] = i == self->script ? self->script_urls : ~(uint64_t)0;
-    if (hosted_urls != NULL && own_urls(self, hosted, hosted_urls) < 0)
+    if (hosted_urls != NULL && hosted_urls != Py_None && own_urls(self, hosted, hosted_urls) < 0)
         return -1;
     Py_ssize_t svg = index_of(&self->interesting, "svg", 3);
     Py_ssize_t math = index_of(&self->interesting, "math", 4);
