@@ -1766,12 +1766,36 @@ async def test_gpc_refuses_advertising_even_on_accept_all(
         assert "advertising" not in (await resp.json())["categories"]
 
 
+UNDATED_TOOLS = {  # the import table, the Cookie header, a cookie the import retires
+    "cookieyes": (
+        "analytics: analytics, advertisement: advertising",
+        (
+            "cookieyes-consent=consentid:Z3k3,consent:yes,action:yes,necessary:yes,"
+            "analytics:yes,advertisement:no"
+        ),
+        "cookieyes-consent",
+    ),
+    "klaro": (
+        "matomo: analytics, criteo: advertising",
+        "klaro=" + quote(json.dumps({"matomo": True, "criteo": False}), safe=""),
+        "klaro",
+    ),
+    "complianz": (
+        "statistics: analytics, marketing: advertising",
+        "cmplz_banner-status=dismissed; cmplz_statistics=allow; cmplz_marketing=deny",
+        "cmplz_marketing",
+    ),
+}
+
+
 def former_tool(tool: str, chosen: float) -> tuple[str, str, str]:
     """The import table, and the Cookie header and the name of the cookie of a visitor who
     chose with the site's former tool at `chosen`: analytics (OneTrust's C0002, the site's
     Didomi purpose audiencem, its CookieConsent category, the TC string's purposes 1 and 8,
-    Iubenda's measurement) accepted, advertising refused."""
+    Iubenda's measurement; UNDATED_TOOLS' cookies keep no time) accepted, advertising refused."""
     when = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(chosen))
+    if tool in UNDATED_TOOLS:
+        return UNDATED_TOOLS[tool]
     if tool == "onetrust":
         return (
             "C0002: analytics, C0004: advertising",
@@ -1823,19 +1847,25 @@ def former_tool(tool: str, chosen: float) -> tuple[str, str, str]:
     )
 
 
-@pytest.mark.parametrize("tool", ["onetrust", "didomi", "vanilla-cookieconsent", "tcf", "iubenda"])
+@pytest.mark.parametrize(
+    "tool", ["onetrust", "didomi", "vanilla-cookieconsent", "tcf", "iubenda", *UNDATED_TOOLS]
+)
 async def test_a_former_tools_choice_is_imported_once_and_kept_as_proof(
     start_proxy, origin: str, client: aiohttp.ClientSession, tmp_path: Path, tool: str
 ) -> None:
     """A returning visitor of a site that ran OneTrust, Didomi, vanilla-cookieconsent, a TCF
-    CMP or Iubenda is not asked again: their stored choice becomes the proxy's consent cookie on the first request,
-    with its date."""
-    groups, former, retired = former_tool(tool, time.time() - 30 * 86400)
+    CMP, Iubenda, CookieYes, Klaro or Complianz is not asked again: their stored choice
+    becomes the proxy's consent cookie on the first request, with its date (the three last
+    keep none: `until`'s, the day the proxy took over)."""
+    chosen = time.time() - 30 * 86400
+    groups, former, retired = former_tool(tool, chosen)
+    until = time.strftime(", until: '%Y-%m-%dT%H:%M:%SZ'", time.gmtime(chosen))
     proxy = await start_proxy(
         origin,
         (
             f"records: {{path: {tmp_path / 'records.sqlite3'}}}\n"
-            f"former_cmp: {{tool: {tool}, import: {{{groups}}}}}\n"
+            f"former_cmp: {{tool: {tool}, import: {{{groups}}}"
+            f"{until if tool in UNDATED_TOOLS else ''}}}\n"
         ),
     )
     async with client.get(
@@ -1857,61 +1887,6 @@ async def test_a_former_tools_choice_is_imported_once_and_kept_as_proof(
     async with client.get(proxy + "/page", headers={"Cookie": f"{cookie}; {former}"}) as resp:
         assert not any(c.startswith("consent=") for c in resp.headers.getall("Set-Cookie", []))
     assert len((await my_records(client, proxy, cookie, 1))["records"]) == 1
-
-
-UNDATED_TOOLS = {  # the import table, the Cookie header, a cookie the import retires
-    "cookieyes": (
-        "analytics: analytics, advertisement: advertising",
-        (
-            "cookieyes-consent=consentid:Z3k3,consent:yes,action:yes,necessary:yes,"
-            "analytics:yes,advertisement:no"
-        ),
-        "cookieyes-consent",
-    ),
-    "klaro": (
-        "matomo: analytics, criteo: advertising",
-        "klaro=" + quote(json.dumps({"matomo": True, "criteo": False}), safe=""),
-        "klaro",
-    ),
-    "complianz": (
-        "statistics: analytics, marketing: advertising",
-        "cmplz_banner-status=dismissed; cmplz_statistics=allow; cmplz_marketing=deny",
-        "cmplz_marketing",
-    ),
-}
-
-
-@pytest.mark.parametrize("tool", sorted(UNDATED_TOOLS))
-async def test_an_undated_former_choice_is_imported_as_made_when_the_proxy_took_over(
-    start_proxy, origin: str, client: aiohttp.ClientSession, tmp_path: Path, tool: str
-) -> None:
-    """CookieYes', Klaro's and Complianz's cookies keep no time: their choice is imported as
-    made at `until` (six months from the takeover, not from now), recorded as proof once."""
-    groups, former, retired = UNDATED_TOOLS[tool]
-    until = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 30 * 86400))
-    proxy = await start_proxy(
-        origin,
-        (
-            f"records: {{path: {tmp_path / 'records.sqlite3'}}}\n"
-            f"former_cmp: {{tool: {tool}, until: '{until}', import: {{{groups}}}}}\n"
-        ),
-    )
-    async with client.get(
-        proxy + "/page", headers={"Cookie": former, "Sec-Fetch-Dest": "document"}
-    ) as resp:
-        body = await resp.read()
-        set_cookies = resp.headers.getall("Set-Cookie")
-    assert b"<script async src=" + GA in body  # analytics accepted back then: runs now
-    ours = [c for c in set_cookies if c.startswith("consent=")]
-    assert len(ours) == 1
-    max_age = int(re.search(r"Max-Age=(\d+)", ours[0]).group(1))
-    assert 151 * 86400 < max_age <= 152 * 86400  # six months from `until`
-    assert any(c.startswith(f"{retired}=; Max-Age=0") for c in set_cookies)
-    cookie = ours[0].split(";")[0]
-    record = (await my_records(client, proxy, cookie, 1))["records"][0]
-    assert record["method"] == f"import:{tool}"
-    assert record["granted_categories"] == ["analytics"]
-    assert record["refused_categories"] == ["advertising"]
 
 
 # --- 18: configs that say what the operator means; enforce without broken buttons -------
