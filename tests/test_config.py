@@ -1140,7 +1140,10 @@ def test_aliases_repeating_many_short_values_are_refused_at_a_line():
         + "".join(f"  - {{name: s{i}, category: analytics, domains: *a}}\n" for i in range(1, 32))
     )
     e = error_of(text)
-    assert e.line == 7 + 4 and "each value counted as 64 more than its text" in str(e), e
+    assert (
+        e.line == 7 + 4
+        and "each key, value, list and mapping counted as 64 more than its text" in str(e)
+    ), e
 
 
 def test_merge_keys_of_every_service_are_not_counted_as_too_much():

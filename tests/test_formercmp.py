@@ -1159,6 +1159,32 @@ def test_visitors_sending_the_same_tool_cookies_get_ids_of_their_own():
     assert len({visit("192.0.2.1"), visit("192.0.2.2"), visit("192.0.2.1", "Chrome/142")}) == 3
 
 
+def test_a_visitors_requests_through_a_pool_of_front_proxies_import_under_one_id():
+    """The id took the peer's address and X-Forwarded-For as they came: two load balancers
+    of one pool, or CDN edges before them, gave one visitor's parallel first requests an id
+    each, records they could never read or erase."""
+    text = (
+        CONFIG.replace("categories:", "trusted_proxies: [10.0.0.0/8]\ncategories:", 1)
+        + f"former_cmp: {{tool: klaro, import: {{matomo: analytics}}, until: {UNTIL}}}\n"
+    )
+    eng = engine(text)
+
+    def visit(peer: str, forwarded: str) -> str:
+        headers = [
+            ("Host", "site.example"),
+            ("Cookie", f"klaro={KLARO}"),
+            ("X-Forwarded-For", forwarded),
+        ]
+        return eng.begin(Request("GET", "/", headers, client_ip=peer)).state.consent_id
+
+    ids = {
+        visit("10.0.0.5", "198.51.100.7"),
+        visit("10.0.0.6", "198.51.100.7"),
+        visit("10.0.0.6", "198.51.100.7, 10.1.0.1"),
+    }
+    assert len(ids) == 1 and visit("10.0.0.5", "198.51.100.8") not in ids
+
+
 @pytest.mark.parametrize("tool", ["cookieyes", "klaro", "complianz"])
 def test_an_import_from_a_tool_with_no_time_needs_until_at_its_line(tool):
     text = CONFIG + f"former_cmp:\n  tool: {tool}\n  import: {{marketing: analytics}}\n"

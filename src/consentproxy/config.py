@@ -330,8 +330,9 @@ class _Reader:
                     raise self.fail(
                         within,
                         f"aliases (*) repeat more than {MAX_ALIASED_CHARACTERS:,} characters "
-                        "in the config, each repeat read again and each value counted as "
-                        f"{ALIASED_NODE_COST} more than its text (this one {size(node):,}, "
+                        "in the config, each repeat read again and each key, value, list "
+                        f"and mapping counted as {ALIASED_NODE_COST} more than its text (this "
+                        f"one {size(node):,}, "
                         f"anchored at line {node.start_mark.line + 1}); "
                         "write a long entry once, and share only short settings through anchors",
                     )

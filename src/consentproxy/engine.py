@@ -497,14 +497,8 @@ class Exchange:
 
     @property
     def visitor(self) -> str:
-        """The visitor's address: the peer's, or behind trusted proxies the last address of
-        X-Forwarded-For (forwarded_for) that is none of theirs (the ones before it anyone
-        can write); its port, if given, left out."""
-        if self.trusted:
-            for hop in map(_address, reversed(self.forwarded_for().split(","))):
-                if hop and not self.engine.trusts(hop):
-                    return hop
-        return self.req.client_ip
+        """The visitor's address (Engine.visitor_of)."""
+        return self.engine.visitor_of(self.req)
 
     # Worked out once asked (not as cached_property: reading an instance's __dict__ makes
     # one, and every attribute of the exchange is then read from it).
@@ -1654,6 +1648,17 @@ class Engine:
             state = imported
         return Exchange(self, req, self._signals(state, req), source, imported=imported is not None)
 
+    def visitor_of(self, req: Request) -> str:
+        """The visitor's address: the peer's, or behind trusted proxies the last address of
+        X-Forwarded-For (all its lines as one list) that is none of theirs (the ones before
+        it anyone can write); its port, if given, left out."""
+        if self.config.trusted_proxies and self.trusts(req.client_ip):
+            hops = ", ".join(v for k, v in req.headers if k.lower() == "x-forwarded-for")
+            for hop in map(_address, reversed(hops.split(","))):
+                if hop and not self.trusts(hop):
+                    return hop
+        return req.client_ip
+
     def former_choice(self, req: Request) -> ConsentState | None:
         """The visitor's choice with the site's former consent tool, in our categories, when
         the config imports it, it is still young enough to hold (it keeps its date) and it
@@ -1680,12 +1685,11 @@ class Engine:
         # and siblings get them) replayed later gets another id, not the visitor's records.
         # Many tools' cookies name no visitor (Klaro's, a TC string of the day): everyone's
         # accept-all is the same bytes, so the visitor's address and browser are in it too,
-        # else visitors of one minute shared an id, saw and erased each other's records.
+        # else visitors of one minute shared an id, saw and erased each other's records
+        # (their address as the front proxies name it: a pool of them, or a CDN's edges,
+        # would give one visitor's parallel requests an id each).
         raw = "\n".join(f"{n}={jar[n]}" for n in tool_cookies(former.tool, jar))
-        first = req.first
-        visitor = "\n".join(
-            (req.client_ip, first.get("x-forwarded-for", ""), first.get("user-agent", ""))
-        )
+        visitor = f"{self.visitor_of(req)}\n{req.first.get('user-agent', '')}"
         window = int(now // IMPORT_ID_SECONDS)
         derived = replace(
             NO_DECISION,
