@@ -260,6 +260,15 @@ def test_the_upstream_said_to_be_the_proxys_own_address_is_said_without_its_pass
     assert "upstream http://u:***@127.0.0.1:8000 is this proxy's own address" in str(e), e
 
 
+@pytest.mark.parametrize("password", ["pa/ss", "pa?ss", "pa#ss", "s3cret"])
+def test_an_upstream_refused_is_named_without_its_password(password):
+    """A password a URL parser cannot read whole ('/', '?', '#') was printed in the
+    refusal, at start, in check-config and in the reload's log line."""
+    text = f"upstream: 'http://user:{password}@origin.example:99999'\n"
+    e = error_of(text + "categories: {n: {required: true}, a: {}}\n")
+    assert password not in str(e) and "user:***@" in str(e), e
+
+
 def test_sites_replace_the_upstream_for_forward_mode():
     c = parse_config(
         MINIMAL.replace(

@@ -11,7 +11,7 @@ from consentproxy.banner.texts import TEXTS
 from consentproxy.banner.theme import DEFAULT_COLORS
 from consentproxy.domains import is_ip
 from consentproxy.errors import ConfigError
-from consentproxy.printable import without_passwords
+from consentproxy.printable import passwords_in, without_passwords
 
 MAX_CONSENT_DAYS = 395  # 13 months: the longest a choice may ever be kept
 
@@ -344,7 +344,9 @@ def _is_loopback(host: str) -> bool:
 def _upstream(value: str, source: str, line: int | None) -> str:
     """The origin's URL: scheme, host, port (and a path every request goes under); a query
     or fragment would misroute every request (`#x`: the whole site served as its home page),
-    and a port out of range failed every request with a 500."""
+    and a port out of range failed every request with a 500. Its errors name it without
+    its password (shown), one a URL parser cannot read whole (`u:pa/ss@`) included."""
+    shown = without_passwords(value, passwords_in([value]))
     try:
         parts = urlsplit(value)
         if parts.port == 0:  # (it raises for a port out of range or not a number, not 0)
@@ -354,25 +356,25 @@ def _upstream(value: str, source: str, line: int | None) -> str:
         raise ConfigError(
             source,
             line,
-            f"upstream {value!r} has a port that is no number from 1 to 65535, or a malformed "
+            f"upstream {shown!r} has a port that is no number from 1 to 65535, or a malformed "
             "host; write it as http://HOST:PORT",
         ) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(
             source,
             line,
-            f"upstream {value!r} must be an http:// or https:// URL such as http://127.0.0.1:8080",
+            f"upstream {shown!r} must be an http:// or https:// URL such as http://127.0.0.1:8080",
         )
     if parts.query or parts.fragment or "?" in value or "#" in value:
         raise ConfigError(
-            source, line, f"upstream {value!r} must have no query or fragment (drop '?...', '#...')"
+            source, line, f"upstream {shown!r} must have no query or fragment (drop '?...', '#...')"
         )
     path = "/" + value.partition("://")[2].partition("/")[2] if parts.path else ""
     if any(c.isspace() or not c.isprintable() or not c.isascii() for c in path):
         raise ConfigError(  # (urlsplit drops a tab; the proxy sends the path as it is written)
             source,
             line,
-            f"upstream {value!r} has a space, control or non-ASCII character in its path, "
+            f"upstream {shown!r} has a space, control or non-ASCII character in its path, "
             "which a request line cannot carry; percent-encode "
             f"it: {quote(path, safe=_PATH_CHARACTERS)}",
         )
@@ -380,7 +382,7 @@ def _upstream(value: str, source: str, line: int | None) -> str:
         raise ConfigError(  # (the resolver takes 127.1 as 127.0.0.1; aiohttp refuses it: a 502)
             source,
             line,
-            f"upstream {value!r}: {parts.hostname} is no IPv4 address in its one form, four "
+            f"upstream {shown!r}: {parts.hostname} is no IPv4 address in its one form, four "
             "numbers from 0 to 255 with no leading zeros; write it so, such as 127.0.0.1",
         )
     return value.rstrip("/")
