@@ -1379,9 +1379,13 @@ def test_check_config_names_the_sites_own_elements_that_open_the_preferences(tmp
             "former_cmp: {tool: klaro, import: {matomo: analytics}, until: 2026-08-01}\n",
             (
                 "imported once (matomo -> analytics); klaro's cookie keeps no time: each "
-                "choice taken as made 2026-08-01 00:00 UTC, none imported from 2027-01-30 "
-                "00:00 UTC"
+                "choice taken as made 2026-08-01 00:00 UTC (or at the visitor's first "
+                "request, if before), none imported from 2027-01-30 00:00 UTC"
             ),
+        ),
+        (
+            "former_cmp: {tool: onetrust, import: {C0002: analytics}, until: 2020-01-01}\n",
+            "; until 2020-01-01 is more than 182 days past: nothing is imported any more",
         ),
     ],
 )

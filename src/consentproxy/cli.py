@@ -293,10 +293,16 @@ def cmd_check_config(args: argparse.Namespace) -> int:
                 + ")"
                 + (
                     f"; {former.tool}'s cookie keeps no time: each choice taken as made "
-                    f"{datetime.fromtimestamp(former.until, UTC):%Y-%m-%d %H:%M} UTC, none "
-                    "imported from "
+                    f"{datetime.fromtimestamp(former.until, UTC):%Y-%m-%d %H:%M} UTC (or at "
+                    "the visitor's first request, if before), none imported from "
                     f"{datetime.fromtimestamp(former.until + max_age, UTC):%Y-%m-%d %H:%M} UTC"
                     if former.tool in UNDATED and former.until is not None
+                    else ""
+                )
+                + (
+                    f"; until {datetime.fromtimestamp(former.until, UTC):%Y-%m-%d} is more "
+                    f"than {config.consent.max_age_days} days past: nothing is imported any more"
+                    if former.until is not None and former.until + max_age < time.time()
                     else ""
                 )
                 if former.imports
