@@ -576,6 +576,16 @@ def test_the_import_is_kept_as_proof_with_its_origin():
     assert "onetrust" not in record.refused_services + record.granted_services
 
 
+def test_a_former_tools_cookie_sent_twice_is_no_choice():
+    """Two OptanonConsent (one a sibling subdomain planted on the parent domain): the last
+    one sent was imported, whichever it was."""
+    mine = f"OptanonConsent={OPTANON}; OptanonAlertBoxClosed={CLOSED}"
+    planted = OPTANON.replace("C0004%3A0", "C0004%3A1")
+    ex, _ = first_visit(engine(), f"{mine}; OptanonConsent={planted}")
+    assert ex.state == NO_DECISION
+    assert first_visit(engine(), mine)[0].state.decided
+
+
 def test_a_former_choice_is_imported_under_one_id_and_recorded_once():
     """The page and its subresources, asked in parallel with the former tool's cookies
     before ours was kept: each imported the choice under a new id and recorded it (rows no

@@ -1667,6 +1667,8 @@ class Engine:
         if former is None or not former.imports or former.revision < self.signer.revision:
             return None  # (the policy changed since: everyone is asked)
         jar = dict(req.cookies)
+        if len(jar) < len(req.cookies) and _doubled(req.cookies, tool_cookies(former.tool, jar)):
+            return None  # (which is the visitor's? a sibling's planted copy comes first or last)
         choice = read_choice(former.tool, jar)
         if choice is None:
             return None
@@ -1736,6 +1738,12 @@ class Engine:
             return state
         categories, services = self.policy.under_gpc(state.categories, state.services)
         return replace(state, categories=categories, services=services, gpc=True)
+
+
+def _doubled(cookies: Sequence[tuple[str, str]], names: Sequence[str]) -> bool:
+    """Whether one of these names comes more than once among the cookies."""
+    sent = [name for name, _ in cookies]
+    return any(sent.count(name) > 1 for name in names)
 
 
 def _address(hop: str) -> str:
