@@ -146,11 +146,12 @@ BANNERS = {
     "vanilla-cookieconsent": ("#cc-main .cm", "#cc-main .cm [data-role=necessary]"),
     # (its banner's id and its buttons' classes, as consent-clicking tools name them)
     "Iubenda": ("#iubenda-cs-banner", "#iubenda-cs-banner .iubenda-cs-reject-btn"),
-    # (CookieYes' bar and its reject button, data-cky-tag=reject-button; Klaro's notice, its
-    # decline button gone with hideDeclineAll, kiprotect/klaro src/components/consent-notice.js;
+    # (CookieYes' bar and its reject button, data-cky-tag=reject-button; Klaro's notice, or
+    # its modal alone with mustConsent, their decline button gone with hideDeclineAll,
+    # kiprotect/klaro src/components/consent-notice.js;
     # Complianz's banner and its deny button, complianz-gdpr's cookiebanner template)
     "CookieYes": (".cky-consent-container", ".cky-consent-container .cky-btn-reject"),
-    "Klaro": (".klaro .cookie-notice", ".klaro .cookie-notice .cn-decline"),
+    "Klaro": (".klaro .cookie-notice, .klaro .cookie-modal", ".klaro .cn-decline"),
     "Complianz": (".cmplz-cookiebanner", ".cmplz-cookiebanner .cmplz-deny"),
 }
 

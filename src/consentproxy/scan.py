@@ -1071,8 +1071,9 @@ async def _closed(closing: Awaitable[None]) -> None:
 
 
 async def _visible(page: Page, selector: str) -> bool:
-    first = page.locator(selector).first
-    return await first.count() > 0 and await first.is_visible()
+    """Whether any element it selects is shown (Complianz keeps a hidden banner per consent
+    type before the one shown)."""
+    return await page.locator(f"{selector} >> visible=true").count() > 0
 
 
 @dataclass(frozen=True)

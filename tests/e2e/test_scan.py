@@ -308,10 +308,12 @@ TRICKY = {  # path -> (status, content type, body)
         + 'decline</button><button class="cm-btn cm-btn-success">OK</button></div></div>'
         + "</div></div>",
     ),
-    "/own-cmplz": (  # Complianz's banner, as its template builds it
+    "/own-cmplz": (  # Complianz's banners, as its template builds them: one per consent type
         200,
         "text/html",
-        '<div id="cmplz-cookiebanner-container"><div class="cmplz-cookiebanner"><p>We use '
+        '<div class="cmplz-cookiebanner optout" style="display:none"><p>We use cookies.</p>'
+        + '<button class="cmplz-btn cmplz-deny">Deny</button></div>'
+        + '<div id="cmplz-cookiebanner-container"><div class="cmplz-cookiebanner"><p>We use '
         + 'cookies.</p><div class="cmplz-buttons"><button class="cmplz-btn cmplz-accept">'
         + 'Accept</button><button class="cmplz-btn cmplz-deny">Deny</button></div></div></div>',
     ),
