@@ -252,10 +252,11 @@ def test_the_upstream_cannot_be_the_proxys_own_address(upstream, listen, loops):
         parse_config(MINIMAL).with_overrides(upstream=upstream, listen=listen)
 
 
-def test_the_upstream_said_to_be_the_proxys_own_address_is_said_without_its_password():
+@pytest.mark.parametrize("password", ["s3cret", "pa ss"])
+def test_the_upstream_said_to_be_the_proxys_own_address_is_said_without_its_password(password):
     """serve printed the upstream whole, password and all, when it refused it at start or a
-    reload (the reload's log line)."""
-    text = "upstream: http://u:s3cret@127.0.0.1:8000\nlisten: '127.0.0.1:8000'\n"
+    reload (the reload's log line); one with a space, which the URL pattern stops at, too."""
+    text = f"upstream: 'http://u:{password}@127.0.0.1:8000'\nlisten: '127.0.0.1:8000'\n"
     e = error_of(text + "categories: {n: {required: true}, a: {}}\n")
     assert "upstream http://u:***@127.0.0.1:8000 is this proxy's own address" in str(e), e
 

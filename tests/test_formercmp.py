@@ -584,6 +584,8 @@ def test_a_former_tools_cookie_sent_twice_is_no_choice():
     ex, _ = first_visit(engine(), f"{mine}; OptanonConsent={planted}")
     assert ex.state == NO_DECISION
     assert first_visit(engine(), mine)[0].state.decided
+    # (the same copy twice, host-only and on the parent domain, is the same choice)
+    assert first_visit(engine(), f"{mine}; OptanonConsent={OPTANON}")[0].state.decided
 
 
 def test_a_former_choice_is_imported_under_one_id_and_recorded_once():
@@ -1193,6 +1195,21 @@ def test_a_visitors_requests_through_a_pool_of_front_proxies_import_under_one_id
         visit("10.0.0.6", "198.51.100.7, 10.1.0.1"),
     }
     assert len(ids) == 1 and visit("10.0.0.5", "198.51.100.8") not in ids
+    # behind a front proxy not listed as trusted, every visitor has its address: whatever
+    # their X-Forwarded-For says tells them apart
+    untrusted = engine(text.replace("trusted_proxies: [10.0.0.0/8]\n", ""))
+    headers = [("Host", "site.example"), ("Cookie", f"klaro={KLARO}")]
+    assert (
+        len(
+            {
+                untrusted.begin(
+                    Request("GET", "/", [*headers, ("X-Forwarded-For", hop)], client_ip="10.0.0.5")
+                ).state.consent_id
+                for hop in ("198.51.100.7", "198.51.100.8")
+            }
+        )
+        == 2
+    )
 
 
 @pytest.mark.parametrize("tool", ["cookieyes", "klaro", "complianz"])

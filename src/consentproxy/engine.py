@@ -1690,8 +1690,12 @@ class Engine:
         # else visitors of one minute shared an id, saw and erased each other's records
         # (their address as the front proxies name it: a pool of them, or a CDN's edges,
         # would give one visitor's parallel requests an id each).
+        # (behind front proxies not listed as trusted, every visitor has their address: their
+        # X-Forwarded-For, whoever wrote it, tells them apart, never merges them)
         raw = "\n".join(f"{n}={jar[n]}" for n in tool_cookies(former.tool, jar))
-        visitor = f"{self.visitor_of(req)}\n{req.first.get('user-agent', '')}"
+        trusted = bool(self.config.trusted_proxies) and self.trusts(req.client_ip)
+        forwarded = "" if trusted else req.first.get("x-forwarded-for", "")
+        visitor = f"{self.visitor_of(req)}\n{forwarded}\n{req.first.get('user-agent', '')}"
         window = int(now // IMPORT_ID_SECONDS)
         derived = replace(
             NO_DECISION,
@@ -1741,9 +1745,14 @@ class Engine:
 
 
 def _doubled(cookies: Sequence[tuple[str, str]], names: Sequence[str]) -> bool:
-    """Whether one of these names comes more than once among the cookies."""
-    sent = [name for name, _ in cookies]
-    return any(sent.count(name) > 1 for name in names)
+    """Whether one of these names comes again among the cookies with another value (one pass:
+    Iubenda's names are as many as a visitor sends); the same copy twice (host-only and on
+    the parent domain) is the same choice."""
+    wanted, first = set(names), dict[str, str]()
+    for name, value in cookies:
+        if name in wanted and first.setdefault(name, value) != value:
+            return True
+    return False
 
 
 def _address(hop: str) -> str:

@@ -931,7 +931,7 @@ class Scanner:
             mark = await _isolated(page, MARK_JS) or "none"
         except PlaywrightError:  # (no document of its own, no banner)
             mark = "none"
-        reject = page.locator(REJECT.format(mark)).first
+        reject = page.locator(f"{REJECT.format(mark)} >> visible=true").first  # (_visible's)
         shown = await _visible(page, REJECT.format(mark))
         record.banner = {
             "present": await page.locator(BANNER.format(mark)).count() > 0,

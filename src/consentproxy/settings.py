@@ -312,9 +312,10 @@ def own_address(upstream: str | None, host: str, port: int) -> str | None:
     )
     if not same or (parts.port or (443 if parts.scheme == "https" else 80)) != port:
         return None
+    shown = without_passwords(upstream, passwords_in([upstream]))
     return (
-        f"upstream {without_passwords(upstream)} is this proxy's own address (listen {host_port(host, port)}): every "
-        "request would come back to it; "
+        f"upstream {shown} is this proxy's own address (listen {host_port(host, port)}): "
+        "every request would come back to it; "
         "give upstream the address the site itself listens on"
     )
 
