@@ -427,7 +427,11 @@ static int settled_host(const unsigned char *b, Py_ssize_t p, Py_ssize_t len, Ke
     if (!state) {
         PyObject *text = PyUnicode_DecodeASCII(host, len, NULL);
         int seen = text == NULL ? -1 : PySet_Contains(key.seen, text);
-        if (seen == 0 && !key.unreported && key.pending->count < MAX_PENDING) {
+        if (seen == 0 && key.unreported) { /* (another tag's attribute: nothing to report) */
+            Py_DECREF(text);
+            return 1;
+        }
+        if (seen == 0 && key.pending->count < MAX_PENDING) {
             key.pending->host[key.pending->count++] = text;
             return 1;
         }
