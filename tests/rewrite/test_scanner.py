@@ -979,6 +979,20 @@ def test_the_c_loop_steps_over_tags_whose_urls_name_settled_hosts_only(markup):
 @pytest.mark.parametrize(
     "markup",
     [
+        b"<link href=/a.css lowsrc=//cdn.unknown.example/x rel=stylesheet>",
+        b"<source src=/a.png lowsrc=https://cdn.unknown.example/x>",
+    ],
+)
+def test_the_c_loop_steps_over_an_unseen_host_in_an_attribute_the_tag_does_not_load(markup):
+    """Such a host is no report (3d1ccd1), but the loop stopped at the tag, on every response
+    (the host, never reported, never seen): a page's such tags were each the Python loop's."""
+    seen: set[str] = set()
+    assert c_skip()(markup, 0, 1, SETTLED, seen) == len(markup) and not seen
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
         b"<img src=https://www.facebook.com/tr>",
         b"<img SRC=//www.facebook.com/tr>",
         b"<img src=//cdn.unknown.example/a.png src=//www.facebook.com/tr>",
