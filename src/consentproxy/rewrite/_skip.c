@@ -79,8 +79,9 @@ typedef struct {
     char key_urls[MAX_NAMES];  /* what its key holds: KEY_URL, KEY_URL_LIST, KEY_EQUIV or 0 */
     char data_urls[MAX_NAMES]; /* an image's: a data: URL in it names no host */
     Names urls;             /* the attributes those URLs are in */
-    uint64_t script_urls;   /* (by index in urls) a <script>'s own: with one, no inline code */
-    uint64_t own_urls[MAX_NAMES]; /* by index in interesting: a hosted tag's own (as above) */
+    /* by index in interesting: a hosted tag's own URL attributes (by index in urls; a
+     * <script>'s: with one, no inline code) */
+    uint64_t own_urls[MAX_NAMES];
     Py_ssize_t script;      /* the index of "script" in interesting */
     char remembered[MAX_NAMES]; /* by index in interesting: its edit may come from the memo */
     Py_ssize_t tag_bytes;   /* the longest start tag looked up in the memo */
@@ -1371,8 +1372,8 @@ static Py_ssize_t remembered(Skipper *self, const unsigned char *b, Py_ssize_t p
                              Py_ssize_t name_end, Py_ssize_t n, Py_ssize_t i, Memos memos) {
     int flags = 0, script = i == self->script;
     Pending pending = {0, 0, {NULL}};
-    Key key = {"", 0, script ? &self->urls : NULL, self->script_urls, NULL, NULL, &pending, 0,
-               0, NULL, NULL, 0, script ? self->url_firsts : STYLE_FIRSTS, 0};
+    Key key = {"", 0, script ? &self->urls : NULL, script ? self->own_urls[i] : 0, NULL, NULL,
+               &pending, 0, 0, NULL, NULL, 0, script ? self->url_firsts : STYLE_FIRSTS, 0};
     Py_ssize_t end = tag_end(b, name_end, n, &key, &flags);
     if (end < 0 || (script && !(flags & HAS_URL)))
         return -1;
@@ -1904,11 +1905,12 @@ static int Skipper_init(Skipper *self, PyObject *args, PyObject *kwds) {
             || (remembered != NULL
                 && flag_names(self, &self->interesting, remembered, self->remembered, NULL) < 0))
         return -1;
-    if (url_mask(self, script_urls, &self->script_urls) < 0)
+    uint64_t script_own;
+    if (url_mask(self, script_urls, &script_own) < 0)
         return -1;
     self->script = index_of(&self->interesting, "script", 6); /* (count: none) */
     for (Py_ssize_t i = 0; i < MAX_NAMES; i++)
-        self->own_urls[i] = i == self->script ? self->script_urls : ~(uint64_t)0;
+        self->own_urls[i] = i == self->script ? script_own : ~(uint64_t)0;
     if (hosted_urls != NULL && hosted_urls != Py_None && own_urls(self, hosted, hosted_urls) < 0)
         return -1;
     Py_ssize_t svg = index_of(&self->interesting, "svg", 3);
