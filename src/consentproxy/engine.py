@@ -478,12 +478,8 @@ class Exchange:
         return self.report.state_from != "cookie"
 
     def forwarded_for(self) -> str:
-        """X-Forwarded-For from trusted proxies, all its lines as one list (a front proxy may
-        add a line of its own after the visitor's; read first alone, the visitor's went to
-        the origin as the last hop before the proxy, and the real address was lost)."""
-        if not self.trusted:
-            return ""
-        return ", ".join(self._lines("x-forwarded-for"))
+        """X-Forwarded-For from trusted proxies (_forwarded_for), or none."""
+        return _forwarded_for(self.req) if self.trusted else ""
 
     def _lines(self, name: str) -> list[str]:
         return [v for k, v in self.req.headers if k.lower() == name]
@@ -498,7 +494,7 @@ class Exchange:
     @property
     def visitor(self) -> str:
         """The visitor's address (Engine.visitor_of)."""
-        return self.engine.visitor_of(self.req)
+        return self.engine.visitor_of(self.req, self.trusted)
 
     # Worked out once asked (not as cached_property: reading an instance's __dict__ makes
     # one, and every attribute of the exchange is then read from it).
@@ -1648,13 +1644,12 @@ class Engine:
             state = imported
         return Exchange(self, req, self._signals(state, req), source, imported=imported is not None)
 
-    def visitor_of(self, req: Request) -> str:
-        """The visitor's address: the peer's, or behind trusted proxies the last address of
-        X-Forwarded-For (all its lines as one list) that is none of theirs (the ones before
-        it anyone can write); its port, if given, left out."""
-        if self.config.trusted_proxies and self.trusts(req.client_ip):
-            hops = ", ".join(v for k, v in req.headers if k.lower() == "x-forwarded-for")
-            for hop in map(_address, reversed(hops.split(","))):
+    def visitor_of(self, req: Request, trusted: bool) -> str:
+        """The visitor's address: the peer's, or behind trusted proxies (trusted: the peer is
+        one, Engine.trusts) the last address of X-Forwarded-For that is none of theirs (the
+        ones before it anyone can write); its port, if given, left out."""
+        if trusted:
+            for hop in map(_address, reversed(_forwarded_for(req).split(","))):
                 if hop and not self.trusts(hop):
                     return hop
         return req.client_ip
@@ -1693,9 +1688,10 @@ class Engine:
         # (behind front proxies not listed as trusted, every visitor has their address: their
         # X-Forwarded-For, whoever wrote it, tells them apart, never merges them)
         raw = "\n".join(f"{n}={jar[n]}" for n in tool_cookies(former.tool, jar))
-        trusted = bool(self.config.trusted_proxies) and self.trusts(req.client_ip)
+        trusted = self.trusts(req.client_ip)
         forwarded = "" if trusted else req.first.get("x-forwarded-for", "")
-        visitor = f"{self.visitor_of(req)}\n{forwarded}\n{req.first.get('user-agent', '')}"
+        agent = req.first.get("user-agent", "")
+        visitor = f"{self.visitor_of(req, trusted)}\n{forwarded}\n{agent}"
         window = int(now // IMPORT_ID_SECONDS)
         derived = replace(
             NO_DECISION,
@@ -1753,6 +1749,13 @@ def _doubled(cookies: Sequence[tuple[str, str]], names: Sequence[str]) -> bool:
         if name in wanted and first.setdefault(name, value) != value:
             return True
     return False
+
+
+def _forwarded_for(req: Request) -> str:
+    """X-Forwarded-For, all its lines as one list (a front proxy may add a line of its own
+    after the visitor's; read first alone, the visitor's went to the origin as the last hop
+    before the proxy, and the real address was lost)."""
+    return ", ".join(v for k, v in req.headers if k.lower() == "x-forwarded-for")
 
 
 def _address(hop: str) -> str:
