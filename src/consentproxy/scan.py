@@ -43,7 +43,7 @@ from consentproxy.printable import without_passwords
 from consentproxy.settings import MAX_CONSENT_DAYS, Config, host_port
 
 if TYPE_CHECKING:
-    from playwright.async_api import BrowserContext, Dialog, Page, Request, Response
+    from playwright.async_api import BrowserContext, Dialog, Locator, Page, Request, Response
 
 SCHEMA = "consentproxy-scan/1"
 CHROMIUM = "/usr/bin/chromium"
@@ -931,8 +931,8 @@ class Scanner:
             mark = await _isolated(page, MARK_JS) or "none"
         except PlaywrightError:  # (no document of its own, no banner)
             mark = "none"
-        reject = page.locator(f"{REJECT.format(mark)} >> visible=true").first  # (_visible's)
-        shown = await _visible(page, REJECT.format(mark))
+        reject = _shown(page, REJECT.format(mark)).first
+        shown = await reject.count() > 0
         record.banner = {
             "present": await page.locator(BANNER.format(mark)).count() > 0,
             "shown": shown or await _visible(page, ACCEPT.format(mark)),
@@ -1070,10 +1070,14 @@ async def _closed(closing: Awaitable[None]) -> None:
         await asyncio.wait_for(closing, CLOSE_SECONDS)
 
 
+def _shown(page: Page, selector: str) -> Locator:
+    """The elements it selects that are shown (Complianz keeps a hidden banner per consent
+    type before the one shown: the first match alone is not the banner)."""
+    return page.locator(f"{selector} >> visible=true")
+
+
 async def _visible(page: Page, selector: str) -> bool:
-    """Whether any element it selects is shown (Complianz keeps a hidden banner per consent
-    type before the one shown)."""
-    return await page.locator(f"{selector} >> visible=true").count() > 0
+    return await _shown(page, selector).count() > 0
 
 
 @dataclass(frozen=True)
