@@ -44,3 +44,9 @@ def passwords_in(argv: Iterable[str]) -> tuple[str, ...]:
         if password := userinfo.partition(":")[2]:
             found.append(password)
     return tuple(found)
+
+
+def shown_url(url: str) -> str:
+    """One URL as an error names it: its password ***, one a URL parser cannot read whole
+    (`u:pa/ss@`) too."""
+    return without_passwords(url, passwords_in([url]))

@@ -11,7 +11,7 @@ from consentproxy.banner.texts import TEXTS
 from consentproxy.banner.theme import DEFAULT_COLORS
 from consentproxy.domains import is_ip
 from consentproxy.errors import ConfigError
-from consentproxy.printable import passwords_in, without_passwords
+from consentproxy.printable import shown_url
 
 MAX_CONSENT_DAYS = 395  # 13 months: the longest a choice may ever be kept
 
@@ -312,7 +312,7 @@ def own_address(upstream: str | None, host: str, port: int) -> str | None:
     )
     if not same or (parts.port or (443 if parts.scheme == "https" else 80)) != port:
         return None
-    shown = without_passwords(upstream, passwords_in([upstream]))
+    shown = shown_url(upstream)
     return (
         f"upstream {shown} is this proxy's own address (listen {host_port(host, port)}): "
         "every request would come back to it; "
@@ -347,7 +347,7 @@ def _upstream(value: str, source: str, line: int | None) -> str:
     or fragment would misroute every request (`#x`: the whole site served as its home page),
     and a port out of range failed every request with a 500. Its errors name it without
     its password (shown), one a URL parser cannot read whole (`u:pa/ss@`) included."""
-    shown = without_passwords(value, passwords_in([value]))
+    shown = shown_url(value)
     try:
         parts = urlsplit(value)
         if parts.port == 0:  # (it raises for a port out of range or not a number, not 0)
