@@ -1396,6 +1396,23 @@ def test_check_config_says_what_happens_to_the_former_consent_tool(tmp_path, cap
     assert says in capsys.readouterr().out
 
 
+def test_check_config_says_no_choice_is_imported_under_a_raised_revision(tmp_path, capsys):
+    """Its line said each choice was imported once, beside the warning that none was."""
+    f = tmp_path / "site.yaml"
+    f.write_text(
+        GOOD + "consent: {revision: 2}\n"
+        "former_cmp: {tool: cookiebot, import: {statistics: analytics}, until: 2026-08-01}\n"
+    )
+    assert main(["check-config", str(f)]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "former consent tool cookiebot: its scripts, loaders and cookies neutralised; no "
+        "choice imported: consent.revision (2) is above former_cmp.revision (1), the policy "
+        "its choices were made under"
+    ) in out
+    assert "imported once" not in out and "former_cmp imports nothing" in out
+
+
 def test_check_config_says_which_places_are_opt_out(tmp_path, capsys):
     f = tmp_path / "site.yaml"
     f.write_text(

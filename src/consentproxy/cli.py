@@ -284,7 +284,11 @@ def cmd_check_config(args: argparse.Namespace) -> int:
                 else "left running"
             )
             + (
-                "; a returning visitor's choice imported once ("
+                f"; no choice imported: consent.revision ({config.consent.revision}) is above "
+                f"former_cmp.revision ({former.revision}), the policy its choices were made "
+                "under"
+                if former.imports and former.revision < config.consent.revision
+                else "; a returning visitor's choice imported once ("
                 + ", ".join(f"{g} -> {c}" for g, c in former.imports.items())
                 + "".join(
                     f"; {c} needs the TCF vendors {', '.join(map(str, sorted(ids)))} consented too"
