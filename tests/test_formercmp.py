@@ -1275,6 +1275,29 @@ async def test_an_erase_deletes_the_wordpress_tools_cookies(tool, cookie):
     assert {c.split("=")[0] for c in cookie.split("; ")} <= deleted
 
 
+async def test_an_erase_deletes_the_former_tools_cookies_on_the_path_it_set_them():
+    """Complianz on a WordPress in /blog/ keeps its cookies on that path: the erase deleted
+    them at / alone, and the next page under /blog/ imported them again."""
+    text = CONFIG + "former_cmp: {tool: complianz, neutralise: false, path: /blog/}\n"
+    headers = [("Host", "www.site.example"), ("Origin", "http://www.site.example")]
+    ex = engine(text).begin(
+        Request("POST", "/.consent/me/erase", [*headers, ("Cookie", COMPLIANZ)])
+    )
+    resp = ex.local_response(b"")
+    await resp.complete()
+    deleted = [v for k, v in resp.headers if k == "Set-Cookie" and "Max-Age=0" in v]
+    for name in (c.split("=")[0] for c in COMPLIANZ.split("; ")):
+        assert f"{name}=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=/blog/" in (
+            deleted
+        )
+
+
+@pytest.mark.parametrize("path", ["blog/", "/blog;x", "/a b/", "/../", "/blog/./"])
+def test_a_former_tools_path_is_a_path(path):
+    with pytest.raises(ConfigError, match="former_cmp.path must be a path that starts with /"):
+        parse_config(CONFIG + f"former_cmp: {{tool: complianz, path: '{path}'}}\n")
+
+
 def jar(header: str) -> dict[str, str]:
     return dict(c.split("=", 1) for c in header.split("; ") if c)
 

@@ -740,10 +740,13 @@ class _Reader:
         revision: int,
     ) -> FormerCmp:
         """`former_cmp: {tool: onetrust, neutralise: true, import: {C0002: analytics},
-        until: 2026-12-01, revision: 1}` (revision: consent.revision's when the proxy took
-        over, at most today's); with tool tcf, `vendors: {advertising: [755]}` too."""
+        until: 2026-12-01, revision: 1, path: /}` (revision: consent.revision's when the proxy
+        took over, at most today's; path: where its cookies were set); with tool tcf,
+        `vendors: {advertising: [755]}` too."""
         items = self.mapping(
-            node, "former_cmp", {"tool", "neutralise", "import", "until", "revision", "vendors"}
+            node,
+            "former_cmp",
+            {"tool", "neutralise", "import", "until", "revision", "vendors", "path"},
         )
         if "tool" not in items:
             raise self.fail(node, f"former_cmp needs tool: one of {', '.join(TOOLS)}")
@@ -801,7 +804,16 @@ class _Reader:
                 "former_cmp.vendors: only tool: tcf stores vendors (its TC string's vendor "
                 "section); leave it out",
             )
-        return FormerCmp(tool, neutralise, imports, until, taken_over, vendors)
+        path = self.string(items["path"], "former_cmp.path") if "path" in items else "/"
+        if not re.fullmatch(r"/([A-Za-z0-9._~%-]+/?)*", path) or any(
+            part in (".", "..") for part in path.split("/")
+        ):
+            raise self.fail(
+                items["path"],
+                "former_cmp.path must be a path that starts with /, the one the tool's "
+                "cookies were set on (a WordPress in /blog/: /blog/)",
+            )
+        return FormerCmp(tool, neutralise, imports, until, taken_over, vendors, path)
 
     def tcf_vendors(
         self, node: yaml.Node | None, imported: set[str], services: tuple[Service, ...]

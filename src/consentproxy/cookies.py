@@ -267,6 +267,7 @@ def deletion_headers(
     secure: bool,
     path: str = "/",
     on_parents: Callable[[str], bool] = lambda _: True,
+    base: str = "/",
 ) -> list[str]:
     """Set-Cookie values deleting each cookie wherever it may have been set: a browser
     deletes only the cookie of the same name, domain and path (RFC 6265bis 5.7), and of the
@@ -276,15 +277,16 @@ def deletion_headers(
     on `.example.com` while we serve `www.example.com`; browsers refuse a Domain that is a
     public suffix), down to cookie_domain when set; parents only for the names on_parents
     lets through (an unknown name may be a sibling site's own session: deleted on the
-    parent, the visitor would be logged out there). Paths: / first, over https / again for
-    a Partitioned cookie, then those of the request's path, likeliest first (_paths: a
+    parent, the visitor would be logged out there). Paths: base (/, or where a former
+    consent tool is known to keep its cookies) first, over https base again for a
+    Partitioned cookie, then those of the request's path, likeliest first (_paths: a
     tracker set on /blog comes with /blog/post and is deleted by Path=/blog alone). At most
     MAX_DELETION_BYTES of them: when they do not all fit, the names go in a random order
     (what one response deleted no longer comes back, and the next deletes others).
     """
     domains = deletion_domains(host, cookie_domain)
     unique = list(dict.fromkeys(filter(deletable, names)))
-    ways = [("/", ""), *([("/", "; Partitioned")] if secure else [])]
+    ways = [(base, ""), *([(base, "; Partitioned")] if secure else [])]
     ways += [(p, "") for p in _paths(path)]
     out: list[str] = []
     room = MAX_DELETION_BYTES

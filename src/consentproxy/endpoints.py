@@ -611,16 +611,18 @@ class Endpoints:
         return resp
 
     def _former_deleted(self, ex: Visit) -> Headers:
-        """The former consent tool's cookies the visitor sent, deleted: their choice there
-        would be imported again on the next request (with `neutralise: false` the proxy
-        leaves them), undoing the erase."""
+        """The former consent tool's cookies the visitor sent, deleted (on former_cmp.path,
+        / by default): their choice there would be imported again on the next request (with
+        `neutralise: false` the proxy leaves them), undoing the erase."""
         former = self.config.former_cmp
         sent = {n for n, _ in ex.req.cookies}
         names = tool_cookies(former.tool, sent) if former else []
-        if not names:
+        if former is None or not names:
             return []
         cfg = self.config.consent
-        values = deletion_headers(names, ex.host, cfg.cookie_domain, ex.scheme == "https")
+        values = deletion_headers(
+            names, ex.host, cfg.cookie_domain, ex.scheme == "https", base=former.path
+        )
         return [("Set-Cookie", v) for v in values]
 
     def _record_ids(self, ex: Visit) -> list[str]:

@@ -84,6 +84,9 @@ class FormerCmp:
     # Our category -> the IAB TCF vendors it needs consented too (tool tcf: its services'
     # tcf_vendor, and former_cmp.vendors).
     vendors: dict[str, frozenset[int]] = field(default_factory=dict)
+    # The path its cookies were set on (Complianz on a WordPress in /blog/: /blog/): an erase
+    # deletes them there too, where a deletion at / does not reach.
+    path: str = "/"
 
 
 @dataclass(frozen=True)
