@@ -135,8 +135,9 @@ TOOL_COOKIES = {
 }
 
 
-# Each tool's banner and its reject-all button, as the tool's own script builds them (a site
-# scanned as it is may still show its own: that is a banner, not a missing one).
+# Each consent tool's banner and its reject-all button, as the tool's own script builds them
+# (a site scanned as it is may still show its own: that is a banner, not a missing one; the
+# tools former_cmp reads, and CookieYes' legacy one).
 BANNERS = {
     "OneTrust": ("#onetrust-banner-sdk", "#onetrust-reject-all-handler"),
     "Cookiebot": ("#CybotCookiebotDialog", "#CybotCookiebotDialogBodyButtonDecline"),
@@ -153,6 +154,13 @@ BANNERS = {
     "CookieYes": (".cky-consent-container", ".cky-consent-container .cky-btn-reject"),
     "Klaro": (".klaro .cookie-notice, .klaro .cookie-modal", ".klaro .cn-decline"),
     "Complianz": (".cmplz-cookiebanner", ".cmplz-cookiebanner .cmplz-deny"),
+    # (CookieYes' legacy bar, cookie-law-info before 3.x, and its reject link: its choices
+    # are not read, README, but it is the site's banner; cookie-law-info 3.0.8
+    # legacy/public/js/cookie-law-info-public.js, notify_div_id and reject_link)
+    "CookieLawInfo": (
+        "#cookie-law-info-bar",
+        "#cookie-law-info-bar .cookie_action_close_header_reject",
+    ),
 }
 
 

@@ -317,6 +317,17 @@ TRICKY = {  # path -> (status, content type, body)
         + 'cookies.</p><div class="cmplz-buttons"><button class="cmplz-btn cmplz-accept">'
         + 'Accept</button><button class="cmplz-btn cmplz-deny">Deny</button></div></div></div>',
     ),
+    "/own-cli": (  # CookieYes' legacy bar (cookie-law-info before 3.x), as its shortcodes render
+        200,
+        "text/html",
+        '<div id="cookie-law-info-bar" data-nosnippet="true"><span>We use cookies. <a '
+        + 'role=\'button\' data-cli_action="accept" id="cookie_action_close_header" class='
+        + '"medium cli-plugin-button cli-plugin-main-button cookie_action_close_header '
+        + 'cli_action_button">Accept</a> <a role=\'button\' id="cookie_action_close_header_reject"'
+        + ' class="medium cli-plugin-button cli-plugin-main-button '
+        + 'cookie_action_close_header_reject cli_action_button" data-cli_action="reject">Reject'
+        + "</a></span></div>",
+    ),
     "/tall": (200, "text/html", '<div style="height:1000000px">tall</div>'),
     "/importing": (  # what the guard cannot hook: only csp: enforce stops it
         200,
@@ -530,7 +541,7 @@ def test_a_scan_sees_late_trackers_and_sockets_and_never_calls_a_failed_page_cle
 
 LEFT = (
     "/beacon,/storage,/after,/own-cmp,/own-didomi,/own-cc,/own-iub,/own-cky,/own-klaro,"
-    "/own-cmplz,/hop,/tall"
+    "/own-cmplz,/own-cli,/hop,/tall"
 )
 
 
@@ -571,7 +582,7 @@ def test_storage_is_judged_and_charged_to_the_page_that_added_it(left):
 def test_a_sites_own_consent_banner_is_no_missing_banner(left):
     """A site with its own OneTrust banner, scanned --direct, got banner-missing; so did one
     with a Didomi, vanilla-cookieconsent, Iubenda, CookieYes, Klaro or Complianz banner once
-    those could be imported."""
+    those could be imported, and one with CookieYes' legacy bar (whose choices are not)."""
     pages = left[1]
     for path, tool in [
         ("/own-cmp", "OneTrust"),
@@ -581,6 +592,7 @@ def test_a_sites_own_consent_banner_is_no_missing_banner(left):
         ("/own-cky", "CookieYes"),
         ("/own-klaro", "Klaro"),
         ("/own-cmplz", "Complianz"),
+        ("/own-cli", "CookieLawInfo"),
     ]:
         assert pages[path]["banner"]["tool"] == tool
         assert pages[path]["banner"]["reject_first_layer"]
