@@ -1385,7 +1385,10 @@ def test_check_config_names_the_sites_own_elements_that_open_the_preferences(tmp
         ),
         (
             "former_cmp: {tool: onetrust, import: {C0002: analytics}, until: 2020-01-01}\n",
-            "; until 2020-01-01 is more than 182 days past: nothing is imported any more",
+            (
+                "former consent tool onetrust: its scripts, loaders and cookies neutralised; "
+                "no choice imported: until 2020-01-01 is more than 182 days past\n"
+            ),
         ),
     ],
 )

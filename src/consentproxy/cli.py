@@ -276,6 +276,15 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     former = config.former_cmp
     if former is not None:
         max_age = config.consent.max_age_days * 86400
+        idle = (  # (why an import imports nothing: the engine's former_choice says the same)
+            f"consent.revision ({config.consent.revision}) is above former_cmp.revision "
+            f"({former.revision}), the policy its choices were made under"
+            if former.revision < config.consent.revision
+            else f"until {datetime.fromtimestamp(former.until, UTC):%Y-%m-%d} is more than "
+            f"{config.consent.max_age_days} days past"
+            if former.until is not None and former.until + max_age < time.time()
+            else None
+        )
         print(
             f"  former consent tool {former.tool}: "
             + (
@@ -284,10 +293,10 @@ def cmd_check_config(args: argparse.Namespace) -> int:
                 else "left running"
             )
             + (
-                f"; no choice imported: consent.revision ({config.consent.revision}) is above "
-                f"former_cmp.revision ({former.revision}), the policy its choices were made "
-                "under"
-                if former.imports and former.revision < config.consent.revision
+                "; choices not imported (add import: {GROUP: category})"
+                if not former.imports
+                else f"; no choice imported: {idle}"
+                if idle
                 else "; a returning visitor's choice imported once ("
                 + ", ".join(f"{g} -> {c}" for g, c in former.imports.items())
                 + "".join(
@@ -303,14 +312,6 @@ def cmd_check_config(args: argparse.Namespace) -> int:
                     if former.tool in UNDATED and former.until is not None
                     else ""
                 )
-                + (
-                    f"; until {datetime.fromtimestamp(former.until, UTC):%Y-%m-%d} is more "
-                    f"than {config.consent.max_age_days} days past: nothing is imported any more"
-                    if former.until is not None and former.until + max_age < time.time()
-                    else ""
-                )
-                if former.imports
-                else "; choices not imported (add import: {GROUP: category})"
             )
         )
     if config.banner.open_selectors:
