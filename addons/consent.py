@@ -1,9 +1,10 @@
-"""mitmproxy adapter: the consentproxy engine inside mitmproxy, mitmweb or mitmdump.
+r"""mitmproxy adapter: the consentproxy engine inside mitmproxy, mitmweb or mitmdump.
 
-    mitmdump --mode reverse:http://127.0.0.1:8080@8000 -s addons/consent.py \
-             --set consent_config=config/demo.yaml          # one site, like `consentproxy serve`
-    mitmdump -p 8090 -s addons/consent.py --set consent_config=site.yaml \
-             --set consent_resolve=myapp.test=127.0.0.1      # forward: the config's `sites`
+    mitmdump --listen-host 127.0.0.1 --mode reverse:http://127.0.0.1:8080@8000 \
+             -s addons/consent.py --set consent_config=config/demo.yaml   # one site, as serve
+    mitmdump --listen-host 127.0.0.1 -p 8090 -s addons/consent.py \
+             --set consent_config=site.yaml --set consent_resolve=myapp.test=127.0.0.1
+             # forward mode: the config's `sites` (README, "mitmproxy")
 
 A translator only: every decision (and every word of the per-flow note) is the sans-IO
 engine's, as in `consentproxy serve`. The config file is watched: an edit is in force within

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import ast
 import re
 
 import pytest
@@ -73,3 +74,15 @@ def test_mitmproxy_is_started_on_loopback_as_serve_is(doc):
         if re.search(r"\bmitm(dump|web|proxy) .*-s ", line) and "--options" not in line
     ]
     assert [line for line in started if "--listen-host 127.0.0.1" not in line] == []
+
+
+def test_the_addons_own_recipes_start_mitmproxy_on_loopback_too():
+    """addons/consent.py's docstring, the first thing a reader of the addon sees, gave its two
+    commands without --listen-host (the forward one, copied, an open proxy), and its `\\`
+    continuations, in a plain string, joined each into one line of spaces."""
+    doc = ast.get_docstring(ast.parse((ROOT / "addons" / "consent.py").read_text())) or ""
+    joined = re.sub(r"\\\n\s*", " ", doc)
+    started = [line for line in joined.splitlines() if re.search(r"\bmitmdump .*-s ", line)]
+    assert len(started) == 2
+    assert [line for line in started if "--listen-host 127.0.0.1" not in line] == []
+    assert "\\\n" in doc  # each command continued on its next line, as a shell reads it
