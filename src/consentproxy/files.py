@@ -1,6 +1,6 @@
-"""Files the user names (the config, its CSS, tracker lists): read no further than their
-limit, so a name for /dev/zero or a huge file costs the limit, not all memory, and never
-wait on a pipe, whose open blocks until a writer comes."""
+"""Files the user names (the config, its CSS, tracker lists, the lists `catalog import` reads):
+read no further than their limit, so a name for /dev/zero or a huge file costs the limit, not
+all memory, and never wait on a pipe, whose open blocks until a writer comes."""
 
 from __future__ import annotations
 
