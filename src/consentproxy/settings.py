@@ -1,5 +1,6 @@
-"""The config as the core reads it: frozen values (config.py reads YAML into them, and is
-where most code imports them from)."""
+"""The config as the core reads it: frozen values, which config.py builds from YAML and every
+other module imports from here (config.py holds the reader), with the few rules they share
+(an upstream and a listen address checked and written, a text in the visitor's language)."""
 
 from __future__ import annotations
 
