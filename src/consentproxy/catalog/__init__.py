@@ -1,6 +1,8 @@
 """The built-in service catalog's data files (services.yaml, i18n/, the tracker knowledge base,
 the Open Cookie Database). config.py reads services.yaml with the reader of a config's own
-`services:` (`builtin_services`), so this package never imports the reader."""
+`services:` (`builtin_services`), so this package never imports the reader; what it reads here
+is i18n/LANG.yaml, each service's words in that language (`translated`), a contributor's slip
+refused with its file and line."""
 
 from __future__ import annotations
 
