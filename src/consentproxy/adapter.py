@@ -1,6 +1,6 @@
-"""The core as adapters see it: the one module `server.py` (aiohttp), `runtime.py`,
-`telemetry.py` and `addons/consent.py` (mitmproxy) import from consentproxy
-(docs/ARCHITECTURE.md).
+"""The core as adapters see it: the one door through which `server.py` (aiohttp), `runtime.py`,
+`telemetry.py` and `addons/consent.py` (mitmproxy) reach it (docs/ARCHITECTURE.md; runtime.py
+imports the other two adapter modules besides).
 
 An adapter builds the engine with `build_engine` (the secret's rule is here, the same for
 both), opens the proof-of-consent records with `keep_records`, hands them to its engines
