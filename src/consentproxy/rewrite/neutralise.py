@@ -3,7 +3,14 @@
 Neutralising is reversible and minimal: every attribute that would make the browser
 fetch a blocked host is renamed to ``data-consent-NAME`` (all duplicates too, since
 the browser takes the first), scripts get ``type="text/plain"``, and two markers say
-which service and category to wait for. The banner's script restores them in place.
+which service and category to wait for. The banner's script restores them in place, only
+on elements that carry the response's mark (`data-consent-mark`, random: `new_mark`), so the
+page's own markup cannot pass for the proxy's.
+
+Around that: URLs read as the browser's URL parser reads them (`url_target`), event handler
+attributes whose code loads a tracker, and what each tag, inline script or <style> became,
+remembered on the Policy (`tag_memo`, `settled_hosts`, `element_memo`), which the C loop
+reads too.
 """
 
 from __future__ import annotations
