@@ -1,7 +1,8 @@
 """The `serve` runtime: the event loop (uvloop when installed), signals (TERM/INT stop,
-HUP reloads the config), worker processes sharing a port, the metrics server and the
-access log's flusher, around the aiohttp adapter (server.py). The command line (cli.py)
-only parses arguments and builds the engine."""
+HUP reloads the config), worker processes sharing a port, the metrics server, the access
+log's flusher and glibc's heap kept for the next responses (`keep_heap`), around the aiohttp
+adapter (server.py). The command line (cli.py) parses arguments, checks them and builds the
+engine."""
 
 from __future__ import annotations
 
