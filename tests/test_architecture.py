@@ -3,6 +3,7 @@ module left out of both is a seam a contributor cannot see and lint does not gua
 
 from __future__ import annotations
 
+import ast
 import re
 import tomllib
 
@@ -65,3 +66,27 @@ def test_each_module_the_map_only_lists_has_its_line():
     }
     described = set(re.findall(r"^\| `([\w/]+\.py)` \|", table, re.MULTILINE))
     assert listed and sorted(listed - described) == []
+
+
+def test_each_bounded_cache_of_the_package_is_in_the_limits():
+    """ARCHITECTURE.md: the state kept outside the engine is bounded caches, each bound in
+    SECURITY.md's limits (cookie_pairs, valid_host, _cached_inline_js and _described were
+    in none)."""
+    security = (ROOT / "docs" / "SECURITY.md").read_text()
+    limits = security.partition("## Limits and their defaults")[2].partition("\n## ")[0]
+    caches = []
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef):
+                wrapped = [(node.name, d) for d in node.decorator_list]
+            elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+                wrapped = [(ast.unparse(node.targets[0]), node.value.func)]
+            else:
+                continue
+            caches += [
+                name
+                for name, call in wrapped
+                if isinstance(call, ast.Call) and ast.unparse(call.func).endswith("lru_cache")
+            ]
+    assert caches
+    assert sorted(c for c in caches if not re.search(rf"[`.]{c}`", limits)) == []
