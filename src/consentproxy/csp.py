@@ -4,7 +4,10 @@ The HTML rewrite stops what is in the markup; this stops what first-party script
 load at run time. CSP has no deny-list, so the policy allows the site itself, the
 services the visitor consented to and the operator's `csp_allow` hosts, and nothing
 else. It restricts hosts only: inline code and eval stay as the site had them. The
-origin's own CSP header is kept; browsers enforce both.
+origin's own CSP header is kept, and browsers enforce both; it is changed only so that what
+the proxy injects runs (`admit_injected`: its script by nonce, its endpoints) and so that no
+violation report goes to a service not consented to (`without_reports_to`). An embed loaded
+in place gets a policy of its own (`frame_header`).
 """
 
 from __future__ import annotations
