@@ -3,7 +3,9 @@
 The banner is server-rendered into a declarative shadow root: it shows and its buttons
 post a plain form with no JavaScript at all, and neither the site's CSS nor its scripts'
 DOM walks reach inside. consent.js (guard.js, then banner.js) is the one asset: the guard
-runs first in <head>, the banner part enhances the form once the page is parsed.
+runs first in <head>, the banner part enhances the form once the page is parsed. Its code is
+minified once a process (`script_code`: tdewolff's minify in a child interpreter, the one
+process the core starts), the config's tables (`client_config`) filled into its one slot.
 The DOM contract users' tests rely on: controls carry data-consent-action, category
 checkboxes data-consent-category, service checkboxes data-consent-service.
 """
