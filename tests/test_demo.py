@@ -87,3 +87,12 @@ def test_demo_refuses_a_short_secret_as_serve_does():
     )
     assert done.returncode == 2
     assert "CONSENTPROXY_SECRET holds a key shorter than 16 characters" in done.stderr
+
+
+def test_the_origins_docstring_names_every_key_a_page_may_have():
+    """demo/origin.py's docstring is the manifest's reference (pages.yaml, tests/corpus):
+    `headers`, which the corpus uses for a site's own CSP, was missing from it."""
+    from consentproxy.demo import origin
+
+    named = set(re.findall(r"``(\w+)``", origin.__doc__ or ""))
+    assert sorted(origin._KNOWN_KEYS - named) == []

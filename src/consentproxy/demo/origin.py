@@ -12,7 +12,8 @@ It serves a directory of page files described by a ``pages.yaml`` manifest, one 
 Keys: ``file`` (required, relative to the directory), ``content_type`` (default: ``text/html;
 charset=utf-8`` for ``.html``, guessed from the extension otherwise), ``status`` (default 200),
 ``encoding``, ``chunk_size`` / ``chunk_delay_ms``, ``set_cookies`` (raw Set-Cookie values, sent
-verbatim) and ``expect`` (free-form metadata for tests; the origin ignores it).
+verbatim), ``headers`` (more response headers, such as the site's own CSP) and ``expect``
+(free-form metadata for tests; the origin ignores it).
 
 The origin deliberately misbehaves the way legacy servers do: ``encoding`` is applied whatever the
 client's Accept-Encoding says, and chunked pages are trickled so a proxy that buffers or stalls
