@@ -48,9 +48,11 @@ def grant(engine, service, url, headers=SITE):
     return ex.local_response(json.dumps({"service": service, "url": url}).encode())
 
 
-def frame(engine, target, cookie=None, dest=None):
+def frame(engine, target, cookie=None, dest=None, referer="http://site.example/page"):
+    """The frame's request as banner.js has it sent: with its page's Referer."""
     headers = [("Host", "site.example")] + ([("Cookie", cookie)] if cookie else [])
     headers += [("Sec-Fetch-Dest", dest)] if dest else []
+    headers += [("Referer", referer)] if referer else []
     return engine.begin(Request("GET", target, headers)).local_response(b"")
 
 
@@ -82,6 +84,18 @@ def test_a_grant_frames_its_embed_in_a_page_never_opened_top_level(engine, dest,
     link, and whoever opened it within two minutes had the embed load, consent or not."""
     target = json.loads(grant(engine, "youtube", VIDEO).body)["url"]
     assert frame(engine, target, dest=dest).status == status
+
+
+@pytest.mark.parametrize(
+    ("referer", "status"),
+    [(None, 403), ("http://evil.example/", 403), ("http://site.example/blog", 200)],
+)
+def test_without_sec_fetch_dest_a_grant_frames_only_for_a_page_of_the_site(engine, referer, status):
+    """Over http browsers send no Sec-Fetch-Dest: any page redirecting a visitor top-level
+    to a grant it just asked for (with no cookie) had the embed load, consent or not."""
+    target = json.loads(grant(engine, "youtube", VIDEO).body)["url"]
+    assert frame(engine, target, referer=referer).status == status
+    assert frame(engine, target, "x=1", dest="document", referer=referer).status == 403
 
 
 def test_an_expired_grant_frames_nothing(engine, clock):

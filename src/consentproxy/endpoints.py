@@ -462,8 +462,12 @@ class Endpoints:
             return plain(400, "not an embed of a configured service")
         now = self.clock()
         # (a grant is for a frame of the page: /grant asks for no visitor's cookie, and a
-        # link to its URL, opened top-level by anyone it was sent to, loaded the embed)
-        framing = header(ex.req.headers, "sec-fetch-dest") != "document"
+        # link to its URL, opened top-level by anyone it was sent to, loaded the embed.
+        # Without Sec-Fetch-Dest, which browsers send over https only, the frame is known by
+        # its Referer from the site, which banner.js has its frame send: over http any
+        # page's redirect to a fresh grant had loaded the embed top-level)
+        dest = header(ex.req.headers, "sec-fetch-dest")
+        framing = dest != "document" if dest is not None else _referer_path(ex) is not None
         granted = (
             framing
             and now <= (number(expires) or 0) <= now + GRANT_SECONDS + 5

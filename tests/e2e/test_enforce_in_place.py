@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import Browser, Page
 
-from tests.e2e.conftest import ThirdPartyRecorder
+from tests.e2e.conftest import FIRST_PARTY_HOST, ThirdPartyRecorder, pages_origin, start_proxy
 
 pytestmark = pytest.mark.e2e
 CLOSED = "() => !document.getElementById('consentproxy').shadowRoot.querySelector('dialog').open"
@@ -164,3 +164,28 @@ async def test_enforce_offers_no_load_once_an_object_could_not_honour(browser, e
         assert "www.youtube.com" in recorder.hosts and "px.ads.linkedin.com" not in recorder.hosts
     finally:
         await page.context.close()
+
+
+async def test_load_once_frames_the_embed_on_a_page_that_sends_no_referer(browser):
+    """Over http Chromium sends no Sec-Fetch-Dest: the proxy knows the grant's frame by its
+    Referer from the site (endpoints._frame), which banner.js has it send whatever the
+    page's own referrer policy."""
+    vimeo = '<iframe src="https://player.vimeo.com/video/76979871"></iframe>'
+    async with pages_origin(
+        {"/quiet": vimeo}, headers={"/quiet": {"Referrer-Policy": "no-referrer"}}
+    ) as origin:
+        running = await start_proxy(origin, "enforce")
+        try:
+            page, recorder, _ = await visit(
+                browser, f"http://{FIRST_PARTY_HOST}:{running.port}", "/quiet"
+            )
+            async with page.expect_response("https://player.vimeo.com/video/76979871"):
+                await (
+                    page.locator("[data-consent-placeholder=vimeo]")
+                    .get_by_role("button", name="Load this once")
+                    .click()
+                )
+            assert recorder.hosts == {"player.vimeo.com"}
+            await page.context.close()
+        finally:
+            await running.stop()
