@@ -1343,6 +1343,38 @@ def test_records_show_rebuilds_the_banner_each_visitor_was_shown(tmp_path, capsy
     assert "Alle ablehnen" in html and "Reject all" not in html
 
 
+def test_records_show_rebuilds_no_banner_from_an_archived_version_altered_since(tmp_path, capsys):
+    """The digest in each record names what was shown: a version whose text was edited in
+    the store (a banner made to say what it never said) had been rebuilt under that name."""
+    import asyncio
+    import sqlite3
+
+    from consentproxy.config import load_config
+    from consentproxy.proof import archived
+    from consentproxy.records import SqliteStore
+    from tests.test_records import NOW, record
+
+    f = tmp_path / "site.yaml"
+    f.write_text(GOOD + "records: {path: r.sqlite3}\nbanner: {texts: {en: {title: Then}}}\n")
+    digest, content = archived(load_config(f))
+
+    async def fill() -> None:
+        store = SqliteStore(tmp_path / "r.sqlite3")
+        await store.open()
+        await store.write([record("v", NOW, language="en", shown_digest=digest)], {digest: content})
+        await store.close()
+
+    asyncio.run(fill())
+    with sqlite3.connect(tmp_path / "r.sqlite3") as db:
+        db.execute("UPDATE shown_versions SET content = replace(content, 'Then', 'Forged')")
+    shown = tmp_path / "shown"
+    assert main(["records", "show", "v", "--config", str(f), "--html", str(shown)]) == 1
+    out = capsys.readouterr()
+    assert json.loads(out.out)["shown_digest"] == digest
+    assert f"version {digest[:12]} of what was shown was altered in the archive" in out.err
+    assert list(shown.iterdir()) == []
+
+
 def test_check_config_names_the_sites_own_elements_that_open_the_preferences(tmp_path, capsys):
     f = tmp_path / "site.yaml"
     f.write_text(GOOD + "banner: {open_selectors: [.ot-sdk-show-settings, '#cookies']}\n")

@@ -58,7 +58,7 @@ from consentproxy.formercmp import UNDATED
 from consentproxy.observe import config_warnings, suggest
 from consentproxy.policy import NEVER, Policy, names_cookie
 from consentproxy.printable import passwords_in, printable, without_passwords
-from consentproxy.proof import shown_page
+from consentproxy.proof import digest_of, shown_page
 from consentproxy.record import COLUMNS, OUTCOMES, ConsentRecord, Stats, summarise
 from consentproxy.records import (
     PostgresStore,
@@ -1054,6 +1054,14 @@ def cmd_records_show(args: argparse.Namespace) -> int:
                     f"version {digest[:12]} of what was shown is not in the archive",
                     file=sys.stderr,
                 )
+                continue
+            if digest_of(versions[digest]) != digest:
+                print(
+                    f"version {digest[:12]} of what was shown was altered in the archive (its "
+                    "text no longer has that digest): not rebuilt; restore it from a backup",
+                    file=sys.stderr,
+                )
+                status = 1
                 continue
             page = out / f"shown-{digest[:12]}-{lang or 'default'}.html"
             with _writing("--html"):

@@ -72,7 +72,13 @@ def archived(config: Config) -> tuple[str, str]:
     content = json.dumps(
         presentation(config), sort_keys=True, ensure_ascii=False, separators=(",", ":")
     )
-    return hashlib.sha256(content.encode()).hexdigest(), content
+    return digest_of(content), content
+
+
+def digest_of(content: str) -> str:
+    """The digest an archived version is filed and named under: one whose content no longer
+    has it was altered since, and proves nothing of what was shown."""
+    return hashlib.sha256(content.encode()).hexdigest()
 
 
 def config_from(content: str, digest: str) -> Config:
