@@ -2271,6 +2271,20 @@ def test_in_an_opt_out_place_the_visitors_choice_wins_over_the_regime(regional):
     assert header(ex.upstream_headers(), "cookie") == consent
 
 
+def test_in_an_opt_out_place_consent_cookies_planted_by_the_dozen_undo_no_refusal(regional):
+    """Past MAX_CONSENT_COOKIES none is read. As no decision that was the regime's: every
+    category, so a sibling site planting 8 junk `consent` cookies on the parent domain (no
+    signature needed) undid the visitor's opt-out. It is read as a refusal, asked again."""
+    from consentproxy.consent import MAX_CONSENT_COOKIES
+
+    _, consent = choose(regional, "reject-all")
+    junk = "; ".join(f"consent={i}" for i in range(MAX_CONSENT_COOKIES))
+    ex = located(regional, cookie=f"{consent}; {junk}; _ga=1", CF_IPCountry="CA")
+    assert not ex.state.categories and ex.state.asks
+    assert header(ex.upstream_headers(), "cookie") == f"{consent}; {junk}"  # (no _ga)
+    assert not located(regional, cookie=junk, CF_IPCountry="FR").state.categories
+
+
 def test_global_privacy_control_opts_out_of_every_category_in_an_opt_out_place(regional):
     ex = located(regional, cookie="_ga=1", CF_IPCountry="CA", Sec_GPC="1")
     assert ex.state.opt_out and ex.state.gpc and not ex.state.categories

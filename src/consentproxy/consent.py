@@ -78,15 +78,18 @@ class ConsentState:
 
 NO_DECISION = ConsentState()
 # Distinct consent cookies a request is read by (each an HMAC per key to check: 2,400 forged
-# ones in a head cost 10 ms). Past it none is read (consent_values).
+# ones in a head cost 10 ms). Past it none is read (consent_values), and the state is
+# UNREAD: a refusal the banner asks about again. (No decision was an opt-out region's every
+# category: a sibling site's 8 junk cookies on the parent domain undid the visitor's opt-out.)
 MAX_CONSENT_COOKIES = 8
+UNREAD = ConsentState(True, reask=True)
 
 
 def consent_values(cookies: Sequence[tuple[str, str]], name: str) -> list[str] | None:
     """The distinct values of the consent cookie `name` among a request's cookies, or None
     past MAX_CONSENT_COOKIES: then none is read (reading only some would let planted ones
-    hide the visitor's: a sibling site's one cookie narrows the choice; more only ask
-    again). The state and the records' ids are read from the same ones."""
+    hide the visitor's: a sibling site's one cookie narrows the choice; more only refuse
+    and ask again, UNREAD). The state and the records' ids are read from the same ones."""
     values = [value for n, value in cookies if n == name]
     if len(values) > 1:  # (one sent many times is read once)
         values = list(dict.fromkeys(values))

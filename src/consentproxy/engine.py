@@ -25,6 +25,7 @@ from consentproxy.banner.render import MARK_HEADER, NONCE, Banner, filled, slots
 from consentproxy.body import BodyTransform, Sniff, Spoken
 from consentproxy.consent import (
     NO_DECISION,
+    UNREAD,
     ConsentState,
     Signer,
     category_digests,
@@ -1581,8 +1582,10 @@ class Engine:
         all of them grant (a browser sends the older of two first, or the one with the
         longer path: a withdrawal kept on the cookie domain was ignored for a consent kept
         host-only; and a sibling site can plant a consent of its own on the parent domain,
-        which then can only narrow the visitor's). Too many is no decision (consent_values)."""
+        which then can only narrow the visitor's). Too many is a refusal asked again (UNREAD)."""
         values = consent_values(cookies, self.config.consent.cookie_name)
+        if values is None:
+            return UNREAD
         if not values:
             return NO_DECISION
         now = self.clock()
