@@ -2644,3 +2644,31 @@ def test_a_head_of_a_page_gets_the_get_s_headers(engine, ctype, status):
     names = {k.lower() for k, _ in plans["HEAD"].headers}
     assert "content-length" not in names and CSP_RO in names
     assert header(plans["HEAD"].headers, "vary") and "_ga=" not in str(plans["HEAD"].headers)
+
+
+def test_a_choice_whose_cookie_the_proxy_would_not_read_is_refused_never_recorded():
+    """40 services ticked one by one made a consent cookie of 1,077 characters, over the
+    MAX_COOKIE_LEN the proxy reads: the choice was answered as saved and recorded as
+    granted, and held on no page (asked again on each)."""
+    from consentproxy.consent import MAX_COOKIE_LEN
+    from consentproxy.cookies import cookie_pairs
+
+    services = [f"vendor-service-number-{i:02d}" for i in range(40)]
+    config = parse_config(
+        "upstream: http://127.0.0.1:9\n"
+        "categories: {necessary: {required: true}, advertising: {}}\nservices:\n"
+        + "".join(
+            f"  - {{name: {s}, category: advertising, hosts: [t{i}.example.net]}}\n"
+            for i, s in enumerate(services)
+        )
+    )
+    engine = Engine(config, [b"k" * 32], clock=lambda: NOW)
+    form = "action=save&" + "&".join(f"service={s}" for s in services)
+    resp = post_choice(engine, {}, form=form.encode())
+    assert resp.status == 303 and resp.record is None
+    assert not any(k == "Set-Cookie" for k, _ in resp.headers)
+    resp = post_choice(engine, {"action": "save", "services": services})
+    assert resp.status == 400 and b"choose by category" in resp.body and resp.record is None
+    resp, cookie = choose(engine, "save", ["advertising"])  # (the category: a short cookie)
+    assert len(cookie) <= MAX_COOKIE_LEN and resp.record is not None
+    assert engine.consent_of(cookie_pairs(cookie)).categories == {"advertising"}

@@ -293,6 +293,21 @@ def test_check_config_warns_of_a_csp_longer_than_a_page_s_head_can_carry():
     assert "the CSP" not in warned("csp_allow: [cdn.example.net]\n")
 
 
+def test_check_config_warns_of_services_too_many_to_choose_one_by_one():
+    """(a visitor ticking 40 such services got a cookie the proxy would not read: now a
+    choice refused, said here beforehand)"""
+
+    def services(count: int) -> str:
+        return "services:\n" + "".join(
+            f"  - {{name: vendor-service-number-{i:02d}, category: analytics, "
+            f"hosts: [t{i}.example.net]}}\n"
+            for i in range(count)
+        )
+
+    assert "gets a consent cookie of up to 1,077 characters, over the 1,024" in warned(services(40))
+    assert "consent cookie" not in warned(services(30))
+
+
 def test_a_pages_made_up_hosts_put_no_config_lines_in_what_suggest_prints(config):
     """A page's URL names any host it likes (%-escapes decoded): 'a.com, evil.example,
     x.cdn.jsdelivr.net' is a known non-tracker's, and was printed in csp_allow's list, which

@@ -27,7 +27,13 @@ from urllib.parse import SplitResult, parse_qsl, quote, urlencode, urlsplit
 
 from consentproxy import csp
 from consentproxy.banner.render import SCRIPT, SCRIPT_TYPE, Banner
-from consentproxy.consent import NO_DECISION, ConsentState, Signer, consent_values
+from consentproxy.consent import (
+    MAX_COOKIE_LEN,
+    NO_DECISION,
+    ConsentState,
+    Signer,
+    consent_values,
+)
 from consentproxy.cookies import deletion, deletion_domains, deletion_headers
 from consentproxy.declaration import Declaration
 from consentproxy.domains import same_site
@@ -784,8 +790,16 @@ class Endpoints:
                 services=kept[1],
                 decided_at=ex.state.decided_at if any(kept) else state.decided_at,
             )
+        value = self.signer.encode(state)
+        if len(value) > MAX_COOKIE_LEN:
+            # (a cookie the proxy would not read back: the choice held on no page, asked
+            # again on each, and its record claimed a consent no request was served under)
+            too_long = (
+                "your choice names more services than the consent cookie holds: choose by category"
+            )
+            return plain(400, too_long) if is_json else _back(ex, back, too_long)
         cfg = self.config.consent
-        cookies = self.consent_cookies(ex, self.signer.encode(state), cfg.max_age_days * 86400)
+        cookies = self.consent_cookies(ex, value, cfg.max_age_days * 86400)
         resp = _answer(ex, is_json, back, state, cfg.revision, "your choice is saved")
         resp.headers += cookies
         resp.new_state = state

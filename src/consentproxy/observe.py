@@ -19,7 +19,13 @@ from collections.abc import Callable, Iterable
 from consentproxy import csp
 from consentproxy.catalog.knowledge import CATALOG_SOURCE, KnownTracker
 from consentproxy.config import builtin_services
-from consentproxy.consent import ConsentState
+from consentproxy.consent import (
+    MAX_COOKIE_LEN,
+    ConsentState,
+    Signer,
+    category_digests,
+    new_consent_id,
+)
 from consentproxy.domains import registrable, same_site, site_of
 from consentproxy.httpheaders import HOST_RE
 from consentproxy.policy import NEVER, Policy, names_cookie
@@ -314,6 +320,35 @@ def _csp_size(policy: Policy) -> list[str]:
     return [warning]
 
 
+def _cookie_size(policy: Policy) -> list[str]:
+    """The longest consent cookie a visitor can be given (each category accepted whole, or
+    its services one by one, whichever is longer), when the proxy would not read it back:
+    such a choice is refused (endpoints: choose by category)."""
+    services_in = policy.services_in
+    categories: set[str] = set()
+    services: set[str] = set()
+    for category in policy.optional:
+        names = services_in.get(category, frozenset())
+        if sum(len(n) + 1 for n in names) > len(category) + 8:
+            services |= names
+        else:
+            categories.add(category)
+    revision = policy.config.consent.revision
+    signer = Signer([b"-"], 1, revision, category_digests(services_in))
+    longest = ConsentState(
+        True, frozenset(categories), frozenset(services), new_consent_id(), 10**10 - 1, revision
+    )
+    size = len(signer.encode(longest))
+    if size <= MAX_COOKIE_LEN:
+        return []
+    warning = (
+        f"a visitor who allows the services one by one gets a consent cookie of up to {size:,} "
+        f"characters, over the {MAX_COOKIE_LEN:,} the proxy reads: such a choice is refused "
+        "(they must choose by category); use fewer services, or shorter names"
+    )
+    return [warning]
+
+
 def config_warnings(policy: Policy) -> list[str]:
     """Things in a valid config that look wrong (check-config prints them, serve logs them).
     Asked of a policy no visitor is served with: it meets gtag.js's host (Policy.holder)."""
@@ -337,7 +372,7 @@ def config_warnings(policy: Policy) -> list[str]:
             owner.setdefault(host, svc.name)
     hosts_taken = _hosts_taken(config.services)
     out += hosts_taken.values()
-    out += _csp_size(policy)
+    out += _csp_size(policy) + _cookie_size(policy)
     if config.csp == "enforce":
         out += _csp_overlaps(policy)
     for svc in (s for s in config.services if s.category in required):
