@@ -21,6 +21,7 @@ from urllib.parse import unquote
 import ahocorasick_rs
 from blake3 import blake3
 
+from consentproxy import jscode
 from consentproxy.catalog.knowledge import (
     CATALOG_SOURCE,
     Knowledge,
@@ -641,10 +642,43 @@ class Policy:
         if found is None:
             if len(self._inline_cache) >= INLINE_CACHE_ENTRIES:
                 self._inline_cache.clear()
-            found = self._inline_cache[key] = self._inline_services(
-                text, markup, site, markers=markers
-            )
+            found = self._inline_services(text, markup, site, markers=markers)
+            # (read as JavaScript only where that may change the answer: a script that
+            # holds; a long one held by its URLs alone runs anyway)
+            held = bool(found[1]) or (bool(found[0]) and len(text) <= SITE_SCRIPT_BYTES)
+            code = jscode.read(text, self._marked) if held and not markup else None
+            if code is not None and (code.comments or code.uncalled):
+                found = self._code_at_load(text, code, site, markers)
+            self._inline_cache[key] = found
         return found
+
+    def _marked(self, name: bytes) -> bool:
+        """Whether a function so named is a service's own (a marker: OneTrust's SDK calls the
+        site's OptanonWrapper), called by that service's code, not the site's."""
+        return self._markers is not None and any(
+            True for _ in self._markers.find_matches_as_indexes(name + b"(")
+        )
+
+    def _code_at_load(self, text: bytes, code: jscode.Code, site: str, markers: bool) -> Inline:
+        """An inline script judged by what it does at load (jscode): without its comments
+        (a URL there loads nothing), and each body of a function it defines and never calls
+        judged as code some other code may run later, when the guard's hooks are there:
+        held only for a load no hook holds, or a service's marker where the body names no
+        URL of that service (the guard would not see its load: a tag manager's loader
+        served from the site's own host)."""
+        services, unhooked = self._inline_services(code.at_load(text), False, site, markers=markers)
+        found = {s.name: s for s in services}
+        held = set(unhooked)
+        for start, end in code.uncalled:
+            body = text[start:end]
+            named, names = self._inline_services(body, False, site, markers=markers)
+            by_url, unhooked_loads = self._inline_services(body, False, site, markers=False)
+            urls = {s.name for s in by_url}
+            for svc in named:
+                if svc.name in unhooked_loads or (svc.name in names and svc.name not in urls):
+                    found.setdefault(svc.name, svc)
+                    held.add(svc.name)
+        return tuple(found.values()), frozenset(held)
 
     def _inline_services(
         self,
