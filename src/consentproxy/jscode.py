@@ -128,10 +128,13 @@ def _template(text: bytes, pos: int, opened: list[tuple[int, int, bytes | None]]
 def _function_name(text: bytes, brace: int) -> bytes | None:
     """The name of the function whose body starts at brace, if _HEAD_RE reads one there."""
     window = text[max(0, brace - HEAD_BYTES) : brace]
-    if not window.rstrip().endswith((b")", b">")) or (
-        b"function" not in window and b"=>" not in window
+    end = window.rstrip()
+    if not (
+        end.endswith(b"=>")
+        or end.endswith(b")")
+        and b"function" in window[: window.rfind(b"(")][-48:]
     ):
-        return None  # (most braces: looked at in C before the regex tries each start)
+        return None  # (most braces, `if (x) {` and the like: told in C, no regex tried)
     head = _HEAD_RE.search(b"\n" + window if brace <= HEAD_BYTES else window)
     return None if head is None else head.group(1) or head.group(2)
 
