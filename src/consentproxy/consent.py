@@ -65,6 +65,12 @@ class ConsentState:
         return not (self.decided or self.opt_out) or self.reask
 
     @cached_property
+    def policy_changed(self) -> bool:
+        """Whether it asks again because the policy changed since a choice (it has a date):
+        UNREAD asks again for cookies planted by the dozen, no change of policy."""
+        return self.reask and self.decided_at > 0
+
+    @cached_property
     def choice(self) -> tuple[bool, frozenset[str], frozenset[str], bool]:
         """All that allows() reads: visitors with the same choice are treated alike."""
         return self.decided, self.categories, self.services, self.opt_out

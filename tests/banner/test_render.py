@@ -66,6 +66,19 @@ def test_undecided_banner_is_open_and_closing_it_refuses(banner):
     assert 'type="button" class="cp-close"' in decided
 
 
+def test_too_many_consent_cookies_ask_again_never_saying_the_policy_changed(banner):
+    """UNREAD (more than 8 consent cookies: none read) asks again, and said "Our cookie
+    policy has changed since your last choice": false for a visitor sent planted cookies.
+    Only a choice made on an older policy (it has a date) says so."""
+    from consentproxy.consent import UNREAD
+
+    older = ConsentState(True, decided_at=1_700_000_000, reask=True)
+    assert older.choice == UNREAD.choice  # (the same banner but for the note)
+    for state, noted in ((older, True), (UNREAD, False), (older, True)):
+        markup = banner.render(state, "en", "/").decode()
+        assert ('id="cp-reask"' in markup) is noted and 'open=""' in markup.split("<form")[0]
+
+
 def test_per_request_values_are_escaped_and_the_nonce_is_spliced(banner):
     markup = banner.render(NO_DECISION, "en", '/p?q="><script>', "abc").decode()
     assert "<script>" not in markup and 'value="/p?q=&quot;&gt;&lt;script&gt;"' in markup

@@ -191,7 +191,7 @@ def shown(config: Config, lang: str) -> set[str]:
     """Every word of the banner (undecided, then decided with notes) and preferences page."""
     banner = Banner(config, Policy(config))
     optional = frozenset(c.name for c in config.categories if not c.required)
-    noted = ConsentState(True, optional, reask=True, gpc=True)
+    noted = ConsentState(True, optional, decided_at=1, reask=True, gpc=True)
     pages = [
         banner.render(NO_DECISION, lang, "/"),
         banner.render(noted, lang, "/"),

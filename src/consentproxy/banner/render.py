@@ -285,6 +285,7 @@ class Banner:
         key = (
             state.choice,
             state.reask,
+            state.policy_changed,
             state.gpc,
             lang,
             open_preferences,
@@ -356,7 +357,7 @@ class Banner:
                     else "",
                     state.gpc,
                 ),
-                ("reask", t["reask"], state.reask),
+                ("reask", t["reask"], state.policy_changed),
                 ("opt-out", t["opt-out"], regime and not state.gpc),
             )
             if on
