@@ -754,7 +754,9 @@ async def test_each_choice_says_where_it_was_given(site: Site) -> None:
 
 async def test_a_changed_policy_asks_again_and_closing_keeps_what_holds(site: Site) -> None:
     state = {"decided": True, "categories": ["analytics"], "services": ["youtube"]}
-    s = ConsentState(True, frozenset(["analytics"]), frozenset(["youtube"]), reask=True)
+    s = ConsentState(
+        True, frozenset(["analytics"]), frozenset(["youtube"]), decided_at=1, reask=True
+    )  # (a choice of an older policy has a date: UNREAD, cookies planted by the dozen, none)
     html = page_html(state).replace(
         BANNER.render(consent(state), "en", "/", mark=MARK).decode(),
         BANNER.render(s, "en", "/", mark=MARK).decode(),
