@@ -12,6 +12,8 @@ in place gets a policy of its own (`frame_header`).
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 from collections.abc import Callable, Iterable
 
@@ -67,14 +69,22 @@ def host_sources(hosts: Iterable[str]) -> list[str]:
     return sorted(out)
 
 
-def frame_header(hosts: Iterable[str]) -> str:
-    """The policy of the proxy's frame document (endpoints.frame_page): it may frame the
-    granted service's hosts and nothing else, runs no script, and only the site frames it."""
+def frame_header(hosts: Iterable[str], script: str = "") -> str:
+    """The policy of the proxy's frame document (endpoints._frame): it may frame the
+    service's hosts and nothing else, runs no script but `script` (by its hash), and only
+    the site frames it."""
+    scripts = f"script-src {script_source(script)}; " if script else ""
     return (
-        f"default-src 'none'; frame-src {' '.join(host_sources(hosts))}; "
+        f"default-src 'none'; frame-src {' '.join(host_sources(hosts))}; {scripts}"
         "style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; "
         "frame-ancestors 'self'"
     )
+
+
+def script_source(code: str) -> str:
+    """The source expression that lets an inline script of exactly this code run."""
+    digest = base64.b64encode(hashlib.sha256(code.encode()).digest()).decode()
+    return f"'sha256-{digest}'"
 
 
 # What the proxy injects, by the directive that governs it (the first one present wins,

@@ -44,7 +44,7 @@ from consentproxy.policy import Policy
 from consentproxy.record import ConsentRecord, Records, user_agent_family
 from consentproxy.rewrite import encoding
 from consentproxy.rewrite.neutralise import url_target
-from consentproxy.settings import Config, Service
+from consentproxy.settings import Config, Service, translated
 
 
 class Asked(Protocol):
@@ -121,6 +121,12 @@ DIRECTIVES = frozenset(
 )
 _PRINTABLE_ASCII = "".join(map(chr, range(0x21, 0x7F)))
 GRANT, FRAME = "grant", "frame"  # under the prefix
+# The frame document of a grant puts its embed (held in a <template>) in only inside a frame:
+# a grant's URL opened top-level (a link, a redirect to a fresh grant: over plain http no
+# header tells a frame from a page, and a redirect keeps the site's Referer) loads nothing.
+FRAME_SCRIPT = (
+    "if(parent!==window)document.body.replaceChildren(document.querySelector('template').content)"
+)
 GRANT_SECONDS = 120  # how long a grant may take to be used (the frame's navigation)
 MAX_FRAME_URL = 4096
 # What the frame document lets the embed do, within what the page's <iframe allow> gives.
@@ -469,34 +475,42 @@ class Endpoints:
         now = self.clock()
         # (a grant is for a frame of the page: /grant asks for no visitor's cookie, and a
         # link to its URL, opened top-level by anyone it was sent to, loaded the embed.
-        # Without Sec-Fetch-Dest, which browsers send over https only, the frame is known by
-        # its Referer from the site, which banner.js has its frame send: over http any
-        # page's redirect to a fresh grant had loaded the embed top-level)
-        dest = header(ex.req.headers, "sec-fetch-dest")
-        framing = dest != "document" if dest is not None else _referer_path(ex) is not None
+        # Sec-Fetch-Dest, sent over https only, refuses it at once; FRAME_SCRIPT is what
+        # holds, over http too, whatever the Referer)
         granted = (
-            framing
+            header(ex.req.headers, "sec-fetch-dest") != "document"
             and now <= (number(expires) or 0) <= now + GRANT_SECONDS + 5
             and self.signer.verify(self._grant_payload(name, url, expires), query.get("g", ""))
         )
-        if not granted and not self.policy.allows(svc, ex.state):
+        consented = self.policy.allows(svc, ex.state)
+        if not granted and not consented:
             return plain(403, "this embed needs your consent or a fresh grant")
         lang = ex.lang
         title = escape(svc.display_title(lang))
+        embed = f'<iframe src="{escape(url)}" title="{title}" allow="{FRAME_ALLOW}"></iframe>'
+        script = "" if consented else FRAME_SCRIPT
+        if script:
+            # (granted only: the embed goes in inside a frame, which frame-ancestors 'self'
+            # makes the site's page; opened top-level it stays blocked, saying so)
+            category = next(c for c in self.config.categories if c.name == svc.category)
+            blocked = self.config.banner.text(lang)["blocked"].replace("{service}", title)
+            blocked = blocked.replace(
+                "{category}", escape(translated(category.title, lang) or category.name)
+            )
+            embed = f"<p>{blocked}</p><template>{embed}</template><script>{script}</script>"
         page = (
             f'<!DOCTYPE html><html lang="{escape(lang)}" dir="{direction(lang)}"><head>'
             f'<meta charset="utf-8"><title>{title}</title>'
-            "<style>html,body{margin:0;height:100%;overflow:hidden}"
+            "<style>html,body{margin:0;height:100%;overflow:hidden}p{margin:1em}"
             "iframe{display:block;border:0;width:100%;height:100%}</style></head><body>"
-            f'<iframe src="{escape(url)}" title="{title}" allow="{FRAME_ALLOW}">'
-            "</iframe></body></html>"
+            f"{embed}</body></html>"
         )
         return LocalResponse(
             200,
             [
                 ("Content-Type", "text/html; charset=utf-8"),
                 ("Cache-Control", "no-store"),
-                ("Content-Security-Policy", csp.frame_header(svc.source_hosts)),
+                ("Content-Security-Policy", csp.frame_header(svc.source_hosts, script)),
                 ("Referrer-Policy", "strict-origin-when-cross-origin"),
                 ("X-Content-Type-Options", "nosniff"),
             ],

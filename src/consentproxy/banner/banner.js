@@ -349,8 +349,7 @@
       try { url = new URL(el.getAttribute(PRE + 'src'), document.baseURI).href; } catch (e) { return; }
       list(el.attributes).forEach(function (a) { if (!a.name.indexOf(PRE)) el.removeAttribute(a.name); });
       ask('grant', { service: name, url: url }).then(function (r) { return r.ok ? r.json() : {}; }).then(function (g) {
-        // (its Referer tells the proxy it is a frame of the site's page: endpoints._frame)
-        if (g.url) { setAttr(el, 'referrerpolicy', 'same-origin'); setAttr(el, 'src', g.url); }
+        if (g.url) setAttr(el, 'src', g.url);
       }, function () {});
     }
 
