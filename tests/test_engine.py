@@ -2646,10 +2646,13 @@ def test_a_head_of_a_page_gets_the_get_s_headers(engine, ctype, status):
     assert header(plans["HEAD"].headers, "vary") and "_ga=" not in str(plans["HEAD"].headers)
 
 
-def test_a_choice_whose_cookie_the_proxy_would_not_read_is_refused_never_recorded():
+def test_a_choice_too_long_for_the_cookie_is_saved_narrowed_never_granting_more():
     """40 services ticked one by one made a consent cookie of 1,077 characters, over the
-    MAX_COOKIE_LEN the proxy reads: the choice was answered as saved and recorded as
-    granted, and held on no page (asked again on each)."""
+    MAX_COOKIE_LEN the proxy reads. Refusing such a choice (400; the form's 303 set nothing)
+    left the previous one in force: a visitor who accepted all, then unticked one service
+    (banner.js sends the category unticked and its 39 other services one by one), kept
+    the withdrawn one loading. Now the choice is saved narrowed to fit: one-by-one services
+    dropped, never the withdrawn one granted, recorded as granted, and the answer says so."""
     from consentproxy.consent import MAX_COOKIE_LEN
     from consentproxy.cookies import cookie_pairs
 
@@ -2663,12 +2666,21 @@ def test_a_choice_whose_cookie_the_proxy_would_not_read_is_refused_never_recorde
         )
     )
     engine = Engine(config, [b"k" * 32], clock=lambda: NOW)
-    form = "action=save&" + "&".join(f"service={s}" for s in services)
-    resp = post_choice(engine, {}, form=form.encode())
-    assert resp.status == 303 and resp.record is None
-    assert not any(k == "Set-Cookie" for k, _ in resp.headers)
-    resp = post_choice(engine, {"action": "save", "services": services})
-    assert resp.status == 400 and b"choose by category" in resp.body and resp.record is None
+    _, accepted = choose(engine, "accept-all")
+    kept = services[:7] + services[8:]  # vendor-service-number-07 unticked
+    for form in (None, ("action=save&" + "&".join(f"service={s}" for s in kept)).encode()):
+        choice = {"action": "save", "categories": [], "services": kept}
+        resp = post_choice(engine, choice, accepted, form=form)
+        assert resp.status == (200 if form is None else 303)
+        if form is None:
+            assert json.loads(resp.body)["narrowed"] is True
+        cookie = [v for k, v in resp.headers if k == "Set-Cookie"][-1].split(";")[0]
+        assert len(cookie) - len("consent=") <= MAX_COOKIE_LEN
+        state = engine.consent_of(cookie_pairs(cookie))
+        assert state.decided and not state.categories
+        assert state.services < set(kept) and len(state.services) > 30  # (fewer, never more)
+        assert resp.record.granted_services == tuple(sorted(state.services))
+        assert "vendor-service-number-07" in resp.record.refused_services
     resp, cookie = choose(engine, "save", ["advertising"])  # (the category: a short cookie)
-    assert len(cookie) <= MAX_COOKIE_LEN and resp.record is not None
+    assert "narrowed" not in json.loads(resp.body)
     assert engine.consent_of(cookie_pairs(cookie)).categories == {"advertising"}

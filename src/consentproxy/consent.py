@@ -18,7 +18,7 @@ import os
 import re
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property, lru_cache
 
 from consentproxy.config import did_you_mean
@@ -157,6 +157,17 @@ class Signer:
             )
         )
         return f"{payload}.{self.sign(payload)}"
+
+    def fitting(self, state: ConsentState) -> ConsentState:
+        """state, or (its cookie over the MAX_COOKIE_LEN the proxy reads back: held on no
+        page) state narrowed until it fits: the services granted one by one dropped, last in
+        name order first, then the categories likewise. It grants less, never more: refusing
+        the choice instead left the previous one, withdrawn services and all, in force."""
+        services, categories = sorted(state.services), sorted(state.categories)
+        while len(self.encode(state)) > MAX_COOKIE_LEN:
+            (services or categories).pop()
+            state = replace(state, categories=frozenset(categories), services=frozenset(services))
+        return state
 
     def decode(self, value: str | None, now: float) -> ConsentState:
         """The state a cookie value proves, or NO_DECISION if it proves nothing."""

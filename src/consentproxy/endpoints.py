@@ -28,7 +28,6 @@ from urllib.parse import SplitResult, parse_qsl, quote, urlencode, urlsplit
 from consentproxy import csp
 from consentproxy.banner.render import SCRIPT, SCRIPT_TYPE, Banner
 from consentproxy.consent import (
-    MAX_COOKIE_LEN,
     NO_DECISION,
     ConsentState,
     Signer,
@@ -87,6 +86,9 @@ class Visit(Protocol):
 log = logging.getLogger("consentproxy")
 MAX_BODY = 16 * 1024
 ACTIONS = ("accept-all", "reject-all", "save")
+# A choice whose consent cookie would be too long for the proxy to read back is saved narrowed
+# (consent.Signer.fitting): the form's answer says so (JSON's: "narrowed": true)
+NARROWED = "your choice names more services than the consent cookie holds: some were left off"
 # Where the banner's script says a choice came from ("close": the first layer's close
 # control or Esc; recorded as given on the banner).
 VIA = ("banner", "preferences", "placeholder", "close", "do-not-sell")
@@ -804,17 +806,12 @@ class Endpoints:
                 services=kept[1],
                 decided_at=ex.state.decided_at if any(kept) else state.decided_at,
             )
-        value = self.signer.encode(state)
-        if len(value) > MAX_COOKIE_LEN:
-            # (a cookie the proxy would not read back: the choice held on no page, asked
-            # again on each, and its record claimed a consent no request was served under)
-            too_long = (
-                "your choice names more services than the consent cookie holds: choose by category"
-            )
-            return plain(400, too_long) if is_json else _back(ex, back, too_long)
+        fitted = self.signer.fitting(state)
+        narrowed, state = fitted != state, fitted
         cfg = self.config.consent
-        cookies = self.consent_cookies(ex, value, cfg.max_age_days * 86400)
-        resp = _answer(ex, is_json, back, state, cfg.revision, "your choice is saved")
+        cookies = self.consent_cookies(ex, self.signer.encode(state), cfg.max_age_days * 86400)
+        saved = NARROWED if narrowed else "your choice is saved"
+        resp = _answer(ex, is_json, back, state, cfg.revision, saved, narrowed)
         resp.headers += cookies
         resp.new_state = state
         if not isinstance(lang, str) or lang not in self.config.languages:
@@ -944,11 +941,20 @@ def _strings(value: object) -> bool:
 
 
 def _answer(
-    ex: Visit, is_json: bool, back: str | None, state: ConsentState, revision: int, saying: str
+    ex: Visit,
+    is_json: bool,
+    back: str | None,
+    state: ConsentState,
+    revision: int,
+    saying: str,
+    narrowed: bool = False,
 ) -> LocalResponse:
-    """A choice's answer: the state as JSON, or (a form post) back to the page."""
+    """A choice's answer: the state as JSON, or (a form post) back to the page. narrowed:
+    the choice was saved narrowed to fit the cookie (Signer.fitting); the JSON says so, and
+    banner.js tells the visitor."""
     if is_json:
-        return _json(200, state_json(state, revision, ex.forced))
+        answer = state_json(state, revision, ex.forced)
+        return _json(200, {**answer, "narrowed": True} if narrowed else answer)
     return _back(ex, back, saying)
 
 

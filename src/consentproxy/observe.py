@@ -323,7 +323,7 @@ def _csp_size(policy: Policy) -> list[str]:
 def _cookie_size(policy: Policy) -> list[str]:
     """The longest consent cookie a visitor can be given (each category accepted whole, or
     its services one by one, whichever is longer), when the proxy would not read it back:
-    such a choice is refused (endpoints: choose by category)."""
+    such a choice is saved narrowed to fit (consent.Signer.fitting), some services left off."""
     services_in = policy.services_in
     categories: set[str] = set()
     services: set[str] = set()
@@ -343,8 +343,9 @@ def _cookie_size(policy: Policy) -> list[str]:
         return []
     warning = (
         f"a visitor who allows the services one by one gets a consent cookie of up to {size:,} "
-        f"characters, over the {MAX_COOKIE_LEN:,} the proxy reads: such a choice is refused "
-        "(they must choose by category); use fewer services, or shorter names"
+        f"characters, over the {MAX_COOKIE_LEN:,} the proxy reads: such a choice is saved "
+        "with some of those services left off (the banner says so; a whole category holds "
+        "them all); use fewer services, or shorter names"
     )
     return [warning]
 

@@ -20,7 +20,7 @@ import pytest_asyncio
 from playwright.async_api import Browser, Page, Route, async_playwright
 
 from consentproxy.banner.render import KNOWN_LISTED, Banner
-from consentproxy.banner.texts import LANGUAGES
+from consentproxy.banner.texts import LANGUAGES, TEXTS
 from consentproxy.catalog.knowledge import builtin_trackers
 from consentproxy.config import RecordsSettings, parse_config
 from consentproxy.consent import ConsentState
@@ -588,6 +588,39 @@ async def test_withdrawing_reloads_and_clears_the_cookies_and_storage_the_page_c
         ["cart"],
         ["step"],
     ]
+
+
+async def test_a_choice_saved_narrowed_is_said_after_the_reload_or_in_place(site: Site) -> None:
+    """A choice too long for the consent cookie is saved with services left off (the
+    endpoint answers "narrowed": true): the visitor is told, the preferences open as saved,
+    on the page a withdrawal reloads (once: not on the next page) or in place."""
+    message = TEXTS["en"]["narrowed"]
+    await site.open(page_html({"decided": True, "categories": ["social"], "services": []}))
+    site.next_state = {"decided": True, "categories": [], "services": [], "narrowed": True}
+    site.html = page_html(NONE, body="<p>reloaded</p>")
+    await site.page.click(".cp-manage")
+    await open_services(site, "social")
+    await site.page.uncheck("input[data-consent-service=youtube]")
+    async with site.page.expect_navigation():
+        await site.page.click("text=Save my choices")
+    await site.page.wait_for_selector("text=reloaded")
+    alert = site.page.locator(".cp-error[role=alert]")
+    await alert.wait_for()
+    assert await alert.inner_text() == message
+    assert await site.page.evaluate(
+        "document.getElementById('consentproxy').shadowRoot.querySelector('dialog:modal') !== null"
+    )
+    await site.page.reload()
+    await site.page.wait_for_selector("text=reloaded")
+    assert await alert.count() == 0 and await site.banner_hidden()
+    await site.open(page_html())  # (a grant: no reload)
+    site.next_state = {"decided": True, "categories": [], "services": ["vimeo"], "narrowed": True}
+    await site.page.click("text=Customise")
+    await open_services(site, "social")
+    await site.page.check("input[data-consent-service=vimeo]")
+    await site.page.click("text=Save my choices")
+    await alert.wait_for()
+    assert await alert.inner_text() == message and site.loads == 4  # (none more)
 
 
 async def test_the_guard_drops_cookie_writes_until_consent(site: Site) -> None:

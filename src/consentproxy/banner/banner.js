@@ -453,6 +453,19 @@
       later.forEach(function (el) { queue = queue.then(function () { return runScript(el); }); });
     }
 
+    // A choice too long for the consent cookie is saved narrowed (services ticked one by one
+    // left off): said, with the boxes as saved, here or after the reload a withdrawal makes.
+    function narrowed(set) {
+      try {
+        var s = sessionStorage, k = 'consentproxy:narrowed';
+        if (set) return s.setItem(k, 1);
+        if (!s.getItem(k)) return;
+        s.removeItem(k);
+      } catch (e) { return; } // (no storage: the boxes show what was saved all the same)
+      show();
+      message(T.narrowed);
+    }
+
     function message(text) {
       var m = form.querySelector('.cp-error');
       if (!m) {
@@ -561,6 +574,7 @@
       // Another tab's choice leaves the preferences open here as they were, their boxes synced.
       if (!remote || !(prefs() || location.pathname === prefix + 'preferences')) hide();
       sync(next);
+      narrowed();
       swapClose();
       scan(document);
       // The calls the guard's stand-ins kept for services now allowed, once the held
@@ -673,6 +687,7 @@
         return r.json();
       }).then(function (next) {
         if (!next || !Array.isArray(next.categories)) throw new Error('state');
+        if (next.narrowed) narrowed(true);
         next = paged(next);
         tell(next); // (before apply, which may reload this tab)
         apply(next);
@@ -819,6 +834,7 @@
       dialog.close(); // the preferences page: open as a modal like everywhere else
       show();
     }
+    narrowed();
     room();
     scan(document);
     lift = function (t) { raise({ target: t }); };

@@ -51,7 +51,7 @@ OPEN = ' open=""'  # boolean attributes in XML-safe form: pages may be XHTML
 # demo's banner, 512 met, is 5.2 KB gzipped at most (Polish), under README's 6 KB; all of
 # them made it 9-11 KB.
 KNOWN_LISTED = 10
-CLIENT_TEXTS = ("blocked", "load-once", "always-allow", "error", "privacy")
+CLIENT_TEXTS = ("blocked", "load-once", "always-allow", "error", "narrowed", "privacy")
 CONFIG_SLOT = b"__CONSENTPROXY_CONFIG__"  # in guard.js, where the policy's tables go
 # consent.js's code minified by tdewolff's minify (Go, `pip install tdewolff-minify`): local
 # names shortened too, 2.1 KB gzipped less than whitespace and comments alone. It runs in a

@@ -42,6 +42,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "load-once": "Load this once",
         "always-allow": "Always allow {service}",
         "error": "Your choice could not be saved. Please try again.",
+        "narrowed": "Your choice lists more services than can be stored: some you allowed one "
+        "by one were left off, as shown below. Allow a whole category to include them all.",
         "gpc": "Your browser sent a Global Privacy Control signal. We honour it: {categories} "
         "stay off.",
         "reask": "Our cookie policy has changed since your last choice: please choose again.",
@@ -87,6 +89,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "load-once": "Charger cette fois",
         "always-allow": "Toujours autoriser {service}",
         "error": "Votre choix n'a pas pu être enregistré. Veuillez réessayer.",
+        "narrowed": "Votre choix énumère plus de services qu'il n'est possible d'enregistrer "
+        ": certains que vous aviez autorisés un par un ont été retirés, comme indiqué "
+        "ci-dessous. Autorisez une catégorie entière pour les inclure tous.",
         "gpc": "Votre navigateur a envoyé un signal Global Privacy Control. Nous le respectons : "
         "{categories} restent désactivés.",
         "reask": "Notre politique de cookies a changé depuis votre dernier choix : merci de "
@@ -135,6 +140,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "load-once": "Einmal laden",
         "always-allow": "{service} immer erlauben",
         "error": "Ihre Auswahl konnte nicht gespeichert werden. Bitte versuchen Sie es erneut.",
+        "narrowed": "Ihre Auswahl nennt mehr Dienste, als gespeichert werden können: Einige, "
+        "die Sie einzeln erlaubt hatten, wurden weggelassen, wie unten angezeigt. Erlauben "
+        "Sie eine ganze Kategorie, um alle einzuschließen.",
         "gpc": "Ihr Browser hat ein Global-Privacy-Control-Signal gesendet. Wir respektieren "
         "es: Cookies für {categories} bleiben deaktiviert.",
         "reask": "Unsere Cookie-Richtlinie hat sich seit Ihrer letzten Entscheidung geändert. "
@@ -182,6 +190,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "load-once": "Cargar solo esta vez",
         "always-allow": "Permitir siempre {service}",
         "error": "No se ha podido guardar su elección. Inténtelo de nuevo.",
+        "narrowed": "Su elección enumera más servicios de los que se pueden guardar: se han "
+        "omitido algunos que había permitido uno a uno, como se indica a continuación. "
+        "Permita una categoría completa para incluirlos todos.",
         "gpc": "Su navegador ha enviado una señal Global Privacy Control. La respetamos: las "
         "cookies de {categories} permanecen desactivadas.",
         "reask": "Nuestra política de cookies ha cambiado desde su última elección. Le rogamos "
@@ -230,6 +241,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "load-once": "Carica solo questa volta",
         "always-allow": "Consenti sempre {service}",
         "error": "Non è stato possibile salvare la sua scelta. La preghiamo di riprovare.",
+        "narrowed": "La sua scelta elenca più servizi di quanti se ne possano salvare: alcuni "
+        "che aveva consentito singolarmente sono stati esclusi, come indicato di seguito. "
+        "Consenta un'intera categoria per includerli tutti.",
         "gpc": "Il suo browser ha inviato un segnale Global Privacy Control. Lo rispettiamo: "
         "i cookie di {categories} restano disattivati.",
         "reask": "La nostra informativa sui cookie è cambiata dalla sua ultima scelta. La "
@@ -278,6 +292,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "load-once": "Eenmalig laden",
         "always-allow": "{service} altijd toestaan",
         "error": "Uw keuze kon niet worden opgeslagen. Probeer het opnieuw.",
+        "narrowed": "Uw keuze noemt meer diensten dan kunnen worden opgeslagen: enkele die u "
+        "afzonderlijk had toegestaan, zijn weggelaten, zoals hieronder weergegeven. Sta een "
+        "hele categorie toe om ze allemaal op te nemen.",
         "gpc": "Uw browser heeft een Global Privacy Control-signaal verzonden. Wij respecteren "
         "dat: cookies voor {categories} blijven uitgeschakeld.",
         "reask": "Ons cookiebeleid is gewijzigd sinds uw laatste keuze. Wilt u opnieuw kiezen?",
@@ -323,6 +340,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "load-once": "Carregar só desta vez",
         "always-allow": "Permitir sempre {service}",
         "error": "Não foi possível guardar a sua escolha. Tente novamente.",
+        "narrowed": "A sua escolha indica mais serviços do que é possível guardar: alguns que "
+        "tinha permitido um a um foram excluídos, como se mostra abaixo. Permita uma "
+        "categoria inteira para os incluir a todos.",
         "gpc": "O seu navegador enviou um sinal Global Privacy Control. Respeitamo-lo: os "
         "cookies de {categories} permanecem desativados.",
         "reask": "A nossa política de cookies mudou desde a sua última escolha. Escolha "
@@ -372,6 +392,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "load-once": "Załaduj jednorazowo",
         "always-allow": "Zawsze zezwalaj na {service}",
         "error": "Nie udało się zapisać wyboru. Prosimy spróbować ponownie.",
+        "narrowed": "Wybór obejmuje więcej usług, niż można zapisać: część usług zezwolonych "
+        "pojedynczo została pominięta, jak pokazano poniżej. Aby uwzględnić wszystkie, "
+        "prosimy zezwolić na całą kategorię.",
         "gpc": "Przeglądarka wysłała sygnał Global Privacy Control. Respektujemy go: pliki "
         "cookie z kategorii {categories} pozostają wyłączone.",
         "reask": "Nasza polityka plików cookie zmieniła się od ostatniego wyboru. Prosimy "
