@@ -18,8 +18,15 @@ from hypothesis import strategies as st
 
 from consentproxy.config import FORMER_CMP, ConfigError, builtin_services, parse_config
 from consentproxy.consent import NO_DECISION, ConsentState
+from consentproxy.cookies import MAX_DELETION_BYTES
 from consentproxy.engine import IMPORT_ID_SECONDS, Engine, Request
-from consentproxy.formercmp import FormerChoice, TcfVendors, categories, read_choice
+from consentproxy.formercmp import (
+    COMPLIANZ_GROUPS,
+    FormerChoice,
+    TcfVendors,
+    categories,
+    read_choice,
+)
 from consentproxy.policy import Policy
 
 NOW = 1_790_000_000  # 2026-09-21
@@ -1275,21 +1282,29 @@ async def test_an_erase_deletes_the_wordpress_tools_cookies(tool, cookie):
     assert {c.split("=")[0] for c in cookie.split("; ")} <= deleted
 
 
-async def test_an_erase_deletes_the_former_tools_cookies_on_the_path_it_set_them():
-    """Complianz on a WordPress in /blog/ keeps its cookies on that path: the erase deleted
-    them at / alone, and the next page under /blog/ imported them again."""
+@pytest.mark.parametrize("scheme", ["http", "https"])
+async def test_an_erase_deletes_the_former_tools_cookies_on_the_path_it_set_them(scheme):
+    """Complianz on a WordPress in /blog/ keeps its cookies on that path, which a browser
+    never sends to {prefix}me/erase (RFC 6265 5.1.4): the erase deleted only the names sent,
+    and those on /blog/ alone, so nothing of /blog/ went and the next page there imported the
+    erased choice again. Every name it reads goes on every domain within the budget, and
+    one sent at / is deleted there too."""
     text = CONFIG + "former_cmp: {tool: complianz, neutralise: false, path: /blog/}\n"
-    headers = [("Host", "www.site.example"), ("Origin", "http://www.site.example")]
-    ex = engine(text).begin(
-        Request("POST", "/.consent/me/erase", [*headers, ("Cookie", COMPLIANZ)])
-    )
+    origin = f"{scheme}://www.site.example"
+    headers = [("Host", "www.site.example"), ("Origin", origin)]
+    sent_at_root = ("Cookie", "cmplz_marketing=deny")
+    erase = Request("POST", "/.consent/me/erase", [*headers, sent_at_root], scheme=scheme)
+    ex = engine(text).begin(erase)
     resp = ex.local_response(b"")
     await resp.complete()
     deleted = [v for k, v in resp.headers if k == "Set-Cookie" and "Max-Age=0" in v]
-    for name in (c.split("=")[0] for c in COMPLIANZ.split("; ")):
-        assert f"{name}=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=/blog/" in (
-            deleted
-        )
+    expired = "=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Path="
+    secure = "; Secure" if scheme == "https" else ""
+    for name in ("cmplz_banner-status", *(f"cmplz_{g}" for g in COMPLIANZ_GROUPS)):
+        for domain in ("", "; Domain=www.site.example", "; Domain=site.example"):
+            assert f"{name}{expired}/blog/{domain}{secure}" in deleted
+    assert f"cmplz_marketing{expired}/{secure}" in deleted
+    assert sum(len(v) for v in deleted if v.startswith("cmplz_")) <= MAX_DELETION_BYTES
 
 
 @pytest.mark.parametrize("path", ["blog/", "/blog;x", "/a b/", "/../", "/blog/./"])

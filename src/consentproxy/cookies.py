@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -267,7 +267,7 @@ def deletion_headers(
     secure: bool,
     path: str = "/",
     on_parents: Callable[[str], bool] = lambda _: True,
-    base: str = "/",
+    known: tuple[str, Sequence[str]] = ("/", ()),
 ) -> list[str]:
     """Set-Cookie values deleting each cookie wherever it may have been set: a browser
     deletes only the cookie of the same name, domain and path (RFC 6265bis 5.7), and of the
@@ -277,24 +277,29 @@ def deletion_headers(
     on `.example.com` while we serve `www.example.com`; browsers refuse a Domain that is a
     public suffix), down to cookie_domain when set; parents only for the names on_parents
     lets through (an unknown name may be a sibling site's own session: deleted on the
-    parent, the visitor would be logged out there). Paths: base (/, or where a former
-    consent tool is known to keep its cookies) first, over https base again for a
-    Partitioned cookie, then those of the request's path, likeliest first (_paths: a
-    tracker set on /blog comes with /blog/post and is deleted by Path=/blog alone). At most
-    MAX_DELETION_BYTES of them: when they do not all fit, the names go in a random order
-    (what one response deleted no longer comes back, and the next deletes others).
+    parent, the visitor would be logged out there). Paths: / first (names were sent: they
+    are there); then known's (a path, and names that may be set there though none was sent:
+    a former consent tool's on the path it keeps them, whose cookies a browser sends to no
+    request outside it), in their order (the likeliest first), with no Partitioned copy;
+    then over https / again for a Partitioned cookie; then those of the request's path,
+    likeliest first (_paths: a tracker set on /blog comes with /blog/post and is deleted by
+    Path=/blog alone). At most MAX_DELETION_BYTES of them: when names' under one path do not
+    all fit, they go in a random order (what one response deleted no longer comes back, and
+    the next deletes others).
     """
     domains = deletion_domains(host, cookie_domain)
     unique = list(dict.fromkeys(filter(deletable, names)))
-    ways = [(base, ""), *([(base, "; Partitioned")] if secure else [])]
-    ways += [(p, "") for p in _paths(path)]
+    at, known_names = known
+    ways = [("/", "", unique, True), (at, "", list(filter(deletable, known_names)), False)]
+    ways += [("/", "; Partitioned", unique, True)] if secure else []
+    ways += [(p, "", unique, True) for p in _paths(path)]
     out: list[str] = []
     room = MAX_DELETION_BYTES
-    for p, more in ways:  # (by path: every name under one before any under the next)
+    for p, more, tier_names, shuffled in ways:  # (by path: every name under one first)
         if room < len(deletion("x", p)):  # (built only while one may still fit)
             break
-        tier = [_deletions(n, p, domains, secure, on_parents, more) for n in unique]
-        if sum(_size(v) for lines in tier for v in lines) > room:
+        tier = [_deletions(n, p, domains, secure, on_parents, more) for n in tier_names]
+        if shuffled and sum(_size(v) for lines in tier for v in lines) > room:
             random.shuffle(tier)
         for lines in tier:
             for value in lines:

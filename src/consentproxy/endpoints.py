@@ -36,7 +36,7 @@ from consentproxy.consent import (
 from consentproxy.cookies import deletion, deletion_domains, deletion_headers
 from consentproxy.declaration import Declaration
 from consentproxy.domains import same_site
-from consentproxy.formercmp import tool_cookies
+from consentproxy.formercmp import fixed_cookies, tool_cookies
 from consentproxy.httpheaders import Headers, header, number, sendable, split_url, valid_host
 from consentproxy.language import direction, request_language
 from consentproxy.policy import Policy
@@ -637,17 +637,21 @@ class Endpoints:
         return resp
 
     def _former_deleted(self, ex: Visit) -> Headers:
-        """The former consent tool's cookies the visitor sent, deleted (on former_cmp.path,
-        / by default): their choice there would be imported again on the next request (with
-        `neutralise: false` the proxy leaves them), undoing the erase."""
+        """The former consent tool's cookies, deleted: their choice there would be imported
+        again on the next request (with `neutralise: false` the proxy leaves them), undoing
+        the erase. Those the visitor sent (at /); and on former_cmp.path when it is not /,
+        every name the tool may have set there (a browser sends no cookie of Path=/blog/ to
+        this endpoint), its fixed names and the site-id ones sent."""
         former = self.config.former_cmp
-        sent = {n for n, _ in ex.req.cookies}
-        names = tool_cookies(former.tool, sent) if former else []
-        if former is None or not names:
+        if former is None:
+            return []
+        sent = tool_cookies(former.tool, {n for n, _ in ex.req.cookies})
+        there = [*fixed_cookies(former.tool), *sent] if former.path != "/" else []
+        if not sent and not there:
             return []
         cfg = self.config.consent
         values = deletion_headers(
-            names, ex.host, cfg.cookie_domain, ex.scheme == "https", base=former.path
+            sent, ex.host, cfg.cookie_domain, ex.scheme == "https", known=(former.path, there)
         )
         return [("Set-Cookie", v) for v in values]
 

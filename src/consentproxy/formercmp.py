@@ -178,6 +178,12 @@ def tool_cookies(tool: str, names: Collection[str]) -> list[str]:
     return [n for name in TOOL_COOKIES[tool] for n in _named(name, names)]
 
 
+def fixed_cookies(tool: str) -> list[str]:
+    """The cookies the tool keeps its choice in whose names are known without a request's
+    (not those named by a site's id), in the tool's order: the ones it reads first."""
+    return [name for name in TOOL_COOKIES[tool] if not name.endswith("*")]
+
+
 def _named(name: str, names: Collection[str]) -> list[str]:
     """The cookies among these a tool's cookie name names (with a trailing *, those with a
     site's id, ASCII digits, in its place: not Iubenda's _iub_cs-s or _iub_cs-7-uspr)."""
