@@ -5,6 +5,7 @@ import socket
 import subprocess
 import sys
 import urllib.request
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,8 @@ categories:
 services:
   - use: google-analytics
 """
+
+_MONTH_AGO = datetime.now(UTC).date() - timedelta(30)
 
 
 def test_check_config_explains_a_good_config(tmp_path, capsys):
@@ -1416,12 +1419,13 @@ def test_check_config_names_the_sites_own_elements_that_open_the_preferences(tmp
                 "vendors 91, 755 consented too)"
             ),
         ),
-        (
-            "former_cmp: {tool: klaro, import: {matomo: analytics}, until: 2026-08-01}\n",
+        (  # (a month ago, whenever the test runs: a fixed day's imports ended 182 days on)
+            f"former_cmp: {{tool: klaro, import: {{matomo: analytics}}, until: {_MONTH_AGO}}}\n",
             (
                 "imported once (matomo -> analytics); klaro's cookie keeps no time: each "
-                "choice taken as made 2026-08-01 00:00 UTC (or at the visitor's first "
-                "request, if before), none imported from 2027-01-30 00:00 UTC"
+                f"choice taken as made {_MONTH_AGO} 00:00 UTC (or at the visitor's first "
+                f"request, if before), none imported from {_MONTH_AGO + timedelta(182)} "
+                "00:00 UTC"
             ),
         ),
         (
@@ -1441,6 +1445,18 @@ def test_check_config_names_the_sites_own_elements_that_open_the_preferences(tmp
                 "no choice imported: consent.revision (2) is above former_cmp.revision (1), "
                 "the policy its choices were made under\n"
             ),
+        ),
+        (  # (it advised adding import:, which would import nothing either)
+            "consent: {revision: 2}\nformer_cmp: {tool: cookiebot}\n",
+            "neutralised; no choice imported: consent.revision (2) is above former_cmp",
+        ),
+        (
+            "former_cmp: {tool: complianz, until: 2020-01-01}\n",
+            "neutralised; no choice imported: until 2020-01-01 is more than 182 days past\n",
+        ),
+        (
+            "former_cmp: {tool: complianz, neutralise: false, path: /blog/}\n",
+            "former consent tool complianz (its cookies on /blog/): left running; choices not",
         ),
     ],
 )

@@ -286,17 +286,19 @@ def cmd_check_config(args: argparse.Namespace) -> int:
             else None
         )
         print(
-            f"  former consent tool {former.tool}: "
+            f"  former consent tool {former.tool}"
+            + (f" (its cookies on {former.path})" if former.path != "/" else "")
+            + ": "
             + (
                 "its scripts, loaders and cookies neutralised"
                 if former.neutralise
                 else "left running"
             )
             + (
-                "; choices not imported (add import: {GROUP: category})"
-                if not former.imports
-                else f"; no choice imported: {idle}"
+                f"; no choice imported: {idle}"  # (before the advice: an import would not help)
                 if idle
+                else "; choices not imported (add import: {GROUP: category})"
+                if not former.imports
                 else "; a returning visitor's choice imported once ("
                 + ", ".join(f"{g} -> {c}" for g, c in former.imports.items())
                 + "".join(
