@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import yaml
 
@@ -278,6 +279,10 @@ MERGE_TAG = "tag:yaml.org,2002:merge"  # the tag YAML gives a plain `<<` key
 _SURROGATE_RE = re.compile("[\ud800-\udfff]")
 # A language as the proxy tells them apart: a primary subtag (BCP 47), in lower case.
 _LANGUAGE_RE = re.compile("[a-z]{2,3}")
+# former_cmp.path: a directory, each segment URL characters or %XX escapes, and its length
+# (a deletion names it back in each of its lines: see cookies.MAX_DELETION_BYTES).
+_COOKIE_DIRECTORY_RE = re.compile(r"/(?:(?:[A-Za-z0-9._~-]|%[0-9A-Fa-f]{2})+/)*")
+MAX_FORMER_PATH = 256
 # A CSP host-source (CSP 3, 2.3.1) naming a host: [scheme "://"] ["*."] name [":" port]
 # [path] ("*" alone, a scheme-source or a keyword would let every tracker through).
 _CSP_HOST_SOURCE = re.compile(
@@ -805,13 +810,17 @@ class _Reader:
                 "section); leave it out",
             )
         path = self.string(items["path"], "former_cmp.path") if "path" in items else "/"
-        if not re.fullmatch(r"/([A-Za-z0-9._~%-]+/?)*", path) or any(
-            part in (".", "..") for part in path.split("/")
+        if (
+            len(path) > MAX_FORMER_PATH
+            or not _COOKIE_DIRECTORY_RE.fullmatch(path)
+            or any(unquote(part) in (".", "..") for part in path.split("/"))
         ):
             raise self.fail(
                 items["path"],
-                "former_cmp.path must be a path that starts with /, the one the tool's "
-                "cookies were set on (a WordPress in /blog/: /blog/)",
+                "former_cmp.path must be the directory the tool's cookies were set on, "
+                "starting and ending with / (a WordPress in /blog/: /blog/; Complianz ends its "
+                f"cookies' path with /), at most {MAX_FORMER_PATH} characters, no . or .. "
+                "segment (%2e too) and no % but in an escape (%2F)",
             )
         return FormerCmp(tool, neutralise, imports, until, taken_over, vendors, path)
 
