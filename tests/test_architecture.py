@@ -68,6 +68,25 @@ def test_each_module_the_map_only_lists_has_its_line():
     assert listed and sorted(listed - described) == []
 
 
+def test_the_config_values_are_imported_from_settings():
+    """settings.py's docstring: every module but config.py imports the frozen values from
+    settings.py (records.py took RecordsSettings from config.py, which imports it)."""
+    held = {
+        n.name
+        for n in ast.parse((PACKAGE / "settings.py").read_text()).body
+        if isinstance(n, ast.ClassDef)
+    }
+    through_config = [
+        f"{path.relative_to(PACKAGE)}: {alias.name}"
+        for path in PACKAGE.rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ImportFrom) and node.module == "consentproxy.config"
+        for alias in node.names
+        if alias.name in held
+    ]
+    assert held and through_config == []
+
+
 def test_each_bounded_cache_of_the_package_is_in_the_limits():
     """ARCHITECTURE.md: the state kept outside the engine is bounded caches, each bound in
     SECURITY.md's limits (cookie_pairs, valid_host, _cached_inline_js and _described were

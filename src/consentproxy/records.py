@@ -27,7 +27,7 @@ from consentproxy.errors import UsageError
 from consentproxy.record import COLUMNS, LISTS, ConsentRecord, Stats, utc_day
 
 if TYPE_CHECKING:
-    from consentproxy.config import RecordsSettings
+    from consentproxy.settings import RecordsSettings
 
 log = logging.getLogger("consentproxy.records")
 
