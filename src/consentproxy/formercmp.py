@@ -154,12 +154,17 @@ BANNERS = {
     "CookieYes": (".cky-consent-container", ".cky-consent-container .cky-btn-reject"),
     "Klaro": (".klaro .cookie-notice, .klaro .cookie-modal", ".klaro .cn-decline"),
     "Complianz": (".cmplz-cookiebanner", ".cmplz-cookiebanner .cmplz-deny"),
-    # (CookieYes' legacy bar, cookie-law-info before 3.x, and its reject link: its choices
+    # (CookieYes' legacy bar, cookie-law-info before 3.x, and its reject buttons: its choices
     # are not read, README, but it is the site's banner; cookie-law-info 3.0.8
-    # legacy/public/js/cookie-law-info-public.js, notify_div_id and reject_link)
+    # legacy/public/js/cookie-law-info-public.js: notify_div_id and reject_link, the
+    # .cli_action_button whose data-cli_action is reject, and 2.x's Reject All,
+    # .wt-cli-reject-btn, attachEvents)
     "CookieLawInfo": (
         "#cookie-law-info-bar",
-        "#cookie-law-info-bar .cookie_action_close_header_reject",
+        (
+            "#cookie-law-info-bar :is(.cookie_action_close_header_reject, .wt-cli-reject-btn, "
+            '[data-cli_action="reject"])'
+        ),
     ),
 }
 

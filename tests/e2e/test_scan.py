@@ -328,6 +328,18 @@ TRICKY = {  # path -> (status, content type, body)
         + 'cookie_action_close_header_reject cli_action_button" data-cli_action="reject">Reject'
         + "</a></span></div>",
     ),
+    "/own-cli-all": (  # its 2.x Reject All button (cookie-law-info-public.js: attachEvents)
+        200,
+        "text/html",
+        '<div id="cookie-law-info-bar"><span>We use cookies. <a role="button" class="wt-cli-'
+        + 'element cli-plugin-button wt-cli-reject-btn">Reject All</a></span></div>',
+    ),
+    "/own-cli-data": (  # a reject button known by its action alone (a theme's own markup)
+        200,
+        "text/html",
+        '<div id="cookie-law-info-bar"><span>We use cookies. <button class="cli_action_button"'
+        + ' data-cli_action="reject">No thanks</button></span></div>',
+    ),
     "/tall": (200, "text/html", '<div style="height:1000000px">tall</div>'),
     "/importing": (  # what the guard cannot hook: only csp: enforce stops it
         200,
@@ -541,7 +553,7 @@ def test_a_scan_sees_late_trackers_and_sockets_and_never_calls_a_failed_page_cle
 
 LEFT = (
     "/beacon,/storage,/after,/own-cmp,/own-didomi,/own-cc,/own-iub,/own-cky,/own-klaro,"
-    "/own-cmplz,/own-cli,/hop,/tall"
+    "/own-cmplz,/own-cli,/own-cli-all,/own-cli-data,/hop,/tall"
 )
 
 
@@ -593,6 +605,8 @@ def test_a_sites_own_consent_banner_is_no_missing_banner(left):
         ("/own-klaro", "Klaro"),
         ("/own-cmplz", "Complianz"),
         ("/own-cli", "CookieLawInfo"),
+        ("/own-cli-all", "CookieLawInfo"),
+        ("/own-cli-data", "CookieLawInfo"),
     ]:
         assert pages[path]["banner"]["tool"] == tool
         assert pages[path]["banner"]["reject_first_layer"]
