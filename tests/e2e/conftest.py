@@ -47,6 +47,7 @@ from consentproxy.demo.origin import PageSpec, load_manifest, make_origin_app, s
 from consentproxy.engine import Engine
 from consentproxy.scan import CHROMIUM
 from consentproxy.scan import CHROMIUM_ARGS as BROWSER_FLAGS
+from consentproxy.settings import FormerCmp
 from tests.conftest import DEMO_CONFIG
 
 # Where banner.js takes the guard's private tools (guard.js returns them in this order).
@@ -335,14 +336,17 @@ async def start_proxy(
     csp: str = "report-only",
     observe: Callable[[str], None] | None = None,
     tracker_lists: tuple[str, ...] = (),
+    former_cmp: FormerCmp | None = None,
 ) -> server.Running:
     """consentproxy (the aiohttp adapter) with the demo config in front of an origin
-    (observe: serve --observe's lines go there; tracker_lists: the layer files it reads)."""
+    (observe: serve --observe's lines go there; tracker_lists: the layer files it reads;
+    former_cmp: the site's former consent tool)."""
     port = origin.rsplit(":", 1)[1]
     config = replace(
         load_config(DEMO_CONFIG).with_overrides(upstream=f"http://127.0.0.1:{port}"),
         csp=csp,
         tracker_lists=tracker_lists,
+        former_cmp=former_cmp,
     )
     return await server.start(
         Engine(config, [b"e2e-secret-key-0123456789"], observe=observe), "127.0.0.1", 0
