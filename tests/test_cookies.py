@@ -216,6 +216,19 @@ def test_the_deletions_likeliest_to_match_come_first():
     assert any("Partitioned" in v for v in values)
 
 
+def test_names_known_on_a_path_are_deleted_there_once_in_their_order_not_partitioned():
+    """A former tool's names on former_cmp.path (endpoints._former_deleted): the tool's own
+    and those sent, so one sent came twice and spent the 2 KiB twice."""
+    values = deletion_headers(
+        ["b"], "www.example.com", None, True, known=("/blog/", ["a", "b", "a", "b"])
+    )
+    assert len(set(values)) == len(values)
+    blog = [v.split("=")[0] for v in values if "Path=/blog/" in v]
+    assert blog == ["a", "a", "a", "b", "b", "b"]  # (host-only, www.example.com, example.com)
+    assert not any("Partitioned" in v and "/blog/" in v for v in values)
+    assert f"b=; Max-Age=0; {EXPIRED}; Path=/; Secure" in values
+
+
 def test_a_partitioned_cookie_is_deleted_over_https():
     """Chromium files a Partitioned cookie apart: deleted only by a Partitioned deletion
     (helper-88), which needs Secure."""

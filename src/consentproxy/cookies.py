@@ -290,7 +290,10 @@ def deletion_headers(
     domains = deletion_domains(host, cookie_domain)
     unique = list(dict.fromkeys(filter(deletable, names)))
     at, known_names = known
-    ways = [("/", "", unique, True), (at, "", list(filter(deletable, known_names)), False)]
+    ways = [
+        ("/", "", unique, True),
+        (at, "", list(dict.fromkeys(filter(deletable, known_names))), False),
+    ]
     ways += [("/", "; Partitioned", unique, True)] if secure else []
     ways += [(p, "", unique, True) for p in _paths(path)]
     out: list[str] = []
