@@ -785,3 +785,27 @@ def test_a_tag_manager_loader_a_script_defines_and_never_calls_leaves_it_to_the_
         assert policy.blocked_inline(js, NO_DECISION, site="pcgamer.com") is not None, js
     # a comment's URL still counts where the text does not read as JavaScript
     assert policy.blocked_inline(VANILLA + b"'", NO_DECISION, site="pcgamer.com") is not None
+
+
+def test_a_load_no_hook_holds_holds_the_script_whole_however_it_reads():
+    """The text without the body had the load but no URL, the body the URL but no load no
+    hook holds: neither held, and a later `<script>loadGA();</script>` loaded the tracker
+    before consent; a slash the lexer misreads had it take a string's `" //"` for a
+    comment, the load after it blanked. A load no hook holds in the whole text holds the
+    script whole, as before scripts were read as JavaScript."""
+    policy = Policy(catalog_config())
+    url = b'"https://www.google-analytics.com/analytics.js"'
+    for js in (
+        b"var u = " + url + b"; function loadGA() { import(u); }",
+        b"function go(u){ import(u); } function loadGA(){ go(" + url + b"); }",
+        b"function loadGA(){ go(" + url + b"); }\nfunction go(u){ location = u; }\ngo(0);",
+        b'if (1) /"/.test(""); x = " //"; import(' + url + b");",
+    ):
+        assert policy.blocked_inline(js, NO_DECISION) is not None, js
+    # (a body loading the guard's way, the site's only load through a hook, still runs)
+    js = (
+        b"var u = "
+        + url
+        + b"; // ga\nfunction loadGA() { var s = document.createElement('script'); s.src = u; document.head.appendChild(s); }"
+    )
+    assert policy.blocked_inline(js, NO_DECISION) is None

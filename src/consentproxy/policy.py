@@ -647,7 +647,11 @@ class Policy:
             # holds; a long one held by its URLs alone runs anyway)
             held = bool(found[1]) or (bool(found[0]) and len(text) <= SITE_SCRIPT_BYTES)
             code = jscode.read(text, self._marked) if held and not markup else None
-            if code is not None and (code.comments or code.uncalled):
+            if (
+                code is not None
+                and (code.comments or code.uncalled)
+                and not self._loads_unhooked(text, site)
+            ):
                 found = self._code_at_load(text, code, site, markers)
             self._inline_cache[key] = found
         return found
@@ -658,6 +662,14 @@ class Policy:
         return self._markers is not None and any(
             True for _ in self._markers.find_matches_as_indexes(name + b"(")
         )
+
+    def _loads_unhooked(self, text: bytes, site: str) -> bool:
+        """Whether the whole text loads a tracker in a way no hook holds: then it is judged
+        whole, its comments and bodies too. The load and its URL may sit on either side of
+        a body (`var u = URL; function f() { import(u); }`), and a slash the lexer misreads
+        (`if (x) /"/.test(s)`) has it read a string's `" //"` as a comment that hides the
+        load after it: the guard holds neither such load when the code runs."""
+        return bool(self._inline_services(text, False, site, markers=False)[1])
 
     def _code_at_load(self, text: bytes, code: jscode.Code, site: str, markers: bool) -> Inline:
         """An inline script judged by what it does at load (jscode): without its comments
