@@ -6,12 +6,14 @@ leans on these hooks").
 
 A small lexer, not a parser: strings, template literals, regular expressions and comments
 are stepped over, braces matched. Where the text does not read as such (an unterminated
-string, a brace left open), read() answers None and the script is judged whole, as before.
+string, a brace left open, a comment where a misread slash may have put one), read() answers
+None and the script is judged whole, as before.
 """
 
 from __future__ import annotations
 
 import re
+import string
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,11 +26,21 @@ _STRING_RES = {q: re.compile(rb"%c(?:[^%c\\\n]|\\(?:\r\n|[\s\S]))*%c" % (q, q, q
 # A template literal's text up to its end or its next `${`.
 _TEMPLATE_RE = re.compile(rb"(?:[^`\\$]|\\[\s\S]|\$(?!\{))*(`|\$\{)")
 _REGEX_RE = re.compile(rb"/(?:[^/\\\[\n]|\\.|\[(?:[^\]\\\n]|\\.)*\])+/[a-zA-Z]*")
-# After these a slash starts a regular expression, not a division.
+# After these a slash starts a regular expression, not a division (a keyword not after `.`).
 _BEFORE_REGEX = frozenset(b"(,=:[!&|?{};+-*%<>~^")
 _REGEX_KEYWORD_RE = re.compile(
-    rb"(?<![\w$])(?:return|typeof|case|do|else|in|of|new|delete|void|throw|yield|await)[ \t]*$"
+    rb"(?<![\w$.])(?:return|typeof|case|do|else|in|of|new|delete|void|throw|yield|await)[ \t]*$"
 )
+# A lexer that misreads a slash (a regular expression taken for a division or the reverse:
+# `if (x) /"/.test(s)`) reads strings' text as code: a comment right after one of these is
+# taken for such a misread (a string's `"https://`); the real pages' comments follow a space,
+# a line's start, `;`, `-` or a bracket.
+_MISREAD_BEFORE_COMMENT = frozenset(
+    b"\"'`/:$_" + (string.ascii_letters + string.digits).encode() + bytes(range(0x80, 0x100))
+)
+# What the lexer does not read: HTML-like comments (`<!--` starts one, `-->` too at a line's
+# start: Annex B) and escapes (`\u006coadGTM()` calls loadGTM unseen by the name count).
+_UNREAD_RE = re.compile(rb"<!--|-->|\\u")
 # A function's head ending where its body's `{` starts, at a statement's start: `function
 # NAME(...)`, or `[var] a.b.NAME = function [x](...)` / `(...) =>` / `x =>`. Group 1 the name.
 _HEAD_RE = re.compile(
@@ -67,6 +79,8 @@ def read(text: bytes, called_by_name: Callable[[bytes], bool]) -> Code | None:
     exports: the name appears once), not invoked in place (no `(`, `.`, `[`, `` ` ``, `?` or
     `/` after the body), nor called_by_name (a name other code calls: a vendor's callback);
     None where it does not lex."""
+    if _UNREAD_RE.search(text):
+        return None
     comments: list[tuple[int, int]] = []
     functions: list[tuple[int, int, bytes]] = []  # (body start, body end, name)
     opened: list[tuple[int, int, bytes | None]] = []  # (position, bracket, function's name)
@@ -83,6 +97,8 @@ def read(text: bytes, called_by_name: Callable[[bytes], bool]) -> Code | None:
             pos = _template(text, i + 1, opened)
         elif c == 0x2F:  # /
             nxt = text[i + 1 : i + 2]
+            if nxt in (b"/", b"*") and i and text[i - 1] in _MISREAD_BEFORE_COMMENT:
+                return None
             if nxt == b"/":
                 pos = size if (end := text.find(b"\n", i)) < 0 else end
                 comments.append((i, pos))
@@ -143,6 +159,8 @@ def _regex_here(text: bytes, slash: int) -> bool:
     """Whether the slash at slash starts a regular expression: after an operator, a
     punctuator or a keyword (not after a name, a number or a closing bracket)."""
     before = text[max(0, slash - 16) : slash].rstrip()
+    if before.endswith((b"++", b"--")):
+        return False  # (`a++ / 2`: a division)
     return not before or before[-1] in _BEFORE_REGEX or bool(_REGEX_KEYWORD_RE.search(before))
 
 

@@ -1,0 +1,146 @@
+import pytest
+
+from consentproxy import jscode
+from consentproxy.config import catalog_config
+from consentproxy.consent import NO_DECISION
+from consentproxy.policy import Policy
+from tests.test_policy import VANILLA
+
+GA = b"https://www.google-analytics.com"
+
+
+def nothing_called(name: bytes) -> bool:
+    return False
+
+
+def read(text: bytes) -> jscode.Code | None:
+    return jscode.read(text, nothing_called)
+
+
+def bodies(text: bytes) -> list[bytes]:
+    code = read(text)
+    assert code is not None, text
+    return [text[start:end] for start, end in code.uncalled]
+
+
+# A slash the lexer misreads (a regular expression taken for a division or the reverse) has
+# it read a string's text as code: a URL's `//` as a comment, and the load it starts blanked.
+MISREAD = [
+    b'if (1) /"/.test(""); import("' + GA + b'/analytics.js");',
+    b'if (1) /"/.test(""); location.href="' + GA + b'/collect?v=1";',
+    b'x = a++ / 2, y = "//"; location = "' + GA + b'/collect"',
+    b'x = o.in / 2 + "/"; location.href = "' + GA + b'/collect"',
+    b'<!-- hide /* old\nlocation.href="' + GA + b'/collect";\n// */ -->',
+]
+
+
+@pytest.mark.parametrize("js", MISREAD)
+def test_a_misread_slash_hides_no_load_as_a_comment(js):
+    """Each was held before scripts were read as JavaScript, then ran before consent: the
+    load read as a comment's text. Now read() answers None (judged whole) or reads no
+    comment, and the script is held."""
+    code = read(js)
+    assert code is None or not code.comments
+    assert Policy(catalog_config()).blocked_inline(js, NO_DECISION) is not None
+
+
+def test_a_comment_right_after_a_name_a_quote_or_a_colon_is_taken_for_a_misread():
+    for js in (b'a = "x"// note\n', b"a = b/* note */", b"a = {b:// note\n1}", b"a = /a///c\n"):
+        assert read(js) is None, js
+    code = read(b'a = "x"; // note\nb = {c: /* note */ 1}')
+    assert code is not None and len(code.comments) == 2
+
+
+def test_html_like_comments_and_escaped_names_are_not_read():
+    """`<!--` starts a comment to the line's end (Annex B), `-->` at a line's start too;
+    `\\u006coadGTM()` calls loadGTM, which the name count does not see."""
+    assert read(b"<!--\nf();\n-->") is None
+    assert read(b'x = "\\u0041"; function f() { g() }') is None
+    called = VANILLA.replace(b"window.vanilla.loadGTM = function", b"function loadGTM")
+    policy = Policy(catalog_config())
+    assert policy.blocked_inline(called, NO_DECISION, site="pcgamer.com") is None
+    called += b"\\u006coadGTM('GTM-1');"
+    assert policy.blocked_inline(called, NO_DECISION, site="pcgamer.com") is not None
+
+
+def test_comments_are_read_as_spans_line_breaks_kept():
+    js = b"a = 1; /* x\ny */ b = 2; // z\nc = 3;"
+    code = read(js)
+    assert code is not None
+    assert [js[s:e] for s, e in code.comments] == [b"/* x\ny */", b"// z"]
+    assert code.at_load(js) == b"a = 1;     \n     b = 2;     \nc = 3;"
+
+
+@pytest.mark.parametrize(
+    "js",
+    [
+        b"a = 1; /* open",  # an unterminated block comment
+        b"a = /[/;",  # a regular expression that does not end
+        b"f(a]",  # a closing bracket that closes nothing open
+        b"x = `text ${a}",  # an unterminated template literal
+        b"function f() { g()",  # a brace left open
+        b'x = "open',
+    ],
+)
+def test_text_that_does_not_lex_is_none(js):
+    assert read(js) is None
+
+
+def test_a_slash_after_a_keyword_starts_a_regex_after_a_name_or_bracket_a_division():
+    assert bodies(b"function f() { return /}/.test(x) }") == [b" return /}/.test(x) "]
+    assert bodies(b'function f() { var y = a /2; return "/" }') == [b' var y = a /2; return "/" ']
+    assert bodies(b'function f() { var y = (a) /2; return "/" }') == [
+        b' var y = (a) /2; return "/" '
+    ]
+    assert bodies(b'function f() { var y = a++ /2; return "/" }') == [
+        b' var y = a++ /2; return "/" '
+    ]
+    assert bodies(b'function f() { var y = o.in /2; return "/" }') == [
+        b' var y = o.in /2; return "/" '
+    ]
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"function f()",
+        b"async function f(a, b)",
+        b"function* f()",
+        b"function * f()",
+        b"var f = function ()",
+        b"let f = async () =>",
+        b"const f = x =>",
+        b"a.b.f = function g(x)",
+    ],
+)
+def test_the_heads_of_a_function_never_called_are_read(head):
+    assert bodies(b"x = 1;\n" + head + b" { g() }") == [b" g() "]
+    assert bodies(b"x = 1;\n" + head + b" { g() }\nf();") == []  # called
+
+
+def test_a_head_longer_than_head_bytes_is_taken_for_a_called_function():
+    args = b",".join(b"a%d" % n for n in range(jscode.HEAD_BYTES // 3))
+    assert bodies(b"x;\nfunction f(" + args[: jscode.HEAD_BYTES // 2] + b") { g() }") == [b" g() "]
+    assert bodies(b"x;\nfunction f(" + args + b") { g() }") == []
+
+
+def test_of_nested_uncalled_bodies_the_outermost_is_kept():
+    js = b"function outer() { function inner() { g() } h() }"
+    assert bodies(js) == [b" function inner() { g() } h() "]
+
+
+@pytest.mark.parametrize("name", [b"then", b"toString", b"onload", b"valueOf"])
+def test_a_function_the_platform_calls_by_its_name_is_called(name):
+    assert bodies(b"x." + name + b" = function () { g() }") == []
+    assert bodies(b"x.other = function () { g() }") == [b" g() "]
+
+
+@pytest.mark.parametrize("after", [b".call(this)", b"?.()", b"`tag`", b"()", b"['x']"])
+def test_a_function_invoked_in_place_is_called(after):
+    assert bodies(b"var f = function () { g() }" + after) == []
+
+
+def test_a_name_other_code_calls_keeps_its_body():
+    js = b"function OptanonWrapper() { g() }"
+    assert jscode.read(js, lambda name: name == b"OptanonWrapper") == jscode.Code((), ())
+    assert bodies(js) == [b" g() "]
