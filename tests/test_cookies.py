@@ -224,9 +224,18 @@ def test_names_known_on_a_path_are_deleted_there_once_in_their_order_not_partiti
     )
     assert len(set(values)) == len(values)
     blog = [v.split("=")[0] for v in values if "Path=/blog/" in v]
-    assert blog == ["a", "a", "a", "b", "b", "b"]  # (host-only, www.example.com, example.com)
+    assert blog == ["a", "b", "a", "a", "b", "b"]  # (host-only, www.example.com, example.com)
+    assert values.index(f"b=; Max-Age=0; {EXPIRED}; Path=/; Secure") == 0  # (first, at /)
     assert not any("Partitioned" in v and "/blog/" in v for v in values)
-    assert f"b=; Max-Age=0; {EXPIRED}; Path=/; Secure" in values
+
+
+def test_a_long_path_leaves_the_room_it_cannot_use_to_the_shorter_ones():
+    """A path of its own too long for the room left stopped every later one: the request's
+    /s and /s/ (and a former tool's path before /) were not tried, though they fit."""
+    names = [f"n{i}" for i in range(10)]
+    values = deletion_headers(names, "localhost", None, True, "/s/" + "a" * 240 + "/p")
+    assert any("; Path=/s;" in v or "; Path=/s/;" in v for v in values)
+    assert sum(map(len, values)) <= MAX_DELETION_BYTES
 
 
 def test_a_partitioned_cookie_is_deleted_over_https():

@@ -277,33 +277,39 @@ def deletion_headers(
     on `.example.com` while we serve `www.example.com`; browsers refuse a Domain that is a
     public suffix), down to cookie_domain when set; parents only for the names on_parents
     lets through (an unknown name may be a sibling site's own session: deleted on the
-    parent, the visitor would be logged out there). Paths: / first (names were sent: they
-    are there); then known's (a path, and names that may be set there though none was sent:
-    a former consent tool's on the path it keeps them, whose cookies a browser sends to no
-    request outside it), in their order (the likeliest first), with no Partitioned copy;
-    then over https / again for a Partitioned cookie; then those of the request's path,
-    likeliest first (_paths: a tracker set on /blog comes with /blog/post and is deleted by
-    Path=/blog alone). At most MAX_DELETION_BYTES of them: when names' under one path do not
-    all fit, they go in a random order (what one response deleted no longer comes back, and
-    the next deletes others).
+    parent, the visitor would be logged out there). Known's names come first (a path, and
+    the names that matter most: a former consent tool's, whose choice an erase leaving them
+    would import again, while a tracker's come again with the next responses): those of
+    names at /, then all of them at known's path (that may be set there though none was
+    sent: a browser sends a cookie of Path=/blog/ to no request outside it), in their order
+    (the likeliest first), with no Partitioned copy, host-only for every name before any
+    Domain= copy (a tool's document.cookie on a subdirectory sets host-only ones, and the
+    copies took the room of the last names). Then the other names at / (they were sent:
+    they are there); then over https / again for a Partitioned cookie; then those of the
+    request's path, likeliest first (_paths: a tracker set on /blog comes with /blog/post
+    and is deleted by Path=/blog alone). At most MAX_DELETION_BYTES of them, each line
+    once: when names' under one path do not all fit, they go in a random order (what one
+    response deleted no longer comes back, and the next deletes others).
     """
     domains = deletion_domains(host, cookie_domain)
     unique = list(dict.fromkeys(filter(deletable, names)))
     at, known_names = known
-    ways = [
-        ("/", "", unique, True),
-        (at, "", list(dict.fromkeys(filter(deletable, known_names))), False),
-    ]
+    first = list(dict.fromkeys(filter(deletable, known_names)))
+    ways = [("/", "", [n for n in first if n in unique], False)]
+    ways += [(at, "", first, False)] if at != "/" else []
+    ways += [("/", "", [n for n in unique if n not in first], True)]
     ways += [("/", "; Partitioned", unique, True)] if secure else []
     ways += [(p, "", unique, True) for p in _paths(path)]
     out: list[str] = []
     room = MAX_DELETION_BYTES
     for p, more, tier_names, shuffled in ways:  # (by path: every name under one first)
-        if room < len(deletion("x", p)):  # (built only while one may still fit)
-            break
+        if room < len(deletion("x", p)):  # (built only while one may still fit here)
+            continue
         tier = [_deletions(n, p, domains, secure, on_parents, more) for n in tier_names]
         if shuffled and sum(_size(v) for lines in tier for v in lines) > room:
             random.shuffle(tier)
+        elif not shuffled:  # (host-only lines first, each name's first)
+            tier = [[lines[0] for lines in tier if lines], [v for lines in tier for v in lines[1:]]]
         for lines in tier:
             for value in lines:
                 if (size := _size(value)) <= room:

@@ -33,7 +33,7 @@ from consentproxy.consent import (
     Signer,
     consent_values,
 )
-from consentproxy.cookies import deletion, deletion_domains, deletion_headers
+from consentproxy.cookies import deletion, deletion_domains
 from consentproxy.declaration import Declaration
 from consentproxy.domains import same_site
 from consentproxy.formercmp import fixed_cookies, tool_cookies
@@ -146,6 +146,9 @@ class LocalResponse:
     new_state: ConsentState | None = None
     record: ConsentRecord | None = None  # a decision to keep as proof
     csp_violations: list[tuple[str, str]] = field(default_factory=list)  # (directive, host)
+    # With new_state: cookies deleted first (cookies.deletion_headers' known, a path and its
+    # names), in the one budget of the deletions of those new_state does not cover.
+    deletes_first: tuple[list[str], tuple[str, list[str]]] = ([], ("/", []))
     # Work on the records store, which the adapter awaits for (status, body).
     complete: Callable[[], Awaitable[tuple[int, bytes]]] | None = None
 
@@ -620,6 +623,7 @@ class Endpoints:
             back = dict(parse_qsl(body.decode("utf-8", "replace"))).get("return") or "/"
         resp = _json(200, {})
         resp.new_state = NO_DECISION
+        resp.deletes_first = self._former_cookies(ex)
 
         async def complete() -> tuple[int, bytes]:
             erased = 0
@@ -628,7 +632,7 @@ class Endpoints:
                     erased += await records.erase(cid)
             # The cookie goes only once the records have: a failed erase (a 503) that took
             # it would leave the visitor no way back to their records, and forget their choice.
-            resp.headers += self.consent_cookies(ex, "", 0) + self._former_deleted(ex)
+            resp.headers += self.consent_cookies(ex, "", 0)
             if back is not None:
                 resp.headers.append(("Location", safe_return(back)))
             return (200 if back is None else 303), json.dumps({"erased": erased}).encode()
@@ -636,24 +640,19 @@ class Endpoints:
         resp.complete = _unavailable_as_503(complete)
         return resp
 
-    def _former_deleted(self, ex: Visit) -> Headers:
-        """The former consent tool's cookies, deleted: their choice there would be imported
-        again on the next request (with `neutralise: false` the proxy leaves them), undoing
-        the erase. Those the visitor sent (at /); and on former_cmp.path when it is not /,
-        every name the tool may have set there (a browser sends no cookie of Path=/blog/ to
-        this endpoint), its fixed names and the site-id ones sent."""
+    def _former_cookies(self, ex: Visit) -> tuple[list[str], tuple[str, list[str]]]:
+        """The former consent tool's cookies the erase deletes first (the engine's
+        deletions: one budget, each name once), their choice there would be imported again
+        on the next request (with `neutralise: false` the proxy leaves them), undoing the
+        erase: those the visitor sent (at /); and on former_cmp.path when it is not /, every
+        name the tool may have set there (a browser sends no cookie of Path=/blog/ to this
+        endpoint), its fixed names and the site-id ones sent."""
         former = self.config.former_cmp
         if former is None:
-            return []
+            return [], ("/", [])
         sent = tool_cookies(former.tool, {n for n, _ in ex.req.cookies})
-        there = [*fixed_cookies(former.tool), *sent] if former.path != "/" else []
-        if not sent and not there:
-            return []
-        cfg = self.config.consent
-        values = deletion_headers(
-            sent, ex.host, cfg.cookie_domain, ex.scheme == "https", known=(former.path, there)
-        )
-        return [("Set-Cookie", v) for v in values]
+        there = [*fixed_cookies(former.tool), *sent] if former.path != "/" else sent
+        return sent, (former.path, there)
 
     def _record_ids(self, ex: Visit) -> list[str]:
         """The ids of the consent cookies the visitor holds that this deployment signed,

@@ -567,8 +567,9 @@ class Exchange:
             if self.engine.records is not None and engine.endpoints.recorded.take(self.visitor):
                 self.engine.records.submit(resp.record, self.engine.shown)
         if resp.new_state is not None:
-            old = self._not_covered(resp.new_state)
-            resp.headers.extend(self._deletions(old))
+            sent, known = resp.deletes_first
+            old = [*sent, *self._not_covered(resp.new_state)]
+            resp.headers.extend(self._deletions(old, known))
         else:
             resp.headers.extend(self._import())
         return resp
@@ -680,8 +681,8 @@ class Exchange:
         allowed = self.engine.cookie_filter(state).allowed
         return [n for n, _ in self.req.cookies if n and not allowed(n)]
 
-    def _deletions(self, names: list[str]) -> Headers:
-        if not names:
+    def _deletions(self, names: list[str], known: tuple[str, list[str]] = ("/", [])) -> Headers:
+        if not names and not known[1]:
             return []
         cfg = self.engine.config.consent
         self.report.cookies_deleted = list(dict.fromkeys(names))
@@ -692,6 +693,7 @@ class Exchange:
             self.scheme == "https",
             self.req.target,
             self._named,
+            known,
         )
         return [("Set-Cookie", v) for v in values]
 
