@@ -1337,6 +1337,16 @@ def test_a_former_tools_path_is_a_path(path):
         assert parse_config(text).former_cmp.path == good
 
 
+def test_a_former_path_is_refused_for_a_tool_whose_names_a_site_id_makes():
+    """Iubenda's cookies are _iub_cs-<site id>: on /blog/ the erase deleted nothing (a
+    browser sends none of them there), only those also sent at /."""
+    text = CONFIG + "former_cmp: {tool: iubenda, path: /blog/}\n"
+    with pytest.raises(ConfigError, match="former_cmp.path: iubenda's cookies are named") as e:
+        parse_config(text)
+    assert e.value.line == text.count("\n")
+    assert parse_config(text.replace("/blog/", "/")).former_cmp.path == "/"
+
+
 def jar(header: str) -> dict[str, str]:
     return dict(c.split("=", 1) for c in header.split("; ") if c)
 

@@ -40,6 +40,7 @@ from consentproxy.formercmp import (
     TCF_MAX_VENDOR,
     TOOLS,
     UNDATED,
+    fixed_cookies,
     tool_cookies,
 )
 from consentproxy.rewrite.selectors import SelectorError, parse_selectors
@@ -821,6 +822,13 @@ class _Reader:
                 "starting and ending with / (a WordPress in /blog/: /blog/; Complianz ends its "
                 f"cookies' path with /), at most {MAX_FORMER_PATH} characters, no . or .. "
                 "segment (%2e too) and no % but in an escape (%2F)",
+            )
+        if path != "/" and not fixed_cookies(tool):
+            raise self.fail(
+                items["path"],
+                f"former_cmp.path: {tool}'s cookies are named by the site's id, which only a "
+                "request sending them tells, and a browser sends none of another path to "
+                "the erase: it could delete none there; leave path out",
             )
         return FormerCmp(tool, neutralise, imports, until, taken_over, vendors, path)
 

@@ -646,12 +646,12 @@ class Endpoints:
         on the next request (with `neutralise: false` the proxy leaves them), undoing the
         erase: those the visitor sent (at /); and on former_cmp.path when it is not /, every
         name the tool may have set there (a browser sends no cookie of Path=/blog/ to this
-        endpoint), its fixed names and the site-id ones sent."""
+        endpoint): its fixed names (config refuses a path to a tool with none)."""
         former = self.config.former_cmp
         if former is None:
             return [], ("/", [])
         sent = tool_cookies(former.tool, {n for n, _ in ex.req.cookies})
-        there = [*fixed_cookies(former.tool), *sent] if former.path != "/" else sent
+        there = fixed_cookies(former.tool) if former.path != "/" else sent
         return sent, (former.path, there)
 
     def _record_ids(self, ex: Visit) -> list[str]:
