@@ -217,7 +217,7 @@ def test_the_deletions_likeliest_to_match_come_first():
 
 
 def test_names_known_on_a_path_are_deleted_there_once_in_their_order_not_partitioned():
-    """A former tool's names on former_cmp.path (endpoints._former_deleted): the tool's own
+    """A former tool's names on former_cmp.path (endpoints._former_cookies): the tool's own
     and those sent, so one sent came twice and spent the 2 KiB twice."""
     values = deletion_headers(
         ["b"], "www.example.com", None, True, known=("/blog/", ["a", "b", "a", "b"])
