@@ -124,6 +124,22 @@ def test_config_errors_name_file_line_and_fix(text, line, hint):
     assert hint in str(err)
 
 
+def test_categories_too_many_for_the_consent_cookie_are_refused_at_their_line():
+    """40 optional categories of 30 characters loaded, and accept-all then granted 25 of them
+    (the choice narrowed to fit the cookie), telling the visitor a false text. Now a config
+    whose categories alone are over the cookie's length is refused; 25 of them fit."""
+
+    def named(count: int) -> str:
+        names = "".join(f"  category-with-a-long-name-{i:03d}: {{}}\n" for i in range(count))
+        return "upstream: http://127.0.0.1:9\ncategories:\n  necessary: {required: true}\n" + names
+
+    err = error_of(named(40))
+    assert str(err).startswith("site.yaml:3: "), str(err)
+    assert "40 optional categories is 1,557 characters, over the 1,024" in str(err)
+    assert "use fewer categories, or shorter category names" in str(err)
+    assert len(parse_config(named(25)).categories) == 26
+
+
 def test_css_that_could_break_out_of_its_style_element_is_refused(tmp_path: Path):
     (tmp_path / "x.css").write_text("a{}</style><script>alert(1)</script>")
     (tmp_path / "c.yaml").write_text(MINIMAL + "banner: {css: x.css}\n")

@@ -607,6 +607,7 @@ class _Reader:
                 )
         services = self.services(top.get("services"), names)
         consent = self.consent(top.get("consent"))
+        self.cookie_room(top.get("categories") or root, categories, consent.revision)
         former = (
             self.former_cmp(top["former_cmp"], categories, services, consent.revision)
             if "former_cmp" in top
@@ -1438,6 +1439,29 @@ class _Reader:
                 "otherwise there is nothing to consent to",
             )
         return tuple(out)
+
+    def cookie_room(self, node: yaml.Node, categories: tuple[Category, ...], revision: int) -> None:
+        """The consent cookie of a visitor who accepts all must fit in the MAX_COOKIE_LEN
+        the proxy reads back: a choice too long is saved narrowed (consent.Signer.fitting),
+        which can leave off services granted one by one, never a category (40 categories of
+        30 characters: accept-all granted 25, and said a false text)."""
+        from consentproxy.consent import (  # (consent reads this module's did_you_mean)
+            MAX_COOKIE_LEN,
+            category_digests,
+            longest_cookie,
+        )
+
+        optional = [c.name for c in categories if not c.required]
+        # (each category's digest of its services: its length counts, not its value)
+        digests = category_digests({c.name: () for c in categories})
+        size = longest_cookie(optional, (), revision, digests)
+        if size > MAX_COOKIE_LEN:
+            raise self.fail(
+                node,
+                f"the consent cookie of a visitor who accepts all {len(optional)} optional "
+                f"categories is {size:,} characters, over the {MAX_COOKIE_LEN:,} the proxy "
+                "reads back; use fewer categories, or shorter category names",
+            )
 
     def services(self, node: yaml.Node | None, categories: set[str]) -> tuple[Service, ...]:
         if node is None:

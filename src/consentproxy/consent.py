@@ -158,16 +158,23 @@ class Signer:
         )
         return f"{payload}.{self.sign(payload)}"
 
-    def fitting(self, state: ConsentState) -> ConsentState:
-        """state, or (its cookie over the MAX_COOKIE_LEN the proxy reads back: held on no
-        page) state narrowed until it fits: the services granted one by one dropped, last in
-        name order first, then the categories likewise. It grants less, never more: refusing
-        the choice instead left the previous one, withdrawn services and all, in force."""
-        services, categories = sorted(state.services), sorted(state.categories)
-        while len(self.encode(state)) > MAX_COOKIE_LEN:
-            (services or categories).pop()
-            state = replace(state, categories=frozenset(categories), services=frozenset(services))
-        return state
+    def fitting(self, state: ConsentState) -> tuple[ConsentState, str]:
+        """state and its cookie, or (that cookie over the MAX_COOKIE_LEN the proxy reads
+        back: held on no page) state narrowed to fit and its cookie: the services granted one
+        by one dropped, last in name order first. It grants less, never more: refusing the
+        choice instead left the previous one, withdrawn services and all, in force. The
+        categories alone always fit (config: longest_cookie), so none is dropped. The cut is
+        counted, not searched: each name dropped shortens the cookie by itself and its `+`
+        (the last one: by itself less the `-` left), so two encodes, whatever the list."""
+        value = self.encode(state)
+        over = len(value) - MAX_COOKIE_LEN
+        if over <= 0:
+            return state, value
+        kept = sorted(state.services)
+        while kept and over > 0:
+            over -= len(kept.pop()) + (1 if kept else -1)
+        state = replace(state, services=frozenset(kept))
+        return state, self.encode(state)
 
     def decode(self, value: str | None, now: float) -> ConsentState:
         """The state a cookie value proves, or NO_DECISION if it proves nothing."""
@@ -265,6 +272,19 @@ def category_digests(services_in: Mapping[str, Iterable[str]]) -> dict[str, str]
         cat: hashlib.sha256(",".join(sorted(names)).encode()).hexdigest()[:6]
         for cat, names in services_in.items()
     }
+
+
+def longest_cookie(
+    categories: Iterable[str], services: Iterable[str], revision: int, digests: Mapping[str, str]
+) -> int:
+    """The length of the consent cookie granting these categories and services, with the
+    longest id and date this proxy writes (config refuses categories whose cookie alone is
+    over MAX_COOKIE_LEN; check-config warns of services one by one)."""
+    signer = Signer([b"-"], 1, revision, digests)
+    state = ConsentState(
+        True, frozenset(categories), frozenset(services), new_consent_id(), 10**10 - 1, revision
+    )
+    return len(signer.encode(state))
 
 
 def parse_state(spec: str, config: Config, source: str = "consent state") -> ConsentState | None:

@@ -809,10 +809,10 @@ class Endpoints:
                 services=kept[1],
                 decided_at=ex.state.decided_at if any(kept) else state.decided_at,
             )
-        fitted = self.signer.fitting(state)
+        fitted, value = self.signer.fitting(state)
         narrowed, state = fitted != state, fitted
         cfg = self.config.consent
-        cookies = self.consent_cookies(ex, self.signer.encode(state), cfg.max_age_days * 86400)
+        cookies = self.consent_cookies(ex, value, cfg.max_age_days * 86400)
         saved = NARROWED if narrowed else "your choice is saved"
         resp = _answer(ex, is_json, back, state, cfg.revision, saved, narrowed)
         resp.headers += cookies

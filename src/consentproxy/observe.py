@@ -22,9 +22,8 @@ from consentproxy.config import builtin_services
 from consentproxy.consent import (
     MAX_COOKIE_LEN,
     ConsentState,
-    Signer,
     category_digests,
-    new_consent_id,
+    longest_cookie,
 )
 from consentproxy.domains import registrable, same_site, site_of
 from consentproxy.httpheaders import HOST_RE
@@ -334,11 +333,7 @@ def _cookie_size(policy: Policy) -> list[str]:
         else:
             categories.add(category)
     revision = policy.config.consent.revision
-    signer = Signer([b"-"], 1, revision, category_digests(services_in))
-    longest = ConsentState(
-        True, frozenset(categories), frozenset(services), new_consent_id(), 10**10 - 1, revision
-    )
-    size = len(signer.encode(longest))
+    size = longest_cookie(categories, services, revision, category_digests(services_in))
     if size <= MAX_COOKIE_LEN:
         return []
     warning = (
