@@ -185,6 +185,19 @@ def test_a_css_file_or_tracker_list_that_is_no_regular_file_is_refused_unread(
         load_config(tmp_path / "c.yaml")
 
 
+def test_a_language_missing_a_text_is_told_the_english_of_each_missing_key():
+    """An upgrade adding a text (narrowed) stopped a config with a language of its own,
+    saying only "missing narrowed": the error now gives the English to translate."""
+    from consentproxy.banner.texts import TEXTS
+
+    given = {k: f"sv {k}" for k in TEXTS["en"] if k not in ("narrowed", "reask")}
+    lines = "".join(f"      {k}: '{v}'\n" for k, v in given.items())
+    err = str(error_of(MINIMAL + "languages: [sv, en]\nbanner:\n  texts:\n    sv:\n" + lines))
+    assert err.startswith("site.yaml:7: ") and "banner.texts.sv" in err
+    english = ", ".join(f'{k}: "{TEXTS["en"][k]}"' for k in ("narrowed", "reask"))
+    assert "missing, in English to translate {" + english + "}" in err
+
+
 def test_a_new_language_with_all_its_texts_is_accepted():
     from consentproxy.banner.texts import TEXTS
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import json
 import re
 import unicodedata
 from collections.abc import Collection
@@ -644,8 +645,14 @@ class _Reader:
                     top.get("languages") or root,
                     f"language {lang!r} has no "
                     f"built-in banner texts ({', '.join(LANGUAGES)} have); give "
-                    f"them all under banner.texts.{lang}: missing "
-                    f"{', '.join(sorted(missing))}",
+                    f"them all under banner.texts.{lang}: missing, in English to translate "
+                    # (a key added by an upgrade stops such a config: what to write is said)
+                    + "{"
+                    + ", ".join(
+                        f"{k}: {json.dumps(TEXTS['en'][k], ensure_ascii=False)}"
+                        for k in sorted(missing)
+                    )
+                    + "}",
                 )
         use_database, database_map = self.cookie_database(top.get("cookie_database"), names)
         consent_mode = self.consent_mode(top.get("consent_mode"), categories, services)
