@@ -101,7 +101,7 @@ def test_a_grant_puts_its_embed_in_only_inside_a_frame_whatever_the_referer(engi
     assert page.status == 200
     shown, _, held = page.body.decode().partition("<template>")
     assert "<iframe" not in shown and held.startswith("<iframe src=")
-    assert "is blocked because you have not accepted" in shown
+    assert "This YouTube video is hidden until you allow" in shown  # (its placeholder)
     assert f"<script>{FRAME_SCRIPT}</script>" in held
     assert frame(engine, target, "x=1", dest="document", referer=referer).status == 403
 
@@ -162,3 +162,24 @@ def test_consent_for_the_service_frames_it_without_a_grant(engine):
     page = frame(engine, target, cookie)
     assert page.status == 200 and b"<template>" not in page.body  # (top-level too)
     assert "script-src" not in header(page.headers, "content-security-policy")
+
+
+def test_the_frames_held_sentence_is_the_placeholders_text_as_text_never_markup(clock):
+    """The frame built its sentence from banner.texts.<lang>.blocked unescaped (only the
+    names filled in were): `<em>off</em> & more` became markup there, where banner.js shows
+    it as text; and a service's own placeholder text, which banner.js shows, was not used."""
+    texts = "banner:\n  texts:\n    en: {blocked: '{service} <em>off</em> & more ({category})'}\n"
+    own = "  - {use: google-maps, placeholder: {en: 'Maps <b>wait</b> & see'}}\n"
+    clips = (
+        "  - {name: clips, title: 'Clips <i>TV</i>', category: social, hosts: [clips.example]}\n"
+    )
+    config = parse_config(CONFIG.replace("  - use: google-maps\n", own + clips) + texts)
+    engine = Engine(config, [b"k" * 32], clock=lambda: clock[0])
+    for service, url, said in (
+        ("clips", "https://clips.example/v/1", "Clips &lt;i&gt;TV&lt;/i&gt; &lt;em&gt;off"),
+        ("google-maps", "https://www.google.com/maps/embed?pb=1", "Maps &lt;b&gt;wait&lt;/b&gt;"),
+    ):
+        target = json.loads(grant(engine, service, url).body)["url"]
+        shown = frame(engine, target).body.decode().partition("<template>")[0]
+        assert f"<p>{said}" in shown, shown
+        assert "<em>" not in shown and "<b>" not in shown and "<i>" not in shown

@@ -18,6 +18,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
@@ -426,6 +427,21 @@ class Endpoints:
             return _cross_site(ex) or self._erase(ex, body, records)
         return plain(404, "not found")
 
+    def _blocked(self, svc: Service, lang: str) -> str:
+        """The frame's sentence while its embed is held, as HTML: banner.js's placeholder text
+        (the service's own, else `blocked` filled in), which it shows as text: the operator's
+        words are escaped too, not only the names filled in."""
+        own = svc.placeholder.get(lang)
+        if own:
+            return escape(own)
+        category = next(c for c in self.config.categories if c.name == svc.category)
+        names = {
+            "service": svc.display_title(lang),
+            "category": translated(category.title, lang) or category.name,
+        }
+        text = escape(self.config.banner.text(lang)["blocked"])
+        return re.sub(r"\{(\w+)\}", lambda m: escape(names[m[1]]), text)
+
     def _framed(self, name: object, url: object) -> Service | None:
         """The service an embed URL belongs to, if it is `name`'s (an absolute http(s) URL
         of a configured service the choice can allow), else None."""
@@ -497,12 +513,8 @@ class Endpoints:
         if script:
             # (granted only: the embed goes in inside a frame, which frame-ancestors 'self'
             # makes the site's page; opened top-level it stays blocked, saying so)
-            category = next(c for c in self.config.categories if c.name == svc.category)
-            blocked = self.config.banner.text(lang)["blocked"].replace("{service}", title)
-            blocked = blocked.replace(
-                "{category}", escape(translated(category.title, lang) or category.name)
-            )
-            embed = f"<p>{blocked}</p><template>{embed}</template><script>{script}</script>"
+            embed = f"<p>{self._blocked(svc, lang)}</p><template>{embed}</template>"
+            embed += f"<script>{script}</script>"
         page = (
             f'<!DOCTYPE html><html lang="{escape(lang)}" dir="{direction(lang)}"><head>'
             f'<meta charset="utf-8"><title>{title}</title>'
