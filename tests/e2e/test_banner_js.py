@@ -623,6 +623,45 @@ async def test_a_choice_saved_narrowed_is_said_after_the_reload_or_in_place(site
     assert await alert.inner_text() == message and site.loads == 4  # (none more)
 
 
+async def test_the_narrowed_message_is_for_the_page_that_chose_and_said_without_storage(
+    site: Site,
+) -> None:
+    """The flag kept across the reload was taken by whichever same-origin document started
+    first: a small frame of the site with the banner ate it, the page said nothing. It holds
+    the page's address now, read by the top document only. And with storage refused the
+    in-place path (no reload) said nothing: it is said from memory now."""
+    message = TEXTS["en"]["narrowed"]
+    alert = site.page.locator(".cp-error[role=alert]")
+    site.pages["/widget"] = page_html(body="<p>store locator</p>")
+    await site.open(page_html({"decided": True, "categories": [], "services": []}, "<p>x</p>"))
+    flag = "sessionStorage.getItem('consentproxy:narrowed')"
+    await site.page.evaluate("sessionStorage.setItem('consentproxy:narrowed', location.href)")
+    await site.page.evaluate("""document.body.append(Object.assign(
+        document.createElement('iframe'), {src: '/widget', width: 420, height: 260}))""")
+    while len(site.page.frames) < 2:
+        await site.page.wait_for_timeout(50)
+    widget = site.page.frames[1]
+    # (its banner started: undecided, it closed its first layer just before reading the
+    # flag, or it took the flag and said the message)
+    await widget.wait_for_function("""(() => {
+        const r = document.getElementById('consentproxy'), s = r && r.shadowRoot;
+        return s && (!s.querySelector('dialog').open || s.querySelector('.cp-error')); })()""")
+    assert await site.page.evaluate(flag) == BASE  # (the frame left it)
+    await site.page.reload()
+    await alert.wait_for()
+    assert await alert.inner_text() == message and await site.page.evaluate(flag) is None
+    await site.page.add_init_script("""Object.defineProperty(window, 'sessionStorage',
+        {get() { throw new DOMException('refused', 'SecurityError'); }})""")
+    await site.open(page_html())  # (a grant: no reload)
+    site.next_state = {"decided": True, "categories": [], "services": ["vimeo"], "narrowed": True}
+    await site.page.click("text=Customise")
+    await open_services(site, "social")
+    await site.page.check("input[data-consent-service=vimeo]")
+    await site.page.click("text=Save my choices")
+    await alert.wait_for()
+    assert await alert.inner_text() == message
+
+
 async def test_the_guard_drops_cookie_writes_until_consent(site: Site) -> None:
     """(a first Max-Age of 0, a malformed one, or a past Expires read as a deletion: the
     browser takes the last valid Max-Age, over any Expires, and kept _ga for a year)"""

@@ -454,16 +454,21 @@
     }
 
     // A choice too long for the consent cookie is saved narrowed (services ticked one by one
-    // left off): said, with the boxes as saved, here or after the reload a withdrawal makes.
+    // left off): said, with the boxes as saved, here or after the reload a withdrawal makes
+    // (the flag holds this page's address: a same-origin frame with the banner leaves it).
+    var said;
     function narrowed(set) {
+      var s, k = 'consentproxy:narrowed';
       try {
-        var s = sessionStorage, k = 'consentproxy:narrowed';
-        if (set) return s.setItem(k, 1);
-        if (!s.getItem(k)) return;
-        s.removeItem(k);
-      } catch (e) { return; } // (no storage: the boxes show what was saved all the same)
-      show();
-      message(T.narrowed);
+        s = sessionStorage;
+        if (set) s.setItem(k, location.href);
+        else if (s.getItem(k) === location.href && window.top === window) {
+          s.removeItem(k);
+          said = 1;
+        }
+      } catch (e) {} // (no storage: said in place all the same, from here)
+      if (set) said = 1;
+      else if (said) { said = 0; show(); message(T.narrowed); }
     }
 
     function message(text) {
