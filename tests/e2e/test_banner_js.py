@@ -590,6 +590,19 @@ async def test_withdrawing_reloads_and_clears_the_cookies_and_storage_the_page_c
     ]
 
 
+async def narrowed_in_place(site: Site) -> str:
+    """The message shown when a grant (no reload) is saved narrowed."""
+    await site.open(page_html())
+    site.next_state = {"decided": True, "categories": [], "services": ["vimeo"], "narrowed": True}
+    await site.page.click("text=Customise")
+    await open_services(site, "social")
+    await site.page.check("input[data-consent-service=vimeo]")
+    await site.page.click("text=Save my choices")
+    alert = site.page.locator(".cp-error[role=alert]")
+    await alert.wait_for()
+    return await alert.inner_text()
+
+
 async def test_a_choice_saved_narrowed_is_said_after_the_reload_or_in_place(site: Site) -> None:
     """A choice too long for the consent cookie is saved with services left off (the
     endpoint answers "narrowed": true): the visitor is told, the preferences open as saved,
@@ -613,14 +626,7 @@ async def test_a_choice_saved_narrowed_is_said_after_the_reload_or_in_place(site
     await site.page.reload()
     await site.page.wait_for_selector("text=reloaded")
     assert await alert.count() == 0 and await site.banner_hidden()
-    await site.open(page_html())  # (a grant: no reload)
-    site.next_state = {"decided": True, "categories": [], "services": ["vimeo"], "narrowed": True}
-    await site.page.click("text=Customise")
-    await open_services(site, "social")
-    await site.page.check("input[data-consent-service=vimeo]")
-    await site.page.click("text=Save my choices")
-    await alert.wait_for()
-    assert await alert.inner_text() == message and site.loads == 4  # (none more)
+    assert await narrowed_in_place(site) == message and site.loads == 4  # (none more)
 
 
 async def test_the_narrowed_message_is_for_the_page_that_chose_and_said_without_storage(
@@ -652,14 +658,7 @@ async def test_the_narrowed_message_is_for_the_page_that_chose_and_said_without_
     assert await alert.inner_text() == message and await site.page.evaluate(flag) is None
     await site.page.add_init_script("""Object.defineProperty(window, 'sessionStorage',
         {get() { throw new DOMException('refused', 'SecurityError'); }})""")
-    await site.open(page_html())  # (a grant: no reload)
-    site.next_state = {"decided": True, "categories": [], "services": ["vimeo"], "narrowed": True}
-    await site.page.click("text=Customise")
-    await open_services(site, "social")
-    await site.page.check("input[data-consent-service=vimeo]")
-    await site.page.click("text=Save my choices")
-    await alert.wait_for()
-    assert await alert.inner_text() == message
+    assert await narrowed_in_place(site) == message
 
 
 async def test_the_guard_drops_cookie_writes_until_consent(site: Site) -> None:
