@@ -1444,3 +1444,22 @@ async def test_an_erase_deletes_every_former_name_host_only_first():
     for name in fixed_cookies("complianz"):
         assert f"{name}=; Max-Age=0; {EXPIRED}; Path=/blog/; Secure" in deleted, name
     assert len(fixed_cookies("complianz")) == 10
+
+
+@pytest.mark.parametrize(("host", "sent"), [("www.site.example", 10), ("d.c.b.site.example", 6)])
+async def test_an_erase_deletes_every_name_on_the_path_whatever_was_sent_at_the_root(host, sent):
+    """The tool's names sent at / went with all their Domain= copies before any host-only
+    line on former_cmp.path: all ten cmplz_* sent on www.site.example made 30 lines at /,
+    none on /blog/, and the next page there imported the erased choice again."""
+    text = CONFIG + "former_cmp: {tool: complianz, neutralise: false, path: /blog/}\n"
+    cookie = "; ".join(f"{n}=deny" for n in fixed_cookies("complianz")[:sent])
+    headers = [("Host", host), ("Origin", f"https://{host}"), ("Cookie", cookie)]
+    erase = Request("POST", "/.consent/me/erase", headers, scheme="https")
+    resp = engine(text).begin(erase).local_response(b"")
+    await resp.complete()
+    deleted = [v for k, v in resp.headers if k == "Set-Cookie" and "Max-Age=0" in v]
+    for name in fixed_cookies("complianz"):
+        assert f"{name}=; Max-Age=0; {EXPIRED}; Path=/blog/; Secure" in deleted, name
+    for name in fixed_cookies("complianz")[:sent]:
+        assert f"{name}=; Max-Age=0; {EXPIRED}; Path=/; Secure" in deleted, name
+    assert sum(len(v) for v in deleted if not v.startswith("consent=")) <= MAX_DELETION_BYTES

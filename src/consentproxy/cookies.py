@@ -279,12 +279,13 @@ def deletion_headers(
     lets through (an unknown name may be a sibling site's own session: deleted on the
     parent, the visitor would be logged out there). Known's names come first (a path, and
     the names that matter most: a former consent tool's, whose choice an erase leaving them
-    would import again, while a tracker's come again with the next responses): those of
-    names at /, then all of them at known's path (that may be set there though none was
-    sent: a browser sends a cookie of Path=/blog/ to no request outside it), in their order
-    (the likeliest first), with no Partitioned copy, host-only for every name before any
-    Domain= copy (a tool's document.cookie on a subdirectory sets host-only ones, and the
-    copies took the room of the last names). Then the other names at / (they were sent:
+    would import again, while a tracker's come again with the next responses), with no
+    Partitioned copy: the host-only line of each of those of names at /, then of all of them
+    at known's path (that may be set there though none was sent: a browser sends a cookie of
+    Path=/blog/ to no request outside it), in their order (the likeliest first); then their
+    Domain= copies, in the same order (a tool's document.cookie on a subdirectory sets
+    host-only ones: the copies of the names sent at / took the room of every line on the
+    path). Then the other names at / (they were sent:
     they are there); then over https / again for a Partitioned cookie; then those of the
     request's path, likeliest first (_paths: a tracker set on /blog comes with /blog/post
     and is deleted by Path=/blog alone). At most MAX_DELETION_BYTES of them, each line
@@ -295,26 +296,30 @@ def deletion_headers(
     unique = list(dict.fromkeys(filter(deletable, names)))
     at, known_names = known
     first = list(dict.fromkeys(filter(deletable, known_names)))
-    ways = [("/", "", [n for n in first if n in unique], False)]
-    ways += [(at, "", first, False)] if at != "/" else []
-    ways += [("/", "", [n for n in unique if n not in first], True)]
-    ways += [("/", "; Partitioned", unique, True)] if secure else []
-    ways += [(p, "", unique, True) for p in _paths(path)]
+    where = [("/", [n for n in first if n in unique])] + ([(at, first)] if at != "/" else [])
+    known_lines = [_deletions(n, p, domains, secure, on_parents) for p, ns in where for n in ns]
+    ways = [("/", "", [n for n in unique if n not in first])]
+    ways += [("/", "; Partitioned", unique)] if secure else []
+    ways += [(p, "", unique) for p in _paths(path)]
     out: list[str] = []
     room = MAX_DELETION_BYTES
-    for p, more, tier_names, shuffled in ways:  # (by path: every name under one first)
+
+    def keep(values: Iterable[str]) -> None:
+        nonlocal room
+        for value in values:
+            if (size := _size(value)) <= room:
+                out.append(value)
+                room -= size
+
+    keep(lines[0] for lines in known_lines if lines)  # (host-only, at / and at known's path)
+    keep(value for lines in known_lines for value in lines[1:])
+    for p, more, tier_names in ways:  # (by path: every name under one first)
         if room < len(deletion("x", p)):  # (built only while one may still fit here)
             continue
         tier = [_deletions(n, p, domains, secure, on_parents, more) for n in tier_names]
-        if shuffled and sum(_size(v) for lines in tier for v in lines) > room:
+        if sum(_size(v) for lines in tier for v in lines) > room:
             random.shuffle(tier)
-        elif not shuffled:  # (host-only lines first, each name's first)
-            tier = [[lines[0] for lines in tier if lines], [v for lines in tier for v in lines[1:]]]
-        for lines in tier:
-            for value in lines:
-                if (size := _size(value)) <= room:
-                    out.append(value)
-                    room -= size
+        keep(value for lines in tier for value in lines)
     return out
 
 
