@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from consentproxy.config import FORMER_CMP, ConfigError, builtin_services, parse_config
 from consentproxy.consent import NO_DECISION, ConsentState
 from consentproxy.cookies import EXPIRED, MAX_DELETION_BYTES
+from consentproxy.endpoints import LocalResponse
 from consentproxy.engine import IMPORT_ID_SECONDS, Engine, Request
 from consentproxy.formercmp import (
     COMPLIANZ_GROUPS,
@@ -1463,3 +1464,10 @@ async def test_an_erase_deletes_every_name_on_the_path_whatever_was_sent_at_the_
     for name in fixed_cookies("complianz")[:sent]:
         assert f"{name}=; Max-Age=0; {EXPIRED}; Path=/; Secure" in deleted, name
     assert sum(len(v) for v in deleted if not v.startswith("consent=")) <= MAX_DELETION_BYTES
+
+
+def test_every_response_has_its_own_former_deletions():
+    """LocalResponse.deletes_first defaulted to one tuple holding two lists, shared by every
+    response: a name appended to one's would have been deleted by all the next. Nothing in
+    the default can be changed (hashable: no list)."""
+    hash(LocalResponse(200).deletes_first)

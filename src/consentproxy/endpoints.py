@@ -20,7 +20,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from html import escape
 from typing import Protocol
@@ -149,7 +149,7 @@ class LocalResponse:
     csp_violations: list[tuple[str, str]] = field(default_factory=list)  # (directive, host)
     # With new_state: cookies deleted first (cookies.deletion_headers' known, a path and its
     # names), in the one budget of the deletions of those new_state does not cover.
-    deletes_first: tuple[list[str], tuple[str, list[str]]] = ([], ("/", []))
+    deletes_first: tuple[Sequence[str], tuple[str, Sequence[str]]] = ((), ("/", ()))
     # Work on the records store, which the adapter awaits for (status, body).
     complete: Callable[[], Awaitable[tuple[int, bytes]]] | None = None
 
@@ -642,8 +642,12 @@ class Endpoints:
             if records is not None:
                 for cid in ids:
                     erased += await records.erase(cid)
-            # The cookie goes only once the records have: a failed erase (a 503) that took
-            # it would leave the visitor no way back to their records, and forget their choice.
+            # The consent cookie goes only once the records have: a failed erase (a 503) that
+            # took it would leave the visitor no way back to their records, and forget their
+            # choice. The former tool's cookies (deletes_first) and those the choice does not
+            # cover go with the engine's deletions, a 503 too: while the consent cookie is
+            # kept nothing imports them (former_choice: no decision only), and the visitor
+            # asked them gone.
             resp.headers += self.consent_cookies(ex, "", 0)
             if back is not None:
                 resp.headers.append(("Location", safe_return(back)))

@@ -681,7 +681,7 @@ class Exchange:
         allowed = self.engine.cookie_filter(state).allowed
         return [n for n, _ in self.req.cookies if n and not allowed(n)]
 
-    def _deletions(self, names: list[str], known: tuple[str, list[str]] = ("/", [])) -> Headers:
+    def _deletions(self, names: list[str], known: tuple[str, Sequence[str]] = ("/", ())) -> Headers:
         if not names and not known[1]:
             return []
         cfg = self.engine.config.consent
