@@ -661,6 +661,28 @@ async def test_the_narrowed_message_is_for_the_page_that_chose_and_said_without_
     assert await narrowed_in_place(site) == message
 
 
+async def test_the_narrowed_flag_is_taken_by_the_next_top_page_whatever_its_address(
+    site: Site,
+) -> None:
+    """The flag held the page's whole address: a #hash set before the banner started lost
+    the message, and a flag of another address (a router's replaceState dropping a query)
+    lingered until a later page had that exact one, which then said a stale message."""
+    message = TEXTS["en"]["narrowed"]
+    alert = site.page.locator(".cp-error[role=alert]")
+    flag = "sessionStorage.getItem('consentproxy:narrowed')"
+    await site.open(page_html({"decided": True, "categories": [], "services": []}, "<p>x</p>"))
+    await site.page.evaluate("sessionStorage.setItem('consentproxy:narrowed', location.href)")
+    await site.page.evaluate("location.hash = 'reviews'")
+    await site.page.reload()
+    await alert.wait_for()
+    assert await alert.inner_text() == message and await site.page.evaluate(flag) is None
+    other = "location.href.split('#')[0] + '?page=2'"
+    await site.page.evaluate(f"sessionStorage.setItem('consentproxy:narrowed', {other})")
+    await site.page.reload()
+    await site.page.wait_for_function(f"{flag} === null", timeout=5000)
+    assert await alert.count() == 0
+
+
 async def test_the_guard_drops_cookie_writes_until_consent(site: Site) -> None:
     """(a first Max-Age of 0, a malformed one, or a past Expires read as a deletion: the
     browser takes the last valid Max-Age, over any Expires, and kept _ga for a year)"""

@@ -407,8 +407,8 @@
       var always = make('button', { type: 'button', 'data-consent-action': 'allow-service',
         'data-consent-service': name }, [fmt(T['always-allow'], { service: title })]);
       mine.add(always);
-      var text = svc[2] || fmt(T.blocked, { service: title, category: cat });
-      var kids = [make('p', {}, [make('strong', {}, [title]), ' \u2014 ', text]),
+      var kids = [make('p', {}, [make('strong', {}, [title]), ' \u2014 ',
+        svc[2] || fmt(T.blocked, { service: title, category: cat })]),
         make('div', {}, once ? [once, always] : [always])];
       if (svc[3]) kids.push(make('a', { href: svc[3], target: '_blank', rel: 'noopener' }, [T.privacy]));
       sr.append(make('div', { class: 'cp-ph', role: 'group', 'aria-label': title, lang: lang, dir: root.dir }, kids));
@@ -455,16 +455,17 @@
 
     // A choice too long for the consent cookie is saved narrowed (services ticked one by one
     // left off): said, with the boxes as saved, here or after the reload a withdrawal makes
-    // (the flag holds this page's address: a same-origin frame with the banner leaves it).
+    // (the flag holds this page's address but its #hash: a same-origin frame with the
+    // banner leaves it; the top document takes it whatever it holds, none lingers).
     var said;
     function narrowed(set) {
-      var s, k = 'consentproxy:narrowed';
+      var s, k = 'consentproxy:narrowed', page = location.href.split('#')[0];
       try {
         s = sessionStorage;
-        if (set) s.setItem(k, location.href);
-        else if (s.getItem(k) === location.href && window.top === window) {
+        if (set) s.setItem(k, page);
+        else if (window.top === window) {
+          if (s.getItem(k) === page) said = 1;
           s.removeItem(k);
-          said = 1;
         }
       } catch (e) {} // (no storage: said in place all the same, from here)
       if (set) said = 1;
@@ -497,8 +498,7 @@
       dialog.showModal();
       room();
       if (details) details.open = true;
-      var first = boxes('category').filter(function (c) { return !c.disabled; })[0];
-      (first || heading).focus();
+      (boxes('category').filter(function (c) { return !c.disabled; })[0] || heading).focus();
     }
 
     function hide() {
@@ -639,8 +639,7 @@
         }
         refresh();
       };
-      var last = null;
-      try { last = localStorage.getItem(LAST); } catch (e) { /* no storage: nothing to compare */ }
+      try { var last = localStorage.getItem(LAST); } catch (e) { /* no storage: nothing to compare */ }
       if (last !== told(state)) tell(state);
     }
 
@@ -728,9 +727,8 @@
         e.preventDefault();
         dismiss();
       } else if (action === 'allow-service' && mine.has(el)) { // a placeholder's, not the site's
-        var svc = el.getAttribute('data-consent-service');
-        choose('save', (state.categories || []).slice(), (state.services || []).concat([svc]),
-          'placeholder');
+        choose('save', (state.categories || []).slice(),
+          (state.services || []).concat([el.getAttribute('data-consent-service')]), 'placeholder');
       }
     }
 
