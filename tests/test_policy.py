@@ -809,3 +809,33 @@ def test_a_load_no_hook_holds_holds_the_script_whole_however_it_reads():
         + b"; // ga\nfunction loadGA() { var s = document.createElement('script'); s.src = u; document.head.appendChild(s); }"
     )
     assert policy.blocked_inline(js, NO_DECISION) is None
+
+
+def test_a_marker_in_a_comment_holds_the_script_a_url_there_does_not():
+    """A comment hides a URL (pcgamer's wiki link), never a marker: code a misread slash
+    has the lexer take for a comment (`if (1) /'/.test(''); x = ' //'; fbq(...)`) ran
+    before consent, its snippet's script loaded from the site's own host."""
+    policy = Policy(catalog_config())
+    snippet = b"gtag('config', 'G-1');\n"
+    assert policy.blocked_inline(b"x = 1; // " + snippet, NO_DECISION) is not None
+    assert policy.blocked_inline(b"x = 1; /* " + snippet + b"*/", NO_DECISION) is not None
+    assert policy.blocked_inline(VANILLA, NO_DECISION, site="pcgamer.com") is None
+
+
+def test_a_marker_s_body_is_left_to_the_guard_only_where_all_its_urls_are_the_services():
+    """setupGA's body named Google Analytics' URL as a decoy and loaded gtag.js from the
+    site's own host (/gt/gtag.js, which the guard lets through): it ran before consent."""
+    policy = Policy(catalog_config())
+    load = b"var s=document.createElement('script'); s.src=%s; document.head.appendChild(s);"
+    ga = b"'https://www.google-analytics.com/analytics.js'"
+    body = b"window.dataLayer=window.dataLayer||[]; gtag('config','G-1'); "
+    for src, decoy in (
+        (b"'/gt/gtag.js?id=G-1'", b" var ref=" + ga + b";"),
+        (b"'https://metrics.example.org/gtag.js'", b" var ref=" + ga + b";"),
+        (ga, b" var ref='\\/gt\\/gtag.js';"),
+        (b"'/gt/gtag.js'", b" // " + ga),  # (a URL in the body's comment is no URL)
+    ):
+        js = b"function setupGA() {" + body + load % src + decoy + b"}\nwindow['setup'+'GA']();"
+        assert policy.blocked_inline(js, NO_DECISION) is not None, js
+    js = b"function setupGA() {" + body + load % ga + b"}\n"
+    assert policy.blocked_inline(js, NO_DECISION) is None

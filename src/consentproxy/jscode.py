@@ -29,7 +29,8 @@ _REGEX_RE = re.compile(rb"/(?:[^/\\\[\n]|\\.|\[(?:[^\]\\\n]|\\.)*\])+/[a-zA-Z]*"
 # After these a slash starts a regular expression, not a division (a keyword not after `.`).
 _BEFORE_REGEX = frozenset(b"(,=:[!&|?{};+-*%<>~^")
 _REGEX_KEYWORD_RE = re.compile(
-    rb"(?<![\w$.])(?:return|typeof|case|do|else|in|of|new|delete|void|throw|yield|await)[ \t]*$"
+    rb"(?<![\w$.])(?:return|typeof|case|do|else|in|of|new|delete|void|throw|yield|await"
+    rb"|instanceof|default|extends)[ \t]*$"
 )
 # A lexer that misreads a slash (a regular expression taken for a division or the reverse:
 # `if (x) /"/.test(s)`) reads strings' text as code: a comment right after one of these is
@@ -39,8 +40,10 @@ _MISREAD_BEFORE_COMMENT = frozenset(
     b"\"'`/:$_" + (string.ascii_letters + string.digits).encode() + bytes(range(0x80, 0x100))
 )
 # What the lexer does not read: HTML-like comments (`<!--` starts one, `-->` too at a line's
-# start: Annex B) and escapes (`\u006coadGTM()` calls loadGTM unseen by the name count).
-_UNREAD_RE = re.compile(rb"<!--|-->|\\u")
+# start: Annex B), escapes (`\u006coadGTM()` calls loadGTM unseen by the name count), the
+# line terminators it does not end a `//` comment at (a lone CR, U+2028, U+2029: the code
+# after them runs) and a hashbang (`#!` at the start: a comment to the line's end).
+_UNREAD_RE = re.compile(rb"<!--|-->|\\u|\r(?!\n)|\xe2\x80[\xa8\xa9]|\A#!")
 # A function's head ending where its body's `{` starts, at a statement's start: `function
 # NAME(...)`, or `[var] a.b.NAME = function [x](...)` / `(...) =>` / `x =>`. Group 1 the name.
 _HEAD_RE = re.compile(
@@ -55,8 +58,15 @@ _HEAD_RE = re.compile(
 UNCALLED_BODIES = 64
 HEAD_BYTES = 256  # a head longer than this is not looked for (the function counts as called)
 # Names the browser or the language calls without the script naming them again: an event
-# handler property (img.onload = function...), a thenable's then, conversions.
-_CALLED_BY_THE_PLATFORM_RE = re.compile(rb"on[a-z]+|then|handleEvent|toString|valueOf|toJSON")
+# handler property (img.onload = function...), a thenable's then, conversions, a Proxy's
+# traps and accessors, an iterator's methods, the RegExp protocol's exec, V8's stack hook,
+# a custom element's callbacks (connectedCallback...).
+_CALLED_BY_THE_PLATFORM_RE = re.compile(
+    rb"on[a-z]+|then|handleEvent|toString|toLocaleString|valueOf|toJSON"
+    rb"|get|set|has|apply|construct|ownKeys|deleteProperty|defineProperty"
+    rb"|getOwnPropertyDescriptor|getPrototypeOf|setPrototypeOf|isExtensible|preventExtensions"
+    rb"|next|return|throw|exec|prepareStackTrace|[a-z][A-Za-z]*Callback"
+)
 _WORD_RE = re.compile(rb"[\w$]+")
 
 
@@ -69,11 +79,25 @@ class Code:
 
     def at_load(self, text: bytes) -> bytes:
         """text with its comments and uncalled bodies as spaces (their line breaks kept: a
-        comment's break ends a statement)."""
-        out = bytearray(text)
-        for start, end in (*self.comments, *self.uncalled):
-            out[start:end] = re.sub(rb"[^\n]", b" ", text[start:end])
-        return bytes(out)
+        comment's break ends a statement): where its URLs are looked for."""
+        return _blanked(text, (*self.comments, *self.uncalled))
+
+    def run_at_load(self, text: bytes) -> bytes:
+        """text with its uncalled bodies alone as spaces: where its markers are looked for
+        (a comment hides a URL, never a marker: a comment the lexer misread hides code)."""
+        return _blanked(text, self.uncalled)
+
+    def without_comments(self, text: bytes) -> bytes:
+        """text with its comments alone as spaces: where a body's URLs are looked for."""
+        return _blanked(text, self.comments)
+
+
+def _blanked(text: bytes, spans: tuple[tuple[int, int], ...]) -> bytes:
+    """text with the spans as spaces, their line breaks kept."""
+    out = bytearray(text)
+    for start, end in spans:
+        out[start:end] = re.sub(rb"[^\n]", b" ", text[start:end])
+    return bytes(out)
 
 
 def read(text: bytes, called_by_name: Callable[[bytes], bool]) -> Code | None:
