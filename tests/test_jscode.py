@@ -89,9 +89,7 @@ def test_text_that_does_not_lex_is_none(js):
 def test_a_slash_after_a_keyword_starts_a_regex_after_a_name_or_bracket_a_division():
     assert bodies(b"function f() { return /}/.test(x) }") == [b" return /}/.test(x) "]
     assert bodies(b'function f() { var y = a /2; return "/" }') == [b' var y = a /2; return "/" ']
-    assert bodies(b'function f() { var y = (a) /2; return "/" }') == [
-        b' var y = (a) /2; return "/" '
-    ]
+    assert bodies(b"function f() { var y = (a) /2; return 1 }") == [b" var y = (a) /2; return 1 "]
     assert bodies(b'function f() { var y = a++ /2; return "/" }') == [
         b' var y = a++ /2; return "/" '
     ]
@@ -198,10 +196,33 @@ def test_a_misread_slash_before_a_marker_holds_the_script(desync):
     assert Policy(catalog_config()).blocked_inline(desync + FBQ, NO_DECISION) is not None
 
 
-def test_a_slash_after_instanceof_default_or_extends_starts_a_regex():
-    for keyword in (b"instanceof", b"default", b"extends"):
-        code = read(b"0 && w " + keyword + b" /'/; var y = ' //';")
-        assert code is not None and code.comments == (), keyword
+def test_a_slash_after_a_condition_a_comment_or_instanceof_is_read_as_a_regex():
+    """Read as a division, the regex's quote opened a string that ended in the next
+    string's, whose `//` was then read as a comment."""
+    for js in (
+        b"if (1) /'/.test(''); var x = ' //';",
+        b'while (0) /"/g.exec(\'\'); var x = " //";',
+        b"for (;;) /'/.exec(''); var x = ' //';",
+        b"0 && w instanceof /'/; var y = ' //';",
+        b"switch (a) { default: /'/.test(''); var y = ' //'; }",
+        b"class A extends /'/.constructor { }; var y = ' //';",
+    ):
+        code = read(js)
+        assert code is not None and code.comments == (), js
+    js = b"var x = /*c*/ /'/; var y = ' //';"
+    code = read(js)
+    assert code is not None and [js[s:e] for s, e in code.comments] == [b"/*c*/"]
+
+
+@pytest.mark.parametrize(
+    "js", [b"var o = {} /'/ //';", b"var o = function(){} /'/ //';", b"x = (a) /'/ //';"]
+)
+def test_a_slash_after_a_closing_bracket_with_a_quote_on_its_line_is_not_read(js):
+    """After `}` or `)` a slash is a division or a regex's start: where reading it the
+    other way would change the line (a quote or `//` after it) read() answers None."""
+    assert read(js) is None
+    for plain in (b"x = (a) /2;", b"x = (a) /2;\ny = '//';", b"if (a) {}\n/x/.test(y);\n'//'"):
+        assert read(plain) is not None, plain
 
 
 @pytest.mark.parametrize(

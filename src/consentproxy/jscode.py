@@ -28,6 +28,10 @@ _TEMPLATE_RE = re.compile(rb"(?:[^`\\$]|\\[\s\S]|\$(?!\{))*(`|\$\{)")
 _REGEX_RE = re.compile(rb"/(?:[^/\\\[\n]|\\.|\[(?:[^\]\\\n]|\\.)*\])+/[a-zA-Z]*")
 # After these a slash starts a regular expression, not a division (a keyword not after `.`).
 _BEFORE_REGEX = frozenset(b"(,=:[!&|?{};+-*%<>~^")
+# A `//` or a quote before the line's end: read after a slash either way, a comment or not.
+_QUOTE_ON_THE_LINE_RE = re.compile(rb"(?:[^\n\"'`/]|/(?!/))*(?://|[\"'`])")
+# A `(` after these opens a condition: a slash after its `)` starts a regular expression.
+_CONDITION_RE = re.compile(rb"(?<![\w$.])(?:if|while|for|with)\s*\Z")
 _REGEX_KEYWORD_RE = re.compile(
     rb"(?<![\w$.])(?:return|typeof|case|do|else|in|of|new|delete|void|throw|yield|await"
     rb"|instanceof|default|extends)[ \t]*$"
@@ -43,7 +47,7 @@ _MISREAD_BEFORE_COMMENT = frozenset(
 # start: Annex B), escapes (`\u006coadGTM()` calls loadGTM unseen by the name count), the
 # line terminators it does not end a `//` comment at (a lone CR, U+2028, U+2029: the code
 # after them runs) and a hashbang (`#!` at the start: a comment to the line's end).
-_UNREAD_RE = re.compile(rb"<!--|-->|\\u|\r(?!\n)|\xe2\x80[\xa8\xa9]|\A#!")
+_UNREAD_RE = re.compile(rb"<!--|-->|\\u|\r(?!\n)|\xe2\x80[\xa8\xa9]")
 # A function's head ending where its body's `{` starts, at a statement's start: `function
 # NAME(...)`, or `[var] a.b.NAME = function [x](...)` / `(...) =>` / `x =>`. Group 1 the name.
 _HEAD_RE = re.compile(
@@ -106,12 +110,13 @@ def read(text: bytes, called_by_name: Callable[[bytes], bool]) -> Code | None:
     exports: the name appears once), not invoked in place (no `(`, `.`, `[`, `` ` ``, `?` or
     `/` after the body), nor called_by_name (a name other code calls: a vendor's callback);
     None where it does not lex or defines more than UNCALLED_BODIES such functions."""
-    if _UNREAD_RE.search(text):
+    if _UNREAD_RE.search(text) or text.startswith(b"#!"):
         return None
     comments: list[tuple[int, int]] = []
     functions: list[tuple[int, int, bytes]] = []  # (body start, body end, name)
     opened: list[tuple[int, int, bytes | None]] = []  # (position, bracket, function's name)
-    pos, size = 0, len(text)
+    paren = (-1, -1)  # where the last `)` closed is, and its `(`
+    pos = 0
     while (m := _NEXT_RE.search(text, pos)) is not None:
         i, c = m.start(), text[m.start()]
         pos = i + 1
@@ -127,14 +132,16 @@ def read(text: bytes, called_by_name: Callable[[bytes], bool]) -> Code | None:
             if nxt in (b"/", b"*") and i and text[i - 1] in _MISREAD_BEFORE_COMMENT:
                 return None
             if nxt == b"/":
-                pos = size if (end := text.find(b"\n", i)) < 0 else end
+                pos = _line_end(text, i)
                 comments.append((i, pos))
             elif nxt == b"*":
                 if (end := text.find(b"*/", i + 2)) < 0:
                     return None
                 pos = end + 2
                 comments.append((i, pos))
-            elif _regex_here(text, i):
+            elif (regex := _regex_here(text, i, comments, paren)) is None:
+                return None
+            elif regex:
                 if (r := _REGEX_RE.match(text, i)) is None:
                     return None
                 pos = r.end()
@@ -146,6 +153,8 @@ def read(text: bytes, called_by_name: Callable[[bytes], bool]) -> Code | None:
             if not opened or opened[-1][1] not in _OPENING[c]:
                 return None
             start, bracket, name = opened.pop()
+            if c == 0x29:
+                paren = (i, start)
             if bracket == 0x24:  # the end of a template's ${...}
                 pos = _template(text, i + 1, opened)
             elif name is not None and not _invoked_after(text, i + 1):
@@ -183,13 +192,36 @@ def _function_name(text: bytes, brace: int) -> bytes | None:
     return None if head is None else head.group(1) or head.group(2)
 
 
-def _regex_here(text: bytes, slash: int) -> bool:
+def _regex_here(
+    text: bytes, slash: int, comments: list[tuple[int, int]], paren: tuple[int, int]
+) -> bool | None:
     """Whether the slash at slash starts a regular expression: after an operator, a
-    punctuator or a keyword (not after a name, a number or a closing bracket)."""
-    before = text[max(0, slash - 16) : slash].rstrip()
+    punctuator, a keyword or an if's condition (not after a name, a number or another
+    closing bracket), told by the token before it (paren: the last `)` and its `(`) (comments skipped: `/*c*/ /'/`). None
+    where the other reading may change the line: after `}` (a block's end or an object's)
+    or `)`, a `//` or a quote on the rest of its line (`var o = {} /'/ //'; f()`)."""
+    end, k = slash, len(comments)
+    while True:
+        while end and text[end - 1] in b" \t\n\r\f\v":
+            end -= 1
+        if not k or comments[k - 1][1] != end:
+            break
+        k -= 1
+        end = comments[k][0]
+    before = text[max(0, end - 16) : end]
+    if end - 1 == paren[0] and _CONDITION_RE.search(text, max(0, paren[1] - 8), paren[1]):
+        return True
     if before.endswith((b"++", b"--")):
         return False  # (`a++ / 2`: a division)
+    if before[-1:] in (b"}", b")") and _QUOTE_ON_THE_LINE_RE.match(text, slash + 1):
+        return None
     return not before or before[-1] in _BEFORE_REGEX or bool(_REGEX_KEYWORD_RE.search(before))
+
+
+def _line_end(text: bytes, pos: int) -> int:
+    """Where the line that pos is on ends."""
+    end = text.find(b"\n", pos)
+    return len(text) if end < 0 else end
 
 
 def _invoked_after(text: bytes, end: int) -> bool:
