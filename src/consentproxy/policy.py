@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import itertools
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
@@ -22,7 +21,6 @@ from urllib.parse import unquote
 import ahocorasick_rs
 from blake3 import blake3
 
-from consentproxy import jscode
 from consentproxy.catalog.knowledge import (
     CATALOG_SOURCE,
     Knowledge,
@@ -191,9 +189,6 @@ _ESCAPE_LETTERS = frozenset(bytes((c,)) for c in b"uxtnr\n\r\xe2")
 # any case), also a string that starts with host/path, its scheme concatenated before it:
 # "apps.example.com/x.js".
 _BARE_URL_RE = re.compile(rb"[\"']%s((?:/|\\/)[^\s\"'<>?#]*)" % _HOST)
-# A string that starts with a path from the root ("/gt/gtag.js", "\\/gt"): a load from the
-# site's own host, which no hook holds as a tracker's.
-_ROOT_PATH_RE = re.compile(rb"[\"'`](?:/|\\/)(?!/|\\/|\\\\)")
 # A URL of a special scheme with one slash or none before its host ("https:host/x.js",
 # "https:/host", "https:<TAB>/host"), breaks in its scheme too ("ht<TAB>tps:host": the URL
 # parser drops them before it reads the scheme): it reads a host there too (in the
@@ -646,83 +641,10 @@ class Policy:
         if found is None:
             if len(self._inline_cache) >= INLINE_CACHE_ENTRIES:
                 self._inline_cache.clear()
-            found = self._inline_services(text, markup, site, markers=markers)
-            # (read as JavaScript only where that may change the answer: a script that
-            # holds; a long one held by its URLs alone runs anyway)
-            held = bool(found[1]) or (bool(found[0]) and len(text) <= SITE_SCRIPT_BYTES)
-            code = jscode.read(text, self._marked) if held and not markup else None
-            if (
-                code is not None
-                and (code.comments or code.uncalled)
-                and not self._loads_unhooked(text, site)
-            ):
-                found = self._code_at_load(text, code, site, markers)
-            self._inline_cache[key] = found
+            found = self._inline_cache[key] = self._inline_services(
+                text, markup, site, markers=markers
+            )
         return found
-
-    def _marked(self, name: bytes) -> bool:
-        """Whether a function so named is a service's own (a marker: OneTrust's SDK calls the
-        site's OptanonWrapper), called by that service's code, not the site's."""
-        return self._markers is not None and any(
-            True for _ in self._markers.find_matches_as_indexes(name + b"(")
-        )
-
-    def _loads_unhooked(self, text: bytes, site: str) -> bool:
-        """Whether the whole text loads a tracker in a way no hook holds: then it is judged
-        whole, its comments and bodies too. The load and its URL may sit on either side of
-        a body (`var u = URL; function f() { import(u); }`), and a slash the lexer misreads
-        (`if (x) /"/.test(s)`) has it read a string's `" //"` as a comment that hides the
-        load after it: the guard holds neither such load when the code runs."""
-        return bool(self._inline_services(text, False, site, markers=False)[1])
-
-    def _code_at_load(self, text: bytes, code: jscode.Code, site: str, markers: bool) -> Inline:
-        """An inline script judged by what it does at load (jscode): its URLs without its
-        comments (a URL there loads nothing), its markers with them (a comment hides no
-        marker: one the lexer misread, `x = ' //'` after a slash misread, hides code), and
-        each body of a function it defines and never calls judged as code some other code
-        may run later, when the guard's hooks are there: held only for a load no hook
-        holds, or a service's marker where the body's URLs (without its comments) are not
-        all that service's (the guard would not see its load from the site's own host, a
-        decoy URL of the service's beside it)."""
-        services, unhooked = self._inline_services(code.at_load(text), False, site, markers=markers)
-        found = {s.name: s for s in services}
-        held = set(unhooked)
-        if markers and code.comments:
-            marked, by_marker = self._inline_services(code.run_at_load(text), False, site)
-            for svc in marked:
-                if svc.name in by_marker:
-                    found.setdefault(svc.name, svc)
-                    held.add(svc.name)
-        uncommented = code.without_comments(text)
-        for start, end in code.uncalled:
-            named, names = self._inline_services(text[start:end], False, site, markers=markers)
-            body = uncommented[start:end]
-            by_url, unhooked_loads = self._inline_services(body, False, site, markers=False)
-            urls = {s.name for s in by_url}
-            for svc in named:
-                if svc.name in unhooked_loads or (
-                    svc.name in names
-                    and (svc.name not in urls or not self._urls_all_of(body, svc.name, site))
-                ):
-                    found.setdefault(svc.name, svc)
-                    held.add(svc.name)
-        return tuple(found.values()), frozenset(held)
-
-    def _urls_all_of(self, text: bytes, name: str, site: str) -> bool:
-        """Whether every URL in text (absolute, protocol-relative or a path from the root:
-        "/gt/gtag.js" loads from the site's own host, which the guard lets through) is one
-        of the service so named."""
-        if _ROOT_PATH_RE.search(text):
-            return False
-        low = text.lower()
-        for m in itertools.chain(
-            url_host_matches(text), *(rx.finditer(low) for rx in _SCHEME_HOST_RES)
-        ):
-            target = self._url_holds(m, site)
-            svc = None if target is None else self.holder(*target, site, unknown=False)
-            if svc is None or svc.name != name:
-                return False
-        return True
 
     def _inline_services(
         self,
