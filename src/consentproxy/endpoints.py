@@ -434,10 +434,10 @@ class Endpoints:
         own = svc.placeholder.get(lang)
         if own:
             return escape(own)
-        category = next(c for c in self.config.categories if c.name == svc.category)
+        category = self.config.category(svc.category)
         names = {
             "service": svc.display_title(lang),
-            "category": translated(category.title, lang) or category.name,
+            "category": (category and translated(category.title, lang)) or svc.category,
         }
         text = escape(self.config.banner.text(lang)["blocked"])
         return re.sub(r"\{(\w+)\}", lambda m: escape(names[m[1]]), text)
