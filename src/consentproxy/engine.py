@@ -482,14 +482,11 @@ class Exchange:
         """X-Forwarded-For from trusted proxies (_forwarded_for), or none."""
         return _forwarded_for(self.req) if self.trusted else ""
 
-    def _lines(self, name: str) -> list[str]:
-        return [v for k, v in self.req.headers if k.lower() == name]
-
     def _nearest(self, name: str) -> str:
         """What the trusted proxy nearest to us says in an X-Forwarded-* header: its last
         value (a front proxy that adds its line, not replacing the visitor's, puts it last;
         the first is anyone's to write)."""
-        lines = self._lines(name)
+        lines = _lines(self.req, name)
         return lines[-1].rpartition(",")[2].strip() if lines else ""
 
     @property
@@ -1760,7 +1757,12 @@ def _forwarded_for(req: Request) -> str:
     """X-Forwarded-For, all its lines as one list (a front proxy may add a line of its own
     after the visitor's; read first alone, the visitor's went to the origin as the last hop
     before the proxy, and the real address was lost)."""
-    return ", ".join(v for k, v in req.headers if k.lower() == "x-forwarded-for")
+    return ", ".join(_lines(req, "x-forwarded-for"))
+
+
+def _lines(req: Request, name: str) -> list[str]:
+    """The values of every line of the header `name` (lower case), in order."""
+    return [v for k, v in req.headers if k.lower() == name]
 
 
 def _address(hop: str) -> str:
