@@ -483,6 +483,9 @@ async def test_an_erase_the_store_refuses_keeps_the_consent_cookie(engine):
         engine.records = None
     assert resp.status == 503
     assert not any(v.startswith("consent=") for k, v in resp.headers if k == "Set-Cookie")
+    # (nor its id: the next choice keeps it, its records reached by it)
+    again, _ = choose(engine, "accept-all", cookie=rejected)
+    assert again.new_state.consent_id == get(engine, cookie=rejected).state.consent_id
 
 
 LONE_SERVICE = """\
@@ -619,6 +622,32 @@ async def test_me_and_erase_answer_for_each_consent_cookie_of_the_visitor_howeve
         assert erased == {"erased": 1} and await writer.by_id(visitor.consent_id) == []
     finally:
         await writer.close()
+
+
+async def test_a_choice_racing_an_erase_in_the_same_second_keeps_its_record(engine):
+    """One tab erased at second T, another, still holding the old consent cookie, chose at
+    the same T: the new cookie kept the erased id, and the erase (records: what was decided
+    at or before it goes) took the choice's record too, a consent in force with no proof.
+    A choice after an erase of its id starts a new id; one before it goes with the erase."""
+    now = int(time.time())  # (the store dates an erase by the real clock: the same second)
+    clocked = Engine(engine.config, [b"k" * 32], clock=lambda: now)
+    async with recording(clocked) as writer:
+        old, olds = save(clocked, ["analytics"], [])
+        while not await writer.by_id(old.consent_id):
+            await asyncio.sleep(0.01)
+        await me_and_erase(clocked, olds)  # (tab one)
+        new, news = save(clocked, ["analytics", "social"], [], cookie=olds)  # (tab two)
+        while writer.queued() or writer._batch:
+            await asyncio.sleep(0.01)
+        me, _ = await me_and_erase(clocked, news)
+        assert [r["granted_categories"] for r in me["records"]] == [["analytics", "social"]]
+        assert new.consent_id != old.consent_id  # (an erased id is never used again)
+        # the other order: the choice, then the erase, both at T: neither is left
+        chosen, chosens = save(clocked, ["analytics"], [])
+        await me_and_erase(clocked, chosens)
+        while writer.queued() or writer._batch:
+            await asyncio.sleep(0.01)
+        assert await writer.by_id(chosen.consent_id) == []
 
 
 async def test_me_reads_the_consent_cookies_the_state_is_read_from(engine):

@@ -109,6 +109,9 @@ MAX_REPORTS = 20  # in one body (the Reporting API sends lists)
 # once a second for two days made one `me` 200,000 of them (5.6 s of CPU, 115 MiB of JSON).
 MAX_ME_RECORDS = 1000
 MAX_REPORTED_HOSTS = 500  # distinct blocked hosts counted by name; the rest are "other"
+# Ids erased, remembered per process so that no later choice takes one up again (the
+# oldest forgotten first: the race they close lasts as long as a request is in flight).
+MAX_ERASED_IDS = 10_000
 # The directives a violation report may name (CSP Level 3 and the Trusted Types and
 # Fenced Frames additions); any other counts as "other": anyone may post reports, and each
 # name made up would be a series of the metrics for good.
@@ -335,6 +338,11 @@ class Endpoints:
         # the ids me/erase erases, each an erasure row (records.erase): a limit of their own
         # (not the records', whose refusals the metrics count as decisions dropped)
         self.erasing = ClientRates(RECORDS_PER_SECOND, RECORDS_BURST)
+        # The ids erased (an ordered set): a choice still holding one starts a new id. Kept
+        # under the old, its record was erased with them whenever it was made in the erase's
+        # second (records: what was decided at or before an erase goes), a consent in force
+        # with no proof; and the id's holder could erase it again.
+        self.erased: dict[str, None] = {}
         self.hosts_seen: set[str] = set()  # in CSP reports, up to MAX_REPORTED_HOSTS
 
     def carry_over(self, old: Endpoints) -> None:
@@ -342,7 +350,7 @@ class Endpoints:
         label (the metrics' series live on: each reload let 500 more in) and the rate
         limits (a reload let a flood start afresh)."""
         self.hosts_seen, self.reports = old.hosts_seen, old.reports
-        self.recorded, self.erasing = old.recorded, old.erasing
+        self.recorded, self.erasing, self.erased = old.recorded, old.erasing, old.erased
 
     def handle(
         self,
@@ -636,12 +644,23 @@ class Endpoints:
         resp = _json(200, {})
         resp.new_state = NO_DECISION
         resp.deletes_first = self._former_cookies(ex)
+        # (at once: a choice arriving while the store erases takes up none of them)
+        marked = [cid for cid in ids if cid not in self.erased]
+        self.erased.update(dict.fromkeys(marked))
+        while len(self.erased) > MAX_ERASED_IDS:
+            del self.erased[next(iter(self.erased))]
 
         async def complete() -> tuple[int, bytes]:
             erased = 0
-            if records is not None:
-                for cid in ids:
-                    erased += await records.erase(cid)
+            try:
+                if records is not None:
+                    for cid in ids:
+                        erased += await records.erase(cid)
+            except Exception:
+                # (a failed erase keeps the cookie, its records reached by its id)
+                for cid in marked:
+                    self.erased.pop(cid, None)
+                raise
             # The consent cookie goes only once the records have: a failed erase (a 503) that
             # took it would leave the visitor no way back to their records, and forget their
             # choice. The former tool's cookies (deletes_first) and those the choice does not
@@ -810,7 +829,10 @@ class Endpoints:
             svcs = set(policy.outside(ticked, [*cats, *whole]))
         if ex.state.gpc:
             cats, svcs = map(set, policy.under_gpc(cats, svcs))
-        state = self.signer.decide(cats, svcs, self.clock(), ex.state)
+        previous = ex.state
+        if previous.consent_id in self.erased:
+            previous = replace(previous, consent_id="")
+        state = self.signer.decide(cats, svcs, self.clock(), previous)
         if via == "placeholder" and ex.state.decided and not ex.state.reask:
             # One service added from its placeholder confirms none of the rest: the choice
             # keeps its date (six months from when the visitor last saw all of it).
