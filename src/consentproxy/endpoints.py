@@ -392,7 +392,8 @@ class Endpoints:
                     ),
                 )
             )
-            page = self.banner.preferences_page(ex.state, lang, back)
+            narrowed = query.get("narrowed") == "1"  # (a form's choice saved narrowed)
+            page = self.banner.preferences_page(ex.state, lang, back, narrowed)
             return LocalResponse(
                 200,
                 [
@@ -852,6 +853,12 @@ class Endpoints:
         cfg = self.config.consent
         cookies = self.consent_cookies(ex, value, cfg.max_age_days * 86400)
         saved = NARROWED if narrowed else "your choice is saved"
+        if narrowed and not is_json:
+            # No script tells a form's visitor: the preferences do, the boxes as saved (and
+            # saving them goes back to the page).
+            page = safe_return(back or _referer_path(ex))
+            query = urlencode({"return": page, "narrowed": "1"})
+            back = f"{self.config.prefix}preferences?{query}"
         resp = _answer(ex, is_json, back, state, cfg.revision, saved, narrowed)
         resp.headers += cookies
         resp.new_state = state

@@ -20,7 +20,8 @@ from aiohttp import web
 from playwright.async_api import Browser, Page, async_playwright
 
 from consentproxy import server
-from consentproxy.config import load_config
+from consentproxy.banner.texts import TEXTS
+from consentproxy.config import load_config, parse_config
 from consentproxy.demo.origin import serve_app
 from consentproxy.engine import Engine
 from consentproxy.scan import CHROMIUM
@@ -527,6 +528,54 @@ async def test_choices_work_without_javascript(browser, proxy):
     assert await page.locator("dialog.cp-banner").is_hidden()
     assert {"www.youtube.com", "player.vimeo.com"} <= recorder.hosts
     await context.close()
+
+
+# Services enough that granting them one by one is too long for the consent cookie.
+ONE_BY_ONE = "".join(
+    f"  - {{name: measurement-service-with-a-long-name-{i:02d}, category: analytics, "
+    f"hosts: [m{i:02d}.example]}}\n"
+    for i in range(30)
+)
+
+
+async def test_a_choice_saved_narrowed_is_said_without_javascript(browser):
+    """A choice too long for the consent cookie is saved narrowed (some services left off):
+    banner.js says so, but the no-JavaScript form went back to the page with no word of it,
+    the visitor believing every service they ticked was allowed. The form now goes to the
+    preferences, the notice above the boxes as saved; saving them goes back to the page."""
+    async with pages_origin({"/shop": "<p>Our shop</p>"}) as origin:
+        config = parse_config(
+            f"upstream: http://127.0.0.1:{origin.rsplit(':', 1)[1]}\n"
+            "categories: {necessary: {required: true}, analytics: {}}\n"
+            f"services:\n{ONE_BY_ONE}"
+        )
+        running = await server.start(Engine(config, [b"e2e-secret-key-0123456789"]), "127.0.0.1", 0)
+        context = await browser.new_context(
+            base_url=f"http://{FIRST_PARTY_HOST}:{running.port}", java_script_enabled=False
+        )
+        try:
+            page = await context.new_page()
+            await page.goto("/shop")
+            await page.click("summary[data-consent-action=customize]")
+            await page.click("details.cp-services summary")
+            boxes = page.locator("input[name=service]")
+            for i in range(await boxes.count()):
+                await boxes.nth(i).check()
+            async with page.expect_navigation():
+                await page.click("[data-consent-action=save]")
+            notice = page.get_by_text(TEXTS["en"]["narrowed"])
+            assert await notice.is_visible(), page.url
+            await page.click("details.cp-services summary")
+            kept = await page.locator("input[name=service]:checked").count()
+            assert 0 < kept < 30
+            async with page.expect_navigation():
+                await page.click("[data-consent-action=save]")
+            assert urlsplit(page.url).path == "/shop"
+            assert await page.locator("dialog.cp-banner").is_hidden()
+            assert not await page.get_by_text(TEXTS["en"]["narrowed"]).count()
+        finally:
+            await context.close()
+            await running.stop()
 
 
 async def test_enforced_csp_blocks_dynamic_loads_and_accepting_reloads(browser, enforcing_proxy):

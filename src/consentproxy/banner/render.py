@@ -274,12 +274,21 @@ class Banner:
         nonce: str = "",
         mark: str = "",
         open_preferences: bool = False,
+        narrowed: bool = False,
     ) -> bytes:
         """The banner for a choice and language, with this request's return path, nonce
         and mark (which tells the real banner from markup posing as it)."""
-        return fill(self.pieces(state, lang, open_preferences), slots(return_path, nonce, mark))
+        return fill(
+            self.pieces(state, lang, open_preferences, narrowed), slots(return_path, nonce, mark)
+        )
 
-    def pieces(self, state: ConsentState, lang: str, open_preferences: bool = False) -> list[bytes]:
+    def pieces(
+        self,
+        state: ConsentState,
+        lang: str,
+        open_preferences: bool = False,
+        narrowed: bool = False,
+    ) -> list[bytes]:
         """The banner split at its slots (fill() puts a request's values in): built once per
         distinct choice and language, since only the slots differ between requests."""
         key = (
@@ -289,18 +298,24 @@ class Banner:
             state.gpc,
             lang,
             open_preferences,
+            narrowed,
             len(self.policy.seen),
         )  # known trackers met so far
         pieces = self._rendered.get(key)
         if pieces is None:
             if len(self._rendered) > 256:
                 self._rendered.clear()
-            pieces = self._rendered[key] = _SLOTS.split(self._render(state, lang, open_preferences))
+            pieces = self._rendered[key] = _SLOTS.split(
+                self._render(state, lang, open_preferences, narrowed)
+            )
         return pieces
 
-    def preferences_page(self, state: ConsentState, lang: str, return_path: str) -> bytes:
+    def preferences_page(
+        self, state: ConsentState, lang: str, return_path: str, narrowed: bool = False
+    ) -> bytes:
         """A page of its own for the preferences: how visitors without JavaScript reach
-        them again ("Manage cookies" links here)."""
+        them again ("Manage cookies" links here). narrowed: a form's choice was saved
+        narrowed to fit the cookie (consent.Signer.fitting), said above the boxes as saved."""
         t, mark = self.config.banner.text(lang), new_mark()
         return (
             f'<!DOCTYPE html><html lang="{escape(lang)}" dir="{direction(lang)}"><head>'
@@ -310,11 +325,15 @@ class Banner:
         ).encode() + (
             self.script_tag(state, mark=mark)
             + b"</head><body>"
-            + self.render(state, lang, return_path, mark=mark, open_preferences=True)
+            + self.render(
+                state, lang, return_path, mark=mark, open_preferences=True, narrowed=narrowed
+            )
             + b"</body></html>"
         )
 
-    def _render(self, state: ConsentState, lang: str, open_preferences: bool) -> bytes:
+    def _render(
+        self, state: ConsentState, lang: str, open_preferences: bool, narrowed: bool
+    ) -> bytes:
         cfg, settings = self.config, self.config.banner
         t = settings.text(lang)
         p = _attr(self.prefix)
@@ -358,6 +377,7 @@ class Banner:
                     state.gpc,
                 ),
                 ("reask", t["reask"], state.policy_changed),
+                ("narrowed", t["narrowed"], narrowed),
                 ("opt-out", t["opt-out"], regime and not state.gpc),
             )
             if on
