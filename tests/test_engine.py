@@ -488,6 +488,56 @@ async def test_an_erase_the_store_refuses_keeps_the_consent_cookie(engine):
     assert again.new_state.consent_id == get(engine, cookie=rejected).state.consent_id
 
 
+def erasing(engine, cookie):
+    """POST {prefix}me/erase with these cookies: its response, not yet complete."""
+    headers = [("Host", "shop.example.com"), ("Origin", "http://shop.example.com")]
+    ex = engine.begin(Request("POST", "/.consent/me/erase", [*headers, ("Cookie", cookie)]))
+    return ex.local_response(b"")
+
+
+async def test_an_id_is_taken_for_erased_only_once_the_store_erased_it(engine):
+    """The ids were marked erased as the erase started, unmarked if it raised an Exception:
+    a cancelled one (asyncio.CancelledError is none) kept them marked, the visitor's next
+    choice starting a new id though their records stayed under the old; of two erases of
+    one id at once, the first failing unmarked what the second erased; with no store,
+    nothing erased, they were marked all the same."""
+
+    class Store:
+        ready = True
+
+        def __init__(self, *outcomes: BaseException | None) -> None:
+            self.outcomes = list(outcomes)
+
+        async def erase(self, consent_id: str) -> int:
+            await asyncio.sleep(0)  # (the other erase starts meanwhile)
+            outcome = self.outcomes.pop(0)
+            if outcome is not None:
+                raise outcome
+            return 1
+
+    def kept(cookie: str) -> bool:
+        """Whether the next choice with this cookie keeps its id."""
+        again, _ = choose(engine, "accept-all", cookie=cookie)
+        return again.new_state.consent_id == get(engine, cookie=cookie).state.consent_id
+
+    _, cancelled = choose(engine, "reject-all")
+    engine.records = Store(asyncio.CancelledError())
+    with pytest.raises(asyncio.CancelledError):
+        await erasing(engine, cancelled).complete()
+    engine.records = None  # (the choices below: no record kept)
+    assert kept(cancelled)
+    _, twice = choose(engine, "reject-all")
+    engine.records = Store(ConnectionError("store is down"), None)
+    first, second = erasing(engine, twice), erasing(engine, twice)
+    done = await asyncio.gather(first.complete(), second.complete())
+    engine.records = None
+    assert [status for status, _ in done] == [503, 200]
+    assert not kept(twice)
+    _, unrecorded = choose(engine, "reject-all")
+    await erasing(engine, unrecorded).complete()
+    assert kept(unrecorded)
+
+
 LONE_SERVICE = """\
 upstream: http://127.0.0.1:9
 categories: {necessary: {required: true}, analytics: {}, social: {}}
@@ -647,6 +697,32 @@ async def test_a_choice_racing_an_erase_in_the_same_second_keeps_its_record(engi
         chosen, chosens = save(clocked, ["analytics"], [])
         await me_and_erase(clocked, chosens)
         assert await writer.by_id(chosen.consent_id) == []
+
+
+async def test_a_choice_made_while_the_store_erases_goes_with_the_erase(engine):
+    """One tab's erase started (its ids marked at once), the store still erasing; another
+    tab, still holding the old cookie, chose: a fresh id, its record written; then the erase
+    cleared the cookie. The browser held nothing, the record stayed, no `me` or erase could
+    reach it. A choice made before the erase is done keeps the id and goes with it."""
+    now = int(time.time())  # (the store dates an erase by the real clock: the same second)
+    clocked = Engine(engine.config, [b"k" * 32], clock=lambda: now)
+    async with recording(clocked) as writer:
+        old, olds = save(clocked, ["analytics"], [])
+        while not await writer.by_id(old.consent_id):
+            await asyncio.sleep(0.01)
+        headers = [("Host", "shop.example.com"), ("Origin", "http://shop.example.com")]
+        erase = clocked.begin(Request("POST", "/.consent/me/erase", [*headers, ("Cookie", olds)]))
+        resp = erase.local_response(b"")  # (tab one: the store not yet erasing)
+        new, _ = save(clocked, ["analytics", "social"], [], cookie=olds)  # (tab two)
+        status, _ = await resp.complete()
+        assert status == 200 and ("Set-Cookie", "consent=") in [
+            (k, v.split(";")[0]) for k, v in resp.headers
+        ]
+        later, _ = save(clocked, ["social"], [])  # (written after whatever was queued before)
+        while not await writer.by_id(later.consent_id):
+            await asyncio.sleep(0.01)
+        assert await writer.by_id(new.consent_id) == []
+        assert new.consent_id == old.consent_id
 
 
 async def test_me_reads_the_consent_cookies_the_state_is_read_from(engine):

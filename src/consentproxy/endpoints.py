@@ -645,23 +645,20 @@ class Endpoints:
         resp = _json(200, {})
         resp.new_state = NO_DECISION
         resp.deletes_first = self._former_cookies(ex)
-        # (at once: a choice arriving while the store erases takes up none of them)
-        marked = [cid for cid in ids if cid not in self.erased]
-        self.erased.update(dict.fromkeys(marked))
-        while len(self.erased) > MAX_ERASED_IDS:
-            del self.erased[next(iter(self.erased))]
 
         async def complete() -> tuple[int, bytes]:
             erased = 0
-            try:
-                if records is not None:
-                    for cid in ids:
-                        erased += await records.erase(cid)
-            except Exception:
-                # (a failed erase keeps the cookie, its records reached by its id)
-                for cid in marked:
-                    self.erased.pop(cid, None)
-                raise
+            if records is not None:
+                for cid in ids:
+                    erased += await records.erase(cid)
+                # Marked once the records are gone, not when the erase starts: a choice made
+                # while the store erased went with it, as the cookie now does; marked before,
+                # it started an id no cookie held and no erase reached, its record left. A
+                # failed or cancelled erase marks nothing (the cookie kept, its records
+                # reached by its id); with no store there is no record to keep apart.
+                self.erased.update(dict.fromkeys(ids))
+                while len(self.erased) > MAX_ERASED_IDS:
+                    del self.erased[next(iter(self.erased))]
             # The consent cookie goes only once the records have: a failed erase (a 503) that
             # took it would leave the visitor no way back to their records, and forget their
             # choice. The former tool's cookies (deletes_first) and those the choice does not
