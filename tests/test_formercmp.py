@@ -690,6 +690,43 @@ async def test_an_erase_deletes_the_former_tools_cookies_it_would_import_again()
     assert not [v for k, v in resp.headers if k == "Set-Cookie" and "Optanon" in v]
 
 
+async def test_a_former_choice_imported_again_after_an_erase_is_recorded_under_a_new_id():
+    """A request still carrying the old tool's cookies after the visitor erased (or a tool
+    with neutralise: false setting them again) imported the choice under the erased id,
+    within the same window: not recorded again (recorded once already), and a record of it
+    would go as decided before the erase. A consent in force, no proof of it."""
+    erased: list[str] = []
+
+    class Kept:
+        ready = True
+
+        def submit(self, record, shown=None):
+            submitted.append(record)
+
+        async def erase(self, consent_id: str) -> int:
+            erased.append(consent_id)
+            return 1
+
+    submitted: list = []
+    eng = engine()
+    eng.records = Kept()
+    tool = f"OptanonConsent={OPTANON}; OptanonAlertBoxClosed={CLOSED}"
+    first, plan = first_visit(eng, tool)
+    ours = next(v for k, v in plan.headers if k == "Set-Cookie" and v.startswith("consent="))
+    headers = [("Host", "site.example"), ("Origin", "http://site.example")]
+    cookie = f"{ours.split(';')[0]}; {tool}"
+    resp = eng.begin(Request("POST", "/.consent/me/erase", [*headers, ("Cookie", cookie)]))
+    resp = resp.local_response(b"")
+    await resp.complete()
+    assert erased == [first.state.consent_id]
+    again, _ = first_visit(eng, tool)  # (a request sent before the erase's answer came)
+    assert again.state.decided and again.state.consent_id != first.state.consent_id
+    assert [r.consent_id for r in submitted] == [first.state.consent_id, again.state.consent_id]
+    # (parallel requests import it under one id, recorded once)
+    assert first_visit(eng, tool)[0].state.consent_id == again.state.consent_id
+    assert len(submitted) == 2
+
+
 def test_a_choice_older_than_the_consent_lifetime_is_not_imported():
     eng = Engine(parse_config(ONETRUST), [b"k" * 32], clock=lambda: CLOSED_AT + 183 * 86400)
     ex, plan = first_visit(eng, f"OptanonConsent={OPTANON}; OptanonAlertBoxClosed={CLOSED}")

@@ -1695,10 +1695,15 @@ class Engine:
         agent = req.first.get("user-agent", "")
         visitor = f"{self.visitor_of(req, trusted)}\n{forwarded}\n{agent}"
         window = int(now // IMPORT_ID_SECONDS)
-        derived = replace(
-            NO_DECISION,
-            consent_id=self.signer.derived_id(f"{former.tool}\n{window}\n{visitor}\n{raw}"),
-        )
+        cid = self.signer.derived_id(f"{former.tool}\n{window}\n{visitor}\n{raw}")
+        while cid in self.endpoints.erased:
+            # Imported again after the visitor erased it (a request still carrying the tool's
+            # cookies, or a tool setting them again): under the erased id it was recorded
+            # once already (imported_ids), and any record of it decided before the erase is
+            # dropped (records: erasures), a consent in force with no proof. Another id,
+            # derived from that one: the same for this process's parallel requests.
+            cid = self.signer.derived_id(f"erased\n{cid}")
+        derived = replace(NO_DECISION, consent_id=cid)
         return self.signer.decide(
             former_categories(choice, former.imports, former.vendors),
             (),
