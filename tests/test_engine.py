@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from html import unescape
 from ipaddress import ip_network
+from urllib.parse import urlencode
 
 import pytest
 
@@ -710,9 +711,7 @@ async def test_a_choice_made_while_the_store_erases_goes_with_the_erase(engine):
         old, olds = save(clocked, ["analytics"], [])
         while not await writer.by_id(old.consent_id):
             await asyncio.sleep(0.01)
-        headers = [("Host", "shop.example.com"), ("Origin", "http://shop.example.com")]
-        erase = clocked.begin(Request("POST", "/.consent/me/erase", [*headers, ("Cookie", olds)]))
-        resp = erase.local_response(b"")  # (tab one: the store not yet erasing)
+        resp = erasing(clocked, olds)  # (tab one: the store not yet erasing)
         new, _ = save(clocked, ["analytics", "social"], [], cookie=olds)  # (tab two)
         status, _ = await resp.complete()
         assert status == 200 and ("Set-Cookie", "consent=") in [
@@ -2788,3 +2787,44 @@ def test_a_choice_too_long_for_the_cookie_is_saved_narrowed_never_granting_more(
     resp, cookie = choose(engine, "save", ["advertising"])  # (the category: a short cookie)
     assert "narrowed" not in json.loads(resp.body)
     assert engine.consent_of(cookie_pairs(cookie)).categories == {"advertising"}
+
+
+def test_the_preferences_say_a_choice_was_narrowed_only_to_whom_the_proxy_sent_there():
+    """`preferences?narrowed=1` was anyone's link: a visitor who never chose read that some
+    services they allowed one by one were left off, "allow a whole category", a nudge to
+    grant more. And a return into the preferences kept it: a save that fit went back to
+    the note. The proxy's redirect now signs the choice it narrowed (its id and time)."""
+    services = [f"vendor-service-number-{i:02d}" for i in range(40)]
+    config = parse_config(
+        "upstream: http://127.0.0.1:9\n"
+        "categories: {necessary: {required: true}, advertising: {}}\nservices:\n"
+        + "".join(
+            f"  - {{name: {s}, category: advertising, hosts: [t{i}.example.net]}}\n"
+            for i, s in enumerate(services)
+        )
+    )
+    engine = Engine(config, [b"k" * 32], clock=lambda: NOW)
+    form = ("action=save&return=/shop&" + "&".join(f"service={s}" for s in services)).encode()
+    resp = post_choice(engine, {}, form=form)
+    location = header(resp.headers, "location")
+    cookie = [v for k, v in resp.headers if k == "Set-Cookie"][-1].split(";")[0]
+    note = 'id="cp-narrowed"'
+
+    def preferences(target: str, cookie: str | None) -> str:
+        return get(engine, target, cookie=cookie).local_response(b"").body.decode()
+
+    assert location.startswith("/.consent/preferences?return=%2Fshop&narrowed=")
+    assert note in preferences(location, cookie)
+    _, other = choose(engine, "accept-all")
+    for target, holding in (
+        ("/.consent/preferences?return=/shop&narrowed=1", cookie),
+        ("/.consent/preferences?return=/shop&narrowed=1", None),
+        (location, None),  # (signed for another visitor's choice)
+        (location, other),
+    ):
+        assert note not in preferences(target, holding), (target, holding)
+    nested = "/.consent/preferences?" + urlencode({"return": location})
+    page = preferences(nested, cookie)
+    assert note not in page
+    returns = set(re.findall(r'name="return" value="([^"]*)"', page))
+    assert returns == {"/.consent/preferences?return=%2Fshop"}, returns

@@ -377,7 +377,7 @@ class Endpoints:
             return _json(200, state_json(ex.state, self.config.consent.revision, ex.forced))
         if path == "preferences":
             query = dict(parse_qsl(urlsplit(ex.req.target).query))
-            back = safe_return(query.get("return"))
+            back = self._unnoted(safe_return(query.get("return")))
             cfg = self.config  # the page it came from, as far as its path says
             lang = next(
                 filter(
@@ -392,7 +392,8 @@ class Endpoints:
                     ),
                 )
             )
-            narrowed = query.get("narrowed") == "1"  # (a form's choice saved narrowed)
+            # (a form's choice saved narrowed: said only to whom the proxy sent here for it)
+            narrowed = self.signer.verify(self._narrowed(ex.state), query.get("narrowed", ""))
             page = self.banner.preferences_page(ex.state, lang, back, narrowed)
             return LocalResponse(
                 200,
@@ -464,6 +465,24 @@ class Endpoints:
         if svc is None or svc.category not in policy.optional or target is None:
             return None
         return svc if policy.service_for_host(*target) is svc and sendable(url) else None
+
+    def _narrowed(self, state: ConsentState) -> str:
+        """What the preferences' `narrowed=` signs: the choice the form just saved narrowed.
+        Unsigned, anyone's link said "some you allowed were left off: allow a whole category"
+        to a visitor who never chose, a nudge to grant more; tied to the cookie's id and
+        time, to the visitor the proxy sent there, and only while that choice holds."""
+        return f"narrowed\n{state.consent_id}\n{state.decided_at}"
+
+    def _unnoted(self, path: str) -> str:
+        """A return path, without the `narrowed=` of one into the prefix (the preferences):
+        a save there that fits went back to the note, saying it narrowed again."""
+        if not path.startswith(self.config.prefix):
+            return path
+        parts = urlsplit(path)
+        query = [
+            (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "narrowed"
+        ]
+        return parts._replace(query=urlencode(query)).geturl()
 
     def _grant_payload(self, name: str, url: str, expires: str) -> str:
         return f"{FRAME}\n{name}\n{url}\n{expires}"
@@ -853,8 +872,8 @@ class Endpoints:
         if narrowed and not is_json:
             # No script tells a form's visitor: the preferences do, the boxes as saved (and
             # saving them goes back to the page).
-            page = safe_return(back or _referer_path(ex))
-            query = urlencode({"return": page, "narrowed": "1"})
+            page = self._unnoted(safe_return(back or _referer_path(ex)))
+            query = urlencode({"return": page, "narrowed": self.signer.sign(self._narrowed(state))})
             back = f"{self.config.prefix}preferences?{query}"
         resp = _answer(ex, is_json, back, state, cfg.revision, saved, narrowed)
         resp.headers += cookies
