@@ -679,7 +679,8 @@ async def test_a_choice_racing_an_erase_in_the_same_second_keeps_its_record(engi
     """One tab erased at second T, another, still holding the old consent cookie, chose at
     the same T: the new cookie kept the erased id, and the erase (records: what was decided
     at or before it goes) took the choice's record too, a consent in force with no proof.
-    A choice after an erase of its id starts a new id; one before it goes with the erase."""
+    A choice after an erase of its id starts a new id; one before it, or made while the
+    store erases, goes with the erase."""
     now = int(time.time())  # (the store dates an erase by the real clock: the same second)
     clocked = Engine(engine.config, [b"k" * 32], clock=lambda: now)
     async with recording(clocked) as writer:
@@ -698,21 +699,12 @@ async def test_a_choice_racing_an_erase_in_the_same_second_keeps_its_record(engi
         chosen, chosens = save(clocked, ["analytics"], [])
         await me_and_erase(clocked, chosens)
         assert await writer.by_id(chosen.consent_id) == []
-
-
-async def test_a_choice_made_while_the_store_erases_goes_with_the_erase(engine):
-    """One tab's erase started (its ids marked at once), the store still erasing; another
-    tab, still holding the old cookie, chose: a fresh id, its record written; then the erase
-    cleared the cookie. The browser held nothing, the record stayed, no `me` or erase could
-    reach it. A choice made before the erase is done keeps the id and goes with it."""
-    now = int(time.time())  # (the store dates an erase by the real clock: the same second)
-    clocked = Engine(engine.config, [b"k" * 32], clock=lambda: now)
-    async with recording(clocked) as writer:
-        old, olds = save(clocked, ["analytics"], [])
-        while not await writer.by_id(old.consent_id):
-            await asyncio.sleep(0.01)
-        resp = erasing(clocked, olds)  # (tab one: the store not yet erasing)
-        new, _ = save(clocked, ["analytics", "social"], [], cookie=olds)  # (tab two)
+        # a choice made while the store erases: it keeps the id and goes with the erase, as
+        # the cookie does (the ids marked as the erase started, it got a fresh id whose
+        # record stayed, reached by no cookie, no `me` and no erase)
+        chosen, chosens = save(clocked, ["analytics"], [])
+        resp = erasing(clocked, chosens)  # (tab one: the store not yet erasing)
+        during, _ = save(clocked, ["analytics", "social"], [], cookie=chosens)  # (tab two)
         status, _ = await resp.complete()
         assert status == 200 and ("Set-Cookie", "consent=") in [
             (k, v.split(";")[0]) for k, v in resp.headers
@@ -720,8 +712,8 @@ async def test_a_choice_made_while_the_store_erases_goes_with_the_erase(engine):
         later, _ = save(clocked, ["social"], [])  # (written after whatever was queued before)
         while not await writer.by_id(later.consent_id):
             await asyncio.sleep(0.01)
-        assert await writer.by_id(new.consent_id) == []
-        assert new.consent_id == old.consent_id
+        assert await writer.by_id(during.consent_id) == []
+        assert during.consent_id == chosen.consent_id
 
 
 async def test_me_reads_the_consent_cookies_the_state_is_read_from(engine):
@@ -2749,6 +2741,18 @@ def test_a_head_of_a_page_gets_the_get_s_headers(engine, ctype, status):
     assert header(plans["HEAD"].headers, "vary") and "_ga=" not in str(plans["HEAD"].headers)
 
 
+# 40 services of one category: granting them one by one is too long for the consent cookie.
+ONE_BY_ONE_SERVICES = [f"vendor-service-number-{i:02d}" for i in range(40)]
+ONE_BY_ONE = (
+    "upstream: http://127.0.0.1:9\n"
+    "categories: {necessary: {required: true}, advertising: {}}\nservices:\n"
+    + "".join(
+        f"  - {{name: {s}, category: advertising, hosts: [t{i}.example.net]}}\n"
+        for i, s in enumerate(ONE_BY_ONE_SERVICES)
+    )
+)
+
+
 def test_a_choice_too_long_for_the_cookie_is_saved_narrowed_never_granting_more():
     """40 services ticked one by one made a consent cookie of 1,077 characters, over the
     MAX_COOKIE_LEN the proxy reads. Refusing such a choice (400; the form's 303 set nothing)
@@ -2759,16 +2763,8 @@ def test_a_choice_too_long_for_the_cookie_is_saved_narrowed_never_granting_more(
     from consentproxy.consent import MAX_COOKIE_LEN
     from consentproxy.cookies import cookie_pairs
 
-    services = [f"vendor-service-number-{i:02d}" for i in range(40)]
-    config = parse_config(
-        "upstream: http://127.0.0.1:9\n"
-        "categories: {necessary: {required: true}, advertising: {}}\nservices:\n"
-        + "".join(
-            f"  - {{name: {s}, category: advertising, hosts: [t{i}.example.net]}}\n"
-            for i, s in enumerate(services)
-        )
-    )
-    engine = Engine(config, [b"k" * 32], clock=lambda: NOW)
+    engine = Engine(parse_config(ONE_BY_ONE), [b"k" * 32], clock=lambda: NOW)
+    services = ONE_BY_ONE_SERVICES
     _, accepted = choose(engine, "accept-all")
     kept = services[:7] + services[8:]  # vendor-service-number-07 unticked
     for form in (None, ("action=save&" + "&".join(f"service={s}" for s in kept)).encode()):
@@ -2794,16 +2790,8 @@ def test_the_preferences_say_a_choice_was_narrowed_only_to_whom_the_proxy_sent_t
     services they allowed one by one were left off, "allow a whole category", a nudge to
     grant more. And a return into the preferences kept it: a save that fit went back to
     the note. The proxy's redirect now signs the choice it narrowed (its id and time)."""
-    services = [f"vendor-service-number-{i:02d}" for i in range(40)]
-    config = parse_config(
-        "upstream: http://127.0.0.1:9\n"
-        "categories: {necessary: {required: true}, advertising: {}}\nservices:\n"
-        + "".join(
-            f"  - {{name: {s}, category: advertising, hosts: [t{i}.example.net]}}\n"
-            for i, s in enumerate(services)
-        )
-    )
-    engine = Engine(config, [b"k" * 32], clock=lambda: NOW)
+    engine = Engine(parse_config(ONE_BY_ONE), [b"k" * 32], clock=lambda: NOW)
+    services = ONE_BY_ONE_SERVICES
     form = ("action=save&return=/shop&" + "&".join(f"service={s}" for s in services)).encode()
     resp = post_choice(engine, {}, form=form)
     location = header(resp.headers, "location")
