@@ -6,15 +6,15 @@
    proxy marks markup, with the response's mark, so the banner activates both the same way
    and nothing else.
    What no script can hook is listed in docs/SECURITY.md: `csp: enforce` is the guarantee.
-   The proxy serves this file with CONFIG filled in, and banner.js right after it inside one
-   function (render.script_source): banner.js gets the guard's own tools as `guard`, a
-   variable of that function's, which no script of the page's reaches. */
+   The proxy serves this file and banner.js right after it inside one function
+   (render.script_source), whose CONFIG is the policy's tables: banner.js gets the guard's
+   own tools as `guard`, a variable of that function's, which no script of the page's
+   reaches. */
 var guard = (function () {
   "use strict";
   /* One guard a window: another copy (the site's markup may carry one, with a state and
      a mark of its own making) does nothing. */
   if (Object.prototype.hasOwnProperty.call(window, "consentproxy")) return;
-  var CONFIG = __CONSENTPROXY_CONFIG__;
   var me = document.currentScript;
   var state = { decided: false, categories: [], services: [] };
   try {
