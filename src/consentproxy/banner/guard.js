@@ -821,9 +821,8 @@ var guard = (function () {
     (value.match(/[^\x09\x20-\x2f\x3b-\x40\x5b-\x60\x7b-\x7e]+/g) || []).forEach(function (t) {
       if (hms === null && (m = /^(\d{1,2}):(\d{1,2}):(\d{1,2})/.exec(t))) hms = [+m[1], +m[2], +m[3]];
       else if (day === null && (m = /^(\d{1,2})(?:\D|$)/.exec(t))) day = +m[1];
-      else if (month === null && MONTHS.indexOf(t.slice(0, 3).toLowerCase()) !== -1) {
-        month = MONTHS.indexOf(t.slice(0, 3).toLowerCase());
-      } else if (year === null && (m = /^(\d{2,5})(?:\D|$)/.exec(t))) year = +m[1];
+      else if (month === null && (m = MONTHS.indexOf(t.slice(0, 3).toLowerCase())) !== -1) month = m;
+      else if (year === null && (m = /^(\d{2,5})(?:\D|$)/.exec(t))) year = +m[1];
     });
     if (hms === null || day === null || month === null || year === null) return null;
     year += year >= 70 && year <= 99 ? 1900 : year <= 69 ? 2000 : 0;
