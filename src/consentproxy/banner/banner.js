@@ -8,7 +8,7 @@
   // The guard's tools, in the order guard.js returns them. ours(el): whether the proxy (or
   // the guard) marked el in this response. The site's markup may carry data-consent-*
   // attributes of its own (user content keeping data-*): never activated.
-  var [guardState, guardAsking, ours, serviceOf, allowsService, deleteCookies, deleteStorage,
+  var [guardState, guardAsking, ours, serviceOf, allowsService, deleteCookies,
     setAttr, guardFetch, failedScripts, retried, replay] = guard;
   // A site's modal dialog or popover wherever it is (in a shadow root of its own too, where
   // no toggle event reaches the document): the banner hears of it (raise, below).
@@ -567,7 +567,6 @@
       if (withdrawn) {
         // Running trackers cannot be stopped: clear what they left and start afresh.
         deleteCookies();
-        deleteStorage();
         return renew(remote);
       }
       // An enforced CSP was written for the old choice: newly allowed hosts need a new page,

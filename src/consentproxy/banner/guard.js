@@ -897,12 +897,9 @@ var guard = (function () {
         });
       });
     });
-  }
-
-  /* ...and the entries of the page's storage named as such a cookie is (Hotjar's _hj*,
-     Segment's ajs_*, a tag's _ga...: storing on the visitor's device needs consent as a
-     cookie does); an entry nothing names stays (the site's own state, the banner's). */
-  function deleteStorage() {
+    /* ...and the entries of the page's storage named as such a cookie is (Hotjar's _hj*,
+       Segment's ajs_*, a tag's _ga...: storing on the visitor's device needs consent as a
+       cookie does); an entry nothing names stays (the site's own state, the banner's). */
     ["localStorage", "sessionStorage"].forEach(function (kind) {
       var store, keys = [];
       try { store = window[kind]; } catch (e) { return; } /* (storage off: SecurityError) */
@@ -1135,7 +1132,6 @@ var guard = (function () {
     serviceOf,
     allowsService,
     deleteCookies,
-    deleteStorage,
     nativeSetAttribute.call.bind(nativeSetAttribute),  /* (el, name, value) */
     nativeFetch.bind(window),
     /* The page's inline scripts that threw as it loaded, and one the banner ran again (a
