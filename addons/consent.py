@@ -58,6 +58,7 @@ from consentproxy.adapter import (
     UserError,
     access_json,
     access_line,
+    bodiless_head,
     build_engine,
     header,
     is_ip,
@@ -159,8 +160,9 @@ class _Stream:
 
 
 class _Instead:
-    """The stream of the proxy's own answer in place of the origin's (judged in its head):
-    sent whole with the first chunk of the origin's body, which is dropped, never kept.
+    """The stream of the proxy's own answer in place of the origin's (judged in its head),
+    or of none (a 205's): sent whole with the first chunk of the origin's body, which is
+    dropped, never kept.
     Without a body to stream, `response` puts the answer back (mitmproxy sets the content it
     read, nothing)."""
 
@@ -1056,7 +1058,9 @@ class ConsentAddon:
             return
         asked = flow.request.timestamp_end or flow.request.timestamp_start
         ex.report.upstream_seconds = max(0.0, flow.response.timestamp_start - asked)
-        plan = ex.response(flow.response.status_code, _pairs(flow.response.headers))
+        status = flow.response.status_code
+        plan = ex.response(status, _pairs(flow.response.headers))
+        plan.headers = bodiless_head(status, plan.headers)
         if flow.response.raw_content is not None:
             _rewrite_whole(flow, plan, flow.response.raw_content)
             return
@@ -1067,7 +1071,9 @@ class ConsentAddon:
             headers = [*headers, ("Transfer-Encoding", "chunked")]
             flow.response.http_version = "HTTP/1.1"
         flow.response.headers = _headers(flow, headers)
-        flow.response.stream = _Stream(plan.body, flow, _keep_for_view())
+        # (a 205's body, which mitmproxy reads as the origin framed it, goes nowhere)
+        keep = _keep_for_view()
+        flow.response.stream = _Stream(plan.body, flow, keep) if plan.has_body else _Instead(b"")
 
     def response(self, flow: http.HTTPFlow) -> None:
         """Called once the body has streamed through: the report is complete. A body that

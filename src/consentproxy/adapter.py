@@ -30,7 +30,7 @@ from consentproxy.config import load_config
 from consentproxy.consent import ConsentState, keys_from_env, parse_state
 from consentproxy.domains import is_ip
 from consentproxy.endpoints import MAX_BODY
-from consentproxy.engine import Engine, Exchange, Head, Request, ResponsePlan
+from consentproxy.engine import BODILESS_STATUSES, Engine, Exchange, Head, Request, ResponsePlan
 from consentproxy.errors import UsageError, UserError
 from consentproxy.httpheaders import Headers, header, sendable, without
 from consentproxy.printable import UNPRINTABLE, without_passwords
@@ -62,6 +62,7 @@ __all__ = [
     "UserError",
     "access_json",
     "access_line",
+    "bodiless_head",
     "build_engine",
     "header",
     "host_port",
@@ -103,6 +104,19 @@ def unpassable(status: int, upgrade: bool, head_bytes: int) -> str | None:
     if head_bytes > ORIGIN_HEAD_BYTES:
         return f"a head of {head_bytes} bytes (browsers take {ORIGIN_HEAD_BYTES})"
     return None
+
+
+def bodiless_head(status: int, headers: Headers) -> Headers:
+    """The head of a response its status says has no content (204, 205, 304) as both
+    adapters send it, whatever bytes the origin sent after it: a 204's and a 304's without
+    a Content-Length or Transfer-Encoding (RFC 9110 8.6 forbids one on a 204; aiohttp drops
+    them, mitmproxy kept them), a 205's with a Content-Length of 0 (its framing is a
+    body's, RFC 9112 6.3: without one the visitor read on to the connection's end, and
+    with the origin's it waited for bytes serve never sends)."""
+    if status not in BODILESS_STATUSES:
+        return headers
+    kept = without(headers, "content-length", "transfer-encoding")
+    return [*kept, ("Content-Length", "0")] if status == 205 else kept
 
 
 def unpassable_message(why: str) -> str:

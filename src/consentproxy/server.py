@@ -37,6 +37,7 @@ from consentproxy.adapter import (
     Records,
     Report,
     Request,
+    bodiless_head,
     is_websocket,
     keep_records,
     redacted,
@@ -80,7 +81,6 @@ HEAD_BYTES = 8192
 ORIGIN_FIELD_BYTES = 1 << 16
 ORIGIN_HEADERS = 512
 RawHeaders = tuple[tuple[bytes, bytes], ...]
-_FRAMING = ("content-length", "transfer-encoding")
 
 
 class _OriginProtocol(ResponseHandler):
@@ -403,11 +403,7 @@ class ProxyServer:
             # (a control character in the reason phrase: aiohttp raised, and sent a 500)
             reason = upstream.reason if upstream.reason and sendable(upstream.reason) else None
             if not plan.has_body:
-                headers = plan.headers
-                if status == 205:  # no content, nor a length promising some (aiohttp drops
-                    # that of a 204 or a 304 only: the visitor waited for 11 bytes)
-                    headers = [(k, v) for k, v in headers if k.lower() not in _FRAMING]
-                resp = _response(status, reason, headers)
+                resp = _response(status, reason, bodiless_head(status, plan.headers))
                 await resp.prepare(request)
                 return resp
             content = upstream.content
@@ -928,7 +924,11 @@ class _Handler(RequestHandler):
         answer = _Answer(  # (aiohttp's own would name its version in a Server header)
             status=made.status,
             body=made.body,
-            headers={hdrs.CONTENT_TYPE: made.headers[hdrs.CONTENT_TYPE]},
+            # (kept by no cache, as the engine's refusals of what this parser let through)
+            headers={
+                hdrs.CONTENT_TYPE: made.headers[hdrs.CONTENT_TYPE],
+                "Cache-Control": "no-store",
+            },
         )
         answer.force_close()
         return answer
