@@ -129,6 +129,12 @@ ORIGIN: dict[str, bytes | list[bytes | None]] = {
     + sized("200 OK", [HTML], PAGE),
     "continue-first": b"HTTP/1.1 100 Continue\r\n\r\n" + sized("200 OK", [HTML], PAGE),
     "header-many": sized("200 OK", [HTML, *(f"X-Pad-{i}: p" for i in range(300))], PAGE),
+    "header-too-many": sized("200 OK", [HTML, *(f"X-Pad-{i}: p" for i in range(600))], PAGE),
+    "header-long": sized("200 OK", [HTML, "X-Pad: " + "p" * 70_000], PAGE),
+    "header-longest": sized("200 OK", [HTML, "X-Pad: " + "p" * 65_520], PAGE),
+    "header-huge": sized(
+        "200 OK", [HTML, *(f"X-Pad-{i}: " + "p" * 60_000 for i in range(5))], PAGE
+    ),
     "slow-html": [
         raw("200 OK", [HTML, "Transfer-Encoding: chunked"]),
         b"%x\r\n%s\r\n" % (len(PAGE), PAGE),

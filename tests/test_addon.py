@@ -1291,8 +1291,8 @@ def test_an_empty_http2_data_frame_mid_body_does_not_end_the_page(tmp_path):
 
 
 def head_bytes(headers):
-    """A head's size as the proxies judge it: its names and values."""
-    return sum(len(k) + len(v) for k, v in headers.items())
+    """A head's size as the proxies judge it: its lines, each with its ": " and CRLF."""
+    return sum(len(k) + len(v) + 4 for k, v in headers.items())
 
 
 @pytest.mark.parametrize("streamed", [False, True])
@@ -1300,20 +1300,24 @@ def test_an_origin_head_too_large_is_a_502_and_one_just_under_passes(tmp_path, o
     """The head was judged in `response`: with stream_large_bodies the origin's answer had
     gone out already (its _ga, its live tag) while the log said 502; without, the body was
     read whole first, and the proxy's own headers counted (a head just under the limit: a
-    502, where serve passes it)."""
+    502, where serve passes it); and its lines were counted without their ": " and CRLF,
+    which serve counts (a head over the limit by less than 4 bytes a line passed)."""
     over = ORIGIN_HEAD_BYTES + 8000
     _, unpadded, _ = get(f"{origin}/bighead?pad=0")
-    under = ORIGIN_HEAD_BYTES - head_bytes(unpadded)  # (a head of the limit exactly)
+    rest = ORIGIN_HEAD_BYTES - head_bytes(unpadded)
+    under = rest - 4 * -(-rest // 8004)  # (a head just under the limit: 8000 bytes a line)
     options = [f"stream_large_bodies={STREAM_LIMIT}"] if streamed else []
     log = tmp_path / "mitmdump.log"
     with reverse_mitmdump(tmp_path, origin, *options, output=log) as m:
         big = ask(m.port, "GET", f"/bighead?pad={over}&body={4 * STREAM_LIMIT}")
         small = ask(m.port, "GET", f"/bighead?pad={under}", Sec_Fetch_Dest="document")
-        until(lambda: len(access_lines(log)) == 2)
+        over_by_its_crlfs = ask(m.port, "GET", f"/bighead?pad={under + 64}")
+        until(lambda: len(access_lines(log)) == 3)
     assert big is not None and big[0] == 502 and big[1]["Set-Cookie"] is None
     assert big[2].startswith(f"{UPSTREAM_FAILED} sent a head of ".encode())
     assert small is not None and small[0] == 200 and b'id="consentproxy"' in small[2]
-    assert [a["status"] for a in access_lines(log)] == [502, 200]
+    assert over_by_its_crlfs is not None and over_by_its_crlfs[0] == 502
+    assert [a["status"] for a in access_lines(log)] == [502, 200, 502]
 
 
 def test_an_http2_post_to_the_proxy_s_own_endpoint_of_no_declared_length_never_reaches_the_origin(

@@ -43,8 +43,12 @@ from consentproxy.settings import Config, Limits, host_port, own_address
 
 __all__ = [
     "C_LOOP",
+    "LONG_FIELD",
+    "MANY_FIELDS",
     "MARK_HEADER",
     "MAX_BODY",
+    "ORIGIN_FIELD_BYTES",
+    "ORIGIN_HEADERS",
     "ORIGIN_HEAD_BYTES",
     "UPSTREAM_FAILED",
     "BodyError",
@@ -91,18 +95,34 @@ PROBE_SECONDS = 2.0
 # the site never said: a scan tells it apart from a 502 of the site's).
 UPSTREAM_FAILED = "The site behind this proxy"
 ORIGIN_HEAD_BYTES = 1 << 18  # the origin's head as a browser takes it (Chromium: 256 KiB)
+# One header field of the origin's (name and value), and the fields, as serve's client reads
+# them (aiohttp's parser, whose own limits are 8190 bytes and 128 fields: a 9 KB CSP or 130
+# Set-Cookie lines are a page, not a 502); the addon refuses past them too, so a head that is
+# a 502 in production is one under mitmproxy.
+ORIGIN_FIELD_BYTES = 1 << 16
+ORIGIN_HEADERS = 512
+LONG_FIELD = f"a header field over {ORIGIN_FIELD_BYTES} bytes"
+MANY_FIELDS = f"more than {ORIGIN_HEADERS} header fields"
 
 
-def unpassable(status: int, upgrade: bool, head_bytes: int) -> str | None:
+def unpassable(
+    status: int, upgrade: bool, head_bytes: int, longest: int = 0, fields: int = 0
+) -> str | None:
     """What makes an answer of the origin's one no visitor could read (a 502 instead), or
     None: a 1xx for the answer (a 101 only to a WebSocket request: the visitor held a
-    connection switched to nothing), a status out of range, a head over ORIGIN_HEAD_BYTES."""
+    connection switched to nothing), a status out of range, a head over ORIGIN_HEAD_BYTES,
+    a field (`longest`: its name and value) over ORIGIN_FIELD_BYTES or more `fields` than
+    ORIGIN_HEADERS (serve's client refuses those itself, with the same words)."""
     if 100 <= status < 200 and not (status == 101 and upgrade):
         return f"an interim response ({status}) for its answer"
     if not 100 <= status <= 599:
         return f"a status out of range ({status})"
     if head_bytes > ORIGIN_HEAD_BYTES:
         return f"a head of {head_bytes} bytes (browsers take {ORIGIN_HEAD_BYTES})"
+    if longest > ORIGIN_FIELD_BYTES:
+        return LONG_FIELD
+    if fields > ORIGIN_HEADERS:
+        return MANY_FIELDS
     return None
 
 

@@ -25,7 +25,11 @@ from multidict import CIMultiDict, MultiMapping
 from yarl import URL
 
 from consentproxy.adapter import (
+    LONG_FIELD,
+    MANY_FIELDS,
     MAX_BODY,
+    ORIGIN_FIELD_BYTES,
+    ORIGIN_HEADERS,
     UPSTREAM_FAILED,
     BodyError,
     BodyTransform,
@@ -76,10 +80,6 @@ HEAD_WITH_BODY_BYTES = 16 * 1024
 # worst ~6 MB for the visitors' and as much for the origin's.
 HEADS = 256
 HEAD_BYTES = 8192
-# The origin's head as a browser takes it (Chromium: 256 KiB in all): a 9 KB CSP or 130
-# Set-Cookie lines are a page, not a 502 (aiohttp's client stops at 8190 bytes and 128 lines).
-ORIGIN_FIELD_BYTES = 1 << 16
-ORIGIN_HEADERS = 512
 RawHeaders = tuple[tuple[bytes, bytes], ...]
 
 
@@ -389,6 +389,9 @@ class ProxyServer:
                     "%s %s: the visitor left during its upload", request.method, _logged(request)
                 )
                 return _error(VISITOR_LEFT, "The request body was cut.")
+            if why := _over_limits(e):  # (its head arrived: the origin is there)
+                log.warning("%s %s: the origin sent %s", request.method, _logged(request), why)
+                return _error(502, unpassable_message(why))
             log.warning("upstream %s failed: %s", redacted(self.upstream), _failure(e))
             return _error(502, f"{UPSTREAM_FAILED} cannot be reached.")
         async with upstream:
@@ -807,6 +810,21 @@ def _failure(e: BaseException) -> str:
     if isinstance(e, aiohttp.InvalidURL):
         return type(e).__name__
     return f"{type(e).__name__}: {e}"
+
+
+def _over_limits(e: BaseException) -> str | None:
+    """What of the origin's head the client refused for its limits (ORIGIN_FIELD_BYTES,
+    ORIGIN_HEADERS), in adapter.unpassable's words (the addon's 502 for it), or None: it
+    answered "cannot be reached" for a head that came. aiohttp raises a ClientResponseError
+    caused by an HttpProcessingError caused by what its parser raised."""
+    cause: BaseException | None = e
+    while cause is not None:
+        if isinstance(cause, LineTooLong):
+            return LONG_FIELD
+        if _too_many_headers(cause):
+            return MANY_FIELDS
+        cause = cause.__cause__
+    return None
 
 
 def _too_many_headers(exc: BaseException | None) -> bool:
