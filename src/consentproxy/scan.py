@@ -705,7 +705,8 @@ class Scanner:
     ) -> list[dict[str, Any]]:
         site = urlsplit(base).hostname
         judge = Judge(self.o.config, state, registrable(self.host), self.o.direct)
-        requests: list[Request | _Socket] = []
+        # each with its initiator, read as it is sent: once judged, the tab is at about:blank
+        requests: list[tuple[Request | _Socket, str]] = []
         responses: list[Response] = []
 
         def listed(url: str) -> bool:
@@ -715,7 +716,9 @@ class Scanner:
             host = parts.hostname or ""
             return host != site or judge.policy.service_for_host(host, parts.path) is not None
 
-        context.on("request", lambda r: requests.append(r) if listed(r.url) else None)
+        context.on(
+            "request", lambda r: requests.append((r, _initiator(r))) if listed(r.url) else None
+        )
         context.on("response", lambda r: responses.append(r))
         opened: list[Page] = []  # (the scan's own tabs, and the windows a page opened)
         context.on("page", lambda p: opened.append(p))
@@ -751,7 +754,9 @@ class Scanner:
             tabs.append(page)
             page.on(  # (a request event never shows a WebSocket)
                 "websocket",
-                lambda ws: requests.append(_Socket(ws.url)) if listed(ws.url) else None,
+                lambda ws: (
+                    requests.append((_Socket(ws.url), "websocket")) if listed(ws.url) else None
+                ),
             )
             page.on("console", lambda m: errors.add(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda e: errors.add(str(e)))
@@ -820,10 +825,8 @@ class Scanner:
             record.local_storage = [s["key"] for s in record.storage if s["area"] == "local"]
             record.requests, record.requests_left_off = _kept(
                 [
-                    judge.request(
-                        _clean(r.url), r.resource_type, _clean(_initiator(r)), _blocked_by_csp(r)
-                    )
-                    for r in requests
+                    judge.request(_clean(r.url), r.resource_type, _clean(by), _blocked_by_csp(r))
+                    for r, by in requests
                 ],
                 lambda r: not r["allowed"] and not r["blocked_by_csp"],
                 MAX_REQUESTS,
@@ -1207,15 +1210,18 @@ def _jar_key(cookie: Any) -> tuple[str, str, str]:
     return cookie["name"], cookie["domain"], cookie["path"]
 
 
-def _initiator(request: Request | _Socket) -> str:
-    if isinstance(request, _Socket):
-        return "websocket"
+def _initiator(request: Request) -> str:
+    """The document that asked for the request, as it is sent (a frame's own load: its
+    parent's), and the request's type."""
     from playwright.async_api import Error as PlaywrightError
 
     if request.service_worker is not None:  # (it has no frame)
         return f"service worker {_cut_url(request.service_worker.url)} ({request.resource_type})"
     try:
-        return f"{_cut_url(request.frame.url)} ({request.resource_type})"
+        frame = request.frame
+        if request.is_navigation_request() and frame.parent_frame is not None:
+            frame = frame.parent_frame
+        return f"{_cut_url(frame.url)} ({request.resource_type})"
     except PlaywrightError:  # a request of no frame (a preload)
         return request.resource_type
 

@@ -154,6 +154,12 @@ LATE_GA = (
 )
 TRICKY = {  # path -> (status, content type, body)
     "/late": (200, "text/html", LATE_GA),
+    "/framed": (  # a pixel of its own, a tracker's frame and a frame of the site's
+        200,
+        "text/html",
+        '<img src="https://www.facebook.com/tr?id=1"><iframe src="/late"></iframe>'
+        + '<iframe src="https://www.youtube.com/embed/x"></iframe>',
+    ),
     "/ws": (200, "text/html", "<script>new WebSocket('wss://ws.hot' + 'jar.com/x');</script>"),
     "/setter": (200, "text/html", "<script>document.cookie = '_ga=1; path=/';</script>"),
     "/after": (200, "text/html", "<p>nothing of its own</p>"),
@@ -564,6 +570,19 @@ def left(tricky_origin, tmp_path_factory) -> tuple[Path, dict[str, dict]]:
     out = tmp_path_factory.mktemp("left")
     _, report = scan(tricky_origin, out, "--direct", "--states", "none", "--paths", LEFT)
     return out, {p["path"]: p for p in report["states"][0]["pages"]}
+
+
+def test_each_request_names_the_document_that_asked_for_it(tricky_origin, tmp_path):
+    """Every request of a real page was said to come from "about:blank (script)": the
+    initiator was read once the scan had taken the tab to about:blank."""
+    _, report = scan(tricky_origin, tmp_path, "--direct", "--paths", "/framed", "--wait", "2")
+    (page,) = report["states"][0]["pages"]
+    asked = {r["host"]: r["initiator"] for r in page["requests"]}
+    assert asked == {
+        "www.facebook.com": f"{tricky_origin}framed (image)",
+        "www.youtube.com": f"{tricky_origin}framed (document)",  # (a frame: its parent's)
+        "www.google-analytics.com": f"{tricky_origin}late (script)",
+    }
 
 
 def test_beacons_sent_as_a_page_is_left_are_seen(left):
