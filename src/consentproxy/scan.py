@@ -874,15 +874,26 @@ class Scanner:
         from playwright.async_api import Error as PlaywrightError
 
         failed: list[tuple[str, str]] = []  # the page's moves that failed (to https, say)
+        statuses: list[int] = []  # the statuses its documents were answered with
 
         def moved(r: Request) -> None:
             if r.is_navigation_request() and r.frame == page.main_frame:
                 failed.append((r.url, str(r.failure)))
 
+        def answered(r: Response) -> None:
+            if r.request.is_navigation_request() and r.frame == page.main_frame:
+                statuses.append(r.status)
+
         page.on("requestfailed", moved)
+        page.on("response", answered)
         try:
             return await self._view(page, visit, failed)
         except PlaywrightError as e:  # a hop of its redirects that failed is named
+            if "ERR_HTTP_RESPONSE_CODE_FAILURE" in str(e) and statuses:
+                # (an error status and no body: Chromium's own error page, its words alone)
+                record.status = statuses[-1]
+                record.error = f"the site answered {record.status} with an empty page"
+                raise
             hop = next(
                 (f"{_cut_url(u)} ({why})" for u, why in failed if _path(u) != record.path), ""
             )
@@ -890,6 +901,7 @@ class Scanner:
             raise
         finally:
             page.remove_listener("requestfailed", moved)
+            page.remove_listener("response", answered)
 
     async def _view(self, page: Page, visit: _Visit, failed: list[tuple[str, str]]) -> list[str]:
         from playwright.async_api import Error as PlaywrightError

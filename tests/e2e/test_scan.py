@@ -243,6 +243,7 @@ TRICKY = {  # path -> (status, content type, body)
     "/long-link": (200, "text/html", f'<a href="/after?{"x" * 300}">after</a>'),
     "/private": (200, "text/html", '<a href="/after">after</a>'),  # (behind u:p@ss)
     "/boom": (500, "text/html", "<p>oops</p>"),
+    "/gone": (404, "text/plain", ""),  # (no body: Chromium shows its own error page)
     "/data.json": (200, "application/json", "{}"),
     "/to-https": (  # (a plain-http copy of a site whose script moves it to https)
         200,
@@ -963,6 +964,19 @@ def test_a_page_the_scan_could_not_visit_exits_3_not_as_a_leak(tricky_origin, tm
     assert code == 3 and report["states"][0]["state"] == "none"
     assert [v["kind"] for v in report["states"][0]["pages"][0]["violations"]] == ["page-failed"]
     assert "none /boom: page-failed: the site answered 500" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("direct", [True, False])
+def test_a_page_the_site_answers_with_an_empty_error_says_its_status(
+    tricky_origin, tmp_path, direct
+):
+    """A 404 with no body was "status: null" and Chromium's words alone, "Page.goto:
+    net::ERR_HTTP_RESPONSE_CODE_FAILURE at ...": the site's answer went unsaid."""
+    flags = ["--direct"] if direct else ["--states", "reject"]
+    code, report = scan(tricky_origin, tmp_path, *flags, "--paths", "/gone")
+    (page,) = report["states"][0]["pages"]
+    assert code == 3 and page["status"] == 404
+    assert page["error"] == "the site answered 404 with an empty page"
 
 
 def test_a_long_path_or_state_still_gets_its_report_and_screenshots(tricky_origin, tmp_path):
