@@ -71,6 +71,20 @@ def test_a_missing_banner_names_only_the_banners_looked_for():
         assert missing["detail"].startswith(said)
 
 
+def test_a_missing_banner_names_the_consent_tool_an_offline_scan_answered_empty():
+    """A site's OneTrust, its script answered empty offline, was "no consent banner" alone."""
+    page = PageRecord("/", "/", status=200)
+    script = "https://cdn.cookielaw.org/scripttemplates/otSDKStub.js"
+    for offline, said in [
+        (True, f"its consent tool onetrust's script ({script}) was an"),
+        (False, ""),
+    ]:
+        judge = Judge(CONFIG, NO_DECISION, "shop.example", direct=True, offline=offline)
+        page.requests = [judge.request(script, "script", "parser")]
+        (missing,) = judge.violations(page)
+        assert ("; " + said in missing["detail"]) is bool(said)
+
+
 def test_the_html_report_leads_from_each_page_and_state_to_its_evidence(tmp_path):
     """With 10 real pages in 7 states, report.html was 70 sections of full-page screenshots
     (one 25,000 px tall) and a summary per state only: which page failed in which state

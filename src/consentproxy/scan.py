@@ -247,10 +247,19 @@ class PageRecord:
 class Judge:
     """Classifies what a page did under one state and names the violations."""
 
-    def __init__(self, config: Config, state: ConsentState, site: str = "", direct: bool = False):
+    def __init__(
+        self,
+        config: Config,
+        state: ConsentState,
+        site: str = "",
+        direct: bool = False,
+        offline: bool = False,
+    ):
         """site: the scanned site's registrable domain (its hosts are never trackers); direct:
-        the site as it is, where a banner of its own consent tool was looked for too."""
-        self.config, self.state, self.site, self.direct = config, state, site, direct
+        the site as it is, where a banner of its own consent tool was looked for too; offline:
+        third parties answered empty by the scanner (a consent tool's script among them)."""
+        self.config, self.state, self.site = config, state, site
+        self.direct, self.offline = direct, offline
         self.policy = Policy(config)
 
     def request(
@@ -380,7 +389,8 @@ class Judge:
             found.append(
                 {
                     "kind": "banner-missing",
-                    "detail": f"no consent banner before a choice ({looked})",
+                    "detail": f"no consent banner before a choice ({looked})"
+                    + self._unseen_tool(page),
                 }
             )
         elif page.banner.get("reject_clickable") is False:
@@ -398,6 +408,24 @@ class Judge:
                 }
             )
         return found
+
+    def _unseen_tool(self, page: PageRecord) -> str:
+        """Why the site's own banner may not have shown: its consent tool's script was asked
+        for (a third party's: cdn.cookielaw.org) and answered empty offline ("" if not)."""
+        asked = next(
+            (
+                r
+                for r in page.requests
+                if r["service"] in formercmp.TOOLS and r["resource_type"] == "script"
+            ),
+            None,
+        )
+        if not (self.direct and self.offline and asked):
+            return ""
+        return (
+            f"; its consent tool {asked['service']}'s script ({asked['url']}) was answered "
+            "empty, the scan being offline: scan with --online to see the banner it shows"
+        )
 
 
 def _tenths_up(days: float) -> float:
@@ -704,7 +732,9 @@ class Scanner:
         self, context: BrowserContext, base: str, spec: str, state: ConsentState
     ) -> list[dict[str, Any]]:
         site = urlsplit(base).hostname
-        judge = Judge(self.o.config, state, registrable(self.host), self.o.direct)
+        judge = Judge(
+            self.o.config, state, registrable(self.host), self.o.direct, not self.o.online
+        )
         # each with its initiator, read as it is sent: once judged, the tab is at about:blank
         requests: list[tuple[Request | _Socket, str]] = []
         responses: list[Response] = []

@@ -271,6 +271,11 @@ TRICKY = {  # path -> (status, content type, body)
         "<script>localStorage.setItem('_ga', '1'); localStorage.setItem('cart', '2'); "
         + "sessionStorage.setItem('_fbp', '3');</script>",
     ),
+    "/own-cmp-script": (  # the site's OneTrust, whose script makes its banner
+        200,
+        "text/html",
+        '<script src="https://cdn.cookielaw.org/scripttemplates/otSDKStub.js"></script>',
+    ),
     "/own-cmp": (  # the site's own OneTrust banner, with its reject-all
         200,
         "text/html",
@@ -964,6 +969,21 @@ def test_a_page_the_scan_could_not_visit_exits_3_not_as_a_leak(tricky_origin, tm
     assert code == 3 and report["states"][0]["state"] == "none"
     assert [v["kind"] for v in report["states"][0]["pages"][0]["violations"]] == ["page-failed"]
     assert "none /boom: page-failed: the site answered 500" in capsys.readouterr().out
+
+
+def test_a_banner_its_consent_tools_script_would_show_offline_is_said_unseen(
+    tricky_origin, tmp_path
+):
+    """A real page's OneTrust (nature.com's, from cdn.cookielaw.org) was answered empty, as
+    the scan is offline: "no consent banner" said nothing of the script asked for."""
+    _, report = scan(tricky_origin, tmp_path, "--direct", "--paths", "/own-cmp-script")
+    (page,) = report["states"][0]["pages"]
+    (missing,) = [v["detail"] for v in page["violations"] if v["kind"] == "banner-missing"]
+    assert missing.endswith(
+        "; its consent tool onetrust's script (https://cdn.cookielaw.org/scripttemplates/"
+        "otSDKStub.js) was answered empty, the scan being offline: scan with --online to see "
+        "the banner it shows"
+    )
 
 
 @pytest.mark.parametrize("direct", [True, False])
