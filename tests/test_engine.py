@@ -716,6 +716,50 @@ async def test_a_choice_racing_an_erase_in_the_same_second_keeps_its_record(engi
         assert during.consent_id == chosen.consent_id
 
 
+async def test_a_choice_while_the_store_erases_its_ids_is_refused(engine):
+    """A choice posted while another tab's erase awaited the store: with two of our cookies
+    (the state keeps no id) it made a fresh id whose record the erase's answer left with no
+    cookie for thirteen months; holding ids [A, B], its record under A was written after A
+    was erased, outliving the erase; and the erase's answer reaching the browser before the
+    choice's cookie left the choice in force with its record erased. Now a 503 (the banner
+    says the choice failed): nothing set, nothing recorded; once the erase is done, a new id."""
+
+    class Gated:
+        """A store whose erases wait for the gate (the choice comes meanwhile)."""
+
+        ready = True
+
+        def __init__(self) -> None:
+            self.gate, self.submitted = asyncio.Event(), []
+
+        def submit(self, record, shown=None):
+            self.submitted.append(record)
+
+        async def erase(self, consent_id: str) -> int:
+            await self.gate.wait()
+            return 1
+
+    clocked = Engine(engine.config, [b"k" * 32], clock=lambda: NOW)  # (one second: the race's)
+    first, firsts = save(clocked, ["analytics"], [])
+    second, seconds = save(clocked, ["advertising"], [])
+    store = clocked.records = Gated()
+    afters = []
+    for cookie in (firsts, f"{firsts}; {seconds}"):
+        assert get(clocked, cookie=cookie).state.consent_id in ("", first.consent_id)
+        erase = asyncio.ensure_future(erasing(clocked, cookie).complete())
+        await asyncio.sleep(0)  # (the erase awaits the store)
+        refused = post_choice(clocked, {"action": "accept-all"}, cookie)
+        assert refused.status == 503 and refused.new_state is None and refused.record is None
+        assert not [v for k, v in refused.headers if k == "Set-Cookie"]
+        store.gate.set()
+        assert (await erase)[0] == 200
+        store.gate.clear()
+        after, _ = choose(clocked, "accept-all", cookie=cookie)
+        assert after.new_state.consent_id not in ("", first.consent_id, second.consent_id)
+        afters.append(after.new_state.consent_id)
+    assert [r.consent_id for r in store.submitted] == afters  # (the refused: none)
+
+
 async def test_me_reads_the_consent_cookies_the_state_is_read_from(engine):
     """`me` read the first 8 values sent, the state the distinct ones: 8 copies of a planted
     value before the visitor's own cookie hid the visitor's records from `me` and

@@ -4,6 +4,7 @@ didomi_token, vanilla-cookieconsent's cc_cookie, any IAB TCF CMP's euconsent-v2,
 _iub_cs-<id>, CookieYes' cookieyes-consent, Klaro's klaro, Complianz's cmplz_*), mapped to
 the config's categories, imported once; its scripts and loaders neutralised for good."""
 
+import asyncio
 import base64
 import json
 import re
@@ -725,6 +726,83 @@ async def test_a_former_choice_imported_again_after_an_erase_is_recorded_under_a
     # (parallel requests import it under one id, recorded once)
     assert first_visit(eng, tool)[0].state.consent_id == again.state.consent_id
     assert len(submitted) == 2
+
+
+async def test_a_former_choice_erased_again_and_again_costs_a_bounded_walk():
+    """Each erase of the id imported from one set of the tool's cookies made every later
+    import of them in the window derive one id more (an HMAC each, in the event loop): one
+    address importing, others erasing (their limits apart), made each request carrying those
+    cookies 54 ms at 2,000 erases. Past MAX_REIMPORTS nothing is imported: the banner asks."""
+    from consentproxy.engine import MAX_REIMPORTS
+
+    class Kept:
+        ready = True
+
+        def submit(self, record, shown=None):
+            pass
+
+        async def erase(self, consent_id: str) -> int:
+            return 1
+
+    eng = engine()
+    eng.records = Kept()
+    tool = f"OptanonConsent={OPTANON}; OptanonAlertBoxClosed={CLOSED}"
+    headers = [("Host", "site.example"), ("Origin", "http://site.example")]
+    for _ in range(MAX_REIMPORTS + 5):
+        _, plan = first_visit(eng, tool)
+        ours = [v for k, v in plan.headers if k == "Set-Cookie" and v.startswith("consent=")]
+        if not ours:
+            break
+        cookie = f"{ours[0].split(';')[0]}; {tool}"
+        resp = eng.begin(Request("POST", "/.consent/me/erase", [*headers, ("Cookie", cookie)]))
+        await resp.local_response(b"").complete()
+    derived, steps = eng.signer.derived_id, []
+
+    def counted(text: str) -> str:
+        steps.append(text)
+        return derived(text)
+
+    eng.signer.derived_id = counted
+    ex, _ = first_visit(eng, tool)
+    assert ex.state == NO_DECISION and len(steps) == MAX_REIMPORTS + 1
+    assert len(eng.endpoints.erased) == MAX_REIMPORTS + 1
+
+
+async def test_nothing_is_imported_while_an_erase_of_the_visitors_ids_awaits_the_store():
+    """Our cookie expired beside the tool's (the next page imports them): a page while the
+    erase of the expired one's id awaited the store imported the choice under a new id, its
+    record written and its cookie set, which the erase's answer then deleted: a record no
+    cookie, `me` or erase reached, kept thirteen months."""
+    now = [NOW - 190 * 86400]
+    eng = Engine(parse_config(ONETRUST), [b"k" * 32], clock=lambda: now[0])
+    headers = [("Host", "site.example"), ("Origin", "http://site.example")]
+    chose = eng.begin(
+        Request("POST", "/.consent/choice", [*headers, ("Content-Type", "application/json")])
+    )
+    resp = chose.local_response(b'{"action": "reject-all"}')
+    ours = next(v for k, v in resp.headers if k == "Set-Cookie" and v.startswith("consent="))
+    now[0] = NOW  # (ours expired: the tool's choice is imported)
+    cookie = f"{ours.split(';')[0]}; OptanonConsent={OPTANON}; OptanonAlertBoxClosed={CLOSED}"
+
+    class Gated:
+        ready = True
+        gate = asyncio.Event()
+
+        def submit(self, record, shown=None):
+            pass
+
+        async def erase(self, consent_id: str) -> int:
+            await self.gate.wait()
+            return 1
+
+    eng.records = store = Gated()
+    erase = eng.begin(Request("POST", "/.consent/me/erase", [*headers, ("Cookie", cookie)]))
+    erasing = asyncio.ensure_future(erase.local_response(b"").complete())
+    await asyncio.sleep(0)
+    assert first_visit(eng, cookie)[0].state == NO_DECISION
+    store.gate.set()
+    await erasing
+    assert first_visit(eng, cookie)[0].state.decided  # (once it is done: imported)
 
 
 def test_a_choice_older_than_the_consent_lifetime_is_not_imported():

@@ -343,6 +343,12 @@ class Endpoints:
         # second (records: what was decided at or before an erase goes), a consent in force
         # with no proof; and the id's holder could erase it again.
         self.erased: dict[str, None] = {}
+        # The ids an erase is erasing now (how many erases of each): a choice or an import
+        # holding one is refused meanwhile. Kept, its record was written after the store
+        # erased that id, or made a fresh id the erase's answer took the cookie of (or the
+        # erase's answer came first): a record left for thirteen months with no cookie, `me`
+        # or erase to reach it, or a consent in force with its proof erased.
+        self.under_erase: dict[str, int] = {}
         self.hosts_seen: set[str] = set()  # in CSP reports, up to MAX_REPORTED_HOSTS
 
     def carry_over(self, old: Endpoints) -> None:
@@ -351,6 +357,7 @@ class Endpoints:
         limits (a reload let a flood start afresh)."""
         self.hosts_seen, self.reports = old.hosts_seen, old.reports
         self.recorded, self.erasing, self.erased = old.recorded, old.erasing, old.erased
+        self.under_erase = old.under_erase
 
     def handle(
         self,
@@ -430,7 +437,7 @@ class Endpoints:
         if path == "readyz":
             return _ready(records, probes or {})
         if path == "me":
-            return _me(ex, records, self._record_ids(ex))
+            return _me(ex, records, self.record_ids(ex.req.cookies))
         if path == "me/erase":
             if method != "POST":
                 return not_allowed("POST", "use POST")
@@ -652,7 +659,7 @@ class Endpoints:
             return _json(200, {"erased": 0, "forced": True})
         if records is not None and not records.ready:
             return _unavailable()
-        ids = self._record_ids(ex)
+        ids = self.record_ids(ex.req.cookies)
         # Each id erased is a row kept as long as the records (records.erase): counted as
         # records are, else one script minted and erased ids by the thousand a second.
         if records is not None and not all(self.erasing.take(ex.visitor) for _ in ids):
@@ -669,7 +676,16 @@ class Endpoints:
             erased = 0
             if records is not None:
                 for cid in ids:
-                    erased += await records.erase(cid)
+                    self.under_erase[cid] = self.under_erase.get(cid, 0) + 1
+                try:
+                    for cid in ids:
+                        erased += await records.erase(cid)
+                finally:
+                    for cid in ids:
+                        if self.under_erase[cid] == 1:
+                            del self.under_erase[cid]
+                        else:
+                            self.under_erase[cid] -= 1
                 # Marked once the records are gone, not when the erase starts: a choice made
                 # while the store erased went with it, as the cookie now does; marked before,
                 # it started an id no cookie held and no erase reached, its record left. A
@@ -706,13 +722,19 @@ class Endpoints:
         there = fixed_cookies(former.tool) if former.path != "/" else sent
         return sent, (former.path, there)
 
-    def _record_ids(self, ex: Visit) -> list[str]:
+    def record_ids(self, cookies: Sequence[tuple[str, str]]) -> list[str]:
         """The ids of the consent cookies the visitor holds that this deployment signed,
         however old (Signer.record_id): an expired one hid records kept for thirteen months,
         and a sibling's planted one beside the visitor's own (the state then keeps no id) hid
         the visitor's. Read from the cookies the state is (consent_values): too many, none."""
-        values = consent_values(ex.req.cookies, self.config.consent.cookie_name) or ()
+        values = consent_values(cookies, self.config.consent.cookie_name) or ()
         return list(dict.fromkeys(filter(None, map(self.signer.record_id, values))))
+
+    def erasing_now(self, cookies: Sequence[tuple[str, str]]) -> bool:
+        """Whether an erase is under way of an id of these consent cookies (under_erase)."""
+        return bool(self.under_erase) and any(
+            cid in self.under_erase for cid in self.record_ids(cookies)
+        )
 
     def consent_cookies(self, ex: Visit, value: str, max_age: int) -> Headers:
         """The Set-Cookie headers setting the consent cookie (or erasing it: one shape for
@@ -820,6 +842,10 @@ class Endpoints:
                 self.config.consent.revision,
                 "the consent state is forced by the proxy; nothing was saved",
             )
+        if self.erasing_now(ex.req.cookies):
+            # (banner.js keeps the banner open, saying the choice failed; the form's
+            # visitor goes back and chooses again)
+            return plain(503, "an erase of your records is under way: try again")
         policy = self.policy
         if action == "accept-all":
             cats: set[str] = set(policy.optional)
@@ -949,7 +975,7 @@ def _unavailable() -> LocalResponse:
 
 def _me(ex: Visit, records: Records | None, ids: list[str]) -> LocalResponse:
     """The visitor's own records: what the operator keeps about them, under each id of
-    theirs (Endpoints._record_ids)."""
+    theirs (Endpoints.record_ids)."""
     if records is None:
         return plain(404, "this site keeps no consent records")
     if not records.ready:

@@ -239,6 +239,10 @@ RESPONSE_HEADERS_LOOKED_AT = frozenset(
 # the demo config's 17 KB banner; a site's visitors need a few (choices x languages).
 PAGE_PLANS = 256
 IMPORT_ID_SECONDS = 120  # a former choice imported in one such window gets one id
+# Ids derived, one from another, for a former choice imported again after its visitor
+# erased it, within one window; past them it is not imported (the banner asks): each is an
+# HMAC every request carrying those cookies costs, and anyone can erase the id they import.
+MAX_REIMPORTS = 3
 IMPORTED_IDS = 4096  # former tools' choices an engine remembers it recorded (then cleared)
 PAGE_PLAN_KEY_BYTES = 8192
 # Destinations whose responses a browser never renders as a document: their cached copies
@@ -1667,8 +1671,8 @@ class Engine:
         if len(jar) < len(req.cookies) and _doubled(req.cookies, tool_cookies(former.tool, jar)):
             return None  # (which is the visitor's? a sibling's planted copy comes first or last)
         choice = read_choice(former.tool, jar)
-        if choice is None:
-            return None
+        if choice is None or self.endpoints.erasing_now(req.cookies):
+            return None  # (or an erase of the visitor's ids awaits the store: under_erase)
         now = self.clock()
         # (a tool that keeps no time: taken as made when the proxy took over, the config's
         # until, which an import from it needs; an until still to come, deployed ahead of
@@ -1696,13 +1700,17 @@ class Engine:
         visitor = f"{self.visitor_of(req, trusted)}\n{forwarded}\n{agent}"
         window = int(now // IMPORT_ID_SECONDS)
         cid = self.signer.derived_id(f"{former.tool}\n{window}\n{visitor}\n{raw}")
-        while cid in self.endpoints.erased:
+        for _ in range(MAX_REIMPORTS):
+            if cid not in self.endpoints.erased:
+                break
             # Imported again after the visitor erased it (a request still carrying the tool's
             # cookies, or a tool setting them again): under the erased id it was recorded
             # once already (imported_ids), and any record of it decided before the erase is
             # dropped (records: erasures), a consent in force with no proof. Another id,
             # derived from that one: the same for this process's parallel requests.
             cid = self.signer.derived_id(f"erased\n{cid}")
+        if cid in self.endpoints.erased:
+            return None  # (erased as often as MAX_REIMPORTS allows: asked)
         derived = replace(NO_DECISION, consent_id=cid)
         return self.signer.decide(
             former_categories(choice, former.imports, former.vendors),
