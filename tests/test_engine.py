@@ -1320,11 +1320,23 @@ def test_a_body_without_a_type_gets_the_csp_but_may_still_be_a_script(engine):
 
 
 @pytest.mark.parametrize("ctype", [[("Content-Type", "text/html")], []])
-def test_a_download_goes_as_it_came(engine, ctype):
-    """Content-Disposition: attachment: a browser saves it, never renders it."""
-    disposition = [("Content-Disposition", 'Attachment; filename="report.html"')]
+@pytest.mark.parametrize("kind", ["Attachment", "attachement", "download", " \tfile "])
+def test_a_download_goes_as_it_came(engine, ctype, kind):
+    """Content-Disposition: attachment: a browser saves it, never renders it. So does
+    Chromium with any other token but `inline` (net's HttpContentDisposition): the proxy
+    had rewritten `attachement` (a common misspelling), banner and all, into the file."""
+    disposition = [("Content-Disposition", f'{kind}; filename="report.html"')]
     plan = get(engine, Sec_Fetch_Dest="document").response(200, ctype + disposition)
     assert plan.body is None and header(plan.headers, "content-disposition")
+
+
+@pytest.mark.parametrize(
+    "disposition", ["inline", "INLINE; filename=a.html", "", "; filename=a.html", "attachment x"]
+)
+def test_a_disposition_chromium_renders_is_a_page(engine, disposition):
+    """`inline`, none, or a type that is no token: Chromium renders the page."""
+    headers = [("Content-Type", "text/html"), ("Content-Disposition", disposition)]
+    assert get(engine, Sec_Fetch_Dest="document").response(200, headers).body is not None
 
 
 @pytest.mark.parametrize(

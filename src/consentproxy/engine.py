@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 from consentproxy import csp
 from consentproxy.banner.render import MARK_HEADER, NONCE, Banner, filled, slots, template
 from consentproxy.body import BodyTransform, Sniff, Spoken
+from consentproxy.config import HEADER_NAME_RE as TOKEN_RE  # (a name is a token)
 from consentproxy.consent import (
     NO_DECISION,
     UNREAD,
@@ -1331,13 +1332,14 @@ def _attachment(disposition: str | None) -> bool:
     """Whether a response is a download (Content-Disposition: attachment): a browser saves
     it, never renders it, so its bytes go as they came (an HTML report a site lets visitors
     download took the banner and lost its trackers' URLs in the saved file). The type is
-    the text before the first `;`, whole: Chromium renders a page whose type is no token
-    (`attachment foo`, `attachment=1`), which a prefix had made a download to the proxy,
-    unrewritten."""
-    return (
-        disposition is not None
-        and disposition.split(";", 1)[0].strip(" \t").lower() == "attachment"
-    )
+    the text before the first `;`, whole, as Chromium reads it (net's
+    HttpContentDisposition): one that is no token (`attachment foo`, `attachment=1`) or
+    none is `inline`, a page, and any token but `inline` a download (`attachement`, a
+    common misspelling, and `download` were saved, rewritten, the banner in the file)."""
+    if disposition is None:
+        return False
+    kind = disposition.split(";", 1)[0].strip(" \t")
+    return TOKEN_RE.fullmatch(kind) is not None and kind.lower() != "inline"
 
 
 def _untyped(types: tuple[tuple[str, str], ...]) -> bool:

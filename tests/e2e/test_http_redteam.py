@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser
+from playwright.async_api import Browser, Error
 
 from tests.e2e.conftest import FIRST_PARTY_HOST, recorded, start_proxy
 
@@ -302,7 +302,17 @@ COOKIES = {
     ),
 }
 TRACKING_COOKIES = {"_ga", "_gid", "_fbp", "_gcl_au"}
-ANSWERS = {**FOUND, **BLOCKED, **UNREWRITTEN_DOCUMENTS, **COOKIES}
+# Chromium saves a response whose Content-Disposition type is any token but `inline` (net's
+# HttpContentDisposition): the proxy read `attachment` alone as a download, and rewrote the
+# others into the saved file, the banner in it.
+DOWNLOADS = {
+    "/download-misspelt-attachment": (
+        OK + HTML + b'Content-Disposition: attachement; filename="report.html"\r\n',
+        PAGE,
+    ),
+    "/download-unknown-disposition": (OK + HTML + b"Content-Disposition: download\r\n", PAGE),
+}
+ANSWERS = {**FOUND, **BLOCKED, **UNREWRITTEN_DOCUMENTS, **COOKIES, **DOWNLOADS}
 
 
 async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -423,3 +433,19 @@ async def test_with_consent_to_analytics_only_no_advertising_tracker_loads(
         assert "consent" in cookies  # (the choice holds)
         assert "www.facebook.com" not in recorder.hosts
         assert not cookies & {"_fbp", "_gcl_au"}
+
+
+async def saved(browser: Browser, base_url: str, path: str) -> bytes:
+    async with recorded(browser, base_url) as (page, _):
+        async with page.expect_download() as download:
+            with pytest.raises(Error, match="Download is starting"):
+                await page.goto(path)
+        return (await (await download.value).path()).read_bytes()
+
+
+@pytest.mark.parametrize("path", list(DOWNLOADS))
+async def test_a_download_is_saved_as_the_origin_sent_it(
+    browser: Browser, raw_origin: str, raw_proxy: str, path: str
+) -> None:
+    assert await saved(browser, raw_origin, path) == PAGE
+    assert await saved(browser, raw_proxy, path) == PAGE
