@@ -1339,6 +1339,31 @@ def test_a_disposition_chromium_renders_is_a_page(engine, disposition):
     assert get(engine, Sec_Fetch_Dest="document").response(200, headers).body is not None
 
 
+@pytest.mark.parametrize("types", [[], [("Content-Type", "unknown/unknown")]])
+@pytest.mark.parametrize(
+    "options",
+    [[" NoSniff "], ["nosniff, foo"], ["nosniff", "foo"], ["nosniff", "nosniff"]],
+)
+def test_an_untyped_body_the_origin_bars_sniffing_of_goes_as_it_came(engine, types, options):
+    """Chromium neither sniffs nor renders it (text, or a download): sniffed, the proxy
+    had sent it on as a page without the origin's nosniff, an upload's scripts running."""
+    headers = types + [("X-Content-Type-Options", o) for o in options]
+    plan = get(engine, Sec_Fetch_Dest="document").response(200, headers)
+    assert plan.body is None
+    assert header(plan.headers, "x-content-type-options") == options[0]
+
+
+@pytest.mark.parametrize(
+    "options", [["foo, nosniff"], ['"nosniff"'], ["nosniff;"], ["", "nosniff"]]
+)
+def test_a_nosniff_chromium_does_not_read_as_one_leaves_the_body_sniffed(engine, options):
+    """The first value of the header's lines alone counts, `nosniff` whole (Chromium ran
+    the scripts of each of these)."""
+    headers = [("X-Content-Type-Options", o) for o in options]
+    plan = get(engine, Sec_Fetch_Dest="document").response(200, headers)
+    assert plan.body is not None and plan.body.untyped is not None
+
+
 @pytest.mark.parametrize(
     "types",
     [
@@ -2772,10 +2797,10 @@ def test_a_head_of_a_page_gets_the_get_s_headers(engine, ctype, status):
         ("Cache-Control", "public, max-age=600"),
         ("Vary", "Accept-Encoding"),
         ("Accept-Ranges", "bytes"),
-        ("X-Content-Type-Options", "nosniff"),
         ("Set-Cookie", "_ga=GA1.2.3; Path=/"),
         ("Set-Cookie", "PHPSESSID=s; Path=/"),
-        *([("Content-Type", ctype)] if ctype else []),
+        # (untyped, a nosniff would keep the body from being sniffed: no page)
+        *([("Content-Type", ctype), ("X-Content-Type-Options", "nosniff")] if ctype else []),
     ]
     asked = {"Accept_Encoding": "gzip", "Sec_Fetch_Dest": "document"}
     ex = get(engine, "/p", cookie="_fbp=1", **asked)

@@ -756,7 +756,11 @@ class Exchange:
                 html = t
                 break
         untyped = (  # a page may come untyped: rewritten if its first bytes make it HTML
-            html is None and has_body and sniffed and self._may_render()
+            html is None
+            and has_body
+            and sniffed
+            and not _sniffing_barred(head.first.get("x-content-type-options"))
+            and self._may_render()
         )  # (decoded first if coded, as a browser sniffs it: then it goes on decoded)
         if untyped:
             html = "text/html"
@@ -1340,6 +1344,15 @@ def _attachment(disposition: str | None) -> bool:
         return False
     kind = disposition.split(";", 1)[0].strip(" \t")
     return TOKEN_RE.fullmatch(kind) is not None and kind.lower() != "inline"
+
+
+def _sniffing_barred(options: str | None) -> bool:
+    """Whether the origin's X-Content-Type-Options stops a browser sniffing a body (Fetch,
+    as Chromium: the first value of its lines, split at commas, is `nosniff` in any case):
+    untyped, Chromium then shows it as text, or saves it (`unknown/unknown`), and runs
+    nothing of it. Sniffed by the proxy, it had gone on as a page without the origin's
+    nosniff: an upload served untyped to be seen as text ran its scripts on the site."""
+    return options is not None and options.split(",", 1)[0].strip(" \t").lower() == "nosniff"
 
 
 def _untyped(types: tuple[tuple[str, str], ...]) -> bool:

@@ -312,7 +312,22 @@ DOWNLOADS = {
     ),
     "/download-unknown-disposition": (OK + HTML + b"Content-Disposition: download\r\n", PAGE),
 }
-ANSWERS = {**FOUND, **BLOCKED, **UNREWRITTEN_DOCUMENTS, **COOKIES, **DOWNLOADS}
+# An upload served untyped with nosniff, to be shown as text (or saved, typed unknown): the
+# proxy sniffed it and sent it on as a page without the nosniff, its scripts running.
+UPLOAD = b"<!doctype html><html><head><script>document.title = 'ran'</script></head></html>"
+NOSNIFF = b"X-Content-Type-Options: nosniff\r\n"
+UNSNIFFED = {
+    "/untyped-nosniff": (OK + NOSNIFF, UPLOAD),
+    "/unknown-type-nosniff": (OK + b"Content-Type: unknown/unknown\r\n" + NOSNIFF, UPLOAD),
+}
+ANSWERS = {
+    **FOUND,
+    **BLOCKED,
+    **UNREWRITTEN_DOCUMENTS,
+    **COOKIES,
+    **DOWNLOADS,
+    **UNSNIFFED,
+}
 
 
 async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -449,3 +464,21 @@ async def test_a_download_is_saved_as_the_origin_sent_it(
 ) -> None:
     assert await saved(browser, raw_origin, path) == PAGE
     assert await saved(browser, raw_proxy, path) == PAGE
+
+
+async def scripts_ran(browser: Browser, base_url: str, path: str) -> bool:
+    async with recorded(browser, base_url) as (page, _):
+        try:
+            await page.goto(path)
+        except Error as e:  # (saved, not shown)
+            assert "Download is starting" in e.message
+            return False
+        return await page.title() == "ran"
+
+
+@pytest.mark.parametrize("path", list(UNSNIFFED))
+async def test_a_body_the_origin_bars_sniffing_of_runs_no_script_through_the_proxy(
+    browser: Browser, raw_origin: str, raw_proxy: str, path: str
+) -> None:
+    assert not await scripts_ran(browser, raw_origin, path)
+    assert not await scripts_ran(browser, raw_proxy, path)
