@@ -1391,6 +1391,14 @@ def test_a_type_chromium_passes_over_after_a_known_one_is_no_sniffing(engine, pa
     assert plan.body is None
 
 
+@pytest.mark.parametrize("dest", ["object", "embed"])
+def test_an_untyped_body_an_object_or_embed_renders_is_sniffed(engine, dest):
+    """Chromium renders a page in an <object> or <embed> (Sec-Fetch-Dest says which): not
+    sniffed, an untyped one went on unrewritten and ran its trackers."""
+    plan = get(engine, Sec_Fetch_Dest=dest).response(200, [])
+    assert plan.body is not None and plan.body.untyped is not None
+
+
 @pytest.mark.parametrize(
     ("request_headers", "response_headers"),
     [

@@ -85,7 +85,9 @@ from consentproxy.settings import STATE_HEADER, Config, Service
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 WORKER_DESTS = frozenset({"worker", "sharedworker", "serviceworker"})  # (Sec-Fetch-Dest)
-RENDERED_DESTS = frozenset({"document", "iframe", "frame"})  # what a browser renders
+# What a browser renders as a document: an <object>'s or <embed>'s too (an untyped page in
+# one was not sniffed, and Chromium ran its trackers through the proxy).
+RENDERED_DESTS = frozenset({"document", "iframe", "frame", "object", "embed"})
 JAVASCRIPT_TYPES = frozenset(
     {
         "text/javascript",
@@ -1017,8 +1019,8 @@ class Exchange:
         )
 
     def _may_render(self) -> bool:
-        """Whether the request is a browser's for a document it may render (a page, a frame's
-        or an iframe's): as Sec-Fetch-Dest says, or, where a browser sends none (plain http),
+        """Whether the request is a browser's for a document it may render (a page, a frame's,
+        an iframe's, an <object>'s or an <embed>'s): as Sec-Fetch-Dest says, or, where a browser sends none (plain http),
         as its Accept does. Wider than `inject` (which pages get the banner: no iframe's; no
         Sec-Fetch-Dest, a navigation's Upgrade-Insecure-Requests): an untyped body any
         rendered document brings is sniffed, and rewritten only if its bytes make it HTML."""

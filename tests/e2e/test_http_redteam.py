@@ -16,7 +16,7 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, Error
 
-from tests.e2e.conftest import FIRST_PARTY_HOST, recorded, start_proxy
+from tests.e2e.conftest import FIRST_PARTY_HOST, recorded, secure_chromium, start_proxy
 
 pytestmark = pytest.mark.e2e
 
@@ -320,6 +320,12 @@ UNSNIFFED = {
     "/untyped-nosniff": (OK + NOSNIFF, UPLOAD),
     "/unknown-type-nosniff": (OK + b"Content-Type: unknown/unknown\r\n" + NOSNIFF, UPLOAD),
 }
+# An untyped page in an <object> or <embed>: in a secure context (https) Chromium says so in
+# Sec-Fetch-Dest, which the proxy did not count as rendered: not sniffed, not rewritten.
+EMBEDDED = {
+    "/untyped-in-an-object": (OK + HTML, b"<!doctype html><object data=/untyped></object>"),
+    "/untyped-in-an-embed": (OK + HTML, b"<!doctype html><embed src=/untyped>"),
+}
 ANSWERS = {
     **FOUND,
     **BLOCKED,
@@ -327,6 +333,7 @@ ANSWERS = {
     **COOKIES,
     **DOWNLOADS,
     **UNSNIFFED,
+    **EMBEDDED,
 }
 
 
@@ -392,6 +399,14 @@ async def test_origin_head_tricks_load_no_tracker_through_the_proxy(
     browser: Browser, raw_origin: str, raw_proxy: str, path: str
 ) -> None:
     await held(browser, raw_origin, raw_proxy, path)
+
+
+@pytest.mark.parametrize("path", list(EMBEDDED))
+async def test_an_untyped_page_in_an_object_or_embed_loads_no_tracker_over_https(
+    raw_origin: str, raw_proxy: str, path: str
+) -> None:
+    async with secure_chromium(raw_origin, raw_proxy) as browser:  # (Sec-Fetch-Dest sent)
+        await held(browser, raw_origin, raw_proxy, path)
 
 
 @pytest.mark.parametrize("mode", ["report-only", "enforce"])
