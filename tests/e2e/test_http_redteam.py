@@ -56,6 +56,14 @@ XHTML = (
     b'<img src="https://www.facebook.com/tr?id=1"/></body></html>'
 )
 
+XHTML_QUIET = (
+    b'<?xml version="1.0"?><html xmlns="http://www.w3.org/1999/xhtml"><head><title>t</title>'
+    b"</head><body><p>hi</p></body></html>"
+)
+STYLESHEET_INSTRUCTION = (
+    b'<?xml-stylesheet type="text/css" href="https://www.facebook.com/tr?id=1"?>'
+)
+
 
 FOUND = {
     # Chromium reads a type up to whitespace, ';' or '(' (net's ParseContentType); the proxy
@@ -182,6 +190,20 @@ FOUND = {
         OK + HTML + b"Link: </a.gif>; rel=preload; as=image; "
         b"imagesrcset=https://www.facebook.com/tr?id=1\r\n",
         QUIET,
+    ),
+    # Chromium loads the style sheet an XHTML page's <?xml-stylesheet?> names, before its
+    # root element or after it: the rewriter stepped over instructions as bogus comments.
+    "/xhtml-style-sheet-instruction": (
+        OK + b"Content-Type: application/xhtml+xml\r\n",
+        XHTML_QUIET.replace(b"?>", b"?>" + STYLESHEET_INSTRUCTION, 1),
+    ),
+    "/xhtml-style-sheet-instruction-after-the-root": (
+        OK + b"Content-Type: application/xhtml+xml\r\n",
+        XHTML_QUIET + STYLESHEET_INSTRUCTION,
+    ),
+    "/untyped-xml-style-sheet-instruction": (
+        OK,
+        XHTML_QUIET.replace(b"?>", b"?>" + STYLESHEET_INSTRUCTION, 1),
     ),
     # A 206 to a navigation that asked for no range: Chromium renders it as a page; the
     # proxy leaves a 206 (a part) unrewritten.

@@ -2872,3 +2872,34 @@ def test_a_c_skipper_takes_hosted_urls_none_as_not_given():
     page = b"<p>x</p><script src=/a.js lowsrc=https://cdn.unknown.example/x></script><p>y</p>"
     given = Skipper(*SKIPPER_ARGS[:-1], hosted_urls=None).skip
     assert given(page, 0, False) == Skipper(*SKIPPER_ARGS[:-1]).skip(page, 0, False)
+
+
+@pytest.mark.parametrize(
+    "instruction",
+    [
+        b'<?xml-stylesheet type="text/css" href="https://www.facebook.com/tr?id=1"?>',
+        b"<?xml-stylesheet\n href = 'https://www.facebook.com/tr?id=1' type='text/css'?>",
+        b'<?xml-stylesheet href="https://www.f&#97;cebook.com/tr?a=1&amp;b=>"?>',
+    ],
+)
+def test_an_xml_style_sheet_instruction_of_a_held_service_is_read_by_no_browser(
+    policy, skip, instruction
+):
+    """Chromium loads the style sheet an XHTML page's `<?xml-stylesheet?>` names, before its
+    root element or after it: the Facebook pixel loaded through the proxy (helper-209,
+    tests/e2e/test_http_redteam.py). Its target is renamed; one of the site's stays."""
+    own = b'<?xml-stylesheet type="text/css" href="/site.css"?>'
+    page = (
+        b'<?xml version="1.0"?>'
+        + instruction
+        + own
+        + b'<html xmlns="http://www.w3.org/1999/xhtml"><head></head><body><p>hi</p></body></html>'
+        + instruction
+    )
+    for cut in (1, 30, len(page) // 2, len(page) - 5):
+        out = rewrite_as(policy, page, "application/xhtml+xml", cut, skip, XML_BANNER)
+        ElementTree.fromstring(out)
+        assert b"<?xml-stylesheet" not in out.replace(own, b"")
+        assert out.count(b"<?consent-held-xml-stylesheet") == 2 and own in out
+    html = rewrite(policy, page, skip=skip)  # (as HTML: a bogus comment, loading nothing)
+    assert instruction in html

@@ -99,6 +99,11 @@ ENDPOINT_POSTS = "consent-endpoints"  # what the reports name such a form
 # matched in any case, spaces stripped: a spelling Chromium does not take costs a renamed
 # attribute, one it takes that went unmatched a request.
 ANIMATED_URL = frozenset({"href", "xlink:href"})
+# An XML style sheet instruction (its target as XML spells it, case and all), its
+# pseudo-attributes' href values as XML reads them, and its held form.
+STYLESHEET_TARGET = b"<?xml-stylesheet"
+HELD_STYLESHEET_TARGET = b"<?consent-held-xml-stylesheet"
+PSEUDO_HREF_RE = re.compile(r"""\bhref[\t\n\r ]*=[\t\n\r ]*(["'])(?P<value>.*?)\1""", re.DOTALL)
 # Elements whose URL makes a document: a data: or javascript: URL there is markup that runs.
 _DOCUMENT_TAGS = frozenset({b"iframe", b"frame", b"object", b"embed"})
 JS_TYPES = frozenset(
@@ -919,6 +924,20 @@ class Neutraliser:
         else:
             tag = self._edit(name, Attributes(tag, len(name) + 1), [], svc.name, svc.category, b"")
         return _keeping(tag, b"style", originals)
+
+    def stylesheet_instruction(self, instruction: bytes) -> bytes:
+        """An XML document's `<?xml-stylesheet href=...?>` (before or after its root element:
+        Chromium loads the CSS it names) whose URL, or one of whose URLs, a held service's:
+        its target renamed, an instruction no browser reads, the document well-formed.
+        Kept, the Facebook pixel loaded as the style sheet of an XHTML page (the next view
+        after consent has it: the banner restores elements, not instructions)."""
+        text = instruction.decode("latin-1")
+        for m in PSEUDO_HREF_RE.finditer(text):
+            svc = self._blocked_url(html.unescape(m["value"]))
+            if svc is not None:
+                self.blocked.append((svc.name, "xml-stylesheet"))
+                return HELD_STYLESHEET_TARGET + instruction[len(STYLESHEET_TARGET) :]
+        return instruction
 
     def style_element(self, tag: bytes, text: bytes) -> tuple[bytes, bytes]:
         """A <style> start tag and its text, the URLs of blocked services made inert; the

@@ -47,6 +47,7 @@ from consentproxy.rewrite.neutralise import (
     MARK_SLOT,
     MEMO_TAG_BYTES,
     QUIET_ELEMENT_BYTES,
+    STYLESHEET_TARGET,
     URL_ATTRS,
     Neutraliser,
     handler_may_load_re,
@@ -94,8 +95,9 @@ _DELIM = rb"[\t\n\f\r />]"
 
 # Everything that cannot matter, as one possessive match (no backtracking); the most
 # frequent alternatives first.
-def _skip_re(end_tags: list[bytes]) -> re.Pattern[bytes]:
-    """What the skip loop steps over: all but interesting start tags and `end_tags`."""
+def _skip_re(end_tags: list[bytes], xml: bool = False) -> re.Pattern[bytes]:
+    """What the skip loop steps over: all but interesting start tags and `end_tags` (and,
+    in an XML document, style sheet instructions: Neutraliser.stylesheet_instruction)."""
     return re.compile(
         rb"(?:[^<]++"
         rb"|<(?!"
@@ -109,7 +111,8 @@ def _skip_re(end_tags: list[bytes]) -> re.Pattern[bytes]:
         + rb")[A-Za-z]"
         + _TAG_REST
         + rb"|<!--(?:-?>|(?s:.*?)--!?>)"  # comments, incl. <!--> and <!--->
-        rb"|<[!?](?!--)[^>]*+>"  # doctype, bogus comments
+        + (rb"|<(?:!(?!--)|\?(?!--|xml-stylesheet[\t\n\r ]))" if xml else rb"|<[!?](?!--)")
+        + rb"[^>]*+>"  # doctype, bogus comments (an XML document's instructions)
         rb"|</(?![A-Za-z])[^>]*+>"  # </> and bogus end tags
         rb"|<(?=[^A-Za-z!/?])"  # a lone '<' is text
         rb")*+"
@@ -119,7 +122,7 @@ def _skip_re(end_tags: list[bytes]) -> re.Pattern[bytes]:
 SKIP_RE = _skip_re([b"body"])
 # In an XML document the banner goes before </html> when no </body> came: nothing may
 # follow the root element's end (a fatal error: the browser shows no page, only the error).
-XML_SKIP_RE = _skip_re([b"body", b"html"])
+XML_SKIP_RE = _skip_re([b"body", b"html"], xml=True)
 # In foreign content (rewrite/foreign.py) every tag and <![CDATA[ counts: skip the rest.
 _FOREIGN_TEXT = (
     rb"[^<]++|<!--(?:-?>|(?s:.*?)--!?>)|<[!?](?!--|\[CDATA\[)[^>]*+>"
@@ -683,6 +686,13 @@ class HtmlRewriter:
         """Handle the markup at buf[pos] == '<' that the skip regex stopped at.
         Returns the new position, or -1 if more bytes are needed."""
         n = len(buf)
+        if self.xml and STYLESHEET_TARGET.startswith(buf[pos : pos + len(STYLESHEET_TARGET)]):
+            end = buf.find(b"?>", pos)
+            if end < 0 and not final and n - pos < MAX_TAG:
+                return -1
+            if end >= 0:  # (longer, or cut short: passed through as a bogus comment, below)
+                self._emit(self.neutraliser.stylesheet_instruction(buf[pos : end + 2]))
+                return end + 2
         if buf.startswith(b"<!--", pos):
             if pos + 6 > n and not final:
                 return -1
