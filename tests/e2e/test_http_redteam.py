@@ -298,6 +298,12 @@ UNREWRITTEN_DOCUMENTS = {
         b'<?xml version="1.0"?><?xml-stylesheet type="text/xsl" href="/a.xsl"?><root/>',
     ),
     "/a.xsl": (OK + b"Content-Type: text/xsl\r\n", XSLT),
+    # An XHTML page's XSLT instruction, the site's own: its output replaces the rewritten
+    # page, under that page's policy (report-only's held nothing: it is held now).
+    "/xhtml-xslt-instruction": (
+        OK + b"Content-Type: application/xhtml+xml\r\n",
+        XHTML_QUIET.replace(b"?>", b'?><?xml-stylesheet type="text/xsl" href="/a.xsl"?>', 1),
+    ),
 }
 # Set-Cookie spellings Chromium stores a tracking cookie from (BLOCKED: the proxy reads the
 # name as Chromium does, whatever the header's case, spaces, attributes or repeats).

@@ -1,5 +1,6 @@
 import itertools
 import re
+from dataclasses import replace
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -8,7 +9,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from consentproxy.consent import NO_DECISION, ConsentState
-from consentproxy.policy import HANDLER_WORDS
+from consentproxy.policy import HANDLER_WORDS, Policy
 from consentproxy.rewrite.css import STYLE_MAY_LOAD_RE
 from consentproxy.rewrite.held import MAX_HELD_TEXT
 from consentproxy.rewrite.injector import CLOSERS, MAX_HOLD
@@ -25,6 +26,7 @@ from consentproxy.rewrite.scanner import (
     _script_token,
     end_tag,
     python_end_tag,
+    python_skip,
     python_tag_span,
 )
 from consentproxy.rewrite.selectors import OpenMarker, parse_selectors
@@ -2903,3 +2905,16 @@ def test_an_xml_style_sheet_instruction_of_a_held_service_is_read_by_no_browser(
         assert out.count(b"<?consent-held-xml-stylesheet") == 2 and own in out
     html = rewrite(policy, page, skip=skip)  # (as HTML: a bogus comment, loading nothing)
     assert instruction in html
+
+
+@pytest.mark.parametrize("kind", ["text/xsl", "application/xml"])
+def test_an_xslt_instruction_is_held_unless_the_policy_is_enforced(config, kind):
+    """Its output replaces the rewritten page, under that page's policy: the site's own
+    .xsl's trackers loaded through the proxy under report-only (test_http_redteam.py)."""
+    instruction = b'<?xml-stylesheet type="%s" href="/site.xsl"?>' % kind.encode()
+    page = b'<?xml version="1.0"?>' + instruction + b'<html xmlns="http://www.w3.org/1999/xhtml"/>'
+    for csp, held in (("report-only", True), ("off", True), ("enforce", False)):
+        policy = Policy(replace(config, csp=csp))
+        out = rewrite_as(policy, page, "application/xhtml+xml", 5, python_skip, XML_BANNER)
+        assert (b"<?consent-held-xml-stylesheet" in out) is held
+        assert (instruction in out) is not held

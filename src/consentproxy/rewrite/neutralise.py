@@ -99,11 +99,25 @@ ENDPOINT_POSTS = "consent-endpoints"  # what the reports name such a form
 # matched in any case, spaces stripped: a spelling Chromium does not take costs a renamed
 # attribute, one it takes that went unmatched a request.
 ANIMATED_URL = frozenset({"href", "xlink:href"})
-# An XML style sheet instruction (its target as XML spells it, case and all), its
-# pseudo-attributes' href values as XML reads them, and its held form.
+# An XML style sheet instruction (its target as XML spells it, case and all), its held
+# form, and its pseudo-attributes' href and type values (quoted, as XML reads them).
 STYLESHEET_TARGET = b"<?xml-stylesheet"
 HELD_STYLESHEET_TARGET = b"<?consent-held-xml-stylesheet"
-PSEUDO_HREF_RE = re.compile(r"""\bhref[\t\n\r ]*=[\t\n\r ]*(["'])(?P<value>.*?)\1""", re.DOTALL)
+# The types that make one XSLT in Chromium (ProcessingInstruction::CheckStyleSheet).
+XSLT_TYPES = frozenset(
+    {
+        "text/xsl",
+        "text/xml",
+        "application/xml",
+        "application/xhtml+xml",
+        "application/rss+xml",
+        "application/atom+xml",
+    }
+)
+PSEUDO_HREF_RE, PSEUDO_TYPE_RE = (
+    re.compile(rf"""\b{name}[\t\n\r ]*=[\t\n\r ]*(["'])(?P<value>.*?)\1""", re.DOTALL)
+    for name in ("href", "type")
+)
 # Elements whose URL makes a document: a data: or javascript: URL there is markup that runs.
 _DOCUMENT_TAGS = frozenset({b"iframe", b"frame", b"object", b"embed"})
 JS_TYPES = frozenset(
@@ -930,8 +944,18 @@ class Neutraliser:
         Chromium loads the CSS it names) whose URL, or one of whose URLs, a held service's:
         its target renamed, an instruction no browser reads, the document well-formed.
         Kept, the Facebook pixel loaded as the style sheet of an XHTML page (the next view
-        after consent has it: the banner restores elements, not instructions)."""
+        after consent has it: the banner restores elements, not instructions). An XSLT one
+        too, whatever its URL, unless `csp: enforce`: its output replaces the rewritten
+        document under the page's policy (report-only's holds nothing), never seen by the
+        proxy (a site's own .xsl loaded Google Analytics and the pixel through it)."""
         text = instruction.decode("latin-1")
+        kind = PSEUDO_TYPE_RE.search(text)
+        if (
+            kind is not None
+            and kind["value"].strip().lower() in XSLT_TYPES
+            and self.policy.config.csp != "enforce"
+        ):
+            return HELD_STYLESHEET_TARGET + instruction[len(STYLESHEET_TARGET) :]
         for m in PSEUDO_HREF_RE.finditer(text):
             svc = self._blocked_url(html.unescape(m["value"]))
             if svc is not None:
