@@ -679,8 +679,8 @@ async def test_a_choice_racing_an_erase_in_the_same_second_keeps_its_record(engi
     """One tab erased at second T, another, still holding the old consent cookie, chose at
     the same T: the new cookie kept the erased id, and the erase (records: what was decided
     at or before it goes) took the choice's record too, a consent in force with no proof.
-    A choice after an erase of its id starts a new id; one before it, or made while the
-    store erases, goes with the erase."""
+    A choice after an erase of its id starts a new id; one answered before the erase's
+    complete() begins goes with the erase (one while the store erases is refused: below)."""
     now = int(time.time())  # (the store dates an erase by the real clock: the same second)
     clocked = Engine(engine.config, [b"k" * 32], clock=lambda: now)
     async with recording(clocked) as writer:
@@ -699,8 +699,8 @@ async def test_a_choice_racing_an_erase_in_the_same_second_keeps_its_record(engi
         chosen, chosens = save(clocked, ["analytics"], [])
         await me_and_erase(clocked, chosens)
         assert await writer.by_id(chosen.consent_id) == []
-        # a choice made while the store erases: it keeps the id and goes with the erase, as
-        # the cookie does (the ids marked as the erase started, it got a fresh id whose
+        # a choice answered before the erase's complete() begins: it keeps the id and goes
+        # with the erase, as the cookie does (the ids marked as the erase started, it got a fresh id whose
         # record stayed, reached by no cookie, no `me` and no erase)
         chosen, chosens = save(clocked, ["analytics"], [])
         resp = erasing(clocked, chosens)  # (tab one: the store not yet erasing)

@@ -784,21 +784,43 @@ async def test_nothing_is_imported_while_an_erase_of_the_visitors_ids_awaits_the
     now[0] = NOW  # (ours expired: the tool's choice is imported)
     cookie = f"{ours.split(';')[0]}; OptanonConsent={OPTANON}; OptanonAlertBoxClosed={CLOSED}"
 
+    submitted: list[str] = []
+
     class Gated:
         ready = True
         gate = asyncio.Event()
 
         def submit(self, record, shown=None):
-            pass
+            submitted.append(record.consent_id)
 
         async def erase(self, consent_id: str) -> int:
             await self.gate.wait()
             return 1
 
     eng.records = store = Gated()
+    # begun before the erase, answered while it awaits the store (the origin's answer, or
+    # the choice's body read): their imports neither set our cookie nor record
+    page = eng.begin(
+        Request("GET", "/", [*headers, ("Cookie", cookie), ("Sec-Fetch-Dest", "document")])
+    )
+    choice = eng.begin(
+        Request(
+            "POST",
+            "/.consent/choice",
+            [*headers, ("Content-Type", "application/json"), ("Cookie", cookie)],
+        )
+    )
     erase = eng.begin(Request("POST", "/.consent/me/erase", [*headers, ("Cookie", cookie)]))
     erasing = asyncio.ensure_future(erase.local_response(b"").complete())
     await asyncio.sleep(0)
+    answers = (
+        page.response(200, [("Content-Type", "text/html")]),
+        choice.local_response(b'{"action": "accept-all"}'),
+    )
+    for answer in answers:
+        assert not [v for k, v in answer.headers if k == "Set-Cookie" and v.startswith("consent=")]
+    assert answers[1].status == 503
+    assert submitted == []
     assert first_visit(eng, cookie)[0].state == NO_DECISION
     store.gate.set()
     await erasing

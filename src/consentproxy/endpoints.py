@@ -687,8 +687,9 @@ class Endpoints:
                         else:
                             self.under_erase[cid] -= 1
                 # Marked once the records are gone, not when the erase starts: a choice made
-                # while the store erased went with it, as the cookie now does; marked before,
-                # it started an id no cookie held and no erase reached, its record left. A
+                # meanwhile is refused (under_erase), one answered before complete() began
+                # goes with the erase, as the cookie does; marked at the start, it started an
+                # id no cookie held and no erase reached, its record left. A
                 # failed or cancelled erase marks nothing (the cookie kept, its records
                 # reached by its id); with no store there is no record to keep apart.
                 self.erased.update(dict.fromkeys(ids))
