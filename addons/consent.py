@@ -315,14 +315,19 @@ def _unpassable(flow: http.HTTPFlow, ex: Exchange) -> str | None:
     """What makes the origin's answer one no visitor could read (adapter.unpassable), or
     None: mitmproxy reads an interim response (103 Early Hints, 102) as the final one, and
     sent the visitor that 103 and closed; a 101 to no upgrade asked for, a status 0 or 600,
-    a head of 32 MB, a field or fields serve's client refuses."""
+    a head of 32 MB, a field, fields or a reason phrase past adapter's limits."""
     resp = flow.response
     if resp is None:
         return None
     sizes = [len(k) + len(v) for k, v in resp.headers.fields]
     head = sum(sizes) + 4 * len(sizes)  # (with each line's ": " and CRLF, as serve's Head)
     return unpassable(
-        resp.status_code, is_websocket(ex.req), head, max(sizes, default=0), len(sizes)
+        resp.status_code,
+        is_websocket(ex.req),
+        head,
+        max(sizes, default=0),
+        len(sizes),
+        len(resp.data.reason),
     )
 
 

@@ -132,6 +132,13 @@ ORIGIN: dict[str, bytes | list[bytes | None]] = {
     "header-too-many": sized("200 OK", [HTML, *(f"X-Pad-{i}: p" for i in range(600))], PAGE),
     "header-long": sized("200 OK", [HTML, "X-Pad: " + "p" * 70_000], PAGE),
     "header-longest": sized("200 OK", [HTML, "X-Pad: " + "p" * 65_520], PAGE),
+    # (the field limit's window: a second field's name and value just over it, or a name of
+    # 100 bytes; a value under it whose trailing spaces, which no adapter keeps, pass it)
+    "header-second-over": sized("200 OK", [HTML, "X-Pad: " + "p" * 65_532], PAGE),
+    "header-name-long": sized("200 OK", [HTML, "X" * 100 + ": " + "p" * 65_500], PAGE),
+    "header-trailing-spaces": sized("200 OK", [HTML, "X-Pad: " + "p" * 65_530 + " " * 10], PAGE),
+    "status-long-reason": sized("200 " + "R" * 9000, [HTML], PAGE),
+    "status-huge-reason": sized("200 " + "R" * 70_000, [HTML], PAGE),
     "header-huge": sized(
         "200 OK", [HTML, *(f"X-Pad-{i}: " + "p" * 60_000 for i in range(5))], PAGE
     ),

@@ -44,6 +44,7 @@ from consentproxy.settings import Config, Limits, host_port, own_address
 __all__ = [
     "C_LOOP",
     "LONG_FIELD",
+    "LONG_REASON",
     "MANY_FIELDS",
     "MARK_HEADER",
     "MAX_BODY",
@@ -95,24 +96,30 @@ PROBE_SECONDS = 2.0
 # the site never said: a scan tells it apart from a 502 of the site's).
 UPSTREAM_FAILED = "The site behind this proxy"
 ORIGIN_HEAD_BYTES = 1 << 18  # the origin's head as a browser takes it (Chromium: 256 KiB)
-# One header field of the origin's (name and value), and the fields, as serve's client reads
-# them (aiohttp's parser, whose own limits are 8190 bytes and 128 fields: a 9 KB CSP or 130
-# Set-Cookie lines are a page, not a 502); the addon refuses past them too, so a head that is
-# a 502 in production is one under mitmproxy.
+# One header field of the origin's (name and value, as both adapters read it: without the
+# value's trailing spaces), its reason phrase, and its fields: past them a 502 from both
+# adapters, each judging by unpassable (aiohttp's own limits, 8190 bytes and 128 fields, are
+# raised past these in serve's client: a 9 KB CSP or 130 Set-Cookie lines are a page).
 ORIGIN_FIELD_BYTES = 1 << 16
 ORIGIN_HEADERS = 512
 LONG_FIELD = f"a header field over {ORIGIN_FIELD_BYTES} bytes"
+LONG_REASON = f"a reason phrase over {ORIGIN_FIELD_BYTES} bytes"
 MANY_FIELDS = f"more than {ORIGIN_HEADERS} header fields"
 
 
 def unpassable(
-    status: int, upgrade: bool, head_bytes: int, longest: int = 0, fields: int = 0
+    status: int,
+    upgrade: bool,
+    head_bytes: int,
+    longest: int = 0,
+    fields: int = 0,
+    reason: int = 0,
 ) -> str | None:
     """What makes an answer of the origin's one no visitor could read (a 502 instead), or
     None: a 1xx for the answer (a 101 only to a WebSocket request: the visitor held a
     connection switched to nothing), a status out of range, a head over ORIGIN_HEAD_BYTES,
-    a field (`longest`: its name and value) over ORIGIN_FIELD_BYTES or more `fields` than
-    ORIGIN_HEADERS (serve's client refuses those itself, with the same words)."""
+    a field (`longest`: its name and value) or a `reason` phrase over ORIGIN_FIELD_BYTES,
+    more `fields` than ORIGIN_HEADERS."""
     if 100 <= status < 200 and not (status == 101 and upgrade):
         return f"an interim response ({status}) for its answer"
     if not 100 <= status <= 599:
@@ -121,6 +128,8 @@ def unpassable(
         return f"a head of {head_bytes} bytes (browsers take {ORIGIN_HEAD_BYTES})"
     if longest > ORIGIN_FIELD_BYTES:
         return LONG_FIELD
+    if reason > ORIGIN_FIELD_BYTES:
+        return LONG_REASON
     if fields > ORIGIN_HEADERS:
         return MANY_FIELDS
     return None

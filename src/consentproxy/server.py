@@ -26,6 +26,7 @@ from yarl import URL
 
 from consentproxy.adapter import (
     LONG_FIELD,
+    LONG_REASON,
     MANY_FIELDS,
     MAX_BODY,
     ORIGIN_FIELD_BYTES,
@@ -80,6 +81,12 @@ HEAD_WITH_BODY_BYTES = 16 * 1024
 # worst ~6 MB for the visitors' and as much for the origin's.
 HEADS = 256
 HEAD_BYTES = 8192
+# What serve's client reads of the origin's status line and of one field before it gives up:
+# a backstop past ORIGIN_FIELD_BYTES, up to which unpassable judges the head as the addon does
+# (aiohttp counts a later field's value without its name, and with its trailing spaces). One
+# byte apart: the LineTooLong aiohttp raises names the limit, which tells the two apart.
+CLIENT_FIELD_BYTES = 2 * ORIGIN_FIELD_BYTES
+CLIENT_LINE_BYTES = CLIENT_FIELD_BYTES + 1
 RawHeaders = tuple[tuple[bytes, bytes], ...]
 
 
@@ -258,7 +265,8 @@ class ProxyServer:
             ),
             # (nothing the visitor did not send: aiohttp would add these)
             "skip_auto_headers": NOT_ADDED,
-            "max_field_size": ORIGIN_FIELD_BYTES,
+            "max_line_size": CLIENT_LINE_BYTES,
+            "max_field_size": CLIENT_FIELD_BYTES,
             "max_headers": ORIGIN_HEADERS,
         }
         self.session = aiohttp.ClientSession(
@@ -397,7 +405,11 @@ class ProxyServer:
         async with upstream:
             origin = _head(self.origin_heads, upstream.raw_headers)
             status = upstream.status
-            if why := unpassable(status, False, origin.size):  # (WebSockets: _websocket)
+            longest = _longest(upstream.raw_headers, origin.size)
+            phrase = len((upstream.reason or "").encode(errors="surrogateescape"))
+            fields = len(upstream.raw_headers)
+            # (WebSockets: _websocket)
+            if why := unpassable(status, False, origin.size, longest, fields, phrase):
                 log.warning("%s %s: the origin sent %s", request.method, _logged(request), why)
                 return _error(502, unpassable_message(why))
             plan = ex.response(status, origin.headers, origin)
@@ -813,18 +825,27 @@ def _failure(e: BaseException) -> str:
 
 
 def _over_limits(e: BaseException) -> str | None:
-    """What of the origin's head the client refused for its limits (ORIGIN_FIELD_BYTES,
-    ORIGIN_HEADERS), in adapter.unpassable's words (the addon's 502 for it), or None: it
-    answered "cannot be reached" for a head that came. aiohttp raises a ClientResponseError
+    """What of the origin's head the client refused for its limits (CLIENT_LINE_BYTES,
+    CLIENT_FIELD_BYTES, ORIGIN_HEADERS), in adapter.unpassable's words (the addon's 502 for
+    it), or None: it answered "cannot be reached" for a head that came. aiohttp raises a ClientResponseError
     caused by an HttpProcessingError caused by what its parser raised."""
     cause: BaseException | None = e
     while cause is not None:
         if isinstance(cause, LineTooLong):
-            return LONG_FIELD
+            return LONG_REASON if cause.args[1] == CLIENT_LINE_BYTES else LONG_FIELD
         if _too_many_headers(cause):
             return MANY_FIELDS
         cause = cause.__cause__
     return None
+
+
+def _longest(raw: RawHeaders, head_bytes: int) -> int:
+    """The longest field's name and value, as the addon counts it (mitmproxy reads a value
+    without its trailing spaces); looked for only in a head that can hold one over
+    ORIGIN_FIELD_BYTES, so that the usual head costs nothing."""
+    if head_bytes <= ORIGIN_FIELD_BYTES:
+        return 0
+    return max(len(k) + len(v.rstrip(b" \t")) for k, v in raw)
 
 
 def _too_many_headers(exc: BaseException | None) -> bool:
