@@ -235,9 +235,11 @@ class Banner:
         # characters with one Huffman table, and the code's own mixed in with the set's
         # (~9,600 characters, six bits each, as good as random) cost 66 B more gzipped.
         policy_tables = client_config(policy)
-        known = json.dumps(policy_tables.pop("known"), separators=(",", ":"))
-        rest = json.dumps(policy_tables, separators=(",", ":"), sort_keys=True)
-        tables = f'{rest[:-1]},"known":{known}}}'
+        known = policy_tables.pop("known")
+        # (the others' keys in order at every level, as sort_keys puts them: one build is
+        # the same bytes as the last)
+        in_order = json.loads(json.dumps(policy_tables, sort_keys=True))
+        tables = json.dumps({**in_order, "known": known}, separators=(",", ":"))
         # The tables are compact JSON already: put in after the code's minifying.
         self.script = script_code().replace(CONFIG_SLOT, tables.encode(), 1)
         digest = hashlib.sha256(self.script).hexdigest()[:12]
