@@ -153,6 +153,9 @@ ORIGIN: dict[str, bytes | list[bytes | None]] = {
     "header-trailing-spaces": sized("200 OK", [HTML, "X-Pad: " + "p" * 65_530 + " " * 10], PAGE),
     "status-long-reason": sized("200 " + "R" * 9000, [HTML], PAGE),
     "status-huge-reason": sized("200 " + "R" * 70_000, [HTML], PAGE),
+    # (past serve's client's own backstop, server.CLIENT_FIELD_BYTES: refused by aiohttp)
+    "status-past-backstop": sized("200 " + "R" * 140_000, [HTML], PAGE),
+    "header-past-backstop": sized("200 OK", [HTML, "X-Pad: " + "p" * 140_000], PAGE),
     "header-huge": sized(
         "200 OK", [HTML, *(f"X-Pad-{i}: " + "p" * 60_000 for i in range(5))], PAGE
     ),
