@@ -205,6 +205,13 @@ FOUND = {
         OK,
         XHTML_QUIET.replace(b"?>", b"?>" + STYLESHEET_INSTRUCTION, 1),
     ),
+    # Its pseudo-attributes read as XML reads them: a search for href= found one in a title.
+    "/xhtml-style-sheet-instruction-href-in-a-title": (
+        OK + b"Content-Type: application/xhtml+xml\r\n",
+        XHTML_QUIET.replace(
+            b"?>", b"?>" + STYLESHEET_INSTRUCTION.replace(b"href", b'title="x href=" href'), 1
+        ),
+    ),
     # A 206 to a navigation that asked for no range: Chromium renders it as a page; the
     # proxy leaves a 206 (a part) unrewritten.
     "/partial-content-no-range-was-asked-for": (
@@ -303,6 +310,17 @@ UNREWRITTEN_DOCUMENTS = {
     "/xhtml-xslt-instruction": (
         OK + b"Content-Type: application/xhtml+xml\r\n",
         XHTML_QUIET.replace(b"?>", b'?><?xml-stylesheet type="text/xsl" href="/a.xsl"?>', 1),
+    ),
+    # The same, its type as XML reads it: escaped, or after a data-type.
+    "/xhtml-xslt-instruction-type-escaped": (
+        OK + b"Content-Type: application/xhtml+xml\r\n",
+        XHTML_QUIET.replace(b"?>", b'?><?xml-stylesheet type="text&#47;xsl" href="/a.xsl"?>', 1),
+    ),
+    "/xhtml-xslt-instruction-after-a-data-type": (
+        OK + b"Content-Type: application/xhtml+xml\r\n",
+        XHTML_QUIET.replace(
+            b"?>", b'?><?xml-stylesheet data-type="text/css" type="text/xsl" href="/a.xsl"?>', 1
+        ),
     ),
 }
 # Set-Cookie spellings Chromium stores a tracking cookie from (BLOCKED: the proxy reads the

@@ -103,6 +103,7 @@ ANIMATED_URL = frozenset({"href", "xlink:href"})
 # form, and its pseudo-attributes' href and type values (quoted, as XML reads them).
 STYLESHEET_TARGET = b"<?xml-stylesheet"
 HELD_STYLESHEET_TARGET = b"<?consent-held-xml-stylesheet"
+UNREAD_INSTRUCTION = "xml-stylesheet"  # what reports name one held unread
 # The types that make one XSLT in Chromium (ProcessingInstruction::CheckStyleSheet).
 XSLT_TYPES = frozenset(
     {
@@ -114,10 +115,18 @@ XSLT_TYPES = frozenset(
         "application/atom+xml",
     }
 )
-PSEUDO_HREF_RE, PSEUDO_TYPE_RE = (
-    re.compile(rf"""\b{name}[\t\n\r ]*=[\t\n\r ]*(["'])(?P<value>.*?)\1""", re.DOTALL)
-    for name in ("href", "type")
+# Its data as XML reads it (the xml-stylesheet recommendation's pseudo-attributes, each
+# after white space: name, '=', a quoted value of text, character references and the five
+# predefined entities, no '<'), up to the '?>' that ends it.
+_XML_SPACE = r"[\t\n\r ]"
+_XML_VALUE = r"(?:[^{q}<&]|&(?:#[0-9]+|#x[0-9A-Fa-f]+|lt|gt|amp|quot|apos);)*"
+PSEUDO_ATTRIBUTE_RE = re.compile(
+    rf"""{_XML_SPACE}+(?P<name>[^\t\n\r =<>&'"?/]+){_XML_SPACE}*={_XML_SPACE}*"""
+    rf"""(?:"(?P<dq>{_XML_VALUE.format(q='"')})"|'(?P<sq>{_XML_VALUE.format(q="'")})')"""
 )
+PSEUDO_END_RE = re.compile(rf"{_XML_SPACE}*\?>")
+_XML_REFERENCE_RE = re.compile(r"&(#x?)?(\w+);")
+_XML_ENTITIES = {"lt": "<", "gt": ">", "amp": "&", "quot": '"', "apos": "'"}
 # Elements whose URL makes a document: a data: or javascript: URL there is markup that runs.
 _DOCUMENT_TAGS = frozenset({b"iframe", b"frame", b"object", b"embed"})
 JS_TYPES = frozenset(
@@ -947,21 +956,37 @@ class Neutraliser:
         after consent has it: the banner restores elements, not instructions). An XSLT one
         too, whatever its URL, unless `csp: enforce`: its output replaces the rewritten
         document under the page's policy (report-only's holds nothing), never seen by the
-        proxy (a site's own .xsl loaded Google Analytics and the pixel through it)."""
-        text = instruction.decode("latin-1")
-        kind = PSEUDO_TYPE_RE.search(text)
+        proxy (a site's own .xsl loaded Google Analytics and the pixel through it). One
+        whose data does not read as pseudo-attributes is held while anything is: a reading
+        that differs from the browser's (`title="x href="`) let the pixel through."""
+        attributes = pseudo_attributes(instruction.decode("latin-1"))
+        if attributes is None:
+            if not self.holds_any():
+                return instruction
+            self.blocked.append((UNREAD_INSTRUCTION, "xml-stylesheet"))
+            return held_instruction(instruction)
         if (
-            kind is not None
-            and kind["value"].strip().lower() in XSLT_TYPES
+            any(v.strip().lower() in XSLT_TYPES for v in _pseudo(attributes, "type"))
             and self.policy.config.csp != "enforce"
         ):
-            return HELD_STYLESHEET_TARGET + instruction[len(STYLESHEET_TARGET) :]
-        for m in PSEUDO_HREF_RE.finditer(text):
-            svc = self._blocked_url(html.unescape(m["value"]))
+            return held_instruction(instruction)
+        for href in _pseudo(attributes, "href"):
+            svc = self._blocked_url(href)
             if svc is not None:
                 self.blocked.append((svc.name, "xml-stylesheet"))
-                return HELD_STYLESHEET_TARGET + instruction[len(STYLESHEET_TARGET) :]
+                return held_instruction(instruction)
         return instruction
+
+    def holds_any(self) -> bool:
+        """Whether this visitor's state holds anything: an optional category it does not
+        allow, a configured service it does not load, or every unknown third party."""
+        policy, state = self.policy, self.state
+        config = policy.config
+        return (
+            config.unknown_third_parties == "block"
+            or any(not c.required and not state.allows(c.name) for c in config.categories)
+            or any(not policy.loads(s, state) for s in config.services)
+        )
 
     def style_element(self, tag: bytes, text: bytes) -> tuple[bytes, bytes]:
         """A <style> start tag and its text, the URLs of blocked services made inert; the
@@ -1084,6 +1109,42 @@ class Neutraliser:
 
 
 _HANDLER_BEFORE = frozenset(b"\t\n\f\r /\"'")
+
+
+def pseudo_attributes(instruction: str) -> list[tuple[str, str]] | None:
+    """An `<?xml-stylesheet ...?>`'s pseudo-attributes in order, (name, value as XML reads
+    it), or None when its data does not read as such up to its end."""
+    pos, attributes = len(STYLESHEET_TARGET), []
+    while (m := PSEUDO_ATTRIBUTE_RE.match(instruction, pos)) is not None:
+        value = m["dq"] if m["dq"] is not None else m["sq"]
+        attributes.append((m["name"], _xml_attribute_value(value)))
+        pos = m.end()
+    end = PSEUDO_END_RE.match(instruction, pos)
+    return attributes if end is not None and end.end() == len(instruction) else None
+
+
+def _xml_attribute_value(raw: str) -> str:
+    """An attribute value as XML reads it: white space a space, each reference its text."""
+    return _XML_REFERENCE_RE.sub(_xml_reference, re.sub(r"[\t\n\r]", " ", raw))
+
+
+def _xml_reference(m: re.Match[str]) -> str:
+    """A reference's text (one to no character U+FFFD: XML rejects the instruction, which
+    then loads nothing, whatever it is read as)."""
+    if m[1] is None:
+        return _XML_ENTITIES[m[2]]
+    n = int(m[2], 16 if m[1] == "#x" else 10)
+    return chr(n) if n <= 0x10FFFF and not 0xD800 <= n < 0xE000 else "\ufffd"
+
+
+def _pseudo(attributes: list[tuple[str, str]], name: str) -> list[str]:
+    """The values of the pseudo-attributes called name (or prefix:name)."""
+    return [v for n, v in attributes if n.rpartition(":")[2] == name]
+
+
+def held_instruction(instruction: bytes) -> bytes:
+    """A style sheet instruction with a target no browser reads."""
+    return HELD_STYLESHEET_TARGET + instruction[len(STYLESHEET_TARGET) :]
 
 
 def _may_have_handler(tag: bytes) -> bool:
