@@ -1331,10 +1331,24 @@ def test_a_download_goes_as_it_came(engine, ctype, kind):
 
 
 @pytest.mark.parametrize(
-    "disposition", ["inline", "INLINE; filename=a.html", "", "; filename=a.html", "attachment x"]
+    "disposition",
+    [
+        "inline",
+        "INLINE; filename=a.html",
+        "",
+        "; filename=a.html",
+        "attachment x",
+        "filename",
+        "FileName; x=1",
+        "filenames",
+        "name",
+        "Names",
+    ],
 )
-def test_a_disposition_chromium_renders_is_a_page(engine, disposition):
-    """`inline`, none, or a type that is no token: Chromium renders the page."""
+def test_a_disposition_a_browser_renders_is_a_page(engine, disposition):
+    """`inline`, none, or a type that is no token: Chromium renders the page; a type
+    starting `filename` or `name`: Firefox does (NS_GetContentDispositionFromToken), and
+    the proxy had sent it unrewritten, its trackers running there."""
     headers = [("Content-Type", "text/html"), ("Content-Disposition", disposition)]
     assert get(engine, Sec_Fetch_Dest="document").response(200, headers).body is not None
 

@@ -1347,11 +1347,18 @@ def _attachment(disposition: str | None) -> bool:
     the text before the first `;`, whole, as Chromium reads it (net's
     HttpContentDisposition): one that is no token (`attachment foo`, `attachment=1`) or
     none is `inline`, a page, and any token but `inline` a download (`attachement`, a
-    common misspelling, and `download` were saved, rewritten, the banner in the file)."""
+    common misspelling, and `download` were saved, rewritten, the banner in the file).
+    Gecko renders a type starting `filename` or `name` (NS_GetContentDispositionFromToken):
+    a page, rewritten (Firefox rendered its trackers); only what every engine saves goes
+    as it came."""
     if disposition is None:
         return False
-    kind = disposition.split(";", 1)[0].strip(" \t")
-    return TOKEN_RE.fullmatch(kind) is not None and kind.lower() != "inline"
+    kind = disposition.split(";", 1)[0].strip(" \t").lower()
+    return (
+        TOKEN_RE.fullmatch(kind) is not None
+        and kind != "inline"
+        and not kind.startswith(("filename", "name"))
+    )
 
 
 def _sniffing_barred(options: str | None) -> bool:
