@@ -3012,13 +3012,25 @@ def test_xml_instructions_and_doctypes_nothing_holds_pass_byte_for_byte(policy):
 
 
 @pytest.mark.parametrize("kind", ["text/xsl", "application/xml"])
-def test_an_xslt_instruction_is_held_unless_the_policy_is_enforced(config, kind):
+def test_an_xslt_instruction_is_held_while_anything_is_unless_the_policy_is_enforced(config, kind):
     """Its output replaces the rewritten page, under that page's policy: the site's own
-    .xsl's trackers loaded through the proxy under report-only (test_http_redteam.py)."""
+    .xsl's trackers loaded through the proxy under report-only (test_http_redteam.py). Held
+    while the visitor's state holds anything (it was whatever they chose, everything
+    accepted too), and reported (it was not: nothing said why the page was untransformed)."""
     instruction = b'<?xml-stylesheet type="%s" href="/site.xsl"?>' % kind.encode()
     page = b'<?xml version="1.0"?>' + instruction + b'<html xmlns="http://www.w3.org/1999/xhtml"/>'
-    for csp, held in (("report-only", True), ("off", True), ("enforce", False)):
-        policy = Policy(replace(config, csp=csp))
-        out = rewrite_as(policy, page, "application/xhtml+xml", 5, python_skip, XML_BANNER)
+    for csp, state, held in (
+        ("report-only", NO_DECISION, True),
+        ("off", NO_DECISION, True),
+        ("enforce", NO_DECISION, False),
+        ("report-only", ALL, False),
+        ("off", ALL, False),
+    ):
+        neutraliser = Neutraliser(Policy(replace(config, csp=csp)), state, MARK)
+        rw = HtmlRewriter(
+            neutraliser, XML_BANNER, True, skip=python_skip, content_type="application/xhtml+xml"
+        )
+        out = rw.feed(page) + rw.close()
         assert (b"<?consent-held-xml-stylesheet" in out) is held
         assert (instruction in out) is not held
+        assert neutraliser.blocked == ([("xslt", "xml-stylesheet")] if held else [])

@@ -104,6 +104,7 @@ ANIMATED_URL = frozenset({"href", "xlink:href"})
 STYLESHEET_TARGET = b"<?xml-stylesheet"
 HELD_STYLESHEET_TARGET = b"<?consent-held-xml-stylesheet"
 UNREAD_INSTRUCTION = "xml-stylesheet"  # what reports name one held unread
+HELD_XSLT = "xslt"  # and an XSLT one held whatever its URL
 # The types that make one XSLT in Chromium (ProcessingInstruction::CheckStyleSheet).
 XSLT_TYPES = frozenset(
     {
@@ -954,9 +955,10 @@ class Neutraliser:
         its target renamed, an instruction no browser reads, the document well-formed.
         Kept, the Facebook pixel loaded as the style sheet of an XHTML page (the next view
         after consent has it: the banner restores elements, not instructions). An XSLT one
-        too, whatever its URL, unless `csp: enforce`: its output replaces the rewritten
-        document under the page's policy (report-only's holds nothing), never seen by the
-        proxy (a site's own .xsl loaded Google Analytics and the pixel through it). One
+        too, whatever its URL, while the visitor's state holds anything, unless `csp:
+        enforce`: its output replaces the rewritten document under the page's policy
+        (report-only's holds nothing), never seen by the proxy (a site's own .xsl loaded
+        Google Analytics and the pixel through it); reported as HELD_XSLT. One
         whose data does not read as pseudo-attributes is held while anything is: a reading
         that differs from the browser's (`title="x href="`) let the pixel through."""
         attributes = pseudo_attributes(instruction.decode("latin-1"))
@@ -965,16 +967,18 @@ class Neutraliser:
                 return instruction
             self.blocked.append((UNREAD_INSTRUCTION, "xml-stylesheet"))
             return held_instruction(instruction)
-        if (
-            any(v.strip().lower() in XSLT_TYPES for v in _pseudo(attributes, "type"))
-            and self.policy.config.csp != "enforce"
-        ):
-            return held_instruction(instruction)
         for href in _pseudo(attributes, "href"):
             svc = self._blocked_url(href)
             if svc is not None:
                 self.blocked.append((svc.name, "xml-stylesheet"))
                 return held_instruction(instruction)
+        if (
+            any(v.strip().lower() in XSLT_TYPES for v in _pseudo(attributes, "type"))
+            and self.policy.config.csp != "enforce"
+            and self.holds_any()
+        ):
+            self.blocked.append((HELD_XSLT, "xml-stylesheet"))
+            return held_instruction(instruction)
         return instruction
 
     def holds_any(self) -> bool:
