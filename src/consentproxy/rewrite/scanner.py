@@ -97,8 +97,7 @@ _DELIM = rb"[\t\n\f\r />]"
 # frequent alternatives first.
 def _skip_re(end_tags: list[bytes], xml: bool = False) -> re.Pattern[bytes]:
     """What the skip loop steps over: all but interesting start tags and `end_tags` (and,
-    in an XML document, instructions and DOCTYPEs, which HtmlRewriter._xml_markup reads,
-    and CDATA sections, text to their ']]>')."""
+    in an XML document, instructions and DOCTYPEs: HtmlRewriter._xml_markup reads them)."""
     return re.compile(
         rb"(?:[^<]++"
         rb"|<(?!"
@@ -112,7 +111,7 @@ def _skip_re(end_tags: list[bytes], xml: bool = False) -> re.Pattern[bytes]:
         + rb")[A-Za-z]"
         + _TAG_REST
         + rb"|<!--(?:-?>|(?s:.*?)--!?>)"  # comments, incl. <!--> and <!--->
-        + (rb"|<!(?!--|DOCTYPE|\[CDATA\[)" if xml else rb"|<[!?](?!--)")
+        + (rb"|<!(?!--|DOCTYPE)" if xml else rb"|<[!?](?!--)")
         + rb"[^>]*+>"  # doctype, bogus comments
         rb"|</(?![A-Za-z])[^>]*+>"  # </> and bogus end tags
         rb"|<(?=[^A-Za-z!/?])"  # a lone '<' is text
@@ -717,7 +716,7 @@ class HtmlRewriter:
                 self.state = DATA
                 return pos + 4 + abrupt.end()
             return pos + 4
-        if buf.startswith(b"<![", pos) and (self.xml or self.foreign.cdata_allowed()):
+        if buf.startswith(b"<![", pos) and self.foreign.cdata_allowed():
             if (
                 not final
                 and CDATA_OPEN.startswith(buf[pos : pos + len(CDATA_OPEN)])
