@@ -205,34 +205,6 @@ FOUND = {
         OK,
         XHTML_QUIET.replace(b"?>", b"?>" + STYLESHEET_INSTRUCTION, 1),
     ),
-    # An instruction ends at '?>' (read to its first '>', a comment hid what followed), a
-    # DOCTYPE's internal subset at its ']>' (an entity's value no comment): helper-221.
-    "/xhtml-style-sheet-instruction-hidden-by-an-instruction": (
-        OK + b"Content-Type: application/xhtml+xml\r\n",
-        XHTML_QUIET.replace(b"?>", b"?><?a b><!-- ?>" + STYLESHEET_INSTRUCTION + b"<!-- -->", 1),
-    ),
-    "/xhtml-script-hidden-by-an-instruction": (
-        OK + b"Content-Type: application/xhtml+xml\r\n",
-        XHTML_QUIET.replace(
-            b"<p>",
-            b'<?a b><!-- ?><script src="https://www.google-analytics.com/analytics.js"></script>'
-            b"<!-- --><p>",
-        ),
-    ),
-    "/xhtml-style-sheet-instruction-in-the-doctype": (
-        OK + b"Content-Type: application/xhtml+xml\r\n",
-        XHTML_QUIET.replace(b"?>", b"?><!DOCTYPE html [" + STYLESHEET_INSTRUCTION + b"]>", 1),
-    ),
-    "/xhtml-style-sheet-instruction-in-the-doctype-after-an-entity": (
-        OK + b"Content-Type: application/xhtml+xml\r\n",
-        XHTML_QUIET.replace(
-            b"?>",
-            b'?><!DOCTYPE html [<!ENTITY c "x><!--"> '
-            + STYLESHEET_INSTRUCTION
-            + b' <!ENTITY d "-->">]>',
-            1,
-        ),
-    ),
     # Its pseudo-attributes read as XML reads them: a search for href= found one in a title.
     "/xhtml-style-sheet-instruction-href-in-a-title": (
         OK + b"Content-Type: application/xhtml+xml\r\n",

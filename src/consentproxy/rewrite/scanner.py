@@ -97,7 +97,7 @@ _DELIM = rb"[\t\n\f\r />]"
 # frequent alternatives first.
 def _skip_re(end_tags: list[bytes], xml: bool = False) -> re.Pattern[bytes]:
     """What the skip loop steps over: all but interesting start tags and `end_tags` (and,
-    in an XML document, instructions and DOCTYPEs: HtmlRewriter._xml_markup reads them)."""
+    in an XML document, style sheet instructions: Neutraliser.stylesheet_instruction)."""
     return re.compile(
         rb"(?:[^<]++"
         rb"|<(?!"
@@ -111,8 +111,8 @@ def _skip_re(end_tags: list[bytes], xml: bool = False) -> re.Pattern[bytes]:
         + rb")[A-Za-z]"
         + _TAG_REST
         + rb"|<!--(?:-?>|(?s:.*?)--!?>)"  # comments, incl. <!--> and <!--->
-        + (rb"|<!(?!--|DOCTYPE)" if xml else rb"|<[!?](?!--)")
-        + rb"[^>]*+>"  # doctype, bogus comments
+        + (rb"|<(?:!(?!--)|\?(?!--|xml-stylesheet[\t\n\r ]))" if xml else rb"|<[!?](?!--)")
+        + rb"[^>]*+>"  # doctype, bogus comments (an XML document's instructions)
         rb"|</(?![A-Za-z])[^>]*+>"  # </> and bogus end tags
         rb"|<(?=[^A-Za-z!/?])"  # a lone '<' is text
         rb")*+"
@@ -123,16 +123,12 @@ SKIP_RE = _skip_re([b"body"])
 # In an XML document the banner goes before </html> when no </body> came: nothing may
 # follow the root element's end (a fatal error: the browser shows no page, only the error).
 XML_SKIP_RE = _skip_re([b"body", b"html"], xml=True)
-# In foreign content (rewrite/foreign.py) every tag and <![CDATA[ counts: skip the rest
-# (and, in an XML document, instructions: they end at '?>').
-_FOREIGN_TEXT, _XML_FOREIGN_TEXT = (
-    rb"[^<]++|<!--(?:-?>|(?s:.*?)--!?>)|<" + bogus + rb"(?!--|\[CDATA\[)[^>]*+>"
+# In foreign content (rewrite/foreign.py) every tag and <![CDATA[ counts: skip the rest.
+_FOREIGN_TEXT = (
+    rb"[^<]++|<!--(?:-?>|(?s:.*?)--!?>)|<[!?](?!--|\[CDATA\[)[^>]*+>"
     rb"|</(?![A-Za-z])[^>]*+>|<(?=[^A-Za-z!/?])"
-    for bogus in (rb"[!?]", rb"!")
 )
-FOREIGN_SKIP_RE, XML_FOREIGN_SKIP_RE = (
-    re.compile(rb"(?:" + text + rb")*+") for text in (_FOREIGN_TEXT, _XML_FOREIGN_TEXT)
-)
+FOREIGN_SKIP_RE = re.compile(rb"(?:" + _FOREIGN_TEXT + rb")*+")
 # Where the current node is an SVG/MathML element (no integration point), a start tag that
 # neither breaks out nor loads leaves the stack as it was if it closes itself ('/>' outside
 # any value) or is closed at once (<path ...></path>): icons pass without a stop.
@@ -143,13 +139,16 @@ _INERT = (
     + rb")"
 )
 _NAME_ATTRS = rb"[A-Za-z][^\t\n\f\r />]*+)(?:[\t\n\f\r /]*+" + _UNSTYLED_ATTR + rb")*+"
-INERT_SKIP_RE, XML_INERT_SKIP_RE = (
-    re.compile(
-        rb"(?:" + text + rb"|" + _INERT + rb"(?:" + _NAME_ATTRS + rb"(?:[\t\n\f\r ]|/(?!>))*+/>"
-        rb"|" + _INERT + rb"(" + _NAME_ATTRS + rb"[\t\n\f\r /]*+(?<!/)></\1>"
-        rb")*+"
-    )
-    for text in (_FOREIGN_TEXT, _XML_FOREIGN_TEXT)
+INERT_SKIP_RE = re.compile(
+    rb"(?:"
+    + _FOREIGN_TEXT
+    + rb"|"
+    + _INERT
+    + rb"(?:"
+    + _NAME_ATTRS
+    + rb"(?:[\t\n\f\r ]|/(?!>))*+/>"
+    rb"|" + _INERT + rb"(" + _NAME_ATTRS + rb"[\t\n\f\r /]*+(?<!/)></\1>"
+    rb")*+"
 )
 # SKIP_RE but for start tags: what lies between two start tags (banner.open_selectors).
 BETWEEN_TAGS_RE = re.compile(
@@ -163,18 +162,6 @@ BETWEEN_TAGS_RE = re.compile(
 TAG_RE = re.compile(rb"</?([A-Za-z][^\t\n\f\r />]*+)" + ATTRS + rb">")  # (group 1: its name)
 COMMENT_END_RE = re.compile(rb"--!?>")
 CDATA_OPEN = b"<![CDATA["
-DOCTYPE_OPEN = b"<!DOCTYPE"
-STYLESHEET_RE = re.compile(re.escape(STYLESHEET_TARGET) + rb"(?=[\t\n\r ?])")
-# An XML DOCTYPE up to its internal subset's '[' or its '>', and its subset's items as XML
-# reads them (declarations with quoted values, comments, instructions, parameter entity
-# references, white space), then its ']>'.
-_XML_QUOTED = rb"""[^>"'\[]++|"[^"]*+"|'[^']*+'"""
-XML_DOCTYPE_RE = re.compile(rb"<!DOCTYPE(?:" + _XML_QUOTED + rb")*+(?:>|\[)")
-XML_SUBSET_ITEM_RE = re.compile(
-    rb"""[^<\]"']++|<!--(?s:.*?)-->|<!(?!--)(?:""" + _XML_QUOTED + rb"|\[)*+>"
-    rb"|(?P<instruction><\?(?:[^?]++|\?(?!>))*+\?>)"
-)
-XML_SUBSET_END_RE = re.compile(rb"\][\t\n\r ]*+>")
 SCRIPT_TOKEN_RE = re.compile(rb"<!--|-->|<(/?)(?i:script)(?=[\t\n\f\r />])")
 
 
@@ -333,11 +320,11 @@ def _pieces(banner: bytes | list[bytes]) -> list[bytes]:
 
 
 # Scanner states.
-DATA, COMMENT, BOGUS, CDATA, TEXT, SCRIPT, PLAINTEXT, INSTRUCTION = range(8)
+DATA, COMMENT, BOGUS, CDATA, TEXT, SCRIPT, PLAINTEXT = range(7)
 # Script data sub-states (HTML spec 13.2.5.4 ff.): plain, escaped, double-escaped.
 S_PLAIN, S_ESCAPED, S_DOUBLE = range(3)
 # What ends a construct the page may end in (see HtmlRewriter._ending).
-_ENDINGS = {COMMENT: b"-->", BOGUS: b">", CDATA: b"]]>", INSTRUCTION: b"?>"}
+_ENDINGS = {COMMENT: b"-->", BOGUS: b">", CDATA: b"]]>"}
 
 
 class HtmlRewriter:
@@ -377,7 +364,6 @@ class HtmlRewriter:
         self._needle_at = -1
         self.injector = Injector(_pieces(banner), inject, head, CLOSERS)
         self.xml = False  # read with XML's rules where HTML's would break it ('/>', </html>)
-        self.foreign_skips = (INERT_SKIP_RE, FOREIGN_SKIP_RE)  # (in an element, or not)
         self.banner_last = True  # with no </body> (nor XHTML's </html>), after all the page
         if (content_type or "").partition(";")[0].strip().lower().endswith("xml"):
             self.as_xml(typed=True)
@@ -416,7 +402,6 @@ class HtmlRewriter:
         all (a feed), so the banner goes before its </body> or </html> only, never after its
         root (Chromium showed its XML error)."""
         self.xml = True
-        self.foreign_skips = (XML_INERT_SKIP_RE, XML_FOREIGN_SKIP_RE)
         self.banner_last = typed
         self.skip = xml_skip
         self.script_data, self.tag_span = _PYTHON_TOOLS
@@ -589,7 +574,7 @@ class HtmlRewriter:
             state = self.state
             if state == DATA:
                 if foreign.stack:  # (both skip loops: the same regex there)
-                    rx = self.foreign_skips[not foreign.in_foreign_element()]
+                    rx = INERT_SKIP_RE if foreign.in_foreign_element() else FOREIGN_SKIP_RE
                     end = rx.match(buf, pos).end()  # type: ignore[union-attr]
                     emit(buf[pos:end])
                 else:
@@ -701,10 +686,13 @@ class HtmlRewriter:
         """Handle the markup at buf[pos] == '<' that the skip regex stopped at.
         Returns the new position, or -1 if more bytes are needed."""
         n = len(buf)
-        if self.xml and buf[pos + 1 : pos + 2] in (b"?", b"!"):
-            step = self._xml_markup(buf, pos, final)
-            if step is not None:
-                return step
+        if self.xml and STYLESHEET_TARGET.startswith(buf[pos : pos + len(STYLESHEET_TARGET)]):
+            end = buf.find(b"?>", pos)
+            if end < 0 and not final and n - pos < MAX_TAG:
+                return -1
+            if end >= 0:  # (longer, or cut short: passed through as a bogus comment, below)
+                self._emit(self.neutraliser.stylesheet_instruction(buf[pos : end + 2]))
+                return end + 2
         if buf.startswith(b"<!--", pos):
             if pos + 6 > n and not final:
                 return -1
@@ -760,67 +748,6 @@ class HtmlRewriter:
             return end
         self._start_tag(name, tag)
         return end
-
-    def _xml_markup(self, buf: bytes, pos: int, final: bool) -> int | None:
-        """An XML document's instruction or DOCTYPE at pos, read as XML reads it (None: it is
-        neither; -1: more bytes are needed). An instruction ends at '?>', not '>': read as a
-        bogus comment, `<?a><!-- ?>` hid what followed (a <script>, an <?xml-stylesheet?>)
-        in a comment the browser never saw. A DOCTYPE's internal subset ends at its ']>',
-        quoted values and comments within it read as such; a style sheet instruction in it
-        loads (Chromium) and is held while anything is."""
-        n, neutraliser = len(buf), self.neutraliser
-        if buf.startswith(b"<?", pos):
-            end = buf.find(b"?>", pos + 2)
-            if end < 0 and not final and n - pos < MAX_TAG:
-                return -1
-            styles = STYLESHEET_RE.match(buf, pos) is not None
-            if end >= 0:
-                instruction = buf[pos : end + 2]
-                self._emit(
-                    neutraliser.stylesheet_instruction(instruction) if styles else instruction
-                )
-                return end + 2
-            # Unended (at the page's end, or over MAX_TAG): its target known, its end not;
-            # what follows is in it up to a '?>' (the last byte kept: it may be its '?').
-            cut = n if final else n - 1
-            self._emit(neutraliser.stylesheet_instruction(buf[pos:cut]) if styles else buf[pos:cut])
-            self.state = INSTRUCTION
-            return cut
-        if not DOCTYPE_OPEN.startswith(buf[pos : pos + len(DOCTYPE_OPEN)]):
-            return None
-        read = self._xml_doctype(buf, pos)
-        if read is None or not read[2]:  # (unended: wait, unless it never will)
-            if not final and n - pos < MAX_TAG:
-                return -1
-            if read is None:
-                return None
-        pieces, end, _ = read
-        for piece in pieces:
-            self._emit(piece)
-        return end
-
-    def _xml_doctype(self, buf: bytes, pos: int) -> tuple[list[bytes], int, bool] | None:
-        """An XML DOCTYPE at pos: its pieces as they go out (each style sheet instruction in
-        its subset judged), where it ends, and whether it read to its '>' (else it ends
-        where its reading failed: past that error the browser reads nothing); None: no
-        DOCTYPE (yet)."""
-        head = XML_DOCTYPE_RE.match(buf, pos)
-        if head is None:
-            return None
-        pieces, at = [head.group()], head.end()
-        if buf[at - 1] == 0x3E:  # '>': no internal subset
-            return pieces, at, True
-        while (item := XML_SUBSET_ITEM_RE.match(buf, at)) is not None:
-            text = item.group()
-            if item["instruction"] is not None and STYLESHEET_RE.match(text):
-                text = self.neutraliser.stylesheet_instruction(text)
-            pieces.append(text)
-            at = item.end()
-        end = XML_SUBSET_END_RE.match(buf, at)
-        if end is None:
-            return pieces, at, False
-        pieces.append(end.group())
-        return pieces, end.end(), True
 
     def _next_needle(self, buf: bytes, pos: int) -> int:
         """Where the opener's next needle is in buf from pos (len(buf): none): the skip loop
@@ -1094,8 +1021,7 @@ _SECTION_ENDS = {
     COMMENT: (COMMENT_END_RE, 3),
     BOGUS: (re.compile(rb">"), 0),
     CDATA: (re.compile(rb"]]>"), 2),
-    INSTRUCTION: (re.compile(rb"\?>"), 1),
-}  # a comment, bogus comment, CDATA or XML instruction: (its end, bytes kept for a split end)
+}  # a comment, bogus comment or CDATA state: (its end, bytes kept for a split end)
 _MAYBE_TAG_RE = re.compile(rb"<(?:[A-Za-z]|/[A-Za-z]?|!-?|\?)?\Z")
 _TAG_START_RE = re.compile(rb"</?[A-Za-z]")
 
