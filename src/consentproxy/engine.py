@@ -62,6 +62,7 @@ from consentproxy.httpheaders import (
     sendable,
     spaced,
     split_off,
+    type_essence,
     valid_host,
     without,
 )
@@ -1314,7 +1315,7 @@ def _content_types(value: str) -> tuple[tuple[str, str], ...]:
     out = []
     for t in _LIST_ITEM_RE.findall(value):
         t = t.strip(" \t")
-        essence = _ESSENCE_RE.match(t)[0].lower()  # type: ignore[index]
+        essence = type_essence(t)
         if "/" not in essence or t == "*/*":
             essence = ""
         out.append((essence, t))
@@ -1323,7 +1324,6 @@ def _content_types(value: str) -> tuple[tuple[str, str], ...]:
 
 # One item of a comma-separated list, a quoted string (backslash escapes) kept whole.
 _LIST_ITEM_RE = re.compile(r'(?:[^,"]|"(?:[^"\\]|\\.)*"?)+|(?<![^,])(?=,|$)')
-_ESSENCE_RE = re.compile(r"[^ \t;(]*")
 
 
 def _quoted(value: str) -> list[str]:

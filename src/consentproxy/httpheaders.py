@@ -144,3 +144,15 @@ def split_url(url: str) -> SplitResult | None:
         return urlsplit(url)
     except ValueError:
         return None
+
+
+_ESSENCE_RE = re.compile(r"[^ \t;(]*")
+
+
+def type_essence(value: str) -> str:
+    """A Content-Type item's essence, lower-cased, as Chromium reads it (net's
+    ParseContentType): it ends at whitespace, `;` or `(`. The engine decides by it what is a
+    page, and the rewriter what is XML: read another way (up to `;` alone), `text/html
+    charset=xml` was XML to the rewriter and HTML to the browser, `application/xhtml+xml(x)`
+    the reverse, and what each reading hides the other runs."""
+    return _ESSENCE_RE.match(value.strip(" \t"))[0].lower()  # type: ignore[index]

@@ -2910,6 +2910,31 @@ def test_an_xml_style_sheet_instruction_of_a_held_service_is_read_by_no_browser(
 
 
 @pytest.mark.parametrize(
+    ("content_type", "xml"),
+    [
+        ("text/html charset=xml", False),
+        ("text/html(xml)", False),
+        ("application/xhtml+xml(x)", True),
+        ("application/xhtml+xml charset=utf-8", True),
+        (" Application/XHTML+XML ; charset=utf-8", True),
+    ],
+)
+def test_a_page_is_read_as_xml_as_the_browser_reads_its_type(policy, content_type, xml):
+    """The type's essence ends at whitespace, `;` or `(`, as Chromium's (net's
+    ParseContentType): read up to `;` alone, `text/html charset=xml` was XML to the rewriter
+    and HTML to Chromium, and `application/xhtml+xml(x)` HTML to the rewriter while
+    Chromium loaded the tracker an `<?xml-stylesheet?>` of its prolog named (helper-224)."""
+    instruction = b'<?xml-stylesheet type="text/css" href="https://www.facebook.com/tr?id=1"?>'
+    page = b'<?xml version="1.0"?>' + instruction + b'<html xmlns="http://www.w3.org/1999/xhtml"/>'
+    rw = HtmlRewriter(
+        Neutraliser(policy, NO_DECISION, MARK), XML_BANNER, True, content_type=content_type
+    )
+    assert rw.xml is xml
+    out = rw.feed(page) + rw.close()
+    assert (instruction in out) is not xml
+
+
+@pytest.mark.parametrize(
     "instruction",
     [
         b'<?xml-stylesheet title="x href=" href="https://www.facebook.com/tr?id=1"?>',

@@ -20,6 +20,7 @@ import html
 import re
 from collections.abc import Buffer, Callable
 
+from consentproxy.httpheaders import type_essence
 from consentproxy.policy import TagOutcome
 from consentproxy.rewrite.charset import (
     PRESCAN_BYTES,
@@ -365,7 +366,7 @@ class HtmlRewriter:
         self.injector = Injector(_pieces(banner), inject, head, CLOSERS)
         self.xml = False  # read with XML's rules where HTML's would break it ('/>', </html>)
         self.banner_last = True  # with no </body> (nor XHTML's </html>), after all the page
-        if (content_type or "").partition(";")[0].strip().lower().endswith("xml"):
+        if type_essence(content_type or "").endswith("xml"):  # (as the browser reads it)
             self.as_xml(typed=True)
         # no base on another host, nor the page's own (Neutraliser's page; else _base_settled)
         self.base_free = neutraliser.base is None
