@@ -768,6 +768,25 @@ async def test_a_former_choice_erased_again_and_again_costs_a_bounded_walk():
     assert len(eng.endpoints.erased) == MAX_REIMPORTS + 1
 
 
+def gated_store():
+    """A store whose erase waits for its gate (an erase in flight), and the ids of the
+    records submitted to it."""
+    submitted: list[str] = []
+
+    class Gated:
+        ready = True
+        gate = asyncio.Event()
+
+        def submit(self, record, shown=None):
+            submitted.append(record.consent_id)
+
+        async def erase(self, consent_id: str) -> int:
+            await self.gate.wait()
+            return 1
+
+    return Gated(), submitted
+
+
 async def test_nothing_is_imported_while_an_erase_of_the_visitors_ids_awaits_the_store():
     """Our cookie expired beside the tool's (the next page imports them): a page while the
     erase of the expired one's id awaited the store imported the choice under a new id, its
@@ -784,20 +803,8 @@ async def test_nothing_is_imported_while_an_erase_of_the_visitors_ids_awaits_the
     now[0] = NOW  # (ours expired: the tool's choice is imported)
     cookie = f"{ours.split(';')[0]}; OptanonConsent={OPTANON}; OptanonAlertBoxClosed={CLOSED}"
 
-    submitted: list[str] = []
-
-    class Gated:
-        ready = True
-        gate = asyncio.Event()
-
-        def submit(self, record, shown=None):
-            submitted.append(record.consent_id)
-
-        async def erase(self, consent_id: str) -> int:
-            await self.gate.wait()
-            return 1
-
-    eng.records = store = Gated()
+    store, submitted = gated_store()
+    eng.records = store
     # begun before the erase, answered while it awaits the store (the origin's answer, or
     # the choice's body read): their imports neither set our cookie nor record
     page = eng.begin(
@@ -825,6 +832,46 @@ async def test_nothing_is_imported_while_an_erase_of_the_visitors_ids_awaits_the
     store.gate.set()
     await erasing
     assert first_visit(eng, cookie)[0].state.decided  # (once it is done: imported)
+
+
+async def test_a_tab_with_the_tools_cookies_alone_imports_nothing_while_its_id_is_erased():
+    """Tab one imported the tool's choice (our cookie set, id X) and erases it; tab two, begun
+    before our cookie was stored, sends the tool's cookies alone, so its import derives X
+    too: while the erase awaited the store, its page set our cookie again and its choice kept
+    X with a record (helper-225). The import's own id is checked too (under_erase)."""
+    eng = engine()
+    eng.records, submitted = gated_store()
+    store = eng.records
+    tool = f"OptanonConsent={OPTANON}; OptanonAlertBoxClosed={CLOSED}"
+    headers = [("Host", "site.example"), ("Origin", "http://site.example")]
+    first, plan = first_visit(eng, tool)
+    ours = next(v for k, v in plan.headers if k == "Set-Cookie" and v.startswith("consent="))
+    page = eng.begin(
+        Request("GET", "/", [*headers, ("Cookie", tool), ("Sec-Fetch-Dest", "document")])
+    )
+    choice = eng.begin(
+        Request(
+            "POST",
+            "/.consent/choice",
+            [*headers, ("Content-Type", "application/json"), ("Cookie", tool)],
+        )
+    )
+    assert page.state.consent_id == choice.state.consent_id == first.state.consent_id
+    cookie = f"{ours.split(';')[0]}; {tool}"
+    erase = eng.begin(Request("POST", "/.consent/me/erase", [*headers, ("Cookie", cookie)]))
+    erasing = asyncio.ensure_future(erase.local_response(b"").complete())
+    await asyncio.sleep(0)
+    submitted.clear()
+    answers = (
+        page.response(200, [("Content-Type", "text/html")]),
+        choice.local_response(b'{"action": "accept-all"}'),
+    )
+    for answer in answers:
+        assert not [v for k, v in answer.headers if k == "Set-Cookie" and v.startswith("consent=")]
+    assert answers[1].status == 503
+    assert submitted == []
+    store.gate.set()
+    await erasing
 
 
 def test_a_choice_older_than_the_consent_lifetime_is_not_imported():

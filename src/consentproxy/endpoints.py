@@ -843,7 +843,7 @@ class Endpoints:
                 self.config.consent.revision,
                 "the consent state is forced by the proxy; nothing was saved",
             )
-        if self.erasing_now(ex.req.cookies):
+        if self.erasing_now(ex.req.cookies) or ex.state.consent_id in self.under_erase:
             # (banner.js keeps the banner open, saying the choice failed; the form's
             # visitor goes back and chooses again)
             return plain(503, "an erase of your records is under way: try again")

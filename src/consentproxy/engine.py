@@ -587,7 +587,11 @@ class Exchange:
         self.imported = False
         engine, state = self.engine, self.state
         endpoints = engine.endpoints
-        if endpoints.erasing_now(self.req.cookies) or state.consent_id in endpoints.erased:
+        if (
+            endpoints.erasing_now(self.req.cookies)
+            or state.consent_id in endpoints.under_erase  # (a tab with the tool's cookies alone)
+            or state.consent_id in endpoints.erased
+        ):
             # An erase began (or ended) after this request did, whose import former_choice
             # allowed: its cookie and record now outlived the erase (a record no cookie, `me`
             # or erase reached). This response stays as it was judged; the next one asks.
