@@ -787,6 +787,32 @@ def gated_store():
     return Gated(), submitted
 
 
+async def answered_while_erasing(eng: Engine, submitted: list[str], tab: str, erased: str):
+    """A page and a choice begun with the Cookie header `tab`, then an erase with `erased`,
+    the two answered while the erase awaits the store (the origin's answer, the choice's body
+    read): neither sets our cookie, the choice is a 503, nothing is recorded. The erase's
+    completion (its gate still shut) and the two exchanges."""
+    headers = [("Host", "site.example"), ("Origin", "http://site.example")]
+    page = eng.begin(
+        Request("GET", "/", [*headers, ("Cookie", tab), ("Sec-Fetch-Dest", "document")])
+    )
+    json_post = [*headers, ("Content-Type", "application/json"), ("Cookie", tab)]
+    choice = eng.begin(Request("POST", "/.consent/choice", json_post))
+    erase = eng.begin(Request("POST", "/.consent/me/erase", [*headers, ("Cookie", erased)]))
+    erasing = asyncio.ensure_future(erase.local_response(b"").complete())
+    await asyncio.sleep(0)
+    submitted.clear()
+    answers = (
+        page.response(200, [("Content-Type", "text/html")]),
+        choice.local_response(b'{"action": "accept-all"}'),
+    )
+    for answer in answers:
+        assert not [v for k, v in answer.headers if k == "Set-Cookie" and v.startswith("consent=")]
+    assert answers[1].status == 503
+    assert submitted == []
+    return erasing, (page, choice)
+
+
 async def test_nothing_is_imported_while_an_erase_of_the_visitors_ids_awaits_the_store():
     """Our cookie expired beside the tool's (the next page imports them): a page while the
     erase of the expired one's id awaited the store imported the choice under a new id, its
@@ -805,29 +831,7 @@ async def test_nothing_is_imported_while_an_erase_of_the_visitors_ids_awaits_the
 
     store, submitted = gated_store()
     eng.records = store
-    # begun before the erase, answered while it awaits the store (the origin's answer, or
-    # the choice's body read): their imports neither set our cookie nor record
-    page = eng.begin(
-        Request("GET", "/", [*headers, ("Cookie", cookie), ("Sec-Fetch-Dest", "document")])
-    )
-    choice = eng.begin(
-        Request(
-            "POST",
-            "/.consent/choice",
-            [*headers, ("Content-Type", "application/json"), ("Cookie", cookie)],
-        )
-    )
-    erase = eng.begin(Request("POST", "/.consent/me/erase", [*headers, ("Cookie", cookie)]))
-    erasing = asyncio.ensure_future(erase.local_response(b"").complete())
-    await asyncio.sleep(0)
-    answers = (
-        page.response(200, [("Content-Type", "text/html")]),
-        choice.local_response(b'{"action": "accept-all"}'),
-    )
-    for answer in answers:
-        assert not [v for k, v in answer.headers if k == "Set-Cookie" and v.startswith("consent=")]
-    assert answers[1].status == 503
-    assert submitted == []
+    erasing, _ = await answered_while_erasing(eng, submitted, cookie, cookie)
     assert first_visit(eng, cookie)[0].state == NO_DECISION
     store.gate.set()
     await erasing
@@ -840,36 +844,15 @@ async def test_a_tab_with_the_tools_cookies_alone_imports_nothing_while_its_id_i
     too: while the erase awaited the store, its page set our cookie again and its choice kept
     X with a record (helper-225). The import's own id is checked too (under_erase)."""
     eng = engine()
-    eng.records, submitted = gated_store()
-    store = eng.records
+    store, submitted = gated_store()
+    eng.records = store
     tool = f"OptanonConsent={OPTANON}; OptanonAlertBoxClosed={CLOSED}"
-    headers = [("Host", "site.example"), ("Origin", "http://site.example")]
     first, plan = first_visit(eng, tool)
     ours = next(v for k, v in plan.headers if k == "Set-Cookie" and v.startswith("consent="))
-    page = eng.begin(
-        Request("GET", "/", [*headers, ("Cookie", tool), ("Sec-Fetch-Dest", "document")])
+    erasing, tabs = await answered_while_erasing(
+        eng, submitted, tool, f"{ours.split(';')[0]}; {tool}"
     )
-    choice = eng.begin(
-        Request(
-            "POST",
-            "/.consent/choice",
-            [*headers, ("Content-Type", "application/json"), ("Cookie", tool)],
-        )
-    )
-    assert page.state.consent_id == choice.state.consent_id == first.state.consent_id
-    cookie = f"{ours.split(';')[0]}; {tool}"
-    erase = eng.begin(Request("POST", "/.consent/me/erase", [*headers, ("Cookie", cookie)]))
-    erasing = asyncio.ensure_future(erase.local_response(b"").complete())
-    await asyncio.sleep(0)
-    submitted.clear()
-    answers = (
-        page.response(200, [("Content-Type", "text/html")]),
-        choice.local_response(b'{"action": "accept-all"}'),
-    )
-    for answer in answers:
-        assert not [v for k, v in answer.headers if k == "Set-Cookie" and v.startswith("consent=")]
-    assert answers[1].status == 503
-    assert submitted == []
+    assert {tab.state.consent_id for tab in tabs} == {first.state.consent_id}
     store.gate.set()
     await erasing
 
