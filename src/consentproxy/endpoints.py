@@ -731,10 +731,13 @@ class Endpoints:
         values = consent_values(cookies, self.config.consent.cookie_name) or ()
         return list(dict.fromkeys(filter(None, map(self.signer.record_id, values))))
 
-    def erasing_now(self, cookies: Sequence[tuple[str, str]]) -> bool:
-        """Whether an erase is under way of an id of these consent cookies (under_erase)."""
-        return bool(self.under_erase) and any(
-            cid in self.under_erase for cid in self.record_ids(cookies)
+    def erasing_now(self, cookies: Sequence[tuple[str, str]], consent_id: str = "") -> bool:
+        """Whether an erase is under way (under_erase) of an id of these consent cookies, or
+        of `consent_id` (a state's: one imported from the former tool's cookies alone has an
+        id no consent cookie of the request holds)."""
+        return bool(self.under_erase) and (
+            consent_id in self.under_erase
+            or any(cid in self.under_erase for cid in self.record_ids(cookies))
         )
 
     def consent_cookies(self, ex: Visit, value: str, max_age: int) -> Headers:
@@ -843,7 +846,7 @@ class Endpoints:
                 self.config.consent.revision,
                 "the consent state is forced by the proxy; nothing was saved",
             )
-        if self.erasing_now(ex.req.cookies) or ex.state.consent_id in self.under_erase:
+        if self.erasing_now(ex.req.cookies, ex.state.consent_id):
             # (banner.js keeps the banner open, saying the choice failed; the form's
             # visitor goes back and chooses again)
             return plain(503, "an erase of your records is under way: try again")

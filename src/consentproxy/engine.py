@@ -588,8 +588,7 @@ class Exchange:
         engine, state = self.engine, self.state
         endpoints = engine.endpoints
         if (
-            endpoints.erasing_now(self.req.cookies)
-            or state.consent_id in endpoints.under_erase  # (a tab with the tool's cookies alone)
+            endpoints.erasing_now(self.req.cookies, state.consent_id)
             or state.consent_id in endpoints.erased
         ):
             # An erase began (or ended) after this request did, whose import former_choice
