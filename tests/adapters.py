@@ -26,19 +26,28 @@ ADAPTERS = ("aiohttp", "mitmdump")
 START_SECONDS = 30
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port(span: int = 1) -> int:
     """A port free now, with the span - 1 ports after it free too (workers each take the
-    next one: metrics ports)."""
+    next one: metrics ports), and none of them handed out before in this run: the kernel
+    may give a port just closed again, and two picks for one test (listen and metrics)
+    then collide."""
     while True:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
+        ports = range(port, port + span)
+        if _HANDED_OUT.intersection(ports):
+            continue
         try:
             for i in range(1, span):
                 with socket.socket() as s:
                     s.bind(("127.0.0.1", port + i))
         except OSError:
             continue
+        _HANDED_OUT.update(ports)
         return port
 
 
