@@ -251,6 +251,11 @@ UNLISTED_OR_MISFILED = (
     ("champagne.futurecdn.net", "/champagne.js", "future-ads", "advertising"),  # bordeaux's
     ("freyr.futurecdn.net", "/freyr.js", "future-ads", "advertising"),  # freyrData, Permutive
     ("assets.novalymedia.com", "/latest/novalymedia.min.js", "novaly-media", "advertising"),
+    ("instawidget.net", "/js/instawidget.js", "instawidget", "social"),  # an Instagram feed
+    ("widget.influenster.com", "/widget/c7c6ee3ed844240a77cdafd286ea47ed", "influenster", "social"),
+    ("e.infogram.com", "/js/dist/embed-loader-min.js", "infogram", "social"),  # InfogramEmbeds
+    ("livemap.getwemap.com", "/js/sdk.min.js", "wemap", "social"),  # a newspaper's map SDK
+    ("player.guxa.tv", "/scripts/guxatv-player.js", "guxa-tv", "advertising"),  # "Outstream"
 )
 
 
@@ -262,7 +267,8 @@ def test_the_trackers_real_pages_loaded_unnamed_or_misfiled_are_held(
     blogoscoop.net, advideo.ru, lockerdomecdn.com, trendmd.com, selfcampaign.com,
     tracdelight.io, oo34.net, bestcheck.de, ownlocal.com, p-n.io, push.delivery.ethinking.de,
     widget.mytaste.sg, oneall.com, klambt.services' ad paths, track.blogmeetsbrand.com,
-    futurecdn.net's ad hosts, novalymedia.com), or
+    futurecdn.net's ad hosts, novalymedia.com, guxa.tv's outstream video ads; the embeds
+    instawidget.net, influenster.com, infogram.com, getwemap.com), or
     WhoTracks.me filed as no tracker (impactradius-event.com "essential", blogfoster.com
     "misc") or as social (LockerDome, an ad network now): held before consent, configured
     or not."""
