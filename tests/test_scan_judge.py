@@ -2,9 +2,12 @@
 
 import re
 import time
+from dataclasses import asdict
+from pathlib import Path
 
 import pytest
 
+from consentproxy import scan
 from consentproxy.config import parse_config
 from consentproxy.consent import NO_DECISION, parse_state
 from consentproxy.errors import UsageError
@@ -300,3 +303,36 @@ def test_a_reports_passwords_are_scrubbed_in_linear_time():
     assert time.process_time() - started < 0.2
     said = _without_passwords({"url": "x=http://me@corp.com:s3cret@staging.example/"})
     assert said == {"url": "x=http://me@corp.com:***@staging.example/"}
+
+
+def test_consentproxys_own_storage_keys_are_named_as_its_own_and_necessary(tmp_path):
+    """On 22 real pages every report listed consentproxy:state (banner.js's last state told)
+    as an "unknown" key the site stored: the proxy's own keys are named as its own."""
+    from consentproxy.scan_report import render
+
+    own = {("local", "consentproxy:state"), ("session", "consentproxy:narrowed")}
+    banner = Path(scan.__file__).with_name("banner")
+    script = "".join((banner / f).read_text() for f in ("banner.js", "guard.js"))
+    assert {key for _, key in own} == set(re.findall(r"'(consentproxy:\w+)'", script))
+    judge = Judge(CONFIG, NO_DECISION)
+    for area, key in own:
+        kept = judge.storage(key, area)
+        assert (kept["category"], kept["allowed"], kept.get("owner")) == (
+            "necessary",
+            True,
+            "consentproxy",
+        )
+    # (an IndexedDB database of that name is no key of consentproxy's)
+    assert "owner" not in judge.storage("consentproxy:state", "indexedDB")
+    page = PageRecord(
+        "/", "http://x/", status=200, storage=[judge.storage("consentproxy:state", "local")]
+    )
+    report = {"url": "http://x/", "mode": "direct", "started_at": "t", "config": "c",
+              "offline": True, "violations": 0,
+              "states": [{"state": "none", "third_party_requests": 0, "violations": 0,
+                          "pages": [asdict(page)]}]}  # fmt: skip
+    html = render(report, tmp_path)
+    assert (
+        "<td>consentproxy:state</td><td>local</td><td>necessary: consentproxy&#x27;s own</td>"
+        in html
+    )

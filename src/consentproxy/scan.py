@@ -146,6 +146,9 @@ AREAS = {
     "indexedDB": "IndexedDB",
     "cache": "Cache Storage",
 }
+# consentproxy's own keys (banner.js: the last state told its frames, the flag of a choice
+# saved narrowed): its technical state, necessary, never a site's key nothing names
+OWN_STORAGE = frozenset({("local", "consentproxy:state"), ("session", "consentproxy:narrowed")})
 
 
 LINKS_JS = """(function links(root) {
@@ -300,7 +303,16 @@ class Judge:
     def storage(self, key: str, area: str) -> dict[str, Any]:
         """A storage key (an IndexedDB database's or a cache's name too: area, one of AREAS),
         classified as a cookie of its name; one nothing names is the site's own state (listed,
-        never charged: unknown_cookies is for cookies)."""
+        never charged: unknown_cookies is for cookies); consentproxy's own is named so."""
+        if (area, key) in OWN_STORAGE:  # (the consent cookie's category: necessary)
+            own = self.policy.cookie_category(self.config.consent.cookie_name)
+            return {
+                "key": key,
+                "area": area,
+                "category": own,
+                "allowed": True,
+                "owner": "consentproxy",
+            }
         category = self.policy.cookie_category(key)
         return {
             "key": key,

@@ -150,6 +150,13 @@ def _list(
     return "\n".join([f"<h4>{title}</h4>", _left_off(page, items), _table(headers, rows)])
 
 
+def _category(key: dict[str, Any]) -> str:
+    """A storage key's category, and whose it is when consentproxy's own (a report of an
+    earlier version names no owner)."""
+    owner = key.get("owner")
+    return f"{key['category']}: {owner}'s own" if owner else str(key["category"])
+
+
 def _named(x: dict[str, Any]) -> tuple[str, str, str]:
     """A page's IndexedDB database or cache."""
     return (x["key"], x["category"], _in_state(x))
@@ -210,7 +217,7 @@ def _page(page: dict[str, Any], out: Path, anchor: str = "") -> str:
             "storage",
             "Storage keys this page added",
             ["key", "storage", "category", "in this state"],
-            lambda s: (s["key"], s["area"], s["category"], _in_state(s)),
+            lambda s: (s["key"], s["area"], _category(s), _in_state(s)),
         ),
         _list(
             page,
