@@ -80,6 +80,10 @@ MAX_KEPT = 500
 URL_CHARS = 2000  # of each URL kept (a page's own URLs may be of any length)
 SURROGATE = re.compile("[\ud800-\udfff]")
 FILE_PART = 80  # characters of a path or state in a screenshot's file name
+# A screenshot is the screen a visitor sees first (the viewport, 1280x720, a banner on it) as
+# a JPEG of this quality: full-page PNGs of a page 13,000 px tall made a report.html of
+# 13.5 MB in four states, too big to mail (and a page too tall for Chromium had none).
+SHOT_QUALITY = 70
 DIGITS = {8: string.octdigits, 10: string.digits, 16: string.hexdigits}  # (by base)
 # consentproxy's banner's buttons (in its shadow root, which Playwright's selectors reach),
 # not a site's own element of the same attribute (a leftover of an older consent tool), nor
@@ -462,8 +466,9 @@ def _unverified() -> ssl.SSLContext:
 def remove_earlier_screenshots(out: Path) -> None:
     """The screenshots an earlier scan's out/report.json names go, before this scan writes
     its own: the directory then holds this run's evidence alone (a state or page no longer
-    scanned kept its PNG). Only what that report names, by a file name of out's: any other
-    file there is the user's, and a report.json no scan wrote names nothing."""
+    scanned kept its screenshot; an earlier version's were PNGs). Only what that report
+    names, by a file name of out's: any other file there is the user's, and a report.json no
+    scan wrote names nothing."""
     try:
         earlier = json.loads((out / "report.json").read_text(encoding="utf-8"))
         pages = [p for s in earlier["states"] for p in s["pages"]]
@@ -471,7 +476,7 @@ def remove_earlier_screenshots(out: Path) -> None:
     except (OSError, ValueError, TypeError, KeyError):  # (none, or no report of a scan's)
         return
     for name in names:
-        if isinstance(name, str) and name.endswith(".png") and Path(name).name == name:
+        if isinstance(name, str) and name.endswith((".jpg", ".png")) and Path(name).name == name:
             (out / name).unlink(missing_ok=True)
 
 
@@ -1014,9 +1019,9 @@ class Scanner:
                 links = await _links(page, follow, self.o.config.prefix)
             except PlaywrightError as e:
                 record.warnings.append(f"links not read: {_said(e)}")
-        shot = f"{_state_file(visit.spec)}-{_slug(path, visit.n)}.png"
-        try:  # (Chromium takes none of a page a million pixels tall: the rest is evidence)
-            await page.screenshot(path=str(self.o.out / shot), full_page=True)
+        shot = f"{_state_file(visit.spec)}-{_slug(path, visit.n)}.jpg"
+        try:
+            await page.screenshot(path=str(self.o.out / shot), type="jpeg", quality=SHOT_QUALITY)
             record.screenshot = shot
         except (PlaywrightError, OSError) as e:  # (OSError: the file system refused it)
             record.warnings.append(f"no screenshot: {_said(e)}")

@@ -17,7 +17,6 @@ th,td{border:1px solid #ddd;padding:3px 6px;text-align:left;vertical-align:top;
 overflow-wrap:anywhere}th{background:#f3f3f3}
 .ok{color:#176117;font-weight:600}.bad{color:#a31515;font-weight:600}
 tr.bad td{background:#fdecec}img{max-width:420px;border:1px solid #ccc}
-.shot{display:inline-block;max-height:480px;overflow-y:auto}
 .meta{color:#555}td a{color:inherit}
 """
 
@@ -68,12 +67,12 @@ def _verdict(count: int) -> str:
 
 
 def _screenshot(out: Path, name: str) -> str:
-    """The whole page, in a box of its own height (a real page's is 20,000 px and more) that
-    scrolls, linking to the PNG beside the report."""
+    """The page's first screen (a JPEG: see scan.SHOT_QUALITY), linking to the file beside
+    the report."""
     data = base64.b64encode((out / name).read_bytes()).decode()
     return (
-        f'<div class=shot><a href="{escape(name)}"><img alt="screenshot {escape(name)}" '
-        f'src="data:image/png;base64,{data}"></a></div>'
+        f'<div><a href="{escape(name)}"><img alt="screenshot {escape(name)}" '
+        f'src="data:image/jpeg;base64,{data}"></a></div>'
     )
 
 

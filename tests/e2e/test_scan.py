@@ -92,7 +92,7 @@ def test_demo_site_through_the_proxy_has_no_violation_in_any_state(demo_origin, 
     analytics = {r["category"] for p in by_state["analytics"]["pages"] for r in p["requests"]}
     assert analytics == {"analytics"}
     html = (tmp_path / "report.html").read_text()
-    assert "Summary per state" in html and "data:image/png;base64," in html
+    assert "Summary per state" in html and "data:image/jpeg;base64," in html
 
 
 def test_a_scan_keeps_no_record_in_the_sites_store(demo_origin, tmp_path):
@@ -353,6 +353,16 @@ TRICKY = {  # path -> (status, content type, body)
         + ' data-cli_action="reject">No thanks</button></span></div>',
     ),
     "/tall": (200, "text/html", '<div style="height:1000000px">tall</div>'),
+    "/long": (  # an article page 11,000 px tall, in many colours (a full-page PNG of 2.8 MB)
+        200,
+        "text/html",
+        "".join(
+            f'<p style="color:hsl({i * 47 % 360},60%,35%);font-size:{13 + i % 7}px">{i}: '
+            + " ".join(f"word{i * j % 97}" for j in range(40))
+            + "</p>"
+            for i in range(200)
+        ),
+    ),
     "/importing": (  # what the guard cannot hook: only csp: enforce stops it
         200,
         "text/html",
@@ -642,18 +652,43 @@ def test_a_sites_own_consent_banner_is_no_missing_banner(left):
 
 def test_a_failing_page_keeps_what_was_seen_and_names_the_failed_hop(left):
     """A redirect to a tracker failed the page with an error naming the site's own URL and
-    "nothing was scanned" though its request was listed; a page too tall to screenshot lost
-    its status, banner and storage; the HTML table said "failed" and hid the leak."""
+    "nothing was scanned" though its request was listed; a page too tall for a full-page
+    screenshot lost its status, banner and storage; the HTML table said "failed" and hid
+    the leak."""
     out, pages = left
     hop = pages["/hop"]
     assert "https://www.facebook.com/tr?id=1&ev=Hop" in hop["error"]
     assert "www.facebook.com" in {r["host"] for r in hop["requests"]}
     failed = [v["detail"] for v in hop["violations"] if v["kind"] == "page-failed"]
     assert failed and "nothing" not in failed[0]
-    tall = pages["/tall"]
-    assert (tall["status"], tall["error"], tall["screenshot"]) == (200, "", "")
-    assert tall["banner"]["shown"] is False and "screenshot" in tall["warnings"][0]
+    tall = pages["/tall"]  # (its first screen is its screenshot, which Chromium now takes)
+    assert (tall["status"], tall["error"], tall["warnings"]) == (200, "", [])
+    assert tall["banner"]["shown"] is False and tall["screenshot"].endswith(".jpg")
     assert ">failed + 1<" in (out / "report.html").read_text()
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int]:
+    """A baseline or progressive JPEG's width and height (its start-of-frame segment)."""
+    at = 2
+    while data[at + 1] not in (0xC0, 0xC2):
+        at += 2 + int.from_bytes(data[at + 2 : at + 4])
+    return int.from_bytes(data[at + 7 : at + 9]), int.from_bytes(data[at + 5 : at + 7])
+
+
+def test_a_tall_pages_report_is_small_enough_to_mail(tricky_origin, tmp_path):
+    """A real page 13,000 px tall scanned in four states made a report.html of 13.5 MB (each
+    state's full-page PNG inline), too big to mail: each screenshot is now the screen a
+    visitor sees first, the banner on it, as a JPEG."""
+    states = "none;reject;all;analytics"
+    _, report = scan(tricky_origin, tmp_path, "--states", states, "--paths", "/long")
+    size = (tmp_path / "report.html").stat().st_size
+    print(f"report.html of /long in 4 states: {size:,} bytes")
+    assert size < 1_500_000  # (954,611 bytes: the text of every screen is dense here)
+    pages = [s["pages"][0] for s in report["states"]]
+    assert pages[0]["banner"]["shown"] and len({p["screenshot"] for p in pages}) == 4
+    for page in pages:
+        shot = (tmp_path / page["screenshot"]).read_bytes()
+        assert page["screenshot"].endswith(".jpg") and _jpeg_size(shot) == (1280, 720)
 
 
 def test_a_page_that_never_finishes_loading_is_still_scanned(tricky_origin, tmp_path, monkeypatch):
@@ -934,11 +969,12 @@ def test_an_earlier_scans_screenshots_go_and_the_users_files_stay(tmp_path, caps
         closed.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{closed.getsockname()[1]}/"
     earlier = {"schema": "consentproxy-scan/1", "states": [{"pages": [
-        {"screenshot": "none-01-index.png"}, {"screenshot": ""}, {"screenshot": "../x.png"}
+        {"screenshot": "none-01-index.png"}, {"screenshot": ""}, {"screenshot": "../x.png"},
+        {"screenshot": "all-01-index.jpg"}
     ]}]}  # fmt: skip
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "report.json").write_text(json.dumps(earlier))
-    for name in ("none-01-index.png", "mine.png", "notes.txt"):
+    for name in ("none-01-index.png", "all-01-index.jpg", "mine.png", "notes.txt"):
         (tmp_path / "out" / name).write_text("a file")
     (tmp_path / "x.png").write_text("not in --out")
     args = ["scan", url, "--config", str(DEMO_CONFIG), "--out", str(tmp_path / "out")]
