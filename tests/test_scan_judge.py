@@ -336,3 +336,28 @@ def test_consentproxys_own_storage_keys_are_named_as_its_own_and_necessary(tmp_p
         "<td>consentproxy:state</td><td>local</td><td>necessary: consentproxy&#x27;s own</td>"
         in html
     )
+
+
+@pytest.mark.parametrize(
+    ("url", "service"),
+    [  # (pcgamer.com's and mercurynews.com's, as the real pages load them)
+        (
+            "https://cdn.privacy-mgmt.com/unified/wrapperMessagingWithoutDetection.js",
+            "sourcepoint-cmp",
+        ),
+        (
+            "https://cmp.osano.com/16A1AnRt2Fn8i1unj/1edc45d9-1a78-48b2-9035-037b31df744a/osano.js",
+            "osano",
+        ),
+    ],
+)
+def test_the_consent_tools_real_pages_load_are_named(url, service):
+    """A scan of pcgamer.com listed Sourcepoint's script (its consent tool) as a third party
+    nothing names, Osano's on mercurynews.com too: each is its vendor's, necessary, loading in
+    every state as the other consent tools do."""
+    request = Judge(CONFIG, NO_DECISION).request(url, "script", "")
+    assert (request["service"], request["category"], request["allowed"]) == (
+        service,
+        "necessary",
+        True,
+    )
