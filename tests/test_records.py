@@ -11,6 +11,7 @@ import secrets
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -282,6 +283,47 @@ async def test_a_record_another_process_had_queued_is_not_written_after_the_eras
         assert len(await store.by_id("b")) == 1
     finally:
         await other.close()
+
+
+@contextlib.asynccontextmanager
+async def deletes_refused(store):
+    """The store's database refuses every deletion of a record (a trigger), as a disk
+    error or a statement cancelled between an erase's two statements would."""
+    if isinstance(store, PostgresStore):
+        await store._execute(
+            "CREATE FUNCTION refuse() RETURNS trigger AS "
+            "$$ BEGIN RAISE EXCEPTION 'refused'; END $$ LANGUAGE plpgsql"
+        )
+        await store._execute(
+            "CREATE TRIGGER refuse BEFORE DELETE ON consent_records "
+            "FOR EACH ROW EXECUTE FUNCTION refuse()"
+        )
+        drop = ["DROP TRIGGER refuse ON consent_records", "DROP FUNCTION refuse()"]
+    else:
+        await store._execute(
+            "CREATE TEMP TRIGGER refuse BEFORE DELETE ON consent_records "
+            "BEGIN SELECT RAISE(ABORT, 'refused'); END"
+        )
+        drop = ["DROP TRIGGER refuse"]
+    try:
+        yield
+    finally:
+        for sql in drop:
+            await store._execute(sql)
+
+
+async def test_an_erase_that_fails_half_way_notes_no_erasure(store):
+    """The erasure was noted (committed on its own) before the records were deleted: the
+    deletion failing, the visitor got a 503 and kept their id, and the record of their next
+    choice in that second was deleted with its batch, as decided before the erasure: a
+    consent in force with no proof. Now the erase is one transaction."""
+    chosen = int(time.time())  # (the erase's second, or one before it)
+    await store.write([record("a", chosen - 10)])
+    async with deletes_refused(store):
+        with pytest.raises(Exception, match="refused"):
+            await store.erase("a")
+    await store.write([record("a", chosen)])
+    assert [r.decided_at for r in await store.by_id("a")] == [chosen - 10, chosen]
 
 
 async def test_purge_keeps_what_is_younger_than_the_retention(store):
@@ -698,6 +740,40 @@ async def test_an_erase_the_store_refuses_keeps_the_visitor_s_records_queued_or_
             break
         await asyncio.sleep(0.02)
     assert (len(await store.by_id("a")), writer.dropped) == (2, 0)
+    await writer.close()
+
+
+async def test_an_erase_the_store_never_answers_fails_in_time_and_erases_nothing(
+    tmp_path, monkeypatch
+):
+    """A database that hangs (its deletion blocked) held the erase with no bound: the
+    visitor's erase never answered, their choices were 503s meanwhile (under_erase) and the
+    writer's lock kept every batch out. Now it fails after ERASE_SECONDS; the statement
+    cancelled leaves no half erasure, and the writer goes on once the store answers."""
+    monkeypatch.setattr(records, "ERASE_SECONDS", 0.2, raising=False)
+    gate = threading.Event()
+    store = SqliteStore(tmp_path / "r.sqlite3")
+    writer = RecordWriter(store, interval=0.01)
+    await writer.start()
+    assert await writer.opened(5)
+    await store.write([record("a")])
+    await store.db.create_function("stall", 0, lambda: gate.wait(3))
+    await store._execute(
+        "CREATE TEMP TRIGGER stall BEFORE DELETE ON consent_records BEGIN SELECT stall(); END"
+    )
+    started = time.monotonic()
+    with pytest.raises(TimeoutError, match="did not erase within 0.2s"):
+        await writer.erase("a")
+    assert time.monotonic() - started < 1
+    gate.set()
+    writer.submit(record("b"))
+    for _ in range(200):
+        if writer.written == 1:
+            break
+        await asyncio.sleep(0.02)
+    assert writer.written == 1
+    assert len(await store.by_id("a")) == 1
+    assert await store._fetch("SELECT consent_id FROM erasures") == []
     await writer.close()
 
 

@@ -67,6 +67,9 @@ def _names(value: Any) -> tuple[str, ...] | None:
 
 # How long a write waits for another's lock on a SQLite store (its busy timeout).
 BUSY_SECONDS = 5.0
+# How long an erase waits for the store (and for a batch being written): then it fails, a
+# 503 the visitor can retry, and their choices are taken again (refused while it runs).
+ERASE_SECONDS = 10.0
 # Rows read from the store at once by what reads them all (an export): memory stays flat.
 ROWS_AT_ONCE = 1000
 # Versions of what was shown a writer keeps at hand (a config's languages; more after
@@ -407,16 +410,16 @@ class _SqlStore:
             if (record := self._record(row)) is not None:
                 yield record
 
-    async def erase(self, consent_id: str) -> int:
-        await self._execute(
+    def _erase(self) -> tuple[str, str]:
+        """An erase's two statements, run in one transaction (the dialects' erase): one
+        failed or cancelled between them left the erasure without the deletion, and the
+        visitor's next record in that second (the erase a 503, the id kept) was deleted
+        with their next batch as decided before it: a consent in force with no proof."""
+        note = (
             f"INSERT INTO erasures (consent_id, erased_at) VALUES ({self._ph(1)}, {self._ph(2)}) "
-            "ON CONFLICT (consent_id) DO UPDATE SET erased_at = excluded.erased_at",
-            consent_id,
-            int(time.time()),
+            "ON CONFLICT (consent_id) DO UPDATE SET erased_at = excluded.erased_at"
         )
-        return await self._execute(
-            f"DELETE FROM consent_records WHERE consent_id = {self._ph(1)}", consent_id
-        )
+        return note, f"DELETE FROM consent_records WHERE consent_id = {self._ph(1)}"
 
     async def ping(self) -> None:
         await self._fetch("SELECT 1")
@@ -523,6 +526,18 @@ class SqliteStore(_SqlStore):
                 await self.db.rollback()
             raise
 
+    async def erase(self, consent_id: str) -> int:
+        note, delete = self._erase()
+        try:
+            await self.db.execute(note, (consent_id, int(time.time())))
+            cursor = await self.db.execute(delete, (consent_id,))
+            await self.db.commit()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await self.db.rollback()
+            raise
+        return int(cursor.rowcount)
+
     async def write(
         self,
         batch: Sequence[ConsentRecord],
@@ -595,6 +610,13 @@ class PostgresStore(_SqlStore):
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(f"SELECT pg_advisory_xact_lock({SETUP_LOCK})")
             yield conn.execute, conn.fetch
+
+    async def erase(self, consent_id: str) -> int:
+        note, delete = self._erase()
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(note, consent_id, int(time.time()))
+            status: str = await conn.execute(delete, consent_id)
+        return int(status.rsplit(" ", 1)[-1])
 
     async def write(
         self,
@@ -841,7 +863,20 @@ class RecordWriter:
         """The visitor's records, with those still queued or being retried (written after
         the erase, they would outlive it: the visitor was told none was left). Those are
         taken once the store's erase went through: a failed one (503, the cookie kept) loses
-        nothing, and the lock keeps any write out until they are gone."""
+        nothing, and the lock keeps any write out until they are gone. A store that does not
+        answer within ERASE_SECONDS fails it (TimeoutError), its call cancelled but not
+        waited for: a hung database held the visitor's erase, and their choices (503 while
+        it runs), forever; and a SQLite store's rollback waits behind the hung statement."""
+        erasing = asyncio.ensure_future(self._erase(consent_id))
+        try:
+            done, _ = await asyncio.wait([erasing], timeout=ERASE_SECONDS)
+        finally:
+            erasing.cancel()  # (done: nothing; the request cancelled: its erase too)
+        if not done:
+            raise TimeoutError(f"the store did not erase within {ERASE_SECONDS:g}s")
+        return erasing.result()
+
+    async def _erase(self, consent_id: str) -> int:
         async with self._lock:
             erased = await self.store.erase(consent_id)
             queued = []
@@ -854,8 +889,11 @@ class RecordWriter:
             return erased
 
     async def purge(self) -> int:
-        """Delete records older than the retention (13 months by default)."""
-        removed = await self.store.purge(int(self.clock()) - self.retention)
+        """Delete records older than the retention (13 months by default). Under the lock:
+        on SQLite's one connection its commits committed the open transaction of an erase
+        cancelled half way (the erasure noted, the visitor told it failed)."""
+        async with self._lock:
+            removed = await self.store.purge(int(self.clock()) - self.retention)
         if removed:
             log.info(
                 "records: purged %d records older than %d days", removed, self.retention // 86400
