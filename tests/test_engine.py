@@ -4,6 +4,7 @@ import gzip
 import json
 import logging
 import re
+import threading
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -13,7 +14,9 @@ from urllib.parse import urlencode
 
 import pytest
 
+from consentproxy import records
 from consentproxy.banner.render import Banner
+from consentproxy.banner.texts import TEXTS
 from consentproxy.config import ForTesting, Regions, parse_config
 from consentproxy.consent import NO_DECISION, parse_state
 from consentproxy.cookies import MAX_DELETION_BYTES
@@ -758,6 +761,49 @@ async def test_a_choice_while_the_store_erases_its_ids_is_refused(engine):
         assert after.new_state.consent_id not in ("", first.consent_id, second.consent_id)
         afters.append(after.new_state.consent_id)
     assert [r.consent_id for r in store.submitted] == afters  # (the refused: none)
+
+
+async def test_an_erase_the_store_never_answers_fails_in_time_and_frees_the_choices(
+    engine, tmp_path, monkeypatch
+):
+    """A database that hangs (its deletion blocked) held the erase forever, and with it every
+    choice of that id: a 503 for as long, to the form's visitor a bare text page. The erase
+    now fails (503) after ERASE_SECONDS, the id's choices taken again; a form's choice
+    meanwhile gets the preferences in the visitor's language, saying it failed."""
+    monkeypatch.setattr(records, "ERASE_SECONDS", 0.5, raising=False)
+    gate = threading.Event()
+    store = SqliteStore(tmp_path / "r.sqlite3")
+    writer = RecordWriter(store, interval=0.01)
+    await writer.start()
+    engine.records = writer
+    try:
+        assert await writer.opened(5)
+        _, cookie = choose(engine, "reject-all")
+        await store.db.create_function("stall", 0, lambda: gate.wait(3))
+        await store._execute(
+            "CREATE TEMP TRIGGER stall BEFORE DELETE ON consent_records BEGIN SELECT stall(); END"
+        )
+        while not await writer.by_id(get(engine, cookie=cookie).state.consent_id):
+            await asyncio.sleep(0.01)
+        started = time.monotonic()
+        erase = asyncio.ensure_future(erasing(engine, cookie).complete())
+        await asyncio.sleep(0.1)  # (the erase awaits the store)
+        form = b"action=accept-all&lang=fr&return=%2Fshop%3Fp%3D1"
+        refused = post_choice(engine, None, cookie, form=form)
+        page = refused.body.decode()
+        assert refused.status == 503 and refused.new_state is None
+        assert header(refused.headers, "cache-control") == "no-store"
+        assert header(refused.headers, "content-type") == "text/html; charset=utf-8"
+        assert TEXTS["fr"]["error"] in unescape(page) and '<html lang="fr"' in page
+        assert 'name="return" value="/shop?p=1"' in page  # (the choice made again goes back)
+        status, _ = await erase
+        assert status == 503 and time.monotonic() - started < 2
+        assert engine.endpoints.under_erase == {}
+        assert post_choice(engine, {"action": "accept-all"}, cookie).status == 200
+    finally:
+        gate.set()
+        engine.records = None
+        await writer.close()
 
 
 async def test_me_reads_the_consent_cookies_the_state_is_read_from(engine):

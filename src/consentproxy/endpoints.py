@@ -401,19 +401,7 @@ class Endpoints:
             )
             # (a form's choice saved narrowed: said only to whom the proxy sent here for it)
             narrowed = self.signer.verify(self._narrowed(ex.state), query.get("narrowed", ""))
-            page = self.banner.preferences_page(ex.state, lang, back, narrowed)
-            return LocalResponse(
-                200,
-                [
-                    ("Content-Type", "text/html; charset=utf-8"),
-                    ("Cache-Control", "no-store"),
-                    # (a frame of the site's markup, invisible over a "Win" button, made the
-                    # visitor's click an "Accept all": its posts are same-origin)
-                    ("Content-Security-Policy", "frame-ancestors 'none'"),
-                    ("X-Frame-Options", "DENY"),
-                ],
-                page,
-            )
+            return _page(200, self.banner.preferences_page(ex.state, lang, back, narrowed))
         if path == "declaration":
             return self._declaration(ex)
         if path == "choice":
@@ -846,10 +834,16 @@ class Endpoints:
                 self.config.consent.revision,
                 "the consent state is forced by the proxy; nothing was saved",
             )
+        if not isinstance(lang, str) or lang not in self.config.languages:
+            # an old page's banner, or none
+            lang = ex.lang
         if self.erasing_now(ex.req.cookies, ex.state.consent_id):
             # (banner.js keeps the banner open, saying the choice failed; the form's
-            # visitor goes back and chooses again)
-            return plain(503, "an erase of your records is under way: try again")
+            # visitor gets the preferences saying so, to choose again on)
+            if is_json:
+                return plain(503, "an erase of your records is under way: try again")
+            there = safe_return(back or _referer_path(ex))
+            return _page(503, self.banner.preferences_page(ex.state, lang, there, failed=True))
         policy = self.policy
         if action == "accept-all":
             cats: set[str] = set(policy.optional)
@@ -908,9 +902,6 @@ class Endpoints:
         resp = _answer(ex, is_json, back, state, cfg.revision, saved, narrowed)
         resp.headers += cookies
         resp.new_state = state
-        if not isinstance(lang, str) or lang not in self.config.languages:
-            # an old page's banner, or none
-            lang = ex.lang
         resp.record = self.record(ex, state, action, via, lang, seen)
         return resp
 
@@ -970,6 +961,22 @@ def _ready(
 
     resp.complete = complete
     return resp
+
+
+def _page(status: int, page: bytes) -> LocalResponse:
+    """The preferences page, never cached (it shows the visitor's choice)."""
+    return LocalResponse(
+        status,
+        [
+            ("Content-Type", "text/html; charset=utf-8"),
+            ("Cache-Control", "no-store"),
+            # (a frame of the site's markup, invisible over a "Win" button, made the
+            # visitor's click an "Accept all": its posts are same-origin)
+            ("Content-Security-Policy", "frame-ancestors 'none'"),
+            ("X-Frame-Options", "DENY"),
+        ],
+        page,
+    )
 
 
 def _unavailable() -> LocalResponse:

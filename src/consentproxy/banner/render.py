@@ -284,11 +284,13 @@ class Banner:
         mark: str = "",
         open_preferences: bool = False,
         narrowed: bool = False,
+        failed: bool = False,
     ) -> bytes:
         """The banner for a choice and language, with this request's return path, nonce
         and mark (which tells the real banner from markup posing as it)."""
         return fill(
-            self.pieces(state, lang, open_preferences, narrowed), slots(return_path, nonce, mark)
+            self.pieces(state, lang, open_preferences, narrowed, failed),
+            slots(return_path, nonce, mark),
         )
 
     def pieces(
@@ -297,6 +299,7 @@ class Banner:
         lang: str,
         open_preferences: bool = False,
         narrowed: bool = False,
+        failed: bool = False,
     ) -> list[bytes]:
         """The banner split at its slots (fill() puts a request's values in): built once per
         distinct choice and language, since only the slots differ between requests."""
@@ -308,6 +311,7 @@ class Banner:
             lang,
             open_preferences,
             narrowed,
+            failed,
             len(self.policy.seen),
         )  # known trackers met so far
         pieces = self._rendered.get(key)
@@ -315,16 +319,22 @@ class Banner:
             if len(self._rendered) > 256:
                 self._rendered.clear()
             pieces = self._rendered[key] = _SLOTS.split(
-                self._render(state, lang, open_preferences, narrowed)
+                self._render(state, lang, open_preferences, narrowed, failed)
             )
         return pieces
 
     def preferences_page(
-        self, state: ConsentState, lang: str, return_path: str, narrowed: bool = False
+        self,
+        state: ConsentState,
+        lang: str,
+        return_path: str,
+        narrowed: bool = False,
+        failed: bool = False,
     ) -> bytes:
         """A page of its own for the preferences: how visitors without JavaScript reach
         them again ("Manage cookies" links here). narrowed: a form's choice was saved
-        narrowed to fit the cookie (consent.Signer.fitting), said above the boxes as saved."""
+        narrowed to fit the cookie (consent.Signer.fitting), said above the boxes as saved;
+        failed: it could not be saved (an erase was under way), said as banner.js does."""
         t, mark = self.config.banner.text(lang), new_mark()
         return (
             f'<!DOCTYPE html><html lang="{escape(lang)}" dir="{direction(lang)}"><head>'
@@ -335,13 +345,19 @@ class Banner:
             self.script_tag(state, mark=mark)
             + b"</head><body>"
             + self.render(
-                state, lang, return_path, mark=mark, open_preferences=True, narrowed=narrowed
+                state,
+                lang,
+                return_path,
+                mark=mark,
+                open_preferences=True,
+                narrowed=narrowed,
+                failed=failed,
             )
             + b"</body></html>"
         )
 
     def _render(
-        self, state: ConsentState, lang: str, open_preferences: bool, narrowed: bool
+        self, state: ConsentState, lang: str, open_preferences: bool, narrowed: bool, failed: bool
     ) -> bytes:
         cfg, settings = self.config, self.config.banner
         t = settings.text(lang)
@@ -387,6 +403,7 @@ class Banner:
                 ),
                 ("reask", t["reask"], state.policy_changed),
                 ("narrowed", t["narrowed"], narrowed),
+                ("error", t["error"], failed),
                 ("opt-out", t["opt-out"], regime and not state.gpc),
             )
             if on
