@@ -608,6 +608,28 @@ def test_each_neutralised_element_is_counted_under_its_service() -> None:
     assert [line["neutralised"] for line in lines] == [["google-analytics", "youtube"], ["youtube"]]
 
 
+def test_the_same_services_seen_again_count_again_and_a_reload_names_them_anew() -> None:
+    """The counts by service are kept by the services a response saw (not looked up element by
+    element each time): seen again, they count again; after a reload that configures a
+    service by name, the same elements are counted under it, not under "other" as before."""
+    config = CONFIG.format(upstream="http://127.0.0.1:9", port=0, metrics=0, title="T")
+    engines = [Engine(parse_config(config), [b"k" * 32])]
+    telemetry = Telemetry(lambda: engines[-1])
+    elements = [("acme-chat", "script"), ("google-analytics", "script"), ("acme-chat", "img")]
+    for _ in range(2):
+        telemetry.request_done("GET", "/", 200, 0.01, 10, Report(neutralised=elements))
+    telemetry.settle()
+    chat = "{name: acme-chat, category: analytics, hosts: [chat.acme.example]}"
+    named = config.replace("services: [", f"services: [{chat}, ")
+    engines.append(Engine(parse_config(named), [b"k" * 32]))
+    telemetry.request_done("GET", "/", 200, 0.01, 10, Report(neutralised=elements))
+    telemetry.settle()
+    scrape = telemetry.scrape().decode()
+    assert counter(scrape, "consentproxy_neutralised_elements", service="other") == 4
+    assert counter(scrape, "consentproxy_neutralised_elements", service="acme-chat") == 2
+    assert counter(scrape, "consentproxy_neutralised_elements", service="google-analytics") == 3
+
+
 def test_a_cookie_name_no_utf_8_reads_is_logged_and_counted_with_the_others() -> None:
     """A visitor's `Cookie: x\\xff=1` (read as a surrogate escape) made the access line's JSON
     fail: that batch's lines were lost, the next scrape was a 500, and the flush at shutdown

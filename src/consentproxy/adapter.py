@@ -20,6 +20,7 @@ import json
 import ssl
 import time
 from collections.abc import Callable
+from operator import itemgetter
 from urllib.parse import urlsplit
 
 import orjson
@@ -273,7 +274,7 @@ def access_line(
         "upstream_ms": int(report.upstream_seconds * 10000 + 0.5) / 10,
         "bytes": sent,
         "consent": report.state,
-        "neutralised": sorted({s for s, _ in neutralised}) if neutralised else [],
+        "neutralised": sorted(set(map(itemgetter(0), neutralised))) if neutralised else [],
         "set_cookies_stripped": report.set_cookies_dropped,
         "request_cookies_stripped": report.request_cookies_dropped,
         "banner": report.banner,

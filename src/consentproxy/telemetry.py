@@ -16,7 +16,8 @@ import itertools
 import logging
 import select
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from operator import itemgetter
 from typing import Any, TextIO
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -45,6 +46,11 @@ ATOMIC_WRITE = select.PIPE_BUF
 log = logging.getLogger("consentproxy")
 # Finished requests counted and logged together (and at each flush and scrape).
 COUNT_BATCH = 64
+# The services' counts a response's neutralised elements add, kept by the services seen (a
+# site's pages block the same few, in the same order): at most this many, of at most
+# SERVICES_SEEN elements each (a longer list is counted as it is).
+SERVICES_KEPT = 256
+SERVICES_SEEN = 64
 
 
 class AccessLog:
@@ -168,7 +174,35 @@ class Telemetry:
         )
         # (method, path, status, seconds, bytes sent, report, time.time() at the end)
         self.finished: list[tuple[str, str, int, float, int, Report, float]] = []
+        # (see SERVICES_KEPT) the policy they were named by, and the counts by services seen
+        self.services_policy: object = None
+        self.services_counts: dict[tuple[str, ...], dict[str, int]] = {}
         self.registry.register(self)
+
+    def _by_service(self, neutralised: Sequence[tuple[str, str]]) -> dict[str, int]:
+        """The counts neutralised elements add, by service: named only if a service of the
+        config or a tracker of the knowledge base (an unknown third party is named after
+        its domain, which the page chooses, and each would be a series of its own for good),
+        else "other". Kept by the services seen (see SERVICES_KEPT), not looked up element by
+        element on every response."""
+        policy = self.engine().policy
+        kept = self.services_counts
+        if policy is not self.services_policy:  # (a reload: names may have changed)
+            self.services_policy = policy
+            kept.clear()
+        services = tuple(map(itemgetter(0), neutralised))
+        if (counts := kept.get(services)) is not None:
+            return counts
+        counts = {}
+        known = policy.knowledge.names
+        for service in services:
+            label = service if service in policy.services or service in known else "other"
+            counts[label] = counts.get(label, 0) + 1
+        if len(services) <= SERVICES_SEEN:
+            if len(kept) >= SERVICES_KEPT:
+                kept.clear()
+            kept[services] = counts
+        return counts
 
     def _writer_value(self, what: str) -> float:
         writer = self.engine().records
@@ -223,14 +257,8 @@ class Telemetry:
             self.rewrite_bytes += report.rewrite_bytes
             self.rewrite_seconds += report.rewrite_seconds
         if report.neutralised:
-            # By name only the config's services and the knowledge base's trackers: an
-            # unknown third party is named after its domain, which the page chooses, and
-            # each would be a series of its own for good.
-            policy = self.engine().policy
-            known = policy.knowledge.names
-            for service, _tag in report.neutralised:
-                named = service in policy.services or service in known
-                self.by_service[service if named else "other"] += 1
+            for label, count in self._by_service(report.neutralised).items():
+                self.by_service[label] += count
         if report.set_cookies_dropped:
             policy = self.engine().policy
             for name in report.set_cookies_dropped:
