@@ -115,6 +115,9 @@ class CopyRewriter:
     def finish(self, data: bytes) -> bytes:
         return data
 
+    def pieces(self, data: bytes, last: bool) -> list[bytes]:
+        return [data]
+
 
 async def start_consentproxy(upstream: str, port: int) -> tuple[int, Stop]:
     running = await server.start(

@@ -337,7 +337,7 @@ def test_the_requests_language_is_worked_out_only_for_a_page_that_names_none(amp
         ex = ampere.begin(Request("GET", "/models", pairs))
         plan = ex.response(200, HTML)
         assert plan.body is not None
-        out = plan.body.sliced(page, True) if page else plan.body.close()
+        out = b"".join(plan.body.sliced(page, True)) if page else plan.body.close()
         assert (ex._language is not None) == asked
         m = re.search(rb'<div id="consentproxy"[^>]*lang="(\w+)"', out)
         assert m is not None and m.group(1).decode() == lang

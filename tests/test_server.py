@@ -2070,7 +2070,8 @@ def _dechunked(body: bytes) -> bytes:
 def test_scattered_writes_on_uvloop_reach_a_slow_visitor_whole(monkeypatch):
     """`serve`'s runtime lets aiohttp write scattered on uvloop (server.scattered_writes):
     a text body's head goes out with its first 100s of KB in one writev, a page's chunk in
-    its framing with no copy. Through a visitor slower than the proxy (writes cut short,
+    its framing with no copy (a page in one slice: its head, framing and the rewriter's pieces,
+    unjoined, in one writev). Through a visitor slower than the proxy (writes cut short,
     flow control on), every byte still arrives, in order."""
     uvloop = pytest.importorskip("uvloop")
     from aiohttp import http_writer
@@ -2079,11 +2080,13 @@ def test_scattered_writes_on_uvloop_reach_a_slow_visitor_whole(monkeypatch):
     assert server.scattered_writes() and http_writer.SKIP_WRITELINES is False
     text = os.urandom(3 << 20).hex().encode()  # 6 MB
     page = b"<!doctype html><html><head></head><body>" + b"<p>hi</p>" * 400_000 + b"</body></html>"
+    one = page.replace(b"<p>hi</p>" * 400_000, b"<p>hi</p><img src=x>" * 10_000)  # 200 KB
 
     async def scenario() -> None:
         app = web.Application()
         app.router.add_get("/text", lambda _: web.Response(body=text, content_type="text/plain"))
         app.router.add_get("/page", lambda _: web.Response(body=page, content_type="text/html"))
+        app.router.add_get("/one", lambda _: web.Response(body=one, content_type="text/html"))
         origin = web.AppRunner(app, access_log=None)
         await origin.setup()
         site = web.TCPSite(origin, "127.0.0.1", 0)
@@ -2102,6 +2105,11 @@ def test_scattered_writes_on_uvloop_reach_a_slow_visitor_whole(monkeypatch):
             assert BANNER in rewritten and rewritten.count(b"<p>hi</p>") == 400_000
             assert rewritten.startswith(b"<!doctype html><html><head><script")
             assert rewritten.endswith(b"</body></html>")
+            head, body = await _slowly(running.port, "/one", "Sec-Fetch-Dest: document\r\n")
+            rewritten = _dechunked(body)
+            assert head.startswith(b"HTTP/1.1 200") and BANNER in rewritten
+            assert rewritten.count(b"<p>hi</p><img src=x>") == 10_000
+            assert rewritten.startswith(b"<!doctype html><html><head><script")
         finally:
             await running.stop()
             await origin.cleanup()

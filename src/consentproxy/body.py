@@ -5,7 +5,7 @@ chunk by chunk; an untyped body is sniffed first."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Buffer, Callable
 from typing import TYPE_CHECKING
 
 from consentproxy.banner.render import filled
@@ -116,34 +116,31 @@ class BodyTransform:
         """What data makes, rewritten: decoded a step at a time, each step rewritten whole."""
         self.first = False
         out = self._step(data, False)
-        if self.decode is None or not self.decode.pending:
-            return out
-        outs = [out]
-        while self.decode.pending:
-            outs.append(self._step(b"", False))
-        return b"".join(outs)
+        while self.decode is not None and self.decode.pending:
+            out += self._step(b"", False)
+        return b"".join(out)
 
-    def _step(self, data: bytes, last: bool) -> bytes:
+    def _step(self, data: bytes, last: bool) -> list[Buffer]:
         html = self._decoded(data, last)
         if self.untyped is not None or self.passing:
             return self._sniffed(html, self._ends())
         return self._rewrite(html, self._ends())
 
-    def sliced(self, data: bytes, last: bool) -> bytes:
+    def sliced(self, data: bytes, last: bool) -> list[Buffer]:
         """feed(data), or when last feed(data) and close() in one (a page whose bytes are all
-        at hand, most, comes out joined once, not copied again to add its tail), for an
-        adapter that lets other requests run meanwhile: at most a slice of the decoded HTML
-        is rewritten; while `pending`, more() gives what the next slice makes. A read that
-        decodes to more than a step is decoded a step at a time (by more()); the first one
-        is checked whole first (its output dropped), so that a body that cannot be decoded
-        is known before anything goes out."""
+        at hand, most, is not copied again to add its tail), in pieces not joined (see
+        HtmlRewriter.pieces), for an adapter that lets other requests run meanwhile: at most
+        a slice of the decoded HTML is rewritten; while `pending`, more() gives what the next
+        slice makes. A read that decodes to more than a step is decoded a step at a time (by
+        more()); the first one is checked whole first (its output dropped), so that a body
+        that cannot be decoded is known before anything goes out."""
         html = self._decoded(data, last)
         if self.first and self.decode is not None and self.decode.pending:
             self._check(data, last)
         self.first = False
         return self._sliced(html)
 
-    def _sliced(self, html: bytes) -> bytes:
+    def _sliced(self, html: bytes) -> list[Buffer]:
         if self.untyped is not None or self.passing:
             return self._sniffed(html, self._ends())
         if len(html) <= self.slice and not self.pending:
@@ -156,7 +153,7 @@ class BodyTransform:
         """Whether more() has a slice to rewrite (after `sliced`)."""
         return self.rest is not None or (self.decode is not None and self.decode.pending)
 
-    def more(self) -> bytes:
+    def more(self) -> list[Buffer]:
         """The next slice of what `sliced` left, rewritten (the last one ends the body if
         `sliced` was told so); the next slice is sized by how fast this one went."""
         rest, at = self.rest, self.rest_at
@@ -206,42 +203,42 @@ class BodyTransform:
             check.finish()
         self.report.rewrite_seconds += time.perf_counter() - started
 
-    def _rewrite(self, html: bytes, last: bool) -> bytes:
+    def _rewrite(self, html: bytes, last: bool) -> list[Buffer]:
         started = time.perf_counter()
         if self.sniff is not None:
             self._sniff(html)
-        out = self.rewriter.finish(html) if last else self.rewriter.feed(html)
+        out = self.rewriter.pieces(html, last)
         report = self.report
         report.rewrite_seconds += time.perf_counter() - started
         if report.rewrite_seconds > MAX_REWRITE_SECONDS:
             raise BodyError(f"rewriting it took over {MAX_REWRITE_SECONDS:.0f} s")
         if last:
             self._done()
-        return out if self.encode is None else self._encoded(out, last)
+        return out if self.encode is None else [self._encoded(b"".join(out), last)]
 
-    def _sniffed(self, data: bytes, last: bool) -> bytes:
+    def _sniffed(self, data: bytes, last: bool) -> list[Buffer]:
         """An untyped body (data decoded): held until its first bytes (decoded, as a browser
         sniffs them) tell, then rewritten or passed on (decoded: its headers said no coding
         already)."""
         if self.passing:
-            return data
+            return [data]
         assert self.untyped is not None
         head = self.untyped + data
         kind = sniffed_type(head, last)
         if kind is None:
             self.untyped = head
-            return b""
+            return []
         self.untyped = None
         if kind:  # (XML: rewritten as an XHTML page is, its well-formedness kept)
             if kind == XML:
                 self.rewriter.as_xml()
             return self._rewrite(head, last)
         self.passing, self.report.rewritten = True, False
-        return head
+        return [head]
 
     def close(self) -> bytes:
         if self.untyped is not None or self.passing:
-            return self._sniffed(self._decoded(b"", True), True)
+            return b"".join(self._sniffed(self._decoded(b"", True), True))
         rewriter = self.rewriter
         html = b"" if self.decode is None else self.decode.finish()
         if self.sniff is not None and not self.spoken:  # (no byte came: the fallback)

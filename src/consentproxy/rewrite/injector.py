@@ -79,7 +79,6 @@ class Injector:
             self.out += self.banner
             self.injected = True
 
-    def take(self) -> bytes:
-        data = b"".join(self.out)
-        self.out = []
-        return data
+    def take(self) -> list[Buffer]:
+        out, self.out = self.out, []
+        return out

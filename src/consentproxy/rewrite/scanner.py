@@ -507,18 +507,24 @@ class HtmlRewriter:
         return prescan(data, final, self.xml)
 
     def feed(self, data: bytes) -> bytes:
-        self._read(data)
-        return self.injector.take()
+        return b"".join(self.pieces(data, False))
 
     def close(self) -> bytes:
         self._end()
-        return self.injector.take()
+        return b"".join(self.injector.take())
 
     def finish(self, data: bytes) -> bytes:
         """feed(data) and close() in one, their output joined once: a page whose bytes are
         all at hand (most) is not copied again to add its tail (the banner, at the end)."""
+        return b"".join(self.pieces(data, True))
+
+    def pieces(self, data: bytes, last: bool) -> list[Buffer]:
+        """What feed(data), or finish(data) if last, makes, not joined: the page's long runs
+        (Spans of data) and the bytes put in, for an adapter that hands them to the transport
+        as they are (serve: the join copied the whole page once more)."""
         self._read(data)
-        self._end()
+        if last:
+            self._end()
         return self.injector.take()
 
     def _read(self, data: bytes) -> None:
