@@ -67,9 +67,6 @@ def _names(value: Any) -> tuple[str, ...] | None:
 
 # How long a write waits for another's lock on a SQLite store (its busy timeout).
 BUSY_SECONDS = 5.0
-# How long an erase waits for the store (and for a batch being written): then it fails, a
-# 503 the visitor can retry, and their choices are taken again (refused while it runs).
-ERASE_SECONDS = 10.0
 # Rows read from the store at once by what reads them all (an export): memory stays flat.
 ROWS_AT_ONCE = 1000
 # Versions of what was shown a writer keeps at hand (a config's languages; more after
@@ -863,20 +860,7 @@ class RecordWriter:
         """The visitor's records, with those still queued or being retried (written after
         the erase, they would outlive it: the visitor was told none was left). Those are
         taken once the store's erase went through: a failed one (503, the cookie kept) loses
-        nothing, and the lock keeps any write out until they are gone. A store that does not
-        answer within ERASE_SECONDS fails it (TimeoutError), its call cancelled but not
-        waited for: a hung database held the visitor's erase, and their choices (503 while
-        it runs), forever; and a SQLite store's rollback waits behind the hung statement."""
-        erasing = asyncio.ensure_future(self._erase(consent_id))
-        try:
-            done, _ = await asyncio.wait([erasing], timeout=ERASE_SECONDS)
-        finally:
-            erasing.cancel()  # (done: nothing; the request cancelled: its erase too)
-        if not done:
-            raise TimeoutError(f"the store did not erase within {ERASE_SECONDS:g}s")
-        return erasing.result()
-
-    async def _erase(self, consent_id: str) -> int:
+        nothing, and the lock keeps any write out until they are gone."""
         async with self._lock:
             erased = await self.store.erase(consent_id)
             queued = []
