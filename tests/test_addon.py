@@ -636,7 +636,7 @@ def test_mitmdump_logs_the_same_access_line_as_serve(tmp_path, origin):
         _, _, body = get(
             f"http://127.0.0.1:{m.port}/page?secret=1", Cookie="_ga=1", Sec_Fetch_Dest="document"
         )
-        time.sleep(0.5)  # the line is written once the flow has ended
+        until(lambda: access_lines(log))  # (written once the flow has ended)
     [line] = access_lines(log)
     assert set(line) == set(access_line("GET", "/", 200, 0.0, 0, Report(state="none")))
     assert (line["method"], line["path"], line["status"]) == ("GET", "/page", 200)
@@ -1350,7 +1350,7 @@ def test_an_http2_choice_of_no_declared_length_is_read_up_to_the_endpoints_limit
     with before_h2_origin(tmp_path, h2_page, output=log) as (o, m):
         small = h2_ask(m.port, head, (choice[:10], choice[10:]))
         large = h2_ask(m.port, head, (choice, *[b" " * 16000] * 3))  # (DATA frames of 16 KB)
-        time.sleep(0.5)  # the line is written once the flow has ended
+        until(lambda: len(access_lines(log)) == 2)  # (written once the flow has ended)
     assert small is not None and small[0] == 200
     assert any(k == "set-cookie" and v.startswith("consent=") for k, v in small[1])
     assert large is not None and (large[0], large[2]) == (413, b"request body too large\n")
