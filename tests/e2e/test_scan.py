@@ -931,14 +931,24 @@ def test_paths_off_the_site_or_a_resolve_of_an_address_are_usage_errors(
     assert said in capsys.readouterr().err and not (tmp_path / "report.json").exists()
 
 
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port nothing answers on for the whole test: bound, never listening (one bound and
+    closed at once could be another test's server's, or another run's, by the time of the
+    scan)."""
+    with socket.socket() as bound:
+        bound.bind(("127.0.0.1", 0))
+        yield bound.getsockname()[1]
+
+
 @pytest.mark.parametrize("user", ["", "u:s3cret@", "me@corp.com:s3cret@"])
 @pytest.mark.parametrize("direct", [[], ["--direct"]])
-def test_a_site_that_does_not_answer_is_said_so_before_any_scan(tmp_path, capsys, direct, user):
+def test_a_site_that_does_not_answer_is_said_so_before_any_scan(
+    tmp_path, capsys, direct, user, silent_port
+):
     """Through the proxy it was reported as 'the site answered 502: nothing was scanned'. The
     sentence named the site's password too (helper-177)."""
-    with socket.socket() as closed:
-        closed.bind(("127.0.0.1", 0))
-        port = closed.getsockname()[1]
+    port = silent_port
     url = f"http://{user}127.0.0.1:{port}/"
     args = ["scan", url, "--config", str(DEMO_CONFIG), "--out", str(tmp_path), *direct]
     assert main(args) == 2
@@ -946,12 +956,12 @@ def test_a_site_that_does_not_answer_is_said_so_before_any_scan(tmp_path, capsys
     assert f"scan: the site at {said} does not answer" in capsys.readouterr().err
 
 
-def test_reports_of_an_earlier_scan_go_and_an_unwritable_one_is_named(tmp_path, capsys):
+def test_reports_of_an_earlier_scan_go_and_an_unwritable_one_is_named(
+    tmp_path, capsys, silent_port
+):
     """A failed rerun into an --out left the earlier report.html and report.json as if they
     were its own; a report.html that is a directory said "Is a directory", no path."""
-    with socket.socket() as closed:
-        closed.bind(("127.0.0.1", 0))
-        url = f"http://127.0.0.1:{closed.getsockname()[1]}/"
+    url = f"http://127.0.0.1:{silent_port}/"
     args = ["scan", url, "--config", str(DEMO_CONFIG), "--out", str(tmp_path)]
     for name in ("report.json", "report.html"):
         (tmp_path / name).write_text("an earlier scan's")
@@ -962,12 +972,10 @@ def test_reports_of_an_earlier_scan_go_and_an_unwritable_one_is_named(tmp_path, 
     assert f"cannot write {tmp_path / 'report.html'}" in capsys.readouterr().err
 
 
-def test_an_earlier_scans_screenshots_go_and_the_users_files_stay(tmp_path, capsys):
+def test_an_earlier_scans_screenshots_go_and_the_users_files_stay(tmp_path, capsys, silent_port):
     """A rerun into an --out left the earlier run's screenshots beside the new report: a
     state or page no longer scanned kept its old PNG, as if this run's evidence."""
-    with socket.socket() as closed:
-        closed.bind(("127.0.0.1", 0))
-        url = f"http://127.0.0.1:{closed.getsockname()[1]}/"
+    url = f"http://127.0.0.1:{silent_port}/"
     earlier = {"schema": "consentproxy-scan/1", "states": [{"pages": [
         {"screenshot": "none-01-index.png"}, {"screenshot": ""}, {"screenshot": "../x.png"},
         {"screenshot": "all-01-index.jpg"}
