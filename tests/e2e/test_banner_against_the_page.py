@@ -150,7 +150,7 @@ async def choice_posted(tab: Page, action: str) -> list[str]:
     [box] = await where(tab, f"dialog [data-consent-action={action}]")
     assert box["ok"], box["what"]
     await tab.mouse.click(box["x"], box["y"])
-    await tab.wait_for_function(f"!({BANNER_OPEN})", timeout=5000)
+    await tab.wait_for_function(f"!({BANNER_OPEN})")
     return posted
 
 
@@ -176,7 +176,7 @@ async def test_a_sites_modal_dialog_leaves_the_banner_usable_on_top(
             await tab.keyboard.press("Tab")
         assert await tab.evaluate(FOCUSED) == "reject-all"
         await tab.keyboard.press("Enter")
-        await tab.wait_for_function(f"!({BANNER_OPEN})", timeout=5000)
+        await tab.wait_for_function(f"!({BANNER_OPEN})")
         # The site's modal is the site's: still open, in charge again, with the focus back.
         assert await tab.evaluate(f"{PROMO}.matches(':modal')")
         assert await tab.evaluate(FOCUSED) == "email"
@@ -239,8 +239,7 @@ async def test_the_banner_comes_back_after_the_site_rewrites_its_document(
     async with recorded(browser, hostile_site) as (tab, _):
         await tab.goto("/document-open")
         await tab.wait_for_function("document.title === 'fresh'")
-        await tab.wait_for_timeout(300)
-        assert await tab.evaluate(BANNER_OPEN)
+        await tab.wait_for_function(BANNER_OPEN)
         posted = await choice_posted(tab, "reject-all")
         # Posted by the banner's script (no form post, no reload): it still listens.
         assert len(posted) == 1 and "reject-all" in posted[0]
@@ -261,8 +260,7 @@ async def test_manage_cookies_comes_back_after_the_site_rewrites_its_document(
         await tab.mouse.click(manage["x"], manage["y"])
         # The preferences open in place, as a modal (not the no-JavaScript page).
         await tab.wait_for_function(
-            "document.getElementById('consentproxy').shadowRoot.querySelector('dialog:modal')",
-            timeout=3000,
+            "document.getElementById('consentproxy').shadowRoot.querySelector('dialog:modal')"
         )
         assert await tab.evaluate("window.__same") == 1
 
@@ -407,7 +405,7 @@ async def test_every_control_is_reachable_at_400_percent_zoom(
         [save] = await where(tab, ".cp-save")
         assert save["ok"], save["what"]
         await tab.mouse.click(save["x"], save["y"])
-        await tab.wait_for_function(f"!({BANNER_OPEN})", timeout=5000)
+        await tab.wait_for_function(f"!({BANNER_OPEN})")
         assert len(posted) == 1 and "analytics" in posted[0]
     finally:
         await context.close()

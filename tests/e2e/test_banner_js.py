@@ -679,7 +679,7 @@ async def test_the_narrowed_flag_is_taken_by_the_next_top_page_whatever_its_addr
     other = "location.href.split('#')[0] + '?page=2'"
     await site.page.evaluate(f"sessionStorage.setItem('consentproxy:narrowed', {other})")
     await site.page.reload()
-    await site.page.wait_for_function(f"{flag} === null", timeout=5000)
+    await site.page.wait_for_function(f"{flag} === null")
     assert await alert.count() == 0
 
 
@@ -1106,7 +1106,7 @@ async def test_a_page_removing_body_children_it_did_not_make_does_not_fight_the_
         "</script>"
     )
     site.html = page_html(body="<p>x</p>" + police)
-    await site.page.goto(BASE, wait_until="load", timeout=5000)
+    await site.page.goto(BASE, wait_until="load")
     assert await site.page.evaluate(
         "document.getElementById('consentproxy').parentNode === document.documentElement"
     )
@@ -1250,7 +1250,7 @@ async def test_inert_siblings_of_the_app_leave_the_banner_usable(site: Site) -> 
     )
     await site.open(page_html(body="<p>x</p>" + inert))
     site.next_state = dict(NONE)
-    await site.page.click("text=Reject all", timeout=3000)
+    await site.page.click("text=Reject all")
     await site.wait_hidden()
 
 
@@ -1344,7 +1344,7 @@ async def test_a_held_script_writing_after_the_load_writes_in_its_place_not_over
     await site.open(page_html(body=WRITING.replace("{GTM}", GTM)))
     site.next_state = {"decided": True, "categories": ALL, "services": []}
     await site.page.click("text=Accept all")
-    await site.page.wait_for_function("(window.__order || []).length === 2", timeout=5000)
+    await site.page.wait_for_function("(window.__order || []).length === 2")
     assert await site.page.evaluate("window.__order") == ["ga", "gtm"]  # as the parser would
     assert await site.page.evaluate(
         """[document.getElementById('before').textContent, document.getElementById('after')
@@ -1366,7 +1366,7 @@ async def test_what_a_held_script_writes_after_the_load_is_held_if_its_service_i
     await site.open(page_html(body='<p id="before">before</p>' + writes))
     site.next_state = {"decided": True, "categories": ["analytics"], "services": []}
     await site.page.click("text=Accept all")
-    await site.page.wait_for_selector("#pixel", state="attached", timeout=5000)
+    await site.page.wait_for_selector("#pixel", state="attached")
     await site.page.wait_for_load_state("networkidle")
     assert await site.page.evaluate("document.getElementById('before').textContent") == "before"
     assert await site.hosts() == set()  # neither the script nor the pixel was fetched
@@ -1394,7 +1394,7 @@ async def test_an_inline_script_a_held_one_inserts_writes_in_its_place_not_over_
     await site.open(page_html(body=INSERTING))
     site.next_state = {"decided": True, "categories": ALL, "services": []}
     await site.page.click("text=Accept all")
-    await site.page.wait_for_selector("#written", state="attached", timeout=5000)
+    await site.page.wait_for_selector("#written", state="attached")
     await site.page.wait_for_timeout(300)
     assert await site.page.evaluate(
         """[document.getElementById('before').textContent, document.getElementById('after')
@@ -1417,7 +1417,7 @@ async def test_a_page_s_read_only_document_methods_stop_no_restore(site: Site) -
     await site.open(page_html(body=FROZEN))
     site.next_state = {"decided": True, "categories": ALL, "services": []}
     await site.page.click("text=Accept all")
-    await site.page.wait_for_function("window.__second === 1", timeout=5000)
+    await site.page.wait_for_function("window.__second === 1")
     assert await site.page.evaluate("window.__first") == 1
 
 
@@ -1448,7 +1448,7 @@ async def test_a_held_script_waiting_for_the_load_event_runs_when_activated_afte
     assert await site.page.evaluate("window.__siteOnload") == 1
     site.next_state = {"decided": True, "categories": ALL, "services": []}
     await site.page.click("text=Accept all")
-    await site.page.wait_for_function("(window.__order || []).length === 2", timeout=5000)
+    await site.page.wait_for_function("(window.__order || []).length === 2")
     assert sorted(await site.page.evaluate("window.__order")) == ["ga", "gtm"]
     assert await site.page.evaluate("window.__ready") == 1
     # The site's own handler, run at the load already, is not run again.
@@ -1468,7 +1468,7 @@ async def test_a_script_held_for_several_categories_comes_back_with_any_of_them(
     await site.page.click("text=Customise")
     await site.page.check("input[data-consent-category=analytics]")
     await site.page.click("text=Save my choices")
-    await site.page.wait_for_function("(window.__order || []).length === 1", timeout=5000)
+    await site.page.wait_for_function("(window.__order || []).length === 1")
     await site.page.wait_for_timeout(300)
     assert await site.hosts() == {"www.googletagmanager.com"}
 
@@ -1488,7 +1488,7 @@ async def test_a_script_holding_code_of_several_categories_comes_back_with_all_o
     await site.open(page_html(body=body))
     site.next_state = {"decided": True, "categories": categories, "services": services}
     await site.page.click("text=Accept all")
-    await site.page.wait_for_function("(window.__order || []).length === 1", timeout=5000)
+    await site.page.wait_for_function("(window.__order || []).length === 1")
     await site.page.wait_for_timeout(300)
     assert await site.page.evaluate("window.__both === 1") is runs
 
@@ -1567,7 +1567,7 @@ async def test_the_sites_script_that_failed_for_want_of_a_held_one_runs_again_af
     site.errors.clear()
     site.next_state = {"decided": True, "categories": ALL, "services": []}
     await site.page.click("text=Accept all")
-    await site.page.wait_for_function("(window.__order || []).length === 1", timeout=5000)
+    await site.page.wait_for_function("(window.__order || []).length === 1")
     await site.page.wait_for_load_state("networkidle")
     assert await site.page.evaluate("[window.__early, window.__fine, window.__late]") == [1, 1, 2]
     assert await site.page.evaluate("window.__order") == ["gtm"]
