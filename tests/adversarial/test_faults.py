@@ -704,8 +704,8 @@ async def test_a_body_that_fails_mid_stream_is_cut_at_once_and_frees_the_origin(
     (mitmproxy's stream has no hook until then): the visitor waited as long as the origin
     sent, the origin's connection held (and drained) all that time."""
     url = await start_proxy(origin)
-    data, took = await get(url, "/endless-bad-gzip", wait=5)
-    assert took < 3 and not data.endswith(b"0\r\n\r\n")
+    data, took = await get(url, "/endless-bad-gzip")
+    assert took < 5 and not data.endswith(b"0\r\n\r\n")  # (not cut: the 10 s of the wait)
     for _ in range(20):
         if not ENDLESS:
             break
