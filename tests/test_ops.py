@@ -875,7 +875,7 @@ async def test_stopping_cancels_what_outlasts_the_grace(
     twice the grace, 22 s in all with the default, past systemd's TimeoutStopSec). The log
     says so (a stop cutting requests was silent)."""
     caplog.set_level("INFO", "consentproxy")
-    monkeypatch.setattr(server, "SHUTDOWN_SECONDS", 2)
+    monkeypatch.setattr(server, "SHUTDOWN_SECONDS", 3)
     config = parse_config(CONFIG.format(upstream=origin, port=0, metrics=0, title="T"))
     running = await server.start(Engine(config, [b"k" * 32]), "127.0.0.1", 0)
     async with aiohttp.ClientSession() as client:
@@ -885,9 +885,9 @@ async def test_stopping_cancels_what_outlasts_the_grace(
         await running.stop()
         took = asyncio.get_running_loop().time() - started
         resp.close()
-    assert 2 <= took < 3.5, f"stop took {took:.1f}s for a 2 s grace"
+    assert 3 <= took < 6, f"stop took {took:.1f}s for a 3 s grace"  # (twice it: 6 s or more)
     assert running.proxy.in_flight == set()
-    assert "stopping: 1 requests in flight get 2 s" in caplog.text
+    assert "stopping: 1 requests in flight get 3 s" in caplog.text
     assert "stopping: 1 requests cut" in caplog.text
 
 
