@@ -328,6 +328,31 @@ async def canned_origin(answers: dict[str, bytes]) -> AsyncIterator[str]:
         await server_.wait_closed()
 
 
+@contextlib.asynccontextmanager
+async def served(bodies: dict[str, tuple[bytes, str]]) -> AsyncIterator[server.Running]:
+    """serve (CONFIG) in front of an aiohttp origin answering each path with its body and
+    content type, in the running loop (a test's own: uvloop)."""
+    app = web.Application()
+    for path, (body, ctype) in bodies.items():
+        app.router.add_get(path, functools.partial(_answer, body, ctype))
+    origin = web.AppRunner(app, access_log=None)
+    await origin.setup()
+    await web.TCPSite(origin, "127.0.0.1", 0).start()
+    upstream = f"http://127.0.0.1:{origin.addresses[0][1]}"
+    running = await server.start(
+        Engine(parse_config(CONFIG.format(upstream=upstream)), KEYS), "127.0.0.1", 0
+    )
+    try:
+        yield running
+    finally:
+        await running.stop()
+        await origin.cleanup()
+
+
+async def _answer(body: bytes, ctype: str, _: web.Request) -> web.Response:
+    return web.Response(body=body, content_type=ctype)
+
+
 # --- fixtures -----------------------------------------------------------------------------
 
 
@@ -2083,19 +2108,8 @@ def test_scattered_writes_on_uvloop_reach_a_slow_visitor_whole(monkeypatch):
     one = page.replace(b"<p>hi</p>" * 400_000, b"<p>hi</p><img src=x>" * 10_000)  # 200 KB
 
     async def scenario() -> None:
-        app = web.Application()
-        app.router.add_get("/text", lambda _: web.Response(body=text, content_type="text/plain"))
-        app.router.add_get("/page", lambda _: web.Response(body=page, content_type="text/html"))
-        app.router.add_get("/one", lambda _: web.Response(body=one, content_type="text/html"))
-        origin = web.AppRunner(app, access_log=None)
-        await origin.setup()
-        site = web.TCPSite(origin, "127.0.0.1", 0)
-        await site.start()
-        upstream = f"http://127.0.0.1:{origin.addresses[0][1]}"
-        running = await server.start(
-            Engine(parse_config(CONFIG.format(upstream=upstream)), KEYS), "127.0.0.1", 0
-        )
-        try:
+        pages = {"/text": (text, "text/plain"), "/page": (page, "text/html")}
+        async with served({**pages, "/one": (one, "text/html")}) as running:
             assert running.proxy.head_with_body > len(text)  # (no join limit: no copy)
             head, body = await _slowly(running.port, "/text")
             assert head.startswith(b"HTTP/1.1 200") and body == text
@@ -2110,9 +2124,6 @@ def test_scattered_writes_on_uvloop_reach_a_slow_visitor_whole(monkeypatch):
             assert head.startswith(b"HTTP/1.1 200") and BANNER in rewritten
             assert rewritten.count(b"<p>hi</p><img src=x>") == 10_000
             assert rewritten.startswith(b"<!doctype html><html><head><script")
-        finally:
-            await running.stop()
-            await origin.cleanup()
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(scenario())
@@ -2142,18 +2153,7 @@ def test_a_page_of_many_small_pieces_is_joined_not_scattered(monkeypatch):
     few = many.replace(held * 1000, b"<p>text</p>" * 10_000 + held)
 
     async def scenario() -> None:
-        app = web.Application()
-        app.router.add_get("/many", lambda _: web.Response(body=many, content_type="text/html"))
-        app.router.add_get("/few", lambda _: web.Response(body=few, content_type="text/html"))
-        origin = web.AppRunner(app, access_log=None)
-        await origin.setup()
-        site = web.TCPSite(origin, "127.0.0.1", 0)
-        await site.start()
-        upstream = f"http://127.0.0.1:{origin.addresses[0][1]}"
-        running = await server.start(
-            Engine(parse_config(CONFIG.format(upstream=upstream)), KEYS), "127.0.0.1", 0
-        )
-        try:
+        async with served({"/many": (many, "text/html"), "/few": (few, "text/html")}) as running:
             head, body = await _slowly(running.port, "/many", "Sec-Fetch-Dest: document\r\n")
             rewritten = _dechunked(body)
             assert head.startswith(b"HTTP/1.1 200") and rewritten.count(b"<p>text</p>") == 1000
@@ -2163,9 +2163,6 @@ def test_a_page_of_many_small_pieces_is_joined_not_scattered(monkeypatch):
             head, body = await _slowly(running.port, "/few", "Sec-Fetch-Dest: document\r\n")
             assert _dechunked(body).count(b"<p>text</p>") == 10_001
             assert joined == []  # (scattered: no write_eof of a joined body)
-        finally:
-            await running.stop()
-            await origin.cleanup()
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(scenario())
