@@ -148,6 +148,7 @@ def not_a_store(name: str, key: str, tables: Sequence[str]) -> NotAStore | None:
 # A transaction's statements: run (no result) and fetch (rows).
 Run = Callable[[str], Awaitable[Any]]
 Fetch = Callable[[str], Awaitable[Sequence[Sequence[Any]]]]
+Count = Callable[..., Awaitable[int]]  # (a statement and its arguments: the rows it changed)
 
 
 class RecordStore(Protocol):
@@ -226,6 +227,10 @@ class _SqlStore:
 
     def _transaction(self) -> contextlib.AbstractAsyncContextManager[tuple[Run, Fetch]]:
         """One transaction, taken by one setup at a time."""
+        raise NotImplementedError
+
+    def _together(self) -> contextlib.AbstractAsyncContextManager[Count]:
+        """One transaction: the statements run in the block commit together or not at all."""
         raise NotImplementedError
 
     async def _connect(self, read_only: bool) -> None:
@@ -407,16 +412,22 @@ class _SqlStore:
             if (record := self._record(row)) is not None:
                 yield record
 
-    def _erase(self) -> tuple[str, str]:
-        """An erase's two statements, run in one transaction (the dialects' erase): one
-        failed or cancelled between them left the erasure without the deletion, and the
-        visitor's next record in that second (the erase a 503, the id kept) was deleted
-        with their next batch as decided before it: a consent in force with no proof."""
-        note = (
-            f"INSERT INTO erasures (consent_id, erased_at) VALUES ({self._ph(1)}, {self._ph(2)}) "
-            "ON CONFLICT (consent_id) DO UPDATE SET erased_at = excluded.erased_at"
-        )
-        return note, f"DELETE FROM consent_records WHERE consent_id = {self._ph(1)}"
+    async def erase(self, consent_id: str) -> int:
+        """The erasure noted and the records deleted in one transaction: one failed or
+        cancelled between them left the erasure without the deletion, and the visitor's next
+        record in that second (the erase a 503, the id kept) was deleted with their next
+        batch as decided before it: a consent in force with no proof."""
+        async with self._together() as run:
+            await run(
+                f"INSERT INTO erasures (consent_id, erased_at) VALUES ({self._ph(1)}, "
+                f"{self._ph(2)}) ON CONFLICT (consent_id) DO UPDATE SET erased_at = "
+                "excluded.erased_at",
+                consent_id,
+                int(time.time()),
+            )
+            return await run(
+                f"DELETE FROM consent_records WHERE consent_id = {self._ph(1)}", consent_id
+            )
 
     async def ping(self) -> None:
         await self._fetch("SELECT 1")
@@ -515,25 +526,25 @@ class SqliteStore(_SqlStore):
         # (Python's sqlite3 begins none for DDL: each CREATE would commit on its own.)
         # IMMEDIATE: a second setup waits here (the busy timeout), then finds it done.
         await self.db.execute("BEGIN IMMEDIATE")
-        try:
+        async with self._together():
             yield self.db.execute, self._fetch
-            await self.db.commit()
-        except BaseException:
-            with contextlib.suppress(Exception):
-                await self.db.rollback()
-            raise
 
-    async def erase(self, consent_id: str) -> int:
-        note, delete = self._erase()
+    @contextlib.asynccontextmanager
+    async def _together(self) -> AsyncIterator[Count]:
+        """The statements run in the block commit together or not at all: on the one
+        connection, what went in before a failure stayed in the open transaction, to go in
+        again on a retry or with the next commit."""
+
+        async def run(sql: str, *args: Any) -> int:
+            return int((await self.db.execute(sql, args)).rowcount)
+
         try:
-            await self.db.execute(note, (consent_id, int(time.time())))
-            cursor = await self.db.execute(delete, (consent_id,))
+            yield run
             await self.db.commit()
         except BaseException:
             with contextlib.suppress(Exception):
                 await self.db.rollback()
             raise
-        return int(cursor.rowcount)
 
     async def write(
         self,
@@ -542,18 +553,13 @@ class SqliteStore(_SqlStore):
         impressions: dict[str, int] | None = None,
     ) -> None:
         now = int(time.time())
-        try:
+        async with self._together():
             await self.db.executemany(
                 self._archive(), [(d, now, c) for d, c in (versions or {}).items()]
             )
             await self.db.executemany(self._insert(), [_row(r) for r in batch])
             await self.db.executemany(self._erased(), [(c,) for c in _visitors(batch)])
             await self.db.executemany(self._count_impressions(), list((impressions or {}).items()))
-            await self.db.commit()
-        except BaseException:  # (what went in before the failure would go in again on retry)
-            with contextlib.suppress(Exception):
-                await self.db.rollback()
-            raise
 
 
 class PostgresStore(_SqlStore):
@@ -590,9 +596,7 @@ class PostgresStore(_SqlStore):
         self.pool = None
 
     async def _execute(self, sql: str, *args: Any) -> int:
-        status = await self.pool.execute(sql, *args)
-        tail = status.rsplit(" ", 1)[-1]
-        return int(tail) if tail.isdigit() else 0
+        return _changed(await self.pool.execute(sql, *args))
 
     async def _fetch(self, sql: str, *args: Any) -> list[Sequence[Any]]:
         return list(await self.pool.fetch(sql, *args))
@@ -608,12 +612,14 @@ class PostgresStore(_SqlStore):
             await conn.execute(f"SELECT pg_advisory_xact_lock({SETUP_LOCK})")
             yield conn.execute, conn.fetch
 
-    async def erase(self, consent_id: str) -> int:
-        note, delete = self._erase()
+    @contextlib.asynccontextmanager
+    async def _together(self) -> AsyncIterator[Count]:
         async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute(note, consent_id, int(time.time()))
-            status: str = await conn.execute(delete, consent_id)
-        return int(status.rsplit(" ", 1)[-1])
+
+            async def run(sql: str, *args: Any) -> int:
+                return _changed(await conn.execute(sql, *args))
+
+            yield run
 
     async def write(
         self,
@@ -629,6 +635,12 @@ class PostgresStore(_SqlStore):
             await conn.executemany(self._erased(), [(c,) for c in _visitors(batch)])
             if impressions:
                 await conn.executemany(self._count_impressions(), list(impressions.items()))
+
+
+def _changed(status: str) -> int:
+    """The rows a PostgreSQL command changed, from its status ("DELETE 3"; 0 for none)."""
+    tail = status.rsplit(" ", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
 
 
 def _visitors(batch: Sequence[ConsentRecord]) -> list[str]:
