@@ -156,6 +156,17 @@ def vendor_ranges(*ranges: tuple[int, int], most: int = 65535) -> str:
     return f"{most:016b}1{len(ranges):012b}{entries}"
 
 
+def restrictions(*entries: tuple[int, int, tuple[tuple[int, int], ...]]) -> str:
+    """A publisher restrictions section (NumPubRestrictions, then each PurposeId,
+    RestrictionType and its vendors as ranges) after an empty vendor LI section: the string's
+    tail."""
+    body = "".join(
+        f"{purpose:06b}{kind:02b}" + vendor_ranges(*ranges)[17:]
+        for purpose, kind, ranges in entries
+    )
+    return "0000000000000000" + "0" + f"{len(entries):012b}" + body
+
+
 # Iubenda's, as a visitor's browser sent it (a scraper's Cookie header in public code): its
 # purposes 1, 3 and 4 consented on 2025-02-05; the same moment names _iub_previous_preference_id
 # (2025/02/05/15/40/00/391/157518).
@@ -414,6 +425,13 @@ def test_a_tc_string_consenting_only_to_vendors_or_a_special_feature_is_a_choice
         tc_string(vendors=vendor_ranges((3, 9), (700, 800), most=755)),
         tc_string(vendors=vendor_ranges((756, 756), most=755)),
         tc_string(tail=vendor_ranges((9, 3)) + "0" * 12),  # in the legitimate interests'
+        # publisher restrictions that cannot be: of the unused type 3, on purpose 0, for
+        # vendors backwards or from vendor 0
+        tc_string(tail=restrictions((4, 3, ((755, 755),)))),
+        tc_string(tail=restrictions((0, 0, ((755, 755),)))),
+        tc_string(tail=restrictions((4, 0, ((9, 3),)))),
+        tc_string(tail=restrictions((4, 0, ((0, 3),)))),
+        tc_string(tail=restrictions((4, 0, ((1, 3),)))[:-16]),  # cut in its last range
         tc_string(vendors=f"{4095:016b}1{4095:012b}" + "1" * 33 * 700),  # 4,095 ranges, cut
         tc_string().replace("A", "+", 1),  # not base64url
         tc_string() + "==",
@@ -488,6 +506,44 @@ def test_a_cookie_of_one_long_field_costs_what_its_size_does(tool, cookies):
     assert time.process_time() - started < 5
 
 
+def test_a_publisher_restriction_bars_a_vendors_consent_to_its_purpose():
+    """A purpose the publisher flatly did not allow a vendor (0), or allowed it only on
+    legitimate interest (2), is not one the vendor got the visitor's consent to; a
+    restriction requiring consent (1) leaves the consent as it is (IAB Tech Lab, "Consent
+    string and vendor list formats v2", Publisher Restrictions: RestrictionType)."""
+    tail = restrictions((4, 0, ((755, 755), (3, 5))), (4, 2, ((91, 91),)), (8, 1, ((10, 10),)))
+    choice = read_choice("tcf", {"euconsent-v2": tc_string(tail=tail)})
+    assert choice is not None
+    assert choice.barred == (("4", TcfVendors(ranges=((3, 5), (91, 91), (755, 755)))),)
+
+
+@pytest.mark.parametrize(
+    ("extra", "tail", "imported"),
+    [
+        ("", restrictions((4, 0, ((755, 755),))), {"analytics"}),
+        ("", restrictions((4, 2, ((700, 800),))), {"analytics"}),
+        ("", restrictions((1, 0, ((1, 65535),))), {"analytics"}),  # (storage, for every vendor)
+        ("", restrictions((4, 1, ((755, 755),))), {"analytics", "social"}),  # consent required
+        ("", restrictions((4, 0, ((91, 91),))), {"analytics", "social"}),  # another vendor
+        ("", restrictions((2, 0, ((755, 755),))), {"analytics", "social"}),  # a purpose not mapped
+        # a category with no vendor named by the config: nothing to bar
+        (
+            "  vendors: {google-ads: []}\n",
+            restrictions((4, 0, ((755, 755),))),
+            {"analytics", "social"},
+        ),
+        ("  vendors: {analytics: [8]}\n", restrictions((8, 0, ((8, 8),))), {"social"}),
+    ],
+)
+def test_a_tcf_category_is_not_imported_for_a_vendor_its_purpose_is_barred_to(
+    extra, tail, imported
+):
+    eng = engine(ADVERTISING + extra)
+    value = tc_string(ADS_AND_MEASUREMENT, vendors=vendor_bits(8, 755), tail=tail)
+    ex, _ = first_visit(eng, f"euconsent-v2={value}")
+    assert ex.state.categories == imported
+
+
 def test_a_category_is_granted_only_when_every_group_mapped_to_it_was():
     choice = FormerChoice("onetrust", frozenset({"C0002", "C0005"}), frozenset({"C0004"}), 0)
     table = {"C0002": "analytics", "C0004": "social", "C0005": "social"}
@@ -511,16 +567,24 @@ def test_a_category_needs_every_tcf_vendor_listed_for_it_too():
 
 
 @pytest.mark.parametrize(
-    ("vendors", "budget"),
+    ("vendors", "tail", "budget"),
     [
         # as many ranges as 4,096 characters hold, each naming every vendor there may be
-        (vendor_ranges(*[(1, 65535)] * 736), 0.005),
+        (vendor_ranges(*[(1, 65535)] * 736), "0" * 29, 0.005),
         # a bit field of 12,000 vendors apart: read as ranges, 5 ms (main's reader 0.16 ms)
-        (vendor_bits(*range(1, 24000, 2)), 0.001),
+        (vendor_bits(*range(1, 24000, 2)), "0" * 29, 0.001),
+        # as many publisher restrictions as it holds, each barring every vendor a purpose
+        (
+            vendor_bits(1),
+            restrictions(*[(n % 24 + 1, 0, ((1, 65535),)) for n in range(457)]),
+            0.005,
+        ),
+        # one barring 1,400 vendors apart
+        (vendor_bits(1), restrictions((4, 2, tuple((n, n) for n in range(1, 2800, 2)))), 0.005),
     ],
 )
-def test_a_tc_string_at_the_cookie_cap_costs_what_its_size_does(vendors, budget):
-    value = tc_string(vendors=vendors)
+def test_a_tc_string_at_the_cookie_cap_costs_what_its_size_does(vendors, tail, budget):
+    value = tc_string(vendors=vendors, tail=tail)
     assert 4000 < len(value) <= 4096
     started = time.process_time()
     for _ in range(100):

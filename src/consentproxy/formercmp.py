@@ -8,8 +8,9 @@ didomi_token naming the site's purposes enabled or disabled, with the time of it
 (`updated`); vanilla-cookieconsent's cc_cookie (written only when a category is accepted or
 refused: a button, or the site's call) with the time of its last change; any IAB TCF CMP's
 euconsent-v2 holding a consent (written only after the visitor acted) with the day of its
-last update and the vendors it consents to; Iubenda's _iub_cs-<id> answering its purposes
-one by one, with its time; CookieYes' cookieyes-consent once the visitor acted and consented,
+last update and the vendors it consents to (not for a purpose its publisher restrictions
+bar them from); Iubenda's _iub_cs-<id> answering its purposes one by one, with its time;
+CookieYes' cookieyes-consent once the visitor acted and consented,
 Klaro's klaro (written only when the visitor saves), Complianz's cmplz_<category> once its
 banner was dismissed, none with a time. Defaults that were never answered, implied consent
 and regions where the tool asked nothing are no choice.
@@ -108,6 +109,9 @@ class FormerChoice:
     # only its day): what `until` compares, so a string of the switch's day is not the tool's.
     vague: int = 0
     vendors: TcfVendors = TcfVendors()  # (a TC string's vendor consent section)
+    # The vendors whose consent does not reach a purpose: the publisher restrictions that
+    # flatly disallow it or require legitimate interest (purpose, vendors), by purpose.
+    barred: tuple[tuple[str, TcfVendors], ...] = ()
 
 
 # The cookies each tool keeps its visitor's choice in (a trailing * stands for the site's id:
@@ -442,9 +446,7 @@ def _tcf(tc_string: str | None) -> FormerChoice | None:
         bits.take(12)  # PublisherCC
         vendors = _tcf_vendors(bits)
         _tcf_vendors(bits)  # their legitimate interest
-        for _ in range(bits.number(12)):  # NumPubRestrictions
-            bits.take(6 + 2)  # PurposeId, RestrictionType
-            _tcf_ranges(bits)
+        barred = _tcf_barred(bits)
     except _Malformed:
         return None
     if version != 2 or not _TCF_V2_PUBLISHED * 10 <= created <= updated or purpose_one_untold:
@@ -455,7 +457,7 @@ def _tcf(tc_string: str | None) -> FormerChoice | None:
     if "1" not in granted:
         granted = frozenset()
     refused = frozenset(str(n) for n in range(1, 25)) - granted
-    return FormerChoice("tcf", granted, refused, updated // 10, 86400, vendors)
+    return FormerChoice("tcf", granted, refused, updated // 10, 86400, vendors, barred)
 
 
 def _tcf_vendors(bits: _Bits) -> TcfVendors:
@@ -465,9 +467,33 @@ def _tcf_vendors(bits: _Bits) -> TcfVendors:
     most = bits.number(16)
     if bits.take(1) == "0":
         return TcfVendors(bits=bits.take(most))
+    ranges = _tcf_ranges(bits)
+    if any(end > most for _, end in ranges):
+        raise _Malformed
+    return _merged(ranges)
+
+
+def _tcf_barred(bits: _Bits) -> tuple[tuple[str, TcfVendors], ...]:
+    """A TC string's publisher restrictions (NumPubRestrictions 12, each PurposeId 6,
+    RestrictionType 2 and its vendors' ranges): by purpose, the vendors a 0 (purpose flatly
+    not allowed) or a 2 (require legitimate interest) bars from processing it on consent; a
+    1 (require consent) bars nothing. Type 3 (undefined) or purpose 0 is no string's."""
+    barred: dict[int, list[tuple[int, int]]] = {}
+    for _ in range(bits.number(12)):
+        purpose, kind = bits.number(6), bits.number(2)
+        ranges = _tcf_ranges(bits)
+        if purpose == 0 or kind == 3:
+            raise _Malformed
+        if kind != 1:
+            barred.setdefault(purpose, []).extend(ranges)
+    return tuple((str(p), _merged(barred[p])) for p in sorted(barred))
+
+
+def _merged(ranges: list[tuple[int, int]]) -> TcfVendors:
+    """Vendor ranges sorted and made disjoint; one backwards or from vendor 0 is malformed."""
     merged: list[tuple[int, int]] = []
-    for start, end in sorted(_tcf_ranges(bits)):
-        if not 1 <= start <= end <= most:
+    for start, end in sorted(ranges):
+        if not 1 <= start <= end:
             raise _Malformed
         if merged and start <= merged[-1][1] + 1:
             merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
@@ -530,13 +556,18 @@ def categories(
 ) -> frozenset[str]:
     """Our categories the former choice grants: a category is granted when every group the
     table maps to it was accepted (and the choice names them all) and every TCF vendor the
-    config needs for it was given consent; the rest is refused."""
+    config needs for it was given consent, for each of its purposes (none barred to it by a
+    publisher restriction); the rest is refused."""
     wanted: dict[str, list[str]] = {}
     for group, category in table.items():
         wanted.setdefault(category, []).append(group)
+    barred = dict(choice.barred)
     return frozenset(
         c
         for c, groups in wanted.items()
         if all(g in choice.granted for g in groups)
-        and all(v in choice.vendors for v in vendors.get(c, ()))
+        and all(
+            v in choice.vendors and not any(v in barred.get(g, ()) for g in groups)
+            for v in vendors.get(c, ())
+        )
     )
