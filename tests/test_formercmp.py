@@ -309,6 +309,29 @@ def test_didomi_tokens_that_hold_no_choice_import_nothing(value):
     assert read_choice("didomi", {"didomi_token": value}) is None
 
 
+@pytest.mark.parametrize("dcs", ["", "CQ" + "A" * 40, "%" * 5000])
+def test_a_didomi_token_sent_with_a_didomi_dcs_is_no_choice(dcs):
+    """Didomi's Consent String, once a site enables it, replaces didomi_token
+    (developers.didomi.io/cmp/didomi-consent-string): a token sent beside one may be left
+    from before, older than the choice the DCS holds, which is not read."""
+    assert read_choice("didomi", {"didomi_token": didomi_token(), "didomi_dcs": dcs}) is None
+
+
+async def test_an_erase_deletes_didomis_consent_string_too():
+    """With neutralise: false Didomi stays: the erase deletes its choice in either form."""
+    eng = engine(
+        CONFIG + "former_cmp: {tool: didomi, neutralise: false, import: {x-AbC: analytics}}\n"
+    )
+    headers = [("Host", "www.site.example"), ("Origin", "http://www.site.example")]
+    tool = f"didomi_token={didomi_token()}; didomi_dcs=CQAA"
+    ex = eng.begin(Request("POST", "/.consent/me/erase", [*headers, ("Cookie", tool)]))
+    resp = ex.local_response(b"")
+    await resp.complete()
+    deleted = [v for k, v in resp.headers if k == "Set-Cookie" and "Max-Age=0" in v]
+    for name in ("didomi_token", "didomi_dcs"):
+        assert f"{name}=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=/" in deleted
+
+
 def test_a_vanilla_cookieconsent_choice_and_its_time_are_read():
     choice = read_choice("vanilla-cookieconsent", {"cc_cookie": cc_cookie()})
     assert choice == FormerChoice(

@@ -5,7 +5,7 @@ Only a choice the visitor made counts: OneTrust's OptanonConsent with the banner
 (OptanonAlertBoxClosed, the time of the choice) and no reconsent pending; Cookiebot's
 CookieConsent given explicitly (`method:'explicit'`) with its time (`utc`); Didomi's
 didomi_token naming the site's purposes enabled or disabled, with the time of its last update
-(`updated`); vanilla-cookieconsent's cc_cookie (written only when a category is accepted or
+(`updated`), unless a didomi_dcs (not read) replaced it; vanilla-cookieconsent's cc_cookie (written only when a category is accepted or
 refused: a button, or the site's call) with the time of its last change; any IAB TCF CMP's
 euconsent-v2 holding a consent (written only after the visitor acted) with the day of its
 last update and the vendors it consents to (not for a purpose its publisher restrictions
@@ -119,7 +119,8 @@ class FormerChoice:
 TOOL_COOKIES = {
     "onetrust": ("OptanonConsent", "OptanonAlertBoxClosed"),
     "cookiebot": ("CookieConsent",),
-    "didomi": ("didomi_token",),
+    # (its Consent String, which replaces the token once a site enables it: not read)
+    "didomi": ("didomi_token", "didomi_dcs"),
     "vanilla-cookieconsent": ("cc_cookie",),
     "tcf": ("euconsent-v2",),
     "iubenda": ("_iub_cs-*",),
@@ -248,15 +249,17 @@ def _cookiebot(consent: str | None) -> FormerChoice | None:
     )
 
 
-def _didomi(token: str | None) -> FormerChoice | None:
+def _didomi(token: str | None, dcs: str | None) -> FormerChoice | None:
     """didomi_token=eyJ1c2VyX2lkIjoi... : base64 of {"user_id":"...","created":"2021-03-17T
     16:46:32.344Z","updated":"...","vendors":{"enabled":[...]},"purposes":{"enabled":[...],
     "disabled":[...]},"vendors_li":{...},"purposes_li":{...},"version":2} (Didomi's own
     description and example: support.didomi.io/en/didomi-cookies-storage-1; `updated` is "last
     consent update date"). Only purposes given consent count (not legitimate interest, which
     asks no one), and only when the token answers one: the standard IAB purposes are in
-    euconsent-v2, not here."""
-    if not token:
+    euconsent-v2, not here. A token beside a didomi_dcs, which replaces it once a site
+    enables it (developers.didomi.io/cmp/didomi-consent-string), may be older than the
+    choice that holds: no choice."""
+    if not token or dcs is not None:
         return None
     try:
         fields = _json(base64.b64decode(unquote(token), validate=True).decode())
