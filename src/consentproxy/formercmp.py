@@ -5,15 +5,15 @@ Only a choice the visitor made counts: OneTrust's OptanonConsent with the banner
 (OptanonAlertBoxClosed, the time of the choice) and no reconsent pending; Cookiebot's
 CookieConsent given explicitly (`method:'explicit'`) with its time (`utc`); Didomi's
 didomi_token naming the site's purposes enabled or disabled, with the time of its last update
-(`updated`), unless a didomi_dcs (not read) replaced it; vanilla-cookieconsent's cc_cookie (written only when a category is accepted or
-refused: a button, or the site's call) with the time of its last change; any IAB TCF CMP's
-euconsent-v2 holding a consent (written only after the visitor acted) with the day of its
-last update and the vendors it consents to (not for a purpose its publisher restrictions
-bar them from); Iubenda's _iub_cs-<id> answering its purposes one by one, with its time;
-CookieYes' cookieyes-consent once the visitor acted and consented,
-Klaro's klaro (written only when the visitor saves), Complianz's cmplz_<category> once its
-banner was dismissed, none with a time. Defaults that were never answered, implied consent
-and regions where the tool asked nothing are no choice.
+(`updated`), unless a didomi_dcs (not read) replaced it; vanilla-cookieconsent's cc_cookie
+(written only when a category is accepted or refused: a button, or the site's call) with the
+time of its last change; any IAB TCF CMP's euconsent-v2 holding a consent (written only after
+the visitor acted) with the day of its last update and the vendors it consents to (not for a
+purpose its publisher restrictions bar them from); Iubenda's _iub_cs-<id> answering its
+purposes one by one, with its time; CookieYes' cookieyes-consent once the visitor acted and
+consented, Klaro's klaro (written only when the visitor saves), Complianz's cmplz_<category>
+once its banner was dismissed, none with a time. Defaults that were never answered, implied
+consent and regions where the tool asked nothing are no choice.
 """
 
 from __future__ import annotations
