@@ -41,3 +41,12 @@ def postgres_dsn() -> Iterator[str]:
     # Not under pytest's tmp dir: the server's user must be able to reach it.
     with postgres_cluster(Path(tempfile.mkdtemp(prefix="consentproxy-pg-"))) as dsn:
         yield dsn
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_target(request, tmp_path) -> str:
+    """A records store's target in each dialect: a SQLite file, or the session's server."""
+    if request.param == "sqlite":
+        return str(tmp_path / "records.sqlite3")
+    dsn: str = request.getfixturevalue("postgres_dsn")
+    return dsn

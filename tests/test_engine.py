@@ -22,9 +22,10 @@ from consentproxy.cookies import MAX_DELETION_BYTES
 from consentproxy.engine import MARK_HEADER, Engine, Head, Request
 from consentproxy.httpheaders import header
 from consentproxy.policy import Policy
-from consentproxy.records import RecordWriter, SqliteStore
+from consentproxy.records import RecordWriter, SqliteStore, open_store
 from consentproxy.report import Report
 from tests.configs import FOUR_CATEGORIES
+from tests.test_records import deletes_refused
 
 NOW = 1_800_000_000.0
 HTML = [("Content-Type", "text/html; charset=utf-8")]
@@ -463,7 +464,7 @@ async def test_an_erase_the_store_refuses_keeps_the_consent_cookie(engine):
     class Down:
         ready = True
 
-        async def erase(self, consent_id: str) -> int:
+        async def erase(self, *consent_ids: str) -> int:
             raise ConnectionError("store is down")
 
     _, rejected = choose(engine, "reject-all")
@@ -511,7 +512,7 @@ async def test_an_id_is_taken_for_erased_only_once_the_store_erased_it(engine):
         def __init__(self, *outcomes: BaseException | None) -> None:
             self.outcomes = list(outcomes)
 
-        async def erase(self, consent_id: str) -> int:
+        async def erase(self, *consent_ids: str) -> int:
             await asyncio.sleep(0)  # (the other erase starts meanwhile)
             outcome = self.outcomes.pop(0)
             if outcome is not None:
@@ -677,6 +678,36 @@ async def test_me_and_erase_answer_for_each_consent_cookie_of_the_visitor_howeve
         await writer.close()
 
 
+async def test_an_erase_the_store_fails_on_the_second_id_erases_neither(engine, store_target):
+    """A browser holding two of our consent cookies (one per path, an old and a new one) had
+    its ids erased one at a time: the store failing on the second, the first's records were
+    gone, yet the answer was a 503 and the cookie kept (an erase half done). Now the
+    request's ids are erased in one transaction: all of them, or none and nothing marked."""
+    writer = RecordWriter(open_store(store_target), interval=0.01)
+    await writer.start()
+    engine.records = writer
+    try:
+        assert await writer.opened(5)
+        first, firsts = save(engine, ["analytics"], [])
+        second, seconds = save(engine, ["advertising"], [])
+        ids, cookies = [first.consent_id, second.consent_id], f"{firsts}; {seconds}"
+        for cid in ids:
+            while not await writer.by_id(cid):
+                await asyncio.sleep(0.01)
+        async with deletes_refused(writer.store, second.consent_id):
+            resp = erasing(engine, cookies)
+            status, _ = await resp.complete()
+        assert status == 503
+        assert not any(v.startswith("consent=") for k, v in resp.headers if k == "Set-Cookie")
+        assert [len(await writer.by_id(cid)) for cid in ids] == [1, 1]
+        assert not set(ids) & set(engine.endpoints.erased) and engine.endpoints.under_erase == {}
+        _, erased = await me_and_erase(engine, cookies)  # (tried again: both go)
+        assert erased == {"erased": 2} and [await writer.by_id(cid) for cid in ids] == [[], []]
+    finally:
+        engine.records = None
+        await writer.close()
+
+
 async def test_a_choice_racing_an_erase_in_the_same_second_keeps_its_record(engine):
     """One tab erased at second T, another, still holding the old consent cookie, chose at
     the same T: the new cookie kept the erased id, and the erase (records: what was decided
@@ -737,7 +768,7 @@ async def test_a_choice_while_the_store_erases_its_ids_is_refused(engine):
         def submit(self, record, shown=None):
             self.submitted.append(record)
 
-        async def erase(self, consent_id: str) -> int:
+        async def erase(self, *consent_ids: str) -> int:
             await self.gate.wait()
             return 1
 

@@ -791,8 +791,8 @@ async def test_a_former_choice_imported_again_after_an_erase_is_recorded_under_a
         def submit(self, record, shown=None):
             submitted.append(record)
 
-        async def erase(self, consent_id: str) -> int:
-            erased.append(consent_id)
+        async def erase(self, *consent_ids: str) -> int:
+            erased.extend(consent_ids)
             return 1
 
     submitted: list = []
@@ -828,7 +828,7 @@ async def test_a_former_choice_erased_again_and_again_costs_a_bounded_walk():
         def submit(self, record, shown=None):
             pass
 
-        async def erase(self, consent_id: str) -> int:
+        async def erase(self, *consent_ids: str) -> int:
             return 1
 
     eng = engine()
@@ -867,7 +867,7 @@ def gated_store():
         def submit(self, record, shown=None):
             submitted.append(record.consent_id)
 
-        async def erase(self, consent_id: str) -> int:
+        async def erase(self, *consent_ids: str) -> int:
             await self.gate.wait()
             return 1
 

@@ -665,9 +665,8 @@ class Endpoints:
             if records is not None:
                 for cid in ids:
                     self.under_erase[cid] = self.under_erase.get(cid, 0) + 1
-                try:
-                    for cid in ids:
-                        erased += await records.erase(cid)
+                try:  # (all or none: one erased, the next failing, was a 503 keeping its cookie)
+                    erased = await records.erase(*ids) if ids else 0
                 finally:
                     for cid in ids:
                         if self.under_erase[cid] == 1:

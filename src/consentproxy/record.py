@@ -132,7 +132,9 @@ class Records(Protocol):
         """An id's records, oldest first; `latest`: only the latest so many of them."""
         ...
 
-    async def erase(self, consent_id: str) -> int: ...
+    async def erase(self, *consent_ids: str) -> int:
+        """The records of all these ids (one visitor's), or none of them: one transaction."""
+        ...
 
     def queued(self) -> int:
         """Decisions waiting to be written."""

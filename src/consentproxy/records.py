@@ -194,7 +194,9 @@ class RecordStore(Protocol):
         millions never holds them all."""
         ...
 
-    async def erase(self, consent_id: str) -> int: ...
+    async def erase(self, *consent_ids: str) -> int:
+        """Every record of these ids (a visitor's consent cookies), each erasure noted, in one
+        transaction; how many records went."""
 
     async def purge(self, before: int) -> int: ...
 
@@ -412,22 +414,26 @@ class _SqlStore:
             if (record := self._record(row)) is not None:
                 yield record
 
-    async def erase(self, consent_id: str) -> int:
-        """The erasure noted and the records deleted in one transaction: one failed or
-        cancelled between them left the erasure without the deletion, and the visitor's next
-        record in that second (the erase a 503, the id kept) was deleted with their next
-        batch as decided before it: a consent in force with no proof."""
+    async def erase(self, *consent_ids: str) -> int:
+        """The erasures noted and the records deleted, of all the ids, in one transaction:
+        one failed or cancelled between them left an erasure without its deletion (the
+        visitor's next record in that second, the erase a 503 and the id kept, was deleted
+        with their next batch as decided before it: a consent in force with no proof), or
+        the first of a visitor's ids erased and the second not, the visitor told none was."""
+        erased_at, erased = int(time.time()), 0
         async with self._together() as run:
-            await run(
-                f"INSERT INTO erasures (consent_id, erased_at) VALUES ({self._ph(1)}, "
-                f"{self._ph(2)}) ON CONFLICT (consent_id) DO UPDATE SET erased_at = "
-                "excluded.erased_at",
-                consent_id,
-                int(time.time()),
-            )
-            return await run(
-                f"DELETE FROM consent_records WHERE consent_id = {self._ph(1)}", consent_id
-            )
+            for consent_id in consent_ids:
+                await run(
+                    f"INSERT INTO erasures (consent_id, erased_at) VALUES ({self._ph(1)}, "
+                    f"{self._ph(2)}) ON CONFLICT (consent_id) DO UPDATE SET erased_at = "
+                    "excluded.erased_at",
+                    consent_id,
+                    erased_at,
+                )
+                erased += await run(
+                    f"DELETE FROM consent_records WHERE consent_id = {self._ph(1)}", consent_id
+                )
+        return erased
 
     async def ping(self) -> None:
         await self._fetch("SELECT 1")
@@ -868,20 +874,22 @@ class RecordWriter:
     async def by_id(self, consent_id: str, latest: int | None = None) -> list[ConsentRecord]:
         return await self.store.by_id(consent_id, latest)
 
-    async def erase(self, consent_id: str) -> int:
-        """The visitor's records, with those still queued or being retried (written after
-        the erase, they would outlive it: the visitor was told none was left). Those are
-        taken once the store's erase went through: a failed one (503, the cookie kept) loses
-        nothing, and the lock keeps any write out until they are gone."""
+    async def erase(self, *consent_ids: str) -> int:
+        """The visitor's records (of all their ids, or none: store.erase), with those still
+        queued or being retried (written after the erase, they would outlive it: the visitor
+        was told none was left). Those are taken once the store's erase went through: a
+        failed one (503, the cookie kept) loses nothing, and the lock keeps any write out
+        until they are gone."""
+        gone = set(consent_ids)
         async with self._lock:
-            erased = await self.store.erase(consent_id)
+            erased = await self.store.erase(*consent_ids)
             queued = []
             while not self.queue.empty():
                 queued.append(self.queue.get_nowait())
             for record in queued:
-                if record.consent_id != consent_id:
+                if record.consent_id not in gone:
                     self.queue.put_nowait(record)
-            self._batch[:] = [r for r in self._batch if r.consent_id != consent_id]
+            self._batch[:] = [r for r in self._batch if r.consent_id not in gone]
             return erased
 
     async def purge(self) -> int:
