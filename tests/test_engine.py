@@ -708,6 +708,46 @@ async def test_an_erase_the_store_fails_on_the_second_id_erases_neither(engine, 
         await writer.close()
 
 
+async def test_me_while_an_erase_fails_half_way_shows_every_record_still_kept(engine, tmp_path):
+    """A SQLite store has one connection: `me` read on it inside an erase's open transaction,
+    the records of the visitor's first id deleted, not committed, and the second's deletion
+    then failing (all rolled back): `me` said the first's record was gone, and it was kept."""
+    entered, gate = threading.Event(), threading.Event()
+    store = SqliteStore(tmp_path / "r.sqlite3")
+    writer = RecordWriter(store, interval=0.01)
+    await writer.start()
+    engine.records = writer
+    try:
+        assert await writer.opened(5)
+        first, firsts = save(engine, ["analytics"], [])
+        second, seconds = save(engine, ["advertising"], [])
+        cookies = f"{firsts}; {seconds}"
+        for cid in (first.consent_id, second.consent_id):
+            while not await writer.by_id(cid):
+                await asyncio.sleep(0.01)
+        await store.db.create_function("stall", 0, lambda: entered.set() or gate.wait(10))
+        await store._execute(
+            "CREATE TEMP TRIGGER stall BEFORE DELETE ON consent_records WHEN old.consent_id = "
+            f"'{second.consent_id}' BEGIN SELECT stall(); SELECT RAISE(ABORT, 'refused'); END"
+        )
+        erase = asyncio.ensure_future(erasing(engine, cookies).complete())
+        while not entered.is_set():  # (the first id's records deleted, the second's stalled)
+            await asyncio.sleep(0.01)
+        headers = [("Host", "shop.example.com"), ("Cookie", cookies)]
+        me = engine.begin(Request("GET", "/.consent/me", headers)).local_response(b"")
+        reading = asyncio.ensure_future(me.complete())
+        for _ in range(10):  # (its read asked of the store, behind the stalled deletion)
+            await asyncio.sleep(0)
+        gate.set()
+        assert (await erase)[0] == 503
+        status, body = await reading
+        assert status == 200 and len(json.loads(body)["records"]) == 2
+    finally:
+        gate.set()
+        engine.records = None
+        await writer.close()
+
+
 async def test_a_choice_racing_an_erase_in_the_same_second_keeps_its_record(engine):
     """One tab erased at second T, another, still holding the old consent cookie, chose at
     the same T: the new cookie kept the erased id, and the erase (records: what was decided

@@ -872,7 +872,11 @@ class RecordWriter:
         return self.queue.qsize()
 
     async def by_id(self, consent_id: str, latest: int | None = None) -> list[ConsentRecord]:
-        return await self.store.by_id(consent_id, latest)
+        """Under the lock: on SQLite's one connection a read between an erase's statements
+        saw its transaction open (records deleted that its rollback then kept: `me` said
+        them gone), and one inside a batch's, records not yet committed."""
+        async with self._lock:
+            return await self.store.by_id(consent_id, latest)
 
     async def erase(self, *consent_ids: str) -> int:
         """The visitor's records (of all their ids, or none: store.erase), with those still
