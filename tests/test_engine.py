@@ -619,9 +619,9 @@ def test_closing_the_banner_is_recorded_when_it_happened(engine):
 
 
 @contextlib.asynccontextmanager
-async def recording(engine: Engine) -> AsyncIterator[RecordWriter]:
-    """The engine keeping records in a fresh in-memory store, ready (closed after)."""
-    writer = RecordWriter(SqliteStore(":memory:"), interval=0.01)
+async def recording(engine: Engine, target: str = ":memory:") -> AsyncIterator[RecordWriter]:
+    """The engine keeping records in a store (a fresh in-memory one), ready (closed after)."""
+    writer = RecordWriter(open_store(target), interval=0.01)
     await writer.start()
     engine.records = writer
     try:
@@ -631,6 +631,18 @@ async def recording(engine: Engine) -> AsyncIterator[RecordWriter]:
     finally:
         engine.records = None
         await writer.close()
+
+
+async def two_recorded(engine: Engine, writer: RecordWriter) -> tuple[list[str], str]:
+    """Two choices written (two consent cookies: one per path, an old and a new one): their
+    ids, and a Cookie header holding both."""
+    first, firsts = save(engine, ["analytics"], [])
+    second, seconds = save(engine, ["advertising"], [])
+    ids = [first.consent_id, second.consent_id]
+    for cid in ids:
+        while not await writer.by_id(cid):
+            await asyncio.sleep(0.01)
+    return ids, f"{firsts}; {seconds}"
 
 
 async def me_and_erase(engine, cookie):
@@ -683,18 +695,9 @@ async def test_an_erase_the_store_fails_on_the_second_id_erases_neither(engine, 
     its ids erased one at a time: the store failing on the second, the first's records were
     gone, yet the answer was a 503 and the cookie kept (an erase half done). Now the
     request's ids are erased in one transaction: all of them, or none and nothing marked."""
-    writer = RecordWriter(open_store(store_target), interval=0.01)
-    await writer.start()
-    engine.records = writer
-    try:
-        assert await writer.opened(5)
-        first, firsts = save(engine, ["analytics"], [])
-        second, seconds = save(engine, ["advertising"], [])
-        ids, cookies = [first.consent_id, second.consent_id], f"{firsts}; {seconds}"
-        for cid in ids:
-            while not await writer.by_id(cid):
-                await asyncio.sleep(0.01)
-        async with deletes_refused(writer.store, second.consent_id):
+    async with recording(engine, store_target) as writer:
+        ids, cookies = await two_recorded(engine, writer)
+        async with deletes_refused(writer.store, ids[1]):
             resp = erasing(engine, cookies)
             status, _ = await resp.complete()
         assert status == 503
@@ -703,9 +706,6 @@ async def test_an_erase_the_store_fails_on_the_second_id_erases_neither(engine, 
         assert not set(ids) & set(engine.endpoints.erased) and engine.endpoints.under_erase == {}
         _, erased = await me_and_erase(engine, cookies)  # (tried again: both go)
         assert erased == {"erased": 2} and [await writer.by_id(cid) for cid in ids] == [[], []]
-    finally:
-        engine.records = None
-        await writer.close()
 
 
 async def test_me_while_an_erase_fails_half_way_shows_every_record_still_kept(engine, tmp_path):
@@ -713,39 +713,28 @@ async def test_me_while_an_erase_fails_half_way_shows_every_record_still_kept(en
     the records of the visitor's first id deleted, not committed, and the second's deletion
     then failing (all rolled back): `me` said the first's record was gone, and it was kept."""
     entered, gate = threading.Event(), threading.Event()
-    store = SqliteStore(tmp_path / "r.sqlite3")
-    writer = RecordWriter(store, interval=0.01)
-    await writer.start()
-    engine.records = writer
-    try:
-        assert await writer.opened(5)
-        first, firsts = save(engine, ["analytics"], [])
-        second, seconds = save(engine, ["advertising"], [])
-        cookies = f"{firsts}; {seconds}"
-        for cid in (first.consent_id, second.consent_id):
-            while not await writer.by_id(cid):
-                await asyncio.sleep(0.01)
+    async with recording(engine, str(tmp_path / "r.sqlite3")) as writer:
+        ids, cookies = await two_recorded(engine, writer)
+        store = writer.store
         await store.db.create_function("stall", 0, lambda: entered.set() or gate.wait(10))
         await store._execute(
             "CREATE TEMP TRIGGER stall BEFORE DELETE ON consent_records WHEN old.consent_id = "
-            f"'{second.consent_id}' BEGIN SELECT stall(); SELECT RAISE(ABORT, 'refused'); END"
+            f"'{ids[1]}' BEGIN SELECT stall(); SELECT RAISE(ABORT, 'refused'); END"
         )
-        erase = asyncio.ensure_future(erasing(engine, cookies).complete())
-        while not entered.is_set():  # (the first id's records deleted, the second's stalled)
-            await asyncio.sleep(0.01)
-        headers = [("Host", "shop.example.com"), ("Cookie", cookies)]
-        me = engine.begin(Request("GET", "/.consent/me", headers)).local_response(b"")
-        reading = asyncio.ensure_future(me.complete())
-        for _ in range(10):  # (its read asked of the store, behind the stalled deletion)
-            await asyncio.sleep(0)
-        gate.set()
+        try:
+            erase = asyncio.ensure_future(erasing(engine, cookies).complete())
+            while not entered.is_set():  # (the first id's records deleted, the second's held)
+                await asyncio.sleep(0.01)
+            headers = [("Host", "shop.example.com"), ("Cookie", cookies)]
+            me = engine.begin(Request("GET", "/.consent/me", headers)).local_response(b"")
+            reading = asyncio.ensure_future(me.complete())
+            for _ in range(10):  # (its read asked of the store, behind the held deletion)
+                await asyncio.sleep(0)
+        finally:
+            gate.set()
         assert (await erase)[0] == 503
         status, body = await reading
         assert status == 200 and len(json.loads(body)["records"]) == 2
-    finally:
-        gate.set()
-        engine.records = None
-        await writer.close()
 
 
 async def test_a_choice_racing_an_erase_in_the_same_second_keeps_its_record(engine):
