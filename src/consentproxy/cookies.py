@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
+from urllib.parse import unquote_plus
 
 from consentproxy.domains import same_site
 
@@ -174,10 +175,13 @@ def _attribute_name(attr: str) -> str:
 
 
 # A `name=` after a space or tab: a cookie of its own to a lenient reader (aiohttp's and
-# SimpleCookie split there, and read `_ga =x` as _ga's; a comma alone splits nothing for
-# them). From the first of a run, possessive: tried from each of 3,000 spaces, the search
-# took 25 s of one request (helper-117).
+# SimpleCookie split there, and read `_ga =x` as _ga's). From the first of a run,
+# possessive: tried from each of 3,000 spaces, the search took 25 s of one request
+# (helper-117).
 _EMBEDDED_RE = re.compile(r"(?<![ \t])[ \t]++([^ \t,;=]*+)[ \t]*+=")
+# A `name=` after a comma: Rack 2 (Rails up to 7.0) splits a Cookie header at `,` as at `;`
+# (parse_query(header, ';,')), quoted or not.
+_AFTER_COMMA_RE = re.compile(r",[ \t]*+([^ \t,;=]*+)[ \t]*+=")
 
 
 @dataclass(frozen=True)
@@ -215,18 +219,24 @@ class CookieFilter:
     def _smuggles(self, name: str, value: str) -> bool:
         """Whether the pair holds another cookie's `name=` an origin may read and that would
         not be kept: after a space or tab (in its value, or its name: a browser takes `x _ga`
-        as a name; not in a quoted value, which those readers take whole), or, for a pair
-        with no name, anywhere."""
+        as a name; not in a quoted value, which those readers take whole), after a comma,
+        or, for a pair with no name, anywhere; or is such a cookie itself %-decoded."""
         if not name:
             return "=" in value
         pair = f"{name}={value}"
-        if " " not in pair and "\t" not in pair:
-            return False
-        quoted = len(value) > 1 and value[0] == value[-1] == '"' and '"' not in value[1:-1]
-        if quoted and " " not in name and "\t" not in name:
-            return False
-        inner = _EMBEDDED_RE.findall(pair)
-        return any(n and not self.allowed(n) for n in inner)
+        inner = [name] if "%" in name else []
+        if "," in pair:
+            inner += _AFTER_COMMA_RE.findall(pair)
+        if " " in pair or "\t" in pair:
+            quoted = len(value) > 1 and value[0] == value[-1] == '"' and '"' not in value[1:-1]
+            if not quoted or " " in name or "\t" in name:
+                inner += _EMBEDDED_RE.findall(pair)
+        return any(n and not self._read_as_kept(n) for n in inner)
+
+    def _read_as_kept(self, name: str) -> bool:
+        """Whether an origin reads name as a cookie kept, also one that %-decodes names
+        (Rack 2, PHP before 8.0.24): `%5Fga` is `_ga` there."""
+        return self.allowed(name) and ("%" not in name or self.allowed(unquote_plus(name)))
 
     def set_cookies(self, values: Iterable[str]) -> tuple[list[str], list[str]]:
         """Set-Cookie values to keep, and the names of those dropped."""

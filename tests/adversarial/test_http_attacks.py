@@ -9,6 +9,7 @@ import json
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from urllib.parse import unquote_plus
 
 import pytest
 from aiohttp import web
@@ -360,3 +361,28 @@ async def test_a_control_character_in_the_request_target_is_a_400_never_sent_on(
     assert status(answer) == 400 and b"secret" not in answer, answer[:300]
     await asyncio.sleep(0.2)
     assert seen == []
+
+
+def read_as_rack2(cookie: str) -> set[str]:
+    """The cookie names Rack 2 (Rails up to 7.0) reads in a Cookie header: split at `;` and
+    `,` (Rack::Utils.parse_cookies_header: parse_query(header, ';,')), names %-decoded."""
+    return {unquote_plus(p.split("=", 1)[0]) for p in re.split(r"[;,] *", cookie) if p}
+
+
+async def test_no_tracking_cookie_reaches_an_origin_that_splits_at_commas_or_decodes_names(
+    start_proxy: Callable[..., Awaitable[str]], origin: str
+) -> None:
+    """Found by helper-234: `PHPSESSID=s,_ga=GA1.2.3` (a necessary cookie's value a page's
+    script may write) and, unknown cookies allowed, `%5Fgid=GA1.2.4` went to the origin as
+    they came, where Rack 2 (as PHP before 8.0.24, for names) read `_ga` and `_gid`."""
+    proxy = await start_proxy(origin, "unknown_cookies: allow\n")
+    answer = await exchange(
+        proxy,
+        b"GET / HTTP/1.1\r\nHost: shop.example.com\r\n"
+        b"Cookie: PHPSESSID=s,_ga=GA1.2.3; %5Fgid=GA1.2.4; theme=dark\r\nConnection: close\r\n\r\n",
+    )
+    assert status(answer) == 200, answer[:300]
+    sent = json.loads(answer.split(b"\r\n\r\n", 1)[1])["headers"]
+    cookies = [v for k, v in sent if k.lower() == "cookie"]
+    assert cookies == ["theme=dark"]
+    assert not read_as_rack2(cookies[0]) & {"_ga", "_gid"}
