@@ -383,6 +383,26 @@ def test_a_cookie_an_origin_reads_split_at_a_comma_or_decoded_is_dropped():
     assert f.request_header(kept) == (kept, [])  # (what it holds would be kept anyway)
 
 
+def test_a_cookie_php_reads_under_another_name_is_dropped():
+    """Found by helper-234: PHP names a cookie as it names a form field (main/php_variables.c):
+    `.` and a space become `_`, and `name[key]` is an array under `name`. With unknown
+    cookies allowed, `_ga.ABC=GA1.2.3` and `_gid[0]=GA1.2.4` went on, and PHP read
+    `$_COOKIE['_ga_ABC']` and `$_COOKIE['_gid']`."""
+    f = CookieFilter(lambda n: n not in ("_ga", "_gid") and not n.startswith("_ga_"))
+    for smuggling in ("_ga.ABC=GA1.2.3", "_gid[0]=GA1.2.4", "_ga[ABC=x", "PHPSESSID=s _ga.ABC=1"):
+        assert f.request_header(f"{smuggling}; a.b=1") == ("a.b=1", [smuggling.split("=")[0]])
+    kept = "a[b]=1; c.d=2; e[=3; f]=4"
+    assert f.request_header(kept) == (kept, [])
+    # A name the config names is kept as named, whatever PHP would read: only one nobody
+    # names (kept by unknown_cookies alone) is read otherwise.
+    necessary = ("ASP.NET_SessionId", "my%20id")
+    f = CookieFilter(lambda n: n in necessary, lambda n: n in necessary or n.startswith("_g"))
+    assert f.request_header("ASP.NET_SessionId=s; my%20id=1") == (
+        "ASP.NET_SessionId=s; my%20id=1",
+        [],
+    )
+
+
 def test_a_cookie_of_thousands_of_spaces_costs_what_its_size_does():
     """Tried from each space of a run, the search for a cookie held in another took 25 s
     for 3,000 of them (helper-117): one request held a worker for minutes."""

@@ -184,11 +184,27 @@ _EMBEDDED_RE = re.compile(r"(?<![ \t])[ \t]++([^ \t,;=]*+)[ \t]*+=")
 _AFTER_COMMA_RE = re.compile(r",[ \t]*+([^ \t,;=]*+)[ \t]*+=")
 
 
+def php_name(name: str) -> str:
+    """The name PHP files a cookie under (php_register_variable_ex, as a form field's):
+    leading spaces skipped; before any `[`, `.` and a space are `_`; `name[key]` is an array
+    under `name`, and a `[` with no `]` after it is `_`."""
+    base, bracket, rest = name.lstrip(" ").partition("[")
+    base = base.replace(".", "_").replace(" ", "_")
+    return base if not bracket or "]" in rest else f"{base}_{rest}"
+
+
+# A character an origin may read a name otherwise for (see CookieFilter.readings).
+_READ_OTHERWISE_RE = re.compile(r"[%+. \[]")
+
+
 @dataclass(frozen=True)
 class CookieFilter:
-    """Split cookies into kept and dropped with a predicate on the name."""
+    """Split cookies into kept and dropped with a predicate on the name; named: whether the
+    config or a cookie database names it (an origin may read a name nobody named as another:
+    see readings)."""
 
     rule: Callable[[str], bool]
+    named: Callable[[str], bool] = lambda _: False
     # The rule's answers for names seen (visitors send the same few): see KNOWN_NAMES.
     _known: dict[str, bool] = field(default_factory=dict, init=False, compare=False, repr=False)
 
@@ -220,23 +236,27 @@ class CookieFilter:
         """Whether the pair holds another cookie's `name=` an origin may read and that would
         not be kept: after a space or tab (in its value, or its name: a browser takes `x _ga`
         as a name; not in a quoted value, which those readers take whole), after a comma,
-        or, for a pair with no name, anywhere; or is such a cookie itself %-decoded."""
+        or, for a pair with no name, anywhere; or is such a cookie itself, read otherwise."""
         if not name:
             return "=" in value
         pair = f"{name}={value}"
-        inner = [name] if "%" in name else []
+        inner = [n for n in self.readings(name) if n != name]
         if "," in pair:
             inner += _AFTER_COMMA_RE.findall(pair)
         if " " in pair or "\t" in pair:
             quoted = len(value) > 1 and value[0] == value[-1] == '"' and '"' not in value[1:-1]
             if not quoted or " " in name or "\t" in name:
                 inner += _EMBEDDED_RE.findall(pair)
-        return any(n and not self._read_as_kept(n) for n in inner)
+        return any(r and not self.allowed(r) for n in inner for r in self.readings(n))
 
-    def _read_as_kept(self, name: str) -> bool:
-        """Whether an origin reads name as a cookie kept, also one that %-decodes names
-        (Rack 2, PHP before 8.0.24): `%5Fga` is `_ga` there."""
-        return self.allowed(name) and ("%" not in name or self.allowed(unquote_plus(name)))
+    def readings(self, name: str) -> set[str]:
+        """The names an origin may read name as: %-decoded (Rack 2, PHP before 8.0.24:
+        `%5Fga` is `_ga`) and as PHP files it (`_ga.ABC` is `_ga_ABC`). A name the config or
+        a database names is read as it is: kept as named (`ASP.NET_SessionId` necessary is
+        no `ASP_NET_SessionId` to block)."""
+        if not _READ_OTHERWISE_RE.search(name) or self.named(name):
+            return {name}
+        return {name, unquote_plus(name), php_name(name)}
 
     def set_cookies(self, values: Iterable[str]) -> tuple[list[str], list[str]]:
         """Set-Cookie values to keep, and the names of those dropped."""

@@ -1575,7 +1575,10 @@ class Engine:
                 self._per_choice.clear()
             policy = self.policy
             found = self._per_choice[key] = (
-                CookieFilter(lambda n: policy.cookie_allowed(n, state)),
+                CookieFilter(
+                    lambda n: policy.cookie_allowed(n, state),
+                    lambda n: policy.cookie_category(n) is not None,
+                ),
                 csp.header(
                     self.config.csp,
                     policy.allowed_hosts(state),

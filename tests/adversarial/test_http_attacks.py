@@ -363,26 +363,29 @@ async def test_a_control_character_in_the_request_target_is_a_400_never_sent_on(
     assert seen == []
 
 
-def read_as_rack2(cookie: str) -> set[str]:
-    """The cookie names Rack 2 (Rails up to 7.0) reads in a Cookie header: split at `;` and
-    `,` (Rack::Utils.parse_cookies_header: parse_query(header, ';,')), names %-decoded."""
-    return {unquote_plus(p.split("=", 1)[0]) for p in re.split(r"[;,] *", cookie) if p}
+def read_as_rack2_and_php(cookie: str) -> set[str]:
+    """The cookie names Rack 2 (Rails up to 7.0) reads in a Cookie header (split at `;` and
+    `,`, Rack::Utils.parse_cookies_header: parse_query(header, ';,'), names %-decoded), and
+    PHP (`.` read as `_`, `name[key]` as an array under `name`)."""
+    names = {unquote_plus(p.split("=", 1)[0]) for p in re.split(r"[;,] *", cookie) if p}
+    return names | {n.split("[")[0].replace(".", "_") for n in names}
 
 
-async def test_no_tracking_cookie_reaches_an_origin_that_splits_at_commas_or_decodes_names(
+async def test_no_tracking_cookie_reaches_an_origin_that_reads_names_otherwise(
     start_proxy: Callable[..., Awaitable[str]], origin: str
 ) -> None:
     """Found by helper-234: `PHPSESSID=s,_ga=GA1.2.3` (a necessary cookie's value a page's
-    script may write) and, unknown cookies allowed, `%5Fgid=GA1.2.4` went to the origin as
-    they came, where Rack 2 (as PHP before 8.0.24, for names) read `_ga` and `_gid`."""
+    script may write) and, unknown cookies allowed, `%5Fgid=GA1.2.4` and `_ga.ABC=GA1.2.3`
+    went to the origin as they came, where Rack 2 read `_ga` and `_gid` (as PHP before
+    8.0.24 read `%5Fgid`), and PHP `_ga_ABC` (GA4's)."""
     proxy = await start_proxy(origin, "unknown_cookies: allow\n")
     answer = await exchange(
         proxy,
-        b"GET / HTTP/1.1\r\nHost: shop.example.com\r\n"
-        b"Cookie: PHPSESSID=s,_ga=GA1.2.3; %5Fgid=GA1.2.4; theme=dark\r\nConnection: close\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: shop.example.com\r\nCookie: PHPSESSID=s,_ga=GA1.2.3; "
+        b"%5Fgid=GA1.2.4; _ga.ABC=GA1.2.3; theme=dark\r\nConnection: close\r\n\r\n",
     )
     assert status(answer) == 200, answer[:300]
     sent = json.loads(answer.split(b"\r\n\r\n", 1)[1])["headers"]
     cookies = [v for k, v in sent if k.lower() == "cookie"]
     assert cookies == ["theme=dark"]
-    assert not read_as_rack2(cookies[0]) & {"_ga", "_gid"}
+    assert not read_as_rack2_and_php(cookies[0]) & {"_ga", "_gid", "_ga_ABC"}
