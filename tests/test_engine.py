@@ -1379,6 +1379,25 @@ def test_a_service_on_the_site_s_own_host_is_answered_by_the_proxy_under_csp_enf
     assert not get(whole, "/css/a.css", Sec_Fetch_Dest="style").is_local  # (helper-92)
 
 
+@pytest.mark.parametrize(
+    "path", ["//matomo/m.js", "/%6Datomo/m.js", "/%6datomo%2Fm.js", "/js/..%2Fmatomo/m.js"]
+)
+def test_a_service_on_the_site_s_own_host_is_held_under_any_path_the_origin_reads_so(path):
+    """Found by helper-234: a path a browser sends as it is and an origin reads as the
+    service's (nginx and Apache decode %-escapes, nginx merges slashes and resolves `..`
+    after decoding) went to the origin under enforce: `import('//matomo/m.js')` or markup's
+    `<img src=/%6Datomo/m.php>` loaded Matomo before any choice."""
+    text = FOUR_CATEGORIES + (
+        "csp: enforce\nservices:\n"
+        '  - {name: matomo, category: analytics, hosts: ["shop.example.com/matomo/"]}\n'
+    )
+    enforcing = Engine(parse_config(text), [b"k" * 32], clock=lambda: NOW)
+    ex = get(enforcing, path, Sec_Fetch_Dest="script")
+    assert ex.is_local and ex.local_response(b"").status == 403
+    assert not get(enforcing, "/js/matomo/m.js", Sec_Fetch_Dest="script").is_local
+    assert not get(enforcing, "/matomo%2E/m.js", Sec_Fetch_Dest="script").is_local
+
+
 def test_a_service_on_the_site_s_own_host_let_through_is_kept_from_shared_caches():
     """Its 403 until consent is the proxy's only hold on a dynamic import() under enforce:
     the script a consenting visitor got went on with the origin's `public, max-age=3600`,
