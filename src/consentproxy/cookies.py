@@ -184,6 +184,18 @@ _EMBEDDED_RE = re.compile(r"(?<![ \t])[ \t]++([^ \t,;=]*+)[ \t]*+=")
 _AFTER_COMMA_RE = re.compile(r",[ \t]*+([^ \t,;=]*+)[ \t]*+=")
 
 
+# A character an origin may read a name otherwise for (other_readings).
+_READ_OTHERWISE_RE = re.compile(r"[%+. \[]")
+
+
+def other_readings(name: str) -> set[str]:
+    """The names other than itself an origin may read name as: %-decoded (Rack 2, PHP
+    before 8.0.24: `%5Fga` is `_ga`) and as PHP files it (`_ga.ABC` is `_ga_ABC`)."""
+    if not _READ_OTHERWISE_RE.search(name):
+        return set()
+    return {unquote_plus(name), php_name(name)} - {name}
+
+
 def php_name(name: str) -> str:
     """The name PHP files a cookie under (php_register_variable_ex, as a form field's):
     leading spaces skipped; before any `[`, `.` and a space are `_`; `name[key]` is an array
@@ -191,10 +203,6 @@ def php_name(name: str) -> str:
     base, bracket, rest = name.lstrip(" ").partition("[")
     base = base.replace(".", "_").replace(" ", "_")
     return base if not bracket or "]" in rest else f"{base}_{rest}"
-
-
-# A character an origin may read a name otherwise for (see CookieFilter.readings).
-_READ_OTHERWISE_RE = re.compile(r"[%+. \[]")
 
 
 @dataclass(frozen=True)
@@ -239,24 +247,21 @@ class CookieFilter:
         or, for a pair with no name, anywhere; or is such a cookie itself, read otherwise."""
         if not name:
             return "=" in value
+        if self._read_otherwise(name):
+            return True
         pair = f"{name}={value}"
-        inner = [n for n in self.readings(name) if n != name]
-        if "," in pair:
-            inner += _AFTER_COMMA_RE.findall(pair)
+        inner = _AFTER_COMMA_RE.findall(pair) if "," in pair else []
         if " " in pair or "\t" in pair:
             quoted = len(value) > 1 and value[0] == value[-1] == '"' and '"' not in value[1:-1]
             if not quoted or " " in name or "\t" in name:
                 inner += _EMBEDDED_RE.findall(pair)
-        return any(r and not self.allowed(r) for n in inner for r in self.readings(n))
+        return any(n and (not self.allowed(n) or self._read_otherwise(n)) for n in inner)
 
-    def readings(self, name: str) -> set[str]:
-        """The names an origin may read name as: %-decoded (Rack 2, PHP before 8.0.24:
-        `%5Fga` is `_ga`) and as PHP files it (`_ga.ABC` is `_ga_ABC`). A name the config or
-        a database names is read as it is: kept as named (`ASP.NET_SessionId` necessary is
-        no `ASP_NET_SessionId` to block)."""
-        if not _READ_OTHERWISE_RE.search(name) or self.named(name):
-            return {name}
-        return {name, unquote_plus(name), php_name(name)}
+    def _read_otherwise(self, name: str) -> bool:
+        """Whether an origin may read name as a cookie not kept (other_readings), and name
+        is none the config or a database names: that one is kept as named (a necessary
+        `ASP.NET_SessionId` is no `ASP_NET_SessionId` to block)."""
+        return any(not self.allowed(r) for r in other_readings(name)) and not self.named(name)
 
     def set_cookies(self, values: Iterable[str]) -> tuple[list[str], list[str]]:
         """Set-Cookie values to keep, and the names of those dropped."""
