@@ -209,7 +209,7 @@ def php_name(name: str) -> str:
 class CookieFilter:
     """Split cookies into kept and dropped with a predicate on the name; named: whether the
     config or a cookie database names it (an origin may read a name nobody named as another:
-    see readings)."""
+    see other_readings)."""
 
     rule: Callable[[str], bool]
     named: Callable[[str], bool] = lambda _: False
