@@ -1807,6 +1807,7 @@ FORGED = [
     ("X-Forwarded-Ssl", "on"),
     ("X-Forwarded-Prefix", "/evil"),
     ("Front-End-Https", "on"),
+    ("X-Scheme", "https"),  # (Tornado's xheaders read it as X-Forwarded-Proto: helper-234)
     ("X-Original-URL", "/admin"),
     ("X_Rewrite_URL", "/admin"),
 ]

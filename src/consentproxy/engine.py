@@ -152,6 +152,7 @@ FORWARDING = frozenset(
         "x-forwarded",
         "front-end-https",
         "x-url-scheme",
+        "x-scheme",  # (Tornado's xheaders read it as X-Forwarded-Proto)
         "x-original-url",
         "x-rewrite-url",
         "x-original-host",
