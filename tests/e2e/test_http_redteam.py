@@ -16,6 +16,7 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, Error
 
+from consentproxy.rewrite.scanner import XML_ERROR
 from tests.e2e.conftest import FIRST_PARTY_HOST, recorded, secure_chromium, start_proxy
 
 pytestmark = pytest.mark.e2e
@@ -60,6 +61,8 @@ XHTML_QUIET = (
     b'<?xml version="1.0"?><html xmlns="http://www.w3.org/1999/xhtml"><head><title>t</title>'
     b"</head><body><p>hi</p></body></html>"
 )
+XHTML_TYPE = b"Content-Type: application/xhtml+xml\r\n"
+XHTML_SCRIPT = b'<script src="https://www.google-analytics.com/analytics.js"></script>'
 STYLESHEET_INSTRUCTION = (
     b'<?xml-stylesheet type="text/css" href="https://www.facebook.com/tr?id=1"?>'
 )
@@ -211,6 +214,40 @@ FOUND = {
         XHTML_QUIET.replace(
             b"?>", b"?>" + STYLESHEET_INSTRUCTION.replace(b"href", b'title="x href=" href'), 1
         ),
+    ),
+    # An instruction ends at '?>', a DOCTYPE's internal subset at its ']>', a CDATA section at
+    # ']]>' (each read to its first '>', a comment hid what followed): helper-221, helper-235.
+    "/xhtml-style-sheet-instruction-hidden-by-an-instruction": (
+        OK + XHTML_TYPE,
+        XHTML_QUIET.replace(b"?>", b"?><?a b><!-- ?>" + STYLESHEET_INSTRUCTION + b"<!-- -->", 1),
+    ),
+    "/xhtml-script-hidden-by-an-instruction": (
+        OK + XHTML_TYPE,
+        XHTML_QUIET.replace(b"<p>", b"<?a b><!-- ?>" + XHTML_SCRIPT + b"<!-- --><p>"),
+    ),
+    "/xhtml-style-sheet-instruction-in-the-doctype": (
+        OK + XHTML_TYPE,
+        XHTML_QUIET.replace(b"?>", b"?><!DOCTYPE html [" + STYLESHEET_INSTRUCTION + b"]>", 1),
+    ),
+    "/xhtml-style-sheet-instruction-in-the-doctype-after-an-entity": (
+        OK + XHTML_TYPE,
+        XHTML_QUIET.replace(
+            b"?>",
+            b'?><!DOCTYPE html [<!ENTITY c "x><!--"> '
+            + STYLESHEET_INSTRUCTION
+            + b' <!ENTITY d "-->">]>',
+            1,
+        ),
+    ),
+    "/xhtml-script-hidden-by-a-doctype-entity": (
+        OK + XHTML_TYPE,
+        XHTML_QUIET.replace(b"?>", b'?><!DOCTYPE html [<!ENTITY c "x><!--">]>', 1).replace(
+            b"<p>", XHTML_SCRIPT + b"<!-- --><p>"
+        ),
+    ),
+    "/xhtml-script-hidden-by-a-cdata-section": (
+        OK + XHTML_TYPE,
+        XHTML_QUIET.replace(b"<p>", b"<![CDATA[ a> <!-- ]]>" + XHTML_SCRIPT + b"<!-- --><p>"),
     ),
     # A 206 to a navigation that asked for no range: Chromium renders it as a page; the
     # proxy leaves a 206 (a part) unrewritten.
@@ -372,8 +409,21 @@ EMBEDDED = {
     "/untyped-in-an-object": (OK + HTML, b"<!doctype html><object data=/untyped></object>"),
     "/untyped-in-an-embed": (OK + HTML, b"<!doctype html><embed src=/untyped>"),
 }
+# Where the rewrite cannot follow a DOCTYPE's internal subset it puts XML_ERROR: Chromium
+# must read nothing past it (the subset as it came, a script after it loads).
+SUBSET_THEN_SCRIPT = XHTML_QUIET.replace(b"?>", b"?><!DOCTYPE html [<!-- a -->]>", 1).replace(
+    b"<p>", XHTML_SCRIPT + b"<p>"
+)
+SUBSETS = {
+    "/xhtml-doctype-subset": (OK + XHTML_TYPE, SUBSET_THEN_SCRIPT),
+    "/xhtml-doctype-subset-not-followed": (
+        OK + XHTML_TYPE,
+        SUBSET_THEN_SCRIPT.replace(b"[", b"[" + XML_ERROR, 1),
+    ),
+}
 ANSWERS = {
     **FOUND,
+    **SUBSETS,
     **BLOCKED,
     **UNREWRITTEN_DOCUMENTS,
     **COOKIES,
@@ -445,6 +495,17 @@ async def test_origin_head_tricks_load_no_tracker_through_the_proxy(
     browser: Browser, raw_origin: str, raw_proxy: str, path: str
 ) -> None:
     await held(browser, raw_origin, raw_proxy, path)
+
+
+async def test_chromium_reads_nothing_past_the_xml_error_put_in_a_subset_not_followed(
+    browser: Browser, raw_origin: str
+) -> None:
+    assert "www.google-analytics.com" in await trackers_requested(
+        browser, raw_origin, "/xhtml-doctype-subset"
+    )
+    assert (
+        await trackers_requested(browser, raw_origin, "/xhtml-doctype-subset-not-followed") == set()
+    )
 
 
 @pytest.mark.parametrize("path", list(EMBEDDED))

@@ -2968,6 +2968,89 @@ def test_an_xml_style_sheet_instruction_is_read_as_xml_reads_its_pseudo_attribut
             assert everything.startswith(page[:-2]), everything
 
 
+XHTML_ROOT = (
+    b'<html xmlns="http://www.w3.org/1999/xhtml"><head></head><body><p>hi</p></body></html>'
+)
+FB_SHEET = b'<?xml-stylesheet type="text/css" href="https://www.facebook.com/tr?id=1"?>'
+GA_SCRIPT = b'<script src="https://www.google-analytics.com/analytics.js"></script>'
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        # an instruction ends at '?>': read to the first '>', `<!--` hid what followed
+        b'<?xml version="1.0"?><?a b><!-- ?>' + FB_SHEET + b"<!-- -->" + XHTML_ROOT,
+        b'<?xml version="1.0"?>' + XHTML_ROOT + b"<?a b><!-- ?>" + FB_SHEET + b"<!-- -->",
+        b'<?xml version="1.0"?>'
+        + XHTML_ROOT.replace(b"<p>", b"<?a b><!-- ?>" + GA_SCRIPT + b"<!-- --><p>"),
+        b'<?xml version="1.0"?>'
+        + XHTML_ROOT.replace(
+            b"<p>",
+            b'<svg xmlns="http://www.w3.org/2000/svg"><?a b><!-- ?>'
+            b'<script href="https://www.google-analytics.com/analytics.js"/><!-- --></svg><p>',
+        ),
+        # a DOCTYPE's internal subset: its instructions load, an entity's value is no comment
+        b'<?xml version="1.0"?><!DOCTYPE html [' + FB_SHEET + b"]>" + XHTML_ROOT,
+        b'<?xml version="1.0"?><!DOCTYPE html [<!ENTITY c "x><!--"> '
+        + FB_SHEET
+        + b' <!ENTITY d "-->">]>'
+        + XHTML_ROOT,
+        b'<?xml version="1.0"?><!DOCTYPE html SYSTEM "a>[" [<!-- ] --> <?a ]>?>'
+        + FB_SHEET
+        + b"]>"
+        + XHTML_ROOT,
+        b'<?xml version="1.0"?><!DOCTYPE html [<!ENTITY c "x><!--">]>'
+        + XHTML_ROOT.replace(b"<p>", GA_SCRIPT + b"<!-- --><p>"),
+        # a CDATA section ends at ']]>', in an XHTML body too
+        b'<?xml version="1.0"?>'
+        + XHTML_ROOT.replace(b"<p>", b"<![CDATA[ a> <!-- ]]>" + GA_SCRIPT + b"<!-- --><p>"),
+    ],
+)
+def test_an_xml_document_s_instructions_doctype_and_cdata_are_read_as_xml_reads_them(policy, page):
+    """helper-221, helper-235 (Chromium): the XML skip regex ended `<?a b>`, a DOCTYPE's
+    subset and a CDATA section at their first '>', so a comment the browser never saw hid
+    a style sheet instruction (the pixel loaded) or a <script> (Google Analytics loaded)."""
+    for cut in (1, 25, 60, len(page) // 2, len(page) - 30):
+        out = rewrite_as(policy, page, "application/xhtml+xml", cut, python_skip, XML_BANNER)
+        assert b"<?xml-stylesheet" not in out and b"<script src=" not in out, out[:300]
+        assert b"<?consent-held-xml-stylesheet" in out or b"data-consent-blocked" in out
+
+
+def test_xml_instructions_doctypes_and_cdata_nothing_holds_pass_byte_for_byte(policy):
+    """An instruction, a DOCTYPE's subset, a CDATA section or a style sheet instruction that
+    holds nothing goes as it came, in any chunks."""
+    page = (
+        b'<?xml version="1.0"?><!DOCTYPE html [<!ENTITY c "x><!--"> <?a ]>?> %p; <!-- ]> -->'
+        b'<?xml-stylesheet type="text/css" href="/site.css"?>]>'
+        b"<?a b><!-- ?>"
+        + XHTML_ROOT.replace(b"<p>", b"<![CDATA[ a> <!-- ]]><p>")
+        + b'<?xml-stylesheet href="/a.css"?>'
+    )
+    for cut in range(1, len(page)):
+        out = rewrite_as(policy, page, "application/xhtml+xml", cut, python_skip, XML_BANNER)
+        assert out == page.replace(b"</body>", XML_BANNER + b"</body>"), cut
+
+
+@pytest.mark.parametrize(
+    "subset",
+    [
+        b'<!ENTITY c "' + b"x" * MAX_TAG + b'">',  # an item not ended in MAX_TAG bytes
+        b"<!-- " + b"x" * MAX_TAG + b" -->",
+        b"<x>",  # no subset item: XML's error
+    ],
+)
+def test_an_xml_doctype_subset_not_followed_is_made_an_xml_error(policy, subset):
+    """Where the subset is not read (an item not ended in MAX_TAG bytes, or none at all), a
+    NUL (no XML character: Chromium shows its error and reads nothing past it) goes first,
+    and the rest as it came: a `<!--` in it must not hide a script the browser runs."""
+    page = b'<?xml version="1.0"?><!DOCTYPE html [' + subset + b"]>" + XHTML_ROOT
+    at = page.index(b"[") + 1
+    cuts = (at + MAX_TAG,) if len(subset) > MAX_TAG else (at + 2, len(page) - 5)
+    for cut in cuts:
+        out = rewrite_as(policy, page, "application/xhtml+xml", cut, python_skip, XML_BANNER)
+        assert out == page[:at] + b"\x00" + page[at:]
+
+
 @pytest.mark.parametrize("kind", ["text/xsl", "application/xml"])
 def test_an_xslt_instruction_is_held_while_anything_is_unless_the_policy_is_enforced(config, kind):
     """Its output replaces the rewritten page, under that page's policy: the site's own

@@ -94,11 +94,16 @@ INTERESTING = tuple(URL_ATTRS) + RAWTEXT + RCDATA + ROOTS + GUARD_BEFORE + (b"pl
 _DELIM = rb"[\t\n\f\r />]"
 
 
+# An XML instruction after its '<?': it ends at '?>', not at its first '>'.
+_XML_INSTRUCTION_REST = rb"(?:[^?]++|\?(?!>))*+\?>"
+
+
 # Everything that cannot matter, as one possessive match (no backtracking); the most
 # frequent alternatives first.
 def _skip_re(end_tags: list[bytes], xml: bool = False) -> re.Pattern[bytes]:
     """What the skip loop steps over: all but interesting start tags and `end_tags` (and,
-    in an XML document, style sheet instructions: Neutraliser.stylesheet_instruction)."""
+    in an XML document, style sheet instructions, DOCTYPEs, CDATA sections and instructions
+    not ended in the buffer: HtmlRewriter._markup reads them as XML does)."""
     return re.compile(
         rb"(?:[^<]++"
         rb"|<(?!"
@@ -112,8 +117,14 @@ def _skip_re(end_tags: list[bytes], xml: bool = False) -> re.Pattern[bytes]:
         + rb")[A-Za-z]"
         + _TAG_REST
         + rb"|<!--(?:-?>|(?s:.*?)--!?>)"  # comments, incl. <!--> and <!--->
-        + (rb"|<(?:!(?!--)|\?(?!--|xml-stylesheet[\t\n\r ]))" if xml else rb"|<[!?](?!--)")
-        + rb"[^>]*+>"  # doctype, bogus comments (an XML document's instructions)
+        + (
+            rb"|<\?(?!xml-stylesheet[\t\n\r ])"
+            + _XML_INSTRUCTION_REST
+            + rb"|<!(?!--|DOCTYPE|\[CDATA\[)"
+            if xml
+            else rb"|<[!?](?!--)"
+        )
+        + rb"[^>]*+>"  # doctype, bogus comments
         rb"|</(?![A-Za-z])[^>]*+>"  # </> and bogus end tags
         rb"|<(?=[^A-Za-z!/?])"  # a lone '<' is text
         rb")*+"
@@ -124,12 +135,16 @@ SKIP_RE = _skip_re([b"body"])
 # In an XML document the banner goes before </html> when no </body> came: nothing may
 # follow the root element's end (a fatal error: the browser shows no page, only the error).
 XML_SKIP_RE = _skip_re([b"body", b"html"], xml=True)
-# In foreign content (rewrite/foreign.py) every tag and <![CDATA[ counts: skip the rest.
-_FOREIGN_TEXT = (
-    rb"[^<]++|<!--(?:-?>|(?s:.*?)--!?>)|<[!?](?!--|\[CDATA\[)[^>]*+>"
+# In foreign content (rewrite/foreign.py) every tag and <![CDATA[ counts: skip the rest
+# (and, in an XML document, instructions end at '?>').
+_FOREIGN_TEXT, _XML_FOREIGN_TEXT = (
+    rb"[^<]++|<!--(?:-?>|(?s:.*?)--!?>)|<" + bogus + rb"(?!--|\[CDATA\[)[^>]*+>"
     rb"|</(?![A-Za-z])[^>]*+>|<(?=[^A-Za-z!/?])"
+    for bogus in (rb"[!?]", rb"\?" + _XML_INSTRUCTION_REST + rb"|<!")
 )
-FOREIGN_SKIP_RE = re.compile(rb"(?:" + _FOREIGN_TEXT + rb")*+")
+FOREIGN_SKIP_RE, XML_FOREIGN_SKIP_RE = (
+    re.compile(rb"(?:" + text + rb")*+") for text in (_FOREIGN_TEXT, _XML_FOREIGN_TEXT)
+)
 # Where the current node is an SVG/MathML element (no integration point), a start tag that
 # neither breaks out nor loads leaves the stack as it was if it closes itself ('/>' outside
 # any value) or is closed at once (<path ...></path>): icons pass without a stop.
@@ -140,16 +155,13 @@ _INERT = (
     + rb")"
 )
 _NAME_ATTRS = rb"[A-Za-z][^\t\n\f\r />]*+)(?:[\t\n\f\r /]*+" + _UNSTYLED_ATTR + rb")*+"
-INERT_SKIP_RE = re.compile(
-    rb"(?:"
-    + _FOREIGN_TEXT
-    + rb"|"
-    + _INERT
-    + rb"(?:"
-    + _NAME_ATTRS
-    + rb"(?:[\t\n\f\r ]|/(?!>))*+/>"
-    rb"|" + _INERT + rb"(" + _NAME_ATTRS + rb"[\t\n\f\r /]*+(?<!/)></\1>"
-    rb")*+"
+INERT_SKIP_RE, XML_INERT_SKIP_RE = (
+    re.compile(
+        rb"(?:" + text + rb"|" + _INERT + rb"(?:" + _NAME_ATTRS + rb"(?:[\t\n\f\r ]|/(?!>))*+/>"
+        rb"|" + _INERT + rb"(" + _NAME_ATTRS + rb"[\t\n\f\r /]*+(?<!/)></\1>"
+        rb")*+"
+    )
+    for text in (_FOREIGN_TEXT, _XML_FOREIGN_TEXT)
 )
 # SKIP_RE but for start tags: what lies between two start tags (banner.open_selectors).
 BETWEEN_TAGS_RE = re.compile(
@@ -163,6 +175,20 @@ BETWEEN_TAGS_RE = re.compile(
 TAG_RE = re.compile(rb"</?([A-Za-z][^\t\n\f\r />]*+)" + ATTRS + rb">")  # (group 1: its name)
 COMMENT_END_RE = re.compile(rb"--!?>")
 CDATA_OPEN = b"<![CDATA["
+# An XML DOCTYPE up to its internal subset's '[' (or its '>': none), the subset's items as
+# XML reads them (declarations with quoted values, comments, instructions, parameter entity
+# references, white space; group 1: an instruction), and its end.
+DOCTYPE_OPEN = b"<!DOCTYPE"
+_XML_QUOTED = rb"""[^>"'\[]++|"[^"]*+"|'[^']*+'"""
+XML_DOCTYPE_RE = re.compile(rb"<!DOCTYPE(?:" + _XML_QUOTED + rb")*+[>\[]")
+XML_SUBSET_ITEM_RE = re.compile(
+    rb"[\t\n\r ]++|%[^\t\n\r <>%;\]\"']++;|<!--(?s:.*?)-->"
+    rb"|<!(?!--)(?:" + _XML_QUOTED + rb"|\[)*+>|(<\?" + _XML_INSTRUCTION_REST + rb")"
+)
+XML_SUBSET_END_RE = re.compile(rb"\][\t\n\r ]*+>")
+# No XML character: put where the rewrite cannot follow a DOCTYPE's subset, Chromium shows
+# its XML error there and reads nothing past it.
+XML_ERROR = b"\x00"
 SCRIPT_TOKEN_RE = re.compile(rb"<!--|-->|<(/?)(?i:script)(?=[\t\n\f\r />])")
 
 
@@ -321,11 +347,11 @@ def _pieces(banner: bytes | list[bytes]) -> list[bytes]:
 
 
 # Scanner states.
-DATA, COMMENT, BOGUS, CDATA, TEXT, SCRIPT, PLAINTEXT = range(7)
+DATA, COMMENT, BOGUS, CDATA, TEXT, SCRIPT, PLAINTEXT, INSTRUCTION, SUBSET = range(9)
 # Script data sub-states (HTML spec 13.2.5.4 ff.): plain, escaped, double-escaped.
 S_PLAIN, S_ESCAPED, S_DOUBLE = range(3)
 # What ends a construct the page may end in (see HtmlRewriter._ending).
-_ENDINGS = {COMMENT: b"-->", BOGUS: b">", CDATA: b"]]>"}
+_ENDINGS = {COMMENT: b"-->", BOGUS: b">", CDATA: b"]]>", INSTRUCTION: b"?>"}
 
 
 class HtmlRewriter:
@@ -365,6 +391,7 @@ class HtmlRewriter:
         self._needle_at = -1
         self.injector = Injector(_pieces(banner), inject, head, CLOSERS)
         self.xml = False  # read with XML's rules where HTML's would break it ('/>', </html>)
+        self.foreign_skips = (INERT_SKIP_RE, FOREIGN_SKIP_RE)  # (in an element, or not)
         self.banner_last = True  # with no </body> (nor XHTML's </html>), after all the page
         if type_essence(content_type or "").endswith("xml"):  # (as the browser reads it)
             self.as_xml(typed=True)
@@ -403,6 +430,7 @@ class HtmlRewriter:
         all (a feed), so the banner goes before its </body> or </html> only, never after its
         root (Chromium showed its XML error)."""
         self.xml = True
+        self.foreign_skips = (XML_INERT_SKIP_RE, XML_FOREIGN_SKIP_RE)
         self.banner_last = typed
         self.skip = xml_skip
         self.script_data, self.tag_span = _PYTHON_TOOLS
@@ -581,7 +609,7 @@ class HtmlRewriter:
             state = self.state
             if state == DATA:
                 if foreign.stack:  # (both skip loops: the same regex there)
-                    rx = INERT_SKIP_RE if foreign.in_foreign_element() else FOREIGN_SKIP_RE
+                    rx = self.foreign_skips[not foreign.in_foreign_element()]
                     end = rx.match(buf, pos).end()  # type: ignore[union-attr]
                     emit(buf[pos:end])
                 else:
@@ -684,6 +712,10 @@ class HtmlRewriter:
                 pos = self._script(buf, pos, final)
                 if self.state == SCRIPT:
                     return pos
+            elif state == SUBSET:
+                pos = self._subset(buf, pos, final)
+                if self.state == SUBSET:
+                    return pos
             else:  # PLAINTEXT: nothing after it is markup
                 emit(buf[pos:])
                 return n
@@ -693,13 +725,10 @@ class HtmlRewriter:
         """Handle the markup at buf[pos] == '<' that the skip regex stopped at.
         Returns the new position, or -1 if more bytes are needed."""
         n = len(buf)
-        if self.xml and STYLESHEET_TARGET.startswith(buf[pos : pos + len(STYLESHEET_TARGET)]):
-            end = buf.find(b"?>", pos)
-            if end < 0 and not final and n - pos < MAX_TAG:
-                return -1
-            if end >= 0:  # (longer, or cut short: passed through as a bogus comment, below)
-                self._emit(self.neutraliser.stylesheet_instruction(buf[pos : end + 2]))
-                return end + 2
+        if self.xml and buf[pos + 1 : pos + 2] in (b"?", b"!"):
+            step = self._xml_markup(buf, pos, final)
+            if step is not None:
+                return step
         if buf.startswith(b"<!--", pos):
             if pos + 6 > n and not final:
                 return -1
@@ -711,7 +740,7 @@ class HtmlRewriter:
                 self.state = DATA
                 return pos + 4 + abrupt.end()
             return pos + 4
-        if buf.startswith(b"<![", pos) and self.foreign.cdata_allowed():
+        if buf.startswith(b"<![", pos) and (self.xml or self.foreign.cdata_allowed()):
             if (
                 not final
                 and CDATA_OPEN.startswith(buf[pos : pos + len(CDATA_OPEN)])
@@ -755,6 +784,58 @@ class HtmlRewriter:
             return end
         self._start_tag(name, tag)
         return end
+
+    def _xml_markup(self, buf: bytes, pos: int, final: bool) -> int | None:
+        """An XML document's instruction or DOCTYPE at pos, read as XML reads it (None: it is
+        neither; -1: more bytes are needed). Read as bogus comments, up to their first '>',
+        `<?a><!-- ?>` or `<!DOCTYPE x [<!ENTITY e "><!--">]>` hid what followed (a <script>,
+        an <?xml-stylesheet?>) in a comment the browser never saw."""
+        n = len(buf)
+        if STYLESHEET_TARGET.startswith(buf[pos : pos + len(STYLESHEET_TARGET)]):
+            end = buf.find(b"?>", pos)
+            if end < 0 and not final and n - pos < MAX_TAG:
+                return -1
+            if end >= 0:  # (longer, or cut short: unjudged, as any other below)
+                self._emit(self.neutraliser.stylesheet_instruction(buf[pos : end + 2]))
+                return end + 2
+        if buf.startswith(b"<?", pos):  # one the skip loop found no end of: up to its '?>'
+            self._emit(b"<?")
+            self.state = INSTRUCTION
+            return pos + 2
+        if not DOCTYPE_OPEN.startswith(buf[pos : pos + len(DOCTYPE_OPEN)]):
+            return None
+        head = XML_DOCTYPE_RE.match(buf, pos)
+        if head is None:
+            if not final and n - pos < MAX_TAG:
+                return -1
+            self._emit(XML_ERROR)  # (unended, or over MAX_TAG: not followed)
+            self.state = PLAINTEXT
+            return pos
+        self._emit(head.group())
+        if buf[head.end() - 1] == 0x5B:  # '['
+            self.state = SUBSET
+        return head.end()
+
+    def _subset(self, buf: bytes, pos: int, final: bool) -> int:
+        """A DOCTYPE's internal subset, item by item, to its ']>' (each style sheet
+        instruction in it judged: Chromium loads them). An item not read (over MAX_TAG, or
+        none, XML's error) gets XML_ERROR before it: past it the browser reads nothing."""
+        n = len(buf)
+        while (item := XML_SUBSET_ITEM_RE.match(buf, pos)) is not None:
+            text = item.group()
+            if item.group(1) is not None and text.startswith(STYLESHEET_TARGET):
+                text = self.neutraliser.stylesheet_instruction(text)
+            self._emit(text)
+            pos = item.end()
+        end = XML_SUBSET_END_RE.match(buf, pos)
+        if end is not None:
+            self._emit(end.group())
+            self.state = DATA
+            return end.end()
+        if final or n - pos >= MAX_TAG:
+            self._emit(XML_ERROR)
+            self.state = PLAINTEXT
+        return pos
 
     def _next_needle(self, buf: bytes, pos: int) -> int:
         """Where the opener's next needle is in buf from pos (len(buf): none): the skip loop
@@ -1028,7 +1109,8 @@ _SECTION_ENDS = {
     COMMENT: (COMMENT_END_RE, 3),
     BOGUS: (re.compile(rb">"), 0),
     CDATA: (re.compile(rb"]]>"), 2),
-}  # a comment, bogus comment or CDATA state: (its end, bytes kept for a split end)
+    INSTRUCTION: (re.compile(rb"\?>"), 1),
+}  # a comment, bogus comment, CDATA or XML instruction: (its end, bytes kept for a split end)
 _MAYBE_TAG_RE = re.compile(rb"<(?:[A-Za-z]|/[A-Za-z]?|!-?|\?)?\Z")
 _TAG_START_RE = re.compile(rb"</?[A-Za-z]")
 
