@@ -249,6 +249,28 @@ FOUND = {
         OK + XHTML_TYPE,
         XHTML_QUIET.replace(b"<p>", b"<![CDATA[ a> <!-- ]]>" + XHTML_SCRIPT + b"<!-- --><p>"),
     ),
+    # An entity the DOCTYPE declares expands in a URL or into markup: read by the rewrite as
+    # `&t;` (helper-235).
+    "/xhtml-script-src-by-an-entity": (
+        OK + XHTML_TYPE,
+        XHTML_QUIET.replace(
+            b"?>", b'?><!DOCTYPE html [<!ENTITY t "https://www.google-analytics.com/a.js">]>', 1
+        ).replace(b"<p>", b'<script src="&t;"></script><p>'),
+    ),
+    "/xhtml-host-dots-by-an-entity": (
+        OK + XHTML_TYPE,
+        XHTML_QUIET.replace(b"?>", b'?><!DOCTYPE html [<!ENTITY d "&#46;">]>', 1).replace(
+            b"<p>", b'<img src="https://www&d;facebook&d;com/tr?id=1"/><p>'
+        ),
+    ),
+    "/xhtml-img-by-an-entity": (
+        OK + XHTML_TYPE,
+        XHTML_QUIET.replace(
+            b"?>",
+            b"?><!DOCTYPE html [<!ENTITY s \"&#60;img src='https://www.facebook.com/tr'/>\">]>",
+            1,
+        ).replace(b"<p>", b"&s;<p>"),
+    ),
     # A 206 to a navigation that asked for no range: Chromium renders it as a page; the
     # proxy leaves a 206 (a part) unrewritten.
     "/partial-content-no-range-was-asked-for": (

@@ -13,7 +13,7 @@ from consentproxy.policy import HANDLER_WORDS, Policy
 from consentproxy.rewrite.css import STYLE_MAY_LOAD_RE
 from consentproxy.rewrite.held import MAX_HELD_TEXT
 from consentproxy.rewrite.injector import CLOSERS, MAX_HOLD
-from consentproxy.rewrite.neutralise import _MAY_BE_REMOTE_RE, MARK_SLOT, Neutraliser
+from consentproxy.rewrite.neutralise import _MAY_BE_REMOTE_RE, HELD_ENTITY, MARK_SLOT, Neutraliser
 from consentproxy.rewrite.scanner import (
     END_TAG_RE,
     MAX_TAG,
@@ -3027,7 +3027,7 @@ def test_xml_instructions_doctypes_and_cdata_nothing_holds_pass_byte_for_byte(po
         + b'<?xml-stylesheet href="/a.css"?>'
     )
     for cut in range(1, len(page)):
-        out = rewrite_as(policy, page, "application/xhtml+xml", cut, python_skip, XML_BANNER)
+        out = rewrite_as(policy, page, "application/xhtml+xml", cut, python_skip, XML_BANNER, ALL)
         assert out == page.replace(b"</body>", XML_BANNER + b"</body>"), cut
 
 
@@ -3049,6 +3049,41 @@ def test_an_xml_doctype_subset_not_followed_is_made_an_xml_error(policy, subset)
     for cut in cuts:
         out = rewrite_as(policy, page, "application/xhtml+xml", cut, python_skip, XML_BANNER)
         assert out == page[:at] + b"\x00" + page[at:]
+
+
+@pytest.mark.parametrize(
+    "declaration",
+    [
+        b'<!ENTITY t "https://www.google-analytics.com/analytics.js">',
+        b"<!ENTITY\n% p '<!ENTITY t \"x\">'>",
+    ],
+)
+def test_an_xml_entity_declaration_is_held_while_anything_is_unless_the_policy_is_enforced(
+    config, declaration
+):
+    """A declared entity expands in an attribute's value (`src="&t;"`, a host spelt
+    `www&d;facebook&d;com`) or into markup the rewrite never reads: Chromium loaded Google
+    Analytics and the pixel through them (helper-235). Held while anything is, unless `csp:
+    enforce`: renamed, no reference expands to it (XML's error there, or nothing)."""
+    page = (
+        b'<?xml version="1.0"?><!DOCTYPE html [' + declaration + b"]>"
+        b'<html xmlns="http://www.w3.org/1999/xhtml"><body><script src="&t;"/></body></html>'
+    )
+    held_page = page.replace(b"[<!ENTITY\n% ", b"[<!ENTITY\n% consent-held.").replace(
+        b"[<!ENTITY t", b"[<!ENTITY consent-held.t"
+    )
+    for csp, state, held in (
+        ("report-only", NO_DECISION, True),
+        ("enforce", NO_DECISION, False),
+        ("report-only", ALL, False),
+    ):
+        neutraliser = Neutraliser(Policy(replace(config, csp=csp)), state, MARK)
+        rw = HtmlRewriter(
+            neutraliser, b"", True, skip=python_skip, content_type="application/xhtml+xml"
+        )
+        out = rw.feed(page) + rw.close()
+        assert out == (held_page if held else page)
+        assert neutraliser.blocked == ([(HELD_ENTITY, "entity")] if held else [])
 
 
 @pytest.mark.parametrize("kind", ["text/xsl", "application/xml"])

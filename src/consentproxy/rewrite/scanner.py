@@ -818,13 +818,16 @@ class HtmlRewriter:
 
     def _subset(self, buf: bytes, pos: int, final: bool) -> int:
         """A DOCTYPE's internal subset, item by item, to its ']>' (each style sheet
-        instruction in it judged: Chromium loads them). An item not read (over MAX_TAG, or
-        none, XML's error) gets XML_ERROR before it: past it the browser reads nothing."""
-        n = len(buf)
+        instruction and entity declaration in it judged: Chromium loads the ones, expands
+        the others). An item not read (over MAX_TAG, or none, XML's error) gets XML_ERROR
+        before it: past it the browser reads nothing."""
+        n, neutraliser = len(buf), self.neutraliser
         while (item := XML_SUBSET_ITEM_RE.match(buf, pos)) is not None:
             text = item.group()
             if item.group(1) is not None and text.startswith(STYLESHEET_TARGET):
-                text = self.neutraliser.stylesheet_instruction(text)
+                text = neutraliser.stylesheet_instruction(text)
+            elif text.startswith(b"<!ENTITY"):
+                text = neutraliser.entity_declaration(text)
             self._emit(text)
             pos = item.end()
         end = XML_SUBSET_END_RE.match(buf, pos)
