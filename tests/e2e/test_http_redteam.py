@@ -271,6 +271,32 @@ FOUND = {
             1,
         ).replace(b"<p>", b"&s;<p>"),
     ),
+    # An element of the XHTML or SVG namespace loads whatever its prefix (helper-235).
+    "/xhtml-prefixed-script": (
+        OK + XHTML_TYPE,
+        XHTML_QUIET.replace(
+            b"<p>",
+            XHTML_SCRIPT.replace(
+                b"<script", b'<h:script xmlns:h="http://www.w3.org/1999/xhtml"'
+            ).replace(b"</script", b"</h:script")
+            + b"<p>",
+        ),
+    ),
+    "/xhtml-prefixed-img": (
+        OK + XHTML_TYPE,
+        XHTML_QUIET.replace(
+            b"<p>",
+            b'<h:img xmlns:h="http://www.w3.org/1999/xhtml" src="https://www.facebook.com/tr"/><p>',
+        ),
+    ),
+    "/xhtml-prefixed-svg-image": (
+        OK + XHTML_TYPE,
+        XHTML_QUIET.replace(
+            b"<p>",
+            b'<s:svg xmlns:s="http://www.w3.org/2000/svg"><s:image width="9" height="9" '
+            b'href="https://www.facebook.com/tr"/></s:svg><p>',
+        ),
+    ),
     # A 206 to a navigation that asked for no range: Chromium renders it as a page; the
     # proxy leaves a 206 (a part) unrewritten.
     "/partial-content-no-range-was-asked-for": (

@@ -92,6 +92,8 @@ ROOTS = (b"svg", b"math")  # open foreign content
 GUARD_BEFORE = (b"noscript", b"template")
 INTERESTING = tuple(URL_ATTRS) + RAWTEXT + RCDATA + ROOTS + GUARD_BEFORE + (b"plaintext", b"head")
 _DELIM = rb"[\t\n\f\r />]"
+# In an XML document, no prefixed name (<h:script>: HtmlRewriter._prefixed_start_tag).
+_UNPREFIXED = rb"(?![A-Za-z][^\t\n\f\r />:]*+:)"
 
 
 # An XML instruction after its '<?': it ends at '?>', not at its first '>'.
@@ -106,7 +108,9 @@ def _skip_re(end_tags: list[bytes], xml: bool = False) -> re.Pattern[bytes]:
     not ended in the buffer: HtmlRewriter._markup reads them as XML does)."""
     return re.compile(
         rb"(?:[^<]++"
-        rb"|<(?!"
+        rb"|<"
+        + (_UNPREFIXED if xml else b"")
+        + rb"(?!"
         + trie_pattern(list(INTERESTING), ignore_case=True)
         + _DELIM
         + rb")[A-Za-z]"
@@ -157,11 +161,11 @@ _INERT = (
 _NAME_ATTRS = rb"[A-Za-z][^\t\n\f\r />]*+)(?:[\t\n\f\r /]*+" + _UNSTYLED_ATTR + rb")*+"
 INERT_SKIP_RE, XML_INERT_SKIP_RE = (
     re.compile(
-        rb"(?:" + text + rb"|" + _INERT + rb"(?:" + _NAME_ATTRS + rb"(?:[\t\n\f\r ]|/(?!>))*+/>"
-        rb"|" + _INERT + rb"(" + _NAME_ATTRS + rb"[\t\n\f\r /]*+(?<!/)></\1>"
+        rb"(?:" + text + rb"|" + inert + rb"(?:" + _NAME_ATTRS + rb"(?:[\t\n\f\r ]|/(?!>))*+/>"
+        rb"|" + inert + rb"(" + _NAME_ATTRS + rb"[\t\n\f\r /]*+(?<!/)></\1>"
         rb")*+"
     )
-    for text in (_FOREIGN_TEXT, _XML_FOREIGN_TEXT)
+    for text, inert in ((_FOREIGN_TEXT, _INERT), (_XML_FOREIGN_TEXT, _INERT + _UNPREFIXED))
 )
 # SKIP_RE but for start tags: what lies between two start tags (banner.open_selectors).
 BETWEEN_TAGS_RE = re.compile(
@@ -782,7 +786,10 @@ class HtmlRewriter:
             else:
                 self._emit(tag)
             return end
-        self._start_tag(name, tag)
+        if self.xml and b":" in name:
+            self._prefixed_start_tag(name, tag)
+        else:
+            self._start_tag(name, tag)
         return end
 
     def _xml_markup(self, buf: bytes, pos: int, final: bool) -> int | None:
@@ -886,14 +893,12 @@ class HtmlRewriter:
             if fill and name not in TEXT_ELEMENTS and name not in VOID_ELEMENTS:
                 self._emit(self.declaration)
             return
-        injector = self.injector
-        if not injector.head_done and injector.inject:
-            injector.head_done = True
+        if self._guard_due():
             if name == b"head":
                 self._emit(tag)
-                self._emit(injector.head)
+                self._emit(self.injector.head)
                 return
-            self._emit(injector.head)
+            self._emit(self.injector.head)
         neutraliser = self.neutraliser
         depth, html, stack = 0, True, self.foreign.stack
         if stack or name in ROOTS:  # (HTML content: only <svg>/<math> change anything)
@@ -942,6 +947,33 @@ class HtmlRewriter:
             self.state, self.text_end = TEXT, name
         elif name == b"plaintext":
             self.state = PLAINTEXT
+
+    def _guard_due(self) -> bool:
+        """Whether the guard goes with this interesting start tag (the first: before it, or
+        right after a <head>); the caller places it."""
+        injector = self.injector
+        if injector.head_done or not injector.inject:
+            return False
+        injector.head_done = True
+        return True
+
+    def _prefixed_start_tag(self, name: bytes, tag: bytes) -> None:
+        """An XML document's prefixed start tag (<h:script src>, <s:image href>): of the
+        XHTML or SVG namespace, Chromium loads what its local name loads (helper-235: Google
+        Analytics and the pixel loaded). Neutralised as that name, its prefix kept; nothing
+        else follows from it (its content is markup to the scanner: a prefixed inline
+        script's text goes unjudged, a prefixed <svg> opens no foreign content)."""
+        cut = name.index(b":") + 1
+        local, bare = name[cut:], b"<" + tag[1 + cut :]
+        head = local in _INTERESTING and self._guard_due()
+        if head and local != b"head":
+            self._emit(self.injector.head)
+        out = self.neutraliser.start_tag(local, bare)
+        if local == b"base":
+            self.base_free = self.neutraliser.base is None
+        self._emit(tag if out is bare else tag[: 1 + cut] + out[1:])
+        if head and local == b"head":
+            self._emit(self.injector.head)
 
     def _base_settled(self) -> bool:
         """Whether the page's <base> names a host settled on this choice (what the C loop
