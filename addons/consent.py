@@ -66,6 +66,7 @@ from consentproxy.adapter import (
     load_config,
     parse_state,
     records_can_open,
+    sendable,
     take_over,
     unpassable,
     unpassable_message,
@@ -1057,6 +1058,9 @@ class ConsentAddon:
             # (a HEAD's answer has no body: one sent was read as the next response's head)
             flow.response.stream = _Instead(b"" if flow.request.method == "HEAD" else answer)
             return
+        if not sendable(flow.response.reason):  # the standard phrase, as serve's: Chromium
+            # ends a line at a lone CR (`200 OK\rSet-Cookie: _ga=...` stored that cookie)
+            flow.response.reason = status_codes.RESPONSES.get(flow.response.status_code, "")
         if flow.response.status_code == 101:  # a WebSocket handshake: mitmproxy relays it,
             # with the origin's headers as the engine leaves them (Chromium stores a 101's
             # cookies: `_ga` went through) and its own Connection and Upgrade

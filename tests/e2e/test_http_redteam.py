@@ -424,6 +424,11 @@ COOKIES = {
         OK + HTML + b"Set-Cookie: PHPSESSID=a\r\nSet-Cookie: _ga=1\r\nset-cookie: _gid=2\r\n",
         QUIET,
     ),
+    # (Chromium ends a line at a lone CR: the status line's too)
+    "/set-cookie-after-a-cr-in-the-reason-phrase": (
+        b"HTTP/1.1 200 OK\rSet-Cookie: _ga=GA1.1.1; Path=/\r\n" + HTML,
+        QUIET,
+    ),
     "/set-cookie-on-a-redirect": (
         (
             b"HTTP/1.1 302 Found\r\nLocation: /set-cookie-upper-case\r\n"
