@@ -3040,3 +3040,15 @@ def test_the_preferences_say_a_choice_was_narrowed_only_to_whom_the_proxy_sent_t
     assert note not in page
     returns = set(re.findall(r'name="return" value="([^"]*)"', page))
     assert returns == {"/.consent/preferences?return=%2Fshop"}, returns
+
+
+def test_the_quoted_strings_of_a_hostile_report_to_are_read_in_linear_time(engine):
+    """Each '"' of `"\\"\\"\\...` began a string read to the value's end and back: a 64 KiB
+    Report-To held serve's loop about a minute (helper-233). An unclosed string runs to the
+    end, and a tracker's URL in it drops the header (browsers read no such value)."""
+    ex = get(engine)
+    hostile = [("Content-Type", "text/html"), ("Report-To", '"\\' * 50_000)]
+    assert header(ex.response(200, hostile).headers, "report-to") == '"\\' * 50_000
+    unclosed = '{"endpoints":[{"url":"https://www.facebook.com/tr'
+    plan = get(engine).response(200, [("Content-Type", "text/html"), ("Report-To", unclosed)])
+    assert header(plan.headers, "report-to") is None

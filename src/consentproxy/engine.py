@@ -173,7 +173,9 @@ QUOTED_URL_HEADERS = {
     # https only: a QUIC or TLS handshake with the tracker's server, the site named in it)
     "alt-svc": "alt-svc",
 }
-QUOTED_RE = re.compile(r'"((?:[^"\\]|\\.)*)"')  # a JSON or structured-field string
+# A JSON or structured-field string; one left unclosed runs to the end (which no browser
+# reads: tried from each quote again, `"\"\"\...` was read to its end that many times).
+QUOTED_RE = re.compile(r'"((?:[^"\\]++|\\.)*+)(?:"|\\?\Z)')
 # What no request target holds (RFC 9112 3.2): serve's parser refuses a control character in
 # one, mitmproxy sent it on (an origin may read the path up to a NUL), and an HTTP/2 :path
 # with a space went to an HTTP/1.1 origin as a request line of four parts.
