@@ -1116,6 +1116,28 @@ def test_a_service_host_or_domain_written_as_a_url_is_refused_with_what_to_write
 
 
 @pytest.mark.parametrize(
+    ("entry", "line", "says"),
+    [
+        ("hosts: ['*.com']", 9, "host '*.com' covers every site under the public suffix com"),
+        ("hosts: [stats.example:8080]", 9, "'stats.example:8080' of 'stats' must be written "),
+        ("hosts: [Stats.Example/JS]", 9, "must be written stats.example/JS (lower case"),
+        ("hosts: [bücher.example]", 9, "must be written xn--bcher-kva.example ("),
+        ("hosts:\n      - a.example\n      - B.example", 11, "must be written b.example ("),
+        ("hosts: [localhost]", 9, "'localhost' of 'stats' must be a host name with a dot"),
+        ("domains: [Stats.Example]", 9, "domain 'Stats.Example' of 'stats' must be written "),
+    ],
+)
+def test_a_service_host_that_is_no_host_pattern_is_told_what_is_wrong_at_its_line(
+    entry, line, says
+):
+    """Every host pattern the config refused, '*.com' (a public suffix, refused in csp_allow
+    with that reason), one with a port or in Unicode, got "must be lower-case like
+    cdn.example.com", already true of most; and in a block list, the list's first line."""
+    e = error_of(MINIMAL + f"  - name: stats\n    category: analytics\n    {entry}\n")
+    assert e.line == line and says in str(e) and "must be lower-case" not in str(e), e
+
+
+@pytest.mark.parametrize(
     "entry",
     [
         "  - {name: stats, category: analytcs, hosts: [stats.example]}\n",

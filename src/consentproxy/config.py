@@ -68,6 +68,7 @@ CSP_MODES = ("off", "report-only", "enforce")
 LANGUAGE_SOURCES = ("html-lang", "path", "cookie", "accept-language")  # language.py
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 HOST_RE = re.compile(r"(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)+(/[\x21-\x7e]*)?")
+AS_HOST = "(lower case, no port, an internationalised name in its xn-- form)"  # (_as_host)
 MAX_RECORDS_DAYS = 1826  # 5 years: proof of a choice may outlive the choice itself
 EMBED_KINDS = ("script", "iframe", "pixel")
 # YAML 1.1's boolean words, for a boolean given quoted ("off").
@@ -1266,6 +1267,27 @@ class _Reader:
             out[key] = target
         return True, out
 
+    def host_pattern(self, node: yaml.Node, host: str, service: str) -> None:
+        """A `hosts` entry: a host, `*.` and a domain, or a host and a path; refused with what
+        to write ("must be lower-case" was all a port, a Unicode name or *.com were told)."""
+        if _unschemed(host):  # (pasted from a page)
+            raise self.fail(
+                node,
+                f"host {host!r} of {service!r} is a URL; write it as a host: {_unschemed(host)}",
+            )
+        self.not_every_site(node, host.partition("/")[0], "host")
+        if not HOST_RE.fullmatch(host):
+            raise self.fail(
+                node,
+                f"host {host!r} of {service!r} "
+                + (
+                    f"must be written {_as_host(host)} {AS_HOST}"
+                    if _as_host(host)
+                    else "must be a host name with a dot, like cdn.example.com, "
+                    "*.example.com or www.example.com/path (* only as the first label)"
+                ),
+            )
+
     def vendor_domain(self, node: yaml.Node, domain: str, service: str) -> None:
         """A `domains` entry: a registrable domain (every subdomain matches), never a public
         suffix shared by unrelated owners."""
@@ -1276,10 +1298,15 @@ class _Reader:
                 f"{_unschemed(domain).partition('/')[0]}",
             )
         if not HOST_RE.fullmatch(domain) or "/" in domain or domain.startswith("*."):
+            fixed = _as_host(domain)
             raise self.fail(
                 node,
-                f"domain {domain!r} of {service!r} must be lower-case like "
-                "example.com (a path or *. belongs under hosts)",
+                f"domain {domain!r} of {service!r} "
+                + (
+                    f"must be written {fixed} {AS_HOST}"
+                    if fixed and "/" not in fixed and not fixed.startswith("*.")
+                    else "must be a domain like example.com (a path or *. belongs under hosts)"
+                ),
             )
         if is_public_suffix(domain):
             raise self.fail(
@@ -1573,22 +1600,10 @@ class _Reader:
                     fields.get("embed", item),
                     f"embed {svc.embed!r} of {svc.name!r} must be one of {', '.join(EMBED_KINDS)}",
                 )
-            for h in svc.hosts:
-                if _unschemed(h):  # (pasted from a page: "must be lower-case" puzzled)
-                    raise self.fail(
-                        fields.get("hosts", item),
-                        f"host {h!r} of {svc.name!r} is a URL; write it as a host: {_unschemed(h)}",
-                    )
-                if not HOST_RE.fullmatch(h):
-                    raise self.fail(
-                        fields.get("hosts", item),
-                        f"host {h!r} of {svc.name!r} "
-                        "must be lower-case like cdn.example.com, "
-                        "*.example.com or www.example.com/path",
-                    )
-                self.not_every_site(fields.get("hosts", item), h.partition("/")[0], "host")
-            for d in svc.domains:
-                self.vendor_domain(fields.get("domains", item), d, svc.name)
+            for entry in fields["hosts"].value if "hosts" in fields else ():  # (scalars)
+                self.host_pattern(entry, entry.value, svc.name)  # (at the entry's own line)
+            for entry in fields["domains"].value if "domains" in fields else ():
+                self.vendor_domain(entry, entry.value, svc.name)
             if svc.name in out:
                 raise self.fail(item, f"service {svc.name!r} is listed twice; keep one")
             out[svc.name] = svc
@@ -1696,6 +1711,17 @@ def _unschemed(value: str) -> str:
         return ""
     host, slash, path = rest.partition("/")
     return re.sub(r":[0-9]*$", "", host).lower() + (slash + path if path else "")
+
+
+def _as_host(value: str) -> str:
+    """A host entry as it must be written (lower case, no port, an internationalised name in
+    its xn-- form); "" when that is no host pattern either."""
+    host, slash, path = value.partition("/")
+    try:
+        host = re.sub(r":[0-9]*$", "", host).lower().encode("idna").decode("ascii")
+    except UnicodeError:
+        return ""
+    return host + slash + path if HOST_RE.fullmatch(host + slash + path) else ""
 
 
 def _decimal_fix(written: str) -> str:
