@@ -275,7 +275,7 @@ def test_check_config_warns_of_settings_that_do_nothing_or_trust_everyone():
             )
         )
     )
-    assert "banner.texts has de, which languages does not list: never shown" in text
+    assert "banner.texts.de is for a language not in languages (en, fr): no visitor" in text
     assert "trusted_proxies 0.0.0.0/0 trusts every client" in text
     assert "10.0.0.0/8" not in text
     assert "in the opt-out regions a browser's Global Privacy Control signal changes" in text

@@ -460,12 +460,13 @@ def config_warnings(policy: Policy) -> list[str]:
             "choices were made under; if the policy has not changed since the proxy took "
             "over, give former_cmp.revision the revision of then"
         )
-    unused = sorted(set(config.banner.texts) - set(config.languages))
-    if unused:
-        out.append(
-            f"banner.texts has {', '.join(unused)}, which languages does not list: never "
-            f"shown; add {'it' if len(unused) == 1 else 'them'} to languages or drop the texts"
-        )
+    out += [
+        f"banner.texts.{lang} is for a language not in languages "
+        f"({', '.join(config.languages)}): no visitor sees it; add {lang} to languages, or "
+        "drop the texts"
+        for lang in config.banner.texts
+        if lang not in config.languages
+    ]
     for network in config.trusted_proxies:
         if network.prefixlen == 0:
             out.append(

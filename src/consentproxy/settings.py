@@ -223,15 +223,9 @@ class Config:
 
     def translation_warnings(self) -> list[str]:
         """Words the operator gave in some languages only: visitors reading another of
-        `languages` see them in English (or the first language given); and banner texts in
-        a language not among `languages`, which no visitor sees."""
-        out = [
-            f"banner.texts.{lang} is for a language not in languages "
-            f"({', '.join(self.languages)}): no visitor sees it; add {lang} to languages, or "
-            "drop the texts"
-            for lang in self.banner.texts
-            if lang not in self.languages
-        ]
+        `languages` see them in English (or the first language given). (Banner texts in a
+        language not among them: observe.config_warnings, which serve logs too.)"""
+        out: list[str] = []
         named = [
             (f"categories.{c.name}.{k}", getattr(c, k))
             for c in self.categories
