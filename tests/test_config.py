@@ -1138,6 +1138,28 @@ def test_a_service_host_that_is_no_host_pattern_is_told_what_is_wrong_at_its_lin
 
 
 @pytest.mark.parametrize(
+    ("entry", "says"),
+    [
+        (
+            "  - {name: stats, hosts: [stats.example]}\n",
+            "service 'stats' has no category; give it category: one of analytics, necessary",
+        ),
+        (
+            "  - youtube\n",
+            "a service entry is a mapping, not the word 'youtube'; write - use: youtube",
+        ),
+        ("  - stats.example\n", "write - use: NAME for a built-in (`consentproxy catalog list`)"),
+    ],
+)
+def test_a_service_without_a_category_or_written_as_a_word_is_told_what_to_add(entry, says):
+    """A service with no category was 'in category '(none)', which is not defined', and a
+    built-in named alone ('- youtube', as sites and csp_allow are lists of words) 'must be a
+    mapping (key: value lines)'."""
+    e = error_of(MINIMAL + entry)
+    assert e.line == 7 and says in str(e) and "(none)" not in str(e), e
+
+
+@pytest.mark.parametrize(
     "entry",
     [
         "  - {name: stats, category: analytcs, hosts: [stats.example]}\n",

@@ -1506,6 +1506,18 @@ class _Reader:
             )
         out: dict[str, Service] = {}
         for item in node.value:
+            if isinstance(item, yaml.ScalarNode) and item.value:  # (as sites are written)
+                word = str(item.value)
+                raise self.fail(
+                    item,
+                    f"a service entry is a mapping, not the word {word!r}; write - use: "
+                    + (
+                        word
+                        if word in builtin_services()
+                        else "NAME for a built-in (`consentproxy catalog list`), or describe "
+                        "it: - {name: ..., category: ..., hosts: [...]}"
+                    ),
+                )
             fields = self.mapping(item, "a service", SERVICE_KEYS)
             if "use" in fields:
                 wanted = self.string(fields["use"], "use")
@@ -1581,11 +1593,17 @@ class _Reader:
                         "e.g. your server-side tagging host)",
                     )
             where = fields.get("category") or fields.get("use") or fields.get("name")
+            if not svc.category:
+                raise self.fail(
+                    item,
+                    f"service {svc.name!r} has no category; give it category: one of "
+                    f"{', '.join(sorted(categories))}",
+                )
             if svc.category not in categories:
                 raise self.fail(
                     where,
                     f"service {svc.name!r} is in category "
-                    f"{svc.category or '(none)'!r}, which is not defined; use one "
+                    f"{svc.category!r}, which is not defined; use one "
                     f"of {', '.join(sorted(categories))} or add it under categories"
                     + did_you_mean(svc.category, categories),
                 )
