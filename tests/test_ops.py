@@ -239,6 +239,36 @@ async def test_a_taken_port_is_one_clear_error_and_an_exit(origin: str, tmp_path
     assert "Traceback" not in err and "Unclosed" not in err
 
 
+async def said_in(stream: asyncio.StreamReader, words: str) -> None:
+    """Until a line of the stream holds the words."""
+    while words not in (line := (await stream.readline()).decode()):
+        assert line, f"the log ended without {words!r}"
+
+
+async def test_an_origin_down_as_serve_starts_is_said_once_in_its_log(
+    origin: str, tmp_path: Path
+) -> None:
+    """serve printed its address and nothing more while the origin it fronts was down (a
+    typo in upstream, the site not started): the operator learnt of it from the visitors'
+    502s. An origin that answers is said nothing of."""
+    dead = f"http://127.0.0.1:{free_port()}"  # (nothing listens there)
+    said = f"upstream {dead} does not answer now: visitors get a 502"
+    for upstream in (dead, origin):
+        port, config = free_port(), tmp_path / "site.yaml"
+        config.write_text(
+            CONFIG.format(upstream=upstream, port=port, metrics=free_port(), title="A")
+        )
+        proc = await start_serve(config)
+        try:
+            await up(proc, f"http://127.0.0.1:{port}/.consent/healthz")
+            assert proc.stderr is not None
+            if upstream == dead:  # (read until the line comes; 20 s only to fail at all)
+                await asyncio.wait_for(said_in(proc.stderr, said), 20)
+        finally:
+            err = await stop(proc)
+        assert said not in err and "Traceback" not in err, err
+
+
 async def test_a_reload_sent_while_serve_imports_its_modules_does_not_end_it(
     origin: str, tmp_path: Path
 ) -> None:

@@ -137,6 +137,7 @@ async def serve_forever(
             raise _unbound(config.source, "metrics.listen", host, port + worker, e)
     if worker == 0:
         print(banner.format(port=running.port), flush=True)
+    origin = asyncio.create_task(say_if_down(running.proxy)) if worker == 0 else None
 
     reloading = asyncio.Lock()  # one at a time, in the order asked
     pending: set[asyncio.Task[None]] = set()
@@ -203,10 +204,24 @@ async def serve_forever(
         asyncio.get_running_loop().add_signal_handler(sig, running.proxy.hurry)
     await running.stop()
     flusher.cancel()
+    if origin is not None:
+        origin.cancel()
     telemetry.flush()
     if metrics is not None:
         await metrics.cleanup()
     return running.proxy.engine
+
+
+async def say_if_down(proxy: server.ProxyServer) -> None:
+    """An origin down as serve starts (a typo in upstream, the site not started) was said
+    by nothing but the visitors' 502s: the log says it once."""
+    if not await proxy.upstream_reachable():
+        log.warning(
+            "upstream %s does not answer now: visitors get a 502 until it does (%sreadyz a "
+            "503); start the site, or fix upstream",
+            without_passwords(proxy.upstream),
+            proxy.engine.config.prefix,
+        )
 
 
 def workers(count: int, serve: Callable[[int], None]) -> int:
