@@ -305,7 +305,7 @@ async def test_a_records_store_that_can_never_open_is_refused_as_serve_does(
         addon.running()
         with pytest.raises(
             exceptions.OptionsError,
-            match=f"{typo}: records.path {tmp_path / 'typo' / 'r.db'}: the directory "
+            match=rf"{typo}:\d+: records.path {tmp_path / 'typo' / 'r.db'}: the directory "
             f"{tmp_path / 'typo'} does not exist; make it",
         ):
             tctx.configure(addon, consent_config=str(typo))

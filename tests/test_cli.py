@@ -323,7 +323,8 @@ def test_healthcheck_refuses_a_timeout_that_is_not_a_positive_number_of_seconds(
 def test_check_config_and_serve_refuse_a_records_store_that_can_never_open(
     tmp_path, capsys, monkeypatch, records, said
 ):
-    """check-config said OK, and serve retried forever, for these."""
+    """check-config said OK, and serve retried forever, for these; then said them with the
+    file but not the line naming the store (every other config mistake has it)."""
     import sqlite3
 
     with sqlite3.connect(tmp_path / "app.sqlite3") as db:
@@ -335,7 +336,7 @@ def test_check_config_and_serve_refuse_a_records_store_that_can_never_open(
     for command in (["check-config", str(f)], ["serve", "--config", str(f)]):
         assert main(command) == 2
         err = capsys.readouterr().err
-        assert err.startswith(f"consentproxy: {f}: {said.format(d=tmp_path)}")
+        assert err.startswith(f"consentproxy: {f}:7: {said.format(d=tmp_path)}")
         assert err.count("\n") == 1 and "pw" not in err
         assert not (tmp_path / "typo").exists()  # (serve made it, and a store in it, unsaid)
 
@@ -359,7 +360,7 @@ def test_check_config_refuses_a_records_file_it_cannot_write(tmp_path, capsys):
     try:
         assert main(["check-config", str(f)]) == 2
         assert capsys.readouterr().err == (
-            f"consentproxy: {f}: records.path {tmp_path / 'r.sqlite3'} is not readable and "
+            f"consentproxy: {f}:7: records.path {tmp_path / 'r.sqlite3'} is not readable and "
             "writable by this user; give it to the user serve runs as, or name another file\n"
         )
         assert main(["records", "export", "--config", str(f)]) == 0

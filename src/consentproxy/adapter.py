@@ -32,7 +32,7 @@ from consentproxy.consent import ConsentState, keys_from_env, parse_state
 from consentproxy.domains import is_ip
 from consentproxy.endpoints import MAX_BODY
 from consentproxy.engine import BODILESS_STATUSES, Engine, Exchange, Head, Request, ResponsePlan
-from consentproxy.errors import UsageError, UserError
+from consentproxy.errors import ConfigError, UsageError, UserError
 from consentproxy.httpheaders import Headers, header, sendable, without
 from consentproxy.printable import UNPRINTABLE, without_passwords
 from consentproxy.record import Records
@@ -180,7 +180,7 @@ def records_can_open(config: Config, file: str) -> None:
     alike (one that is down now is retried by the writer)."""
     problem = never_opens(config.records.target) if config.records.target else None
     if problem:
-        raise UsageError(f"{file}: {problem}")
+        raise ConfigError(file, config.records.line or None, problem)
 
 
 def build_engine(

@@ -1012,7 +1012,8 @@ class _Reader:
                 f"({consent_days}): the proof of a consent still in force would be deleted; "
                 "keep records at least as long",
             )
-        return RecordsSettings(target, days)
+        named = items.get("dsn") or items["path"]
+        return RecordsSettings(target, days, named.start_mark.line + 1)
 
     def sites(self, node: yaml.Node) -> tuple[str, ...]:
         if not isinstance(node, yaml.SequenceNode):

@@ -140,6 +140,7 @@ class RecordsSettings:
 
     target: str = ""  # "" = not kept
     retention_days: int = 395
+    line: int = field(default=0, compare=False)  # of target in the config: said by a refusal
 
 
 @dataclass(frozen=True)
