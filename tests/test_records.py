@@ -588,6 +588,70 @@ async def _started(writer: RecordWriter) -> RecordWriter:
     raise AssertionError("the writer never opened its store")
 
 
+async def test_a_writer_closed_during_an_erase_leaves_it_whole(tmp_path):
+    """A reload changing records:, or a shutdown, closes the writer while an erase may be
+    inside its transaction: on SQLite's one connection, close()'s leave() committed the
+    first id's deletion, the erase then failed on the closed store (the visitor's 503, the
+    cookie kept) and the second id's records stayed. close() waits for the erase."""
+    path = tmp_path / "r.sqlite3"
+    writer = await _started(RecordWriter(SqliteStore(path), interval=0.01))
+    store = writer.store
+    assert isinstance(store, SqliteStore)
+    for cid in ("id1", "id2"):
+        writer.submit(record(cid))
+    while writer.written < 2:
+        await asyncio.sleep(0.01)
+    between, go = asyncio.Event(), asyncio.Event()
+    together = store._together
+
+    @contextlib.asynccontextmanager
+    async def pausing():  # (each deletion followed by a wait on the event loop)
+        async with together() as run:
+
+            async def paused(sql, *args):
+                changed = await run(sql, *args)
+                if sql.startswith("DELETE"):
+                    between.set()
+                    await go.wait()
+                return changed
+
+            yield paused
+
+    store._together = pausing  # type: ignore[method-assign]
+    erase = asyncio.ensure_future(writer.erase("id1", "id2"))
+    await between.wait()  # (the first id's records deleted, not committed)
+    closing = asyncio.ensure_future(writer.close())
+    while writer._task is not None and not writer._task.done():  # (its queue flushed)
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.2)  # (time for close() to go on, had it not waited)
+    go.set()
+    await closing
+    erased = (await asyncio.gather(erase, return_exceptions=True))[0]
+    reopened = SqliteStore(path)
+    await reopened.open()
+    try:
+        left = [len(await reopened.by_id(cid)) for cid in ("id1", "id2")]
+    finally:
+        await reopened.close()
+    assert left == ([0, 0] if erased == 2 else [1, 1]), erased
+
+
+async def test_a_read_waits_for_a_write_on_one_connection_only(fresh_target):
+    """`me` reads under the writer's lock on SQLite's one connection (else it saw an erase's
+    or a batch's transaction before its commit); a pool's reads see only what was committed,
+    and each `me` had waited for every batch write and the purge of its worker."""
+    writer = await _started(RecordWriter(open_store(fresh_target), interval=0.01))
+    try:
+        async with writer._lock:  # (a batch, an erase or the purge under way)
+            reading = asyncio.ensure_future(writer.by_id("abc"))
+            one = writer.store.one_connection
+            done, _ = await asyncio.wait([reading], timeout=0.2 if one else 10)
+            assert bool(done) is not one
+        assert await reading == []
+    finally:
+        await writer.close()
+
+
 def _unclean(caplog: pytest.LogCaptureFixture) -> int:
     return caplog.text.count("did not shut down cleanly")
 

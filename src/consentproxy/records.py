@@ -155,6 +155,9 @@ class RecordStore(Protocol):
     name: str  # for messages: the SQLite path, or the DSN without its password
     key: str  # the config's key naming it: records.path or records.dsn
     left_out: int  # rows read that were no records: each logged with its id, then skipped
+    # Whether reads share the writes' one connection (SQLite): they see what a transaction
+    # has not committed yet, so the writer reads under its lock (PostgreSQL's pool does not).
+    one_connection: bool
 
     async def open(self, *, read_only: bool = False) -> None:
         """Create or migrate the schema (in one transaction, one writer at a time); refuse
@@ -226,6 +229,7 @@ class _SqlStore:
     TABLES = ""  # the names of the tables in the store's database (or schema)
     name = key = ""
     left_out = 0
+    one_connection = False
 
     def _transaction(self) -> contextlib.AbstractAsyncContextManager[tuple[Run, Fetch]]:
         """One transaction, taken by one setup at a time."""
@@ -461,6 +465,7 @@ class SqliteStore(_SqlStore):
 
     TABLES = "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%'"
     key = "records.path"
+    one_connection = True
 
     def __init__(self, path: str | Path):
         self.path = self.name = str(path)
@@ -872,9 +877,12 @@ class RecordWriter:
         return self.queue.qsize()
 
     async def by_id(self, consent_id: str, latest: int | None = None) -> list[ConsentRecord]:
-        """Under the lock: on SQLite's one connection a read between an erase's statements
+        """On one connection (SQLite), under the lock: a read between an erase's statements
         saw its transaction open (records deleted that its rollback then kept: `me` said
-        them gone), and one inside a batch's, records not yet committed."""
+        them gone), and one inside a batch's, records not yet committed. (A pool's reads
+        see only what was committed: under the lock, each `me` waited for every write.)"""
+        if not self.store.one_connection:
+            return await self.store.by_id(consent_id, latest)
         async with self._lock:
             return await self.store.by_id(consent_id, latest)
 
@@ -998,12 +1006,25 @@ class RecordWriter:
                     self.queue.qsize() + len(self._batch),
                     f"the store did not answer within {timeout:.0f}s",
                 )
-        if self.ready:
+        if not self.ready:
+            return
+        # Under the lock: an erase still in its transaction (a reload changing records:, a
+        # shutdown) had its first ids' deletions committed by leave() on SQLite's one
+        # connection, then failed on the closed store, the visitor's others kept.
+        try:
+            await asyncio.wait_for(self._lock.acquire(), timeout)
+        except TimeoutError:  # (closed under it: its transaction is rolled back, a 503)
+            log.warning("records: an erase or write still ran after %.0fs: stopped", timeout)
+            await self.store.close()
+            return
+        try:
             try:
                 await self.store.leave(self.session)
             except Exception as e:  # noqa: BLE001 - the store may be gone: still close
                 log.warning("records: cannot note a clean shutdown: %s", e)
             await self.store.close()
+        finally:
+            self._lock.release()
 
 
 async def keep_records(settings: RecordsSettings) -> RecordWriter | None:
