@@ -376,8 +376,9 @@ def test_a_cookie_an_origin_reads_split_at_a_comma_or_decoded_is_dropped():
     with unescape), as PHP before 8.0.24 decoded names: `PHPSESSID=s,_ga=GA1.2.3` (a value
     a page's script may give a necessary cookie) and `%5Fga=GA1.2.3` (unknown cookies
     allowed) went to the origin, which read `_ga` out of them. Quoting protects from no
-    comma: Rack does not read quotes."""
-    f = CookieFilter(lambda n: not n.startswith("_g"))
+    comma: Rack does not read quotes. (After a comma, a name counts when the config or a
+    database names it, as the database names _ga and _gid: below.)"""
+    f = CookieFilter(lambda n: not n.startswith("_g"), lambda n: n.startswith("_g"))
     for smuggling in (
         "PHPSESSID=s,_ga=GA1.2.3",
         "PHPSESSID=s ,_gid=GA1.2.4",
@@ -392,13 +393,41 @@ def test_a_cookie_an_origin_reads_split_at_a_comma_or_decoded_is_dropped():
     assert f.request_header(kept) == (kept, [])  # (what it holds would be kept anyway)
 
 
+def test_a_kept_cookie_holding_commas_is_kept_whatever_unnamed_names_follow_them():
+    """helper-241: under `unknown_cookies: block` no name nobody names is kept, so a
+    necessary cookie whose value held `,word=` (a list of settings, a JSON cart, a return
+    URL) was dropped whole; only a name the config or a cookie database names, and the
+    choice does not keep, is one to hold after a comma."""
+    necessary = ("prefs", "cart", "redirect_to")
+    f = CookieFilter(lambda n: n in necessary, lambda n: n in necessary or n.startswith("_g"))
+    kept = (
+        'prefs=lang=fr,theme=dark; cart={"items":[1,2],"coupon":"A=B"}; '
+        "redirect_to=https://x.example/p?a=1,b.c=2"
+    )
+    assert f.request_header(kept) == (kept, [])
+    for smuggling in ("prefs=lang=fr,_ga=GA1.2.3", "prefs=x,%5Fgid=1", "prefs=x,_ga.ABC=1"):
+        assert f.request_header(f"{smuggling}; cart=1") == ("cart=1", ["prefs"]), smuggling
+
+
 def test_a_cookie_php_reads_under_another_name_is_dropped():
     """Found by helper-234: PHP names a cookie as it names a form field (main/php_variables.c):
     `.` and a space become `_`, and `name[key]` is an array under `name`. With unknown
     cookies allowed, `_ga.ABC=GA1.2.3` and `_gid[0]=GA1.2.4` went on, and PHP read
     `$_COOKIE['_ga_ABC']` and `$_COOKIE['_gid']`."""
     f = CookieFilter(lambda n: n not in ("_ga", "_gid") and not n.startswith("_ga_"))
-    for smuggling in ("_ga.ABC=GA1.2.3", "_gid[0]=GA1.2.4", "_ga[ABC=x", "PHPSESSID=s _ga.ABC=1"):
+    for smuggling in (
+        "_ga.ABC=GA1.2.3",
+        "_gid[0]=GA1.2.4",
+        "_ga[ABC=x",
+        "PHPSESSID=s _ga.ABC=1",
+        # (%-decoded, then filed by PHP before 8.0.24: helper-241)
+        "%20_ga=1",
+        "+_ga=1",
+        "_ga%2EABC=1",
+        "_ga+ABC=1",
+        "_ga%5BABC=1",
+        "%5Fgid%5B0%5D=1",
+    ):
         assert f.request_header(f"{smuggling}; a.b=1") == ("a.b=1", [smuggling.split("=")[0]])
     kept = "a[b]=1; c.d=2; e[=3; f]=4"
     assert f.request_header(kept) == (kept, [])

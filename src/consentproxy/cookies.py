@@ -194,7 +194,8 @@ def other_readings(name: str) -> set[str]:
     before 8.0.24: `%5Fga` is `_ga`) and as PHP files it (`_ga.ABC` is `_ga_ABC`)."""
     if not _READ_OTHERWISE_RE.search(name):
         return set()
-    return {unquote_plus(name), php_name(name)} - {name}
+    decoded = unquote_plus(name)  # (then filed by PHP: `%20_ga` and `_ga%2EABC` too)
+    return {decoded, php_name(name), php_name(decoded)} - {name}
 
 
 def php_name(name: str) -> str:
@@ -244,19 +245,31 @@ class CookieFilter:
     def _smuggles(self, name: str, value: str) -> bool:
         """Whether the pair holds another cookie's `name=` an origin may read and that would
         not be kept: after a space or tab (in its value, or its name: a browser takes `x _ga`
-        as a name; not in a quoted value, which those readers take whole), after a comma,
-        or, for a pair with no name, anywhere; or is such a cookie itself, read otherwise."""
+        as a name; not in a quoted value, which those readers take whole), or, for a pair
+        with no name, anywhere; or, after a comma, one the config or a database names (a
+        necessary `prefs=lang=fr,theme=dark` or a JSON cart is kept whatever names its
+        value holds); or is such a cookie itself, read otherwise."""
         if not name:
             return "=" in value
         if self._read_otherwise(name):
             return True
         pair = f"{name}={value}"
-        inner = _AFTER_COMMA_RE.findall(pair) if "," in pair else []
-        if " " in pair or "\t" in pair:
-            quoted = len(value) > 1 and value[0] == value[-1] == '"' and '"' not in value[1:-1]
-            if not quoted or " " in name or "\t" in name:
-                inner += _EMBEDDED_RE.findall(pair)
+        if "," in pair and any(map(self._named_held, _AFTER_COMMA_RE.findall(pair))):
+            return True
+        if " " not in pair and "\t" not in pair:
+            return False
+        quoted = len(value) > 1 and value[0] == value[-1] == '"' and '"' not in value[1:-1]
+        if quoted and " " not in name and "\t" not in name:
+            return False
+        inner = _EMBEDDED_RE.findall(pair)
         return any(n and (not self.allowed(n) or self._read_otherwise(n)) for n in inner)
+
+    def _named_held(self, name: str) -> bool:
+        """Whether name, or a name an origin may read it as, is one the config or a cookie
+        database names and this choice does not keep."""
+        return any(
+            self.named(n) and not self.allowed(n) for n in (name, *other_readings(name)) if n
+        )
 
     def _read_otherwise(self, name: str) -> bool:
         """Whether an origin may read name as a cookie not kept (other_readings), and name
