@@ -1,3 +1,5 @@
+import time
+
 from consentproxy import csp
 from consentproxy.csp import admit_injected, header, host_sources
 
@@ -167,3 +169,35 @@ def test_a_value_of_thousands_of_policies_is_passed_on_as_it_came():
     assert admit_injected(few, "N", OWN).count("'nonce-N'") == 6
     assert admit_injected("," * 65000 + "img-src 'self'", "N", OWN) == "img-src 'self'"
     assert csp.scripts_back_in_place("," * 65000 + "script-src 'strict-dynamic'") == frozenset()
+
+
+def test_a_policy_of_thousands_of_directives_is_read_in_a_few_passes():
+    """Each directive split, stripped and lowered on its own: 64 KB of `a;` held serve's loop
+    0.2 s a line, four a head (helper-242). 1.5 MB of them took 1.4 s of process time (the
+    loop's, not the machine's load), 0.08 s now: bounded at ten times that."""
+    value = "a;" * 500_000 + " SCRIPT-src\t'none' ;; 'unsafe-inline' ; " + "b c;" * 250_000
+    dynamic = "a;" * 500_000 + "script-src 'Strict-Dynamic' 'nonce-x' 'NONCE-y';" + "b;" * 100
+    start = time.process_time()
+    admitted = admit_injected(value, "N", OWN)
+    kept = csp.scripts_back_in_place(dynamic)
+    assert time.process_time() - start < 0.8
+    expected = ["a"] * 500_000 + ["SCRIPT-src 'nonce-N'", "'unsafe-inline'"] + ["b c"] * 250_000
+    assert admitted == "; ".join(expected)
+    assert kept == frozenset({"x", "y"})
+
+
+def test_spaces_and_empty_directives_go_as_browsers_read_them():
+    value = " default-src\t'none' ;; ;script-src  a\n'NONE' 'self' ; ;img-src\x0ca ;"
+    assert admit_injected(value, "N", OWN) == (
+        "default-src 'none'; script-src a 'self' 'nonce-N'; img-src a; style-src 'nonce-N'; "
+        f"connect-src {OWN}; frame-src {OWN}"
+    )
+
+
+def test_more_than_max_policies_go_as_they_came():
+    many = ",".join(f"default-src h{i}.example" for i in range(csp.MAX_POLICIES + 1))
+    assert admit_injected(many, "N", OWN) == many
+    assert csp.scripts_back_in_place(many) == frozenset()
+    fewer = many.rsplit(",", 1)[0]
+    assert admit_injected(fewer, "N", OWN).count("'nonce-N'") == 2 * csp.MAX_POLICIES
+    assert csp.scripts_back_in_place(fewer) is None
