@@ -3052,3 +3052,33 @@ def test_the_quoted_strings_of_a_hostile_report_to_are_read_in_linear_time(engin
     unclosed = '{"endpoints":[{"url":"https://www.facebook.com/tr'
     plan = get(engine).response(200, [("Content-Type", "text/html"), ("Report-To", unclosed)])
     assert header(plan.headers, "report-to") is None
+
+
+def test_a_link_repeated_is_looked_at_once(engine):
+    """Each link-value was read and looked up on its own: a Link of a thousand preloads of
+    600 srcset candidates took 0.9 s of process time (the loop's, not the machine's load),
+    0.06 s now, bounded at ten times that (helper-242). What goes on is unchanged."""
+    link = '<https://x.example/a.png>; rel=preload; as=image; imagesrcset="' + "b.png 1x, " * 600
+    link += '", '
+    start = time.process_time()
+    kept = header(get(engine).response(200, [*HTML, ("Link", link * 1_000)]).headers, "link")
+    assert time.process_time() - start < 0.6
+    assert kept == ", ".join([link.removesuffix(", ")] * 1_000)
+    held = "<https://www.facebook.com/tr>; rel=preconnect"
+    value = f"</a.css>; rel=preload, {held}, </a.css>; rel=preload, {held}"
+    plan = get(engine).response(200, [*HTML, ("Link", value)])
+    assert header(plan.headers, "link") == "</a.css>; rel=preload, </a.css>; rel=preload"
+
+
+def test_a_quoted_string_repeated_is_read_once(engine):
+    """Each quoted string of Alt-Svc or Report-To was unescaped and looked up on its own: a
+    million of them took 2.2 s of process time, 0.15 s now, bounded at ten times that
+    (helper-242). A tracker's URL among repeated strings still drops the header."""
+    quoted = [*HTML, ("Alt-Svc", '"a", ' * 250_000), ("Report-To", '"' * 1_000_000)]
+    start = time.process_time()
+    plan = get(engine).response(200, quoted)
+    assert time.process_time() - start < 1.5
+    assert header(plan.headers, "report-to") == '"' * 1_000_000
+    tracker = '{"url":"https://www.facebook.com/tr"}'
+    plan = get(engine).response(200, [*HTML, ("Report-To", f'"a", {tracker}, "a", {tracker}')])
+    assert header(plan.headers, "report-to") is None
