@@ -3082,3 +3082,18 @@ def test_a_quoted_string_repeated_is_read_once(engine):
     tracker = '{"url":"https://www.facebook.com/tr"}'
     plan = get(engine).response(200, [*HTML, ("Report-To", f'"a", {tracker}, "a", {tracker}')])
     assert header(plan.headers, "report-to") is None
+
+
+def test_a_content_type_of_thousands_of_items_is_read_in_linear_time(engine):
+    """Each of a Content-Type's items was read, and each looked at again in response, as many
+    times as it came: four lines of a million commas (each other, no cache of one) took 5.5 s
+    of process time, 0.3 s now, bounded at ten times that (helper-242). What a list of
+    one type repeated is, and what goes on, is as before."""
+    lines = [("Content-Type", "," * 1_000_000 + f"text/plain{i}") for i in range(4)]
+    start = time.process_time()
+    plan = get(engine).response(200, lines)
+    assert time.process_time() - start < 3.0
+    assert plan.body is None
+    plan = get(engine).response(200, [("Content-Type", "text/html, text/html")])
+    assert header(plan.headers, "content-type") == "text/html"
+    assert plan.body is not None
