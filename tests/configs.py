@@ -10,3 +10,22 @@ categories:
   advertising: {}
   social: {}
 """
+
+# A service on a path of the site's own host (a self-hosted Matomo), and paths a browser
+# sends as they are that an origin (nginx, Apache) serves from under it, or not.
+MATOMO_AT = "services:\n  - {{name: matomo, category: analytics, hosts: [{host}/matomo/]}}\n"
+SERVED_UNDER_MATOMO = (
+    "//matomo/m.js",
+    "/%6Datomo/m.php",
+    "/%6datomo%2Fm.js",
+    "/js/..%2Fmatomo/m.js",
+    "/js/%2e%2e%2Fmatomo/m.js",
+    "/js/.%2E/.//matomo/m.js",
+)
+NOT_UNDER_MATOMO = (
+    "/js/matomo/m.js",
+    "/matomo%2E/m.js",
+    "/%2Fmatomo",
+    "/matomo.js",
+    "/x/%25%36datomo/",
+)

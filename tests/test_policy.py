@@ -20,7 +20,7 @@ from consentproxy.policy import (
     pattern_source,
     url_host_matches,
 )
-from tests.configs import FOUR_CATEGORIES
+from tests.configs import FOUR_CATEGORIES, MATOMO_AT, NOT_UNDER_MATOMO, SERVED_UNDER_MATOMO
 
 ANALYTICS = ConsentState(decided=True, categories=frozenset({"analytics"}))
 ADVERTISING = ConsentState(decided=True, categories=frozenset({"advertising"}))
@@ -733,3 +733,18 @@ def test_words_after_a_comment_s_slashes_are_not_read_as_a_spelt_host(policy, mo
         js = f'import "https://{spelt}/analytics.js";'.encode()
         assert fresh.blocked_inline(js, NO_DECISION) is not None, spelt
     assert len(calls) == 2
+
+
+@pytest.mark.parametrize("path", SERVED_UNDER_MATOMO)
+def test_a_service_on_a_path_is_found_under_any_path_its_origin_serves_from_there(path):
+    """nginx and Apache decode %-escapes, merge runs of / and resolve dot segments after
+    decoding: markup's <img src=/%6Datomo%2Fm.php> loaded Matomo before any choice."""
+    policy = Policy(parse_config(FOUR_CATEGORIES + MATOMO_AT.format(host="shop.example.com")))
+    assert policy.service_for_host("shop.example.com", path).name == "matomo"
+    assert policy.holder("shop.example.com", path, "example.com").name == "matomo"
+
+
+@pytest.mark.parametrize("path", NOT_UNDER_MATOMO)
+def test_a_path_its_origin_serves_from_elsewhere_is_not_the_service_s(path):
+    policy = Policy(parse_config(FOUR_CATEGORIES + MATOMO_AT.format(host="shop.example.com")))
+    assert policy.service_for_host("shop.example.com", path) is None

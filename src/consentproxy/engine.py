@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import InitVar, dataclass, field, replace
 from functools import lru_cache
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 from consentproxy import csp
 from consentproxy.banner.render import MARK_HEADER, NONCE, Banner, filled, slots, template
@@ -432,24 +432,6 @@ class ResponsePlan:
     headers: Headers
     body: BodyTransform | None  # None: pass the body through byte for byte
     has_body: bool = True  # False (HEAD, 1xx, 204, 205, 304): the adapter sends the head only
-
-
-def served_path(path: str) -> str:
-    """A request's path as an origin reads it to serve a file: %-escapes decoded (nginx,
-    Apache), runs of `/` as one and dot segments resolved (nginx, after decoding): a browser
-    sends `//matomo/m.js`, `/%6Datomo/m.js` or `/js/..%2Fmatomo/m.js` as they are, and the
-    origin served `/matomo/m.js`."""
-    if "%" not in path and "//" not in path and "/." not in path:
-        return path
-    decoded = unquote(path)
-    kept: list[str] = []
-    for segment in decoded.split("/"):
-        if segment == "..":
-            del kept[-1:]
-        elif segment not in ("", "."):
-            kept.append(segment)
-    last = decoded.rpartition("/")[2]
-    return "/" + "/".join(kept) + ("/" if kept and last in ("", ".", "..") else "")
 
 
 class Exchange:
@@ -965,8 +947,7 @@ class Exchange:
         policy = self.engine.policy
         if not policy.path_hosts:
             return None
-        host = (urlsplit("//" + self.host).hostname or "").rstrip(".")
-        svc = policy.path_service(host, served_path(path))
+        svc = policy.path_service((urlsplit("//" + self.host).hostname or "").rstrip("."), path)
         if svc is None:
             return None
         if policy.loads(svc, self.state):

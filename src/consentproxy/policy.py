@@ -25,8 +25,8 @@ from consentproxy.catalog.knowledge import (
     CATALOG_SOURCE,
     Knowledge,
     KnownTracker,
+    on_path,
     read_layer,
-    under_path,
 )
 from consentproxy.catalog.ocd import CookieDatabase, CookieRecord, cookie_database
 from consentproxy.config import DATABASE_CATEGORIES, FORMER_CMP, builtin_services
@@ -400,11 +400,8 @@ class Policy:
 
     def path_service(self, host: str, path: str) -> Service | None:
         """The service a host and path entry (www.google.com/maps) gives a URL, if any (host:
-        lower-case)."""
-        for prefix, svc in self.path_hosts.get(host, ()):
-            if under_path(path, prefix):
-                return svc
-        return None
+        lower-case), on the path its origin serves (knowledge.on_path)."""
+        return on_path(self.path_hosts.get(host, ()), path)
 
     def holder(
         self, host: str, path: str = "", site: str = "", unknown: bool = True

@@ -20,13 +20,13 @@ from consentproxy.banner.render import Banner
 from consentproxy.config import parse_config
 from consentproxy.consent import NO_DECISION
 from consentproxy.policy import NEVER, Policy
-from tests.configs import FOUR_CATEGORIES
+from tests.configs import FOUR_CATEGORIES, MATOMO_AT, NOT_UNDER_MATOMO, SERVED_UNDER_MATOMO
 from tests.e2e.conftest import CHROMIUM, script_with_tools
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
 
 HOST = "legacy.test"
-CONFIG = parse_config(FOUR_CATEGORIES, "test-guard-knowledge.yaml")
+CONFIG = parse_config(FOUR_CATEGORIES + MATOMO_AT.format(host=HOST), "test-guard-knowledge.yaml")
 POLICY = Policy(CONFIG)
 BANNER = Banner(CONFIG, POLICY)
 BANNER_SETS = POLICY.known_domains(all_known=False)
@@ -142,3 +142,16 @@ async def test_the_guard_reads_a_star_segment_in_a_hosts_path_as_the_server_does
         got = await p.evaluate("u => window.__guard.serviceOf(u)", url)
         assert got[1] == svc.category, (url, got)  # (a domain of a set: no service's name)
     assert POLICY.holder("connect.facebook.net", "/en_US/sdk.js", HOST).category == "social"
+
+
+async def test_the_guard_reads_a_path_on_the_site_s_own_host_as_its_origin_serves_it(page) -> None:
+    """guard.js's servedPath and knowledge.served_path on the same paths: a script's
+    `new Image().src = "/js/..%2Fmatomo/m.php"` loaded a self-hosted Matomo before any
+    choice, which nginx serves from /matomo/ (URL resolves `..`, but not `..%2F`)."""
+    p, _ = page
+    odd = ("/%ff/..%2Fmatomo/m.js", "/%zz/..%2Fmatomo/m.js", "/matomo/%C3%BC/..", "/m/..")
+    for path in (*SERVED_UNDER_MATOMO, *NOT_UNDER_MATOMO, *odd):
+        svc = POLICY.service_for_host(HOST, path)
+        got = await p.evaluate("u => window.__guard.serviceOf(u)", f"http://{HOST}{path}")
+        assert (got and got[0]) == (svc and svc.name), path
+    assert await p.evaluate(ADD_SCRIPT, "/js/..%2Fmatomo/m.js") == "text/plain"

@@ -14,7 +14,9 @@ from consentproxy.rewrite.neutralise import (
     url_target,
 )
 from consentproxy.rewrite.scanner import HtmlRewriter
-from tests.configs import FOUR_CATEGORIES
+from tests.configs import FOUR_CATEGORIES, MATOMO_AT, NOT_UNDER_MATOMO, SERVED_UNDER_MATOMO
+
+PAGE = ("shop.example.com", "/shop/")
 
 
 @pytest.mark.parametrize(
@@ -568,3 +570,25 @@ def test_a_data_document_of_an_xml_type_is_read_as_xml(blocked, kind):
         assert b"data-consent-blocked" in blocked.start_tag(tag, html), kind
     as_html = b'<iframe src="data:text/html,%s">' % doc.encode()
     assert b"data-consent-blocked" not in blocked.start_tag(b"iframe", as_html)  # (its text)
+
+
+@pytest.mark.parametrize(
+    "src",
+    [
+        *(path for path in SERVED_UNDER_MATOMO if not path.startswith("//")),  # (//host/...)
+        "//shop.example.com//matomo/m.js",
+        "https://shop.example.com/js/..%2Fmatomo/m.js",
+        "/a/../matomo/m.js",
+    ],
+)
+def test_a_self_hosted_service_is_held_under_any_path_its_origin_serves_from_there(src):
+    """Under report-only the rewrite is the hold: a path the browser sends as it is and
+    nginx serves as /matomo/m.js (%-decoded, slashes merged, `..` resolved) loaded."""
+    policy = Policy(parse_config(FOUR_CATEGORIES + MATOMO_AT.format(host="shop.example.com")))
+    for tag in (f'<script src="{src}">', f"<img src={src}>"):
+        held = Neutraliser(policy, NO_DECISION, mark="M", site="example.com", page=PAGE)
+        assert b"data-consent-src" in held.start_tag(tag[1:].split()[0].encode(), tag.encode())
+    for path in NOT_UNDER_MATOMO:
+        kept = Neutraliser(policy, NO_DECISION, mark="M", site="example.com", page=PAGE)
+        script = f'<script src="{path}">'.encode()
+        assert kept.start_tag(b"script", script) == script

@@ -104,22 +104,33 @@ var guard = (function () {
   }
   /* Whether a path starts with a hosts entry's path, where a "*" segment is any one
      non-empty segment (a locale: connect.facebook.net, "/*" "/sdk.js"), as
-     knowledge.under_path reads it. */
+     knowledge.on_path reads it. */
   function underPath(path, prefix) {
     var want = prefix.split("/"), got = path.split("/"), last = want.length - 1;
     return got.length > last && want.every(function (w, i) {
       return w === "*" ? !!got[i] : i < last ? got[i] === w : got[i].indexOf(w) === 0;
     });
   }
+  /* A URL's path as its origin reads it to serve a file (knowledge.served_path, the same):
+     %-escapes decoded, runs of "/" as one, dot segments resolved after decoding, where URL
+     sent "/js/..%2Fmatomo/m.js" or "//matomo/m.js" as they are. */
+  function servedPath(path) {
+    try { path = decodeURIComponent(path); } catch (e) {  /* not UTF-8: byte by byte */
+      path = path.replace(/%[\da-f]{2}/gi, function (m) { return String.fromCharCode(parseInt(m.slice(1), 16)); });
+    }
+    var kept = [], got = path.split("/"), last = got[got.length - 1];
+    got.forEach(function (s) {
+      if (s === "..") kept.pop(); else if (s && s !== ".") kept.push(s);
+    });
+    return "/" + kept.join("/") + (kept.length && /^\.{0,2}$/.test(last) ? "/" : "");
+  }
   /* [service, category] a URL belongs to, as the proxy's policy decides; path prefixes
-     compare the path a server reads (dot segments are resolved by URL already). */
+     compare the path a server reads. */
   function serviceOf(url, base) {
     var u;
     try { u = new URL(url, base || document.baseURI); } catch (e) { return null; }
     if (!/^(https?|wss?):$/.test(u.protocol)) return null;
-    var host = u.hostname.replace(/\.$/, "").toLowerCase(), i;
-    var path = u.pathname.replace(/%(2[de]|3\d|[46][1-9a-f]|[57][\da]|5f|7e)/gi,
-      function (m, h) { return String.fromCharCode(parseInt(h, 16)); });
+    var host = u.hostname.replace(/\.$/, "").toLowerCase(), i, path = servedPath(u.pathname);
     for (i = 0; i < CONFIG.paths.length; i++) {
       var p = CONFIG.paths[i];
       if (p[0] === host && underPath(path, p[1])) return CONFIG.services[p[2]];

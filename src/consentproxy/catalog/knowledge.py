@@ -21,6 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache, cached_property
 from pathlib import Path
+from urllib.parse import unquote
 
 from consentproxy.catalog import CATALOG_CATEGORIES
 from consentproxy.domains import is_public_suffix
@@ -207,9 +208,9 @@ class Knowledge:
     def lookup(self, host: str, path: str = "") -> KnownTracker | None:
         """What the layers know of a host (lower-case, no trailing dot) and path."""
         if path and host in self.paths:
-            for prefix, on_path in self.paths[host]:
-                if under_path(path, prefix):
-                    return on_path
+            entry = on_path(self.paths[host], path)
+            if entry is not None:
+                return entry
         domains, dot = self.domains, -1
         while True:
             entry = domains.get(host[dot + 1 :])
@@ -230,13 +231,34 @@ class Knowledge:
         return len(self.domains) + len(self.paths)
 
 
-def under_path(path: str, prefix: str) -> bool:
-    """Whether a URL's path starts with a hosts entry's path (connect.facebook.net/*/sdk.js):
-    a '*' that is a whole segment is any one non-empty segment (a locale, a version), the
-    last segment a prefix as the rest of the entry is (guard.js's underPath, the same)."""
-    if "*" not in prefix:
-        return path.startswith(prefix)
-    return _path_re(prefix).match(path) is not None
+def on_path[T](entries: Iterable[tuple[str, T]], path: str) -> T | None:
+    """The value of the first (prefix, value) of hosts entries' paths a URL's path starts
+    with (connect.facebook.net/*/sdk.js: a '*' that is a whole segment is any one non-empty
+    segment, a locale, a version; the last segment a prefix as the rest of the entry is), on
+    the path its origin serves (served_path, worked out only for a path it may change;
+    guard.js's underPath, the same)."""
+    if "%" in path or "//" in path or "/." in path:
+        path = served_path(path)
+    for prefix, value in entries:
+        if path.startswith(prefix) if "*" not in prefix else _path_re(prefix).match(path):
+            return value
+    return None
+
+
+def served_path(path: str) -> str:
+    """A URL's path as an origin reads it to serve a file: %-escapes decoded (nginx,
+    Apache), runs of `/` as one and dot segments resolved (nginx, after decoding). A browser
+    sends `//matomo/m.js`, `/%6Datomo/m.js` or `/js/..%2Fmatomo/m.js` as they are, and the
+    origin served `/matomo/m.js` (guard.js's servedPath, the same)."""
+    decoded = unquote(path)
+    kept: list[str] = []
+    for segment in decoded.split("/"):
+        if segment == "..":
+            del kept[-1:]
+        elif segment not in ("", "."):
+            kept.append(segment)
+    last = decoded.rpartition("/")[2]
+    return "/" + "/".join(kept) + ("/" if kept and last in ("", ".", "..") else "")
 
 
 @cache
