@@ -263,6 +263,24 @@ FOUND = {
             b"<p>", b'<img src="https://www&d;facebook&d;com/tr?id=1"/><p>'
         ),
     ),
+    # Held declarations were renamed consent-held.NAME: a page declaring that name itself
+    # had its reference expand (helper-240); now a held declaration is dropped.
+    "/xhtml-script-src-by-an-entity-named-as-held": (
+        OK + XHTML_TYPE,
+        XHTML_QUIET.replace(
+            b"?>",
+            b'?><!DOCTYPE html [<!ENTITY consent-held.t "https://www.google-analytics.com/a.js">'
+            b' <!ENTITY t "https://www.google-analytics.com/a.js">]>',
+            1,
+        ).replace(b"<p>", b'<script src="&consent-held.t;"></script><p>'),
+    ),
+    # An entity's reference beside a URL: emptied, `&e;https://...` would be the URL itself.
+    "/xhtml-img-src-behind-an-empty-entity": (
+        OK + XHTML_TYPE,
+        XHTML_QUIET.replace(b"?>", b'?><!DOCTYPE html [<!ENTITY e "">]>', 1).replace(
+            b"<p>", b'<img src="&e;https://www.facebook.com/tr?id=1"/><p>'
+        ),
+    ),
     "/xhtml-img-by-an-entity": (
         OK + XHTML_TYPE,
         XHTML_QUIET.replace(

@@ -3058,6 +3058,10 @@ def test_an_xml_doctype_subset_not_followed_is_made_an_xml_error(policy, subset)
     [
         b'<!ENTITY t "https://www.google-analytics.com/analytics.js">',
         b"<!ENTITY\n% p '<!ENTITY t \"x\">'>",
+        b'<!ENTITY t SYSTEM "https://example.org/t.ent">',
+        # Held ones were renamed consent-held.t: a page declaring that name itself had its
+        # reference expand (helper-240). Dropped, no name is left for a page to forge.
+        b'<!ENTITY consent-held.t "https://www.google-analytics.com/a.js"> <!ENTITY t "x">',
     ],
 )
 def test_an_xml_entity_declaration_is_held_while_anything_is_unless_the_policy_is_enforced(
@@ -3066,14 +3070,12 @@ def test_an_xml_entity_declaration_is_held_while_anything_is_unless_the_policy_i
     """A declared entity expands in an attribute's value (`src="&t;"`, a host spelt
     `www&d;facebook&d;com`) or into markup the rewrite never reads: Chromium loaded Google
     Analytics and the pixel through them (helper-235). Held while anything is, unless `csp:
-    enforce`: renamed, no reference expands to it (XML's error there, or nothing)."""
+    enforce`: dropped, a reference is XML's error (nothing read past it)."""
     page = (
         b'<?xml version="1.0"?><!DOCTYPE html [' + declaration + b"]>"
         b'<html xmlns="http://www.w3.org/1999/xhtml"><body><script src="&t;"/></body></html>'
     )
-    held_page = page.replace(b"[<!ENTITY\n% ", b"[<!ENTITY\n% consent-held.").replace(
-        b"[<!ENTITY t", b"[<!ENTITY consent-held.t"
-    )
+    held_page = page.replace(declaration, b" " if b"> <" in declaration else b"")
     for csp, state, held in (
         ("report-only", NO_DECISION, True),
         ("enforce", NO_DECISION, False),
@@ -3085,7 +3087,8 @@ def test_an_xml_entity_declaration_is_held_while_anything_is_unless_the_policy_i
         )
         out = rw.feed(page) + rw.close()
         assert out == (held_page if held else page)
-        assert neutraliser.blocked == ([(HELD_ENTITY, "entity")] if held else [])
+        count = 2 if b"> <" in declaration else 1
+        assert neutraliser.blocked == ([(HELD_ENTITY, "entity")] * count if held else [])
 
 
 @pytest.mark.parametrize(

@@ -105,10 +105,7 @@ STYLESHEET_TARGET = b"<?xml-stylesheet"
 HELD_STYLESHEET_TARGET = b"<?consent-held-xml-stylesheet"
 UNREAD_INSTRUCTION = "xml-stylesheet"  # what reports name one held unread
 HELD_XSLT = "xslt"  # and an XSLT one held whatever its URL
-# An XML DOCTYPE's entity declaration up to its name, what a held one's name gets before it,
-# and what reports name one.
-ENTITY_NAME_RE = re.compile(rb"<!ENTITY[\t\n\r ]++(?:%[\t\n\r ]++)?")
-HELD_ENTITY_PREFIX = b"consent-held."
+# What reports name an XML DOCTYPE's entity declaration held.
 HELD_ENTITY = "xml-entity"
 # The types that make one XSLT in Chromium (ProcessingInstruction::CheckStyleSheet).
 XSLT_TYPES = frozenset(
@@ -987,17 +984,17 @@ class Neutraliser:
         return instruction
 
     def entity_declaration(self, declaration: bytes) -> bytes:
-        """An XML document's <!ENTITY> in its DOCTYPE's internal subset: its name changed to
-        one no reference uses while the visitor's state holds anything, unless `csp:
-        enforce`. A reference expands in an attribute's value (`src="&t;"`, a host spelt
-        `www&d;facebook&d;com`) or into markup the rewrite never reads: Chromium loaded
-        Google Analytics and the pixel through them. Held, a reference to it is XML's error
-        (the browser reads nothing past it) or nothing; reported as HELD_ENTITY."""
-        name = ENTITY_NAME_RE.match(declaration)
-        if name is None or self.policy.config.csp == "enforce" or not self.holds_any():
-            return declaration  # (no name: XML's error, nothing read past it)
+        """An XML document's <!ENTITY> in its DOCTYPE's internal subset: dropped while the
+        visitor's state holds anything, unless `csp: enforce`. A reference expands in an
+        attribute's value (`src="&t;"`, a host spelt `www&d;facebook&d;com`) or into markup
+        the rewrite never reads: Chromium loaded Google Analytics and the pixel through
+        them. Dropped, a reference is XML's error (the browser reads nothing past it).
+        Neither renamed (the page could declare the new name: helper-240) nor emptied
+        (`src="&e;https://www.facebook.com/tr"` would load). Reported as HELD_ENTITY."""
+        if self.policy.config.csp == "enforce" or not self.holds_any():
+            return declaration
         self.blocked.append((HELD_ENTITY, "entity"))
-        return declaration[: name.end()] + HELD_ENTITY_PREFIX + declaration[name.end() :]
+        return b""
 
     def holds_any(self) -> bool:
         """Whether this visitor's state holds anything: an optional category it does not
