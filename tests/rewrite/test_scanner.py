@@ -13,7 +13,12 @@ from consentproxy.policy import HANDLER_WORDS, Policy
 from consentproxy.rewrite.css import STYLE_MAY_LOAD_RE
 from consentproxy.rewrite.held import MAX_HELD_TEXT
 from consentproxy.rewrite.injector import CLOSERS, MAX_HOLD
-from consentproxy.rewrite.neutralise import _MAY_BE_REMOTE_RE, HELD_ENTITY, MARK_SLOT, Neutraliser
+from consentproxy.rewrite.neutralise import (
+    _MAY_BE_REMOTE_RE,
+    HELD_ENTITY,
+    MARK_SLOT,
+    Neutraliser,
+)
 from consentproxy.rewrite.scanner import (
     END_TAG_RE,
     MAX_TAG,
@@ -3031,6 +3036,31 @@ def test_xml_instructions_doctypes_and_cdata_nothing_holds_pass_byte_for_byte(po
     for cut in range(1, len(page)):
         out = rewrite_as(policy, page, "application/xhtml+xml", cut, python_skip, XML_BANNER, ALL)
         assert out == page.replace(b"</body>", XML_BANNER + b"</body>"), cut
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
+        b'<!DOCTYPE x [<!ENTITY a "b"> junk ]><image href="' + FB + b'"/>',
+        b'<?xml-stylesheet type="text/css" href="' + FB + b'"?>',
+    ],
+)
+def test_a_doctype_or_style_sheet_instruction_in_xml_foreign_content_is_read_alike_at_every_split(
+    policy, markup
+):
+    """In an XML page's <svg>, the foreign skip stepped over a DOCTYPE to its first '>' and
+    over a whole style sheet instruction, unjudged, while a chunk ending inside one had
+    _xml_markup read a subset or judge the instruction (helper-240): both are read as
+    outside foreign content now, the same at every split."""
+    page = b'<?xml version="1.0"?>' + XHTML_ROOT.replace(
+        b"<p>", b'<svg xmlns="http://www.w3.org/2000/svg">' + markup + b"</svg><p>"
+    )
+    whole = rewrite_as(policy, page, "application/xhtml+xml", len(page), python_skip, XML_BANNER)
+    live = whole.find(b'<image href="' + FB)  # loads, unless after XML's error
+    assert b"<?xml-stylesheet" not in whole and (live < 0 or 0 <= whole.find(b"\x00") < live)
+    for cut in range(1, len(page)):
+        out = rewrite_as(policy, page, "application/xhtml+xml", cut, python_skip, XML_BANNER)
+        assert out == whole, cut
 
 
 @pytest.mark.parametrize(

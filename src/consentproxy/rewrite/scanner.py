@@ -140,11 +140,16 @@ SKIP_RE = _skip_re([b"body"])
 # follow the root element's end (a fatal error: the browser shows no page, only the error).
 XML_SKIP_RE = _skip_re([b"body", b"html"], xml=True)
 # In foreign content (rewrite/foreign.py) every tag and <![CDATA[ counts: skip the rest
-# (and, in an XML document, instructions end at '?>').
+# (and, in an XML document, instructions end at '?>'; style sheet instructions and DOCTYPEs
+# are left to HtmlRewriter._markup, as outside foreign content: else read otherwise when a
+# chunk ends inside one).
 _FOREIGN_TEXT, _XML_FOREIGN_TEXT = (
     rb"[^<]++|<!--(?:-?>|(?s:.*?)--!?>)|<" + bogus + rb"(?!--|\[CDATA\[)[^>]*+>"
     rb"|</(?![A-Za-z])[^>]*+>|<(?=[^A-Za-z!/?])"
-    for bogus in (rb"[!?]", rb"\?" + _XML_INSTRUCTION_REST + rb"|<!")
+    for bogus in (
+        rb"[!?]",
+        rb"\?(?!xml-stylesheet[\t\n\r ])" + _XML_INSTRUCTION_REST + rb"|<!(?!DOCTYPE)",
+    )
 )
 FOREIGN_SKIP_RE, XML_FOREIGN_SKIP_RE = (
     re.compile(rb"(?:" + text + rb")*+") for text in (_FOREIGN_TEXT, _XML_FOREIGN_TEXT)
