@@ -289,6 +289,23 @@ FOUND = {
             1,
         ).replace(b"<p>", b"&s;<p>"),
     ),
+    # An <!ATTLIST>'s default value is an attribute of every element it names (helper-240).
+    "/xhtml-script-src-by-an-attlist-default": (
+        OK + XHTML_TYPE,
+        XHTML_QUIET.replace(
+            b"?>",
+            b'?><!DOCTYPE html [<!ATTLIST script src CDATA "https://www.google-analytics.com/a.js">]>',
+            1,
+        ).replace(b"<p>", b"<script></script><p>"),
+    ),
+    "/xhtml-img-src-by-a-fixed-attlist": (
+        OK + XHTML_TYPE,
+        XHTML_QUIET.replace(
+            b"?>",
+            b'?><!DOCTYPE html [<!ATTLIST img src CDATA #FIXED "https://www.facebook.com/tr">]>',
+            1,
+        ).replace(b"<p>", b"<img/><p>"),
+    ),
     # An element of the XHTML or SVG namespace loads whatever its prefix (helper-235).
     "/xhtml-prefixed-script": (
         OK + XHTML_TYPE,

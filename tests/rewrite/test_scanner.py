@@ -15,6 +15,7 @@ from consentproxy.rewrite.held import MAX_HELD_TEXT
 from consentproxy.rewrite.injector import CLOSERS, MAX_HOLD
 from consentproxy.rewrite.neutralise import (
     _MAY_BE_REMOTE_RE,
+    HELD_ATTLIST,
     HELD_ENTITY,
     MARK_SLOT,
     Neutraliser,
@@ -3119,6 +3120,38 @@ def test_an_xml_entity_declaration_is_held_while_anything_is_unless_the_policy_i
         assert out == (held_page if held else page)
         count = 2 if b"> <" in declaration else 1
         assert neutraliser.blocked == ([(HELD_ENTITY, "entity")] * count if held else [])
+
+
+@pytest.mark.parametrize(
+    ("declaration", "element"),
+    [
+        (b'<!ATTLIST script src CDATA "' + GA + b'">', b"<script/>"),
+        (b'<!ATTLIST img\n src CDATA #FIXED "' + FB + b'">', b"<img/>"),
+        (b"<!ATTLIST p style CDATA 'background:url(" + FB + b")'>", b"<p/>"),
+    ],
+)
+def test_an_xml_attlist_declaration_is_held_while_anything_is_unless_the_policy_is_enforced(
+    config, declaration, element
+):
+    """An <!ATTLIST>'s default value is an attribute of every element it names (libxml2
+    applies it): `<script/>` loaded Google Analytics, `<img/>` the pixel (helper-240). Held
+    as an entity declaration is: dropped while anything is held, unless `csp: enforce`."""
+    page = (
+        b'<?xml version="1.0"?><!DOCTYPE html [' + declaration + b"]>"
+        b'<html xmlns="http://www.w3.org/1999/xhtml"><body>' + element + b"</body></html>"
+    )
+    for csp, state, held in (
+        ("report-only", NO_DECISION, True),
+        ("enforce", NO_DECISION, False),
+        ("report-only", ALL, False),
+    ):
+        neutraliser = Neutraliser(Policy(replace(config, csp=csp)), state, MARK)
+        rw = HtmlRewriter(
+            neutraliser, b"", True, skip=python_skip, content_type="application/xhtml+xml"
+        )
+        out = rw.feed(page) + rw.close()
+        assert out == (page.replace(declaration, b"") if held else page)
+        assert neutraliser.blocked == ([(HELD_ATTLIST, "attlist")] if held else [])
 
 
 @pytest.mark.parametrize(

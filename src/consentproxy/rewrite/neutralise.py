@@ -105,8 +105,9 @@ STYLESHEET_TARGET = b"<?xml-stylesheet"
 HELD_STYLESHEET_TARGET = b"<?consent-held-xml-stylesheet"
 UNREAD_INSTRUCTION = "xml-stylesheet"  # what reports name one held unread
 HELD_XSLT = "xslt"  # and an XSLT one held whatever its URL
-# What reports name an XML DOCTYPE's entity declaration held.
+# What reports name an XML DOCTYPE's entity or attribute-list declaration held.
 HELD_ENTITY = "xml-entity"
+HELD_ATTLIST = "xml-attlist"
 # The types that make one XSLT in Chromium (ProcessingInstruction::CheckStyleSheet).
 XSLT_TYPES = frozenset(
     {
@@ -983,17 +984,23 @@ class Neutraliser:
             return held_instruction(instruction)
         return instruction
 
-    def entity_declaration(self, declaration: bytes) -> bytes:
-        """An XML document's <!ENTITY> in its DOCTYPE's internal subset: dropped while the
-        visitor's state holds anything, unless `csp: enforce`. A reference expands in an
-        attribute's value (`src="&t;"`, a host spelt `www&d;facebook&d;com`) or into markup
-        the rewrite never reads: Chromium loaded Google Analytics and the pixel through
-        them. Dropped, a reference is XML's error (the browser reads nothing past it).
-        Neither renamed (the page could declare the new name: helper-240) nor emptied
-        (`src="&e;https://www.facebook.com/tr"` would load). Reported as HELD_ENTITY."""
+    def dtd_declaration(self, declaration: bytes) -> bytes:
+        """An XML document's <!ENTITY> or <!ATTLIST> in its DOCTYPE's internal subset:
+        dropped while the visitor's state holds anything, unless `csp: enforce`. An entity's
+        reference expands in an attribute's value (`src="&t;"`, a host spelt
+        `www&d;facebook&d;com`) or into markup the rewrite never reads, an attribute list's
+        default value is an attribute of every element it names (`<script/>` given a src):
+        Chromium loaded Google Analytics and the pixel through them (helper-235, helper-240).
+        Dropped, a reference is XML's error (the browser reads nothing past it). An entity
+        neither renamed (the page could declare the new name: helper-240) nor emptied
+        (`src="&e;https://www.facebook.com/tr"` would load). Reported as HELD_ENTITY or
+        HELD_ATTLIST; anything else is returned as it came."""
+        entity = declaration.startswith(b"<!ENTITY")
+        if not entity and not declaration.startswith(b"<!ATTLIST"):
+            return declaration
         if self.policy.config.csp == "enforce" or not self.holds_any():
             return declaration
-        self.blocked.append((HELD_ENTITY, "entity"))
+        self.blocked.append((HELD_ENTITY, "entity") if entity else (HELD_ATTLIST, "attlist"))
         return b""
 
     def holds_any(self) -> bool:

@@ -830,16 +830,16 @@ class HtmlRewriter:
 
     def _subset(self, buf: bytes, pos: int, final: bool) -> int:
         """A DOCTYPE's internal subset, item by item, to its ']>' (each style sheet
-        instruction and entity declaration in it judged: Chromium loads the ones, expands
-        the others). An item not read (over MAX_TAG, or none, XML's error) gets XML_ERROR
-        before it: past it the browser reads nothing."""
+        instruction, entity and attribute-list declaration in it judged: Chromium loads the
+        ones, expands or applies the others). An item not read (over MAX_TAG, or none, XML's
+        error) gets XML_ERROR before it: past it the browser reads nothing."""
         n, neutraliser = len(buf), self.neutraliser
         while (item := XML_SUBSET_ITEM_RE.match(buf, pos)) is not None:
             text = item.group()
             if item.group(1) is not None and text.startswith(STYLESHEET_TARGET):
                 text = neutraliser.stylesheet_instruction(text)
-            elif text.startswith(b"<!ENTITY"):
-                text = neutraliser.entity_declaration(text)
+            else:
+                text = neutraliser.dtd_declaration(text)
             self._emit(text)
             pos = item.end()
         end = XML_SUBSET_END_RE.match(buf, pos)
