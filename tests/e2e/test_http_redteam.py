@@ -324,6 +324,31 @@ FOUND = {
             b'<h:img xmlns:h="http://www.w3.org/1999/xhtml" src="https://www.facebook.com/tr"/><p>',
         ),
     ),
+    # An XML name may start with '_' or a non-ASCII letter; any prefix may be XLink's
+    # (helper-240).
+    "/xhtml-underscore-prefixed-script": (
+        OK + XHTML_TYPE,
+        XHTML_QUIET.replace(
+            b"<p>",
+            b'<_:script xmlns:_="http://www.w3.org/1999/xhtml"'
+            b' src="https://www.google-analytics.com/a.js"></_:script><p>',
+        ),
+    ),
+    "/xhtml-non-ascii-prefixed-img": (
+        OK + XHTML_TYPE,
+        XHTML_QUIET.replace(
+            b"<p>",
+            '<é:img xmlns:é="http://www.w3.org/1999/xhtml" src="https://www.facebook.com/tr"/><p>'.encode(),
+        ),
+    ),
+    "/xhtml-svg-image-href-by-another-xlink-prefix": (
+        OK + XHTML_TYPE,
+        XHTML_QUIET.replace(
+            b"<p>",
+            b'<svg xmlns="http://www.w3.org/2000/svg" xmlns:q="http://www.w3.org/1999/xlink">'
+            b'<image width="9" height="9" q:href="https://www.facebook.com/tr"/></svg><p>',
+        ),
+    ),
     "/xhtml-prefixed-svg-image": (
         OK + XHTML_TYPE,
         XHTML_QUIET.replace(

@@ -3177,6 +3177,29 @@ def test_an_xml_prefixed_element_is_neutralised_as_its_local_name(policy, elemen
         assert b" " + held + b'="https' not in out and opener in out, out
 
 
+@pytest.mark.parametrize(
+    ("element", "live"),
+    [
+        (b'<_:script xmlns:_="http://www.w3.org/1999/xhtml" src="' + GA + b'"/>', b' src="'),
+        ('<é:img xmlns:é="http://www.w3.org/1999/xhtml" src="'.encode() + FB + b'"/>', b' src="'),
+        (b'<_x style="background:url(' + FB + b')"/>', b"url(https"),
+        (
+            b'<svg xmlns="http://www.w3.org/2000/svg" xmlns:q="http://www.w3.org/1999/xlink">'
+            b'<image q:href="' + FB + b'"/></svg>',
+            b' q:href="',
+        ),
+    ],
+)
+def test_an_xml_name_starting_otherwise_than_with_a_letter_is_a_tag(policy, element, live):
+    """An XML name may start with '_' or a non-ASCII letter: `<_:script src>` and `<é:img
+    src>` were text to the XML skip (a lone '<'), and loaded (helper-240); any prefix may
+    be bound to XLink, `q:href` on an SVG <image> loaded the pixel. At every split."""
+    page = b'<?xml version="1.0"?>' + XHTML_ROOT.replace(b"<p>", element + b"<p>")
+    for cut in range(1, len(page)):
+        out = rewrite_as(policy, page, "application/xhtml+xml", cut, python_skip, XML_BANNER)
+        assert live not in out and b" data-consent-" in out, (cut, out)
+
+
 @pytest.mark.parametrize("kind", ["text/xsl", "application/xml"])
 def test_an_xslt_instruction_is_held_while_anything_is_unless_the_policy_is_enforced(config, kind):
     """Its output replaces the rewritten page, under that page's policy: the site's own

@@ -23,7 +23,7 @@ import os
 import re
 import secrets
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from urllib.parse import unquote
 
 import idna
@@ -133,6 +133,22 @@ _XML_REFERENCE_RE = re.compile(r"&(#x?)?(\w+);")
 _XML_ENTITIES = {"lt": "<", "gt": ">", "amp": "&", "quot": '"', "apos": "'"}
 # Elements whose URL makes a document: a data: or javascript: URL there is markup that runs.
 _DOCUMENT_TAGS = frozenset({b"iframe", b"frame", b"object", b"embed"})
+# The elements loading an xlink:href: in XML any prefix may be bound to XLink (`<image q:href>`
+# with xmlns:q its namespace loaded the pixel: helper-240), so any prefix's href counts.
+_XLINK_ELEMENTS = frozenset(n for n, attrs in URL_ATTRS.items() if b"xlink:href" in attrs)
+
+
+def _url_attributes(name: bytes, attrs: Attributes) -> Iterable[bytes]:
+    """The attributes through which a `name` element fetches something, any prefix's href
+    among them."""
+    yield from URL_ATTRS.get(name, ())
+    if name in _XLINK_ELEMENTS:
+        for m in attrs.items:
+            attr = m.group(1).lower()
+            if attr.endswith(b":href") and attr != b"xlink:href":
+                yield attr
+
+
 JS_TYPES = frozenset(
     {
         "",
@@ -778,7 +794,7 @@ class Neutraliser:
             return tag
         held: dict[str, Service] = {}  # the services its URLs wait for, by name
         renames: list[bytes] = []
-        for attr in URL_ATTRS.get(name, ()):
+        for attr in _url_attributes(name, attrs):
             value = attrs.get(attr)
             if value is None:
                 continue

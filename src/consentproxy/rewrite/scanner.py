@@ -96,6 +96,9 @@ _DELIM = rb"[\t\n\f\r />]"
 _UNPREFIXED = rb"(?![A-Za-z][^\t\n\f\r />:]*+:)"
 
 
+# What else an XML name may start with ('_', ':', a non-ASCII letter's UTF-8 bytes): such a
+# '<' is a tag to XML (<_:script src>, <é:img src> loaded: helper-240), no lone '<'.
+_XML_NAME_START = rb"_:\x80-\xff"
 # An XML instruction after its '<?': it ends at '?>', not at its first '>'.
 _XML_INSTRUCTION_REST = rb"(?:[^?]++|\?(?!>))*+\?>"
 
@@ -130,7 +133,7 @@ def _skip_re(end_tags: list[bytes], xml: bool = False) -> re.Pattern[bytes]:
         )
         + rb"[^>]*+>"  # doctype, bogus comments
         rb"|</(?![A-Za-z])[^>]*+>"  # </> and bogus end tags
-        rb"|<(?=[^A-Za-z!/?])"  # a lone '<' is text
+        rb"|<(?=[^A-Za-z!/?" + (_XML_NAME_START if xml else b"") + rb"])"  # a lone '<' is text
         rb")*+"
     )
 
@@ -145,10 +148,13 @@ XML_SKIP_RE = _skip_re([b"body", b"html"], xml=True)
 # chunk ends inside one).
 _FOREIGN_TEXT, _XML_FOREIGN_TEXT = (
     rb"[^<]++|<!--(?:-?>|(?s:.*?)--!?>)|<" + bogus + rb"(?!--|\[CDATA\[)[^>]*+>"
-    rb"|</(?![A-Za-z])[^>]*+>|<(?=[^A-Za-z!/?])"
-    for bogus in (
-        rb"[!?]",
-        rb"\?(?!xml-stylesheet[\t\n\r ])" + _XML_INSTRUCTION_REST + rb"|<!(?!DOCTYPE)",
+    rb"|</(?![A-Za-z])[^>]*+>|<(?=[^A-Za-z!/?" + name_start + rb"])"
+    for bogus, name_start in (
+        (rb"[!?]", b""),
+        (
+            rb"\?(?!xml-stylesheet[\t\n\r ])" + _XML_INSTRUCTION_REST + rb"|<!(?!DOCTYPE)",
+            _XML_NAME_START,
+        ),
     )
 )
 FOREIGN_SKIP_RE, XML_FOREIGN_SKIP_RE = (
@@ -182,6 +188,7 @@ BETWEEN_TAGS_RE = re.compile(
     rb")*+"
 )
 TAG_RE = re.compile(rb"</?([A-Za-z][^\t\n\f\r />]*+)" + ATTRS + rb">")  # (group 1: its name)
+XML_TAG_RE = re.compile(rb"</?([A-Za-z" + _XML_NAME_START + rb"][^\t\n\f\r />]*+)" + ATTRS + rb">")
 COMMENT_END_RE = re.compile(rb"--!?>")
 CDATA_OPEN = b"<![CDATA["
 # An XML DOCTYPE up to its internal subset's '[' (or its '>': none), the subset's items as
@@ -442,7 +449,7 @@ class HtmlRewriter:
         self.foreign_skips = (XML_INERT_SKIP_RE, XML_FOREIGN_SKIP_RE)
         self.banner_last = typed
         self.skip = xml_skip
-        self.script_data, self.tag_span = _PYTHON_TOOLS
+        self.script_data, self.tag_span = None, xml_tag_span
         self.injector.closers = b""  # (no HTML element to close: they would break the XML)
 
     # --- output ------------------------------------------------------------------------
@@ -761,14 +768,15 @@ class HtmlRewriter:
                 self._emit(CDATA_OPEN)
                 return pos + len(CDATA_OPEN)
         span = self.tag_span(buf, pos)
+        name_start = self.xml and XML_NAME_START_RE.match(buf, pos) is not None
         if span is None:
-            if not final and n - pos < MAX_TAG and _may_be_tag(buf, pos):
+            if not final and n - pos < MAX_TAG and (name_start or _may_be_tag(buf, pos)):
                 return -1
             if pos + 1 < n and buf[pos + 1] in b"!?/":
                 self.state = BOGUS  # unterminated bogus comment: passes through as is
                 self._emit(buf[pos : pos + 2])
                 return pos + 2
-            if buf[pos + 1 : pos + 2].isalpha():
+            if buf[pos + 1 : pos + 2].isalpha() or name_start:
                 # A start tag that does not end in buf (at the page's end, or over MAX_TAG):
                 # to a browser, all up to its end is inside it, and its end is at the next
                 # '>' or after. Passed through up to that '>': read again from each '<' in
@@ -1153,6 +1161,7 @@ _SECTION_ENDS = {
 }  # a comment, bogus comment, CDATA or XML instruction: (its end, bytes kept for a split end)
 _MAYBE_TAG_RE = re.compile(rb"<(?:[A-Za-z]|/[A-Za-z]?|!-?|\?)?\Z")
 _TAG_START_RE = re.compile(rb"</?[A-Za-z]")
+XML_NAME_START_RE = re.compile(rb"<[" + _XML_NAME_START + rb"]")  # (XML_TAG_RE's, no letter)
 
 
 def _script_token(buf: bytes, pos: int) -> re.Match[bytes] | None:
@@ -1188,6 +1197,12 @@ def python_tag_span(buf: bytes, pos: int) -> tuple[int, int, int] | None:
     """TAG_RE.match(buf, pos) as (the start of the tag's name, its end, the end of the tag),
     or None. The C loop's tag_span (TAG_SPAN) reads the same tag ~5x faster."""
     m = TAG_RE.match(buf, pos)
+    return None if m is None else (m.start(1), m.end(1), m.end())
+
+
+def xml_tag_span(buf: bytes, pos: int) -> tuple[int, int, int] | None:
+    """python_tag_span with XML's names (XML_TAG_RE)."""
+    m = XML_TAG_RE.match(buf, pos)
     return None if m is None else (m.start(1), m.end(1), m.end())
 
 
