@@ -341,6 +341,14 @@ FOUND = {
             '<é:img xmlns:é="http://www.w3.org/1999/xhtml" src="https://www.facebook.com/tr"/><p>'.encode(),
         ),
     ),
+    "/xhtml-prefixed-style-import": (
+        OK + XHTML_TYPE,
+        XHTML_QUIET.replace(
+            b"<p>",
+            b'<h:style xmlns:h="http://www.w3.org/1999/xhtml">'
+            b"@import url(https://www.google-analytics.com/a.css);</h:style><p>",
+        ),
+    ),
     "/xhtml-svg-image-href-by-another-xlink-prefix": (
         OK + XHTML_TYPE,
         XHTML_QUIET.replace(

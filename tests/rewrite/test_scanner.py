@@ -3200,6 +3200,19 @@ def test_an_xml_name_starting_otherwise_than_with_a_letter_is_a_tag(policy, elem
         assert live not in out and b" data-consent-" in out, (cut, out)
 
 
+def test_a_prefixed_xml_style_s_text_is_judged_as_a_style_s_at_every_split(policy):
+    """`<h:style>@import url(GA)</h:style>` loaded Google Analytics: its text went unjudged
+    (helper-240). Held to its end tag, whatever the prefix's length, as a <style>'s."""
+    style = b'<longprefix:style xmlns:longprefix="http://www.w3.org/1999/xhtml">'
+    page = b'<?xml version="1.0"?>' + XHTML_ROOT.replace(
+        b"<p>", style + b"@import url(" + GA + b");</longprefix:style><img src='" + FB + b"'/><p>"
+    )
+    for cut in range(1, len(page)):
+        out = rewrite_as(policy, page, "application/xhtml+xml", cut, python_skip, XML_BANNER)
+        css = out.split(b"</longprefix:style>")[0].rsplit(b">", 1)[1]
+        assert GA not in css and b" src='" + FB not in out, (cut, out)
+
+
 @pytest.mark.parametrize("kind", ["text/xsl", "application/xml"])
 def test_an_xslt_instruction_is_held_while_anything_is_unless_the_policy_is_enforced(config, kind):
     """Its output replaces the rewritten page, under that page's policy: the site's own

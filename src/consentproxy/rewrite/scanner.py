@@ -718,7 +718,7 @@ class HtmlRewriter:
             elif state == TEXT:
                 at = end_tag(buf, self.text_end, pos, n)
                 if at < 0:
-                    cut = n if final else max(pos, n - 11)
+                    cut = n if final else max(pos, n - max(11, len(self.text_end) + 2))
                     emit(buf[pos:cut])
                     return cut
                 emit(buf[pos:at])
@@ -973,9 +973,10 @@ class HtmlRewriter:
     def _prefixed_start_tag(self, name: bytes, tag: bytes) -> None:
         """An XML document's prefixed start tag (<h:script src>, <s:image href>): of the
         XHTML or SVG namespace, Chromium loads what its local name loads (helper-235: Google
-        Analytics and the pixel loaded). Neutralised as that name, its prefix kept; nothing
-        else follows from it (its content is markup to the scanner: a prefixed inline
-        script's text goes unjudged, a prefixed <svg> opens no foreign content)."""
+        Analytics and the pixel loaded). Neutralised as that name, its prefix kept; a <style>'s
+        text is judged as CSS; nothing else follows from it (its content is markup to the
+        scanner: a prefixed inline script's text goes unjudged, a prefixed <svg> opens no
+        foreign content)."""
         cut = name.index(b":") + 1
         local, bare = name[cut:], b"<" + tag[1 + cut :]
         head = local in _INTERESTING and self._guard_due()
@@ -984,7 +985,18 @@ class HtmlRewriter:
         out = self.neutraliser.start_tag(local, bare)
         if local == b"base":
             self.base_free = self.neutraliser.base is None
-        self._emit(tag if out is bare else tag[: 1 + cut] + out[1:])
+        out = tag if out is bare else tag[: 1 + cut] + out[1:]
+        if local == b"style" and not self_closing(tag, name):  # its text judged as CSS
+            style_element = self.neutraliser.style_element
+
+            def style(held: bytes, text: bytes) -> tuple[bytes, bytes]:
+                edited, css = style_element(b"<" + held[1 + cut :], text)
+                return held[: 1 + cut] + edited[1:], css
+
+            self._hold(out, style, script=False)
+            self.state, self.text_end = TEXT, name
+        else:
+            self._emit(out)
         if head and local == b"head":
             self._emit(self.injector.head)
 
@@ -1185,7 +1197,7 @@ def python_end_tag(buf: bytes, name: bytes, pos: int, end: int) -> int:
     """Where END_TAG_RE[name] first matches in buf[pos:end], or -1: tried only at a "</"
     (bytes.find runs at memory speed, a case-blind regex's search at ~100 MB/s over a long
     stylesheet). The C loop's end_tag does the same in one pass."""
-    rx = END_TAG_RE[name]
+    rx = END_TAG_RE.get(name) or _end_tag_re(re.escape(name))  # (or a prefixed <style>)
     while (lt := buf.find(b"</", pos, end)) != -1:
         if rx.match(buf, lt, end):
             return lt
