@@ -3084,58 +3084,37 @@ def test_an_xml_doctype_subset_not_followed_is_made_an_xml_error(policy, subset)
         assert out == page[:at] + b"\x00" + page[at:]
 
 
+_ENTITY, _ATTLIST = (HELD_ENTITY, "entity"), (HELD_ATTLIST, "attlist")
+
+
 @pytest.mark.parametrize(
-    "declaration",
+    ("declaration", "element", "left", "reported"),
     [
-        b'<!ENTITY t "https://www.google-analytics.com/analytics.js">',
-        b"<!ENTITY\n% p '<!ENTITY t \"x\">'>",
-        b'<!ENTITY t SYSTEM "https://example.org/t.ent">',
+        (b'<!ENTITY t "' + GA + b'">', b'<script src="&t;"/>', b"", [_ENTITY]),
+        (b"<!ENTITY\n% p '<!ENTITY t \"x\">'>", b'<script src="&t;"/>', b"", [_ENTITY]),
+        (b'<!ENTITY t SYSTEM "https://example.org/t.ent">', b"<p>&t;</p>", b"", [_ENTITY]),
         # Held ones were renamed consent-held.t: a page declaring that name itself had its
         # reference expand (helper-240). Dropped, no name is left for a page to forge.
-        b'<!ENTITY consent-held.t "https://www.google-analytics.com/a.js"> <!ENTITY t "x">',
+        (
+            b'<!ENTITY consent-held.t "' + GA + b'"> <!ENTITY t "x">',
+            b'<script src="&consent-held.t;"/>',
+            b" ",
+            [_ENTITY, _ENTITY],
+        ),
+        # An attribute list's default value is an attribute of every element it names.
+        (b'<!ATTLIST script src CDATA "' + GA + b'">', b"<script/>", b"", [_ATTLIST]),
+        (b'<!ATTLIST img\n src CDATA #FIXED "' + FB + b'">', b"<img/>", b"", [_ATTLIST]),
+        (b"<!ATTLIST p style CDATA 'background:url(" + FB + b")'>", b"<p/>", b"", [_ATTLIST]),
     ],
 )
-def test_an_xml_entity_declaration_is_held_while_anything_is_unless_the_policy_is_enforced(
-    config, declaration
+def test_an_xml_entity_or_attlist_declaration_is_held_while_anything_is_unless_enforced(
+    config, declaration, element, left, reported
 ):
     """A declared entity expands in an attribute's value (`src="&t;"`, a host spelt
-    `www&d;facebook&d;com`) or into markup the rewrite never reads: Chromium loaded Google
-    Analytics and the pixel through them (helper-235). Held while anything is, unless `csp:
-    enforce`: dropped, a reference is XML's error (nothing read past it)."""
-    page = (
-        b'<?xml version="1.0"?><!DOCTYPE html [' + declaration + b"]>"
-        b'<html xmlns="http://www.w3.org/1999/xhtml"><body><script src="&t;"/></body></html>'
-    )
-    held_page = page.replace(declaration, b" " if b"> <" in declaration else b"")
-    for csp, state, held in (
-        ("report-only", NO_DECISION, True),
-        ("enforce", NO_DECISION, False),
-        ("report-only", ALL, False),
-    ):
-        neutraliser = Neutraliser(Policy(replace(config, csp=csp)), state, MARK)
-        rw = HtmlRewriter(
-            neutraliser, b"", True, skip=python_skip, content_type="application/xhtml+xml"
-        )
-        out = rw.feed(page) + rw.close()
-        assert out == (held_page if held else page)
-        count = 2 if b"> <" in declaration else 1
-        assert neutraliser.blocked == ([(HELD_ENTITY, "entity")] * count if held else [])
-
-
-@pytest.mark.parametrize(
-    ("declaration", "element"),
-    [
-        (b'<!ATTLIST script src CDATA "' + GA + b'">', b"<script/>"),
-        (b'<!ATTLIST img\n src CDATA #FIXED "' + FB + b'">', b"<img/>"),
-        (b"<!ATTLIST p style CDATA 'background:url(" + FB + b")'>", b"<p/>"),
-    ],
-)
-def test_an_xml_attlist_declaration_is_held_while_anything_is_unless_the_policy_is_enforced(
-    config, declaration, element
-):
-    """An <!ATTLIST>'s default value is an attribute of every element it names (libxml2
-    applies it): `<script/>` loaded Google Analytics, `<img/>` the pixel (helper-240). Held
-    as an entity declaration is: dropped while anything is held, unless `csp: enforce`."""
+    `www&d;facebook&d;com`) or into markup the rewrite never reads (helper-235), an
+    <!ATTLIST>'s default value is an attribute of every element it names (libxml2 applies
+    it: helper-240): Chromium loaded Google Analytics and the pixel through them. Held
+    while anything is, unless `csp: enforce`: dropped (a reference is XML's error)."""
     page = (
         b'<?xml version="1.0"?><!DOCTYPE html [' + declaration + b"]>"
         b'<html xmlns="http://www.w3.org/1999/xhtml"><body>' + element + b"</body></html>"
@@ -3150,8 +3129,8 @@ def test_an_xml_attlist_declaration_is_held_while_anything_is_unless_the_policy_
             neutraliser, b"", True, skip=python_skip, content_type="application/xhtml+xml"
         )
         out = rw.feed(page) + rw.close()
-        assert out == (page.replace(declaration, b"") if held else page)
-        assert neutraliser.blocked == ([(HELD_ATTLIST, "attlist")] if held else [])
+        assert out == (page.replace(declaration, left) if held else page)
+        assert neutraliser.blocked == (reported if held else [])
 
 
 @pytest.mark.parametrize(
