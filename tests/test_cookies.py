@@ -415,19 +415,10 @@ def test_a_cookie_php_reads_under_another_name_is_dropped():
     cookies allowed, `_ga.ABC=GA1.2.3` and `_gid[0]=GA1.2.4` went on, and PHP read
     `$_COOKIE['_ga_ABC']` and `$_COOKIE['_gid']`."""
     f = CookieFilter(lambda n: n not in ("_ga", "_gid") and not n.startswith("_ga_"))
-    for smuggling in (
-        "_ga.ABC=GA1.2.3",
-        "_gid[0]=GA1.2.4",
-        "_ga[ABC=x",
-        "PHPSESSID=s _ga.ABC=1",
-        # (%-decoded, then filed by PHP before 8.0.24: helper-241)
-        "%20_ga=1",
-        "+_ga=1",
-        "_ga%2EABC=1",
-        "_ga+ABC=1",
-        "_ga%5BABC=1",
-        "%5Fgid%5B0%5D=1",
-    ):
+    filed = ("_ga.ABC=GA1.2.3", "_gid[0]=GA1.2.4", "_ga[ABC=x", "PHPSESSID=s _ga.ABC=1")
+    # (%-decoded, then filed by PHP before 8.0.24: helper-241)
+    decoded = ("%20_ga=1", "+_ga=1", "_ga%2EABC=1", "_ga+ABC=1", "_ga%5BABC=1", "%5Fgid%5B0%5D=1")
+    for smuggling in filed + decoded:
         assert f.request_header(f"{smuggling}; a.b=1") == ("a.b=1", [smuggling.split("=")[0]])
     kept = "a[b]=1; c.d=2; e[=3; f]=4"
     assert f.request_header(kept) == (kept, [])

@@ -63,6 +63,19 @@ XHTML_QUIET = (
 )
 XHTML_TYPE = b"Content-Type: application/xhtml+xml\r\n"
 XHTML_SCRIPT = b'<script src="https://www.google-analytics.com/analytics.js"></script>'
+
+
+def xhtml(subset: bytes = b"", before_p: bytes = b"") -> bytes:
+    """XHTML_QUIET with a DOCTYPE of this internal subset (none if empty) after its XML
+    declaration, and these bytes before its <p>."""
+    page = (
+        XHTML_QUIET.replace(b"?>", b"?><!DOCTYPE html [" + subset + b"]>", 1)
+        if subset
+        else XHTML_QUIET
+    )
+    return page.replace(b"<p>", before_p + b"<p>")
+
+
 STYLESHEET_INSTRUCTION = (
     b'<?xml-stylesheet type="text/css" href="https://www.facebook.com/tr?id=1"?>'
 )
@@ -227,23 +240,15 @@ FOUND = {
     ),
     "/xhtml-style-sheet-instruction-in-the-doctype": (
         OK + XHTML_TYPE,
-        XHTML_QUIET.replace(b"?>", b"?><!DOCTYPE html [" + STYLESHEET_INSTRUCTION + b"]>", 1),
+        xhtml(STYLESHEET_INSTRUCTION),
     ),
     "/xhtml-style-sheet-instruction-in-the-doctype-after-an-entity": (
         OK + XHTML_TYPE,
-        XHTML_QUIET.replace(
-            b"?>",
-            b'?><!DOCTYPE html [<!ENTITY c "x><!--"> '
-            + STYLESHEET_INSTRUCTION
-            + b' <!ENTITY d "-->">]>',
-            1,
-        ),
+        xhtml(b'<!ENTITY c "x><!--"> ' + STYLESHEET_INSTRUCTION + b' <!ENTITY d "-->">'),
     ),
     "/xhtml-script-hidden-by-a-doctype-entity": (
         OK + XHTML_TYPE,
-        XHTML_QUIET.replace(b"?>", b'?><!DOCTYPE html [<!ENTITY c "x><!--">]>', 1).replace(
-            b"<p>", XHTML_SCRIPT + b"<!-- --><p>"
-        ),
+        xhtml(b'<!ENTITY c "x><!--">', XHTML_SCRIPT + b"<!-- -->"),
     ),
     "/xhtml-script-hidden-by-a-cdata-section": (
         OK + XHTML_TYPE,
@@ -253,58 +258,45 @@ FOUND = {
     # `&t;` (helper-235).
     "/xhtml-script-src-by-an-entity": (
         OK + XHTML_TYPE,
-        XHTML_QUIET.replace(
-            b"?>", b'?><!DOCTYPE html [<!ENTITY t "https://www.google-analytics.com/a.js">]>', 1
-        ).replace(b"<p>", b'<script src="&t;"></script><p>'),
+        xhtml(
+            b'<!ENTITY t "https://www.google-analytics.com/a.js">',
+            b'<script src="&t;"></script>',
+        ),
     ),
     "/xhtml-host-dots-by-an-entity": (
         OK + XHTML_TYPE,
-        XHTML_QUIET.replace(b"?>", b'?><!DOCTYPE html [<!ENTITY d "&#46;">]>', 1).replace(
-            b"<p>", b'<img src="https://www&d;facebook&d;com/tr?id=1"/><p>'
-        ),
+        xhtml(b'<!ENTITY d "&#46;">', b'<img src="https://www&d;facebook&d;com/tr?id=1"/>'),
     ),
     # Held declarations were renamed consent-held.NAME: a page declaring that name itself
     # had its reference expand (helper-240); now a held declaration is dropped.
     "/xhtml-script-src-by-an-entity-named-as-held": (
         OK + XHTML_TYPE,
-        XHTML_QUIET.replace(
-            b"?>",
-            b'?><!DOCTYPE html [<!ENTITY consent-held.t "https://www.google-analytics.com/a.js">'
-            b' <!ENTITY t "https://www.google-analytics.com/a.js">]>',
-            1,
-        ).replace(b"<p>", b'<script src="&consent-held.t;"></script><p>'),
+        xhtml(
+            b'<!ENTITY consent-held.t "https://www.google-analytics.com/a.js">'
+            b' <!ENTITY t "https://www.google-analytics.com/a.js">',
+            b'<script src="&consent-held.t;"></script>',
+        ),
     ),
     # An entity's reference beside a URL: emptied, `&e;https://...` would be the URL itself.
     "/xhtml-img-src-behind-an-empty-entity": (
         OK + XHTML_TYPE,
-        XHTML_QUIET.replace(b"?>", b'?><!DOCTYPE html [<!ENTITY e "">]>', 1).replace(
-            b"<p>", b'<img src="&e;https://www.facebook.com/tr?id=1"/><p>'
-        ),
+        xhtml(b'<!ENTITY e "">', b'<img src="&e;https://www.facebook.com/tr?id=1"/>'),
     ),
     "/xhtml-img-by-an-entity": (
         OK + XHTML_TYPE,
-        XHTML_QUIET.replace(
-            b"?>",
-            b"?><!DOCTYPE html [<!ENTITY s \"&#60;img src='https://www.facebook.com/tr'/>\">]>",
-            1,
-        ).replace(b"<p>", b"&s;<p>"),
+        xhtml(b"<!ENTITY s \"&#60;img src='https://www.facebook.com/tr'/>\">", b"&s;"),
     ),
     # An <!ATTLIST>'s default value is an attribute of every element it names (helper-240).
     "/xhtml-script-src-by-an-attlist-default": (
         OK + XHTML_TYPE,
-        XHTML_QUIET.replace(
-            b"?>",
-            b'?><!DOCTYPE html [<!ATTLIST script src CDATA "https://www.google-analytics.com/a.js">]>',
-            1,
-        ).replace(b"<p>", b"<script></script><p>"),
+        xhtml(
+            b'<!ATTLIST script src CDATA "https://www.google-analytics.com/a.js">',
+            b"<script></script>",
+        ),
     ),
     "/xhtml-img-src-by-a-fixed-attlist": (
         OK + XHTML_TYPE,
-        XHTML_QUIET.replace(
-            b"?>",
-            b'?><!DOCTYPE html [<!ATTLIST img src CDATA #FIXED "https://www.facebook.com/tr">]>',
-            1,
-        ).replace(b"<p>", b"<img/><p>"),
+        xhtml(b'<!ATTLIST img src CDATA #FIXED "https://www.facebook.com/tr">', b"<img/>"),
     ),
     # An element of the XHTML or SVG namespace loads whatever its prefix (helper-235).
     "/xhtml-prefixed-script": (
@@ -532,9 +524,7 @@ EMBEDDED = {
 }
 # Where the rewrite cannot follow a DOCTYPE's internal subset it puts XML_ERROR: Chromium
 # must read nothing past it (the subset as it came, a script after it loads).
-SUBSET_THEN_SCRIPT = XHTML_QUIET.replace(b"?>", b"?><!DOCTYPE html [<!-- a -->]>", 1).replace(
-    b"<p>", XHTML_SCRIPT + b"<p>"
-)
+SUBSET_THEN_SCRIPT = xhtml(b"<!-- a -->", XHTML_SCRIPT)
 SUBSETS = {
     "/xhtml-doctype-subset": (OK + XHTML_TYPE, SUBSET_THEN_SCRIPT),
     "/xhtml-doctype-subset-not-followed": (
