@@ -744,6 +744,19 @@ def test_a_service_on_a_path_is_found_under_any_path_its_origin_serves_from_ther
     assert policy.holder("shop.example.com", path, "example.com").name == "matomo"
 
 
+@pytest.mark.parametrize(
+    ("entry", "path"),
+    [("my%20stats/", "/my%20stats/s.js"), ("my%20stats/", "/my stats/s.js"), ("a//b/", "/a/b/x")],
+)
+def test_a_path_entry_is_read_as_its_origin_reads_it_too(entry, path):
+    """A request's path is read as its origin reads it (served_path): an entry's path was
+    not, so `shop.example.com/my%20stats/` matched nothing once /my%20stats/s.js was read
+    as /my stats/s.js (helper-241)."""
+    service = f"{{name: stats, category: analytics, hosts: [shop.example.com/{entry}]}}"
+    policy = Policy(parse_config(f"{FOUR_CATEGORIES}services:\n  - {service}\n"))
+    assert policy.service_for_host("shop.example.com", path).name == "stats"
+
+
 @pytest.mark.parametrize("path", NOT_UNDER_MATOMO)
 def test_a_path_its_origin_serves_from_elsewhere_is_not_the_service_s(path):
     policy = Policy(parse_config(FOUR_CATEGORIES + MATOMO_AT.format(host="shop.example.com")))

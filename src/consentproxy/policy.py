@@ -27,6 +27,7 @@ from consentproxy.catalog.knowledge import (
     KnownTracker,
     on_path,
     read_layer,
+    served_path,
 )
 from consentproxy.catalog.ocd import CookieDatabase, CookieRecord, cookie_database
 from consentproxy.config import DATABASE_CATEGORIES, FORMER_CMP, builtin_services
@@ -285,8 +286,8 @@ class Policy:
         for svc in config.services:
             for h in svc.hosts:
                 host, slash, path = h.partition("/")
-                if slash:
-                    self.path_hosts.setdefault(host, []).append(("/" + path, svc))
+                if slash:  # (read as a request's path is: on_path)
+                    self.path_hosts.setdefault(host, []).append((served_path("/" + path), svc))
                     continue
                 table = self.wild_hosts if host.startswith("*.") else self.exact_hosts
                 table.setdefault(host.removeprefix("*."), svc)
