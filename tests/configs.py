@@ -13,7 +13,14 @@ categories:
 
 # A service on a path of the site's own host (a self-hosted Matomo), and paths a browser
 # sends as they are that an origin (nginx, Apache) serves from under it, or not.
-MATOMO_AT = "services:\n  - {{name: matomo, category: analytics, hosts: [{host}/matomo/]}}\n"
+
+
+def matomo_at(host: str) -> str:
+    """A services section: Matomo self-hosted at host/matomo/ (a function, not a config
+    text: test_config_fuzz reads each upper-case string here as a config)."""
+    return f"services:\n  - {{name: matomo, category: analytics, hosts: [{host}/matomo/]}}\n"
+
+
 SERVED_UNDER_MATOMO = (
     "//matomo/m.js",
     "/%6Datomo/m.php",

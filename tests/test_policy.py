@@ -20,7 +20,7 @@ from consentproxy.policy import (
     pattern_source,
     url_host_matches,
 )
-from tests.configs import FOUR_CATEGORIES, MATOMO_AT, NOT_UNDER_MATOMO, SERVED_UNDER_MATOMO
+from tests.configs import FOUR_CATEGORIES, NOT_UNDER_MATOMO, SERVED_UNDER_MATOMO, matomo_at
 
 ANALYTICS = ConsentState(decided=True, categories=frozenset({"analytics"}))
 ADVERTISING = ConsentState(decided=True, categories=frozenset({"advertising"}))
@@ -739,7 +739,7 @@ def test_words_after_a_comment_s_slashes_are_not_read_as_a_spelt_host(policy, mo
 def test_a_service_on_a_path_is_found_under_any_path_its_origin_serves_from_there(path):
     """nginx and Apache decode %-escapes, merge runs of / and resolve dot segments after
     decoding: markup's <img src=/%6Datomo%2Fm.php> loaded Matomo before any choice."""
-    policy = Policy(parse_config(FOUR_CATEGORIES + MATOMO_AT.format(host="shop.example.com")))
+    policy = Policy(parse_config(FOUR_CATEGORIES + matomo_at("shop.example.com")))
     assert policy.service_for_host("shop.example.com", path).name == "matomo"
     assert policy.holder("shop.example.com", path, "example.com").name == "matomo"
 
@@ -759,5 +759,5 @@ def test_a_path_entry_is_read_as_its_origin_reads_it_too(entry, path):
 
 @pytest.mark.parametrize("path", NOT_UNDER_MATOMO)
 def test_a_path_its_origin_serves_from_elsewhere_is_not_the_service_s(path):
-    policy = Policy(parse_config(FOUR_CATEGORIES + MATOMO_AT.format(host="shop.example.com")))
+    policy = Policy(parse_config(FOUR_CATEGORIES + matomo_at("shop.example.com")))
     assert policy.service_for_host("shop.example.com", path) is None

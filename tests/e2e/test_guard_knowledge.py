@@ -20,13 +20,13 @@ from consentproxy.banner.render import Banner
 from consentproxy.config import parse_config
 from consentproxy.consent import NO_DECISION
 from consentproxy.policy import NEVER, Policy
-from tests.configs import FOUR_CATEGORIES, MATOMO_AT, NOT_UNDER_MATOMO, SERVED_UNDER_MATOMO
+from tests.configs import FOUR_CATEGORIES, NOT_UNDER_MATOMO, SERVED_UNDER_MATOMO, matomo_at
 from tests.e2e.conftest import CHROMIUM, script_with_tools
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
 
 HOST = "legacy.test"
-CONFIG = parse_config(FOUR_CATEGORIES + MATOMO_AT.format(host=HOST), "test-guard-knowledge.yaml")
+CONFIG = parse_config(FOUR_CATEGORIES + matomo_at(HOST), "test-guard-knowledge.yaml")
 POLICY = Policy(CONFIG)
 BANNER = Banner(CONFIG, POLICY)
 BANNER_SETS = POLICY.known_domains(all_known=False)

@@ -14,7 +14,7 @@ from playwright.async_api import Browser, Route
 from consentproxy import server
 from consentproxy.config import load_config, parse_config
 from consentproxy.engine import Engine
-from tests.configs import FOUR_CATEGORIES, MATOMO_AT
+from tests.configs import FOUR_CATEGORIES, matomo_at
 from tests.conftest import DEMO_CONFIG
 from tests.e2e.conftest import FIRST_PARTY_HOST, pages_origin
 
@@ -30,7 +30,7 @@ PAGE = (
 
 
 async def test_an_aliased_path_of_a_self_hosted_service_waits_for_consent(browser: Browser):
-    matomo = parse_config(FOUR_CATEGORIES + MATOMO_AT.format(host=FIRST_PARTY_HOST)).services
+    matomo = parse_config(FOUR_CATEGORIES + matomo_at(FIRST_PARTY_HOST)).services
     async with pages_origin({"/": PAGE}) as origin:
         config = load_config(DEMO_CONFIG).with_overrides(
             upstream=origin.replace(FIRST_PARTY_HOST, "127.0.0.1")

@@ -14,7 +14,7 @@ from consentproxy.rewrite.neutralise import (
     url_target,
 )
 from consentproxy.rewrite.scanner import HtmlRewriter
-from tests.configs import FOUR_CATEGORIES, MATOMO_AT, NOT_UNDER_MATOMO, SERVED_UNDER_MATOMO
+from tests.configs import FOUR_CATEGORIES, NOT_UNDER_MATOMO, SERVED_UNDER_MATOMO, matomo_at
 
 PAGE = ("shop.example.com", "/shop/")
 
@@ -584,7 +584,7 @@ def test_a_data_document_of_an_xml_type_is_read_as_xml(blocked, kind):
 def test_a_self_hosted_service_is_held_under_any_path_its_origin_serves_from_there(src):
     """Under report-only the rewrite is the hold: a path the browser sends as it is and
     nginx serves as /matomo/m.js (%-decoded, slashes merged, `..` resolved) loaded."""
-    policy = Policy(parse_config(FOUR_CATEGORIES + MATOMO_AT.format(host="shop.example.com")))
+    policy = Policy(parse_config(FOUR_CATEGORIES + matomo_at("shop.example.com")))
     for tag in (f'<script src="{src}">', f"<img src={src}>"):
         held = Neutraliser(policy, NO_DECISION, mark="M", site="example.com", page=PAGE)
         assert b"data-consent-src" in held.start_tag(tag[1:].split()[0].encode(), tag.encode())
