@@ -905,7 +905,7 @@ def test_the_catalog_names_the_globals_sites_call():
         "facebook-pixel": ("fbq()",),
         "google-ads": ("googletag.cmd[]",),
         "hotjar": ("hj()",),
-        "twitter": ("twq()",),
+        "x-pixel": ("twq()",),
         "linkedin-insight": ("lintrk()",),
     }
     services = builtin_services()

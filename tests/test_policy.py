@@ -59,6 +59,34 @@ def test_the_facebook_sdk_is_the_social_plugins_not_the_pixel():
         assert policy.holder("connect.facebook.net", path, "legacy.test").name == "facebook-pixel"
 
 
+SOCIAL = ConsentState(decided=True, categories=frozenset({"social"}))
+
+
+@pytest.mark.parametrize(
+    ("embed", "ad_tag"),
+    [
+        (("platform.twitter.com", "/widgets.js"), ("static.ads-twitter.com", "/uwt.js")),
+        (("platform.twitter.com", "/widgets.js"), ("t.co", "/i/adsct")),
+        (("platform.linkedin.com", "/in.js"), ("snap.licdn.com", "/li.lms-analytics/i.js")),
+        (("www.linkedin.com", "/embed/feed/update/1"), ("px.ads.linkedin.com", "/collect")),
+        (("www.tiktok.com", "/embed.js"), ("analytics.tiktok.com", "/i18n/pixel/events.js")),
+    ],
+)
+def test_a_social_networks_ad_tag_waits_for_advertising_not_social(embed, ad_tag):
+    """As the Meta Pixel is: LinkedIn's Insight Tag and TikTok's pixel were `social`, so a
+    visitor who allowed social networks to watch an embedded post got their ad measurement.
+    Where a config has no advertising (the seed policies' technical/audience/social), social
+    stands in and holds both (test_seed_configs)."""
+    policy = Policy(parse_config(FOUR_CATEGORIES, "t.yaml"))
+    for host, path in (embed, ad_tag):
+        assert policy.holder(host, path, "legacy.test") is not None, host
+    assert policy.holder(*embed, "legacy.test").category == "social"
+    assert policy.holder(*ad_tag, "legacy.test").category == "advertising"
+    assert policy.blocked_host(ad_tag[0], SOCIAL, ad_tag[1]) is not None
+    assert policy.blocked_host(embed[0], SOCIAL, embed[1]) is None
+    assert policy.blocked_host(ad_tag[0], ADVERTISING, ad_tag[1]) is None
+
+
 def test_a_star_in_a_hosts_path_is_one_whole_segment():
     policy = Policy(
         parse_config(
