@@ -24,6 +24,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TextIO
 
+import h11
 from mitmproxy import ctx, exceptions, http
 from mitmproxy.flow import Error
 from mitmproxy.net.http import status_codes
@@ -425,6 +426,41 @@ def _plain_h2_errors(handle: H2Handle) -> H2Handle:
     return _standing_in(handle, handle_event)
 
 
+ReadBody = Callable[[_http1.Http1Connection, Event], CommandGenerator[None]]
+
+
+class _WithoutTrailers:
+    """An h11 body reader whose end of message carries no trailer fields (see
+    _trailers_dropped)."""
+
+    def __init__(self, reader: Any) -> None:
+        self.reader = reader
+
+    def __call__(self, buf: Any) -> Any:
+        return _plain_end(self.reader(buf))
+
+    def read_eof(self) -> Any:
+        return _plain_end(self.reader.read_eof())
+
+
+def _plain_end(event: Any) -> Any:
+    return h11.EndOfMessage() if isinstance(event, h11.EndOfMessage) and event.headers else event
+
+
+def _trailers_dropped(read_body: ReadBody) -> ReadBody:
+    """mitmproxy's reading of an HTTP/1 body, its chunked trailer fields dropped, as serve's
+    aiohttp drops them (and browsers ignore them): mitmproxy raised at them ("HTTP trailers
+    are not implemented yet"), and a page whose origin sent one went to the visitor as its
+    head alone, cut; a visitor's chunked request with one never reached the origin."""
+
+    def state(conn: _http1.Http1Connection, event: Event) -> CommandGenerator[None]:
+        if not isinstance(conn.body_reader, _WithoutTrailers):
+            conn.body_reader = _WithoutTrailers(conn.body_reader)  # type: ignore[assignment]
+        yield from read_body(conn, event)
+
+    return _standing_in(read_body, state)
+
+
 Consume = Callable[[HttpStream, Any], CommandGenerator[None]]
 
 
@@ -607,6 +643,7 @@ class ConsentAddon:
         self.error_response = _mitmproxys(_http1.make_error_response)
         self.consume: Consume = _mitmproxys(HttpStream.state_consume_request_body)
         self.h2_handle: H2Handle = _mitmproxys(Http2Server._handle_event)
+        self.read_body: ReadBody = _mitmproxys(_http1.Http1Connection.read_body)
 
     def load(self, loader: object) -> None:
         add = loader.add_option  # type: ignore[attr-defined]
@@ -677,6 +714,7 @@ class ConsentAddon:
         _http1.make_error_response = _plain_http1_errors(self.error_response)  # (done() undoes)
         HttpStream.state_consume_request_body = _bounded(self.consume, self._local)  # type: ignore[method-assign]
         Http2Server._handle_event = _plain_h2_errors(self.h2_handle)  # type: ignore[method-assign,assignment]
+        _http1.Http1Connection.read_body = _trailers_dropped(self.read_body)  # type: ignore[method-assign,assignment]
 
     def _resolve_names(self, loop: asyncio.AbstractEventLoop) -> None:
         """consent_resolve: a name in the table resolves to its address where mitmproxy
@@ -893,6 +931,7 @@ class ConsentAddon:
         _http1.make_error_response = self.error_response
         HttpStream.state_consume_request_body = self.consume  # type: ignore[method-assign]
         Http2Server._handle_event = self.h2_handle  # type: ignore[method-assign,assignment]
+        _http1.Http1Connection.read_body = self.read_body  # type: ignore[method-assign,assignment]
         self.stopping = True  # (a start that failed is over: the records are not waited for)
         if self.opening is not None:
             await self.opening

@@ -15,8 +15,10 @@ shape it must have (what is known of each answer), so that no other difference h
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import gzip
+import hashlib
 import http.client
 import random
 import re
@@ -27,6 +29,7 @@ from dataclasses import dataclass
 
 import brotli
 import pytest
+import zstandard
 
 from consentproxy import server
 from consentproxy.config import parse_config
@@ -38,6 +41,7 @@ from tests.test_server import CONFIG, GA, KEYS, mitmdump_in_front_of
 pytestmark = pytest.mark.timeout(30, func_only=True)
 
 SEED = 212
+WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 # How long a visitor waits for a body to end once its first bytes came (a body that never
 # ends is cut there), and for those first bytes (long: a loaded machine's first answer)
 WAIT = 2.0
@@ -175,6 +179,106 @@ ORIGIN: dict[str, bytes | list[bytes | None]] = {
         ],
         PAGE,
     ),
+    "zstd-html": sized("200 OK", [HTML, "Content-Encoding: zstd"], zstandard.compress(PAGE)),
+    "zstd-broken-html": sized(
+        "200 OK", [HTML, "Content-Encoding: zstd"], zstandard.compress(PAGE)[:8] + b"\xff" * 40
+    ),
+    "br-cut-html": sized("200 OK", [HTML, "Content-Encoding: br"], brotli.compress(PAGE)[:50]),
+    "gzip-no-trailer-html": sized(
+        "200 OK", [HTML, "Content-Encoding: gzip"], gzip.compress(PAGE)[:-8]
+    ),
+    "gzip-garbage-after-html": sized(
+        "200 OK", [HTML, "Content-Encoding: gzip"], gzip.compress(PAGE) + b"garbage"
+    ),
+    "deflate-broken-html": sized("200 OK", [HTML, "Content-Encoding: deflate"], b"\x78\x9c" + PAGE),
+    "until-close-gzip-html": raw("200 OK", [HTML, "Content-Encoding: gzip"], gzip.compress(PAGE)),
+    "length-short": raw("200 OK", [HTML, "Content-Length: 30"], PAGE),
+    "length-and-chunked": raw(
+        "200 OK",
+        [HTML, "Content-Length: 5", "Transfer-Encoding: chunked"],
+        b"%x\r\n%s\r\n0\r\n\r\n" % (len(PAGE), PAGE),
+    ),
+    "chunked-bare-lf": raw(
+        "200 OK", [HTML, "Transfer-Encoding: chunked"], b"%x\n%s\n0\n\n" % (len(PAGE), PAGE)
+    ),
+    "chunked-ext": raw(
+        "200 OK",
+        [HTML, "Transfer-Encoding: chunked"],
+        b"%x;a=b\r\n%s\r\n0\r\n\r\n" % (len(PAGE), PAGE),
+    ),
+    "chunked-trailer-cookie": raw(
+        "200 OK",
+        [HTML, "Transfer-Encoding: chunked", "Trailer: Set-Cookie"],
+        b"%x\r\n%s\r\n0\r\nSet-Cookie: _ga=GA1.1.9\r\n\r\n" % (len(PAGE), PAGE),
+    ),
+    "chunked-cut": raw(
+        "200 OK", [HTML, "Transfer-Encoding: chunked"], b"%x\r\n%s" % (len(PAGE), PAGE[:50])
+    ),
+    "http10-sized": sized("200 OK", [HTML, *COOKIES], PAGE).replace(b"HTTP/1.1", b"HTTP/1.0", 1),
+    "http10-until-close": raw("200 OK", [HTML, *COOKIES], PAGE).replace(
+        b"HTTP/1.1", b"HTTP/1.0", 1
+    ),
+    "processing-first": b"HTTP/1.1 102 Processing\r\n\r\n" + sized("200 OK", [HTML], PAGE),
+    "redirect-cookie": raw("302 Found", ["Location: /page", *COOKIES, "Content-Length: 0"]),
+    "redirect-cookie-html": sized(
+        "301 Moved Permanently", [HTML, "Location: /page", *COOKIES], PAGE
+    ),
+    "204-cookie": raw("204 No Content", COOKIES),
+    "304-cookie": raw("304 Not Modified", ['ETag: "v1"', *COOKIES]),
+    "206-html": sized(
+        "206 Partial Content", [HTML, f"Content-Range: bytes 0-{len(PAGE) - 1}/{len(PAGE)}"], PAGE
+    ),
+    "206-html-gzip": sized(
+        "206 Partial Content",
+        [HTML, "Content-Encoding: gzip", "Content-Range: bytes 0-9/900"],
+        gzip.compress(PAGE)[:10],
+    ),
+    "header-latin1": sized(
+        "200 OK",
+        [
+            "Content-Type: text/html; charset=\xe9",
+            "Location: /caf\xe9",
+            "Link: <https://www.google-analytics.com/\xc3\x28>; rel=preload; as=script",
+            "Set-Cookie: _ga=caf\xc3\xa9; Path=/",
+            "Set-Cookie: PHPSESSID=\xff\xfe; Path=/",
+            "X-Odd: \x80\x81",
+        ],
+        PAGE,
+    ),
+    "header-nul": sized("200 OK", [HTML, "X-Odd: a\x00b", *COOKIES], PAGE),
+    "set-cookie-folded": sized("200 OK", [HTML, "Set-Cookie: PHPSESSID=a;\r\n _ga=1"], PAGE),
+    "csp-twice": sized(
+        "200 OK",
+        [
+            HTML,
+            "Content-Security-Policy: default-src 'self'",
+            "Content-Security-Policy: script-src https://www.google-analytics.com",
+        ],
+        PAGE,
+    ),
+    "cache-twice": sized(
+        "200 OK",
+        [
+            HTML,
+            "Cache-Control: public, max-age=600",
+            "Cache-Control: s-maxage=100",
+            'ETag: W/"w1"',
+            "Vary: Accept-Language",
+            "Vary: *",
+        ],
+        PAGE,
+    ),
+    "upgrade-101": raw(
+        "101 Switching Protocols",
+        [
+            "Upgrade: websocket",
+            "Connection: Upgrade",
+            *COOKIES,
+            "Sec-WebSocket-Accept: {accept}",
+        ],
+        b"\x88\x02\x03\xe8",  # (a close frame: 1000)
+    ),
+    "empty-reply": b"",
     "slow-html": [
         raw("200 OK", [HTML, "Transfer-Encoding: chunked"]),
         b"%x\r\n%s\r\n" % (len(PAGE), PAGE),
@@ -267,6 +371,63 @@ REQUESTS: list[tuple[str, bytes]] = [
         request("GET", "/page", "If-Modified-Since: " + "Wed, 21 Oct 2015 07:28:00 GMT"),
     ),
     ("if-range", request("GET", "/page", "Range: bytes=0-10", 'If-Range: "v1"')),
+    *(
+        (f"accept-{coding}", request("GET", "/page", f"Accept-Encoding: {coding}"))
+        for coding in ("gzip", "br", "zstd", "deflate", "x-gzip", "*", "GZIP, BR")
+    ),
+    ("accept-none-ok", request("GET", "/page", "Accept-Encoding: identity;q=0, *;q=0")),
+    ("accept-gzip-q0", request("GET", "/o/gzip-html", "Accept-Encoding: gzip;q=0, br")),
+    ("accept-gzip-same", request("GET", "/o/gzip-html", "Accept-Encoding: gzip")),
+    ("accept-zstd-json", request("GET", "/o/gzip-json", "Accept-Encoding: zstd")),
+    ("accept-range-gzip", request("GET", "/page", "Range: bytes=0-10", "Accept-Encoding: gzip")),
+    ("range-unasked-206", request("GET", "/o/206-html", "Range: bytes=0-")),
+    ("head-gzip", request("HEAD", "/o/gzip-html", "Accept-Encoding: br")),
+    ("head-redirect-cookie", request("HEAD", "/o/redirect-cookie-html")),
+    (
+        "websocket",
+        request(
+            "GET",
+            "/o/upgrade-101",
+            "Connection: Upgrade",
+            "Upgrade: websocket",
+            "Sec-WebSocket-Version: 13",
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        ),
+    ),
+    (
+        "websocket-refused",
+        request(
+            "GET",
+            "/page",
+            "Connection: Upgrade",
+            "Upgrade: websocket",
+            "Sec-WebSocket-Version: 13",
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        ),
+    ),
+    ("upgrade-unasked", request("GET", "/o/upgrade-101")),
+    ("tracking-cookies", request("GET", "/echo", "Cookie: _ga=GA1.1.1; _fbp=fb.1; PHPSESSID=s")),
+    ("state", request("GET", "/.consent/state", "Cookie: _ga=1")),
+    ("state-head", request("HEAD", "/.consent/state")),
+    ("script-br", request("GET", "/.consent/consent.js", "Accept-Encoding: br")),
+    ("script-gzip", request("GET", "/.consent/consent.js", "Accept-Encoding: gzip;q=1, br;q=0")),
+    (
+        "choice-accept-form",
+        request(
+            "POST",
+            "/.consent/choice",
+            "Content-Type: application/x-www-form-urlencoded",
+            "Origin: http://site.test",
+            "Cookie: _ga=1; PHPSESSID=s",
+            body=b"action=reject-all&return=/page",
+        ),
+    ),
+    ("gpc", request("GET", "/.well-known/gpc.json")),
+    (
+        "request-trailer",
+        request("POST", "/echo", "Transfer-Encoding: chunked")
+        + b"5\r\nhello\r\n0\r\nX-Trailer: t\r\n\r\n",
+    ),
     *((f"origin-{name}", request("GET", f"/o/{name}")) for name in ORIGIN),
     ("origin-head-redirect", request("HEAD", "/o/redirect-html")),
     *drawn(random.Random(SEED)),
@@ -303,7 +464,8 @@ def served_refused(code: int, sentence: bytes) -> Callable[[Seen, Seen], bool]:
 
 
 def cut_at_first_bytes(serve: Seen, addon: Seen) -> bool:
-    return serve[0] == 502 and addon[0] == 200 and addon[2:] == (b"", False)
+    """serve's 502; the addon's response (200, a 206 part's) cut before its first byte."""
+    return serve[0] == 502 and addon[0] in (200, 206) and addon[2:] == (b"", False)
 
 
 @dataclass
@@ -343,10 +505,62 @@ ALLOWED: dict[str, Allowed] = {
     ),
     "origin-gzip-lies-html": FIRST_BYTES,
     "origin-chunked-bad": FIRST_BYTES,
-    "origin-chunked-trailer": Allowed(
-        "mitmproxy cannot read an HTTP/1 origin's trailers (HTTP trailers are not implemented "
-        "yet): the response is cut after its head",
-        cut_after_head,
+    **dict.fromkeys(
+        (
+            f"origin-{name}"
+            for name in (
+                "zstd-broken-html",
+                "br-cut-html",
+                "gzip-no-trailer-html",
+                "deflate-broken-html",
+                "206-html-gzip",
+            )
+        ),
+        FIRST_BYTES,
+    ),
+    "origin-chunked-bare-lf": Allowed(
+        "chunk sizes ended by a bare LF: serve's parser (llhttp) refuses them, a 502 (RFC 9112 "
+        "7.1 asks CRLF); mitmproxy's (h11) waits for a CRLF the origin never sends and the "
+        "addon can only cut the response it began",
+        cut_at_first_bytes,
+    ),
+    "origin-chunked-cut": Allowed(
+        "as origin-truncated-html, for a chunked page the origin cuts short", cut_sooner
+    ),
+    "origin-length-short": Allowed(
+        "bytes after a Content-Length's end with Connection: close: serve's aiohttp refuses "
+        "the answer (a 502), mitmproxy reads the length's bytes as the page, as browsers do",
+        lambda serve, addon: serve[0] == 502 and addon[0] == 200 and addon[3],
+    ),
+    "origin-header-nul": Allowed(
+        "a NUL in a field's value: serve's aiohttp refuses the answer (a 502), mitmproxy "
+        "passes the field on (an X- field no browser acts on)",
+        lambda serve, addon: serve[0] == 502 and addon[0] == 200 and addon[3],
+    ),
+    "origin-processing-first": Allowed(
+        "as origin-early-hints, for a 102 Processing", served_refused(200, INTERIM)
+    ),
+    "websocket": Allowed(
+        "serve answers a WebSocket handshake itself with the Set-Cookie of the origin's 101; "
+        "mitmproxy relays the origin's 101 with the engine's headers (its Cache-Control: "
+        "private, which nothing reads on a 101)",
+        lambda serve, addon: (
+            serve[0] == addon[0] == 101
+            and [h for h in serve[1] if h[0] == "set-cookie"]
+            == [h for h in addon[1] if h[0] == "set-cookie"]
+            and serve[2:] == addon[2:]
+        ),
+    ),
+    "websocket-refused": Allowed(
+        "an origin's answer to a WebSocket handshake that is no 101: serve sends its head "
+        "alone, never cached (aiohttp's client keeps no body of it), mitmproxy relays the "
+        "whole answer; a browser's WebSocket reads neither body",
+        lambda serve, addon: (
+            serve[0] == addon[0] == 200
+            and [h for h in serve[1] if h[0] == "set-cookie"]
+            == [h for h in addon[1] if h[0] == "set-cookie"]
+            and serve[2] == b""
+        ),
     ),
     "origin-early-hints": Allowed(
         "mitmproxy reads an origin's interim response as its answer: the addon answers 502 "
@@ -388,6 +602,8 @@ async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ori
             fields.setdefault(name.strip().lower(), value.strip())
         if "content-length" in fields:
             await reader.readexactly(int(fields["content-length"]))
+        elif "chunked" in fields.get("transfer-encoding", ""):  # (its end: the blank line after
+            await reader.readuntil(b"\r\n\r\n")  # its last chunk, which the cases' have first)
         path = target.partition("?")[0]
         if path.startswith("/o/"):
             canned = ORIGIN[path[3:]]
@@ -397,7 +613,11 @@ async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ori
                         async with asyncio.timeout(HOLD):
                             await reader.read()
                     break
-                writer.write(part.replace(b"{origin}", origin.encode()))
+                writer.write(
+                    part.replace(b"{origin}", origin.encode()).replace(
+                        b"{accept}", accept(fields.get("sec-websocket-key", ""))
+                    )
+                )
                 await writer.drain()
                 await asyncio.sleep(0.2)
         elif path == "/page":
@@ -422,6 +642,11 @@ async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ori
             writer.write(sized("200 OK", ["Content-Type: text/plain"], echo))
         await writer.drain()
     writer.close()
+
+
+def accept(key: str) -> bytes:
+    """A WebSocket handshake's Sec-WebSocket-Accept for its key (RFC 6455 4.2.2)."""
+    return base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest())
 
 
 @contextlib.contextmanager
@@ -456,8 +681,14 @@ class Answer:
     whole: bool  # its framing ended (else: cut, or still coming when the visitor gave up)
 
     def seen(self) -> Seen:
-        """What a browser acts on, each response's mark and nonce set aside."""
+        """What a browser acts on, each response's mark, nonce and consent cookie's value (its
+        own id and time) set aside."""
         marks = [v for k, v in self.headers if k == "x-consent-mark"]
+        marks += [
+            v.removeprefix("consent=").partition(";")[0]
+            for k, v in self.headers
+            if k == "set-cookie" and v.startswith("consent=") and len(v) > 9
+        ]
         nonces = re.findall(r"'nonce-([^']+)'", " ".join(v for _, v in self.headers))
 
         def plain(text: str) -> str:
@@ -482,7 +713,15 @@ def decoded(body: bytes, headers: list[tuple[str, str]]) -> bytes:
                 body = brotli.decompress(body)
             elif coding == "deflate":
                 body = zlib.decompress(body)
-    except (OSError, EOFError, zlib.error, brotli.error) as e:  # (a browser shows an error)
+            elif coding == "zstd":
+                body = zstandard.ZstdDecompressor().decompressobj().decompress(body)
+    except (
+        OSError,
+        EOFError,
+        zlib.error,
+        brotli.error,
+        zstandard.ZstdError,
+    ) as e:  # (a browser shows an error)
         return f"undecodable ({type(e).__name__})".encode()
     return body
 

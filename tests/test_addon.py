@@ -279,6 +279,7 @@ async def test_a_reloaded_script_stands_in_for_mitmproxys_own_once_and_puts_them
             _http1.make_error_response,
             HttpStream.state_consume_request_body,
             Http2Server._handle_event,
+            _http1.Http1Connection.read_body,
         ]
 
     own = patched()
@@ -289,7 +290,12 @@ async def test_a_reloaded_script_stands_in_for_mitmproxys_own_once_and_puts_them
         with taddons.context(reloaded) as again:
             again.configure(reloaded, consent_config=str(site_config))
             reloaded.running()
-            assert [reloaded.error_response, reloaded.consume, reloaded.h2_handle] == own
+            assert [
+                reloaded.error_response,
+                reloaded.consume,
+                reloaded.h2_handle,
+                reloaded.read_body,
+            ] == own
             await reloaded.done()
     assert patched() == own
 
