@@ -468,6 +468,22 @@ def cut_at_first_bytes(serve: Seen, addon: Seen) -> bool:
     return serve[0] == 502 and addon[0] in (200, 206) and addon[2:] == (b"", False)
 
 
+def passed_whole(serve: Seen, addon: Seen) -> bool:
+    """serve's 502 (its aiohttp refused the origin's answer); the addon's a whole 200."""
+    return serve[0] == 502 and addon[0] == 200 and addon[3]
+
+
+def same_cookies(status: int, bodies: Callable[[Seen, Seen], bool]) -> Callable[[Seen, Seen], bool]:
+    """Both this status and the same Set-Cookie fields, their bodies as `bodies` says."""
+
+    def cookies(seen: Seen) -> list[tuple[str, str]]:
+        return [h for h in seen[1] if h[0] == "set-cookie"]
+
+    return lambda serve, addon: (
+        serve[0] == addon[0] == status and cookies(serve) == cookies(addon) and bodies(serve, addon)
+    )
+
+
 @dataclass
 class Allowed:
     """Why the two may differ on a case (what one adapter's HTTP library does before the
@@ -530,12 +546,12 @@ ALLOWED: dict[str, Allowed] = {
     "origin-length-short": Allowed(
         "bytes after a Content-Length's end with Connection: close: serve's aiohttp refuses "
         "the answer (a 502), mitmproxy reads the length's bytes as the page, as browsers do",
-        lambda serve, addon: serve[0] == 502 and addon[0] == 200 and addon[3],
+        passed_whole,
     ),
     "origin-header-nul": Allowed(
         "a NUL in a field's value: serve's aiohttp refuses the answer (a 502), mitmproxy "
         "passes the field on (an X- field no browser acts on)",
-        lambda serve, addon: serve[0] == 502 and addon[0] == 200 and addon[3],
+        passed_whole,
     ),
     "origin-processing-first": Allowed(
         "as origin-early-hints, for a 102 Processing", served_refused(200, INTERIM)
@@ -544,23 +560,13 @@ ALLOWED: dict[str, Allowed] = {
         "serve answers a WebSocket handshake itself with the Set-Cookie of the origin's 101; "
         "mitmproxy relays the origin's 101 with the engine's headers (its Cache-Control: "
         "private, which nothing reads on a 101)",
-        lambda serve, addon: (
-            serve[0] == addon[0] == 101
-            and [h for h in serve[1] if h[0] == "set-cookie"]
-            == [h for h in addon[1] if h[0] == "set-cookie"]
-            and serve[2:] == addon[2:]
-        ),
+        same_cookies(101, lambda serve, addon: serve[2:] == addon[2:]),
     ),
     "websocket-refused": Allowed(
         "an origin's answer to a WebSocket handshake that is no 101: serve sends its head "
         "alone, never cached (aiohttp's client keeps no body of it), mitmproxy relays the "
         "whole answer; a browser's WebSocket reads neither body",
-        lambda serve, addon: (
-            serve[0] == addon[0] == 200
-            and [h for h in serve[1] if h[0] == "set-cookie"]
-            == [h for h in addon[1] if h[0] == "set-cookie"]
-            and serve[2] == b""
-        ),
+        same_cookies(200, lambda serve, addon: serve[2] == b""),
     ),
     "origin-early-hints": Allowed(
         "mitmproxy reads an origin's interim response as its answer: the addon answers 502 "
