@@ -279,6 +279,13 @@ ORIGIN: dict[str, bytes | list[bytes | None]] = {
         b"\x88\x02\x03\xe8",  # (a close frame: 1000)
     ),
     "empty-reply": b"",
+    "te-gzip-chunked": raw(
+        "200 OK",
+        [HTML, "Transfer-Encoding: gzip, chunked"],
+        b"%x\r\n%s\r\n0\r\n\r\n" % (len(gzip.compress(PAGE)), gzip.compress(PAGE)),
+    ),
+    "early-hints-cookie": b"HTTP/1.1 103 Early Hints\r\nSet-Cookie: _ga=GA1.1.1\r\n\r\n"
+    + sized("200 OK", [HTML], PAGE),
     "slow-html": [
         raw("200 OK", [HTML, "Transfer-Encoding: chunked"]),
         b"%x\r\n%s\r\n" % (len(PAGE), PAGE),
@@ -552,6 +559,11 @@ ALLOWED: dict[str, Allowed] = {
         "a NUL in a field's value: serve's aiohttp refuses the answer (a 502), mitmproxy "
         "passes the field on (an X- field no browser acts on)",
         passed_whole,
+    ),
+    "origin-early-hints-cookie": Allowed(
+        "as origin-early-hints, for a 103 that sets a tracking cookie (serve drops the 103, "
+        "its cookie with it)",
+        served_refused(200, INTERIM),
     ),
     "origin-processing-first": Allowed(
         "as origin-early-hints, for a 102 Processing", served_refused(200, INTERIM)
