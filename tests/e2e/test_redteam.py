@@ -261,6 +261,25 @@ FOUND = {
     "/inserted-module-import-ls-continuation-in-scheme": inserted_module(
         f"h\\\\\u2028ttps:{GA_HOST}/a.js"
     ),
+    # --- (found by helper-245) a beacon sent by the prototype's method (the guard wrapped
+    # navigator's own), CSS set by the Typed OM or in the style of a rule other than a style
+    # or keyframe rule's
+    "/beacon-from-the-prototype": script("Navigator.prototype.sendBeacon.call(navigator, T);"),
+    "/typed-om-style-map-set": script(
+        "box.attributeStyleMap.set('background-image', 'url(' + T + ')');"
+    ),
+    "/typed-om-parsed-value": script(
+        "box.attributeStyleMap.set('background-image', "
+        "CSSStyleValue.parse('background-image', 'url(' + T + ')'));"
+    ),
+    "/nested-declarations-style": style_element(
+        "s.textContent = '#box{& b{color:red} color:blue}'; "
+        "s.sheet.cssRules[0].cssRules[1].style.backgroundImage = 'url(' + T + ')';"
+    ),
+    "/font-face-rule-style": style_element(
+        "s.textContent = '@font-face{font-family:f} #box{font-family:f}'; "
+        "s.sheet.cssRules[0].style.src = 'url(' + T + ')';"
+    ),
 }
 # An internationalised host a tracker list names (as its xn-- form), spelt in Unicode: in a
 # module's import (read so only where a config's service named one), with a character

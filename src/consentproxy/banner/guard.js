@@ -588,18 +588,23 @@ var guard = (function () {
         return p;
       };
     }
-    [win.HTMLElement, win.SVGElement, win.MathMLElement, win.CSSStyleRule, win.CSSKeyframeRule].forEach(function (c) {
+    /* (a rule's style: a style or keyframe rule's, the declarations nested after a rule, a
+       font's source) */
+    [win.HTMLElement, win.SVGElement, win.MathMLElement, win.CSSStyleRule, win.CSSKeyframeRule,
+     win.CSSNestedDeclarations, win.CSSFontFaceRule].forEach(function (c) {
       var p = c && c.prototype;
       accessor(p, "style", proxied, true);
       accessor(p, "style", function (set) { return function (v) { set.call(this, css(v)); }; });
     });
-    [win.CSSStyleSheet, win.CSSGroupingRule, win.CSSKeyframesRule].forEach(function (c) {
-      ["insertRule", "replace", "replaceSync", "addRule", "appendRule"].forEach(function (n) {
+    /* (every argument read as CSS: addRule's style, the Typed OM's values set, a
+       CSSStyleValue as its text) */
+    [win.CSSStyleSheet, win.CSSGroupingRule, win.CSSKeyframesRule, win.StylePropertyMap].forEach(function (c) {
+      ["insertRule", "replace", "replaceSync", "addRule", "appendRule", "set", "append"].forEach(function (n) {
         wrap(c && c.prototype, n, function (native) {
-          return function (rule) { /* (rule read: its length stays the native's, 1) */
-            var args = [].slice.call(arguments);
-            args[n === "addRule" ? 1 : 0] = css(n === "addRule" ? args[1] : rule);
-            return native.apply(this, args);
+          return function (rule) { /* (rule named: its length stays the native's, 1) */
+            var a = [].map.call(arguments, css);
+            a[0] = css(rule);
+            return native.apply(this, a);
           };
         });
       });
@@ -675,7 +680,7 @@ var guard = (function () {
         return native.apply(this, arguments);
       };
     });
-    wrap(win.navigator, "sendBeacon", function (native) {
+    wrap(win.Navigator.prototype, "sendBeacon", function (native) {
       return function (url) { return blockedUrl(url, doc.baseURI) ? false : native.apply(this, arguments); };
     });
     /* Navigations made by script: a form submitted (submit, requestSubmit), a link or a
