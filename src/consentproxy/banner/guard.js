@@ -601,10 +601,10 @@ var guard = (function () {
     [win.CSSStyleSheet, win.CSSGroupingRule, win.CSSKeyframesRule, win.StylePropertyMap].forEach(function (c) {
       ["insertRule", "replace", "replaceSync", "addRule", "appendRule", "set", "append"].forEach(function (n) {
         wrap(c && c.prototype, n, function (native) {
-          return function (rule) { /* (rule named: its length stays the native's, 1) */
-            var a = [].map.call(arguments, css);
-            a[0] = css(rule);
-            return native.apply(this, a);
+          return function (rule) { /* (rule read: its length stays the native's, 1) */
+            var a = [].slice.call(arguments);
+            a[0] = rule;
+            return native.apply(this, a.map(css));
           };
         });
       });
