@@ -259,6 +259,12 @@ UNLISTED_OR_MISFILED = (
     ("e.infogram.com", "/js/dist/embed-loader-min.js", "infogram", "social"),  # InfogramEmbeds
     ("livemap.getwemap.com", "/js/sdk.min.js", "wemap", "social"),  # a newspaper's map SDK
     ("player.guxa.tv", "/scripts/guxatv-player.js", "guxa-tv", "advertising"),  # "Outstream"
+    (
+        "6093eccf-6734-4877-ac8b-83d6d0e27b46.edge.permutive.app",
+        "/6093eccf-6734-4877-ac8b-83d6d0e27b46-web.js",
+        "permutive",
+        "advertising",
+    ),  # its Web SDK, per publisher
 )
 
 
@@ -271,7 +277,7 @@ def test_the_trackers_real_pages_loaded_unnamed_or_misfiled_are_held(
     tracdelight.io, oo34.net, bestcheck.de, ownlocal.com, p-n.io, push.delivery.ethinking.de,
     widget.mytaste.sg, oneall.com, klambt.services' ad paths, track.blogmeetsbrand.com,
     futurecdn.net's ad hosts, novalymedia.com, guxa.tv's outstream video ads; the embeds
-    instawidget.net, influenster.com, infogram.com, getwemap.com), or
+    instawidget.net, influenster.com, infogram.com, getwemap.com; Permutive's permutive.app), or
     WhoTracks.me filed as no tracker (impactradius-event.com "essential", blogfoster.com
     "misc") or as social (LockerDome, an ad network now): held before consent, configured
     or not."""

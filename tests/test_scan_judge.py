@@ -340,11 +340,12 @@ def test_consentproxys_own_storage_keys_are_named_as_its_own_and_necessary(tmp_p
 
 @pytest.mark.parametrize(
     ("url", "service"),
-    [  # (pcgamer.com's and mercurynews.com's, as the real pages load them)
+    [  # (pcgamer.com's, sueddeutsche.de's and mercurynews.com's, as the real pages load them)
         (
             "https://cdn.privacy-mgmt.com/unified/wrapperMessagingWithoutDetection.js",
             "sourcepoint-cmp",
         ),
+        ("https://d2zv5rkii46miq.cloudfront.net/0/latest/auto_opt_in.js", "sourcepoint-cmp"),
         (
             "https://cmp.osano.com/16A1AnRt2Fn8i1unj/1edc45d9-1a78-48b2-9035-037b31df744a/osano.js",
             "osano",
@@ -353,7 +354,8 @@ def test_consentproxys_own_storage_keys_are_named_as_its_own_and_necessary(tmp_p
 )
 def test_the_consent_tools_real_pages_load_are_named(url, service):
     """A scan of pcgamer.com listed Sourcepoint's script (its consent tool) as a third party
-    nothing names, Osano's on mercurynews.com too: each is its vendor's, necessary, loading in
+    nothing names, sueddeutsche.de's older Sourcepoint loader and Osano's on mercurynews.com
+    too: each is its vendor's, necessary, loading in
     every state as the other consent tools do."""
     request = Judge(CONFIG, NO_DECISION).request(url, "script", "")
     assert (request["service"], request["category"], request["allowed"]) == (
