@@ -265,6 +265,7 @@ UNLISTED_OR_MISFILED = (
         "permutive",
         "advertising",
     ),  # its Web SDK, per publisher
+    ("creative.mng-ads.com", "/dmp/2605980.js", "madvertise", "advertising"),  # phones only
 )
 
 
@@ -277,7 +278,7 @@ def test_the_trackers_real_pages_loaded_unnamed_or_misfiled_are_held(
     tracdelight.io, oo34.net, bestcheck.de, ownlocal.com, p-n.io, push.delivery.ethinking.de,
     widget.mytaste.sg, oneall.com, klambt.services' ad paths, track.blogmeetsbrand.com,
     futurecdn.net's ad hosts, novalymedia.com, guxa.tv's outstream video ads; the embeds
-    instawidget.net, influenster.com, infogram.com, getwemap.com; Permutive's permutive.app), or
+    instawidget.net, influenster.com, infogram.com, getwemap.com; Permutive's permutive.app, madvertise's mng-ads.com), or
     WhoTracks.me filed as no tracker (impactradius-event.com "essential", blogfoster.com
     "misc") or as social (LockerDome, an ad network now): held before consent, configured
     or not."""
