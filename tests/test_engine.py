@@ -926,6 +926,33 @@ async def test_a_flood_of_erasures_from_one_address_is_refused_as_choices_are(en
         assert not any(k == "Set-Cookie" for k, _ in resp.headers)
 
 
+async def test_an_erase_refused_by_the_rate_spends_none_of_its_ids_tokens(engine):
+    """The ids of one erase were counted one at a time: the second refused, the first's
+    token was spent though nothing was erased, and the visitor's next erase of one id was
+    refused too. They are taken together, or none."""
+    from consentproxy.endpoints import RECORDS_BURST
+
+    rates = engine.endpoints.erasing
+    rates.clock = lambda: 0.0  # (no refill while the test runs)
+    async with recording(engine) as writer:
+        ids, cookies = await two_recorded(engine, writer)
+        headers = [("Host", "shop.example.com"), ("Origin", "http://shop.example.com")]
+
+        async def erase(cookie: str) -> int:
+            req = Request("POST", "/.consent/me/erase", [*headers, ("Cookie", cookie)])
+            resp = engine.begin(replace(req, client_ip="203.0.113.5")).local_response(b"")
+            if resp.complete is not None:
+                resp.status, _ = await resp.complete()
+            return resp.status
+
+        assert all(rates.take("203.0.113.5") for _ in range(RECORDS_BURST - 1))  # (one left)
+        assert await erase(cookies) == 429
+        assert [len(await writer.by_id(cid)) for cid in ids] == [1, 1]
+        assert await erase(cookies.split("; ")[0]) == 200  # (the one token still there)
+        assert [len(await writer.by_id(cid)) for cid in ids] == [0, 1]
+        assert await erase(cookies.split("; ")[1]) == 429
+
+
 async def test_me_answers_with_the_visitor_s_other_records_when_one_row_is_no_record(
     engine, caplog
 ):

@@ -229,11 +229,14 @@ class RateLimit:
         self.rate, self.burst, self.clock = rate, burst, clock
         self.tokens, self.at = float(burst), clock()
 
-    def take(self) -> bool:
+    def available(self) -> float:
         now = self.clock()
         self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
         self.at = now
-        if self.tokens < 1:
+        return self.tokens
+
+    def take(self) -> bool:
+        if self.available() < 1:
             return False
         self.tokens -= 1
         return True
@@ -273,7 +276,9 @@ class ClientRates:
             self._said_at, self._unsaid = now, {}
         return False
 
-    def take(self, address: str) -> bool:
+    def take(self, address: str, count: int = 1) -> bool:
+        """`count` tokens of the address's and of all, or none: a request's several ids
+        (an erase's) refused at the last had spent the first ones' for nothing."""
         if self._all is None:
             self._all = RateLimit(ALL_RECORDS_PER_SECOND, ALL_RECORDS_BURST, self.clock)
         key = _client_key(address)
@@ -284,13 +289,16 @@ class ClientRates:
                     del self._limits[next(iter(self._limits))]
                 limit = RateLimit(self.rate, self.burst, self.clock)
             self._limits[key] = limit  # (last: the most recently seen)
-            if not limit.take():
+            if limit.available() < count:
                 return self._refuse(
                     f"one address's rate ({self.rate:g}/s: a flood, or every visitor at one "
                     "address, behind a front proxy not in trusted_proxies)"
                 )
-        if not self._all.take():
+        if self._all.available() < count:
             return self._refuse("all addresses' rate (a flood from many)")
+        if key is not None:
+            self._limits[key].tokens -= count
+        self._all.tokens -= count
         return True
 
 
@@ -650,7 +658,7 @@ class Endpoints:
         ids = self.record_ids(ex.req.cookies)
         # Each id erased is a row kept as long as the records (records.erase): counted as
         # records are, else one script minted and erased ids by the thousand a second.
-        if records is not None and not all(self.erasing.take(ex.visitor) for _ in ids):
+        if records is not None and ids and not self.erasing.take(ex.visitor, len(ids)):
             return plain(429, "too many erasures from your address; try again in a minute")
         ctype = (header(ex.req.headers, "content-type") or "").split(";")[0].strip().lower()
         back = None
