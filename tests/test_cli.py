@@ -260,6 +260,50 @@ def test_ctrl_c_ends_a_command_by_sigint_and_no_traceback(tmp_path):
     assert proc.returncode == -signal.SIGINT and not err, err.decode()
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["check-config", "site.yaml"],
+        ["catalog", "list"],
+        ["declaration", "--config", "site.yaml", "--format", "json"],
+        ["records", "export", "--config", "site.yaml"],
+    ],
+)
+def test_a_command_whose_reader_left_ends_by_sigpipe_and_says_nothing(tmp_path, args):
+    """`check-config FILE | head -1` exited 1, as a failure: a shell with pipefail (or a
+    script reading $PIPESTATUS) stopped on it. A command whose reader left ends as other
+    tools do, by SIGPIPE (141 to a shell), quietly. The pipe's reading end is closed before
+    the command starts: its first write finds no reader, whatever the machine's speed."""
+    import asyncio
+    import signal
+
+    from consentproxy.records import SqliteStore
+    from tests.test_records import NOW, record
+
+    async def fill() -> None:
+        store = SqliteStore(tmp_path / "r.sqlite3")
+        await store.open()
+        await store.write([record(f"id{i}", NOW) for i in range(2000)])
+        await store.close()
+
+    asyncio.run(fill())
+    (tmp_path / "site.yaml").write_text(GOOD + "records: {path: r.sqlite3}\n")
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "consentproxy", *args],
+            cwd=tmp_path,
+            stdout=write,
+            stderr=subprocess.PIPE,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        os.close(write)
+    assert done.returncode == -signal.SIGPIPE and not done.stderr, done.stderr.decode()
+
+
 @pytest.mark.parametrize("timeout", ["inf", "-1", "nan", "0", "1e300", "x"])
 def test_healthcheck_refuses_a_timeout_that_is_not_a_positive_number_of_seconds(
     tmp_path, capsys, timeout

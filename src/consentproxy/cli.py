@@ -1441,9 +1441,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as e:  # (scan's name the URL given, password and all)
         print(f"consentproxy: {without_passwords(str(e), parser.passwords)}", file=sys.stderr)
         return 2
-    except BrokenPipeError:  # the reader left (`| head`): nothing to say; the exit's flush is
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # quiet too
-        return 1
+    except BrokenPipeError:  # the reader left (`| head`): the process's entry ends by SIGPIPE
+        raise
     except OSError as e:  # e.g. a file it cannot write (a taken port is a UserError)
         print(f"consentproxy: {e.strerror or e}", file=sys.stderr)
         return 1

@@ -222,7 +222,7 @@ class _SqlStore:
     async def _fetch(self, sql: str, *args: Any) -> list[Sequence[Any]]:
         raise NotImplementedError
 
-    def _rows(self, sql: str, *args: Any) -> AsyncIterator[Sequence[Any]]:
+    def _rows(self, sql: str, *args: Any) -> AsyncGenerator[Sequence[Any]]:
         """A query's rows as they come, ROWS_AT_ONCE at a time."""
         raise NotImplementedError
 
@@ -414,9 +414,13 @@ class _SqlStore:
         return [r for r in map(self._record, rows) if r is not None]
 
     async def since(self, since: int) -> AsyncGenerator[ConsentRecord]:
-        async for row in self._rows(self._select(f"decided_at >= {self._ph(1)}"), since):
-            if (record := self._record(row)) is not None:
-                yield record
+        # (closed with this one: left to the loop's finaliser, it ran on a closed store once
+        # an export's reader left, a traceback)
+        rows = self._rows(self._select(f"decided_at >= {self._ph(1)}"), since)
+        async with contextlib.aclosing(rows):
+            async for row in rows:
+                if (record := self._record(row)) is not None:
+                    yield record
 
     async def erase(self, *consent_ids: str) -> int:
         """The erasures noted and the records deleted, of all the ids, in one transaction:
@@ -526,7 +530,7 @@ class SqliteStore(_SqlStore):
         async with self.db.execute(sql, args) as cursor:
             return list(await cursor.fetchall())
 
-    async def _rows(self, sql: str, *args: Any) -> AsyncIterator[Sequence[Any]]:
+    async def _rows(self, sql: str, *args: Any) -> AsyncGenerator[Sequence[Any]]:
         async with self.db.execute(sql, args) as cursor:
             while rows := await cursor.fetchmany(ROWS_AT_ONCE):
                 for row in rows:
@@ -612,7 +616,7 @@ class PostgresStore(_SqlStore):
     async def _fetch(self, sql: str, *args: Any) -> list[Sequence[Any]]:
         return list(await self.pool.fetch(sql, *args))
 
-    async def _rows(self, sql: str, *args: Any) -> AsyncIterator[Sequence[Any]]:
+    async def _rows(self, sql: str, *args: Any) -> AsyncGenerator[Sequence[Any]]:
         async with self.pool.acquire() as conn, conn.transaction():  # (a cursor needs one)
             async for row in conn.cursor(sql, *args, prefetch=ROWS_AT_ONCE):
                 yield row
