@@ -737,6 +737,53 @@ async def test_me_while_an_erase_fails_half_way_shows_every_record_still_kept(en
         assert status == 200 and len(json.loads(body)["records"]) == 2
 
 
+async def test_me_reads_every_id_of_the_visitor_in_one_statement(engine, postgres_dsn):
+    """`me` read each id of the visitor's on its own: another worker's erase of them all
+    committing between two reads (a pool sees what each statement finds committed), it
+    showed one id's records and not the other's, a state that never was. One statement
+    reads all the ids: all the records, or none. The store waits after its first read of
+    records, while another store (another worker) erases both ids."""
+    from consentproxy.records import PostgresStore
+
+    first_read, erased = asyncio.Event(), asyncio.Event()
+
+    class WaitingAfterARead(PostgresStore):
+        armed = False
+
+        async def _fetch(self, sql, *args):
+            rows = await super()._fetch(sql, *args)
+            if self.armed and "FROM consent_records WHERE" in sql:
+                self.armed = False
+                first_read.set()
+                await erased.wait()
+            return rows
+
+    store = WaitingAfterARead(postgres_dsn)
+    writer = RecordWriter(store, interval=0.01)
+    await writer.start()
+    engine.records = writer
+    other = PostgresStore(postgres_dsn)
+    try:
+        assert await writer.opened(30)
+        ids, cookies = await two_recorded(engine, writer)
+        store.armed = True
+        headers = [("Host", "shop.example.com"), ("Cookie", cookies)]
+        me = engine.begin(Request("GET", "/.consent/me", headers)).local_response(b"")
+        reading = asyncio.ensure_future(me.complete())
+        await first_read.wait()
+        await other.open()
+        assert await other.erase(*ids) == 2
+        erased.set()
+        status, body = await reading
+        assert status == 200
+        assert sorted(r["consent_id"] for r in json.loads(body)["records"]) == sorted(ids)
+    finally:
+        erased.set()
+        engine.records = None
+        await other.close()
+        await writer.close()
+
+
 async def test_a_choice_racing_an_erase_in_the_same_second_keeps_its_record(engine):
     """One tab erased at second T, another, still holding the old consent cookie, chose at
     the same T: the new cookie kept the erased id, and the erase (records: what was decided

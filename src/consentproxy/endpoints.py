@@ -1001,8 +1001,7 @@ def _me(ex: Visit, records: Records | None, ids: list[str]) -> LocalResponse:
     resp = _json(200, {})
 
     async def complete() -> tuple[int, bytes]:
-        found = [r for cid in ids for r in await records.by_id(cid, MAX_ME_RECORDS + 1)]
-        found.sort(key=lambda r: r.decided_at)
+        found = await records.by_id(*ids, latest=MAX_ME_RECORDS + 1)  # (at once: one snapshot)
         more = len(found) > MAX_ME_RECORDS  # (kept, and erased with the rest)
         cid = ex.state.consent_id or (ids[0] if ids else None)
         return 200, json.dumps(

@@ -128,8 +128,9 @@ class Records(Protocol):
 
     async def writable(self) -> bool: ...
 
-    async def by_id(self, consent_id: str, latest: int | None = None) -> list[ConsentRecord]:
-        """An id's records, oldest first; `latest`: only the latest so many of them."""
+    async def by_id(self, *consent_ids: str, latest: int | None = None) -> list[ConsentRecord]:
+        """The records of these ids (a visitor's), oldest first, in one read; `latest`: only
+        the latest so many of them."""
         ...
 
     async def erase(self, *consent_ids: str) -> int:

@@ -189,8 +189,10 @@ class RecordStore(Protocol):
     async def shown(self, digest: str) -> str | None:
         """An archived version of what was shown, by digest."""
 
-    async def by_id(self, consent_id: str, latest: int | None = None) -> list[ConsentRecord]:
-        """An id's records, oldest first; `latest`: only the latest so many of them."""
+    async def by_id(self, *consent_ids: str, latest: int | None = None) -> list[ConsentRecord]:
+        """The records of these ids (a visitor's), oldest first, read in one statement: read
+        one id at a time, an erase committing between two showed one id's and not the
+        other's. `latest`: only the latest so many of them."""
 
     def since(self, since: int) -> AsyncGenerator[ConsentRecord]:
         """The records from `since` on, oldest first, as they are read: an export of
@@ -404,13 +406,16 @@ class _SqlStore:
             f"SELECT id, {', '.join(COLUMNS)} FROM consent_records WHERE {where} ORDER BY {order}"
         )
 
-    async def by_id(self, consent_id: str, latest: int | None = None) -> list[ConsentRecord]:
-        where = f"consent_id = {self._ph(1)}"
+    async def by_id(self, *consent_ids: str, latest: int | None = None) -> list[ConsentRecord]:
+        if not consent_ids:
+            return []
+        n = len(consent_ids)
+        where = f"consent_id IN ({', '.join(self._ph(i + 1) for i in range(n))})"
         if latest is None:
-            rows = await self._fetch(self._select(where), consent_id)
+            rows = await self._fetch(self._select(where), *consent_ids)
         else:  # (newest first, then turned: the latest, oldest first)
-            newest = self._select(where, f"decided_at DESC, id DESC LIMIT {self._ph(2)}")
-            rows = (await self._fetch(newest, consent_id, latest))[::-1]
+            newest = self._select(where, f"decided_at DESC, id DESC LIMIT {self._ph(n + 1)}")
+            rows = (await self._fetch(newest, *consent_ids, latest))[::-1]
         return [r for r in map(self._record, rows) if r is not None]
 
     async def since(self, since: int) -> AsyncGenerator[ConsentRecord]:
@@ -880,15 +885,15 @@ class RecordWriter:
     def queued(self) -> int:
         return self.queue.qsize()
 
-    async def by_id(self, consent_id: str, latest: int | None = None) -> list[ConsentRecord]:
+    async def by_id(self, *consent_ids: str, latest: int | None = None) -> list[ConsentRecord]:
         """On one connection (SQLite), under the lock: a read between an erase's statements
         saw its transaction open (records deleted that its rollback then kept: `me` said
         them gone), and one inside a batch's, records not yet committed. (A pool's reads
         see only what was committed: under the lock, each `me` waited for every write.)"""
         if not self.store.one_connection:
-            return await self.store.by_id(consent_id, latest)
+            return await self.store.by_id(*consent_ids, latest=latest)
         async with self._lock:
-            return await self.store.by_id(consent_id, latest)
+            return await self.store.by_id(*consent_ids, latest=latest)
 
     async def erase(self, *consent_ids: str) -> int:
         """The visitor's records (of all their ids, or none: store.erase), with those still
