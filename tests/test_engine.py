@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 import pytest
 
+from consentproxy import records
 from consentproxy.banner.render import Banner
 from consentproxy.banner.texts import TEXTS
 from consentproxy.config import ForTesting, Regions, parse_config
@@ -25,7 +26,7 @@ from consentproxy.policy import Policy
 from consentproxy.records import RecordWriter, SqliteStore, open_store
 from consentproxy.report import Report
 from tests.configs import FOUR_CATEGORIES
-from tests.test_records import deletes_refused
+from tests.test_records import deletes_refused, store_hung
 
 NOW = 1_800_000_000.0
 HTML = [("Content-Type", "text/html; charset=utf-8")]
@@ -708,6 +709,31 @@ async def test_an_erase_the_store_fails_on_the_second_id_erases_neither(engine, 
         assert erased == {"erased": 2} and [await writer.by_id(cid) for cid in ids] == [[], []]
 
 
+async def test_an_erase_or_me_the_store_does_not_answer_is_a_503_to_retry(
+    engine, tmp_path, monkeypatch
+):
+    """A hung store held the visitor's erase (and `me`) with no bound, their request open for
+    ever. Past STORE_SECONDS the store stops the statement: a 503 with a Retry-After, the
+    cookie and the records kept, the erase's ids free for choices again."""
+    monkeypatch.setattr(records, "STORE_SECONDS", 0.2, raising=False)
+    async with recording(engine, str(tmp_path / "r.sqlite3")) as writer:
+        ids, cookies = await two_recorded(engine, writer)
+        async with store_hung(writer.store):
+            headers = [("Host", "shop.example.com"), ("Cookie", cookies)]
+            me = engine.begin(Request("GET", "/.consent/me", headers)).local_response(b"")
+            erase = erasing(engine, cookies)
+            for resp in (erase, me):
+                task = asyncio.ensure_future(resp.complete())
+                done, _ = await asyncio.wait([task], timeout=60)  # (a guard, not a measure)
+                assert done, "the store held it"
+                assert task.result()[0] == 503 and ("Retry-After", "10") in resp.headers
+        assert not any(v.startswith("consent=") for k, v in erase.headers if k == "Set-Cookie")
+        assert engine.endpoints.under_erase == {} and not set(ids) & set(engine.endpoints.erased)
+        assert [len(await writer.by_id(cid)) for cid in ids] == [1, 1]
+        _, erased = await me_and_erase(engine, cookies)  # (tried again: both go)
+        assert erased == {"erased": 2}
+
+
 async def test_me_while_an_erase_fails_half_way_shows_every_record_still_kept(engine, tmp_path):
     """A SQLite store has one connection: `me` read on it inside an erase's open transaction,
     the records of the visitor's first id deleted, not committed, and the second's deletion
@@ -750,8 +776,8 @@ async def test_me_reads_every_id_of_the_visitor_in_one_statement(engine, postgre
     class WaitingAfterARead(PostgresStore):
         armed = False
 
-        async def _fetch(self, sql, *args):
-            rows = await super()._fetch(sql, *args)
+        async def _fetch(self, sql, *args, **limits):
+            rows = await super()._fetch(sql, *args, **limits)
             if self.armed and "FROM consent_records WHERE" in sql:
                 self.armed = False
                 first_read.set()

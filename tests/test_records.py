@@ -305,6 +305,70 @@ async def deletes_refused(store, consent_id: str | None = None):
             await store._execute(sql)
 
 
+@contextlib.asynccontextmanager
+async def store_hung(store):
+    """The store's records table answers no statement: on PostgreSQL another session holds
+    its lock; on SQLite (whose readers no lock stops) a temporary view shadows it, a join of
+    10^9 rows for each record, to read or delete (interruptible, as a statement on a hung
+    file system is not, but a bound may stop it)."""
+    if isinstance(store, PostgresStore):
+        import asyncpg
+
+        conn = await asyncpg.connect(store.dsn)
+        holding = conn.transaction()
+        await holding.start()
+        await conn.execute("LOCK TABLE consent_records IN ACCESS EXCLUSIVE MODE")
+        try:
+            yield
+        finally:
+            await holding.rollback()
+            await conn.close()
+        return
+    await store._execute("CREATE TEMP TABLE big (x INTEGER)")
+    await store._execute(
+        "INSERT INTO big WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n "
+        "WHERE x < 1000) SELECT x FROM n"
+    )
+    await store._execute(
+        "CREATE TEMP VIEW consent_records AS SELECT r.* FROM main.consent_records r, "
+        "big a, big b, big c"
+    )
+    await store._execute(
+        "CREATE TEMP TRIGGER shadowed INSTEAD OF DELETE ON consent_records BEGIN SELECT 1; END"
+    )
+    try:
+        yield
+    finally:
+        for _ in range(20):  # (a statement still running, unbounded: stopped, the test failed)
+            store.db._conn.interrupt()
+            await asyncio.sleep(0.05)
+        await store._execute("DROP VIEW temp.consent_records")
+        await store._execute("DROP TABLE temp.big")
+
+
+async def test_an_erase_or_a_read_the_store_does_not_answer_stops_erasing_nothing(
+    store, monkeypatch
+):
+    """A store that hangs (PostgreSQL holding a lock, a statement that never ends) held a
+    visitor's erase, and their `me`, for ever (and the erase's choices, 503s meanwhile). The
+    store now stops them itself past STORE_SECONDS: the erase's transaction rolled back (no
+    erasure noted), a failure the visitor is answered a 503 for; once the store answers, it
+    erases as before. (Not a timer around the call: one firing as the COMMIT ran answered a
+    failure for an erase that went through.)"""
+    monkeypatch.setattr(records, "STORE_SECONDS", 0.2, raising=False)
+    await store.write([record("a"), record("b")])
+    async with store_hung(store):
+        for work in (store.erase("a", "b"), store.by_id("a", "b", latest=5)):
+            task = asyncio.ensure_future(work)
+            done, _ = await asyncio.wait([task], timeout=60)  # (a guard, not a measure)
+            assert done, "the store held it"
+            with pytest.raises(Exception):  # noqa: B017 - the driver's own
+                task.result()
+    assert len(await store.by_id("a", "b")) == 2
+    assert await store._fetch("SELECT consent_id FROM erasures") == []
+    assert await store.erase("a", "b") == 2
+
+
 async def test_an_erase_that_fails_half_way_notes_no_erasure(store):
     """The erasure was noted (committed on its own) before the records were deleted: the
     deletion failing, the visitor got a 503 and kept their id, and the record of their next
@@ -605,8 +669,8 @@ async def test_a_writer_closed_during_an_erase_leaves_it_whole(tmp_path):
     together = store._together
 
     @contextlib.asynccontextmanager
-    async def pausing():  # (each deletion followed by a wait on the event loop)
-        async with together() as run:
+    async def pausing(*limits):  # (each deletion followed by a wait on the event loop)
+        async with together(*limits) as run:
 
             async def paused(sql, *args):
                 changed = await run(sql, *args)

@@ -701,7 +701,7 @@ class Endpoints:
                 resp.headers.append(("Location", safe_return(back)))
             return (200 if back is None else 303), json.dumps({"erased": erased}).encode()
 
-        resp.complete = _unavailable_as_503(complete)
+        resp.complete = _unavailable_as_503(resp, complete)
         return resp
 
     def _former_cookies(self, ex: Visit) -> tuple[list[str], tuple[str, list[str]]]:
@@ -986,9 +986,16 @@ def _page(status: int, page: bytes) -> LocalResponse:
     )
 
 
+# When a visitor may try again a request the records store failed or did not answer in time
+# (records.STORE_SECONDS): about as long as that.
+RETRY_AFTER = ("Retry-After", "10")
+
+
 def _unavailable() -> LocalResponse:
     """While the records store is not open: visitors retry rather than get a wrong answer."""
-    return plain(503, "consent records are unavailable right now; try again later")
+    resp = plain(503, "consent records are unavailable right now; try again later")
+    resp.headers.append(RETRY_AFTER)
+    return resp
 
 
 def _me(ex: Visit, records: Records | None, ids: list[str]) -> LocalResponse:
@@ -1013,7 +1020,7 @@ def _me(ex: Visit, records: Records | None, ids: list[str]) -> LocalResponse:
             }
         ).encode()
 
-    resp.complete = _unavailable_as_503(complete)
+    resp.complete = _unavailable_as_503(resp, complete)
     return resp
 
 
@@ -1028,15 +1035,17 @@ def _outcome(ex: Visit, action: str, via: str) -> str:
 
 
 def _unavailable_as_503(
-    work: Callable[[], Awaitable[tuple[int, bytes]]],
+    resp: LocalResponse, work: Callable[[], Awaitable[tuple[int, bytes]]]
 ) -> Callable[[], Awaitable[tuple[int, bytes]]]:
-    """A store that fails mid-request is the visitor's 503, never a traceback."""
+    """A store that fails mid-request, or that the store stopped past its time (a hung
+    database: records.STORE_SECONDS), is the visitor's 503 to retry, never a traceback."""
 
     async def guarded() -> tuple[int, bytes]:
         try:
             return await work()
         except Exception as e:  # noqa: BLE001 - any driver error
-            log.error("records: %s", e)
+            log.error("records: %s", e or type(e).__name__)  # (a timeout says nothing)
+            resp.headers.append(RETRY_AFTER)
             return 503, b'{"error": "consent records are unavailable right now"}'
 
     return guarded

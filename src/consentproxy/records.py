@@ -18,7 +18,14 @@ import secrets
 import sqlite3
 import tempfile
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterator,
+    Sequence,
+)
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
@@ -67,6 +74,12 @@ def _names(value: Any) -> tuple[str, ...] | None:
 
 # How long a write waits for another's lock on a SQLite store (its busy timeout).
 BUSY_SECONDS = 5.0
+# How long a visitor's erase or `me` waits for the store's statements (and a PostgreSQL
+# write for a lock, holding the writer's): then the store stops them itself (statement_timeout
+# and lock_timeout, a SQLite interrupt), the transaction rolled back, nothing half erased; the
+# visitor gets a 503 to retry. Not a timer around the call: one firing while the COMMIT ran
+# answered "nothing erased" for an erase that went through (b6c4948).
+STORE_SECONDS = 10.0
 # Rows read from the store at once by what reads them all (an export): memory stays flat.
 ROWS_AT_ONCE = 1000
 # Versions of what was shown a writer keeps at hand (a config's languages; more after
@@ -221,7 +234,10 @@ class _SqlStore:
     async def _execute(self, sql: str, *args: Any) -> int:
         raise NotImplementedError
 
-    async def _fetch(self, sql: str, *args: Any) -> list[Sequence[Any]]:
+    async def _fetch(
+        self, sql: str, *args: Any, seconds: float | None = None
+    ) -> list[Sequence[Any]]:
+        """seconds: the query stopped after so long (a visitor's read), a driver error."""
         raise NotImplementedError
 
     def _rows(self, sql: str, *args: Any) -> AsyncGenerator[Sequence[Any]]:
@@ -237,8 +253,11 @@ class _SqlStore:
         """One transaction, taken by one setup at a time."""
         raise NotImplementedError
 
-    def _together(self) -> contextlib.AbstractAsyncContextManager[Count]:
-        """One transaction: the statements run in the block commit together or not at all."""
+    def _together(
+        self, seconds: float | None = None
+    ) -> contextlib.AbstractAsyncContextManager[Count]:
+        """One transaction: the statements run in the block commit together or not at all;
+        seconds: each stopped by the store after so long, the transaction rolled back."""
         raise NotImplementedError
 
     async def _connect(self, read_only: bool) -> None:
@@ -412,10 +431,11 @@ class _SqlStore:
         n = len(consent_ids)
         where = f"consent_id IN ({', '.join(self._ph(i + 1) for i in range(n))})"
         if latest is None:
-            rows = await self._fetch(self._select(where), *consent_ids)
+            rows = await self._fetch(self._select(where), *consent_ids, seconds=STORE_SECONDS)
         else:  # (newest first, then turned: the latest, oldest first)
             newest = self._select(where, f"decided_at DESC, id DESC LIMIT {self._ph(n + 1)}")
-            rows = (await self._fetch(newest, *consent_ids, latest))[::-1]
+            rows = await self._fetch(newest, *consent_ids, latest, seconds=STORE_SECONDS)
+            rows.reverse()
         return [r for r in map(self._record, rows) if r is not None]
 
     async def since(self, since: int) -> AsyncGenerator[ConsentRecord]:
@@ -434,7 +454,7 @@ class _SqlStore:
         with their next batch as decided before it: a consent in force with no proof), or
         the first of a visitor's ids erased and the second not, the visitor told none was."""
         erased_at, erased = int(time.time()), 0
-        async with self._together() as run:
+        async with self._together(STORE_SECONDS) as run:
             for consent_id in consent_ids:
                 await run(
                     f"INSERT INTO erasures (consent_id, erased_at) VALUES ({self._ph(1)}, "
@@ -479,6 +499,7 @@ class SqliteStore(_SqlStore):
     def __init__(self, path: str | Path):
         self.path = self.name = str(path)
         self.db: Any = None
+        self.connection: sqlite3.Connection | None = None  # (db's: interrupted from here)
 
     def _ph(self, n: int) -> str:
         return f"?{n}"  # (numbered: a query may name one twice)
@@ -496,6 +517,7 @@ class SqliteStore(_SqlStore):
             sqlite3.connect, target, check_same_thread=False, uri=uri, timeout=BUSY_SECONDS
         )
         self.db = await aiosqlite.Connection(lambda: connection, 64)
+        self.connection = connection
         if not read_only:  # (WAL only for a store: another's file stays as it was)
             await self._check(self._fetch, read_only=False)
             await self._wal()
@@ -531,9 +553,33 @@ class SqliteStore(_SqlStore):
         await self.db.commit()
         return int(cursor.rowcount)
 
-    async def _fetch(self, sql: str, *args: Any) -> list[Sequence[Any]]:
-        async with self.db.execute(sql, args) as cursor:
-            return list(await cursor.fetchall())
+    async def _fetch(
+        self, sql: str, *args: Any, seconds: float | None = None
+    ) -> list[Sequence[Any]]:
+        with self._interrupted_after(seconds):
+            async with self.db.execute(sql, args) as cursor:
+                return list(await cursor.fetchall())
+
+    @contextlib.contextmanager
+    def _interrupted_after(self, seconds: float | None) -> Iterator[None]:
+        """The statements of the block interrupted once `seconds` have passed (each fails,
+        its transaction rolled back), again and again (one falling between two statements
+        is lost), until the block ends: never after it, or a rollback could be interrupted,
+        the transaction left open on the one connection for the next commit."""
+        if seconds is None or self.connection is None:
+            yield
+            return
+        loop, connection = asyncio.get_running_loop(), self.connection
+
+        def interrupt() -> None:
+            connection.interrupt()
+            timer[0] = loop.call_later(0.05, interrupt)
+
+        timer = [loop.call_later(seconds, interrupt)]
+        try:
+            yield
+        finally:
+            timer[0].cancel()
 
     async def _rows(self, sql: str, *args: Any) -> AsyncGenerator[Sequence[Any]]:
         async with self.db.execute(sql, args) as cursor:
@@ -550,7 +596,7 @@ class SqliteStore(_SqlStore):
             yield self.db.execute, self._fetch
 
     @contextlib.asynccontextmanager
-    async def _together(self) -> AsyncIterator[Count]:
+    async def _together(self, seconds: float | None = None) -> AsyncIterator[Count]:
         """The statements run in the block commit together or not at all: on the one
         connection, what went in before a failure stayed in the open transaction, to go in
         again on a retry or with the next commit."""
@@ -559,8 +605,9 @@ class SqliteStore(_SqlStore):
             return int((await self.db.execute(sql, args)).rowcount)
 
         try:
-            yield run
-            await self.db.commit()
+            with self._interrupted_after(seconds):  # (over before the rollback)
+                yield run
+                await self.db.commit()
         except BaseException:
             with contextlib.suppress(Exception):
                 await self.db.rollback()
@@ -618,8 +665,11 @@ class PostgresStore(_SqlStore):
     async def _execute(self, sql: str, *args: Any) -> int:
         return _changed(await self.pool.execute(sql, *args))
 
-    async def _fetch(self, sql: str, *args: Any) -> list[Sequence[Any]]:
-        return list(await self.pool.fetch(sql, *args))
+    async def _fetch(
+        self, sql: str, *args: Any, seconds: float | None = None
+    ) -> list[Sequence[Any]]:
+        # (asyncpg's timeout: the server asked to cancel it; a read, nothing to roll back)
+        return list(await self.pool.fetch(sql, *args, timeout=seconds))
 
     async def _rows(self, sql: str, *args: Any) -> AsyncGenerator[Sequence[Any]]:
         async with self.pool.acquire() as conn, conn.transaction():  # (a cursor needs one)
@@ -633,8 +683,10 @@ class PostgresStore(_SqlStore):
             yield conn.execute, conn.fetch
 
     @contextlib.asynccontextmanager
-    async def _together(self) -> AsyncIterator[Count]:
+    async def _together(self, seconds: float | None = None) -> AsyncIterator[Count]:
         async with self.pool.acquire() as conn, conn.transaction():
+            if seconds is not None:  # (the server's: it knows where the transaction stands)
+                await conn.execute(_for_transaction("statement_timeout", seconds))
 
             async def run(sql: str, *args: Any) -> int:
                 return _changed(await conn.execute(sql, *args))
@@ -649,12 +701,19 @@ class PostgresStore(_SqlStore):
     ) -> None:
         now = int(time.time())
         async with self.pool.acquire() as conn, conn.transaction():
+            # (a table locked held the writer's lock, and every erase behind it, for ever)
+            await conn.execute(_for_transaction("lock_timeout", STORE_SECONDS))
             if versions:
                 await conn.executemany(self._archive(), [(d, now, c) for d, c in versions.items()])
             await conn.executemany(self._insert(), [_row(r) for r in batch])
             await conn.executemany(self._erased(), [(c,) for c in _visitors(batch)])
             if impressions:
                 await conn.executemany(self._count_impressions(), list(impressions.items()))
+
+
+def _for_transaction(setting: str, seconds: float) -> str:
+    """PostgreSQL's SET LOCAL of a time limit (in ms: SET takes no parameter)."""
+    return f"SET LOCAL {setting} = {max(1, round(seconds * 1000))}"
 
 
 def _changed(status: str) -> int:
