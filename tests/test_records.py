@@ -369,6 +369,34 @@ async def test_an_erase_or_a_read_the_store_does_not_answer_stops_erasing_nothin
     assert await store.erase("a", "b") == 2
 
 
+async def test_an_erase_behind_a_batch_a_locked_postgresql_table_holds_stops_too(
+    postgres_dsn, monkeypatch
+):
+    """The erase waits for the writer's lock: a batch write waiting for a table another
+    session locked held it, and the erase behind it, for ever. The write waits for the
+    lock STORE_SECONDS (then it is retried, the writer's lock let go between), so the
+    erase gets its turn, and is stopped in its time too; the batch is written once the
+    table is free."""
+    monkeypatch.setattr(records, "STORE_SECONDS", 0.2, raising=False)
+    store = PostgresStore(postgres_dsn)
+    writer = await _started(RecordWriter(store, interval=0.01))
+    try:
+        async with store_hung(store):
+            writer.submit(record("behind"))
+            while writer.queued():  # (the batch taken: its write waits for the lock)
+                await asyncio.sleep(0.01)
+            erase = asyncio.ensure_future(writer.erase("behind"))
+            done, _ = await asyncio.wait([erase], timeout=60)  # (a guard, not a measure)
+            assert done, "the store held it"
+            with pytest.raises(Exception):  # noqa: B017 - the driver's own
+                erase.result()
+        while not await writer.by_id("behind"):
+            await asyncio.sleep(0.01)
+        assert await writer.erase("behind") == 1
+    finally:
+        await writer.close()
+
+
 async def test_an_erase_that_fails_half_way_notes_no_erasure(store):
     """The erasure was noted (committed on its own) before the records were deleted: the
     deletion failing, the visitor got a 503 and kept their id, and the record of their next
