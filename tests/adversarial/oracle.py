@@ -273,9 +273,16 @@ def _unneutralised(attrs: dict[str, str]) -> dict[str, str]:
     return {
         k.replace("data-site-consent-", "data-consent-", 1)
         if k.startswith("data-site-")
-        else k.removeprefix("data-consent-"): v
+        else _unheld(k): v
         for k, v in out.items()
     }
+
+
+def _unheld(name: str) -> str:
+    """An attribute's name before the rewriter held it (data-consent-xlink.href: xlink:href,
+    neutralise.held_name)."""
+    held = name.removeprefix("data-consent-")
+    return held[: -len(".href")] + ":href" if held != name and held.endswith(".href") else held
 
 
 def events(markup: bytes) -> Iterator[tuple[str, ...]]:

@@ -26,8 +26,9 @@
   // an event handler it held; the site's own data-consent-* on a tag the proxy or the guard
   // marks are renamed data-site-consent-*).
   var TAGS = /^(script|i?frame|img|image|feimage|link|object|embed|source|video|audio|track|input|applet|a|area|base|body|table|thead|tbody|tfoot|tr|td|th|col|colgroup)$/;
-  var ATTRS = /^(src|srcset|href|xlink:href|data|srcdoc|poster|lowsrc|dynsrc|codebase|archive|code|imagesrcset|ping|background|on[a-z]+)$/;
+  var ATTRS = /^(src|srcset|href|.+\.href|data|srcdoc|poster|lowsrc|dynsrc|codebase|archive|code|imagesrcset|ping|background|on[a-z]+)$/;
   var EMBEDS = /^(iframe|object|embed)$/;
+  var XLINK = 'http://www.w3.org/1999/xlink';
   var INERT = 'about:invalid'; // what the proxy makes a URL in CSS (rewrite/css.py)
   // Never activated, whoever marked them: script URLs, and data: documents and scripts (an
   // event handler's code is no URL: its "javascript:" is a label).
@@ -173,15 +174,19 @@
     });
 
     // Copy each data-consent-X the proxy made back to X (on `to`), dropping it from `from`.
-    // The guard's own setter: this element is allowed (or loaded once on purpose).
+    // The guard's own setter: this element is allowed (or loaded once on purpose). A held
+    // PREFIX:href is data-consent-PREFIX.href (a ':' there broke an XHTML page): put back in
+    // the namespace `from` binds PREFIX to (an HTML page binds none: xlink is XLink's).
     function restore(from, to) {
       list(from.attributes).forEach(function (a) {
-        var n = a.name, x = n.slice(PRE.length);
+        var n = a.name, x = n.slice(PRE.length), dot = x.lastIndexOf('.');
         if (n.indexOf(PRE) || n === MARK || n === CAT) return;
         if (to === from) from.removeAttribute(n);
         if (!(TAGS.test(tag(to)) ? ATTRS : /^on[a-z]+$/).test(x) && !(x === 'type' && tag(to) === 'script') || runs(to, x, a.value)) return;
-        if (x.indexOf('xlink:')) setAttr(to, x, a.value);
-        else to.setAttributeNS('http://www.w3.org/1999/xlink', x, a.value);
+        if (dot < 0) return setAttr(to, x, a.value);
+        var prefix = x.slice(0, dot), ns = from.lookupNamespaceURI(prefix) || (prefix === 'xlink' ? XLINK : null);
+        if (ns) to.setAttributeNS(ns, prefix + ':href', a.value);
+        else setAttr(to, prefix + ':href', a.value);
       });
     }
 

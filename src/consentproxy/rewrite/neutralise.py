@@ -136,6 +136,16 @@ _DOCUMENT_TAGS = frozenset({b"iframe", b"frame", b"object", b"embed"})
 # The elements loading an xlink:href: in XML any prefix may be bound to XLink (`<image q:href>`
 # with xmlns:q its namespace loaded the pixel: helper-240), so any prefix's href counts.
 _XLINK_ELEMENTS = frozenset(n for n, attrs in URL_ATTRS.items() if b"xlink:href" in attrs)
+_PREFIXED_HREF = re.compile(rb"(?i):href").search
+
+
+def held_name(attr: bytes) -> bytes:
+    """What a held attribute is renamed: data-consent-NAME, a prefixed one's last ':' made
+    '.' (data-consent-xlink.href): a prefix no namespace declares is XML's error, the page
+    lost. No unprefixed attribute the proxy renames has a '.': banner.js puts one back as
+    PREFIX:href in the namespace its element binds PREFIX to."""
+    prefix, colon, local = attr.lower().rpartition(b":")
+    return b"data-consent-" + (prefix + b"." + local if colon else local)
 
 
 def _url_attributes(name: bytes, attrs: Attributes) -> Iterable[bytes]:
@@ -764,7 +774,7 @@ class Neutraliser:
             category = all_of([*held.values()])
             return self._edit(start.name, start.attrs, renames, names[0], category, b"")
         for s, e in sorted((sp for n in renames for sp in start.attrs.spans(n)), reverse=True):
-            tag = tag[:s] + b"data-consent-" + tag[s:e].lower() + tag[e:]
+            tag = tag[:s] + held_name(tag[s:e]) + tag[e:]
         self.blocked.append((names[0], start.name.decode("latin-1")))
         return _HELD_RE.sub(lambda m: _joined(m, held), tag, count=1)
 
@@ -873,7 +883,7 @@ class Neutraliser:
         attrs = start.attrs
         if not _is_js(attrs):
             return tag
-        for attr in URL_ATTRS[b"script"]:
+        for attr in _url_attributes(b"script", attrs):
             v = attrs.get(attr)
             svc = next(iter(self._attribute_blocked(attrs, attr, v)), None) if v else None
             if svc is None and v and (text := _document_text(v, ("data",))):
@@ -899,6 +909,8 @@ class Neutraliser:
 
     def _inline_script(self, tag: bytes, content: bytes) -> bytes:
         start = StartTag(b"script", tag)
+        if _PREFIXED_HREF(tag) and (out := self._script_tag(start)) is not tag:
+            return out  # (an SVG <script q:href>, q bound to XLink: it loads that href)
         url_list = (
             bool(_URL_LIST_RE.search(tag))
             and (start.attrs.get(b"type") or "").strip(" \t\n\f\r").lower() in _URL_LIST_TYPES
@@ -1124,11 +1136,7 @@ class Neutraliser:
         self.blocked.append((blocked, name.decode("latin-1")))
         tag = attrs.tag
         spans = sorted(
-            [
-                (s, e, b"data-consent-" + tag[s:e].lower())
-                for attr in renames
-                for s, e in attrs.spans(attr)
-            ]
+            [(s, e, held_name(tag[s:e])) for attr in renames for s, e in attrs.spans(attr)]
             + [
                 (m.start(1), m.start(1) + len(_OWN_PREFIX), SITE_PREFIX)
                 for m in attrs.items
@@ -1167,15 +1175,24 @@ def pseudo_attributes(instruction: str) -> list[tuple[str, str]] | None:
 
 def _xml_attribute_value(raw: str) -> str:
     """An attribute value as XML reads it: white space a space, each reference its text."""
-    return _XML_REFERENCE_RE.sub(_xml_reference, re.sub(r"[\t\n\r]", " ", raw))
+    return xml_references(re.sub(r"[\t\n\r]", " ", raw))
+
+
+def xml_references(text: str) -> str:
+    """Text with each reference XML reads made its text (one to no character U+FFFD: XML
+    rejects the document there, which then loads nothing, whatever it is read as; one to
+    an entity not predefined as it is: one the DTD declares is dropped while anything is
+    held, XML's error)."""
+    return _XML_REFERENCE_RE.sub(_xml_reference, text)
 
 
 def _xml_reference(m: re.Match[str]) -> str:
-    """A reference's text (one to no character U+FFFD: XML rejects the instruction, which
-    then loads nothing, whatever it is read as)."""
     if m[1] is None:
-        return _XML_ENTITIES[m[2]]
-    n = int(m[2], 16 if m[1] == "#x" else 10)
+        return _XML_ENTITIES.get(m[2], m[0])
+    try:
+        n = int(m[2], 16 if m[1] == "#x" else 10)
+    except ValueError:
+        return "\ufffd"
     return chr(n) if n <= 0x10FFFF and not 0xD800 <= n < 0xE000 else "\ufffd"
 
 

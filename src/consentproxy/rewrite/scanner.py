@@ -50,9 +50,11 @@ from consentproxy.rewrite.neutralise import (
     QUIET_ELEMENT_BYTES,
     STYLESHEET_TARGET,
     URL_ATTRS,
+    XML_TYPE,
     Neutraliser,
     handler_may_load_re,
     unended,
+    xml_references,
 )
 from consentproxy.rewrite.selectors import OpenMarker
 from consentproxy.wordtrie import trie_pattern
@@ -205,6 +207,16 @@ XML_SUBSET_END_RE = re.compile(rb"\][\t\n\r ]*+>")
 # No XML character: put where the rewrite cannot follow a DOCTYPE's subset, Chromium shows
 # its XML error there and reads nothing past it.
 XML_ERROR = b"\x00"
+# In XML a <script>'s or <style>'s content is markup, no raw text (`<style><img src=GA/>`
+# loads GA), read one token at a time: a comment, a CDATA section (group 1), an instruction,
+# a tag (group 2: '/' for an end tag, group 3: its name, group 4: '/' if self-closing), text.
+_XML_CONTENT_TOKEN_RE = re.compile(
+    rb"<!--(?s:.*?)-->|<!\[CDATA\[((?s:.*?))]]>|<\?(?s:.*?)\?>"
+    rb"|<(/?)([^\t\n\r !/>?][^\t\n\r />]*+)(?:[^>\"'/]++|\"[^\"]*+\"|'[^']*+'|/(?!>))*+(/?)>"
+    rb"|[^<]++"
+)
+# Content read as a page to this depth (a script in a script...), then XML_ERROR before it.
+MAX_NESTED_CONTENT = 4
 SCRIPT_TOKEN_RE = re.compile(rb"<!--|-->|<(/?)(?i:script)(?=[\t\n\f\r />])")
 
 
@@ -420,6 +432,8 @@ class HtmlRewriter:
         self.arrived_bytes = 0
         self.state = DATA
         self.text_end = b""  # for TEXT: the element's name (its end tag ends the text)
+        self.text_depth = 0  # (in XML: how many elements of that name are open in it)
+        self.content_depth = 0  # (a script's or style's content read as a page: its depth)
         self.script_sub = S_PLAIN
         # An inline script or a <style> whose text is held to work out what they become;
         # outer: those it is inside (an SVG script or style holds markup, a <style> too).
@@ -613,7 +627,7 @@ class HtmlRewriter:
         the banner went into a <textarea>'s text (posted with its form), a comment or a
         <title>, never shown. Not a script: one the page leaves open never runs, and an end
         tag would run it."""
-        if self.state == TEXT:
+        if self.state == TEXT and self.text_end != b"script":  # (an XML page's: see _xml_content)
             return b"</" + self.text_end + b">"
         return _ENDINGS.get(self.state, b"")
 
@@ -715,6 +729,10 @@ class HtmlRewriter:
                 emit(buf[pos : m.end()])
                 pos = m.end()
                 self.state = DATA
+            elif state == TEXT and self.xml:
+                pos = self._xml_content(buf, pos, final)
+                if self.state == TEXT:
+                    return pos
             elif state == TEXT:
                 at = end_tag(buf, self.text_end, pos, n)
                 if at < 0:
@@ -921,10 +939,16 @@ class HtmlRewriter:
         # In XML a '/>' ends the element: no script data nor text follows.
         closed = self.xml and html and self_closing(tag, name)
         if name == b"script":
-            if html and not closed:
+            markup = self.xml and html and not closed  # (its content is markup: held too)
+            if markup:
+                self.state, self.text_end, self.text_depth = TEXT, name, 0
+            elif html and not closed:
                 self.state, self.script_sub = SCRIPT, S_PLAIN
             if closed or not neutraliser.script_is_inline_js(tag):
                 out = neutraliser.start_tag(name, tag)
+                if markup:
+                    self._hold(out, self._read_as_xml(_as_it_is))
+                    return
                 if out is page_tag and html and not closed:
                     neutraliser.keep_data_block(out)
                 self._emit(out)
@@ -933,7 +957,8 @@ class HtmlRewriter:
                 if self.held is not None:
                     self.held.mark_inner()
             else:
-                held = self._hold(tag, self._inline_script)
+                rewrite = self._read_as_xml(self._inline_script) if markup else self._inline_script
+                held = self._hold(tag, rewrite)
                 held.page_tag = tag is page_tag
                 if not html:  # an SVG script: its text is markup, held until it closes
                     held.svg_depth = depth + 1
@@ -944,7 +969,8 @@ class HtmlRewriter:
             self.base_free = neutraliser.base is None
         if name == b"style" and not closed:
             if html:
-                held = self._hold(tag, neutraliser.style_element, script=False)
+                rewrite = neutraliser.style_element
+                held = self._hold(tag, self._read_as_xml(rewrite) if self.xml else rewrite, False)
                 held.page_tag = tag is page_tag
             else:  # an SVG/MathML style: its text is markup too, held until it closes
                 stack = list(self.foreign.stack)
@@ -957,7 +983,7 @@ class HtmlRewriter:
         if self.xml and name != b"style":
             return  # (in XML a <title>'s, a <noframes>'s content is markup: its pixel loads)
         if name in TEXT_ELEMENTS:
-            self.state, self.text_end = TEXT, name
+            self.state, self.text_end, self.text_depth = TEXT, name, 0
         elif name == b"plaintext":
             self.state = PLAINTEXT
 
@@ -993,8 +1019,8 @@ class HtmlRewriter:
                 edited, css = style_element(b"<" + held[1 + cut :], text)
                 return held[: 1 + cut] + edited[1:], css
 
-            self._hold(out, style, script=False)
-            self.state, self.text_end = TEXT, name
+            self._hold(out, self._read_as_xml(style), script=False)
+            self.state, self.text_end, self.text_depth = TEXT, name, 0
         else:
             self._emit(out)
         if head and local == b"head":
@@ -1050,6 +1076,54 @@ class HtmlRewriter:
             self._emit(buf[pos : m.end()])
             pos = m.end()
 
+    def _xml_content(self, buf: bytes, pos: int, final: bool) -> int:
+        """In XML a script's or style's content up to its end tag, read as XML reads it
+        (an end tag in a comment or CDATA section is none, nor one closing an element of
+        its name inside it); held, _read_as_xml reads it at the end. A token not ended in
+        buf waits (MAX_TAG at most: then its '<' passes as text; text need not wait, the
+        held content is read whole)."""
+        n, name, start = len(buf), self.text_end, pos
+        while pos < n:
+            m = _XML_CONTENT_TOKEN_RE.match(buf, pos)
+            if m is None:
+                if not final and n - pos < MAX_TAG and _may_be_xml_token(buf[pos : pos + 9]):
+                    break
+                pos += 1  # (a lone '<': XML's error, or a token over MAX_TAG)
+                continue
+            if m.group(3) is not None and m.group(3).lower() == name and not m.group(4):
+                if not m.group(2):
+                    self.text_depth += 1
+                elif self.text_depth:
+                    self.text_depth -= 1
+                else:
+                    self._emit(buf[start:pos])
+                    self._end_text()
+                    return pos
+            pos = m.end()
+        self._emit(buf[start:pos])
+        return pos
+
+    def _read_as_xml(self, rewrite: Rewrite) -> Rewrite:
+        """rewrite for an XML script's or style's content (_xml_content): judged on its
+        text as XML gives it (CDATA sections' content, references read, the rest no
+        text), its markup rewritten as a page's (its elements load); where rewrite edits
+        that text (a style's URLs made inert), the content is that text, its markup gone."""
+
+        def read(tag: bytes, content: bytes) -> tuple[bytes, bytes]:
+            if b"<" not in content and b"&" not in content:
+                return rewrite(tag, content)
+            text = _xml_text(content)
+            edited, out = rewrite(tag, text)
+            if out != text:
+                return edited, out.replace(b"&", b"&amp;").replace(b"<", b"&lt;")
+            if self.content_depth >= MAX_NESTED_CONTENT:
+                return edited, XML_ERROR + content  # (Chromium reads nothing past it)
+            inner = HtmlRewriter(self.neutraliser, b"", False, content_type=XML_TYPE)
+            inner.content_depth = self.content_depth + 1
+            return edited, inner.feed(content) + inner.close()
+
+        return read
+
     # --- held elements: inline scripts and <style> -----------------------------------
 
     def _hold(self, tag: bytes, rewrite: Rewrite, script: bool = True) -> HeldElement:
@@ -1101,6 +1175,36 @@ class HtmlRewriter:
 
 
 _INTERESTING = frozenset(INTERESTING)
+_XML_TAG_START_RE = re.compile(rb"</?(?:[^\t\n\r !/>?]|\Z)")
+
+
+def _may_be_xml_token(head: bytes) -> bool:
+    """Whether what starts with head (a '<' and up to 8 bytes after it) may be a token of
+    _XML_CONTENT_TOKEN_RE once more bytes come."""
+    return (
+        head.startswith((b"<!--", CDATA_OPEN, b"<?"))
+        or b"<!--".startswith(head)
+        or CDATA_OPEN.startswith(head)
+        or _XML_TAG_START_RE.match(head) is not None
+    )
+
+
+def _as_it_is(tag: bytes, text: bytes) -> tuple[bytes, bytes]:
+    return tag, text
+
+
+def _xml_text(content: bytes) -> bytes:
+    """An XML element's content as the text XML gives it: CDATA sections' content and the
+    text between tags, references read; comments, instructions and tags none."""
+    text = b"".join(
+        m.group(1) if m.group(1) is not None else m.group() if m.group()[:1] != b"<" else b""
+        for m in _XML_CONTENT_TOKEN_RE.finditer(content)
+    )
+    return xml_references(text.decode("utf-8", "surrogateescape")).encode(
+        "utf-8", "surrogateescape"
+    )
+
+
 # Elements without content: nothing can be filled into them.
 VOID_ELEMENTS = frozenset(
     (
