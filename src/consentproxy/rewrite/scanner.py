@@ -215,6 +215,23 @@ _XML_CONTENT_TOKEN_RE = re.compile(
     rb"|<(/?)([^\t\n\r !/>?][^\t\n\r />]*+)(?:[^>\"'/]++|\"[^\"]*+\"|'[^']*+'|/(?!>))*+(/?)>"
     rb"|[^<]++"
 )
+_XML_TAG_REST = rb"[^\t\n\r />]*+(?:[^>\"'/]++|\"[^\"]*+\"|'[^']*+'|/(?!>))*+/?>"
+
+
+def _xml_content_skip(name: bytes) -> re.Pattern[bytes]:
+    """What _xml_content steps over in one match: all tokens but a tag of `name`, and a
+    lone '<' no token can start with."""
+    return re.compile(
+        rb"(?:[^<]++|<!--(?s:.*?)-->|<!\[CDATA\[(?s:.*?)]]>|<\?(?s:.*?)\?>"
+        rb"|</?(?!(?i:"
+        + re.escape(name)
+        + rb")[\t\n\r />])[^\t\n\r !/>?]"
+        + _XML_TAG_REST
+        + rb"|<(?=[\t\n\r >]))*+"
+    )
+
+
+_XML_CONTENT_SKIPS: dict[bytes, re.Pattern[bytes]] = {}
 # Content read as a page to this depth (a script in a script...), then XML_ERROR before it.
 MAX_NESTED_CONTENT = 4
 SCRIPT_TOKEN_RE = re.compile(rb"<!--|-->|<(/?)(?i:script)(?=[\t\n\f\r />])")
@@ -1083,7 +1100,10 @@ class HtmlRewriter:
         buf waits (MAX_TAG at most: then its '<' passes as text; text need not wait, the
         held content is read whole)."""
         n, name, start = len(buf), self.text_end, pos
-        while pos < n:
+        skip = _XML_CONTENT_SKIPS.get(name) or _xml_content_skip(name)
+        if len(_XML_CONTENT_SKIPS) < 64:  # (prefixed names are the page's to choose)
+            _XML_CONTENT_SKIPS[name] = skip
+        while (pos := skip.match(buf, pos).end()) < n:  # type: ignore[union-attr]
             m = _XML_CONTENT_TOKEN_RE.match(buf, pos)
             if m is None:
                 if not final and n - pos < MAX_TAG and _may_be_xml_token(buf[pos : pos + 9]):
