@@ -20,7 +20,7 @@ from consentproxy.banner.texts import TEXTS
 from consentproxy.config import ForTesting, Regions, parse_config
 from consentproxy.consent import NO_DECISION, parse_state
 from consentproxy.cookies import MAX_DELETION_BYTES
-from consentproxy.engine import MARK_HEADER, Engine, Head, Request
+from consentproxy.engine import MARK_HEADER, MAX_HEADER_URLS, Engine, Head, Request
 from consentproxy.httpheaders import header
 from consentproxy.policy import Policy
 from consentproxy.records import RecordWriter, SqliteStore, open_store
@@ -3197,3 +3197,24 @@ def test_a_content_type_of_thousands_of_items_is_read_in_linear_time(engine):
     plan = get(engine).response(200, [("Content-Type", "text/html, text/html")])
     assert header(plan.headers, "content-type") == "text/html"
     assert plan.body is not None
+
+
+def test_the_urls_of_a_heads_headers_are_read_up_to_a_bound(engine):
+    """Each distinct URL of Link, Alt-Svc, Report-To, Refresh or a CSP's report-uri is parsed
+    and looked up in the policy: a head of 12,000 distinct hosts held serve's loop 0.1-0.3 s
+    (helper-247). Past MAX_HEADER_URLS a response's further URLs count as held, unread: a
+    link past it goes, and a header naming one is dropped; a URL repeated is read once."""
+    links = ", ".join(f"<https://h{i}.example/a>; rel=preconnect" for i in range(1_000))
+    plan = get(engine).response(200, [*HTML, ("Link", links)])
+    assert header(plan.headers, "link") == links.rsplit(", ", 1_000 - MAX_HEADER_URLS)[0]
+    hosts = [*HTML, ("Link", links), ("Alt-Svc", 'h3="a.example:443"')]
+    assert header(get(engine).response(200, hosts).headers, "alt-svc") is None
+    many = ", ".join(f'h3="h{i}.example:443"' for i in range(MAX_HEADER_URLS + 1))
+    for name, value in [("Alt-Svc", many), ("Report-To", many.replace(":443", "/r"))]:
+        assert header(get(engine).response(200, [*HTML, (name, value)]).headers, name) is None
+    uris = [f"https://h{i}.example/r" for i in range(MAX_HEADER_URLS + 1)]
+    policy = [*HTML, ("Content-Security-Policy", f"report-uri {' '.join(uris)}")]
+    kept = header(get(engine).response(200, policy).headers, "content-security-policy")
+    assert kept == f"report-uri {' '.join(uris[:-1])}"
+    repeated = ", ".join(['h3="a.example:443"'] * 1_000 + ['h3="b.example:443"'])
+    assert header(get(engine).response(200, [*HTML, ("Alt-Svc", repeated)]).headers, "alt-svc")

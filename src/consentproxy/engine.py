@@ -15,7 +15,7 @@ import json
 import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import InitVar, dataclass, field, replace
 from functools import lru_cache
 from urllib.parse import urlsplit
@@ -176,6 +176,12 @@ QUOTED_URL_HEADERS = {
 # A JSON or structured-field string; one left unclosed runs to the end (which no browser
 # reads: tried from each quote again, `"\"\"\...` was read to its end that many times).
 QUOTED_RE = re.compile(r'"((?:[^"\\]++|\\.)*+)(?:"|\\?\Z)')
+# The most distinct URLs an origin's headers (Link, Alt-Svc, Report-To, Refresh, a CSP's
+# report-uri, Location) are read for in one response: each is parsed and looked up in the
+# policy, and a head of 256 KiB naming 12,000 distinct hosts held serve's loop 0.1-0.3 s
+# (helper-247). Past it, each further one counts as held, unread: what names it does not go
+# on (its link, its report-uri URL, its header).
+MAX_HEADER_URLS = 256
 # What no request target holds (RFC 9112 3.2): serve's parser refuses a control character in
 # one, mitmproxy sent it on (an origin may read the path up to a NUL), and an HTTP/2 :path
 # with a space went to an HTTP/1.1 origin as a request line of four parts.
@@ -477,6 +483,7 @@ class Exchange:
         self.revalidating = False  # an If-None-Match of ours went upstream as the origin's
         self.sets_cookies = False  # the origin's response sets cookies (filtered by the state)
         self.varies = False  # a header of the origin's names a service consent decides
+        self._verdicts: dict[str, Service | bool] = {}  # a header's URL: see _verdict
         # What `csp: enforce` cannot hold, answered here (the connection kept, unlike error).
         self.enforced: LocalResponse | None = None
         if config.csp == "enforce" and not self.is_local:
@@ -890,7 +897,7 @@ class Exchange:
                 how = QUOTED_URL_HEADERS[lk]
                 urls = _quoted(v)
                 if lk == "alt-svc":  # ("host:port", or ":port" for this very host)
-                    urls = [f"https://{u}/" for u in urls if not u.startswith(":")]
+                    urls = (f"https://{u}/" for u in urls if not u.startswith(":"))
                 if not any(self._held(u, how) for u in urls):
                     out.append(kv)
             elif lk == "refresh":  # (a navigation, as <meta http-equiv=refresh> makes)
@@ -913,13 +920,23 @@ class Exchange:
 
     def _held(self, url: str, how: str) -> bool:
         """Whether url names a service the visitor did not consent to (reported as held)."""
-        target = url_target(url)
-        if target is None:
-            return False
-        svc = self._decided(target)
-        if svc is not None:
-            self.report.neutralised = grown(self.report.neutralised, [(svc.name, how)])
-        return svc is not None
+        found = self._verdict(url)
+        if isinstance(found, Service):
+            self.report.neutralised = grown(self.report.neutralised, [(found.name, how)])
+        return found is not False
+
+    def _verdict(self, url: str) -> Service | bool:
+        """The service not consented to that a header's URL names (_decided), else False;
+        each distinct URL read once a response, and past MAX_HEADER_URLS of them True: held,
+        unread."""
+        found = self._verdicts.get(url)
+        if found is None:
+            if len(self._verdicts) >= MAX_HEADER_URLS:
+                return True
+            target = url_target(url)
+            svc = self._decided(target) if target is not None else None
+            found = self._verdicts[url] = svc or False
+        return found
 
     def _decided(self, target: tuple[str, str]) -> Service | None:
         """The service of a header's URL the visitor did not consent to; and whether the
@@ -984,18 +1001,14 @@ class Exchange:
 
     def _link_kept(self, link: str) -> bool:
         """Whether a link-value goes on: it has a URL in <>, and none of it is held."""
-        end = link.find(">")
-        if end < 0:
+        end = link.find(">")  # (its URL first: past MAX_HEADER_URLS nothing more is read)
+        if end < 0 or self._verdict(link[1:end].strip()) is not False:
             return False
-        urls = [link[1:end].strip()]
         for m in LINK_SRCSET_RE.finditer(link, end):
             srcset = m["value"]
             if srcset[:1] == '"':  # (an unclosed quote: to the end)
                 srcset = re.sub(r"\\(.)", r"\1", srcset[1:].removesuffix('"'))
-            urls += srcset_urls(srcset)
-        for url in urls:
-            target = url_target(url)
-            if target is not None and self._decided(target):
+            if not all(self._verdict(url) is False for url in srcset_urls(srcset)):
                 return False
         return True
 
@@ -1337,18 +1350,20 @@ def _content_types(value: str) -> tuple[tuple[str, str], ...]:
 _LIST_ITEM_RE = re.compile(r'(?:[^,"]|"(?:[^"\\]|\\.)*"?)+|(?<![^,])(?=,|$)')
 
 
-def _quoted(value: str) -> list[str]:
+def _quoted(value: str) -> Iterator[str]:
     """The quoted strings of a JSON (Report-To) or structured-field (Reporting-Endpoints)
-    value, their escapes undone: where its endpoints' URLs are."""
-    out = []
+    value, their escapes undone: where its endpoints' URLs are. Each as it is asked for (past
+    MAX_HEADER_URLS the first asked for is held: the rest are not read)."""
     for m in dict.fromkeys(QUOTED_RE.findall(value)):  # (a string repeated: read once)
-        out.append(re.sub(r"\\(.)", r"\1", m))  # (a structured field's: \" and \\ only)
+        if "\\" not in m:
+            yield m
+            continue
+        yield re.sub(r"\\(.)", r"\1", m)  # (a structured field's: \" and \\ only)
         if "\\u" in m:  # (JSON's: https:\u002f\u002fhost)
             try:
-                out.append(json.loads(f'"{m}"'))
+                yield json.loads(f'"{m}"')
             except ValueError:
                 pass
-    return out
 
 
 def _attachment(disposition: str | None) -> bool:
