@@ -215,3 +215,23 @@ def test_a_report_uri_repeated_is_asked_about_once():
     value = "img-src 'self'; report-uri " + "https://tracker.example/r " * 200_000 + "/r"
     assert csp.without_reports_to(value, held) == "img-src 'self';report-uri /r"
     assert asked == ["https://tracker.example/r", "/r"]
+
+
+def test_report_uri_directives_past_a_bound_are_dropped_unread():
+    """Each report-uri directive was split and its URLs asked about: four 64 KiB lines of
+    distinct ones held serve's loop 0.1 s (helper-247). A browser reads a policy's first
+    alone (CSP 3: a directive repeated is ignored), sites send one: the first
+    MAX_REPORT_DIRECTIVES distinct ones are read, the rest dropped unread (reports go to none
+    of them); a directive repeated is read once."""
+    asked: list[str] = []
+
+    def held(url: str) -> bool:
+        asked.append(url)
+        return False
+
+    directives = [f"report-uri /r{i}" for i in range(1_000)]
+    value = "img-src 'self'; " + "; ".join(directives * 2)
+    kept = csp.without_reports_to(value, held)
+    assert asked == [f"/r{i}" for i in range(csp.MAX_REPORT_DIRECTIVES)]
+    read = directives[: csp.MAX_REPORT_DIRECTIVES]
+    assert kept == "img-src 'self'; " + "; ".join(read * 2)

@@ -33,6 +33,11 @@ MAX_ADMITTED = 16384
 # read on its own, and a 64 KB line of 5,000 small ones held serve's loop 60 ms. Sites send one
 # or two.
 MAX_POLICIES = 64
+# The most distinct report-uri directives a value's are read for by without_reports_to: past
+# it, the rest are dropped unread. A browser reads a policy's first alone (CSP 3: a directive
+# repeated is ignored), and sites send one; four 64 KB lines of distinct ones held serve's
+# loop 0.1 s.
+MAX_REPORT_DIRECTIVES = 64
 
 
 def header(
@@ -128,15 +133,25 @@ _ASCII_SPACE = " \t\n\f\r"
 _ASCII_SPACES = re.compile(f"[{_ASCII_SPACE}]+")
 _AS_SPACE = str.maketrans(dict.fromkeys(_ASCII_SPACE, " "))
 _ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+# A report-uri directive as a policy's ';' and ',' split it (ASCII letters in any case), after
+# the one that ends the directive before (searched for in ';' + the value).
+_REPORT_URI_RE = re.compile(
+    f"[;,]([{_ASCII_SPACE}]*report-uri(?![^{_ASCII_SPACE};,])[^;,]*)", re.ASCII | re.IGNORECASE
+)
 # Once its tokens are one space apart: 'none' among a directive's sources, and nonces.
 _NONE_RE = re.compile(" 'none'(?= |$)", re.IGNORECASE)
 _NONCES_RE = re.compile(" 'nonce-([^ ]*)'(?= |$)", re.IGNORECASE)
 
 
+# A comma and the empty policies after it (white space alone), as one.
+_EMPTY_POLICIES_RE = re.compile(f",(?:[{_ASCII_SPACE}]*+,)*+")
+
+
 def _policies(value: str) -> list[str]:
     """A CSP value's policies, each once (a policy repeated is enforced once) and none empty
-    (one enforces nothing: thousands of commas cost a lot)."""
-    return [p for p in dict.fromkeys(value.split(",")) if p.strip(_ASCII_SPACE)]
+    (one enforces nothing: thousands of commas cost a lot, split one by one 3 ms a 64 KB
+    line, read up to six times a response: helper-247)."""
+    return [p for p in dict.fromkeys(_EMPTY_POLICIES_RE.split(value)) if p.strip(_ASCII_SPACE)]
 
 
 def _directives(policy: str) -> tuple[str, str]:
@@ -245,28 +260,28 @@ def without_reports_to(value: str, held: Callable[[str], bool]) -> str:
     service the visitor did not consent to (a directive left with none goes): a browser
     posts every violation there, with the page's URL, and no policy governs where reports
     go, not even `csp: enforce`'s. The value is returned as it came when nothing is held.
-    Only a policy naming report-uri is split, and a URL is asked about once (each asked as
-    often as it came, 64 KiB of `report-uri a a a...` took 20 ms a line: helper-242)."""
+    A directive repeated is read once and a URL asked about once (each asked as often as it
+    came, 64 KiB of `report-uri a a a...` took 20 ms a line: helper-242), and past
+    MAX_REPORT_DIRECTIVES distinct ones the rest go unread (helper-247)."""
     if "report-uri" not in value.lower():
         return value
-    changed, policies, verdicts = False, [], dict[str, bool]()
-    for policy in value.split(","):
-        if "report-uri" not in policy.lower():
-            policies.append(policy)
+    edits: dict[str, str | None] = {}  # a directive changed: what it becomes (None: none)
+    verdicts = dict[str, bool]()
+    for n, directive in enumerate(dict.fromkeys(_REPORT_URI_RE.findall(f";{value}"))):
+        if n >= MAX_REPORT_DIRECTIVES:
+            edits[directive] = None
             continue
-        directives = []
-        for directive in policy.split(";"):
-            tokens = _ASCII_SPACES.split(directive.strip(_ASCII_SPACE))
-            if tokens[0].lower() == "report-uri":
-                for t in dict.fromkeys(tokens[1:]):
-                    if t not in verdicts:
-                        verdicts[t] = held(t)
-                kept = [t for t in tokens[1:] if not verdicts[t]]
-                if len(kept) < len(tokens) - 1:
-                    changed = True
-                    if not kept:
-                        continue
-                    directive = " ".join([tokens[0], *kept])
-            directives.append(directive)
-        policies.append(";".join(directives))
-    return ",".join(policies) if changed else value
+        tokens = _ASCII_SPACES.split(directive.strip(_ASCII_SPACE))
+        for t in dict.fromkeys(tokens[1:]):
+            if t not in verdicts:
+                verdicts[t] = held(t)
+        kept = [t for t in tokens[1:] if not verdicts[t]]
+        if len(kept) < len(tokens) - 1:
+            edits[directive] = " ".join([tokens[0], *kept]) if kept else None
+    if not edits:
+        return value
+    policies = []
+    for policy in value.split(","):
+        directives = [edits.get(d, d) for d in policy.split(";")]
+        policies.append(";".join([d for d in directives if d is not None]))
+    return ",".join(policies)
