@@ -194,6 +194,7 @@ _MAY_BE_REMOTE_RE = re.compile(rb"[/\\][\t\n\r]*[/\\]|[&:]")
 # Path segments the URL parser drops ('.') or pops with the one before ('..').
 _DOT_SEGMENTS = frozenset({".", "%2e"})
 _DOUBLE_DOT_SEGMENTS = frozenset({"..", ".%2e", "%2e.", "%2e%2e"})
+_DOT_SEGMENT_RE = re.compile(r"/(?:\.|%2[eE]){1,2}(?=/|\Z)")  # (one of those, after a '/')
 # Percent-escapes of unreserved characters: servers read /%74r as /tr (RFC 3986 6.2.2.2).
 _UNRESERVED_ESCAPE_RE = re.compile(r"%(2[dDeE]|3[0-9]|[46][1-9a-fA-F]|[57][0-9aA]|5[fF]|7[eE])")
 # What the proxy writes on each element it neutralises, bound to the response: the banner
@@ -456,7 +457,10 @@ def _uts46(host: str) -> str:
 
 def normal_path(path: str) -> str:
     """A URL path as the server reads it: dot segments resolved as the URL parser does
-    ('/./tr', '/x/../tr', '/%2e/tr' are '/tr'), unreserved characters unescaped."""
+    ('/./tr', '/x/../tr', '/%2e/tr' are '/tr'), unreserved characters unescaped. A path with
+    no dot segment is not split (a Refresh of 64 KB of `https://a.example/` cost 3 ms)."""
+    if path[:1] == "/" and _DOT_SEGMENT_RE.search(path) is None:
+        return _UNRESERVED_ESCAPE_RE.sub(_unescaped, path) if "%" in path else path
     if "." in path or "%" in path:
         segments = path.split("/")[1:]
         out: list[str] = []
@@ -470,8 +474,12 @@ def normal_path(path: str) -> str:
                 continue
             if i == len(segments) - 1:  # '/x/..' is '/': a trailing slash stays
                 out.append("")
-        path = _UNRESERVED_ESCAPE_RE.sub(lambda m: chr(int(m.group(1), 16)), "/" + "/".join(out))
+        path = _UNRESERVED_ESCAPE_RE.sub(_unescaped, "/" + "/".join(out))
     return path
+
+
+def _unescaped(m: re.Match[str]) -> str:
+    return chr(int(m.group(1), 16))
 
 
 def relative_target(value: str, base: tuple[str, str]) -> tuple[str, str] | None:
