@@ -1240,3 +1240,20 @@ def test_merge_keys_of_every_service_are_not_counted_as_too_much():
         )
     )
     assert len(parse_config(text, "c.yaml").services) == 1001
+
+
+@pytest.mark.parametrize("used", ["linkedin-insight", "tiktok-pixel", "x-pixel", "facebook-pixel"])
+def test_a_builtin_ad_tag_used_where_only_social_is_defined_is_social(used):
+    """A config of social and no advertising (the seed policies' three categories) took
+    `- use: linkedin-insight` while it was social; once the catalog filed social networks' ad
+    tags under advertising, that config stopped serve ('category advertising, which is not
+    defined'). The neighbour stands in, as it does for the cookie database's categories;
+    a category given wins, and one with neither is still told."""
+    three = "upstream: http://127.0.0.1:9\ncategories:\n  technical: {required: true}\n"
+    three += "  audience: {}\n  social: {}\nservices:\n"
+    (svc,) = parse_config(three + f"  - use: {used}\n", "t.yaml").services
+    assert svc.category == "social"
+    (svc,) = parse_config(three + f"  - {{use: {used}, category: audience}}\n", "t.yaml").services
+    assert svc.category == "audience"
+    with pytest.raises(ConfigError, match="not defined"):
+        parse_config(three.replace("  social: {}\n", "") + f"  - use: {used}\n", "t.yaml")

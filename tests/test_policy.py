@@ -87,6 +87,26 @@ def test_a_social_networks_ad_tag_waits_for_advertising_not_social(embed, ad_tag
     assert policy.blocked_host(ad_tag[0], ADVERTISING, ad_tag[1]) is None
 
 
+@pytest.mark.parametrize(
+    ("host", "path", "name"),
+    [
+        ("analytics.twitter.com", "/i/adsct", "x-pixel"),
+        ("t.co", "/i/adsct", "x-pixel"),
+        ("platform.twitter.com", "/widgets.js", "twitter"),
+        ("ads.linkedin.com", "/collect", "linkedin-insight"),
+        ("px.ads.linkedin.com", "/collect", "linkedin-insight"),
+        ("snap.licdn.com", "/li.lms-analytics/insight.min.js", "linkedin-insight"),
+        ("analytics.tiktok.com", "/i18n/pixel/events.js", "tiktok-pixel"),
+    ],
+)
+def test_the_demo_files_each_half_of_a_social_network_apart(policy, host, path, name):
+    """A config's services are matched before the knowledge base: `use: twitter` alone kept
+    X's pixel under twitter's category (helper-251), so the demo uses both halves of X (its
+    pages embed no LinkedIn or TikTok content); and ads.linkedin.com itself is the Insight
+    Tag's, not only its subdomains."""
+    assert policy.service_for_host(host, path).name == name
+
+
 def test_a_star_in_a_hosts_path_is_one_whole_segment():
     policy = Policy(
         parse_config(

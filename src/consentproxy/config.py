@@ -162,6 +162,9 @@ _INVISIBLE = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 # The Open Cookie Database's categories, once mapped (necessary always maps to the
 # config's required category).
 DATABASE_CATEGORIES = ("functional", "analytics", "advertising", "social")
+# A third party's category the config lacks falls back to its neighbour: a built-in used
+# with no category of its own, a database cookie, a known tracker (policy).
+NEIGHBOUR_CATEGORY = {"social": "advertising", "advertising": "social"}
 CONSENT_KEYS = {"cookie_name", "max_age_days", "revision", "secret_env", "cookie_domain"}
 CATEGORY_KEYS = {"required", "title", "description"}
 SERVICE_TEXT_KEYS = ("vendor", "retention", "embed")
@@ -1571,6 +1574,12 @@ class _Reader:
                 svc = replace(svc, name=self.name(fields["name"], "service name"))
             if "category" in fields:
                 svc = replace(svc, category=self.name(fields["category"], "category"))
+            elif svc.category not in categories and "use" in fields:
+                # (a config of social and no advertising, as the seed policies', took
+                # `use: linkedin-insight` before it became advertising: it still does)
+                neighbour = NEIGHBOUR_CATEGORY.get(svc.category)
+                if neighbour in categories:
+                    svc = replace(svc, category=neighbour)
             if "tcf_vendor" in fields:
                 vendor = self.integer(
                     fields["tcf_vendor"], f"tcf_vendor of {svc.name!r}", 1, TCF_MAX_VENDOR

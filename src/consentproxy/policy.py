@@ -30,7 +30,12 @@ from consentproxy.catalog.knowledge import (
     served_path,
 )
 from consentproxy.catalog.ocd import CookieDatabase, CookieRecord, cookie_database
-from consentproxy.config import DATABASE_CATEGORIES, FORMER_CMP, builtin_services
+from consentproxy.config import (
+    DATABASE_CATEGORIES,
+    FORMER_CMP,
+    NEIGHBOUR_CATEGORY,
+    builtin_services,
+)
 from consentproxy.consent import ConsentState
 from consentproxy.domains import MAX_HOST_NAME, registrable, same_site
 from consentproxy.settings import Config, Service
@@ -1016,17 +1021,14 @@ def _match[T](regex: re.Pattern[str] | None, patterns: list[tuple[str, T]], name
     return patterns[int(m.lastgroup[1:])][1] if m is not None and m.lastgroup else None
 
 
-# A database category the config lacks falls back to its nearest neighbour, else the
-# cookie counts as unknown (unknown_cookies decides).
-_FALLBACK = {"social": "advertising", "advertising": "social"}
-
-
 def _database_categories(config: Config, necessary: str) -> dict[str, str | None]:
     """The Open Cookie Database's (mapped) categories -> this config's."""
     names = {c.name for c in config.categories}
     out: dict[str, str | None] = {"necessary": necessary}
     for cat in DATABASE_CATEGORIES:
         out[cat] = config.cookie_database_categories.get(cat) or (cat if cat in names else None)
-    for cat, neighbour in _FALLBACK.items():
+    # (a category the config lacks falls back to its neighbour, else the cookie counts as
+    # unknown: unknown_cookies decides)
+    for cat, neighbour in NEIGHBOUR_CATEGORY.items():
         out[cat] = out[cat] or out[neighbour]
     return out
