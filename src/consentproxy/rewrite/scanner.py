@@ -989,6 +989,10 @@ class HtmlRewriter:
                 rewrite = neutraliser.style_element
                 held = self._hold(tag, self._read_as_xml(rewrite) if self.xml else rewrite, False)
                 held.page_tag = tag is page_tag
+            elif self.xml:  # an SVG style in XML: to its end tag, as XML reads it (no
+                # HTML breakout: `<b>` in it is no end of it, and no text of it: helper-252)
+                self._hold(tag, self._read_as_xml(neutraliser.style_element), script=False)
+                self.state, self.text_end, self.text_depth = TEXT, name, 0
             else:  # an SVG/MathML style: its text is markup too, held until it closes
                 stack = list(self.foreign.stack)
                 self._hold(tag, self._foreign_style(stack), script=False).svg_depth = depth + 1
@@ -1214,12 +1218,19 @@ def _as_it_is(tag: bytes, text: bytes) -> tuple[bytes, bytes]:
 
 
 def _xml_text(content: bytes) -> bytes:
-    """An XML element's content as the text XML gives it: CDATA sections' content and the
-    text between tags, references read; comments, instructions and tags none."""
-    text = b"".join(
-        m.group(1) if m.group(1) is not None else m.group() if m.group()[:1] != b"<" else b""
-        for m in _XML_CONTENT_TOKEN_RE.finditer(content)
-    )
+    """A script's or style's text as Chromium reads it in XML: its own text children only
+    (CDATA sections' content and the text between tags, references read), not its child
+    elements' (`google-an<b>x</b>alytics.com` is GA's host to it: helper-252); comments,
+    instructions and tags none."""
+    parts, depth = [], 0
+    for m in _XML_CONTENT_TOKEN_RE.finditer(content):
+        if m.group(3) is not None:  # a tag: an end tag closes, a start tag not empty opens
+            depth += -1 if m.group(2) else 0 if m.group(4) else 1
+        elif depth == 0 and m.group(1) is not None:  # a CDATA section's content
+            parts.append(m.group(1))
+        elif depth == 0 and m.group()[:1] != b"<":  # text (not a comment or instruction)
+            parts.append(m.group())
+    text = b"".join(parts)
     return xml_references(text.decode("utf-8", "surrogateescape")).encode(
         "utf-8", "surrogateescape"
     )
