@@ -28,6 +28,7 @@ from consentproxy.rewrite.scanner import (
     SKIPPER_ARGS,
     SKIPS,
     TAG_SPAN,
+    XML_ERROR,
     HtmlRewriter,
     _script_token,
     end_tag,
@@ -3316,6 +3317,28 @@ def test_an_xml_style_s_text_is_judged_as_xml_gives_it(policy, text, held, svg):
         style = ElementTree.fromstring(out).find(f".//{{{ns}}}style")
         assert style is not None and style.get("data-consent-blocked"), (held, cut, out)
         assert "google-analytics" not in (style.text or ""), (held, cut, out)
+
+
+@pytest.mark.parametrize("element", [b"style", b"script"])
+def test_an_xml_script_s_or_style_s_content_past_what_is_held_is_no_page(policy, element):
+    """Past the first MiB of an XHTML script's or style's content (MAX_HELD_TEXT) the rest
+    went out unread, and an origin sending it in 8 KiB chunks had an `<img src=FB/>` after
+    140,000 `<i>a</i>` load the pixel through the proxy (helper-252): XML's error goes after
+    what was judged, and Chromium reads nothing past it."""
+    content = b"<i>a</i>" * 140_000 + b"<img src='" + FB + b"'/>"
+    page = b'<?xml version="1.0"?>' + XHTML_ROOT.replace(
+        b"<p>", b"<" + element + b">" + content + b"</" + element + b"><p>"
+    )
+    rw = HtmlRewriter(
+        Neutraliser(policy, NO_DECISION, MARK),
+        XML_BANNER,
+        True,
+        skip=python_skip,
+        content_type="application/xhtml+xml",
+    )
+    out = b"".join(rw.feed(page[i : i + 8192]) for i in range(0, len(page), 8192)) + rw.close()
+    read = out.split(XML_ERROR)[0]  # (what Chromium reads)
+    assert b"<i>a</i>" in read and b"src='" + FB not in read
 
 
 GA_CODE = b"var s = document.createElement('script'); s.src = '" + GA + b"';"

@@ -504,6 +504,8 @@ class HtmlRewriter:
         if held is not None:  # a script's or style's text, held to classify it
             if held.add(data):
                 self._finish_held()
+                if self.xml and self.state == TEXT:  # (an XML content's rest, markup no
+                    self._emit(XML_ERROR)  # one reads: Chromium reads nothing past it)
             return
         injector = self.injector
         if injector.hold is None:
