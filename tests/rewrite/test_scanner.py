@@ -3234,6 +3234,8 @@ def _attributes(out: bytes) -> list[tuple[str, str]]:
         (SVG_XLINK % b"xlink" + b'<script xlink:href="' + GA + b'"/></svg>', "xlink.href"),
         (SVG_XLINK % b"q" + b'<image q:href="' + FB + b'"/></svg>', "q.href"),
         (SVG_XLINK % b"q.r" + b'<feImage q.r:href="' + FB + b'"/></svg>', "q.r.href"),
+        # (its case kept: XML's prefixes are case-sensitive, banner.js looks Q up: helper-252)
+        (SVG_XLINK % b"Q" + b'<image Q:href="' + FB + b'"/></svg>', "Q.href"),
     ],
 )
 def test_a_held_prefixed_attribute_keeps_an_xml_page_well_formed(policy, element, held):

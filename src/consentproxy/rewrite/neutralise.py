@@ -143,9 +143,10 @@ def held_name(attr: bytes) -> bytes:
     """What a held attribute is renamed: data-consent-NAME, a prefixed one's last ':' made
     '.' (data-consent-xlink.href): a prefix no namespace declares is XML's error, the page
     lost. No unprefixed attribute the proxy renames has a '.': banner.js puts one back as
-    PREFIX:href in the namespace its element binds PREFIX to."""
-    prefix, colon, local = attr.lower().rpartition(b":")
-    return b"data-consent-" + (prefix + b"." + local if colon else local)
+    PREFIX:href in the namespace its element binds PREFIX to, looked up by its case (XML's
+    prefixes are case-sensitive: a Q bound to XLink, lower-cased, was found by none)."""
+    prefix, colon, local = attr.rpartition(b":")
+    return b"data-consent-" + (prefix + b"." + local.lower() if colon else local.lower())
 
 
 def _url_attributes(name: bytes, attrs: Attributes) -> Iterable[bytes]:
