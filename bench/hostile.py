@@ -13,22 +13,33 @@ style sheets read for the first time (what a memo would serve again): `css.url_s
 30 KB and 300 KB of each, the shapes its quiet runs take in few steps beside those that defeat
 them. Last, a visitor's own hostile input: the cookie deletions for a request path of
 thousands of segments (the longest request line a proxy takes), which should cost what a
-short path does.
+short path does. Then the hostile heads, cookies and texts the tests guard by counting work
+(or by a hang guard where the cost is inside one regex call): each at a size and ten times
+it, best of 3, "growth" as above.
 
     .venv/bin/python bench/hostile.py
 """
 
 from __future__ import annotations
 
+import sys
 import time
+from collections.abc import Callable
 
 import common
 
 from consentproxy.consent import NO_DECISION
-from consentproxy.cookies import deletion_headers
+from consentproxy.cookies import CookieFilter, deletion_headers
+from consentproxy.csp import admit_injected
+from consentproxy.engine import Request
+from consentproxy.formercmp import read_choice
+from consentproxy.printable import without_passwords
 from consentproxy.rewrite.css import url_spans
 from consentproxy.rewrite.neutralise import Neutraliser
 from consentproxy.rewrite.scanner import MAX_TAG, HtmlRewriter
+
+sys.path.insert(0, str(common.ROOT))  # (the tests' TC string builders: one copy of them)
+from tests.test_formercmp import restrictions, tc_string, vendor_bits, vendor_ranges
 
 SIZES = (30_000, 100_000, 300_000)
 CHUNK = 16 * 1024
@@ -170,6 +181,95 @@ def main() -> None:
             deletion_headers(["_ga", "_gid"], "www.example.com", None, True, path)
             best = min(best, time.process_time() - t)
         print(f"| {segments} segments | {best * 1e6:.0f} |")
+    hostile_heads(eng)
+
+
+HTML = [("Content-Type", "text/html; charset=utf-8")]
+OWN_ENDPOINTS = "https://shop.example.com/.consent/"
+
+
+def response(eng: object, headers: list[tuple[str, str]]) -> Callable[[], object]:
+    """An origin's head read by the engine for a visitor who decided nothing."""
+    req = Request("GET", "/", [("Host", "shop.example.com")])
+    return lambda: eng.begin(req).response(200, headers)  # type: ignore[attr-defined]
+
+
+def best_seconds(call: Callable[[], object], rounds: int = 3) -> float:
+    best = float("inf")
+    for _ in range(rounds):
+        t = time.process_time()
+        call()
+        best = min(best, time.process_time() - t)
+    return best
+
+
+def hostile_inputs(eng: object) -> dict[str, Callable[[int], Callable[[], object]]]:
+    """name -> the call that reads a hostile input of size n (n and 10 n are timed)."""
+    link = '<https://x.example/a.png>; rel=preload; as=image; imagesrcset="' + "b.png 1x, " * 600
+    link += '", '
+    seed = iter(range(10**9))  # (Content-Type values differ: no memo serves one again)
+    csp_tail = " SCRIPT-src\t'none' ;; 'unsafe-inline' ; "
+    cookie = CookieFilter(lambda n: n == "PHPSESSID")
+    return {
+        "Link of `<` never closed (n `<`)": lambda n: response(eng, [*HTML, ("Link", "<" * n)]),
+        "Link repeated (n/256 preloads of 600 candidates)": lambda n: response(
+            eng, [*HTML, ("Link", link * (n // 256))]
+        ),
+        'Alt-Svc `"a", ` and Report-To `"` (n each)': lambda n: response(
+            eng, [*HTML, ("Alt-Svc", '"a", ' * n), ("Report-To", '"' * n)]
+        ),
+        'Report-To `"\\` (n)': lambda n: response(eng, [*HTML, ("Report-To", '"\\' * n)]),
+        "4 Content-Type lines of n commas": lambda n: response(
+            eng, [("Content-Type", "," * n + f"text/plain{next(seed)}") for _ in range(4)]
+        ),
+        "CSP of n directives `a;`": lambda n: (
+            lambda: admit_injected("a;" * n + csp_tail + "b c;" * (n // 2), "N", OWN_ENDPOINTS)
+        ),
+        "Cookie of n spaces in a value": lambda n: (
+            lambda: cookie.request_header("PHPSESSID=x" + " " * n + "y")
+        ),
+        "cookiebot CookieConsent of n `a`": lambda n: (
+            lambda: read_choice("cookiebot", {"CookieConsent": "a" * n})
+        ),
+        "didomi_token of n `e`": lambda n: lambda: read_choice("didomi", {"didomi_token": "e" * n}),
+        "euconsent-v2 `C` and n `_`": lambda n: (
+            lambda: read_choice("tcf", {"euconsent-v2": "C" + "_" * n})
+        ),
+        "scan report's scrub of `a.` (n)": lambda n: lambda: without_passwords("a." * n),
+    }
+
+
+# TC strings at the cookie cap (4,096 characters): name -> (vendors, tail)
+TC_STRINGS: dict[str, tuple[str, str]] = {
+    "736 ranges of every vendor": (vendor_ranges(*[(1, 65535)] * 736), "0" * 29),
+    "a bit field of 12,000 vendors apart": (vendor_bits(*range(1, 24000, 2)), "0" * 29),
+    "457 restrictions of every vendor": (
+        vendor_bits(1),
+        restrictions(*[(n % 24 + 1, 0, ((1, 65535),)) for n in range(457)]),
+    ),
+    "a restriction of 1,400 vendors apart": (
+        vendor_bits(1),
+        restrictions((4, 2, tuple((n, n) for n in range(1, 2800, 2)))),
+    ),
+}
+
+
+def hostile_heads(eng: object) -> None:
+    n = 30_000
+    print(f"\n## Hostile heads, cookies and texts, ms, n = {n:,} (CPU time, best of 3)\n")
+    print("| input | n | 10 n | growth |")
+    print("|---|---|---|---|")
+    for name, make in hostile_inputs(eng).items():
+        small, large = best_seconds(make(n)), best_seconds(make(10 * n))
+        growth = large / small / 10
+        print(f"| {name} | {small * 1e3:.2f} | {large * 1e3:.2f} | {growth:.2f} |")
+    print("\n## TC strings at the cookie cap, µs a read (CPU time, best of 3 of 100 reads)\n")
+    print("| TC string | µs |")
+    print("|---|---|")
+    for name, (vendors, tail) in TC_STRINGS.items():
+        cookies = {"euconsent-v2": tc_string(vendors=vendors, tail=tail)}
+        t = best_seconds(lambda c=cookies: [read_choice("tcf", c) for _ in range(100)])
+        print(f"| {name} | {t / 100 * 1e6:.0f} |")
 
 
 if __name__ == "__main__":

@@ -792,7 +792,9 @@ def choose(port: int) -> None:
         assert r.status == 200
 
 
-def until(condition, step: float = 0.2, seconds: float = 10) -> None:
+def until(condition, step: float = 0.2, seconds: float = 60) -> None:
+    """Wait for what mitmproxy does on its own thread; the deadline is a hang guard, far
+    above a loaded machine's wait, no timing."""
     deadline = time.monotonic() + seconds
     while not condition():
         assert time.monotonic() < deadline, "not within the time"

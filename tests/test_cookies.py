@@ -1,4 +1,3 @@
-import time
 from datetime import UTC, datetime
 
 import pytest
@@ -433,16 +432,17 @@ def test_a_cookie_php_reads_under_another_name_is_dropped():
     )
 
 
+@pytest.mark.timeout(60)
 def test_a_cookie_of_thousands_of_spaces_costs_what_its_size_does():
     """Tried from each space of a run, the search for a cookie held in another took 25 s
-    for 3,000 of them (helper-117): one request held a worker for minutes."""
+    for 3,000 of them (helper-117): one request held a worker for minutes, these 8,000 about
+    8 minutes (cubic), 0.2 ms now (bench/hostile.py). The cost is inside one regex call, not to be
+    counted: the timeout is a hang guard, far above a loaded machine's time, no timing."""
     f = CookieFilter(lambda n: n == "PHPSESSID")
-    started = time.process_time()
     assert f.request_header("PHPSESSID=x" + " " * 8000 + "y") == (
         "PHPSESSID=x" + " " * 8000 + "y",
         [],
     )
-    assert time.process_time() - started < 5
 
 
 def test_the_cookies_of_a_request_past_a_bound_are_dropped_unread():

@@ -14,14 +14,15 @@ from urllib.parse import urlencode
 
 import pytest
 
+from consentproxy import engine as engine_module
 from consentproxy import records
 from consentproxy.banner.render import Banner
 from consentproxy.banner.texts import TEXTS
 from consentproxy.config import ForTesting, Regions, parse_config
 from consentproxy.consent import NO_DECISION, parse_state
 from consentproxy.cookies import MAX_DELETION_BYTES
-from consentproxy.engine import MARK_HEADER, MAX_HEADER_URLS, Engine, Head, Request
-from consentproxy.httpheaders import header
+from consentproxy.engine import MARK_HEADER, MAX_HEADER_URLS, Engine, Exchange, Head, Request
+from consentproxy.httpheaders import header, type_essence
 from consentproxy.policy import Policy
 from consentproxy.records import RecordWriter, SqliteStore, open_store
 from consentproxy.report import Report
@@ -1681,13 +1682,15 @@ def test_preload_links_to_services_not_consented_are_removed(engine):
     assert header(plan.headers, "link") == LINKS
 
 
+@pytest.mark.timeout(60)
 def test_a_link_header_of_unclosed_angle_brackets_costs_what_its_size_does(engine):
     """Each '<' with no '>' after it was read to the end again: 64 KB of them took a second
-    of the event loop (helper-111); 256 KB took 16. A '<' never closed is no link."""
-    hostile = "</style.css>; rel=preload; as=style, " + "<" * 262144
-    started = time.process_time()
+    of the event loop (helper-111); 256 KB took 16, so this MiB about 4 minutes, 10 ms now
+    (bench/hostile.py). The cost is inside one regex call, not to be counted: the timeout is
+    a hang guard, far above a loaded machine's time, no timing. A '<' never closed is no
+    link."""
+    hostile = "</style.css>; rel=preload; as=style, " + "<" * (1 << 20)
     plan = get(engine).response(200, HTML + [("Link", hostile)])
-    assert time.process_time() - started < 5
     assert header(plan.headers, "link") == "</style.css>; rel=preload; as=style"
 
 
@@ -2430,6 +2433,20 @@ def test_host_names_and_addresses_are_accepted(engine, host):
     assert not get_with_host(engine, host).is_local
 
 
+def verdicts_asked(monkeypatch) -> list[str]:
+    """The header URLs each Exchange asks its policy about from now on (the real answer
+    given): the work a head costs, counted, not timed."""
+    asked: list[str] = []
+    verdict = Exchange._verdict
+
+    def counted(self: Exchange, url: str) -> object:
+        asked.append(url)
+        return verdict(self, url)
+
+    monkeypatch.setattr(Exchange, "_verdict", counted)
+    return asked
+
+
 def get_with_host(engine, host):
     return engine.begin(Request("GET", "/", [("Host", host)]))
 
@@ -3154,15 +3171,17 @@ def test_the_quoted_strings_of_a_hostile_report_to_are_read_in_linear_time(engin
     assert header(plan.headers, "report-to") is None
 
 
-def test_a_link_repeated_is_looked_at_once(engine):
+def test_a_link_repeated_is_looked_at_once(engine, monkeypatch):
     """Each link-value was read and looked up on its own: a Link of a thousand preloads of
-    600 srcset candidates took 0.9 s of process time (the loop's, not the machine's load),
-    0.06 s now, bounded at ten times that (helper-242). What goes on is unchanged."""
+    600 srcset candidates took 0.9 s of process time (helper-242). The URLs asked about are
+    counted: a thousand copies ask what one does. What goes on is unchanged."""
+    asked = verdicts_asked(monkeypatch)
     link = '<https://x.example/a.png>; rel=preload; as=image; imagesrcset="' + "b.png 1x, " * 600
     link += '", '
-    start = time.process_time()
+    assert header(get(engine).response(200, [*HTML, ("Link", link)]).headers, "link")
+    once = len(asked)
     kept = header(get(engine).response(200, [*HTML, ("Link", link * 1_000)]).headers, "link")
-    assert time.process_time() - start < 0.6
+    assert len(asked) == 2 * once
     assert kept == ", ".join([link.removesuffix(", ")] * 1_000)
     held = "<https://www.facebook.com/tr>; rel=preconnect"
     value = f"</a.css>; rel=preload, {held}, </a.css>; rel=preload, {held}"
@@ -3170,29 +3189,40 @@ def test_a_link_repeated_is_looked_at_once(engine):
     assert header(plan.headers, "link") == "</a.css>; rel=preload, </a.css>; rel=preload"
 
 
-def test_a_quoted_string_repeated_is_read_once(engine):
+def test_a_quoted_string_repeated_is_read_once(engine, monkeypatch):
     """Each quoted string of Alt-Svc or Report-To was unescaped and looked up on its own: a
-    million of them took 2.2 s of process time, 0.15 s now, bounded at ten times that
-    (helper-242). A tracker's URL among repeated strings still drops the header."""
+    million of them took 2.2 s of process time (helper-242). The URLs asked about are
+    counted: a million copies ask what one does. A tracker's URL among repeated strings still
+    drops the header."""
+    asked = verdicts_asked(monkeypatch)
+    get(engine).response(200, [*HTML, ("Alt-Svc", '"a", '), ("Report-To", '""')])
+    once = len(asked)
     quoted = [*HTML, ("Alt-Svc", '"a", ' * 250_000), ("Report-To", '"' * 1_000_000)]
-    start = time.process_time()
     plan = get(engine).response(200, quoted)
-    assert time.process_time() - start < 1.5
+    assert len(asked) == 2 * once
     assert header(plan.headers, "report-to") == '"' * 1_000_000
     tracker = '{"url":"https://www.facebook.com/tr"}'
     plan = get(engine).response(200, [*HTML, ("Report-To", f'"a", {tracker}, "a", {tracker}')])
     assert header(plan.headers, "report-to") is None
 
 
-def test_a_content_type_of_thousands_of_items_is_read_in_linear_time(engine):
+def test_a_content_type_of_thousands_of_items_is_read_in_linear_time(engine, monkeypatch):
     """Each of a Content-Type's items was read, and each looked at again in response, as many
     times as it came: four lines of a million commas (each other, no cache of one) took 5.5 s
-    of process time, 0.3 s now, bounded at ten times that (helper-242). What a list of
-    one type repeated is, and what goes on, is as before."""
+    of process time (helper-242). The types read are counted: a million commas read what one
+    does. What a list of one type repeated is, and what goes on, is as before."""
+    read: list[str] = []
+
+    def essence(value: str) -> str:
+        read.append(value)
+        return type_essence(value)
+
+    monkeypatch.setattr(engine_module, "type_essence", essence)
+    assert get(engine).response(200, [("Content-Type", ",text/plain")]).body is None
+    once = len(read)
     lines = [("Content-Type", "," * 1_000_000 + f"text/plain{i}") for i in range(4)]
-    start = time.process_time()
     plan = get(engine).response(200, lines)
-    assert time.process_time() - start < 3.0
+    assert len(read) == 5 * once
     assert plan.body is None
     plan = get(engine).response(200, [("Content-Type", "text/html, text/html")])
     assert header(plan.headers, "content-type") == "text/html"

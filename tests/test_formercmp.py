@@ -17,6 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from consentproxy import formercmp
 from consentproxy.config import FORMER_CMP, ConfigError, builtin_services, parse_config
 from consentproxy.consent import NO_DECISION, ConsentState
 from consentproxy.cookies import EXPIRED, MAX_DELETION_BYTES
@@ -31,6 +32,7 @@ from consentproxy.formercmp import (
     read_choice,
 )
 from consentproxy.policy import Policy
+from tests.counting import lines_run
 
 NOW = 1_790_000_000  # 2026-09-21
 # As OneTrust writes them (a real visitor's cookies, their id replaced).
@@ -512,21 +514,25 @@ def test_iubenda_cookies_that_hold_no_choice_import_nothing(cookies):
 @pytest.mark.parametrize(
     ("tool", "cookies"),
     [
-        ("cookiebot", {"CookieConsent": "a" * 80000}),
-        ("vanilla-cookieconsent", {"cc_cookie": "%5B" * 27000}),
-        ("onetrust", {"OptanonConsent": "groups=" + "a" * 80000, "OptanonAlertBoxClosed": CLOSED}),
-        ("didomi", {"didomi_token": "e" * 80000}),
-        ("didomi", {"didomi_token": base64.b64encode(b"[" * 60000).decode()}),
-        ("tcf", {"euconsent-v2": "C" + "_" * 80000}),
+        ("cookiebot", {"CookieConsent": "a" * 320_000}),
+        ("vanilla-cookieconsent", {"cc_cookie": "%5B" * 108_000}),
+        (
+            "onetrust",
+            {"OptanonConsent": "groups=" + "a" * 320_000, "OptanonAlertBoxClosed": CLOSED},
+        ),
+        ("didomi", {"didomi_token": "e" * 320_000}),
+        ("didomi", {"didomi_token": base64.b64encode(b"[" * 240_000).decode()}),
+        ("tcf", {"euconsent-v2": "C" + "_" * 320_000}),
         ("tcf", {"euconsent-v2": "C" + "_" * 4095}),  # every field its largest: 4095 ranges
     ],
 )
+@pytest.mark.timeout(60)
 def test_a_cookie_of_one_long_field_costs_what_its_size_does(tool, cookies):
     """Read from every character, 8 KB that any visitor sends cost 200 ms a request, 80 KB
-    20 s (helper-111)."""
-    started = time.process_time()
+    20 s (helper-111), these 320 KB about 5 minutes, a few ms now (bench/hostile.py). The
+    cost is inside one regex call, not to be counted: the timeout is a hang guard, far
+    above a loaded machine's time, no timing."""
     assert read_choice(tool, cookies) is None
-    assert time.process_time() - started < 5
 
 
 def test_a_publisher_restriction_bars_a_vendors_consent_to_its_purpose():
@@ -593,26 +599,33 @@ def test_a_category_needs_every_tcf_vendor_listed_for_it_too():
     ("vendors", "tail", "budget"),
     [
         # as many ranges as 4,096 characters hold, each naming every vendor there may be
-        (vendor_ranges(*[(1, 65535)] * 736), "0" * 29, 0.005),
-        # a bit field of 12,000 vendors apart: read as ranges, 5 ms (main's reader 0.16 ms)
-        (vendor_bits(*range(1, 24000, 2)), "0" * 29, 0.001),
+        (vendor_ranges(*[(1, 65535)] * 736), "0" * 29, 32_000),
+        # a bit field of 12,000 vendors apart: made into ranges, it cost 30 times main's
+        # reader (a range a run of 1s: 12,000 of them)
+        (vendor_bits(*range(1, 24000, 2)), "0" * 29, 6_500),
         # as many publisher restrictions as it holds, each barring every vendor a purpose
         (
             vendor_bits(1),
             restrictions(*[(n % 24 + 1, 0, ((1, 65535),)) for n in range(457)]),
-            0.005,
+            38_000,
         ),
         # one barring 1,400 vendors apart
-        (vendor_bits(1), restrictions((4, 2, tuple((n, n) for n in range(1, 2800, 2)))), 0.005),
+        (vendor_bits(1), restrictions((4, 2, tuple((n, n) for n in range(1, 2800, 2)))), 42_000),
     ],
 )
 def test_a_tc_string_at_the_cookie_cap_costs_what_its_size_does(vendors, tail, budget):
+    """The lines of formercmp.py a read runs are counted, not timed: a string's ranges are
+    each read once and none spelt out (one would be 65,535 vendors), its bit field kept as
+    it came. The budgets are the counts of the reader (21,193, 4,205, 25,361 and 28,003
+    lines) and half again, for other Python versions; bench/hostile.py times the reads."""
     value = tc_string(vendors=vendors, tail=tail)
     assert 4000 < len(value) <= 4096
-    started = time.process_time()
-    for _ in range(100):
-        choice = read_choice("tcf", {"euconsent-v2": value})
-    assert time.process_time() - started < 100 * budget
+    choices = []
+    assert (
+        lines_run(formercmp, lambda: choices.append(read_choice("tcf", {"euconsent-v2": value})))
+        < budget
+    )
+    choice = choices[0]
     assert choice is not None and 1 in choice.vendors
 
 

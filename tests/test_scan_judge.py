@@ -1,7 +1,6 @@
 """scan's judge: what a page did under a state, and what the cookie declaration misses."""
 
 import re
-import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -294,13 +293,14 @@ def test_a_host_ending_in_a_number_that_is_no_address_is_a_usage_error(tmp_path,
         Scanner(ScanOptions(f"http://{host}:8080/", CONFIG, ("none",), tmp_path))
 
 
+@pytest.mark.timeout(60)
 def test_a_reports_passwords_are_scrubbed_in_linear_time():
     """The scrub's pattern could start at every '.' of a page's storage key ('a.a.a...'),
-    each start reading to its end: 64K characters took 18 s (helper-178). A user name may
-    hold an '@' (me@corp.com:pass@host: the old redaction's case)."""
-    started = time.process_time()
-    assert _without_passwords(["a." * 16000]) == ["a." * 16000]
-    assert time.process_time() - started < 0.2
+    each start reading to its end: 64K characters took 18 s (helper-178), so these 256K about
+    300 s, and take 10 ms now (bench/hostile.py). The cost is inside one regex call, not to
+    be counted: the timeout is a hang guard, far above a loaded machine's time, no timing.
+    A user name may hold an '@' (me@corp.com:pass@host: the old redaction's case)."""
+    assert _without_passwords(["a." * 128_000]) == ["a." * 128_000]
     said = _without_passwords({"url": "x=http://me@corp.com:s3cret@staging.example/"})
     assert said == {"url": "x=http://me@corp.com:***@staging.example/"}
 

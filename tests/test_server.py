@@ -1258,12 +1258,11 @@ async def test_origin_that_never_answers_gives_504(
     mute = await asyncio.start_server(silent, "127.0.0.1", 0)
     try:
         proxy = await start_proxy(f"http://127.0.0.1:{mute.sockets[0].getsockname()[1]}")
-        started = time.monotonic()
-        async with client.get(proxy + "/page") as resp:
+        # (READ_TIMEOUT's, not the 60 s it is unpatched: a hang guard, no timing)
+        async with asyncio.timeout(30), client.get(proxy + "/page") as resp:
             assert resp.status == 504
             assert resp.headers["Content-Type"].startswith("text/plain")
             assert "did not answer" in await resp.text()
-        assert time.monotonic() - started < 5
     finally:
         for w in writers:
             w.close()
