@@ -3192,8 +3192,8 @@ def test_a_link_repeated_is_looked_at_once(engine, monkeypatch):
 def test_a_quoted_string_repeated_is_read_once(engine, monkeypatch):
     """Each quoted string of Alt-Svc or Report-To was unescaped and looked up on its own: a
     million of them took 2.2 s of process time (helper-242). The URLs asked about are
-    counted: a million copies ask what one does. A tracker's URL among repeated strings still
-    drops the header."""
+    counted: 250,000 and 500,000 copies ask what one does. A tracker's URL among repeated
+    strings still drops the header."""
     asked = verdicts_asked(monkeypatch)
     get(engine).response(200, [*HTML, ("Alt-Svc", '"a", '), ("Report-To", '""')])
     once = len(asked)
