@@ -282,8 +282,10 @@ def test_the_english_check_catches_an_untranslated_purpose():
 
 
 # Issue 16's budget is 25 KiB (25,600 B): held at what consent.js weighs plus ~100 B, so growth
-# shows; a change that needs the room raises it, never past 25 * 1024.
-SCRIPT_BUDGET = 25_200
+# shows; a change that needs the room raises it, never past 25 * 1024. Raised from 25,000 on
+# 2026-12-07 for the demo's X pixel, two services known and the guard reading each value once
+# (helper-250): 24,999 -> 25,320 B, plus ~100 B.
+SCRIPT_BUDGET = 25_420
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
@@ -298,8 +300,7 @@ def test_the_script_stays_under_25_kb_compressed(config):
     """Issue 16's budget for what the page loads once and caches (versioned, immutable):
     the guard, the banner's code and the tables they classify with, the knowledge base's
     tracker domains by category included. Held below the budget where it stands: each fix or
-    service added spends some of what is left (25,113 B at the last count: the demo's X pixel,
-    Permutive and madvertise known, 2026-12-07)."""
+    service added spends some of what is left (25,320 B at the last count)."""
     script = Banner(config, Policy(config)).script
     assert b'"known":[' in script and b'"advertising","analytics"' in script
     size = len(gzip.compress(script, 9))

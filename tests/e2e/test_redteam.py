@@ -68,6 +68,15 @@ def style_element(js: str) -> str:
     return script("var s = document.createElement('style'); document.head.appendChild(s); " + js)
 
 
+def two_faced(n: int, js: str, bad: str = "T", good: str = "'/ok.gif'") -> str:
+    """js run with u, an object whose toString answers good n times where the guard is (the
+    page sees window.consentproxy), then bad."""
+    return script(
+        "var n = 0, u = {toString: function () { "
+        f"return window.consentproxy && n++ < {n} ? {good} : {bad}; }}}}; {js}"
+    )
+
+
 CSS_PIXEL = "'#box{background:url(' + T + ')}'"
 # setHTML's options keeping an <img src> (its default sanitizer drops the <img>)
 KEEP_IMG = "{sanitizer: {elements: ['img'], attributes: ['src']}}"
@@ -261,10 +270,41 @@ FOUND = {
     "/inserted-module-import-ls-continuation-in-scheme": inserted_module(
         f"h\\\\\u2028ttps:{GA_HOST}/a.js"
     ),
-    # --- (found by helper-245) a beacon sent by the prototype's method (the guard wrapped
-    # navigator's own), CSS set by the Typed OM or in the style of a rule other than a style
-    # or keyframe rule's
+    # --- (found by helper-245) values read twice: an object whose toString answers a URL of
+    # the site's to the guard's check and the tracker's to the browser (n: the calls before it
+    # turns), and an object with a url of its own that fetch does not read (no Request)
+    "/two-faced-set-attribute": two_faced(1, "var i = new Image(); i.setAttribute('src', u);"),
+    "/two-faced-image-src": two_faced(1, "var i = new Image(); i.src = u;"),
+    "/two-faced-inner-html": two_faced(
+        1, "box.innerHTML = u;", "'<img src=\"' + T + '\">'", "'<b>x</b>'"
+    ),
+    "/two-faced-style-css-text": two_faced(
+        2, "box.style.cssText = u;", "'background:url(' + T + ')'", "'color red'"
+    ),
+    "/two-faced-module-text": two_faced(
+        1,
+        "var s = document.createElement('script'); s.type = 'module'; "
+        "document.head.appendChild(s); s.textContent = u;",
+        "'import \"' + G + '\";'",
+        "'1;'",
+    ),
+    "/two-faced-fetch": two_faced(2, "fetch(u, {mode: 'no-cors'});"),
+    "/two-faced-xhr": two_faced(2, "var x = new XMLHttpRequest(); x.open('GET', u); x.send();"),
+    "/two-faced-beacon": two_faced(2, "navigator.sendBeacon(u);"),
+    "/two-faced-font-face-source": two_faced(
+        1, "new FontFace('f', u).load();", "'url(' + T + ')'", "'local(x)'"
+    ),
+    "/fetch-object-with-a-url": script(
+        "fetch({url: '/ok.gif', toString: function () { return T; }}, {mode: 'no-cors'});"
+    ),
+    "/module-appended-an-object": script(
+        "var s = document.createElement('script'); s.type = 'module'; "
+        "document.head.appendChild(s); "
+        "s.append({toString: function () { return 'import \"' + G + '\";'; }});"
+    ),
     "/beacon-from-the-prototype": script("Navigator.prototype.sendBeacon.call(navigator, T);"),
+    # CSS the guard's hooks did not see: the Typed OM, the style of rules other than a style
+    # or keyframe rule's
     "/typed-om-style-map-set": script(
         "box.attributeStyleMap.set('background-image', 'url(' + T + ')');"
     ),
@@ -683,6 +723,21 @@ async def test_a_refused_request_fails_as_a_csp_refusal_did(browser, redteam_pro
             "thrown": "NetworkError",
             "own": [],
         }
+        assert recorder.hosts == set()
+
+
+async def test_a_font_s_bytes_reach_the_font_face_as_bytes(browser, redteam_proxy):
+    """A FontFace made from the font's bytes (an ArrayBuffer, a view of one) is given them:
+    the guard reads a source that is no buffer once as CSS, and reading bytes as text would
+    spoil the font. (No font at hand: the bytes are no font, and the error says they were
+    read as such.)"""
+    async with recorded(browser, redteam_proxy) as (tab, recorder):
+        await tab.goto(REFUSED_PAGE)
+        errors = await tab.evaluate(
+            """() => Promise.all([new ArrayBuffer(8), new Uint8Array(8)].map(b =>
+                new FontFace('f', b).loaded.then(() => 'loaded', e => e.message)))"""
+        )
+        assert errors == ["Invalid font data in ArrayBuffer."] * 2
         assert recorder.hosts == set()
 
 

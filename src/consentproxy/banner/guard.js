@@ -57,7 +57,16 @@ var guard = (function () {
   var nativeGetAttribute = Element.prototype.getAttribute;
   /* Taken before any page script can replace it (the banner posts choices with it). */
   var nativeFetch = window.fetch;
+  /* (brand checks: an ArrayBuffer or a view of one, no object posing as either) */
+  var isView = ArrayBuffer.isView, sliceBytes = ArrayBuffer.prototype.slice;
 
+  /* A value as a sink reads it, read once: an object's toString may answer otherwise the
+     next time (the check saw a URL of the site's, the browser loaded a tracker's). A Trusted
+     Type stays itself (a page requiring them refuses a string). */
+  var TT = window.trustedTypes, trusted = TT ? [TT.isHTML, TT.isScript, TT.isScriptURL] : [];
+  function once(v) {
+    return Object(v) !== v || trusted.some(function (is) { return is.call(TT, v); }) ? v : String(v);
+  }
   function has(list, x) { return list.indexOf(x) !== -1; }
   function own(o, k) { return Object.prototype.hasOwnProperty.call(o, k); }
   /* asking: only what is required is allowed while the banner asks whether the state
@@ -223,6 +232,7 @@ var guard = (function () {
   /* What setting attribute name to value on el comes to: HELD, or the value to set. */
   function attribute(el, name, value) {
     var a = String(name).toLowerCase(), svc;
+    value = once(value);
     if (a === "style") return css(value);
     if (guarded(el, a) && (svc = blocked(el, a, value, 0))) return hold(el, a, String(value), svc);
     return value;
@@ -230,6 +240,7 @@ var guard = (function () {
 
   /* CSS with the URLs of services not consented to made inert, as the proxy does. */
   function css(text) {
+    text = once(text);
     if (text === null || text === undefined || !/\/\/|:/.test(text)) return text;
     return String(text).replace(/(url\(\s*|["'])([^"')]+)/gi, function (all, before, url) {
       return blockedUrl(url.trim()) ? before + "about:invalid" : all;
@@ -315,6 +326,7 @@ var guard = (function () {
   /* Markup (innerHTML, document.write...) with what it would load held: the same value
      when nothing is. */
   function markup(value, doc) {
+    value = once(value);
     var html = String(value), t;
     if (html.indexOf("<") === -1 || !suspect(html, doc)) return value;
     t = parse(html, doc);
@@ -401,6 +413,7 @@ var guard = (function () {
     ["setAttributeNode", "setAttributeNodeNS"].forEach(function (n) { wrap(E, n, node); });
     function value(set) {
       return function (v) {
+        v = once(v);
         if (this.nodeType === 2 && this.ownerElement) {
           v = attribute(this.ownerElement, this.localName, v);
           if (v === HELD) return;
@@ -469,6 +482,7 @@ var guard = (function () {
     [E, S].forEach(function (p) {
       accessor(p, "innerHTML", function (set) {
         return function (v) {
+          v = once(v);
           held(this, v);
           set.call(this, this.localName === "style" ? css(v) : markup(v, doc));
           frames(this);
@@ -485,11 +499,16 @@ var guard = (function () {
       return function (v) { var p = this.parentNode; set.call(this, markup(v, doc)); frames(p); };
     });
     accessor(win.HTMLElement.prototype, "innerText", function (set) {
-      return function (v) { held(this, v); set.call(this, this.localName === "style" ? css(v) : v); };
+      return function (v) {
+        v = once(v);
+        held(this, v);
+        set.call(this, this.localName === "style" ? css(v) : v);
+      };
     });
     wrap(E, "insertAdjacentText", function (native) {
       return function (where, v) {
         var p = /^(afterbegin|beforeend)$/i.test(where) ? this : this.parentNode;
+        v = once(v);
         held(p, v);
         return native.call(this, where, styled(p) ? css(v) : v);
       };
@@ -520,12 +539,14 @@ var guard = (function () {
         };
       });
     });
+    var nodeType = Object.getOwnPropertyDescriptor(N, "nodeType").get;
     /* Nodes joining the document: from another document (a template, DOMParser), they are
        swept; scripts and styles are judged by their text; frames get the guard. */
     function arrive(parent, args) {
       var st = styled(parent);
       for (var i = 0; i < args.length; i++) {
         var n = args[i];
+        try { nodeType.call(n); } catch (e) { n = args[i] = once(n); }  /* (no node: its string) */
         if (typeof n === "string") {
           held(parent, n);
           if (st) args[i] = css(n);
@@ -628,8 +649,10 @@ var guard = (function () {
       return function (k) { return native.call(this, keyframes(k)); };
     });
     construct("KeyframeEffect", function (a) { if (a.length > 1) a[1] = keyframes(a[1]); });
-    /* a FontFace's source is CSS: url(...) */
-    construct("FontFace", function (a) { if (a.length > 1) a[1] = css(a[1]); });
+    /* a FontFace's source is CSS: url(...), unless it is the font's bytes */
+    construct("FontFace", function (a) {
+      if (a.length > 1 && !isView(a[1])) try { sliceBytes.call(a[1], 0, 0); } catch (e) { a[1] = css(a[1]); }
+    });
     wrap(win.CSS, "registerProperty", function (native) {
       return function (d) {
         return native.call(this, d && d.initialValue ? Object.assign({}, d, { initialValue: css(d.initialValue) }) : d);
@@ -637,8 +660,11 @@ var guard = (function () {
     });
 
     /* Requests. */
-    function address(input) {
-      return input && typeof input === "object" && "url" in input ? input.url : input;
+    /* A loader's input as it reads it, in place: a Request's URL, anything else read once
+       as its string (an object's own url is no Request's, and its toString what loads). */
+    var requestUrl = Object.getOwnPropertyDescriptor(win.Request.prototype, "url").get;
+    function address(args, k) {
+      try { return requestUrl.call(args[k]); } catch (e) { return (args[k] = once(args[k])); }
     }
     /* A URL of a service not consented to throws a SecurityError, as a CSP refusal did. */
     function refuse(url) {
@@ -647,8 +673,8 @@ var guard = (function () {
       }
     }
     wrap(win, "fetch", function (native) {
-      return function (input) {
-        var url = address(input);
+      return function () {
+        var url = address(arguments, 0);
         if (blockedUrl(url, doc.baseURI)) {
           return win.Promise.reject(new win.TypeError("consentproxy: no consent for " + url));
         }
@@ -662,9 +688,9 @@ var guard = (function () {
     /* A request to a service not consented to is sent to "data:", a URL no fetch can make:
        it fails as a CSP refusal did (an error event, a NetworkError when synchronous). */
     wrap(X, "open", function (native) {
-      return function (method, url) {
+      return function () {
         var a = [].slice.call(arguments);
-        if (blockedUrl(url, doc.baseURI)) a[1] = "data:";
+        if (blockedUrl(address(a, 1), doc.baseURI)) a[1] = "data:";
         return native.apply(this, a);
       };
     });
@@ -681,7 +707,9 @@ var guard = (function () {
       };
     });
     wrap(win.Navigator.prototype, "sendBeacon", function (native) {
-      return function (url) { return blockedUrl(url, doc.baseURI) ? false : native.apply(this, arguments); };
+      return function () {
+        return blockedUrl(address(arguments, 0), doc.baseURI) ? false : native.apply(this, arguments);
+      };
     });
     /* Navigations made by script: a form submitted (submit, requestSubmit), a link or a
        form's submit button clicked (click(), a click event dispatched, its label's). One
@@ -742,11 +770,13 @@ var guard = (function () {
       return false;
     }
     wrap(win, "open", function (native) {
-      return function (url, name) { return opens(url, name) ? child(native.apply(this, arguments)) : null; };
+      return function (url, name) {
+        return opens(address(arguments, 0), name) ? child(native.apply(this, arguments)) : null;
+      };
     });
     wrap(D, "open", function (native) {
       return function (url, name) {
-        return arguments.length > 2 && !opens(url, name) ? null : native.apply(this, arguments);
+        return arguments.length > 2 && !opens(address(arguments, 0), name) ? null : native.apply(this, arguments);
       };
     });
     /* Markup made by XSLT in this document, and HTML in a Blob (a blob: frame's) */
@@ -762,20 +792,20 @@ var guard = (function () {
     });
     ["Worker", "SharedWorker", "EventSource", "WebSocket", "WebSocketStream", "WebTransport",
      "Audio"].forEach(function (name) {
-      construct(name, function (a) { refuse(a[0]); });
+      construct(name, function (a) { refuse(address(a, 0)); });
     });
     wrap(win, "fetchLater", function (native) {
-      return function (input) { refuse(address(input)); return native.apply(this, arguments); };
+      return function () { refuse(address(arguments, 0)); return native.apply(this, arguments); };
     });
     /* Loaders answering with a promise (a worklet's module: CSS paint, audio; the Cache
        API's fetches) reject it. */
     [[win.Worklet, "addModule"], [win.Cache, "add"], [win.Cache, "addAll"]].forEach(function (p) {
       wrap(p[0] && p[0].prototype, p[1], function (native) {
         return function (r) {
-          var a = [].slice.call(arguments);
+          var a = [].slice.call(arguments), list = a, k;
           try {
-            if (p[1] === "addAll") a[0] = Array.from(r);  /* (an iterator is read once) */
-            [].concat(a[0]).forEach(function (u) { refuse(address(u)); });
+            if (p[1] === "addAll") list = a[0] = Array.from(r);  /* (an iterator is read once) */
+            for (k = 0; k < (list === a ? 1 : list.length); k++) refuse(address(list, k));
           } catch (e) { return win.Promise.reject(e); }
           return native.apply(this, a);
         };
