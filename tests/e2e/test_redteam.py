@@ -312,6 +312,10 @@ FOUND = {
         "box.attributeStyleMap.set('background-image', "
         "CSSStyleValue.parse('background-image', 'url(' + T + ')'));"
     ),
+    # (Chromium writes an unparsed value's URL out with its ':' and '/' escaped: helper-251)
+    "/typed-om-unparsed-value": script(
+        "box.attributeStyleMap.set('background-image', new CSSUnparsedValue(['url(' + T + ')']));"
+    ),
     "/nested-declarations-style": style_element(
         "s.textContent = '#box{& b{color:red} color:blue}'; "
         "s.sheet.cssRules[0].cssRules[1].style.backgroundImage = 'url(' + T + ')';"
@@ -738,6 +742,32 @@ async def test_a_font_s_bytes_reach_the_font_face_as_bytes(browser, redteam_prox
                 new FontFace('f', b).loaded.then(() => 'loaded', e => e.message)))"""
         )
         assert errors == ["Invalid font data in ArrayBuffer."] * 2
+        assert recorder.hosts == set()
+
+
+async def test_the_css_rule_hooks_leave_a_selector_and_a_missing_argument_alone(
+    browser, redteam_proxy
+):
+    """addRule's selector is no style: `a[href^="https://www.facebook.com/"]` became
+    `a[href^="about:invalid"]`, a page's styling of its share links lost; and a call with no
+    argument was given one (replaceSync() emptied the sheet instead of throwing): helper-251."""
+    async with recorded(browser, redteam_proxy) as (tab, recorder):
+        await tab.goto(REFUSED_PAGE)
+        seen = await tab.evaluate(
+            """() => {
+                var s = new CSSStyleSheet(), thrown = 'none';
+                s.addRule('a[href^="' + T + '"]', 'color: red');
+                s.replaceSync('p { color: blue }');
+                try { s.replaceSync(); } catch (e) { thrown = e.name; }
+                return [s.cssRules[0].cssText, thrown];
+            }"""
+        )
+        assert seen == ["p { color: blue; }", "TypeError"]
+        selector = await tab.evaluate(
+            """() => { var s = new CSSStyleSheet(); s.addRule('a[href^="' + T + '"]', 'color: red');
+                       return s.cssRules[0].selectorText; }"""
+        )
+        assert "www.facebook.com" in selector and "about:invalid" not in selector
         assert recorder.hosts == set()
 
 

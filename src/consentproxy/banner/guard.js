@@ -243,7 +243,8 @@ var guard = (function () {
     text = once(text);
     if (text === null || text === undefined || !/\/\/|:/.test(text)) return text;
     return String(text).replace(/(url\(\s*|["'])([^"')]+)/gi, function (all, before, url) {
-      return blockedUrl(url.trim()) ? before + "about:invalid" : all;
+      /* (escapes read: an unparsed value's text is `https\:\/\/...`, its URL to Chromium) */
+      return blockedUrl(url.trim().replace(/\\([^\n\da-f])/gi, "$1")) ? before + "about:invalid" : all;
     });
   }
   /* An inline script whose text declares or imports a blocked URL (an import map,
@@ -622,10 +623,10 @@ var guard = (function () {
     [win.CSSStyleSheet, win.CSSGroupingRule, win.CSSKeyframesRule, win.StylePropertyMap].forEach(function (c) {
       ["insertRule", "replace", "replaceSync", "addRule", "appendRule", "set", "append"].forEach(function (n) {
         wrap(c && c.prototype, n, function (native) {
-          return function (rule) { /* (rule read: its length stays the native's, 1) */
-            var a = [].slice.call(arguments);
-            a[0] = rule;
-            return native.apply(this, a.map(css));
+          return function (rule) { /* (rule named: its length stays the native's, 1) */
+            return native.apply(this, [].map.call(arguments, function (v, i) {
+              return n === "addRule" && !i ? v : css(v);  /* (a selector is no style) */
+            }));
           };
         });
       });
