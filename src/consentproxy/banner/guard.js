@@ -623,9 +623,9 @@ var guard = (function () {
     [win.CSSStyleSheet, win.CSSGroupingRule, win.CSSKeyframesRule, win.StylePropertyMap].forEach(function (c) {
       ["insertRule", "replace", "replaceSync", "addRule", "appendRule", "set", "append"].forEach(function (n) {
         wrap(c && c.prototype, n, function (native) {
-          return function (rule) { /* (rule named: its length stays the native's, 1) */
+          return function (rule) { /* (rule read: its length stays the native's, 1) */
             return native.apply(this, [].map.call(arguments, function (v, i) {
-              return n === "addRule" && !i ? v : css(v);  /* (a selector is no style) */
+              return i || n !== "addRule" ? css(v) : rule;  /* (a selector is no style) */
             }));
           };
         });
