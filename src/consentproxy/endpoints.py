@@ -235,10 +235,10 @@ class RateLimit:
         self.at = now
         return self.tokens
 
-    def take(self) -> bool:
-        if self.available() < 1:
+    def take(self, count: int = 1) -> bool:
+        if self.available() < count:
             return False
-        self.tokens -= 1
+        self.tokens -= count
         return True
 
 
@@ -294,11 +294,10 @@ class ClientRates:
                     f"one address's rate ({self.rate:g}/s: a flood, or every visitor at one "
                     "address, behind a front proxy not in trusted_proxies)"
                 )
-        if self._all.available() < count:
+        if not self._all.take(count):
             return self._refuse("all addresses' rate (a flood from many)")
         if key is not None:
-            self._limits[key].tokens -= count
-        self._all.tokens -= count
+            self._limits[key].take(count)  # (available above: tokens only grow meanwhile)
         return True
 
 

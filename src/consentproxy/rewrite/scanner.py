@@ -19,6 +19,7 @@ import codecs
 import html
 import re
 from collections.abc import Buffer, Callable
+from functools import lru_cache
 
 from consentproxy.httpheaders import type_essence
 from consentproxy.policy import TagOutcome
@@ -218,6 +219,7 @@ _XML_CONTENT_TOKEN_RE = re.compile(
 _XML_TAG_REST = rb"[^\t\n\r />]*+(?:[^>\"'/]++|\"[^\"]*+\"|'[^']*+'|/(?!>))*+/?>"
 
 
+@lru_cache(maxsize=64)  # (prefixed names are the page's to choose)
 def _xml_content_skip(name: bytes) -> re.Pattern[bytes]:
     """What _xml_content steps over in one match: all tokens but a tag of `name`, and a
     lone '<' no token can start with."""
@@ -231,7 +233,6 @@ def _xml_content_skip(name: bytes) -> re.Pattern[bytes]:
     )
 
 
-_XML_CONTENT_SKIPS: dict[bytes, re.Pattern[bytes]] = {}
 # Content read as a page to this depth (a script in a script...), then XML_ERROR before it.
 MAX_NESTED_CONTENT = 4
 SCRIPT_TOKEN_RE = re.compile(rb"<!--|-->|<(/?)(?i:script)(?=[\t\n\f\r />])")
@@ -1106,9 +1107,7 @@ class HtmlRewriter:
         buf waits (MAX_TAG at most: then its '<' passes as text; text need not wait, the
         held content is read whole)."""
         n, name, start = len(buf), self.text_end, pos
-        skip = _XML_CONTENT_SKIPS.get(name) or _xml_content_skip(name)
-        if len(_XML_CONTENT_SKIPS) < 64:  # (prefixed names are the page's to choose)
-            _XML_CONTENT_SKIPS[name] = skip
+        skip = _xml_content_skip(name)
         while (pos := skip.match(buf, pos).end()) < n:  # type: ignore[union-attr]
             m = _XML_CONTENT_TOKEN_RE.match(buf, pos)
             if m is None:
