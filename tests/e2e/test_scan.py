@@ -9,7 +9,6 @@ import base64
 import json
 import socket
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -819,13 +818,12 @@ def test_a_sites_password_signs_the_scan_in_at_a_resolved_address(tricky_origin,
 @pytest.mark.timeout(300)
 def test_a_page_of_endless_links_is_crawled_in_bounded_time(tricky_origin, tmp_path):
     """Its links were made unique in a list searched per link: 100,000 of them held the
-    scan 98 s in that loop (past the visit's deadline: "stopped responding")."""
-    started = time.process_time()  # (this process's: the wait for Chromium is no part)
+    scan 98 s in that loop (past the visit's deadline: "stopped responding"). The visit's
+    own deadline is the bound: nothing here is timed (2.4 s of process time now)."""
     _, report = scan(tricky_origin, tmp_path, "--direct", "--paths", "/trap", "--crawl", "2")
-    took = time.process_time() - started
     pages = report["states"][0]["pages"]
     assert [p["path"] for p in pages] == ["/trap", "/after?n=0", "/after?n=1"]
-    assert pages[0]["error"] == "" and took < 20, took  # (2.4 s; its wall time, 27-75 s)
+    assert pages[0]["error"] == ""
 
 
 NAMED = {  # a local copy of www.shop.example: its own hosts, a Domain cookie, absolute links
