@@ -74,10 +74,12 @@ memcheck: install valgrind
 	PYTHONMALLOC=malloc valgrind --tool=memcheck --error-exitcode=1 --errors-for-leak-kinds=none \
 	  -q $(PY) scripts/memcheck.py
 
-# wrk (load generator) and nginx-light (the reference proxy) from Debian, like chromium.
+# wrk (load generator), nginx-light (the reference proxy) and strace (bench/syscalls.py's
+# counts) from Debian, like chromium.
 bench-tools:
-	@[ -x /usr/bin/wrk ] && [ -x /usr/sbin/nginx ] || { $(SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wrk nginx-light; }
+	@[ -x /usr/bin/wrk ] && [ -x /usr/sbin/nginx ] && [ -x /usr/bin/strace ] || { \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wrk nginx-light strace; }
 
 bench: install bench-tools
 	$(PY) bench/run.py

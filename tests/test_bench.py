@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 
@@ -82,3 +85,17 @@ def test_the_steps_benchmark_times_each_step_inside_serve_and_in_a_loop():
         assert f"| `{step}` | " in text and f"| `{step}` | " in page
     assert "| `_rewrite_plan` | " in page and "| `_rewrite_plan` | " not in text
     assert "| `sliced` | " in page  # the page is rewritten (all at hand: in one step), the text not
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed")
+def test_the_syscalls_benchmark_counts_each_proxys_calls_and_bytes():
+    out = run("syscalls.py", "--requests", "20", "--connections", "1,4", "--paths", "/page.txt")
+    one, four = out.split("### /page.txt: 20 requests over 1 connection (strace)")[1].split(
+        "### /page.txt: 20 requests over 4 connections (strace)"
+    )
+    for table in (one, four):
+        assert "| per request | passthrough | consentproxy |" in table
+        for row in ("read", "all system calls", "page faults"):
+            assert f"\n| {row} | " in table
+        read = table.split("\n| bytes read | ")[1].split(" |")[:2]
+        assert all(int(cell.replace(",", "")) > 100_000 for cell in read)  # the 100 KB body
