@@ -10,7 +10,8 @@ the same round and printed as the median and range over the rounds, beside the b
 figures. On 2+ cores wrk and the origin are pinned to core 0 and the proxy measured to core 1
 (`taskset`), so they do not fight for the cores in a different way each run; the CPU time each
 server's processes spend per request (from /proc) is printed too: on a machine shared with
-other work it moves far less than req/s. Then: a 64 MiB download through each (throughput,
+other work it moves far less than req/s; and the share of a core they were busy, which tells a
+server that costs more per request from one that waits more. Then: a 64 MiB download through each (throughput,
 peak RSS) and a slowly sent page (time to first byte).
 """
 
@@ -355,6 +356,9 @@ def best_of(runs: list[dict[str, float]], by: str = "rps") -> dict[str, float]:
     best["ratios"] = [r["ratio"] for r in runs]  # type: ignore[assignment]
     best["cpu_ratios"] = [r["cpu_ratio"] for r in runs]  # type: ignore[assignment]
     best["cpu_us"] = min(r["cpu_us"] for r in runs)
+    # The share of a core its processes were busy (CPU per request times req/s): under a
+    # share it waited, and its req/s ratio falls below its CPU ratio (the rest of the gap).
+    best["busy"] = statistics.median(r["cpu_us"] * r["rps"] / 1e4 for r in runs)
     return best
 
 
@@ -481,6 +485,7 @@ def throughput_table(rows: list[dict]) -> str:
         "÷ passthrough, median (range) of rounds",
         "CPU µs/request",
         "passthrough's CPU ÷ its, per request",
+        "busy, % of a core (median)",
         "p50 ms",
         "p99 ms",
         "p99.9 ms",
@@ -500,6 +505,7 @@ def throughput_table(rows: list[dict]) -> str:
                     spread(x["ratios"]),
                     f"{x['cpu_us']:.0f}" if name != "origin" else "",
                     spread(x["cpu_ratios"]) if name != "origin" else "",
+                    f"{x['busy']:.0f}%" if name != "origin" else "",
                     f"{x['p50']:.1f}",
                     f"{x['p99']:.1f}",
                     f"{x['p999']:.1f}",
