@@ -8,7 +8,7 @@ from consentproxy.config import EMBED_KINDS, builtin_services, catalog_config, p
 from consentproxy.consent import NO_DECISION, ConsentState
 from consentproxy.domains import is_public_suffix, registrable
 from consentproxy.errors import ConfigError
-from consentproxy.policy import Policy
+from consentproxy.policy import Policy, names_cookie
 from consentproxy.rewrite.neutralise import url_target
 from tests.configs import FOUR_CATEGORIES
 from tests.conftest import CORPUS, ROOT
@@ -158,6 +158,21 @@ def test_no_host_or_cookie_is_claimed_by_two_services():
             shared = key == "cookie:euconsent-v2" and {seen.get(key), svc.name} == {"didomi", "tcf"}
             assert key not in seen or shared, f"{key} in {seen.get(key)} and {svc.name}"
             seen[key] = svc.name
+
+
+def test_no_builtins_cookie_pattern_or_marker_claims_anothers_of_another_category():
+    """A built-in a config uses gives way to one it does not use on hosts only (policy's
+    apart: `use: linkedin` alone leaves the Insight Tag's snap.licdn.com to it): a pattern
+    of its cookies matching the other's name, or a marker of its inside the other's, would
+    hold that one's cookies or snippets in its category still (li_fat_id as social). (Amplitude's
+    AMP_* takes Google Analytics' AMP_TOKEN: both are analytics.)"""
+    services = list(builtin_services().values())
+    for svc in services:
+        for other in (o for o in services if o.category != svc.category):
+            for name in other.cookies:
+                assert not names_cookie(svc.cookies, name), (svc.name, name, other.name)
+            for marker in other.inline:
+                assert not any(m in marker for m in svc.inline), (svc.name, marker, other.name)
 
 
 def test_no_wildcard_or_vendor_domain_covers_a_shared_first_party_domain():

@@ -16,7 +16,7 @@ import pytest
 
 from consentproxy import engine as engine_module
 from consentproxy import records
-from consentproxy.banner.render import Banner
+from consentproxy.banner.render import Banner, client_config
 from consentproxy.banner.texts import TEXTS
 from consentproxy.config import ForTesting, Regions, parse_config
 from consentproxy.consent import NO_DECISION, parse_state
@@ -27,6 +27,7 @@ from consentproxy.policy import Policy
 from consentproxy.records import RecordWriter, SqliteStore, open_store
 from consentproxy.report import Report
 from tests.configs import FOUR_CATEGORIES
+from tests.test_policy import AD_SNIPPETS
 from tests.test_records import deletes_refused, store_hung
 
 NOW = 1_800_000_000.0
@@ -1274,6 +1275,56 @@ def test_page_with_a_nonce_has_no_validator(engine):
         200, ORIGIN_PAGE + [("Content-Security-Policy", "script-src 'self'")]
     )
     assert header(plan.headers, "etag") is None
+
+
+# A config using the social halves of X, LinkedIn and TikTok alone, and a page with each's
+# embed or widget beside its ad tag (the Insight Tag's and the TikTok Pixel's snippets, the
+# pixels' images).
+SOCIAL_HALVES = FOUR_CATEGORIES + "services: [{use: linkedin}, {use: twitter}, {use: tiktok}]\n"
+SOCIAL_PAGE = (
+    b"<html><head><script>"
+    + AD_SNIPPETS["linkedin"]
+    + b"</script><script>"
+    + AD_SNIPPETS["tiktok"]
+    + b'</script><script async src="https://platform.twitter.com/widgets.js"></script>'
+    + b'</head><body><iframe src="https://www.linkedin.com/embed/feed/update/1"></iframe>'
+    + b'<img src="https://px.ads.linkedin.com/collect/?pid=1&amp;fmt=gif" alt="">'
+    + b'<img src="https://t.co/i/adsct?txn_id=1" alt=""></body></html>'
+)
+
+
+def test_a_social_networks_ad_tag_stays_held_after_consent_to_social_alone():
+    """(helper-255) `use: linkedin` alone claimed the Insight Tag's hosts by its wider
+    linkedin.com and licdn.com, and `use: twitter` X's pixel's, `use: tiktok` the TikTok
+    Pixel's: allowing social networks for an embedded post brought their ad measurement
+    back. Social brings back the embed and the widget, advertising the ad tags; the guard's
+    tables (consent.js) say the same."""
+    engine = Engine(parse_config(SOCIAL_HALVES, "t.yaml"), [b"k" * 32], clock=lambda: NOW)
+
+    def served(categories: list[str]) -> tuple[bytes, list[tuple[str, str]]]:
+        ex = get(engine, cookie=save(engine, categories, [])[1])
+        plan = ex.response(200, HTML)
+        return plan.body.feed(SOCIAL_PAGE) + plan.body.close(), ex.report.neutralised
+
+    out, held = served(["social"])
+    scripts, images = ("linkedin-insight", "tiktok-pixel"), ("linkedin-insight", "x-pixel")
+    assert held == [(s, "script") for s in scripts] + [(s, "img") for s in images]
+    assert b'<script async src="https://platform.twitter.com/widgets.js">' in out
+    assert b'<iframe src="https://www.linkedin.com/embed/feed/update/1">' in out
+    assert out.count(b'<script type="text/plain" data-consent-blocked=') == 2
+    assert b' src="https://px.ads.linkedin.com' not in out and b' src="https://t.co' not in out
+    out, held = served(["advertising"])
+    assert held == [("twitter", "script"), ("linkedin", "iframe")]
+    assert b'<img src="https://px.ads.linkedin.com/' in out and b'<img src="https://t.co/' in out
+    tables = client_config(engine.policy)
+    services, hosts = tables["services"], tables["hosts"]
+    assert services[hosts["snap.licdn.com"]] == ["linkedin-insight", "advertising"]
+    assert services[tables["wild"]["ads.linkedin.com"]] == ["linkedin-insight", "advertising"]
+    assert services[tables["wild"]["licdn.com"]] == ["linkedin", "social"]
+    assert services[hosts["analytics.tiktok.com"]] == ["tiktok-pixel", "advertising"]
+    assert ("t.co", "/i/adsct", "x-pixel") in {
+        (h, p, services[i][0]) for h, p, i in tables["paths"]
+    }
 
 
 def test_gzip_html_is_decoded_rewritten_and_reencoded(engine):

@@ -11,11 +11,12 @@ from consentproxy.catalog import imports, knowledge
 from consentproxy.catalog.knowledge import Knowledge, KnownTracker, builtin_trackers, read_layer
 from consentproxy.config import ConfigError, parse_config
 from consentproxy.consent import NO_DECISION, ConsentState
-from consentproxy.observe import suggest
+from consentproxy.observe import config_warnings, suggest
 from consentproxy.policy import NEVER, Policy
 from tests.configs import FOUR_CATEGORIES as BASE
 
 ANALYTICS = ConsentState(True, frozenset({"analytics"}))
+SOCIAL = ConsentState(True, frozenset({"social"}))
 REJECTED = ConsentState(True)
 
 
@@ -510,3 +511,40 @@ def test_catalog_import_reads_no_further_than_a_list_may_be_and_writes_no_layer_
         capsys.readouterr().err
     )
     assert not into.exists()
+
+
+def test_a_host_a_used_builtin_covers_widely_is_told_and_suggested_as_the_catalogs(
+    tmp_path, capsys
+):
+    """`use: linkedin` alone: snap.licdn.com is the Insight Tag's (policy.apart), so the
+    verdict (catalog classify) names it, `suggest` proposes `use: linkedin-insight` (the
+    declaration lists no ad tag under LinkedIn's buttons), and csp: enforce warns that
+    social's *.licdn.com lets it in. A host the operator gives linkedin stays linkedin's, as
+    the whole domain of a service of their own does."""
+    from consentproxy.cli import main
+
+    p = policy("services:\n  - use: linkedin\n")
+    told = (
+        "built-in service linkedin-insight (advertising), which the catalog files apart "
+        "from the config's linkedin"
+    )
+    assert p.verdict("snap.licdn.com") == told
+    config = tmp_path / "c.yaml"
+    config.write_text(BASE + "services:\n  - use: linkedin\n")
+    assert main(["catalog", "classify", "--config", str(config), "snap.licdn.com"]) == 0
+    assert told in capsys.readouterr().out
+    assert p.verdict("platform.linkedin.com") == "service linkedin (social) of the config"
+    lines = "\n".join(suggest(p, ["snap.licdn.com", "platform.linkedin.com"], "n.example"))
+    assert "  - use: linkedin-insight" in lines and "use: linkedin\n" not in lines + "\n"
+    enforced = "\n".join(config_warnings(policy("csp: enforce\nservices:\n  - use: linkedin\n")))
+    assert (
+        "accepting social (linkedin) lets in linkedin-insight (advertising) at "
+        "https://snap.licdn.com/"
+    ) in enforced
+    allowed = policy("known_trackers: allow\nservices:\n  - use: linkedin\n")
+    assert allowed.blocked_host("px.ads.linkedin.com", SOCIAL, "/x") is not None  # (as before)
+    given = policy("services:\n  - {use: linkedin, hosts: [snap.licdn.com]}\n")
+    assert given.holder("snap.licdn.com", "/x.js").name == "linkedin"
+    assert given.holder("px.ads.linkedin.com", "/x").name == "linkedin-insight"
+    own = policy("services:\n  - {name: li, category: social, domains: [licdn.com]}\n")
+    assert own.holder("snap.licdn.com", "/x.js").name == "li" and not own.apart

@@ -107,6 +107,93 @@ def test_the_demo_files_each_half_of_a_social_network_apart(policy, host, path, 
     assert policy.service_for_host(host, path).name == name
 
 
+# Each social network's ad half: loads of it its social half's domains cover, and a cookie.
+AD_HALVES = {
+    "twitter": (
+        "x-pixel",
+        [("analytics.twitter.com", "/i/adsct"), ("t.co", "/i/adsct")],
+        "muc_ads",
+    ),
+    "linkedin": (
+        "linkedin-insight",
+        [
+            ("px.ads.linkedin.com", "/collect"),
+            ("ads.linkedin.com", "/collect"),
+            ("snap.licdn.com", "/li.lms-analytics/insight.min.js"),
+        ],
+        "li_fat_id",
+    ),
+    "tiktok": ("tiktok-pixel", [("analytics.tiktok.com", "/i18n/pixel/events.js")], "_ttp"),
+}
+# The Insight Tag's and the TikTok Pixel's snippets as sites paste them (tests/corpus/social.html).
+AD_SNIPPETS = {
+    "linkedin": b"""_linkedin_partner_id = "1234567";
+window._linkedin_data_partner_ids = window._linkedin_data_partner_ids || [];
+(function(l) {
+var s = document.getElementsByTagName("script")[0];
+var b = document.createElement("script");
+b.type = "text/javascript";b.async = true;
+b.src = "https://snap.licdn.com/li.lms-analytics/insight.min.js";
+s.parentNode.insertBefore(b, s);})(window.lintrk);""",
+    "tiktok": b"""!function (w, d, t) {
+  w.TiktokAnalyticsObject=t;var ttq=w[t]=w[t]||[];
+  ttq.load=function(e,n){var i="https://analytics.tiktok.com/i18n/pixel/events.js";
+  var o=document.createElement("script");o.async=!0,o.src=i+"?sdkid="+e+"&lib="+t;
+  var a=document.getElementsByTagName("script")[0];a.parentNode.insertBefore(o,a)};
+  ttq.load('CABCDEFG123');
+}(window, document, 'ttq');""",
+    "twitter": b"new Image().src = 'https://analytics.twitter.com/i/adsct?txn_id=x&p_id=Twitter';",
+}
+NECESSARY_SOCIAL = (
+    "upstream: http://127.0.0.1:9\ncategories: {necessary: {required: true}, social: {}}\n"
+)
+
+
+@pytest.mark.parametrize("social", sorted(AD_HALVES))
+def test_a_config_using_only_a_social_half_holds_its_ad_half_for_advertising(social):
+    """A config's services are matched before the knowledge base, so `use: linkedin` alone
+    kept px.ads.linkedin.com and snap.licdn.com under linkedin.com and licdn.com (social):
+    a visitor who allowed social networks to see an embedded post got the Insight Tag, its
+    snippet with it. The catalog's more specific built-in takes them, in its own category;
+    its cookies were the catalog's already."""
+    ad, loads, cookie = AD_HALVES[social]
+    policy = Policy(parse_config(FOUR_CATEGORIES + f"services: [{{use: {social}}}]\n", "t.yaml"))
+    for host, path in loads:
+        svc = policy.holder(host, path, "legacy.test")
+        assert (svc.name, svc.category) == (ad, "advertising"), host
+        assert policy.blocked_host(host, SOCIAL, path, "legacy.test") is not None, host
+        assert policy.blocked_host(host, ADVERTISING, path, "legacy.test") is None, host
+    assert policy.seen[ad].category == "advertising"  # (listed in the banner, in the CSP)
+    held = policy.blocked_inline(AD_SNIPPETS[social], SOCIAL, site="legacy.test")
+    assert held is not None and held.name == ad
+    assert policy.blocked_inline(AD_SNIPPETS[social], ADVERTISING, site="legacy.test") is None
+    assert not policy.cookie_allowed(cookie, SOCIAL)
+    assert policy.cookie_allowed(cookie, ADVERTISING)
+    # the social half itself waits for social, as before
+    embed = policy.holder(f"www.{social}.com", "/embed", "legacy.test")
+    assert (embed.name, embed.category) == (social, "social")
+
+
+@pytest.mark.parametrize("social", sorted(AD_HALVES))
+def test_without_advertising_a_social_halfs_ad_tag_is_social_but_its_own_service(social):
+    """Where a config has no advertising (the seed policies'), social stands in for the ad
+    half, as for a `use:` of it: accepting social networks allows both. The ad half is still
+    a service apart: allowing the social one alone (a placeholder's Always allow) does not
+    allow the ad tag."""
+    ad, loads, cookie = AD_HALVES[social]
+    policy = Policy(parse_config(NECESSARY_SOCIAL + f"services: [{{use: {social}}}]\n", "t.yaml"))
+    social_alone = ConsentState(decided=True, services=frozenset({social}))
+    for host, path in loads:
+        svc = policy.holder(host, path, "legacy.test")
+        assert (svc.name, svc.category) == (ad, "social"), host
+        assert policy.blocked_host(host, social_alone, path, "legacy.test") is not None, host
+        assert policy.blocked_host(host, SOCIAL, path, "legacy.test") is None, host
+    assert policy.blocked_inline(AD_SNIPPETS[social], social_alone, site="legacy.test")
+    assert policy.blocked_inline(AD_SNIPPETS[social], SOCIAL, site="legacy.test") is None
+    assert policy.blocked_host(f"www.{social}.com", social_alone, "/embed", "legacy.test") is None
+    assert policy.cookie_allowed(cookie, SOCIAL) and not policy.cookie_allowed(cookie, REJECTED)
+
+
 def test_a_star_in_a_hosts_path_is_one_whole_segment():
     policy = Policy(
         parse_config(

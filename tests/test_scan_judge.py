@@ -47,6 +47,29 @@ def test_cookies_and_third_parties_the_declaration_does_not_list_are_flagged():
     ]
 
 
+def test_an_ad_tag_a_social_service_covers_only_by_its_domain_is_undeclared():
+    """`use: linkedin` declares LinkedIn's buttons and embeds, not the Insight Tag its
+    licdn.com covers (policy.apart): the scan says to add it, and judges it advertising."""
+    config = parse_config(
+        "upstream: http://127.0.0.1:9\ncategories: {necessary: {required: true}, "
+        "social: {}, advertising: {}}\nservices: [{use: linkedin}]\n"
+    )
+    judge = Judge(config, parse_state("social", config), "s.example")
+    page = PageRecord("/", "/")
+    page.requests = [
+        judge.request(u, "script", "parser")
+        for u in (
+            "https://platform.linkedin.com/in.js",
+            "https://snap.licdn.com/li.lms-analytics/insight.min.js",
+        )
+    ]
+    assert [(r["service"], r["declared"], r["allowed"]) for r in page.requests] == [
+        ("linkedin", True, True),
+        ("linkedin-insight", False, False),
+    ]
+    assert judge.undeclared(page) == ["third party snap.licdn.com"]
+
+
 def test_a_page_not_scanned_is_never_clean_and_no_document_needs_a_banner():
     """A 500 or a page that could not be visited was reported "OK"; JSON got banner-missing."""
     judge = Judge(CONFIG, NO_DECISION, "shop.example")

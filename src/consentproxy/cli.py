@@ -515,7 +515,7 @@ def _classify_under(config: Config, what: str) -> int:
     is_host = target is not None and "." in target[0]
     if target is not None and is_host:
         host, path = target
-        svc = policy.service_for_host(host, path)
+        svc = policy.configured(host, path)
         if svc is None:
             print(
                 f"host {host}{path}: no service of {config.source} names it; "

@@ -175,7 +175,7 @@ def suggest(policy: Policy, hosts: Iterable[str], site: str = "") -> list[str]:
         if not _host_name(host):
             made_up += 1
             continue
-        if policy.service_for_host(host) is not None or (site and same_site(host, site)):
+        if policy.configured(host) is not None or (site and same_site(host, site)):
             continue
         entry = policy.knowledge.lookup(host)
         if entry is None:
@@ -259,12 +259,14 @@ def _csp_overlaps(policy: Policy) -> list[str]:
     """With `csp: enforce`, where a consented service's CSP source admits the URLs of a
     service of another category: a source names a host (`*.` its subdomains) and at most a
     path prefix (csp.host_sources), so the policy cannot tell the two apart (the rewrite and
-    the guard still do). docs/SECURITY.md lists the built-in pairs."""
+    the guard still do), nor from a built-in the tables file apart (policy.apart).
+    docs/SECURITY.md lists the built-in pairs."""
     services = [s for s in policy.config.services if s.category not in policy.required]
+    others = services + [s for s, _ in policy.apart.values() if s.category not in policy.required]
     out = []
     for svc in services:
         sources = csp.host_sources(svc.source_hosts)
-        for other in services:
+        for other in others:
             if other.category == svc.category:
                 continue
             for host, path in _sample_urls(other):

@@ -1,8 +1,10 @@
 """What is allowed: services recognised by host, cookie name or inline marker.
 
-Hosts are judged in layers: the config's services first (whatever the host), then, off the
-site's own registrable domain, the tracker knowledge base (catalog/knowledge.py: the
-built-in base and the operator's imported lists), then `unknown_third_parties`.
+Hosts are judged in layers: the config's services first (whatever the host; but a built-in
+it uses gives the hosts the catalog files under another inside its wider domains to that
+one: Policy._file_apart), then, off the site's own registrable domain, the tracker
+knowledge base (catalog/knowledge.py: the built-in base and the operator's imported lists),
+then `unknown_third_parties`.
 Matching uses one combined structure per kind (dicts, one compiled regex, one Aho-Corasick
 automaton for inline markers), so the cost stays near-flat as the number of services and
 known domains grows.
@@ -289,16 +291,7 @@ class Policy:
         necessary = next(c.name for c in config.categories if c.required)
         named = [(c, svc.category) for svc in config.services for c in svc.cookies]
         for svc in config.services:
-            for h in svc.hosts:
-                host, slash, path = h.partition("/")
-                if slash:  # (read as a request's path is: on_path)
-                    self.path_hosts.setdefault(host, []).append((served_path("/" + path), svc))
-                    continue
-                table = self.wild_hosts if host.startswith("*.") else self.exact_hosts
-                table.setdefault(host.removeprefix("*."), svc)
-            for domain in svc.domains:
-                self.exact_hosts.setdefault(domain, svc)
-                self.wild_hosts.setdefault(domain, svc)
+            self._enter(svc, svc.hosts, svc.domains)
             for m in svc.inline:
                 key = m.encode()
                 if key not in self._marker_service:
@@ -346,6 +339,9 @@ class Policy:
         )
         self._csp_allow = frozenset(config.csp_allow)
         self._held: dict[tuple[str, str], Service] = {}  # (tracker, its category) -> Service
+        # Built-ins the config does not use that take hosts its own cover only by a wider
+        # domain (_file_apart): name -> (that built-in as held here, the wider one's name).
+        self.apart: dict[str, tuple[Service, str]] = self._file_apart()
         self.seen: dict[str, Service] = {}  # known trackers met on the site, by name
         # (text or its digest, markup, site) -> the services an inline script belongs to
         self._inline_cache: dict[tuple[bytes, bool, str, bool], Inline] = {}
@@ -383,6 +379,55 @@ class Policy:
         )
         self._marker_services = [self._marker_service[m] for m in markers]
 
+    def _file_apart(self) -> dict[str, tuple[Service, str]]:
+        """A built-in the config uses claims no host (or path) the catalog files under a
+        built-in it does not use, inside one of its wider domains: px.ads.linkedin.com,
+        under `use: linkedin`'s linkedin.com, is the Insight Tag's, which a visitor who
+        allowed social networks for an embedded post has not allowed. That built-in takes
+        it in the tables, as if the config used it for that host alone, in the category a
+        known tracker of its would have (the neighbour's where the config lacks its own),
+        unless the config has no category for it or the wider service's entry is the
+        operator's, not the catalog's (then the config's service keeps it). Worked out
+        once: the lookups stay the tables' own."""
+        builtin = builtin_services()
+        apart: dict[str, tuple[Service, str]] = {}
+        for base in builtin.values():
+            category = self.third_party_category(base.category)
+            if base.name in self.services or category is None:
+                continue
+            owners: dict[str, str] = {}  # entry -> the config's service covering it widely
+            for entry in (*base.hosts, *base.domains):
+                host, slash, _ = entry.removeprefix("*.").partition("/")
+                owner = self.service_for_host(host)
+                if owner is not None and _covers_widely(
+                    self.services.get(owner.name), builtin.get(owner.name), host, bool(slash)
+                ):
+                    owners[entry] = owner.name
+            if owners:
+                svc = self._held.setdefault(
+                    (base.name, base.category), replace(base, category=category)
+                )
+                self._enter(
+                    svc,
+                    [h for h in base.hosts if h in owners],
+                    [d for d in base.domains if d in owners],
+                )
+                apart[base.name] = svc, next(iter(owners.values()))
+        return apart
+
+    def _enter(self, svc: Service, hosts: Iterable[str], domains: Iterable[str]) -> None:
+        """Put a service's host entries and domains in the tables (a key's first stays)."""
+        for h in hosts:
+            host, slash, path = h.partition("/")
+            if slash:  # (read as a request's path is: on_path)
+                self.path_hosts.setdefault(host, []).append((served_path("/" + path), svc))
+                continue
+            table = self.wild_hosts if host.startswith("*.") else self.exact_hosts
+            table.setdefault(host.removeprefix("*."), svc)
+        for domain in domains:
+            self.exact_hosts.setdefault(domain, svc)
+            self.wild_hosts.setdefault(domain, svc)
+
     # --- services by host --------------------------------------------------------------
 
     def service_for_host(self, host: str, path: str = "") -> Service | None:
@@ -404,6 +449,12 @@ class Policy:
             dot = host.find(".", dot + 1)
         return None
 
+    def configured(self, host: str, path: str = "") -> Service | None:
+        """The config's own service a URL belongs to (service_for_host's, but no built-in
+        filed apart): what its declaration lists, what a suggestion need not name."""
+        svc = self.service_for_host(host, path)
+        return None if svc is None or svc.name in self.apart else svc
+
     def path_service(self, host: str, path: str) -> Service | None:
         """The service a host and path entry (www.google.com/maps) gives a URL, if any (host:
         lower-case), on the path its origin serves (knowledge.on_path)."""
@@ -421,8 +472,12 @@ class Policy:
         no visitor is served with."""
         host = host.lower().rstrip(".")
         known = self._known_holder(host, path, site)
+        if isinstance(known, KnownTracker):
+            return self.known_service(known)
         if not isinstance(known, Unknown):
-            return self.known_service(known) if isinstance(known, KnownTracker) else known
+            if known is not None and known.name in self.apart:
+                self._meet(known)  # (a built-in filed apart: a known tracker, met)
+            return known
         policy = self.config.unknown_third_parties
         if not unknown or policy == "allow" or not site or self._csp_allowed(host):
             return None
@@ -448,6 +503,11 @@ class Policy:
         """What the layers say of a load, for people (observe, scan, catalog classify)."""
         host = host.lower().rstrip(".")
         svc = self.service_for_host(host, path)
+        if svc is not None and svc.name in self.apart:
+            return (
+                f"built-in service {svc.name} ({svc.category}), which the catalog files "
+                f"apart from the config's {self.apart[svc.name][1]}"
+            )
         if svc is not None:
             return f"service {svc.name} ({svc.category}) of the config"
         if site and same_site(host, site):
@@ -502,9 +562,13 @@ class Policy:
                     domains=entry.domains,
                 )
             )
+        self._meet(svc)
+        return svc
+
+    def _meet(self, svc: Service) -> None:
+        """Remember a known tracker met on the site (see holder)."""
         if svc.name not in self.seen and len(self.seen) < MAX_SEEN:
             self.seen[svc.name] = svc
-        return svc
 
     def mapped_category(self, category: str) -> str:
         """A third party's catalog category as this config's, NEVER when it has none."""
@@ -801,6 +865,20 @@ class Policy:
                 h for s in self.seen.values() if self.loads(s, state) for h in s.source_hosts
             )
         )
+
+
+def _covers_widely(used: Service | None, catalogued: Service | None, host: str, path: bool) -> bool:
+    """Whether a service of the config covers a host (or, path: a path of it) only by the
+    catalog's wider entries of its built-in: a domain or "*.domain" above the host (or the
+    host's own, for a path), none of its entries naming the host, none the operator's."""
+    if used is None or catalogued is None:
+        return False
+    if any(h.partition("/")[0] == host for h in used.hosts):
+        return False
+    wide = [(d, d in catalogued.domains) for d in used.domains]
+    wide += [(h[2:], h in catalogued.hosts) for h in used.hosts if h.startswith("*.")]
+    covering = [ours for d, ours in wide if host.endswith("." + d) or (path and host == d)]
+    return bool(covering) and all(covering)
 
 
 def all_of(services: Sequence[Service]) -> str:

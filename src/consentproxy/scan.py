@@ -288,7 +288,7 @@ class Judge:
             "allowed": svc is None or self.policy.loads(svc, self.state),
             "blocked_by_csp": blocked_by_csp,
             # a configured service's (the declaration lists it) or the site's own
-            "declared": self.policy.service_for_host(host, parts.path) is not None
+            "declared": self.policy.configured(host, parts.path) is not None
             or bool(self.site)
             and same_site(host, self.site),
         }

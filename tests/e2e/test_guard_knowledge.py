@@ -8,6 +8,7 @@ rest), never sent.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
@@ -39,11 +40,19 @@ ADD_SCRIPT = """url => { const s = document.createElement('script'); s.src = url
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def page() -> AsyncIterator[tuple[Page, list[str]]]:
+    async with guarded(BANNER) as found:
+        yield found
+
+
+@contextlib.asynccontextmanager
+async def guarded(banner: Banner) -> AsyncIterator[tuple[Page, list[str]]]:
+    """A page of HOST with banner's consent.js (its guard's tools on window.__guard), and
+    the third-party hosts it requested."""
     requested: list[str] = []
-    script = script_with_tools(BANNER)  # (the page's own scripts never get the guard's tools)
+    script = script_with_tools(banner)  # (the page's own scripts never get the guard's tools)
     html = (
         "<!DOCTYPE html><html><head>"
-        + BANNER.script_tag(NO_DECISION, "", HOST).decode()
+        + banner.script_tag(NO_DECISION, "", HOST).decode()
         + "</head><body><p>Legacy</p></body></html>"
     )
 
@@ -155,3 +164,38 @@ async def test_the_guard_reads_a_path_on_the_site_s_own_host_as_its_origin_serve
         got = await p.evaluate("u => window.__guard.serviceOf(u)", f"http://{HOST}{path}")
         assert (got and got[0]) == (svc and svc.name), path
     assert await p.evaluate(ADD_SCRIPT, "/js/..%2Fmatomo/m.js") == "text/plain"
+
+
+async def test_the_guard_holds_a_social_networks_ad_tag_apart_as_the_server_does() -> None:
+    """`use: linkedin` alone (and twitter, tiktok): the server gives the Insight Tag's,
+    X's pixel's and the TikTok Pixel's hosts under their wider domains to those built-ins
+    (policy.apart), in advertising; the guard, reading the same tables, holds a URL a
+    script makes of them so too, not as the social network's embeds."""
+    config = parse_config(
+        FOUR_CATEGORIES + "services: [{use: linkedin}, {use: twitter}, {use: tiktok}]\n",
+        "halves.yaml",
+    )
+    policy = Policy(config)
+    want = {
+        "https://snap.licdn.com/li.lms-analytics/insight.min.js": [
+            "linkedin-insight",
+            "advertising",
+        ],
+        "https://px.ads.linkedin.com/collect": ["linkedin-insight", "advertising"],
+        "https://analytics.twitter.com/i/adsct": ["x-pixel", "advertising"],
+        "https://t.co/i/adsct": ["x-pixel", "advertising"],
+        "https://analytics.tiktok.com/i18n/pixel/events.js": ["tiktok-pixel", "advertising"],
+        "https://platform.linkedin.com/in.js": ["linkedin", "social"],
+        "https://static.licdn.com/x.js": ["linkedin", "social"],
+        "https://t.co/abc": ["twitter", "social"],
+        "https://www.tiktok.com/embed.js": ["tiktok", "social"],
+    }
+    for url, (name, category) in want.items():
+        parts = urlsplit(url)
+        svc = policy.holder(parts.hostname or "", parts.path, HOST)
+        assert svc is not None and (svc.name, svc.category) == (name, category), url
+    async with guarded(Banner(config, policy)) as (p, _):
+        got = await p.evaluate(
+            "urls => urls.map(u => window.__guard.serviceOf(u).slice(0, 2))", list(want)
+        )
+    assert dict(zip(want, got, strict=True)) == want

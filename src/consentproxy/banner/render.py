@@ -152,9 +152,11 @@ def client_config(policy: Policy) -> dict[str, object]:
     """What guard.js needs to classify URLs and cookies: the policy's own tables, with
     services as indexes into one list, and the knowledge base's domains as one compact set
     whose values carry their category (see domainset)."""
-    # [name, category] or, loading before consent (Consent Mode advanced), [.., 1]
+    # [name, category] or, loading before consent (Consent Mode advanced), [.., 1]; the
+    # built-ins the tables file apart from the config's after its own
     services = [
-        [s.name, s.category] + [1] * (s.consent_mode == "advanced") for s in policy.config.services
+        [s.name, s.category] + [1] * (s.consent_mode == "advanced")
+        for s in (*policy.config.services, *(s for s, _ in policy.apart.values()))
     ]
     index = {s[0]: i for i, s in enumerate(services)}
     hold = policy.config.known_trackers == "hold"
