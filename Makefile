@@ -5,6 +5,11 @@ STAMP     := $(VENV)/.installed
 CHROMIUM  := /usr/bin/chromium
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
+# The suite's files shared by JOBS worker processes (pytest-xdist), a file's tests together
+# (its browser and servers started once), in the order tests/conftest.py gives: the longest
+# file first. JOBS=0 runs it in one process.
+JOBS      ?= 2
+PARALLEL  := -n $(JOBS) --dist loadfile --no-loadscope-reorder
 
 .PHONY: demo test unit e2e bench bench-tools lint install chromium services valgrind screenshots \
         clean fuzz soak memcheck
@@ -43,13 +48,13 @@ demo: install
 	$(VENV)/bin/consentproxy demo
 
 test: install chromium services valgrind $(AXE)
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q $(PARALLEL) $(PYTEST_ARGS)
 
 unit: install services valgrind
-	$(PY) -m pytest -q -m "not e2e" $(PYTEST_ARGS)
+	$(PY) -m pytest -q -m "not e2e" $(PARALLEL) $(PYTEST_ARGS)
 
 e2e: install chromium $(AXE)
-	$(PY) -m pytest -q -m e2e $(PYTEST_ARGS)
+	$(PY) -m pytest -q -m e2e $(PARALLEL) $(PYTEST_ARGS)
 
 # Long runs of the adversarial property tests (rewriter, Set-Cookie parser, consent cookie,
 # scanner vs html5lib) and of the soak test; `make test` runs both briefly.

@@ -49,7 +49,7 @@ from consentproxy.policy import Policy
 from tests.conftest import ROOT
 from tests.e2e.conftest import CHROMIUM, fake_response
 
-pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(1200)]
+pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(2400)]
 
 REALWORLD = Path(os.environ.get("CONSENTPROXY_REALWORLD", ROOT.parent / "shared" / "realworld"))
 PAGES = sorted((REALWORLD / "pages").glob("*.html"))
