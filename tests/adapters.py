@@ -23,7 +23,7 @@ from tests.conftest import ROOT
 
 MITMDUMP = Path(sys.executable).parent / "mitmdump"
 ADAPTERS = ("aiohttp", "mitmdump")
-START_SECONDS = 30
+START_SECONDS = 60  # (a hang guard: mitmdump starts in 2-4 s, far slower beside a browser)
 
 
 _HANDED_OUT: set[int] = set()
@@ -134,7 +134,7 @@ def mitmdump(
             yield Started(port, proc.pid)
         finally:
             proc.terminate()
-            proc.wait(10)
+            proc.wait(30)
 
 
 def peak_rss_kib(pid: int) -> int:

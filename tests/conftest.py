@@ -21,16 +21,6 @@ settings.register_profile("untimed", deadline=None)
 settings.load_profile("untimed")
 
 
-# Files run first (make test shares the files over two workers, each file whole, in collection
-# order): the 109 real pages after each choice take ~30 minutes of one worker, which the rest
-# of the suite fills on the other; last, they were the run's tail.
-FIRST = ("e2e/test_realworld_choices.py",)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    items.sort(key=lambda item: not item.nodeid.startswith(tuple(f"tests/{f}" for f in FIRST)))
-
-
 @pytest.fixture(scope="session")
 def config() -> Config:
     return load_config(DEMO_CONFIG)
