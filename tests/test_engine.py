@@ -18,7 +18,7 @@ from consentproxy import engine as engine_module
 from consentproxy import records
 from consentproxy.banner.render import Banner, client_config
 from consentproxy.banner.texts import TEXTS
-from consentproxy.config import ForTesting, Regions, parse_config
+from consentproxy.config import ConfigError, ForTesting, Regions, parse_config
 from consentproxy.consent import NO_DECISION, parse_state
 from consentproxy.cookies import MAX_DELETION_BYTES
 from consentproxy.engine import MARK_HEADER, MAX_HEADER_URLS, Engine, Exchange, Head, Request
@@ -216,9 +216,6 @@ def test_a_host_prefixed_consent_cookie_is_secure_and_host_only(engine, name):
     assert value.startswith(f"{name}=") and ex.state.categories == {"analytics"}
     cookie = hosted.endpoints.consent_cookies(ex, value.split("=", 1)[1], 60)[-1][1]
     assert "; Secure" in cookie and "Path=/;" in cookie and "Domain" not in cookie
-    from consentproxy.config import ConfigError, parse_config
-    from tests.configs import FOUR_CATEGORIES
-
     with pytest.raises(ConfigError, match="a browser refuses a __Host- cookie with a Domain"):
         parse_config(
             FOUR_CATEGORIES + f"consent: {{cookie_name: {name}, cookie_domain: .example.com}}\n"
