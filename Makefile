@@ -6,12 +6,15 @@ CHROMIUM  := /usr/bin/chromium
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 # The suite's files shared by JOBS worker processes (pytest-xdist), a file's tests together
-# (its browser and servers started once); JOBS=0 runs them in one. The 109 real pages run
-# after them, alone: their Chromium takes the machine, and beside them the timed-out waits of
-# other tests' servers failed.
+# (its browser and servers started once); JOBS=0 runs them in one. ALONE's run after them, in
+# one process: test_cli forks serve's workers in its own process (an xdist worker has threads,
+# which a fork leaves behind), test_records holds a PostgreSQL lock against the store's 10 s
+# bound, and the 109 real pages' Chromium takes the machine (beside them, other tests'
+# servers' waits ran out).
 JOBS      ?= 2
 PARALLEL  := -n $(JOBS) --dist loadfile
-REAL_PAGES := tests/e2e/test_realworld.py tests/e2e/test_realworld_choices.py
+ALONE     := tests/test_cli.py tests/test_records.py tests/e2e/test_realworld.py \
+             tests/e2e/test_realworld_choices.py
 
 .PHONY: demo test unit e2e bench bench-tools lint install chromium services valgrind screenshots \
         clean fuzz soak memcheck
@@ -50,15 +53,16 @@ demo: install
 	$(VENV)/bin/consentproxy demo
 
 test: install chromium services valgrind $(AXE)
-	$(PY) -m pytest -q $(PARALLEL) $(REAL_PAGES:%=--ignore=%) $(PYTEST_ARGS)
-	$(PY) -m pytest -q $(PYTEST_ARGS) $(REAL_PAGES) || [ $$? = 5 ]  # (5: -k chose none of them)
+	$(PY) -m pytest -q $(PARALLEL) $(ALONE:%=--ignore=%) $(PYTEST_ARGS)
+	$(PY) -m pytest -q $(PYTEST_ARGS) $(ALONE) || [ $$? = 5 ]  # (5: -k chose none of them)
 
 unit: install services valgrind
-	$(PY) -m pytest -q -m "not e2e" $(PARALLEL) $(PYTEST_ARGS)
+	$(PY) -m pytest -q -m "not e2e" $(PARALLEL) $(ALONE:%=--ignore=%) $(PYTEST_ARGS)
+	$(PY) -m pytest -q -m "not e2e" $(PYTEST_ARGS) $(ALONE) || [ $$? = 5 ]
 
 e2e: install chromium $(AXE)
-	$(PY) -m pytest -q -m e2e $(PARALLEL) $(REAL_PAGES:%=--ignore=%) $(PYTEST_ARGS)
-	$(PY) -m pytest -q -m e2e $(PYTEST_ARGS) $(REAL_PAGES) || [ $$? = 5 ]
+	$(PY) -m pytest -q -m e2e $(PARALLEL) $(ALONE:%=--ignore=%) $(PYTEST_ARGS)
+	$(PY) -m pytest -q -m e2e $(PYTEST_ARGS) $(ALONE) || [ $$? = 5 ]
 
 # Long runs of the adversarial property tests (rewriter, Set-Cookie parser, consent cookie,
 # scanner vs html5lib) and of the soak test; `make test` runs both briefly.
