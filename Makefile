@@ -15,6 +15,10 @@ JOBS      ?= 2
 PARALLEL  := -n $(JOBS) --dist loadfile
 ALONE     := tests/test_cli.py tests/test_records.py tests/e2e/test_realworld.py \
              tests/e2e/test_realworld_choices.py
+# $(call suite,SELECTION): SELECTION's tests, the files over the workers, then ALONE's
+# (exit 5: SELECTION and PYTEST_ARGS chose none of ALONE's tests)
+suite = $(PY) -m pytest -q $(1) $(PARALLEL) $(ALONE:%=--ignore=%) $(PYTEST_ARGS) && \
+	{ $(PY) -m pytest -q $(1) $(PYTEST_ARGS) $(ALONE) || [ $$? = 5 ]; }
 
 .PHONY: demo test unit e2e bench bench-tools lint install chromium services valgrind screenshots \
         clean fuzz soak memcheck
@@ -53,16 +57,13 @@ demo: install
 	$(VENV)/bin/consentproxy demo
 
 test: install chromium services valgrind $(AXE)
-	$(PY) -m pytest -q $(PARALLEL) $(ALONE:%=--ignore=%) $(PYTEST_ARGS)
-	$(PY) -m pytest -q $(PYTEST_ARGS) $(ALONE) || [ $$? = 5 ]  # (5: -k chose none of them)
+	$(call suite,)
 
 unit: install services valgrind
-	$(PY) -m pytest -q -m "not e2e" $(PARALLEL) $(ALONE:%=--ignore=%) $(PYTEST_ARGS)
-	$(PY) -m pytest -q -m "not e2e" $(PYTEST_ARGS) $(ALONE) || [ $$? = 5 ]
+	$(call suite,-m "not e2e")
 
 e2e: install chromium $(AXE)
-	$(PY) -m pytest -q -m e2e $(PARALLEL) $(ALONE:%=--ignore=%) $(PYTEST_ARGS)
-	$(PY) -m pytest -q -m e2e $(PYTEST_ARGS) $(ALONE) || [ $$? = 5 ]
+	$(call suite,-m e2e)
 
 # Long runs of the adversarial property tests (rewriter, Set-Cookie parser, consent cookie,
 # scanner vs html5lib) and of the soak test; `make test` runs both briefly.
