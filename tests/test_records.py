@@ -369,22 +369,31 @@ async def test_an_erase_or_a_read_the_store_does_not_answer_stops_erasing_nothin
     assert await store.erase("a", "b") == 2
 
 
+@pytest.mark.parametrize("locked", ["after-it-opened", "as-it-opens"])
 async def test_an_erase_behind_a_batch_a_locked_postgresql_table_holds_stops_too(
-    postgres_dsn, monkeypatch
+    postgres_dsn, monkeypatch, locked
 ):
     """The erase waits for the writer's lock: a batch write waiting for a table another
     session locked held it, and the erase behind it, for ever. The write waits for the
     lock STORE_SECONDS (then it is retried, the writer's lock let go between), so the
     erase gets its turn, and is stopped in its time too; the batch is written once the
-    table is free."""
+    table is free. So does the purge the writer runs as it opens: locked then (a CI run),
+    it held the writer's lock for ever, the batch never taken."""
     monkeypatch.setattr(records, "STORE_SECONDS", 0.2, raising=False)
-    store = PostgresStore(postgres_dsn)
-    writer = await _started(RecordWriter(store, interval=0.01))
+    tables = PostgresStore(postgres_dsn)
+    await tables.open()  # (there to lock, on a new server too)
+    await tables.close()
+    writer = RecordWriter(PostgresStore(postgres_dsn), interval=0.01)
+    if locked == "after-it-opened":
+        await _started(writer)
     try:
-        async with store_hung(store):
+        async with store_hung(tables):
+            if locked == "as-it-opens":
+                await _started(writer)
             writer.submit(record("behind"))
-            while writer.queued():  # (the batch taken: its write waits for the lock)
-                await asyncio.sleep(0.01)
+            async with asyncio.timeout(60):  # (a guard, not a measure)
+                while writer.queued():  # (the batch taken: its write waits for the lock)
+                    await asyncio.sleep(0.01)
             erase = asyncio.ensure_future(writer.erase("behind"))
             done, _ = await asyncio.wait([erase], timeout=60)  # (a guard, not a measure)
             assert done, "the store held it"

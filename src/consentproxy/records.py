@@ -74,11 +74,12 @@ def _names(value: Any) -> tuple[str, ...] | None:
 
 # How long a write waits for another's lock on a SQLite store (its busy timeout).
 BUSY_SECONDS = 5.0
-# How long a visitor's erase or `me` waits for the store's statements (and a PostgreSQL
-# write for a lock, holding the writer's): then the store stops them itself (statement_timeout
-# and lock_timeout, a SQLite interrupt), the transaction rolled back, nothing half erased; the
-# visitor gets a 503 to retry. Not a timer around the call: one firing while the COMMIT ran
-# answered "nothing erased" for an erase that went through (b6c4948).
+# How long a visitor's erase or `me` waits for the store's statements (and any PostgreSQL
+# statement for another session's lock: a write or a purge holds the writer's): then the
+# store stops them itself (statement_timeout and lock_timeout, a SQLite interrupt), the
+# transaction rolled back, nothing half erased; the visitor gets a 503 to retry. Not a
+# timer around the call: one firing while the COMMIT ran answered "nothing erased" for an
+# erase that went through (b6c4948).
 STORE_SECONDS = 10.0
 # Rows read from the store at once by what reads them all (an export): memory stays flat.
 ROWS_AT_ONCE = 1000
@@ -648,11 +649,14 @@ class PostgresStore(_SqlStore):
     async def _connect(self, read_only: bool) -> None:
         import asyncpg
 
+        # No statement of ours waits for another session's lock past STORE_SECONDS: a table
+        # locked held a batch write, then the purge the writer runs as it opens (a CI run),
+        # with the writer's lock and every erase behind it, for ever.
+        settings = {"lock_timeout": str(_milliseconds(STORE_SECONDS))}
+        if read_only:
+            settings["default_transaction_read_only"] = "on"
         self.pool = await asyncpg.create_pool(
-            self.dsn,
-            min_size=1,
-            max_size=4,
-            server_settings={"default_transaction_read_only": "on"} if read_only else None,
+            self.dsn, min_size=1, max_size=4, server_settings=settings
         )
 
     def _connected(self) -> bool:
@@ -686,7 +690,7 @@ class PostgresStore(_SqlStore):
     async def _together(self, seconds: float | None = None) -> AsyncIterator[Count]:
         async with self.pool.acquire() as conn, conn.transaction():
             if seconds is not None:  # (the server's: it knows where the transaction stands)
-                await conn.execute(_for_transaction("statement_timeout", seconds))
+                await conn.execute(f"SET LOCAL statement_timeout = {_milliseconds(seconds)}")
 
             async def run(sql: str, *args: Any) -> int:
                 return _changed(await conn.execute(sql, *args))
@@ -701,8 +705,6 @@ class PostgresStore(_SqlStore):
     ) -> None:
         now = int(time.time())
         async with self.pool.acquire() as conn, conn.transaction():
-            # (a table locked held the writer's lock, and every erase behind it, for ever)
-            await conn.execute(_for_transaction("lock_timeout", STORE_SECONDS))
             if versions:
                 await conn.executemany(self._archive(), [(d, now, c) for d, c in versions.items()])
             await conn.executemany(self._insert(), [_row(r) for r in batch])
@@ -711,9 +713,9 @@ class PostgresStore(_SqlStore):
                 await conn.executemany(self._count_impressions(), list(impressions.items()))
 
 
-def _for_transaction(setting: str, seconds: float) -> str:
-    """PostgreSQL's SET LOCAL of a time limit (in ms: SET takes no parameter)."""
-    return f"SET LOCAL {setting} = {max(1, round(seconds * 1000))}"
+def _milliseconds(seconds: float) -> int:
+    """A PostgreSQL time limit's setting (in ms; 0 would mean none)."""
+    return max(1, round(seconds * 1000))
 
 
 def _changed(status: str) -> int:
