@@ -36,7 +36,14 @@ from urllib.parse import urlsplit
 import pytest
 import pytest_asyncio
 from aiohttp import web
-from playwright.async_api import Browser, Locator, Page, Route, async_playwright
+from playwright.async_api import (
+    Browser,
+    ConsoleMessage,
+    Locator,
+    Page,
+    Route,
+    async_playwright,
+)
 from playwright.async_api import Error as PlaywrightError
 
 from consentproxy import server
@@ -165,6 +172,15 @@ async def choose(page: Page, visit: Visit, action: str) -> None:
     except PlaywrightError as e:
         visit.errors.append(f"no banner: {e.message.splitlines()[0]} at {page.url}")
         return
+    # What the browser said of the banner's own requests meanwhile: why a choice that never
+    # reached the proxy did not (a page's own CSP, upgrade-insecure-requests on plain http).
+    said: list[str] = []
+
+    def heard(message: ConsoleMessage) -> None:
+        if message.type == "error" and "/.consent/" in message.text:
+            said.append(message.text.splitlines()[0][:200])
+
+    page.on("console", heard)
     try:
         if first == "customize":
             await click(control, visit)
@@ -178,7 +194,10 @@ async def choose(page: Page, visit: Visit, action: str) -> None:
         async with page.expect_response(lambda r: r.url.endswith("/choice"), timeout=30_000):
             await click(control, visit)
     except PlaywrightError as e:
-        visit.errors.append(f"{action}: {e.message.splitlines()[0]} at {page.url}")
+        why = f" (the browser: {said[0]})" if said else ""
+        visit.errors.append(f"{action}: {e.message.splitlines()[0]} at {page.url}{why}")
+    finally:
+        page.remove_listener("console", heard)
 
 
 async def look(page: Page, visit: Visit) -> None:
