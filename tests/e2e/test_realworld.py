@@ -172,12 +172,13 @@ async def choose(page: Page, visit: Visit, action: str) -> None:
     except PlaywrightError as e:
         visit.errors.append(f"no banner: {e.message.splitlines()[0]} at {page.url}")
         return
-    # What the browser said of the banner's own requests meanwhile: why a choice that never
-    # reached the proxy did not (a page's own CSP, upgrade-insecure-requests on plain http).
+    # What the browser said of the choice's request (the one waited for below) meanwhile: why
+    # a choice that never reached the proxy did not (a page's own CSP, upgrade-insecure-requests
+    # on plain http).
     said: list[str] = []
 
     def heard(message: ConsoleMessage) -> None:
-        if message.type == "error" and "/.consent/" in message.text:
+        if message.type == "error" and "/choice" in message.text:
             said.append(message.text.splitlines()[0][:200])
 
     page.on("console", heard)
