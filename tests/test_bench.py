@@ -73,6 +73,7 @@ def test_the_proxy_benchmark_runs_against_the_real_proxy():
     assert "| HTML 100KB, no consent | consentproxy |" in out
     assert "| consentproxy |" in out.split("## 2 MiB download")[1]
     assert "slow page: consentproxy's first byte at" in out
+    assert "at the goals' machine speed (the passthrough's" in out
     assert "| text 100KB (the page as text/plain) | consentproxy |" in out
     assert "| consentproxy |" in out.split("## Added latency, one connection")[1]
     assert "| HTML 100KB, no consent | copy-rewriter |" in out
