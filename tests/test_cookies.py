@@ -285,6 +285,37 @@ def test_an_unknown_cookie_is_not_deleted_on_the_parent_domain():
     assert ("sessionid", "shop.example.com") in domains and ("sessionid", "") in domains
 
 
+def test_a_known_name_is_deleted_past_the_cookie_domain_an_unknown_one_up_to_it_at_most():
+    """`_ga` lives on the registrable domain whatever subdomain cookie_domain names; an
+    unknown name goes on the parents up to cookie_domain only where the operator said they
+    are the site's own (own_parents), else on the host alone."""
+
+    def where(own_parents: bool) -> set[tuple[str, str]]:
+        values = deletion_headers(
+            ["_ga", "trk"],
+            "www.shop.example.com",
+            ".shop.example.com",
+            False,
+            "/",
+            lambda n: n == "_ga",
+            own_parents=own_parents,
+        )
+        return {(v.split("=")[0], v.partition("Domain=")[2]) for v in values}
+
+    assert {d for n, d in where(False) if n == "_ga"} == {
+        "",
+        "www.shop.example.com",
+        "shop.example.com",
+        "example.com",
+    }
+    assert {d for n, d in where(False) if n == "trk"} == {"", "www.shop.example.com"}
+    assert {d for n, d in where(True) if n == "trk"} == {
+        "",
+        "www.shop.example.com",
+        "shop.example.com",
+    }
+
+
 def test_cookie_prefixes_are_matched_in_any_case():
     values = deletion_headers(["__HOST-id", "__secure-x"], "example.com", None, False, "/a/b")
     assert all(v.endswith("; Secure") for v in values)

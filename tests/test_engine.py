@@ -1094,6 +1094,28 @@ def test_withdrawal_deletes_what_the_new_choice_no_longer_covers(engine):
     assert deleted == {"_ga"}  # (not ours: left to the site that set it)
 
 
+def test_a_withdrawal_deletes_a_tracker_on_the_registrable_domain_whatever_the_cookie_domain(
+    engine,
+):
+    """analytics.js (its cookie_domain 'auto') keeps `_ga` on the registrable domain,
+    example.com, whatever subdomain the site keeps its consent on: with consent.cookie_domain
+    .shop.example.com the deletions stopped there, and `_ga` outlived every withdrawal, on
+    the choice's answer and on every page after it (with no cookie_domain they reached it)."""
+    scoped = with_cookie_domain(engine, ".shop.example.com")
+    _, accepted = choose(scoped, "accept-all")
+    resp, _ = choose(scoped, "reject-all", cookie=f"{accepted}; _ga=GA1.2.3")
+    page = get(scoped, cookie="_ga=GA1.2.3").response(200, [("Content-Type", "image/png")])
+    for headers in (resp.headers, page.headers):
+        domains = {
+            v.partition("Domain=")[2].split(";")[0]
+            for k, v in headers
+            if k == "Set-Cookie"
+            and v.startswith("_ga=")
+            and v.split("Path=")[1].split(";")[0] == "/"
+        }
+        assert domains == {"", "shop.example.com", "example.com"}
+
+
 def test_choice_from_another_site_is_refused(engine):
     ex = engine.begin(
         Request(

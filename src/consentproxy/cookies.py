@@ -324,6 +324,7 @@ def deletion_headers(
     path: str = "/",
     on_parents: Callable[[str], bool] = lambda _: True,
     known: tuple[str, Sequence[str]] = ("/", ()),
+    own_parents: bool = False,
 ) -> list[str]:
     """Set-Cookie values deleting each cookie wherever it may have been set: a browser
     deletes only the cookie of the same name, domain and path (RFC 6265bis 5.7), and of the
@@ -331,9 +332,12 @@ def deletion_headers(
 
     Domains: host-only, the host, and its parents (a cookie may have been set by JavaScript
     on `.example.com` while we serve `www.example.com`; browsers refuse a Domain that is a
-    public suffix), down to cookie_domain when set; parents only for the names on_parents
-    lets through (an unknown name may be a sibling site's own session: deleted on the
-    parent, the visitor would be logged out there). Known's names come first (a path, and
+    public suffix) and cookie_domain, for the names on_parents lets through (a tracker's:
+    analytics.js keeps `_ga` on the registrable domain whatever the site's cookie_domain,
+    where a cut at it left `_ga` through every withdrawal); the other names on the host alone
+    (one may be a sibling site's own session: deleted on the parent, the visitor would be
+    logged out there), or with own_parents down to cookie_domain (the operator's word that
+    the parents up to it are the site's own). Known's names come first (a path, and
     the names that matter most: a former consent tool's, whose choice an erase leaving them
     would import again, while a tracker's come again with the next responses), with no
     Partitioned copy: the host-only line of each of those of names at /, then of all of them
@@ -348,12 +352,18 @@ def deletion_headers(
     once: when names' under one path do not all fit, they go in a random order (what one
     response deleted no longer comes back, and the next deletes others).
     """
-    domains = deletion_domains(host, cookie_domain)
+    own = deletion_domains(host, cookie_domain)
+    every = list(dict.fromkeys([*deletion_domains(host, None), *own]))
+    others = own if own_parents else own[:1]
+
+    def domains(name: str) -> list[str]:
+        return every if on_parents(name) else others
+
     unique = list(dict.fromkeys(filter(deletable, names)))
     at, known_names = known
     first = list(dict.fromkeys(filter(deletable, known_names)))
     where = [("/", [n for n in first if n in unique])] + ([(at, first)] if at != "/" else [])
-    known_lines = [_deletions(n, p, domains, secure, on_parents) for p, ns in where for n in ns]
+    known_lines = [_deletions(n, p, domains(n), secure) for p, ns in where for n in ns]
     ways = [("/", "", [n for n in unique if n not in first])]
     ways += [("/", "; Partitioned", unique)] if secure else []
     ways += [(p, "", unique) for p in _paths(path)]
@@ -372,7 +382,7 @@ def deletion_headers(
     for p, more, tier_names in ways:  # (by path: every name under one first)
         if room < len(deletion("x", p)):  # (built only while one may still fit here)
             continue
-        tier = [_deletions(n, p, domains, secure, on_parents, more) for n in tier_names]
+        tier = [_deletions(n, p, domains(n), secure, more) for n in tier_names]
         if sum(_size(v) for lines in tier for v in lines) > room:
             random.shuffle(tier)
         keep(value for lines in tier for value in lines)
@@ -386,14 +396,7 @@ def deletion(name: str, path: str = "/", domain: str | None = None, flags: str =
     return f"{name}=; Max-Age=0; {EXPIRED}; Path={path}{where}{flags}"
 
 
-def _deletions(
-    name: str,
-    path: str,
-    domains: list[str],
-    secure: bool,
-    on_parents: Callable[[str], bool],
-    more: str = "",
-) -> list[str]:
+def _deletions(name: str, path: str, domains: list[str], secure: bool, more: str = "") -> list[str]:
     """The Set-Cookie values deleting one name under one path (host-only, then on each
     domain); more: attributes after Secure. Prefixes are matched in any case, as browsers
     do."""
@@ -403,8 +406,7 @@ def _deletions(
     flags += more
     if host_prefix:  # (only ever host-only, under /)
         return [deletion(name, "/", None, flags)] if path == "/" else []
-    kept = domains if on_parents(name) else domains[:1]
-    return [deletion(name, path, d, flags) for d in (None, *kept)]
+    return [deletion(name, path, d, flags) for d in (None, *domains)]
 
 
 def _paths(path: str) -> list[str]:

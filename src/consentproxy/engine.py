@@ -708,7 +708,8 @@ class Exchange:
     def _deletions(self, names: list[str], known: tuple[str, Sequence[str]] = ("/", ())) -> Headers:
         if not names and not known[1]:
             return []
-        cfg = self.engine.config.consent
+        config = self.engine.config
+        cfg = config.consent
         self.report.cookies_deleted = list(dict.fromkeys(names))
         values = deletion_headers(
             names,
@@ -718,22 +719,19 @@ class Exchange:
             self.req.target,
             self._named,
             known,
+            # (where unknown_cookies gives the names nothing names a category and the
+            # operator set consent.cookie_domain, the parents up to it are the site's own: a
+            # legacy tracker of its own name on that `Domain=` outlived every withdrawal)
+            config.unknown_cookies not in ("block", "allow") and bool(cfg.cookie_domain),
         )
         return [("Set-Cookie", v) for v in values]
 
     def _named(self, cookie: str) -> bool:
-        """Whether a cookie is deleted on the site's parent domains too: one the config or
-        the cookie databases name (a tracker's, set there as readily as on its host), or,
-        where unknown_cookies gives the names nothing names a category and the operator set
-        consent.cookie_domain (the parents stop there: the site's own), any (a legacy
-        tracker of its own name on that `Domain=` outlived every withdrawal). Otherwise an
-        unknown name may be a sibling site's session (a company's single sign-on on the
-        parent domain): deleted on the host alone."""
-        policy = self.engine.policy
-        config = policy.config
-        if config.unknown_cookies not in ("block", "allow") and config.consent.cookie_domain:
-            return True
-        return policy.cookie_category(cookie) is not None
+        """Whether a cookie is deleted on every parent domain of the site: one the config or
+        the cookie databases name (a tracker's, set there as readily as on its host).
+        Another name may be a sibling site's session (a company's single sign-on on the
+        parent domain): not deleted there."""
+        return self.engine.policy.cookie_category(cookie) is not None
 
     def response(
         self, status: int, headers: Headers, head: Head | None = None, head_only: bool = False
