@@ -282,6 +282,21 @@ def test_a_consent_cookie_of_the_former_cookie_domain_goes_with_a_choice_or_an_e
     assert any(expected) and len(deleted) > 1
 
 
+def test_a_consent_cookie_of_a_former_cookie_domain_above_the_new_one_goes_with_a_choice(
+    engine,
+):
+    """cookie_domain narrowed from .example.com to .shop.example.com: the refusal kept on
+    example.com was deleted only down to the new one, so it stayed, and the engine reads
+    what both grant: the visitor's Accept all granted nothing for six months."""
+    _, old = choose(with_cookie_domain(engine, ".example.com"), "reject-all")
+    now = with_cookie_domain(engine, ".shop.example.com")
+    resp, _ = choose(now, "accept-all", cookie=old)
+    deleted = [v for k, v in resp.headers if k == "Set-Cookie" and v.startswith("consent=;")]
+    assert any(c.endswith("; Domain=example.com") for c in deleted)
+    assert not any("Domain=shop.example.com" in c for c in deleted)  # (the one set)
+    assert "Domain=shop.example.com" in [v for k, v in resp.headers if k == "Set-Cookie"][-1]
+
+
 def test_a_host_outside_the_cookie_domain_keeps_its_choice_host_only(engine):
     """(a Domain the host is not under is refused by browsers: no choice was ever kept)"""
     resp, _ = choose(with_cookie_domain(engine, ".example.net"), "accept-all")

@@ -352,8 +352,7 @@ def deletion_headers(
     once: when names' under one path do not all fit, they go in a random order (what one
     response deleted no longer comes back, and the next deletes others).
     """
-    own = deletion_domains(host, cookie_domain)
-    every = list(dict.fromkeys([*deletion_domains(host, None), *own]))
+    own, every = deletion_domains(host, cookie_domain), deletion_domains(host, cookie_domain, True)
     others = own if own_parents else own[:1]
 
     def domains(name: str) -> list[str]:
@@ -434,10 +433,10 @@ def _paths(path: str) -> list[str]:
     return valid[:MAX_DELETION_PATHS]
 
 
-def deletion_domains(host: str, cookie_domain: str | None) -> list[str]:
+def deletion_domains(host: str, cookie_domain: str | None, every_parent: bool = False) -> list[str]:
     """The Domain attributes to delete with: the host, its parents down to cookie_domain
-    (or the MAX_DELETION_DOMAINS nearest the root, whatever the host's depth), and
-    cookie_domain."""
+    (every_parent: past it too; at most the MAX_DELETION_DOMAINS nearest the root, whatever
+    the host's depth), and cookie_domain."""
     host = host.split(":")[0].lower().rstrip(".")
     base = cookie_domain.lstrip(".") if cookie_domain else None
     out: list[str] = []
@@ -446,7 +445,7 @@ def deletion_domains(host: str, cookie_domain: str | None) -> list[str]:
     ):  # IP addresses and single-label hosts take no Domain attribute
         labels = host.split(".")
         parents = [".".join(labels[i:]) for i in range(1, len(labels) - 1)]
-        if base is not None and same_site(host, base):
+        if base is not None and same_site(host, base) and not every_parent:
             parents = parents[: parents.index(base) + 1] if base in parents else []
         out = [host, *parents[-(MAX_DELETION_DOMAINS - 1) :]]
     if base and base not in out:

@@ -743,7 +743,8 @@ class Endpoints:
         the engine reads what all of them grant (Engine.consent_of). So has a visitor who
         sent one we signed: the browser does not say which it is, and one left by the config's
         former cookie_domain outlived an erase (a host-only accept-all kept in force) and
-        narrowed the next choice back to its own. A __Host- or __Secure-
+        narrowed the next choice back to its own; so did one on a parent past the new
+        cookie_domain (.example.com narrowed to .shop.example.com: every parent is tried). A __Host- or __Secure-
         name is always Secure (a browser takes it over https only, never from a sibling)."""
         cfg = self.config.consent
         name = cfg.cookie_name
@@ -758,7 +759,8 @@ class Endpoints:
         sent = [v for n, v in ex.req.cookies if n == name]
         # (one this deployment did not sign is another's: a sibling site's, left alone)
         if len(sent) > 1 or (sent and self.signer.record_id(sent[0])):
-            others = [d for d in [None, *deletion_domains(host, cfg.cookie_domain)] if d != domain]
+            variants = deletion_domains(host, cfg.cookie_domain, every_parent=True)
+            others = [d for d in [None, *variants] if d != domain]
             out = [deletion(name, "/", d, secure) for d in others]
         return [("Set-Cookie", v) for v in [*out, cookie]]
 
