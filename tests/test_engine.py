@@ -1109,6 +1109,16 @@ def test_withdrawal_deletes_what_the_new_choice_no_longer_covers(engine):
     assert deleted == {"_ga"}  # (not ours: left to the site that set it)
 
 
+def test_withdrawing_one_category_deletes_its_cookies_and_keeps_the_others(engine):
+    """(only a withdrawal of all was tested: the seed's customise-by-type has one at a time)"""
+    _, both = choose(engine, "save", ["analytics", "advertising"])
+    resp, narrower = choose(engine, "save", ["analytics"], cookie=f"{both}; _ga=1; _gcl_au=2")
+    deleted = {v.split("=")[0] for k, v in resp.headers if k == "Set-Cookie" and "Max-Age=0" in v}
+    assert deleted == {"_gcl_au", "consent"}  # (consent: its variants on other domains)
+    ex = get(engine, cookie=f"{narrower}; _ga=1; _gcl_au=2")
+    assert header(ex.upstream_headers(), "cookie") == f"{narrower}; _ga=1"
+
+
 def test_a_withdrawal_deletes_a_tracker_on_the_registrable_domain_whatever_the_cookie_domain(
     engine,
 ):
@@ -2438,6 +2448,26 @@ def test_after_max_age_days_the_choice_is_gone_and_the_banner_asks_again(engine)
         + plan.body.close()
     )
     assert b'type="text/plain"' in page and b'open=""' in page.split(b"<form")[0]
+
+
+def test_a_revision_bump_asks_again_and_the_old_accept_grants_nothing_meanwhile(engine):
+    """(test_consent reads the cookie alone: here the page a returning visitor gets)"""
+    _, cookie = choose(engine, "accept-all")
+    bumped = replace(engine.config, consent=replace(engine.config.consent, revision=2))
+    ex = get(Engine(bumped, [b"k" * 32], clock=lambda: NOW), cookie=f"{cookie}; _ga=1")
+    assert ex.state.decided and ex.state.reask and not ex.state.categories
+    assert header(ex.upstream_headers(), "cookie") == cookie
+    plan = ex.response(200, HTML)
+    page = (
+        plan.body.feed(
+            b"<html><body><script src='https://www.google-analytics.com/ga.js'>"
+            b"</script></body></html>"
+        )
+        + plan.body.close()
+    )
+    assert b'type="text/plain"' in page and b'open=""' in page.split(b"<form")[0]
+    assert b'id="cp-reask"' in page
+    assert any(v.startswith("_ga=; Max-Age=0") for k, v in plan.headers if k == "Set-Cookie")
 
 
 @pytest.mark.parametrize(
