@@ -248,30 +248,30 @@ class Tab:
         )
 
 
+@asynccontextmanager
+async def chromium(args: list[str]) -> AsyncIterator[Browser]:
+    """Debian's Chromium with these command-line arguments, closed after."""
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=args)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    async with chromium(CHROMIUM_ARGS) as browser:
         yield browser
-        await browser.close()
 
 
 @asynccontextmanager
 async def secure_chromium(*origins: str) -> AsyncIterator[Browser]:
     """Chromium taking these plain-http origins for secure contexts: the APIs only https
     pages get (cookieStore, worklets, fetchLater, the Cache API) are there."""
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                *CHROMIUM_ARGS,
-                f"--unsafely-treat-insecure-origin-as-secure={','.join(origins)}",
-            ],
-        )
-        try:
-            yield browser
-        finally:
-            await browser.close()
+    secure = f"--unsafely-treat-insecure-origin-as-secure={','.join(origins)}"
+    async with chromium([*CHROMIUM_ARGS, secure]) as browser:
+        yield browser
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")

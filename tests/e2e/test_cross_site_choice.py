@@ -18,11 +18,11 @@ from urllib.parse import urlsplit
 import pytest
 import pytest_asyncio
 from aiohttp import web
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser
 
 from consentproxy.demo.origin import serve_app
-from tests.e2e.conftest import CHROMIUM, FIRST_PARTY_HOST, start_proxy
 from tests.e2e.conftest import CHROMIUM_ARGS as SITE_ARGS
+from tests.e2e.conftest import FIRST_PARTY_HOST, chromium, start_proxy
 
 pytestmark = pytest.mark.e2e
 
@@ -94,10 +94,8 @@ async def proxy(origin: str) -> AsyncIterator[tuple[str, list[tuple[str, int]]]]
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    async with chromium(ARGS) as browser:
         yield browser
-        await browser.close()
 
 
 @pytest.mark.parametrize("action", ["accept-all", "reject-all"])
