@@ -45,6 +45,13 @@ FB_SNIPPET = (
     "'https://connect.facebook.net/en_US/fbevents.js');fbq('init','123');"
     "fbq('track','PageView');</script>"
 )
+# gpt.js as Google's (its body, not the recorder's stub: it defines googletag): it adopts
+# the googletag it finds, as the snippet sites paste (`googletag = googletag || {}`) expects.
+GPT = "https://www.googletagservices.com/tag/js/gpt.js"
+GPT_JS = (
+    "window.googletag = window.googletag || {cmd: []};"
+    "googletag.defineSlot = function (path) { return {path: path}; };"
+)
 # The site's own code: an inline script and a link's onclick (salon.com's), and its bundle.
 SITE_CALLS = (
     "<script>ga('send','event','x'); document.body.dataset.after='1';</script>"
@@ -81,6 +88,14 @@ BODIES = {
     "ga.src='https://ssl.google-analytics.com/ga.js';document.body.appendChild(ga)})();</script>"
     "<button id=buy onclick=\"_gaq.push(['_trackEvent','buy']);googletag.cmd.push(function(){});"
     "this.textContent='bought'\">Buy</button>",
+    # A real page's GPT setup (sonntag-sachsen.de's): its own object of the stand-in, with
+    # its slots kept on it, gpt.js loaded after it (held), and a slot defined right away
+    # (which throws until gpt.js is there: run again after it once it is back)
+    "/slots": "<script>var googletag = googletag || {}; googletag.cmd = googletag.cmd || [];"
+    "googletag.slots = googletag.slots || {};</script>"
+    f"<script src='{GPT}'></script>"
+    "<script>window.tries = (window.tries || 0) + 1;"
+    "googletag.slots.side = googletag.defineSlot('/1/side', [300, 250], 'side');</script>",
 }
 SCRIPTS = {
     "/bundle.js": "fbq('track','Lead');ga('send','event','lead');",
@@ -287,3 +302,37 @@ async def test_queues_pushed_to_before_consent_reach_the_library_after_it(browse
         )
         assert await page.evaluate("googletag.cmd.length") == 2
         assert errors == []
+
+
+async def test_the_sites_own_object_made_of_a_stand_in_stays_the_sites_after_consent(browser):
+    """sonntag-sachsen.de, one of the real pages: its GPT setup made its googletag of the
+    stand-in and kept its slots on it. Taking the stand-in away on consent took the slots
+    with it: gpt.js made a googletag of its own, and the site's script run again after it
+    threw (`googletag.slots` undefined), as would every later use of its slots."""
+    async with through_proxy(browser) as (page, recorder, errors):
+        gpt: list[str] = []  # (answered here, not by the recorder: counted here too)
+
+        async def serve_gpt(route: Route) -> None:
+            gpt.append(route.request.url)
+            await route.fulfill(body=GPT_JS, content_type="text/javascript")
+
+        await page.route(GPT, serve_gpt)
+        await page.goto("/slots")
+        await page.wait_for_load_state("networkidle")
+        assert gpt == [] and recorder.requests == []
+        assert errors == ["googletag.defineSlot is not a function"]  # (gpt.js held)
+        errors.clear()
+        await page.click("[data-consent-action=accept-all]")
+
+        async def ran_again() -> bool:
+            return bool(await page.evaluate("window.tries === 2"))
+
+        await wait_until(page, ran_again)
+        await page.wait_for_timeout(300)
+        assert await page.evaluate(
+            "[typeof googletag.defineSlot, googletag.slots && googletag.slots.side]"
+        ) == [
+            "function",
+            {"path": "/1/side"},
+        ]
+        assert gpt == [GPT] and errors == []

@@ -1102,11 +1102,14 @@ var guard = (function () {
     standIns.push([m, svcs, value, calls]);
   });
   /* setState: the stand-ins of a service now allowed go, what they kept left to replay
-     (one the page's own code replaced is the page's). */
+     (one the page's own code replaced is the page's, and so is an object it gave more:
+     its `googletag = googletag || {}` keeping its slots there, which the library adopts
+     with its queue as it would the page's own). */
   function release() {
     standIns = standIns.filter(function (s) {
       if (!s[1].some(allowedNow)) return true;
-      try { if (window[s[0][1]] === s[2] && delete window[s[0][1]]) kept.push(s); } catch (e) { /* the page's */ }
+      var v = window[s[0][1]];
+      try { if (v === s[2] && !(s[0][2] && Object.keys(v).length > 1) && delete window[s[0][1]]) kept.push(s); } catch (e) { /* the page's */ }
     });
   }
   /* The calls the stand-ins taken away kept, made on what is there now: a function's on
