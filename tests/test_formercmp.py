@@ -748,6 +748,21 @@ def test_a_copy_of_the_former_tools_cookies_replayed_later_gets_another_id():
     assert len(ids) == 2
 
 
+def test_a_consent_cookie_of_ours_no_key_reads_imports_nothing():
+    """A visitor who chose through the proxy (a refusal) still holding the former tool's
+    accept (cookies a deletion missed: another path, a parent domain) after the operator
+    dropped the key that signed our cookie: theirs was unreadable, so the old tool's accept
+    was imported, against the refusal they made since (helper-257). Our cookie, read or
+    not, says they chose with us, after the proxy took over."""
+    tool = f"OptanonConsent={OPTANON}; OptanonAlertBoxClosed={CLOSED}"
+    dropped = Engine(parse_config(ONETRUST), [b"o" * 32], clock=lambda: NOW).signer
+    refused = dropped.encode(ConsentState(decided=True, consent_id="a" * 22, decided_at=NOW - 60))
+    ex, plan = first_visit(engine(), f"consent={refused}; {tool}")
+    assert not ex.state.decided and not ex.imported
+    assert not any(v.startswith("consent=") for k, v in plan.headers if k == "Set-Cookie")
+    assert first_visit(engine(), tool)[0].state.decided  # (with no cookie of ours: imported)
+
+
 def test_raising_the_revision_asks_visitors_of_the_former_tool_again():
     """An import was stamped with the revision in force, so raising consent.revision to ask
     everyone again asked no one whose choice came from the old tool."""
@@ -935,7 +950,12 @@ async def test_nothing_is_imported_while_an_erase_of_the_visitors_ids_awaits_the
     assert first_visit(eng, cookie)[0].state == NO_DECISION
     store.gate.set()
     await erasing
-    assert first_visit(eng, cookie)[0].state.decided  # (once it is done: imported)
+    # Once it is done the browser has no cookie of ours left (the erase's answer deleted
+    # it): the tool's alone are imported. (Ours still sent, as here, now stops the import
+    # whatever the erase: test_a_consent_cookie_of_ours_no_key_reads_imports_nothing.)
+    tool = cookie.split("; ", 1)[1]
+    assert first_visit(eng, cookie)[0].state == NO_DECISION
+    assert first_visit(eng, tool)[0].state.decided
 
 
 async def test_a_tab_with_the_tools_cookies_alone_imports_nothing_while_its_id_is_erased():

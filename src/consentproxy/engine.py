@@ -1697,7 +1697,11 @@ class Engine:
         if state is None:
             source = "cookie"
             state = self.consent_of(req.cookies) if req.cookies else NO_DECISION
-            if not state.decided and config.former_cmp is not None:
+            if (
+                not state.decided
+                and config.former_cmp is not None
+                and not _sent(req.cookies, config.consent.cookie_name)
+            ):  # (ours, read or not, was a choice made with us since: no key reads it now)
                 imported = self.former_choice(req)
         # (calls skipped where the config has no regions: each costs a request ~1 µs in
         # the server, bench/steps.py)
@@ -1810,6 +1814,13 @@ class Engine:
             return state
         categories, services = self.policy.under_gpc(state.categories, state.services)
         return replace(state, categories=categories, services=services, gpc=True)
+
+
+def _sent(cookies: Sequence[tuple[str, str]], name: str) -> bool:
+    """Whether the request carries a cookie of this name: the visitor chose with the proxy,
+    after the former tool (a refusal signed by a key since dropped was unreadable, and the
+    old tool's accept the deletions missed was imported in its place)."""
+    return any(n == name for n, _ in cookies)
 
 
 def _doubled(cookies: Sequence[tuple[str, str]], names: Sequence[str]) -> bool:
